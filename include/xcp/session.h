@@ -1,0 +1,83 @@
+/*
+ * libxcp public API: sessions and dynamic calls.
+ *
+ * A session is what every call goes through. A local session runs the
+ * engine in this process on a state directory (no daemon needed); a remote
+ * session speaks XenAPI to a server (our xcpd or a real XAPI host). Both
+ * accept exactly the same calls.
+ */
+#ifndef XCP_SESSION_H
+#define XCP_SESSION_H
+
+#include <xcp/common.h>
+#include <xcp/value.h>
+
+XCP_BEGIN_DECLS
+
+/** An open session. Opaque; one thread at a time. */
+typedef struct xcp_session xcp_session;
+
+#define XCP_OPEN_OPTIONS_VERSION 1
+
+/** Options for xcp_session_open_local(). Zero-initialise, set version. */
+typedef struct xcp_open_options {
+    unsigned version;      /**< XCP_OPEN_OPTIONS_VERSION */
+    const char *state_dir; /**< NULL: $XCP_STATE_DIR, else /var/lib/xcp for
+                                root, else $XDG_DATA_HOME/xcp or
+                                ~/.local/share/xcp */
+    const char *hv;        /**< hypervisor driver name ("sim", "xen"), or
+                                NULL: $XCP_HV, else xen when usable, else
+                                sim */
+    const char *originator; /**< client tag recorded in the session */
+    unsigned lock_timeout_ms; /**< how long to wait for another process
+                                   holding the state dir; 0 = forever */
+} xcp_open_options;
+
+/**
+ * Open a session on an engine embedded in this process. The engine owns
+ * the state directory while at least one local session is open (other
+ * processes wait for it). The session is logged in as the local superuser.
+ */
+XCP_EXTERN int xcp_session_open_local(xcp_session **out,
+                                      const xcp_open_options *opts);
+
+/**
+ * Open a session on a XenAPI server and log in. uri is "https://host[:port]",
+ * "http://host[:port]" or "unix:/path/to/socket"; uri NULL opens a local
+ * session with default options (user and password are then ignored).
+ */
+XCP_EXTERN int xcp_session_open(xcp_session **out, const char *uri,
+                                const char *user, const char *password);
+
+/** Log out (remote) or release the engine (local), and free the session. */
+XCP_EXTERN void xcp_session_close(xcp_session *s);
+
+/** The session's XenAPI reference ("OpaqueRef:..."). */
+XCP_EXTERN const char *xcp_session_ref(const xcp_session *s);
+
+/** The state directory of a local session, or NULL for a remote one. */
+XCP_EXTERN const char *xcp_session_state_dir(const xcp_session *s);
+
+/**
+ * Call a XenAPI message by its wire name ("VM.start", "Async.VM.clone",
+ * "VM.get_all_records"). args excludes the session, which is added.
+ * Omitted trailing arguments with defaults take them. *result receives the
+ * return value (XCP_VAL_NONE for void; a task ref for Async.). result may
+ * be NULL when the caller does not want it.
+ */
+XCP_EXTERN int xcp_call(xcp_session *s, xcp_value *result,
+                        const char *method, size_t nargs,
+                        const xcp_value *args);
+
+/**
+ * Wait until a task (ref string) completes; on success its result value
+ * is decoded into *result (may be NULL), on failure the task's error
+ * becomes the thread's last error and a negative code is returned. The task
+ * is destroyed either way.
+ */
+XCP_EXTERN int xcp_task_wait(xcp_session *s, xcp_value *result,
+                             const char *task_ref);
+
+XCP_END_DECLS
+
+#endif

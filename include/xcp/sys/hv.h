@@ -1,0 +1,486 @@
+/*
+ * xcp/sys/hv.h - the hypervisor driver interface.
+ *
+ * For driver authors and for the library's engine. A driver is a const table
+ * of mechanism-level operations (struct xcp_hv_driver) over domains named by
+ * id and described by plain config structs; it never sees database objects
+ * and makes no policy decisions (which VM may start, where, with what
+ * memory): the library does.
+ *
+ * Conventions, for every operation below:
+ *  - Return 0 on success or a negative errno-style code (-ENOMEM, -ESRCH,
+ *    -ETIMEDOUT, ...). On failure the driver fills the caller's
+ *    struct xcp_hv_error (err may be NULL): code = the same negative value,
+ *    message = a sentence with the context needed to act on it (which
+ *    domain, which file, the errno text, needed vs. available amounts).
+ *  - A NULL slot means "not supported by this driver"; the library's
+ *    wrappers (xcp__hv_*) report it as -ENOTSUP with the operation's name.
+ *  - Memory is in bytes at this interface (drivers round to 4 KiB pages,
+ *    up), times in nanoseconds, domain ids are uint32_t (0 = the control
+ *    domain, dom0).
+ *  - Strings and arrays passed in are borrowed for the duration of the call
+ *    only. Arrays handed out through a pointer-to-pointer are malloc()ed by
+ *    the driver and freed by the caller with free().
+ *  - An instance (the `self` pointer) is not thread-safe: the library calls
+ *    it from one thread at a time. Blocking calls (domain_wait,
+ *    domain_suspend) block only the calling thread.
+ *  - Structs that callers fill (config, fault) start with a version field
+ *    and only grow at the end; the table itself is versioned likewise.
+ *
+ * Plain C99, compiles alone and from C++.
+ */
+#ifndef XCP_SYS_HV_H
+#define XCP_SYS_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of struct xcp_hv_driver. Bumped when slots are added (at the end). */
+#define XCP_HV_DRIVER_VERSION 1
+/* Version of struct xcp_hv_domain_config. */
+#define XCP_HV_CONFIG_VERSION 1
+/* Version of struct xcp_hv_fault. */
+#define XCP_HV_FAULT_VERSION 1
+
+#define XCP_HV_PAGE_SIZE 4096u
+#define XCP_HV_UUID_LEN 37            /* 36 characters + NUL */
+#define XCP_HV_NAME_MAX 128           /* domain name, NUL included */
+#define XCP_HV_ERROR_MSG_MAX 512
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* What a failed operation reports, besides its return value. */
+typedef struct xcp_hv_error {
+    int code;                           /* negative errno, = return value */
+    char message[XCP_HV_ERROR_MSG_MAX]; /* context: domain, file, errno   */
+} xcp_hv_error;
+
+/* ---- enums ------------------------------------------------------------- */
+
+typedef enum xcp_hv_domain_type {
+    XCP_HV_DOMAIN_PV = 0,
+    XCP_HV_DOMAIN_HVM,
+    XCP_HV_DOMAIN_PVH
+} xcp_hv_domain_type;
+
+typedef enum xcp_hv_domain_state {
+    XCP_HV_STATE_RUNNING = 0, /* scheduled (running or blocked)            */
+    XCP_HV_STATE_PAUSED,      /* paused by the toolstack                   */
+    XCP_HV_STATE_SHUTDOWN,    /* guest has shut down, see shutdown_reason;
+                                 still holds its memory until destroyed    */
+    XCP_HV_STATE_DYING        /* being torn down by the hypervisor         */
+} xcp_hv_domain_state;
+
+/*
+ * Why a domain shut down (Xen's SHUTDOWN_* codes). Xen has no separate
+ * "halt": a halted guest reports POWEROFF. Also used as the request of
+ * domain_shutdown, where only POWEROFF and REBOOT are valid.
+ */
+typedef enum xcp_hv_shutdown_reason {
+    XCP_HV_SHUTDOWN_NONE = 0,   /* not shut down                            */
+    XCP_HV_SHUTDOWN_POWEROFF,   /* clean poweroff or halt                   */
+    XCP_HV_SHUTDOWN_REBOOT,     /* guest asks to be restarted: the library
+                                   destroys it and builds a new domain     */
+    XCP_HV_SHUTDOWN_SUSPEND,    /* memory saved; domain about to go away    */
+    XCP_HV_SHUTDOWN_CRASH,      /* guest crashed                            */
+    XCP_HV_SHUTDOWN_WATCHDOG,   /* guest watchdog fired                     */
+    XCP_HV_SHUTDOWN_SOFT_RESET  /* guest asked for a soft reset (kexec)     */
+} xcp_hv_shutdown_reason;
+
+/*
+ * The operations, for fault injection, error messages and capability
+ * queries (xcp__hv_supports). Names (xcp__hv_op_name) are the slot names:
+ * "domain_create", "host_info", ...
+ */
+typedef enum xcp_hv_op {
+    XCP_HV_OP_HOST_INFO = 0,
+    XCP_HV_OP_HOST_CPU_USAGE,
+    XCP_HV_OP_MEMORY_OVERHEAD,
+    XCP_HV_OP_DOMAIN_CREATE,
+    XCP_HV_OP_DOMAIN_DESTROY,
+    XCP_HV_OP_DOMAIN_PAUSE,
+    XCP_HV_OP_DOMAIN_UNPAUSE,
+    XCP_HV_OP_DOMAIN_SHUTDOWN,
+    XCP_HV_OP_DOMAIN_WAIT,
+    XCP_HV_OP_DOMAIN_SUSPEND,
+    XCP_HV_OP_DOMAIN_RESTORE,
+    XCP_HV_OP_DOMAIN_SET_MEMORY_TARGET,
+    XCP_HV_OP_DOMAIN_SET_VCPUS,
+    XCP_HV_OP_DOMAIN_LIST,
+    XCP_HV_OP_DOMAIN_INFO,
+    XCP_HV_OP_DOMAIN_VCPU_INFO,
+    XCP_HV_OP_DISK_PLUG,
+    XCP_HV_OP_DISK_UNPLUG,
+    XCP_HV_OP_CDROM_INSERT,
+    XCP_HV_OP_NIC_PLUG,
+    XCP_HV_OP_NIC_UNPLUG,
+    XCP_HV_OP_EVENT_FD,
+    XCP_HV_OP_EVENT_READ,
+    XCP_HV_OP_FAULT,
+    XCP_HV_OP__COUNT
+} xcp_hv_op;
+
+/* ---- host -------------------------------------------------------------- */
+
+#define XCP_HV_CPU_FLAGS_MAX 4096
+#define XCP_HV_CAPS_MAX 1024
+
+typedef struct xcp_hv_host_info {
+    char hostname[256];
+    uint64_t memory_total;      /* bytes of RAM the hypervisor manages      */
+    uint64_t memory_free;       /* bytes not used by Xen or any domain
+                                   (what a new domain can get)              */
+    uint64_t memory_hypervisor; /* bytes Xen keeps for itself               */
+    uint32_t nr_cpus;           /* physical CPUs (threads) online           */
+    uint32_t sockets;
+    uint32_t cores_per_socket;
+    uint32_t threads_per_core;
+    char cpu_vendor[32];        /* "GenuineIntel", "AuthenticAMD"           */
+    char cpu_model_name[128];
+    uint32_t cpu_family;
+    uint32_t cpu_model;
+    uint32_t cpu_stepping;
+    uint32_t cpu_mhz;
+    char cpu_flags[XCP_HV_CPU_FLAGS_MAX]; /* space separated, as cpuinfo    */
+    char hv_version[64];                  /* "4.17.3", "4.17.0-sim"         */
+    /* Space separated guest ABIs the host can run, Xen's own list:
+     * "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64". */
+    char capabilities[XCP_HV_CAPS_MAX];
+} xcp_hv_host_info;
+
+/* ---- domain configuration (input) -------------------------------------- */
+
+typedef struct xcp_hv_disk {
+    const char *path;   /* image file or block device; NULL or "" = empty
+                           CD drive (cdrom only)                           */
+    const char *format; /* "raw", "qcow2" or "vhd"; NULL = "raw"            */
+    const char *vdev;   /* guest device name: "xvda", "hdc", "sdb"...      */
+    bool readonly;
+    bool cdrom;
+} xcp_hv_disk;
+
+typedef struct xcp_hv_nic {
+    uint8_t mac[6];
+    const char *bridge; /* host bridge the backend is attached to          */
+    uint32_t devid;     /* device index in the guest (vif<domid>.<devid>)  */
+    uint32_t mtu;       /* 0 = 1500                                         */
+} xcp_hv_nic;
+
+typedef struct xcp_hv_kv {
+    const char *key;
+    const char *value;
+} xcp_hv_kv;
+
+/*
+ * Everything needed to build a domain. Set version = XCP_HV_CONFIG_VERSION;
+ * zero the struct first so that fields added later default to 0/NULL.
+ */
+typedef struct xcp_hv_domain_config {
+    unsigned version;
+    const char *vm_uuid;  /* the VM's uuid, stored with the domain so the
+                             library can reconcile after a restart         */
+    const char *name;     /* domain name, unique among live domains         */
+    xcp_hv_domain_type type;
+    uint64_t memory_static_max; /* bytes: the most the domain can ever have */
+    uint64_t memory_target;     /* bytes: what it gets at boot; <= max      */
+    uint32_t vcpus_max;         /* vCPUs the domain is built with           */
+    uint32_t vcpus_online;      /* of those, online at boot (0 = all)       */
+    const char *kernel;         /* PV/PVH direct boot; NULL for HVM          */
+    const char *ramdisk;
+    const char *cmdline;
+    const char *bootloader;     /* e.g. "pygrub"; PV only                    */
+    const xcp_hv_disk *disks;
+    size_t n_disks;
+    const xcp_hv_nic *nics;
+    size_t n_nics;
+    const xcp_hv_kv *platform;  /* VM.platform: "acpi", "viridian", ...      */
+    size_t n_platform;
+} xcp_hv_domain_config;
+
+/* ---- domain state (output) --------------------------------------------- */
+
+typedef struct xcp_hv_domain_info {
+    uint32_t domid;
+    char vm_uuid[XCP_HV_UUID_LEN];
+    char name[XCP_HV_NAME_MAX];
+    xcp_hv_domain_type type;
+    xcp_hv_domain_state state;
+    xcp_hv_shutdown_reason shutdown_reason; /* NONE unless SHUTDOWN        */
+    uint64_t memory_actual;   /* bytes the guest holds now                  */
+    uint64_t memory_target;   /* bytes the balloon driver aims at          */
+    uint64_t memory_max;      /* bytes: static max                          */
+    uint64_t memory_overhead; /* bytes the hypervisor uses on its behalf
+                                 (p2m, shadow/HAP pool, vCPU structures)   */
+    uint32_t vcpus_online;
+    uint32_t vcpus_max;
+    uint64_t cpu_time_ns;     /* sum over vCPUs, since the domain was built */
+    int64_t start_time_ns;    /* wall clock (since the epoch) at build      */
+} xcp_hv_domain_info;
+
+typedef struct xcp_hv_vcpu_info {
+    uint32_t id;
+    bool online;
+    bool running;           /* currently scheduled on a physical CPU        */
+    uint32_t pcpu;          /* the physical CPU it last ran on              */
+    uint64_t cpu_time_ns;
+} xcp_hv_vcpu_info;
+
+/* ---- fault injection ---------------------------------------------------- */
+
+typedef enum xcp_hv_fault_kind {
+    XCP_HV_FAULT_FAIL_OP = 0, /* next `count` calls of `op` fail with
+                                 -`error` (count 0 = stop failing)         */
+    XCP_HV_FAULT_CRASH,       /* domain `domid` crashes now                 */
+    XCP_HV_FAULT_HANG,        /* guest `domid` ignores shutdown and suspend
+                                 requests while `on` is true               */
+    XCP_HV_FAULT_CLEAR        /* forget every pending FAIL_OP               */
+} xcp_hv_fault_kind;
+
+typedef struct xcp_hv_fault {
+    unsigned version;         /* XCP_HV_FAULT_VERSION                       */
+    xcp_hv_fault_kind kind;
+    xcp_hv_op op;
+    int error;                /* positive errno, e.g. EIO                   */
+    unsigned count;
+    uint32_t domid;
+    bool on;
+} xcp_hv_fault;
+
+/* ---- the driver table -------------------------------------------------- */
+
+typedef struct xcp_hv_driver {
+    unsigned version;         /* XCP_HV_DRIVER_VERSION                      */
+    const char *name;         /* "sim", "xen": what XCP_HV selects          */
+    const char *description;
+
+    /*
+     * Opens an instance. state_dir is the library's state directory; a
+     * driver that keeps state puts it in a subdirectory named after itself.
+     * Fails cleanly (no side effect) when the hypervisor is not there.
+     */
+    int (*open)(void **self, const char *state_dir, xcp_hv_error *err);
+    /* Releases the instance. Domains keep running: they outlive us. */
+    void (*close)(void *self);
+
+    int (*host_info)(void *self, xcp_hv_host_info *out, xcp_hv_error *err);
+    /*
+     * Utilisation (0..1) of each physical CPU, averaged since the previous
+     * call on this instance (the first call: since open). *util is
+     * malloc()ed, *n entries.
+     */
+    int (*host_cpu_usage)(void *self, double **util, size_t *n,
+                          xcp_hv_error *err);
+    /*
+     * Bytes the hypervisor needs on top of memory_target to build cfg (the
+     * same figure domain_create checks and domain_info reports).
+     */
+    int (*memory_overhead)(void *self, const xcp_hv_domain_config *cfg,
+                           uint64_t *bytes, xcp_hv_error *err);
+
+    /*
+     * Builds a domain. With paused, it is left paused (unpause to run).
+     * Fails with -ENOMEM when memory_target + overhead exceeds free memory.
+     */
+    int (*domain_create)(void *self, const xcp_hv_domain_config *cfg,
+                         bool paused, uint32_t *domid, xcp_hv_error *err);
+    /* Kills the domain at once, whatever its state, and frees its memory. */
+    int (*domain_destroy)(void *self, uint32_t domid, xcp_hv_error *err);
+    int (*domain_pause)(void *self, uint32_t domid, xcp_hv_error *err);
+    int (*domain_unpause)(void *self, uint32_t domid, xcp_hv_error *err);
+    /*
+     * Asks the guest to shut down (reason POWEROFF or REBOOT) and returns
+     * at once; the guest acknowledges later (or never): see domain_wait and
+     * event_fd. The domain then reaches SHUTDOWN with that reason.
+     */
+    int (*domain_shutdown)(void *self, uint32_t domid,
+                           xcp_hv_shutdown_reason request, xcp_hv_error *err);
+    /*
+     * Waits up to timeout_ms (< 0: forever) until the domain is in state
+     * SHUTDOWN, then fills *out (state and reason). -ETIMEDOUT if it did
+     * not happen in time; -ESRCH if the domain is gone.
+     */
+    int (*domain_wait)(void *self, uint32_t domid, int timeout_ms,
+                       xcp_hv_domain_info *out, xcp_hv_error *err);
+    /*
+     * Saves the domain's memory image to image_path (a new file, written
+     * crash-safely), then the domain is gone. Blocks until done.
+     */
+    int (*domain_suspend)(void *self, uint32_t domid, const char *image_path,
+                          xcp_hv_error *err);
+    /*
+     * Builds a domain from an image written by domain_suspend of the same
+     * driver. The image must belong to cfg->vm_uuid and fit the config;
+     * a corrupt or mismatching image is refused (-EINVAL) and no domain is
+     * left behind.
+     */
+    int (*domain_restore)(void *self, const xcp_hv_domain_config *cfg,
+                          const char *image_path, bool paused,
+                          uint32_t *domid, xcp_hv_error *err);
+    /* Sets the balloon target; memory_actual follows (maybe not at once). */
+    int (*domain_set_memory_target)(void *self, uint32_t domid,
+                                    uint64_t bytes, xcp_hv_error *err);
+    /* Sets how many vCPUs are online (1..vcpus_max). */
+    int (*domain_set_vcpus)(void *self, uint32_t domid, uint32_t online,
+                            xcp_hv_error *err);
+    /* All domains, dom0 first, by increasing domid. *out is malloc()ed. */
+    int (*domain_list)(void *self, xcp_hv_domain_info **out, size_t *n,
+                       xcp_hv_error *err);
+    int (*domain_info)(void *self, uint32_t domid, xcp_hv_domain_info *out,
+                       xcp_hv_error *err);
+    /* One entry per vCPU (vcpus_max of them). *out is malloc()ed. */
+    int (*domain_vcpu_info)(void *self, uint32_t domid,
+                            xcp_hv_vcpu_info **out, size_t *n,
+                            xcp_hv_error *err);
+
+    /* Hot-plug / unplug. force: don't wait for the guest to release it. */
+    int (*disk_plug)(void *self, uint32_t domid, const xcp_hv_disk *disk,
+                     xcp_hv_error *err);
+    int (*disk_unplug)(void *self, uint32_t domid, const char *vdev,
+                       bool force, xcp_hv_error *err);
+    /* Changes the medium of CD drive vdev; path NULL or "" ejects. */
+    int (*cdrom_insert)(void *self, uint32_t domid, const char *vdev,
+                        const char *path, const char *format,
+                        xcp_hv_error *err);
+    int (*nic_plug)(void *self, uint32_t domid, const xcp_hv_nic *nic,
+                    xcp_hv_error *err);
+    int (*nic_unplug)(void *self, uint32_t domid, uint32_t devid, bool force,
+                      xcp_hv_error *err);
+
+    /*
+     * A file descriptor, owned by the instance, that polls readable when
+     * some domain may have changed state (created, paused, shut down,
+     * crashed, gone, memory/vCPU change). Then call event_read.
+     */
+    int (*event_fd)(void *self, int *fd, xcp_hv_error *err);
+    /*
+     * Drains the fd and returns the ids of domains that changed since the
+     * previous call (including domains that are gone now), at most cap of
+     * them; if more are pending, the fd stays readable. Never blocks.
+     */
+    int (*event_read)(void *self, uint32_t *domids, size_t cap, size_t *n,
+                      xcp_hv_error *err);
+
+    /* Fault injection, for tests. NULL on real hypervisors. */
+    int (*fault)(void *self, const xcp_hv_fault *fault, xcp_hv_error *err);
+} xcp_hv_driver;
+
+/* ---- helpers for drivers (defined in hv/hv.c) -------------------------- */
+
+/*
+ * Fills err (if not NULL) with code and a printf-style message; returns
+ * code, so a driver can write `return xcp__hv_error_set(err, -EIO, ...)`.
+ */
+int xcp__hv_error_set(xcp_hv_error *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void xcp__hv_error_clear(xcp_hv_error *err);
+
+/* Names <-> values; the _from_name functions return -1 if unknown. */
+const char *xcp__hv_op_name(xcp_hv_op op);
+int xcp__hv_op_from_name(const char *name);
+const char *xcp__hv_domain_type_name(xcp_hv_domain_type t); /* pv hvm pvh */
+int xcp__hv_domain_type_from_name(const char *name);
+const char *xcp__hv_state_name(xcp_hv_domain_state s); /* running paused
+                                                          shutdown dying */
+int xcp__hv_state_from_name(const char *name);
+const char *xcp__hv_shutdown_reason_name(xcp_hv_shutdown_reason r);
+int xcp__hv_shutdown_reason_from_name(const char *name); /* none poweroff
+                                   reboot suspend crash watchdog soft_reset */
+
+/* ---- the registry, as the library sees it (defined in hv/hv.c) --------- */
+
+/* An open driver instance. */
+typedef struct xcp_hv xcp_hv;
+
+/* Drivers compiled in, sim last. */
+size_t xcp__hv_driver_count(void);
+const xcp_hv_driver *xcp__hv_driver_at(size_t i);
+const xcp_hv_driver *xcp__hv_driver_find(const char *name);
+
+/*
+ * Opens a driver. name: "sim", "xen", "auto" or NULL; NULL means the
+ * environment variable XCP_HV, and if that is unset or empty, "auto".
+ * "auto" picks xen when it is compiled in and its open succeeds, else sim
+ * (xcp__hv_fallback_reason then says why xen was not used). An explicit
+ * name that fails to open is an error, never a silent fallback.
+ */
+int xcp__hv_open(xcp_hv **out, const char *state_dir, const char *name,
+                 xcp_hv_error *err);
+void xcp__hv_close(xcp_hv *hv);
+const char *xcp__hv_name(const xcp_hv *hv);
+const xcp_hv_driver *xcp__hv_driver(const xcp_hv *hv);
+/* Why "auto" did not pick xen, or NULL. Lives as long as hv. */
+const char *xcp__hv_fallback_reason(const xcp_hv *hv);
+/* Whether the driver fills the slot of op. */
+bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op);
+
+/*
+ * One wrapper per slot, same arguments as the slot with hv in place of
+ * self: -ENOTSUP (and a message naming the driver and the operation) for
+ * an empty slot; on failure err->code is always set and negative.
+ */
+int xcp__hv_host_info(xcp_hv *hv, xcp_hv_host_info *out, xcp_hv_error *err);
+int xcp__hv_host_cpu_usage(xcp_hv *hv, double **util, size_t *n,
+                           xcp_hv_error *err);
+int xcp__hv_memory_overhead(xcp_hv *hv, const xcp_hv_domain_config *cfg,
+                            uint64_t *bytes, xcp_hv_error *err);
+int xcp__hv_domain_create(xcp_hv *hv, const xcp_hv_domain_config *cfg,
+                          bool paused, uint32_t *domid, xcp_hv_error *err);
+int xcp__hv_domain_destroy(xcp_hv *hv, uint32_t domid, xcp_hv_error *err);
+int xcp__hv_domain_pause(xcp_hv *hv, uint32_t domid, xcp_hv_error *err);
+int xcp__hv_domain_unpause(xcp_hv *hv, uint32_t domid, xcp_hv_error *err);
+int xcp__hv_domain_shutdown(xcp_hv *hv, uint32_t domid,
+                            xcp_hv_shutdown_reason request,
+                            xcp_hv_error *err);
+int xcp__hv_domain_wait(xcp_hv *hv, uint32_t domid, int timeout_ms,
+                        xcp_hv_domain_info *out, xcp_hv_error *err);
+int xcp__hv_domain_suspend(xcp_hv *hv, uint32_t domid, const char *image_path,
+                           xcp_hv_error *err);
+int xcp__hv_domain_restore(xcp_hv *hv, const xcp_hv_domain_config *cfg,
+                           const char *image_path, bool paused,
+                           uint32_t *domid, xcp_hv_error *err);
+int xcp__hv_domain_set_memory_target(xcp_hv *hv, uint32_t domid,
+                                     uint64_t bytes, xcp_hv_error *err);
+int xcp__hv_domain_set_vcpus(xcp_hv *hv, uint32_t domid, uint32_t online,
+                             xcp_hv_error *err);
+int xcp__hv_domain_list(xcp_hv *hv, xcp_hv_domain_info **out, size_t *n,
+                        xcp_hv_error *err);
+int xcp__hv_domain_info(xcp_hv *hv, uint32_t domid, xcp_hv_domain_info *out,
+                        xcp_hv_error *err);
+int xcp__hv_domain_vcpu_info(xcp_hv *hv, uint32_t domid,
+                             xcp_hv_vcpu_info **out, size_t *n,
+                             xcp_hv_error *err);
+int xcp__hv_disk_plug(xcp_hv *hv, uint32_t domid, const xcp_hv_disk *disk,
+                      xcp_hv_error *err);
+int xcp__hv_disk_unplug(xcp_hv *hv, uint32_t domid, const char *vdev,
+                        bool force, xcp_hv_error *err);
+int xcp__hv_cdrom_insert(xcp_hv *hv, uint32_t domid, const char *vdev,
+                         const char *path, const char *format,
+                         xcp_hv_error *err);
+int xcp__hv_nic_plug(xcp_hv *hv, uint32_t domid, const xcp_hv_nic *nic,
+                     xcp_hv_error *err);
+int xcp__hv_nic_unplug(xcp_hv *hv, uint32_t domid, uint32_t devid, bool force,
+                       xcp_hv_error *err);
+int xcp__hv_event_fd(xcp_hv *hv, int *fd, xcp_hv_error *err);
+int xcp__hv_event_read(xcp_hv *hv, uint32_t *domids, size_t cap, size_t *n,
+                       xcp_hv_error *err);
+int xcp__hv_fault(xcp_hv *hv, const xcp_hv_fault *fault, xcp_hv_error *err);
+
+/* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN). */
+extern const xcp_hv_driver xcp__hv_sim_driver;
+#ifdef XCP_HAVE_XEN
+extern const xcp_hv_driver xcp__hv_xen_driver;
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* XCP_SYS_HV_H */

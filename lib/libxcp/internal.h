@@ -1,0 +1,165 @@
+/*
+ * Internal header shared by every module of libxcp: the public headers,
+ * the model tables, and the cross-module helpers (prefixed xcp__, never
+ * exported).
+ */
+#ifndef XCP_INTERNAL_H
+#define XCP_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xcp/common.h>
+#include <xcp/errors.h>
+#include <xcp/value.h>
+#include <xcp/session.h>
+#include <xcp/model.h>
+#include <xcp/classes.h>
+
+#include "model/model.h"
+
+#define XCP__UNUSED(x) ((void)(x))
+#define XCP__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- core/mem.c ---- */
+void *xcp__malloc(size_t n);
+void *xcp__calloc(size_t n, size_t size);
+void *xcp__realloc(void *p, size_t n);
+char *xcp__strdup(const char *s);
+char *xcp__strndup(const char *s, size_t n);
+char *xcp__printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool xcp__streq(const char *a, const char *b);
+
+/* A growable byte buffer. */
+typedef struct xcp__buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    bool oom;
+} xcp__buf;
+void xcp__buf_add(xcp__buf *b, const void *p, size_t n);
+void xcp__buf_adds(xcp__buf *b, const char *s);
+void xcp__buf_addc(xcp__buf *b, char c);
+void xcp__buf_printf(xcp__buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+char *xcp__buf_steal(xcp__buf *b); /* NUL-terminated, buffer reset */
+void xcp__buf_free(xcp__buf *b);
+
+/* ---- core/error.c ---- */
+struct xcp__errdesc {
+    const char *name;
+    size_t nparams;
+    const char *const *params;
+    const char *desc;
+};
+extern const struct xcp__errdesc xcp__errors[];
+extern const size_t xcp__nerrors;
+
+/* Set the thread's error: name + NULL-terminated list of parameters.
+ * Returns XCP_EAPI. */
+int xcp__fail(const char *name, ...);
+/* Same with an array. */
+int xcp__failv(const char *name, size_t n, const char *const *params);
+/* INTERNAL_ERROR with a formatted message. */
+int xcp__internal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* OOM: sets INTERNAL_ERROR "out of memory", returns XCP_ENOMEM. */
+int xcp__oom(void);
+/* Copy of the thread's last error (for tasks): name and params as an
+ * XCP_VAL_ARRAY of strings. */
+int xcp__error_to_value(xcp_value *out);
+/* Set the thread's error from such an array. */
+int xcp__error_from_value(const xcp_value *v);
+
+/* ---- core/uuid.c ---- */
+void xcp__uuid_gen(char out[37]);
+void xcp__ref_gen(char out[XCP_REF_MAX]);
+bool xcp__uuid_valid(const char *s);
+
+/* ---- core/hash.c: string-keyed hash map (keys borrowed) ---- */
+typedef struct xcp__hmap {
+    size_t cap;   /* power of two */
+    size_t n;     /* live entries */
+    size_t used;  /* live + tombstones */
+    struct xcp__hent {
+        const char *key;
+        void *val;
+        uint32_t hash;
+    } *ents;
+} xcp__hmap;
+uint32_t xcp__hash(const char *s);
+void *xcp__hmap_get(const xcp__hmap *m, const char *key);
+int xcp__hmap_put(xcp__hmap *m, const char *key, void *val);
+void *xcp__hmap_del(xcp__hmap *m, const char *key);
+void xcp__hmap_free(xcp__hmap *m);
+
+/* ---- core/time.c ---- */
+int64_t xcp__now(void);          /* seconds, realtime */
+int64_t xcp__now_ms(void);       /* milliseconds, monotonic */
+double xcp__now_real(void);      /* seconds with fraction, realtime */
+
+/* ---- core/log.c ---- */
+enum { XCP__LOG_ERR = 3, XCP__LOG_WARN = 4, XCP__LOG_INFO = 6,
+       XCP__LOG_DEBUG = 7 };
+void xcp__log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- model/convert.c: values <-> C, checking ---- */
+/* Dispose a C representation of type t at p. */
+void xcp__c_dispose(const struct xcp__type *t, void *p);
+/* C representation at p -> value. */
+int xcp__c_to_value(const struct xcp__type *t, const void *p, xcp_value *out,
+                    bool ctor);
+/* value -> C representation at p (overwritten). */
+int xcp__value_to_c(const struct xcp__type *t, const xcp_value *v, void *p);
+/* Check and normalise an incoming value against t (ints from strings,
+ * enums case-insensitively to their canonical spelling, structs to records
+ * for create). `what` names the parameter in errors. */
+int xcp__value_check(const struct xcp__type *t, xcp_value *v,
+                     const char *what);
+/* The value of a default literal (or the zero value when lit is NULL). */
+int xcp__value_default(const struct xcp__type *t, const char *lit,
+                       xcp_value *out);
+/* Field value from a record value (borrowed), or NULL. */
+const xcp_value *xcp__rec_field(const xcp_value *rec, int field);
+/* Allocate an XCP_VAL_RECORD of class cls, all fields NONE. */
+int xcp__rec_alloc(xcp_value *out, int cls);
+/* Equality of two values (deep). */
+bool xcp__value_equal(const xcp_value *a, const xcp_value *b);
+/* Move: *dst = *src, src reset to NONE (dst not disposed). */
+static inline void xcp__value_move(xcp_value *dst, xcp_value *src)
+{
+    *dst = *src;
+    src->kind = XCP_VAL_NONE;
+}
+/* Serialise a value as an XML-RPC <value> fragment (task results). */
+int xcp__value_to_xmlrpc(const struct xcp__type *t, const xcp_value *v,
+                         xcp__buf *out);
+
+/* ---- session driver ---- */
+struct xcp__session_ops {
+    /* Invoke message mid; args already checked; result filled. async:
+     * return a task ref instead. */
+    int (*invoke)(xcp_session *s, int mid, bool async, size_t nargs,
+                  xcp_value *args, xcp_value *result);
+    void (*close)(xcp_session *s);
+};
+
+struct xcp_session {
+    const struct xcp__session_ops *ops;
+    char ref[XCP_REF_MAX];
+    void *priv;
+};
+
+/* The typed API's entry: converts C args, invokes, converts the result. */
+int xcp__typed_call(xcp_session *s, int mid, bool async, void *out,
+                    const void *const *args);
+
+#endif

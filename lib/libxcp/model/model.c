@@ -1,0 +1,153 @@
+/*
+ * Public introspection of the model (model.h) and name lookups over the
+ * generated tables.
+ */
+#include "../internal.h"
+
+#include <strings.h>
+
+int xcp__enum_index(const struct xcp__enum *e, const char *s)
+{
+    size_t i;
+
+    if (!s)
+        return -1;
+    for (i = 0; i < e->n; i++)
+        if (strcmp(e->values[i], s) == 0)
+            return (int)i;
+    for (i = 0; i < e->n; i++)
+        if (strcasecmp(e->values[i], s) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int index_lookup(const char *wire)
+{
+    size_t lo = 0, hi = (size_t)xcp__nmessages;
+
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(wire, xcp__msg_index[mid].wire);
+        if (c == 0)
+            return xcp__msg_index[mid].id;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+int xcp__message_lookup(const char *wire)
+{
+    char buf[256];
+    size_t len, i;
+    int id;
+
+    if (!wire)
+        return -1;
+    id = index_lookup(wire);
+    if (id >= 0 || strchr(wire, '.'))
+        return id;
+    /* The alternative spelling Class_message: try each underscore as the
+     * separator (class names contain underscores too). */
+    len = strlen(wire);
+    if (len >= sizeof(buf))
+        return -1;
+    for (i = 1; i + 1 < len; i++) {
+        if (wire[i] != '_')
+            continue;
+        memcpy(buf, wire, len + 1);
+        buf[i] = '.';
+        if ((id = index_lookup(buf)) >= 0)
+            return id;
+    }
+    return -1;
+}
+
+int xcp_class_count(void)
+{
+    return xcp__nclasses;
+}
+
+int xcp_class_by_name(const char *name)
+{
+    int i;
+
+    if (!name)
+        return -1;
+    for (i = 0; i < xcp__nclasses; i++)
+        if (strcmp(xcp__classes[i].name, name) == 0)
+            return i;
+    for (i = 0; i < xcp__nclasses; i++)
+        if (strcasecmp(xcp__classes[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+const char *xcp_class_name(int cls)
+{
+    return (cls >= 0 && cls < xcp__nclasses) ? xcp__classes[cls].name : NULL;
+}
+
+unsigned xcp_class_flags(int cls)
+{
+    return (cls >= 0 && cls < xcp__nclasses) ? xcp__classes[cls].flags : 0;
+}
+
+size_t xcp_class_field_count(int cls)
+{
+    return (cls >= 0 && cls < xcp__nclasses) ? xcp__classes[cls].nfields : 0;
+}
+
+const xcp_field_info *xcp_class_field(int cls, size_t i)
+{
+    if (cls < 0 || cls >= xcp__nclasses || i >= xcp__classes[cls].nfields)
+        return NULL;
+    return &xcp__classes[cls].info[i];
+}
+
+int xcp_class_field_index(int cls, const char *name)
+{
+    size_t i;
+
+    if (cls < 0 || cls >= xcp__nclasses || !name)
+        return -1;
+    for (i = 0; i < xcp__classes[cls].nfields; i++)
+        if (strcmp(xcp__classes[cls].fields[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *const *xcp_enum_values(const char *name, size_t *n)
+{
+    int i;
+
+    for (i = 0; name && i < xcp__nenums; i++) {
+        if (strcmp(xcp__enums[i].name, name) == 0) {
+            if (n)
+                *n = xcp__enums[i].n;
+            return xcp__enums[i].values;
+        }
+    }
+    if (n)
+        *n = 0;
+    return NULL;
+}
+
+size_t xcp_message_count(void)
+{
+    return (size_t)xcp__nmessages;
+}
+
+const xcp_message_info *xcp_message(size_t i)
+{
+    return i < (size_t)xcp__nmessages ? &xcp__message_infos[i] : NULL;
+}
+
+const xcp_message_info *xcp_message_by_name(const char *wire)
+{
+    int id = xcp__message_lookup(wire);
+
+    return id < 0 ? NULL : &xcp__message_infos[id];
+}

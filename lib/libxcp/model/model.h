@@ -1,0 +1,162 @@
+/*
+ * Internal description of the object model: the tables generated from
+ * model.def (gen_model.c) and the types that describe them. Everything that
+ * walks classes, fields or messages at run time reads these.
+ */
+#ifndef XCP_INTERNAL_MODEL_H
+#define XCP_INTERNAL_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <xcp/model.h>
+#include <xcp/value.h>
+
+/* Kinds of API types. */
+enum xcp__tkind {
+    XT_VOID = 0,
+    XT_STRING,
+    XT_INT,
+    XT_FLOAT,
+    XT_BOOL,
+    XT_DATETIME,
+    XT_REF,
+    XT_ENUM,
+    XT_SET,
+    XT_MAP,
+    XT_RECORD,
+    XT_ANY,
+};
+
+/* C representations used by the typed API (classes.h). */
+enum xcp__crep {
+    XC_NONE = 0,
+    XC_STRING,     /* char * */
+    XC_INT,        /* int64_t */
+    XC_FLOAT,      /* double */
+    XC_BOOL,       /* bool */
+    XC_DATETIME,   /* xcp_datetime */
+    XC_REF,        /* struct { char ref[XCP_REF_MAX]; } */
+    XC_ENUM,       /* int-sized enum */
+    XC_ARRAY,      /* struct { size_t n; T *items; } of the element crep */
+    XC_STRMAP,     /* xcp_string_map */
+    XC_RECORD,     /* xcp_<class>_record */
+    XC_RECMAP,     /* xcp_<class>_record_map: n, refs[], records[] */
+    XC_VALUE,      /* xcp_value */
+};
+
+struct xcp__type {
+    uint8_t kind;  /* enum xcp__tkind */
+    uint8_t crep;  /* enum xcp__crep */
+    int16_t id;    /* class id (REF/RECORD; -1 = class not modelled) or
+                      enum id (ENUM) */
+    const struct xcp__type *a; /* element (SET), key (MAP) */
+    const struct xcp__type *b; /* value (MAP) */
+    const char *spell;         /* "set:ref:VM" */
+    uint32_t csize;            /* sizeof the C representation */
+};
+
+struct xcp__enum {
+    const char *name;
+    size_t n;
+    const char *const *values;
+};
+
+enum xcp__qual { XQ_RO = 0, XQ_ROS, XQ_RW, XQ_RWS };
+
+enum {
+    XF_DEPRECATED = XCP_FIELD_DEPRECATED,
+    XF_REMOVED = XCP_FIELD_REMOVED,
+    XF_PROTO = XCP_FIELD_PROTO,
+    XF_REQ = XCP_FIELD_REQUIRED,
+    XF_DERIVED = 1 << 8, /* many side of a relation: maintained, not stored */
+};
+
+struct xcp__field {
+    const char *name;
+    const struct xcp__type *type;
+    uint8_t qual;
+    uint16_t flags;
+    const char *def;     /* default literal, NULL = zero value of the type */
+    uint32_t coff;       /* offset in the C record struct */
+    int16_t rel_cls;     /* relation: class of the other side, or -1 */
+    int16_t rel_field;   /* field index on the other side */
+};
+
+enum {
+    XK_CREATE = XCP_CLASS_CREATE,
+    XK_DESTROY = XCP_CLASS_DESTROY,
+    XK_NOGETALL = XCP_CLASS_NOGETALL,
+    XK_NOEVENTS = XCP_CLASS_NOEVENTS,
+    XK_NODB = XCP_CLASS_NODB,
+    XK_VOLATILE = XCP_CLASS_VOLATILE,
+};
+
+struct xcp__class {
+    const char *name;   /* "VM" */
+    const char *lname;  /* "vm" (event class names) */
+    unsigned flags;
+    size_t nfields;
+    const struct xcp__field *fields;
+    int uuid_field;       /* -1 if none */
+    int name_label_field; /* -1 if none */
+    uint32_t rec_size;    /* sizeof xcp_<class>_record */
+    const xcp_field_info *info;
+};
+
+/* Message kinds: explicit ones have hand-written policy in api/;
+ * the rest are served generically from the tables. */
+enum xcp__mkind {
+    XM_EXPLICIT = 0,
+    XM_GET_RECORD,
+    XM_GET_BY_UUID,
+    XM_GET_BY_NAME_LABEL,
+    XM_GET_ALL,
+    XM_GET_ALL_RECORDS,
+    XM_GET_ALL_WHERE,
+    XM_GET_ALL_RECORDS_WHERE,
+    XM_GET_FIELD,
+    XM_SET_FIELD,
+    XM_ADD_TO_MAP,
+    XM_REMOVE_FROM_MAP,
+    XM_ADD_TO_SET,
+    XM_REMOVE_FROM_SET,
+    XM_CREATE,
+    XM_DESTROY,
+};
+
+enum { XMF_ASYNC = 1, XMF_NOSESSION = 2 };
+
+struct xcp__param {
+    const char *name;
+    const struct xcp__type *type;
+    const char *def; /* NULL = required */
+};
+
+struct xcp__message {
+    const char *wire;     /* "VM.start" */
+    int16_t cls;
+    uint8_t kind;         /* enum xcp__mkind */
+    uint8_t flags;        /* XMF_* */
+    int16_t field;        /* for field messages */
+    uint8_t nparams;
+    uint8_t nrequired;    /* params without defaults */
+    const struct xcp__param *params;
+    const struct xcp__type *ret;
+};
+
+extern const struct xcp__class xcp__classes[];
+extern const int xcp__nclasses;
+extern const struct xcp__enum xcp__enums[];
+extern const int xcp__nenums;
+extern const struct xcp__message xcp__messages[];
+extern const int xcp__nmessages;
+extern const xcp_message_info xcp__message_infos[];
+
+/* Message id by wire name (exact "Class.msg" or "Class_msg"), or -1. */
+int xcp__message_lookup(const char *wire);
+/* Enum value index, case-insensitive, or -1. */
+int xcp__enum_index(const struct xcp__enum *e, const char *s);
+
+#include "gen_model.h"
+
+#endif
