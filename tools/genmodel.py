@@ -171,6 +171,12 @@ class Gen:
     def modelled(self, cls):
         return cls in self.m.class_ids
 
+    @staticmethod
+    def refname(cls):
+        """C type of a ref: xcp_vm; session refs are xcp_session_id since
+        xcp_session is the handle type."""
+        return "xcp_session_id" if cls == "session" else "xcp_" + cls.lower()
+
     def reg(self, t):
         s = t.spell()
         if s in self.types:
@@ -198,7 +204,7 @@ class Gen:
         if k == "datetime":
             return "xcp_datetime"
         if k == "ref":
-            return "xcp_%s" % t.ref.lower() if self.modelled(t.ref) else "xcp_ref"
+            return self.refname(t.ref) if self.modelled(t.ref) else "xcp_ref"
         if k == "enum":
             return "enum xcp_%s" % t.ref
         if k == "record":
@@ -210,7 +216,7 @@ class Gen:
             if a.kind == "int":
                 return "xcp_int_set"
             if a.kind == "ref":
-                return ("xcp_%s_set" % a.ref.lower()) if self.modelled(a.ref) else "xcp_ref_set"
+                return (self.refname(a.ref) + "_set") if self.modelled(a.ref) else "xcp_ref_set"
             if a.kind == "enum":
                 return "xcp_%s_set" % a.ref
             return "xcp_value"
@@ -366,7 +372,7 @@ class Gen:
             w("")
             w("/** XenAPI enum %s. */" % en)
             w("enum xcp_%s {" % en)
-            w("    %s = -1, /**< a value this library does not know */" % self.enum_const(en, "UNKNOWN"))
+            w("    %s = -1, /**< a value this library does not know */" % self.enum_const(en, "_UNKNOWN"))
             for i, v in enumerate(vals):
                 w("    %s = %d, /**< \"%s\" */" % (self.enum_const(en, v), i, v))
             w("};")
@@ -394,17 +400,18 @@ class Gen:
         for c in self.m.classes:
             lc = c["lc"]
             w("")
+            rn = self.refname(c["name"])
             w("/** A reference to a %s object. */" % c["name"])
-            w("typedef struct xcp_%s {" % lc)
+            w("typedef struct %s {" % rn)
             w("    char ref[XCP_REF_MAX];")
-            w("} xcp_%s;" % lc)
+            w("} %s;" % rn)
             w("/** A set of %s refs. */" % c["name"])
-            w("typedef struct xcp_%s_set {" % lc)
+            w("typedef struct %s_set {" % rn)
             w("    size_t n;")
-            w("    xcp_%s *items;" % lc)
-            w("} xcp_%s_set;" % lc)
+            w("    %s *items;" % rn)
+            w("} %s_set;" % rn)
             w("/** Free the contents of a set of %s refs and zero it. */" % c["name"])
-            w("XCP_EXTERN void xcp_%s_set_dispose(xcp_%s_set *s);" % (lc, lc))
+            w("XCP_EXTERN void %s_set_dispose(%s_set *s);" % (rn, rn))
         w("")
         w("/* ---- records ---- */")
         for c in self.m.classes:
@@ -420,7 +427,7 @@ class Gen:
             w("/** Refs and records of several %s objects. */" % c["name"])
             w("typedef struct xcp_%s_record_map {" % lc)
             w("    size_t n;")
-            w("    xcp_%s *refs;" % lc)
+            w("    %s *refs;" % self.refname(c["name"]))
             w("    xcp_%s_record *records;" % lc)
             w("} xcp_%s_record_map;" % lc)
             w("/** Zero a record before use. */")
@@ -507,7 +514,7 @@ class Gen:
         for c in self.m.classes:
             lc = c["lc"]
             n = c["name"]
-            w("void xcp_%s_set_dispose(xcp_%s_set *s)" % (lc, lc))
+            w("void %s_set_dispose(%s_set *s)" % (self.refname(n), self.refname(n)))
             w("{")
             w("    xcp_free(s->items);")
             w("    s->items = NULL;")

@@ -22,7 +22,7 @@ XCP_BEGIN_DECLS
 
 /** XenAPI enum vm_power_state. */
 enum xcp_vm_power_state {
-    XCP_VM_POWER_STATE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VM_POWER_STATE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VM_POWER_STATE_HALTED = 0, /**< "Halted" */
     XCP_VM_POWER_STATE_PAUSED = 1, /**< "Paused" */
     XCP_VM_POWER_STATE_RUNNING = 2, /**< "Running" */
@@ -42,7 +42,7 @@ XCP_EXTERN void xcp_vm_power_state_set_dispose(xcp_vm_power_state_set *s);
 
 /** XenAPI enum on_normal_exit. */
 enum xcp_on_normal_exit {
-    XCP_ON_NORMAL_EXIT_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_ON_NORMAL_EXIT__UNKNOWN = -1, /**< a value this library does not know */
     XCP_ON_NORMAL_EXIT_DESTROY = 0, /**< "destroy" */
     XCP_ON_NORMAL_EXIT_RESTART = 1, /**< "restart" */
 };
@@ -60,7 +60,7 @@ XCP_EXTERN void xcp_on_normal_exit_set_dispose(xcp_on_normal_exit_set *s);
 
 /** XenAPI enum on_crash_behaviour. */
 enum xcp_on_crash_behaviour {
-    XCP_ON_CRASH_BEHAVIOUR_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_ON_CRASH_BEHAVIOUR__UNKNOWN = -1, /**< a value this library does not know */
     XCP_ON_CRASH_BEHAVIOUR_DESTROY = 0, /**< "destroy" */
     XCP_ON_CRASH_BEHAVIOUR_COREDUMP_AND_DESTROY = 1, /**< "coredump_and_destroy" */
     XCP_ON_CRASH_BEHAVIOUR_RESTART = 2, /**< "restart" */
@@ -82,7 +82,7 @@ XCP_EXTERN void xcp_on_crash_behaviour_set_dispose(xcp_on_crash_behaviour_set *s
 
 /** XenAPI enum on_softreboot_behavior. */
 enum xcp_on_softreboot_behavior {
-    XCP_ON_SOFTREBOOT_BEHAVIOR_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_ON_SOFTREBOOT_BEHAVIOR__UNKNOWN = -1, /**< a value this library does not know */
     XCP_ON_SOFTREBOOT_BEHAVIOR_SOFT_REBOOT = 0, /**< "soft_reboot" */
     XCP_ON_SOFTREBOOT_BEHAVIOR_DESTROY = 1, /**< "destroy" */
     XCP_ON_SOFTREBOOT_BEHAVIOR_RESTART = 2, /**< "restart" */
@@ -102,7 +102,7 @@ XCP_EXTERN void xcp_on_softreboot_behavior_set_dispose(xcp_on_softreboot_behavio
 
 /** XenAPI enum domain_type. */
 enum xcp_domain_type {
-    XCP_DOMAIN_TYPE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_DOMAIN_TYPE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_DOMAIN_TYPE_HVM = 0, /**< "hvm" */
     XCP_DOMAIN_TYPE_PV = 1, /**< "pv" */
     XCP_DOMAIN_TYPE_PV_IN_PVH = 2, /**< "pv_in_pvh" */
@@ -123,7 +123,7 @@ XCP_EXTERN void xcp_domain_type_set_dispose(xcp_domain_type_set *s);
 
 /** XenAPI enum vm_operations. */
 enum xcp_vm_operations {
-    XCP_VM_OPERATIONS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VM_OPERATIONS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VM_OPERATIONS_SNAPSHOT = 0, /**< "snapshot" */
     XCP_VM_OPERATIONS_CLONE = 1, /**< "clone" */
     XCP_VM_OPERATIONS_COPY = 2, /**< "copy" */
@@ -189,7 +189,7 @@ XCP_EXTERN void xcp_vm_operations_set_dispose(xcp_vm_operations_set *s);
 
 /** XenAPI enum update_guidances. */
 enum xcp_update_guidances {
-    XCP_UPDATE_GUIDANCES_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_UPDATE_GUIDANCES__UNKNOWN = -1, /**< a value this library does not know */
     XCP_UPDATE_GUIDANCES_REBOOT_HOST = 0, /**< "reboot_host" */
     XCP_UPDATE_GUIDANCES_REBOOT_HOST_ON_LIVEPATCH_FAILURE = 1, /**< "reboot_host_on_livepatch_failure" */
     XCP_UPDATE_GUIDANCES_REBOOT_HOST_ON_KERNEL_LIVEPATCH_FAILURE = 2, /**< "reboot_host_on_kernel_livepatch_failure" */
@@ -212,7 +212,7 @@ XCP_EXTERN void xcp_update_guidances_set_dispose(xcp_update_guidances_set *s);
 
 /** XenAPI enum tristate_type. */
 enum xcp_tristate_type {
-    XCP_TRISTATE_TYPE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_TRISTATE_TYPE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_TRISTATE_TYPE_YES = 0, /**< "yes" */
     XCP_TRISTATE_TYPE_NO = 1, /**< "no" */
     XCP_TRISTATE_TYPE_UNSPECIFIED = 2, /**< "unspecified" */
@@ -231,7 +231,7 @@ XCP_EXTERN void xcp_tristate_type_set_dispose(xcp_tristate_type_set *s);
 
 /** XenAPI enum host_allowed_operations. */
 enum xcp_host_allowed_operations {
-    XCP_HOST_ALLOWED_OPERATIONS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_HOST_ALLOWED_OPERATIONS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_HOST_ALLOWED_OPERATIONS_PROVISION = 0, /**< "provision" */
     XCP_HOST_ALLOWED_OPERATIONS_EVACUATE = 1, /**< "evacuate" */
     XCP_HOST_ALLOWED_OPERATIONS_SHUTDOWN = 2, /**< "shutdown" */
@@ -257,7 +257,7 @@ XCP_EXTERN void xcp_host_allowed_operations_set_dispose(xcp_host_allowed_operati
 
 /** XenAPI enum host_display. */
 enum xcp_host_display {
-    XCP_HOST_DISPLAY_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_HOST_DISPLAY__UNKNOWN = -1, /**< a value this library does not know */
     XCP_HOST_DISPLAY_ENABLED = 0, /**< "enabled" */
     XCP_HOST_DISPLAY_DISABLE_ON_REBOOT = 1, /**< "disable_on_reboot" */
     XCP_HOST_DISPLAY_DISABLED = 2, /**< "disabled" */
@@ -277,7 +277,7 @@ XCP_EXTERN void xcp_host_display_set_dispose(xcp_host_display_set *s);
 
 /** XenAPI enum host_numa_affinity_policy. */
 enum xcp_host_numa_affinity_policy {
-    XCP_HOST_NUMA_AFFINITY_POLICY_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_HOST_NUMA_AFFINITY_POLICY__UNKNOWN = -1, /**< a value this library does not know */
     XCP_HOST_NUMA_AFFINITY_POLICY_ANY = 0, /**< "any" */
     XCP_HOST_NUMA_AFFINITY_POLICY_BEST_EFFORT = 1, /**< "best_effort" */
     XCP_HOST_NUMA_AFFINITY_POLICY_DEFAULT_POLICY = 2, /**< "default_policy" */
@@ -296,7 +296,7 @@ XCP_EXTERN void xcp_host_numa_affinity_policy_set_dispose(xcp_host_numa_affinity
 
 /** XenAPI enum host_ntp_mode. */
 enum xcp_host_ntp_mode {
-    XCP_HOST_NTP_MODE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_HOST_NTP_MODE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_HOST_NTP_MODE_DHCP = 0, /**< "DHCP" */
     XCP_HOST_NTP_MODE_CUSTOM = 1, /**< "Custom" */
     XCP_HOST_NTP_MODE_FACTORY = 2, /**< "Factory" */
@@ -316,7 +316,7 @@ XCP_EXTERN void xcp_host_ntp_mode_set_dispose(xcp_host_ntp_mode_set *s);
 
 /** XenAPI enum pool_allowed_operations. */
 enum xcp_pool_allowed_operations {
-    XCP_POOL_ALLOWED_OPERATIONS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_POOL_ALLOWED_OPERATIONS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_POOL_ALLOWED_OPERATIONS_HA_ENABLE = 0, /**< "ha_enable" */
     XCP_POOL_ALLOWED_OPERATIONS_HA_DISABLE = 1, /**< "ha_disable" */
     XCP_POOL_ALLOWED_OPERATIONS_CLUSTER_CREATE = 2, /**< "cluster_create" */
@@ -348,7 +348,7 @@ XCP_EXTERN void xcp_pool_allowed_operations_set_dispose(xcp_pool_allowed_operati
 
 /** XenAPI enum vbd_type. */
 enum xcp_vbd_type {
-    XCP_VBD_TYPE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VBD_TYPE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VBD_TYPE_CD = 0, /**< "CD" */
     XCP_VBD_TYPE_DISK = 1, /**< "Disk" */
     XCP_VBD_TYPE_FLOPPY = 2, /**< "Floppy" */
@@ -367,7 +367,7 @@ XCP_EXTERN void xcp_vbd_type_set_dispose(xcp_vbd_type_set *s);
 
 /** XenAPI enum vbd_mode. */
 enum xcp_vbd_mode {
-    XCP_VBD_MODE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VBD_MODE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VBD_MODE_RO = 0, /**< "RO" */
     XCP_VBD_MODE_RW = 1, /**< "RW" */
 };
@@ -385,7 +385,7 @@ XCP_EXTERN void xcp_vbd_mode_set_dispose(xcp_vbd_mode_set *s);
 
 /** XenAPI enum vbd_operations. */
 enum xcp_vbd_operations {
-    XCP_VBD_OPERATIONS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VBD_OPERATIONS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VBD_OPERATIONS_ATTACH = 0, /**< "attach" */
     XCP_VBD_OPERATIONS_EJECT = 1, /**< "eject" */
     XCP_VBD_OPERATIONS_INSERT = 2, /**< "insert" */
@@ -409,7 +409,7 @@ XCP_EXTERN void xcp_vbd_operations_set_dispose(xcp_vbd_operations_set *s);
 
 /** XenAPI enum vdi_type. */
 enum xcp_vdi_type {
-    XCP_VDI_TYPE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VDI_TYPE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VDI_TYPE_SYSTEM = 0, /**< "system" */
     XCP_VDI_TYPE_USER = 1, /**< "user" */
     XCP_VDI_TYPE_EPHEMERAL = 2, /**< "ephemeral" */
@@ -436,7 +436,7 @@ XCP_EXTERN void xcp_vdi_type_set_dispose(xcp_vdi_type_set *s);
 
 /** XenAPI enum vdi_operations. */
 enum xcp_vdi_operations {
-    XCP_VDI_OPERATIONS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VDI_OPERATIONS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VDI_OPERATIONS_CLONE = 0, /**< "clone" */
     XCP_VDI_OPERATIONS_COPY = 1, /**< "copy" */
     XCP_VDI_OPERATIONS_RESIZE = 2, /**< "resize" */
@@ -471,7 +471,7 @@ XCP_EXTERN void xcp_vdi_operations_set_dispose(xcp_vdi_operations_set *s);
 
 /** XenAPI enum on_boot. */
 enum xcp_on_boot {
-    XCP_ON_BOOT_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_ON_BOOT__UNKNOWN = -1, /**< a value this library does not know */
     XCP_ON_BOOT_RESET = 0, /**< "reset" */
     XCP_ON_BOOT_PERSIST = 1, /**< "persist" */
 };
@@ -489,7 +489,7 @@ XCP_EXTERN void xcp_on_boot_set_dispose(xcp_on_boot_set *s);
 
 /** XenAPI enum storage_operations. */
 enum xcp_storage_operations {
-    XCP_STORAGE_OPERATIONS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_STORAGE_OPERATIONS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_STORAGE_OPERATIONS_SCAN = 0, /**< "scan" */
     XCP_STORAGE_OPERATIONS_DESTROY = 1, /**< "destroy" */
     XCP_STORAGE_OPERATIONS_FORGET = 2, /**< "forget" */
@@ -533,7 +533,7 @@ XCP_EXTERN void xcp_storage_operations_set_dispose(xcp_storage_operations_set *s
 
 /** XenAPI enum vif_operations. */
 enum xcp_vif_operations {
-    XCP_VIF_OPERATIONS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VIF_OPERATIONS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VIF_OPERATIONS_ATTACH = 0, /**< "attach" */
     XCP_VIF_OPERATIONS_PLUG = 1, /**< "plug" */
     XCP_VIF_OPERATIONS_UNPLUG = 2, /**< "unplug" */
@@ -552,7 +552,7 @@ XCP_EXTERN void xcp_vif_operations_set_dispose(xcp_vif_operations_set *s);
 
 /** XenAPI enum vif_locking_mode. */
 enum xcp_vif_locking_mode {
-    XCP_VIF_LOCKING_MODE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VIF_LOCKING_MODE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VIF_LOCKING_MODE_NETWORK_DEFAULT = 0, /**< "network_default" */
     XCP_VIF_LOCKING_MODE_LOCKED = 1, /**< "locked" */
     XCP_VIF_LOCKING_MODE_UNLOCKED = 2, /**< "unlocked" */
@@ -572,7 +572,7 @@ XCP_EXTERN void xcp_vif_locking_mode_set_dispose(xcp_vif_locking_mode_set *s);
 
 /** XenAPI enum vif_ipv4_configuration_mode. */
 enum xcp_vif_ipv4_configuration_mode {
-    XCP_VIF_IPV4_CONFIGURATION_MODE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VIF_IPV4_CONFIGURATION_MODE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VIF_IPV4_CONFIGURATION_MODE_NONE = 0, /**< "None" */
     XCP_VIF_IPV4_CONFIGURATION_MODE_STATIC = 1, /**< "Static" */
     XCP_VIF_IPV4_CONFIGURATION_MODE_DHCP = 2, /**< "DHCP" */
@@ -591,7 +591,7 @@ XCP_EXTERN void xcp_vif_ipv4_configuration_mode_set_dispose(xcp_vif_ipv4_configu
 
 /** XenAPI enum vif_ipv6_configuration_mode. */
 enum xcp_vif_ipv6_configuration_mode {
-    XCP_VIF_IPV6_CONFIGURATION_MODE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VIF_IPV6_CONFIGURATION_MODE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VIF_IPV6_CONFIGURATION_MODE_NONE = 0, /**< "None" */
     XCP_VIF_IPV6_CONFIGURATION_MODE_STATIC = 1, /**< "Static" */
     XCP_VIF_IPV6_CONFIGURATION_MODE_AUTOCONF = 2, /**< "Autoconf" */
@@ -610,7 +610,7 @@ XCP_EXTERN void xcp_vif_ipv6_configuration_mode_set_dispose(xcp_vif_ipv6_configu
 
 /** XenAPI enum network_operations. */
 enum xcp_network_operations {
-    XCP_NETWORK_OPERATIONS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_NETWORK_OPERATIONS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_NETWORK_OPERATIONS_ATTACHING = 0, /**< "attaching" */
 };
 /** A set of network_operations values. */
@@ -627,7 +627,7 @@ XCP_EXTERN void xcp_network_operations_set_dispose(xcp_network_operations_set *s
 
 /** XenAPI enum network_default_locking_mode. */
 enum xcp_network_default_locking_mode {
-    XCP_NETWORK_DEFAULT_LOCKING_MODE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_NETWORK_DEFAULT_LOCKING_MODE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_NETWORK_DEFAULT_LOCKING_MODE_UNLOCKED = 0, /**< "unlocked" */
     XCP_NETWORK_DEFAULT_LOCKING_MODE_DISABLED = 1, /**< "disabled" */
 };
@@ -645,7 +645,7 @@ XCP_EXTERN void xcp_network_default_locking_mode_set_dispose(xcp_network_default
 
 /** XenAPI enum network_purpose. */
 enum xcp_network_purpose {
-    XCP_NETWORK_PURPOSE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_NETWORK_PURPOSE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_NETWORK_PURPOSE_NBD = 0, /**< "nbd" */
     XCP_NETWORK_PURPOSE_INSECURE_NBD = 1, /**< "insecure_nbd" */
 };
@@ -663,7 +663,7 @@ XCP_EXTERN void xcp_network_purpose_set_dispose(xcp_network_purpose_set *s);
 
 /** XenAPI enum ip_configuration_mode. */
 enum xcp_ip_configuration_mode {
-    XCP_IP_CONFIGURATION_MODE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_IP_CONFIGURATION_MODE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_IP_CONFIGURATION_MODE_NONE = 0, /**< "None" */
     XCP_IP_CONFIGURATION_MODE_DHCP = 1, /**< "DHCP" */
     XCP_IP_CONFIGURATION_MODE_STATIC = 2, /**< "Static" */
@@ -682,7 +682,7 @@ XCP_EXTERN void xcp_ip_configuration_mode_set_dispose(xcp_ip_configuration_mode_
 
 /** XenAPI enum ipv6_configuration_mode. */
 enum xcp_ipv6_configuration_mode {
-    XCP_IPV6_CONFIGURATION_MODE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_IPV6_CONFIGURATION_MODE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_IPV6_CONFIGURATION_MODE_NONE = 0, /**< "None" */
     XCP_IPV6_CONFIGURATION_MODE_DHCP = 1, /**< "DHCP" */
     XCP_IPV6_CONFIGURATION_MODE_STATIC = 2, /**< "Static" */
@@ -702,7 +702,7 @@ XCP_EXTERN void xcp_ipv6_configuration_mode_set_dispose(xcp_ipv6_configuration_m
 
 /** XenAPI enum primary_address_type. */
 enum xcp_primary_address_type {
-    XCP_PRIMARY_ADDRESS_TYPE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_PRIMARY_ADDRESS_TYPE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_PRIMARY_ADDRESS_TYPE_IPV4 = 0, /**< "IPv4" */
     XCP_PRIMARY_ADDRESS_TYPE_IPV6 = 1, /**< "IPv6" */
 };
@@ -720,7 +720,7 @@ XCP_EXTERN void xcp_primary_address_type_set_dispose(xcp_primary_address_type_se
 
 /** XenAPI enum pif_igmp_status. */
 enum xcp_pif_igmp_status {
-    XCP_PIF_IGMP_STATUS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_PIF_IGMP_STATUS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_PIF_IGMP_STATUS_ENABLED = 0, /**< "enabled" */
     XCP_PIF_IGMP_STATUS_DISABLED = 1, /**< "disabled" */
     XCP_PIF_IGMP_STATUS_UNKNOWN = 2, /**< "unknown" */
@@ -739,7 +739,7 @@ XCP_EXTERN void xcp_pif_igmp_status_set_dispose(xcp_pif_igmp_status_set *s);
 
 /** XenAPI enum bond_mode. */
 enum xcp_bond_mode {
-    XCP_BOND_MODE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_BOND_MODE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_BOND_MODE_BALANCE_SLB = 0, /**< "balance-slb" */
     XCP_BOND_MODE_ACTIVE_BACKUP = 1, /**< "active-backup" */
     XCP_BOND_MODE_LACP = 2, /**< "lacp" */
@@ -758,7 +758,7 @@ XCP_EXTERN void xcp_bond_mode_set_dispose(xcp_bond_mode_set *s);
 
 /** XenAPI enum task_status_type. */
 enum xcp_task_status_type {
-    XCP_TASK_STATUS_TYPE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_TASK_STATUS_TYPE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_TASK_STATUS_TYPE_PENDING = 0, /**< "pending" */
     XCP_TASK_STATUS_TYPE_SUCCESS = 1, /**< "success" */
     XCP_TASK_STATUS_TYPE_FAILURE = 2, /**< "failure" */
@@ -779,7 +779,7 @@ XCP_EXTERN void xcp_task_status_type_set_dispose(xcp_task_status_type_set *s);
 
 /** XenAPI enum task_allowed_operations. */
 enum xcp_task_allowed_operations {
-    XCP_TASK_ALLOWED_OPERATIONS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_TASK_ALLOWED_OPERATIONS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_TASK_ALLOWED_OPERATIONS_CANCEL = 0, /**< "cancel" */
     XCP_TASK_ALLOWED_OPERATIONS_DESTROY = 1, /**< "destroy" */
 };
@@ -797,7 +797,7 @@ XCP_EXTERN void xcp_task_allowed_operations_set_dispose(xcp_task_allowed_operati
 
 /** XenAPI enum event_operation. */
 enum xcp_event_operation {
-    XCP_EVENT_OPERATION_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_EVENT_OPERATION__UNKNOWN = -1, /**< a value this library does not know */
     XCP_EVENT_OPERATION_ADD = 0, /**< "add" */
     XCP_EVENT_OPERATION_DEL = 1, /**< "del" */
     XCP_EVENT_OPERATION_MOD = 2, /**< "mod" */
@@ -816,7 +816,7 @@ XCP_EXTERN void xcp_event_operation_set_dispose(xcp_event_operation_set *s);
 
 /** XenAPI enum cls. */
 enum xcp_cls {
-    XCP_CLS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_CLS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_CLS_VM = 0, /**< "VM" */
     XCP_CLS_HOST = 1, /**< "Host" */
     XCP_CLS_SR = 2, /**< "SR" */
@@ -841,7 +841,7 @@ XCP_EXTERN void xcp_cls_set_dispose(xcp_cls_set *s);
 
 /** XenAPI enum console_protocol. */
 enum xcp_console_protocol {
-    XCP_CONSOLE_PROTOCOL_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_CONSOLE_PROTOCOL__UNKNOWN = -1, /**< a value this library does not know */
     XCP_CONSOLE_PROTOCOL_VT100 = 0, /**< "vt100" */
     XCP_CONSOLE_PROTOCOL_RFB = 1, /**< "rfb" */
     XCP_CONSOLE_PROTOCOL_RDP = 2, /**< "rdp" */
@@ -860,7 +860,7 @@ XCP_EXTERN void xcp_console_protocol_set_dispose(xcp_console_protocol_set *s);
 
 /** XenAPI enum livepatch_status. */
 enum xcp_livepatch_status {
-    XCP_LIVEPATCH_STATUS_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_LIVEPATCH_STATUS__UNKNOWN = -1, /**< a value this library does not know */
     XCP_LIVEPATCH_STATUS_OK_LIVEPATCH_COMPLETE = 0, /**< "ok_livepatch_complete" */
     XCP_LIVEPATCH_STATUS_OK_LIVEPATCH_INCOMPLETE = 1, /**< "ok_livepatch_incomplete" */
     XCP_LIVEPATCH_STATUS_OK = 2, /**< "ok" */
@@ -879,7 +879,7 @@ XCP_EXTERN void xcp_livepatch_status_set_dispose(xcp_livepatch_status_set *s);
 
 /** XenAPI enum update_after_apply_guidance. */
 enum xcp_update_after_apply_guidance {
-    XCP_UPDATE_AFTER_APPLY_GUIDANCE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_UPDATE_AFTER_APPLY_GUIDANCE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_UPDATE_AFTER_APPLY_GUIDANCE_RESTARTHVM = 0, /**< "restartHVM" */
     XCP_UPDATE_AFTER_APPLY_GUIDANCE_RESTARTPV = 1, /**< "restartPV" */
     XCP_UPDATE_AFTER_APPLY_GUIDANCE_RESTARTHOST = 2, /**< "restartHost" */
@@ -899,7 +899,7 @@ XCP_EXTERN void xcp_update_after_apply_guidance_set_dispose(xcp_update_after_app
 
 /** XenAPI enum vm_secureboot_certificates_state. */
 enum xcp_vm_secureboot_certificates_state {
-    XCP_VM_SECUREBOOT_CERTIFICATES_STATE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_VM_SECUREBOOT_CERTIFICATES_STATE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_VM_SECUREBOOT_CERTIFICATES_STATE_OK = 0, /**< "ok" */
     XCP_VM_SECUREBOOT_CERTIFICATES_STATE_UPDATE_AVAILABLE = 1, /**< "update_available" */
     XCP_VM_SECUREBOOT_CERTIFICATES_STATE_UPDATE_ON_BOOT = 2, /**< "update_on_boot" */
@@ -918,7 +918,7 @@ XCP_EXTERN void xcp_vm_secureboot_certificates_state_set_dispose(xcp_vm_securebo
 
 /** XenAPI enum latest_synced_updates_applied_state. */
 enum xcp_latest_synced_updates_applied_state {
-    XCP_LATEST_SYNCED_UPDATES_APPLIED_STATE_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_LATEST_SYNCED_UPDATES_APPLIED_STATE__UNKNOWN = -1, /**< a value this library does not know */
     XCP_LATEST_SYNCED_UPDATES_APPLIED_STATE_YES = 0, /**< "yes" */
     XCP_LATEST_SYNCED_UPDATES_APPLIED_STATE_NO = 1, /**< "no" */
     XCP_LATEST_SYNCED_UPDATES_APPLIED_STATE_UNKNOWN = 2, /**< "unknown" */
@@ -937,7 +937,7 @@ XCP_EXTERN void xcp_latest_synced_updates_applied_state_set_dispose(xcp_latest_s
 
 /** XenAPI enum update_sync_frequency. */
 enum xcp_update_sync_frequency {
-    XCP_UPDATE_SYNC_FREQUENCY_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_UPDATE_SYNC_FREQUENCY__UNKNOWN = -1, /**< a value this library does not know */
     XCP_UPDATE_SYNC_FREQUENCY_DAILY = 0, /**< "daily" */
     XCP_UPDATE_SYNC_FREQUENCY_WEEKLY = 1, /**< "weekly" */
 };
@@ -955,7 +955,7 @@ XCP_EXTERN void xcp_update_sync_frequency_set_dispose(xcp_update_sync_frequency_
 
 /** XenAPI enum telemetry_frequency. */
 enum xcp_telemetry_frequency {
-    XCP_TELEMETRY_FREQUENCY_UNKNOWN = -1, /**< a value this library does not know */
+    XCP_TELEMETRY_FREQUENCY__UNKNOWN = -1, /**< a value this library does not know */
     XCP_TELEMETRY_FREQUENCY_DAILY = 0, /**< "daily" */
     XCP_TELEMETRY_FREQUENCY_WEEKLY = 1, /**< "weekly" */
     XCP_TELEMETRY_FREQUENCY_MONTHLY = 2, /**< "monthly" */
@@ -983,16 +983,16 @@ typedef struct xcp_ref_set {
 XCP_EXTERN void xcp_ref_set_dispose(xcp_ref_set *s);
 
 /** A reference to a session object. */
-typedef struct xcp_session {
+typedef struct xcp_session_id {
     char ref[XCP_REF_MAX];
-} xcp_session;
+} xcp_session_id;
 /** A set of session refs. */
-typedef struct xcp_session_set {
+typedef struct xcp_session_id_set {
     size_t n;
-    xcp_session *items;
-} xcp_session_set;
+    xcp_session_id *items;
+} xcp_session_id_set;
 /** Free the contents of a set of session refs and zero it. */
-XCP_EXTERN void xcp_session_set_dispose(xcp_session_set *s);
+XCP_EXTERN void xcp_session_id_set_dispose(xcp_session_id_set *s);
 
 /** A reference to a pool object. */
 typedef struct xcp_pool {
@@ -1300,13 +1300,13 @@ typedef struct xcp_session_record {
     char *auth_user_sid; /**< string RO */
     xcp_string_set rbac_permissions; /**< set:string ROs */
     xcp_task_set tasks; /**< set:ref:task RO */
-    xcp_session parent; /**< ref:session ROs */
+    xcp_session_id parent; /**< ref:session ROs */
     bool client_certificate; /**< bool RO */
 } xcp_session_record;
 /** Refs and records of several session objects. */
 typedef struct xcp_session_record_map {
     size_t n;
-    xcp_session *refs;
+    xcp_session_id *refs;
     xcp_session_record *records;
 } xcp_session_record_map;
 /** Zero a record before use. */
@@ -2235,67 +2235,67 @@ XCP_EXTERN void xcp_pool_update_record_map_dispose(xcp_pool_update_record_map *m
 /* ---- messages ---- */
 
 /** XenAPI session.get_record(self) -> record:session. Fills *result with the object's record. */
-XCP_EXTERN int xcp_session_get_record(xcp_session *session, xcp_session_record *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_record(xcp_session *session, xcp_session_record *result, xcp_session_id self);
 
 /** XenAPI session.get_by_uuid(uuid) -> ref:session. UUID_INVALID when no object has it. */
-XCP_EXTERN int xcp_session_get_by_uuid(xcp_session *session, xcp_session *result, const char *uuid);
+XCP_EXTERN int xcp_session_get_by_uuid(xcp_session *session, xcp_session_id *result, const char *uuid);
 
 /** XenAPI session.get_uuid(self) -> string. Reads one field. */
-XCP_EXTERN int xcp_session_get_uuid(xcp_session *session, char * *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_uuid(xcp_session *session, char * *result, xcp_session_id self);
 
 /** XenAPI session.get_this_host(self) -> ref:host. Reads one field. */
-XCP_EXTERN int xcp_session_get_this_host(xcp_session *session, xcp_host *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_this_host(xcp_session *session, xcp_host *result, xcp_session_id self);
 
 /** XenAPI session.get_this_user(self) -> ref:user. Reads one field. */
-XCP_EXTERN int xcp_session_get_this_user(xcp_session *session, xcp_ref *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_this_user(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
 /** XenAPI session.get_last_active(self) -> datetime. Reads one field. */
-XCP_EXTERN int xcp_session_get_last_active(xcp_session *session, xcp_datetime *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_last_active(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
 /** XenAPI session.get_other_config(self) -> map:string:string. Reads one field. */
-XCP_EXTERN int xcp_session_get_other_config(xcp_session *session, xcp_string_map *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_other_config(xcp_session *session, xcp_string_map *result, xcp_session_id self);
 
 /** XenAPI session.set_other_config(self, value). Writes one field. */
-XCP_EXTERN int xcp_session_set_other_config(xcp_session *session, xcp_session self, const xcp_string_map *value);
+XCP_EXTERN int xcp_session_set_other_config(xcp_session *session, xcp_session_id self, const xcp_string_map *value);
 
 /** XenAPI session.add_to_other_config(self, key, value). */
-XCP_EXTERN int xcp_session_add_to_other_config(xcp_session *session, xcp_session self, const char *key, const char *value);
+XCP_EXTERN int xcp_session_add_to_other_config(xcp_session *session, xcp_session_id self, const char *key, const char *value);
 
 /** XenAPI session.remove_from_other_config(self, key). */
-XCP_EXTERN int xcp_session_remove_from_other_config(xcp_session *session, xcp_session self, const char *key);
+XCP_EXTERN int xcp_session_remove_from_other_config(xcp_session *session, xcp_session_id self, const char *key);
 
 /** XenAPI session.get_is_local_superuser(self) -> bool. Reads one field. */
-XCP_EXTERN int xcp_session_get_is_local_superuser(xcp_session *session, bool *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_is_local_superuser(xcp_session *session, bool *result, xcp_session_id self);
 
 /** XenAPI session.get_auth_user_name(self) -> string. Reads one field. */
-XCP_EXTERN int xcp_session_get_auth_user_name(xcp_session *session, char * *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_auth_user_name(xcp_session *session, char * *result, xcp_session_id self);
 
 /** XenAPI session.get_originator(self) -> string. Reads one field. */
-XCP_EXTERN int xcp_session_get_originator(xcp_session *session, char * *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_originator(xcp_session *session, char * *result, xcp_session_id self);
 
 /** XenAPI session.get_pool(self) -> bool. Reads one field. */
-XCP_EXTERN int xcp_session_get_pool(xcp_session *session, bool *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_pool(xcp_session *session, bool *result, xcp_session_id self);
 
 /** XenAPI session.get_subject(self) -> ref:subject. Reads one field. */
-XCP_EXTERN int xcp_session_get_subject(xcp_session *session, xcp_ref *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_subject(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
 /** XenAPI session.get_validation_time(self) -> datetime. Reads one field. */
-XCP_EXTERN int xcp_session_get_validation_time(xcp_session *session, xcp_datetime *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_validation_time(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
 /** XenAPI session.get_auth_user_sid(self) -> string. Reads one field. */
-XCP_EXTERN int xcp_session_get_auth_user_sid(xcp_session *session, char * *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_auth_user_sid(xcp_session *session, char * *result, xcp_session_id self);
 
 /** XenAPI session.get_rbac_permissions(self) -> set:string. Reads one field. */
-XCP_EXTERN int xcp_session_get_rbac_permissions(xcp_session *session, xcp_string_set *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_rbac_permissions(xcp_session *session, xcp_string_set *result, xcp_session_id self);
 
 /** XenAPI session.get_tasks(self) -> set:ref:task. Reads one field. */
-XCP_EXTERN int xcp_session_get_tasks(xcp_session *session, xcp_task_set *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_tasks(xcp_session *session, xcp_task_set *result, xcp_session_id self);
 
 /** XenAPI session.get_parent(self) -> ref:session. Reads one field. */
-XCP_EXTERN int xcp_session_get_parent(xcp_session *session, xcp_session *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_parent(xcp_session *session, xcp_session_id *result, xcp_session_id self);
 
 /** XenAPI session.get_client_certificate(self) -> bool. Reads one field. */
-XCP_EXTERN int xcp_session_get_client_certificate(xcp_session *session, bool *result, xcp_session self);
+XCP_EXTERN int xcp_session_get_client_certificate(xcp_session *session, bool *result, xcp_session_id self);
 
 /** XenAPI session.logout(). */
 XCP_EXTERN int xcp_session_logout(xcp_session *session);

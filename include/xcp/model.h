@@ -80,11 +80,11 @@ XCP_EXTERN int xcp_class_field_index(int cls, const char *name);
 XCP_EXTERN const char *const *xcp_enum_values(const char *name, size_t *n);
 
 /** Number of messages (explicit and generated). */
-XCP_EXTERN size_t xcp_message_count(void);
+XCP_EXTERN size_t xcp_model_message_count(void);
 /** Message i, or NULL. */
-XCP_EXTERN const xcp_message_info *xcp_message(size_t i);
+XCP_EXTERN const xcp_message_info *xcp_model_message(size_t i);
 /** Message by wire name ("VM.start", "VM_start"; no Async.), or NULL. */
-XCP_EXTERN const xcp_message_info *xcp_message_by_name(const char *wire);
+XCP_EXTERN const xcp_message_info *xcp_model_message_by_name(const char *wire);
 
 XCP_END_DECLS
 

@@ -526,7 +526,7 @@ void xcp_ref_set_dispose(xcp_ref_set *s)
     s->items = NULL;
     s->n = 0;
 }
-void xcp_session_set_dispose(xcp_session_set *s)
+void xcp_session_id_set_dispose(xcp_session_id_set *s)
 {
     xcp_free(s->items);
     s->items = NULL;
@@ -976,107 +976,107 @@ void xcp_pool_update_record_map_dispose(xcp_pool_update_record_map *m)
 {
     xcp__c_dispose(&xcp__T_map_ref_pool_update_record_pool_update, m);
 }
-int xcp_session_get_record(xcp_session *session, xcp_session_record *result, xcp_session self)
+int xcp_session_get_record(xcp_session *session, xcp_session_record *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_record, false, result, a);
 }
-int xcp_session_get_by_uuid(xcp_session *session, xcp_session *result, const char *uuid)
+int xcp_session_get_by_uuid(xcp_session *session, xcp_session_id *result, const char *uuid)
 {
     const void *a[] = {&uuid};
     return xcp__typed_call(session, XCP__M_session_get_by_uuid, false, result, a);
 }
-int xcp_session_get_uuid(xcp_session *session, char * *result, xcp_session self)
+int xcp_session_get_uuid(xcp_session *session, char * *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_uuid, false, result, a);
 }
-int xcp_session_get_this_host(xcp_session *session, xcp_host *result, xcp_session self)
+int xcp_session_get_this_host(xcp_session *session, xcp_host *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_this_host, false, result, a);
 }
-int xcp_session_get_this_user(xcp_session *session, xcp_ref *result, xcp_session self)
+int xcp_session_get_this_user(xcp_session *session, xcp_ref *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_this_user, false, result, a);
 }
-int xcp_session_get_last_active(xcp_session *session, xcp_datetime *result, xcp_session self)
+int xcp_session_get_last_active(xcp_session *session, xcp_datetime *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_last_active, false, result, a);
 }
-int xcp_session_get_other_config(xcp_session *session, xcp_string_map *result, xcp_session self)
+int xcp_session_get_other_config(xcp_session *session, xcp_string_map *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_other_config, false, result, a);
 }
-int xcp_session_set_other_config(xcp_session *session, xcp_session self, const xcp_string_map *value)
+int xcp_session_set_other_config(xcp_session *session, xcp_session_id self, const xcp_string_map *value)
 {
     const void *a[] = {&self, value};
     return xcp__typed_call(session, XCP__M_session_set_other_config, false, NULL, a);
 }
-int xcp_session_add_to_other_config(xcp_session *session, xcp_session self, const char *key, const char *value)
+int xcp_session_add_to_other_config(xcp_session *session, xcp_session_id self, const char *key, const char *value)
 {
     const void *a[] = {&self, &key, &value};
     return xcp__typed_call(session, XCP__M_session_add_to_other_config, false, NULL, a);
 }
-int xcp_session_remove_from_other_config(xcp_session *session, xcp_session self, const char *key)
+int xcp_session_remove_from_other_config(xcp_session *session, xcp_session_id self, const char *key)
 {
     const void *a[] = {&self, &key};
     return xcp__typed_call(session, XCP__M_session_remove_from_other_config, false, NULL, a);
 }
-int xcp_session_get_is_local_superuser(xcp_session *session, bool *result, xcp_session self)
+int xcp_session_get_is_local_superuser(xcp_session *session, bool *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_is_local_superuser, false, result, a);
 }
-int xcp_session_get_auth_user_name(xcp_session *session, char * *result, xcp_session self)
+int xcp_session_get_auth_user_name(xcp_session *session, char * *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_auth_user_name, false, result, a);
 }
-int xcp_session_get_originator(xcp_session *session, char * *result, xcp_session self)
+int xcp_session_get_originator(xcp_session *session, char * *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_originator, false, result, a);
 }
-int xcp_session_get_pool(xcp_session *session, bool *result, xcp_session self)
+int xcp_session_get_pool(xcp_session *session, bool *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_pool, false, result, a);
 }
-int xcp_session_get_subject(xcp_session *session, xcp_ref *result, xcp_session self)
+int xcp_session_get_subject(xcp_session *session, xcp_ref *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_subject, false, result, a);
 }
-int xcp_session_get_validation_time(xcp_session *session, xcp_datetime *result, xcp_session self)
+int xcp_session_get_validation_time(xcp_session *session, xcp_datetime *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_validation_time, false, result, a);
 }
-int xcp_session_get_auth_user_sid(xcp_session *session, char * *result, xcp_session self)
+int xcp_session_get_auth_user_sid(xcp_session *session, char * *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_auth_user_sid, false, result, a);
 }
-int xcp_session_get_rbac_permissions(xcp_session *session, xcp_string_set *result, xcp_session self)
+int xcp_session_get_rbac_permissions(xcp_session *session, xcp_string_set *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_rbac_permissions, false, result, a);
 }
-int xcp_session_get_tasks(xcp_session *session, xcp_task_set *result, xcp_session self)
+int xcp_session_get_tasks(xcp_session *session, xcp_task_set *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_tasks, false, result, a);
 }
-int xcp_session_get_parent(xcp_session *session, xcp_session *result, xcp_session self)
+int xcp_session_get_parent(xcp_session *session, xcp_session_id *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_parent, false, result, a);
 }
-int xcp_session_get_client_certificate(xcp_session *session, bool *result, xcp_session self)
+int xcp_session_get_client_certificate(xcp_session *session, bool *result, xcp_session_id self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_session_get_client_certificate, false, result, a);

@@ -135,17 +135,17 @@ const char *const *xcp_enum_values(const char *name, size_t *n)
     return NULL;
 }
 
-size_t xcp_message_count(void)
+size_t xcp_model_message_count(void)
 {
     return (size_t)xcp__nmessages;
 }
 
-const xcp_message_info *xcp_message(size_t i)
+const xcp_message_info *xcp_model_message(size_t i)
 {
     return i < (size_t)xcp__nmessages ? &xcp__message_infos[i] : NULL;
 }
 
-const xcp_message_info *xcp_message_by_name(const char *wire)
+const xcp_message_info *xcp_model_message_by_name(const char *wire)
 {
     int id = xcp__message_lookup(wire);
 
