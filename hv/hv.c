@@ -5,8 +5,13 @@
  * empty slot or a driver that forgot to fill its error is handled in one
  * place.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* getline */
+#endif
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +34,7 @@ static const xcp_hv_driver *const drivers[] = {
 
 #define N_DRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 
-/* ---- errors ------------------------------------------------------------ */
+/* ---- errors -------------------------------------------------------------- */
 
 int xcp__hv_error_set(xcp_hv_error *err, int code, const char *fmt, ...)
 {
@@ -52,7 +57,92 @@ void xcp__hv_error_clear(xcp_hv_error *err)
     }
 }
 
-/* ---- names ------------------------------------------------------------- */
+/* ---- host CPU identity --------------------------------------------------- */
+
+/* Copies the value of "key<spaces>: value" from a cpuinfo line. */
+static bool cpuinfo_field(const char *line, const char *key, char *out,
+                          size_t size)
+{
+    size_t klen = strlen(key), len;
+    const char *colon;
+
+    if (strncmp(line, key, klen) != 0 || (line[klen] != ' ' &&
+                                          line[klen] != '\t' &&
+                                          line[klen] != ':'))
+        return false;
+    colon = strchr(line + klen, ':');
+    if (!colon)
+        return false;
+    colon++;
+    while (*colon == ' ')
+        colon++;
+    snprintf(out, size, "%s", colon);
+    len = strlen(out);
+    while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
+        out[--len] = '\0';
+    return true;
+}
+
+/*
+ * CPU identity and topology from this machine's /proc/cpuinfo (first CPU).
+ * The topology is used only if it adds up to host_cpus, else 1 socket of
+ * host_cpus cores.
+ */
+void xcp__hv_host_cpuinfo(xcp_hv_host_info *h, uint32_t host_cpus)
+{
+    char *line = NULL, val[64], ids[64] = "";
+    size_t cap = 0;
+    unsigned cores = 0, siblings = 0, sockets = 0, id;
+    bool first = true;
+    FILE *f = fopen("/proc/cpuinfo", "re");
+
+    while (f && getline(&line, &cap, f) > 0) {
+        if (line[0] == '\n') {
+            first = false;
+            continue;
+        }
+        if (cpuinfo_field(line, "physical id", val, sizeof(val)) &&
+            sscanf(val, "%u", &id) == 1 && id < sizeof(ids) && !ids[id]) {
+            ids[id] = 1;
+            sockets++;
+        }
+        if (!first)
+            continue;
+        cpuinfo_field(line, "vendor_id", h->cpu_vendor,
+                      sizeof(h->cpu_vendor));
+        cpuinfo_field(line, "model name", h->cpu_model_name,
+                      sizeof(h->cpu_model_name));
+        cpuinfo_field(line, "flags", h->cpu_flags, sizeof(h->cpu_flags));
+        if (cpuinfo_field(line, "cpu family", val, sizeof(val)))
+            sscanf(val, "%" SCNu32, &h->cpu_family);
+        if (cpuinfo_field(line, "model", val, sizeof(val)))
+            sscanf(val, "%" SCNu32, &h->cpu_model);
+        if (cpuinfo_field(line, "stepping", val, sizeof(val)))
+            sscanf(val, "%" SCNu32, &h->cpu_stepping);
+        if (cpuinfo_field(line, "cpu MHz", val, sizeof(val)))
+            h->cpu_mhz = (uint32_t)strtod(val, NULL);
+        if (cpuinfo_field(line, "cpu cores", val, sizeof(val)))
+            sscanf(val, "%u", &cores);
+        if (cpuinfo_field(line, "siblings", val, sizeof(val)))
+            sscanf(val, "%u", &siblings);
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    /* the machine's topology if it adds up to the simulated CPU count */
+    if (sockets && cores && siblings >= cores && siblings % cores == 0 &&
+        sockets * siblings == host_cpus) {
+        h->sockets = sockets;
+        h->cores_per_socket = cores;
+        h->threads_per_core = siblings / cores;
+    } else {
+        h->sockets = 1;
+        h->cores_per_socket = host_cpus;
+        h->threads_per_core = 1;
+    }
+}
+
+/* ---- names --------------------------------------------------------------- */
 
 static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_HOST_INFO] = "host_info",
@@ -255,6 +345,13 @@ int xcp__hv_open(xcp_hv **out, const char *state_dir, const char *name,
     }
 out:
     return rc;
+}
+
+int xcp__hv_open_driver(xcp_hv **out, const xcp_hv_driver *drv,
+                        const char *state_dir, xcp_hv_error *err)
+{
+    *out = NULL;
+    return open_driver(drv, state_dir, out, err);
 }
 
 void xcp__hv_close(xcp_hv *hv)

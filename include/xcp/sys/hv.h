@@ -52,7 +52,7 @@ extern "C" {
 #define XCP_HV_NAME_MAX 128           /* domain name, NUL included */
 #define XCP_HV_ERROR_MSG_MAX 512
 
-/* ---- errors ------------------------------------------------------------ */
+/* ---- errors -------------------------------------------------------------- */
 
 /* What a failed operation reports, besides its return value. */
 typedef struct xcp_hv_error {
@@ -60,7 +60,7 @@ typedef struct xcp_hv_error {
     char message[XCP_HV_ERROR_MSG_MAX]; /* context: domain, file, errno   */
 } xcp_hv_error;
 
-/* ---- enums ------------------------------------------------------------- */
+/* ---- enums --------------------------------------------------------------- */
 
 typedef enum xcp_hv_domain_type {
     XCP_HV_DOMAIN_PV = 0,
@@ -125,7 +125,7 @@ typedef enum xcp_hv_op {
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
-/* ---- host -------------------------------------------------------------- */
+/* ---- host ---------------------------------------------------------------- */
 
 #define XCP_HV_CPU_FLAGS_MAX 4096
 #define XCP_HV_CAPS_MAX 1024
@@ -153,7 +153,7 @@ typedef struct xcp_hv_host_info {
     char capabilities[XCP_HV_CAPS_MAX];
 } xcp_hv_host_info;
 
-/* ---- domain configuration (input) -------------------------------------- */
+/* ---- domain configuration (input) ---------------------------------------- */
 
 typedef struct xcp_hv_disk {
     const char *path;   /* image file or block device; NULL or "" = empty
@@ -202,7 +202,7 @@ typedef struct xcp_hv_domain_config {
     size_t n_platform;
 } xcp_hv_domain_config;
 
-/* ---- domain state (output) --------------------------------------------- */
+/* ---- domain state (output) ----------------------------------------------- */
 
 typedef struct xcp_hv_domain_info {
     uint32_t domid;
@@ -230,7 +230,7 @@ typedef struct xcp_hv_vcpu_info {
     uint64_t cpu_time_ns;
 } xcp_hv_vcpu_info;
 
-/* ---- fault injection ---------------------------------------------------- */
+/* ---- fault injection ----------------------------------------------------- */
 
 typedef enum xcp_hv_fault_kind {
     XCP_HV_FAULT_FAIL_OP = 0, /* next `count` calls of `op` fail with
@@ -251,7 +251,7 @@ typedef struct xcp_hv_fault {
     bool on;
 } xcp_hv_fault;
 
-/* ---- the driver table -------------------------------------------------- */
+/* ---- the driver table ---------------------------------------------------- */
 
 typedef struct xcp_hv_driver {
     unsigned version;         /* XCP_HV_DRIVER_VERSION                      */
@@ -288,7 +288,11 @@ typedef struct xcp_hv_driver {
      */
     int (*domain_create)(void *self, const xcp_hv_domain_config *cfg,
                          bool paused, uint32_t *domid, xcp_hv_error *err);
-    /* Kills the domain at once, whatever its state, and frees its memory. */
+    /*
+     * Kills the domain at once, whatever its state, and frees its memory;
+     * returns when the domain is gone (xen: waits up to 10 s for Xen to
+     * finish tearing it down, after which it may still be DYING).
+     */
     int (*domain_destroy)(void *self, uint32_t domid, xcp_hv_error *err);
     int (*domain_pause)(void *self, uint32_t domid, xcp_hv_error *err);
     int (*domain_unpause)(void *self, uint32_t domid, xcp_hv_error *err);
@@ -369,7 +373,7 @@ typedef struct xcp_hv_driver {
     int (*fault)(void *self, const xcp_hv_fault *fault, xcp_hv_error *err);
 } xcp_hv_driver;
 
-/* ---- helpers for drivers (defined in hv/hv.c) -------------------------- */
+/* ---- helpers for drivers (defined in hv/hv.c) ---------------------------- */
 
 /*
  * Fills err (if not NULL) with code and a printf-style message; returns
@@ -381,6 +385,13 @@ int xcp__hv_error_set(xcp_hv_error *err, int code, const char *fmt, ...)
 #endif
     ;
 void xcp__hv_error_clear(xcp_hv_error *err);
+
+/*
+ * Fills the CPU identity fields of h (vendor, model, family/model/stepping,
+ * MHz, flags) and the topology from /proc/cpuinfo; the topology is kept
+ * only if it adds up to nr_cpus, else it is 1 socket of nr_cpus cores.
+ */
+void xcp__hv_host_cpuinfo(xcp_hv_host_info *h, uint32_t nr_cpus);
 
 /* Names <-> values; the _from_name functions return -1 if unknown. */
 const char *xcp__hv_op_name(xcp_hv_op op);
@@ -394,7 +405,7 @@ const char *xcp__hv_shutdown_reason_name(xcp_hv_shutdown_reason r);
 int xcp__hv_shutdown_reason_from_name(const char *name); /* none poweroff
                                    reboot suspend crash watchdog soft_reset */
 
-/* ---- the registry, as the library sees it (defined in hv/hv.c) --------- */
+/* ---- the registry, as the library sees it (defined in hv/hv.c) ----------- */
 
 /* An open driver instance. */
 typedef struct xcp_hv xcp_hv;
@@ -413,6 +424,9 @@ const xcp_hv_driver *xcp__hv_driver_find(const char *name);
  */
 int xcp__hv_open(xcp_hv **out, const char *state_dir, const char *name,
                  xcp_hv_error *err);
+/* Opens a given table, registered or not (tests, test doubles). */
+int xcp__hv_open_driver(xcp_hv **out, const xcp_hv_driver *drv,
+                        const char *state_dir, xcp_hv_error *err);
 void xcp__hv_close(xcp_hv *hv);
 const char *xcp__hv_name(const xcp_hv *hv);
 const xcp_hv_driver *xcp__hv_driver(const xcp_hv *hv);

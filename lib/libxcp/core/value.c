@@ -151,19 +151,16 @@ int xcp_value_struct_add(xcp_value *st, const char *key, xcp_value *val)
     xcp_value *vals;
     char *k;
 
-    /* Grow by doubling; the capacity is implicit: 4, then the next power
-     * of two, so growth happens when n is 0 or a power of two >= 4. */
-    if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
-        size_t cap = n ? n * 2 : 4;
-        keys = realloc(st->u.st.keys, cap * sizeof(*keys));
-        if (!keys)
-            return xcp__oom();
-        st->u.st.keys = keys;
-        vals = realloc(st->u.st.vals, cap * sizeof(*vals));
-        if (!vals)
-            return xcp__oom();
-        st->u.st.vals = vals;
-    }
+    /* Sized exactly: copies and decoders allocate n entries, so there is
+     * no spare capacity to rely on. realloc amortises in practice. */
+    keys = realloc(st->u.st.keys, (n + 1) * sizeof(*keys));
+    if (!keys)
+        return xcp__oom();
+    st->u.st.keys = keys;
+    vals = realloc(st->u.st.vals, (n + 1) * sizeof(*vals));
+    if (!vals)
+        return xcp__oom();
+    st->u.st.vals = vals;
     k = xcp__strdup(key);
     if (!k)
         return xcp__oom();

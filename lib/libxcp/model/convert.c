@@ -128,6 +128,8 @@ int xcp__c_to_value(const struct xcp__type *t, const void *p, xcp_value *out,
     int rc;
 
     out->kind = XCP_VAL_NONE;
+    if (!p) /* a NULL set/map/record pointer: the empty value */
+        return xcp__value_default(t, NULL, out);
     switch (t->crep) {
     case XC_STRING:
         return xcp_value_set_string(out, *(char *const *)p);

@@ -1,0 +1,1051 @@
+/*
+ * xe: VM commands. VM selection by field filters (<vm-selectors>, the
+ * "vm=" pseudo-field, --multiple) as in XAPI's select_vms/do_vm_op, the
+ * lifecycle commands, clone/copy/snapshot/checkpoint, snapshot-*, install
+ * (clone or copy of a template + provision) and uninstall with its
+ * confirmation prompt.
+ */
+#include "fields.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+/* How a command selects its VMs (XAPI do_vm_op optional arguments). */
+typedef struct vm_sel {
+    bool control;              /* include control domains */
+    bool templates;            /* include templates */
+    bool single;               /* ~multiple:false */
+    const char *const *ignore; /* command parameters, not filters */
+} vm_sel;
+
+/* The per-VM operation; *out may receive a ref (clone) or stay NULL. */
+typedef int (*vm_op)(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                     const char **out);
+
+static const char *const no_ignore[] = {NULL};
+static const char *const progress_ignore[] = {"progress", NULL};
+
+static const char *or_empty(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+static bool in_list(const char *const *l, const char *s)
+{
+    size_t i;
+
+    for (i = 0; l[i] != NULL; i++)
+        if (strcmp(l[i], s) == 0)
+            return true;
+    return false;
+}
+
+static bool selector_param(const vm_sel *sel, const char *key, xe_arena *a)
+{
+    const char *colon = strchr(key, ':');
+    const char *stem = colon ? xe_strndup(a, key, (size_t)(colon - key))
+                             : key;
+
+    return !xe_is_stdparam(stem) && !in_list(sel->ignore, stem);
+}
+
+static int select_vms(xe_ctx *ctx, const vm_sel *sel, xe_obj **objs,
+                      size_t *n)
+{
+    xe_params ps = {0, 0, NULL};
+    const char *vm = NULL;
+    size_t i, kept = 0;
+    bool vm_seen = false;
+
+    if (!sel->templates)
+        xe_params_add(&ctx->arena, &ps, "is-a-template", "false");
+    if (!sel->control)
+        xe_params_add(&ctx->arena, &ps, "is-control-domain", "false");
+    for (i = 0; i < ctx->params.n; i++) {
+        if (!vm_seen && strcmp(ctx->params.v[i].key, "vm") == 0) {
+            vm = ctx->params.v[i].val;
+            vm_seen = true;
+            continue;
+        }
+        xe_params_add(&ctx->arena, &ps, ctx->params.v[i].key,
+                      ctx->params.v[i].val);
+    }
+    if (xe_objs_all(ctx, xe_class_find("vm"), objs, n) < 0)
+        return -1;
+    for (i = 0; vm != NULL && i < *n; i++)
+        if (xe_streq(xe_rec_str((*objs)[i].rec, "uuid"), vm)
+            || xe_streq(xe_rec_str((*objs)[i].rec, "name_label"), vm))
+            (*objs)[kept++] = (*objs)[i];
+    if (vm != NULL)
+        *n = kept;
+    for (i = 0; i < ps.n; i++)
+        if (selector_param(sel, ps.v[i].key, &ctx->arena)
+            && xe_filter(ctx, *objs, n, ps.v[i].key, ps.v[i].val) < 0)
+            return -1;
+    return 0;
+}
+
+static int64_t message_priority(xe_ctx *ctx)
+{
+    const char *p = xe_param(ctx, "message-priority");
+    int64_t v;
+
+    return p != NULL && xe_parse_int(p, &v) == 0 ? v : 5;
+}
+
+/* Messages raised for the VM during the operation (XAPI wrap_op). */
+static void print_messages(xe_ctx *ctx, const xe_obj *vm, time_t since,
+                           int64_t prio)
+{
+    xe_args a;
+    xcp_value msgs, t;
+    const xcp_value *m, *p, *ts;
+    char when[32];
+    size_t i;
+
+    xcp_value_set_datetime(&t, (xcp_datetime)since);
+    xe_args_init(&a);
+    xe_args_str(&a, "VM");
+    xe_args_str(&a, xe_obj_uuid(vm));
+    xe_args_value(&a, &t);
+    if (xe_call_quiet(ctx, &msgs, "message.get", &a) < 0)
+        return;
+    for (i = 0; msgs.kind == XCP_VAL_STRUCT && i < msgs.u.st.n; i++) {
+        m = &msgs.u.st.vals[i];
+        p = xcp_value_struct_get(m, "priority");
+        ts = xcp_value_struct_get(m, "timestamp");
+        if (p == NULL || p->kind != XCP_VAL_INT || p->u.i >= prio)
+            continue;
+        xcp_datetime_format(ts != NULL && ts->kind == XCP_VAL_DATETIME
+                                ? ts->u.t : 0,
+                            when, sizeof(when));
+        xe_print_stderr(ctx, xe_sprintf(&ctx->arena,
+                                        "Message: time=%s priority=%" PRId64
+                                        " name='%s'\n",
+                                        when, p->u.i,
+                                        or_empty(xe_rec_str(m, "name"))));
+    }
+    xcp_value_dispose(&msgs);
+}
+
+static int wrapped(xe_ctx *ctx, const xe_obj *vm, vm_op op,
+                   const void *data, const char **out)
+{
+    time_t now = time(NULL);
+
+    *out = NULL;
+    if (op(ctx, vm, data, out) < 0)
+        return -1;
+    print_messages(ctx, vm, now, message_priority(ctx));
+    return 0;
+}
+
+/* The text do_multiple records for a failed VM. */
+static const char *failure_text(xe_ctx *ctx)
+{
+    const xe_err *e = &ctx->err;
+    const char *desc;
+    xe_buf b;
+    size_t i;
+
+    if (e->kind == XE_E_API) {
+        desc = xcp_error_description(e->name);
+        if (desc != NULL && *desc != '\0') {
+            if (e->nparams == 0)
+                return xe_sprintf(&ctx->arena, "%s\n", desc);
+            return xe_api_error_text(ctx, e->name, e->nparams, e->params);
+        }
+        xe_buf_init(&b, &ctx->arena);
+        xe_buf_printf(&b, "%s: [ ", e->name);
+        for (i = 0; i < e->nparams; i++)
+            xe_buf_printf(&b, "%s%s", i > 0 ? "; " : "", e->params[i]);
+        xe_buf_add(&b, " ]");
+        return xe_buf_str(&b);
+    }
+    return xe_sprintf(&ctx->arena,
+                      "INTERNAL_ERROR: [ Cli_util.Cli_failure(\"%s\") ]",
+                      e->text != NULL ? e->text : "");
+}
+
+static int do_multiple(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
+                       const void *data, xe_strv *results)
+{
+    xe_failure *fails = xe_alloc(&ctx->arena, (n + 1) * sizeof(*fails));
+    size_t i, nfail = 0;
+    const char *r;
+    xe_strv ok;
+
+    xe_strv_init(&ok, &ctx->arena);
+    for (i = 0; i < n; i++) {
+        if (wrapped(ctx, &vms[i], op, data, &r) == 0) {
+            xe_strv_add(&ok, r != NULL ? r : "");
+            continue;
+        }
+        /* XAPI prepends: the last failure is printed first */
+        memmove(fails + 1, fails, nfail * sizeof(*fails));
+        fails[0].uuid = xe_obj_uuid(&vms[i]);
+        fails[0].msg = failure_text(ctx);
+        nfail++;
+        memset(&ctx->err, 0, sizeof(ctx->err));
+    }
+    for (i = ok.n; i > 0; i--)
+        xe_strv_add(results, ok.v[i - 1]);
+    if (nfail == 0)
+        return 0;
+    ctx->err.kind = XE_E_MULTI;
+    ctx->err.fail = fails;
+    ctx->err.nfail = nfail;
+    return -1;
+}
+
+static int do_vm_op(xe_ctx *ctx, const vm_sel *sel, vm_op op,
+                    const void *data, xe_strv *results)
+{
+    xe_obj *vms;
+    size_t n;
+    const char *r;
+    bool multiple;
+
+    if (select_vms(ctx, sel, &vms, &n) < 0)
+        return -1;
+    if (n == 0)
+        return xe_fail(ctx, "No matching VMs found");
+    if (n == 1) {
+        if (wrapped(ctx, &vms[0], op, data, &r) < 0)
+            return -1;
+        xe_strv_add(results, r != NULL ? r : "");
+        return 0;
+    }
+    if (!sel->single) {
+        if (xe_param_bool(ctx, "multiple", false, &multiple) < 0)
+            return -1;
+        if (multiple)
+            return do_multiple(ctx, vms, n, op, data, results);
+        return xe_fail(ctx, "Multiple matches VMs found. --multiple "
+                            "required to complete the operation");
+    }
+    return xe_fail(ctx, "Multiple matches VMs found. Operation can only be "
+                        "performed on one VM at a time");
+}
+
+static int run_on_vms(xe_ctx *ctx, const vm_sel *sel, vm_op op,
+                      const void *data)
+{
+    xe_strv results;
+
+    xe_strv_init(&results, &ctx->arena);
+    return do_vm_op(ctx, sel, op, data, &results);
+}
+
+/* ---- lifecycle ---- */
+
+/* get_host_by_name_or_id: the first host with that name-label or uuid */
+static int host_by_name_or_id(xe_ctx *ctx, const char *name,
+                              const char **ref)
+{
+    xe_obj *hosts;
+    size_t n, i;
+
+    if (xe_objs_all(ctx, xe_class_find("host"), &hosts, &n) < 0)
+        return -1;
+    for (i = 0; i < n; i++) {
+        if (xe_streq(xe_rec_str(hosts[i].rec, "name_label"), name)
+            || xe_streq(xe_rec_str(hosts[i].rec, "uuid"), name)) {
+            *ref = hosts[i].ref;
+            return 0;
+        }
+    }
+    return xe_fail(ctx, "Host %s not found", name);
+}
+
+typedef struct start_args {
+    bool force, paused;
+    const char *on;
+} start_args;
+
+static int op_start(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                    const char **out)
+{
+    const start_args *sa = data;
+    const char *host;
+    xe_args a;
+
+    (void)out;
+    xe_args_init(&a);
+    xe_args_str(&a, vm->ref);
+    if (sa->on != NULL) {
+        if (host_by_name_or_id(ctx, sa->on, &host) < 0)
+            return -1;
+        xe_args_str(&a, host);
+    }
+    xe_args_bool(&a, sa->paused);
+    xe_args_bool(&a, sa->force);
+    return xe_call_async(ctx, NULL, sa->on ? "VM.start_on" : "VM.start", &a);
+}
+
+int xe_vm_start(xe_ctx *ctx)
+{
+    static const char *const ignore[] = {"on", "paused", "progress", NULL};
+    vm_sel sel = {.control = true, .ignore = ignore};
+    start_args sa = {.on = xe_param(ctx, "on")};
+
+    if (xe_param_bool(ctx, "force", false, &sa.force) < 0
+        || xe_param_bool(ctx, "paused", false, &sa.paused) < 0)
+        return -1;
+    return run_on_vms(ctx, &sel, op_start, &sa);
+}
+
+static int op_resume(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                     const char **out)
+{
+    const start_args *sa = data;
+    const char *host;
+    xe_args a;
+
+    (void)out;
+    xe_args_init(&a);
+    xe_args_str(&a, vm->ref);
+    if (sa->on != NULL) {
+        if (host_by_name_or_id(ctx, sa->on, &host) < 0)
+            return -1;
+        xe_args_str(&a, host);
+    }
+    xe_args_bool(&a, false);
+    xe_args_bool(&a, sa->force);
+    return xe_call_async(ctx, NULL, sa->on ? "VM.resume_on" : "VM.resume",
+                         &a);
+}
+
+int xe_vm_resume(xe_ctx *ctx)
+{
+    static const char *const ignore[] = {"on", "progress", NULL};
+    vm_sel sel = {.ignore = ignore};
+    start_args sa = {.on = xe_param(ctx, "on")};
+
+    if (xe_param_bool(ctx, "force", false, &sa.force) < 0)
+        return -1;
+    return run_on_vms(ctx, &sel, op_resume, &sa);
+}
+
+/* Operations that are one call on the VM; data is the method name. */
+static int op_sync(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                   const char **out)
+{
+    (void)out;
+    return xe_call1(ctx, data, vm->ref);
+}
+
+static int op_async(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                    const char **out)
+{
+    xe_args a;
+
+    (void)out;
+    xe_args_init(&a);
+    xe_args_str(&a, vm->ref);
+    return xe_call_async(ctx, NULL, data, &a);
+}
+
+int xe_vm_shutdown(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = progress_ignore};
+    bool force;
+
+    if (xe_param_bool(ctx, "force", false, &force) < 0)
+        return -1;
+    return run_on_vms(ctx, &sel, op_async,
+                      force ? "VM.hard_shutdown" : "VM.clean_shutdown");
+}
+
+int xe_vm_reboot(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = no_ignore};
+    bool force;
+
+    if (xe_param_bool(ctx, "force", false, &force) < 0)
+        return -1;
+    return run_on_vms(ctx, &sel, op_sync,
+                      force ? "VM.hard_reboot" : "VM.clean_reboot");
+}
+
+int xe_vm_suspend(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = progress_ignore};
+
+    return run_on_vms(ctx, &sel, op_async, "VM.suspend");
+}
+
+int xe_vm_pause(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = no_ignore};
+
+    return run_on_vms(ctx, &sel, op_sync, "VM.pause");
+}
+
+int xe_vm_unpause(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = no_ignore};
+
+    return run_on_vms(ctx, &sel, op_sync, "VM.unpause");
+}
+
+static int fail_without_force(xe_ctx *ctx)
+{
+    bool force;
+
+    if (xe_param_bool(ctx, "force", false, &force) < 0)
+        return -1;
+    if (!force)
+        return xe_fail(ctx, "This operation is dangerous and may cause data "
+                            "loss. This operation must be forced (use "
+                            "--force).");
+    return 0;
+}
+
+int xe_vm_reset_powerstate(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = no_ignore};
+
+    if (fail_without_force(ctx) < 0)
+        return -1;
+    return run_on_vms(ctx, &sel, op_sync, "VM.power_state_reset");
+}
+
+/* ---- memory and vCPUs ---- */
+
+static int op_set_int(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                      const char **out)
+{
+    const struct {
+        const char *msg;
+        int64_t v;
+    } *d = data;
+    xe_args a;
+
+    (void)out;
+    xe_args_init(&a);
+    xe_args_str(&a, vm->ref);
+    xe_args_int(&a, d->v);
+    return xe_call(ctx, NULL, d->msg, &a);
+}
+
+int xe_vm_memory_set(xe_ctx *ctx)
+{
+    static const char *const ignore[] = {"memory", NULL};
+    vm_sel sel = {.control = true, .templates = true, .ignore = ignore};
+    struct {
+        const char *msg;
+        int64_t v;
+    } d = {"VM.set_memory", 0};
+
+    if (xe_param_bytes(ctx, "memory", &d.v) < 0)
+        return -1;
+    return run_on_vms(ctx, &sel, op_set_int, &d);
+}
+
+int xe_vm_vcpu_hotplug(xe_ctx *ctx)
+{
+    static const char *const ignore[] = {"new-vcpus", NULL};
+    vm_sel sel = {.ignore = ignore};
+    struct {
+        const char *msg;
+        int64_t v;
+    } d = {"VM.set_VCPUs_number_live", 0};
+
+    if (xe_parse_int(xe_param(ctx, "new-vcpus"), &d.v) < 0)
+        return xe_fail(ctx, "Failed to parse parameter 'new-vcpus': "
+                            "expecting an integer");
+    return run_on_vms(ctx, &sel, op_set_int, &d);
+}
+
+/* ---- clone, copy, snapshot, checkpoint ---- */
+
+typedef struct clone_args {
+    const char *msg;          /* VM.clone, VM.snapshot ... */
+    const char *name;
+    const char *sr;           /* VM.copy: target SR ref */
+    xe_strv *ignore_vdis;     /* VM.snapshot */
+} clone_args;
+
+static int op_clone(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                    const char **out)
+{
+    const clone_args *ca = data;
+    xe_args a;
+    xcp_value set;
+    size_t i;
+
+    xe_args_init(&a);
+    xe_args_str(&a, vm->ref);
+    xe_args_str(&a, ca->name);
+    if (ca->sr != NULL)
+        xe_args_str(&a, ca->sr);
+    if (ca->ignore_vdis != NULL) {
+        xcp_value_set_array(&set, ca->ignore_vdis->n);
+        for (i = 0; i < ca->ignore_vdis->n; i++)
+            xcp_value_set_string(&set.u.arr.items[i],
+                                 ca->ignore_vdis->v[i]);
+        xe_args_value(&a, &set);
+    }
+    return xe_call_str(ctx, out, ca->msg, &a);
+}
+
+static int print_new_vms(xe_ctx *ctx, const xe_strv *vms)
+{
+    const char *desc = xe_param(ctx, "new-name-description");
+    xe_strv uuids;
+    const char *uuid;
+    xe_args a;
+    size_t i;
+
+    if (desc != NULL && vms->n > 0) {
+        xe_args_init(&a);
+        xe_args_str(&a, vms->v[0]);
+        xe_args_str(&a, desc);
+        if (xe_call(ctx, NULL, "VM.set_name_description", &a) < 0)
+            return -1;
+    }
+    xe_strv_init(&uuids, &ctx->arena);
+    for (i = 0; i < vms->n; i++) {
+        xe_args_init(&a);
+        xe_args_str(&a, vms->v[i]);
+        if (xe_call_str(ctx, &uuid, "VM.get_uuid", &a) < 0)
+            return -1;
+        xe_strv_add(&uuids, uuid);
+    }
+    xe_print_list(ctx, uuids.v, uuids.n);
+    return 0;
+}
+
+static int clone_aux(xe_ctx *ctx, const vm_sel *sel, const clone_args *ca)
+{
+    xe_strv vms;
+
+    xe_strv_init(&vms, &ctx->arena);
+    if (do_vm_op(ctx, sel, op_clone, ca, &vms) < 0)
+        return -1;
+    return print_new_vms(ctx, &vms);
+}
+
+static const char *const clone_ignore[] = {
+    "new-name-label", "new-name-description", "ignore-vdi-uuids", NULL};
+
+int xe_vm_clone(xe_ctx *ctx)
+{
+    vm_sel sel = {.templates = true, .ignore = clone_ignore};
+    clone_args ca = {"VM.clone", xe_param(ctx, "new-name-label"), NULL,
+                     NULL};
+
+    return clone_aux(ctx, &sel, &ca);
+}
+
+int xe_vm_checkpoint(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = clone_ignore};
+    clone_args ca = {"VM.checkpoint", xe_param(ctx, "new-name-label"), NULL,
+                     NULL};
+
+    return clone_aux(ctx, &sel, &ca);
+}
+
+int xe_vm_snapshot(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = clone_ignore};
+    const char *ids = xe_param(ctx, "ignore-vdi-uuids"), *ref;
+    xe_strv uuids, refs;
+    clone_args ca = {"VM.snapshot", xe_param(ctx, "new-name-label"), NULL,
+                     &refs};
+    size_t i;
+
+    xe_strv_init(&uuids, &ctx->arena);
+    xe_strv_init(&refs, &ctx->arena);
+    if (ids != NULL) {
+        /* String.split_on_char: "" is one (empty) uuid */
+        xe_split(&uuids, ids, ',');
+        if (*ids == '\0')
+            xe_strv_add(&uuids, "");
+    }
+    for (i = 0; i < uuids.n; i++) {
+        if (xe_get_by_uuid(ctx, "VDI", uuids.v[i], &ref) < 0)
+            return -1;
+        xe_strv_add(&refs, ref);
+    }
+    return clone_aux(ctx, &sel, &ca);
+}
+
+static int sr_param(xe_ctx *ctx, const char **sr)
+{
+    const char *uuid = xe_param(ctx, "sr-uuid");
+
+    *sr = XCP_NULL_REF;
+    if (uuid == NULL)
+        return 0;
+    return xe_get_by_uuid(ctx, "SR", uuid, sr);
+}
+
+int xe_vm_copy(xe_ctx *ctx)
+{
+    static const char *const ignore[] = {
+        "new-name-label", "sr-uuid", "new-name-description", NULL};
+    vm_sel sel = {.templates = true, .single = true, .ignore = ignore};
+    clone_args ca = {"VM.copy", xe_param(ctx, "new-name-label"), NULL,
+                     NULL};
+
+    if (sr_param(ctx, &ca.sr) < 0)
+        return -1;
+    return clone_aux(ctx, &sel, &ca);
+}
+
+/* ---- destroy, create ---- */
+
+static int get_bool(xe_ctx *ctx, const char *method, const char *self,
+                    bool *out)
+{
+    xe_args a;
+    xcp_value v;
+
+    xe_args_init(&a);
+    xe_args_str(&a, self);
+    if (xe_call(ctx, &v, method, &a) < 0)
+        return -1;
+    *out = v.kind == XCP_VAL_BOOL && v.u.b;
+    xcp_value_dispose(&v);
+    return 0;
+}
+
+static int get_str(xe_ctx *ctx, const char *method, const char *self,
+                   const char **out)
+{
+    xe_args a;
+
+    xe_args_init(&a);
+    xe_args_str(&a, self);
+    return xe_call_str(ctx, out, method, &a);
+}
+
+int xe_vm_destroy(xe_ctx *ctx)
+{
+    static const char *const why[] = {
+        "You cannot destroy a control domain via the CLI"};
+    const char *vm;
+    bool dom0;
+
+    if (xe_get_by_uuid(ctx, "VM", xe_param(ctx, "uuid"), &vm) < 0
+        || get_bool(ctx, "VM.get_is_control_domain", vm, &dom0) < 0)
+        return -1;
+    if (dom0)
+        return xe_fail_api(ctx, "OPERATION_NOT_ALLOWED", 1, why);
+    return xe_call1(ctx, "VM.destroy", vm);
+}
+
+int xe_vm_create(xe_ctx *ctx)
+{
+    const char *desc = xe_param(ctx, "name-description"), *ref, *uuid;
+    int cls = xe_class_id("VM");
+    int64_t mib = 1024 * 1024;
+    static const char *const empty_str[] = {
+        "PV_bootloader", "PV_kernel", "PV_ramdisk", "PV_args",
+        "PV_bootloader_args", "PV_legacy_args", "HVM_boot_policy",
+        "PCI_bus", "recommendations", "ha_restart_priority",
+        "generation_id", "reference_label", "last_booted_record", NULL};
+    static const char *const empty_map[] = {
+        "blocked_operations", "VCPUs_params", "HVM_boot_params", "platform",
+        "other_config", "xenstore_data", "NVRAM", "last_boot_CPU_flags",
+        NULL};
+    xcp_value st;
+    xe_args a;
+    size_t i;
+
+    xcp_value_set_struct(&st);
+    xe_struct_str(&st, cls, "name_label", xe_param(ctx, "name-label"));
+    xe_struct_str(&st, cls, "name_description", desc != NULL ? desc : "");
+    xe_struct_int(&st, cls, "user_version", 0);
+    xe_struct_bool(&st, cls, "is_a_template", false);
+    xe_struct_str(&st, cls, "affinity", XCP_NULL_REF);
+    xe_struct_int(&st, cls, "memory_target", 256 * mib);
+    xe_struct_int(&st, cls, "memory_static_max", 256 * mib);
+    xe_struct_int(&st, cls, "memory_dynamic_max", 256 * mib);
+    xe_struct_int(&st, cls, "memory_dynamic_min", 128 * mib);
+    xe_struct_int(&st, cls, "memory_static_min", 128 * mib);
+    xe_struct_int(&st, cls, "VCPUs_max", 1);
+    xe_struct_int(&st, cls, "VCPUs_at_startup", 1);
+    xe_struct_str(&st, cls, "actions_after_softreboot", "soft_reboot");
+    xe_struct_str(&st, cls, "actions_after_shutdown", "destroy");
+    xe_struct_str(&st, cls, "actions_after_reboot", "restart");
+    xe_struct_str(&st, cls, "actions_after_crash", "destroy");
+    xe_struct_float(&st, cls, "HVM_shadow_multiplier", 1.0);
+    xe_struct_str(&st, cls, "domain_type", "unspecified");
+    xe_struct_str(&st, cls, "power_state", "Halted");
+    for (i = 0; empty_str[i] != NULL; i++)
+        xe_struct_str(&st, cls, empty_str[i], "");
+    for (i = 0; empty_map[i] != NULL; i++)
+        xe_struct_empty_map(&st, cls, empty_map[i]);
+    xe_struct_empty_set(&st, cls, "tags");
+    xe_args_init(&a);
+    xe_args_value(&a, &st);
+    if (xe_call_str(ctx, &ref, "VM.create", &a) < 0
+        || get_str(ctx, "VM.get_uuid", ref, &uuid) < 0)
+        return -1;
+    xe_print_line(ctx, uuid);
+    return 0;
+}
+
+/* ---- uninstall ---- */
+
+/* One VM to uninstall: its owned VDIs and suspend image. */
+typedef struct doomed {
+    const char *vm;
+    xe_strv vdis;
+    const char *suspend;    /* NULL: none */
+} doomed;
+
+/* A VDI that exists (VDI.get_uuid works) */
+static bool vdi_exists(xe_ctx *ctx, const char *vdi)
+{
+    xe_args a;
+    xcp_value v;
+    int rc;
+
+    xe_args_init(&a);
+    xe_args_str(&a, vdi);
+    rc = xe_call_quiet(ctx, &v, "VDI.get_uuid", &a);
+    xcp_value_dispose(&v);
+    return rc == 0;
+}
+
+static const char *owned_vdi(xe_ctx *ctx, const char *vbd)
+{
+    xe_args a;
+    xcp_value oc;
+    const char *vdi = NULL;
+    bool owner;
+
+    xe_args_init(&a);
+    xe_args_str(&a, vbd);
+    if (xe_call_quiet(ctx, &oc, "VBD.get_other_config", &a) < 0)
+        return NULL;
+    owner = xcp_value_struct_get(&oc, "owner") != NULL;
+    xcp_value_dispose(&oc);
+    xe_args_init(&a);
+    xe_args_str(&a, vbd);
+    if (xe_call_quiet(ctx, &oc, "VBD.get_VDI", &a) < 0)
+        return NULL;
+    if (oc.kind == XCP_VAL_STRING)
+        vdi = xe_strdup(&ctx->arena, oc.u.s);
+    xcp_value_dispose(&oc);
+    if (vdi == NULL || !vdi_exists(ctx, vdi) || !owner)
+        return NULL;
+    return vdi;
+}
+
+static int vdi_line(xe_ctx *ctx, const char *vdi, xe_strv *lines)
+{
+    xe_args a;
+    xcp_value r;
+    const xcp_value *vbds;
+    bool shared;
+
+    xe_args_init(&a);
+    xe_args_str(&a, vdi);
+    if (xe_call(ctx, &r, "VDI.get_record", &a) < 0)
+        return -1;
+    vbds = xcp_value_struct_get(&r, "VBDs");
+    shared = vbds != NULL && vbds->kind == XCP_VAL_ARRAY && vbds->u.arr.n > 1;
+    xe_strv_add(lines, xe_sprintf(&ctx->arena, "VDI: %s (%s) %s",
+                                  or_empty(xe_rec_str(&r, "uuid")),
+                                  or_empty(xe_rec_str(&r, "name_label")),
+                                  shared ? " ** WARNING: disk is shared by "
+                                           "other VMs"
+                                         : ""));
+    xcp_value_dispose(&r);
+    return 0;
+}
+
+static const char *suspend_vdi(xe_ctx *ctx, const char *vm)
+{
+    xe_args a;
+    xcp_value r;
+    const char *sus = NULL;
+
+    xe_args_init(&a);
+    xe_args_str(&a, vm);
+    if (xe_call_quiet(ctx, &r, "VM.get_suspend_VDI", &a) == 0
+        && r.kind == XCP_VAL_STRING && !xcp_ref_is_null(r.u.s)
+        && vdi_exists(ctx, r.u.s))
+        sus = xe_strdup(&ctx->arena, r.u.s);
+    xcp_value_dispose(&r);
+    return sus;
+}
+
+static int vm_line(xe_ctx *ctx, const char *vm, xe_strv *lines)
+{
+    xe_args a;
+    xcp_value r;
+
+    xe_args_init(&a);
+    xe_args_str(&a, vm);
+    if (xe_call(ctx, &r, "VM.get_record", &a) < 0)
+        return -1;
+    xe_strv_add(lines, xe_sprintf(&ctx->arena, "VM : %s (%s)",
+                                  or_empty(xe_rec_str(&r, "uuid")),
+                                  or_empty(xe_rec_str(&r, "name_label"))));
+    xcp_value_dispose(&r);
+    return 0;
+}
+
+/* XAPI destroys only the VDIs whose VBD has other-config:owner. */
+static int choose_objects(xe_ctx *ctx, const char *vm, doomed *d,
+                          xe_strv *lines)
+{
+    xe_args a;
+    xcp_value vbds;
+    const char *vdi;
+    size_t i;
+
+    d->vm = vm;
+    xe_strv_init(&d->vdis, &ctx->arena);
+    xe_args_init(&a);
+    xe_args_str(&a, vm);
+    if (xe_call(ctx, &vbds, "VM.get_VBDs", &a) < 0)
+        return -1;
+    for (i = 0; vbds.kind == XCP_VAL_ARRAY && i < vbds.u.arr.n; i++) {
+        vdi = owned_vdi(ctx, vbds.u.arr.items[i].u.s);
+        if (vdi != NULL)
+            xe_strv_add(&d->vdis, vdi);
+    }
+    xcp_value_dispose(&vbds);
+    d->suspend = suspend_vdi(ctx, vm);
+    if (vm_line(ctx, vm, lines) < 0)
+        return -1;
+    for (i = 0; i < d->vdis.n; i++)
+        if (vdi_line(ctx, d->vdis.v[i], lines) < 0)
+            return -1;
+    if (d->suspend != NULL && vdi_line(ctx, d->suspend, lines) < 0)
+        return -1;
+    return 0;
+}
+
+static int destroy_vm(xe_ctx *ctx, const doomed *d)
+{
+    const char *state;
+    xe_args a;
+    size_t j;
+
+    if (get_str(ctx, "VM.get_power_state", d->vm, &state) < 0)
+        return -1;
+    if (strcmp(state, "Halted") != 0
+        && xe_call1(ctx, "VM.hard_shutdown", d->vm) < 0)
+        return -1;
+    if (xe_call1(ctx, "VM.destroy", d->vm) < 0)
+        return -1;
+    for (j = 0; j < d->vdis.n; j++)
+        if (xe_call1(ctx, "VDI.destroy", d->vdis.v[j]) < 0)
+            return -1;
+    if (d->suspend != NULL) {
+        xe_args_init(&a);
+        xe_args_str(&a, d->suspend);
+        xe_call_quiet(ctx, NULL, "VDI.destroy", &a);
+    }
+    return 0;
+}
+
+/* user_says_yes: a line from stdin; EOF is the thin client's lost
+ * connection. Returns 1 yes, 0 no, -1 EOF. */
+static int user_says_yes(xe_ctx *ctx)
+{
+    char line[4096];
+    size_t len;
+    const char *p, *e;
+
+    xe_print_direct(ctx, "Type 'yes' to continue");
+    if (fgets(line, sizeof(line), ctx->in) == NULL) {
+        ctx->err.kind = XE_E_RAW;
+        ctx->err.text = "Lost connection to the server.\n";
+        return -1;
+    }
+    len = strlen(line);
+    if (len > 0 && line[len - 1] == '\n')
+        line[--len] = '\0';
+    for (p = line; *p == ' ' || *p == '\t' || *p == '\r'; p++)
+        ;
+    for (e = line + len; e > p && (e[-1] == ' ' || e[-1] == '\t'
+                                   || e[-1] == '\r');
+         e--)
+        ;
+    if (e - p == 3 && xe_strcaseeq(xe_strndup(&ctx->arena, p, 3), "yes"))
+        return 1;
+    xe_print_direct(ctx, xe_sprintf(&ctx->arena, "Aborted (you typed: '%s')",
+                                    line));
+    return 0;
+}
+
+static int uninstall_common(xe_ctx *ctx, const xe_strv *vms)
+{
+    doomed *d = xe_alloc(&ctx->arena, (vms->n + 1) * sizeof(*d));
+    xe_strv lines;
+    size_t i;
+    bool force;
+    int yes = 1;
+
+    xe_strv_init(&lines, &ctx->arena);
+    for (i = 0; i < vms->n; i++)
+        if (choose_objects(ctx, vms->v[i], &d[i], &lines) < 0)
+            return -1;
+    xe_print_direct(ctx, "The following items are about to be destroyed");
+    for (i = 0; i < lines.n; i++)
+        xe_print_direct(ctx, lines.v[i]);
+    if (xe_param_bool(ctx, "force", false, &force) < 0)
+        return -1;
+    if (!force)
+        yes = user_says_yes(ctx);
+    if (yes <= 0)
+        return yes;
+    for (i = 0; i < vms->n; i++)
+        if (destroy_vm(ctx, &d[i]) < 0)
+            return -1;
+    xe_print_direct(ctx, "All objects destroyed");
+    return 0;
+}
+
+static int op_ref(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                  const char **out)
+{
+    (void)ctx;
+    (void)data;
+    *out = vm->ref;
+    return 0;
+}
+
+int xe_vm_uninstall(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = no_ignore};
+    xe_strv vms, all;
+    xcp_value snaps;
+    xe_args a;
+    size_t i, j;
+
+    xe_strv_init(&vms, &ctx->arena);
+    xe_strv_init(&all, &ctx->arena);
+    if (do_vm_op(ctx, &sel, op_ref, NULL, &vms) < 0)
+        return -1;
+    for (i = 0; i < vms.n; i++)
+        xe_strv_add(&all, vms.v[i]);
+    for (i = 0; i < vms.n; i++) {
+        xe_args_init(&a);
+        xe_args_str(&a, vms.v[i]);
+        if (xe_call(ctx, &snaps, "VM.get_snapshots", &a) < 0)
+            return -1;
+        for (j = 0; snaps.kind == XCP_VAL_ARRAY && j < snaps.u.arr.n; j++)
+            xe_strv_add(&all, xe_strdup(&ctx->arena,
+                                        snaps.u.arr.items[j].u.s));
+        xcp_value_dispose(&snaps);
+    }
+    return uninstall_common(ctx, &all);
+}
+
+/* ---- snapshots and templates by uuid ---- */
+
+static int snapshot_ref(xe_ctx *ctx, const char **ref)
+{
+    const char *uuid = xe_param(ctx, "snapshot-uuid");
+    bool is_snap;
+
+    if (uuid == NULL)
+        uuid = xe_param(ctx, "uuid");
+    if (uuid == NULL)
+        return xe_fail(ctx, "Required parameter not found: snapshot-uuid or "
+                            "uuid.");
+    if (xe_get_by_uuid(ctx, "VM", uuid, ref) < 0
+        || get_bool(ctx, "VM.get_is_a_snapshot", *ref, &is_snap) < 0)
+        return -1;
+    if (!is_snap)
+        return xe_fail(ctx, "This operation can only be performed on a VM "
+                            "snapshot. %s is not a VM snapshot.", uuid);
+    return 0;
+}
+
+int xe_snapshot_revert(xe_ctx *ctx)
+{
+    const char *snap;
+
+    if (snapshot_ref(ctx, &snap) < 0)
+        return -1;
+    return xe_call1(ctx, "VM.revert", snap);
+}
+
+int xe_snapshot_destroy(xe_ctx *ctx)
+{
+    const char *snap, *state;
+
+    if (snapshot_ref(ctx, &snap) < 0
+        || get_str(ctx, "VM.get_power_state", snap, &state) < 0)
+        return -1;
+    if (strcmp(state, "Halted") != 0
+        && xe_call1(ctx, "VM.hard_shutdown", snap) < 0)
+        return -1;
+    return xe_call1(ctx, "VM.destroy", snap);
+}
+
+int xe_snapshot_uninstall(xe_ctx *ctx)
+{
+    xe_strv vms;
+    const char *snap;
+
+    xe_strv_init(&vms, &ctx->arena);
+    if (snapshot_ref(ctx, &snap) < 0)
+        return -1;
+    xe_strv_add(&vms, snap);
+    return uninstall_common(ctx, &vms);
+}
+
+static int snapshot_op(xe_ctx *ctx, const clone_args *ca)
+{
+    const char *snap, *ref;
+    xe_obj o = {.ref = NULL};
+    xe_strv vms;
+
+    if (snapshot_ref(ctx, &snap) < 0)
+        return -1;
+    o.ref = snap;
+    if (op_clone(ctx, &o, ca, &ref) < 0)
+        return -1;
+    xe_strv_init(&vms, &ctx->arena);
+    xe_strv_add(&vms, ref);
+    return print_new_vms(ctx, &vms);
+}
+
+int xe_snapshot_clone(xe_ctx *ctx)
+{
+    clone_args ca = {"VM.clone", xe_param(ctx, "new-name-label"), NULL,
+                     NULL};
+
+    return snapshot_op(ctx, &ca);
+}
+
+int xe_snapshot_copy(xe_ctx *ctx)
+{
+    clone_args ca = {"VM.copy", xe_param(ctx, "new-name-label"), NULL,
+                     NULL};
+
+    if (sr_param(ctx, &ca.sr) < 0)
+        return -1;
+    return snapshot_op(ctx, &ca);
+}
+
+int xe_template_uninstall(xe_ctx *ctx)
+{
+    const char *uuid = xe_param(ctx, "template-uuid"), *ref;
+    xe_strv vms;
+    bool is_tmpl;
+
+    xe_strv_init(&vms, &ctx->arena);
+    if (xe_get_by_uuid(ctx, "VM", uuid, &ref) < 0
+        || get_bool(ctx, "VM.get_is_a_template", ref, &is_tmpl) < 0)
+        return -1;
+    if (!is_tmpl)
+        return xe_fail(ctx, "This operation can only be performed on a VM "
+                            "template. %s is not a VM template.", uuid);
+    xe_strv_add(&vms, ref);
+    return uninstall_common(ctx, &vms);
+}

@@ -1,0 +1,598 @@
+/*
+ * xe: the command table and "xe help". The static commands carry XAPI's
+ * required/optional parameters, flags and help texts (cli_frontend.ml
+ * cmdtable_data, transcribed); the per-class commands (<class>-list,
+ * <class>-param-*) are generated from the field tables exactly as
+ * cli_operations.ml make_param_funs derives them.
+ */
+#include "fields.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define L(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define L0 ((const char *const[]){NULL})
+
+/* Sorted by name. */
+static const xe_cmd static_cmds[] = {
+    {"network-create", L("name-label"),
+     L("name-description", "MTU", "bridge", "managed"),
+     "Create a new network.",
+     0, xe_network_create},
+    {"network-destroy", L("uuid"),
+     L0,
+     "Delete an existing network.",
+     0, xe_network_destroy},
+    {"pbd-plug", L("uuid"),
+     L0,
+     "Attempt to plug in the PBD to the host. If this succeeds then the "
+     "referenced SR (and the VDIs contained within) should be visible to the "
+     "host.",
+     0, xe_pbd_plug},
+    {"pbd-unplug", L("uuid"),
+     L0,
+     "Attempt to unplug the PBD from the host. If this succeeds then the "
+     "referenced SR (and the VDIs contained within) should not be visible to "
+     "the host.",
+     0, xe_pbd_unplug},
+    {"snapshot-clone", L("new-name-label"),
+     L("uuid", "new-name-description"),
+     "Create a new template by cloning an existing snapshot, using "
+     "storage-level fast disk clone operation where available.",
+     XE_CF_STANDARD, xe_snapshot_clone},
+    {"snapshot-copy", L("new-name-label"),
+     L("uuid", "new-name-description", "sr-uuid"),
+     "Create a new template by copying an existing VM, but without using "
+     "storage-level fast disk clone operation (even if this is available). "
+     "The disk images of the copied VM are guaranteed to be 'full images' - "
+     "i.e. not part of a CoW chain.",
+     XE_CF_STANDARD, xe_snapshot_copy},
+    {"snapshot-destroy", L0,
+     L("uuid", "snapshot-uuid"),
+     "Destroy a snapshot. This leaves the storage associated with the "
+     "snapshot intact. To delete storage too, use snapshot-uninstall.",
+     0, xe_snapshot_destroy},
+    {"snapshot-revert", L0,
+     L("uuid", "snapshot-uuid"),
+     "Revert an existing VM to a previous checkpointed or snapshotted state.",
+     XE_CF_STANDARD, xe_snapshot_revert},
+    {"snapshot-uninstall", L0,
+     L("uuid", "snapshot-uuid", "force"),
+     "Uninstall a snapshot. This operation will destroy those VDIs that are "
+     "marked RW and connected to this snapshot only. To simply destroy the "
+     "VM record, use snapshot-destroy.",
+     XE_CF_STANDARD, xe_snapshot_uninstall},
+    {"sr-scan", L("uuid"),
+     L0,
+     "Force an SR scan, syncing database with VDIs present in underlying "
+     "storage substrate.",
+     0, xe_sr_scan},
+    {"task-cancel", L("uuid"),
+     L0,
+     "Set a task to cancelling and return.",
+     0, xe_task_cancel},
+    {"template-uninstall", L("template-uuid"),
+     L("force"),
+     "Uninstall a custom template. This operation will destroy those VDIs "
+     "that are marked as 'owned' by this template",
+     XE_CF_STANDARD, xe_template_uninstall},
+    {"vbd-create", L("vm-uuid", "device"),
+     L("vdi-uuid", "bootable", "type", "mode", "unpluggable"),
+     "Create a VBD. Appropriate values for the device field are listed in "
+     "the parameter 'allowed-VBD-devices' on the VM. If no VDI is specified, "
+     "an empty VBD will be created. The type parameter can be 'Disk', 'CD' "
+     "or 'Floppy', and the mode is 'RO' or 'RW'.",
+     0, xe_vbd_create},
+    {"vbd-destroy", L("uuid"),
+     L0,
+     "Destroy a VBD.",
+     0, xe_vbd_destroy},
+    {"vbd-plug", L("uuid"),
+     L0,
+     "Attempt to attach the VBD while the VM is in the running state.",
+     0, xe_vbd_plug},
+    {"vbd-unplug", L("uuid"),
+     L("timeout", "force"),
+     "Attempt to detach the VBD while the VM is in the running state. If the "
+     "optional argument 'timeout=N' is given then the command will wait for "
+     "up to 'N' seconds for the unplug to complete. If the optional argument "
+     "'force' is given then it will be immediately unplugged.",
+     0, xe_vbd_unplug},
+    {"vdi-create", L("sr-uuid", "name-label", "virtual-size"),
+     L("sm-config:", "sharable", "tags:", "type"),
+     "Create a VDI. Type is 'system' 'user' 'suspend' or 'crashdump'.",
+     0, xe_vdi_create},
+    {"vdi-destroy", L("uuid"),
+     L0,
+     "Destroy a VDI.",
+     0, xe_vdi_destroy},
+    {"vif-create", L("device", "network-uuid", "vm-uuid"),
+     L("mac"),
+     "Create a VIF. Appropriate values for the device are listed in the "
+     "parameter 'allowed-VIF-devices' on the VM. If specified, the MAC "
+     "parameter is of the form aa:bb:cc:dd:ee:ff. If MAC is not specified "
+     "the server will choose an appropriate MAC automatically.",
+     0, xe_vif_create},
+    {"vif-destroy", L("uuid"),
+     L0,
+     "Destroy a VIF.",
+     0, xe_vif_destroy},
+    {"vif-plug", L("uuid"),
+     L0,
+     "Attempt to attach the VIF while the VM is in the running state.",
+     0, xe_vif_plug},
+    {"vif-unplug", L("uuid"),
+     L("force"),
+     "Attempt to detach the VIF while the VM is in the running state.",
+     0, xe_vif_unplug},
+    {"vm-checkpoint", L("new-name-label"),
+     L("new-name-description"),
+     "Checkpoint an existing VM, using storage-level fast disk snapshot "
+     "operation where available.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_checkpoint},
+    {"vm-clone", L("new-name-label"),
+     L("new-name-description"),
+     "Clone an existing VM, using storage-level fast disk clone operation "
+     "where available.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_clone},
+    {"vm-copy", L("new-name-label"),
+     L("new-name-description", "sr-uuid"),
+     "Copy an existing VM, but without using storage-level fast disk clone "
+     "operation (even if this is available). The disk images of the copied "
+     "VM are guaranteed to be 'full images' - i.e. not part of a CoW chain.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_copy},
+    {"vm-create", L("name-label"),
+     L("name-description"),
+     "Create a new VM with default parameters.",
+     XE_CF_HIDDEN, xe_vm_create},
+    {"vm-destroy", L("uuid"),
+     L0,
+     "Destroy a VM. This leaves the storage associated with the VM intact. "
+     "To delete storage too, use vm-uninstall.",
+     0, xe_vm_destroy},
+    {"vm-install", L("new-name-label"),
+     L("sr-name-label", "sr-uuid", "template", "copy-bios-strings-from"),
+     "Install a new VM from a template. The template parameter can match "
+     "either the template name or the uuid.",
+     XE_CF_STANDARD, xe_vm_install},
+    {"vm-memory-set", L("memory"),
+     L0,
+     "Configure the memory allocation of a VM.",
+     XE_CF_VMSEL, xe_vm_memory_set},
+    {"vm-pause", L0,
+     L0,
+     "Pause a running VM. Note this operation does not free the associated "
+     "memory (see 'vm-suspend').",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_pause},
+    {"vm-reboot", L0,
+     L("force"),
+     "Reboot the selected VM(s).",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_reboot},
+    {"vm-reset-powerstate", L0,
+     L("force"),
+     "Force the VM powerstate to halted in the management toolstack database "
+     "only. This command is used to recover a VM that is marked as "
+     "'running', but is known to be on a dead slave host that will not "
+     "recover. This is a potentially dangerous operation: you must ensure "
+     "that the VM you are forcing to 'halted' is definitely not running "
+     "anywhere.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_reset_powerstate},
+    {"vm-resume", L0,
+     L("force", "on"),
+     "Resume the selected VM(s).",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_resume},
+    {"vm-shutdown", L0,
+     L("force"),
+     "Shutdown the selected VM(s). The optional argument --force will "
+     "forcibly shut down the VM.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_shutdown},
+    {"vm-snapshot", L("new-name-label"),
+     L("new-name-description", "ignore-vdi-uuids"),
+     "Snapshot an existing VM, using storage-level fast disk snapshot "
+     "operation where available.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_snapshot},
+    {"vm-start", L0,
+     L("force", "on", "paused"),
+     "Start the selected VM(s). Where pooling is enabled, the host on which "
+     "to start can be specified with the 'on' parameter that takes a uuid. "
+     "The optional parameter '--force' will bypass any "
+     "hardware-compatibility warnings.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_start},
+    {"vm-suspend", L0,
+     L0,
+     "Suspend the selected VM(s).",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_suspend},
+    {"vm-uninstall", L0,
+     L("force"),
+     "Uninstall a VM. This operation will destroy those VDIs that are marked "
+     "RW and connected to this VM only. To simply destroy the VM record, use "
+     "vm-destroy.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_uninstall},
+    {"vm-unpause", L0,
+     L0,
+     "Unpause a paused VM.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_unpause},
+    {"vm-vcpu-hotplug", L("new-vcpus"),
+     L0,
+     "Dynamically adjust the number of VCPUs available to running VM.",
+     XE_CF_VMSEL, xe_vm_vcpu_hotplug},
+};
+
+static const char vmselectorsinfo[] =
+    " VMs can be specified by filtering the full list of VMs on the values "
+    "of zero or more fields. For example, specifying 'uuid=<some_uuid>' will "
+    "select only the VM with that uuid, and 'power-state=halted' will select "
+    "only VMs whose 'power-state' field is equal to 'halted'. The special "
+    "pseudo-field 'vm' matches either of name-label or uuid. Where multiple "
+    "VMs are matching, the option '--multiple' must be specified to perform "
+    "the operation. The full list of fields that can be matched can be "
+    "obtained by the command 'xe vm-list params=all'. If no parameters to "
+    "select VMs are given, the operation will be performed on all VMs.";
+
+/* ---- generated per-class commands ---- */
+
+enum gen_op {
+    GEN_LIST,
+    GEN_PARAM_LIST,
+    GEN_PARAM_GET,
+    GEN_PARAM_SET,
+    GEN_PARAM_ADD,
+    GEN_PARAM_REMOVE,
+    GEN_PARAM_CLEAR,
+    GEN_NOPS
+};
+
+static const struct {
+    const char *suffix;
+    xe_cmd_fn fn;
+    const char *const *reqd;
+    const char *help;
+} gen_ops[GEN_NOPS] = {
+    {"list", xe_gen_list, L0,
+     "Lists all the %s, filtering on the optional arguments. To filter on "
+     "map parameters, use the syntax 'map-param:key=value'"},
+    {"param-list", xe_gen_param_list, L("uuid"),
+     "Lists all the parameters of the object specified by the uuid."},
+    {"param-get", xe_gen_param_get, L("uuid", "param-name"),
+     "Gets the parameter specified of the object. If the parameter is a map "
+     "of key=value pairs, use 'param-key=<key>' to get the value associated "
+     "with a particular key."},
+    {"param-set", xe_gen_param_set, L("uuid"),
+     "Sets the parameter specified. If param-value is not given, the "
+     "parameter is set to a null value. To set a (key,value) pair in a map "
+     "parameter, use the syntax 'map-param:key=value'."},
+    {"param-add", xe_gen_param_add, L("uuid", "param-name"),
+     "Adds to a set or map parameter. If the parameter is a set, use "
+     "param-key=<key to add>. If the parameter is a map, pass the values to "
+     "add as 'key=value' pairs."},
+    {"param-remove", xe_gen_param_remove,
+     L("uuid", "param-name", "param-key"),
+     "Removes a member or a key,value pair from a set/map respectively."},
+    {"param-clear", xe_gen_param_clear, L("uuid", "param-name"),
+     "Clears the specified parameter (param-name can be %s)."},
+};
+
+typedef bool (*field_pred)(const xe_field *f);
+
+static bool f_any(const xe_field *f)
+{
+    (void)f;
+    return true;
+}
+
+static bool f_set(const xe_field *f)
+{
+    return (f->flags & XE_F_SET) != 0;
+}
+
+static bool f_map_settable(const xe_field *f)
+{
+    return (f->flags & (XE_F_MAPRW | XE_F_SETINMAP | XE_F_SETMAP)) != 0;
+}
+
+/* Names of the non-hidden fields matching pred, with a suffix. */
+static void field_names(const xe_class *cc, field_pred pred,
+                        const char *suffix, xe_strv *out)
+{
+    size_t i;
+
+    for (i = 0; i < cc->nfields; i++)
+        if (!(cc->fields[i].flags & XE_F_HIDDEN) && pred(&cc->fields[i]))
+            xe_strv_add(out, xe_sprintf(out->a, "%s%s", cc->fields[i].name,
+                                        suffix));
+}
+
+static const char *const *strv_list(xe_strv *sv)
+{
+    xe_strv_add(sv, NULL);
+    sv->n--;
+    return sv->v;
+}
+
+static bool gen_exists(const xe_class *cc, enum gen_op op)
+{
+    size_t i;
+    field_pred pred = op == GEN_PARAM_SET    ? xe_field_settable
+                      : op == GEN_PARAM_CLEAR ? xe_field_clearable
+                                              : xe_field_addable;
+
+    if (op <= GEN_PARAM_GET)
+        return true;
+    for (i = 0; i < cc->nfields; i++)
+        if (!(cc->fields[i].flags & XE_F_HIDDEN)
+            && (pred(&cc->fields[i])
+                || (op == GEN_PARAM_SET && f_map_settable(&cc->fields[i]))))
+            return true;
+    return false;
+}
+
+static xe_cmd *gen_cmd(xe_ctx *ctx, const xe_class *cc, enum gen_op op)
+{
+    xe_cmd *c = xe_alloc(&ctx->arena, sizeof(*c));
+    xe_strv optn;
+
+    xe_strv_init(&optn, &ctx->arena);
+    c->name = xe_sprintf(&ctx->arena, "%s-%s", cc->name, gen_ops[op].suffix);
+    c->reqd = gen_ops[op].reqd;
+    c->fn = gen_ops[op].fn;
+    c->help = gen_ops[op].help;
+    switch (op) {
+    case GEN_LIST:
+        xe_strv_add(&optn, "params");
+        xe_strv_add(&optn, "database:");
+        field_names(cc, f_any, "", &optn);
+        field_names(cc, f_set, ":contains", &optn);
+        c->help = xe_sprintf(&ctx->arena, gen_ops[op].help, cc->plural);
+        c->flags = cc->standard ? XE_CF_STANDARD : 0;
+        break;
+    case GEN_PARAM_LIST:
+        xe_strv_add(&optn, "database:");
+        break;
+    case GEN_PARAM_GET:
+        xe_strv_add(&optn, "param-key");
+        xe_strv_add(&optn, "database:");
+        break;
+    case GEN_PARAM_SET:
+        field_names(cc, xe_field_settable, "", &optn);
+        field_names(cc, f_map_settable, ":", &optn);
+        break;
+    case GEN_PARAM_ADD:
+        xe_strv_add(&optn, "param-key");
+        break;
+    case GEN_PARAM_CLEAR: {
+        xe_strv names;
+
+        xe_strv_init(&names, &ctx->arena);
+        field_names(cc, xe_field_clearable, "", &names);
+        c->help = xe_sprintf(&ctx->arena, gen_ops[op].help,
+                             xe_strv_join(&names, ","));
+        break;
+    }
+    default:
+        break;
+    }
+    c->optn = strv_list(&optn);
+    return c;
+}
+
+static const xe_cmd *gen_find(xe_ctx *ctx, const char *name)
+{
+    size_t i, len;
+    int op;
+    const xe_class *cc;
+
+    for (i = 0; i < xe_nclasses; i++) {
+        cc = &xe_classes[i];
+        len = strlen(cc->name);
+        if (strncmp(name, cc->name, len) != 0 || name[len] != '-')
+            continue;
+        for (op = 0; op < GEN_NOPS; op++) {
+            if (strcmp(name + len + 1, gen_ops[op].suffix) != 0
+                || !gen_exists(cc, (enum gen_op)op))
+                continue;
+            ctx->cmd_data = cc;
+            return gen_cmd(ctx, cc, (enum gen_op)op);
+        }
+    }
+    return NULL;
+}
+
+const xe_cmd *xe_cmd_find(xe_ctx *ctx, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < XE_ARRAY_LEN(static_cmds); i++)
+        if (strcmp(static_cmds[i].name, name) == 0)
+            return &static_cmds[i];
+    return gen_find(ctx, name);
+}
+
+/* ---- help ---- */
+
+static const char help_head[] =
+    "Usage:\n"
+    "  xe <command>\n"
+    "    [ -s <server> ]            XenServer host\n"
+    "    [ -p <port> ]              XenServer port number\n"
+    "    [ -u <username> -pw <password> | -pwf <password file> ]\n"
+    "                               User authentication (password or file)\n"
+    "    [ --nossl ]                Disable SSL/TLS\n"
+    "    [ --debug ]                Enable debug output\n"
+    "    [ --debug-on-fail ]        Enable debug output only on failure\n"
+    "    [ --traceparent <value> ]  Distributed tracing context\n"
+    "    [ <other arguments> ... ]  Command-specific options\n"
+    "\n"
+    "To get help on a specific command:\n"
+    "  xe help <command>\n"
+    "\n";
+
+static void help_command(xe_ctx *ctx, const char *name)
+{
+    const xe_cmd *c = xe_cmd_find(ctx, name);
+    xe_strv reqd, optn;
+    xe_row *rows;
+    xe_table_rec rec;
+    size_t i;
+
+    if (c == NULL) {
+        xe_print_line(ctx, xe_sprintf(&ctx->arena, "Unknown command '%s'",
+                                      name));
+        return;
+    }
+    xe_strv_init(&reqd, &ctx->arena);
+    xe_strv_init(&optn, &ctx->arena);
+    for (i = 0; c->reqd[i] != NULL; i++)
+        xe_strv_add(&reqd, c->reqd[i]);
+    for (i = 0; c->optn[i] != NULL; i++)
+        xe_strv_add(&optn, c->optn[i]);
+    if (c->flags & XE_CF_VMSEL)
+        xe_strv_add(&optn, "<vm-selectors>");
+    rows = xe_alloc(&ctx->arena, 4 * sizeof(*rows));
+    rows[0] = (xe_row){"command name        ", c->name};
+    rows[1] = (xe_row){"reqd params     ", xe_strv_join(&reqd, ", ")};
+    rows[2] = (xe_row){"optional params ", xe_strv_join(&optn, ", ")};
+    rows[3] = (xe_row){"description     ",
+                       (c->flags & XE_CF_VMSEL)
+                           ? xe_sprintf(&ctx->arena, "%s%s", c->help,
+                                        vmselectorsinfo)
+                           : c->help};
+    rec.n = 4;
+    rec.rows = rows;
+    xe_print_table(ctx, &rec, 1);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Every visible command name, sorted. */
+static void all_names(xe_ctx *ctx, bool standard_only, xe_strv *out)
+{
+    size_t i;
+    int op;
+    const xe_cmd *c;
+
+    for (i = 0; i < XE_ARRAY_LEN(static_cmds); i++) {
+        c = &static_cmds[i];
+        if (!(c->flags & XE_CF_HIDDEN)
+            && (!standard_only || (c->flags & XE_CF_STANDARD)))
+            xe_strv_add(out, c->name);
+    }
+    for (i = 0; i < xe_nclasses; i++)
+        for (op = 0; op < GEN_NOPS; op++) {
+            if (!gen_exists(&xe_classes[i], (enum gen_op)op))
+                continue;
+            if (standard_only
+                && (op != GEN_LIST || !xe_classes[i].standard))
+                continue;
+            xe_strv_add(out, xe_sprintf(&ctx->arena, "%s-%s",
+                                        xe_classes[i].name,
+                                        gen_ops[op].suffix));
+        }
+    if (out->n > 0)
+        qsort(out->v, out->n, sizeof(*out->v), cmp_str);
+}
+
+/* make_list: comma-joined lines of at most about 74 characters */
+static void print_wrapped(xe_ctx *ctx, const xe_strv *names)
+{
+    xe_buf cur;
+    size_t i;
+
+    if (names->n == 0)
+        return;
+    xe_buf_init(&cur, &ctx->arena);
+    xe_buf_printf(&cur, "    %s", names->v[0]);
+    for (i = 1; i < names->n; i++) {
+        if (cur.len + strlen(names->v[i]) > 74) {
+            xe_print_line(ctx, xe_buf_str(&cur));
+            xe_buf_init(&cur, &ctx->arena);
+            xe_buf_printf(&cur, "    %s", names->v[i]);
+        } else {
+            xe_buf_printf(&cur, ", %s", names->v[i]);
+        }
+    }
+    xe_print_line(ctx, xe_buf_str(&cur));
+}
+
+static void print_partition(xe_ctx *ctx, const xe_strv *names,
+                            const char *prefix, bool want, xe_strv *rest)
+{
+    xe_strv part;
+    size_t i;
+
+    xe_strv_init(&part, &ctx->arena);
+    for (i = 0; i < names->n; i++) {
+        if (xe_prefix(names->v[i], prefix) == want)
+            xe_strv_add(&part, names->v[i]);
+        else
+            xe_strv_add(rest, names->v[i]);
+    }
+    print_wrapped(ctx, &part);
+}
+
+static void help_all(xe_ctx *ctx, const xe_strv *names)
+{
+    xe_strv others, rest;
+    const char *blank = "    ";
+
+    xe_strv_init(&others, &ctx->arena);
+    xe_strv_init(&rest, &ctx->arena);
+    xe_print_line(ctx, xe_sprintf(&ctx->arena,
+                                  "%sFull command list\n"
+                                  "-----------------\n",
+                                  help_head));
+    print_partition(ctx, names, "host-", true, &others);
+    xe_print_line(ctx, blank);
+    print_partition(ctx, &others, "vm-", true, &rest);
+    xe_print_line(ctx, blank);
+    print_wrapped(ctx, &rest);
+}
+
+static bool help_skips(const char *key)
+{
+    static const char *const skip[] = {"server", "username", "password",
+                                       "port",   "minimal",  "all"};
+    size_t i;
+
+    for (i = 0; i < XE_ARRAY_LEN(skip); i++)
+        if (strcmp(key, skip[i]) == 0)
+            return true;
+    return false;
+}
+
+int xe_cmd_help(xe_ctx *ctx)
+{
+    xe_strv names;
+    size_t i;
+    bool any = false;
+    bool all = xe_streq(xe_param(ctx, "all"), "true");
+
+    for (i = 0; i < ctx->params.n; i++) {
+        if (help_skips(ctx->params.v[i].key))
+            continue;
+        help_command(ctx, ctx->params.v[i].key);
+        any = true;
+    }
+    if (any)
+        return 0;
+    xe_strv_init(&names, &ctx->arena);
+    all_names(ctx, !all, &names);
+    if (ctx->out.minimal) {
+        xe_print_list(ctx, names.v, names.n);
+        return 0;
+    }
+    if (all) {
+        help_all(ctx, &names);
+        return 0;
+    }
+    xe_print_line(ctx, xe_sprintf(&ctx->arena,
+                                  "%sTo get a full listing of commands:\n"
+                                  "  xe help --all\n\n"
+                                  "Common command list\n"
+                                  "-------------------\n",
+                                  help_head));
+    print_wrapped(ctx, &names);
+    return 0;
+}

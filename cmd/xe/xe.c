@@ -1,0 +1,214 @@
+/*
+ * xe: entry point. Parses the command line (client options, ~/.xe,
+ * XE_EXTRA_ARGS), checks the command and its required parameters, opens
+ * a session (remote when a server is given, else the local daemon's
+ * socket when one listens, else the engine embedded in this process),
+ * runs the command and prints its output or error with XAPI's exit codes.
+ */
+#include "xe.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define XE_LOCK_TIMEOUT_MS 60000
+
+/* The whole of a small text file, or NULL. */
+static char *slurp(xe_arena *a, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    xe_buf b;
+    char chunk[4096];
+    size_t n;
+
+    if (f == NULL)
+        return NULL;
+    xe_buf_init(&b, a);
+    xe_buf_add(&b, "");
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        xe_buf_addn(&b, chunk, n);
+    fclose(f);
+    return b.s;
+}
+
+static const char *rc_text(xe_arena *a)
+{
+    const char *home = getenv("HOME");
+
+    return slurp(a, xe_sprintf(a, "%s/.xe", home != NULL ? home : ""));
+}
+
+/* -pwf: user name on the first line, password on the second. */
+static int read_pwfile(xe_ctx *ctx, xe_conn *c)
+{
+    char *text = slurp(&ctx->arena, c->pwfile), *nl, *nl2;
+
+    if (text == NULL) {
+        fprintf(stderr, "Error opening password file '%s'\n", c->pwfile);
+        return -1;
+    }
+    nl = strchr(text, '\n');
+    if (nl == NULL || nl[1] == '\0') {
+        fputs("Error: password file format: expecting username on the "
+              "first line, password on the second line\n",
+              stderr);
+        return -1;
+    }
+    *nl = '\0';
+    nl2 = strchr(nl + 1, '\n');
+    if (nl2 != NULL)
+        *nl2 = '\0';
+    c->user = text;
+    c->password = nl + 1;
+    return 0;
+}
+
+static bool is_local(const xe_conn *c)
+{
+    return c->server == NULL || strcmp(c->server, "127.0.0.1") == 0
+           || strcmp(c->server, "localhost") == 0;
+}
+
+/* Where a local daemon (xcpd) listens, when it does. */
+static const char *daemon_socket(xe_arena *a)
+{
+    const char *dir = getenv("XCP_STATE_DIR");
+    const char *path = dir != NULL ? xe_sprintf(a, "%s/xapi", dir)
+                                   : "/var/lib/xcp/xapi";
+    struct stat st;
+
+    if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        return path;
+    return NULL;
+}
+
+static void remote_failure(xe_ctx *ctx, const xe_conn *c)
+{
+    const xcp_error *e = xcp_error_last();
+
+    if (e != NULL && xe_streq(e->name, "SESSION_AUTHENTICATION_FAILED")) {
+        ctx->err.kind = XE_E_PARAM;
+        ctx->err.prefix = "";
+        ctx->err.text = c->user != NULL && *c->user != '\0'
+                            ? "Authentication failed"
+                            : "Username/password must be specified";
+        return;
+    }
+    ctx->err.kind = XE_E_RAW;
+    ctx->err.text = "Unable to contact server. Please check server and port "
+                    "settings.\n";
+}
+
+static int open_session(xe_ctx *ctx, const xe_conn *c)
+{
+    xcp_open_options opts;
+    const char *sock, *uri;
+    const char *user = c->user != NULL ? c->user : "root";
+    const char *pw = c->password != NULL ? c->password : "null";
+
+    if (!is_local(c)) {
+        uri = xe_sprintf(&ctx->arena, "%s://%s", c->nossl ? "http" : "https",
+                         c->server);
+        if (c->port >= 0)
+            uri = xe_sprintf(&ctx->arena, "%s:%d", uri, c->port);
+    } else if ((sock = daemon_socket(&ctx->arena)) != NULL) {
+        uri = xe_sprintf(&ctx->arena, "unix:%s", sock);
+    } else {
+        memset(&opts, 0, sizeof(opts));
+        opts.version = XCP_OPEN_OPTIONS_VERSION;
+        opts.originator = "cli";
+        opts.lock_timeout_ms = XE_LOCK_TIMEOUT_MS;
+        if (xcp_session_open_local(&ctx->s, &opts) < 0)
+            return xe_fail_lib(ctx);
+        return 0;
+    }
+    if (xcp_session_open(&ctx->s, uri, user, pw) < 0) {
+        ctx->s = NULL;
+        remote_failure(ctx, c);
+        return -1;
+    }
+    return 0;
+}
+
+static int param_error(xe_ctx *ctx, const char *prefix, const char *text)
+{
+    ctx->err.kind = XE_E_PARAM;
+    ctx->err.prefix = prefix;
+    ctx->err.text = text;
+    return -1;
+}
+
+static int check_required(xe_ctx *ctx, const xe_cmd *c)
+{
+    size_t i;
+
+    for (i = 0; c->reqd[i] != NULL; i++)
+        if (!xe_params_has(&ctx->params, c->reqd[i]))
+            return param_error(ctx, "Required parameter not found",
+                               c->reqd[i]);
+    return 0;
+}
+
+/* Everything after the client-side parse; 0 or -1 with ctx->err. */
+static int run(xe_ctx *ctx, const xe_cmdline *cl)
+{
+    xe_command cmd;
+    const xe_cmd *c;
+
+    if (xe_command_parse(&ctx->arena, &cmd, cl->nwords, cl->words) < 0)
+        return param_error(ctx, "Syntax error", "");
+    ctx->cmdname = cmd.name;
+    ctx->params = cmd.params;
+    ctx->out.minimal = xe_streq(xe_param(ctx, "minimal"), "true");
+    if (strcmp(cmd.name, "help") == 0)
+        return xe_cmd_help(ctx);
+    c = xe_cmd_find(ctx, cmd.name);
+    if (c == NULL)
+        return param_error(ctx, "Unknown command", cmd.name);
+    if (check_required(ctx, c) < 0 || open_session(ctx, &cl->conn) < 0)
+        return -1;
+    return c->fn(ctx);
+}
+
+int main(int argc, char **argv)
+{
+    xe_ctx ctx;
+    xe_cmdline cl;
+    int rc = 0;
+
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.in = stdin;
+    xe_strv_init(&ctx.out.minbuf, &ctx.arena);
+    xe_cmdline_parse(&ctx.arena, &cl, argc - 1, argv + 1,
+                     rc_text(&ctx.arena), getenv("XE_EXTRA_ARGS"));
+    fputs(cl.prelude != NULL ? cl.prelude : "", stderr);
+    switch (cl.action) {
+    case XE_VERSION:
+        fputs("ThinCLI protocol: 0.2\n", stdout);
+        goto out;
+    case XE_USAGE:
+        xe_print_usage(stderr);
+        goto out;
+    case XE_BAD:
+        fputs(cl.errtext, stderr);
+        rc = 1;
+        goto out;
+    case XE_RUN:
+        break;
+    }
+    if (cl.conn.pwfile != NULL && read_pwfile(&ctx, &cl.conn) < 0) {
+        rc = 1;
+        goto out;
+    }
+    if (run(&ctx, &cl) == 0)
+        xe_out_flush(&ctx);
+    else
+        rc = xe_print_error(&ctx);
+out:
+    xe_cache_clear(&ctx);
+    if (ctx.s != NULL)
+        xcp_session_close(ctx.s);
+    xe_arena_free(&ctx.arena);
+    fflush(stdout);
+    return rc;
+}

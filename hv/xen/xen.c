@@ -1,0 +1,1304 @@
+/*
+ * hv/xen/xen.c - the hypervisor driver for real Xen (4.17 and later):
+ * libxenctrl for host and domain facts, libxenlight for building, devices,
+ * shutdown, save and restore, xenstore for what libxl keeps there (names,
+ * memory targets, start times), and VIRQ_DOM_EXC or, when xenstored already
+ * owns that VIRQ (the usual case in dom0), the @releaseDomain and
+ * @introduceDomain xenstore watches as the event source.
+ *
+ * A domain's VM uuid is its Xen handle, which libxl sets from c_info.uuid:
+ * it survives toolstack restarts with the domain, as the library needs.
+ *
+ * Built only with XCP_HAVE_XEN (libxen-dev present):
+ *   pkg-config --cflags --libs xencontrol xenlight xenevtchn xenstore \
+ *              xentoollog
+ */
+#ifdef XCP_HAVE_XEN
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf */
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <xenctrl.h>
+#include <xenevtchn.h>
+#include <xenstore.h>
+#include <xentoollog.h>
+
+#include "xcp/sys/hv.h"
+
+#define KiB 1024ull
+#define PAGE ((uint64_t)XCP_HV_PAGE_SIZE)
+#define NS_PER_MS 1000000ull
+#define NS_PER_S 1000000000ull
+#define MAX_DOMAINS 1024
+#define RESCAN_MS 1000 /* waits re-check even without an event */
+#define GONE_MS 10000  /* how long destroy waits for Xen to finish */
+#define IMAGE_MAGIC "xcp-xen-image 1\n"
+
+/* What we remember of a domain to tell which ones changed. */
+struct snap {
+    uint32_t domid;
+    uint32_t flags;
+    uint64_t tot_pages;
+    uint32_t online;
+};
+
+struct xen {
+    xc_interface *xch;
+    libxl_ctx *ctx;
+    xentoollog_logger_stdiostream *log;
+    struct xs_handle *xs;
+    xenevtchn_handle *xce;
+    int virq_port;  /* VIRQ_DOM_EXC port, or -1: using xenstore watches */
+    struct snap *snap;
+    size_t n_snap;
+    uint32_t *dirty;
+    size_t n_dirty;
+    uint64_t *idle_prev; /* per physical CPU, ns, for host_cpu_usage */
+    uint64_t usage_prev;
+    int n_idle;
+};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+static int oom(xcp_hv_error *err)
+{
+    return xcp__hv_error_set(err, -ENOMEM, "xen: out of memory");
+}
+
+/* libxl's error codes as errno, for callers that speak errno. */
+static int libxl_errno(int rc)
+{
+    switch (rc) {
+    case ERROR_NOMEM: return -ENOMEM;
+    case ERROR_INVAL: return -EINVAL;
+    case ERROR_DOMAIN_NOTFOUND: return -ESRCH;
+    case ERROR_NOPARAVIRT: return -ENOTSUP;
+    case ERROR_TIMEDOUT: return -ETIMEDOUT;
+    case ERROR_NOT_READY: return -EAGAIN;
+    case ERROR_NOTFOUND: return -ENOENT;
+    case ERROR_DEVICE_EXISTS: return -EEXIST;
+    case ERROR_FEATURE_REMOVED: return -ENOTSUP;
+    default: return -EIO;
+    }
+}
+
+static int libxl_fail(xcp_hv_error *err, int rc, const char *call,
+                      uint32_t domid)
+{
+    return xcp__hv_error_set(err, libxl_errno(rc),
+                             "xen: %s (domain %" PRIu32 ") failed: libxl "
+                             "error %d (%s); details in the libxl log",
+                             call, domid, rc,
+                             libxl_error_to_string((libxl_error)rc));
+}
+
+static int xc_fail(xcp_hv_error *err, const char *call, uint32_t domid)
+{
+    int e = errno ? errno : EIO;
+
+    return xcp__hv_error_set(err, -e,
+                             "xen: %s (domain %" PRIu32 ") failed: %s", call,
+                             domid, strerror(e));
+}
+
+/* Reads /local/domain/<domid>/<rel> (or an absolute path); caller frees. */
+static char *xs_get(struct xen *x, uint32_t domid, const char *rel)
+{
+    char path[256];
+    unsigned int len;
+
+    if (rel[0] == '/')
+        snprintf(path, sizeof(path), "%s", rel);
+    else
+        snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/%s", domid,
+                 rel);
+    return xs_read(x->xs, XBT_NULL, path, &len);
+}
+
+/* Fetches the Xen facts about one domain; -ESRCH if there is none. */
+static int get_info(struct xen *x, uint32_t domid, xc_domaininfo_t *di,
+                    xcp_hv_error *err)
+{
+    int n = xc_domain_getinfolist(x->xch, domid, 1, di);
+
+    if (n < 0)
+        return xc_fail(err, "xc_domain_getinfolist", domid);
+    if (n == 0 || di->domain != domid)
+        return xcp__hv_error_set(err, -ESRCH,
+                                 "xen: no domain %" PRIu32, domid);
+    return 0;
+}
+
+static xcp_hv_domain_state state_of(uint32_t flags)
+{
+    if (flags & XEN_DOMINF_dying)
+        return XCP_HV_STATE_DYING;
+    if (flags & XEN_DOMINF_shutdown)
+        return XCP_HV_STATE_SHUTDOWN;
+    if (flags & XEN_DOMINF_paused)
+        return XCP_HV_STATE_PAUSED;
+    return XCP_HV_STATE_RUNNING;
+}
+
+static xcp_hv_shutdown_reason reason_of(uint32_t flags)
+{
+    if (!(flags & XEN_DOMINF_shutdown))
+        return XCP_HV_SHUTDOWN_NONE;
+    switch ((flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask) {
+    case SHUTDOWN_poweroff: return XCP_HV_SHUTDOWN_POWEROFF;
+    case SHUTDOWN_reboot: return XCP_HV_SHUTDOWN_REBOOT;
+    case SHUTDOWN_suspend: return XCP_HV_SHUTDOWN_SUSPEND;
+    case SHUTDOWN_crash: return XCP_HV_SHUTDOWN_CRASH;
+    case SHUTDOWN_watchdog: return XCP_HV_SHUTDOWN_WATCHDOG;
+    case SHUTDOWN_soft_reset: return XCP_HV_SHUTDOWN_SOFT_RESET;
+    default: return XCP_HV_SHUTDOWN_CRASH;
+    }
+}
+
+static void fill_info(struct xen *x, const xc_domaininfo_t *di,
+                      xcp_hv_domain_info *out)
+{
+    char *s, path[128];
+    libxl_uuid u;
+
+    memset(out, 0, sizeof(*out));
+    out->domid = di->domain;
+    memcpy(libxl_uuid_bytearray(&u), di->handle, 16);
+    snprintf(out->vm_uuid, sizeof(out->vm_uuid), LIBXL_UUID_FMT,
+             LIBXL_UUID_BYTES(u));
+    s = xs_get(x, di->domain, "name");
+    snprintf(out->name, sizeof(out->name), "%s", s ? s : "");
+    free(s);
+    if (!(di->flags & XEN_DOMINF_hvm_guest))
+        out->type = XCP_HV_DOMAIN_PV;
+    else if (di->arch_config.emulation_flags == 0)
+        out->type = XCP_HV_DOMAIN_PVH;
+    else
+        out->type = XCP_HV_DOMAIN_HVM;
+    out->state = state_of(di->flags);
+    out->shutdown_reason = reason_of(di->flags);
+    out->memory_actual = di->tot_pages * PAGE;
+    out->memory_max = di->max_pages * PAGE;
+    s = xs_get(x, di->domain, "memory/target");
+    out->memory_target = s ? strtoull(s, NULL, 10) * KiB : out->memory_actual;
+    free(s);
+    s = xs_get(x, di->domain, "memory/static-max");
+    if (s)
+        out->memory_max = strtoull(s, NULL, 10) * KiB;
+    free(s);
+    out->vcpus_online = di->nr_online_vcpus;
+    out->vcpus_max = di->max_vcpu_id == XEN_INVALID_MAX_VCPU_ID
+                         ? 0
+                         : di->max_vcpu_id + 1;
+    out->cpu_time_ns = di->cpu_time;
+    /* libxl writes "<seconds>.<hundredths>" under the VM path */
+    snprintf(path, sizeof(path), "/vm/%s/start_time", out->vm_uuid);
+    s = xs_get(x, di->domain, path);
+    if (s)
+        out->start_time_ns = (int64_t)(strtod(s, NULL) * 1e9);
+    free(s);
+}
+
+/* ---- events: which domains changed --------------------------------------- */
+
+static void mark_dirty(struct xen *x, uint32_t domid)
+{
+    uint32_t *v;
+    size_t i;
+
+    for (i = 0; i < x->n_dirty; i++)
+        if (x->dirty[i] == domid)
+            return;
+    v = realloc(x->dirty, (x->n_dirty + 1) * sizeof(*v));
+    if (!v)
+        return;
+    x->dirty = v;
+    x->dirty[x->n_dirty++] = domid;
+}
+
+/*
+ * Compares the hypervisor's domain list with the previous one: Xen's
+ * notifications say that something changed, not what.
+ */
+static int rescan(struct xen *x, xcp_hv_error *err)
+{
+    xc_domaininfo_t *di = calloc(MAX_DOMAINS, sizeof(*di));
+    struct snap *now = NULL;
+    size_t i, j;
+    int n, rc = 0;
+
+    if (!di)
+        return oom(err);
+    n = xc_domain_getinfolist(x->xch, 0, MAX_DOMAINS, di);
+    if (n < 0) {
+        rc = xc_fail(err, "xc_domain_getinfolist", 0);
+        goto out;
+    }
+    now = calloc((size_t)n + 1, sizeof(*now));
+    if (!now) {
+        rc = oom(err);
+        goto out;
+    }
+    for (i = 0; i < (size_t)n; i++) {
+        now[i].domid = di[i].domain;
+        now[i].flags = di[i].flags &
+                       ~(XEN_DOMINF_running | XEN_DOMINF_blocked);
+        now[i].tot_pages = di[i].tot_pages;
+        now[i].online = di[i].nr_online_vcpus;
+    }
+    /* both lists are sorted by domid */
+    for (i = j = 0; i < (size_t)n || j < x->n_snap;) {
+        if (j == x->n_snap ||
+            (i < (size_t)n && now[i].domid < x->snap[j].domid)) {
+            mark_dirty(x, now[i++].domid);
+        } else if (i == (size_t)n || x->snap[j].domid < now[i].domid) {
+            mark_dirty(x, x->snap[j++].domid);
+        } else {
+            if (memcmp(&now[i], &x->snap[j], sizeof(now[i])) != 0)
+                mark_dirty(x, now[i].domid);
+            i++;
+            j++;
+        }
+    }
+    free(x->snap);
+    x->snap = now;
+    x->n_snap = (size_t)n;
+    now = NULL;
+out:
+    free(now);
+    free(di);
+    return rc;
+}
+
+/* Consumes pending notifications (never blocks), then rescans. */
+static int drain(struct xen *x, xcp_hv_error *err)
+{
+    xenevtchn_port_or_error_t port;
+    char **w;
+
+    if (x->virq_port >= 0) {
+        while ((port = xenevtchn_pending(x->xce)) >= 0)
+            xenevtchn_unmask(x->xce, (evtchn_port_t)port);
+    } else {
+        while ((w = xs_check_watch(x->xs)) != NULL)
+            free(w);
+    }
+    return rescan(x, err);
+}
+
+static int event_fd_of(struct xen *x)
+{
+    return x->virq_port >= 0 ? xenevtchn_fd(x->xce) : xs_fileno(x->xs);
+}
+
+static int setup_events(struct xen *x, xcp_hv_error *err)
+{
+    x->virq_port = -1;
+    x->xce = xenevtchn_open(NULL, 0);
+    if (x->xce) {
+        x->virq_port = xenevtchn_bind_virq(x->xce, VIRQ_DOM_EXC);
+        if (x->virq_port >= 0)
+            return 0;
+        /* xenstored normally holds it: listen to what it makes of it */
+        xenevtchn_close(x->xce);
+        x->xce = NULL;
+    }
+    if (!xs_watch(x->xs, "@releaseDomain", "xcp-release") ||
+        !xs_watch(x->xs, "@introduceDomain", "xcp-introduce"))
+        return xcp__hv_error_set(err, -errno,
+                                 "xen: cannot watch @releaseDomain in "
+                                 "xenstore: %s", strerror(errno));
+    return 0;
+}
+
+/* ---- open / close -------------------------------------------------------- */
+
+static void xen_close(void *self)
+{
+    struct xen *x = self;
+
+    if (!x)
+        return;
+    if (x->xce) {
+        if (x->virq_port >= 0)
+            xenevtchn_unbind(x->xce, (evtchn_port_t)x->virq_port);
+        xenevtchn_close(x->xce);
+    }
+    if (x->xs)
+        xs_close(x->xs);
+    libxl_ctx_free(x->ctx);
+    if (x->log)
+        xtl_logger_destroy((xentoollog_logger *)x->log);
+    if (x->xch)
+        xc_interface_close(x->xch);
+    free(x->snap);
+    free(x->dirty);
+    free(x->idle_prev);
+    free(x);
+}
+
+static int xen_open(void **self, const char *state_dir, xcp_hv_error *err)
+{
+    struct xen *x = NULL;
+    int rc;
+
+    (void)state_dir; /* Xen keeps the state itself */
+    *self = NULL;
+    if (access("/dev/xen/privcmd", F_OK) < 0 &&
+        access("/proc/xen/privcmd", F_OK) < 0)
+        return xcp__hv_error_set(err, -ENODEV,
+                                 "xen: not running on Xen (neither "
+                                 "/dev/xen/privcmd nor /proc/xen/privcmd "
+                                 "exists)");
+    x = calloc(1, sizeof(*x));
+    if (!x)
+        return oom(err);
+    x->virq_port = -1;
+    x->xch = xc_interface_open(NULL, NULL, 0);
+    if (!x->xch) {
+        rc = xcp__hv_error_set(err, errno ? -errno : -EACCES,
+                               "xen: xc_interface_open failed: %s (are we "
+                               "root in dom0?)", strerror(errno));
+        goto fail;
+    }
+    x->log = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
+    if (!x->log ||
+        libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0,
+                        (xentoollog_logger *)x->log) != 0) {
+        rc = xcp__hv_error_set(err, -EIO, "xen: libxl_ctx_alloc failed");
+        goto fail;
+    }
+    x->xs = xs_open(0);
+    if (!x->xs) {
+        rc = xcp__hv_error_set(err, errno ? -errno : -EIO,
+                               "xen: cannot connect to xenstored: %s",
+                               strerror(errno));
+        goto fail;
+    }
+    rc = setup_events(x, err);
+    if (rc == 0)
+        rc = rescan(x, err);
+    if (rc < 0)
+        goto fail;
+    x->n_dirty = 0; /* what exists at open is not a change */
+    x->usage_prev = mono_ns();
+    *self = x;
+    return 0;
+fail:
+    xen_close(x);
+    return rc;
+}
+
+/* ---- host ---------------------------------------------------------------- */
+
+static int xen_host_info(void *self, xcp_hv_host_info *out, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xen_capabilities_info_t caps;
+    xen_extraversion_t extra;
+    xc_physinfo_t pi;
+    uint64_t used = 0;
+    size_t i;
+    int ver;
+
+    memset(out, 0, sizeof(*out));
+    memset(&pi, 0, sizeof(pi));
+    if (xc_physinfo(x->xch, &pi) < 0)
+        return xc_fail(err, "xc_physinfo", 0);
+    if (gethostname(out->hostname, sizeof(out->hostname) - 1) < 0)
+        snprintf(out->hostname, sizeof(out->hostname), "localhost");
+    out->memory_total = pi.total_pages * PAGE;
+    out->memory_free = pi.free_pages * PAGE;
+    /* Xen's own share: what neither the domains nor the free pool hold */
+    for (i = 0; i < x->n_snap; i++)
+        used += x->snap[i].tot_pages * PAGE;
+    if (out->memory_total > out->memory_free + used)
+        out->memory_hypervisor = out->memory_total - out->memory_free - used;
+    out->nr_cpus = pi.nr_cpus;
+    xcp__hv_host_cpuinfo(out, pi.nr_cpus);
+    if (pi.threads_per_core && pi.cores_per_socket) {
+        out->threads_per_core = pi.threads_per_core;
+        out->cores_per_socket = pi.cores_per_socket;
+        out->sockets = pi.nr_cpus / (pi.threads_per_core *
+                                     pi.cores_per_socket);
+        if (out->sockets == 0)
+            out->sockets = 1;
+    }
+    if (pi.cpu_khz)
+        out->cpu_mhz = pi.cpu_khz / 1000;
+    ver = xc_version(x->xch, XENVER_version, NULL);
+    memset(extra, 0, sizeof(extra));
+    xc_version(x->xch, XENVER_extraversion, &extra);
+    snprintf(out->hv_version, sizeof(out->hv_version), "%d.%d%.*s",
+             ver >> 16, ver & 0xffff, (int)sizeof(extra), extra);
+    memset(caps, 0, sizeof(caps));
+    xc_version(x->xch, XENVER_capabilities, &caps);
+    snprintf(out->capabilities, sizeof(out->capabilities), "%.*s",
+             (int)sizeof(caps), caps);
+    return 0;
+}
+
+static int xen_host_cpu_usage(void *self, double **util, size_t *n,
+                              xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_physinfo_t pi;
+    xc_cpuinfo_t *ci = NULL;
+    uint64_t now = mono_ns(), dt = now - x->usage_prev, *idle = NULL;
+    double *u = NULL, busy;
+    int nr = 0, i, rc;
+
+    memset(&pi, 0, sizeof(pi));
+    if (xc_physinfo(x->xch, &pi) < 0)
+        return xc_fail(err, "xc_physinfo", 0);
+    ci = calloc(pi.max_cpu_id + 1, sizeof(*ci));
+    idle = calloc(pi.max_cpu_id + 1, sizeof(*idle));
+    u = calloc(pi.max_cpu_id + 1, sizeof(*u));
+    if (!ci || !idle || !u) {
+        rc = oom(err);
+        goto out;
+    }
+    if (xc_getcpuinfo(x->xch, (int)pi.max_cpu_id + 1, ci, &nr) < 0) {
+        rc = xc_fail(err, "xc_getcpuinfo", 0);
+        goto out;
+    }
+    for (i = 0; i < nr; i++) {
+        idle[i] = ci[i].idletime;
+        busy = 0;
+        if (x->idle_prev && i < x->n_idle && dt) {
+            busy = 1.0 - (double)(idle[i] - x->idle_prev[i]) / (double)dt;
+            busy = busy < 0 ? 0 : busy > 1 ? 1 : busy;
+        }
+        u[i] = busy;
+    }
+    free(x->idle_prev);
+    x->idle_prev = idle;
+    idle = NULL;
+    x->n_idle = nr;
+    x->usage_prev = now;
+    *util = u;
+    *n = (size_t)nr;
+    u = NULL;
+    rc = 0;
+out:
+    free(ci);
+    free(idle);
+    free(u);
+    return rc;
+}
+
+/* ---- building configs ---------------------------------------------------- */
+
+static libxl_disk_format disk_format(const char *f, bool empty)
+{
+    if (empty)
+        return LIBXL_DISK_FORMAT_EMPTY;
+    if (f && strcmp(f, "qcow2") == 0)
+        return LIBXL_DISK_FORMAT_QCOW2;
+    if (f && strcmp(f, "vhd") == 0)
+        return LIBXL_DISK_FORMAT_VHD;
+    return LIBXL_DISK_FORMAT_RAW;
+}
+
+static bool disk_to_libxl(const xcp_hv_disk *k, libxl_device_disk *d)
+{
+    bool empty = !k->path || !*k->path;
+
+    libxl_device_disk_init(d);
+    d->pdev_path = empty ? NULL : strdup(k->path);
+    d->vdev = strdup(k->vdev ? k->vdev : "");
+    d->format = disk_format(k->format, empty);
+    d->backend = LIBXL_DISK_BACKEND_UNKNOWN; /* libxl picks: qdisk for qcow2 */
+    d->readwrite = !(k->readonly || k->cdrom);
+    d->is_cdrom = k->cdrom;
+    d->removable = k->cdrom;
+    return d->vdev && (empty || d->pdev_path);
+}
+
+static bool nic_to_libxl(const xcp_hv_nic *n, libxl_device_nic *d)
+{
+    libxl_device_nic_init(d);
+    memcpy(d->mac, n->mac, 6);
+    d->devid = (libxl_devid)n->devid;
+    d->mtu = n->mtu ? (int)n->mtu : 1500;
+    d->bridge = n->bridge ? strdup(n->bridge) : NULL;
+    return d->bridge || !n->bridge;
+}
+
+/* The VM.platform keys libxl has a direct setting for; others are ignored. */
+static void apply_platform(libxl_domain_build_info *b, const xcp_hv_kv *kv,
+                           size_t n)
+{
+    size_t i;
+    bool on;
+
+    for (i = 0; i < n; i++) {
+        on = strcmp(kv[i].value, "true") == 0 || strcmp(kv[i].value, "1") == 0;
+        if (strcmp(kv[i].key, "acpi") == 0)
+            libxl_defbool_set(&b->acpi, on);
+        else if (strcmp(kv[i].key, "apic") == 0)
+            libxl_defbool_set(&b->apic, on);
+        else if (b->type == LIBXL_DOMAIN_TYPE_HVM &&
+                 strcmp(kv[i].key, "viridian") == 0)
+            libxl_defbool_set(&b->u.hvm.viridian, on);
+        else if (b->type == LIBXL_DOMAIN_TYPE_HVM &&
+                 strcmp(kv[i].key, "nx") == 0)
+            libxl_defbool_set(&b->u.hvm.nx, on);
+        else if (b->type == LIBXL_DOMAIN_TYPE_HVM &&
+                 strcmp(kv[i].key, "pae") == 0)
+            libxl_defbool_set(&b->u.hvm.pae, on);
+        else if (strcmp(kv[i].key, "videoram") == 0)
+            b->video_memkb = strtoull(kv[i].value, NULL, 10) * 1024;
+    }
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static int build_config(struct xen *x, const xcp_hv_domain_config *c,
+                        libxl_domain_config *dc, xcp_hv_error *err)
+{
+    libxl_domain_type type;
+    libxl_domain_build_info *b = &dc->b_info;
+    uint32_t online, v;
+    size_t i;
+
+    libxl_domain_config_init(dc);
+    if (!c || c->version < 1 || !c->vm_uuid || !c->name || !c->vcpus_max)
+        return xcp__hv_error_set(err, -EINVAL,
+                                 "xen: incomplete domain config");
+    switch (c->type) {
+    case XCP_HV_DOMAIN_PV: type = LIBXL_DOMAIN_TYPE_PV; break;
+    case XCP_HV_DOMAIN_HVM: type = LIBXL_DOMAIN_TYPE_HVM; break;
+    case XCP_HV_DOMAIN_PVH: type = LIBXL_DOMAIN_TYPE_PVH; break;
+    default:
+        return xcp__hv_error_set(err, -EINVAL,
+                                 "xen: VM %s: unknown domain type %d",
+                                 c->vm_uuid, (int)c->type);
+    }
+    dc->c_info.type = type;
+    dc->c_info.name = strdup(c->name);
+    if (libxl_uuid_from_string(&dc->c_info.uuid, c->vm_uuid) != 0)
+        return xcp__hv_error_set(err, -EINVAL, "xen: '%s' is not a uuid",
+                                 c->vm_uuid);
+    libxl_domain_build_info_init_type(b, type);
+    online = c->vcpus_online ? c->vcpus_online : c->vcpus_max;
+    if (online > c->vcpus_max)
+        return xcp__hv_error_set(err, -EINVAL,
+                                 "xen: VM %s: %" PRIu32 " vCPUs online of %"
+                                 PRIu32, c->vm_uuid, online, c->vcpus_max);
+    b->max_vcpus = (int)c->vcpus_max;
+    if (libxl_cpu_bitmap_alloc(x->ctx, &b->avail_vcpus, (int)c->vcpus_max))
+        return oom(err);
+    for (v = 0; v < online; v++)
+        libxl_bitmap_set(&b->avail_vcpus, (int)v);
+    b->max_memkb = c->memory_static_max / KiB;
+    b->target_memkb = c->memory_target / KiB;
+    b->kernel = dup_or_null(c->kernel);
+    b->ramdisk = dup_or_null(c->ramdisk);
+    b->cmdline = dup_or_null(c->cmdline);
+    if (type == LIBXL_DOMAIN_TYPE_PV && c->bootloader)
+        b->u.pv.bootloader = strdup(c->bootloader);
+    apply_platform(b, c->platform, c->n_platform);
+    /* the library decides what a shutdown leads to: leave domains be */
+    dc->on_poweroff = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
+    dc->on_reboot = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
+    dc->on_watchdog = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
+    dc->on_crash = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
+    if (c->n_disks) {
+        dc->disks = calloc(c->n_disks, sizeof(*dc->disks));
+        if (!dc->disks)
+            return oom(err);
+        for (i = 0; i < c->n_disks; i++, dc->num_disks++)
+            if (!disk_to_libxl(&c->disks[i], &dc->disks[i]))
+                return oom(err);
+    }
+    if (c->n_nics) {
+        dc->nics = calloc(c->n_nics, sizeof(*dc->nics));
+        if (!dc->nics)
+            return oom(err);
+        for (i = 0; i < c->n_nics; i++, dc->num_nics++)
+            if (!nic_to_libxl(&c->nics[i], &dc->nics[i]))
+                return oom(err);
+    }
+    return 0;
+}
+
+/* Bytes libxl says cfg needs in all (memory + overhead). */
+static int need_bytes(struct xen *x, const xcp_hv_domain_config *c,
+                      uint64_t *bytes, xcp_hv_error *err)
+{
+    libxl_domain_config dc;
+    uint64_t kb = 0;
+    int rc = build_config(x, c, &dc, err);
+
+    if (rc == 0) {
+        rc = libxl_domain_need_memory(x->ctx, &dc, INVALID_DOMID, &kb);
+        rc = rc ? libxl_fail(err, rc, "libxl_domain_need_memory", 0) : 0;
+    }
+    libxl_domain_config_dispose(&dc);
+    *bytes = kb * KiB;
+    return rc;
+}
+
+static int xen_memory_overhead(void *self, const xcp_hv_domain_config *cfg,
+                               uint64_t *bytes, xcp_hv_error *err)
+{
+    uint64_t need;
+    int rc = need_bytes(self, cfg, &need, err);
+
+    if (rc < 0)
+        return rc;
+    *bytes = need > cfg->memory_target ? need - cfg->memory_target : 0;
+    return 0;
+}
+
+/* -ENOMEM, with the figures, if a domain needing `need` bytes won't fit. */
+static int check_fit(struct xen *x, const char *uuid, uint64_t need,
+                     xcp_hv_error *err)
+{
+    xc_physinfo_t pi;
+
+    memset(&pi, 0, sizeof(pi));
+    if (xc_physinfo(x->xch, &pi) < 0)
+        return xc_fail(err, "xc_physinfo", 0);
+    if (need <= pi.free_pages * PAGE)
+        return 0;
+    return xcp__hv_error_set(err, -ENOMEM,
+                             "xen: VM %s: not enough free memory: needs %"
+                             PRIu64 " bytes, %" PRIu64 " bytes available",
+                             uuid, need, (uint64_t)pi.free_pages * PAGE);
+}
+
+/*
+ * Builds (or restores, restore_fd >= 0) a domain and unpauses it unless
+ * asked not to. libxl leaves new domains paused.
+ */
+static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
+                 bool paused, uint32_t *domid, xcp_hv_error *err)
+{
+    libxl_domain_restore_params params;
+    libxl_domain_config dc;
+    uint32_t id = (uint32_t)INVALID_DOMID;
+    uint64_t need = 0;
+    int rc;
+
+    rc = need_bytes(x, c, &need, err);
+    if (rc == 0)
+        rc = check_fit(x, c->vm_uuid, need, err);
+    if (rc < 0)
+        return rc;
+    rc = build_config(x, c, &dc, err);
+    if (rc < 0)
+        goto out;
+    if (restore_fd >= 0) {
+        libxl_domain_restore_params_init(&params);
+        /* what libxl_domain_suspend writes; the default (1) would send
+         * the stream through the convert-legacy-stream helper */
+        params.stream_version = 2;
+        rc = libxl_domain_create_restore(x->ctx, &dc, &id, restore_fd, -1,
+                                         &params, NULL, NULL);
+        libxl_domain_restore_params_dispose(&params);
+    } else {
+        rc = libxl_domain_create_new(x->ctx, &dc, &id, NULL, NULL);
+    }
+    if (rc) {
+        rc = libxl_fail(err, rc, restore_fd >= 0
+                                     ? "libxl_domain_create_restore"
+                                     : "libxl_domain_create_new", id);
+        /* a half-built domain is of no use to anyone */
+        if (id != (uint32_t)INVALID_DOMID)
+            libxl_domain_destroy(x->ctx, id, NULL);
+        goto out;
+    }
+    if (!paused && (rc = libxl_domain_unpause(x->ctx, id, NULL)) != 0) {
+        rc = libxl_fail(err, rc, "libxl_domain_unpause", id);
+        libxl_domain_destroy(x->ctx, id, NULL);
+        goto out;
+    }
+    *domid = id;
+    mark_dirty(x, id);
+out:
+    libxl_domain_config_dispose(&dc);
+    return rc;
+}
+
+static int xen_domain_create(void *self, const xcp_hv_domain_config *cfg,
+                             bool paused, uint32_t *domid, xcp_hv_error *err)
+{
+    return build(self, cfg, -1, paused, domid, err);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+/* Checks that domid names a guest we may act on. */
+static int guest(struct xen *x, uint32_t domid, const char *what,
+                 xc_domaininfo_t *di, xcp_hv_error *err)
+{
+    if (domid == 0)
+        return xcp__hv_error_set(err, -EPERM,
+                                 "xen: refusing to %s domain 0, the control "
+                                 "domain", what);
+    return get_info(x, domid, di, err);
+}
+
+/*
+ * Destroys a domain and waits (up to GONE_MS) until Xen has finished
+ * tearing it down: libxl returns while it is still dying and holding
+ * memory, and callers expect the id and the memory to be free.
+ */
+static int destroy(struct xen *x, uint32_t domid, xcp_hv_error *err)
+{
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    uint64_t deadline = mono_ns() + GONE_MS * NS_PER_MS;
+    xc_domaininfo_t di;
+    int rc = libxl_domain_destroy(x->ctx, domid, NULL);
+
+    mark_dirty(x, domid);
+    if (rc)
+        return libxl_fail(err, rc, "libxl_domain_destroy", domid);
+    while (xc_domain_getinfolist(x->xch, domid, 1, &di) == 1 &&
+           di.domain == domid && mono_ns() < deadline)
+        nanosleep(&tick, NULL);
+    return 0;
+}
+
+static int xen_domain_destroy(void *self, uint32_t domid, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_domaininfo_t di;
+    int rc = guest(x, domid, "destroy", &di, err);
+
+    return rc < 0 ? rc : destroy(x, domid, err);
+}
+
+static int set_paused(struct xen *x, uint32_t domid, bool pause,
+                      xcp_hv_error *err)
+{
+    const char *what = pause ? "pause" : "unpause";
+    xc_domaininfo_t di;
+    int rc = guest(x, domid, what, &di, err);
+
+    if (rc < 0)
+        return rc;
+    if (di.flags & XEN_DOMINF_shutdown)
+        return xcp__hv_error_set(err, -EINVAL,
+                                 "xen: cannot %s domain %" PRIu32 ": it has "
+                                 "shut down", what, domid);
+    /* Xen counts pauses; the interface promises an idempotent flag */
+    if (!!(di.flags & XEN_DOMINF_paused) == pause)
+        return 0;
+    rc = pause ? libxl_domain_pause(x->ctx, domid, NULL)
+               : libxl_domain_unpause(x->ctx, domid, NULL);
+    if (rc)
+        return libxl_fail(err, rc, pause ? "libxl_domain_pause"
+                                         : "libxl_domain_unpause", domid);
+    mark_dirty(x, domid);
+    return 0;
+}
+
+static int xen_domain_pause(void *self, uint32_t domid, xcp_hv_error *err)
+{
+    return set_paused(self, domid, true, err);
+}
+
+static int xen_domain_unpause(void *self, uint32_t domid, xcp_hv_error *err)
+{
+    return set_paused(self, domid, false, err);
+}
+
+static int xen_domain_shutdown(void *self, uint32_t domid,
+                               xcp_hv_shutdown_reason request,
+                               xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_domaininfo_t di;
+    int rc;
+
+    if (request != XCP_HV_SHUTDOWN_POWEROFF &&
+        request != XCP_HV_SHUTDOWN_REBOOT)
+        return xcp__hv_error_set(err, -EINVAL,
+                                 "xen: domain %" PRIu32 ": can only request "
+                                 "poweroff or reboot", domid);
+    rc = guest(x, domid, "shut down", &di, err);
+    if (rc < 0)
+        return rc;
+    rc = request == XCP_HV_SHUTDOWN_REBOOT
+             ? libxl_domain_reboot(x->ctx, domid, NULL)
+             : libxl_domain_shutdown(x->ctx, domid, NULL);
+    if (rc == ERROR_NOPARAVIRT)
+        return xcp__hv_error_set(err, -ENOTSUP,
+                                 "xen: domain %" PRIu32 " has no PV drivers "
+                                 "to receive a clean %s request", domid,
+                                 xcp__hv_shutdown_reason_name(request));
+    if (rc)
+        return libxl_fail(err, rc,
+                          request == XCP_HV_SHUTDOWN_REBOOT
+                              ? "libxl_domain_reboot"
+                              : "libxl_domain_shutdown",
+                          domid);
+    return 0;
+}
+
+static int xen_domain_wait(void *self, uint32_t domid, int timeout_ms,
+                           xcp_hv_domain_info *out, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    uint64_t start = mono_ns(), deadline, now;
+    xc_domaininfo_t di;
+    struct pollfd p;
+    int rc, slice;
+
+    deadline = timeout_ms < 0 ? UINT64_MAX
+                              : start + (uint64_t)timeout_ms * NS_PER_MS;
+    for (;;) {
+        rc = get_info(x, domid, &di, err);
+        if (rc < 0)
+            return rc;
+        if (di.flags & XEN_DOMINF_shutdown) {
+            fill_info(x, &di, out);
+            return 0;
+        }
+        now = mono_ns();
+        if (now >= deadline)
+            return xcp__hv_error_set(err, -ETIMEDOUT,
+                                     "xen: domain %" PRIu32 " did not shut "
+                                     "down within %d ms", domid, timeout_ms);
+        slice = (int)((deadline - now) / NS_PER_MS) + 1;
+        p.fd = event_fd_of(x);
+        p.events = POLLIN;
+        p.revents = 0;
+        /* rescan anyway now and then: a notification may be coalesced */
+        if (poll(&p, 1, slice < RESCAN_MS ? slice : RESCAN_MS) > 0) {
+            rc = drain(x, err); /* keeps the changes for event_read */
+            if (rc < 0)
+                return rc;
+        }
+    }
+}
+
+/* ---- suspend / restore --------------------------------------------------- */
+
+/*
+ * Images are our header (so restore can refuse another VM's image) followed
+ * by libxl's own stream, which libxl verifies.
+ */
+static int xen_domain_suspend(void *self, uint32_t domid,
+                              const char *image_path, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_domaininfo_t di;
+    xcp_hv_domain_info info;
+    char *tmp = NULL, header[128];
+    int fd = -1, rc, n;
+
+    rc = guest(x, domid, "suspend", &di, err);
+    if (rc < 0)
+        return rc;
+    fill_info(x, &di, &info);
+    if (asprintf(&tmp, "%s.tmp", image_path) < 0) {
+        tmp = NULL;
+        return oom(err);
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rc = xcp__hv_error_set(err, -errno, "xen: cannot create %s: %s", tmp,
+                               strerror(errno));
+        goto out;
+    }
+    n = snprintf(header, sizeof(header), "%suuid %s\n", IMAGE_MAGIC,
+                 info.vm_uuid);
+    if (write(fd, header, (size_t)n) != n) {
+        rc = xcp__hv_error_set(err, -EIO, "xen: cannot write %s: %s", tmp,
+                               strerror(errno));
+        goto out;
+    }
+    rc = libxl_domain_suspend(x->ctx, domid, fd, 0, NULL);
+    if (rc) {
+        rc = libxl_fail(err, rc, "libxl_domain_suspend", domid);
+        goto out;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        fd = -1;
+        rc = xcp__hv_error_set(err, -errno, "xen: cannot sync %s: %s", tmp,
+                               strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, image_path) < 0) {
+        rc = xcp__hv_error_set(err, -errno, "xen: cannot rename %s: %s", tmp,
+                               strerror(errno));
+        goto out;
+    }
+    /* saved: the domain is shut down (suspend) and now goes away */
+    rc = destroy(x, domid, err);
+out:
+    if (fd >= 0)
+        close(fd);
+    if (tmp) {
+        unlink(tmp);
+        free(tmp);
+    }
+    return rc;
+}
+
+/* Reads our header; leaves fd at the start of libxl's stream. */
+static int read_header(int fd, const char *path, const char *want_uuid,
+                       xcp_hv_error *err)
+{
+    char buf[128], uuid[XCP_HV_UUID_LEN];
+    size_t len = strlen(IMAGE_MAGIC) + strlen("uuid \n") + 36, i = 0;
+
+    while (i < len && read(fd, buf + i, 1) == 1)
+        i++;
+    buf[i] = '\0';
+    if (i != len || strncmp(buf, IMAGE_MAGIC, strlen(IMAGE_MAGIC)) != 0 ||
+        sscanf(buf + strlen(IMAGE_MAGIC), "uuid %36s", uuid) != 1)
+        return xcp__hv_error_set(err, -EBADMSG,
+                                 "xen: %s is not a suspend image of ours",
+                                 path);
+    if (strcmp(uuid, want_uuid) != 0)
+        return xcp__hv_error_set(err, -EINVAL,
+                                 "xen: suspend image %s is of VM %s, not %s",
+                                 path, uuid, want_uuid);
+    return 0;
+}
+
+static int xen_domain_restore(void *self, const xcp_hv_domain_config *cfg,
+                              const char *image_path, bool paused,
+                              uint32_t *domid, xcp_hv_error *err)
+{
+    int fd = open(image_path, O_RDONLY | O_CLOEXEC), rc;
+
+    if (fd < 0)
+        return xcp__hv_error_set(err, -errno, "xen: cannot open %s: %s",
+                                 image_path, strerror(errno));
+    rc = read_header(fd, image_path, cfg && cfg->vm_uuid ? cfg->vm_uuid : "",
+                     err);
+    if (rc == 0)
+        rc = build(self, cfg, fd, paused, domid, err);
+    close(fd);
+    return rc;
+}
+
+/* ---- memory, vCPUs, queries ---------------------------------------------- */
+
+static int xen_domain_set_memory_target(void *self, uint32_t domid,
+                                        uint64_t bytes, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_domaininfo_t di;
+    int rc = guest(x, domid, "set the memory target of", &di, err);
+
+    if (rc < 0)
+        return rc;
+    rc = libxl_set_memory_target(x->ctx, domid, (int64_t)(bytes / KiB), 0, 1);
+    if (rc)
+        return libxl_fail(err, rc, "libxl_set_memory_target", domid);
+    mark_dirty(x, domid);
+    return 0;
+}
+
+static int xen_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
+                                xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_domaininfo_t di;
+    libxl_bitmap map;
+    uint32_t v, max;
+    int rc = guest(x, domid, "set the vCPUs of", &di, err);
+
+    if (rc < 0)
+        return rc;
+    max = di.max_vcpu_id + 1;
+    if (online < 1 || online > max)
+        return xcp__hv_error_set(err, -EINVAL,
+                                 "xen: domain %" PRIu32 ": %" PRIu32
+                                 " vCPUs online is out of range 1..%" PRIu32,
+                                 domid, online, max);
+    libxl_bitmap_init(&map);
+    if (libxl_cpu_bitmap_alloc(x->ctx, &map, (int)max))
+        return oom(err);
+    for (v = 0; v < online; v++)
+        libxl_bitmap_set(&map, (int)v);
+    rc = libxl_set_vcpuonline(x->ctx, domid, &map, NULL);
+    libxl_bitmap_dispose(&map);
+    if (rc)
+        return libxl_fail(err, rc, "libxl_set_vcpuonline", domid);
+    mark_dirty(x, domid);
+    return 0;
+}
+
+static int xen_domain_list(void *self, xcp_hv_domain_info **out, size_t *n,
+                           xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_domaininfo_t *di = calloc(MAX_DOMAINS, sizeof(*di));
+    xcp_hv_domain_info *v = NULL;
+    int count, i, rc = 0;
+
+    if (!di)
+        return oom(err);
+    count = xc_domain_getinfolist(x->xch, 0, MAX_DOMAINS, di);
+    if (count < 0) {
+        rc = xc_fail(err, "xc_domain_getinfolist", 0);
+        goto out;
+    }
+    v = calloc((size_t)count + 1, sizeof(*v));
+    if (!v) {
+        rc = oom(err);
+        goto out;
+    }
+    for (i = 0; i < count; i++)
+        fill_info(x, &di[i], &v[i]);
+    *out = v;
+    *n = (size_t)count;
+out:
+    free(di);
+    return rc;
+}
+
+static int xen_domain_info(void *self, uint32_t domid,
+                           xcp_hv_domain_info *out, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_domaininfo_t di;
+    int rc = get_info(x, domid, &di, err);
+
+    if (rc == 0)
+        fill_info(x, &di, out);
+    return rc;
+}
+
+static int xen_domain_vcpu_info(void *self, uint32_t domid,
+                                xcp_hv_vcpu_info **out, size_t *n,
+                                xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_domaininfo_t di;
+    xc_vcpuinfo_t vi;
+    xcp_hv_vcpu_info *v;
+    uint32_t i, count;
+    int rc = get_info(x, domid, &di, err);
+
+    if (rc < 0)
+        return rc;
+    count = di.max_vcpu_id == XEN_INVALID_MAX_VCPU_ID ? 0
+                                                      : di.max_vcpu_id + 1;
+    v = calloc(count + 1, sizeof(*v));
+    if (!v)
+        return oom(err);
+    for (i = 0; i < count; i++) {
+        if (xc_vcpu_getinfo(x->xch, domid, i, &vi) < 0) {
+            free(v);
+            return xc_fail(err, "xc_vcpu_getinfo", domid);
+        }
+        v[i].id = i;
+        v[i].online = vi.online;
+        v[i].running = vi.running;
+        v[i].pcpu = vi.cpu;
+        v[i].cpu_time_ns = vi.cpu_time;
+    }
+    *out = v;
+    *n = count;
+    return 0;
+}
+
+/* ---- devices ------------------------------------------------------------- */
+
+static int xen_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
+                         xcp_hv_error *err)
+{
+    struct xen *x = self;
+    libxl_device_disk d;
+    xc_domaininfo_t di;
+    int rc = guest(x, domid, "plug a disk into", &di, err);
+
+    if (rc < 0)
+        return rc;
+    if (!disk_to_libxl(disk, &d)) {
+        rc = oom(err);
+    } else {
+        rc = libxl_device_disk_add(x->ctx, domid, &d, NULL);
+        rc = rc ? libxl_fail(err, rc, "libxl_device_disk_add", domid) : 0;
+    }
+    libxl_device_disk_dispose(&d);
+    return rc;
+}
+
+static int xen_disk_unplug(void *self, uint32_t domid, const char *vdev,
+                           bool force, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    libxl_device_disk d;
+    xc_domaininfo_t di;
+    int rc = guest(x, domid, "unplug a disk from", &di, err);
+
+    if (rc < 0)
+        return rc;
+    libxl_device_disk_init(&d);
+    if (libxl_vdev_to_device_disk(x->ctx, domid, vdev, &d) != 0) {
+        rc = xcp__hv_error_set(err, -ENOENT,
+                               "xen: domain %" PRIu32 " has no disk %s",
+                               domid, vdev);
+    } else {
+        rc = force ? libxl_device_disk_destroy(x->ctx, domid, &d, NULL)
+                   : libxl_device_disk_remove(x->ctx, domid, &d, NULL);
+        rc = rc ? libxl_fail(err, rc, "libxl_device_disk_remove", domid) : 0;
+    }
+    libxl_device_disk_dispose(&d);
+    return rc;
+}
+
+static int xen_cdrom_insert(void *self, uint32_t domid, const char *vdev,
+                            const char *path, const char *format,
+                            xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xcp_hv_disk want = {path, format, vdev, true, true};
+    libxl_device_disk d;
+    xc_domaininfo_t di;
+    int rc = guest(x, domid, "change the CD of", &di, err);
+
+    if (rc < 0)
+        return rc;
+    if (!disk_to_libxl(&want, &d)) {
+        rc = oom(err);
+    } else {
+        rc = libxl_cdrom_insert(x->ctx, domid, &d, NULL);
+        rc = rc ? libxl_fail(err, rc, "libxl_cdrom_insert", domid) : 0;
+    }
+    libxl_device_disk_dispose(&d);
+    return rc;
+}
+
+static int xen_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
+                        xcp_hv_error *err)
+{
+    struct xen *x = self;
+    libxl_device_nic d;
+    xc_domaininfo_t di;
+    int rc = guest(x, domid, "plug a NIC into", &di, err);
+
+    if (rc < 0)
+        return rc;
+    if (!nic_to_libxl(nic, &d)) {
+        rc = oom(err);
+    } else {
+        rc = libxl_device_nic_add(x->ctx, domid, &d, NULL);
+        rc = rc ? libxl_fail(err, rc, "libxl_device_nic_add", domid) : 0;
+    }
+    libxl_device_nic_dispose(&d);
+    return rc;
+}
+
+static int xen_nic_unplug(void *self, uint32_t domid, uint32_t devid,
+                          bool force, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    libxl_device_nic d;
+    xc_domaininfo_t di;
+    int rc = guest(x, domid, "unplug a NIC from", &di, err);
+
+    if (rc < 0)
+        return rc;
+    libxl_device_nic_init(&d);
+    if (libxl_devid_to_device_nic(x->ctx, domid, (int)devid, &d) != 0) {
+        rc = xcp__hv_error_set(err, -ENOENT,
+                               "xen: domain %" PRIu32 " has no NIC %" PRIu32,
+                               domid, devid);
+    } else {
+        rc = force ? libxl_device_nic_destroy(x->ctx, domid, &d, NULL)
+                   : libxl_device_nic_remove(x->ctx, domid, &d, NULL);
+        rc = rc ? libxl_fail(err, rc, "libxl_device_nic_remove", domid) : 0;
+    }
+    libxl_device_nic_dispose(&d);
+    return rc;
+}
+
+/* ---- events -------------------------------------------------------------- */
+
+static int xen_event_fd(void *self, int *fd, xcp_hv_error *err)
+{
+    (void)err;
+    *fd = event_fd_of(self);
+    return 0;
+}
+
+static int xen_event_read(void *self, uint32_t *domids, size_t cap,
+                          size_t *n, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    size_t take;
+    int rc = drain(x, err);
+
+    if (rc < 0)
+        return rc;
+    take = x->n_dirty < cap ? x->n_dirty : cap;
+    if (take)
+        memcpy(domids, x->dirty, take * sizeof(*domids));
+    memmove(x->dirty, x->dirty + take, (x->n_dirty - take) * sizeof(*domids));
+    x->n_dirty -= take;
+    *n = take;
+    return 0;
+}
+
+const xcp_hv_driver xcp__hv_xen_driver = {
+    .version = XCP_HV_DRIVER_VERSION,
+    .name = "xen",
+    .description = "Xen through libxenlight and libxenctrl",
+    .open = xen_open,
+    .close = xen_close,
+    .host_info = xen_host_info,
+    .host_cpu_usage = xen_host_cpu_usage,
+    .memory_overhead = xen_memory_overhead,
+    .domain_create = xen_domain_create,
+    .domain_destroy = xen_domain_destroy,
+    .domain_pause = xen_domain_pause,
+    .domain_unpause = xen_domain_unpause,
+    .domain_shutdown = xen_domain_shutdown,
+    .domain_wait = xen_domain_wait,
+    .domain_suspend = xen_domain_suspend,
+    .domain_restore = xen_domain_restore,
+    .domain_set_memory_target = xen_domain_set_memory_target,
+    .domain_set_vcpus = xen_domain_set_vcpus,
+    .domain_list = xen_domain_list,
+    .domain_info = xen_domain_info,
+    .domain_vcpu_info = xen_domain_vcpu_info,
+    .disk_plug = xen_disk_plug,
+    .disk_unplug = xen_disk_unplug,
+    .cdrom_insert = xen_cdrom_insert,
+    .nic_plug = xen_nic_plug,
+    .nic_unplug = xen_nic_unplug,
+    .event_fd = xen_event_fd,
+    .event_read = xen_event_read,
+    .fault = NULL, /* real guests fail on their own */
+};
+
+#else
+/* ISO C wants something in every translation unit. */
+typedef int xcp__hv_xen_not_built;
+#endif /* XCP_HAVE_XEN */

@@ -1,0 +1,308 @@
+/*
+ * xcp/sys/sr.h - the interface between libxcp's SR layer and SR drivers.
+ *
+ * An SR type is two things, kept apart as curl keeps a scheme apart from
+ * its protocol handler:
+ *
+ *   - xcp_sr_type: what the type is and can do (name, description,
+ *     capability bits, default content_type, device_config keys).  The SR
+ *     layer reads it to fill SM records and to refuse an operation the
+ *     type cannot do before calling anything;
+ *   - xcp_sr_ops: how it does it, a versioned table of functions.  A NULL
+ *     slot means "not supported".
+ *
+ * Drivers speak paths, uuids and the plain structs below; they never see
+ * database objects or sessions.  They keep no state between calls: every
+ * call names its SR through an xcp_sr_target, so operations keep working
+ * across toolstack restarts.  Policy (which VDI may be destroyed, when to
+ * run garbage collection, whether a VDI is attached) stays in the SR
+ * layer, which also serialises operations on one SR: a driver may assume
+ * no two calls for the same SR run at once.  Calls for different SRs may
+ * run concurrently.
+ *
+ * Every operation returns 0 or a negative errno-style code; on failure
+ * it has filled the xcp_sr_error it was given (see there).
+ *
+ * Strings in structs filled by drivers are fixed-size, NUL-terminated
+ * arrays owned by the caller; pointers in structs given to drivers are
+ * borrowed for the duration of the call.
+ */
+#ifndef XCP_SYS_SR_H
+#define XCP_SYS_SR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Version of struct xcp_sr_ops described by this header.  Slots are only
+ * ever added at the end; a table with a smaller version lacks them. */
+#define XCP_SR_OPS_VERSION 1
+
+/* Buffer sizes of the strings in the structs below, NUL included. */
+#define XCP_SR_UUID_BUFLEN 37
+#define XCP_SR_LOCATION_MAX 256
+#define XCP_SR_PATH_MAX 4096
+#define XCP_SR_FORMAT_MAX 16
+#define XCP_SR_REASON_MAX 1024
+
+/*
+ * Capabilities.  The SR layer publishes them in SM.capabilities under the
+ * macro's name without XCP_SR_CAP_ (XAPI's own names where XAPI has the
+ * capability).  A bit that names an operation promises that the matching
+ * slot of xcp_sr_ops is set, and a set slot needs its bit.
+ */
+#define XCP_SR_CAP_SR_PROBE (UINT64_C(1) << 0)          /* sr_probe */
+#define XCP_SR_CAP_SR_SCAN (UINT64_C(1) << 1)           /* sr_scan */
+#define XCP_SR_CAP_SR_UPDATE (UINT64_C(1) << 2)         /* sr_stat */
+#define XCP_SR_CAP_SR_GC (UINT64_C(1) << 3)             /* sr_gc */
+#define XCP_SR_CAP_VDI_CREATE (UINT64_C(1) << 8)        /* vdi_create */
+#define XCP_SR_CAP_VDI_DELETE (UINT64_C(1) << 9)        /* vdi_destroy */
+#define XCP_SR_CAP_VDI_UPDATE (UINT64_C(1) << 10)       /* vdi_stat */
+#define XCP_SR_CAP_VDI_SNAPSHOT (UINT64_C(1) << 11)     /* vdi_snapshot */
+#define XCP_SR_CAP_VDI_CLONE (UINT64_C(1) << 12)        /* vdi_clone */
+#define XCP_SR_CAP_VDI_RESIZE (UINT64_C(1) << 13)       /* vdi_resize */
+/* vdi_resize may run while the VDI is attached to a running VM. */
+#define XCP_SR_CAP_VDI_RESIZE_ONLINE (UINT64_C(1) << 14)
+#define XCP_SR_CAP_VDI_COPY (UINT64_C(1) << 15)         /* vdi_copy */
+/* Images only take the space written to (no operation). */
+#define XCP_SR_CAP_THIN_PROVISIONING (UINT64_C(1) << 16)
+
+/* sr_destroy flags: also delete the VDIs still present. */
+#define XCP_SR_DESTROY_FORCE (1u << 0)
+
+/* sr_gc flags: also merge each hidden parent that has a single child
+ * into that child.  Only when none of the VDIs involved is attached. */
+#define XCP_SR_GC_COALESCE (1u << 0)
+
+/* One device_config entry. */
+typedef struct xcp_sr_kv {
+    const char *key;
+    const char *value;
+} xcp_sr_kv;
+
+/* A device_config key a type understands (SM.configuration). */
+typedef struct xcp_sr_config_key {
+    const char *key;
+    const char *description;
+    bool required;              /* sr_create fails without it */
+} xcp_sr_config_key;
+
+/*
+ * Failure detail.  name is the XenAPI error the SR layer should raise: a
+ * static string such as "SR_BACKEND_FAILURE" (the default), "SR_NOT_EMPTY",
+ * "SR_FULL", "VDI_MISSING", "VDI_IO_ERROR" or
+ * "SR_OPERATION_NOT_SUPPORTED".  reason reads like the message of an
+ * SR_BACKEND_FAILURE: what failed, then the cause in [opterr=...], with
+ * the file and errno involved.
+ */
+typedef struct xcp_sr_error {
+    int code;                   /* the negative code also returned */
+    const char *name;
+    char reason[XCP_SR_REASON_MAX];
+} xcp_sr_error;
+
+/*
+ * The SR an operation is about.  default_location is chosen by the
+ * caller (e.g. a directory under its state directory) and used by types
+ * that store data in a directory when device_config does not name one.
+ */
+typedef struct xcp_sr_target {
+    const char *sr_uuid;
+    const xcp_sr_kv *device_config;
+    size_t n_device_config;
+    const char *default_location;   /* may be NULL */
+} xcp_sr_target;
+
+/* What a driver knows of one VDI from its storage. */
+typedef struct xcp_sr_vdi_info {
+    char uuid[XCP_SR_UUID_BUFLEN];
+    char location[XCP_SR_LOCATION_MAX];        /* VDI.location */
+    /* Location of the image this one is a copy-on-write child of, ""
+     * when none: what XAPI keeps as sm_config:vhd-parent. */
+    char parent_location[XCP_SR_LOCATION_MAX];
+    char format[XCP_SR_FORMAT_MAX];            /* "qcow2", "raw" */
+    uint64_t virtual_size;
+    uint64_t physical_utilisation;             /* bytes used on storage */
+    bool read_only;             /* a snapshot: never written again */
+    /* An internal copy-on-write parent, not a user-visible VDI: scan
+     * reports it so the caller can follow chains, but it gets no VDI
+     * record. */
+    bool hidden;
+} xcp_sr_vdi_info;
+
+/* An SR found by sr_probe. */
+typedef struct xcp_sr_probe_info {
+    char sr_uuid[XCP_SR_UUID_BUFLEN];
+    char type[XCP_SR_FORMAT_MAX];
+    char path[XCP_SR_PATH_MAX];
+} xcp_sr_probe_info;
+
+/* Space on the storage behind an SR. */
+typedef struct xcp_sr_stat {
+    uint64_t physical_size;
+    uint64_t physical_utilisation;
+    uint64_t free_space;
+} xcp_sr_stat;
+
+/* What a hypervisor is given to open a VDI. */
+typedef struct xcp_sr_vdi_path {
+    char path[XCP_SR_PATH_MAX];
+    char format[XCP_SR_FORMAT_MAX];            /* "qcow2", "raw" */
+} xcp_sr_vdi_path;
+
+/* Arguments of vdi_create. */
+typedef struct xcp_sr_vdi_create_params {
+    unsigned int version;       /* 1; fields are only added at the end */
+    const char *uuid;           /* NULL: the driver makes one */
+    uint64_t virtual_size;      /* bytes; a suspend VDI's image size too */
+    const char *format;         /* NULL: the type's default; "raw" gives a
+                                 * plain file, e.g. for suspend images */
+} xcp_sr_vdi_create_params;
+
+/*
+ * Result of vdi_snapshot and vdi_clone.  source is the original VDI: it
+ * keeps its location but is now a fresh leaf on top of parent.  child is
+ * the new snapshot (read-only) or clone (writable), also on top of
+ * parent.  parent is the hidden node now holding the data the two share;
+ * its location is "" when the source was itself read-only and simply
+ * became the children's parent.
+ */
+typedef struct xcp_sr_cow_result {
+    xcp_sr_vdi_info source;
+    xcp_sr_vdi_info child;
+    xcp_sr_vdi_info parent;
+} xcp_sr_cow_result;
+
+/* What sr_gc did. */
+typedef struct xcp_sr_gc_result {
+    unsigned int removed;       /* hidden images deleted */
+    unsigned int coalesced;     /* hidden parents merged into a child */
+} xcp_sr_gc_result;
+
+/* Called once per VDI by sr_scan; nonzero stops the scan, which then
+ * returns that value. */
+typedef int (*xcp_sr_vdi_cb)(void *ctx, const xcp_sr_vdi_info *vdi);
+
+/* Called once per SR found by sr_probe; nonzero stops the probe. */
+typedef int (*xcp_sr_probe_cb)(void *ctx, const xcp_sr_probe_info *sr);
+
+typedef struct xcp_sr_ops {
+    unsigned int version;       /* XCP_SR_OPS_VERSION */
+
+    /*
+     * Prepare new storage for the SR sr->sr_uuid (format, create the
+     * directory, write a marker so probe and attach recognise it) and
+     * report its size in *physical_size.  Fails if storage already holds
+     * an SR.
+     */
+    int (*sr_create)(const xcp_sr_target *sr, uint64_t *physical_size,
+                     xcp_sr_error *err);
+
+    /* Report the SRs found where sr->device_config points (sr->sr_uuid is
+     * ignored), one cb call each; none found is not an error. */
+    int (*sr_probe)(const xcp_sr_target *sr, xcp_sr_probe_cb cb, void *ctx,
+                    xcp_sr_error *err);
+
+    /* Make the SR usable on this host (mount, check the marker matches
+     * sr->sr_uuid).  Attaching an attached SR succeeds. */
+    int (*sr_attach)(const xcp_sr_target *sr, xcp_sr_error *err);
+
+    /* Undo sr_attach.  Detaching a detached SR succeeds. */
+    int (*sr_detach)(const xcp_sr_target *sr, xcp_sr_error *err);
+
+    /*
+     * Erase the SR's storage.  Fails with SR_NOT_EMPTY while visible VDIs
+     * remain, unless flags has XCP_SR_DESTROY_FORCE.  Hidden parents left
+     * over are removed either way.
+     */
+    int (*sr_destroy)(const xcp_sr_target *sr, unsigned int flags,
+                      xcp_sr_error *err);
+
+    /* Call cb for each image on storage, hidden parents included. */
+    int (*sr_scan)(const xcp_sr_target *sr, xcp_sr_vdi_cb cb, void *ctx,
+                   xcp_sr_error *err);
+
+    /* Size, use and free space of the storage. */
+    int (*sr_stat)(const xcp_sr_target *sr, xcp_sr_stat *out,
+                   xcp_sr_error *err);
+
+    /*
+     * Garbage collection: delete hidden parents no image depends on any
+     * more and debris of interrupted operations; with XCP_SR_GC_COALESCE
+     * also merge single-child hidden parents (see the flag).  out may be
+     * NULL.
+     */
+    int (*sr_gc)(const xcp_sr_target *sr, unsigned int flags,
+                 xcp_sr_gc_result *out, xcp_sr_error *err);
+
+    /* Create an empty VDI; fills *out, location included. */
+    int (*vdi_create)(const xcp_sr_target *sr,
+                      const xcp_sr_vdi_create_params *params,
+                      xcp_sr_vdi_info *out, xcp_sr_error *err);
+
+    /*
+     * Delete a VDI.  If other images still depend on it, it becomes a
+     * hidden parent instead; then hidden parents nobody depends on any
+     * more are deleted, up the chain.
+     */
+    int (*vdi_destroy)(const xcp_sr_target *sr, const char *location,
+                       xcp_sr_error *err);
+
+    /* Grow a VDI to new_size bytes (shrinking fails) and fill *out. */
+    int (*vdi_resize)(const xcp_sr_target *sr, const char *location,
+                      uint64_t new_size, xcp_sr_vdi_info *out,
+                      xcp_sr_error *err);
+
+    /* Fill *out for one VDI. */
+    int (*vdi_stat)(const xcp_sr_target *sr, const char *location,
+                    xcp_sr_vdi_info *out, xcp_sr_error *err);
+
+    /*
+     * Copy-on-write snapshot: see xcp_sr_cow_result.  child is read-only.
+     * The VDI must not be written during the call (the SR layer pauses or
+     * refuses an attached VDI).
+     */
+    int (*vdi_snapshot)(const xcp_sr_target *sr, const char *location,
+                        xcp_sr_cow_result *out, xcp_sr_error *err);
+
+    /* As vdi_snapshot, but child is writable. */
+    int (*vdi_clone)(const xcp_sr_target *sr, const char *location,
+                     xcp_sr_cow_result *out, xcp_sr_error *err);
+
+    /*
+     * Full standalone copy of the VDI at location in src (through its
+     * chain) into a new VDI in dst; both SRs are of this type.  uuid names
+     * the new VDI (NULL: the driver makes one).  Fills *out.
+     */
+    int (*vdi_copy)(const xcp_sr_target *src, const char *location,
+                    const xcp_sr_target *dst, const char *uuid,
+                    xcp_sr_vdi_info *out, xcp_sr_error *err);
+
+    /* The path and image format a hypervisor should open. */
+    int (*vdi_path)(const xcp_sr_target *sr, const char *location,
+                    xcp_sr_vdi_path *out, xcp_sr_error *err);
+} xcp_sr_ops;
+
+/* The static description of an SR type. */
+typedef struct xcp_sr_type {
+    const char *name;           /* SR.type, SM.type: "file" */
+    const char *description;
+    const char *vendor;
+    const char *copyright;
+    const char *version;        /* driver version, for SM.version */
+    uint64_t capabilities;      /* XCP_SR_CAP_* */
+    const char *content_type;   /* default SR.content_type: "user" ... */
+    /* device_config keys, ending with an entry whose key is NULL. */
+    const xcp_sr_config_key *config_keys;
+    const xcp_sr_ops *ops;
+} xcp_sr_type;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,402 @@
+/*
+ * From a call to the engine: message lookup by wire name, arity and
+ * defaults, argument checking, the typed API's conversions, and the local
+ * session driver. The remote driver (client/) plugs in below the same
+ * xcp_call() entry, so every message works both ways.
+ */
+#include "engine.h"
+
+#include <stdio.h>
+
+/* ---- implementations, indexed by message id ---- */
+
+static xcp__impl_fn impls[XCP__NMESSAGES];
+static pthread_once_t impls_once = PTHREAD_ONCE_INIT;
+
+static void impls_init(void)
+{
+    static const struct xcp__impl *const tables[] = {
+        xcp__impl_session, xcp__impl_task, xcp__impl_event, xcp__impl_vm,
+        xcp__impl_host,    xcp__impl_pool, xcp__impl_sr,    xcp__impl_vdi,
+        xcp__impl_vbd,     xcp__impl_vif,  xcp__impl_network,
+        xcp__impl_misc};
+    size_t t;
+
+    for (t = 0; t < XCP__ARRAY_LEN(tables); t++) {
+        const struct xcp__impl *i;
+        for (i = tables[t]; i->wire; i++) {
+            int id = xcp__message_lookup(i->wire);
+            if (id < 0)
+                xcp__log(XCP__LOG_ERR, "implementation of unknown message %s",
+                         i->wire);
+            else
+                impls[id] = i->fn;
+        }
+    }
+}
+
+xcp__impl_fn xcp__impl_find(int mid)
+{
+    pthread_once(&impls_once, impls_init);
+    return (mid >= 0 && mid < XCP__NMESSAGES) ? impls[mid] : NULL;
+}
+
+/* ---- argument preparation ---- */
+
+/* Check arity, fill defaults, check types. args has room for
+ * msg->nparams values; *n is the count given, updated. */
+static int prepare_args(const struct xcp__message *m, xcp_value *args,
+                        size_t *n)
+{
+    size_t i;
+    int rc;
+
+    if (*n < m->nrequired || (*n > m->nparams && m->nrequired == m->nparams)) {
+        char exp[16], got[16];
+        snprintf(exp, sizeof(exp), "%u", (unsigned)m->nrequired);
+        snprintf(got, sizeof(got), "%zu", *n);
+        return xcp__fail("MESSAGE_PARAMETER_COUNT_MISMATCH", m->wire, exp,
+                         got, NULL);
+    }
+    /* Surplus trailing arguments of messages with defaults: ignored. */
+    for (i = m->nparams; i < *n; i++)
+        xcp_value_dispose(&args[i]);
+    if (*n > m->nparams)
+        *n = m->nparams;
+    for (i = *n; i < m->nparams; i++) {
+        if ((rc = xcp__value_default(m->params[i].type, m->params[i].def,
+                                     &args[i])) < 0)
+            return rc;
+    }
+    *n = m->nparams;
+    for (i = 0; i < m->nparams; i++)
+        if ((rc = xcp__value_check(m->params[i].type, &args[i],
+                                   m->params[i].name)) < 0)
+            return rc;
+    return 0;
+}
+
+static int invoke(xcp_session *s, int mid, bool async, size_t nargs,
+                  xcp_value *args, xcp_value *result)
+{
+    const struct xcp__message *m = &xcp__messages[mid];
+    int rc;
+
+    if ((rc = prepare_args(m, args, &nargs)) < 0)
+        return rc;
+    return s->ops->invoke(s, mid, async, nargs, args, result);
+}
+
+static int parse_wire(const char *method, bool *async)
+{
+    *async = false;
+    if (strncmp(method, "Async.", 6) == 0) {
+        *async = true;
+        method += 6;
+    }
+    return xcp__message_lookup(method);
+}
+
+int xcp_call(xcp_session *s, xcp_value *result, const char *method,
+             size_t nargs, const xcp_value *args)
+{
+    xcp_value local, *argv;
+    size_t i, cap;
+    bool async;
+    int mid, rc;
+
+    xcp_error_clear();
+    if (!result)
+        result = &local;
+    result->kind = XCP_VAL_NONE;
+    if (!s || !method)
+        return xcp__fail("INVALID_VALUE", "method", method ? method : "",
+                         NULL);
+    mid = parse_wire(method, &async);
+    if (mid < 0)
+        return xcp__fail("MESSAGE_METHOD_UNKNOWN",
+                         strncmp(method, "Async.", 6) ? method : method + 6,
+                         NULL);
+    cap = nargs > xcp__messages[mid].nparams ? nargs
+                                             : xcp__messages[mid].nparams;
+    if (!(argv = xcp__calloc(cap, sizeof(xcp_value))))
+        return xcp__oom();
+    for (i = 0; i < nargs; i++) {
+        if ((rc = xcp_value_copy(&argv[i], &args[i])) < 0)
+            goto out;
+    }
+    rc = invoke(s, mid, async, nargs, argv, result);
+out:
+    for (i = 0; i < cap; i++)
+        xcp_value_dispose(&argv[i]);
+    free(argv);
+    if (result == &local)
+        xcp_value_dispose(&local);
+    return rc;
+}
+
+int xcp__typed_call(xcp_session *s, int mid, bool async, void *out,
+                    const void *const *args)
+{
+    const struct xcp__message *m = &xcp__messages[mid];
+    xcp_value argv[32], result;
+    size_t i, n = m->nparams;
+    int rc = 0;
+
+    xcp_error_clear();
+    if (!s)
+        return xcp__fail("SESSION_INVALID", "", NULL);
+    if (n > XCP__ARRAY_LEN(argv))
+        return xcp__internal("too many parameters for %s", m->wire);
+    memset(argv, 0, sizeof(argv));
+    for (i = 0; i < n; i++) {
+        /* Constructors send only the fields settable at creation. */
+        rc = xcp__c_to_value(m->params[i].type, args[i], &argv[i],
+                             m->kind == XM_CREATE);
+        if (rc < 0)
+            goto out;
+    }
+    rc = invoke(s, mid, async, n, argv, &result);
+    if (rc == 0 && out) {
+        if (async) {
+            rc = xcp__value_to_c(&xcp__T_ref_task, &result, out);
+        } else if (m->ret->kind != XT_VOID) {
+            rc = xcp__value_check(m->ret, &result, "result");
+            if (rc == 0)
+                rc = xcp__value_to_c(m->ret, &result, out);
+        }
+    }
+    xcp_value_dispose(&result);
+out:
+    for (i = 0; i < n; i++)
+        xcp_value_dispose(&argv[i]);
+    return rc;
+}
+
+/* ---- the local session driver ---- */
+
+struct local {
+    xcp__engine *e;
+};
+
+static int local_invoke(xcp_session *s, int mid, bool async, size_t nargs,
+                        xcp_value *args, xcp_value *result)
+{
+    struct local *l = s->priv;
+
+    return xcp__engine_call(l->e, s->ref, mid, async, nargs, args, result);
+}
+
+static void local_close(xcp_session *s)
+{
+    struct local *l = s->priv;
+    xcp_value arg, res;
+    int mid = xcp__message_lookup("session.logout");
+
+    xcp_value_set_string(&arg, s->ref);
+    xcp__engine_call(l->e, s->ref, mid, false, 0, &arg, &res);
+    xcp_value_dispose(&arg);
+    xcp_value_dispose(&res);
+    xcp__engine_put(l->e);
+    free(l);
+}
+
+static const struct xcp__session_ops local_ops = {local_invoke, local_close};
+
+int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
+{
+    xcp_session *s;
+    struct local *l;
+    xcp_value args[4], res;
+    int mid = xcp__message_lookup("session.login_with_password");
+    int rc;
+
+    xcp_error_clear();
+    if (opts && opts->version != XCP_OPEN_OPTIONS_VERSION)
+        return xcp__fail("INVALID_VALUE", "xcp_open_options.version", "",
+                         NULL);
+    s = xcp__calloc(1, sizeof(*s));
+    l = xcp__calloc(1, sizeof(*l));
+    if (!s || !l) {
+        free(s);
+        free(l);
+        return xcp__oom();
+    }
+    if ((rc = xcp__engine_get(&l->e, opts)) < 0) {
+        free(s);
+        free(l);
+        return rc;
+    }
+    s->ops = &local_ops;
+    s->priv = l;
+    xcp_value_set_string(&args[0], "root");
+    xcp_value_set_string(&args[1], "");
+    xcp_value_set_string(&args[2], "1.1");
+    xcp_value_set_string(&args[3], (opts && opts->originator)
+                                       ? opts->originator : "libxcp");
+    rc = xcp__engine_call(l->e, NULL, mid, false, 4, args, &res);
+    for (size_t i = 0; i < 4; i++)
+        xcp_value_dispose(&args[i]);
+    if (rc < 0) {
+        xcp__engine_put(l->e);
+        free(l);
+        free(s);
+        return rc;
+    }
+    snprintf(s->ref, sizeof(s->ref), "%s", res.u.s);
+    xcp_value_dispose(&res);
+    *out = s;
+    return 0;
+}
+
+int xcp_session_open(xcp_session **out, const char *uri, const char *user,
+                     const char *password)
+{
+    XCP__UNUSED(user);
+    XCP__UNUSED(password);
+    if (!uri)
+        return xcp_session_open_local(out, NULL);
+    return xcp__fail("NOT_IMPLEMENTED", "remote sessions", NULL);
+}
+
+void xcp_session_close(xcp_session *s)
+{
+    if (!s)
+        return;
+    s->ops->close(s);
+    free(s);
+}
+
+const char *xcp_session_ref(const xcp_session *s)
+{
+    return s ? s->ref : NULL;
+}
+
+const char *xcp_session_state_dir(const xcp_session *s)
+{
+    if (!s || s->ops != &local_ops)
+        return NULL;
+    return ((struct local *)s->priv)->e->state_dir;
+}
+
+/* ---- waiting for tasks ---- */
+
+static int task_field(xcp_session *s, const char *task, const char *field,
+                      xcp_value *out)
+{
+    xcp_value arg;
+    char wire[64];
+    int rc;
+
+    snprintf(wire, sizeof(wire), "task.get_%s", field);
+    if ((rc = xcp_value_set_string(&arg, task)) < 0)
+        return rc;
+    rc = xcp_call(s, out, wire, 1, &arg);
+    xcp_value_dispose(&arg);
+    return rc;
+}
+
+/* Parse the XML-RPC <value> fragment of task.result for simple results. */
+static int decode_result(const char *xml, xcp_value *out)
+{
+    const char *p, *q;
+
+    out->kind = XCP_VAL_NONE;
+    if (!xml || !*xml || !strcmp(xml, "<value></value>"))
+        return 0;
+    if (strncmp(xml, "<value>", 7) == 0 && xml[7] != '<') {
+        p = xml + 7;
+        q = strstr(p, "</value>");
+        if (!q)
+            return xcp__internal("bad task result");
+        out->u.s = xcp__strndup(p, (size_t)(q - p));
+        if (!out->u.s)
+            return xcp__oom();
+        out->kind = XCP_VAL_STRING;
+        return 0;
+    }
+    /* Structured results stay as their XML text. */
+    return xcp_value_set_string(out, xml);
+}
+
+int xcp_task_wait(xcp_session *s, xcp_value *result, const char *task)
+{
+    xcp_value st, classes, args[3], ev, token;
+    int rc;
+
+    if (result)
+        result->kind = XCP_VAL_NONE;
+    xcp_value_set_string(&token, "");
+    for (;;) {
+        if ((rc = task_field(s, task, "status", &st)) < 0)
+            goto out;
+        if (strcmp(st.u.s, "pending") && strcmp(st.u.s, "cancelling")) {
+            bool ok = !strcmp(st.u.s, "success");
+            xcp_value_dispose(&st);
+            if (ok) {
+                xcp_value r;
+                if ((rc = task_field(s, task, "result", &r)) < 0)
+                    goto out;
+                rc = result ? decode_result(r.u.s, result) : 0;
+                xcp_value_dispose(&r);
+            } else {
+                xcp_value info;
+                if ((rc = task_field(s, task, "error_info", &info)) < 0)
+                    goto out;
+                rc = xcp__error_from_value(&info);
+                xcp_value_dispose(&info);
+            }
+            break;
+        }
+        xcp_value_dispose(&st);
+        /* Block until the task changes (no polling loop). */
+        if ((rc = xcp_value_set_array(&classes, 1)) < 0)
+            goto out;
+        {
+            char *sub = xcp__printf("task/%s", task);
+            rc = sub ? xcp_value_set_string(&classes.u.arr.items[0], sub)
+                     : xcp__oom();
+            free(sub);
+        }
+        if (rc < 0) {
+            xcp_value_dispose(&classes);
+            goto out;
+        }
+        args[0] = classes;
+        xcp_value_copy(&args[1], &token);
+        xcp_value_set_float(&args[2], 30.0);
+        rc = xcp_call(s, &ev, "event.from", 3, args);
+        xcp_value_dispose(&args[0]);
+        xcp_value_dispose(&args[1]);
+        if (rc < 0)
+            goto out;
+        {
+            const xcp_value *t = xcp_value_struct_get(&ev, "token");
+            if (t && t->kind == XCP_VAL_STRING) {
+                xcp_value_dispose(&token);
+                xcp_value_copy(&token, t);
+            }
+        }
+        xcp_value_dispose(&ev);
+    }
+    {
+        /* Keep the error across the cleanup call. */
+        xcp_value saved, arg, dummy;
+        bool failed = rc < 0;
+        if (failed)
+            xcp__error_to_value(&saved);
+        xcp_value_set_string(&arg, task);
+        xcp_call(s, &dummy, "task.destroy", 1, &arg);
+        xcp_value_dispose(&arg);
+        xcp_value_dispose(&dummy);
+        if (failed) {
+            xcp__error_from_value(&saved);
+            xcp_value_dispose(&saved);
+        } else {
+            xcp_error_clear();
+        }
+    }
+out:
+    xcp_value_dispose(&token);
+    return rc;
+}

@@ -1,0 +1,689 @@
+/*
+ * The engine's life: finding and locking the state directory, opening the
+ * database and the hypervisor driver, first boot, the domain monitor, and
+ * running calls (synchronously, or on a worker thread for Async.) under
+ * the engine lock with one database transaction per call.
+ *
+ * A process keeps one engine per state directory, shared by its local
+ * sessions: that list (and its mutex) is the library's only global state.
+ * Between processes, a lock file serialises owners: xe commands run one
+ * after another, and a daemon holds it for its lifetime.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static pthread_mutex_t engines_lock = PTHREAD_MUTEX_INITIALIZER;
+static xcp__engine *engines;
+
+char *xcp__default_state_dir(void)
+{
+    const char *env = getenv("XCP_STATE_DIR");
+    const char *home;
+
+    if (env && *env)
+        return xcp__strdup(env);
+    if (geteuid() == 0)
+        return xcp__strdup("/var/lib/xcp");
+    env = getenv("XDG_DATA_HOME");
+    if (env && *env)
+        return xcp__printf("%s/xcp", env);
+    home = getenv("HOME");
+    if (!home || !*home) {
+        struct passwd *pw = getpwuid(geteuid());
+        home = pw ? pw->pw_dir : "/tmp";
+    }
+    return xcp__printf("%s/.local/share/xcp", home);
+}
+
+static int mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    char *p;
+
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return -ENAMETOOLONG;
+    for (p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int lock_dir(xcp__engine *e, unsigned timeout_ms)
+{
+    char *path = xcp__printf("%s/lock", e->state_dir);
+    int64_t deadline = xcp__now_ms() + timeout_ms;
+    int fd;
+
+    if (!path)
+        return xcp__oom();
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    free(path);
+    if (fd < 0)
+        return xcp__internal("cannot open the lock file in %s: %s",
+                             e->state_dir, strerror(errno));
+    for (;;) {
+        if (flock(fd, timeout_ms ? LOCK_EX | LOCK_NB : LOCK_EX) == 0)
+            break;
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK || xcp__now_ms() >= deadline) {
+            close(fd);
+            return xcp__fail("INTERNAL_ERROR",
+                             "the state directory is locked by another "
+                             "process", NULL);
+        }
+        usleep(2000);
+    }
+    e->lockfd = fd;
+    return 0;
+}
+
+static void on_commit(void *arg, uint64_t gen)
+{
+    xcp__engine *e = arg;
+
+    xcp__events_on_commit(e, gen);
+    pthread_cond_broadcast(&e->changed);
+}
+
+/* Run fn in a transaction under the lock, as an internal call. */
+static int internal_txn(xcp__engine *e, int (*fn)(xcp__ctx *))
+{
+    xcp__ctx c;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    c.e = e;
+    c.db = e->db;
+    c.mid = -1;
+    xcp__db_begin(e->db);
+    rc = fn(&c);
+    if (rc < 0)
+        xcp__db_abort(e->db);
+    else
+        rc = xcp__db_commit(e->db);
+    return rc;
+}
+
+static void *monitor_main(void *arg)
+{
+    xcp__engine *e = arg;
+    xcp_hv_error herr;
+    int hvfd = -1;
+
+    if (xcp__hv_event_fd(e->hv, &hvfd, &herr) < 0)
+        hvfd = -1;
+    for (;;) {
+        struct pollfd p[2] = {{e->monitor_pipe[0], POLLIN, 0},
+                              {hvfd, POLLIN, 0}};
+        uint32_t ids[64];
+        size_t n = 0, i;
+
+        if (poll(p, hvfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+            break;
+        if (p[0].revents)
+            break;
+        if (hvfd < 0 || !(p[1].revents & POLLIN))
+            continue;
+        pthread_mutex_lock(&e->lock);
+        if (xcp__hv_event_read(e->hv, ids, XCP__ARRAY_LEN(ids), &n,
+                               &herr) == 0) {
+            for (i = 0; i < n; i++) {
+                xcp__ctx c;
+                memset(&c, 0, sizeof(c));
+                c.e = e;
+                c.db = e->db;
+                c.mid = -1;
+                xcp__db_begin(e->db);
+                if (xcp__vm_reconcile_domain(&c, ids[i]) < 0)
+                    xcp__db_abort(e->db);
+                else
+                    xcp__db_commit(e->db);
+            }
+        }
+        pthread_mutex_unlock(&e->lock);
+    }
+    return NULL;
+}
+
+static void engine_free(xcp__engine *e)
+{
+    if (e->monitor_running) {
+        char b = 'q';
+        if (write(e->monitor_pipe[1], &b, 1) < 0)
+            xcp__log(XCP__LOG_WARN, "cannot stop the domain monitor");
+        pthread_join(e->monitor, NULL);
+    }
+    if (e->monitor_pipe[0] > 0) {
+        close(e->monitor_pipe[0]);
+        close(e->monitor_pipe[1]);
+    }
+    if (e->hv)
+        xcp__hv_close(e->hv);
+    xcp__db_close(e->db);
+    if (e->lockfd > 0)
+        close(e->lockfd);
+    pthread_mutex_destroy(&e->lock);
+    pthread_cond_destroy(&e->changed);
+    pthread_cond_destroy(&e->workers_done);
+    free(e->state_dir);
+    free(e);
+}
+
+static int fsync_policy_from_env(xcp__db *db)
+{
+    const char *s = getenv("XCP_DB_FSYNC");
+
+    if (!s || !*s)
+        return 0;
+    if (!strcmp(s, "always"))
+        xcp__db_set_fsync(db, XCP__FSYNC_ALWAYS, 0);
+    else if (!strcmp(s, "never"))
+        xcp__db_set_fsync(db, XCP__FSYNC_NEVER, 0);
+    else if (atoi(s) > 0)
+        xcp__db_set_fsync(db, XCP__FSYNC_GROUP, atoi(s));
+    else
+        return xcp__fail("INVALID_VALUE", "XCP_DB_FSYNC", s, NULL);
+    return 0;
+}
+
+static int engine_open(xcp__engine **out, const char *dir,
+                       const xcp_open_options *opts)
+{
+    xcp__engine *e = xcp__calloc(1, sizeof(*e));
+    xcp_hv_error herr;
+    int rc;
+
+    if (!e)
+        return xcp__oom();
+    pthread_condattr_t ca;
+
+    pthread_mutex_init(&e->lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->changed, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_cond_init(&e->workers_done, NULL);
+    e->lockfd = -1;
+    e->monitor_pipe[0] = e->monitor_pipe[1] = -1;
+    if (!(e->state_dir = xcp__strdup(dir))) {
+        rc = xcp__oom();
+        goto fail;
+    }
+    if ((rc = mkdir_p(dir)) < 0) {
+        rc = xcp__internal("cannot create the state directory %s: %s", dir,
+                           strerror(-rc));
+        goto fail;
+    }
+    if ((rc = lock_dir(e, opts ? opts->lock_timeout_ms : 0)) < 0)
+        goto fail;
+    if ((rc = xcp__db_open(&e->db, dir)) < 0)
+        goto fail;
+    if ((rc = fsync_policy_from_env(e->db)) < 0)
+        goto fail;
+    xcp__db_on_commit(e->db, on_commit, e);
+    if (xcp__hv_open(&e->hv, dir, opts ? opts->hv : NULL, &herr) < 0) {
+        rc = xcp__internal("cannot open the hypervisor driver: %s",
+                           herr.message);
+        goto fail;
+    }
+    pthread_mutex_lock(&e->lock);
+    rc = internal_txn(e, xcp__firstboot);
+    if (rc == 0)
+        rc = internal_txn(e, xcp__vm_reconcile_all);
+    pthread_mutex_unlock(&e->lock);
+    if (rc < 0)
+        goto fail;
+    if (pipe2(e->monitor_pipe, O_CLOEXEC) == 0 &&
+        pthread_create(&e->monitor, NULL, monitor_main, e) == 0)
+        e->monitor_running = true;
+    *out = e;
+    return 0;
+fail:
+    engine_free(e);
+    return rc;
+}
+
+int xcp__engine_get(xcp__engine **out, const xcp_open_options *opts)
+{
+    char *dir = (opts && opts->state_dir) ? xcp__strdup(opts->state_dir)
+                                          : xcp__default_state_dir();
+    char real[PATH_MAX];
+    xcp__engine *e;
+    int rc = 0;
+
+    if (!dir)
+        return xcp__oom();
+    /* Canonical path, so two spellings of one dir share one engine. */
+    if (realpath(dir, real)) {
+        free(dir);
+        if (!(dir = xcp__strdup(real)))
+            return xcp__oom();
+    }
+    pthread_mutex_lock(&engines_lock);
+    for (e = engines; e; e = e->next)
+        if (strcmp(e->state_dir, dir) == 0)
+            break;
+    if (e) {
+        e->refs++;
+    } else if ((rc = engine_open(&e, dir, opts)) == 0) {
+        e->refs = 1;
+        e->next = engines;
+        engines = e;
+    }
+    pthread_mutex_unlock(&engines_lock);
+    free(dir);
+    if (rc == 0)
+        *out = e;
+    return rc;
+}
+
+void xcp__engine_put(xcp__engine *e)
+{
+    xcp__engine **pp;
+
+    pthread_mutex_lock(&engines_lock);
+    if (--e->refs > 0) {
+        pthread_mutex_unlock(&engines_lock);
+        return;
+    }
+    for (pp = &engines; *pp; pp = &(*pp)->next) {
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&engines_lock);
+    /* Let async workers finish: they hold pointers into the engine. */
+    pthread_mutex_lock(&e->lock);
+    e->stopping = true;
+    while (e->workers > 0)
+        pthread_cond_wait(&e->workers_done, &e->lock);
+    pthread_mutex_unlock(&e->lock);
+    engine_free(e);
+}
+
+/* ---- calls ---------------------------------------------------------------- */
+
+int xcp__ctx_commit(xcp__ctx *c)
+{
+    int rc = xcp__db_commit(c->db);
+
+    xcp__db_begin(c->db);
+    return rc;
+}
+
+int xcp__ctx_unlock(xcp__ctx *c)
+{
+    int rc = xcp__db_commit(c->db);
+
+    pthread_mutex_unlock(&c->e->lock);
+    return rc;
+}
+
+void xcp__ctx_lock(xcp__ctx *c)
+{
+    pthread_mutex_lock(&c->e->lock);
+    xcp__db_begin(c->db);
+}
+
+bool xcp__ctx_wait(xcp__ctx *c, int64_t deadline_ms)
+{
+    struct timespec ts;
+    int64_t now = xcp__now_ms();
+    bool woken = true;
+
+    xcp__db_commit(c->db);
+    if (deadline_ms < 0) {
+        pthread_cond_wait(&c->e->changed, &c->e->lock);
+    } else if (deadline_ms <= now) {
+        woken = false;
+    } else {
+        /* The condition uses CLOCK_MONOTONIC (see engine_open). */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (deadline_ms - now) / 1000;
+        ts.tv_nsec += ((deadline_ms - now) % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        woken = pthread_cond_timedwait(&c->e->changed, &c->e->lock, &ts) == 0;
+    }
+    xcp__db_begin(c->db);
+    return woken;
+}
+
+int xcp__task_new(xcp__ctx *c, const char *label, const char *descr,
+                  xcp__obj **out)
+{
+    xcp__obj *t;
+    xcp_value ops;
+    int rc;
+
+    if ((rc = xcp__db_create(c->db, C(task), NULL, NULL, &t)) < 0)
+        return rc;
+    if ((rc = xcp__db_set_str(c->db, t, F(task, name_label), label)) < 0 ||
+        (rc = xcp__db_set_str(c->db, t, F(task, name_description),
+                              descr ? descr : "")) < 0 ||
+        (rc = xcp__db_set_time(c->db, t, F(task, created), xcp__now())) < 0 ||
+        (rc = xcp__db_set_str(c->db, t, F(task, resident_on),
+                              c->e->host)) < 0)
+        return rc;
+    if ((rc = xcp_value_set_array(&ops, 2)) < 0)
+        return rc;
+    xcp_value_set_string(&ops.u.arr.items[0], "cancel");
+    xcp_value_set_string(&ops.u.arr.items[1], "destroy");
+    rc = xcp__db_set(c->db, t, F(task, allowed_operations), &ops);
+    xcp_value_dispose(&ops);
+    *out = t;
+    return rc;
+}
+
+void xcp__ctx_progress(xcp__ctx *c, double p)
+{
+    xcp__obj *t = c->task[0] ? xcp__db_get_cls(c->db, C(task), c->task)
+                             : NULL;
+
+    if (t && xcp__db_set_float(c->db, t, F(task, progress), p) == 0)
+        xcp__ctx_commit(c);
+}
+
+static int check_session(xcp__ctx *c, const char *session)
+{
+    xcp__obj *s = xcp__db_get_cls(c->db, C(session), session);
+
+    if (!s)
+        return xcp__fail("SESSION_INVALID", session ? session : "", NULL);
+    snprintf(c->session, sizeof(c->session), "%s", session);
+    return 0;
+}
+
+static int run_call(xcp__ctx *c)
+{
+    xcp__impl_fn fn;
+    int rc;
+
+    xcp__db_begin(c->db);
+    /* A hand-written implementation wins, also over a generated message
+     * (VM.destroy has rules); else the generic one serves it. */
+    if ((fn = xcp__impl_find(c->mid))) {
+        rc = fn(c);
+    } else if (c->msg->kind != XM_EXPLICIT) {
+        rc = xcp__generic_call(c);
+    } else {
+        rc = xcp__fail("NOT_IMPLEMENTED", c->msg->wire, NULL);
+    }
+    if (rc < 0)
+        xcp__db_abort(c->db);
+    else
+        rc = xcp__db_commit(c->db);
+    if (c->own_task) {
+        /* The internal task of a synchronous call goes with the call. */
+        xcp__obj *t = xcp__db_get_cls(c->db, C(task), c->task);
+        xcp_value saved;
+        bool failed = rc < 0;
+        if (failed)
+            xcp__error_to_value(&saved);
+        xcp__db_begin(c->db);
+        if (t)
+            xcp__db_destroy(c->db, t);
+        xcp__db_commit(c->db);
+        if (failed) {
+            xcp__error_from_value(&saved);
+            xcp_value_dispose(&saved);
+        }
+        c->own_task = false;
+        c->task[0] = '\0';
+    }
+    return rc;
+}
+
+struct worker {
+    xcp__ctx c;
+    xcp_value result;
+};
+
+static void task_finish(xcp__ctx *c, int rc, const xcp_value *result)
+{
+    xcp__obj *t;
+    xcp_value v;
+    xcp__buf b = {0};
+
+    xcp__db_begin(c->db);
+    t = xcp__db_get_cls(c->db, C(task), c->task);
+    if (!t) {
+        xcp__db_abort(c->db);
+        return;
+    }
+    xcp__db_set_time(c->db, t, F(task, finished), xcp__now());
+    xcp_value_set_array(&v, 0);
+    xcp__db_set(c->db, t, F(task, allowed_operations), &v);
+    xcp_value_dispose(&v);
+    if (rc == 0) {
+        xcp__value_to_xmlrpc(c->msg->ret, result, &b);
+        xcp__db_set_str(c->db, t, F(task, result), b.data ? b.data : "");
+        xcp__db_set_float(c->db, t, F(task, progress), 1.0);
+        xcp__db_set_str(c->db, t, F(task, status), "success");
+    } else {
+        const xcp_error *err = xcp_error_last();
+        bool cancelled = err && !strcmp(err->name, "TASK_CANCELLED");
+        if (xcp__error_to_value(&v) == 0) {
+            xcp__db_set(c->db, t, F(task, error_info), &v);
+            xcp_value_dispose(&v);
+        }
+        xcp__db_set_float(c->db, t, F(task, progress), 1.0);
+        xcp__db_set_str(c->db, t, F(task, status),
+                        cancelled ? "cancelled" : "failure");
+    }
+    xcp__buf_free(&b);
+    if (xcp__db_commit(c->db) < 0)
+        xcp__log(XCP__LOG_ERR, "cannot record the end of task %s", c->task);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    xcp__engine *e = w->c.e;
+    size_t i;
+    int rc;
+
+    pthread_mutex_lock(&e->lock);
+    rc = run_call(&w->c);
+    task_finish(&w->c, rc, &w->result);
+    for (i = 0; i < w->c.nargs; i++)
+        xcp_value_dispose(&w->c.args[i]);
+    free(w->c.args);
+    xcp_value_dispose(&w->result);
+    free(w);
+    if (--e->workers == 0)
+        pthread_cond_broadcast(&e->workers_done);
+    pthread_mutex_unlock(&e->lock);
+    xcp_error_clear();
+    return NULL;
+}
+
+static int start_async(xcp__ctx *c, size_t nargs, xcp_value *args,
+                       xcp_value *result)
+{
+    struct worker *w;
+    xcp__obj *t;
+    char *label;
+    pthread_t th;
+    pthread_attr_t attr;
+    size_t i;
+    int rc;
+
+    if (!(c->msg->flags & XMF_ASYNC)) {
+        char *m = xcp__printf("No async mode for this operation (rpc: %s)",
+                              c->msg->wire);
+        rc = xcp__fail("Fault", m ? m : c->msg->wire, NULL);
+        free(m);
+        return rc;
+    }
+    if (!(w = xcp__calloc(1, sizeof(*w))))
+        return xcp__oom();
+    label = xcp__printf("Async.%s", c->msg->wire);
+    xcp__db_begin(c->db);
+    rc = label ? xcp__task_new(c, label, "", &t) : xcp__oom();
+    free(label);
+    if (rc < 0 || (rc = xcp__db_commit(c->db)) < 0) {
+        if (rc != 0 && xcp__db_in_txn(c->db))
+            xcp__db_abort(c->db);
+        free(w);
+        return rc;
+    }
+    w->c = *c;
+    snprintf(w->c.task, sizeof(w->c.task), "%s", t->ref);
+    w->c.result = &w->result;
+    w->c.nargs = nargs;
+    w->c.args = xcp__calloc(nargs, sizeof(xcp_value));
+    if (!w->c.args) {
+        free(w);
+        return xcp__oom();
+    }
+    for (i = 0; i < nargs; i++)
+        xcp__value_move(&w->c.args[i], &args[i]);
+    if ((rc = xcp_value_set_string(result, t->ref)) < 0)
+        goto fail;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, worker_main, w) != 0) {
+        pthread_attr_destroy(&attr);
+        xcp_value_dispose(result);
+        rc = xcp__internal("cannot start a worker thread");
+        goto fail;
+    }
+    pthread_attr_destroy(&attr);
+    c->e->workers++;
+    return 0;
+fail:
+    for (i = 0; i < nargs; i++)
+        xcp__value_move(&args[i], &w->c.args[i]);
+    free(w->c.args);
+    free(w);
+    return rc;
+}
+
+int xcp__engine_call(xcp__engine *e, const char *session, int mid,
+                     bool async, size_t nargs, xcp_value *args,
+                     xcp_value *result)
+{
+    xcp__ctx c;
+    int rc;
+
+    memset(&c, 0, sizeof(c));
+    c.e = e;
+    c.db = e->db;
+    c.mid = mid;
+    c.msg = &xcp__messages[mid];
+    c.nargs = nargs;
+    c.args = args;
+    c.result = result;
+    result->kind = XCP_VAL_NONE;
+    pthread_mutex_lock(&e->lock);
+    if (!(c.msg->flags & XMF_NOSESSION) &&
+        (rc = check_session(&c, session)) < 0)
+        goto out;
+    if (e->stopping) {
+        rc = xcp__fail("HOST_STILL_BOOTING", NULL);
+        goto out;
+    }
+    rc = async ? start_async(&c, nargs, args, result) : run_call(&c);
+out:
+    pthread_mutex_unlock(&e->lock);
+    if (rc < 0)
+        xcp_value_dispose(result);
+    return rc;
+}
+
+/* ---- argument and result helpers ------------------------------------------ */
+
+const xcp_value *xcp__arg(xcp__ctx *c, size_t i)
+{
+    return i < c->nargs ? &c->args[i] : NULL;
+}
+
+const char *xcp__arg_str(xcp__ctx *c, size_t i)
+{
+    const xcp_value *v = xcp__arg(c, i);
+
+    return (v && v->kind == XCP_VAL_STRING) ? v->u.s : "";
+}
+
+int64_t xcp__arg_int(xcp__ctx *c, size_t i)
+{
+    const xcp_value *v = xcp__arg(c, i);
+
+    return (v && v->kind == XCP_VAL_INT) ? v->u.i : 0;
+}
+
+double xcp__arg_float(xcp__ctx *c, size_t i)
+{
+    const xcp_value *v = xcp__arg(c, i);
+
+    if (v && v->kind == XCP_VAL_FLOAT)
+        return v->u.f;
+    return (v && v->kind == XCP_VAL_INT) ? (double)v->u.i : 0.0;
+}
+
+bool xcp__arg_bool(xcp__ctx *c, size_t i)
+{
+    const xcp_value *v = xcp__arg(c, i);
+
+    return v && v->kind == XCP_VAL_BOOL && v->u.b;
+}
+
+int xcp__handle_invalid(int cls, const char *ref)
+{
+    return xcp__fail("HANDLE_INVALID", xcp__classes[cls].name,
+                     ref ? ref : "", NULL);
+}
+
+int xcp__ref_obj(xcp__ctx *c, const char *ref, int cls, xcp__obj **out)
+{
+    xcp__obj *o = xcp__db_get_cls(c->db, cls, ref);
+
+    if (!o)
+        return xcp__handle_invalid(cls, ref);
+    *out = o;
+    return 0;
+}
+
+int xcp__arg_obj(xcp__ctx *c, size_t i, int cls, xcp__obj **out)
+{
+    return xcp__ref_obj(c, xcp__arg_str(c, i), cls, out);
+}
+
+int xcp__ret_str(xcp__ctx *c, const char *s)
+{
+    xcp_value_dispose(c->result);
+    return xcp_value_set_string(c->result, s);
+}
+
+int xcp__ret_ref(xcp__ctx *c, const xcp__obj *o)
+{
+    return xcp__ret_str(c, o->ref);
+}
+
+void xcp__ret_int(xcp__ctx *c, int64_t i)
+{
+    xcp_value_dispose(c->result);
+    xcp_value_set_int(c->result, i);
+}

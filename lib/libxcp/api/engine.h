@@ -1,0 +1,148 @@
+/*
+ * The engine: one per state directory per process. It owns the database,
+ * the hypervisor driver, the SR drivers, tasks and event waiters, and runs
+ * every XenAPI call under its lock. api/ files hold the policy of each class.
+ */
+#ifndef XCP_ENGINE_H
+#define XCP_ENGINE_H
+
+#include <pthread.h>
+
+#include "../internal.h"
+#include "../db/db.h"
+#include <xcp/sys/hv.h>
+
+typedef struct xcp__engine xcp__engine;
+
+struct xcp__engine {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;  /* broadcast after every commit */
+    char *state_dir;
+    int lockfd;
+    int refs;                /* open local sessions */
+    xcp__db *db;
+    xcp_hv *hv;
+    char pool[XCP_REF_MAX];  /* the pool object */
+    char host[XCP_REF_MAX];  /* this host */
+    char dom0[XCP_REF_MAX];  /* this host's control domain VM */
+    int workers;             /* running async workers */
+    pthread_cond_t workers_done;
+    bool stopping;
+    struct xcp__engine *next;
+    /* event.next queues, per session (api/event.c) */
+    struct xcp__evq *evqs;
+    uint64_t evq_next_id;
+    /* domain monitor */
+    pthread_t monitor;
+    bool monitor_running;
+    int monitor_pipe[2];
+};
+
+/* The context of one call. */
+typedef struct xcp__ctx {
+    xcp__engine *e;
+    xcp__db *db;
+    int mid;
+    const struct xcp__message *msg;
+    char session[XCP_REF_MAX];
+    char task[XCP_REF_MAX];   /* the call's task ("" for sync calls) */
+    bool own_task;            /* task made for a sync call: destroyed after */
+    size_t nargs;
+    xcp_value *args;
+    xcp_value *result;
+} xcp__ctx;
+
+typedef int (*xcp__impl_fn)(xcp__ctx *c);
+
+/* A hand-written message implementation, registered by wire name. */
+struct xcp__impl {
+    const char *wire;
+    xcp__impl_fn fn;
+};
+
+/* ---- engine.c ---- */
+/* Open (or share) the engine of a state directory; NULL = default dir. */
+int xcp__engine_get(xcp__engine **out, const xcp_open_options *opts);
+void xcp__engine_put(xcp__engine *e);
+/* Resolve the default state directory (malloc()ed). */
+char *xcp__default_state_dir(void);
+/* Run one call: session check, arity already done by the caller. */
+int xcp__engine_call(xcp__engine *e, const char *session, int mid,
+                     bool async, size_t nargs, xcp_value *args,
+                     xcp_value *result);
+/* Commit what the call did so far and start a new transaction. */
+int xcp__ctx_commit(xcp__ctx *c);
+/* Drop the engine lock for slow work (what is pending is committed
+ * first; returns that commit's result), and take it back (a new
+ * transaction starts). */
+int xcp__ctx_unlock(xcp__ctx *c);
+void xcp__ctx_lock(xcp__ctx *c);
+/* Commit, wait for a change (or until deadline_ms, monotonic; <0 =
+ * forever), start a new transaction. Returns false on timeout. */
+bool xcp__ctx_wait(xcp__ctx *c, int64_t deadline_ms);
+/* Progress of the call's task (0..1), committed. */
+void xcp__ctx_progress(xcp__ctx *c, double p);
+/* Create a task object (pending) in the current transaction. */
+int xcp__task_new(xcp__ctx *c, const char *label, const char *descr,
+                  xcp__obj **out);
+
+/* Arguments, typed (already checked by dispatch). */
+const char *xcp__arg_str(xcp__ctx *c, size_t i);
+int64_t xcp__arg_int(xcp__ctx *c, size_t i);
+double xcp__arg_float(xcp__ctx *c, size_t i);
+bool xcp__arg_bool(xcp__ctx *c, size_t i);
+const xcp_value *xcp__arg(xcp__ctx *c, size_t i);
+/* Argument i as an object of class cls, or HANDLE_INVALID. */
+int xcp__arg_obj(xcp__ctx *c, size_t i, int cls, xcp__obj **out);
+/* A ref string as an object of class cls, or HANDLE_INVALID. */
+int xcp__ref_obj(xcp__ctx *c, const char *ref, int cls, xcp__obj **out);
+/* HANDLE_INVALID for class cls. */
+int xcp__handle_invalid(int cls, const char *ref);
+
+/* Results. */
+int xcp__ret_str(xcp__ctx *c, const char *s);
+int xcp__ret_ref(xcp__ctx *c, const xcp__obj *o);
+void xcp__ret_int(xcp__ctx *c, int64_t i);
+
+/* ---- implementation registry (dispatch.c) ---- */
+xcp__impl_fn xcp__impl_find(int mid);
+/* Tables from each api file. */
+extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
+    xcp__impl_event[], xcp__impl_vm[], xcp__impl_host[], xcp__impl_pool[],
+    xcp__impl_sr[], xcp__impl_vdi[], xcp__impl_vbd[], xcp__impl_vif[],
+    xcp__impl_network[], xcp__impl_misc[];
+
+/* ---- generic.c: generated messages ---- */
+int xcp__generic_call(xcp__ctx *c);
+/* Build the XCP_VAL_STRUCT ref -> record for a set of objects. */
+int xcp__records_of(xcp__obj *const *objs, size_t n, xcp_value *out);
+
+/* ---- event.c ---- */
+void xcp__events_on_commit(xcp__engine *e, uint64_t gen);
+void xcp__events_session_gone(xcp__engine *e, const char *session);
+
+/* ---- firstboot.c ---- */
+int xcp__firstboot(xcp__ctx *c);
+int xcp__templates_sync(xcp__ctx *c);
+
+/* ---- reconcile (vm.c) ---- */
+int xcp__vm_reconcile_all(xcp__ctx *c);
+int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid);
+/* allowed_operations for any object with the field, per class rules. */
+int xcp__update_allowed(xcp__ctx *c, xcp__obj *o);
+
+/* ---- operations bookkeeping (ops.c) ---- */
+/* Add {task: op} to o.current_operations after checking it is allowed
+ * (class rules), and refresh allowed_operations. */
+int xcp__op_start(xcp__ctx *c, xcp__obj *o, const char *op);
+/* Remove this call's entry, refresh allowed_operations. */
+int xcp__op_end(xcp__ctx *c, xcp__obj *o);
+/* The task ref identifying this call's operations (creates one for a
+ * synchronous call on first use). */
+const char *xcp__ctx_opref(xcp__ctx *c);
+
+/* Field index shorthand: F(VM, power_state). */
+#define F(cls, field) XCP__F_##cls##_##field
+#define C(cls) XCP__C_##cls
+
+#endif

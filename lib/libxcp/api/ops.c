@@ -1,0 +1,396 @@
+/*
+ * Operation bookkeeping, XAPI's way: which operations are valid on an
+ * object right now (allowed_operations, recomputed on every change that
+ * matters) and which are running (current_operations: task -> op), with
+ * the checks and errors a refused operation gets.
+ */
+#include "engine.h"
+
+#include <stdio.h>
+
+/* ---- VM ------------------------------------------------------------------ */
+
+enum { PS_HALTED = 1, PS_PAUSED = 2, PS_RUNNING = 4, PS_SUSPENDED = 8,
+       PS_ANY = 15 };
+
+static int power_bit(const char *ps)
+{
+    if (!strcmp(ps, "Halted"))
+        return PS_HALTED;
+    if (!strcmp(ps, "Paused"))
+        return PS_PAUSED;
+    if (!strcmp(ps, "Running"))
+        return PS_RUNNING;
+    if (!strcmp(ps, "Suspended"))
+        return PS_SUSPENDED;
+    return 0;
+}
+
+static const struct {
+    const char *op;
+    int states;
+} vm_states[] = {
+    {"start", PS_HALTED}, {"start_on", PS_HALTED}, {"provision", PS_HALTED},
+    {"make_into_template", PS_HALTED}, {"changing_shadow_memory", PS_HALTED},
+    {"changing_NVRAM", PS_HALTED}, {"create_vtpm", PS_HALTED},
+    {"changing_VCPUs", PS_HALTED}, {"changing_static_range", PS_HALTED},
+    {"changing_memory_limits", PS_HALTED},
+    {"unpause", PS_PAUSED},
+    {"resume", PS_SUSPENDED}, {"resume_on", PS_SUSPENDED},
+    {"csvm", PS_SUSPENDED},
+    {"pause", PS_RUNNING}, {"suspend", PS_RUNNING},
+    {"clean_shutdown", PS_RUNNING}, {"clean_reboot", PS_RUNNING},
+    {"pool_migrate", PS_RUNNING}, {"changing_VCPUs_live", PS_RUNNING},
+    {"changing_memory_live", PS_RUNNING}, {"call_plugin", PS_RUNNING},
+    {"send_sysrq", PS_RUNNING}, {"send_trigger", PS_RUNNING},
+    {"snapshot_with_quiesce", PS_RUNNING}, {"sysprep", PS_RUNNING},
+    {"data_source_op", PS_RUNNING}, {"awaiting_memory_live", PS_RUNNING},
+    {"changing_shadow_memory_live", PS_RUNNING},
+    {"changing_dynamic_range", PS_HALTED | PS_RUNNING},
+    {"clone", PS_HALTED}, {"copy", PS_HALTED},
+    {"destroy", PS_HALTED | PS_SUSPENDED},
+    {"export", PS_HALTED | PS_SUSPENDED},
+    {"hard_reboot", PS_PAUSED | PS_RUNNING},
+    {"shutdown", PS_PAUSED | PS_SUSPENDED | PS_RUNNING},
+    {"hard_shutdown", PS_PAUSED | PS_SUSPENDED | PS_RUNNING},
+    {"checkpoint", PS_PAUSED | PS_SUSPENDED | PS_RUNNING},
+    {"get_boot_record", PS_PAUSED | PS_SUSPENDED | PS_RUNNING},
+    {"migrate_send", PS_HALTED | PS_SUSPENDED | PS_RUNNING},
+};
+
+/* Internal ops never listed in allowed_operations. */
+static const char *const vm_hidden[] = {
+    "create_template", "power_state_reset", "csvm", "get_boot_record",
+    "send_sysrq", "send_trigger", "query_services", "shutdown",
+    "call_plugin", "changing_memory_live", "awaiting_memory_live",
+    "changing_memory_limits", "changing_shadow_memory_live",
+    "changing_VCPUs", "assert_operation_valid", "data_source_op",
+    "update_allowed_operations", "import", "reverting"};
+
+static const char *const template_ok[] = {
+    "clone", "copy", "export", "metadata_export", "provision",
+    "changing_dynamic_range", "changing_static_range",
+    "changing_memory_limits", "changing_VCPUs", "changing_shadow_memory",
+    "changing_NVRAM", "destroy", "migrate_send", "snapshot",
+    "assert_operation_valid", "update_allowed_operations",
+    "power_state_reset", "make_into_template"};
+
+static const char *const snapshot_ok[] = {
+    "revert", "clone", "copy", "export", "destroy", "hard_shutdown",
+    "metadata_export", "assert_operation_valid",
+    "update_allowed_operations", "power_state_reset"};
+
+static bool in_list(const char *op, const char *const *list, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (!strcmp(op, list[i]))
+            return true;
+    return false;
+}
+
+static int allowed_states(const char *op, bool snapshot)
+{
+    size_t i;
+
+    for (i = 0; i < XCP__ARRAY_LEN(vm_states); i++) {
+        if (strcmp(vm_states[i].op, op))
+            continue;
+        if (snapshot && (!strcmp(op, "clone") || !strcmp(op, "copy")))
+            return PS_HALTED | PS_SUSPENDED;
+        return vm_states[i].states;
+    }
+    return PS_ANY;
+}
+
+static void states_text(int states, char *buf, size_t len)
+{
+    static const char *const names[] = {"halted", "paused", "running",
+                                        "suspended"};
+    size_t i, o = 0;
+
+    buf[0] = '\0';
+    for (i = 0; i < 4; i++) {
+        if (!(states & (1 << i)))
+            continue;
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", o ? ", " : "",
+                              names[i]);
+        if (o >= len)
+            break;
+    }
+}
+
+static bool same_family(const char *a, const char *b)
+{
+    static const char *const fam1[] = {"clone", "copy", "export"};
+    static const char *const fam2[] = {"snapshot", "checkpoint"};
+
+    if (in_list(a, fam1, 3) && in_list(b, fam1, 3))
+        return true;
+    if (in_list(a, fam2, 2) && in_list(b, fam2, 2))
+        return true;
+    if (!strcmp(a, "get_boot_record") && !strcmp(b, "get_boot_record"))
+        return true;
+    return false;
+}
+
+/* May op start while `running` is in progress? */
+static bool compatible(const char *op, const char *running)
+{
+    if (same_family(op, running))
+        return true;
+    if (!strcmp(op, "snapshot") && !strcmp(running, "snapshot_with_quiesce"))
+        return true;
+    if (!strcmp(running, "migrate_send") &&
+        (!strcmp(op, "metadata_export") || !strcmp(op, "clean_shutdown") ||
+         !strcmp(op, "clean_reboot")))
+        return true;
+    if (!strcmp(op, "hard_shutdown") && strcmp(running, "hard_shutdown"))
+        return true;
+    if (!strcmp(op, "hard_reboot") && strcmp(running, "hard_shutdown") &&
+        strcmp(running, "hard_reboot"))
+        return true;
+    return false;
+}
+
+/* The error op would get on vm now, or 0. Sets the thread error. */
+static int vm_check(xcp__obj *vm, const char *op, const char *self_task)
+{
+    const char *ps = xcp__obj_str(vm, F(VM, power_state));
+    const xcp_value *cur = xcp__obj_val(vm, F(VM, current_operations));
+    const char *blocked = xcp__obj_map_str(vm, F(VM, blocked_operations), op);
+    bool tmpl = xcp__obj_bool(vm, F(VM, is_a_template));
+    bool snap = xcp__obj_bool(vm, F(VM, is_a_snapshot));
+    int states;
+    size_t i;
+
+    if (blocked)
+        return xcp__fail("OPERATION_BLOCKED", vm->ref, blocked, NULL);
+    if (xcp__obj_bool(vm, F(VM, is_control_domain)) &&
+        strcmp(op, "changing_dynamic_range") &&
+        strcmp(op, "assert_operation_valid") &&
+        strcmp(op, "update_allowed_operations") &&
+        strcmp(op, "changing_VCPUs_live") &&
+        strcmp(op, "changing_memory_live"))
+        return xcp__fail("OPERATION_NOT_ALLOWED",
+                         "This operation is not allowed on the control "
+                         "domain", NULL);
+    states = allowed_states(op, snap);
+    if (!(states & power_bit(ps))) {
+        char exp[64], act[16];
+        size_t k;
+        states_text(states, exp, sizeof(exp));
+        for (k = 0; ps[k] && k + 1 < sizeof(act); k++)
+            act[k] = (char)(ps[k] >= 'A' && ps[k] <= 'Z' ? ps[k] + 32 : ps[k]);
+        act[k] = '\0';
+        return xcp__fail("VM_BAD_POWER_STATE", vm->ref, exp, act, NULL);
+    }
+    for (i = 0; cur->kind == XCP_VAL_STRUCT && i < cur->u.st.n; i++) {
+        const char *running = cur->u.st.vals[i].u.s;
+        if (self_task && !strcmp(cur->u.st.keys[i], self_task))
+            continue;
+        if (!compatible(op, running))
+            return xcp__fail("OTHER_OPERATION_IN_PROGRESS", "VM", vm->ref,
+                             running, cur->u.st.keys[i], NULL);
+    }
+    if (tmpl && !snap && !in_list(op, template_ok,
+                                  XCP__ARRAY_LEN(template_ok)))
+        return xcp__fail("VM_IS_TEMPLATE", vm->ref, op, NULL);
+    if (tmpl && !snap && xcp__obj_bool(vm, F(VM, is_default_template)) &&
+        !strcmp(op, "destroy"))
+        return xcp__fail("VM_CANNOT_DELETE_DEFAULT_TEMPLATE", vm->ref, NULL);
+    if (snap && !in_list(op, snapshot_ok, XCP__ARRAY_LEN(snapshot_ok)))
+        return xcp__fail("VM_IS_SNAPSHOT", vm->ref, op, NULL);
+    if (!strcmp(op, "provision") && !tmpl)
+        return xcp__fail("PROVISION_ONLY_ALLOWED_ON_TEMPLATE", NULL);
+    if (!strcmp(op, "revert") && !snap)
+        return xcp__fail("REVERT_ONLY_ALLOWED_ON_SNAPSHOT", NULL);
+    return 0;
+}
+
+int xcp__vm_check_op(xcp__obj *vm, const char *op);
+int xcp__vm_check_op(xcp__obj *vm, const char *op)
+{
+    return vm_check(vm, op, NULL);
+}
+
+/* ---- other classes: simple rules ----------------------------------------- */
+
+static bool vm_running(xcp__ctx *c, const char *vmref)
+{
+    xcp__obj *vm = xcp__db_get_cls(c->db, C(VM), vmref);
+
+    return vm && !strcmp(xcp__obj_str(vm, F(VM, power_state)), "Running");
+}
+
+static bool has_current(const xcp__obj *o, int field)
+{
+    const xcp_value *cur = xcp__obj_val(o, field);
+
+    return cur->kind == XCP_VAL_STRUCT && cur->u.st.n > 0;
+}
+
+/* Collect the valid operations of o into an array value. */
+static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
+{
+    const struct xcp__field *f;
+    const struct xcp__enum *en;
+    int af = xcp_class_field_index(o->cls, "allowed_operations");
+    size_t i, k = 0;
+    bool ok[64];
+
+    f = &xcp__classes[o->cls].fields[af];
+    en = &xcp__enums[f->type->a->id];
+    for (i = 0; i < en->n && i < 64; i++) {
+        const char *op = en->values[i];
+        ok[i] = false;
+        if (o->cls == C(VM)) {
+            ok[i] = !in_list(op, vm_hidden, XCP__ARRAY_LEN(vm_hidden)) &&
+                    vm_check(o, op, NULL) == 0;
+        } else if (o->cls == C(VBD)) {
+            bool att = xcp__obj_bool(o, F(VBD, currently_attached));
+            bool cd = !strcmp(xcp__obj_str(o, F(VBD, type)), "CD");
+            bool empty = xcp__obj_bool(o, F(VBD, empty));
+            bool run = vm_running(c, xcp__obj_str(o, F(VBD, VM)));
+            bool busy = has_current(o, F(VBD, current_operations));
+            if (busy)
+                ok[i] = false;
+            else if (!strcmp(op, "attach"))
+                ok[i] = !att;
+            else if (!strcmp(op, "plug"))
+                ok[i] = run && !att;
+            else if (!strcmp(op, "unplug") || !strcmp(op, "unplug_force"))
+                ok[i] = att && xcp__obj_bool(o, F(VBD, unpluggable));
+            else if (!strcmp(op, "insert"))
+                ok[i] = cd && empty;
+            else if (!strcmp(op, "eject"))
+                ok[i] = cd && !empty;
+            else if (!strcmp(op, "pause"))
+                ok[i] = att;
+        } else if (o->cls == C(VDI)) {
+            size_t nv = xcp__obj_val(o, F(VDI, VBDs))->u.arr.n;
+            bool busy = has_current(o, F(VDI, current_operations));
+            static const char *const always[] = {
+                "clone", "copy", "snapshot", "update", "generate_config",
+                "list_changed_blocks", "enable_cbt", "disable_cbt"};
+            static const char *const detached[] = {
+                "resize", "destroy", "forget", "set_on_boot",
+                "data_destroy", "force_unlock"};
+            if (busy)
+                ok[i] = false;
+            else if (in_list(op, always, XCP__ARRAY_LEN(always)))
+                ok[i] = true;
+            else if (in_list(op, detached, XCP__ARRAY_LEN(detached)))
+                ok[i] = nv == 0 || !strcmp(op, "forget");
+        } else if (o->cls == C(VIF)) {
+            bool att = xcp__obj_bool(o, F(VIF, currently_attached));
+            bool run = vm_running(c, xcp__obj_str(o, F(VIF, VM)));
+            if (!strcmp(op, "attach"))
+                ok[i] = !att;
+            else if (!strcmp(op, "plug"))
+                ok[i] = run && !att;
+            else if (!strcmp(op, "unplug"))
+                ok[i] = att;
+        } else if (o->cls == C(SR)) {
+            bool busy = has_current(o, F(SR, current_operations));
+            ok[i] = !busy && strcmp(op, "vdi_mirror") &&
+                    strcmp(op, "vdi_enable_cbt") &&
+                    strcmp(op, "vdi_disable_cbt") &&
+                    strcmp(op, "vdi_data_destroy") &&
+                    strcmp(op, "vdi_list_changed_blocks") &&
+                    strcmp(op, "vdi_set_on_boot") &&
+                    strcmp(op, "vdi_blocked");
+        } else if (o->cls == C(host)) {
+            bool en2 = xcp__obj_bool(o, F(host, enabled));
+            if (!strcmp(op, "evacuate") || !strcmp(op, "provision") ||
+                !strcmp(op, "vm_start") || !strcmp(op, "vm_resume") ||
+                !strcmp(op, "vm_migrate"))
+                ok[i] = en2;
+            else if (!strcmp(op, "reboot") || !strcmp(op, "shutdown"))
+                ok[i] = !en2;
+            else if (!strcmp(op, "enable"))
+                ok[i] = !en2;
+        } else if (o->cls == C(task)) {
+            ok[i] = true;
+        }
+        if (ok[i])
+            k++;
+    }
+    if (xcp_value_set_array(out, k) < 0)
+        return XCP_ENOMEM;
+    for (i = 0, k = 0; i < en->n && i < 64; i++)
+        if (ok[i] && xcp_value_set_string(&out->u.arr.items[k++],
+                                          en->values[i]) < 0) {
+            xcp_value_dispose(out);
+            return XCP_ENOMEM;
+        }
+    xcp_error_clear();
+    return 0;
+}
+
+int xcp__update_allowed(xcp__ctx *c, xcp__obj *o)
+{
+    int af;
+    xcp_value v;
+    int rc;
+
+    if (!o || o->deleted || o->cls == C(task))
+        return 0;
+    af = xcp_class_field_index(o->cls, "allowed_operations");
+    if (af < 0)
+        return 0;
+    if ((rc = compute_allowed(c, o, &v)) < 0)
+        return rc;
+    rc = xcp__db_set(c->db, o, af, &v);
+    xcp_value_dispose(&v);
+    return rc;
+}
+
+const char *xcp__ctx_opref(xcp__ctx *c)
+{
+    xcp__obj *t;
+
+    if (!c->task[0]) {
+        if (xcp__task_new(c, c->msg ? c->msg->wire : "internal", "", &t) < 0)
+            return NULL;
+        snprintf(c->task, sizeof(c->task), "%s", t->ref);
+        c->own_task = true;
+    }
+    return c->task;
+}
+
+int xcp__op_start(xcp__ctx *c, xcp__obj *o, const char *op)
+{
+    int cf = xcp_class_field_index(o->cls, "current_operations");
+    const char *task;
+    int rc;
+
+    if (o->cls == C(VM) && (rc = vm_check(o, op, NULL)) < 0)
+        return rc;
+    if (cf < 0)
+        return 0;
+    if (o->cls != C(VM) && has_current(o, cf)) {
+        const xcp_value *cur = xcp__obj_val(o, cf);
+        return xcp__fail("OTHER_OPERATION_IN_PROGRESS",
+                         xcp__classes[o->cls].name, o->ref,
+                         cur->u.st.vals[0].u.s, cur->u.st.keys[0], NULL);
+    }
+    if (!(task = xcp__ctx_opref(c)))
+        return XCP_ENOMEM;
+    if ((rc = xcp__db_map_put_str(c->db, o, cf, task, op)) < 0)
+        return rc;
+    return xcp__update_allowed(c, o);
+}
+
+int xcp__op_end(xcp__ctx *c, xcp__obj *o)
+{
+    int cf = xcp_class_field_index(o->cls, "current_operations");
+    int rc;
+
+    if (cf < 0 || o->deleted || !c->task[0])
+        return 0;
+    if ((rc = xcp__db_map_del(c->db, o, cf, c->task)) < 0)
+        return rc;
+    return xcp__update_allowed(c, o);
+}

@@ -1,0 +1,62 @@
+/*
+ * session.*: login and logout. Sessions are database objects of a
+ * volatile class (never persisted: a restart ends them, as on XAPI).
+ * Authentication: the engine trusts its caller. An embedded engine's
+ * caller is the local superuser; the daemon authenticates network
+ * clients before it calls login here.
+ */
+#include "engine.h"
+
+static int login(xcp__ctx *c)
+{
+    xcp__obj *s;
+    int rc;
+
+    if ((rc = xcp__db_create(c->db, C(session), NULL, NULL, &s)) < 0)
+        return rc;
+    if ((rc = xcp__db_set_str(c->db, s, F(session, this_host),
+                              c->e->host)) < 0 ||
+        (rc = xcp__db_set_time(c->db, s, F(session, last_active),
+                               xcp__now())) < 0 ||
+        (rc = xcp__db_set_bool(c->db, s, F(session, is_local_superuser),
+                               !strcmp(xcp__arg_str(c, 0), "root"))) < 0 ||
+        (rc = xcp__db_set_str(c->db, s, F(session, auth_user_name),
+                              xcp__arg_str(c, 0))) < 0 ||
+        (rc = xcp__db_set_str(c->db, s, F(session, originator),
+                              xcp__arg_str(c, 3))) < 0 ||
+        (rc = xcp__db_set_time(c->db, s, F(session, validation_time),
+                               xcp__now())) < 0)
+        return rc;
+    return xcp__ret_ref(c, s);
+}
+
+static int logout(xcp__ctx *c)
+{
+    xcp__obj *s = xcp__db_get_cls(c->db, C(session), c->session);
+
+    if (!s)
+        return 0;
+    xcp__events_session_gone(c->e, s->ref);
+    return xcp__db_destroy(c->db, s);
+}
+
+static int change_password(xcp__ctx *c)
+{
+    return xcp__fail("NOT_IMPLEMENTED", "session.change_password (local "
+                     "users are managed by the host's PAM)", NULL);
+}
+
+static int subject_ids(xcp__ctx *c)
+{
+    return xcp_value_set_array(c->result, 0);
+}
+
+const struct xcp__impl xcp__impl_session[] = {
+    {"session.login_with_password", login},
+    {"session.slave_local_login_with_password", login},
+    {"session.logout", logout},
+    {"session.local_logout", logout},
+    {"session.change_password", change_password},
+    {"session.get_all_subject_identifiers", subject_ids},
+    {NULL, NULL},
+};

@@ -1,0 +1,871 @@
+/*
+ * SR.*, PBD.* and VDI.*: storage repositories, their attachment to hosts,
+ * and virtual disks, over the SR drivers (include/xcp/sys/sr.h).
+ */
+#include "storage.h"
+
+#include <stdio.h>
+
+/* ---- SR ------------------------------------------------------------------ */
+
+static int copy_arg(xcp__ctx *c, xcp__obj *o, int field, size_t arg)
+{
+    xcp_value v;
+    int rc = xcp_value_copy(&v, xcp__arg(c, arg));
+
+    if (rc < 0)
+        return rc;
+    rc = xcp__db_set(c->db, o, field, &v);
+    xcp_value_dispose(&v);
+    return rc;
+}
+
+static int attach(xcp__ctx *c, xcp__obj *sr, xcp__obj *pbd)
+{
+    xcp__srt t;
+    xcp_sr_error err;
+    int rc;
+
+    if ((rc = xcp__srt_get(c, sr, true, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    if (t.type->ops->sr_attach && t.type->ops->sr_attach(&t.t, &err) < 0)
+        rc = xcp__sr_fail(&err);
+    xcp__srt_free(&t);
+    if (rc < 0)
+        return rc;
+    if ((rc = xcp__db_set_bool(c->db, pbd, F(PBD, currently_attached),
+                               true)) < 0)
+        return rc;
+    xcp__sr_refresh(c, sr);
+    xcp_error_clear();
+    return xcp__update_allowed(c, sr);
+}
+
+int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
+                   const char *name, const char *descr, const char *type,
+                   const char *content_type, bool shared, xcp__obj **out);
+int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
+                   const char *name, const char *descr, const char *type,
+                   const char *content_type, bool shared, xcp__obj **out)
+{
+    const xcp_sr_type *st = xcp__sr_type_find(type);
+    xcp__obj *sr, *pbd;
+    xcp__srt t;
+    xcp_sr_error err;
+    uint64_t size = 0;
+    xcp_value v;
+    int rc;
+
+    if (!st)
+        return xcp__fail("SR_UNKNOWN_DRIVER", type, NULL);
+    if ((rc = xcp__db_create(c->db, C(SR), NULL, NULL, &sr)) < 0 ||
+        (rc = xcp__db_set_str(c->db, sr, F(SR, name_label), name)) < 0 ||
+        (rc = xcp__db_set_str(c->db, sr, F(SR, name_description), descr)) < 0 ||
+        (rc = xcp__db_set_str(c->db, sr, F(SR, type), type)) < 0 ||
+        (rc = xcp__db_set_str(c->db, sr, F(SR, content_type),
+                              *content_type ? content_type
+                                            : st->content_type)) < 0 ||
+        (rc = xcp__db_set_bool(c->db, sr, F(SR, shared), shared)) < 0 ||
+        (rc = xcp__db_create(c->db, C(PBD), NULL, NULL, &pbd)) < 0 ||
+        (rc = xcp__db_set_str(c->db, pbd, F(PBD, host), host->ref)) < 0 ||
+        (rc = xcp__db_set_str(c->db, pbd, F(PBD, SR), sr->ref)) < 0 ||
+        (rc = xcp_value_copy(&v, dconf)) < 0)
+        return rc;
+    rc = xcp__db_set(c->db, pbd, F(PBD, device_config), &v);
+    xcp_value_dispose(&v);
+    if (rc < 0 || (rc = xcp__srt_get(c, sr, true, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    if (t.type->ops->sr_create &&
+        t.type->ops->sr_create(&t.t, &size, &err) < 0)
+        rc = xcp__sr_fail(&err);
+    xcp__srt_free(&t);
+    if (rc < 0)
+        return rc;
+    if ((rc = xcp__db_set_int(c->db, sr, F(SR, physical_size),
+                              (int64_t)size)) < 0 ||
+        (rc = attach(c, sr, pbd)) < 0)
+        return rc;
+    *out = sr;
+    return 0;
+}
+
+static int sr_create(xcp__ctx *c)
+{
+    xcp__obj *host, *sr;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(host), &host)) < 0 ||
+        (rc = xcp__sr_create(c, host, xcp__arg(c, 1), xcp__arg_str(c, 3),
+                             xcp__arg_str(c, 4), xcp__arg_str(c, 5),
+                             xcp__arg_str(c, 6), xcp__arg_bool(c, 7),
+                             &sr)) < 0 ||
+        (rc = copy_arg(c, sr, F(SR, sm_config), 8)) < 0)
+        return rc;
+    return xcp__ret_ref(c, sr);
+}
+
+static int sr_introduce(xcp__ctx *c)
+{
+    xcp__obj *sr;
+    const char *uuid = xcp__arg_str(c, 0);
+    int rc;
+
+    if (*uuid && xcp__db_by_uuid(c->db, C(SR), uuid))
+        return xcp__fail("UUID_INVALID", "SR", uuid, NULL);
+    if ((rc = xcp__db_create(c->db, C(SR), NULL, *uuid ? uuid : NULL,
+                             &sr)) < 0 ||
+        (rc = xcp__db_set_str(c->db, sr, F(SR, name_label),
+                              xcp__arg_str(c, 1))) < 0 ||
+        (rc = xcp__db_set_str(c->db, sr, F(SR, name_description),
+                              xcp__arg_str(c, 2))) < 0 ||
+        (rc = xcp__db_set_str(c->db, sr, F(SR, type), xcp__arg_str(c, 3))) < 0 ||
+        (rc = xcp__db_set_str(c->db, sr, F(SR, content_type),
+                              xcp__arg_str(c, 4))) < 0 ||
+        (rc = xcp__db_set_bool(c->db, sr, F(SR, shared),
+                               xcp__arg_bool(c, 5))) < 0 ||
+        (rc = copy_arg(c, sr, F(SR, sm_config), 6)) < 0 ||
+        (rc = xcp__update_allowed(c, sr)) < 0)
+        return rc;
+    return xcp__ret_ref(c, sr);
+}
+
+static bool any_attached(xcp__ctx *c, xcp__obj *sr)
+{
+    const xcp_value *pbds = xcp__obj_val(sr, F(SR, PBDs));
+    size_t i;
+
+    for (i = 0; pbds->kind == XCP_VAL_ARRAY && i < pbds->u.arr.n; i++) {
+        xcp__obj *p = xcp__db_get_cls(c->db, C(PBD), pbds->u.arr.items[i].u.s);
+        if (p && xcp__obj_bool(p, F(PBD, currently_attached)))
+            return true;
+    }
+    return false;
+}
+
+static int destroy_set(xcp__ctx *c, xcp__obj *o, int field, int cls)
+{
+    const xcp_value *set = xcp__obj_val(o, field);
+    int rc;
+
+    while (set->kind == XCP_VAL_ARRAY && set->u.arr.n > 0) {
+        xcp__obj *x = xcp__db_get_cls(c->db, cls, set->u.arr.items[0].u.s);
+        if (!x)
+            break;
+        if ((rc = xcp__db_destroy(c->db, x)) < 0)
+            return rc;
+        set = xcp__obj_val(o, field);
+    }
+    return 0;
+}
+
+static int forget_records(xcp__ctx *c, xcp__obj *sr)
+{
+    const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
+    xcp__obj *pool = xcp__db_get_cls(c->db, C(pool), c->e->pool);
+    int rc;
+
+    while (vdis->kind == XCP_VAL_ARRAY && vdis->u.arr.n > 0) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[0].u.s);
+        if (!v)
+            break;
+        if ((rc = destroy_set(c, v, F(VDI, VBDs), C(VBD))) < 0 ||
+            (rc = xcp__db_destroy(c->db, v)) < 0)
+            return rc;
+        vdis = xcp__obj_val(sr, F(SR, VDIs));
+    }
+    if ((rc = destroy_set(c, sr, F(SR, PBDs), C(PBD))) < 0)
+        return rc;
+    if (pool) {
+        static const int fields[] = {F(pool, default_SR),
+                                     F(pool, suspend_image_SR),
+                                     F(pool, crash_dump_SR)};
+        size_t i;
+        for (i = 0; i < XCP__ARRAY_LEN(fields); i++)
+            if (!strcmp(xcp__obj_str(pool, fields[i]), sr->ref) &&
+                (rc = xcp__db_set_str(c->db, pool, fields[i],
+                                      XCP_NULL_REF)) < 0)
+                return rc;
+    }
+    return xcp__db_destroy(c->db, sr);
+}
+
+static int sr_forget(xcp__ctx *c)
+{
+    xcp__obj *sr;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(SR), &sr)) < 0)
+        return rc;
+    if (any_attached(c, sr))
+        return xcp__fail("SR_HAS_PBD", sr->ref, NULL);
+    return forget_records(c, sr);
+}
+
+static int sr_destroy(xcp__ctx *c)
+{
+    xcp__obj *sr;
+    xcp__srt t;
+    xcp_sr_error err;
+    const char *ind;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(SR), &sr)) < 0)
+        return rc;
+    ind = xcp__obj_map_str(sr, F(SR, other_config), "indestructible");
+    if (ind && !strcmp(ind, "true"))
+        return xcp__fail("SR_INDESTRUCTIBLE", sr->ref, NULL);
+    if (any_attached(c, sr))
+        return xcp__fail("SR_HAS_PBD", sr->ref, NULL);
+    if (xcp__obj_val(sr, F(SR, VDIs))->u.arr.n > 0)
+        return xcp__fail("SR_NOT_EMPTY", NULL);
+    if ((rc = xcp__srt_get(c, sr, true, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    if (t.type->ops->sr_destroy && t.type->ops->sr_destroy(&t.t, 0, &err) < 0)
+        rc = xcp__sr_fail(&err);
+    xcp__srt_free(&t);
+    if (rc < 0)
+        return rc;
+    return forget_records(c, sr);
+}
+
+struct scan_ctx {
+    xcp__ctx *c;
+    xcp__obj *sr;
+    xcp__hmap seen; /* locations found on storage */
+    xcp_sr_vdi_info *found;
+    size_t n, cap;
+};
+
+static int scan_cb(void *arg, const xcp_sr_vdi_info *vdi)
+{
+    struct scan_ctx *s = arg;
+
+    if (vdi->hidden)
+        return 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        xcp_sr_vdi_info *f = realloc(s->found, cap * sizeof(*f));
+        if (!f)
+            return -1;
+        s->found = f;
+        s->cap = cap;
+    }
+    s->found[s->n++] = *vdi;
+    return 0;
+}
+
+static int sr_scan(xcp__ctx *c)
+{
+    struct scan_ctx s;
+    xcp__obj *sr;
+    xcp__srt t;
+    xcp_sr_error err;
+    const xcp_value *vdis;
+    size_t i;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(SR), &sr)) < 0 ||
+        (rc = xcp__srt_get(c, sr, false, &t)) < 0)
+        return rc;
+    memset(&s, 0, sizeof(s));
+    s.c = c;
+    s.sr = sr;
+    memset(&err, 0, sizeof(err));
+    if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_SR_SCAN)) < 0 ||
+        t.type->ops->sr_scan(&t.t, scan_cb, &s, &err) < 0) {
+        if (rc == 0)
+            rc = xcp__sr_fail(&err);
+        goto out;
+    }
+    for (i = 0; i < s.n; i++)
+        xcp__hmap_put(&s.seen, s.found[i].location, &s.found[i]);
+    /* Records: refresh, or mark missing. */
+    vdis = xcp__obj_val(sr, F(SR, VDIs));
+    for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        xcp_sr_vdi_info *f;
+        if (!v)
+            continue;
+        f = xcp__hmap_get(&s.seen, xcp__obj_str(v, F(VDI, location)));
+        if ((rc = xcp__db_set_bool(c->db, v, F(VDI, missing), !f)) < 0)
+            goto out;
+        if (f) {
+            if ((rc = xcp__db_set_int(c->db, v, F(VDI, physical_utilisation),
+                                      (int64_t)f->physical_utilisation)) < 0 ||
+                (rc = xcp__db_set_int(c->db, v, F(VDI, virtual_size),
+                                      (int64_t)f->virtual_size)) < 0)
+                goto out;
+            xcp__hmap_del(&s.seen, f->location);
+        }
+    }
+    /* Storage the records don't know: introduce it. */
+    for (i = 0; i < s.n; i++) {
+        xcp__obj *v;
+        if (!xcp__hmap_get(&s.seen, s.found[i].location))
+            continue;
+        if (s.found[i].uuid[0] &&
+            xcp__db_by_uuid(c->db, C(VDI), s.found[i].uuid))
+            continue;
+        if ((rc = xcp__db_create(c->db, C(VDI), NULL,
+                                 s.found[i].uuid[0] ? s.found[i].uuid : NULL,
+                                 &v)) < 0 ||
+            (rc = xcp__db_set_str(c->db, v, F(VDI, SR), sr->ref)) < 0 ||
+            (rc = xcp__db_set_str(c->db, v, F(VDI, location),
+                                  s.found[i].location)) < 0 ||
+            (rc = xcp__db_set_int(c->db, v, F(VDI, virtual_size),
+                                  (int64_t)s.found[i].virtual_size)) < 0 ||
+            (rc = xcp__db_set_int(c->db, v, F(VDI, physical_utilisation),
+                                  (int64_t)s.found[i].physical_utilisation)) <
+                0 ||
+            (rc = xcp__db_set_bool(c->db, v, F(VDI, read_only),
+                                   s.found[i].read_only)) < 0 ||
+            (rc = xcp__update_allowed(c, v)) < 0)
+            goto out;
+        xcp__db_set_int(c->db, sr, F(SR, virtual_allocation),
+                        xcp__obj_int(sr, F(SR, virtual_allocation)) +
+                            (int64_t)s.found[i].virtual_size);
+    }
+    xcp__sr_refresh(c, sr);
+out:
+    xcp__hmap_free(&s.seen);
+    free(s.found);
+    xcp__srt_free(&t);
+    return rc;
+}
+
+static int sr_update(xcp__ctx *c)
+{
+    xcp__obj *sr;
+    int rc = xcp__arg_obj(c, 0, C(SR), &sr);
+
+    return rc < 0 ? rc : xcp__sr_refresh(c, sr);
+}
+
+struct probe_ctx {
+    xcp__buf b;
+};
+
+static int probe_cb(void *arg, const xcp_sr_probe_info *p)
+{
+    struct probe_ctx *pc = arg;
+
+    xcp__buf_printf(&pc->b, "<SR><UUID>%s</UUID><Type>%s</Type>"
+                    "<Path>%s</Path></SR>", p->sr_uuid, p->type, p->path);
+    return 0;
+}
+
+static int sr_probe(xcp__ctx *c)
+{
+    const xcp_sr_type *st = xcp__sr_type_find(xcp__arg_str(c, 2));
+    const xcp_value *dc = xcp__arg(c, 1);
+    struct probe_ctx pc;
+    xcp_sr_target t;
+    xcp_sr_kv kv[32];
+    xcp_sr_error err;
+    size_t i;
+    int rc = 0;
+    char *s;
+
+    if (!st)
+        return xcp__fail("SR_UNKNOWN_DRIVER", xcp__arg_str(c, 2), NULL);
+    if (!st->ops->sr_probe)
+        return xcp__fail("SR_OPERATION_NOT_SUPPORTED", XCP_NULL_REF, NULL);
+    memset(&t, 0, sizeof(t));
+    for (i = 0; i < dc->u.st.n && i < XCP__ARRAY_LEN(kv); i++) {
+        kv[i].key = dc->u.st.keys[i];
+        kv[i].value = dc->u.st.vals[i].kind == XCP_VAL_STRING
+                          ? dc->u.st.vals[i].u.s : "";
+    }
+    t.device_config = kv;
+    t.n_device_config = i;
+    memset(&pc, 0, sizeof(pc));
+    memset(&err, 0, sizeof(err));
+    xcp__buf_adds(&pc.b, "<?xml version=\"1.0\" ?><SRlist>");
+    if (st->ops->sr_probe(&t, probe_cb, &pc, &err) < 0) {
+        xcp__buf_free(&pc.b);
+        return xcp__sr_fail(&err);
+    }
+    xcp__buf_adds(&pc.b, "</SRlist>");
+    if (!(s = xcp__buf_steal(&pc.b)))
+        return xcp__oom();
+    rc = xcp__ret_str(c, s);
+    free(s);
+    return rc;
+}
+
+static int sr_set(xcp__ctx *c, int field)
+{
+    xcp__obj *sr;
+    int rc = xcp__arg_obj(c, 0, C(SR), &sr);
+
+    return rc < 0 ? rc : copy_arg(c, sr, field, 1);
+}
+
+static int sr_set_name_label(xcp__ctx *c) { return sr_set(c, F(SR, name_label)); }
+static int sr_set_name_description(xcp__ctx *c)
+{
+    return sr_set(c, F(SR, name_description));
+}
+static int sr_set_shared(xcp__ctx *c) { return sr_set(c, F(SR, shared)); }
+static int sr_set_physical_size(xcp__ctx *c)
+{
+    return sr_set(c, F(SR, physical_size));
+}
+
+static int supported_types(xcp__ctx *c)
+{
+    size_t i, n = xcp__sr_type_count();
+    int rc;
+
+    if ((rc = xcp_value_set_array(c->result, n)) < 0)
+        return rc;
+    for (i = 0; i < n; i++)
+        if ((rc = xcp_value_set_string(&c->result->u.arr.items[i],
+                                       xcp__sr_type_at(i)->name)) < 0)
+            return rc;
+    return 0;
+}
+
+/* ---- PBD ------------------------------------------------------------------- */
+
+static int pbd_create(xcp__ctx *c)
+{
+    const xcp_value *rec = xcp__arg(c, 0);
+    xcp__obj *host, *sr, *pbd;
+    xcp_value v;
+    int rc;
+
+    if ((rc = xcp__ref_obj(c, rec->u.rec.fields[F(PBD, host)].u.s, C(host),
+                           &host)) < 0 ||
+        (rc = xcp__ref_obj(c, rec->u.rec.fields[F(PBD, SR)].u.s, C(SR),
+                           &sr)) < 0)
+        return rc;
+    if ((rc = xcp__db_create(c->db, C(PBD), NULL, NULL, &pbd)) < 0 ||
+        (rc = xcp__db_set_str(c->db, pbd, F(PBD, host), host->ref)) < 0 ||
+        (rc = xcp__db_set_str(c->db, pbd, F(PBD, SR), sr->ref)) < 0)
+        return rc;
+    if ((rc = xcp_value_copy(&v, &rec->u.rec.fields[F(PBD, device_config)])) < 0)
+        return rc;
+    rc = xcp__db_set(c->db, pbd, F(PBD, device_config), &v);
+    xcp_value_dispose(&v);
+    if (rc == 0 && rec->u.rec.fields[F(PBD, other_config)].kind ==
+                       XCP_VAL_STRUCT) {
+        if ((rc = xcp_value_copy(&v, &rec->u.rec.fields[F(PBD,
+                                                          other_config)])) < 0)
+            return rc;
+        rc = xcp__db_set(c->db, pbd, F(PBD, other_config), &v);
+        xcp_value_dispose(&v);
+    }
+    return rc < 0 ? rc : xcp__ret_ref(c, pbd);
+}
+
+static int pbd_destroy(xcp__ctx *c)
+{
+    xcp__obj *pbd;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(PBD), &pbd)) < 0)
+        return rc;
+    if (xcp__obj_bool(pbd, F(PBD, currently_attached)))
+        return xcp__fail("OPERATION_NOT_ALLOWED", "PBD is currently attached",
+                         NULL);
+    return xcp__db_destroy(c->db, pbd);
+}
+
+static int pbd_plug(xcp__ctx *c)
+{
+    xcp__obj *pbd, *sr;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(PBD), &pbd)) < 0 ||
+        (rc = xcp__ref_obj(c, xcp__obj_str(pbd, F(PBD, SR)), C(SR), &sr)) < 0)
+        return rc;
+    if (xcp__obj_bool(pbd, F(PBD, currently_attached)))
+        return 0;
+    if (strcmp(xcp__obj_str(pbd, F(PBD, host)), c->e->host))
+        return xcp__fail("HOST_OFFLINE", xcp__obj_str(pbd, F(PBD, host)),
+                         NULL);
+    return attach(c, sr, pbd);
+}
+
+static int pbd_unplug(xcp__ctx *c)
+{
+    xcp__obj *pbd, *sr;
+    const xcp_value *vdis;
+    xcp__srt t;
+    xcp_sr_error err;
+    size_t i, k;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(PBD), &pbd)) < 0 ||
+        (rc = xcp__ref_obj(c, xcp__obj_str(pbd, F(PBD, SR)), C(SR), &sr)) < 0)
+        return rc;
+    if (!xcp__obj_bool(pbd, F(PBD, currently_attached)))
+        return 0;
+    vdis = xcp__obj_val(sr, F(SR, VDIs));
+    for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        const xcp_value *vbds = v ? xcp__obj_val(v, F(VDI, VBDs)) : NULL;
+        for (k = 0; vbds && k < vbds->u.arr.n; k++) {
+            xcp__obj *b = xcp__db_get_cls(c->db, C(VBD),
+                                          vbds->u.arr.items[k].u.s);
+            if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
+                return xcp__fail("VDI_IN_USE", v->ref, "unplug", NULL);
+        }
+    }
+    if ((rc = xcp__srt_get(c, sr, true, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    if (t.type->ops->sr_detach && t.type->ops->sr_detach(&t.t, &err) < 0)
+        rc = xcp__sr_fail(&err);
+    xcp__srt_free(&t);
+    if (rc < 0)
+        return rc;
+    return xcp__db_set_bool(c->db, pbd, F(PBD, currently_attached), false);
+}
+
+static int pbd_set_device_config(xcp__ctx *c)
+{
+    xcp__obj *pbd;
+    int rc = xcp__arg_obj(c, 0, C(PBD), &pbd);
+
+    return rc < 0 ? rc : copy_arg(c, pbd, F(PBD, device_config), 1);
+}
+
+/* ---- VDI ------------------------------------------------------------------- */
+
+static int vdi_create(xcp__ctx *c)
+{
+    const xcp_value *rec = xcp__arg(c, 0);
+    const xcp_value *f = rec->u.rec.fields;
+    xcp__obj *sr, *vdi;
+    static const int extra[] = {F(VDI, sharable), F(VDI, read_only),
+                                F(VDI, other_config), F(VDI, xenstore_data),
+                                F(VDI, tags)};
+    size_t i;
+    int rc;
+
+    if (f[F(VDI, SR)].kind == XCP_VAL_NONE ||
+        f[F(VDI, virtual_size)].kind == XCP_VAL_NONE)
+        return xcp__fail("INTERNAL_ERROR",
+                         "missing field SR or virtual_size in VDI.create "
+                         "argument", NULL);
+    if ((rc = xcp__ref_obj(c, f[F(VDI, SR)].u.s, C(SR), &sr)) < 0)
+        return rc;
+    rc = xcp__vdi_new(c, sr, f[F(VDI, name_label)].kind == XCP_VAL_STRING
+                                 ? f[F(VDI, name_label)].u.s : "",
+                      f[F(VDI, name_description)].kind == XCP_VAL_STRING
+                          ? f[F(VDI, name_description)].u.s : "",
+                      f[F(VDI, virtual_size)].u.i,
+                      f[F(VDI, type)].kind == XCP_VAL_STRING
+                          ? f[F(VDI, type)].u.s : "user", NULL, &vdi);
+    if (rc < 0)
+        return rc;
+    for (i = 0; i < XCP__ARRAY_LEN(extra); i++) {
+        xcp_value v;
+        if (f[extra[i]].kind == XCP_VAL_NONE)
+            continue;
+        if ((rc = xcp_value_copy(&v, &f[extra[i]])) < 0)
+            return rc;
+        rc = xcp__db_set(c->db, vdi, extra[i], &v);
+        xcp_value_dispose(&v);
+        if (rc < 0)
+            return rc;
+    }
+    if (f[F(VDI, sm_config)].kind == XCP_VAL_STRUCT) {
+        const xcp_value *m = &f[F(VDI, sm_config)];
+        for (i = 0; i < m->u.st.n; i++) {
+            xcp_value v;
+            if ((rc = xcp_value_copy(&v, &m->u.st.vals[i])) < 0)
+                return rc;
+            rc = xcp__db_map_put(c->db, vdi, F(VDI, sm_config),
+                                 m->u.st.keys[i], &v);
+            xcp_value_dispose(&v);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return xcp__ret_ref(c, vdi);
+}
+
+static int vdi_arg(xcp__ctx *c, xcp__obj **vdi)
+{
+    return xcp__arg_obj(c, 0, C(VDI), vdi);
+}
+
+static bool vdi_attached(xcp__ctx *c, xcp__obj *vdi)
+{
+    const xcp_value *vbds = xcp__obj_val(vdi, F(VDI, VBDs));
+    size_t i;
+
+    for (i = 0; vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n; i++) {
+        xcp__obj *b = xcp__db_get_cls(c->db, C(VBD), vbds->u.arr.items[i].u.s);
+        if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
+            return true;
+    }
+    return false;
+}
+
+static int vdi_busy(xcp__obj *vdi)
+{
+    const xcp_value *cur = xcp__obj_val(vdi, F(VDI, current_operations));
+
+    if (cur->kind == XCP_VAL_STRUCT && cur->u.st.n > 0)
+        return xcp__fail("OTHER_OPERATION_IN_PROGRESS", "VDI", vdi->ref,
+                         cur->u.st.vals[0].u.s, cur->u.st.keys[0], NULL);
+    return 0;
+}
+
+static int vdi_destroy(xcp__ctx *c)
+{
+    xcp__obj *vdi;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0)
+        return rc;
+    if (vdi_attached(c, vdi))
+        return xcp__fail("VDI_IN_USE", vdi->ref, "destroy", NULL);
+    if ((rc = destroy_set(c, vdi, F(VDI, VBDs), C(VBD))) < 0)
+        return rc;
+    return xcp__vdi_delete(c, vdi);
+}
+
+static int vdi_forget(xcp__ctx *c)
+{
+    xcp__obj *vdi;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0)
+        return rc;
+    if (vdi_attached(c, vdi))
+        return xcp__fail("VDI_IN_USE", vdi->ref, "forget", NULL);
+    if ((rc = destroy_set(c, vdi, F(VDI, VBDs), C(VBD))) < 0)
+        return rc;
+    return xcp__db_destroy(c->db, vdi);
+}
+
+static int vdi_cow_call(xcp__ctx *c, bool snapshot)
+{
+    xcp__obj *vdi, *n;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
+        (rc = xcp__vdi_cow(c, vdi, snapshot, &n)) < 0)
+        return rc;
+    return xcp__ret_ref(c, n);
+}
+
+static int vdi_snapshot(xcp__ctx *c) { return vdi_cow_call(c, true); }
+static int vdi_clone(xcp__ctx *c) { return vdi_cow_call(c, false); }
+
+static int vdi_copy(xcp__ctx *c)
+{
+    xcp__obj *vdi, *sr = NULL, *n;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0)
+        return rc;
+    if (!xcp_ref_is_null(xcp__arg_str(c, 2)) ||
+        !xcp_ref_is_null(xcp__arg_str(c, 3)))
+        return xcp__fail("VALUE_NOT_SUPPORTED", "base_vdi/into_vdi",
+                         xcp__arg_str(c, 3),
+                         "delta copies are not supported yet", NULL);
+    if (!xcp_ref_is_null(xcp__arg_str(c, 1)) &&
+        (rc = xcp__arg_obj(c, 1, C(SR), &sr)) < 0)
+        return rc;
+    if ((rc = xcp__vdi_full_copy(c, vdi, sr, &n)) < 0)
+        return rc;
+    return xcp__ret_ref(c, n);
+}
+
+static int do_resize(xcp__ctx *c, bool online)
+{
+    xcp__obj *vdi, *sr;
+    xcp__srt t;
+    xcp_sr_vdi_info info;
+    xcp_sr_error err;
+    int64_t size = xcp__arg_int(c, 1);
+    int64_t old;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
+        (rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
+        return rc;
+    old = xcp__obj_int(vdi, F(VDI, virtual_size));
+    if (size < old) {
+        char n[32];
+        snprintf(n, sizeof(n), "%lld", (long long)old);
+        return xcp__fail("VDI_TOO_SMALL", vdi->ref, n, NULL);
+    }
+    if (!online && vdi_attached(c, vdi))
+        return xcp__fail("VDI_IN_USE", vdi->ref, "resize", NULL);
+    if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
+        return rc;
+    if ((rc = xcp__sr_need(sr, &t, online ? XCP_SR_CAP_VDI_RESIZE_ONLINE
+                                          : XCP_SR_CAP_VDI_RESIZE)) < 0)
+        goto out;
+    memset(&err, 0, sizeof(err));
+    memset(&info, 0, sizeof(info));
+    if (t.type->ops->vdi_resize(&t.t, xcp__obj_str(vdi, F(VDI, location)),
+                                (uint64_t)size, &info, &err) < 0) {
+        rc = xcp__sr_fail(&err);
+        goto out;
+    }
+    if ((rc = xcp__db_set_int(c->db, vdi, F(VDI, virtual_size),
+                              (int64_t)info.virtual_size)) < 0 ||
+        (rc = xcp__db_set_int(c->db, sr, F(SR, virtual_allocation),
+                              xcp__obj_int(sr, F(SR, virtual_allocation)) +
+                                  (int64_t)info.virtual_size - old)) < 0)
+        goto out;
+out:
+    xcp__srt_free(&t);
+    return rc;
+}
+
+static int vdi_resize(xcp__ctx *c) { return do_resize(c, false); }
+static int vdi_resize_online(xcp__ctx *c) { return do_resize(c, true); }
+
+static int vdi_update(xcp__ctx *c)
+{
+    xcp__obj *vdi;
+    int rc = vdi_arg(c, &vdi);
+
+    return rc < 0 ? rc : xcp__vdi_refresh(c, vdi);
+}
+
+static int vdi_introduce(xcp__ctx *c)
+{
+    xcp__obj *sr, *vdi;
+    xcp__srt t;
+    xcp_sr_vdi_info info;
+    xcp_sr_error err;
+    const char *uuid = xcp__arg_str(c, 0);
+    const char *loc = xcp__arg_str(c, 8);
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 3, C(SR), &sr)) < 0 ||
+        (rc = xcp__srt_get(c, sr, false, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    memset(&info, 0, sizeof(info));
+    rc = t.type->ops->vdi_stat ? t.type->ops->vdi_stat(&t.t, loc, &info, &err)
+                               : -1;
+    xcp__srt_free(&t);
+    if (rc < 0)
+        return xcp__fail("VDI_LOCATION_MISSING", sr->ref, loc, NULL);
+    if (*uuid && xcp__db_by_uuid(c->db, C(VDI), uuid))
+        return xcp__fail("UUID_INVALID", "VDI", uuid, NULL);
+    {
+        const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
+        size_t i;
+        for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
+            xcp__obj *o = xcp__db_get_cls(c->db, C(VDI),
+                                          vdis->u.arr.items[i].u.s);
+            if (o && !strcmp(xcp__obj_str(o, F(VDI, location)), loc))
+                return xcp__fail("LOCATION_NOT_UNIQUE", sr->ref, loc, NULL);
+        }
+    }
+    if ((rc = xcp__db_create(c->db, C(VDI), NULL, *uuid ? uuid : NULL,
+                             &vdi)) < 0 ||
+        (rc = xcp__db_set_str(c->db, vdi, F(VDI, name_label),
+                              xcp__arg_str(c, 1))) < 0 ||
+        (rc = xcp__db_set_str(c->db, vdi, F(VDI, name_description),
+                              xcp__arg_str(c, 2))) < 0 ||
+        (rc = xcp__db_set_str(c->db, vdi, F(VDI, SR), sr->ref)) < 0 ||
+        (rc = copy_arg(c, vdi, F(VDI, type), 4)) < 0 ||
+        (rc = copy_arg(c, vdi, F(VDI, sharable), 5)) < 0 ||
+        (rc = copy_arg(c, vdi, F(VDI, read_only), 6)) < 0 ||
+        (rc = copy_arg(c, vdi, F(VDI, other_config), 7)) < 0 ||
+        (rc = xcp__db_set_str(c->db, vdi, F(VDI, location), loc)) < 0 ||
+        (rc = copy_arg(c, vdi, F(VDI, xenstore_data), 9)) < 0 ||
+        (rc = copy_arg(c, vdi, F(VDI, sm_config), 10)) < 0 ||
+        (rc = copy_arg(c, vdi, F(VDI, managed), 11)) < 0 ||
+        (rc = xcp__db_set_int(c->db, vdi, F(VDI, virtual_size),
+                              (int64_t)info.virtual_size)) < 0 ||
+        (rc = xcp__db_set_int(c->db, vdi, F(VDI, physical_utilisation),
+                              (int64_t)info.physical_utilisation)) < 0 ||
+        (rc = xcp__update_allowed(c, vdi)) < 0)
+        return rc;
+    return xcp__ret_ref(c, vdi);
+}
+
+static int vdi_set(xcp__ctx *c, int field, bool detached)
+{
+    xcp__obj *vdi;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0)
+        return rc;
+    if (detached && vdi_attached(c, vdi))
+        return xcp__fail("VDI_IN_USE", vdi->ref, c->msg->wire, NULL);
+    return copy_arg(c, vdi, field, 1);
+}
+
+static int vdi_set_name_label(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, name_label), false);
+}
+static int vdi_set_name_description(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, name_description), false);
+}
+static int vdi_set_read_only(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, read_only), false);
+}
+static int vdi_set_sharable(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, sharable), false);
+}
+static int vdi_set_on_boot(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, on_boot), true);
+}
+static int vdi_set_allow_caching(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, allow_caching), true);
+}
+
+const struct xcp__impl xcp__impl_sr[] = {
+    {"SR.create", sr_create},
+    {"SR.introduce", sr_introduce},
+    {"SR.forget", sr_forget},
+    {"SR.destroy", sr_destroy},
+    {"SR.scan", sr_scan},
+    {"SR.update", sr_update},
+    {"SR.probe", sr_probe},
+    {"SR.set_name_label", sr_set_name_label},
+    {"SR.set_name_description", sr_set_name_description},
+    {"SR.set_shared", sr_set_shared},
+    {"SR.set_physical_size", sr_set_physical_size},
+    {"SR.get_supported_types", supported_types},
+    {"PBD.create", pbd_create},
+    {"PBD.destroy", pbd_destroy},
+    {"PBD.plug", pbd_plug},
+    {"PBD.unplug", pbd_unplug},
+    {"PBD.set_device_config", pbd_set_device_config},
+    {NULL, NULL},
+};
+
+const struct xcp__impl xcp__impl_vdi[] = {
+    {"VDI.create", vdi_create},
+    {"VDI.destroy", vdi_destroy},
+    {"VDI.forget", vdi_forget},
+    {"VDI.snapshot", vdi_snapshot},
+    {"VDI.clone", vdi_clone},
+    {"VDI.copy", vdi_copy},
+    {"VDI.resize", vdi_resize},
+    {"VDI.resize_online", vdi_resize_online},
+    {"VDI.update", vdi_update},
+    {"VDI.introduce", vdi_introduce},
+    {"VDI.set_name_label", vdi_set_name_label},
+    {"VDI.set_name_description", vdi_set_name_description},
+    {"VDI.set_read_only", vdi_set_read_only},
+    {"VDI.set_sharable", vdi_set_sharable},
+    {"VDI.set_on_boot", vdi_set_on_boot},
+    {"VDI.set_allow_caching", vdi_set_allow_caching},
+    {NULL, NULL},
+};

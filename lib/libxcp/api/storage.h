@@ -1,0 +1,54 @@
+/*
+ * The SR layer's policy side, as the rest of the API uses it: VDIs as
+ * database objects backed by an SR driver (include/xcp/sys/sr.h). Drivers
+ * get paths and uuids; these functions keep the records right.
+ */
+#ifndef XCP_STORAGE_H
+#define XCP_STORAGE_H
+
+#include "engine.h"
+#include <xcp/sys/sr.h>
+
+/* The SR type table (sr/registry.c). */
+const xcp_sr_type *xcp__sr_type_find(const char *name);
+size_t xcp__sr_type_count(void);
+const xcp_sr_type *xcp__sr_type_at(size_t i);
+
+/* A driver target for an SR: owns the device_config copy. */
+typedef struct xcp__srt {
+    xcp_sr_target t;
+    xcp_sr_kv kv[32];
+    char *loc;
+    const xcp_sr_type *type;
+} xcp__srt;
+
+/* Build the target of sr on this host (needs an attached PBD unless
+ * any_pbd). Errors: SR_HAS_NO_PBDS, SR_NOT_ATTACHED, SR_UNKNOWN_DRIVER. */
+int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out);
+void xcp__srt_free(xcp__srt *t);
+/* Turn a driver error into the thread's XenAPI error. */
+int xcp__sr_fail(const xcp_sr_error *err);
+/* The type's capability, or SR_OPERATION_NOT_SUPPORTED. */
+int xcp__sr_need(xcp__obj *sr, const xcp__srt *t, uint64_t cap);
+
+/* Create a VDI record + storage in sr. format NULL = the SR's default. */
+int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
+                 const char *descr, int64_t size, const char *type,
+                 const char *format, xcp__obj **out);
+/* Destroy storage and record (VDI must be unattached). */
+int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi);
+/* Copy-on-write children: snapshot (read-only) or clone (writable). */
+int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot,
+                 xcp__obj **out);
+/* Full copy into sr (NULL = same SR). */
+int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *sr,
+                       xcp__obj **out);
+/* Path and format a hypervisor opens. */
+int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out);
+/* Refresh a VDI's sizes from storage, and its SR's totals. */
+int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi);
+int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr);
+/* The SR to use for new disks when none is given: pool.default_SR. */
+xcp__obj *xcp__default_sr(xcp__ctx *c);
+
+#endif

@@ -1,0 +1,132 @@
+/*
+ * The object database: tables of objects keyed by ref, indexes on uuid and
+ * name_label, relations kept both ways, transactions with undo, one
+ * generation per commit (event.from reads them), and persistence through
+ * the journal (journal.c). Not thread-safe: the engine lock guards it.
+ */
+#ifndef XCP_DB_H
+#define XCP_DB_H
+
+#include "../internal.h"
+
+typedef struct xcp__db xcp__db;
+
+typedef struct xcp__obj {
+    int cls;
+    bool deleted;          /* tombstone: kept in the generation list only */
+    bool in_txn;           /* touched by the open transaction */
+    uint32_t idx;          /* position in its class table */
+    uint64_t gen;          /* generation of the last committed change */
+    uint64_t created_gen;  /* generation that created it */
+    struct xcp__obj *gprev, *gnext; /* generation order, oldest first */
+    struct xcp__obj *tnext;         /* touched list of the open txn */
+    char ref[XCP_REF_MAX];
+    xcp_value *f;          /* nfields values (NULL once deleted) */
+} xcp__obj;
+
+/* fsync policies */
+enum { XCP__FSYNC_NEVER, XCP__FSYNC_GROUP, XCP__FSYNC_ALWAYS };
+
+/* Open (create) the database in dir and load it. Returns 0 or a negative
+ * code with the thread error set (which file, what is wrong). */
+int xcp__db_open(xcp__db **out, const char *dir);
+void xcp__db_close(xcp__db *db);
+/* Write a snapshot now and truncate the journal. */
+int xcp__db_snapshot(xcp__db *db);
+void xcp__db_set_fsync(xcp__db *db, int policy, int group_ms);
+
+/* Lookups. Objects stay valid until destroyed and committed. */
+xcp__obj *xcp__db_get(xcp__db *db, const char *ref);
+xcp__obj *xcp__db_get_cls(xcp__db *db, int cls, const char *ref);
+xcp__obj *xcp__db_by_uuid(xcp__db *db, int cls, const char *uuid);
+/* Objects of a class: an array valid until the next create/destroy. */
+xcp__obj *const *xcp__db_all(xcp__db *db, int cls, size_t *n);
+/* Objects of a class with this name_label (array valid as above). */
+xcp__obj *const *xcp__db_by_name(xcp__db *db, int cls, const char *name,
+                                 size_t *n);
+size_t xcp__db_count(xcp__db *db, int cls);
+
+/* Transactions: every change happens between begin and commit/abort.
+ * Commit writes the journal before returning; abort undoes in reverse. */
+void xcp__db_begin(xcp__db *db);
+int xcp__db_commit(xcp__db *db);
+void xcp__db_abort(xcp__db *db);
+bool xcp__db_in_txn(const xcp__db *db);
+
+/* Changes (inside a transaction). Values passed by pointer are moved in. */
+int xcp__db_create(xcp__db *db, int cls, const char *ref, const char *uuid,
+                   xcp__obj **out);
+int xcp__db_set(xcp__db *db, xcp__obj *o, int field, xcp_value *v);
+int xcp__db_set_str(xcp__db *db, xcp__obj *o, int field, const char *s);
+int xcp__db_set_int(xcp__db *db, xcp__obj *o, int field, int64_t i);
+int xcp__db_set_float(xcp__db *db, xcp__obj *o, int field, double d);
+int xcp__db_set_bool(xcp__db *db, xcp__obj *o, int field, bool b);
+int xcp__db_set_time(xcp__db *db, xcp__obj *o, int field, xcp_datetime t);
+/* Map field: put key (replacing), delete key (no-op when absent). */
+int xcp__db_map_put(xcp__db *db, xcp__obj *o, int field, const char *key,
+                    xcp_value *v);
+int xcp__db_map_put_str(xcp__db *db, xcp__obj *o, int field, const char *key,
+                        const char *val);
+int xcp__db_map_del(xcp__db *db, xcp__obj *o, int field, const char *key);
+/* Set field: add (idempotent), remove (no-op when absent). */
+int xcp__db_set_add(xcp__db *db, xcp__obj *o, int field, xcp_value *v);
+int xcp__db_set_add_str(xcp__db *db, xcp__obj *o, int field, const char *s);
+int xcp__db_set_del(xcp__db *db, xcp__obj *o, int field, const xcp_value *v);
+int xcp__db_destroy(xcp__db *db, xcp__obj *o);
+/* Mark an object changed (event.inject). */
+int xcp__db_touch(xcp__db *db, xcp__obj *o);
+
+/* Field readers (no copies; valid while the object is unchanged). */
+const char *xcp__obj_str(const xcp__obj *o, int field);
+int64_t xcp__obj_int(const xcp__obj *o, int field);
+double xcp__obj_float(const xcp__obj *o, int field);
+bool xcp__obj_bool(const xcp__obj *o, int field);
+const xcp_value *xcp__obj_val(const xcp__obj *o, int field);
+/* Map lookup on a map field, or NULL. */
+const xcp_value *xcp__obj_map_get(const xcp__obj *o, int field,
+                                  const char *key);
+const char *xcp__obj_map_str(const xcp__obj *o, int field, const char *key);
+const char *xcp__obj_uuid(const xcp__obj *o);
+
+/* The object's record as a value (deep copy). */
+int xcp__obj_record(const xcp__obj *o, xcp_value *out);
+
+/* Generations. */
+uint64_t xcp__db_generation(const xcp__db *db);
+/* Oldest generation whose deletions are still known (older tokens may
+ * have missed deletions). */
+uint64_t xcp__db_horizon(const xcp__db *db);
+/* First object/tombstone in generation order with gen > g, or NULL;
+ * follow ->gnext. */
+xcp__obj *xcp__db_changes_after(xcp__db *db, uint64_t g);
+/* Newest first: last object in generation order. */
+xcp__obj *xcp__db_newest(xcp__db *db);
+
+/* Called after each commit with the new generation (engine wakes waiters). */
+void xcp__db_on_commit(xcp__db *db, void (*fn)(void *, uint64_t), void *arg);
+
+/* ---- journal.c (persistence), used by db.c ---- */
+struct xcp__journal;
+int xcp__journal_open(struct xcp__journal **out, const char *dir);
+void xcp__journal_close(struct xcp__journal *j);
+/* Load the snapshot and replay the journal into db via the raw loaders. */
+int xcp__journal_load(struct xcp__journal *j, xcp__db *db);
+/* Append one committed transaction line (already encoded). */
+int xcp__journal_append(struct xcp__journal *j, const char *line, size_t len,
+                        int fsync_policy, int group_ms);
+int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db);
+size_t xcp__journal_size(const struct xcp__journal *j);
+size_t xcp__journal_snapshot_size(const struct xcp__journal *j);
+int xcp__journal_sync(struct xcp__journal *j);
+
+/* Value text encoding shared by journal and snapshot. */
+void xcp__enc_value(xcp__buf *b, const xcp_value *v);
+int xcp__dec_value(const char **p, xcp_value *out);
+
+/* Raw loaders used while loading (no undo, no journal, no gen bump). */
+xcp__obj *xcp__db_load_create(xcp__db *db, int cls, const char *ref);
+int xcp__db_load_set(xcp__db *db, xcp__obj *o, int field, xcp_value *v);
+void xcp__db_load_destroy(xcp__db *db, xcp__obj *o);
+void xcp__db_load_done(xcp__db *db, uint64_t gen);
+
+#endif

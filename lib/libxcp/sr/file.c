@@ -1,0 +1,1325 @@
+/*
+ * file.c - the `file` SR type: VDIs are image files in a local directory.
+ *
+ * Layout of an SR directory:
+ *   xcp-sr.conf        marker: the SR's uuid, so probe/attach recognise it
+ *   <uuid>.qcow2       a VDI (or <uuid>.raw for plain files, e.g. suspend
+ *                      images); the file name is the VDI's location
+ *   <uuid>.meta        optional sidecar, "hidden=1" / "read_only=1" lines,
+ *                      absent for an ordinary writable VDI
+ *   .xcp-tmp-*         debris of an interrupted operation (removed by gc)
+ *
+ * Snapshots and clones work as XAPI's file/VHD SRs do: the VDI's data
+ * moves to a new hidden parent and the VDI's location becomes an empty
+ * leaf on top of it, next to the new snapshot or clone.  Backing file
+ * names are stored relative ("<uuid>.qcow2"), so an SR directory can be
+ * moved or mounted elsewhere.
+ *
+ * The driver keeps no state: everything is found again on disk, so each
+ * step of a multi-file operation is ordered so that a crash leaves a
+ * consistent SR, at worst with an orphan that gc removes.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <xcp/sys/sr.h>
+
+#include "qcow2.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define MARKER "xcp-sr.conf"
+#define TMP_PREFIX ".xcp-tmp-"
+/* Longest chain we build, as XAPI's VHD SRs ("snapshot chain too long"). */
+#define MAX_CHAIN 30
+#define UUID_LEN 36
+
+/* All VDIs of an SR, as scan reports them. */
+struct vdi_list {
+    xcp_sr_vdi_info *v;
+    size_t n;
+    size_t cap;
+};
+
+__attribute__((format(printf, 4, 5)))
+static int sr_fail(xcp_sr_error *err, int code, const char *name,
+                   const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err) {
+        err->code = code;
+        err->name = name ? name : "SR_BACKEND_FAILURE";
+        va_start(ap, fmt);
+        vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* The XenAPI error for an errno from storage. */
+static const char *errno_name(int code)
+{
+    return code == -ENOSPC || code == -EDQUOT ? "SR_FULL"
+                                              : "SR_BACKEND_FAILURE";
+}
+
+/* Wrap a message from the image library. */
+static int img_fail(xcp_sr_error *err, int code, const char *what,
+                    const char *msg)
+{
+    return sr_fail(err, code, errno_name(code), "%s failed [opterr=%s]",
+                   what, msg);
+}
+
+static int join(char *out, size_t len, const char *dir, const char *name,
+                xcp_sr_error *err)
+{
+    if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
+        return sr_fail(err, -ENAMETOOLONG, NULL,
+                       "path too long [opterr=%s/%s]", dir, name);
+    return 0;
+}
+
+static const char *dev_config(const xcp_sr_target *t, const char *key)
+{
+    size_t i;
+
+    for (i = 0; i < t->n_device_config; i++)
+        if (t->device_config[i].key &&
+            strcmp(t->device_config[i].key, key) == 0)
+            return t->device_config[i].value;
+    return NULL;
+}
+
+/* The SR directory: device_config:location, else the caller's default. */
+static int sr_dir(const xcp_sr_target *t, char *dir, xcp_sr_error *err)
+{
+    const char *loc = dev_config(t, "location");
+    size_t len;
+
+    if (!loc || !loc[0])
+        loc = t->default_location;
+    if (!loc || loc[0] != '/')
+        return sr_fail(err, -EINVAL, NULL,
+                       "SR location invalid [opterr=device_config:location "
+                       "%s]", loc ? "must be an absolute path" : "missing");
+    len = strlen(loc);
+    while (len > 1 && loc[len - 1] == '/')
+        len--;
+    if (len >= XCP_SR_PATH_MAX - XCP_SR_LOCATION_MAX)
+        return sr_fail(err, -ENAMETOOLONG, NULL,
+                       "SR location invalid [opterr=path too long]");
+    memcpy(dir, loc, len);
+    dir[len] = '\0';
+    return 0;
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        ret = -errno;
+    close(fd);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Names                                                               */
+
+/* Whether s starts with a lower-case uuid (it stops at a NUL). */
+static bool uuid_prefix(const char *s)
+{
+    int i;
+
+    for (i = 0; i < UUID_LEN; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!((s[i] >= '0' && s[i] <= '9') ||
+                     (s[i] >= 'a' && s[i] <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool valid_uuid(const char *s)
+{
+    return uuid_prefix(s) && s[UUID_LEN] == '\0';
+}
+
+/* "<uuid>.qcow2" or "<uuid>.raw": the uuid and the format, else false. */
+static bool parse_location(const char *loc, char *uuid, const char **fmt)
+{
+    if (!uuid_prefix(loc))
+        return false;
+    if (strcmp(loc + UUID_LEN, ".qcow2") == 0)
+        *fmt = "qcow2";
+    else if (strcmp(loc + UUID_LEN, ".raw") == 0)
+        *fmt = "raw";
+    else
+        return false;
+    if (uuid) {
+        memcpy(uuid, loc, UUID_LEN);
+        uuid[UUID_LEN] = '\0';
+    }
+    return true;
+}
+
+/* A random (version 4) uuid. */
+static int make_uuid(char *out, xcp_sr_error *err)
+{
+    unsigned char b[16];
+    size_t got = 0;
+    ssize_t r;
+
+    while (got < sizeof(b)) {
+        r = getrandom(b + got, sizeof(b) - got, 0);
+        if (r < 0 && errno != EINTR)
+            return sr_fail(err, -errno, NULL,
+                           "uuid generation failed [opterr=getrandom: %s]",
+                           strerror(errno));
+        if (r > 0)
+            got += (size_t)r;
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    snprintf(out, XCP_SR_UUID_BUFLEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+             b[10], b[11], b[12], b[13], b[14], b[15]);
+    return 0;
+}
+
+/* The image path for a location, refusing anything but our own names
+ * (a location comes from the database: no "../" or "/" gets through). */
+static int vdi_file(const char *dir, const char *location, char *path,
+                    const char **fmt, xcp_sr_error *err)
+{
+    const char *f;
+
+    if (!parse_location(location, NULL, &f))
+        return sr_fail(err, -ENOENT, "VDI_MISSING",
+                       "VDI location invalid [opterr='%.300s' is not "
+                       "<uuid>.qcow2 or <uuid>.raw]", location);
+    if (fmt)
+        *fmt = f;
+    return join(path, XCP_SR_PATH_MAX, dir, location, err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Small text files: the SR marker and the VDI sidecars                */
+
+/* Write a file atomically: temporary name, fsync, rename. */
+static int write_small(const char *dir, const char *name, const char *text,
+                       xcp_sr_error *err)
+{
+    char tmp[XCP_SR_PATH_MAX], path[XCP_SR_PATH_MAX], tname[128];
+    size_t len = strlen(text);
+    int fd, ret;
+
+    snprintf(tname, sizeof(tname), TMP_PREFIX "%.64s", name);
+    if ((ret = join(tmp, sizeof(tmp), dir, tname, err)) < 0 ||
+        (ret = join(path, sizeof(path), dir, name, err)) < 0)
+        return ret;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sr_fail(err, -errno, errno_name(-errno),
+                       "writing metadata failed [opterr=%s: %s]", tmp,
+                       strerror(errno));
+    errno = EIO;                /* for a short write, which sets none */
+    if (write(fd, text, len) != (ssize_t)len || fsync(fd) < 0)
+        ret = -errno;
+    close(fd);
+    if (ret == 0 && rename(tmp, path) < 0)
+        ret = -errno;
+    if (ret < 0) {
+        unlink(tmp);
+        return sr_fail(err, ret, errno_name(ret),
+                       "writing metadata failed [opterr=%s: %s]", path,
+                       strerror(-ret));
+    }
+    return 0;
+}
+
+/* Read up to len-1 bytes of a small file; -ENOENT when absent. */
+static int read_small(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    ssize_t r;
+
+    if (fd < 0)
+        return -errno;
+    r = read(fd, buf, len - 1);
+    close(fd);
+    if (r < 0)
+        return -errno;
+    buf[r] = '\0';
+    return 0;
+}
+
+/* Whether a "key=1" line is present in text. */
+static bool flag_set(const char *text, const char *key)
+{
+    size_t klen = strlen(key);
+    const char *p;
+
+    for (p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, key, klen) == 0 && p[klen] == '=' && p[klen + 1] == '1')
+            return true;
+    return false;
+}
+
+static int meta_name(char *out, size_t len, const char *uuid)
+{
+    return snprintf(out, len, "%s.meta", uuid) >= (int)len ? -ENAMETOOLONG
+                                                           : 0;
+}
+
+static int read_meta(const char *dir, const char *uuid, bool *hidden,
+                     bool *read_only)
+{
+    char name[64], path[XCP_SR_PATH_MAX], text[256];
+    int ret;
+
+    *hidden = *read_only = false;
+    meta_name(name, sizeof(name), uuid);
+    if (join(path, sizeof(path), dir, name, NULL) < 0)
+        return -ENAMETOOLONG;
+    ret = read_small(path, text, sizeof(text));
+    if (ret == -ENOENT)
+        return 0;
+    if (ret < 0)
+        return ret;
+    *hidden = flag_set(text, "hidden");
+    *read_only = flag_set(text, "read_only");
+    return 0;
+}
+
+/* Record the flags; an ordinary VDI has no sidecar at all. */
+static int write_meta(const char *dir, const char *uuid, bool hidden,
+                      bool read_only, xcp_sr_error *err)
+{
+    char name[64], path[XCP_SR_PATH_MAX], text[64];
+    int ret;
+
+    meta_name(name, sizeof(name), uuid);
+    if (hidden || read_only) {
+        snprintf(text, sizeof(text), "hidden=%d\nread_only=%d\n", hidden,
+                 read_only);
+        return write_small(dir, name, text, err);
+    }
+    ret = join(path, sizeof(path), dir, name, err);
+    if (ret == 0 && unlink(path) < 0 && errno != ENOENT)
+        ret = sr_fail(err, -errno, NULL,
+                      "removing metadata failed [opterr=%s: %s]", path,
+                      strerror(errno));
+    return ret;
+}
+
+/* The uuid in the marker of dir; -ENOENT when there is none. */
+static int read_marker(const char *dir, char *uuid)
+{
+    char path[XCP_SR_PATH_MAX], text[512], *p;
+    int ret;
+
+    if (join(path, sizeof(path), dir, MARKER, NULL) < 0)
+        return -ENAMETOOLONG;
+    ret = read_small(path, text, sizeof(text));
+    if (ret < 0)
+        return ret;
+    p = strstr(text, "uuid=");
+    if (!p || !uuid_prefix(p + 5) || (p[5 + UUID_LEN] != '\n' &&
+                                      p[5 + UUID_LEN] != '\0'))
+        return -EBADMSG;
+    memcpy(uuid, p + 5, UUID_LEN);
+    uuid[UUID_LEN] = '\0';
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Looking at VDIs                                                     */
+
+static int stat_vdi(const char *dir, const char *location,
+                    xcp_sr_vdi_info *out, xcp_sr_error *err)
+{
+    char path[XCP_SR_PATH_MAX], msg[1024];
+    xcp__qcow2_info info;
+    xcp__qcow2 *q;
+    const char *fmt;
+    bool hidden, ro;
+    int ret;
+
+    memset(out, 0, sizeof(*out));
+    ret = vdi_file(dir, location, path, &fmt, err);
+    if (ret < 0)
+        return ret;
+    ret = xcp__qcow2_open(&q, path, fmt,
+                          XCP__QCOW2_RDONLY | XCP__QCOW2_NO_BACKING, msg,
+                          sizeof(msg));
+    if (ret == -ENOENT)
+        return sr_fail(err, ret, "VDI_MISSING",
+                       "VDI not found [opterr=%s]", msg);
+    if (ret < 0)
+        return img_fail(err, ret, "VDI inspection", msg);
+    ret = xcp__qcow2_get_info(q, &info, msg, sizeof(msg));
+    xcp__qcow2_close(q);
+    if (ret < 0)
+        return img_fail(err, ret, "VDI inspection", msg);
+    if (strlen(info.backing_file) >= sizeof(out->parent_location))
+        return sr_fail(err, -ENAMETOOLONG, NULL,
+                       "VDI inspection failed [opterr=%s: backing file name "
+                       "too long for a location]", path);
+    parse_location(location, out->uuid, &fmt);
+    ret = read_meta(dir, out->uuid, &hidden, &ro);
+    if (ret < 0)
+        return sr_fail(err, ret, NULL,
+                       "VDI inspection failed [opterr=%s: metadata: %s]",
+                       location, strerror(-ret));
+    snprintf(out->location, sizeof(out->location), "%s", location);
+    memcpy(out->parent_location, info.backing_file,
+           strlen(info.backing_file) + 1);
+    snprintf(out->format, sizeof(out->format), "%s", fmt);
+    out->virtual_size = info.virtual_size;
+    out->physical_utilisation = info.allocated_bytes;
+    out->hidden = hidden;
+    out->read_only = ro;
+    return 0;
+}
+
+static void list_free(struct vdi_list *l)
+{
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+static int list_add(struct vdi_list *l, const xcp_sr_vdi_info *v)
+{
+    xcp_sr_vdi_info *nv;
+
+    if (l->n == l->cap) {
+        nv = realloc(l->v, (l->cap ? l->cap * 2 : 16) * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = l->cap ? l->cap * 2 : 16;
+    }
+    l->v[l->n++] = *v;
+    return 0;
+}
+
+/* Every image in dir.  A damaged image fails the whole listing, naming
+ * the file: silently leaving it out would make its VDI look deleted. */
+static int list_vdis(const char *dir, struct vdi_list *l, xcp_sr_error *err)
+{
+    xcp_sr_vdi_info v;
+    struct dirent *de;
+    const char *fmt;
+    DIR *d;
+    int ret = 0;
+
+    d = opendir(dir);
+    if (!d)
+        return sr_fail(err, -errno, NULL, "SR scan failed [opterr=%s: %s]",
+                       dir, strerror(errno));
+    while ((de = readdir(d))) {
+        if (!parse_location(de->d_name, NULL, &fmt))
+            continue;
+        ret = stat_vdi(dir, de->d_name, &v, err);
+        if (ret == -ENOENT)     /* removed under us */
+            continue;
+        if (ret == 0 && list_add(l, &v) < 0)
+            ret = sr_fail(err, -ENOMEM, NULL, "SR scan failed [opterr=%s]",
+                          "out of memory");
+        if (ret < 0)
+            break;
+    }
+    closedir(d);
+    if (ret < 0)
+        list_free(l);
+    return ret;
+}
+
+static xcp_sr_vdi_info *list_find(struct vdi_list *l, const char *location)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].location, location) == 0)
+            return &l->v[i];
+    return NULL;
+}
+
+static size_t count_children(const struct vdi_list *l, const char *location)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < l->n; i++)
+        if (l->v[i].location[0] &&
+            strcmp(l->v[i].parent_location, location) == 0)
+            n++;
+    return n;
+}
+
+/* Delete an image and its sidecar, and forget it in l. */
+static int remove_vdi(const char *dir, xcp_sr_vdi_info *v, xcp_sr_error *err)
+{
+    char path[XCP_SR_PATH_MAX];
+    int ret;
+
+    ret = join(path, sizeof(path), dir, v->location, err);
+    if (ret < 0)
+        return ret;
+    if (unlink(path) < 0 && errno != ENOENT)
+        return sr_fail(err, -errno, NULL,
+                       "VDI delete failed [opterr=%s: %s]", path,
+                       strerror(errno));
+    ret = write_meta(dir, v->uuid, false, false, err);
+    v->location[0] = '\0';
+    return ret;
+}
+
+/* Hidden parents nobody depends on any more go, walking up from
+ * `location`.  Returns how many were removed, or a negative code. */
+static int gc_up(const char *dir, struct vdi_list *l, const char *location,
+                 xcp_sr_error *err)
+{
+    char next[XCP_SR_LOCATION_MAX];
+    xcp_sr_vdi_info *p;
+    int removed = 0, ret;
+
+    snprintf(next, sizeof(next), "%s", location);
+    while (next[0] && (p = list_find(l, next)) && p->hidden &&
+           count_children(l, next) == 0) {
+        snprintf(next, sizeof(next), "%s", p->parent_location);
+        ret = remove_vdi(dir, p, err);
+        if (ret < 0)
+            return ret;
+        removed++;
+    }
+    return removed;
+}
+
+/* ------------------------------------------------------------------ */
+/* SR operations                                                       */
+
+static int mkdir_p(char *path)
+{
+    char *p;
+
+    for (p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+            *p = '/';
+            return -errno;
+        }
+        *p = '/';
+    }
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int sr_space(const char *dir, xcp_sr_stat *out, xcp_sr_error *err)
+{
+    struct statvfs fs;
+
+    if (statvfs(dir, &fs) < 0)
+        return sr_fail(err, -errno, NULL, "SR stat failed [opterr=%s: %s]",
+                       dir, strerror(errno));
+    out->physical_size = (uint64_t)fs.f_blocks * fs.f_frsize;
+    out->free_space = (uint64_t)fs.f_bavail * fs.f_frsize;
+    out->physical_utilisation = (uint64_t)(fs.f_blocks - fs.f_bfree) *
+                                fs.f_frsize;
+    return 0;
+}
+
+static int file_sr_create(const xcp_sr_target *sr, uint64_t *physical_size,
+                          xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX], found[XCP_SR_UUID_BUFLEN], text[160];
+    xcp_sr_stat st;
+    struct stat s;
+    int ret;
+
+    ret = sr_dir(sr, dir, err);
+    if (ret < 0)
+        return ret;
+    if (!sr->sr_uuid || strlen(sr->sr_uuid) != UUID_LEN ||
+        !valid_uuid(sr->sr_uuid))
+        return sr_fail(err, -EINVAL, NULL,
+                       "SR create failed [opterr=bad SR uuid]");
+    ret = mkdir_p(dir);
+    if (ret == 0 && stat(dir, &s) < 0)
+        ret = -errno;
+    else if (ret == 0 && !S_ISDIR(s.st_mode))
+        ret = -ENOTDIR;
+    if (ret < 0)
+        return sr_fail(err, ret, NULL, "SR create failed [opterr=%s: %s]",
+                       dir, strerror(-ret));
+    if (read_marker(dir, found) != -ENOENT)
+        return sr_fail(err, -EEXIST, NULL,
+                       "SR create failed [opterr=%s already holds an SR "
+                       "(marker " MARKER ")]", dir);
+    snprintf(text, sizeof(text),
+             "# libxcp file SR\nuuid=%s\ntype=file\nversion=1\n",
+             sr->sr_uuid);
+    ret = write_small(dir, MARKER, text, err);
+    if (ret < 0)
+        return ret;
+    ret = fsync_dir(dir);
+    if (ret < 0)
+        return sr_fail(err, ret, NULL, "SR create failed [opterr=%s: %s]",
+                       dir, strerror(-ret));
+    ret = sr_space(dir, &st, err);
+    if (ret == 0 && physical_size)
+        *physical_size = st.physical_size;
+    return ret;
+}
+
+static int file_sr_probe(const xcp_sr_target *sr, xcp_sr_probe_cb cb,
+                         void *ctx, xcp_sr_error *err)
+{
+    xcp_sr_probe_info info;
+    char dir[XCP_SR_PATH_MAX];
+    int ret;
+
+    ret = sr_dir(sr, dir, err);
+    if (ret < 0)
+        return ret;
+    memset(&info, 0, sizeof(info));
+    ret = read_marker(dir, info.sr_uuid);
+    if (ret == -ENOENT || ret == -ENOTDIR)
+        return 0;
+    if (ret < 0)
+        return sr_fail(err, ret, NULL, "SR probe failed [opterr=%s/" MARKER
+                       ": %s]", dir, strerror(-ret));
+    snprintf(info.type, sizeof(info.type), "file");
+    snprintf(info.path, sizeof(info.path), "%s", dir);
+    return cb(ctx, &info);
+}
+
+/* The directory of an existing SR whose marker matches sr->sr_uuid. */
+static int attached_dir(const xcp_sr_target *sr, char *dir, xcp_sr_error *err)
+{
+    char found[XCP_SR_UUID_BUFLEN];
+    int ret;
+
+    ret = sr_dir(sr, dir, err);
+    if (ret < 0)
+        return ret;
+    ret = read_marker(dir, found);
+    if (ret < 0)
+        return sr_fail(err, ret, NULL,
+                       "The SR is not available [opterr=%s: no usable "
+                       MARKER ": %s]", dir, strerror(-ret));
+    if (!sr->sr_uuid || strcmp(found, sr->sr_uuid) != 0)
+        return sr_fail(err, -EINVAL, NULL,
+                       "The SR is not available [opterr=%s holds SR %s, "
+                       "not %s]", dir, found,
+                       sr->sr_uuid ? sr->sr_uuid : "(none)");
+    return 0;
+}
+
+static int file_sr_attach(const xcp_sr_target *sr, xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX];
+
+    return attached_dir(sr, dir, err);
+}
+
+static int file_sr_detach(const xcp_sr_target *sr, xcp_sr_error *err)
+{
+    /* Nothing was mounted or opened by attach. */
+    (void)sr;
+    (void)err;
+    return 0;
+}
+
+/* Remove our leftovers: temporary files and sidecars of missing images. */
+static int remove_debris(const char *dir, unsigned *removed,
+                         xcp_sr_error *err)
+{
+    char path[XCP_SR_PATH_MAX], img[XCP_SR_PATH_MAX];
+    struct dirent *de;
+    struct stat st;
+    size_t len;
+    DIR *d;
+    bool orphan;
+
+    d = opendir(dir);
+    if (!d)
+        return sr_fail(err, -errno, NULL, "SR gc failed [opterr=%s: %s]",
+                       dir, strerror(errno));
+    while ((de = readdir(d))) {
+        len = strlen(de->d_name);
+        orphan = false;
+        if (len == UUID_LEN + 5 && uuid_prefix(de->d_name) &&
+            strcmp(de->d_name + UUID_LEN, ".meta") == 0) {
+            snprintf(img, sizeof(img), "%s/%.36s.qcow2", dir, de->d_name);
+            orphan = stat(img, &st) < 0;
+            snprintf(img, sizeof(img), "%s/%.36s.raw", dir, de->d_name);
+            orphan = orphan && stat(img, &st) < 0;
+        }
+        if (!orphan && strncmp(de->d_name, TMP_PREFIX,
+                               strlen(TMP_PREFIX)) != 0)
+            continue;
+        if (join(path, sizeof(path), dir, de->d_name, NULL) == 0 &&
+            unlink(path) == 0 && removed)
+            (*removed)++;
+    }
+    closedir(d);
+    return 0;
+}
+
+static int file_sr_destroy(const xcp_sr_target *sr, unsigned int flags,
+                           xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX], path[XCP_SR_PATH_MAX];
+    struct vdi_list l = { 0 };
+    size_t i, visible = 0;
+    int ret;
+
+    ret = attached_dir(sr, dir, err);
+    if (ret < 0)
+        return ret;
+    ret = list_vdis(dir, &l, err);
+    if (ret < 0)
+        return ret;
+    for (i = 0; i < l.n; i++)
+        visible += !l.v[i].hidden;
+    if (visible && !(flags & XCP_SR_DESTROY_FORCE)) {
+        ret = sr_fail(err, -ENOTEMPTY, "SR_NOT_EMPTY",
+                      "SR destroy failed [opterr=%s still holds %zu VDIs]",
+                      dir, visible);
+        goto out;
+    }
+    for (i = 0; i < l.n && ret == 0; i++)
+        ret = remove_vdi(dir, &l.v[i], err);
+    if (ret == 0)
+        ret = remove_debris(dir, NULL, err);
+    if (ret < 0)
+        goto out;
+    ret = join(path, sizeof(path), dir, MARKER, err);
+    if (ret == 0 && unlink(path) < 0)
+        ret = sr_fail(err, -errno, NULL,
+                      "SR destroy failed [opterr=%s: %s]", path,
+                      strerror(errno));
+    /* The directory goes too unless someone else keeps files in it. */
+    if (ret == 0)
+        rmdir(dir);
+out:
+    list_free(&l);
+    return ret;
+}
+
+static int file_sr_scan(const xcp_sr_target *sr, xcp_sr_vdi_cb cb, void *ctx,
+                        xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX];
+    struct vdi_list l = { 0 };
+    size_t i;
+    int ret;
+
+    ret = attached_dir(sr, dir, err);
+    if (ret == 0)
+        ret = list_vdis(dir, &l, err);
+    for (i = 0; ret == 0 && i < l.n; i++)
+        ret = cb(ctx, &l.v[i]);
+    list_free(&l);
+    return ret;
+}
+
+static int file_sr_stat(const xcp_sr_target *sr, xcp_sr_stat *out,
+                        xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX];
+    int ret;
+
+    ret = attached_dir(sr, dir, err);
+    if (ret < 0)
+        return ret;
+    return sr_space(dir, out, err);
+}
+
+/*
+ * Merge hidden parent p into its only child c: write c's own clusters
+ * into p, then p takes c's name.  c shows the same data all along (only
+ * clusters c overrides are written), and the final rename is atomic.
+ */
+static int coalesce(const char *dir, xcp_sr_vdi_info *p, xcp_sr_vdi_info *c,
+                    xcp_sr_error *err)
+{
+    char ppath[XCP_SR_PATH_MAX], cpath[XCP_SR_PATH_MAX], msg[1024];
+    xcp__qcow2 *parent = NULL, *child = NULL;
+    int ret;
+
+    if ((ret = join(ppath, sizeof(ppath), dir, p->location, err)) < 0 ||
+        (ret = join(cpath, sizeof(cpath), dir, c->location, err)) < 0)
+        return ret;
+    ret = xcp__qcow2_open(&parent, ppath, p->format, 0, msg, sizeof(msg));
+    if (ret == 0)
+        ret = xcp__qcow2_open(&child, cpath, c->format,
+                              XCP__QCOW2_RDONLY | XCP__QCOW2_NO_BACKING, msg,
+                              sizeof(msg));
+    if (ret == 0)
+        ret = xcp__qcow2_commit(child, parent, msg, sizeof(msg));
+    xcp__qcow2_close(child);
+    if (xcp__qcow2_close(parent) < 0 && ret == 0)
+        ret = -EIO;
+    if (ret < 0)
+        return img_fail(err, ret, "VDI coalesce", msg);
+    if (rename(ppath, cpath) < 0)
+        return sr_fail(err, -errno, NULL,
+                       "VDI coalesce failed [opterr=rename %s: %s]", ppath,
+                       strerror(errno));
+    /* c keeps its own sidecar; p's goes.  The list entry for c now
+     * describes the merged image. */
+    snprintf(c->parent_location, sizeof(c->parent_location), "%s",
+             p->parent_location);
+    p->location[0] = '\0';
+    return write_meta(dir, p->uuid, false, false, err);
+}
+
+static xcp_sr_vdi_info *only_child(struct vdi_list *l, const char *location)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (l->v[i].location[0] &&
+            strcmp(l->v[i].parent_location, location) == 0)
+            return &l->v[i];
+    return NULL;
+}
+
+static int file_sr_gc(const xcp_sr_target *sr, unsigned int flags,
+                      xcp_sr_gc_result *out, xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX];
+    struct vdi_list l = { 0 };
+    xcp_sr_gc_result res = { 0 };
+    xcp_sr_vdi_info *v;
+    bool again = true;
+    size_t i;
+    int ret, n;
+
+    ret = attached_dir(sr, dir, err);
+    if (ret == 0)
+        ret = remove_debris(dir, &res.removed, err);
+    if (ret == 0)
+        ret = list_vdis(dir, &l, err);
+    if (ret < 0)
+        goto out;
+    /* Each removal or merge can free a node further up: repeat. */
+    while (again) {
+        again = false;
+        for (i = 0; i < l.n; i++) {
+            v = &l.v[i];
+            if (!v->location[0] || !v->hidden)
+                continue;
+            n = gc_up(dir, &l, v->location, err);
+            if (n < 0) {
+                ret = n;
+                goto out;
+            }
+            res.removed += (unsigned)n;
+            again = again || n > 0;
+            if (n > 0 || !(flags & XCP_SR_GC_COALESCE) ||
+                strcmp(v->format, "qcow2") != 0 ||
+                count_children(&l, v->location) != 1)
+                continue;
+            ret = coalesce(dir, v, only_child(&l, v->location), err);
+            if (ret < 0)
+                goto out;
+            res.coalesced++;
+            again = true;
+        }
+    }
+    /* Removals are idempotent: one lost in a crash is redone next time. */
+    fsync_dir(dir);
+out:
+    list_free(&l);
+    if (out)
+        *out = res;
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* VDI operations                                                      */
+
+static int create_image(const char *dir, const char *name, uint64_t size,
+                        const xcp__qcow2_create_opts *opts, const char *what,
+                        xcp_sr_error *err)
+{
+    char path[XCP_SR_PATH_MAX], msg[1024];
+    int ret;
+
+    ret = join(path, sizeof(path), dir, name, err);
+    if (ret < 0)
+        return ret;
+    ret = xcp__qcow2_create(path, size, opts, msg, sizeof(msg));
+    return ret < 0 ? img_fail(err, ret, what, msg) : 0;
+}
+
+static int file_vdi_create(const xcp_sr_target *sr,
+                           const xcp_sr_vdi_create_params *params,
+                           xcp_sr_vdi_info *out, xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX], uuid[XCP_SR_UUID_BUFLEN];
+    char loc[XCP_SR_LOCATION_MAX], other[XCP_SR_LOCATION_MAX];
+    char opath[XCP_SR_PATH_MAX];
+    xcp__qcow2_create_opts o = { 0 };
+    const char *fmt = params->format ? params->format : "qcow2";
+    struct stat st;
+    int ret;
+
+    ret = attached_dir(sr, dir, err);
+    if (ret < 0)
+        return ret;
+    if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0)
+        return sr_fail(err, -ENOTSUP, "SR_OPERATION_NOT_SUPPORTED",
+                       "VDI create failed [opterr=format '%.32s' is not "
+                       "supported by file SRs]", fmt);
+    if (params->uuid) {
+        if (strlen(params->uuid) != UUID_LEN || !valid_uuid(params->uuid))
+            return sr_fail(err, -EINVAL, NULL,
+                           "VDI create failed [opterr=bad uuid '%.64s']",
+                           params->uuid);
+        memcpy(uuid, params->uuid, sizeof(uuid));
+    } else if ((ret = make_uuid(uuid, err)) < 0) {
+        return ret;
+    }
+    /* One uuid, one image, whatever its format. */
+    snprintf(other, sizeof(other), "%s.%s", uuid,
+             strcmp(fmt, "raw") == 0 ? "qcow2" : "raw");
+    ret = join(opath, sizeof(opath), dir, other, err);
+    if (ret < 0)
+        return ret;
+    if (stat(opath, &st) == 0)
+        return sr_fail(err, -EEXIST, NULL,
+                       "VDI create failed [opterr=%s exists]", opath);
+    snprintf(loc, sizeof(loc), "%s.%s", uuid, fmt);
+    o.format = fmt;
+    ret = create_image(dir, loc, params->virtual_size, &o, "VDI create",
+                       err);
+    if (ret < 0)
+        return ret;
+    ret = fsync_dir(dir);
+    if (ret < 0)
+        return sr_fail(err, ret, NULL, "VDI create failed [opterr=%s: %s]",
+                       dir, strerror(-ret));
+    return stat_vdi(dir, loc, out, err);
+}
+
+static int file_vdi_destroy(const xcp_sr_target *sr, const char *location,
+                            xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX];
+    char parent[XCP_SR_LOCATION_MAX];
+    struct vdi_list l = { 0 };
+    xcp_sr_vdi_info *v;
+    int ret;
+
+    ret = attached_dir(sr, dir, err);
+    if (ret == 0)
+        ret = list_vdis(dir, &l, err);
+    if (ret < 0)
+        return ret;
+    v = list_find(&l, location);
+    if (!v) {
+        ret = sr_fail(err, -ENOENT, "VDI_MISSING",
+                      "VDI not found [opterr=%s/%.300s]", dir, location);
+        goto out;
+    }
+    if (count_children(&l, location)) {
+        /* Others read through it: it only stops being a VDI. */
+        ret = write_meta(dir, v->uuid, true, v->read_only, err);
+        goto out;
+    }
+    snprintf(parent, sizeof(parent), "%s", v->parent_location);
+    ret = remove_vdi(dir, v, err);
+    if (ret == 0 && parent[0])
+        ret = gc_up(dir, &l, parent, err);
+    if (ret > 0)
+        ret = 0;
+    /* Removals are idempotent: one lost in a crash is redone by gc. */
+    if (ret == 0)
+        fsync_dir(dir);
+out:
+    list_free(&l);
+    return ret;
+}
+
+static int file_vdi_stat(const xcp_sr_target *sr, const char *location,
+                         xcp_sr_vdi_info *out, xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX];
+    int ret;
+
+    ret = attached_dir(sr, dir, err);
+    if (ret < 0)
+        return ret;
+    return stat_vdi(dir, location, out, err);
+}
+
+static int file_vdi_resize(const xcp_sr_target *sr, const char *location,
+                           uint64_t new_size, xcp_sr_vdi_info *out,
+                           xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX], path[XCP_SR_PATH_MAX], msg[1024];
+    xcp_sr_vdi_info v;
+    xcp__qcow2 *q;
+    int ret;
+
+    ret = attached_dir(sr, dir, err);
+    if (ret == 0)
+        ret = stat_vdi(dir, location, &v, err);
+    if (ret < 0)
+        return ret;
+    if (v.read_only || v.hidden)
+        return sr_fail(err, -EROFS, "VDI_READONLY",
+                       "VDI resize failed [opterr=%s is %s]", location,
+                       v.hidden ? "a hidden parent" : "read-only");
+    ret = join(path, sizeof(path), dir, location, err);
+    if (ret < 0)
+        return ret;
+    ret = xcp__qcow2_open(&q, path, v.format, 0, msg, sizeof(msg));
+    if (ret == 0) {
+        ret = xcp__qcow2_resize(q, new_size, msg, sizeof(msg));
+        if (xcp__qcow2_close(q) < 0 && ret == 0)
+            ret = -EIO;
+    }
+    if (ret < 0)
+        return img_fail(err, ret, "VDI resize", msg);
+    return stat_vdi(dir, location, out, err);
+}
+
+/* Ancestors of v, counting v: refuse to build chains XAPI would refuse. */
+static int chain_length(const char *dir, const xcp_sr_vdi_info *v,
+                        unsigned *len, xcp_sr_error *err)
+{
+    xcp_sr_vdi_info cur = *v, next;
+    int ret;
+
+    for (*len = 1; cur.parent_location[0]; (*len)++, cur = next) {
+        if (*len > MAX_CHAIN)
+            return 0;
+        ret = stat_vdi(dir, cur.parent_location, &next, err);
+        if (ret < 0)
+            return ret;
+    }
+    return 0;
+}
+
+/* The cluster size of an image, as create options want it. */
+static int cluster_bits_of(const char *dir, const char *location,
+                           unsigned *bits, const char *what, xcp_sr_error *err)
+{
+    char path[XCP_SR_PATH_MAX], msg[1024];
+    xcp__qcow2_info info;
+    xcp__qcow2 *q;
+    int ret;
+
+    ret = join(path, sizeof(path), dir, location, err);
+    if (ret < 0)
+        return ret;
+    ret = xcp__qcow2_open(&q, path, "qcow2",
+                          XCP__QCOW2_RDONLY | XCP__QCOW2_NO_BACKING, msg,
+                          sizeof(msg));
+    if (ret == 0)
+        ret = xcp__qcow2_get_info(q, &info, msg, sizeof(msg));
+    xcp__qcow2_close(q);
+    if (ret < 0)
+        return img_fail(err, ret, what, msg);
+    for (*bits = 0; (1u << *bits) < info.cluster_size; (*bits)++)
+        ;
+    return 0;
+}
+
+/* The new snapshot/clone leaf: sidecar first, so that it is never seen
+ * writable, even for a moment, when it is a snapshot. */
+static int make_child(const char *dir, const char *uuid, const char *loc,
+                      bool read_only, uint64_t size,
+                      const xcp__qcow2_create_opts *o, const char *what,
+                      xcp_sr_error *err)
+{
+    int ret;
+
+    if (read_only && (ret = write_meta(dir, uuid, false, true, err)) < 0)
+        return ret;
+    ret = create_image(dir, loc, size, o, what, err);
+    if (ret < 0)
+        write_meta(dir, uuid, false, false, NULL);
+    return ret;
+}
+
+/*
+ * Move the data of the writable VDI src under a new hidden parent ploc:
+ *   1. sidecar P.meta: hidden        (harmless orphan if we stop here)
+ *   2. temporary leaf backed by P.qcow2
+ *   3. link A.qcow2 -> P.qcow2       (A unchanged, P appears)
+ *   4. rename the leaf over A.qcow2  (A is now an empty leaf on P)
+ * Hard links keep A present at every instant.
+ */
+static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
+                         const char *puuid, const char *ploc,
+                         xcp__qcow2_create_opts *o, const char *what,
+                         xcp_sr_error *err)
+{
+    char apath[XCP_SR_PATH_MAX], ppath[XCP_SR_PATH_MAX];
+    char tpath[XCP_SR_PATH_MAX], tname[XCP_SR_LOCATION_MAX];
+    bool linked = false;
+    int ret;
+
+    snprintf(tname, sizeof(tname), TMP_PREFIX "%.64s", src->location);
+    if ((ret = join(apath, sizeof(apath), dir, src->location, err)) < 0 ||
+        (ret = join(ppath, sizeof(ppath), dir, ploc, err)) < 0 ||
+        (ret = join(tpath, sizeof(tpath), dir, tname, err)) < 0)
+        return ret;
+    ret = write_meta(dir, puuid, true, false, err);
+    if (ret < 0)
+        return ret;
+    o->backing_file = ploc;
+    ret = create_image(dir, tname, src->virtual_size, o, what, err);
+    if (ret < 0)
+        goto out;
+    if (link(apath, ppath) < 0) {
+        ret = sr_fail(err, -errno, errno_name(-errno),
+                      "%s failed [opterr=link %s: %s]", what, ppath,
+                      strerror(errno));
+        goto out;
+    }
+    linked = true;
+    if (rename(tpath, apath) < 0)
+        ret = sr_fail(err, -errno, NULL, "%s failed [opterr=rename %s: %s]",
+                      what, apath, strerror(errno));
+out:
+    if (ret < 0) {
+        unlink(tpath);
+        if (linked)
+            unlink(ppath);
+        write_meta(dir, puuid, false, false, NULL);
+    }
+    return ret;
+}
+
+/*
+ * Snapshot (child_ro) or clone.  A writable source first gets a hidden
+ * parent holding its data (insert_parent); a read-only source is never
+ * written again, so it serves as the children's parent itself.
+ */
+static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
+               xcp_sr_cow_result *out, xcp_sr_error *err)
+{
+    const char *what = child_ro ? "VDI snapshot" : "VDI clone";
+    char dir[XCP_SR_PATH_MAX], puuid[XCP_SR_UUID_BUFLEN];
+    char cuuid[XCP_SR_UUID_BUFLEN], ploc[XCP_SR_LOCATION_MAX];
+    char cloc[XCP_SR_LOCATION_MAX];
+    xcp__qcow2_create_opts o = { 0 };
+    xcp_sr_vdi_info src;
+    unsigned len;
+    int ret;
+
+    memset(out, 0, sizeof(*out));
+    ret = attached_dir(sr, dir, err);
+    if (ret == 0)
+        ret = stat_vdi(dir, location, &src, err);
+    if (ret == 0)
+        ret = chain_length(dir, &src, &len, err);
+    if (ret < 0)
+        return ret;
+    if (src.hidden)
+        return sr_fail(err, -EINVAL, NULL,
+                       "%s failed [opterr=%s is a hidden parent]", what,
+                       location);
+    if (strcmp(src.format, "qcow2") != 0)
+        return sr_fail(err, -ENOTSUP, "SR_OPERATION_NOT_SUPPORTED",
+                       "%s failed [opterr=%s: %s VDIs cannot be "
+                       "snapshotted or cloned]", what, location, src.format);
+    if (len >= MAX_CHAIN)
+        return sr_fail(err, -EMLINK, NULL,
+                       "The snapshot chain is too long [opterr=%s: %u "
+                       "images]", location, len);
+    if ((ret = make_uuid(cuuid, err)) < 0 ||
+        (ret = make_uuid(puuid, err)) < 0 ||
+        (ret = cluster_bits_of(dir, location, &o.cluster_bits, what,
+                               err)) < 0)
+        return ret;
+    snprintf(cloc, sizeof(cloc), "%s.qcow2", cuuid);
+    snprintf(ploc, sizeof(ploc), "%s.qcow2", puuid);
+    if (src.read_only)
+        o.backing_file = location;
+    else if ((ret = insert_parent(dir, &src, puuid, ploc, &o, what,
+                                  err)) < 0)
+        return ret;
+    /* From here the SR is consistent whatever happens: a failure only
+     * means there is no snapshot. */
+    ret = make_child(dir, cuuid, cloc, child_ro, src.virtual_size, &o, what,
+                     err);
+    if (ret < 0)
+        return ret;
+    ret = fsync_dir(dir);
+    if (ret < 0)
+        return sr_fail(err, ret, NULL, "%s failed [opterr=%s: %s]", what,
+                       dir, strerror(-ret));
+    if ((ret = stat_vdi(dir, location, &out->source, err)) < 0 ||
+        (ret = stat_vdi(dir, cloc, &out->child, err)) < 0)
+        return ret;
+    if (!src.read_only)
+        ret = stat_vdi(dir, ploc, &out->parent, err);
+    return ret;
+}
+
+static int file_vdi_snapshot(const xcp_sr_target *sr, const char *location,
+                             xcp_sr_cow_result *out, xcp_sr_error *err)
+{
+    return cow(sr, location, true, out, err);
+}
+
+static int file_vdi_clone(const xcp_sr_target *sr, const char *location,
+                          xcp_sr_cow_result *out, xcp_sr_error *err)
+{
+    return cow(sr, location, false, out, err);
+}
+
+static int file_vdi_copy(const xcp_sr_target *src, const char *location,
+                         const xcp_sr_target *dst, const char *uuid,
+                         xcp_sr_vdi_info *out, xcp_sr_error *err)
+{
+    char sdir[XCP_SR_PATH_MAX], ddir[XCP_SR_PATH_MAX];
+    char spath[XCP_SR_PATH_MAX], tpath[XCP_SR_PATH_MAX];
+    char dpath[XCP_SR_PATH_MAX], nuuid[XCP_SR_UUID_BUFLEN];
+    char loc[XCP_SR_LOCATION_MAX], tname[XCP_SR_LOCATION_MAX], msg[1024];
+    xcp__qcow2_create_opts o = { 0 };
+    xcp__qcow2 *q;
+    const char *fmt;
+    int ret;
+
+    if ((ret = attached_dir(src, sdir, err)) < 0 ||
+        (ret = attached_dir(dst, ddir, err)) < 0 ||
+        (ret = vdi_file(sdir, location, spath, &fmt, err)) < 0)
+        return ret;
+    if (uuid) {
+        if (strlen(uuid) != UUID_LEN || !valid_uuid(uuid))
+            return sr_fail(err, -EINVAL, NULL,
+                           "VDI copy failed [opterr=bad uuid '%.64s']", uuid);
+        memcpy(nuuid, uuid, sizeof(nuuid));
+    } else if ((ret = make_uuid(nuuid, err)) < 0) {
+        return ret;
+    }
+    snprintf(loc, sizeof(loc), "%s.%s", nuuid, fmt);
+    snprintf(tname, sizeof(tname), TMP_PREFIX "%.64s", loc);
+    if ((ret = join(tpath, sizeof(tpath), ddir, tname, err)) < 0 ||
+        (ret = join(dpath, sizeof(dpath), ddir, loc, err)) < 0)
+        return ret;
+    if (access(dpath, F_OK) == 0)
+        return sr_fail(err, -EEXIST, NULL,
+                       "VDI copy failed [opterr=%s exists]", dpath);
+    ret = xcp__qcow2_open(&q, spath, fmt, XCP__QCOW2_RDONLY, msg,
+                          sizeof(msg));
+    if (ret == -ENOENT)
+        return sr_fail(err, ret, "VDI_MISSING", "VDI not found [opterr=%s]",
+                       msg);
+    if (ret < 0)
+        return img_fail(err, ret, "VDI copy", msg);
+    o.format = fmt;
+    ret = xcp__qcow2_copy(q, tpath, &o, msg, sizeof(msg));
+    xcp__qcow2_close(q);
+    if (ret < 0)
+        return img_fail(err, ret, "VDI copy", msg);
+    if (rename(tpath, dpath) < 0) {
+        ret = sr_fail(err, -errno, NULL, "VDI copy failed [opterr=%s: %s]",
+                      dpath, strerror(errno));
+        unlink(tpath);
+        return ret;
+    }
+    ret = fsync_dir(ddir);
+    if (ret < 0)
+        return sr_fail(err, ret, NULL, "VDI copy failed [opterr=%s: %s]",
+                       ddir, strerror(-ret));
+    return stat_vdi(ddir, loc, out, err);
+}
+
+static int file_vdi_path(const xcp_sr_target *sr, const char *location,
+                         xcp_sr_vdi_path *out, xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX];
+    struct stat st;
+    const char *fmt;
+    int ret;
+
+    ret = attached_dir(sr, dir, err);
+    if (ret == 0)
+        ret = vdi_file(dir, location, out->path, &fmt, err);
+    if (ret < 0)
+        return ret;
+    if (stat(out->path, &st) < 0)
+        return sr_fail(err, -errno, errno == ENOENT ? "VDI_MISSING" : NULL,
+                       "VDI not available [opterr=%s: %s]", out->path,
+                       strerror(errno));
+    snprintf(out->format, sizeof(out->format), "%s", fmt);
+    return 0;
+}
+
+static const xcp_sr_config_key file_config_keys[] = {
+    { "location",
+      "absolute path of the directory holding the images; created if "
+      "missing (default: a directory chosen by the toolstack)",
+      false },
+    { NULL, NULL, false },
+};
+
+static const xcp_sr_ops file_ops = {
+    .version = XCP_SR_OPS_VERSION,
+    .sr_create = file_sr_create,
+    .sr_probe = file_sr_probe,
+    .sr_attach = file_sr_attach,
+    .sr_detach = file_sr_detach,
+    .sr_destroy = file_sr_destroy,
+    .sr_scan = file_sr_scan,
+    .sr_stat = file_sr_stat,
+    .sr_gc = file_sr_gc,
+    .vdi_create = file_vdi_create,
+    .vdi_destroy = file_vdi_destroy,
+    .vdi_resize = file_vdi_resize,
+    .vdi_stat = file_vdi_stat,
+    .vdi_snapshot = file_vdi_snapshot,
+    .vdi_clone = file_vdi_clone,
+    .vdi_copy = file_vdi_copy,
+    .vdi_path = file_vdi_path,
+};
+
+const xcp_sr_type xcp__sr_type_file = {
+    .name = "file",
+    .description = "Local directory of qcow2 images (thin provisioned)",
+    .vendor = "libxcp",
+    .copyright = "libxcp contributors",
+    .version = "1.0",
+    .capabilities = XCP_SR_CAP_SR_PROBE | XCP_SR_CAP_SR_SCAN |
+                    XCP_SR_CAP_SR_UPDATE | XCP_SR_CAP_SR_GC |
+                    XCP_SR_CAP_VDI_CREATE | XCP_SR_CAP_VDI_DELETE |
+                    XCP_SR_CAP_VDI_UPDATE | XCP_SR_CAP_VDI_SNAPSHOT |
+                    XCP_SR_CAP_VDI_CLONE | XCP_SR_CAP_VDI_RESIZE |
+                    XCP_SR_CAP_VDI_COPY | XCP_SR_CAP_THIN_PROVISIONING,
+    .content_type = "user",
+    .config_keys = file_config_keys,
+    .ops = &file_ops,
+};

@@ -1,0 +1,423 @@
+/*
+ * tests/contract/test_hv_contract.c - what every hypervisor driver must do,
+ * run through the library's xcp__hv_* wrappers against the driver named by
+ * XCP_HV (default sim). Uses only behaviour the interface promises, so the
+ * same file passes on sim and on real Xen.
+ *
+ * Knobs (for drivers that boot real guests):
+ *   XCP_HV_CONTRACT_DIR         state directory (default: a fresh temp dir)
+ *   XCP_HV_CONTRACT_TYPE        pv, pvh or hvm (default hvm)
+ *   XCP_HV_CONTRACT_KERNEL      kernel for pv/pvh (and its RAMDISK, CMDLINE)
+ *   XCP_HV_CONTRACT_MEMORY_MIB  guest memory (default 128)
+ *   XCP_HV_CONTRACT_TIMEOUT_MS  how long a guest may take to react to a
+ *                               shutdown request (default 30000)
+ *   XCP_HV_CONTRACT_BOOT_MS     time to let a guest boot before asking it
+ *                               anything (default 0)
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "xcp/sys/hv.h"
+
+#define MiB (1024ull * 1024)
+
+static xcp_hv *hv;
+static xcp_hv_error err;
+static char dir[256];
+static bool own_dir;
+static uint32_t created[16];
+static size_t n_created;
+static xcp_hv_host_info host;
+
+static const char *const uuid_a = "0badc0de-0000-4000-8000-00000000000a";
+static const char *const uuid_b = "0badc0de-0000-4000-8000-00000000000b";
+
+static const char *env_or(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : dflt;
+}
+
+static int env_int(const char *name, int dflt)
+{
+    return atoi(env_or(name, "")) > 0 ? atoi(env_or(name, "")) : dflt;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag,
+                  struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void setup(void)
+{
+    const char *d = getenv("XCP_HV_CONTRACT_DIR");
+    const char *name = env_or("XCP_HV", "sim");
+    int rc;
+
+    if (d && *d) {
+        snprintf(dir, sizeof(dir), "%s", d);
+        mkdir(dir, 0700);
+        own_dir = false;
+    } else {
+        snprintf(dir, sizeof(dir), "/tmp/xcp-hv-contract.XXXXXX");
+        cr_assert_not_null(mkdtemp(dir));
+        own_dir = true;
+    }
+    n_created = 0;
+    rc = xcp__hv_open(&hv, dir, name, &err);
+    cr_assert_eq(rc, 0, "open driver %s: %d %s", name, rc, err.message);
+    cr_assert_str_eq(xcp__hv_name(hv), name);
+    rc = xcp__hv_host_info(hv, &host, &err);
+    cr_assert_eq(rc, 0, "host_info: %s", err.message);
+}
+
+static void teardown(void)
+{
+    xcp_hv_domain_info *v = NULL;
+    xcp_hv_error ignored;
+    size_t i, n = 0;
+
+    if (!hv)
+        goto out;
+    /* on a real host, leave no guest of ours behind whatever happened,
+     * including ones a crashed test could not record */
+    for (i = 0; i < n_created; i++)
+        xcp__hv_domain_destroy(hv, created[i], &ignored);
+    if (xcp__hv_domain_list(hv, &v, &n, &ignored) == 0) {
+        for (i = 0; i < n; i++)
+            if (strcmp(v[i].vm_uuid, uuid_a) == 0 ||
+                strcmp(v[i].vm_uuid, uuid_b) == 0)
+                xcp__hv_domain_destroy(hv, v[i].domid, &ignored);
+        free(v);
+    }
+    xcp__hv_close(hv);
+    hv = NULL;
+out:
+    if (own_dir)
+        nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(hv_contract, .init = setup, .fini = teardown, .timeout = 600);
+
+static xcp_hv_domain_config config(const char *uuid, const char *name)
+{
+    xcp_hv_domain_config c;
+    uint64_t mem = (uint64_t)env_int("XCP_HV_CONTRACT_MEMORY_MIB", 128) * MiB;
+
+    memset(&c, 0, sizeof(c));
+    c.version = XCP_HV_CONFIG_VERSION;
+    c.vm_uuid = uuid;
+    c.name = name;
+    c.type = xcp__hv_domain_type_from_name(
+        env_or("XCP_HV_CONTRACT_TYPE", "hvm"));
+    c.memory_static_max = mem;
+    c.memory_target = mem;
+    c.vcpus_max = 1;
+    c.kernel = getenv("XCP_HV_CONTRACT_KERNEL");
+    c.ramdisk = getenv("XCP_HV_CONTRACT_RAMDISK");
+    c.cmdline = getenv("XCP_HV_CONTRACT_CMDLINE");
+    return c;
+}
+
+static void remember(uint32_t domid)
+{
+    if (n_created < sizeof(created) / sizeof(created[0]))
+        created[n_created++] = domid;
+}
+
+static void forget(uint32_t domid)
+{
+    size_t i;
+
+    for (i = 0; i < n_created; i++)
+        if (created[i] == domid)
+            created[i] = created[--n_created];
+}
+
+static uint32_t create(const char *uuid, const char *name, bool paused)
+{
+    xcp_hv_domain_config c = config(uuid, name);
+    uint32_t domid = 0;
+    int rc = xcp__hv_domain_create(hv, &c, paused, &domid, &err);
+
+    cr_assert_eq(rc, 0, "create %s: %d %s", name, rc, err.message);
+    cr_assert_gt(domid, 0);
+    remember(domid);
+    return domid;
+}
+
+static void destroy(uint32_t domid)
+{
+    int rc = xcp__hv_domain_destroy(hv, domid, &err);
+
+    cr_assert_eq(rc, 0, "destroy %u: %s", domid, err.message);
+    forget(domid);
+}
+
+static xcp_hv_domain_info info(uint32_t domid)
+{
+    xcp_hv_domain_info i;
+    int rc = xcp__hv_domain_info(hv, domid, &i, &err);
+
+    cr_assert_eq(rc, 0, "info %u: %d %s", domid, rc, err.message);
+    return i;
+}
+
+static void let_it_boot(void)
+{
+    int ms = env_int("XCP_HV_CONTRACT_BOOT_MS", 0);
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    if (ms)
+        nanosleep(&ts, NULL);
+}
+
+static int timeout_ms(void)
+{
+    return env_int("XCP_HV_CONTRACT_TIMEOUT_MS", 30000);
+}
+
+Test(hv_contract, host_info_is_plausible)
+{
+    cr_expect_gt(host.memory_total, 0);
+    cr_expect_gt(host.memory_free, 0);
+    cr_expect_lt(host.memory_free, host.memory_total);
+    cr_expect_geq(host.nr_cpus, 1);
+    cr_expect_geq(host.sockets, 1);
+    cr_expect_geq(host.cores_per_socket, 1);
+    cr_expect_geq(host.threads_per_core, 1);
+    cr_expect_neq(host.hv_version[0], '\0');
+    cr_expect(strstr(host.capabilities, "xen-3.0-x86_64") ||
+                  strstr(host.capabilities, "hvm-3.0-x86_64"),
+              "%s", host.capabilities);
+}
+
+Test(hv_contract, domain_list_starts_with_dom0)
+{
+    xcp_hv_domain_info *v = NULL;
+    size_t n = 0, i;
+
+    cr_assert_eq(xcp__hv_domain_list(hv, &v, &n, &err), 0, "%s", err.message);
+    cr_assert_geq(n, 1);
+    cr_expect_eq(v[0].domid, 0);
+    cr_expect_eq(v[0].state, XCP_HV_STATE_RUNNING);
+    cr_expect_gt(v[0].memory_actual, 0);
+    for (i = 1; i < n; i++)
+        cr_expect_gt(v[i].domid, v[i - 1].domid);
+    free(v);
+}
+
+Test(hv_contract, lifecycle_create_pause_unpause_destroy)
+{
+    xcp_hv_domain_info i, *v = NULL;
+    uint64_t before = host.memory_free, mem;
+    uint32_t d = create(uuid_a, "contract-a", true);
+    size_t n, k;
+    bool listed = false;
+
+    i = info(d);
+    mem = config(uuid_a, "x").memory_target;
+    cr_expect_eq(i.domid, d);
+    cr_expect_str_eq(i.vm_uuid, uuid_a);
+    cr_expect_eq(i.state, XCP_HV_STATE_PAUSED);
+    cr_expect_eq(i.vcpus_max, 1);
+    cr_expect_leq(i.memory_actual, mem);
+    cr_expect_geq(i.memory_actual, mem / 2);
+    cr_expect_eq(i.memory_max, mem);
+    cr_assert_eq(xcp__hv_host_info(hv, &host, &err), 0);
+    cr_expect_leq(host.memory_free, before - mem / 2);
+    cr_assert_eq(xcp__hv_domain_list(hv, &v, &n, &err), 0);
+    for (k = 0; k < n; k++)
+        listed |= v[k].domid == d && strcmp(v[k].vm_uuid, uuid_a) == 0;
+    free(v);
+    cr_expect(listed);
+
+    cr_assert_eq(xcp__hv_domain_unpause(hv, d, &err), 0, "%s", err.message);
+    cr_expect_eq(info(d).state, XCP_HV_STATE_RUNNING);
+    cr_assert_eq(xcp__hv_domain_pause(hv, d, &err), 0, "%s", err.message);
+    cr_expect_eq(info(d).state, XCP_HV_STATE_PAUSED);
+    destroy(d);
+    cr_expect_eq(xcp__hv_domain_info(hv, d, &i, &err), -ESRCH);
+    cr_expect_eq(err.code, -ESRCH);
+}
+
+Test(hv_contract, unknown_domain_is_esrch)
+{
+    xcp_hv_domain_info i;
+    uint32_t ghost = 0x7000;
+
+    cr_expect_eq(xcp__hv_domain_info(hv, ghost, &i, &err), -ESRCH);
+    cr_expect_neq(err.message[0], '\0');
+    cr_expect_eq(xcp__hv_domain_pause(hv, ghost, &err), -ESRCH);
+    cr_expect_eq(xcp__hv_domain_destroy(hv, ghost, &err), -ESRCH);
+}
+
+Test(hv_contract, domids_increase)
+{
+    uint32_t a = create(uuid_a, "contract-a", true);
+    uint32_t b;
+
+    destroy(a);
+    b = create(uuid_b, "contract-b", true);
+    cr_expect_gt(b, a);
+}
+
+Test(hv_contract, too_much_memory_is_enomem)
+{
+    xcp_hv_domain_config c = config(uuid_a, "contract-big");
+    uint32_t d = 0;
+    int rc;
+
+    c.memory_static_max = c.memory_target =
+        (host.memory_free + 64 * MiB) / 4096 * 4096;
+    rc = xcp__hv_domain_create(hv, &c, true, &d, &err);
+    if (rc == 0)
+        remember(d);
+    cr_expect_eq(rc, -ENOMEM, "%d %s", rc, err.message);
+    cr_expect(strstr(err.message, "available") != NULL, "%s", err.message);
+}
+
+Test(hv_contract, clean_shutdown_reaches_shutdown_poweroff)
+{
+    uint32_t d = create(uuid_a, "contract-a", false);
+    xcp_hv_domain_info i;
+    int rc;
+
+    let_it_boot();
+    rc = xcp__hv_domain_shutdown(hv, d, XCP_HV_SHUTDOWN_POWEROFF, &err);
+    cr_assert_eq(rc, 0, "%s", err.message);
+    rc = xcp__hv_domain_wait(hv, d, timeout_ms(), &i, &err);
+    cr_assert_eq(rc, 0, "%d %s", rc, err.message);
+    cr_expect_eq(i.state, XCP_HV_STATE_SHUTDOWN);
+    cr_expect_eq(i.shutdown_reason, XCP_HV_SHUTDOWN_POWEROFF);
+    destroy(d);
+}
+
+Test(hv_contract, reboot_reaches_shutdown_reboot)
+{
+    uint32_t d = create(uuid_a, "contract-a", false);
+    xcp_hv_domain_info i;
+    int rc;
+
+    let_it_boot();
+    rc = xcp__hv_domain_shutdown(hv, d, XCP_HV_SHUTDOWN_REBOOT, &err);
+    cr_assert_eq(rc, 0, "%s", err.message);
+    rc = xcp__hv_domain_wait(hv, d, timeout_ms(), &i, &err);
+    cr_assert_eq(rc, 0, "%d %s", rc, err.message);
+    cr_expect_eq(i.shutdown_reason, XCP_HV_SHUTDOWN_REBOOT);
+    destroy(d);
+}
+
+Test(hv_contract, wait_times_out_on_a_running_guest)
+{
+    uint32_t d = create(uuid_a, "contract-a", false);
+    xcp_hv_domain_info i;
+
+    cr_expect_eq(xcp__hv_domain_wait(hv, d, 50, &i, &err), -ETIMEDOUT);
+    cr_expect_eq(err.code, -ETIMEDOUT);
+    destroy(d);
+}
+
+Test(hv_contract, event_fd_wakes_on_shutdown)
+{
+    uint32_t d = create(uuid_a, "contract-a", false), ids[16];
+    struct pollfd p;
+    size_t n, k;
+    bool seen = false;
+    int fd, left = timeout_ms();
+
+    let_it_boot();
+    cr_assert_eq(xcp__hv_event_fd(hv, &fd, &err), 0, "%s", err.message);
+    /* drain what creation produced */
+    cr_assert_eq(xcp__hv_event_read(hv, ids, 16, &n, &err), 0);
+    cr_assert_eq(xcp__hv_domain_shutdown(hv, d, XCP_HV_SHUTDOWN_POWEROFF,
+                                         &err), 0);
+    while (!seen && left > 0) {
+        p.fd = fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        cr_assert_geq(poll(&p, 1, 100), 0);
+        left -= 100;
+        if (!(p.revents & POLLIN))
+            continue;
+        cr_assert_eq(xcp__hv_event_read(hv, ids, 16, &n, &err), 0, "%s",
+                     err.message);
+        for (k = 0; k < n; k++)
+            seen |= ids[k] == d;
+    }
+    cr_expect(seen, "no event for domain %u", d);
+    cr_expect_eq(info(d).state, XCP_HV_STATE_SHUTDOWN);
+    destroy(d);
+}
+
+Test(hv_contract, suspend_then_restore_round_trip)
+{
+    xcp_hv_domain_config c = config(uuid_a, "contract-a");
+    uint32_t d = create(uuid_a, "contract-a", false), d2 = 0;
+    xcp_hv_domain_info i;
+    char img[300];
+    int rc;
+
+    let_it_boot();
+    snprintf(img, sizeof(img), "%s/contract-a.img", dir);
+    rc = xcp__hv_domain_suspend(hv, d, img, &err);
+    cr_assert_eq(rc, 0, "%d %s", rc, err.message);
+    forget(d);
+    cr_expect_eq(access(img, R_OK), 0);
+    cr_expect_eq(xcp__hv_domain_info(hv, d, &i, &err), -ESRCH);
+    rc = xcp__hv_domain_restore(hv, &c, img, false, &d2, &err);
+    cr_assert_eq(rc, 0, "%d %s", rc, err.message);
+    remember(d2);
+    cr_expect_neq(d2, d);
+    i = info(d2);
+    cr_expect_str_eq(i.vm_uuid, uuid_a);
+    cr_expect_eq(i.state, XCP_HV_STATE_RUNNING);
+    destroy(d2);
+    unlink(img);
+}
+
+Test(hv_contract, memory_target_and_vcpus_can_be_set)
+{
+    xcp_hv_domain_config c = config(uuid_a, "contract-a");
+    uint32_t d;
+    int rc;
+
+    c.vcpus_max = 2;
+    rc = xcp__hv_domain_create(hv, &c, true, &d, &err);
+    cr_assert_eq(rc, 0, "%s", err.message);
+    remember(d);
+    rc = xcp__hv_domain_set_memory_target(hv, d, c.memory_target / 2, &err);
+    cr_expect_eq(rc, 0, "%s", err.message);
+    cr_expect_eq(info(d).memory_target, c.memory_target / 2);
+    rc = xcp__hv_domain_set_vcpus(hv, d, 1, &err);
+    cr_expect_eq(rc, 0, "%s", err.message);
+    cr_expect_eq(info(d).vcpus_online, 1);
+    cr_expect_lt(xcp__hv_domain_set_vcpus(hv, d, 3, &err), 0);
+    destroy(d);
+}
+
+Test(hv_contract, cpu_time_advances_while_running)
+{
+    uint32_t d = create(uuid_a, "contract-a", false);
+    uint64_t t0 = info(d).cpu_time_ns;
+    struct timespec ts = {0, 200 * 1000 * 1000};
+
+    nanosleep(&ts, NULL);
+    cr_expect_gt(info(d).cpu_time_ns, t0);
+    destroy(d);
+}

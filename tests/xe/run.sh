@@ -1,0 +1,115 @@
+#!/bin/sh
+# Golden transcripts for xe.
+#
+# Every tests/xe/<name>.cmd is a shell fragment run with a fresh temporary
+# XCP_STATE_DIR, XCP_HV=sim and an empty HOME. In it, "xe ARGS..." runs the
+# xe under test and appends to the transcript: the command line, its
+# stdout+stderr (interleaved as printed) and "[exit N]" when N is not 0.
+# "V=$(xe ...)" also captures that output in V for later lines; stdin is
+# /dev/null unless the fragment pipes something in ("echo yes | xe ...").
+#
+# The transcript is normalised before it is compared with <name>.out:
+# each distinct uuid becomes <uuid-1>, <uuid-2>, ... in order of first
+# appearance, MAC addresses <mac-N>, timestamps other than the epoch
+# <time>. UPDATE=1 rewrites the .out files instead of comparing.
+#
+# Usage: tests/xe/run.sh [name ...]      (default: every .cmd)
+# Environment: XE (the binary; default ./cmd/xe/xe from the build dir),
+#              UPDATE=1, KEEP=1 (keep the state directories).
+
+here=$(cd "$(dirname "$0")" && pwd)
+XE=${XE:-$PWD/cmd/xe/xe}
+if [ ! -x "$XE" ]; then
+    echo "run.sh: no xe binary at $XE (set XE=)" >&2
+    exit 77
+fi
+
+normalise() {
+    perl -e '
+        my (%u, %m); my ($nu, $nm) = (0, 0);
+        my $hex = "[0-9a-f]";
+        while (my $l = <STDIN>) {
+            $l =~ s{($hex\{8\}-$hex\{4\}-$hex\{4\}-$hex\{4\}-$hex\{12\})}
+                   {$u{$1} //= "<uuid-" . ++$nu . ">"}ge;
+            $l =~ s{\b((?:$hex\{2\}:){5}$hex\{2\})\b}
+                   {$m{$1} //= "<mac-" . ++$nm . ">"}ge;
+            $l =~ s{\b(?!19700101T00:00:00Z)\d{8}T\d\d:\d\d:\d\dZ}{<time>}g;
+            print $l;
+        }'
+}
+
+# Quote one word the way a reader would type it.
+quote() {
+    case $1 in
+    '' | *[!A-Za-z0-9_=:,./@%+-]*)
+        printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")" ;;
+    *) printf '%s' "$1" ;;
+    esac
+}
+
+# Runs one .cmd fragment; the transcript goes to $transcript.
+run_one() {
+    name=$1
+    state=$(mktemp -d "${TMPDIR:-/tmp}/xe-golden.XXXXXX") || exit 2
+    transcript=$state/transcript
+    : >"$transcript"
+    (
+        XCP_STATE_DIR=$state/state
+        XCP_HV=sim
+        HOME=$state
+        export XCP_STATE_DIR XCP_HV HOME
+        unset XE_EXTRA_ARGS TRACEPARENT
+        mkdir -p "$XCP_STATE_DIR"
+        xe() {
+            line='$ xe'
+            for a in "$@"; do
+                line="$line $(quote "$a")"
+            done
+            printf '%s\n' "$line" >>"$transcript"
+            "$XE" "$@" >"$state/out" 2>&1
+            rc=$?
+            cat "$state/out" >>"$transcript"
+            [ "$rc" -eq 0 ] || printf '[exit %d]\n' "$rc" >>"$transcript"
+            cat "$state/out"
+            return "$rc"
+        }
+        cd "$state" || exit 2
+        . "$here/$name.cmd" </dev/null >/dev/null
+    )
+    normalise <"$transcript" >"$state/actual"
+    if [ "${UPDATE:-0}" = 1 ]; then
+        cp "$state/actual" "$here/$name.out"
+        echo "UPDATED: $name"
+        result=0
+    elif diff -u "$here/$name.out" "$state/actual"; then
+        echo "PASS: $name"
+        result=0
+    else
+        echo "FAIL: $name"
+        result=1
+    fi
+    if [ "${KEEP:-0}" = 1 ]; then
+        echo "  state kept in $state"
+    else
+        rm -rf "$state"
+    fi
+    return $result
+}
+
+if [ $# -eq 0 ]; then
+    set --
+    for f in "$here"/*.cmd; do
+        [ -e "$f" ] || continue
+        set -- "$@" "$(basename "$f" .cmd)"
+    done
+fi
+
+failed=0
+for t in "$@"; do
+    run_one "$t" || failed=$((failed + 1))
+done
+if [ "$failed" -ne 0 ]; then
+    echo "$failed golden transcript(s) differ"
+    exit 1
+fi
+exit 0
