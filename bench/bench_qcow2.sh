@@ -191,13 +191,23 @@ for mode in snapshot clone; do
 done
 
 # --- full copy of a 3-level chain with 256 MiB of data --------------
+# Alternating runs, best of three each, so neither side pays for the
+# other's writeback; qemu-img's output is fdatasync'ed like ours.
 fresh
 d=$work/ours
 "$h" create1 "$d/base.qcow2"; "$h" fill "$d/base.qcow2" 192
-qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$d/mid.qcow2" 1G; "$h" fill "$d/mid.qcow2" 64
+qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$d/mid.qcow2" 1G
+"$h" fill "$d/mid.qcow2" 64
 qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 "$d/top.qcow2" 1G
-t=$(now); qemu-img convert -O qcow2 "$d/top.qcow2" "$work/qemu/flat.qcow2"; sync -f "$work/qemu/flat.qcow2"; tq=$(since "$t")
-t=$(now); "$h" copy "$d/top.qcow2" "$work/ours/flat.qcow2"; tp=$(since "$t")
-qemu-img compare -q "$work/qemu/flat.qcow2" "$work/ours/flat.qcow2" || { echo "copies differ!" >&2; exit 1; }
+sync
+tq=999; tp=999
+for run in 1 2 3; do
+    rm -f "$work/qemu/flat.qcow2" "$d/flat.qcow2"
+    t=$(now); qemu-img convert -O qcow2 "$d/top.qcow2" "$work/qemu/flat.qcow2"
+    sync -d "$work/qemu/flat.qcow2"; tq=$(awk -v a="$tq" -v b="$(since "$t")" 'BEGIN { print (b < a ? b : a) }')
+    t=$(now); "$h" copy "$d/top.qcow2" "$d/flat.qcow2"
+    tp=$(awk -v a="$tp" -v b="$(since "$t")" 'BEGIN { print (b < a ? b : a) }')
+done
+qemu-img compare -q "$work/qemu/flat.qcow2" "$d/flat.qcow2" || { echo "copies differ!" >&2; exit 1; }
 printf "%-22s qemu-img %7.3fs | ours %7.3fs (%s)\n" "full copy 256M of 1G" \
     "$tq" "$tp" "$(ratio "$tq" "$tp")"

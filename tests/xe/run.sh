@@ -11,7 +11,10 @@
 # The transcript is normalised before it is compared with <name>.out:
 # each distinct uuid becomes <uuid-1>, <uuid-2>, ... in order of first
 # appearance, MAC addresses <mac-N>, timestamps other than the epoch
-# <time>. UPDATE=1 rewrites the .out files instead of comparing.
+# <time>, and this machine's host name (which the sim driver reports as
+# the host's name-label) <hostname>. The simulated host gets a fixed size
+# (XCP_SIM_HOST_MEMORY, XCP_SIM_HOST_CPUS) so memory figures are stable.
+# UPDATE=1 rewrites the .out files instead of comparing.
 #
 # Usage: tests/xe/run.sh [name ...]      (default: every .cmd)
 # Environment: XE (the binary; default ./cmd/xe/xe from the build dir),
@@ -25,15 +28,20 @@ if [ ! -x "$XE" ]; then
 fi
 
 normalise() {
-    perl -e '
+    XE_HOSTNAME=$(hostname 2>/dev/null || uname -n) perl -e '
         my (%u, %m); my ($nu, $nm) = (0, 0);
+        my $h = quotemeta($ENV{XE_HOSTNAME});
         my $hex = "[0-9a-f]";
         while (my $l = <STDIN>) {
-            $l =~ s{($hex\{8\}-$hex\{4\}-$hex\{4\}-$hex\{4\}-$hex\{12\})}
+            $l =~ s{(${hex}{8}-${hex}{4}-${hex}{4}-${hex}{4}-${hex}{12})}
                    {$u{$1} //= "<uuid-" . ++$nu . ">"}ge;
-            $l =~ s{\b((?:$hex\{2\}:){5}$hex\{2\})\b}
+            $l =~ s{\b((?:${hex}{2}:){5}${hex}{2})\b}
                    {$m{$1} //= "<mac-" . ++$nm . ">"}ge;
             $l =~ s{\b(?!19700101T00:00:00Z)\d{8}T\d\d:\d\d:\d\dZ}{<time>}g;
+            if ($h ne "") {
+                $l =~ s{(?<=: )${h}(?=\n|\z)}{<hostname>};
+                $l =~ s{(?<=on host: )$h\b}{<hostname>}g;
+            }
             print $l;
         }'
 }
@@ -56,8 +64,10 @@ run_one() {
     (
         XCP_STATE_DIR=$state/state
         XCP_HV=sim
+        XCP_SIM_HOST_MEMORY=16GiB
+        XCP_SIM_HOST_CPUS=4
         HOME=$state
-        export XCP_STATE_DIR XCP_HV HOME
+        export XCP_STATE_DIR XCP_HV XCP_SIM_HOST_MEMORY XCP_SIM_HOST_CPUS HOME
         unset XE_EXTRA_ARGS TRACEPARENT
         mkdir -p "$XCP_STATE_DIR"
         xe() {

@@ -277,11 +277,16 @@ static int read_small(const char *path, char *buf, size_t len)
 static bool flag_set(const char *text, const char *key)
 {
     size_t klen = strlen(key);
-    const char *p;
+    const char *line = text;
 
-    for (p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
-        if (strncmp(p, key, klen) == 0 && p[klen] == '=' && p[klen + 1] == '1')
+    while (line) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == '=' &&
+            line[klen + 1] == '1')
             return true;
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
     return false;
 }
 
@@ -783,8 +788,7 @@ static int coalesce(const char *dir, xcp_sr_vdi_info *p, xcp_sr_vdi_info *c,
     if (ret == 0)
         ret = xcp__qcow2_commit(child, parent, msg, sizeof(msg));
     xcp__qcow2_close(child);
-    if (xcp__qcow2_close(parent) < 0 && ret == 0)
-        ret = -EIO;
+    xcp__qcow2_close(parent);   /* commit flushed it */
     if (ret < 0)
         return img_fail(err, ret, "VDI coalesce", msg);
     if (rename(ppath, cpath) < 0)
@@ -1004,8 +1008,9 @@ static int file_vdi_resize(const xcp_sr_target *sr, const char *location,
     ret = xcp__qcow2_open(&q, path, v.format, 0, msg, sizeof(msg));
     if (ret == 0) {
         ret = xcp__qcow2_resize(q, new_size, msg, sizeof(msg));
-        if (xcp__qcow2_close(q) < 0 && ret == 0)
-            ret = -EIO;
+        if (ret == 0)
+            ret = xcp__qcow2_flush(q, msg, sizeof(msg));
+        xcp__qcow2_close(q);
     }
     if (ret < 0)
         return img_fail(err, ret, "VDI resize", msg);

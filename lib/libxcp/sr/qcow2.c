@@ -959,23 +959,25 @@ static int zero_cluster(xcp__qcow2 *q, uint64_t coff, char *err,
 {
     uint64_t cs = q->cluster_size, span = cs * q->l2_entries;
     uint64_t l1i = coff / span, idx = coff / cs % q->l2_entries;
-    uint64_t l2off, host;
+    uint64_t l2off, host = 0;
     uint8_t *table;
-    int kind, ret;
+    int kind = K_UNALLOC, ret;
 
-    ret = l2_for_write(q, l1i, &l2off, err, errlen);
+    ret = l2_table(q, l1i, &table, &l2off, err, errlen);
+    if (ret == 0 && table)
+        ret = classify(q, be64(table + idx * 8), &kind, &host, err, errlen);
     if (ret < 0)
         return ret;
-    ret = cache_get(q, &q->l2c, l2off, false, &table, err, errlen);
-    if (ret < 0)
-        return ret;
-    ret = classify(q, be64(table + idx * 8), &kind, &host, err, errlen);
-    if (ret < 0)
-        return ret;
+    /* Already zeros: a zero cluster, or a hole with nothing below. */
+    if (kind == K_ZERO || (kind == K_UNALLOC && !q->has_backing))
+        return 0;
     if (kind == K_COMPRESSED)
         return fail(err, errlen, -ENOTSUP,
                     "%s: cannot zero compressed cluster at guest offset %llu",
                     q->path, (unsigned long long)coff);
+    ret = l2_for_write(q, l1i, &l2off, err, errlen);
+    if (ret < 0)
+        return ret;
     /* An allocated cluster stays allocated (preallocated zero), so no
      * refcount changes and no leak. */
     return set_l2(q, l2off, idx,
