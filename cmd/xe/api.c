@@ -257,27 +257,23 @@ static xe_cent *cache_find(xe_ctx *ctx, int cls, const char *ref)
     return NULL;
 }
 
-/* Insert or replace; *rec is moved in (NULL: a failed lookup). */
+/* Insert; *rec is moved in (NULL: a failed lookup). A newer entry for
+ * the same ref shadows the older one, which stays alive until
+ * xe_cache_clear(): callers may still hold pointers into it. */
 static xe_cent *cache_put(xe_ctx *ctx, int cls, const char *ref,
                           xcp_value *rec)
 {
-    xe_cent *e = cache_find(ctx, cls, ref);
-    unsigned h;
+    xe_cent *e = calloc(1, sizeof(*e));
+    unsigned h = hash_ref(ref, cls);
 
     if (e == NULL) {
-        e = calloc(1, sizeof(*e));
-        if (e == NULL) {
-            fputs("xe: out of memory\n", stderr);
-            exit(1);
-        }
-        e->ref = xe_strdup(&ctx->arena, ref);
-        e->cls = cls;
-        h = hash_ref(ref, cls);
-        e->next = ctx->cache.b[h];
-        ctx->cache.b[h] = e;
-    } else {
-        xcp_value_dispose(&e->rec);
+        fputs("xe: out of memory\n", stderr);
+        exit(1);
     }
+    e->ref = xe_strdup(&ctx->arena, ref);
+    e->cls = cls;
+    e->next = ctx->cache.b[h];
+    ctx->cache.b[h] = e;
     e->ok = rec != NULL;
     if (rec != NULL) {
         e->rec = *rec;

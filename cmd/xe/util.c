@@ -71,10 +71,12 @@ char *xe_vsprintf(xe_arena *a, const char *fmt, va_list ap)
 {
     va_list ap2;
     int n;
-    char *p;
+    char *p, probe[1];
 
+    if (fmt == NULL) /* never; keeps -Wformat-truncation quiet */
+        fmt = "";
     va_copy(ap2, ap);
-    n = vsnprintf(NULL, 0, fmt, ap2);
+    n = vsnprintf(probe, sizeof(probe), fmt, ap2);
     va_end(ap2);
     if (n < 0)
         n = 0;

@@ -5,6 +5,8 @@
  * socket when one listens, else the engine embedded in this process),
  * runs the command and prints its output or error with XAPI's exit codes.
  */
+#define _XOPEN_SOURCE 700 /* S_ISSOCK */
+
 #include "xe.h"
 
 #include <stdlib.h>

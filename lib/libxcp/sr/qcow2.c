@@ -888,19 +888,22 @@ static int write_cluster(xcp__qcow2 *q, uint64_t coff, uint64_t in,
 {
     uint64_t cs = q->cluster_size, span = cs * q->l2_entries;
     uint64_t l1i = coff / span, idx = coff / cs % q->l2_entries;
-    uint64_t l2off, host, entry, below_len;
+    uint64_t l2off, host = 0, entry = 0, below_len;
     const uint8_t *src;
     uint8_t *table;
-    int kind, ret;
+    int kind = K_UNALLOC, ret;
 
+    ret = l2_table(q, l1i, &table, &l2off, err, errlen);
+    if (ret == 0 && table) {
+        entry = be64(table + idx * 8);
+        ret = classify(q, entry, &kind, &host, err, errlen);
+    }
+    if (ret < 0)
+        return ret;
+    /* Zeros over a hole with nothing below already read as zeros. */
+    if (!data && kind == K_UNALLOC && !q->has_backing)
+        return 0;
     ret = l2_for_write(q, l1i, &l2off, err, errlen);
-    if (ret < 0)
-        return ret;
-    ret = cache_get(q, &q->l2c, l2off, false, &table, err, errlen);
-    if (ret < 0)
-        return ret;
-    entry = be64(table + idx * 8);
-    ret = classify(q, entry, &kind, &host, err, errlen);
     if (ret < 0)
         return ret;
     if (kind == K_COMPRESSED)
@@ -918,9 +921,6 @@ static int write_cluster(xcp__qcow2 *q, uint64_t coff, uint64_t in,
             return ret;
         return set_l2(q, l2off, idx, entry | OFLAG_COPIED, err, errlen);
     }
-    /* Zeros over a hole with nothing below already read as zeros. */
-    if (!data && kind == K_UNALLOC && !q->has_backing)
-        return 0;
     /* A new cluster, or a zero cluster becoming data: build it whole. */
     if (data && n == cs) {
         src = data;

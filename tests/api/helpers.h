@@ -1,0 +1,103 @@
+/*
+ * tests/api/helpers.h - shared fixtures for the public-API tests: a local
+ * session on a fresh temporary state directory (sim hypervisor), VM
+ * installation the way xe does it, and assertions on the thread's last
+ * XenAPI error (name and parameters).
+ *
+ * Every test process gets its own state dir: use
+ *     TestSuite(x, .init = api_setup, .fini = api_teardown);
+ * and the global `S` is the open session.
+ */
+#ifndef TESTS_API_HELPERS_H
+#define TESTS_API_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xcp/xcp.h>
+
+#define MiB (1024LL * 1024)
+#define GiB (1024LL * MiB)
+
+/* Fill a typed ref (any xcp_<class>) from a string. */
+#define SET_REF(r, s) snprintf((r).ref, sizeof((r).ref), "%s", (s))
+
+/* Names of the default templates (data/templates.yaml). */
+#define T_DEBIAN "Debian Bookworm 12"
+#define T_OTHER "Other install media"
+
+/* The session of the running test, and its state directory. */
+extern xcp_session *S;
+extern char api_dir[256];
+
+/* Fixture: set the suite environment (unless already set), make a fresh
+ * state dir, open a local session on it. */
+void api_setup(void);
+/* Close the session and remove the state dir. */
+void api_teardown(void);
+/* Close the session and open a new one on the same state dir. */
+void api_reopen(void);
+/* Open the session on api_dir (after api_setup's environment). */
+void api_open(void);
+
+/* The default template called name (asserts it exists, exactly one). */
+xcp_vm api_template(const char *name);
+/* Clone a template and provision it: a Halted VM with its disks. */
+xcp_vm api_install_from(const char *tmpl, const char *name);
+/* api_install_from(T_DEBIAN): one 10 GiB disk on userdevice 0. */
+xcp_vm api_install(const char *name);
+/* api_install_from(T_OTHER) without disks, memory lowered to 128 MiB. */
+xcp_vm api_install_small(const char *name);
+/* Add a VIF on the pool's (first) network at device "0". */
+xcp_vif api_add_vif(xcp_vm vm, const char *device, const char *mac);
+
+/* The only host / pool / default SR / first network. */
+xcp_host api_host(void);
+xcp_pool api_pool(void);
+xcp_sr api_default_sr(void);
+xcp_network api_network(void);
+
+/* Power state of vm (asserts the getter succeeds). */
+enum xcp_vm_power_state api_power(xcp_vm vm);
+int64_t api_domid(xcp_vm vm);
+
+/* Set membership helpers. */
+bool api_ops_has(const xcp_vm_operations_set *s, enum xcp_vm_operations op);
+bool api_vm_set_has(const xcp_vm_set *s, xcp_vm vm);
+bool api_str_set_has(const xcp_string_set *s, const char *v);
+bool api_is_null(const char *ref);
+
+/* Count the VDIs in the default SR whose type is `type` (-1 = any). */
+size_t api_count_vdis(int type);
+
+/*
+ * Assert that the call that returned rc failed with the XenAPI error
+ * `name` and exactly the nparams given parameters (NULL in the list: any
+ * value at that position).
+ */
+void api_assert_error_(const char *file, int line, int rc, const char *name,
+                       size_t nparams, const char *const *params);
+#define API_NARGS(...) \
+    (sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+#define assert_error(rc, name, ...)                                        \
+    api_assert_error_(__FILE__, __LINE__, (rc), (name),                    \
+                      API_NARGS(__VA_ARGS__),                              \
+                      (const char *const[]){__VA_ARGS__})
+#define assert_error0(rc, name)                                            \
+    api_assert_error_(__FILE__, __LINE__, (rc), (name), 0, NULL)
+/* Only the error name; parameters not checked. */
+void api_assert_error_name_(const char *file, int line, int rc,
+                            const char *name);
+#define assert_error_name(rc, name)                                        \
+    api_assert_error_name_(__FILE__, __LINE__, (rc), (name))
+
+/* Assert a call succeeded, printing the XenAPI error if not. */
+void api_assert_ok_(const char *file, int line, int rc, const char *what);
+#define OK(call) api_assert_ok_(__FILE__, __LINE__, (call), #call)
+
+#endif
