@@ -811,6 +811,7 @@ Test(vm_start_effects, pv_vm_disk_is_xvda)
     char *dev = NULL;
 
     OK(xcp_vm_set_domain_type(S, vm, XCP_DOMAIN_TYPE_PV));
+    OK(xcp_vm_set_PV_bootloader(S, vm, "pygrub"));
     OK(xcp_vm_start(S, vm, false, false));
     OK(xcp_vm_get_VBDs(S, &vbds, vm));
     cr_assert_eq(vbds.n, 1);

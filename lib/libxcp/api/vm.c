@@ -2126,17 +2126,22 @@ int xcp__vm_reconcile_all(xcp__ctx *c)
         return xcp__oom();
     }
     memcpy(vms, all, n * sizeof(*vms)); /* the table may move below */
-    for (i = 0; i < n && rc == 0; i++) {
-        xcp__obj *vm = vms[i];
-        const xcp_hv_domain_info *info = NULL;
+    {
+        /* Domains by VM uuid: one pass over each list. */
+        xcp__hmap byuuid = {0};
         size_t k;
-        if (xcp__obj_bool(vm, F(VM, is_control_domain)))
-            continue;
         for (k = 0; k < nd; k++)
             if (doms[k].domid != 0 &&
-                !strcmp(doms[k].vm_uuid, xcp__obj_uuid(vm)))
-                info = &doms[k];
-        rc = reconcile_one(c, vm, info);
+                xcp__hmap_put(&byuuid, doms[k].vm_uuid, &doms[k]) < 0)
+                rc = xcp__oom();
+        for (i = 0; i < n && rc == 0; i++) {
+            xcp__obj *vm = vms[i];
+            if (xcp__obj_bool(vm, F(VM, is_control_domain)))
+                continue;
+            rc = reconcile_one(c, vm, xcp__hmap_get(&byuuid,
+                                                    xcp__obj_uuid(vm)));
+        }
+        xcp__hmap_free(&byuuid);
     }
     free(vms);
     free(doms);

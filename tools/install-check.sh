@@ -1,0 +1,25 @@
+#!/bin/sh
+# `make install` into a temporary prefix lays out what users link against
+# (lib/libxcp.so*, include/xcp/*.h, lib/pkgconfig/libxcp.pc, bin/xe), and an
+# example builds against it with pkg-config alone.
+set -eu
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+make -s install DESTDIR="$tmp" >/dev/null
+prefix=$(sed -n 's/^prefix=//p' libxcp.pc)
+root=$tmp$prefix
+fail=0
+for f in lib/libxcp.so include/xcp/xcp.h include/xcp/classes.h \
+         lib/pkgconfig/libxcp.pc bin/xe share/libxcp/templates.yaml; do
+    [ -e "$root/$f" ] || { echo "missing after install: $f"; fail=1; }
+done
+sed "s|^prefix=.*|prefix=$root|" "$root/lib/pkgconfig/libxcp.pc" > "$tmp/libxcp.pc"
+cc -o "$tmp/hello" examples/hello.c $(PKG_CONFIG_PATH=$tmp pkg-config --cflags --libs libxcp) \
+    -Wl,-rpath,"$root/lib" || fail=1
+if [ $fail -eq 0 ]; then
+    XCP_STATE_DIR="$tmp/state" XCP_HV=sim XCP_TEMPLATES="$PWD/data/templates.yaml" \
+        "$tmp/hello" >/dev/null || fail=1
+fi
+if [ $fail -eq 0 ]; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; fi
+exit $fail
