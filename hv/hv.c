@@ -10,6 +10,7 @@
 #endif
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,8 @@
 #include "xcp/sys/hv.h"
 
 struct xcp_hv {
+    pthread_mutex_t lock; /* a driver instance is used by one thread at a
+                             time: every wrapper holds this */
     const xcp_hv_driver *drv;
     void *self;
     bool fell_back;
@@ -286,6 +289,7 @@ static int open_driver(const xcp_hv_driver *drv, const char *state_dir,
         goto out;
     }
     hv->drv = drv;
+    pthread_mutex_init(&hv->lock, NULL);
     xcp__hv_error_clear(err);
     rc = drv->open(&hv->self, state_dir, err);
     if (rc < 0) {
@@ -298,6 +302,8 @@ static int open_driver(const xcp_hv_driver *drv, const char *state_dir,
     hv = NULL;
     rc = 0;
 out:
+    if (hv)
+        pthread_mutex_destroy(&hv->lock);
     free(hv);
     return rc;
 }
@@ -359,6 +365,7 @@ void xcp__hv_close(xcp_hv *hv)
     if (!hv)
         return;
     hv->drv->close(hv->self);
+    pthread_mutex_destroy(&hv->lock);
     free(hv);
 }
 
@@ -432,14 +439,18 @@ static int unsupported(const xcp_hv *hv, xcp_hv_op op, xcp_hv_error *err)
                              xcp__hv_op_name(op));
 }
 
-/* One wrapper per slot: check the slot, clear err, call, normalise. */
+/* One wrapper per slot: check the slot, clear err, call (serialised:
+ * the engine calls from several threads), normalise. */
 #define HV_CALL(hv, op, slot, err, ...)                                    \
     do {                                                                   \
+        int rc_;                                                           \
         if (!(hv)->drv->slot)                                              \
             return unsupported(hv, op, err);                               \
         xcp__hv_error_clear(err);                                          \
-        return finish(hv, op, (hv)->drv->slot((hv)->self, __VA_ARGS__),    \
-                      err);                                                \
+        pthread_mutex_lock(&(hv)->lock);                                   \
+        rc_ = (hv)->drv->slot((hv)->self, __VA_ARGS__);                    \
+        pthread_mutex_unlock(&(hv)->lock);                                 \
+        return finish(hv, op, rc_, err);                                   \
     } while (0)
 
 int xcp__hv_host_info(xcp_hv *hv, xcp_hv_host_info *out, xcp_hv_error *err)

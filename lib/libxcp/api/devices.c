@@ -23,6 +23,30 @@ static bool running(xcp__ctx *c, const char *vmref, int64_t *domid,
     return true;
 }
 
+/* VM_BAD_POWER_STATE for a device operation that needs `want`. */
+static int bad_state(xcp__ctx *c, const char *vmref, const char *want)
+{
+    xcp__obj *vm = xcp__db_get_cls(c->db, C(VM), vmref);
+    char act[16] = "halted";
+    size_t i;
+
+    if (vm) {
+        const char *ps = xcp__obj_str(vm, F(VM, power_state));
+        for (i = 0; ps[i] && i + 1 < sizeof(act); i++)
+            act[i] = (char)(ps[i] >= 'A' && ps[i] <= 'Z' ? ps[i] + 32 : ps[i]);
+        act[i] = '\0';
+    }
+    return xcp__fail("VM_BAD_POWER_STATE", vmref, want, act, NULL);
+}
+
+/* The VDI's allowed operations depend on its VBDs' attachment. */
+static int vdi_touch(xcp__ctx *c, const char *vdiref)
+{
+    xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI), vdiref);
+
+    return vdi ? xcp__update_allowed(c, vdi) : 0;
+}
+
 static int hv_err(const xcp_hv_error *e)
 {
     return xcp__fail("INTERNAL_ERROR", e->message[0] ? e->message
@@ -190,8 +214,7 @@ static int vbd_plug(xcp__ctx *c)
     if ((rc = vbd_arg(c, &vbd)) < 0)
         return rc;
     if (!running(c, xcp__obj_str(vbd, F(VBD, VM)), &domid, &is_hvm))
-        return xcp__fail("VM_BAD_POWER_STATE", xcp__obj_str(vbd, F(VBD, VM)),
-                         "running", "halted", NULL);
+        return bad_state(c, xcp__obj_str(vbd, F(VBD, VM)), "running");
     if (xcp__obj_bool(vbd, F(VBD, currently_attached)))
         return xcp__fail("DEVICE_ALREADY_ATTACHED", vbd->ref, NULL);
     if ((rc = vbd_disk(c, vbd, is_hvm, &d, &path, vdev)) < 0)
@@ -200,7 +223,8 @@ static int vbd_plug(xcp__ctx *c)
         return hv_err(&e);
     if ((rc = xcp__db_set_str(c->db, vbd, F(VBD, device), vdev)) < 0 ||
         (rc = xcp__db_set_bool(c->db, vbd, F(VBD, currently_attached),
-                               true)) < 0)
+                               true)) < 0 ||
+        (rc = vdi_touch(c, xcp__obj_str(vbd, F(VBD, VDI)))) < 0)
         return rc;
     return xcp__update_allowed(c, vbd);
 }
@@ -227,7 +251,8 @@ static int do_unplug(xcp__ctx *c, bool force)
         return hv_err(&e);
     }
     if ((rc = xcp__db_set_bool(c->db, vbd, F(VBD, currently_attached),
-                               false)) < 0)
+                               false)) < 0 ||
+        (rc = vdi_touch(c, xcp__obj_str(vbd, F(VBD, VDI)))) < 0)
         return rc;
     return xcp__update_allowed(c, vbd);
 }
@@ -297,8 +322,7 @@ static int vbd_set_mode(xcp__ctx *c)
         (rc = xcp__ref_obj(c, xcp__obj_str(vbd, F(VBD, VM)), C(VM), &vm)) < 0)
         return rc;
     if (strcmp(xcp__obj_str(vm, F(VM, power_state)), "Halted"))
-        return xcp__fail("VM_BAD_POWER_STATE", vm->ref, "halted",
-                         "running", NULL);
+        return bad_state(c, vm->ref, "halted");
     return xcp__db_set_str(c->db, vbd, F(VBD, mode), xcp__arg_str(c, 1));
 }
 
@@ -442,8 +466,7 @@ static int vif_plug(xcp__ctx *c)
     if ((rc = vif_arg(c, &vif)) < 0)
         return rc;
     if (!running(c, xcp__obj_str(vif, F(VIF, VM)), &domid, NULL))
-        return xcp__fail("VM_BAD_POWER_STATE", xcp__obj_str(vif, F(VIF, VM)),
-                         "running", "halted", NULL);
+        return bad_state(c, xcp__obj_str(vif, F(VIF, VM)), "running");
     if (xcp__obj_bool(vif, F(VIF, currently_attached)))
         return xcp__fail("DEVICE_ALREADY_ATTACHED", vif->ref, NULL);
     if ((rc = nic_of(c, vif, &n)) < 0)

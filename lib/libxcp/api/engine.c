@@ -157,6 +157,8 @@ static void *monitor_main(void *arg)
                 else
                     xcp__db_commit(e->db);
             }
+            /* Calls waiting on a domain (clean shutdown) re-check it. */
+            pthread_cond_broadcast(&e->changed);
         }
         pthread_mutex_unlock(&e->lock);
     }

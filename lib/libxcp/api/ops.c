@@ -269,7 +269,15 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
             else if (!strcmp(op, "pause"))
                 ok[i] = att;
         } else if (o->cls == C(VDI)) {
-            size_t nv = xcp__obj_val(o, F(VDI, VBDs))->u.arr.n;
+            const xcp_value *vb = xcp__obj_val(o, F(VDI, VBDs));
+            size_t nv = 0, j;
+            /* Attached VBDs pin the disk; detached ones do not. */
+            for (j = 0; vb->kind == XCP_VAL_ARRAY && j < vb->u.arr.n; j++) {
+                xcp__obj *b = xcp__db_get_cls(c->db, C(VBD),
+                                              vb->u.arr.items[j].u.s);
+                if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
+                    nv++;
+            }
             bool busy = has_current(o, F(VDI, current_operations));
             static const char *const always[] = {
                 "clone", "copy", "snapshot", "update", "generate_config",

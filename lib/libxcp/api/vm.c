@@ -357,6 +357,12 @@ static int set_devices(xcp__ctx *c, xcp__obj *vm, bool attached)
                                    attached)) < 0 ||
             (rc = xcp__update_allowed(c, vbd)) < 0)
             return rc;
+        {
+            xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI),
+                                            xcp__obj_str(vbd, F(VBD, VDI)));
+            if (vdi && (rc = xcp__update_allowed(c, vdi)) < 0)
+                return rc;
+        }
     }
     for (i = 0; vifs->kind == XCP_VAL_ARRAY && i < vifs->u.arr.n; i++) {
         xcp__obj *vif = xcp__db_get_cls(c->db, C(VIF),
@@ -583,7 +589,10 @@ static int destroy_domain(xcp__ctx *c, xcp__obj **vm)
     return *vm ? 0 : xcp__handle_invalid(C(VM), ref);
 }
 
-/* Ask the guest to stop (poweroff or reboot) and wait for it. */
+/* Ask the guest to stop (poweroff or reboot) and wait until its domain
+ * reports SHUTDOWN. The wait parks on the engine's condition, which the
+ * domain monitor signals at every hypervisor event: no polling, and the
+ * driver is free for other calls meanwhile. */
 static int guest_shutdown(xcp__ctx *c, xcp__obj **vm,
                           xcp_hv_shutdown_reason why)
 {
@@ -591,27 +600,28 @@ static int guest_shutdown(xcp__ctx *c, xcp__obj **vm,
     xcp_hv_domain_info info;
     char ref[XCP_REF_MAX];
     uint32_t domid = (uint32_t)xcp__obj_int(*vm, F(VM, domid));
-    int timeout = (int)env_ms("XCP_CLEAN_SHUTDOWN_TIMEOUT_MS", 1200000);
-    int rc;
+    int64_t timeout = env_ms("XCP_CLEAN_SHUTDOWN_TIMEOUT_MS", 1200000);
+    int64_t deadline = xcp__now_ms() + timeout;
 
     snprintf(ref, sizeof(ref), "%s", (*vm)->ref);
-    if ((rc = xcp__ctx_unlock(c)) < 0) {
-        xcp__ctx_lock(c);
-        return rc;
-    }
-    rc = xcp__hv_domain_shutdown(c->e->hv, domid, why, &e);
-    if (rc == 0)
-        rc = xcp__hv_domain_wait(c->e->hv, domid, timeout, &info, &e);
-    xcp__ctx_lock(c);
-    *vm = xcp__db_get_cls(c->db, C(VM), ref);
-    if (rc < 0) {
-        if (e.code == -ETIMEDOUT) {
+    if (xcp__hv_domain_shutdown(c->e->hv, domid, why, &e) < 0)
+        return hv_fail(c, ref, &e);
+    for (;;) {
+        if (xcp__hv_domain_info(c->e->hv, domid, &info, &e) < 0) {
+            if (e.code != -ESRCH)
+                return hv_fail(c, ref, &e);
+            break; /* already gone */
+        }
+        if (info.state == XCP_HV_STATE_SHUTDOWN)
+            break;
+        if (!xcp__ctx_wait(c, deadline)) {
             char t[32];
             snprintf(t, sizeof(t), "%.0f", timeout / 1000.0);
+            *vm = xcp__db_get_cls(c->db, C(VM), ref);
             return xcp__fail("VM_SHUTDOWN_TIMEOUT", ref, t, NULL);
         }
-        return hv_fail(c, ref, &e);
     }
+    *vm = xcp__db_get_cls(c->db, C(VM), ref);
     return *vm ? 0 : xcp__handle_invalid(C(VM), ref);
 }
 
@@ -945,9 +955,15 @@ static int resume_on(xcp__ctx *c)
     return do_resume(c, xcp__arg_bool(c, 2), "resume_on");
 }
 
+/* Recovery: the VM is Halted afterwards, whatever the database said. A
+ * domain still alive on this host, or a suspend image, would otherwise leak
+ * (memory, storage) and block the next start: they go too. */
 static int power_state_reset(xcp__ctx *c)
 {
     xcp__obj *vm;
+    xcp_hv_domain_info info;
+    xcp_hv_error e;
+    int64_t domid;
     int rc;
 
     if ((rc = vm_arg(c, &vm)) < 0)
@@ -956,7 +972,34 @@ static int power_state_reset(xcp__ctx *c)
         return xcp__fail("OPERATION_NOT_ALLOWED",
                          "This operation is not allowed on the control "
                          "domain", NULL);
-    return set_stopped(c, vm, "Halted", NULL);
+    domid = xcp__obj_int(vm, F(VM, domid));
+    if (domid > 0 &&
+        xcp__hv_domain_info(c->e->hv, (uint32_t)domid, &info, &e) == 0 &&
+        !strcmp(info.vm_uuid, xcp__obj_uuid(vm)) &&
+        xcp__hv_domain_destroy(c->e->hv, (uint32_t)domid, &e) < 0 &&
+        e.code != -ESRCH)
+        return hv_fail(c, vm->ref, &e);
+    if ((rc = drop_suspend_vdi(c, vm)) < 0 ||
+        (rc = set_stopped(c, vm, "Halted", NULL)) < 0)
+        return rc;
+    return refresh_host_memory(c);
+}
+
+/* VM.set_is_a_template: making a template needs a Halted VM. */
+static int set_is_a_template(xcp__ctx *c)
+{
+    xcp__obj *vm;
+    int rc;
+
+    if ((rc = vm_arg(c, &vm)) < 0)
+        return rc;
+    if (xcp__arg_bool(c, 1) && !xcp__obj_bool(vm, F(VM, is_a_template)) &&
+        (rc = xcp__vm_check_op(vm, "make_into_template")) < 0)
+        return rc;
+    if ((rc = xcp__db_set_bool(c->db, vm, F(VM, is_a_template),
+                               xcp__arg_bool(c, 1))) < 0)
+        return rc;
+    return xcp__update_allowed(c, vm);
 }
 
 /* ---- creation, destruction ---------------------------------------------------- */
@@ -1583,7 +1626,8 @@ static int provision(xcp__ctx *c)
                                   disks[i].device)) < 0 ||
             (rc = xcp__db_set_bool(c->db, vbd, F(VBD, bootable),
                                    disks[i].bootable)) < 0 ||
-            (rc = xcp__update_allowed(c, vbd)) < 0)
+            (rc = xcp__update_allowed(c, vbd)) < 0 ||
+            (rc = xcp__update_allowed(c, vdi)) < 0)
             return rc;
     }
     if ((rc = xcp__db_map_del(c->db, vm, F(VM, other_config), "disks")) < 0 ||
@@ -2166,6 +2210,7 @@ const struct xcp__impl xcp__impl_vm[] = {
     {"VM.pause", vm_pause},
     {"VM.unpause", vm_unpause},
     {"VM.power_state_reset", power_state_reset},
+    {"VM.set_is_a_template", set_is_a_template},
     {"VM.clone", vm_clone},
     {"VM.copy", vm_copy},
     {"VM.snapshot", vm_snapshot},
