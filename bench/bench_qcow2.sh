@@ -14,9 +14,14 @@ set -euo pipefail
 
 count=${1:-200}
 top=$(cd "$(dirname "$0")/.." && pwd)
-work=${2:-$(mktemp -d /tmp/xcp-bench-XXXXXX)}
-mkdir -p "$work"
-trap 'rm -rf "$work"/ours "$work"/qemu "$work"/harness*' EXIT
+if [ -n "${2:-}" ]; then
+    work=$2
+    mkdir -p "$work"
+    trap 'rm -rf "$work"/ours "$work"/qemu "$work"/harness*' EXIT
+else
+    work=$(mktemp -d /tmp/xcp-bench-XXXXXX)
+    trap 'rm -rf "$work"' EXIT
+fi
 command -v qemu-img >/dev/null || { echo "qemu-img not found" >&2; exit 1; }
 
 # A small driver over the library, compiled here so the bench needs no
@@ -143,19 +148,32 @@ h="$work/harness"
 
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
-ratio() { awk -v q="$1" -v o="$2" 'BEGIN { printf "%.1fx", (o > 0 ? q / o : 0) }'; }
-fresh() { rm -rf "$work/ours" "$work/qemu"; mkdir -p "$work/ours" "$work/qemu"; }
+ratio() {
+    awk -v q="$1" -v o="$2" 'BEGIN { printf "%.1fx", (o > 0 ? q / o : 0) }'
+}
+least() { awk -v a="$1" -v b="$2" 'BEGIN { print (b < a ? b : a) }'; }
+fresh() {
+    rm -rf "$work/ours" "$work/qemu"
+    mkdir -p "$work/ours" "$work/qemu"
+}
 report() {  # name qemu per-process in-process
-    printf "%-22s qemu-img %7.3fs | ours/process %7.3fs (%s) | ours/in-process %7.3fs (%s)\n" \
-        "$1" "$2" "$3" "$(ratio "$2" "$3")" "$4" "$(ratio "$2" "$4")"
+    printf "%-20s qemu-img %7.3fs | ours/process %7.3fs (%s)" \
+        "$1" "$2" "$3" "$(ratio "$2" "$3")"
+    printf " | ours/in-process %7.3fs (%s)\n" "$4" "$(ratio "$2" "$4")"
 }
 
 echo "count=$count  dir=$work  ($(qemu-img --version | head -1))"
 
 # --- create: N empty 1 GiB images -----------------------------------
 fresh
-t=$(now); for i in $(seq "$count"); do qemu-img create -q -f qcow2 "$work/qemu/$i.qcow2" 1G; done; tq=$(since "$t")
-t=$(now); for i in $(seq "$count"); do "$h" create1 "$work/ours/$i.qcow2"; done; tp=$(since "$t")
+t=$(now)
+for i in $(seq "$count"); do
+    qemu-img create -q -f qcow2 "$work/qemu/$i.qcow2" 1G
+done
+tq=$(since "$t")
+t=$(now)
+for i in $(seq "$count"); do "$h" create1 "$work/ours/$i.qcow2"; done
+tp=$(since "$t")
 rm -rf "$work/ours"; mkdir "$work/ours"
 t=$(now); "$h" create "$count" "$work/ours"; ti=$(since "$t")
 report "create 1G" "$tq" "$tp" "$ti"
@@ -167,7 +185,10 @@ qemu_cow() {
     local n=$1 d=$2 i v=a
     qemu-img create -q -f qcow2 "$d/$v.qcow2" 1G
     for i in $(seq "$n"); do
-        if (( i % 25 == 0 )); then v=v$i; qemu-img create -q -f qcow2 "$d/$v.qcow2" 1G; fi
+        if (( i % 25 == 0 )); then
+            v=v$i
+            qemu-img create -q -f qcow2 "$d/$v.qcow2" 1G
+        fi
         mv "$d/$v.qcow2" "$d/p$i.qcow2"
         qemu-img create -q -f qcow2 -b "p$i.qcow2" -F qcow2 "$d/$v.qcow2" 1G
         qemu-img create -q -f qcow2 -b "p$i.qcow2" -F qcow2 "$d/s$i.qcow2" 1G
@@ -184,7 +205,9 @@ ours_cow_process() {
 for mode in snapshot clone; do
     fresh
     t=$(now); qemu_cow "$count" "$work/qemu"; tq=$(since "$t")
-    t=$(now); ours_cow_process "$count" "$work/ours" "$mode"; tp=$(since "$t")
+    t=$(now)
+    ours_cow_process "$count" "$work/ours" "$mode"
+    tp=$(since "$t")
     rm -rf "$work/ours"; mkdir "$work/ours"; "$h" srinit "$work/ours"
     t=$(now); "$h" "$mode" "$count" "$work/ours"; ti=$(since "$t")
     report "$mode (file SR)" "$tq" "$tp" "$ti"
@@ -203,11 +226,17 @@ sync
 tq=999; tp=999
 for run in 1 2 3; do
     rm -f "$work/qemu/flat.qcow2" "$d/flat.qcow2"
-    t=$(now); qemu-img convert -O qcow2 "$d/top.qcow2" "$work/qemu/flat.qcow2"
-    sync -d "$work/qemu/flat.qcow2"; tq=$(awk -v a="$tq" -v b="$(since "$t")" 'BEGIN { print (b < a ? b : a) }')
-    t=$(now); "$h" copy "$d/top.qcow2" "$d/flat.qcow2"
-    tp=$(awk -v a="$tp" -v b="$(since "$t")" 'BEGIN { print (b < a ? b : a) }')
+    t=$(now)
+    qemu-img convert -O qcow2 "$d/top.qcow2" "$work/qemu/flat.qcow2"
+    sync -d "$work/qemu/flat.qcow2"
+    tq=$(least "$tq" "$(since "$t")")
+    t=$(now)
+    "$h" copy "$d/top.qcow2" "$d/flat.qcow2"
+    tp=$(least "$tp" "$(since "$t")")
 done
-qemu-img compare -q "$work/qemu/flat.qcow2" "$d/flat.qcow2" || { echo "copies differ!" >&2; exit 1; }
-printf "%-22s qemu-img %7.3fs | ours %7.3fs (%s)\n" "full copy 256M of 1G" \
+if ! qemu-img compare -q "$work/qemu/flat.qcow2" "$d/flat.qcow2"; then
+    echo "copies differ!" >&2
+    exit 1
+fi
+printf "%-20s qemu-img %7.3fs | ours %7.3fs (%s)\n" "full copy 256M of 1G" \
     "$tq" "$tp" "$(ratio "$tq" "$tp")"

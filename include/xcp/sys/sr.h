@@ -222,7 +222,9 @@ typedef struct xcp_sr_ops {
     int (*sr_destroy)(const xcp_sr_target *sr, unsigned int flags,
                       xcp_sr_error *err);
 
-    /* Call cb for each image on storage, hidden parents included. */
+    /* Call cb for each image on storage, hidden parents included.  An
+     * image that cannot be read fails the scan, naming it: leaving it
+     * out would make its VDI look deleted. */
     int (*sr_scan)(const xcp_sr_target *sr, xcp_sr_vdi_cb cb, void *ctx,
                    xcp_sr_error *err);
 
@@ -245,9 +247,9 @@ typedef struct xcp_sr_ops {
                       xcp_sr_vdi_info *out, xcp_sr_error *err);
 
     /*
-     * Delete a VDI.  If other images still depend on it, it becomes a
-     * hidden parent instead; then hidden parents nobody depends on any
-     * more are deleted, up the chain.
+     * Delete a VDI (a damaged one too).  If other images still depend on
+     * it, it becomes a hidden parent instead; then hidden parents nobody
+     * depends on any more are deleted, up the chain.
      */
     int (*vdi_destroy)(const xcp_sr_target *sr, const char *location,
                        xcp_sr_error *err);

@@ -429,9 +429,27 @@ static int list_add(struct vdi_list *l, const xcp_sr_vdi_info *v)
     return 0;
 }
 
-/* Every image in dir.  A damaged image fails the whole listing, naming
- * the file: silently leaving it out would make its VDI look deleted. */
-static int list_vdis(const char *dir, struct vdi_list *l, xcp_sr_error *err)
+/* What can be said of an image that cannot be opened: its name. */
+static void damaged_vdi(const char *dir, const char *location,
+                        xcp_sr_vdi_info *v)
+{
+    const char *fmt;
+
+    memset(v, 0, sizeof(*v));
+    parse_location(location, v->uuid, &fmt);
+    snprintf(v->location, sizeof(v->location), "%s", location);
+    snprintf(v->format, sizeof(v->format), "%s", fmt);
+    read_meta(dir, v->uuid, &v->hidden, &v->read_only);
+}
+
+/*
+ * Every image in dir.  strict: a damaged image fails the whole listing,
+ * naming the file, since leaving it out of a scan would make its VDI look
+ * deleted.  Otherwise it is listed by name only, so that it can still be
+ * destroyed.
+ */
+static int list_vdis(const char *dir, struct vdi_list *l, bool strict,
+                     xcp_sr_error *err)
 {
     xcp_sr_vdi_info v;
     struct dirent *de;
@@ -449,6 +467,10 @@ static int list_vdis(const char *dir, struct vdi_list *l, xcp_sr_error *err)
         ret = stat_vdi(dir, de->d_name, &v, err);
         if (ret == -ENOENT)     /* removed under us */
             continue;
+        if (ret < 0 && !strict) {
+            damaged_vdi(dir, de->d_name, &v);
+            ret = 0;
+        }
         if (ret == 0 && list_add(l, &v) < 0)
             ret = sr_fail(err, -ENOMEM, NULL, "SR scan failed [opterr=%s]",
                           "out of memory");
@@ -561,7 +583,7 @@ static int file_sr_create(const xcp_sr_target *sr, uint64_t *physical_size,
                           xcp_sr_error *err)
 {
     char dir[XCP_SR_PATH_MAX], found[XCP_SR_UUID_BUFLEN], text[160];
-    xcp_sr_stat st;
+    xcp_sr_stat st = { 0 };
     struct stat s;
     int ret;
 
@@ -706,7 +728,7 @@ static int file_sr_destroy(const xcp_sr_target *sr, unsigned int flags,
     ret = attached_dir(sr, dir, err);
     if (ret < 0)
         return ret;
-    ret = list_vdis(dir, &l, err);
+    ret = list_vdis(dir, &l, false, err);
     if (ret < 0)
         return ret;
     for (i = 0; i < l.n; i++)
@@ -746,7 +768,7 @@ static int file_sr_scan(const xcp_sr_target *sr, xcp_sr_vdi_cb cb, void *ctx,
 
     ret = attached_dir(sr, dir, err);
     if (ret == 0)
-        ret = list_vdis(dir, &l, err);
+        ret = list_vdis(dir, &l, true, err);
     for (i = 0; ret == 0 && i < l.n; i++)
         ret = cb(ctx, &l.v[i]);
     list_free(&l);
@@ -829,7 +851,7 @@ static int file_sr_gc(const xcp_sr_target *sr, unsigned int flags,
     if (ret == 0)
         ret = remove_debris(dir, &res.removed, err);
     if (ret == 0)
-        ret = list_vdis(dir, &l, err);
+        ret = list_vdis(dir, &l, false, err);
     if (ret < 0)
         goto out;
     /* Each removal or merge can free a node further up: repeat. */
@@ -944,7 +966,7 @@ static int file_vdi_destroy(const xcp_sr_target *sr, const char *location,
 
     ret = attached_dir(sr, dir, err);
     if (ret == 0)
-        ret = list_vdis(dir, &l, err);
+        ret = list_vdis(dir, &l, false, err);
     if (ret < 0)
         return ret;
     v = list_find(&l, location);
@@ -1140,7 +1162,7 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
     char cloc[XCP_SR_LOCATION_MAX];
     xcp__qcow2_create_opts o = { 0 };
     xcp_sr_vdi_info src;
-    unsigned len;
+    unsigned len = 0;
     int ret;
 
     memset(out, 0, sizeof(*out));

@@ -655,7 +655,7 @@ static int map_extent(xcp__qcow2 *q, uint64_t off, uint64_t max,
     uint64_t cs = q->cluster_size, span = cs * q->l2_entries;
     uint64_t l1i = off / span, in = off % cs, idx, host, l2off, len;
     uint8_t *table;
-    int kind, ret;
+    int kind = K_UNALLOC, ret;
 
     max = min64(max, span - off % span);
     e->host = 0;
@@ -846,7 +846,7 @@ static int set_l1(xcp__qcow2 *q, uint64_t i, uint64_t v, char *err,
 static int set_l2(xcp__qcow2 *q, uint64_t l2off, uint64_t idx, uint64_t v,
                   char *err, size_t errlen)
 {
-    uint8_t *table;
+    uint8_t *table = NULL;
     int ret;
 
     ret = cache_get(q, &q->l2c, l2off, false, &table, err, errlen);
@@ -1079,7 +1079,7 @@ static int parse_extensions(xcp__qcow2 *q, const uint8_t *h, size_t end,
 {
     size_t pos = q->header_length;
     bool seen_fmt = false;
-    struct ext x;
+    struct ext x = { 0, 0, 0 };
     int ret;
 
     while ((ret = ext_next(q->path, h, end, &pos, &x, err, errlen)) > 0) {
@@ -1827,7 +1827,7 @@ int xcp__qcow2_set_backing(xcp__qcow2 *q, const char *backing_file,
     size_t hlen, pos, apos = 0, blen = 0, flen = strlen(fmt);
     uint64_t ext_end;
     xcp__qcow2 *below = NULL;
-    struct ext x;
+    struct ext x = { 0, 0, 0 };
     int ret;
 
     ret = check_writable(q, err, errlen);

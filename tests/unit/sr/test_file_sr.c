@@ -5,7 +5,9 @@
  * fresh temporary directory per test; image contents are checked through
  * the qcow2 library and image validity with `qemu-img check`.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE             /* nftw */
+#endif
 #include <criterion/criterion.h>
 
 #include <xcp/sys/sr.h>
@@ -361,6 +363,25 @@ Test(file_vdi, create_then_scan_lists_it)
     cr_expect_not_null(strstr(vp.path, srdir));
     assert_qemu_check(a.location);
     assert_qemu_check(b.location);
+}
+
+Test(file_vdi, damaged_image_fails_scan_but_can_be_destroyed)
+{
+    xcp_sr_vdi_info a = vdi_new(MiB), b = vdi_new(MiB);
+    struct scan s = { .n = 0 };
+    int fd;
+
+    fd = open(path_of(b.location), O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, "JUNK", 4, 0), 4);
+    close(fd);
+    cr_expect_eq(ops->sr_scan(&sr, collect, &s, &e), -EMEDIUMTYPE);
+    cr_expect_not_null(strstr(e.reason, b.location), "%s", e.reason);
+    cr_assert_eq(ops->vdi_destroy(&sr, b.location, &e), 0, "%s", e.reason);
+    cr_expect_not(exists(b.location));
+    s = scan();
+    cr_expect_eq(s.n, 1);
+    cr_expect_str_eq(s.v[0].location, a.location);
 }
 
 Test(file_vdi, bad_or_missing_locations_are_refused)

@@ -6,7 +6,9 @@
  * convert`, and images QEMU writes must read back the same through us.
  * Each test works in its own temporary directory.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE             /* nftw */
+#endif
 #include <criterion/criterion.h>
 
 #include "qcow2.h"
