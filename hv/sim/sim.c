@@ -35,7 +35,8 @@
  *  - Suspend images: a text header (uuid, memory, vCPUs, checksums) and a
  *    compact body of one 8-byte digest per MiB of guest memory, derived
  *    from the uuid; restore verifies all of it: -EBADMSG if corrupt,
- *    -EINVAL if it belongs to another VM or does not fit the config.
+ *    -EINVAL if it does not fit the config (another VM's image may be
+ *    restored: clones of suspended VMs resume from a copy).
  *  - Events: a timerfd armed at the next time-driven change, or at once
  *    when changes are waiting to be read.
  *
@@ -2388,8 +2389,11 @@ static int sim_domain_restore(void *self, const xcp_hv_domain_config *cfg,
         rc = dom_from_config(s, cfg, &d, err);
     if (rc < 0)
         goto fail;
-    if (strcmp(img.uuid, d->uuid) != 0 || img.type != d->type ||
-        img.vcpus_max != d->vcpus_max || img.pages > d->max_pages) {
+    /* Another VM's image is fine (a clone of a suspended VM resumes from
+     * its copy, as Xen restores a save image into a new domain); it must
+     * fit the config. */
+    if (img.type != d->type || img.vcpus_max != d->vcpus_max ||
+        img.pages > d->max_pages) {
         rc = xcp__hv_error_set(err, -EINVAL,
                                "sim: suspend image %s (VM %s, %s, %" PRIu64
                                " bytes, %" PRIu32 " vCPUs) does not fit VM "

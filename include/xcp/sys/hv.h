@@ -318,7 +318,8 @@ typedef struct xcp_hv_driver {
                           xcp_hv_error *err);
     /*
      * Builds a domain from an image written by domain_suspend of the same
-     * driver. The image must belong to cfg->vm_uuid and fit the config;
+     * driver. The image may come from another VM (clones of a suspended VM
+     * resume from a copy) but must fit the config (type, vCPUs, memory);
      * a corrupt or mismatching image is refused (-EINVAL) and no domain is
      * left behind.
      */

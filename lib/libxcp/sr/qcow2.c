@@ -1696,7 +1696,10 @@ int xcp__qcow2_create(const char *path, uint64_t virtual_size,
                     "raw image)", path);
     if (virtual_size > INT64_MAX - 511)
         return fail(err, errlen, -EFBIG, "%s: virtual size too large", path);
-    virtual_size = (virtual_size + 511) & ~511ull;
+    /* qcow2 sizes are whole sectors; a raw file keeps its exact length
+     * (a copied suspend image must stay byte-identical). */
+    if (strcmp(fmt, "raw") != 0)
+        virtual_size = (virtual_size + 511) & ~511ull;
 
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
