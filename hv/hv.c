@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "xcp/sys/hv.h"
+#include "hv_internal.h"
 
 struct xcp_hv {
     pthread_mutex_t lock; /* a driver instance is used by one thread at a

@@ -69,7 +69,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "xcp/sys/hv.h"
+#include "hv_internal.h"
 #include "sim.h"
 
 #define SIM_SUBDIR "sim"

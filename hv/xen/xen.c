@@ -36,7 +36,7 @@
 #include <xenstore.h>
 #include <xentoollog.h>
 
-#include "xcp/sys/hv.h"
+#include "hv_internal.h"
 
 #define KiB 1024ull
 #define PAGE ((uint64_t)XCP_HV_PAGE_SIZE)

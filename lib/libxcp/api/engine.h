@@ -10,7 +10,7 @@
 
 #include "../internal.h"
 #include "../db/db.h"
-#include <xcp/sys/hv.h>
+#include "hv_internal.h"
 
 typedef struct xcp__engine xcp__engine;
 

@@ -291,7 +291,7 @@ static int make_networks(xcp__ctx *c, xcp__obj *host)
             continue;
         snprintf(path, sizeof(path), "/sys/class/net/%s/device", de->d_name);
         if (stat(path, &st) == 0) /* a real NIC, not lo/veth/bridge */
-            snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
+            snprintf(names[n++], sizeof(names[0]), "%.63s", de->d_name);
     }
     if (d)
         closedir(d);
@@ -613,7 +613,7 @@ int xcp__firstboot(xcp__ctx *c)
 {
     size_t n;
     xcp__obj *const *pools = xcp__db_all(c->db, C(pool), &n);
-    xcp__obj *pool, *host, *dom0, *sr;
+    xcp__obj *pool, *host, *dom0 = NULL, *sr;
     xcp_hv_host_info hi;
     xcp_hv_error e;
     int rc;

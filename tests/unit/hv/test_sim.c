@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "xcp/sys/hv.h"
+#include "hv_internal.h"
 #include "sim.h"
 
 #define MiB (1024ull * 1024)
@@ -70,7 +70,8 @@ static void setup(void)
     opt.host_memory = 8 * GiB;
     opt.host_cpus = 4;
     opt.dom0_memory = 1 * GiB;
-    opt.shutdown_delay_ns = 20 * MS;
+    opt.shutdown_delay_ns = 200 * MS; /* long enough to observe "not yet"
+                                        even on a loaded machine */
     memset(&err, 0, sizeof(err));
     open_sim();
 }
@@ -446,13 +447,13 @@ Test(sim, shutdown_is_acknowledged_after_the_delay)
     cr_assert_eq(drv->domain_shutdown(hv, d, XCP_HV_SHUTDOWN_POWEROFF, &err),
                  0);
     cr_expect_eq(info(d).state, XCP_HV_STATE_RUNNING); /* not yet */
-    cr_assert_eq(drv->domain_wait(hv, d, 1000, &i, &err), 0, "%s",
+    cr_assert_eq(drv->domain_wait(hv, d, 10000, &i, &err), 0, "%s",
                  err.message);
     clock_gettime(CLOCK_MONOTONIC, &b);
     ms = (double)(b.tv_sec - a.tv_sec) * 1e3 +
          (double)(b.tv_nsec - a.tv_nsec) / 1e6;
-    cr_expect_geq(ms, 19.0);
-    cr_expect_lt(ms, 500.0);
+    cr_expect_geq(ms, 199.0);
+    cr_expect_lt(ms, 10000.0);
     cr_expect_eq(i.state, XCP_HV_STATE_SHUTDOWN);
     cr_expect_eq(i.shutdown_reason, XCP_HV_SHUTDOWN_POWEROFF);
     /* a shut down domain holds its memory until destroyed */
@@ -468,7 +469,7 @@ Test(sim, shutdown_of_paused_guest_waits_for_unpause)
                  0);
     cr_expect_eq(drv->domain_wait(hv, d, 60, &i, &err), -ETIMEDOUT);
     cr_assert_eq(drv->domain_unpause(hv, d, &err), 0);
-    cr_expect_eq(drv->domain_wait(hv, d, 1000, &i, &err), 0);
+    cr_expect_eq(drv->domain_wait(hv, d, 10000, &i, &err), 0);
     cr_expect_eq(i.shutdown_reason, XCP_HV_SHUTDOWN_POWEROFF);
 }
 
@@ -478,7 +479,7 @@ Test(sim, reboot_request_ends_in_shutdown_reason_reboot)
     xcp_hv_domain_info i;
 
     cr_assert_eq(drv->domain_shutdown(hv, d, XCP_HV_SHUTDOWN_REBOOT, &err), 0);
-    cr_assert_eq(drv->domain_wait(hv, d, 1000, &i, &err), 0);
+    cr_assert_eq(drv->domain_wait(hv, d, 10000, &i, &err), 0);
     cr_expect_eq(i.state, XCP_HV_STATE_SHUTDOWN);
     cr_expect_eq(i.shutdown_reason, XCP_HV_SHUTDOWN_REBOOT);
     /* what the library does next: a new domain for the same VM */
@@ -517,7 +518,7 @@ Test(sim, unhung_guest_then_acknowledges_pending_request)
                  0);
     f.on = false;
     cr_assert_eq(drv->fault(hv, &f, &err), 0);
-    cr_expect_eq(drv->domain_wait(hv, d, 1000, &i, &err), 0);
+    cr_expect_eq(drv->domain_wait(hv, d, 10000, &i, &err), 0);
 }
 
 Test(sim, crash_injection_shuts_domain_down_with_reason_crash)
@@ -788,12 +789,13 @@ Test(sim, shutdown_acknowledged_while_no_process_has_the_host_open)
     cr_assert_eq(drv->domain_shutdown(hv, d, XCP_HV_SHUTDOWN_REBOOT, &err), 0);
     t = info(d).cpu_time_ns;
     close_sim();
-    sleep_ms(60);
+    sleep_ms(600);
     open_sim();
     cr_expect_eq(info(d).state, XCP_HV_STATE_SHUTDOWN);
     cr_expect_eq(info(d).shutdown_reason, XCP_HV_SHUTDOWN_REBOOT);
-    /* it stopped using CPU when it acknowledged, ~20 ms after the request */
-    cr_expect_lt(info(d).cpu_time_ns, t + 40 * MS);
+    /* it stopped using CPU when it acknowledged, the delay (200 ms) after
+     * the request, not when the host was reopened (600 ms after) */
+    cr_expect_lt(info(d).cpu_time_ns, t + 400 * MS);
 }
 
 Test(sim, devices_and_config_survive_reopening)
@@ -886,7 +888,7 @@ Test(sim, event_fd_wakes_when_guest_acknowledges_shutdown)
     cr_assert_eq(drv->domain_shutdown(hv, d, XCP_HV_SHUTDOWN_POWEROFF, &err),
                  0);
     cr_expect(!readable(fd, 0));
-    cr_expect(readable(fd, 1000));
+    cr_expect(readable(fd, 10000));
     cr_assert_eq(drv->event_read(hv, ids, 8, &n, &err), 0);
     cr_expect_eq(n, 1);
     cr_expect_eq(ids[0], d);
@@ -906,7 +908,7 @@ Test(sim, event_read_returns_at_most_cap_and_stays_readable)
     cr_assert_eq(drv->event_read(hv, ids, 1, &n, &err), 0);
     cr_expect_eq(n, 1);
     cr_expect_eq(ids[0], 1);
-    cr_expect(readable(fd, 100));
+    cr_expect(readable(fd, 10000));
     cr_assert_eq(drv->event_read(hv, ids, 2, &n, &err), 0);
     cr_expect_eq(n, 1);
     cr_expect_eq(ids[0], 2);

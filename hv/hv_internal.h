@@ -1,0 +1,139 @@
+/*
+ * hv/hv_internal.h - the library's side of the hypervisor driver table:
+ * helpers the drivers share, the registry and its wrappers. Not installed:
+ * drivers are compiled into libxcp, and these names are not exported.
+ */
+#ifndef XCP_HV_INTERNAL_H
+#define XCP_HV_INTERNAL_H
+
+#include <xcp/sys/hv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- helpers for drivers (defined in hv/hv.c) ---------------------------- */
+
+/*
+ * Fills err (if not NULL) with code and a printf-style message; returns
+ * code, so a driver can write `return xcp__hv_error_set(err, -EIO, ...)`.
+ */
+int xcp__hv_error_set(xcp_hv_error *err, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+void xcp__hv_error_clear(xcp_hv_error *err);
+
+/*
+ * Fills the CPU identity fields of h (vendor, model, family/model/stepping,
+ * MHz, flags) and the topology from /proc/cpuinfo; the topology is kept
+ * only if it adds up to nr_cpus, else it is 1 socket of nr_cpus cores.
+ */
+void xcp__hv_host_cpuinfo(xcp_hv_host_info *h, uint32_t nr_cpus);
+
+/* Names <-> values; the _from_name functions return -1 if unknown. */
+const char *xcp__hv_op_name(xcp_hv_op op);
+int xcp__hv_op_from_name(const char *name);
+const char *xcp__hv_domain_type_name(xcp_hv_domain_type t); /* pv hvm pvh */
+int xcp__hv_domain_type_from_name(const char *name);
+const char *xcp__hv_state_name(xcp_hv_domain_state s); /* running paused
+                                                          shutdown dying */
+int xcp__hv_state_from_name(const char *name);
+const char *xcp__hv_shutdown_reason_name(xcp_hv_shutdown_reason r);
+int xcp__hv_shutdown_reason_from_name(const char *name); /* none poweroff
+                                   reboot suspend crash watchdog soft_reset */
+
+/* ---- the registry, as the library sees it (defined in hv/hv.c) ----------- */
+
+/* An open driver instance. */
+typedef struct xcp_hv xcp_hv;
+
+/* Drivers compiled in, sim last. */
+size_t xcp__hv_driver_count(void);
+const xcp_hv_driver *xcp__hv_driver_at(size_t i);
+const xcp_hv_driver *xcp__hv_driver_find(const char *name);
+
+/*
+ * Opens a driver. name: "sim", "xen", "auto" or NULL; NULL means the
+ * environment variable XCP_HV, and if that is unset or empty, "auto".
+ * "auto" picks xen when it is compiled in and its open succeeds, else sim
+ * (xcp__hv_fallback_reason then says why xen was not used). An explicit
+ * name that fails to open is an error, never a silent fallback.
+ */
+int xcp__hv_open(xcp_hv **out, const char *state_dir, const char *name,
+                 xcp_hv_error *err);
+/* Opens a given table, registered or not (tests, test doubles). */
+int xcp__hv_open_driver(xcp_hv **out, const xcp_hv_driver *drv,
+                        const char *state_dir, xcp_hv_error *err);
+void xcp__hv_close(xcp_hv *hv);
+const char *xcp__hv_name(const xcp_hv *hv);
+const xcp_hv_driver *xcp__hv_driver(const xcp_hv *hv);
+/* Why "auto" did not pick xen, or NULL. Lives as long as hv. */
+const char *xcp__hv_fallback_reason(const xcp_hv *hv);
+/* Whether the driver fills the slot of op. */
+bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op);
+
+/*
+ * One wrapper per slot, same arguments as the slot with hv in place of
+ * self: -ENOTSUP (and a message naming the driver and the operation) for
+ * an empty slot; on failure err->code is always set and negative.
+ */
+int xcp__hv_host_info(xcp_hv *hv, xcp_hv_host_info *out, xcp_hv_error *err);
+int xcp__hv_host_cpu_usage(xcp_hv *hv, double **util, size_t *n,
+                           xcp_hv_error *err);
+int xcp__hv_memory_overhead(xcp_hv *hv, const xcp_hv_domain_config *cfg,
+                            uint64_t *bytes, xcp_hv_error *err);
+int xcp__hv_domain_create(xcp_hv *hv, const xcp_hv_domain_config *cfg,
+                          bool paused, uint32_t *domid, xcp_hv_error *err);
+int xcp__hv_domain_destroy(xcp_hv *hv, uint32_t domid, xcp_hv_error *err);
+int xcp__hv_domain_pause(xcp_hv *hv, uint32_t domid, xcp_hv_error *err);
+int xcp__hv_domain_unpause(xcp_hv *hv, uint32_t domid, xcp_hv_error *err);
+int xcp__hv_domain_shutdown(xcp_hv *hv, uint32_t domid,
+                            xcp_hv_shutdown_reason request,
+                            xcp_hv_error *err);
+int xcp__hv_domain_wait(xcp_hv *hv, uint32_t domid, int timeout_ms,
+                        xcp_hv_domain_info *out, xcp_hv_error *err);
+int xcp__hv_domain_suspend(xcp_hv *hv, uint32_t domid, const char *image_path,
+                           xcp_hv_error *err);
+int xcp__hv_domain_restore(xcp_hv *hv, const xcp_hv_domain_config *cfg,
+                           const char *image_path, bool paused,
+                           uint32_t *domid, xcp_hv_error *err);
+int xcp__hv_domain_set_memory_target(xcp_hv *hv, uint32_t domid,
+                                     uint64_t bytes, xcp_hv_error *err);
+int xcp__hv_domain_set_vcpus(xcp_hv *hv, uint32_t domid, uint32_t online,
+                             xcp_hv_error *err);
+int xcp__hv_domain_list(xcp_hv *hv, xcp_hv_domain_info **out, size_t *n,
+                        xcp_hv_error *err);
+int xcp__hv_domain_info(xcp_hv *hv, uint32_t domid, xcp_hv_domain_info *out,
+                        xcp_hv_error *err);
+int xcp__hv_domain_vcpu_info(xcp_hv *hv, uint32_t domid,
+                             xcp_hv_vcpu_info **out, size_t *n,
+                             xcp_hv_error *err);
+int xcp__hv_disk_plug(xcp_hv *hv, uint32_t domid, const xcp_hv_disk *disk,
+                      xcp_hv_error *err);
+int xcp__hv_disk_unplug(xcp_hv *hv, uint32_t domid, const char *vdev,
+                        bool force, xcp_hv_error *err);
+int xcp__hv_cdrom_insert(xcp_hv *hv, uint32_t domid, const char *vdev,
+                         const char *path, const char *format,
+                         xcp_hv_error *err);
+int xcp__hv_nic_plug(xcp_hv *hv, uint32_t domid, const xcp_hv_nic *nic,
+                     xcp_hv_error *err);
+int xcp__hv_nic_unplug(xcp_hv *hv, uint32_t domid, uint32_t devid, bool force,
+                       xcp_hv_error *err);
+int xcp__hv_event_fd(xcp_hv *hv, int *fd, xcp_hv_error *err);
+int xcp__hv_event_read(xcp_hv *hv, uint32_t *domids, size_t cap, size_t *n,
+                       xcp_hv_error *err);
+int xcp__hv_fault(xcp_hv *hv, const xcp_hv_fault *fault, xcp_hv_error *err);
+
+/* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN). */
+extern const xcp_hv_driver xcp__hv_sim_driver;
+#ifdef XCP_HAVE_XEN
+extern const xcp_hv_driver xcp__hv_xen_driver;
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
