@@ -144,6 +144,24 @@ void api_reopen(void)
     api_open();
 }
 
+void api_reopen_with_faults(const char *faults)
+{
+    xcp_session_close(S);
+    S = NULL;
+    setenv("XCP_SIM_FAULTS", faults, 1);
+    api_open();
+    unsetenv("XCP_SIM_FAULTS");
+}
+
+void api_hang_guests(int timeout_ms)
+{
+    char ms[32];
+
+    snprintf(ms, sizeof(ms), "%d", timeout_ms);
+    setenv("XCP_CLEAN_SHUTDOWN_TIMEOUT_MS", ms, 1);
+    api_reopen_with_faults("hang=*");
+}
+
 xcp_vm api_template(const char *name)
 {
     xcp_vm_set set = {0};
@@ -168,15 +186,6 @@ xcp_vm api_install_from(const char *tmpl, const char *name)
 xcp_vm api_install(const char *name)
 {
     return api_install_from(T_DEBIAN, name);
-}
-
-xcp_vm api_install_small(const char *name)
-{
-    xcp_vm vm = api_install_from(T_OTHER, name);
-
-    OK(xcp_vm_set_memory_limits(S, vm, 128 * MiB, 128 * MiB, 128 * MiB,
-                                128 * MiB));
-    return vm;
 }
 
 xcp_vif api_add_vif(xcp_vm vm, const char *device, const char *mac)

@@ -44,6 +44,11 @@ void api_teardown(void);
 void api_reopen(void);
 /* Open the session on api_dir (after api_setup's environment). */
 void api_open(void);
+/* Reopen with sim faults injected at open (XCP_SIM_FAULTS syntax). */
+void api_reopen_with_faults(const char *faults);
+/* Make every guest ignore shutdown requests from now on, and clean
+ * shutdowns give up after timeout_ms. */
+void api_hang_guests(int timeout_ms);
 
 /* The default template called name (asserts it exists, exactly one). */
 xcp_vm api_template(const char *name);
@@ -51,9 +56,7 @@ xcp_vm api_template(const char *name);
 xcp_vm api_install_from(const char *tmpl, const char *name);
 /* api_install_from(T_DEBIAN): one 10 GiB disk on userdevice 0. */
 xcp_vm api_install(const char *name);
-/* api_install_from(T_OTHER) without disks, memory lowered to 128 MiB. */
-xcp_vm api_install_small(const char *name);
-/* Add a VIF on the pool's (first) network at device "0". */
+/* Add a VIF on the first network at `device`; mac "" or NULL: generated. */
 xcp_vif api_add_vif(xcp_vm vm, const char *device, const char *mac);
 
 /* The only host / pool / default SR / first network. */

@@ -47,7 +47,7 @@ static char *vm_uuid(xcp_vm vm)
     return u;
 }
 
-/* ---- templates ------------------------------------------------------------ */
+/* ---- templates ---------------------------------------------------------- */
 
 Test(vm_templates, first_boot_creates_five_default_templates)
 {
@@ -183,7 +183,7 @@ Test(vm_templates, clone_of_default_template_is_not_default)
     OK(xcp_vm_start(S, vm, false, false));
 }
 
-/* ---- clone and copy --------------------------------------------------------- */
+/* ---- clone and copy ----------------------------------------------------- */
 
 Test(vm_clone, clone_has_new_uuid_and_name)
 {
@@ -336,6 +336,40 @@ Test(vm_clone, copy_to_explicit_sr)
     free_vdis(&b);
 }
 
+/* A second file SR under the state dir. */
+static xcp_sr second_sr(void)
+{
+    xcp_string_map dc = {0}, smc = {0};
+    char loc[320];
+    xcp_sr sr;
+
+    snprintf(loc, sizeof(loc), "%s/second-sr", api_dir);
+    xcp_string_map_set(&dc, "location", loc);
+    OK(xcp_sr_create(S, &sr, api_host(), &dc, 0, "second", "", "file",
+                     "user", false, &smc));
+    xcp_string_map_dispose(&dc);
+    return sr;
+}
+
+Test(vm_clone, copy_to_another_sr_puts_disks_there)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vm c;
+    xcp_vdi_set b;
+    xcp_sr sr = second_sr(), got;
+    int64_t size = 0;
+
+    OK(xcp_vm_copy(S, &c, vm, "copy", sr));
+    b = vm_vdis(c);
+    cr_assert_eq(b.n, 1);
+    OK(xcp_vdi_get_SR(S, &got, b.items[0]));
+    cr_assert_str_eq(got.ref, sr.ref);
+    OK(xcp_vdi_get_virtual_size(S, &size, b.items[0]));
+    cr_assert_eq(size, 10 * GiB);
+    OK(xcp_vm_start(S, c, false, false));
+    free_vdis(&b);
+}
+
 Test(vm_clone, copy_to_bogus_sr_fails_handle_invalid)
 {
     xcp_vm vm = api_install("vm");
@@ -365,7 +399,7 @@ Test(vm_clone, destroying_clone_keeps_original_bootable)
     OK(xcp_vm_start(S, vm, false, false));
 }
 
-/* ---- snapshots, checkpoints, revert ---------------------------------------- */
+/* ---- snapshots, checkpoints, revert ------------------------------------- */
 
 Test(vm_snapshot, snapshot_record_fields)
 {
@@ -462,11 +496,12 @@ Test(vm_snapshot, revert_non_snapshot_fails)
     assert_error0(xcp_vm_revert(S, vm), "REVERT_ONLY_ALLOWED_ON_SNAPSHOT");
 }
 
-Test(vm_snapshot, revert_template_fails)
+/* Template rules are checked before "revert only on snapshots". */
+Test(vm_snapshot, revert_template_fails_vm_is_template)
 {
     xcp_vm t = api_template(T_DEBIAN);
 
-    assert_error0(xcp_vm_revert(S, t), "REVERT_ONLY_ALLOWED_ON_SNAPSHOT");
+    assert_error(xcp_vm_revert(S, t), "VM_IS_TEMPLATE", t.ref, "revert");
 }
 
 Test(vm_snapshot, snapshot_allows_revert_clone_destroy_only)
@@ -633,8 +668,10 @@ Test(vm_snapshot, clone_of_snapshot_is_a_normal_vm)
     OK(xcp_vm_clone(S, &c, snap, "from snap"));
     OK(xcp_vm_get_is_a_snapshot(S, &is_snap, c));
     cr_assert(!is_snap, "clone of a snapshot is a snapshot");
-    /* xapi: a VM made from a snapshot is a template, until made a VM. */
+    /* Like xe snapshot-clone: the result is a template, made a VM by
+     * clearing is_a_template. */
     OK(xcp_vm_get_is_a_template(S, &tmpl, c));
+    cr_assert(tmpl);
     OK(xcp_vm_set_is_a_template(S, c, false));
     OK(xcp_vm_start(S, c, false, false));
 }
@@ -651,4 +688,49 @@ Test(vm_snapshot, clone_of_checkpoint_can_resume)
     OK(xcp_vm_set_is_a_template(S, c, false));
     OK(xcp_vm_resume(S, c, false, false));
     cr_assert_eq(api_power(c), XCP_VM_POWER_STATE_RUNNING);
+}
+
+Test(vm_snapshot, snapshot_of_suspended_vm_is_suspended_with_own_image)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vm snap;
+    xcp_vdi a, b;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    OK(xcp_vm_suspend(S, vm));
+    OK(xcp_vm_snapshot(S, &snap, vm, "snap", NULL));
+    cr_assert_eq(api_power(snap), XCP_VM_POWER_STATE_SUSPENDED);
+    OK(xcp_vm_get_suspend_VDI(S, &a, vm));
+    OK(xcp_vm_get_suspend_VDI(S, &b, snap));
+    cr_assert(!api_is_null(b.ref));
+    cr_assert_str_neq(a.ref, b.ref);
+    /* The original still resumes from its own image. */
+    OK(xcp_vm_resume(S, vm, false, false));
+}
+
+Test(vm_snapshot, revert_to_suspended_snapshot_then_resume)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vm snap;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    OK(xcp_vm_suspend(S, vm));
+    OK(xcp_vm_snapshot(S, &snap, vm, "snap", NULL));
+    OK(xcp_vm_resume(S, vm, false, false));
+    OK(xcp_vm_revert(S, snap));
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_SUSPENDED);
+    OK(xcp_vm_resume(S, vm, false, false));
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
+}
+
+Test(vm_snapshot, checkpoint_of_paused_vm_keeps_it_paused)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vm cp;
+
+    OK(xcp_vm_start(S, vm, true, false));
+    OK(xcp_vm_checkpoint(S, &cp, vm, "cp"));
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_PAUSED);
+    cr_assert_eq(api_power(cp), XCP_VM_POWER_STATE_SUSPENDED);
+    OK(xcp_vm_unpause(S, vm));
 }

@@ -8,6 +8,8 @@
  */
 #include "helpers.h"
 
+#include <time.h>
+
 TestSuite(vm_lifecycle, .init = api_setup, .fini = api_teardown);
 TestSuite(vm_bad_power_state, .init = api_setup, .fini = api_teardown);
 TestSuite(vm_allowed_ops, .init = api_setup, .fini = api_teardown);
@@ -70,7 +72,7 @@ static void assert_halted_cleanly(xcp_vm vm)
     assert_no_current_ops(vm);
 }
 
-/* ---- transitions ---------------------------------------------------------- */
+/* ---- transitions -------------------------------------------------------- */
 
 Test(vm_lifecycle, start_makes_halted_vm_running)
 {
@@ -236,6 +238,37 @@ Test(vm_lifecycle, shutdown_halts_suspended_vm_and_drops_image)
     cr_assert_eq(api_count_vdis(XCP_VDI_TYPE_SUSPEND), 0);
 }
 
+Test(vm_lifecycle, clean_shutdown_of_hung_guest_times_out)
+{
+    xcp_vm vm = running_vm();
+    int64_t d = api_domid(vm);
+
+    api_hang_guests(200);
+    assert_error(xcp_vm_clean_shutdown(S, vm), "VM_SHUTDOWN_TIMEOUT", vm.ref,
+                 NULL);
+    assert_power(vm, XCP_VM_POWER_STATE_RUNNING);
+    cr_assert_eq(api_domid(vm), d);
+    assert_no_current_ops(vm);
+}
+
+Test(vm_lifecycle, shutdown_of_hung_guest_falls_back_to_hard)
+{
+    xcp_vm vm = running_vm();
+
+    api_hang_guests(200);
+    OK(xcp_vm_shutdown(S, vm));
+    assert_halted_cleanly(vm);
+}
+
+Test(vm_lifecycle, hard_shutdown_of_hung_guest_works)
+{
+    xcp_vm vm = running_vm();
+
+    api_hang_guests(200);
+    OK(xcp_vm_hard_shutdown(S, vm));
+    assert_halted_cleanly(vm);
+}
+
 Test(vm_lifecycle, clean_reboot_gives_new_domid)
 {
     xcp_vm vm = running_vm();
@@ -270,20 +303,53 @@ Test(vm_lifecycle, hard_reboot_of_paused_vm_runs_it)
     cr_assert_neq(api_domid(vm), d);
 }
 
-Test(vm_lifecycle, power_state_reset_marks_running_vm_halted)
-{
-    xcp_vm vm = running_vm();
-
-    OK(xcp_vm_power_state_reset(S, vm));
-    assert_halted_cleanly(vm);
-}
-
 Test(vm_lifecycle, power_state_reset_of_suspended_vm_halts_it)
 {
     xcp_vm vm = suspended_vm();
 
     OK(xcp_vm_power_state_reset(S, vm));
     assert_halted_cleanly(vm);
+}
+
+/* The image of a reset suspended VM is referenced by nothing any more. */
+Test(vm_lifecycle, power_state_reset_of_suspended_vm_drops_image)
+{
+    xcp_vm vm = suspended_vm();
+
+    OK(xcp_vm_power_state_reset(S, vm));
+    cr_assert_eq(api_count_vdis(XCP_VDI_TYPE_SUSPEND), 0,
+                 "suspend VDI left behind");
+}
+
+/*
+ * power_state_reset on a VM whose domain is alive on this host must not
+ * lose track of the domain: either it is refused (xapi: VM_BAD_POWER_STATE
+ * [vm, "halted", "running"]) or the VM ends Halted with no domain left, so
+ * that it can start again without leaking the old domain's memory.
+ */
+Test(vm_lifecycle, power_state_reset_of_running_vm_loses_no_domain)
+{
+    xcp_vm vm = running_vm();
+    xcp_host_metrics hm;
+    int64_t free_running, free_after;
+    int rc;
+
+    OK(xcp_host_get_metrics(S, &hm, api_host()));
+    OK(xcp_host_metrics_get_memory_free(S, &free_running, hm));
+    rc = xcp_vm_power_state_reset(S, vm);
+    if (rc < 0) {
+        assert_error(rc, "VM_BAD_POWER_STATE", vm.ref, "halted", "running");
+        assert_power(vm, XCP_VM_POWER_STATE_RUNNING);
+        return;
+    }
+    assert_halted_cleanly(vm);
+    OK(xcp_vm_start(S, vm, false, false));
+    assert_power(vm, XCP_VM_POWER_STATE_RUNNING);
+    OK(xcp_host_metrics_get_memory_free(S, &free_after, hm));
+    cr_assert_eq(free_after, free_running,
+                 "memory_free %" PRId64 " with one domain, %" PRId64
+                 " after reset + start: the old domain leaked",
+                 free_running, free_after);
 }
 
 Test(vm_lifecycle, start_on_this_host_runs_vm_there)
@@ -338,6 +404,23 @@ Test(vm_lifecycle, destroy_suspended_vm_removes_record)
                  vm.ref);
 }
 
+Test(vm_lifecycle, destroy_keeps_the_vms_disks)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vbd_set vbds = {0};
+    xcp_vdi vdi;
+    xcp_vdi_record r;
+
+    OK(xcp_vm_get_VBDs(S, &vbds, vm));
+    OK(xcp_vbd_get_VDI(S, &vdi, vbds.items[0]));
+    OK(xcp_vm_destroy(S, vm));
+    xcp_vdi_record_init(&r);
+    OK(xcp_vdi_get_record(S, &r, vdi));
+    cr_assert_eq(r.VBDs.n, 0);
+    xcp_vdi_record_dispose(&r);
+    xcp_vbd_set_dispose(&vbds);
+}
+
 Test(vm_lifecycle, full_cycle_twice)
 {
     xcp_vm vm = api_install("vm");
@@ -356,7 +439,7 @@ Test(vm_lifecycle, full_cycle_twice)
     cr_assert_eq(api_count_vdis(XCP_VDI_TYPE_SUSPEND), 0);
 }
 
-/* ---- wrong state: VM_BAD_POWER_STATE [vm, expected, actual] --------------- */
+/* ---- wrong state: VM_BAD_POWER_STATE [vm, expected, actual] ------------- */
 
 Test(vm_bad_power_state, start_when_running)
 {
@@ -556,6 +639,39 @@ Test(vm_bad_power_state, copy_when_running)
                  vm.ref, "halted", "running");
 }
 
+Test(vm_bad_power_state, clone_when_suspended)
+{
+    xcp_vm vm = suspended_vm();
+    xcp_vm out;
+
+    assert_error(xcp_vm_clone(S, &out, vm, "c"), "VM_BAD_POWER_STATE",
+                 vm.ref, "halted", "suspended");
+}
+
+Test(vm_bad_power_state, make_running_vm_a_template_fails)
+{
+    xcp_vm vm = running_vm();
+    bool tmpl = true;
+
+    assert_error(xcp_vm_set_is_a_template(S, vm, true), "VM_BAD_POWER_STATE",
+                 vm.ref, "halted", "running");
+    OK(xcp_vm_get_is_a_template(S, &tmpl, vm));
+    cr_assert(!tmpl);
+}
+
+Test(vm_bad_power_state, start_on_disabled_host_fails_host_disabled)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_host h = api_host();
+
+    OK(xcp_host_disable(S, h, false));
+    assert_error(xcp_vm_start(S, vm, false, false), "HOST_DISABLED", h.ref);
+    assert_power(vm, XCP_VM_POWER_STATE_HALTED);
+    assert_no_current_ops(vm);
+    OK(xcp_host_enable(S, h));
+    OK(xcp_vm_start(S, vm, false, false));
+}
+
 Test(vm_bad_power_state, checkpoint_when_halted)
 {
     xcp_vm vm = api_install("vm");
@@ -575,7 +691,7 @@ Test(vm_bad_power_state, refused_call_leaves_no_current_operation)
     assert_power(vm, XCP_VM_POWER_STATE_RUNNING);
 }
 
-/* ---- allowed_operations / current_operations ------------------------------ */
+/* ---- allowed_operations / current_operations ---------------------------- */
 
 static void assert_ops(xcp_vm vm, const enum xcp_vm_operations *yes,
                        size_t nyes, const enum xcp_vm_operations *no,
@@ -726,6 +842,49 @@ Test(vm_allowed_ops, blocked_operation_fails_operation_blocked)
     OK(xcp_vm_start(S, vm, false, false));
 }
 
+/*
+ * While an Async clean_shutdown waits for a hung guest, current_operations
+ * shows {task: "clean_shutdown"}, a conflicting op is refused with
+ * OTHER_OPERATION_IN_PROGRESS ["VM", vm, op, task], and hard_shutdown is
+ * still allowed (it is compatible with everything but itself).
+ */
+Test(vm_allowed_ops, running_async_op_shows_in_current_operations)
+{
+    xcp_vm vm = running_vm();
+    xcp_string_map cur = {0};
+    xcp_vm_operations_set ops = {0};
+    xcp_task t;
+    int i;
+
+    api_hang_guests(3000);
+    OK(xcp_vm_clean_shutdown_async(S, &t, vm));
+    for (i = 0; i < 200; i++) {
+        OK(xcp_vm_get_current_operations(S, &cur, vm));
+        if (cur.n)
+            break;
+        xcp_string_map_dispose(&cur);
+        nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
+    }
+    cr_assert_eq(cur.n, 1, "the async op never showed up");
+    cr_assert_str_eq(cur.items[0].key, t.ref);
+    cr_assert_str_eq(cur.items[0].value, "clean_shutdown");
+    xcp_string_map_dispose(&cur);
+
+    OK(xcp_vm_get_allowed_operations(S, &ops, vm));
+    cr_assert(!api_ops_has(&ops, XCP_VM_OPERATIONS_PAUSE));
+    cr_assert(!api_ops_has(&ops, XCP_VM_OPERATIONS_CLEAN_SHUTDOWN));
+    cr_assert(api_ops_has(&ops, XCP_VM_OPERATIONS_HARD_SHUTDOWN));
+    xcp_vm_operations_set_dispose(&ops);
+    assert_error(xcp_vm_pause(S, vm), "OTHER_OPERATION_IN_PROGRESS", "VM",
+                 vm.ref, "clean_shutdown", t.ref);
+
+    OK(xcp_vm_hard_shutdown(S, vm));
+    assert_power(vm, XCP_VM_POWER_STATE_HALTED);
+    xcp_task_wait(S, NULL, t.ref); /* either outcome; it must end */
+    assert_power(vm, XCP_VM_POWER_STATE_HALTED);
+    assert_no_current_ops(vm);
+}
+
 Test(vm_allowed_ops, async_start_task_completes_and_clears_ops)
 {
     xcp_vm vm = api_install("vm");
@@ -738,7 +897,7 @@ Test(vm_allowed_ops, async_start_task_completes_and_clears_ops)
     assert_no_current_ops(vm);
 }
 
-/* ---- what start and halt change ------------------------------------------- */
+/* ---- what start and halt change ----------------------------------------- */
 
 Test(vm_start_effects, domid_and_resident_on_follow_power_state)
 {

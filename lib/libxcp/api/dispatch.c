@@ -43,6 +43,73 @@ xcp__impl_fn xcp__impl_find(int mid)
 
 /* ---- argument preparation ---- */
 
+static bool utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+
+    while (*p) {
+        unsigned c = *p++;
+        int n;
+        unsigned cp;
+        if (c < 0x80)
+            continue;
+        if ((c & 0xe0) == 0xc0) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        while (n-- > 0) {
+            if ((*p & 0xc0) != 0x80)
+                return false;
+            cp = (cp << 6) | (*p++ & 0x3f);
+        }
+        if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+            (c == 0xc0 || c == 0xc1) || (c == 0xe0 && cp < 0x800) ||
+            (c == 0xf0 && cp < 0x10000))
+            return false;
+    }
+    return true;
+}
+
+/* Every string inside v is valid UTF-8; else the offending string. */
+static const char *bad_utf8(const xcp_value *v)
+{
+    size_t i;
+    const char *b;
+
+    switch (v->kind) {
+    case XCP_VAL_STRING:
+        return utf8_ok(v->u.s) ? NULL : v->u.s;
+    case XCP_VAL_ARRAY:
+        for (i = 0; i < v->u.arr.n; i++)
+            if ((b = bad_utf8(&v->u.arr.items[i])))
+                return b;
+        return NULL;
+    case XCP_VAL_STRUCT:
+        for (i = 0; i < v->u.st.n; i++) {
+            if (!utf8_ok(v->u.st.keys[i]))
+                return v->u.st.keys[i];
+            if ((b = bad_utf8(&v->u.st.vals[i])))
+                return b;
+        }
+        return NULL;
+    case XCP_VAL_RECORD:
+        for (i = 0; i < xcp__classes[v->u.rec.cls].nfields; i++)
+            if ((b = bad_utf8(&v->u.rec.fields[i])))
+                return b;
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
 /* Check arity, fill defaults, check types. args has room for
  * msg->nparams values; *n is the count given, updated. */
 static int prepare_args(const struct xcp__message *m, xcp_value *args,
@@ -57,6 +124,12 @@ static int prepare_args(const struct xcp__message *m, xcp_value *args,
         snprintf(got, sizeof(got), "%zu", *n);
         return xcp__fail("MESSAGE_PARAMETER_COUNT_MISMATCH", m->wire, exp,
                          got, NULL);
+    }
+    for (i = 0; i < *n; i++) {
+        const char *b = bad_utf8(&args[i]);
+        if (b)
+            return xcp__fail("INVALID_VALUE",
+                             "Invalid UTF-8 string in parameter", b, NULL);
     }
     /* Surplus trailing arguments of messages with defaults: ignored. */
     for (i = m->nparams; i < *n; i++)

@@ -474,6 +474,13 @@ static void task_finish(xcp__ctx *c, int rc, const xcp_value *result)
         xcp__db_abort(c->db);
         return;
     }
+    if (xcp__obj_map_str(t, F(task, other_config), "destroy_when_done")) {
+        /* task.destroy came while it ran: it goes now. */
+        xcp__db_destroy(c->db, t);
+        if (xcp__db_commit(c->db) < 0)
+            xcp__log(XCP__LOG_ERR, "cannot destroy task %s", c->task);
+        return;
+    }
     xcp__db_set_time(c->db, t, F(task, finished), xcp__now());
     xcp_value_set_array(&v, 0);
     xcp__db_set(c->db, t, F(task, allowed_operations), &v);

@@ -614,6 +614,10 @@ static int guest_shutdown(xcp__ctx *c, xcp__obj **vm,
         }
         if (info.state == XCP_HV_STATE_SHUTDOWN)
             break;
+        if (xcp__task_cancelling(c)) {
+            *vm = xcp__db_get_cls(c->db, C(VM), ref);
+            return xcp__fail("TASK_CANCELLED", c->task, NULL);
+        }
         if (!xcp__ctx_wait(c, deadline)) {
             char t[32];
             snprintf(t, sizeof(t), "%.0f", timeout / 1000.0);
@@ -1647,6 +1651,20 @@ static int set_dynamic(xcp__ctx *c, xcp__obj *vm, int64_t min, int64_t max)
              xcp__obj_int(vm, F(VM, memory_static_min)), min, max,
              xcp__obj_int(vm, F(VM, memory_static_max)))) < 0)
         return rc;
+    if (is(vm, "Running")) {
+        /* Growing a running guest takes the difference from the host. */
+        xcp__obj *m = xcp__db_get_cls(c->db, C(VM_metrics),
+                                      xcp__obj_str(vm, F(VM, metrics)));
+        int64_t cur = m ? xcp__obj_int(m, F(VM_metrics, memory_actual)) : 0;
+        xcp_hv_host_info hi;
+        char a[32], b[32];
+        if (max > cur && xcp__hv_host_info(c->e->hv, &hi, &e) == 0 &&
+            (uint64_t)(max - cur) > hi.memory_free) {
+            snprintf(a, sizeof(a), "%lld", (long long)(max - cur));
+            snprintf(b, sizeof(b), "%llu", (unsigned long long)hi.memory_free);
+            return xcp__fail("HOST_NOT_ENOUGH_FREE_MEMORY", a, b, NULL);
+        }
+    }
     if (is(vm, "Running") &&
         xcp__hv_domain_set_memory_target(c->e->hv,
                                          (uint32_t)xcp__obj_int(vm,
