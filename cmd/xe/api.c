@@ -224,6 +224,59 @@ int xe_call1(xe_ctx *ctx, const char *method, const char *self)
     return xe_call(ctx, NULL, method, &a);
 }
 
+int xe_get_value(xe_ctx *ctx, const char *method, const char *self,
+                 xcp_value *out)
+{
+    xe_args a;
+
+    xe_args_init(&a);
+    xe_args_str(&a, self);
+    return xe_call(ctx, out, method, &a);
+}
+
+int xe_get_str(xe_ctx *ctx, const char *method, const char *self,
+               const char **out)
+{
+    xe_args a;
+
+    xe_args_init(&a);
+    xe_args_str(&a, self);
+    return xe_call_str(ctx, out, method, &a);
+}
+
+int xe_get_bool(xe_ctx *ctx, const char *method, const char *self,
+                bool *out)
+{
+    xcp_value v;
+
+    if (xe_get_value(ctx, method, self, &v) < 0)
+        return -1;
+    *out = v.kind == XCP_VAL_BOOL && v.u.b;
+    xcp_value_dispose(&v);
+    return 0;
+}
+
+int xe_try_value(xe_ctx *ctx, const char *method, const char *self,
+                 xcp_value *out)
+{
+    xe_args a;
+
+    xe_args_init(&a);
+    xe_args_str(&a, self);
+    return xe_call_quiet(ctx, out, method, &a);
+}
+
+const char *xe_try_str(xe_ctx *ctx, const char *method, const char *self)
+{
+    xcp_value v;
+    const char *r = NULL;
+
+    if (xe_try_value(ctx, method, self, &v) == 0 && v.kind == XCP_VAL_STRING)
+        r = xe_strdup(&ctx->arena, v.u.s);
+    xcp_value_dispose(&v);
+    return r;
+}
+
 int xe_get_by_uuid(xe_ctx *ctx, const char *api_cls, const char *uuid,
                    const char **ref)
 {

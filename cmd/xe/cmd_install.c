@@ -32,8 +32,6 @@ static int find_template_by_name(xe_ctx *ctx, const char *name,
 static int find_template(xe_ctx *ctx, const char **ref)
 {
     const char *p;
-    xe_args a;
-    xcp_value v;
 
     if ((p = xe_param(ctx, "template-uuid")) != NULL) {
         if (xe_get_by_uuid(ctx, "VM", p, ref) < 0)
@@ -44,52 +42,12 @@ static int find_template(xe_ctx *ctx, const char **ref)
         || (p = xe_param(ctx, "template-name")) != NULL)
         return find_template_by_name(ctx, p, ref);
     if ((p = xe_param(ctx, "template")) != NULL) {
-        xe_args_init(&a);
-        xe_args_str(&a, p);
-        if (xe_call_quiet(ctx, &v, "VM.get_by_uuid", &a) == 0
-            && v.kind == XCP_VAL_STRING) {
-            *ref = xe_strdup(&ctx->arena, v.u.s);
-            xcp_value_dispose(&v);
-            return 0;
-        }
-        xcp_value_dispose(&v);
-        return find_template_by_name(ctx, p, ref);
+        *ref = xe_try_str(ctx, "VM.get_by_uuid", p);
+        return *ref != NULL ? 0 : find_template_by_name(ctx, p, ref);
     }
     return xe_fail(ctx, "Template must be specified by parameter "
                         "'template-uuid', 'template-name', "
                         "'template-name-label' or 'template'");
-}
-
-static int call_value(xe_ctx *ctx, const char *method, const char *self,
-                      xcp_value *out)
-{
-    xe_args a;
-
-    xe_args_init(&a);
-    xe_args_str(&a, self);
-    return xe_call(ctx, out, method, &a);
-}
-
-static int call_str(xe_ctx *ctx, const char *method, const char *self,
-                    const char **out)
-{
-    xe_args a;
-
-    xe_args_init(&a);
-    xe_args_str(&a, self);
-    return xe_call_str(ctx, out, method, &a);
-}
-
-static int call_bool(xe_ctx *ctx, const char *method, const char *self,
-                     bool *out)
-{
-    xcp_value v;
-
-    if (call_value(ctx, method, self, &v) < 0)
-        return -1;
-    *out = v.kind == XCP_VAL_BOOL && v.u.b;
-    xcp_value_dispose(&v);
-    return 0;
 }
 
 /* The SR from sr-name-label, checked against the one from sr-uuid. */
@@ -130,7 +88,7 @@ static int target_sr(xe_ctx *ctx, const char *tmpl, const char **sr)
     bool snap;
 
     *sr = NULL;
-    if (call_bool(ctx, "VM.get_is_a_snapshot", tmpl, &snap) < 0)
+    if (xe_get_bool(ctx, "VM.get_is_a_snapshot", tmpl, &snap) < 0)
         return -1;
     if (snap) {
         if (uuid != NULL || name != NULL)
@@ -151,11 +109,7 @@ static int target_sr(xe_ctx *ctx, const char *tmpl, const char **sr)
 
 static bool sr_valid(xe_ctx *ctx, const char *sr)
 {
-    xe_args a;
-
-    xe_args_init(&a);
-    xe_args_str(&a, sr);
-    return xe_call_quiet(ctx, NULL, "SR.get_uuid", &a) == 0;
+    return xe_try_str(ctx, "SR.get_uuid", sr) != NULL;
 }
 
 static int first_pool(xe_ctx *ctx, const char **pool)
@@ -179,19 +133,12 @@ static int first_pool(xe_ctx *ctx, const char **pool)
 static int default_sr_uuid(xe_ctx *ctx, const char **uuid)
 {
     const char *pool, *sr;
-    xe_args a;
-    xcp_value v;
 
     *uuid = NULL;
     if (first_pool(ctx, &pool) < 0
-        || call_str(ctx, "pool.get_default_SR", pool, &sr) < 0)
+        || xe_get_str(ctx, "pool.get_default_SR", pool, &sr) < 0)
         return -1;
-    xe_args_init(&a);
-    xe_args_str(&a, sr);
-    if (xe_call_quiet(ctx, &v, "SR.get_uuid", &a) == 0
-        && v.kind == XCP_VAL_STRING)
-        *uuid = xe_strdup(&ctx->arena, v.u.s);
-    xcp_value_dispose(&v);
+    *uuid = xe_try_str(ctx, "SR.get_uuid", sr);
     return 0;
 }
 
@@ -202,12 +149,12 @@ static int disks_sr_uuid(xe_ctx *ctx, const char *tmpl, const char *sr,
     bool disks;
 
     if (sr != NULL && !xcp_ref_is_null(sr))
-        return call_str(ctx, "SR.get_uuid", sr, uuid);
+        return xe_get_str(ctx, "SR.get_uuid", sr, uuid);
     if (default_sr_uuid(ctx, uuid) < 0)
         return -1;
     if (*uuid != NULL)
         return 0;
-    if (call_value(ctx, "VM.get_other_config", tmpl, &oc) < 0)
+    if (xe_get_value(ctx, "VM.get_other_config", tmpl, &oc) < 0)
         return -1;
     disks = xcp_value_struct_get(&oc, "disks") != NULL;
     xcp_value_dispose(&oc);
@@ -279,7 +226,7 @@ static int rewrite_provisioning(xe_ctx *ctx, const char *vm,
     const char *xml = NULL;
     xe_args a;
 
-    if (call_value(ctx, "VM.get_other_config", vm, &oc) < 0)
+    if (xe_get_value(ctx, "VM.get_other_config", vm, &oc) < 0)
         return -1;
     disks = xcp_value_struct_get(&oc, "disks");
     if (disks != NULL && disks->kind == XCP_VAL_STRING)
@@ -325,9 +272,9 @@ static int set_vendor_device(xe_ctx *ctx, const char *tmpl, const char *vm)
     bool no_dev;
     xe_args a;
 
-    if (call_str(ctx, "VM.get_recommendations", tmpl, &rec) < 0
+    if (xe_get_str(ctx, "VM.get_recommendations", tmpl, &rec) < 0
         || first_pool(ctx, &pool) < 0
-        || call_bool(ctx, "pool.get_policy_no_vendor_device", pool,
+        || xe_get_bool(ctx, "pool.get_policy_no_vendor_device", pool,
                      &no_dev) < 0)
         return -1;
     xe_args_init(&a);
@@ -338,7 +285,7 @@ static int set_vendor_device(xe_ctx *ctx, const char *tmpl, const char *vm)
     if (!xe_streq(ctx->err.name, "LICENCE_RESTRICTION"))
         return -1;
     memset(&ctx->err, 0, sizeof(ctx->err));
-    if (call_str(ctx, "VM.get_name_label", vm, &name) < 0)
+    if (xe_get_str(ctx, "VM.get_name_label", vm, &name) < 0)
         return -1;
     xe_print_stderr(ctx, xe_sprintf(&ctx->arena,
         "Note: the VM template recommends setting has-vendor-device=true (to "
@@ -384,7 +331,7 @@ static int finish_install(xe_ctx *ctx, const char *tmpl, const char *vm,
         || set_vendor_device(ctx, tmpl, vm) < 0
         || xe_call1(ctx, "VM.provision", vm) < 0
         || copy_bios_strings(ctx, vm) < 0
-        || call_str(ctx, "VM.get_uuid", vm, &uuid) < 0)
+        || xe_get_str(ctx, "VM.get_uuid", vm, &uuid) < 0)
         return -1;
     xe_print_line(ctx, uuid);
     return 0;
@@ -400,7 +347,7 @@ static int install(xe_ctx *ctx, const char *tmpl, const char *name)
         return -1;
     if (sr != NULL && sr_valid(ctx, sr))
         suspend_sr = sr;
-    else if (call_str(ctx, "VM.get_suspend_SR", tmpl, &suspend_sr) < 0)
+    else if (xe_get_str(ctx, "VM.get_suspend_SR", tmpl, &suspend_sr) < 0)
         return -1;
     if (disks_sr_uuid(ctx, tmpl, sr, &sr_uuid) < 0)
         return -1;
@@ -414,9 +361,7 @@ static int install(xe_ctx *ctx, const char *tmpl, const char *name)
     if (finish_install(ctx, tmpl, vm, suspend_sr, sr_uuid) == 0)
         return 0;
     saved = ctx->err;
-    xe_args_init(&a);
-    xe_args_str(&a, vm);
-    xe_call_quiet(ctx, NULL, "VM.destroy", &a);
+    xe_try_value(ctx, "VM.destroy", vm, NULL);
     ctx->err = saved;
     return -1;
 }
@@ -427,7 +372,7 @@ int xe_vm_install(xe_ctx *ctx)
     bool is_tmpl;
 
     if (find_template(ctx, &tmpl) < 0
-        || call_bool(ctx, "VM.get_is_a_template", tmpl, &is_tmpl) < 0)
+        || xe_get_bool(ctx, "VM.get_is_a_template", tmpl, &is_tmpl) < 0)
         return -1;
     if (!is_tmpl)
         return xe_fail(ctx, "Can only install from templates");

@@ -259,7 +259,10 @@ static int host_by_name_or_id(xe_ctx *ctx, const char *name,
     return xe_fail(ctx, "Host %s not found", name);
 }
 
+/* vm-start and vm-resume: <msg>(vm, paused, force), or <msg>_on with the
+ * host named by on= */
 typedef struct start_args {
+    const char *msg;
     bool force, paused;
     const char *on;
 } start_args;
@@ -268,27 +271,30 @@ static int op_start(xe_ctx *ctx, const xe_obj *vm, const void *data,
                     const char **out)
 {
     const start_args *sa = data;
-    const char *host;
+    const char *host = NULL;
     xe_args a;
 
     (void)out;
+    if (sa->on != NULL && host_by_name_or_id(ctx, sa->on, &host) < 0)
+        return -1;
     xe_args_init(&a);
     xe_args_str(&a, vm->ref);
-    if (sa->on != NULL) {
-        if (host_by_name_or_id(ctx, sa->on, &host) < 0)
-            return -1;
+    if (host != NULL)
         xe_args_str(&a, host);
-    }
     xe_args_bool(&a, sa->paused);
     xe_args_bool(&a, sa->force);
-    return xe_call_async(ctx, NULL, sa->on ? "VM.start_on" : "VM.start", &a);
+    return xe_call_async(ctx, NULL,
+                         host != NULL ? xe_sprintf(&ctx->arena, "%s_on",
+                                                   sa->msg)
+                                      : sa->msg,
+                         &a);
 }
 
 int xe_vm_start(xe_ctx *ctx)
 {
     static const char *const ignore[] = {"on", "paused", "progress", NULL};
     vm_sel sel = {.control = true, .ignore = ignore};
-    start_args sa = {.on = xe_param(ctx, "on")};
+    start_args sa = {.msg = "VM.start", .on = xe_param(ctx, "on")};
 
     if (xe_param_bool(ctx, "force", false, &sa.force) < 0
         || xe_param_bool(ctx, "paused", false, &sa.paused) < 0)
@@ -296,36 +302,15 @@ int xe_vm_start(xe_ctx *ctx)
     return run_on_vms(ctx, &sel, op_start, &sa);
 }
 
-static int op_resume(xe_ctx *ctx, const xe_obj *vm, const void *data,
-                     const char **out)
-{
-    const start_args *sa = data;
-    const char *host;
-    xe_args a;
-
-    (void)out;
-    xe_args_init(&a);
-    xe_args_str(&a, vm->ref);
-    if (sa->on != NULL) {
-        if (host_by_name_or_id(ctx, sa->on, &host) < 0)
-            return -1;
-        xe_args_str(&a, host);
-    }
-    xe_args_bool(&a, false);
-    xe_args_bool(&a, sa->force);
-    return xe_call_async(ctx, NULL, sa->on ? "VM.resume_on" : "VM.resume",
-                         &a);
-}
-
 int xe_vm_resume(xe_ctx *ctx)
 {
     static const char *const ignore[] = {"on", "progress", NULL};
     vm_sel sel = {.ignore = ignore};
-    start_args sa = {.on = xe_param(ctx, "on")};
+    start_args sa = {.msg = "VM.resume", .on = xe_param(ctx, "on")};
 
     if (xe_param_bool(ctx, "force", false, &sa.force) < 0)
         return -1;
-    return run_on_vms(ctx, &sel, op_resume, &sa);
+    return run_on_vms(ctx, &sel, op_start, &sa);
 }
 
 /* Operations that are one call on the VM; data is the method name. */
@@ -599,31 +584,6 @@ int xe_vm_copy(xe_ctx *ctx)
 
 /* ---- destroy, create ---- */
 
-static int get_bool(xe_ctx *ctx, const char *method, const char *self,
-                    bool *out)
-{
-    xe_args a;
-    xcp_value v;
-
-    xe_args_init(&a);
-    xe_args_str(&a, self);
-    if (xe_call(ctx, &v, method, &a) < 0)
-        return -1;
-    *out = v.kind == XCP_VAL_BOOL && v.u.b;
-    xcp_value_dispose(&v);
-    return 0;
-}
-
-static int get_str(xe_ctx *ctx, const char *method, const char *self,
-                   const char **out)
-{
-    xe_args a;
-
-    xe_args_init(&a);
-    xe_args_str(&a, self);
-    return xe_call_str(ctx, out, method, &a);
-}
-
 int xe_vm_destroy(xe_ctx *ctx)
 {
     static const char *const why[] = {
@@ -632,7 +592,7 @@ int xe_vm_destroy(xe_ctx *ctx)
     bool dom0;
 
     if (xe_get_by_uuid(ctx, "VM", xe_param(ctx, "uuid"), &vm) < 0
-        || get_bool(ctx, "VM.get_is_control_domain", vm, &dom0) < 0)
+        || xe_get_bool(ctx, "VM.get_is_control_domain", vm, &dom0) < 0)
         return -1;
     if (dom0)
         return xe_fail_api(ctx, "OPERATION_NOT_ALLOWED", 1, why);
@@ -685,7 +645,7 @@ int xe_vm_create(xe_ctx *ctx)
     xe_args_init(&a);
     xe_args_value(&a, &st);
     if (xe_call_str(ctx, &ref, "VM.create", &a) < 0
-        || get_str(ctx, "VM.get_uuid", ref, &uuid) < 0)
+        || xe_get_str(ctx, "VM.get_uuid", ref, &uuid) < 0)
         return -1;
     xe_print_line(ctx, uuid);
     return 0;
@@ -703,37 +663,20 @@ typedef struct doomed {
 /* A VDI that exists (VDI.get_uuid works) */
 static bool vdi_exists(xe_ctx *ctx, const char *vdi)
 {
-    xe_args a;
-    xcp_value v;
-    int rc;
-
-    xe_args_init(&a);
-    xe_args_str(&a, vdi);
-    rc = xe_call_quiet(ctx, &v, "VDI.get_uuid", &a);
-    xcp_value_dispose(&v);
-    return rc == 0;
+    return xe_try_str(ctx, "VDI.get_uuid", vdi) != NULL;
 }
 
 static const char *owned_vdi(xe_ctx *ctx, const char *vbd)
 {
-    xe_args a;
     xcp_value oc;
-    const char *vdi = NULL;
+    const char *vdi;
     bool owner;
 
-    xe_args_init(&a);
-    xe_args_str(&a, vbd);
-    if (xe_call_quiet(ctx, &oc, "VBD.get_other_config", &a) < 0)
+    if (xe_try_value(ctx, "VBD.get_other_config", vbd, &oc) < 0)
         return NULL;
     owner = xcp_value_struct_get(&oc, "owner") != NULL;
     xcp_value_dispose(&oc);
-    xe_args_init(&a);
-    xe_args_str(&a, vbd);
-    if (xe_call_quiet(ctx, &oc, "VBD.get_VDI", &a) < 0)
-        return NULL;
-    if (oc.kind == XCP_VAL_STRING)
-        vdi = xe_strdup(&ctx->arena, oc.u.s);
-    xcp_value_dispose(&oc);
+    vdi = xe_try_str(ctx, "VBD.get_VDI", vbd);
     if (vdi == NULL || !vdi_exists(ctx, vdi) || !owner)
         return NULL;
     return vdi;
@@ -741,14 +684,11 @@ static const char *owned_vdi(xe_ctx *ctx, const char *vbd)
 
 static int vdi_line(xe_ctx *ctx, const char *vdi, xe_strv *lines)
 {
-    xe_args a;
     xcp_value r;
     const xcp_value *vbds;
     bool shared;
 
-    xe_args_init(&a);
-    xe_args_str(&a, vdi);
-    if (xe_call(ctx, &r, "VDI.get_record", &a) < 0)
+    if (xe_get_value(ctx, "VDI.get_record", vdi, &r) < 0)
         return -1;
     vbds = xcp_value_struct_get(&r, "VBDs");
     shared = vbds != NULL && vbds->kind == XCP_VAL_ARRAY && vbds->u.arr.n > 1;
@@ -764,28 +704,18 @@ static int vdi_line(xe_ctx *ctx, const char *vdi, xe_strv *lines)
 
 static const char *suspend_vdi(xe_ctx *ctx, const char *vm)
 {
-    xe_args a;
-    xcp_value r;
-    const char *sus = NULL;
+    const char *sus = xe_try_str(ctx, "VM.get_suspend_VDI", vm);
 
-    xe_args_init(&a);
-    xe_args_str(&a, vm);
-    if (xe_call_quiet(ctx, &r, "VM.get_suspend_VDI", &a) == 0
-        && r.kind == XCP_VAL_STRING && !xcp_ref_is_null(r.u.s)
-        && vdi_exists(ctx, r.u.s))
-        sus = xe_strdup(&ctx->arena, r.u.s);
-    xcp_value_dispose(&r);
+    if (sus == NULL || xcp_ref_is_null(sus) || !vdi_exists(ctx, sus))
+        return NULL;
     return sus;
 }
 
 static int vm_line(xe_ctx *ctx, const char *vm, xe_strv *lines)
 {
-    xe_args a;
     xcp_value r;
 
-    xe_args_init(&a);
-    xe_args_str(&a, vm);
-    if (xe_call(ctx, &r, "VM.get_record", &a) < 0)
+    if (xe_get_value(ctx, "VM.get_record", vm, &r) < 0)
         return -1;
     xe_strv_add(lines, xe_sprintf(&ctx->arena, "VM : %s (%s)",
                                   or_empty(xe_rec_str(&r, "uuid")),
@@ -798,16 +728,13 @@ static int vm_line(xe_ctx *ctx, const char *vm, xe_strv *lines)
 static int choose_objects(xe_ctx *ctx, const char *vm, doomed *d,
                           xe_strv *lines)
 {
-    xe_args a;
     xcp_value vbds;
     const char *vdi;
     size_t i;
 
     d->vm = vm;
     xe_strv_init(&d->vdis, &ctx->arena);
-    xe_args_init(&a);
-    xe_args_str(&a, vm);
-    if (xe_call(ctx, &vbds, "VM.get_VBDs", &a) < 0)
+    if (xe_get_value(ctx, "VM.get_VBDs", vm, &vbds) < 0)
         return -1;
     for (i = 0; vbds.kind == XCP_VAL_ARRAY && i < vbds.u.arr.n; i++) {
         vdi = owned_vdi(ctx, vbds.u.arr.items[i].u.s);
@@ -829,10 +756,9 @@ static int choose_objects(xe_ctx *ctx, const char *vm, doomed *d,
 static int destroy_vm(xe_ctx *ctx, const doomed *d)
 {
     const char *state;
-    xe_args a;
     size_t j;
 
-    if (get_str(ctx, "VM.get_power_state", d->vm, &state) < 0)
+    if (xe_get_str(ctx, "VM.get_power_state", d->vm, &state) < 0)
         return -1;
     if (strcmp(state, "Halted") != 0
         && xe_call1(ctx, "VM.hard_shutdown", d->vm) < 0)
@@ -842,11 +768,8 @@ static int destroy_vm(xe_ctx *ctx, const doomed *d)
     for (j = 0; j < d->vdis.n; j++)
         if (xe_call1(ctx, "VDI.destroy", d->vdis.v[j]) < 0)
             return -1;
-    if (d->suspend != NULL) {
-        xe_args_init(&a);
-        xe_args_str(&a, d->suspend);
-        xe_call_quiet(ctx, NULL, "VDI.destroy", &a);
-    }
+    if (d->suspend != NULL)
+        xe_try_value(ctx, "VDI.destroy", d->suspend, NULL);
     return 0;
 }
 
@@ -957,7 +880,7 @@ static int snapshot_ref(xe_ctx *ctx, const char **ref)
         return xe_fail(ctx, "Required parameter not found: snapshot-uuid or "
                             "uuid.");
     if (xe_get_by_uuid(ctx, "VM", uuid, ref) < 0
-        || get_bool(ctx, "VM.get_is_a_snapshot", *ref, &is_snap) < 0)
+        || xe_get_bool(ctx, "VM.get_is_a_snapshot", *ref, &is_snap) < 0)
         return -1;
     if (!is_snap)
         return xe_fail(ctx, "This operation can only be performed on a VM "
@@ -979,7 +902,7 @@ int xe_snapshot_destroy(xe_ctx *ctx)
     const char *snap, *state;
 
     if (snapshot_ref(ctx, &snap) < 0
-        || get_str(ctx, "VM.get_power_state", snap, &state) < 0)
+        || xe_get_str(ctx, "VM.get_power_state", snap, &state) < 0)
         return -1;
     if (strcmp(state, "Halted") != 0
         && xe_call1(ctx, "VM.hard_shutdown", snap) < 0)
@@ -1041,7 +964,7 @@ int xe_template_uninstall(xe_ctx *ctx)
 
     xe_strv_init(&vms, &ctx->arena);
     if (xe_get_by_uuid(ctx, "VM", uuid, &ref) < 0
-        || get_bool(ctx, "VM.get_is_a_template", ref, &is_tmpl) < 0)
+        || xe_get_bool(ctx, "VM.get_is_a_template", ref, &is_tmpl) < 0)
         return -1;
     if (!is_tmpl)
         return xe_fail(ctx, "This operation can only be performed on a VM "

@@ -516,15 +516,16 @@ static void print_wrapped(xe_ctx *ctx, const xe_strv *names)
     xe_print_line(ctx, xe_buf_str(&cur));
 }
 
+/* Print the names starting with prefix; the others go to rest. */
 static void print_partition(xe_ctx *ctx, const xe_strv *names,
-                            const char *prefix, bool want, xe_strv *rest)
+                            const char *prefix, xe_strv *rest)
 {
     xe_strv part;
     size_t i;
 
     xe_strv_init(&part, &ctx->arena);
     for (i = 0; i < names->n; i++) {
-        if (xe_prefix(names->v[i], prefix) == want)
+        if (xe_prefix(names->v[i], prefix))
             xe_strv_add(&part, names->v[i]);
         else
             xe_strv_add(rest, names->v[i]);
@@ -543,9 +544,9 @@ static void help_all(xe_ctx *ctx, const xe_strv *names)
                                   "%sFull command list\n"
                                   "-----------------\n",
                                   help_head));
-    print_partition(ctx, names, "host-", true, &others);
+    print_partition(ctx, names, "host-", &others);
     xe_print_line(ctx, blank);
-    print_partition(ctx, &others, "vm-", true, &rest);
+    print_partition(ctx, &others, "vm-", &rest);
     xe_print_line(ctx, blank);
     print_wrapped(ctx, &rest);
 }

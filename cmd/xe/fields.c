@@ -22,7 +22,8 @@
 #define DEP XE_F_DEPRECATED
 
 #define F(n, p, fl) {.name = (n), .path = (p), .flags = (fl)}
-#define FM(n, p, fl, m) {.name = (n), .path = (p), .flags = (fl), .missing = (m)}
+#define FM(n, p, fl, m)                                                       \
+    {.name = (n), .path = (p), .flags = (fl), .missing = (m)}
 #define FG(n, fl, g) {.name = (n), .flags = (fl), .get = (g)}
 
 /* ---- helpers for the getters ---- */
@@ -78,12 +79,9 @@ static void strings_of(xe_ctx *ctx, const xcp_value *v, xe_strv *out)
 static int vm_string_set(xe_ctx *ctx, const xe_obj *o, const char *msg,
                          xe_fval *out)
 {
-    xe_args a;
     xcp_value v;
 
-    xe_args_init(&a);
-    xe_args_str(&a, o->ref);
-    if (xe_call_quiet(ctx, &v, msg, &a) == 0)
+    if (xe_try_value(ctx, msg, o->ref, &v) == 0)
         strings_of(ctx, &v, &out->keys);
     xcp_value_dispose(&v);
     return text(out, xe_strv_join(&out->keys, "; "));
@@ -134,13 +132,10 @@ static int vm_allowed_vifs(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
 static int vm_possible_hosts(xe_ctx *ctx, const xe_obj *o,
                              const xe_field *f, xe_fval *out)
 {
-    xe_args a;
     xcp_value v;
 
     (void)f;
-    xe_args_init(&a);
-    xe_args_str(&a, o->ref);
-    if (xe_call(ctx, &v, "VM.get_possible_hosts", &a) < 0)
+    if (xe_get_value(ctx, "VM.get_possible_hosts", o->ref, &v) < 0)
         return -1;
     xe_render(ctx, "set:ref:host", &v, 0, out);
     xcp_value_dispose(&v);
@@ -338,13 +333,10 @@ static const xe_field vm_fields[] = {
 static int host_free_computed(xe_ctx *ctx, const xe_obj *o,
                               const xe_field *f, xe_fval *out)
 {
-    xe_args a;
     xcp_value v;
 
     (void)f;
-    xe_args_init(&a);
-    xe_args_str(&a, o->ref);
-    if (xe_call(ctx, &v, "host.compute_free_memory", &a) < 0)
+    if (xe_get_value(ctx, "host.compute_free_memory", o->ref, &v) < 0)
         return -1;
     out->text = xe_render_scalar(ctx, "int", &v);
     xcp_value_dispose(&v);
@@ -477,13 +469,10 @@ static int pool_sr_types(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
 static int pool_license_state(xe_ctx *ctx, const xe_obj *o,
                               const xe_field *f, xe_fval *out)
 {
-    xe_args a;
     xcp_value v;
 
     (void)f;
-    xe_args_init(&a);
-    xe_args_str(&a, o->ref);
-    if (xe_call(ctx, &v, "pool.get_license_state", &a) < 0)
+    if (xe_get_value(ctx, "pool.get_license_state", o->ref, &v) < 0)
         return -1;
     xe_render(ctx, "map:string:string", &v, 0, out);
     xcp_value_dispose(&v);
@@ -774,12 +763,9 @@ static const char *server_error_text(xe_ctx *ctx)
 static int vbd_attachable(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
                           xe_fval *out)
 {
-    xe_args a;
 
     (void)f;
-    xe_args_init(&a);
-    xe_args_str(&a, o->ref);
-    if (xe_call_quiet(ctx, NULL, "VBD.assert_attachable", &a) == 0)
+    if (xe_try_value(ctx, "VBD.assert_attachable", o->ref, NULL) == 0)
         return text(out, "true");
     return text(out, xe_sprintf(&ctx->arena, "false (error: %s)",
                                 server_error_text(ctx)));

@@ -676,14 +676,15 @@ int xe_field_set(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
     return xe_call(ctx, NULL, m, &a);
 }
 
-/* Map keys typed by an enum (blocked_operations) take the CLI spelling. */
+/* Map keys typed by an enum (blocked_operations) take the CLI spelling;
+ * XAPI's string_to_vm_operation rejects others as below. */
 static int map_key(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
                    const char *k, const char **out)
 {
     const char *kt, *vt, *type = field_type(o, f);
-    size_t i, n;
+    const char *params[2] = {"blocked_operation", k};
     const char *const *vals;
-    static const char *const pname[] = {"blocked_operation"};
+    size_t i, n;
 
     *out = k;
     if (!xe_prefix(type, "map:"))
@@ -699,11 +700,7 @@ static int map_key(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
             return 0;
         }
     }
-    {
-        const char *p[] = {pname[0], k};
-
-        return xe_fail_api(ctx, "INVALID_VALUE", 2, p);
-    }
+    return xe_fail_api(ctx, "INVALID_VALUE", 2, params);
 }
 
 static bool key_allowed(const xe_field *f, const char *k)
@@ -805,6 +802,17 @@ int xe_field_set_remove(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
                           : xe_sprintf(&ctx->arena, "remove_%s", f->path));
 }
 
+static const char *joined_keys(xe_ctx *ctx, const xe_field *f)
+{
+    xe_strv all;
+    size_t i;
+
+    xe_strv_init(&all, &ctx->arena);
+    for (i = 0; f->keys[i] != NULL; i++)
+        xe_strv_add(&all, f->keys[i]);
+    return xe_strv_join(&all, ", ");
+}
+
 int xe_field_map_replace(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
                          const xe_strv *keys, const xe_strv *vals)
 {
@@ -812,17 +820,10 @@ int xe_field_map_replace(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
     xe_args a;
     size_t i;
 
-    for (i = 0; i < keys->n; i++) {
-        if (!key_allowed(f, keys->v[i])) {
-            xe_strv all;
-
-            xe_strv_init(&all, &ctx->arena);
-            for (size_t j = 0; f->keys[j] != NULL; j++)
-                xe_strv_add(&all, f->keys[j]);
+    for (i = 0; i < keys->n; i++)
+        if (!key_allowed(f, keys->v[i]))
             return xe_fail(ctx, "Unknown key '%s': expecting %s",
-                           keys->v[i], xe_strv_join(&all, ", "));
-        }
-    }
+                           keys->v[i], joined_keys(ctx, f));
     xcp_value_set_struct(&m);
     for (i = 0; i < keys->n; i++) {
         xcp_value_set_string(&s, vals->v[i]);

@@ -302,6 +302,18 @@ int xe_call_str(xe_ctx *ctx, const char **out, const char *method,
 int xe_call1(xe_ctx *ctx, const char *method, const char *self);
 int xe_get_by_uuid(xe_ctx *ctx, const char *api_cls, const char *uuid,
                    const char **ref);
+/** <method>(self) returning a value, a string (arena) or a bool. */
+int xe_get_value(xe_ctx *ctx, const char *method, const char *self,
+                 xcp_value *out);
+int xe_get_str(xe_ctx *ctx, const char *method, const char *self,
+               const char **out);
+int xe_get_bool(xe_ctx *ctx, const char *method, const char *self,
+                bool *out);
+/** Same, leaving ctx->err alone on failure (lookups that may fail);
+ *  out may be NULL. xe_try_str gives NULL on failure. */
+int xe_try_value(xe_ctx *ctx, const char *method, const char *self,
+                 xcp_value *out);
+const char *xe_try_str(xe_ctx *ctx, const char *method, const char *self);
 
 /** A record from the cache (fetched with <Class>.get_record when absent),
  *  or NULL when the ref is null/invalid. */

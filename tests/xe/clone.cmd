@@ -27,10 +27,10 @@ xe vdi-list params=name-label,is-a-snapshot
 xe vm-destroy uuid=$(xe vm-list name-label=copied --minimal)
 DOM0=$(xe vm-list is-control-domain=true --minimal)
 xe vm-destroy uuid=$DOM0
-xe vm-destroy uuid=$V
 xe vm-uninstall vm=cloned
 echo no | xe vm-uninstall vm=cloned
 echo yes | xe vm-uninstall vm=cloned
+xe vm-uninstall vm=src --force
 xe vm-uninstall vm=src --force
 xe vm-list params=name-label
 xe snapshot-list

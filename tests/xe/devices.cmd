@@ -39,9 +39,12 @@ xe network-list uuid=$N
 xe vm-memory-set vm=dev memory=512MiB
 xe vm-list params=memory-static-max,memory-dynamic-max uuid=$V
 xe vm-memory-set vm=dev memory=lots
+xe vm-param-set uuid=$V VCPUs-max=2
 xe vm-vcpu-hotplug vm=dev new-vcpus=2
 xe vm-start vm=dev
-xe vm-vcpu-hotplug vm=dev new-vcpus=1
+xe vm-vcpu-hotplug vm=dev new-vcpus=2
+xe vm-list params=VCPUs-number,VCPUs-max uuid=$V
+xe vm-vcpu-hotplug vm=dev new-vcpus=3
 xe vm-vcpu-hotplug vm=dev new-vcpus=two
 xe vm-list params=VCPUs-number,VCPUs-max uuid=$V
 xe vm-shutdown vm=dev --force

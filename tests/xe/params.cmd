@@ -74,4 +74,4 @@ P=$(xe pool-list --minimal)
 xe pool-param-set uuid=$P name-label=lab
 xe pool-param-get uuid=$P param-name=default-SR
 xe pool-list
-xe sr-param-list uuid=$(xe pool-param-get uuid=$P param-name=default-SR)
+xe sr-list uuid=$(xe pool-param-get uuid=$P param-name=default-SR) params=name-label,host,allowed-operations,PBDs,type,content-type,shared,other-config

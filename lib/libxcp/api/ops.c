@@ -167,16 +167,19 @@ static int vm_check(xcp__obj *vm, const char *op, const char *self_task)
 
     if (blocked)
         return xcp__fail("OPERATION_BLOCKED", vm->ref, blocked, NULL);
+    states = allowed_states(op, snap);
+    /* The control domain is always running: a start is a power-state
+     * error (as XAPI says), most other operations are simply refused. */
     if (xcp__obj_bool(vm, F(VM, is_control_domain)) &&
+        (states & power_bit(ps)) &&
         strcmp(op, "changing_dynamic_range") &&
         strcmp(op, "assert_operation_valid") &&
         strcmp(op, "update_allowed_operations") &&
         strcmp(op, "changing_VCPUs_live") &&
         strcmp(op, "changing_memory_live"))
         return xcp__fail("OPERATION_NOT_ALLOWED",
-                         "This operation is not allowed on the control "
+                         "This operation is not allowed on a control "
                          "domain", NULL);
-    states = allowed_states(op, snap);
     if (!(states & power_bit(ps))) {
         char exp[64], act[16];
         size_t k;

@@ -1277,6 +1277,18 @@ static int copy_disks(xcp__ctx *c, xcp__obj *src, xcp__obj *dst,
                                           mode == M_CHECKPOINT, &nv);
         if (rc == 0)
             rc = copy_vbd(c, vbd, dst, nv->ref);
+        if (rc == 0) {
+            /* The copy's disks belong to the copy. */
+            xcp__obj *nb;
+            const xcp_value *set = xcp__obj_val(nv, F(VDI, VBDs));
+            if (set->kind == XCP_VAL_ARRAY && set->u.arr.n > 0) {
+                nb = xcp__db_get_cls(c->db, C(VBD),
+                                     set->u.arr.items[set->u.arr.n - 1].u.s);
+                if (nb)
+                    rc = xcp__db_map_put_str(c->db, nb, F(VBD, other_config),
+                                             "owner", "");
+            }
+        }
     }
     free(refs);
     return rc;
@@ -1310,7 +1322,9 @@ static int make_copy(xcp__ctx *c, xcp__obj *src, const char *name,
         (rc = xcp__db_set_str(c->db, vm, F(VM, name_description),
                               xcp__obj_str(src, F(VM, name_description)))) < 0 ||
         (rc = new_metrics(c, vm)) < 0 ||
-        (rc = xcp__db_set_int(c->db, vm, F(VM, domid), -1)) < 0)
+        (rc = xcp__db_set_int(c->db, vm, F(VM, domid), -1)) < 0 ||
+        (rc = xcp__db_map_del(c->db, vm, F(VM, other_config),
+                              "default_template")) < 0)
         return rc;
     if (mode == M_SNAPSHOT || mode == M_CHECKPOINT) {
         if ((rc = xcp__db_set_bool(c->db, vm, F(VM, is_a_snapshot), true)) < 0 ||
@@ -1630,6 +1644,9 @@ static int provision(xcp__ctx *c)
                                   disks[i].device)) < 0 ||
             (rc = xcp__db_set_bool(c->db, vbd, F(VBD, bootable),
                                    disks[i].bootable)) < 0 ||
+            /* The VM owns this disk: vm-uninstall destroys it with it. */
+            (rc = xcp__db_map_put_str(c->db, vbd, F(VBD, other_config),
+                                      "owner", "")) < 0 ||
             (rc = xcp__update_allowed(c, vbd)) < 0 ||
             (rc = xcp__update_allowed(c, vdi)) < 0)
             return rc;

@@ -27,12 +27,13 @@
 
 /* ---- limits ------------------------------------------------------------ */
 
-/* Deepest nesting of arrays/structs inside one value. */
+/* Deepest nesting of values: a parameter (or result) is at depth 1, the
+ * items of an array or struct at that level at depth 2, and so on. */
 #define XCP__RPC_MAX_DEPTH 64
 /* Largest body a request decoder accepts (the HTTP layer is expected to
  * refuse more than 300 KiB long before this). */
 #define XCP__RPC_MAX_REQUEST_BODY (16u << 20)
-/* Most values (scalars, arrays, structs, members) in one request. */
+/* Most values (each scalar, array and struct counts one) in a request. */
 #define XCP__RPC_MAX_REQUEST_VALUES (1u << 20)
 /* The same bounds for responses, which may be large (get_all_records of a
  * big pool). */
@@ -146,7 +147,8 @@ void xcp__rpc_utf8_walk(xcp__buf *b, const char *s,
  * or RFC 3339); <base64> STRING of the decoded bytes; <array><data> ARRAY;
  * <struct> STRUCT (member order kept, duplicate names kept); <nil/> NONE.
  * Missing <params>, unknown tags, text beside a typed value, DTDs,
- * nesting deeper than XCP__RPC_MAX_DEPTH, more than
+ * encodings that are not ASCII-compatible (UTF-16/32: NUL bytes), nesting
+ * deeper than XCP__RPC_MAX_DEPTH, more than
  * XCP__RPC_MAX_REQUEST_VALUES values or a body over
  * XCP__RPC_MAX_REQUEST_BODY give XCP_EINVAL (HTTP 500 in xapi). Returns
  * XCP__RPC_BAD_UTF8 when everything decoded but a string fails
@@ -164,7 +166,9 @@ int xcp__xmlrpc_decode_request(const char *body, size_t len, char **method,
  * <array><data>, STRUCT <struct> with escaped member names, RECORD a
  * struct of every field in model order, NONE <value></value>. quirks:
  * enum xcp__rpc_quirks, applied to v as the top-level result. Same output
- * as xcp__value_to_xmlrpc (task results) for the same value.
+ * as xcp__value_to_xmlrpc (task results) for the same value, except where
+ * that one writes bytes a parser would not give back: CR (which XML turns
+ * into LF), bytes that are not UTF-8, U+FFFE/U+FFFF, and "-nan".
  */
 int xcp__xmlrpc_encode_value(xcp__buf *out, const xcp_value *v,
                              unsigned quirks);

@@ -228,11 +228,13 @@ char *xcp__rpc_wire_string(const char *p, size_t n, unsigned flags)
 {
     const unsigned char *u = (const unsigned char *)p;
     char *out, *o;
-    size_t i = 0, k;
+    size_t i = 0, k, nuls = 0;
     uint32_t cp;
 
-    /* Worst case: each NUL becomes 3 bytes. */
-    out = malloc(n * 3 + 1);
+    for (k = 0; k < n; k++)
+        nuls += u[k] == 0;
+    /* Each NUL becomes at most 3 bytes; unmarking only shrinks. */
+    out = malloc(n + 2 * nuls + 1);
     if (!out) {
         xcp__oom();
         return NULL;
@@ -951,6 +953,17 @@ static int xdec_open(struct xdec *d, const char *body, size_t len,
         return dfail(d, "empty body");
     if (len > max)
         return dfail(d, "body larger than %zu bytes", max);
+    /* Only ASCII-compatible encodings (no NULs, markup starts with '<'):
+     * this rules out UTF-16/32 and EBCDIC, which every client we know
+     * never sends, and makes the byte search below reliable. */
+    if (memchr(body, 0, len))
+        return dfail(d, "NUL bytes in the body (only ASCII-compatible "
+                     "encodings are supported)");
+    for (n = len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3) ? 3 : 0;
+         n < len && all_ws(body + n, 1); n++)
+        ;
+    if (n == len || body[n] != '<')
+        return dfail(d, "not an XML document");
     /* Entity declarations can only come with a DTD: refusing any
      * DOCTYPE keeps entity expansion (billion laughs, XXE) out. */
     if (memmem(body, len, "<!DOCTYPE", 9))
