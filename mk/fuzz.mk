@@ -7,8 +7,8 @@
 FUZZ_CC = clang
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_LIB_SRCS = $(addprefix $(top_srcdir)/,$(filter %.c,$(lib_libxcp_libxcp_core_la_SOURCES)))
-FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) -lpthread
-FUZZ_EXTRA = fuzz/fuzz_xe_args
+FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(JANSSON_LIBS) -lpthread
+FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS)
 FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header $(FUZZ_EXTRA)
 FUZZ_SECONDS ?= 20
 FUZZ_LONG_SECONDS ?= 600
@@ -25,7 +25,7 @@ fuzz: $(FUZZERS)
 
 fuzz-run-%: fuzz/%
 	@mkdir -p fuzz/corpus-$*
-	@seed=$(top_srcdir)/tests/fuzz/corpus/$*; [ -d $$seed ] || seed=; \
+	@seed=$(top_srcdir)/tests/fuzz/corpus/$(subst fuzz_,,$*); [ -d $$seed ] || seed=; \
 	ASAN_OPTIONS=detect_leaks=1 ./fuzz/$* -max_total_time=$(SECS) -rss_limit_mb=2048 \
 	    -timeout=10 -print_final_stats=1 fuzz/corpus-$* $$seed 2>&1 | tail -12
 

@@ -139,9 +139,6 @@ static inline void xcp__value_move(xcp_value *dst, xcp_value *src)
     *dst = *src;
     src->kind = XCP_VAL_NONE;
 }
-/* Serialise a value as an XML-RPC <value> fragment (task results). */
-int xcp__value_to_xmlrpc(const struct xcp__type *t, const xcp_value *v,
-                         xcp__buf *out);
 
 /* ---- session driver ---- */
 struct xcp__session_ops {

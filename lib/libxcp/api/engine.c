@@ -10,6 +10,7 @@
  * after another, and a daemon holds it for its lifetime.
  */
 #include "engine.h"
+#include "../rpc/rpc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -486,7 +487,7 @@ static void task_finish(xcp__ctx *c, int rc, const xcp_value *result)
     xcp__db_set(c->db, t, F(task, allowed_operations), &v);
     xcp_value_dispose(&v);
     if (rc == 0) {
-        xcp__value_to_xmlrpc(c->msg->ret, result, &b);
+        xcp__xmlrpc_encode_value(&b, result, 0);
         xcp__db_set_str(c->db, t, F(task, result), b.data ? b.data : "");
         xcp__db_set_float(c->db, t, F(task, progress), 1.0);
         xcp__db_set_str(c->db, t, F(task, status), "success");

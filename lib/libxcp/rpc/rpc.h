@@ -165,10 +165,8 @@ int xcp__xmlrpc_decode_request(const char *body, size_t len, char **method,
  * DATETIME <dateTime.iso8601>20240611T08:05:59Z</dateTime.iso8601>, ARRAY
  * <array><data>, STRUCT <struct> with escaped member names, RECORD a
  * struct of every field in model order, NONE <value></value>. quirks:
- * enum xcp__rpc_quirks, applied to v as the top-level result. Same output
- * as xcp__value_to_xmlrpc (task results) for the same value, except where
- * that one writes bytes a parser would not give back: CR (which XML turns
- * into LF), bytes that are not UTF-8, U+FFFE/U+FFFF, and "-nan".
+ * enum xcp__rpc_quirks, applied to v as the top-level result. Also the
+ * encoder of task results (task.result is such a fragment).
  */
 int xcp__xmlrpc_encode_value(xcp__buf *out, const xcp_value *v,
                              unsigned quirks);
