@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "xcp/sys/hv.h"
+#include "hv_internal.h"
 
 #define MiB (1024ull * 1024)
 
