@@ -13,9 +13,20 @@ FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header $(FUZZ_EXTRA)
 FUZZ_SECONDS ?= 20
 FUZZ_LONG_SECONDS ?= 600
 
-fuzz/fuzz_journal: $(top_srcdir)/tests/fuzz/fuzz_journal.c $(FUZZ_LIB_SRCS)
-	@mkdir -p fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(FUZZ_LIBS)
+# The library, instrumented once for every fuzzer that needs it (make's
+# VPATH finds the sources, so out-of-tree builds work too).
+FUZZ_OBJ_CFLAGS = -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_OBJS = $(patsubst %.c,fuzz/obj/%.o,$(filter %.c,$(lib_libxcp_libxcp_core_la_SOURCES)))
+fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  FUZZCC   $<"
+	@$(FUZZ_CC) $(FUZZ_OBJ_CFLAGS) $(INTERNAL_CPPFLAGS) $(JANSSON_CFLAGS) -c $< -o $@
+fuzz/libcore.a: $(FUZZ_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $(FUZZ_OBJS)
+
+fuzz/fuzz_journal: $(top_srcdir)/tests/fuzz/fuzz_journal.c fuzz/libcore.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< fuzz/libcore.a $(FUZZ_LIBS)
 
 fuzz/fuzz_qcow2_header: $(top_srcdir)/tests/fuzz/fuzz_qcow2_header.c $(top_srcdir)/lib/libxcp/sr/qcow2.c
 	@mkdir -p fuzz
@@ -38,5 +49,5 @@ fuzz-long: fuzz
 	@for f in $(FUZZERS); do n=$$(basename $$f); \
 	  $(MAKE) --no-print-directory fuzz-run-$$n SECS=$(FUZZ_LONG_SECONDS) || exit 1; done
 
-CLEANFILES += $(FUZZERS)
+CLEANFILES += $(FUZZERS) fuzz/libcore.a
 .PHONY: fuzz fuzz-smoke fuzz-long
