@@ -622,6 +622,7 @@ static void wait_busy(xcp_vm vm)
             xcp_string_map_dispose(&cur);
             return;
         }
+        xcp_string_map_dispose(&cur);
         nanosleep(&(struct timespec){0, 5 * 1000 * 1000}, NULL);
     }
     cr_assert_fail("VM never busy");

@@ -1027,6 +1027,7 @@ Test(vm_start_effects, consoles_created_on_start_destroyed_on_halt)
 
     OK(xcp_vm_get_consoles(S, &cs, vm));
     cr_assert_eq(cs.n, 0);
+    xcp_console_set_dispose(&cs);
     OK(xcp_vm_start(S, vm, false, false));
     OK(xcp_vm_get_consoles(S, &cs, vm));
     cr_assert_eq(cs.n, 2, "HVM VM has %zu consoles", cs.n);

@@ -16,23 +16,34 @@
  *
  * Scenarios:
  *   kill     random kills, small records; a fresh state dir every 10 runs
+ *            (first boot completes before the first kill: a kill inside
+ *            it is a known bug, below, unless XCP_CRASH_STRICT=1)
  *   rotate   16 KiB other_config values so the journal passes 4 MiB and
  *            is rotated into db.snap; the kill comes at random, as
  *            db.snap.tmp is opened, or as it is renamed over db.snap
  *   damage   deterministic damage: a torn or flipped journal tail must
  *            give the earlier state; damaged snapshots must make the open
  *            fail with an error naming the file, leaving both files as
- *            they were; other damage must fail or lose nothing
+ *            they were; other damage must fail or lose nothing; first
+ *            boot cut short must still open
+ *
+ * Damage cases that show a known, unfixed library bug print XFAIL and do
+ * not fail the run; if one passes it prints a FAIL (XPASS) so the mark
+ * is removed. XCP_CRASH_STRICT=1 counts them as failures. A process that
+ * dies of a signal (other than our SIGKILL) always fails the run.
  *
  * Usage: test_crash [iterations]    (per random scenario; default 30)
  * Environment: XCP_CRASH_ITERATIONS, XCP_CRASH_SEED (to replay a run's
- * random choices), XCP_CRASH_KEEP=1 (keep the state dirs), TMPDIR.
+ * random choices, as far as timing allows), XCP_CRASH_KEEP=1 (keep every
+ * state dir; those of failures are always kept), XCP_CRASH_STRICT=1,
+ * TMPDIR.
  * Prints PASS/FAIL lines and "N passed, M failed"; exits 1 on a failure.
  * Runs in the test environment (XCP_HV=sim, XCP_TEMPLATES ...).
  */
 #define _GNU_SOURCE
 #include <xcp/xcp.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -58,9 +69,10 @@
 #define TEMPLATE "Other install media"
 #define MEM (64ll << 20)
 
-/* ---- small utilities ------------------------------------------------------ */
+/* ---- small utilities ----------------------------------------------------- */
 
-static int npass, nfail;
+static int npass, nfail, nxfail;
+static int ncrashes; /* children (not the killed workers) dead by a signal */
 static const char *tmpdir = "/tmp";
 
 static void pass(const char *fmt, ...)
@@ -208,8 +220,14 @@ static int wait_child(pid_t pid, int timeout_ms)
 
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
+        if (r == pid) {
+            if (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) {
+                ncrashes++;
+                note("process %d died of signal %d (%s)", (int)pid,
+                     WTERMSIG(st), strsignal(WTERMSIG(st)));
+            }
             return st;
+        }
         if (r < 0 && errno != EINTR)
             return -1;
         if (now_ms() > deadline) {
@@ -292,7 +310,8 @@ static int check_files(const char *dir, struct files *f)
     memset(f, 0, sizeof(*f));
     path_in(path, sizeof(path), dir, "db.journal");
     f->jdata = read_all(path, &f->jlen);
-    for (off = 0; f->jdata && off < f->jlen; off = (size_t)(nl - f->jdata) + 1) {
+    for (off = 0; f->jdata && off < f->jlen;
+         off = (size_t)(nl - f->jdata) + 1) {
         uint64_t g;
         line = f->jdata + off;
         if (!(nl = memchr(line, '\n', f->jlen - off)))
@@ -320,12 +339,14 @@ static int check_files(const char *dir, struct files *f)
         return bad;
     f->snap = true;
     f->snaplen = len;
-    if (strncmp(s, "XCPDB 1 ", 8) || !(nl = strchr(s, '\n'))) {
+    /* "<crc> XCPDB 2 <generation> <sequence>", checksummed like the rest */
+    if (!(nl = strchr(s, '\n')) || !line_ok(s, (size_t)(nl - s)) ||
+        strncmp(s + 9, "XCPDB 2 ", 8)) {
         note("db.snap: bad header");
         free(s);
         return bad + 1;
     }
-    f->snapgen = strtoull(s + 8, NULL, 10);
+    f->snapgen = strtoull(s + 17, NULL, 10);
     for (line = nl + 1; (nl = strchr(line, '\n')); line = nl + 1) {
         if (!line_ok(line, (size_t)(nl - line))) {
             note("db.snap: line %zu is damaged", count + 2);
@@ -347,7 +368,7 @@ static int check_files(const char *dir, struct files *f)
     return bad + 1;
 }
 
-/* ---- the model: what the worker has been told succeeded ------------------- */
+/* ---- the model: what the worker has been told succeeded ------------------ */
 
 enum op_kind {
     OP_NONE = 0,
@@ -364,10 +385,12 @@ enum slot_state { SLOT_FREE, SLOT_LIVE, SLOT_GONE };
 
 struct slot {
     unsigned char state;
-    bool running;
-    bool clone;   /* a template clone: never started */
-    long counter; /* -1: none set */
-    size_t padlen; /* other_config:pad length (0: none) */
+    unsigned char power; /* enum xcp_vm_power_state */
+    bool pending_stop;   /* a clean shutdown was asked, the guest may
+                            still act on it (domains outlive us) */
+    bool clone;          /* a template clone: never started */
+    long counter;        /* other_config:counter, -1: none */
+    size_t padlen;       /* other_config:pad length, 0: none */
     char uuid[UUID_MAX];
     char label[LABEL_MAX];
     xcp_vm ref;
@@ -381,10 +404,12 @@ struct model {
 
 /* One pipe message; well under PIPE_BUF, so writes are atomic. */
 struct msg {
-    char type; /* 'R' ready, 'I' intent, 'A' ack, 'E' error, 'V' verdict */
+    char type; /* 'R' ready, 'I' intent, 'A' ack, 'E' error; from the
+                  verifier: 'P' a slot's power state, 'V' the verdict */
     char kind; /* enum op_kind */
     int slot;
-    long arg;  /* counter value; for 'V': 1 if the op took effect */
+    long arg;  /* counter value; 'V': 1 if the op took effect, 'P': the
+                  power state */
     char label[LABEL_MAX];
     char uuid[UUID_MAX];
     xcp_vm ref;
@@ -400,6 +425,7 @@ static void apply(struct model *m, const struct msg *op)
     case OP_CLONE:
         memset(v, 0, sizeof(*v));
         v->state = SLOT_LIVE;
+        v->power = XCP_VM_POWER_STATE_HALTED;
         v->clone = op->kind == OP_CLONE;
         v->counter = op->kind == OP_CREATE ? 0 : -1;
         snprintf(v->label, sizeof(v->label), "%s", op->label);
@@ -414,10 +440,11 @@ static void apply(struct model *m, const struct msg *op)
         v->padlen = m->pad;
         break;
     case OP_START:
-        v->running = true;
+        v->power = XCP_VM_POWER_STATE_RUNNING;
         break;
     case OP_STOP:
-        v->running = false;
+        v->power = XCP_VM_POWER_STATE_HALTED;
+        v->pending_stop = false;
         break;
     case OP_DESTROY:
         v->state = SLOT_GONE;
@@ -436,7 +463,7 @@ static void make_pad(char *buf, size_t len, int slot, long counter)
     buf[len] = '\0';
 }
 
-/* ---- the worker ----------------------------------------------------------- */
+/* ---- the worker ---------------------------------------------------------- */
 
 static int send_msg(int fd, const struct msg *m)
 {
@@ -470,20 +497,41 @@ static int open_session(xcp_session **s, const char *dir)
     return xcp_session_open_local(s, &o);
 }
 
-static int pick_slot(const struct model *m, int want_state, bool halted_only,
-                     bool no_clone)
+enum pick {
+    PICK_FREE,   /* not live: free or destroyed */
+    PICK_LIVE,   /* any live VM */
+    PICK_HALTED, /* live, halted, no shutdown pending */
+    PICK_POWER,  /* live, not a clone, no shutdown pending */
+    PICK_UP,     /* same, and running or paused */
+};
+
+static bool picks(const struct slot *v, enum pick what)
+{
+    bool idle = v->state == SLOT_LIVE && !v->pending_stop;
+
+    switch (what) {
+    case PICK_FREE:
+        return v->state != SLOT_LIVE;
+    case PICK_LIVE:
+        return v->state == SLOT_LIVE;
+    case PICK_HALTED:
+        return idle && v->power == XCP_VM_POWER_STATE_HALTED;
+    case PICK_POWER:
+        return idle && !v->clone;
+    case PICK_UP:
+        return idle && !v->clone && v->power != XCP_VM_POWER_STATE_HALTED;
+    }
+    return false;
+}
+
+/* A random slot that fits, or -1. */
+static int pick_slot(const struct model *m, enum pick what)
 {
     int cand[MAX_SLOTS], n = 0, i;
 
-    for (i = 0; i < MAX_SLOTS; i++) {
-        const struct slot *v = &m->s[i];
-        if (want_state == SLOT_FREE ? v->state == SLOT_LIVE
-                                    : v->state != want_state)
-            continue;
-        if ((halted_only && v->running) || (no_clone && v->clone))
-            continue;
-        cand[n++] = i;
-    }
+    for (i = 0; i < MAX_SLOTS; i++)
+        if (picks(&m->s[i], what))
+            cand[n++] = i;
     return n ? cand[rnd_below((unsigned)n)] : -1;
 }
 
@@ -508,14 +556,12 @@ static void choose(struct model *m, struct msg *op, bool have_template,
     m->seq++;
     if (force_label && live > 0) {
         op->kind = OP_LABEL;
-        op->slot = pick_slot(m, SLOT_LIVE, false, false);
+        op->slot = pick_slot(m, PICK_LIVE);
         snprintf(op->label, sizeof(op->label), "final-%ld", m->seq);
         return;
     }
     if (live < 3 || (r < 22 && live < MAX_LIVE)) {
-        slot = pick_slot(m, SLOT_FREE, false, false);
-        if (slot < 0)
-            slot = pick_slot(m, SLOT_GONE, false, false);
+        slot = pick_slot(m, PICK_FREE);
         if (slot >= 0) {
             op->kind = have_template && rnd_below(4) == 0 ? OP_CLONE
                                                           : OP_CREATE;
@@ -524,24 +570,30 @@ static void choose(struct model *m, struct msg *op, bool have_template,
             return;
         }
     }
-    if (r < 45) {
-        op->kind = OP_LABEL;
-        op->slot = pick_slot(m, SLOT_LIVE, false, false);
-        snprintf(op->label, sizeof(op->label), "vm-%d-%ld", op->slot, m->seq);
-    } else if (r < 75) {
-        op->kind = OP_COUNTER;
-        op->slot = pick_slot(m, SLOT_LIVE, false, false);
-        op->arg = m->s[op->slot].counter + 1;
-    } else if (r < 88 && (slot = pick_slot(m, SLOT_LIVE, false, true)) >= 0) {
+    /* Power changes are slow (the sim syncs its state file): rare when
+     * the point is to fill the journal. */
+    if (r >= 75 && r < (m->pad ? 77 : 88) &&
+        (slot = pick_slot(m, PICK_POWER)) >= 0) {
         op->slot = slot;
-        op->kind = m->s[slot].running ? OP_STOP : OP_START;
-        op->arg = (long)rnd_below(2); /* STOP: 1 clean, 0 hard */
-    } else if ((slot = pick_slot(m, SLOT_LIVE, true, false)) >= 0) {
+        op->kind = m->s[slot].power == XCP_VM_POWER_STATE_HALTED ? OP_START
+                                                                 : OP_STOP;
+        /* STOP: 1 clean, 0 hard; a paused VM can only be hard stopped. */
+        op->arg = m->s[slot].power == XCP_VM_POWER_STATE_RUNNING &&
+                  rnd_below(2);
+    } else if (r >= 88 && (slot = pick_slot(m, PICK_HALTED)) >= 0) {
         op->kind = OP_DESTROY;
         op->slot = slot;
-    } else {
+    } else if (r >= 88 && (slot = pick_slot(m, PICK_UP)) >= 0) {
         op->kind = OP_STOP;
-        op->slot = pick_slot(m, SLOT_LIVE, false, true);
+        op->slot = slot;
+    } else if (r < 45 || r >= 75) {
+        op->kind = OP_LABEL;
+        op->slot = pick_slot(m, PICK_LIVE);
+        snprintf(op->label, sizeof(op->label), "vm-%d-%ld", op->slot, m->seq);
+    } else {
+        op->kind = OP_COUNTER;
+        op->slot = pick_slot(m, PICK_LIVE);
+        op->arg = m->s[op->slot].counter + 1;
     }
 }
 
@@ -673,7 +725,7 @@ static void worker(const char *dir, struct model *m, int fd, uint64_t seed,
     _exit(0);
 }
 
-/* ---- the verifier ----------------------------------------------------------- */
+/* ---- the verifier -------------------------------------------------------- */
 
 static const char *kind_name(int k)
 {
@@ -701,7 +753,7 @@ static long oc_counter(const xcp_vm_record *r)
 static int inflight_state(const struct slot *v, const xcp_vm_record *r,
                           const struct msg *in)
 {
-    bool run = r->power_state == XCP_VM_POWER_STATE_RUNNING;
+    enum xcp_vm_power_state p = r->power_state;
 
     switch (in->kind) {
     case OP_LABEL:
@@ -711,9 +763,15 @@ static int inflight_state(const struct slot *v, const xcp_vm_record *r,
         return oc_counter(r) == in->arg ? 1
                : oc_counter(r) == v->counter ? 0 : -1;
     case OP_START:
-        return run ? 1 : r->power_state == XCP_VM_POWER_STATE_HALTED ? 0 : -1;
+        /* Killed between building the domain and unpausing it: Paused. */
+        return p == XCP_VM_POWER_STATE_HALTED ? 0
+               : p == XCP_VM_POWER_STATE_RUNNING ||
+                       p == XCP_VM_POWER_STATE_PAUSED ? 1 : -1;
     case OP_STOP:
-        return r->power_state == XCP_VM_POWER_STATE_HALTED ? 1 : run ? 0 : -1;
+        return p == XCP_VM_POWER_STATE_HALTED ? 1
+               : p == (enum xcp_vm_power_state)v->power ? 0 : -1;
+    case OP_DESTROY:
+        return 0; /* the record is still there */
     }
     return -1;
 }
@@ -725,8 +783,7 @@ static int check_slot(const struct model *m, int i, const xcp_vm_record *r,
     const struct slot *v = &m->s[i];
     bool mine = in->kind && in->slot == i && in->kind != OP_CREATE &&
                 in->kind != OP_CLONE;
-    enum xcp_vm_power_state want = v->running ? XCP_VM_POWER_STATE_RUNNING
-                                              : XCP_VM_POWER_STATE_HALTED;
+    enum xcp_vm_power_state want = (enum xcp_vm_power_state)v->power;
     const char *slotkey = xcp_string_map_get(&r->other_config, "crash_slot");
     const char *pad = xcp_string_map_get(&r->other_config, "pad");
     int bad = 0;
@@ -752,7 +809,8 @@ static int check_slot(const struct model *m, int i, const xcp_vm_record *r,
         bad++;
     }
     if (!(mine && (in->kind == OP_START || in->kind == OP_STOP)) &&
-        r->power_state != want) {
+        r->power_state != want &&
+        !(v->pending_stop && r->power_state == XCP_VM_POWER_STATE_HALTED)) {
         note("slot %d (%s): power_state %s, acknowledged %s", i, v->label,
              xcp_vm_power_state_to_string(r->power_state),
              xcp_vm_power_state_to_string(want));
@@ -787,8 +845,10 @@ static int check_slot(const struct model *m, int i, const xcp_vm_record *r,
 
 /*
  * Open the state dir and compare with the model, allowing the in-flight
- * op (in->kind != 0) either way. Writes a 'V' message with its outcome to
- * fd. Runs in a forked child; returns the number of problems.
+ * op (in->kind != 0) either way. Writes to fd a 'P' message per live VM
+ * (its power state, which the model adopts) and a 'V' message with the
+ * in-flight op's outcome. Runs in a forked child; returns the number of
+ * problems.
  */
 static int verify(const char *dir, const struct model *m, const struct msg *in,
                   int fd)
@@ -843,7 +903,13 @@ static int verify(const char *dir, const struct model *m, const struct msg *in,
                 bad++;
             }
         } else {
+            struct msg pw;
             bad += check_slot(m, i, &all.records[k], in, &v.arg);
+            memset(&pw, 0, sizeof(pw));
+            pw.type = 'P';
+            pw.slot = i;
+            pw.arg = all.records[k].power_state;
+            send_msg(fd, &pw);
         }
     }
     for (k = 0; k < all.n; k++) {
@@ -880,6 +946,8 @@ struct run {
     struct model *m;
     struct msg inflight;
     int stat_ack, stat_ready;
+    int stat_inflight, stat_applied; /* calls cut by the kill */
+    char cut_kind;                   /* the last one's kind */
     bool worker_failed;
 };
 
@@ -955,13 +1023,17 @@ static pid_t spawn_worker(struct run *r, uint64_t seed, long nops, int *fd)
 }
 
 /*
- * Run the verifier in a child and adopt the in-flight op's outcome.
- * Returns the number of problems.
+ * Run the verifier in a child and adopt what it saw: the in-flight op's
+ * outcome and the power states (a pending clean shutdown may have
+ * completed, an interrupted start may have left a paused VM). Returns the
+ * number of problems.
  */
 static int verify_and_adopt(struct run *r)
 {
-    struct msg v;
+    struct msg v, x, *powers = NULL;
+    size_t npowers = 0, i;
     int p[2], st, bad;
+    bool got_verdict = false;
     pid_t pid;
     ssize_t n;
 
@@ -981,28 +1053,52 @@ static int verify_and_adopt(struct run *r)
         return 1;
     }
     memset(&v, 0, sizeof(v));
-    do
-        n = read(p[0], &v, sizeof(v));
-    while (n < 0 && errno == EINTR);
+    powers = calloc(MAX_SLOTS, sizeof(*powers));
+    for (;;) {
+        do
+            n = read(p[0], &x, sizeof(x));
+        while (n < 0 && errno == EINTR);
+        if (n != (ssize_t)sizeof(x))
+            break;
+        if (x.type == 'V') {
+            v = x;
+            got_verdict = true;
+        } else if (x.type == 'P' && powers && npowers < MAX_SLOTS) {
+            powers[npowers++] = x;
+        }
+    }
     close(p[0]);
     st = wait_child(pid, 60000);
     if (st < 0 || !WIFEXITED(st)) {
         note("the verifier died (%s %d)",
              st >= 0 && WIFSIGNALED(st) ? "signal" : "status",
              st >= 0 && WIFSIGNALED(st) ? WTERMSIG(st) : st);
+        free(powers);
         return 1;
     }
     bad = WEXITSTATUS(st);
-    if (n == (ssize_t)sizeof(v) && v.arg == 1 && r->inflight.kind) {
+    r->stat_inflight += r->inflight.kind != OP_NONE;
+    r->cut_kind = r->inflight.kind;
+    r->stat_applied += r->inflight.kind && got_verdict && v.arg == 1;
+    if (got_verdict && v.arg == 1 && r->inflight.kind) {
         struct msg done = r->inflight;
         snprintf(done.uuid, sizeof(done.uuid), "%s", v.uuid);
         if (done.kind == OP_CREATE || done.kind == OP_CLONE)
             done.ref = v.ref;
         apply(r->m, &done);
-        r->m->seq++;
-    } else if (r->inflight.kind) {
-        r->m->seq++;
+    } else if (r->inflight.kind == OP_STOP && r->inflight.arg) {
+        /* The guest was asked to shut down and may still do it. */
+        r->m->s[r->inflight.slot].pending_stop = true;
     }
+    if (r->inflight.kind)
+        r->m->seq++;
+    for (i = 0; i < npowers; i++) {
+        struct slot *sl = &r->m->s[powers[i].slot];
+        sl->power = (unsigned char)powers[i].arg;
+        if (sl->power == XCP_VM_POWER_STATE_HALTED)
+            sl->pending_stop = false;
+    }
+    free(powers);
     r->inflight.kind = OP_NONE;
     return bad;
 }
@@ -1028,7 +1124,9 @@ static int run_to_end(struct run *r, uint64_t seed, long nops)
     return 0;
 }
 
-/* ---- scenario: random kills ----------------------------------------------- */
+/* ---- scenario: random kills ---------------------------------------------- */
+
+static int probe_open(const char *dir, char *err, size_t n);
 
 enum trigger { TRIG_DELAY, TRIG_SNAP_OPEN, TRIG_SNAP_RENAME };
 
@@ -1052,12 +1150,15 @@ static int kill_once(struct run *r, uint64_t seed, int delay_ms,
     int64_t deadline;
     bool killed = false;
     struct files before, after;
-    uint64_t snapgen_before;
+    uint64_t snap_ino;
+    struct timespec tmp_mtime;
     struct stat sb;
     pid_t pid;
 
     path_in(path, sizeof(path), r->dir, "db.snap");
-    snapgen_before = stat(path, &sb) == 0 ? (uint64_t)sb.st_ino : 0;
+    snap_ino = stat(path, &sb) == 0 ? (uint64_t)sb.st_ino : 0;
+    path_in(path, sizeof(path), r->dir, "db.snap.tmp");
+    tmp_mtime = stat(path, &sb) == 0 ? sb.st_mtim : (struct timespec){0, 0};
     if (trig != TRIG_DELAY) {
         inot = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (inot >= 0 &&
@@ -1121,13 +1222,15 @@ static int kill_once(struct run *r, uint64_t seed, int delay_ms,
     bad += check_files(r->dir, &before);
     ss->torn_tails += before.jgood < before.jlen;
     path_in(path, sizeof(path), r->dir, "db.snap.tmp");
-    ss->snap_tmp_left += trig == TRIG_SNAP_OPEN && access(path, F_OK) == 0;
+    ss->snap_tmp_left += trig == TRIG_SNAP_OPEN && stat(path, &sb) == 0 &&
+                         (sb.st_mtim.tv_sec != tmp_mtime.tv_sec ||
+                          sb.st_mtim.tv_nsec != tmp_mtime.tv_nsec);
     ss->killed_before_truncate += trig == TRIG_SNAP_RENAME && before.snap &&
                                   before.jfirst &&
                                   before.jfirst <= before.snapgen;
     path_in(path, sizeof(path), r->dir, "db.snap");
     ss->rotations += stat(path, &sb) == 0 &&
-                     (uint64_t)sb.st_ino != snapgen_before;
+                     (uint64_t)sb.st_ino != snap_ino;
 
     bad += verify_and_adopt(r);
 
@@ -1163,6 +1266,13 @@ static char *make_dir(const char *tag)
     return d;
 }
 
+static bool strict(void)
+{
+    const char *k = getenv("XCP_CRASH_STRICT");
+
+    return k && *k == '1';
+}
+
 static bool keep_dirs(void)
 {
     const char *k = getenv("XCP_CRASH_KEEP");
@@ -1177,6 +1287,7 @@ static void scenario_kill(const char *name, int iterations, size_t pad,
     struct scen_stats ss;
     struct run r;
     char *dir = NULL;
+    int64_t t0 = now_ms();
     int i;
 
     memset(&ss, 0, sizeof(ss));
@@ -1196,6 +1307,14 @@ static void scenario_kill(const char *name, int iterations, size_t pad,
             m.pad = pad;
             r.dir = dir;
             r.m = &m;
+            /* A kill during first boot leaves a dir that never opens
+             * again (a known bug, see the damage case "first boot cut
+             * short"): unless strict, let first boot finish unharmed. */
+            if (!strict()) {
+                char err[512];
+                if (probe_open(dir, err, sizeof(err)) != 0)
+                    fail("%s: first open of %s: %s", name, dir, err);
+            }
         }
         if (pad) {
             /* Rotation: a third each of random, at the snapshot's open
@@ -1213,19 +1332,20 @@ static void scenario_kill(const char *name, int iterations, size_t pad,
                  trig == TRIG_DELAY ? "at random"
                  : trig == TRIG_SNAP_OPEN ? "on db.snap.tmp open"
                                           : "on db.snap rename",
-                 delay, r.stat_ack, kind_name(r.inflight.kind), dir, bad);
+                 delay, r.stat_ack, kind_name(r.cut_kind), dir, bad);
             /* Once the model and the database differ, later runs only
-             * repeat it: start again from an empty dir. */
-            if (!keep_dirs())
-                rm_tree(dir);
+             * repeat it: start again from an empty dir, keeping this one
+             * to look at. */
             free(dir);
             dir = NULL;
         }
     }
     if (ss.fails == 0)
-        pass("%s: %d kills, %d acknowledged changes survived (%d torn tails, "
-             "%d kills before the engine was up)", name, iterations, ss.acks,
-             ss.torn_tails, ss.kills_before_ready);
+        pass("%s: %d kills, %d acknowledged changes survived; %d calls cut "
+             "by the kill, %d of them took effect; %d torn tails; %d kills "
+             "before the engine was up (%.1f s)", name, iterations, ss.acks,
+             r.stat_inflight, r.stat_applied, ss.torn_tails,
+             ss.kills_before_ready, (double)(now_ms() - t0) / 1000);
     if (pad) {
         printf("    %s: %d snapshot rotations, %d kills left db.snap.tmp "
                "behind, %d landed between rename and journal truncation\n",
@@ -1242,3 +1362,615 @@ static void scenario_kill(const char *name, int iterations, size_t pad,
     free(dir);
 }
 
+/* ---- scenario: damage ---------------------------------------------------- */
+
+/* Ask a child to open dir: 0 when it opens; 1 with the error text. */
+static int probe_open(const char *dir, char *err, size_t n)
+{
+    int p[2], st;
+    pid_t pid;
+    ssize_t got;
+
+    err[0] = '\0';
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    fflush(stdout);
+    if ((pid = fork()) == 0) {
+        xcp_session *s;
+        char e[512] = "";
+        int rc = open_session(&s, dir);
+        close(p[0]);
+        if (rc < 0)
+            error_text(e, sizeof(e), "open");
+        else
+            xcp_session_close(s);
+        if (write(p[1], e, strlen(e)) < 0)
+            _exit(3);
+        _exit(rc < 0 ? 1 : 0);
+    }
+    close(p[1]);
+    got = read(p[0], err, n - 1);
+    err[got > 0 ? got : 0] = '\0';
+    close(p[0]);
+    st = wait_child(pid, 60000);
+    return st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A state dir after clean worker runs: the model before and after the last
+ * change, which is a name_label change and the journal's last line. */
+struct base {
+    char *dir;
+    struct model prev, m;
+    struct msg last;   /* the last change */
+    char *journal;     /* the files as left */
+    size_t jlen;
+    struct files f;
+};
+
+static struct base base_snap, base_plain, base_fresh;
+
+/* with_snapshot: big counter values first, until a rotation happens,
+ * then small changes after it (so both files matter). */
+static int make_base(struct base *b, bool with_snapshot)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    struct run r;
+    int round, i;
+
+    memset(&r, 0, sizeof(r));
+    if (!with_snapshot && b == &base_fresh) {
+        /* Only first boot: no VMs. */
+        char err[512];
+        if (!(b->dir = make_dir("damage-fresh")) ||
+            probe_open(b->dir, err, sizeof(err)) != 0)
+            return -1;
+        path_in(path, sizeof(path), b->dir, "db.journal");
+        b->journal = read_all(path, &b->jlen);
+        return check_files(b->dir, &b->f) ? -1 : 0;
+    }
+    if (!(b->dir = make_dir(with_snapshot ? "damage-snap" : "damage")))
+        return -1;
+    r.dir = b->dir;
+    r.m = &b->m;
+    if (with_snapshot) {
+        b->m.pad = 32768;
+        path_in(path, sizeof(path), b->dir, "db.snap");
+        for (round = 0; round < 20 && stat(path, &st) < 0; round++)
+            if (run_to_end(&r, 1000 + (uint64_t)round, 100) < 0)
+                return -1;
+        if (stat(path, &st) < 0) {
+            note("no snapshot after %d rounds", round);
+            return -1;
+        }
+        b->m.pad = 0;
+    }
+    if (run_to_end(&r, 77, 60) < 0)
+        return -1;
+    b->prev = b->m;
+    if (run_to_end(&r, 78, 1) < 0)
+        return -1;
+    for (i = 0; i < MAX_SLOTS; i++)
+        if (strcmp(b->prev.s[i].label, b->m.s[i].label))
+            break;
+    b->last.type = 'I';
+    b->last.kind = OP_LABEL;
+    b->last.slot = i;
+    snprintf(b->last.label, sizeof(b->last.label), "%s", b->m.s[i].label);
+    b->prev.seq = b->m.seq;
+    path_in(path, sizeof(path), b->dir, "db.journal");
+    b->journal = read_all(path, &b->jlen);
+    if (i == MAX_SLOTS || check_files(b->dir, &b->f) || !b->f.jlines ||
+        !strstr(b->journal + b->f.last_line, "name_label 'final-")) {
+        note("the base state is not as expected");
+        return -1;
+    }
+    return 0;
+}
+
+static void base_free(struct base *b)
+{
+    if (b->dir && !keep_dirs())
+        rm_tree(b->dir);
+    free(b->dir);
+    free(b->journal);
+    files_free(&b->f);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Copy a base's state dir (its files are only ever read here). */
+static int copy_tree(const char *from, const char *to);
+
+static int copy_one(const char *from, const char *to, const char *name)
+{
+    char a[PATH_MAX], b[PATH_MAX];
+    struct stat st;
+    size_t len;
+    char *data;
+    int rc;
+
+    path_in(a, sizeof(a), from, name);
+    path_in(b, sizeof(b), to, name);
+    if (lstat(a, &st) < 0)
+        return -1;
+    if (S_ISDIR(st.st_mode))
+        return mkdir(b, 0700) < 0 ? -1 : copy_tree(a, b);
+    if (!S_ISREG(st.st_mode))
+        return 0;
+    if (!(data = read_all(a, &len)))
+        return -1;
+    rc = write_file(b, data, len);
+    free(data);
+    return rc;
+}
+
+static int copy_tree(const char *from, const char *to)
+{
+    DIR *d = opendir(from);
+    struct dirent *e;
+    int rc = 0;
+
+    if (!d)
+        return -1;
+    while (rc == 0 && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            rc = copy_one(from, to, e->d_name);
+    closedir(d);
+    return rc;
+}
+
+/* ---- the damage done (on a copy of the base dir) ---- */
+
+struct dmg {
+    const char *dir;
+    const struct base *b;
+};
+
+static char *load(const struct dmg *d, const char *name, size_t *len)
+{
+    char path[PATH_MAX];
+
+    path_in(path, sizeof(path), d->dir, name);
+    return read_all(path, len);
+}
+
+static void store(const struct dmg *d, const char *name, const char *data,
+                  size_t len)
+{
+    char path[PATH_MAX];
+
+    path_in(path, sizeof(path), d->dir, name);
+    write_file(path, data, len);
+}
+
+/* Offset of the middle of line number `which` (0-based) of a buffer, or
+ * of the last line for which < 0. */
+static size_t line_middle(const char *s, size_t len, long which)
+{
+    size_t start = 0, off, n = 0, last = 0, lastend = len;
+
+    for (off = 0; off < len; off++) {
+        if (s[off] != '\n')
+            continue;
+        if ((long)n == which)
+            return start + (off - start) / 2;
+        last = start;
+        lastend = off;
+        start = off + 1;
+        n++;
+    }
+    return last + (lastend - last) / 2;
+}
+
+static void flip(char *s, size_t off)
+{
+    s[off] = s[off] == 'x' ? 'y' : 'x';
+}
+
+static void j_cut_mid_last(const struct dmg *d)
+{
+    size_t len;
+    char *j = load(d, "db.journal", &len);
+
+    if (!j || len < 2) {
+        free(j);
+        return;
+    }
+    store(d, "db.journal", j, line_middle(j, len, -1));
+    free(j);
+}
+
+static void j_flip_last_body(const struct dmg *d)
+{
+    size_t len;
+    char *j = load(d, "db.journal", &len);
+
+    if (!j || len < 2) {
+        free(j);
+        return;
+    }
+    flip(j, line_middle(j, len, -1));
+    store(d, "db.journal", j, len);
+    free(j);
+}
+
+static void j_flip_last_crc(const struct dmg *d)
+{
+    size_t len;
+    char *j = load(d, "db.journal", &len);
+
+    if (!j || len < 2) {
+        free(j);
+        return;
+    }
+    j[d->b->f.last_line + 3] = j[d->b->f.last_line + 3] == '0' ? '1' : '0';
+    store(d, "db.journal", j, len);
+    free(j);
+}
+
+static void j_drop_last_newline(const struct dmg *d)
+{
+    size_t len;
+    char *j = load(d, "db.journal", &len);
+
+    if (!j || len < 2) {
+        free(j);
+        return;
+    }
+    store(d, "db.journal", j, len - 1);
+    free(j);
+}
+
+static void j_garbage_tail(const struct dmg *d)
+{
+    static const char junk[] = "0000zz\0\0\0\xff garbage";
+    size_t len;
+    char *j = load(d, "db.journal", &len), *k = malloc(len + sizeof(junk));
+
+    if (!j || !k) {
+        free(j);
+        free(k);
+        return;
+    }
+    memcpy(k, j, len);
+    memcpy(k + len, junk, sizeof(junk));
+    store(d, "db.journal", k, len + sizeof(junk));
+    free(j);
+    free(k);
+}
+
+static void j_flip_middle_line(const struct dmg *d)
+{
+    size_t len;
+    char *j = load(d, "db.journal", &len);
+
+    if (!j || len < 2) {
+        free(j);
+        return;
+    }
+    flip(j, line_middle(j, len, (long)d->b->f.jlines / 2));
+    store(d, "db.journal", j, len);
+    free(j);
+}
+
+static void s_flip_line(const struct dmg *d)
+{
+    size_t len;
+    char *s = load(d, "db.snap", &len);
+
+    if (!s || len < 16) {
+        free(s);
+        return;
+    }
+    flip(s, line_middle(s, len, 5));
+    store(d, "db.snap", s, len);
+    free(s);
+}
+
+static void s_truncate_half(const struct dmg *d)
+{
+    size_t len;
+    char *s = load(d, "db.snap", &len);
+
+    if (!s || len < 16) {
+        free(s);
+        return;
+    }
+    store(d, "db.snap", s, len / 2);
+    free(s);
+}
+
+static void s_drop_trailer(const struct dmg *d)
+{
+    size_t len;
+    char *s = load(d, "db.snap", &len), *e;
+
+    e = s + len - 2;
+    while (e > s && *e != '\n')
+        e--;
+    store(d, "db.snap", s, (size_t)(e - s) + 1);
+    free(s);
+}
+
+static void s_bad_magic(const struct dmg *d)
+{
+    size_t len;
+    char *s = load(d, "db.snap", &len);
+
+    if (!s || len < 16) {
+        free(s);
+        return;
+    }
+    s[15] = '9'; /* "XCPDB 9" */
+    store(d, "db.snap", s, len);
+    free(s);
+}
+
+static void s_empty(const struct dmg *d)
+{
+    store(d, "db.snap", "", 0);
+}
+
+/* The header's generation made larger (its CRC left as it was). */
+static void s_header_gen(const struct dmg *d)
+{
+    size_t len;
+    char *s = load(d, "db.snap", &len), *nl = strchr(s, '\n'), *t;
+
+    if (nl && asprintf(&t, "%.8s XCPDB 2 %" PRIu64 " 1%s", s,
+                       d->b->f.snapgen + 1000000, nl) >= 0) {
+        store(d, "db.snap", t, strlen(t));
+        free(t);
+    }
+    free(s);
+}
+
+static void s_remove(const struct dmg *d)
+{
+    char path[PATH_MAX];
+
+    path_in(path, sizeof(path), d->dir, "db.snap");
+    unlink(path);
+}
+
+/* What a kill during first boot leaves: its objects (the SR directory)
+ * made, its transaction not in the journal. */
+static void j_empty(const struct dmg *d)
+{
+    store(d, "db.journal", "", 0);
+}
+
+static void s_stale_tmp(const struct dmg *d)
+{
+    static const char junk[] = "00000000 XCPDB 2 99999999 1\nhalf a snapsh";
+
+    store(d, "db.snap.tmp", junk, sizeof(junk) - 1);
+}
+
+enum want {
+    WANT_EARLIER,        /* opens, without the last change */
+    WANT_EITHER,         /* opens, with or without it */
+    WANT_INTACT,         /* opens, with everything */
+    WANT_FAIL,           /* fails naming the file; files untouched */
+    WANT_FAIL_OR_INTACT, /* either of the last two */
+};
+
+struct damage_case {
+    const char *name;
+    bool snapshot;    /* on base_snap, else base_plain */
+    enum want want;
+    const char *file; /* the file a failure must name */
+    void (*hurt)(const struct dmg *d);
+    /* A library bug this case shows, not yet fixed: its failure is
+     * reported as XFAIL and does not fail the run (XCP_CRASH_STRICT=1
+     * counts it); a pass is XPASS and fails, so the mark is removed. */
+    const char *known_bug;
+    bool fresh;       /* on base_fresh (first boot only) instead */
+};
+
+static const struct damage_case damage_cases[] = {
+    {"journal cut in the middle of the last line", false, WANT_EARLIER,
+     NULL, j_cut_mid_last},
+    {"journal: byte flipped in the last line", false, WANT_EARLIER, NULL,
+     j_flip_last_body},
+    {"journal: last line's CRC damaged", false, WANT_EARLIER, NULL,
+     j_flip_last_crc},
+    {"journal: last newline missing", false, WANT_EITHER, NULL,
+     j_drop_last_newline},
+    {"journal: garbage after the last line", false, WANT_INTACT, NULL,
+     j_garbage_tail},
+    {"journal tail cut, after a snapshot", true, WANT_EARLIER, NULL,
+     j_cut_mid_last},
+    {"journal: byte flipped in a middle line", false, WANT_FAIL,
+     "db.journal", j_flip_middle_line},
+    {"snapshot: byte flipped in a line", true, WANT_FAIL, "db.snap",
+     s_flip_line},
+    {"snapshot truncated to half", true, WANT_FAIL, "db.snap",
+     s_truncate_half},
+    {"snapshot without its trailer", true, WANT_FAIL, "db.snap",
+     s_drop_trailer},
+    {"snapshot with a bad magic", true, WANT_FAIL, "db.snap", s_bad_magic},
+    {"snapshot empty", true, WANT_FAIL, "db.snap", s_empty},
+    {"snapshot header generation damaged", true, WANT_FAIL, "db.snap",
+     s_header_gen},
+    {"snapshot missing, journal after it", true, WANT_FAIL, "db.snap",
+     s_remove},
+    {"stale db.snap.tmp left by a crash", true, WANT_INTACT, NULL,
+     s_stale_tmp},
+    {"first boot cut short (SR made, journal empty)", false, WANT_INTACT,
+     NULL, j_empty, NULL, true},
+};
+
+static bool same_file(const char *dir, const char *name, const char *data,
+                      size_t len)
+{
+    char path[PATH_MAX];
+    size_t n;
+    char *now;
+    bool same;
+
+    path_in(path, sizeof(path), dir, name);
+    now = read_all(path, &n);
+    same = (!now && !data) ||
+           (now && data && n == len && !memcmp(now, data, n));
+    free(now);
+    return same;
+}
+
+/* Verify dir against a model; returns the number of problems. */
+static int verify_model(const char *dir, const struct model *m,
+                        const struct msg *in)
+{
+    struct model copy = *m;
+    struct run r;
+
+    memset(&r, 0, sizeof(r));
+    r.dir = dir;
+    r.m = &copy;
+    if (in)
+        r.inflight = *in;
+    return verify_and_adopt(&r);
+}
+
+static void damage_one(const struct damage_case *c)
+{
+    const struct base *b = c->fresh      ? &base_fresh
+                           : c->snapshot ? &base_snap
+                                         : &base_plain;
+    char err[512], *dir, *j0, *s0;
+    size_t jl0, sl0;
+    struct dmg d;
+    int bad = 0, rc, crashes = ncrashes;
+
+    if (!b->dir) {
+        fail("damage: %s: no base state", c->name);
+        return;
+    }
+    if (!(dir = make_dir("case")) || copy_tree(b->dir, dir) < 0) {
+        fail("damage: %s: cannot copy the base state", c->name);
+        free(dir);
+        return;
+    }
+    d.dir = dir;
+    d.b = b;
+    c->hurt(&d);
+    j0 = load(&d, "db.journal", &jl0);
+    s0 = load(&d, "db.snap", &sl0);
+    rc = probe_open(dir, err, sizeof(err));
+    switch (c->want) {
+    case WANT_EARLIER:
+        bad = rc ? (note("open failed: %s", err), 1)
+                 : verify_model(dir, &b->prev, NULL);
+        break;
+    case WANT_EITHER:
+        bad = rc ? (note("open failed: %s", err), 1)
+                 : verify_model(dir, &b->prev, &b->last);
+        break;
+    case WANT_INTACT:
+        bad = rc ? (note("open failed: %s", err), 1)
+                 : verify_model(dir, &b->m, NULL);
+        break;
+    case WANT_FAIL:
+    case WANT_FAIL_OR_INTACT:
+        if (rc == 0 && c->want == WANT_FAIL) {
+            note("the engine opened a damaged %s", c->file);
+            bad = 1 + verify_model(dir, &b->m, NULL);
+        } else if (rc == 0) {
+            bad = verify_model(dir, &b->m, NULL);
+            if (bad)
+                note("the engine opened the damaged %s and lost "
+                     "acknowledged changes (see above)", c->file);
+        } else {
+            if (!strstr(err, c->file)) {
+                note("the error does not name %s: %s", c->file, err);
+                bad++;
+            }
+            if (!same_file(dir, "db.journal", j0, jl0) ||
+                !same_file(dir, "db.snap", s0, sl0)) {
+                note("the failed open modified the files");
+                bad++;
+            }
+        }
+        break;
+    }
+    if (ncrashes != crashes) {
+        /* Never an expected failure: the engine must not crash. */
+        fail("damage: %s: the engine crashed (dir %s)", c->name, dir);
+        bad = 1;
+    } else if (bad && c->known_bug && !strict()) {
+        nxfail++;
+        printf("XFAIL: damage: %s: known library bug: %s\n", c->name,
+               c->known_bug);
+    } else if (bad) {
+        fail("damage: %s (dir %s)", c->name, dir);
+    } else if (c->known_bug && !strict()) {
+        fail("damage: %s: XPASS, the known bug is fixed: remove its mark",
+             c->name);
+    } else if (rc)
+        pass("damage: %s: open fails: %s", c->name, err);
+    else
+        pass("damage: %s", c->name);
+    if (!keep_dirs() && (!bad || (c->known_bug && !strict())))
+        rm_tree(dir);
+    free(dir);
+    free(j0);
+    free(s0);
+}
+
+static void scenario_damage(void)
+{
+    size_t i;
+
+    if (make_base(&base_plain, false) < 0) {
+        fail("damage: cannot build the base state");
+        base_free(&base_plain);
+    }
+    if (make_base(&base_snap, true) < 0) {
+        fail("damage: cannot build the base state with a snapshot");
+        base_free(&base_snap);
+    }
+    if (make_base(&base_fresh, false) < 0) {
+        fail("damage: cannot build the first-boot state");
+        base_free(&base_fresh);
+    }
+    for (i = 0; i < sizeof(damage_cases) / sizeof(damage_cases[0]); i++)
+        damage_one(&damage_cases[i]);
+    base_free(&base_plain);
+    base_free(&base_snap);
+    base_free(&base_fresh);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    const char *e;
+    int iterations = 30;
+    uint64_t seed;
+
+    if ((e = getenv("XCP_CRASH_ITERATIONS")) && *e)
+        iterations = atoi(e);
+    if (argc > 1)
+        iterations = atoi(argv[1]);
+    if ((e = getenv("TMPDIR")) && *e)
+        tmpdir = e;
+    seed = (e = getenv("XCP_CRASH_SEED")) && *e
+               ? strtoull(e, NULL, 0)
+               : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    rng_state = seed | 1;
+    /* The worker's pipe may close under it: an error, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
+    printf("test_crash: %d iterations per scenario, XCP_CRASH_SEED=%" PRIu64
+           "\n", iterations, seed);
+    fflush(stdout);
+
+    scenario_damage();
+    scenario_kill("kill", iterations, 0, 10);
+    scenario_kill("rotate", iterations, ROTATE_PAD, 0);
+
+    if (nxfail)
+        printf("%d expected failure(s): known library bugs (XFAIL above)\n",
+               nxfail);
+    printf("%d passed, %d failed\n", npass, nfail);
+    return nfail ? 1 : 0;
+}

@@ -38,6 +38,8 @@ normalise() {
             $l =~ s{\b((?:${hex}{2}:){5}${hex}{2})\b}
                    {$m{$1} //= "<mac-" . ++$nm . ">"}ge;
             $l =~ s{\b(?!19700101T00:00:00Z)\d{8}T\d\d:\d\d:\d\dZ}{<time>}g;
+            # bytes on disk depend on the host file system
+            $l =~ s{(physical-utilisation \( RO\): )\d+}{$1<bytes>};
             if ($h ne "") {
                 $l =~ s{(?<=: )${h}(?=\n|\z)}{<hostname>};
                 $l =~ s{(?<=on host: )$h\b}{<hostname>}g;

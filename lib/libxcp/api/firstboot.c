@@ -319,8 +319,27 @@ static int make_local_sr(xcp__ctx *c, xcp__obj *host, xcp__obj **out)
     char *path = xcp__printf("%s/sr/local", c->e->state_dir);
     int rc;
 
+    struct stat st;
+
     if (!path)
         return xcp__oom();
+    if (stat(path, &st) == 0) {
+        /* First boot has no records of it, so this is what a first boot
+         * that crashed before committing left behind: set it aside (never
+         * delete data) and start afresh. */
+        char *aside = xcp__printf("%s.orphan-%lld", path,
+                                  (long long)xcp__now());
+        if (!aside || rename(path, aside) < 0) {
+            int rc2 = xcp__internal("cannot set aside %s left by an "
+                                    "interrupted first boot", path);
+            free(aside);
+            free(path);
+            return rc2;
+        }
+        xcp__log(XCP__LOG_WARN, "moved %s, left by an interrupted first boot, "
+                 "to %s", path, aside);
+        free(aside);
+    }
     xcp_value_set_struct(&dconf);
     {
         xcp_value v;

@@ -573,9 +573,11 @@ void xcp__db_abort(xcp__db *db)
         o->tnext = NULL;
         o->in_txn = false;
         memset(x->dirty, 0, sizeof(x->dirty));
-        if (x->created_in_txn)
+        if (x->created_in_txn) {
             obj_free(o);
-        x->created_in_txn = x->destroyed_in_txn = false;
+            continue;
+        }
+        x->destroyed_in_txn = false;
     }
     db->touched = NULL;
 }

@@ -21,13 +21,14 @@
 #include "db.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#define SNAP_MAGIC "XCPDB 1"
+#define SNAP_MAGIC "XCPDB 2"
 #define MAX_DEPTH 64
 
 struct xcp__journal {
@@ -39,6 +40,7 @@ struct xcp__journal {
     size_t snap_size;
     int64_t last_sync_ms;
     bool dirty;
+    uint64_t seq;       /* sequence number of the last journal line */
 };
 
 static uint32_t crc(const char *p, size_t n)
@@ -372,14 +374,15 @@ out:
     return buf;
 }
 
-static int load_snapshot(struct xcp__journal *j, xcp__db *db, uint64_t *gen)
+static int load_snapshot(struct xcp__journal *j, xcp__db *db, uint64_t *gen,
+                         uint64_t *seq)
 {
     size_t len = 0, count = 0, expect;
     char *buf = read_file(j->spath, &len), *line, *nl;
     const char *body;
     int rc = 0;
 
-    *gen = 0;
+    *gen = *seq = 0;
     if (!buf) {
         if (errno == ENOENT)
             return 0;
@@ -388,11 +391,18 @@ static int load_snapshot(struct xcp__journal *j, xcp__db *db, uint64_t *gen)
     j->snap_size = len;
     line = buf;
     nl = strchr(line, '\n');
-    if (!nl || strncmp(line, SNAP_MAGIC " ", strlen(SNAP_MAGIC) + 1) != 0) {
-        rc = xcp__internal("%s: not a libxcp database snapshot", j->spath);
+    if (nl)
+        *nl = '\0';
+    /* The header is checksummed too: a wrong generation or sequence would
+     * make replay skip acknowledged transactions. */
+    if (!nl || !(body = check_line(line, (size_t)(nl - line))) ||
+        strncmp(body, SNAP_MAGIC " ", strlen(SNAP_MAGIC) + 1) != 0 ||
+        sscanf(body + strlen(SNAP_MAGIC) + 1, "%" SCNu64 " %" SCNu64, gen,
+               seq) != 2) {
+        rc = xcp__internal("%s: not a libxcp database snapshot, or its "
+                           "header is damaged", j->spath);
         goto out;
     }
-    *gen = strtoull(line + strlen(SNAP_MAGIC) + 1, NULL, 10);
     for (line = nl + 1; (nl = strchr(line, '\n')); line = nl + 1) {
         *nl = '\0';
         if (!(body = check_line(line, (size_t)(nl - line)))) {
@@ -420,40 +430,78 @@ out:
     return rc;
 }
 
+/* Does a line with a valid checksum follow p? Then the damage before it is
+ * not a torn tail. */
+static bool valid_line_follows(char *p)
+{
+    char *nl;
+
+    for (; (nl = strchr(p, '\n')); p = nl + 1) {
+        *nl = '\0';
+        if (check_line(p, (size_t)(nl - p)))
+            return true;
+    }
+    return false;
+}
+
 int xcp__journal_load(struct xcp__journal *j, xcp__db *db)
 {
-    uint64_t gen, snapgen;
-    size_t len = 0, good = 0;
+    uint64_t gen, snapgen, snapseq, expect;
+    size_t len = 0, good = 0, lineno = 0;
     char *buf, *line, *nl;
+    bool damaged = false;
     int rc;
 
-    if ((rc = load_snapshot(j, db, &snapgen)) < 0)
+    if ((rc = load_snapshot(j, db, &snapgen, &snapseq)) < 0)
         return rc;
     gen = snapgen;
+    expect = snapseq + 1;
     buf = read_file(j->jpath, &len);
     if (!buf && errno != ENOENT)
         return xcp__internal("cannot read %s: %s", j->jpath, strerror(errno));
     for (line = buf; buf && (nl = strchr(line, '\n')); line = nl + 1) {
         const char *body;
-        uint64_t g;
-        char *end;
+        uint64_t g, q;
+        int n = 0;
+        lineno++;
         *nl = '\0';
         body = check_line(line, (size_t)(nl - line));
-        if (!body || body[0] != 'T' || body[1] != ' ')
+        if (!body || sscanf(body, "T %" SCNu64 " %" SCNu64 "%n", &g, &q,
+                            &n) != 2 ||
+            (body[n] && body[n] != ' ')) {
+            damaged = true;
             break;
-        g = strtoull(body + 2, &end, 10);
-        if (*end && *end != ' ')
-            break;
-        if (g > snapgen) {
-            if (apply_ops(db, *end == ' ' ? end + 1 : end) < 0)
+        }
+        if (q > snapseq) {
+            /* Lines continue the snapshot one by one: a gap means lost
+             * transactions (or a missing snapshot), never silently. */
+            if (q != expect) {
+                rc = xcp__internal("%s: transaction %" PRIu64 " found where "
+                                   "%" PRIu64 " was expected (line %zu): the "
+                                   "journal does not continue %s",
+                                   j->jpath, q, expect, lineno, j->spath);
+                free(buf);
+                return rc;
+            }
+            if (apply_ops(db, body[n] ? body + n + 1 : body + n) < 0) {
+                damaged = true;
                 break;
+            }
             gen = g;
+            expect++;
         }
         good = (size_t)(nl + 1 - buf);
     }
+    if (damaged && valid_line_follows(nl ? nl + 1 : line + strlen(line))) {
+        rc = xcp__internal("%s: line %zu is damaged and valid transactions "
+                           "follow it: refusing to drop them", j->jpath,
+                           lineno);
+        free(buf);
+        return rc;
+    }
     if (buf && good < len) {
-        xcp__log(XCP__LOG_WARN, "%s: dropping %zu bytes of torn or damaged "
-                 "tail", j->jpath, len - good);
+        xcp__log(XCP__LOG_WARN, "%s: dropping %zu bytes of torn tail",
+                 j->jpath, len - good);
         if (ftruncate(j->fd, (off_t)good) < 0) {
             free(buf);
             return xcp__internal("cannot truncate %s: %s", j->jpath,
@@ -462,6 +510,7 @@ int xcp__journal_load(struct xcp__journal *j, xcp__db *db)
     }
     free(buf);
     j->size = good;
+    j->seq = expect - 1;
     lseek(j->fd, (off_t)good, SEEK_SET);
     xcp__db_load_done(db, gen);
     return 0;
@@ -495,12 +544,26 @@ int xcp__journal_append(struct xcp__journal *j, const char *line, size_t len,
                         int policy, int group_ms)
 {
     xcp__buf b = {0};
-    int rc;
+    int rc = 0;
     int64_t now;
 
-    /* line ends with '\n'; the CRC covers the body without it. */
-    if ((rc = add_crc_line(&b, line, len - 1)) < 0)
-        return rc;
+    xcp__buf body = {0};
+    const char *sp;
+
+    /* line is "T <gen> ops...\n": the journal adds its sequence number
+     * after the generation. The CRC covers the body without the '\n'. */
+    sp = memchr(line + 2, ' ', len - 2);
+    if (!sp)
+        sp = line + len - 1;
+    xcp__buf_add(&body, line, (size_t)(sp - line));
+    xcp__buf_printf(&body, " %" PRIu64, j->seq + 1);
+    xcp__buf_add(&body, sp, (size_t)(line + len - 1 - sp));
+    if (body.oom || (rc = add_crc_line(&b, body.data, body.len)) < 0) {
+        xcp__buf_free(&body);
+        xcp__buf_free(&b);
+        return rc < 0 ? rc : xcp__oom();
+    }
+    xcp__buf_free(&body);
     rc = write_all(j->fd, b.data, b.len);
     if (rc < 0) {
         /* A partial write leaves a torn tail: cut it so the next append
@@ -512,6 +575,7 @@ int xcp__journal_append(struct xcp__journal *j, const char *line, size_t len,
                          NULL);
     }
     j->size += b.len;
+    j->seq++;
     j->dirty = true;
     xcp__buf_free(&b);
     now = xcp__now_ms();
@@ -556,8 +620,11 @@ int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
 
     if (!tmp)
         return xcp__oom();
-    xcp__buf_printf(&out, SNAP_MAGIC " %llu\n",
-                    (unsigned long long)xcp__db_generation(db));
+    body.len = 0;
+    xcp__buf_printf(&body, SNAP_MAGIC " %" PRIu64 " %" PRIu64,
+                    xcp__db_generation(db), j->seq);
+    if (body.oom || add_crc_line(&out, body.data, body.len) < 0)
+        goto oom;
     for (c = 0; c < xcp__nclasses; c++) {
         size_t i, n;
         xcp__obj *const *objs;
