@@ -92,7 +92,6 @@ static int vbd_create(xcp__ctx *c)
                                F(VBD, unpluggable), F(VBD, other_config),
                                F(VBD, qos_algorithm_type),
                                F(VBD, qos_algorithm_params)};
-    size_t i;
     int rc;
 
     if ((rc = xcp__ref_obj(c, f[F(VBD, VM)].u.s, C(VM), &vm)) < 0)
@@ -136,17 +135,9 @@ static int vbd_create(xcp__ctx *c)
         (rc = xcp__db_set_str(c->db, vbd, F(VBD, userdevice), ud)) < 0 ||
         (rc = xcp__db_set_bool(c->db, vbd, F(VBD, empty), empty)) < 0)
         return rc;
-    for (i = 0; i < XCP__ARRAY_LEN(copy); i++) {
-        xcp_value v;
-        if (f[copy[i]].kind == XCP_VAL_NONE)
-            continue;
-        if ((rc = xcp_value_copy(&v, &f[copy[i]])) < 0)
-            return rc;
-        rc = xcp__db_set(c->db, vbd, copy[i], &v);
-        xcp_value_dispose(&v);
-        if (rc < 0)
-            return rc;
-    }
+    if ((rc = xcp__set_fields_from(c, vbd, xcp__arg(c, 0), copy,
+                                   XCP__ARRAY_LEN(copy))) < 0)
+        return rc;
     if ((rc = xcp__update_allowed(c, vbd)) < 0)
         return rc;
     if (vdi && (rc = xcp__update_allowed(c, vdi)) < 0)
@@ -371,7 +362,6 @@ static int vif_create(xcp__ctx *c)
                                F(VIF, qos_algorithm_params),
                                F(VIF, locking_mode), F(VIF, ipv4_allowed),
                                F(VIF, ipv6_allowed)};
-    size_t i;
     int rc;
 
     if ((rc = xcp__ref_obj(c, f[F(VIF, VM)].u.s, C(VM), &vm)) < 0 ||
@@ -400,17 +390,9 @@ static int vif_create(xcp__ctx *c)
                                   ? f[F(VIF, MTU)].u.i
                                   : xcp__obj_int(net, F(network, MTU)))) < 0)
         return rc;
-    for (i = 0; i < XCP__ARRAY_LEN(copy); i++) {
-        xcp_value v;
-        if (f[copy[i]].kind == XCP_VAL_NONE)
-            continue;
-        if ((rc = xcp_value_copy(&v, &f[copy[i]])) < 0)
-            return rc;
-        rc = xcp__db_set(c->db, vif, copy[i], &v);
-        xcp_value_dispose(&v);
-        if (rc < 0)
-            return rc;
-    }
+    if ((rc = xcp__set_fields_from(c, vif, xcp__arg(c, 0), copy,
+                                   XCP__ARRAY_LEN(copy))) < 0)
+        return rc;
     if ((rc = xcp__update_allowed(c, vif)) < 0)
         return rc;
     return xcp__ret_ref(c, vif);
@@ -625,7 +607,6 @@ static int net_create(xcp__ctx *c)
                                F(network, name_description),
                                F(network, other_config), F(network, managed),
                                F(network, tags)};
-    size_t i;
     int rc;
 
     br = f[F(network, bridge)].kind == XCP_VAL_STRING
@@ -653,17 +634,9 @@ static int net_create(xcp__ctx *c)
                                       f[F(network, MTU)].u.i > 0
                                   ? f[F(network, MTU)].u.i : 1500)) < 0)
         return rc;
-    for (i = 0; i < XCP__ARRAY_LEN(copy); i++) {
-        xcp_value v;
-        if (f[copy[i]].kind == XCP_VAL_NONE)
-            continue;
-        if ((rc = xcp_value_copy(&v, &f[copy[i]])) < 0)
-            return rc;
-        rc = xcp__db_set(c->db, net, copy[i], &v);
-        xcp_value_dispose(&v);
-        if (rc < 0)
-            return rc;
-    }
+    if ((rc = xcp__set_fields_from(c, net, xcp__arg(c, 0), copy,
+                                   XCP__ARRAY_LEN(copy))) < 0)
+        return rc;
     return xcp__ret_ref(c, net);
 }
 

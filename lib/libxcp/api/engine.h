@@ -114,6 +114,13 @@ extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
 
 /* ---- generic.c: generated messages ---- */
 int xcp__generic_call(xcp__ctx *c);
+/* Set o's fields from a constructor record: the n fields listed in which
+ * that the record carries (absent = XCP_VAL_NONE ones are skipped). */
+int xcp__set_fields_from(xcp__ctx *c, xcp__obj *o, const xcp_value *rec,
+                         const int *which, size_t n);
+/* Set every field a constructor may set from rec, except those in skip. */
+int xcp__set_ctor_fields(xcp__ctx *c, xcp__obj *o, const xcp_value *rec,
+                         const int *skip, size_t nskip);
 /* Build the XCP_VAL_STRUCT ref -> record for a set of objects. */
 int xcp__records_of(xcp__obj *const *objs, size_t n, xcp_value *out);
 

@@ -351,6 +351,55 @@ static int where(xcp__ctx *c, bool records)
 
 /* ---- create and destroy ---- */
 
+int xcp__set_fields_from(xcp__ctx *c, xcp__obj *o, const xcp_value *rec,
+                         const int *which, size_t n)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < n; i++) {
+        const xcp_value *f = &rec->u.rec.fields[which[i]];
+        xcp_value v;
+        if (f->kind == XCP_VAL_NONE)
+            continue;
+        if ((rc = xcp_value_copy(&v, f)) < 0)
+            return rc;
+        rc = xcp__db_set(c->db, o, which[i], &v);
+        xcp_value_dispose(&v);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The fields a constructor sets: static and writable ones, but skip. */
+static size_t ctor_fields(int cls, int *out, const int *skip, size_t nskip)
+{
+    const struct xcp__class *k = &xcp__classes[cls];
+    size_t i, j, n = 0;
+
+    for (i = 0; i < k->nfields; i++) {
+        const struct xcp__field *f = &k->fields[i];
+        bool skipped = false;
+        if (f->qual != XQ_RW && f->qual != XQ_ROS && f->qual != XQ_RWS)
+            continue;
+        for (j = 0; j < nskip; j++)
+            skipped |= skip[j] == (int)i;
+        if (!skipped)
+            out[n++] = (int)i;
+    }
+    return n;
+}
+
+int xcp__set_ctor_fields(xcp__ctx *c, xcp__obj *o, const xcp_value *rec,
+                         const int *skip, size_t nskip)
+{
+    int which[256];
+    size_t n = ctor_fields(o->cls, which, skip, nskip);
+
+    return xcp__set_fields_from(c, o, rec, which, n);
+}
+
 static int generic_create(xcp__ctx *c)
 {
     int cls = c->msg->cls;
@@ -372,21 +421,9 @@ static int generic_create(xcp__ctx *c)
             return rc;
         }
     }
-    if ((rc = xcp__db_create(c->db, cls, NULL, NULL, &o)) < 0)
+    if ((rc = xcp__db_create(c->db, cls, NULL, NULL, &o)) < 0 ||
+        (rc = xcp__set_ctor_fields(c, o, rec, NULL, 0)) < 0)
         return rc;
-    for (i = 0; i < k->nfields; i++) {
-        const struct xcp__field *f = &k->fields[i];
-        xcp_value v;
-        if (rec->u.rec.fields[i].kind == XCP_VAL_NONE ||
-            (f->qual != XQ_RW && f->qual != XQ_ROS && f->qual != XQ_RWS))
-            continue;
-        if ((rc = xcp_value_copy(&v, &rec->u.rec.fields[i])) < 0)
-            return rc;
-        rc = xcp__db_set(c->db, o, (int)i, &v);
-        xcp_value_dispose(&v);
-        if (rc < 0)
-            return rc;
-    }
     if ((rc = xcp__update_allowed(c, o)) < 0)
         return rc;
     return xcp__ret_ref(c, o);

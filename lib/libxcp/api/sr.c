@@ -564,17 +564,9 @@ static int vdi_create(xcp__ctx *c)
                           ? f[F(VDI, type)].u.s : "user", NULL, &vdi);
     if (rc < 0)
         return rc;
-    for (i = 0; i < XCP__ARRAY_LEN(extra); i++) {
-        xcp_value v;
-        if (f[extra[i]].kind == XCP_VAL_NONE)
-            continue;
-        if ((rc = xcp_value_copy(&v, &f[extra[i]])) < 0)
-            return rc;
-        rc = xcp__db_set(c->db, vdi, extra[i], &v);
-        xcp_value_dispose(&v);
-        if (rc < 0)
-            return rc;
-    }
+    if ((rc = xcp__set_fields_from(c, vdi, rec, extra,
+                                   XCP__ARRAY_LEN(extra))) < 0)
+        return rc;
     if (f[F(VDI, sm_config)].kind == XCP_VAL_STRUCT) {
         const xcp_value *m = &f[F(VDI, sm_config)];
         for (i = 0; i < m->u.st.n; i++) {

@@ -228,6 +228,15 @@ out:
     return rc;
 }
 
+/* The SR of a VDI and its driver target (attached on this host). */
+static int vdi_target(xcp__ctx *c, xcp__obj *vdi, xcp__obj **sr,
+                      xcp__srt *t)
+{
+    int rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), sr);
+
+    return rc < 0 ? rc : xcp__srt_get(c, *sr, false, t);
+}
+
 int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out)
 {
     xcp__obj *sr;
@@ -235,9 +244,7 @@ int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out)
     xcp_sr_error err;
     int rc;
 
-    if ((rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
-        return rc;
-    if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
+    if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
         return rc;
     memset(&err, 0, sizeof(err));
     if (!t.type->ops->vdi_path) {
@@ -260,9 +267,7 @@ int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
 
     if (vbds->kind == XCP_VAL_ARRAY && vbds->u.arr.n > 0)
         return xcp__fail("VDI_IN_USE", vdi->ref, "destroy", NULL);
-    if ((rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
-        return rc;
-    if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
+    if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
         return rc;
     if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_DELETE)) < 0)
         goto out;
@@ -290,9 +295,7 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)
     xcp_sr_error err;
     int rc;
 
-    if ((rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
-        return rc;
-    if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
+    if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
         return rc;
     memset(&err, 0, sizeof(err));
     memset(&info, 0, sizeof(info));
@@ -314,9 +317,7 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
     xcp_sr_error err;
     int rc;
 
-    if ((rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
-        return rc;
-    if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
+    if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
         return rc;
     if ((rc = xcp__sr_need(sr, &t, snapshot ? XCP_SR_CAP_VDI_SNAPSHOT
                                            : XCP_SR_CAP_VDI_CLONE)) < 0)

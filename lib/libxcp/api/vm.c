@@ -1063,20 +1063,12 @@ static int vm_create(xcp__ctx *c)
                  (long long)rec->u.rec.fields[F(VM, VCPUs_at_startup)].u.i);
         return xcp__fail("INVALID_VALUE", "VCPUs_at_startup", n, NULL);
     }
-    if ((rc = xcp__db_create(c->db, C(VM), NULL, NULL, &vm)) < 0)
-        return rc;
-    for (i = 0; i < k->nfields; i++) {
-        const struct xcp__field *f = &k->fields[i];
-        xcp_value v;
-        if (rec->u.rec.fields[i].kind == XCP_VAL_NONE ||
-            (f->qual != XQ_RW && f->qual != XQ_ROS && f->qual != XQ_RWS) ||
-            i == F(VM, power_state) || i == F(VM, suspend_VDI))
-            continue;
-        if ((rc = xcp_value_copy(&v, &rec->u.rec.fields[i])) < 0)
-            return rc;
-        rc = xcp__db_set(c->db, vm, (int)i, &v);
-        xcp_value_dispose(&v);
-        if (rc < 0)
+    {
+        /* The power state and its image are the server's business. */
+        static const int skip[] = {F(VM, power_state), F(VM, suspend_VDI)};
+        if ((rc = xcp__db_create(c->db, C(VM), NULL, NULL, &vm)) < 0 ||
+            (rc = xcp__set_ctor_fields(c, vm, rec, skip,
+                                       XCP__ARRAY_LEN(skip))) < 0)
             return rc;
     }
     if ((rc = xcp__vm_init_record(c, vm)) < 0)
