@@ -1,16 +1,36 @@
-#!/bin/sh
+#!/bin/bash
 # The quick start's second command (and CI's): install what is missing,
 # build, run every test: unit, API, contract, xe transcripts, crash
 # consistency, meta checks, the sanitizer build, a bounded fuzzing slice,
 # an install check, and a quick benchmark.
-set -eu
+set -eu -o pipefail
 cd "$(dirname "$0")/.."
 sh tools/deps.sh
 sh tools/build.sh
 status=0
+passed=0
+failed=0
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Run a stage; count the tests its output reports (automake's "# PASS:"
+# and "# FAIL:" totals, else "N passed, M failed"), or the stage itself.
 run() {
     echo "==== $*"
-    if ! "$@"; then
+    if "$@" 2>&1 | tee "$log"; then rc=0; else rc=1; fi   # pipefail
+    p=$(sed -n 's/^# PASS: *\([0-9]*\)$/\1/p' "$log" | tail -1)
+    f=$(sed -n 's/^# FAIL: *\([0-9]*\)$/\1/p' "$log" | tail -1)
+    e=$(sed -n 's/^# ERROR: *\([0-9]*\)$/\1/p' "$log" | tail -1)
+    if [ -z "$p" ]; then
+        p=$(sed -n 's/^.*[^0-9]\{0,1\}\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*$/\1/p' "$log" | tail -1)
+        f=$(sed -n 's/^.*[^0-9]\{0,1\}\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed.*$/\2/p' "$log" | tail -1)
+    fi
+    p=${p:-0} f=${f:-0} e=${e:-0}
+    f=$((f + e))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then p=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$rc" -ne 0 ] || [ "$f" -ne 0 ]; then
         echo "==== FAILED: $*"
         status=1
     fi
@@ -31,4 +51,5 @@ find . -name 'test-suite.log' -path './tests/*' -newer configure \
     echo "---- $f"; tail -50 "$f"
 done
 if [ $status -eq 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; fi
+echo "$passed passed, $failed failed"
 exit $status
