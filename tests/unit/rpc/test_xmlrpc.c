@@ -976,7 +976,6 @@ Test(xmlrpc_response, datetime_epoch_and_record)
 {
     xcp_value v = v_time(0), rec;
     char *s = frag(&v), *t;
-    xcp__buf b = {0};
     int cls = xcp_class_by_name("VM");
     size_t i, n;
 
