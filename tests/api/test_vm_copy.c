@@ -8,6 +8,8 @@
  */
 #include "helpers.h"
 
+#include <unistd.h>
+
 TestSuite(vm_templates, .init = api_setup, .fini = api_teardown);
 TestSuite(vm_clone, .init = api_setup, .fini = api_teardown);
 TestSuite(vm_snapshot, .init = api_setup, .fini = api_teardown);
@@ -733,4 +735,44 @@ Test(vm_snapshot, checkpoint_of_paused_vm_keeps_it_paused)
     cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_PAUSED);
     cr_assert_eq(api_power(cp), XCP_VM_POWER_STATE_SUSPENDED);
     OK(xcp_vm_unpause(S, vm));
+}
+
+/* A clone that fails half-way (its second disk's image is gone) leaves no
+ * image behind: an SR scan afterwards finds exactly the disks it knew. */
+Test(vm_clone, failure_half_way_leaves_no_image_behind)
+{
+    xcp_vm vm = api_install("two-disks"), clone;
+    xcp_vdi_record vr;
+    xcp_vbd_record br;
+    xcp_vdi vdi;
+    xcp_vbd vbd;
+    xcp_sr sr = api_default_sr();
+    xcp_vdi_set before, after;
+    char path[600];
+
+    xcp_vdi_record_init(&vr);
+    vr.SR = sr;
+    vr.virtual_size = 1 << 20;
+    vr.type = XCP_VDI_TYPE_USER;
+    OK(xcp_vdi_create(S, &vdi, &vr));
+    xcp_vbd_record_init(&br);
+    br.VM = vm;
+    br.VDI = vdi;
+    br.userdevice = "1";
+    br.mode = XCP_VBD_MODE_RW;
+    br.type = XCP_VBD_TYPE_DISK;
+    OK(xcp_vbd_create(S, &vbd, &br));
+    OK(xcp_vdi_get_record(S, &vr, vdi));
+    snprintf(path, sizeof(path), "%s/sr/local/%s", api_dir, vr.location);
+    cr_assert_eq(unlink(path), 0, "%s", path);
+    xcp_vdi_record_dispose(&vr);
+
+    OK(xcp_sr_get_VDIs(S, &before, sr));
+    cr_assert_lt(xcp_vm_clone(S, &clone, vm, "clone"), 0);
+    OK(xcp_sr_scan(S, sr));
+    OK(xcp_sr_get_VDIs(S, &after, sr));
+    cr_assert_eq(after.n, before.n, "SR had %zu VDIs, %zu after a failed "
+                 "clone and a scan", before.n, after.n);
+    xcp_vdi_set_dispose(&before);
+    xcp_vdi_set_dispose(&after);
 }

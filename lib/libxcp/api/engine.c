@@ -329,6 +329,8 @@ int xcp__ctx_commit(xcp__ctx *c)
 {
     int rc = xcp__db_commit(c->db);
 
+    if (rc == 0)
+        c->ncreated = 0; /* their records are durable now */
     xcp__db_begin(c->db);
     return rc;
 }
@@ -337,6 +339,8 @@ int xcp__ctx_unlock(xcp__ctx *c)
 {
     int rc = xcp__db_commit(c->db);
 
+    if (rc == 0)
+        c->ncreated = 0;
     pthread_mutex_unlock(&c->e->lock);
     return rc;
 }
@@ -353,7 +357,8 @@ bool xcp__ctx_wait(xcp__ctx *c, int64_t deadline_ms)
     int64_t now = xcp__now_ms();
     bool woken = true;
 
-    xcp__db_commit(c->db);
+    if (xcp__db_commit(c->db) == 0)
+        c->ncreated = 0;
     if (deadline_ms < 0) {
         pthread_cond_wait(&c->e->changed, &c->e->lock);
     } else if (deadline_ms <= now) {
@@ -433,10 +438,15 @@ static int run_call(xcp__ctx *c)
     } else {
         rc = xcp__fail("NOT_IMPLEMENTED", c->msg->wire, NULL);
     }
-    if (rc < 0)
+    if (rc < 0) {
+        xcp__ctx_discard_created(c);
         xcp__db_abort(c->db);
-    else
+    } else {
         rc = xcp__db_commit(c->db);
+    }
+    free(c->created);
+    c->created = NULL;
+    c->ncreated = 0;
     if (c->own_task) {
         /* The internal task of a synchronous call goes with the call. */
         xcp__obj *t = xcp__db_get_cls(c->db, C(task), c->task);

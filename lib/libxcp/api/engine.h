@@ -50,6 +50,13 @@ typedef struct xcp__ctx {
     size_t nargs;
     xcp_value *args;
     xcp_value *result;
+    /* Storage this call created since its last commit: a failed call
+     * removes it, so no image outlives its rolled-back record. */
+    struct xcp__newvdi {
+        char sr[XCP_REF_MAX];
+        char location[256];
+    } *created;
+    size_t ncreated;
 } xcp__ctx;
 
 typedef int (*xcp__impl_fn)(xcp__ctx *c);
@@ -111,6 +118,12 @@ extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
     xcp__impl_event[], xcp__impl_vm[], xcp__impl_host[], xcp__impl_pool[],
     xcp__impl_sr[], xcp__impl_vdi[], xcp__impl_vbd[], xcp__impl_vif[],
     xcp__impl_network[], xcp__impl_misc[];
+
+/* ---- storage.c ---- */
+/* Remember new storage (undone if the call fails before it commits). */
+void xcp__ctx_created(xcp__ctx *c, const char *sr, const char *location);
+/* Delete the storage remembered since the last commit. */
+void xcp__ctx_discard_created(xcp__ctx *c);
 
 /* ---- generic.c: generated messages ---- */
 int xcp__generic_call(xcp__ctx *c);

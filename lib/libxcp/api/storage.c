@@ -7,6 +7,11 @@
 
 #include <stdio.h>
 
+typedef struct {
+    xcp_value v;
+    bool set;
+} saved_err_t;
+
 int xcp__sr_fail(const xcp_sr_error *err)
 {
     const char *name = (err && err->name) ? err->name : "SR_BACKEND_FAILURE";
@@ -157,6 +162,48 @@ static int add_allocation(xcp__ctx *c, xcp__obj *sr, int64_t delta)
                            cur + delta < 0 ? 0 : cur + delta);
 }
 
+void xcp__ctx_created(xcp__ctx *c, const char *sr, const char *location)
+{
+    struct xcp__newvdi *n = realloc(c->created,
+                                    (c->ncreated + 1) * sizeof(*n));
+
+    if (!n)
+        return; /* at worst an orphan image, never a lost one */
+    c->created = n;
+    snprintf(n[c->ncreated].sr, sizeof(n->sr), "%s", sr);
+    snprintf(n[c->ncreated].location, sizeof(n->location), "%s", location);
+    c->ncreated++;
+}
+
+void xcp__ctx_discard_created(xcp__ctx *c)
+{
+    saved_err_t saved;
+    size_t i;
+
+    saved.set = xcp_error_last() != NULL;
+    if (saved.set)
+        xcp__error_to_value(&saved.v);
+    for (i = c->ncreated; i-- > 0;) {
+        xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), c->created[i].sr);
+        xcp__srt t;
+        xcp_sr_error err;
+        if (!sr || xcp__srt_get(c, sr, true, &t) < 0)
+            continue;
+        memset(&err, 0, sizeof(err));
+        if (t.type->ops->vdi_destroy &&
+            t.type->ops->vdi_destroy(&t.t, c->created[i].location, &err) < 0)
+            xcp__log(XCP__LOG_WARN, "cannot remove %s after a failed call: "
+                     "%s", c->created[i].location, err.reason);
+        xcp__srt_free(&t);
+    }
+    c->ncreated = 0;
+    xcp_error_clear();
+    if (saved.set) {
+        xcp__error_from_value(&saved.v);
+        xcp_value_dispose(&saved.v);
+    }
+}
+
 static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
                       const char *name, const char *descr, const char *type,
                       xcp__obj **out)
@@ -179,6 +226,7 @@ static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
         (rc = add_allocation(c, sr, (int64_t)in->virtual_size)) < 0 ||
         (rc = xcp__update_allowed(c, v)) < 0)
         return rc;
+    xcp__ctx_created(c, sr->ref, in->location);
     *out = v;
     return 0;
 }

@@ -1373,6 +1373,7 @@ static int clone_like(xcp__ctx *c, enum cmode mode, const char *op)
                         mode == M_SNAPSHOT ? xcp__arg(c, 2) : NULL, &n)) < 0) {
         /* Undo the partial copy (records; storage is reclaimed by the
          * abort of this transaction only for records, so delete VDIs). */
+        xcp__ctx_discard_created(c);
         xcp__db_abort(c->db);
         xcp__db_begin(c->db);
         return fail_op(c, ref, rc);
@@ -1529,6 +1530,7 @@ static int revert(xcp__ctx *c)
     return end(c, vm);
 fail:
     free(old);
+    xcp__ctx_discard_created(c);
     xcp__db_abort(c->db);
     xcp__db_begin(c->db);
     return fail_op(c, vref, rc);
