@@ -231,7 +231,9 @@ static void table_unlink(xcp__db *db, xcp__obj *o)
 
 /* ---- objects -------------------------------------------------------- */
 
-static xcp__obj *obj_alloc(int cls, const char *ref)
+/* A new object; its fields get their defaults, or stay XCP_VAL_NONE for
+ * the loader (which sets most of them and then fills the rest). */
+static xcp__obj *obj_alloc(int cls, const char *ref, bool defaults)
 {
     const struct xcp__class *c = &xcp__classes[cls];
     struct objx *x = xcp__calloc(1, sizeof(*x));
@@ -246,7 +248,7 @@ static xcp__obj *obj_alloc(int cls, const char *ref)
         free(x);
         return NULL;
     }
-    for (i = 0; i < c->nfields; i++) {
+    for (i = 0; defaults && i < c->nfields; i++) {
         if (xcp__value_default(c->fields[i].type, c->fields[i].def,
                                &x->o.f[i]) < 0) {
             while (i--)
@@ -875,7 +877,7 @@ int xcp__db_create(xcp__db *db, int cls, const char *ref, const char *uuid,
         snprintf(rbuf, sizeof(rbuf), "%s", ref);
     if (xcp__db_get(db, rbuf))
         return xcp__internal("duplicate ref %s", rbuf);
-    if (!(o = obj_alloc(cls, rbuf)))
+    if (!(o = obj_alloc(cls, rbuf, true)))
         return xcp__oom();
     if (c->uuid_field >= 0) {
         xcp_value v;
@@ -1105,7 +1107,7 @@ xcp__obj *xcp__db_load_create(xcp__db *db, int cls, const char *ref)
 
     if (o)
         return o->cls == cls ? o : NULL;
-    if (!(o = obj_alloc(cls, ref)))
+    if (!(o = obj_alloc(cls, ref, false)))
         return NULL;
     if (table_link(db, o) < 0) {
         obj_free(o);
@@ -1113,6 +1115,23 @@ xcp__obj *xcp__db_load_create(xcp__db *db, int cls, const char *ref)
     }
     glist_append(db, o);
     return o;
+}
+
+int xcp__db_load_defaults(xcp__db *db, xcp__obj *o)
+{
+    const struct xcp__class *c = &xcp__classes[o->cls];
+    size_t i;
+
+    for (i = 0; i < c->nfields; i++) {
+        xcp_value v;
+        if (o->f[i].kind != XCP_VAL_NONE)
+            continue;
+        if (xcp__value_default(c->fields[i].type, c->fields[i].def, &v) < 0)
+            return XCP_ENOMEM;
+        if (v.kind != XCP_VAL_NONE)
+            raw_set(db, o, (int)i, &v);
+    }
+    return 0;
 }
 
 int xcp__db_load_set(xcp__db *db, xcp__obj *o, int field, xcp_value *v)

@@ -126,6 +126,8 @@ int xcp__dec_value(const char **p, xcp_value *out);
 /* Raw loaders used while loading (no undo, no journal, no gen bump). */
 xcp__obj *xcp__db_load_create(xcp__db *db, int cls, const char *ref);
 int xcp__db_load_set(xcp__db *db, xcp__obj *o, int field, xcp_value *v);
+/* Give the fields a create line did not carry their defaults. */
+int xcp__db_load_defaults(xcp__db *db, xcp__obj *o);
 void xcp__db_load_destroy(xcp__db *db, xcp__obj *o);
 void xcp__db_load_done(xcp__db *db, uint64_t gen);
 

@@ -259,7 +259,7 @@ int xcp__dec_value(const char **p, xcp_value *out)
 static int apply_fields(xcp__db *db, xcp__obj *o, const char **p)
 {
     const char *t;
-    size_t len, n, i;
+    size_t len, n, i, next = 0;
     char name[128], *end;
 
     if (!next_tok(p, &t, &len))
@@ -276,7 +276,20 @@ static int apply_fields(xcp__db *db, xcp__obj *o, const char **p)
         name[len] = '\0';
         if (xcp__dec_value(p, &v) < 0)
             return -1;
-        f = o ? xcp_class_field_index(o->cls, name) : -1;
+        f = -1;
+        if (o) {
+            /* Lines list fields in model order: try the next one first
+             * (O(fields) per object, not O(fields^2)). */
+            const struct xcp__class *k = &xcp__classes[o->cls];
+            while (next < k->nfields && (k->fields[next].flags & XF_DERIVED))
+                next++;
+            if (next < k->nfields && !strcmp(k->fields[next].name, name))
+                f = (int)next;
+            else
+                f = xcp_class_field_index(o->cls, name);
+            if (f >= 0)
+                next = (size_t)f + 1;
+        }
         if (f < 0 || (xcp__classes[o->cls].fields[f].flags & XF_DERIVED)) {
             /* A field this version does not know: dropped. */
             xcp_value_dispose(&v);
@@ -312,7 +325,8 @@ static int apply_ops(xcp__db *db, const char *p)
             b[len] = '\0';
             cls = xcp_class_by_name(a);
             o = cls >= 0 ? xcp__db_load_create(db, cls, b) : NULL;
-            if (apply_fields(db, o, &p) < 0)
+            if (apply_fields(db, o, &p) < 0 ||
+                (o && xcp__db_load_defaults(db, o) < 0))
                 return -1;
         } else if (op == 'S' || op == 'D') {
             if (!next_tok(&p, &t, &len) || len >= sizeof(a))
