@@ -77,6 +77,14 @@ int xcp__oom(void);
 int xcp__error_to_value(xcp_value *out);
 /* Set the thread's error from such an array. */
 int xcp__error_from_value(const xcp_value *v);
+/* Keep the thread's error across cleanup calls that may overwrite it. */
+typedef struct xcp__saved_error {
+    xcp_value v;
+    bool set;
+} xcp__saved_error;
+void xcp__error_save(xcp__saved_error *s);
+/* Put a saved error back (or clear the error when none was saved). */
+void xcp__error_restore(xcp__saved_error *s);
 
 /* ---- core/uuid.c ---- */
 void xcp__uuid_gen(char out[37]);

@@ -18,8 +18,7 @@ static bool running(xcp__ctx *c, const char *vmref, int64_t *domid,
     if (domid)
         *domid = xcp__obj_int(vm, F(VM, domid));
     if (is_hvm)
-        *is_hvm = xcp__obj_str(vm, F(VM, HVM_boot_policy))[0] != '\0' ||
-                  !strcmp(xcp__obj_str(vm, F(VM, domain_type)), "hvm");
+        *is_hvm = xcp__vm_is_hvm(vm);
     return true;
 }
 
@@ -27,16 +26,10 @@ static bool running(xcp__ctx *c, const char *vmref, int64_t *domid,
 static int bad_state(xcp__ctx *c, const char *vmref, const char *want)
 {
     xcp__obj *vm = xcp__db_get_cls(c->db, C(VM), vmref);
-    char act[16] = "halted";
-    size_t i;
 
-    if (vm) {
-        const char *ps = xcp__obj_str(vm, F(VM, power_state));
-        for (i = 0; ps[i] && i + 1 < sizeof(act); i++)
-            act[i] = (char)(ps[i] >= 'A' && ps[i] <= 'Z' ? ps[i] + 32 : ps[i]);
-        act[i] = '\0';
-    }
-    return xcp__fail("VM_BAD_POWER_STATE", vmref, want, act, NULL);
+    return xcp__vm_bad_power_state(vmref, vm ? xcp__obj_str(vm, F(VM,
+                                                                 power_state))
+                                             : "Halted", want);
 }
 
 /* The VDI's allowed operations depend on its VBDs' attachment. */
@@ -175,10 +168,7 @@ static int vbd_disk(xcp__ctx *c, xcp__obj *vbd, bool is_hvm, xcp_hv_disk *d,
     int rc;
 
     memset(d, 0, sizeof(*d));
-    if (is_hvm && slot < 4)
-        snprintf(vdev, 16, "hd%c", 'a' + slot);
-    else
-        snprintf(vdev, 16, "xvd%c", 'a' + (slot % 26));
+    xcp__vbd_device_name(is_hvm, slot, vdev);
     d->vdev = vdev;
     d->cdrom = !strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD");
     d->readonly = d->cdrom || !strcmp(xcp__obj_str(vbd, F(VBD, mode)), "RO");
@@ -326,7 +316,19 @@ static int vbd_assert_attachable(xcp__ctx *c)
 
 /* ---- VIF ------------------------------------------------------------------- */
 
-int xcp__mac_gen(char out[18]);
+int xcp__mac_parse(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    int i, n = 0;
+
+    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &n) != 6 || n != 17 || s[n])
+        return -1;
+    for (i = 0; i < 6; i++)
+        mac[i] = (uint8_t)v[i];
+    return 0;
+}
+
 int xcp__mac_gen(char out[18])
 {
     unsigned char b[6] = {0};
@@ -345,11 +347,9 @@ int xcp__mac_gen(char out[18])
 
 static bool mac_valid(const char *s)
 {
-    unsigned v[6];
-    int n = 0;
+    uint8_t m[6];
 
-    return sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%n", &v[0], &v[1], &v[2], &v[3],
-                  &v[4], &v[5], &n) == 6 && n == 17 && !s[n];
+    return xcp__mac_parse(s, m) == 0;
 }
 
 static int vif_create(xcp__ctx *c)
@@ -420,17 +420,11 @@ static int nic_of(xcp__ctx *c, xcp__obj *vif, xcp_hv_nic *n)
 {
     xcp__obj *net = xcp__db_get_cls(c->db, C(network),
                                     xcp__obj_str(vif, F(VIF, network)));
-    unsigned b[6];
-    int i;
-
     memset(n, 0, sizeof(*n));
     if (!net)
         return xcp__handle_invalid(C(network),
                                    xcp__obj_str(vif, F(VIF, network)));
-    if (sscanf(xcp__obj_str(vif, F(VIF, MAC)), "%2x:%2x:%2x:%2x:%2x:%2x",
-               &b[0], &b[1], &b[2], &b[3], &b[4], &b[5]) == 6)
-        for (i = 0; i < 6; i++)
-            n->mac[i] = (uint8_t)b[i];
+    xcp__mac_parse(xcp__obj_str(vif, F(VIF, MAC)), n->mac);
     n->bridge = xcp__obj_str(net, F(network, bridge));
     n->devid = (uint32_t)atoi(xcp__obj_str(vif, F(VIF, device)));
     n->mtu = (uint32_t)xcp__obj_int(vif, F(VIF, MTU));

@@ -5,6 +5,7 @@
  * xcp_call() entry, so every message works both ways.
  */
 #include "engine.h"
+#include "../rpc/rpc.h"
 
 #include <stdio.h>
 
@@ -369,27 +370,39 @@ static int task_field(xcp_session *s, const char *task, const char *field,
     return rc;
 }
 
-/* Parse the XML-RPC <value> fragment of task.result for simple results. */
+/* task.result is an XML-RPC <value> fragment (whatever the transport):
+ * decode it with the XML-RPC codec, as the value of a response. */
 static int decode_result(const char *xml, xcp_value *out)
 {
-    const char *p, *q;
+    xcp__buf b = {0};
+    xcp_value error;
+    char err[256];
+    int rc;
 
     out->kind = XCP_VAL_NONE;
-    if (!xml || !*xml || !strcmp(xml, "<value></value>"))
+    error.kind = XCP_VAL_NONE;
+    if (!xml || !*xml)
         return 0;
-    if (strncmp(xml, "<value>", 7) == 0 && xml[7] != '<') {
-        p = xml + 7;
-        q = strstr(p, "</value>");
-        if (!q)
-            return xcp__internal("bad task result");
-        out->u.s = xcp__strndup(p, (size_t)(q - p));
-        if (!out->u.s)
-            return xcp__oom();
-        out->kind = XCP_VAL_STRING;
-        return 0;
+    xcp__buf_adds(&b, "<?xml version=\"1.0\"?><methodResponse><params><param>");
+    xcp__buf_adds(&b, xml);
+    xcp__buf_adds(&b, "</param></params></methodResponse>");
+    if (b.oom) {
+        xcp__buf_free(&b);
+        return xcp__oom();
     }
-    /* Structured results stay as their XML text. */
-    return xcp_value_set_string(out, xml);
+    rc = xcp__xmlrpc_decode_response(b.data, b.len, out, &error, err,
+                                     sizeof(err));
+    xcp__buf_free(&b);
+    xcp_value_dispose(&error);
+    if (rc != 0) { /* a fragment never decodes as a Failure envelope */
+        xcp_value_dispose(out);
+        return xcp__fail("INTERNAL_ERROR", "cannot decode the task result",
+                         err, NULL);
+    }
+    /* A void result decodes as an empty string: report no value. */
+    if (out->kind == XCP_VAL_STRING && !*out->u.s)
+        xcp_value_dispose(out);
+    return 0;
 }
 
 int xcp_task_wait(xcp_session *s, xcp_value *result, const char *task)
@@ -454,20 +467,14 @@ int xcp_task_wait(xcp_session *s, xcp_value *result, const char *task)
     }
     {
         /* Keep the error across the cleanup call. */
-        xcp_value saved, arg, dummy;
-        bool failed = rc < 0;
-        if (failed)
-            xcp__error_to_value(&saved);
+        xcp__saved_error saved;
+        xcp_value arg, dummy;
+        xcp__error_save(&saved);
         xcp_value_set_string(&arg, task);
         xcp_call(s, &dummy, "task.destroy", 1, &arg);
         xcp_value_dispose(&arg);
         xcp_value_dispose(&dummy);
-        if (failed) {
-            xcp__error_from_value(&saved);
-            xcp_value_dispose(&saved);
-        } else {
-            xcp_error_clear();
-        }
+        xcp__error_restore(&saved);
     }
 out:
     xcp_value_dispose(&token);

@@ -100,7 +100,7 @@ static void on_commit(void *arg, uint64_t gen)
 {
     xcp__engine *e = arg;
 
-    xcp__events_on_commit(e, gen);
+    XCP__UNUSED(gen);
     pthread_cond_broadcast(&e->changed);
 }
 
@@ -404,15 +404,6 @@ int xcp__task_new(xcp__ctx *c, const char *label, const char *descr,
     return rc;
 }
 
-void xcp__ctx_progress(xcp__ctx *c, double p)
-{
-    xcp__obj *t = c->task[0] ? xcp__db_get_cls(c->db, C(task), c->task)
-                             : NULL;
-
-    if (t && xcp__db_set_float(c->db, t, F(task, progress), p) == 0)
-        xcp__ctx_commit(c);
-}
-
 static int check_session(xcp__ctx *c, const char *session)
 {
     xcp__obj *s = xcp__db_get_cls(c->db, C(session), session);
@@ -450,18 +441,13 @@ static int run_call(xcp__ctx *c)
     if (c->own_task) {
         /* The internal task of a synchronous call goes with the call. */
         xcp__obj *t = xcp__db_get_cls(c->db, C(task), c->task);
-        xcp_value saved;
-        bool failed = rc < 0;
-        if (failed)
-            xcp__error_to_value(&saved);
+        xcp__saved_error saved;
+        xcp__error_save(&saved);
         xcp__db_begin(c->db);
         if (t)
             xcp__db_destroy(c->db, t);
         xcp__db_commit(c->db);
-        if (failed) {
-            xcp__error_from_value(&saved);
-            xcp_value_dispose(&saved);
-        }
+        xcp__error_restore(&saved);
         c->own_task = false;
         c->task[0] = '\0';
     }

@@ -87,8 +87,6 @@ void xcp__ctx_lock(xcp__ctx *c);
 /* Commit, wait for a change (or until deadline_ms, monotonic; <0 =
  * forever), start a new transaction. Returns false on timeout. */
 bool xcp__ctx_wait(xcp__ctx *c, int64_t deadline_ms);
-/* Progress of the call's task (0..1), committed. */
-void xcp__ctx_progress(xcp__ctx *c, double p);
 /* Create a task object (pending) in the current transaction. */
 int xcp__task_new(xcp__ctx *c, const char *label, const char *descr,
                   xcp__obj **out);
@@ -138,7 +136,6 @@ int xcp__set_ctor_fields(xcp__ctx *c, xcp__obj *o, const xcp_value *rec,
 int xcp__records_of(xcp__obj *const *objs, size_t n, xcp_value *out);
 
 /* ---- event.c ---- */
-void xcp__events_on_commit(xcp__engine *e, uint64_t gen);
 void xcp__events_session_gone(xcp__engine *e, const char *session);
 
 /* ---- firstboot.c ---- */
@@ -150,6 +147,39 @@ int xcp__vm_reconcile_all(xcp__ctx *c);
 int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid);
 /* allowed_operations for any object with the field, per class rules. */
 int xcp__update_allowed(xcp__ctx *c, xcp__obj *o);
+
+/* ---- VM helpers (vm.c), shared with devices.c and firstboot.c ---- */
+/* Whether vm boots as HVM (domain_type, or unspecified with a boot
+ * policy). */
+bool xcp__vm_is_hvm(const xcp__obj *vm);
+/* Guest device name of a VBD slot: hda..hdd for HVM's first four, else
+ * xvda.., xvdaa.. */
+void xcp__vbd_device_name(bool is_hvm, int slot, char out[16]);
+/* New VM records: metrics object, domid, allowed operations. */
+int xcp__vm_init_record(xcp__ctx *c, xcp__obj *vm);
+/* Destroy a VM record with its devices, consoles, metrics, suspend image. */
+int xcp__vm_destroy_record(xcp__ctx *c, xcp__obj *vm);
+/* The error op would get on vm now (0 if none). */
+int xcp__vm_check_op(xcp__obj *vm, const char *op);
+/* VM_BAD_POWER_STATE [vm, expected, actual state in lower case]. */
+int xcp__vm_bad_power_state(const char *vmref, const char *power_state,
+                            const char *expected);
+
+/* ---- devices.c ---- */
+/* A random locally administered unicast MAC, "aa:bb:cc:dd:ee:ff". */
+int xcp__mac_gen(char out[18]);
+/* Parse "aa:bb:cc:dd:ee:ff"; -1 when malformed. */
+int xcp__mac_parse(const char *s, uint8_t mac[6]);
+
+/* ---- task.c ---- */
+/* True when the call's task was asked to cancel. */
+bool xcp__task_cancelling(xcp__ctx *c);
+
+/* ---- sr.c ---- */
+/* Create an SR with its PBD on host, format it and plug it. */
+int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
+                   const char *name, const char *descr, const char *type,
+                   const char *content_type, bool shared, xcp__obj **out);
 
 /* ---- operations bookkeeping (ops.c) ---- */
 /* Add {task: op} to o.current_operations after checking it is allowed

@@ -350,12 +350,6 @@ static int next(xcp__ctx *c)
     }
 }
 
-void xcp__events_on_commit(xcp__engine *e, uint64_t gen)
-{
-    XCP__UNUSED(e);
-    XCP__UNUSED(gen);
-}
-
 void xcp__events_session_gone(xcp__engine *e, const char *session)
 {
     struct xcp__evq **pp, *q;

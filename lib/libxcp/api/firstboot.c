@@ -16,10 +16,6 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
-int xcp__vm_init_record(xcp__ctx *c, xcp__obj *vm);
-int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
-                   const char *name, const char *descr, const char *type,
-                   const char *content_type, bool shared, xcp__obj **out);
 
 static int put(xcp__ctx *c, xcp__obj *o, int field, const char *k,
                const char *v)
@@ -541,7 +537,6 @@ static int apply_templates(xcp__ctx *c, yaml_document_t *doc,
     /* Default templates are replaced wholesale: none of them is ever
      * modified by clients (they cannot be). */
     for (i = 0; i < k && rc == 0; i++) {
-        extern int xcp__vm_destroy_record(xcp__ctx *, xcp__obj *);
         rc = xcp__vm_destroy_record(c, olds[i]);
     }
     free(olds);
@@ -611,20 +606,17 @@ static int refresh_live(xcp__ctx *c, xcp__obj *host)
     xcp_hv_host_info hi;
     xcp_hv_error e;
     xcp__obj *m;
-    char boot[32];
     int rc;
 
     if (xcp__hv_host_info(c->e->hv, &hi, &e) < 0)
         return xcp__internal("cannot read host information: %s", e.message);
     m = xcp__db_get_cls(c->db, C(host_metrics),
                         xcp__obj_str(host, F(host, metrics)));
-    snprintf(boot, sizeof(boot), "%lld", (long long)xcp__now());
     if (m && ((rc = xcp__db_set_int(c->db, m, F(host_metrics, memory_total),
                                     (int64_t)hi.memory_total)) < 0 ||
               (rc = xcp__db_set_int(c->db, m, F(host_metrics, memory_free),
                                     (int64_t)hi.memory_free)) < 0))
         return rc;
-    XCP__UNUSED(boot);
     return 0;
 }
 

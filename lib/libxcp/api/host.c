@@ -159,20 +159,22 @@ static int host_destroy(xcp__ctx *c)
     return xcp__fail("HOST_IS_LIVE", h->ref, NULL);
 }
 
-static int data_sources(xcp__ctx *c)
-{
-    return xcp_value_set_array(c->result, 0);
-}
-
 /* ---- pool ------------------------------------------------------------------- */
 
+/* The master's edition; libxcp has no licences, so none expires. */
 static int license_state(xcp__ctx *c)
 {
+    xcp__obj *pool, *host;
     xcp_value v;
     int rc;
 
+    if ((rc = xcp__arg_obj(c, 0, C(pool), &pool)) < 0 ||
+        (rc = xcp__ref_obj(c, xcp__obj_str(pool, F(pool, master)), C(host),
+                           &host)) < 0)
+        return rc;
     xcp_value_set_struct(c->result);
-    if ((rc = xcp_value_set_string(&v, "xcp-ng")) < 0 ||
+    if ((rc = xcp_value_set_string(&v, xcp__obj_str(host, F(host,
+                                                           edition)))) < 0 ||
         (rc = xcp_value_struct_add(c->result, "edition", &v)) < 0 ||
         (rc = xcp_value_set_string(&v, "never")) < 0 ||
         (rc = xcp_value_struct_add(c->result, "expiry", &v)) < 0)
@@ -335,7 +337,6 @@ const struct xcp__impl xcp__impl_host[] = {
     {"host.assert_can_evacuate", assert_can_evacuate},
     {"host.set_hostname_live", set_hostname_live},
     {"host.destroy", host_destroy},
-    {"host.get_data_sources", data_sources},
     {NULL, NULL},
 };
 

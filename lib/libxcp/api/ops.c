@@ -181,13 +181,9 @@ static int vm_check(xcp__obj *vm, const char *op, const char *self_task)
                          "This operation is not allowed on a control "
                          "domain", NULL);
     if (!(states & power_bit(ps))) {
-        char exp[64], act[16];
-        size_t k;
+        char exp[64];
         states_text(states, exp, sizeof(exp));
-        for (k = 0; ps[k] && k + 1 < sizeof(act); k++)
-            act[k] = (char)(ps[k] >= 'A' && ps[k] <= 'Z' ? ps[k] + 32 : ps[k]);
-        act[k] = '\0';
-        return xcp__fail("VM_BAD_POWER_STATE", vm->ref, exp, act, NULL);
+        return xcp__vm_bad_power_state(vm->ref, ps, exp);
     }
     for (i = 0; cur->kind == XCP_VAL_STRUCT && i < cur->u.st.n; i++) {
         const char *running = cur->u.st.vals[i].u.s;
@@ -212,7 +208,19 @@ static int vm_check(xcp__obj *vm, const char *op, const char *self_task)
     return 0;
 }
 
-int xcp__vm_check_op(xcp__obj *vm, const char *op);
+int xcp__vm_bad_power_state(const char *vmref, const char *power_state,
+                            const char *expected)
+{
+    char act[16];
+    size_t k;
+
+    for (k = 0; power_state[k] && k + 1 < sizeof(act); k++)
+        act[k] = (char)(power_state[k] >= 'A' && power_state[k] <= 'Z'
+                            ? power_state[k] + 32 : power_state[k]);
+    act[k] = '\0';
+    return xcp__fail("VM_BAD_POWER_STATE", vmref, expected, act, NULL);
+}
+
 int xcp__vm_check_op(xcp__obj *vm, const char *op)
 {
     return vm_check(vm, op, NULL);

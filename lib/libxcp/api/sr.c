@@ -44,9 +44,6 @@ static int attach(xcp__ctx *c, xcp__obj *sr, xcp__obj *pbd)
 
 int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
                    const char *name, const char *descr, const char *type,
-                   const char *content_type, bool shared, xcp__obj **out);
-int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
-                   const char *name, const char *descr, const char *type,
                    const char *content_type, bool shared, xcp__obj **out)
 {
     const xcp_sr_type *st = xcp__sr_type_find(type);

@@ -7,11 +7,6 @@
 
 #include <stdio.h>
 
-typedef struct {
-    xcp_value v;
-    bool set;
-} saved_err_t;
-
 int xcp__sr_fail(const xcp_sr_error *err)
 {
     const char *name = (err && err->name) ? err->name : "SR_BACKEND_FAILURE";
@@ -177,12 +172,10 @@ void xcp__ctx_created(xcp__ctx *c, const char *sr, const char *location)
 
 void xcp__ctx_discard_created(xcp__ctx *c)
 {
-    saved_err_t saved;
+    xcp__saved_error saved;
     size_t i;
 
-    saved.set = xcp_error_last() != NULL;
-    if (saved.set)
-        xcp__error_to_value(&saved.v);
+    xcp__error_save(&saved);
     for (i = c->ncreated; i-- > 0;) {
         xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), c->created[i].sr);
         xcp__srt t;
@@ -197,11 +190,7 @@ void xcp__ctx_discard_created(xcp__ctx *c)
         xcp__srt_free(&t);
     }
     c->ncreated = 0;
-    xcp_error_clear();
-    if (saved.set) {
-        xcp__error_from_value(&saved.v);
-        xcp_value_dispose(&saved.v);
-    }
+    xcp__error_restore(&saved);
 }
 
 static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
@@ -263,11 +252,10 @@ int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
     rc = new_record(c, sr, &info, name, descr, type, out);
     if (rc < 0) {
         /* The record failed: don't leave the storage behind. */
-        xcp_value saved;
-        xcp__error_to_value(&saved);
+        xcp__saved_error saved;
+        xcp__error_save(&saved);
         t.type->ops->vdi_destroy(&t.t, info.location, &err);
-        xcp__error_from_value(&saved);
-        xcp_value_dispose(&saved);
+        xcp__error_restore(&saved);
     } else {
         xcp__sr_refresh(c, sr);
     }

@@ -27,10 +27,9 @@ static int destroy(xcp__ctx *c)
 
     if ((rc = xcp__arg_obj(c, 0, C(task), &t)) < 0)
         return rc;
-    if (pending(t) && xcp_ref_is_null(xcp__obj_str(t, F(task, subtask_of))) &&
-        !strcmp(xcp__obj_str(t, F(task, status)), "pending")) {
-        /* Still running: marked, the worker's end destroys nothing but the
-         * client stops caring; keep it so the worker can finish. */
+    if (pending(t)) {
+        /* Still running: marked, and destroyed when its call ends
+         * (engine.c task_finish). */
         return xcp__db_map_put_str(c->db, t, F(task, other_config),
                                    "destroy_when_done", "true");
     }
@@ -87,8 +86,6 @@ static int set_resident_on(xcp__ctx *c)
     return setter(c, F(task, resident_on));
 }
 
-/* True when the call's task was asked to cancel. */
-bool xcp__task_cancelling(xcp__ctx *c);
 bool xcp__task_cancelling(xcp__ctx *c)
 {
     xcp__obj *t = c->task[0] ? xcp__db_get_cls(c->db, C(task), c->task)

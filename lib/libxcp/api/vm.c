@@ -18,9 +18,6 @@
 #include <libxml/tree.h>
 #include <stdio.h>
 
-int xcp__vm_check_op(xcp__obj *vm, const char *op);
-bool xcp__task_cancelling(xcp__ctx *c);
-int xcp__mac_gen(char out[18]);
 
 #define MAX_DISKS 32
 #define MAX_NICS 16
@@ -36,50 +33,27 @@ static bool is(const xcp__obj *vm, const char *state)
     return !strcmp(power(vm), state);
 }
 
-/* Keep the thread's error across cleanup calls. */
-typedef struct saved_err {
-    xcp_value v;
-    bool set;
-} saved_err;
-
-static void save_err(saved_err *s)
-{
-    s->set = xcp_error_last() != NULL;
-    if (s->set)
-        xcp__error_to_value(&s->v);
-}
-
-static void restore_err(saved_err *s)
-{
-    if (s->set) {
-        xcp__error_from_value(&s->v);
-        xcp_value_dispose(&s->v);
-    }
-}
-
 /* On failure after the operation was committed: end it, commit, keep the
  * error. The dispatcher's abort then has nothing left to undo. */
 static int fail_op(xcp__ctx *c, const char *vmref, int rc)
 {
-    saved_err s;
+    xcp__saved_error s;
     xcp__obj *vm = xcp__db_get_cls(c->db, C(VM), vmref);
 
-    save_err(&s);
+    xcp__error_save(&s);
     if (vm)
         xcp__op_end(c, vm);
     xcp__ctx_commit(c);
-    restore_err(&s);
+    xcp__error_restore(&s);
     return rc;
 }
 
 static int hv_fail(xcp__ctx *c, const char *vmref, const xcp_hv_error *e)
 {
+    /* Memory shortages are checked before the driver is called, with exact
+     * figures (HOST_NOT_ENOUGH_FREE_MEMORY [needed, available]); a driver
+     * that still says ENOMEM reports its own message below. */
     XCP__UNUSED(c);
-    if (e->code == -ENOMEM) {
-        /* The driver's message names the amounts; the engine's own check
-         * normally catches this first with exact figures. */
-        return xcp__fail("HOST_NOT_ENOUGH_FREE_MEMORY", "", "", NULL);
-    }
     if (e->code == -ETIMEDOUT)
         return xcp__fail("VM_SHUTDOWN_TIMEOUT", vmref, e->message, NULL);
     return xcp__fail("INTERNAL_ERROR", e->message[0] ? e->message
@@ -128,7 +102,7 @@ static void domcfg_free(struct domcfg *d)
     d->nstrs = 0;
 }
 
-static bool hvm(const xcp__obj *vm)
+bool xcp__vm_is_hvm(const xcp__obj *vm)
 {
     const char *dt = xcp__obj_str(vm, F(VM, domain_type));
 
@@ -137,6 +111,11 @@ static bool hvm(const xcp__obj *vm)
     if (!strcmp(dt, "unspecified"))
         return xcp__obj_str(vm, F(VM, HVM_boot_policy))[0] != '\0';
     return false;
+}
+
+static bool hvm(const xcp__obj *vm)
+{
+    return xcp__vm_is_hvm(vm);
 }
 
 static const char *domain_type_name(const xcp__obj *vm)
@@ -148,8 +127,7 @@ static const char *domain_type_name(const xcp__obj *vm)
     return dt;
 }
 
-/* Guest device name of a slot: hda..hdd for HVM's first four, else xvdX. */
-static void device_name(bool is_hvm, int slot, char out[16])
+void xcp__vbd_device_name(bool is_hvm, int slot, char out[16])
 {
     if (is_hvm && slot < 4)
         snprintf(out, 16, "hd%c", 'a' + slot);
@@ -157,19 +135,6 @@ static void device_name(bool is_hvm, int slot, char out[16])
         snprintf(out, 16, "xvd%c", 'a' + slot);
     else
         snprintf(out, 16, "xvd%c%c", 'a' + slot / 26 - 1, 'a' + slot % 26);
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned b[6];
-    int i;
-
-    if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x", &b[0], &b[1], &b[2], &b[3],
-               &b[4], &b[5]) != 6)
-        return -1;
-    for (i = 0; i < 6; i++)
-        mac[i] = (uint8_t)b[i];
-    return 0;
 }
 
 static int build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
@@ -223,7 +188,7 @@ static int build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
         dk = &d->disks[d->cfg.n_disks];
         ud = xcp__obj_str(vbd, F(VBD, userdevice));
         slot = atoi(ud);
-        device_name(is_hvm, slot, d->vdevs[d->cfg.n_disks]);
+        xcp__vbd_device_name(is_hvm, slot, d->vdevs[d->cfg.n_disks]);
         dk->vdev = d->vdevs[d->cfg.n_disks];
         dk->cdrom = !strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD");
         dk->readonly = dk->cdrom ||
@@ -258,7 +223,7 @@ static int build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
         if (!net)
             return xcp__fail("VM_REQUIRES_NETWORK", vm->ref,
                              xcp__obj_str(vif, F(VIF, network)), NULL);
-        parse_mac(xcp__obj_str(vif, F(VIF, MAC)), n->mac);
+        xcp__mac_parse(xcp__obj_str(vif, F(VIF, MAC)), n->mac);
         n->bridge = keep(d, xcp__obj_str(net, F(network, bridge)));
         n->devid = (uint32_t)atoi(xcp__obj_str(vif, F(VIF, device)));
         n->mtu = (uint32_t)xcp__obj_int(vif, F(VIF, MTU));
@@ -348,7 +313,7 @@ static int set_devices(xcp__ctx *c, xcp__obj *vm, bool attached)
         if (!vbd)
             continue;
         if (attached) {
-            device_name(is_hvm, atoi(xcp__obj_str(vbd, F(VBD, userdevice))),
+            xcp__vbd_device_name(is_hvm, atoi(xcp__obj_str(vbd, F(VBD, userdevice))),
                         dev);
             if ((rc = xcp__db_set_str(c->db, vbd, F(VBD, device), dev)) < 0)
                 return rc;
@@ -505,7 +470,10 @@ static int refresh_host_memory(xcp__ctx *c)
         return 0;
     m = xcp__db_get_cls(c->db, C(host_metrics),
                         xcp__obj_str(host, F(host, metrics)));
-    if (!m)
+    /* Only a change is written: a read-only call (xe vm-list) must not
+     * append to the journal. */
+    if (!m || xcp__obj_int(m, F(host_metrics, memory_free)) ==
+                  (int64_t)hi.memory_free)
         return 0;
     if ((rc = xcp__db_set_int(c->db, m, F(host_metrics, memory_free),
                               (int64_t)hi.memory_free)) < 0 ||
@@ -890,12 +858,12 @@ static int save_domain(xcp__ctx *c, xcp__obj **vm, char vdiref[XCP_REF_MAX])
     *vm = xcp__db_get_cls(c->db, C(VM), ref);
     vdi = xcp__db_get_cls(c->db, C(VDI), vdiref);
     if (rc < 0) {
-        saved_err s;
+        xcp__saved_error s;
         rc = hv_fail(c, ref, &e);
-        save_err(&s);
+        xcp__error_save(&s);
         if (vdi)
             xcp__vdi_delete(c, vdi);
-        restore_err(&s);
+        xcp__error_restore(&s);
         return rc;
     }
     if (vdi)
@@ -1020,7 +988,6 @@ static int new_metrics(xcp__ctx *c, xcp__obj *vm)
     return xcp__db_set_str(c->db, vm, F(VM, metrics), m->ref);
 }
 
-int xcp__vm_init_record(xcp__ctx *c, xcp__obj *vm);
 int xcp__vm_init_record(xcp__ctx *c, xcp__obj *vm)
 {
     int rc;
@@ -1092,7 +1059,6 @@ static int destroy_children(xcp__ctx *c, xcp__obj *vm, int field, int cls)
     return 0;
 }
 
-int xcp__vm_destroy_record(xcp__ctx *c, xcp__obj *vm);
 int xcp__vm_destroy_record(xcp__ctx *c, xcp__obj *vm)
 {
     xcp__obj *m;
@@ -1197,8 +1163,10 @@ static bool vif_field(int f)
            f != F(VIF, current_operations) && f != F(VIF, metrics);
 }
 
+/* A copy of vbd on dst_vm pointing at vdi (NULL: empty drive); owned
+ * marks the disk as the new VM's own (vm-uninstall destroys it). */
 static int copy_vbd(xcp__ctx *c, xcp__obj *vbd, xcp__obj *dst_vm,
-                    const char *vdi)
+                    const char *vdi, bool owned)
 {
     xcp__obj *n;
     int rc;
@@ -1208,7 +1176,9 @@ static int copy_vbd(xcp__ctx *c, xcp__obj *vbd, xcp__obj *dst_vm,
         (rc = xcp__db_set_str(c->db, n, F(VBD, VM), dst_vm->ref)) < 0 ||
         (rc = xcp__db_set_str(c->db, n, F(VBD, VDI),
                               vdi ? vdi : XCP_NULL_REF)) < 0 ||
-        (rc = xcp__db_set_bool(c->db, n, F(VBD, empty), vdi == NULL)) < 0)
+        (rc = xcp__db_set_bool(c->db, n, F(VBD, empty), vdi == NULL)) < 0 ||
+        (owned && (rc = xcp__db_map_put_str(c->db, n, F(VBD, other_config),
+                                            "owner", "")) < 0))
         return rc;
     return xcp__update_allowed(c, n);
 }
@@ -1253,11 +1223,11 @@ static int copy_disks(xcp__ctx *c, xcp__obj *src, xcp__obj *dst,
             continue;
         vdi = xcp__db_get_cls(c->db, C(VDI), xcp__obj_str(vbd, F(VBD, VDI)));
         if (!vdi || xcp__obj_bool(vbd, F(VBD, empty))) {
-            rc = copy_vbd(c, vbd, dst, NULL);
+            rc = copy_vbd(c, vbd, dst, NULL, false);
             continue;
         }
         if (!strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD")) {
-            rc = copy_vbd(c, vbd, dst, vdi->ref); /* shared media */
+            rc = copy_vbd(c, vbd, dst, vdi->ref, false); /* shared media */
             continue;
         }
         if (in_set(ignore, vdi->ref))
@@ -1267,20 +1237,8 @@ static int copy_disks(xcp__ctx *c, xcp__obj *src, xcp__obj *dst,
         else
             rc = xcp__vdi_cow(c, vdi, mode == M_SNAPSHOT ||
                                           mode == M_CHECKPOINT, &nv);
-        if (rc == 0)
-            rc = copy_vbd(c, vbd, dst, nv->ref);
-        if (rc == 0) {
-            /* The copy's disks belong to the copy. */
-            xcp__obj *nb;
-            const xcp_value *set = xcp__obj_val(nv, F(VDI, VBDs));
-            if (set->kind == XCP_VAL_ARRAY && set->u.arr.n > 0) {
-                nb = xcp__db_get_cls(c->db, C(VBD),
-                                     set->u.arr.items[set->u.arr.n - 1].u.s);
-                if (nb)
-                    rc = xcp__db_map_put_str(c->db, nb, F(VBD, other_config),
-                                             "owner", "");
-            }
-        }
+        if (rc == 0) /* the copy's disks belong to the copy */
+            rc = copy_vbd(c, vbd, dst, nv->ref, true);
     }
     free(refs);
     return rc;
@@ -1443,16 +1401,19 @@ static int checkpoint(xcp__ctx *c)
     /* The original runs again from the image, whatever happened above. */
     vdi = xcp__db_get_cls(c->db, C(VDI), vdiref);
     if (vdi && xcp__vdi_path(c, vdi, &path) == 0) {
-        saved_err s;
+        xcp__saved_error s;
         int rc2;
-        save_err(&s);
+        xcp__error_save(&s);
         rc2 = build_domain(c, &vm, paused, path.path, &domid);
         if (rc2 == 0)
             rc2 = set_running(c, vm, domid, paused, false);
-        if (rc == 0)
+        if (rc == 0) {
             rc = rc2;
-        else
-            restore_err(&s);
+            if (s.set)
+                xcp_value_dispose(&s.v);
+        } else {
+            xcp__error_restore(&s);
+        }
     }
     if (rc < 0)
         return fail_op(c, ref, rc);

@@ -158,6 +158,22 @@ int xcp__error_from_value(const xcp_value *v)
     return set_error(XCP_EAPI, v->u.arr.items[0].u.s, n, p);
 }
 
+void xcp__error_save(xcp__saved_error *s)
+{
+    s->set = tls_err.set && xcp__error_to_value(&s->v) == 0;
+}
+
+void xcp__error_restore(xcp__saved_error *s)
+{
+    if (!s->set) {
+        xcp_error_clear();
+        return;
+    }
+    xcp__error_from_value(&s->v);
+    xcp_value_dispose(&s->v);
+    s->set = false;
+}
+
 static const struct xcp__errdesc *lookup(const char *name)
 {
     size_t lo = 0, hi = xcp__nerrors;

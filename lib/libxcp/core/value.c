@@ -248,7 +248,7 @@ int xcp_datetime_parse(const char *s, xcp_datetime *out)
     return 0;
 }
 
-static void to_text(const xcp_value *v, xcp__buf *b, bool top)
+static void to_text(const xcp_value *v, xcp__buf *b)
 {
     size_t i;
     char tbuf[32];
@@ -276,7 +276,7 @@ static void to_text(const xcp_value *v, xcp__buf *b, bool top)
         for (i = 0; i < v->u.arr.n; i++) {
             if (i)
                 xcp__buf_adds(b, "; ");
-            to_text(&v->u.arr.items[i], b, false);
+            to_text(&v->u.arr.items[i], b);
         }
         break;
     case XCP_VAL_STRUCT:
@@ -285,20 +285,19 @@ static void to_text(const xcp_value *v, xcp__buf *b, bool top)
                 xcp__buf_adds(b, "; ");
             xcp__buf_adds(b, v->u.st.keys[i]);
             xcp__buf_adds(b, ": ");
-            to_text(&v->u.st.vals[i], b, false);
+            to_text(&v->u.st.vals[i], b);
         }
         break;
     case XCP_VAL_RECORD:
         xcp__buf_printf(b, "<%s record>", xcp__classes[v->u.rec.cls].name);
         break;
     }
-    (void)top;
 }
 
 char *xcp_value_to_text(const xcp_value *v)
 {
     xcp__buf b = {0};
 
-    to_text(v, &b, true);
+    to_text(v, &b);
     return xcp__buf_steal(&b);
 }

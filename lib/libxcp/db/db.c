@@ -356,8 +356,6 @@ static void enc_fields(xcp__buf *b, xcp__obj *o, bool all)
     }
 }
 
-/* Encode an object as a create op (used by snapshots too). */
-void xcp__db_enc_create(xcp__buf *b, xcp__obj *o);
 void xcp__db_enc_create(xcp__buf *b, xcp__obj *o)
 {
     xcp__buf_printf(b, " C %s %s", xcp__classes[o->cls].name, o->ref);

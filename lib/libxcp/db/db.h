@@ -119,6 +119,10 @@ size_t xcp__journal_size(const struct xcp__journal *j);
 size_t xcp__journal_snapshot_size(const struct xcp__journal *j);
 int xcp__journal_sync(struct xcp__journal *j);
 
+/* An object as a create op (" C <class> <ref> <fields>"), for commits and
+ * snapshots. */
+void xcp__db_enc_create(xcp__buf *b, xcp__obj *o);
+
 /* Value text encoding shared by journal and snapshot. */
 void xcp__enc_value(xcp__buf *b, const xcp_value *v);
 int xcp__dec_value(const char **p, xcp_value *out);

@@ -610,8 +610,6 @@ int xcp__journal_sync(struct xcp__journal *j)
     return 0;
 }
 
-void xcp__db_enc_create(xcp__buf *b, xcp__obj *o);
-
 static int fsync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
