@@ -928,3 +928,43 @@ Test(network, vif_mtu_copied_from_network)
     cr_assert_eq(r.MTU, 9000);
     xcp_vif_record_dispose(&r);
 }
+
+static bool sr_allows(xcp_sr sr, enum xcp_storage_operations op)
+{
+    xcp_storage_operations_set ops = {0};
+    bool found = false;
+    size_t i;
+
+    OK(xcp_sr_get_allowed_operations(S, &ops, sr));
+    for (i = 0; i < ops.n; i++)
+        found |= ops.items[i] == op;
+    xcp_storage_operations_set_dispose(&ops);
+    return found;
+}
+
+/* SR.allowed_operations follow the PBD's attachment and the type's
+ * capabilities, as the calls themselves do. */
+Test(vdi, sr_allowed_operations_follow_attachment)
+{
+    xcp_sr sr = api_default_sr();
+    xcp_pbd_set pbds = {0};
+
+    cr_assert(sr_allows(sr, XCP_STORAGE_OPERATIONS_VDI_CREATE));
+    cr_assert(sr_allows(sr, XCP_STORAGE_OPERATIONS_SCAN));
+    cr_assert(sr_allows(sr, XCP_STORAGE_OPERATIONS_UNPLUG));
+    cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_PLUG));
+    cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_FORGET));
+    cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_DESTROY));
+    cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_VDI_ENABLE_CBT));
+    OK(xcp_sr_get_PBDs(S, &pbds, sr));
+    cr_assert_eq(pbds.n, 1);
+    OK(xcp_pbd_unplug(S, pbds.items[0]));
+    cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_VDI_CREATE));
+    cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_SCAN));
+    cr_assert(sr_allows(sr, XCP_STORAGE_OPERATIONS_PLUG));
+    cr_assert(sr_allows(sr, XCP_STORAGE_OPERATIONS_FORGET));
+    OK(xcp_pbd_plug(S, pbds.items[0]));
+    cr_assert(sr_allows(sr, XCP_STORAGE_OPERATIONS_VDI_CREATE));
+    cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_PLUG));
+    xcp_pbd_set_dispose(&pbds);
+}

@@ -4,7 +4,7 @@
  * matters) and which are running (current_operations: task -> op), with
  * the checks and errors a refused operation gets.
  */
-#include "engine.h"
+#include "storage.h"
 
 #include <stdio.h>
 
@@ -242,6 +242,66 @@ static bool has_current(const xcp__obj *o, int field)
     return cur->kind == XCP_VAL_STRUCT && cur->u.st.n > 0;
 }
 
+static bool sr_attached(xcp__ctx *c, xcp__obj *sr)
+{
+    const xcp_value *pbds = xcp__obj_val(sr, F(SR, PBDs));
+    size_t i;
+
+    for (i = 0; pbds->kind == XCP_VAL_ARRAY && i < pbds->u.arr.n; i++) {
+        xcp__obj *p = xcp__db_get_cls(c->db, C(PBD), pbds->u.arr.items[i].u.s);
+        if (p && xcp__obj_bool(p, F(PBD, currently_attached)))
+            return true;
+    }
+    return false;
+}
+
+/* SR operations: what the SR type can do (its capability bits) and the
+ * attachment allows; the same rules the calls enforce. */
+static bool sr_op_ok(xcp__ctx *c, xcp__obj *sr, const char *op)
+{
+    static const struct {
+        const char *op;
+        uint64_t cap; /* 0: no capability needed */
+    } vdi_ops[] = {
+        {"vdi_create", XCP_SR_CAP_VDI_CREATE},
+        {"vdi_destroy", XCP_SR_CAP_VDI_DELETE},
+        {"vdi_resize", XCP_SR_CAP_VDI_RESIZE},
+        {"vdi_resize_online", XCP_SR_CAP_VDI_RESIZE_ONLINE},
+        {"vdi_clone", XCP_SR_CAP_VDI_CLONE},
+        {"vdi_snapshot", XCP_SR_CAP_VDI_SNAPSHOT},
+        {"vdi_copy", XCP_SR_CAP_VDI_COPY},
+        {"vdi_introduce", XCP_SR_CAP_VDI_UPDATE},
+        {"vdi_update", XCP_SR_CAP_VDI_UPDATE},
+        {"vdi_forget", 0},
+        {"vdi_generate_config", 0},
+    };
+    const xcp_sr_type *t = xcp__sr_type_find(xcp__obj_str(sr, F(SR, type)));
+    bool att = sr_attached(c, sr);
+    const char *ind = xcp__obj_map_str(sr, F(SR, other_config),
+                                       "indestructible");
+    size_t i;
+
+    if (!strcmp(op, "pbd_create") || !strcmp(op, "pbd_destroy"))
+        return true;
+    if (!strcmp(op, "plug"))
+        return !att;
+    if (!strcmp(op, "forget"))
+        return !att;
+    if (!strcmp(op, "destroy"))
+        return !att && t && !(ind && !strcmp(ind, "true")) &&
+               xcp__obj_val(sr, F(SR, VDIs))->u.arr.n == 0;
+    if (!t || !att)
+        return false;
+    if (!strcmp(op, "unplug") || !strcmp(op, "update"))
+        return true;
+    if (!strcmp(op, "scan"))
+        return (t->capabilities & XCP_SR_CAP_SR_SCAN) != 0;
+    for (i = 0; i < XCP__ARRAY_LEN(vdi_ops); i++)
+        if (!strcmp(op, vdi_ops[i].op))
+            return !vdi_ops[i].cap || (t->capabilities & vdi_ops[i].cap);
+    return false; /* CBT, mirror, on-boot, ...: not offered yet */
+}
+
 /* Collect the valid operations of o into an array value. */
 static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
 {
@@ -312,14 +372,8 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
             else if (!strcmp(op, "unplug"))
                 ok[i] = att;
         } else if (o->cls == C(SR)) {
-            bool busy = has_current(o, F(SR, current_operations));
-            ok[i] = !busy && strcmp(op, "vdi_mirror") &&
-                    strcmp(op, "vdi_enable_cbt") &&
-                    strcmp(op, "vdi_disable_cbt") &&
-                    strcmp(op, "vdi_data_destroy") &&
-                    strcmp(op, "vdi_list_changed_blocks") &&
-                    strcmp(op, "vdi_set_on_boot") &&
-                    strcmp(op, "vdi_blocked");
+            ok[i] = !has_current(o, F(SR, current_operations)) &&
+                    sr_op_ok(c, o, op);
         } else if (o->cls == C(host)) {
             bool en2 = xcp__obj_bool(o, F(host, enabled));
             if (!strcmp(op, "evacuate") || !strcmp(op, "provision") ||

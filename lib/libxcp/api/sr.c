@@ -521,7 +521,10 @@ static int pbd_unplug(xcp__ctx *c)
     xcp__srt_free(&t);
     if (rc < 0)
         return rc;
-    return xcp__db_set_bool(c->db, pbd, F(PBD, currently_attached), false);
+    if ((rc = xcp__db_set_bool(c->db, pbd, F(PBD, currently_attached),
+                               false)) < 0)
+        return rc;
+    return xcp__update_allowed(c, sr);
 }
 
 static int pbd_set_device_config(xcp__ctx *c)

@@ -143,10 +143,11 @@ int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr)
     if (rc < 0)
         return xcp__sr_fail(&err);
     if ((rc = xcp__db_set_int(c->db, sr, F(SR, physical_size),
-                              (int64_t)st.physical_size)) < 0)
+                              (int64_t)st.physical_size)) < 0 ||
+        (rc = xcp__db_set_int(c->db, sr, F(SR, physical_utilisation),
+                              (int64_t)st.physical_utilisation)) < 0)
         return rc;
-    return xcp__db_set_int(c->db, sr, F(SR, physical_utilisation),
-                           (int64_t)st.physical_utilisation);
+    return xcp__update_allowed(c, sr);
 }
 
 static int add_allocation(xcp__ctx *c, xcp__obj *sr, int64_t delta)
