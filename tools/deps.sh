@@ -4,7 +4,8 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config python3
 libxml2-dev libcurl4-openssl-dev libyaml-dev libssl-dev zlib1g-dev
-libcriterion-dev libjansson-dev libxen-dev qemu-utils clang libclang-rt-14-dev"
+libcriterion-dev libjansson-dev libxen-dev qemu-utils clang libclang-rt-14-dev
+libmicrohttpd-dev libpam0g-dev libcrypt-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -6,6 +6,7 @@
  */
 #include "engine.h"
 #include "../rpc/rpc.h"
+#include "../client/client.h"
 
 #include <stdio.h>
 
@@ -326,11 +327,12 @@ int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
 int xcp_session_open(xcp_session **out, const char *uri, const char *user,
                      const char *password)
 {
-    XCP__UNUSED(user);
-    XCP__UNUSED(password);
+    xcp_error_clear();
+    if (!out)
+        return xcp__fail("INVALID_VALUE", "out", "", NULL);
     if (!uri)
         return xcp_session_open_local(out, NULL);
-    return xcp__fail("NOT_IMPLEMENTED", "remote sessions", NULL);
+    return xcp__session_open_remote(out, uri, user, password);
 }
 
 void xcp_session_close(xcp_session *s)

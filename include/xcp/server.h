@@ -1,0 +1,192 @@
+/*
+ * libxcp public API: serving XenAPI to network clients.
+ *
+ * This is what a daemon (our xcpd) links to serve the engine over HTTP: it
+ * owns the transport (listeners, TLS, HTTP parsing), the library owns
+ * everything XenAPI: decoding XML-RPC and JSON-RPC bodies, authentication
+ * (an auth file of SHA-512 crypt hashes, or PAM), sessions with their
+ * limits and inactivity timeout, dispatch, Async tasks, events, and the
+ * raw VDI transfers behind /import_raw_vdi and /export_raw_vdi.
+ *
+ * Replies may be deferred: a long poll (event.from, event.next) or a failed
+ * login (answered after a delay) completes later, from a library thread,
+ * through the caller's callback. No thread is held while a reply is
+ * pending, so thousands of long polls cost memory only.
+ */
+#ifndef XCP_SERVER_H
+#define XCP_SERVER_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include <xcp/common.h>
+
+XCP_BEGIN_DECLS
+
+/** A XenAPI server on one engine (state directory). Thread-safe. */
+typedef struct xcp_server xcp_server;
+
+#define XCP_SERVER_OPTIONS_VERSION 1
+
+/** Options for xcp_server_open(). Zero-initialise, set version. */
+typedef struct xcp_server_options {
+    unsigned version;        /**< XCP_SERVER_OPTIONS_VERSION */
+    const char *state_dir;   /**< as xcp_open_options.state_dir */
+    const char *hv;          /**< as xcp_open_options.hv */
+    const char *auth_file;   /**< lines "user:HASH" (HASH a crypt(3)
+                                  string, e.g. from openssl passwd -6; '#'
+                                  comments); NULL: PAM */
+    const char *pam_service; /**< PAM service when no auth file; NULL:
+                                  "xapi" */
+    unsigned session_timeout_s; /**< inactivity before a session is
+                                     destroyed; 0: 24 hours */
+    unsigned session_limit;  /**< live sessions per originator (or per
+                                  user when no originator); the least
+                                  recently used beyond it are destroyed;
+                                  0: 500 */
+    unsigned auth_fail_delay_ms; /**< delay before a failed login is
+                                      answered (other clients are served
+                                      meanwhile); 0: 5000 */
+    unsigned gc_interval_ms; /**< how often expired sessions are looked
+                                  for; 0: 60000 */
+} xcp_server_options;
+
+/**
+ * Open the engine of a state directory (holding its lock until
+ * xcp_server_close()) and start the server's timer thread.
+ */
+XCP_EXTERN int xcp_server_open(xcp_server **out,
+                               const xcp_server_options *opts);
+
+/**
+ * Stop serving: new requests are refused (HTTP 503), pending long polls
+ * complete now (their callbacks run before this returns) and running
+ * calls finish. Call before stopping the transport; safe to call twice.
+ */
+XCP_EXTERN void xcp_server_shutdown(xcp_server *srv);
+
+/** Shut down if not yet done, close the engine and free the server. */
+XCP_EXTERN void xcp_server_close(xcp_server *srv);
+
+/** The canonical state directory the server runs on. */
+XCP_EXTERN const char *xcp_server_state_dir(const xcp_server *srv);
+
+/** RPC encodings. */
+typedef enum xcp_server_protocol {
+    XCP_SERVER_XMLRPC = 0,  /**< POST / and any unmatched POST path */
+    XCP_SERVER_JSONRPC = 1, /**< POST /jsonrpc (JSON-RPC 1.0 and 2.0) */
+} xcp_server_protocol;
+
+/** Who sent a request. */
+typedef struct xcp_server_peer {
+    int local_root;          /**< nonzero: uid 0 on the local unix socket
+                                  (no password needed, as on XAPI) */
+    const char *address;     /**< "ip:port", "unix:uid=N"; for logs */
+} xcp_server_peer;
+
+/** One RPC request: the whole body. */
+typedef struct xcp_server_request {
+    xcp_server_protocol protocol;
+    const char *body;        /**< need not be NUL-terminated */
+    size_t len;
+    xcp_server_peer peer;
+} xcp_server_request;
+
+/** One reply: everything the transport needs to answer. */
+typedef struct xcp_server_reply {
+    int http_status;         /**< 200 (API results and API errors), 500
+                                  (unparsable body), 503 (shutting down) */
+    const char *content_type; /**< "text/xml", "application/json" or
+                                   "text/html" */
+    const char *body;
+    size_t len;
+} xcp_server_reply;
+
+/**
+ * Completion callback: called exactly once per request, either before
+ * xcp_server_rpc() returns or later from a library thread. The reply and
+ * its body are valid only during the call (copy them). It must not call
+ * back into the server for the same request, nor block for long.
+ */
+typedef void (*xcp_server_done_fn)(void *arg, const xcp_server_reply *reply);
+
+/** Handle one XML-RPC or JSON-RPC request; see xcp_server_done_fn. */
+XCP_EXTERN void xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
+                               xcp_server_done_fn done, void *arg);
+
+/* ---- raw VDI transfers (/import_raw_vdi, /export_raw_vdi) ------------- */
+
+/** A VDI transfer in progress. One thread at a time. */
+typedef struct xcp_server_transfer xcp_server_transfer;
+
+typedef enum xcp_server_direction {
+    XCP_SERVER_IMPORT = 0,   /**< client → VDI (PUT /import_raw_vdi) */
+    XCP_SERVER_EXPORT = 1,   /**< VDI → client (GET /export_raw_vdi) */
+} xcp_server_direction;
+
+/** What a transfer handler parsed from its URL (query or cookies). */
+typedef struct xcp_server_transfer_request {
+    xcp_server_direction direction;
+    const char *session_id;  /**< NULL when absent */
+    const char *task_id;     /**< existing task to report into, or NULL */
+    const char *vdi;         /**< VDI ref or uuid */
+    const char *format;      /**< "raw" (default when NULL); others give
+                                  INVALID_VALUE ["format", f] → 404 */
+    const char *basic_user;  /**< Authorization: Basic credentials, or */
+    const char *basic_password; /**< NULL */
+    uint64_t content_length; /**< import: declared body size; UINT64_MAX
+                                  when not given */
+    xcp_server_peer peer;
+} xcp_server_transfer_request;
+
+/**
+ * Start a transfer: authenticate (local root, session_id, or Basic
+ * credentials), find the VDI, check it can be used (not attached
+ * read-write by a running VM), create a task unless task_id names one, and
+ * open the disk image. On failure returns a negative code with the XenAPI
+ * error as the thread's last error and *http_status set (401, 403, 404,
+ * 500); a given task_id is failed with that error. On success
+ * *http_status is 200 and, for an export, *size is the byte count that
+ * will be sent (the VDI's virtual size).
+ */
+XCP_EXTERN int xcp_server_transfer_open(xcp_server *srv,
+                                        const xcp_server_transfer_request *r,
+                                        xcp_server_transfer **out,
+                                        uint64_t *size, int *http_status);
+
+/** The transfer's task ref (for the task-id response header). */
+XCP_EXTERN const char *
+xcp_server_transfer_task(const xcp_server_transfer *t);
+
+/** The VDI's uuid (for content-disposition). */
+XCP_EXTERN const char *
+xcp_server_transfer_vdi_uuid(const xcp_server_transfer *t);
+
+/**
+ * Import: write the next n bytes of the body (sequential; a write past the
+ * VDI's virtual size fails with VDI_IO_ERROR). Task progress follows the
+ * declared content length.
+ */
+XCP_EXTERN int xcp_server_transfer_write(xcp_server_transfer *t,
+                                         const void *buf, size_t n);
+
+/**
+ * Export: read up to n bytes at offset into buf; *got receives the count
+ * (0 at the end). Task progress follows the offset.
+ */
+XCP_EXTERN int xcp_server_transfer_read(xcp_server_transfer *t,
+                                        uint64_t offset, void *buf,
+                                        size_t n, size_t *got);
+
+/**
+ * End a transfer. ok nonzero: data flushed, the task succeeds (an import's
+ * result is the VDI ref). ok zero (client went away, short body): the task
+ * fails with the thread's last error, or VDI_IO_ERROR ["transfer
+ * incomplete"] when there is none. Returns the flush result (ok) or 0.
+ * Frees t.
+ */
+XCP_EXTERN int xcp_server_transfer_close(xcp_server_transfer *t, int ok);
+
+XCP_END_DECLS
+
+#endif

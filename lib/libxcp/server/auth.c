@@ -1,0 +1,2 @@
+/* auth: being written. */
+#include "server.h"

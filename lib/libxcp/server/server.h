@@ -1,0 +1,21 @@
+/*
+ * Internals shared by the server's files: authentication (auth.c) and
+ * transfers (transfer.c) use the server object of server.c.
+ */
+#ifndef XCP_SERVER_INTERNAL_H
+#define XCP_SERVER_INTERNAL_H
+
+#include "../api/engine.h"
+#include <xcp/server.h>
+
+/* ---- auth.c ---- */
+typedef struct xcp__auth xcp__auth;
+/* Load the auth file (NULL: PAM with service pam_service). */
+int xcp__auth_open(xcp__auth **out, const char *auth_file,
+                   const char *pam_service);
+void xcp__auth_close(xcp__auth *a);
+/* 0 when user/password are right, else SESSION_AUTHENTICATION_FAILED
+ * [user, reason] as the thread's error. May block (PAM). */
+int xcp__auth_check(xcp__auth *a, const char *user, const char *password);
+
+#endif
