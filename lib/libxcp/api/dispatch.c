@@ -114,8 +114,8 @@ static const char *bad_utf8(const xcp_value *v)
 
 /* Check arity, fill defaults, check types. args has room for
  * msg->nparams values; *n is the count given, updated. */
-static int prepare_args(const struct xcp__message *m, xcp_value *args,
-                        size_t *n)
+int xcp__prepare_args(const struct xcp__message *m, xcp_value *args,
+                      size_t *n)
 {
     size_t i;
     int rc;
@@ -157,7 +157,7 @@ static int invoke(xcp_session *s, int mid, bool async, size_t nargs,
     const struct xcp__message *m = &xcp__messages[mid];
     int rc;
 
-    if ((rc = prepare_args(m, args, &nargs)) < 0)
+    if ((rc = xcp__prepare_args(m, args, &nargs)) < 0)
         return rc;
     return s->ops->invoke(s, mid, async, nargs, args, result);
 }

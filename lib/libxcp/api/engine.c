@@ -100,7 +100,8 @@ static void on_commit(void *arg, uint64_t gen)
 {
     xcp__engine *e = arg;
 
-    XCP__UNUSED(gen);
+    if (e->waiters)
+        xcp__events_committed(e, gen);
     pthread_cond_broadcast(&e->changed);
 }
 
@@ -433,7 +434,8 @@ static int run_call(xcp__ctx *c)
         xcp__ctx_discard_created(c);
         xcp__db_abort(c->db);
     } else {
-        rc = xcp__db_commit(c->db);
+        int crc = xcp__db_commit(c->db);
+        rc = crc < 0 ? crc : rc == XCP__PARKED ? rc : 0;
     }
     free(c->created);
     c->created = NULL;
@@ -591,10 +593,54 @@ int xcp__engine_call(xcp__engine *e, const char *session, int mid,
                      bool async, size_t nargs, xcp_value *args,
                      xcp_value *result)
 {
+    return xcp__engine_call_opts(e, session, mid, async, nargs, args, result,
+                                 NULL);
+}
+
+bool xcp__engine_session_valid(xcp__engine *e, const char *session)
+{
+    bool ok;
+
+    pthread_mutex_lock(&e->lock);
+    ok = session && xcp__db_get_cls(e->db, C(session), session) != NULL;
+    pthread_mutex_unlock(&e->lock);
+    return ok;
+}
+
+bool xcp__engine_unpark(xcp__engine *e, xcp__waiter *w)
+{
+    bool was;
+
+    pthread_mutex_lock(&e->lock);
+    was = w->parked;
+    if (was) {
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            e->waiters = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        w->prev = w->next = NULL;
+        w->parked = false;
+        e->nwaiters--;
+    }
+    pthread_mutex_unlock(&e->lock);
+    return was;
+}
+
+int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,
+                          bool async, size_t nargs, xcp_value *args,
+                          xcp_value *result, const xcp__call_opts *o)
+{
     xcp__ctx c;
     int rc;
 
     memset(&c, 0, sizeof(c));
+    if (o) {
+        c.park = o->park;
+        c.deadline_ms = o->deadline_ms;
+        c.no_block = o->no_block;
+    }
     c.e = e;
     c.db = e->db;
     c.mid = mid;

@@ -14,6 +14,25 @@
 
 typedef struct xcp__engine xcp__engine;
 
+/*
+ * A parked long poll: an event.from or event.next of a server request
+ * that found nothing. Instead of holding a thread in xcp__ctx_wait, the
+ * call returns XCP__PARKED and the waiter sits on e->waiters until a
+ * commit changes an object it subscribes to, or its session ends; then
+ * wake() runs (engine lock held; it must only queue the request) and the
+ * server runs the call again. The server owns the memory.
+ */
+typedef struct xcp__waiter {
+    struct xcp__waiter *prev, *next;
+    bool parked;                /* linked on e->waiters */
+    char session[XCP_REF_MAX];
+    struct xcp__subs *subs;     /* owned (event.c) */
+    void (*wake)(struct xcp__waiter *w);
+} xcp__waiter;
+
+/* engine_call's return when the call parked (see xcp__waiter). */
+#define XCP__PARKED 1
+
 struct xcp__engine {
     pthread_mutex_t lock;
     pthread_cond_t changed;  /* broadcast after every commit */
@@ -36,6 +55,9 @@ struct xcp__engine {
     pthread_t monitor;
     bool monitor_running;
     int monitor_pipe[2];
+    /* parked long polls (api/event.c) */
+    xcp__waiter *waiters;
+    size_t nwaiters;
 };
 
 /* The context of one call. */
@@ -57,6 +79,12 @@ typedef struct xcp__ctx {
         char location[256];
     } *created;
     size_t ncreated;
+    /* Server calls: where a long poll parks instead of blocking (NULL:
+     * block), its absolute deadline (monotonic ms; 0: from the call's
+     * timeout argument), and no_block: never wait (shutdown). */
+    xcp__waiter *park;
+    int64_t deadline_ms;
+    bool no_block;
 } xcp__ctx;
 
 typedef int (*xcp__impl_fn)(xcp__ctx *c);
@@ -77,6 +105,28 @@ char *xcp__default_state_dir(void);
 int xcp__engine_call(xcp__engine *e, const char *session, int mid,
                      bool async, size_t nargs, xcp_value *args,
                      xcp_value *result);
+/* Options of a server call (see xcp__ctx.park). */
+typedef struct xcp__call_opts {
+    xcp__waiter *park;
+    int64_t deadline_ms;
+    bool no_block;
+} xcp__call_opts;
+/* xcp__engine_call with options; may return XCP__PARKED. */
+int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,
+                          bool async, size_t nargs, xcp_value *args,
+                          xcp_value *result, const xcp__call_opts *o);
+/* Take a parked waiter off the engine (deadline reached, shutdown).
+ * False when it was already woken (its wake() ran or is running). */
+bool xcp__engine_unpark(xcp__engine *e, xcp__waiter *w);
+/* Free what a waiter owns (after it is unparked or woken). */
+void xcp__waiter_dispose(xcp__waiter *w);
+/* Whether session names a live session (no error set). */
+bool xcp__engine_session_valid(xcp__engine *e, const char *session);
+/* Prepare a call's arguments for message m: arity (MESSAGE_PARAMETER_
+ * COUNT_MISMATCH), UTF-8, defaults, types. args has room for
+ * m->nparams values; *n is the count given, updated. */
+int xcp__prepare_args(const struct xcp__message *m, xcp_value *args,
+                      size_t *n);
 /* Commit what the call did so far and start a new transaction. */
 int xcp__ctx_commit(xcp__ctx *c);
 /* Drop the engine lock for slow work (what is pending is committed
@@ -137,6 +187,12 @@ int xcp__records_of(xcp__obj *const *objs, size_t n, xcp_value *out);
 
 /* ---- event.c ---- */
 void xcp__events_session_gone(xcp__engine *e, const char *session);
+/* After the commit of generation gen: wake the waiters it concerns. */
+void xcp__events_committed(xcp__engine *e, uint64_t gen);
+
+/* ---- session.c ---- */
+/* Record activity on a session (its last_active field). */
+int xcp__session_touch(xcp__engine *e, const char *session);
 
 /* ---- firstboot.c ---- */
 int xcp__firstboot(xcp__ctx *c);

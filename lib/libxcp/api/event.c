@@ -12,7 +12,7 @@
 #include <strings.h>
 
 /* A subscription: one bit per class, plus single objects. */
-struct subs {
+struct xcp__subs {
     bool all;
     bool cls[XCP__NCLASSES];
     size_t nobjs;
@@ -21,12 +21,12 @@ struct subs {
 
 struct xcp__evq {
     char session[XCP_REF_MAX];
-    struct subs subs;
+    struct xcp__subs subs;
     uint64_t last_gen;
     struct xcp__evq *next;
 };
 
-static int parse_subs(const xcp_value *classes, struct subs *s)
+static int parse_subs(const xcp_value *classes, struct xcp__subs *s)
 {
     size_t i;
 
@@ -63,7 +63,7 @@ static int parse_subs(const xcp_value *classes, struct subs *s)
     return 0;
 }
 
-static bool subscribed(const struct subs *s, const xcp__obj *o)
+static bool subscribed(const struct xcp__subs *s, const xcp__obj *o)
 {
     size_t i;
 
@@ -110,7 +110,7 @@ fail:
 }
 
 /* Changes after gen matching s, ordered adds, mods, dels. */
-static int collect(xcp__ctx *c, const struct subs *s, uint64_t gen,
+static int collect(xcp__ctx *c, const struct xcp__subs *s, uint64_t gen,
                    bool legacy, uint64_t *next_id, xcp_value *events)
 {
     xcp__obj *o, *first = xcp__db_changes_after(c->db, gen);
@@ -189,9 +189,80 @@ static bool session_alive(xcp__ctx *c)
     return xcp__db_get_cls(c->db, C(session), c->session) != NULL;
 }
 
+/* Park the call's waiter on subscription s (copied). */
+static int park(xcp__ctx *c, const struct xcp__subs *s)
+{
+    xcp__waiter *w = c->park;
+    struct xcp__subs *copy = xcp__calloc(1, sizeof(*copy));
+
+    if (!copy)
+        return xcp__oom();
+    *copy = *s;
+    copy->objs = NULL;
+    if (s->nobjs) {
+        if (!(copy->objs = xcp__calloc(s->nobjs, sizeof(*s->objs)))) {
+            free(copy);
+            return xcp__oom();
+        }
+        memcpy(copy->objs, s->objs, s->nobjs * sizeof(*s->objs));
+    }
+    xcp__waiter_dispose(w);
+    w->subs = copy;
+    snprintf(w->session, sizeof(w->session), "%s", c->session);
+    w->prev = NULL;
+    w->next = c->e->waiters;
+    if (w->next)
+        w->next->prev = w;
+    c->e->waiters = w;
+    c->e->nwaiters++;
+    w->parked = true;
+    return XCP__PARKED;
+}
+
+void xcp__waiter_dispose(xcp__waiter *w)
+{
+    if (w->subs) {
+        free(w->subs->objs);
+        free(w->subs);
+        w->subs = NULL;
+    }
+}
+
+static void unlink_waiter(xcp__engine *e, xcp__waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        e->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    w->parked = false;
+    e->nwaiters--;
+}
+
+void xcp__events_committed(xcp__engine *e, uint64_t gen)
+{
+    xcp__obj *first = gen ? xcp__db_changes_after(e->db, gen - 1) : NULL;
+    xcp__waiter *w, *next;
+    xcp__obj *o;
+
+    /* Cost: the commit's objects times the parked waiters. */
+    for (w = e->waiters; w; w = next) {
+        next = w->next;
+        for (o = first; o; o = o->gnext) {
+            if (subscribed(w->subs, o)) {
+                unlink_waiter(e, w);
+                w->wake(w);
+                break;
+            }
+        }
+    }
+}
+
 static int from(xcp__ctx *c)
 {
-    struct subs s;
+    struct xcp__subs s;
     uint64_t gen;
     double timeout = xcp__arg_float(c, 2);
     int64_t deadline;
@@ -211,11 +282,27 @@ static int from(xcp__ctx *c)
         timeout = 0;
     if (timeout > 86400)
         timeout = 86400;
-    deadline = xcp__now_ms() + (int64_t)(timeout * 1000);
+    deadline = c->deadline_ms ? c->deadline_ms
+                              : xcp__now_ms() + (int64_t)(timeout * 1000);
     for (;;) {
         if ((rc = collect(c, &s, gen, false, NULL, &events)) < 0)
             goto out;
-        if (events.u.arr.n > 0 || !xcp__ctx_wait(c, deadline))
+        if (events.u.arr.n > 0 || c->no_block || deadline <= xcp__now_ms())
+            break;
+        if (c->park) {
+            /* Nothing subscribed changed up to now: wait from here, so
+             * the token the call runs again with stays recent. */
+            char tok[48];
+            xcp_value_dispose(&events);
+            snprintf(tok, sizeof(tok), "%020" PRIu64 ",%020" PRIu64,
+                     xcp__db_generation(c->db), (uint64_t)0);
+            xcp_value_dispose(&c->args[1]);
+            if ((rc = xcp_value_set_string(&c->args[1], tok)) < 0)
+                goto out;
+            rc = park(c, &s);
+            goto out;
+        }
+        if (!xcp__ctx_wait(c, deadline))
             break;
         xcp_value_dispose(&events);
         if (!session_alive(c)) {
@@ -278,7 +365,7 @@ static struct xcp__evq *find_q(xcp__ctx *c)
 static int reg(xcp__ctx *c)
 {
     struct xcp__evq *q = find_q(c);
-    struct subs s;
+    struct xcp__subs s;
     size_t i;
     int rc;
 
@@ -306,7 +393,7 @@ static int reg(xcp__ctx *c)
 static int unreg(xcp__ctx *c)
 {
     struct xcp__evq *q = find_q(c);
-    struct subs s;
+    struct xcp__subs s;
     size_t i;
     int rc;
 
@@ -341,9 +428,11 @@ static int next(xcp__ctx *c)
                           &c->e->evq_next_id, c->result)) < 0)
             return rc;
         q->last_gen = xcp__db_generation(c->db);
-        if (c->result->u.arr.n > 0)
+        if (c->result->u.arr.n > 0 || c->no_block)
             return 0;
         xcp_value_dispose(c->result);
+        if (c->park)
+            return park(c, &q->subs);
         xcp__ctx_wait(c, -1);
         if (!session_alive(c) || !(q = find_q(c)))
             return xcp__fail("SESSION_INVALID", c->session, NULL);
@@ -353,6 +442,16 @@ static int next(xcp__ctx *c)
 void xcp__events_session_gone(xcp__engine *e, const char *session)
 {
     struct xcp__evq **pp, *q;
+    xcp__waiter *w, *wn;
+
+    /* Its parked long polls run again and meet SESSION_INVALID. */
+    for (w = e->waiters; w; w = wn) {
+        wn = w->next;
+        if (!strcmp(w->session, session)) {
+            unlink_waiter(e, w);
+            w->wake(w);
+        }
+    }
 
     for (pp = &e->evqs; (q = *pp); pp = &q->next) {
         if (!strcmp(q->session, session)) {

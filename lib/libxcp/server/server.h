@@ -18,4 +18,12 @@ void xcp__auth_close(xcp__auth *a);
  * [user, reason] as the thread's error. May block (PAM). */
 int xcp__auth_check(xcp__auth *a, const char *user, const char *password);
 
+/* ---- server.c, for transfer.c ---- */
+xcp__engine *xcp__server_engine(xcp_server *s);
+xcp__auth *xcp__server_auth(xcp_server *s);
+/* Check user/password and open a session (HTTP Basic credentials). */
+int xcp__server_login(xcp_server *s, const char *user, const char *pw,
+                      char out[XCP_REF_MAX]);
+void xcp__server_logout(xcp_server *s, const char *ref);
+
 #endif

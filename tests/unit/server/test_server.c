@@ -1,0 +1,625 @@
+/*
+ * The library's XenAPI server (include/xcp/server.h) without a transport:
+ * requests go straight to xcp_server_rpc() and replies are caught by the
+ * done callback, so deferred replies (long polls, delayed login failures)
+ * and their timing are checked exactly.
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <crypt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xcp/server.h>
+#include <xcp/xcp.h>
+
+static char dir[256], authfile[300];
+static xcp_server *srv;
+
+/* A reply slot: filled by the done callback from any thread. */
+typedef struct slot {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    int status;
+    char ctype[64];
+    char *body;
+    double at; /* seconds, monotonic */
+} slot;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void on_done(void *arg, const xcp_server_reply *r)
+{
+    slot *s = arg;
+
+    pthread_mutex_lock(&s->mu);
+    s->status = r->http_status;
+    snprintf(s->ctype, sizeof(s->ctype), "%s", r->content_type);
+    s->body = strndup(r->body ? r->body : "", r->len);
+    s->at = now_s();
+    s->done++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void slot_init(slot *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+}
+
+static void slot_free(slot *s)
+{
+    free(s->body);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
+}
+
+/* Wait up to secs for the reply; true when it came. */
+static int slot_wait(slot *s, double secs)
+{
+    struct timespec ts;
+    int ok;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)secs;
+    ts.tv_nsec += (long)((secs - (time_t)secs) * 1e9);
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&s->mu);
+    while (!s->done)
+        if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+            break;
+    ok = s->done;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+static void send_req(slot *s, xcp_server_protocol proto, const char *body,
+                     int local_root)
+{
+    xcp_server_request r;
+
+    memset(&r, 0, sizeof(r));
+    r.protocol = proto;
+    r.body = body;
+    r.len = strlen(body);
+    r.peer.local_root = local_root;
+    r.peer.address = local_root ? "unix:uid=0" : "127.0.0.1:1";
+    xcp_server_rpc(srv, &r, on_done, s);
+}
+
+/* Synchronous XML-RPC call; returns the body (caller frees). */
+static char *xml(const char *body)
+{
+    slot s;
+    char *b;
+
+    slot_init(&s);
+    send_req(&s, XCP_SERVER_XMLRPC, body, 0);
+    cr_assert(slot_wait(&s, 10), "no reply to %s", body);
+    cr_assert_eq(s.status, 200, "status %d for %s", s.status, body);
+    cr_assert_str_eq(s.ctype, "text/xml");
+    b = s.body;
+    s.body = NULL;
+    slot_free(&s);
+    return b;
+}
+
+static char *call_body(const char *method, const char *params_xml)
+{
+    char *b = NULL;
+    cr_assert(asprintf(&b,
+                       "<?xml version=\"1.0\"?><methodCall><methodName>%s"
+                       "</methodName><params>%s</params></methodCall>",
+                       method, params_xml) > 0);
+    return b;
+}
+
+static char *callx(const char *method, const char *params_xml)
+{
+    char *b = call_body(method, params_xml), *r = xml(b);
+    free(b);
+    return r;
+}
+
+/* The text of the first <value>..</value> after "Value" in a reply. */
+static char *value_of(const char *reply)
+{
+    const char *p = strstr(reply, "<name>Value</name><value>");
+    const char *e;
+
+    cr_assert(p, "not a success: %s", reply);
+    p += strlen("<name>Value</name><value>");
+    e = strstr(p, "</value>");
+    cr_assert(e);
+    return strndup(p, (size_t)(e - p));
+}
+
+static char *login_as(const char *user, const char *pw, const char *orig)
+{
+    char params[512];
+    char *r, *v;
+
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param>%s%s%s",
+             user, pw, orig ? "<param><value>1.1</value></param><param>"
+                              "<value>" : "",
+             orig ? orig : "", orig ? "</value></param>" : "");
+    r = callx("session.login_with_password", params);
+    v = value_of(r);
+    free(r);
+    return v;
+}
+
+static char *login(const char *user, const char *pw)
+{
+    return login_as(user, pw, NULL);
+}
+
+static void setup_opts(unsigned limit, unsigned timeout_s)
+{
+    char *tmp = getenv("TMPDIR");
+    struct crypt_data cd;
+    FILE *f;
+    xcp_server_options o;
+
+    if (!getenv("XCP_HV"))
+        setenv("XCP_HV", "sim", 1);
+    if (!getenv("XCP_DB_FSYNC"))
+        setenv("XCP_DB_FSYNC", "never", 1);
+    snprintf(dir, sizeof(dir), "%s/xcp-srv-XXXXXX", tmp ? tmp : "/tmp");
+    cr_assert(mkdtemp(dir));
+    snprintf(authfile, sizeof(authfile), "%s/auth", dir);
+    f = fopen(authfile, "w");
+    cr_assert(f);
+    memset(&cd, 0, sizeof(cd));
+    fprintf(f, "# test users\nroot:%s\n",
+            crypt_r("secret", "$6$testsalt$", &cd));
+    fclose(f);
+    memset(&o, 0, sizeof(o));
+    o.version = XCP_SERVER_OPTIONS_VERSION;
+    o.state_dir = dir;
+    o.auth_file = authfile;
+    o.auth_fail_delay_ms = 400;
+    o.session_limit = limit;
+    o.session_timeout_s = timeout_s;
+    o.gc_interval_ms = 100;
+    cr_assert_eq(xcp_server_open(&srv, &o), 0, "open: %s",
+                 xcp_error_last() ? xcp_error_last()->name : "?");
+}
+
+static void setup(void)
+{
+    setup_opts(0, 0);
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+
+    xcp_server_close(srv);
+    srv = NULL;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        cr_log_warn("cannot remove %s", dir);
+}
+
+TestSuite(server, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(server, login_and_call)
+{
+    char *s = login("root", "secret"), params[256], *r;
+
+    cr_assert(!strncmp(s, "OpaqueRef:", 10), "%s", s);
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
+    r = callx("VM.get_all", params);
+    cr_assert(strstr(r, "<name>Status</name><value>Success</value>"), "%s",
+              r);
+    free(r);
+    /* The underscore spelling of a name works too. */
+    r = callx("VM_get_all", params);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    free(s);
+}
+
+Test(server, bad_password_is_delayed_without_blocking_others)
+{
+    slot bad, good;
+    double t0 = now_s();
+    char *b = call_body("session.login_with_password",
+                        "<param><value>root</value></param>"
+                        "<param><value>wrong</value></param>");
+
+    slot_init(&bad);
+    send_req(&bad, XCP_SERVER_XMLRPC, b, 0);
+    free(b);
+    /* Meanwhile another client is answered at once. */
+    slot_init(&good);
+    b = call_body("system.listMethods", "");
+    send_req(&good, XCP_SERVER_XMLRPC, b, 0);
+    free(b);
+    cr_assert(slot_wait(&good, 5));
+    cr_assert_lt(good.at - t0, 0.3, "listMethods took %.3f s",
+                 good.at - t0);
+    cr_assert(!bad.done, "failed login answered before its delay");
+    cr_assert(slot_wait(&bad, 5));
+    cr_assert_geq(bad.at - t0, 0.38, "failure after %.3f s", bad.at - t0);
+    cr_assert(strstr(bad.body, "<value>SESSION_AUTHENTICATION_FAILED</value>"
+                               "<value>root</value>"),
+              "%s", bad.body);
+    slot_free(&bad);
+    slot_free(&good);
+}
+
+Test(server, local_root_needs_no_password)
+{
+    slot s;
+    char *b = call_body("session.login_with_password",
+                        "<param><value>root</value></param>"
+                        "<param><value></value></param>");
+
+    slot_init(&s);
+    send_req(&s, XCP_SERVER_XMLRPC, b, 1);
+    free(b);
+    cr_assert(slot_wait(&s, 5));
+    cr_assert(strstr(s.body, "OpaqueRef:"), "%s", s.body);
+    slot_free(&s);
+}
+
+Test(server, dispatch_errors)
+{
+    char *s = login("root", "secret"), params[512], *r;
+
+    r = callx("system.listMethods", "");
+    cr_assert(strstr(r, "<params><param><value><array><data>"
+                        "<value>session.login_with_password</value>") ||
+                  strstr(r, "<value>VM.get_all_records</value>"),
+              "%.300s", r);
+    cr_assert(!strstr(r, "Status"), "listMethods is wrapped");
+    free(r);
+    r = callx("VM.no_such_message", "");
+    cr_assert(strstr(r, "<value>MESSAGE_METHOD_UNKNOWN</value><value>"
+                        "VM.no_such_message</value>"),
+              "%s", r);
+    free(r);
+    /* With an argument, a dead session is reported first. */
+    r = callx("VM.no_such_message",
+              "<param><value>OpaqueRef:dead</value></param>");
+    cr_assert(strstr(r, "<value>SESSION_INVALID</value><value>"
+                        "OpaqueRef:dead</value>"),
+              "%s", r);
+    free(r);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param>"
+             "<param><value>a</value></param>",
+             s);
+    r = callx("VM.get_all", params);
+    cr_assert(strstr(r, "<value>MESSAGE_PARAMETER_COUNT_MISMATCH</value>"
+                        "<value>VM.get_all</value><value>0</value>"
+                        "<value>1</value>"),
+              "%s", r);
+    free(r);
+    r = callx("VM.get_all", "<param><value>OpaqueRef:nope</value></param>");
+    cr_assert(strstr(r, "<value>SESSION_INVALID</value>"), "%s", r);
+    free(r);
+    /* Invalid UTF-8 in a parameter. */
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param>"
+             "<param><value>\xff\xfe</value></param>",
+             s);
+    r = callx("VM.get_by_name_label", params);
+    cr_assert(strstr(r, "<value>INVALID_VALUE</value><value>Invalid UTF-8 "
+                        "string in parameter</value>"),
+              "%s", r);
+    free(r);
+    free(s);
+}
+
+Test(server, unparsable_is_http_500)
+{
+    slot s;
+
+    slot_init(&s);
+    send_req(&s, XCP_SERVER_XMLRPC, "<methodCall><methodName>x", 0);
+    cr_assert(slot_wait(&s, 5));
+    cr_assert_eq(s.status, 500);
+    cr_assert_str_eq(s.ctype, "text/html");
+    slot_free(&s);
+    slot_init(&s);
+    send_req(&s, XCP_SERVER_JSONRPC, "{\"method\":\"system.listMethods\"}", 0);
+    cr_assert(slot_wait(&s, 5));
+    cr_assert_eq(s.status, 500, "notification without id: %d", s.status);
+    slot_free(&s);
+}
+
+Test(server, jsonrpc_v1_and_v2)
+{
+    slot s;
+    char body[512];
+
+    slot_init(&s);
+    send_req(&s, XCP_SERVER_JSONRPC,
+             "{\"jsonrpc\":\"2.0\",\"method\":\"session.login_with_password\","
+             "\"params\":[\"root\",\"secret\"],\"id\":7}",
+             0);
+    cr_assert(slot_wait(&s, 5));
+    cr_assert_str_eq(s.ctype, "application/json");
+    cr_assert(strstr(s.body, "\"jsonrpc\":\"2.0\"") &&
+                  strstr(s.body, "\"result\":\"OpaqueRef:") &&
+                  strstr(s.body, "\"id\":7"),
+              "%s", s.body);
+    slot_free(&s);
+    slot_init(&s);
+    snprintf(body, sizeof(body),
+             "{\"method\":\"VM.get_all\",\"params\":[\"OpaqueRef:x\"],"
+             "\"id\":\"a\"}");
+    send_req(&s, XCP_SERVER_JSONRPC, body, 0);
+    cr_assert(slot_wait(&s, 5));
+    cr_assert(strstr(s.body, "\"error\":[\"SESSION_INVALID\","
+                             "\"OpaqueRef:x\"]") &&
+                  strstr(s.body, "\"id\":\"a\""),
+              "%s", s.body);
+    slot_free(&s);
+}
+
+/* event.from parks without a thread and is answered by the change. */
+Test(server, event_from_parks_and_wakes_on_change)
+{
+    char *s = login("root", "secret"), params[1024], *r, *vm, *tok;
+    slot ev;
+    double t0;
+
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
+    r = callx("VM.get_all", params);
+    cr_assert(strstr(r, "<array><data><value>OpaqueRef:"), "%s", r);
+    vm = strndup(strstr(r, "<array><data><value>") + 20, 46);
+    free(r);
+    /* A token from now. */
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value><array><data>"
+             "<value>vm</value></data></array></value></param><param><value>"
+             "</value></param><param><value><double>0</double></value>"
+             "</param>",
+             s);
+    r = callx("event.from", params);
+    cr_assert(strstr(r, "<name>valid_ref_counts</name>"), "%.400s", r);
+    cr_assert(strstr(r, "<i4>"), "valid_ref_counts not <i4>");
+    tok = strstr(r, "<name>token</name><value>");
+    cr_assert(tok);
+    tok = strndup(tok + 25, 41);
+    free(r);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value><array><data>"
+             "<value>vm</value></data></array></value></param><param><value>"
+             "%s</value></param><param><value><double>30</double></value>"
+             "</param>",
+             s, tok);
+    {
+        char *b = call_body("event.from", params);
+        slot_init(&ev);
+        send_req(&ev, XCP_SERVER_XMLRPC, b, 0);
+        free(b);
+    }
+    usleep(200000);
+    cr_assert(!ev.done, "event.from answered with nothing changed: %s",
+              ev.body);
+    t0 = now_s();
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param><param><value>renamed-by-test</value></param>",
+             s, vm);
+    r = callx("VM.set_name_label", params);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    cr_assert(slot_wait(&ev, 5), "event not delivered");
+    cr_assert_lt(ev.at - t0, 0.5, "delivered after %.3f s", ev.at - t0);
+    cr_assert(strstr(ev.body, "renamed-by-test") &&
+                  strstr(ev.body, "<name>operation</name><value>mod</value>"),
+              "%.600s", ev.body);
+    slot_free(&ev);
+    free(tok);
+    free(vm);
+    free(s);
+}
+
+Test(server, event_from_timeout_and_logout)
+{
+    char *s = login("root", "secret"), params[1024], *b, *r;
+    slot ev, ev2;
+    double t0 = now_s();
+
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value><array><data>"
+             "<value>vm</value></data></array></value></param><param><value>"
+             "99999999999999999999,00000000000000000000</value></param>"
+             "<param><value><double>0.5</double></value></param>",
+             s);
+    b = call_body("event.from", params);
+    slot_init(&ev);
+    send_req(&ev, XCP_SERVER_XMLRPC, b, 0);
+    free(b);
+    cr_assert(slot_wait(&ev, 5));
+    cr_assert_geq(ev.at - t0, 0.45, "timed out after %.3f s", ev.at - t0);
+    cr_assert(strstr(ev.body, "<name>events</name><value><array><data>"
+                              "</data></array>"),
+              "%.300s", ev.body);
+    slot_free(&ev);
+    /* A parked poll of a session that logs out fails at once. */
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value><array><data>"
+             "<value>vm</value></data></array></value></param><param><value>"
+             "99999999999999999999,00000000000000000000</value></param>"
+             "<param><value><double>30</double></value></param>",
+             s);
+    b = call_body("event.from", params);
+    slot_init(&ev2);
+    send_req(&ev2, XCP_SERVER_XMLRPC, b, 0);
+    free(b);
+    usleep(100000);
+    cr_assert(!ev2.done);
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
+    r = callx("session.logout", params);
+    free(r);
+    cr_assert(slot_wait(&ev2, 5));
+    cr_assert(strstr(ev2.body, "SESSION_INVALID"), "%s", ev2.body);
+    slot_free(&ev2);
+    free(s);
+}
+
+/* Many parked polls hold no thread and all wake on one change. */
+Test(server, thousand_parked_polls)
+{
+    enum { N = 1000 };
+    char *s = login("root", "secret"), params[1024], *b, *r, *pool;
+    static slot ev[N];
+    int i;
+
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
+    r = callx("pool.get_all", params);
+    pool = strndup(strstr(r, "<array><data><value>") + 20, 46);
+    free(r);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value><array><data>"
+             "<value>pool</value></data></array></value></param><param>"
+             "<value>99999999999999999999,00000000000000000000</value>"
+             "</param><param><value><double>30</double></value></param>",
+             s);
+    b = call_body("event.from", params);
+    for (i = 0; i < N; i++) {
+        slot_init(&ev[i]);
+        send_req(&ev[i], XCP_SERVER_XMLRPC, b, 0);
+    }
+    free(b);
+    usleep(100000);
+    for (i = 0; i < N; i++)
+        cr_assert(!ev[i].done);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param><param><value>k</value></param><param><value>v"
+             "</value></param>",
+             s, pool);
+    r = callx("pool.add_to_other_config", params);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    for (i = 0; i < N; i++) {
+        cr_assert(slot_wait(&ev[i], 10), "poll %d not woken", i);
+        cr_assert(strstr(ev[i].body, "<name>k</name><value>v</value>"));
+        slot_free(&ev[i]);
+    }
+    free(pool);
+    free(s);
+}
+
+Test(server, shutdown_completes_parked_polls)
+{
+    char *s = login("root", "secret"), params[1024], *b;
+    slot ev;
+
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value><array><data>"
+             "<value>*</value></data></array></value></param><param><value>"
+             "99999999999999999999,00000000000000000000</value></param>"
+             "<param><value><double>60</double></value></param>",
+             s);
+    b = call_body("event.from", params);
+    slot_init(&ev);
+    send_req(&ev, XCP_SERVER_XMLRPC, b, 0);
+    free(b);
+    usleep(100000);
+    cr_assert(!ev.done);
+    xcp_server_shutdown(srv);
+    cr_assert(ev.done, "shutdown returned with a poll pending");
+    cr_assert(strstr(ev.body, "<name>events</name>"), "%s", ev.body);
+    slot_free(&ev);
+    /* New requests are refused now. */
+    slot_init(&ev);
+    send_req(&ev, XCP_SERVER_XMLRPC, "x", 0);
+    cr_assert(ev.done);
+    cr_assert_eq(ev.status, 503);
+    slot_free(&ev);
+    free(s);
+}
+
+static void limit_setup(void)
+{
+    setup_opts(3, 1);
+}
+
+TestSuite(server_sessions, .init = limit_setup, .fini = teardown,
+          .timeout = 60);
+
+static int session_valid(const char *s)
+{
+    char params[256], *r;
+    int ok;
+
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
+    r = callx("pool.get_all", params);
+    ok = strstr(r, "Success") != NULL;
+    cr_assert(ok || strstr(r, "SESSION_INVALID"), "%s", r);
+    free(r);
+    return ok;
+}
+
+Test(server_sessions, limit_evicts_least_recently_used)
+{
+    char *s[4];
+    int i;
+
+    for (i = 0; i < 3; i++)
+        s[i] = login_as("root", "secret", "test-client");
+    cr_assert(session_valid(s[0])); /* s[0] used: s[1] is the oldest now */
+    s[3] = login_as("root", "secret", "test-client");
+    cr_assert(session_valid(s[0]));
+    cr_assert(!session_valid(s[1]), "the least recently used survived");
+    cr_assert(session_valid(s[2]));
+    cr_assert(session_valid(s[3]));
+    for (i = 0; i < 4; i++)
+        free(s[i]);
+}
+
+/* Root sessions opened without an originator have a smaller quota (4/5
+ * of the limit, as XAPI's 400 of 500). */
+Test(server_sessions, root_without_originator)
+{
+    char *a = login("root", "secret"), *b = login("root", "secret");
+    char *c = login("root", "secret");
+
+    cr_assert(!session_valid(a));
+    cr_assert(session_valid(b));
+    cr_assert(session_valid(c));
+    free(a);
+    free(b);
+    free(c);
+}
+
+Test(server_sessions, idle_sessions_expire)
+{
+    char *a = login("root", "secret"), *b = login("root", "secret");
+    int i;
+
+    /* Keep b busy for 1.6 s; a stays idle past the 1 s timeout. */
+    for (i = 0; i < 8; i++) {
+        usleep(200000);
+        cr_assert(session_valid(b));
+    }
+    cr_assert(!session_valid(a), "an idle session outlived the timeout");
+    free(a);
+    free(b);
+}
