@@ -623,3 +623,104 @@ Test(server_sessions, idle_sessions_expire)
     free(a);
     free(b);
 }
+
+/* A VDI's contents go in and come back out through the transfer API. */
+Test(server, raw_vdi_import_export_round_trip)
+{
+    char *s = login("root", "secret"), params[1024], *r, *sr, *vdi;
+    xcp_server_transfer_request q;
+    xcp_server_transfer *t;
+    uint64_t size = 0;
+    int http = 0;
+    size_t i, got;
+    static unsigned char buf[1 << 20], back[1 << 20];
+
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
+    r = callx("pool.get_all_records", params);
+    sr = strstr(r, "<name>default_SR</name><value>");
+    cr_assert(sr, "%.300s", r);
+    sr = strndup(sr + 30, 46);
+    free(r);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value><struct>"
+             "<member><name>name_label</name><value>d</value></member>"
+             "<member><name>SR</name><value>%s</value></member>"
+             "<member><name>virtual_size</name><value>4194304</value>"
+             "</member><member><name>type</name><value>user</value>"
+             "</member><member><name>sharable</name><value><boolean>0"
+             "</boolean></value></member><member><name>read_only</name>"
+             "<value><boolean>0</boolean></value></member><member><name>"
+             "other_config</name><value><struct></struct></value></member>"
+             "</struct></value></param>",
+             s, sr);
+    r = callx("VDI.create", params);
+    vdi = value_of(r);
+    cr_assert(!strncmp(vdi, "OpaqueRef:", 10), "%s", r);
+    free(r);
+    for (i = 0; i < sizeof(buf); i++)
+        buf[i] = (unsigned char)(i * 7 + 3);
+    memset(&q, 0, sizeof(q));
+    q.direction = XCP_SERVER_IMPORT;
+    q.session_id = "OpaqueRef:bad";
+    q.vdi = vdi;
+    q.content_length = sizeof(buf);
+    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(http, 401);
+    q.session_id = s;
+    q.format = "vhd";
+    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(http, 404);
+    q.format = "raw";
+    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0,
+                 "%s", xcp_error_last() ? xcp_error_last()->name : "");
+    cr_assert_eq(http, 200);
+    /* In uneven pieces, as HTTP delivers them. */
+    for (i = 0; i < sizeof(buf);) {
+        size_t n = sizeof(buf) - i < 32621 ? sizeof(buf) - i : 32621;
+        cr_assert_eq(xcp_server_transfer_write(t, buf + i, n), 0);
+        i += n;
+    }
+    {
+        char task[64];
+        snprintf(task, sizeof(task), "%s", xcp_server_transfer_task(t));
+        cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+        snprintf(params, sizeof(params),
+                 "<param><value>%s</value></param><param><value>%s</value>"
+                 "</param>",
+                 s, task);
+        r = callx("task.get_record", params);
+        cr_assert(strstr(r, "<name>status</name><value>success</value>"),
+                  "%s", r);
+        cr_assert(strstr(r, vdi), "task result lacks the VDI: %s", r);
+        free(r);
+    }
+    q.direction = XCP_SERVER_EXPORT;
+    q.content_length = UINT64_MAX;
+    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, &size, &http), 0);
+    cr_assert_eq(size, 4194304u);
+    for (i = 0; i < sizeof(back); i += got) {
+        cr_assert_eq(xcp_server_transfer_read(t, i, back + i,
+                                              sizeof(back) - i > 65536
+                                                  ? 65536
+                                                  : sizeof(back) - i,
+                                              &got),
+                     0);
+        cr_assert_gt(got, 0);
+    }
+    cr_assert_eq(memcmp(buf, back, sizeof(buf)), 0, "contents differ");
+    /* Past what was written the disk reads as zeros. */
+    cr_assert_eq(xcp_server_transfer_read(t, 4194304 - 16, back, 64, &got),
+                 0);
+    cr_assert_eq(got, 16);
+    for (i = 0; i < 16; i++)
+        cr_assert_eq(back[i], 0);
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    /* A body larger than the disk is refused before any byte is written. */
+    q.direction = XCP_SERVER_IMPORT;
+    q.content_length = 4194305;
+    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(http, 400);
+    free(vdi);
+    free(sr);
+    free(s);
+}
