@@ -4,6 +4,7 @@
  */
 #include "../internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 
 #define MAX_PARAMS 16
@@ -17,6 +18,33 @@ struct tls_error {
 };
 
 static _Thread_local struct tls_error tls_err;
+static _Thread_local bool tls_registered;
+static pthread_key_t exit_key;
+static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
+
+static void clear(struct tls_error *e);
+
+/* A thread that ends with an error set (a daemon's worker threads) frees
+ * it: the key's destructor runs at thread exit. */
+static void on_thread_exit(void *p)
+{
+    XCP__UNUSED(p);
+    clear(&tls_err);
+}
+
+static void exit_key_init(void)
+{
+    if (pthread_key_create(&exit_key, on_thread_exit) != 0)
+        exit_key = (pthread_key_t)-1;
+}
+
+static void register_thread(void)
+{
+    pthread_once(&exit_once, exit_key_init);
+    if (exit_key != (pthread_key_t)-1)
+        pthread_setspecific(exit_key, &tls_err);
+    tls_registered = true;
+}
 
 static void clear(struct tls_error *e)
 {
@@ -50,6 +78,8 @@ static int set_error(int code, const char *name, size_t n,
     char *nname = xcp__strdup(name);
     char *np[MAX_PARAMS] = {0};
 
+    if (!tls_registered)
+        register_thread();
     if (n > MAX_PARAMS)
         n = MAX_PARAMS;
     /* Copy before clearing: params may point into the old error. */
