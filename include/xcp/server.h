@@ -37,7 +37,10 @@ typedef struct xcp_server_options {
                                   string, e.g. from openssl passwd -6; '#'
                                   comments); NULL: PAM */
     const char *pam_service; /**< PAM service when no auth file; NULL:
-                                  "xapi" */
+                                  "xapi". A path ("/etc/xcp/pam/xcpd")
+                                  names a service file outside
+                                  /etc/pam.d: its directory becomes PAM's
+                                  configuration directory. */
     unsigned session_timeout_s; /**< inactivity before a session is
                                      destroyed; 0: 24 hours */
     unsigned session_limit;  /**< live sessions per originator (or per

@@ -223,7 +223,16 @@ static int check_pam(xcp__auth *a, const char *user, const char *password)
 
     /* Modules are not all thread-safe: one conversation at a time. */
     pthread_mutex_lock(&a->lock);
-    r = pam_start(a->service, user, &c, &h);
+    if (strchr(a->service, '/')) {
+        /* A service file given by path: its directory is the config. */
+        char dir[4096];
+        const char *slash = strrchr(a->service, '/');
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - a->service),
+                 a->service);
+        r = pam_start_confdir(slash + 1, user, &c, *dir ? dir : "/", &h);
+    } else {
+        r = pam_start(a->service, user, &c, &h);
+    }
     if (r == PAM_SUCCESS)
         r = pam_set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
     if (r == PAM_SUCCESS)

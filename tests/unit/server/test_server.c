@@ -170,6 +170,8 @@ static char *login(const char *user, const char *pw)
     return login_as(user, pw, NULL);
 }
 
+static const char *pam_service; /* NULL: the auth file */
+
 static void setup_opts(unsigned limit, unsigned timeout_s)
 {
     char *tmp = getenv("TMPDIR");
@@ -192,7 +194,8 @@ static void setup_opts(unsigned limit, unsigned timeout_s)
     memset(&o, 0, sizeof(o));
     o.version = XCP_SERVER_OPTIONS_VERSION;
     o.state_dir = dir;
-    o.auth_file = authfile;
+    o.auth_file = pam_service ? NULL : authfile;
+    o.pam_service = pam_service;
     o.auth_fail_delay_ms = 400;
     o.session_limit = limit;
     o.session_timeout_s = timeout_s;
@@ -721,4 +724,62 @@ Test(server, raw_vdi_import_export_round_trip)
     free(vdi);
     free(sr);
     free(s);
+}
+
+/* PAM: the conversation hands PAM the password; a service that permits
+ * logs in, one that denies fails (modules from libpam-modules). */
+static char pamdir[300];
+
+static void pam_setup(void)
+{
+    char path[400];
+    FILE *f;
+
+    snprintf(pamdir, sizeof(pamdir), "%s/xcp-pam-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    cr_assert(mkdtemp(pamdir));
+    snprintf(path, sizeof(path), "%s/permit", pamdir);
+    f = fopen(path, "w");
+    fputs("auth required pam_permit.so\naccount required pam_permit.so\n",
+          f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/deny", pamdir);
+    f = fopen(path, "w");
+    fputs("auth required pam_deny.so\naccount required pam_permit.so\n", f);
+    fclose(f);
+}
+
+static void pam_teardown(void)
+{
+    char cmd[400];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pamdir);
+    if (system(cmd) != 0)
+        cr_log_warn("cannot remove %s", pamdir);
+}
+
+Test(pam, permit_and_deny, .timeout = 60)
+{
+    char svc[400], *s, *r;
+
+    pam_setup();
+    snprintf(svc, sizeof(svc), "%s/permit", pamdir);
+    pam_service = svc;
+    setup_opts(0, 0);
+    s = login("someone", "anything");
+    cr_assert(!strncmp(s, "OpaqueRef:", 10), "%s", s);
+    free(s);
+    teardown();
+    snprintf(svc, sizeof(svc), "%s/deny", pamdir);
+    setup_opts(0, 0);
+    r = callx("session.login_with_password",
+              "<param><value>someone</value></param>"
+              "<param><value>anything</value></param>");
+    cr_assert(strstr(r, "<value>SESSION_AUTHENTICATION_FAILED</value>"
+                        "<value>someone</value>"),
+              "%s", r);
+    free(r);
+    teardown();
+    pam_service = NULL;
+    pam_teardown();
 }
