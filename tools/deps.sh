@@ -5,16 +5,29 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config python3
 libxml2-dev libcurl4-openssl-dev libyaml-dev libssl-dev zlib1g-dev
 libcriterion-dev libjansson-dev libxen-dev qemu-utils clang libclang-rt-14-dev
-libmicrohttpd-dev libpam0g-dev libcrypt-dev"
-missing=""
-for p in $PKGS; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
-        missing="$missing $p"
-done
-[ -z "$missing" ] && exit 0
+libmicrohttpd-dev libpam0g-dev libcrypt-dev openssl curl"
+# The daemon benchmark's peer (libvirtd's test driver), installed without
+# its recommendations (which would pull in QEMU).
+PEER_PKGS="libvirt-daemon libvirt-clients libvirt-dev"
+missing() {
+    m=""
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+            m="$m $p"
+    done
+    echo "$m"
+}
+# shellcheck disable=SC2086
+need=$(missing $PKGS)
+# shellcheck disable=SC2086
+need_peer=$(missing $PEER_PKGS)
+[ -z "$need$need_peer" ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
-echo "installing:$missing"
+echo "installing:$need$need_peer"
 $SUDO apt-get update -qq
 # shellcheck disable=SC2086
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing
+[ -z "$need" ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need
+# shellcheck disable=SC2086
+[ -z "$need_peer" ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install \
+    -y -qq --no-install-recommends $need_peer
