@@ -9,9 +9,13 @@
 
 #include "xe.h"
 
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #define XE_LOCK_TIMEOUT_MS 60000
 
@@ -65,26 +69,67 @@ static int read_pwfile(xe_ctx *ctx, xe_conn *c)
     return 0;
 }
 
+/*
+ * Whether the command goes to this host's toolstack (daemon socket or
+ * embedded engine) rather than over the network. As in XAPI's xe, no -s
+ * or -s localhost/127.0.0.1 means this host; unlike it, an explicit -p
+ * asks for that TCP port (how a daemon on another port is reached).
+ */
 static bool is_local(const xe_conn *c)
 {
-    return c->server == NULL || strcmp(c->server, "127.0.0.1") == 0
-           || strcmp(c->server, "localhost") == 0;
+    if (c->server == NULL)
+        return true;
+    return c->port < 0 && (strcmp(c->server, "127.0.0.1") == 0
+                           || strcmp(c->server, "localhost") == 0);
 }
 
-/* Where a local daemon (xcpd) listens, when it does. */
+/* The engine's default state directory (see xcp_open_options). */
+static const char *state_dir(xe_arena *a)
+{
+    const char *dir = getenv("XCP_STATE_DIR"), *home;
+
+    if (dir != NULL && *dir != '\0')
+        return dir;
+    if (geteuid() == 0)
+        return "/var/lib/xcp";
+    dir = getenv("XDG_DATA_HOME");
+    if (dir != NULL && *dir != '\0')
+        return xe_sprintf(a, "%s/xcp", dir);
+    home = getenv("HOME");
+    if (home == NULL || *home == '\0') {
+        struct passwd *pw = getpwuid(geteuid());
+        home = pw != NULL ? pw->pw_dir : "/tmp";
+    }
+    return xe_sprintf(a, "%s/.local/share/xcp", home);
+}
+
+/*
+ * Where a local daemon (xcpd) listens, when one does: the socket must
+ * accept a connection, so a socket left behind by a daemon that died does
+ * not hide the embedded engine.
+ */
 static const char *daemon_socket(xe_arena *a)
 {
-    const char *dir = getenv("XCP_STATE_DIR");
-    const char *path = dir != NULL ? xe_sprintf(a, "%s/xapi", dir)
-                                   : "/var/lib/xcp/xapi";
+    const char *path = xe_sprintf(a, "%s/xapi", state_dir(a));
+    struct sockaddr_un sa;
     struct stat st;
+    int fd, rc;
 
-    if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-        return path;
-    return NULL;
+    if (stat(path, &st) != 0 || !S_ISSOCK(st.st_mode)
+        || strlen(path) >= sizeof(sa.sun_path))
+        return NULL;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0)
+        return NULL;
+    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    close(fd);
+    return rc == 0 ? path : NULL;
 }
 
-static void remote_failure(xe_ctx *ctx, const xe_conn *c)
+static void remote_failure(xe_ctx *ctx, const xe_conn *c, int rc)
 {
     const xcp_error *e = xcp_error_last();
 
@@ -96,6 +141,11 @@ static void remote_failure(xe_ctx *ctx, const xe_conn *c)
                             : "Username/password must be specified";
         return;
     }
+    if (rc != XCP_EIO && e != NULL) {
+        /* The server answered with some other XenAPI error. */
+        xe_fail_lib(ctx);
+        return;
+    }
     ctx->err.kind = XE_E_RAW;
     ctx->err.text = "Unable to contact server. Please check server and port "
                     "settings.\n";
@@ -104,13 +154,16 @@ static void remote_failure(xe_ctx *ctx, const xe_conn *c)
 static int open_session(xe_ctx *ctx, const xe_conn *c)
 {
     xcp_open_options opts;
+    xcp_remote_options ro;
     const char *sock, *uri;
-    const char *user = c->user != NULL ? c->user : "root";
-    const char *pw = c->password != NULL ? c->password : "null";
+    int rc;
 
     if (!is_local(c)) {
         uri = xe_sprintf(&ctx->arena, "%s://%s", c->nossl ? "http" : "https",
-                         c->server);
+                         strchr(c->server, ':') != NULL
+                                 && c->server[0] != '['
+                             ? xe_sprintf(&ctx->arena, "[%s]", c->server)
+                             : c->server);
         if (c->port >= 0)
             uri = xe_sprintf(&ctx->arena, "%s:%d", uri, c->port);
     } else if ((sock = daemon_socket(&ctx->arena)) != NULL) {
@@ -124,9 +177,18 @@ static int open_session(xe_ctx *ctx, const xe_conn *c)
             return xe_fail_lib(ctx);
         return 0;
     }
-    if (xcp_session_open(&ctx->s, uri, user, pw) < 0) {
+    memset(&ro, 0, sizeof(ro));
+    ro.version = XCP_REMOTE_OPTIONS_VERSION;
+    ro.uri = uri;
+    /* XAPI's xe defaults (newcli.ml); local root needs no password. */
+    ro.user = c->user != NULL ? c->user : "root";
+    ro.password = c->password != NULL ? c->password : "null";
+    ro.originator = "cli";
+    /* XAPI hosts present self-signed certificates: xe does not verify. */
+    ro.insecure = true;
+    if ((rc = xcp_session_open_remote(&ctx->s, &ro)) < 0) {
         ctx->s = NULL;
-        remote_failure(ctx, c);
+        remote_failure(ctx, c, rc);
         return -1;
     }
     return 0;

@@ -45,9 +45,58 @@ XCP_EXTERN int xcp_session_open_local(xcp_session **out,
  * Open a session on a XenAPI server and log in. uri is "https://host[:port]",
  * "http://host[:port]" or "unix:/path/to/socket"; uri NULL opens a local
  * session with default options (user and password are then ignored).
+ * Remote sessions opened here speak XML-RPC and verify the server's
+ * certificate with the system's CAs: see xcp_session_open_remote() for
+ * other choices and for the transport errors.
  */
 XCP_EXTERN int xcp_session_open(xcp_session **out, const char *uri,
                                 const char *user, const char *password);
+
+#define XCP_REMOTE_OPTIONS_VERSION 1
+
+/** Wire encodings of a remote session. */
+typedef enum xcp_remote_protocol {
+    XCP_REMOTE_XMLRPC = 0,  /**< XML-RPC, POST / (what every XAPI serves) */
+    XCP_REMOTE_JSONRPC = 1, /**< JSON-RPC 2.0, POST /jsonrpc */
+} xcp_remote_protocol;
+
+/** Options for xcp_session_open_remote(). Zero-initialise, set version. */
+typedef struct xcp_remote_options {
+    unsigned version;       /**< XCP_REMOTE_OPTIONS_VERSION */
+    const char *uri;        /**< "https://host[:port]", "http://host[:port]"
+                                 (default ports 443 and 80; IPv6 hosts in
+                                 brackets) or "unix:/path/to/socket" */
+    const char *user;       /**< NULL: "root" */
+    const char *password;   /**< NULL: "" */
+    const char *originator; /**< client tag sent at login; NULL: "libxcp" */
+    xcp_remote_protocol protocol; /**< XCP_REMOTE_XMLRPC by default */
+    const char *ca_file;    /**< PEM file of CA certificates to verify the
+                                 server with; NULL: the system's CAs */
+    bool insecure;          /**< do not verify the server's certificate nor
+                                 its name (XAPI hosts use self-signed
+                                 certificates; xe does this) */
+    unsigned connect_timeout_ms; /**< to establish a connection; 0: 30 s */
+    unsigned timeout_ms;    /**< longest wait for any one call's reply;
+                                 0: no limit (calls such as VM.start may
+                                 take minutes). event.from always gets at
+                                 least its own timeout plus a margin. */
+} xcp_remote_options;
+
+/**
+ * Open a session on a XenAPI server (our xcpd or a XAPI host) and log in
+ * with session.login_with_password(user, password, "1.1", originator).
+ * The session keeps one connection open (HTTP keep-alive) and may be used
+ * by one thread at a time. Failures: the server's error (e.g.
+ * SESSION_AUTHENTICATION_FAILED, XCP_EAPI), or a transport error returning
+ * XCP_EIO with one of CONNECTION_FAILED [uri, reason] (nothing listens,
+ * unknown host, unreachable), SSL_VERIFY_ERROR [reason] (certificate not
+ * trusted), TLS_CONNECTION_FAILED [host, port] (TLS handshake failed) or
+ * TRANSPORT_ERROR [uri, reason] (timeout, connection lost, HTTP error,
+ * a reply that is not XenAPI). Later calls on the session report transport
+ * failures the same way.
+ */
+XCP_EXTERN int xcp_session_open_remote(xcp_session **out,
+                                       const xcp_remote_options *opts);
 
 /** Log out (remote) or release the engine (local), and free the session. */
 XCP_EXTERN void xcp_session_close(xcp_session *s);

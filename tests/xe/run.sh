@@ -18,7 +18,11 @@
 #
 # Usage: tests/xe/run.sh [name ...]      (default: every .cmd)
 # Environment: XE (the binary; default ./cmd/xe/xe from the build dir),
-#              UPDATE=1, KEEP=1 (keep the state directories).
+#              UPDATE=1, KEEP=1 (keep the state directories),
+#              XE_DAEMON=path/to/xcpd: run each fragment with that daemon
+#              serving its state dir (unix socket only), so that every xe
+#              command goes through the socket instead of the embedded
+#              engine; the transcripts must not change.
 
 here=$(cd "$(dirname "$0")" && pwd)
 XE=${XE:-$PWD/cmd/xe/xe}
@@ -57,6 +61,34 @@ quote() {
     esac
 }
 
+# XE_DAEMON mode: start the daemon on $XCP_STATE_DIR and wait until it
+# serves. Root on the socket needs no password; for other users the auth
+# file accepts xe's default credentials (root, "null").
+start_daemon() {
+    # The first boot is done by the embedded engine, as in the default
+    # mode: an engine that has just created its objects lists them in
+    # another order than one that loaded them from disk.
+    "$XE" pool-list >/dev/null 2>&1
+    printf 'root:%s\n' "$(openssl passwd -6 null)" >"$state/auth" || return 1
+    "$XE_DAEMON" --state-dir "$XCP_STATE_DIR" --auth-file "$state/auth" \
+        >"$state/xcpd.log" 2>&1 &
+    daemon_pid=$!
+    tries=0
+    until grep -q '^xcpd: ready' "$state/xcpd.log" 2>/dev/null; do
+        tries=$((tries + 1))
+        if [ "$tries" -gt 300 ] || ! kill -0 "$daemon_pid" 2>/dev/null; then
+            echo "run.sh: $XE_DAEMON did not start:" >&2
+            cat "$state/xcpd.log" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+stop_daemon() {
+    kill -TERM "$daemon_pid" 2>/dev/null && wait "$daemon_pid"
+}
+
 # Runs one .cmd fragment; the transcript goes to $transcript.
 run_one() {
     name=$1
@@ -72,6 +104,10 @@ run_one() {
         export XCP_STATE_DIR XCP_HV XCP_SIM_HOST_MEMORY XCP_SIM_HOST_CPUS HOME
         unset XE_EXTRA_ARGS TRACEPARENT
         mkdir -p "$XCP_STATE_DIR"
+        if [ -n "${XE_DAEMON:-}" ]; then
+            start_daemon || exit 2
+            trap stop_daemon EXIT
+        fi
         xe() {
             line='$ xe'
             for a in "$@"; do
