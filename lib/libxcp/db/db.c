@@ -57,7 +57,7 @@ struct xcp__db {
     struct undo *undo;
     size_t nundo, capundo;
     int depth;
-    xcp__obj *touched;
+    xcp__obj *touched, *touched_tail; /* in order of first touch */
     struct xcp__journal *j;
     int fsync_policy, group_ms;
     void (*on_commit)(void *, uint64_t);
@@ -309,9 +309,16 @@ static int undo_push(xcp__db *db, uint8_t op, xcp__obj *o, int field,
 static void touch(xcp__db *db, xcp__obj *o, int field)
 {
     if (!o->in_txn) {
+        /* Appended: a commit journals (and a reload recreates) objects in
+         * the order they were made, so lists read the same before and
+         * after a restart. */
         o->in_txn = true;
-        o->tnext = db->touched;
-        db->touched = o;
+        o->tnext = NULL;
+        if (db->touched_tail)
+            db->touched_tail->tnext = o;
+        else
+            db->touched = o;
+        db->touched_tail = o;
     }
     if (field >= 0 && field < MAX_FIELDS)
         X(o)->dirty[field / 64] |= 1ull << (field % 64);
@@ -473,7 +480,7 @@ int xcp__db_commit(xcp__db *db)
         }
         x->created_in_txn = x->destroyed_in_txn = false;
     }
-    db->touched = NULL;
+    db->touched = db->touched_tail = NULL;
     undo_clear(db);
     prune_tombstones(db);
     if (db->j && xcp__journal_size(db->j) > 4u * 1024 * 1024 &&
@@ -560,10 +567,23 @@ void xcp__db_abort(xcp__db *db)
         case U_CREATE:
             table_unlink(db, o);
             break;
-        case U_DESTROY:
+        case U_DESTROY: {
+            /* Back into its own slot (undos run newest first, so the one
+             * that took the slot is the last again): lists keep the order
+             * the journal gives them on reload. */
+            uint32_t slot = o->idx;
             table_link(db, o);
+            if (slot < o->idx) {
+                struct table *t = &db->t[o->cls];
+                xcp__obj *moved = t->objs[slot];
+                t->objs[slot] = o;
+                t->objs[o->idx] = moved;
+                moved->idx = o->idx;
+                o->idx = slot;
+            }
             X(o)->destroyed_in_txn = false;
             break;
+        }
         }
         xcp_value_dispose(&u->old);
     }
@@ -579,7 +599,7 @@ void xcp__db_abort(xcp__db *db)
         }
         x->destroyed_in_txn = false;
     }
-    db->touched = NULL;
+    db->touched = db->touched_tail = NULL;
 }
 
 /* ---- relations -------------------------------------------------------- */
@@ -928,6 +948,19 @@ int xcp__db_destroy(xcp__db *db, xcp__obj *o)
         return rc;
     table_unlink(db, o);
     X(o)->destroyed_in_txn = true;
+    if (o->in_txn && db->touched_tail != o) {
+        /* The journal lists a deletion where it happened, after what the
+         * transaction created before it: replaying creations and
+         * deletions in that order rebuilds the lists in the same order
+         * (a deletion moves the last object into the hole). */
+        xcp__obj **pp = &db->touched;
+        while (*pp != o)
+            pp = &(*pp)->tnext;
+        *pp = o->tnext;
+        o->tnext = NULL;
+        db->touched_tail->tnext = o;
+        db->touched_tail = o;
+    }
     touch(db, o, -1);
     return 0;
 }
