@@ -68,6 +68,9 @@ extern const size_t xcp__nerrors;
 int xcp__fail(const char *name, ...);
 /* Same with an array. */
 int xcp__failv(const char *name, size_t n, const char *const *params);
+/* As xcp__failv with another return code (XCP_EIO for transport errors). */
+int xcp__fail_code(int code, const char *name, size_t n,
+                   const char *const *params);
 /* INTERNAL_ERROR with a formatted message. */
 int xcp__internal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* OOM: sets INTERNAL_ERROR "out of memory", returns XCP_ENOMEM. */

@@ -231,10 +231,7 @@ static int fail_io(const char *name, ...)
     while (n < XCP__ARRAY_LEN(p) && (a = va_arg(ap, const char *)) != NULL)
         p[n++] = a;
     va_end(ap);
-    xcp__failv(name, n, p);
-    /* The thread's error is library storage; only its view is const. */
-    ((xcp_error *)xcp_error_last())->code = XCP_EIO;
-    return XCP_EIO;
+    return xcp__fail_code(XCP_EIO, name, n, p);
 }
 
 /* A transport failure as a XenAPI-style error; returns XCP_EIO. */

@@ -109,6 +109,12 @@ int xcp__failv(const char *name, size_t n, const char *const *params)
     return set_error(XCP_EAPI, name, n, params);
 }
 
+int xcp__fail_code(int code, const char *name, size_t n,
+                   const char *const *params)
+{
+    return set_error(code, name, n, params);
+}
+
 int xcp__fail(const char *name, ...)
 {
     const char *p[MAX_PARAMS];
