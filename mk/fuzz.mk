@@ -8,7 +8,7 @@ FUZZ_CC = clang
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_LIB_SRCS = $(addprefix $(top_srcdir)/,$(filter %.c,$(lib_libxcp_libxcp_core_la_SOURCES)))
 FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(JANSSON_LIBS) $(PAM_LIBS) $(LIBS) -lpthread
-FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS)
+FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS) fuzz/fuzz_http
 FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header $(FUZZ_EXTRA)
 FUZZ_SECONDS ?= 20
 FUZZ_LONG_SECONDS ?= 600
@@ -31,6 +31,16 @@ fuzz/fuzz_journal: $(top_srcdir)/tests/fuzz/fuzz_journal.c fuzz/libcore.a
 fuzz/fuzz_qcow2_header: $(top_srcdir)/tests/fuzz/fuzz_qcow2_header.c $(top_srcdir)/lib/libxcp/sr/qcow2.c
 	@mkdir -p fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< $(top_srcdir)/lib/libxcp/sr/qcow2.c
+
+# xcpd's HTTP handler (cmd/xcpd/http.c, the daemon's own code) over the
+# instrumented library, behind a real libmicrohttpd daemon.
+fuzz/fuzz_http: $(top_srcdir)/tests/fuzz/fuzz_http.c \
+		$(addprefix $(top_srcdir)/,$(XCPD_HTTP_SRCS)) \
+		$(top_srcdir)/cmd/xcpd/xcpd.h fuzz/libcore.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/include -I$(top_srcdir)/cmd/xcpd \
+	    $(MHD_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_http.c \
+	    $(addprefix $(top_srcdir)/,$(XCPD_HTTP_SRCS)) fuzz/libcore.a \
+	    $(MHD_LIBS) $(FUZZ_LIBS)
 
 fuzz: $(FUZZERS)
 

@@ -52,6 +52,10 @@ typedef struct xcp_server_options {
                                       meanwhile); 0: 5000 */
     unsigned gc_interval_ms; /**< how often expired sessions are looked
                                   for; 0: 60000 */
+    unsigned call_threads;   /**< threads running the calls that may take
+                                  long (explicit messages such as
+                                  VM.start; getters and setters run on the
+                                  caller's thread); 0: 8 */
 } xcp_server_options;
 
 /**
@@ -107,7 +111,9 @@ typedef struct xcp_server_reply {
 
 /**
  * Completion callback: called exactly once per request, either before
- * xcp_server_rpc() returns or later from a library thread. The reply and
+ * xcp_server_rpc() returns or later from a library thread (long polls,
+ * failed logins, and explicit messages, which run on the server's call
+ * threads so that a slow VM.start never holds the transport's thread). The reply and
  * its body are valid only during the call (copy them). It must not call
  * back into the server for the same request, nor block for long.
  */

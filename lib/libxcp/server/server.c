@@ -84,6 +84,11 @@ struct xcp_server {
     struct pend **heap;
     size_t hn, hcap;
     struct pend *ready, *ready_tail;
+    /* call threads: explicit messages queue here */
+    pthread_t *workers;
+    unsigned nworkers;
+    struct pend *work, *work_tail;
+    pthread_cond_t work_cond;
     size_t npend;             /* pends not yet replied */
     xcp__hmap sessions, groups;
     struct group *all_groups;
@@ -561,6 +566,45 @@ static void *timer_main(void *arg)
     return NULL;
 }
 
+/* Call threads: explicit synchronous messages (VM.start, VDI.copy...)
+ * may take seconds; they run here so the transport's threads keep
+ * serving everyone else. */
+static void *worker_main(void *arg)
+{
+    xcp_server *s = arg;
+    struct pend *p;
+
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->work && !s->quit)
+            pthread_cond_wait(&s->work_cond, &s->mu);
+        if (!s->work)
+            break;
+        p = s->work;
+        s->work = p->rnext;
+        if (!s->work)
+            s->work_tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+        run(p);
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static void enqueue_work(xcp_server *s, struct pend *p)
+{
+    pthread_mutex_lock(&s->mu);
+    p->rnext = NULL;
+    if (s->work_tail)
+        s->work_tail->rnext = p;
+    else
+        s->work = p;
+    s->work_tail = p;
+    pthread_cond_signal(&s->work_cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
 /* "VM.get_record", or the "VM_get_record" spelling. */
@@ -754,7 +798,13 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
         if (p->deadline == 0)
             p->deadline = 1; /* 0 means "from the argument" below */
     }
-    run(p);
+    /* Generated messages (getters, setters, records) are quick; so are
+     * Async (a task and a thread) and the event calls (they park). */
+    if (s->nworkers && m->kind == XM_EXPLICIT && !p->async &&
+        m->cls != C(event))
+        enqueue_work(s, p);
+    else
+        run(p);
 }
 
 static const char html500[] =
@@ -859,6 +909,7 @@ int xcp_server_open(xcp_server **out, const xcp_server_options *o)
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&s->drained, NULL);
+    pthread_cond_init(&s->work_cond, NULL);
     if ((rc = xcp__auth_open(&s->auth, o->auth_file, o->pam_service)) < 0)
         goto fail;
     memset(&eo, 0, sizeof(eo));
@@ -875,15 +926,40 @@ int xcp_server_open(xcp_server **out, const xcp_server_options *o)
         goto fail;
     }
     s->timer_running = true;
+    {
+        unsigned want = o->call_threads ? o->call_threads : 8, i;
+        if (!(s->workers = xcp__calloc(want, sizeof(*s->workers)))) {
+            rc = xcp__oom();
+            goto fail;
+        }
+        for (i = 0; i < want; i++) {
+            if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0)
+                break;
+            s->nworkers++;
+        }
+        if (!s->nworkers) {
+            rc = xcp__internal("cannot start the server's call threads");
+            goto fail;
+        }
+    }
     *out = s;
     return 0;
 fail:
+    if (s->timer_running) {
+        pthread_mutex_lock(&s->mu);
+        s->quit = true;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->timer, NULL);
+    }
+    free(s->workers);
     if (s->e)
         xcp__engine_put(s->e);
     xcp__auth_close(s->auth);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_cond_destroy(&s->drained);
+    pthread_cond_destroy(&s->work_cond);
     free(s);
     return rc;
 }
@@ -910,9 +986,13 @@ void xcp_server_close(xcp_server *s)
     pthread_mutex_lock(&s->mu);
     s->quit = true;
     pthread_cond_signal(&s->cond);
+    pthread_cond_broadcast(&s->work_cond);
     pthread_mutex_unlock(&s->mu);
     if (s->timer_running)
         pthread_join(s->timer, NULL);
+    while (s->nworkers > 0)
+        pthread_join(s->workers[--s->nworkers], NULL);
+    free(s->workers);
     /* Log out the sessions we opened, as a restart of XAPI ends them. */
     while (s->ahead) {
         char ref[XCP_REF_MAX];
@@ -934,6 +1014,7 @@ void xcp_server_close(xcp_server *s)
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cond);
     pthread_cond_destroy(&s->drained);
+    pthread_cond_destroy(&s->work_cond);
     free(s);
 }
 

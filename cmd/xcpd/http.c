@@ -1,0 +1,811 @@
+/*
+ * xcpd: the HTTP side of every listener. Routes a request (method and
+ * longest path prefix, as XAPI does), collects RPC bodies and parks the
+ * connection while the engine's reply is pending, and streams raw VDI
+ * transfers through the library's transfer API. The fuzzer drives these
+ * same callbacks, so everything reachable from a request lives here.
+ *
+ * Parking follows docs/notes-mhd.md §1: the completion may run on any
+ * thread, even before xcp_server_rpc() returns, so it only stores a copy
+ * of the reply and resumes the connection; MHD then calls the handler
+ * again, which queues the reply.
+ */
+#define _GNU_SOURCE /* struct ucred */
+
+#include "xcpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <syslog.h>
+
+#include <xcp/xcp.h>
+
+/* Export responses are produced in blocks of this size. */
+#define EXPORT_BLOCK ((size_t)256 * 1024)
+/* XO declares this length (2^50) when it does not know the size and just
+   closes the socket at the end; MHD 0.9.75 only notices that close when
+   the connection times out, so such imports get a short timeout. */
+#define FAKE_LENGTH ((uint64_t)1 << 50)
+#define FAKE_LENGTH_TIMEOUT_S 5u
+/* 413 under a name every libmicrohttpd since 0.9.71 accepts (the macro
+   was renamed in 0.9.74). */
+#define HTTP_TOO_LARGE 413u
+
+typedef enum route {
+    ROUTE_RPC,
+    ROUTE_OPTIONS,
+    ROUTE_IMPORT,
+    ROUTE_EXPORT,
+    ROUTE_NOT_FOUND,
+    ROUTE_BAD_METHOD,
+} route;
+
+/* Where an RPC stands; changed under xcpd_http.mu once dispatched. */
+typedef enum rpc_state {
+    ST_BODY,   /* receiving the body */
+    ST_PARKED, /* handed to the engine, reply pending */
+    ST_DONE,   /* reply stored, to be queued by the handler */
+} rpc_state;
+
+typedef struct req {
+    xcpd_listener *l;
+    struct MHD_Connection *c;
+    route route;
+    const char *method;
+    char path[64];          /* for log lines, truncated */
+    char addr[80];          /* peer: "ip:port" or "unix:uid=N" */
+    int local_root;
+
+    /* RPC */
+    xcp_server_protocol protocol;
+    char *body;
+    size_t len, cap;
+    int too_big;
+    rpc_state state;
+    int suspended;
+    int counted;            /* included in xcpd_http.dispatched */
+    unsigned status;        /* the stored reply */
+    char *content_type;
+    char *reply;
+    size_t reply_len;
+
+    /* VDI transfers */
+    xcp_server_transfer *t;
+    char *task;             /* the transfer's task ref */
+    char *vdi_uuid;
+    uint64_t size;          /* export: bytes to send */
+    unsigned fail_status;   /* nonzero: answer this with fail_text */
+    char *fail_text;
+    int stream_error;       /* export: a read failed */
+    int until_close;        /* import with XO's fake length: the body is
+                               whatever arrives before the client closes */
+} req;
+
+void xcpd_http_init(xcpd_http *h, xcp_server *srv, int verbose)
+{
+    memset(h, 0, sizeof(*h));
+    h->srv = srv;
+    h->verbose = verbose;
+    h->transfer_timeout_s = 120;
+    pthread_mutex_init(&h->mu, NULL);
+}
+
+void xcpd_http_destroy(xcpd_http *h)
+{
+    pthread_mutex_destroy(&h->mu);
+}
+
+unsigned long xcpd_http_dispatched(xcpd_http *h)
+{
+    return __atomic_load_n(&h->dispatched, __ATOMIC_SEQ_CST);
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Handlers are chosen by method and longest path prefix, as in XAPI's
+   table: every POST that is not JSON-RPC is XML-RPC, OPTIONS is
+   registered on "/" and so answers everywhere. */
+static route route_of(const char *method, const char *url,
+                      xcp_server_protocol *protocol)
+{
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
+        *protocol = has_prefix(url, "/jsonrpc") ? XCP_SERVER_JSONRPC
+                                                : XCP_SERVER_XMLRPC;
+        return ROUTE_RPC;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
+        return ROUTE_OPTIONS;
+    if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
+        return has_prefix(url, "/import_raw_vdi") ? ROUTE_IMPORT
+                                                  : ROUTE_NOT_FOUND;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+        return has_prefix(url, "/export_raw_vdi") ? ROUTE_EXPORT
+                                                  : ROUTE_NOT_FOUND;
+    return ROUTE_BAD_METHOD;
+}
+
+/* Who is on the other end: the unix socket's peer uid decides local
+   root; a TCP peer is only an address for the logs. */
+static void peer_of(req *r)
+{
+    const union MHD_ConnectionInfo *ci;
+
+    if (r->l->local) {
+        struct ucred uc;
+        socklen_t sl = sizeof(uc);
+
+        ci = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci != NULL
+            && getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &uc, &sl)
+                   == 0) {
+            r->local_root = uc.uid == 0;
+            snprintf(r->addr, sizeof(r->addr), "unix:uid=%u",
+                     (unsigned)uc.uid);
+        } else {
+            snprintf(r->addr, sizeof(r->addr), "unix:uid=?");
+        }
+        return;
+    }
+    ci = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(r->addr, sizeof(r->addr), "?");
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    if (ci->client_addr->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const void *)ci->client_addr;
+        char ip[INET_ADDRSTRLEN];
+
+        if (inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip)))
+            snprintf(r->addr, sizeof(r->addr), "%s:%u", ip,
+                     (unsigned)ntohs(sin->sin_port));
+    } else if (ci->client_addr->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const void *)ci->client_addr;
+        char ip[INET6_ADDRSTRLEN];
+
+        if (inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip)))
+            snprintf(r->addr, sizeof(r->addr), "[%s]:%u", ip,
+                     (unsigned)ntohs(sin6->sin6_port));
+    }
+}
+
+static xcp_server_peer peer(const req *r)
+{
+    xcp_server_peer p = {r->local_root, r->addr};
+
+    return p;
+}
+
+static void req_free(req *r)
+{
+    free(r->body);
+    free(r->content_type);
+    free(r->reply);
+    free(r->task);
+    free(r->vdi_uuid);
+    free(r->fail_text);
+    free(r);
+}
+
+/* ---- responses ---------------------------------------------------------- */
+
+static struct MHD_Response *response(const char *body, size_t len,
+                                     const char *content_type)
+{
+    struct MHD_Response *x = MHD_create_response_from_buffer(
+        len, (void *)(body != NULL ? body : ""), MHD_RESPMEM_MUST_COPY);
+
+    if (x != NULL && content_type != NULL)
+        MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                content_type);
+    return x;
+}
+
+/* XenAPI clients in browsers (Xen Orchestra) need these on every RPC
+   answer and on the pre-flight. */
+static void add_cors(struct MHD_Response *x)
+{
+    MHD_add_response_header(x, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(x, "Access-Control-Allow-Headers",
+                            "X-Requested-With");
+}
+
+static enum MHD_Result queue(req *r, unsigned status, struct MHD_Response *x)
+{
+    enum MHD_Result ret;
+
+    if (x == NULL)
+        return MHD_NO;
+    ret = MHD_queue_response(r->c, status, x);
+    MHD_destroy_response(x);
+    return ret;
+}
+
+static enum MHD_Result answer_text(req *r, unsigned status, const char *text,
+                                   int cors)
+{
+    struct MHD_Response *x = response(text, strlen(text), "text/plain");
+
+    if (x != NULL && cors)
+        add_cors(x);
+    if (x != NULL && status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(x, MHD_HTTP_HEADER_ALLOW,
+                                "GET, PUT, POST, OPTIONS");
+    return queue(r, status, x);
+}
+
+/* "NAME: param, param" of the thread's last error, for transfer bodies
+   and logs. */
+static char *error_text(const char *fallback)
+{
+    const xcp_error *e = xcp_error_last();
+    char buf[1024];
+    size_t i, n;
+
+    if (e == NULL || e->name == NULL)
+        return strdup(fallback);
+    n = (size_t)snprintf(buf, sizeof(buf), "%s", e->name);
+    for (i = 0; i < e->nparams && n < sizeof(buf); i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s%s",
+                              i == 0 ? ": " : ", ",
+                              e->params[i] != NULL ? e->params[i] : "");
+    return strdup(buf);
+}
+
+/* ---- RPC ---------------------------------------------------------------- */
+
+/* The XenAPI error name in a failure envelope, for --verbose logs only:
+   both encodings put it right after a fixed prefix. */
+static void failure_name(const char *body, size_t len, char *out,
+                         size_t outsz)
+{
+    static const char *const marks[] = {
+        "<name>ErrorDescription</name><value><array><data><value>",
+        "\"error\":{\"code\":1,\"message\":\"",
+        "\"error\":[\"",
+    };
+    size_t i, k;
+
+    out[0] = '\0';
+    for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+        const char *p = memmem(body, len, marks[i], strlen(marks[i]));
+
+        if (p == NULL)
+            continue;
+        p += strlen(marks[i]);
+        for (k = 0; k + 1 < outsz && p + k < body + len && p[k] != '<'
+                    && p[k] != '"';
+             k++)
+            out[k] = p[k];
+        out[k] = '\0';
+        return;
+    }
+}
+
+static void log_rpc(const req *r)
+{
+    char name[64];
+
+    if (r->status != MHD_HTTP_OK) {
+        xcpd_log(LOG_INFO, "%s %s from %s: HTTP %u", r->method, r->path,
+                 r->addr, r->status);
+        return;
+    }
+    failure_name(r->reply, r->reply_len, name, sizeof(name));
+    if (name[0] != '\0')
+        xcpd_log(LOG_INFO, "%s %s from %s: %s", r->method, r->path, r->addr,
+                 name);
+}
+
+/* The engine's completion: any thread, possibly before xcp_server_rpc()
+   has returned. Copy the reply, publish it, wake the connection. */
+static void rpc_done(void *arg, const xcp_server_reply *rep)
+{
+    req *r = arg;
+    xcpd_http *h = r->l->http;
+    char *ct = strdup(rep->content_type != NULL ? rep->content_type
+                      : r->protocol == XCP_SERVER_JSONRPC ? "application/json"
+                                                          : "text/xml");
+    char *body = malloc(rep->len + 1);
+
+    if (body != NULL && rep->len > 0)
+        memcpy(body, rep->body, rep->len);
+    pthread_mutex_lock(&h->mu);
+    if (ct == NULL || body == NULL) {
+        free(ct);
+        free(body);
+        r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    } else {
+        /* A status MHD would refuse to send becomes a plain 500. */
+        r->status = rep->http_status >= 100 && rep->http_status <= 599
+                        ? (unsigned)rep->http_status
+                        : MHD_HTTP_INTERNAL_SERVER_ERROR;
+        r->content_type = ct;
+        r->reply = body;
+        r->reply_len = rep->len;
+    }
+    r->state = ST_DONE;
+    if (r->suspended) {
+        r->suspended = 0;
+        MHD_resume_connection(r->c);
+    }
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void rpc_dispatch(req *r)
+{
+    xcpd_http *h = r->l->http;
+    xcp_server_request q;
+
+    if (h->srv == NULL) {
+        xcp_server_reply rep = {503, "text/html", "", 0};
+
+        rpc_done(r, &rep);
+        return;
+    }
+    q.protocol = r->protocol;
+    q.body = r->body != NULL ? r->body : "";
+    q.len = r->len;
+    q.peer = peer(r);
+    xcp_server_rpc(h->srv, &q, rpc_done, r);
+}
+
+static void rpc_append(req *r, const char *data, size_t n)
+{
+    size_t cap;
+    char *p;
+
+    if (r->too_big)
+        return;
+    if (n > XCPD_RPC_BODY_MAX - r->len) {
+        /* Keep reading (and dropping) the rest so the 413 goes out on a
+           connection that is still in sync. */
+        r->too_big = 1;
+        free(r->body);
+        r->body = NULL;
+        r->len = r->cap = 0;
+        return;
+    }
+    if (r->len + n > r->cap) {
+        cap = r->cap != 0 ? r->cap : 4096;
+        while (cap < r->len + n)
+            cap *= 2;
+        if (cap > XCPD_RPC_BODY_MAX)
+            cap = XCPD_RPC_BODY_MAX;
+        p = realloc(r->body, cap);
+        if (p == NULL) {
+            /* Answered like an oversized body: there is no good reply to
+               a request we cannot hold. */
+            r->too_big = 1;
+            free(r->body);
+            r->body = NULL;
+            r->len = r->cap = 0;
+            return;
+        }
+        r->body = p;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+}
+
+static enum MHD_Result rpc_reply(req *r)
+{
+    struct MHD_Response *x;
+
+    if (r->l->http->verbose)
+        log_rpc(r);
+    if (r->reply == NULL)
+        return answer_text(r, r->status, "Internal error\n", 1);
+    x = response(r->reply, r->reply_len, r->content_type);
+    if (x != NULL)
+        add_cors(x);
+    /* The copies are no longer needed while the answer is written. */
+    free(r->body);
+    r->body = NULL;
+    return queue(r, r->status, x);
+}
+
+static enum MHD_Result rpc_step(req *r, const char *data, size_t *n)
+{
+    xcpd_http *h = r->l->http;
+    int start;
+
+    if (*n > 0) {
+        rpc_append(r, data, *n);
+        *n = 0;
+        return MHD_YES;
+    }
+    if (r->too_big) {
+        if (h->verbose)
+            xcpd_log(LOG_INFO, "%s %s from %s: body over %zu bytes",
+                     r->method, r->path, r->addr, XCPD_RPC_BODY_MAX);
+        return answer_text(r, HTTP_TOO_LARGE,
+                           "Request body too large\n", 1);
+    }
+
+    /* The engine may block (a synchronous call runs here), so the lock
+       is not held across it. */
+    pthread_mutex_lock(&h->mu);
+    start = r->state == ST_BODY;
+    if (start) {
+        r->state = ST_PARKED;
+        r->counted = 1;
+        __atomic_add_fetch(&h->dispatched, 1, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (start)
+        rpc_dispatch(r);
+
+    pthread_mutex_lock(&h->mu);
+    if (r->state == ST_DONE) {
+        pthread_mutex_unlock(&h->mu);
+        return rpc_reply(r);
+    }
+    /* Pending: park until rpc_done() resumes us; the handler is then
+       called again and takes the branch above. */
+    r->suspended = 1;
+    MHD_suspend_connection(r->c);
+    pthread_mutex_unlock(&h->mu);
+    return MHD_YES;
+}
+
+/* Refuse a declared body over the cap before reading it (MHD then closes
+   the connection, which is what an abusive client deserves). */
+static int declared_too_big(struct MHD_Connection *c)
+{
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long v;
+    char *end;
+
+    if (cl == NULL)
+        return 0;
+    errno = 0;
+    v = strtoull(cl, &end, 10);
+    return errno == ERANGE || (end != cl && v > XCPD_RPC_BODY_MAX);
+}
+
+/* ---- VDI transfers ------------------------------------------------------ */
+
+/* Query argument first, cookie second, as XAPI's handlers look them up. */
+static const char *arg_or_cookie(struct MHD_Connection *c, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                                name);
+
+    return v != NULL ? v
+                     : MHD_lookup_connection_value(c, MHD_COOKIE_KIND, name);
+}
+
+static uint64_t declared_length(struct MHD_Connection *c)
+{
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long v;
+    char *end;
+
+    if (cl == NULL)
+        return UINT64_MAX;
+    errno = 0;
+    v = strtoull(cl, &end, 10);
+    return errno != 0 || end == cl ? UINT64_MAX : (uint64_t)v;
+}
+
+static void transfer_failed(req *r, unsigned status, char *text)
+{
+    r->fail_status = status;
+    r->fail_text = text;
+    if (r->l->http->verbose)
+        xcpd_log(LOG_INFO, "%s %s from %s: HTTP %u: %s", r->method, r->path,
+                 r->addr, status, text != NULL ? text : "");
+}
+
+/* Authenticate and open the transfer as soon as the headers are known, so
+   a refused upload is answered before its body is read. */
+static void transfer_open(req *r)
+{
+    xcpd_http *h = r->l->http;
+    xcp_server_transfer_request tr;
+    xcp_server_transfer *t = NULL;
+    char *user, *password = NULL;
+    int status = 0, rc, fake;
+    const char *s;
+
+    if (h->srv == NULL) {
+        transfer_failed(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                        strdup("Service unavailable"));
+        return;
+    }
+    /* XAPI's own chunk framing (?chunked) is not implemented: writing
+       its frame headers into the disk would corrupt it. */
+    if (r->route == ROUTE_IMPORT
+        && MHD_lookup_connection_value_n(r->c, MHD_GET_ARGUMENT_KIND,
+                                         "chunked", 7, NULL, NULL)
+               == MHD_YES) {
+        transfer_failed(r, MHD_HTTP_BAD_REQUEST,
+                        strdup("chunked framing is not supported"));
+        return;
+    }
+    memset(&tr, 0, sizeof(tr));
+    tr.direction = r->route == ROUTE_IMPORT ? XCP_SERVER_IMPORT
+                                            : XCP_SERVER_EXPORT;
+    tr.session_id = arg_or_cookie(r->c, "session_id");
+    tr.task_id = arg_or_cookie(r->c, "task_id");
+    tr.vdi = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "vdi");
+    tr.format = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                            "format");
+    user = MHD_basic_auth_get_username_password(r->c, &password);
+    tr.basic_user = user;
+    tr.basic_password = user != NULL ? password : NULL;
+    tr.content_length = r->route == ROUTE_IMPORT ? declared_length(r->c)
+                                                 : UINT64_MAX;
+    /* XO's made-up length means "unknown": the body ends when the
+       client closes. */
+    fake = tr.content_length != UINT64_MAX && tr.content_length >= FAKE_LENGTH;
+    if (fake)
+        tr.content_length = UINT64_MAX;
+    r->until_close = fake;
+    tr.peer = peer(r);
+
+    xcp_error_clear();
+    rc = xcp_server_transfer_open(h->srv, &tr, &t, &r->size, &status);
+    if (password != NULL)
+        MHD_free(password);
+    if (user != NULL)
+        MHD_free(user);
+    if (rc < 0) {
+        transfer_failed(r, status >= 400 && status < 600
+                               ? (unsigned)status
+                               : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                        error_text("transfer refused"));
+        return;
+    }
+    r->t = t;
+    s = xcp_server_transfer_task(t);
+    r->task = strdup(s != NULL ? s : "");
+    s = xcp_server_transfer_vdi_uuid(t);
+    r->vdi_uuid = strdup(s != NULL ? s : "");
+    MHD_set_connection_option(r->c, MHD_CONNECTION_OPTION_TIMEOUT,
+                              fake ? FAKE_LENGTH_TIMEOUT_S
+                                   : h->transfer_timeout_s);
+}
+
+static enum MHD_Result transfer_refusal(req *r)
+{
+    const char *text = r->fail_text != NULL ? r->fail_text : "error";
+    struct MHD_Response *x;
+    char *body = malloc(strlen(text) + 2);
+
+    if (body == NULL)
+        return MHD_NO;
+    sprintf(body, "%s\n", text);
+    x = response(body, strlen(body), "text/plain");
+    free(body);
+    if (x != NULL && r->fail_status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(x, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Basic realm=\"xapi\"");
+    return queue(r, r->fail_status, x);
+}
+
+static void add_transfer_headers(req *r, struct MHD_Response *x)
+{
+    MHD_add_response_header(x, "task-id", r->task != NULL ? r->task : "");
+    MHD_add_response_header(x, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            "no-cache, no-store");
+}
+
+static enum MHD_Result import_step(req *r, const char *data, size_t *n)
+{
+    struct MHD_Response *x;
+
+    if (*n > 0) {
+        if (r->t != NULL
+            && xcp_server_transfer_write(r->t, data, *n) < 0) {
+            char *text = error_text("VDI_IO_ERROR");
+
+            /* The task takes this error; the rest of the body is read
+               and dropped so the 500 can still be sent. */
+            xcp_server_transfer_close(r->t, 0);
+            r->t = NULL;
+            transfer_failed(r, MHD_HTTP_INTERNAL_SERVER_ERROR, text);
+        }
+        *n = 0;
+        return MHD_YES;
+    }
+    if (r->fail_status != 0)
+        return transfer_refusal(r);
+    xcp_error_clear();
+    if (xcp_server_transfer_close(r->t, 1) < 0) {
+        r->t = NULL;
+        transfer_failed(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                        error_text("VDI_IO_ERROR"));
+        return transfer_refusal(r);
+    }
+    r->t = NULL;
+    x = response("", 0, NULL);
+    if (x != NULL)
+        add_transfer_headers(r, x);
+    return queue(r, MHD_HTTP_OK, x);
+}
+
+static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    req *r = cls;
+    size_t got = 0;
+
+    if (r->t == NULL)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    if (xcp_server_transfer_read(r->t, pos, buf, max, &got) < 0) {
+        /* MHD closes the connection short of Content-Length; the task
+           gets the error when the request ends. */
+        r->stream_error = 1;
+        if (r->l->http->verbose) {
+            char *text = error_text("VDI_IO_ERROR");
+
+            xcpd_log(LOG_INFO, "%s %s from %s: read at %" PRIu64 ": %s",
+                     r->method, r->path, r->addr, pos,
+                     text != NULL ? text : "");
+            free(text);
+        }
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    return got == 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)got;
+}
+
+static enum MHD_Result export_step(req *r, const char *data, size_t *n)
+{
+    struct MHD_Response *x;
+    char disposition[128];
+
+    if (*n > 0) {
+        *n = 0; /* a GET body means nothing here */
+        return MHD_YES;
+    }
+    if (r->fail_status != 0)
+        return transfer_refusal(r);
+    /* The size is known, so MHD sends Content-Length and no chunking;
+       the closing matches XAPI's transfer replies. */
+    x = MHD_create_response_from_callback(r->size, EXPORT_BLOCK,
+                                          export_reader, r, NULL);
+    if (x == NULL)
+        return MHD_NO;
+    MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            "application/octet-stream");
+    snprintf(disposition, sizeof(disposition),
+             "attachment; filename=\"%s.raw\"",
+             r->vdi_uuid != NULL ? r->vdi_uuid : "");
+    MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+                            disposition);
+    add_transfer_headers(r, x);
+    MHD_add_response_header(x, MHD_HTTP_HEADER_CONNECTION, "close");
+    return queue(r, MHD_HTTP_OK, x);
+}
+
+/* ---- the MHD callbacks -------------------------------------------------- */
+
+static enum MHD_Result first_call(req *r)
+{
+    switch (r->route) {
+    case ROUTE_RPC:
+        if (declared_too_big(r->c)) {
+            r->too_big = 1;
+            if (r->l->http->verbose)
+                xcpd_log(LOG_INFO, "%s %s from %s: declared body over %zu "
+                         "bytes", r->method, r->path, r->addr,
+                         XCPD_RPC_BODY_MAX);
+            return answer_text(r, HTTP_TOO_LARGE,
+                               "Request body too large\n", 1);
+        }
+        return MHD_YES;
+    case ROUTE_IMPORT:
+        transfer_open(r);
+        /* Refused: answer before the body (the connection then closes,
+           the body is never read). */
+        return r->fail_status != 0 ? transfer_refusal(r) : MHD_YES;
+    case ROUTE_EXPORT:
+        transfer_open(r);
+        return MHD_YES;
+    default:
+        return MHD_YES;
+    }
+}
+
+enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
+                            const char *url, const char *method,
+                            const char *version, const char *upload_data,
+                            size_t *upload_data_size, void **con_cls)
+{
+    xcpd_listener *l = cls;
+    req *r = *con_cls;
+
+    if (r == NULL) {
+        /* Headers only: set up, and answer later (a reply queued now
+           would close a keep-alive connection). */
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return MHD_NO;
+        r->l = l;
+        r->c = c;
+        r->method = method;
+        snprintf(r->path, sizeof(r->path), "%s", url);
+        r->route = route_of(method, url, &r->protocol);
+        peer_of(r);
+        *con_cls = r;
+        return first_call(r);
+    }
+    switch (r->route) {
+    case ROUTE_RPC:
+        return rpc_step(r, upload_data, upload_data_size);
+    case ROUTE_IMPORT:
+        return import_step(r, upload_data, upload_data_size);
+    case ROUTE_EXPORT:
+        return export_step(r, upload_data, upload_data_size);
+    default:
+        break;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->route == ROUTE_OPTIONS) {
+        struct MHD_Response *x = response("", 0, NULL);
+
+        if (x != NULL)
+            add_cors(x);
+        return queue(r, MHD_HTTP_OK, x);
+    }
+    if (r->route == ROUTE_NOT_FOUND)
+        return answer_text(r, MHD_HTTP_NOT_FOUND, "Not found\n", 0);
+    return answer_text(r, MHD_HTTP_METHOD_NOT_ALLOWED,
+                       "Method not allowed\n", 0);
+}
+
+void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                    enum MHD_RequestTerminationCode toe)
+{
+    req *r = *con_cls;
+    xcpd_http *h;
+
+    if (r == NULL)
+        return;
+    h = r->l->http;
+    if (r->t != NULL) {
+        /* An import that never saw its end or an export that was cut
+           short: the task fails, with the error recorded on this thread
+           when there is one. A fake-length import ends this way by
+           design (MHD 0.9.75 sees the client's close only as a timeout
+           or an abort) and keeps what it received. */
+        int ok = r->route == ROUTE_EXPORT
+                     ? toe == MHD_REQUEST_TERMINATED_COMPLETED_OK
+                           && !r->stream_error
+                     : r->until_close
+                           && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN;
+
+        xcp_error_clear();
+        if (!ok) {
+            if (h->verbose)
+                xcpd_log(LOG_INFO, "%s %s from %s: transfer incomplete "
+                         "(termination %d)", r->method, r->path, r->addr,
+                         (int)toe);
+        }
+        xcp_server_transfer_close(r->t, ok);
+        r->t = NULL;
+    }
+    if (r->counted)
+        __atomic_sub_fetch(&h->dispatched, 1, __ATOMIC_SEQ_CST);
+    req_free(r);
+    *con_cls = NULL;
+}
