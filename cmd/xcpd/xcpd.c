@@ -365,10 +365,19 @@ fail:
 }
 
 /* MHD's own messages (bad requests, limits hit) go where ours go. */
+/* Once serving, libmicrohttpd's messages are about single connections
+ * (a TLS handshake cut short, a peer resetting): anyone who can connect
+ * could flood the log with them, so they show at --verbose only. Before
+ * that, they explain why a listener failed to start. */
+static volatile int mhd_quiet;
+
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
     size_t n;
+
+    if (mhd_quiet)
+        return;
 
     vsnprintf(line, sizeof(line), fmt, ap);
     n = strlen(line);
@@ -581,6 +590,7 @@ int main(int argc, char **argv)
             goto out;
         xcpd_log(LOG_INFO, "listening on %s", ls[i].url);
     }
+    mhd_quiet = !o.verbose;
     xcpd_log(LOG_NOTICE, "ready");
 
     for (;;) {
