@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""Daemon-level tests of xcpd: options, listeners and their log lines, the
+HTTP behaviour of the front end (routes, headers, keep-alive, body cap,
+parking, shutdown with parked requests, VDI transfers, the TLS
+certificate). Usage: test_xcpd.py PATH-TO-XCPD. Needs XCP_HV=sim (set by
+make check). Exit 0 when every test passed."""
+
+import base64
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xmlrpc.client
+
+XCPD = sys.argv[1]
+PASSWORD = "secret"
+FAILED = []
+# SHA-512 crypt of PASSWORD with a fixed salt (openssl passwd -6 -salt).
+HASH = ("$6$fuzzsalt$iDTMfLlIWXnU0u/ucN8Rvel1jyy/OslJpB.sv1b7aqQg/"
+        "Na4Y9B47sFqgSiQ4wv/4SbFVVCnHAGIJVpklv8Rc.")
+
+
+class UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=30):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+class Daemon:
+    """One xcpd on a fresh state directory."""
+
+    def __init__(self, *args, state=None):
+        self.tmp = tempfile.mkdtemp(prefix="xcpd-test.")
+        self.state = state or os.path.join(self.tmp, "state")
+        os.makedirs(self.state, exist_ok=True)
+        self.auth = os.path.join(self.tmp, "auth")
+        with open(self.auth, "w") as f:
+            f.write("root:%s\n" % HASH)
+        self.log = os.path.join(self.tmp, "log")
+        self.proc = subprocess.Popen(
+            [XCPD, "--state-dir", self.state, "--auth-file", self.auth,
+             "--auth-fail-delay", "100", "--listen", "127.0.0.1:0",
+             "--tls-listen", "127.0.0.1:0", *args],
+            stderr=open(self.log, "w"))
+        deadline = time.time() + 30
+        while "xcpd: ready" not in self.text():
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("xcpd did not start:\n" + self.text())
+            time.sleep(0.05)
+        t = self.text()
+        self.http = int(re.search(r"listening on http://127.0.0.1:(\d+)", t)
+                        .group(1))
+        self.https = int(re.search(r"listening on https://127.0.0.1:(\d+)",
+                                   t).group(1))
+        self.sock = os.path.join(self.state, "xapi")
+
+    def text(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def tcp(self):
+        return http.client.HTTPConnection("127.0.0.1", self.http, timeout=30)
+
+    def unix(self):
+        return UnixConnection(self.sock)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(30)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        return rc
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def xml_call(method, *params):
+    return xmlrpc.client.dumps(params, method).encode()
+
+
+def post(conn, path, body, headers=None):
+    conn.request("POST", path, body, headers or {})
+    r = conn.getresponse()
+    return r, r.read()
+
+
+def value(body):
+    r = xmlrpc.client.loads(body)[0][0]
+    check(r["Status"] == "Success", "call failed: %r" % (r,))
+    return r["Value"]
+
+
+def login(conn, password=PASSWORD):
+    r, body = post(conn, "/", xml_call("session.login_with_password",
+                                       "root", password))
+    return value(body)
+
+
+def run(name, fn):
+    try:
+        fn()
+        print("PASS", name)
+    except Exception as e:  # noqa: BLE001 - report every failure
+        FAILED.append(name)
+        print("FAIL", name, "-", repr(e))
+
+
+# ---- tests -----------------------------------------------------------------
+
+def t_bad_options():
+    for args in (["--bogus"], ["--listen", "nowhere"], ["--no-socket"],
+                 ["--tls-cert", "x"], ["--session-limit", "-1"]):
+        p = subprocess.run([XCPD, *args], capture_output=True, text=True)
+        check(p.returncode == 2, "%s: rc %d" % (args, p.returncode))
+        check("Usage:" in p.stderr, "%s: no usage" % args)
+
+
+def t_listen_lines(d):
+    t = d.text()
+    check("xcpd: listening on unix:%s\n" % d.sock in t, "unix line")
+    check(d.http != 0 and d.https != 0, "real ports")
+    check(t.rstrip().endswith("xcpd: ready"), "ready is last")
+    check(oct(os.stat(d.sock).st_mode & 0o777) == "0o600", "socket mode")
+
+
+def t_unix_root(d):
+    c = d.unix()
+    check(login(c, "anything").startswith("OpaqueRef:"), "root login")
+
+
+def t_tcp_auth(d):
+    c = d.tcp()
+    t0 = time.time()
+    r, body = post(c, "/RPC2", xml_call("session.login_with_password",
+                                        "root", "wrong"))
+    check(time.time() - t0 >= 0.09, "failed login answered late")
+    f = xmlrpc.client.loads(body)[0][0]
+    check(f["ErrorDescription"][0] == "SESSION_AUTHENTICATION_FAILED",
+          repr(f))
+    check(login(c).startswith("OpaqueRef:"), "login, same connection")
+
+
+def t_headers_keepalive(d):
+    c = d.tcp()
+    r, body = post(c, "/", xml_call("session.login_with_password", "root",
+                                    PASSWORD))
+    check(r.status == 200, r.status)
+    check(r.getheader("Content-Type") == "text/xml", r.getheader(
+        "Content-Type"))
+    check(r.getheader("Access-Control-Allow-Origin") == "*", "CORS origin")
+    check(r.getheader("Access-Control-Allow-Headers") == "X-Requested-With",
+          "CORS headers")
+    sock = c.sock
+    r, body = post(c, "/jsonrpc", b'{"jsonrpc":"2.0","method":'
+                   b'"session.login_with_password","params":["root","'
+                   + PASSWORD.encode() + b'"],"id":7}')
+    check(r.getheader("Content-Type") == "application/json", "json type")
+    check(b'"result":"OpaqueRef:' in body, body)
+    check(c.sock is sock, "connection not reused")
+
+
+def t_routes(d):
+    c = d.tcp()
+    for path in ("/", "/json", "/jsonrpc"):
+        c.request("OPTIONS", path)
+        r = c.getresponse()
+        r.read()
+        check(r.status == 200 and r.getheader(
+            "Access-Control-Allow-Origin") == "*", "OPTIONS " + path)
+    c.request("GET", "/")
+    r = c.getresponse()
+    r.read()
+    check(r.status == 404, "GET / %d" % r.status)
+    c.request("DELETE", "/")
+    r = c.getresponse()
+    r.read()
+    check(r.status == 405, "DELETE %d" % r.status)
+    r, body = post(c, "/json", b"not xml")
+    check(r.status == 500, "bad body %d" % r.status)
+
+
+def t_body_cap(d):
+    c = d.tcp()
+    r, body = post(c, "/", b"a" * 307200)
+    check(r.status == 500, "307200 bytes: %d (parsed, not refused)"
+          % r.status)
+    c = d.tcp()
+    r, body = post(c, "/", b"a" * 307201)
+    check(r.status == 413, "307201 bytes: %d" % r.status)
+    # chunked, no declared length
+    c = d.tcp()
+    c.putrequest("POST", "/")
+    c.putheader("Transfer-Encoding", "chunked")
+    c.endheaders()
+    for _ in range(40):
+        c.send(b"2000\r\n" + b"a" * 0x2000 + b"\r\n")
+    c.send(b"0\r\n\r\n")
+    r = c.getresponse()
+    r.read()
+    check(r.status == 413, "chunked 320 KiB: %d" % r.status)
+
+
+def event_from_body(session, token, timeout):
+    return xml_call("event.from", session, ["vm"], token, float(timeout))
+
+
+def t_long_poll(d):
+    c = d.unix()
+    s = login(c)
+    r, body = post(c, "/", event_from_body(s, "", 0.0))
+    token = value(body)["token"]
+    t0 = time.time()
+    r, body = post(c, "/", event_from_body(s, token, 1.0))
+    took = time.time() - t0
+    check(0.9 <= took < 5, "event.from took %.2f s" % took)
+    value(body)
+    # keep-alive after a parked request
+    r, body = post(c, "/", event_from_body(s, token, 0.0))
+    value(body)
+
+
+def t_shutdown_parked():
+    d = Daemon()
+    c = d.tcp()
+    s = login(c)
+    r, body = post(c, "/", event_from_body(s, "", 0.0))
+    token = value(body)["token"]
+    req = event_from_body(s, token, 60.0)
+    socks = []
+    for _ in range(200):
+        k = socket.create_connection(("127.0.0.1", d.http))
+        k.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                  % len(req) + req)
+        socks.append(k)
+    time.sleep(0.5)
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    answered = 0
+    for k in socks:
+        k.settimeout(20)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            got = k.recv(65536)
+            if not got:
+                break
+            data += got
+        answered += data.startswith(b"HTTP/1.1 200")
+        k.close()
+    rc = d.proc.wait(30)
+    took = time.time() - t0
+    sock_left = os.path.exists(d.sock)
+    d.stop()
+    check(answered == 200, "%d/200 answered" % answered)
+    check(rc == 0, "exit %d" % rc)
+    check(not sock_left, "socket file left")
+    check(took < 10, "stop took %.1f s" % took)
+
+
+def t_transfers(d):
+    c = d.unix()
+    s = login(c)
+    r, body = post(c, "/", xml_call("SR.get_all", s))
+    sr = value(body)[0]
+    size = 4 << 20
+    rec = {"name_label": "t", "name_description": "", "SR": sr,
+           "virtual_size": str(size), "type": "user", "sharable": False,
+           "read_only": False, "other_config": {}, "xenstore_data": {},
+           "sm_config": {}, "tags": []}
+    r, body = post(c, "/", xml_call("VDI.create", s, rec))
+    vdi = value(body)
+    data = os.urandom(size)
+    auth = {"Authorization": "Basic " + base64.b64encode(
+        ("root:" + PASSWORD).encode()).decode()}
+    t = d.tcp()
+    t.request("PUT", "/import_raw_vdi?vdi=%s&format=raw" % vdi, data, auth)
+    r = t.getresponse()
+    r.read()
+    check(r.status == 200, "import %d" % r.status)
+    check(r.getheader("task-id", "").startswith("OpaqueRef:"), "task-id")
+    t = d.tcp()
+    t.request("GET", "/export_raw_vdi?vdi=%s" % vdi,
+              headers={"Cookie": "session_id=" + s})
+    r = t.getresponse()
+    got = r.read()
+    check(r.status == 200, "export %d" % r.status)
+    check(r.getheader("Content-Length") == str(size), "length")
+    check(r.getheader("Content-Type") == "application/octet-stream", "type")
+    check(r.getheader("Cache-Control") == "no-cache, no-store", "cache")
+    check(".raw\"" in r.getheader("Content-Disposition", ""), "disposition")
+    check(hashlib.sha256(got).digest() == hashlib.sha256(data).digest(),
+          "bytes differ")
+    # refused: no credentials
+    t = d.tcp()
+    t.request("GET", "/export_raw_vdi?vdi=%s" % vdi)
+    r = t.getresponse()
+    body = r.read()
+    check(r.status == 401, "no auth %d" % r.status)
+    check(r.getheader("WWW-Authenticate") == 'Basic realm="xapi"', "realm")
+    check(b"SESSION_AUTHENTICATION_FAILED" in body, body)
+
+
+def t_tls_cert():
+    d = Daemon()
+    cert = os.path.join(d.state, "xcpd-cert.pem")
+    key = os.path.join(d.state, "xcpd-key.pem")
+    check(os.stat(key).st_mode & 0o777 == 0o600, "key mode")
+    ctx = ssl.create_default_context(cafile=cert)
+    ctx.check_hostname = False
+    c = http.client.HTTPSConnection("127.0.0.1", d.https, context=ctx,
+                                    timeout=30)
+    check(login(c).startswith("OpaqueRef:"), "https login")
+    before = open(cert).read(), open(key).read()
+    state = d.state
+    keep = d.tmp
+    d.proc.send_signal(signal.SIGTERM)
+    check(d.proc.wait(30) == 0, "exit")
+    d2 = Daemon(state=state)
+    after = open(cert).read(), open(key).read()
+    d2.stop()
+    shutil.rmtree(keep, ignore_errors=True)
+    check(before == after, "certificate regenerated")
+
+
+def main():
+    os.environ.setdefault("XCP_HV", "sim")
+    os.environ.setdefault("XCP_DB_FSYNC", "never")
+    run("bad_options_exit_2_with_usage", t_bad_options)
+    d = Daemon()
+    try:
+        run("listen_lines_real_ports_then_ready", lambda: t_listen_lines(d))
+        run("unix_socket_root_needs_no_password", lambda: t_unix_root(d))
+        run("tcp_login_checks_password_and_delays_failure",
+            lambda: t_tcp_auth(d))
+        run("rpc_headers_exact_and_keepalive", lambda: t_headers_keepalive(d))
+        run("routes_options_404_405_unparsable",
+            lambda: t_routes(d))
+        run("body_cap_300k_gives_413", lambda: t_body_cap(d))
+        run("event_from_parks_then_keepalive", lambda: t_long_poll(d))
+        run("vdi_import_export_round_trip", lambda: t_transfers(d))
+    finally:
+        rc = d.stop()
+    run("sigterm_exit_0", lambda: check(rc == 0, "exit %d" % rc))
+    run("sigterm_answers_parked_requests", t_shutdown_parked)
+    run("self_signed_certificate_made_once", t_tls_cert)
+    print("%d failed" % len(FAILED))
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
