@@ -105,8 +105,9 @@ static void on_commit(void *arg, uint64_t gen)
     pthread_cond_broadcast(&e->changed);
 }
 
-/* Run fn in a transaction under the lock, as an internal call. */
-static int internal_txn(xcp__engine *e, int (*fn)(xcp__ctx *))
+/* Run fn(c, arg) in a transaction as an internal call; lock held. */
+static int txn_locked(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
+                      void *arg)
 {
     xcp__ctx c;
     int rc;
@@ -116,12 +117,34 @@ static int internal_txn(xcp__engine *e, int (*fn)(xcp__ctx *))
     c.db = e->db;
     c.mid = -1;
     xcp__db_begin(e->db);
-    rc = fn(&c);
+    rc = fn(&c, arg);
     if (rc < 0)
         xcp__db_abort(e->db);
     else
         rc = xcp__db_commit(e->db);
     return rc;
+}
+
+int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
+                    void *arg)
+{
+    int rc;
+
+    pthread_mutex_lock(&e->lock);
+    rc = txn_locked(e, fn, arg);
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
+static int call_plain(xcp__ctx *c, void *fn)
+{
+    return ((int (*)(xcp__ctx *))fn)(c);
+}
+
+/* Run fn in a transaction under the lock, as an internal call. */
+static int internal_txn(xcp__engine *e, int (*fn)(xcp__ctx *))
+{
+    return txn_locked(e, call_plain, (void *)fn);
 }
 
 static void *monitor_main(void *arg)
@@ -605,27 +628,6 @@ bool xcp__engine_session_valid(xcp__engine *e, const char *session)
     ok = session && xcp__db_get_cls(e->db, C(session), session) != NULL;
     pthread_mutex_unlock(&e->lock);
     return ok;
-}
-
-bool xcp__engine_unpark(xcp__engine *e, xcp__waiter *w)
-{
-    bool was;
-
-    pthread_mutex_lock(&e->lock);
-    was = w->parked;
-    if (was) {
-        if (w->prev)
-            w->prev->next = w->next;
-        else
-            e->waiters = w->next;
-        if (w->next)
-            w->next->prev = w->prev;
-        w->prev = w->next = NULL;
-        w->parked = false;
-        e->nwaiters--;
-    }
-    pthread_mutex_unlock(&e->lock);
-    return was;
 }
 
 int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,

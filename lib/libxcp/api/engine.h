@@ -111,6 +111,10 @@ typedef struct xcp__call_opts {
     int64_t deadline_ms;
     bool no_block;
 } xcp__call_opts;
+/* Run fn(c, arg) as an internal call in one transaction under the
+ * engine lock (committed when it returns >= 0, else rolled back). */
+int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
+                    void *arg);
 /* xcp__engine_call with options; may return XCP__PARKED. */
 int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,
                           bool async, size_t nargs, xcp_value *args,

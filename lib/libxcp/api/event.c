@@ -241,6 +241,18 @@ static void unlink_waiter(xcp__engine *e, xcp__waiter *w)
     e->nwaiters--;
 }
 
+bool xcp__engine_unpark(xcp__engine *e, xcp__waiter *w)
+{
+    bool was;
+
+    pthread_mutex_lock(&e->lock);
+    was = w->parked;
+    if (was)
+        unlink_waiter(e, w);
+    pthread_mutex_unlock(&e->lock);
+    return was;
+}
+
 void xcp__events_committed(xcp__engine *e, uint64_t gen)
 {
     xcp__obj *first = gen ? xcp__db_changes_after(e->db, gen - 1) : NULL;

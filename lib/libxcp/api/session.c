@@ -61,22 +61,17 @@ const struct xcp__impl xcp__impl_session[] = {
     {NULL, NULL},
 };
 
+static int touch(xcp__ctx *c, void *session)
+{
+    xcp__obj *s = xcp__db_get_cls(c->db, C(session), session);
+
+    /* Sessions are volatile: this commit writes no journal line. */
+    return s ? xcp__db_set_time(c->db, s, F(session, last_active),
+                                xcp__now())
+             : 0;
+}
+
 int xcp__session_touch(xcp__engine *e, const char *session)
 {
-    xcp__obj *s;
-    int rc = 0;
-
-    pthread_mutex_lock(&e->lock);
-    s = xcp__db_get_cls(e->db, C(session), session);
-    if (s) {
-        /* Sessions are volatile: this commit writes no journal line. */
-        xcp__db_begin(e->db);
-        rc = xcp__db_set_time(e->db, s, F(session, last_active), xcp__now());
-        if (rc < 0)
-            xcp__db_abort(e->db);
-        else
-            rc = xcp__db_commit(e->db);
-    }
-    pthread_mutex_unlock(&e->lock);
-    return rc;
+    return xcp__engine_txn(e, touch, (void *)session);
 }

@@ -98,6 +98,18 @@ struct xcp_server {
         mid_from, mid_next;
 };
 
+/* Append p to a queue (server mutex held). */
+static void queue_push(struct pend **head, struct pend **tail,
+                       struct pend *p)
+{
+    p->rnext = NULL;
+    if (*tail)
+        (*tail)->rnext = p;
+    else
+        *head = p;
+    *tail = p;
+}
+
 /* ---- deadline heap (server mutex held) --------------------------------- */
 
 static void heap_swap(xcp_server *s, size_t a, size_t b)
@@ -446,12 +458,7 @@ static void wake(xcp__waiter *w)
     } else {
         heap_remove(s, p);
         p->state = P_READY;
-        p->rnext = NULL;
-        if (s->ready_tail)
-            s->ready_tail->rnext = p;
-        else
-            s->ready = p;
-        s->ready_tail = p;
+        queue_push(&s->ready, &s->ready_tail, p);
         pthread_cond_signal(&s->cond);
     }
     pthread_mutex_unlock(&s->mu);
@@ -595,12 +602,7 @@ static void *worker_main(void *arg)
 static void enqueue_work(xcp_server *s, struct pend *p)
 {
     pthread_mutex_lock(&s->mu);
-    p->rnext = NULL;
-    if (s->work_tail)
-        s->work_tail->rnext = p;
-    else
-        s->work = p;
-    s->work_tail = p;
+    queue_push(&s->work, &s->work_tail, p);
     pthread_cond_signal(&s->work_cond);
     pthread_mutex_unlock(&s->mu);
 }

@@ -31,26 +31,6 @@ struct xcp_server_transfer {
     int64_t progress_ms;  /* last progress update */
 };
 
-/* Run fn(c, t) in a transaction under the engine lock. */
-static int txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *), void *arg)
-{
-    xcp__ctx c;
-    int rc;
-
-    memset(&c, 0, sizeof(c));
-    c.e = e;
-    c.db = e->db;
-    c.mid = -1;
-    pthread_mutex_lock(&e->lock);
-    xcp__db_begin(e->db);
-    rc = fn(&c, arg);
-    if (rc < 0)
-        xcp__db_abort(e->db);
-    else
-        rc = xcp__db_commit(e->db);
-    pthread_mutex_unlock(&e->lock);
-    return rc;
-}
 
 struct opener {
     const xcp_server_transfer_request *r;
@@ -216,7 +196,7 @@ static void fail_task(xcp__engine *e, const char *task_ref)
     en.error = &err;
     en.progress = -1;
     xcp__error_save(&saved);
-    txn(e, task_txn, &en);
+    xcp__engine_txn(e, task_txn, &en);
     xcp__error_restore(&saved);
     xcp_value_dispose(&err);
 }
@@ -267,7 +247,7 @@ int xcp_server_transfer_open(xcp_server *srv,
         *http_status = 404;
         goto fail;
     }
-    if ((rc = txn(t->e, open_txn, &o)) < 0) {
+    if ((rc = xcp__engine_txn(t->e, open_txn, &o)) < 0) {
         *http_status = o.http;
         goto fail;
     }
@@ -343,7 +323,7 @@ static void progress(xcp_server_transfer *t, uint64_t pos)
     if (en.progress > 0.99)
         en.progress = 0.99;
     xcp__error_save(&saved);
-    txn(t->e, task_txn, &en);
+    xcp__engine_txn(t->e, task_txn, &en);
     xcp__error_restore(&saved);
 }
 
@@ -422,7 +402,7 @@ int xcp_server_transfer_close(xcp_server_transfer *t, int ok)
     {
         xcp__saved_error saved;
         xcp__error_save(&saved);
-        txn(t->e, task_txn, &en);
+        xcp__engine_txn(t->e, task_txn, &en);
         if (t->basic_session[0])
             xcp__server_logout(t->srv, t->basic_session);
         xcp__error_restore(&saved);
