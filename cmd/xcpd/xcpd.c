@@ -369,14 +369,14 @@ fail:
  * (a TLS handshake cut short, a peer resetting): anyone who can connect
  * could flood the log with them, so they show at --verbose only. Before
  * that, they explain why a listener failed to start. */
-static volatile int mhd_quiet;
+static int mhd_quiet; /* atomic: read by libmicrohttpd's threads */
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
     char line[512];
     size_t n;
 
-    if (mhd_quiet)
+    if (__atomic_load_n(&mhd_quiet, __ATOMIC_RELAXED))
         return;
 
     vsnprintf(line, sizeof(line), fmt, ap);
@@ -590,7 +590,7 @@ int main(int argc, char **argv)
             goto out;
         xcpd_log(LOG_INFO, "listening on %s", ls[i].url);
     }
-    mhd_quiet = !o.verbose;
+    __atomic_store_n(&mhd_quiet, !o.verbose, __ATOMIC_RELAXED);
     xcpd_log(LOG_NOTICE, "ready");
 
     for (;;) {

@@ -6,13 +6,15 @@
  * to completion on the transport's thread. A long poll that finds nothing
  * (event.from, event.next) parks its pend on the engine (xcp__waiter):
  * no thread waits for it. A commit that concerns it, or its session's
- * end, wakes it onto the ready queue; its deadline (a heap) expires it;
- * either way the server's one timer thread runs the call again and
- * replies. Failed logins wait on the same heap before their reply, so the
- * 5 s delay holds no thread either.
+ * end, wakes it; its deadline (a heap watched by one timer thread)
+ * expires it; either way it goes on the queue of the server's call
+ * threads, which run the call again and reply (in parallel: a change that
+ * wakes a thousand polls is encoded on every core). Explicit calls, which
+ * may take long, use the same threads. Failed logins wait on the heap
+ * before their reply, so the 5 s delay holds no thread either.
  *
  * One owner at a time: a pend is being run (RUNNING), parked on the
- * engine and in the heap (PARKED), on the ready queue (READY), being
+ * engine and in the heap (PARKED), queued to run again (READY), being
  * expired (EXPIRING) or waiting to send a delayed reply (DELAYED); the
  * server mutex guards the state. Lock order: engine lock, then server
  * mutex (wake() runs under the engine lock); never the other way.
@@ -46,7 +48,7 @@ struct pend {
     size_t nargs, cap;
     int64_t deadline;         /* monotonic ms; INT64_MAX: none */
     size_t hidx;              /* heap position, or NOHEAP */
-    struct pend *rnext;       /* ready queue */
+    struct pend *rnext;       /* call threads' queue */
     xcp_server_done_fn done;
     void *arg;
     char *body;               /* DELAYED: the reply */
@@ -83,7 +85,6 @@ struct xcp_server {
     bool timer_running, stopping, quit, closed_engine;
     struct pend **heap;
     size_t hn, hcap;
-    struct pend *ready, *ready_tail;
     /* call threads: explicit messages queue here */
     pthread_t *workers;
     unsigned nworkers;
@@ -458,8 +459,8 @@ static void wake(xcp__waiter *w)
     } else {
         heap_remove(s, p);
         p->state = P_READY;
-        queue_push(&s->ready, &s->ready_tail, p);
-        pthread_cond_signal(&s->cond);
+        queue_push(&s->work, &s->work_tail, p);
+        pthread_cond_signal(&s->work_cond);
     }
     pthread_mutex_unlock(&s->mu);
 }
@@ -498,7 +499,7 @@ static void run(struct pend *p)
             if (xcp__engine_unpark(s->e, &p->w)) {
                 xcp__oom();
                 reply_error(p);
-            } /* else: woken meanwhile, it is on the ready queue */
+            } /* else: woken meanwhile, it is queued to run again */
             return;
         }
         pthread_cond_signal(&s->cond);
@@ -522,15 +523,6 @@ static void *timer_main(void *arg)
         int64_t now = xcp__now_ms(), until;
         struct pend *p;
 
-        if ((p = s->ready)) {
-            s->ready = p->rnext;
-            if (!s->ready)
-                s->ready_tail = NULL;
-            pthread_mutex_unlock(&s->mu);
-            run(p);
-            pthread_mutex_lock(&s->mu);
-            continue;
-        }
         if (s->hn && (s->stopping || s->heap[0]->deadline <= now)) {
             p = s->heap[0];
             heap_remove(s, p);
@@ -542,8 +534,13 @@ static void *timer_main(void *arg)
                 p->state = P_EXPIRING;
                 pthread_mutex_unlock(&s->mu);
                 /* Not parked any more: wake() has queued it. */
-                if (xcp__engine_unpark(s->e, &p->w))
-                    run(p);
+                if (xcp__engine_unpark(s->e, &p->w)) {
+                    pthread_mutex_lock(&s->mu);
+                    p->state = P_READY;
+                    queue_push(&s->work, &s->work_tail, p);
+                    pthread_cond_signal(&s->work_cond);
+                    continue;
+                }
             }
             pthread_mutex_lock(&s->mu);
             continue;
