@@ -462,19 +462,13 @@ static enum MHD_Result rpc_step(req *r, const char *data, size_t *n)
 
 /* Refuse a declared body over the cap before reading it (MHD then closes
    the connection, which is what an abusive client deserves). */
+static uint64_t declared_length(struct MHD_Connection *c);
+
 static int declared_too_big(struct MHD_Connection *c)
 {
-    const char *cl =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long v;
-    char *end;
+    uint64_t v = declared_length(c);
 
-    if (cl == NULL)
-        return 0;
-    errno = 0;
-    v = strtoull(cl, &end, 10);
-    return errno == ERANGE || (end != cl && v > XCPD_RPC_BODY_MAX);
+    return v != UINT64_MAX && v > XCPD_RPC_BODY_MAX;
 }
 
 /* ---- VDI transfers ------------------------------------------------------ */
@@ -489,6 +483,9 @@ static const char *arg_or_cookie(struct MHD_Connection *c, const char *name)
                      : MHD_lookup_connection_value(c, MHD_COOKIE_KIND, name);
 }
 
+/* The declared Content-Length; UINT64_MAX when absent or malformed, and
+   UINT64_MAX - 1 when too large to represent (over every cap, and taken
+   as a made-up length by imports). */
 static uint64_t declared_length(struct MHD_Connection *c)
 {
     const char *cl =
@@ -501,6 +498,8 @@ static uint64_t declared_length(struct MHD_Connection *c)
         return UINT64_MAX;
     errno = 0;
     v = strtoull(cl, &end, 10);
+    if (errno == ERANGE)
+        return UINT64_MAX - 1; /* huge: over any cap */
     return errno != 0 || end == cl ? UINT64_MAX : (uint64_t)v;
 }
 

@@ -406,32 +406,25 @@ static int start_daemon(listener *l, unsigned limit, const char *cert,
        MHD reads (a wrong width silently shifts every later option). The
        logger comes first so that MHD's messages about the other options
        go through it. */
-    if (l->tls)
-        l->d = MHD_start_daemon(
-            flags, 0, NULL, NULL, xcpd_access, &l->cls,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
-            MHD_OPTION_THREAD_POOL_SIZE, pool,
-            MHD_OPTION_CONNECTION_LIMIT, limit,
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, MEMORY_LIMIT,
-            MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
-            MHD_OPTION_NOTIFY_COMPLETED, xcpd_completed, &l->cls,
-            MHD_OPTION_HTTPS_MEM_CERT, cert,
-            MHD_OPTION_HTTPS_MEM_KEY, key,
-            MHD_OPTION_END);
-    else
-        l->d = MHD_start_daemon(
-            flags, 0, NULL, NULL, xcpd_access, &l->cls,
-            MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-            MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
-            MHD_OPTION_THREAD_POOL_SIZE, pool,
-            MHD_OPTION_CONNECTION_LIMIT, limit,
-            MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, MEMORY_LIMIT,
-            MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
-            MHD_OPTION_NOTIFY_COMPLETED, xcpd_completed, &l->cls,
-            MHD_OPTION_END);
+    /* TLS material rides in an option array, so one call serves both
+       kinds of listener. */
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    l->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, xcpd_access, &l->cls,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
+        MHD_OPTION_THREAD_POOL_SIZE, pool,
+        MHD_OPTION_CONNECTION_LIMIT, limit,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, MEMORY_LIMIT,
+        MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
+        MHD_OPTION_NOTIFY_COMPLETED, xcpd_completed, &l->cls,
+        MHD_OPTION_ARRAY, l->tls ? tls : tls + 2,
+        MHD_OPTION_END);
     if (l->d == NULL) {
         xcpd_log(LOG_ERR, "cannot start the HTTP server for %s", l->url);
         return -1;
