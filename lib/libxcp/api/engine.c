@@ -136,15 +136,16 @@ int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
     return rc;
 }
 
-static int call_plain(xcp__ctx *c, void *fn)
+static int firstboot_txn(xcp__ctx *c, void *arg)
 {
-    return ((int (*)(xcp__ctx *))fn)(c);
+    XCP__UNUSED(arg);
+    return xcp__firstboot(c);
 }
 
-/* Run fn in a transaction under the lock, as an internal call. */
-static int internal_txn(xcp__engine *e, int (*fn)(xcp__ctx *))
+static int reconcile_txn(xcp__ctx *c, void *arg)
 {
-    return txn_locked(e, call_plain, (void *)fn);
+    XCP__UNUSED(arg);
+    return xcp__vm_reconcile_all(c);
 }
 
 static void *monitor_main(void *arg)
@@ -272,9 +273,9 @@ static int engine_open(xcp__engine **out, const char *dir,
         goto fail;
     }
     pthread_mutex_lock(&e->lock);
-    rc = internal_txn(e, xcp__firstboot);
+    rc = txn_locked(e, firstboot_txn, NULL);
     if (rc == 0)
-        rc = internal_txn(e, xcp__vm_reconcile_all);
+        rc = txn_locked(e, reconcile_txn, NULL);
     pthread_mutex_unlock(&e->lock);
     if (rc < 0)
         goto fail;

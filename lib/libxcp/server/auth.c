@@ -156,31 +156,37 @@ static bool same(const char *x, const char *y)
 static int check_file(xcp__auth *a, const char *user, const char *password)
 {
     struct crypt_data *cd;
-    const char *hash = NULL, *got;
-    bool ok = false;
+    char *hash = NULL;
+    const char *got;
+    bool ok, known = false;
     size_t i;
     int rc;
 
+    /* The lock guards the table (reloads); hashing, the slow part, runs
+     * outside it so concurrent logins hash in parallel. */
     pthread_mutex_lock(&a->lock);
     if ((rc = load(a)) < 0) {
         pthread_mutex_unlock(&a->lock);
         return rc;
     }
     for (i = 0; i < a->n; i++)
-        if (!strcmp(a->entries[i].user, user))
+        if (!strcmp(a->entries[i].user, user)) {
             hash = a->entries[i].hash;
-    if (!(cd = xcp__calloc(1, sizeof(*cd)))) {
-        pthread_mutex_unlock(&a->lock);
+            known = true;
+        }
+    hash = xcp__strdup(hash ? hash : "$6$xcpdxcpdxcpd$");
+    pthread_mutex_unlock(&a->lock);
+    if (!hash || !(cd = xcp__calloc(1, sizeof(*cd)))) {
+        free(hash);
         return xcp__oom();
     }
     /* An unknown user still costs one hash, like a known one. crypt_rn
      * (libxcrypt) rather than crypt_r: same work, NULL on failure, and
      * not interposed by sanitizers whose crypt_r wrapper breaks. */
-    got = crypt_rn(password, hash ? hash : "$6$xcpdxcpdxcpd$", cd,
-                   (int)sizeof(*cd));
-    ok = hash && got && got[0] != '*' && same(got, hash);
-    pthread_mutex_unlock(&a->lock);
+    got = crypt_rn(password, hash, cd, (int)sizeof(*cd));
+    ok = known && got && got[0] != '*' && same(got, hash);
     free(cd);
+    free(hash);
     return ok ? 0 : xcp__fail("SESSION_AUTHENTICATION_FAILED", user,
                               "Authentication failure", NULL);
 }

@@ -93,6 +93,7 @@ struct xcp_server {
     size_t npend;             /* pends not yet replied */
     xcp__hmap sessions, groups;
     struct group *all_groups;
+    xcp_value methods;        /* system.listMethods, built once */
     struct sess *ahead, *atail;
     int64_t next_gc;
     int mid_login, mid_slave_login, mid_logout, mid_local_logout,
@@ -714,17 +715,11 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
     int rc;
 
     if (!strcmp(method, "system.listMethods")) {
-        xcp_value v;
         xcp__buf b = {0};
-        if (list_methods(&v) < 0) {
-            reply_error(p);
-            return;
-        }
         if (p->proto == XCP_SERVER_JSONRPC)
-            xcp__jsonrpc_encode_success(&b, p->jver, &p->id, &v, 0);
+            xcp__jsonrpc_encode_success(&b, p->jver, &p->id, &s->methods, 0);
         else
-            xcp__xmlrpc_encode_bare(&b, &v);
-        xcp_value_dispose(&v);
+            xcp__xmlrpc_encode_bare(&b, &s->methods);
         send_raw(p->done, p->arg, b.oom ? 500 : 200,
                  b.oom ? "text/html" : ctype_of(p), b.data, b.len);
         xcp__buf_free(&b);
@@ -909,7 +904,8 @@ int xcp_server_open(xcp_server **out, const xcp_server_options *o)
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&s->drained, NULL);
     pthread_cond_init(&s->work_cond, NULL);
-    if ((rc = xcp__auth_open(&s->auth, o->auth_file, o->pam_service)) < 0)
+    if ((rc = xcp__auth_open(&s->auth, o->auth_file, o->pam_service)) < 0 ||
+        (rc = list_methods(&s->methods)) < 0)
         goto fail;
     memset(&eo, 0, sizeof(eo));
     eo.version = XCP_OPEN_OPTIONS_VERSION;
@@ -952,6 +948,7 @@ fail:
         pthread_join(s->timer, NULL);
     }
     free(s->workers);
+    xcp_value_dispose(&s->methods);
     if (s->e)
         xcp__engine_put(s->e);
     xcp__auth_close(s->auth);
@@ -1007,6 +1004,7 @@ void xcp_server_close(xcp_server *s)
     }
     xcp__hmap_free(&s->groups);
     xcp__hmap_free(&s->sessions);
+    xcp_value_dispose(&s->methods);
     free(s->heap);
     xcp__engine_put(s->e);
     xcp__auth_close(s->auth);

@@ -28,6 +28,8 @@ struct xcp_server_transfer {
     uint64_t size;        /* virtual size */
     uint64_t offset;      /* import: next byte */
     uint64_t expected;    /* bytes the transfer should move */
+    bool declared;        /* import: expected is the declared length */
+    bool own_task;        /* the task was made here (no task_id) */
     int64_t progress_ms;  /* last progress update */
 };
 
@@ -118,6 +120,7 @@ static int open_txn(xcp__ctx *c, void *arg)
             o->http = 500;
             return rc;
         }
+        t->own_task = true;
     }
     snprintf(t->task, sizeof(t->task), "%s", task->ref);
     return 0;
@@ -178,6 +181,13 @@ static int task_txn(xcp__ctx *c, void *arg)
     rc = xcp__db_set(c->db, task, F(task, allowed_operations), &v);
     xcp_value_dispose(&v);
     return rc;
+}
+
+static int destroy_task_txn(xcp__ctx *c, void *ref)
+{
+    xcp__obj *task = xcp__db_get_cls(c->db, C(task), ref);
+
+    return task ? xcp__db_destroy(c->db, task) : 0;
 }
 
 /* Fail the client's task with the thread's error (auth failures too). */
@@ -269,8 +279,10 @@ int xcp_server_transfer_open(xcp_server *srv,
             *http_status = 400;
             goto fail;
         }
-        if (r->content_length != UINT64_MAX)
+        if (r->content_length != UINT64_MAX) {
             t->expected = r->content_length;
+            t->declared = true;
+        }
     }
     t->progress_ms = xcp__now_ms();
     if (size)
@@ -280,14 +292,15 @@ int xcp_server_transfer_open(xcp_server *srv,
     return 0;
 fail:
     {
-        /* Report into the client's task (not one we made: it has none). */
+        /* Report into the client's task; one made here goes away (the
+         * client never learnt its ref, nobody would destroy it). */
         const char *task = r->task_id && *r->task_id ? r->task_id : NULL;
         xcp__saved_error saved;
         if (task)
             fail_task(t->e, task);
-        else if (t->task[0])
-            fail_task(t->e, t->task);
         xcp__error_save(&saved);
+        if (t->own_task)
+            xcp__engine_txn(t->e, destroy_task_txn, t->task);
         xcp__qcow2_close(t->q);
         if (t->basic_session[0])
             xcp__server_logout(srv, t->basic_session);
@@ -383,8 +396,7 @@ int xcp_server_transfer_close(xcp_server_transfer *t, int ok)
         ok = 0;
         rc = -1;
     }
-    if (ok && t->dir == XCP_SERVER_IMPORT && t->expected != t->size &&
-        t->offset != t->expected) {
+    if (ok && t->declared && t->offset != t->expected) {
         xcp__fail("VDI_IO_ERROR", "transfer incomplete", NULL);
         ok = 0;
         rc = -1;
