@@ -135,6 +135,18 @@ int xcp__value_to_c(const struct xcp__type *t, const xcp_value *v, void *p);
  * for create). `what` names the parameter in errors. */
 int xcp__value_check(const struct xcp__type *t, xcp_value *v,
                      const char *what);
+/* Parse text s as a scalar of type t: INT (decimal, the whole of s), FLOAT
+ * ('.' as the decimal point whatever the locale), BOOL (true/false in any
+ * case) or DATETIME (xcp_datetime_parse). 0 with *out set, XCP_EINVAL when
+ * s is not such a value or t another type (thread error untouched), or
+ * XCP_ENOMEM. Shared by the checks here and the remote driver. */
+int xcp__scalar_parse(const struct xcp__type *t, const char *s,
+                      xcp_value *out);
+/* Look *s up in en (case-insensitively, as xcp__enum_index) and replace it
+ * by the canonical spelling when it differs: the index, XCP_EINVAL when *s
+ * is none of the values (left as is, thread error untouched), or
+ * XCP_ENOMEM. */
+int xcp__enum_canon(const struct xcp__enum *en, char **s);
 /* The value of a default literal (or the zero value when lit is NULL). */
 int xcp__value_default(const struct xcp__type *t, const char *lit,
                        xcp_value *out);

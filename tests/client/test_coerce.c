@@ -260,6 +260,7 @@ Test(coerce, xapi_shaped_vm_record)
     put_s(&st, "snapshot_time", "2024-06-11T08:05:59Z"); /* JSON style */
     put_s(&st, "domain_type", "pv_in_quantum");   /* enum from the future */
     put_s(&st, "not_a_field_yet", "x");           /* dropped */
+    put_s(&st, "is_a_template", "1");             /* bool as 1/0 */
     xcp_value_set_float(&v, 2.5);
     xcp_value_struct_add(&st, "HVM_shadow_multiplier", &v);
     xcp_value_set_int(&v, 7); /* JSON number where a string is wanted */
@@ -269,7 +270,7 @@ Test(coerce, xapi_shaped_vm_record)
     xcp_value_set_string(&ops.u.arr.items[1], "teleport");
     xcp_value_struct_add(&st, "allowed_operations", &ops);
     xcp_value_set_struct(&v);
-    put_s(&v, "start", "because");
+    put_s(&v, "START", "because"); /* enum key in another case */
     xcp_value_struct_add(&st, "blocked_operations", &v);
 
     cr_assert_eq(xcp__remote_coerce_result(mid, &st), 0, "%s", errname());
@@ -290,6 +291,9 @@ Test(coerce, xapi_shaped_vm_record)
     cr_assert_eq(f->kind, XCP_VAL_FLOAT);
     cr_assert_float_eq(f->u.f, 2.5, 1e-12);
     cr_assert_str_eq(field(&st, "name_label")->u.s, "7");
+    f = field(&st, "is_a_template");
+    cr_assert_eq(f->kind, XCP_VAL_BOOL);
+    cr_assert(f->u.b);
     f = field(&st, "allowed_operations");
     cr_assert_eq(f->u.arr.n, 2);
     cr_assert_str_eq(f->u.arr.items[0].u.s, "start");

@@ -12,7 +12,6 @@
 #include "../rpc/rpc.h"
 
 #include <curl/curl.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
@@ -46,6 +45,7 @@ struct remote {
     bool is_unix;
     unsigned timeout_ms;
     int64_t next_id; /* JSON-RPC request ids */
+    xcp__buf request; /* reused from call to call, as reply */
     xcp__buf reply;
     bool reply_too_big;
     char errbuf[CURL_ERROR_SIZE];
@@ -138,6 +138,7 @@ static void remote_free(struct remote *r)
     if (r->curl)
         curl_easy_cleanup(r->curl);
     curl_slist_free_all(r->headers);
+    xcp__buf_free(&r->request);
     xcp__buf_free(&r->reply);
     free(r->uri);
     free(r->host);
@@ -296,7 +297,7 @@ static int transport_error(struct remote *r, CURLcode cc)
 static int rpc(struct remote *r, const char *method, const xcp_value *params,
                long timeout_ms, xcp_value *result)
 {
-    xcp__buf body = {0};
+    xcp__buf *body = &r->request;
     xcp_value error;
     const char *reply;
     CURLcode cc;
@@ -306,31 +307,33 @@ static int rpc(struct remote *r, const char *method, const xcp_value *params,
 
     result->kind = XCP_VAL_NONE;
     error.kind = XCP_VAL_NONE;
+    body->len = 0;
+    body->oom = false;
     rc = r->protocol == XCP_REMOTE_JSONRPC
-             ? xcp__jsonrpc_encode_request(method, params, ++r->next_id,
-                                           &body)
-             : xcp__xmlrpc_encode_request(method, params, &body);
-    if (rc < 0 || body.oom) {
-        xcp__buf_free(&body);
+             ? xcp__jsonrpc_encode_request(method, params, ++r->next_id, body)
+             : xcp__xmlrpc_encode_request(method, params, body);
+    if (rc < 0 || body->oom) {
+        xcp__buf_free(body);
         return xcp__oom();
     }
     r->reply.len = 0;
     r->reply.oom = false;
     r->reply_too_big = false;
     r->errbuf[0] = '\0';
-    if (curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, body.data) !=
+    if (curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, body->data) !=
             CURLE_OK ||
         curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)body.len) != CURLE_OK ||
+                         (curl_off_t)body->len) != CURLE_OK ||
         curl_easy_setopt(r->curl, CURLOPT_TIMEOUT_MS, timeout_ms) !=
-            CURLE_OK) {
-        xcp__buf_free(&body);
+            CURLE_OK)
         return xcp__internal("libcurl refused a request option");
-    }
     cc = curl_easy_perform(r->curl);
-    /* curl keeps the pointer, not a copy: forget it with the body. */
+    /* curl keeps the pointer, not a copy: forget it before the buffer
+     * changes. */
     curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, NULL);
-    xcp__buf_free(&body);
+    /* Keep a large buffer from lingering after a big request. */
+    if (body->cap > (1u << 20))
+        xcp__buf_free(body);
     if (cc != CURLE_OK)
         return transport_error(r, cc);
     curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -409,65 +412,27 @@ static int type_error(const struct xcp__type *t, const xcp_value *v)
     return rc;
 }
 
-/* Replace string *v by a scalar parsed from it. */
+/* Replace string *v by a scalar parsed from it: the project's parser, plus
+ * what servers write that the typed API does not take ("" for a field
+ * with no value, booleans as 1/0). */
 static int from_text(const struct xcp__type *t, xcp_value *v)
 {
     const char *s = v->u.s;
     xcp_value n;
-    char *end;
     int rc;
 
-    if (!*s) {
-        /* A field the server had no value for: the type's zero value. */
-        if ((rc = xcp__value_default(t, NULL, &n)) < 0)
-            return rc;
-        xcp_value_dispose(v);
-        *v = n;
-        return 0;
-    }
-    switch (t->kind) {
-    case XT_INT: {
-        long long x;
-        errno = 0;
-        x = strtoll(s, &end, 10);
-        if (errno || *end)
-            return type_error(t, v);
-        xcp_value_dispose(v);
-        xcp_value_set_int(v, (int64_t)x);
-        return 0;
-    }
-    case XT_FLOAT: {
-        double d;
-        /* Locale-free: "1.5" is 1.5 even in a comma locale. */
-        if ((rc = xcp__rpc_parse_double(s, &d)) < 0)
-            return rc == XCP_ENOMEM ? rc : type_error(t, v);
-        xcp_value_dispose(v);
-        xcp_value_set_float(v, d);
-        return 0;
-    }
-    case XT_BOOL: {
-        bool b;
-        if (!strcasecmp(s, "true") || !strcmp(s, "1"))
-            b = true;
-        else if (!strcasecmp(s, "false") || !strcmp(s, "0"))
-            b = false;
-        else
-            return type_error(t, v);
-        xcp_value_dispose(v);
-        xcp_value_set_bool(v, b);
-        return 0;
-    }
-    case XT_DATETIME: {
-        xcp_datetime d;
-        if (xcp_datetime_parse(s, &d) < 0)
-            return type_error(t, v);
-        xcp_value_dispose(v);
-        xcp_value_set_datetime(v, d);
-        return 0;
-    }
-    default:
+    if (!*s) /* a field the server had no value for: the type's zero */
+        rc = xcp__value_default(t, NULL, &n);
+    else if (t->kind == XT_BOOL && (!strcmp(s, "1") || !strcmp(s, "0"))) {
+        xcp_value_set_bool(&n, s[0] == '1');
+        rc = 0;
+    } else if ((rc = xcp__scalar_parse(t, s, &n)) == XCP_EINVAL)
         return type_error(t, v);
-    }
+    if (rc < 0)
+        return rc;
+    xcp_value_dispose(v);
+    *v = n;
+    return 0;
 }
 
 /* Numbers and bools where a string is wanted (a JSON server may send
@@ -577,21 +542,12 @@ int xcp__remote_coerce(const struct xcp__type *t, xcp_value *v)
         if (v->kind == XCP_VAL_DATETIME)
             return 0;
         break;
-    case XT_ENUM: {
-        const struct xcp__enum *en = &xcp__enums[t->id];
-        int idx;
+    case XT_ENUM:
         if (v->kind != XCP_VAL_STRING)
             return type_error(t, v);
-        idx = xcp__enum_index(en, v->u.s);
-        if (idx >= 0 && strcmp(v->u.s, en->values[idx]) != 0) {
-            char *canon = xcp__strdup(en->values[idx]);
-            if (!canon)
-                return xcp__oom();
-            free(v->u.s);
-            v->u.s = canon;
-        }
-        return 0;
-    }
+        /* Canonical spelling; values from a newer server kept as sent. */
+        rc = xcp__enum_canon(&xcp__enums[t->id], &v->u.s);
+        return rc == XCP_ENOMEM ? rc : 0;
     case XT_SET:
         if (v->kind == XCP_VAL_NONE)
             return xcp_value_set_array(v, 0);
@@ -610,17 +566,10 @@ int xcp__remote_coerce(const struct xcp__type *t, xcp_value *v)
             return type_error(t, v);
         for (i = 0; i < v->u.st.n; i++) {
             /* Enum keys in their canonical spelling, as stored locally. */
-            if (t->a->kind == XT_ENUM) {
-                const struct xcp__enum *en = &xcp__enums[t->a->id];
-                int idx = xcp__enum_index(en, v->u.st.keys[i]);
-                if (idx >= 0 && strcmp(v->u.st.keys[i], en->values[idx])) {
-                    char *canon = xcp__strdup(en->values[idx]);
-                    if (!canon)
-                        return xcp__oom();
-                    free(v->u.st.keys[i]);
-                    v->u.st.keys[i] = canon;
-                }
-            }
+            if (t->a->kind == XT_ENUM &&
+                xcp__enum_canon(&xcp__enums[t->a->id], &v->u.st.keys[i]) ==
+                    XCP_ENOMEM)
+                return XCP_ENOMEM;
             if ((rc = xcp__remote_coerce(t->b, &v->u.st.vals[i])) < 0)
                 return rc;
         }
@@ -642,8 +591,6 @@ int xcp__remote_coerce(const struct xcp__type *t, xcp_value *v)
  * of the event's class and the id a string, as the local engine has them. */
 static int coerce_event(xcp_value *ev)
 {
-    static const struct xcp__type str = {XT_STRING, XC_STRING, -1, NULL,
-                                         NULL, "string", sizeof(char *)};
     xcp_value *cls = NULL, *snap = NULL;
     size_t i;
     int rc, c;
@@ -659,7 +606,7 @@ static int coerce_event(xcp_value *ev)
             snap = val;
         else if ((!strcmp(k, "id") || !strcmp(k, "timestamp")) &&
                  val->kind != XCP_VAL_STRING &&
-                 (rc = to_text(&str, val)) < 0)
+                 (rc = to_text(&xcp__T_string, val)) < 0)
             return rc;
     }
     if (!cls || cls->kind != XCP_VAL_STRING || !snap ||

@@ -5,6 +5,7 @@
  * XML-RPC <value> fragment used for task results.
  */
 #include "../internal.h"
+#include "../rpc/rpc.h"
 
 #include <errno.h>
 #include <math.h>
@@ -86,36 +87,95 @@ static int type_error(const char *what, const char *expected,
     return rc;
 }
 
+int xcp__scalar_parse(const struct xcp__type *t, const char *s,
+                      xcp_value *out)
+{
+    char *end;
+
+    out->kind = XCP_VAL_NONE;
+    switch (t->kind) {
+    case XT_INT: {
+        long long x;
+        errno = 0;
+        x = strtoll(s, &end, 10);
+        if (errno || end == s || *end)
+            return XCP_EINVAL;
+        xcp_value_set_int(out, (int64_t)x);
+        return 0;
+    }
+    case XT_FLOAT: {
+        double d;
+        int rc = xcp__rpc_parse_double(s, &d);
+        if (rc < 0)
+            return rc;
+        xcp_value_set_float(out, d);
+        return 0;
+    }
+    case XT_BOOL:
+        if (!strcasecmp(s, "true"))
+            xcp_value_set_bool(out, true);
+        else if (!strcasecmp(s, "false"))
+            xcp_value_set_bool(out, false);
+        else
+            return XCP_EINVAL;
+        return 0;
+    case XT_DATETIME: {
+        xcp_datetime d;
+        if (xcp_datetime_parse(s, &d) < 0)
+            return XCP_EINVAL;
+        xcp_value_set_datetime(out, d);
+        return 0;
+    }
+    default:
+        return XCP_EINVAL;
+    }
+}
+
+/* Replace string *v by the scalar of type t it spells: as
+ * xcp__scalar_parse, *v unchanged on failure. */
+static int parse_in_place(const struct xcp__type *t, xcp_value *v)
+{
+    xcp_value n;
+    int rc = xcp__scalar_parse(t, v->u.s, &n);
+
+    if (rc == 0) {
+        xcp_value_dispose(v);
+        *v = n;
+    }
+    return rc;
+}
+
+int xcp__enum_canon(const struct xcp__enum *en, char **s)
+{
+    int idx = xcp__enum_index(en, *s);
+    char *c;
+
+    if (idx < 0)
+        return XCP_EINVAL;
+    if (strcmp(*s, en->values[idx]) != 0) {
+        if (!(c = xcp__strdup(en->values[idx])))
+            return xcp__oom();
+        free(*s);
+        *s = c;
+    }
+    return idx;
+}
+
 /* Map values travel as strings in the typed API; give them their type. */
 static int scalar_from_text(const struct xcp__type *t, const char *s,
                             xcp_value *out)
 {
-    char *end;
+    int rc;
 
     switch (t->kind) {
     case XT_INT:
-        errno = 0;
-        out->u.i = strtoll(s, &end, 10);
-        if (errno || end == s || *end)
-            return xcp__fail("INVALID_VALUE", "map value", s, NULL);
-        out->kind = XCP_VAL_INT;
-        return 0;
     case XT_FLOAT:
-        out->u.f = strtod(s, &end);
-        if (end == s || *end)
-            return xcp__fail("INVALID_VALUE", "map value", s, NULL);
-        out->kind = XCP_VAL_FLOAT;
-        return 0;
     case XT_BOOL:
-        if (strcasecmp(s, "true") && strcasecmp(s, "false"))
-            return xcp__fail("INVALID_VALUE", "map value", s, NULL);
-        xcp_value_set_bool(out, !strcasecmp(s, "true"));
-        return 0;
     case XT_DATETIME:
-        out->kind = XCP_VAL_DATETIME;
-        if (xcp_datetime_parse(s, &out->u.t) < 0)
-            return xcp__fail("INVALID_VALUE", "map value", s, NULL);
-        return 0;
+        rc = xcp__scalar_parse(t, s, out);
+        return rc == XCP_EINVAL ? xcp__fail("INVALID_VALUE", "map value", s,
+                                            NULL)
+                                : rc;
     default:
         return xcp_value_set_string(out, s);
     }
@@ -237,7 +297,6 @@ int xcp__value_to_c(const struct xcp__type *t, const xcp_value *v, void *p)
 {
     size_t i;
     int rc;
-    char *end;
 
     switch (t->crep) {
     case XC_STRING:
@@ -252,10 +311,11 @@ int xcp__value_to_c(const struct xcp__type *t, const xcp_value *v, void *p)
             return 0;
         }
         if (v->kind == XCP_VAL_STRING) {
-            errno = 0;
-            *(int64_t *)p = strtoll(v->u.s, &end, 10);
-            if (!errno && end != v->u.s && !*end)
-                return 0;
+            xcp_value n;
+            if ((rc = xcp__scalar_parse(t, v->u.s, &n)) == 0)
+                *(int64_t *)p = n.u.i;
+            if (rc != XCP_EINVAL)
+                return rc;
         }
         return type_error("result", "int", v);
     case XC_FLOAT:
@@ -442,7 +502,6 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
 {
     size_t i;
     int rc;
-    char *end;
 
     switch (t->kind) {
     case XT_STRING:
@@ -453,16 +512,9 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
     case XT_INT:
         if (v->kind == XCP_VAL_INT)
             return 0;
-        if (v->kind == XCP_VAL_STRING) {
-            int64_t x;
-            errno = 0;
-            x = strtoll(v->u.s, &end, 10);
-            if (errno || end == v->u.s || *end)
-                return type_error(what, "int64", v);
-            free(v->u.s);
-            xcp_value_set_int(v, x);
-            return 0;
-        }
+        if (v->kind == XCP_VAL_STRING &&
+            (rc = parse_in_place(t, v)) != XCP_EINVAL)
+            return rc;
         return type_error(what, "int64", v);
     case XT_FLOAT:
         if (v->kind == XCP_VAL_FLOAT)
@@ -471,14 +523,9 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
             xcp_value_set_float(v, (double)v->u.i);
             return 0;
         }
-        if (v->kind == XCP_VAL_STRING) {
-            double d = strtod(v->u.s, &end);
-            if (end == v->u.s || *end)
-                return type_error(what, "float", v);
-            free(v->u.s);
-            xcp_value_set_float(v, d);
-            return 0;
-        }
+        if (v->kind == XCP_VAL_STRING &&
+            (rc = parse_in_place(t, v)) != XCP_EINVAL)
+            return rc;
         return type_error(what, "float", v);
     case XT_BOOL:
         if (v->kind != XCP_VAL_BOOL)
@@ -488,32 +535,21 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
         if (v->kind == XCP_VAL_DATETIME)
             return 0;
         if (v->kind == XCP_VAL_STRING) {
-            xcp_datetime d;
-            if (xcp_datetime_parse(v->u.s, &d) < 0)
-                return xcp__fail("INVALID_VALUE", what ? what : "datetime",
-                                 v->u.s, NULL);
-            free(v->u.s);
-            xcp_value_set_datetime(v, d);
-            return 0;
+            if ((rc = parse_in_place(t, v)) != XCP_EINVAL)
+                return rc;
+            return xcp__fail("INVALID_VALUE", what ? what : "datetime",
+                             v->u.s, NULL);
         }
         return type_error(what, "datetime", v);
     case XT_ENUM: {
         const struct xcp__enum *en = &xcp__enums[t->id];
-        int idx;
         if (v->kind != XCP_VAL_STRING)
             return type_error(what, en->name, v);
-        idx = xcp__enum_index(en, v->u.s);
-        if (idx < 0)
+        rc = xcp__enum_canon(en, &v->u.s);
+        if (rc == XCP_EINVAL)
             return xcp__fail("INVALID_VALUE", what ? what : en->name,
                              v->u.s, NULL);
-        if (strcmp(v->u.s, en->values[idx]) != 0) {
-            char *c = xcp__strdup(en->values[idx]);
-            if (!c)
-                return xcp__oom();
-            free(v->u.s);
-            v->u.s = c;
-        }
-        return 0;
+        return rc < 0 ? rc : 0;
     }
     case XT_SET:
         if (v->kind != XCP_VAL_ARRAY)
