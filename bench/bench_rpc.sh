@@ -275,8 +275,11 @@ if [ -z "$xcpd_reason" ]; then
 fi
 
 # ---- report -------------------------------------------------------------------
-# have FILE: whether a run left its figures there
-have() { [ -s "$1" ] && [ -n "$(kv calls "$1")$(kv samples "$1")" ]; }
+# have FILE: whether a rate run left its figures there
+have() { [ -s "$1" ] && [ -n "$(kv calls "$1")" ]; }
+# have_lat FILE: whether a latency run has figures (none when it got no
+# sample: "samples 0" alone must not be read as 0 us, nor divided by)
+have_lat() { [ -s "$1" ] && [ -n "$(kv median_us "$1")" ]; }
 rate() { calc 'printf "%.0f", c / s' -v c="$(kv calls "$1")" \
     -v s="$(kv seconds "$1")"; }
 
@@ -297,7 +300,8 @@ for r in $rows; do
         xs="n/a" xe_="" xb=""
     else
         xs=$(rate "$xf") xe_=$(kv errors "$xf") xb=$(kv bytes "$xf")
-        [ "$xe_" = 0 ] || fail=1
+        # No errors, and some calls: a row that measured nothing fails too.
+        [ "$xe_" = 0 ] && [ "$(kv calls "$xf")" != 0 ] || fail=1
     fi
     if have "$lf"; then
         ls_=$(rate "$lf") le=$(kv errors "$lf") lb=$(kv bytes "$lf")
@@ -343,7 +347,7 @@ echo "  libvirt: virDomainSetMetadata(description) -> the" \
      "METADATA_CHANGE callback runs (default event loop, own connection)"
 printf "  %-12s %10s %10s %10s %6s\n" "" median p99 mean lost
 lat_row() { # label file
-    if have "$2"; then
+    if have_lat "$2"; then
         calc 'printf "  %-12s %7.0f us %7.0f us %7.0f us %6d\n",
               l, m, p, a, n' -v l="$1" -v m="$(kv median_us "$2")" \
             -v p="$(kv p99_us "$2")" -v a="$(kv mean_us "$2")" \
@@ -354,7 +358,7 @@ lat_row() { # label file
 }
 lat_row xcpd "$work/x-event.out"
 lat_row libvirt "$work/l-event.out"
-if have "$work/x-event.out" && have "$work/l-event.out"; then
+if have_lat "$work/x-event.out" && have_lat "$work/l-event.out"; then
     calc 'printf "  %-12s %9.2fx %9.2fx %9.2fx\n", "libvirt/ours",
           lm / xm, lp / xp, la / xa' \
         -v xm="$(kv median_us "$work/x-event.out")" \
@@ -364,10 +368,11 @@ if have "$work/x-event.out" && have "$work/l-event.out"; then
         -v lp="$(kv p99_us "$work/l-event.out")" \
         -v la="$(kv mean_us "$work/l-event.out")"
 fi
-if have "$work/x-event.out"; then
+if [ -s "$work/x-event.out" ]; then
     e=$(kv errors "$work/x-event.out")
     n=$(kv lost "$work/x-event.out")
-    if [ "$e" != 0 ] || [ "$n" != 0 ]; then
+    if [ "$e" != 0 ] || [ "$n" != 0 ] ||
+        [ "$(kv samples "$work/x-event.out")" = 0 ]; then
         echo "  xcpd: $e errors, $n events lost (not seen within 5 s)"
         fail=1
     fi

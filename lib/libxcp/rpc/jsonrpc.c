@@ -21,53 +21,26 @@
  * Decoding
  * ====================================================================== */
 
-struct jdec {
-    char *err;
-    size_t errlen;
-    size_t nvalues;
-    size_t maxvalues;
-    unsigned sflags; /* xcp__rpc_wire_string flags */
-};
-
-static int jfail(struct jdec *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int jfail(struct jdec *d, const char *fmt, ...)
+static int jstring(struct xcp__rpc_dec *d, json_t *j, xcp_value *out)
 {
-    va_list ap;
-
-    if (d->err && d->errlen) {
-        va_start(ap, fmt);
-        vsnprintf(d->err, d->errlen, fmt, ap);
-        va_end(ap);
-    }
-    return XCP_EINVAL;
-}
-
-static int jstring(struct jdec *d, const char *p, size_t n, xcp_value *out)
-{
-    out->u.s = xcp__rpc_wire_string(p, n, d->sflags);
-    if (!out->u.s)
-        return XCP_ENOMEM;
-    out->kind = XCP_VAL_STRING;
-    return 0;
+    return xcp__rpc_string_value(out, json_string_value(j),
+                                 json_string_length(j), d->sflags);
 }
 
 /* jansson value -> xcp_value (out overwritten; NONE on failure). */
-static int jconv(struct jdec *d, json_t *j, xcp_value *out, int depth)
+static int jconv(struct xcp__rpc_dec *d, json_t *j, xcp_value *out,
+                 int depth)
 {
     size_t i, n;
     void *it;
     int rc;
 
     out->kind = XCP_VAL_NONE;
-    if (depth > XCP__RPC_MAX_DEPTH)
-        return jfail(d, "values nested deeper than %d", XCP__RPC_MAX_DEPTH);
-    if (++d->nvalues > d->maxvalues)
-        return jfail(d, "more than %zu values", d->maxvalues);
+    if ((rc = xcp__rpc_count_value(d, depth)) < 0)
+        return rc;
     switch (json_typeof(j)) {
     case JSON_STRING:
-        return jstring(d, json_string_value(j), json_string_length(j), out);
+        return jstring(d, j, out);
     case JSON_INTEGER:
         xcp_value_set_int(out, (int64_t)json_integer_value(j));
         return 0;
@@ -116,7 +89,7 @@ static int jconv(struct jdec *d, json_t *j, xcp_value *out, int depth)
         }
         return 0;
     }
-    return jfail(d, "unknown JSON type");
+    return xcp__rpc_fail(d, "unknown JSON type");
 fail:
     xcp_value_dispose(out);
     return rc;
@@ -124,46 +97,30 @@ fail:
 
 /* Parse body[len] into *root (a JSON object, or an error), with the
  * limits and UTF-8 handling of requests or responses. */
-static int jparse(struct jdec *d, const char *body, size_t len,
+static int jparse(struct xcp__rpc_dec *d, const char *body, size_t len,
                   bool request, json_t **root)
 {
-    size_t max = request ? XCP__RPC_MAX_REQUEST_BODY
-                         : XCP__RPC_MAX_RESPONSE_BODY;
     json_error_t jerr;
-    char *nb = NULL;
-    size_t n;
-    int rc = 0;
+    char *nb;
+    int rc;
 
     *root = NULL;
-    d->maxvalues = request ? XCP__RPC_MAX_REQUEST_VALUES
-                           : XCP__RPC_MAX_RESPONSE_VALUES;
-    d->sflags = request ? XCP__RPC_NUL_BAD : 0;
-    if (!body || len == 0)
-        return jfail(d, "empty body");
-    if (len > max)
-        return jfail(d, "body larger than %zu bytes", max);
-    nb = xcp__rpc_wire_body(body, len, request, &n);
-    if (!nb && n)
-        return XCP_ENOMEM;
-    if (nb) {
-        body = nb;
-        len = n;
-        d->sflags |= request ? XCP__RPC_UNMARK : 0;
-    }
+    if ((rc = xcp__rpc_open_body(d, &body, &len, request, &nb)) < 0)
+        return rc;
     /* JSON_ALLOW_NUL: a \u0000 reaches our string handling, which marks
      * it invalid rather than making the whole body unparsable. */
     *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (!*root) {
-        rc = jfail(d, "JSON line %d column %d: %s", jerr.line, jerr.column,
-                   jerr.text);
+        rc = xcp__rpc_fail(d, "JSON line %d column %d: %s", jerr.line,
+                           jerr.column, jerr.text);
         goto out;
     }
     if (json_is_array(*root)) {
-        rc = jfail(d, "batch requests are not supported");
+        rc = xcp__rpc_fail(d, "batch requests are not supported");
         goto out;
     }
     if (!json_is_object(*root))
-        rc = jfail(d, "not a JSON object");
+        rc = xcp__rpc_fail(d, "not a JSON object");
 out:
     if (rc < 0 && *root) {
         json_decref(*root);
@@ -174,7 +131,7 @@ out:
 }
 
 /* The "jsonrpc" member: absent 1, "2.0" 2, anything else an error. */
-static int jversion(struct jdec *d, json_t *root, int *version)
+static int jversion(struct xcp__rpc_dec *d, json_t *root, int *version)
 {
     json_t *v = json_object_get(root, "jsonrpc");
 
@@ -186,23 +143,24 @@ static int jversion(struct jdec *d, json_t *root, int *version)
         *version = 2;
         return 0;
     }
-    return jfail(d, "invalid field 'jsonrpc'");
+    return xcp__rpc_fail(d, "invalid field 'jsonrpc'");
 }
 
 /* An id kept with its type: integer or string. */
-static int jid(struct jdec *d, json_t *j, xcp_value *id)
+static int jid(struct xcp__rpc_dec *d, json_t *j, xcp_value *id)
 {
     if (json_is_integer(j)) {
         xcp_value_set_int(id, (int64_t)json_integer_value(j));
         return 0;
     }
     if (json_is_string(j))
-        return jstring(d, json_string_value(j), json_string_length(j), id);
-    return jfail(d, "invalid field 'id'");
+        return jstring(d, j, id);
+    return xcp__rpc_fail(d, "invalid field 'id'");
 }
 
 /* The params member as an ARRAY, by the request's version's rules. */
-static int jparams(struct jdec *d, json_t *p, int version, xcp_value *out)
+static int jparams(struct xcp__rpc_dec *d, json_t *p, int version,
+                   xcp_value *out)
 {
     int rc;
 
@@ -218,15 +176,15 @@ static int jparams(struct jdec *d, json_t *p, int version, xcp_value *out)
             xcp_value_dispose(out);
         return rc;
     }
-    return jfail(d, p ? "invalid field 'params'"
-                      : "required field 'params' is missing");
+    return xcp__rpc_fail(d, p ? "invalid field 'params'"
+                              : "required field 'params' is missing");
 }
 
 int xcp__jsonrpc_decode_request(const char *body, size_t len, char **method,
                                 xcp_value *params, xcp_value *id,
                                 int *version, char *err, size_t errlen)
 {
-    struct jdec d = {.err = err, .errlen = errlen};
+    struct xcp__rpc_dec d = {.err = err, .errlen = errlen};
     json_t *root = NULL, *m, *i;
     int rc;
 
@@ -241,13 +199,13 @@ int xcp__jsonrpc_decode_request(const char *body, size_t len, char **method,
         goto out;
     m = json_object_get(root, "method");
     if (!json_is_string(m)) {
-        rc = jfail(&d, m ? "invalid field 'method'"
-                         : "required field 'method' is missing");
+        rc = xcp__rpc_fail(&d, m ? "invalid field 'method'"
+                                 : "required field 'method' is missing");
         goto out;
     }
     i = json_object_get(root, "id");
     if (!i || json_is_null(i)) {
-        rc = jfail(&d, "notifications (no id) are not supported");
+        rc = xcp__rpc_fail(&d, "notifications (no id) are not supported");
         goto out;
     }
     if ((rc = jid(&d, i, id)) < 0 ||
@@ -276,10 +234,9 @@ out:
 /* An error member as [CODE, params...]: a plain array (v1, and xapi's
  * pre-dispatch errors), a v2 object {code, message, data}, or a bare
  * string. */
-static int jerror(struct jdec *d, json_t *e, xcp_value *error)
+static int jerror(struct xcp__rpc_dec *d, json_t *e, xcp_value *error)
 {
     json_t *msg, *data;
-    xcp_value tmp;
     size_t i, n;
     int rc;
 
@@ -295,24 +252,20 @@ static int jerror(struct jdec *d, json_t *e, xcp_value *error)
         msg = json_object_get(e, "message");
         data = json_object_get(e, "data");
         if (!json_is_string(msg))
-            return jfail(d, "error object without a message");
+            return xcp__rpc_fail(d, "error object without a message");
         n = json_is_array(data) ? json_array_size(data)
                                 : (data && !json_is_null(data) ? 1 : 0);
         if ((rc = xcp_value_set_array(error, n + 1)) < 0 ||
             (rc = jconv(d, msg, &error->u.arr.items[0], 1)) < 0)
             return rc;
-        if (json_is_array(data)) {
-            for (i = 0; i < n; i++)
-                if ((rc = jconv(d, json_array_get(data, i),
-                                &error->u.arr.items[i + 1], 1)) < 0)
-                    return rc;
-        } else if (n) {
-            if ((rc = jconv(d, data, &tmp, 1)) < 0)
+        /* data: an array of params, or a lone scalar as the one param */
+        for (i = 0; i < n; i++)
+            if ((rc = jconv(d, json_is_array(data) ? json_array_get(data, i)
+                                                   : data,
+                            &error->u.arr.items[i + 1], 1)) < 0)
                 return rc;
-            error->u.arr.items[1] = tmp;
-        }
     } else {
-        return jfail(d, "invalid field 'error'");
+        return xcp__rpc_fail(d, "invalid field 'error'");
     }
     return xcp__rpc_error_list(error, d->err, d->errlen);
 }
@@ -321,7 +274,7 @@ int xcp__jsonrpc_decode_response(const char *body, size_t len,
                                  xcp_value *result, xcp_value *error,
                                  xcp_value *id, char *err, size_t errlen)
 {
-    struct jdec d = {.err = err, .errlen = errlen};
+    struct xcp__rpc_dec d = {.err = err, .errlen = errlen};
     json_t *root = NULL, *res, *er, *i;
     bool has_res, has_err;
     int version, rc;
@@ -340,7 +293,8 @@ int xcp__jsonrpc_decode_response(const char *body, size_t len,
     has_res = res && !json_is_null(res);
     has_err = er && !json_is_null(er);
     if ((has_res && has_err) || (version == 2 && !res && !er)) {
-        rc = jfail(&d, "a response needs exactly one of result and error");
+        rc = xcp__rpc_fail(&d, "a response needs exactly one of result "
+                               "and error");
         goto out;
     }
     i = json_object_get(root, "id");
@@ -504,11 +458,6 @@ static void jenc_value(xcp__buf *b, const xcp_value *v, bool client)
     }
 }
 
-static int buf_status(xcp__buf *b)
-{
-    return b->oom ? xcp__oom() : 0;
-}
-
 static void jenc_id(xcp__buf *b, const xcp_value *id)
 {
     if (id && id->kind == XCP_VAL_INT)
@@ -522,7 +471,7 @@ static void jenc_id(xcp__buf *b, const xcp_value *id)
 int xcp__jsonrpc_encode_value(xcp__buf *out, const xcp_value *v)
 {
     jenc_value(out, v, false);
-    return buf_status(out);
+    return xcp__rpc_buf_status(out);
 }
 
 int xcp__jsonrpc_encode_success(xcp__buf *out, int version,
@@ -539,7 +488,7 @@ int xcp__jsonrpc_encode_success(xcp__buf *out, int version,
     xcp__buf_adds(out, version == 2 ? ",\"id\":" : ",\"error\":null,\"id\":");
     jenc_id(out, id);
     xcp__buf_addc(out, '}');
-    return buf_status(out);
+    return xcp__rpc_buf_status(out);
 }
 
 int xcp__jsonrpc_encode_failure(xcp__buf *out, int version,
@@ -565,7 +514,7 @@ int xcp__jsonrpc_encode_failure(xcp__buf *out, int version,
     xcp__buf_adds(out, version == 2 ? "]},\"id\":" : "],\"id\":");
     jenc_id(out, id);
     xcp__buf_addc(out, '}');
-    return buf_status(out);
+    return xcp__rpc_buf_status(out);
 }
 
 int xcp__jsonrpc_encode_request(const char *method, const xcp_value *params,
@@ -583,5 +532,5 @@ int xcp__jsonrpc_encode_request(const char *method, const xcp_value *params,
             jenc_value(out, &params->u.arr.items[i], true);
         }
     xcp__buf_printf(out, "],\"id\":%lld}", (long long)id);
-    return buf_status(out);
+    return xcp__rpc_buf_status(out);
 }

@@ -109,6 +109,51 @@ enum {
 char *xcp__rpc_wire_string(const char *p, size_t n, unsigned flags);
 
 /*
+ * A decoded string's bytes p[n] as a STRING value in *out (kind set only
+ * on success), by xcp__rpc_wire_string's rules. 0 or XCP_ENOMEM.
+ */
+int xcp__rpc_string_value(xcp_value *out, const char *p, size_t n,
+                          unsigned flags);
+
+/*
+ * What every decoder keeps: where the reason for XCP_EINVAL goes, the
+ * value count against its limit, and the xcp__rpc_wire_string flags for
+ * the body's strings.
+ */
+struct xcp__rpc_dec {
+    char *err;
+    size_t errlen;
+    bool reported; /* err already holds the first reason: keep it */
+    size_t nvalues;
+    size_t maxvalues;
+    unsigned sflags;
+};
+
+/* Put the reason in d->err (unless d->reported); returns XCP_EINVAL. */
+int xcp__rpc_fail(struct xcp__rpc_dec *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * The start of every decoding: set d's limits and flags for a request or a
+ * response, refuse an empty or oversized body, and rewrite bytes that are
+ * not UTF-8 (xcp__rpc_wire_body). *body and *len are updated to what must
+ * be parsed; *owned gets the rewritten copy to free() afterwards (or NULL).
+ * Returns 0, XCP_EINVAL or XCP_ENOMEM.
+ */
+int xcp__rpc_open_body(struct xcp__rpc_dec *d, const char **body,
+                       size_t *len, bool request, char **owned);
+
+/*
+ * Count one more value at depth (parameters at 1) against d's limits:
+ * XCP_EINVAL when nested deeper than XCP__RPC_MAX_DEPTH or past
+ * d->maxvalues.
+ */
+int xcp__rpc_count_value(struct xcp__rpc_dec *d, int depth);
+
+/* 0, or the thread's out-of-memory error when b ran out of memory. */
+int xcp__rpc_buf_status(const xcp__buf *b);
+
+/*
  * Normalise a decoded error description in place: list must be a non-empty
  * ARRAY; scalar items become strings (ints in decimal, bools true/false,
  * NONE ""). Returns 0, XCP_EINVAL (nested or empty: err filled) or

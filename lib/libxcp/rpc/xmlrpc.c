@@ -264,19 +264,67 @@ char *xcp__rpc_wire_string(const char *p, size_t n, unsigned flags)
     return out;
 }
 
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+int xcp__rpc_string_value(xcp_value *out, const char *p, size_t n,
+                          unsigned flags)
+{
+    out->u.s = xcp__rpc_wire_string(p, n, flags);
+    if (!out->u.s)
+        return XCP_ENOMEM;
+    out->kind = XCP_VAL_STRING;
+    return 0;
+}
 
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
+int xcp__rpc_fail(struct xcp__rpc_dec *d, const char *fmt, ...)
 {
     va_list ap;
 
-    if (err && errlen) {
+    if (d->err && d->errlen && !d->reported) {
         va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
+        vsnprintf(d->err, d->errlen, fmt, ap);
         va_end(ap);
     }
     return XCP_EINVAL;
+}
+
+int xcp__rpc_open_body(struct xcp__rpc_dec *d, const char **body,
+                       size_t *len, bool request, char **owned)
+{
+    size_t max = request ? XCP__RPC_MAX_REQUEST_BODY
+                         : XCP__RPC_MAX_RESPONSE_BODY;
+    size_t n;
+
+    *owned = NULL;
+    d->maxvalues = request ? XCP__RPC_MAX_REQUEST_VALUES
+                           : XCP__RPC_MAX_RESPONSE_VALUES;
+    d->sflags = request ? XCP__RPC_NUL_BAD : 0;
+    if (!*body || *len == 0)
+        return xcp__rpc_fail(d, "empty body");
+    if (*len > max)
+        return xcp__rpc_fail(d, "body larger than %zu bytes", max);
+    *owned = xcp__rpc_wire_body(*body, *len, request, &n);
+    if (!*owned && n)
+        return XCP_ENOMEM;
+    if (*owned) {
+        *body = *owned;
+        *len = n;
+        d->sflags |= request ? XCP__RPC_UNMARK : 0;
+    }
+    return 0;
+}
+
+int xcp__rpc_count_value(struct xcp__rpc_dec *d, int depth)
+{
+    if (depth > XCP__RPC_MAX_DEPTH)
+        return xcp__rpc_fail(d, "values nested deeper than %d",
+                             XCP__RPC_MAX_DEPTH);
+    if (++d->nvalues > d->maxvalues)
+        return xcp__rpc_fail(d, "more than %zu values", d->maxvalues);
+    return 0;
+}
+
+int xcp__rpc_buf_status(const xcp__buf *b)
+{
+    return b->oom ? xcp__oom() : 0;
 }
 
 void xcp__rpc_format_double(char *buf, size_t n, int prec, double f)
@@ -296,13 +344,14 @@ void xcp__rpc_format_double(char *buf, size_t n, int prec, double f)
 
 int xcp__rpc_error_list(xcp_value *list, char *err, size_t errlen)
 {
+    struct xcp__rpc_dec d = {.err = err, .errlen = errlen};
     xcp_value *it;
     char tmp[40];
     size_t i;
 
     if (list->kind != XCP_VAL_ARRAY || list->u.arr.n == 0)
-        return set_err(err, errlen, "error description is not a "
-                       "non-empty array");
+        return xcp__rpc_fail(&d, "error description is not a non-empty "
+                             "array");
     for (i = 0; i < list->u.arr.n; i++) {
         it = &list->u.arr.items[i];
         switch (it->kind) {
@@ -324,8 +373,8 @@ int xcp__rpc_error_list(xcp_value *list, char *err, size_t errlen)
             xcp_datetime_format(it->u.t, tmp, sizeof(tmp));
             break;
         default:
-            return set_err(err, errlen, "error description item %zu is "
-                           "not a string", i);
+            return xcp__rpc_fail(&d, "error description item %zu is not "
+                                 "a string", i);
         }
         if (xcp_value_set_string(it, tmp) < 0)
             return XCP_ENOMEM;
@@ -376,45 +425,30 @@ struct xdec {
     const char *name;   /* TK_START, TK_END: element name (reader's) */
     const char *text;   /* TK_TEXT: the characters (reader's) */
     bool empty_pending; /* the current <x/> still owes its TK_END */
-    bool xml_error;     /* the error handler saw an error */
-    char *err;
-    size_t errlen;
-    size_t nvalues;
-    size_t maxvalues;
-    unsigned sflags;    /* xcp__rpc_wire_string flags */
+    /* err, limits, string flags; c.reported: the XML parser's error
+     * handler saw an error (and its message is in c.err) */
+    struct xcp__rpc_dec c;
     xcp__buf acc;       /* text being collected */
 };
 
-static int dfail(struct xdec *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static int dfail(struct xdec *d, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (d->err && d->errlen && !d->xml_error) {
-        va_start(ap, fmt);
-        vsnprintf(d->err, d->errlen, fmt, ap);
-        va_end(ap);
-    }
-    return XCP_EINVAL;
-}
+#define dfail(d, ...) xcp__rpc_fail(&(d)->c, __VA_ARGS__)
 
 static void on_xml_error(void *arg, xmlErrorPtr e)
 {
     struct xdec *d = arg;
     size_t n;
 
-    if (!e || e->level < XML_ERR_ERROR || d->xml_error)
+    if (!e || e->level < XML_ERR_ERROR || d->c.reported)
         return;
-    if (d->err && d->errlen) {
-        snprintf(d->err, d->errlen, "XML line %d: %s", e->line,
+    if (d->c.err && d->c.errlen) {
+        snprintf(d->c.err, d->c.errlen, "XML line %d: %s", e->line,
                  e->message ? e->message : "malformed");
-        n = strlen(d->err);
-        while (n > 0 && (d->err[n - 1] == '\n' || d->err[n - 1] == ' '))
-            d->err[--n] = '\0';
+        n = strlen(d->c.err);
+        while (n > 0 &&
+               (d->c.err[n - 1] == '\n' || d->c.err[n - 1] == ' '))
+            d->c.err[--n] = '\0';
     }
-    d->xml_error = true;
+    d->c.reported = true;
 }
 
 static bool all_ws(const char *s, size_t n)
@@ -440,7 +474,7 @@ static int advance(struct xdec *d)
     }
     for (;;) {
         rc = xmlTextReaderRead(d->r);
-        if (rc < 0 || d->xml_error)
+        if (rc < 0 || d->c.reported)
             return dfail(d, "malformed XML");
         if (rc == 0) {
             d->tok = TK_EOF;
@@ -570,16 +604,6 @@ static const char *acc_trimmed(struct xdec *d)
     return s;
 }
 
-static int make_string(struct xdec *d, const char *p, size_t n,
-                       xcp_value *out)
-{
-    out->u.s = xcp__rpc_wire_string(p, n, d->sflags);
-    if (!out->u.s)
-        return XCP_ENOMEM;
-    out->kind = XCP_VAL_STRING;
-    return 0;
-}
-
 static int parse_int(const char *s, int64_t *out)
 {
     const char *p = s;
@@ -682,7 +706,10 @@ static int parse_base64(struct xdec *d, const char *s, xcp_value *out)
         rc = dfail(d, "bad base64");
         goto out;
     }
-    rc = make_string(d, (const char *)raw, o, out);
+    /* The decoded bytes were never in the body, so never marked: only
+     * the NUL rule applies. */
+    rc = xcp__rpc_string_value(out, (const char *)raw, o,
+                               d->c.sflags & ~(unsigned)XCP__RPC_UNMARK);
 out:
     free(raw);
     return rc;
@@ -803,7 +830,7 @@ static int parse_struct(struct xdec *d, xcp_value *out, int depth)
             (rc = element_text(d, "name")) < 0)
             goto out;
         v.keys[v.n] = xcp__rpc_wire_string(acc_str(d), d->acc.len,
-                                           d->sflags);
+                                           d->c.sflags);
         if (!v.keys[v.n]) {
             rc = XCP_ENOMEM;
             goto out;
@@ -861,7 +888,8 @@ static int parse_scalar(struct xdec *d, enum vtype t, xcp_value *out)
     if ((rc = element_text(d, names[t])) < 0)
         return rc;
     if (t == VT_STRING)
-        return make_string(d, acc_str(d), d->acc.len, out);
+        return xcp__rpc_string_value(out, acc_str(d), d->acc.len,
+                                     d->c.sflags);
     s = acc_trimmed(d);
     switch (t) {
     case VT_INT:
@@ -893,14 +921,12 @@ static int parse_value(struct xdec *d, xcp_value *out, int depth)
     enum vtype t;
     int rc;
 
-    if (depth > XCP__RPC_MAX_DEPTH)
-        return dfail(d, "values nested deeper than %d", XCP__RPC_MAX_DEPTH);
-    if (++d->nvalues > d->maxvalues)
-        return dfail(d, "more than %zu values", d->maxvalues);
-    if ((rc = collect_text(d)) < 0)
+    if ((rc = xcp__rpc_count_value(&d->c, depth)) < 0 ||
+        (rc = collect_text(d)) < 0)
         return rc;
     if (d->tok == TK_END) { /* untyped: a string, whitespace and all */
-        if ((rc = make_string(d, acc_str(d), d->acc.len, out)) == 0)
+        if ((rc = xcp__rpc_string_value(out, acc_str(d), d->acc.len,
+                                        d->c.sflags)) == 0)
             rc = advance(d);
         goto out;
     }
@@ -935,24 +961,17 @@ out:
     return rc;
 }
 
-/* Set up a decoding of body[len]: size limit, DTD refusal, marking of
- * bytes that are not UTF-8, the reader. *owned gets the rewritten body to
- * free after the reader. */
+/* Set up a decoding of body[len]: limits and marking of bytes that are
+ * not UTF-8 (xcp__rpc_open_body), DTD refusal, the reader. *owned gets the
+ * rewritten body to free after the reader. */
 static int xdec_open(struct xdec *d, const char *body, size_t len,
                      bool request, char **owned)
 {
-    size_t max = request ? XCP__RPC_MAX_REQUEST_BODY
-                         : XCP__RPC_MAX_RESPONSE_BODY;
     size_t n;
-    char *nb;
+    int rc;
 
-    d->maxvalues = request ? XCP__RPC_MAX_REQUEST_VALUES
-                           : XCP__RPC_MAX_RESPONSE_VALUES;
-    *owned = NULL;
-    if (!body || len == 0)
-        return dfail(d, "empty body");
-    if (len > max)
-        return dfail(d, "body larger than %zu bytes", max);
+    if ((rc = xcp__rpc_open_body(&d->c, &body, &len, request, owned)) < 0)
+        return rc;
     /* Only ASCII-compatible encodings (no NULs, markup starts with '<'):
      * this rules out UTF-16/32 and EBCDIC, which every client we know
      * never sends, and makes the byte search below reliable. */
@@ -968,16 +987,6 @@ static int xdec_open(struct xdec *d, const char *body, size_t len,
      * DOCTYPE keeps entity expansion (billion laughs, XXE) out. */
     if (memmem(body, len, "<!DOCTYPE", 9))
         return dfail(d, "DTDs are not allowed");
-    nb = xcp__rpc_wire_body(body, len, request, &n);
-    if (!nb && n)
-        return XCP_ENOMEM;
-    if (nb) {
-        *owned = nb;
-        body = nb;
-        len = n;
-        d->sflags |= request ? XCP__RPC_UNMARK : 0;
-    }
-    d->sflags |= request ? XCP__RPC_NUL_BAD : 0;
     pthread_once(&xml_once, xml_init);
     /* No XML_PARSE_NOENT (never substitute entities), no DTD loading,
      * no network, no XML_PARSE_HUGE (keep libxml2's own limits). */
@@ -1012,7 +1021,7 @@ static int expect_eof(struct xdec *d)
 int xcp__xmlrpc_decode_request(const char *body, size_t len, char **method,
                                xcp_value *params, char *err, size_t errlen)
 {
-    struct xdec d = {.err = err, .errlen = errlen};
+    struct xdec d = {.c = {.err = err, .errlen = errlen}};
     struct vec v = {0};
     char *owned = NULL;
     const char *name;
@@ -1028,7 +1037,7 @@ int xcp__xmlrpc_decode_request(const char *body, size_t len, char **method,
         (rc = element_text(&d, "methodName")) < 0)
         goto out;
     name = acc_trimmed(&d);
-    *method = xcp__rpc_wire_string(name, strlen(name), d.sflags);
+    *method = xcp__rpc_wire_string(name, strlen(name), d.c.sflags);
     if (!*method) {
         rc = XCP_ENOMEM;
         goto out;
@@ -1082,7 +1091,7 @@ static int fault_to_error(struct xdec *d, xcp_value *fault, xcp_value *error)
         (rc = xcp_value_copy(&error->u.arr.items[1], code)) < 0 ||
         (rc = xcp_value_copy(&error->u.arr.items[2], msg)) < 0)
         return rc;
-    return xcp__rpc_error_list(error, d->err, d->errlen);
+    return xcp__rpc_error_list(error, d->c.err, d->c.errlen);
 }
 
 /* Interpret the single param of a methodResponse (moved out of v). */
@@ -1103,7 +1112,7 @@ static int unwrap_response(struct xdec *d, xcp_value *v, xcp_value *result,
             (member = (xcp_value *)xcp_value_struct_get(
                  v, "ErrorDescription"))) {
             xcp__value_move(error, member);
-            rc = xcp__rpc_error_list(error, d->err, d->errlen);
+            rc = xcp__rpc_error_list(error, d->c.err, d->c.errlen);
             return rc < 0 ? rc : XCP__RPC_FAILURE;
         }
     }
@@ -1115,7 +1124,7 @@ int xcp__xmlrpc_decode_response(const char *body, size_t len,
                                 xcp_value *result, xcp_value *error,
                                 char *err, size_t errlen)
 {
-    struct xdec d = {.err = err, .errlen = errlen};
+    struct xdec d = {.c = {.err = err, .errlen = errlen}};
     xcp_value v = {.kind = XCP_VAL_NONE};
     char *owned = NULL;
     bool fault = false;
@@ -1327,18 +1336,13 @@ static void xenc_value(const struct xenc *e, const xcp_value *v,
     }
 }
 
-static int buf_status(xcp__buf *b)
-{
-    return b->oom ? xcp__oom() : 0;
-}
-
 int xcp__xmlrpc_encode_value(xcp__buf *out, const xcp_value *v,
                              unsigned quirks)
 {
     struct xenc e = {out, false};
 
     xenc_value(&e, v, quirks);
-    return buf_status(out);
+    return xcp__rpc_buf_status(out);
 }
 
 int xcp__xmlrpc_encode_success(xcp__buf *out, const xcp_value *result,
@@ -1352,7 +1356,7 @@ int xcp__xmlrpc_encode_success(xcp__buf *out, const xcp_value *result,
     xenc_value(&e, result, quirks);
     xcp__buf_adds(out, "</member></struct></value></param></params>"
                   "</methodResponse>");
-    return buf_status(out);
+    return xcp__rpc_buf_status(out);
 }
 
 int xcp__xmlrpc_encode_failure(xcp__buf *out, const char *code, size_t n,
@@ -1373,7 +1377,7 @@ int xcp__xmlrpc_encode_failure(xcp__buf *out, const char *code, size_t n,
     }
     xcp__buf_adds(out, "</data></array></value></member></struct></value>"
                   "</param></params></methodResponse>");
-    return buf_status(out);
+    return xcp__rpc_buf_status(out);
 }
 
 int xcp__xmlrpc_encode_bare(xcp__buf *out, const xcp_value *v)
@@ -1383,7 +1387,7 @@ int xcp__xmlrpc_encode_bare(xcp__buf *out, const xcp_value *v)
     xcp__buf_adds(out, XML_DECL "<methodResponse><params><param>");
     xenc_value(&e, v, 0);
     xcp__buf_adds(out, "</param></params></methodResponse>");
-    return buf_status(out);
+    return xcp__rpc_buf_status(out);
 }
 
 int xcp__xmlrpc_encode_request(const char *method, const xcp_value *params,
@@ -1402,5 +1406,5 @@ int xcp__xmlrpc_encode_request(const char *method, const xcp_value *params,
             xcp__buf_adds(out, "</param>");
         }
     xcp__buf_adds(out, "</params></methodCall>");
-    return buf_status(out);
+    return xcp__rpc_buf_status(out);
 }
