@@ -15,7 +15,6 @@
 #include "xcpd.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -360,6 +359,16 @@ static void rpc_dispatch(req *r)
     xcp_server_rpc(h->srv, &q, rpc_done, r);
 }
 
+/* Drop the body and read (and drop) the rest, so the 413 goes out on a
+   connection that is still in sync. */
+static void rpc_drop_body(req *r)
+{
+    r->too_big = 1;
+    free(r->body);
+    r->body = NULL;
+    r->len = r->cap = 0;
+}
+
 static void rpc_append(req *r, const char *data, size_t n)
 {
     size_t cap;
@@ -368,12 +377,7 @@ static void rpc_append(req *r, const char *data, size_t n)
     if (r->too_big)
         return;
     if (n > XCPD_RPC_BODY_MAX - r->len) {
-        /* Keep reading (and dropping) the rest so the 413 goes out on a
-           connection that is still in sync. */
-        r->too_big = 1;
-        free(r->body);
-        r->body = NULL;
-        r->len = r->cap = 0;
+        rpc_drop_body(r);
         return;
     }
     if (r->len + n > r->cap) {
@@ -386,10 +390,7 @@ static void rpc_append(req *r, const char *data, size_t n)
         if (p == NULL) {
             /* Answered like an oversized body: there is no good reply to
                a request we cannot hold. */
-            r->too_big = 1;
-            free(r->body);
-            r->body = NULL;
-            r->len = r->cap = 0;
+            rpc_drop_body(r);
             return;
         }
         r->body = p;
@@ -397,6 +398,15 @@ static void rpc_append(req *r, const char *data, size_t n)
     }
     memcpy(r->body + r->len, data, n);
     r->len += n;
+}
+
+static enum MHD_Result rpc_too_big(req *r, const char *what)
+{
+    r->too_big = 1;
+    if (r->l->http->verbose)
+        xcpd_log(LOG_INFO, "%s %s from %s: %s over %zu bytes", r->method,
+                 r->path, r->addr, what, XCPD_RPC_BODY_MAX);
+    return answer_text(r, HTTP_TOO_LARGE, "Request body too large\n", 1);
 }
 
 static enum MHD_Result rpc_reply(req *r)
@@ -426,13 +436,8 @@ static enum MHD_Result rpc_step(req *r, const char *data, size_t *n)
         *n = 0;
         return MHD_YES;
     }
-    if (r->too_big) {
-        if (h->verbose)
-            xcpd_log(LOG_INFO, "%s %s from %s: body over %zu bytes",
-                     r->method, r->path, r->addr, XCPD_RPC_BODY_MAX);
-        return answer_text(r, HTTP_TOO_LARGE,
-                           "Request body too large\n", 1);
-    }
+    if (r->too_big)
+        return rpc_too_big(r, "body");
 
     /* The engine may block (a synchronous call runs here), so the lock
        is not held across it. */
@@ -460,15 +465,16 @@ static enum MHD_Result rpc_step(req *r, const char *data, size_t *n)
     return MHD_YES;
 }
 
-/* Refuse a declared body over the cap before reading it (MHD then closes
-   the connection, which is what an abusive client deserves). */
-static uint64_t declared_length(struct MHD_Connection *c);
-
-static int declared_too_big(struct MHD_Connection *c)
+/* The declared Content-Length, UINT64_MAX when there is none. MHD has
+   already answered a malformed or unrepresentable one (400 or 413)
+   before calling the handler, so what is left is a plain number. */
+static uint64_t declared_length(struct MHD_Connection *c)
 {
-    uint64_t v = declared_length(c);
+    const char *cl =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
 
-    return v != UINT64_MAX && v > XCPD_RPC_BODY_MAX;
+    return cl != NULL ? (uint64_t)strtoull(cl, NULL, 10) : UINT64_MAX;
 }
 
 /* ---- VDI transfers ------------------------------------------------------ */
@@ -481,26 +487,6 @@ static const char *arg_or_cookie(struct MHD_Connection *c, const char *name)
 
     return v != NULL ? v
                      : MHD_lookup_connection_value(c, MHD_COOKIE_KIND, name);
-}
-
-/* The declared Content-Length; UINT64_MAX when absent or malformed, and
-   UINT64_MAX - 1 when too large to represent (over every cap, and taken
-   as a made-up length by imports). */
-static uint64_t declared_length(struct MHD_Connection *c)
-{
-    const char *cl =
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                    MHD_HTTP_HEADER_CONTENT_LENGTH);
-    unsigned long long v;
-    char *end;
-
-    if (cl == NULL)
-        return UINT64_MAX;
-    errno = 0;
-    v = strtoull(cl, &end, 10);
-    if (errno == ERANGE)
-        return UINT64_MAX - 1; /* huge: over any cap */
-    return errno != 0 || end == cl ? UINT64_MAX : (uint64_t)v;
 }
 
 static void transfer_failed(req *r, unsigned status, char *text)
@@ -661,7 +647,20 @@ static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
         }
         return MHD_CONTENT_READER_END_WITH_ERROR;
     }
-    return got == 0 ? MHD_CONTENT_READER_END_OF_STREAM : (ssize_t)got;
+    if (got > 0)
+        return (ssize_t)got;
+    /* The end before the announced size: MHD would report the request
+       completed (and the task succeed) on a body short of its
+       Content-Length. */
+    if (pos < r->size) {
+        r->stream_error = 1;
+        if (r->l->http->verbose)
+            xcpd_log(LOG_INFO, "%s %s from %s: data ends at %" PRIu64
+                     " of %" PRIu64, r->method, r->path, r->addr, pos,
+                     r->size);
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
 static enum MHD_Result export_step(req *r, const char *data, size_t *n)
@@ -698,17 +697,16 @@ static enum MHD_Result export_step(req *r, const char *data, size_t *n)
 static enum MHD_Result first_call(req *r)
 {
     switch (r->route) {
-    case ROUTE_RPC:
-        if (declared_too_big(r->c)) {
-            r->too_big = 1;
-            if (r->l->http->verbose)
-                xcpd_log(LOG_INFO, "%s %s from %s: declared body over %zu "
-                         "bytes", r->method, r->path, r->addr,
-                         XCPD_RPC_BODY_MAX);
-            return answer_text(r, HTTP_TOO_LARGE,
-                               "Request body too large\n", 1);
-        }
+    case ROUTE_RPC: {
+        /* Refuse a declared body over the cap before reading it (MHD
+           then closes the connection, which is what an abusive client
+           deserves). */
+        uint64_t declared = declared_length(r->c);
+
+        if (declared != UINT64_MAX && declared > XCPD_RPC_BODY_MAX)
+            return rpc_too_big(r, "declared body");
         return MHD_YES;
+    }
     case ROUTE_IMPORT:
         transfer_open(r);
         /* Refused: answer before the body (the connection then closes,
@@ -794,12 +792,10 @@ void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                            && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN;
 
         xcp_error_clear();
-        if (!ok) {
-            if (h->verbose)
-                xcpd_log(LOG_INFO, "%s %s from %s: transfer incomplete "
-                         "(termination %d)", r->method, r->path, r->addr,
-                         (int)toe);
-        }
+        if (!ok && h->verbose)
+            xcpd_log(LOG_INFO, "%s %s from %s: transfer incomplete "
+                     "(termination %d)", r->method, r->path, r->addr,
+                     (int)toe);
         xcp_server_transfer_close(r->t, ok);
         r->t = NULL;
     }

@@ -217,21 +217,22 @@ int xcpd_tls_material(const char *state_dir, const char *cert_file,
 {
     char cpath[4096], kpath[4096];
 
+    /* The options parser has made sure cert_file and key_file come
+       together. */
     *cert_pem = *key_pem = NULL;
-    if (cert_file != NULL || key_file != NULL) {
-        if (cert_file == NULL || key_file == NULL) {
-            xcpd_log(LOG_ERR, "--tls-cert and --tls-key go together");
-            return -1;
-        }
+    if (cert_file != NULL) {
         snprintf(cpath, sizeof(cpath), "%s", cert_file);
         snprintf(kpath, sizeof(kpath), "%s", key_file);
     } else {
         snprintf(cpath, sizeof(cpath), "%s/" CERT_NAME, state_dir);
         snprintf(kpath, sizeof(kpath), "%s/" KEY_NAME, state_dir);
     }
+    /* Read the key only once the certificate is there, so errno still
+       tells why the one that failed did. */
     *cert_pem = read_file(cpath);
-    *key_pem = read_file(kpath);
-    if (*cert_pem != NULL && *key_pem != NULL)
+    if (*cert_pem != NULL)
+        *key_pem = read_file(kpath);
+    if (*key_pem != NULL)
         return 0;
     if (cert_file != NULL) {
         xcpd_log(LOG_ERR, "cannot read %s: %s",

@@ -57,6 +57,7 @@ typedef struct listener {
     struct MHD_Daemon *d;
     int fd;                   /* bound by us, handed to MHD */
     int tls;
+    int ipv6;
     char url[INET6_ADDRSTRLEN + 32 + PATH_MAX];
 } listener;
 
@@ -364,11 +365,11 @@ fail:
     return -1;
 }
 
-/* MHD's own messages (bad requests, limits hit) go where ours go. */
-/* Once serving, libmicrohttpd's messages are about single connections
- * (a TLS handshake cut short, a peer resetting): anyone who can connect
- * could flood the log with them, so they show at --verbose only. Before
- * that, they explain why a listener failed to start. */
+/* MHD's own messages go where ours go. Once serving, they are about
+ * single connections (a TLS handshake cut short, a peer resetting):
+ * anyone who can connect could flood the log with them, so they show at
+ * --verbose only. Before that, they explain why a listener failed to
+ * start. */
 static int mhd_quiet; /* atomic: read by libmicrohttpd's threads */
 
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
@@ -394,11 +395,8 @@ static int start_daemon(listener *l, unsigned limit, const char *cert,
     unsigned pool = l->cls.local ? UNIX_POOL : TCP_POOL;
     /* Per-IP accounting is meaningless for unix peers. */
     unsigned per_ip = l->cls.local ? 0u : PER_IP_LIMIT;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
 
-    if (getsockname(l->fd, (struct sockaddr *)&ss, &sl) == 0
-        && ss.ss_family == AF_INET6)
+    if (l->ipv6)
         flags |= MHD_USE_IPv6;
     if (l->tls)
         flags |= MHD_USE_TLS;
@@ -566,6 +564,7 @@ int main(int argc, char **argv)
     }
     for (i = 0; i < o.nlisten; i++) {
         ls[n].tls = o.listen[i].tls;
+        ls[n].ipv6 = o.listen[i].sa.ss_family == AF_INET6;
         any_tls |= ls[n].tls;
         ls[n].fd = bind_tcp(&o.listen[i], ls[n].url, sizeof(ls[n].url));
         if (ls[n].fd < 0)
@@ -589,15 +588,17 @@ int main(int argc, char **argv)
     for (;;) {
         ssize_t r = read(sfd, &si, sizeof(si));
 
-        if (r == (ssize_t)sizeof(si))
+        if (r == (ssize_t)sizeof(si)) {
+            xcpd_log(LOG_NOTICE, "stopping (signal %u)", si.ssi_signo);
+            status = 0;
             break;
+        }
         if (r < 0 && errno != EINTR) {
+            /* No signal was received: stop, but not as a clean exit. */
             xcpd_log(LOG_ERR, "signalfd: %s", strerror(errno));
             break;
         }
     }
-    xcpd_log(LOG_NOTICE, "stopping (signal %u)", si.ssi_signo);
-    status = 0;
 
 out:
     /* The order matters: stop accepting, let the engine complete every

@@ -162,7 +162,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     size_t off = 0;
     char buf[65536];
-    int first = 1, wr_open = 1;
+    size_t head = 0; /* bytes of the reply checked against "HTTP/" */
+    int wr_open = 1;
     long quiet_since;
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -209,11 +210,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
                 break; /* closed by the daemon */
             if (got > 0) {
-                if (first && got >= 5 && memcmp(buf, "HTTP/", 5) != 0) {
+                /* The reply's start may come in pieces shorter than the
+                   prefix: check each byte of it as it arrives. */
+                size_t k = 5 - head < (size_t)got ? 5 - head : (size_t)got;
+
+                if (memcmp(buf, &"HTTP/"[head], k) != 0) {
                     fprintf(stderr, "fuzz_http: reply is not HTTP\n");
                     abort();
                 }
-                first = 0;
+                head += k;
                 quiet_since = now_ms();
                 continue;
             }
