@@ -46,9 +46,13 @@ fi
 if grep -q '^bench-quick:' Makefile; then
     run make bench-quick
 fi
-find . -name 'test-suite.log' -path './tests/*' -newer configure \
-    -exec grep -l 'FAIL' {} + 2>/dev/null | head -5 | while read -r f; do
-    echo "---- $f"; tail -50 "$f"
+# Each failed test's own log, from this tree and the sanitizer build, so a
+# red run says why.
+find . -name '*.trs' 2>/dev/null | sort | while read -r t; do
+    grep -qE '^:test-result: (FAIL|ERROR|XPASS)' "$t" || continue
+    l=${t%.trs}.log
+    echo "---- $l (last 120 lines)"
+    tail -120 "$l" 2>/dev/null || echo "(no log)"
 done
 if [ $status -eq 0 ]; then echo "ALL TESTS PASSED"; else echo "SOME TESTS FAILED"; fi
 echo "$passed passed, $failed failed"

@@ -25,6 +25,7 @@ unset XE_EXTRA_ARGS
 mkdir -p "$XCP_STATE_DIR"
 PW='pa55 word'
 daemon_pid=
+starts=0
 failures=0
 checks=0
 
@@ -47,32 +48,37 @@ same() {
         echo "ok: $1"
     else
         fail "$1"
-        diff -u "$2" "$3" | head -40
+        diff -u "$2" "$3" | head -80
     fi
 }
 
 start_daemon() {
+    # Each daemon its own log: the redirection happens in the child, so a
+    # log left by an earlier daemon could say "ready" before this one has
+    # even started.
+    starts=$((starts + 1))
+    log=$base/xcpd.$starts.log
     "$XCPD" --state-dir "$XCP_STATE_DIR" --listen 127.0.0.1:0 \
         --tls-listen 127.0.0.1:0 --auth-file "$base/auth" \
-        --auth-fail-delay 10 >"$base/xcpd.log" 2>&1 &
+        --auth-fail-delay 10 >"$log" 2>&1 &
     daemon_pid=$!
     tries=0
-    until grep -q '^xcpd: ready' "$base/xcpd.log" 2>/dev/null; do
+    until grep -q '^xcpd: ready' "$log" 2>/dev/null; do
         tries=$((tries + 1))
         if [ "$tries" -gt 300 ] || ! kill -0 "$daemon_pid" 2>/dev/null; then
             echo "xcpd did not start:"
-            cat "$base/xcpd.log"
+            cat "$log"
             exit 1
         fi
         sleep 0.1
     done
     HTTP=$(sed -n 's|^xcpd: listening on http://127.0.0.1:\([0-9]*\)$|\1|p' \
-        "$base/xcpd.log")
+        "$log")
     HTTPS=$(sed -n 's|^xcpd: listening on https://127.0.0.1:\([0-9]*\)$|\1|p' \
-        "$base/xcpd.log")
+        "$log")
     if [ -z "$HTTP" ] || [ -z "$HTTPS" ]; then
         echo "no ports in the daemon's log:"
-        cat "$base/xcpd.log"
+        cat "$log"
         exit 1
     fi
 }
@@ -181,5 +187,11 @@ else
     echo "ok: (the killed daemon left no socket)"
 fi
 
+if [ "$failures" -ne 0 ]; then
+    for f in "$base"/xcpd.*.log; do
+        echo "---- $f"
+        cat "$f"
+    done
+fi
 echo "$checks checks, $failures failed"
 [ "$failures" -eq 0 ]
