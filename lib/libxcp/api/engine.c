@@ -132,6 +132,7 @@ int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
 
     pthread_mutex_lock(&e->lock);
     rc = txn_locked(e, fn, arg);
+    xcp__tasks_gc(e);
     pthread_mutex_unlock(&e->lock);
     return rc;
 }
@@ -212,6 +213,7 @@ static void engine_free(xcp__engine *e)
     pthread_cond_destroy(&e->changed);
     pthread_cond_destroy(&e->workers_done);
     free(e->state_dir);
+    free(e->done);
     free(e);
 }
 
@@ -264,7 +266,8 @@ static int engine_open(xcp__engine **out, const char *dir,
         goto fail;
     if ((rc = xcp__db_open(&e->db, dir)) < 0)
         goto fail;
-    if ((rc = fsync_policy_from_env(e->db)) < 0)
+    if ((rc = fsync_policy_from_env(e->db)) < 0 ||
+        (rc = xcp__tasks_gc_init(e)) < 0)
         goto fail;
     xcp__db_on_commit(e->db, on_commit, e);
     if (xcp__hv_open(&e->hv, dir, opts ? opts->hv : NULL, &herr) < 0) {
@@ -504,7 +507,7 @@ static void task_finish(xcp__ctx *c, int rc, const xcp_value *result)
             xcp__log(XCP__LOG_ERR, "cannot destroy task %s", c->task);
         return;
     }
-    xcp__db_set_time(c->db, t, F(task, finished), xcp__now());
+    xcp__task_finished(c, t);
     xcp_value_set_array(&v, 0);
     xcp__db_set(c->db, t, F(task, allowed_operations), &v);
     xcp_value_dispose(&v);
@@ -539,6 +542,7 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&e->lock);
     rc = run_call(&w->c);
     task_finish(&w->c, rc, &w->result);
+    xcp__tasks_gc(e);
     for (i = 0; i < w->c.nargs; i++)
         xcp_value_dispose(&w->c.args[i]);
     free(w->c.args);
@@ -631,6 +635,13 @@ bool xcp__engine_session_valid(xcp__engine *e, const char *session)
     return ok;
 }
 
+void xcp__engine_gc(xcp__engine *e)
+{
+    pthread_mutex_lock(&e->lock);
+    xcp__tasks_gc(e);
+    pthread_mutex_unlock(&e->lock);
+}
+
 int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,
                           bool async, size_t nargs, xcp_value *args,
                           xcp_value *result, const xcp__call_opts *o)
@@ -661,6 +672,7 @@ int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,
         goto out;
     }
     rc = async ? start_async(&c, nargs, args, result) : run_call(&c);
+    xcp__tasks_gc(e);
 out:
     pthread_mutex_unlock(&e->lock);
     if (rc < 0)

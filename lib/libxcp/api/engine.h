@@ -58,6 +58,17 @@ struct xcp__engine {
     /* parked long polls (api/event.c) */
     xcp__waiter *waiters;
     size_t nwaiters;
+    /* Completed tasks in the order they finished, for the task collector
+     * (api/task.c): a ring of (ref, finished). Entries may be stale (the
+     * task was destroyed, or the transaction that finished it rolled
+     * back); the collector checks each one it takes. */
+    struct xcp__done_task {
+        char ref[XCP_REF_MAX];
+        int64_t finished;
+    } *done;
+    size_t done_head, done_n, done_cap;
+    size_t task_max;         /* XCP_TASK_MAX: tasks kept (XAPI: 200) */
+    int64_t task_timeout_s;  /* XCP_TASK_TIMEOUT: completed tasks' life */
 };
 
 /* The context of one call. */
@@ -126,6 +137,8 @@ bool xcp__engine_unpark(xcp__engine *e, xcp__waiter *w);
 void xcp__waiter_dispose(xcp__waiter *w);
 /* Whether session names a live session (no error set). */
 bool xcp__engine_session_valid(xcp__engine *e, const char *session);
+/* Run the periodic collectors (completed tasks) under the engine lock. */
+void xcp__engine_gc(xcp__engine *e);
 /* Prepare a call's arguments for message m: arity (MESSAGE_PARAMETER_
  * COUNT_MISMATCH), UTF-8, defaults, types. args has room for
  * m->nparams values; *n is the count given, updated. */
@@ -234,6 +247,17 @@ int xcp__mac_parse(const char *s, uint8_t mac[6]);
 /* ---- task.c ---- */
 /* True when the call's task was asked to cancel. */
 bool xcp__task_cancelling(xcp__ctx *c);
+/* Stamp task t finished (now) and queue it for the task collector. Call
+ * it wherever a task leaves pending; t's status is set by the caller. */
+int xcp__task_finished(xcp__ctx *c, xcp__obj *t);
+/* The task collector, as XAPI's: completed tasks older than
+ * e->task_timeout_s go, and while there are more than e->task_max tasks
+ * the oldest completed ones go; pending tasks stay. Engine lock held, no
+ * transaction open. Costs O(1) when nothing is due, else O(collected +
+ * stale queue entries), never O(tasks). */
+void xcp__tasks_gc(xcp__engine *e);
+/* Read XCP_TASK_MAX and XCP_TASK_TIMEOUT (engine open). */
+int xcp__tasks_gc_init(xcp__engine *e);
 
 /* ---- sr.c ---- */
 /* Create an SR with its PBD on host, format it and plug it. */

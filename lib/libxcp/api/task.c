@@ -5,6 +5,10 @@
  */
 #include "engine.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
 static int create(xcp__ctx *c)
 {
     xcp__obj *t;
@@ -66,10 +70,12 @@ static int setter(xcp__ctx *c, int field)
         return rc;
     if ((rc = xcp_value_copy(&v, xcp__arg(c, 1))) < 0)
         return rc;
+    rc = 0;
     if (field == F(task, status) && v.kind == XCP_VAL_STRING &&
-        strcmp(v.u.s, "pending"))
-        xcp__db_set_time(c->db, t, F(task, finished), xcp__now());
-    rc = xcp__db_set(c->db, t, field, &v);
+        strcmp(v.u.s, "pending") && strcmp(v.u.s, "cancelling"))
+        rc = xcp__task_finished(c, t);
+    if (rc == 0)
+        rc = xcp__db_set(c->db, t, field, &v);
     xcp_value_dispose(&v);
     return rc;
 }
@@ -84,6 +90,126 @@ static int set_error_info(xcp__ctx *c)
 static int set_resident_on(xcp__ctx *c)
 {
     return setter(c, F(task, resident_on));
+}
+
+/* ---- the task collector ----------------------------------------------- */
+
+#define TASK_MAX_DEFAULT 200            /* XAPI's Xapi_globs.max_tasks */
+#define TASK_TIMEOUT_DEFAULT 3900       /* XAPI: completed tasks, 65 min */
+
+static int env_count(const char *name, long long dflt, long long *out)
+{
+    const char *s = getenv(name);
+    char *end;
+
+    *out = dflt;
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    *out = strtoll(s, &end, 10);
+    if (errno || *end || *out < 0)
+        return xcp__fail("INVALID_VALUE", name, s, NULL);
+    return 0;
+}
+
+int xcp__tasks_gc_init(xcp__engine *e)
+{
+    long long max, timeout;
+    int rc;
+
+    if ((rc = env_count("XCP_TASK_MAX", TASK_MAX_DEFAULT, &max)) < 0 ||
+        (rc = env_count("XCP_TASK_TIMEOUT", TASK_TIMEOUT_DEFAULT,
+                        &timeout)) < 0)
+        return rc;
+    e->task_max = (size_t)max;
+    e->task_timeout_s = timeout;
+    return 0;
+}
+
+static struct xcp__done_task *done_at(xcp__engine *e, size_t i)
+{
+    return &e->done[(e->done_head + i) % e->done_cap];
+}
+
+/* The completed task an entry names, or NULL when the entry is stale. */
+static xcp__obj *done_task(xcp__engine *e, const struct xcp__done_task *d)
+{
+    xcp__obj *t = xcp__db_get_cls(e->db, C(task), d->ref);
+
+    return t && !pending(t) ? t : NULL;
+}
+
+/* Drop the stale entries (the queue is full: they may be most of it). */
+static void done_compact(xcp__engine *e)
+{
+    size_t i, n = 0;
+
+    for (i = 0; i < e->done_n; i++) {
+        struct xcp__done_task d = *done_at(e, i);
+        if (done_task(e, &d))
+            *done_at(e, n++) = d;   /* n <= i: nothing unread is lost */
+    }
+    e->done_n = n;
+}
+
+static int done_push(xcp__engine *e, const char *ref, int64_t finished)
+{
+    struct xcp__done_task *d;
+
+    if (e->done_n == e->done_cap && e->done_cap >= 4 * e->task_max + 64)
+        done_compact(e);
+    if (e->done_n == e->done_cap) {
+        size_t cap = e->done_cap ? 2 * e->done_cap : 64, i;
+        struct xcp__done_task *nd = xcp__calloc(cap, sizeof(*nd));
+        if (!nd)
+            return xcp__oom();
+        for (i = 0; i < e->done_n; i++)
+            nd[i] = *done_at(e, i);
+        free(e->done);
+        e->done = nd;
+        e->done_cap = cap;
+        e->done_head = 0;
+    }
+    d = done_at(e, e->done_n++);
+    snprintf(d->ref, sizeof(d->ref), "%s", ref);
+    d->finished = finished;
+    return 0;
+}
+
+int xcp__task_finished(xcp__ctx *c, xcp__obj *t)
+{
+    int64_t now = xcp__now();
+    int rc = xcp__db_set_time(c->db, t, F(task, finished), now);
+
+    return rc < 0 ? rc : done_push(c->e, t->ref, now);
+}
+
+void xcp__tasks_gc(xcp__engine *e)
+{
+    int64_t cutoff = xcp__now() - e->task_timeout_s;
+    size_t gone = 0;
+
+    if (e->done_n == 0 || xcp__db_in_txn(e->db) ||
+        (done_at(e, 0)->finished > cutoff &&
+         xcp__db_count(e->db, C(task)) <= e->task_max))
+        return;                 /* nothing due: O(1) */
+    xcp__db_begin(e->db);
+    while (e->done_n > 0) {
+        struct xcp__done_task *d = done_at(e, 0);
+        xcp__obj *t = done_task(e, d);
+        if (t && d->finished > cutoff &&
+            xcp__db_count(e->db, C(task)) <= e->task_max)
+            break;              /* the oldest is young, and room is left */
+        if (t && xcp__db_destroy(e->db, t) == 0)
+            gone++;
+        e->done_head = (e->done_head + 1) % e->done_cap;
+        e->done_n--;
+    }
+    if (gone == 0) {
+        xcp__db_abort(e->db);
+    } else if (xcp__db_commit(e->db) < 0) {
+        xcp__log(XCP__LOG_ERR, "cannot destroy %zu completed tasks", gone);
+    }
 }
 
 bool xcp__task_cancelling(xcp__ctx *c)

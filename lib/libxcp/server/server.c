@@ -549,6 +549,11 @@ static void *timer_main(void *arg)
         if (now >= s->next_gc) {
             s->next_gc = now + s->gc_ms;
             sess_gc(s);
+            /* Completed tasks time out even when no call comes (the
+             * engine's lock is taken before s->mu, never after). */
+            pthread_mutex_unlock(&s->mu);
+            xcp__engine_gc(s->e);
+            pthread_mutex_lock(&s->mu);
             continue;
         }
         until = s->next_gc;

@@ -174,8 +174,7 @@ static int task_txn(xcp__ctx *c, void *arg)
         }
     }
     if ((rc = xcp__db_set_float(c->db, task, F(task, progress), 1.0)) < 0 ||
-        (rc = xcp__db_set_time(c->db, task, F(task, finished),
-                               xcp__now())) < 0)
+        (rc = xcp__task_finished(c, task)) < 0)
         return rc;
     xcp_value_set_array(&v, 0);
     rc = xcp__db_set(c->db, task, F(task, allowed_operations), &v);
