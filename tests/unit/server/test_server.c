@@ -628,6 +628,59 @@ Test(server_sessions, idle_sessions_expire)
     free(b);
 }
 
+static void task_timeout_setup(void)
+{
+    setenv("XCP_TASK_TIMEOUT", "1", 1);
+    setup_opts(0, 0);
+}
+
+TestSuite(server_tasks, .init = task_timeout_setup, .fini = teardown,
+          .timeout = 60);
+
+/* With no call coming in, the server's GC tick still collects completed
+ * tasks past XCP_TASK_TIMEOUT (a call runs the collector only after it
+ * has answered, so the get_status below cannot be what collected it). */
+Test(server_tasks, idle_server_collects_completed_tasks)
+{
+    char *s = login("root", "secret"), params[512], *r, *t, *p;
+
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>upload</value>"
+             "</param><param><value></value></param>", s);
+    r = callx("task.create", params);
+    t = value_of(r);
+    free(r);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>stays</value>"
+             "</param><param><value></value></param>", s);
+    r = callx("task.create", params); /* a pending one, to stay */
+    p = value_of(r);
+    free(r);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param><param><value>success</value></param>", s, t);
+    r = callx("task.set_status", params);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    usleep(2600000); /* finished at T (whole seconds): due after T+1 */
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param>", s, t);
+    r = callx("task.get_status", params);
+    cr_assert(strstr(r, "HANDLE_INVALID"), "not collected while idle: %s",
+              r);
+    free(r);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param>", s, p);
+    r = callx("task.get_status", params);
+    cr_assert(strstr(r, "pending"), "the pending task: %s", r);
+    free(r);
+    free(p);
+    free(t);
+    free(s);
+}
+
 /* A VDI's contents go in and come back out through the transfer API. */
 Test(server, raw_vdi_import_export_round_trip)
 {
