@@ -460,6 +460,43 @@ Test(generated, enum_setter_rejects_unknown_value)
                  "INVALID_VALUE", "value", "explode");
 }
 
+/* Enum map keys are canonicalised like enum values, and two spellings of
+ * one key are refused. */
+Test(generated, enum_map_keys_are_canonicalised)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_value args[2], v, res = {0};
+    const xcp_value *m;
+
+    memset(args, 0, sizeof(args));
+    xcp_value_set_string(&args[0], vm.ref);
+    xcp_value_set_struct(&args[1]);
+    xcp_value_set_string(&v, "maintenance");
+    xcp_value_struct_add(&args[1], "START", &v);
+    xcp_value_set_string(&v, "no");
+    xcp_value_struct_add(&args[1], "Clean_Shutdown", &v);
+    OK(xcp_call(S, &res, "VM.set_blocked_operations", 2, args));
+    OK(xcp_call(S, &res, "VM.get_blocked_operations", 1, args));
+    cr_assert_eq(res.kind, XCP_VAL_STRUCT);
+    cr_assert_eq(res.u.st.n, 2);
+    m = xcp_value_struct_get(&res, "start");
+    cr_assert(m && !strcmp(m->u.s, "maintenance"), "key not canonical");
+    cr_assert_not_null(xcp_value_struct_get(&res, "clean_shutdown"));
+    cr_assert_null(xcp_value_struct_get(&res, "START"));
+    xcp_value_dispose(&res);
+    /* "start" and "Start" name one key. */
+    xcp_value_set_string(&v, "again");
+    xcp_value_struct_add(&args[1], "Start", &v);
+    assert_error(xcp_call(S, &res, "VM.set_blocked_operations", 2, args),
+                 "INVALID_VALUE", "value", "start");
+    xcp_value_dispose(&args[0]);
+    xcp_value_dispose(&args[1]);
+    OK(xcp_call(S, &res, "VM.get_blocked_operations", 1,
+                &(xcp_value){.kind = XCP_VAL_STRING, .u.s = vm.ref}));
+    cr_assert_eq(res.u.st.n, 2, "the refused call changed the map");
+    xcp_value_dispose(&res);
+}
+
 Test(generated, derived_sets_follow_relations)
 {
     xcp_vm vm = api_install("vm");

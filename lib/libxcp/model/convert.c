@@ -562,10 +562,25 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
         if (v->kind != XCP_VAL_STRUCT)
             return type_error(what, "struct", v);
         for (i = 0; i < v->u.st.n; i++) {
-            if (t->a->kind == XT_ENUM &&
-                xcp__enum_index(&xcp__enums[t->a->id], v->u.st.keys[i]) < 0)
-                return xcp__fail("INVALID_VALUE", what ? what : "map key",
-                                 v->u.st.keys[i], NULL);
+            /* Enum keys are canonicalised like enum values ("START" is
+             * "start"), as the remote driver does with results; two keys
+             * that name one value are refused (they would collide). */
+            if (t->a->kind == XT_ENUM) {
+                size_t j;
+                rc = xcp__enum_canon(&xcp__enums[t->a->id],
+                                     &v->u.st.keys[i]);
+                if (rc == XCP_EINVAL)
+                    return xcp__fail("INVALID_VALUE",
+                                     what ? what : "map key",
+                                     v->u.st.keys[i], NULL);
+                if (rc < 0)
+                    return rc;
+                for (j = 0; j < i; j++)
+                    if (!strcmp(v->u.st.keys[j], v->u.st.keys[i]))
+                        return xcp__fail("INVALID_VALUE",
+                                         what ? what : "map key",
+                                         v->u.st.keys[i], NULL);
+            }
             if ((rc = xcp__value_check(t->b, &v->u.st.vals[i], what)) < 0)
                 return rc;
         }
