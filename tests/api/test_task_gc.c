@@ -2,7 +2,9 @@
  * tests/api/test_task_gc.c - the task collector (api/task.c), as XAPI's
  * db_gc: completed tasks go after XCP_TASK_TIMEOUT seconds, and while
  * there are more than XCP_TASK_MAX tasks the oldest completed ones go;
- * pending tasks are never collected. Runs with XCP_TASK_MAX=5.
+ * pending tasks are never collected; nor, for being over the limit, tasks
+ * that finished less than XCP_TASK_GRACE seconds ago. Runs with
+ * XCP_TASK_MAX=5 and (but for the grace test) XCP_TASK_GRACE=0.
  */
 #include "helpers.h"
 
@@ -12,6 +14,7 @@ static void small_limits(void)
 {
     setenv("XCP_TASK_MAX", "5", 1);
     setenv("XCP_TASK_TIMEOUT", "3900", 1);
+    setenv("XCP_TASK_GRACE", "0", 1);
     api_setup();
 }
 
@@ -190,5 +193,26 @@ Test(task_gc, bad_limits_are_refused_at_open)
     assert_error(xcp_session_open_local(&s, &o), "INVALID_VALUE",
                  "XCP_TASK_TIMEOUT", "-1");
     setenv("XCP_TASK_TIMEOUT", "3900", 1);
+    setenv("XCP_TASK_GRACE", "30s", 1);
+    assert_error(xcp_session_open_local(&s, &o), "INVALID_VALUE",
+                 "XCP_TASK_GRACE", "30s");
+    setenv("XCP_TASK_GRACE", "0", 1);
     api_open();
+}
+
+/* Over the limit, tasks that have just finished stay for the grace period
+ * (default 30 s): with many calls in flight, a client must still be able
+ * to read the result of the task it waits for. */
+Test(task_gc, just_finished_tasks_stay_for_the_grace_period)
+{
+    xcp_task t[9];
+    int i;
+
+    unsetenv("XCP_TASK_GRACE");
+    api_reopen();
+    for (i = 0; i < 9; i++)
+        t[i] = done_task("burst");
+    cr_assert_eq(ntasks(), 9);
+    for (i = 0; i < 9; i++)
+        cr_assert(exists(t[i]), "task %d went within its grace period", i);
 }

@@ -69,6 +69,7 @@ struct xcp__engine {
     size_t done_head, done_n, done_cap;
     size_t task_max;         /* XCP_TASK_MAX: tasks kept (XAPI: 200) */
     int64_t task_timeout_s;  /* XCP_TASK_TIMEOUT: completed tasks' life */
+    int64_t task_grace_s;    /* XCP_TASK_GRACE: kept at least this long */
 };
 
 /* The context of one call. */
@@ -252,11 +253,12 @@ bool xcp__task_cancelling(xcp__ctx *c);
 int xcp__task_finished(xcp__ctx *c, xcp__obj *t);
 /* The task collector, as XAPI's: completed tasks older than
  * e->task_timeout_s go, and while there are more than e->task_max tasks
- * the oldest completed ones go; pending tasks stay. Engine lock held, no
- * transaction open. Costs O(1) when nothing is due, else O(collected +
- * stale queue entries), never O(tasks). */
+ * the oldest completed ones that finished over e->task_grace_s ago go;
+ * pending tasks stay. Engine lock held, no transaction open. Costs O(1)
+ * when nothing is due, else O(collected + stale queue entries), never
+ * O(tasks). */
 void xcp__tasks_gc(xcp__engine *e);
-/* Read XCP_TASK_MAX and XCP_TASK_TIMEOUT (engine open). */
+/* Read XCP_TASK_MAX, XCP_TASK_TIMEOUT, XCP_TASK_GRACE (engine open). */
 int xcp__tasks_gc_init(xcp__engine *e);
 
 /* ---- sr.c ---- */

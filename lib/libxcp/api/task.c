@@ -96,6 +96,11 @@ static int set_resident_on(xcp__ctx *c)
 
 #define TASK_MAX_DEFAULT 200            /* XAPI's Xapi_globs.max_tasks */
 #define TASK_TIMEOUT_DEFAULT 3900       /* XAPI: completed tasks, 65 min */
+/* A completed task is not collected for being over the limit until this
+ * long after it finished, so its client can always read its result (with
+ * 300 Async calls in flight, every task would otherwise go the moment it
+ * completes). XAPI gets the same slack from running its GC every 30 s. */
+#define TASK_GRACE_DEFAULT 30
 
 static int env_count(const char *name, long long dflt, long long *out)
 {
@@ -114,15 +119,17 @@ static int env_count(const char *name, long long dflt, long long *out)
 
 int xcp__tasks_gc_init(xcp__engine *e)
 {
-    long long max, timeout;
+    long long max, timeout, grace;
     int rc;
 
     if ((rc = env_count("XCP_TASK_MAX", TASK_MAX_DEFAULT, &max)) < 0 ||
         (rc = env_count("XCP_TASK_TIMEOUT", TASK_TIMEOUT_DEFAULT,
-                        &timeout)) < 0)
+                        &timeout)) < 0 ||
+        (rc = env_count("XCP_TASK_GRACE", TASK_GRACE_DEFAULT, &grace)) < 0)
         return rc;
     e->task_max = (size_t)max;
     e->task_timeout_s = timeout;
+    e->task_grace_s = grace;
     return 0;
 }
 
@@ -184,22 +191,32 @@ int xcp__task_finished(xcp__ctx *c, xcp__obj *t)
     return rc < 0 ? rc : done_push(c->e, t->ref, now);
 }
 
+/* Whether the completed task of entry d must stay for now. */
+static bool done_keep(xcp__engine *e, const struct xcp__done_task *d,
+                      int64_t now)
+{
+    if (d->finished <= now - e->task_timeout_s)
+        return false;                   /* timed out */
+    return d->finished > now - e->task_grace_s ||
+           xcp__db_count(e->db, C(task)) <= e->task_max;
+}
+
 void xcp__tasks_gc(xcp__engine *e)
 {
-    int64_t cutoff = xcp__now() - e->task_timeout_s;
+    int64_t now = xcp__now();
     size_t gone = 0;
 
+    /* Entries are in finishing order: when the oldest must stay, so do
+     * the others (O(1) when nothing is due). */
     if (e->done_n == 0 || xcp__db_in_txn(e->db) ||
-        (done_at(e, 0)->finished > cutoff &&
-         xcp__db_count(e->db, C(task)) <= e->task_max))
-        return;                 /* nothing due: O(1) */
+        done_keep(e, done_at(e, 0), now))
+        return;
     xcp__db_begin(e->db);
     while (e->done_n > 0) {
         struct xcp__done_task *d = done_at(e, 0);
         xcp__obj *t = done_task(e, d);
-        if (t && d->finished > cutoff &&
-            xcp__db_count(e->db, C(task)) <= e->task_max)
-            break;              /* the oldest is young, and room is left */
+        if (t && done_keep(e, d, now))
+            break;
         if (t && xcp__db_destroy(e->db, t) == 0)
             gone++;
         e->done_head = (e->done_head + 1) % e->done_cap;
