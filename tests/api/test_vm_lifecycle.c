@@ -251,6 +251,24 @@ Test(vm_lifecycle, clean_shutdown_of_hung_guest_times_out)
     assert_no_current_ops(vm);
 }
 
+/* A malformed timeout is refused, not read as 0 ms (which made every
+ * clean shutdown time out). */
+Test(vm_lifecycle, clean_shutdown_with_bad_timeout_setting_is_refused)
+{
+    xcp_vm vm = running_vm();
+    int64_t d = api_domid(vm);
+
+    setenv("XCP_CLEAN_SHUTDOWN_TIMEOUT_MS", "soon", 1);
+    assert_error(xcp_vm_clean_shutdown(S, vm), "INVALID_VALUE",
+                 "XCP_CLEAN_SHUTDOWN_TIMEOUT_MS", "soon");
+    assert_power(vm, XCP_VM_POWER_STATE_RUNNING);
+    cr_assert_eq(api_domid(vm), d);
+    assert_no_current_ops(vm);
+    unsetenv("XCP_CLEAN_SHUTDOWN_TIMEOUT_MS");
+    OK(xcp_vm_clean_shutdown(S, vm));
+    assert_power(vm, XCP_VM_POWER_STATE_HALTED);
+}
+
 Test(vm_lifecycle, shutdown_of_hung_guest_falls_back_to_hard)
 {
     xcp_vm vm = running_vm();

@@ -711,20 +711,25 @@ def c_idle(ctx):
             sk.close()
 
 
+def abandon_polls(host, port, session, token, n, wait):
+    """n clients park an event.from(token, 30 s) and vanish after wait s."""
+    socks = []
+    for _ in range(n):
+        sk = socket.create_connection((host, port), timeout=5)
+        sk.sendall(http_req("POST", "/", xml_call("event.from", session, ["vm"], token, 30.0),
+                            [("Content-Type", "text/xml")]))
+        socks.append(sk)
+    time.sleep(wait)
+    for sk in socks:
+        sk.close()
+
+
 def c_vanish(ctx):
     s, a = S["s"], S["a"]
     host, port = ctx.d.http[1:]
     x = XenAPI(ctx.d.http)
     token = x.call("event.from", s, ["vm"], "", 0.1)["token"]
-    socks = []
-    for _ in range(20):
-        sk = socket.create_connection((host, port), timeout=5)
-        sk.sendall(http_req("POST", "/", xml_call("event.from", s, ["vm"], token, 30.0),
-                            [("Content-Type", "text/xml")]))
-        socks.append(sk)
-    time.sleep(0.5)
-    for sk in socks:
-        sk.close()
+    abandon_polls(host, port, s, token, 20, 0.5)
     time.sleep(0.2)
     # wake the abandoned waiters
     x.call("VM.set_name_label", s, a, "bi-a-renamed")
@@ -736,15 +741,7 @@ def c_vanish(ctx):
     # a session with abandoned long polls is logged out
     s2 = x.login()
     tok2 = x.call("event.from", s2, ["vm"], "", 0.1)["token"]
-    socks = []
-    for _ in range(5):
-        sk = socket.create_connection((host, port), timeout=5)
-        sk.sendall(http_req("POST", "/", xml_call("event.from", s2, ["vm"], tok2, 30.0),
-                            [("Content-Type", "text/xml")]))
-        socks.append(sk)
-    time.sleep(0.3)
-    for sk in socks:
-        sk.close()
+    abandon_polls(host, port, s2, tok2, 5, 0.3)
     x.call("session.logout", s2)
     time.sleep(0.3)
     C.ok(ctx.d.alive(), "logout of a session whose long polls were abandoned: daemon alive")

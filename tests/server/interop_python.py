@@ -47,6 +47,26 @@ def wait_task(x, s, task, timeout=30):
         time.sleep(0.05)
 
 
+def call_in_background(addr, key, method, *args):
+    """Run one call from a thread of its own, on its own connection: its
+    result lands in box[key] (or its exception in box["err"]) and its
+    duration in box["dt"]. Returns (box, thread)."""
+    box = {}
+
+    def run():
+        y = XenAPI(addr)
+        t1 = time.monotonic()
+        try:
+            box[key] = y.call(method, *args)
+        except Exception as e:  # noqa: BLE001
+            box["err"] = e
+        box["dt"] = time.monotonic() - t1
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return box, th
+
+
 def as_user(uid, fn):
     """Run fn() in a child process with uid/gid `uid`; returns
     'ok <result>', 'failure <CODE> ...' or 'exc <exception>'."""
@@ -223,19 +243,7 @@ def scenario(d, kind):
     token = ev["token"]
 
     # --- a blocked long poll is woken by a change from another client
-    box = {}
-
-    def poll():
-        y = XenAPI(addr)
-        t1 = time.monotonic()
-        try:
-            box["ev"] = y.call("event.from", s, ["vm"], token, 20.0)
-        except Exception as e:  # noqa: BLE001
-            box["err"] = e
-        box["dt"] = time.monotonic() - t1
-
-    th = threading.Thread(target=poll, daemon=True)
-    th.start()
+    box, th = call_in_background(addr, "ev", "event.from", s, ["vm"], token, 20.0)
     time.sleep(0.5)
     x.call("VM.set_name_description", s, rc, "woken")
     th.join(25)
@@ -283,28 +291,14 @@ def scenario(d, kind):
     # --- logout wakes a blocked event.from of that session with SESSION_INVALID
     s2 = x.login()
     tok2 = x.call("event.from", s2, ["vm"], "", 1.0)["token"]
-    box = {}
-
-    def poll2():
-        y = XenAPI(addr)
-        t1 = time.monotonic()
-        try:
-            box["ev"] = y.call("event.from", s2, ["vm"], tok2, 20.0)
-        except Failure as e:
-            box["err"] = e
-        except Exception as e:  # noqa: BLE001
-            box["exc"] = e
-        box["dt"] = time.monotonic() - t1
-
-    th = threading.Thread(target=poll2, daemon=True)
-    th.start()
+    box, th = call_in_background(addr, "ev", "event.from", s2, ["vm"], tok2, 20.0)
     time.sleep(0.5)
     x.call("session.logout", s2)
     th.join(25)
     err = box.get("err")
-    C.ok(err is not None and err.code == "SESSION_INVALID" and box["dt"] < 3.0,
+    C.ok(isinstance(err, Failure) and err.code == "SESSION_INVALID" and box["dt"] < 3.0,
          t + "session.logout wakes its blocked event.from with SESSION_INVALID",
-         "dt=%r got %r" % (box.get("dt"), err.desc if err else box))
+         "dt=%r got %r" % (box.get("dt"), err.desc if isinstance(err, Failure) else box))
 
     if kind == "unix":
         r = http_post(addr, "/jsonrpc", json_body("VM.get_all", [s]), "application/json")
@@ -377,19 +371,7 @@ def once(d):
     C.ok(isinstance(evs, list) and any(e["class"] == "vm" and e["ref"] == vm and e["operation"] == "mod"
                                        for e in evs),
          "event.next after event.register returns the vm mod", repr(evs)[:300])
-    box = {}
-
-    def nxt():
-        y = XenAPI(d.http)
-        t1 = time.monotonic()
-        try:
-            box["evs"] = y.call("event.next", s)
-        except Exception as e:  # noqa: BLE001
-            box["err"] = e
-        box["dt"] = time.monotonic() - t1
-
-    th = threading.Thread(target=nxt, daemon=True)
-    th.start()
+    box, th = call_in_background(d.http, "evs", "event.next", s)
     time.sleep(0.5)
     x.call("VM.set_name_description", s, vm, "next-2")
     th.join(15)

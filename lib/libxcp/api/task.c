@@ -5,7 +5,6 @@
  */
 #include "engine.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -102,30 +101,16 @@ static int set_resident_on(xcp__ctx *c)
  * completes). XAPI gets the same slack from running its GC every 30 s. */
 #define TASK_GRACE_DEFAULT 30
 
-static int env_count(const char *name, long long dflt, long long *out)
-{
-    const char *s = getenv(name);
-    char *end;
-
-    *out = dflt;
-    if (!s || !*s)
-        return 0;
-    errno = 0;
-    *out = strtoll(s, &end, 10);
-    if (errno || *end || *out < 0)
-        return xcp__fail("INVALID_VALUE", name, s, NULL);
-    return 0;
-}
-
 int xcp__tasks_gc_init(xcp__engine *e)
 {
-    long long max, timeout, grace;
+    int64_t max, timeout, grace;
     int rc;
 
-    if ((rc = env_count("XCP_TASK_MAX", TASK_MAX_DEFAULT, &max)) < 0 ||
-        (rc = env_count("XCP_TASK_TIMEOUT", TASK_TIMEOUT_DEFAULT,
-                        &timeout)) < 0 ||
-        (rc = env_count("XCP_TASK_GRACE", TASK_GRACE_DEFAULT, &grace)) < 0)
+    if ((rc = xcp__env_int("XCP_TASK_MAX", TASK_MAX_DEFAULT, &max)) < 0 ||
+        (rc = xcp__env_int("XCP_TASK_TIMEOUT", TASK_TIMEOUT_DEFAULT,
+                           &timeout)) < 0 ||
+        (rc = xcp__env_int("XCP_TASK_GRACE", TASK_GRACE_DEFAULT,
+                           &grace)) < 0)
         return rc;
     e->task_max = (size_t)max;
     e->task_timeout_s = timeout;
@@ -203,13 +188,15 @@ static bool done_keep(xcp__engine *e, const struct xcp__done_task *d,
 
 void xcp__tasks_gc(xcp__engine *e)
 {
-    int64_t now = xcp__now();
+    int64_t now;
     size_t gone = 0;
 
+    if (e->done_n == 0 || xcp__db_in_txn(e->db))
+        return;
     /* Entries are in finishing order: when the oldest must stay, so do
      * the others (O(1) when nothing is due). */
-    if (e->done_n == 0 || xcp__db_in_txn(e->db) ||
-        done_keep(e, done_at(e, 0), now))
+    now = xcp__now();
+    if (done_keep(e, done_at(e, 0), now))
         return;
     xcp__db_begin(e->db);
     while (e->done_n > 0) {

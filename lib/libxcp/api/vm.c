@@ -61,13 +61,6 @@ static int hv_fail(xcp__ctx *c, const char *vmref, const xcp_hv_error *e)
                      NULL);
 }
 
-static int64_t env_ms(const char *name, int64_t def)
-{
-    const char *s = getenv(name);
-
-    return (s && *s) ? strtoll(s, NULL, 10) : def;
-}
-
 /* ---- domain configuration from the records ------------------------------ */
 
 struct domcfg {
@@ -568,9 +561,14 @@ static int guest_shutdown(xcp__ctx *c, xcp__obj **vm,
     xcp_hv_domain_info info;
     char ref[XCP_REF_MAX];
     uint32_t domid = (uint32_t)xcp__obj_int(*vm, F(VM, domid));
-    int64_t timeout = env_ms("XCP_CLEAN_SHUTDOWN_TIMEOUT_MS", 1200000);
-    int64_t deadline = xcp__now_ms() + timeout;
+    int64_t timeout, deadline;
+    int rc;
 
+    /* "abc" used to read as 0 ms: every clean shutdown timed out. */
+    if ((rc = xcp__env_int("XCP_CLEAN_SHUTDOWN_TIMEOUT_MS", 1200000,
+                           &timeout)) < 0)
+        return rc;
+    deadline = xcp__now_ms() + timeout;
     snprintf(ref, sizeof(ref), "%s", (*vm)->ref);
     if (xcp__hv_domain_shutdown(c->e->hv, domid, why, &e) < 0)
         return hv_fail(c, ref, &e);
