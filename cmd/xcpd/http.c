@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <syslog.h>
 
@@ -44,6 +45,7 @@ typedef enum route {
     ROUTE_EXPORT,
     ROUTE_NOT_FOUND,
     ROUTE_BAD_METHOD,
+    ROUTE_REFUSED, /* answered before its body, which is dropped */
 } route;
 
 /* Where an RPC stands; changed under xcpd_http.mu once dispatched. */
@@ -356,7 +358,9 @@ static void rpc_dispatch(req *r)
     q.body = r->body != NULL ? r->body : "";
     q.len = r->len;
     q.peer = peer(r);
-    xcp_server_rpc(h->srv, &q, rpc_done, r);
+    /* Known now even for a parked long poll, which must keep its place. */
+    if (xcp_server_rpc(h->srv, &q, rpc_done, r))
+        xcpd_guard_trust(r->c);
 }
 
 /* Drop the body and read (and drop) the rest, so the 413 goes out on a
@@ -563,6 +567,7 @@ static void transfer_open(req *r)
     r->task = strdup(s != NULL ? s : "");
     s = xcp_server_transfer_vdi_uuid(t);
     r->vdi_uuid = strdup(s != NULL ? s : "");
+    xcpd_guard_trust(r->c); /* then the transfer's own timeout */
     MHD_set_connection_option(r->c, MHD_CONNECTION_OPTION_TIMEOUT,
                               fake ? FAKE_LENGTH_TIMEOUT_S
                                    : h->transfer_timeout_s);
@@ -692,6 +697,65 @@ static enum MHD_Result export_step(req *r, const char *data, size_t *n)
     return queue(r, MHD_HTTP_OK, x);
 }
 
+/* ---- request framing ---------------------------------------------------- */
+
+/* What the headers say about where the body ends. */
+typedef struct framing {
+    const char *length;     /* the first Content-Length */
+    int conflict;           /* another Content-Length with another value */
+    int encoding;           /* a Transfer-Encoding */
+} framing;
+
+static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind,
+                                      const char *key, const char *value)
+{
+    framing *f = cls;
+
+    (void)kind;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        if (f->length == NULL)
+            f->length = value;
+        else if (strcmp(f->length, value != NULL ? value : "") != 0)
+            f->conflict = 1;
+    } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        f->encoding = 1;
+    }
+    return MHD_YES;
+}
+
+/* NULL when the body's end is unambiguous, else why not. libmicrohttpd
+   0.9.75 frames the body by the first Content-Length and lets chunked
+   encoding override it; anything in front of us (a proxy, a load
+   balancer) may pick the other one and see another request where we see
+   a body: request smuggling. RFC 9112 §6.3 makes both errors; repeats of
+   one value are allowed (RFC 9110 §8.6). */
+static const char *framing_error(struct MHD_Connection *c)
+{
+    framing f = {NULL, 0, 0};
+
+    MHD_get_connection_values(c, MHD_HEADER_KIND, framing_header, &f);
+    if (f.conflict)
+        return "Conflicting Content-Length headers\n";
+    if (f.length != NULL && f.encoding)
+        return "Content-Length with Transfer-Encoding\n";
+    return NULL;
+}
+
+/* A 400 before the body is read; the connection is then closed, since
+   where its next request would start is exactly what is in doubt. */
+static enum MHD_Result bad_framing(req *r, const char *why)
+{
+    struct MHD_Response *x = response(why, strlen(why), "text/plain");
+
+    if (r->l->http->verbose)
+        xcpd_log(LOG_INFO, "%s %s from %s: HTTP 400: %.*s", r->method,
+                 r->path, r->addr, (int)strlen(why) - 1, why);
+    if (x != NULL)
+        MHD_add_response_header(x, MHD_HTTP_HEADER_CONNECTION, "close");
+    r->route = ROUTE_REFUSED;
+    return queue(r, MHD_HTTP_BAD_REQUEST, x);
+}
+
 /* ---- the MHD callbacks -------------------------------------------------- */
 
 static enum MHD_Result first_call(req *r)
@@ -727,6 +791,7 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
 {
     xcpd_listener *l = cls;
     req *r = *con_cls;
+    const char *why;
 
     if (r == NULL) {
         /* Headers only: set up, and answer later (a reply queued now
@@ -741,6 +806,9 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
         r->route = route_of(method, url, &r->protocol);
         peer_of(r);
         *con_cls = r;
+        why = framing_error(c);
+        if (why != NULL)
+            return bad_framing(r, why);
         return first_call(r);
     }
     switch (r->route) {
@@ -757,6 +825,8 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->route == ROUTE_REFUSED)
+        return MHD_YES;
     if (r->route == ROUTE_OPTIONS) {
         struct MHD_Response *x = response("", 0, NULL);
 

@@ -40,6 +40,18 @@
 #define PER_IP_LIMIT 2048u
 #define MEMORY_LIMIT ((size_t)64 * 1024)
 #define IDLE_TIMEOUT_S 30u
+/* Connections no request has authenticated yet (guard.c): per address,
+   in all (per listener) and their idle timeout. Room for a client that
+   opens a few hundred connections before logging in on them, far below
+   CONNECTION_LIMIT so that anonymous sockets never fill it. */
+#define UNAUTH_PER_IP 256u
+#define UNAUTH_LIMIT 1024u
+#define UNAUTH_TIMEOUT_S 10u
+/* TLS 1.2 and 1.3 only, forward-secret key exchange only (no static RSA),
+   GnuTLS's 128-bit-and-up ciphers. */
+#define TLS_PRIORITIES \
+    "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:" \
+    "+ECDHE-RSA"
 #define FD_RESERVE 256u
 /* After xcp_server_shutdown() every parked request has its reply; give
    the connections this long to write them before the transport stops. */
@@ -55,6 +67,7 @@ typedef struct listen_spec {
 typedef struct listener {
     xcpd_listener cls;        /* the handler's view */
     struct MHD_Daemon *d;
+    xcpd_guard *guard;        /* TCP: its anonymous connections */
     int fd;                   /* bound by us, handed to MHD */
     int tls;
     int ipv6;
@@ -69,6 +82,8 @@ typedef struct options {
     const char *tls_cert, *tls_key;
     const char *auth_file, *pam_service;
     unsigned session_timeout_s, session_limit, auth_fail_delay_ms;
+    const char *tls_priorities;
+    unsigned idle_timeout_s, unauth_timeout_s, unauth_per_ip, unauth_limit;
     int syslog, verbose;
 } options;
 
@@ -90,6 +105,19 @@ static void usage(FILE *f)
           "  --tls-cert FILE        PEM certificate (with --tls-key; default: "
           "a\n"
           "  --tls-key FILE         self-signed one kept in DIR)\n"
+          "  --tls-priorities STR   GnuTLS priority string (default: TLS 1.2+\n"
+          "                         with forward secrecy only:\n"
+          "                         " TLS_PRIORITIES ")\n"
+          "  --idle-timeout S       idle seconds before an authenticated\n"
+          "                         connection is closed (default 30)\n"
+          "  --unauth-timeout S     the same before a request on it has\n"
+          "                         authenticated (default 10)\n"
+          "  --unauth-per-ip N      unauthenticated TCP connections per "
+          "client\n"
+          "                         address (default 256)\n"
+          "  --unauth-limit N       unauthenticated TCP connections per "
+          "listener\n"
+          "                         (default 1024)\n"
           "  --auth-file FILE       'user:HASH' lines (crypt(3) hashes); "
           "default PAM\n"
           "  --pam-service NAME     PAM service (default xapi)\n"
@@ -182,8 +210,24 @@ static int parse_options(int argc, char **argv, options *o)
     enum {
         O_STATE = 256, O_SOCKET, O_NO_SOCKET, O_LISTEN, O_TLS_LISTEN,
         O_CERT, O_KEY, O_AUTH, O_PAM, O_TIMEOUT, O_LIMIT, O_DELAY,
-        O_SYSLOG, O_VERBOSE, O_HELP, O_VERSION,
+        O_PRIORITIES, O_IDLE, O_UNAUTH_TIMEOUT, O_UNAUTH_PER_IP,
+        O_UNAUTH_LIMIT, O_SYSLOG, O_VERBOSE, O_HELP, O_VERSION,
     };
+    /* The numeric options: where each goes, and whether 0 is allowed. */
+    const struct {
+        int opt;
+        unsigned *to;
+        int nonzero;
+    } numbers[] = {
+        {O_TIMEOUT, &o->session_timeout_s, 0},
+        {O_LIMIT, &o->session_limit, 0},
+        {O_DELAY, &o->auth_fail_delay_ms, 0},
+        {O_IDLE, &o->idle_timeout_s, 1},
+        {O_UNAUTH_TIMEOUT, &o->unauth_timeout_s, 1},
+        {O_UNAUTH_PER_IP, &o->unauth_per_ip, 1},
+        {O_UNAUTH_LIMIT, &o->unauth_limit, 1},
+    };
+    size_t k;
     static const struct option longopts[] = {
         {"state-dir", required_argument, NULL, O_STATE},
         {"socket", required_argument, NULL, O_SOCKET},
@@ -197,6 +241,11 @@ static int parse_options(int argc, char **argv, options *o)
         {"session-timeout", required_argument, NULL, O_TIMEOUT},
         {"session-limit", required_argument, NULL, O_LIMIT},
         {"auth-fail-delay", required_argument, NULL, O_DELAY},
+        {"tls-priorities", required_argument, NULL, O_PRIORITIES},
+        {"idle-timeout", required_argument, NULL, O_IDLE},
+        {"unauth-timeout", required_argument, NULL, O_UNAUTH_TIMEOUT},
+        {"unauth-per-ip", required_argument, NULL, O_UNAUTH_PER_IP},
+        {"unauth-limit", required_argument, NULL, O_UNAUTH_LIMIT},
         {"syslog", no_argument, NULL, O_SYSLOG},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"help", no_argument, NULL, O_HELP},
@@ -206,9 +255,23 @@ static int parse_options(int argc, char **argv, options *o)
     int c;
 
     memset(o, 0, sizeof(*o));
+    o->tls_priorities = TLS_PRIORITIES;
+    o->idle_timeout_s = IDLE_TIMEOUT_S;
+    o->unauth_timeout_s = UNAUTH_TIMEOUT_S;
+    o->unauth_per_ip = UNAUTH_PER_IP;
+    o->unauth_limit = UNAUTH_LIMIT;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        for (k = 0; k < sizeof(numbers) / sizeof(numbers[0]); k++)
+            if (numbers[k].opt == c)
+                break;
+        if (k < sizeof(numbers) / sizeof(numbers[0])) {
+            if (parse_unsigned(optarg, numbers[k].to) < 0
+                || (numbers[k].nonzero && *numbers[k].to == 0))
+                return bad_usage("bad number '%s'", optarg);
+            continue;
+        }
         switch (c) {
         case O_STATE:
             o->state_dir = optarg;
@@ -243,14 +306,8 @@ static int parse_options(int argc, char **argv, options *o)
         case O_PAM:
             o->pam_service = optarg;
             break;
-        case O_TIMEOUT:
-        case O_LIMIT:
-        case O_DELAY:
-            if (parse_unsigned(optarg, c == O_TIMEOUT ? &o->session_timeout_s
-                                       : c == O_LIMIT ? &o->session_limit
-                                                      : &o->auth_fail_delay_ms)
-                < 0)
-                return bad_usage("bad number '%s'", optarg);
+        case O_PRIORITIES:
+            o->tls_priorities = optarg;
             break;
         case O_SYSLOG:
             o->syslog = 1;
@@ -387,14 +444,16 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     xcpd_log(LOG_WARNING, "mhd: %s", line);
 }
 
-static int start_daemon(listener *l, unsigned limit, const char *cert,
-                        const char *key)
+static int start_daemon(listener *l, const options *o, unsigned limit,
+                        const char *cert, const char *key)
 {
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
                      | MHD_USE_ERROR_LOG;
     unsigned pool = l->cls.local ? UNIX_POOL : TCP_POOL;
-    /* Per-IP accounting is meaningless for unix peers. */
+    /* Per-IP accounting is meaningless for unix peers, and only root
+       can connect there: no guard either. */
     unsigned per_ip = l->cls.local ? 0u : PER_IP_LIMIT;
+    xcpd_guard_limits gl;
 
     if (l->ipv6)
         flags |= MHD_USE_IPv6;
@@ -409,19 +468,37 @@ static int start_daemon(listener *l, unsigned limit, const char *cert,
     struct MHD_OptionItem tls[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)key},
+        {MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)o->tls_priorities},
         {MHD_OPTION_END, 0, NULL},
     };
+
+    if (!l->cls.local) {
+        /* The anonymous limit leaves room under the connection limit
+           (which a low file limit may have cut). */
+        gl.per_ip = o->unauth_per_ip;
+        gl.total = o->unauth_limit < limit - limit / 4 ? o->unauth_limit
+                                                       : limit - limit / 4;
+        gl.trusted_timeout_s = o->idle_timeout_s;
+        l->guard = xcpd_guard_new(&gl);
+        if (l->guard == NULL) {
+            xcpd_log(LOG_ERR, "out of memory");
+            return -1;
+        }
+    }
     l->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, xcpd_access, &l->cls,
+        flags, 0, l->guard != NULL ? xcpd_guard_accept : NULL, l->guard,
+        xcpd_access, &l->cls,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
         MHD_OPTION_THREAD_POOL_SIZE, pool,
         MHD_OPTION_CONNECTION_LIMIT, limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, MEMORY_LIMIT,
-        MHD_OPTION_CONNECTION_TIMEOUT, IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_TIMEOUT,
+        l->guard != NULL ? o->unauth_timeout_s : o->idle_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, xcpd_completed, &l->cls,
-        MHD_OPTION_ARRAY, l->tls ? tls : tls + 2,
+        MHD_OPTION_NOTIFY_CONNECTION, xcpd_guard_notify, l->guard,
+        MHD_OPTION_ARRAY, l->tls ? tls : tls + 3,
         MHD_OPTION_END);
     if (l->d == NULL) {
         xcpd_log(LOG_ERR, "cannot start the HTTP server for %s", l->url);
@@ -578,7 +655,7 @@ int main(int argc, char **argv)
     limit = fit_fd_limit(n);
     for (i = 0; i < n; i++) {
         ls[i].cls.http = &http;
-        if (start_daemon(&ls[i], limit, cert, key) < 0)
+        if (start_daemon(&ls[i], &o, limit, cert, key) < 0)
             goto out;
         xcpd_log(LOG_INFO, "listening on %s", ls[i].url);
     }
@@ -619,6 +696,7 @@ out:
             MHD_stop_daemon(ls[i].d);
         if (ls[i].fd >= 0)
             close(ls[i].fd);
+        xcpd_guard_free(ls[i].guard);
     }
     if (srv != NULL)
         xcp_server_close(srv);

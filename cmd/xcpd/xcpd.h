@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include <xcp/server.h>
 
@@ -50,6 +51,35 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
                             size_t *upload_data_size, void **con_cls);
 void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe);
+
+/* ---- anonymous connections (guard.c) ------------------------------------ */
+
+/* The accounting of one TCP listener's anonymous connections. */
+typedef struct xcpd_guard xcpd_guard;
+
+typedef struct xcpd_guard_limits {
+    unsigned per_ip;        /* anonymous connections per address; 0: any */
+    unsigned total;         /* anonymous connections in all; 0: any */
+    unsigned trusted_timeout_s; /* idle timeout once authenticated */
+} xcpd_guard_limits;
+
+/* A guard with these limits, or NULL (no memory). */
+xcpd_guard *xcpd_guard_new(const xcpd_guard_limits *lim);
+/* Free it, after its daemon has stopped. NULL is fine. */
+void xcpd_guard_free(xcpd_guard *g);
+/* MHD's accept policy (cls: the guard): refuses a connection that would
+   take its address or the listener over the anonymous limits. */
+enum MHD_Result xcpd_guard_accept(void *cls, const struct sockaddr *addr,
+                                  socklen_t addrlen);
+/* MHD_OPTION_NOTIFY_CONNECTION (cls: the guard, or NULL for none):
+   counts every new connection as anonymous, and uncounts it when it
+   closes. */
+void xcpd_guard_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                       enum MHD_ConnectionNotificationCode toe);
+/* A request on c authenticated: c stops counting as anonymous and gets
+   the trusted idle timeout. From the connection's handler only; a no-op
+   on connections without a guard (the unix socket) or already trusted. */
+void xcpd_guard_trust(struct MHD_Connection *c);
 
 /* ---- logging (log.c) ---------------------------------------------------- */
 

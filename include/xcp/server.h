@@ -119,9 +119,15 @@ typedef struct xcp_server_reply {
  */
 typedef void (*xcp_server_done_fn)(void *arg, const xcp_server_reply *reply);
 
-/** Handle one XML-RPC or JSON-RPC request; see xcp_server_done_fn. */
-XCP_EXTERN void xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
-                               xcp_server_done_fn done, void *arg);
+/**
+ * Handle one XML-RPC or JSON-RPC request; see xcp_server_done_fn.
+ * Returns nonzero when the request was authenticated: made in a live
+ * session, or a login that succeeded. That is known when this returns,
+ * even for a request still parked (a long poll), so a transport can give
+ * an authenticated peer's connection more room than an anonymous one's.
+ */
+XCP_EXTERN int xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
+                              xcp_server_done_fn done, void *arg);
 
 /* ---- raw VDI transfers (/import_raw_vdi, /export_raw_vdi) ------------- */
 

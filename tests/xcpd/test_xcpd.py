@@ -10,6 +10,8 @@ import hashlib
 import http.client
 import os
 import re
+import resource
+import select
 import shutil
 import signal
 import socket
@@ -19,6 +21,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 import xmlrpc.client
 
 XCPD = sys.argv[1]
@@ -126,7 +129,9 @@ def run(name, fn):
 
 def t_bad_options():
     for args in (["--bogus"], ["--listen", "nowhere"], ["--no-socket"],
-                 ["--tls-cert", "x"], ["--session-limit", "-1"]):
+                 ["--tls-cert", "x"], ["--session-limit", "-1"],
+                 ["--unauth-timeout", "0"], ["--unauth-per-ip", "x"],
+                 ["--idle-timeout", "0"], ["--unauth-limit", "0"]):
         p = subprocess.run([XCPD, *args], capture_output=True, text=True)
         check(p.returncode == 2, "%s: rc %d" % (args, p.returncode))
         check("Usage:" in p.stderr, "%s: no usage" % args)
@@ -352,10 +357,260 @@ def t_tls_cert():
     check(before == after, "certificate regenerated")
 
 
+# ---- TLS and HTTP hygiene (issue 7, item 6) ----------------------------------
+
+def handshake(port, version=None, ciphers=None):
+    """(protocol, cipher) of a TLS handshake with the given client limits,
+    or None when the server refuses it."""
+    warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0, 1.1
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    # let the client offer anything old, so that only the server refuses
+    ctx.set_ciphers((ciphers or "ALL") + ":@SECLEVEL=0")
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        with ctx.wrap_socket(raw) as s:
+            return s.version(), s.cipher()[0]
+    except (ssl.SSLError, OSError):
+        return None
+    finally:
+        raw.close()
+
+
+def t_tls_versions_and_kx(d):
+    V = ssl.TLSVersion
+    got = {v: handshake(d.https, v) for v in (V.TLSv1, V.TLSv1_1)}
+    check(got == {V.TLSv1: None, V.TLSv1_1: None},
+          "old protocols accepted: %r" % got)
+    static_rsa = handshake(d.https, V.TLSv1_2,
+                           "AES128-SHA:AES256-SHA:AES128-GCM-SHA256:"
+                           "AES256-GCM-SHA384:AES128-SHA256")
+    check(static_rsa is None, "static RSA key exchange accepted: %r"
+          % (static_rsa,))
+    ecdhe = handshake(d.https, V.TLSv1_2, "ECDHE-RSA-AES128-GCM-SHA256")
+    check(ecdhe == ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"),
+          "TLS 1.2 ECDHE: %r" % (ecdhe,))
+    t13 = handshake(d.https, V.TLSv1_3)
+    check(t13 is not None and t13[0] == "TLSv1.3", "TLS 1.3: %r" % (t13,))
+    # what a client gets with no limits of its own
+    check(handshake(d.https)[0] == "TLSv1.3", "default handshake")
+
+
+def t_tls_priorities_option():
+    d = Daemon("--tls-priorities", "SECURE128:-VERS-ALL:+VERS-TLS1.2")
+    try:
+        V = ssl.TLSVersion
+        check(handshake(d.https, V.TLSv1_3) is None, "TLS 1.3 not disabled")
+        check(handshake(d.https, V.TLSv1_2) is not None, "TLS 1.2 refused")
+    finally:
+        d.stop()
+    tmp = tempfile.mkdtemp(prefix="xcpd-test.")
+    try:
+        p = subprocess.run([XCPD, "--state-dir", tmp, "--no-socket",
+                            "--tls-listen", "127.0.0.1:0",
+                            "--tls-priorities", "NO-SUCH-KEYWORD"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    check(p.returncode == 1, "bad priorities: exit %d" % p.returncode)
+    check("NO-SUCH-KEYWORD" in p.stderr, "bad priorities not named: %s"
+          % p.stderr)
+
+
+def exchange(port, raw):
+    """Send raw bytes, read until the server closes (or 10 s): the reply
+    bytes and whether the server closed."""
+    k = socket.create_connection(("127.0.0.1", port), timeout=10)
+    k.sendall(raw)
+    data, closed = b"", False
+    try:
+        while True:
+            got = k.recv(65536)
+            if not got:
+                closed = True
+                break
+            data += got
+    except socket.timeout:
+        pass
+    k.close()
+    return data, closed
+
+
+def t_content_length_framing(d):
+    body = xml_call("session.login_with_password", "root", PASSWORD)
+    n = len(body)
+    # a second request hidden in the first one's body, as a proxy that
+    # takes the other Content-Length would see it
+    for first, second in ((n, 5), (5, n)):
+        data, closed = exchange(d.http, (
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+            b"Content-Length: %d\r\n\r\n" % (first, second)) + body)
+        check(data.startswith(b"HTTP/1.1 400 "),
+              "Content-Length %d then %d: %r" % (first, second, data[:40]))
+        check(data.count(b"HTTP/1.1 ") == 1 and closed,
+              "one answer, then the connection closes")
+    data, closed = exchange(d.http, (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % (n, n))
+        + body + b"\r\n0\r\n\r\n")
+    check(data.startswith(b"HTTP/1.1 400 "),
+          "Content-Length with chunked: %r" % data[:40])
+    # one length said twice is the same request (RFC 9110 8.6)
+    data, closed = exchange(d.http, (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (n, n))
+        + body)
+    check(data.startswith(b"HTTP/1.1 200 ") and b"OpaqueRef:" in data,
+          "repeated equal Content-Length: %r" % data[:40])
+
+
+def open_idle(port, sources, n):
+    """n idle TCP connections to port, spread over the source addresses;
+    returns the sockets (a connect that times out is left out)."""
+    socks = []
+    for i in range(n):
+        k = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        k.settimeout(2)
+        try:
+            k.bind((sources[i % len(sources)], 0))
+            k.connect(("127.0.0.1", port))
+            socks.append(k)
+        except OSError:
+            k.close()
+    return socks
+
+
+def still_open(socks):
+    """How many of socks the server has not closed."""
+    n = 0
+    for k in socks:
+        p = select.poll()  # select() stops at descriptor 1023
+        p.register(k, select.POLLIN)
+        if not p.poll(0):
+            n += 1
+            continue
+        try:
+            k.setblocking(False)
+            n += k.recv(1, socket.MSG_PEEK) != b""
+        except OSError:
+            pass
+    return n
+
+
+def timed(fn):
+    t0 = time.time()
+    try:
+        fn()
+        return time.time() - t0
+    except Exception as e:  # noqa: BLE001 - a refused client is the result
+        return repr(e)
+
+
+FLOOD = 4100
+
+
+def t_idle_flood():
+    """4,100 idle connections from 127.0.0.2 and 127.0.0.3 must not starve
+    a logged-in client on 127.0.0.1, nor the unix socket."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = FLOOD + 512
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    d = Daemon()
+    flood = []
+    try:
+        c = d.tcp()
+        s = login(c)
+        t0 = time.time()
+        flood = open_idle(d.http, ["127.0.0.2", "127.0.0.3"], FLOOD)
+        opened = time.time() - t0
+        time.sleep(1.0)
+        held = still_open(flood)
+
+        def new_tcp_call():
+            k = http.client.HTTPConnection("127.0.0.1", d.http, timeout=10)
+            r, body = post(k, "/", xml_call("VM.get_all", s))
+            value(body)
+            k.close()
+
+        def new_tcp_login():
+            login(http.client.HTTPConnection("127.0.0.1", d.http,
+                                             timeout=10))
+
+        def old_tcp_call():
+            r, body = post(c, "/", xml_call("VM.get_all", s))
+            value(body)
+
+        def unix_call():
+            r, body = post(d.unix(), "/", xml_call("VM.get_all", s))
+            value(body)
+
+        took = {"new connection, session": timed(new_tcp_call),
+                "new connection, login": timed(new_tcp_login),
+                "kept connection": timed(old_tcp_call),
+                "unix socket": timed(unix_call)}
+        print("  idle flood: %d of %d connections opened in %.1f s, %d "
+              "held by the server after 1 s; %s"
+              % (len(flood), FLOOD, opened, held,
+                 ", ".join("%s %s" % (k, "%.3f s" % v
+                                      if isinstance(v, float) else v)
+                           for k, v in took.items())))
+        bad = {k: v for k, v in took.items()
+               if not isinstance(v, float) or v > 5}
+        check(not bad, "starved: %r" % bad)
+        check(held <= 2 * 256 + 16,
+              "%d anonymous connections held from two addresses" % held)
+    finally:
+        for k in flood:
+            k.close()
+        d.stop()
+
+
+def t_unauth_timeout():
+    """Anonymous connections are closed after --unauth-timeout, an
+    authenticated one only after --idle-timeout; a parked long poll is
+    never cut."""
+    d = Daemon("--unauth-timeout", "2", "--idle-timeout", "30")
+    try:
+        idle = open_idle(d.http, ["127.0.0.2"], 1)[0]
+        anon = d.tcp()
+        anon.request("OPTIONS", "/")
+        anon.getresponse().read()
+        c = d.tcp()
+        s = login(c)
+        r, body = post(c, "/", event_from_body(s, "", 0.0))
+        token = value(body)["token"]
+        p = d.tcp()
+        value(post(p, "/", xml_call("VM.get_all", s))[1])
+        # an anonymous connection that parks a long poll of 6 s
+        poll = d.tcp()
+        t0 = time.time()
+        r, body = post(poll, "/", event_from_body(s, token, 6.0))
+        check(time.time() - t0 >= 5.5, "long poll cut short")
+        value(body)
+        idle.settimeout(10)
+        check(idle.recv(1) == b"", "idle connection not closed")
+        check(still_open([anon.sock]) == 0, "anonymous keep-alive open")
+        # authenticated connections idle 6 s and more: still served
+        value(post(c, "/", xml_call("VM.get_all", s))[1])
+        value(post(p, "/", xml_call("VM.get_all", s))[1])
+        value(post(poll, "/", xml_call("VM.get_all", s))[1])
+    finally:
+        d.stop()
+
+
 def main():
     os.environ.setdefault("XCP_HV", "sim")
     os.environ.setdefault("XCP_DB_FSYNC", "never")
     run("bad_options_exit_2_with_usage", t_bad_options)
+    run("idle_flood_from_two_addresses_starves_nobody", t_idle_flood)
+    run("unauthenticated_connections_time_out_early", t_unauth_timeout)
+    run("tls_priorities_option", t_tls_priorities_option)
     d = Daemon()
     try:
         run("listen_lines_real_ports_then_ready", lambda: t_listen_lines(d))
@@ -368,6 +623,10 @@ def main():
         run("body_cap_300k_gives_413", lambda: t_body_cap(d))
         run("event_from_parks_then_keepalive", lambda: t_long_poll(d))
         run("vdi_import_export_round_trip", lambda: t_transfers(d))
+        run("tls_1_2_plus_forward_secrecy_only",
+            lambda: t_tls_versions_and_kx(d))
+        run("conflicting_content_length_is_400",
+            lambda: t_content_length_framing(d))
     finally:
         rc = d.stop()
     run("sigterm_exit_0", lambda: check(rc == 0, "exit %d" % rc))

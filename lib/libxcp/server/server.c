@@ -661,8 +661,8 @@ static void count_mismatch(const char *wire, unsigned expected, size_t got)
     xcp__fail("MESSAGE_PARAMETER_COUNT_MISMATCH", wire, e, g, NULL);
 }
 
-/* Authenticate and open a session. */
-static void login(struct pend *p, const xcp_server_peer *peer)
+/* Authenticate and open a session; *authed tells whether it did. */
+static void login(struct pend *p, const xcp_server_peer *peer, bool *authed)
 {
     xcp_server *s = p->srv;
     const char *user = p->args[0].u.s, *pw = p->args[1].u.s;
@@ -706,12 +706,15 @@ static void login(struct pend *p, const xcp_server_peer *peer)
         xcp__error_restore(&saved);
         xcp_value_dispose(&result);
     }
+    *authed = rc == 0;
     reply(p, rc, &result);
     xcp_value_dispose(&result);
 }
 
+/* Run or park one decoded request; *authed is set when it comes from a
+ * live session or logs one in. */
 static void dispatch(struct pend *p, const char *method, xcp_value *params,
-                     const xcp_server_peer *peer)
+                     const xcp_server_peer *peer, bool *authed)
 {
     xcp_server *s = p->srv;
     const struct xcp__message *m;
@@ -781,11 +784,13 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
         return;
     }
     if (p->mid == s->mid_login || p->mid == s->mid_slave_login) {
-        login(p, peer);
+        login(p, peer, authed);
         return;
     }
-    if (skip)
+    if (skip) {
         sess_touch(s, p->session);
+        *authed = xcp__engine_session_valid(s->e, p->session);
+    }
     p->deadline = INT64_MAX;
     if (p->mid == s->mid_from && !p->async) {
         double t = p->args[2].kind == XCP_VAL_FLOAT ? p->args[2].u.f : 0;
@@ -812,12 +817,13 @@ static const char html500[] =
     "persists, please contact your support representative.<h1> Additional "
     "information </h1>The request could not be parsed.</body></html>";
 
-void xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
-                    xcp_server_done_fn done, void *arg)
+int xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
+                   xcp_server_done_fn done, void *arg)
 {
     struct pend *p;
     char *method = NULL, err[160];
     xcp_value params;
+    bool authed = false;
     int rc;
 
     params.kind = XCP_VAL_NONE;
@@ -825,7 +831,7 @@ void xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
     if (srv->stopping) {
         pthread_mutex_unlock(&srv->mu);
         send_raw(done, arg, 503, "text/html", "", 0);
-        return;
+        return 0;
     }
     srv->npend++;
     pthread_mutex_unlock(&srv->mu);
@@ -835,7 +841,7 @@ void xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
         if (--srv->npend == 0)
             pthread_cond_broadcast(&srv->drained);
         pthread_mutex_unlock(&srv->mu);
-        return;
+        return 0;
     }
     p->srv = srv;
     p->proto = req->protocol;
@@ -860,7 +866,7 @@ void xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
         free(method);
         xcp_value_dispose(&params);
         finish(p);
-        return;
+        return 0;
     }
     if (rc == XCP__RPC_BAD_UTF8) {
         const char *bad = xcp__rpc_find_invalid(&params);
@@ -868,10 +874,11 @@ void xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
                   bad ? bad : "", NULL);
         reply_error(p);
     } else {
-        dispatch(p, method, &params, &req->peer);
+        dispatch(p, method, &params, &req->peer, &authed);
     }
     free(method);
     xcp_value_dispose(&params);
+    return authed;
 }
 
 /* ---- life -------------------------------------------------------------- */

@@ -87,8 +87,9 @@ static int slot_wait(slot *s, double secs)
     return ok;
 }
 
-static void send_req(slot *s, xcp_server_protocol proto, const char *body,
-                     int local_root)
+/* Returns what xcp_server_rpc() says: nonzero when authenticated. */
+static int send_req(slot *s, xcp_server_protocol proto, const char *body,
+                    int local_root)
 {
     xcp_server_request r;
 
@@ -98,7 +99,7 @@ static void send_req(slot *s, xcp_server_protocol proto, const char *body,
     r.len = strlen(body);
     r.peer.local_root = local_root;
     r.peer.address = local_root ? "unix:uid=0" : "127.0.0.1:1";
-    xcp_server_rpc(srv, &r, on_done, s);
+    return xcp_server_rpc(srv, &r, on_done, s);
 }
 
 /* Synchronous XML-RPC call; returns the body (caller frees). */
@@ -439,6 +440,82 @@ Test(server, event_from_parks_and_wakes_on_change)
     slot_free(&ev);
     free(tok);
     free(vm);
+    free(s);
+}
+
+/* Send method(params) and wait for the reply; returns whether the server
+   called the request authenticated. */
+static int authed(const char *method, const char *params, int local_root)
+{
+    slot s;
+    char *b = call_body(method, params);
+    int a;
+
+    slot_init(&s);
+    a = send_req(&s, XCP_SERVER_XMLRPC, b, local_root);
+    free(b);
+    cr_assert(slot_wait(&s, 10), "no reply to %s", method);
+    slot_free(&s);
+    return a;
+}
+
+/* xcpd gives authenticated connections room that anonymous ones do not
+   get: the answer must be right, and known while a long poll is still
+   parked. */
+Test(server, rpc_tells_whether_authenticated)
+{
+    char *s = login("root", "secret"), params[1024];
+    slot ev;
+    char *b;
+    int a;
+
+    cr_assert(authed("session.login_with_password",
+                     "<param><value>root</value></param>"
+                     "<param><value>secret</value></param>", 0));
+    cr_assert(authed("session.login_with_password",
+                     "<param><value>root</value></param>"
+                     "<param><value></value></param>", 1),
+              "local root");
+    cr_assert(!authed("session.login_with_password",
+                      "<param><value>root</value></param>"
+                      "<param><value>wrong</value></param>", 0));
+    cr_assert(!authed("system.listMethods", "", 0));
+    cr_assert(!authed("VM.get_all",
+                      "<param><value>OpaqueRef:nope</value></param>", 0));
+    cr_assert(!authed("VM.no_such_call",
+                      "<param><value>OpaqueRef:nope</value></param>", 0));
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
+    cr_assert(authed("VM.get_all", params, 0));
+    /* A long poll: authenticated before it is answered. */
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value><array><data>"
+             "<value>vm</value></data></array></value></param><param><value>"
+             "</value></param><param><value><double>0</double></value>"
+             "</param>",
+             s);
+    b = callx("event.from", params);
+    {
+        char *tok = strstr(b, "<name>token</name><value>");
+
+        cr_assert(tok);
+        tok = strndup(tok + 25, 41);
+        snprintf(params, sizeof(params),
+                 "<param><value>%s</value></param><param><value><array>"
+                 "<data><value>vm</value></data></array></value></param>"
+                 "<param><value>%s</value></param><param><value><double>1"
+                 "</double></value></param>",
+                 s, tok);
+        free(tok);
+    }
+    free(b);
+    b = call_body("event.from", params);
+    slot_init(&ev);
+    a = send_req(&ev, XCP_SERVER_XMLRPC, b, 0);
+    free(b);
+    cr_assert(a, "parked event.from not called authenticated");
+    cr_assert(!ev.done, "event.from answered at once: %s", ev.body);
+    cr_assert(slot_wait(&ev, 10));
+    slot_free(&ev);
     free(s);
 }
 
