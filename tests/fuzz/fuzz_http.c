@@ -44,6 +44,7 @@
 static xcpd_http http;
 static xcpd_listener listeners[2];
 static struct MHD_Daemon *daemons[2];
+static xcpd_guard *guard; /* the TCP listener's, as in the daemon */
 static char state_dir[] = "/tmp/fuzz_http.XXXXXX";
 
 static void die(const char *what)
@@ -85,6 +86,7 @@ static void cleanup(void)
     for (i = 0; i < 2; i++)
         if (daemons[i] != NULL)
             MHD_stop_daemon(daemons[i]);
+    xcpd_guard_free(guard);
     if (http.srv != NULL)
         xcp_server_close(http.srv);
     xcpd_http_destroy(&http);
@@ -136,17 +138,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("XCP_SIM_HOST_MEMORY", "64GiB", 0);
     setenv("XCP_SIM_HOST_CPUS", "8", 0);
     open_server();
+    {
+        xcpd_guard_limits gl = {2000u, 2000u, 1u};
+
+        guard = xcpd_guard_new(&gl);
+        if (guard == NULL)
+            die("xcpd_guard_new");
+    }
     for (i = 0; i < 2; i++) {
         listeners[i].http = &http;
         listeners[i].local = (int)i;
         daemons[i] = MHD_start_daemon(
             MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
                 | MHD_USE_NO_LISTEN_SOCKET,
-            0, NULL, NULL, xcpd_access, &listeners[i],
+            0, i == 0 ? xcpd_guard_accept : NULL, i == 0 ? guard : NULL,
+            xcpd_access, &listeners[i],
             MHD_OPTION_CONNECTION_LIMIT, 2000u,
             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
             MHD_OPTION_CONNECTION_TIMEOUT, 1u,
             MHD_OPTION_NOTIFY_COMPLETED, xcpd_completed, &listeners[i],
+            MHD_OPTION_NOTIFY_CONNECTION, xcpd_guard_notify,
+            i == 0 ? guard : NULL,
             MHD_OPTION_END);
         if (daemons[i] == NULL)
             die("MHD_start_daemon");
