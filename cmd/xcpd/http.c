@@ -703,8 +703,30 @@ static enum MHD_Result export_step(req *r, const char *data, size_t *n)
 typedef struct framing {
     const char *length;     /* the first Content-Length */
     int conflict;           /* another Content-Length with another value */
-    int encoding;           /* a Transfer-Encoding */
+    unsigned encodings;     /* Transfer-Encoding lines */
+    const char *encoding;   /* the last one */
+    unsigned chunked;       /* "chunked" codings in all of them */
+    int chunked_last;       /* the last coding is "chunked" */
 } framing;
+
+/* Count the codings of one Transfer-Encoding line. */
+static void codings(framing *f, const char *v)
+{
+    for (;;) {
+        size_t n;
+
+        v += strspn(v, " \t");
+        n = strcspn(v, ",");
+        while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+            n--;
+        f->chunked_last = n == 7 && strncasecmp(v, "chunked", 7) == 0;
+        f->chunked += (unsigned)f->chunked_last;
+        v = strchr(v, ',');
+        if (v == NULL)
+            return;
+        v++;
+    }
+}
 
 static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind,
                                       const char *key, const char *value)
@@ -712,48 +734,68 @@ static enum MHD_Result framing_header(void *cls, enum MHD_ValueKind kind,
     framing *f = cls;
 
     (void)kind;
+    if (value == NULL)
+        value = "";
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
         if (f->length == NULL)
             f->length = value;
-        else if (strcmp(f->length, value != NULL ? value : "") != 0)
+        else if (strcmp(f->length, value) != 0)
             f->conflict = 1;
     } else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-        f->encoding = 1;
+        f->encodings++;
+        f->encoding = value;
+        codings(f, value);
     }
     return MHD_YES;
 }
 
-/* NULL when the body's end is unambiguous, else why not. libmicrohttpd
-   0.9.75 frames the body by the first Content-Length and lets chunked
-   encoding override it; anything in front of us (a proxy, a load
-   balancer) may pick the other one and see another request where we see
-   a body: request smuggling. RFC 9112 §6.3 makes both errors; repeats of
-   one value are allowed (RFC 9110 §8.6). */
-static const char *framing_error(struct MHD_Connection *c)
+/* 0 when the body's end is unambiguous, else the status to answer and
+   *why. libmicrohttpd 0.9.75 frames the body by the first Content-Length
+   and lets chunked encoding override it, and waits for the peer to close
+   a body in any other coding; anything in front of us (a proxy, a load
+   balancer) may read the other way and see another request where we see
+   a body: request smuggling. RFC 9112 §6.1 and §6.3 make these errors
+   (501 for a coding we do not implement); repeats of one Content-Length
+   value are allowed (RFC 9110 §8.6). MHD takes exactly "chunked" (any
+   case) as chunked, so that is the only Transfer-Encoding passed on. */
+static unsigned framing_error(struct MHD_Connection *c, const char **why)
 {
-    framing f = {NULL, 0, 0};
+    framing f = {NULL, 0, 0, NULL, 0, 0};
 
     MHD_get_connection_values(c, MHD_HEADER_KIND, framing_header, &f);
-    if (f.conflict)
-        return "Conflicting Content-Length headers\n";
-    if (f.length != NULL && f.encoding)
-        return "Content-Length with Transfer-Encoding\n";
-    return NULL;
+    if (f.conflict) {
+        *why = "Conflicting Content-Length headers\n";
+        return MHD_HTTP_BAD_REQUEST;
+    }
+    if (f.encodings == 0)
+        return 0;
+    if (f.length != NULL) {
+        *why = "Content-Length with Transfer-Encoding\n";
+        return MHD_HTTP_BAD_REQUEST;
+    }
+    if (f.encodings == 1 && strcasecmp(f.encoding, "chunked") == 0)
+        return 0;
+    if (f.chunked_last && f.chunked == 1) {
+        *why = "Transfer-Encoding other than chunked\n";
+        return MHD_HTTP_NOT_IMPLEMENTED;
+    }
+    *why = "Transfer-Encoding does not end with one chunked\n";
+    return MHD_HTTP_BAD_REQUEST;
 }
 
-/* A 400 before the body is read; the connection is then closed, since
+/* Refused before the body is read; the connection is then closed, since
    where its next request would start is exactly what is in doubt. */
-static enum MHD_Result bad_framing(req *r, const char *why)
+static enum MHD_Result bad_framing(req *r, unsigned status, const char *why)
 {
     struct MHD_Response *x = response(why, strlen(why), "text/plain");
 
     if (r->l->http->verbose)
-        xcpd_log(LOG_INFO, "%s %s from %s: HTTP 400: %.*s", r->method,
-                 r->path, r->addr, (int)strlen(why) - 1, why);
+        xcpd_log(LOG_INFO, "%s %s from %s: HTTP %u: %.*s", r->method,
+                 r->path, r->addr, status, (int)strlen(why) - 1, why);
     if (x != NULL)
         MHD_add_response_header(x, MHD_HTTP_HEADER_CONNECTION, "close");
     r->route = ROUTE_REFUSED;
-    return queue(r, MHD_HTTP_BAD_REQUEST, x);
+    return queue(r, status, x);
 }
 
 /* ---- the MHD callbacks -------------------------------------------------- */
@@ -792,6 +834,7 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
     xcpd_listener *l = cls;
     req *r = *con_cls;
     const char *why;
+    unsigned status;
 
     if (r == NULL) {
         /* Headers only: set up, and answer later (a reply queued now
@@ -806,9 +849,9 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
         r->route = route_of(method, url, &r->protocol);
         peer_of(r);
         *con_cls = r;
-        why = framing_error(c);
-        if (why != NULL)
-            return bad_framing(r, why);
+        status = framing_error(c, &why);
+        if (status != 0)
+            return bad_framing(r, status, why);
         return first_call(r);
     }
     switch (r->route) {

@@ -460,6 +460,25 @@ def t_content_length_framing(d):
         + body + b"\r\n0\r\n\r\n")
     check(data.startswith(b"HTTP/1.1 400 "),
           "Content-Length with chunked: %r" % data[:40])
+    # a Transfer-Encoding MHD would not decode leaves the end of the body
+    # to whoever reads it: refused, and the request behind is not served
+    smuggled = b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    chunks = b"%x\r\n%s\r\n0\r\n\r\n" % (n, body)
+    for te, status in ((b"gzip", 400), (b"chunked, identity", 400),
+                       (b"chunked, chunked", 400), (b"gzip, chunked", 501),
+                       (b"identity", 400)):
+        data, closed = exchange(d.http, b"POST / HTTP/1.1\r\nHost: x\r\n"
+                                b"Transfer-Encoding: " + te + b"\r\n\r\n"
+                                + chunks + smuggled)
+        check(data.startswith(b"HTTP/1.1 %d " % status)
+              and data.count(b"HTTP/1.1 ") == 1 and closed,
+              "Transfer-Encoding %r: %r" % (te, data[:40]))
+    data, closed = exchange(d.http, b"POST / HTTP/1.1\r\nHost: x\r\n"
+                            b"Transfer-Encoding: Chunked\r\n\r\n"
+                            + chunks + smuggled)
+    check(data.startswith(b"HTTP/1.1 200 ") and b"OpaqueRef:" in data
+          and b"HTTP/1.1 404 " in data, "chunked, then a GET: %r"
+          % data[:40])
     # one length said twice is the same request (RFC 9110 8.6)
     data, closed = exchange(d.http, (
         b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n"
