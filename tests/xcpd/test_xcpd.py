@@ -584,6 +584,23 @@ def t_idle_flood():
         check(not bad, "starved: %r" % bad)
         check(held <= 2 * 256 + 16,
               "%d anonymous connections held from two addresses" % held)
+        # the TLS listener has its own count: sockets that never
+        # handshake are anonymous too
+        tls = open_idle(d.https, ["127.0.0.2"], 600)
+        flood += tls
+        time.sleep(1.0)
+        held = still_open(tls)
+        ctx = ssl.create_default_context(
+            cafile=os.path.join(d.state, "xcpd-cert.pem"))
+        ctx.check_hostname = False
+        took = timed(lambda: login(http.client.HTTPSConnection(
+            "127.0.0.1", d.https, context=ctx, timeout=10)))
+        print("  TLS: %d of 600 never-handshaking connections held; a new "
+              "HTTPS login took %s" % (held, "%.3f s" % took
+                                       if isinstance(took, float) else took))
+        check(held <= 256 + 16, "%d TLS connections held" % held)
+        check(isinstance(took, float) and took < 5, "HTTPS login: %s"
+              % took)
     finally:
         for k in flood:
             k.close()
