@@ -159,49 +159,51 @@ static void uncount(guard_conn *k)
     pthread_mutex_unlock(&g->mu);
 }
 
+/* Count a new connection as anonymous; its address's entry, or NULL when
+   there is no memory for one. */
+static guard_ip *count(xcpd_guard *g, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    unsigned char a[16];
+    size_t len = addr_key(ci != NULL ? ci->client_addr : NULL, a);
+    guard_ip **pp, *ip;
+
+    pthread_mutex_lock(&g->mu);
+    pp = find(g, a, len);
+    if (*pp == NULL && (*pp = calloc(1, sizeof(**pp))) != NULL) {
+        (*pp)->len = len;
+        memcpy((*pp)->addr, a, len);
+    }
+    ip = *pp;
+    if (ip != NULL) {
+        ip->n++;
+        g->total++;
+    }
+    pthread_mutex_unlock(&g->mu);
+    return ip;
+}
+
 void xcpd_guard_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
                        enum MHD_ConnectionNotificationCode toe)
 {
     xcpd_guard *g = cls;
-    guard_conn *k;
+    guard_conn *k = *socket_ctx;
 
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
-        k = *socket_ctx;
-        if (k == NULL)
-            return;
-        uncount(k);
-        free(k);
-        *socket_ctx = NULL;
+        if (k != NULL) {
+            uncount(k);
+            free(k);
+            *socket_ctx = NULL;
+        }
         return;
     }
     /* Started. Unguarded (the unix socket), or a connection we cannot
        count (no memory): MHD's own limits still bound it. */
-    if (g == NULL)
-        return;
-    k = calloc(1, sizeof(*k));
-    if (k == NULL)
+    if (g == NULL || (k = calloc(1, sizeof(*k))) == NULL)
         return;
     k->g = g;
-    {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        unsigned char a[16];
-        size_t len = addr_key(ci != NULL ? ci->client_addr : NULL, a);
-        guard_ip **pp;
-
-        pthread_mutex_lock(&g->mu);
-        pp = find(g, a, len);
-        if (*pp == NULL && (*pp = calloc(1, sizeof(**pp))) != NULL) {
-            (*pp)->len = len;
-            memcpy((*pp)->addr, a, len);
-        }
-        if (*pp != NULL) {
-            (*pp)->n++;
-            g->total++;
-            k->ip = *pp;
-        }
-        pthread_mutex_unlock(&g->mu);
-    }
+    k->ip = count(g, c);
     *socket_ctx = k;
 }
 
