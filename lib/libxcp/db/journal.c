@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -658,14 +659,7 @@ static void arm_deadline(struct xcp__journal *j, int group_ms)
     if (j->deadline_ms != 0)
         return; /* an earlier unsynced line already set a sooner one */
     if (!j->syncer) {
-        pthread_condattr_t ca;
-        int rc;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_destroy(&j->cv);
-        pthread_cond_init(&j->cv, &ca);
-        pthread_condattr_destroy(&ca);
-        rc = pthread_create(&j->thr, NULL, syncer_main, j);
+        int rc = pthread_create(&j->thr, NULL, syncer_main, j);
         if (rc != 0) {
             xcp__log(XCP__LOG_WARN, "%s: no syncer thread (%s): syncing "
                      "at the next commit or close", j->jpath, strerror(rc));
@@ -726,6 +720,8 @@ int xcp__journal_append(struct xcp__journal *j, const char *line, size_t len,
          * transaction the caller was told failed. */
         pthread_mutex_lock(&j->mu);
         j->seq--;
+        if (j->synced > j->seq) /* the syncer got it out meanwhile */
+            j->synced = j->seq;
         pthread_mutex_unlock(&j->mu);
         if (ftruncate(j->fd, (off_t)j->size) == 0)
             lseek(j->fd, (off_t)j->size, SEEK_SET);
@@ -829,12 +825,17 @@ out:
 int xcp__journal_open(struct xcp__journal **out, const char *dir)
 {
     struct xcp__journal *j = xcp__calloc(1, sizeof(*j));
+    pthread_condattr_t ca;
 
     if (!j)
         return xcp__oom();
     j->fd = -1;
     pthread_mutex_init(&j->mu, NULL);
-    pthread_cond_init(&j->cv, NULL);
+    /* Deadlines are on the monotonic clock (xcp__now_ms). */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->cv, &ca);
+    pthread_condattr_destroy(&ca);
     j->dir = xcp__strdup(dir);
     j->jpath = xcp__printf("%s/db.journal", dir);
     j->spath = xcp__printf("%s/db.snap", dir);
