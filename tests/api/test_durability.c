@@ -129,6 +129,8 @@ Test(durability, grouping_keeps_syncs_below_commits)
         OK(xcp_vm_set_name_description(S, vm, label));
     }
     elapsed = mono_ms() - t0;
+    cr_log_info("%d commits in %lld ms: %d journal syncs", n,
+                (long long)elapsed, syncs() - before);
     /* At most one sync per period plus the inline one at each end. */
     cr_assert_leq(syncs() - before, elapsed / 200 + 3,
                   "%d syncs for %d commits in %lld ms", syncs() - before, n,

@@ -1420,7 +1420,8 @@ static int file_vdi_path(const xcp_sr_target *sr, const char *location,
 
 static const xcp_sr_config_key file_config_keys[] = {
     { "location",
-      "absolute path of the directory holding the images; created if "
+      "absolute path of the directory holding the images, below one of "
+      "the SR roots (XCP_SR_ROOTS) or the state directory; created if "
       "missing (default: a directory chosen by the toolstack)",
       false },
     { NULL, NULL, false },
