@@ -116,6 +116,21 @@ int64_t xcp__now(void);          /* seconds, realtime */
 int64_t xcp__now_ms(void);       /* milliseconds, monotonic */
 double xcp__now_real(void);      /* seconds with fraction, realtime */
 
+/* ---- core/path.c: host paths named by clients ---- */
+/* Absolute, with no empty, "." or ".." component. */
+bool xcp__path_clean(const char *path);
+/* path (clean) with its deepest existing ancestor resolved (symlinks,
+ * realpath(3)) and the rest kept, into out (PATH_MAX bytes). 0 or a
+ * negative errno. */
+int xcp__path_canon(const char *path, char *out);
+/* Is path strictly below one of the ':'-separated directories of list,
+ * both resolved as xcp__path_canon does (no way out through a symlink)? */
+bool xcp__path_below_any(const char *path, const char *list);
+/* The same without touching the filesystem: lexically below. */
+bool xcp__path_lexically_below_any(const char *path, const char *list);
+/* Is item one of the ':'-separated entries of list? */
+bool xcp__list_has(const char *list, const char *item);
+
 /* ---- core/log.c ---- */
 enum { XCP__LOG_ERR = 3, XCP__LOG_WARN = 4, XCP__LOG_INFO = 6,
        XCP__LOG_DEBUG = 7 };

@@ -5,8 +5,58 @@
 #include "storage.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 /* ---- SR ------------------------------------------------------------------ */
+
+/* Directories a file SR may live below, besides the state directory's own
+ * (where the local SR goes): XAPI mounts its SRs under /var/run/sr-mount. */
+#define SR_ROOTS_DEFAULT "/var/run/sr-mount"
+
+/*
+ * A file SR's directory (device_config:location) is a host path the
+ * server writes as root, and its images become readable VDIs: it must lie
+ * below one of the SR roots (XCP_SR_ROOTS, ':'-separated) or the state
+ * directory, symlinks and ".." resolved. Without a location the driver
+ * uses the state directory's sr area. Other SR types name no host path.
+ */
+static int check_sr_location(xcp__ctx *c, const char *type,
+                             const xcp_value *dconf)
+{
+    const xcp_value *loc = dconf && dconf->kind == XCP_VAL_STRUCT
+                               ? xcp_value_struct_get(dconf, "location")
+                               : NULL;
+    const char *roots = getenv("XCP_SR_ROOTS");
+    char *list, *why;
+    int rc;
+
+    if (strcmp(type, "file") != 0 || !loc ||
+        (loc->kind == XCP_VAL_STRING && !*loc->u.s))
+        return 0;
+    list = xcp__printf("%s:%s", roots && *roots ? roots : SR_ROOTS_DEFAULT,
+                       c->e->state_dir);
+    if (!list)
+        return xcp__oom();
+    if (loc->kind == XCP_VAL_STRING && xcp__path_below_any(loc->u.s, list)) {
+        free(list);
+        return 0;
+    }
+    why = xcp__printf("SR location invalid [opterr=device_config:location "
+                      "must be a directory below one of %s]", list);
+    free(list);
+    if (!why)
+        return xcp__oom();
+    rc = xcp__fail("SR_BACKEND_FAILURE", "", why, "", NULL);
+    free(why);
+    return rc;
+}
+
+/* check_sr_location for a PBD of sr. */
+static int check_pbd_location(xcp__ctx *c, xcp__obj *sr,
+                              const xcp_value *dconf)
+{
+    return check_sr_location(c, xcp__obj_str(sr, F(SR, type)), dconf);
+}
 
 static int copy_arg(xcp__ctx *c, xcp__obj *o, int field, size_t arg)
 {
@@ -56,6 +106,8 @@ int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
 
     if (!st)
         return xcp__fail("SR_UNKNOWN_DRIVER", type, NULL);
+    if ((rc = check_sr_location(c, type, dconf)) < 0)
+        return rc;
     if ((rc = xcp__db_create(c->db, C(SR), NULL, NULL, &sr)) < 0 ||
         (rc = xcp__db_set_str(c->db, sr, F(SR, name_label), name)) < 0 ||
         (rc = xcp__db_set_str(c->db, sr, F(SR, name_description), descr)) < 0 ||
@@ -370,6 +422,8 @@ static int sr_probe(xcp__ctx *c)
         return xcp__fail("SR_UNKNOWN_DRIVER", xcp__arg_str(c, 2), NULL);
     if (!st->ops->sr_probe)
         return xcp__fail("SR_OPERATION_NOT_SUPPORTED", XCP_NULL_REF, NULL);
+    if ((rc = check_sr_location(c, xcp__arg_str(c, 2), dc)) < 0)
+        return rc;
     memset(&t, 0, sizeof(t));
     for (i = 0; i < dc->u.st.n && i < XCP__ARRAY_LEN(kv); i++) {
         kv[i].key = dc->u.st.keys[i];
@@ -438,7 +492,9 @@ static int pbd_create(xcp__ctx *c)
     if ((rc = xcp__ref_obj(c, rec->u.rec.fields[F(PBD, host)].u.s, C(host),
                            &host)) < 0 ||
         (rc = xcp__ref_obj(c, rec->u.rec.fields[F(PBD, SR)].u.s, C(SR),
-                           &sr)) < 0)
+                           &sr)) < 0 ||
+        (rc = check_pbd_location(c, sr,
+                                 &rec->u.rec.fields[F(PBD, device_config)])) < 0)
         return rc;
     if ((rc = xcp__db_create(c->db, C(PBD), NULL, NULL, &pbd)) < 0 ||
         (rc = xcp__db_set_str(c->db, pbd, F(PBD, host), host->ref)) < 0 ||
@@ -529,10 +585,15 @@ static int pbd_unplug(xcp__ctx *c)
 
 static int pbd_set_device_config(xcp__ctx *c)
 {
-    xcp__obj *pbd;
+    xcp__obj *pbd, *sr;
     int rc = xcp__arg_obj(c, 0, C(PBD), &pbd);
 
-    return rc < 0 ? rc : copy_arg(c, pbd, F(PBD, device_config), 1);
+    if (rc < 0)
+        return rc;
+    sr = xcp__db_get_cls(c->db, C(SR), xcp__obj_str(pbd, F(PBD, SR)));
+    if (sr && (rc = check_pbd_location(c, sr, xcp__arg(c, 1))) < 0)
+        return rc;
+    return copy_arg(c, pbd, F(PBD, device_config), 1);
 }
 
 /* ---- VDI ------------------------------------------------------------------- */

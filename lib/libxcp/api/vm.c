@@ -16,7 +16,10 @@
 #include <inttypes.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 
 
 #define MAX_DISKS 32
@@ -59,6 +62,90 @@ static int hv_fail(xcp__ctx *c, const char *vmref, const xcp_hv_error *e)
     return xcp__fail("INTERNAL_ERROR", e->message[0] ? e->message
                                                      : "hypervisor failure",
                      NULL);
+}
+
+/* ---- boot files: PV_kernel, PV_ramdisk, PV_bootloader -------------------- */
+
+/* As XAPI: dom0 files a guest may boot come from the guest-kernel
+ * directories only, and bootloaders from a fixed set. Both lists are
+ * colon-separated and configurable. */
+#define KERNEL_DIRS_DEFAULT "/var/lib/xcp/guest:/boot/guest"
+#define BOOTLOADERS_DEFAULT "pygrub:eliloader"
+
+static const char *env_list(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : def;
+}
+
+static const char *kernel_dirs(void)
+{
+    return env_list("XCP_PV_KERNEL_DIRS", KERNEL_DIRS_DEFAULT);
+}
+
+/* The same refusal whatever the reason (missing, not a regular file,
+ * outside the directories, through .. or a symlink), so the answer tells
+ * nothing about the host's files. */
+static int bad_boot_file(const char *field, const char *path)
+{
+    char *why = xcp__printf("not a regular file in the guest kernel "
+                            "directories (%s)",
+                            kernel_dirs());
+    int rc;
+
+    if (!why)
+        return xcp__oom();
+    rc = xcp__fail("INVALID_VALUE", field, path, why, NULL);
+    free(why);
+    return rc;
+}
+
+/* Lexical check, touching no file (for the setters): absolute, no "." or
+ * ".." component, below a configured directory. "" clears the field. */
+static int check_boot_path(const char *field, const char *path)
+{
+    if (*path && !xcp__path_lexically_below_any(path, kernel_dirs()))
+        return bad_boot_file(field, path);
+    return 0;
+}
+
+/* At start: the lexical check, then the file itself (symlinks resolved)
+ * must be a regular file still below a configured directory. *real gets
+ * the resolved path, which is what the hypervisor is given. */
+static int resolve_boot_file(const char *field, const char *path,
+                             char real[PATH_MAX])
+{
+    struct stat st;
+    int rc;
+
+    if ((rc = check_boot_path(field, path)) < 0)
+        return rc;
+    if (!realpath(path, real) || stat(real, &st) < 0 ||
+        !S_ISREG(st.st_mode) || !xcp__path_below_any(real, kernel_dirs()))
+        return bad_boot_file(field, path);
+    return 0;
+}
+
+/* PV_bootloader: "" (direct boot) or one of the configured names. */
+static int check_bootloader(const char *name)
+{
+    if (!*name || xcp__list_has(env_list("XCP_PV_BOOTLOADERS",
+                                         BOOTLOADERS_DEFAULT), name))
+        return 0;
+    return xcp__fail("INVALID_VALUE", "PV_bootloader", name,
+                     "not a supported bootloader", NULL);
+}
+
+/* The boot fields of a VM record (VM.create). */
+static int check_boot_fields(const xcp_value *f)
+{
+    int rc;
+
+    if ((rc = check_boot_path("PV_kernel", f[F(VM, PV_kernel)].u.s)) < 0 ||
+        (rc = check_boot_path("PV_ramdisk", f[F(VM, PV_ramdisk)].u.s)) < 0)
+        return rc;
+    return check_bootloader(f[F(VM, PV_bootloader)].u.s);
 }
 
 /* ---- domain configuration from the records ------------------------------ */
@@ -154,10 +241,21 @@ static int build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
     d->cfg.vcpus_online = (uint32_t)xcp__obj_int(vm, F(VM, VCPUs_at_startup));
     if (!is_hvm) {
         const char *k = xcp__obj_str(vm, F(VM, PV_kernel));
+        const char *r = xcp__obj_str(vm, F(VM, PV_ramdisk));
         const char *bl = xcp__obj_str(vm, F(VM, PV_bootloader));
-        d->cfg.kernel = *k ? keep(d, k) : NULL;
-        k = xcp__obj_str(vm, F(VM, PV_ramdisk));
-        d->cfg.ramdisk = *k ? keep(d, k) : NULL;
+        char real[PATH_MAX];
+        if ((rc = check_bootloader(bl)) < 0)
+            return rc;
+        if (*k) {
+            if ((rc = resolve_boot_file("PV_kernel", k, real)) < 0)
+                return rc;
+            d->cfg.kernel = keep(d, real);
+        }
+        if (*r) {
+            if ((rc = resolve_boot_file("PV_ramdisk", r, real)) < 0)
+                return rc;
+            d->cfg.ramdisk = keep(d, real);
+        }
         d->cfg.cmdline = keep(d, xcp__obj_str(vm, F(VM, PV_args)));
         d->cfg.bootloader = *bl ? keep(d, bl) : NULL;
     }
@@ -1018,7 +1116,8 @@ static int vm_create(xcp__ctx *c)
              rec->u.rec.fields[F(VM, memory_static_min)].u.i,
              rec->u.rec.fields[F(VM, memory_dynamic_min)].u.i,
              rec->u.rec.fields[F(VM, memory_dynamic_max)].u.i,
-             rec->u.rec.fields[F(VM, memory_static_max)].u.i)) < 0)
+             rec->u.rec.fields[F(VM, memory_static_max)].u.i)) < 0 ||
+        (rc = check_boot_fields(rec->u.rec.fields)) < 0)
         return rc;
     if (rec->u.rec.fields[F(VM, VCPUs_at_startup)].u.i >
             rec->u.rec.fields[F(VM, VCPUs_max)].u.i ||
@@ -1832,6 +1931,21 @@ static int static_setter(xcp__ctx *c)
     return rc;
 }
 
+/* PV_kernel, PV_ramdisk, PV_bootloader: checked, then as static_setter. */
+static int set_boot_field(xcp__ctx *c)
+{
+    const char *name = strchr(c->msg->wire, '.') + 1 + 4; /* "set_" */
+    const char *v = xcp__arg_str(c, 1);
+    xcp__obj *vm;
+    int rc;
+
+    if ((rc = vm_arg(c, &vm)) < 0)
+        return rc;
+    rc = !strcmp(name, "PV_bootloader") ? check_bootloader(v)
+                                        : check_boot_path(name, v);
+    return rc < 0 ? rc : static_setter(c);
+}
+
 static int map_edit(xcp__ctx *c, int f, bool add)
 {
     xcp__obj *vm;
@@ -2231,6 +2345,9 @@ const struct xcp__impl xcp__impl_vm[] = {
     {"VM.set_has_vendor_device", static_setter},
     {"VM.set_bios_strings", static_setter},
     {"VM.set_NVRAM", static_setter},
+    {"VM.set_PV_kernel", set_boot_field},
+    {"VM.set_PV_ramdisk", set_boot_field},
+    {"VM.set_PV_bootloader", set_boot_field},
     {"VM.add_to_NVRAM", add_to_NVRAM},
     {"VM.remove_from_NVRAM", remove_from_NVRAM},
     {"VM.copy_bios_strings", copy_bios_strings},

@@ -8,6 +8,13 @@
  *   db.journal  one line per committed transaction, appended with a single
  *               write() before the caller hears success (so kill -9 loses
  *               nothing acknowledged); fsync per the policy (power loss).
+ * Grouped fsync: a commit syncs at once when the last sync is older than
+ * the period; otherwise it arms a deadline (last sync + period) that a
+ * syncer thread keeps, so every commit reaches the disk within the period
+ * even when no commit follows it and the engine is idle. Close syncs.
+ * A write the disk refuses for want of space answers OUT_OF_SPACE with the
+ * journal's path and the errno (as XAPI does for ENOSPC); other I/O errors
+ * are INTERNAL_ERROR naming the operation, the path and the errno.
  * Every line is "<crc32 hex> <body>\n", the CRC over the body. Recovery:
  * load the snapshot, replay journal transactions newer than it, and cut
  * the journal at the first torn or damaged line (a crash mid-append only
@@ -23,8 +30,10 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -38,9 +47,16 @@ struct xcp__journal {
     int fd;
     size_t size;
     size_t snap_size;
-    int64_t last_sync_ms;
-    bool dirty;
+    /* Guarded by mu (the syncer thread reads and writes them): */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;  /* wakes the syncer: new deadline or stop */
     uint64_t seq;       /* sequence number of the last journal line */
+    uint64_t synced;    /* last sequence number known on disk */
+    int64_t last_sync_ms;
+    int64_t deadline_ms; /* when the syncer must sync; 0: nothing due */
+    bool stop;
+    bool syncer;        /* the thread is running */
+    pthread_t thr;
 };
 
 static uint32_t crc(const char *p, size_t n)
@@ -524,7 +540,7 @@ int xcp__journal_load(struct xcp__journal *j, xcp__db *db)
     }
     free(buf);
     j->size = good;
-    j->seq = expect - 1;
+    j->seq = j->synced = expect - 1;
     lseek(j->fd, (off_t)good, SEEK_SET);
     xcp__db_load_done(db, gen);
     return 0;
@@ -554,12 +570,114 @@ static int add_crc_line(xcp__buf *out, const char *body, size_t len)
     return out->oom ? xcp__oom() : 0;
 }
 
+/* The error for a failed operation on the journal: OUT_OF_SPACE when the
+ * disk (or quota) is full, as XAPI answers ENOSPC, with the journal's path
+ * as the location and the operation and errno after it; INTERNAL_ERROR
+ * naming the same for anything else (EIO: the disk is failing). */
+static int io_error(const struct xcp__journal *j, const char *op, int err)
+{
+    const char *name = strerrorname_np(err);
+    char *why = xcp__printf("%s: %s (%s)", op, strerror(err),
+                            name ? name : "?");
+    int rc;
+
+    if (!why)
+        return xcp__oom();
+    if (err == ENOSPC || err == EDQUOT)
+        rc = xcp__fail("OUT_OF_SPACE", j->jpath, why, NULL);
+    else
+        rc = xcp__internal("database journal %s: %s", j->jpath, why);
+    free(why);
+    return rc;
+}
+
+/* fdatasync the journal if lines are unsynced. Called by the committing
+ * thread and the syncer, without mu held. Returns 0 or an errno. */
+static int sync_now(struct xcp__journal *j)
+{
+    uint64_t seq;
+    bool done;
+    int err = 0;
+
+    pthread_mutex_lock(&j->mu);
+    seq = j->seq;
+    done = seq == j->synced;
+    pthread_mutex_unlock(&j->mu);
+    if (done)
+        return 0;
+    if (fdatasync(j->fd) < 0)
+        err = errno;
+    pthread_mutex_lock(&j->mu);
+    if (!err) {
+        if (seq > j->synced)
+            j->synced = seq;
+        j->last_sync_ms = xcp__now_ms();
+        if (j->synced == j->seq)
+            j->deadline_ms = 0;
+    }
+    pthread_mutex_unlock(&j->mu);
+    return err;
+}
+
+/* The syncer: sleeps until a deadline is due (or stop), then syncs. */
+static void *syncer_main(void *arg)
+{
+    struct xcp__journal *j = arg;
+    int err;
+
+    pthread_mutex_lock(&j->mu);
+    while (!j->stop) {
+        if (j->deadline_ms == 0) {
+            pthread_cond_wait(&j->cv, &j->mu);
+            continue;
+        }
+        if (xcp__now_ms() < j->deadline_ms) {
+            struct timespec ts = {
+                .tv_sec = j->deadline_ms / 1000,
+                .tv_nsec = (long)(j->deadline_ms % 1000) * 1000000,
+            };
+            pthread_cond_timedwait(&j->cv, &j->mu, &ts);
+            continue;
+        }
+        j->deadline_ms = 0;
+        pthread_mutex_unlock(&j->mu);
+        /* On failure the lines stay unsynced: the next commit syncs
+         * inline (the period has passed) and reports the error. */
+        if ((err = sync_now(j)) != 0)
+            xcp__log(XCP__LOG_ERR, "fsync %s: %s", j->jpath,
+                     strerror(err));
+        pthread_mutex_lock(&j->mu);
+    }
+    pthread_mutex_unlock(&j->mu);
+    return NULL;
+}
+
+/* Arm the deadline for a commit that did not sync (mu held): the last
+ * sync plus the period, so no line waits longer than the period. */
+static void arm_deadline(struct xcp__journal *j, int group_ms)
+{
+    if (j->deadline_ms != 0)
+        return; /* an earlier unsynced line already set a sooner one */
+    if (!j->syncer) {
+        int rc = pthread_create(&j->thr, NULL, syncer_main, j);
+        if (rc != 0) {
+            xcp__log(XCP__LOG_WARN, "%s: no syncer thread (%s): syncing "
+                     "at the next commit or close", j->jpath, strerror(rc));
+            return;
+        }
+        j->syncer = true;
+    }
+    j->deadline_ms = j->last_sync_ms + group_ms;
+    pthread_cond_signal(&j->cv);
+}
+
 int xcp__journal_append(struct xcp__journal *j, const char *line, size_t len,
                         int policy, int group_ms)
 {
     xcp__buf b = {0};
-    int rc = 0;
-    int64_t now;
+    int rc = 0, err;
+    bool now_sync = false;
+    size_t n;
 
     xcp__buf body = {0};
     const char *sp;
@@ -579,35 +697,45 @@ int xcp__journal_append(struct xcp__journal *j, const char *line, size_t len,
     }
     xcp__buf_free(&body);
     rc = write_all(j->fd, b.data, b.len);
+    n = b.len;
+    xcp__buf_free(&b);
     if (rc < 0) {
         /* A partial write leaves a torn tail: cut it so the next append
          * does not follow garbage. */
         if (ftruncate(j->fd, (off_t)j->size) == 0)
             lseek(j->fd, (off_t)j->size, SEEK_SET);
-        xcp__buf_free(&b);
-        return xcp__fail("INTERNAL_ERROR", "database journal write failed",
-                         NULL);
+        return io_error(j, "write", -rc);
     }
-    j->size += b.len;
+    pthread_mutex_lock(&j->mu);
     j->seq++;
-    j->dirty = true;
-    xcp__buf_free(&b);
-    now = xcp__now_ms();
     if (policy == XCP__FSYNC_ALWAYS ||
-        (policy == XCP__FSYNC_GROUP && now - j->last_sync_ms >= group_ms))
-        return xcp__journal_sync(j);
+        (policy == XCP__FSYNC_GROUP &&
+         xcp__now_ms() - j->last_sync_ms >= group_ms))
+        now_sync = true;
+    else if (policy == XCP__FSYNC_GROUP)
+        arm_deadline(j, group_ms);
+    pthread_mutex_unlock(&j->mu);
+    if (now_sync && (err = sync_now(j)) != 0) {
+        /* Refused: take the line back so a reload does not replay a
+         * transaction the caller was told failed. */
+        pthread_mutex_lock(&j->mu);
+        j->seq--;
+        if (j->synced > j->seq) /* the syncer got it out meanwhile */
+            j->synced = j->seq;
+        pthread_mutex_unlock(&j->mu);
+        if (ftruncate(j->fd, (off_t)j->size) == 0)
+            lseek(j->fd, (off_t)j->size, SEEK_SET);
+        return io_error(j, "fsync", err);
+    }
+    j->size += n;
     return 0;
 }
 
 int xcp__journal_sync(struct xcp__journal *j)
 {
-    if (!j->dirty)
-        return 0;
-    if (fdatasync(j->fd) < 0)
-        return xcp__internal("fsync %s: %s", j->jpath, strerror(errno));
-    j->dirty = false;
-    j->last_sync_ms = xcp__now_ms();
-    return 0;
+    int err = sync_now(j);
+
+    return err ? io_error(j, "fsync", err) : 0;
 }
 
 static int fsync_dir(const char *dir)
@@ -675,6 +803,11 @@ int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
         j->size = 0;
         fdatasync(j->fd);
     }
+    /* Every line so far is in the fsynced snapshot. */
+    pthread_mutex_lock(&j->mu);
+    j->synced = j->seq;
+    j->deadline_ms = 0;
+    pthread_mutex_unlock(&j->mu);
     goto out;
 oom:
     rc = xcp__oom();
@@ -692,10 +825,17 @@ out:
 int xcp__journal_open(struct xcp__journal **out, const char *dir)
 {
     struct xcp__journal *j = xcp__calloc(1, sizeof(*j));
+    pthread_condattr_t ca;
 
     if (!j)
         return xcp__oom();
     j->fd = -1;
+    pthread_mutex_init(&j->mu, NULL);
+    /* Deadlines are on the monotonic clock (xcp__now_ms). */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->cv, &ca);
+    pthread_condattr_destroy(&ca);
     j->dir = xcp__strdup(dir);
     j->jpath = xcp__printf("%s/db.journal", dir);
     j->spath = xcp__printf("%s/db.snap", dir);
@@ -717,10 +857,24 @@ int xcp__journal_open(struct xcp__journal **out, const char *dir)
 
 void xcp__journal_close(struct xcp__journal *j)
 {
+    int err;
+
     if (!j)
         return;
-    if (j->fd >= 0)
+    if (j->syncer) {
+        pthread_mutex_lock(&j->mu);
+        j->stop = true;
+        pthread_cond_signal(&j->cv);
+        pthread_mutex_unlock(&j->mu);
+        pthread_join(j->thr, NULL);
+    }
+    if (j->fd >= 0) {
+        if ((err = sync_now(j)) != 0)
+            xcp__log(XCP__LOG_ERR, "fsync %s: %s", j->jpath, strerror(err));
         close(j->fd);
+    }
+    pthread_cond_destroy(&j->cv);
+    pthread_mutex_destroy(&j->mu);
     free(j->dir);
     free(j->jpath);
     free(j->spath);

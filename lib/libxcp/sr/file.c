@@ -6,7 +6,11 @@
  *   <uuid>.qcow2       a VDI (or <uuid>.raw for plain files, e.g. suspend
  *                      images); the file name is the VDI's location
  *   <uuid>.meta        optional sidecar, "hidden=1" / "read_only=1" lines,
- *                      absent for an ordinary writable VDI
+ *                      absent for an ordinary writable qcow2 VDI; "raw=1"
+ *                      for a raw image we created (a raw file has no header
+ *                      to tell it from any other file: scan adopts only
+ *                      raw images so marked, and qcow2 images whose header
+ *                      checks and whose backing file is an image of the SR)
  *   .xcp-tmp-*         debris of an interrupted operation (removed by gc)
  *
  * Snapshots and clones work as XAPI's file/VHD SRs do: the VDI's data
@@ -316,17 +320,38 @@ static int read_meta(const char *dir, const char *uuid, bool *hidden,
     return 0;
 }
 
-/* Record the flags; an ordinary VDI has no sidecar at all. */
-static int write_meta(const char *dir, const char *uuid, bool hidden,
-                      bool read_only, xcp_sr_error *err)
+/* Whether the sidecar of uuid says we created its raw image. */
+static bool raw_marked(const char *dir, const char *uuid)
+{
+    char name[64], path[XCP_SR_PATH_MAX], text[256];
+
+    meta_name(name, sizeof(name), uuid);
+    return join(path, sizeof(path), dir, name, NULL) == 0 &&
+           read_small(path, text, sizeof(text)) == 0 &&
+           flag_set(text, "raw");
+}
+
+/* Whether uuid's raw image is present (as itself, not a symlink). */
+static bool raw_present(const char *dir, const char *uuid)
+{
+    char name[64], path[XCP_SR_PATH_MAX];
+    struct stat st;
+
+    snprintf(name, sizeof(name), "%s.raw", uuid);
+    return join(path, sizeof(path), dir, name, NULL) == 0 &&
+           lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int put_meta(const char *dir, const char *uuid, bool hidden,
+                    bool read_only, bool raw, xcp_sr_error *err)
 {
     char name[64], path[XCP_SR_PATH_MAX], text[64];
     int ret;
 
     meta_name(name, sizeof(name), uuid);
-    if (hidden || read_only) {
-        snprintf(text, sizeof(text), "hidden=%d\nread_only=%d\n", hidden,
-                 read_only);
+    if (hidden || read_only || raw) {
+        snprintf(text, sizeof(text), "hidden=%d\nread_only=%d\n%s", hidden,
+                 read_only, raw ? "raw=1\n" : "");
         return write_small(dir, name, text, err);
     }
     ret = join(path, sizeof(path), dir, name, err);
@@ -335,6 +360,22 @@ static int write_meta(const char *dir, const char *uuid, bool hidden,
                       "removing metadata failed [opterr=%s: %s]", path,
                       strerror(errno));
     return ret;
+}
+
+/* Record the flags; an ordinary qcow2 VDI has no sidecar at all. The raw
+ * mark stays while its image does. */
+static int write_meta(const char *dir, const char *uuid, bool hidden,
+                      bool read_only, xcp_sr_error *err)
+{
+    return put_meta(dir, uuid, hidden, read_only,
+                    raw_marked(dir, uuid) && raw_present(dir, uuid), err);
+}
+
+/* Mark uuid's raw image as ours, before it is made (a crash leaves an
+ * orphan sidecar, which gc removes). */
+static int mark_raw(const char *dir, const char *uuid, xcp_sr_error *err)
+{
+    return put_meta(dir, uuid, false, false, true, err);
 }
 
 /* The uuid in the marker of dir; -ENOENT when there is none. */
@@ -442,18 +483,71 @@ static void damaged_vdi(const char *dir, const char *location,
     read_meta(dir, v->uuid, &v->hidden, &v->read_only);
 }
 
+static xcp_sr_vdi_info *list_find(struct vdi_list *l, const char *location)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].location, location) == 0)
+            return &l->v[i];
+    return NULL;
+}
+
 /*
- * Every image in dir.  strict: a damaged image fails the whole listing,
- * naming the file, since leaving it out of a scan would make its VDI look
- * deleted.  Otherwise it is listed by name only, so that it can still be
- * destroyed.
+ * Is the file name in dir an image we may adopt?  Only a regular file
+ * (never a symlink to elsewhere), and a raw one only when we made it.
+ * A qcow2 image's header is checked by stat_vdi.
+ */
+static bool adoptable(const char *dir, const char *name, const char *fmt)
+{
+    char path[XCP_SR_PATH_MAX], uuid[XCP_SR_UUID_BUFLEN];
+    struct stat st;
+
+    if (join(path, sizeof(path), dir, name, NULL) < 0 ||
+        lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+        return false;
+    if (strcmp(fmt, "raw") != 0)
+        return true;
+    parse_location(name, uuid, &fmt);
+    return raw_marked(dir, uuid);
+}
+
+/* Forget the images that build on one that was refused (its data would
+ * show through them), until none is left. */
+static void drop_refused_chains(struct vdi_list *l, struct vdi_list *refused)
+{
+    bool again = true;
+    size_t i;
+
+    while (again) {
+        again = false;
+        for (i = 0; i < l->n; i++) {
+            if (!l->v[i].parent_location[0] ||
+                !list_find(refused, l->v[i].parent_location))
+                continue;
+            if (list_add(refused, &l->v[i]) < 0)
+                return;
+            l->v[i] = l->v[--l->n];
+            again = true;
+            break;
+        }
+    }
+}
+
+/*
+ * Every image in dir that we can tell is ours (adoptable, and a backing
+ * file that is an image name of this SR, not a path).  strict: a damaged
+ * image fails the whole listing, naming the file, since leaving it out of
+ * a scan would make its VDI look deleted.  Otherwise it is listed by name
+ * only, so that it can still be destroyed.
  */
 static int list_vdis(const char *dir, struct vdi_list *l, bool strict,
                      xcp_sr_error *err)
 {
+    struct vdi_list refused = { 0 };
     xcp_sr_vdi_info v;
     struct dirent *de;
-    const char *fmt;
+    const char *fmt, *pfmt;
     DIR *d;
     int ret = 0;
 
@@ -464,6 +558,16 @@ static int list_vdis(const char *dir, struct vdi_list *l, bool strict,
     while ((de = readdir(d))) {
         if (!parse_location(de->d_name, NULL, &fmt))
             continue;
+        if (!adoptable(dir, de->d_name, fmt)) {
+            memset(&v, 0, sizeof(v));
+            snprintf(v.location, sizeof(v.location), "%s", de->d_name);
+            if (list_add(&refused, &v) < 0)
+                ret = sr_fail(err, -ENOMEM, NULL,
+                              "SR scan failed [opterr=%s]", "out of memory");
+            if (ret < 0)
+                break;
+            continue;
+        }
         ret = stat_vdi(dir, de->d_name, &v, err);
         if (ret == -ENOENT)     /* removed under us */
             continue;
@@ -471,26 +575,25 @@ static int list_vdis(const char *dir, struct vdi_list *l, bool strict,
             damaged_vdi(dir, de->d_name, &v);
             ret = 0;
         }
-        if (ret == 0 && list_add(l, &v) < 0)
+        if (ret == 0 && v.parent_location[0] &&
+            !parse_location(v.parent_location, NULL, &pfmt)) {
+            ret = list_add(&refused, &v) < 0 ? -ENOMEM : 0;
+        } else if (ret == 0) {
+            ret = list_add(l, &v) < 0 ? -ENOMEM : 0;
+        }
+        if (ret == -ENOMEM)
             ret = sr_fail(err, -ENOMEM, NULL, "SR scan failed [opterr=%s]",
                           "out of memory");
         if (ret < 0)
             break;
     }
     closedir(d);
+    if (ret == 0)
+        drop_refused_chains(l, &refused);
+    list_free(&refused);
     if (ret < 0)
         list_free(l);
     return ret;
-}
-
-static xcp_sr_vdi_info *list_find(struct vdi_list *l, const char *location)
-{
-    size_t i;
-
-    for (i = 0; i < l->n; i++)
-        if (strcmp(l->v[i].location, location) == 0)
-            return &l->v[i];
-    return NULL;
 }
 
 static size_t count_children(const struct vdi_list *l, const char *location)
@@ -944,10 +1047,14 @@ static int file_vdi_create(const xcp_sr_target *sr,
                        "VDI create failed [opterr=%s exists]", opath);
     snprintf(loc, sizeof(loc), "%s.%s", uuid, fmt);
     o.format = fmt;
+    if (strcmp(fmt, "raw") == 0 && (ret = mark_raw(dir, uuid, err)) < 0)
+        return ret;
     ret = create_image(dir, loc, params->virtual_size, &o, "VDI create",
                        err);
-    if (ret < 0)
+    if (ret < 0) {
+        write_meta(dir, uuid, false, false, NULL);
         return ret;
+    }
     ret = fsync_dir(dir);
     if (ret < 0)
         return sr_fail(err, ret, NULL, "VDI create failed [opterr=%s: %s]",
@@ -1272,10 +1379,15 @@ static int file_vdi_copy(const xcp_sr_target *src, const char *location,
     xcp__qcow2_close(q);
     if (ret < 0)
         return img_fail(err, ret, "VDI copy", msg);
+    if (strcmp(fmt, "raw") == 0 && (ret = mark_raw(ddir, nuuid, err)) < 0) {
+        unlink(tpath);
+        return ret;
+    }
     if (rename(tpath, dpath) < 0) {
         ret = sr_fail(err, -errno, NULL, "VDI copy failed [opterr=%s: %s]",
                       dpath, strerror(errno));
         unlink(tpath);
+        write_meta(ddir, nuuid, false, false, NULL);
         return ret;
     }
     ret = fsync_dir(ddir);
@@ -1308,7 +1420,8 @@ static int file_vdi_path(const xcp_sr_target *sr, const char *location,
 
 static const xcp_sr_config_key file_config_keys[] = {
     { "location",
-      "absolute path of the directory holding the images; created if "
+      "absolute path of the directory holding the images, below one of "
+      "the SR roots (XCP_SR_ROOTS) or the state directory; created if "
       "missing (default: a directory chosen by the toolstack)",
       false },
     { NULL, NULL, false },
