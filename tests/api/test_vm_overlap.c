@@ -505,3 +505,138 @@ FORBIDDEN(hard_shutdown, hard_reboot, RUNNING)
 FORBIDDEN(hard_reboot, hard_reboot, RUNNING)
 FORBIDDEN(clean_shutdown, clean_reboot, RUNNING)
 FORBIDDEN(clean_reboot, suspend, RUNNING)
+
+/* ---- pre-emption, step by step ---------------------------------------------------- */
+
+TestSuite(vm_preempt, .init = overlap_setup, .fini = api_teardown,
+          .timeout = 60);
+
+/* Wait (at most 10 s) until vm's current_operations holds n entries, one
+ * of them op. */
+static void wait_ops(xcp_vm vm, size_t n, const char *op)
+{
+    xcp_string_map cur = {0};
+    size_t i;
+    int k;
+
+    for (k = 0; k < 10000; k++) {
+        bool seen = false;
+        OK(xcp_vm_get_current_operations(S, &cur, vm));
+        for (i = 0; i < cur.n; i++)
+            seen = seen || !strcmp(cur.items[i].value, op);
+        if (cur.n == n && seen) {
+            xcp_string_map_dispose(&cur);
+            return;
+        }
+        xcp_string_map_dispose(&cur);
+        sleep_us(1000);
+    }
+    cr_assert_fail("current_operations never held %zu entries with %s", n,
+                   op);
+}
+
+static void assert_agrees(xcp_vm vm, enum xcp_vm_power_state want)
+{
+    char *uuid = NULL, why[256];
+    enum xcp_vm_power_state got = api_power(vm);
+
+    cr_assert_eq(got, want, "power_state %s, expected %s",
+                 xcp_vm_power_state_to_string(got),
+                 xcp_vm_power_state_to_string(want));
+    OK(xcp_vm_get_uuid(S, &uuid, vm));
+    cr_assert(agrees(vm, uuid, why, sizeof(why)), "%s", why);
+    xcp_free(uuid);
+}
+
+/* A clean_shutdown waiting for its guest is cancelled by a hard_shutdown:
+ * the clean call fails TASK_CANCELLED [task], the VM is Halted. */
+Test(vm_preempt, hard_shutdown_cancels_waiting_clean_shutdown)
+{
+    xcp_vm vm = new_vm();
+    xcp_task t;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    api_hang_guests(60000);
+    OK(xcp_vm_clean_shutdown_async(S, &t, vm));
+    wait_ops(vm, 1, "clean_shutdown");
+    OK(xcp_vm_hard_shutdown(S, vm));
+    assert_error(xcp_task_wait(S, NULL, t.ref), "TASK_CANCELLED", t.ref);
+    assert_agrees(vm, PS(HALTED));
+}
+
+/* hard_reboot cancels a waiting clean_reboot and reboots the VM. */
+Test(vm_preempt, hard_reboot_cancels_waiting_clean_reboot)
+{
+    xcp_vm vm = new_vm();
+    xcp_task t;
+    int64_t before;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    before = api_domid(vm);
+    api_hang_guests(60000);
+    OK(xcp_vm_clean_reboot_async(S, &t, vm));
+    wait_ops(vm, 1, "clean_reboot");
+    OK(xcp_vm_hard_reboot(S, vm));
+    assert_error(xcp_task_wait(S, NULL, t.ref), "TASK_CANCELLED", t.ref);
+    assert_agrees(vm, PS(RUNNING));
+    cr_assert_neq(api_domid(vm), before, "the domain was not replaced");
+}
+
+/* VM.shutdown pre-empted by a hard_shutdown fails TASK_CANCELLED rather
+ * than falling back to a hard shutdown of its own. */
+Test(vm_preempt, hard_shutdown_cancels_shutdown_without_fallback)
+{
+    xcp_vm vm = new_vm();
+    xcp_task t;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    api_hang_guests(60000);
+    OK(xcp_vm_shutdown_async(S, &t, vm));
+    wait_ops(vm, 1, "shutdown");
+    OK(xcp_vm_hard_shutdown(S, vm));
+    assert_error(xcp_task_wait(S, NULL, t.ref), "TASK_CANCELLED", t.ref);
+    assert_agrees(vm, PS(HALTED));
+}
+
+/* hard_reboot does not cancel VM.shutdown (XAPI): it waits for it, and
+ * then starts the VM the shutdown halted. */
+Test(vm_preempt, hard_reboot_waits_for_shutdown_then_starts_vm)
+{
+    xcp_vm vm = new_vm();
+    xcp_task a, b;
+    enum xcp_task_status_type st;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    api_hang_guests(5000); /* the clean attempt gives up, then hard */
+    OK(xcp_vm_shutdown_async(S, &a, vm));
+    wait_ops(vm, 1, "shutdown");
+    OK(xcp_vm_hard_reboot_async(S, &b, vm));
+    wait_ops(vm, 2, "hard_reboot");
+    sleep_us(300000);
+    OK(xcp_task_get_status(S, &st, b));
+    cr_assert_eq(st, XCP_TASK_STATUS_TYPE_PENDING,
+                 "hard_reboot did not wait for the shutdown (status %s)",
+                 xcp_task_status_type_to_string(st));
+    OK(xcp_task_wait(S, NULL, a.ref));
+    OK(xcp_task_wait(S, NULL, b.ref));
+    assert_agrees(vm, PS(RUNNING));
+}
+
+/* A hard_reboot waiting behind a shutdown is itself pre-empted by a
+ * hard_shutdown, which cancels both. */
+Test(vm_preempt, hard_shutdown_cancels_waiting_hard_reboot)
+{
+    xcp_vm vm = new_vm();
+    xcp_task a, b;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    api_hang_guests(60000);
+    OK(xcp_vm_shutdown_async(S, &a, vm));
+    wait_ops(vm, 1, "shutdown");
+    OK(xcp_vm_hard_reboot_async(S, &b, vm));
+    wait_ops(vm, 2, "hard_reboot");
+    OK(xcp_vm_hard_shutdown(S, vm));
+    assert_error(xcp_task_wait(S, NULL, a.ref), "TASK_CANCELLED", a.ref);
+    assert_error(xcp_task_wait(S, NULL, b.ref), "TASK_CANCELLED", b.ref);
+    assert_agrees(vm, PS(HALTED));
+}
