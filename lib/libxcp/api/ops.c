@@ -284,7 +284,11 @@ int xcp__vm_preempt(xcp__ctx *c, xcp__obj **vm, const char *op)
         /* A hard_shutdown may in turn pre-empt a waiting hard_reboot. */
         if (xcp__task_cancelling(c))
             return xcp__fail("TASK_CANCELLED", c->task, NULL);
-        xcp__ctx_wait(c, -1); /* commits the cancels, wakes at each commit */
+        /* The cancels must reach the calls (a full disk fails here, not
+         * in a wait for calls that were never told). */
+        if ((rc = xcp__ctx_commit(c)) < 0)
+            return rc;
+        xcp__ctx_wait(c, -1); /* wakes at every commit */
     }
 }
 
