@@ -224,13 +224,15 @@ static size_t domains_of(const char *uuid, xcp_hv_domain_info *first)
     return k;
 }
 
-/* Does the database agree with the driver about vm? Explains in why. */
+/* Does the database (power_state, domid, resident_on, current_operations)
+ * agree with the driver about vm? Explains in why. */
 static bool agrees(xcp_vm vm, const char *uuid, char *why, size_t len)
 {
     enum xcp_vm_power_state ps = api_power(vm);
     int64_t domid = api_domid(vm);
     xcp_string_map cur = {0};
     xcp_hv_domain_info d;
+    xcp_host on;
     size_t n = domains_of(uuid, &d);
     bool live = ps == PS(RUNNING) || ps == PS(PAUSED);
 
@@ -259,6 +261,12 @@ static bool agrees(xcp_vm vm, const char *uuid, char *why, size_t len)
                            " in state %d",
                  xcp_vm_power_state_to_string(ps), domid, d.domid,
                  (int)d.state);
+        return false;
+    }
+    OK(xcp_vm_get_resident_on(S, &on, vm));
+    if (live ? strcmp(on.ref, api_host().ref) : !api_is_null(on.ref)) {
+        snprintf(why, len, "%s but resident_on %s",
+                 xcp_vm_power_state_to_string(ps), on.ref);
         return false;
     }
     return true;

@@ -8,7 +8,10 @@
  * Long hypervisor work runs without the engine lock: the operation is
  * first recorded in current_operations and committed (so clients see it
  * and conflicting calls are refused), the lock is dropped for the driver
- * call, then the result is committed and the operation removed.
+ * call, then the result is committed and the operation removed. The only
+ * operations admitted beside another, hard_shutdown and hard_reboot,
+ * first cancel it and wait for it to end (xcp__vm_preempt), so one call
+ * at a time works on a VM's domain.
  */
 #include "storage.h"
 
