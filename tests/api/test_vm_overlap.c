@@ -236,13 +236,14 @@ static bool agrees(xcp_vm vm, const char *uuid, char *why, size_t len)
     size_t n = domains_of(uuid, &d);
     bool live = ps == PS(RUNNING) || ps == PS(PAUSED);
 
+    *why = '\0';
     OK(xcp_vm_get_current_operations(S, &cur, vm));
-    if (cur.n) {
+    if (cur.n)
         snprintf(why, len, "current_operations still has %s",
                  cur.items[0].value);
-        xcp_string_map_dispose(&cur);
+    xcp_string_map_dispose(&cur);
+    if (*why)
         return false;
-    }
     if (!live && (n || domid != -1)) {
         snprintf(why, len, "%s with domid %" PRId64 " but %zu domain(s)%s",
                  xcp_vm_power_state_to_string(ps), domid, n,
@@ -517,7 +518,7 @@ FORBIDDEN(clean_reboot, suspend, RUNNING)
 /* ---- pre-emption, step by step ---------------------------------------------------- */
 
 TestSuite(vm_preempt, .init = overlap_setup, .fini = api_teardown,
-          .timeout = 60);
+          .timeout = 240);
 
 /* Wait (at most 10 s) until vm's current_operations holds n entries, one
  * of them op. */
