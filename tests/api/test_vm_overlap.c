@@ -113,7 +113,7 @@ static bool preempts(const struct op *hard, const struct op *other)
 
 /* ---- randomness ---------------------------------------------------------------- */
 
-static uint64_t rng;
+static uint64_t rng, seed;
 
 static uint64_t rnd(void)
 {
@@ -127,7 +127,6 @@ static uint64_t rnd(void)
 static void seed_once(void)
 {
     const char *e = getenv("XCP_OVERLAP_SEED");
-    uint64_t seed;
 
     if (e && *e) {
         seed = strtoull(e, NULL, 0);
@@ -457,10 +456,10 @@ static void run_pair(const struct op *first, const struct op *second,
     fprintf(stderr,
             "vm_overlap: %s + %s from %s: %d trials, %d INTERNAL_ERROR, "
             "%d wrong outcomes, %d disagreements, %d leaked domains "
-            "(%d pre-empted, %d both succeeded)\n",
+            "(%d pre-empted, %d both succeeded; seed %" PRIu64 ")\n",
             first->name, second->name, xcp_vm_power_state_to_string(initial),
             f.trials, f.internal, f.wrong, f.disagree, f.leaked, f.cancelled,
-            f.both_ok);
+            f.both_ok, seed);
     xcp_session_close(sa);
     xcp_session_close(sh);
     cr_expect_eq(f.internal, 0, "%s + %s: %d/%d INTERNAL_ERROR", first->name,
