@@ -277,6 +277,13 @@ int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
 int xcp__op_start(xcp__ctx *c, xcp__obj *o, const char *op);
 /* Remove this call's entry, refresh allowed_operations. */
 int xcp__op_end(xcp__ctx *c, xcp__obj *o);
+/* For a hard_shutdown or hard_reboot (op) already in *vm's
+ * current_operations: cancel the operations XAPI's hard op cancels
+ * (clean_shutdown, clean_reboot, suspend, ...; hard_shutdown also
+ * hard_reboot and shutdown) and wait until every other operation on the
+ * VM has ended. *vm is re-resolved; TASK_CANCELLED when this call is
+ * cancelled meanwhile, HANDLE_INVALID if the VM went. */
+int xcp__vm_preempt(xcp__ctx *c, xcp__obj **vm, const char *op);
 /* The task ref identifying this call's operations (creates one for a
  * synchronous call on first use). */
 const char *xcp__ctx_opref(xcp__ctx *c);

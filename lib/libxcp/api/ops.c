@@ -226,6 +226,72 @@ int xcp__vm_check_op(xcp__obj *vm, const char *op)
     return vm_check(vm, op, NULL);
 }
 
+/*
+ * Pre-emption by the hard operations, as XAPI's message_forwarding.ml:
+ * hard_shutdown and hard_reboot may start while another operation runs
+ * (see compatible()); they cancel the operations listed here and then
+ * wait until every other operation on the VM has ended, so that one call
+ * at a time works on the VM's domain (xenopsd's per-VM queue) and the
+ * hard operation acts last, on what the others left.
+ */
+static const char *const hard_shutdown_cancels[] = {
+    "clean_shutdown", "clean_reboot", "hard_reboot", "pool_migrate",
+    "call_plugin", "shutdown", "suspend"};
+static const char *const hard_reboot_cancels[] = {
+    "clean_shutdown", "clean_reboot", "pool_migrate", "call_plugin",
+    "suspend"};
+
+/* Ask the pending task of a running operation to cancel. */
+static int cancel_task(xcp__ctx *c, const char *ref)
+{
+    xcp__obj *t = xcp__db_get_cls(c->db, C(task), ref);
+
+    if (!t || strcmp(xcp__obj_str(t, F(task, status)), "pending"))
+        return 0;
+    return xcp__db_set_str(c->db, t, F(task, status), "cancelling");
+}
+
+int xcp__vm_preempt(xcp__ctx *c, xcp__obj **vm, const char *op)
+{
+    bool shut = !strcmp(op, "hard_shutdown");
+    const char *const *list = shut ? hard_shutdown_cancels
+                                   : hard_reboot_cancels;
+    size_t nlist = shut ? XCP__ARRAY_LEN(hard_shutdown_cancels)
+                        : XCP__ARRAY_LEN(hard_reboot_cancels);
+    char ref[XCP_REF_MAX];
+    int rc;
+
+    snprintf(ref, sizeof(ref), "%s", (*vm)->ref);
+    for (;;) {
+        const xcp_value *cur;
+        size_t i, others = 0;
+
+        if (!(*vm = xcp__db_get_cls(c->db, C(VM), ref)))
+            return xcp__handle_invalid(C(VM), ref);
+        cur = xcp__obj_val(*vm, F(VM, current_operations));
+        for (i = 0; cur->kind == XCP_VAL_STRUCT && i < cur->u.st.n; i++) {
+            const char *task = cur->u.st.keys[i];
+            if (!strcmp(task, c->task) ||
+                !xcp__db_get_cls(c->db, C(task), task))
+                continue; /* ours, or left by a call that is gone */
+            others++;
+            if (in_list(cur->u.st.vals[i].u.s, list, nlist) &&
+                (rc = cancel_task(c, task)) < 0)
+                return rc;
+        }
+        if (!others)
+            return 0;
+        /* A hard_shutdown may in turn pre-empt a waiting hard_reboot. */
+        if (xcp__task_cancelling(c))
+            return xcp__fail("TASK_CANCELLED", c->task, NULL);
+        /* The cancels must reach the calls (a full disk fails here, not
+         * in a wait for calls that were never told). */
+        if ((rc = xcp__ctx_commit(c)) < 0)
+            return rc;
+        xcp__ctx_wait(c, -1); /* wakes at every commit */
+    }
+}
+
 /* ---- other classes: simple rules ----------------------------------------- */
 
 static bool vm_running(xcp__ctx *c, const char *vmref)

@@ -8,7 +8,10 @@
  * Long hypervisor work runs without the engine lock: the operation is
  * first recorded in current_operations and committed (so clients see it
  * and conflicting calls are refused), the lock is dropped for the driver
- * call, then the result is committed and the operation removed.
+ * call, then the result is committed and the operation removed. The only
+ * operations admitted beside another, hard_shutdown and hard_reboot,
+ * first cancel it and wait for it to end (xcp__vm_preempt), so one call
+ * at a time works on a VM's domain.
  */
 #include "storage.h"
 
@@ -713,20 +716,27 @@ static int end(xcp__ctx *c, xcp__obj *vm)
     return rc;
 }
 
-static int do_start(xcp__ctx *c, xcp__obj *vm, bool paused, const char *op)
+/* Build the domain of a Halted vm whose operation is under way, record it
+ * and end the operation. */
+static int boot(xcp__ctx *c, xcp__obj *vm, bool paused)
 {
     char ref[XCP_REF_MAX];
     uint32_t domid;
     int rc;
 
     snprintf(ref, sizeof(ref), "%s", vm->ref);
-    if ((rc = begin(c, vm, op)) < 0)
-        return rc;
     if ((rc = build_domain(c, &vm, paused, NULL, &domid)) < 0)
         return fail_op(c, ref, rc);
     if ((rc = set_running(c, vm, domid, paused, true)) < 0)
         return fail_op(c, ref, rc);
     return end(c, vm);
+}
+
+static int do_start(xcp__ctx *c, xcp__obj *vm, bool paused, const char *op)
+{
+    int rc = begin(c, vm, op);
+
+    return rc < 0 ? rc : boot(c, vm, paused);
 }
 
 static int vm_arg(xcp__ctx *c, xcp__obj **vm)
@@ -775,6 +785,10 @@ static int do_hard_shutdown(xcp__ctx *c, xcp__obj *vm)
     return 0;
 }
 
+/* The hard operations pre-empt what runs on the VM (xcp__vm_preempt) and
+ * then act on the state it left, as XAPI's Xapi_vm does: a VM that ended
+ * Halted meanwhile needs no hard_shutdown and is started by a
+ * hard_reboot. */
 static int hard_shutdown(xcp__ctx *c)
 {
     xcp__obj *vm;
@@ -782,7 +796,9 @@ static int hard_shutdown(xcp__ctx *c)
 
     if ((rc = vm_arg(c, &vm)) < 0 || (rc = begin(c, vm, "hard_shutdown")) < 0)
         return rc;
-    if ((rc = do_hard_shutdown(c, vm)) < 0)
+    if ((rc = xcp__vm_preempt(c, &vm, "hard_shutdown")) < 0)
+        return fail_op(c, xcp__arg_str(c, 0), rc);
+    if (!is(vm, "Halted") && (rc = do_hard_shutdown(c, vm)) < 0)
         return rc;
     vm = xcp__db_get_cls(c->db, C(VM), xcp__arg_str(c, 0));
     return vm ? end(c, vm) : 0;
@@ -823,10 +839,14 @@ static int shutdown(xcp__ctx *c)
 
     if ((rc = vm_arg(c, &vm)) < 0 || (rc = begin(c, vm, "shutdown")) < 0)
         return rc;
-    if (is(vm, "Running") && do_clean_shutdown(c, vm) == 0) {
+    if (is(vm, "Running") && (rc = do_clean_shutdown(c, vm)) == 0) {
         vm = xcp__db_get_cls(c->db, C(VM), xcp__arg_str(c, 0));
         return vm ? end(c, vm) : 0;
     }
+    /* Pre-empted by a hard_shutdown: it takes over, no fallback here. */
+    if (rc < 0 && xcp_error_last() &&
+        !strcmp(xcp_error_last()->name, "TASK_CANCELLED"))
+        return fail_op(c, xcp__arg_str(c, 0), rc);
     xcp_error_clear();
     vm = xcp__db_get_cls(c->db, C(VM), xcp__arg_str(c, 0));
     if (!vm)
@@ -839,24 +859,28 @@ static int shutdown(xcp__ctx *c)
     return vm ? end(c, vm) : 0;
 }
 
-static int do_reboot(xcp__ctx *c, bool clean)
+/* Replace the domain of a Running or Paused vm (operation under way) by a
+ * fresh one and end the operation. The VM stays Running throughout, as
+ * XAPI shows a reboot; it is Halted only if the new domain cannot be
+ * built. */
+static int reboot_domain(xcp__ctx *c, xcp__obj *vm)
 {
-    xcp__obj *vm;
-    const char *ref = xcp__arg_str(c, 0);
+    char ref[XCP_REF_MAX];
     uint32_t domid;
     int rc;
 
-    if ((rc = vm_arg(c, &vm)) < 0 ||
-        (rc = begin(c, vm, clean ? "clean_reboot" : "hard_reboot")) < 0)
-        return rc;
-    if (clean && (rc = guest_shutdown(c, &vm, XCP_HV_SHUTDOWN_REBOOT)) < 0)
+    snprintf(ref, sizeof(ref), "%s", vm->ref);
+    if ((rc = destroy_domain(c, &vm)) < 0)
         return fail_op(c, ref, rc);
-    if ((rc = destroy_domain(c, &vm)) < 0 ||
-        (rc = set_stopped(c, vm, "Halted", NULL)) < 0 ||
-        (rc = xcp__ctx_commit(c)) < 0)
+    if ((rc = build_domain(c, &vm, false, NULL, &domid)) < 0) {
+        xcp__saved_error s;
+        xcp__error_save(&s);
+        if (vm && set_stopped(c, vm, "Halted", NULL) < 0)
+            xcp__log(XCP__LOG_WARN, "VM %s: reboot failed, and so did "
+                     "recording it halted", ref);
+        xcp__error_restore(&s);
         return fail_op(c, ref, rc);
-    if ((rc = build_domain(c, &vm, false, NULL, &domid)) < 0)
-        return fail_op(c, ref, rc);
+    }
     if ((rc = set_running(c, vm, domid, false, true)) < 0)
         return fail_op(c, ref, rc);
     return end(c, vm);
@@ -864,12 +888,33 @@ static int do_reboot(xcp__ctx *c, bool clean)
 
 static int clean_reboot(xcp__ctx *c)
 {
-    return do_reboot(c, true);
+    xcp__obj *vm;
+    const char *ref = xcp__arg_str(c, 0);
+    int rc;
+
+    if ((rc = vm_arg(c, &vm)) < 0 || (rc = begin(c, vm, "clean_reboot")) < 0)
+        return rc;
+    if ((rc = guest_shutdown(c, &vm, XCP_HV_SHUTDOWN_REBOOT)) < 0)
+        return fail_op(c, ref, rc);
+    return reboot_domain(c, vm);
 }
 
 static int hard_reboot(xcp__ctx *c)
 {
-    return do_reboot(c, false);
+    xcp__obj *vm;
+    const char *ref = xcp__arg_str(c, 0);
+    int rc;
+
+    if ((rc = vm_arg(c, &vm)) < 0 || (rc = begin(c, vm, "hard_reboot")) < 0)
+        return rc;
+    if ((rc = xcp__vm_preempt(c, &vm, "hard_reboot")) < 0)
+        return fail_op(c, ref, rc);
+    if (is(vm, "Halted"))
+        return boot(c, vm, false);
+    if (is(vm, "Suspended"))
+        return fail_op(c, ref, xcp__vm_bad_power_state(ref, power(vm),
+                                                       "running"));
+    return reboot_domain(c, vm);
 }
 
 static int pause_unpause(xcp__ctx *c, bool pause)
