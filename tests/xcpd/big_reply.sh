@@ -1,0 +1,23 @@
+#!/bin/sh
+# Large replies stream (issue 7, item 7): xcpd serving VM.get_all_records
+# of 4,000 VMs (~28 MB of XML) to 4 concurrent readers must grow by less
+# than one reply in all (the old code held up to three copies per reader)
+# and come back to its baseline when idle. bench/big_reply.py does the
+# work; make bench-big-reply runs it at 10,000 VMs with the xe figures.
+command -v python3 >/dev/null 2>&1 || exit 77
+top=${abs_top_builddir:-.}
+src=${abs_top_srcdir:-$(dirname "$0")/../..}
+bin() { # the real binary, not libtool's wrapper, when there is one
+    d=$(dirname "$1")
+    if [ -x "$d/.libs/$(basename "$1")" ]; then
+        echo "$d/.libs/$(basename "$1")"
+    else
+        echo "$1"
+    fi
+}
+LD_LIBRARY_PATH=$top/lib/libxcp/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+XCP_TEMPLATES=${XCP_TEMPLATES:-$src/data/templates.yaml}
+export LD_LIBRARY_PATH XCP_TEMPLATES
+exec python3 "$src/bench/big_reply.py" --check --vms "${BIG_REPLY_VMS:-4000}" \
+    --reps 1 --xcpd "$(bin "$top/cmd/xcpd/xcpd")" \
+    --xe "$(bin "$top/cmd/xe/xe")" --bench-vms "$(bin "$top/bench/bench_vms")"
