@@ -98,14 +98,61 @@ static bool list_filter_param(const char *k)
            && !xe_prefix(k, "database:");
 }
 
+/* Add the field a filter key names (NULL when it names none: the filter
+ * reports that itself, later). */
+static void add_filter_field(xe_ctx *ctx, const xe_class *cc, const char *k,
+                             const xe_field **fs, size_t *n)
+{
+    xe_err saved = ctx->err;
+    xe_ftype type;
+    const xe_field *f;
+
+    if (xe_field_type(ctx, cc, k, &type, &f) < 0) {
+        ctx->err = saved;
+        f = NULL;
+    }
+    fs[(*n)++] = f;
+}
+
+/* The objects of a listing, with what its filters and printed fields read
+ * (xe_objs_some), or whole when the fields cannot be told (params=all, an
+ * unknown filter). */
+static int list_objs(xe_ctx *ctx, const xe_class *cc, const xe_strv *params,
+                     xe_obj **objs, size_t *n)
+{
+    const xe_field **fs;
+    size_t i, k = 0;
+
+    if (params == NULL)
+        return xe_objs_all(ctx, cc, objs, n);
+    fs = xe_alloc(&ctx->arena,
+                  (cc->nfields + ctx->params.n + 8) * sizeof(*fs));
+    for (i = 0; cc->filters[i] != NULL; i += 2)
+        add_filter_field(ctx, cc, cc->filters[i], fs, &k);
+    for (i = 0; i < ctx->params.n; i++)
+        if (list_filter_param(ctx->params.v[i].key))
+            add_filter_field(ctx, cc, ctx->params.v[i].key, fs, &k);
+    for (i = 0; i < k; i++)
+        if (fs[i] == NULL)
+            return xe_objs_all(ctx, cc, objs, n);
+    for (i = 0; i < cc->nfields; i++) {
+        const xe_field *f = &cc->fields[i];
+        /* As obj_rows: hidden and expensive fields are not evaluated. */
+        if (!(f->flags & (XE_F_HIDDEN | XE_F_EXPENSIVE)) && wanted(params, f))
+            fs[k++] = f;
+    }
+    return xe_objs_some(ctx, cc, fs, k, objs, n);
+}
+
 int xe_gen_list(xe_ctx *ctx)
 {
     const xe_class *cc = klass(ctx);
+    const xe_strv *params = choose_params(ctx, cc);
     xe_obj *all, *objs;
     size_t nall, n, i;
     bool print_all;
 
-    if (xe_objs_all(ctx, cc, &all, &nall) < 0)
+    if (list_objs(ctx, cc, params, &all, &nall) < 0)
         return -1;
     objs = xe_alloc(&ctx->arena, (nall + 1) * sizeof(*objs));
     memcpy(objs, all, nall * sizeof(*objs));
@@ -123,8 +170,8 @@ int xe_gen_list(xe_ctx *ctx)
     if (xe_param_bool(ctx, "all", false, &print_all) < 0)
         return -1;
     if (print_all)
-        return xe_print_objs(ctx, all, nall, choose_params(ctx, cc), false);
-    return xe_print_objs(ctx, objs, n, choose_params(ctx, cc), false);
+        return xe_print_objs(ctx, all, nall, params, false);
+    return xe_print_objs(ctx, objs, n, params, false);
 }
 
 static int the_obj(xe_ctx *ctx, xe_obj *o)

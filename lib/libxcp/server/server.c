@@ -50,6 +50,8 @@ struct pend {
     int mid;
     bool async;
     bool stream_ok;           /* the transport takes streamed replies */
+    int *fields;              /* get_all_records_where's field list */
+    size_t nfields;
     char session[XCP_REF_MAX];
     xcp_value *args;
     size_t nargs, cap;
@@ -198,6 +200,7 @@ static void pend_free(struct pend *p)
     xcp_value_dispose(&p->id);
     xcp__waiter_dispose(&p->w);
     free(p->body);
+    free(p->fields);
     free(p);
 }
 
@@ -521,6 +524,9 @@ static void run(struct pend *p)
     if (rc == 0) {
         if (p->mid == s->mid_logout || p->mid == s->mid_local_logout)
             sess_forget(s, p->session);
+        if (p->fields && (rc = xcp__records_project(&result, p->fields,
+                                                    p->nfields)) < 0)
+            xcp_value_dispose(&result);
     }
     reply(p, rc, &result);
     xcp_value_dispose(&result);
@@ -744,7 +750,7 @@ static void stream_reply(struct pend *p, const struct xcp__message *m)
         return;
     }
     rc = xcp__stream_open(&st, s, p->session, m->cls, &refs, p->proto,
-                          p->jver, &p->id);
+                          p->jver, &p->id, p->fields, p->nfields);
     xcp_value_dispose(&refs);
     if (rc < 0) {
         reply_error(p);
@@ -816,6 +822,16 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
             return;
         }
         snprintf(p->session, sizeof(p->session), "%s", sv->u.s);
+    }
+    /* libxcp's extension: get_all_records_where(session, expr, fields)
+     * gives only those fields of each record (xcp_get_records_fields). */
+    if (m->kind == XM_GET_ALL_RECORDS_WHERE && n == skip + 2) {
+        if (xcp__fields_parse(m->cls, &params->u.arr.items[n - 1],
+                              &p->fields, &p->nfields) < 0) {
+            reply_error(p);
+            return;
+        }
+        n--;
     }
     p->nargs = n - skip;
     p->cap = p->nargs > m->nparams ? p->nargs : m->nparams;

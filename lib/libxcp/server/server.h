@@ -33,11 +33,12 @@ void xcp__server_trim(size_t bytes);
 
 /* ---- stream.c ---- */
 /* A stream of the records of cls whose refs (an ARRAY, moved from) were
- * read for session, encoded in proto (jver and id: JSON-RPC). The caller
- * counts it open on the server. */
+ * read for session, encoded in proto (jver and id: JSON-RPC); with
+ * fields (copied), only those fields of each (xcp__record_project). The
+ * caller counts it open on the server. */
 int xcp__stream_open(xcp_server_stream **out, xcp_server *srv,
                      const char *session, int cls, xcp_value *refs,
                      xcp_server_protocol proto, int jver,
-                     const xcp_value *id);
+                     const xcp_value *id, const int *fields, size_t nfields);
 
 #endif

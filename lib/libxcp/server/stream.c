@@ -10,18 +10,22 @@
 
 #include <stdio.h>
 
-/* Records are encoded until this much text is pending. */
+/* Records are encoded until this much text is pending, read from the
+ * engine this many at a time. */
 #define STREAM_SLICE ((size_t)64 * 1024)
+#define STREAM_BATCH 64
 
 struct xcp_server_stream {
     xcp_server *srv;
     xcp__engine *e;
     char session[XCP_REF_MAX];
-    int mid_record;           /* <Class>.get_record */
+    int cls;
     xcp_server_protocol proto;
     int jver;                 /* JSON-RPC version */
     xcp_value id;             /* JSON-RPC id */
     xcp_value refs;           /* ARRAY of the records' refs */
+    int *fields;              /* or NULL: whole records */
+    size_t nfields;
     size_t next;              /* next ref to encode */
     bool head, tail;          /* written already */
     size_t written;           /* members so far */
@@ -33,23 +37,30 @@ struct xcp_server_stream {
 int xcp__stream_open(xcp_server_stream **out, xcp_server *srv,
                      const char *session, int cls, xcp_value *refs,
                      xcp_server_protocol proto, int jver,
-                     const xcp_value *id)
+                     const xcp_value *id, const int *fields, size_t nfields)
 {
     xcp_server_stream *st;
-    char wire[128];
+    size_t i;
     int rc;
 
     if (refs->kind != XCP_VAL_ARRAY)
         return xcp__internal("get_all gave no array");
-    snprintf(wire, sizeof(wire), "%s.get_record", xcp__classes[cls].name);
+    for (i = 0; i < refs->u.arr.n; i++)
+        if (refs->u.arr.items[i].kind != XCP_VAL_STRING)
+            return xcp__internal("get_all gave a ref that is not a string");
     if (!(st = xcp__calloc(1, sizeof(*st))))
         return xcp__oom();
     st->id.kind = XCP_VAL_NONE;
-    if ((st->mid_record = xcp__message_lookup(wire)) < 0) {
+    st->cls = cls;
+    if (fields && !(st->fields = xcp__calloc(nfields + 1, sizeof(int)))) {
         free(st);
-        return xcp__internal("no message %s", wire);
+        return xcp__oom();
     }
+    if (fields)
+        memcpy(st->fields, fields, nfields * sizeof(int));
+    st->nfields = nfields;
     if (id && (rc = xcp_value_copy(&st->id, id)) < 0) {
+        free(st->fields);
         free(st);
         return rc;
     }
@@ -63,37 +74,34 @@ int xcp__stream_open(xcp_server_stream **out, xcp_server *srv,
     return 0;
 }
 
-/* One record into st->b; a record destroyed since the refs were read is
- * left out, as if it had gone before. */
-static int add_record(xcp_server_stream *st, const char *ref)
+/* The next batch of records into st->b (read under one hold of the
+ * engine lock); a record destroyed since the refs were read is left out,
+ * as if it had gone before. */
+static int add_batch(xcp_server_stream *st)
 {
-    const struct xcp__message *m = &xcp__messages[st->mid_record];
-    xcp_value arg[1], rec;
-    size_t n = 1;
+    const xcp_value *refs = &st->refs.u.arr.items[st->next];
+    xcp_value recs[STREAM_BATCH];
+    size_t k = st->refs.u.arr.n - st->next, i;
     int rc;
 
-    if ((rc = xcp_value_set_string(&arg[0], ref)) < 0)
+    if (k > STREAM_BATCH)
+        k = STREAM_BATCH;
+    if ((rc = xcp__engine_read_slice(st->e, st->session, st->cls, refs, k,
+                                     st->fields, st->nfields, recs)) < 0)
         return rc;
-    rc = xcp__prepare_args(m, arg, &n);
-    if (rc == 0)
-        rc = xcp__engine_call(st->e, st->session, st->mid_record, false, n,
-                              arg, &rec);
-    xcp_value_dispose(&arg[0]);
-    if (rc < 0) {
-        const xcp_error *err = xcp_error_last();
-        if (err && !strcmp(err->name, "HANDLE_INVALID")) {
-            xcp_error_clear();
-            return 0;
+    st->next += k;
+    for (i = 0; i < k; i++) {
+        if (rc == 0 && recs[i].kind != XCP_VAL_NONE) {
+            if (st->proto == XCP_SERVER_JSONRPC)
+                rc = xcp__jsonrpc_encode_struct_member(
+                    &st->b, st->written == 0, refs[i].u.s, &recs[i]);
+            else
+                rc = xcp__xmlrpc_encode_struct_member(&st->b, refs[i].u.s,
+                                                      &recs[i]);
+            st->written++;
         }
-        return rc;
+        xcp_value_dispose(&recs[i]);
     }
-    if (st->proto == XCP_SERVER_JSONRPC)
-        rc = xcp__jsonrpc_encode_struct_member(&st->b, st->written == 0,
-                                               ref, &rec);
-    else
-        rc = xcp__xmlrpc_encode_struct_member(&st->b, ref, &rec);
-    xcp_value_dispose(&rec);
-    st->written++;
     return rc;
 }
 
@@ -109,11 +117,8 @@ static int fill(xcp_server_stream *st)
                  ? xcp__jsonrpc_encode_struct_head(&st->b, st->jver)
                  : xcp__xmlrpc_encode_struct_head(&st->b);
     }
-    while (rc == 0 && st->b.len < STREAM_SLICE && st->next < refs->u.arr.n) {
-        const xcp_value *r = &refs->u.arr.items[st->next++];
-        if (r->kind == XCP_VAL_STRING)
-            rc = add_record(st, r->u.s);
-    }
+    while (rc == 0 && st->b.len < STREAM_SLICE && st->next < refs->u.arr.n)
+        rc = add_batch(st);
     if (rc == 0 && st->next == refs->u.arr.n && !st->tail) {
         st->tail = true;
         rc = st->proto == XCP_SERVER_JSONRPC
@@ -154,6 +159,7 @@ void xcp_server_stream_close(xcp_server_stream *st)
         return;
     xcp_value_dispose(&st->refs);
     xcp_value_dispose(&st->id);
+    free(st->fields);
     xcp__buf_free(&st->b);
     xcp__server_stream_closed(st->srv, st->total);
     free(st);
