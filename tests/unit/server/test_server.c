@@ -429,6 +429,114 @@ static char *reply_of(xcp_server_protocol proto, const char *body,
     return out;
 }
 
+/* Enough VMs for several 64 KiB slices of get_all_records: n clones of
+ * a template. */
+static void clone_vms(const char *sess, size_t n)
+{
+    char body[1024], *a, *b;
+    size_t i;
+
+    snprintf(body, sizeof(body), "<param><value>%s</value></param><param>"
+             "<value>field \"is_a_template\" = \"true\"</value></param>",
+             sess);
+    a = callx("VM.get_all_where", body);
+    cr_assert((b = strstr(a, "OpaqueRef:")), "%s", a);
+    b = strndup(b, strcspn(b, "<"));
+    for (i = 0; i < n; i++) {
+        char *r;
+        snprintf(body, sizeof(body), "<param><value>%s</value></param>"
+                 "<param><value>%s</value></param><param><value>c%zu"
+                 "</value></param>", sess, b, i);
+        r = callx("VM.clone", body);
+        cr_assert(strstr(r, "Success"), "%s", r);
+        free(r);
+    }
+    free(a);
+    free(b);
+}
+
+/* Start a streamed VM.get_all_records on sess. */
+static xcp_server_stream *start_stream(const char *sess, slot *s)
+{
+    xcp_server_request r;
+    char *body;
+
+    cr_assert(asprintf(&body, "<?xml version=\"1.0\"?><methodCall>"
+                       "<methodName>VM.get_all_records</methodName><params>"
+                       "<param><value>%s</value></param></params>"
+                       "</methodCall>", sess) > 0);
+    memset(&r, 0, sizeof(r));
+    r.protocol = XCP_SERVER_XMLRPC;
+    r.body = body;
+    r.len = strlen(body);
+    r.peer.address = "127.0.0.1:1";
+    slot_init(s);
+    xcp_server_rpc_stream(srv, &r, on_done, s);
+    free(body);
+    cr_assert(slot_wait(s, 10));
+    cr_assert_not_null(s->stream);
+    return s->stream;
+}
+
+/* A record destroyed while its reply streams is left out (the reply stays
+ * well-formed); a session that ends mid-stream fails the read, so the
+ * transport aborts rather than send a wrong reply. */
+Test(server, streamed_records_change_midway)
+{
+    char *sess = login("root", "secret"), params[512], *r, *ref, *last;
+    char buf[1000], *out = NULL;
+    size_t len = 0, got;
+    xcp_server_stream *st;
+    slot s;
+
+    /* More than the first slice: the last VMs are read after it. */
+    clone_vms(sess, 150);
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>",
+             sess);
+    r = callx("VM.get_all", params);
+    last = strrchr(r, ':'); /* the last ref: the last clone */
+    while (last[-1] != '>')
+        last--;
+    ref = strndup(last, strcspn(last, "<"));
+    free(r);
+    st = start_stream(sess, &s);
+    cr_assert_eq(xcp_server_stream_read(st, buf, sizeof(buf), &got), 0);
+    cr_assert_gt(got, 0);
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>"
+             "<param><value>%s</value></param>", sess, ref);
+    r = callx("VM.destroy", params);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    do {
+        cr_assert_eq(xcp_server_stream_read(st, buf, sizeof(buf), &got), 0);
+        out = realloc(out, len + got + 1);
+        memcpy(out + len, buf, got);
+        len += got;
+    } while (got > 0);
+    out[len] = '\0';
+    snprintf(params, sizeof(params), "<member><name>%s</name>", ref);
+    cr_assert(!strstr(out, params), "%s still sent", ref);
+    cr_assert(strstr(out, "<member><name>OpaqueRef:"));
+    cr_assert(strstr(out, "</struct></value></member></struct></value>"
+                          "</param></params></methodResponse>"),
+              "truncated");
+    free(out);
+    slot_free(&s);
+
+    st = start_stream(sess, &s);
+    cr_assert_eq(xcp_server_stream_read(st, buf, sizeof(buf), &got), 0);
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>",
+             sess);
+    r = callx("session.logout", params);
+    free(r);
+    while (xcp_server_stream_read(st, buf, sizeof(buf), &got) == 0)
+        cr_assert_gt(got, 0, "the stream ended after its session did");
+    cr_assert_str_eq(xcp_error_last()->name, "SESSION_INVALID");
+    slot_free(&s);
+    free(ref);
+    free(sess);
+}
+
 /* Streamed get_all_records(_where) replies are byte for byte the
  * buffered ones, in both encodings; errors found first are plain
  * replies. */
@@ -449,29 +557,21 @@ Test(server, streamed_records_equal_buffered)
         "\"params\":[\"%s\"],\"id\":\"x\"}",
         "{\"method\":\"VM.get_all_records_where\",\"params\":[\"%s\","
         "\"field \\\"is_a_template\\\" = \\\"false\\\"\"],\"id\":3}",
+        /* libxcp's field list: only those fields of each record */
+        "<?xml version=\"1.0\"?><methodCall><methodName>"
+        "VM.get_all_records_where</methodName><params><param><value>%s"
+        "</value></param><param><value>true</value></param><param><value>"
+        "<array><data><value>uuid</value><value>power_state</value>"
+        "</data></array></value></param></params></methodCall>",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"VM.get_all_records_where\","
+        "\"params\":[\"%s\",\"true\",[\"name_label\",\"VBDs\"]],"
+        "\"id\":4}",
     };
 
-    /* Enough VMs for several 64 KiB slices. */
-    snprintf(body, sizeof(body), "<param><value>%s</value></param><param>"
-             "<value>field \"is_a_template\" = \"true\"</value></param>",
-             sess);
-    a = callx("VM.get_all_where", body);
-    cr_assert((b = strstr(a, "OpaqueRef:")), "%s", a);
-    b = strndup(b, strcspn(b, "<"));
-    for (i = 0; i < 40; i++) {
-        char *r;
-        snprintf(body, sizeof(body), "<param><value>%s</value></param>"
-                 "<param><value>%s</value></param><param><value>c%zu"
-                 "</value></param>", sess, b, i);
-        r = callx("VM.clone", body);
-        cr_assert(strstr(r, "Success"), "%s", r);
-        free(r);
-    }
-    free(a);
-    free(b);
-    for (i = 0; i < 4; i++) {
-        xcp_server_protocol p = i < 2 ? XCP_SERVER_XMLRPC
-                                      : XCP_SERVER_JSONRPC;
+    clone_vms(sess, 40);
+    for (i = 0; i < 6; i++) {
+        xcp_server_protocol p = i < 2 || i == 4 ? XCP_SERVER_XMLRPC
+                                                : XCP_SERVER_JSONRPC;
         snprintf(body, sizeof(body), fmt[i], sess);
         a = reply_of(p, body, false, &st);
         cr_assert(!st);
@@ -483,9 +583,25 @@ Test(server, streamed_records_equal_buffered)
         cr_assert_str_eq(a, b, "%s", body);
         cr_assert(!strstr(a, "Failure") && !strstr(a, "error\":["), "%s",
                   a);
+        if (i == 4) /* only the fields asked for */
+            cr_assert(strstr(a, "<name>power_state</name>") &&
+                          !strstr(a, "<name>name_label</name>"),
+                      "%.2000s", a);
+        if (i == 5)
+            cr_assert(strstr(a, "\"VBDs\":[") &&
+                          !strstr(a, "\"uuid\":"),
+                      "%.2000s", a);
         free(a);
         free(b);
     }
+    /* A field list naming no field of the class: INVALID_VALUE. */
+    snprintf(body, sizeof(body), fmt[4], sess);
+    memcpy(strstr(body, "power_state"), "power_stat_", 11);
+    a = reply_of(XCP_SERVER_XMLRPC, body, true, &st);
+    cr_assert(!st);
+    cr_assert(strstr(a, "<value>INVALID_VALUE</value><value>fields</value>"
+                        "<value>power_stat_</value>"), "%s", a);
+    free(a);
     /* A bad session or expression: an ordinary failure, no stream. */
     a = reply_of(XCP_SERVER_XMLRPC,
                  "<?xml version=\"1.0\"?><methodCall><methodName>"
