@@ -18,20 +18,36 @@ static bool wanted(const xe_strv *params, const xe_field *f)
     return params == NULL || xe_strv_has(params, f->name);
 }
 
-static int obj_rows(xe_ctx *ctx, const xe_obj *o, const xe_strv *params,
-                    bool expensive_ok, xe_table_rec *rec)
+/* The fields a listing shows, in record order (hidden ones never). */
+static const xe_field **columns(xe_ctx *ctx, const xe_class *cc,
+                                const xe_strv *params, size_t *n)
 {
-    const xe_class *cc = o->cc;
+    const xe_field **cols = xe_alloc(&ctx->arena,
+                                     (cc->nfields + 1) * sizeof(*cols));
+    size_t i;
+
+    *n = 0;
+    for (i = 0; i < cc->nfields; i++)
+        if (!(cc->fields[i].flags & XE_F_HIDDEN)
+            && wanted(params, &cc->fields[i]))
+            cols[(*n)++] = &cc->fields[i];
+    /* --minimal prints the first column only: nothing else is read. */
+    if (ctx->out.minimal && *n > 1)
+        *n = 1;
+    return cols;
+}
+
+static int obj_rows(xe_ctx *ctx, const xe_obj *o, const xe_field **cols,
+                    size_t ncols, bool expensive_ok, xe_table_rec *rec)
+{
     size_t i;
     const xe_field *f;
     const char *v;
 
     rec->n = 0;
-    rec->rows = xe_alloc(&ctx->arena, (cc->nfields + 1) * sizeof(xe_row));
-    for (i = 0; i < cc->nfields; i++) {
-        f = &cc->fields[i];
-        if ((f->flags & XE_F_HIDDEN) || !wanted(params, f))
-            continue;
+    rec->rows = xe_alloc(&ctx->arena, (ncols + 1) * sizeof(xe_row));
+    for (i = 0; i < ncols; i++) {
+        f = cols[i];
         if ((f->flags & XE_F_EXPENSIVE) && !expensive_ok)
             v = "<expensive field>";
         else if (xe_field_text(ctx, o, f, &v) < 0)
@@ -47,10 +63,13 @@ int xe_print_objs(xe_ctx *ctx, const xe_obj *objs, size_t n,
                   const xe_strv *params, bool expensive_ok)
 {
     xe_table_rec *recs = xe_alloc(&ctx->arena, (n + 1) * sizeof(*recs));
-    size_t i;
+    const xe_field **cols = NULL;
+    size_t i, ncols = 0;
 
+    if (n > 0)
+        cols = columns(ctx, objs[0].cc, params, &ncols);
     for (i = 0; i < n; i++)
-        if (obj_rows(ctx, &objs[i], params, expensive_ok, &recs[i]) < 0)
+        if (obj_rows(ctx, &objs[i], cols, ncols, expensive_ok, &recs[i]) < 0)
             return -1;
     xe_print_table(ctx, recs, n);
     return 0;
@@ -120,8 +139,8 @@ static void add_filter_field(xe_ctx *ctx, const xe_class *cc, const char *k,
 static int list_objs(xe_ctx *ctx, const xe_class *cc, const xe_strv *params,
                      xe_obj **objs, size_t *n)
 {
-    const xe_field **fs;
-    size_t i, k = 0;
+    const xe_field **fs, **cols;
+    size_t i, k = 0, ncols;
 
     if (params == NULL)
         return xe_objs_all(ctx, cc, objs, n);
@@ -135,12 +154,10 @@ static int list_objs(xe_ctx *ctx, const xe_class *cc, const xe_strv *params,
     for (i = 0; i < k; i++)
         if (fs[i] == NULL)
             return xe_objs_all(ctx, cc, objs, n);
-    for (i = 0; i < cc->nfields; i++) {
-        const xe_field *f = &cc->fields[i];
-        /* As obj_rows: hidden and expensive fields are not evaluated. */
-        if (!(f->flags & (XE_F_HIDDEN | XE_F_EXPENSIVE)) && wanted(params, f))
-            fs[k++] = f;
-    }
+    cols = columns(ctx, cc, params, &ncols);
+    for (i = 0; i < ncols; i++)
+        if (!(cols[i]->flags & XE_F_EXPENSIVE)) /* shown, not evaluated */
+            fs[k++] = cols[i];
     return xe_objs_some(ctx, cc, fs, k, objs, n);
 }
 

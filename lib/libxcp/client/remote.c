@@ -768,8 +768,6 @@ static int remote_records_fields(xcp_session *s, int cls, const char *where,
     size_t i, j;
     int rc = 0;
 
-    XCP__UNUSED(fields);
-    XCP__UNUSED(n);
     result->kind = XCP_VAL_NONE;
     /* Borrowed, as in remote_invoke: nothing here is freed. */
     items[0].kind = items[1].kind = XCP_VAL_STRING;
@@ -797,9 +795,13 @@ static int remote_records_fields(xcp_session *s, int cls, const char *where,
             break;
         }
         for (j = 0; rc == 0 && j < rec->u.st.n; j++) {
-            int f = xcp_class_field_index(cls, rec->u.st.keys[j]);
-            if (f >= 0)
-                rc = xcp__remote_coerce(c->fields[f].type,
+            /* Among the few fields asked for, not the whole class. */
+            size_t k;
+            for (k = 0; k < n; k++)
+                if (!strcmp(c->fields[fields[k]].name, rec->u.st.keys[j]))
+                    break;
+            if (k < n)
+                rc = xcp__remote_coerce(c->fields[fields[k]].type,
                                         &rec->u.st.vals[j]);
         }
     }
