@@ -824,8 +824,9 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
         snprintf(p->session, sizeof(p->session), "%s", sv->u.s);
     }
     /* libxcp's extension: get_all_records_where(session, expr, fields)
-     * gives only those fields of each record (xcp_get_records_fields). */
-    if (m->kind == XM_GET_ALL_RECORDS_WHERE && n == skip + 2) {
+     * gives only those fields of each record (xcp_get_records_fields).
+     * Not for Async, whose result is a task. */
+    if (m->kind == XM_GET_ALL_RECORDS_WHERE && !p->async && n == skip + 2) {
         if (xcp__fields_parse(m->cls, &params->u.arr.items[n - 1],
                               &p->fields, &p->nfields) < 0) {
             reply_error(p);
