@@ -1,9 +1,10 @@
 /*
  * Streamed replies: get_all_records and get_all_records_where encoded into
  * the connection as the transport asks for bytes, a slice of records at a
- * time, each read from the engine (under its lock) when it is reached.
- * A reply then costs its refs and one slice of text, not the whole result
- * as values plus its encoding: 10,000 VMs are ~70 MB of XML.
+ * time, read from the engine in batches (one hold of its lock each) when
+ * they are reached, whole or only the fields a listing asked for. A reply
+ * then costs its refs and one slice of text, not the whole result as
+ * values plus its encoding: 10,000 VMs are ~70 MB of XML.
  */
 #include "server.h"
 #include "../rpc/rpc.h"
