@@ -180,8 +180,9 @@ struct xcp__session_ops {
     int (*invoke)(xcp_session *s, int mid, bool async, size_t nargs,
                   xcp_value *args, xcp_value *result);
     void (*close)(xcp_session *s);
-    /* Optional: xcp_get_records_fields (fields: an ARRAY of names) in one
-     * call; > 0 when the server cannot (the caller falls back). */
+    /* Optional: xcp_get_records_fields (where NULL: every record; names:
+     * the fields as an ARRAY of names); > 0 when the server cannot (the
+     * caller falls back on whole records). */
     int (*records_fields)(xcp_session *s, int cls, const char *where,
                           const int *fields, size_t n,
                           const xcp_value *names, xcp_value *result);

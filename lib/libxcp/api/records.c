@@ -1,8 +1,8 @@
 /*
  * xcp_get_records_fields: some fields of the records of a class, for
- * listings. A session driver that can ask its server for just those
- * fields does (remote, to xcpd); otherwise, or when the server cannot
- * (XAPI), it is get_all_records_where with the other fields dropped here.
+ * listings. The session driver reads just those fields (local: from the
+ * engine; remote: xcpd sends only them); when the server cannot (XAPI),
+ * it is get_all_records(_where) with the other fields dropped here.
  */
 #include "../internal.h"
 
@@ -34,8 +34,7 @@ int xcp_get_records_fields(xcp_session *s, xcp_value *result,
     if ((rc = xcp__fields_parse(cls, &names, &idx, &n)) < 0)
         goto out;
     if (s->ops->records_fields) {
-        rc = s->ops->records_fields(s, cls, where ? where : "true", idx, n,
-                                    &names, result);
+        rc = s->ops->records_fields(s, cls, where, idx, n, &names, result);
         if (rc <= 0)
             goto out;
         xcp_error_clear(); /* the server cannot: do it here */

@@ -772,7 +772,7 @@ static int remote_records_fields(xcp_session *s, int cls, const char *where,
     /* Borrowed, as in remote_invoke: nothing here is freed. */
     items[0].kind = items[1].kind = XCP_VAL_STRING;
     items[0].u.s = s->ref;
-    items[1].u.s = (char *)where;
+    items[1].u.s = (char *)(where ? where : "true");
     items[2] = *names;
     params.kind = XCP_VAL_ARRAY;
     params.u.arr.n = 3;
