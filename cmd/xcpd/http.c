@@ -8,7 +8,8 @@
  * Parking follows docs/notes-mhd.md §1: the completion may run on any
  * thread, even before xcp_server_rpc() returns, so it only stores a copy
  * of the reply and resumes the connection; MHD then calls the handler
- * again, which queues the reply.
+ * again, which queues the reply. A large reply (get_all_records) comes
+ * as a stream that MHD reads as it sends, so it is never held whole.
  */
 #define _GNU_SOURCE /* struct ucred */
 
@@ -27,6 +28,8 @@
 
 #include <xcp/xcp.h>
 
+/* Streamed RPC replies are asked for in blocks of this size. */
+#define RPC_STREAM_BLOCK ((size_t)64 * 1024)
 /* Export responses are produced in blocks of this size. */
 #define EXPORT_BLOCK ((size_t)256 * 1024)
 /* XO declares this length (2^50) when it does not know the size and just
@@ -76,6 +79,7 @@ typedef struct req {
     char *content_type;
     char *reply;
     size_t reply_len;
+    xcp_server_stream *stream; /* or the reply, read as it is sent */
 
     /* VDI transfers */
     xcp_server_transfer *t;
@@ -192,6 +196,7 @@ static void req_free(req *r)
     free(r->body);
     free(r->content_type);
     free(r->reply);
+    xcp_server_stream_close(r->stream);
     free(r->task);
     free(r->vdi_uuid);
     free(r->fail_text);
@@ -302,6 +307,8 @@ static void log_rpc(const req *r)
                  r->addr, r->status);
         return;
     }
+    if (r->reply == NULL)
+        return; /* a stream: always a success */
     failure_name(r->reply, r->reply_len, name, sizeof(name));
     if (name[0] != '\0')
         xcpd_log(LOG_INFO, "%s %s from %s: %s", r->method, r->path, r->addr,
@@ -317,14 +324,15 @@ static void rpc_done(void *arg, const xcp_server_reply *rep)
     char *ct = strdup(rep->content_type != NULL ? rep->content_type
                       : r->protocol == XCP_SERVER_JSONRPC ? "application/json"
                                                           : "text/xml");
-    char *body = malloc(rep->len + 1);
+    char *body = rep->stream == NULL ? malloc(rep->len + 1) : NULL;
 
     if (body != NULL && rep->len > 0)
         memcpy(body, rep->body, rep->len);
     pthread_mutex_lock(&h->mu);
-    if (ct == NULL || body == NULL) {
+    if (ct == NULL || (body == NULL && rep->stream == NULL)) {
         free(ct);
         free(body);
+        xcp_server_stream_close(rep->stream);
         r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     } else {
         /* A status MHD would refuse to send becomes a plain 500. */
@@ -334,6 +342,7 @@ static void rpc_done(void *arg, const xcp_server_reply *rep)
         r->content_type = ct;
         r->reply = body;
         r->reply_len = rep->len;
+        r->stream = rep->stream;
     }
     r->state = ST_DONE;
     if (r->suspended) {
@@ -359,7 +368,7 @@ static void rpc_dispatch(req *r)
     q.len = r->len;
     q.peer = peer(r);
     /* Known now even for a parked long poll, which must keep its place. */
-    if (xcp_server_rpc(h->srv, &q, rpc_done, r))
+    if (xcp_server_rpc_stream(h->srv, &q, rpc_done, r))
         xcpd_guard_trust(r->c);
 }
 
@@ -413,15 +422,64 @@ static enum MHD_Result rpc_too_big(req *r, const char *what)
     return answer_text(r, HTTP_TOO_LARGE, "Request body too large\n", 1);
 }
 
+/* MHD asks for the next bytes of a streamed reply. */
+static ssize_t rpc_stream_read(void *cls, uint64_t pos, char *buf,
+                               size_t max)
+{
+    size_t got;
+
+    (void)pos;
+    if (xcp_server_stream_read(cls, buf, max, &got) < 0) {
+        const xcp_error *e = xcp_error_last();
+
+        xcpd_log(LOG_ERR, "streamed reply aborted: %s",
+                 e != NULL && e->name != NULL ? e->name : "?");
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+    return got > 0 ? (ssize_t)got : MHD_CONTENT_READER_END_OF_STREAM;
+}
+
+static void rpc_stream_free(void *cls)
+{
+    xcp_server_stream_close(cls);
+}
+
+static struct MHD_Response *rpc_response(req *r)
+{
+    struct MHD_Response *x;
+
+    if (r->stream == NULL) {
+        /* Handed over, not copied again: MHD frees it. */
+        x = MHD_create_response_from_buffer(r->reply_len, r->reply,
+                                            MHD_RESPMEM_MUST_FREE);
+        if (x == NULL)
+            return NULL;
+        r->reply = NULL;
+        MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type);
+        return x;
+    }
+    /* Unknown size: chunked for HTTP/1.1, until close for 1.0. */
+    x = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, RPC_STREAM_BLOCK,
+                                          rpc_stream_read, r->stream,
+                                          rpc_stream_free);
+    if (x == NULL)
+        return NULL; /* req_free closes the stream */
+    r->stream = NULL;
+    MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type);
+    return x;
+}
+
 static enum MHD_Result rpc_reply(req *r)
 {
     struct MHD_Response *x;
 
     if (r->l->http->verbose)
         log_rpc(r);
-    if (r->reply == NULL)
+    if (r->reply == NULL && r->stream == NULL)
         return answer_text(r, r->status, "Internal error\n", 1);
-    x = response(r->reply, r->reply_len, r->content_type);
+    x = rpc_response(r);
     if (x != NULL)
         add_cors(x);
     /* The copies are no longer needed while the answer is written. */

@@ -348,6 +348,7 @@ void xe_cache_clear(xe_ctx *ctx)
         }
         ctx->cache.b[i] = NULL;
     }
+    xcp_value_dispose(&ctx->cache.partial);
 }
 
 const xcp_value *xe_record(xe_ctx *ctx, int cls, const char *ref)
@@ -397,6 +398,25 @@ int xe_all_records(xe_ctx *ctx, int cls, xe_strv *refs)
         }
     }
     xcp_value_dispose(&all);
+    return 0;
+}
+
+int xe_partial_records(xe_ctx *ctx, int cls, const char *const *fields,
+                       size_t nfields, xe_strv *refs,
+                       const xcp_value ***recs)
+{
+    xcp_value *all = &ctx->cache.partial;
+    size_t i;
+
+    xcp_value_dispose(all);
+    if (xcp_get_records_fields(ctx->s, all, xcp_class_name(cls), NULL,
+                               nfields, fields) < 0)
+        return xe_fail_lib(ctx);
+    *recs = xe_alloc(&ctx->arena, (all->u.st.n + 1) * sizeof(**recs));
+    for (i = 0; i < all->u.st.n; i++) {
+        xe_strv_add(refs, all->u.st.keys[i]);
+        (*recs)[i] = &all->u.st.vals[i];
+    }
     return 0;
 }
 

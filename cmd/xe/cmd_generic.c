@@ -18,20 +18,36 @@ static bool wanted(const xe_strv *params, const xe_field *f)
     return params == NULL || xe_strv_has(params, f->name);
 }
 
-static int obj_rows(xe_ctx *ctx, const xe_obj *o, const xe_strv *params,
-                    bool expensive_ok, xe_table_rec *rec)
+/* The fields a listing shows, in record order (hidden ones never). */
+static const xe_field **columns(xe_ctx *ctx, const xe_class *cc,
+                                const xe_strv *params, size_t *n)
 {
-    const xe_class *cc = o->cc;
+    const xe_field **cols = xe_alloc(&ctx->arena,
+                                     (cc->nfields + 1) * sizeof(*cols));
+    size_t i;
+
+    *n = 0;
+    for (i = 0; i < cc->nfields; i++)
+        if (!(cc->fields[i].flags & XE_F_HIDDEN)
+            && wanted(params, &cc->fields[i]))
+            cols[(*n)++] = &cc->fields[i];
+    /* --minimal prints the first column only: nothing else is read. */
+    if (ctx->out.minimal && *n > 1)
+        *n = 1;
+    return cols;
+}
+
+static int obj_rows(xe_ctx *ctx, const xe_obj *o, const xe_field **cols,
+                    size_t ncols, bool expensive_ok, xe_table_rec *rec)
+{
     size_t i;
     const xe_field *f;
     const char *v;
 
     rec->n = 0;
-    rec->rows = xe_alloc(&ctx->arena, (cc->nfields + 1) * sizeof(xe_row));
-    for (i = 0; i < cc->nfields; i++) {
-        f = &cc->fields[i];
-        if ((f->flags & XE_F_HIDDEN) || !wanted(params, f))
-            continue;
+    rec->rows = xe_alloc(&ctx->arena, (ncols + 1) * sizeof(xe_row));
+    for (i = 0; i < ncols; i++) {
+        f = cols[i];
         if ((f->flags & XE_F_EXPENSIVE) && !expensive_ok)
             v = "<expensive field>";
         else if (xe_field_text(ctx, o, f, &v) < 0)
@@ -47,10 +63,13 @@ int xe_print_objs(xe_ctx *ctx, const xe_obj *objs, size_t n,
                   const xe_strv *params, bool expensive_ok)
 {
     xe_table_rec *recs = xe_alloc(&ctx->arena, (n + 1) * sizeof(*recs));
-    size_t i;
+    const xe_field **cols = NULL;
+    size_t i, ncols = 0;
 
+    if (n > 0)
+        cols = columns(ctx, objs[0].cc, params, &ncols);
     for (i = 0; i < n; i++)
-        if (obj_rows(ctx, &objs[i], params, expensive_ok, &recs[i]) < 0)
+        if (obj_rows(ctx, &objs[i], cols, ncols, expensive_ok, &recs[i]) < 0)
             return -1;
     xe_print_table(ctx, recs, n);
     return 0;
@@ -98,14 +117,59 @@ static bool list_filter_param(const char *k)
            && !xe_prefix(k, "database:");
 }
 
+/* Add the field a filter key names (NULL when it names none: the filter
+ * reports that itself, later). */
+static void add_filter_field(xe_ctx *ctx, const xe_class *cc, const char *k,
+                             const xe_field **fs, size_t *n)
+{
+    xe_err saved = ctx->err;
+    xe_ftype type;
+    const xe_field *f;
+
+    if (xe_field_type(ctx, cc, k, &type, &f) < 0) {
+        ctx->err = saved;
+        f = NULL;
+    }
+    fs[(*n)++] = f;
+}
+
+/* The objects of a listing, with what its filters and printed fields read
+ * (xe_objs_some), or whole when the fields cannot be told (params=all, an
+ * unknown filter). */
+static int list_objs(xe_ctx *ctx, const xe_class *cc, const xe_strv *params,
+                     xe_obj **objs, size_t *n)
+{
+    const xe_field **fs, **cols;
+    size_t i, k = 0, ncols;
+
+    if (params == NULL)
+        return xe_objs_all(ctx, cc, objs, n);
+    fs = xe_alloc(&ctx->arena,
+                  (cc->nfields + ctx->params.n + 8) * sizeof(*fs));
+    for (i = 0; cc->filters[i] != NULL; i += 2)
+        add_filter_field(ctx, cc, cc->filters[i], fs, &k);
+    for (i = 0; i < ctx->params.n; i++)
+        if (list_filter_param(ctx->params.v[i].key))
+            add_filter_field(ctx, cc, ctx->params.v[i].key, fs, &k);
+    for (i = 0; i < k; i++)
+        if (fs[i] == NULL)
+            return xe_objs_all(ctx, cc, objs, n);
+    cols = columns(ctx, cc, params, &ncols);
+    for (i = 0; i < ncols; i++)
+        if (!(cols[i]->flags & XE_F_EXPENSIVE)) /* shown, not evaluated */
+            fs[k++] = cols[i];
+    return xe_objs_some(ctx, cc, fs, k, objs, n);
+}
+
 int xe_gen_list(xe_ctx *ctx)
 {
     const xe_class *cc = klass(ctx);
+    const xe_strv *params = choose_params(ctx, cc);
     xe_obj *all, *objs;
     size_t nall, n, i;
     bool print_all;
 
-    if (xe_objs_all(ctx, cc, &all, &nall) < 0)
+    if (list_objs(ctx, cc, params, &all, &nall) < 0)
         return -1;
     objs = xe_alloc(&ctx->arena, (nall + 1) * sizeof(*objs));
     memcpy(objs, all, nall * sizeof(*objs));
@@ -123,8 +187,8 @@ int xe_gen_list(xe_ctx *ctx)
     if (xe_param_bool(ctx, "all", false, &print_all) < 0)
         return -1;
     if (print_all)
-        return xe_print_objs(ctx, all, nall, choose_params(ctx, cc), false);
-    return xe_print_objs(ctx, objs, n, choose_params(ctx, cc), false);
+        return xe_print_objs(ctx, all, nall, params, false);
+    return xe_print_objs(ctx, objs, n, params, false);
 }
 
 static int the_obj(xe_ctx *ctx, xe_obj *o)

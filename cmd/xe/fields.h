@@ -114,6 +114,13 @@ bool xe_field_clearable(const xe_field *f);
 
 /** Every object of the class (implied filters not applied). */
 int xe_objs_all(xe_ctx *ctx, const xe_class *cc, xe_obj **objs, size_t *n);
+/**
+ * The same, with only what the CLI fields fs[nfs] read in each record
+ * (xcp_get_records_fields): a listing of a big pool without every
+ * record whole. Falls back on xe_objs_all when one of them is computed.
+ */
+int xe_objs_some(xe_ctx *ctx, const xe_class *cc, const xe_field *const *fs,
+                 size_t nfs, xe_obj **objs, size_t *n);
 /** The object with that uuid (<Class>.get_by_uuid). */
 int xe_obj_by_uuid(xe_ctx *ctx, const xe_class *cc, const char *uuid,
                    xe_obj *o);

@@ -364,6 +364,47 @@ int xe_objs_all(xe_ctx *ctx, const xe_class *cc, xe_obj **objs, size_t *n)
     return 0;
 }
 
+/* The API field a CLI field reads from its own record, or NULL when it
+ * is computed (a getter may read anything). */
+static const char *api_field(xe_ctx *ctx, const xe_field *f)
+{
+    const char *gt;
+
+    if (f->get != NULL || f->path == NULL)
+        return NULL;
+    gt = strchr(f->path, '>');
+    return gt ? xe_strndup(&ctx->arena, f->path, (size_t)(gt - f->path))
+              : f->path;
+}
+
+int xe_objs_some(xe_ctx *ctx, const xe_class *cc, const xe_field *const *fs,
+                 size_t nfs, xe_obj **objs, size_t *n)
+{
+    const char **names = xe_alloc(&ctx->arena, (nfs + 1) * sizeof(*names));
+    const xcp_value **recs;
+    xe_strv refs;
+    size_t i, k = 0;
+    int cls = xcp_class_by_name(cc->api);
+
+    for (i = 0; i < nfs; i++)
+        if ((names[k++] = api_field(ctx, fs[i])) == NULL)
+            return xe_objs_all(ctx, cc, objs, n);
+    *objs = NULL;
+    *n = 0;
+    xe_strv_init(&refs, &ctx->arena);
+    if (xe_partial_records(ctx, cls, names, k, &refs, &recs) < 0)
+        return -1;
+    *objs = xe_alloc(&ctx->arena, (refs.n + 1) * sizeof(xe_obj));
+    for (i = 0; i < refs.n; i++) {
+        (*objs)[i].cc = cc;
+        (*objs)[i].cls = cls;
+        (*objs)[i].ref = refs.v[i];
+        (*objs)[i].rec = recs[i];
+    }
+    *n = refs.n;
+    return 0;
+}
+
 int xe_obj_by_uuid(xe_ctx *ctx, const xe_class *cc, const char *uuid,
                    xe_obj *o)
 {

@@ -200,6 +200,8 @@ typedef struct xe_cent xe_cent;
 /** Per-invocation cache of records, keyed by ref. */
 typedef struct xe_cache {
     xe_cent *b[XE_CACHE_BUCKETS];
+    xcp_value partial;  /* xe_partial_records' answer: records with
+                           some fields only, never served by xe_record */
 } xe_cache;
 
 /** Output state: records/lists are buffered in --minimal mode. */
@@ -320,6 +322,14 @@ const char *xe_try_str(xe_ctx *ctx, const char *method, const char *self);
 const xcp_value *xe_record(xe_ctx *ctx, int cls, const char *ref);
 /** Fetch all records of a class into the cache; refs in server order. */
 int xe_all_records(xe_ctx *ctx, int cls, xe_strv *refs);
+/**
+ * Only the named API fields of every record of cls (refs into *refs, the
+ * STRUCTs of fields in *recs, parallel; both live until xe_cache_clear or
+ * the next call). Not cached per ref: xe_record still gives whole ones.
+ */
+int xe_partial_records(xe_ctx *ctx, int cls, const char *const *fields,
+                       size_t nfields, xe_strv *refs,
+                       const xcp_value ***recs);
 void xe_cache_clear(xe_ctx *ctx);
 /** uuid of a ref of a known class, or NULL. */
 const char *xe_ref_uuid(xe_ctx *ctx, int cls, const char *ref);

@@ -99,6 +99,9 @@ typedef struct xcp_server_request {
     xcp_server_peer peer;
 } xcp_server_request;
 
+/** A reply body produced as it is sent; see xcp_server_rpc_stream(). */
+typedef struct xcp_server_stream xcp_server_stream;
+
 /** One reply: everything the transport needs to answer. */
 typedef struct xcp_server_reply {
     int http_status;         /**< 200 (API results and API errors), 500
@@ -107,6 +110,11 @@ typedef struct xcp_server_reply {
                                    "text/html" */
     const char *body;
     size_t len;
+    xcp_server_stream *stream; /**< NULL, or (xcp_server_rpc_stream() only)
+                                    the body, read with
+                                    xcp_server_stream_read(); body is then
+                                    NULL. The transport owns it: close it
+                                    with xcp_server_stream_close(). */
 } xcp_server_reply;
 
 /**
@@ -128,6 +136,37 @@ typedef void (*xcp_server_done_fn)(void *arg, const xcp_server_reply *reply);
  */
 XCP_EXTERN int xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
                               xcp_server_done_fn done, void *arg);
+
+/**
+ * As xcp_server_rpc(), but a large result may come as a stream
+ * (xcp_server_reply.stream): get_all_records and get_all_records_where
+ * are encoded a few records at a time, read from the engine as the
+ * transport asks for the next bytes, so a reply costs a bounded amount of
+ * memory whatever the pool's size (a record changed or destroyed while
+ * the reply is being sent is written as it is when it is reached, or left
+ * out). Errors found before the first byte (bad session, bad expression)
+ * are ordinary replies. Returns as xcp_server_rpc() does.
+ */
+XCP_EXTERN int xcp_server_rpc_stream(xcp_server *srv,
+                                     const xcp_server_request *req,
+                                     xcp_server_done_fn done, void *arg);
+
+/**
+ * The next bytes of a streamed body: up to n into buf, *got the count (0:
+ * the body is complete). A negative return (the body cannot be finished,
+ * e.g. the session ended or memory ran out; the thread's error says why)
+ * means the transport must abort the response, so that the client sees a
+ * truncated reply rather than a wrong one. Takes the engine lock briefly;
+ * one thread at a time per stream.
+ */
+XCP_EXTERN int xcp_server_stream_read(xcp_server_stream *st, void *buf,
+                                      size_t n, size_t *got);
+
+/**
+ * Free a stream, read to the end or not. Every stream must be closed
+ * before xcp_server_close(), which waits for them.
+ */
+XCP_EXTERN void xcp_server_stream_close(xcp_server_stream *st);
 
 /* ---- raw VDI transfers (/import_raw_vdi, /export_raw_vdi) ------------- */
 

@@ -119,6 +119,23 @@ XCP_EXTERN int xcp_call(xcp_session *s, xcp_value *result,
                         const xcp_value *args);
 
 /**
+ * Some fields of the records of a class: what a listing needs without the
+ * whole of every record. *result is a STRUCT mapping the ref of each
+ * record that matches where (get_all_records_where's expression; NULL:
+ * every record) to a STRUCT of the named fields (model names, e.g.
+ * "name_label"; a name given twice comes once). A remote session asks the
+ * server for just those fields (xcpd takes the list as a further argument
+ * of <Class>.get_all_records_where, and streams its reply); a server that
+ * does not (XAPI) is asked for whole records, reduced here. Errors:
+ * INVALID_VALUE ["class", name] or ["fields", name] for a name that is not
+ * a class or one of its fields, and those of get_all_records_where.
+ */
+XCP_EXTERN int xcp_get_records_fields(xcp_session *s, xcp_value *result,
+                                      const char *cls, const char *where,
+                                      size_t nfields,
+                                      const char *const *fields);
+
+/**
  * Wait until a task (ref string) completes; on success its result value
  * is decoded into *result (may be NULL), on failure the task's error
  * becomes the thread's last error and a negative code is returned. The task

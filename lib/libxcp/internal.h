@@ -169,6 +169,16 @@ int xcp__value_default(const struct xcp__type *t, const char *lit,
 const xcp_value *xcp__rec_field(const xcp_value *rec, int field);
 /* Allocate an XCP_VAL_RECORD of class cls, all fields NONE. */
 int xcp__rec_alloc(xcp_value *out, int cls);
+/* Projections (model/project.c). The field indexes of cls named by list,
+ * an ARRAY of field names (*out to free()); INVALID_VALUE ["fields",
+ * name] for one that is not a field of cls. */
+int xcp__fields_parse(int cls, const xcp_value *list, int **out, size_t *n);
+/* A STRUCT of the named fields of RECORD rec (their values moved out of
+ * rec) in *out. */
+int xcp__record_project(xcp_value *rec, const int *fields, size_t n,
+                        xcp_value *out);
+/* The same for every record of a STRUCT ref -> RECORD, in place. */
+int xcp__records_project(xcp_value *all, const int *fields, size_t n);
 /* Equality of two values (deep). */
 bool xcp__value_equal(const xcp_value *a, const xcp_value *b);
 /* Move: *dst = *src, src reset to NONE (dst not disposed). */
@@ -185,6 +195,12 @@ struct xcp__session_ops {
     int (*invoke)(xcp_session *s, int mid, bool async, size_t nargs,
                   xcp_value *args, xcp_value *result);
     void (*close)(xcp_session *s);
+    /* Optional: xcp_get_records_fields (where NULL: every record; names:
+     * the fields as an ARRAY of names); > 0 when the server cannot (the
+     * caller falls back on whole records). */
+    int (*records_fields)(xcp_session *s, int cls, const char *where,
+                          const int *fields, size_t n,
+                          const xcp_value *names, xcp_value *result);
 };
 
 struct xcp_session {

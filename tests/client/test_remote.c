@@ -474,6 +474,74 @@ Test(remote, records_match_local_xmlrpc_unix)
     records_match_local(XCP_REMOTE_XMLRPC, D.unix_uri);
 }
 
+/* xcp_get_records_fields on s: the chosen fields of every record, as
+ * get_all_records has them; a condition; bad names. */
+static void check_records_fields(xcp_session *s, const char *how)
+{
+    static const char *const f[] = {"uuid", "name_label", "power_state",
+                                    "VBDs", "uuid"};
+    static const char *const bogus[] = {"bogus"};
+    const char *const bad_field[] = {"fields", "bogus"};
+    const char *const bad_class[] = {"class", "Nope"};
+    xcp_value all, part;
+    size_t i, j, nwhere = 0;
+
+    OK(xcp_call(s, &all, "VM.get_all_records", 0, NULL));
+    OK(xcp_get_records_fields(s, &part, "VM", NULL, 5, f));
+    cr_assert_eq(part.kind, XCP_VAL_STRUCT, "%s", how);
+    cr_assert_eq(part.u.st.n, all.u.st.n, "%s", how);
+    cr_assert_geq(part.u.st.n, 2, "%s", how);
+    for (i = 0; i < part.u.st.n; i++) {
+        const xcp_value *p = &part.u.st.vals[i];
+        const xcp_value *rec = xcp_value_struct_get(&all,
+                                                    part.u.st.keys[i]);
+        cr_assert_not_null(rec, "%s: %s", how, part.u.st.keys[i]);
+        cr_assert_eq(p->kind, XCP_VAL_STRUCT, "%s", how);
+        /* A name given twice comes once. */
+        cr_assert_eq(p->u.st.n, 4, "%s: %zu fields", how, p->u.st.n);
+        for (j = 0; j < 4; j++)
+            cr_assert(val_eq(xcp_value_struct_get(p, f[j]),
+                             xcp_value_struct_get(rec, f[j])),
+                      "%s: %s of %s", how, f[j], part.u.st.keys[i]);
+    }
+    xcp_value_dispose(&part);
+    OK(xcp_get_records_fields(s, &part, "VM",
+                              "field \"is_a_template\" = \"false\"", 1,
+                              f + 1));
+    for (i = 0; i < all.u.st.n; i++) {
+        const xcp_value *t = xcp_value_struct_get(&all.u.st.vals[i],
+                                                  "is_a_template");
+        nwhere += t->kind == XCP_VAL_BOOL && !t->u.b;
+    }
+    cr_assert_eq(part.u.st.n, nwhere, "%s", how);
+    cr_assert_lt(nwhere, all.u.st.n, "%s", how);
+    xcp_value_dispose(&part);
+    cr_assert_lt(xcp_get_records_fields(s, &part, "VM", NULL, 1, bogus), 0);
+    assert_error("INVALID_VALUE", 2, bad_field);
+    cr_assert_lt(xcp_get_records_fields(s, &part, "Nope", NULL, 1, f), 0);
+    assert_error("INVALID_VALUE", 2, bad_class);
+    xcp_value_dispose(&all);
+}
+
+/* Listings (xe vm-list) get only the fields they read, remotely (one
+ * get_all_records_where with a field list, over both encodings) as
+ * locally, and the same values as whole records. */
+Test(remote, records_fields)
+{
+    xcp_session *s = open_remote(D.http, XCP_REMOTE_XMLRPC, "root", ROOT_PW);
+
+    install_started(s, "fields-vm");
+    check_records_fields(s, "XML-RPC");
+    xcp_session_close(s);
+    s = open_remote(D.https, XCP_REMOTE_JSONRPC, "root", ROOT_PW);
+    check_records_fields(s, "JSON-RPC");
+    xcp_session_close(s);
+    daemon_stop(&D);
+    s = open_local(D.state);
+    check_records_fields(s, "local");
+    xcp_session_close(s);
+}
+
 /* Scalar getters of each type, compared with the record. */
 Test(remote, typed_getters)
 {

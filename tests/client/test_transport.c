@@ -39,6 +39,7 @@ static struct server {
     char last_path[64];
     char last_type[64];
     char last_body[4096];
+    int field_lists;        /* get_all_records_where with a field list */
 } SV = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static const char *const OK_XML =
@@ -53,6 +54,23 @@ static const char *const FAIL_XML =
     "<value>HOST_IS_SLAVE</value><value>10.0.0.1</value>"
     "</data></array></value></member>"
     "</struct></value></param></params></methodResponse>";
+
+/* XAPI's answers to get_all_records(_where): a field list is one argument
+ * too many; without one, whole records (here a short one). */
+static const char *const COUNT_XML =
+    "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"
+    "<member><name>Status</name><value>Failure</value></member>"
+    "<member><name>ErrorDescription</name><value><array><data>"
+    "<value>MESSAGE_PARAMETER_COUNT_MISMATCH</value>"
+    "<value>VM.get_all_records_where</value><value>2</value>"
+    "<value>3</value></data></array></value></member>"
+    "</struct></value></param></params></methodResponse>";
+static const char *const RECORDS_VALUE =
+    "<struct><member><name>OpaqueRef:vm-1</name><value><struct>"
+    "<member><name>uuid</name><value>u-1</value></member>"
+    "<member><name>name_label</name><value>web</value></member>"
+    "<member><name>VCPUs_max</name><value>2</value></member>"
+    "</struct></value></member></struct>";
 
 static void reply(int c, int status, const char *type, const char *body)
 {
@@ -104,6 +122,14 @@ static void serve(int c)
 
         if (strstr(SV.last_body, "session.login_with_password")) {
             snprintf(out, sizeof(out), OK_XML, "OpaqueRef:sess-1");
+            reply(c, 200, "text/xml", out);
+        } else if (strstr(SV.last_body, "VM.get_all_records")) {
+            if (strstr(SV.last_body, "<array>")) {
+                SV.field_lists++;
+                snprintf(out, sizeof(out), "%s", COUNT_XML);
+            }
+            else
+                snprintf(out, sizeof(out), OK_XML, RECORDS_VALUE);
             reply(c, 200, "text/xml", out);
         } else if (strstr(SV.last_body, "session.logout")) {
             snprintf(out, sizeof(out), OK_XML, "");
@@ -232,6 +258,35 @@ Test(transport, request_shape_and_keep_alive)
     cr_assert_not_null(strstr(SV.last_body, "session.logout"));
     /* login, two calls and logout on one connection */
     cr_assert_eq(SV.connections, 1);
+}
+
+/* xcp_get_records_fields on a server that does not take a field list
+ * (XAPI): whole records are asked for and reduced here. */
+Test(transport, records_fields_fall_back_on_whole_records)
+{
+    xcp_session *s = open_s(XCP_REMOTE_XMLRPC, 0);
+    static const char *const f[] = {"uuid", "VCPUs_max"};
+    const xcp_value *rec, *v;
+    xcp_value res;
+
+    cr_assert_eq(xcp_get_records_fields(s, &res, "VM", NULL, 2, f), 0, "%s",
+                 errname());
+    /* First the field list, then get_all_records without it. */
+    cr_assert_eq(SV.field_lists, 1);
+    cr_assert_not_null(strstr(SV.last_body,
+                              "<methodName>VM.get_all_records</methodName>"));
+    cr_assert_eq(res.kind, XCP_VAL_STRUCT);
+    cr_assert_eq(res.u.st.n, 1);
+    cr_assert_str_eq(res.u.st.keys[0], "OpaqueRef:vm-1");
+    rec = &res.u.st.vals[0];
+    cr_assert_eq(rec->kind, XCP_VAL_STRUCT);
+    cr_assert_eq(rec->u.st.n, 2);
+    v = xcp_value_struct_get(rec, "uuid");
+    cr_assert(v && v->kind == XCP_VAL_STRING && !strcmp(v->u.s, "u-1"));
+    v = xcp_value_struct_get(rec, "VCPUs_max");
+    cr_assert(v && v->kind == XCP_VAL_INT && v->u.i == 2);
+    xcp_value_dispose(&res);
+    xcp_session_close(s);
 }
 
 Test(transport, jsonrpc_path_and_type)

@@ -276,7 +276,57 @@ static void local_close(xcp_session *s)
     free(l);
 }
 
-static const struct xcp__session_ops local_ops = {local_invoke, local_close};
+/* xcp_get_records_fields on the engine: the refs, then the fields of a
+ * batch of records at a time under one hold of the lock, never every
+ * record whole. */
+static int local_records_fields(xcp_session *s, int cls, const char *where,
+                                const int *fields, size_t n,
+                                const xcp_value *names, xcp_value *result)
+{
+    struct local *l = s->priv;
+    xcp_value arg, refs, batch[256];
+    char wire[128];
+    size_t i, j, k;
+    int mid, rc;
+
+    XCP__UNUSED(names);
+    snprintf(wire, sizeof(wire), "%s.get_all%s", xcp__classes[cls].name,
+             where ? "_where" : "");
+    if ((mid = xcp__message_lookup(wire)) < 0)
+        return xcp__internal("no message %s", wire);
+    arg.kind = XCP_VAL_NONE;
+    if (where && (rc = xcp_value_set_string(&arg, where)) < 0)
+        return rc;
+    rc = xcp__engine_call(l->e, s->ref, mid, false, where ? 1 : 0, &arg,
+                          &refs);
+    xcp_value_dispose(&arg);
+    if (rc < 0)
+        return rc;
+    xcp_value_set_struct(result);
+    for (i = 0; rc == 0 && i < refs.u.arr.n; i += k) {
+        k = refs.u.arr.n - i;
+        if (k > XCP__ARRAY_LEN(batch))
+            k = XCP__ARRAY_LEN(batch);
+        if ((rc = xcp__engine_read_slice(l->e, s->ref, cls,
+                                         &refs.u.arr.items[i], k, fields, n,
+                                         batch)) < 0)
+            break;
+        for (j = 0; j < k; j++) {
+            if (rc == 0 && batch[j].kind != XCP_VAL_NONE)
+                rc = xcp_value_struct_add(result,
+                                          refs.u.arr.items[i + j].u.s,
+                                          &batch[j]);
+            xcp_value_dispose(&batch[j]);
+        }
+    }
+    xcp_value_dispose(&refs);
+    if (rc < 0)
+        xcp_value_dispose(result);
+    return rc;
+}
+
+static const struct xcp__session_ops local_ops = {
+    local_invoke, local_close, local_records_fields};
 
 int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
 {

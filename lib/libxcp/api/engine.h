@@ -127,6 +127,14 @@ typedef struct xcp__call_opts {
  * engine lock (committed when it returns >= 0, else rolled back). */
 int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
                     void *arg);
+/* A slice of a streamed get_all_records (api/slice.c): under one hold
+ * of the lock, the records of cls named by refs[0..n) into out[0..n),
+ * whole (fields NULL) or as STRUCTs of the named fields; NONE for a ref
+ * that is gone. SESSION_INVALID when session has ended. */
+int xcp__engine_read_slice(xcp__engine *e, const char *session, int cls,
+                           const xcp_value *refs, size_t n,
+                           const int *fields, size_t nfields,
+                           xcp_value *out);
 /* xcp__engine_call with options; may return XCP__PARKED. */
 int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,
                           bool async, size_t nargs, xcp_value *args,

@@ -392,6 +392,19 @@ static void json_float(xcp__buf *b, double f)
 }
 
 /* client: records carry only their fields that are not NONE. */
+static void jenc_value(xcp__buf *b, const xcp_value *v, bool client);
+
+/* "name":value, after a comma unless first. */
+static void jmember(xcp__buf *b, bool first, const char *name,
+                    const xcp_value *v, bool client)
+{
+    if (!first)
+        xcp__buf_addc(b, ',');
+    json_str(b, name);
+    xcp__buf_addc(b, ':');
+    jenc_value(b, v, client);
+}
+
 static void jenc_value(xcp__buf *b, const xcp_value *v, bool client)
 {
     const struct xcp__class *c;
@@ -430,13 +443,8 @@ static void jenc_value(xcp__buf *b, const xcp_value *v, bool client)
         break;
     case XCP_VAL_STRUCT:
         xcp__buf_addc(b, '{');
-        for (i = 0; i < v->u.st.n; i++) {
-            if (i)
-                xcp__buf_addc(b, ',');
-            json_str(b, v->u.st.keys[i]);
-            xcp__buf_addc(b, ':');
-            jenc_value(b, &v->u.st.vals[i], client);
-        }
+        for (i = 0; i < v->u.st.n; i++)
+            jmember(b, i == 0, v->u.st.keys[i], &v->u.st.vals[i], client);
         xcp__buf_addc(b, '}');
         break;
     case XCP_VAL_RECORD:
@@ -474,20 +482,53 @@ int xcp__jsonrpc_encode_value(xcp__buf *out, const xcp_value *v)
     return xcp__rpc_buf_status(out);
 }
 
+/* A success envelope around its result. */
+static void jsuccess_head(xcp__buf *out, int version)
+{
+    xcp__buf_adds(out, version == 2 ? "{\"jsonrpc\":\"2.0\",\"result\":"
+                                    : "{\"result\":");
+}
+
+static void jsuccess_tail(xcp__buf *out, int version, const xcp_value *id)
+{
+    xcp__buf_adds(out, version == 2 ? ",\"id\":" : ",\"error\":null,\"id\":");
+    jenc_id(out, id);
+    xcp__buf_addc(out, '}');
+}
+
 int xcp__jsonrpc_encode_success(xcp__buf *out, int version,
                                 const xcp_value *id, const xcp_value *result,
                                 unsigned quirks)
 {
     XCP__UNUSED(quirks);
-    xcp__buf_adds(out, version == 2 ? "{\"jsonrpc\":\"2.0\",\"result\":"
-                                    : "{\"result\":");
+    jsuccess_head(out, version);
     if (!result || result->kind == XCP_VAL_NONE)
         xcp__buf_adds(out, "\"\""); /* void */
     else
         jenc_value(out, result, false);
-    xcp__buf_adds(out, version == 2 ? ",\"id\":" : ",\"error\":null,\"id\":");
-    jenc_id(out, id);
+    jsuccess_tail(out, version, id);
+    return xcp__rpc_buf_status(out);
+}
+
+int xcp__jsonrpc_encode_struct_head(xcp__buf *out, int version)
+{
+    jsuccess_head(out, version);
+    xcp__buf_addc(out, '{');
+    return xcp__rpc_buf_status(out);
+}
+
+int xcp__jsonrpc_encode_struct_member(xcp__buf *out, bool first,
+                                      const char *name, const xcp_value *v)
+{
+    jmember(out, first, name, v, false);
+    return xcp__rpc_buf_status(out);
+}
+
+int xcp__jsonrpc_encode_struct_tail(xcp__buf *out, int version,
+                                    const xcp_value *id)
+{
     xcp__buf_addc(out, '}');
+    jsuccess_tail(out, version, id);
     return xcp__rpc_buf_status(out);
 }
 

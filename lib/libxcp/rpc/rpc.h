@@ -225,6 +225,17 @@ int xcp__xmlrpc_encode_success(xcp__buf *out, const xcp_value *result,
                                unsigned quirks);
 
 /*
+ * A success response whose result is a struct, in pieces, so that a large
+ * one (get_all_records) can be written as its members are produced: head,
+ * any number of members, tail. Together they are byte for byte what
+ * xcp__xmlrpc_encode_success writes for the whole struct.
+ */
+int xcp__xmlrpc_encode_struct_head(xcp__buf *out);
+int xcp__xmlrpc_encode_struct_member(xcp__buf *out, const char *name,
+                                     const xcp_value *v);
+int xcp__xmlrpc_encode_struct_tail(xcp__buf *out);
+
+/*
  * Append the failure response: Status "Failure" and ErrorDescription, an
  * array of the strings [code, params[0], ..., params[n-1]].
  */
@@ -299,6 +310,16 @@ int xcp__jsonrpc_encode_value(xcp__buf *out, const xcp_value *v);
 int xcp__jsonrpc_encode_success(xcp__buf *out, int version,
                                 const xcp_value *id, const xcp_value *result,
                                 unsigned quirks);
+
+/*
+ * The same in pieces, as xcp__xmlrpc_encode_struct_head and its kin: first
+ * is true for the struct's first member only.
+ */
+int xcp__jsonrpc_encode_struct_head(xcp__buf *out, int version);
+int xcp__jsonrpc_encode_struct_member(xcp__buf *out, bool first,
+                                      const char *name, const xcp_value *v);
+int xcp__jsonrpc_encode_struct_tail(xcp__buf *out, int version,
+                                    const xcp_value *id);
 
 /*
  * Append the failure envelope: v1 {"result":null,"error":[code,p...],

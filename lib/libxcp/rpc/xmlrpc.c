@@ -1345,17 +1345,43 @@ int xcp__xmlrpc_encode_value(xcp__buf *out, const xcp_value *v,
     return xcp__rpc_buf_status(out);
 }
 
+/* A success envelope around its Value. */
+#define XML_SUCCESS_HEAD                                                   \
+    XML_DECL "<methodResponse><params><param><value><struct><member>"    \
+             "<name>Status</name><value>Success</value></member><member>" \
+             "<name>Value</name>"
+#define XML_SUCCESS_TAIL                                                   \
+    "</member></struct></value></param></params></methodResponse>"
+
 int xcp__xmlrpc_encode_success(xcp__buf *out, const xcp_value *result,
                                unsigned quirks)
 {
     struct xenc e = {out, false};
 
-    xcp__buf_adds(out, XML_DECL "<methodResponse><params><param><value>"
-                  "<struct><member><name>Status</name><value>Success"
-                  "</value></member><member><name>Value</name>");
+    xcp__buf_adds(out, XML_SUCCESS_HEAD);
     xenc_value(&e, result, quirks);
-    xcp__buf_adds(out, "</member></struct></value></param></params>"
-                  "</methodResponse>");
+    xcp__buf_adds(out, XML_SUCCESS_TAIL);
+    return xcp__rpc_buf_status(out);
+}
+
+int xcp__xmlrpc_encode_struct_head(xcp__buf *out)
+{
+    xcp__buf_adds(out, XML_SUCCESS_HEAD "<value><struct>");
+    return xcp__rpc_buf_status(out);
+}
+
+int xcp__xmlrpc_encode_struct_member(xcp__buf *out, const char *name,
+                                     const xcp_value *v)
+{
+    struct xenc e = {out, false};
+
+    xenc_member(&e, name, v);
+    return xcp__rpc_buf_status(out);
+}
+
+int xcp__xmlrpc_encode_struct_tail(xcp__buf *out)
+{
+    xcp__buf_adds(out, "</struct></value>" XML_SUCCESS_TAIL);
     return xcp__rpc_buf_status(out);
 }
 

@@ -30,6 +30,12 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
+/* A reply at least this big leaves freed memory worth giving back. */
+#define TRIM_THRESHOLD ((size_t)1 << 20)
 
 enum pstate { P_RUNNING, P_PARKED, P_READY, P_EXPIRING, P_DELAYED };
 
@@ -43,6 +49,9 @@ struct pend {
     xcp_value id;             /* JSON-RPC id */
     int mid;
     bool async;
+    bool stream_ok;           /* the transport takes streamed replies */
+    int *fields;              /* get_all_records_where's field list */
+    size_t nfields;
     char session[XCP_REF_MAX];
     xcp_value *args;
     size_t nargs, cap;
@@ -91,6 +100,7 @@ struct xcp_server {
     struct pend *work, *work_tail;
     pthread_cond_t work_cond;
     size_t npend;             /* pends not yet replied */
+    size_t nstreams;          /* streamed replies not yet closed */
     xcp__hmap sessions, groups;
     struct group *all_groups;
     xcp_value methods;        /* system.listMethods, built once */
@@ -190,6 +200,7 @@ static void pend_free(struct pend *p)
     xcp_value_dispose(&p->id);
     xcp__waiter_dispose(&p->w);
     free(p->body);
+    free(p->fields);
     free(p);
 }
 
@@ -207,7 +218,7 @@ static void finish(struct pend *p)
 static void send_raw(xcp_server_done_fn done, void *arg, int status,
                      const char *ctype, const char *body, size_t len)
 {
-    xcp_server_reply r = {status, ctype, body, len};
+    xcp_server_reply r = {status, ctype, body, len, NULL};
 
     done(arg, &r);
 }
@@ -254,14 +265,17 @@ static void encode(const struct pend *p, int rc, const xcp_value *result,
 static void reply(struct pend *p, int rc, const xcp_value *result)
 {
     xcp__buf b = {0};
+    size_t size;
 
     encode(p, rc, result, &b);
     if (b.oom)
         send_raw(p->done, p->arg, 500, "text/html", "", 0);
     else
         send_raw(p->done, p->arg, 200, ctype_of(p), b.data, b.len);
+    size = b.cap;
     xcp__buf_free(&b);
     finish(p);
+    xcp__server_trim(size);
 }
 
 static void reply_error(struct pend *p)
@@ -510,6 +524,9 @@ static void run(struct pend *p)
     if (rc == 0) {
         if (p->mid == s->mid_logout || p->mid == s->mid_local_logout)
             sess_forget(s, p->session);
+        if (p->fields && (rc = xcp__records_project(&result, p->fields,
+                                                    p->nfields)) < 0)
+            xcp_value_dispose(&result);
     }
     reply(p, rc, &result);
     xcp_value_dispose(&result);
@@ -711,6 +728,45 @@ static void login(struct pend *p, const xcp_server_peer *peer, bool *authed)
     xcp_value_dispose(&result);
 }
 
+/* get_all_records(_where) as a stream: read the refs now (errors are
+ * ordinary replies), the records as the transport reads the body. */
+static void stream_reply(struct pend *p, const struct xcp__message *m)
+{
+    xcp_server *s = p->srv;
+    xcp_server_stream *st = NULL;
+    char wire[128];
+    xcp_value refs;
+    int mid, rc;
+
+    snprintf(wire, sizeof(wire), "%s.get_all%s", xcp__classes[m->cls].name,
+             m->kind == XM_GET_ALL_RECORDS_WHERE ? "_where" : "");
+    if ((mid = xcp__message_lookup(wire)) < 0) {
+        xcp__internal("no message %s", wire);
+        reply_error(p);
+        return;
+    }
+    if ((rc = xcp__engine_call(s->e, p->session, mid, false, p->nargs,
+                               p->args, &refs)) < 0) {
+        reply_error(p);
+        return;
+    }
+    rc = xcp__stream_open(&st, s, p->session, m->cls, &refs, p->proto,
+                          p->jver, &p->id, p->fields, p->nfields);
+    xcp_value_dispose(&refs);
+    if (rc < 0) {
+        reply_error(p);
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->nstreams++;
+    pthread_mutex_unlock(&s->mu);
+    {
+        xcp_server_reply r = {200, ctype_of(p), NULL, 0, st};
+        p->done(p->arg, &r);
+    }
+    finish(p);
+}
+
 /* Run or park one decoded request; *authed is set when it comes from a
  * live session or logs one in. */
 static void dispatch(struct pend *p, const char *method, xcp_value *params,
@@ -770,6 +826,17 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
         }
         snprintf(p->session, sizeof(p->session), "%s", sv->u.s);
     }
+    /* libxcp's extension: get_all_records_where(session, expr, fields)
+     * gives only those fields of each record (xcp_get_records_fields).
+     * Not for Async, whose result is a task. */
+    if (m->kind == XM_GET_ALL_RECORDS_WHERE && !p->async && n == skip + 2) {
+        if (xcp__fields_parse(m->cls, &params->u.arr.items[n - 1],
+                              &p->fields, &p->nfields) < 0) {
+            reply_error(p);
+            return;
+        }
+        n--;
+    }
     p->nargs = n - skip;
     p->cap = p->nargs > m->nparams ? p->nargs : m->nparams;
     if (p->cap && !(p->args = xcp__calloc(p->cap, sizeof(xcp_value)))) {
@@ -802,6 +869,11 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
         if (p->deadline == 0)
             p->deadline = 1; /* 0 means "from the argument" below */
     }
+    if (p->stream_ok && !p->async && (m->kind == XM_GET_ALL_RECORDS ||
+                                      m->kind == XM_GET_ALL_RECORDS_WHERE)) {
+        stream_reply(p, m);
+        return;
+    }
     /* Generated messages (getters, setters, records) are quick; so are
      * Async (a task and a thread) and the event calls (they park). */
     if (s->nworkers && m->kind == XM_EXPLICIT && !p->async &&
@@ -817,8 +889,8 @@ static const char html500[] =
     "persists, please contact your support representative.<h1> Additional "
     "information </h1>The request could not be parsed.</body></html>";
 
-int xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
-                   xcp_server_done_fn done, void *arg)
+static int rpc(xcp_server *srv, const xcp_server_request *req,
+               xcp_server_done_fn done, void *arg, bool stream_ok)
 {
     struct pend *p;
     char *method = NULL, err[160];
@@ -845,6 +917,7 @@ int xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
     }
     p->srv = srv;
     p->proto = req->protocol;
+    p->stream_ok = stream_ok;
     p->done = done;
     p->arg = arg;
     p->hidx = NOHEAP;
@@ -879,6 +952,40 @@ int xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
     free(method);
     xcp_value_dispose(&params);
     return authed;
+}
+
+int xcp_server_rpc(xcp_server *srv, const xcp_server_request *req,
+                   xcp_server_done_fn done, void *arg)
+{
+    return rpc(srv, req, done, arg, false);
+}
+
+int xcp_server_rpc_stream(xcp_server *srv, const xcp_server_request *req,
+                          xcp_server_done_fn done, void *arg)
+{
+    return rpc(srv, req, done, arg, true);
+}
+
+void xcp__server_trim(size_t bytes)
+{
+#ifdef __GLIBC__
+    /* glibc keeps what a big reply freed in its arenas (and a busy
+     * server's threads each have one); hand it back now, or an idle
+     * server stays at its peak. */
+    if (bytes >= TRIM_THRESHOLD)
+        malloc_trim(0);
+#else
+    XCP__UNUSED(bytes);
+#endif
+}
+
+void xcp__server_stream_closed(xcp_server *s, size_t bytes)
+{
+    pthread_mutex_lock(&s->mu);
+    if (--s->nstreams == 0)
+        pthread_cond_broadcast(&s->drained);
+    pthread_mutex_unlock(&s->mu);
+    xcp__server_trim(bytes);
 }
 
 /* ---- life -------------------------------------------------------------- */
@@ -992,6 +1099,8 @@ void xcp_server_close(xcp_server *s)
         return;
     xcp_server_shutdown(s);
     pthread_mutex_lock(&s->mu);
+    while (s->nstreams > 0) /* the transport closes them */
+        pthread_cond_wait(&s->drained, &s->mu);
     s->quit = true;
     pthread_cond_signal(&s->cond);
     pthread_cond_broadcast(&s->work_cond);

@@ -25,5 +25,20 @@ xcp__auth *xcp__server_auth(xcp_server *s);
 int xcp__server_login(xcp_server *s, const char *user, const char *pw,
                       char out[XCP_REF_MAX]);
 void xcp__server_logout(xcp_server *s, const char *ref);
+/* A stream has been closed after handing out bytes (xcp_server_close
+ * waits for every stream). */
+void xcp__server_stream_closed(xcp_server *s, size_t bytes);
+/* After a reply of this size, give freed memory back to the system. */
+void xcp__server_trim(size_t bytes);
+
+/* ---- stream.c ---- */
+/* A stream of the records of cls whose refs (an ARRAY, moved from) were
+ * read for session, encoded in proto (jver and id: JSON-RPC); with
+ * fields (copied), only those fields of each (xcp__record_project). The
+ * caller counts it open on the server. */
+int xcp__stream_open(xcp_server_stream **out, xcp_server *srv,
+                     const char *session, int cls, xcp_value *refs,
+                     xcp_server_protocol proto, int jver,
+                     const xcp_value *id, const int *fields, size_t nfields);
 
 #endif

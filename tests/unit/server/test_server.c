@@ -27,6 +27,7 @@ typedef struct slot {
     int status;
     char ctype[64];
     char *body;
+    xcp_server_stream *stream; /* a streamed reply (body then NULL) */
     double at; /* seconds, monotonic */
 } slot;
 
@@ -44,7 +45,8 @@ static void on_done(void *arg, const xcp_server_reply *r)
     pthread_mutex_lock(&s->mu);
     s->status = r->http_status;
     snprintf(s->ctype, sizeof(s->ctype), "%s", r->content_type);
-    s->body = strndup(r->body ? r->body : "", r->len);
+    s->body = r->stream ? NULL : strndup(r->body ? r->body : "", r->len);
+    s->stream = r->stream;
     s->at = now_s();
     s->done++;
     pthread_cond_broadcast(&s->cv);
@@ -61,6 +63,7 @@ static void slot_init(slot *s)
 static void slot_free(slot *s)
 {
     free(s->body);
+    xcp_server_stream_close(s->stream);
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
 }
@@ -381,6 +384,235 @@ Test(server, jsonrpc_v1_and_v2)
                   strstr(s.body, "\"id\":\"a\""),
               "%s", s.body);
     slot_free(&s);
+}
+
+/* The whole of a request's reply, through xcp_server_rpc_stream when
+ * stream is set (read in small pieces, across many slices); *streamed
+ * says whether a stream came. */
+static char *reply_of(xcp_server_protocol proto, const char *body,
+                      bool stream, bool *streamed)
+{
+    xcp_server_request r;
+    slot s;
+    char *out = NULL, buf[1000];
+    size_t len = 0, got;
+
+    memset(&r, 0, sizeof(r));
+    r.protocol = proto;
+    r.body = body;
+    r.len = strlen(body);
+    r.peer.address = "127.0.0.1:1";
+    slot_init(&s);
+    if (stream)
+        xcp_server_rpc_stream(srv, &r, on_done, &s);
+    else
+        xcp_server_rpc(srv, &r, on_done, &s);
+    cr_assert(slot_wait(&s, 10), "no reply to %s", body);
+    cr_assert_eq(s.status, 200);
+    *streamed = s.stream != NULL;
+    if (!s.stream) {
+        out = s.body;
+        s.body = NULL;
+        slot_free(&s);
+        return out;
+    }
+    do {
+        cr_assert_eq(xcp_server_stream_read(s.stream, buf, sizeof(buf), &got),
+                     0);
+        cr_assert(got <= sizeof(buf));
+        out = realloc(out, len + got + 1);
+        cr_assert(out);
+        memcpy(out + len, buf, got);
+        len += got;
+    } while (got > 0);
+    out[len] = '\0';
+    slot_free(&s);
+    return out;
+}
+
+/* Enough VMs for several 64 KiB slices of get_all_records: n clones of
+ * a template. */
+static void clone_vms(const char *sess, size_t n)
+{
+    char body[1024], *a, *b;
+    size_t i;
+
+    snprintf(body, sizeof(body), "<param><value>%s</value></param><param>"
+             "<value>field \"is_a_template\" = \"true\"</value></param>",
+             sess);
+    a = callx("VM.get_all_where", body);
+    cr_assert((b = strstr(a, "OpaqueRef:")), "%s", a);
+    b = strndup(b, strcspn(b, "<"));
+    for (i = 0; i < n; i++) {
+        char *r;
+        snprintf(body, sizeof(body), "<param><value>%s</value></param>"
+                 "<param><value>%s</value></param><param><value>c%zu"
+                 "</value></param>", sess, b, i);
+        r = callx("VM.clone", body);
+        cr_assert(strstr(r, "Success"), "%s", r);
+        free(r);
+    }
+    free(a);
+    free(b);
+}
+
+/* Start a streamed VM.get_all_records on sess. */
+static xcp_server_stream *start_stream(const char *sess, slot *s)
+{
+    xcp_server_request r;
+    char *body;
+
+    cr_assert(asprintf(&body, "<?xml version=\"1.0\"?><methodCall>"
+                       "<methodName>VM.get_all_records</methodName><params>"
+                       "<param><value>%s</value></param></params>"
+                       "</methodCall>", sess) > 0);
+    memset(&r, 0, sizeof(r));
+    r.protocol = XCP_SERVER_XMLRPC;
+    r.body = body;
+    r.len = strlen(body);
+    r.peer.address = "127.0.0.1:1";
+    slot_init(s);
+    xcp_server_rpc_stream(srv, &r, on_done, s);
+    free(body);
+    cr_assert(slot_wait(s, 10));
+    cr_assert_not_null(s->stream);
+    return s->stream;
+}
+
+/* A record destroyed while its reply streams is left out (the reply stays
+ * well-formed); a session that ends mid-stream fails the read, so the
+ * transport aborts rather than send a wrong reply. */
+Test(server, streamed_records_change_midway)
+{
+    char *sess = login("root", "secret"), params[512], *r, *ref, *last;
+    char buf[1000], *out = NULL;
+    size_t len = 0, got;
+    xcp_server_stream *st;
+    slot s;
+
+    /* More than the first slice: the last VMs are read after it. */
+    clone_vms(sess, 150);
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>",
+             sess);
+    r = callx("VM.get_all", params);
+    last = strrchr(r, ':'); /* the last ref: the last clone */
+    while (last[-1] != '>')
+        last--;
+    ref = strndup(last, strcspn(last, "<"));
+    free(r);
+    st = start_stream(sess, &s);
+    cr_assert_eq(xcp_server_stream_read(st, buf, sizeof(buf), &got), 0);
+    cr_assert_gt(got, 0);
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>"
+             "<param><value>%s</value></param>", sess, ref);
+    r = callx("VM.destroy", params);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    do {
+        cr_assert_eq(xcp_server_stream_read(st, buf, sizeof(buf), &got), 0);
+        out = realloc(out, len + got + 1);
+        memcpy(out + len, buf, got);
+        len += got;
+    } while (got > 0);
+    out[len] = '\0';
+    snprintf(params, sizeof(params), "<member><name>%s</name>", ref);
+    cr_assert(!strstr(out, params), "%s still sent", ref);
+    cr_assert(strstr(out, "<member><name>OpaqueRef:"));
+    cr_assert(strstr(out, "</struct></value></member></struct></value>"
+                          "</param></params></methodResponse>"),
+              "truncated");
+    free(out);
+    slot_free(&s);
+
+    st = start_stream(sess, &s);
+    cr_assert_eq(xcp_server_stream_read(st, buf, sizeof(buf), &got), 0);
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>",
+             sess);
+    r = callx("session.logout", params);
+    free(r);
+    while (xcp_server_stream_read(st, buf, sizeof(buf), &got) == 0)
+        cr_assert_gt(got, 0, "the stream ended after its session did");
+    cr_assert_str_eq(xcp_error_last()->name, "SESSION_INVALID");
+    slot_free(&s);
+    free(ref);
+    free(sess);
+}
+
+/* Streamed get_all_records(_where) replies are byte for byte the
+ * buffered ones, in both encodings; errors found first are plain
+ * replies. */
+Test(server, streamed_records_equal_buffered)
+{
+    char *sess = login("root", "secret"), body[1024], *a, *b;
+    bool st;
+    size_t i;
+    const char *const fmt[] = {
+        "<?xml version=\"1.0\"?><methodCall><methodName>VM.get_all_records"
+        "</methodName><params><param><value>%s</value></param></params>"
+        "</methodCall>",
+        "<?xml version=\"1.0\"?><methodCall><methodName>"
+        "VM.get_all_records_where</methodName><params><param><value>%s"
+        "</value></param><param><value>field \"is_a_template\" = \"true\""
+        "</value></param></params></methodCall>",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"VM.get_all_records\","
+        "\"params\":[\"%s\"],\"id\":\"x\"}",
+        "{\"method\":\"VM.get_all_records_where\",\"params\":[\"%s\","
+        "\"field \\\"is_a_template\\\" = \\\"false\\\"\"],\"id\":3}",
+        /* libxcp's field list: only those fields of each record */
+        "<?xml version=\"1.0\"?><methodCall><methodName>"
+        "VM.get_all_records_where</methodName><params><param><value>%s"
+        "</value></param><param><value>true</value></param><param><value>"
+        "<array><data><value>uuid</value><value>power_state</value>"
+        "</data></array></value></param></params></methodCall>",
+        "{\"jsonrpc\":\"2.0\",\"method\":\"VM.get_all_records_where\","
+        "\"params\":[\"%s\",\"true\",[\"name_label\",\"VBDs\"]],"
+        "\"id\":4}",
+    };
+
+    clone_vms(sess, 40);
+    for (i = 0; i < 6; i++) {
+        xcp_server_protocol p = i < 2 || i == 4 ? XCP_SERVER_XMLRPC
+                                                : XCP_SERVER_JSONRPC;
+        snprintf(body, sizeof(body), fmt[i], sess);
+        a = reply_of(p, body, false, &st);
+        cr_assert(!st);
+        b = reply_of(p, body, true, &st);
+        cr_assert(st, "no stream for %s", body);
+        if (i == 0)
+            cr_assert(strlen(a) > 4 * 65536, "too small to cross slices: "
+                      "%zu", strlen(a));
+        cr_assert_str_eq(a, b, "%s", body);
+        cr_assert(!strstr(a, "Failure") && !strstr(a, "error\":["), "%s",
+                  a);
+        if (i == 4) /* only the fields asked for */
+            cr_assert(strstr(a, "<name>power_state</name>") &&
+                          !strstr(a, "<name>name_label</name>"),
+                      "%.2000s", a);
+        if (i == 5)
+            cr_assert(strstr(a, "\"VBDs\":[") &&
+                          !strstr(a, "\"uuid\":"),
+                      "%.2000s", a);
+        free(a);
+        free(b);
+    }
+    /* A field list naming no field of the class: INVALID_VALUE. */
+    snprintf(body, sizeof(body), fmt[4], sess);
+    memcpy(strstr(body, "power_state"), "power_stat_", 11);
+    a = reply_of(XCP_SERVER_XMLRPC, body, true, &st);
+    cr_assert(!st);
+    cr_assert(strstr(a, "<value>INVALID_VALUE</value><value>fields</value>"
+                        "<value>power_stat_</value>"), "%s", a);
+    free(a);
+    /* A bad session or expression: an ordinary failure, no stream. */
+    a = reply_of(XCP_SERVER_XMLRPC,
+                 "<?xml version=\"1.0\"?><methodCall><methodName>"
+                 "VM.get_all_records</methodName><params><param><value>"
+                 "OpaqueRef:nope</value></param></params></methodCall>",
+                 true, &st);
+    cr_assert(!st);
+    cr_assert(strstr(a, "SESSION_INVALID"), "%s", a);
+    free(a);
+    free(sess);
 }
 
 /* event.from parks without a thread and is answered by the change. */
