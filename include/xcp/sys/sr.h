@@ -77,6 +77,11 @@ extern "C" {
 /* sr_gc flags: also merge each hidden parent that has a single child
  * into that child.  Only when none of the VDIs involved is attached. */
 #define XCP_SR_GC_COALESCE (1u << 0)
+/* sr_gc flags: merge each hidden parent whose only child is itself a
+ * hidden parent.  No VDI's image is rewritten or renamed, so this is safe
+ * while VDIs are attached; it keeps chains short under repeated
+ * snapshot-and-delete. */
+#define XCP_SR_GC_COALESCE_HIDDEN (1u << 1)
 
 /* One device_config entry. */
 typedef struct xcp_sr_kv {
@@ -235,8 +240,8 @@ typedef struct xcp_sr_ops {
     /*
      * Garbage collection: delete hidden parents no image depends on any
      * more and debris of interrupted operations; with XCP_SR_GC_COALESCE
-     * also merge single-child hidden parents (see the flag).  out may be
-     * NULL.
+     * or XCP_SR_GC_COALESCE_HIDDEN also merge single-child hidden parents
+     * (see the flags).  out may be NULL.
      */
     int (*sr_gc)(const xcp_sr_target *sr, unsigned int flags,
                  xcp_sr_gc_result *out, xcp_sr_error *err);

@@ -10,6 +10,7 @@
  * after another, and a daemon holds it for its lifetime.
  */
 #include "engine.h"
+#include "storage.h"
 #include "../rpc/rpc.h"
 
 #include <errno.h>
@@ -149,6 +150,32 @@ static int reconcile_txn(xcp__ctx *c, void *arg)
     return xcp__vm_reconcile_all(c);
 }
 
+static int leftovers_txn(xcp__ctx *c, void *arg)
+{
+    XCP__UNUSED(arg);
+    return xcp__sr_collect_leftovers(c);
+}
+
+/* The SR collector's thread (see xcp__sr_collect). */
+static void *collector_main(void *arg)
+{
+    xcp__engine *e = arg;
+
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        while (!e->gc_wanted && !e->gc_stop)
+            pthread_cond_wait(&e->gc_cond, &e->lock);
+        if (!e->gc_wanted)
+            break;
+        e->gc_wanted = false;
+        pthread_mutex_unlock(&e->lock);
+        xcp__sr_collect(e);
+        pthread_mutex_lock(&e->lock);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
+}
+
 static void *monitor_main(void *arg)
 {
     xcp__engine *e = arg;
@@ -194,6 +221,14 @@ static void *monitor_main(void *arg)
 
 static void engine_free(xcp__engine *e)
 {
+    if (e->gc_running) {
+        /* It finishes a pending pass first. */
+        pthread_mutex_lock(&e->lock);
+        e->gc_stop = true;
+        pthread_cond_signal(&e->gc_cond);
+        pthread_mutex_unlock(&e->lock);
+        pthread_join(e->gc_thread, NULL);
+    }
     if (e->monitor_running) {
         char b = 'q';
         if (write(e->monitor_pipe[1], &b, 1) < 0)
@@ -210,6 +245,8 @@ static void engine_free(xcp__engine *e)
     if (e->lockfd > 0)
         close(e->lockfd);
     pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->sr_lock);
+    pthread_cond_destroy(&e->gc_cond);
     pthread_cond_destroy(&e->changed);
     pthread_cond_destroy(&e->workers_done);
     free(e->state_dir);
@@ -261,8 +298,14 @@ static int engine_open(xcp__engine **out, const char *dir,
     if (!e)
         return xcp__oom();
     pthread_condattr_t ca;
+    pthread_mutexattr_t ma;
 
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&e->sr_lock, &ma);
+    pthread_mutexattr_destroy(&ma);
+    pthread_cond_init(&e->gc_cond, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->changed, &ca);
@@ -296,9 +339,19 @@ static int engine_open(xcp__engine **out, const char *dir,
     rc = txn_locked(e, firstboot_txn, NULL);
     if (rc == 0)
         rc = txn_locked(e, reconcile_txn, NULL);
+    /* Leftovers of calls a crash interrupted; failing to collect them
+     * must not keep the engine closed. */
+    if (rc == 0 && txn_locked(e, leftovers_txn, NULL) < 0) {
+        xcp__log(XCP__LOG_WARN, "leftovers of interrupted calls not "
+                 "collected: %s", xcp_error_last() ? xcp_error_last()->name
+                                                   : "?");
+        xcp_error_clear();
+    }
     pthread_mutex_unlock(&e->lock);
     if (rc < 0)
         goto fail;
+    if (pthread_create(&e->gc_thread, NULL, collector_main, e) == 0)
+        e->gc_running = true;
     if (pipe2(e->monitor_pipe, O_CLOEXEC) == 0 &&
         pthread_create(&e->monitor, NULL, monitor_main, e) == 0)
         e->monitor_running = true;

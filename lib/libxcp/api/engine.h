@@ -70,6 +70,15 @@ struct xcp__engine {
     size_t task_max;         /* XCP_TASK_MAX: tasks kept (XAPI: 200) */
     int64_t task_timeout_s;  /* XCP_TASK_TIMEOUT: completed tasks' life */
     int64_t task_grace_s;    /* XCP_TASK_GRACE: kept at least this long */
+    /* SR driver calls: held (recursively) from xcp__srt_get to
+     * xcp__srt_free, and by the SR collector around its driver work;
+     * taken after the engine lock, never before it (api/storage.c). */
+    pthread_mutex_t sr_lock;
+    /* The SR collector's thread: runs a pass when gc_wanted is set (see
+     * xcp__sr_gc_request), one last one at close if it is pending. */
+    pthread_t gc_thread;
+    bool gc_running, gc_wanted, gc_stop;
+    pthread_cond_t gc_cond;
 };
 
 /* The context of one call. */

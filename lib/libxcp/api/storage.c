@@ -5,6 +5,7 @@
  */
 #include "storage.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 int xcp__sr_fail(const xcp_sr_error *err)
@@ -22,6 +23,8 @@ void xcp__srt_free(xcp__srt *t)
 {
     size_t i;
 
+    if (t->lock)
+        pthread_mutex_unlock(t->lock);
     for (i = 0; i < t->t.n_device_config; i++) {
         free((char *)t->kv[i].key);
         free((char *)t->kv[i].value);
@@ -45,7 +48,8 @@ static xcp__obj *local_pbd(xcp__ctx *c, xcp__obj *sr)
     return NULL;
 }
 
-int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
+/* As xcp__srt_get, without taking sr_lock. */
+static int srt_build(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
 {
     const char *type = xcp__obj_str(sr, F(SR, type));
     xcp__obj *pbd;
@@ -79,6 +83,17 @@ int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
 oom:
     xcp__srt_free(out);
     return xcp__oom();
+}
+
+int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
+{
+    int rc = srt_build(c, sr, any_pbd, out);
+
+    if (rc == 0) {
+        out->lock = &c->e->sr_lock;
+        pthread_mutex_lock(out->lock);
+    }
+    return rc;
 }
 
 int xcp__sr_need(xcp__obj *sr, const xcp__srt *t, uint64_t cap)
@@ -294,11 +309,56 @@ int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out)
     return rc;
 }
 
+/* An image to delete once the transaction dropping its record commits. */
+struct doomed {
+    xcp__engine *e;
+    xcp__srt t;                 /* built without sr_lock */
+    char location[XCP_SR_LOCATION_MAX];
+};
+
+static void doomed_run(void *arg, bool committed)
+{
+    struct doomed *d = arg;
+    xcp_sr_error err;
+
+    if (committed) {
+        memset(&err, 0, sizeof(err));
+        pthread_mutex_lock(&d->e->sr_lock);
+        if (d->t.type->ops->vdi_destroy(&d->t.t, d->location, &err) < 0 &&
+            err.code != -ENOENT)
+            xcp__log(XCP__LOG_WARN, "cannot delete %s of SR %s after its "
+                     "record went (it is collected at the next open): %s",
+                     d->location, d->t.t.sr_uuid, err.reason);
+        pthread_mutex_unlock(&d->e->sr_lock);
+        /* Its parents may be free now, or mergeable. */
+        xcp__sr_gc_request(d->e);
+    }
+    xcp__srt_free(&d->t);
+    free(d);
+}
+
+/* Delete the image at location of sr after the commit (see doomed). */
+static int delete_after_commit(xcp__ctx *c, xcp__obj *sr,
+                               const char *location)
+{
+    struct doomed *d = xcp__calloc(1, sizeof(*d));
+    int rc;
+
+    if (!d)
+        return xcp__oom();
+    if ((rc = srt_build(c, sr, false, &d->t)) < 0) {
+        free(d);
+        return rc;
+    }
+    d->e = c->e;
+    snprintf(d->location, sizeof(d->location), "%s", location);
+    return xcp__db_after_commit(c->db, doomed_run, d);
+}
+
 int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
 {
     xcp__obj *sr;
     xcp__srt t;
-    xcp_sr_error err;
     const xcp_value *vbds = xcp__obj_val(vdi, F(VDI, VBDs));
     int rc;
 
@@ -306,14 +366,10 @@ int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
         return xcp__fail("VDI_IN_USE", vdi->ref, "destroy", NULL);
     if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
         return rc;
-    if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_DELETE)) < 0)
+    if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_DELETE)) < 0 ||
+        (rc = delete_after_commit(c, sr, xcp__obj_str(vdi,
+                                                      F(VDI, location)))) < 0)
         goto out;
-    memset(&err, 0, sizeof(err));
-    if (t.type->ops->vdi_destroy(&t.t, xcp__obj_str(vdi, F(VDI, location)),
-                                 &err) < 0) {
-        rc = xcp__sr_fail(&err);
-        goto out;
-    }
     if ((rc = add_allocation(c, sr, -xcp__obj_int(vdi, F(VDI, virtual_size)))) <
             0 ||
         (rc = xcp__db_destroy(c->db, vdi)) < 0)
@@ -346,6 +402,31 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)
     return rc;
 }
 
+static bool gc_one(const xcp__srt *t);
+
+/*
+ * The driver's snapshot or clone.  A chain too long for the type
+ * (-EMLINK) is normally kept short by the background collector; should
+ * it lag behind (a burst of snapshot-and-delete cycles), its pass runs
+ * here, and the call is tried once more.
+ */
+static int cow_call(xcp__srt *t, bool snapshot, const char *location,
+                    xcp_sr_cow_result *res, xcp_sr_error *err)
+{
+    int (*op)(const xcp_sr_target *, const char *, xcp_sr_cow_result *,
+              xcp_sr_error *) = snapshot ? t->type->ops->vdi_snapshot
+                                         : t->type->ops->vdi_clone;
+    int rc = op(&t->t, location, res, err);
+
+    if (rc == -EMLINK && (t->type->capabilities & XCP_SR_CAP_SR_GC) &&
+        gc_one(t)) {
+        memset(res, 0, sizeof(*res));
+        memset(err, 0, sizeof(*err));
+        rc = op(&t->t, location, res, err);
+    }
+    return rc;
+}
+
 int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
 {
     xcp__obj *sr, *n;
@@ -361,8 +442,8 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
         goto out;
     memset(&res, 0, sizeof(res));
     memset(&err, 0, sizeof(err));
-    rc = (snapshot ? t.type->ops->vdi_snapshot : t.type->ops->vdi_clone)(
-        &t.t, xcp__obj_str(vdi, F(VDI, location)), &res, &err);
+    rc = cow_call(&t, snapshot, xcp__obj_str(vdi, F(VDI, location)), &res,
+                  &err);
     if (rc < 0) {
         rc = xcp__sr_fail(&err);
         goto out;
@@ -439,5 +520,280 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
 out:
     xcp__srt_free(&ts);
     xcp__srt_free(&td);
+    return rc;
+}
+
+/* ---- the SR collector ----------------------------------------------------- */
+
+void xcp__sr_gc_request(xcp__engine *e)
+{
+    e->gc_wanted = true;
+    pthread_cond_signal(&e->gc_cond);
+}
+
+/* One SR for a collector pass. */
+struct gc_job {
+    char sr[XCP_REF_MAX];
+    xcp__srt t;                 /* built without sr_lock */
+    bool changed;
+};
+
+struct gc_pass {
+    struct gc_job *jobs;
+    size_t n;
+};
+
+/* The SRs attached here whose type can gc (engine lock held). */
+static int gc_plan(xcp__ctx *c, void *arg)
+{
+    struct gc_pass *p = arg;
+    xcp__obj *const *srs;
+    size_t i, n;
+
+    srs = xcp__db_all(c->db, C(SR), &n);
+    p->jobs = n ? xcp__calloc(n, sizeof(*p->jobs)) : NULL;
+    if (n && !p->jobs)
+        return xcp__oom();
+    for (i = 0; i < n; i++) {
+        struct gc_job *j = &p->jobs[p->n];
+        const xcp_sr_type *type = xcp__sr_type_find(xcp__obj_str(srs[i],
+                                                                 F(SR, type)));
+        if (!type || !(type->capabilities & XCP_SR_CAP_SR_GC) ||
+            srt_build(c, srs[i], false, &j->t) < 0)
+            continue;
+        snprintf(j->sr, sizeof(j->sr), "%s", srs[i]->ref);
+        p->n++;
+    }
+    xcp_error_clear(); /* SRs not attached here are simply skipped */
+    return 0;
+}
+
+/* The space used by the SRs the collector changed.  Only hidden parents
+ * change: no VDI's image or parent does. */
+static int gc_refresh(xcp__ctx *c, void *arg)
+{
+    struct gc_pass *p = arg;
+    xcp__saved_error saved;
+    size_t i;
+
+    xcp__error_save(&saved);
+    for (i = 0; i < p->n; i++) {
+        xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), p->jobs[i].sr);
+        if (sr && p->jobs[i].changed)
+            xcp__sr_refresh(c, sr);
+    }
+    xcp__error_restore(&saved);
+    return 0;
+}
+
+/* One collector pass over one SR (sr_lock held), logged. */
+static bool gc_one(const xcp__srt *t)
+{
+    xcp_sr_gc_result res;
+    xcp_sr_error err;
+
+    memset(&res, 0, sizeof(res));
+    memset(&err, 0, sizeof(err));
+    if (t->type->ops->sr_gc(&t->t, XCP_SR_GC_COALESCE_HIDDEN, &res,
+                            &err) < 0)
+        xcp__log(XCP__LOG_WARN, "SR collector: SR %s: %s", t->t.sr_uuid,
+                 err.reason);
+    if (res.removed || res.coalesced)
+        xcp__log(XCP__LOG_INFO, "SR collector: SR %s: %u image(s) removed, "
+                 "%u hidden parent(s) merged", t->t.sr_uuid, res.removed,
+                 res.coalesced);
+    return res.removed || res.coalesced;
+}
+
+void xcp__sr_collect(xcp__engine *e)
+{
+    struct gc_pass p = {NULL, 0};
+    bool any = false;
+    size_t i;
+
+    if (xcp__engine_txn(e, gc_plan, &p) < 0)
+        xcp__log(XCP__LOG_WARN, "SR collector: %s",
+                 xcp_error_last() ? xcp_error_last()->name : "failed");
+    for (i = 0; i < p.n; i++) {
+        pthread_mutex_lock(&e->sr_lock);
+        p.jobs[i].changed = gc_one(&p.jobs[i].t);
+        pthread_mutex_unlock(&e->sr_lock);
+        any = any || p.jobs[i].changed;
+    }
+    if (any && xcp__engine_txn(e, gc_refresh, &p) < 0)
+        xcp__log(XCP__LOG_WARN, "SR collector: cannot refresh the records");
+    for (i = 0; i < p.n; i++)
+        xcp__srt_free(&p.jobs[i].t);
+    free(p.jobs);
+    xcp_error_clear();
+}
+
+/* ---- leftovers of interrupted calls, at open ------------------------------ */
+
+struct unowned {
+    xcp__hmap known;            /* locations with a record */
+    xcp_sr_vdi_info *v;
+    size_t n, cap;
+};
+
+static int unowned_cb(void *arg, const xcp_sr_vdi_info *vdi)
+{
+    struct unowned *u = arg;
+    xcp_sr_vdi_info *nv;
+
+    if (vdi->hidden || xcp__hmap_get(&u->known, vdi->location))
+        return 0;
+    if (u->n == u->cap) {
+        nv = realloc(u->v, (u->cap ? u->cap * 2 : 8) * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        u->v = nv;
+        u->cap = u->cap ? u->cap * 2 : 8;
+    }
+    u->v[u->n++] = *vdi;
+    return 0;
+}
+
+/*
+ * Images of sr that no VDI record refers to: made by a call that was
+ * killed before its commit, or deleted by one killed after its commit
+ * and before the deletion.  Only what the driver reports as its own
+ * images (its naming scheme, inside the SR) is considered.
+ */
+static int drop_unowned(xcp__ctx *c, xcp__obj *sr, xcp__srt *t)
+{
+    const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
+    struct unowned u;
+    xcp_sr_error err;
+    size_t i;
+    int rc = 0;
+
+    memset(&u, 0, sizeof(u));
+    for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        if (v && xcp__hmap_put(&u.known, xcp__obj_str(v, F(VDI, location)),
+                               v) < 0) {
+            rc = xcp__oom();
+            goto out;
+        }
+    }
+    memset(&err, 0, sizeof(err));
+    if (t->type->ops->sr_scan(&t->t, unowned_cb, &u, &err) < 0) {
+        /* A damaged image: leave the SR as it is, SR.scan will say. */
+        xcp__log(XCP__LOG_WARN, "SR %s: leftovers not collected: %s",
+                 t->t.sr_uuid, err.reason);
+        goto out;
+    }
+    for (i = 0; i < u.n; i++) {
+        memset(&err, 0, sizeof(err));
+        if (t->type->ops->vdi_destroy(&t->t, u.v[i].location, &err) < 0)
+            xcp__log(XCP__LOG_WARN, "SR %s: cannot delete the leftover %s: "
+                     "%s", t->t.sr_uuid, u.v[i].location, err.reason);
+        else
+            xcp__log(XCP__LOG_INFO, "SR %s: deleted %s, an image no VDI "
+                     "refers to (left by an interrupted call)",
+                     t->t.sr_uuid, u.v[i].location);
+    }
+out:
+    xcp__hmap_free(&u.known);
+    free(u.v);
+    return rc;
+}
+
+/* Suspend images no VM (or snapshot) refers to: a suspend killed after
+ * its image was committed and before the VM was. */
+static int drop_orphan_suspend_images(xcp__ctx *c, xcp__obj *sr)
+{
+    xcp__obj *const *all;
+    const xcp_value *vdis;
+    xcp__hmap used;
+    char **refs = NULL;
+    size_t i, n, nrefs = 0;
+    int rc = 0;
+
+    memset(&used, 0, sizeof(used));
+    all = xcp__db_all(c->db, C(VM), &n);
+    for (i = 0; i < n; i++)
+        if (xcp__hmap_put(&used, xcp__obj_str(all[i], F(VM, suspend_VDI)),
+                          all[i]) < 0) {
+            rc = xcp__oom();
+            goto out;
+        }
+    /* Collect first: deleting changes SR.VDIs under the loop. */
+    vdis = xcp__obj_val(sr, F(SR, VDIs));
+    n = vdis->kind == XCP_VAL_ARRAY ? vdis->u.arr.n : 0;
+    if (n && !(refs = xcp__calloc(n, sizeof(*refs)))) {
+        rc = xcp__oom();
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        const xcp_value *vbds;
+        if (!v || strcmp(xcp__obj_str(v, F(VDI, type)), "suspend") ||
+            xcp__hmap_get(&used, v->ref))
+            continue;
+        vbds = xcp__obj_val(v, F(VDI, VBDs));
+        if (vbds->kind == XCP_VAL_ARRAY && vbds->u.arr.n)
+            continue;
+        if (!(refs[nrefs++] = xcp__strdup(v->ref))) {
+            rc = xcp__oom();
+            goto out;
+        }
+    }
+    for (i = 0; i < nrefs && rc == 0; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), refs[i]);
+        if (!v)
+            continue;
+        xcp__log(XCP__LOG_INFO, "deleting suspend image %s (VDI %s): no VM "
+                 "refers to it", xcp__obj_str(v, F(VDI, location)), refs[i]);
+        rc = xcp__vdi_delete(c, v);
+    }
+out:
+    for (i = 0; refs && i < nrefs; i++)
+        free(refs[i]);
+    free(refs);
+    xcp__hmap_free(&used);
+    return rc;
+}
+
+int xcp__sr_collect_leftovers(xcp__ctx *c)
+{
+    xcp__obj *const *all;
+    char **refs;
+    size_t i, n;
+    int rc = 0;
+
+    all = xcp__db_all(c->db, C(SR), &n);
+    if (!n)
+        return 0;
+    if (!(refs = xcp__calloc(n, sizeof(*refs))))
+        return xcp__oom();
+    for (i = 0; i < n; i++)
+        if (!(refs[i] = xcp__strdup(all[i]->ref)))
+            rc = xcp__oom();
+    for (i = 0; i < n && rc == 0; i++) {
+        xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), refs[i]);
+        xcp__srt t;
+        if (!sr || xcp__srt_get(c, sr, false, &t) < 0) {
+            xcp_error_clear(); /* not attached here: nothing to do */
+            continue;
+        }
+        /* Images first: the suspend images deleted below go after the
+         * commit, and must not look unowned to the scan meanwhile. */
+        if ((t.type->capabilities & XCP_SR_CAP_SR_SCAN) &&
+            (t.type->capabilities & XCP_SR_CAP_VDI_DELETE))
+            rc = drop_unowned(c, sr, &t);
+        /* Then hidden parents nothing depends on any more, temporary
+         * files: nothing runs yet, so now rather than in the background. */
+        if (rc == 0 && (t.type->capabilities & XCP_SR_CAP_SR_GC) &&
+            gc_one(&t))
+            xcp__sr_refresh(c, sr);
+        xcp__srt_free(&t);
+        if (rc == 0)
+            rc = drop_orphan_suspend_images(c, sr);
+    }
+    for (i = 0; i < n; i++)
+        free(refs[i]);
+    free(refs);
     return rc;
 }

@@ -836,13 +836,31 @@ static xcp_sr_vdi_info *only_child(struct vdi_list *l, const char *location)
     return NULL;
 }
 
+/* The child hidden parent v may be merged into under flags, or NULL. */
+static xcp_sr_vdi_info *mergeable_child(struct vdi_list *l,
+                                        const xcp_sr_vdi_info *v,
+                                        unsigned int flags)
+{
+    xcp_sr_vdi_info *c;
+
+    if (!(flags & (XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN)) ||
+        strcmp(v->format, "qcow2") != 0 ||
+        count_children(l, v->location) != 1)
+        return NULL;
+    c = only_child(l, v->location);
+    if (strcmp(c->format, "qcow2") != 0 ||
+        (!(flags & XCP_SR_GC_COALESCE) && !c->hidden))
+        return NULL;
+    return c;
+}
+
 static int file_sr_gc(const xcp_sr_target *sr, unsigned int flags,
                       xcp_sr_gc_result *out, xcp_sr_error *err)
 {
     char dir[XCP_SR_PATH_MAX];
     struct vdi_list l = { 0 };
     xcp_sr_gc_result res = { 0 };
-    xcp_sr_vdi_info *v;
+    xcp_sr_vdi_info *v, *c;
     bool again = true;
     size_t i;
     int ret, n;
@@ -868,11 +886,9 @@ static int file_sr_gc(const xcp_sr_target *sr, unsigned int flags,
             }
             res.removed += (unsigned)n;
             again = again || n > 0;
-            if (n > 0 || !(flags & XCP_SR_GC_COALESCE) ||
-                strcmp(v->format, "qcow2") != 0 ||
-                count_children(&l, v->location) != 1)
+            if (n > 0 || !(c = mergeable_child(&l, v, flags)))
                 continue;
-            ret = coalesce(dir, v, only_child(&l, v->location), err);
+            ret = coalesce(dir, v, c, err);
             if (ret < 0)
                 goto out;
             res.coalesced++;
