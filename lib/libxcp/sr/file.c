@@ -907,18 +907,35 @@ out:
 /* ------------------------------------------------------------------ */
 /* VDI operations                                                      */
 
+/*
+ * A new image called name, which appears whole or not at all: it is
+ * written under a temporary name (debris for gc if we are killed) and
+ * then linked into place, which also refuses to replace an existing file.
+ */
 static int create_image(const char *dir, const char *name, uint64_t size,
                         const xcp__qcow2_create_opts *opts, const char *what,
                         xcp_sr_error *err)
 {
-    char path[XCP_SR_PATH_MAX], msg[1024];
+    char path[XCP_SR_PATH_MAX], tpath[XCP_SR_PATH_MAX], msg[1024];
+    char tname[XCP_SR_LOCATION_MAX + sizeof(TMP_PREFIX)];
+    bool tmp = strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0;
     int ret;
 
-    ret = join(path, sizeof(path), dir, name, err);
-    if (ret < 0)
+    snprintf(tname, sizeof(tname), "%s%s", tmp ? "" : TMP_PREFIX, name);
+    if ((ret = join(path, sizeof(path), dir, name, err)) < 0 ||
+        (ret = join(tpath, sizeof(tpath), dir, tname, err)) < 0)
         return ret;
-    ret = xcp__qcow2_create(path, size, opts, msg, sizeof(msg));
-    return ret < 0 ? img_fail(err, ret, what, msg) : 0;
+    ret = xcp__qcow2_create(tpath, size, opts, msg, sizeof(msg));
+    if (ret < 0)
+        return img_fail(err, ret, what, msg);
+    if (tmp)
+        return 0;
+    if (link(tpath, path) < 0)
+        ret = sr_fail(err, -errno, errno_name(-errno),
+                      "%s failed [opterr=link %s: %s]", what, path,
+                      strerror(errno));
+    unlink(tpath);
+    return ret;
 }
 
 static int file_vdi_create(const xcp_sr_target *sr,
