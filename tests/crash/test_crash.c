@@ -2073,6 +2073,7 @@ static void storage_worker(const char *dir, int fd, uint64_t seed)
 
 struct storage_check {
     int records, images, dangling, unowned, tmp, bad_suspend, open_failed;
+    int resumed;
 };
 
 /* The backing file named in a qcow2 header, "" if none or not qcow2. */
@@ -2240,6 +2241,28 @@ static void storage_check_child(const char *dir, int fd)
             note("storage: VDI record's image %s is missing", records.v[i]);
             c.dangling++;
         }
+    /* A Suspended VM resumes (before: VDI_MISSING when the kill came
+     * between the image's deletion and the commit). */
+    if (open_session(&s, dir) == 0) {
+        if (xcp_vm_get_by_name_label(s, &vms, GC_VM) == 0)
+            for (i = 0; i < vms.n; i++) {
+                enum xcp_vm_power_state ps;
+                char e[512];
+                if (xcp_vm_get_power_state(s, &ps, vms.items[i]) < 0 ||
+                    ps != XCP_VM_POWER_STATE_SUSPENDED)
+                    continue;
+                c.resumed++;
+                if (xcp_vm_resume(s, vms.items[i], false, false) == 0)
+                    continue;
+                error_text(e, sizeof(e), "VM.resume");
+                note("storage: %s", e);
+                c.bad_suspend++;
+            }
+        xcp_vm_set_dispose(&vms);
+        xcp_session_close(s);
+    } else {
+        c.open_failed = 1;
+    }
 out:
     free(records.v);
     free(seen.v);
@@ -2324,15 +2347,17 @@ static void scenario_storage(int iterations)
         sum.tmp += c.tmp;
         sum.bad_suspend += c.bad_suspend;
         sum.open_failed += c.open_failed;
+        sum.resumed += c.resumed;
         sum.records = c.records;
         sum.images = c.images;
     }
     printf("    storage: %d kills in %d iterations: %d dangling record(s), "
-           "%d unowned image(s), %d temporary file(s), %d Suspended VM(s) "
-           "without their image, %d failed open(s); at the end %d records, "
-           "%d images (%.1f s)\n", kills, iterations, sum.dangling,
-           sum.unowned, sum.tmp, sum.bad_suspend, sum.open_failed,
-           sum.records, sum.images, (double)(now_ms() - t0) / 1000);
+           "%d unowned image(s), %d temporary file(s), %d of %d Suspended "
+           "VM(s) without their image or failing to resume, %d failed "
+           "open(s); at the end %d records, %d images (%.1f s)\n", kills,
+           iterations, sum.dangling, sum.unowned, sum.tmp, sum.bad_suspend,
+           sum.resumed, sum.open_failed, sum.records, sum.images,
+           (double)(now_ms() - t0) / 1000);
     if (bad_runs)
         fail("storage: %d of %d iterations left records and files apart "
              "(dir %s)", bad_runs, iterations, dir);
