@@ -158,51 +158,106 @@ static void copy_image(const char *from, const char *to)
     close(out);
 }
 
-/* Before: none of these was ever removed. */
-Test(storage_gc, open_collects_leftovers_of_interrupted_calls)
+/* As a call killed in the middle leaves it: the line it wrote to
+ * <state dir>/sr-intents before making or deleting an image. */
+static void intent(const char *line)
 {
-    xcp_vm vm = api_install("web");
-    xcp_vdi_record r;
-    xcp_vdi vdi, susp;
-    char *loc, *sloc;
-    size_t before;
-    const char *orphan = "0b5a3c5e-7d1f-4c1a-9a2b-3c4d5e6f7a8b.qcow2";
+    char path[512];
+    FILE *f;
 
-    /* An ordinary VDI with no VBD must survive. */
+    snprintf(path, sizeof(path), "%s/sr-intents", api_dir);
+    f = fopen(path, "a");
+    cr_assert_not_null(f, "%s", path);
+    fprintf(f, "%s\n", line);
+    fclose(f);
+}
+
+static xcp_vdi new_vdi(const char *name, enum xcp_vdi_type type, char **loc)
+{
+    xcp_vdi_record r;
+    xcp_vdi vdi;
+
     xcp_vdi_record_init(&r);
     r.SR = api_default_sr();
     r.virtual_size = 1 * MiB;
-    r.type = XCP_VDI_TYPE_USER;
-    r.name_label = "keep";
+    r.type = type;
+    r.name_label = (char *)name;
     OK(xcp_vdi_create(S, &vdi, &r));
-    OK(xcp_vdi_get_location(S, &loc, vdi));
-    /* A suspend image no VM refers to. */
-    r.type = XCP_VDI_TYPE_SUSPEND;
-    r.name_label = "suspend image";
-    OK(xcp_vdi_create(S, &susp, &r));
-    OK(xcp_vdi_get_location(S, &sloc, susp));
-    (void)vm;
+    OK(xcp_vdi_get_location(S, loc, vdi));
+    return vdi;
+}
+
+/* Before: none of the leftovers was ever removed. */
+Test(storage_gc, open_collects_leftovers_of_interrupted_calls_only)
+{
+    xcp_vdi keep, susp, forgotten, gone;
+    xcp_vdi_set vdis;
+    char *loc, *sloc, *floc, *gloc, *sr_uuid, line[256];
+    size_t before, i;
+    bool adopted = false;
+    const char *made = "0b5a3c5e-7d1f-4c1a-9a2b-3c4d5e6f7a8b";
+    const char *dropped = "1c6b4d6f-8e2a-4d2b-8b3c-4d5e6f7a8b9c.qcow2";
+
+    OK(xcp_sr_get_uuid(S, &sr_uuid, api_default_sr()));
+    keep = new_vdi("keep", XCP_VDI_TYPE_USER, &loc);
+    susp = new_vdi("suspend image", XCP_VDI_TYPE_SUSPEND, &sloc);
+    forgotten = new_vdi("forgotten", XCP_VDI_TYPE_USER, &floc);
+    gone = new_vdi("gone", XCP_VDI_TYPE_USER, &gloc);
+    OK(xcp_vdi_forget(S, forgotten));
     before = count_images(NULL);
 
-    copy_image(loc, orphan);                /* no record refers to it */
+    /* A VDI.create killed after making its image, before the commit. */
+    snprintf(line, sizeof(line), "%s.qcow2", made);
+    copy_image(loc, line);
+    snprintf(line, sizeof(line), "C %s %s", sr_uuid, made);
+    intent(line);
+    /* A VDI.destroy killed before its commit: the record is still there,
+     * so is the image. */
+    snprintf(line, sizeof(line), "D %s %s", sr_uuid, loc);
+    intent(line);
+    /* One killed after the commit, before the deletion. */
+    OK(xcp_vdi_forget(S, gone));
+    snprintf(line, sizeof(line), "D %s %s", sr_uuid, gloc);
+    intent(line);
     touch(".xcp-tmp-deadbeef.qcow2", "x");  /* an interrupted operation */
-    touch("notes.txt", "not ours");         /* not ours: stays */
+    copy_image(loc, dropped);               /* placed there for SR.scan */
+    touch("notes.txt", "not ours");
     touch("README", "not ours");
 
     api_reopen();
-    cr_expect(!exists(orphan), "the image no record refers to stays");
+    snprintf(line, sizeof(line), "%s.qcow2", made);
+    cr_expect(!exists(line), "the image of a killed VDI.create stays");
+    cr_expect(!exists(gloc), "the image of a killed VDI.destroy stays");
     cr_expect(!exists(".xcp-tmp-deadbeef.qcow2"), "a temporary file stays");
     cr_expect(!exists(sloc), "the orphaned suspend image stays");
     cr_expect(exists(loc), "a VDI's image went");
+    cr_expect(exists(floc), "the image of a forgotten VDI went");
+    cr_expect(exists(dropped), "an image placed in the SR went");
     cr_expect(exists("notes.txt") && exists("README"),
               "a file that is not ours went");
     {
-        char *gone = NULL;
-        assert_error(xcp_vdi_get_location(S, &gone, susp), "HANDLE_INVALID",
+        char *none = NULL;
+        assert_error(xcp_vdi_get_location(S, &none, susp), "HANDLE_INVALID",
                      "VDI", susp.ref);
     }
-    /* The VM's disk and the kept VDI: one image each, as before. */
+    /* keep, forgotten, dropped (and the VM's disk): as before, bar the
+     * suspend image and gone, plus dropped. */
     cr_expect_eq(count_images(NULL), before - 1);
+    /* SR.scan brings back what was forgotten or placed there. */
+    OK(xcp_sr_scan(S, api_default_sr()));
+    OK(xcp_sr_get_VDIs(S, &vdis, api_default_sr()));
+    for (i = 0; i < vdis.n; i++) {
+        char *l;
+        OK(xcp_vdi_get_location(S, &l, vdis.items[i]));
+        adopted = adopted || !strcmp(l, dropped);
+        free(l);
+    }
+    xcp_vdi_set_dispose(&vdis);
+    cr_expect(adopted, "SR.scan did not introduce %s", dropped);
+    (void)keep;
+    free(sr_uuid);
     free(sloc);
+    free(floc);
+    free(gloc);
     free(loc);
 }

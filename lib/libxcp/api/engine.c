@@ -244,6 +244,8 @@ static void engine_free(xcp__engine *e)
     xcp__db_close(e->db);
     if (e->lockfd > 0)
         close(e->lockfd);
+    if (e->intent_fd >= 0)
+        close(e->intent_fd);
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->sr_lock);
     pthread_cond_destroy(&e->gc_cond);
@@ -312,6 +314,7 @@ static int engine_open(xcp__engine **out, const char *dir,
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&e->workers_done, NULL);
     e->lockfd = -1;
+    e->intent_fd = -1;
     e->monitor_pipe[0] = e->monitor_pipe[1] = -1;
     if (!(e->state_dir = xcp__strdup(dir))) {
         rc = xcp__oom();
@@ -322,7 +325,8 @@ static int engine_open(xcp__engine **out, const char *dir,
                            strerror(-rc));
         goto fail;
     }
-    if ((rc = lock_dir(e, opts ? opts->lock_timeout_ms : 0)) < 0)
+    if ((rc = lock_dir(e, opts ? opts->lock_timeout_ms : 0)) < 0 ||
+        (rc = xcp__sr_intents_open(e)) < 0)
         goto fail;
     if ((rc = xcp__db_open(&e->db, dir)) < 0)
         goto fail;
@@ -427,8 +431,6 @@ int xcp__ctx_commit(xcp__ctx *c)
 {
     int rc = xcp__db_commit(c->db);
 
-    if (rc == 0)
-        c->ncreated = 0; /* their records are durable now */
     xcp__db_begin(c->db);
     return rc;
 }
@@ -437,8 +439,6 @@ int xcp__ctx_unlock(xcp__ctx *c)
 {
     int rc = xcp__db_commit(c->db);
 
-    if (rc == 0)
-        c->ncreated = 0;
     pthread_mutex_unlock(&c->e->lock);
     return rc;
 }
@@ -455,8 +455,7 @@ bool xcp__ctx_wait(xcp__ctx *c, int64_t deadline_ms)
     int64_t now = xcp__now_ms();
     bool woken = true;
 
-    if (xcp__db_commit(c->db) == 0)
-        c->ncreated = 0;
+    xcp__db_commit(c->db);
     if (deadline_ms < 0) {
         pthread_cond_wait(&c->e->changed, &c->e->lock);
     } else if (deadline_ms <= now) {
@@ -528,15 +527,12 @@ static int run_call(xcp__ctx *c)
         rc = xcp__fail("NOT_IMPLEMENTED", c->msg->wire, NULL);
     }
     if (rc < 0) {
-        xcp__ctx_discard_created(c);
+        /* Images the call made go with it (xcp__db_after_commit). */
         xcp__db_abort(c->db);
     } else {
         int crc = xcp__db_commit(c->db);
         rc = crc < 0 ? crc : rc == XCP__PARKED ? rc : 0;
     }
-    free(c->created);
-    c->created = NULL;
-    c->ncreated = 0;
     if (c->own_task) {
         /* The internal task of a synchronous call goes with the call. */
         xcp__obj *t = xcp__db_get_cls(c->db, C(task), c->task);

@@ -6,7 +6,9 @@
 #include "storage.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 int xcp__sr_fail(const xcp_sr_error *err)
 {
@@ -173,40 +175,118 @@ static int add_allocation(xcp__ctx *c, xcp__obj *sr, int64_t delta)
                            cur + delta < 0 ? 0 : cur + delta);
 }
 
-void xcp__ctx_created(xcp__ctx *c, const char *sr, const char *location)
-{
-    struct xcp__newvdi *n = realloc(c->created,
-                                    (c->ncreated + 1) * sizeof(*n));
+/* ---- intents (see storage.h) ------------------------------------------- */
 
-    if (!n)
-        return; /* at worst an orphan image, never a lost one */
-    c->created = n;
-    snprintf(n[c->ncreated].sr, sizeof(n->sr), "%s", sr);
-    snprintf(n[c->ncreated].location, sizeof(n->location), "%s", location);
-    c->ncreated++;
+int xcp__sr_intents_open(xcp__engine *e)
+{
+    char *path = xcp__printf("%s/sr-intents", e->state_dir);
+
+    if (!path)
+        return xcp__oom();
+    e->intent_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    free(path);
+    if (e->intent_fd < 0)
+        return xcp__internal("cannot open %s/sr-intents: %s", e->state_dir,
+                             strerror(errno));
+    return 0;
 }
 
-void xcp__ctx_discard_created(xcp__ctx *c)
+/* Record that an image named by key (kind 'C': a VDI uuid, 'D': a
+ * location) of sr is about to be made or deleted; one intent_done each. */
+static int intent_add(xcp__ctx *c, char kind, xcp__obj *sr, const char *key)
 {
-    xcp__saved_error saved;
-    size_t i;
+    char *line = xcp__printf("%c %s %s\n", kind, xcp__obj_uuid(sr), key);
+    size_t len;
+    int rc = 0;
 
-    xcp__error_save(&saved);
-    for (i = c->ncreated; i-- > 0;) {
-        xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), c->created[i].sr);
-        xcp__srt t;
-        xcp_sr_error err;
-        if (!sr || xcp__srt_get(c, sr, true, &t) < 0)
-            continue;
-        memset(&err, 0, sizeof(err));
-        if (t.type->ops->vdi_destroy &&
-            t.type->ops->vdi_destroy(&t.t, c->created[i].location, &err) < 0)
-            xcp__log(XCP__LOG_WARN, "cannot remove %s after a failed call: "
-                     "%s", c->created[i].location, err.reason);
-        xcp__srt_free(&t);
+    if (!line)
+        return xcp__oom();
+    len = strlen(line);
+    if (write(c->e->intent_fd, line, len) != (ssize_t)len) {
+        char *why = xcp__printf("cannot record an image operation [opterr="
+                                "%s/sr-intents: %s]", c->e->state_dir,
+                                strerror(errno ? errno : EIO));
+        rc = xcp__fail(errno == ENOSPC ? "SR_FULL" : "SR_BACKEND_FAILURE",
+                       errno == ENOSPC ? (why ? why : "") : "",
+                       why ? why : "", errno == ENOSPC ? NULL : "", NULL);
+        free(why);
+    } else {
+        c->e->intents++;
     }
-    c->ncreated = 0;
-    xcp__error_restore(&saved);
+    free(line);
+    return rc;
+}
+
+static void intent_done(xcp__engine *e)
+{
+    if (e->intents && --e->intents == 0 && ftruncate(e->intent_fd, 0) < 0)
+        xcp__log(XCP__LOG_WARN, "cannot empty %s/sr-intents: %s",
+                 e->state_dir, strerror(errno));
+}
+
+/* An image made or to be deleted, waiting for its transaction's end. */
+struct pending_image {
+    xcp__engine *e;
+    xcp__srt t;                 /* built without sr_lock */
+    char location[XCP_SR_LOCATION_MAX];
+    bool made;                  /* made: deleted on abort; else on commit */
+};
+
+static void pending_image_run(void *arg, bool committed)
+{
+    struct pending_image *d = arg;
+    xcp_sr_error err;
+
+    if (committed != d->made) {
+        memset(&err, 0, sizeof(err));
+        pthread_mutex_lock(&d->e->sr_lock);
+        if (d->t.type->ops->vdi_destroy(&d->t.t, d->location, &err) < 0 &&
+            err.code != -ENOENT)
+            xcp__log(XCP__LOG_WARN, "cannot delete %s of SR %s %s (it is "
+                     "collected at the next open): %s", d->location,
+                     d->t.t.sr_uuid, d->made ? "after a rolled back call"
+                                             : "after its record went",
+                     err.reason);
+        pthread_mutex_unlock(&d->e->sr_lock);
+        /* Its parents may be free now, or mergeable. */
+        xcp__sr_gc_request(d->e);
+    }
+    intent_done(d->e);
+    xcp__srt_free(&d->t);
+    free(d);
+}
+
+/* Delete the image at location of sr when the transaction ends: at its
+ * commit (made false) or its abort (made true).  Its intent is recorded
+ * (deletions) or was (made: before the driver made it). */
+static int image_on_txn_end(xcp__ctx *c, xcp__obj *sr, const char *location,
+                            bool made)
+{
+    struct pending_image *d;
+    int rc;
+
+    if (!made && (rc = intent_add(c, 'D', sr, location)) < 0)
+        return rc;
+    if (!(d = xcp__calloc(1, sizeof(*d)))) {
+        intent_done(c->e);
+        return xcp__oom();
+    }
+    if ((rc = srt_build(c, sr, false, &d->t)) < 0) {
+        intent_done(c->e);
+        free(d);
+        return rc;
+    }
+    d->e = c->e;
+    d->made = made;
+    snprintf(d->location, sizeof(d->location), "%s", location);
+    return xcp__db_after_commit(c->db, pending_image_run, d);
+}
+
+/* Before the driver makes an image: its uuid, and the intent. */
+static int image_to_make(xcp__ctx *c, xcp__obj *sr, char uuid[37])
+{
+    xcp__uuid_gen(uuid);
+    return intent_add(c, 'C', sr, uuid);
 }
 
 static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
@@ -216,7 +296,9 @@ static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
     xcp__obj *v;
     int rc;
 
-    if ((rc = xcp__db_create(c->db, C(VDI), NULL, in->uuid[0] ? in->uuid
+    /* Whatever fails from here, the image goes with the rollback. */
+    if ((rc = image_on_txn_end(c, sr, in->location, true)) < 0 ||
+        (rc = xcp__db_create(c->db, C(VDI), NULL, in->uuid[0] ? in->uuid
                                                              : NULL,
                              &v)) < 0)
         return rc;
@@ -231,7 +313,6 @@ static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
         (rc = add_allocation(c, sr, (int64_t)in->virtual_size)) < 0 ||
         (rc = xcp__update_allowed(c, v)) < 0)
         return rc;
-    xcp__ctx_created(c, sr->ref, in->location);
     *out = v;
     return 0;
 }
@@ -244,6 +325,7 @@ int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
     xcp_sr_vdi_create_params p;
     xcp_sr_vdi_info info;
     xcp_sr_error err;
+    char uuid[37];
     int rc;
 
     if (size < 0) {
@@ -253,28 +335,23 @@ int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
     }
     if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
         return rc;
-    if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_CREATE)) < 0)
+    if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_CREATE)) < 0 ||
+        (rc = image_to_make(c, sr, uuid)) < 0)
         goto out;
     memset(&p, 0, sizeof(p));
     memset(&info, 0, sizeof(info));
     memset(&err, 0, sizeof(err));
     p.version = 1;
+    p.uuid = uuid;
     p.virtual_size = (uint64_t)size;
     p.format = format;
     if (t.type->ops->vdi_create(&t.t, &p, &info, &err) < 0) {
+        intent_done(c->e);
         rc = xcp__sr_fail(&err);
         goto out;
     }
-    rc = new_record(c, sr, &info, name, descr, type, out);
-    if (rc < 0) {
-        /* The record failed: don't leave the storage behind. */
-        xcp__saved_error saved;
-        xcp__error_save(&saved);
-        t.type->ops->vdi_destroy(&t.t, info.location, &err);
-        xcp__error_restore(&saved);
-    } else {
+    if ((rc = new_record(c, sr, &info, name, descr, type, out)) == 0)
         xcp__sr_refresh(c, sr);
-    }
 out:
     xcp__srt_free(&t);
     return rc;
@@ -309,52 +386,6 @@ int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out)
     return rc;
 }
 
-/* An image to delete once the transaction dropping its record commits. */
-struct doomed {
-    xcp__engine *e;
-    xcp__srt t;                 /* built without sr_lock */
-    char location[XCP_SR_LOCATION_MAX];
-};
-
-static void doomed_run(void *arg, bool committed)
-{
-    struct doomed *d = arg;
-    xcp_sr_error err;
-
-    if (committed) {
-        memset(&err, 0, sizeof(err));
-        pthread_mutex_lock(&d->e->sr_lock);
-        if (d->t.type->ops->vdi_destroy(&d->t.t, d->location, &err) < 0 &&
-            err.code != -ENOENT)
-            xcp__log(XCP__LOG_WARN, "cannot delete %s of SR %s after its "
-                     "record went (it is collected at the next open): %s",
-                     d->location, d->t.t.sr_uuid, err.reason);
-        pthread_mutex_unlock(&d->e->sr_lock);
-        /* Its parents may be free now, or mergeable. */
-        xcp__sr_gc_request(d->e);
-    }
-    xcp__srt_free(&d->t);
-    free(d);
-}
-
-/* Delete the image at location of sr after the commit (see doomed). */
-static int delete_after_commit(xcp__ctx *c, xcp__obj *sr,
-                               const char *location)
-{
-    struct doomed *d = xcp__calloc(1, sizeof(*d));
-    int rc;
-
-    if (!d)
-        return xcp__oom();
-    if ((rc = srt_build(c, sr, false, &d->t)) < 0) {
-        free(d);
-        return rc;
-    }
-    d->e = c->e;
-    snprintf(d->location, sizeof(d->location), "%s", location);
-    return xcp__db_after_commit(c->db, doomed_run, d);
-}
-
 int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
 {
     xcp__obj *sr;
@@ -367,8 +398,8 @@ int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
     if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
         return rc;
     if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_DELETE)) < 0 ||
-        (rc = delete_after_commit(c, sr, xcp__obj_str(vdi,
-                                                      F(VDI, location)))) < 0)
+        (rc = image_on_txn_end(c, sr, xcp__obj_str(vdi, F(VDI, location)),
+                               false)) < 0)
         goto out;
     if ((rc = add_allocation(c, sr, -xcp__obj_int(vdi, F(VDI, virtual_size)))) <
             0 ||
@@ -410,20 +441,29 @@ static bool gc_one(const xcp__srt *t);
  * it lag behind (a burst of snapshot-and-delete cycles), its pass runs
  * here, and the call is tried once more.
  */
-static int cow_call(xcp__srt *t, bool snapshot, const char *location,
-                    xcp_sr_cow_result *res, xcp_sr_error *err)
+static int cow_once(xcp__srt *t, bool snapshot, const char *location,
+                    const char *uuid, xcp_sr_cow_result *res,
+                    xcp_sr_error *err)
 {
-    int (*op)(const xcp_sr_target *, const char *, xcp_sr_cow_result *,
-              xcp_sr_error *) = snapshot ? t->type->ops->vdi_snapshot
-                                         : t->type->ops->vdi_clone;
-    int rc = op(&t->t, location, res, err);
+    const xcp_sr_ops *o = t->type->ops;
+
+    memset(res, 0, sizeof(*res));
+    memset(err, 0, sizeof(*err));
+    if (o->version >= 2 && o->vdi_cow)
+        return o->vdi_cow(&t->t, location, snapshot, uuid, res, err);
+    return (snapshot ? o->vdi_snapshot : o->vdi_clone)(&t->t, location, res,
+                                                       err);
+}
+
+static int cow_call(xcp__srt *t, bool snapshot, const char *location,
+                    const char *uuid, xcp_sr_cow_result *res,
+                    xcp_sr_error *err)
+{
+    int rc = cow_once(t, snapshot, location, uuid, res, err);
 
     if (rc == -EMLINK && (t->type->capabilities & XCP_SR_CAP_SR_GC) &&
-        gc_one(t)) {
-        memset(res, 0, sizeof(*res));
-        memset(err, 0, sizeof(*err));
-        rc = op(&t->t, location, res, err);
-    }
+        gc_one(t))
+        rc = cow_once(t, snapshot, location, uuid, res, err);
     return rc;
 }
 
@@ -433,6 +473,7 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
     xcp__srt t;
     xcp_sr_cow_result res;
     xcp_sr_error err;
+    char uuid[37];
     int rc;
 
     if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
@@ -442,9 +483,12 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
         goto out;
     memset(&res, 0, sizeof(res));
     memset(&err, 0, sizeof(err));
-    rc = cow_call(&t, snapshot, xcp__obj_str(vdi, F(VDI, location)), &res,
-                  &err);
+    if ((rc = image_to_make(c, sr, uuid)) < 0)
+        goto out;
+    rc = cow_call(&t, snapshot, xcp__obj_str(vdi, F(VDI, location)), uuid,
+                  &res, &err);
     if (rc < 0) {
+        intent_done(c->e);
         rc = xcp__sr_fail(&err);
         goto out;
     }
@@ -491,6 +535,7 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
     xcp__srt ts, td;
     xcp_sr_vdi_info info;
     xcp_sr_error err;
+    char uuid[37];
     int rc;
 
     if ((rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
@@ -503,12 +548,14 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
         xcp__srt_free(&ts);
         return rc;
     }
-    if ((rc = xcp__sr_need(dst_sr, &td, XCP_SR_CAP_VDI_COPY)) < 0)
+    if ((rc = xcp__sr_need(dst_sr, &td, XCP_SR_CAP_VDI_COPY)) < 0 ||
+        (rc = image_to_make(c, dst_sr, uuid)) < 0)
         goto out;
     memset(&info, 0, sizeof(info));
     memset(&err, 0, sizeof(err));
     if (td.type->ops->vdi_copy(&ts.t, xcp__obj_str(vdi, F(VDI, location)),
-                               &td.t, NULL, &info, &err) < 0) {
+                               &td.t, uuid, &info, &err) < 0) {
+        intent_done(c->e);
         rc = xcp__sr_fail(&err);
         goto out;
     }
@@ -630,74 +677,112 @@ void xcp__sr_collect(xcp__engine *e)
 
 /* ---- leftovers of interrupted calls, at open ------------------------------ */
 
-struct unowned {
-    xcp__hmap known;            /* locations with a record */
-    xcp_sr_vdi_info *v;
-    size_t n, cap;
+/* Whether a VDI record of sr has this location. */
+static bool location_known(xcp__ctx *c, xcp__obj *sr, const char *location)
+{
+    const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
+    size_t i;
+
+    for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        if (v && !strcmp(xcp__obj_str(v, F(VDI, location)), location))
+            return true;
+    }
+    return false;
+}
+
+struct find_uuid {
+    const char *uuid;
+    char location[XCP_SR_LOCATION_MAX];
 };
 
-static int unowned_cb(void *arg, const xcp_sr_vdi_info *vdi)
+static int find_uuid_cb(void *arg, const xcp_sr_vdi_info *vdi)
 {
-    struct unowned *u = arg;
-    xcp_sr_vdi_info *nv;
+    struct find_uuid *f = arg;
 
-    if (vdi->hidden || xcp__hmap_get(&u->known, vdi->location))
+    if (vdi->hidden || strcmp(vdi->uuid, f->uuid))
         return 0;
-    if (u->n == u->cap) {
-        nv = realloc(u->v, (u->cap ? u->cap * 2 : 8) * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        u->v = nv;
-        u->cap = u->cap ? u->cap * 2 : 8;
-    }
-    u->v[u->n++] = *vdi;
-    return 0;
+    snprintf(f->location, sizeof(f->location), "%s", vdi->location);
+    return 1;
 }
 
 /*
- * Images of sr that no VDI record refers to: made by a call that was
- * killed before its commit, or deleted by one killed after its commit
- * and before the deletion.  Only what the driver reports as its own
- * images (its naming scheme, inside the SR) is considered.
+ * One intent left by a crash: the image made (kind 'C', key its uuid)
+ * whose record never committed, or the one whose record went (kind 'D',
+ * key its location) but not the image, is deleted.  Anything else stays.
  */
-static int drop_unowned(xcp__ctx *c, xcp__obj *sr, xcp__srt *t)
+static void replay_intent(xcp__ctx *c, char kind, const char *sr_uuid,
+                          const char *key)
 {
-    const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
-    struct unowned u;
+    xcp__obj *sr = xcp__db_by_uuid(c->db, C(SR), sr_uuid);
+    struct find_uuid f = {key, ""};
     xcp_sr_error err;
-    size_t i;
-    int rc = 0;
+    xcp__srt t;
 
-    memset(&u, 0, sizeof(u));
-    for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
-        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
-        if (v && xcp__hmap_put(&u.known, xcp__obj_str(v, F(VDI, location)),
-                               v) < 0) {
-            rc = xcp__oom();
-            goto out;
-        }
+    if (!sr || (kind == 'C' && xcp__db_by_uuid(c->db, C(VDI), key)) ||
+        (kind == 'D' && location_known(c, sr, key)))
+        return;
+    if (xcp__srt_get(c, sr, false, &t) < 0) {
+        xcp__log(XCP__LOG_WARN, "SR %s is not attached: its leftover %s is "
+                 "not collected", sr_uuid, key);
+        return;
     }
     memset(&err, 0, sizeof(err));
-    if (t->type->ops->sr_scan(&t->t, unowned_cb, &u, &err) < 0) {
-        /* A damaged image: leave the SR as it is, SR.scan will say. */
-        xcp__log(XCP__LOG_WARN, "SR %s: leftovers not collected: %s",
-                 t->t.sr_uuid, err.reason);
-        goto out;
-    }
-    for (i = 0; i < u.n; i++) {
+    if (kind == 'D')
+        snprintf(f.location, sizeof(f.location), "%s", key);
+    else if (t.type->ops->sr_scan &&
+             t.type->ops->sr_scan(&t.t, find_uuid_cb, &f, &err) < 0)
+        xcp__log(XCP__LOG_WARN, "SR %s: cannot look for the leftover %s: "
+                 "%s", sr_uuid, key, err.reason);
+    if (f.location[0] && !location_known(c, sr, f.location)) {
         memset(&err, 0, sizeof(err));
-        if (t->type->ops->vdi_destroy(&t->t, u.v[i].location, &err) < 0)
+        if (t.type->ops->vdi_destroy(&t.t, f.location, &err) < 0 &&
+            err.code != -ENOENT)
             xcp__log(XCP__LOG_WARN, "SR %s: cannot delete the leftover %s: "
-                     "%s", t->t.sr_uuid, u.v[i].location, err.reason);
+                     "%s", sr_uuid, f.location, err.reason);
         else
-            xcp__log(XCP__LOG_INFO, "SR %s: deleted %s, an image no VDI "
-                     "refers to (left by an interrupted call)",
-                     t->t.sr_uuid, u.v[i].location);
+            xcp__log(XCP__LOG_INFO, "SR %s: deleted %s, left by an "
+                     "interrupted call", sr_uuid, f.location);
     }
-out:
-    xcp__hmap_free(&u.known);
-    free(u.v);
-    return rc;
+    xcp__srt_free(&t);
+}
+
+/* Act on the intents a crash left (see storage.h), then forget them. */
+static int replay_intents(xcp__ctx *c)
+{
+    char buf[4096], *line, *end;
+    size_t have = 0, len;
+    ssize_t n;
+
+    if (lseek(c->e->intent_fd, 0, SEEK_SET) < 0)
+        return xcp__internal("cannot read %s/sr-intents: %s",
+                             c->e->state_dir, strerror(errno));
+    for (;;) {
+        n = read(c->e->intent_fd, buf + have, sizeof(buf) - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = '\0';
+        for (line = buf; (end = strchr(line, '\n')); line = end + 1) {
+            char sr[64], key[XCP_SR_LOCATION_MAX], kind;
+            *end = '\0';
+            if (sscanf(line, "%c %63s %255s", &kind, sr, key) == 3 &&
+                (kind == 'C' || kind == 'D'))
+                replay_intent(c, kind, sr, key);
+        }
+        /* Keep a partial line (a torn last write is dropped at the end). */
+        len = strlen(line);
+        memmove(buf, line, len);
+        have = len;
+        if (have == sizeof(buf) - 1)
+            have = 0;           /* not one of ours: too long */
+    }
+    if (ftruncate(c->e->intent_fd, 0) < 0)
+        xcp__log(XCP__LOG_WARN, "cannot empty %s/sr-intents: %s",
+                 c->e->state_dir, strerror(errno));
+    return 0;
 }
 
 /* Suspend images no VM (or snapshot) refers to: a suspend killed after
@@ -761,8 +846,12 @@ int xcp__sr_collect_leftovers(xcp__ctx *c)
     xcp__obj *const *all;
     char **refs;
     size_t i, n;
-    int rc = 0;
+    int rc;
 
+    /* Images first: the suspend images deleted below go after the
+     * commit, with intents of their own. */
+    if ((rc = replay_intents(c)) < 0)
+        return rc;
     all = xcp__db_all(c->db, C(SR), &n);
     if (!n)
         return 0;
@@ -778,15 +867,9 @@ int xcp__sr_collect_leftovers(xcp__ctx *c)
             xcp_error_clear(); /* not attached here: nothing to do */
             continue;
         }
-        /* Images first: the suspend images deleted below go after the
-         * commit, and must not look unowned to the scan meanwhile. */
-        if ((t.type->capabilities & XCP_SR_CAP_SR_SCAN) &&
-            (t.type->capabilities & XCP_SR_CAP_VDI_DELETE))
-            rc = drop_unowned(c, sr, &t);
-        /* Then hidden parents nothing depends on any more, temporary
-         * files: nothing runs yet, so now rather than in the background. */
-        if (rc == 0 && (t.type->capabilities & XCP_SR_CAP_SR_GC) &&
-            gc_one(&t))
+        /* Hidden parents nothing depends on any more, temporary files:
+         * nothing runs yet, so now rather than in the background. */
+        if ((t.type->capabilities & XCP_SR_CAP_SR_GC) && gc_one(&t))
             xcp__sr_refresh(c, sr);
         xcp__srt_free(&t);
         if (rc == 0)

@@ -70,11 +70,23 @@ xcp__obj *xcp__default_sr(xcp__ctx *c);
  */
 void xcp__sr_collect(xcp__engine *e);
 void xcp__sr_gc_request(xcp__engine *e);
+/*
+ * Intents.  Before an image is made or deleted outside the commit that
+ * makes or drops its record, a line goes to <state dir>/sr-intents
+ * ("C <SR uuid> <VDI uuid>" before one is made, "D <SR uuid> <location>"
+ * before one is deleted after the commit); write() is enough against a
+ * kill.  The file is emptied whenever nothing is in flight.  At open the
+ * lines left say exactly which images a crash may have orphaned, so
+ * nothing else (an image placed in the SR for SR.scan, or one whose VDI
+ * was forgotten with VDI.forget) is ever taken for a leftover.
+ */
+/* Open the file at engine open (before xcp__sr_collect_leftovers). */
+int xcp__sr_intents_open(xcp__engine *e);
 /* At engine open (lock held, in a transaction, nothing else running):
- * collect what interrupted calls left behind: images no record refers to
- * (as the driver's scan reports them: its own naming scheme, inside the
- * SR), suspend images no VM refers to (deleted after the commit), then a
- * collector pass (hidden parents, temporary files). */
+ * collect what interrupted calls left behind: images of the intents
+ * left whose record is not there (made) or is gone (deleted), suspend
+ * images no VM refers to (deleted after the commit), then a collector
+ * pass (hidden parents, temporary files). */
 int xcp__sr_collect_leftovers(xcp__ctx *c);
 
 #endif

@@ -938,16 +938,36 @@ static int create_image(const char *dir, const char *name, uint64_t size,
     return ret;
 }
 
+/* One uuid, one image, whatever its format, and no sidecar of another
+ * image: else -EEXIST. */
+static int uuid_free(const char *dir, const char *uuid, const char *what,
+                     xcp_sr_error *err)
+{
+    static const char *const ext[] = { "qcow2", "raw", "meta" };
+    char name[XCP_SR_LOCATION_MAX], path[XCP_SR_PATH_MAX];
+    struct stat st;
+    size_t i;
+    int ret;
+
+    for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        snprintf(name, sizeof(name), "%s.%s", uuid, ext[i]);
+        if ((ret = join(path, sizeof(path), dir, name, err)) < 0)
+            return ret;
+        if (lstat(path, &st) == 0)
+            return sr_fail(err, -EEXIST, NULL, "%s failed [opterr=%s "
+                           "exists]", what, path);
+    }
+    return 0;
+}
+
 static int file_vdi_create(const xcp_sr_target *sr,
                            const xcp_sr_vdi_create_params *params,
                            xcp_sr_vdi_info *out, xcp_sr_error *err)
 {
     char dir[XCP_SR_PATH_MAX], uuid[XCP_SR_UUID_BUFLEN];
-    char loc[XCP_SR_LOCATION_MAX], other[XCP_SR_LOCATION_MAX];
-    char opath[XCP_SR_PATH_MAX];
+    char loc[XCP_SR_LOCATION_MAX];
     xcp__qcow2_create_opts o = { 0 };
     const char *fmt = params->format ? params->format : "qcow2";
-    struct stat st;
     int ret;
 
     ret = attached_dir(sr, dir, err);
@@ -966,15 +986,8 @@ static int file_vdi_create(const xcp_sr_target *sr,
     } else if ((ret = make_uuid(uuid, err)) < 0) {
         return ret;
     }
-    /* One uuid, one image, whatever its format. */
-    snprintf(other, sizeof(other), "%s.%s", uuid,
-             strcmp(fmt, "raw") == 0 ? "qcow2" : "raw");
-    ret = join(opath, sizeof(opath), dir, other, err);
-    if (ret < 0)
+    if ((ret = uuid_free(dir, uuid, "VDI create", err)) < 0)
         return ret;
-    if (stat(opath, &st) == 0)
-        return sr_fail(err, -EEXIST, NULL,
-                       "VDI create failed [opterr=%s exists]", opath);
     snprintf(loc, sizeof(loc), "%s.%s", uuid, fmt);
     o.format = fmt;
     ret = create_image(dir, loc, params->virtual_size, &o, "VDI create",
@@ -1187,7 +1200,7 @@ out:
  * written again, so it serves as the children's parent itself.
  */
 static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
-               xcp_sr_cow_result *out, xcp_sr_error *err)
+               const char *uuid, xcp_sr_cow_result *out, xcp_sr_error *err)
 {
     const char *what = child_ro ? "VDI snapshot" : "VDI clone";
     char dir[XCP_SR_PATH_MAX], puuid[XCP_SR_UUID_BUFLEN];
@@ -1199,6 +1212,9 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
     int ret;
 
     memset(out, 0, sizeof(*out));
+    if (uuid && (strlen(uuid) != UUID_LEN || !valid_uuid(uuid)))
+        return sr_fail(err, -EINVAL, NULL, "%s failed [opterr=bad uuid "
+                       "'%.64s']", what, uuid);
     ret = attached_dir(sr, dir, err);
     if (ret == 0)
         ret = stat_vdi(dir, location, &src, err);
@@ -1218,7 +1234,11 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
         return sr_fail(err, -EMLINK, NULL,
                        "The snapshot chain is too long [opterr=%s: %u "
                        "images]", location, len);
-    if ((ret = make_uuid(cuuid, err)) < 0 ||
+    if (uuid && (ret = uuid_free(dir, uuid, what, err)) < 0)
+        return ret;
+    if (uuid)
+        memcpy(cuuid, uuid, sizeof(cuuid));
+    if ((!uuid && (ret = make_uuid(cuuid, err)) < 0) ||
         (ret = make_uuid(puuid, err)) < 0 ||
         (ret = cluster_bits_of(dir, location, &o.cluster_bits, what,
                                err)) < 0)
@@ -1251,13 +1271,20 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
 static int file_vdi_snapshot(const xcp_sr_target *sr, const char *location,
                              xcp_sr_cow_result *out, xcp_sr_error *err)
 {
-    return cow(sr, location, true, out, err);
+    return cow(sr, location, true, NULL, out, err);
 }
 
 static int file_vdi_clone(const xcp_sr_target *sr, const char *location,
                           xcp_sr_cow_result *out, xcp_sr_error *err)
 {
-    return cow(sr, location, false, out, err);
+    return cow(sr, location, false, NULL, out, err);
+}
+
+static int file_vdi_cow(const xcp_sr_target *sr, const char *location,
+                        bool read_only, const char *uuid,
+                        xcp_sr_cow_result *out, xcp_sr_error *err)
+{
+    return cow(sr, location, read_only, uuid, out, err);
 }
 
 static int file_vdi_copy(const xcp_sr_target *src, const char *location,
@@ -1365,6 +1392,7 @@ static const xcp_sr_ops file_ops = {
     .vdi_clone = file_vdi_clone,
     .vdi_copy = file_vdi_copy,
     .vdi_path = file_vdi_path,
+    .vdi_cow = file_vdi_cow,
 };
 
 const xcp_sr_type xcp__sr_type_file = {

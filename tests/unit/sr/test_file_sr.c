@@ -592,6 +592,28 @@ Test(file_vdi, gc_coalesce_hidden_merges_hidden_parents_only)
     cr_expect(exists(r2.parent.location));
 }
 
+/* The caller can name the new VDI before the call (so that a crash
+ * leaves nothing it cannot name). */
+Test(file_vdi, cow_names_the_child_as_asked)
+{
+    const char *uuid = "3d7c5e70-9f3b-4e3c-9c4d-5e6f7a8b9c0d";
+    xcp_sr_vdi_info a = vdi_new(4 * MiB);
+    xcp_sr_cow_result r;
+
+    cr_assert_geq(ops->version, 2);
+    cr_assert_eq(ops->vdi_cow(&sr, a.location, true, uuid, &r, &e), 0, "%s",
+                 e.reason);
+    cr_expect_str_eq(r.child.uuid, uuid);
+    cr_expect(r.child.read_only);
+    cr_expect_eq(ops->vdi_cow(&sr, a.location, false, uuid, &r, &e), -EEXIST,
+                 "a second image with that uuid");
+    cr_expect_eq(ops->vdi_cow(&sr, a.location, false, "../x", &r, &e),
+                 -EINVAL);
+    cr_assert_eq(ops->vdi_cow(&sr, a.location, false, NULL, &r, &e), 0);
+    cr_expect_str_neq(r.child.uuid, uuid);
+    cr_expect_not(r.child.read_only);
+}
+
 Test(file_vdi, gc_removes_debris_of_interrupted_operations)
 {
     xcp_sr_gc_result g;
