@@ -196,25 +196,31 @@ int xcp__sr_intents_open(xcp__engine *e)
 static int intent_add(xcp__ctx *c, char kind, xcp__obj *sr, const char *key)
 {
     char *line = xcp__printf("%c %s %s\n", kind, xcp__obj_uuid(sr), key);
+    xcp_sr_error err;
+    off_t end;
     size_t len;
-    int rc = 0;
 
     if (!line)
         return xcp__oom();
     len = strlen(line);
-    if (write(c->e->intent_fd, line, len) != (ssize_t)len) {
-        char *why = xcp__printf("cannot record an image operation [opterr="
-                                "%s/sr-intents: %s]", c->e->state_dir,
-                                strerror(errno ? errno : EIO));
-        rc = xcp__fail(errno == ENOSPC ? "SR_FULL" : "SR_BACKEND_FAILURE",
-                       errno == ENOSPC ? (why ? why : "") : "",
-                       why ? why : "", errno == ENOSPC ? NULL : "", NULL);
-        free(why);
-    } else {
+    end = lseek(c->e->intent_fd, 0, SEEK_END);
+    errno = EIO;                /* for a short write, which sets none */
+    if (end >= 0 && write(c->e->intent_fd, line, len) == (ssize_t)len) {
+        free(line);
         c->e->intents++;
+        return 0;
     }
+    memset(&err, 0, sizeof(err));
+    err.name = errno == ENOSPC || errno == EDQUOT ? "SR_FULL"
+                                                  : "SR_BACKEND_FAILURE";
+    snprintf(err.reason, sizeof(err.reason), "cannot record an image "
+             "operation [opterr=%s/sr-intents: %s]", c->e->state_dir,
+             strerror(errno));
+    /* No torn line for the next one to run into. */
+    if (end >= 0 && ftruncate(c->e->intent_fd, end) < 0)
+        xcp__log(XCP__LOG_WARN, "%s", err.reason);
     free(line);
-    return rc;
+    return xcp__sr_fail(&err);
 }
 
 static void intent_done(xcp__engine *e)
