@@ -21,6 +21,9 @@
  *   rotate   16 KiB other_config values so the journal passes 4 MiB and
  *            is rotated into db.snap; the kill comes at random, as
  *            db.snap.tmp is opened, or as it is renamed over db.snap
+ *   storage  random kills of a worker making and deleting images
+ *            (snapshots, suspend images, VDIs): afterwards every VDI
+ *            record has its image and every image an owner
  *   damage   deterministic damage: a torn or flipped journal tail must
  *            give the earlier state; damaged snapshots must make the open
  *            fail with an error naming the file, leaving both files as
@@ -1940,6 +1943,432 @@ static void scenario_damage(void)
     base_free(&base_fresh);
 }
 
+/* ---- scenario: storage --------------------------------------------------- */
+
+/*
+ * Files and records.  A worker loops over the calls that make and delete
+ * images on one VM (snapshot and uninstall, suspend, resume,
+ * hard_shutdown from Suspended, VDI.create and destroy) until killed at a
+ * random moment.  A fresh process then opens the directory (which
+ * collects what the kill left), reads every VDI record and closes; then
+ * the SR directories are compared with the records: each record's image
+ * exists (else: dangling), each image is owned (a record's, or a hidden
+ * parent another image is backed by; else: unowned, as is a temporary
+ * file), and a Suspended VM's suspend image is a live record.
+ */
+
+#define GC_VM "crash-storage"
+#define GC_TEMPLATE "Debian Bookworm 12"
+
+static void uninstall_snapshot(xcp_session *s, xcp_vm snap)
+{
+    xcp_vbd_set vbds = {0, NULL};
+    xcp_vdi vdis[8];
+    size_t i, n = 0;
+
+    if (xcp_vm_get_VBDs(s, &vbds, snap) == 0)
+        for (i = 0; i < vbds.n && n < 8; i++)
+            if (xcp_vbd_get_VDI(s, &vdis[n], vbds.items[i]) == 0 &&
+                strcmp(vdis[n].ref, "OpaqueRef:NULL") != 0)
+                n++;
+    xcp_vbd_set_dispose(&vbds);
+    if (xcp_vm_destroy(s, snap) < 0)
+        return;
+    for (i = 0; i < n; i++)
+        xcp_vdi_destroy(s, vdis[i]);
+}
+
+/* The worker's VM, made on first use, without snapshots left over. */
+static int storage_vm(xcp_session *s, xcp_vm *vm)
+{
+    xcp_vm_set set = {0, NULL};
+    size_t i;
+    int rc;
+
+    if ((rc = xcp_vm_get_by_name_label(s, &set, GC_VM)) < 0)
+        return rc;
+    for (i = 0; i < set.n; i++) {
+        bool snap = false, tpl = false;
+        xcp_vm_get_is_a_snapshot(s, &snap, set.items[i]);
+        xcp_vm_get_is_a_template(s, &tpl, set.items[i]);
+        if (snap)
+            uninstall_snapshot(s, set.items[i]);
+        else if (!tpl)
+            *vm = set.items[i], rc = 1;
+    }
+    xcp_vm_set_dispose(&set);
+    if (rc == 1)
+        return 0;
+    if ((rc = xcp_vm_get_by_name_label(s, &set, GC_TEMPLATE)) < 0)
+        return rc;
+    rc = set.n ? xcp_vm_clone(s, vm, set.items[0], GC_VM) : -1;
+    xcp_vm_set_dispose(&set);
+    return rc < 0 ? rc : xcp_vm_provision(s, *vm);
+}
+
+static void storage_step(xcp_session *s, xcp_vm vm, xcp_sr sr)
+{
+    enum xcp_vm_power_state ps;
+    xcp_vm snap;
+    xcp_vdi vdi;
+    xcp_vdi_record r;
+    unsigned pick = rnd_below(4);
+
+    if (xcp_vm_get_power_state(s, &ps, vm) < 0)
+        return;
+    if (pick == 0) {
+        if (xcp_vm_snapshot(s, &snap, vm, "crash-snap", NULL) == 0)
+            uninstall_snapshot(s, snap);
+        return;
+    }
+    if (pick == 1) {
+        xcp_vdi_record_init(&r);
+        r.SR = sr;
+        r.virtual_size = 1 << 20;
+        r.type = XCP_VDI_TYPE_USER;
+        r.name_label = "crash-scratch";
+        if (xcp_vdi_create(s, &vdi, &r) == 0)
+            xcp_vdi_destroy(s, vdi);
+        return;
+    }
+    switch (ps) {
+    case XCP_VM_POWER_STATE_HALTED:
+        xcp_vm_start(s, vm, false, false);
+        break;
+    case XCP_VM_POWER_STATE_RUNNING:
+        if (pick == 2)
+            xcp_vm_suspend(s, vm);
+        else
+            xcp_vm_hard_shutdown(s, vm);
+        break;
+    case XCP_VM_POWER_STATE_SUSPENDED:
+        if (pick == 2)
+            xcp_vm_resume(s, vm, false, false);
+        else
+            xcp_vm_hard_shutdown(s, vm);
+        break;
+    default:
+        xcp_vm_hard_shutdown(s, vm);
+        break;
+    }
+}
+
+static void storage_worker(const char *dir, int fd, uint64_t seed)
+{
+    xcp_session *s;
+    xcp_pool_set pools = {0, NULL};
+    xcp_sr sr;
+    xcp_vm vm;
+
+    rng_state = seed | 1;
+    if (open_session(&s, dir) < 0 || storage_vm(s, &vm) < 0 ||
+        xcp_pool_get_all(s, &pools) < 0 || pools.n < 1 ||
+        xcp_pool_get_default_SR(s, &sr, pools.items[0]) < 0)
+        _exit(2);
+    if (write(fd, "r", 1) != 1)
+        _exit(2);
+    for (;;)
+        storage_step(s, vm, sr);
+}
+
+struct storage_check {
+    int records, images, dangling, unowned, tmp, bad_suspend, open_failed;
+    int resumed;
+};
+
+/* The backing file named in a qcow2 header, "" if none or not qcow2. */
+static void qcow2_backing(const char *path, char *out, size_t n)
+{
+    unsigned char h[20];
+    uint64_t off = 0;
+    uint32_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), i;
+
+    out[0] = '\0';
+    if (fd < 0)
+        return;
+    if (pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+        !memcmp(h, "QFI\xfb", 4)) {
+        for (i = 8; i < 16; i++)
+            off = off << 8 | h[i];
+        for (i = 16; i < 20; i++)
+            len = len << 8 | h[i];
+        if (off && len && len < n &&
+            pread(fd, out, len, (off_t)off) == (ssize_t)len)
+            out[len] = '\0';
+        else
+            out[0] = '\0';
+    }
+    close(fd);
+}
+
+static bool is_image_name(const char *name)
+{
+    size_t len = strlen(name);
+
+    return len == 36 + 6 ? !strcmp(name + 36, ".qcow2")
+           : len == 36 + 4 ? !strcmp(name + 36, ".raw")
+                           : false;
+}
+
+struct names {
+    char (*v)[64];
+    size_t n;
+};
+
+static bool names_has(const struct names *l, const char *s)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (!strcmp(l->v[i], s))
+            return true;
+    return false;
+}
+
+static void names_add(struct names *l, const char *s)
+{
+    l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+    snprintf(l->v[l->n++], sizeof(*l->v), "%s", s);
+}
+
+/* Compare one SR directory with the records' locations. */
+static void check_sr_dir(const char *dir, const struct names *records,
+                         struct names *seen, struct storage_check *c)
+{
+    struct names imgs = {NULL, 0}, backing = {NULL, 0};
+    char path[PATH_MAX + 512], meta[PATH_MAX + 512], mname[64], b[256];
+    char *text;
+    struct dirent *de;
+    size_t i, len;
+    DIR *d = opendir(dir);
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        if (!strncmp(de->d_name, ".xcp-tmp-", 9)) {
+            note("storage: temporary file %s/%s left", dir, de->d_name);
+            c->tmp++;
+        }
+        if (!is_image_name(de->d_name))
+            continue;
+        names_add(&imgs, de->d_name);
+        names_add(seen, de->d_name);
+        path_in(path, sizeof(path), dir, de->d_name);
+        qcow2_backing(path, b, sizeof(b));
+        if (b[0])
+            names_add(&backing, b);
+    }
+    closedir(d);
+    for (i = 0; i < imgs.n; i++) {
+        bool hidden;
+        snprintf(mname, sizeof(mname), "%.36s.meta", imgs.v[i]);
+        path_in(meta, sizeof(meta), dir, mname);
+        text = read_all(meta, &len);
+        hidden = text && strstr(text, "hidden=1");
+        free(text);
+        c->images++;
+        if (hidden ? names_has(&backing, imgs.v[i])
+                   : names_has(records, imgs.v[i]))
+            continue;
+        note("storage: %s/%s is unowned (%s, no %s)", dir, imgs.v[i],
+             hidden ? "hidden" : "visible",
+             hidden ? "image backed by it" : "VDI record");
+        c->unowned++;
+    }
+    free(imgs.v);
+    free(backing.v);
+}
+
+/* In a child: open (collecting leftovers), read the records, close, then
+ * compare with the files. */
+static void storage_check_child(const char *dir, int fd)
+{
+    struct storage_check c;
+    struct names records = {NULL, 0}, seen = {NULL, 0};
+    xcp_vdi_record_map all = {0, NULL, NULL};
+    xcp_vm_set vms = {0, NULL};
+    xcp_session *s;
+    char path[PATH_MAX];
+    struct dirent *de;
+    size_t i;
+    DIR *d;
+
+    memset(&c, 0, sizeof(c));
+    if (open_session(&s, dir) < 0 || xcp_vdi_get_all_records(s, &all) < 0 ||
+        xcp_vm_get_by_name_label(s, &vms, GC_VM) < 0) {
+        char e[512];
+        error_text(e, sizeof(e), "open");
+        note("storage: %s", e);
+        c.open_failed = 1;
+        goto out;
+    }
+    for (i = 0; i < all.n; i++)
+        if (all.records[i].location && all.records[i].location[0])
+            names_add(&records, all.records[i].location);
+    c.records = (int)records.n;
+    for (i = 0; i < vms.n; i++) {
+        enum xcp_vm_power_state ps;
+        xcp_vdi sv;
+        xcp_vdi_record r;
+        xcp_vdi_record_init(&r);
+        if (xcp_vm_get_power_state(s, &ps, vms.items[i]) == 0 &&
+            ps == XCP_VM_POWER_STATE_SUSPENDED &&
+            (xcp_vm_get_suspend_VDI(s, &sv, vms.items[i]) < 0 ||
+             xcp_vdi_get_record(s, &r, sv) < 0)) {
+            note("storage: a Suspended VM has no suspend image record");
+            c.bad_suspend++;
+        }
+        xcp_vdi_record_dispose(&r);
+    }
+    xcp_vm_set_dispose(&vms);
+    xcp_vdi_record_map_dispose(&all);
+    xcp_session_close(s); /* the collector's pending pass ends first */
+
+    path_in(path, sizeof(path), dir, "sr");
+    if ((d = opendir(path))) {
+        while ((de = readdir(d))) {
+            char sub[PATH_MAX + 256];
+            if (de->d_name[0] == '.')
+                continue;
+            snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+            check_sr_dir(sub, &records, &seen, &c);
+        }
+        closedir(d);
+    }
+    for (i = 0; i < records.n; i++)
+        if (!names_has(&seen, records.v[i])) {
+            note("storage: VDI record's image %s is missing", records.v[i]);
+            c.dangling++;
+        }
+    /* A Suspended VM resumes (before: VDI_MISSING when the kill came
+     * between the image's deletion and the commit). */
+    if (open_session(&s, dir) == 0) {
+        if (xcp_vm_get_by_name_label(s, &vms, GC_VM) == 0)
+            for (i = 0; i < vms.n; i++) {
+                enum xcp_vm_power_state ps;
+                char e[512];
+                if (xcp_vm_get_power_state(s, &ps, vms.items[i]) < 0 ||
+                    ps != XCP_VM_POWER_STATE_SUSPENDED)
+                    continue;
+                c.resumed++;
+                if (xcp_vm_resume(s, vms.items[i], false, false) == 0)
+                    continue;
+                error_text(e, sizeof(e), "VM.resume");
+                note("storage: %s", e);
+                c.bad_suspend++;
+            }
+        xcp_vm_set_dispose(&vms);
+        xcp_session_close(s);
+    } else {
+        c.open_failed = 1;
+    }
+out:
+    free(records.v);
+    free(seen.v);
+    if (write(fd, &c, sizeof(c)) != (ssize_t)sizeof(c))
+        _exit(3);
+    _exit(0);
+}
+
+static int storage_check(const char *dir, struct storage_check *c)
+{
+    int p[2];
+    pid_t pid;
+
+    memset(c, 0, sizeof(*c));
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    fflush(stdout);
+    if ((pid = fork()) == 0) {
+        close(p[0]);
+        storage_check_child(dir, p[1]);
+    }
+    close(p[1]);
+    if (pid < 0 || read(p[0], c, sizeof(*c)) != (ssize_t)sizeof(*c)) {
+        close(p[0]);
+        if (pid > 0)
+            wait_child(pid, 60000);
+        return -1;
+    }
+    close(p[0]);
+    wait_child(pid, 60000);
+    return 0;
+}
+
+static void scenario_storage(int iterations)
+{
+    struct storage_check c, sum;
+    int64_t t0 = now_ms();
+    char *dir = make_dir("storage");
+    int i, kills = 0, bad_runs = 0, fd[2], st;
+    char ready;
+    pid_t pid;
+
+    if (!dir) {
+        fail("storage: cannot make a state dir: %s", strerror(errno));
+        return;
+    }
+    memset(&sum, 0, sizeof(sum));
+    for (i = 0; i < iterations; i++) {
+        if (pipe2(fd, O_CLOEXEC) < 0)
+            break;
+        fflush(stdout);
+        if ((pid = fork()) == 0) {
+            close(fd[0]);
+            storage_worker(dir, fd[1], rnd());
+        }
+        close(fd[1]);
+        if (pid < 0 || read(fd[0], &ready, 1) != 1) {
+            close(fd[0]);
+            if (pid > 0)
+                wait_child(pid, 10000);
+            fail("storage: iteration %d: the worker did not start", i + 1);
+            bad_runs++;
+            continue;
+        }
+        sleep_ms(rnd_below(300));
+        kill(pid, SIGKILL);
+        close(fd[0]);
+        st = wait_child(pid, 10000);
+        kills += st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+        if (storage_check(dir, &c) < 0)
+            c.open_failed = 1;
+        if (c.dangling || c.unowned || c.tmp || c.bad_suspend ||
+            c.open_failed) {
+            bad_runs++;
+            note("storage: iteration %d: %d dangling record(s), %d unowned "
+                 "image(s), %d temporary file(s), %d bad suspend image(s)%s",
+                 i + 1, c.dangling, c.unowned, c.tmp, c.bad_suspend,
+                 c.open_failed ? ", open failed" : "");
+        }
+        sum.dangling += c.dangling;
+        sum.unowned += c.unowned;
+        sum.tmp += c.tmp;
+        sum.bad_suspend += c.bad_suspend;
+        sum.open_failed += c.open_failed;
+        sum.resumed += c.resumed;
+        sum.records = c.records;
+        sum.images = c.images;
+    }
+    printf("    storage: %d kills in %d iterations: %d dangling record(s), "
+           "%d unowned image(s), %d temporary file(s), %d of %d Suspended "
+           "VM(s) without their image or failing to resume, %d failed "
+           "open(s); at the end %d records, %d images (%.1f s)\n", kills,
+           iterations, sum.dangling, sum.unowned, sum.tmp, sum.bad_suspend,
+           sum.resumed, sum.open_failed, sum.records, sum.images,
+           (double)(now_ms() - t0) / 1000);
+    if (bad_runs)
+        fail("storage: %d of %d iterations left records and files apart "
+             "(dir %s)", bad_runs, iterations, dir);
+    else
+        pass("storage: after %d kills every VDI record has its image and "
+             "every image its owner", kills);
+    if (!bad_runs && !keep_dirs())
+        rm_tree(dir);
+    free(dir);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv)
@@ -1967,6 +2396,7 @@ int main(int argc, char **argv)
     scenario_damage();
     scenario_kill("kill", iterations, 0, 10);
     scenario_kill("rotate", iterations, ROTATE_PAD, 0);
+    scenario_storage(iterations);
 
     if (nxfail)
         printf("%d expected failure(s): known library bugs (XFAIL above)\n",

@@ -40,7 +40,7 @@ extern "C" {
 
 /* Version of struct xcp_sr_ops described by this header.  Slots are only
  * ever added at the end; a table with a smaller version lacks them. */
-#define XCP_SR_OPS_VERSION 1
+#define XCP_SR_OPS_VERSION 2
 
 /* Buffer sizes of the strings in the structs below, NUL included. */
 #define XCP_SR_UUID_BUFLEN 37
@@ -77,6 +77,11 @@ extern "C" {
 /* sr_gc flags: also merge each hidden parent that has a single child
  * into that child.  Only when none of the VDIs involved is attached. */
 #define XCP_SR_GC_COALESCE (1u << 0)
+/* sr_gc flags: merge each hidden parent whose only child is itself a
+ * hidden parent.  No VDI's image is rewritten or renamed, so this is safe
+ * while VDIs are attached; it keeps chains short under repeated
+ * snapshot-and-delete. */
+#define XCP_SR_GC_COALESCE_HIDDEN (1u << 1)
 
 /* One device_config entry. */
 typedef struct xcp_sr_kv {
@@ -235,8 +240,8 @@ typedef struct xcp_sr_ops {
     /*
      * Garbage collection: delete hidden parents no image depends on any
      * more and debris of interrupted operations; with XCP_SR_GC_COALESCE
-     * also merge single-child hidden parents (see the flag).  out may be
-     * NULL.
+     * or XCP_SR_GC_COALESCE_HIDDEN also merge single-child hidden parents
+     * (see the flags).  out may be NULL.
      */
     int (*sr_gc)(const xcp_sr_target *sr, unsigned int flags,
                  xcp_sr_gc_result *out, xcp_sr_error *err);
@@ -287,6 +292,18 @@ typedef struct xcp_sr_ops {
     /* The path and image format a hypervisor should open. */
     int (*vdi_path)(const xcp_sr_target *sr, const char *location,
                     xcp_sr_vdi_path *out, xcp_sr_error *err);
+
+    /* ---- version 2 ---- */
+
+    /*
+     * vdi_snapshot (read_only) or vdi_clone, the new VDI getting uuid
+     * (NULL: the driver makes one), as vdi_create's params->uuid: so the
+     * caller can name, before the call, an image a crash might leave
+     * behind.  Optional: NULL when the type has neither operation.
+     */
+    int (*vdi_cow)(const xcp_sr_target *sr, const char *location,
+                   bool read_only, const char *uuid, xcp_sr_cow_result *out,
+                   xcp_sr_error *err);
 } xcp_sr_ops;
 
 /* The static description of an SR type. */

@@ -10,6 +10,7 @@
  * after another, and a daemon holds it for its lifetime.
  */
 #include "engine.h"
+#include "storage.h"
 #include "../rpc/rpc.h"
 
 #include <errno.h>
@@ -149,6 +150,32 @@ static int reconcile_txn(xcp__ctx *c, void *arg)
     return xcp__vm_reconcile_all(c);
 }
 
+static int leftovers_txn(xcp__ctx *c, void *arg)
+{
+    XCP__UNUSED(arg);
+    return xcp__sr_collect_leftovers(c);
+}
+
+/* The SR collector's thread (see xcp__sr_collect). */
+static void *collector_main(void *arg)
+{
+    xcp__engine *e = arg;
+
+    pthread_mutex_lock(&e->lock);
+    for (;;) {
+        while (!e->gc_wanted && !e->gc_stop)
+            pthread_cond_wait(&e->gc_cond, &e->lock);
+        if (!e->gc_wanted)
+            break;
+        e->gc_wanted = false;
+        pthread_mutex_unlock(&e->lock);
+        xcp__sr_collect(e);
+        pthread_mutex_lock(&e->lock);
+    }
+    pthread_mutex_unlock(&e->lock);
+    return NULL;
+}
+
 static void *monitor_main(void *arg)
 {
     xcp__engine *e = arg;
@@ -194,6 +221,14 @@ static void *monitor_main(void *arg)
 
 static void engine_free(xcp__engine *e)
 {
+    if (e->gc_running) {
+        /* It finishes a pending pass first. */
+        pthread_mutex_lock(&e->lock);
+        e->gc_stop = true;
+        pthread_cond_signal(&e->gc_cond);
+        pthread_mutex_unlock(&e->lock);
+        pthread_join(e->gc_thread, NULL);
+    }
     if (e->monitor_running) {
         char b = 'q';
         if (write(e->monitor_pipe[1], &b, 1) < 0)
@@ -209,7 +244,11 @@ static void engine_free(xcp__engine *e)
     xcp__db_close(e->db);
     if (e->lockfd > 0)
         close(e->lockfd);
+    if (e->intent_fd >= 0)
+        close(e->intent_fd);
     pthread_mutex_destroy(&e->lock);
+    pthread_mutex_destroy(&e->sr_lock);
+    pthread_cond_destroy(&e->gc_cond);
     pthread_cond_destroy(&e->changed);
     pthread_cond_destroy(&e->workers_done);
     free(e->state_dir);
@@ -261,14 +300,21 @@ static int engine_open(xcp__engine **out, const char *dir,
     if (!e)
         return xcp__oom();
     pthread_condattr_t ca;
+    pthread_mutexattr_t ma;
 
     pthread_mutex_init(&e->lock, NULL);
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&e->sr_lock, &ma);
+    pthread_mutexattr_destroy(&ma);
+    pthread_cond_init(&e->gc_cond, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->changed, &ca);
     pthread_condattr_destroy(&ca);
     pthread_cond_init(&e->workers_done, NULL);
     e->lockfd = -1;
+    e->intent_fd = -1;
     e->monitor_pipe[0] = e->monitor_pipe[1] = -1;
     if (!(e->state_dir = xcp__strdup(dir))) {
         rc = xcp__oom();
@@ -279,7 +325,8 @@ static int engine_open(xcp__engine **out, const char *dir,
                            strerror(-rc));
         goto fail;
     }
-    if ((rc = lock_dir(e, opts ? opts->lock_timeout_ms : 0)) < 0)
+    if ((rc = lock_dir(e, opts ? opts->lock_timeout_ms : 0)) < 0 ||
+        (rc = xcp__sr_intents_open(e)) < 0)
         goto fail;
     if ((rc = xcp__db_open(&e->db, dir)) < 0)
         goto fail;
@@ -296,9 +343,19 @@ static int engine_open(xcp__engine **out, const char *dir,
     rc = txn_locked(e, firstboot_txn, NULL);
     if (rc == 0)
         rc = txn_locked(e, reconcile_txn, NULL);
+    /* Leftovers of calls a crash interrupted; failing to collect them
+     * must not keep the engine closed. */
+    if (rc == 0 && txn_locked(e, leftovers_txn, NULL) < 0) {
+        xcp__log(XCP__LOG_WARN, "leftovers of interrupted calls not "
+                 "collected: %s", xcp_error_last() ? xcp_error_last()->name
+                                                   : "?");
+        xcp_error_clear();
+    }
     pthread_mutex_unlock(&e->lock);
     if (rc < 0)
         goto fail;
+    if (pthread_create(&e->gc_thread, NULL, collector_main, e) == 0)
+        e->gc_running = true;
     if (pipe2(e->monitor_pipe, O_CLOEXEC) == 0 &&
         pthread_create(&e->monitor, NULL, monitor_main, e) == 0)
         e->monitor_running = true;
@@ -374,8 +431,6 @@ int xcp__ctx_commit(xcp__ctx *c)
 {
     int rc = xcp__db_commit(c->db);
 
-    if (rc == 0)
-        c->ncreated = 0; /* their records are durable now */
     xcp__db_begin(c->db);
     return rc;
 }
@@ -384,8 +439,6 @@ int xcp__ctx_unlock(xcp__ctx *c)
 {
     int rc = xcp__db_commit(c->db);
 
-    if (rc == 0)
-        c->ncreated = 0;
     pthread_mutex_unlock(&c->e->lock);
     return rc;
 }
@@ -402,8 +455,7 @@ bool xcp__ctx_wait(xcp__ctx *c, int64_t deadline_ms)
     int64_t now = xcp__now_ms();
     bool woken = true;
 
-    if (xcp__db_commit(c->db) == 0)
-        c->ncreated = 0;
+    xcp__db_commit(c->db);
     if (deadline_ms < 0) {
         pthread_cond_wait(&c->e->changed, &c->e->lock);
     } else if (deadline_ms <= now) {
@@ -475,15 +527,12 @@ static int run_call(xcp__ctx *c)
         rc = xcp__fail("NOT_IMPLEMENTED", c->msg->wire, NULL);
     }
     if (rc < 0) {
-        xcp__ctx_discard_created(c);
+        /* Images the call made go with it (xcp__db_after_commit). */
         xcp__db_abort(c->db);
     } else {
         int crc = xcp__db_commit(c->db);
         rc = crc < 0 ? crc : rc == XCP__PARKED ? rc : 0;
     }
-    free(c->created);
-    c->created = NULL;
-    c->ncreated = 0;
     if (c->own_task) {
         /* The internal task of a synchronous call goes with the call. */
         xcp__obj *t = xcp__db_get_cls(c->db, C(task), c->task);

@@ -70,6 +70,19 @@ struct xcp__engine {
     size_t task_max;         /* XCP_TASK_MAX: tasks kept (XAPI: 200) */
     int64_t task_timeout_s;  /* XCP_TASK_TIMEOUT: completed tasks' life */
     int64_t task_grace_s;    /* XCP_TASK_GRACE: kept at least this long */
+    /* SR driver calls: held (recursively) from xcp__srt_get to
+     * xcp__srt_free, and by the SR collector around its driver work;
+     * taken after the engine lock, never before it (api/storage.c). */
+    pthread_mutex_t sr_lock;
+    /* The SR collector's thread: runs a pass when gc_wanted is set (see
+     * xcp__sr_gc_request), one last one at close if it is pending. */
+    pthread_t gc_thread;
+    bool gc_running, gc_wanted, gc_stop;
+    pthread_cond_t gc_cond;
+    /* <state dir>/sr-intents: images being made or deleted outside the
+     * commit of their record, and how many are in flight (storage.c). */
+    int intent_fd;
+    size_t intents;
 };
 
 /* The context of one call. */
@@ -84,13 +97,6 @@ typedef struct xcp__ctx {
     size_t nargs;
     xcp_value *args;
     xcp_value *result;
-    /* Storage this call created since its last commit: a failed call
-     * removes it, so no image outlives its rolled-back record. */
-    struct xcp__newvdi {
-        char sr[XCP_REF_MAX];
-        char location[256];
-    } *created;
-    size_t ncreated;
     /* Server calls: where a long poll parks instead of blocking (NULL:
      * block), its absolute deadline (monotonic ms; 0: from the call's
      * timeout argument), and no_block: never wait (shutdown). */
@@ -196,12 +202,6 @@ extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
     xcp__impl_event[], xcp__impl_vm[], xcp__impl_host[], xcp__impl_pool[],
     xcp__impl_sr[], xcp__impl_vdi[], xcp__impl_vbd[], xcp__impl_vif[],
     xcp__impl_network[], xcp__impl_misc[];
-
-/* ---- storage.c ---- */
-/* Remember new storage (undone if the call fails before it commits). */
-void xcp__ctx_created(xcp__ctx *c, const char *sr, const char *location);
-/* Delete the storage remembered since the last commit. */
-void xcp__ctx_discard_created(xcp__ctx *c);
 
 /* ---- generic.c: generated messages ---- */
 int xcp__generic_call(xcp__ctx *c);

@@ -5,7 +5,10 @@
  */
 #include "storage.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 
 int xcp__sr_fail(const xcp_sr_error *err)
 {
@@ -22,6 +25,8 @@ void xcp__srt_free(xcp__srt *t)
 {
     size_t i;
 
+    if (t->lock)
+        pthread_mutex_unlock(t->lock);
     for (i = 0; i < t->t.n_device_config; i++) {
         free((char *)t->kv[i].key);
         free((char *)t->kv[i].value);
@@ -45,7 +50,8 @@ static xcp__obj *local_pbd(xcp__ctx *c, xcp__obj *sr)
     return NULL;
 }
 
-int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
+/* As xcp__srt_get, without taking sr_lock. */
+static int srt_build(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
 {
     const char *type = xcp__obj_str(sr, F(SR, type));
     xcp__obj *pbd;
@@ -79,6 +85,17 @@ int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
 oom:
     xcp__srt_free(out);
     return xcp__oom();
+}
+
+int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
+{
+    int rc = srt_build(c, sr, any_pbd, out);
+
+    if (rc == 0) {
+        out->lock = &c->e->sr_lock;
+        pthread_mutex_lock(out->lock);
+    }
+    return rc;
 }
 
 int xcp__sr_need(xcp__obj *sr, const xcp__srt *t, uint64_t cap)
@@ -158,40 +175,124 @@ static int add_allocation(xcp__ctx *c, xcp__obj *sr, int64_t delta)
                            cur + delta < 0 ? 0 : cur + delta);
 }
 
-void xcp__ctx_created(xcp__ctx *c, const char *sr, const char *location)
-{
-    struct xcp__newvdi *n = realloc(c->created,
-                                    (c->ncreated + 1) * sizeof(*n));
+/* ---- intents (see storage.h) ------------------------------------------- */
 
-    if (!n)
-        return; /* at worst an orphan image, never a lost one */
-    c->created = n;
-    snprintf(n[c->ncreated].sr, sizeof(n->sr), "%s", sr);
-    snprintf(n[c->ncreated].location, sizeof(n->location), "%s", location);
-    c->ncreated++;
+int xcp__sr_intents_open(xcp__engine *e)
+{
+    char *path = xcp__printf("%s/sr-intents", e->state_dir);
+
+    if (!path)
+        return xcp__oom();
+    e->intent_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    free(path);
+    if (e->intent_fd < 0)
+        return xcp__internal("cannot open %s/sr-intents: %s", e->state_dir,
+                             strerror(errno));
+    return 0;
 }
 
-void xcp__ctx_discard_created(xcp__ctx *c)
+/* Record that an image named by key (kind 'C': a VDI uuid, 'D': a
+ * location) of sr is about to be made or deleted; one intent_done each. */
+static int intent_add(xcp__ctx *c, char kind, xcp__obj *sr, const char *key)
 {
-    xcp__saved_error saved;
-    size_t i;
+    char *line = xcp__printf("%c %s %s\n", kind, xcp__obj_uuid(sr), key);
+    xcp_sr_error err;
+    off_t end;
+    size_t len;
 
-    xcp__error_save(&saved);
-    for (i = c->ncreated; i-- > 0;) {
-        xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), c->created[i].sr);
-        xcp__srt t;
-        xcp_sr_error err;
-        if (!sr || xcp__srt_get(c, sr, true, &t) < 0)
-            continue;
-        memset(&err, 0, sizeof(err));
-        if (t.type->ops->vdi_destroy &&
-            t.type->ops->vdi_destroy(&t.t, c->created[i].location, &err) < 0)
-            xcp__log(XCP__LOG_WARN, "cannot remove %s after a failed call: "
-                     "%s", c->created[i].location, err.reason);
-        xcp__srt_free(&t);
+    if (!line)
+        return xcp__oom();
+    len = strlen(line);
+    end = lseek(c->e->intent_fd, 0, SEEK_END);
+    errno = EIO;                /* for a short write, which sets none */
+    if (end >= 0 && write(c->e->intent_fd, line, len) == (ssize_t)len) {
+        free(line);
+        c->e->intents++;
+        return 0;
     }
-    c->ncreated = 0;
-    xcp__error_restore(&saved);
+    memset(&err, 0, sizeof(err));
+    err.name = errno == ENOSPC || errno == EDQUOT ? "SR_FULL"
+                                                  : "SR_BACKEND_FAILURE";
+    snprintf(err.reason, sizeof(err.reason), "cannot record an image "
+             "operation [opterr=%s/sr-intents: %s]", c->e->state_dir,
+             strerror(errno));
+    /* No torn line for the next one to run into. */
+    if (end >= 0 && ftruncate(c->e->intent_fd, end) < 0)
+        xcp__log(XCP__LOG_WARN, "%s", err.reason);
+    free(line);
+    return xcp__sr_fail(&err);
+}
+
+static void intent_done(xcp__engine *e)
+{
+    if (e->intents && --e->intents == 0 && ftruncate(e->intent_fd, 0) < 0)
+        xcp__log(XCP__LOG_WARN, "cannot empty %s/sr-intents: %s",
+                 e->state_dir, strerror(errno));
+}
+
+/* An image made or to be deleted, waiting for its transaction's end. */
+struct pending_image {
+    xcp__engine *e;
+    xcp__srt t;                 /* built without sr_lock */
+    char location[XCP_SR_LOCATION_MAX];
+    bool made;                  /* made: deleted on abort; else on commit */
+};
+
+static void pending_image_run(void *arg, bool committed)
+{
+    struct pending_image *d = arg;
+    xcp_sr_error err;
+
+    if (committed != d->made) {
+        memset(&err, 0, sizeof(err));
+        pthread_mutex_lock(&d->e->sr_lock);
+        if (d->t.type->ops->vdi_destroy(&d->t.t, d->location, &err) < 0 &&
+            err.code != -ENOENT)
+            xcp__log(XCP__LOG_WARN, "cannot delete %s of SR %s %s (it is "
+                     "collected at the next open): %s", d->location,
+                     d->t.t.sr_uuid, d->made ? "after a rolled back call"
+                                             : "after its record went",
+                     err.reason);
+        pthread_mutex_unlock(&d->e->sr_lock);
+        /* Its parents may be free now, or mergeable. */
+        xcp__sr_gc_request(d->e);
+    }
+    intent_done(d->e);
+    xcp__srt_free(&d->t);
+    free(d);
+}
+
+/* Delete the image at location of sr when the transaction ends: at its
+ * commit (made false) or its abort (made true).  Its intent is recorded
+ * (deletions) or was (made: before the driver made it). */
+static int image_on_txn_end(xcp__ctx *c, xcp__obj *sr, const char *location,
+                            bool made)
+{
+    struct pending_image *d;
+    int rc;
+
+    if (!made && (rc = intent_add(c, 'D', sr, location)) < 0)
+        return rc;
+    if (!(d = xcp__calloc(1, sizeof(*d)))) {
+        intent_done(c->e);
+        return xcp__oom();
+    }
+    if ((rc = srt_build(c, sr, false, &d->t)) < 0) {
+        intent_done(c->e);
+        free(d);
+        return rc;
+    }
+    d->e = c->e;
+    d->made = made;
+    snprintf(d->location, sizeof(d->location), "%s", location);
+    return xcp__db_after_commit(c->db, pending_image_run, d);
+}
+
+/* Before the driver makes an image: its uuid, and the intent. */
+static int image_to_make(xcp__ctx *c, xcp__obj *sr, char uuid[37])
+{
+    xcp__uuid_gen(uuid);
+    return intent_add(c, 'C', sr, uuid);
 }
 
 static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
@@ -201,7 +302,9 @@ static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
     xcp__obj *v;
     int rc;
 
-    if ((rc = xcp__db_create(c->db, C(VDI), NULL, in->uuid[0] ? in->uuid
+    /* Whatever fails from here, the image goes with the rollback. */
+    if ((rc = image_on_txn_end(c, sr, in->location, true)) < 0 ||
+        (rc = xcp__db_create(c->db, C(VDI), NULL, in->uuid[0] ? in->uuid
                                                              : NULL,
                              &v)) < 0)
         return rc;
@@ -216,7 +319,6 @@ static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
         (rc = add_allocation(c, sr, (int64_t)in->virtual_size)) < 0 ||
         (rc = xcp__update_allowed(c, v)) < 0)
         return rc;
-    xcp__ctx_created(c, sr->ref, in->location);
     *out = v;
     return 0;
 }
@@ -229,6 +331,7 @@ int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
     xcp_sr_vdi_create_params p;
     xcp_sr_vdi_info info;
     xcp_sr_error err;
+    char uuid[37];
     int rc;
 
     if (size < 0) {
@@ -238,28 +341,23 @@ int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
     }
     if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
         return rc;
-    if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_CREATE)) < 0)
+    if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_CREATE)) < 0 ||
+        (rc = image_to_make(c, sr, uuid)) < 0)
         goto out;
     memset(&p, 0, sizeof(p));
     memset(&info, 0, sizeof(info));
     memset(&err, 0, sizeof(err));
     p.version = 1;
+    p.uuid = uuid;
     p.virtual_size = (uint64_t)size;
     p.format = format;
     if (t.type->ops->vdi_create(&t.t, &p, &info, &err) < 0) {
+        intent_done(c->e);
         rc = xcp__sr_fail(&err);
         goto out;
     }
-    rc = new_record(c, sr, &info, name, descr, type, out);
-    if (rc < 0) {
-        /* The record failed: don't leave the storage behind. */
-        xcp__saved_error saved;
-        xcp__error_save(&saved);
-        t.type->ops->vdi_destroy(&t.t, info.location, &err);
-        xcp__error_restore(&saved);
-    } else {
+    if ((rc = new_record(c, sr, &info, name, descr, type, out)) == 0)
         xcp__sr_refresh(c, sr);
-    }
 out:
     xcp__srt_free(&t);
     return rc;
@@ -298,7 +396,6 @@ int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
 {
     xcp__obj *sr;
     xcp__srt t;
-    xcp_sr_error err;
     const xcp_value *vbds = xcp__obj_val(vdi, F(VDI, VBDs));
     int rc;
 
@@ -306,14 +403,10 @@ int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
         return xcp__fail("VDI_IN_USE", vdi->ref, "destroy", NULL);
     if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
         return rc;
-    if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_DELETE)) < 0)
+    if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_DELETE)) < 0 ||
+        (rc = image_on_txn_end(c, sr, xcp__obj_str(vdi, F(VDI, location)),
+                               false)) < 0)
         goto out;
-    memset(&err, 0, sizeof(err));
-    if (t.type->ops->vdi_destroy(&t.t, xcp__obj_str(vdi, F(VDI, location)),
-                                 &err) < 0) {
-        rc = xcp__sr_fail(&err);
-        goto out;
-    }
     if ((rc = add_allocation(c, sr, -xcp__obj_int(vdi, F(VDI, virtual_size)))) <
             0 ||
         (rc = xcp__db_destroy(c->db, vdi)) < 0)
@@ -346,12 +439,47 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)
     return rc;
 }
 
+static bool gc_one(const xcp__srt *t);
+
+/*
+ * The driver's snapshot or clone.  A chain too long for the type
+ * (-EMLINK) is normally kept short by the background collector; should
+ * it lag behind (a burst of snapshot-and-delete cycles), its pass runs
+ * here, and the call is tried once more.
+ */
+static int cow_once(xcp__srt *t, bool snapshot, const char *location,
+                    const char *uuid, xcp_sr_cow_result *res,
+                    xcp_sr_error *err)
+{
+    const xcp_sr_ops *o = t->type->ops;
+
+    memset(res, 0, sizeof(*res));
+    memset(err, 0, sizeof(*err));
+    if (o->version >= 2 && o->vdi_cow)
+        return o->vdi_cow(&t->t, location, snapshot, uuid, res, err);
+    return (snapshot ? o->vdi_snapshot : o->vdi_clone)(&t->t, location, res,
+                                                       err);
+}
+
+static int cow_call(xcp__srt *t, bool snapshot, const char *location,
+                    const char *uuid, xcp_sr_cow_result *res,
+                    xcp_sr_error *err)
+{
+    int rc = cow_once(t, snapshot, location, uuid, res, err);
+
+    if (rc == -EMLINK && (t->type->capabilities & XCP_SR_CAP_SR_GC) &&
+        gc_one(t))
+        rc = cow_once(t, snapshot, location, uuid, res, err);
+    return rc;
+}
+
 int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
 {
     xcp__obj *sr, *n;
     xcp__srt t;
     xcp_sr_cow_result res;
     xcp_sr_error err;
+    char uuid[37];
     int rc;
 
     if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
@@ -361,9 +489,12 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
         goto out;
     memset(&res, 0, sizeof(res));
     memset(&err, 0, sizeof(err));
-    rc = (snapshot ? t.type->ops->vdi_snapshot : t.type->ops->vdi_clone)(
-        &t.t, xcp__obj_str(vdi, F(VDI, location)), &res, &err);
+    if ((rc = image_to_make(c, sr, uuid)) < 0)
+        goto out;
+    rc = cow_call(&t, snapshot, xcp__obj_str(vdi, F(VDI, location)), uuid,
+                  &res, &err);
     if (rc < 0) {
+        intent_done(c->e);
         rc = xcp__sr_fail(&err);
         goto out;
     }
@@ -410,6 +541,7 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
     xcp__srt ts, td;
     xcp_sr_vdi_info info;
     xcp_sr_error err;
+    char uuid[37];
     int rc;
 
     if ((rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
@@ -422,12 +554,14 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
         xcp__srt_free(&ts);
         return rc;
     }
-    if ((rc = xcp__sr_need(dst_sr, &td, XCP_SR_CAP_VDI_COPY)) < 0)
+    if ((rc = xcp__sr_need(dst_sr, &td, XCP_SR_CAP_VDI_COPY)) < 0 ||
+        (rc = image_to_make(c, dst_sr, uuid)) < 0)
         goto out;
     memset(&info, 0, sizeof(info));
     memset(&err, 0, sizeof(err));
     if (td.type->ops->vdi_copy(&ts.t, xcp__obj_str(vdi, F(VDI, location)),
-                               &td.t, NULL, &info, &err) < 0) {
+                               &td.t, uuid, &info, &err) < 0) {
+        intent_done(c->e);
         rc = xcp__sr_fail(&err);
         goto out;
     }
@@ -439,5 +573,316 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
 out:
     xcp__srt_free(&ts);
     xcp__srt_free(&td);
+    return rc;
+}
+
+/* ---- the SR collector ----------------------------------------------------- */
+
+void xcp__sr_gc_request(xcp__engine *e)
+{
+    e->gc_wanted = true;
+    pthread_cond_signal(&e->gc_cond);
+}
+
+/* One SR for a collector pass. */
+struct gc_job {
+    char sr[XCP_REF_MAX];
+    xcp__srt t;                 /* built without sr_lock */
+    bool changed;
+};
+
+struct gc_pass {
+    struct gc_job *jobs;
+    size_t n;
+};
+
+/* The SRs attached here whose type can gc (engine lock held). */
+static int gc_plan(xcp__ctx *c, void *arg)
+{
+    struct gc_pass *p = arg;
+    xcp__obj *const *srs;
+    size_t i, n;
+
+    srs = xcp__db_all(c->db, C(SR), &n);
+    p->jobs = n ? xcp__calloc(n, sizeof(*p->jobs)) : NULL;
+    if (n && !p->jobs)
+        return xcp__oom();
+    for (i = 0; i < n; i++) {
+        struct gc_job *j = &p->jobs[p->n];
+        const xcp_sr_type *type = xcp__sr_type_find(xcp__obj_str(srs[i],
+                                                                 F(SR, type)));
+        if (!type || !(type->capabilities & XCP_SR_CAP_SR_GC) ||
+            srt_build(c, srs[i], false, &j->t) < 0)
+            continue;
+        snprintf(j->sr, sizeof(j->sr), "%s", srs[i]->ref);
+        p->n++;
+    }
+    xcp_error_clear(); /* SRs not attached here are simply skipped */
+    return 0;
+}
+
+/* The space used by the SRs the collector changed.  Only hidden parents
+ * change: no VDI's image or parent does. */
+static int gc_refresh(xcp__ctx *c, void *arg)
+{
+    struct gc_pass *p = arg;
+    xcp__saved_error saved;
+    size_t i;
+
+    xcp__error_save(&saved);
+    for (i = 0; i < p->n; i++) {
+        xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), p->jobs[i].sr);
+        if (sr && p->jobs[i].changed)
+            xcp__sr_refresh(c, sr);
+    }
+    xcp__error_restore(&saved);
+    return 0;
+}
+
+/* One collector pass over one SR (sr_lock held), logged. */
+static bool gc_one(const xcp__srt *t)
+{
+    xcp_sr_gc_result res;
+    xcp_sr_error err;
+
+    memset(&res, 0, sizeof(res));
+    memset(&err, 0, sizeof(err));
+    if (t->type->ops->sr_gc(&t->t, XCP_SR_GC_COALESCE_HIDDEN, &res,
+                            &err) < 0)
+        xcp__log(XCP__LOG_WARN, "SR collector: SR %s: %s", t->t.sr_uuid,
+                 err.reason);
+    if (res.removed || res.coalesced)
+        xcp__log(XCP__LOG_INFO, "SR collector: SR %s: %u image(s) removed, "
+                 "%u hidden parent(s) merged", t->t.sr_uuid, res.removed,
+                 res.coalesced);
+    return res.removed || res.coalesced;
+}
+
+void xcp__sr_collect(xcp__engine *e)
+{
+    struct gc_pass p = {NULL, 0};
+    bool any = false;
+    size_t i;
+
+    if (xcp__engine_txn(e, gc_plan, &p) < 0)
+        xcp__log(XCP__LOG_WARN, "SR collector: %s",
+                 xcp_error_last() ? xcp_error_last()->name : "failed");
+    for (i = 0; i < p.n; i++) {
+        pthread_mutex_lock(&e->sr_lock);
+        p.jobs[i].changed = gc_one(&p.jobs[i].t);
+        pthread_mutex_unlock(&e->sr_lock);
+        any = any || p.jobs[i].changed;
+    }
+    if (any && xcp__engine_txn(e, gc_refresh, &p) < 0)
+        xcp__log(XCP__LOG_WARN, "SR collector: cannot refresh the records");
+    for (i = 0; i < p.n; i++)
+        xcp__srt_free(&p.jobs[i].t);
+    free(p.jobs);
+    xcp_error_clear();
+}
+
+/* ---- leftovers of interrupted calls, at open ------------------------------ */
+
+/* Whether a VDI record of sr has this location. */
+static bool location_known(xcp__ctx *c, xcp__obj *sr, const char *location)
+{
+    const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
+    size_t i;
+
+    for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        if (v && !strcmp(xcp__obj_str(v, F(VDI, location)), location))
+            return true;
+    }
+    return false;
+}
+
+struct find_uuid {
+    const char *uuid;
+    char location[XCP_SR_LOCATION_MAX];
+};
+
+static int find_uuid_cb(void *arg, const xcp_sr_vdi_info *vdi)
+{
+    struct find_uuid *f = arg;
+
+    if (vdi->hidden || strcmp(vdi->uuid, f->uuid))
+        return 0;
+    snprintf(f->location, sizeof(f->location), "%s", vdi->location);
+    return 1;
+}
+
+/*
+ * One intent left by a crash: the image made (kind 'C', key its uuid)
+ * whose record never committed, or the one whose record went (kind 'D',
+ * key its location) but not the image, is deleted.  Anything else stays.
+ */
+static void replay_intent(xcp__ctx *c, char kind, const char *sr_uuid,
+                          const char *key)
+{
+    xcp__obj *sr = xcp__db_by_uuid(c->db, C(SR), sr_uuid);
+    struct find_uuid f = {key, ""};
+    xcp_sr_error err;
+    xcp__srt t;
+
+    if (!sr || (kind == 'C' && xcp__db_by_uuid(c->db, C(VDI), key)) ||
+        (kind == 'D' && location_known(c, sr, key)))
+        return;
+    if (xcp__srt_get(c, sr, false, &t) < 0) {
+        xcp__log(XCP__LOG_WARN, "SR %s is not attached: its leftover %s is "
+                 "not collected", sr_uuid, key);
+        return;
+    }
+    memset(&err, 0, sizeof(err));
+    if (kind == 'D')
+        snprintf(f.location, sizeof(f.location), "%s", key);
+    else if (t.type->ops->sr_scan &&
+             t.type->ops->sr_scan(&t.t, find_uuid_cb, &f, &err) < 0)
+        xcp__log(XCP__LOG_WARN, "SR %s: cannot look for the leftover %s: "
+                 "%s", sr_uuid, key, err.reason);
+    if (f.location[0] && !location_known(c, sr, f.location)) {
+        memset(&err, 0, sizeof(err));
+        if (t.type->ops->vdi_destroy(&t.t, f.location, &err) < 0 &&
+            err.code != -ENOENT)
+            xcp__log(XCP__LOG_WARN, "SR %s: cannot delete the leftover %s: "
+                     "%s", sr_uuid, f.location, err.reason);
+        else
+            xcp__log(XCP__LOG_INFO, "SR %s: deleted %s, left by an "
+                     "interrupted call", sr_uuid, f.location);
+    }
+    xcp__srt_free(&t);
+}
+
+/* Act on the intents a crash left (see storage.h), then forget them. */
+static int replay_intents(xcp__ctx *c)
+{
+    char buf[4096], *line, *end;
+    size_t have = 0, len;
+    ssize_t n;
+
+    if (lseek(c->e->intent_fd, 0, SEEK_SET) < 0)
+        return xcp__internal("cannot read %s/sr-intents: %s",
+                             c->e->state_dir, strerror(errno));
+    for (;;) {
+        n = read(c->e->intent_fd, buf + have, sizeof(buf) - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        have += (size_t)n;
+        buf[have] = '\0';
+        for (line = buf; (end = strchr(line, '\n')); line = end + 1) {
+            char sr[64], key[XCP_SR_LOCATION_MAX], kind;
+            *end = '\0';
+            if (sscanf(line, "%c %63s %255s", &kind, sr, key) == 3 &&
+                (kind == 'C' || kind == 'D'))
+                replay_intent(c, kind, sr, key);
+        }
+        /* Keep a partial line (a torn last write is dropped at the end). */
+        len = strlen(line);
+        memmove(buf, line, len);
+        have = len;
+        if (have == sizeof(buf) - 1)
+            have = 0;           /* not one of ours: too long */
+    }
+    if (ftruncate(c->e->intent_fd, 0) < 0)
+        xcp__log(XCP__LOG_WARN, "cannot empty %s/sr-intents: %s",
+                 c->e->state_dir, strerror(errno));
+    return 0;
+}
+
+/* Suspend images no VM (or snapshot) refers to: a suspend killed after
+ * its image was committed and before the VM was. */
+static int drop_orphan_suspend_images(xcp__ctx *c, xcp__obj *sr)
+{
+    xcp__obj *const *all;
+    const xcp_value *vdis;
+    xcp__hmap used;
+    char **refs = NULL;
+    size_t i, n, nrefs = 0;
+    int rc = 0;
+
+    memset(&used, 0, sizeof(used));
+    all = xcp__db_all(c->db, C(VM), &n);
+    for (i = 0; i < n; i++)
+        if (xcp__hmap_put(&used, xcp__obj_str(all[i], F(VM, suspend_VDI)),
+                          all[i]) < 0) {
+            rc = xcp__oom();
+            goto out;
+        }
+    /* Collect first: deleting changes SR.VDIs under the loop. */
+    vdis = xcp__obj_val(sr, F(SR, VDIs));
+    n = vdis->kind == XCP_VAL_ARRAY ? vdis->u.arr.n : 0;
+    if (n && !(refs = xcp__calloc(n, sizeof(*refs)))) {
+        rc = xcp__oom();
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        const xcp_value *vbds;
+        if (!v || strcmp(xcp__obj_str(v, F(VDI, type)), "suspend") ||
+            xcp__hmap_get(&used, v->ref))
+            continue;
+        vbds = xcp__obj_val(v, F(VDI, VBDs));
+        if (vbds->kind == XCP_VAL_ARRAY && vbds->u.arr.n)
+            continue;
+        if (!(refs[nrefs++] = xcp__strdup(v->ref))) {
+            rc = xcp__oom();
+            goto out;
+        }
+    }
+    for (i = 0; i < nrefs && rc == 0; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), refs[i]);
+        if (!v)
+            continue;
+        xcp__log(XCP__LOG_INFO, "deleting suspend image %s (VDI %s): no VM "
+                 "refers to it", xcp__obj_str(v, F(VDI, location)), refs[i]);
+        rc = xcp__vdi_delete(c, v);
+    }
+out:
+    for (i = 0; refs && i < nrefs; i++)
+        free(refs[i]);
+    free(refs);
+    xcp__hmap_free(&used);
+    return rc;
+}
+
+int xcp__sr_collect_leftovers(xcp__ctx *c)
+{
+    xcp__obj *const *all;
+    char **refs;
+    size_t i, n;
+    int rc;
+
+    /* Images first: the suspend images deleted below go after the
+     * commit, with intents of their own. */
+    if ((rc = replay_intents(c)) < 0)
+        return rc;
+    all = xcp__db_all(c->db, C(SR), &n);
+    if (!n)
+        return 0;
+    if (!(refs = xcp__calloc(n, sizeof(*refs))))
+        return xcp__oom();
+    for (i = 0; i < n; i++)
+        if (!(refs[i] = xcp__strdup(all[i]->ref)))
+            rc = xcp__oom();
+    for (i = 0; i < n && rc == 0; i++) {
+        xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), refs[i]);
+        xcp__srt t;
+        if (!sr || xcp__srt_get(c, sr, false, &t) < 0) {
+            xcp_error_clear(); /* not attached here: nothing to do */
+            continue;
+        }
+        /* Hidden parents nothing depends on any more, temporary files:
+         * nothing runs yet, so now rather than in the background. */
+        if ((t.type->capabilities & XCP_SR_CAP_SR_GC) && gc_one(&t))
+            xcp__sr_refresh(c, sr);
+        xcp__srt_free(&t);
+        if (rc == 0)
+            rc = drop_orphan_suspend_images(c, sr);
+    }
+    for (i = 0; i < n; i++)
+        free(refs[i]);
+    free(refs);
     return rc;
 }

@@ -20,10 +20,14 @@ typedef struct xcp__srt {
     xcp_sr_kv kv[32];
     char *loc;
     const xcp_sr_type *type;
+    pthread_mutex_t *lock;   /* the engine's sr_lock while held */
 } xcp__srt;
 
 /* Build the target of sr on this host (needs an attached PBD unless
- * any_pbd). Errors: SR_HAS_NO_PBDS, SR_NOT_ATTACHED, SR_UNKNOWN_DRIVER. */
+ * any_pbd). Errors: SR_HAS_NO_PBDS, SR_NOT_ATTACHED, SR_UNKNOWN_DRIVER.
+ * Until xcp__srt_free the caller holds the engine's sr_lock, which
+ * serialises driver calls with the background SR collector (the lock
+ * order is engine lock, then sr_lock). */
 int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out);
 void xcp__srt_free(xcp__srt *t);
 /* Turn a driver error into the thread's XenAPI error. */
@@ -35,7 +39,9 @@ int xcp__sr_need(xcp__obj *sr, const xcp__srt *t, uint64_t cap);
 int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
                  const char *descr, int64_t size, const char *type,
                  const char *format, xcp__obj **out);
-/* Destroy storage and record (VDI must be unattached). */
+/* Destroy the record (VDI must be unattached); its storage is deleted
+ * once that is committed, so a crash never leaves a record without its
+ * image (a leftover image is collected at the next open). */
 int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi);
 /* Copy-on-write children: snapshot (read-only) or clone (writable). */
 int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot,
@@ -50,5 +56,37 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi);
 int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr);
 /* The SR to use for new disks when none is given: pool.default_SR. */
 xcp__obj *xcp__default_sr(xcp__ctx *c);
+
+/*
+ * The SR collector.  xcp__sr_collect runs one pass over the SRs attached
+ * on this host whose type can gc: it deletes hidden parents nothing
+ * depends on and interrupted operations' debris, merges chains of hidden
+ * parents (XCP_SR_GC_COALESCE_HIDDEN, safe with VDIs attached) and
+ * refreshes the records of the SRs it changed.  The driver work runs
+ * under sr_lock only, not the engine lock, which it must not hold.
+ * Its thread runs it when asked with xcp__sr_gc_request (engine lock
+ * held), e.g. after an image is deleted, and once more before the engine
+ * closes if a request is pending.
+ */
+void xcp__sr_collect(xcp__engine *e);
+void xcp__sr_gc_request(xcp__engine *e);
+/*
+ * Intents.  Before an image is made or deleted outside the commit that
+ * makes or drops its record, a line goes to <state dir>/sr-intents
+ * ("C <SR uuid> <VDI uuid>" before one is made, "D <SR uuid> <location>"
+ * before one is deleted after the commit); write() is enough against a
+ * kill.  The file is emptied whenever nothing is in flight.  At open the
+ * lines left say exactly which images a crash may have orphaned, so
+ * nothing else (an image placed in the SR for SR.scan, or one whose VDI
+ * was forgotten with VDI.forget) is ever taken for a leftover.
+ */
+/* Open the file at engine open (before xcp__sr_collect_leftovers). */
+int xcp__sr_intents_open(xcp__engine *e);
+/* At engine open (lock held, in a transaction, nothing else running):
+ * collect what interrupted calls left behind: images of the intents
+ * left whose record is not there (made) or is gone (deleted), suspend
+ * images no VM refers to (deleted after the commit), then a collector
+ * pass (hidden parents, temporary files). */
+int xcp__sr_collect_leftovers(xcp__ctx *c);
 
 #endif

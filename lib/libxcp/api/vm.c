@@ -1471,9 +1471,8 @@ static int clone_like(xcp__ctx *c, enum cmode mode, const char *op)
         return rc;
     if ((rc = make_copy(c, vm, xcp__arg_str(c, 1), mode, sr,
                         mode == M_SNAPSHOT ? xcp__arg(c, 2) : NULL, &n)) < 0) {
-        /* Undo the partial copy (records; storage is reclaimed by the
-         * abort of this transaction only for records, so delete VDIs). */
-        xcp__ctx_discard_created(c);
+        /* Undo the partial copy: the abort drops its records and the
+         * images made for them (xcp__db_after_commit). */
         xcp__db_abort(c->db);
         xcp__db_begin(c->db);
         return fail_op(c, ref, rc);
@@ -1633,7 +1632,6 @@ static int revert(xcp__ctx *c)
     return end(c, vm);
 fail:
     free(old);
-    xcp__ctx_discard_created(c);
     xcp__db_abort(c->db);
     xcp__db_begin(c->db);
     return fail_op(c, vref, rc);

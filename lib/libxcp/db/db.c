@@ -62,6 +62,13 @@ struct xcp__db {
     int fsync_policy, group_ms;
     void (*on_commit)(void *, uint64_t);
     void *on_commit_arg;
+    /* Work waiting for the open transaction's outcome
+     * (xcp__db_after_commit), in the order it was queued. */
+    struct after {
+        void (*fn)(void *, bool);
+        void *arg;
+    } *after;
+    size_t nafter, capafter;
 };
 
 static struct objx *X(xcp__obj *o)
@@ -393,6 +400,43 @@ static void undo_clear(xcp__db *db)
     db->nundo = 0;
 }
 
+/* Run the work queued for this transaction, once, and forget it. */
+static void run_after(xcp__db *db, bool committed)
+{
+    struct after *a = db->after;
+    size_t i, n = db->nafter;
+
+    db->after = NULL;
+    db->nafter = db->capafter = 0;
+    for (i = 0; i < n; i++)
+        a[i].fn(a[i].arg, committed);
+    free(a);
+}
+
+int xcp__db_after_commit(xcp__db *db, void (*fn)(void *, bool), void *arg)
+{
+    struct after *a;
+    size_t cap;
+
+    if (db->depth == 0) {
+        fn(arg, true);
+        return 0;
+    }
+    if (db->nafter == db->capafter) {
+        cap = db->capafter ? db->capafter * 2 : 8;
+        a = realloc(db->after, cap * sizeof(*a));
+        if (!a) {
+            fn(arg, false);
+            return xcp__oom();
+        }
+        db->after = a;
+        db->capafter = cap;
+    }
+    db->after[db->nafter].fn = fn;
+    db->after[db->nafter++].arg = arg;
+    return 0;
+}
+
 int xcp__db_commit(xcp__db *db)
 {
     xcp__buf line = {0};
@@ -405,6 +449,7 @@ int xcp__db_commit(xcp__db *db)
         return 0;
     if (!db->touched) {
         undo_clear(db);
+        run_after(db, true);
         return 0;
     }
     gen = db->gen + 1;
@@ -440,8 +485,13 @@ int xcp__db_commit(xcp__db *db)
         return xcp__oom();
     }
     if (any && db->j) {
+        /* Work waiting for this commit (say, deleting a file the
+         * transaction stops referring to) must not outrun it, even on
+         * power loss: this one line is synced whatever the policy. */
         rc = xcp__journal_append(db->j, line.data, line.len,
-                                 db->fsync_policy, db->group_ms);
+                                 db->nafter ? XCP__FSYNC_ALWAYS
+                                            : db->fsync_policy,
+                                 db->group_ms);
         if (rc < 0) {
             /* Not durable: undo, so memory never runs ahead of disk. */
             xcp__buf_free(&line);
@@ -488,6 +538,7 @@ int xcp__db_commit(xcp__db *db)
         xcp__db_snapshot(db); /* failure keeps the journal: still safe */
     if (db->on_commit)
         db->on_commit(db->on_commit_arg, gen);
+    run_after(db, true);
     return 0;
 }
 
@@ -600,6 +651,7 @@ void xcp__db_abort(xcp__db *db)
         x->destroyed_in_txn = false;
     }
     db->touched = db->touched_tail = NULL;
+    run_after(db, false);
 }
 
 /* ---- relations -------------------------------------------------------- */

@@ -52,6 +52,14 @@ void xcp__db_begin(xcp__db *db);
 int xcp__db_commit(xcp__db *db);
 void xcp__db_abort(xcp__db *db);
 bool xcp__db_in_txn(const xcp__db *db);
+/* Queue fn(arg, true) to run once the open transaction is committed (its
+ * journal line written and synced, whatever the fsync policy), or
+ * fn(arg, false) if it is aborted instead: for side effects that must not
+ * outrun the commit, such as deleting a file the transaction stops
+ * referring to.  fn runs once, with the engine's lock held, and owns arg.
+ * Outside a transaction fn(arg, true) runs at once.  On failure (out of
+ * memory) fn(arg, false) has run. */
+int xcp__db_after_commit(xcp__db *db, void (*fn)(void *, bool), void *arg);
 
 /* Changes (inside a transaction). Values passed by pointer are moved in. */
 int xcp__db_create(xcp__db *db, int cls, const char *ref, const char *uuid,

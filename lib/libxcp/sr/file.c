@@ -939,13 +939,31 @@ static xcp_sr_vdi_info *only_child(struct vdi_list *l, const char *location)
     return NULL;
 }
 
+/* The child hidden parent v may be merged into under flags, or NULL. */
+static xcp_sr_vdi_info *mergeable_child(struct vdi_list *l,
+                                        const xcp_sr_vdi_info *v,
+                                        unsigned int flags)
+{
+    xcp_sr_vdi_info *c;
+
+    if (!(flags & (XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN)) ||
+        strcmp(v->format, "qcow2") != 0 ||
+        count_children(l, v->location) != 1)
+        return NULL;
+    c = only_child(l, v->location);
+    if (strcmp(c->format, "qcow2") != 0 ||
+        (!(flags & XCP_SR_GC_COALESCE) && !c->hidden))
+        return NULL;
+    return c;
+}
+
 static int file_sr_gc(const xcp_sr_target *sr, unsigned int flags,
                       xcp_sr_gc_result *out, xcp_sr_error *err)
 {
     char dir[XCP_SR_PATH_MAX];
     struct vdi_list l = { 0 };
     xcp_sr_gc_result res = { 0 };
-    xcp_sr_vdi_info *v;
+    xcp_sr_vdi_info *v, *c;
     bool again = true;
     size_t i;
     int ret, n;
@@ -971,11 +989,9 @@ static int file_sr_gc(const xcp_sr_target *sr, unsigned int flags,
             }
             res.removed += (unsigned)n;
             again = again || n > 0;
-            if (n > 0 || !(flags & XCP_SR_GC_COALESCE) ||
-                strcmp(v->format, "qcow2") != 0 ||
-                count_children(&l, v->location) != 1)
+            if (n > 0 || !(c = mergeable_child(&l, v, flags)))
                 continue;
-            ret = coalesce(dir, v, only_child(&l, v->location), err);
+            ret = coalesce(dir, v, c, err);
             if (ret < 0)
                 goto out;
             res.coalesced++;
@@ -994,18 +1010,57 @@ out:
 /* ------------------------------------------------------------------ */
 /* VDI operations                                                      */
 
+/*
+ * A new image called name, which appears whole or not at all: it is
+ * written under a temporary name (debris for gc if we are killed) and
+ * then linked into place, which also refuses to replace an existing file.
+ */
 static int create_image(const char *dir, const char *name, uint64_t size,
                         const xcp__qcow2_create_opts *opts, const char *what,
                         xcp_sr_error *err)
 {
-    char path[XCP_SR_PATH_MAX], msg[1024];
+    char path[XCP_SR_PATH_MAX], tpath[XCP_SR_PATH_MAX], msg[1024];
+    char tname[XCP_SR_LOCATION_MAX + sizeof(TMP_PREFIX)];
+    bool tmp = strncmp(name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0;
     int ret;
 
-    ret = join(path, sizeof(path), dir, name, err);
-    if (ret < 0)
+    snprintf(tname, sizeof(tname), "%s%s", tmp ? "" : TMP_PREFIX, name);
+    if ((ret = join(path, sizeof(path), dir, name, err)) < 0 ||
+        (ret = join(tpath, sizeof(tpath), dir, tname, err)) < 0)
         return ret;
-    ret = xcp__qcow2_create(path, size, opts, msg, sizeof(msg));
-    return ret < 0 ? img_fail(err, ret, what, msg) : 0;
+    ret = xcp__qcow2_create(tpath, size, opts, msg, sizeof(msg));
+    if (ret < 0)
+        return img_fail(err, ret, what, msg);
+    if (tmp)
+        return 0;
+    if (link(tpath, path) < 0)
+        ret = sr_fail(err, -errno, errno_name(-errno),
+                      "%s failed [opterr=link %s: %s]", what, path,
+                      strerror(errno));
+    unlink(tpath);
+    return ret;
+}
+
+/* One uuid, one image, whatever its format, and no sidecar of another
+ * image: else -EEXIST. */
+static int uuid_free(const char *dir, const char *uuid, const char *what,
+                     xcp_sr_error *err)
+{
+    static const char *const ext[] = { "qcow2", "raw", "meta" };
+    char name[XCP_SR_LOCATION_MAX], path[XCP_SR_PATH_MAX];
+    struct stat st;
+    size_t i;
+    int ret;
+
+    for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        snprintf(name, sizeof(name), "%s.%s", uuid, ext[i]);
+        if ((ret = join(path, sizeof(path), dir, name, err)) < 0)
+            return ret;
+        if (lstat(path, &st) == 0)
+            return sr_fail(err, -EEXIST, NULL, "%s failed [opterr=%s "
+                           "exists]", what, path);
+    }
+    return 0;
 }
 
 static int file_vdi_create(const xcp_sr_target *sr,
@@ -1013,11 +1068,9 @@ static int file_vdi_create(const xcp_sr_target *sr,
                            xcp_sr_vdi_info *out, xcp_sr_error *err)
 {
     char dir[XCP_SR_PATH_MAX], uuid[XCP_SR_UUID_BUFLEN];
-    char loc[XCP_SR_LOCATION_MAX], other[XCP_SR_LOCATION_MAX];
-    char opath[XCP_SR_PATH_MAX];
+    char loc[XCP_SR_LOCATION_MAX];
     xcp__qcow2_create_opts o = { 0 };
     const char *fmt = params->format ? params->format : "qcow2";
-    struct stat st;
     int ret;
 
     ret = attached_dir(sr, dir, err);
@@ -1036,15 +1089,8 @@ static int file_vdi_create(const xcp_sr_target *sr,
     } else if ((ret = make_uuid(uuid, err)) < 0) {
         return ret;
     }
-    /* One uuid, one image, whatever its format. */
-    snprintf(other, sizeof(other), "%s.%s", uuid,
-             strcmp(fmt, "raw") == 0 ? "qcow2" : "raw");
-    ret = join(opath, sizeof(opath), dir, other, err);
-    if (ret < 0)
+    if ((ret = uuid_free(dir, uuid, "VDI create", err)) < 0)
         return ret;
-    if (stat(opath, &st) == 0)
-        return sr_fail(err, -EEXIST, NULL,
-                       "VDI create failed [opterr=%s exists]", opath);
     snprintf(loc, sizeof(loc), "%s.%s", uuid, fmt);
     o.format = fmt;
     if (strcmp(fmt, "raw") == 0 && (ret = mark_raw(dir, uuid, err)) < 0)
@@ -1261,7 +1307,7 @@ out:
  * written again, so it serves as the children's parent itself.
  */
 static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
-               xcp_sr_cow_result *out, xcp_sr_error *err)
+               const char *uuid, xcp_sr_cow_result *out, xcp_sr_error *err)
 {
     const char *what = child_ro ? "VDI snapshot" : "VDI clone";
     char dir[XCP_SR_PATH_MAX], puuid[XCP_SR_UUID_BUFLEN];
@@ -1273,6 +1319,9 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
     int ret;
 
     memset(out, 0, sizeof(*out));
+    if (uuid && (strlen(uuid) != UUID_LEN || !valid_uuid(uuid)))
+        return sr_fail(err, -EINVAL, NULL, "%s failed [opterr=bad uuid "
+                       "'%.64s']", what, uuid);
     ret = attached_dir(sr, dir, err);
     if (ret == 0)
         ret = stat_vdi(dir, location, &src, err);
@@ -1292,7 +1341,11 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
         return sr_fail(err, -EMLINK, NULL,
                        "The snapshot chain is too long [opterr=%s: %u "
                        "images]", location, len);
-    if ((ret = make_uuid(cuuid, err)) < 0 ||
+    if (uuid && (ret = uuid_free(dir, uuid, what, err)) < 0)
+        return ret;
+    if (uuid)
+        memcpy(cuuid, uuid, sizeof(cuuid));
+    if ((!uuid && (ret = make_uuid(cuuid, err)) < 0) ||
         (ret = make_uuid(puuid, err)) < 0 ||
         (ret = cluster_bits_of(dir, location, &o.cluster_bits, what,
                                err)) < 0)
@@ -1325,13 +1378,20 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
 static int file_vdi_snapshot(const xcp_sr_target *sr, const char *location,
                              xcp_sr_cow_result *out, xcp_sr_error *err)
 {
-    return cow(sr, location, true, out, err);
+    return cow(sr, location, true, NULL, out, err);
 }
 
 static int file_vdi_clone(const xcp_sr_target *sr, const char *location,
                           xcp_sr_cow_result *out, xcp_sr_error *err)
 {
-    return cow(sr, location, false, out, err);
+    return cow(sr, location, false, NULL, out, err);
+}
+
+static int file_vdi_cow(const xcp_sr_target *sr, const char *location,
+                        bool read_only, const char *uuid,
+                        xcp_sr_cow_result *out, xcp_sr_error *err)
+{
+    return cow(sr, location, read_only, uuid, out, err);
 }
 
 static int file_vdi_copy(const xcp_sr_target *src, const char *location,
@@ -1445,6 +1505,7 @@ static const xcp_sr_ops file_ops = {
     .vdi_clone = file_vdi_clone,
     .vdi_copy = file_vdi_copy,
     .vdi_path = file_vdi_path,
+    .vdi_cow = file_vdi_cow,
 };
 
 const xcp_sr_type xcp__sr_type_file = {

@@ -142,6 +142,13 @@ int xcp__sr_type_check(const xcp_sr_type *t, char *err, size_t errlen)
     }
     if (check_slots(t, &known, err, errlen) < 0)
         return -EINVAL;
+    if (o->version >= 2 && o->vdi_cow &&
+        !(t->capabilities & (XCP_SR_CAP_VDI_SNAPSHOT |
+                             XCP_SR_CAP_VDI_CLONE))) {
+        snprintf(err, errlen, "SR type '%s': vdi_cow without VDI_SNAPSHOT "
+                 "or VDI_CLONE", t->name);
+        return -EINVAL;
+    }
     /* Online resize is a promise about vdi_resize. */
     if ((t->capabilities & XCP_SR_CAP_VDI_RESIZE_ONLINE) &&
         !(t->capabilities & XCP_SR_CAP_VDI_RESIZE)) {

@@ -542,6 +542,78 @@ Test(file_vdi, gc_coalesces_a_parent_with_one_child)
     assert_qemu_check(a.location);
 }
 
+/* Snapshot-and-delete cycles build a chain of hidden parents above a VDI
+ * that may be attached: they are merged together, and the VDI's own
+ * image is neither rewritten nor replaced. */
+Test(file_vdi, gc_coalesce_hidden_merges_hidden_parents_only)
+{
+    xcp_sr_vdi_info a = vdi_new(4 * MiB);
+    xcp_sr_gc_result g;
+    xcp_sr_cow_result r1, r2;
+    struct stat before, after;
+    struct scan s;
+
+    vdi_fill(a.location, 0, 2 * 65536, 0x55);
+    cr_assert_eq(ops->vdi_snapshot(&sr, a.location, &r1, &e), 0);
+    vdi_fill(a.location, 65536, 100, 0x66);
+    cr_assert_eq(ops->vdi_destroy(&sr, r1.child.location, &e), 0);
+    cr_assert_eq(ops->vdi_snapshot(&sr, a.location, &r2, &e), 0);
+    vdi_fill(a.location, 0, 100, 0x77);
+    cr_assert_eq(ops->vdi_destroy(&sr, r2.child.location, &e), 0);
+    /* a -> P2 -> P1 */
+    cr_assert_str_eq(r2.parent.parent_location, r1.parent.location);
+    cr_assert_eq(stat(path_of(a.location), &before), 0);
+
+    cr_assert_eq(ops->sr_gc(&sr, XCP_SR_GC_COALESCE_HIDDEN, &g, &e), 0,
+                 "%s", e.reason);
+    cr_expect_eq(g.coalesced, 1);
+    cr_expect_not(exists(r1.parent.location));
+    cr_expect(exists(r2.parent.location));
+    cr_assert_eq(stat(path_of(a.location), &after), 0);
+    cr_expect_eq(after.st_ino, before.st_ino, "the VDI's image was replaced");
+    cr_expect_eq(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+    cr_expect_eq(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec,
+                 "the VDI's image was written");
+    s = scan();
+    cr_assert_eq(s.n, 2);
+    cr_expect_str_eq(find(&s, a.location)->parent_location,
+                     r2.parent.location);
+    cr_expect_str_eq(find(&s, r2.parent.location)->parent_location, "");
+    cr_expect(find(&s, r2.parent.location)->hidden);
+    cr_expect(vdi_holds(a.location, 0, 100, 0x77));
+    cr_expect(vdi_holds(a.location, 100, 65436, 0x55));
+    cr_expect(vdi_holds(a.location, 65536, 100, 0x66));
+    cr_expect(vdi_holds(a.location, 65636, 65436, 0x55));
+    assert_qemu_check(r2.parent.location);
+    assert_qemu_check(a.location);
+    /* What is left is a's own parent: only XCP_SR_GC_COALESCE merges it. */
+    cr_assert_eq(ops->sr_gc(&sr, XCP_SR_GC_COALESCE_HIDDEN, &g, &e), 0);
+    cr_expect_eq(g.coalesced, 0);
+    cr_expect(exists(r2.parent.location));
+}
+
+/* The caller can name the new VDI before the call (so that a crash
+ * leaves nothing it cannot name). */
+Test(file_vdi, cow_names_the_child_as_asked)
+{
+    const char *uuid = "3d7c5e70-9f3b-4e3c-9c4d-5e6f7a8b9c0d";
+    xcp_sr_vdi_info a = vdi_new(4 * MiB);
+    xcp_sr_cow_result r;
+
+    cr_assert_geq(ops->version, 2);
+    cr_assert_eq(ops->vdi_cow(&sr, a.location, true, uuid, &r, &e), 0, "%s",
+                 e.reason);
+    cr_expect_str_eq(r.child.uuid, uuid);
+    cr_expect(r.child.read_only);
+    cr_expect_eq(ops->vdi_cow(&sr, a.location, false, uuid, &r, &e), -EEXIST,
+                 "a second image with that uuid");
+    cr_expect_eq(ops->vdi_cow(&sr, a.location, false, "../x", &r, &e),
+                 -EINVAL);
+    cr_assert_eq(ops->vdi_cow(&sr, a.location, false, NULL, &r, &e), 0);
+    cr_expect_str_neq(r.child.uuid, uuid);
+    cr_expect_not(r.child.read_only);
+}
+
 Test(file_vdi, gc_removes_debris_of_interrupted_operations)
 {
     xcp_sr_gc_result g;
