@@ -9,34 +9,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "api/engine.h"
+#include "../common/engine_fixture.h"
 
 static char dir[256];
 static xcp__engine *E;
 
 static void setup(void)
 {
-    xcp_open_options o = {.version = XCP_OPEN_OPTIONS_VERSION};
-    char *tmp = getenv("TMPDIR");
-
-    setenv("XCP_HV", "sim", 0);
-    setenv("XCP_DB_FSYNC", "never", 1);
     setenv("XCP_TASK_MAX", "5", 1);
     setenv("XCP_TASK_GRACE", "0", 1);
-    snprintf(dir, sizeof(dir), "%s/xcp-ring-XXXXXX", tmp ? tmp : "/tmp");
-    cr_assert(mkdtemp(dir));
-    o.state_dir = dir;
-    cr_assert_eq(xcp__engine_get(&E, &o), 0);
+    E = fixture_engine_open(dir, sizeof(dir), "ring");
 }
 
 static void teardown(void)
 {
-    char cmd[300];
-
-    xcp__engine_put(E);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        cr_log_warn("cannot remove %s", dir);
+    fixture_engine_close(E, dir);
 }
 
 TestSuite(task_ring, .init = setup, .fini = teardown);
