@@ -100,17 +100,24 @@ void api_assert_error_name_(const char *file, int line, int rc,
               "%s:%d: expected %s, got %s", file, line, name, msg);
 }
 
-void api_open(void)
+xcp_session *api_session(const char *originator)
 {
     xcp_open_options o;
+    xcp_session *s = NULL;
 
     memset(&o, 0, sizeof(o));
     o.version = XCP_OPEN_OPTIONS_VERSION;
     o.state_dir = api_dir;
     o.hv = "sim";
-    o.originator = "tests/api";
-    OK(xcp_session_open_local(&S, &o));
-    cr_assert_not_null(S);
+    o.originator = originator;
+    OK(xcp_session_open_local(&s, &o));
+    cr_assert_not_null(s);
+    return s;
+}
+
+void api_open(void)
+{
+    S = api_session("tests/api");
 }
 
 void api_setup(void)

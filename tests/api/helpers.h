@@ -42,6 +42,8 @@ void api_setup(void);
 void api_teardown(void);
 /* Close the session and open a new one on the same state dir. */
 void api_reopen(void);
+/* Another local session on api_dir, with originator. */
+xcp_session *api_session(const char *originator);
 /* Open the session on api_dir (after api_setup's environment). */
 void api_open(void);
 /* Reopen with sim faults injected at open (XCP_SIM_FAULTS syntax). */

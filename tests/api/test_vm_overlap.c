@@ -161,16 +161,7 @@ static void sleep_us(uint64_t us)
 
 static xcp_session *open_session(void)
 {
-    xcp_open_options o;
-    xcp_session *s = NULL;
-
-    memset(&o, 0, sizeof(o));
-    o.version = XCP_OPEN_OPTIONS_VERSION;
-    o.state_dir = api_dir;
-    o.hv = "sim";
-    o.originator = "tests/api/overlap";
-    OK(xcp_session_open_local(&s, &o));
-    return s;
+    return api_session("tests/api/overlap");
 }
 
 /* A fresh Halted VM: a diskless 128 MiB HVM guest ("Other install
