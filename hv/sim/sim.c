@@ -28,10 +28,14 @@
  *    lazily (sim_settle) to "now" by stepping from event to event.
  *  - Domain ids count up from 1 and are never reused, as on Xen (up to
  *    0x7fef, then -ENOSPC).
- *  - Persistence: state_dir/sim/state, a checksummed text file rewritten
- *    whole (temp + fsync + rename + fsync of the directory) after every
- *    change, so domains outlive the process; another process opening the
- *    same state dir finds them, with time having moved on meanwhile.
+ *  - Persistence (sim_state.c): under state_dir/sim/, a checksummed
+ *    snapshot ("state") and an append-only log ("log") of one record per
+ *    change, written before the operation returns, so domains outlive the
+ *    process (kill -9 included); another process opening the same state
+ *    dir finds them, with time having moved on meanwhile. An operation
+ *    costs its own change, not the host's size: the log is folded into a
+ *    new snapshot only once it has outgrown the last one. One process
+ *    writes at a time (the engine's lock on the state dir).
  *  - Suspend images: a text header (uuid, memory, vCPUs, checksums) and a
  *    compact body of one 8-byte digest per MiB of guest memory, derived
  *    from the uuid; restore verifies all of it: -EBADMSG if corrupt,
@@ -441,7 +445,7 @@ static int parse_faults(struct sim *s, const char *spec, xcp_hv_error *err)
     char whole[128];
     uint32_t domid, count;
     struct dom *d;
-    bool changed = false;
+    bool changed;
     int op, e, rc = 0;
 
     if (!copy)
@@ -459,12 +463,16 @@ static int parse_faults(struct sim *s, const char *spec, xcp_hv_error *err)
             if (!xcp__sim_parse_u32(val, &domid))
                 goto bad;
             d = xcp__sim_dom_find(s, domid);
+            changed = false;
             if (d && item[0] == 'h') {
-                changed |= !d->hung;
+                changed = !d->hung;
                 d->hung = true;
             } else if (d) {
-                changed |= crash_dom(s, d) > 0;
+                changed = crash_dom(s, d) > 0;
             }
+            /* each change its own record, as a fault injected later is */
+            if (changed && (rc = xcp__sim_commit(s, domid, err)) < 0)
+                goto out;
         } else {
             op = xcp__hv_op_from_name(item);
             star = strchr(val, '*');
@@ -483,8 +491,6 @@ static int parse_faults(struct sim *s, const char *spec, xcp_hv_error *err)
             s->fail[op].count = count;
         }
     }
-    if (changed)
-        rc = xcp__sim_commit(s, err);
     goto out;
 bad:
     rc = xcp__hv_error_set(err, -EINVAL,
@@ -952,7 +958,7 @@ int xcp__sim_dom_start(struct sim *s, struct dom *d, bool paused,
     }
     s->next_domid++;
     xcp__sim_mark_dirty(s, d->domid);
-    rc = xcp__sim_commit(s, err);
+    rc = xcp__sim_commit(s, d->domid, err);
     if (rc == 0)
         *domid = d->domid;
     return rc;
@@ -1016,7 +1022,7 @@ static int sim_domain_destroy(void *self, uint32_t domid, xcp_hv_error *err)
         return rc;
     xcp__sim_dom_remove(s, d);
     xcp__sim_mark_dirty(s, domid);
-    return xcp__sim_commit(s, err);
+    return xcp__sim_commit(s, domid, err);
 }
 
 /* Pause and unpause: the toolstack's pause flag, idempotent. */
@@ -1039,7 +1045,7 @@ static int set_paused(struct sim *s, xcp_hv_op op, uint32_t domid, bool pause,
         return rc;
     d->state = want;
     xcp__sim_mark_dirty(s, domid);
-    rc = xcp__sim_commit(s, err);
+    rc = xcp__sim_commit(s, domid, err);
     return rc;
 }
 
@@ -1081,7 +1087,7 @@ static int sim_domain_shutdown(void *self, uint32_t domid,
     if (d->request == XCP_HV_SHUTDOWN_NONE)
         d->ack_left_ns = s->opt.shutdown_delay_ns;
     d->request = request;
-    return xcp__sim_commit(s, err);
+    return xcp__sim_commit(s, domid, err);
 }
 
 void xcp__sim_sleep_until(uint64_t t)
@@ -1164,7 +1170,7 @@ static int sim_domain_set_memory_target(void *self, uint32_t domid,
     d->balloon_carry = 0;
     xcp__sim_mark_dirty(s, domid);
     apply_due(s);
-    return xcp__sim_commit(s, err);
+    return xcp__sim_commit(s, domid, err);
 }
 
 static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
@@ -1189,7 +1195,7 @@ static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
                                  domid, online, d->vcpus_max);
     d->vcpus_online = online;
     xcp__sim_mark_dirty(s, domid);
-    return xcp__sim_commit(s, err);
+    return xcp__sim_commit(s, domid, err);
 }
 
 /* ---- events and faults --------------------------------------------------- */
@@ -1267,7 +1273,7 @@ static int sim_fault(void *self, const xcp_hv_fault *f, xcp_hv_error *err)
             crash_dom(s, d);
         else
             d->hung = f->on;
-        return xcp__sim_commit(s, err);
+        return xcp__sim_commit(s, f->domid, err);
     }
     return xcp__hv_error_set(err, -EINVAL, "sim: unknown fault kind %d",
                              (int)f->kind);
@@ -1287,8 +1293,11 @@ static void sim_close(void *self)
     free(s->dirty);
     free(s->busy);
     free(s->busy_prev);
+    if (s->log_fd >= 0)
+        close(s->log_fd);
     free(s->dir);
     free(s->path);
+    free(s->log_path);
     free(s);
 }
 
@@ -1310,6 +1319,7 @@ int xcp__sim_open(void **self, const char *state_dir,
         goto fail;
     }
     s->tfd = -1;
+    s->log_fd = -1;
     s->opt = *opt;
     s->opt.faults = NULL;
     s->host_pages = opt->host_memory / PAGE;
@@ -1327,8 +1337,9 @@ int xcp__sim_open(void **self, const char *state_dir,
         goto fail;
     }
     if (asprintf(&s->dir, "%s/%s", state_dir, SIM_SUBDIR) < 0 ||
-        asprintf(&s->path, "%s/%s", s->dir, STATE_NAME) < 0) {
-        s->dir = s->path = NULL;
+        asprintf(&s->path, "%s/%s", s->dir, STATE_NAME) < 0 ||
+        asprintf(&s->log_path, "%s/%s", s->dir, LOG_NAME) < 0) {
+        s->dir = s->path = s->log_path = NULL;
         rc = oom(err);
         goto fail;
     }
@@ -1355,6 +1366,7 @@ int xcp__sim_open(void **self, const char *state_dir,
     /* time went on while no process had the host open */
     xcp__sim_settle_now(s);
     s->usage_prev_clock = s->clock;
+    memcpy(s->busy_prev, s->busy, opt->host_cpus * sizeof(*s->busy));
     rc = parse_faults(s, opt->faults, err);
     if (rc < 0)
         goto fail;

@@ -204,7 +204,7 @@ int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
     }
     d->n_disks++;
     xcp__sim_mark_dirty(s, domid);
-    return xcp__sim_commit(s, err);
+    return xcp__sim_commit(s, domid, err);
 }
 
 static struct disk *disk_find(struct dom *d, const char *vdev)
@@ -245,7 +245,7 @@ int xcp__sim_disk_unplug(void *self, uint32_t domid, const char *vdev,
     memmove(k, k + 1, (size_t)(d->disks + d->n_disks - k - 1) * sizeof(*k));
     d->n_disks--;
     xcp__sim_mark_dirty(s, domid);
-    return xcp__sim_commit(s, err);
+    return xcp__sim_commit(s, domid, err);
 }
 
 int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
@@ -287,7 +287,7 @@ int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
     k->path = p;
     k->format = f;
     xcp__sim_mark_dirty(s, domid);
-    return xcp__sim_commit(s, err);
+    return xcp__sim_commit(s, domid, err);
 }
 
 int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
@@ -313,7 +313,7 @@ int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
         return oom(err);
     d->n_nics++;
     xcp__sim_mark_dirty(s, domid);
-    return xcp__sim_commit(s, err);
+    return xcp__sim_commit(s, domid, err);
 }
 
 int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid,
@@ -339,5 +339,5 @@ int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid,
             (d->n_nics - i - 1) * sizeof(d->nics[0]));
     d->n_nics--;
     xcp__sim_mark_dirty(s, domid);
-    return xcp__sim_commit(s, err);
+    return xcp__sim_commit(s, domid, err);
 }

@@ -18,6 +18,7 @@
 
 #define SIM_SUBDIR "sim"
 #define STATE_NAME "state"
+#define LOG_NAME "log"
 #define STATE_MAGIC "xcp-sim-state"
 #define IMAGE_MAGIC "xcp-sim-image"
 #define FORMAT_VERSION 1
@@ -80,7 +81,7 @@ struct dom {
 };
 
 struct sim {
-    char *dir, *path;
+    char *dir, *path, *log_path; /* path: the snapshot (sim_state.c) */
     struct xcp__sim_options opt;
     uint64_t host_pages, xen_pages, dom0_pages;
     uint32_t dom0_vcpus;
@@ -101,6 +102,11 @@ struct sim {
     size_t n_dirty;
     uint64_t *busy, *busy_prev; /* per physical CPU, ns */
     uint64_t usage_prev_clock;
+    /* the state log (sim_state.c) */
+    int log_fd;
+    uint64_t log_gen;        /* the generation the snapshot names */
+    size_t log_len, snap_len; /* bytes */
+    bool log_stale;          /* must be started afresh before appending */
 };
 
 /* Growable text buffer; a failed allocation is remembered, not fatal. */
@@ -339,13 +345,20 @@ int xcp__sim_domain_restore(void *self, const xcp_hv_domain_config *cfg,
 
 /* ---- sim_state.c: the persistent state ----------------------------------- */
 
-/* Loads s's state from its directory (creating a new host if none). */
+/*
+ * Loads s's state from its directory: the snapshot, then the log replayed
+ * over it; creates a new host if there is none. Opens the log (s->log_fd)
+ * for the commits to come.
+ */
 int xcp__sim_state_load(struct sim *s, xcp_hv_error *err);
 
 /*
- * Makes the change just done in memory durable. If the write fails, the
- * change is undone by reloading the last durable state.
+ * Makes the change just done to domain domid (now there, or gone) durable
+ * before the operation returns: one record appended to the log, whose
+ * cost is that of the change, not of the host. If the write fails, the
+ * change is undone by reloading the last durable state, so that memory and
+ * disk never disagree about which domains exist.
  */
-int xcp__sim_commit(struct sim *s, xcp_hv_error *err);
+int xcp__sim_commit(struct sim *s, uint32_t domid, xcp_hv_error *err);
 
 #endif /* XCP_HV_SIM_INT_H */

@@ -1,6 +1,32 @@
 /*
- * hv/sim/sim_state.c - the sim's persistent state: the state file that
- * lets domains outlive the process (see sim.c, "Persistence").
+ * hv/sim/sim_state.c - the sim's persistent state, which lets domains
+ * outlive the process (see sim.c, "Persistence"), at a cost per operation
+ * in proportion to the change.
+ *
+ * Two files under state_dir/sim/:
+ *   state  a snapshot: the host's counters and every domain, ending in a
+ *          checksum line; replaced atomically (temp, fsync, rename, fsync
+ *          of the directory). Its "log G" line names the generation of
+ *          the log that continues it.
+ *   log    "xcp-sim-log 1 G", then one record per change, appended with
+ *          write() before the operation returns:
+ *              rec <next-domid> <clock>
+ *              domain <domid> ... end      the domain as it now is, or
+ *              gone <domid>                it no longer exists
+ *              sum <fnv1a of the record's lines before this one>
+ *          The time-driven changes of the other domains are not logged:
+ *          loading lets time pass up to each record's clock, as the
+ *          writer had, with the same settle engine.
+ * Loading reads the snapshot and replays the log of its generation. A
+ * torn last record (a write cut short) is dropped and cut off; a bad
+ * record with good ones after it is corruption (-EBADMSG).
+ * When the log has grown past LOG_COMPACT_MIN and the snapshot's size, it
+ * is folded into a snapshot of the next generation and started afresh;
+ * killed between the two steps, loading finds a log of an older
+ * generation and ignores it, the snapshot holding all it said.
+ * Records are not fsync'd: a process killed (-9 included) loses nothing
+ * it wrote, and a host that loses power loses its domains anyway, on Xen
+ * as here (a torn or zeroed tail then is dropped as above).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
@@ -21,6 +47,13 @@
 #include <unistd.h>
 
 #include "sim_int.h"
+
+#define STATE_VERSION 2 /* 1 had no log; still read */
+#define LOG_MAGIC "xcp-sim-log"
+#define LOG_VERSION 1
+/* the log is folded into the snapshot when it is over this and larger
+ * than the snapshot: each record pays for at most its own size again */
+#define LOG_COMPACT_MIN (64 * 1024)
 
 /* ---- the state file ------------------------------------------------------ */
 
@@ -77,28 +110,113 @@ static void emit_dom(struct buf *b, const struct dom *d)
     xcp__sim_buf_add(b, "end\n", 4);
 }
 
-static int state_save(struct sim *s, xcp_hv_error *err)
+/* The whole state as a snapshot that the log of generation gen continues. */
+static int snapshot_write(struct sim *s, uint64_t gen, xcp_hv_error *err)
 {
     struct buf b = {0};
     size_t i;
     int rc;
 
     xcp__sim_buf_printf(&b, "%s %d\nnext-domid %" PRIu32 "\nclock %" PRIu64
-                   "\nboot %" PRIu64 "\n",
-               STATE_MAGIC, FORMAT_VERSION, s->next_domid, s->clock, s->boot);
+                        "\nboot %" PRIu64 "\nlog %" PRIu64 "\n",
+                        STATE_MAGIC, STATE_VERSION, s->next_domid, s->clock,
+                        s->boot, gen);
     for (i = 0; i < s->n_doms; i++)
         emit_dom(&b, s->doms[i]);
     if (!b.failed)
         xcp__sim_buf_printf(&b, "checksum %016" PRIx64 "\n",
-                   fnv1a(FNV_INIT, b.p, b.len));
+                            fnv1a(FNV_INIT, b.p, b.len));
     if (b.failed) {
         rc = oom(err);
         goto out;
     }
     rc = xcp__sim_write_atomic(s->path, b.p, b.len, "state file", err);
+    if (rc == 0)
+        s->snap_len = b.len;
 out:
     free(b.p);
     return rc;
+}
+
+/* Writes data at the end of the log; on failure leaves the log as it was. */
+static int log_append(struct sim *s, const char *data, size_t len,
+                      xcp_hv_error *err)
+{
+    size_t done = 0;
+    ssize_t n;
+    int rc;
+
+    while (done < len) {
+        n = write(s->log_fd, data + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = xcp__hv_error_set(err, -errno, "sim: cannot write the state "
+                                   "log %s: %s", s->log_path,
+                                   strerror(errno));
+            /* a partial record must not be followed by whole ones; if
+             * this fails too, loading cuts the torn tail off */
+            if (ftruncate(s->log_fd, (off_t)s->log_len) < 0)
+                s->log_stale = true;
+            return rc;
+        }
+        done += (size_t)n;
+    }
+    s->log_len += len;
+    return 0;
+}
+
+/* Empties the log and starts it again for generation s->log_gen. */
+static int log_reset(struct sim *s, xcp_hv_error *err)
+{
+    char head[64];
+    int n, rc;
+
+    s->log_stale = true;
+    if (ftruncate(s->log_fd, 0) < 0)
+        return xcp__hv_error_set(err, -errno, "sim: cannot empty the state "
+                                 "log %s: %s", s->log_path, strerror(errno));
+    s->log_len = 0;
+    n = snprintf(head, sizeof(head), "%s %d %" PRIu64 "\n", LOG_MAGIC,
+                 LOG_VERSION, s->log_gen);
+    rc = log_append(s, head, (size_t)n, err);
+    if (rc == 0)
+        s->log_stale = false;
+    return rc;
+}
+
+/*
+ * Folds the log into a new snapshot and starts the next generation's log.
+ * Between the two steps the old log is stale, and loading ignores it: the
+ * snapshot holds all it said.
+ */
+static int compact(struct sim *s, xcp_hv_error *err)
+{
+    int rc = snapshot_write(s, s->log_gen + 1, err);
+
+    if (rc < 0)
+        return rc;
+    s->log_gen++;
+    return log_reset(s, err);
+}
+
+/*
+ * One change as a log record: the host's counters, then the domain's
+ * whole block, or "gone" if it no longer exists; checksummed.
+ */
+static void emit_record(struct buf *b, const struct sim *s, uint32_t domid)
+{
+    const struct dom *d = xcp__sim_dom_find(s, domid);
+
+    xcp__sim_buf_printf(b, "rec %" PRIu32 " %" PRIu64 "\n", s->next_domid,
+                        s->clock);
+    if (d)
+        emit_dom(b, d);
+    else
+        xcp__sim_buf_printf(b, "gone %" PRIu32 "\n", domid);
+    if (!b->failed)
+        xcp__sim_buf_printf(b, "sum %016" PRIx64 "\n",
+                            fnv1a(FNV_INIT, b->p, b->len));
 }
 
 static bool parse_mac(const char *s, uint8_t mac[6])
@@ -257,15 +375,85 @@ static bool dom_complete(const struct dom *d)
            d->target_pages <= d->max_pages && d->actual_pages <= d->max_pages;
 }
 
-/* Loads the state file into s (which holds no domains yet). */
-static int state_parse(struct sim *s, char *text, size_t len,
-                       xcp_hv_error *err)
+/* Text split into lines in place, counted for error messages. */
+struct lines {
+    char *next;
+    int lineno;
+};
+
+static char *line_next(struct lines *l)
 {
-    char *line, *next, *last, *tok[MAX_TOKENS];
-    struct dom *d = NULL;
+    char *line = l->next, *nl;
+
+    if (!line || !*line)
+        return NULL;
+    nl = strchr(line, '\n');
+    if (nl)
+        *nl++ = '\0';
+    l->next = nl;
+    l->lineno++;
+    return line;
+}
+
+/*
+ * Parses the lines of a domain block that follow its "domain <domid>"
+ * line, through "end". 0, -ENOMEM, or -EBADMSG if malformed (at the line
+ * l->lineno).
+ */
+static int parse_dom(struct lines *l, uint32_t domid, struct dom **out)
+{
+    char *line, *tok[MAX_TOKENS];
+    struct dom *d = calloc(1, sizeof(*d));
+    int n, rc;
+
+    *out = NULL;
+    if (!d)
+        return -ENOMEM;
+    d->domid = domid;
+    while ((line = line_next(l))) {
+        if (strncmp(line, "vcpu-ns", 7) == 0 && d->vcpu_ns) {
+            if (parse_vcpu_ns(d, line) < 0)
+                break;
+            continue;
+        }
+        n = xcp__sim_tokenize(line, tok);
+        rc = n > 0 ? parse_dom_line(d, tok, n) : -1;
+        if (rc < 0)
+            break;
+        if (rc == 1) {
+            if (!dom_complete(d))
+                break;
+            d->overhead_pages = xcp__sim_overhead_pages(d->type, d->max_pages,
+                                                        d->vcpus_max);
+            *out = d;
+            return 0;
+        }
+    }
+    xcp__sim_dom_free(d);
+    return -EBADMSG;
+}
+
+/* "<keyword> <domid>" with a valid domid: the domid, else 0. */
+static uint32_t domid_line(char **tok, int n, const char *keyword)
+{
+    uint32_t domid;
+
+    if (n != 2 || strcmp(tok[0], keyword) != 0 ||
+        !xcp__sim_parse_u32(tok[1], &domid))
+        return 0;
+    return domid;
+}
+
+/* Loads the snapshot into s (which holds no domains yet). */
+static int snapshot_parse(struct sim *s, char *text, size_t len,
+                          xcp_hv_error *err)
+{
+    struct lines l = {text, 0};
+    char *line, *last, *tok[MAX_TOKENS];
+    struct dom *d;
     uint64_t sum, want;
-    uint32_t prev = 0;
-    int n, lineno = 0, rc;
+    uint32_t prev = 0, domid;
+    int n, rc;
     bool header = false;
 
     /* the checksum line covers everything before it */
@@ -278,51 +466,38 @@ static int state_parse(struct sim *s, char *text, size_t len,
     sum = fnv1a(FNV_INIT, text, (size_t)(last + 1 - text));
     if (sum != want)
         goto corrupt;
-    *last = '\0';
+    last[1] = '\0';
 
-    for (line = text; line; line = next) {
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        lineno++;
-        if (d && strncmp(line, "vcpu-ns", 7) == 0 && d->vcpu_ns) {
-            if (parse_vcpu_ns(d, line) < 0)
-                goto bad_line;
-            continue;
-        }
+    while ((line = line_next(&l))) {
         n = xcp__sim_tokenize(line, tok);
         if (n <= 0)
             goto bad_line;
         if (!header) {
             if (n != 2 || strcmp(tok[0], STATE_MAGIC) != 0)
                 goto bad_line;
-            if (strcmp(tok[1], "1") != 0) {
-                rc = xcp__hv_error_set(err, -EPROTO,
-                                       "sim: state file %s has format "
-                                       "version %s, this build reads %d",
-                                       s->path, tok[1], FORMAT_VERSION);
-                goto out;
-            }
+            /* version 1 had no log */
+            if (strcmp(tok[1], "1") != 0 && strcmp(tok[1], "2") != 0)
+                return xcp__hv_error_set(err, -EPROTO,
+                                         "sim: state file %s has format "
+                                         "version %s, this build reads %d",
+                                         s->path, tok[1], STATE_VERSION);
             header = true;
-        } else if (d) {
-            rc = parse_dom_line(d, tok, n);
-            if (rc < 0)
+        } else if ((domid = domid_line(tok, n, "domain")) != 0) {
+            rc = parse_dom(&l, domid, &d);
+            if (rc == -ENOMEM)
+                return oom(err);
+            if (rc < 0 || domid <= prev || domid >= s->next_domid) {
+                xcp__sim_dom_free(d);
                 goto bad_line;
-            if (rc == 1) {
-                if (!dom_complete(d) || d->domid <= prev ||
-                    d->domid >= s->next_domid)
-                    goto bad_line;
-                d->overhead_pages = xcp__sim_overhead_pages(
-                    d->type, d->max_pages, d->vcpus_max);
-                prev = d->domid;
-                if (!xcp__sim_dom_append(s, d)) {
-                    rc = oom(err);
-                    goto out;
-                }
-                d = NULL;
+            }
+            prev = domid;
+            if (!xcp__sim_dom_append(s, d)) {
+                xcp__sim_dom_free(d);
+                return oom(err);
             }
         } else if (n == 2 && strcmp(tok[0], "next-domid") == 0) {
-            if (!xcp__sim_parse_u32(tok[1], &s->next_domid) || s->next_domid == 0)
+            if (!xcp__sim_parse_u32(tok[1], &s->next_domid) ||
+                s->next_domid == 0)
                 goto bad_line;
         } else if (n == 2 && strcmp(tok[0], "clock") == 0) {
             if (!xcp__sim_parse_u64(tok[1], &s->clock))
@@ -330,34 +505,152 @@ static int state_parse(struct sim *s, char *text, size_t len,
         } else if (n == 2 && strcmp(tok[0], "boot") == 0) {
             if (!xcp__sim_parse_u64(tok[1], &s->boot))
                 goto bad_line;
-        } else if (n == 2 && strcmp(tok[0], "domain") == 0) {
-            d = calloc(1, sizeof(*d));
-            if (!d) {
-                rc = oom(err);
-                goto out;
-            }
-            if (!xcp__sim_parse_u32(tok[1], &d->domid) || d->domid == 0)
+        } else if (n == 2 && strcmp(tok[0], "log") == 0) {
+            if (!xcp__sim_parse_u64(tok[1], &s->log_gen))
                 goto bad_line;
         } else {
             goto bad_line;
         }
     }
-    if (d || !header)
+    if (!header)
         goto corrupt;
-    rc = 0;
-    goto out;
+    return 0;
 
 bad_line:
-    rc = xcp__hv_error_set(err, -EBADMSG,
-                           "sim: state file %s is malformed at line %d",
-                           s->path, lineno);
-    goto out;
+    return xcp__hv_error_set(err, -EBADMSG,
+                             "sim: state file %s is malformed at line %d",
+                             s->path, l.lineno);
 corrupt:
-    rc = xcp__hv_error_set(err, -EBADMSG,
-                           "sim: state file %s is corrupt (truncated or "
-                           "checksum mismatch)", s->path);
+    return xcp__hv_error_set(err, -EBADMSG,
+                             "sim: state file %s is corrupt (truncated or "
+                             "checksum mismatch)", s->path);
+}
+
+/*
+ * Replays one checksummed record (NUL-terminated before its sum line):
+ * lets time pass up to the record's clock, as it had for the writer, then
+ * puts or removes its domain. 0, -ENOMEM, or -EBADMSG if malformed (then
+ * s is unchanged).
+ */
+static int record_apply(struct sim *s, char *text)
+{
+    struct lines l = {text, 0};
+    char *line, *tok[MAX_TOKENS];
+    uint32_t next_domid, domid;
+    uint64_t clock;
+    struct dom *d = NULL, *old, tmp;
+    int n = -1, rc;
+
+    line = line_next(&l);
+    if (line)
+        n = xcp__sim_tokenize(line, tok);
+    if (n != 3 || strcmp(tok[0], "rec") != 0 ||
+        !xcp__sim_parse_u32(tok[1], &next_domid) ||
+        !xcp__sim_parse_u64(tok[2], &clock) || next_domid < s->next_domid)
+        return -EBADMSG;
+    line = line_next(&l);
+    n = line ? xcp__sim_tokenize(line, tok) : -1;
+    if ((domid = domid_line(tok, n, "domain")) != 0) {
+        rc = parse_dom(&l, domid, &d);
+        if (rc < 0)
+            return rc;
+    } else if ((domid = domid_line(tok, n, "gone")) == 0) {
+        return -EBADMSG;
+    }
+    old = xcp__sim_dom_find(s, domid);
+    if (line_next(&l) || domid >= next_domid ||
+        (d && !old && s->n_doms && s->doms[s->n_doms - 1]->domid > domid)) {
+        xcp__sim_dom_free(d);
+        return -EBADMSG;
+    }
+    if (clock > s->clock)
+        xcp__sim_settle(s, clock);
+    s->next_domid = next_domid;
+    if (d && old) {
+        /* in place: the array keeps its order */
+        tmp = *old;
+        *old = *d;
+        *d = tmp;
+        xcp__sim_dom_free(d);
+    } else if (d && !xcp__sim_dom_append(s, d)) {
+        xcp__sim_dom_free(d);
+        return -ENOMEM;
+    } else if (!d && old) {
+        xcp__sim_dom_remove(s, old);
+    }
+    return 0;
+}
+
+/*
+ * Replays the log over the snapshot just loaded. A torn last record (a
+ * write cut short) is dropped and cut off the file; a bad record with
+ * good ones after it is corruption. A log of an older generation was
+ * folded into the snapshot already: it is started afresh.
+ */
+static int log_load(struct sim *s, xcp_hv_error *err)
+{
+    char *text = NULL, *p, *end, *sum, *eol;
+    uint64_t gen, want;
+    size_t len;
+    int rc, ver, hlen = 0;
+
+    rc = xcp__sim_read_all(s->log_path, SIZE_MAX / 2, &text, &len,
+                           "state log", err);
+    if (rc < 0)
+        return rc;
+    end = text + len;
+    eol = memchr(text, '\n', len);
+    if (!eol) {
+        /* empty, or cut short while being started */
+        rc = log_reset(s, err);
+        goto out;
+    }
+    if (sscanf(text, LOG_MAGIC " %d %" SCNu64 "%n", &ver, &gen, &hlen) != 2 ||
+        text + hlen != eol || ver != LOG_VERSION || gen > s->log_gen) {
+        rc = xcp__hv_error_set(err, -EBADMSG, "sim: state log %s has a bad "
+                               "header (or is newer than the state file)",
+                               s->log_path);
+        goto out;
+    }
+    if (gen < s->log_gen) {
+        rc = log_reset(s, err);
+        goto out;
+    }
+    for (p = eol + 1; p < end; p = eol + 1) {
+        sum = strstr(p, "\nsum ");
+        eol = sum ? memchr(sum + 1, '\n', (size_t)(end - sum - 1)) : NULL;
+        if (!eol)
+            break; /* torn */
+        sum++;
+        if (eol - sum == 4 + 16 &&
+            sscanf(sum + 4, "%16" SCNx64, &want) == 1 &&
+            fnv1a(FNV_INIT, p, (size_t)(sum - p)) == want) {
+            *sum = '\0';
+            rc = record_apply(s, p);
+        } else {
+            rc = -EBADMSG;
+        }
+        if (rc == -ENOMEM) {
+            rc = oom(err);
+            goto out;
+        }
+        if (rc < 0 && eol + 1 == end)
+            break; /* the last record: torn */
+        if (rc < 0) {
+            rc = xcp__hv_error_set(err, -EBADMSG, "sim: state log %s is "
+                                   "corrupt at byte %td", s->log_path,
+                                   p - text);
+            goto out;
+        }
+    }
+    s->log_len = (size_t)(p - text);
+    rc = 0;
+    if (p < end && ftruncate(s->log_fd, (off_t)s->log_len) < 0)
+        rc = xcp__hv_error_set(err, -errno, "sim: cannot cut the torn end "
+                               "off the state log %s: %s", s->log_path,
+                               strerror(errno));
 out:
-    xcp__sim_dom_free(d);
+    free(text);
     return rc;
 }
 
@@ -367,40 +660,62 @@ int xcp__sim_state_load(struct sim *s, xcp_hv_error *err)
     size_t len;
     int rc;
 
-    rc = xcp__sim_read_all(s->path, SIZE_MAX / 2, &text, &len, "state file", err);
+    if (s->log_fd < 0) {
+        s->log_fd = open(s->log_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+                         0600);
+        if (s->log_fd < 0)
+            return xcp__hv_error_set(err, -errno, "sim: cannot open the "
+                                     "state log %s: %s", s->log_path,
+                                     strerror(errno));
+    }
+    s->log_gen = 0;
+    rc = xcp__sim_read_all(s->path, SIZE_MAX / 2, &text, &len, "state file",
+                           err);
     if (rc == -ENOENT) {
         /* a new simulated host */
         xcp__hv_error_clear(err);
         s->next_domid = 1;
         s->clock = s->boot = wall_ns();
-        rc = state_save(s, err);
+        rc = compact(s, err);
         goto out;
     }
-    if (rc < 0)
-        goto out;
-    rc = state_parse(s, text, len, err);
+    if (rc == 0) {
+        s->snap_len = len;
+        rc = snapshot_parse(s, text, len, err);
+    }
+    if (rc == 0)
+        rc = log_load(s, err);
+out:
     if (rc < 0)
         xcp__sim_doms_clear(s);
-out:
+    /* what replaying changed, the writer has already reported */
+    s->n_dirty = 0;
     free(text);
     return rc;
 }
 
-/*
- * Makes the change just done in memory durable. If the write fails, the
- * change is undone by reloading the last durable state, so that memory
- * and disk never disagree about which domains exist.
- */
-int xcp__sim_commit(struct sim *s, xcp_hv_error *err)
+int xcp__sim_commit(struct sim *s, uint32_t domid, xcp_hv_error *err)
 {
+    struct buf b = {0};
     xcp_hv_error ignored;
-    int rc = state_save(s, err);
+    int rc = 0;
 
+    if (s->log_stale)
+        rc = log_reset(s, err);
+    if (rc == 0) {
+        emit_record(&b, s, domid);
+        rc = b.failed ? oom(err) : log_append(s, b.p, b.len, err);
+    }
+    free(b.p);
     if (rc < 0) {
+        /* memory must not disagree with what a restart would find */
         xcp__sim_doms_clear(s);
-        s->n_dirty = 0;
         xcp__sim_state_load(s, &ignored);
         xcp__sim_settle_now(s);
+    } else if (s->log_len > LOG_COMPACT_MIN && s->log_len > s->snap_len) {
+        /* the change is safe in the log already: a compaction that fails
+         * is tried again at the next commit */
+        compact(s, &ignored);
     }
     xcp__sim_rearm(s);
     return rc;

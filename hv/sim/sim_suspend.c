@@ -227,7 +227,7 @@ int xcp__sim_domain_suspend(void *self, uint32_t domid,
         return rc;
     xcp__sim_dom_remove(s, d);
     xcp__sim_mark_dirty(s, domid);
-    rc = xcp__sim_commit(s, err);
+    rc = xcp__sim_commit(s, domid, err);
     if (rc < 0)
         unlink(image_path);
     return rc;
