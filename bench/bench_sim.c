@@ -84,7 +84,8 @@ static int storm(long n, const char *dir)
     c.vcpus_max = 1;
     t0 = now();
     for (i = 0; i < n; i++) {
-        snprintf(uuid, sizeof(uuid), "00000000-0000-4000-8000-%012lx", (unsigned long)i & 0xffffffffffful);
+        snprintf(uuid, sizeof(uuid), "00000000-0000-4000-8000-%012lx",
+                 (unsigned long)i & 0xffffffffffful);
         snprintf(name, sizeof(name), "storm-%ld", i);
         if (drv->domain_create(hv, &c, true, &domids[i], &err) < 0) {
             die("create", i, &err);

@@ -58,19 +58,11 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
 #endif
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sim_int.h"
@@ -528,7 +520,8 @@ static int env_size(const char *name, uint64_t *out, xcp_hv_error *err)
     if (xcp__sim_parse_size(v, out) < 0)
         return xcp__hv_error_set(err, -EINVAL,
                                  "sim: %s='%s' is not a size (bytes, or "
-                                 "with a suffix such as MiB or GiB)", name, v);
+                                 "with a suffix such as MiB or GiB)",
+                                 name, v);
     return 0;
 }
 
@@ -539,8 +532,8 @@ static int env_u64(const char *name, uint64_t *out, xcp_hv_error *err)
     if (!v || !*v)
         return 0;
     if (!xcp__sim_parse_u64(v, out))
-        return xcp__hv_error_set(err, -EINVAL,
-                                 "sim: %s='%s' is not a number", name, v);
+        return xcp__hv_error_set(err, -EINVAL, "sim: %s='%s' is not a number",
+                                 name, v);
     return 0;
 }
 
@@ -689,7 +682,7 @@ static void fill_info(const struct dom *d, xcp_hv_domain_info *out)
  * struct dom: the operations that take *out refuse it with -EPERM.
  */
 int xcp__sim_get_dom(struct sim *s, uint32_t domid, const char *what,
-                   struct dom **out, xcp_hv_error *err)
+                     struct dom **out, xcp_hv_error *err)
 {
     if (domid == 0)
         return xcp__hv_error_set(err, -EPERM,
@@ -799,7 +792,7 @@ static int sim_domain_vcpu_info(void *self, uint32_t domid,
  * (not yet registered) domain. Memory fit is checked by the caller.
  */
 int xcp__sim_dom_from_config(struct sim *s, const xcp_hv_domain_config *c,
-                           struct dom **out, xcp_hv_error *err)
+                             struct dom **out, xcp_hv_error *err)
 {
     const char *u = c && c->vm_uuid ? c->vm_uuid : "(none)";
     uint32_t limit, online;
@@ -812,8 +805,7 @@ int xcp__sim_dom_from_config(struct sim *s, const xcp_hv_domain_config *c,
                                  "sim: domain config missing or of unknown "
                                  "version");
     if (!xcp__sim_uuid_valid(c->vm_uuid))
-        return xcp__hv_error_set(err, -EINVAL,
-                                 "sim: '%s' is not a VM uuid", u);
+        return xcp__hv_error_set(err, -EINVAL, "sim: '%s' is not a VM uuid", u);
     if (!c->name || !*c->name || strlen(c->name) >= XCP_HV_NAME_MAX)
         return xcp__hv_error_set(err, -EINVAL,
                                  "sim: VM %s: domain name empty or longer "
@@ -857,7 +849,8 @@ int xcp__sim_dom_from_config(struct sim *s, const xcp_hv_domain_config *c,
                                  "sim: VM %s: a PVH domain needs a kernel", u);
     if (c->kernel && (rc = xcp__sim_need_file(u, "kernel", c->kernel, err)) < 0)
         return rc;
-    if (c->ramdisk && (rc = xcp__sim_need_file(u, "ramdisk", c->ramdisk, err)) < 0)
+    if (c->ramdisk &&
+        (rc = xcp__sim_need_file(u, "ramdisk", c->ramdisk, err)) < 0)
         return rc;
     for (i = 0; i < c->n_platform; i++)
         if (!c->platform[i].key || !*c->platform[i].key ||
@@ -891,7 +884,8 @@ int xcp__sim_dom_from_config(struct sim *s, const xcp_hv_domain_config *c,
     for (i = 0; i < c->n_disks; i++) {
         rc = xcp__sim_check_disk(u, &c->disks[i], err);
         if (rc == 0)
-            rc = xcp__sim_disk_clash(u, d->disks, d->n_disks, c->disks[i].vdev, err);
+            rc = xcp__sim_disk_clash(u, d->disks, d->n_disks, c->disks[i].vdev,
+                                     err);
         if (rc < 0)
             goto fail;
         if (!xcp__sim_disk_copy(&d->disks[d->n_disks++], &c->disks[i]))
@@ -939,7 +933,7 @@ int xcp__sim_check_fit(struct sim *s, const struct dom *d, xcp_hv_error *err)
 
 /* Gives d the next domid and makes it live; takes ownership of d. */
 int xcp__sim_dom_start(struct sim *s, struct dom *d, bool paused,
-                     uint32_t *domid, xcp_hv_error *err)
+                       uint32_t *domid, xcp_hv_error *err)
 {
     int rc;
 

@@ -5,26 +5,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
 #endif
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "sim_int.h"
 
 /* A file the domain will use must exist, as the backends would open it. */
 int xcp__sim_need_file(const char *uuid, const char *what, const char *path,
-                     xcp_hv_error *err)
+                       xcp_hv_error *err)
 {
     struct stat st;
 
@@ -65,10 +53,8 @@ static bool format_valid(const char *f)
            strcmp(f, "vhd") == 0;
 }
 
-
-
 int xcp__sim_check_disk(const char *uuid, const xcp_hv_disk *k,
-                      xcp_hv_error *err)
+                        xcp_hv_error *err)
 {
     bool empty = !k->path || !*k->path;
 
@@ -111,7 +97,7 @@ int xcp__sim_check_nic(const char *uuid, const xcp_hv_nic *n, xcp_hv_error *err)
 }
 
 int xcp__sim_disk_clash(const char *uuid, const struct disk *have, size_t n,
-                      const char *vdev, xcp_hv_error *err)
+                        const char *vdev, xcp_hv_error *err)
 {
     size_t i;
 
@@ -124,7 +110,7 @@ int xcp__sim_disk_clash(const char *uuid, const struct disk *have, size_t n,
 }
 
 int xcp__sim_nic_clash(const char *uuid, const struct nic *have, size_t n,
-                     const xcp_hv_nic *nic, xcp_hv_error *err)
+                       const xcp_hv_nic *nic, xcp_hv_error *err)
 {
     size_t i;
 
@@ -178,7 +164,7 @@ static int device_dom(struct sim *s, xcp_hv_op op, uint32_t domid,
 }
 
 int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
-                         xcp_hv_error *err)
+                       xcp_hv_error *err)
 {
     struct sim *s = self;
     struct disk *v;
@@ -189,7 +175,8 @@ int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
     if (rc == 0)
         rc = xcp__sim_check_disk(d->uuid, disk, err);
     if (rc == 0)
-        rc = xcp__sim_disk_clash(d->uuid, d->disks, d->n_disks, disk->vdev, err);
+        rc =
+            xcp__sim_disk_clash(d->uuid, d->disks, d->n_disks, disk->vdev, err);
     if (rc < 0)
         return rc;
     v = realloc(d->disks, (d->n_disks + 1) * sizeof(*v));
@@ -225,7 +212,7 @@ static int no_disk(const struct dom *d, const char *vdev, xcp_hv_error *err)
 }
 
 int xcp__sim_disk_unplug(void *self, uint32_t domid, const char *vdev,
-                           bool force, xcp_hv_error *err)
+                         bool force, xcp_hv_error *err)
 {
     struct sim *s = self;
     struct disk *k;
@@ -249,8 +236,8 @@ int xcp__sim_disk_unplug(void *self, uint32_t domid, const char *vdev,
 }
 
 int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
-                            const char *path, const char *format,
-                            xcp_hv_error *err)
+                          const char *path, const char *format,
+                          xcp_hv_error *err)
 {
     struct sim *s = self;
     xcp_hv_disk want;
@@ -291,7 +278,7 @@ int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
 }
 
 int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
-                        xcp_hv_error *err)
+                      xcp_hv_error *err)
 {
     struct sim *s = self;
     struct nic *v;
@@ -316,8 +303,8 @@ int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
     return xcp__sim_commit(s, domid, err);
 }
 
-int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid,
-                          bool force, xcp_hv_error *err)
+int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid, bool force,
+                        xcp_hv_error *err)
 {
     struct sim *s = self;
     struct dom *d;

@@ -331,14 +331,14 @@ int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
                           xcp_hv_error *err);
 int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
                       xcp_hv_error *err);
-int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid,
-                        bool force, xcp_hv_error *err);
+int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid, bool force,
+                        xcp_hv_error *err);
 
 /* ---- sim_suspend.c: suspend images --------------------------------------- */
 
 /* The driver's domain_suspend and domain_restore slots (xcp/sys/hv.h). */
-int xcp__sim_domain_suspend(void *self, uint32_t domid,
-                            const char *image_path, xcp_hv_error *err);
+int xcp__sim_domain_suspend(void *self, uint32_t domid, const char *image_path,
+                            xcp_hv_error *err);
 int xcp__sim_domain_restore(void *self, const xcp_hv_domain_config *cfg,
                             const char *image_path, bool paused,
                             uint32_t *domid, xcp_hv_error *err);

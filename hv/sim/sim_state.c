@@ -34,16 +34,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sim_int.h"
@@ -62,22 +53,24 @@ static void emit_dom(struct buf *b, const struct dom *d)
     size_t i;
     uint32_t v;
 
-    xcp__sim_buf_printf(b, "domain %" PRIu32 "\nuuid %s\nname", d->domid, d->uuid);
+    xcp__sim_buf_printf(b, "domain %" PRIu32 "\nuuid %s\nname", d->domid,
+                        d->uuid);
     xcp__sim_buf_str(b, d->name);
     xcp__sim_buf_printf(b, "\ntype %s\nstate %s\nreason %s\n",
-               xcp__hv_domain_type_name(d->type),
-               xcp__hv_state_name(d->state),
-               xcp__hv_shutdown_reason_name(d->reason));
-    xcp__sim_buf_printf(b, "pages %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-               d->max_pages, d->target_pages, d->actual_pages,
-               d->balloon_carry);
-    xcp__sim_buf_printf(b, "vcpus %" PRIu32 " %" PRIu32 "\nvcpu-ns", d->vcpus_max,
-               d->vcpus_online);
+                        xcp__hv_domain_type_name(d->type),
+                        xcp__hv_state_name(d->state),
+                        xcp__hv_shutdown_reason_name(d->reason));
+    xcp__sim_buf_printf(
+        b, "pages %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+        d->max_pages, d->target_pages, d->actual_pages, d->balloon_carry);
+    xcp__sim_buf_printf(b, "vcpus %" PRIu32 " %" PRIu32 "\nvcpu-ns",
+                        d->vcpus_max, d->vcpus_online);
     for (v = 0; v < d->vcpus_max; v++)
         xcp__sim_buf_printf(b, " %" PRIu64, d->vcpu_ns[v]);
-    xcp__sim_buf_printf(b, "\nstart %" PRId64 "\nrequest %s %" PRIu64 "\nhung %d\n",
-               d->start_ns, xcp__hv_shutdown_reason_name(d->request),
-               d->ack_left_ns, d->hung);
+    xcp__sim_buf_printf(
+        b, "\nstart %" PRId64 "\nrequest %s %" PRIu64 "\nhung %d\n",
+        d->start_ns, xcp__hv_shutdown_reason_name(d->request), d->ack_left_ns,
+        d->hung);
     xcp__sim_buf_add(b, "boot", 4);
     xcp__sim_buf_str(b, d->kernel);
     xcp__sim_buf_str(b, d->ramdisk);
@@ -97,7 +90,8 @@ static void emit_dom(struct buf *b, const struct dom *d)
         const struct nic *n = &d->nics[i];
 
         xcp__sim_buf_printf(b, "nic %02x:%02x:%02x:%02x:%02x:%02x", n->mac[0],
-                   n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+                            n->mac[1], n->mac[2], n->mac[3], n->mac[4],
+                            n->mac[5]);
         xcp__sim_buf_str(b, n->bridge);
         xcp__sim_buf_printf(b, " %" PRIu32 " %" PRIu32 "\n", n->devid, n->mtu);
     }
@@ -117,7 +111,8 @@ static int snapshot_write(struct sim *s, uint64_t gen, xcp_hv_error *err)
     size_t i;
     int rc;
 
-    xcp__sim_buf_printf(&b, "%s %d\nnext-domid %" PRIu32 "\nclock %" PRIu64
+    xcp__sim_buf_printf(&b,
+                        "%s %d\nnext-domid %" PRIu32 "\nclock %" PRIu64
                         "\nboot %" PRIu64 "\nlog %" PRIu64 "\n",
                         STATE_MAGIC, STATE_VERSION, s->next_domid, s->clock,
                         s->boot, gen);
@@ -304,7 +299,8 @@ static int parse_dom_line(struct dom *d, char **t, int n)
         return d->hung || strcmp(t[1], "0") == 0 ? 0 : -1;
     }
     if (n == 5 && strcmp(t[0], "boot") == 0)
-        return xcp__sim_token_str(t[1], &d->kernel) || xcp__sim_token_str(t[2], &d->ramdisk) ||
+        return xcp__sim_token_str(t[1], &d->kernel) ||
+                       xcp__sim_token_str(t[2], &d->ramdisk) ||
                        xcp__sim_token_str(t[3], &d->cmdline) ||
                        xcp__sim_token_str(t[4], &d->bootloader)
                    ? -1
@@ -318,8 +314,10 @@ static int parse_dom_line(struct dom *d, char **t, int n)
         k = memset(&v[d->n_disks++], 0, sizeof(*k));
         k->ro = strcmp(t[4], "1") == 0;
         k->cdrom = strcmp(t[5], "1") == 0;
-        return xcp__sim_token_str(t[1], &k->path) || xcp__sim_token_str(t[2], &k->format) ||
-                       xcp__sim_token_str(t[3], &k->vdev) || !k->vdev || !k->format
+        return xcp__sim_token_str(t[1], &k->path) ||
+                       xcp__sim_token_str(t[2], &k->format) ||
+                       xcp__sim_token_str(t[3], &k->vdev) || !k->vdev ||
+                       !k->format
                    ? -1
                    : 0;
     }
@@ -330,8 +328,10 @@ static int parse_dom_line(struct dom *d, char **t, int n)
             return -1;
         d->nics = v;
         k = memset(&v[d->n_nics++], 0, sizeof(*k));
-        return !parse_mac(t[1], k->mac) || xcp__sim_token_str(t[2], &k->bridge) ||
-                       !xcp__sim_parse_u32(t[3], &k->devid) || !xcp__sim_parse_u32(t[4], &k->mtu)
+        return !parse_mac(t[1], k->mac) ||
+                       xcp__sim_token_str(t[2], &k->bridge) ||
+                       !xcp__sim_parse_u32(t[3], &k->devid) ||
+                       !xcp__sim_parse_u32(t[4], &k->mtu)
                    ? -1
                    : 0;
     }
@@ -343,8 +343,9 @@ static int parse_dom_line(struct dom *d, char **t, int n)
             return -1;
         d->platform = v;
         k = memset(&v[d->n_platform++], 0, sizeof(*k));
-        return xcp__sim_token_str(t[1], &k->key) || xcp__sim_token_str(t[2], &k->value) ||
-                       !k->key || !k->value
+        return xcp__sim_token_str(t[1], &k->key) ||
+                       xcp__sim_token_str(t[2], &k->value) || !k->key ||
+                       !k->value
                    ? -1
                    : 0;
     }
@@ -423,8 +424,8 @@ static int parse_dom(struct lines *l, uint32_t domid, struct dom **out)
         if (rc == 1) {
             if (!dom_complete(d))
                 break;
-            d->overhead_pages = xcp__sim_overhead_pages(d->type, d->max_pages,
-                                                        d->vcpus_max);
+            d->overhead_pages =
+                xcp__sim_overhead_pages(d->type, d->max_pages, d->vcpus_max);
             *out = d;
             return 0;
         }
@@ -594,8 +595,8 @@ static int log_load(struct sim *s, xcp_hv_error *err)
     size_t len;
     int rc, ver, hlen = 0;
 
-    rc = xcp__sim_read_all(s->log_path, SIZE_MAX / 2, &text, &len,
-                           "state log", err);
+    rc = xcp__sim_read_all(s->log_path, SIZE_MAX / 2, &text, &len, "state log",
+                           err);
     if (rc < 0)
         return rc;
     end = text + len;

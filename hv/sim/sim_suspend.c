@@ -5,19 +5,8 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
 #endif
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sim_int.h"
@@ -61,18 +50,18 @@ static int image_write(const struct dom *d, const char *path,
         return oom(err);
     for (i = 0; i < k; i++)
         put_le64(body + 8 * i, image_digest(d->uuid, d->actual_pages, i));
-    xcp__sim_buf_printf(&b, "%s %d\nuuid %s\ndomid %" PRIu32 "\nname", IMAGE_MAGIC,
-               FORMAT_VERSION, d->uuid, d->domid);
+    xcp__sim_buf_printf(&b, "%s %d\nuuid %s\ndomid %" PRIu32 "\nname",
+                        IMAGE_MAGIC, FORMAT_VERSION, d->uuid, d->domid);
     xcp__sim_buf_str(&b, d->name);
-    xcp__sim_buf_printf(&b, "\ntype %s\npages %" PRIu64 " %" PRIu64
-                   "\nvcpus %" PRIu32 " %" PRIu32 "\ndigests %" PRIu64
-                   "\nbody-checksum %016" PRIx64 "\n",
-               xcp__hv_domain_type_name(d->type), d->max_pages,
-               d->actual_pages, d->vcpus_max, d->vcpus_online, k,
-               fnv1a(FNV_INIT, body, k * 8));
+    xcp__sim_buf_printf(
+        &b,
+        "\ntype %s\npages %" PRIu64 " %" PRIu64 "\nvcpus %" PRIu32 " %" PRIu32
+        "\ndigests %" PRIu64 "\nbody-checksum %016" PRIx64 "\n",
+        xcp__hv_domain_type_name(d->type), d->max_pages, d->actual_pages,
+        d->vcpus_max, d->vcpus_online, k, fnv1a(FNV_INIT, body, k * 8));
     if (!b.failed)
         xcp__sim_buf_printf(&b, "header-checksum %016" PRIx64 "\n",
-                   fnv1a(FNV_INIT, b.p, b.len));
+                            fnv1a(FNV_INIT, b.p, b.len));
     xcp__sim_buf_add(&b, body, k * 8);
     if (b.failed) {
         rc = oom(err);
@@ -102,7 +91,8 @@ static int image_read(const char *path, struct image *img, xcp_hv_error *err)
     int n, rc, fields = 0;
     const char *why = "bad header";
 
-    rc = xcp__sim_read_all(path, MAX_IMAGE_SIZE, &data, &len, "suspend image", err);
+    rc = xcp__sim_read_all(path, MAX_IMAGE_SIZE, &data, &len, "suspend image",
+                           err);
     if (rc < 0)
         return rc;
     memset(img, 0, sizeof(*img));
@@ -187,8 +177,8 @@ out:
     return rc;
 }
 
-int xcp__sim_domain_suspend(void *self, uint32_t domid,
-                              const char *image_path, xcp_hv_error *err)
+int xcp__sim_domain_suspend(void *self, uint32_t domid, const char *image_path,
+                            xcp_hv_error *err)
 {
     struct sim *s = self;
     struct dom *d;
@@ -234,8 +224,8 @@ int xcp__sim_domain_suspend(void *self, uint32_t domid,
 }
 
 int xcp__sim_domain_restore(void *self, const xcp_hv_domain_config *cfg,
-                              const char *image_path, bool paused,
-                              uint32_t *domid, xcp_hv_error *err)
+                            const char *image_path, bool paused,
+                            uint32_t *domid, xcp_hv_error *err)
 {
     struct sim *s = self;
     struct image img;

@@ -9,16 +9,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sim_int.h"
@@ -255,7 +247,7 @@ static int fsync_dir_of(const char *path)
 
 /* Replaces path with data so that a reader sees the old or the new file. */
 int xcp__sim_write_atomic(const char *path, const void *data, size_t len,
-                        const char *what, xcp_hv_error *err)
+                          const char *what, xcp_hv_error *err)
 {
     const char *p = data;
     char *tmp = NULL;
@@ -315,7 +307,7 @@ out:
 
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
 int xcp__sim_read_all(const char *path, size_t max, char **out, size_t *len,
-                    const char *what, xcp_hv_error *err)
+                      const char *what, xcp_hv_error *err)
 {
     struct buf b = {0};
     char chunk[65536];
