@@ -224,6 +224,9 @@ bool xcp__sim_uuid_valid(const char *u);
  */
 int xcp__sim_tokenize(char *line, char **tok);
 
+/* Writes all of data to fd (retrying short writes): 0 or -errno. */
+int xcp__sim_write_all(int fd, const void *data, size_t len);
+
 /*
  * Replaces path with data (temp file, fsync, rename, fsync of the
  * directory) so that a reader sees the old or the new file; `what` names

@@ -133,30 +133,19 @@ out:
     return rc;
 }
 
-/* Writes data at the end of the log; on failure leaves the log as it was. */
+/*
+ * Writes data at the end of the log. Part of it may have been written when
+ * this fails: the reload that follows a failed commit cuts it off, as it
+ * would a record torn by a crash.
+ */
 static int log_append(struct sim *s, const char *data, size_t len,
                       xcp_hv_error *err)
 {
-    size_t done = 0;
-    ssize_t n;
-    int rc;
+    int rc = xcp__sim_write_all(s->log_fd, data, len);
 
-    while (done < len) {
-        n = write(s->log_fd, data + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = xcp__hv_error_set(err, -errno, "sim: cannot write the state "
-                                   "log %s: %s", s->log_path,
-                                   strerror(errno));
-            /* a partial record must not be followed by whole ones; if
-             * this fails too, loading cuts the torn tail off */
-            if (ftruncate(s->log_fd, (off_t)s->log_len) < 0)
-                s->log_stale = true;
-            return rc;
-        }
-        done += (size_t)n;
-    }
+    if (rc < 0)
+        return xcp__hv_error_set(err, rc, "sim: cannot write the state log "
+                                 "%s: %s", s->log_path, strerror(-rc));
     s->log_len += len;
     return 0;
 }

@@ -245,14 +245,28 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
+int xcp__sim_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    size_t done = 0;
+    ssize_t n;
+
+    while (done < len) {
+        n = write(fd, p + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        done += (size_t)n;
+    }
+    return 0;
+}
+
 /* Replaces path with data so that a reader sees the old or the new file. */
 int xcp__sim_write_atomic(const char *path, const void *data, size_t len,
                           const char *what, xcp_hv_error *err)
 {
-    const char *p = data;
     char *tmp = NULL;
-    size_t done = 0;
-    ssize_t n;
     int fd = -1, rc;
 
     if (asprintf(&tmp, "%s.tmp", path) < 0) {
@@ -266,16 +280,11 @@ int xcp__sim_write_atomic(const char *path, const void *data, size_t len,
                                what, tmp, strerror(errno));
         goto out;
     }
-    while (done < len) {
-        n = write(fd, p + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = xcp__hv_error_set(err, -errno, "sim: cannot write %s %s: %s",
-                                   what, tmp, strerror(errno));
-            goto out;
-        }
-        done += (size_t)n;
+    rc = xcp__sim_write_all(fd, data, len);
+    if (rc < 0) {
+        xcp__hv_error_set(err, rc, "sim: cannot write %s %s: %s", what, tmp,
+                          strerror(-rc));
+        goto out;
     }
     if (fsync(fd) < 0 || close(fd) < 0) {
         fd = -1;
