@@ -185,8 +185,9 @@ static int compact(struct sim *s, xcp_hv_error *err)
 }
 
 /*
- * One change as a log record: the host's counters, then the domain's
- * whole block, or "gone" if it no longer exists; checksummed.
+ * One change as a log record into b (empty): the host's counters, then the
+ * domain's whole block, or "gone" if it no longer exists; then the
+ * checksum of all that.
  */
 static void emit_record(struct buf *b, const struct sim *s, uint32_t domid)
 {
