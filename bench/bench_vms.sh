@@ -10,8 +10,12 @@
 # (clean) through the API in one process, and 512 through xe, one process
 # per command (vm-install / vm-start / vm-shutdown); xe vm-list at 512 VMs
 # and at 10,000 (populated through the API in one process, no disks),
-# median of 5 runs; RSS per VM record at 10,000. --quick: 32 VMs, 1,000,
-# 3 runs (under a minute).
+# median of 5 runs; RSS per VM record at 10,000; the sim storm: 512 domains
+# created, started and hard-shut-down on the sim driver alone, in one
+# process, against libvirt's test driver doing define/start/destroy/undefine
+# in this process (test:///default, through bench/libvirt_peer; the row says
+# why when it cannot run). --quick: 32 VMs, 1,000, 3 runs, a storm of 64
+# (under a minute).
 #
 # Environment: abs_top_builddir / abs_top_srcdir (set by make), XE (an xe
 # binary; default: the build's, run without libtool's wrapper script, which
@@ -26,15 +30,17 @@ if [ "${1:-}" = "--quick" ]; then
     quick=1
 fi
 if [ "$quick" = 1 ]; then
-    n_life=32 n_big=1000 reps=3
+    n_life=32 n_big=1000 reps=3 n_storm=64
 else
-    n_life=512 n_big=10000 reps=5
+    n_life=512 n_big=10000 reps=5 n_storm=512
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
 srcdir=${abs_top_srcdir:-$(cd "$here/.." && pwd)}
 builddir=${abs_top_builddir:-$srcdir}
 BENCH_VMS=${BENCH_VMS:-$builddir/bench/bench_vms}
+BENCH_SIM=${BENCH_SIM:-$builddir/bench/bench_sim}
+LIBVIRT_PEER=${LIBVIRT_PEER:-$builddir/bench/libvirt_peer}
 if [ -z "${XE:-}" ]; then
     if [ -x "$builddir/cmd/xe/.libs/xe" ]; then
         XE=$builddir/cmd/xe/.libs/xe
@@ -45,7 +51,7 @@ if [ -z "${XE:-}" ]; then
         XE=$builddir/cmd/xe/xe
     fi
 fi
-for p in "$BENCH_VMS" "$XE"; do
+for p in "$BENCH_VMS" "$BENCH_SIM" "$XE"; do
     [ -x "$p" ] || { echo "bench_vms.sh: $p not built" >&2; exit 1; }
 done
 
@@ -139,6 +145,48 @@ life_row "xe, a process per command" "$x_c" "$x_s" "$x_d"
 calc 'printf "  (xe vm-install clones a template: 128 MiB, 1 vCPU; the API " \
       "run uses VM.create, 64 MiB; shutdowns include %d x 20 ms of guest " \
       "acknowledgement)\n", n' -v n="$n_life"
+echo
+
+# ---- sim storm --------------------------------------------------------------
+# The sim driver alone against libvirt's test driver, both in this process.
+mkdir -p "$work/storm"
+"$BENCH_SIM" storm "$n_storm" "$work/storm" >"$work/storm.out"
+lv_reason=
+if [ ! -x "$LIBVIRT_PEER" ]; then
+    lv_reason="libvirt_peer not built (needs libvirt-dev: tools/deps.sh)"
+elif ! "$LIBVIRT_PEER" test:///default 0 storm "$n_storm" \
+        >"$work/lv-storm.out" 2>"$work/lv-storm.err"; then
+    lv_reason="libvirt_peer: $(tail -n 1 "$work/lv-storm.err")"
+fi
+storm_row() { # label create start shutdown total cpu
+    calc 'printf "  %-24s %8.3fs %8.3fs %9.3fs %8.3fs %8.3fs %8.1f us\n",
+                 l, c, s, d, t, u, t * 1e6 / n' \
+        -v l="$1" -v c="$2" -v s="$3" -v d="$4" -v t="$5" -v u="$6" \
+        -v n="$n_storm"
+}
+echo "sim storm: $n_storm VMs create/start/hard_shutdown/destroy," \
+     "in-process (one call at a time, each change durable)"
+printf "  %-24s %9s %9s %10s %9s %9s %11s\n" "" create start shutdown \
+    total cpu "per VM"
+o=$work/storm.out
+storm_row "sim driver" "$(kv create "$o")" "$(kv start "$o")" \
+    "$(kv shutdown "$o")" "$(kv seconds "$o")" "$(kv cpu "$o")"
+if [ -z "$lv_reason" ]; then
+    o=$work/lv-storm.out
+    storm_row "libvirt test driver" "$(kv define "$o")" "$(kv start "$o")" \
+        "$(calc 'printf "%.6f", a + b' -v a="$(kv destroy "$o")" \
+            -v b="$(kv undefine "$o")")" \
+        "$(kv seconds "$o")" "$(kv cpu "$o")"
+    calc 'printf "  libvirt/ours: %.1fx (wall), %.1fx (CPU)\n", lw / sw,
+                 lc / sc' \
+        -v lw="$(kv seconds "$o")" -v lc="$(kv cpu "$o")" \
+        -v sw="$(kv seconds "$work/storm.out")" \
+        -v sc="$(kv cpu "$work/storm.out")"
+    echo "  (libvirt: define, start, destroy + undefine; the sim builds a" \
+         "domain in one call and destroys it in one)"
+else
+    echo "  libvirt test driver: not run: $lv_reason"
+fi
 echo
 
 # ---- vm-list ----------------------------------------------------------------

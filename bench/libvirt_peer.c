@@ -15,6 +15,12 @@
  *   libvirt_peer URI N hold             define the domains, print "ready",
  *                                       and keep them until SIGTERM (for
  *                                       timing `virsh list` meanwhile)
+ *   libvirt_peer URI 0 storm M          M domains (as setup's) defined, then
+ *                                       started, then destroyed, then
+ *                                       undefined, one call each, timed by
+ *                                       phase: bench/bench_vms.sh's "sim
+ *                                       storm" row, with URI test:///default
+ *                                       (the test driver in this process)
  *   libvirt_peer URI N event SAMPLES    metadata-change event latency: one
  *                                       connection listens
  *                                       (virConnectDomainEventRegisterAny,
@@ -31,7 +37,9 @@
  * Output is "key value" lines for the script, as bench_vms prints:
  * get: "domains N" (walked), "calls N", "errors N", "seconds S", "bytes B"
  * (mean XML size);
- * event: "samples N", "lost N", "median_us U", "p99_us U", "mean_us U".
+ * event: "samples N", "lost N", "median_us U", "p99_us U", "mean_us U";
+ * storm: "define S", "start S", "destroy S", "undefine S", "seconds S"
+ * (wall clock), "cpu S" (this process's CPU time).
  *
  * Built from bench/Makefile.inc with pkg-config's flags at make time, not
  * by configure, so nothing else in the build depends on libvirt.
@@ -56,6 +64,15 @@ static double now(void)
     struct timespec t;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* CPU time of this process (all threads), in seconds. */
+static double cpu_now(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
@@ -87,18 +104,16 @@ static virConnectPtr connect_or_die(void)
 
 /* ---- setup ---------------------------------------------------------------- */
 
-static virConnectPtr setup(long n)
+/*
+ * Defines bench-i: a small but not empty guest, so the XML has devices to
+ * render as a VM record has VBDs and VIFs to list.
+ */
+static virDomainPtr define(virConnectPtr c, long i)
 {
-    virConnectPtr c = connect_or_die();
     char xml[1024];
-    long i;
+    virDomainPtr d;
 
-    for (i = 0; i < n; i++) {
-        virDomainPtr d;
-
-        /* A small but not empty guest, so the XML has devices to render as
-         * a VM record has VBDs and VIFs to list. */
-        snprintf(xml, sizeof(xml),
+    snprintf(xml, sizeof(xml),
                  "<domain type='test'><name>bench-%ld</name>"
                  "<memory unit='MiB'>64</memory><vcpu>1</vcpu>"
                  "<os><type arch='x86_64'>hvm</type></os>"
@@ -110,11 +125,19 @@ static virConnectPtr setup(long n)
                  "<mac address='52:54:00:%02lx:%02lx:%02lx'/></interface>"
                  "</devices></domain>",
                  i, i, (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
-        d = virDomainDefineXML(c, xml);
-        if (!d)
-            die_virt("virDomainDefineXML");
-        virDomainFree(d);
-    }
+    d = virDomainDefineXML(c, xml);
+    if (!d)
+        die_virt("virDomainDefineXML");
+    return d;
+}
+
+static virConnectPtr setup(long n)
+{
+    virConnectPtr c = connect_or_die();
+    long i;
+
+    for (i = 0; i < n; i++)
+        virDomainFree(define(c, i));
     return c;
 }
 
@@ -381,6 +404,41 @@ static int cmd_event(long samples)
     return 0;
 }
 
+/* ---- storm ---------------------------------------------------------------- */
+
+static int cmd_storm(virConnectPtr c, long n)
+{
+    virDomainPtr *d = calloc((size_t)n, sizeof(*d));
+    double c0 = cpu_now(), t0, t1, t2, t3, t4;
+    long i;
+
+    if (!d)
+        return 1;
+    t0 = now();
+    for (i = 0; i < n; i++)
+        d[i] = define(c, i);
+    t1 = now();
+    for (i = 0; i < n; i++)
+        if (virDomainCreate(d[i]) < 0)
+            die_virt("virDomainCreate");
+    t2 = now();
+    for (i = 0; i < n; i++)
+        if (virDomainDestroy(d[i]) < 0)
+            die_virt("virDomainDestroy");
+    t3 = now();
+    for (i = 0; i < n; i++) {
+        if (virDomainUndefine(d[i]) < 0)
+            die_virt("virDomainUndefine");
+        virDomainFree(d[i]);
+    }
+    t4 = now();
+    printf("define %.6f\nstart %.6f\ndestroy %.6f\nundefine %.6f\n"
+           "seconds %.6f\ncpu %.6f\n", t1 - t0, t2 - t1, t3 - t2, t4 - t3,
+           t4 - t0, cpu_now() - c0);
+    free(d);
+    return 0;
+}
+
 /* ---- hold ----------------------------------------------------------------- */
 
 static _Noreturn void cmd_hold(void)
@@ -398,6 +456,7 @@ static int usage(void)
     fprintf(stderr,
             "usage: libvirt_peer URI N get SECONDS THREADS [xml]\n"
             "       libvirt_peer URI N hold\n"
+            "       libvirt_peer URI 0 storm M\n"
             "       libvirt_peer URI N event SAMPLES\n");
     return 2;
 }
@@ -423,6 +482,8 @@ int main(int argc, char **argv)
                      argc > 6 && strcmp(argv[6], "xml") == 0);
     else if (strcmp(argv[3], "event") == 0 && argc >= 5)
         rc = cmd_event(atol(argv[4]));
+    else if (strcmp(argv[3], "storm") == 0 && argc >= 5)
+        rc = cmd_storm(keeper, atol(argv[4]));
     else if (strcmp(argv[3], "hold") == 0)
         cmd_hold();
     else

@@ -1,0 +1,367 @@
+/*
+ * hv/sim/sim_int.h - what the files of the sim driver share: the model's
+ * structures and constants, and the functions one file offers another.
+ * Private to hv/sim/ (sim.h is the interface for tests and embedders).
+ */
+#ifndef XCP_HV_SIM_INT_H
+#define XCP_HV_SIM_INT_H
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hv_internal.h"
+#include "sim.h"
+
+#define SIM_SUBDIR "sim"
+#define STATE_NAME "state"
+#define LOG_NAME "log"
+#define STATE_MAGIC "xcp-sim-state"
+#define IMAGE_MAGIC "xcp-sim-image"
+#define FORMAT_VERSION 1
+
+#define PAGE ((uint64_t)XCP_HV_PAGE_SIZE)
+#define MiB (1024ull * 1024)
+#define GiB (1024ull * MiB)
+#define NS_PER_MS 1000000ull
+#define NS_PER_S 1000000000ull
+#define NEVER UINT64_MAX
+
+#define DOMID_LIMIT 0x7ff0u /* Xen's DOMID_FIRST_RESERVED */
+#define PV_MAX_VCPUS 512
+#define HVM_MAX_VCPUS 128
+#define MIN_TARGET (16 * MiB)
+#define DOM0_UUID "00000000-0000-0000-0000-000000000000"
+#define DOM0_LOAD_PERMILLE 20
+#define PAGES_PER_DIGEST 256 /* one digest per MiB */
+#define MAX_IMAGE_SIZE (64 * MiB)
+
+struct disk {
+    char *path, *format, *vdev;
+    bool ro, cdrom;
+};
+
+struct nic {
+    uint8_t mac[6];
+    char *bridge;
+    uint32_t devid, mtu;
+};
+
+struct kv {
+    char *key, *value;
+};
+
+struct dom {
+    uint32_t domid;
+    char uuid[XCP_HV_UUID_LEN];
+    char name[XCP_HV_NAME_MAX];
+    xcp_hv_domain_type type;
+    xcp_hv_domain_state state;
+    xcp_hv_shutdown_reason reason;
+    uint64_t max_pages, target_pages, actual_pages, overhead_pages;
+    /* ballooning progress not yet worth a whole page, in byte-ns units
+     * (bytes * 1e9): keeps frequent settling from starving the balloon */
+    uint64_t balloon_carry;
+    uint32_t vcpus_max, vcpus_online;
+    uint64_t *vcpu_ns;
+    int64_t start_ns;
+    xcp_hv_shutdown_reason request; /* pending request, NONE if none */
+    uint64_t ack_left_ns;           /* running time until the guest acks */
+    bool hung;
+    char *kernel, *ramdisk, *cmdline, *bootloader;
+    struct disk *disks;
+    size_t n_disks;
+    struct nic *nics;
+    size_t n_nics;
+    struct kv *platform;
+    size_t n_platform;
+};
+
+struct sim {
+    char *dir, *path, *log_path; /* path: the snapshot (sim_state.c) */
+    struct xcp__sim_options opt;
+    uint64_t host_pages, xen_pages, dom0_pages;
+    uint32_t dom0_vcpus;
+    /* persisted */
+    uint32_t next_domid;
+    uint64_t clock; /* the time the model is settled to */
+    uint64_t boot;  /* when this simulated host first came up */
+    struct dom **doms; /* by increasing domid */
+    size_t n_doms;
+    /* this instance only */
+    struct {
+        int error;
+        unsigned count;
+    } fail[XCP_HV_OP__COUNT];
+    bool hang_all;
+    int tfd;
+    uint32_t *dirty;
+    size_t n_dirty;
+    uint64_t *busy, *busy_prev; /* per physical CPU, ns */
+    uint64_t usage_prev_clock;
+    /* the state log (sim_state.c) */
+    int log_fd;
+    uint64_t log_gen;        /* the generation the snapshot names */
+    size_t log_len, snap_len; /* bytes */
+    bool log_stale;          /* must be started afresh before appending */
+};
+
+/* Growable text buffer; a failed allocation is remembered, not fatal. */
+struct buf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static inline uint64_t div_up(uint64_t a, uint64_t b)
+{
+    return a / b + (a % b != 0);
+}
+
+static inline uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static inline uint64_t max_u64(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* a * b / c without overflow (c != 0), saturating. */
+static inline uint64_t muldiv(uint64_t a, uint64_t b, uint64_t c)
+{
+    unsigned __int128 r = (unsigned __int128)a * b / c;
+
+    return r > UINT64_MAX ? UINT64_MAX : (uint64_t)r;
+}
+
+static inline uint64_t fnv1a(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+#define FNV_INIT 0xcbf29ce484222325ull
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+static inline char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Duplicates s into *out; false on allocation failure. NULL stays NULL. */
+static inline bool dup_into(char **out, const char *s)
+{
+    *out = xstrdup(s);
+    return *out || !s;
+}
+
+static inline int oom(xcp_hv_error *err)
+{
+    return xcp__hv_error_set(err, -ENOMEM, "sim: out of memory");
+}
+
+static inline uint64_t wall_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+
+/* ---- sim_util.c: buffers, tokens, numbers, files ------------------------- */
+
+/* Appends len bytes to b (kept NUL-terminated). */
+void xcp__sim_buf_add(struct buf *b, const void *data, size_t len);
+
+/* Appends printf-formatted text to b. */
+void xcp__sim_buf_printf(struct buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Appends " " and s as one space-free token: "-" for NULL, else "="
+ * followed by s with %, controls, space and DEL as %XX.
+ */
+void xcp__sim_buf_str(struct buf *b, const char *s);
+
+/* Inverse of xcp__sim_buf_str: 0, or -1 if malformed; *out NULL for "-". */
+int xcp__sim_token_str(const char *tok, char **out);
+
+/* Decimal numbers, the whole string; false if malformed or too large. */
+bool xcp__sim_parse_u64(const char *s, uint64_t *out);
+bool xcp__sim_parse_u32(const char *s, uint32_t *out);
+
+/* True if u is a uuid in its 36-character text form. */
+bool xcp__sim_uuid_valid(const char *u);
+
+#define MAX_TOKENS 8
+
+/*
+ * Splits a line in place into at most MAX_TOKENS space-separated tokens:
+ * their count, or -1 if there are more.
+ */
+int xcp__sim_tokenize(char *line, char **tok);
+
+/* Writes all of data to fd (retrying short writes): 0 or -errno. */
+int xcp__sim_write_all(int fd, const void *data, size_t len);
+
+/*
+ * Replaces path with data (temp file, fsync, rename, fsync of the
+ * directory) so that a reader sees the old or the new file; `what` names
+ * the file in errors.
+ */
+int xcp__sim_write_atomic(const char *path, const void *data, size_t len,
+                          const char *what, xcp_hv_error *err);
+
+/* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
+int xcp__sim_read_all(const char *path, size_t max, char **out, size_t *len,
+                      const char *what, xcp_hv_error *err);
+
+/* ---- sim.c: domains, the clock, lifecycle -------------------------------- */
+
+/* Frees a domain and everything it owns; NULL is fine. */
+void xcp__sim_dom_free(struct dom *d);
+
+/* The domain with that id, or NULL (dom0 is not a struct dom). */
+struct dom *xcp__sim_dom_find(const struct sim *s, uint32_t domid);
+
+/* Adds d (its domid above all others); false if out of memory. */
+bool xcp__sim_dom_append(struct sim *s, struct dom *d);
+
+/* Unlinks d from s and frees it. */
+void xcp__sim_dom_remove(struct sim *s, struct dom *d);
+
+/* Frees every domain of s. */
+void xcp__sim_doms_clear(struct sim *s);
+
+/* Notes that domid changed, for event_read. */
+void xcp__sim_mark_dirty(struct sim *s, uint32_t domid);
+
+/* Brings the model to time `to` (no earlier than s->clock), event by event. */
+void xcp__sim_settle(struct sim *s, uint64_t to);
+
+/* The wall clock, but never before what the model has already seen. */
+uint64_t xcp__sim_now(const struct sim *s);
+
+/* xcp__sim_settle to xcp__sim_now. */
+void xcp__sim_settle_now(struct sim *s);
+
+/* Arms the timerfd for the next change the caller should hear about. */
+void xcp__sim_rearm(struct sim *s);
+
+/* Sleeps until the wall clock reaches t (ns). */
+void xcp__sim_sleep_until(uint64_t t);
+
+/* 0, or the injected failure of op (consuming one of its count). */
+int xcp__sim_check_fault(struct sim *s, xcp_hv_op op, xcp_hv_error *err);
+
+/*
+ * Looks up a domain for an operation described by `what`: -EPERM for dom0,
+ * -ESRCH if there is none.
+ */
+int xcp__sim_get_dom(struct sim *s, uint32_t domid, const char *what,
+                     struct dom **out, xcp_hv_error *err);
+
+/* -EINVAL, naming why, if d has shut down. */
+int xcp__sim_need_live(const struct dom *d, const char *what,
+                       xcp_hv_error *err);
+
+/*
+ * Checks a config as libxl would before building, and turns it into a
+ * (not yet registered) domain. Memory fit is checked by xcp__sim_check_fit.
+ */
+int xcp__sim_dom_from_config(struct sim *s, const xcp_hv_domain_config *c,
+                             struct dom **out, xcp_hv_error *err);
+
+/* -ENOMEM, with the amounts, if d does not fit in free memory. */
+int xcp__sim_check_fit(struct sim *s, const struct dom *d, xcp_hv_error *err);
+
+/* Gives d the next domid, makes it live and durable; takes d. */
+int xcp__sim_dom_start(struct sim *s, struct dom *d, bool paused,
+                       uint32_t *domid, xcp_hv_error *err);
+
+/* ---- sim_dev.c: devices -------------------------------------------------- */
+
+/* A file a domain will use (kernel, disk image) must exist, not a dir. */
+int xcp__sim_need_file(const char *uuid, const char *what, const char *path,
+                       xcp_hv_error *err);
+
+/* Checks a disk or a NIC as the backends would (uuid names the VM). */
+int xcp__sim_check_disk(const char *uuid, const xcp_hv_disk *k,
+                        xcp_hv_error *err);
+int xcp__sim_check_nic(const char *uuid, const xcp_hv_nic *n,
+                       xcp_hv_error *err);
+
+/* -EEXIST if the disk's vdev, or the NIC's devid or MAC, is taken. */
+int xcp__sim_disk_clash(const char *uuid, const struct disk *have, size_t n,
+                        const char *vdev, xcp_hv_error *err);
+int xcp__sim_nic_clash(const char *uuid, const struct nic *have, size_t n,
+                       const xcp_hv_nic *nic, xcp_hv_error *err);
+
+/* Copies a device into the model (defaults filled); false if OOM. */
+bool xcp__sim_disk_copy(struct disk *k, const xcp_hv_disk *src);
+bool xcp__sim_nic_copy(struct nic *k, const xcp_hv_nic *src);
+
+/* The driver's device slots (xcp/sys/hv.h). */
+int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
+                       xcp_hv_error *err);
+int xcp__sim_disk_unplug(void *self, uint32_t domid, const char *vdev,
+                         bool force, xcp_hv_error *err);
+int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
+                          const char *path, const char *format,
+                          xcp_hv_error *err);
+int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
+                      xcp_hv_error *err);
+int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid, bool force,
+                        xcp_hv_error *err);
+
+/* ---- sim_suspend.c: suspend images --------------------------------------- */
+
+/* The driver's domain_suspend and domain_restore slots (xcp/sys/hv.h). */
+int xcp__sim_domain_suspend(void *self, uint32_t domid, const char *image_path,
+                            xcp_hv_error *err);
+int xcp__sim_domain_restore(void *self, const xcp_hv_domain_config *cfg,
+                            const char *image_path, bool paused,
+                            uint32_t *domid, xcp_hv_error *err);
+
+/* ---- sim_state.c: the persistent state ----------------------------------- */
+
+/*
+ * Loads s's state from its directory: the snapshot, then the log replayed
+ * over it; creates a new host if there is none. Opens the log (s->log_fd)
+ * for the commits to come.
+ */
+int xcp__sim_state_load(struct sim *s, xcp_hv_error *err);
+
+/*
+ * Makes the change just done to domain domid (now there, or gone) durable
+ * before the operation returns: one record appended to the log, whose
+ * cost is that of the change, not of the host. If the write fails, the
+ * change is undone by reloading the last durable state, so that memory and
+ * disk never disagree about which domains exist.
+ */
+int xcp__sim_commit(struct sim *s, uint32_t domid, xcp_hv_error *err);
+
+#endif /* XCP_HV_SIM_INT_H */
