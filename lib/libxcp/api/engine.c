@@ -256,23 +256,6 @@ static void engine_free(xcp__engine *e)
     free(e);
 }
 
-int xcp__env_int(const char *name, int64_t dflt, int64_t *out)
-{
-    const char *s = getenv(name);
-    char *end;
-    long long v;
-
-    *out = dflt;
-    if (!s || !*s)
-        return 0;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || *end || v < 0)
-        return xcp__fail("INVALID_VALUE", name, s, NULL);
-    *out = v;
-    return 0;
-}
-
 static int fsync_policy_from_env(xcp__db *db)
 {
     const char *s = getenv("XCP_DB_FSYNC");

@@ -4,7 +4,7 @@
  * so that neither ".." nor a symlink leads out of an allowed tree; and
  * the ':'-separated lists (of directories, of names) that configure them.
  */
-#include "../internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <limits.h>
