@@ -23,7 +23,7 @@
 #ifndef XCP_RPC_H
 #define XCP_RPC_H
 
-#include "../internal.h"
+#include "../model/model.h"
 
 /* ---- limits ------------------------------------------------------------ */
 
