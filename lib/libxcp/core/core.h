@@ -111,6 +111,9 @@ bool xcp__path_below_any(const char *path, const char *list);
 bool xcp__path_lexically_below_any(const char *path, const char *list);
 /* Is item one of the ':'-separated entries of list? */
 bool xcp__list_has(const char *list, const char *item);
+/* mkdir path and its missing parents with mode (existing ones are fine):
+ * 0 or a negative errno (-ENAMETOOLONG beyond PATH_MAX). */
+int xcp__mkdir_p(const char *path, unsigned mode);
 
 /* ---- core/num.c: numbers as text, whatever the locale ---- */
 /* snprintf(buf, n, "%.*g", prec, f) with '.' as the decimal point whatever

@@ -607,25 +607,6 @@ static int gc_up(const char *dir, struct vdi_list *l, const char *location,
 /* ------------------------------------------------------------------ */
 /* SR operations                                                       */
 
-static int mkdir_p(char *path)
-{
-    char *p;
-
-    for (p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-            *p = '/';
-            return -errno;
-        }
-        *p = '/';
-    }
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static int sr_space(const char *dir, xcp_sr_stat *out, xcp_sr_error *err)
 {
     struct statvfs fs;
@@ -655,7 +636,7 @@ static int file_sr_create(const xcp_sr_target *sr, uint64_t *physical_size,
         !valid_uuid(sr->sr_uuid))
         return sr_fail(err, -EINVAL, NULL,
                        "SR create failed [opterr=bad SR uuid]");
-    ret = mkdir_p(dir);
+    ret = xcp__mkdir_p(dir, 0755);
     if (ret == 0 && stat(dir, &s) < 0)
         ret = -errno;
     else if (ret == 0 && !S_ISDIR(s.st_mode))
