@@ -122,6 +122,11 @@ void xcp__format_double(char *buf, size_t n, int prec, double f);
 /* strtod of the whole of s with '.' as the decimal point whatever the
  * locale. Returns 0, XCP_EINVAL (not entirely a number) or XCP_ENOMEM. */
 int xcp__parse_double(const char *s, double *out);
+
+/* ---- core/env.c: settings from the environment ---- */
+/* The value of name, or dflt when it is unset or empty (borrowed: lives
+ * until the environment changes). */
+const char *xcp__env_str(const char *name, const char *dflt);
 /* A count or duration from the environment: dflt when name is unset or
  * empty, else a non-negative decimal integer; anything else fails with
  * INVALID_VALUE [name, text]. */

@@ -1,11 +1,10 @@
 /*
  * Numbers as text: doubles printed and parsed with '.' as the decimal
  * point whatever the process locale (the wire's and the model's numbers
- * are locale-free), and integers from the environment.
+ * are locale-free).
  */
 #include "core.h"
 
-#include <errno.h>
 #include <locale.h>
 #include <stdio.h>
 
@@ -52,21 +51,4 @@ int xcp__parse_double(const char *s, double *out)
     }
     free(copy);
     return rc;
-}
-
-int xcp__env_int(const char *name, int64_t dflt, int64_t *out)
-{
-    const char *s = getenv(name);
-    char *end;
-    long long v;
-
-    *out = dflt;
-    if (!s || !*s)
-        return 0;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || *end || v < 0)
-        return xcp__fail("INVALID_VALUE", name, s, NULL);
-    *out = v;
-    return 0;
 }

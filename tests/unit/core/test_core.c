@@ -110,7 +110,7 @@ Test(core_num, doubles_round_trip_with_a_dot)
     cr_assert_eq(xcp__parse_double("1.5x", &d), XCP_EINVAL);
 }
 
-Test(core_num, env_int_takes_a_default_a_count_or_fails_invalid_value)
+Test(core_env, env_int_takes_a_default_a_count_or_fails_invalid_value)
 {
     int64_t v = -1;
     const char *p[] = {"XCP_CORE_TEST_INT", "-3"};
@@ -139,4 +139,15 @@ Test(core_error, fail_sets_the_thread_error_with_its_parameters)
     assert_error("HANDLE_INVALID", 2, p);
     xcp_error_clear();
     cr_assert_null(xcp_error_last());
+}
+
+Test(core_env, env_str_falls_back_on_the_default_when_unset_or_empty)
+{
+    unsetenv("XCP_CORE_TEST_STR");
+    cr_assert_str_eq(xcp__env_str("XCP_CORE_TEST_STR", "dflt"), "dflt");
+    setenv("XCP_CORE_TEST_STR", "", 1);
+    cr_assert_str_eq(xcp__env_str("XCP_CORE_TEST_STR", "dflt"), "dflt");
+    setenv("XCP_CORE_TEST_STR", "a:b", 1);
+    cr_assert_str_eq(xcp__env_str("XCP_CORE_TEST_STR", "dflt"), "a:b");
+    unsetenv("XCP_CORE_TEST_STR");
 }
