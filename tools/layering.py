@@ -8,9 +8,9 @@ the house here, nowhere else.
 Usage: layering.py SRCDIR [BUILDDIR]
   Checks every #include "..." and #include <xcp/...> of the files under
   lib/, hv/, include/, cmd/, examples/ and bindings/ of SRCDIR. With
-  BUILDDIR, also every call (an undefined symbol of one object of
-  libxcp_core, defined by another, as nm(1) lists them) between the
-  objects of lib/ and hv/ built there; an object missing there fails.
+  BUILDDIR, also every call (an undefined symbol of one object of the
+  library, defined by another, as nm(1) lists them) between the objects
+  its Makefile lists for libxcp_core; one of them missing fails.
 Prints each violation, one line each, and a count per rule; exits 1 when
 there is any violation that EXCEPTIONS does not name. Exceptions no longer
 needed are reported (not failed): remove their row.
@@ -176,26 +176,33 @@ def include_violations(src):
     return out
 
 
-def objects(src, build):
-    """(source, object path) of every C file of lib/ and hv/ that is built
-    into the library (libtool's PIC object, else the plain one)."""
-    for rel in sources(src):
-        if not rel.endswith(".c") or not rel.startswith(("lib/", "hv/")):
-            continue
-        d, f = os.path.split(rel)
-        cands = []
-        # automake's object prefix: the library's name, as a path from the
-        # directory of Makefile.am unless the source is beside the library
-        for prefix in ("libxcp_core_la-", "lib_libxcp_libxcp_core_la-"):
-            base = prefix + f[:-2] + ".o"
-            cands += [os.path.join(build, d, ".libs", base),
-                      os.path.join(build, d, base)]
-        for cand in cands:
+def objects(build):
+    """(source, object path or None) of every object of the library, as
+    automake lists them in BUILD/Makefile (libtool's PIC object, else the
+    plain one); None when the Makefile lists none."""
+    try:
+        with open(os.path.join(build, "Makefile")) as fh:
+            text = fh.read().replace("\\\n", " ")
+    except OSError:
+        return None
+    m = re.search(r"^am_lib_libxcp_libxcp_core_la_OBJECTS\s*=(.*)$", text,
+                  re.M)
+    if not m:
+        return None
+    out = []
+    for lo in m.group(1).split():
+        d, f = os.path.split(lo)
+        # automake's prefix: the library's name, with its path unless the
+        # source is beside the library's Makefile.am
+        name = re.sub(r"^(lib_libxcp_)?libxcp_core_la-", "", f[:-3])
+        obj = None
+        for cand in (os.path.join(build, d, ".libs", f[:-3] + ".o"),
+                     os.path.join(build, d, f[:-3] + ".o")):
             if os.path.isfile(cand):
-                yield rel, cand
+                obj = cand
                 break
-        else:
-            yield rel, None
+        out.append((os.path.join(d, name + ".c"), obj))
+    return out
 
 
 def nm(path, flags):
@@ -204,12 +211,12 @@ def nm(path, flags):
     return [ln.split()[:2] for ln in r.stdout.splitlines() if ln.strip()]
 
 
-def call_violations(src, build):
-    objs = list(objects(src, build))
-    missing = [rel for rel, o in objs if o is None]
-    objs = [(rel, o) for rel, o in objs if o is not None]
+def call_violations(build):
+    objs = objects(build)
     if not objs:
         return None, []
+    missing = [rel for rel, o in objs if o is None]
+    objs = [(rel, o) for rel, o in objs if o is not None]
     defined = {}
     for rel, o in objs:
         for name, kind in nm(o, ["-g", "--defined-only"]):
@@ -237,9 +244,10 @@ def main():
     found = include_violations(src)
     missing = []
     if len(sys.argv) == 3:
-        missing, calls = call_violations(src, sys.argv[2])
+        missing, calls = call_violations(sys.argv[2])
         if missing is None:
-            print("no objects under %s: build first" % sys.argv[2])
+            print("no library objects listed in %s/Makefile: configure "
+                  "and build first" % sys.argv[2])
             return 1
         found += calls
     known = {(k, f, t): why for k, f, t, why in EXCEPTIONS}
