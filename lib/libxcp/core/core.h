@@ -1,9 +1,9 @@
 /*
  * core/core.h - the ground floor: allocation, buffers, the thread's error
- * state, uuids, hashing, time, host paths, numbers as text, logging. Core
- * depends on nothing else of ours: only the public value and error types
- * (include/xcp/common.h, errors.h, value.h). Every other internal header
- * builds on this one.
+ * state, uuids, hashing, time, host paths, numbers as text, settings from
+ * the environment, logging, building values. Core depends on nothing else
+ * of ours: only the public value and error types (include/xcp/common.h,
+ * errors.h, value.h). Every other internal header builds on this one.
  */
 #ifndef XCP_CORE_H
 #define XCP_CORE_H
@@ -66,6 +66,7 @@ int xcp__fail_code(int code, const char *name, size_t n,
 int xcp__internal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* OOM: sets INTERNAL_ERROR "out of memory", returns XCP_ENOMEM. */
 int xcp__oom(void);
+
 /* ---- core/uuid.c ---- */
 void xcp__uuid_gen(char out[37]);
 void xcp__ref_gen(char out[XCP_REF_MAX]);
@@ -138,6 +139,7 @@ enum { XCP__LOG_ERR = 3, XCP__LOG_WARN = 4, XCP__LOG_INFO = 6,
 void xcp__log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* ---- values (core/value.c builds them; model/value.c walks records) ---- */
 /* Move: *dst = *src, src reset to NONE (dst not disposed). */
 static inline void xcp__value_move(xcp_value *dst, xcp_value *src)
 {
