@@ -13,7 +13,7 @@ rm -f "$tmp/include/xcp/classes.h"
 python3 "$src/tools/genmodel.py" "$tmp"
 fail=0
 for f in include/xcp/classes.h lib/libxcp/model/gen_model.h \
-         lib/libxcp/model/gen_model.c lib/libxcp/model/gen_api.c \
+         lib/libxcp/model/gen_model.c lib/libxcp/engine/gen_api.c \
          lib/libxcp/model/gen_errors.c lib/libxcp/libxcp.sym; do
     if ! cmp -s "$src/$f" "$tmp/$f"; then
         echo "stale: $f (run make regen)"; fail=1

@@ -47,26 +47,6 @@ char *xcp__default_state_dir(void)
     return xcp__printf("%s/.local/share/xcp", home);
 }
 
-static int mkdir_p(const char *path)
-{
-    char buf[PATH_MAX];
-    char *p;
-
-    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-        return -ENAMETOOLONG;
-    for (p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0700) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static int lock_dir(xcp__engine *e, unsigned timeout_ms)
 {
     char *path = xcp__printf("%s/lock", e->state_dir);
@@ -256,23 +236,6 @@ static void engine_free(xcp__engine *e)
     free(e);
 }
 
-int xcp__env_int(const char *name, int64_t dflt, int64_t *out)
-{
-    const char *s = getenv(name);
-    char *end;
-    long long v;
-
-    *out = dflt;
-    if (!s || !*s)
-        return 0;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (errno || *end || v < 0)
-        return xcp__fail("INVALID_VALUE", name, s, NULL);
-    *out = v;
-    return 0;
-}
-
 static int fsync_policy_from_env(xcp__db *db)
 {
     const char *s = getenv("XCP_DB_FSYNC");
@@ -320,7 +283,7 @@ static int engine_open(xcp__engine **out, const char *dir,
         rc = xcp__oom();
         goto fail;
     }
-    if ((rc = mkdir_p(dir)) < 0) {
+    if ((rc = xcp__mkdir_p(dir, 0700)) < 0) {
         rc = xcp__internal("cannot create the state directory %s: %s", dir,
                            strerror(-rc));
         goto fail;

@@ -152,10 +152,6 @@ bool xcp__engine_unpark(xcp__engine *e, xcp__waiter *w);
 void xcp__waiter_dispose(xcp__waiter *w);
 /* Whether session names a live session (no error set). */
 bool xcp__engine_session_valid(xcp__engine *e, const char *session);
-/* A count or duration from the environment: dflt when name is unset or
- * empty, else a non-negative decimal integer; anything else fails with
- * INVALID_VALUE [name, text]. */
-int xcp__env_int(const char *name, int64_t dflt, int64_t *out);
 /* Run the periodic collectors (completed tasks) under the engine lock. */
 void xcp__engine_gc(xcp__engine *e);
 /* Prepare a call's arguments for message m: arity (MESSAGE_PARAMETER_

@@ -26,15 +26,14 @@ static int check_sr_location(xcp__ctx *c, const char *type,
     const xcp_value *loc = dconf && dconf->kind == XCP_VAL_STRUCT
                                ? xcp_value_struct_get(dconf, "location")
                                : NULL;
-    const char *roots = getenv("XCP_SR_ROOTS");
+    const char *roots = xcp__env_str("XCP_SR_ROOTS", SR_ROOTS_DEFAULT);
     char *list, *why;
     int rc;
 
     if (strcmp(type, "file") != 0 || !loc ||
         (loc->kind == XCP_VAL_STRING && !*loc->u.s))
         return 0;
-    list = xcp__printf("%s:%s", roots && *roots ? roots : SR_ROOTS_DEFAULT,
-                       c->e->state_dir);
+    list = xcp__printf("%s:%s", roots, c->e->state_dir);
     if (!list)
         return xcp__oom();
     if (loc->kind == XCP_VAL_STRING && xcp__path_below_any(loc->u.s, list)) {

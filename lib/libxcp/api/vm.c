@@ -75,16 +75,9 @@ static int hv_fail(xcp__ctx *c, const char *vmref, const xcp_hv_error *e)
 #define KERNEL_DIRS_DEFAULT "/var/lib/xcp/guest:/boot/guest"
 #define BOOTLOADERS_DEFAULT "pygrub:eliloader"
 
-static const char *env_list(const char *name, const char *def)
-{
-    const char *v = getenv(name);
-
-    return v && *v ? v : def;
-}
-
 static const char *kernel_dirs(void)
 {
-    return env_list("XCP_PV_KERNEL_DIRS", KERNEL_DIRS_DEFAULT);
+    return xcp__env_str("XCP_PV_KERNEL_DIRS", KERNEL_DIRS_DEFAULT);
 }
 
 /* The same refusal whatever the reason (missing, not a regular file,
@@ -133,8 +126,9 @@ static int resolve_boot_file(const char *field, const char *path,
 /* PV_bootloader: "" (direct boot) or one of the configured names. */
 static int check_bootloader(const char *name)
 {
-    if (!*name || xcp__list_has(env_list("XCP_PV_BOOTLOADERS",
-                                         BOOTLOADERS_DEFAULT), name))
+    if (!*name || xcp__list_has(xcp__env_str("XCP_PV_BOOTLOADERS",
+                                             BOOTLOADERS_DEFAULT),
+                                name))
         return 0;
     return xcp__fail("INVALID_VALUE", "PV_bootloader", name,
                      "not a supported bootloader", NULL);

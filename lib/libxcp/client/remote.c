@@ -450,7 +450,7 @@ static int to_text(const struct xcp__type *t, xcp_value *v)
         return xcp__oom();
     if (v->kind == XCP_VAL_FLOAT) { /* xe's %.3f is lossy: full form */
         char buf[40];
-        xcp__rpc_format_double(buf, sizeof(buf), 17, v->u.f);
+        xcp__format_double(buf, sizeof(buf), 17, v->u.f);
         free(s);
         if (!(s = xcp__strdup(buf)))
             return xcp__oom();

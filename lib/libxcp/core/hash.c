@@ -3,7 +3,7 @@
  * stored objects). The database indexes refs and uuids with it, so lookups
  * cost the same at 10 objects or 100,000.
  */
-#include "../internal.h"
+#include "core.h"
 
 #define TOMB ((const char *)&xcp__hash)
 

@@ -3,7 +3,7 @@
  * in $XCP_LOG_LEVEL (err, warn, info, debug; default warn) go to stderr.
  * The daemon can later route them to syslog.
  */
-#include "../internal.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <strings.h>

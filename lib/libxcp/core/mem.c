@@ -2,7 +2,7 @@
  * Allocation, strings and byte buffers used across the library, plus the
  * public helpers for sets and maps declared in common.h.
  */
-#include "../internal.h"
+#include "core.h"
 
 #include <stdio.h>
 #include <strings.h>

@@ -2,13 +2,16 @@
  * Host paths a client names (guest kernels, SR directories): lexical
  * checks, and "below one of these directories" with symlinks resolved,
  * so that neither ".." nor a symlink leads out of an allowed tree; and
- * the ':'-separated lists (of directories, of names) that configure them.
+ * the ':'-separated lists (of directories, of names) that configure them;
+ * and making a directory with its parents.
  */
-#include "../internal.h"
+#include "core.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 bool xcp__path_clean(const char *path)
 {
@@ -118,4 +121,24 @@ bool xcp__list_has(const char *list, const char *item)
             return true;
     }
     return false;
+}
+
+int xcp__mkdir_p(const char *path, unsigned mode)
+{
+    char buf[PATH_MAX];
+    char *p;
+
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return -ENAMETOOLONG;
+    for (p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
 }

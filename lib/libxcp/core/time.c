@@ -1,5 +1,5 @@
 /* Clocks: wall time for timestamps, monotonic time for timeouts. */
-#include "../internal.h"
+#include "core.h"
 
 #include <time.h>
 

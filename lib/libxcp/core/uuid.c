@@ -2,7 +2,7 @@
  * UUIDs (version 4, from the kernel's random source) and object refs
  * ("OpaqueRef:<uuid>").
  */
-#include "../internal.h"
+#include "core.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -36,19 +36,32 @@ void xcp__ref_gen(char out[XCP_REF_MAX])
     snprintf(out, XCP_REF_MAX, "OpaqueRef:%s", u);
 }
 
-bool xcp__uuid_valid(const char *s)
+/* Whether the 36 characters at s (stopping at a NUL) have a uuid's shape:
+ * hex digits, lower-case only when lower, and dashes at 8, 13, 18, 23. */
+static bool uuid_shape(const char *s, bool lower)
 {
     int i;
 
-    if (!s || strlen(s) != 36)
-        return false;
     for (i = 0; i < 36; i++) {
+        unsigned char c = (unsigned char)s[i];
+
         if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
+            if (c != '-')
                 return false;
-        } else if (!isxdigit((unsigned char)s[i])) {
+        } else if (lower ? !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))
+                         : !isxdigit(c)) {
             return false;
         }
     }
     return true;
+}
+
+bool xcp__uuid_valid(const char *s)
+{
+    return s && strlen(s) == 36 && uuid_shape(s, false);
+}
+
+bool xcp__uuid_lower_prefix(const char *s)
+{
+    return uuid_shape(s, true);
 }

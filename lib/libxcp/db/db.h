@@ -7,7 +7,7 @@
 #ifndef XCP_DB_H
 #define XCP_DB_H
 
-#include "../internal.h"
+#include "../model/model.h"
 
 typedef struct xcp__db xcp__db;
 

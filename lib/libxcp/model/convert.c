@@ -4,8 +4,7 @@
  * arguments (what XAPI calls unmarshalling), default values, and the
  * XML-RPC <value> fragment used for task results.
  */
-#include "../internal.h"
-#include "../rpc/rpc.h"
+#include "model.h"
 
 #include <errno.h>
 #include <math.h>
@@ -105,7 +104,7 @@ int xcp__scalar_parse(const struct xcp__type *t, const char *s,
     }
     case XT_FLOAT: {
         double d;
-        int rc = xcp__rpc_parse_double(s, &d);
+        int rc = xcp__parse_double(s, &d);
         if (rc < 0)
             return rc;
         xcp_value_set_float(out, d);

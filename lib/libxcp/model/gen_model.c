@@ -2,7 +2,7 @@
  * Do not edit: change the model and run `make regen`. */
 /* The model as tables: types, enums, classes with their fields, and
  * every message (explicit and generated) with its signature. */
-#include "internal.h"
+#include "model.h"
 
 static const char *const ev_vm_power_state[] = {"Halted", "Paused", "Running", "Suspended"};
 static const char *const ev_on_normal_exit[] = {"destroy", "restart"};

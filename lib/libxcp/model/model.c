@@ -2,7 +2,7 @@
  * Public introspection of the model (model.h) and name lookups over the
  * generated tables.
  */
-#include "../internal.h"
+#include "model.h"
 
 #include <strings.h>
 

@@ -1,15 +1,17 @@
 /*
  * Internal description of the object model: the tables generated from
  * model.def (gen_model.c) and the types that describe them. Everything that
- * walks classes, fields or messages at run time reads these.
+ * walks classes, fields or messages at run time reads these, with the
+ * conversions and the record-aware value and error code built on them.
+ * The model depends on core only.
  */
 #ifndef XCP_INTERNAL_MODEL_H
 #define XCP_INTERNAL_MODEL_H
 
-#include <stddef.h>
-#include <stdint.h>
+#include "../core/core.h"
+
 #include <xcp/model.h>
-#include <xcp/value.h>
+#include <xcp/classes.h>
 
 /* Kinds of API types. */
 enum xcp__tkind {
@@ -158,5 +160,75 @@ int xcp__message_lookup(const char *wire);
 int xcp__enum_index(const struct xcp__enum *e, const char *s);
 
 #include "gen_model.h"
+
+/* ---- model/errors.c: the error table and errors as values ---- */
+struct xcp__errdesc {
+    const char *name;
+    size_t nparams;
+    const char *const *params;
+    const char *desc;
+};
+extern const struct xcp__errdesc xcp__errors[];
+extern const size_t xcp__nerrors;
+
+
+/* Copy of the thread's last error (for tasks): name and params as an
+ * XCP_VAL_ARRAY of strings. */
+int xcp__error_to_value(xcp_value *out);
+/* Set the thread's error from such an array. */
+int xcp__error_from_value(const xcp_value *v);
+/* Keep the thread's error across cleanup calls that may overwrite it. */
+typedef struct xcp__saved_error {
+    xcp_value v;
+    bool set;
+} xcp__saved_error;
+void xcp__error_save(xcp__saved_error *s);
+/* Put a saved error back (or clear the error when none was saved). */
+void xcp__error_restore(xcp__saved_error *s);
+
+/* ---- model/convert.c: values <-> C, checking ---- */
+/* Dispose a C representation of type t at p. */
+void xcp__c_dispose(const struct xcp__type *t, void *p);
+/* C representation at p -> value. */
+int xcp__c_to_value(const struct xcp__type *t, const void *p, xcp_value *out,
+                    bool ctor);
+/* value -> C representation at p (overwritten). */
+int xcp__value_to_c(const struct xcp__type *t, const xcp_value *v, void *p);
+/* Check and normalise an incoming value against t (ints from strings,
+ * enums case-insensitively to their canonical spelling, structs to records
+ * for create). `what` names the parameter in errors. */
+int xcp__value_check(const struct xcp__type *t, xcp_value *v,
+                     const char *what);
+/* Parse text s as a scalar of type t: INT (decimal, the whole of s), FLOAT
+ * ('.' as the decimal point whatever the locale), BOOL (true/false in any
+ * case) or DATETIME (xcp_datetime_parse). 0 with *out set, XCP_EINVAL when
+ * s is not such a value or t another type (thread error untouched), or
+ * XCP_ENOMEM. Shared by the checks here and the remote driver. */
+int xcp__scalar_parse(const struct xcp__type *t, const char *s,
+                      xcp_value *out);
+/* Look *s up in en (case-insensitively, as xcp__enum_index) and replace it
+ * by the canonical spelling when it differs: the index, XCP_EINVAL when *s
+ * is none of the values (left as is, thread error untouched), or
+ * XCP_ENOMEM. */
+int xcp__enum_canon(const struct xcp__enum *en, char **s);
+/* The value of a default literal (or the zero value when lit is NULL). */
+int xcp__value_default(const struct xcp__type *t, const char *lit,
+                       xcp_value *out);
+/* Field value from a record value (borrowed), or NULL. */
+const xcp_value *xcp__rec_field(const xcp_value *rec, int field);
+/* Allocate an XCP_VAL_RECORD of class cls, all fields NONE. */
+int xcp__rec_alloc(xcp_value *out, int cls);
+/* Projections (model/project.c). The field indexes of cls named by list,
+ * an ARRAY of field names (*out to free()); INVALID_VALUE ["fields",
+ * name] for one that is not a field of cls. */
+int xcp__fields_parse(int cls, const xcp_value *list, int **out, size_t *n);
+/* A STRUCT of the named fields of RECORD rec (their values moved out of
+ * rec) in *out. */
+int xcp__record_project(xcp_value *rec, const int *fields, size_t n,
+                        xcp_value *out);
+/* The same for every record of a STRUCT ref -> RECORD, in place. */
+int xcp__records_project(xcp_value *all, const int *fields, size_t n);
+/* Equality of two values (deep). */
+bool xcp__value_equal(const xcp_value *a, const xcp_value *b);
 
 #endif

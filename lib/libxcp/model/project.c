@@ -5,7 +5,7 @@
  * record. Shared by the server (xcpd's get_all_records_where with a field
  * list), the remote driver and the local fallback.
  */
-#include "../internal.h"
+#include "model.h"
 
 #include <stdio.h>
 

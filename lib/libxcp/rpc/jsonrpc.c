@@ -383,9 +383,9 @@ static void json_float(xcp__buf *b, double f)
         xcp__buf_adds(b, "null");
         return;
     }
-    xcp__rpc_format_double(tmp, sizeof(tmp), 16, f);
-    if (xcp__rpc_parse_double(tmp, &back) < 0 || back != f)
-        xcp__rpc_format_double(tmp, sizeof(tmp), 17, f);
+    xcp__format_double(tmp, sizeof(tmp), 16, f);
+    if (xcp__parse_double(tmp, &back) < 0 || back != f)
+        xcp__format_double(tmp, sizeof(tmp), 17, f);
     xcp__buf_adds(b, tmp);
     if (!strpbrk(tmp, ".eE"))
         xcp__buf_adds(b, ".0");

@@ -23,7 +23,7 @@
 #ifndef XCP_RPC_H
 #define XCP_RPC_H
 
-#include "../internal.h"
+#include "../model/model.h"
 
 /* ---- limits ------------------------------------------------------------ */
 
@@ -160,18 +160,6 @@ int xcp__rpc_buf_status(const xcp__buf *b);
  * XCP_ENOMEM.
  */
 int xcp__rpc_error_list(xcp_value *list, char *err, size_t errlen);
-
-/*
- * snprintf(buf, n, "%.*g", prec, f) with '.' as the decimal point whatever
- * the process locale says (the wire's numbers are locale-free).
- */
-void xcp__rpc_format_double(char *buf, size_t n, int prec, double f);
-
-/*
- * strtod of the whole of s with '.' as the decimal point whatever the
- * locale. Returns 0, XCP_EINVAL (not entirely a number) or XCP_ENOMEM.
- */
-int xcp__rpc_parse_double(const char *s, double *out);
 
 /*
  * Append s to b as UTF-8 with bad bytes replaced by U+FFFD; each valid

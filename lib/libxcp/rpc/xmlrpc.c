@@ -13,7 +13,6 @@
 #include "rpc.h"
 
 #include <errno.h>
-#include <locale.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -327,21 +326,6 @@ int xcp__rpc_buf_status(const xcp__buf *b)
     return b->oom ? xcp__oom() : 0;
 }
 
-void xcp__rpc_format_double(char *buf, size_t n, int prec, double f)
-{
-    const char *dp = localeconv()->decimal_point;
-    char *p;
-
-    snprintf(buf, n, "%.*g", prec, f);
-    if (dp && dp[0] && (dp[0] != '.' || dp[1])) {
-        p = strstr(buf, dp);
-        if (p) {
-            *p = '.';
-            memmove(p + 1, p + strlen(dp), strlen(p + strlen(dp)) + 1);
-        }
-    }
-}
-
 int xcp__rpc_error_list(xcp_value *list, char *err, size_t errlen)
 {
     struct xcp__rpc_dec d = {.err = err, .errlen = errlen};
@@ -364,7 +348,7 @@ int xcp__rpc_error_list(xcp_value *list, char *err, size_t errlen)
             snprintf(tmp, sizeof(tmp), "%lld", (long long)it->u.i);
             break;
         case XCP_VAL_FLOAT:
-            xcp__rpc_format_double(tmp, sizeof(tmp), 16, it->u.f);
+            xcp__format_double(tmp, sizeof(tmp), 16, it->u.f);
             break;
         case XCP_VAL_BOOL:
             snprintf(tmp, sizeof(tmp), "%s", it->u.b ? "true" : "false");
@@ -625,36 +609,6 @@ static int parse_int(const char *s, int64_t *out)
     return 0;
 }
 
-int xcp__rpc_parse_double(const char *s, double *out)
-{
-    const char *dp = localeconv()->decimal_point;
-    char *copy = NULL, *end, *p;
-    const char *in = s;
-    size_t dl;
-    double v;
-    int rc = XCP_EINVAL;
-
-    if (!*s)
-        return XCP_EINVAL;
-    if (dp && dp[0] && (dp[0] != '.' || dp[1]) && (p = strchr(s, '.'))) {
-        dl = strlen(dp);
-        copy = malloc(strlen(s) + dl + 1);
-        if (!copy)
-            return xcp__oom();
-        memcpy(copy, s, (size_t)(p - s));
-        memcpy(copy + (p - s), dp, dl);
-        strcpy(copy + (p - s) + dl, p + 1);
-        in = copy;
-    }
-    v = strtod(in, &end);
-    if (end != in && !*end) {
-        *out = v;
-        rc = 0;
-    }
-    free(copy);
-    return rc;
-}
-
 static int b64_sextet(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')
@@ -901,7 +855,7 @@ static int parse_scalar(struct xdec *d, enum vtype t, xcp_value *out)
         xcp_value_set_bool(out, strcmp(s, "1") == 0);
         return 0;
     case VT_DOUBLE:
-        if (xcp__rpc_parse_double(s, &out->u.f) < 0)
+        if (xcp__parse_double(s, &out->u.f) < 0)
             return dfail(d, "bad double");
         out->kind = XCP_VAL_FLOAT;
         return 0;
@@ -1293,7 +1247,7 @@ static void xenc_value(const struct xenc *e, const xcp_value *v,
         else if (isinf(v->u.f))
             snprintf(tmp, sizeof(tmp), v->u.f > 0 ? "inf" : "-inf");
         else
-            xcp__rpc_format_double(tmp, sizeof(tmp), 16, v->u.f);
+            xcp__format_double(tmp, sizeof(tmp), 16, v->u.f);
         xcp__buf_printf(e->b, "<value><double>%s</double></value>", tmp);
         break;
     case XCP_VAL_BOOL:

@@ -28,6 +28,7 @@
 #endif
 #include <xcp/sys/sr.h>
 
+#include "../core/core.h"
 #include "qcow2.h"
 
 #include <dirent.h>
@@ -37,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -144,32 +144,16 @@ static int fsync_dir(const char *dir)
 /* ------------------------------------------------------------------ */
 /* Names                                                               */
 
-/* Whether s starts with a lower-case uuid (it stops at a NUL). */
-static bool uuid_prefix(const char *s)
-{
-    int i;
-
-    for (i = 0; i < UUID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return false;
-        } else if (!((s[i] >= '0' && s[i] <= '9') ||
-                     (s[i] >= 'a' && s[i] <= 'f'))) {
-            return false;
-        }
-    }
-    return true;
-}
-
+/* Our names hold lower-case uuids, as xcp__uuid_gen makes them. */
 static bool valid_uuid(const char *s)
 {
-    return uuid_prefix(s) && s[UUID_LEN] == '\0';
+    return xcp__uuid_lower_prefix(s) && s[UUID_LEN] == '\0';
 }
 
 /* "<uuid>.qcow2" or "<uuid>.raw": the uuid and the format, else false. */
 static bool parse_location(const char *loc, char *uuid, const char **fmt)
 {
-    if (!uuid_prefix(loc))
+    if (!xcp__uuid_lower_prefix(loc))
         return false;
     if (strcmp(loc + UUID_LEN, ".qcow2") == 0)
         *fmt = "qcow2";
@@ -182,32 +166,6 @@ static bool parse_location(const char *loc, char *uuid, const char **fmt)
         uuid[UUID_LEN] = '\0';
     }
     return true;
-}
-
-/* A random (version 4) uuid. */
-static int make_uuid(char *out, xcp_sr_error *err)
-{
-    unsigned char b[16];
-    size_t got = 0;
-    ssize_t r;
-
-    while (got < sizeof(b)) {
-        r = getrandom(b + got, sizeof(b) - got, 0);
-        if (r < 0 && errno != EINTR)
-            return sr_fail(err, -errno, NULL,
-                           "uuid generation failed [opterr=getrandom: %s]",
-                           strerror(errno));
-        if (r > 0)
-            got += (size_t)r;
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    snprintf(out, XCP_SR_UUID_BUFLEN,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-             "%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-             b[10], b[11], b[12], b[13], b[14], b[15]);
-    return 0;
 }
 
 /* The image path for a location, refusing anything but our own names
@@ -390,7 +348,7 @@ static int read_marker(const char *dir, char *uuid)
     if (ret < 0)
         return ret;
     p = strstr(text, "uuid=");
-    if (!p || !uuid_prefix(p + 5) || (p[5 + UUID_LEN] != '\n' &&
+    if (!p || !xcp__uuid_lower_prefix(p + 5) || (p[5 + UUID_LEN] != '\n' &&
                                       p[5 + UUID_LEN] != '\0'))
         return -EBADMSG;
     memcpy(uuid, p + 5, UUID_LEN);
@@ -649,25 +607,6 @@ static int gc_up(const char *dir, struct vdi_list *l, const char *location,
 /* ------------------------------------------------------------------ */
 /* SR operations                                                       */
 
-static int mkdir_p(char *path)
-{
-    char *p;
-
-    for (p = path + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-            *p = '/';
-            return -errno;
-        }
-        *p = '/';
-    }
-    if (mkdir(path, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 static int sr_space(const char *dir, xcp_sr_stat *out, xcp_sr_error *err)
 {
     struct statvfs fs;
@@ -697,7 +636,7 @@ static int file_sr_create(const xcp_sr_target *sr, uint64_t *physical_size,
         !valid_uuid(sr->sr_uuid))
         return sr_fail(err, -EINVAL, NULL,
                        "SR create failed [opterr=bad SR uuid]");
-    ret = mkdir_p(dir);
+    ret = xcp__mkdir_p(dir, 0755);
     if (ret == 0 && stat(dir, &s) < 0)
         ret = -errno;
     else if (ret == 0 && !S_ISDIR(s.st_mode))
@@ -802,7 +741,7 @@ static int remove_debris(const char *dir, unsigned *removed,
     while ((de = readdir(d))) {
         len = strlen(de->d_name);
         orphan = false;
-        if (len == UUID_LEN + 5 && uuid_prefix(de->d_name) &&
+        if (len == UUID_LEN + 5 && xcp__uuid_lower_prefix(de->d_name) &&
             strcmp(de->d_name + UUID_LEN, ".meta") == 0) {
             snprintf(img, sizeof(img), "%s/%.36s.qcow2", dir, de->d_name);
             orphan = stat(img, &st) < 0;
@@ -1086,8 +1025,8 @@ static int file_vdi_create(const xcp_sr_target *sr,
                            "VDI create failed [opterr=bad uuid '%.64s']",
                            params->uuid);
         memcpy(uuid, params->uuid, sizeof(uuid));
-    } else if ((ret = make_uuid(uuid, err)) < 0) {
-        return ret;
+    } else {
+        xcp__uuid_gen(uuid);
     }
     if ((ret = uuid_free(dir, uuid, "VDI create", err)) < 0)
         return ret;
@@ -1345,9 +1284,10 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
         return ret;
     if (uuid)
         memcpy(cuuid, uuid, sizeof(cuuid));
-    if ((!uuid && (ret = make_uuid(cuuid, err)) < 0) ||
-        (ret = make_uuid(puuid, err)) < 0 ||
-        (ret = cluster_bits_of(dir, location, &o.cluster_bits, what,
+    else
+        xcp__uuid_gen(cuuid);
+    xcp__uuid_gen(puuid);
+    if ((ret = cluster_bits_of(dir, location, &o.cluster_bits, what,
                                err)) < 0)
         return ret;
     snprintf(cloc, sizeof(cloc), "%s.qcow2", cuuid);
@@ -1416,8 +1356,8 @@ static int file_vdi_copy(const xcp_sr_target *src, const char *location,
             return sr_fail(err, -EINVAL, NULL,
                            "VDI copy failed [opterr=bad uuid '%.64s']", uuid);
         memcpy(nuuid, uuid, sizeof(nuuid));
-    } else if ((ret = make_uuid(nuuid, err)) < 0) {
-        return ret;
+    } else {
+        xcp__uuid_gen(nuuid);
     }
     snprintf(loc, sizeof(loc), "%s.%s", nuuid, fmt);
     snprintf(tname, sizeof(tname), TMP_PREFIX "%.64s", loc);

@@ -172,13 +172,13 @@ Test(rpc_numbers, doubles_ignore_the_locale)
     if (!setlocale(LC_NUMERIC, "de_DE.UTF-8") &&
         !setlocale(LC_NUMERIC, "fr_FR.UTF-8"))
         cr_log_info("no comma locale installed: checking C only");
-    xcp__rpc_format_double(buf, sizeof(buf), 16, 0.5);
+    xcp__format_double(buf, sizeof(buf), 16, 0.5);
     cr_assert_str_eq(buf, "0.5");
-    cr_assert_eq(xcp__rpc_parse_double("2.25", &d), 0);
+    cr_assert_eq(xcp__parse_double("2.25", &d), 0);
     cr_assert_float_eq(d, 2.25, 1e-12);
-    cr_assert_eq(xcp__rpc_parse_double("2,25", &d), XCP_EINVAL);
-    cr_assert_eq(xcp__rpc_parse_double("", &d), XCP_EINVAL);
-    cr_assert_eq(xcp__rpc_parse_double("1e5 ", &d), XCP_EINVAL);
+    cr_assert_eq(xcp__parse_double("2,25", &d), XCP_EINVAL);
+    cr_assert_eq(xcp__parse_double("", &d), XCP_EINVAL);
+    cr_assert_eq(xcp__parse_double("1e5 ", &d), XCP_EINVAL);
     setlocale(LC_NUMERIC, "C");
 }
 

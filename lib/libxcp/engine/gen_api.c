@@ -2,7 +2,7 @@
  * Do not edit: change the model and run `make regen`. */
 /* Typed wrappers: every function converts its C arguments through the
  * model's type tables and makes the same call xcp_call() would. */
-#include "internal.h"
+#include "../internal.h"
 
 const char *xcp_vm_power_state_to_string(enum xcp_vm_power_state v)
 {

@@ -1,0 +1,31 @@
+/*
+ * Settings from the environment: strings with a default, and counts or
+ * durations that fail with INVALID_VALUE when they are not numbers.
+ */
+#include "core.h"
+
+#include <errno.h>
+
+const char *xcp__env_str(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : dflt;
+}
+
+int xcp__env_int(const char *name, int64_t dflt, int64_t *out)
+{
+    const char *s = getenv(name);
+    char *end;
+    long long v;
+
+    *out = dflt;
+    if (!s || !*s)
+        return 0;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end || v < 0)
+        return xcp__fail("INVALID_VALUE", name, s, NULL);
+    *out = v;
+    return 0;
+}

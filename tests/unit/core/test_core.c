@@ -1,0 +1,153 @@
+/*
+ * test_core.c - core on its own: this program links core's sources and no
+ * other part of the library (tests/unit/core/Makefile.inc), so it builds
+ * only while core depends on nothing else of ours. It checks the helpers
+ * the other layers and the drivers take from core.
+ */
+#include <criterion/criterion.h>
+
+#include "core.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void assert_error(const char *name, size_t n, const char *const *p)
+{
+    const xcp_error *e = xcp_error_last();
+    size_t i;
+
+    cr_assert_not_null(e);
+    cr_assert_str_eq(e->name, name);
+    cr_assert_eq(e->nparams, n);
+    for (i = 0; i < n; i++)
+        cr_assert_str_eq(e->params[i], p[i]);
+}
+
+Test(core_uuid, generated_uuids_are_valid_and_lower_case)
+{
+    char u[37];
+    int i;
+
+    for (i = 0; i < 100; i++) {
+        xcp__uuid_gen(u);
+        cr_assert(xcp__uuid_valid(u), "%s", u);
+        cr_assert(xcp__uuid_lower_prefix(u), "%s", u);
+        cr_assert_eq(u[14], '4'); /* version 4 */
+    }
+}
+
+Test(core_uuid, lower_prefix_wants_lower_case_and_stops_at_nul)
+{
+    const char *lower = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    const char *upper = "0F1E2D3C-4B5A-4968-8776-A5B4C3D2E1F0";
+
+    cr_assert(xcp__uuid_valid(upper));
+    cr_assert_not(xcp__uuid_lower_prefix(upper));
+    cr_assert(xcp__uuid_lower_prefix("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+                                     ".qcow2"));
+    cr_assert_not(xcp__uuid_valid("0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0x"));
+    cr_assert_not(xcp__uuid_lower_prefix("0f1e2d3c-4b5a"));
+    cr_assert_not(xcp__uuid_lower_prefix(""));
+    cr_assert_not(xcp__uuid_lower_prefix("0f1e2d3c4b5a-4968-8776-a5b4c3d2e1f0"
+                                         "0"));
+    cr_assert_not(xcp__uuid_valid(NULL));
+    cr_assert(xcp__uuid_valid(lower));
+}
+
+Test(core_path, mkdir_p_makes_parents_and_accepts_existing)
+{
+    char base[] = "/tmp/xcp-core-XXXXXX", path[256], file[256];
+    struct stat st;
+    FILE *f;
+
+    cr_assert_not_null(mkdtemp(base));
+    snprintf(path, sizeof(path), "%s/a/b/c", base);
+    cr_assert_eq(xcp__mkdir_p(path, 0700), 0);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert(S_ISDIR(st.st_mode));
+    cr_assert_eq(st.st_mode & 0777, 0700);
+    cr_assert_eq(xcp__mkdir_p(path, 0700), 0);
+
+    snprintf(file, sizeof(file), "%s/file", base);
+    f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/file/d", base);
+    cr_assert_eq(xcp__mkdir_p(path, 0755), -ENOTDIR);
+
+    unlink(file);
+    snprintf(path, sizeof(path), "%s/a/b/c", base);
+    rmdir(path);
+    snprintf(path, sizeof(path), "%s/a/b", base);
+    rmdir(path);
+    snprintf(path, sizeof(path), "%s/a", base);
+    rmdir(path);
+    cr_assert_eq(rmdir(base), 0);
+}
+
+Test(core_path, mkdir_p_refuses_a_path_beyond_path_max)
+{
+    static char path[PATH_MAX + 16];
+
+    memset(path, 'a', sizeof(path) - 1);
+    path[0] = '/';
+    cr_assert_eq(xcp__mkdir_p(path, 0700), -ENAMETOOLONG);
+}
+
+Test(core_num, doubles_round_trip_with_a_dot)
+{
+    char buf[64];
+    double d = 0;
+
+    xcp__format_double(buf, sizeof(buf), 16, 2.25);
+    cr_assert_str_eq(buf, "2.25");
+    cr_assert_eq(xcp__parse_double("2.25", &d), 0);
+    cr_assert_eq(d, 2.25);
+    cr_assert_eq(xcp__parse_double("", &d), XCP_EINVAL);
+    cr_assert_eq(xcp__parse_double("1.5x", &d), XCP_EINVAL);
+}
+
+Test(core_env, env_int_takes_a_default_a_count_or_fails_invalid_value)
+{
+    int64_t v = -1;
+    const char *p[] = {"XCP_CORE_TEST_INT", "-3"};
+
+    unsetenv("XCP_CORE_TEST_INT");
+    cr_assert_eq(xcp__env_int("XCP_CORE_TEST_INT", 7, &v), 0);
+    cr_assert_eq(v, 7);
+    setenv("XCP_CORE_TEST_INT", "", 1);
+    cr_assert_eq(xcp__env_int("XCP_CORE_TEST_INT", 7, &v), 0);
+    cr_assert_eq(v, 7);
+    setenv("XCP_CORE_TEST_INT", "42", 1);
+    cr_assert_eq(xcp__env_int("XCP_CORE_TEST_INT", 7, &v), 0);
+    cr_assert_eq(v, 42);
+    setenv("XCP_CORE_TEST_INT", "-3", 1);
+    cr_assert_eq(xcp__env_int("XCP_CORE_TEST_INT", 7, &v), XCP_EAPI);
+    assert_error("INVALID_VALUE", 2, p);
+    unsetenv("XCP_CORE_TEST_INT");
+}
+
+Test(core_error, fail_sets_the_thread_error_with_its_parameters)
+{
+    const char *p[] = {"VM", "OpaqueRef:x"};
+
+    cr_assert_eq(xcp__fail("HANDLE_INVALID", "VM", "OpaqueRef:x", NULL),
+                 XCP_EAPI);
+    assert_error("HANDLE_INVALID", 2, p);
+    xcp_error_clear();
+    cr_assert_null(xcp_error_last());
+}
+
+Test(core_env, env_str_falls_back_on_the_default_when_unset_or_empty)
+{
+    unsetenv("XCP_CORE_TEST_STR");
+    cr_assert_str_eq(xcp__env_str("XCP_CORE_TEST_STR", "dflt"), "dflt");
+    setenv("XCP_CORE_TEST_STR", "", 1);
+    cr_assert_str_eq(xcp__env_str("XCP_CORE_TEST_STR", "dflt"), "dflt");
+    setenv("XCP_CORE_TEST_STR", "a:b", 1);
+    cr_assert_str_eq(xcp__env_str("XCP_CORE_TEST_STR", "dflt"), "a:b");
+    unsetenv("XCP_CORE_TEST_STR");
+}
