@@ -40,7 +40,7 @@ extern "C" {
 
 /* Version of struct xcp_sr_ops described by this header.  Slots are only
  * ever added at the end; a table with a smaller version lacks them. */
-#define XCP_SR_OPS_VERSION 2
+#define XCP_SR_OPS_VERSION 3
 
 /* Buffer sizes of the strings in the structs below, NUL included. */
 #define XCP_SR_UUID_BUFLEN 37
@@ -188,6 +188,21 @@ typedef struct xcp_sr_gc_result {
     unsigned int coalesced;     /* hidden parents merged into a child */
 } xcp_sr_gc_result;
 
+/*
+ * An open VDI image, for moving its bytes (imports, exports): what the
+ * driver's vdi_stream_open made, opaque to the SR layer.  One handle is
+ * used by one thread at a time; two writable handles on one VDI are not
+ * allowed (the SR layer refuses a transfer into an attached VDI).
+ */
+typedef struct xcp_sr_stream xcp_sr_stream;
+
+/* vdi_stream_open flags: open for writing too (default: read-only). */
+#define XCP_SR_STREAM_WRITE (1u << 0)
+
+/* Called by stream_extents once per allocated range, in increasing
+ * order; nonzero stops the listing, which then returns that value. */
+typedef int (*xcp_sr_extent_cb)(void *ctx, uint64_t offset, uint64_t length);
+
 /* Called once per VDI by sr_scan; nonzero stops the scan, which then
  * returns that value. */
 typedef int (*xcp_sr_vdi_cb)(void *ctx, const xcp_sr_vdi_info *vdi);
@@ -304,6 +319,46 @@ typedef struct xcp_sr_ops {
     int (*vdi_cow)(const xcp_sr_target *sr, const char *location,
                    bool read_only, const char *uuid, xcp_sr_cow_result *out,
                    xcp_sr_error *err);
+
+    /* ---- version 3: VDI streams; every type sets all six ---- */
+
+    /*
+     * Open the image of the VDI at location (in its own format) for
+     * reading, or reading and writing with XCP_SR_STREAM_WRITE, and
+     * report its virtual size in *virtual_size.  Failures name
+     * VDI_MISSING, VDI_IO_ERROR or SR_BACKEND_FAILURE.  The handle
+     * outlives the call and the target: it holds what it needs.
+     */
+    int (*vdi_stream_open)(const xcp_sr_target *sr, const char *location,
+                           unsigned int flags, xcp_sr_stream **out,
+                           uint64_t *virtual_size, xcp_sr_error *err);
+
+    /* Read n bytes at offset (what the VDI shows, through its chain);
+     * the range lies within the virtual size.  Errors: VDI_IO_ERROR. */
+    int (*stream_read)(xcp_sr_stream *s, uint64_t offset, void *buf,
+                       size_t n, xcp_sr_error *err);
+
+    /* Write n bytes at offset, within the virtual size, on a handle
+     * opened with XCP_SR_STREAM_WRITE.  Errors: VDI_IO_ERROR. */
+    int (*stream_write)(xcp_sr_stream *s, uint64_t offset, const void *buf,
+                        size_t n, xcp_sr_error *err);
+
+    /*
+     * List the ranges of [offset, offset + length) that may hold data
+     * (through the chain), merged and in order, one cb call each; what
+     * is not listed reads as zeros, so it need be neither read nor sent.
+     * A type that cannot tell lists the whole range.
+     */
+    int (*stream_extents)(xcp_sr_stream *s, uint64_t offset,
+                          uint64_t length, xcp_sr_extent_cb cb, void *ctx,
+                          xcp_sr_error *err);
+
+    /* Make what was written durable. */
+    int (*stream_flush)(xcp_sr_stream *s, xcp_sr_error *err);
+
+    /* Flush if written to, then free the handle (NULL accepted); err may
+     * be NULL.  Returns the flush result: the handle is freed anyway. */
+    int (*stream_close)(xcp_sr_stream *s, xcp_sr_error *err);
 } xcp_sr_ops;
 
 /* The static description of an SR type. */

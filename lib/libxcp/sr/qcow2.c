@@ -830,6 +830,18 @@ int xcp__qcow2_read(xcp__qcow2 *q, uint64_t offset, void *buf, size_t len,
     return read_at(q, offset, buf, len, err, errlen);
 }
 
+int xcp__qcow2_extent(xcp__qcow2 *q, uint64_t offset, uint64_t max,
+                      bool *data, uint64_t *len, char *err, size_t errlen)
+{
+    int ret = check_range(q, offset, max, err, errlen);
+
+    if (ret == 0 && !max)
+        ret = fail(err, errlen, -EINVAL, "%s: empty extent query", q->path);
+    if (ret < 0)
+        return ret;
+    return chain_extent(q, offset, max, data, len, err, errlen);
+}
+
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 

@@ -107,6 +107,15 @@ uint64_t xcp__qcow2_virtual_size(const xcp__qcow2 *q);
 int xcp__qcow2_read(xcp__qcow2 *q, uint64_t offset, void *buf, size_t len,
                     char *err, size_t errlen);
 
+/*
+ * How the bytes at offset start, through the backing chain: *data tells
+ * whether the first *len bytes (at least 1, at most max) may hold data,
+ * or read as zeros (unallocated everywhere, zero clusters, holes of a
+ * sparse raw file).  The range must lie within the virtual size.
+ */
+int xcp__qcow2_extent(xcp__qcow2 *q, uint64_t offset, uint64_t max,
+                      bool *data, uint64_t *len, char *err, size_t errlen);
+
 /* Write len bytes at offset, allocating clusters and L2 tables as needed
  * and copying the rest of a partly written new cluster from below. */
 int xcp__qcow2_write(xcp__qcow2 *q, uint64_t offset, const void *buf,

@@ -149,6 +149,14 @@ int xcp__sr_type_check(const xcp_sr_type *t, char *err, size_t errlen)
                  "or VDI_CLONE", t->name);
         return -EINVAL;
     }
+    /* Transfers need VDI streams of every type. */
+    if (o->version >= 3 &&
+        (!o->vdi_stream_open || !o->stream_read || !o->stream_write ||
+         !o->stream_extents || !o->stream_flush || !o->stream_close)) {
+        snprintf(err, errlen, "SR type '%s': ops version %u without all "
+                 "six VDI stream slots", t->name, o->version);
+        return -EINVAL;
+    }
     /* Online resize is a promise about vdi_resize. */
     if ((t->capabilities & XCP_SR_CAP_VDI_RESIZE_ONLINE) &&
         !(t->capabilities & XCP_SR_CAP_VDI_RESIZE)) {
