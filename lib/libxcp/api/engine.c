@@ -520,8 +520,7 @@ struct worker {
 static void task_finish(xcp__ctx *c, int rc, const xcp_value *result)
 {
     xcp__obj *t;
-    xcp_value v;
-    xcp__buf b = {0};
+    xcp_value err;
 
     xcp__db_begin(c->db);
     t = xcp__db_get_cls(c->db, C(task), c->task);
@@ -529,34 +528,11 @@ static void task_finish(xcp__ctx *c, int rc, const xcp_value *result)
         xcp__db_abort(c->db);
         return;
     }
-    if (xcp__obj_map_str(t, F(task, other_config), "destroy_when_done")) {
-        /* task.destroy came while it ran: it goes now. */
-        xcp__db_destroy(c->db, t);
-        if (xcp__db_commit(c->db) < 0)
-            xcp__log(XCP__LOG_ERR, "cannot destroy task %s", c->task);
-        return;
-    }
-    xcp__task_finished(c, t);
-    xcp_value_set_array(&v, 0);
-    xcp__db_set(c->db, t, F(task, allowed_operations), &v);
-    xcp_value_dispose(&v);
-    if (rc == 0) {
-        xcp__xmlrpc_encode_value(&b, result, 0);
-        xcp__db_set_str(c->db, t, F(task, result), b.data ? b.data : "");
-        xcp__db_set_float(c->db, t, F(task, progress), 1.0);
-        xcp__db_set_str(c->db, t, F(task, status), "success");
-    } else {
-        const xcp_error *err = xcp_error_last();
-        bool cancelled = err && !strcmp(err->name, "TASK_CANCELLED");
-        if (xcp__error_to_value(&v) == 0) {
-            xcp__db_set(c->db, t, F(task, error_info), &v);
-            xcp_value_dispose(&v);
-        }
-        xcp__db_set_float(c->db, t, F(task, progress), 1.0);
-        xcp__db_set_str(c->db, t, F(task, status),
-                        cancelled ? "cancelled" : "failure");
-    }
-    xcp__buf_free(&b);
+    if (rc != 0 && xcp__error_to_value(&err) < 0)
+        xcp_value_set_array(&err, 0);
+    xcp__task_complete(c, t, result, rc != 0 ? &err : NULL);
+    if (rc != 0)
+        xcp_value_dispose(&err);
     if (xcp__db_commit(c->db) < 0)
         xcp__log(XCP__LOG_ERR, "cannot record the end of task %s", c->task);
 }

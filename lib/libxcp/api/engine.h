@@ -259,6 +259,14 @@ bool xcp__task_cancelling(xcp__ctx *c);
 /* Stamp task t finished (now) and queue it for the task collector. Call
  * it wherever a task leaves pending; t's status is set by the caller. */
 int xcp__task_finished(xcp__ctx *c, xcp__obj *t);
+/* The end of task t, for every kind of task (Async. calls, transfers):
+ * error NULL: success, with result (NULL: none) encoded as XML-RPC;
+ * else failure (cancelled for TASK_CANCELLED) with error, a XenAPI error
+ * array, as error_info (moved from: the caller still disposes of it). Progress 1, no allowed operations, finished now
+ * (xcp__task_finished). A task marked by task.destroy while pending is
+ * destroyed instead. In the caller's transaction. */
+int xcp__task_complete(xcp__ctx *c, xcp__obj *t, const xcp_value *result,
+                       xcp_value *error);
 /* The task collector, as XAPI's: completed tasks older than
  * e->task_timeout_s go, and while there are more than e->task_max tasks
  * the oldest completed ones that finished over e->task_grace_s ago go;

@@ -392,6 +392,112 @@ int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out)
     return rc;
 }
 
+bool xcp__vdi_attached(xcp__ctx *c, xcp__obj *vdi)
+{
+    const xcp_value *vbds = xcp__obj_val(vdi, F(VDI, VBDs));
+    size_t i;
+
+    for (i = 0; vbds && vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n;
+         i++) {
+        xcp__obj *b = xcp__db_get_cls(c->db, C(VBD), vbds->u.arr.items[i].u.s);
+        if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
+            return true;
+    }
+    return false;
+}
+
+struct xcp__vdi_stream {
+    const xcp_sr_ops *ops;
+    xcp_sr_stream *s;
+    uint64_t size;
+};
+
+int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
+                         xcp__vdi_stream **out)
+{
+    const xcp_sr_ops *ops;
+    xcp__vdi_stream *s;
+    xcp__obj *sr;
+    xcp__srt t;
+    xcp_sr_error err;
+    int rc;
+
+    *out = NULL;
+    if (write_op && (xcp__obj_bool(vdi, F(VDI, read_only)) ||
+                     xcp__obj_bool(vdi, F(VDI, is_a_snapshot))))
+        return xcp__fail("VDI_READONLY", vdi->ref, NULL);
+    if (write_op && xcp__vdi_attached(c, vdi))
+        return xcp__fail("VDI_IN_USE", vdi->ref, write_op, NULL);
+    if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
+        return rc;
+    ops = t.type->ops;
+    memset(&err, 0, sizeof(err));
+    if (ops->version < 3 || !ops->vdi_stream_open) {
+        rc = xcp__fail("SR_OPERATION_NOT_SUPPORTED", sr->ref, NULL);
+    } else if (!(s = xcp__calloc(1, sizeof(*s)))) {
+        rc = xcp__oom();
+    } else if (ops->vdi_stream_open(&t.t, xcp__obj_str(vdi, F(VDI, location)),
+                                    write_op ? XCP_SR_STREAM_WRITE : 0,
+                                    &s->s, &s->size, &err) < 0) {
+        free(s);
+        rc = xcp__sr_fail(&err);
+    } else {
+        s->ops = ops;
+        *out = s;
+    }
+    xcp__srt_free(&t);
+    return rc;
+}
+
+uint64_t xcp__vdi_stream_size(const xcp__vdi_stream *s)
+{
+    return s->size;
+}
+
+int xcp__vdi_stream_read(xcp__vdi_stream *s, uint64_t offset, void *buf,
+                         size_t n)
+{
+    xcp_sr_error err;
+
+    memset(&err, 0, sizeof(err));
+    return s->ops->stream_read(s->s, offset, buf, n, &err) < 0
+               ? xcp__sr_fail(&err) : 0;
+}
+
+int xcp__vdi_stream_write(xcp__vdi_stream *s, uint64_t offset,
+                          const void *buf, size_t n)
+{
+    xcp_sr_error err;
+
+    memset(&err, 0, sizeof(err));
+    return s->ops->stream_write(s->s, offset, buf, n, &err) < 0
+               ? xcp__sr_fail(&err) : 0;
+}
+
+int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
+                            uint64_t length, xcp_sr_extent_cb cb, void *ctx)
+{
+    xcp_sr_error err;
+    int rc;
+
+    memset(&err, 0, sizeof(err));
+    rc = s->ops->stream_extents(s->s, offset, length, cb, ctx, &err);
+    return rc < 0 && err.code ? xcp__sr_fail(&err) : rc;
+}
+
+int xcp__vdi_stream_close(xcp__vdi_stream *s)
+{
+    xcp_sr_error err;
+    int rc;
+
+    if (!s)
+        return 0;
+    memset(&err, 0, sizeof(err));
+    rc = s->ops->stream_close(s->s, &err);
+    free(s);
+    return rc < 0 ? xcp__sr_fail(&err) : 0;
+}
+
 int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
 {
     xcp__obj *sr;

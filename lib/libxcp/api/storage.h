@@ -51,6 +51,38 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *sr,
                        xcp__obj **out);
 /* Path and format a hypervisor opens. */
 int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out);
+/* Whether a VBD of vdi is currently attached (to a running VM). */
+bool xcp__vdi_attached(xcp__ctx *c, xcp__obj *vdi);
+
+/*
+ * VDI streams: a VDI's image open for moving its bytes (transfers), over
+ * the SR driver's stream slots. xcp__vdi_stream_open is a call of the
+ * caller's transaction; the handle it makes then works without the
+ * engine lock, one thread at a time, until xcp__vdi_stream_close. A
+ * stream for writing (write_op non-NULL: the operation, as VDI_IN_USE
+ * names it) needs a writable VDI (VDI_READONLY for a read-only one or a
+ * snapshot) that no running VM has attached (VDI_IN_USE). I/O errors are
+ * the driver's (VDI_IO_ERROR [reason]); every failure sets the thread's
+ * error.
+ */
+typedef struct xcp__vdi_stream xcp__vdi_stream;
+int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
+                         xcp__vdi_stream **out);
+/* The VDI's virtual size, as the image says. */
+uint64_t xcp__vdi_stream_size(const xcp__vdi_stream *s);
+/* Read or write n bytes at offset, within the virtual size. */
+int xcp__vdi_stream_read(xcp__vdi_stream *s, uint64_t offset, void *buf,
+                         size_t n);
+int xcp__vdi_stream_write(xcp__vdi_stream *s, uint64_t offset,
+                          const void *buf, size_t n);
+/* The ranges of [offset, offset + length) that may hold data, in order
+ * (what is not listed reads as zeros); nonzero from cb stops and is
+ * returned. */
+int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
+                            uint64_t length, xcp_sr_extent_cb cb, void *ctx);
+/* Flush if written to and free s (NULL accepted); the flush result. */
+int xcp__vdi_stream_close(xcp__vdi_stream *s);
+
 /* Refresh a VDI's sizes from storage, and its SR's totals. */
 int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi);
 int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr);

@@ -4,6 +4,7 @@
  * finished by the engine (engine.c).
  */
 #include "engine.h"
+#include "../rpc/rpc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +175,48 @@ int xcp__task_finished(xcp__ctx *c, xcp__obj *t)
     int rc = xcp__db_set_time(c->db, t, F(task, finished), now);
 
     return rc < 0 ? rc : done_push(c->e, t->ref, now);
+}
+
+/* Whether error (a XenAPI error array) says the task was cancelled. */
+static bool is_cancel(const xcp_value *error)
+{
+    return error->kind == XCP_VAL_ARRAY && error->u.arr.n > 0 &&
+           error->u.arr.items[0].kind == XCP_VAL_STRING &&
+           !strcmp(error->u.arr.items[0].u.s, "TASK_CANCELLED");
+}
+
+int xcp__task_complete(xcp__ctx *c, xcp__obj *t, const xcp_value *result,
+                       xcp_value *error)
+{
+    /* Before error is moved into the record. */
+    const char *status = !error ? "success"
+                         : is_cancel(error) ? "cancelled" : "failure";
+    xcp_value v;
+    xcp__buf b = {0};
+    int rc;
+
+    if (xcp__obj_map_str(t, F(task, other_config), "destroy_when_done"))
+        return xcp__db_destroy(c->db, t);   /* task.destroy came meanwhile */
+    if ((rc = xcp__task_finished(c, t)) < 0)
+        return rc;
+    xcp_value_set_array(&v, 0);
+    rc = xcp__db_set(c->db, t, F(task, allowed_operations), &v);
+    xcp_value_dispose(&v);
+    if (rc == 0 && error) {
+        rc = xcp__db_set(c->db, t, F(task, error_info), error);
+    } else if (rc == 0) {
+        v.kind = XCP_VAL_NONE;
+        xcp__xmlrpc_encode_value(&b, result ? result : &v, 0);
+        rc = b.oom ? xcp__oom()
+                   : xcp__db_set_str(c->db, t, F(task, result),
+                                     b.data ? b.data : "");
+        xcp__buf_free(&b);
+    }
+    if (rc == 0)
+        rc = xcp__db_set_float(c->db, t, F(task, progress), 1.0);
+    if (rc == 0)
+        rc = xcp__db_set_str(c->db, t, F(task, status), status);
+    return rc;
 }
 
 /* Whether the completed task of entry d must stay for now. */

@@ -1,0 +1,60 @@
+/*
+ * Raw VDI transfers, the XenAPI side (engine/transfer.c): what the server's
+ * /import_raw_vdi and /export_raw_vdi (server/transfer.c) call once the
+ * request's credentials are known. Checks the session, task and VDI,
+ * opens the VDI's image through the SR layer's streams, reports progress
+ * into the task and completes it as the engine completes Async. tasks.
+ */
+#ifndef XCP_ENGINE_TRANSFER_H
+#define XCP_ENGINE_TRANSFER_H
+
+#include "../api/engine.h"
+
+typedef struct xcp__transfer xcp__transfer;
+
+/* What a transfer is asked to do; strings are borrowed for the call. */
+typedef struct xcp__transfer_req {
+    bool import;                /* else export */
+    const char *session;        /* NULL: a trusted caller (local root) */
+    const char *task_id;        /* the client's task; NULL or "": one is
+                                 * made (and goes if the begin fails) */
+    const char *vdi;            /* ref or uuid */
+    uint64_t content_length;    /* import: UINT64_MAX when not declared */
+} xcp__transfer_req;
+
+/*
+ * Begin a transfer: SESSION_INVALID (HTTP 401), the task unknown (404),
+ * no VDI given (INVALID_VALUE, 400) or unknown (UUID_INVALID or
+ * HANDLE_INVALID, 404), for an import VDI_READONLY (403), VDI_IN_USE
+ * (409) or a body larger than the VDI (VDI_IO_ERROR, 400); anything else
+ * 500. *http is the status to answer with (200 on success). On failure
+ * the client's task fails with the error (xcp__transfer_fail_task).
+ */
+int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
+                        xcp__transfer **out, int *http);
+
+/* Fail the client's task task_ref (NULL or "": none) with the thread's
+ * error, which is kept: for failures before xcp__transfer_begin. */
+void xcp__transfer_fail_task(xcp__engine *e, const char *task_ref);
+
+/* The task's ref, the VDI's uuid (valid until xcp__transfer_end) and the
+ * VDI's virtual size. */
+const char *xcp__transfer_task(const xcp__transfer *t);
+const char *xcp__transfer_vdi_uuid(const xcp__transfer *t);
+uint64_t xcp__transfer_size(const xcp__transfer *t);
+
+/* Import: the next n bytes of the body (VDI_IO_ERROR past the end). */
+int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n);
+
+/* Export: up to n bytes at offset into buf, *got of them (0 at the end). */
+int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
+                       size_t n, size_t *got);
+
+/* End the transfer (ok: the transport succeeded) and complete its task:
+ * success with the VDI's ref (import) or none (export), else failure
+ * with the thread's error (VDI_IO_ERROR "transfer incomplete" when there
+ * is none). -1 when an ok transfer still failed (a flush, or an import
+ * shorter than declared). Frees t (NULL accepted). */
+int xcp__transfer_end(xcp__transfer *t, int ok);
+
+#endif
