@@ -990,16 +990,10 @@ Test(server_tasks, idle_server_collects_completed_tasks)
     free(s);
 }
 
-/* A VDI's contents go in and come back out through the transfer API. */
-Test(server, raw_vdi_import_export_round_trip)
+/* A new 4 MiB VDI in the default SR (malloc()ed ref). */
+static char *new_vdi(const char *s)
 {
-    char *s = login("root", "secret"), params[1024], *r, *sr, *vdi;
-    xcp_server_transfer_request q;
-    xcp_server_transfer *t;
-    uint64_t size = 0;
-    int http = 0;
-    size_t i, got;
-    static unsigned char buf[1 << 20], back[1 << 20];
+    char params[1024], *r, *sr, *vdi;
 
     snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
     r = callx("pool.get_all_records", params);
@@ -1023,6 +1017,22 @@ Test(server, raw_vdi_import_export_round_trip)
     vdi = value_of(r);
     cr_assert(!strncmp(vdi, "OpaqueRef:", 10), "%s", r);
     free(r);
+    free(sr);
+    return vdi;
+}
+
+/* A VDI's contents go in and come back out through the transfer API. */
+Test(server, raw_vdi_import_export_round_trip)
+{
+    char *s = login("root", "secret"), params[1024], *r, *vdi;
+    xcp_server_transfer_request q;
+    xcp_server_transfer *t;
+    uint64_t size = 0;
+    int http = 0;
+    size_t i, got;
+    static unsigned char buf[1 << 20], back[1 << 20];
+
+    vdi = new_vdi(s);
     for (i = 0; i < sizeof(buf); i++)
         buf[i] = (unsigned char)(i * 7 + 3);
     memset(&q, 0, sizeof(q));
@@ -1108,7 +1118,53 @@ Test(server, raw_vdi_import_export_round_trip)
     cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
     cr_assert_eq(http, 400);
     free(vdi);
-    free(sr);
+    free(s);
+}
+
+/* The client's task, destroyed while its transfer runs, goes when the
+ * transfer ends, as an Async. call's task does. */
+Test(server, transfer_task_destroyed_while_pending_goes_at_the_end)
+{
+    char *s = login("root", "secret"), params[1024], *r, *vdi, *task;
+    xcp_server_transfer_request q;
+    xcp_server_transfer *t;
+    int http = 0;
+    static unsigned char buf[4096];
+
+    vdi = new_vdi(s);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>import</value>"
+             "</param><param><value></value></param>", s);
+    r = callx("task.create", params);
+    task = value_of(r);
+    cr_assert(!strncmp(task, "OpaqueRef:", 10), "%s", r);
+    free(r);
+    memset(&q, 0, sizeof(q));
+    q.direction = XCP_SERVER_IMPORT;
+    q.session_id = s;
+    q.task_id = task;
+    q.vdi = vdi;
+    q.content_length = UINT64_MAX;
+    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_str_eq(xcp_server_transfer_task(t), task);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param>", s, task);
+    r = callx("task.destroy", params);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    /* Still there while the transfer runs. */
+    r = callx("task.get_status", params);
+    cr_assert(strstr(r, "pending"), "%s", r);
+    free(r);
+    memset(buf, 0x5a, sizeof(buf));
+    cr_assert_eq(xcp_server_transfer_write(t, buf, sizeof(buf)), 0);
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    r = callx("task.get_status", params);
+    cr_assert(strstr(r, "HANDLE_INVALID"), "task kept: %s", r);
+    free(r);
+    free(task);
+    free(vdi);
     free(s);
 }
 
