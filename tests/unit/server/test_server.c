@@ -991,7 +991,7 @@ Test(server_tasks, idle_server_collects_completed_tasks)
 }
 
 /* A new 4 MiB VDI in the default SR (malloc()ed ref). */
-static char *new_vdi(const char *s)
+static char *new_vdi(const char *s, bool read_only)
 {
     char params[1024], *r, *sr, *vdi;
 
@@ -1009,10 +1009,10 @@ static char *new_vdi(const char *s)
              "</member><member><name>type</name><value>user</value>"
              "</member><member><name>sharable</name><value><boolean>0"
              "</boolean></value></member><member><name>read_only</name>"
-             "<value><boolean>0</boolean></value></member><member><name>"
+             "<value><boolean>%d</boolean></value></member><member><name>"
              "other_config</name><value><struct></struct></value></member>"
              "</struct></value></param>",
-             s, sr);
+             s, sr, read_only);
     r = callx("VDI.create", params);
     vdi = value_of(r);
     cr_assert(!strncmp(vdi, "OpaqueRef:", 10), "%s", r);
@@ -1032,7 +1032,7 @@ Test(server, raw_vdi_import_export_round_trip)
     size_t i, got;
     static unsigned char buf[1 << 20], back[1 << 20];
 
-    vdi = new_vdi(s);
+    vdi = new_vdi(s, false);
     for (i = 0; i < sizeof(buf); i++)
         buf[i] = (unsigned char)(i * 7 + 3);
     memset(&q, 0, sizeof(q));
@@ -1121,6 +1121,50 @@ Test(server, raw_vdi_import_export_round_trip)
     free(s);
 }
 
+/* A read-only VDI can be exported but not imported into: 403 and
+ * VDI_READONLY, also in the client's task. */
+Test(server, transfer_into_read_only_vdi_is_refused)
+{
+    char *s = login("root", "secret"), params[1024], *r, *vdi, *task;
+    xcp_server_transfer_request q;
+    xcp_server_transfer *t;
+    uint64_t size = 0;
+    int http = 0;
+
+    vdi = new_vdi(s, true);
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>import</value>"
+             "</param><param><value></value></param>", s);
+    r = callx("task.create", params);
+    task = value_of(r);
+    free(r);
+    memset(&q, 0, sizeof(q));
+    q.direction = XCP_SERVER_IMPORT;
+    q.session_id = s;
+    q.task_id = task;
+    q.vdi = vdi;
+    q.content_length = 4096;
+    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(http, 403);
+    cr_assert_str_eq(xcp_error_last()->name, "VDI_READONLY");
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param>", s, task);
+    r = callx("task.get_record", params);
+    cr_assert(strstr(r, "<name>status</name><value>failure</value>") &&
+                  strstr(r, "VDI_READONLY"), "%s", r);
+    free(r);
+    q.direction = XCP_SERVER_EXPORT;
+    q.task_id = NULL;
+    q.content_length = UINT64_MAX;
+    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, &size, &http), 0);
+    cr_assert_eq(size, 4194304u);
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    free(task);
+    free(vdi);
+    free(s);
+}
+
 /* The client's task, destroyed while its transfer runs, goes when the
  * transfer ends, as an Async. call's task does. */
 Test(server, transfer_task_destroyed_while_pending_goes_at_the_end)
@@ -1131,7 +1175,7 @@ Test(server, transfer_task_destroyed_while_pending_goes_at_the_end)
     int http = 0;
     static unsigned char buf[4096];
 
-    vdi = new_vdi(s);
+    vdi = new_vdi(s, false);
     snprintf(params, sizeof(params),
              "<param><value>%s</value></param><param><value>import</value>"
              "</param><param><value></value></param>", s);
