@@ -2,8 +2,9 @@
  * Raw VDI transfers, the XenAPI side: session, task and VDI checks, the
  * VDI's image through the SR layer's streams (api/storage.c), progress
  * into the task and its completion (xcp__task_complete, as for Async.
- * calls). The engine lock is taken only to look things up and to update
- * the task; the bytes move without it, a buffer at a time.
+ * calls). The engine lock is taken only to look things up and open the
+ * image (in the same transaction, so the checks hold for what is opened)
+ * and to update the task; the bytes move without it, a buffer at a time.
  */
 #include "transfer.h"
 #include "../api/storage.h"

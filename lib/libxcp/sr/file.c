@@ -29,6 +29,7 @@
 #include <xcp/sys/sr.h>
 
 #include "../core/core.h"
+#include "image_stream.h"
 #include "qcow2.h"
 
 #include <dirent.h>
@@ -1418,111 +1419,20 @@ static int file_vdi_path(const xcp_sr_target *sr, const char *location,
     return 0;
 }
 
-/* ------------------------------------------------------------------ */
-/* VDI streams: a handle on the image library's                        */
-
-struct xcp_sr_stream {
-    xcp__qcow2 *q;
-};
-
-/* Failures of the image library on an open VDI, its message as is. */
-static int io_fail(xcp_sr_error *err, int code, const char *msg)
-{
-    return sr_fail(err, code, "VDI_IO_ERROR", "%s", msg);
-}
-
+/* A VDI stream: the image library's, on the VDI's file. */
 static int file_vdi_stream_open(const xcp_sr_target *sr,
                                 const char *location, unsigned int flags,
                                 xcp_sr_stream **out, uint64_t *virtual_size,
                                 xcp_sr_error *err)
 {
     xcp_sr_vdi_path vp;
-    xcp_sr_stream *s;
-    char msg[XCP_SR_REASON_MAX];
     int ret;
 
     *out = NULL;
     if ((ret = file_vdi_path(sr, location, &vp, err)) < 0)
         return ret;
-    if (!(s = calloc(1, sizeof(*s))))
-        return sr_fail(err, -ENOMEM, NULL, "out of memory");
-    ret = xcp__qcow2_open(&s->q, vp.path, vp.format,
-                          flags & XCP_SR_STREAM_WRITE ? 0 : XCP__QCOW2_RDONLY,
-                          msg, sizeof(msg));
-    if (ret < 0) {
-        free(s);
-        return io_fail(err, ret, msg);
-    }
-    *virtual_size = xcp__qcow2_virtual_size(s->q);
-    *out = s;
-    return 0;
-}
-
-static int file_stream_read(xcp_sr_stream *s, uint64_t offset, void *buf,
-                            size_t n, xcp_sr_error *err)
-{
-    char msg[XCP_SR_REASON_MAX];
-    int ret = xcp__qcow2_read(s->q, offset, buf, n, msg, sizeof(msg));
-
-    return ret < 0 ? io_fail(err, ret, msg) : 0;
-}
-
-static int file_stream_write(xcp_sr_stream *s, uint64_t offset,
-                             const void *buf, size_t n, xcp_sr_error *err)
-{
-    char msg[XCP_SR_REASON_MAX];
-    int ret = xcp__qcow2_write(s->q, offset, buf, n, msg, sizeof(msg));
-
-    return ret < 0 ? io_fail(err, ret, msg) : 0;
-}
-
-static int file_stream_extents(xcp_sr_stream *s, uint64_t offset,
-                               uint64_t length, xcp_sr_extent_cb cb,
-                               void *ctx, xcp_sr_error *err)
-{
-    char msg[XCP_SR_REASON_MAX];
-    uint64_t start = 0, run = 0, len;
-    bool data;
-    int ret;
-
-    while (length) {
-        ret = xcp__qcow2_extent(s->q, offset, length, &data, &len, msg,
-                                sizeof(msg));
-        if (ret < 0)
-            return io_fail(err, ret, msg);
-        if (data && run && start + run == offset) {
-            run += len;
-        } else if (data) {
-            if (run && (ret = cb(ctx, start, run)) != 0)
-                return ret;
-            start = offset;
-            run = len;
-        }
-        offset += len;
-        length -= len;
-    }
-    return run ? cb(ctx, start, run) : 0;
-}
-
-static int file_stream_flush(xcp_sr_stream *s, xcp_sr_error *err)
-{
-    char msg[XCP_SR_REASON_MAX];
-    int ret = xcp__qcow2_flush(s->q, msg, sizeof(msg));
-
-    return ret < 0 ? io_fail(err, ret, msg) : 0;
-}
-
-static int file_stream_close(xcp_sr_stream *s, xcp_sr_error *err)
-{
-    int ret;
-
-    if (!s)
-        return 0;
-    ret = xcp__qcow2_close(s->q);
-    free(s);
-    if (ret < 0)
-        io_fail(err, ret, "cannot flush the VDI");
-    return ret;
+    return xcp__image_stream_open(vp.path, vp.format, flags, out,
+                                  virtual_size, err);
 }
 
 static const xcp_sr_config_key file_config_keys[] = {
@@ -1554,11 +1464,11 @@ static const xcp_sr_ops file_ops = {
     .vdi_path = file_vdi_path,
     .vdi_cow = file_vdi_cow,
     .vdi_stream_open = file_vdi_stream_open,
-    .stream_read = file_stream_read,
-    .stream_write = file_stream_write,
-    .stream_extents = file_stream_extents,
-    .stream_flush = file_stream_flush,
-    .stream_close = file_stream_close,
+    .stream_read = xcp__image_stream_read,
+    .stream_write = xcp__image_stream_write,
+    .stream_extents = xcp__image_stream_extents,
+    .stream_flush = xcp__image_stream_flush,
+    .stream_close = xcp__image_stream_close,
 };
 
 const xcp_sr_type xcp__sr_type_file = {
