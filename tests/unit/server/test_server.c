@@ -1165,6 +1165,71 @@ Test(server, transfer_into_read_only_vdi_is_refused)
     free(s);
 }
 
+/* A VDI attached to a running VM cannot be imported into (409,
+ * VDI_IN_USE) but can be exported. */
+Test(server, transfer_into_attached_vdi_is_refused)
+{
+    char *s = login("root", "secret"), body[2048], *r, *vdi, *vm, *p;
+    xcp_server_transfer_request q;
+    xcp_server_transfer *t;
+    int http = 0;
+
+    vdi = new_vdi(s, false);
+    clone_vms(s, 1);
+    snprintf(body, sizeof(body), "<param><value>%s</value></param>"
+             "<param><value>c0</value></param>", s);
+    r = callx("VM.get_by_name_label", body);
+    cr_assert((p = strstr(r, "OpaqueRef:")), "%s", r);
+    vm = strndup(p, strcspn(p, "<"));
+    free(r);
+    snprintf(body, sizeof(body),
+             "<param><value>%s</value></param><param><value><struct>"
+             "<member><name>VM</name><value>%s</value></member>"
+             "<member><name>VDI</name><value>%s</value></member>"
+             "<member><name>userdevice</name><value>0</value></member>"
+             "<member><name>bootable</name><value><boolean>1</boolean>"
+             "</value></member><member><name>mode</name><value>RW</value>"
+             "</member><member><name>type</name><value>Disk</value>"
+             "</member><member><name>unpluggable</name><value><boolean>1"
+             "</boolean></value></member><member><name>empty</name><value>"
+             "<boolean>0</boolean></value></member><member><name>"
+             "other_config</name><value><struct></struct></value></member>"
+             "<member><name>qos_algorithm_type</name><value></value>"
+             "</member><member><name>qos_algorithm_params</name><value>"
+             "<struct></struct></value></member></struct></value></param>",
+             s, vm, vdi);
+    r = callx("VBD.create", body);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    snprintf(body, sizeof(body), "<param><value>%s</value></param>"
+             "<param><value>%s</value></param><param><value><boolean>0"
+             "</boolean></value></param>", s, vm);
+    r = callx("VM.set_is_a_template", body);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    snprintf(body, sizeof(body), "<param><value>%s</value></param>"
+             "<param><value>%s</value></param><param><value><boolean>0"
+             "</boolean></value></param><param><value><boolean>0</boolean>"
+             "</value></param>", s, vm);
+    r = callx("VM.start", body);
+    cr_assert(strstr(r, "Success"), "%s", r);
+    free(r);
+    memset(&q, 0, sizeof(q));
+    q.direction = XCP_SERVER_IMPORT;
+    q.session_id = s;
+    q.vdi = vdi;
+    q.content_length = UINT64_MAX;
+    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(http, 409);
+    cr_assert_str_eq(xcp_error_last()->name, "VDI_IN_USE");
+    q.direction = XCP_SERVER_EXPORT;
+    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    free(vm);
+    free(vdi);
+    free(s);
+}
+
 /* The client's task, destroyed while its transfer runs, goes when the
  * transfer ends, as an Async. call's task does. */
 Test(server, transfer_task_destroyed_while_pending_goes_at_the_end)
