@@ -192,6 +192,63 @@ Test(vdi_stream, sparse_image_lists_no_extent)
     }
 }
 
+/* After a snapshot the VDI is an empty leaf on a parent holding the
+ * data: its stream reads and lists that data through the chain, and what
+ * is written into the leaf joins the listing. */
+Test(vdi_stream, extents_through_the_backing_chain)
+{
+    xcp_sr_vdi_info v = vdi_new("qcow2", 4 * MiB);
+    static uint8_t a[4096], got[4096];
+    struct extents x = {0};
+    xcp_sr_cow_result cow;
+    xcp_sr_stream *s;
+
+    fill(a, sizeof(a), 5);
+    s = open_stream(v.location, XCP_SR_STREAM_WRITE, 4 * MiB);
+    cr_assert_eq(ops->stream_write(s, MiB, a, sizeof(a), &e), 0);
+    cr_assert_eq(ops->stream_close(s, &e), 0);
+    cr_assert_eq(ops->vdi_snapshot(&sr, v.location, &cow, &e), 0, "%s",
+                 e.reason);
+    cr_assert_str_eq(cow.source.location, v.location);
+    s = open_stream(v.location, XCP_SR_STREAM_WRITE, 4 * MiB);
+    cr_assert_eq(ops->stream_read(s, MiB, got, sizeof(got), &e), 0);
+    cr_assert_arr_eq(got, a, sizeof(a));
+    cr_assert_eq(ops->stream_write(s, 3 * MiB, a, sizeof(a), &e), 0);
+    cr_assert_eq(ops->stream_extents(s, 0, 4 * MiB, add_extent, &x, &e), 0,
+                 "%s", e.reason);
+    cr_assert_eq(x.n, 2, "%zu extents", x.n);
+    cr_assert_leq(x.off[0], MiB);
+    cr_assert_geq(x.off[0] + x.len[0], MiB + sizeof(a));
+    cr_assert_leq(x.off[1], 3 * MiB);
+    cr_assert_geq(x.off[1] + x.len[1], 3 * MiB + sizeof(a));
+    cr_assert_gt(x.off[1], x.off[0] + x.len[0]);
+    cr_assert_eq(ops->stream_close(s, &e), 0);
+}
+
+/* A callback's nonzero return stops the listing and is returned. */
+static int stop_at_first(void *ctx, uint64_t offset, uint64_t length)
+{
+    (void)offset;
+    (void)length;
+    ++*(int *)ctx;
+    return 7;
+}
+
+Test(vdi_stream, extent_callback_stops_the_listing)
+{
+    xcp_sr_vdi_info v = vdi_new("qcow2", 4 * MiB);
+    static uint8_t a[512] = {1};
+    xcp_sr_stream *s = open_stream(v.location, XCP_SR_STREAM_WRITE, 4 * MiB);
+    int calls = 0;
+
+    cr_assert_eq(ops->stream_write(s, 0, a, sizeof(a), &e), 0);
+    cr_assert_eq(ops->stream_write(s, 2 * MiB, a, sizeof(a), &e), 0);
+    cr_assert_eq(ops->stream_extents(s, 0, 4 * MiB, stop_at_first, &calls,
+                                     &e), 7);
+    cr_assert_eq(calls, 1);
+    ops->stream_close(s, NULL);
+}
+
 Test(vdi_stream, missing_vdi_fails_with_vdi_missing)
 {
     xcp_sr_stream *s = (xcp_sr_stream *)&s;
