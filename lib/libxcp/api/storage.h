@@ -77,7 +77,7 @@ int xcp__vdi_stream_write(xcp__vdi_stream *s, uint64_t offset,
                           const void *buf, size_t n);
 /* The ranges of [offset, offset + length) that may hold data, in order
  * (what is not listed reads as zeros); nonzero from cb stops and is
- * returned. */
+ * returned, the thread's error left as cb left it. */
 int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
                             uint64_t length, xcp_sr_extent_cb cb, void *ctx);
 /* Flush if written to and free s (NULL accepted); the flush result. */

@@ -256,9 +256,26 @@ int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n)
     return 0;
 }
 
+/* Where an export's buffer starts, for read_extent. */
+struct span {
+    xcp__vdi_stream *s;
+    uint64_t base;
+    uint8_t *buf;
+};
+
+static int read_extent(void *ctx, uint64_t offset, uint64_t length)
+{
+    struct span *sp = ctx;
+
+    return xcp__vdi_stream_read(sp->s, offset, sp->buf + (offset - sp->base),
+                                (size_t)length) < 0 ? -1 : 0;
+}
+
 int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
                        size_t n, size_t *got)
 {
+    struct span sp;
+
     *got = 0;
     if (t->import)
         return xcp__fail("INVALID_VALUE", "transfer", "not an export",
@@ -267,7 +284,12 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
         return 0;
     if (n > t->size - offset)
         n = (size_t)(t->size - offset);
-    if (xcp__vdi_stream_read(t->s, offset, buf, n) < 0)
+    /* Only what may hold data is read; the rest is zeros. */
+    memset(buf, 0, n);
+    sp.s = t->s;
+    sp.base = offset;
+    sp.buf = buf;
+    if (xcp__vdi_stream_extents(t->s, offset, n, read_extent, &sp) != 0)
         return -1;
     *got = n;
     progress(t, offset + n);

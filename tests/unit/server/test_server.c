@@ -1165,6 +1165,43 @@ Test(server, transfer_into_read_only_vdi_is_refused)
     free(s);
 }
 
+/* An export read spanning written data and never-written space returns
+ * both, the latter as zeros (it is not read: only extents are). */
+Test(server, export_read_across_data_and_hole)
+{
+    char *s = login("root", "secret"), *vdi;
+    xcp_server_transfer_request q;
+    xcp_server_transfer *t;
+    int http = 0;
+    size_t i, got;
+    static unsigned char buf[70000], back[200000];
+
+    vdi = new_vdi(s, false);
+    for (i = 0; i < sizeof(buf); i++)
+        buf[i] = (unsigned char)(i % 251 + 1);
+    memset(&q, 0, sizeof(q));
+    q.direction = XCP_SERVER_IMPORT;
+    q.session_id = s;
+    q.vdi = vdi;
+    q.content_length = sizeof(buf);
+    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(xcp_server_transfer_write(t, buf, sizeof(buf)), 0);
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    q.direction = XCP_SERVER_EXPORT;
+    q.content_length = UINT64_MAX;
+    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    memset(back, 0xee, sizeof(back));
+    cr_assert_eq(xcp_server_transfer_read(t, 0, back, sizeof(back), &got),
+                 0);
+    cr_assert_eq(got, sizeof(back));
+    cr_assert_eq(memcmp(back, buf, sizeof(buf)), 0, "data differs");
+    for (i = sizeof(buf); i < sizeof(back); i++)
+        cr_assert_eq(back[i], 0, "byte %zu is %d", i, back[i]);
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    free(vdi);
+    free(s);
+}
+
 /* A VDI attached to a running VM cannot be imported into (409,
  * VDI_IN_USE) but can be exported. */
 Test(server, transfer_into_attached_vdi_is_refused)
