@@ -124,14 +124,14 @@ int xcp__prepare_args(const struct xcp__message *m, xcp_value *args,
         char exp[16], got[16];
         snprintf(exp, sizeof(exp), "%u", (unsigned)m->nrequired);
         snprintf(got, sizeof(got), "%zu", *n);
-        return xcp__fail("MESSAGE_PARAMETER_COUNT_MISMATCH", m->wire, exp,
-                         got, NULL);
+        return XCP__ERR_MESSAGE_PARAMETER_COUNT_MISMATCH(m->wire, exp,
+                                                         got);
     }
     for (i = 0; i < *n; i++) {
         const char *b = bad_utf8(&args[i]);
         if (b)
-            return xcp__fail("INVALID_VALUE",
-                             "Invalid UTF-8 string in parameter", b, NULL);
+            return XCP__ERR_INVALID_VALUE(
+                "Invalid UTF-8 string in parameter", b);
     }
     /* Surplus trailing arguments of messages with defaults: ignored. */
     for (i = m->nparams; i < *n; i++)
@@ -185,13 +185,11 @@ int xcp_call(xcp_session *s, xcp_value *result, const char *method,
         result = &local;
     result->kind = XCP_VAL_NONE;
     if (!s || !method)
-        return xcp__fail("INVALID_VALUE", "method", method ? method : "",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("method", method ? method : "");
     mid = parse_wire(method, &async);
     if (mid < 0)
-        return xcp__fail("MESSAGE_METHOD_UNKNOWN",
-                         strncmp(method, "Async.", 6) ? method : method + 6,
-                         NULL);
+        return XCP__ERR_MESSAGE_METHOD_UNKNOWN(
+            strncmp(method, "Async.", 6) ? method : method + 6);
     cap = nargs > xcp__messages[mid].nparams ? nargs
                                              : xcp__messages[mid].nparams;
     if (!(argv = xcp__calloc(cap, sizeof(xcp_value))))
@@ -220,7 +218,7 @@ int xcp__typed_call(xcp_session *s, int mid, bool async, void *out,
 
     xcp_error_clear();
     if (!s)
-        return xcp__fail("SESSION_INVALID", "", NULL);
+        return XCP__ERR_SESSION_INVALID("");
     if (n > XCP__ARRAY_LEN(argv))
         return xcp__internal("too many parameters for %s", m->wire);
     memset(argv, 0, sizeof(argv));
@@ -338,8 +336,7 @@ int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
 
     xcp_error_clear();
     if (opts && opts->version != XCP_OPEN_OPTIONS_VERSION)
-        return xcp__fail("INVALID_VALUE", "xcp_open_options.version", "",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("xcp_open_options.version", "");
     s = xcp__calloc(1, sizeof(*s));
     l = xcp__calloc(1, sizeof(*l));
     if (!s || !l) {
@@ -379,7 +376,7 @@ int xcp_session_open(xcp_session **out, const char *uri, const char *user,
 {
     xcp_error_clear();
     if (!out)
-        return xcp__fail("INVALID_VALUE", "out", "", NULL);
+        return XCP__ERR_INVALID_VALUE("out", "");
     if (!uri)
         return xcp_session_open_local(out, NULL);
     return xcp__session_open_remote(out, uri, user, password);
@@ -448,8 +445,8 @@ static int decode_result(const char *xml, xcp_value *out)
     xcp_value_dispose(&error);
     if (rc != 0) { /* a fragment never decodes as a Failure envelope */
         xcp_value_dispose(out);
-        return xcp__fail("INTERNAL_ERROR", "cannot decode the task result",
-                         err, NULL);
+        return XCP__ERR_INTERNAL_ERROR_DETAIL(
+            "cannot decode the task result", err);
     }
     /* A void result decodes as an empty string: report no value. */
     if (out->kind == XCP_VAL_STRING && !*out->u.s)

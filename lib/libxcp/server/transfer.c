@@ -50,9 +50,8 @@ static int find_vdi(xcp__ctx *c, const char *id, xcp__obj **out)
     if (!v)
         v = xcp__db_by_uuid(c->db, C(VDI), id);
     if (!v)
-        return xcp__fail(xcp__uuid_valid(id) ? "UUID_INVALID"
-                                             : "HANDLE_INVALID",
-                         "VDI", id, NULL);
+        return xcp__uuid_valid(id) ? XCP__ERR_UUID_INVALID("VDI", id)
+                                   : XCP__ERR_HANDLE_INVALID("VDI", id);
     *out = v;
     return 0;
 }
@@ -83,7 +82,7 @@ static int open_txn(xcp__ctx *c, void *arg)
 
     if (o->session && !xcp__db_get_cls(c->db, C(session), o->session)) {
         o->http = 401;
-        return xcp__fail("SESSION_INVALID", o->session, NULL);
+        return XCP__ERR_SESSION_INVALID(o->session);
     }
     if (r->task_id && *r->task_id) {
         if (!(task = xcp__db_get_cls(c->db, C(task), r->task_id))) {
@@ -93,7 +92,7 @@ static int open_txn(xcp__ctx *c, void *arg)
     }
     if (!r->vdi || !*r->vdi) {
         o->http = 400;
-        return xcp__fail("INVALID_VALUE", "vdi", "", NULL);
+        return XCP__ERR_INVALID_VALUE("vdi", "");
     }
     if ((rc = find_vdi(c, r->vdi, &vdi)) < 0) {
         o->http = 404;
@@ -104,11 +103,11 @@ static int open_txn(xcp__ctx *c, void *arg)
     if (import && (xcp__obj_bool(vdi, F(VDI, read_only)) ||
                    xcp__obj_bool(vdi, F(VDI, is_a_snapshot)))) {
         o->http = 403;
-        return xcp__fail("VDI_READONLY", vdi->ref, NULL);
+        return XCP__ERR_VDI_READONLY(vdi->ref);
     }
     if (import && attached(c, vdi)) {
         o->http = 409;
-        return xcp__fail("VDI_IN_USE", vdi->ref, "import_raw_vdi", NULL);
+        return XCP__ERR_VDI_IN_USE(vdi->ref, "import_raw_vdi");
     }
     if ((rc = xcp__vdi_path(c, vdi, &o->path)) < 0) {
         o->http = 500;
@@ -246,13 +245,13 @@ int xcp_server_transfer_open(xcp_server *srv,
         }
         o.session = t->basic_session;
     } else {
-        xcp__fail("SESSION_AUTHENTICATION_FAILED", "",
-                  "no credentials given", NULL);
+        XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER("",
+                                                    "no credentials given");
         *http_status = 401;
         goto fail;
     }
     if (r->format && *r->format && strcasecmp(r->format, "raw")) {
-        xcp__fail("INVALID_VALUE", "format", r->format, NULL);
+        XCP__ERR_INVALID_VALUE("format", r->format);
         *http_status = 404;
         goto fail;
     }
@@ -265,7 +264,7 @@ int xcp_server_transfer_open(xcp_server *srv,
                              ? XCP__QCOW2_RDONLY : 0,
                          err, sizeof(err));
     if (rc < 0) {
-        xcp__fail("VDI_IO_ERROR", err, NULL);
+        XCP__ERR_VDI_IO_ERROR(err);
         *http_status = 500;
         goto fail;
     }
@@ -273,8 +272,7 @@ int xcp_server_transfer_open(xcp_server *srv,
     t->expected = t->size;
     if (r->direction == XCP_SERVER_IMPORT) {
         if (r->content_length != UINT64_MAX && r->content_length > t->size) {
-            xcp__fail("VDI_IO_ERROR", "the body is larger than the VDI",
-                      NULL);
+            XCP__ERR_VDI_IO_ERROR("the body is larger than the VDI");
             *http_status = 400;
             goto fail;
         }
@@ -346,14 +344,12 @@ int xcp_server_transfer_write(xcp_server_transfer *t, const void *buf,
 
     xcp_error_clear();
     if (!t || t->dir != XCP_SERVER_IMPORT)
-        return xcp__fail("INVALID_VALUE", "transfer", "not an import",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("transfer", "not an import");
     if (n > t->size - t->offset)
-        return xcp__fail("VDI_IO_ERROR", "write past the end of the VDI",
-                         NULL);
+        return XCP__ERR_VDI_IO_ERROR("write past the end of the VDI");
     if (n && xcp__qcow2_write(t->q, t->offset, buf, n, err,
                               sizeof(err)) < 0)
-        return xcp__fail("VDI_IO_ERROR", err, NULL);
+        return XCP__ERR_VDI_IO_ERROR(err);
     t->offset += n;
     progress(t, t->offset);
     return 0;
@@ -367,14 +363,13 @@ int xcp_server_transfer_read(xcp_server_transfer *t, uint64_t offset,
     xcp_error_clear();
     *got = 0;
     if (!t || t->dir != XCP_SERVER_EXPORT)
-        return xcp__fail("INVALID_VALUE", "transfer", "not an export",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("transfer", "not an export");
     if (offset >= t->size)
         return 0;
     if (n > t->size - offset)
         n = (size_t)(t->size - offset);
     if (xcp__qcow2_read(t->q, offset, buf, n, err, sizeof(err)) < 0)
-        return xcp__fail("VDI_IO_ERROR", err, NULL);
+        return XCP__ERR_VDI_IO_ERROR(err);
     *got = n;
     progress(t, offset + n);
     return 0;
@@ -391,12 +386,12 @@ int xcp_server_transfer_close(xcp_server_transfer *t, int ok)
     frc = xcp__qcow2_close(t->q);
     t->q = NULL;
     if (ok && frc < 0) {
-        xcp__fail("VDI_IO_ERROR", "cannot flush the VDI", NULL);
+        XCP__ERR_VDI_IO_ERROR("cannot flush the VDI");
         ok = 0;
         rc = -1;
     }
     if (ok && t->declared && t->offset != t->expected) {
-        xcp__fail("VDI_IO_ERROR", "transfer incomplete", NULL);
+        XCP__ERR_VDI_IO_ERROR("transfer incomplete");
         ok = 0;
         rc = -1;
     }
@@ -406,7 +401,7 @@ int xcp_server_transfer_close(xcp_server_transfer *t, int ok)
     err.kind = XCP_VAL_NONE;
     if (!ok) {
         if (!xcp_error_last())
-            xcp__fail("VDI_IO_ERROR", "transfer incomplete", NULL);
+            XCP__ERR_VDI_IO_ERROR("transfer incomplete");
         if (xcp__error_to_value(&err) == 0)
             en.error = &err;
     }

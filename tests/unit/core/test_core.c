@@ -134,8 +134,7 @@ Test(core_error, fail_sets_the_thread_error_with_its_parameters)
 {
     const char *p[] = {"VM", "OpaqueRef:x"};
 
-    cr_assert_eq(xcp__fail("HANDLE_INVALID", "VM", "OpaqueRef:x", NULL),
-                 XCP_EAPI);
+    cr_assert_eq(XCP__ERR_HANDLE_INVALID("VM", "OpaqueRef:x"), XCP_EAPI);
     assert_error("HANDLE_INVALID", 2, p);
     xcp_error_clear();
     cr_assert_null(xcp_error_last());
