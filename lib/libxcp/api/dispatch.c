@@ -12,26 +12,113 @@
 
 /* ---- implementations, indexed by message id ---- */
 
+static const struct xcp__impl *const impl_tables[] = {
+    xcp__impl_session, xcp__impl_task, xcp__impl_event, xcp__impl_vm,
+    xcp__impl_host,    xcp__impl_pool, xcp__impl_sr,    xcp__impl_vdi,
+    xcp__impl_vbd,     xcp__impl_vif,  xcp__impl_network,
+    xcp__impl_misc};
+
+/* The model's explicit messages (those the generic code cannot serve) that
+ * have no implementation yet: they answer NOT_IMPLEMENTED. Every explicit
+ * message is in exactly one of this list and the tables above. */
+static const char *const unimplemented[] = {
+    "Bond.create", "Bond.destroy", "Bond.set_mode", "Bond.set_property",
+    "PIF.forget", "PIF.introduce", "PIF.plug", "PIF.reconfigure_ip",
+    "PIF.reconfigure_ipv6", "PIF.scan", "PIF.set_disallow_unplug",
+    "PIF.set_primary_address_type", "PIF.set_property", "PIF.unplug",
+    "SR.create_new_blob", "VDI.data_destroy", "VDI.disable_cbt",
+    "VDI.enable_cbt", "VDI.list_changed_blocks", "VDI.pool_migrate",
+    "VLAN.create", "VLAN.destroy", "VM.call_plugin", "VM.create_new_blob",
+    "VM.get_data_sources", "VM.import", "VM.maximise_memory",
+    "VM.pool_migrate", "VM.query_data_source", "VM.send_sysrq",
+    "VM.send_trigger", "VM.set_shadow_multiplier_live", "host.call_plugin",
+    "host.create_new_blob", "host.declare_dead", "host.dmesg", "host.evacuate",
+    "host.get_data_sources", "host.get_log", "host.management_reconfigure",
+    "host.power_on", "host.query_data_source", "host.reboot",
+    "host.restart_agent", "host.shutdown", "host.syslog_reconfigure",
+    "network.create_new_blob", "pool.apply_edition",
+    "pool.create_VLAN_from_PIF", "pool.create_new_blob",
+    "pool.designate_new_master", "pool.disable_ha", "pool.eject",
+    "pool.emergency_reset_master", "pool.emergency_transition_to_master",
+    "pool.enable_ha", "pool.join", "pool.join_force",
+    "pool.management_reconfigure", "pool.recover_slaves",
+    "pool.set_ha_host_failures_to_tolerate", "pool.sync_database",
+    "pool_update.apply", "pool_update.destroy", "pool_update.introduce",
+    "pool_update.pool_apply", "pool_update.pool_clean", "pool_update.precheck",
+    "session.logout_subject_identifier",
+    NULL};
+
 static xcp__impl_fn impls[XCP__NMESSAGES];
 static pthread_once_t impls_once = PTHREAD_ONCE_INIT;
 
+/* Report one problem of the registry, formatted. */
+static void problem(void (*report)(void *, const char *), void *arg,
+                    size_t *n, const char *fmt, const char *wire)
+{
+    char buf[160];
+
+    snprintf(buf, sizeof(buf), fmt, wire);
+    (*n)++;
+    if (report)
+        report(arg, buf);
+}
+
+size_t xcp__impl_check(void (*report)(void *arg, const char *problem),
+                       void *arg)
+{
+    /* per message: 1 = implemented, 2 = listed unimplemented */
+    unsigned char seen[XCP__NMESSAGES] = {0};
+    size_t t, n = 0;
+    const char *const *u;
+    int id;
+
+    for (t = 0; t < XCP__ARRAY_LEN(impl_tables); t++) {
+        const struct xcp__impl *i;
+        for (i = impl_tables[t]; i->wire; i++) {
+            if ((id = xcp__message_lookup(i->wire)) < 0)
+                problem(report, arg, &n,
+                        "implementation of unknown message %s", i->wire);
+            else if (seen[id]++)
+                problem(report, arg, &n, "message %s implemented twice",
+                        i->wire);
+        }
+    }
+    for (u = unimplemented; *u; u++) {
+        if ((id = xcp__message_lookup(*u)) < 0)
+            problem(report, arg, &n, "unimplemented list: unknown message %s",
+                    *u);
+        else if (xcp__messages[id].kind != XM_EXPLICIT)
+            problem(report, arg, &n,
+                    "unimplemented list: %s is served generically", *u);
+        else if (seen[id])
+            problem(report, arg, &n,
+                    "unimplemented list: %s has an implementation", *u);
+        else
+            seen[id] = 2;
+    }
+    for (id = 0; id < XCP__NMESSAGES; id++)
+        if (xcp__messages[id].kind == XM_EXPLICIT && !seen[id])
+            problem(report, arg, &n,
+                    "explicit message %s is neither implemented nor listed "
+                    "as unimplemented", xcp__messages[id].wire);
+    return n;
+}
+
+static void log_problem(void *arg, const char *msg)
+{
+    xcp__log(XCP__LOG_ERR, "message registry: %s", msg);
+}
+
 static void impls_init(void)
 {
-    static const struct xcp__impl *const tables[] = {
-        xcp__impl_session, xcp__impl_task, xcp__impl_event, xcp__impl_vm,
-        xcp__impl_host,    xcp__impl_pool, xcp__impl_sr,    xcp__impl_vdi,
-        xcp__impl_vbd,     xcp__impl_vif,  xcp__impl_network,
-        xcp__impl_misc};
     size_t t;
 
-    for (t = 0; t < XCP__ARRAY_LEN(tables); t++) {
+    xcp__impl_check(log_problem, NULL);
+    for (t = 0; t < XCP__ARRAY_LEN(impl_tables); t++) {
         const struct xcp__impl *i;
-        for (i = tables[t]; i->wire; i++) {
+        for (i = impl_tables[t]; i->wire; i++) {
             int id = xcp__message_lookup(i->wire);
-            if (id < 0)
-                xcp__log(XCP__LOG_ERR, "implementation of unknown message %s",
-                         i->wire);
-            else
+            if (id >= 0)
                 impls[id] = i->fn;
         }
     }
