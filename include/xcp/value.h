@@ -89,8 +89,9 @@ XCP_EXTERN void xcp_datetime_format(xcp_datetime t, char *buf, size_t len);
 
 /**
  * Parse a datetime: the compact XenAPI form 20240611T08:05:59Z or RFC 3339
- * (2024-06-11T08:05:59Z, with an optional +HH:MM offset). Returns 0 or
- * XCP_EINVAL.
+ * (2024-06-11T08:05:59Z, with an optional +HH:MM offset). Returns 0, or
+ * XCP_EAPI with the thread's error INVALID_VALUE ("datetime", s) and *out
+ * untouched.
  */
 XCP_EXTERN int xcp_datetime_parse(const char *s, xcp_datetime *out);
 
