@@ -87,7 +87,7 @@ int xcp_value_struct_add(xcp_value *st, const char *key, xcp_value *val)
     return 0;
 }
 
-void xcp_datetime_format(xcp_datetime t, char *buf, size_t len)
+void xcp_datetime_format(char *buf, size_t len, xcp_datetime t)
 {
     struct tm tm;
     time_t tt = (time_t)t;
@@ -148,7 +148,7 @@ static bool datetime_parse(const char *s, xcp_datetime *out)
     return true;
 }
 
-int xcp_datetime_parse(const char *s, xcp_datetime *out)
+int xcp_datetime_parse(xcp_datetime *out, const char *s)
 {
     if (!datetime_parse(s, out))
         return XCP__ERR_INVALID_VALUE("datetime", s ? s : "");

@@ -120,7 +120,7 @@ int xcp__scalar_parse(const struct xcp__type *t, const char *s,
         return 0;
     case XT_DATETIME: {
         xcp_datetime d;
-        if (xcp_datetime_parse(s, &d) < 0)
+        if (xcp_datetime_parse(&d, s) < 0)
             return XCP_EINVAL;
         xcp_value_set_datetime(out, d);
         return 0;
@@ -335,7 +335,7 @@ int xcp__value_to_c(const struct xcp__type *t, const xcp_value *v, void *p)
             return 0;
         }
         if (v->kind == XCP_VAL_STRING &&
-            xcp_datetime_parse(v->u.s, (xcp_datetime *)p) == 0)
+            xcp_datetime_parse((xcp_datetime *)p, v->u.s) == 0)
             return 0;
         return type_error("result", "datetime", v);
     case XC_REF:
@@ -612,7 +612,7 @@ int xcp__value_default(const struct xcp__type *t, const char *lit,
     case XT_DATETIME:
         xcp_value_set_datetime(out, 0);
         if (lit)
-            xcp_datetime_parse(lit, &out->u.t);
+            xcp_datetime_parse(&out->u.t, lit);
         return 0;
     case XT_ENUM: {
         const struct xcp__enum *en = &xcp__enums[t->id];

@@ -181,7 +181,7 @@ int xcp_class_field_index(int cls, const char *name)
     return -1;
 }
 
-const char *const *xcp_enum_values(const char *name, size_t *n)
+const char *const *xcp_enum_values(size_t *n, const char *name)
 {
     int i;
 

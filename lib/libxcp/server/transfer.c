@@ -209,10 +209,9 @@ static void fail_task(xcp__engine *e, const char *task_ref)
     xcp_value_dispose(&err);
 }
 
-int xcp_server_transfer_open(xcp_server *srv,
-                             const xcp_server_transfer_request *r,
-                             xcp_server_transfer **out, uint64_t *size,
-                             int *http_status)
+int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
+                             uint64_t *size, int *http_status,
+                             const xcp_server_transfer_request *r)
 {
     xcp_server_transfer *t;
     struct opener o;
@@ -355,8 +354,8 @@ int xcp_server_transfer_write(xcp_server_transfer *t, const void *buf,
     return 0;
 }
 
-int xcp_server_transfer_read(xcp_server_transfer *t, uint64_t offset,
-                             void *buf, size_t n, size_t *got)
+int xcp_server_transfer_read(xcp_server_transfer *t, void *buf, size_t n,
+                             size_t *got, uint64_t offset)
 {
     char err[256];
 

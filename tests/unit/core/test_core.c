@@ -164,17 +164,17 @@ Test(core_value, datetime_parse_failure_sets_the_thread_error)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *p[] = {"datetime", bad[i]};
         xcp_error_clear();
-        cr_assert_lt(xcp_datetime_parse(bad[i], &t), 0, "%s", bad[i]);
+        cr_assert_lt(xcp_datetime_parse(&t, bad[i]), 0, "%s", bad[i]);
         assert_error("INVALID_VALUE", 2, p);
         cr_assert_eq(t, 42, "*out untouched on failure");
     }
     {
         const char *p[] = {"datetime", ""};
         xcp_error_clear();
-        cr_assert_lt(xcp_datetime_parse(NULL, &t), 0);
+        cr_assert_lt(xcp_datetime_parse(&t, NULL), 0);
         assert_error("INVALID_VALUE", 2, p);
     }
     xcp_error_clear();
-    cr_assert_eq(xcp_datetime_parse("2024-06-11T08:05:59+02:00", &t), 0);
+    cr_assert_eq(xcp_datetime_parse(&t, "2024-06-11T08:05:59+02:00"), 0);
     cr_assert_eq(t, 1718093159 - 7200); /* 2024-06-11T06:05:59Z */
 }

@@ -1030,14 +1030,14 @@ Test(server, raw_vdi_import_export_round_trip)
     q.session_id = "OpaqueRef:bad";
     q.vdi = vdi;
     q.content_length = sizeof(buf);
-    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 401);
     q.session_id = s;
     q.format = "vhd";
-    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 404);
     q.format = "raw";
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0,
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0,
                  "%s", xcp_error_last() ? xcp_error_last()->name : "");
     cr_assert_eq(http, 200);
     /* In uneven pieces, as HTTP delivers them. */
@@ -1062,20 +1062,20 @@ Test(server, raw_vdi_import_export_round_trip)
     }
     q.direction = XCP_SERVER_EXPORT;
     q.content_length = UINT64_MAX;
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, &size, &http), 0);
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, &size, &http, &q), 0);
     cr_assert_eq(size, 4194304u);
     for (i = 0; i < sizeof(back); i += got) {
-        cr_assert_eq(xcp_server_transfer_read(t, i, back + i,
+        cr_assert_eq(xcp_server_transfer_read(t, back + i,
                                               sizeof(back) - i > 65536
                                                   ? 65536
                                                   : sizeof(back) - i,
-                                              &got),
+                                              &got, i),
                      0);
         cr_assert_gt(got, 0);
     }
     cr_assert_eq(memcmp(buf, back, sizeof(buf)), 0, "contents differ");
     /* Past what was written the disk reads as zeros. */
-    cr_assert_eq(xcp_server_transfer_read(t, 4194304 - 16, back, 64, &got),
+    cr_assert_eq(xcp_server_transfer_read(t, back, 64, &got, 4194304 - 16),
                  0);
     cr_assert_eq(got, 16);
     for (i = 0; i < 16; i++)
@@ -1085,7 +1085,7 @@ Test(server, raw_vdi_import_export_round_trip)
      * also when it declared exactly the disk's size. */
     q.direction = XCP_SERVER_IMPORT;
     q.content_length = 4194304;
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(xcp_server_transfer_write(t, buf, 1000), 0);
     {
         char task[64];
@@ -1105,7 +1105,7 @@ Test(server, raw_vdi_import_export_round_trip)
     /* A body larger than the disk is refused before any byte is written. */
     q.direction = XCP_SERVER_IMPORT;
     q.content_length = 4194305;
-    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 400);
     free(vdi);
     free(sr);
