@@ -382,7 +382,7 @@ class Gen:
             w("    size_t n;")
             w("    enum xcp_%s *items;" % en)
             w("} xcp_%s_set;" % en)
-            w("/** Wire string of a %s value, or NULL when out of range. */" % en)
+            w("/** Wire string of a %s value (static), or NULL when out of range. */" % en)
             w("XCP_EXTERN const char *xcp_%s_to_string(enum xcp_%s v);" % (en, en))
             w("/** Parse a %s (case-insensitive); _UNKNOWN when not valid. */" % en)
             w("XCP_EXTERN enum xcp_%s xcp_%s_from_string(const char *s);" % (en, en))
