@@ -608,7 +608,7 @@ static void transfer_open(req *r)
     tr.peer = peer(r);
 
     xcp_error_clear();
-    rc = xcp_server_transfer_open(h->srv, &tr, &t, &r->size, &status);
+    rc = xcp_server_transfer_open(h->srv, &t, &r->size, &status, &tr);
     if (password != NULL)
         MHD_free(password);
     if (user != NULL)
@@ -696,7 +696,7 @@ static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
 
     if (r->t == NULL)
         return MHD_CONTENT_READER_END_WITH_ERROR;
-    if (xcp_server_transfer_read(r->t, pos, buf, max, &got) < 0) {
+    if (xcp_server_transfer_read(r->t, buf, max, &got, pos) < 0) {
         /* MHD closes the connection short of Content-Length; the task
            gets the error when the request ends. */
         r->stream_error = 1;

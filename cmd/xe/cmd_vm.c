@@ -117,9 +117,9 @@ static void print_messages(xe_ctx *ctx, const xe_obj *vm, time_t since,
         ts = xcp_value_struct_get(m, "timestamp");
         if (p == NULL || p->kind != XCP_VAL_INT || p->u.i >= prio)
             continue;
-        xcp_datetime_format(ts != NULL && ts->kind == XCP_VAL_DATETIME
-                                ? ts->u.t : 0,
-                            when, sizeof(when));
+        xcp_datetime_format(when, sizeof(when),
+                            ts != NULL && ts->kind == XCP_VAL_DATETIME
+                                ? ts->u.t : 0);
         xe_print_stderr(ctx, xe_sprintf(&ctx->arena,
                                         "Message: time=%s priority=%" PRId64
                                         " name='%s'\n",

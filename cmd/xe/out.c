@@ -180,7 +180,7 @@ const char *xe_api_error_text(xe_ctx *ctx, const char *name, size_t n,
         }
         return xe_buf_str(&b);
     }
-    names = xcp_error_param_names(name, &nn);
+    names = xcp_error_param_names(&nn, name);
     xe_buf_add(&b, desc);
     for (i = 0; i < n || i < nn; i++) {
         xe_buf_addc(&b, '\n');

@@ -68,7 +68,7 @@ static bool is_enum(const char *type)
 {
     size_t n;
 
-    return xcp_enum_values(type, &n) != NULL;
+    return xcp_enum_values(&n, type) != NULL;
 }
 
 static const char *enum_text(xe_ctx *ctx, const char *en, const char *wire)
@@ -165,7 +165,7 @@ const char *xe_render_scalar(xe_ctx *ctx, const char *type,
     case XCP_VAL_BOOL:
         return v->u.b ? "true" : "false";
     case XCP_VAL_DATETIME:
-        xcp_datetime_format(v->u.t, dt, sizeof(dt));
+        xcp_datetime_format(dt, sizeof(dt), v->u.t);
         return xe_strdup(&ctx->arena, dt);
     default:
         return lib_text(ctx, v);
@@ -591,7 +591,7 @@ static int enum_value(xe_ctx *ctx, const char *en, const char *s,
                       xcp_value *out)
 {
     size_t n, i;
-    const char *const *vals = xcp_enum_values(en, &n);
+    const char *const *vals = xcp_enum_values(&n, en);
     xe_buf b;
 
     if (strcmp(en, "domain_type") == 0 && xe_strcaseeq(s, "pv-in-pvh"))
@@ -675,7 +675,7 @@ static int to_value(xe_ctx *ctx, const xe_field *f, const char *type,
                                 "a boolean (true or false)", f->name);
         xcp_value_set_bool(out, strcmp(s, "true") == 0);
     } else if (strcmp(type, "datetime") == 0) {
-        if (xcp_datetime_parse(s, &t) < 0)
+        if (xcp_datetime_parse(&t, s) < 0)
             return xe_fail(ctx, "Parameter %s must be a date", f->name);
         xcp_value_set_datetime(out, t);
     } else if (xe_prefix(type, "ref:")) {
@@ -733,7 +733,7 @@ static int map_key(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
     split_map_type(ctx, type, &kt, &vt);
     if (!is_enum(kt))
         return 0;
-    vals = xcp_enum_values(kt, &n);
+    vals = xcp_enum_values(&n, kt);
     for (i = 0; i < n; i++) {
         if (strcmp(enum_text(ctx, kt, vals[i]), k) == 0
             && strcmp(k, "(unknown operation)") != 0) {

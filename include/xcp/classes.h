@@ -33,7 +33,7 @@ typedef struct xcp_vm_power_state_set {
     size_t n;
     enum xcp_vm_power_state *items;
 } xcp_vm_power_state_set;
-/** Wire string of a vm_power_state value, or NULL when out of range. */
+/** Wire string of a vm_power_state value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vm_power_state_to_string(enum xcp_vm_power_state v);
 /** Parse a vm_power_state (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vm_power_state xcp_vm_power_state_from_string(const char *s);
@@ -51,7 +51,7 @@ typedef struct xcp_on_normal_exit_set {
     size_t n;
     enum xcp_on_normal_exit *items;
 } xcp_on_normal_exit_set;
-/** Wire string of a on_normal_exit value, or NULL when out of range. */
+/** Wire string of a on_normal_exit value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_on_normal_exit_to_string(enum xcp_on_normal_exit v);
 /** Parse a on_normal_exit (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_on_normal_exit xcp_on_normal_exit_from_string(const char *s);
@@ -73,7 +73,7 @@ typedef struct xcp_on_crash_behaviour_set {
     size_t n;
     enum xcp_on_crash_behaviour *items;
 } xcp_on_crash_behaviour_set;
-/** Wire string of a on_crash_behaviour value, or NULL when out of range. */
+/** Wire string of a on_crash_behaviour value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_on_crash_behaviour_to_string(enum xcp_on_crash_behaviour v);
 /** Parse a on_crash_behaviour (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_on_crash_behaviour xcp_on_crash_behaviour_from_string(const char *s);
@@ -93,7 +93,7 @@ typedef struct xcp_on_softreboot_behavior_set {
     size_t n;
     enum xcp_on_softreboot_behavior *items;
 } xcp_on_softreboot_behavior_set;
-/** Wire string of a on_softreboot_behavior value, or NULL when out of range. */
+/** Wire string of a on_softreboot_behavior value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_on_softreboot_behavior_to_string(enum xcp_on_softreboot_behavior v);
 /** Parse a on_softreboot_behavior (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_on_softreboot_behavior xcp_on_softreboot_behavior_from_string(const char *s);
@@ -114,7 +114,7 @@ typedef struct xcp_domain_type_set {
     size_t n;
     enum xcp_domain_type *items;
 } xcp_domain_type_set;
-/** Wire string of a domain_type value, or NULL when out of range. */
+/** Wire string of a domain_type value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_domain_type_to_string(enum xcp_domain_type v);
 /** Parse a domain_type (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_domain_type xcp_domain_type_from_string(const char *s);
@@ -180,7 +180,7 @@ typedef struct xcp_vm_operations_set {
     size_t n;
     enum xcp_vm_operations *items;
 } xcp_vm_operations_set;
-/** Wire string of a vm_operations value, or NULL when out of range. */
+/** Wire string of a vm_operations value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vm_operations_to_string(enum xcp_vm_operations v);
 /** Parse a vm_operations (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vm_operations xcp_vm_operations_from_string(const char *s);
@@ -203,7 +203,7 @@ typedef struct xcp_update_guidances_set {
     size_t n;
     enum xcp_update_guidances *items;
 } xcp_update_guidances_set;
-/** Wire string of a update_guidances value, or NULL when out of range. */
+/** Wire string of a update_guidances value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_update_guidances_to_string(enum xcp_update_guidances v);
 /** Parse a update_guidances (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_update_guidances xcp_update_guidances_from_string(const char *s);
@@ -222,7 +222,7 @@ typedef struct xcp_tristate_type_set {
     size_t n;
     enum xcp_tristate_type *items;
 } xcp_tristate_type_set;
-/** Wire string of a tristate_type value, or NULL when out of range. */
+/** Wire string of a tristate_type value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_tristate_type_to_string(enum xcp_tristate_type v);
 /** Parse a tristate_type (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_tristate_type xcp_tristate_type_from_string(const char *s);
@@ -248,7 +248,7 @@ typedef struct xcp_host_allowed_operations_set {
     size_t n;
     enum xcp_host_allowed_operations *items;
 } xcp_host_allowed_operations_set;
-/** Wire string of a host_allowed_operations value, or NULL when out of range. */
+/** Wire string of a host_allowed_operations value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_host_allowed_operations_to_string(enum xcp_host_allowed_operations v);
 /** Parse a host_allowed_operations (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_host_allowed_operations xcp_host_allowed_operations_from_string(const char *s);
@@ -268,7 +268,7 @@ typedef struct xcp_host_display_set {
     size_t n;
     enum xcp_host_display *items;
 } xcp_host_display_set;
-/** Wire string of a host_display value, or NULL when out of range. */
+/** Wire string of a host_display value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_host_display_to_string(enum xcp_host_display v);
 /** Parse a host_display (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_host_display xcp_host_display_from_string(const char *s);
@@ -287,7 +287,7 @@ typedef struct xcp_host_numa_affinity_policy_set {
     size_t n;
     enum xcp_host_numa_affinity_policy *items;
 } xcp_host_numa_affinity_policy_set;
-/** Wire string of a host_numa_affinity_policy value, or NULL when out of range. */
+/** Wire string of a host_numa_affinity_policy value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_host_numa_affinity_policy_to_string(enum xcp_host_numa_affinity_policy v);
 /** Parse a host_numa_affinity_policy (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_host_numa_affinity_policy xcp_host_numa_affinity_policy_from_string(const char *s);
@@ -307,7 +307,7 @@ typedef struct xcp_host_ntp_mode_set {
     size_t n;
     enum xcp_host_ntp_mode *items;
 } xcp_host_ntp_mode_set;
-/** Wire string of a host_ntp_mode value, or NULL when out of range. */
+/** Wire string of a host_ntp_mode value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_host_ntp_mode_to_string(enum xcp_host_ntp_mode v);
 /** Parse a host_ntp_mode (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_host_ntp_mode xcp_host_ntp_mode_from_string(const char *s);
@@ -339,7 +339,7 @@ typedef struct xcp_pool_allowed_operations_set {
     size_t n;
     enum xcp_pool_allowed_operations *items;
 } xcp_pool_allowed_operations_set;
-/** Wire string of a pool_allowed_operations value, or NULL when out of range. */
+/** Wire string of a pool_allowed_operations value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_pool_allowed_operations_to_string(enum xcp_pool_allowed_operations v);
 /** Parse a pool_allowed_operations (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_pool_allowed_operations xcp_pool_allowed_operations_from_string(const char *s);
@@ -358,7 +358,7 @@ typedef struct xcp_vbd_type_set {
     size_t n;
     enum xcp_vbd_type *items;
 } xcp_vbd_type_set;
-/** Wire string of a vbd_type value, or NULL when out of range. */
+/** Wire string of a vbd_type value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vbd_type_to_string(enum xcp_vbd_type v);
 /** Parse a vbd_type (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vbd_type xcp_vbd_type_from_string(const char *s);
@@ -376,7 +376,7 @@ typedef struct xcp_vbd_mode_set {
     size_t n;
     enum xcp_vbd_mode *items;
 } xcp_vbd_mode_set;
-/** Wire string of a vbd_mode value, or NULL when out of range. */
+/** Wire string of a vbd_mode value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vbd_mode_to_string(enum xcp_vbd_mode v);
 /** Parse a vbd_mode (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vbd_mode xcp_vbd_mode_from_string(const char *s);
@@ -400,7 +400,7 @@ typedef struct xcp_vbd_operations_set {
     size_t n;
     enum xcp_vbd_operations *items;
 } xcp_vbd_operations_set;
-/** Wire string of a vbd_operations value, or NULL when out of range. */
+/** Wire string of a vbd_operations value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vbd_operations_to_string(enum xcp_vbd_operations v);
 /** Parse a vbd_operations (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vbd_operations xcp_vbd_operations_from_string(const char *s);
@@ -427,7 +427,7 @@ typedef struct xcp_vdi_type_set {
     size_t n;
     enum xcp_vdi_type *items;
 } xcp_vdi_type_set;
-/** Wire string of a vdi_type value, or NULL when out of range. */
+/** Wire string of a vdi_type value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vdi_type_to_string(enum xcp_vdi_type v);
 /** Parse a vdi_type (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vdi_type xcp_vdi_type_from_string(const char *s);
@@ -462,7 +462,7 @@ typedef struct xcp_vdi_operations_set {
     size_t n;
     enum xcp_vdi_operations *items;
 } xcp_vdi_operations_set;
-/** Wire string of a vdi_operations value, or NULL when out of range. */
+/** Wire string of a vdi_operations value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vdi_operations_to_string(enum xcp_vdi_operations v);
 /** Parse a vdi_operations (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vdi_operations xcp_vdi_operations_from_string(const char *s);
@@ -480,7 +480,7 @@ typedef struct xcp_on_boot_set {
     size_t n;
     enum xcp_on_boot *items;
 } xcp_on_boot_set;
-/** Wire string of a on_boot value, or NULL when out of range. */
+/** Wire string of a on_boot value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_on_boot_to_string(enum xcp_on_boot v);
 /** Parse a on_boot (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_on_boot xcp_on_boot_from_string(const char *s);
@@ -524,7 +524,7 @@ typedef struct xcp_storage_operations_set {
     size_t n;
     enum xcp_storage_operations *items;
 } xcp_storage_operations_set;
-/** Wire string of a storage_operations value, or NULL when out of range. */
+/** Wire string of a storage_operations value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_storage_operations_to_string(enum xcp_storage_operations v);
 /** Parse a storage_operations (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_storage_operations xcp_storage_operations_from_string(const char *s);
@@ -543,7 +543,7 @@ typedef struct xcp_vif_operations_set {
     size_t n;
     enum xcp_vif_operations *items;
 } xcp_vif_operations_set;
-/** Wire string of a vif_operations value, or NULL when out of range. */
+/** Wire string of a vif_operations value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vif_operations_to_string(enum xcp_vif_operations v);
 /** Parse a vif_operations (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vif_operations xcp_vif_operations_from_string(const char *s);
@@ -563,7 +563,7 @@ typedef struct xcp_vif_locking_mode_set {
     size_t n;
     enum xcp_vif_locking_mode *items;
 } xcp_vif_locking_mode_set;
-/** Wire string of a vif_locking_mode value, or NULL when out of range. */
+/** Wire string of a vif_locking_mode value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vif_locking_mode_to_string(enum xcp_vif_locking_mode v);
 /** Parse a vif_locking_mode (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vif_locking_mode xcp_vif_locking_mode_from_string(const char *s);
@@ -582,7 +582,7 @@ typedef struct xcp_vif_ipv4_configuration_mode_set {
     size_t n;
     enum xcp_vif_ipv4_configuration_mode *items;
 } xcp_vif_ipv4_configuration_mode_set;
-/** Wire string of a vif_ipv4_configuration_mode value, or NULL when out of range. */
+/** Wire string of a vif_ipv4_configuration_mode value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vif_ipv4_configuration_mode_to_string(enum xcp_vif_ipv4_configuration_mode v);
 /** Parse a vif_ipv4_configuration_mode (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vif_ipv4_configuration_mode xcp_vif_ipv4_configuration_mode_from_string(const char *s);
@@ -601,7 +601,7 @@ typedef struct xcp_vif_ipv6_configuration_mode_set {
     size_t n;
     enum xcp_vif_ipv6_configuration_mode *items;
 } xcp_vif_ipv6_configuration_mode_set;
-/** Wire string of a vif_ipv6_configuration_mode value, or NULL when out of range. */
+/** Wire string of a vif_ipv6_configuration_mode value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vif_ipv6_configuration_mode_to_string(enum xcp_vif_ipv6_configuration_mode v);
 /** Parse a vif_ipv6_configuration_mode (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vif_ipv6_configuration_mode xcp_vif_ipv6_configuration_mode_from_string(const char *s);
@@ -618,7 +618,7 @@ typedef struct xcp_network_operations_set {
     size_t n;
     enum xcp_network_operations *items;
 } xcp_network_operations_set;
-/** Wire string of a network_operations value, or NULL when out of range. */
+/** Wire string of a network_operations value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_network_operations_to_string(enum xcp_network_operations v);
 /** Parse a network_operations (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_network_operations xcp_network_operations_from_string(const char *s);
@@ -636,7 +636,7 @@ typedef struct xcp_network_default_locking_mode_set {
     size_t n;
     enum xcp_network_default_locking_mode *items;
 } xcp_network_default_locking_mode_set;
-/** Wire string of a network_default_locking_mode value, or NULL when out of range. */
+/** Wire string of a network_default_locking_mode value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_network_default_locking_mode_to_string(enum xcp_network_default_locking_mode v);
 /** Parse a network_default_locking_mode (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_network_default_locking_mode xcp_network_default_locking_mode_from_string(const char *s);
@@ -654,7 +654,7 @@ typedef struct xcp_network_purpose_set {
     size_t n;
     enum xcp_network_purpose *items;
 } xcp_network_purpose_set;
-/** Wire string of a network_purpose value, or NULL when out of range. */
+/** Wire string of a network_purpose value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_network_purpose_to_string(enum xcp_network_purpose v);
 /** Parse a network_purpose (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_network_purpose xcp_network_purpose_from_string(const char *s);
@@ -673,7 +673,7 @@ typedef struct xcp_ip_configuration_mode_set {
     size_t n;
     enum xcp_ip_configuration_mode *items;
 } xcp_ip_configuration_mode_set;
-/** Wire string of a ip_configuration_mode value, or NULL when out of range. */
+/** Wire string of a ip_configuration_mode value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_ip_configuration_mode_to_string(enum xcp_ip_configuration_mode v);
 /** Parse a ip_configuration_mode (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_ip_configuration_mode xcp_ip_configuration_mode_from_string(const char *s);
@@ -693,7 +693,7 @@ typedef struct xcp_ipv6_configuration_mode_set {
     size_t n;
     enum xcp_ipv6_configuration_mode *items;
 } xcp_ipv6_configuration_mode_set;
-/** Wire string of a ipv6_configuration_mode value, or NULL when out of range. */
+/** Wire string of a ipv6_configuration_mode value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_ipv6_configuration_mode_to_string(enum xcp_ipv6_configuration_mode v);
 /** Parse a ipv6_configuration_mode (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_ipv6_configuration_mode xcp_ipv6_configuration_mode_from_string(const char *s);
@@ -711,7 +711,7 @@ typedef struct xcp_primary_address_type_set {
     size_t n;
     enum xcp_primary_address_type *items;
 } xcp_primary_address_type_set;
-/** Wire string of a primary_address_type value, or NULL when out of range. */
+/** Wire string of a primary_address_type value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_primary_address_type_to_string(enum xcp_primary_address_type v);
 /** Parse a primary_address_type (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_primary_address_type xcp_primary_address_type_from_string(const char *s);
@@ -730,7 +730,7 @@ typedef struct xcp_pif_igmp_status_set {
     size_t n;
     enum xcp_pif_igmp_status *items;
 } xcp_pif_igmp_status_set;
-/** Wire string of a pif_igmp_status value, or NULL when out of range. */
+/** Wire string of a pif_igmp_status value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_pif_igmp_status_to_string(enum xcp_pif_igmp_status v);
 /** Parse a pif_igmp_status (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_pif_igmp_status xcp_pif_igmp_status_from_string(const char *s);
@@ -749,7 +749,7 @@ typedef struct xcp_bond_mode_set {
     size_t n;
     enum xcp_bond_mode *items;
 } xcp_bond_mode_set;
-/** Wire string of a bond_mode value, or NULL when out of range. */
+/** Wire string of a bond_mode value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_bond_mode_to_string(enum xcp_bond_mode v);
 /** Parse a bond_mode (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_bond_mode xcp_bond_mode_from_string(const char *s);
@@ -770,7 +770,7 @@ typedef struct xcp_task_status_type_set {
     size_t n;
     enum xcp_task_status_type *items;
 } xcp_task_status_type_set;
-/** Wire string of a task_status_type value, or NULL when out of range. */
+/** Wire string of a task_status_type value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_task_status_type_to_string(enum xcp_task_status_type v);
 /** Parse a task_status_type (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_task_status_type xcp_task_status_type_from_string(const char *s);
@@ -788,7 +788,7 @@ typedef struct xcp_task_allowed_operations_set {
     size_t n;
     enum xcp_task_allowed_operations *items;
 } xcp_task_allowed_operations_set;
-/** Wire string of a task_allowed_operations value, or NULL when out of range. */
+/** Wire string of a task_allowed_operations value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_task_allowed_operations_to_string(enum xcp_task_allowed_operations v);
 /** Parse a task_allowed_operations (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_task_allowed_operations xcp_task_allowed_operations_from_string(const char *s);
@@ -807,7 +807,7 @@ typedef struct xcp_event_operation_set {
     size_t n;
     enum xcp_event_operation *items;
 } xcp_event_operation_set;
-/** Wire string of a event_operation value, or NULL when out of range. */
+/** Wire string of a event_operation value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_event_operation_to_string(enum xcp_event_operation v);
 /** Parse a event_operation (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_event_operation xcp_event_operation_from_string(const char *s);
@@ -832,7 +832,7 @@ typedef struct xcp_cls_set {
     size_t n;
     enum xcp_cls *items;
 } xcp_cls_set;
-/** Wire string of a cls value, or NULL when out of range. */
+/** Wire string of a cls value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_cls_to_string(enum xcp_cls v);
 /** Parse a cls (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_cls xcp_cls_from_string(const char *s);
@@ -851,7 +851,7 @@ typedef struct xcp_console_protocol_set {
     size_t n;
     enum xcp_console_protocol *items;
 } xcp_console_protocol_set;
-/** Wire string of a console_protocol value, or NULL when out of range. */
+/** Wire string of a console_protocol value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_console_protocol_to_string(enum xcp_console_protocol v);
 /** Parse a console_protocol (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_console_protocol xcp_console_protocol_from_string(const char *s);
@@ -870,7 +870,7 @@ typedef struct xcp_livepatch_status_set {
     size_t n;
     enum xcp_livepatch_status *items;
 } xcp_livepatch_status_set;
-/** Wire string of a livepatch_status value, or NULL when out of range. */
+/** Wire string of a livepatch_status value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_livepatch_status_to_string(enum xcp_livepatch_status v);
 /** Parse a livepatch_status (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_livepatch_status xcp_livepatch_status_from_string(const char *s);
@@ -890,7 +890,7 @@ typedef struct xcp_update_after_apply_guidance_set {
     size_t n;
     enum xcp_update_after_apply_guidance *items;
 } xcp_update_after_apply_guidance_set;
-/** Wire string of a update_after_apply_guidance value, or NULL when out of range. */
+/** Wire string of a update_after_apply_guidance value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_update_after_apply_guidance_to_string(enum xcp_update_after_apply_guidance v);
 /** Parse a update_after_apply_guidance (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_update_after_apply_guidance xcp_update_after_apply_guidance_from_string(const char *s);
@@ -909,7 +909,7 @@ typedef struct xcp_vm_secureboot_certificates_state_set {
     size_t n;
     enum xcp_vm_secureboot_certificates_state *items;
 } xcp_vm_secureboot_certificates_state_set;
-/** Wire string of a vm_secureboot_certificates_state value, or NULL when out of range. */
+/** Wire string of a vm_secureboot_certificates_state value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_vm_secureboot_certificates_state_to_string(enum xcp_vm_secureboot_certificates_state v);
 /** Parse a vm_secureboot_certificates_state (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_vm_secureboot_certificates_state xcp_vm_secureboot_certificates_state_from_string(const char *s);
@@ -928,7 +928,7 @@ typedef struct xcp_latest_synced_updates_applied_state_set {
     size_t n;
     enum xcp_latest_synced_updates_applied_state *items;
 } xcp_latest_synced_updates_applied_state_set;
-/** Wire string of a latest_synced_updates_applied_state value, or NULL when out of range. */
+/** Wire string of a latest_synced_updates_applied_state value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_latest_synced_updates_applied_state_to_string(enum xcp_latest_synced_updates_applied_state v);
 /** Parse a latest_synced_updates_applied_state (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_latest_synced_updates_applied_state xcp_latest_synced_updates_applied_state_from_string(const char *s);
@@ -946,7 +946,7 @@ typedef struct xcp_update_sync_frequency_set {
     size_t n;
     enum xcp_update_sync_frequency *items;
 } xcp_update_sync_frequency_set;
-/** Wire string of a update_sync_frequency value, or NULL when out of range. */
+/** Wire string of a update_sync_frequency value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_update_sync_frequency_to_string(enum xcp_update_sync_frequency v);
 /** Parse a update_sync_frequency (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_update_sync_frequency xcp_update_sync_frequency_from_string(const char *s);
@@ -965,7 +965,7 @@ typedef struct xcp_telemetry_frequency_set {
     size_t n;
     enum xcp_telemetry_frequency *items;
 } xcp_telemetry_frequency_set;
-/** Wire string of a telemetry_frequency value, or NULL when out of range. */
+/** Wire string of a telemetry_frequency value (static), or NULL when out of range. */
 XCP_EXTERN const char *xcp_telemetry_frequency_to_string(enum xcp_telemetry_frequency v);
 /** Parse a telemetry_frequency (case-insensitive); _UNKNOWN when not valid. */
 XCP_EXTERN enum xcp_telemetry_frequency xcp_telemetry_frequency_from_string(const char *s);

@@ -7,8 +7,17 @@
  *   Every negative return has set the calling thread's last error, read it
  *   with xcp_error_last() (errors.h): it carries the XenAPI error name (e.g.
  *   "VM_BAD_POWER_STATE") and its parameters.
- * - Argument order: session first, then out-parameters, then the object the
- *   call is about, then the rest.
+ * - Argument order: session (or the handle the call works on) first, then
+ *   out-parameters, then the object the call is about, then the rest. A
+ *   caller's buffer is followed by its size and then by the count of what
+ *   was filled, in read(2)'s order (xcp_server_stream_read(st, buf, n,
+ *   &got)).
+ * - Pointers passed in (strings, options, requests) are borrowed for the
+ *   duration of the call only: the library copies what it keeps.
+ * - Pointers handed out without transfer of ownership are borrowed; each
+ *   function says how long one lives. Those into the model's tables
+ *   (model.h, error descriptions and parameter names) live as long as the
+ *   library is loaded.
  * - Refs are small value types, one struct per class (xcp_vm, xcp_sr, ...),
  *   so a VM ref cannot be passed where an SR ref is wanted. They hold the
  *   XenAPI reference string ("OpaqueRef:<uuid>"); copy them freely, they own

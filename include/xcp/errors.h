@@ -51,16 +51,16 @@ XCP_EXTERN int xcp_error_set(const char *name, size_t nparams,
 
 /**
  * Human description of a XenAPI error name (the text xe prints on its
- * first line), or NULL when the name is unknown.
+ * first line), or NULL when the name is unknown. A static string.
  */
 XCP_EXTERN const char *xcp_error_description(const char *name);
 
 /**
  * Names of the parameters of a XenAPI error (as xe prints them), or NULL
- * when unknown. *n receives the count.
+ * when unknown. *n receives the count. A static table.
  */
-XCP_EXTERN const char *const *xcp_error_param_names(const char *name,
-                                                    size_t *n);
+XCP_EXTERN const char *const *xcp_error_param_names(size_t *n,
+                                                    const char *name);
 
 XCP_END_DECLS
 

@@ -4,6 +4,10 @@
  * The classes, fields, enums and messages the library serves, as tables
  * (like curl's option table). xe, the bindings and generic tools walk them
  * instead of hard-coding field lists.
+ *
+ * Every pointer returned here (names, field and message descriptions, enum
+ * value lists) points into static tables: valid as long as the library is
+ * loaded, never freed.
  */
 #ifndef XCP_MODEL_H
 #define XCP_MODEL_H
@@ -77,7 +81,7 @@ XCP_EXTERN const xcp_field_info *xcp_class_field(int cls, size_t i);
 XCP_EXTERN int xcp_class_field_index(int cls, const char *name);
 
 /** Values of an enum by name ("vm_power_state"), count in *n; or NULL. */
-XCP_EXTERN const char *const *xcp_enum_values(const char *name, size_t *n);
+XCP_EXTERN const char *const *xcp_enum_values(size_t *n, const char *name);
 
 /** Number of messages (explicit and generated). */
 XCP_EXTERN size_t xcp_model_message_count(void);

@@ -75,7 +75,8 @@ XCP_EXTERN void xcp_server_shutdown(xcp_server *srv);
 /** Shut down if not yet done, close the engine and free the server. */
 XCP_EXTERN void xcp_server_close(xcp_server *srv);
 
-/** The canonical state directory the server runs on. */
+/** The canonical state directory the server runs on. Owned by the
+ * server: valid until xcp_server_close(srv). */
 XCP_EXTERN const char *xcp_server_state_dir(const xcp_server *srv);
 
 /** RPC encodings. */
@@ -91,7 +92,9 @@ typedef struct xcp_server_peer {
     const char *address;     /**< "ip:port", "unix:uid=N"; for logs */
 } xcp_server_peer;
 
-/** One RPC request: the whole body. */
+/** One RPC request: the whole body. Borrowed for the duration of
+ * xcp_server_rpc() / xcp_server_rpc_stream() only, even when the reply
+ * comes later. */
 typedef struct xcp_server_request {
     xcp_server_protocol protocol;
     const char *body;        /**< need not be NUL-terminated */
@@ -178,7 +181,8 @@ typedef enum xcp_server_direction {
     XCP_SERVER_EXPORT = 1,   /**< VDI → client (GET /export_raw_vdi) */
 } xcp_server_direction;
 
-/** What a transfer handler parsed from its URL (query or cookies). */
+/** What a transfer handler parsed from its URL (query or cookies).
+ * Borrowed for the duration of xcp_server_transfer_open() only. */
 typedef struct xcp_server_transfer_request {
     xcp_server_direction direction;
     const char *session_id;  /**< NULL when absent */
@@ -204,15 +208,17 @@ typedef struct xcp_server_transfer_request {
  * will be sent (the VDI's virtual size).
  */
 XCP_EXTERN int xcp_server_transfer_open(xcp_server *srv,
-                                        const xcp_server_transfer_request *r,
                                         xcp_server_transfer **out,
-                                        uint64_t *size, int *http_status);
+                                        uint64_t *size, int *http_status,
+                                        const xcp_server_transfer_request *r);
 
-/** The transfer's task ref (for the task-id response header). */
+/** The transfer's task ref (for the task-id response header). Owned by
+ * the transfer: valid until xcp_server_transfer_close(t). */
 XCP_EXTERN const char *
 xcp_server_transfer_task(const xcp_server_transfer *t);
 
-/** The VDI's uuid (for content-disposition). */
+/** The VDI's uuid (for content-disposition). Owned by the transfer:
+ * valid until xcp_server_transfer_close(t). */
 XCP_EXTERN const char *
 xcp_server_transfer_vdi_uuid(const xcp_server_transfer *t);
 
@@ -226,11 +232,11 @@ XCP_EXTERN int xcp_server_transfer_write(xcp_server_transfer *t,
 
 /**
  * Export: read up to n bytes at offset into buf; *got receives the count
- * (0 at the end). Task progress follows the offset.
+ * (0 at the end). Task progress follows the offset. (pread(2)'s order.)
  */
-XCP_EXTERN int xcp_server_transfer_read(xcp_server_transfer *t,
-                                        uint64_t offset, void *buf,
-                                        size_t n, size_t *got);
+XCP_EXTERN int xcp_server_transfer_read(xcp_server_transfer *t, void *buf,
+                                        size_t n, size_t *got,
+                                        uint64_t offset);
 
 /**
  * End a transfer. ok nonzero: data flushed, the task succeeds (an import's

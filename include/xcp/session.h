@@ -101,10 +101,12 @@ XCP_EXTERN int xcp_session_open_remote(xcp_session **out,
 /** Log out (remote) or release the engine (local), and free the session. */
 XCP_EXTERN void xcp_session_close(xcp_session *s);
 
-/** The session's XenAPI reference ("OpaqueRef:..."). */
+/** The session's XenAPI reference ("OpaqueRef:..."). Owned by the
+ * session: valid until xcp_session_close(s). */
 XCP_EXTERN const char *xcp_session_ref(const xcp_session *s);
 
-/** The state directory of a local session, or NULL for a remote one. */
+/** The state directory of a local session, or NULL for a remote one.
+ * Owned by the session: valid until xcp_session_close(s). */
 XCP_EXTERN const char *xcp_session_state_dir(const xcp_session *s);
 
 /**

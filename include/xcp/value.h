@@ -72,7 +72,8 @@ XCP_EXTERN void xcp_value_set_struct(xcp_value *v);
 /** Add key -> *val to a struct; *val is moved in (left NONE). */
 XCP_EXTERN int xcp_value_struct_add(xcp_value *st, const char *key,
                                     xcp_value *val);
-/** Member of a struct (or field of a record, by name), or NULL. */
+/** Member of a struct (or field of a record, by name), or NULL. Borrowed
+ * from st: valid until st is changed or disposed. */
 XCP_EXTERN const xcp_value *xcp_value_struct_get(const xcp_value *st,
                                                  const char *key);
 
@@ -85,14 +86,15 @@ XCP_EXTERN const xcp_value *xcp_value_struct_get(const xcp_value *st,
 XCP_EXTERN char *xcp_value_to_text(const xcp_value *v);
 
 /** Format a datetime as 20240611T08:05:59Z into buf (>= 21 bytes). */
-XCP_EXTERN void xcp_datetime_format(xcp_datetime t, char *buf, size_t len);
+XCP_EXTERN void xcp_datetime_format(char *buf, size_t len, xcp_datetime t);
 
 /**
  * Parse a datetime: the compact XenAPI form 20240611T08:05:59Z or RFC 3339
- * (2024-06-11T08:05:59Z, with an optional +HH:MM offset). Returns 0 or
- * XCP_EINVAL.
+ * (2024-06-11T08:05:59Z, with an optional +HH:MM offset). Returns 0, or
+ * XCP_EAPI with the thread's error INVALID_VALUE ("datetime", s) and *out
+ * untouched.
  */
-XCP_EXTERN int xcp_datetime_parse(const char *s, xcp_datetime *out);
+XCP_EXTERN int xcp_datetime_parse(xcp_datetime *out, const char *s);
 
 XCP_END_DECLS
 

@@ -5,7 +5,7 @@ set -eu
 src=${abs_top_srcdir:-.}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mkdir -p "$tmp/lib/libxcp/model" "$tmp/include"
+mkdir -p "$tmp/lib/libxcp/model" "$tmp/lib/libxcp/core" "$tmp/include"
 cp "$src/lib/libxcp/model/model.def" "$src/lib/libxcp/model/errors.def" \
     "$tmp/lib/libxcp/model/"
 cp -r "$src/include/xcp" "$tmp/include/"
@@ -14,7 +14,8 @@ python3 "$src/tools/genmodel.py" "$tmp"
 fail=0
 for f in include/xcp/classes.h lib/libxcp/model/gen_model.h \
          lib/libxcp/model/gen_model.c lib/libxcp/engine/gen_api.c \
-         lib/libxcp/model/gen_errors.c lib/libxcp/libxcp.sym; do
+         lib/libxcp/model/gen_errors.c lib/libxcp/core/gen_errors.h \
+         lib/libxcp/libxcp.sym; do
     if ! cmp -s "$src/$f" "$tmp/$f"; then
         echo "stale: $f (run make regen)"; fail=1
     fi

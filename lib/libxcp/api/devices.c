@@ -42,9 +42,8 @@ static int vdi_touch(xcp__ctx *c, const char *vdiref)
 
 static int hv_err(const xcp_hv_error *e)
 {
-    return xcp__fail("INTERNAL_ERROR", e->message[0] ? e->message
-                                                     : "hypervisor failure",
-                     NULL);
+    return XCP__ERR_INTERNAL_ERROR(e->message[0] ? e->message
+                                   : "hypervisor failure");
 }
 
 /* ---- VBD ----------------------------------------------------------------- */
@@ -97,11 +96,11 @@ static int vbd_create(xcp__ctx *c)
                                      &vdi)) < 0)
         return rc;
     if (empty && strcmp(type, "CD"))
-        return xcp__fail("VBD_NOT_REMOVABLE_MEDIA", XCP_NULL_REF, NULL);
+        return XCP__ERR_VBD_NOT_REMOVABLE_MEDIA(XCP_NULL_REF);
     if (!strcmp(type, "CD") && strcmp(mode, "RO"))
-        return xcp__fail("VBD_CDS_MUST_BE_READONLY", NULL);
+        return XCP__ERR_VBD_CDS_MUST_BE_READONLY();
     if (vdi && xcp__obj_bool(vdi, F(VDI, read_only)) && !strcmp(mode, "RW"))
-        return xcp__fail("VDI_READONLY", vdi->ref, NULL);
+        return XCP__ERR_VDI_READONLY(vdi->ref);
     ud = f[F(VBD, userdevice)].kind == XCP_VAL_STRING
              ? f[F(VBD, userdevice)].u.s : "autodetect";
     if (!strcmp(ud, "autodetect")) {
@@ -113,13 +112,13 @@ static int vbd_create(xcp__ctx *c)
                 break;
         }
         if (d == 16)
-            return xcp__fail("DEVICE_ALREADY_EXISTS", "16", NULL);
+            return XCP__ERR_DEVICE_ALREADY_EXISTS("16");
         ud = dev;
     } else if (!valid_slot(ud, 16)) {
-        return xcp__fail("INVALID_DEVICE", ud, NULL);
+        return XCP__ERR_INVALID_DEVICE(ud);
     } else if (slot_used(c, vm, F(VM, VBDs), C(VBD), F(VBD, userdevice),
                          ud)) {
-        return xcp__fail("DEVICE_ALREADY_EXISTS", ud, NULL);
+        return XCP__ERR_DEVICE_ALREADY_EXISTS(ud);
     }
     if ((rc = xcp__db_create(c->db, C(VBD), NULL, NULL, &vbd)) < 0 ||
         (rc = xcp__db_set_str(c->db, vbd, F(VBD, VM), vm->ref)) < 0 ||
@@ -151,8 +150,8 @@ static int vbd_destroy(xcp__ctx *c)
     if ((rc = vbd_arg(c, &vbd)) < 0)
         return rc;
     if (xcp__obj_bool(vbd, F(VBD, currently_attached)))
-        return xcp__fail("OPERATION_NOT_ALLOWED",
-                         "VBD is currently attached to a running VM", NULL);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(
+            "VBD is currently attached to a running VM");
     vdi = xcp__db_get_cls(c->db, C(VDI), xcp__obj_str(vbd, F(VBD, VDI)));
     if ((rc = xcp__db_destroy(c->db, vbd)) < 0)
         return rc;
@@ -197,7 +196,7 @@ static int vbd_plug(xcp__ctx *c)
     if (!running(c, xcp__obj_str(vbd, F(VBD, VM)), &domid, &is_hvm))
         return bad_state(c, xcp__obj_str(vbd, F(VBD, VM)), "running");
     if (xcp__obj_bool(vbd, F(VBD, currently_attached)))
-        return xcp__fail("DEVICE_ALREADY_ATTACHED", vbd->ref, NULL);
+        return XCP__ERR_DEVICE_ALREADY_ATTACHED(vbd->ref);
     if ((rc = vbd_disk(c, vbd, is_hvm, &d, &path, vdev)) < 0)
         return rc;
     if (xcp__hv_disk_plug(c->e->hv, (uint32_t)domid, &d, &e) < 0)
@@ -220,15 +219,15 @@ static int do_unplug(xcp__ctx *c, bool force)
     if ((rc = vbd_arg(c, &vbd)) < 0)
         return rc;
     if (!xcp__obj_bool(vbd, F(VBD, currently_attached)))
-        return xcp__fail("DEVICE_ALREADY_DETACHED", vbd->ref, NULL);
+        return XCP__ERR_DEVICE_ALREADY_DETACHED(vbd->ref);
     if (!xcp__obj_bool(vbd, F(VBD, unpluggable)))
-        return xcp__fail("VBD_NOT_UNPLUGGABLE", vbd->ref, NULL);
+        return XCP__ERR_VBD_NOT_UNPLUGGABLE(vbd->ref);
     if (running(c, xcp__obj_str(vbd, F(VBD, VM)), &domid, NULL) &&
         xcp__hv_disk_unplug(c->e->hv, (uint32_t)domid,
                             xcp__obj_str(vbd, F(VBD, device)), force, &e) < 0) {
         if (e.code == -EBUSY)
-            return xcp__fail("DEVICE_DETACH_REJECTED", "VBD", vbd->ref,
-                             e.message, NULL);
+            return XCP__ERR_DEVICE_DETACH_REJECTED("VBD", vbd->ref,
+                                                   e.message);
         return hv_err(&e);
     }
     if ((rc = xcp__db_set_bool(c->db, vbd, F(VBD, currently_attached),
@@ -274,9 +273,9 @@ static int vbd_insert(xcp__ctx *c)
         (rc = xcp__arg_obj(c, 1, C(VDI), &vdi)) < 0)
         return rc;
     if (strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD"))
-        return xcp__fail("VBD_NOT_REMOVABLE_MEDIA", vbd->ref, NULL);
+        return XCP__ERR_VBD_NOT_REMOVABLE_MEDIA(vbd->ref);
     if (!xcp__obj_bool(vbd, F(VBD, empty)))
-        return xcp__fail("VBD_NOT_EMPTY", vbd->ref, NULL);
+        return XCP__ERR_VBD_NOT_EMPTY(vbd->ref);
     return media(c, vbd, vdi);
 }
 
@@ -288,9 +287,9 @@ static int vbd_eject(xcp__ctx *c)
     if ((rc = vbd_arg(c, &vbd)) < 0)
         return rc;
     if (strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD"))
-        return xcp__fail("VBD_NOT_REMOVABLE_MEDIA", vbd->ref, NULL);
+        return XCP__ERR_VBD_NOT_REMOVABLE_MEDIA(vbd->ref);
     if (xcp__obj_bool(vbd, F(VBD, empty)))
-        return xcp__fail("VBD_IS_EMPTY", vbd->ref, NULL);
+        return XCP__ERR_VBD_IS_EMPTY(vbd->ref);
     return media(c, vbd, NULL);
 }
 
@@ -369,12 +368,12 @@ static int vif_create(xcp__ctx *c)
         return rc;
     dev = f[F(VIF, device)].kind == XCP_VAL_STRING ? f[F(VIF, device)].u.s : "";
     if (!valid_slot(dev, 7))
-        return xcp__fail("INVALID_DEVICE", dev, NULL);
+        return XCP__ERR_INVALID_DEVICE(dev);
     if (slot_used(c, vm, F(VM, VIFs), C(VIF), F(VIF, device), dev))
-        return xcp__fail("DEVICE_ALREADY_EXISTS", dev, NULL);
+        return XCP__ERR_DEVICE_ALREADY_EXISTS(dev);
     m = f[F(VIF, MAC)].kind == XCP_VAL_STRING ? f[F(VIF, MAC)].u.s : "";
     if (*m && !mac_valid(m))
-        return xcp__fail("MAC_INVALID", m, NULL);
+        return XCP__ERR_MAC_INVALID(m);
     if (!*m)
         xcp__mac_gen(mac);
     if ((rc = xcp__db_create(c->db, C(VIF), NULL, NULL, &vif)) < 0 ||
@@ -411,8 +410,8 @@ static int vif_destroy(xcp__ctx *c)
     if ((rc = vif_arg(c, &vif)) < 0)
         return rc;
     if (xcp__obj_bool(vif, F(VIF, currently_attached)))
-        return xcp__fail("OPERATION_NOT_ALLOWED",
-                         "VIF is currently attached to a running VM", NULL);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(
+            "VIF is currently attached to a running VM");
     return xcp__db_destroy(c->db, vif);
 }
 
@@ -444,7 +443,7 @@ static int vif_plug(xcp__ctx *c)
     if (!running(c, xcp__obj_str(vif, F(VIF, VM)), &domid, NULL))
         return bad_state(c, xcp__obj_str(vif, F(VIF, VM)), "running");
     if (xcp__obj_bool(vif, F(VIF, currently_attached)))
-        return xcp__fail("DEVICE_ALREADY_ATTACHED", vif->ref, NULL);
+        return XCP__ERR_DEVICE_ALREADY_ATTACHED(vif->ref);
     if ((rc = nic_of(c, vif, &n)) < 0)
         return rc;
     if (xcp__hv_nic_plug(c->e->hv, (uint32_t)domid, &n, &e) < 0)
@@ -465,7 +464,7 @@ static int vif_do_unplug(xcp__ctx *c, bool force)
     if ((rc = vif_arg(c, &vif)) < 0)
         return rc;
     if (!xcp__obj_bool(vif, F(VIF, currently_attached)))
-        return xcp__fail("DEVICE_ALREADY_DETACHED", vif->ref, NULL);
+        return XCP__ERR_DEVICE_ALREADY_DETACHED(vif->ref);
     if (running(c, xcp__obj_str(vif, F(VIF, VM)), &domid, NULL) &&
         xcp__hv_nic_unplug(c->e->hv, (uint32_t)domid,
                            (uint32_t)atoi(xcp__obj_str(vif, F(VIF, device))),
@@ -663,15 +662,15 @@ static int net_destroy(xcp__ctx *c)
     sys = xcp__obj_map_str(net, F(network, other_config),
                            "is_host_internal_management_network");
     if (sys && !strcmp(sys, "true"))
-        return xcp__fail("CANNOT_DESTROY_SYSTEM_NETWORK", net->ref, NULL);
+        return XCP__ERR_CANNOT_DESTROY_SYSTEM_NETWORK(net->ref);
     vifs = xcp__obj_val(net, F(network, VIFs));
     pifs = xcp__obj_val(net, F(network, PIFs));
     if (vifs->u.arr.n > 0 || pifs->u.arr.n > 0) {
         bool v = vifs->u.arr.n > 0;
         if ((rc = refs_param(v ? vifs : pifs, &p)) < 0)
             return rc;
-        rc = xcp__fail(v ? "NETWORK_CONTAINS_VIF" : "NETWORK_CONTAINS_PIF", p,
-                       NULL);
+        rc = v ? XCP__ERR_NETWORK_CONTAINS_VIF(p)
+               : XCP__ERR_NETWORK_CONTAINS_PIF(p);
         free(p);
         return rc;
     }

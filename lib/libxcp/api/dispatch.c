@@ -12,26 +12,113 @@
 
 /* ---- implementations, indexed by message id ---- */
 
+static const struct xcp__impl *const impl_tables[] = {
+    xcp__impl_session, xcp__impl_task, xcp__impl_event, xcp__impl_vm,
+    xcp__impl_host,    xcp__impl_pool, xcp__impl_sr,    xcp__impl_vdi,
+    xcp__impl_vbd,     xcp__impl_vif,  xcp__impl_network,
+    xcp__impl_misc};
+
+/* The model's explicit messages (those the generic code cannot serve) that
+ * have no implementation yet: they answer NOT_IMPLEMENTED. Every explicit
+ * message is in exactly one of this list and the tables above. */
+static const char *const unimplemented[] = {
+    "Bond.create", "Bond.destroy", "Bond.set_mode", "Bond.set_property",
+    "PIF.forget", "PIF.introduce", "PIF.plug", "PIF.reconfigure_ip",
+    "PIF.reconfigure_ipv6", "PIF.scan", "PIF.set_disallow_unplug",
+    "PIF.set_primary_address_type", "PIF.set_property", "PIF.unplug",
+    "SR.create_new_blob", "VDI.data_destroy", "VDI.disable_cbt",
+    "VDI.enable_cbt", "VDI.list_changed_blocks", "VDI.pool_migrate",
+    "VLAN.create", "VLAN.destroy", "VM.call_plugin", "VM.create_new_blob",
+    "VM.get_data_sources", "VM.import", "VM.maximise_memory",
+    "VM.pool_migrate", "VM.query_data_source", "VM.send_sysrq",
+    "VM.send_trigger", "VM.set_shadow_multiplier_live", "host.call_plugin",
+    "host.create_new_blob", "host.declare_dead", "host.dmesg", "host.evacuate",
+    "host.get_data_sources", "host.get_log", "host.management_reconfigure",
+    "host.power_on", "host.query_data_source", "host.reboot",
+    "host.restart_agent", "host.shutdown", "host.syslog_reconfigure",
+    "network.create_new_blob", "pool.apply_edition",
+    "pool.create_VLAN_from_PIF", "pool.create_new_blob",
+    "pool.designate_new_master", "pool.disable_ha", "pool.eject",
+    "pool.emergency_reset_master", "pool.emergency_transition_to_master",
+    "pool.enable_ha", "pool.join", "pool.join_force",
+    "pool.management_reconfigure", "pool.recover_slaves",
+    "pool.set_ha_host_failures_to_tolerate", "pool.sync_database",
+    "pool_update.apply", "pool_update.destroy", "pool_update.introduce",
+    "pool_update.pool_apply", "pool_update.pool_clean", "pool_update.precheck",
+    "session.logout_subject_identifier",
+    NULL};
+
 static xcp__impl_fn impls[XCP__NMESSAGES];
 static pthread_once_t impls_once = PTHREAD_ONCE_INIT;
 
+/* Report one problem of the registry, formatted. */
+static void problem(void (*report)(void *, const char *), void *arg,
+                    size_t *n, const char *fmt, const char *wire)
+{
+    char buf[160];
+
+    snprintf(buf, sizeof(buf), fmt, wire);
+    (*n)++;
+    if (report)
+        report(arg, buf);
+}
+
+size_t xcp__impl_check(void (*report)(void *arg, const char *problem),
+                       void *arg)
+{
+    /* per message: 1 = implemented, 2 = listed unimplemented */
+    unsigned char seen[XCP__NMESSAGES] = {0};
+    size_t t, n = 0;
+    const char *const *u;
+    int id;
+
+    for (t = 0; t < XCP__ARRAY_LEN(impl_tables); t++) {
+        const struct xcp__impl *i;
+        for (i = impl_tables[t]; i->wire; i++) {
+            if ((id = xcp__message_lookup(i->wire)) < 0)
+                problem(report, arg, &n,
+                        "implementation of unknown message %s", i->wire);
+            else if (seen[id]++)
+                problem(report, arg, &n, "message %s implemented twice",
+                        i->wire);
+        }
+    }
+    for (u = unimplemented; *u; u++) {
+        if ((id = xcp__message_lookup(*u)) < 0)
+            problem(report, arg, &n, "unimplemented list: unknown message %s",
+                    *u);
+        else if (xcp__messages[id].kind != XM_EXPLICIT)
+            problem(report, arg, &n,
+                    "unimplemented list: %s is served generically", *u);
+        else if (seen[id])
+            problem(report, arg, &n,
+                    "unimplemented list: %s has an implementation", *u);
+        else
+            seen[id] = 2;
+    }
+    for (id = 0; id < XCP__NMESSAGES; id++)
+        if (xcp__messages[id].kind == XM_EXPLICIT && !seen[id])
+            problem(report, arg, &n,
+                    "explicit message %s is neither implemented nor listed "
+                    "as unimplemented", xcp__messages[id].wire);
+    return n;
+}
+
+static void log_problem(void *arg, const char *msg)
+{
+    xcp__log(XCP__LOG_ERR, "message registry: %s", msg);
+}
+
 static void impls_init(void)
 {
-    static const struct xcp__impl *const tables[] = {
-        xcp__impl_session, xcp__impl_task, xcp__impl_event, xcp__impl_vm,
-        xcp__impl_host,    xcp__impl_pool, xcp__impl_sr,    xcp__impl_vdi,
-        xcp__impl_vbd,     xcp__impl_vif,  xcp__impl_network,
-        xcp__impl_misc};
     size_t t;
 
-    for (t = 0; t < XCP__ARRAY_LEN(tables); t++) {
+    xcp__impl_check(log_problem, NULL);
+    for (t = 0; t < XCP__ARRAY_LEN(impl_tables); t++) {
         const struct xcp__impl *i;
-        for (i = tables[t]; i->wire; i++) {
+        for (i = impl_tables[t]; i->wire; i++) {
             int id = xcp__message_lookup(i->wire);
-            if (id < 0)
-                xcp__log(XCP__LOG_ERR, "implementation of unknown message %s",
-                         i->wire);
-            else
+            if (id >= 0)
                 impls[id] = i->fn;
         }
     }
@@ -124,14 +211,14 @@ int xcp__prepare_args(const struct xcp__message *m, xcp_value *args,
         char exp[16], got[16];
         snprintf(exp, sizeof(exp), "%u", (unsigned)m->nrequired);
         snprintf(got, sizeof(got), "%zu", *n);
-        return xcp__fail("MESSAGE_PARAMETER_COUNT_MISMATCH", m->wire, exp,
-                         got, NULL);
+        return XCP__ERR_MESSAGE_PARAMETER_COUNT_MISMATCH(m->wire, exp,
+                                                         got);
     }
     for (i = 0; i < *n; i++) {
         const char *b = bad_utf8(&args[i]);
         if (b)
-            return xcp__fail("INVALID_VALUE",
-                             "Invalid UTF-8 string in parameter", b, NULL);
+            return XCP__ERR_INVALID_VALUE(
+                "Invalid UTF-8 string in parameter", b);
     }
     /* Surplus trailing arguments of messages with defaults: ignored. */
     for (i = m->nparams; i < *n; i++)
@@ -185,13 +272,11 @@ int xcp_call(xcp_session *s, xcp_value *result, const char *method,
         result = &local;
     result->kind = XCP_VAL_NONE;
     if (!s || !method)
-        return xcp__fail("INVALID_VALUE", "method", method ? method : "",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("method", method ? method : "");
     mid = parse_wire(method, &async);
     if (mid < 0)
-        return xcp__fail("MESSAGE_METHOD_UNKNOWN",
-                         strncmp(method, "Async.", 6) ? method : method + 6,
-                         NULL);
+        return XCP__ERR_MESSAGE_METHOD_UNKNOWN(
+            strncmp(method, "Async.", 6) ? method : method + 6);
     cap = nargs > xcp__messages[mid].nparams ? nargs
                                              : xcp__messages[mid].nparams;
     if (!(argv = xcp__calloc(cap, sizeof(xcp_value))))
@@ -220,7 +305,7 @@ int xcp__typed_call(xcp_session *s, int mid, bool async, void *out,
 
     xcp_error_clear();
     if (!s)
-        return xcp__fail("SESSION_INVALID", "", NULL);
+        return XCP__ERR_SESSION_INVALID("");
     if (n > XCP__ARRAY_LEN(argv))
         return xcp__internal("too many parameters for %s", m->wire);
     memset(argv, 0, sizeof(argv));
@@ -338,8 +423,7 @@ int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
 
     xcp_error_clear();
     if (opts && opts->version != XCP_OPEN_OPTIONS_VERSION)
-        return xcp__fail("INVALID_VALUE", "xcp_open_options.version", "",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("xcp_open_options.version", "");
     s = xcp__calloc(1, sizeof(*s));
     l = xcp__calloc(1, sizeof(*l));
     if (!s || !l) {
@@ -379,7 +463,7 @@ int xcp_session_open(xcp_session **out, const char *uri, const char *user,
 {
     xcp_error_clear();
     if (!out)
-        return xcp__fail("INVALID_VALUE", "out", "", NULL);
+        return XCP__ERR_INVALID_VALUE("out", "");
     if (!uri)
         return xcp_session_open_local(out, NULL);
     return xcp__session_open_remote(out, uri, user, password);
@@ -448,8 +532,8 @@ static int decode_result(const char *xml, xcp_value *out)
     xcp_value_dispose(&error);
     if (rc != 0) { /* a fragment never decodes as a Failure envelope */
         xcp_value_dispose(out);
-        return xcp__fail("INTERNAL_ERROR", "cannot decode the task result",
-                         err, NULL);
+        return XCP__ERR_INTERNAL_ERROR_DETAIL(
+            "cannot decode the task result", err);
     }
     /* A void result decodes as an empty string: report no value. */
     if (out->kind == XCP_VAL_STRING && !*out->u.s)

@@ -67,9 +67,9 @@ static int lock_dir(xcp__engine *e, unsigned timeout_ms)
             continue;
         if (errno != EWOULDBLOCK || xcp__now_ms() >= deadline) {
             close(fd);
-            return xcp__fail("INTERNAL_ERROR",
-                             "the state directory is locked by another "
-                             "process", NULL);
+            return XCP__ERR_INTERNAL_ERROR(
+                "the state directory is locked by another "
+                "process");
         }
         usleep(2000);
     }
@@ -249,7 +249,7 @@ static int fsync_policy_from_env(xcp__db *db)
     else if (atoi(s) > 0)
         xcp__db_set_fsync(db, XCP__FSYNC_GROUP, atoi(s));
     else
-        return xcp__fail("INVALID_VALUE", "XCP_DB_FSYNC", s, NULL);
+        return XCP__ERR_INVALID_VALUE("XCP_DB_FSYNC", s);
     return 0;
 }
 
@@ -469,7 +469,7 @@ static int check_session(xcp__ctx *c, const char *session)
     xcp__obj *s = xcp__db_get_cls(c->db, C(session), session);
 
     if (!s)
-        return xcp__fail("SESSION_INVALID", session ? session : "", NULL);
+        return XCP__ERR_SESSION_INVALID(session ? session : "");
     snprintf(c->session, sizeof(c->session), "%s", session);
     return 0;
 }
@@ -487,7 +487,7 @@ static int run_call(xcp__ctx *c)
     } else if (c->msg->kind != XM_EXPLICIT) {
         rc = xcp__generic_call(c);
     } else {
-        rc = xcp__fail("NOT_IMPLEMENTED", c->msg->wire, NULL);
+        rc = XCP__ERR_NOT_IMPLEMENTED(c->msg->wire);
     }
     if (rc < 0) {
         /* Images the call made go with it (xcp__db_after_commit). */
@@ -574,7 +574,7 @@ static int start_async(xcp__ctx *c, size_t nargs, xcp_value *args,
     if (!(c->msg->flags & XMF_ASYNC)) {
         char *m = xcp__printf("No async mode for this operation (rpc: %s)",
                               c->msg->wire);
-        rc = xcp__fail("Fault", m ? m : c->msg->wire, NULL);
+        rc = XCP__ERR_Fault(m ? m : c->msg->wire);
         free(m);
         return rc;
     }
@@ -673,7 +673,7 @@ int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,
         (rc = check_session(&c, session)) < 0)
         goto out;
     if (e->stopping) {
-        rc = xcp__fail("HOST_STILL_BOOTING", NULL);
+        rc = XCP__ERR_HOST_STILL_BOOTING();
         goto out;
     }
     rc = async ? start_async(&c, nargs, args, result) : run_call(&c);
@@ -724,8 +724,8 @@ bool xcp__arg_bool(xcp__ctx *c, size_t i)
 
 int xcp__handle_invalid(int cls, const char *ref)
 {
-    return xcp__fail("HANDLE_INVALID", xcp__classes[cls].name,
-                     ref ? ref : "", NULL);
+    return XCP__ERR_HANDLE_INVALID(xcp__classes[cls].name,
+                                   ref ? ref : "");
 }
 
 int xcp__ref_obj(xcp__ctx *c, const char *ref, int cls, xcp__obj **out)

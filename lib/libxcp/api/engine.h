@@ -192,7 +192,16 @@ int xcp__ret_ref(xcp__ctx *c, const xcp__obj *o);
 void xcp__ret_int(xcp__ctx *c, int64_t i);
 
 /* ---- implementation registry (dispatch.c) ---- */
+/* The hand-written implementation of message mid, or NULL. */
 xcp__impl_fn xcp__impl_find(int mid);
+/* Check the implementation tables against the model: every row names a
+ * message of the model, once; every explicit message (XM_EXPLICIT) is
+ * either implemented or on the list of unimplemented ones (which answer
+ * NOT_IMPLEMENTED), never both. Calls report (may be NULL) with each
+ * problem, a string valid during the call; returns the number of problems
+ * (make check fails on any: tests/unit/model). */
+size_t xcp__impl_check(void (*report)(void *arg, const char *problem),
+                       void *arg);
 /* Tables from each api file. */
 extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
     xcp__impl_event[], xcp__impl_vm[], xcp__impl_host[], xcp__impl_pool[],

@@ -45,8 +45,7 @@ static int parse_subs(const xcp_value *classes, struct xcp__subs *s)
             void *p;
             if (len == 0 || len >= sizeof(name) || !slash[1] ||
                 strlen(slash + 1) >= XCP_REF_MAX || strchr(slash + 1, '/'))
-                return xcp__fail("EVENT_SUBSCRIPTION_PARSE_FAILURE", item,
-                                 NULL);
+                return XCP__ERR_EVENT_SUBSCRIPTION_PARSE_FAILURE(item);
             p = realloc(s->objs, (s->nobjs + 1) * sizeof(*s->objs));
             if (!p)
                 return xcp__oom();
@@ -55,7 +54,7 @@ static int parse_subs(const xcp_value *classes, struct xcp__subs *s)
             continue;
         }
         if (!*item)
-            return xcp__fail("EVENT_SUBSCRIPTION_PARSE_FAILURE", item, NULL);
+            return XCP__ERR_EVENT_SUBSCRIPTION_PARSE_FAILURE(item);
         cls = xcp_class_by_name(item);
         if (cls >= 0) /* unknown classes are ignored */
             s->cls[cls] = true;
@@ -156,12 +155,12 @@ static int parse_token(const char *tok, uint64_t *gen)
         return 0;
     *gen = strtoull(tok, &end, 10);
     if (end == tok || (*end && *end != ','))
-        return xcp__fail("EVENT_FROM_TOKEN_PARSE_FAILURE", tok, NULL);
+        return XCP__ERR_EVENT_FROM_TOKEN_PARSE_FAILURE(tok);
     if (*end == ',') {
         const char *m = end + 1;
         strtoull(m, &end, 10);
         if (end == m || *end)
-            return xcp__fail("EVENT_FROM_TOKEN_PARSE_FAILURE", tok, NULL);
+            return XCP__ERR_EVENT_FROM_TOKEN_PARSE_FAILURE(tok);
     }
     return 0;
 }
@@ -287,7 +286,7 @@ static int from(xcp__ctx *c)
     if ((rc = parse_subs(xcp__arg(c, 0), &s)) < 0)
         goto out;
     if (gen > 0 && gen < xcp__db_horizon(c->db)) {
-        rc = xcp__fail("EVENTS_LOST", NULL);
+        rc = XCP__ERR_EVENTS_LOST();
         goto out;
     }
     if (timeout < 0)
@@ -318,7 +317,7 @@ static int from(xcp__ctx *c)
             break;
         xcp_value_dispose(&events);
         if (!session_alive(c)) {
-            rc = xcp__fail("SESSION_INVALID", c->session, NULL);
+            rc = XCP__ERR_SESSION_INVALID(c->session);
             goto out;
         }
     }
@@ -348,8 +347,8 @@ static int inject(xcp__ctx *c)
     int rc;
 
     if (!o)
-        return xcp__fail("HANDLE_INVALID", xcp__arg_str(c, 0),
-                         xcp__arg_str(c, 1), NULL);
+        return XCP__ERR_HANDLE_INVALID(xcp__arg_str(c, 0),
+                                       xcp__arg_str(c, 1));
     if ((rc = xcp__db_touch(c->db, o)) < 0 || (rc = xcp__ctx_commit(c)) < 0)
         return rc;
     g = xcp__db_generation(c->db);
@@ -430,11 +429,11 @@ static int next(xcp__ctx *c)
     int rc;
 
     if (!q)
-        return xcp__fail("SESSION_NOT_REGISTERED", c->session, NULL);
+        return XCP__ERR_SESSION_NOT_REGISTERED(c->session);
     for (;;) {
         if (q->last_gen < xcp__db_horizon(c->db)) {
             q->last_gen = xcp__db_generation(c->db);
-            return xcp__fail("EVENTS_LOST", NULL);
+            return XCP__ERR_EVENTS_LOST();
         }
         if ((rc = collect(c, &q->subs, q->last_gen, true,
                           &c->e->evq_next_id, c->result)) < 0)
@@ -447,7 +446,7 @@ static int next(xcp__ctx *c)
             return park(c, &q->subs);
         xcp__ctx_wait(c, -1);
         if (!session_alive(c) || !(q = find_q(c)))
-            return xcp__fail("SESSION_INVALID", c->session, NULL);
+            return XCP__ERR_SESSION_INVALID(c->session);
     }
 }
 

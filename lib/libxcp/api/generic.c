@@ -330,8 +330,7 @@ static int where(xcp__ctx *c, bool records)
     if (!e || l.tok != TK_END) {
         free(l.str);
         expr_free(e);
-        return xcp__fail("INVALID_VALUE", text, "cannot parse expression",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE(text, "cannot parse expression");
     }
     free(l.str);
     objs = xcp__db_all(c->db, cls, &n);
@@ -416,7 +415,7 @@ static int generic_create(xcp__ctx *c)
         if ((f->flags & XF_REQ) && rec->u.rec.fields[i].kind == XCP_VAL_NONE) {
             char *m = xcp__printf("missing field %s in %s.create argument",
                                   f->name, k->name);
-            rc = xcp__fail("INTERNAL_ERROR", m ? m : f->name, NULL);
+            rc = XCP__ERR_INTERNAL_ERROR(m ? m : f->name);
             free(m);
             return rc;
         }
@@ -439,8 +438,8 @@ static int generic_destroy(xcp__ctx *c, xcp__obj *o)
 static int map_key_dup(xcp__ctx *c, xcp__obj *o, const char *field,
                        const char *key)
 {
-    return xcp__fail("MAP_DUPLICATE_KEY", xcp__classes[o->cls].name, field,
-                     xcp__obj_uuid(o), key, NULL);
+    return XCP__ERR_MAP_DUPLICATE_KEY(xcp__classes[o->cls].name, field,
+                                      xcp__obj_uuid(o), key);
 }
 
 int xcp__generic_call(xcp__ctx *c)
@@ -466,8 +465,8 @@ int xcp__generic_call(xcp__ctx *c)
     case XM_GET_BY_UUID:
         o = xcp__db_by_uuid(c->db, cls, xcp__arg_str(c, 0));
         if (!o)
-            return xcp__fail("UUID_INVALID", xcp__classes[cls].name,
-                             xcp__arg_str(c, 0), NULL);
+            return XCP__ERR_UUID_INVALID(xcp__classes[cls].name,
+                                         xcp__arg_str(c, 0));
         return xcp__ret_ref(c, o);
     case XM_GET_BY_NAME_LABEL:
         objs = xcp__db_by_name(c->db, cls, xcp__arg_str(c, 0), &n);

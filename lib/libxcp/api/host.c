@@ -51,7 +51,7 @@ static int free_memory(xcp__ctx *c)
     if (rc < 0)
         return rc;
     if (xcp__hv_host_info(c->e->hv, &hi, &e) < 0)
-        return xcp__fail("INTERNAL_ERROR", e.message, NULL);
+        return XCP__ERR_INTERNAL_ERROR(e.message);
     xcp__ret_int(c, (int64_t)hi.memory_free);
     return 0;
 }
@@ -82,7 +82,7 @@ static int management_interface(xcp__ctx *c)
         if (p && xcp__obj_bool(p, F(PIF, management)))
             return xcp__ret_ref(c, p);
     }
-    return xcp__fail("PIF_IS_NOT_MANAGEMENT_INTERFACE", XCP_NULL_REF, NULL);
+    return XCP__ERR_PIF_IS_NOT_MANAGEMENT_INTERFACE(XCP_NULL_REF);
 }
 
 /* Running guests block evacuation: there is no other host to go to. */
@@ -121,7 +121,7 @@ static int assert_can_evacuate(xcp__ctx *c)
     c->result = &m;
     rc = prevent_evacuation(c);
     if (rc == 0 && m.u.st.n > 0)
-        rc = xcp__fail("CANNOT_EVACUATE_HOST", "NO_HOSTS_AVAILABLE", NULL);
+        rc = XCP__ERR_CANNOT_EVACUATE_HOST("NO_HOSTS_AVAILABLE");
     xcp_value_dispose(&m);
     return rc;
 }
@@ -142,8 +142,8 @@ static int set_hostname_live(xcp__ctx *c)
             break;
     }
     if (!*name || name[i] || i > 253)
-        return xcp__fail("HOST_NAME_INVALID", "hostname contains invalid "
-                         "characters", NULL);
+        return XCP__ERR_HOST_NAME_INVALID("hostname contains invalid "
+                                          "characters");
     return xcp__db_set_str(c->db, h, F(host, hostname), name);
 }
 
@@ -155,8 +155,8 @@ static int host_destroy(xcp__ctx *c)
     if (rc < 0)
         return rc;
     if (!strcmp(h->ref, c->e->host))
-        return xcp__fail("HOST_CANNOT_DESTROY_SELF", h->ref, NULL);
-    return xcp__fail("HOST_IS_LIVE", h->ref, NULL);
+        return XCP__ERR_HOST_CANNOT_DESTROY_SELF(h->ref);
+    return XCP__ERR_HOST_IS_LIVE(h->ref);
 }
 
 /* ---- pool ------------------------------------------------------------------- */
@@ -186,7 +186,7 @@ static int license_state(xcp__ctx *c)
 
 static int not_impl(xcp__ctx *c)
 {
-    return xcp__fail("NOT_IMPLEMENTED", c->msg->wire, NULL);
+    return XCP__ERR_NOT_IMPLEMENTED(c->msg->wire);
 }
 
 static int blob_create(xcp__ctx *c)
@@ -222,7 +222,7 @@ static int secret_introduce(xcp__ctx *c)
     int rc;
 
     if (*uuid && xcp__db_by_uuid(c->db, C(secret), uuid))
-        return xcp__fail("UUID_INVALID", "secret", uuid, NULL);
+        return XCP__ERR_UUID_INVALID("secret", uuid);
     if ((rc = xcp__db_create(c->db, C(secret), NULL, *uuid ? uuid : NULL,
                              &s)) < 0 ||
         (rc = xcp__db_set_str(c->db, s, F(secret, value),
@@ -243,7 +243,7 @@ static int message_create(xcp__ctx *c)
     if (prio < 1 || prio > 5) {
         char n[32];
         snprintf(n, sizeof(n), "%lld", (long long)prio);
-        return xcp__fail("INVALID_VALUE", "priority", n, NULL);
+        return XCP__ERR_INVALID_VALUE("priority", n);
     }
     if ((rc = xcp__db_create(c->db, C(message), NULL, NULL, &m)) < 0 ||
         (rc = xcp__db_set_str(c->db, m, F(message, name),

@@ -166,7 +166,7 @@ static int vm_check(xcp__obj *vm, const char *op, const char *self_task)
     size_t i;
 
     if (blocked)
-        return xcp__fail("OPERATION_BLOCKED", vm->ref, blocked, NULL);
+        return XCP__ERR_OPERATION_BLOCKED(vm->ref, blocked);
     states = allowed_states(op, snap);
     /* The control domain is always running: a start is a power-state
      * error (as XAPI says), most other operations are simply refused. */
@@ -177,9 +177,9 @@ static int vm_check(xcp__obj *vm, const char *op, const char *self_task)
         strcmp(op, "update_allowed_operations") &&
         strcmp(op, "changing_VCPUs_live") &&
         strcmp(op, "changing_memory_live"))
-        return xcp__fail("OPERATION_NOT_ALLOWED",
-                         "This operation is not allowed on a control "
-                         "domain", NULL);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(
+            "This operation is not allowed on a control "
+            "domain");
     if (!(states & power_bit(ps))) {
         char exp[64];
         states_text(states, exp, sizeof(exp));
@@ -190,21 +190,21 @@ static int vm_check(xcp__obj *vm, const char *op, const char *self_task)
         if (self_task && !strcmp(cur->u.st.keys[i], self_task))
             continue;
         if (!compatible(op, running))
-            return xcp__fail("OTHER_OPERATION_IN_PROGRESS", "VM", vm->ref,
-                             running, cur->u.st.keys[i], NULL);
+            return XCP__ERR_OTHER_OPERATION_IN_PROGRESS(
+                "VM", vm->ref, running, cur->u.st.keys[i]);
     }
     if (tmpl && !snap && !in_list(op, template_ok,
                                   XCP__ARRAY_LEN(template_ok)))
-        return xcp__fail("VM_IS_TEMPLATE", vm->ref, op, NULL);
+        return XCP__ERR_VM_IS_TEMPLATE_OP(vm->ref, op);
     if (tmpl && !snap && xcp__obj_bool(vm, F(VM, is_default_template)) &&
         !strcmp(op, "destroy"))
-        return xcp__fail("VM_CANNOT_DELETE_DEFAULT_TEMPLATE", vm->ref, NULL);
+        return XCP__ERR_VM_CANNOT_DELETE_DEFAULT_TEMPLATE(vm->ref);
     if (snap && !in_list(op, snapshot_ok, XCP__ARRAY_LEN(snapshot_ok)))
-        return xcp__fail("VM_IS_SNAPSHOT", vm->ref, op, NULL);
+        return XCP__ERR_VM_IS_SNAPSHOT(vm->ref, op);
     if (!strcmp(op, "provision") && !tmpl)
-        return xcp__fail("PROVISION_ONLY_ALLOWED_ON_TEMPLATE", NULL);
+        return XCP__ERR_PROVISION_ONLY_ALLOWED_ON_TEMPLATE();
     if (!strcmp(op, "revert") && !snap)
-        return xcp__fail("REVERT_ONLY_ALLOWED_ON_SNAPSHOT", NULL);
+        return XCP__ERR_REVERT_ONLY_ALLOWED_ON_SNAPSHOT();
     return 0;
 }
 
@@ -218,7 +218,7 @@ int xcp__vm_bad_power_state(const char *vmref, const char *power_state,
         act[k] = (char)(power_state[k] >= 'A' && power_state[k] <= 'Z'
                             ? power_state[k] + 32 : power_state[k]);
     act[k] = '\0';
-    return xcp__fail("VM_BAD_POWER_STATE", vmref, expected, act, NULL);
+    return XCP__ERR_VM_BAD_POWER_STATE(vmref, expected, act);
 }
 
 int xcp__vm_check_op(xcp__obj *vm, const char *op)
@@ -283,7 +283,7 @@ int xcp__vm_preempt(xcp__ctx *c, xcp__obj **vm, const char *op)
             return 0;
         /* A hard_shutdown may in turn pre-empt a waiting hard_reboot. */
         if (xcp__task_cancelling(c))
-            return xcp__fail("TASK_CANCELLED", c->task, NULL);
+            return XCP__ERR_TASK_CANCELLED(c->task);
         /* The cancels must reach the calls (a full disk fails here, not
          * in a wait for calls that were never told). */
         if ((rc = xcp__ctx_commit(c)) < 0)
@@ -511,9 +511,9 @@ int xcp__op_start(xcp__ctx *c, xcp__obj *o, const char *op)
         return 0;
     if (o->cls != C(VM) && has_current(o, cf)) {
         const xcp_value *cur = xcp__obj_val(o, cf);
-        return xcp__fail("OTHER_OPERATION_IN_PROGRESS",
-                         xcp__classes[o->cls].name, o->ref,
-                         cur->u.st.vals[0].u.s, cur->u.st.keys[0], NULL);
+        return XCP__ERR_OTHER_OPERATION_IN_PROGRESS(
+            xcp__classes[o->cls].name, o->ref,
+            cur->u.st.vals[0].u.s, cur->u.st.keys[0]);
     }
     if (!(task = xcp__ctx_opref(c)))
         return XCP_ENOMEM;

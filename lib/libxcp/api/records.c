@@ -20,11 +20,10 @@ int xcp_get_records_fields(xcp_session *s, xcp_value *result,
     xcp_error_clear();
     names.kind = arg.kind = XCP_VAL_NONE;
     if (!s || !result || !cls_name || (nfields && !fields))
-        return xcp__fail("INVALID_VALUE", "xcp_get_records_fields", "",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("xcp_get_records_fields", "");
     result->kind = XCP_VAL_NONE;
     if ((cls = xcp_class_by_name(cls_name)) < 0)
-        return xcp__fail("INVALID_VALUE", "class", cls_name, NULL);
+        return XCP__ERR_INVALID_VALUE("class", cls_name);
     if ((rc = xcp_value_set_array(&names, nfields)) < 0)
         return rc;
     for (i = 0; i < nfields; i++)

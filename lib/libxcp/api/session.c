@@ -42,8 +42,8 @@ static int logout(xcp__ctx *c)
 
 static int change_password(xcp__ctx *c)
 {
-    return xcp__fail("NOT_IMPLEMENTED", "session.change_password (local "
-                     "users are managed by the host's PAM)", NULL);
+    return XCP__ERR_NOT_IMPLEMENTED("session.change_password (local "
+                                    "users are managed by the host's PAM)");
 }
 
 static int subject_ids(xcp__ctx *c)

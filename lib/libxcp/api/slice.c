@@ -53,7 +53,7 @@ static int read_slice(xcp__ctx *c, void *arg)
     int rc;
 
     if (!xcp__db_get_cls(c->db, C(session), s->session))
-        return xcp__fail("SESSION_INVALID", s->session, NULL);
+        return XCP__ERR_SESSION_INVALID(s->session);
     for (i = 0; i < s->n; i++) {
         const xcp_value *r = &s->refs[i];
         s->out[i].kind = XCP_VAL_NONE;

@@ -45,7 +45,7 @@ static int check_sr_location(xcp__ctx *c, const char *type,
     free(list);
     if (!why)
         return xcp__oom();
-    rc = xcp__fail("SR_BACKEND_FAILURE", "", why, "", NULL);
+    rc = XCP__ERR_SR_BACKEND_FAILURE("", why, "");
     free(why);
     return rc;
 }
@@ -104,7 +104,7 @@ int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
     int rc;
 
     if (!st)
-        return xcp__fail("SR_UNKNOWN_DRIVER", type, NULL);
+        return XCP__ERR_SR_UNKNOWN_DRIVER(type);
     if ((rc = check_sr_location(c, type, dconf)) < 0)
         return rc;
     if ((rc = xcp__db_create(c->db, C(SR), NULL, NULL, &sr)) < 0 ||
@@ -161,7 +161,7 @@ static int sr_introduce(xcp__ctx *c)
     int rc;
 
     if (*uuid && xcp__db_by_uuid(c->db, C(SR), uuid))
-        return xcp__fail("UUID_INVALID", "SR", uuid, NULL);
+        return XCP__ERR_UUID_INVALID("SR", uuid);
     if ((rc = xcp__db_create(c->db, C(SR), NULL, *uuid ? uuid : NULL,
                              &sr)) < 0 ||
         (rc = xcp__db_set_str(c->db, sr, F(SR, name_label),
@@ -247,7 +247,7 @@ static int sr_forget(xcp__ctx *c)
     if ((rc = xcp__arg_obj(c, 0, C(SR), &sr)) < 0)
         return rc;
     if (any_attached(c, sr))
-        return xcp__fail("SR_HAS_PBD", sr->ref, NULL);
+        return XCP__ERR_SR_HAS_PBD(sr->ref);
     return forget_records(c, sr);
 }
 
@@ -263,11 +263,11 @@ static int sr_destroy(xcp__ctx *c)
         return rc;
     ind = xcp__obj_map_str(sr, F(SR, other_config), "indestructible");
     if (ind && !strcmp(ind, "true"))
-        return xcp__fail("SR_INDESTRUCTIBLE", sr->ref, NULL);
+        return XCP__ERR_SR_INDESTRUCTIBLE(sr->ref);
     if (any_attached(c, sr))
-        return xcp__fail("SR_HAS_PBD", sr->ref, NULL);
+        return XCP__ERR_SR_HAS_PBD(sr->ref);
     if (xcp__obj_val(sr, F(SR, VDIs))->u.arr.n > 0)
-        return xcp__fail("SR_NOT_EMPTY", NULL);
+        return XCP__ERR_SR_NOT_EMPTY();
     if ((rc = xcp__srt_get(c, sr, true, &t)) < 0)
         return rc;
     memset(&err, 0, sizeof(err));
@@ -418,9 +418,9 @@ static int sr_probe(xcp__ctx *c)
     char *s;
 
     if (!st)
-        return xcp__fail("SR_UNKNOWN_DRIVER", xcp__arg_str(c, 2), NULL);
+        return XCP__ERR_SR_UNKNOWN_DRIVER(xcp__arg_str(c, 2));
     if (!st->ops->sr_probe)
-        return xcp__fail("SR_OPERATION_NOT_SUPPORTED", XCP_NULL_REF, NULL);
+        return XCP__ERR_SR_OPERATION_NOT_SUPPORTED(XCP_NULL_REF);
     if ((rc = check_sr_location(c, xcp__arg_str(c, 2), dc)) < 0)
         return rc;
     memset(&t, 0, sizeof(t));
@@ -522,8 +522,7 @@ static int pbd_destroy(xcp__ctx *c)
     if ((rc = xcp__arg_obj(c, 0, C(PBD), &pbd)) < 0)
         return rc;
     if (xcp__obj_bool(pbd, F(PBD, currently_attached)))
-        return xcp__fail("OPERATION_NOT_ALLOWED", "PBD is currently attached",
-                         NULL);
+        return XCP__ERR_OPERATION_NOT_ALLOWED("PBD is currently attached");
     return xcp__db_destroy(c->db, pbd);
 }
 
@@ -538,8 +537,7 @@ static int pbd_plug(xcp__ctx *c)
     if (xcp__obj_bool(pbd, F(PBD, currently_attached)))
         return 0;
     if (strcmp(xcp__obj_str(pbd, F(PBD, host)), c->e->host))
-        return xcp__fail("HOST_OFFLINE", xcp__obj_str(pbd, F(PBD, host)),
-                         NULL);
+        return XCP__ERR_HOST_OFFLINE(xcp__obj_str(pbd, F(PBD, host)));
     return attach(c, sr, pbd);
 }
 
@@ -565,7 +563,7 @@ static int pbd_unplug(xcp__ctx *c)
             xcp__obj *b = xcp__db_get_cls(c->db, C(VBD),
                                           vbds->u.arr.items[k].u.s);
             if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
-                return xcp__fail("VDI_IN_USE", v->ref, "unplug", NULL);
+                return XCP__ERR_VDI_IN_USE(v->ref, "unplug");
         }
     }
     if ((rc = xcp__srt_get(c, sr, true, &t)) < 0)
@@ -610,9 +608,9 @@ static int vdi_create(xcp__ctx *c)
 
     if (f[F(VDI, SR)].kind == XCP_VAL_NONE ||
         f[F(VDI, virtual_size)].kind == XCP_VAL_NONE)
-        return xcp__fail("INTERNAL_ERROR",
-                         "missing field SR or virtual_size in VDI.create "
-                         "argument", NULL);
+        return XCP__ERR_INTERNAL_ERROR(
+            "missing field SR or virtual_size in VDI.create "
+            "argument");
     if ((rc = xcp__ref_obj(c, f[F(VDI, SR)].u.s, C(SR), &sr)) < 0)
         return rc;
     rc = xcp__vdi_new(c, sr, f[F(VDI, name_label)].kind == XCP_VAL_STRING
@@ -666,8 +664,8 @@ static int vdi_busy(xcp__obj *vdi)
     const xcp_value *cur = xcp__obj_val(vdi, F(VDI, current_operations));
 
     if (cur->kind == XCP_VAL_STRUCT && cur->u.st.n > 0)
-        return xcp__fail("OTHER_OPERATION_IN_PROGRESS", "VDI", vdi->ref,
-                         cur->u.st.vals[0].u.s, cur->u.st.keys[0], NULL);
+        return XCP__ERR_OTHER_OPERATION_IN_PROGRESS(
+            "VDI", vdi->ref, cur->u.st.vals[0].u.s, cur->u.st.keys[0]);
     return 0;
 }
 
@@ -679,7 +677,7 @@ static int vdi_destroy(xcp__ctx *c)
     if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0)
         return rc;
     if (vdi_attached(c, vdi))
-        return xcp__fail("VDI_IN_USE", vdi->ref, "destroy", NULL);
+        return XCP__ERR_VDI_IN_USE(vdi->ref, "destroy");
     if ((rc = destroy_set(c, vdi, F(VDI, VBDs), C(VBD))) < 0)
         return rc;
     return xcp__vdi_delete(c, vdi);
@@ -693,7 +691,7 @@ static int vdi_forget(xcp__ctx *c)
     if ((rc = vdi_arg(c, &vdi)) < 0)
         return rc;
     if (vdi_attached(c, vdi))
-        return xcp__fail("VDI_IN_USE", vdi->ref, "forget", NULL);
+        return XCP__ERR_VDI_IN_USE(vdi->ref, "forget");
     if ((rc = destroy_set(c, vdi, F(VDI, VBDs), C(VBD))) < 0)
         return rc;
     return xcp__db_destroy(c->db, vdi);
@@ -722,9 +720,9 @@ static int vdi_copy(xcp__ctx *c)
         return rc;
     if (!xcp_ref_is_null(xcp__arg_str(c, 2)) ||
         !xcp_ref_is_null(xcp__arg_str(c, 3)))
-        return xcp__fail("VALUE_NOT_SUPPORTED", "base_vdi/into_vdi",
+        return XCP__ERR_VALUE_NOT_SUPPORTED("base_vdi/into_vdi",
                          xcp__arg_str(c, 3),
-                         "delta copies are not supported yet", NULL);
+                         "delta copies are not supported yet");
     if (!xcp_ref_is_null(xcp__arg_str(c, 1)) &&
         (rc = xcp__arg_obj(c, 1, C(SR), &sr)) < 0)
         return rc;
@@ -750,10 +748,10 @@ static int do_resize(xcp__ctx *c, bool online)
     if (size < old) {
         char n[32];
         snprintf(n, sizeof(n), "%lld", (long long)old);
-        return xcp__fail("VDI_TOO_SMALL", vdi->ref, n, NULL);
+        return XCP__ERR_VDI_TOO_SMALL(vdi->ref, n);
     }
     if (!online && vdi_attached(c, vdi))
-        return xcp__fail("VDI_IN_USE", vdi->ref, "resize", NULL);
+        return XCP__ERR_VDI_IN_USE(vdi->ref, "resize");
     if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
         return rc;
     if ((rc = xcp__sr_need(sr, &t, online ? XCP_SR_CAP_VDI_RESIZE_ONLINE
@@ -807,9 +805,9 @@ static int vdi_introduce(xcp__ctx *c)
                                : -1;
     xcp__srt_free(&t);
     if (rc < 0)
-        return xcp__fail("VDI_LOCATION_MISSING", sr->ref, loc, NULL);
+        return XCP__ERR_VDI_LOCATION_MISSING(sr->ref, loc);
     if (*uuid && xcp__db_by_uuid(c->db, C(VDI), uuid))
-        return xcp__fail("UUID_INVALID", "VDI", uuid, NULL);
+        return XCP__ERR_UUID_INVALID("VDI", uuid);
     {
         const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
         size_t i;
@@ -817,7 +815,7 @@ static int vdi_introduce(xcp__ctx *c)
             xcp__obj *o = xcp__db_get_cls(c->db, C(VDI),
                                           vdis->u.arr.items[i].u.s);
             if (o && !strcmp(xcp__obj_str(o, F(VDI, location)), loc))
-                return xcp__fail("LOCATION_NOT_UNIQUE", sr->ref, loc, NULL);
+                return XCP__ERR_LOCATION_NOT_UNIQUE(sr->ref, loc);
         }
     }
     if ((rc = xcp__db_create(c->db, C(VDI), NULL, *uuid ? uuid : NULL,
@@ -852,7 +850,7 @@ static int vdi_set(xcp__ctx *c, int field, bool detached)
     if ((rc = vdi_arg(c, &vdi)) < 0)
         return rc;
     if (detached && vdi_attached(c, vdi))
-        return xcp__fail("VDI_IN_USE", vdi->ref, c->msg->wire, NULL);
+        return XCP__ERR_VDI_IN_USE(vdi->ref, c->msg->wire);
     return copy_arg(c, vdi, field, 1);
 }
 

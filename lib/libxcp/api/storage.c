@@ -17,8 +17,9 @@ int xcp__sr_fail(const xcp_sr_error *err)
                                                  : "storage driver failure";
 
     if (!strcmp(name, "SR_BACKEND_FAILURE"))
-        return xcp__fail(name, "", reason, "", NULL);
-    return xcp__fail(name, reason, NULL);
+        return XCP__ERR_SR_BACKEND_FAILURE("", reason, "");
+    /* the driver names the error: relay it */
+    return xcp__failv(name, 1, &reason);
 }
 
 void xcp__srt_free(xcp__srt *t)
@@ -60,12 +61,12 @@ static int srt_build(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
 
     memset(out, 0, sizeof(*out));
     if (!(out->type = xcp__sr_type_find(type)))
-        return xcp__fail("SR_UNKNOWN_DRIVER", type, NULL);
+        return XCP__ERR_SR_UNKNOWN_DRIVER(type);
     pbd = local_pbd(c, sr);
     if (!pbd)
-        return xcp__fail("SR_HAS_NO_PBDS", sr->ref, NULL);
+        return XCP__ERR_SR_HAS_NO_PBDS(sr->ref);
     if (!any_pbd && !xcp__obj_bool(pbd, F(PBD, currently_attached)))
-        return xcp__fail("SR_NOT_ATTACHED", sr->ref, NULL);
+        return XCP__ERR_SR_NOT_ATTACHED(sr->ref);
     dc = xcp__obj_val(pbd, F(PBD, device_config));
     for (i = 0; dc->kind == XCP_VAL_STRUCT && i < dc->u.st.n &&
                 i < XCP__ARRAY_LEN(out->kv); i++) {
@@ -101,7 +102,7 @@ int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out)
 int xcp__sr_need(xcp__obj *sr, const xcp__srt *t, uint64_t cap)
 {
     if (!(t->type->capabilities & cap))
-        return xcp__fail("SR_OPERATION_NOT_SUPPORTED", sr->ref, NULL);
+        return XCP__ERR_SR_OPERATION_NOT_SUPPORTED(sr->ref);
     return 0;
 }
 
@@ -337,7 +338,7 @@ int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
     if (size < 0) {
         char num[32];
         snprintf(num, sizeof(num), "%lld", (long long)size);
-        return xcp__fail("INVALID_VALUE", "virtual_size", num, NULL);
+        return XCP__ERR_INVALID_VALUE("virtual_size", num);
     }
     if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
         return rc;
@@ -383,7 +384,7 @@ int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out)
         return rc;
     memset(&err, 0, sizeof(err));
     if (!t.type->ops->vdi_path) {
-        rc = xcp__fail("SR_OPERATION_NOT_SUPPORTED", sr->ref, NULL);
+        rc = XCP__ERR_SR_OPERATION_NOT_SUPPORTED(sr->ref);
     } else if (t.type->ops->vdi_path(&t.t, xcp__obj_str(vdi, F(VDI, location)),
                                      out, &err) < 0) {
         rc = xcp__sr_fail(&err);
@@ -425,15 +426,15 @@ int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
     *out = NULL;
     if (write_op && (xcp__obj_bool(vdi, F(VDI, read_only)) ||
                      xcp__obj_bool(vdi, F(VDI, is_a_snapshot))))
-        return xcp__fail("VDI_READONLY", vdi->ref, NULL);
+        return XCP__ERR_VDI_READONLY(vdi->ref);
     if (write_op && xcp__vdi_attached(c, vdi))
-        return xcp__fail("VDI_IN_USE", vdi->ref, write_op, NULL);
+        return XCP__ERR_VDI_IN_USE(vdi->ref, write_op);
     if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
         return rc;
     ops = t.type->ops;
     memset(&err, 0, sizeof(err));
     if (ops->version < 3 || !ops->vdi_stream_open) {
-        rc = xcp__fail("SR_OPERATION_NOT_SUPPORTED", sr->ref, NULL);
+        rc = XCP__ERR_SR_OPERATION_NOT_SUPPORTED(sr->ref);
     } else if (!(s = xcp__calloc(1, sizeof(*s)))) {
         rc = xcp__oom();
     } else if (ops->vdi_stream_open(&t.t, xcp__obj_str(vdi, F(VDI, location)),
@@ -506,7 +507,7 @@ int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
     int rc;
 
     if (vbds->kind == XCP_VAL_ARRAY && vbds->u.arr.n > 0)
-        return xcp__fail("VDI_IN_USE", vdi->ref, "destroy", NULL);
+        return XCP__ERR_VDI_IN_USE(vdi->ref, "destroy");
     if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
         return rc;
     if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_DELETE)) < 0 ||

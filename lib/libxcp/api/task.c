@@ -55,8 +55,8 @@ static int cancel(xcp__ctx *c)
         if (!strcmp(ops->u.arr.items[i].u.s, "cancel"))
             can = true;
     if (!can || !pending(t))
-        return xcp__fail("OPERATION_NOT_ALLOWED",
-                         "task is not cancellable", NULL);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(
+            "task is not cancellable");
     return xcp__db_set_str(c->db, t, F(task, status), "cancelling");
 }
 

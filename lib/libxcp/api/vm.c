@@ -61,10 +61,9 @@ static int hv_fail(xcp__ctx *c, const char *vmref, const xcp_hv_error *e)
      * that still says ENOMEM reports its own message below. */
     XCP__UNUSED(c);
     if (e->code == -ETIMEDOUT)
-        return xcp__fail("VM_SHUTDOWN_TIMEOUT", vmref, e->message, NULL);
-    return xcp__fail("INTERNAL_ERROR", e->message[0] ? e->message
-                                                     : "hypervisor failure",
-                     NULL);
+        return XCP__ERR_VM_SHUTDOWN_TIMEOUT(vmref, e->message);
+    return XCP__ERR_INTERNAL_ERROR(e->message[0] ? e->message
+                                   : "hypervisor failure");
 }
 
 /* ---- boot files: PV_kernel, PV_ramdisk, PV_bootloader -------------------- */
@@ -92,7 +91,7 @@ static int bad_boot_file(const char *field, const char *path)
 
     if (!why)
         return xcp__oom();
-    rc = xcp__fail("INVALID_VALUE", field, path, why, NULL);
+    rc = XCP__ERR_INVALID_VALUE_WHY(field, path, why);
     free(why);
     return rc;
 }
@@ -130,8 +129,8 @@ static int check_bootloader(const char *name)
                                              BOOTLOADERS_DEFAULT),
                                 name))
         return 0;
-    return xcp__fail("INVALID_VALUE", "PV_bootloader", name,
-                     "not a supported bootloader", NULL);
+    return XCP__ERR_INVALID_VALUE_WHY("PV_bootloader", name,
+                                      "not a supported bootloader");
 }
 
 /* The boot fields of a VM record (VM.create). */
@@ -287,8 +286,8 @@ static int build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
                 const xcp_error *e = xcp_error_last();
                 if (e && (!strcmp(e->name, "SR_NOT_ATTACHED") ||
                           !strcmp(e->name, "SR_HAS_NO_PBDS")))
-                    return xcp__fail("VM_REQUIRES_SR", vm->ref,
-                                     xcp__obj_str(vdi, F(VDI, SR)), NULL);
+                    return XCP__ERR_VM_REQUIRES_SR(
+                        vm->ref, xcp__obj_str(vdi, F(VDI, SR)));
                 return rc;
             }
             dk->path = d->paths[d->cfg.n_disks].path;
@@ -309,8 +308,8 @@ static int build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
         net = xcp__db_get_cls(c->db, C(network),
                               xcp__obj_str(vif, F(VIF, network)));
         if (!net)
-            return xcp__fail("VM_REQUIRES_NETWORK", vm->ref,
-                             xcp__obj_str(vif, F(VIF, network)), NULL);
+            return XCP__ERR_VM_REQUIRES_NETWORK(
+                vm->ref, xcp__obj_str(vif, F(VIF, network)));
         xcp__mac_parse(xcp__obj_str(vif, F(VIF, MAC)), n->mac);
         n->bridge = keep(d, xcp__obj_str(net, F(network, bridge)));
         n->devid = (uint32_t)atoi(xcp__obj_str(vif, F(VIF, device)));
@@ -501,9 +500,9 @@ static int check_memory_constraints(int64_t smin, int64_t dmin, int64_t dmax,
 {
     if (smin <= dmin && dmin <= dmax && dmax <= smax && smin >= 0)
         return 0;
-    return xcp__fail("MEMORY_CONSTRAINT_VIOLATION",
-                     "Memory limits must satisfy: static_min <= dynamic_min "
-                     "<= dynamic_max <= static_max", NULL);
+    return XCP__ERR_MEMORY_CONSTRAINT_VIOLATION(
+        "Memory limits must satisfy: static_min <= dynamic_min "
+        "<= dynamic_max <= static_max");
 }
 
 static int check_vm_memory(xcp__obj *vm)
@@ -525,12 +524,12 @@ static int check_host_fits(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
     char a[32], b[32];
 
     if (host && !xcp__obj_bool(host, F(host, enabled)))
-        return xcp__fail("HOST_DISABLED", host->ref, NULL);
+        return XCP__ERR_HOST_DISABLED(host->ref);
     if (xcp__obj_int(vm, F(VM, VCPUs_at_startup)) < 1)
-        return xcp__fail("VM_NO_VCPUS", vm->ref, NULL);
+        return XCP__ERR_VM_NO_VCPUS(vm->ref);
     if (xcp__obj_int(vm, F(VM, VCPUs_at_startup)) >
         xcp__obj_int(vm, F(VM, VCPUs_max)))
-        return xcp__fail("VM_TOO_MANY_VCPUS", vm->ref, NULL);
+        return XCP__ERR_VM_TOO_MANY_VCPUS(vm->ref);
     if (check_vm_memory(vm) < 0)
         return XCP_EAPI;
     if (xcp__hv_host_info(c->e->hv, &hi, &e) < 0)
@@ -541,7 +540,7 @@ static int check_host_fits(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
     if (need > hi.memory_free) {
         snprintf(a, sizeof(a), "%" PRIu64, need);
         snprintf(b, sizeof(b), "%" PRIu64, hi.memory_free);
-        return xcp__fail("HOST_NOT_ENOUGH_FREE_MEMORY", a, b, NULL);
+        return XCP__ERR_HOST_NOT_ENOUGH_FREE_MEMORY(a, b);
     }
     return 0;
 }
@@ -611,7 +610,7 @@ static int build_domain(xcp__ctx *c, xcp__obj **vm, bool paused,
             snprintf(b, sizeof(b), "%" PRIu64,
                      xcp__hv_host_info(c->e->hv, &hi, &e2) == 0
                          ? hi.memory_free : 0);
-            return xcp__fail("HOST_NOT_ENOUGH_FREE_MEMORY", a, b, NULL);
+            return XCP__ERR_HOST_NOT_ENOUGH_FREE_MEMORY(a, b);
         }
         return hv_fail(c, ref, &e);
     }
@@ -677,13 +676,13 @@ static int guest_shutdown(xcp__ctx *c, xcp__obj **vm,
             break;
         if (xcp__task_cancelling(c)) {
             *vm = xcp__db_get_cls(c->db, C(VM), ref);
-            return xcp__fail("TASK_CANCELLED", c->task, NULL);
+            return XCP__ERR_TASK_CANCELLED(c->task);
         }
         if (!xcp__ctx_wait(c, deadline)) {
             char t[32];
             snprintf(t, sizeof(t), "%.0f", timeout / 1000.0);
             *vm = xcp__db_get_cls(c->db, C(VM), ref);
-            return xcp__fail("VM_SHUTDOWN_TIMEOUT", ref, t, NULL);
+            return XCP__ERR_VM_SHUTDOWN_TIMEOUT(ref, t);
         }
     }
     *vm = xcp__db_get_cls(c->db, C(VM), ref);
@@ -755,7 +754,7 @@ static int start_on(xcp__ctx *c)
         (rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
         return rc;
     if (strcmp(host->ref, c->e->host))
-        return xcp__fail("HOST_OFFLINE", host->ref, NULL);
+        return XCP__ERR_HOST_OFFLINE(host->ref);
     return do_start(c, vm, xcp__arg_bool(c, 2), "start_on");
 }
 
@@ -972,7 +971,7 @@ static int save_domain(xcp__ctx *c, xcp__obj **vm, char vdiref[XCP_REF_MAX])
 
     snprintf(ref, sizeof(ref), "%s", (*vm)->ref);
     if (!sr)
-        return xcp__fail("VM_REQUIRES_SR", ref, XCP_NULL_REF, NULL);
+        return XCP__ERR_VM_REQUIRES_SR(ref, XCP_NULL_REF);
     name = xcp__printf("Suspend image for %s",
                        xcp__obj_str(*vm, F(VM, name_label)));
     if (!name)
@@ -1033,9 +1032,8 @@ static int do_resume(xcp__ctx *c, bool paused, const char *op)
         return rc;
     vdi = xcp__db_get_cls(c->db, C(VDI), xcp__obj_str(vm, F(VM, suspend_VDI)));
     if (!vdi)
-        return fail_op(c, ref, xcp__fail("VDI_MISSING", XCP_NULL_REF,
-                                         xcp__obj_str(vm, F(VM, suspend_VDI)),
-                                         NULL));
+        return fail_op(c, ref, XCP__ERR_VDI_MISSING(
+                           XCP_NULL_REF, xcp__obj_str(vm, F(VM, suspend_VDI))));
     if ((rc = xcp__vdi_path(c, vdi, &path)) < 0 ||
         (rc = build_domain(c, &vm, paused, path.path, &domid)) < 0)
         return fail_op(c, ref, rc);
@@ -1058,7 +1056,7 @@ static int resume_on(xcp__ctx *c)
     if ((rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
         return rc;
     if (strcmp(host->ref, c->e->host))
-        return xcp__fail("HOST_OFFLINE", host->ref, NULL);
+        return XCP__ERR_HOST_OFFLINE(host->ref);
     return do_resume(c, xcp__arg_bool(c, 2), "resume_on");
 }
 
@@ -1076,9 +1074,9 @@ static int power_state_reset(xcp__ctx *c)
     if ((rc = vm_arg(c, &vm)) < 0)
         return rc;
     if (xcp__obj_bool(vm, F(VM, is_control_domain)))
-        return xcp__fail("OPERATION_NOT_ALLOWED",
-                         "This operation is not allowed on the control "
-                         "domain", NULL);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(
+            "This operation is not allowed on the control "
+            "domain");
     domid = xcp__obj_int(vm, F(VM, domid));
     if (domid > 0 &&
         xcp__hv_domain_info(c->e->hv, (uint32_t)domid, &info, &e) == 0 &&
@@ -1146,7 +1144,7 @@ static int vm_create(xcp__ctx *c)
         if ((f->flags & XF_REQ) && rec->u.rec.fields[i].kind == XCP_VAL_NONE) {
             char *m = xcp__printf("missing field %s in VM.create argument",
                                   f->name);
-            rc = xcp__fail("INTERNAL_ERROR", m ? m : f->name, NULL);
+            rc = XCP__ERR_INTERNAL_ERROR(m ? m : f->name);
             free(m);
             return rc;
         }
@@ -1164,7 +1162,7 @@ static int vm_create(xcp__ctx *c)
         char n[32];
         snprintf(n, sizeof(n), "%lld",
                  (long long)rec->u.rec.fields[F(VM, VCPUs_at_startup)].u.i);
-        return xcp__fail("INVALID_VALUE", "VCPUs_at_startup", n, NULL);
+        return XCP__ERR_INVALID_VALUE("VCPUs_at_startup", n);
     }
     {
         /* The power state and its image are the server's business. */
@@ -1494,8 +1492,8 @@ static int vm_snapshot(xcp__ctx *c)
 
 static int snapshot_with_quiesce(xcp__ctx *c)
 {
-    return xcp__fail("VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED",
-                     xcp__arg_str(c, 0), NULL);
+    return XCP__ERR_VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED_VM(
+        xcp__arg_str(c, 0));
 }
 
 /* Checkpoint: memory + disks. The running domain is saved into a suspend
@@ -1654,11 +1652,11 @@ static int parse_disks(const char *xml, struct pdisk *out, size_t cap,
                         XML_PARSE_NONET | XML_PARSE_NOERROR |
                             XML_PARSE_NOWARNING);
     if (!doc)
-        return xcp__fail("INVALID_VALUE", "other_config:disks", xml, NULL);
+        return XCP__ERR_INVALID_VALUE("other_config:disks", xml);
     root = xmlDocGetRootElement(doc);
     if (!root || xmlStrcmp(root->name, (const xmlChar *)"provision")) {
         xmlFreeDoc(doc);
-        return xcp__fail("INVALID_VALUE", "other_config:disks", xml, NULL);
+        return XCP__ERR_INVALID_VALUE("other_config:disks", xml);
     }
     for (d = root->children; d; d = d->next) {
         xmlChar *dev, *size, *sr, *boot, *type;
@@ -1687,7 +1685,7 @@ static int parse_disks(const char *xml, struct pdisk *out, size_t cap,
         xmlFree(type);
         if (out[*n].size <= 0) {
             xmlFreeDoc(doc);
-            return xcp__fail("INVALID_VALUE", "other_config:disks", xml, NULL);
+            return XCP__ERR_INVALID_VALUE("other_config:disks", xml);
         }
         (*n)++;
     }
@@ -1716,7 +1714,7 @@ static int provision(xcp__ctx *c)
         if (!sr)
             sr = xcp__default_sr(c);
         if (!sr)
-            return xcp__fail("SR_REQUIRED", "", NULL);
+            return XCP__ERR_SR_REQUIRED("");
         name = xcp__printf("%s %s", xcp__obj_str(vm, F(VM, name_label)),
                            disks[i].device);
         if (!name)
@@ -1768,7 +1766,7 @@ static int set_dynamic(xcp__ctx *c, xcp__obj *vm, int64_t min, int64_t max)
             (uint64_t)(max - cur) > hi.memory_free) {
             snprintf(a, sizeof(a), "%lld", (long long)(max - cur));
             snprintf(b, sizeof(b), "%llu", (unsigned long long)hi.memory_free);
-            return xcp__fail("HOST_NOT_ENOUGH_FREE_MEMORY", a, b, NULL);
+            return XCP__ERR_HOST_NOT_ENOUGH_FREE_MEMORY(a, b);
         }
     }
     if (is(vm, "Running") &&
@@ -1891,7 +1889,7 @@ static int bad_int(const char *field, int64_t v)
     char n[32];
 
     snprintf(n, sizeof(n), "%lld", (long long)v);
-    return xcp__fail("INVALID_VALUE", field, n, NULL);
+    return XCP__ERR_INVALID_VALUE(field, n);
 }
 
 static int set_VCPUs_max(xcp__ctx *c)
@@ -1935,9 +1933,8 @@ static int set_VCPUs_number_live(xcp__ctx *c)
     if (v < 1)
         return bad_int("nvcpu", v);
     if (v > xcp__obj_int(vm, F(VM, VCPUs_max)))
-        return xcp__fail("OPERATION_NOT_ALLOWED",
-                         "The number of vCPUs may not exceed VCPUs_max",
-                         NULL);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(
+            "The number of vCPUs may not exceed VCPUs_max");
     if (xcp__hv_domain_set_vcpus(c->e->hv,
                                  (uint32_t)xcp__obj_int(vm, F(VM, domid)),
                                  (uint32_t)v, &e) < 0)
@@ -2102,7 +2099,7 @@ static int assert_can_boot_here(xcp__ctx *c)
         (rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
         return rc;
     if (strcmp(host->ref, c->e->host))
-        return xcp__fail("HOST_OFFLINE", host->ref, NULL);
+        return XCP__ERR_HOST_OFFLINE(host->ref);
     if ((rc = build_cfg(c, vm, &d)) == 0)
         rc = check_host_fits(c, vm, &d);
     domcfg_free(&d);

@@ -81,7 +81,7 @@ static int parse_uri(struct remote *r, const char *uri)
         if (strncmp(path, "//", 2) == 0)
             path += 2;
         if (*path != '/')
-            return xcp__fail("INVALID_VALUE", "uri", uri, NULL);
+            return XCP__ERR_INVALID_VALUE("uri", uri);
         r->is_unix = true;
         r->host = xcp__strdup(path);
         r->port = xcp__strdup("");
@@ -95,22 +95,22 @@ static int parse_uri(struct remote *r, const char *uri)
         tls = false;
         auth = uri + 7;
     } else {
-        return xcp__fail("INVALID_VALUE", "uri", uri, NULL);
+        return XCP__ERR_INVALID_VALUE("uri", uri);
     }
     /* A path after the authority is ignored: XenAPI lives at / (and
      * /jsonrpc), which is where we post. */
     alen = strcspn(auth, "/?#");
     if (alen == 0 || memchr(auth, '@', alen))
-        return xcp__fail("INVALID_VALUE", "uri", uri, NULL);
+        return XCP__ERR_INVALID_VALUE("uri", uri);
     end = auth + alen;
     if (*auth == '[') { /* [v6]:port */
         const char *rb = memchr(auth, ']', alen);
         if (!rb)
-            return xcp__fail("INVALID_VALUE", "uri", uri, NULL);
+            return XCP__ERR_INVALID_VALUE("uri", uri);
         r->host = xcp__strndup(auth + 1, (size_t)(rb - auth - 1));
         colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
         if (!colon && rb + 1 != end)
-            return xcp__fail("INVALID_VALUE", "uri", uri, NULL);
+            return XCP__ERR_INVALID_VALUE("uri", uri);
     } else {
         colon = memchr(auth, ':', alen);
         r->host = xcp__strndup(auth, colon ? (size_t)(colon - auth) : alen);
@@ -118,10 +118,10 @@ static int parse_uri(struct remote *r, const char *uri)
     if (colon) {
         const char *p;
         if (colon + 1 == end || end - colon > 6)
-            return xcp__fail("INVALID_VALUE", "uri", uri, NULL);
+            return XCP__ERR_INVALID_VALUE("uri", uri);
         for (p = colon + 1; p < end; p++)
             if (*p < '0' || *p > '9')
-                return xcp__fail("INVALID_VALUE", "uri", uri, NULL);
+                return XCP__ERR_INVALID_VALUE("uri", uri);
         r->port = xcp__strndup(colon + 1, (size_t)(end - colon - 1));
     } else {
         r->port = xcp__strdup(tls ? "443" : "80");
@@ -406,7 +406,7 @@ static int type_error(const struct xcp__type *t, const xcp_value *v)
                                         "struct", "record"};
     char *msg = xcp__printf("the server sent %s where %s was expected",
                             kinds[v->kind], t->spell ? t->spell : "?");
-    int rc = xcp__fail("INTERNAL_ERROR", msg ? msg : "type error", NULL);
+    int rc = XCP__ERR_INTERNAL_ERROR(msg ? msg : "type error");
 
     free(msg);
     return rc;
@@ -718,9 +718,9 @@ static int remote_invoke(xcp_session *s, int mid, bool async, size_t nargs,
     if (async) {
         if (result->kind != XCP_VAL_STRING) {
             xcp_value_dispose(result);
-            rc = xcp__fail("INTERNAL_ERROR",
-                           "the server did not answer an Async call with "
-                           "a task", NULL);
+            rc = XCP__ERR_INTERNAL_ERROR(
+                "the server did not answer an Async call with "
+                "a task");
         }
     } else if ((rc = xcp__remote_coerce_result(mid, result)) < 0) {
         xcp_value_dispose(result);
@@ -785,13 +785,13 @@ static int remote_records_fields(xcp_session *s, int cls, const char *where,
         return rc;
     }
     if (result->kind != XCP_VAL_STRUCT)
-        rc = xcp__fail("INTERNAL_ERROR", "the server did not answer "
-                       "get_all_records_where with a map", NULL);
+        rc = XCP__ERR_INTERNAL_ERROR("the server did not answer "
+                                     "get_all_records_where with a map");
     for (i = 0; rc == 0 && i < result->u.st.n; i++) {
         xcp_value *rec = &result->u.st.vals[i];
         if (rec->kind != XCP_VAL_STRUCT) {
-            rc = xcp__fail("INTERNAL_ERROR", "the server sent a record "
-                           "that is not a struct", NULL);
+            rc = XCP__ERR_INTERNAL_ERROR("the server sent a record "
+                                         "that is not a struct");
             break;
         }
         for (j = 0; rc == 0 && j < rec->u.st.n; j++) {
@@ -822,16 +822,14 @@ int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
 
     xcp_error_clear();
     if (!out)
-        return xcp__fail("INVALID_VALUE", "out", "", NULL);
+        return XCP__ERR_INVALID_VALUE("out", "");
     *out = NULL;
     if (!o || o->version != XCP_REMOTE_OPTIONS_VERSION)
-        return xcp__fail("INVALID_VALUE", "xcp_remote_options.version", "",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("xcp_remote_options.version", "");
     if (!o->uri)
-        return xcp__fail("INVALID_VALUE", "uri", "", NULL);
+        return XCP__ERR_INVALID_VALUE("uri", "");
     if (o->protocol != XCP_REMOTE_XMLRPC && o->protocol != XCP_REMOTE_JSONRPC)
-        return xcp__fail("INVALID_VALUE", "xcp_remote_options.protocol", "",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("xcp_remote_options.protocol", "");
     if (!(r = xcp__calloc(1, sizeof(*r))) || !(s = xcp__calloc(1, sizeof(*s)))
         || !(r->uri = xcp__strdup(o->uri))) {
         rc = xcp__oom();

@@ -55,9 +55,18 @@ void xcp__buf_free(xcp__buf *b);
 #define XCP__ERROR_MAX_PARAMS 16
 
 /* Set the thread's error: name + NULL-terminated list of parameters.
- * Returns XCP_EAPI. */
+ * Returns XCP_EAPI. Not called directly: the generated XCP__ERR_<NAME>
+ * macros of gen_errors.h (one per row of model/errors.def) call it with
+ * the name and exactly the parameters errors.def lists, so a misspelt name
+ * or a wrong count does not compile. */
 int xcp__fail(const char *name, ...);
-/* Same with an array. */
+#include "gen_errors.h"
+#if defined(__GNUC__) && !defined(XCP__FAIL_DIRECT)
+/* Any direct call is an error (the macros above expand to it freely). */
+#pragma GCC poison xcp__fail
+#endif
+/* Same with an array: for an error whose name is only known at run time
+ * (relayed from a peer, a task or a storage driver). */
 int xcp__failv(const char *name, size_t n, const char *const *params);
 /* As xcp__failv with another return code (XCP_EIO for transport errors). */
 int xcp__fail_code(int code, const char *name, size_t n,

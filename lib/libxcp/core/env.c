@@ -25,7 +25,7 @@ int xcp__env_int(const char *name, int64_t dflt, int64_t *out)
     errno = 0;
     v = strtoll(s, &end, 10);
     if (errno || *end || v < 0)
-        return xcp__fail("INVALID_VALUE", name, s, NULL);
+        return XCP__ERR_INVALID_VALUE(name, s);
     *out = v;
     return 0;
 }

@@ -87,7 +87,7 @@ int xcp_value_struct_add(xcp_value *st, const char *key, xcp_value *val)
     return 0;
 }
 
-void xcp_datetime_format(xcp_datetime t, char *buf, size_t len)
+void xcp_datetime_format(char *buf, size_t len, xcp_datetime t)
 {
     struct tm tm;
     time_t tt = (time_t)t;
@@ -100,7 +100,8 @@ void xcp_datetime_format(xcp_datetime t, char *buf, size_t len)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-int xcp_datetime_parse(const char *s, xcp_datetime *out)
+/* The parser of xcp_datetime_parse: false when s is not a datetime. */
+static bool datetime_parse(const char *s, xcp_datetime *out)
 {
     int Y, M, D, h, m, sec, n = 0, oh = 0, om = 0;
     char sign = 0;
@@ -108,7 +109,7 @@ int xcp_datetime_parse(const char *s, xcp_datetime *out)
     const char *rest;
 
     if (!s)
-        return XCP_EINVAL;
+        return false;
     if (sscanf(s, "%4d%2d%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &sec, &n) ==
             6 && n == 17) {
         rest = s + n;
@@ -116,7 +117,7 @@ int xcp_datetime_parse(const char *s, xcp_datetime *out)
                       &sec, &n) == 6 && n == 19) {
         rest = s + n;
     } else {
-        return XCP_EINVAL;
+        return false;
     }
     if (*rest == '.') /* fractional seconds: ignored */
         for (rest++; *rest >= '0' && *rest <= '9'; rest++)
@@ -126,12 +127,12 @@ int xcp_datetime_parse(const char *s, xcp_datetime *out)
     } else if (*rest == '+' || *rest == '-') {
         sign = *rest;
         if (sscanf(rest + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5)
-            return XCP_EINVAL;
+            return false;
         rest += 1 + n;
     }
     if (*rest || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 ||
         sec > 60 || h < 0 || m < 0 || sec < 0)
-        return XCP_EINVAL;
+        return false;
     memset(&tm, 0, sizeof(tm));
     tm.tm_year = Y - 1900;
     tm.tm_mon = M - 1;
@@ -144,5 +145,12 @@ int xcp_datetime_parse(const char *s, xcp_datetime *out)
         *out -= oh * 3600 + om * 60;
     else if (sign == '-')
         *out += oh * 3600 + om * 60;
+    return true;
+}
+
+int xcp_datetime_parse(xcp_datetime *out, const char *s)
+{
+    if (!datetime_parse(s, out))
+        return XCP__ERR_INVALID_VALUE("datetime", s ? s : "");
     return 0;
 }

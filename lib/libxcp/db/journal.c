@@ -584,7 +584,7 @@ static int io_error(const struct xcp__journal *j, const char *op, int err)
     if (!why)
         return xcp__oom();
     if (err == ENOSPC || err == EDQUOT)
-        rc = xcp__fail("OUT_OF_SPACE", j->jpath, why, NULL);
+        rc = XCP__ERR_OUT_OF_SPACE_WHY(j->jpath, why);
     else
         rc = xcp__internal("database journal %s: %s", j->jpath, why);
     free(why);

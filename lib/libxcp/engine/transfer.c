@@ -39,9 +39,8 @@ static int find_vdi(xcp__ctx *c, const char *id, xcp__obj **out)
     if (!v)
         v = xcp__db_by_uuid(c->db, C(VDI), id);
     if (!v)
-        return xcp__fail(xcp__uuid_valid(id) ? "UUID_INVALID"
-                                             : "HANDLE_INVALID",
-                         "VDI", id, NULL);
+        return xcp__uuid_valid(id) ? XCP__ERR_UUID_INVALID("VDI", id)
+                                   : XCP__ERR_HANDLE_INVALID("VDI", id);
     *out = v;
     return 0;
 }
@@ -69,7 +68,7 @@ static int open_txn(xcp__ctx *c, void *arg)
 
     if (r->session && !xcp__db_get_cls(c->db, C(session), r->session)) {
         o->http = 401;
-        return xcp__fail("SESSION_INVALID", r->session, NULL);
+        return XCP__ERR_SESSION_INVALID(r->session);
     }
     if (r->task_id && *r->task_id &&
         !(task = xcp__db_get_cls(c->db, C(task), r->task_id))) {
@@ -78,7 +77,7 @@ static int open_txn(xcp__ctx *c, void *arg)
     }
     if (!r->vdi || !*r->vdi) {
         o->http = 400;
-        return xcp__fail("INVALID_VALUE", "vdi", "", NULL);
+        return XCP__ERR_INVALID_VALUE("vdi", "");
     }
     if ((rc = find_vdi(c, r->vdi, &vdi)) < 0) {
         o->http = 404;
@@ -97,8 +96,7 @@ static int open_txn(xcp__ctx *c, void *arg)
     if (r->import && r->content_length != UINT64_MAX) {
         if (r->content_length > t->size) {
             o->http = 400;
-            return xcp__fail("VDI_IO_ERROR",
-                             "the body is larger than the VDI", NULL);
+            return XCP__ERR_VDI_IO_ERROR("the body is larger than the VDI");
         }
         t->expected = r->content_length;
         t->declared = true;
@@ -244,11 +242,9 @@ static void progress(xcp__transfer *t, uint64_t pos)
 int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n)
 {
     if (!t->import)
-        return xcp__fail("INVALID_VALUE", "transfer", "not an import",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("transfer", "not an import");
     if (n > t->size - t->offset)
-        return xcp__fail("VDI_IO_ERROR", "write past the end of the VDI",
-                         NULL);
+        return XCP__ERR_VDI_IO_ERROR("write past the end of the VDI");
     if (n && xcp__vdi_stream_write(t->s, t->offset, buf, n) < 0)
         return -1;
     t->offset += n;
@@ -278,8 +274,7 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
 
     *got = 0;
     if (t->import)
-        return xcp__fail("INVALID_VALUE", "transfer", "not an export",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("transfer", "not an export");
     if (offset >= t->size)
         return 0;
     if (n > t->size - offset)
@@ -309,12 +304,12 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
     xcp__error_restore(&saved);
     t->s = NULL;
     if (ok && frc < 0) {
-        xcp__fail("VDI_IO_ERROR", "cannot flush the VDI", NULL);
+        XCP__ERR_VDI_IO_ERROR("cannot flush the VDI");
         ok = 0;
         rc = -1;
     }
     if (ok && t->declared && t->offset != t->expected) {
-        xcp__fail("VDI_IO_ERROR", "transfer incomplete", NULL);
+        XCP__ERR_VDI_IO_ERROR("transfer incomplete");
         ok = 0;
         rc = -1;
     }
@@ -322,7 +317,7 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
         complete(t, NULL);
     } else {
         if (!xcp_error_last())
-            xcp__fail("VDI_IO_ERROR", "transfer incomplete", NULL);
+            XCP__ERR_VDI_IO_ERROR("transfer incomplete");
         if (xcp__error_to_value(&err) < 0)
             xcp_value_set_array(&err, 0);
         complete(t, &err);

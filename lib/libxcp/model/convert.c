@@ -80,7 +80,7 @@ static int type_error(const char *what, const char *expected,
                                         "struct", "record"};
     char *msg = xcp__printf("Expected %s, got %s for %s", expected,
                             kinds[v->kind], what ? what : "value");
-    int rc = xcp__fail("INTERNAL_ERROR", msg ? msg : "type error", NULL);
+    int rc = XCP__ERR_INTERNAL_ERROR(msg ? msg : "type error");
 
     free(msg);
     return rc;
@@ -120,7 +120,7 @@ int xcp__scalar_parse(const struct xcp__type *t, const char *s,
         return 0;
     case XT_DATETIME: {
         xcp_datetime d;
-        if (xcp_datetime_parse(s, &d) < 0)
+        if (xcp_datetime_parse(&d, s) < 0)
             return XCP_EINVAL;
         xcp_value_set_datetime(out, d);
         return 0;
@@ -172,8 +172,7 @@ static int scalar_from_text(const struct xcp__type *t, const char *s,
     case XT_BOOL:
     case XT_DATETIME:
         rc = xcp__scalar_parse(t, s, out);
-        return rc == XCP_EINVAL ? xcp__fail("INVALID_VALUE", "map value", s,
-                                            NULL)
+        return rc == XCP_EINVAL ? XCP__ERR_INVALID_VALUE("map value", s)
                                 : rc;
     default:
         return xcp_value_set_string(out, s);
@@ -214,7 +213,7 @@ int xcp__c_to_value(const struct xcp__type *t, const void *p, xcp_value *out,
         if (e < 0 || (size_t)e >= en->n) {
             char num[24];
             snprintf(num, sizeof(num), "%d", e);
-            return xcp__fail("INVALID_VALUE", en->name, num, NULL);
+            return XCP__ERR_INVALID_VALUE(en->name, num);
         }
         return xcp_value_set_string(out, en->values[e]);
     }
@@ -336,14 +335,14 @@ int xcp__value_to_c(const struct xcp__type *t, const xcp_value *v, void *p)
             return 0;
         }
         if (v->kind == XCP_VAL_STRING &&
-            xcp_datetime_parse(v->u.s, (xcp_datetime *)p) == 0)
+            xcp_datetime_parse((xcp_datetime *)p, v->u.s) == 0)
             return 0;
         return type_error("result", "datetime", v);
     case XC_REF:
         if (v->kind != XCP_VAL_STRING)
             return type_error("result", "ref", v);
         if (strlen(v->u.s) >= XCP_REF_MAX)
-            return xcp__fail("INVALID_VALUE", "ref", v->u.s, NULL);
+            return XCP__ERR_INVALID_VALUE("ref", v->u.s);
         memset(p, 0, XCP_REF_MAX);
         strcpy(p, v->u.s);
         return 0;
@@ -536,8 +535,8 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
         if (v->kind == XCP_VAL_STRING) {
             if ((rc = parse_in_place(t, v)) != XCP_EINVAL)
                 return rc;
-            return xcp__fail("INVALID_VALUE", what ? what : "datetime",
-                             v->u.s, NULL);
+            return XCP__ERR_INVALID_VALUE(what ? what : "datetime",
+                                          v->u.s);
         }
         return type_error(what, "datetime", v);
     case XT_ENUM: {
@@ -546,8 +545,8 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
             return type_error(what, en->name, v);
         rc = xcp__enum_canon(en, &v->u.s);
         if (rc == XCP_EINVAL)
-            return xcp__fail("INVALID_VALUE", what ? what : en->name,
-                             v->u.s, NULL);
+            return XCP__ERR_INVALID_VALUE(what ? what : en->name,
+                                          v->u.s);
         return rc < 0 ? rc : 0;
     }
     case XT_SET:
@@ -569,16 +568,16 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
                 rc = xcp__enum_canon(&xcp__enums[t->a->id],
                                      &v->u.st.keys[i]);
                 if (rc == XCP_EINVAL)
-                    return xcp__fail("INVALID_VALUE",
-                                     what ? what : "map key",
-                                     v->u.st.keys[i], NULL);
+                    return XCP__ERR_INVALID_VALUE(
+                        what ? what : "map key",
+                        v->u.st.keys[i]);
                 if (rc < 0)
                     return rc;
                 for (j = 0; j < i; j++)
                     if (!strcmp(v->u.st.keys[j], v->u.st.keys[i]))
-                        return xcp__fail("INVALID_VALUE",
-                                         what ? what : "map key",
-                                         v->u.st.keys[i], NULL);
+                        return XCP__ERR_INVALID_VALUE(
+                            what ? what : "map key",
+                            v->u.st.keys[i]);
             }
             if ((rc = xcp__value_check(t->b, &v->u.st.vals[i], what)) < 0)
                 return rc;
@@ -613,7 +612,7 @@ int xcp__value_default(const struct xcp__type *t, const char *lit,
     case XT_DATETIME:
         xcp_value_set_datetime(out, 0);
         if (lit)
-            xcp_datetime_parse(lit, &out->u.t);
+            xcp_datetime_parse(&out->u.t, lit);
         return 0;
     case XT_ENUM: {
         const struct xcp__enum *en = &xcp__enums[t->id];

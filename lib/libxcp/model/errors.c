@@ -86,7 +86,7 @@ const char *xcp_error_description(const char *name)
     return d ? d->desc : NULL;
 }
 
-const char *const *xcp_error_param_names(const char *name, size_t *n)
+const char *const *xcp_error_param_names(size_t *n, const char *name)
 {
     const struct xcp__errdesc *d = lookup(name);
 

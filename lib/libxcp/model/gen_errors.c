@@ -94,148 +94,148 @@ static const char *const ep_106[] = {"subscription"};
 static const char *const ep_107[] = {"vm", "name", "msg"};
 static const char *const ep_108[] = {"details"};
 static const char *const ep_110[] = {"field"};
-static const char *const ep_111[] = {"ref"};
-static const char *const ep_113[] = {"gpu_group"};
-static const char *const ep_114[] = {"pgpus"};
-static const char *const ep_115[] = {"vgpus"};
-static const char *const ep_116[] = {"class", "handle"};
-static const char *const ep_117[] = {"reason"};
-static const char *const ep_119[] = {"network"};
-static const char *const ep_120[] = {"SR"};
-static const char *const ep_126[] = {"host", "all", "subset"};
-static const char *const ep_127[] = {"host"};
-static const char *const ep_131[] = {"host"};
-static const char *const ep_135[] = {"host"};
-static const char *const ep_138[] = {"reason"};
-static const char *const ep_140[] = {"host", "network"};
-static const char *const ep_141[] = {"host"};
-static const char *const ep_144[] = {"host"};
+static const char *const ep_111[] = {"message"};
+static const char *const ep_112[] = {"ref"};
+static const char *const ep_114[] = {"gpu_group"};
+static const char *const ep_115[] = {"pgpus"};
+static const char *const ep_116[] = {"vgpus"};
+static const char *const ep_117[] = {"class", "handle"};
+static const char *const ep_118[] = {"reason"};
+static const char *const ep_120[] = {"network"};
+static const char *const ep_121[] = {"SR"};
+static const char *const ep_127[] = {"host", "all", "subset"};
+static const char *const ep_128[] = {"host"};
+static const char *const ep_132[] = {"host"};
+static const char *const ep_136[] = {"host"};
+static const char *const ep_139[] = {"reason"};
+static const char *const ep_141[] = {"host", "network"};
+static const char *const ep_142[] = {"host"};
 static const char *const ep_145[] = {"host"};
 static const char *const ep_146[] = {"host"};
-static const char *const ep_147[] = {"driver\040variant"};
-static const char *const ep_148[] = {"host"};
-static const char *const ep_149[] = {"vm"};
-static const char *const ep_150[] = {"host"};
-static const char *const ep_152[] = {"host"};
-static const char *const ep_154[] = {"host", "type", "ref"};
-static const char *const ep_155[] = {"host"};
-static const char *const ep_156[] = {"Master\040IP\040address"};
-static const char *const ep_158[] = {"ip"};
-static const char *const ep_159[] = {"reason"};
-static const char *const ep_161[] = {"needed", "available"};
-static const char *const ep_162[] = {"vcpus", "pcpus"};
-static const char *const ep_164[] = {"host"};
+static const char *const ep_147[] = {"host"};
+static const char *const ep_148[] = {"driver\040variant"};
+static const char *const ep_149[] = {"host"};
+static const char *const ep_150[] = {"vm"};
+static const char *const ep_151[] = {"host"};
+static const char *const ep_153[] = {"host"};
+static const char *const ep_155[] = {"host", "type", "ref"};
+static const char *const ep_156[] = {"host"};
+static const char *const ep_157[] = {"Master\040IP\040address"};
+static const char *const ep_159[] = {"ip"};
+static const char *const ep_160[] = {"reason"};
+static const char *const ep_162[] = {"needed", "available"};
+static const char *const ep_163[] = {"vcpus", "pcpus"};
 static const char *const ep_165[] = {"host"};
-static const char *const ep_168[] = {"host"};
-static const char *const ep_169[] = {"host_xapi_version"};
-static const char *const ep_170[] = {"vbd", "device"};
-static const char *const ep_171[] = {"msg"};
-static const char *const ep_174[] = {"id"};
-static const char *const ep_177[] = {"filename_expected", "filename_found"};
-static const char *const ep_179[] = {"cluster_stack"};
-static const char *const ep_181[] = {"SR\040type"};
-static const char *const ep_182[] = {"interface"};
-static const char *const ep_183[] = {"message"};
-static const char *const ep_184[] = {"url"};
-static const char *const ep_185[] = {"parameter"};
-static const char *const ep_186[] = {"cluster_stack"};
-static const char *const ep_187[] = {"device"};
-static const char *const ep_188[] = {"edition"};
-static const char *const ep_189[] = {"details"};
-static const char *const ep_190[] = {"gpgkey_path"};
-static const char *const ep_191[] = {"parameter"};
-static const char *const ep_192[] = {"reason"};
-static const char *const ep_194[] = {"log"};
-static const char *const ep_196[] = {"domains"};
-static const char *const ep_198[] = {"url"};
-static const char *const ep_199[] = {"info"};
-static const char *const ep_201[] = {"day"};
-static const char *const ep_202[] = {"field", "value"};
-static const char *const ep_203[] = {"PIF"};
-static const char *const ep_211[] = {"feature"};
-static const char *const ep_213[] = {"code", "message"};
-static const char *const ep_220[] = {"SR", "location"};
-static const char *const ep_221[] = {"MAC"};
+static const char *const ep_166[] = {"host"};
+static const char *const ep_169[] = {"host"};
+static const char *const ep_170[] = {"host_xapi_version"};
+static const char *const ep_171[] = {"vbd", "device"};
+static const char *const ep_172[] = {"msg"};
+static const char *const ep_175[] = {"id"};
+static const char *const ep_178[] = {"filename_expected", "filename_found"};
+static const char *const ep_180[] = {"cluster_stack"};
+static const char *const ep_182[] = {"SR\040type"};
+static const char *const ep_183[] = {"interface"};
+static const char *const ep_184[] = {"message"};
+static const char *const ep_185[] = {"url"};
+static const char *const ep_186[] = {"parameter"};
+static const char *const ep_187[] = {"cluster_stack"};
+static const char *const ep_188[] = {"device"};
+static const char *const ep_189[] = {"edition"};
+static const char *const ep_190[] = {"details"};
+static const char *const ep_191[] = {"gpgkey_path"};
+static const char *const ep_192[] = {"parameter"};
+static const char *const ep_193[] = {"reason"};
+static const char *const ep_195[] = {"log"};
+static const char *const ep_197[] = {"domains"};
+static const char *const ep_199[] = {"url"};
+static const char *const ep_200[] = {"info"};
+static const char *const ep_202[] = {"day"};
+static const char *const ep_203[] = {"field", "value"};
+static const char *const ep_204[] = {"PIF"};
+static const char *const ep_212[] = {"feature"};
+static const char *const ep_214[] = {"code", "message"};
+static const char *const ep_221[] = {"SR", "location"};
 static const char *const ep_222[] = {"MAC"};
 static const char *const ep_223[] = {"MAC"};
-static const char *const ep_224[] = {"type", "param_name", "uuid", "key"};
-static const char *const ep_225[] = {"constraint"};
-static const char *const ep_226[] = {"reason"};
-static const char *const ep_229[] = {"method"};
-static const char *const ep_230[] = {"method", "expected", "received"};
-static const char *const ep_232[] = {"vdi"};
-static const char *const ep_235[] = {"network", "connected\040PIF"};
-static const char *const ep_236[] = {"pifs"};
-static const char *const ep_237[] = {"vifs"};
-static const char *const ep_238[] = {"PIF", "network"};
+static const char *const ep_224[] = {"MAC"};
+static const char *const ep_225[] = {"type", "param_name", "uuid", "key"};
+static const char *const ep_226[] = {"constraint"};
+static const char *const ep_227[] = {"reason"};
+static const char *const ep_230[] = {"method"};
+static const char *const ep_231[] = {"method", "expected", "received"};
+static const char *const ep_233[] = {"vdi"};
+static const char *const ep_236[] = {"network", "connected\040PIF"};
+static const char *const ep_237[] = {"pifs"};
+static const char *const ep_238[] = {"vifs"};
 static const char *const ep_239[] = {"PIF", "network"};
-static const char *const ep_240[] = {"new_purpose", "conflicting_purpose"};
-static const char *const ep_241[] = {"network"};
+static const char *const ep_240[] = {"PIF", "network"};
+static const char *const ep_241[] = {"new_purpose", "conflicting_purpose"};
 static const char *const ep_242[] = {"network"};
 static const char *const ep_243[] = {"network"};
 static const char *const ep_244[] = {"network"};
 static const char *const ep_245[] = {"network"};
 static const char *const ep_246[] = {"network"};
-static const char *const ep_247[] = {"PIF"};
-static const char *const ep_248[] = {"PIF", "msg"};
+static const char *const ep_247[] = {"network"};
+static const char *const ep_248[] = {"PIF"};
 static const char *const ep_249[] = {"PIF", "msg"};
-static const char *const ep_250[] = {"network"};
+static const char *const ep_250[] = {"PIF", "msg"};
 static const char *const ep_251[] = {"network"};
-static const char *const ep_252[] = {"command"};
-static const char *const ep_253[] = {"host"};
-static const char *const ep_254[] = {"function"};
-static const char *const ep_257[] = {"vm"};
-static const char *const ep_258[] = {"ref"};
-static const char *const ep_259[] = {"cluster"};
-static const char *const ep_260[] = {"host"};
-static const char *const ep_265[] = {"host", "device_name"};
-static const char *const ep_266[] = {"host"};
-static const char *const ep_268[] = {"command"};
-static const char *const ep_270[] = {"ref", "code"};
-static const char *const ep_271[] = {"reason"};
-static const char *const ep_272[] = {"operation"};
-static const char *const ep_273[] = {"class", "object", "operation_type", "operation_ref"};
-static const char *const ep_274[] = {"location"};
-static const char *const ep_275[] = {"patch"};
-static const char *const ep_276[] = {"uuid"};
-static const char *const ep_277[] = {"output"};
+static const char *const ep_252[] = {"network"};
+static const char *const ep_253[] = {"command"};
+static const char *const ep_254[] = {"host"};
+static const char *const ep_255[] = {"function"};
+static const char *const ep_258[] = {"vm"};
+static const char *const ep_259[] = {"ref"};
+static const char *const ep_260[] = {"cluster"};
+static const char *const ep_261[] = {"host"};
+static const char *const ep_266[] = {"host", "device_name"};
+static const char *const ep_267[] = {"host"};
+static const char *const ep_269[] = {"command"};
+static const char *const ep_271[] = {"ref", "code"};
+static const char *const ep_272[] = {"reason"};
+static const char *const ep_273[] = {"operation"};
+static const char *const ep_274[] = {"class", "object", "operation_type", "operation_ref"};
+static const char *const ep_275[] = {"location"};
+static const char *const ep_276[] = {"patch"};
+static const char *const ep_277[] = {"uuid"};
 static const char *const ep_278[] = {"output"};
-static const char *const ep_280[] = {"patch"};
-static const char *const ep_281[] = {"patch", "found_space", "required_required"};
-static const char *const ep_282[] = {"patch", "prerequisite_patch_uuid_list"};
-static const char *const ep_283[] = {"patch", "info"};
-static const char *const ep_284[] = {"patch"};
-static const char *const ep_285[] = {"patch", "found_build", "required_build"};
-static const char *const ep_286[] = {"patch", "found_version", "required_version"};
-static const char *const ep_287[] = {"sr", "host", "pbd"};
-static const char *const ep_288[] = {"message"};
-static const char *const ep_289[] = {"pgpu", "vgpu_type"};
-static const char *const ep_290[] = {"VMs"};
-static const char *const ep_291[] = {"type", "group_types"};
-static const char *const ep_292[] = {"PIF"};
+static const char *const ep_279[] = {"output"};
+static const char *const ep_281[] = {"patch"};
+static const char *const ep_282[] = {"patch", "found_space", "required_required"};
+static const char *const ep_283[] = {"patch", "prerequisite_patch_uuid_list"};
+static const char *const ep_284[] = {"patch", "info"};
+static const char *const ep_285[] = {"patch"};
+static const char *const ep_286[] = {"patch", "found_build", "required_build"};
+static const char *const ep_287[] = {"patch", "found_version", "required_version"};
+static const char *const ep_288[] = {"sr", "host", "pbd"};
+static const char *const ep_289[] = {"message"};
+static const char *const ep_290[] = {"pgpu", "vgpu_type"};
+static const char *const ep_291[] = {"VMs"};
+static const char *const ep_292[] = {"type", "group_types"};
 static const char *const ep_293[] = {"PIF"};
-static const char *const ep_297[] = {"PIF", "msg"};
-static const char *const ep_299[] = {"PIF"};
-static const char *const ep_300[] = {"PIF", "SR"};
-static const char *const ep_301[] = {"PIF"};
+static const char *const ep_294[] = {"PIF"};
+static const char *const ep_298[] = {"PIF", "msg"};
+static const char *const ep_300[] = {"PIF"};
+static const char *const ep_301[] = {"PIF", "SR"};
 static const char *const ep_302[] = {"PIF"};
 static const char *const ep_303[] = {"PIF"};
 static const char *const ep_304[] = {"PIF"};
 static const char *const ep_305[] = {"PIF"};
-static const char *const ep_306[] = {"PIF"};
+static const char *const ep_306[] = {"pif"};
 static const char *const ep_307[] = {"PIF"};
 static const char *const ep_308[] = {"PIF"};
 static const char *const ep_309[] = {"PIF"};
-static const char *const ep_310[] = {"pif", "host"};
-static const char *const ep_311[] = {"host", "network"};
-static const char *const ep_312[] = {"PIF"};
-static const char *const ep_313[] = {"PIF"};
+static const char *const ep_310[] = {"PIF"};
+static const char *const ep_311[] = {"PIF"};
+static const char *const ep_312[] = {"pif", "host"};
+static const char *const ep_313[] = {"host", "network"};
 static const char *const ep_314[] = {"PIF"};
 static const char *const ep_315[] = {"PIF"};
 static const char *const ep_316[] = {"PIF"};
-static const char *const ep_317[] = {"host"};
-static const char *const ep_318[] = {"host", "message"};
-static const char *const ep_319[] = {"host", "message"};
+static const char *const ep_317[] = {"PIF"};
+static const char *const ep_318[] = {"PIF"};
+static const char *const ep_319[] = {"host"};
 static const char *const ep_320[] = {"host", "message"};
 static const char *const ep_321[] = {"host", "message"};
 static const char *const ep_322[] = {"host", "message"};
@@ -250,205 +250,208 @@ static const char *const ep_330[] = {"host", "message"};
 static const char *const ep_331[] = {"host", "message"};
 static const char *const ep_332[] = {"host", "message"};
 static const char *const ep_333[] = {"host", "message"};
-static const char *const ep_340[] = {"local", "remote"};
-static const char *const ep_343[] = {"host_api_version", "master_api_version"};
-static const char *const ep_344[] = {"host_db_schema", "master_db_schema"};
-static const char *const ep_348[] = {"ref_in_pool", "ref_on_host"};
-static const char *const ep_349[] = {"master_uuid"};
-static const char *const ep_350[] = {"bundle_path"};
-static const char *const ep_351[] = {"vlan"};
-static const char *const ep_352[] = {"pool_sm_ref", "candidate_sm_ref"};
-static const char *const ep_355[] = {"PUSB", "VDI"};
-static const char *const ep_356[] = {"site", "host"};
-static const char *const ep_357[] = {"PVS_cache_storage"};
-static const char *const ep_358[] = {"proxies"};
-static const char *const ep_359[] = {"device"};
-static const char *const ep_360[] = {"address"};
-static const char *const ep_361[] = {"proxies"};
-static const char *const ep_362[] = {"servers"};
-static const char *const ep_364[] = {"permission", "message"};
-static const char *const ep_366[] = {"ref"};
-static const char *const ep_371[] = {"PIF"};
-static const char *const ep_373[] = {"log"};
-static const char *const ep_375[] = {"device"};
-static const char *const ep_380[] = {"now", "not_after"};
-static const char *const ep_382[] = {"algorithm_oid"};
-static const char *const ep_385[] = {"length"};
-static const char *const ep_387[] = {"now", "not_before"};
-static const char *const ep_390[] = {"username", "msg"};
-static const char *const ep_391[] = {"handle"};
-static const char *const ep_392[] = {"handle"};
-static const char *const ep_393[] = {"hosts"};
-static const char *const ep_394[] = {"hosts"};
+static const char *const ep_334[] = {"host", "message"};
+static const char *const ep_335[] = {"host", "message"};
+static const char *const ep_342[] = {"local", "remote"};
+static const char *const ep_345[] = {"host_api_version", "master_api_version"};
+static const char *const ep_346[] = {"host_db_schema", "master_db_schema"};
+static const char *const ep_350[] = {"ref_in_pool", "ref_on_host"};
+static const char *const ep_351[] = {"master_uuid"};
+static const char *const ep_352[] = {"bundle_path"};
+static const char *const ep_353[] = {"vlan"};
+static const char *const ep_354[] = {"pool_sm_ref", "candidate_sm_ref"};
+static const char *const ep_357[] = {"PUSB", "VDI"};
+static const char *const ep_358[] = {"site", "host"};
+static const char *const ep_359[] = {"PVS_cache_storage"};
+static const char *const ep_360[] = {"proxies"};
+static const char *const ep_361[] = {"device"};
+static const char *const ep_362[] = {"address"};
+static const char *const ep_363[] = {"proxies"};
+static const char *const ep_364[] = {"servers"};
+static const char *const ep_366[] = {"permission", "message"};
+static const char *const ep_368[] = {"ref"};
+static const char *const ep_373[] = {"PIF"};
+static const char *const ep_375[] = {"log"};
+static const char *const ep_377[] = {"device"};
+static const char *const ep_382[] = {"now", "not_after"};
+static const char *const ep_384[] = {"algorithm_oid"};
+static const char *const ep_387[] = {"length"};
+static const char *const ep_389[] = {"now", "not_before"};
+static const char *const ep_392[] = {"username", "msg"};
+static const char *const ep_393[] = {"handle"};
+static const char *const ep_394[] = {"handle"};
 static const char *const ep_395[] = {"hosts"};
-static const char *const ep_397[] = {"sm"};
-static const char *const ep_398[] = {"sr"};
-static const char *const ep_399[] = {"status", "stdout", "stderr"};
-static const char *const ep_401[] = {"sr", "capabilities"};
-static const char *const ep_402[] = {"requested", "maximum"};
-static const char *const ep_403[] = {"PBD"};
-static const char *const ep_404[] = {"sr"};
-static const char *const ep_405[] = {"sr"};
+static const char *const ep_396[] = {"hosts"};
+static const char *const ep_397[] = {"hosts"};
+static const char *const ep_399[] = {"sm"};
+static const char *const ep_400[] = {"sr"};
+static const char *const ep_401[] = {"status", "stdout", "stderr"};
+static const char *const ep_403[] = {"sr", "capabilities"};
+static const char *const ep_404[] = {"requested", "maximum"};
+static const char *const ep_405[] = {"PBD"};
 static const char *const ep_406[] = {"sr"};
-static const char *const ep_407[] = {"host"};
+static const char *const ep_407[] = {"sr"};
 static const char *const ep_408[] = {"sr"};
-static const char *const ep_410[] = {"sr", "host"};
-static const char *const ep_411[] = {"sr"};
-static const char *const ep_412[] = {"SR"};
+static const char *const ep_409[] = {"host"};
+static const char *const ep_410[] = {"sr"};
+static const char *const ep_412[] = {"sr", "host"};
 static const char *const ep_413[] = {"sr"};
 static const char *const ep_414[] = {"sr"};
-static const char *const ep_415[] = {"sr", "health", "fix"};
-static const char *const ep_416[] = {"driver"};
-static const char *const ep_417[] = {"uuid"};
-static const char *const ep_419[] = {"reason"};
-static const char *const ep_422[] = {"vdi"};
-static const char *const ep_425[] = {"vm", "message"};
-static const char *const ep_427[] = {"reason"};
-static const char *const ep_428[] = {"task"};
-static const char *const ep_429[] = {"timestamp"};
-static const char *const ep_430[] = {"address", "port"};
-static const char *const ep_435[] = {"number"};
-static const char *const ep_436[] = {"number"};
-static const char *const ep_437[] = {"PIF"};
-static const char *const ep_438[] = {"fingerprint"};
-static const char *const ep_439[] = {"now", "not_after"};
-static const char *const ep_441[] = {"now", "not_before"};
-static const char *const ep_442[] = {"message"};
-static const char *const ep_443[] = {"vm", "bootloader"};
-static const char *const ep_445[] = {"update"};
-static const char *const ep_446[] = {"update"};
-static const char *const ep_447[] = {"uuid"};
-static const char *const ep_448[] = {"output"};
-static const char *const ep_450[] = {"hosts"};
-static const char *const ep_451[] = {"update", "conflict_update"};
-static const char *const ep_452[] = {"update"};
-static const char *const ep_453[] = {"update", "available_space", "required_space\040"};
-static const char *const ep_454[] = {"update", "prerequisite_update"};
-static const char *const ep_455[] = {"update", "info"};
-static const char *const ep_456[] = {"update", "installed_version", "required_version\040"};
-static const char *const ep_459[] = {"PUSB", "VM"};
-static const char *const ep_460[] = {"USB_group"};
-static const char *const ep_461[] = {"usb_group"};
-static const char *const ep_462[] = {"pusbs"};
-static const char *const ep_463[] = {"vusbs"};
-static const char *const ep_464[] = {"msg"};
-static const char *const ep_465[] = {"type", "uuid"};
-static const char *const ep_467[] = {"field", "value", "reason"};
-static const char *const ep_469[] = {"vbd"};
-static const char *const ep_470[] = {"vbd"};
-static const char *const ep_471[] = {"vbd"};
+static const char *const ep_415[] = {"SR"};
+static const char *const ep_416[] = {"sr"};
+static const char *const ep_417[] = {"sr"};
+static const char *const ep_418[] = {"sr", "health", "fix"};
+static const char *const ep_419[] = {"driver"};
+static const char *const ep_420[] = {"uuid"};
+static const char *const ep_422[] = {"reason"};
+static const char *const ep_425[] = {"vdi"};
+static const char *const ep_428[] = {"vm", "message"};
+static const char *const ep_430[] = {"reason"};
+static const char *const ep_431[] = {"task"};
+static const char *const ep_432[] = {"timestamp"};
+static const char *const ep_433[] = {"address", "port"};
+static const char *const ep_438[] = {"number"};
+static const char *const ep_439[] = {"number"};
+static const char *const ep_440[] = {"PIF"};
+static const char *const ep_441[] = {"fingerprint"};
+static const char *const ep_442[] = {"now", "not_after"};
+static const char *const ep_444[] = {"now", "not_before"};
+static const char *const ep_445[] = {"message"};
+static const char *const ep_446[] = {"vm", "bootloader"};
+static const char *const ep_448[] = {"update"};
+static const char *const ep_449[] = {"update"};
+static const char *const ep_450[] = {"uuid"};
+static const char *const ep_451[] = {"output"};
+static const char *const ep_453[] = {"hosts"};
+static const char *const ep_454[] = {"update", "conflict_update"};
+static const char *const ep_455[] = {"update"};
+static const char *const ep_456[] = {"update", "available_space", "required_space\040"};
+static const char *const ep_457[] = {"update", "prerequisite_update"};
+static const char *const ep_458[] = {"update", "info"};
+static const char *const ep_459[] = {"update", "installed_version", "required_version\040"};
+static const char *const ep_462[] = {"PUSB", "VM"};
+static const char *const ep_463[] = {"USB_group"};
+static const char *const ep_464[] = {"usb_group"};
+static const char *const ep_465[] = {"pusbs"};
+static const char *const ep_466[] = {"vusbs"};
+static const char *const ep_467[] = {"msg"};
+static const char *const ep_468[] = {"type", "uuid"};
+static const char *const ep_470[] = {"field", "value", "reason"};
 static const char *const ep_472[] = {"vbd"};
 static const char *const ep_473[] = {"vbd"};
-static const char *const ep_474[] = {"vcpu_max", "cores_per_socket"};
-static const char *const ep_475[] = {"vdi"};
-static const char *const ep_476[] = {"vdi", "pool"};
+static const char *const ep_474[] = {"vbd"};
+static const char *const ep_475[] = {"vbd"};
+static const char *const ep_476[] = {"vbd"};
+static const char *const ep_477[] = {"vcpu_max", "cores_per_socket"};
 static const char *const ep_478[] = {"vdi"};
-static const char *const ep_479[] = {"vdi", "type"};
-static const char *const ep_480[] = {"vdi", "operation"};
-static const char *const ep_481[] = {"message"};
-static const char *const ep_482[] = {"vdi"};
-static const char *const ep_483[] = {"vdi"};
-static const char *const ep_484[] = {"vdi", "type"};
-static const char *const ep_485[] = {"sr", "location"};
-static const char *const ep_486[] = {"sr", "vdi"};
-static const char *const ep_487[] = {"vdi"};
-static const char *const ep_488[] = {"vdi"};
-static const char *const ep_489[] = {"vdi"};
+static const char *const ep_479[] = {"vdi", "pool"};
+static const char *const ep_481[] = {"vdi"};
+static const char *const ep_482[] = {"vdi", "type"};
+static const char *const ep_483[] = {"vdi", "operation"};
+static const char *const ep_484[] = {"message"};
+static const char *const ep_485[] = {"vdi"};
+static const char *const ep_486[] = {"vdi"};
+static const char *const ep_487[] = {"vdi", "type"};
+static const char *const ep_488[] = {"sr", "location"};
+static const char *const ep_489[] = {"sr", "vdi"};
 static const char *const ep_490[] = {"vdi"};
 static const char *const ep_491[] = {"vdi"};
 static const char *const ep_492[] = {"vdi"};
+static const char *const ep_493[] = {"vdi"};
 static const char *const ep_494[] = {"vdi"};
-static const char *const ep_495[] = {"vdi", "maximum\040size"};
-static const char *const ep_496[] = {"vdi", "minimum\040size"};
-static const char *const ep_497[] = {"reason", "vgpu", "host"};
-static const char *const ep_498[] = {"reason", "vm", "host"};
-static const char *const ep_499[] = {"reason", "vgpu", "host"};
-static const char *const ep_500[] = {"type"};
-static const char *const ep_501[] = {"pgpu", "type", "running_type"};
-static const char *const ep_502[] = {"type", "enabled_types"};
-static const char *const ep_503[] = {"type", "supported_types"};
-static const char *const ep_504[] = {"type"};
-static const char *const ep_505[] = {"network", "VIF"};
-static const char *const ep_506[] = {"vif"};
-static const char *const ep_507[] = {"device", "vlan"};
-static const char *const ep_508[] = {"VLAN"};
-static const char *const ep_513[] = {"vm", "vmpp"};
-static const char *const ep_514[] = {"vm", "vmss"};
-static const char *const ep_515[] = {"vm", "expected", "actual"};
-static const char *const ep_517[] = {"VM", "interval", "wait"};
-static const char *const ep_518[] = {"vm"};
-static const char *const ep_519[] = {"vm"};
-static const char *const ep_520[] = {"vm"};
+static const char *const ep_495[] = {"vdi"};
+static const char *const ep_497[] = {"vdi"};
+static const char *const ep_498[] = {"vdi", "maximum\040size"};
+static const char *const ep_499[] = {"vdi", "minimum\040size"};
+static const char *const ep_500[] = {"reason", "vgpu", "host"};
+static const char *const ep_501[] = {"reason", "vm", "host"};
+static const char *const ep_502[] = {"reason", "vgpu", "host"};
+static const char *const ep_503[] = {"type"};
+static const char *const ep_504[] = {"pgpu", "type", "running_type"};
+static const char *const ep_505[] = {"type", "enabled_types"};
+static const char *const ep_506[] = {"type", "supported_types"};
+static const char *const ep_507[] = {"type"};
+static const char *const ep_508[] = {"network", "VIF"};
+static const char *const ep_509[] = {"vif"};
+static const char *const ep_510[] = {"device", "vlan"};
+static const char *const ep_511[] = {"VLAN"};
+static const char *const ep_516[] = {"vm", "vmpp"};
+static const char *const ep_517[] = {"vm", "vmss"};
+static const char *const ep_518[] = {"vm", "expected", "actual"};
+static const char *const ep_520[] = {"VM", "interval", "wait"};
 static const char *const ep_521[] = {"vm"};
-static const char *const ep_522[] = {"vm", "vbd", "device"};
+static const char *const ep_522[] = {"vm"};
 static const char *const ep_523[] = {"vm"};
 static const char *const ep_524[] = {"vm"};
-static const char *const ep_525[] = {"vm"};
+static const char *const ep_525[] = {"vm", "vbd", "device"};
 static const char *const ep_526[] = {"vm"};
 static const char *const ep_527[] = {"vm"};
 static const char *const ep_528[] = {"vm"};
 static const char *const ep_529[] = {"vm"};
 static const char *const ep_530[] = {"vm"};
 static const char *const ep_531[] = {"vm"};
-static const char *const ep_532[] = {"VM"};
-static const char *const ep_533[] = {"host", "vm"};
-static const char *const ep_534[] = {"host", "vm"};
-static const char *const ep_535[] = {"host", "host_versions", "vm", "vm_version"};
-static const char *const ep_536[] = {"vm"};
-static const char *const ep_537[] = {"vm", "host", "reason"};
-static const char *const ep_538[] = {"VM"};
-static const char *const ep_539[] = {"vm", "appliance"};
-static const char *const ep_540[] = {"vm"};
-static const char *const ep_541[] = {"vm", "operation"};
-static const char *const ep_542[] = {"vm"};
-static const char *const ep_543[] = {"VM"};
-static const char *const ep_544[] = {"vm"};
+static const char *const ep_532[] = {"vm"};
+static const char *const ep_533[] = {"vm"};
+static const char *const ep_534[] = {"vm"};
+static const char *const ep_535[] = {"VM"};
+static const char *const ep_536[] = {"host", "vm"};
+static const char *const ep_537[] = {"host", "vm"};
+static const char *const ep_538[] = {"host", "host_versions", "vm", "vm_version"};
+static const char *const ep_539[] = {"vm"};
+static const char *const ep_540[] = {"vm", "host", "reason"};
+static const char *const ep_541[] = {"VM"};
+static const char *const ep_542[] = {"vm", "appliance"};
+static const char *const ep_543[] = {"vm"};
+static const char *const ep_544[] = {"vm", "operation"};
 static const char *const ep_545[] = {"vm"};
-static const char *const ep_547[] = {"vm", "source", "destination", "msg"};
+static const char *const ep_546[] = {"VM"};
+static const char *const ep_547[] = {"vm"};
 static const char *const ep_548[] = {"vm"};
-static const char *const ep_549[] = {"vm", "reason"};
-static const char *const ep_550[] = {"vm", "host"};
+static const char *const ep_550[] = {"vm", "source", "destination", "msg"};
 static const char *const ep_551[] = {"vm"};
-static const char *const ep_552[] = {"vm"};
-static const char *const ep_553[] = {"vm"};
+static const char *const ep_552[] = {"vm", "reason"};
+static const char *const ep_553[] = {"vm", "host"};
 static const char *const ep_554[] = {"vm"};
-static const char *const ep_555[] = {"vm", "major", "minor"};
-static const char *const ep_556[] = {"VM"};
+static const char *const ep_555[] = {"vm"};
+static const char *const ep_556[] = {"vm"};
 static const char *const ep_557[] = {"vm"};
-static const char *const ep_558[] = {"vm"};
-static const char *const ep_559[] = {"vm", "GPU_group"};
-static const char *const ep_560[] = {"host"};
-static const char *const ep_561[] = {"vm", "network"};
-static const char *const ep_562[] = {"vm", "sr"};
-static const char *const ep_563[] = {"vm", "vdi"};
-static const char *const ep_564[] = {"vm", "GPU_group", "vGPU_type"};
-static const char *const ep_565[] = {"vm", "USB_group"};
-static const char *const ep_566[] = {"vm", "snapshot"};
-static const char *const ep_567[] = {"vm", "timeout"};
-static const char *const ep_568[] = {"vm"};
-static const char *const ep_569[] = {"vm", "error"};
-static const char *const ep_570[] = {"vm"};
+static const char *const ep_558[] = {"vm", "major", "minor"};
+static const char *const ep_559[] = {"VM"};
+static const char *const ep_560[] = {"vm"};
+static const char *const ep_561[] = {"vm"};
+static const char *const ep_562[] = {"vm", "GPU_group"};
+static const char *const ep_563[] = {"host"};
+static const char *const ep_564[] = {"vm", "network"};
+static const char *const ep_565[] = {"vm", "sr"};
+static const char *const ep_566[] = {"vm", "vdi"};
+static const char *const ep_567[] = {"vm", "GPU_group", "vGPU_type"};
+static const char *const ep_568[] = {"vm", "USB_group"};
+static const char *const ep_569[] = {"vm", "snapshot"};
+static const char *const ep_570[] = {"vm", "timeout"};
 static const char *const ep_571[] = {"vm"};
-static const char *const ep_572[] = {"vm", "timeout"};
+static const char *const ep_572[] = {"vm", "error"};
 static const char *const ep_573[] = {"vm"};
-static const char *const ep_574[] = {"vm", "existing_version", "version_to_import"};
-static const char *const ep_575[] = {"vm"};
-static const char *const ep_576[] = {"amount"};
-static const char *const ep_583[] = {"method", "reason", "response"};
-static const char *const ep_585[] = {"configured_timeout"};
-static const char *const ep_587[] = {"url"};
-static const char *const ep_593[] = {"hook_name", "reason", "stdout", "exit_code"};
-static const char *const ep_594[] = {"name"};
-static const char *const ep_595[] = {"status", "stdout", "stderr"};
-static const char *const ep_597[] = {"vm", "error_code"};
-static const char *const ep_598[] = {"vm", "error_code"};
-static const char *const ep_599[] = {"vm", "error_code"};
+static const char *const ep_574[] = {"vm"};
+static const char *const ep_575[] = {"vm", "timeout"};
+static const char *const ep_576[] = {"vm"};
+static const char *const ep_577[] = {"vm", "existing_version", "version_to_import"};
+static const char *const ep_578[] = {"vm"};
+static const char *const ep_579[] = {"amount"};
+static const char *const ep_586[] = {"method", "reason", "response"};
+static const char *const ep_588[] = {"configured_timeout"};
+static const char *const ep_590[] = {"url"};
+static const char *const ep_596[] = {"hook_name", "reason", "stdout", "exit_code"};
+static const char *const ep_597[] = {"name"};
+static const char *const ep_598[] = {"status", "stdout", "stderr"};
 static const char *const ep_600[] = {"vm", "error_code"};
 static const char *const ep_601[] = {"vm", "error_code"};
 static const char *const ep_602[] = {"vm", "error_code"};
 static const char *const ep_603[] = {"vm", "error_code"};
 static const char *const ep_604[] = {"vm", "error_code"};
-static const char *const ep_605[] = {"expected", "received"};
+static const char *const ep_605[] = {"vm", "error_code"};
+static const char *const ep_606[] = {"vm", "error_code"};
+static const char *const ep_607[] = {"vm", "error_code"};
+static const char *const ep_608[] = {"expected", "received"};
 const struct xcp__errdesc xcp__errors[] = {
     {"ACTIVATION_WHILE_NOT_FREE", 0, NULL, "An activation key can only be applied when the edition is set to 'free'."},
     {"ADDRESS_VIOLATES_LOCKING_CONSTRAINT", 1, ep_1, "The specified IP address violates the VIF locking configuration."},
@@ -561,99 +564,100 @@ const struct xcp__errdesc xcp__errors[] = {
     {"FEATURE_REQUIRES_HVM", 1, ep_108, "The VM is set up to use a feature that requires it to boot as HVM."},
     {"FEATURE_RESTRICTED", 0, NULL, "The use of this feature is restricted."},
     {"FIELD_TYPE_ERROR", 1, ep_110, "The value specified is of the wrong type"},
-    {"GET_HOST_UPDATES_FAILED", 1, ep_111, "Failed to get available updates from a host."},
+    {"Fault", 1, ep_111, ""},
+    {"GET_HOST_UPDATES_FAILED", 1, ep_112, "Failed to get available updates from a host."},
     {"GET_UPDATES_FAILED", 0, NULL, "Failed to get available updates from the pool."},
-    {"GPU_GROUP_CONTAINS_NO_PGPUS", 1, ep_113, "The GPU group does not contain any PGPUs."},
-    {"GPU_GROUP_CONTAINS_PGPU", 1, ep_114, "The GPU group contains active PGPUs and cannot be deleted."},
-    {"GPU_GROUP_CONTAINS_VGPU", 1, ep_115, "The GPU group contains active VGPUs and cannot be deleted."},
-    {"HANDLE_INVALID", 2, ep_116, "You gave an invalid object reference. The object may have recently been deleted. The class parameter gives the type of reference given, and the handle parameter echoes the bad value given."},
-    {"HA_ABORT_NEW_MASTER", 1, ep_117, "This server cannot accept the proposed new coordinator setting at this time."},
+    {"GPU_GROUP_CONTAINS_NO_PGPUS", 1, ep_114, "The GPU group does not contain any PGPUs."},
+    {"GPU_GROUP_CONTAINS_PGPU", 1, ep_115, "The GPU group contains active PGPUs and cannot be deleted."},
+    {"GPU_GROUP_CONTAINS_VGPU", 1, ep_116, "The GPU group contains active VGPUs and cannot be deleted."},
+    {"HANDLE_INVALID", 2, ep_117, "You gave an invalid object reference. The object may have recently been deleted. The class parameter gives the type of reference given, and the handle parameter echoes the bad value given."},
+    {"HA_ABORT_NEW_MASTER", 1, ep_118, "This server cannot accept the proposed new coordinator setting at this time."},
     {"HA_CANNOT_CHANGE_BOND_STATUS_OF_MGMT_IFACE", 0, NULL, "This operation cannot be performed because creating or deleting a bond involving the management interface is not allowed while HA is on. In order to do that, disable HA, create or delete the bond then re-enable HA."},
-    {"HA_CONSTRAINT_VIOLATION_NETWORK_NOT_SHARED", 1, ep_119, "This operation cannot be performed because the referenced network is not properly shared. The network must either be entirely virtual or must be physically present via a currently_attached PIF on every host."},
-    {"HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED", 1, ep_120, "This operation cannot be performed because the referenced SR is not properly shared. The SR must both be marked as shared and a currently_attached PBD must exist for each host."},
+    {"HA_CONSTRAINT_VIOLATION_NETWORK_NOT_SHARED", 1, ep_120, "This operation cannot be performed because the referenced network is not properly shared. The network must either be entirely virtual or must be physically present via a currently_attached PIF on every host."},
+    {"HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED", 1, ep_121, "This operation cannot be performed because the referenced SR is not properly shared. The SR must both be marked as shared and a currently_attached PBD must exist for each host."},
     {"HA_DISABLE_IN_PROGRESS", 0, NULL, "The operation could not be performed because HA disable is in progress"},
     {"HA_ENABLE_IN_PROGRESS", 0, NULL, "The operation could not be performed because HA enable is in progress"},
     {"HA_FAILED_TO_FORM_LIVESET", 0, NULL, "HA could not be enabled on the Pool because a liveset could not be formed: check storage and network heartbeat paths."},
     {"HA_HEARTBEAT_DAEMON_STARTUP_FAILED", 0, NULL, "The server could not join the liveset because the HA daemon failed to start."},
     {"HA_HOST_CANNOT_ACCESS_STATEFILE", 0, NULL, "The server could not join the liveset because the HA daemon could not access the heartbeat disk."},
-    {"HA_HOST_CANNOT_SEE_PEERS", 3, ep_126, "The operation failed because the HA software on the specified server could not see a subset of other servers. Check your network connectivity."},
-    {"HA_HOST_IS_ARMED", 1, ep_127, "The operation could not be performed while the server is still armed; it must be disarmed first."},
+    {"HA_HOST_CANNOT_SEE_PEERS", 3, ep_127, "The operation failed because the HA software on the specified server could not see a subset of other servers. Check your network connectivity."},
+    {"HA_HOST_IS_ARMED", 1, ep_128, "The operation could not be performed while the server is still armed; it must be disarmed first."},
     {"HA_IS_ENABLED", 0, NULL, "The operation could not be performed because HA is enabled on the Pool"},
     {"HA_LOST_STATEFILE", 0, NULL, "This server lost access to the HA statefile."},
     {"HA_NOT_ENABLED", 0, NULL, "The operation could not be performed because HA is not enabled on the Pool"},
-    {"HA_NOT_INSTALLED", 1, ep_131, "The operation could not be performed because the HA software is not installed on this server."},
+    {"HA_NOT_INSTALLED", 1, ep_132, "The operation could not be performed because the HA software is not installed on this server."},
     {"HA_NO_PLAN", 0, NULL, "Cannot find a plan for placement of VMs as there are no other servers available."},
     {"HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN", 0, NULL, "This operation cannot be performed because it would invalidate VM failover planning such that the system would be unable to guarantee to restart protected VMs after a Host failure."},
     {"HA_POOL_IS_ENABLED_BUT_HOST_IS_DISABLED", 0, NULL, "This server cannot join the pool because the pool has HA enabled but this server has HA disabled."},
-    {"HA_SHOULD_BE_FENCED", 1, ep_135, "Server cannot rejoin pool because it should have fenced (it is not in the coordinator's partition)."},
+    {"HA_SHOULD_BE_FENCED", 1, ep_136, "Server cannot rejoin pool because it should have fenced (it is not in the coordinator's partition)."},
     {"HA_TOO_FEW_HOSTS", 0, NULL, "HA can only be enabled for 2 servers or more. Note that 2 servers requires a pre-configured quorum tiebreak script."},
     {"HOSTS_NOT_COMPATIBLE", 0, NULL, "The hosts in this pool are not compatible."},
-    {"HOSTS_NOT_HOMOGENEOUS", 1, ep_138, "The hosts in this pool are not homogeneous."},
+    {"HOSTS_NOT_HOMOGENEOUS", 1, ep_139, "The hosts in this pool are not homogeneous."},
     {"HOST_BROKEN", 0, NULL, "This server failed in the middle of an automatic failover operation and needs to retry the failover action."},
-    {"HOST_CANNOT_ATTACH_NETWORK", 2, ep_140, "Server cannot attach network (in the case of NIC bonding, this may be because attaching the network on this server would require other networks - that are currently active - to be taken down)."},
-    {"HOST_CANNOT_DESTROY_SELF", 1, ep_141, "The pool coordinator host cannot be removed."},
+    {"HOST_CANNOT_ATTACH_NETWORK", 2, ep_141, "Server cannot attach network (in the case of NIC bonding, this may be because attaching the network on this server would require other networks - that are currently active - to be taken down)."},
+    {"HOST_CANNOT_DESTROY_SELF", 1, ep_142, "The pool coordinator host cannot be removed."},
     {"HOST_CANNOT_READ_METRICS", 0, NULL, "The metrics of this server could not be read."},
     {"HOST_CD_DRIVE_EMPTY", 0, NULL, "The host CDROM drive does not contain a valid CD"},
-    {"HOST_DISABLED", 1, ep_144, "The specified server is disabled."},
-    {"HOST_DISABLED_INDEFINITELY", 1, ep_145, "The specified server is disabled and can only be re-enabled manually with Host.enable."},
-    {"HOST_DISABLED_UNTIL_REBOOT", 1, ep_146, "The specified server is disabled and cannot be re-enabled until after it has rebooted."},
-    {"HOST_DRIVER_NO_HARDWARE", 1, ep_147, "No hardware present for this host driver variant"},
-    {"HOST_EVACUATE_IN_PROGRESS", 1, ep_148, "This host is being evacuated."},
-    {"HOST_EVACUATE_VM_NOT_HA_PROTECTED", 1, ep_149, "The host cannot be evacuated because HA is enabled on the pool and a VM running on it is not HA-protected (its ha_restart_priority is not set to 'restart'). Set the VM's ha_restart_priority to 'restart', shut down or suspend the VM, or disable HA on the pool before evacuating the host."},
-    {"HOST_EVACUATION_IS_REQUIRED", 1, ep_150, "Host evacuation is required before applying updates."},
+    {"HOST_DISABLED", 1, ep_145, "The specified server is disabled."},
+    {"HOST_DISABLED_INDEFINITELY", 1, ep_146, "The specified server is disabled and can only be re-enabled manually with Host.enable."},
+    {"HOST_DISABLED_UNTIL_REBOOT", 1, ep_147, "The specified server is disabled and cannot be re-enabled until after it has rebooted."},
+    {"HOST_DRIVER_NO_HARDWARE", 1, ep_148, "No hardware present for this host driver variant"},
+    {"HOST_EVACUATE_IN_PROGRESS", 1, ep_149, "This host is being evacuated."},
+    {"HOST_EVACUATE_VM_NOT_HA_PROTECTED", 1, ep_150, "The host cannot be evacuated because HA is enabled on the pool and a VM running on it is not HA-protected (its ha_restart_priority is not set to 'restart'). Set the VM's ha_restart_priority to 'restart', shut down or suspend the VM, or disable HA on the pool before evacuating the host."},
+    {"HOST_EVACUATION_IS_REQUIRED", 1, ep_151, "Host evacuation is required before applying updates."},
     {"HOST_HAS_NO_MANAGEMENT_IP", 0, NULL, "The server failed to acquire an IP address on its management interface and therefore cannot contact the coordinator."},
-    {"HOST_HAS_RESIDENT_VMS", 1, ep_152, "This server cannot be forgotten because there are user VMs still running."},
+    {"HOST_HAS_RESIDENT_VMS", 1, ep_153, "This server cannot be forgotten because there are user VMs still running."},
     {"HOST_IN_EMERGENCY_MODE", 0, NULL, "Cannot perform operation as the host is running in emergency mode."},
-    {"HOST_IN_USE", 3, ep_154, "This operation cannot be completed as the host is in use by (at least) the object of type and ref echoed below."},
-    {"HOST_IS_LIVE", 1, ep_155, "This operation cannot be completed because the server is still live."},
-    {"HOST_IS_SLAVE", 1, ep_156, "You cannot make regular API calls directly on a supporter. Please pass API calls via the coordinator host."},
+    {"HOST_IN_USE", 3, ep_155, "This operation cannot be completed as the host is in use by (at least) the object of type and ref echoed below."},
+    {"HOST_IS_LIVE", 1, ep_156, "This operation cannot be completed because the server is still live."},
+    {"HOST_IS_SLAVE", 1, ep_157, "You cannot make regular API calls directly on a supporter. Please pass API calls via the coordinator host."},
     {"HOST_ITS_OWN_SLAVE", 0, NULL, "The host is its own supporter. Please use pool-emergency-transition-to-master or pool-emergency-reset-master."},
-    {"HOST_MASTER_CANNOT_TALK_BACK", 1, ep_158, "The coordinator reports that it cannot talk back to the supporter on the supplied management IP address."},
-    {"HOST_NAME_INVALID", 1, ep_159, "The server name is invalid."},
+    {"HOST_MASTER_CANNOT_TALK_BACK", 1, ep_159, "The coordinator reports that it cannot talk back to the supporter on the supplied management IP address."},
+    {"HOST_NAME_INVALID", 1, ep_160, "The server name is invalid."},
     {"HOST_NOT_DISABLED", 0, NULL, "This operation cannot be performed because the host is not disabled. Please disable the host and then try again."},
-    {"HOST_NOT_ENOUGH_FREE_MEMORY", 2, ep_161, "Not enough server memory is available to perform this operation."},
-    {"HOST_NOT_ENOUGH_PCPUS", 2, ep_162, "The host does not have enough pCPUs to run the VM. It needs at least as many as the VM has vCPUs."},
+    {"HOST_NOT_ENOUGH_FREE_MEMORY", 2, ep_162, "Not enough server memory is available to perform this operation."},
+    {"HOST_NOT_ENOUGH_PCPUS", 2, ep_163, "The host does not have enough pCPUs to run the VM. It needs at least as many as the VM has vCPUs."},
     {"HOST_NOT_LIVE", 0, NULL, "This operation cannot be completed as the server is not live."},
-    {"HOST_OFFLINE", 1, ep_164, "You attempted an operation which involves a host which could not be contacted."},
-    {"HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY", 1, ep_165, "Operation could not be performed on the host because there is pending mandatory update guidance on it."},
+    {"HOST_OFFLINE", 1, ep_165, "You attempted an operation which involves a host which could not be contacted."},
+    {"HOST_PENDING_MANDATORY_GUIDANCE_NOT_EMPTY", 1, ep_166, "Operation could not be performed on the host because there is pending mandatory update guidance on it."},
     {"HOST_POWER_ON_MODE_DISABLED", 0, NULL, "This operation cannot be completed because the server power on mode is disabled."},
     {"HOST_STILL_BOOTING", 0, NULL, "The host toolstack is still initialising. Please wait."},
-    {"HOST_UNKNOWN_TO_MASTER", 1, ep_168, "The coordinator says the server is not known to it. Is the server in the coordinator's database and pointing to the correct coordinator? Are all servers using the same pool secret?"},
-    {"HOST_XAPI_VERSION_HIGHER_THAN_COORDINATOR", 1, ep_169, "The host xapi version is higher than the one in the coordinator"},
-    {"ILLEGAL_VBD_DEVICE", 2, ep_170, "The specified VBD device is not recognized: please use a non-negative integer"},
-    {"IMPORT_ERROR", 1, ep_171, "The VM could not be imported."},
+    {"HOST_UNKNOWN_TO_MASTER", 1, ep_169, "The coordinator says the server is not known to it. Is the server in the coordinator's database and pointing to the correct coordinator? Are all servers using the same pool secret?"},
+    {"HOST_XAPI_VERSION_HIGHER_THAN_COORDINATOR", 1, ep_170, "The host xapi version is higher than the one in the coordinator"},
+    {"ILLEGAL_VBD_DEVICE", 2, ep_171, "The specified VBD device is not recognized: please use a non-negative integer"},
+    {"IMPORT_ERROR", 1, ep_172, "The VM could not be imported."},
     {"IMPORT_ERROR_ATTACHED_DISKS_NOT_FOUND", 0, NULL, "The VM could not be imported because attached disks could not be found."},
     {"IMPORT_ERROR_CANNOT_HANDLE_CHUNKED", 0, NULL, "Cannot import VM using chunked encoding."},
-    {"IMPORT_ERROR_FAILED_TO_FIND_OBJECT", 1, ep_174, "The VM could not be imported because a required object could not be found."},
+    {"IMPORT_ERROR_FAILED_TO_FIND_OBJECT", 1, ep_175, "The VM could not be imported because a required object could not be found."},
     {"IMPORT_ERROR_PREMATURE_EOF", 0, NULL, "The VM could not be imported; the end of the file was reached prematurely."},
     {"IMPORT_ERROR_SOME_CHECKSUMS_FAILED", 0, NULL, "Some data checksums were incorrect; the VM may be corrupt."},
-    {"IMPORT_ERROR_UNEXPECTED_FILE", 2, ep_177, "The VM could not be imported because the XVA file is invalid: an unexpected file was encountered."},
+    {"IMPORT_ERROR_UNEXPECTED_FILE", 2, ep_178, "The VM could not be imported because the XVA file is invalid: an unexpected file was encountered."},
     {"IMPORT_INCOMPATIBLE_VERSION", 0, NULL, "The import failed because this export has been created by a different (incompatible) product version"},
-    {"INCOMPATIBLE_CLUSTER_STACK_ACTIVE", 1, ep_179, "This operation cannot be performed, because it is incompatible with the currently active HA cluster stack."},
+    {"INCOMPATIBLE_CLUSTER_STACK_ACTIVE", 1, ep_180, "This operation cannot be performed, because it is incompatible with the currently active HA cluster stack."},
     {"INCOMPATIBLE_PIF_PROPERTIES", 0, NULL, "These PIFs cannot be bonded, because their properties are different."},
-    {"INCOMPATIBLE_STATEFILE_SR", 1, ep_181, "The specified SR is incompatible with the selected HA cluster stack."},
-    {"INTERFACE_HAS_NO_IP", 1, ep_182, "The specified interface cannot be used because it has no IP address"},
-    {"INTERNAL_ERROR", 1, ep_183, "The server failed to handle your request, due to an internal error. The given message may give details useful for debugging the problem."},
-    {"INVALID_BASE_URL", 1, ep_184, "The base url in the repository is invalid."},
-    {"INVALID_CIDR_ADDRESS_SPECIFIED", 1, ep_185, "A required parameter contained an invalid CIDR address (<addr>/<prefix length>)"},
-    {"INVALID_CLUSTER_STACK", 1, ep_186, "The cluster stack provided is not supported."},
-    {"INVALID_DEVICE", 1, ep_187, "The device name is invalid"},
-    {"INVALID_EDITION", 1, ep_188, "The edition you supplied is invalid."},
-    {"INVALID_FEATURE_STRING", 1, ep_189, "The given feature string is not valid."},
-    {"INVALID_GPGKEY_PATH", 1, ep_190, "The GPG public key file name in the repository is invalid."},
-    {"INVALID_IP_ADDRESS_SPECIFIED", 1, ep_191, "A required parameter contained an invalid IP address"},
-    {"INVALID_NTP_CONFIG", 1, ep_192, "The NTP configuration is invalid."},
+    {"INCOMPATIBLE_STATEFILE_SR", 1, ep_182, "The specified SR is incompatible with the selected HA cluster stack."},
+    {"INTERFACE_HAS_NO_IP", 1, ep_183, "The specified interface cannot be used because it has no IP address"},
+    {"INTERNAL_ERROR", 1, ep_184, "The server failed to handle your request, due to an internal error. The given message may give details useful for debugging the problem."},
+    {"INVALID_BASE_URL", 1, ep_185, "The base url in the repository is invalid."},
+    {"INVALID_CIDR_ADDRESS_SPECIFIED", 1, ep_186, "A required parameter contained an invalid CIDR address (<addr>/<prefix length>)"},
+    {"INVALID_CLUSTER_STACK", 1, ep_187, "The cluster stack provided is not supported."},
+    {"INVALID_DEVICE", 1, ep_188, "The device name is invalid"},
+    {"INVALID_EDITION", 1, ep_189, "The edition you supplied is invalid."},
+    {"INVALID_FEATURE_STRING", 1, ep_190, "The given feature string is not valid."},
+    {"INVALID_GPGKEY_PATH", 1, ep_191, "The GPG public key file name in the repository is invalid."},
+    {"INVALID_IP_ADDRESS_SPECIFIED", 1, ep_192, "A required parameter contained an invalid IP address"},
+    {"INVALID_NTP_CONFIG", 1, ep_193, "The NTP configuration is invalid."},
     {"INVALID_PATCH", 0, NULL, "The uploaded patch file is invalid"},
-    {"INVALID_PATCH_WITH_LOG", 1, ep_194, "The uploaded patch file is invalid. See attached log for more details."},
+    {"INVALID_PATCH_WITH_LOG", 1, ep_195, "The uploaded patch file is invalid. See attached log for more details."},
     {"INVALID_REPOMD_XML", 0, NULL, "The repomd.xml is invalid."},
-    {"INVALID_REPOSITORY_DOMAIN_ALLOWLIST", 1, ep_196, "The repository domain allowlist has some invalid domains."},
+    {"INVALID_REPOSITORY_DOMAIN_ALLOWLIST", 1, ep_197, "The repository domain allowlist has some invalid domains."},
     {"INVALID_REPOSITORY_PROXY_CREDENTIAL", 0, NULL, "The repository proxy username/password is invalid."},
-    {"INVALID_REPOSITORY_PROXY_URL", 1, ep_198, "The repository proxy URL is invalid."},
-    {"INVALID_UPDATE", 1, ep_199, "The uploaded update package is invalid."},
+    {"INVALID_REPOSITORY_PROXY_URL", 1, ep_199, "The repository proxy URL is invalid."},
+    {"INVALID_UPDATE", 1, ep_200, "The uploaded update package is invalid."},
     {"INVALID_UPDATEINFO_XML", 0, NULL, "The updateinfo.xml is invalid."},
-    {"INVALID_UPDATE_SYNC_DAY", 1, ep_201, "Invalid day of the week chosen for weekly update sync."},
-    {"INVALID_VALUE", 2, ep_202, "The value given is invalid"},
-    {"IS_TUNNEL_ACCESS_PIF", 1, ep_203, "Cannot create a VLAN or tunnel on top of a tunnel access PIF - use the underlying transport PIF instead."},
+    {"INVALID_UPDATE_SYNC_DAY", 1, ep_202, "Invalid day of the week chosen for weekly update sync."},
+    {"INVALID_VALUE", 2, ep_203, "The value given is invalid"},
+    {"IS_TUNNEL_ACCESS_PIF", 1, ep_204, "Cannot create a VLAN or tunnel on top of a tunnel access PIF - use the underlying transport PIF instead."},
     {"JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS", 0, NULL, "The server joining the pool cannot already be a coordinator of another pool."},
     {"JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS", 0, NULL, "The server joining the pool cannot contain any shared storage."},
     {"JOINING_HOST_CANNOT_HAVE_RUNNING_OR_SUSPENDED_VMS", 0, NULL, "The server joining the pool cannot have any running or suspended VMs."},
@@ -661,400 +665,402 @@ const struct xcp__errdesc xcp__errors[] = {
     {"JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS", 0, NULL, "The host joining the pool cannot have any VMs with active tasks."},
     {"JOINING_HOST_CONNECTION_FAILED", 0, NULL, "There was an error connecting to the host while joining it in the pool."},
     {"JOINING_HOST_SERVICE_FAILED", 0, NULL, "There was an error connecting to the server. The service contacted didn't reply properly."},
-    {"LICENCE_RESTRICTION", 1, ep_211, "This operation is not allowed because your license lacks a needed feature. Please contact your support representative."},
+    {"LICENCE_RESTRICTION", 1, ep_212, "This operation is not allowed because your license lacks a needed feature. Please contact your support representative."},
     {"LICENSE_CANNOT_DOWNGRADE_WHILE_IN_POOL", 0, NULL, "Cannot downgrade license while in pool. Please disband the pool first, then downgrade licenses on hosts separately."},
-    {"LICENSE_CHECKOUT_ERROR", 2, ep_213, "The license for the edition you requested is not available."},
+    {"LICENSE_CHECKOUT_ERROR", 2, ep_214, "The license for the edition you requested is not available."},
     {"LICENSE_DOES_NOT_SUPPORT_POOLING", 0, NULL, "This server cannot join a pool because its license does not support pooling."},
     {"LICENSE_DOES_NOT_SUPPORT_XHA", 0, NULL, "HA cannot be enabled because this server's license does not allow it."},
     {"LICENSE_EXPIRED", 0, NULL, "Your license has expired. Please contact your support representative."},
     {"LICENSE_FILE_DEPRECATED", 0, NULL, "This type of license file is for previous versions of the server. Please upgrade to the new licensing system."},
     {"LICENSE_HOST_POOL_MISMATCH", 0, NULL, "Host and pool have incompatible licenses (editions)."},
     {"LICENSE_PROCESSING_ERROR", 0, NULL, "There was an error processing your license. Please contact your support representative."},
-    {"LOCATION_NOT_UNIQUE", 2, ep_220, "A VDI with the specified location already exists within the SR"},
-    {"MAC_DOES_NOT_EXIST", 1, ep_221, "The MAC address specified does not exist on this server."},
-    {"MAC_INVALID", 1, ep_222, "The MAC address specified is not valid."},
-    {"MAC_STILL_EXISTS", 1, ep_223, "The MAC address specified still exists on this server."},
-    {"MAP_DUPLICATE_KEY", 4, ep_224, "You tried to add a key-value pair to a map, but that key is already there."},
-    {"MEMORY_CONSTRAINT_VIOLATION", 1, ep_225, "The dynamic memory range does not satisfy the following constraint."},
-    {"MEMORY_CONSTRAINT_VIOLATION_MAXPIN", 1, ep_226, "The dynamic memory range violates constraint static_min = dynamic_min = dynamic_max = static_max."},
+    {"LOCATION_NOT_UNIQUE", 2, ep_221, "A VDI with the specified location already exists within the SR"},
+    {"MAC_DOES_NOT_EXIST", 1, ep_222, "The MAC address specified does not exist on this server."},
+    {"MAC_INVALID", 1, ep_223, "The MAC address specified is not valid."},
+    {"MAC_STILL_EXISTS", 1, ep_224, "The MAC address specified still exists on this server."},
+    {"MAP_DUPLICATE_KEY", 4, ep_225, "You tried to add a key-value pair to a map, but that key is already there."},
+    {"MEMORY_CONSTRAINT_VIOLATION", 1, ep_226, "The dynamic memory range does not satisfy the following constraint."},
+    {"MEMORY_CONSTRAINT_VIOLATION_MAXPIN", 1, ep_227, "The dynamic memory range violates constraint static_min = dynamic_min = dynamic_max = static_max."},
     {"MEMORY_CONSTRAINT_VIOLATION_ORDER", 0, NULL, "The dynamic memory range violates constraint static_min <= dynamic_min <= dynamic_max <= static_max."},
     {"MESSAGE_DEPRECATED", 0, NULL, "This message has been deprecated."},
-    {"MESSAGE_METHOD_UNKNOWN", 1, ep_229, "You tried to call a method that does not exist. The method name that you used is echoed."},
-    {"MESSAGE_PARAMETER_COUNT_MISMATCH", 3, ep_230, "You tried to call a method with the incorrect number of parameters. The fully-qualified method name that you used, and the number of received and expected parameters are returned."},
+    {"MESSAGE_METHOD_UNKNOWN", 1, ep_230, "You tried to call a method that does not exist. The method name that you used is echoed."},
+    {"MESSAGE_PARAMETER_COUNT_MISMATCH", 3, ep_231, "You tried to call a method with the incorrect number of parameters. The fully-qualified method name that you used, and the number of received and expected parameters are returned."},
     {"MESSAGE_REMOVED", 0, NULL, "This function is no longer available."},
-    {"MIRROR_FAILED", 1, ep_232, "The VDI mirroring cannot be performed"},
+    {"MIRROR_FAILED", 1, ep_233, "The VDI mirroring cannot be performed"},
     {"MISSING_CONNECTION_DETAILS", 0, NULL, "The license-server connection details (address or port) were missing or incomplete."},
     {"MULTIPLE_UPDATE_REPOSITORIES_ENABLED", 0, NULL, "There is more than one update repository being enabled."},
-    {"NETWORK_ALREADY_CONNECTED", 2, ep_235, "You tried to create a PIF, but the network you tried to attach it to is already attached to some other PIF, and so the creation failed."},
-    {"NETWORK_CONTAINS_PIF", 1, ep_236, "The network contains active PIFs and cannot be deleted."},
-    {"NETWORK_CONTAINS_VIF", 1, ep_237, "The network contains active VIFs and cannot be deleted."},
-    {"NETWORK_HAS_INCOMPATIBLE_SRIOV_PIFS", 2, ep_238, "The PIF is not compatible with the selected SR-IOV network"},
-    {"NETWORK_HAS_INCOMPATIBLE_VLAN_ON_SRIOV_PIFS", 2, ep_239, "VLAN on the PIF is not compatible with the selected SR-IOV VLAN network"},
-    {"NETWORK_INCOMPATIBLE_PURPOSES", 2, ep_240, "You tried to add a purpose to a network but the new purpose is not compatible with an existing purpose of the network or other networks."},
-    {"NETWORK_INCOMPATIBLE_WITH_BOND", 1, ep_241, "The network is incompatible with bond"},
-    {"NETWORK_INCOMPATIBLE_WITH_SRIOV", 1, ep_242, "The network is incompatible with sriov"},
-    {"NETWORK_INCOMPATIBLE_WITH_TRUNKS", 1, ep_243, "The network is incompatible with VIF using trunks."},
-    {"NETWORK_INCOMPATIBLE_WITH_TUNNEL", 1, ep_244, "The network is incompatible with tunnel"},
-    {"NETWORK_INCOMPATIBLE_WITH_VLAN_ON_BRIDGE", 1, ep_245, "The network is incompatible with vlan on bridge"},
-    {"NETWORK_INCOMPATIBLE_WITH_VLAN_ON_SRIOV", 1, ep_246, "The network is incompatible with vlan on sriov"},
-    {"NETWORK_SRIOV_ALREADY_ENABLED", 1, ep_247, "The PIF selected for the SR-IOV network is already enabled"},
-    {"NETWORK_SRIOV_DISABLE_FAILED", 2, ep_248, "Failed to disable SR-IOV on PIF"},
-    {"NETWORK_SRIOV_ENABLE_FAILED", 2, ep_249, "Failed to enable SR-IOV on PIF"},
-    {"NETWORK_SRIOV_INSUFFICIENT_CAPACITY", 1, ep_250, "There is insufficient capacity for VF reservation"},
-    {"NETWORK_UNMANAGED", 1, ep_251, "The network is not managed by xapi."},
-    {"NOT_ALLOWED_ON_OEM_EDITION", 1, ep_252, "This command is not allowed on the OEM edition."},
-    {"NOT_ALLOWED_WHEN_NTP_IS_ENABLED", 1, ep_253, "The operation is not allowed on the host when the NTP is enabled."},
-    {"NOT_IMPLEMENTED", 1, ep_254, "The function is not implemented"},
+    {"NETWORK_ALREADY_CONNECTED", 2, ep_236, "You tried to create a PIF, but the network you tried to attach it to is already attached to some other PIF, and so the creation failed."},
+    {"NETWORK_CONTAINS_PIF", 1, ep_237, "The network contains active PIFs and cannot be deleted."},
+    {"NETWORK_CONTAINS_VIF", 1, ep_238, "The network contains active VIFs and cannot be deleted."},
+    {"NETWORK_HAS_INCOMPATIBLE_SRIOV_PIFS", 2, ep_239, "The PIF is not compatible with the selected SR-IOV network"},
+    {"NETWORK_HAS_INCOMPATIBLE_VLAN_ON_SRIOV_PIFS", 2, ep_240, "VLAN on the PIF is not compatible with the selected SR-IOV VLAN network"},
+    {"NETWORK_INCOMPATIBLE_PURPOSES", 2, ep_241, "You tried to add a purpose to a network but the new purpose is not compatible with an existing purpose of the network or other networks."},
+    {"NETWORK_INCOMPATIBLE_WITH_BOND", 1, ep_242, "The network is incompatible with bond"},
+    {"NETWORK_INCOMPATIBLE_WITH_SRIOV", 1, ep_243, "The network is incompatible with sriov"},
+    {"NETWORK_INCOMPATIBLE_WITH_TRUNKS", 1, ep_244, "The network is incompatible with VIF using trunks."},
+    {"NETWORK_INCOMPATIBLE_WITH_TUNNEL", 1, ep_245, "The network is incompatible with tunnel"},
+    {"NETWORK_INCOMPATIBLE_WITH_VLAN_ON_BRIDGE", 1, ep_246, "The network is incompatible with vlan on bridge"},
+    {"NETWORK_INCOMPATIBLE_WITH_VLAN_ON_SRIOV", 1, ep_247, "The network is incompatible with vlan on sriov"},
+    {"NETWORK_SRIOV_ALREADY_ENABLED", 1, ep_248, "The PIF selected for the SR-IOV network is already enabled"},
+    {"NETWORK_SRIOV_DISABLE_FAILED", 2, ep_249, "Failed to disable SR-IOV on PIF"},
+    {"NETWORK_SRIOV_ENABLE_FAILED", 2, ep_250, "Failed to enable SR-IOV on PIF"},
+    {"NETWORK_SRIOV_INSUFFICIENT_CAPACITY", 1, ep_251, "There is insufficient capacity for VF reservation"},
+    {"NETWORK_UNMANAGED", 1, ep_252, "The network is not managed by xapi."},
+    {"NOT_ALLOWED_ON_OEM_EDITION", 1, ep_253, "This command is not allowed on the OEM edition."},
+    {"NOT_ALLOWED_WHEN_NTP_IS_ENABLED", 1, ep_254, "The operation is not allowed on the host when the NTP is enabled."},
+    {"NOT_IMPLEMENTED", 1, ep_255, "The function is not implemented"},
     {"NOT_IN_EMERGENCY_MODE", 0, NULL, "This pool is not in emergency mode."},
     {"NOT_SUPPORTED_DURING_UPGRADE", 0, NULL, "This operation is not supported during an upgrade."},
-    {"NOT_SYSTEM_DOMAIN", 1, ep_257, "The given VM is not registered as a system domain. This operation can only be performed on a registered system domain."},
-    {"NOT_TRUSTED_CERTIFICATE", 1, ep_258, "The provided certificate is not a trusted certificate."},
-    {"NO_CLUSTER_HOSTS_REACHABLE", 1, ep_259, "No other cluster host was reachable when joining"},
-    {"NO_COMPATIBLE_CLUSTER_HOST", 1, ep_260, "Clustering is not enabled on this host or pool."},
+    {"NOT_SYSTEM_DOMAIN", 1, ep_258, "The given VM is not registered as a system domain. This operation can only be performed on a registered system domain."},
+    {"NOT_TRUSTED_CERTIFICATE", 1, ep_259, "The provided certificate is not a trusted certificate."},
+    {"NO_CLUSTER_HOSTS_REACHABLE", 1, ep_260, "No other cluster host was reachable when joining"},
+    {"NO_COMPATIBLE_CLUSTER_HOST", 1, ep_261, "Clustering is not enabled on this host or pool."},
     {"NO_HOSTS_AVAILABLE", 0, NULL, "There were no servers available to complete the specified operation."},
     {"NO_MORE_REDO_LOGS_ALLOWED", 0, NULL, "The upper limit of active redo log instances was reached."},
     {"NO_REPOSITORIES_CONFIGURED", 0, NULL, "No update repositories have been configured."},
     {"NO_REPOSITORY_ENABLED", 0, NULL, "There is no repository being enabled."},
-    {"NVIDIA_SRIOV_MISCONFIGURED", 2, ep_265, "The NVidia GPU is not configured for SR-IOV as expected"},
-    {"NVIDIA_TOOLS_ERROR", 1, ep_266, "Nvidia tools error. Please ensure that the latest Nvidia tools are installed"},
+    {"NVIDIA_SRIOV_MISCONFIGURED", 2, ep_266, "The NVidia GPU is not configured for SR-IOV as expected"},
+    {"NVIDIA_TOOLS_ERROR", 1, ep_267, "Nvidia tools error. Please ensure that the latest Nvidia tools are installed"},
     {"OBJECT_NOLONGER_EXISTS", 0, NULL, "The specified object no longer exists."},
-    {"ONLY_ALLOWED_ON_OEM_EDITION", 1, ep_268, "This command is only allowed on the OEM edition."},
+    {"ONLY_ALLOWED_ON_OEM_EDITION", 1, ep_269, "This command is only allowed on the OEM edition."},
     {"OPENVSWITCH_NOT_ACTIVE", 0, NULL, "This operation needs the OpenVSwitch networking backend to be enabled on all hosts in the pool."},
-    {"OPERATION_BLOCKED", 2, ep_270, "You attempted an operation that was explicitly blocked (see the blocked_operations field of the given object)."},
-    {"OPERATION_NOT_ALLOWED", 1, ep_271, "You attempted an operation that was not allowed."},
-    {"OPERATION_PARTIALLY_FAILED", 1, ep_272, "Some VMs belonging to the appliance threw an exception while carrying out the specified operation"},
-    {"OTHER_OPERATION_IN_PROGRESS", 4, ep_273, "Another operation involving the object is currently in progress"},
-    {"OUT_OF_SPACE", 1, ep_274, "There is not enough space to upload the update"},
-    {"PATCH_ALREADY_APPLIED", 1, ep_275, "This patch has already been applied"},
-    {"PATCH_ALREADY_EXISTS", 1, ep_276, "The uploaded patch file already exists"},
-    {"PATCH_APPLY_FAILED", 1, ep_277, "The patch apply failed. Please see attached output."},
-    {"PATCH_APPLY_FAILED_BACKUP_FILES_EXIST", 1, ep_278, "The patch apply failed: there are backup files created while applying patch. Please remove these backup files before applying patch again."},
+    {"OPERATION_BLOCKED", 2, ep_271, "You attempted an operation that was explicitly blocked (see the blocked_operations field of the given object)."},
+    {"OPERATION_NOT_ALLOWED", 1, ep_272, "You attempted an operation that was not allowed."},
+    {"OPERATION_PARTIALLY_FAILED", 1, ep_273, "Some VMs belonging to the appliance threw an exception while carrying out the specified operation"},
+    {"OTHER_OPERATION_IN_PROGRESS", 4, ep_274, "Another operation involving the object is currently in progress"},
+    {"OUT_OF_SPACE", 1, ep_275, "There is not enough space to upload the update"},
+    {"PATCH_ALREADY_APPLIED", 1, ep_276, "This patch has already been applied"},
+    {"PATCH_ALREADY_EXISTS", 1, ep_277, "The uploaded patch file already exists"},
+    {"PATCH_APPLY_FAILED", 1, ep_278, "The patch apply failed. Please see attached output."},
+    {"PATCH_APPLY_FAILED_BACKUP_FILES_EXIST", 1, ep_279, "The patch apply failed: there are backup files created while applying patch. Please remove these backup files before applying patch again."},
     {"PATCH_IS_APPLIED", 0, NULL, "The specified patch is applied and cannot be destroyed."},
-    {"PATCH_PRECHECK_FAILED_ISO_MOUNTED", 1, ep_280, "Tools ISO must be ejected from all running VMs."},
-    {"PATCH_PRECHECK_FAILED_OUT_OF_SPACE", 3, ep_281, "The patch pre-check stage failed: the server does not have enough space."},
-    {"PATCH_PRECHECK_FAILED_PREREQUISITE_MISSING", 2, ep_282, "The patch pre-check stage failed: prerequisite patches are missing."},
-    {"PATCH_PRECHECK_FAILED_UNKNOWN_ERROR", 2, ep_283, "The patch pre-check stage failed with an unknown error. See attached info for more details."},
-    {"PATCH_PRECHECK_FAILED_VM_RUNNING", 1, ep_284, "The patch pre-check stage failed: there are one or more VMs still running on the server. All VMs must be suspended before the patch can be applied."},
-    {"PATCH_PRECHECK_FAILED_WRONG_SERVER_BUILD", 3, ep_285, "The patch pre-check stage failed: the server is of an incorrect build."},
-    {"PATCH_PRECHECK_FAILED_WRONG_SERVER_VERSION", 3, ep_286, "The patch pre-check stage failed: the server is of an incorrect version."},
-    {"PBD_EXISTS", 3, ep_287, "A PBD already exists connecting the SR to the server."},
-    {"PERMISSION_DENIED", 1, ep_288, "Caller not allowed to perform this operation."},
-    {"PGPU_INSUFFICIENT_CAPACITY_FOR_VGPU", 2, ep_289, "There is insufficient capacity on this PGPU to run the VGPU."},
-    {"PGPU_IN_USE_BY_VM", 1, ep_290, "This PGPU is currently in use by running VMs."},
-    {"PGPU_NOT_COMPATIBLE_WITH_GPU_GROUP", 2, ep_291, "PGPU type not compatible with destination group."},
-    {"PIF_ALLOWS_UNPLUG", 1, ep_292, "The operation you requested cannot be performed because the specified PIF allows unplug."},
-    {"PIF_ALREADY_BONDED", 1, ep_293, "This operation cannot be performed because the pif is bonded."},
+    {"PATCH_PRECHECK_FAILED_ISO_MOUNTED", 1, ep_281, "Tools ISO must be ejected from all running VMs."},
+    {"PATCH_PRECHECK_FAILED_OUT_OF_SPACE", 3, ep_282, "The patch pre-check stage failed: the server does not have enough space."},
+    {"PATCH_PRECHECK_FAILED_PREREQUISITE_MISSING", 2, ep_283, "The patch pre-check stage failed: prerequisite patches are missing."},
+    {"PATCH_PRECHECK_FAILED_UNKNOWN_ERROR", 2, ep_284, "The patch pre-check stage failed with an unknown error. See attached info for more details."},
+    {"PATCH_PRECHECK_FAILED_VM_RUNNING", 1, ep_285, "The patch pre-check stage failed: there are one or more VMs still running on the server. All VMs must be suspended before the patch can be applied."},
+    {"PATCH_PRECHECK_FAILED_WRONG_SERVER_BUILD", 3, ep_286, "The patch pre-check stage failed: the server is of an incorrect build."},
+    {"PATCH_PRECHECK_FAILED_WRONG_SERVER_VERSION", 3, ep_287, "The patch pre-check stage failed: the server is of an incorrect version."},
+    {"PBD_EXISTS", 3, ep_288, "A PBD already exists connecting the SR to the server."},
+    {"PERMISSION_DENIED", 1, ep_289, "Caller not allowed to perform this operation."},
+    {"PGPU_INSUFFICIENT_CAPACITY_FOR_VGPU", 2, ep_290, "There is insufficient capacity on this PGPU to run the VGPU."},
+    {"PGPU_IN_USE_BY_VM", 1, ep_291, "This PGPU is currently in use by running VMs."},
+    {"PGPU_NOT_COMPATIBLE_WITH_GPU_GROUP", 2, ep_292, "PGPU type not compatible with destination group."},
+    {"PIF_ALLOWS_UNPLUG", 1, ep_293, "The operation you requested cannot be performed because the specified PIF allows unplug."},
+    {"PIF_ALREADY_BONDED", 1, ep_294, "This operation cannot be performed because the pif is bonded."},
     {"PIF_BOND_MORE_THAN_ONE_IP", 0, NULL, "Only one PIF on a bond is allowed to have an IP configuration."},
     {"PIF_BOND_NEEDS_MORE_MEMBERS", 0, NULL, "A bond must consist of at least two member interfaces"},
     {"PIF_CANNOT_BOND_CROSS_HOST", 0, NULL, "You cannot bond interfaces across different servers."},
-    {"PIF_CONFIGURATION_ERROR", 2, ep_297, "An unknown error occurred while attempting to configure an interface."},
+    {"PIF_CONFIGURATION_ERROR", 2, ep_298, "An unknown error occurred while attempting to configure an interface."},
     {"PIF_DEVICE_NOT_FOUND", 0, NULL, "The specified device was not found."},
-    {"PIF_DOES_NOT_ALLOW_UNPLUG", 1, ep_299, "The operation you requested cannot be performed because the specified PIF does not allow unplug."},
-    {"PIF_HAS_FCOE_SR_IN_USE", 2, ep_300, "The operation you requested cannot be performed because the specified PIF has FCoE SR in use."},
-    {"PIF_HAS_NO_NETWORK_CONFIGURATION", 1, ep_301, "PIF has no IP configuration (mode currently set to 'none')"},
-    {"PIF_HAS_NO_V6_NETWORK_CONFIGURATION", 1, ep_302, "PIF has no IPv6 configuration (mode currently set to 'none')"},
-    {"PIF_INCOMPATIBLE_PRIMARY_ADDRESS_TYPE", 1, ep_303, "The primary address types are not compatible"},
-    {"PIF_IS_MANAGEMENT_INTERFACE", 1, ep_304, "The operation you requested cannot be performed because the specified PIF is the management interface."},
-    {"PIF_IS_NOT_PHYSICAL", 1, ep_305, "You tried to perform an operation which is only available on physical PIF"},
-    {"PIF_IS_NOT_SRIOV_CAPABLE", 1, ep_306, "The selected PIF is not capable of network SR-IOV"},
-    {"PIF_IS_PHYSICAL", 1, ep_307, "You tried to destroy a PIF, but it represents an aspect of the physical host configuration, and so cannot be destroyed. The parameter echoes the PIF handle you gave."},
-    {"PIF_IS_SRIOV_LOGICAL", 1, ep_308, "You tried to create a bond on top of a network SR-IOV logical PIF - use the underlying physical PIF instead"},
-    {"PIF_IS_VLAN", 1, ep_309, "You tried to create a VLAN on top of another VLAN - use the underlying physical PIF/bond instead"},
-    {"PIF_NOT_ATTACHED_TO_HOST", 2, ep_310, "Cluster_host creation failed as the PIF provided is not attached to the host."},
-    {"PIF_NOT_PRESENT", 2, ep_311, "This host has no PIF on the given network."},
-    {"PIF_SRIOV_STILL_EXISTS", 1, ep_312, "The PIF is still related with a network SR-IOV"},
-    {"PIF_TUNNEL_STILL_EXISTS", 1, ep_313, "Operation cannot proceed while a tunnel exists on this interface."},
-    {"PIF_UNMANAGED", 1, ep_314, "The operation you requested cannot be performed because the specified PIF is not managed by xapi."},
-    {"PIF_VLAN_EXISTS", 1, ep_315, "You tried to create a PIF, but it already exists."},
-    {"PIF_VLAN_STILL_EXISTS", 1, ep_316, "Operation cannot proceed while a VLAN exists on this interface."},
-    {"POOL_AUTH_ALREADY_ENABLED", 1, ep_317, "External authentication is already enabled for at least one server in this pool."},
-    {"POOL_AUTH_DISABLE_FAILED", 2, ep_318, "The pool failed to disable the external authentication of at least one host."},
-    {"POOL_AUTH_DISABLE_FAILED_INVALID_ACCOUNT", 2, ep_319, "External authentication has been disabled with errors: Some AD machine accounts were not disabled on the AD server due to invalid account."},
-    {"POOL_AUTH_DISABLE_FAILED_PERMISSION_DENIED", 2, ep_320, "External authentication has been disabled with errors: Your AD machine account was not disabled on the AD server as permission was denied."},
-    {"POOL_AUTH_DISABLE_FAILED_WRONG_CREDENTIALS", 2, ep_321, "External authentication has been disabled with errors: Some AD machine accounts were not disabled on the AD server due to invalid credentials."},
-    {"POOL_AUTH_ENABLE_FAILED", 2, ep_322, "The pool failed to enable external authentication."},
-    {"POOL_AUTH_ENABLE_FAILED_DOMAIN_LOOKUP_FAILED", 2, ep_323, "The pool failed to enable external authentication."},
-    {"POOL_AUTH_ENABLE_FAILED_DUPLICATE_HOSTNAME", 2, ep_324, "The pool failed to enable external authentication, duplicate hostname."},
-    {"POOL_AUTH_ENABLE_FAILED_INVALID_ACCOUNT", 2, ep_325, "The pool failed to enable external authentication, invalid account."},
-    {"POOL_AUTH_ENABLE_FAILED_INVALID_OU", 2, ep_326, "The pool failed to enable external authentication, invalid OU"},
-    {"POOL_AUTH_ENABLE_FAILED_INVALID_TRUSTED_CERTS", 2, ep_327, "The pool failed to enable external authentication, invalid trusted certificates."},
-    {"POOL_AUTH_ENABLE_FAILED_NO_SUPPORT_ENCRYPT_TYPE", 2, ep_328, "The pool failed to enable external authentication: domain does not support encryption type, make sure AES based encryption type is enabled in kerberos authentication in AD and Administrator is not in use"},
-    {"POOL_AUTH_ENABLE_FAILED_NO_TRUSTED_CERTS", 2, ep_329, "The pool failed to enable external authentication, no trusted certificates."},
-    {"POOL_AUTH_ENABLE_FAILED_PERMISSION_DENIED", 2, ep_330, "The pool failed to enable external authentication, permission denied."},
-    {"POOL_AUTH_ENABLE_FAILED_SETUP_TLS_CONNECTION", 2, ep_331, "The pool failed to enable external authentication, failed to set up TLS connection."},
-    {"POOL_AUTH_ENABLE_FAILED_UNAVAILABLE", 2, ep_332, "The pool failed to enable external authentication."},
-    {"POOL_AUTH_ENABLE_FAILED_WRONG_CREDENTIALS", 2, ep_333, "The pool failed to enable external authentication, wrong credentials."},
+    {"PIF_DOES_NOT_ALLOW_UNPLUG", 1, ep_300, "The operation you requested cannot be performed because the specified PIF does not allow unplug."},
+    {"PIF_HAS_FCOE_SR_IN_USE", 2, ep_301, "The operation you requested cannot be performed because the specified PIF has FCoE SR in use."},
+    {"PIF_HAS_NO_NETWORK_CONFIGURATION", 1, ep_302, "PIF has no IP configuration (mode currently set to 'none')"},
+    {"PIF_HAS_NO_V6_NETWORK_CONFIGURATION", 1, ep_303, "PIF has no IPv6 configuration (mode currently set to 'none')"},
+    {"PIF_INCOMPATIBLE_PRIMARY_ADDRESS_TYPE", 1, ep_304, "The primary address types are not compatible"},
+    {"PIF_IS_MANAGEMENT_INTERFACE", 1, ep_305, "The operation you requested cannot be performed because the specified PIF is the management interface."},
+    {"PIF_IS_NOT_MANAGEMENT_INTERFACE", 1, ep_306, ""},
+    {"PIF_IS_NOT_PHYSICAL", 1, ep_307, "You tried to perform an operation which is only available on physical PIF"},
+    {"PIF_IS_NOT_SRIOV_CAPABLE", 1, ep_308, "The selected PIF is not capable of network SR-IOV"},
+    {"PIF_IS_PHYSICAL", 1, ep_309, "You tried to destroy a PIF, but it represents an aspect of the physical host configuration, and so cannot be destroyed. The parameter echoes the PIF handle you gave."},
+    {"PIF_IS_SRIOV_LOGICAL", 1, ep_310, "You tried to create a bond on top of a network SR-IOV logical PIF - use the underlying physical PIF instead"},
+    {"PIF_IS_VLAN", 1, ep_311, "You tried to create a VLAN on top of another VLAN - use the underlying physical PIF/bond instead"},
+    {"PIF_NOT_ATTACHED_TO_HOST", 2, ep_312, "Cluster_host creation failed as the PIF provided is not attached to the host."},
+    {"PIF_NOT_PRESENT", 2, ep_313, "This host has no PIF on the given network."},
+    {"PIF_SRIOV_STILL_EXISTS", 1, ep_314, "The PIF is still related with a network SR-IOV"},
+    {"PIF_TUNNEL_STILL_EXISTS", 1, ep_315, "Operation cannot proceed while a tunnel exists on this interface."},
+    {"PIF_UNMANAGED", 1, ep_316, "The operation you requested cannot be performed because the specified PIF is not managed by xapi."},
+    {"PIF_VLAN_EXISTS", 1, ep_317, "You tried to create a PIF, but it already exists."},
+    {"PIF_VLAN_STILL_EXISTS", 1, ep_318, "Operation cannot proceed while a VLAN exists on this interface."},
+    {"POOL_AUTH_ALREADY_ENABLED", 1, ep_319, "External authentication is already enabled for at least one server in this pool."},
+    {"POOL_AUTH_DISABLE_FAILED", 2, ep_320, "The pool failed to disable the external authentication of at least one host."},
+    {"POOL_AUTH_DISABLE_FAILED_INVALID_ACCOUNT", 2, ep_321, "External authentication has been disabled with errors: Some AD machine accounts were not disabled on the AD server due to invalid account."},
+    {"POOL_AUTH_DISABLE_FAILED_PERMISSION_DENIED", 2, ep_322, "External authentication has been disabled with errors: Your AD machine account was not disabled on the AD server as permission was denied."},
+    {"POOL_AUTH_DISABLE_FAILED_WRONG_CREDENTIALS", 2, ep_323, "External authentication has been disabled with errors: Some AD machine accounts were not disabled on the AD server due to invalid credentials."},
+    {"POOL_AUTH_ENABLE_FAILED", 2, ep_324, "The pool failed to enable external authentication."},
+    {"POOL_AUTH_ENABLE_FAILED_DOMAIN_LOOKUP_FAILED", 2, ep_325, "The pool failed to enable external authentication."},
+    {"POOL_AUTH_ENABLE_FAILED_DUPLICATE_HOSTNAME", 2, ep_326, "The pool failed to enable external authentication, duplicate hostname."},
+    {"POOL_AUTH_ENABLE_FAILED_INVALID_ACCOUNT", 2, ep_327, "The pool failed to enable external authentication, invalid account."},
+    {"POOL_AUTH_ENABLE_FAILED_INVALID_OU", 2, ep_328, "The pool failed to enable external authentication, invalid OU"},
+    {"POOL_AUTH_ENABLE_FAILED_INVALID_TRUSTED_CERTS", 2, ep_329, "The pool failed to enable external authentication, invalid trusted certificates."},
+    {"POOL_AUTH_ENABLE_FAILED_NO_SUPPORT_ENCRYPT_TYPE", 2, ep_330, "The pool failed to enable external authentication: domain does not support encryption type, make sure AES based encryption type is enabled in kerberos authentication in AD and Administrator is not in use"},
+    {"POOL_AUTH_ENABLE_FAILED_NO_TRUSTED_CERTS", 2, ep_331, "The pool failed to enable external authentication, no trusted certificates."},
+    {"POOL_AUTH_ENABLE_FAILED_PERMISSION_DENIED", 2, ep_332, "The pool failed to enable external authentication, permission denied."},
+    {"POOL_AUTH_ENABLE_FAILED_SETUP_TLS_CONNECTION", 2, ep_333, "The pool failed to enable external authentication, failed to set up TLS connection."},
+    {"POOL_AUTH_ENABLE_FAILED_UNAVAILABLE", 2, ep_334, "The pool failed to enable external authentication."},
+    {"POOL_AUTH_ENABLE_FAILED_WRONG_CREDENTIALS", 2, ep_335, "The pool failed to enable external authentication, wrong credentials."},
     {"POOL_JOINING_EXTERNAL_AUTH_MISMATCH", 0, NULL, "Cannot join pool whose external authentication configuration is different."},
     {"POOL_JOINING_HOST_CA_CERTIFICATES_CONFLICT", 0, NULL, "The host joining the pool has different CA certificates from the pool coordinator while using the same name, uninstall them and try again."},
     {"POOL_JOINING_HOST_HAS_BONDS", 0, NULL, "The host joining the pool must not have any bonds."},
     {"POOL_JOINING_HOST_HAS_NETWORK_SRIOVS", 0, NULL, "The host joining the pool must not have any network SR-IOVs."},
     {"POOL_JOINING_HOST_HAS_NON_MANAGEMENT_VLANS", 0, NULL, "The host joining the pool must not have any non-management vlans."},
     {"POOL_JOINING_HOST_HAS_TUNNELS", 0, NULL, "The host joining the pool must not have any tunnels."},
-    {"POOL_JOINING_HOST_MANAGEMENT_VLAN_DOES_NOT_MATCH", 2, ep_340, "The host joining the pool must have the same management vlan."},
+    {"POOL_JOINING_HOST_MANAGEMENT_VLAN_DOES_NOT_MATCH", 2, ep_342, "The host joining the pool must have the same management vlan."},
     {"POOL_JOINING_HOST_MUST_HAVE_ONLY_ONE_IP_ON_CLUSTERING_NETWORK", 0, NULL, "The host joining the pool must have one and only one IP on the clustering network"},
     {"POOL_JOINING_HOST_MUST_HAVE_PHYSICAL_MANAGEMENT_NIC", 0, NULL, "The server joining the pool must have a physical management NIC (i.e. the management NIC must not be on a VLAN or bonded PIF)."},
-    {"POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION", 2, ep_343, "The host joining the pool must have the same API version as the pool coordinator."},
-    {"POOL_JOINING_HOST_MUST_HAVE_SAME_DB_SCHEMA", 2, ep_344, "The host joining the pool must have the same database schema as the pool coordinator."},
+    {"POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION", 2, ep_345, "The host joining the pool must have the same API version as the pool coordinator."},
+    {"POOL_JOINING_HOST_MUST_HAVE_SAME_DB_SCHEMA", 2, ep_346, "The host joining the pool must have the same database schema as the pool coordinator."},
     {"POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION", 0, NULL, "The server joining the pool must have the same product version as the pool coordinator."},
     {"POOL_JOINING_HOST_MUST_ONLY_HAVE_PHYSICAL_PIFS", 0, NULL, "The host joining the pool must not have any bonds, VLANs or tunnels."},
     {"POOL_JOINING_HOST_TLS_VERIFICATION_MISMATCH", 0, NULL, "The TLS verification check failed when the joining host attempted to open a verified connection to the pool coordinator using the imported pool certificate bundle."},
-    {"POOL_JOINING_HOST_TRUSTED_CERTIFICATES_CONFLICT", 2, ep_348, "The joining host has a trusted certificate identical to one on the pool coordinator but with different purpose. Uninstall it then install it on the host again with the pool-compatible purpose, and try again."},
-    {"POOL_JOINING_MASTER_CERTIFICATE_NOT_IN_POOL_BUNDLE", 1, ep_349, "The pool coordinator's own certificate is absent from the pool certificate bundle sent to the joining host. Run 'xe pool-certificate-sync' on the coordinator and retry."},
-    {"POOL_JOINING_POOL_BUNDLE_EMPTY_AFTER_IMPORT", 1, ep_350, "The pool certificate bundle is empty or missing after import on the joining host. The bundle generation script (update-ca-bundle.sh) likely failed silently."},
-    {"POOL_JOINING_POOL_CANNOT_ENABLE_CLUSTERING_ON_VLAN_NETWORK", 1, ep_351, "The host attempted to join a pool with clustering enabled on a non-management VLAN network, which is not supported."},
-    {"POOL_JOINING_SM_FEATURES_INCOMPATIBLE", 2, ep_352, "The host joining the pool has an incompatible set of sm features from the pool coordinator. Make sure the sm are of the same versions and try again."},
+    {"POOL_JOINING_HOST_TRUSTED_CERTIFICATES_CONFLICT", 2, ep_350, "The joining host has a trusted certificate identical to one on the pool coordinator but with different purpose. Uninstall it then install it on the host again with the pool-compatible purpose, and try again."},
+    {"POOL_JOINING_MASTER_CERTIFICATE_NOT_IN_POOL_BUNDLE", 1, ep_351, "The pool coordinator's own certificate is absent from the pool certificate bundle sent to the joining host. Run 'xe pool-certificate-sync' on the coordinator and retry."},
+    {"POOL_JOINING_POOL_BUNDLE_EMPTY_AFTER_IMPORT", 1, ep_352, "The pool certificate bundle is empty or missing after import on the joining host. The bundle generation script (update-ca-bundle.sh) likely failed silently."},
+    {"POOL_JOINING_POOL_CANNOT_ENABLE_CLUSTERING_ON_VLAN_NETWORK", 1, ep_353, "The host attempted to join a pool with clustering enabled on a non-management VLAN network, which is not supported."},
+    {"POOL_JOINING_SM_FEATURES_INCOMPATIBLE", 2, ep_354, "The host joining the pool has an incompatible set of sm features from the pool coordinator. Make sure the sm are of the same versions and try again."},
     {"PROVISION_FAILED_OUT_OF_SPACE", 0, NULL, "The provision call failed because it ran out of space."},
     {"PROVISION_ONLY_ALLOWED_ON_TEMPLATE", 0, NULL, "The provision call can only be invoked on templates, not regular VMs."},
-    {"PUSB_VDI_CONFLICT", 2, ep_355, "The VDI corresponding to this PUSB has existing VBDs."},
-    {"PVS_CACHE_STORAGE_ALREADY_PRESENT", 2, ep_356, "The PVS site already has cache storage configured for the host."},
-    {"PVS_CACHE_STORAGE_IS_IN_USE", 1, ep_357, "The PVS cache storage is in use by the site and cannot be removed."},
-    {"PVS_PROXY_ALREADY_PRESENT", 1, ep_358, "The VIF is already associated with a PVS proxy"},
-    {"PVS_PROXY_PRESENT_ON_HIGHER_VIF_DEVICE", 1, ep_359, "The VM has a VIF, with a higher device number than the new VIF, that uses a PVS proxy. The VIF used by PVS proxy must be the one with the lowest device number."},
-    {"PVS_SERVER_ADDRESS_IN_USE", 1, ep_360, "The address specified is already in use by an existing PVS_server object"},
-    {"PVS_SITE_CONTAINS_RUNNING_PROXIES", 1, ep_361, "The PVS site contains running proxies."},
-    {"PVS_SITE_CONTAINS_SERVERS", 1, ep_362, "The PVS site contains servers and cannot be forgotten."},
+    {"PUSB_VDI_CONFLICT", 2, ep_357, "The VDI corresponding to this PUSB has existing VBDs."},
+    {"PVS_CACHE_STORAGE_ALREADY_PRESENT", 2, ep_358, "The PVS site already has cache storage configured for the host."},
+    {"PVS_CACHE_STORAGE_IS_IN_USE", 1, ep_359, "The PVS cache storage is in use by the site and cannot be removed."},
+    {"PVS_PROXY_ALREADY_PRESENT", 1, ep_360, "The VIF is already associated with a PVS proxy"},
+    {"PVS_PROXY_PRESENT_ON_HIGHER_VIF_DEVICE", 1, ep_361, "The VM has a VIF, with a higher device number than the new VIF, that uses a PVS proxy. The VIF used by PVS proxy must be the one with the lowest device number."},
+    {"PVS_SERVER_ADDRESS_IN_USE", 1, ep_362, "The address specified is already in use by an existing PVS_server object"},
+    {"PVS_SITE_CONTAINS_RUNNING_PROXIES", 1, ep_363, "The PVS site contains running proxies."},
+    {"PVS_SITE_CONTAINS_SERVERS", 1, ep_364, "The PVS site contains servers and cannot be forgotten."},
     {"PVS_VIF_MUST_BE_FIRST_DEVICE", 0, NULL, "The VIF used by PVS proxy must be the one with the lowest device number"},
-    {"RBAC_PERMISSION_DENIED", 2, ep_364, "RBAC permission denied."},
+    {"RBAC_PERMISSION_DENIED", 2, ep_366, "RBAC permission denied."},
     {"REDO_LOG_IS_ENABLED", 0, NULL, "The operation could not be performed because a redo log is enabled on the Pool."},
-    {"REPOSITORY_ALREADY_EXISTS", 1, ep_366, "The repository already exists."},
+    {"REPOSITORY_ALREADY_EXISTS", 1, ep_368, "The repository already exists."},
     {"REPOSITORY_CLEANUP_FAILED", 0, NULL, "Failed to clean up local repository on coordinator."},
     {"REPOSITORY_IS_IN_USE", 0, NULL, "The repository is in use."},
     {"REPOSYNC_FAILED", 0, NULL, "Syncing with remote YUM repository failed."},
     {"REPO_SHOULD_BE_SINGLE_ONE_ENABLED", 0, NULL, "If the bundle repository or remote_pool repository is enabled, it should be the only enabled repository of the pool."},
-    {"REQUIRED_PIF_IS_UNPLUGGED", 1, ep_371, "The operation you requested cannot be performed because the specified PIF is currently unplugged."},
+    {"REQUIRED_PIF_IS_UNPLUGGED", 1, ep_373, "The operation you requested cannot be performed because the specified PIF is currently unplugged."},
     {"RESTORE_INCOMPATIBLE_VERSION", 0, NULL, "The restore could not be performed because this backup has been created by a different (incompatible) product version"},
-    {"RESTORE_SCRIPT_FAILED", 1, ep_373, "The restore could not be performed because the restore script failed. Is the file corrupt?"},
+    {"RESTORE_SCRIPT_FAILED", 1, ep_375, "The restore could not be performed because the restore script failed. Is the file corrupt?"},
     {"RESTORE_TARGET_MGMT_IF_NOT_IN_BACKUP", 0, NULL, "The restore could not be performed because the server's current management interface is not in the backup. The interfaces mentioned in the backup are:"},
-    {"RESTORE_TARGET_MISSING_DEVICE", 1, ep_375, "The restore could not be performed because a network interface is missing"},
+    {"RESTORE_TARGET_MISSING_DEVICE", 1, ep_377, "The restore could not be performed because a network interface is missing"},
     {"REVERT_ONLY_ALLOWED_ON_SNAPSHOT", 0, NULL, ""},
     {"ROLE_ALREADY_EXISTS", 0, NULL, "Role already exists."},
     {"ROLE_NOT_FOUND", 0, NULL, "Role cannot be found."},
     {"SERVER_CERTIFICATE_CHAIN_INVALID", 0, NULL, "The provided intermediate certificates are not in a PEM-encoded X509 format."},
-    {"SERVER_CERTIFICATE_EXPIRED", 2, ep_380, "The provided certificate has expired."},
+    {"SERVER_CERTIFICATE_EXPIRED", 2, ep_382, "The provided certificate has expired."},
     {"SERVER_CERTIFICATE_INVALID", 0, NULL, "The provided certificate is not in a PEM-encoded X509 format."},
-    {"SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED", 1, ep_382, "The provided key uses an unsupported algorithm."},
+    {"SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED", 1, ep_384, "The provided key uses an unsupported algorithm."},
     {"SERVER_CERTIFICATE_KEY_INVALID", 0, NULL, "The provided key is not in a PEM-encoded PKCS#8 format."},
     {"SERVER_CERTIFICATE_KEY_MISMATCH", 0, NULL, "The provided key does not match the provided certificate's public key."},
-    {"SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED", 1, ep_385, "The provided RSA key does not have a length between 2048 and 4096."},
+    {"SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED", 1, ep_387, "The provided RSA key does not have a length between 2048 and 4096."},
     {"SERVER_CERTIFICATE_KEY_RSA_MULTI_NOT_SUPPORTED", 0, NULL, "The provided RSA key is using more than 2 primes, expecting only 2."},
-    {"SERVER_CERTIFICATE_NOT_VALID_YET", 2, ep_387, "The provided certificate is not valid yet."},
+    {"SERVER_CERTIFICATE_NOT_VALID_YET", 2, ep_389, "The provided certificate is not valid yet."},
     {"SERVER_CERTIFICATE_SIGNATURE_NOT_SUPPORTED", 0, NULL, "The provided certificate is not using one of the following SHA2 signature algorithms:  SHA256, SHA512."},
     {"SESSION_AUTHENTICATION_FAILED", 0, NULL, "The credentials given by the user are incorrect, so access has been denied, and you have not been issued a session handle."},
-    {"SESSION_AUTHORIZATION_FAILED", 2, ep_390, "The credentials given by the user are correct, but the user could not be authorized, so access has been denied, and you have not been issued a session handle."},
-    {"SESSION_INVALID", 1, ep_391, "You gave an invalid session reference. It may have been invalidated by a server restart, or timed out. You should get a new session handle, using one of the session.login_ calls. This error does not invalidate the current connection. The handle parameter echoes the bad value given."},
-    {"SESSION_NOT_REGISTERED", 1, ep_392, "This session is not registered to receive events. You must call event.register before event.next. The session handle you are using is echoed."},
-    {"SET_CONSOLE_TIMEOUT_PARTIALLY_FAILED", 1, ep_393, "Some hosts failed to set console timeout."},
-    {"SET_SSH_AUTO_MODE_PARTIALLY_FAILED", 1, ep_394, "Some hosts failed to set SSH auto mode."},
-    {"SET_SSH_TIMEOUT_PARTIALLY_FAILED", 1, ep_395, "Some hosts failed to set SSH timeout."},
+    {"SESSION_AUTHORIZATION_FAILED", 2, ep_392, "The credentials given by the user are correct, but the user could not be authorized, so access has been denied, and you have not been issued a session handle."},
+    {"SESSION_INVALID", 1, ep_393, "You gave an invalid session reference. It may have been invalidated by a server restart, or timed out. You should get a new session handle, using one of the session.login_ calls. This error does not invalidate the current connection. The handle parameter echoes the bad value given."},
+    {"SESSION_NOT_REGISTERED", 1, ep_394, "This session is not registered to receive events. You must call event.register before event.next. The session handle you are using is echoed."},
+    {"SET_CONSOLE_TIMEOUT_PARTIALLY_FAILED", 1, ep_395, "Some hosts failed to set console timeout."},
+    {"SET_SSH_AUTO_MODE_PARTIALLY_FAILED", 1, ep_396, "Some hosts failed to set SSH auto mode."},
+    {"SET_SSH_TIMEOUT_PARTIALLY_FAILED", 1, ep_397, "Some hosts failed to set SSH timeout."},
     {"SLAVE_REQUIRES_MANAGEMENT_INTERFACE", 0, NULL, "The management interface on a supporter cannot be disabled because the supporter would enter emergency mode."},
-    {"SM_PLUGIN_COMMUNICATION_FAILURE", 1, ep_397, "The SM plug-in did not respond to a query."},
-    {"SR_ATTACH_FAILED", 1, ep_398, "Attaching this SR failed."},
-    {"SR_BACKEND_FAILURE", 3, ep_399, "There was an SR backend failure."},
+    {"SM_PLUGIN_COMMUNICATION_FAILURE", 1, ep_399, "The SM plug-in did not respond to a query."},
+    {"SR_ATTACH_FAILED", 1, ep_400, "Attaching this SR failed."},
+    {"SR_BACKEND_FAILURE", 3, ep_401, "There was an SR backend failure."},
     {"SR_DEVICE_IN_USE", 0, NULL, "The SR operation cannot be performed because a device underlying the SR is in use by the server."},
-    {"SR_DOES_NOT_SUPPORT_MIGRATION", 2, ep_401, "Cannot migrate a VDI to or from an SR that doesn't support migration."},
-    {"SR_FULL", 2, ep_402, "The SR is full. Requested new size exceeds the maximum size"},
-    {"SR_HAS_MULTIPLE_PBDS", 1, ep_403, "The SR.shared flag cannot be set to false while the SR remains connected to multiple servers."},
-    {"SR_HAS_NO_PBDS", 1, ep_404, "The SR has no attached PBDs"},
-    {"SR_HAS_PBD", 1, ep_405, "The SR is still connected to a host via a PBD. It cannot be destroyed or forgotten."},
-    {"SR_INDESTRUCTIBLE", 1, ep_406, "The SR could not be destroyed because the 'indestructible' flag was set on it."},
-    {"SR_IS_CACHE_SR", 1, ep_407, "The SR is currently being used as a local cache SR."},
-    {"SR_NOT_ATTACHED", 1, ep_408, "The SR is not attached."},
+    {"SR_DOES_NOT_SUPPORT_MIGRATION", 2, ep_403, "Cannot migrate a VDI to or from an SR that doesn't support migration."},
+    {"SR_FULL", 2, ep_404, "The SR is full. Requested new size exceeds the maximum size"},
+    {"SR_HAS_MULTIPLE_PBDS", 1, ep_405, "The SR.shared flag cannot be set to false while the SR remains connected to multiple servers."},
+    {"SR_HAS_NO_PBDS", 1, ep_406, "The SR has no attached PBDs"},
+    {"SR_HAS_PBD", 1, ep_407, "The SR is still connected to a host via a PBD. It cannot be destroyed or forgotten."},
+    {"SR_INDESTRUCTIBLE", 1, ep_408, "The SR could not be destroyed because the 'indestructible' flag was set on it."},
+    {"SR_IS_CACHE_SR", 1, ep_409, "The SR is currently being used as a local cache SR."},
+    {"SR_NOT_ATTACHED", 1, ep_410, "The SR is not attached."},
     {"SR_NOT_EMPTY", 0, NULL, "The SR operation cannot be performed because the SR is not empty."},
-    {"SR_NOT_SHARABLE", 2, ep_410, "The PBD could not be plugged because the SR is in use by another host and is not marked as sharable."},
-    {"SR_OPERATION_NOT_SUPPORTED", 1, ep_411, "The SR backend does not support the operation (check the SR's allowed operations)"},
-    {"SR_REQUIRES_UPGRADE", 1, ep_412, "The operation cannot be performed until the SR has been upgraded"},
-    {"SR_SOURCE_SPACE_INSUFFICIENT", 1, ep_413, "The source SR does not have sufficient temporary space available to proceed the operation."},
-    {"SR_SUSPEND_SPACE_INSUFFICIENT", 1, ep_414, "The suspend SR does not have sufficient free space to store the VM suspend image."},
-    {"SR_UNHEALTHY", 3, ep_415, "The SR is currently unhealthy. See the suggestion on how to fix it."},
-    {"SR_UNKNOWN_DRIVER", 1, ep_416, "The SR could not be connected because the driver was not recognised."},
-    {"SR_UUID_EXISTS", 1, ep_417, "An SR with that uuid already exists."},
+    {"SR_NOT_SHARABLE", 2, ep_412, "The PBD could not be plugged because the SR is in use by another host and is not marked as sharable."},
+    {"SR_OPERATION_NOT_SUPPORTED", 1, ep_413, "The SR backend does not support the operation (check the SR's allowed operations)"},
+    {"SR_REQUIRED", 1, ep_414, ""},
+    {"SR_REQUIRES_UPGRADE", 1, ep_415, "The operation cannot be performed until the SR has been upgraded"},
+    {"SR_SOURCE_SPACE_INSUFFICIENT", 1, ep_416, "The source SR does not have sufficient temporary space available to proceed the operation."},
+    {"SR_SUSPEND_SPACE_INSUFFICIENT", 1, ep_417, "The suspend SR does not have sufficient free space to store the VM suspend image."},
+    {"SR_UNHEALTHY", 3, ep_418, "The SR is currently unhealthy. See the suggestion on how to fix it."},
+    {"SR_UNKNOWN_DRIVER", 1, ep_419, "The SR could not be connected because the driver was not recognised."},
+    {"SR_UUID_EXISTS", 1, ep_420, "An SR with that uuid already exists."},
     {"SR_VDI_LOCKING_FAILED", 0, NULL, "The operation could not proceed because necessary VDIs were already locked at the storage level."},
-    {"SSL_VERIFY_ERROR", 1, ep_419, "The remote system's SSL certificate failed to verify against our certificate library."},
+    {"SSL_VERIFY_ERROR", 1, ep_422, "The remote system's SSL certificate failed to verify against our certificate library."},
     {"SUBJECT_ALREADY_EXISTS", 0, NULL, "Subject already exists."},
     {"SUBJECT_CANNOT_BE_RESOLVED", 0, NULL, "Subject cannot be resolved by the external directory service."},
-    {"SUSPEND_IMAGE_NOT_ACCESSIBLE", 1, ep_422, "The suspend image of a checkpoint is not accessible from the host on which the VM is running"},
+    {"SUSPEND_IMAGE_NOT_ACCESSIBLE", 1, ep_425, "The suspend image of a checkpoint is not accessible from the host on which the VM is running"},
     {"SYNC_BUNDLE_IN_PROGRESS", 0, NULL, "The operation could not be performed because syncing bundle is in progress."},
     {"SYNC_UPDATES_IN_PROGRESS", 0, NULL, "The operation could not be performed because syncing updates is in progress."},
-    {"SYSPREP", 2, ep_425, "VM.sysprep error with details in the message"},
+    {"SYSPREP", 2, ep_428, "VM.sysprep error with details in the message"},
     {"SYSTEM_STATUS_MUST_USE_TAR_ON_OEM", 0, NULL, "You must use tar output to retrieve system status from an OEM server."},
-    {"SYSTEM_STATUS_RETRIEVAL_FAILED", 1, ep_427, "Retrieving system status from the host failed. A diagnostic reason suitable for support organisations is also returned."},
-    {"TASK_CANCELLED", 1, ep_428, "The request was asynchronously canceled."},
-    {"TELEMETRY_NEXT_COLLECTION_TOO_LATE", 1, ep_429, "The next scheduled telemetry data collection is too far into the future. Pick a timestamp within two telemetry intervals starting from now."},
-    {"TLS_CONNECTION_FAILED", 2, ep_430, "Cannot contact the other host using TLS on the specified address and port"},
+    {"SYSTEM_STATUS_RETRIEVAL_FAILED", 1, ep_430, "Retrieving system status from the host failed. A diagnostic reason suitable for support organisations is also returned."},
+    {"TASK_CANCELLED", 1, ep_431, "The request was asynchronously canceled."},
+    {"TELEMETRY_NEXT_COLLECTION_TOO_LATE", 1, ep_432, "The next scheduled telemetry data collection is too far into the future. Pick a timestamp within two telemetry intervals starting from now."},
+    {"TLS_CONNECTION_FAILED", 2, ep_433, "Cannot contact the other host using TLS on the specified address and port"},
     {"TLS_VERIFICATION_NOT_ENABLED_IN_POOL", 0, NULL, "TLS verification has not been enabled in the pool successfully, please enable it in XC or run xe pool-enable-tls-verification instead."},
     {"TOO_BUSY", 0, NULL, "The request was rejected because the server is too busy."},
     {"TOO_MANY_GROUPS", 0, NULL, "VM can only belong to one group."},
     {"TOO_MANY_PENDING_TASKS", 0, NULL, "The request was rejected because there are too many pending tasks on the server."},
-    {"TOO_MANY_STORAGE_MIGRATES", 1, ep_435, "You reached the maximal number of concurrently migrating VMs."},
-    {"TOO_MANY_VUSBS", 1, ep_436, "The VM has too many VUSBs."},
-    {"TRANSPORT_PIF_NOT_CONFIGURED", 1, ep_437, "The tunnel transport PIF has no IP configuration set."},
-    {"TRUSTED_CERTIFICATE_ALREADY_EXISTS", 1, ep_438, "A trusted certificate already exists with the same purpose."},
-    {"TRUSTED_CERTIFICATE_EXPIRED", 2, ep_439, "The provided certificate has expired."},
+    {"TOO_MANY_STORAGE_MIGRATES", 1, ep_438, "You reached the maximal number of concurrently migrating VMs."},
+    {"TOO_MANY_VUSBS", 1, ep_439, "The VM has too many VUSBs."},
+    {"TRANSPORT_PIF_NOT_CONFIGURED", 1, ep_440, "The tunnel transport PIF has no IP configuration set."},
+    {"TRUSTED_CERTIFICATE_ALREADY_EXISTS", 1, ep_441, "A trusted certificate already exists with the same purpose."},
+    {"TRUSTED_CERTIFICATE_EXPIRED", 2, ep_442, "The provided certificate has expired."},
     {"TRUSTED_CERTIFICATE_INVALID", 0, NULL, "The provided certificate is not in a PEM-encoded X509 format."},
-    {"TRUSTED_CERTIFICATE_NOT_VALID_YET", 2, ep_441, "The provided certificate is not valid yet."},
-    {"UNIMPLEMENTED_IN_SM_BACKEND", 1, ep_442, "You have attempted a function which is not implemented"},
-    {"UNKNOWN_BOOTLOADER", 2, ep_443, "The requested bootloader is unknown"},
+    {"TRUSTED_CERTIFICATE_NOT_VALID_YET", 2, ep_444, "The provided certificate is not valid yet."},
+    {"UNIMPLEMENTED_IN_SM_BACKEND", 1, ep_445, "You have attempted a function which is not implemented"},
+    {"UNKNOWN_BOOTLOADER", 2, ep_446, "The requested bootloader is unknown"},
     {"UPDATEINFO_HASH_MISMATCH", 0, NULL, "The hash of updateinfo doesn't match with current one. There may be newer available updates."},
-    {"UPDATE_ALREADY_APPLIED", 1, ep_445, "This update has already been applied."},
-    {"UPDATE_ALREADY_APPLIED_IN_POOL", 1, ep_446, "This update has already been applied to all hosts in the pool."},
-    {"UPDATE_ALREADY_EXISTS", 1, ep_447, "The uploaded update already exists"},
-    {"UPDATE_APPLY_FAILED", 1, ep_448, "The update failed to apply. Please see attached output."},
+    {"UPDATE_ALREADY_APPLIED", 1, ep_448, "This update has already been applied."},
+    {"UPDATE_ALREADY_APPLIED_IN_POOL", 1, ep_449, "This update has already been applied to all hosts in the pool."},
+    {"UPDATE_ALREADY_EXISTS", 1, ep_450, "The uploaded update already exists"},
+    {"UPDATE_APPLY_FAILED", 1, ep_451, "The update failed to apply. Please see attached output."},
     {"UPDATE_IS_APPLIED", 0, NULL, "The specified update has been applied and cannot be destroyed."},
-    {"UPDATE_POOL_APPLY_FAILED", 1, ep_450, "The update cannot be applied for the following host(s)."},
-    {"UPDATE_PRECHECK_FAILED_CONFLICT_PRESENT", 2, ep_451, "The update pre-check stage failed: conflicting update(s) are present."},
-    {"UPDATE_PRECHECK_FAILED_GPGKEY_NOT_IMPORTED", 1, ep_452, "The update pre-check stage failed: RPM package validation requires a GPG key that is not present on the host."},
-    {"UPDATE_PRECHECK_FAILED_OUT_OF_SPACE", 3, ep_453, "The update pre-check stage failed: the server does not have enough space."},
-    {"UPDATE_PRECHECK_FAILED_PREREQUISITE_MISSING", 2, ep_454, "The update pre-check stage failed: prerequisite update(s) are missing."},
-    {"UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR", 2, ep_455, "The update pre-check stage failed with an unknown error."},
-    {"UPDATE_PRECHECK_FAILED_WRONG_SERVER_VERSION", 3, ep_456, "The update pre-check stage failed: the server is of an incorrect version."},
+    {"UPDATE_POOL_APPLY_FAILED", 1, ep_453, "The update cannot be applied for the following host(s)."},
+    {"UPDATE_PRECHECK_FAILED_CONFLICT_PRESENT", 2, ep_454, "The update pre-check stage failed: conflicting update(s) are present."},
+    {"UPDATE_PRECHECK_FAILED_GPGKEY_NOT_IMPORTED", 1, ep_455, "The update pre-check stage failed: RPM package validation requires a GPG key that is not present on the host."},
+    {"UPDATE_PRECHECK_FAILED_OUT_OF_SPACE", 3, ep_456, "The update pre-check stage failed: the server does not have enough space."},
+    {"UPDATE_PRECHECK_FAILED_PREREQUISITE_MISSING", 2, ep_457, "The update pre-check stage failed: prerequisite update(s) are missing."},
+    {"UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR", 2, ep_458, "The update pre-check stage failed with an unknown error."},
+    {"UPDATE_PRECHECK_FAILED_WRONG_SERVER_VERSION", 3, ep_459, "The update pre-check stage failed: the server is of an incorrect version."},
     {"UPDATE_SYNCING_REMOTE_POOL_COORDINATOR_CONNECTION_FAILED", 0, NULL, "There was an error connecting to the remote pool coordinator while syncing updates from it."},
     {"UPDATE_SYNCING_REMOTE_POOL_COORDINATOR_SERVICE_FAILED", 0, NULL, "There was an error connecting to the server while syncing updates from it. The service contacted didn't reply properly."},
-    {"USB_ALREADY_ATTACHED", 2, ep_459, "The USB device is currently attached to a VM."},
-    {"USB_GROUP_CONFLICT", 1, ep_460, "USB_groups are currently restricted to contain no more than one VUSB."},
-    {"USB_GROUP_CONTAINS_NO_PUSBS", 1, ep_461, "The USB group does not contain any PUSBs."},
-    {"USB_GROUP_CONTAINS_PUSB", 1, ep_462, "The USB group contains active PUSBs and cannot be deleted."},
-    {"USB_GROUP_CONTAINS_VUSB", 1, ep_463, "The USB group contains active VUSBs and cannot be deleted."},
-    {"USER_IS_NOT_LOCAL_SUPERUSER", 1, ep_464, "Only the local superuser can perform this operation."},
-    {"UUID_INVALID", 2, ep_465, "The uuid you supplied was invalid."},
+    {"USB_ALREADY_ATTACHED", 2, ep_462, "The USB device is currently attached to a VM."},
+    {"USB_GROUP_CONFLICT", 1, ep_463, "USB_groups are currently restricted to contain no more than one VUSB."},
+    {"USB_GROUP_CONTAINS_NO_PUSBS", 1, ep_464, "The USB group does not contain any PUSBs."},
+    {"USB_GROUP_CONTAINS_PUSB", 1, ep_465, "The USB group contains active PUSBs and cannot be deleted."},
+    {"USB_GROUP_CONTAINS_VUSB", 1, ep_466, "The USB group contains active VUSBs and cannot be deleted."},
+    {"USER_IS_NOT_LOCAL_SUPERUSER", 1, ep_467, "Only the local superuser can perform this operation."},
+    {"UUID_INVALID", 2, ep_468, "The uuid you supplied was invalid."},
     {"V6D_FAILURE", 0, NULL, "There was a problem with the license daemon (v6d)."},
-    {"VALUE_NOT_SUPPORTED", 3, ep_467, "You attempted to set a value that is not supported by this implementation. The fully-qualified field name and the value that you tried to set are returned. Also returned is a developer-only diagnostic reason."},
+    {"VALUE_NOT_SUPPORTED", 3, ep_470, "You attempted to set a value that is not supported by this implementation. The fully-qualified field name and the value that you tried to set are returned. Also returned is a developer-only diagnostic reason."},
     {"VBD_CDS_MUST_BE_READONLY", 0, NULL, "Read/write CDs are not supported"},
-    {"VBD_IS_EMPTY", 1, ep_469, "Operation could not be performed because the drive is empty"},
-    {"VBD_NOT_EMPTY", 1, ep_470, "Operation could not be performed because the drive is not empty"},
-    {"VBD_NOT_REMOVABLE_MEDIA", 1, ep_471, "Media could not be ejected because it is not removable"},
-    {"VBD_NOT_UNPLUGGABLE", 1, ep_472, "Drive could not be hot-unplugged because it is not marked as unpluggable"},
-    {"VBD_TRAY_LOCKED", 1, ep_473, "This VM has locked the DVD drive tray, so the disk cannot be ejected"},
-    {"VCPU_MAX_NOT_CORES_PER_SOCKET_MULTIPLE", 2, ep_474, "VCPUs_max must be a multiple of cores-per-socket"},
-    {"VDI_CBT_ENABLED", 1, ep_475, "The requested operation is not allowed for VDIs with CBT enabled or VMs having such VDIs, and CBT is enabled for the specified VDI."},
-    {"VDI_CONTAINS_METADATA_OF_THIS_POOL", 2, ep_476, "The VDI could not be opened for metadata recovery as it contains the current pool's metadata."},
+    {"VBD_IS_EMPTY", 1, ep_472, "Operation could not be performed because the drive is empty"},
+    {"VBD_NOT_EMPTY", 1, ep_473, "Operation could not be performed because the drive is not empty"},
+    {"VBD_NOT_REMOVABLE_MEDIA", 1, ep_474, "Media could not be ejected because it is not removable"},
+    {"VBD_NOT_UNPLUGGABLE", 1, ep_475, "Drive could not be hot-unplugged because it is not marked as unpluggable"},
+    {"VBD_TRAY_LOCKED", 1, ep_476, "This VM has locked the DVD drive tray, so the disk cannot be ejected"},
+    {"VCPU_MAX_NOT_CORES_PER_SOCKET_MULTIPLE", 2, ep_477, "VCPUs_max must be a multiple of cores-per-socket"},
+    {"VDI_CBT_ENABLED", 1, ep_478, "The requested operation is not allowed for VDIs with CBT enabled or VMs having such VDIs, and CBT is enabled for the specified VDI."},
+    {"VDI_CONTAINS_METADATA_OF_THIS_POOL", 2, ep_479, "The VDI could not be opened for metadata recovery as it contains the current pool's metadata."},
     {"VDI_COPY_FAILED", 0, NULL, "The VDI copy action has failed"},
-    {"VDI_HAS_RRDS", 1, ep_478, "The operation cannot be performed because this VDI has rrd stats"},
-    {"VDI_INCOMPATIBLE_TYPE", 2, ep_479, "This operation cannot be performed because the specified VDI is of an incompatible type (eg: an HA statefile cannot be attached to a guest)"},
-    {"VDI_IN_USE", 2, ep_480, "This operation cannot be performed because this VDI is in use by some other operation"},
-    {"VDI_IO_ERROR", 1, ep_481, ""},
-    {"VDI_IS_A_PHYSICAL_DEVICE", 1, ep_482, "The operation cannot be performed on physical device"},
-    {"VDI_IS_ENCRYPTED", 1, ep_483, "The requested operation is not allowed because the specified VDI is encrypted."},
-    {"VDI_IS_NOT_ISO", 2, ep_484, "This operation can only be performed on CD VDIs (iso files or CDROM drives)"},
-    {"VDI_LOCATION_MISSING", 2, ep_485, "This operation cannot be performed because the specified VDI could not be found in the specified SR"},
-    {"VDI_MISSING", 2, ep_486, "This operation cannot be performed because the specified VDI could not be found on the storage substrate"},
-    {"VDI_NEEDS_VM_FOR_MIGRATE", 1, ep_487, "Cannot migrate a VDI which is not attached to a running VM."},
-    {"VDI_NOT_AVAILABLE", 1, ep_488, "This operation cannot be performed because this VDI could not be properly attached to the VM."},
-    {"VDI_NOT_IN_MAP", 1, ep_489, "This VDI was not mapped to a destination SR in VM.migrate_send operation"},
-    {"VDI_NOT_MANAGED", 1, ep_490, "This operation cannot be performed because the system does not manage this VDI"},
-    {"VDI_NOT_SPARSE", 1, ep_491, "The VDI is not stored using a sparse format. It is not possible to query and manipulate only the changed blocks (or 'block differences' or 'disk deltas') between two VDIs. Please select a VDI which uses a sparse-aware technology such as VHD."},
-    {"VDI_NO_CBT_METADATA", 1, ep_492, "The requested operation is not allowed because the specified VDI does not have changed block tracking metadata."},
+    {"VDI_HAS_RRDS", 1, ep_481, "The operation cannot be performed because this VDI has rrd stats"},
+    {"VDI_INCOMPATIBLE_TYPE", 2, ep_482, "This operation cannot be performed because the specified VDI is of an incompatible type (eg: an HA statefile cannot be attached to a guest)"},
+    {"VDI_IN_USE", 2, ep_483, "This operation cannot be performed because this VDI is in use by some other operation"},
+    {"VDI_IO_ERROR", 1, ep_484, ""},
+    {"VDI_IS_A_PHYSICAL_DEVICE", 1, ep_485, "The operation cannot be performed on physical device"},
+    {"VDI_IS_ENCRYPTED", 1, ep_486, "The requested operation is not allowed because the specified VDI is encrypted."},
+    {"VDI_IS_NOT_ISO", 2, ep_487, "This operation can only be performed on CD VDIs (iso files or CDROM drives)"},
+    {"VDI_LOCATION_MISSING", 2, ep_488, "This operation cannot be performed because the specified VDI could not be found in the specified SR"},
+    {"VDI_MISSING", 2, ep_489, "This operation cannot be performed because the specified VDI could not be found on the storage substrate"},
+    {"VDI_NEEDS_VM_FOR_MIGRATE", 1, ep_490, "Cannot migrate a VDI which is not attached to a running VM."},
+    {"VDI_NOT_AVAILABLE", 1, ep_491, "This operation cannot be performed because this VDI could not be properly attached to the VM."},
+    {"VDI_NOT_IN_MAP", 1, ep_492, "This VDI was not mapped to a destination SR in VM.migrate_send operation"},
+    {"VDI_NOT_MANAGED", 1, ep_493, "This operation cannot be performed because the system does not manage this VDI"},
+    {"VDI_NOT_SPARSE", 1, ep_494, "The VDI is not stored using a sparse format. It is not possible to query and manipulate only the changed blocks (or 'block differences' or 'disk deltas') between two VDIs. Please select a VDI which uses a sparse-aware technology such as VHD."},
+    {"VDI_NO_CBT_METADATA", 1, ep_495, "The requested operation is not allowed because the specified VDI does not have changed block tracking metadata."},
     {"VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION", 0, NULL, "This operation is not permitted on VDIs in the 'on-boot=reset' mode, or on VMs having such VDIs."},
-    {"VDI_READONLY", 1, ep_494, "The operation required write access but this VDI is read-only"},
-    {"VDI_TOO_LARGE", 2, ep_495, "The VDI is too large."},
-    {"VDI_TOO_SMALL", 2, ep_496, "The VDI is too small. Please resize it to at least the minimum size."},
-    {"VGPU_DESTINATION_INCOMPATIBLE", 3, ep_497, "The VGPU is not compatible with any PGPU in the destination."},
-    {"VGPU_GUEST_DRIVER_LIMIT", 3, ep_498, "The guest driver does not support VGPU migration."},
-    {"VGPU_SUSPENSION_NOT_SUPPORTED", 3, ep_499, "The VGPU configuration does not support suspension."},
-    {"VGPU_TYPE_NOT_COMPATIBLE", 1, ep_500, "Cannot create a virtual GPU that is incompatible with the existing types on the VM."},
-    {"VGPU_TYPE_NOT_COMPATIBLE_WITH_RUNNING_TYPE", 3, ep_501, "The VGPU type is incompatible with one or more of the VGPU types currently running on this PGPU"},
-    {"VGPU_TYPE_NOT_ENABLED", 2, ep_502, "VGPU type is not one of the PGPU's enabled types."},
-    {"VGPU_TYPE_NOT_SUPPORTED", 2, ep_503, "VGPU type is not one of the PGPU's supported types."},
-    {"VGPU_TYPE_NO_LONGER_SUPPORTED", 1, ep_504, "VGPU type is no longer supported"},
-    {"VIF_IN_USE", 2, ep_505, "Network has active VIFs"},
-    {"VIF_NOT_IN_MAP", 1, ep_506, "This VIF was not mapped to a destination Network in VM.migrate_send operation"},
-    {"VLAN_IN_USE", 2, ep_507, "Operation cannot be performed because this VLAN is already in use. Please check your network configuration."},
-    {"VLAN_TAG_INVALID", 1, ep_508, "The VLAN tag you gave was invalid -- it must be between 0 and 4094. The parameter echoes the VLAN tag you gave."},
+    {"VDI_READONLY", 1, ep_497, "The operation required write access but this VDI is read-only"},
+    {"VDI_TOO_LARGE", 2, ep_498, "The VDI is too large."},
+    {"VDI_TOO_SMALL", 2, ep_499, "The VDI is too small. Please resize it to at least the minimum size."},
+    {"VGPU_DESTINATION_INCOMPATIBLE", 3, ep_500, "The VGPU is not compatible with any PGPU in the destination."},
+    {"VGPU_GUEST_DRIVER_LIMIT", 3, ep_501, "The guest driver does not support VGPU migration."},
+    {"VGPU_SUSPENSION_NOT_SUPPORTED", 3, ep_502, "The VGPU configuration does not support suspension."},
+    {"VGPU_TYPE_NOT_COMPATIBLE", 1, ep_503, "Cannot create a virtual GPU that is incompatible with the existing types on the VM."},
+    {"VGPU_TYPE_NOT_COMPATIBLE_WITH_RUNNING_TYPE", 3, ep_504, "The VGPU type is incompatible with one or more of the VGPU types currently running on this PGPU"},
+    {"VGPU_TYPE_NOT_ENABLED", 2, ep_505, "VGPU type is not one of the PGPU's enabled types."},
+    {"VGPU_TYPE_NOT_SUPPORTED", 2, ep_506, "VGPU type is not one of the PGPU's supported types."},
+    {"VGPU_TYPE_NO_LONGER_SUPPORTED", 1, ep_507, "VGPU type is no longer supported"},
+    {"VIF_IN_USE", 2, ep_508, "Network has active VIFs"},
+    {"VIF_NOT_IN_MAP", 1, ep_509, "This VIF was not mapped to a destination Network in VM.migrate_send operation"},
+    {"VLAN_IN_USE", 2, ep_510, "Operation cannot be performed because this VLAN is already in use. Please check your network configuration."},
+    {"VLAN_TAG_INVALID", 1, ep_511, "The VLAN tag you gave was invalid -- it must be between 0 and 4094. The parameter echoes the VLAN tag you gave."},
     {"VMPP_ARCHIVE_MORE_FREQUENT_THAN_BACKUP", 0, NULL, "Archive more frequent than backup."},
     {"VMPP_HAS_VM", 0, NULL, "There is at least one VM assigned to this protection policy."},
     {"VMSS_HAS_VM", 0, NULL, "There is at least one VM assigned to snapshot schedule."},
     {"VMS_FAILED_TO_COOPERATE", 0, NULL, "The given VMs failed to release memory when instructed to do so"},
-    {"VM_ASSIGNED_TO_PROTECTION_POLICY", 2, ep_513, "This VM is assigned to a protection policy."},
-    {"VM_ASSIGNED_TO_SNAPSHOT_SCHEDULE", 2, ep_514, "This VM is assigned to a snapshot schedule."},
-    {"VM_BAD_POWER_STATE", 3, ep_515, "You attempted an operation on a VM that was not in an appropriate power state at the time; for example, you attempted to start a VM that was already running. The parameters returned are the VM's handle, and the expected and actual VM state at the time of the call."},
+    {"VM_ASSIGNED_TO_PROTECTION_POLICY", 2, ep_516, "This VM is assigned to a protection policy."},
+    {"VM_ASSIGNED_TO_SNAPSHOT_SCHEDULE", 2, ep_517, "This VM is assigned to a snapshot schedule."},
+    {"VM_BAD_POWER_STATE", 3, ep_518, "You attempted an operation on a VM that was not in an appropriate power state at the time; for example, you attempted to start a VM that was already running. The parameters returned are the VM's handle, and the expected and actual VM state at the time of the call."},
     {"VM_BIOS_STRINGS_ALREADY_SET", 0, NULL, "The BIOS strings for this VM have already been set and cannot be changed."},
-    {"VM_CALL_PLUGIN_RATE_LIMIT", 3, ep_517, "There is a minimal interval required between consecutive plug-in calls made on the same VM, please wait before retry."},
-    {"VM_CANNOT_DELETE_DEFAULT_TEMPLATE", 1, ep_518, "You cannot delete the specified default template."},
-    {"VM_CHECKPOINT_RESUME_FAILED", 1, ep_519, "An error occured while restoring the memory image of the specified virtual machine"},
-    {"VM_CHECKPOINT_SUSPEND_FAILED", 1, ep_520, "An error occured while saving the memory image of the specified virtual machine"},
-    {"VM_CRASHED", 1, ep_521, "The VM crashed"},
-    {"VM_DUPLICATE_VBD_DEVICE", 3, ep_522, "The specified VM has a duplicate VBD device and cannot be started."},
-    {"VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT", 1, ep_523, "VM didn't acknowledge the need to shutdown."},
-    {"VM_FAILED_SUSPEND_ACKNOWLEDGMENT", 1, ep_524, "VM didn't acknowledge the need to suspend."},
-    {"VM_HALTED", 1, ep_525, "The VM unexpectedly halted"},
-    {"VM_HAS_CHECKPOINT", 1, ep_526, "Cannot migrate a VM which has a checkpoint."},
-    {"VM_HAS_NO_SUSPEND_VDI", 1, ep_527, "VM cannot be resumed because it has no suspend VDI"},
-    {"VM_HAS_PCI_ATTACHED", 1, ep_528, "This operation could not be performed, because the VM has one or more PCI devices passed through."},
-    {"VM_HAS_SRIOV_VIF", 1, ep_529, "This operation could not be performed, because the VM has one or more SR-IOV VIFs."},
-    {"VM_HAS_TOO_MANY_SNAPSHOTS", 1, ep_530, "Cannot migrate a VM with more than one snapshot."},
-    {"VM_HAS_VGPU", 1, ep_531, "This operation could not be performed, because the VM has one or more virtual GPUs."},
-    {"VM_HAS_VUSBS", 1, ep_532, "The operation is not allowed when the VM has VUSBs."},
-    {"VM_HOST_INCOMPATIBLE_VERSION", 2, ep_533, "This VM operation cannot be performed on an older-versioned host during an upgrade."},
-    {"VM_HOST_INCOMPATIBLE_VERSION_MIGRATE", 2, ep_534, "Cannot migrate a VM to a destination host which is older than the source host."},
-    {"VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION", 4, ep_535, "You attempted to run a VM on a host that cannot provide the VM's required Virtual Hardware Platform version."},
-    {"VM_HVM_REQUIRED", 1, ep_536, "HVM is required for this operation"},
-    {"VM_INCOMPATIBLE_WITH_THIS_HOST", 3, ep_537, "The VM is incompatible with the CPU features of this host."},
-    {"VM_IS_IMMOBILE", 1, ep_538, "The VM is configured in a way that prevents it from being mobile."},
-    {"VM_IS_PART_OF_AN_APPLIANCE", 2, ep_539, "This operation is not allowed as the VM is part of an appliance."},
-    {"VM_IS_PROTECTED", 1, ep_540, "This operation cannot be performed because the specified VM is protected by HA"},
-    {"VM_IS_SNAPSHOT", 2, ep_541, ""},
-    {"VM_IS_TEMPLATE", 1, ep_542, "The operation attempted is not valid for a template VM"},
-    {"VM_IS_USING_NESTED_VIRT", 1, ep_543, "This operation is illegal because the VM is using nested virtualization."},
-    {"VM_LACKS_FEATURE", 1, ep_544, "You attempted an operation on a VM which lacks the feature."},
-    {"VM_MEMORY_SIZE_TOO_LOW", 1, ep_545, "The specified VM has too little memory to be started."},
+    {"VM_CALL_PLUGIN_RATE_LIMIT", 3, ep_520, "There is a minimal interval required between consecutive plug-in calls made on the same VM, please wait before retry."},
+    {"VM_CANNOT_DELETE_DEFAULT_TEMPLATE", 1, ep_521, "You cannot delete the specified default template."},
+    {"VM_CHECKPOINT_RESUME_FAILED", 1, ep_522, "An error occured while restoring the memory image of the specified virtual machine"},
+    {"VM_CHECKPOINT_SUSPEND_FAILED", 1, ep_523, "An error occured while saving the memory image of the specified virtual machine"},
+    {"VM_CRASHED", 1, ep_524, "The VM crashed"},
+    {"VM_DUPLICATE_VBD_DEVICE", 3, ep_525, "The specified VM has a duplicate VBD device and cannot be started."},
+    {"VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT", 1, ep_526, "VM didn't acknowledge the need to shutdown."},
+    {"VM_FAILED_SUSPEND_ACKNOWLEDGMENT", 1, ep_527, "VM didn't acknowledge the need to suspend."},
+    {"VM_HALTED", 1, ep_528, "The VM unexpectedly halted"},
+    {"VM_HAS_CHECKPOINT", 1, ep_529, "Cannot migrate a VM which has a checkpoint."},
+    {"VM_HAS_NO_SUSPEND_VDI", 1, ep_530, "VM cannot be resumed because it has no suspend VDI"},
+    {"VM_HAS_PCI_ATTACHED", 1, ep_531, "This operation could not be performed, because the VM has one or more PCI devices passed through."},
+    {"VM_HAS_SRIOV_VIF", 1, ep_532, "This operation could not be performed, because the VM has one or more SR-IOV VIFs."},
+    {"VM_HAS_TOO_MANY_SNAPSHOTS", 1, ep_533, "Cannot migrate a VM with more than one snapshot."},
+    {"VM_HAS_VGPU", 1, ep_534, "This operation could not be performed, because the VM has one or more virtual GPUs."},
+    {"VM_HAS_VUSBS", 1, ep_535, "The operation is not allowed when the VM has VUSBs."},
+    {"VM_HOST_INCOMPATIBLE_VERSION", 2, ep_536, "This VM operation cannot be performed on an older-versioned host during an upgrade."},
+    {"VM_HOST_INCOMPATIBLE_VERSION_MIGRATE", 2, ep_537, "Cannot migrate a VM to a destination host which is older than the source host."},
+    {"VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION", 4, ep_538, "You attempted to run a VM on a host that cannot provide the VM's required Virtual Hardware Platform version."},
+    {"VM_HVM_REQUIRED", 1, ep_539, "HVM is required for this operation"},
+    {"VM_INCOMPATIBLE_WITH_THIS_HOST", 3, ep_540, "The VM is incompatible with the CPU features of this host."},
+    {"VM_IS_IMMOBILE", 1, ep_541, "The VM is configured in a way that prevents it from being mobile."},
+    {"VM_IS_PART_OF_AN_APPLIANCE", 2, ep_542, "This operation is not allowed as the VM is part of an appliance."},
+    {"VM_IS_PROTECTED", 1, ep_543, "This operation cannot be performed because the specified VM is protected by HA"},
+    {"VM_IS_SNAPSHOT", 2, ep_544, ""},
+    {"VM_IS_TEMPLATE", 1, ep_545, "The operation attempted is not valid for a template VM"},
+    {"VM_IS_USING_NESTED_VIRT", 1, ep_546, "This operation is illegal because the VM is using nested virtualization."},
+    {"VM_LACKS_FEATURE", 1, ep_547, "You attempted an operation on a VM which lacks the feature."},
+    {"VM_MEMORY_SIZE_TOO_LOW", 1, ep_548, "The specified VM has too little memory to be started."},
     {"VM_MIGRATE_CONTACT_REMOTE_SERVICE_FAILED", 0, NULL, "Failed to contact service on the destination host."},
-    {"VM_MIGRATE_FAILED", 4, ep_547, "An error occurred during the migration process."},
-    {"VM_MISSING_PV_DRIVERS", 1, ep_548, "You attempted an operation on a VM which requires PV drivers to be installed but the drivers were not detected."},
-    {"VM_NON_SUSPENDABLE", 2, ep_549, "You attempted an operation on a VM which is not suspendable."},
-    {"VM_NOT_RESIDENT_HERE", 2, ep_550, "The specified VM is not currently resident on the specified server."},
-    {"VM_NO_CRASHDUMP_SR", 1, ep_551, "This VM does not have a crash dump SR specified."},
-    {"VM_NO_EMPTY_CD_VBD", 1, ep_552, "The VM has no empty CD drive (VBD)."},
-    {"VM_NO_SUSPEND_SR", 1, ep_553, "This VM does not have a suspend SR specified."},
-    {"VM_NO_VCPUS", 1, ep_554, "You need at least 1 VCPU to start a VM"},
-    {"VM_OLD_PV_DRIVERS", 3, ep_555, "You attempted an operation on a VM which requires a more recent version of the PV drivers. Please upgrade your PV drivers."},
-    {"VM_PCI_BUS_FULL", 1, ep_556, "The VM does not have any free PCI slots"},
-    {"VM_PV_DRIVERS_IN_USE", 1, ep_557, "VM PV drivers still in use"},
-    {"VM_REBOOTED", 1, ep_558, "The VM unexpectedly rebooted"},
-    {"VM_REQUIRES_GPU", 2, ep_559, "You attempted to run a VM on a host which doesn't have a pGPU available in the GPU group needed by the VM. The VM has a vGPU attached to this GPU group."},
-    {"VM_REQUIRES_IOMMU", 1, ep_560, "You attempted to run a VM on a host which doesn't have I/O virtualization (IOMMU/VT-d) enabled, which is needed by the VM."},
-    {"VM_REQUIRES_NETWORK", 2, ep_561, "You attempted to run a VM on a host which doesn't have a PIF on a Network needed by the VM. The VM has at least one VIF attached to the Network."},
-    {"VM_REQUIRES_SR", 2, ep_562, "You attempted to run a VM on a host which doesn't have access to an SR needed by the VM. The VM has at least one VBD attached to a VDI in the SR."},
-    {"VM_REQUIRES_VDI", 2, ep_563, "VM cannot be started because it requires a VDI which cannot be attached"},
-    {"VM_REQUIRES_VGPU", 3, ep_564, "You attempted to run a VM on a host on which the vGPU required by the VM cannot be allocated on any pGPUs in the GPU_group needed by the VM."},
-    {"VM_REQUIRES_VUSB", 2, ep_565, "You attempted to run a VM on a host on which the VUSB required by the VM cannot be allocated on any PUSBs in the USB_group needed by the VM."},
-    {"VM_REVERT_FAILED", 2, ep_566, "An error occured while reverting the specified virtual machine to the specified snapshot"},
-    {"VM_SHUTDOWN_TIMEOUT", 2, ep_567, "VM failed to shutdown before the timeout expired"},
-    {"VM_SNAPSHOT_WITH_QUIESCE_FAILED", 1, ep_568, "The quiesced-snapshot operation failed for an unexpected reason"},
-    {"VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED", 2, ep_569, "The VSS plug-in is not installed on this virtual machine"},
-    {"VM_SNAPSHOT_WITH_QUIESCE_PLUGIN_DEOS_NOT_RESPOND", 1, ep_570, "The VSS plug-in cannot be contacted"},
-    {"VM_SNAPSHOT_WITH_QUIESCE_TIMEOUT", 1, ep_571, "The VSS plug-in has timed out"},
-    {"VM_SUSPEND_TIMEOUT", 2, ep_572, "VM failed to suspend before the timeout expired"},
-    {"VM_TOO_MANY_VCPUS", 1, ep_573, "Too many VCPUs to start this VM"},
-    {"VM_TO_IMPORT_IS_NOT_NEWER_VERSION", 3, ep_574, "The VM cannot be imported unforced because it is either the same version or an older version of an existing VM."},
-    {"VM_UNSAFE_BOOT", 1, ep_575, "You attempted an operation on a VM that was judged to be unsafe by the server. This can happen if the VM would run on a CPU that has a potentially incompatible set of feature flags to those the VM requires. If you want to override this warning then use the 'force' option."},
-    {"VTPM_MAX_AMOUNT_REACHED", 1, ep_576, "The VM cannot be associated with more VTPMs."},
+    {"VM_MIGRATE_FAILED", 4, ep_550, "An error occurred during the migration process."},
+    {"VM_MISSING_PV_DRIVERS", 1, ep_551, "You attempted an operation on a VM which requires PV drivers to be installed but the drivers were not detected."},
+    {"VM_NON_SUSPENDABLE", 2, ep_552, "You attempted an operation on a VM which is not suspendable."},
+    {"VM_NOT_RESIDENT_HERE", 2, ep_553, "The specified VM is not currently resident on the specified server."},
+    {"VM_NO_CRASHDUMP_SR", 1, ep_554, "This VM does not have a crash dump SR specified."},
+    {"VM_NO_EMPTY_CD_VBD", 1, ep_555, "The VM has no empty CD drive (VBD)."},
+    {"VM_NO_SUSPEND_SR", 1, ep_556, "This VM does not have a suspend SR specified."},
+    {"VM_NO_VCPUS", 1, ep_557, "You need at least 1 VCPU to start a VM"},
+    {"VM_OLD_PV_DRIVERS", 3, ep_558, "You attempted an operation on a VM which requires a more recent version of the PV drivers. Please upgrade your PV drivers."},
+    {"VM_PCI_BUS_FULL", 1, ep_559, "The VM does not have any free PCI slots"},
+    {"VM_PV_DRIVERS_IN_USE", 1, ep_560, "VM PV drivers still in use"},
+    {"VM_REBOOTED", 1, ep_561, "The VM unexpectedly rebooted"},
+    {"VM_REQUIRES_GPU", 2, ep_562, "You attempted to run a VM on a host which doesn't have a pGPU available in the GPU group needed by the VM. The VM has a vGPU attached to this GPU group."},
+    {"VM_REQUIRES_IOMMU", 1, ep_563, "You attempted to run a VM on a host which doesn't have I/O virtualization (IOMMU/VT-d) enabled, which is needed by the VM."},
+    {"VM_REQUIRES_NETWORK", 2, ep_564, "You attempted to run a VM on a host which doesn't have a PIF on a Network needed by the VM. The VM has at least one VIF attached to the Network."},
+    {"VM_REQUIRES_SR", 2, ep_565, "You attempted to run a VM on a host which doesn't have access to an SR needed by the VM. The VM has at least one VBD attached to a VDI in the SR."},
+    {"VM_REQUIRES_VDI", 2, ep_566, "VM cannot be started because it requires a VDI which cannot be attached"},
+    {"VM_REQUIRES_VGPU", 3, ep_567, "You attempted to run a VM on a host on which the vGPU required by the VM cannot be allocated on any pGPUs in the GPU_group needed by the VM."},
+    {"VM_REQUIRES_VUSB", 2, ep_568, "You attempted to run a VM on a host on which the VUSB required by the VM cannot be allocated on any PUSBs in the USB_group needed by the VM."},
+    {"VM_REVERT_FAILED", 2, ep_569, "An error occured while reverting the specified virtual machine to the specified snapshot"},
+    {"VM_SHUTDOWN_TIMEOUT", 2, ep_570, "VM failed to shutdown before the timeout expired"},
+    {"VM_SNAPSHOT_WITH_QUIESCE_FAILED", 1, ep_571, "The quiesced-snapshot operation failed for an unexpected reason"},
+    {"VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED", 2, ep_572, "The VSS plug-in is not installed on this virtual machine"},
+    {"VM_SNAPSHOT_WITH_QUIESCE_PLUGIN_DEOS_NOT_RESPOND", 1, ep_573, "The VSS plug-in cannot be contacted"},
+    {"VM_SNAPSHOT_WITH_QUIESCE_TIMEOUT", 1, ep_574, "The VSS plug-in has timed out"},
+    {"VM_SUSPEND_TIMEOUT", 2, ep_575, "VM failed to suspend before the timeout expired"},
+    {"VM_TOO_MANY_VCPUS", 1, ep_576, "Too many VCPUs to start this VM"},
+    {"VM_TO_IMPORT_IS_NOT_NEWER_VERSION", 3, ep_577, "The VM cannot be imported unforced because it is either the same version or an older version of an existing VM."},
+    {"VM_UNSAFE_BOOT", 1, ep_578, "You attempted an operation on a VM that was judged to be unsafe by the server. This can happen if the VM would run on a CPU that has a potentially incompatible set of feature flags to those the VM requires. If you want to override this warning then use the 'force' option."},
+    {"VTPM_MAX_AMOUNT_REACHED", 1, ep_579, "The VM cannot be associated with more VTPMs."},
     {"WLB_AUTHENTICATION_FAILED", 0, NULL, "Failed to authenticate with the WLB server, the provided credentials are invalid."},
     {"WLB_CONNECTION_REFUSED", 0, NULL, "WLB refused a connection to the server."},
     {"WLB_CONNECTION_RESET", 0, NULL, "The connection to the WLB server was reset."},
     {"WLB_DISABLED", 0, NULL, "This pool has wlb-enabled set to false."},
     {"WLB_INTERNAL_ERROR", 0, NULL, "WLB reported an internal error."},
     {"WLB_MALFORMED_REQUEST", 0, NULL, "WLB rejected the server's request as malformed."},
-    {"WLB_MALFORMED_RESPONSE", 3, ep_583, "WLB said something that the server wasn't expecting or didn't understand. The method called on WLB, a diagnostic reason, and the response from WLB are returned."},
+    {"WLB_MALFORMED_RESPONSE", 3, ep_586, "WLB said something that the server wasn't expecting or didn't understand. The method called on WLB, a diagnostic reason, and the response from WLB are returned."},
     {"WLB_NOT_INITIALIZED", 0, NULL, "No WLB connection is configured."},
-    {"WLB_TIMEOUT", 1, ep_585, "The communication with the WLB server timed out."},
+    {"WLB_TIMEOUT", 1, ep_588, "The communication with the WLB server timed out."},
     {"WLB_UNKNOWN_HOST", 0, NULL, "The configured WLB server name failed to resolve in DNS."},
-    {"WLB_URL_INVALID", 1, ep_587, "The WLB URL is invalid. Ensure it is in the format: <ipaddress>:<port>. The configured/given URL is returned."},
+    {"WLB_URL_INVALID", 1, ep_590, "The WLB URL is invalid. Ensure it is in the format: <ipaddress>:<port>. The configured/given URL is returned."},
     {"WLB_XENSERVER_AUTHENTICATION_FAILED", 0, NULL, "WLB reported that the server rejected its configured authentication details."},
     {"WLB_XENSERVER_CONNECTION_REFUSED", 0, NULL, "WLB reported that the server refused to let it connect (even though we're connecting perfectly fine in the other direction)."},
     {"WLB_XENSERVER_MALFORMED_RESPONSE", 0, NULL, "WLB reported that the server said something to it that WLB wasn't expecting or didn't understand."},
     {"WLB_XENSERVER_TIMEOUT", 0, NULL, "WLB reported that communication with the server timed out."},
     {"WLB_XENSERVER_UNKNOWN_HOST", 0, NULL, "WLB reported that its configured server name for this server instance failed to resolve in DNS."},
-    {"XAPI_HOOK_FAILED", 4, ep_593, "3rd party xapi hook failed"},
-    {"XENAPI_MISSING_PLUGIN", 1, ep_594, "The requested plug-in could not be found."},
-    {"XENAPI_PLUGIN_FAILURE", 3, ep_595, "There was a failure communicating with the plug-in."},
+    {"XAPI_HOOK_FAILED", 4, ep_596, "3rd party xapi hook failed"},
+    {"XENAPI_MISSING_PLUGIN", 1, ep_597, "The requested plug-in could not be found."},
+    {"XENAPI_PLUGIN_FAILURE", 3, ep_598, "There was a failure communicating with the plug-in."},
     {"XEN_INCOMPATIBLE", 0, NULL, "The current version of Xen or its control libraries is incompatible with the Toolstack."},
-    {"XEN_VSS_REQ_ERROR_ADDING_VOLUME_TO_SNAPSET_FAILED", 2, ep_597, "Some volumes to be snapshot could not be added to the VSS snapshot set"},
-    {"XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT", 2, ep_598, "An attempt to create the snapshots failed"},
-    {"XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT_XML_STRING", 2, ep_599, "Could not create the XML string generated by the transportable snapshot"},
-    {"XEN_VSS_REQ_ERROR_INIT_FAILED", 2, ep_600, "Initialization of the VSS requester failed"},
-    {"XEN_VSS_REQ_ERROR_NO_VOLUMES_SUPPORTED", 2, ep_601, "Could not find any volumes supported by the VSS Provider"},
-    {"XEN_VSS_REQ_ERROR_PREPARING_WRITERS", 2, ep_602, "An attempt to prepare VSS writers for the snapshot failed"},
-    {"XEN_VSS_REQ_ERROR_PROV_NOT_LOADED", 2, ep_603, "The VSS Provider is not loaded"},
-    {"XEN_VSS_REQ_ERROR_START_SNAPSHOT_SET_FAILED", 2, ep_604, "An attempt to start a new VSS snapshot failed"},
-    {"XMLRPC_UNMARSHAL_FAILURE", 2, ep_605, "The server failed to unmarshal the XMLRPC message; it was expecting one element and received something else."},
+    {"XEN_VSS_REQ_ERROR_ADDING_VOLUME_TO_SNAPSET_FAILED", 2, ep_600, "Some volumes to be snapshot could not be added to the VSS snapshot set"},
+    {"XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT", 2, ep_601, "An attempt to create the snapshots failed"},
+    {"XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT_XML_STRING", 2, ep_602, "Could not create the XML string generated by the transportable snapshot"},
+    {"XEN_VSS_REQ_ERROR_INIT_FAILED", 2, ep_603, "Initialization of the VSS requester failed"},
+    {"XEN_VSS_REQ_ERROR_NO_VOLUMES_SUPPORTED", 2, ep_604, "Could not find any volumes supported by the VSS Provider"},
+    {"XEN_VSS_REQ_ERROR_PREPARING_WRITERS", 2, ep_605, "An attempt to prepare VSS writers for the snapshot failed"},
+    {"XEN_VSS_REQ_ERROR_PROV_NOT_LOADED", 2, ep_606, "The VSS Provider is not loaded"},
+    {"XEN_VSS_REQ_ERROR_START_SNAPSHOT_SET_FAILED", 2, ep_607, "An attempt to start a new VSS snapshot failed"},
+    {"XMLRPC_UNMARSHAL_FAILURE", 2, ep_608, "The server failed to unmarshal the XMLRPC message; it was expecting one element and received something else."},
 };
-const size_t xcp__nerrors = 606;
+const size_t xcp__nerrors = 609;

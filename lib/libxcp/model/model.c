@@ -1,10 +1,64 @@
 /*
  * Public introspection of the model (model.h) and name lookups over the
- * generated tables.
+ * generated tables. Class and field names are looked up through hash
+ * indexes built once, on first use (decoders and the journal look fields
+ * up by name for every member of every record).
  */
 #include "model.h"
 
+#include <pthread.h>
 #include <strings.h>
+
+/* ---- the name index ---- */
+
+/* Exact class name -> id + 1; per class, field name -> index + 1. Keys are
+ * the tables' own strings. Without memory for it, lookups scan. */
+static xcp__hmap class_index;
+static xcp__hmap *field_index;
+static bool index_ok;
+static pthread_once_t index_once = PTHREAD_ONCE_INIT;
+
+static void index_free(void)
+{
+    int c;
+
+    if (field_index)
+        for (c = 0; c < xcp__nclasses; c++)
+            xcp__hmap_free(&field_index[c]);
+    free(field_index);
+    field_index = NULL;
+    xcp__hmap_free(&class_index);
+}
+
+static void index_build(void)
+{
+    int c;
+    size_t i;
+
+    field_index = calloc((size_t)xcp__nclasses, sizeof(*field_index));
+    if (!field_index)
+        return;
+    for (c = 0; c < xcp__nclasses; c++) {
+        const struct xcp__class *k = &xcp__classes[c];
+        if (xcp__hmap_put(&class_index, k->name,
+                          (void *)(uintptr_t)(c + 1)) < 0)
+            goto fail;
+        for (i = 0; i < k->nfields; i++)
+            if (xcp__hmap_put(&field_index[c], k->fields[i].name,
+                              (void *)(uintptr_t)(i + 1)) < 0)
+                goto fail;
+    }
+    index_ok = true;
+    return;
+fail:
+    index_free();
+}
+
+static bool index_ready(void)
+{
+    pthread_once(&index_once, index_build);
+    return index_ok;
+}
 
 int xcp__enum_index(const struct xcp__enum *e, const char *s)
 {
@@ -76,9 +130,15 @@ int xcp_class_by_name(const char *name)
 
     if (!name)
         return -1;
-    for (i = 0; i < xcp__nclasses; i++)
-        if (strcmp(xcp__classes[i].name, name) == 0)
-            return i;
+    if (index_ready()) {
+        uintptr_t v = (uintptr_t)xcp__hmap_get(&class_index, name);
+        if (v)
+            return (int)v - 1;
+    } else {
+        for (i = 0; i < xcp__nclasses; i++)
+            if (strcmp(xcp__classes[i].name, name) == 0)
+                return i;
+    }
     for (i = 0; i < xcp__nclasses; i++)
         if (strcasecmp(xcp__classes[i].name, name) == 0)
             return i;
@@ -113,13 +173,15 @@ int xcp_class_field_index(int cls, const char *name)
 
     if (cls < 0 || cls >= xcp__nclasses || !name)
         return -1;
+    if (index_ready())
+        return (int)(uintptr_t)xcp__hmap_get(&field_index[cls], name) - 1;
     for (i = 0; i < xcp__classes[cls].nfields; i++)
         if (strcmp(xcp__classes[cls].fields[i].name, name) == 0)
             return (int)i;
     return -1;
 }
 
-const char *const *xcp_enum_values(const char *name, size_t *n)
+const char *const *xcp_enum_values(size_t *n, const char *name)
 {
     int i;
 

@@ -17,8 +17,7 @@ int xcp__fields_parse(int cls, const xcp_value *list, int **out, size_t *n)
     *out = NULL;
     *n = 0;
     if (!list || list->kind != XCP_VAL_ARRAY)
-        return xcp__fail("INVALID_VALUE", "fields", "not a list of names",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("fields", "not a list of names");
     if (!(f = xcp__calloc(list->u.arr.n + 1, sizeof(*f))))
         return xcp__oom();
     for (i = 0; i < list->u.arr.n; i++) {
@@ -26,9 +25,8 @@ int xcp__fields_parse(int cls, const xcp_value *list, int **out, size_t *n)
         size_t j;
         if (v->kind != XCP_VAL_STRING ||
             (f[*n] = xcp_class_field_index(cls, v->u.s)) < 0) {
-            int rc = xcp__fail("INVALID_VALUE", "fields",
-                               v->kind == XCP_VAL_STRING ? v->u.s : "",
-                               NULL);
+            int rc = XCP__ERR_INVALID_VALUE(
+                "fields", v->kind == XCP_VAL_STRING ? v->u.s : "");
             free(f);
             *n = 0;
             return rc;

@@ -128,7 +128,7 @@ static void to_text(const xcp_value *v, xcp__buf *b)
         xcp__buf_adds(b, v->u.b ? "true" : "false");
         break;
     case XCP_VAL_DATETIME:
-        xcp_datetime_format(v->u.t, tbuf, sizeof(tbuf));
+        xcp_datetime_format(tbuf, sizeof(tbuf), v->u.t);
         xcp__buf_adds(b, tbuf);
         break;
     case XCP_VAL_ARRAY:

@@ -429,7 +429,7 @@ static void jenc_value(xcp__buf *b, const xcp_value *v, bool client)
         xcp__buf_adds(b, v->u.b ? "true" : "false");
         break;
     case XCP_VAL_DATETIME:
-        xcp_datetime_format(v->u.t, tmp, sizeof(tmp));
+        xcp_datetime_format(tmp, sizeof(tmp), v->u.t);
         json_str(b, tmp);
         break;
     case XCP_VAL_ARRAY:

@@ -354,7 +354,7 @@ int xcp__rpc_error_list(xcp_value *list, char *err, size_t errlen)
             snprintf(tmp, sizeof(tmp), "%s", it->u.b ? "true" : "false");
             break;
         case XCP_VAL_DATETIME:
-            xcp_datetime_format(it->u.t, tmp, sizeof(tmp));
+            xcp_datetime_format(tmp, sizeof(tmp), it->u.t);
             break;
         default:
             return xcp__rpc_fail(&d, "error description item %zu is not "
@@ -860,7 +860,7 @@ static int parse_scalar(struct xdec *d, enum vtype t, xcp_value *out)
         out->kind = XCP_VAL_FLOAT;
         return 0;
     case VT_DATETIME:
-        if (xcp_datetime_parse(s, &out->u.t) < 0)
+        if (xcp_datetime_parse(&out->u.t, s) < 0)
             return dfail(d, "bad dateTime.iso8601");
         out->kind = XCP_VAL_DATETIME;
         return 0;
@@ -1255,7 +1255,7 @@ static void xenc_value(const struct xenc *e, const xcp_value *v,
                                    : "<value><boolean>0</boolean></value>");
         break;
     case XCP_VAL_DATETIME:
-        xcp_datetime_format(v->u.t, tmp, sizeof(tmp));
+        xcp_datetime_format(tmp, sizeof(tmp), v->u.t);
         xcp__buf_printf(e->b, "<value><dateTime.iso8601>%s"
                         "</dateTime.iso8601></value>", tmp);
         break;

@@ -187,8 +187,8 @@ static int check_file(xcp__auth *a, const char *user, const char *password)
     ok = known && got && got[0] != '*' && same(got, hash);
     free(cd);
     free(hash);
-    return ok ? 0 : xcp__fail("SESSION_AUTHENTICATION_FAILED", user,
-                              "Authentication failure", NULL);
+    return ok ? 0 : XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
+        user, "Authentication failure");
 }
 
 static int conv(int n, const struct pam_message **msg,
@@ -250,18 +250,17 @@ static int check_pam(xcp__auth *a, const char *user, const char *password)
     pthread_mutex_unlock(&a->lock);
     if (r == PAM_SUCCESS)
         return 0;
-    return xcp__fail("SESSION_AUTHENTICATION_FAILED", user,
-                     r == PAM_ACCT_EXPIRED || r == PAM_NEW_AUTHTOK_REQD
-                         ? "The account is expired or locked"
-                         : "Authentication failure",
-                     NULL);
+    return XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
+        user, r == PAM_ACCT_EXPIRED || r == PAM_NEW_AUTHTOK_REQD
+                  ? "The account is expired or locked"
+                  : "Authentication failure");
 }
 
 int xcp__auth_check(xcp__auth *a, const char *user, const char *password)
 {
     if (!user || !*user || !password)
-        return xcp__fail("SESSION_AUTHENTICATION_FAILED", user ? user : "",
-                         "Authentication failure", NULL);
+        return XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
+            user ? user : "", "Authentication failure");
     return a->file ? check_file(a, user, password)
                    : check_pam(a, user, password);
 }

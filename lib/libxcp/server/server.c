@@ -675,7 +675,7 @@ static void count_mismatch(const char *wire, unsigned expected, size_t got)
 
     snprintf(e, sizeof(e), "%u", expected);
     snprintf(g, sizeof(g), "%zu", got);
-    xcp__fail("MESSAGE_PARAMETER_COUNT_MISMATCH", wire, e, g, NULL);
+    XCP__ERR_MESSAGE_PARAMETER_COUNT_MISMATCH(wire, e, g);
 }
 
 /* Authenticate and open a session; *authed tells whether it did. */
@@ -804,9 +804,9 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
         /* With arguments, XAPI checks the first as a session first. */
         if (n >= 1 && params->u.arr.items[0].kind == XCP_VAL_STRING &&
             !xcp__engine_session_valid(s->e, params->u.arr.items[0].u.s))
-            xcp__fail("SESSION_INVALID", params->u.arr.items[0].u.s, NULL);
+            XCP__ERR_SESSION_INVALID(params->u.arr.items[0].u.s);
         else
-            xcp__fail("MESSAGE_METHOD_UNKNOWN", name, NULL);
+            XCP__ERR_MESSAGE_METHOD_UNKNOWN(name);
         reply_error(p);
         return;
     }
@@ -820,7 +820,7 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
     if (skip) {
         const xcp_value *sv = &params->u.arr.items[0];
         if (sv->kind != XCP_VAL_STRING) {
-            xcp__fail("SESSION_INVALID", "", NULL);
+            XCP__ERR_SESSION_INVALID("");
             reply_error(p);
             return;
         }
@@ -943,8 +943,8 @@ static int rpc(xcp_server *srv, const xcp_server_request *req,
     }
     if (rc == XCP__RPC_BAD_UTF8) {
         const char *bad = xcp__rpc_find_invalid(&params);
-        xcp__fail("INVALID_VALUE", "Invalid UTF-8 string in parameter",
-                  bad ? bad : "", NULL);
+        XCP__ERR_INVALID_VALUE("Invalid UTF-8 string in parameter",
+                               bad ? bad : "");
         reply_error(p);
     } else {
         dispatch(p, method, &params, &req->peer, &authed);
@@ -999,8 +999,7 @@ int xcp_server_open(xcp_server **out, const xcp_server_options *o)
 
     xcp_error_clear();
     if (!out || !o || o->version != XCP_SERVER_OPTIONS_VERSION)
-        return xcp__fail("INVALID_VALUE", "xcp_server_options.version", "",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("xcp_server_options.version", "");
     if (!(s = xcp__calloc(1, sizeof(*s))))
         return xcp__oom();
     s->timeout_s = o->session_timeout_s ? o->session_timeout_s : 86400;

@@ -137,8 +137,7 @@ int xcp_server_stream_read(xcp_server_stream *st, void *buf, size_t n,
 
     *got = 0;
     if (!st || !buf)
-        return xcp__fail("INVALID_VALUE", "xcp_server_stream_read", "",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("xcp_server_stream_read", "");
     if (st->off == st->b.len) {
         st->b.len = st->off = 0;
         if ((rc = fill(st)) < 0)

@@ -32,8 +32,8 @@ static int credentials(xcp_server_transfer *t,
         return 0;
     }
     if (!r->basic_user)
-        return xcp__fail("SESSION_AUTHENTICATION_FAILED", "",
-                         "no credentials given", NULL);
+        return XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
+            "", "no credentials given");
     if (xcp__server_login(t->srv, r->basic_user,
                           r->basic_password ? r->basic_password : "",
                           t->basic_session) < 0)
@@ -54,10 +54,9 @@ static void logout(xcp_server_transfer *t)
     xcp__error_restore(&saved);
 }
 
-int xcp_server_transfer_open(xcp_server *srv,
-                             const xcp_server_transfer_request *r,
-                             xcp_server_transfer **out, uint64_t *size,
-                             int *http_status)
+int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
+                             uint64_t *size, int *http_status,
+                             const xcp_server_transfer_request *r)
 {
     xcp__engine *e = xcp__server_engine(srv);
     xcp_server_transfer *t;
@@ -76,7 +75,7 @@ int xcp_server_transfer_open(xcp_server *srv,
     if (credentials(t, r, &req.session) < 0) {
         *http_status = 401;
     } else if (r->format && *r->format && strcasecmp(r->format, "raw")) {
-        xcp__fail("INVALID_VALUE", "format", r->format, NULL);
+        XCP__ERR_INVALID_VALUE("format", r->format);
         *http_status = 404;
     } else if (xcp__transfer_begin(e, &req, &t->x, http_status) == 0) {
         if (size)
@@ -110,19 +109,17 @@ int xcp_server_transfer_write(xcp_server_transfer *t, const void *buf,
 {
     xcp_error_clear();
     if (!t)
-        return xcp__fail("INVALID_VALUE", "transfer", "not an import",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("transfer", "not an import");
     return xcp__transfer_write(t->x, buf, n);
 }
 
-int xcp_server_transfer_read(xcp_server_transfer *t, uint64_t offset,
-                             void *buf, size_t n, size_t *got)
+int xcp_server_transfer_read(xcp_server_transfer *t, void *buf, size_t n,
+                             size_t *got, uint64_t offset)
 {
     xcp_error_clear();
     *got = 0;
     if (!t)
-        return xcp__fail("INVALID_VALUE", "transfer", "not an export",
-                         NULL);
+        return XCP__ERR_INVALID_VALUE("transfer", "not an export");
     return xcp__transfer_read(t->x, offset, buf, n, got);
 }
 

@@ -134,8 +134,7 @@ Test(core_error, fail_sets_the_thread_error_with_its_parameters)
 {
     const char *p[] = {"VM", "OpaqueRef:x"};
 
-    cr_assert_eq(xcp__fail("HANDLE_INVALID", "VM", "OpaqueRef:x", NULL),
-                 XCP_EAPI);
+    cr_assert_eq(XCP__ERR_HANDLE_INVALID("VM", "OpaqueRef:x"), XCP_EAPI);
     assert_error("HANDLE_INVALID", 2, p);
     xcp_error_clear();
     cr_assert_null(xcp_error_last());
@@ -150,4 +149,32 @@ Test(core_env, env_str_falls_back_on_the_default_when_unset_or_empty)
     setenv("XCP_CORE_TEST_STR", "a:b", 1);
     cr_assert_str_eq(xcp__env_str("XCP_CORE_TEST_STR", "dflt"), "a:b");
     unsetenv("XCP_CORE_TEST_STR");
+}
+
+/* Every negative return of the public API sets the thread's error (issue 8
+ * item 8): a datetime that does not parse names the text. */
+Test(core_value, datetime_parse_failure_sets_the_thread_error)
+{
+    static const char *const bad[] = {"garbage", "20240611T25:05:59Z",
+                                      "2024-13-11T08:05:59Z",
+                                      "20240611T08:05:59Z+1"};
+    xcp_datetime t = 42;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *p[] = {"datetime", bad[i]};
+        xcp_error_clear();
+        cr_assert_lt(xcp_datetime_parse(&t, bad[i]), 0, "%s", bad[i]);
+        assert_error("INVALID_VALUE", 2, p);
+        cr_assert_eq(t, 42, "*out untouched on failure");
+    }
+    {
+        const char *p[] = {"datetime", ""};
+        xcp_error_clear();
+        cr_assert_lt(xcp_datetime_parse(&t, NULL), 0);
+        assert_error("INVALID_VALUE", 2, p);
+    }
+    xcp_error_clear();
+    cr_assert_eq(xcp_datetime_parse(&t, "2024-06-11T08:05:59+02:00"), 0);
+    cr_assert_eq(t, 1718093159 - 7200); /* 2024-06-11T06:05:59Z */
 }

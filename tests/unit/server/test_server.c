@@ -1040,14 +1040,14 @@ Test(server, raw_vdi_import_export_round_trip)
     q.session_id = "OpaqueRef:bad";
     q.vdi = vdi;
     q.content_length = sizeof(buf);
-    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 401);
     q.session_id = s;
     q.format = "vhd";
-    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 404);
     q.format = "raw";
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0,
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0,
                  "%s", xcp_error_last() ? xcp_error_last()->name : "");
     cr_assert_eq(http, 200);
     /* In uneven pieces, as HTTP delivers them. */
@@ -1072,20 +1072,20 @@ Test(server, raw_vdi_import_export_round_trip)
     }
     q.direction = XCP_SERVER_EXPORT;
     q.content_length = UINT64_MAX;
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, &size, &http), 0);
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, &size, &http, &q), 0);
     cr_assert_eq(size, 4194304u);
     for (i = 0; i < sizeof(back); i += got) {
-        cr_assert_eq(xcp_server_transfer_read(t, i, back + i,
+        cr_assert_eq(xcp_server_transfer_read(t, back + i,
                                               sizeof(back) - i > 65536
                                                   ? 65536
                                                   : sizeof(back) - i,
-                                              &got),
+                                              &got, i),
                      0);
         cr_assert_gt(got, 0);
     }
     cr_assert_eq(memcmp(buf, back, sizeof(buf)), 0, "contents differ");
     /* Past what was written the disk reads as zeros. */
-    cr_assert_eq(xcp_server_transfer_read(t, 4194304 - 16, back, 64, &got),
+    cr_assert_eq(xcp_server_transfer_read(t, back, 64, &got, 4194304 - 16),
                  0);
     cr_assert_eq(got, 16);
     for (i = 0; i < 16; i++)
@@ -1095,7 +1095,7 @@ Test(server, raw_vdi_import_export_round_trip)
      * also when it declared exactly the disk's size. */
     q.direction = XCP_SERVER_IMPORT;
     q.content_length = 4194304;
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(xcp_server_transfer_write(t, buf, 1000), 0);
     {
         char task[64];
@@ -1115,7 +1115,7 @@ Test(server, raw_vdi_import_export_round_trip)
     /* A body larger than the disk is refused before any byte is written. */
     q.direction = XCP_SERVER_IMPORT;
     q.content_length = 4194305;
-    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 400);
     free(vdi);
     free(s);
@@ -1144,7 +1144,7 @@ Test(server, transfer_into_read_only_vdi_is_refused)
     q.task_id = task;
     q.vdi = vdi;
     q.content_length = 4096;
-    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 403);
     cr_assert_str_eq(xcp_error_last()->name, "VDI_READONLY");
     snprintf(params, sizeof(params),
@@ -1157,7 +1157,7 @@ Test(server, transfer_into_read_only_vdi_is_refused)
     q.direction = XCP_SERVER_EXPORT;
     q.task_id = NULL;
     q.content_length = UINT64_MAX;
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, &size, &http), 0);
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, &size, &http, &q), 0);
     cr_assert_eq(size, 4194304u);
     cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
     free(task);
@@ -1184,14 +1184,14 @@ Test(server, export_read_across_data_and_hole)
     q.session_id = s;
     q.vdi = vdi;
     q.content_length = sizeof(buf);
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(xcp_server_transfer_write(t, buf, sizeof(buf)), 0);
     cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
     q.direction = XCP_SERVER_EXPORT;
     q.content_length = UINT64_MAX;
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     memset(back, 0xee, sizeof(back));
-    cr_assert_eq(xcp_server_transfer_read(t, 0, back, sizeof(back), &got),
+    cr_assert_eq(xcp_server_transfer_read(t, back, sizeof(back), &got, 0),
                  0);
     cr_assert_eq(got, sizeof(back));
     cr_assert_eq(memcmp(back, buf, sizeof(buf)), 0, "data differs");
@@ -1256,11 +1256,11 @@ Test(server, transfer_into_attached_vdi_is_refused)
     q.session_id = s;
     q.vdi = vdi;
     q.content_length = UINT64_MAX;
-    cr_assert_lt(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 409);
     cr_assert_str_eq(xcp_error_last()->name, "VDI_IN_USE");
     q.direction = XCP_SERVER_EXPORT;
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
     free(vm);
     free(vdi);
@@ -1291,7 +1291,7 @@ Test(server, transfer_task_destroyed_while_pending_goes_at_the_end)
     q.task_id = task;
     q.vdi = vdi;
     q.content_length = UINT64_MAX;
-    cr_assert_eq(xcp_server_transfer_open(srv, &q, &t, NULL, &http), 0);
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_str_eq(xcp_server_transfer_task(t), task);
     snprintf(params, sizeof(params),
              "<param><value>%s</value></param><param><value>%s</value>"

@@ -77,7 +77,7 @@ static int hook_txn(xcp__ctx *c, void *arg)
         cr_expect_eq(h->seen.calls, 0, "ran at an inner commit");
     }
     cr_expect_eq(h->seen.calls, 0, "ran before the commit");
-    return h->fail ? xcp__fail("INTERNAL_ERROR", "test", NULL) : 0;
+    return h->fail ? XCP__ERR_INTERNAL_ERROR("test") : 0;
 }
 
 Test(after_commit, runs_once_after_the_commit)
@@ -147,7 +147,7 @@ static int delete_vdi(xcp__ctx *c, void *arg)
     /* A kill here must find the image with its record. */
     cr_expect_eq(stat(v->path, &st), 0, "%s deleted before the commit",
                  v->path);
-    return v->fail ? xcp__fail("INTERNAL_ERROR", "test", NULL) : 0;
+    return v->fail ? XCP__ERR_INTERNAL_ERROR("test") : 0;
 }
 
 Test(vdi_delete, a_rolled_back_delete_keeps_the_image)
