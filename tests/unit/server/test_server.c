@@ -946,6 +946,21 @@ static void task_timeout_setup(void)
 TestSuite(server_tasks, .init = task_timeout_setup, .fini = teardown,
           .timeout = 60);
 
+/* A pending task made with task.create (label), as a client would. */
+static char *new_task(const char *s, const char *label)
+{
+    char params[512], *r, *t;
+
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param><param><value></value></param>", s, label);
+    r = callx("task.create", params);
+    t = value_of(r);
+    cr_assert(!strncmp(t, "OpaqueRef:", 10), "%s", r);
+    free(r);
+    return t;
+}
+
 /* With no call coming in, the server's GC tick still collects completed
  * tasks past XCP_TASK_TIMEOUT (a call runs the collector only after it
  * has answered, so the get_status below cannot be what collected it). */
@@ -953,18 +968,8 @@ Test(server_tasks, idle_server_collects_completed_tasks)
 {
     char *s = login("root", "secret"), params[512], *r, *t, *p;
 
-    snprintf(params, sizeof(params),
-             "<param><value>%s</value></param><param><value>upload</value>"
-             "</param><param><value></value></param>", s);
-    r = callx("task.create", params);
-    t = value_of(r);
-    free(r);
-    snprintf(params, sizeof(params),
-             "<param><value>%s</value></param><param><value>stays</value>"
-             "</param><param><value></value></param>", s);
-    r = callx("task.create", params); /* a pending one, to stay */
-    p = value_of(r);
-    free(r);
+    t = new_task(s, "upload");
+    p = new_task(s, "stays"); /* a pending one, to stay */
     snprintf(params, sizeof(params),
              "<param><value>%s</value></param><param><value>%s</value>"
              "</param><param><value>success</value></param>", s, t);
@@ -1132,12 +1137,7 @@ Test(server, transfer_into_read_only_vdi_is_refused)
     int http = 0;
 
     vdi = new_vdi(s, true);
-    snprintf(params, sizeof(params),
-             "<param><value>%s</value></param><param><value>import</value>"
-             "</param><param><value></value></param>", s);
-    r = callx("task.create", params);
-    task = value_of(r);
-    free(r);
+    task = new_task(s, "import");
     memset(&q, 0, sizeof(q));
     q.direction = XCP_SERVER_IMPORT;
     q.session_id = s;
@@ -1278,13 +1278,7 @@ Test(server, transfer_task_destroyed_while_pending_goes_at_the_end)
     static unsigned char buf[4096];
 
     vdi = new_vdi(s, false);
-    snprintf(params, sizeof(params),
-             "<param><value>%s</value></param><param><value>import</value>"
-             "</param><param><value></value></param>", s);
-    r = callx("task.create", params);
-    task = value_of(r);
-    cr_assert(!strncmp(task, "OpaqueRef:", 10), "%s", r);
-    free(r);
+    task = new_task(s, "import");
     memset(&q, 0, sizeof(q));
     q.direction = XCP_SERVER_IMPORT;
     q.session_id = s;
