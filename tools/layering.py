@@ -69,20 +69,7 @@ RULES = {
 # Known violations, each removed by a named item of an issue: (kind, from,
 # to, why). kind "include": from includes to; "call": an object of source
 # from calls a function defined in source to.
-EXCEPTIONS = [
-    ("include", "lib/libxcp/server/server.h", "lib/libxcp/api/engine.h",
-     "issue 8 item 4: the engine runtime moves to lib/libxcp/engine/"),
-    ("call", "lib/libxcp/server/server.c", "lib/libxcp/api/engine.c",
-     "issue 8 item 4: the engine runtime moves to lib/libxcp/engine/"),
-    ("call", "lib/libxcp/server/server.c", "lib/libxcp/api/dispatch.c",
-     "issue 8 item 4: the engine runtime moves to lib/libxcp/engine/"),
-    ("call", "lib/libxcp/server/server.c", "lib/libxcp/api/event.c",
-     "issue 8 item 4: the engine runtime moves to lib/libxcp/engine/"),
-    ("call", "lib/libxcp/server/server.c", "lib/libxcp/api/session.c",
-     "issue 8 item 4: the engine runtime moves to lib/libxcp/engine/"),
-    ("call", "lib/libxcp/server/stream.c", "lib/libxcp/api/slice.c",
-     "issue 8 item 4: the engine runtime moves to lib/libxcp/engine/"),
-]
+EXCEPTIONS = []
 
 SCAN_DIRS = ["lib", "hv", "include", "cmd", "examples", "bindings"]
 # -I paths of the library's build, in order (Makefile.am).

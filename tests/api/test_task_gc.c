@@ -1,5 +1,5 @@
 /*
- * tests/api/test_task_gc.c - the task collector (api/task.c), as XAPI's
+ * tests/api/test_task_gc.c - the task collector (engine/task.c), as XAPI's
  * db_gc: completed tasks go after XCP_TASK_TIMEOUT seconds, and while
  * there are more than XCP_TASK_MAX tasks the oldest completed ones go;
  * pending tasks are never collected; nor, for being over the limit, tasks

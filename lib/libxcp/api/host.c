@@ -3,7 +3,7 @@
  * what a single-host pool answers. Pool membership (join, eject, HA) is a
  * later piece of work and answers NOT_IMPLEMENTED until then.
  */
-#include "engine.h"
+#include "../engine/engine.h"
 
 #include <stdio.h>
 #include <time.h>

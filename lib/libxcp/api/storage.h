@@ -6,7 +6,7 @@
 #ifndef XCP_STORAGE_H
 #define XCP_STORAGE_H
 
-#include "engine.h"
+#include "../engine/engine.h"
 #include <xcp/sys/sr.h>
 
 /* The SR type table (sr/registry.c). */

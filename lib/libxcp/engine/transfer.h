@@ -8,7 +8,7 @@
 #ifndef XCP_ENGINE_TRANSFER_H
 #define XCP_ENGINE_TRANSFER_H
 
-#include "../api/engine.h"
+#include "engine.h"
 
 typedef struct xcp__transfer xcp__transfer;
 

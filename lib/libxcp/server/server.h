@@ -5,7 +5,7 @@
 #ifndef XCP_SERVER_INTERNAL_H
 #define XCP_SERVER_INTERNAL_H
 
-#include "../api/engine.h"
+#include "../engine/engine.h"
 #include <xcp/server.h>
 
 /* ---- auth.c ---- */

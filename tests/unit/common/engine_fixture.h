@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "api/engine.h"
+#include "engine/engine.h"
 
 /* Make a state directory named after tag under $TMPDIR (or /tmp) into
  * dir, and open an engine on it with the sim driver and no fsync. The

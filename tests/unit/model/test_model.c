@@ -7,7 +7,7 @@
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
 
-#include "api/engine.h"
+#include "engine/engine.h"
 
 static void log_problem(void *arg, const char *problem)
 {

@@ -1,6 +1,6 @@
 /*
  * tests/unit/server/test_task_ring.c - the task collector's queue
- * (api/task.c) seen from inside the engine: tasks that clients destroy
+ * (engine/task.c) seen from inside the engine: tasks that clients destroy
  * themselves leave stale entries, and the ring must stay bounded however
  * many there are (4 x XCP_TASK_MAX + 64 entries before it compacts, so
  * at most twice that allocated).

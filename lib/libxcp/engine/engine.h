@@ -1,7 +1,8 @@
 /*
  * The engine: one per state directory per process. It owns the database,
  * the hypervisor driver, the SR drivers, tasks and event waiters, and runs
- * every XenAPI call under its lock. api/ files hold the policy of each class.
+ * every XenAPI call under its lock. lib/libxcp/api/ files hold the policy
+ * of each class.
  */
 #ifndef XCP_ENGINE_H
 #define XCP_ENGINE_H
@@ -48,18 +49,18 @@ struct xcp__engine {
     pthread_cond_t workers_done;
     bool stopping;
     struct xcp__engine *next;
-    /* event.next queues, per session (api/event.c) */
+    /* event.next queues, per session (engine/event.c) */
     struct xcp__evq *evqs;
     uint64_t evq_next_id;
     /* domain monitor */
     pthread_t monitor;
     bool monitor_running;
     int monitor_pipe[2];
-    /* parked long polls (api/event.c) */
+    /* parked long polls (engine/event.c) */
     xcp__waiter *waiters;
     size_t nwaiters;
     /* Completed tasks in the order they finished, for the task collector
-     * (api/task.c): a ring of (ref, finished). Entries may be stale (the
+     * (engine/task.c): a ring of (ref, finished). Entries may be stale (the
      * task was destroyed, or the transaction that finished it rolled
      * back); the collector checks each one it takes. */
     struct xcp__done_task {
@@ -133,7 +134,7 @@ typedef struct xcp__call_opts {
  * engine lock (committed when it returns >= 0, else rolled back). */
 int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
                     void *arg);
-/* A slice of a streamed get_all_records (api/slice.c): under one hold
+/* A slice of a streamed get_all_records (engine/slice.c): under one hold
  * of the lock, the records of cls named by refs[0..n) into out[0..n),
  * whole (fields NULL) or as STRUCTs of the named fields; NONE for a ref
  * that is gone. SESSION_INVALID when session has ended. */

@@ -10,7 +10,7 @@
  * after another, and a daemon holds it for its lifetime.
  */
 #include "engine.h"
-#include "storage.h"
+#include "../api/storage.h"
 #include "../rpc/rpc.h"
 
 #include <errno.h>

@@ -4,7 +4,7 @@
  * matters) and which are running (current_operations: task -> op), with
  * the checks and errors a refused operation gets.
  */
-#include "storage.h"
+#include "../api/storage.h"
 
 #include <stdio.h>
 
