@@ -35,6 +35,18 @@ int xcp__sr_fail(const xcp_sr_error *err);
 /* The type's capability, or SR_OPERATION_NOT_SUPPORTED. */
 int xcp__sr_need(xcp__obj *sr, const xcp__srt *t, uint64_t cap);
 
+/* Errors: SR_BACKEND_FAILURE unless a file SR's device_config
+ * location (dconf, may be NULL) lies below an SR root or the state
+ * directory (sr.c). Other types pass. */
+int xcp__check_sr_location(xcp__ctx *c, const char *type,
+                           const xcp_value *dconf);
+/* Set field of o to a copy of the call's argument arg. */
+int xcp__copy_arg(xcp__ctx *c, xcp__obj *o, int field, size_t arg);
+/* Attach sr through the driver and mark pbd attached. */
+int xcp__sr_attach(xcp__ctx *c, xcp__obj *sr, xcp__obj *pbd);
+/* Destroy every object of class cls that o's set field lists. */
+int xcp__destroy_set(xcp__ctx *c, xcp__obj *o, int field, int cls);
+
 /* Create a VDI record + storage in sr. format NULL = the SR's default. */
 int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
                  const char *descr, int64_t size, const char *type,

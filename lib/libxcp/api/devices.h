@@ -1,0 +1,25 @@
+/*
+ * What the device classes (vbd.c, vif.c) share, from devices.c: a VM's
+ * state as device operations see it and its device slots.
+ */
+#ifndef XCP_DEVICES_H
+#define XCP_DEVICES_H
+
+#include "storage.h"
+
+/* Whether the VM vmref is running; if so, its domid and whether it is
+ * HVM (either may be NULL). */
+bool xcp__dev_running(xcp__ctx *c, const char *vmref, int64_t *domid,
+                      bool *is_hvm);
+/* VM_BAD_POWER_STATE for a device operation on vmref that needs `want`. */
+int xcp__dev_bad_state(xcp__ctx *c, const char *vmref, const char *want);
+/* INTERNAL_ERROR for a hypervisor driver's failure e. */
+int xcp__dev_hv_err(const xcp_hv_error *e);
+/* Whether one of the objects (class cls) in vm's set_field has dev in its
+ * dev_field. */
+bool xcp__dev_slot_used(xcp__ctx *c, xcp__obj *vm, int set_field, int cls,
+                        int dev_field, const char *dev);
+/* Whether s is a slot number, 0 <= s < max. */
+bool xcp__dev_valid_slot(const char *s, int max);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * network.*: the networks a VM's NICs attach to.
+ */
+#include "storage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int net_create(xcp__ctx *c)
+{
+    const xcp_value *f = xcp__arg(c, 0)->u.rec.fields;
+    xcp__obj *net;
+    char bridge[32];
+    const char *br;
+    static const int copy[] = {F(network, name_label),
+                               F(network, name_description),
+                               F(network, other_config), F(network, managed),
+                               F(network, tags)};
+    int rc;
+
+    br = f[F(network, bridge)].kind == XCP_VAL_STRING
+             ? f[F(network, bridge)].u.s : "";
+    if (!*br) {
+        /* The first free xapiN. */
+        size_t n;
+        int k;
+        xcp__obj *const *all = xcp__db_all(c->db, C(network), &n);
+        for (k = 0;; k++) {
+            size_t j;
+            snprintf(bridge, sizeof(bridge), "xapi%d", k);
+            for (j = 0; j < n; j++)
+                if (!strcmp(xcp__obj_str(all[j], F(network, bridge)), bridge))
+                    break;
+            if (j == n)
+                break;
+        }
+        br = bridge;
+    }
+    if ((rc = xcp__db_create(c->db, C(network), NULL, NULL, &net)) < 0 ||
+        (rc = xcp__db_set_str(c->db, net, F(network, bridge), br)) < 0 ||
+        (rc = xcp__db_set_int(c->db, net, F(network, MTU),
+                              f[F(network, MTU)].kind == XCP_VAL_INT &&
+                                      f[F(network, MTU)].u.i > 0
+                                  ? f[F(network, MTU)].u.i : 1500)) < 0)
+        return rc;
+    if ((rc = xcp__set_fields_from(c, net, xcp__arg(c, 0), copy,
+                                   XCP__ARRAY_LEN(copy))) < 0)
+        return rc;
+    return xcp__ret_ref(c, net);
+}
+
+static int refs_param(const xcp_value *set, char **out)
+{
+    xcp__buf b = {0};
+    size_t i;
+
+    for (i = 0; i < set->u.arr.n; i++) {
+        if (i)
+            xcp__buf_adds(&b, "; ");
+        xcp__buf_adds(&b, set->u.arr.items[i].u.s);
+    }
+    *out = xcp__buf_steal(&b);
+    if (!*out)
+        *out = xcp__strdup("");
+    return *out ? 0 : xcp__oom();
+}
+
+static int net_destroy(xcp__ctx *c)
+{
+    xcp__obj *net;
+    const xcp_value *vifs, *pifs;
+    char *p;
+    const char *sys;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(network), &net)) < 0)
+        return rc;
+    sys = xcp__obj_map_str(net, F(network, other_config),
+                           "is_host_internal_management_network");
+    if (sys && !strcmp(sys, "true"))
+        return XCP__ERR_CANNOT_DESTROY_SYSTEM_NETWORK(net->ref);
+    vifs = xcp__obj_val(net, F(network, VIFs));
+    pifs = xcp__obj_val(net, F(network, PIFs));
+    if (vifs->u.arr.n > 0 || pifs->u.arr.n > 0) {
+        bool v = vifs->u.arr.n > 0;
+        if ((rc = refs_param(v ? vifs : pifs, &p)) < 0)
+            return rc;
+        rc = v ? XCP__ERR_NETWORK_CONTAINS_VIF(p)
+               : XCP__ERR_NETWORK_CONTAINS_PIF(p);
+        free(p);
+        return rc;
+    }
+    return xcp__db_destroy(c->db, net);
+}
+
+static int net_purpose(xcp__ctx *c, bool add)
+{
+    xcp__obj *net;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(network), &net)) < 0)
+        return rc;
+    if (add)
+        return xcp__db_set_add_str(c->db, net, F(network, purpose),
+                                   xcp__arg_str(c, 1));
+    return xcp__db_set_del(c->db, net, F(network, purpose), xcp__arg(c, 1));
+}
+
+static int net_add_purpose(xcp__ctx *c) { return net_purpose(c, true); }
+
+static int net_remove_purpose(xcp__ctx *c) { return net_purpose(c, false); }
+
+static int net_set_default_locking_mode(xcp__ctx *c)
+{
+    xcp__obj *net;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(network), &net)) < 0)
+        return rc;
+    return xcp__db_set_str(c->db, net, F(network, default_locking_mode),
+                           xcp__arg_str(c, 1));
+}
+
+const struct xcp__impl xcp__impl_network[] = {
+    {"network.create", net_create},
+    {"network.destroy", net_destroy},
+    {"network.add_purpose", net_add_purpose},
+    {"network.remove_purpose", net_remove_purpose},
+    {"network.set_default_locking_mode", net_set_default_locking_mode},
+    {NULL, NULL},
+};

@@ -1,0 +1,318 @@
+/*
+ * VDI.*: virtual disks, over the SR drivers (include/xcp/sys/sr.h).
+ */
+#include "storage.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static int vdi_create(xcp__ctx *c)
+{
+    const xcp_value *rec = xcp__arg(c, 0);
+    const xcp_value *f = rec->u.rec.fields;
+    xcp__obj *sr, *vdi;
+    static const int extra[] = {F(VDI, sharable), F(VDI, read_only),
+                                F(VDI, other_config), F(VDI, xenstore_data),
+                                F(VDI, tags)};
+    size_t i;
+    int rc;
+
+    if (f[F(VDI, SR)].kind == XCP_VAL_NONE ||
+        f[F(VDI, virtual_size)].kind == XCP_VAL_NONE)
+        return XCP__ERR_INTERNAL_ERROR(
+            "missing field SR or virtual_size in VDI.create "
+            "argument");
+    if ((rc = xcp__ref_obj(c, f[F(VDI, SR)].u.s, C(SR), &sr)) < 0)
+        return rc;
+    rc = xcp__vdi_new(c, sr, f[F(VDI, name_label)].kind == XCP_VAL_STRING
+                                 ? f[F(VDI, name_label)].u.s : "",
+                      f[F(VDI, name_description)].kind == XCP_VAL_STRING
+                          ? f[F(VDI, name_description)].u.s : "",
+                      f[F(VDI, virtual_size)].u.i,
+                      f[F(VDI, type)].kind == XCP_VAL_STRING
+                          ? f[F(VDI, type)].u.s : "user", NULL, &vdi);
+    if (rc < 0)
+        return rc;
+    if ((rc = xcp__set_fields_from(c, vdi, rec, extra,
+                                   XCP__ARRAY_LEN(extra))) < 0)
+        return rc;
+    if (f[F(VDI, sm_config)].kind == XCP_VAL_STRUCT) {
+        const xcp_value *m = &f[F(VDI, sm_config)];
+        for (i = 0; i < m->u.st.n; i++) {
+            xcp_value v;
+            if ((rc = xcp_value_copy(&v, &m->u.st.vals[i])) < 0)
+                return rc;
+            rc = xcp__db_map_put(c->db, vdi, F(VDI, sm_config),
+                                 m->u.st.keys[i], &v);
+            xcp_value_dispose(&v);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return xcp__ret_ref(c, vdi);
+}
+
+static int vdi_arg(xcp__ctx *c, xcp__obj **vdi)
+{
+    return xcp__arg_obj(c, 0, C(VDI), vdi);
+}
+
+static bool vdi_attached(xcp__ctx *c, xcp__obj *vdi)
+{
+    const xcp_value *vbds = xcp__obj_val(vdi, F(VDI, VBDs));
+    size_t i;
+
+    for (i = 0; vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n; i++) {
+        xcp__obj *b = xcp__db_get_cls(c->db, C(VBD), vbds->u.arr.items[i].u.s);
+        if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
+            return true;
+    }
+    return false;
+}
+
+static int vdi_busy(xcp__obj *vdi)
+{
+    const xcp_value *cur = xcp__obj_val(vdi, F(VDI, current_operations));
+
+    if (cur->kind == XCP_VAL_STRUCT && cur->u.st.n > 0)
+        return XCP__ERR_OTHER_OPERATION_IN_PROGRESS(
+            "VDI", vdi->ref, cur->u.st.vals[0].u.s, cur->u.st.keys[0]);
+    return 0;
+}
+
+static int vdi_destroy(xcp__ctx *c)
+{
+    xcp__obj *vdi;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0)
+        return rc;
+    if (vdi_attached(c, vdi))
+        return XCP__ERR_VDI_IN_USE(vdi->ref, "destroy");
+    if ((rc = xcp__destroy_set(c, vdi, F(VDI, VBDs), C(VBD))) < 0)
+        return rc;
+    return xcp__vdi_delete(c, vdi);
+}
+
+static int vdi_forget(xcp__ctx *c)
+{
+    xcp__obj *vdi;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0)
+        return rc;
+    if (vdi_attached(c, vdi))
+        return XCP__ERR_VDI_IN_USE(vdi->ref, "forget");
+    if ((rc = xcp__destroy_set(c, vdi, F(VDI, VBDs), C(VBD))) < 0)
+        return rc;
+    return xcp__db_destroy(c->db, vdi);
+}
+
+static int vdi_cow_call(xcp__ctx *c, bool snapshot)
+{
+    xcp__obj *vdi, *n;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
+        (rc = xcp__vdi_cow(c, vdi, snapshot, &n)) < 0)
+        return rc;
+    return xcp__ret_ref(c, n);
+}
+
+static int vdi_snapshot(xcp__ctx *c) { return vdi_cow_call(c, true); }
+
+static int vdi_clone(xcp__ctx *c) { return vdi_cow_call(c, false); }
+
+static int vdi_copy(xcp__ctx *c)
+{
+    xcp__obj *vdi, *sr = NULL, *n;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0)
+        return rc;
+    if (!xcp_ref_is_null(xcp__arg_str(c, 2)) ||
+        !xcp_ref_is_null(xcp__arg_str(c, 3)))
+        return XCP__ERR_VALUE_NOT_SUPPORTED("base_vdi/into_vdi",
+                         xcp__arg_str(c, 3),
+                         "delta copies are not supported yet");
+    if (!xcp_ref_is_null(xcp__arg_str(c, 1)) &&
+        (rc = xcp__arg_obj(c, 1, C(SR), &sr)) < 0)
+        return rc;
+    if ((rc = xcp__vdi_full_copy(c, vdi, sr, &n)) < 0)
+        return rc;
+    return xcp__ret_ref(c, n);
+}
+
+static int do_resize(xcp__ctx *c, bool online)
+{
+    xcp__obj *vdi, *sr;
+    xcp__srt t;
+    xcp_sr_vdi_info info;
+    xcp_sr_error err;
+    int64_t size = xcp__arg_int(c, 1);
+    int64_t old;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
+        (rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
+        return rc;
+    old = xcp__obj_int(vdi, F(VDI, virtual_size));
+    if (size < old) {
+        char n[32];
+        snprintf(n, sizeof(n), "%lld", (long long)old);
+        return XCP__ERR_VDI_TOO_SMALL(vdi->ref, n);
+    }
+    if (!online && vdi_attached(c, vdi))
+        return XCP__ERR_VDI_IN_USE(vdi->ref, "resize");
+    if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
+        return rc;
+    if ((rc = xcp__sr_need(sr, &t, online ? XCP_SR_CAP_VDI_RESIZE_ONLINE
+                                          : XCP_SR_CAP_VDI_RESIZE)) < 0)
+        goto out;
+    memset(&err, 0, sizeof(err));
+    memset(&info, 0, sizeof(info));
+    if (t.type->ops->vdi_resize(&t.t, xcp__obj_str(vdi, F(VDI, location)),
+                                (uint64_t)size, &info, &err) < 0) {
+        rc = xcp__sr_fail(&err);
+        goto out;
+    }
+    if ((rc = xcp__db_set_int(c->db, vdi, F(VDI, virtual_size),
+                              (int64_t)info.virtual_size)) < 0 ||
+        (rc = xcp__db_set_int(c->db, sr, F(SR, virtual_allocation),
+                              xcp__obj_int(sr, F(SR, virtual_allocation)) +
+                                  (int64_t)info.virtual_size - old)) < 0)
+        goto out;
+out:
+    xcp__srt_free(&t);
+    return rc;
+}
+
+static int vdi_resize(xcp__ctx *c) { return do_resize(c, false); }
+
+static int vdi_resize_online(xcp__ctx *c) { return do_resize(c, true); }
+
+static int vdi_update(xcp__ctx *c)
+{
+    xcp__obj *vdi;
+    int rc = vdi_arg(c, &vdi);
+
+    return rc < 0 ? rc : xcp__vdi_refresh(c, vdi);
+}
+
+static int vdi_introduce(xcp__ctx *c)
+{
+    xcp__obj *sr, *vdi;
+    xcp__srt t;
+    xcp_sr_vdi_info info;
+    xcp_sr_error err;
+    const char *uuid = xcp__arg_str(c, 0);
+    const char *loc = xcp__arg_str(c, 8);
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 3, C(SR), &sr)) < 0 ||
+        (rc = xcp__srt_get(c, sr, false, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    memset(&info, 0, sizeof(info));
+    rc = t.type->ops->vdi_stat ? t.type->ops->vdi_stat(&t.t, loc, &info, &err)
+                               : -1;
+    xcp__srt_free(&t);
+    if (rc < 0)
+        return XCP__ERR_VDI_LOCATION_MISSING(sr->ref, loc);
+    if (*uuid && xcp__db_by_uuid(c->db, C(VDI), uuid))
+        return XCP__ERR_UUID_INVALID("VDI", uuid);
+    {
+        const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
+        size_t i;
+        for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
+            xcp__obj *o = xcp__db_get_cls(c->db, C(VDI),
+                                          vdis->u.arr.items[i].u.s);
+            if (o && !strcmp(xcp__obj_str(o, F(VDI, location)), loc))
+                return XCP__ERR_LOCATION_NOT_UNIQUE(sr->ref, loc);
+        }
+    }
+    if ((rc = xcp__db_create(c->db, C(VDI), NULL, *uuid ? uuid : NULL,
+                             &vdi)) < 0 ||
+        (rc = xcp__db_set_str(c->db, vdi, F(VDI, name_label),
+                              xcp__arg_str(c, 1))) < 0 ||
+        (rc = xcp__db_set_str(c->db, vdi, F(VDI, name_description),
+                              xcp__arg_str(c, 2))) < 0 ||
+        (rc = xcp__db_set_str(c->db, vdi, F(VDI, SR), sr->ref)) < 0 ||
+        (rc = xcp__copy_arg(c, vdi, F(VDI, type), 4)) < 0 ||
+        (rc = xcp__copy_arg(c, vdi, F(VDI, sharable), 5)) < 0 ||
+        (rc = xcp__copy_arg(c, vdi, F(VDI, read_only), 6)) < 0 ||
+        (rc = xcp__copy_arg(c, vdi, F(VDI, other_config), 7)) < 0 ||
+        (rc = xcp__db_set_str(c->db, vdi, F(VDI, location), loc)) < 0 ||
+        (rc = xcp__copy_arg(c, vdi, F(VDI, xenstore_data), 9)) < 0 ||
+        (rc = xcp__copy_arg(c, vdi, F(VDI, sm_config), 10)) < 0 ||
+        (rc = xcp__copy_arg(c, vdi, F(VDI, managed), 11)) < 0 ||
+        (rc = xcp__db_set_int(c->db, vdi, F(VDI, virtual_size),
+                              (int64_t)info.virtual_size)) < 0 ||
+        (rc = xcp__db_set_int(c->db, vdi, F(VDI, physical_utilisation),
+                              (int64_t)info.physical_utilisation)) < 0 ||
+        (rc = xcp__update_allowed(c, vdi)) < 0)
+        return rc;
+    return xcp__ret_ref(c, vdi);
+}
+
+static int vdi_set(xcp__ctx *c, int field, bool detached)
+{
+    xcp__obj *vdi;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0)
+        return rc;
+    if (detached && vdi_attached(c, vdi))
+        return XCP__ERR_VDI_IN_USE(vdi->ref, c->msg->wire);
+    return xcp__copy_arg(c, vdi, field, 1);
+}
+
+static int vdi_set_name_label(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, name_label), false);
+}
+
+static int vdi_set_name_description(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, name_description), false);
+}
+
+static int vdi_set_read_only(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, read_only), false);
+}
+
+static int vdi_set_sharable(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, sharable), false);
+}
+
+static int vdi_set_on_boot(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, on_boot), true);
+}
+
+static int vdi_set_allow_caching(xcp__ctx *c)
+{
+    return vdi_set(c, F(VDI, allow_caching), true);
+}
+
+const struct xcp__impl xcp__impl_vdi[] = {
+    {"VDI.create", vdi_create},
+    {"VDI.destroy", vdi_destroy},
+    {"VDI.forget", vdi_forget},
+    {"VDI.snapshot", vdi_snapshot},
+    {"VDI.clone", vdi_clone},
+    {"VDI.copy", vdi_copy},
+    {"VDI.resize", vdi_resize},
+    {"VDI.resize_online", vdi_resize_online},
+    {"VDI.update", vdi_update},
+    {"VDI.introduce", vdi_introduce},
+    {"VDI.set_name_label", vdi_set_name_label},
+    {"VDI.set_name_description", vdi_set_name_description},
+    {"VDI.set_read_only", vdi_set_read_only},
+    {"VDI.set_sharable", vdi_set_sharable},
+    {"VDI.set_on_boot", vdi_set_on_boot},
+    {"VDI.set_allow_caching", vdi_set_allow_caching},
+    {NULL, NULL},
+};
