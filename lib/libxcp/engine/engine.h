@@ -205,10 +205,11 @@ size_t xcp__impl_check(void (*report)(void *arg, const char *problem),
                        void *arg);
 /* Tables from each api file. */
 extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
-    xcp__impl_event[], xcp__impl_vm[], xcp__impl_host[], xcp__impl_pool[],
-    xcp__impl_sr[], xcp__impl_pbd[], xcp__impl_vdi[], xcp__impl_vbd[],
-    xcp__impl_vif[], xcp__impl_network[], xcp__impl_console[],
-    xcp__impl_blob[], xcp__impl_secret[], xcp__impl_message[];
+    xcp__impl_event[], xcp__impl_vm[], xcp__impl_vm_copy[], xcp__impl_host[],
+    xcp__impl_pool[], xcp__impl_sr[], xcp__impl_pbd[], xcp__impl_vdi[],
+    xcp__impl_vbd[], xcp__impl_vif[], xcp__impl_network[],
+    xcp__impl_console[], xcp__impl_blob[], xcp__impl_secret[],
+    xcp__impl_message[];
 
 /* ---- generic.c: generated messages ---- */
 int xcp__generic_call(xcp__ctx *c);

@@ -1,0 +1,115 @@
+/*
+ * What the VM files share (vm.c: the lifecycle, creation, memory and
+ * queries; vm_domain.c: domain building and reconciliation; vm_copy.c:
+ * clone, copy, snapshot, checkpoint, revert, provision).
+ */
+#ifndef XCP_VM_INT_H
+#define XCP_VM_INT_H
+
+#include "storage.h"
+
+#define MAX_DISKS 32
+#define MAX_NICS 16
+#define MAX_PLATFORM 64
+
+struct domcfg {
+    xcp_hv_domain_config cfg;
+    xcp_hv_disk disks[MAX_DISKS];
+    xcp_sr_vdi_path paths[MAX_DISKS];
+    char vdevs[MAX_DISKS][16];
+    xcp_hv_nic nics[MAX_NICS];
+    xcp_hv_kv plat[MAX_PLATFORM];
+    char *strs[16 + 2 * MAX_PLATFORM + MAX_NICS];
+    size_t nstrs;
+    /* VBD refs in disk order, to mark them attached. */
+    char vbds[MAX_DISKS][XCP_REF_MAX];
+};
+
+/* Record op in vm's current_operations and commit (clients see it). */
+int xcp__vm_begin(xcp__ctx *c, xcp__obj *vm, const char *op);
+
+/* The hypervisor configuration of vm from its records, into d (release
+ * with xcp__vm_domcfg_free). */
+int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d);
+
+/* Build the domain of vm (already checked, op committed). On return the
+ * lock is held again and *vm re-resolved (NULL if it vanished). */
+int xcp__vm_build_domain(xcp__ctx *c, xcp__obj **vm, bool paused,
+                         const char *image, uint32_t *domid);
+
+/* The boot fields of a VM record (VM.create). */
+int xcp__vm_check_boot_fields(const xcp_value *f);
+
+/* Lexical check, touching no file (for the setters): absolute, no "." or
+ * ".." component, below a configured directory. "" clears the field. */
+int xcp__vm_check_boot_path(const char *field, const char *path);
+
+/* PV_bootloader: "" (direct boot) or one of the configured names. */
+int xcp__vm_check_bootloader(const char *name);
+
+/* May this host build cfg now? HOST_NOT_ENOUGH_FREE_MEMORY with figures. */
+int xcp__vm_check_host_fits(xcp__ctx *c, xcp__obj *vm, struct domcfg *d);
+
+/* MEMORY_CONSTRAINT_VIOLATION unless smin <= dmin <= dmax <= smax. */
+int xcp__vm_check_memory_constraints(int64_t smin, int64_t dmin, int64_t dmax,
+                                     int64_t smax);
+
+/* Destroy every object of class cls in vm's set field. */
+int xcp__vm_destroy_children(xcp__ctx *c, xcp__obj *vm, int field, int cls);
+
+/* Destroy the domain of vm with the lock dropped. */
+int xcp__vm_destroy_domain(xcp__ctx *c, xcp__obj **vm);
+
+/* Hard-shut vm down (a Suspended vm loses its image); its operation is
+ * under way. */
+int xcp__vm_do_hard_shutdown(xcp__ctx *c, xcp__obj *vm);
+
+/* Release the strings d keeps. */
+void xcp__vm_domcfg_free(struct domcfg *d);
+
+/* Destroy vm's suspend image VDI, if any, and clear the field. */
+int xcp__vm_drop_suspend_vdi(xcp__ctx *c, xcp__obj *vm);
+
+/* Remove vm's operation and refresh the host's free memory. */
+int xcp__vm_end(xcp__ctx *c, xcp__obj *vm);
+
+/* On failure after the operation was committed: end it, commit, keep the
+ * error. The dispatcher's abort then has nothing left to undo. */
+int xcp__vm_fail_op(xcp__ctx *c, const char *vmref, int rc);
+
+/* Ask the guest to stop (poweroff or reboot) and wait until its domain
+ * reports SHUTDOWN. The wait parks on the engine's condition, which the
+ * domain monitor signals at every hypervisor event: no polling, and the
+ * driver is free for other calls meanwhile. */
+int xcp__vm_guest_shutdown(xcp__ctx *c, xcp__obj **vm,
+                           xcp_hv_shutdown_reason why);
+
+/* The XenAPI error for a hypervisor driver's failure e on vmref. */
+int xcp__vm_hv_fail(xcp__ctx *c, const char *vmref, const xcp_hv_error *e);
+
+/* Whether vm's power_state is state. */
+bool xcp__vm_is(const xcp__obj *vm, const char *state);
+
+/* Give vm a new VM_metrics record. */
+int xcp__vm_new_metrics(xcp__ctx *c, xcp__obj *vm);
+
+/* Update the host's free memory from the hypervisor. */
+int xcp__vm_refresh_host_memory(xcp__ctx *c);
+
+/* Save the domain's memory into a new suspend VDI; the domain is gone
+ * after. Returns the VDI's ref in vdiref. */
+int xcp__vm_save_domain(xcp__ctx *c, xcp__obj **vm, char vdiref[XCP_REF_MAX]);
+
+/* Domain up: vm Running (or Paused) as domid on this host, its devices
+ * attached and metrics set; fresh: a new domain (metrics' start_time). */
+int xcp__vm_set_running(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
+                        bool paused, bool fresh);
+
+/* Domain gone: Halted (or Suspended with its image VDI). */
+int xcp__vm_set_stopped(xcp__ctx *c, xcp__obj *vm, const char *state,
+                        const char *suspend_vdi);
+
+/* The VM of the call's first argument. */
+int xcp__vm_arg(xcp__ctx *c, xcp__obj **vm);
+
+#endif
