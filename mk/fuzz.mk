@@ -28,9 +28,14 @@ fuzz/libcore.a: $(FUZZ_OBJS)
 fuzz/fuzz_journal: $(top_srcdir)/tests/fuzz/fuzz_journal.c fuzz/libcore.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< fuzz/libcore.a $(FUZZ_LIBS)
 
-fuzz/fuzz_qcow2_header: $(top_srcdir)/tests/fuzz/fuzz_qcow2_header.c $(top_srcdir)/lib/libxcp/sr/qcow2.c
+QCOW2_SRCS = $(top_srcdir)/lib/libxcp/sr/qcow2.c \
+	$(top_srcdir)/lib/libxcp/sr/qcow2_header.c \
+	$(top_srcdir)/lib/libxcp/sr/qcow2_alloc.c \
+	$(top_srcdir)/lib/libxcp/sr/qcow2_chain.c
+fuzz/fuzz_qcow2_header: $(top_srcdir)/tests/fuzz/fuzz_qcow2_header.c $(QCOW2_SRCS) \
+	$(top_srcdir)/lib/libxcp/sr/qcow2_int.h
 	@mkdir -p fuzz
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< $(top_srcdir)/lib/libxcp/sr/qcow2.c
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< $(QCOW2_SRCS)
 
 # xcpd's HTTP handler (cmd/xcpd/http.c, the daemon's own code) over the
 # instrumented library, behind a real libmicrohttpd daemon.

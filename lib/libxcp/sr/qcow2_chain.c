@@ -1,0 +1,249 @@
+/*
+ * qcow2_chain.c - backing chains: rebasing, copying an image (or its
+ * whole chain) and committing a child into its parent.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* SEEK_DATA, SEEK_HOLE */
+#endif
+#include "qcow2_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int xcp__qcow2_set_backing(xcp__qcow2 *q, const char *backing_file,
+                           const char *backing_format, char *err,
+                           size_t errlen)
+{
+    uint64_t cs = q->cluster_size;
+    const char *fmt = backing_format ? backing_format : "qcow2";
+    uint8_t *h = NULL, *area = NULL, hdr[12] = { 0 };
+    size_t hlen, pos, apos = 0, blen = 0, flen = strlen(fmt);
+    uint64_t ext_end;
+    xcp__qcow2 *below = NULL;
+    struct ext x = { 0, 0, 0 };
+    int ret;
+
+    ret = xcp__qcow2_check_writable(q, err, errlen);
+    if (ret < 0)
+        return ret;
+    if (q->raw)
+        return fail(err, errlen, -ENOTSUP,
+                    "%s: raw images have no backing file", q->path);
+    if (backing_file) {
+        blen = strlen(backing_file);
+        if (blen == 0 || blen > XCP__QCOW2_BACKING_MAX ||
+            !xcp__qcow2_format_ok(fmt))
+            return fail(err, errlen, -EINVAL,
+                        "%s: bad backing file name or format", q->path);
+        if (!(q->flags & XCP__QCOW2_NO_BACKING)) {
+            ret = xcp__qcow2_open_chain(&below, q, backing_file, fmt, err,
+                                        errlen);
+            if (ret < 0)
+                return ret;
+        }
+    }
+    hlen = min64(cs, q->file_size);
+    h = malloc(hlen);
+    area = calloc(1, cs);
+    if (!h || !area) {
+        ret = fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
+        goto out;
+    }
+    if (pread_full(q->fd, h, hlen, 0) != (ssize_t)hlen) {
+        ret = fail(err, errlen, -EIO, "%s: rereading the header failed",
+                   q->path);
+        goto out;
+    }
+    /* Keep every extension but the backing format, then add ours. */
+    pos = q->header_length;
+    ext_end = be64(h + H_BACKING_OFFSET) ? be64(h + H_BACKING_OFFSET) : hlen;
+    while ((ret = xcp__qcow2_ext_next(q->path, h, min64(ext_end, hlen), &pos,
+                                      &x, err,
+                                      errlen)) > 0) {
+        if (x.type == EXT_BACKING_FORMAT)
+            continue;
+        memcpy(area + apos, h + x.data - 8, 8 + x.len);
+        apos += 8 + div_up(x.len, 8) * 8;
+    }
+    if (ret < 0)
+        goto out;
+    if (backing_file) {
+        put32(area + apos, EXT_BACKING_FORMAT);
+        put32(area + apos + 4, (uint32_t)flen);
+        memcpy(area + apos + 8, fmt, flen);
+        apos += 8 + div_up(flen, 8) * 8;
+    }
+    apos += 8;                  /* end marker */
+    if (q->header_length + apos + blen > cs) {
+        ret = fail(err, errlen, -ENAMETOOLONG,
+                   "%s: backing file name does not fit in the first cluster",
+                   q->path);
+        goto out;
+    }
+    if (backing_file) {
+        memcpy(area + apos, backing_file, blen);
+        put64(hdr, q->header_length + apos);
+        put32(hdr + 8, (uint32_t)blen);
+    }
+    ret = qwrite(q, area, apos + blen, q->header_length, "header extensions",
+                 err, errlen);
+    if (ret == 0)
+        ret = qwrite(q, hdr, sizeof(hdr), H_BACKING_OFFSET, "header", err,
+                     errlen);
+    if (ret < 0)
+        goto out;
+    xcp__qcow2_close(q->below);
+    q->below = below;
+    below = NULL;
+    q->has_backing = backing_file != NULL;
+    memset(q->backing, 0, sizeof(q->backing));
+    memset(q->backing_fmt, 0, sizeof(q->backing_fmt));
+    if (backing_file) {
+        memcpy(q->backing, backing_file, blen);
+        memcpy(q->backing_fmt, fmt, flen);
+    }
+out:
+    xcp__qcow2_close(below);
+    free(h);
+    free(area);
+    return ret;
+}
+
+int xcp__qcow2_copy(xcp__qcow2 *src, const char *dst_path,
+                    const xcp__qcow2_create_opts *opts,
+                    char *err, size_t errlen)
+{
+    xcp__qcow2_create_opts o = { 0 };
+    xcp__qcow2 *dst = NULL;
+    uint64_t off = 0, end, len, pos, n, chunk, i, run;
+    uint8_t *buf = NULL;
+    bool data;
+    int ret;
+
+    if (opts)
+        o = *opts;
+    if (o.backing_file)
+        return fail(err, errlen, -EINVAL,
+                    "%s: a full copy has no backing file", dst_path);
+    if (src->has_backing && !src->below)
+        return fail(err, errlen, -EINVAL,
+                    "%s: copying needs the backing chain open", src->path);
+    if (!o.cluster_bits)
+        o.cluster_bits = src->raw ? XCP__QCOW2_DEFAULT_CLUSTER_BITS
+                                  : src->cluster_bits;
+    ret = xcp__qcow2_create(dst_path, src->size, &o, err, errlen);
+    if (ret < 0)
+        return ret;
+    ret = xcp__qcow2_open(&dst, dst_path, o.format, 0, err, errlen);
+    if (ret < 0)
+        goto out;
+    /* Zero detection works on the destination's clusters. */
+    chunk = 1ull << o.cluster_bits;
+    buf = malloc(COPY_CHUNK > chunk ? COPY_CHUNK : chunk);
+    if (!buf) {
+        ret = fail(err, errlen, -ENOMEM, "%s: out of memory", dst_path);
+        goto out;
+    }
+    while (off < src->size) {
+        ret = xcp__qcow2_chain_extent(src, off, src->size - off, &data, &len,
+                                      err,
+                                      errlen);
+        if (ret < 0)
+            goto out;
+        if (!data) {
+            off += len;
+            continue;
+        }
+        pos = off / chunk * chunk;
+        end = min64(div_up(off + len, chunk) * chunk, src->size);
+        while (pos < end) {
+            n = min64(end - pos, COPY_CHUNK > chunk ? COPY_CHUNK : chunk);
+            ret = xcp__qcow2_read_at(src, pos, buf, n, err, errlen);
+            if (ret < 0)
+                goto out;
+            /* Write runs of non-zero clusters, skip the zero ones. */
+            for (i = 0; i < n; i += run) {
+                run = min64(chunk, n - i);
+                if (all_zero(buf + i, run))
+                    continue;
+                while (i + run < n &&
+                       !all_zero(buf + i + run, min64(chunk, n - i - run)))
+                    run += min64(chunk, n - i - run);
+                ret = xcp__qcow2_write_at(dst, pos + i, buf + i, run, err,
+                                          errlen);
+                if (ret < 0)
+                    goto out;
+            }
+            pos += n;
+        }
+        off = end;
+    }
+    ret = xcp__qcow2_flush(dst, err, errlen);
+out:
+    free(buf);
+    xcp__qcow2_close(dst);
+    if (ret < 0)
+        unlink(dst_path);
+    return ret;
+}
+
+int xcp__qcow2_commit(xcp__qcow2 *child, xcp__qcow2 *parent, char *err,
+                      size_t errlen)
+{
+    uint64_t off = 0, n, pos;
+    struct extent e;
+    uint8_t *buf = NULL;
+    int ret;
+
+    ret = xcp__qcow2_check_writable(parent, err, errlen);
+    if (ret < 0)
+        return ret;
+    if (child->raw)
+        return fail(err, errlen, -EINVAL,
+                    "%s: a raw image has nothing of its own to commit",
+                    child->path);
+    if (child->size < parent->size)
+        return fail(err, errlen, -EINVAL,
+                    "%s: smaller than the image it would be committed into",
+                    child->path);
+    ret = xcp__qcow2_resize(parent, child->size, err, errlen);
+    if (ret < 0)
+        return ret;
+    buf = malloc(COPY_CHUNK);
+    if (!buf)
+        return fail(err, errlen, -ENOMEM, "%s: out of memory", child->path);
+    while (off < child->size) {
+        ret = xcp__qcow2_map_extent(child, off, child->size - off, &e, err,
+                                    errlen);
+        if (ret < 0)
+            goto out;
+        if (e.kind == K_COMPRESSED) {
+            ret = fail(err, errlen, -ENOTSUP,
+                       "%s: compressed cluster at %llu", child->path,
+                       (unsigned long long)off);
+            goto out;
+        }
+        if (e.kind == K_ZERO)
+            ret = xcp__qcow2_write_at(parent, off, NULL, e.len, err, errlen);
+        for (pos = 0; e.kind == K_DATA && pos < e.len && ret == 0; pos += n) {
+            n = min64(e.len - pos, COPY_CHUNK);
+            ret = xcp__qcow2_read_at(child, off + pos, buf, n, err, errlen);
+            if (ret == 0)
+                ret = xcp__qcow2_write_at(parent, off + pos, buf, n, err,
+                                          errlen);
+        }
+        if (ret < 0)
+            goto out;
+        off += e.len;
+    }
+    ret = xcp__qcow2_flush(parent, err, errlen);
+out:
+    free(buf);
+    return ret;
+}

@@ -1,0 +1,360 @@
+/*
+ * What the qcow2 library's files share (qcow2.c: helpers, the table
+ * cache, reading and extents; qcow2_header.c: opening and creating;
+ * qcow2_alloc.c: refcounts, cluster allocation, writing, resizing;
+ * qcow2_chain.c: backing chains: rebasing, copying, committing).
+ */
+#ifndef XCP_QCOW2_INT_H
+#define XCP_QCOW2_INT_H
+
+#include "qcow2.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define QCOW2_MAGIC 0x514649fbu
+
+/* Header field offsets. */
+#define H_VERSION 4
+#define H_BACKING_OFFSET 8
+#define H_BACKING_SIZE 16
+#define H_CLUSTER_BITS 20
+#define H_SIZE 24
+#define H_CRYPT 32
+#define H_L1_SIZE 36
+#define H_L1_OFFSET 40
+#define H_RT_OFFSET 48
+#define H_RT_CLUSTERS 56
+#define H_NB_SNAPSHOTS 60
+#define H_SNAPSHOTS_OFFSET 64
+#define H_INCOMPAT 72
+#define H_COMPAT 80
+#define H_AUTOCLEAR 88
+#define H_REFCOUNT_ORDER 96
+#define H_HEADER_LENGTH 100
+#define H_COMPRESSION 104
+#define V2_HEADER_LEN 72
+#define V3_MIN_HEADER_LEN 104
+/* What we write for v3: the fields up to compression_type, padded. */
+#define V3_HEADER_LEN 112
+
+#define INCOMPAT_DIRTY (1ull << 0)
+#define INCOMPAT_CORRUPT (1ull << 1)
+#define INCOMPAT_DATA_FILE (1ull << 2)
+#define INCOMPAT_COMPRESSION (1ull << 3)
+#define INCOMPAT_EXTL2 (1ull << 4)
+
+#define EXT_END 0x00000000u
+#define EXT_BACKING_FORMAT 0xe2792acau
+
+#define L1E_OFFSET_MASK 0x00fffffffffffe00ull
+#define L2E_OFFSET_MASK 0x00fffffffffffe00ull
+#define RTE_OFFSET_MASK 0xfffffffffffffe00ull
+#define OFLAG_COPIED (1ull << 63)
+#define OFLAG_COMPRESSED (1ull << 62)
+#define OFLAG_ZERO (1ull << 0)
+
+/* QEMU's own limits; images beyond them could not be used by qdisk. */
+#define MAX_L1_BYTES (32ull << 20)
+#define MAX_RT_BYTES (8ull << 20)
+#define MAX_SNAPSHOTS 65536u
+/* Host offsets must fit the 56-bit fields of L1/L2 entries. */
+#define MAX_HOST_OFFSET (1ull << 56)
+
+/* Cache budget per table kind; tables are a cluster each. */
+#define CACHE_BYTES (1u << 20)
+#define CACHE_MIN_SLOTS 2u
+#define CACHE_MAX_SLOTS 16u
+#define RB_CACHE_SLOTS 4u
+/* Unit of bulk copies. */
+#define COPY_CHUNK (1u << 20)
+
+/* One header extension: type, data length, where its data starts. */
+struct ext {
+    uint32_t type;
+    uint32_t len;
+    size_t data;
+};
+
+enum { K_UNALLOC, K_ZERO, K_DATA, K_COMPRESSED };
+
+/* Source of zeros for raw images (read-only, so not mutable state). */
+static const uint8_t zeros[64 * 1024];
+
+struct cache_slot {
+    uint64_t offset;            /* 0 = empty: cluster 0 is never a table */
+    uint64_t used;
+    uint8_t *data;
+};
+
+struct cache {
+    struct cache_slot *slot;
+    unsigned n;
+    uint64_t clock;
+};
+
+/* A run of guest bytes that map the same way. */
+struct extent {
+    int kind;
+    uint64_t host;              /* K_DATA: file offset of the first byte */
+    uint64_t len;
+};
+
+struct xcp__qcow2 {
+    int fd;
+    char *path;
+    unsigned flags;
+    unsigned depth;             /* 0 for the top image */
+    bool raw;
+    bool written;               /* since the last flush */
+
+    uint64_t size;              /* virtual size */
+    uint64_t file_size;
+
+    uint32_t version;
+    uint32_t cluster_bits;
+    uint64_t cluster_size;
+    uint64_t l2_entries;
+    uint32_t header_length;
+    uint32_t refcount_order;
+    uint64_t rb_entries;
+    uint64_t incompat;
+    uint32_t nb_snapshots;
+
+    uint64_t l1_offset;
+    uint64_t l1_size;
+    uint64_t *l1;
+
+    /* Refcount table, loaded only for writing. */
+    uint64_t rt_offset;
+    uint64_t rt_clusters;
+    uint64_t rt_entries;
+    uint64_t *rt;
+    uint64_t next_free;         /* first cluster index never used */
+    bool growing_rt;
+
+    bool has_backing;
+    char backing[XCP__QCOW2_BACKING_MAX + 1];
+    char backing_fmt[16];
+
+    struct cache l2c;
+    struct cache rbc;
+    uint8_t *cow;               /* one cluster of scratch for writes */
+    xcp__qcow2 *below;          /* the opened backing image */
+};
+
+__attribute__((format(printf, 4, 5)))
+static inline int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* Put "prefix: " in front of the message a callee left in err. */
+static inline int prefix_err(char *err, size_t errlen, int code,
+                             const char *prefix)
+{
+    char inner[768];
+
+    if (!err || !errlen)
+        return code;
+    snprintf(inner, sizeof(inner), "%s", err);
+    snprintf(err, errlen, "%s: %s", prefix, inner);
+    return code;
+}
+
+static inline uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline uint64_t be64(const uint8_t *p)
+{
+    return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24;
+    p[1] = v >> 16;
+    p[2] = v >> 8;
+    p[3] = v;
+}
+
+static inline void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, v >> 32);
+    put32(p + 4, (uint32_t)v);
+}
+
+static inline uint64_t div_up(uint64_t a, uint64_t b)
+{
+    return a / b + (a % b != 0);
+}
+
+static inline uint64_t min64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static inline bool all_zero(const uint8_t *p, size_t len)
+{
+    return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
+}
+
+/* Returns the bytes read (short only at end of file) or -errno. */
+static inline ssize_t pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+    ssize_t r;
+
+    while (done < len) {
+        r = pread(fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    return (ssize_t)done;
+}
+
+static inline int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+    size_t done = 0;
+    ssize_t r;
+
+    while (done < len) {
+        r = pwrite(fd, (const uint8_t *)buf + done, len - done,
+                   (off_t)(off + done));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        done += (size_t)r;
+    }
+    return 0;
+}
+
+/* Every write to an image goes through here so file_size stays exact. */
+static inline int qwrite(xcp__qcow2 *q, const void *buf, size_t len,
+                         uint64_t off,
+                  const char *what, char *err, size_t errlen)
+{
+    int ret = pwrite_full(q->fd, buf, len, off);
+
+    if (ret < 0)
+        return fail(err, errlen, ret, "%s: writing %s at offset %llu: %s",
+                    q->path, what, (unsigned long long)off, strerror(-ret));
+    if (off + len > q->file_size)
+        q->file_size = off + len;
+    q->written = true;
+    return 0;
+}
+
+/* Open path (format NULL: probe) with flags; depth counts the backing
+ * images above it, bounded. */
+int xcp__qcow2_open_image(xcp__qcow2 **out, const char *path,
+                          const char *format,
+                          unsigned flags, unsigned depth,
+                          char *err, size_t errlen);
+
+/* Read guest bytes [off, off+len) through the chain (holes read zeros). */
+int xcp__qcow2_read_at(xcp__qcow2 *q, uint64_t off, uint8_t *buf, uint64_t len,
+                       char *err, size_t errlen);
+
+/* data == NULL writes zeros: by flag where possible, else by bytes. */
+int xcp__qcow2_write_at(xcp__qcow2 *q, uint64_t off, const uint8_t *data,
+                        uint64_t len, char *err, size_t errlen);
+
+/* Set the refcount of clusters [first, first+n) to value, growing the
+ * refcount table as needed. */
+int xcp__qcow2_rc_set_range(xcp__qcow2 *q, uint64_t first, uint64_t n,
+                            uint64_t value, char *err, size_t errlen);
+
+/* Grow the file to at least end bytes (ftruncate), keeping file_size. */
+int xcp__qcow2_extend_file(xcp__qcow2 *q, uint64_t end, char *err,
+                           size_t errlen);
+
+/* Whether fmt names a format this library opens (qcow2, raw). */
+bool xcp__qcow2_format_ok(const char *fmt);
+
+/* Entries needed to map size bytes. */
+uint64_t xcp__qcow2_l1_entries_for(uint64_t size, unsigned cluster_bits);
+
+/* A cache c of n slots of one cluster each; -ENOMEM on failure. */
+int xcp__qcow2_cache_init(struct cache *c, unsigned n);
+
+/* Release c's slots. */
+void xcp__qcow2_cache_free(struct cache *c);
+
+/* fresh: the cluster is known to be zeros on disk, skip the read. */
+int xcp__qcow2_cache_get(xcp__qcow2 *q, struct cache *c, uint64_t off,
+                         bool fresh,
+                         uint8_t **out, char *err, size_t errlen);
+
+/* Refcount i of refcount block rb, entries of 2^order bits. */
+uint64_t xcp__qcow2_rc_get(const uint8_t *rb, uint64_t i, unsigned order);
+
+/* The kind (K_*) of L2 entry e and its host offset, checked against
+ * the file. */
+int xcp__qcow2_classify(xcp__qcow2 *q, uint64_t e, int *kind, uint64_t *host,
+                        char *err, size_t errlen);
+
+/* The L2 table for L1 index l1i, or NULL when it is not allocated. */
+int xcp__qcow2_l2_table(xcp__qcow2 *q, uint64_t l1i, uint8_t **table,
+                        uint64_t *l2off, char *err, size_t errlen);
+
+/* How the bytes [off, off + max) start: one extent within one L2 table. */
+int xcp__qcow2_map_extent(xcp__qcow2 *q, uint64_t off, uint64_t max,
+                          struct extent *e, char *err, size_t errlen);
+
+/* Whether [off, ...) holds data anywhere in the chain, and for how long. */
+int xcp__qcow2_chain_extent(xcp__qcow2 *q, uint64_t off, uint64_t max,
+                            bool *data, uint64_t *len, char *err,
+                            size_t errlen);
+
+/* What the backing chain shows at this level; zeros past its end. */
+int xcp__qcow2_read_below(xcp__qcow2 *q, uint64_t off, uint8_t *buf,
+                          uint64_t len,
+                          char *err, size_t errlen);
+
+/* -EINVAL unless [off, off+len) lies within the virtual size. */
+int xcp__qcow2_check_range(xcp__qcow2 *q, uint64_t off, uint64_t len,
+                           char *err, size_t errlen);
+
+/* -EROFS when q was opened read-only. */
+int xcp__qcow2_check_writable(xcp__qcow2 *q, char *err, size_t errlen);
+
+/*
+ * Step through the extension area h[*pos, end).  Returns 1 with x filled,
+ * 0 at the end marker or the end of the area, or -EBADMSG.
+ */
+int xcp__qcow2_ext_next(const char *path, const uint8_t *h, size_t end,
+                        size_t *pos, struct ext *x, char *err, size_t errlen);
+
+/* Open the backing image name (relative to q's directory) of format fmt
+ * read-only into *below. */
+int xcp__qcow2_open_chain(xcp__qcow2 **below, const xcp__qcow2 *q,
+                          const char *name, const char *fmt,
+                          char *err, size_t errlen);
+
+#endif
