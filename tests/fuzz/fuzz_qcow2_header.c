@@ -14,7 +14,9 @@
  * Build and run (seeds: any small qcow2 images, e.g. 512-byte clusters):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *       -Ilib/libxcp/sr tests/fuzz/fuzz_qcow2_header.c \
- *       lib/libxcp/sr/qcow2.c -o fuzz_qcow2_header
+ *       lib/libxcp/sr/qcow2.c lib/libxcp/sr/qcow2_header.c \
+ *       lib/libxcp/sr/qcow2_alloc.c lib/libxcp/sr/qcow2_chain.c \
+ *       -o fuzz_qcow2_header
  *   ./fuzz_qcow2_header -max_len=65536 -rss_limit_mb=1024 corpus/
  */
 #ifndef _GNU_SOURCE
