@@ -178,18 +178,27 @@ static int add_allocation(xcp__ctx *c, xcp__obj *sr, int64_t delta)
 
 /* ---- intents (see storage.h) ------------------------------------------- */
 
+/* The error for a failed operation on the intent file (xcp__io_fail). */
+static int intents_fail(const xcp__engine *e, const char *op, int err)
+{
+    char *path = xcp__printf("%s/sr-intents", e->state_dir);
+    int rc = path ? xcp__io_fail(path, op, err) : xcp__oom();
+
+    free(path);
+    return rc;
+}
+
 int xcp__sr_intents_open(xcp__engine *e)
 {
     char *path = xcp__printf("%s/sr-intents", e->state_dir);
+    int rc;
 
     if (!path)
         return xcp__oom();
     e->intent_fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    rc = e->intent_fd < 0 ? xcp__io_fail(path, "open", errno) : 0;
     free(path);
-    if (e->intent_fd < 0)
-        return xcp__internal("cannot open %s/sr-intents: %s", e->state_dir,
-                             strerror(errno));
-    return 0;
+    return rc;
 }
 
 /* Record that an image named by key (kind 'C': a VDI uuid, 'D': a
@@ -868,8 +877,7 @@ static int replay_intents(xcp__ctx *c)
     ssize_t n;
 
     if (lseek(c->e->intent_fd, 0, SEEK_SET) < 0)
-        return xcp__internal("cannot read %s/sr-intents: %s",
-                             c->e->state_dir, strerror(errno));
+        return intents_fail(c->e, "seek", errno);
     for (;;) {
         n = read(c->e->intent_fd, buf + have, sizeof(buf) - 1 - have);
         if (n < 0 && errno == EINTR)

@@ -778,7 +778,7 @@ int xcp__vm_reconcile_all(xcp__ctx *c)
     if ((rc = clear_ops(c)) < 0)
         return rc;
     if (xcp__hv_domain_list(c->e->hv, &doms, &nd, &e) < 0)
-        return xcp__internal("cannot list domains: %s", e.message);
+        return xcp__vm_hv_fail(c, "", &e); /* the driver's reason */
     all = xcp__db_all(c->db, C(VM), &n);
     vms = xcp__calloc(n, sizeof(*vms));
     if (!vms) {

@@ -73,6 +73,11 @@ int xcp__fail_code(int code, const char *name, size_t n,
                    const char *const *params);
 /* INTERNAL_ERROR with a formatted message. */
 int xcp__internal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A failed operation op ("write", "fsync", "open", ...) on the file at
+ * path, errno err: OUT_OF_SPACE [path, "op: text (ENOSPC)"] when the disk
+ * or quota is full (XAPI's error for ENOSPC), else INTERNAL_ERROR naming
+ * the path, the operation and the errno (EIO: the disk is failing). */
+int xcp__io_fail(const char *path, const char *op, int err);
 /* OOM: sets INTERNAL_ERROR "out of memory", returns XCP_ENOMEM. */
 int xcp__oom(void);
 

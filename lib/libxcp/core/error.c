@@ -6,8 +6,10 @@
 #define XCP__FAIL_DIRECT
 #include "core.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #define MAX_PARAMS XCP__ERROR_MAX_PARAMS
 
@@ -129,6 +131,23 @@ int xcp__fail(const char *name, ...)
         p[n++] = s;
     va_end(ap);
     return set_error(XCP_EAPI, name, n, p);
+}
+
+int xcp__io_fail(const char *path, const char *op, int err)
+{
+    const char *name = strerrorname_np(err);
+    char *why = xcp__printf("%s: %s (%s)", op, strerror(err),
+                            name ? name : "?");
+    int rc;
+
+    if (!why)
+        return xcp__oom();
+    if (err == ENOSPC || err == EDQUOT)
+        rc = XCP__ERR_OUT_OF_SPACE_WHY(path, why);
+    else
+        rc = xcp__internal("%s: %s", path, why);
+    free(why);
+    return rc;
 }
 
 int xcp__internal(const char *fmt, ...)

@@ -570,25 +570,11 @@ static int add_crc_line(xcp__buf *out, const char *body, size_t len)
     return out->oom ? xcp__oom() : 0;
 }
 
-/* The error for a failed operation on the journal: OUT_OF_SPACE when the
- * disk (or quota) is full, as XAPI answers ENOSPC, with the journal's path
- * as the location and the operation and errno after it; INTERNAL_ERROR
- * naming the same for anything else (EIO: the disk is failing). */
+/* The error for a failed operation on the journal (xcp__io_fail: the
+ * journal's path as the location, the operation and errno after it). */
 static int io_error(const struct xcp__journal *j, const char *op, int err)
 {
-    const char *name = strerrorname_np(err);
-    char *why = xcp__printf("%s: %s (%s)", op, strerror(err),
-                            name ? name : "?");
-    int rc;
-
-    if (!why)
-        return xcp__oom();
-    if (err == ENOSPC || err == EDQUOT)
-        rc = XCP__ERR_OUT_OF_SPACE_WHY(j->jpath, why);
-    else
-        rc = xcp__internal("database journal %s: %s", j->jpath, why);
-    free(why);
-    return rc;
+    return xcp__io_fail(j->jpath, op, err);
 }
 
 /* fdatasync the journal if lines are unsynced. Called by the committing
