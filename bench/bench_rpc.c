@@ -40,15 +40,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
+
 static const char *addr;
-
-static double now(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static void die(const char *fmt, ...)
 {

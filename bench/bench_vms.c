@@ -36,17 +36,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
+
 extern char **environ;
 
 #define MEM (64ll << 20)
-
-static double now(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static int die_api(const char *what)
 {
