@@ -77,7 +77,7 @@ static int pbd_unplug(xcp__ctx *c)
     const xcp_value *vdis;
     xcp__srt t;
     xcp_sr_error err;
-    size_t i, k;
+    size_t i;
     int rc;
 
     if ((rc = xcp__arg_obj(c, 0, C(PBD), &pbd)) < 0 ||
@@ -88,13 +88,8 @@ static int pbd_unplug(xcp__ctx *c)
     vdis = xcp__obj_val(sr, F(SR, VDIs));
     for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
         xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
-        const xcp_value *vbds = v ? xcp__obj_val(v, F(VDI, VBDs)) : NULL;
-        for (k = 0; vbds && k < vbds->u.arr.n; k++) {
-            xcp__obj *b = xcp__db_get_cls(c->db, C(VBD),
-                                          vbds->u.arr.items[k].u.s);
-            if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
-                return XCP__ERR_VDI_IN_USE(v->ref, "unplug");
-        }
+        if (v && xcp__vdi_attached(c, v))
+            return XCP__ERR_VDI_IN_USE(v->ref, "unplug");
     }
     if ((rc = xcp__srt_get(c, sr, true, &t)) < 0)
         return rc;

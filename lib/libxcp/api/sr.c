@@ -172,15 +172,8 @@ static int sr_introduce(xcp__ctx *c)
 
 static bool any_attached(xcp__ctx *c, xcp__obj *sr)
 {
-    const xcp_value *pbds = xcp__obj_val(sr, F(SR, PBDs));
-    size_t i;
-
-    for (i = 0; pbds->kind == XCP_VAL_ARRAY && i < pbds->u.arr.n; i++) {
-        xcp__obj *p = xcp__db_get_cls(c->db, C(PBD), pbds->u.arr.items[i].u.s);
-        if (p && xcp__obj_bool(p, F(PBD, currently_attached)))
-            return true;
-    }
-    return false;
+    return xcp__set_member_with(c, sr, F(SR, PBDs), C(PBD),
+                                F(PBD, currently_attached)) != NULL;
 }
 
 int xcp__destroy_set(xcp__ctx *c, xcp__obj *o, int field, int cls)

@@ -404,16 +404,8 @@ int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out)
 
 bool xcp__vdi_attached(xcp__ctx *c, xcp__obj *vdi)
 {
-    const xcp_value *vbds = xcp__obj_val(vdi, F(VDI, VBDs));
-    size_t i;
-
-    for (i = 0; vbds && vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n;
-         i++) {
-        xcp__obj *b = xcp__db_get_cls(c->db, C(VBD), vbds->u.arr.items[i].u.s);
-        if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
-            return true;
-    }
-    return false;
+    return xcp__set_member_with(c, vdi, F(VDI, VBDs), C(VBD),
+                                F(VBD, currently_attached)) != NULL;
 }
 
 struct xcp__vdi_stream {

@@ -57,19 +57,6 @@ static int vdi_arg(xcp__ctx *c, xcp__obj **vdi)
     return xcp__arg_obj(c, 0, C(VDI), vdi);
 }
 
-static bool vdi_attached(xcp__ctx *c, xcp__obj *vdi)
-{
-    const xcp_value *vbds = xcp__obj_val(vdi, F(VDI, VBDs));
-    size_t i;
-
-    for (i = 0; vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n; i++) {
-        xcp__obj *b = xcp__db_get_cls(c->db, C(VBD), vbds->u.arr.items[i].u.s);
-        if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
-            return true;
-    }
-    return false;
-}
-
 static int vdi_busy(xcp__obj *vdi)
 {
     const xcp_value *cur = xcp__obj_val(vdi, F(VDI, current_operations));
@@ -87,7 +74,7 @@ static int vdi_destroy(xcp__ctx *c)
 
     if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0)
         return rc;
-    if (vdi_attached(c, vdi))
+    if (xcp__vdi_attached(c, vdi))
         return XCP__ERR_VDI_IN_USE(vdi->ref, "destroy");
     if ((rc = xcp__destroy_set(c, vdi, F(VDI, VBDs), C(VBD))) < 0)
         return rc;
@@ -101,7 +88,7 @@ static int vdi_forget(xcp__ctx *c)
 
     if ((rc = vdi_arg(c, &vdi)) < 0)
         return rc;
-    if (vdi_attached(c, vdi))
+    if (xcp__vdi_attached(c, vdi))
         return XCP__ERR_VDI_IN_USE(vdi->ref, "forget");
     if ((rc = xcp__destroy_set(c, vdi, F(VDI, VBDs), C(VBD))) < 0)
         return rc;
@@ -162,7 +149,7 @@ static int do_resize(xcp__ctx *c, bool online)
         snprintf(n, sizeof(n), "%lld", (long long)old);
         return XCP__ERR_VDI_TOO_SMALL(vdi->ref, n);
     }
-    if (!online && vdi_attached(c, vdi))
+    if (!online && xcp__vdi_attached(c, vdi))
         return XCP__ERR_VDI_IN_USE(vdi->ref, "resize");
     if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
         return rc;
@@ -262,7 +249,7 @@ static int vdi_set(xcp__ctx *c, int field, bool detached)
 
     if ((rc = vdi_arg(c, &vdi)) < 0)
         return rc;
-    if (detached && vdi_attached(c, vdi))
+    if (detached && xcp__vdi_attached(c, vdi))
         return XCP__ERR_VDI_IN_USE(vdi->ref, c->msg->wire);
     return xcp__copy_arg(c, vdi, field, 1);
 }

@@ -296,6 +296,11 @@ int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
                    const char *content_type, bool shared, xcp__obj **out);
 
 /* ---- operations bookkeeping (ops.c) ---- */
+/* The first member of o's set field (refs of class cls) whose bool field
+ * flag is true, e.g. an attached VBD of a VDI (VDI.VBDs, VBD,
+ * currently_attached) or an attached PBD of an SR; NULL when none is. */
+xcp__obj *xcp__set_member_with(xcp__ctx *c, const xcp__obj *o, int set,
+                               int cls, int flag);
 /* Add {task: op} to o.current_operations after checking it is allowed
  * (class rules), and refresh allowed_operations. */
 int xcp__op_start(xcp__ctx *c, xcp__obj *o, const char *op);

@@ -308,17 +308,19 @@ static bool has_current(const xcp__obj *o, int field)
     return cur->kind == XCP_VAL_STRUCT && cur->u.st.n > 0;
 }
 
-static bool sr_attached(xcp__ctx *c, xcp__obj *sr)
+xcp__obj *xcp__set_member_with(xcp__ctx *c, const xcp__obj *o, int set,
+                               int cls, int flag)
 {
-    const xcp_value *pbds = xcp__obj_val(sr, F(SR, PBDs));
+    const xcp_value *refs = xcp__obj_val(o, set);
     size_t i;
 
-    for (i = 0; pbds->kind == XCP_VAL_ARRAY && i < pbds->u.arr.n; i++) {
-        xcp__obj *p = xcp__db_get_cls(c->db, C(PBD), pbds->u.arr.items[i].u.s);
-        if (p && xcp__obj_bool(p, F(PBD, currently_attached)))
-            return true;
+    for (i = 0; refs && refs->kind == XCP_VAL_ARRAY && i < refs->u.arr.n;
+         i++) {
+        xcp__obj *m = xcp__db_get_cls(c->db, cls, refs->u.arr.items[i].u.s);
+        if (m && xcp__obj_bool(m, flag))
+            return m;
     }
-    return false;
+    return NULL;
 }
 
 /* SR operations: what the SR type can do (its capability bits) and the
@@ -342,7 +344,8 @@ static bool sr_op_ok(xcp__ctx *c, xcp__obj *sr, const char *op)
         {"vdi_generate_config", 0},
     };
     const xcp_sr_type *t = xcp__sr_type_find(xcp__obj_str(sr, F(SR, type)));
-    bool att = sr_attached(c, sr);
+    bool att = xcp__set_member_with(c, sr, F(SR, PBDs), C(PBD),
+                                    F(PBD, currently_attached)) != NULL;
     const char *ind = xcp__obj_map_str(sr, F(SR, other_config),
                                        "indestructible");
     size_t i;
@@ -406,15 +409,9 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
             else if (!strcmp(op, "pause"))
                 ok[i] = att;
         } else if (o->cls == C(VDI)) {
-            const xcp_value *vb = xcp__obj_val(o, F(VDI, VBDs));
-            size_t nv = 0, j;
             /* Attached VBDs pin the disk; detached ones do not. */
-            for (j = 0; vb->kind == XCP_VAL_ARRAY && j < vb->u.arr.n; j++) {
-                xcp__obj *b = xcp__db_get_cls(c->db, C(VBD),
-                                              vb->u.arr.items[j].u.s);
-                if (b && xcp__obj_bool(b, F(VBD, currently_attached)))
-                    nv++;
-            }
+            bool pinned = xcp__set_member_with(c, o, F(VDI, VBDs), C(VBD),
+                                               F(VBD, currently_attached));
             bool busy = has_current(o, F(VDI, current_operations));
             static const char *const always[] = {
                 "clone", "copy", "snapshot", "update", "generate_config",
@@ -427,7 +424,7 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
             else if (in_list(op, always, XCP__ARRAY_LEN(always)))
                 ok[i] = true;
             else if (in_list(op, detached, XCP__ARRAY_LEN(detached)))
-                ok[i] = nv == 0 || !strcmp(op, "forget");
+                ok[i] = !pinned || !strcmp(op, "forget");
         } else if (o->cls == C(VIF)) {
             bool att = xcp__obj_bool(o, F(VIF, currently_attached));
             bool run = vm_running(c, xcp__obj_str(o, F(VIF, VM)));
