@@ -16,6 +16,7 @@ Usage: genmodel.py SRCDIR [OUTDIR]   (OUTDIR defaults to SRCDIR)
 import os
 import re
 import sys
+import textwrap
 
 CXX_KEYWORDS = {"class", "public", "private", "protected", "new", "delete",
                 "default", "template", "this", "operator", "namespace",
@@ -59,6 +60,7 @@ class Model:
         self.classes = []    # dicts
         self.class_ids = {}
         self.rels = []
+        self.error_refs = []  # (line, [error names]) from e lines
 
 
 def parse_type(model, toks):
@@ -86,9 +88,18 @@ def ptype(model, s):
     return t
 
 
+# Field attributes model.def may use; each is read by the generator (req:
+# the constructor's required fields; the lifecycle ones: XCP_FIELD_* flags
+# in the tables, which xe reads, and the text of the generated docs).
+FIELD_ATTRS = {"req", "deprecated", "removed", "proto"}
+CLASS_FLAGS = {"create", "destroy", "nogetall", "noevents", "nodb", "volatile"}
+MSG_FLAGS = {"async", "nosession"}
+
+
 def parse(path):
     m = Model()
     cur = None
+    last = None
     for lineno, raw in enumerate(open(path), 1):
         line = raw.split("#", 1)[0].rstrip()
         if not line.strip():
@@ -98,23 +109,31 @@ def parse(path):
             m.enum_ids[p[1]] = len(m.enums)
             m.enums.append((p[1], p[2:]))
         elif p[0] == "class":
+            if not set(p[2:]) <= CLASS_FLAGS:
+                raise SystemExit("%s:%d: unknown class flag in %r" % (path, lineno, raw))
             cur = {"name": p[1], "flags": set(p[2:]), "fields": [],
-                   "msgs": []}
+                   "msgs": [], "doc": [], "kind": "class"}
+            last = cur
             m.class_ids[p[1]] = len(m.classes)
             m.classes.append(cur)
         elif p[0] == "f":
             name, ts, q = p[1], p[2], p[3]
             attrs = p[4:]
             f = {"name": name, "tspell": ts, "qual": q, "flags": set(),
-                 "def": None}
+                 "def": None, "doc": [], "kind": "f"}
+            last = f
             for a in attrs:
                 if a.startswith("def="):
                     f["def"] = a[4:]
-                else:
+                elif a in FIELD_ATTRS:
                     f["flags"].add(a)
+                else:
+                    raise SystemExit("%s:%d: unknown field attribute %r" % (path, lineno, a))
             cur["fields"].append(f)
         elif p[0] == "m":
             name, fl, ret = p[1], p[2], p[3]
+            if fl != "-" and not set(fl.split(",")) <= MSG_FLAGS:
+                raise SystemExit("%s:%d: unknown message flag in %r" % (path, lineno, raw))
             params = []
             for ps in p[4:]:
                 pname, rest = ps.split(":", 1)
@@ -124,9 +143,40 @@ def parse(path):
                     if d == '""':
                         d = ""
                 params.append({"name": pname, "tspell": rest, "def": d})
-            cur["msgs"].append({"name": name,
-                                "flags": set() if fl == "-" else set(fl.split(",")),
-                                "rspell": ret, "params": params})
+            last = {"name": name,
+                    "flags": set() if fl == "-" else set(fl.split(",")),
+                    "rspell": ret, "params": params, "doc": [], "kind": "m",
+                    "errors": [], "pdoc": {}}
+            cur["msgs"].append(last)
+        elif p[0] == "d":
+            # documentation of the item above (class, field or message);
+            # several d lines join into one paragraph, "d -" starts a new one
+            if last is None:
+                raise SystemExit("%s:%d: d line before any class" % (path, lineno))
+            text = line.split(None, 1)[1].strip() if len(p) > 1 else ""
+            if text == "-":
+                last["doc"].append("")
+            elif last["doc"] and last["doc"][-1] != "":
+                last["doc"][-1] += " " + text
+            else:
+                if last["doc"] and last["doc"][-1] == "":
+                    last["doc"][-1] = text
+                else:
+                    last["doc"].append(text)
+        elif p[0] == "e":
+            # errors the message above can raise (names from errors.def)
+            if last is None or last.get("kind") != "m":
+                raise SystemExit("%s:%d: e line not under a message" % (path, lineno))
+            last["errors"] += p[1:]
+            m.error_refs.append((lineno, p[1:]))
+        elif p[0] == "p":
+            # documentation of one parameter of the message above
+            if last is None or last.get("kind") != "m":
+                raise SystemExit("%s:%d: p line not under a message" % (path, lineno))
+            names = [x["name"] for x in last["params"]]
+            if len(p) < 3 or p[1] not in names:
+                raise SystemExit("%s:%d: p names no parameter of %s" % (path, lineno, last["name"]))
+            last["pdoc"][p[1]] = line.split(None, 2)[2].strip()
         elif p[0] == "rel":
             m.rels.append((p[1].split("."), p[2].split(".")))
         else:
@@ -334,7 +384,8 @@ class Gen:
                 msgs.append({"cls": ci, "name": mm["name"],
                              "kind": "XM_EXPLICIT", "params": mm["params"],
                              "ret": mm["ret"], "field": -1,
-                             "flags": mm["flags"]})
+                             "flags": mm["flags"], "doc": mm["doc"],
+                             "errors": mm["errors"], "pdoc": mm["pdoc"]})
         for i, mm in enumerate(msgs):
             mm["id"] = i
             mm["wire"] = "%s.%s" % (self.m.classes[mm["cls"]]["name"], mm["name"])
@@ -418,12 +469,16 @@ class Gen:
         for c in self.m.classes:
             lc = c["lc"]
             w("")
-            w("/** A %s record: every field of the class, in model order. */" % c["name"])
+            o.extend(doc_comment(["A %s record: every field of the class, in model order."
+                                  % c["name"]] + c["doc"]))
             w("typedef struct xcp_%s_record {" % lc)
             for f in c["fields"]:
                 ct = self.ctype(f["type"])
                 sp = "" if ct.endswith("*") else " "
-                w("    %s%s%s; /**< %s %s */" % (ct, sp, cid(f["name"]), f["tspell"], f["qual"]))
+                text = ["%s %s." % (f["tspell"], f["qual"])] + f["doc"] + \
+                    [t.split(":")[0] + "." for k, t in self.LIFECYCLE if k in f["flags"]]
+                o.extend("    " + ln for ln in doc_comment([" ".join(text)], 74))
+                w("    %s%s%s;" % (ct, sp, cid(f["name"])))
             w("} xcp_%s_record;" % lc)
             w("/** Refs and records of several %s objects. */" % c["name"])
             w("typedef struct xcp_%s_record_map {" % lc)
@@ -442,9 +497,9 @@ class Gen:
         for mm in self.msgs:
             if "nosession" in mm["flags"]:
                 continue
-            for proto, doc in self.protos(mm):
+            for proto, paras in self.protos(mm):
                 w("")
-                w("/** %s */" % doc)
+                o.extend(doc_comment(paras))
                 w("XCP_EXTERN %s;" % proto)
         w("")
         w("XCP_END_DECLS")
@@ -464,8 +519,8 @@ class Gen:
         for pr in mm["params"]:
             args.append(self.param_decl(pr["type"], cid(pr["name"])))
             pnames.append(pr["name"] + ("=" + (pr["def"] or '""') if pr["def"] is not None else ""))
-        doc = "XenAPI %s(%s)%s." % (mm["wire"], ", ".join(pnames),
-                                    (" -> " + ret.spell()) if ret_ct else "")
+        head = "XenAPI %s(%s)%s." % (mm["wire"], ", ".join(pnames),
+                                     (" -> " + ret.spell()) if ret_ct else "")
         kinddoc = {
             "XM_GET_RECORD": " Fills *result with the object's record.",
             "XM_GET_FIELD": " Reads one field.",
@@ -476,12 +531,37 @@ class Gen:
             "XM_CREATE": " Creates an object from the record's constructor fields.",
             "XM_DESTROY": " Destroys the object.",
         }.get(mm["kind"], "")
-        out = [("int %s(%s)" % (fname, ", ".join(args)), doc + kinddoc)]
+        paras = [head + kinddoc] + self.msg_doc(mm)
+        out = [("int %s(%s)" % (fname, ", ".join(args)), paras)]
         if "async" in mm["flags"]:
             a2 = ["xcp_session *session", "xcp_task *task"] + args[1 + (1 if ret_ct else 0):]
             out.append(("int %s_async(%s)" % (fname, ", ".join(a2)),
-                        "Async.%s: starts the call and returns its task in *task." % mm["wire"]))
+                        ["Async.%s: starts the call and returns its task in *task; "
+                         "the task's result is what %s returns." % (mm["wire"], fname)]))
         return out
+
+    LIFECYCLE = (("deprecated", "Deprecated in XenAPI: kept for the clients that still use it."),
+                 ("removed", "Removed from XenAPI: still in records for old clients, never maintained."),
+                 ("proto", "Prototype in XenAPI: its meaning may still change."))
+
+    def msg_doc(self, mm):
+        """The model's documentation of a message as paragraphs: its own text
+        (or its field's for generated accessors), parameters, errors."""
+        c = self.m.classes[mm["cls"]]
+        paras = []
+        if mm["field"] >= 0:
+            f = c["fields"][mm["field"]]
+            paras += f["doc"]
+            paras += [t for k, t in self.LIFECYCLE if k in f["flags"]]
+        else:
+            paras += mm.get("doc", [])
+        pdoc = mm.get("pdoc", {})
+        for pr in mm["params"]:
+            if pr["name"] in pdoc:
+                paras.append("@param %s %s" % (cid(pr["name"]), pdoc[pr["name"]]))
+        if mm.get("errors"):
+            paras.append("Errors: %s." % ", ".join(mm["errors"]))
+        return [p for p in paras if p]
 
     def gen_api_c(self):
         o = []
@@ -771,6 +851,44 @@ def gen_syms(srcdir, classes_h):
     return "\n".join(o) + "\n"
 
 
+def doc_comment(paras, width=78):
+    """A /** */ comment of the paragraphs, wrapped; one line when short."""
+    if len(paras) == 1 and len(paras[0]) + 7 <= width:
+        return ["/** %s */" % paras[0]]
+    out = ["/**"]
+    for i, p in enumerate(paras):
+        if i:
+            out.append(" *")
+        out += [" * " + ln for ln in textwrap.wrap(p, width - 3,
+                                                     break_long_words=False,
+                                                     break_on_hyphens=False)]
+    out.append(" */")
+    return out
+
+
+def check_docs(model, errors_path, strict):
+    """Every error an e line names is in errors.def (else the build stops);
+    with strict, every class, field and explicit message has a d line."""
+    names = {e[0] for e in read_errors(errors_path)[0]}
+    bad = []
+    for lineno, errs in model.error_refs:
+        for e in errs:
+            if e not in names:
+                bad.append("model.def:%d: error %s is not in errors.def" % (lineno, e))
+    if strict:
+        for c in model.classes:
+            if not c["doc"]:
+                bad.append("model.def: class %s has no d line" % c["name"])
+            for f in c["fields"]:
+                if not f["doc"]:
+                    bad.append("model.def: field %s.%s has no d line" % (c["name"], f["name"]))
+            for mm in c["msgs"]:
+                if not mm["doc"]:
+                    bad.append("model.def: message %s.%s has no d line" % (c["name"], mm["name"]))
+    if bad:
+        raise SystemExit("\n".join(bad))
+
+
 def read_errors(path):
     """errors.def as (errors, forms): errors are (name, params, description),
     forms are (name, suffix, params) for the other parameter lists XAPI's
@@ -857,7 +975,10 @@ def gen_errors_h(path):
 def main():
     src = sys.argv[1]
     out = sys.argv[2] if len(sys.argv) > 2 else src
-    g = Gen(parse(os.path.join(src, "lib/libxcp/model/model.def")))
+    model = parse(os.path.join(src, "lib/libxcp/model/model.def"))
+    check_docs(model, os.path.join(src, "lib/libxcp/model/errors.def"),
+               os.environ.get("XCP_MODEL_DOCS_STRICT", "0") != "0")
+    g = Gen(model)
     files = {
         "include/xcp/classes.h": g.gen_public_header(),
         "lib/libxcp/model/gen_model.h": g.gen_model_h(),

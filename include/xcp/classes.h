@@ -1286,22 +1286,38 @@ XCP_EXTERN void xcp_pool_update_set_dispose(xcp_pool_update_set *s);
 
 /** A session record: every field of the class, in model order. */
 typedef struct xcp_session_record {
-    char *uuid; /**< string RO */
-    xcp_host this_host; /**< ref:host RO */
-    xcp_ref this_user; /**< ref:user RO */
-    xcp_datetime last_active; /**< datetime RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    bool is_local_superuser; /**< bool RO */
-    char *auth_user_name; /**< string RO */
-    char *originator; /**< string RO */
-    bool pool; /**< bool RO */
-    xcp_ref subject; /**< ref:subject RO */
-    xcp_datetime validation_time; /**< datetime RO */
-    char *auth_user_sid; /**< string RO */
-    xcp_string_set rbac_permissions; /**< set:string ROs */
-    xcp_task_set tasks; /**< set:ref:task RO */
-    xcp_session_id parent; /**< ref:session ROs */
-    bool client_certificate; /**< bool RO */
+    /** string RO. */
+    char *uuid;
+    /** ref:host RO. */
+    xcp_host this_host;
+    /** ref:user RO. */
+    xcp_ref this_user;
+    /** datetime RO. */
+    xcp_datetime last_active;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** bool RO. */
+    bool is_local_superuser;
+    /** string RO. */
+    char *auth_user_name;
+    /** string RO. */
+    char *originator;
+    /** bool RO. */
+    bool pool;
+    /** ref:subject RO. */
+    xcp_ref subject;
+    /** datetime RO. */
+    xcp_datetime validation_time;
+    /** string RO. */
+    char *auth_user_sid;
+    /** set:string ROs. */
+    xcp_string_set rbac_permissions;
+    /** set:ref:task RO. */
+    xcp_task_set tasks;
+    /** ref:session ROs. */
+    xcp_session_id parent;
+    /** bool RO. */
+    bool client_certificate;
 } xcp_session_record;
 /** Refs and records of several session objects. */
 typedef struct xcp_session_record_map {
@@ -1318,70 +1334,134 @@ XCP_EXTERN void xcp_session_record_map_dispose(xcp_session_record_map *m);
 
 /** A pool record: every field of the class, in model order. */
 typedef struct xcp_pool_record {
-    char *uuid; /**< string RO */
-    char *name_label; /**< string RW */
-    char *name_description; /**< string RW */
-    xcp_host master; /**< ref:host RO */
-    xcp_sr default_SR; /**< ref:SR RW */
-    xcp_sr suspend_image_SR; /**< ref:SR RW */
-    xcp_sr crash_dump_SR; /**< ref:SR RW */
-    xcp_string_map other_config; /**< map:string:string RW */
-    bool ha_enabled; /**< bool RO */
-    xcp_string_set ha_statefiles; /**< set:string RO */
-    bool ha_allow_overcommit; /**< bool RW */
-    xcp_string_set tags; /**< set:string RW */
-    xcp_string_map gui_config; /**< map:string:string RW */
-    xcp_string_map health_check_config; /**< map:string:string RW */
-    bool wlb_enabled; /**< bool RW */
-    bool wlb_verify_cert; /**< bool RW */
-    xcp_string_map restrictions; /**< map:string:string RO */
-    xcp_pool_allowed_operations_set allowed_operations; /**< set:pool_allowed_operations RO */
-    xcp_string_map current_operations; /**< map:string:pool_allowed_operations RO */
-    xcp_string_map cpu_info; /**< map:string:string RO */
-    bool policy_no_vendor_device; /**< bool RW */
-    bool live_patching_disabled; /**< bool RW */
-    bool is_psr_pending; /**< bool RW */
-    bool migration_compression; /**< bool RW */
-    bool coordinator_bias; /**< bool RW */
-    bool ext_auth_cache_enabled; /**< bool RO */
-    int64_t ext_auth_cache_size; /**< int RO */
-    int64_t ext_auth_cache_expiry; /**< int RO */
-    bool ha_reboot_vm_on_internal_shutdown; /**< bool RW */
-    bool limit_console_sessions; /**< bool RW */
-    int64_t vm_console_idle_timeout; /**< int RW */
-    bool auto_update_vm_secureboot_certificates; /**< bool RW */
-    xcp_string_map ha_configuration; /**< map:string:string RO */
-    int64_t ha_host_failures_to_tolerate; /**< int RO */
-    int64_t ha_plan_exists_for; /**< int RO */
-    bool ha_overcommitted; /**< bool RO */
-    xcp_string_map blobs; /**< map:string:ref:blob RO */
-    char *wlb_url; /**< string RO */
-    char *wlb_username; /**< string RO */
-    bool redo_log_enabled; /**< bool RO */
-    xcp_vdi redo_log_vdi; /**< ref:VDI RO */
-    char *vswitch_controller; /**< string RO */
-    xcp_vdi_set metadata_VDIs; /**< set:ref:VDI RO */
-    char *ha_cluster_stack; /**< string RO */
-    xcp_string_map guest_agent_config; /**< map:string:string RO */
-    bool igmp_snooping_enabled; /**< bool RO */
-    char *uefi_certificates; /**< string ROs */
-    char *custom_uefi_certificates; /**< string ROs */
-    bool tls_verification_enabled; /**< bool RO */
-    xcp_ref_set repositories; /**< set:ref:Repository RO */
-    bool client_certificate_auth_enabled; /**< bool RO */
-    char *client_certificate_auth_name; /**< string RO */
-    char *repository_proxy_url; /**< string RO */
-    char *repository_proxy_username; /**< string RO */
-    xcp_secret repository_proxy_password; /**< ref:secret RO */
-    int64_t local_auth_max_threads; /**< int ROs */
-    int64_t ext_auth_max_threads; /**< int ROs */
-    xcp_secret telemetry_uuid; /**< ref:secret RO */
-    enum xcp_telemetry_frequency telemetry_frequency; /**< telemetry_frequency RO */
-    xcp_datetime telemetry_next_collection; /**< datetime RO */
-    xcp_datetime last_update_sync; /**< datetime RO */
-    enum xcp_update_sync_frequency update_sync_frequency; /**< update_sync_frequency RO */
-    int64_t update_sync_day; /**< int RO */
-    bool update_sync_enabled; /**< bool RO */
+    /** string RO. */
+    char *uuid;
+    /** string RW. */
+    char *name_label;
+    /** string RW. */
+    char *name_description;
+    /** ref:host RO. */
+    xcp_host master;
+    /** ref:SR RW. */
+    xcp_sr default_SR;
+    /** ref:SR RW. */
+    xcp_sr suspend_image_SR;
+    /** ref:SR RW. */
+    xcp_sr crash_dump_SR;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** bool RO. */
+    bool ha_enabled;
+    /** set:string RO. */
+    xcp_string_set ha_statefiles;
+    /** bool RW. */
+    bool ha_allow_overcommit;
+    /** set:string RW. */
+    xcp_string_set tags;
+    /** map:string:string RW. */
+    xcp_string_map gui_config;
+    /** map:string:string RW. */
+    xcp_string_map health_check_config;
+    /** bool RW. */
+    bool wlb_enabled;
+    /** bool RW. Deprecated in XenAPI. */
+    bool wlb_verify_cert;
+    /** map:string:string RO. */
+    xcp_string_map restrictions;
+    /** set:pool_allowed_operations RO. */
+    xcp_pool_allowed_operations_set allowed_operations;
+    /** map:string:pool_allowed_operations RO. */
+    xcp_string_map current_operations;
+    /** map:string:string RO. */
+    xcp_string_map cpu_info;
+    /** bool RW. */
+    bool policy_no_vendor_device;
+    /** bool RW. */
+    bool live_patching_disabled;
+    /** bool RW. */
+    bool is_psr_pending;
+    /** bool RW. */
+    bool migration_compression;
+    /** bool RW. */
+    bool coordinator_bias;
+    /** bool RO. */
+    bool ext_auth_cache_enabled;
+    /** int RO. */
+    int64_t ext_auth_cache_size;
+    /** int RO. */
+    int64_t ext_auth_cache_expiry;
+    /** bool RW. */
+    bool ha_reboot_vm_on_internal_shutdown;
+    /** bool RW. */
+    bool limit_console_sessions;
+    /** int RW. */
+    int64_t vm_console_idle_timeout;
+    /** bool RW. */
+    bool auto_update_vm_secureboot_certificates;
+    /** map:string:string RO. */
+    xcp_string_map ha_configuration;
+    /** int RO. */
+    int64_t ha_host_failures_to_tolerate;
+    /** int RO. */
+    int64_t ha_plan_exists_for;
+    /** bool RO. */
+    bool ha_overcommitted;
+    /** map:string:ref:blob RO. */
+    xcp_string_map blobs;
+    /** string RO. */
+    char *wlb_url;
+    /** string RO. */
+    char *wlb_username;
+    /** bool RO. */
+    bool redo_log_enabled;
+    /** ref:VDI RO. */
+    xcp_vdi redo_log_vdi;
+    /** string RO. Deprecated in XenAPI. */
+    char *vswitch_controller;
+    /** set:ref:VDI RO. */
+    xcp_vdi_set metadata_VDIs;
+    /** string RO. */
+    char *ha_cluster_stack;
+    /** map:string:string RO. */
+    xcp_string_map guest_agent_config;
+    /** bool RO. */
+    bool igmp_snooping_enabled;
+    /** string ROs. */
+    char *uefi_certificates;
+    /** string ROs. Prototype in XenAPI. */
+    char *custom_uefi_certificates;
+    /** bool RO. */
+    bool tls_verification_enabled;
+    /** set:ref:Repository RO. */
+    xcp_ref_set repositories;
+    /** bool RO. */
+    bool client_certificate_auth_enabled;
+    /** string RO. */
+    char *client_certificate_auth_name;
+    /** string RO. */
+    char *repository_proxy_url;
+    /** string RO. */
+    char *repository_proxy_username;
+    /** ref:secret RO. */
+    xcp_secret repository_proxy_password;
+    /** int ROs. Prototype in XenAPI. */
+    int64_t local_auth_max_threads;
+    /** int ROs. Prototype in XenAPI. */
+    int64_t ext_auth_max_threads;
+    /** ref:secret RO. Prototype in XenAPI. */
+    xcp_secret telemetry_uuid;
+    /** telemetry_frequency RO. Prototype in XenAPI. */
+    enum xcp_telemetry_frequency telemetry_frequency;
+    /** datetime RO. Prototype in XenAPI. */
+    xcp_datetime telemetry_next_collection;
+    /** datetime RO. Prototype in XenAPI. */
+    xcp_datetime last_update_sync;
+    /** update_sync_frequency RO. Prototype in XenAPI. */
+    enum xcp_update_sync_frequency update_sync_frequency;
+    /** int RO. Prototype in XenAPI. */
+    int64_t update_sync_day;
+    /** bool RO. Prototype in XenAPI. */
+    bool update_sync_enabled;
 } xcp_pool_record;
 /** Refs and records of several pool objects. */
 typedef struct xcp_pool_record_map {
@@ -1398,86 +1478,166 @@ XCP_EXTERN void xcp_pool_record_map_dispose(xcp_pool_record_map *m);
 
 /** A host record: every field of the class, in model order. */
 typedef struct xcp_host_record {
-    char *uuid; /**< string RO */
-    char *name_label; /**< string RW */
-    char *name_description; /**< string RW */
-    xcp_host_allowed_operations_set allowed_operations; /**< set:host_allowed_operations RO */
-    xcp_string_map current_operations; /**< map:string:host_allowed_operations RO */
-    int64_t API_version_major; /**< int RO */
-    int64_t API_version_minor; /**< int RO */
-    bool enabled; /**< bool RO */
-    xcp_string_map software_version; /**< map:string:string ROs */
-    xcp_string_map other_config; /**< map:string:string RW */
-    xcp_string_set capabilities; /**< set:string ROs */
-    xcp_vm_set resident_VMs; /**< set:ref:VM RO */
-    xcp_string_map logging; /**< map:string:string RW */
-    xcp_pif_set PIFs; /**< set:ref:PIF RO */
-    xcp_sr suspend_image_sr; /**< ref:SR RW */
-    xcp_sr crash_dump_sr; /**< ref:SR RW */
-    xcp_pool_update_set updates; /**< set:ref:pool_update RO */
-    xcp_pbd_set PBDs; /**< set:ref:PBD RO */
-    xcp_host_cpu_set host_CPUs; /**< set:ref:host_cpu RO */
-    xcp_string_map cpu_info; /**< map:string:string RO */
-    char *hostname; /**< string RW */
-    char *address; /**< string RW */
-    xcp_host_metrics metrics; /**< ref:host_metrics RO */
-    xcp_string_map license_params; /**< map:string:string RO */
-    xcp_string_set tags; /**< set:string RW */
-    char *edition; /**< string RO */
-    xcp_string_map license_server; /**< map:string:string RW */
-    xcp_string_map bios_strings; /**< map:string:string RO */
-    char *power_on_mode; /**< string RO */
-    xcp_string_map chipset_info; /**< map:string:string RO */
-    xcp_ref_set PCIs; /**< set:ref:PCI RO */
-    xcp_ref_set PGPUs; /**< set:ref:PGPU RO */
-    xcp_string_map guest_VCPUs_params; /**< map:string:string RW */
-    enum xcp_host_display display; /**< host_display RW */
-    xcp_vm control_domain; /**< ref:VM RO */
-    xcp_pool_update_set updates_requiring_reboot; /**< set:ref:pool_update RO */
-    char *iscsi_iqn; /**< string ROs */
-    bool multipathing; /**< bool ROs */
-    xcp_ref_set certificates; /**< set:ref:Certificate RO */
-    bool https_only; /**< bool RO */
-    bool ssh_enabled; /**< bool RO */
-    int64_t ssh_enabled_timeout; /**< int RO */
-    xcp_datetime ssh_expiry; /**< datetime RO */
-    int64_t console_idle_timeout; /**< int RO */
-    bool ssh_auto_mode; /**< bool RO */
-    char *max_cstate; /**< string RO */
-    bool secure_boot; /**< bool RO */
-    enum xcp_host_ntp_mode ntp_mode; /**< host_ntp_mode RO */
-    xcp_string_set ntp_custom_servers; /**< set:string RO */
-    char *timezone; /**< string RO */
-    int64_t memory_overhead; /**< int RO */
-    char *API_version_vendor; /**< string RO */
-    xcp_string_map API_version_vendor_implementation; /**< map:string:string RO */
-    xcp_string_map cpu_configuration; /**< map:string:string RO */
-    char *sched_policy; /**< string RO */
-    xcp_string_set supported_bootloaders; /**< set:string RO */
-    xcp_ref_set crashdumps; /**< set:ref:host_crashdump RO */
-    xcp_ref_set patches; /**< set:ref:host_patch RO */
-    xcp_string_set ha_statefiles; /**< set:string RO */
-    xcp_string_set ha_network_peers; /**< set:string RO */
-    xcp_string_map blobs; /**< map:string:ref:blob RO */
-    char *external_auth_type; /**< string RO */
-    char *external_auth_service_name; /**< string RO */
-    xcp_string_map external_auth_configuration; /**< map:string:string RO */
-    xcp_string_map power_on_config; /**< map:string:string RO */
-    xcp_sr local_cache_sr; /**< ref:SR ROs */
-    xcp_ref_set PUSBs; /**< set:ref:PUSB RO */
-    bool ssl_legacy; /**< bool ROs */
-    xcp_int_set virtual_hardware_platform_versions; /**< set:int RO */
-    xcp_ref_set features; /**< set:ref:Feature RO */
-    char *uefi_certificates; /**< string ROs */
-    xcp_string_set editions; /**< set:string RO */
-    xcp_update_guidances_set pending_guidances; /**< set:update_guidances RO */
-    bool tls_verification_enabled; /**< bool RO */
-    xcp_datetime last_software_update; /**< datetime RO */
-    enum xcp_latest_synced_updates_applied_state latest_synced_updates_applied; /**< latest_synced_updates_applied_state RO */
-    enum xcp_host_numa_affinity_policy numa_affinity_policy; /**< host_numa_affinity_policy RO */
-    xcp_update_guidances_set pending_guidances_recommended; /**< set:update_guidances RO */
-    xcp_update_guidances_set pending_guidances_full; /**< set:update_guidances RO */
-    char *last_update_hash; /**< string RO */
+    /** string RO. */
+    char *uuid;
+    /** string RW. */
+    char *name_label;
+    /** string RW. */
+    char *name_description;
+    /** set:host_allowed_operations RO. */
+    xcp_host_allowed_operations_set allowed_operations;
+    /** map:string:host_allowed_operations RO. */
+    xcp_string_map current_operations;
+    /** int RO. */
+    int64_t API_version_major;
+    /** int RO. */
+    int64_t API_version_minor;
+    /** bool RO. */
+    bool enabled;
+    /** map:string:string ROs. */
+    xcp_string_map software_version;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** set:string ROs. */
+    xcp_string_set capabilities;
+    /** set:ref:VM RO. */
+    xcp_vm_set resident_VMs;
+    /** map:string:string RW. */
+    xcp_string_map logging;
+    /** set:ref:PIF RO. */
+    xcp_pif_set PIFs;
+    /** ref:SR RW. */
+    xcp_sr suspend_image_sr;
+    /** ref:SR RW. */
+    xcp_sr crash_dump_sr;
+    /** set:ref:pool_update RO. */
+    xcp_pool_update_set updates;
+    /** set:ref:PBD RO. */
+    xcp_pbd_set PBDs;
+    /** set:ref:host_cpu RO. */
+    xcp_host_cpu_set host_CPUs;
+    /** map:string:string RO. */
+    xcp_string_map cpu_info;
+    /** string RW. */
+    char *hostname;
+    /** string RW. */
+    char *address;
+    /** ref:host_metrics RO. */
+    xcp_host_metrics metrics;
+    /** map:string:string RO. */
+    xcp_string_map license_params;
+    /** set:string RW. */
+    xcp_string_set tags;
+    /** string RO. */
+    char *edition;
+    /** map:string:string RW. */
+    xcp_string_map license_server;
+    /** map:string:string RO. */
+    xcp_string_map bios_strings;
+    /** string RO. */
+    char *power_on_mode;
+    /** map:string:string RO. */
+    xcp_string_map chipset_info;
+    /** set:ref:PCI RO. */
+    xcp_ref_set PCIs;
+    /** set:ref:PGPU RO. */
+    xcp_ref_set PGPUs;
+    /** map:string:string RW. */
+    xcp_string_map guest_VCPUs_params;
+    /** host_display RW. */
+    enum xcp_host_display display;
+    /** ref:VM RO. */
+    xcp_vm control_domain;
+    /** set:ref:pool_update RO. */
+    xcp_pool_update_set updates_requiring_reboot;
+    /** string ROs. */
+    char *iscsi_iqn;
+    /** bool ROs. */
+    bool multipathing;
+    /** set:ref:Certificate RO. */
+    xcp_ref_set certificates;
+    /** bool RO. */
+    bool https_only;
+    /** bool RO. */
+    bool ssh_enabled;
+    /** int RO. */
+    int64_t ssh_enabled_timeout;
+    /** datetime RO. */
+    xcp_datetime ssh_expiry;
+    /** int RO. */
+    int64_t console_idle_timeout;
+    /** bool RO. */
+    bool ssh_auto_mode;
+    /** string RO. */
+    char *max_cstate;
+    /** bool RO. */
+    bool secure_boot;
+    /** host_ntp_mode RO. */
+    enum xcp_host_ntp_mode ntp_mode;
+    /** set:string RO. */
+    xcp_string_set ntp_custom_servers;
+    /** string RO. */
+    char *timezone;
+    /** int RO. */
+    int64_t memory_overhead;
+    /** string RO. */
+    char *API_version_vendor;
+    /** map:string:string RO. */
+    xcp_string_map API_version_vendor_implementation;
+    /** map:string:string RO. */
+    xcp_string_map cpu_configuration;
+    /** string RO. */
+    char *sched_policy;
+    /** set:string RO. */
+    xcp_string_set supported_bootloaders;
+    /** set:ref:host_crashdump RO. */
+    xcp_ref_set crashdumps;
+    /** set:ref:host_patch RO. Deprecated in XenAPI. */
+    xcp_ref_set patches;
+    /** set:string RO. */
+    xcp_string_set ha_statefiles;
+    /** set:string RO. */
+    xcp_string_set ha_network_peers;
+    /** map:string:ref:blob RO. */
+    xcp_string_map blobs;
+    /** string RO. */
+    char *external_auth_type;
+    /** string RO. */
+    char *external_auth_service_name;
+    /** map:string:string RO. */
+    xcp_string_map external_auth_configuration;
+    /** map:string:string RO. */
+    xcp_string_map power_on_config;
+    /** ref:SR ROs. */
+    xcp_sr local_cache_sr;
+    /** set:ref:PUSB RO. */
+    xcp_ref_set PUSBs;
+    /** bool ROs. Deprecated in XenAPI. */
+    bool ssl_legacy;
+    /** set:int RO. */
+    xcp_int_set virtual_hardware_platform_versions;
+    /** set:ref:Feature RO. */
+    xcp_ref_set features;
+    /** string ROs. Deprecated in XenAPI. */
+    char *uefi_certificates;
+    /** set:string RO. */
+    xcp_string_set editions;
+    /** set:update_guidances RO. */
+    xcp_update_guidances_set pending_guidances;
+    /** bool RO. */
+    bool tls_verification_enabled;
+    /** datetime RO. Prototype in XenAPI. */
+    xcp_datetime last_software_update;
+    /** latest_synced_updates_applied_state RO. Prototype in XenAPI. */
+    enum xcp_latest_synced_updates_applied_state latest_synced_updates_applied;
+    /** host_numa_affinity_policy RO. Prototype in XenAPI. */
+    enum xcp_host_numa_affinity_policy numa_affinity_policy;
+    /** set:update_guidances RO. Prototype in XenAPI. */
+    xcp_update_guidances_set pending_guidances_recommended;
+    /** set:update_guidances RO. Prototype in XenAPI. */
+    xcp_update_guidances_set pending_guidances_full;
+    /** string RO. Prototype in XenAPI. */
+    char *last_update_hash;
 } xcp_host_record;
 /** Refs and records of several host objects. */
 typedef struct xcp_host_record_map {
@@ -1494,12 +1654,18 @@ XCP_EXTERN void xcp_host_record_map_dispose(xcp_host_record_map *m);
 
 /** A host_metrics record: every field of the class, in model order. */
 typedef struct xcp_host_metrics_record {
-    char *uuid; /**< string RO */
-    int64_t memory_total; /**< int RO */
-    int64_t memory_free; /**< int RO */
-    bool live; /**< bool RO */
-    xcp_datetime last_updated; /**< datetime RO */
-    xcp_string_map other_config; /**< map:string:string RW */
+    /** string RO. */
+    char *uuid;
+    /** int RO. */
+    int64_t memory_total;
+    /** int RO. Removed from XenAPI. */
+    int64_t memory_free;
+    /** bool RO. */
+    bool live;
+    /** datetime RO. */
+    xcp_datetime last_updated;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
 } xcp_host_metrics_record;
 /** Refs and records of several host_metrics objects. */
 typedef struct xcp_host_metrics_record_map {
@@ -1516,19 +1682,32 @@ XCP_EXTERN void xcp_host_metrics_record_map_dispose(xcp_host_metrics_record_map 
 
 /** A host_cpu record: every field of the class, in model order. */
 typedef struct xcp_host_cpu_record {
-    char *uuid; /**< string RO */
-    xcp_host host; /**< ref:host RO */
-    int64_t number; /**< int RO */
-    char *vendor; /**< string RO */
-    int64_t speed; /**< int RO */
-    char *modelname; /**< string RO */
-    char *flags; /**< string RO */
-    char *features; /**< string RO */
-    double utilisation; /**< float RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    int64_t family; /**< int RO */
-    int64_t model; /**< int RO */
-    char *stepping; /**< string RO */
+    /** string RO. */
+    char *uuid;
+    /** ref:host RO. */
+    xcp_host host;
+    /** int RO. */
+    int64_t number;
+    /** string RO. */
+    char *vendor;
+    /** int RO. */
+    int64_t speed;
+    /** string RO. */
+    char *modelname;
+    /** string RO. */
+    char *flags;
+    /** string RO. */
+    char *features;
+    /** float RO. */
+    double utilisation;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** int RO. */
+    int64_t family;
+    /** int RO. */
+    int64_t model;
+    /** string RO. */
+    char *stepping;
 } xcp_host_cpu_record;
 /** Refs and records of several host_cpu objects. */
 typedef struct xcp_host_cpu_record_map {
@@ -1543,100 +1722,196 @@ XCP_EXTERN void xcp_host_cpu_record_dispose(xcp_host_cpu_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_host_cpu_record_map_dispose(xcp_host_cpu_record_map *m);
 
-/** A VM record: every field of the class, in model order. */
+/**
+ * A VM record: every field of the class, in model order.
+ *
+ * A virtual machine (or guest), a template or a snapshot.
+ */
 typedef struct xcp_vm_record {
-    char *uuid; /**< string RO */
-    xcp_vm_operations_set allowed_operations; /**< set:vm_operations RO */
-    xcp_string_map current_operations; /**< map:string:vm_operations RO */
-    char *name_label; /**< string RW */
-    char *name_description; /**< string RW */
-    enum xcp_vm_power_state power_state; /**< vm_power_state ROs */
-    int64_t user_version; /**< int RW */
-    bool is_a_template; /**< bool RW */
-    bool is_default_template; /**< bool RO */
-    xcp_vdi suspend_VDI; /**< ref:VDI ROs */
-    xcp_host resident_on; /**< ref:host RO */
-    xcp_host affinity; /**< ref:host RW */
-    int64_t memory_static_max; /**< int ROs */
-    int64_t memory_dynamic_max; /**< int ROs */
-    int64_t memory_dynamic_min; /**< int ROs */
-    int64_t memory_static_min; /**< int ROs */
-    xcp_string_map VCPUs_params; /**< map:string:string RW */
-    int64_t VCPUs_max; /**< int ROs */
-    int64_t VCPUs_at_startup; /**< int ROs */
-    enum xcp_on_softreboot_behavior actions_after_softreboot; /**< on_softreboot_behavior RW */
-    enum xcp_on_normal_exit actions_after_shutdown; /**< on_normal_exit RW */
-    enum xcp_on_normal_exit actions_after_reboot; /**< on_normal_exit RW */
-    enum xcp_on_crash_behaviour actions_after_crash; /**< on_crash_behaviour ROs */
-    xcp_console_set consoles; /**< set:ref:console RO */
-    xcp_vif_set VIFs; /**< set:ref:VIF RO */
-    xcp_vbd_set VBDs; /**< set:ref:VBD RO */
-    xcp_ref_set VTPMs; /**< set:ref:VTPM RO */
-    char *PV_bootloader; /**< string RW */
-    char *PV_kernel; /**< string RW */
-    char *PV_ramdisk; /**< string RW */
-    char *PV_args; /**< string RW */
-    char *PV_bootloader_args; /**< string RW */
-    char *PV_legacy_args; /**< string RW */
-    char *HVM_boot_policy; /**< string ROs */
-    xcp_string_map HVM_boot_params; /**< map:string:string RW */
-    xcp_string_map platform; /**< map:string:string RWs */
-    char *PCI_bus; /**< string RW */
-    xcp_string_map other_config; /**< map:string:string RWs */
-    int64_t domid; /**< int RO */
-    bool is_control_domain; /**< bool RO */
-    xcp_vm_metrics metrics; /**< ref:VM_metrics RO */
-    xcp_vm_guest_metrics guest_metrics; /**< ref:VM_guest_metrics RO */
-    char *recommendations; /**< string RW */
-    xcp_string_map xenstore_data; /**< map:string:string RW */
-    char *ha_restart_priority; /**< string ROs */
-    bool is_a_snapshot; /**< bool RO */
-    xcp_vm snapshot_of; /**< ref:VM RO */
-    xcp_vm_set snapshots; /**< set:ref:VM RO */
-    xcp_datetime snapshot_time; /**< datetime RO */
-    xcp_string_set tags; /**< set:string RW */
-    xcp_string_map blocked_operations; /**< map:vm_operations:string RW */
-    xcp_vm parent; /**< ref:VM RO */
-    xcp_string_map bios_strings; /**< map:string:string RO */
-    xcp_ref appliance; /**< ref:VM_appliance ROs */
-    int64_t start_delay; /**< int ROs */
-    xcp_ref_set VGPUs; /**< set:ref:VGPU RO */
-    xcp_ref_set attached_PCIs; /**< set:ref:PCI RO */
-    xcp_sr suspend_SR; /**< ref:SR RW */
-    int64_t hardware_platform_version; /**< int RW */
-    bool has_vendor_device; /**< bool ROs */
-    bool requires_reboot; /**< bool RO */
-    char *reference_label; /**< string ROs */
-    enum xcp_domain_type domain_type; /**< domain_type ROs */
-    xcp_string_map NVRAM; /**< map:string:string ROs */
-    xcp_ref_set groups; /**< set:ref:VM_group RO */
-    enum xcp_vm_secureboot_certificates_state secureboot_certificates_state; /**< vm_secureboot_certificates_state RO */
-    xcp_host scheduled_to_be_resident_on; /**< ref:host RO */
-    int64_t memory_overhead; /**< int RO */
-    int64_t memory_target; /**< int ROs */
-    xcp_ref_set VUSBs; /**< set:ref:VUSB RO */
-    xcp_ref_set crash_dumps; /**< set:ref:crashdump RO */
-    double HVM_shadow_multiplier; /**< float ROs */
-    char *domarch; /**< string RO */
-    xcp_string_map last_boot_CPU_flags; /**< map:string:string ROs */
-    char *last_booted_record; /**< string ROs */
-    bool ha_always_run; /**< bool ROs */
-    char *transportable_snapshot_id; /**< string RO */
-    xcp_string_map blobs; /**< map:string:ref:blob RO */
-    xcp_string_map snapshot_info; /**< map:string:string RO */
-    char *snapshot_metadata; /**< string RO */
-    xcp_vm_set children; /**< set:ref:VM RO */
-    xcp_ref protection_policy; /**< ref:VMPP ROs */
-    bool is_snapshot_from_vmpp; /**< bool ROs */
-    xcp_ref snapshot_schedule; /**< ref:VMSS ROs */
-    bool is_vmss_snapshot; /**< bool ROs */
-    int64_t shutdown_delay; /**< int ROs */
-    int64_t order; /**< int ROs */
-    int64_t version; /**< int ROs */
-    char *generation_id; /**< string ROs */
-    xcp_update_guidances_set pending_guidances; /**< set:update_guidances RO */
-    xcp_update_guidances_set pending_guidances_recommended; /**< set:update_guidances RO */
-    xcp_update_guidances_set pending_guidances_full; /**< set:update_guidances RO */
+    /** string RO. */
+    char *uuid;
+    /** set:vm_operations RO. */
+    xcp_vm_operations_set allowed_operations;
+    /** map:string:vm_operations RO. */
+    xcp_string_map current_operations;
+    /** string RW. */
+    char *name_label;
+    /** string RW. */
+    char *name_description;
+    /** vm_power_state ROs. */
+    enum xcp_vm_power_state power_state;
+    /** int RW. */
+    int64_t user_version;
+    /** bool RW. */
+    bool is_a_template;
+    /** bool RO. */
+    bool is_default_template;
+    /** ref:VDI ROs. */
+    xcp_vdi suspend_VDI;
+    /** ref:host RO. */
+    xcp_host resident_on;
+    /** ref:host RW. */
+    xcp_host affinity;
+    /** int ROs. */
+    int64_t memory_static_max;
+    /** int ROs. */
+    int64_t memory_dynamic_max;
+    /** int ROs. */
+    int64_t memory_dynamic_min;
+    /** int ROs. */
+    int64_t memory_static_min;
+    /** map:string:string RW. */
+    xcp_string_map VCPUs_params;
+    /** int ROs. */
+    int64_t VCPUs_max;
+    /** int ROs. */
+    int64_t VCPUs_at_startup;
+    /** on_softreboot_behavior RW. */
+    enum xcp_on_softreboot_behavior actions_after_softreboot;
+    /** on_normal_exit RW. */
+    enum xcp_on_normal_exit actions_after_shutdown;
+    /** on_normal_exit RW. */
+    enum xcp_on_normal_exit actions_after_reboot;
+    /** on_crash_behaviour ROs. */
+    enum xcp_on_crash_behaviour actions_after_crash;
+    /** set:ref:console RO. */
+    xcp_console_set consoles;
+    /** set:ref:VIF RO. */
+    xcp_vif_set VIFs;
+    /** set:ref:VBD RO. */
+    xcp_vbd_set VBDs;
+    /** set:ref:VTPM RO. */
+    xcp_ref_set VTPMs;
+    /** string RW. */
+    char *PV_bootloader;
+    /** string RW. */
+    char *PV_kernel;
+    /** string RW. */
+    char *PV_ramdisk;
+    /** string RW. */
+    char *PV_args;
+    /** string RW. */
+    char *PV_bootloader_args;
+    /** string RW. */
+    char *PV_legacy_args;
+    /** string ROs. Deprecated in XenAPI. */
+    char *HVM_boot_policy;
+    /** map:string:string RW. */
+    xcp_string_map HVM_boot_params;
+    /** map:string:string RWs. */
+    xcp_string_map platform;
+    /** string RW. Deprecated in XenAPI. */
+    char *PCI_bus;
+    /** map:string:string RWs. */
+    xcp_string_map other_config;
+    /** int RO. */
+    int64_t domid;
+    /** bool RO. */
+    bool is_control_domain;
+    /** ref:VM_metrics RO. */
+    xcp_vm_metrics metrics;
+    /** ref:VM_guest_metrics RO. */
+    xcp_vm_guest_metrics guest_metrics;
+    /** string RW. */
+    char *recommendations;
+    /** map:string:string RW. */
+    xcp_string_map xenstore_data;
+    /** string ROs. */
+    char *ha_restart_priority;
+    /** bool RO. */
+    bool is_a_snapshot;
+    /** ref:VM RO. */
+    xcp_vm snapshot_of;
+    /** set:ref:VM RO. */
+    xcp_vm_set snapshots;
+    /** datetime RO. */
+    xcp_datetime snapshot_time;
+    /** set:string RW. */
+    xcp_string_set tags;
+    /** map:vm_operations:string RW. */
+    xcp_string_map blocked_operations;
+    /** ref:VM RO. */
+    xcp_vm parent;
+    /** map:string:string RO. */
+    xcp_string_map bios_strings;
+    /** ref:VM_appliance ROs. */
+    xcp_ref appliance;
+    /** int ROs. */
+    int64_t start_delay;
+    /** set:ref:VGPU RO. */
+    xcp_ref_set VGPUs;
+    /** set:ref:PCI RO. */
+    xcp_ref_set attached_PCIs;
+    /** ref:SR RW. */
+    xcp_sr suspend_SR;
+    /** int RW. */
+    int64_t hardware_platform_version;
+    /** bool ROs. */
+    bool has_vendor_device;
+    /** bool RO. */
+    bool requires_reboot;
+    /** string ROs. */
+    char *reference_label;
+    /** domain_type ROs. */
+    enum xcp_domain_type domain_type;
+    /** map:string:string ROs. */
+    xcp_string_map NVRAM;
+    /** set:ref:VM_group RO. */
+    xcp_ref_set groups;
+    /** vm_secureboot_certificates_state RO. */
+    enum xcp_vm_secureboot_certificates_state secureboot_certificates_state;
+    /** ref:host RO. */
+    xcp_host scheduled_to_be_resident_on;
+    /** int RO. */
+    int64_t memory_overhead;
+    /** int ROs. Deprecated in XenAPI. */
+    int64_t memory_target;
+    /** set:ref:VUSB RO. */
+    xcp_ref_set VUSBs;
+    /** set:ref:crashdump RO. */
+    xcp_ref_set crash_dumps;
+    /** float ROs. */
+    double HVM_shadow_multiplier;
+    /** string RO. */
+    char *domarch;
+    /** map:string:string ROs. */
+    xcp_string_map last_boot_CPU_flags;
+    /** string ROs. */
+    char *last_booted_record;
+    /** bool ROs. Deprecated in XenAPI. */
+    bool ha_always_run;
+    /** string RO. */
+    char *transportable_snapshot_id;
+    /** map:string:ref:blob RO. */
+    xcp_string_map blobs;
+    /** map:string:string RO. */
+    xcp_string_map snapshot_info;
+    /** string RO. */
+    char *snapshot_metadata;
+    /** set:ref:VM RO. */
+    xcp_vm_set children;
+    /** ref:VMPP ROs. Deprecated in XenAPI. */
+    xcp_ref protection_policy;
+    /** bool ROs. Removed from XenAPI. */
+    bool is_snapshot_from_vmpp;
+    /** ref:VMSS ROs. */
+    xcp_ref snapshot_schedule;
+    /** bool ROs. */
+    bool is_vmss_snapshot;
+    /** int ROs. */
+    int64_t shutdown_delay;
+    /** int ROs. */
+    int64_t order;
+    /** int ROs. */
+    int64_t version;
+    /** string ROs. */
+    char *generation_id;
+    /** set:update_guidances RO. */
+    xcp_update_guidances_set pending_guidances;
+    /** set:update_guidances RO. Prototype in XenAPI. */
+    xcp_update_guidances_set pending_guidances_recommended;
+    /** set:update_guidances RO. Prototype in XenAPI. */
+    xcp_update_guidances_set pending_guidances_full;
 } xcp_vm_record;
 /** Refs and records of several VM objects. */
 typedef struct xcp_vm_record_map {
@@ -1653,25 +1928,44 @@ XCP_EXTERN void xcp_vm_record_map_dispose(xcp_vm_record_map *m);
 
 /** A VM_metrics record: every field of the class, in model order. */
 typedef struct xcp_vm_metrics_record {
-    char *uuid; /**< string RO */
-    int64_t memory_actual; /**< int RO */
-    int64_t VCPUs_number; /**< int RO */
-    xcp_string_map VCPUs_utilisation; /**< map:int:float RO */
-    xcp_datetime start_time; /**< datetime RO */
-    xcp_datetime install_time; /**< datetime RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    enum xcp_domain_type current_domain_type; /**< domain_type RO */
-    bool numa_optimised; /**< bool RO */
-    int64_t numa_nodes; /**< int RO */
-    xcp_string_map numa_node_memory; /**< map:int:int RO */
-    xcp_string_map VCPUs_CPU; /**< map:int:int RO */
-    xcp_string_map VCPUs_params; /**< map:string:string RO */
-    xcp_value VCPUs_flags; /**< map:int:set:string RO */
-    xcp_string_set state; /**< set:string RO */
-    xcp_datetime last_updated; /**< datetime RO */
-    bool hvm; /**< bool RO */
-    bool nested_virt; /**< bool RO */
-    bool nomigrate; /**< bool RO */
+    /** string RO. */
+    char *uuid;
+    /** int RO. */
+    int64_t memory_actual;
+    /** int RO. */
+    int64_t VCPUs_number;
+    /** map:int:float RO. Removed from XenAPI. */
+    xcp_string_map VCPUs_utilisation;
+    /** datetime RO. */
+    xcp_datetime start_time;
+    /** datetime RO. */
+    xcp_datetime install_time;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** domain_type RO. */
+    enum xcp_domain_type current_domain_type;
+    /** bool RO. */
+    bool numa_optimised;
+    /** int RO. */
+    int64_t numa_nodes;
+    /** map:int:int RO. */
+    xcp_string_map numa_node_memory;
+    /** map:int:int RO. */
+    xcp_string_map VCPUs_CPU;
+    /** map:string:string RO. */
+    xcp_string_map VCPUs_params;
+    /** map:int:set:string RO. */
+    xcp_value VCPUs_flags;
+    /** set:string RO. */
+    xcp_string_set state;
+    /** datetime RO. */
+    xcp_datetime last_updated;
+    /** bool RO. */
+    bool hvm;
+    /** bool RO. */
+    bool nested_virt;
+    /** bool RO. */
+    bool nomigrate;
 } xcp_vm_metrics_record;
 /** Refs and records of several VM_metrics objects. */
 typedef struct xcp_vm_metrics_record_map {
@@ -1688,20 +1982,34 @@ XCP_EXTERN void xcp_vm_metrics_record_map_dispose(xcp_vm_metrics_record_map *m);
 
 /** A VM_guest_metrics record: every field of the class, in model order. */
 typedef struct xcp_vm_guest_metrics_record {
-    char *uuid; /**< string RO */
-    xcp_string_map os_version; /**< map:string:string RO */
-    xcp_string_map PV_drivers_version; /**< map:string:string RO */
-    bool PV_drivers_up_to_date; /**< bool RO */
-    xcp_string_map memory; /**< map:string:string RO */
-    xcp_string_map networks; /**< map:string:string RO */
-    xcp_string_map other; /**< map:string:string RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    bool live; /**< bool RO */
-    enum xcp_tristate_type can_use_hotplug_vbd; /**< tristate_type RO */
-    bool PV_drivers_detected; /**< bool RO */
-    xcp_string_map disks; /**< map:string:string RO */
-    xcp_datetime last_updated; /**< datetime RO */
-    enum xcp_tristate_type can_use_hotplug_vif; /**< tristate_type RO */
+    /** string RO. */
+    char *uuid;
+    /** map:string:string RO. */
+    xcp_string_map os_version;
+    /** map:string:string RO. */
+    xcp_string_map PV_drivers_version;
+    /** bool RO. Deprecated in XenAPI. */
+    bool PV_drivers_up_to_date;
+    /** map:string:string RO. Removed from XenAPI. */
+    xcp_string_map memory;
+    /** map:string:string RO. */
+    xcp_string_map networks;
+    /** map:string:string RO. */
+    xcp_string_map other;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** bool RO. */
+    bool live;
+    /** tristate_type RO. */
+    enum xcp_tristate_type can_use_hotplug_vbd;
+    /** bool RO. */
+    bool PV_drivers_detected;
+    /** map:string:string RO. Removed from XenAPI. */
+    xcp_string_map disks;
+    /** datetime RO. */
+    xcp_datetime last_updated;
+    /** tristate_type RO. */
+    enum xcp_tristate_type can_use_hotplug_vif;
 } xcp_vm_guest_metrics_record;
 /** Refs and records of several VM_guest_metrics objects. */
 typedef struct xcp_vm_guest_metrics_record_map {
@@ -1718,28 +2026,50 @@ XCP_EXTERN void xcp_vm_guest_metrics_record_map_dispose(xcp_vm_guest_metrics_rec
 
 /** A VBD record: every field of the class, in model order. */
 typedef struct xcp_vbd_record {
-    char *uuid; /**< string RO */
-    xcp_vbd_operations_set allowed_operations; /**< set:vbd_operations RO */
-    xcp_string_map current_operations; /**< map:string:vbd_operations RO */
-    xcp_vm VM; /**< ref:VM ROs */
-    xcp_vdi VDI; /**< ref:VDI ROs */
-    char *device; /**< string ROs */
-    char *userdevice; /**< string RW */
-    bool bootable; /**< bool RW */
-    enum xcp_vbd_mode mode; /**< vbd_mode ROs */
-    enum xcp_vbd_type type; /**< vbd_type RW */
-    bool unpluggable; /**< bool RW */
-    bool empty; /**< bool ROs */
-    xcp_string_map other_config; /**< map:string:string RW */
-    bool currently_attached; /**< bool ROs */
-    char *qos_algorithm_type; /**< string RW */
-    xcp_string_map qos_algorithm_params; /**< map:string:string RW */
-    xcp_ref metrics; /**< ref:VBD_metrics RO */
-    bool storage_lock; /**< bool RO */
-    int64_t status_code; /**< int RO */
-    char *status_detail; /**< string RO */
-    xcp_string_map runtime_properties; /**< map:string:string RO */
-    xcp_string_set qos_supported_algorithms; /**< set:string RO */
+    /** string RO. */
+    char *uuid;
+    /** set:vbd_operations RO. */
+    xcp_vbd_operations_set allowed_operations;
+    /** map:string:vbd_operations RO. */
+    xcp_string_map current_operations;
+    /** ref:VM ROs. */
+    xcp_vm VM;
+    /** ref:VDI ROs. */
+    xcp_vdi VDI;
+    /** string ROs. */
+    char *device;
+    /** string RW. */
+    char *userdevice;
+    /** bool RW. */
+    bool bootable;
+    /** vbd_mode ROs. */
+    enum xcp_vbd_mode mode;
+    /** vbd_type RW. */
+    enum xcp_vbd_type type;
+    /** bool RW. */
+    bool unpluggable;
+    /** bool ROs. */
+    bool empty;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** bool ROs. */
+    bool currently_attached;
+    /** string RW. */
+    char *qos_algorithm_type;
+    /** map:string:string RW. */
+    xcp_string_map qos_algorithm_params;
+    /** ref:VBD_metrics RO. Removed from XenAPI. */
+    xcp_ref metrics;
+    /** bool RO. */
+    bool storage_lock;
+    /** int RO. */
+    int64_t status_code;
+    /** string RO. */
+    char *status_detail;
+    /** map:string:string RO. */
+    xcp_string_map runtime_properties;
+    /** set:string RO. */
+    xcp_string_set qos_supported_algorithms;
 } xcp_vbd_record;
 /** Refs and records of several VBD objects. */
 typedef struct xcp_vbd_record_map {
@@ -1756,38 +2086,70 @@ XCP_EXTERN void xcp_vbd_record_map_dispose(xcp_vbd_record_map *m);
 
 /** A VDI record: every field of the class, in model order. */
 typedef struct xcp_vdi_record {
-    char *uuid; /**< string RO */
-    char *name_label; /**< string ROs */
-    char *name_description; /**< string ROs */
-    xcp_vdi_operations_set allowed_operations; /**< set:vdi_operations RO */
-    xcp_string_map current_operations; /**< map:string:vdi_operations RO */
-    xcp_sr SR; /**< ref:SR ROs */
-    xcp_vbd_set VBDs; /**< set:ref:VBD RO */
-    int64_t virtual_size; /**< int ROs */
-    int64_t physical_utilisation; /**< int RO */
-    enum xcp_vdi_type type; /**< vdi_type ROs */
-    bool sharable; /**< bool ROs */
-    bool read_only; /**< bool ROs */
-    xcp_string_map other_config; /**< map:string:string RW */
-    char *location; /**< string RO */
-    bool managed; /**< bool RO */
-    bool missing; /**< bool RO */
-    xcp_vdi parent; /**< ref:VDI RO */
-    xcp_string_map xenstore_data; /**< map:string:string RW */
-    xcp_string_map sm_config; /**< map:string:string RW */
-    bool is_a_snapshot; /**< bool RO */
-    xcp_vdi snapshot_of; /**< ref:VDI RO */
-    xcp_vdi_set snapshots; /**< set:ref:VDI RO */
-    xcp_datetime snapshot_time; /**< datetime RO */
-    xcp_string_set tags; /**< set:string RW */
-    enum xcp_on_boot on_boot; /**< on_boot RO */
-    bool is_tools_iso; /**< bool RO */
-    bool cbt_enabled; /**< bool RO */
-    xcp_ref_set crash_dumps; /**< set:ref:crashdump RO */
-    bool storage_lock; /**< bool RO */
-    bool allow_caching; /**< bool RO */
-    xcp_pool metadata_of_pool; /**< ref:pool RO */
-    bool metadata_latest; /**< bool RO */
+    /** string RO. */
+    char *uuid;
+    /** string ROs. */
+    char *name_label;
+    /** string ROs. */
+    char *name_description;
+    /** set:vdi_operations RO. */
+    xcp_vdi_operations_set allowed_operations;
+    /** map:string:vdi_operations RO. */
+    xcp_string_map current_operations;
+    /** ref:SR ROs. */
+    xcp_sr SR;
+    /** set:ref:VBD RO. */
+    xcp_vbd_set VBDs;
+    /** int ROs. */
+    int64_t virtual_size;
+    /** int RO. */
+    int64_t physical_utilisation;
+    /** vdi_type ROs. */
+    enum xcp_vdi_type type;
+    /** bool ROs. */
+    bool sharable;
+    /** bool ROs. */
+    bool read_only;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** string RO. */
+    char *location;
+    /** bool RO. */
+    bool managed;
+    /** bool RO. */
+    bool missing;
+    /** ref:VDI RO. Deprecated in XenAPI. */
+    xcp_vdi parent;
+    /** map:string:string RW. */
+    xcp_string_map xenstore_data;
+    /** map:string:string RW. */
+    xcp_string_map sm_config;
+    /** bool RO. */
+    bool is_a_snapshot;
+    /** ref:VDI RO. */
+    xcp_vdi snapshot_of;
+    /** set:ref:VDI RO. */
+    xcp_vdi_set snapshots;
+    /** datetime RO. */
+    xcp_datetime snapshot_time;
+    /** set:string RW. */
+    xcp_string_set tags;
+    /** on_boot RO. */
+    enum xcp_on_boot on_boot;
+    /** bool RO. */
+    bool is_tools_iso;
+    /** bool RO. */
+    bool cbt_enabled;
+    /** set:ref:crashdump RO. */
+    xcp_ref_set crash_dumps;
+    /** bool RO. */
+    bool storage_lock;
+    /** bool RO. */
+    bool allow_caching;
+    /** ref:pool RO. */
+    xcp_pool metadata_of_pool;
+    /** bool RO. */
+    bool metadata_latest;
 } xcp_vdi_record;
 /** Refs and records of several VDI objects. */
 typedef struct xcp_vdi_record_map {
@@ -1804,27 +2166,48 @@ XCP_EXTERN void xcp_vdi_record_map_dispose(xcp_vdi_record_map *m);
 
 /** A SR record: every field of the class, in model order. */
 typedef struct xcp_sr_record {
-    char *uuid; /**< string RO */
-    char *name_label; /**< string ROs */
-    char *name_description; /**< string ROs */
-    xcp_storage_operations_set allowed_operations; /**< set:storage_operations RO */
-    xcp_string_map current_operations; /**< map:string:storage_operations RO */
-    xcp_vdi_set VDIs; /**< set:ref:VDI RO */
-    xcp_pbd_set PBDs; /**< set:ref:PBD RO */
-    int64_t virtual_allocation; /**< int RO */
-    int64_t physical_utilisation; /**< int RO */
-    int64_t physical_size; /**< int ROs */
-    char *type; /**< string ROs */
-    char *content_type; /**< string ROs */
-    bool shared; /**< bool RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    xcp_string_set tags; /**< set:string RW */
-    xcp_string_map sm_config; /**< map:string:string RW */
-    xcp_string_map blobs; /**< map:string:ref:blob RO */
-    bool local_cache_enabled; /**< bool RO */
-    xcp_ref introduced_by; /**< ref:DR_task RO */
-    bool clustered; /**< bool RO */
-    bool is_tools_sr; /**< bool RO */
+    /** string RO. */
+    char *uuid;
+    /** string ROs. */
+    char *name_label;
+    /** string ROs. */
+    char *name_description;
+    /** set:storage_operations RO. */
+    xcp_storage_operations_set allowed_operations;
+    /** map:string:storage_operations RO. */
+    xcp_string_map current_operations;
+    /** set:ref:VDI RO. */
+    xcp_vdi_set VDIs;
+    /** set:ref:PBD RO. */
+    xcp_pbd_set PBDs;
+    /** int RO. */
+    int64_t virtual_allocation;
+    /** int RO. */
+    int64_t physical_utilisation;
+    /** int ROs. */
+    int64_t physical_size;
+    /** string ROs. */
+    char *type;
+    /** string ROs. */
+    char *content_type;
+    /** bool RO. */
+    bool shared;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** set:string RW. */
+    xcp_string_set tags;
+    /** map:string:string RW. */
+    xcp_string_map sm_config;
+    /** map:string:ref:blob RO. */
+    xcp_string_map blobs;
+    /** bool RO. */
+    bool local_cache_enabled;
+    /** ref:DR_task RO. */
+    xcp_ref introduced_by;
+    /** bool RO. */
+    bool clustered;
+    /** bool RO. */
+    bool is_tools_sr;
 } xcp_sr_record;
 /** Refs and records of several SR objects. */
 typedef struct xcp_sr_record_map {
@@ -1841,12 +2224,18 @@ XCP_EXTERN void xcp_sr_record_map_dispose(xcp_sr_record_map *m);
 
 /** A PBD record: every field of the class, in model order. */
 typedef struct xcp_pbd_record {
-    char *uuid; /**< string RO */
-    xcp_host host; /**< ref:host ROs */
-    xcp_sr SR; /**< ref:SR ROs */
-    xcp_string_map device_config; /**< map:string:string ROs */
-    bool currently_attached; /**< bool RO */
-    xcp_string_map other_config; /**< map:string:string RW */
+    /** string RO. */
+    char *uuid;
+    /** ref:host ROs. */
+    xcp_host host;
+    /** ref:SR ROs. */
+    xcp_sr SR;
+    /** map:string:string ROs. */
+    xcp_string_map device_config;
+    /** bool RO. */
+    bool currently_attached;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
 } xcp_pbd_record;
 /** Refs and records of several PBD objects. */
 typedef struct xcp_pbd_record_map {
@@ -1863,34 +2252,62 @@ XCP_EXTERN void xcp_pbd_record_map_dispose(xcp_pbd_record_map *m);
 
 /** A VIF record: every field of the class, in model order. */
 typedef struct xcp_vif_record {
-    char *uuid; /**< string RO */
-    xcp_vif_operations_set allowed_operations; /**< set:vif_operations RO */
-    xcp_string_map current_operations; /**< map:string:vif_operations RO */
-    char *device; /**< string ROs */
-    xcp_network network; /**< ref:network ROs */
-    xcp_vm VM; /**< ref:VM ROs */
-    char *MAC; /**< string ROs */
-    int64_t MTU; /**< int ROs */
-    xcp_string_map other_config; /**< map:string:string RW */
-    bool currently_attached; /**< bool ROs */
-    char *qos_algorithm_type; /**< string RW */
-    xcp_string_map qos_algorithm_params; /**< map:string:string RW */
-    xcp_ref metrics; /**< ref:VIF_metrics RO */
-    enum xcp_vif_locking_mode locking_mode; /**< vif_locking_mode ROs */
-    xcp_string_set ipv4_allowed; /**< set:string ROs */
-    xcp_string_set ipv6_allowed; /**< set:string ROs */
-    enum xcp_vif_ipv4_configuration_mode ipv4_configuration_mode; /**< vif_ipv4_configuration_mode RO */
-    xcp_int_set trunks; /**< set:int ROs */
-    int64_t status_code; /**< int RO */
-    char *status_detail; /**< string RO */
-    xcp_string_map runtime_properties; /**< map:string:string RO */
-    xcp_string_set qos_supported_algorithms; /**< set:string RO */
-    bool MAC_autogenerated; /**< bool RO */
-    xcp_string_set ipv4_addresses; /**< set:string RO */
-    char *ipv4_gateway; /**< string RO */
-    enum xcp_vif_ipv6_configuration_mode ipv6_configuration_mode; /**< vif_ipv6_configuration_mode RO */
-    xcp_string_set ipv6_addresses; /**< set:string RO */
-    char *ipv6_gateway; /**< string RO */
+    /** string RO. */
+    char *uuid;
+    /** set:vif_operations RO. */
+    xcp_vif_operations_set allowed_operations;
+    /** map:string:vif_operations RO. */
+    xcp_string_map current_operations;
+    /** string ROs. */
+    char *device;
+    /** ref:network ROs. */
+    xcp_network network;
+    /** ref:VM ROs. */
+    xcp_vm VM;
+    /** string ROs. */
+    char *MAC;
+    /** int ROs. */
+    int64_t MTU;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** bool ROs. */
+    bool currently_attached;
+    /** string RW. */
+    char *qos_algorithm_type;
+    /** map:string:string RW. */
+    xcp_string_map qos_algorithm_params;
+    /** ref:VIF_metrics RO. Removed from XenAPI. */
+    xcp_ref metrics;
+    /** vif_locking_mode ROs. */
+    enum xcp_vif_locking_mode locking_mode;
+    /** set:string ROs. */
+    xcp_string_set ipv4_allowed;
+    /** set:string ROs. */
+    xcp_string_set ipv6_allowed;
+    /** vif_ipv4_configuration_mode RO. */
+    enum xcp_vif_ipv4_configuration_mode ipv4_configuration_mode;
+    /** set:int ROs. */
+    xcp_int_set trunks;
+    /** int RO. */
+    int64_t status_code;
+    /** string RO. */
+    char *status_detail;
+    /** map:string:string RO. */
+    xcp_string_map runtime_properties;
+    /** set:string RO. */
+    xcp_string_set qos_supported_algorithms;
+    /** bool RO. */
+    bool MAC_autogenerated;
+    /** set:string RO. */
+    xcp_string_set ipv4_addresses;
+    /** string RO. */
+    char *ipv4_gateway;
+    /** vif_ipv6_configuration_mode RO. */
+    enum xcp_vif_ipv6_configuration_mode ipv6_configuration_mode;
+    /** set:string RO. */
+    xcp_string_set ipv6_addresses;
+    /** string RO. */
+    char *ipv6_gateway;
 } xcp_vif_record;
 /** Refs and records of several VIF objects. */
 typedef struct xcp_vif_record_map {
@@ -1907,22 +2324,38 @@ XCP_EXTERN void xcp_vif_record_map_dispose(xcp_vif_record_map *m);
 
 /** A network record: every field of the class, in model order. */
 typedef struct xcp_network_record {
-    char *uuid; /**< string RO */
-    char *name_label; /**< string RW */
-    char *name_description; /**< string RW */
-    xcp_network_operations_set allowed_operations; /**< set:network_operations RO */
-    xcp_string_map current_operations; /**< map:string:network_operations RO */
-    xcp_vif_set VIFs; /**< set:ref:VIF RO */
-    xcp_pif_set PIFs; /**< set:ref:PIF RO */
-    int64_t MTU; /**< int RW */
-    xcp_string_map other_config; /**< map:string:string RW */
-    char *bridge; /**< string ROs */
-    bool managed; /**< bool ROs */
-    xcp_string_set tags; /**< set:string RW */
-    enum xcp_network_default_locking_mode default_locking_mode; /**< network_default_locking_mode RO */
-    xcp_network_purpose_set purpose; /**< set:network_purpose RO */
-    xcp_string_map blobs; /**< map:string:ref:blob RO */
-    xcp_string_map assigned_ips; /**< map:ref:VIF:string RO */
+    /** string RO. */
+    char *uuid;
+    /** string RW. */
+    char *name_label;
+    /** string RW. */
+    char *name_description;
+    /** set:network_operations RO. */
+    xcp_network_operations_set allowed_operations;
+    /** map:string:network_operations RO. */
+    xcp_string_map current_operations;
+    /** set:ref:VIF RO. */
+    xcp_vif_set VIFs;
+    /** set:ref:PIF RO. */
+    xcp_pif_set PIFs;
+    /** int RW. */
+    int64_t MTU;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** string ROs. */
+    char *bridge;
+    /** bool ROs. */
+    bool managed;
+    /** set:string RW. */
+    xcp_string_set tags;
+    /** network_default_locking_mode RO. */
+    enum xcp_network_default_locking_mode default_locking_mode;
+    /** set:network_purpose RO. */
+    xcp_network_purpose_set purpose;
+    /** map:string:ref:blob RO. */
+    xcp_string_map blobs;
+    /** map:ref:VIF:string RO. */
+    xcp_string_map assigned_ips;
 } xcp_network_record;
 /** Refs and records of several network objects. */
 typedef struct xcp_network_record_map {
@@ -1939,41 +2372,76 @@ XCP_EXTERN void xcp_network_record_map_dispose(xcp_network_record_map *m);
 
 /** A PIF record: every field of the class, in model order. */
 typedef struct xcp_pif_record {
-    char *uuid; /**< string RO */
-    char *device; /**< string ROs */
-    xcp_network network; /**< ref:network ROs */
-    xcp_host host; /**< ref:host ROs */
-    char *MAC; /**< string ROs */
-    int64_t MTU; /**< int ROs */
-    int64_t VLAN; /**< int ROs */
-    xcp_pif_metrics metrics; /**< ref:PIF_metrics RO */
-    bool physical; /**< bool RO */
-    bool currently_attached; /**< bool RO */
-    enum xcp_ip_configuration_mode ip_configuration_mode; /**< ip_configuration_mode RO */
-    char *IP; /**< string RO */
-    char *netmask; /**< string RO */
-    char *gateway; /**< string RO */
-    char *DNS; /**< string RO */
-    xcp_bond bond_slave_of; /**< ref:Bond RO */
-    xcp_bond_set bond_master_of; /**< set:ref:Bond RO */
-    bool management; /**< bool RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    bool disallow_unplug; /**< bool RO */
-    enum xcp_ipv6_configuration_mode ipv6_configuration_mode; /**< ipv6_configuration_mode RO */
-    xcp_string_set IPv6; /**< set:string RO */
-    enum xcp_primary_address_type primary_address_type; /**< primary_address_type RO */
-    xcp_vlan VLAN_master_of; /**< ref:VLAN RO */
-    xcp_vlan_set VLAN_slave_of; /**< set:ref:VLAN RO */
-    xcp_ref_set tunnel_access_PIF_of; /**< set:ref:tunnel RO */
-    xcp_ref_set tunnel_transport_PIF_of; /**< set:ref:tunnel RO */
-    char *ipv6_gateway; /**< string RO */
-    bool managed; /**< bool ROs */
-    xcp_string_map properties; /**< map:string:string RO */
-    xcp_string_set capabilities; /**< set:string RO */
-    enum xcp_pif_igmp_status igmp_snooping_status; /**< pif_igmp_status RO */
-    xcp_ref_set sriov_physical_PIF_of; /**< set:ref:network_sriov RO */
-    xcp_ref_set sriov_logical_PIF_of; /**< set:ref:network_sriov RO */
-    xcp_ref PCI; /**< ref:PCI RO */
+    /** string RO. */
+    char *uuid;
+    /** string ROs. */
+    char *device;
+    /** ref:network ROs. */
+    xcp_network network;
+    /** ref:host ROs. */
+    xcp_host host;
+    /** string ROs. */
+    char *MAC;
+    /** int ROs. */
+    int64_t MTU;
+    /** int ROs. */
+    int64_t VLAN;
+    /** ref:PIF_metrics RO. */
+    xcp_pif_metrics metrics;
+    /** bool RO. */
+    bool physical;
+    /** bool RO. */
+    bool currently_attached;
+    /** ip_configuration_mode RO. */
+    enum xcp_ip_configuration_mode ip_configuration_mode;
+    /** string RO. */
+    char *IP;
+    /** string RO. */
+    char *netmask;
+    /** string RO. */
+    char *gateway;
+    /** string RO. */
+    char *DNS;
+    /** ref:Bond RO. */
+    xcp_bond bond_slave_of;
+    /** set:ref:Bond RO. */
+    xcp_bond_set bond_master_of;
+    /** bool RO. */
+    bool management;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** bool RO. */
+    bool disallow_unplug;
+    /** ipv6_configuration_mode RO. */
+    enum xcp_ipv6_configuration_mode ipv6_configuration_mode;
+    /** set:string RO. */
+    xcp_string_set IPv6;
+    /** primary_address_type RO. */
+    enum xcp_primary_address_type primary_address_type;
+    /** ref:VLAN RO. */
+    xcp_vlan VLAN_master_of;
+    /** set:ref:VLAN RO. */
+    xcp_vlan_set VLAN_slave_of;
+    /** set:ref:tunnel RO. */
+    xcp_ref_set tunnel_access_PIF_of;
+    /** set:ref:tunnel RO. */
+    xcp_ref_set tunnel_transport_PIF_of;
+    /** string RO. */
+    char *ipv6_gateway;
+    /** bool ROs. */
+    bool managed;
+    /** map:string:string RO. */
+    xcp_string_map properties;
+    /** set:string RO. */
+    xcp_string_set capabilities;
+    /** pif_igmp_status RO. */
+    enum xcp_pif_igmp_status igmp_snooping_status;
+    /** set:ref:network_sriov RO. */
+    xcp_ref_set sriov_physical_PIF_of;
+    /** set:ref:network_sriov RO. */
+    xcp_ref_set sriov_logical_PIF_of;
+    /** ref:PCI RO. */
+    xcp_ref PCI;
 } xcp_pif_record;
 /** Refs and records of several PIF objects. */
 typedef struct xcp_pif_record_map {
@@ -1990,19 +2458,32 @@ XCP_EXTERN void xcp_pif_record_map_dispose(xcp_pif_record_map *m);
 
 /** A PIF_metrics record: every field of the class, in model order. */
 typedef struct xcp_pif_metrics_record {
-    char *uuid; /**< string RO */
-    double io_read_kbs; /**< float RO */
-    double io_write_kbs; /**< float RO */
-    bool carrier; /**< bool RO */
-    char *vendor_name; /**< string RO */
-    char *device_name; /**< string RO */
-    int64_t speed; /**< int RO */
-    bool duplex; /**< bool RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    char *vendor_id; /**< string RO */
-    char *device_id; /**< string RO */
-    char *pci_bus_path; /**< string RO */
-    xcp_datetime last_updated; /**< datetime RO */
+    /** string RO. */
+    char *uuid;
+    /** float RO. Removed from XenAPI. */
+    double io_read_kbs;
+    /** float RO. Removed from XenAPI. */
+    double io_write_kbs;
+    /** bool RO. */
+    bool carrier;
+    /** string RO. */
+    char *vendor_name;
+    /** string RO. */
+    char *device_name;
+    /** int RO. */
+    int64_t speed;
+    /** bool RO. */
+    bool duplex;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** string RO. */
+    char *vendor_id;
+    /** string RO. */
+    char *device_id;
+    /** string RO. */
+    char *pci_bus_path;
+    /** datetime RO. */
+    xcp_datetime last_updated;
 } xcp_pif_metrics_record;
 /** Refs and records of several PIF_metrics objects. */
 typedef struct xcp_pif_metrics_record_map {
@@ -2019,15 +2500,24 @@ XCP_EXTERN void xcp_pif_metrics_record_map_dispose(xcp_pif_metrics_record_map *m
 
 /** A Bond record: every field of the class, in model order. */
 typedef struct xcp_bond_record {
-    char *uuid; /**< string RO */
-    xcp_pif master; /**< ref:PIF ROs */
-    xcp_pif_set slaves; /**< set:ref:PIF RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    enum xcp_bond_mode mode; /**< bond_mode RO */
-    xcp_string_map properties; /**< map:string:string RO */
-    xcp_pif primary_slave; /**< ref:PIF RO */
-    int64_t links_up; /**< int RO */
-    bool auto_update_mac; /**< bool RO */
+    /** string RO. */
+    char *uuid;
+    /** ref:PIF ROs. */
+    xcp_pif master;
+    /** set:ref:PIF RO. */
+    xcp_pif_set slaves;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** bond_mode RO. */
+    enum xcp_bond_mode mode;
+    /** map:string:string RO. */
+    xcp_string_map properties;
+    /** ref:PIF RO. */
+    xcp_pif primary_slave;
+    /** int RO. */
+    int64_t links_up;
+    /** bool RO. */
+    bool auto_update_mac;
 } xcp_bond_record;
 /** Refs and records of several Bond objects. */
 typedef struct xcp_bond_record_map {
@@ -2044,11 +2534,16 @@ XCP_EXTERN void xcp_bond_record_map_dispose(xcp_bond_record_map *m);
 
 /** A VLAN record: every field of the class, in model order. */
 typedef struct xcp_vlan_record {
-    char *uuid; /**< string RO */
-    xcp_pif tagged_PIF; /**< ref:PIF ROs */
-    xcp_pif untagged_PIF; /**< ref:PIF RO */
-    int64_t tag; /**< int ROs */
-    xcp_string_map other_config; /**< map:string:string RW */
+    /** string RO. */
+    char *uuid;
+    /** ref:PIF ROs. */
+    xcp_pif tagged_PIF;
+    /** ref:PIF RO. */
+    xcp_pif untagged_PIF;
+    /** int ROs. */
+    int64_t tag;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
 } xcp_vlan_record;
 /** Refs and records of several VLAN objects. */
 typedef struct xcp_vlan_record_map {
@@ -2065,23 +2560,40 @@ XCP_EXTERN void xcp_vlan_record_map_dispose(xcp_vlan_record_map *m);
 
 /** A task record: every field of the class, in model order. */
 typedef struct xcp_task_record {
-    char *uuid; /**< string RO */
-    char *name_label; /**< string RO */
-    char *name_description; /**< string RO */
-    xcp_task_allowed_operations_set allowed_operations; /**< set:task_allowed_operations RO */
-    xcp_string_map current_operations; /**< map:string:task_allowed_operations RO */
-    xcp_datetime created; /**< datetime RO */
-    xcp_datetime finished; /**< datetime RO */
-    enum xcp_task_status_type status; /**< task_status_type RO */
-    xcp_host resident_on; /**< ref:host RO */
-    double progress; /**< float RO */
-    char *type; /**< string RO */
-    char *result; /**< string RO */
-    xcp_string_set error_info; /**< set:string RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    char *backtrace; /**< string RO */
-    xcp_task subtask_of; /**< ref:task RO */
-    xcp_task_set subtasks; /**< set:ref:task RO */
+    /** string RO. */
+    char *uuid;
+    /** string RO. */
+    char *name_label;
+    /** string RO. */
+    char *name_description;
+    /** set:task_allowed_operations RO. */
+    xcp_task_allowed_operations_set allowed_operations;
+    /** map:string:task_allowed_operations RO. */
+    xcp_string_map current_operations;
+    /** datetime RO. */
+    xcp_datetime created;
+    /** datetime RO. */
+    xcp_datetime finished;
+    /** task_status_type RO. */
+    enum xcp_task_status_type status;
+    /** ref:host RO. */
+    xcp_host resident_on;
+    /** float RO. */
+    double progress;
+    /** string RO. */
+    char *type;
+    /** string RO. */
+    char *result;
+    /** set:string RO. */
+    xcp_string_set error_info;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** string RO. */
+    char *backtrace;
+    /** ref:task RO. */
+    xcp_task subtask_of;
+    /** set:ref:task RO. */
+    xcp_task_set subtasks;
 } xcp_task_record;
 /** Refs and records of several task objects. */
 typedef struct xcp_task_record_map {
@@ -2098,13 +2610,20 @@ XCP_EXTERN void xcp_task_record_map_dispose(xcp_task_record_map *m);
 
 /** A event record: every field of the class, in model order. */
 typedef struct xcp_event_record {
-    int64_t id; /**< int RO */
-    char *timestamp; /**< string RO */
-    char *class_; /**< string RO */
-    enum xcp_event_operation operation; /**< event_operation RO */
-    char *ref; /**< string RO */
-    char *obj_uuid; /**< string RO */
-    xcp_value snapshot; /**< any RO */
+    /** int RO. */
+    int64_t id;
+    /** string RO. */
+    char *timestamp;
+    /** string RO. */
+    char *class_;
+    /** event_operation RO. */
+    enum xcp_event_operation operation;
+    /** string RO. */
+    char *ref;
+    /** string RO. */
+    char *obj_uuid;
+    /** any RO. */
+    xcp_value snapshot;
 } xcp_event_record;
 /** Refs and records of several event objects. */
 typedef struct xcp_event_record_map {
@@ -2121,13 +2640,20 @@ XCP_EXTERN void xcp_event_record_map_dispose(xcp_event_record_map *m);
 
 /** A message record: every field of the class, in model order. */
 typedef struct xcp_message_record {
-    char *uuid; /**< string RO */
-    char *name; /**< string RO */
-    int64_t priority; /**< int RO */
-    enum xcp_cls cls; /**< cls RO */
-    char *obj_uuid; /**< string RO */
-    xcp_datetime timestamp; /**< datetime RO */
-    char *body; /**< string RO */
+    /** string RO. */
+    char *uuid;
+    /** string RO. */
+    char *name;
+    /** int RO. */
+    int64_t priority;
+    /** cls RO. */
+    enum xcp_cls cls;
+    /** string RO. */
+    char *obj_uuid;
+    /** datetime RO. */
+    xcp_datetime timestamp;
+    /** string RO. */
+    char *body;
 } xcp_message_record;
 /** Refs and records of several message objects. */
 typedef struct xcp_message_record_map {
@@ -2144,11 +2670,16 @@ XCP_EXTERN void xcp_message_record_map_dispose(xcp_message_record_map *m);
 
 /** A console record: every field of the class, in model order. */
 typedef struct xcp_console_record {
-    char *uuid; /**< string RO */
-    enum xcp_console_protocol protocol; /**< console_protocol RO */
-    char *location; /**< string RO */
-    xcp_vm VM; /**< ref:VM RO */
-    xcp_string_map other_config; /**< map:string:string RW */
+    /** string RO. */
+    char *uuid;
+    /** console_protocol RO. */
+    enum xcp_console_protocol protocol;
+    /** string RO. */
+    char *location;
+    /** ref:VM RO. */
+    xcp_vm VM;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
 } xcp_console_record;
 /** Refs and records of several console objects. */
 typedef struct xcp_console_record_map {
@@ -2165,13 +2696,20 @@ XCP_EXTERN void xcp_console_record_map_dispose(xcp_console_record_map *m);
 
 /** A blob record: every field of the class, in model order. */
 typedef struct xcp_blob_record {
-    char *uuid; /**< string RO */
-    char *name_label; /**< string RW */
-    char *name_description; /**< string RW */
-    int64_t size; /**< int RO */
-    bool public_; /**< bool RW */
-    char *mime_type; /**< string ROs */
-    xcp_datetime last_updated; /**< datetime ROs */
+    /** string RO. */
+    char *uuid;
+    /** string RW. */
+    char *name_label;
+    /** string RW. */
+    char *name_description;
+    /** int RO. */
+    int64_t size;
+    /** bool RW. */
+    bool public_;
+    /** string ROs. */
+    char *mime_type;
+    /** datetime ROs. */
+    xcp_datetime last_updated;
 } xcp_blob_record;
 /** Refs and records of several blob objects. */
 typedef struct xcp_blob_record_map {
@@ -2188,9 +2726,12 @@ XCP_EXTERN void xcp_blob_record_map_dispose(xcp_blob_record_map *m);
 
 /** A secret record: every field of the class, in model order. */
 typedef struct xcp_secret_record {
-    char *uuid; /**< string RO */
-    char *value; /**< string RW */
-    xcp_string_map other_config; /**< map:string:string RW */
+    /** string RO. */
+    char *uuid;
+    /** string RW. */
+    char *value;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
 } xcp_secret_record;
 /** Refs and records of several secret objects. */
 typedef struct xcp_secret_record_map {
@@ -2207,17 +2748,28 @@ XCP_EXTERN void xcp_secret_record_map_dispose(xcp_secret_record_map *m);
 
 /** A pool_update record: every field of the class, in model order. */
 typedef struct xcp_pool_update_record {
-    char *uuid; /**< string RO */
-    char *name_label; /**< string ROs */
-    char *version; /**< string ROs */
-    int64_t installation_size; /**< int ROs */
-    char *key; /**< string ROs */
-    xcp_update_after_apply_guidance_set after_apply_guidance; /**< set:update_after_apply_guidance ROs */
-    xcp_vdi vdi; /**< ref:VDI ROs */
-    xcp_host_set hosts; /**< set:ref:host RO */
-    xcp_string_map other_config; /**< map:string:string RW */
-    bool enforce_homogeneity; /**< bool ROs */
-    char *name_description; /**< string ROs */
+    /** string RO. */
+    char *uuid;
+    /** string ROs. */
+    char *name_label;
+    /** string ROs. */
+    char *version;
+    /** int ROs. */
+    int64_t installation_size;
+    /** string ROs. */
+    char *key;
+    /** set:update_after_apply_guidance ROs. */
+    xcp_update_after_apply_guidance_set after_apply_guidance;
+    /** ref:VDI ROs. */
+    xcp_vdi vdi;
+    /** set:ref:host RO. */
+    xcp_host_set hosts;
+    /** map:string:string RW. */
+    xcp_string_map other_config;
+    /** bool ROs. */
+    bool enforce_homogeneity;
+    /** string ROs. */
+    char *name_description;
 } xcp_pool_update_record;
 /** Refs and records of several pool_update objects. */
 typedef struct xcp_pool_update_record_map {
@@ -2234,10 +2786,16 @@ XCP_EXTERN void xcp_pool_update_record_map_dispose(xcp_pool_update_record_map *m
 
 /* ---- messages ---- */
 
-/** XenAPI session.get_record(self) -> record:session. Fills *result with the object's record. */
+/**
+ * XenAPI session.get_record(self) -> record:session. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_session_get_record(xcp_session *session, xcp_session_record *result, xcp_session_id self);
 
-/** XenAPI session.get_by_uuid(uuid) -> ref:session. UUID_INVALID when no object has it. */
+/**
+ * XenAPI session.get_by_uuid(uuid) -> ref:session. UUID_INVALID when no
+ * object has it.
+ */
 XCP_EXTERN int xcp_session_get_by_uuid(xcp_session *session, xcp_session_id *result, const char *uuid);
 
 /** XenAPI session.get_uuid(self) -> string. Reads one field. */
@@ -2252,7 +2810,10 @@ XCP_EXTERN int xcp_session_get_this_user(xcp_session *session, xcp_ref *result, 
 /** XenAPI session.get_last_active(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_session_get_last_active(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
-/** XenAPI session.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI session.get_other_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_session_get_other_config(xcp_session *session, xcp_string_map *result, xcp_session_id self);
 
 /** XenAPI session.set_other_config(self, value). Writes one field. */
@@ -2285,7 +2846,9 @@ XCP_EXTERN int xcp_session_get_validation_time(xcp_session *session, xcp_datetim
 /** XenAPI session.get_auth_user_sid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_session_get_auth_user_sid(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_rbac_permissions(self) -> set:string. Reads one field. */
+/**
+ * XenAPI session.get_rbac_permissions(self) -> set:string. Reads one field.
+ */
 XCP_EXTERN int xcp_session_get_rbac_permissions(xcp_session *session, xcp_string_set *result, xcp_session_id self);
 
 /** XenAPI session.get_tasks(self) -> set:ref:task. Reads one field. */
@@ -2312,10 +2875,16 @@ XCP_EXTERN int xcp_session_get_all_subject_identifiers(xcp_session *session, xcp
 /** XenAPI session.logout_subject_identifier(subject_identifier). */
 XCP_EXTERN int xcp_session_logout_subject_identifier(xcp_session *session, const char *subject_identifier);
 
-/** XenAPI pool.get_record(self) -> record:pool. Fills *result with the object's record. */
+/**
+ * XenAPI pool.get_record(self) -> record:pool. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_pool_get_record(xcp_session *session, xcp_pool_record *result, xcp_pool self);
 
-/** XenAPI pool.get_by_uuid(uuid) -> ref:pool. UUID_INVALID when no object has it. */
+/**
+ * XenAPI pool.get_by_uuid(uuid) -> ref:pool. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_pool_get_by_uuid(xcp_session *session, xcp_pool *result, const char *uuid);
 
 /** XenAPI pool.get_by_name_label(label) -> set:ref:pool. */
@@ -2324,7 +2893,10 @@ XCP_EXTERN int xcp_pool_get_by_name_label(xcp_session *session, xcp_pool_set *re
 /** XenAPI pool.get_all() -> set:ref:pool. All objects of the class. */
 XCP_EXTERN int xcp_pool_get_all(xcp_session *session, xcp_pool_set *result);
 
-/** XenAPI pool.get_all_records() -> map:ref:pool:record:pool. All objects with their records. */
+/**
+ * XenAPI pool.get_all_records() -> map:ref:pool:record:pool. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_pool_get_all_records(xcp_session *session, xcp_pool_record_map *result);
 
 /** XenAPI pool.get_all_where(expr) -> set:ref:pool. */
@@ -2369,7 +2941,9 @@ XCP_EXTERN int xcp_pool_get_crash_dump_SR(xcp_session *session, xcp_sr *result, 
 /** XenAPI pool.set_crash_dump_SR(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_crash_dump_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
-/** XenAPI pool.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /** XenAPI pool.set_other_config(self, value). Writes one field. */
@@ -2417,7 +2991,10 @@ XCP_EXTERN int xcp_pool_add_to_gui_config(xcp_session *session, xcp_pool self, c
 /** XenAPI pool.remove_from_gui_config(self, key). */
 XCP_EXTERN int xcp_pool_remove_from_gui_config(xcp_session *session, xcp_pool self, const char *key);
 
-/** XenAPI pool.get_health_check_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_health_check_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pool_get_health_check_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /** XenAPI pool.set_health_check_config(self, value). Writes one field. */
@@ -2435,19 +3012,35 @@ XCP_EXTERN int xcp_pool_get_wlb_enabled(xcp_session *session, bool *result, xcp_
 /** XenAPI pool.set_wlb_enabled(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_wlb_enabled(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_wlb_verify_cert(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_verify_cert(self) -> bool. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_pool_get_wlb_verify_cert(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_wlb_verify_cert(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_wlb_verify_cert(self, value). Writes one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_pool_set_wlb_verify_cert(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_restrictions(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_restrictions(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_get_restrictions(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_allowed_operations(self) -> set:pool_allowed_operations. Reads one field. */
+/**
+ * XenAPI pool.get_allowed_operations(self) -> set:pool_allowed_operations.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_pool_get_allowed_operations(xcp_session *session, xcp_pool_allowed_operations_set *result, xcp_pool self);
 
-/** XenAPI pool.get_current_operations(self) -> map:string:pool_allowed_operations. Reads one field. */
+/**
+ * XenAPI pool.get_current_operations(self) ->
+ * map:string:pool_allowed_operations. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /** XenAPI pool.get_cpu_info(self) -> map:string:string. Reads one field. */
@@ -2492,10 +3085,16 @@ XCP_EXTERN int xcp_pool_get_ext_auth_cache_size(xcp_session *session, int64_t *r
 /** XenAPI pool.get_ext_auth_cache_expiry(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_expiry(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_reboot_vm_on_internal_shutdown(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_reboot_vm_on_internal_shutdown(self) -> bool. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pool_get_ha_reboot_vm_on_internal_shutdown(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_ha_reboot_vm_on_internal_shutdown(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_ha_reboot_vm_on_internal_shutdown(self, value). Writes one
+ * field.
+ */
 XCP_EXTERN int xcp_pool_set_ha_reboot_vm_on_internal_shutdown(xcp_session *session, xcp_pool self, bool value);
 
 /** XenAPI pool.get_limit_console_sessions(self) -> bool. Reads one field. */
@@ -2510,16 +3109,27 @@ XCP_EXTERN int xcp_pool_get_vm_console_idle_timeout(xcp_session *session, int64_
 /** XenAPI pool.set_vm_console_idle_timeout(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_vm_console_idle_timeout(xcp_session *session, xcp_pool self, int64_t value);
 
-/** XenAPI pool.get_auto_update_vm_secureboot_certificates(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_auto_update_vm_secureboot_certificates(self) -> bool. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_pool_get_auto_update_vm_secureboot_certificates(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_auto_update_vm_secureboot_certificates(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_auto_update_vm_secureboot_certificates(self, value). Writes
+ * one field.
+ */
 XCP_EXTERN int xcp_pool_set_auto_update_vm_secureboot_certificates(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_ha_configuration(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_ha_configuration(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pool_get_ha_configuration(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_host_failures_to_tolerate(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ha_host_failures_to_tolerate(self) -> int. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_get_ha_host_failures_to_tolerate(xcp_session *session, int64_t *result, xcp_pool self);
 
 /** XenAPI pool.get_ha_plan_exists_for(self) -> int. Reads one field. */
@@ -2543,7 +3153,11 @@ XCP_EXTERN int xcp_pool_get_redo_log_enabled(xcp_session *session, bool *result,
 /** XenAPI pool.get_redo_log_vdi(self) -> ref:VDI. Reads one field. */
 XCP_EXTERN int xcp_pool_get_redo_log_vdi(xcp_session *session, xcp_vdi *result, xcp_pool self);
 
-/** XenAPI pool.get_vswitch_controller(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_vswitch_controller(self) -> string. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_pool_get_vswitch_controller(xcp_session *session, char * *result, xcp_pool self);
 
 /** XenAPI pool.get_metadata_VDIs(self) -> set:ref:VDI. Reads one field. */
@@ -2552,7 +3166,10 @@ XCP_EXTERN int xcp_pool_get_metadata_VDIs(xcp_session *session, xcp_vdi_set *res
 /** XenAPI pool.get_ha_cluster_stack(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ha_cluster_stack(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_guest_agent_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_guest_agent_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pool_get_guest_agent_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /** XenAPI pool.get_igmp_snooping_enabled(self) -> bool. Reads one field. */
@@ -2561,79 +3178,151 @@ XCP_EXTERN int xcp_pool_get_igmp_snooping_enabled(xcp_session *session, bool *re
 /** XenAPI pool.get_uefi_certificates(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_uefi_certificates(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_custom_uefi_certificates(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_custom_uefi_certificates(self) -> string. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_custom_uefi_certificates(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_tls_verification_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_tls_verification_enabled(self) -> bool. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_repositories(self) -> set:ref:Repository. Reads one field. */
+/**
+ * XenAPI pool.get_repositories(self) -> set:ref:Repository. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_get_repositories(xcp_session *session, xcp_ref_set *result, xcp_pool self);
 
-/** XenAPI pool.get_client_certificate_auth_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_client_certificate_auth_enabled(self) -> bool. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_client_certificate_auth_name(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_client_certificate_auth_name(self) -> string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_name(xcp_session *session, char * *result, xcp_pool self);
 
 /** XenAPI pool.get_repository_proxy_url(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_repository_proxy_url(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_repository_proxy_username(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_repository_proxy_username(self) -> string. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_get_repository_proxy_username(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_repository_proxy_password(self) -> ref:secret. Reads one field. */
+/**
+ * XenAPI pool.get_repository_proxy_password(self) -> ref:secret. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pool_get_repository_proxy_password(xcp_session *session, xcp_secret *result, xcp_pool self);
 
-/** XenAPI pool.get_local_auth_max_threads(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_local_auth_max_threads(self) -> int. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_local_auth_max_threads(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ext_auth_max_threads(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_max_threads(self) -> int. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_max_threads(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_telemetry_uuid(self) -> ref:secret. Reads one field. */
+/**
+ * XenAPI pool.get_telemetry_uuid(self) -> ref:secret. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_telemetry_uuid(xcp_session *session, xcp_secret *result, xcp_pool self);
 
-/** XenAPI pool.get_telemetry_frequency(self) -> telemetry_frequency. Reads one field. */
+/**
+ * XenAPI pool.get_telemetry_frequency(self) -> telemetry_frequency. Reads one
+ * field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_telemetry_frequency(xcp_session *session, enum xcp_telemetry_frequency *result, xcp_pool self);
 
-/** XenAPI pool.get_telemetry_next_collection(self) -> datetime. Reads one field. */
+/**
+ * XenAPI pool.get_telemetry_next_collection(self) -> datetime. Reads one
+ * field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_telemetry_next_collection(xcp_session *session, xcp_datetime *result, xcp_pool self);
 
-/** XenAPI pool.get_last_update_sync(self) -> datetime. Reads one field. */
+/**
+ * XenAPI pool.get_last_update_sync(self) -> datetime. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_last_update_sync(xcp_session *session, xcp_datetime *result, xcp_pool self);
 
-/** XenAPI pool.get_update_sync_frequency(self) -> update_sync_frequency. Reads one field. */
+/**
+ * XenAPI pool.get_update_sync_frequency(self) -> update_sync_frequency. Reads
+ * one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_update_sync_frequency(xcp_session *session, enum xcp_update_sync_frequency *result, xcp_pool self);
 
-/** XenAPI pool.get_update_sync_day(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_update_sync_day(self) -> int. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_update_sync_day(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_update_sync_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_update_sync_enabled(self) -> bool. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_pool_get_update_sync_enabled(xcp_session *session, bool *result, xcp_pool self);
 
 /** XenAPI pool.join(master_address, master_username, master_password). */
 XCP_EXTERN int xcp_pool_join(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
-/** Async.pool.join: starts the call and returns its task in *task. */
+/**
+ * Async.pool.join: starts the call and returns its task in *task; the task's
+ * result is what xcp_pool_join returns.
+ */
 XCP_EXTERN int xcp_pool_join_async(xcp_session *session, xcp_task *task, const char *master_address, const char *master_username, const char *master_password);
 
-/** XenAPI pool.join_force(master_address, master_username, master_password). */
+/**
+ * XenAPI pool.join_force(master_address, master_username, master_password).
+ */
 XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
-/** Async.pool.join_force: starts the call and returns its task in *task. */
+/**
+ * Async.pool.join_force: starts the call and returns its task in *task; the
+ * task's result is what xcp_pool_join_force returns.
+ */
 XCP_EXTERN int xcp_pool_join_force_async(xcp_session *session, xcp_task *task, const char *master_address, const char *master_username, const char *master_password);
 
 /** XenAPI pool.eject(host). */
 XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
 
-/** Async.pool.eject: starts the call and returns its task in *task. */
+/**
+ * Async.pool.eject: starts the call and returns its task in *task; the task's
+ * result is what xcp_pool_eject returns.
+ */
 XCP_EXTERN int xcp_pool_eject_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI pool.designate_new_master(host). */
 XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host);
 
-/** Async.pool.designate_new_master: starts the call and returns its task in *task. */
+/**
+ * Async.pool.designate_new_master: starts the call and returns its task in
+ * *task; the task's result is what xcp_pool_designate_new_master returns.
+ */
 XCP_EXTERN int xcp_pool_designate_new_master_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI pool.emergency_transition_to_master(). */
@@ -2645,67 +3334,107 @@ XCP_EXTERN int xcp_pool_emergency_reset_master(xcp_session *session, const char 
 /** XenAPI pool.recover_slaves() -> set:ref:host. */
 XCP_EXTERN int xcp_pool_recover_slaves(xcp_session *session, xcp_host_set *result);
 
-/** Async.pool.recover_slaves: starts the call and returns its task in *task. */
+/**
+ * Async.pool.recover_slaves: starts the call and returns its task in *task;
+ * the task's result is what xcp_pool_recover_slaves returns.
+ */
 XCP_EXTERN int xcp_pool_recover_slaves_async(xcp_session *session, xcp_task *task);
 
 /** XenAPI pool.enable_ha(heartbeat_srs, configuration). */
 XCP_EXTERN int xcp_pool_enable_ha(xcp_session *session, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
-/** Async.pool.enable_ha: starts the call and returns its task in *task. */
+/**
+ * Async.pool.enable_ha: starts the call and returns its task in *task; the
+ * task's result is what xcp_pool_enable_ha returns.
+ */
 XCP_EXTERN int xcp_pool_enable_ha_async(xcp_session *session, xcp_task *task, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
 /** XenAPI pool.disable_ha(). */
 XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
 
-/** Async.pool.disable_ha: starts the call and returns its task in *task. */
+/**
+ * Async.pool.disable_ha: starts the call and returns its task in *task; the
+ * task's result is what xcp_pool_disable_ha returns.
+ */
 XCP_EXTERN int xcp_pool_disable_ha_async(xcp_session *session, xcp_task *task);
 
 /** XenAPI pool.sync_database(). */
 XCP_EXTERN int xcp_pool_sync_database(xcp_session *session);
 
-/** Async.pool.sync_database: starts the call and returns its task in *task. */
+/**
+ * Async.pool.sync_database: starts the call and returns its task in *task;
+ * the task's result is what xcp_pool_sync_database returns.
+ */
 XCP_EXTERN int xcp_pool_sync_database_async(xcp_session *session, xcp_task *task);
 
 /** XenAPI pool.management_reconfigure(network). */
 XCP_EXTERN int xcp_pool_management_reconfigure(xcp_session *session, xcp_network network);
 
-/** Async.pool.management_reconfigure: starts the call and returns its task in *task. */
+/**
+ * Async.pool.management_reconfigure: starts the call and returns its task in
+ * *task; the task's result is what xcp_pool_management_reconfigure returns.
+ */
 XCP_EXTERN int xcp_pool_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_network network);
 
 /** XenAPI pool.create_VLAN_from_PIF(pif, network, VLAN) -> set:ref:PIF. */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF(xcp_session *session, xcp_pif_set *result, xcp_pif pif, xcp_network network, int64_t VLAN);
 
-/** Async.pool.create_VLAN_from_PIF: starts the call and returns its task in *task. */
+/**
+ * Async.pool.create_VLAN_from_PIF: starts the call and returns its task in
+ * *task; the task's result is what xcp_pool_create_VLAN_from_PIF returns.
+ */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF_async(xcp_session *session, xcp_task *task, xcp_pif pif, xcp_network network, int64_t VLAN);
 
 /** XenAPI pool.set_ha_host_failures_to_tolerate(self, value). */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate(xcp_session *session, xcp_pool self, int64_t value);
 
-/** Async.pool.set_ha_host_failures_to_tolerate: starts the call and returns its task in *task. */
+/**
+ * Async.pool.set_ha_host_failures_to_tolerate: starts the call and returns
+ * its task in *task; the task's result is what
+ * xcp_pool_set_ha_host_failures_to_tolerate returns.
+ */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate_async(xcp_session *session, xcp_task *task, xcp_pool self, int64_t value);
 
 /** XenAPI pool.get_license_state(self) -> map:string:string. */
 XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** Async.pool.get_license_state: starts the call and returns its task in *task. */
+/**
+ * Async.pool.get_license_state: starts the call and returns its task in
+ * *task; the task's result is what xcp_pool_get_license_state returns.
+ */
 XCP_EXTERN int xcp_pool_get_license_state_async(xcp_session *session, xcp_task *task, xcp_pool self);
 
 /** XenAPI pool.apply_edition(self, edition). */
 XCP_EXTERN int xcp_pool_apply_edition(xcp_session *session, xcp_pool self, const char *edition);
 
-/** Async.pool.apply_edition: starts the call and returns its task in *task. */
+/**
+ * Async.pool.apply_edition: starts the call and returns its task in *task;
+ * the task's result is what xcp_pool_apply_edition returns.
+ */
 XCP_EXTERN int xcp_pool_apply_edition_async(xcp_session *session, xcp_task *task, xcp_pool self, const char *edition);
 
-/** XenAPI pool.create_new_blob(pool, name, mime_type, public=false) -> ref:blob. */
+/**
+ * XenAPI pool.create_new_blob(pool, name, mime_type, public=false) ->
+ * ref:blob.
+ */
 XCP_EXTERN int xcp_pool_create_new_blob(xcp_session *session, xcp_blob *result, xcp_pool pool, const char *name, const char *mime_type, bool public_);
 
-/** Async.pool.create_new_blob: starts the call and returns its task in *task. */
+/**
+ * Async.pool.create_new_blob: starts the call and returns its task in *task;
+ * the task's result is what xcp_pool_create_new_blob returns.
+ */
 XCP_EXTERN int xcp_pool_create_new_blob_async(xcp_session *session, xcp_task *task, xcp_pool pool, const char *name, const char *mime_type, bool public_);
 
-/** XenAPI host.get_record(self) -> record:host. Fills *result with the object's record. */
+/**
+ * XenAPI host.get_record(self) -> record:host. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_host_get_record(xcp_session *session, xcp_host_record *result, xcp_host self);
 
-/** XenAPI host.get_by_uuid(uuid) -> ref:host. UUID_INVALID when no object has it. */
+/**
+ * XenAPI host.get_by_uuid(uuid) -> ref:host. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_host_get_by_uuid(xcp_session *session, xcp_host *result, const char *uuid);
 
 /** XenAPI host.get_by_name_label(label) -> set:ref:host. */
@@ -2714,7 +3443,10 @@ XCP_EXTERN int xcp_host_get_by_name_label(xcp_session *session, xcp_host_set *re
 /** XenAPI host.get_all() -> set:ref:host. All objects of the class. */
 XCP_EXTERN int xcp_host_get_all(xcp_session *session, xcp_host_set *result);
 
-/** XenAPI host.get_all_records() -> map:ref:host:record:host. All objects with their records. */
+/**
+ * XenAPI host.get_all_records() -> map:ref:host:record:host. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_host_get_all_records(xcp_session *session, xcp_host_record_map *result);
 
 /** XenAPI host.get_all_where(expr) -> set:ref:host. */
@@ -2738,10 +3470,16 @@ XCP_EXTERN int xcp_host_get_name_description(xcp_session *session, char * *resul
 /** XenAPI host.set_name_description(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_name_description(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_allowed_operations(self) -> set:host_allowed_operations. Reads one field. */
+/**
+ * XenAPI host.get_allowed_operations(self) -> set:host_allowed_operations.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_allowed_operations(xcp_session *session, xcp_host_allowed_operations_set *result, xcp_host self);
 
-/** XenAPI host.get_current_operations(self) -> map:string:host_allowed_operations. Reads one field. */
+/**
+ * XenAPI host.get_current_operations(self) ->
+ * map:string:host_allowed_operations. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /** XenAPI host.get_API_version_major(self) -> int. Reads one field. */
@@ -2753,10 +3491,15 @@ XCP_EXTERN int xcp_host_get_API_version_minor(xcp_session *session, int64_t *res
 /** XenAPI host.get_enabled(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_get_enabled(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_software_version(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_software_version(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_host_get_software_version(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /** XenAPI host.set_other_config(self, value). Writes one field. */
@@ -2828,7 +3571,9 @@ XCP_EXTERN int xcp_host_set_address(xcp_session *session, xcp_host self, const c
 /** XenAPI host.get_metrics(self) -> ref:host_metrics. Reads one field. */
 XCP_EXTERN int xcp_host_get_metrics(xcp_session *session, xcp_host_metrics *result, xcp_host self);
 
-/** XenAPI host.get_license_params(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_license_params(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_license_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /** XenAPI host.get_tags(self) -> set:string. Reads one field. */
@@ -2846,7 +3591,9 @@ XCP_EXTERN int xcp_host_remove_tags(xcp_session *session, xcp_host self, const c
 /** XenAPI host.get_edition(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_edition(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_license_server(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_license_server(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_license_server(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /** XenAPI host.set_license_server(self, value). Writes one field. */
@@ -2858,13 +3605,17 @@ XCP_EXTERN int xcp_host_add_to_license_server(xcp_session *session, xcp_host sel
 /** XenAPI host.remove_from_license_server(self, key). */
 XCP_EXTERN int xcp_host_remove_from_license_server(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_bios_strings(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_bios_strings(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_bios_strings(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /** XenAPI host.get_power_on_mode(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_power_on_mode(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_chipset_info(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_chipset_info(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_chipset_info(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /** XenAPI host.get_PCIs(self) -> set:ref:PCI. Reads one field. */
@@ -2873,7 +3624,10 @@ XCP_EXTERN int xcp_host_get_PCIs(xcp_session *session, xcp_ref_set *result, xcp_
 /** XenAPI host.get_PGPUs(self) -> set:ref:PGPU. Reads one field. */
 XCP_EXTERN int xcp_host_get_PGPUs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_guest_VCPUs_params(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_guest_VCPUs_params(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_host_get_guest_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /** XenAPI host.set_guest_VCPUs_params(self, value). Writes one field. */
@@ -2894,7 +3648,10 @@ XCP_EXTERN int xcp_host_set_display(xcp_session *session, xcp_host self, enum xc
 /** XenAPI host.get_control_domain(self) -> ref:VM. Reads one field. */
 XCP_EXTERN int xcp_host_get_control_domain(xcp_session *session, xcp_vm *result, xcp_host self);
 
-/** XenAPI host.get_updates_requiring_reboot(self) -> set:ref:pool_update. Reads one field. */
+/**
+ * XenAPI host.get_updates_requiring_reboot(self) -> set:ref:pool_update.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_updates_requiring_reboot(xcp_session *session, xcp_pool_update_set *result, xcp_host self);
 
 /** XenAPI host.get_iscsi_iqn(self) -> string. Reads one field. */
@@ -2903,7 +3660,9 @@ XCP_EXTERN int xcp_host_get_iscsi_iqn(xcp_session *session, char * *result, xcp_
 /** XenAPI host.get_multipathing(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_get_multipathing(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_certificates(self) -> set:ref:Certificate. Reads one field. */
+/**
+ * XenAPI host.get_certificates(self) -> set:ref:Certificate. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_certificates(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /** XenAPI host.get_https_only(self) -> bool. Reads one field. */
@@ -2933,7 +3692,9 @@ XCP_EXTERN int xcp_host_get_secure_boot(xcp_session *session, bool *result, xcp_
 /** XenAPI host.get_ntp_mode(self) -> host_ntp_mode. Reads one field. */
 XCP_EXTERN int xcp_host_get_ntp_mode(xcp_session *session, enum xcp_host_ntp_mode *result, xcp_host self);
 
-/** XenAPI host.get_ntp_custom_servers(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_ntp_custom_servers(self) -> set:string. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_ntp_custom_servers(xcp_session *session, xcp_string_set *result, xcp_host self);
 
 /** XenAPI host.get_timezone(self) -> string. Reads one field. */
@@ -2945,22 +3706,37 @@ XCP_EXTERN int xcp_host_get_memory_overhead(xcp_session *session, int64_t *resul
 /** XenAPI host.get_API_version_vendor(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_API_version_vendor(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_API_version_vendor_implementation(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_API_version_vendor_implementation(self) ->
+ * map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_API_version_vendor_implementation(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_cpu_configuration(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_cpu_configuration(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_host_get_cpu_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /** XenAPI host.get_sched_policy(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_sched_policy(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_supported_bootloaders(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_supported_bootloaders(self) -> set:string. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_supported_bootloaders(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_crashdumps(self) -> set:ref:host_crashdump. Reads one field. */
+/**
+ * XenAPI host.get_crashdumps(self) -> set:ref:host_crashdump. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_host_get_crashdumps(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_patches(self) -> set:ref:host_patch. Reads one field. */
+/**
+ * XenAPI host.get_patches(self) -> set:ref:host_patch. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_host_get_patches(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /** XenAPI host.get_ha_statefiles(self) -> set:string. Reads one field. */
@@ -2975,13 +3751,22 @@ XCP_EXTERN int xcp_host_get_blobs(xcp_session *session, xcp_string_map *result, 
 /** XenAPI host.get_external_auth_type(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_external_auth_type(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_external_auth_service_name(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_external_auth_service_name(self) -> string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_host_get_external_auth_service_name(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_external_auth_configuration(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_external_auth_configuration(self) -> map:string:string.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_external_auth_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_power_on_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_power_on_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_host_get_power_on_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /** XenAPI host.get_local_cache_sr(self) -> ref:SR. Reads one field. */
@@ -2990,175 +3775,290 @@ XCP_EXTERN int xcp_host_get_local_cache_sr(xcp_session *session, xcp_sr *result,
 /** XenAPI host.get_PUSBs(self) -> set:ref:PUSB. Reads one field. */
 XCP_EXTERN int xcp_host_get_PUSBs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_ssl_legacy(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_ssl_legacy(self) -> bool. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_host_get_ssl_legacy(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_virtual_hardware_platform_versions(self) -> set:int. Reads one field. */
+/**
+ * XenAPI host.get_virtual_hardware_platform_versions(self) -> set:int. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_host_get_virtual_hardware_platform_versions(xcp_session *session, xcp_int_set *result, xcp_host self);
 
 /** XenAPI host.get_features(self) -> set:ref:Feature. Reads one field. */
 XCP_EXTERN int xcp_host_get_features(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_uefi_certificates(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_uefi_certificates(self) -> string. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_host_get_uefi_certificates(xcp_session *session, char * *result, xcp_host self);
 
 /** XenAPI host.get_editions(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_host_get_editions(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_pending_guidances(self) -> set:update_guidances. Reads one field. */
+/**
+ * XenAPI host.get_pending_guidances(self) -> set:update_guidances. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_host_get_pending_guidances(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
 
-/** XenAPI host.get_tls_verification_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_tls_verification_enabled(self) -> bool. Reads one field.
+ */
 XCP_EXTERN int xcp_host_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_last_software_update(self) -> datetime. Reads one field. */
+/**
+ * XenAPI host.get_last_software_update(self) -> datetime. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_host_get_last_software_update(xcp_session *session, xcp_datetime *result, xcp_host self);
 
-/** XenAPI host.get_latest_synced_updates_applied(self) -> latest_synced_updates_applied_state. Reads one field. */
+/**
+ * XenAPI host.get_latest_synced_updates_applied(self) ->
+ * latest_synced_updates_applied_state. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_host_get_latest_synced_updates_applied(xcp_session *session, enum xcp_latest_synced_updates_applied_state *result, xcp_host self);
 
-/** XenAPI host.get_numa_affinity_policy(self) -> host_numa_affinity_policy. Reads one field. */
+/**
+ * XenAPI host.get_numa_affinity_policy(self) -> host_numa_affinity_policy.
+ * Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_host_get_numa_affinity_policy(xcp_session *session, enum xcp_host_numa_affinity_policy *result, xcp_host self);
 
-/** XenAPI host.get_pending_guidances_recommended(self) -> set:update_guidances. Reads one field. */
+/**
+ * XenAPI host.get_pending_guidances_recommended(self) ->
+ * set:update_guidances. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_host_get_pending_guidances_recommended(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
 
-/** XenAPI host.get_pending_guidances_full(self) -> set:update_guidances. Reads one field. */
+/**
+ * XenAPI host.get_pending_guidances_full(self) -> set:update_guidances. Reads
+ * one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_host_get_pending_guidances_full(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
 
-/** XenAPI host.get_last_update_hash(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_last_update_hash(self) -> string. Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_host_get_last_update_hash(xcp_session *session, char * *result, xcp_host self);
 
 /** XenAPI host.disable(host, auto_enable=true). */
 XCP_EXTERN int xcp_host_disable(xcp_session *session, xcp_host host, bool auto_enable);
 
-/** Async.host.disable: starts the call and returns its task in *task. */
+/**
+ * Async.host.disable: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_disable returns.
+ */
 XCP_EXTERN int xcp_host_disable_async(xcp_session *session, xcp_task *task, xcp_host host, bool auto_enable);
 
 /** XenAPI host.enable(host). */
 XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
 
-/** Async.host.enable: starts the call and returns its task in *task. */
+/**
+ * Async.host.enable: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_enable returns.
+ */
 XCP_EXTERN int xcp_host_enable_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.evacuate(host, network=NULL, evacuate_batch_size=0). */
 XCP_EXTERN int xcp_host_evacuate(xcp_session *session, xcp_host host, xcp_network network, int64_t evacuate_batch_size);
 
-/** Async.host.evacuate: starts the call and returns its task in *task. */
+/**
+ * Async.host.evacuate: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_evacuate returns.
+ */
 XCP_EXTERN int xcp_host_evacuate_async(xcp_session *session, xcp_task *task, xcp_host host, xcp_network network, int64_t evacuate_batch_size);
 
-/** XenAPI host.get_vms_which_prevent_evacuation(self) -> map:ref:VM:set:string. */
+/**
+ * XenAPI host.get_vms_which_prevent_evacuation(self) ->
+ * map:ref:VM:set:string.
+ */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, xcp_value *result, xcp_host self);
 
-/** Async.host.get_vms_which_prevent_evacuation: starts the call and returns its task in *task. */
+/**
+ * Async.host.get_vms_which_prevent_evacuation: starts the call and returns
+ * its task in *task; the task's result is what
+ * xcp_host_get_vms_which_prevent_evacuation returns.
+ */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation_async(xcp_session *session, xcp_task *task, xcp_host self);
 
 /** XenAPI host.assert_can_evacuate(host). */
 XCP_EXTERN int xcp_host_assert_can_evacuate(xcp_session *session, xcp_host host);
 
-/** Async.host.assert_can_evacuate: starts the call and returns its task in *task. */
+/**
+ * Async.host.assert_can_evacuate: starts the call and returns its task in
+ * *task; the task's result is what xcp_host_assert_can_evacuate returns.
+ */
 XCP_EXTERN int xcp_host_assert_can_evacuate_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.reboot(host). */
 XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
 
-/** Async.host.reboot: starts the call and returns its task in *task. */
+/**
+ * Async.host.reboot: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_reboot returns.
+ */
 XCP_EXTERN int xcp_host_reboot_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.shutdown(host). */
 XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
 
-/** Async.host.shutdown: starts the call and returns its task in *task. */
+/**
+ * Async.host.shutdown: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_shutdown returns.
+ */
 XCP_EXTERN int xcp_host_shutdown_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.power_on(host). */
 XCP_EXTERN int xcp_host_power_on(xcp_session *session, xcp_host host);
 
-/** Async.host.power_on: starts the call and returns its task in *task. */
+/**
+ * Async.host.power_on: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_power_on returns.
+ */
 XCP_EXTERN int xcp_host_power_on_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.call_plugin(host, plugin, fn, args) -> string. */
 XCP_EXTERN int xcp_host_call_plugin(xcp_session *session, char * *result, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
-/** Async.host.call_plugin: starts the call and returns its task in *task. */
+/**
+ * Async.host.call_plugin: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_call_plugin returns.
+ */
 XCP_EXTERN int xcp_host_call_plugin_async(xcp_session *session, xcp_task *task, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
 /** XenAPI host.get_servertime(host) -> datetime. */
 XCP_EXTERN int xcp_host_get_servertime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
-/** Async.host.get_servertime: starts the call and returns its task in *task. */
+/**
+ * Async.host.get_servertime: starts the call and returns its task in *task;
+ * the task's result is what xcp_host_get_servertime returns.
+ */
 XCP_EXTERN int xcp_host_get_servertime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.get_server_localtime(host) -> datetime. */
 XCP_EXTERN int xcp_host_get_server_localtime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
-/** Async.host.get_server_localtime: starts the call and returns its task in *task. */
+/**
+ * Async.host.get_server_localtime: starts the call and returns its task in
+ * *task; the task's result is what xcp_host_get_server_localtime returns.
+ */
 XCP_EXTERN int xcp_host_get_server_localtime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.get_management_interface(host) -> ref:PIF. */
 XCP_EXTERN int xcp_host_get_management_interface(xcp_session *session, xcp_pif *result, xcp_host host);
 
-/** Async.host.get_management_interface: starts the call and returns its task in *task. */
+/**
+ * Async.host.get_management_interface: starts the call and returns its task
+ * in *task; the task's result is what xcp_host_get_management_interface
+ * returns.
+ */
 XCP_EXTERN int xcp_host_get_management_interface_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.management_reconfigure(pif). */
 XCP_EXTERN int xcp_host_management_reconfigure(xcp_session *session, xcp_pif pif);
 
-/** Async.host.management_reconfigure: starts the call and returns its task in *task. */
+/**
+ * Async.host.management_reconfigure: starts the call and returns its task in
+ * *task; the task's result is what xcp_host_management_reconfigure returns.
+ */
 XCP_EXTERN int xcp_host_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_pif pif);
 
 /** XenAPI host.restart_agent(host). */
 XCP_EXTERN int xcp_host_restart_agent(xcp_session *session, xcp_host host);
 
-/** Async.host.restart_agent: starts the call and returns its task in *task. */
+/**
+ * Async.host.restart_agent: starts the call and returns its task in *task;
+ * the task's result is what xcp_host_restart_agent returns.
+ */
 XCP_EXTERN int xcp_host_restart_agent_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.set_hostname_live(host, hostname). */
 XCP_EXTERN int xcp_host_set_hostname_live(xcp_session *session, xcp_host host, const char *hostname);
 
-/** Async.host.set_hostname_live: starts the call and returns its task in *task. */
+/**
+ * Async.host.set_hostname_live: starts the call and returns its task in
+ * *task; the task's result is what xcp_host_set_hostname_live returns.
+ */
 XCP_EXTERN int xcp_host_set_hostname_live_async(xcp_session *session, xcp_task *task, xcp_host host, const char *hostname);
 
 /** XenAPI host.syslog_reconfigure(host). */
 XCP_EXTERN int xcp_host_syslog_reconfigure(xcp_session *session, xcp_host host);
 
-/** Async.host.syslog_reconfigure: starts the call and returns its task in *task. */
+/**
+ * Async.host.syslog_reconfigure: starts the call and returns its task in
+ * *task; the task's result is what xcp_host_syslog_reconfigure returns.
+ */
 XCP_EXTERN int xcp_host_syslog_reconfigure_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.destroy(self). */
 XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
 
-/** Async.host.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.host.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_destroy returns.
+ */
 XCP_EXTERN int xcp_host_destroy_async(xcp_session *session, xcp_task *task, xcp_host self);
 
 /** XenAPI host.declare_dead(host). */
 XCP_EXTERN int xcp_host_declare_dead(xcp_session *session, xcp_host host);
 
-/** Async.host.declare_dead: starts the call and returns its task in *task. */
+/**
+ * Async.host.declare_dead: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_declare_dead returns.
+ */
 XCP_EXTERN int xcp_host_declare_dead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.compute_free_memory(host) -> int. */
 XCP_EXTERN int xcp_host_compute_free_memory(xcp_session *session, int64_t *result, xcp_host host);
 
-/** Async.host.compute_free_memory: starts the call and returns its task in *task. */
+/**
+ * Async.host.compute_free_memory: starts the call and returns its task in
+ * *task; the task's result is what xcp_host_compute_free_memory returns.
+ */
 XCP_EXTERN int xcp_host_compute_free_memory_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.compute_memory_overhead(host) -> int. */
 XCP_EXTERN int xcp_host_compute_memory_overhead(xcp_session *session, int64_t *result, xcp_host host);
 
-/** Async.host.compute_memory_overhead: starts the call and returns its task in *task. */
+/**
+ * Async.host.compute_memory_overhead: starts the call and returns its task in
+ * *task; the task's result is what xcp_host_compute_memory_overhead returns.
+ */
 XCP_EXTERN int xcp_host_compute_memory_overhead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.dmesg(host) -> string. */
 XCP_EXTERN int xcp_host_dmesg(xcp_session *session, char * *result, xcp_host host);
 
-/** Async.host.dmesg: starts the call and returns its task in *task. */
+/**
+ * Async.host.dmesg: starts the call and returns its task in *task; the task's
+ * result is what xcp_host_dmesg returns.
+ */
 XCP_EXTERN int xcp_host_dmesg_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.get_log(host) -> string. */
 XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host host);
 
-/** Async.host.get_log: starts the call and returns its task in *task. */
+/**
+ * Async.host.get_log: starts the call and returns its task in *task; the
+ * task's result is what xcp_host_get_log returns.
+ */
 XCP_EXTERN int xcp_host_get_log_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI host.get_data_sources(host) -> set:string. */
@@ -3167,28 +4067,49 @@ XCP_EXTERN int xcp_host_get_data_sources(xcp_session *session, xcp_string_set *r
 /** XenAPI host.query_data_source(host, data_source) -> float. */
 XCP_EXTERN int xcp_host_query_data_source(xcp_session *session, double *result, xcp_host host, const char *data_source);
 
-/** XenAPI host.create_new_blob(host, name, mime_type, public=false) -> ref:blob. */
+/**
+ * XenAPI host.create_new_blob(host, name, mime_type, public=false) ->
+ * ref:blob.
+ */
 XCP_EXTERN int xcp_host_create_new_blob(xcp_session *session, xcp_blob *result, xcp_host host, const char *name, const char *mime_type, bool public_);
 
-/** Async.host.create_new_blob: starts the call and returns its task in *task. */
+/**
+ * Async.host.create_new_blob: starts the call and returns its task in *task;
+ * the task's result is what xcp_host_create_new_blob returns.
+ */
 XCP_EXTERN int xcp_host_create_new_blob_async(xcp_session *session, xcp_task *task, xcp_host host, const char *name, const char *mime_type, bool public_);
 
-/** XenAPI host_metrics.get_record(self) -> record:host_metrics. Fills *result with the object's record. */
+/**
+ * XenAPI host_metrics.get_record(self) -> record:host_metrics. Fills *result
+ * with the object's record.
+ */
 XCP_EXTERN int xcp_host_metrics_get_record(xcp_session *session, xcp_host_metrics_record *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_by_uuid(uuid) -> ref:host_metrics. UUID_INVALID when no object has it. */
+/**
+ * XenAPI host_metrics.get_by_uuid(uuid) -> ref:host_metrics. UUID_INVALID
+ * when no object has it.
+ */
 XCP_EXTERN int xcp_host_metrics_get_by_uuid(xcp_session *session, xcp_host_metrics *result, const char *uuid);
 
-/** XenAPI host_metrics.get_all() -> set:ref:host_metrics. All objects of the class. */
+/**
+ * XenAPI host_metrics.get_all() -> set:ref:host_metrics. All objects of the
+ * class.
+ */
 XCP_EXTERN int xcp_host_metrics_get_all(xcp_session *session, xcp_host_metrics_set *result);
 
-/** XenAPI host_metrics.get_all_records() -> map:ref:host_metrics:record:host_metrics. All objects with their records. */
+/**
+ * XenAPI host_metrics.get_all_records() ->
+ * map:ref:host_metrics:record:host_metrics. All objects with their records.
+ */
 XCP_EXTERN int xcp_host_metrics_get_all_records(xcp_session *session, xcp_host_metrics_record_map *result);
 
 /** XenAPI host_metrics.get_all_where(expr) -> set:ref:host_metrics. */
 XCP_EXTERN int xcp_host_metrics_get_all_where(xcp_session *session, xcp_host_metrics_set *result, const char *expr);
 
-/** XenAPI host_metrics.get_all_records_where(expr) -> map:ref:host_metrics:record:host_metrics. */
+/**
+ * XenAPI host_metrics.get_all_records_where(expr) ->
+ * map:ref:host_metrics:record:host_metrics.
+ */
 XCP_EXTERN int xcp_host_metrics_get_all_records_where(xcp_session *session, xcp_host_metrics_record_map *result, const char *expr);
 
 /** XenAPI host_metrics.get_uuid(self) -> string. Reads one field. */
@@ -3197,16 +4118,25 @@ XCP_EXTERN int xcp_host_metrics_get_uuid(xcp_session *session, char * *result, x
 /** XenAPI host_metrics.get_memory_total(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_metrics_get_memory_total(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_memory_free(self) -> int. Reads one field. */
+/**
+ * XenAPI host_metrics.get_memory_free(self) -> int. Reads one field.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
+ */
 XCP_EXTERN int xcp_host_metrics_get_memory_free(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
 /** XenAPI host_metrics.get_live(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_metrics_get_live(xcp_session *session, bool *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_last_updated(self) -> datetime. Reads one field. */
+/**
+ * XenAPI host_metrics.get_last_updated(self) -> datetime. Reads one field.
+ */
 XCP_EXTERN int xcp_host_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host_metrics.get_other_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_host_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_metrics self);
 
 /** XenAPI host_metrics.set_other_config(self, value). Writes one field. */
@@ -3218,22 +4148,36 @@ XCP_EXTERN int xcp_host_metrics_add_to_other_config(xcp_session *session, xcp_ho
 /** XenAPI host_metrics.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_host_metrics_remove_from_other_config(xcp_session *session, xcp_host_metrics self, const char *key);
 
-/** XenAPI host_cpu.get_record(self) -> record:host_cpu. Fills *result with the object's record. */
+/**
+ * XenAPI host_cpu.get_record(self) -> record:host_cpu. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_host_cpu_get_record(xcp_session *session, xcp_host_cpu_record *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_by_uuid(uuid) -> ref:host_cpu. UUID_INVALID when no object has it. */
+/**
+ * XenAPI host_cpu.get_by_uuid(uuid) -> ref:host_cpu. UUID_INVALID when no
+ * object has it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_by_uuid(xcp_session *session, xcp_host_cpu *result, const char *uuid);
 
-/** XenAPI host_cpu.get_all() -> set:ref:host_cpu. All objects of the class. */
+/**
+ * XenAPI host_cpu.get_all() -> set:ref:host_cpu. All objects of the class.
+ */
 XCP_EXTERN int xcp_host_cpu_get_all(xcp_session *session, xcp_host_cpu_set *result);
 
-/** XenAPI host_cpu.get_all_records() -> map:ref:host_cpu:record:host_cpu. All objects with their records. */
+/**
+ * XenAPI host_cpu.get_all_records() -> map:ref:host_cpu:record:host_cpu. All
+ * objects with their records.
+ */
 XCP_EXTERN int xcp_host_cpu_get_all_records(xcp_session *session, xcp_host_cpu_record_map *result);
 
 /** XenAPI host_cpu.get_all_where(expr) -> set:ref:host_cpu. */
 XCP_EXTERN int xcp_host_cpu_get_all_where(xcp_session *session, xcp_host_cpu_set *result, const char *expr);
 
-/** XenAPI host_cpu.get_all_records_where(expr) -> map:ref:host_cpu:record:host_cpu. */
+/**
+ * XenAPI host_cpu.get_all_records_where(expr) ->
+ * map:ref:host_cpu:record:host_cpu.
+ */
 XCP_EXTERN int xcp_host_cpu_get_all_records_where(xcp_session *session, xcp_host_cpu_record_map *result, const char *expr);
 
 /** XenAPI host_cpu.get_uuid(self) -> string. Reads one field. */
@@ -3263,7 +4207,10 @@ XCP_EXTERN int xcp_host_cpu_get_features(xcp_session *session, char * *result, x
 /** XenAPI host_cpu.get_utilisation(self) -> float. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_utilisation(xcp_session *session, double *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_other_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_host_cpu_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_cpu self);
 
 /** XenAPI host_cpu.set_other_config(self, value). Writes one field. */
@@ -3284,10 +4231,15 @@ XCP_EXTERN int xcp_host_cpu_get_model(xcp_session *session, int64_t *result, xcp
 /** XenAPI host_cpu.get_stepping(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_stepping(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI VM.get_record(self) -> record:VM. Fills *result with the object's record. */
+/**
+ * XenAPI VM.get_record(self) -> record:VM. Fills *result with the object's
+ * record.
+ */
 XCP_EXTERN int xcp_vm_get_record(xcp_session *session, xcp_vm_record *result, xcp_vm self);
 
-/** XenAPI VM.get_by_uuid(uuid) -> ref:VM. UUID_INVALID when no object has it. */
+/**
+ * XenAPI VM.get_by_uuid(uuid) -> ref:VM. UUID_INVALID when no object has it.
+ */
 XCP_EXTERN int xcp_vm_get_by_uuid(xcp_session *session, xcp_vm *result, const char *uuid);
 
 /** XenAPI VM.get_by_name_label(label) -> set:ref:VM. */
@@ -3296,7 +4248,10 @@ XCP_EXTERN int xcp_vm_get_by_name_label(xcp_session *session, xcp_vm_set *result
 /** XenAPI VM.get_all() -> set:ref:VM. All objects of the class. */
 XCP_EXTERN int xcp_vm_get_all(xcp_session *session, xcp_vm_set *result);
 
-/** XenAPI VM.get_all_records() -> map:ref:VM:record:VM. All objects with their records. */
+/**
+ * XenAPI VM.get_all_records() -> map:ref:VM:record:VM. All objects with their
+ * records.
+ */
 XCP_EXTERN int xcp_vm_get_all_records(xcp_session *session, xcp_vm_record_map *result);
 
 /** XenAPI VM.get_all_where(expr) -> set:ref:VM. */
@@ -3308,10 +4263,16 @@ XCP_EXTERN int xcp_vm_get_all_records_where(xcp_session *session, xcp_vm_record_
 /** XenAPI VM.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_uuid(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_allowed_operations(self) -> set:vm_operations. Reads one field. */
+/**
+ * XenAPI VM.get_allowed_operations(self) -> set:vm_operations. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_get_allowed_operations(xcp_session *session, xcp_vm_operations_set *result, xcp_vm self);
 
-/** XenAPI VM.get_current_operations(self) -> map:string:vm_operations. Reads one field. */
+/**
+ * XenAPI VM.get_current_operations(self) -> map:string:vm_operations. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_vm_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
 /** XenAPI VM.get_name_label(self) -> string. Reads one field. */
@@ -3386,25 +4347,37 @@ XCP_EXTERN int xcp_vm_get_VCPUs_max(xcp_session *session, int64_t *result, xcp_v
 /** XenAPI VM.get_VCPUs_at_startup(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_VCPUs_at_startup(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_actions_after_softreboot(self) -> on_softreboot_behavior. Reads one field. */
+/**
+ * XenAPI VM.get_actions_after_softreboot(self) -> on_softreboot_behavior.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_vm_get_actions_after_softreboot(xcp_session *session, enum xcp_on_softreboot_behavior *result, xcp_vm self);
 
 /** XenAPI VM.set_actions_after_softreboot(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_actions_after_softreboot(xcp_session *session, xcp_vm self, enum xcp_on_softreboot_behavior value);
 
-/** XenAPI VM.get_actions_after_shutdown(self) -> on_normal_exit. Reads one field. */
+/**
+ * XenAPI VM.get_actions_after_shutdown(self) -> on_normal_exit. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_get_actions_after_shutdown(xcp_session *session, enum xcp_on_normal_exit *result, xcp_vm self);
 
 /** XenAPI VM.set_actions_after_shutdown(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_actions_after_shutdown(xcp_session *session, xcp_vm self, enum xcp_on_normal_exit value);
 
-/** XenAPI VM.get_actions_after_reboot(self) -> on_normal_exit. Reads one field. */
+/**
+ * XenAPI VM.get_actions_after_reboot(self) -> on_normal_exit. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_get_actions_after_reboot(xcp_session *session, enum xcp_on_normal_exit *result, xcp_vm self);
 
 /** XenAPI VM.set_actions_after_reboot(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_actions_after_reboot(xcp_session *session, xcp_vm self, enum xcp_on_normal_exit value);
 
-/** XenAPI VM.get_actions_after_crash(self) -> on_crash_behaviour. Reads one field. */
+/**
+ * XenAPI VM.get_actions_after_crash(self) -> on_crash_behaviour. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_get_actions_after_crash(xcp_session *session, enum xcp_on_crash_behaviour *result, xcp_vm self);
 
 /** XenAPI VM.get_consoles(self) -> set:ref:console. Reads one field. */
@@ -3455,10 +4428,16 @@ XCP_EXTERN int xcp_vm_get_PV_legacy_args(xcp_session *session, char * *result, x
 /** XenAPI VM.set_PV_legacy_args(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_PV_legacy_args(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_HVM_boot_policy(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_HVM_boot_policy(self) -> string. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_vm_get_HVM_boot_policy(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_HVM_boot_params(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_HVM_boot_params(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_vm_get_HVM_boot_params(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
 /** XenAPI VM.set_HVM_boot_params(self, value). Writes one field. */
@@ -3482,10 +4461,18 @@ XCP_EXTERN int xcp_vm_add_to_platform(xcp_session *session, xcp_vm self, const c
 /** XenAPI VM.remove_from_platform(self, key). */
 XCP_EXTERN int xcp_vm_remove_from_platform(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.get_PCI_bus(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PCI_bus(self) -> string. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_vm_get_PCI_bus(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PCI_bus(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PCI_bus(self, value). Writes one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_vm_set_PCI_bus(xcp_session *session, xcp_vm self, const char *value);
 
 /** XenAPI VM.get_other_config(self) -> map:string:string. Reads one field. */
@@ -3509,7 +4496,9 @@ XCP_EXTERN int xcp_vm_get_is_control_domain(xcp_session *session, bool *result, 
 /** XenAPI VM.get_metrics(self) -> ref:VM_metrics. Reads one field. */
 XCP_EXTERN int xcp_vm_get_metrics(xcp_session *session, xcp_vm_metrics *result, xcp_vm self);
 
-/** XenAPI VM.get_guest_metrics(self) -> ref:VM_guest_metrics. Reads one field. */
+/**
+ * XenAPI VM.get_guest_metrics(self) -> ref:VM_guest_metrics. Reads one field.
+ */
 XCP_EXTERN int xcp_vm_get_guest_metrics(xcp_session *session, xcp_vm_guest_metrics *result, xcp_vm self);
 
 /** XenAPI VM.get_recommendations(self) -> string. Reads one field. */
@@ -3518,7 +4507,9 @@ XCP_EXTERN int xcp_vm_get_recommendations(xcp_session *session, char * *result, 
 /** XenAPI VM.set_recommendations(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_recommendations(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_xenstore_data(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_xenstore_data(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_vm_get_xenstore_data(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
 /** XenAPI VM.set_xenstore_data(self, value). Writes one field. */
@@ -3557,7 +4548,10 @@ XCP_EXTERN int xcp_vm_add_tags(xcp_session *session, xcp_vm self, const char *va
 /** XenAPI VM.remove_tags(self, value). */
 XCP_EXTERN int xcp_vm_remove_tags(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_blocked_operations(self) -> map:vm_operations:string. Reads one field. */
+/**
+ * XenAPI VM.get_blocked_operations(self) -> map:vm_operations:string. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_vm_get_blocked_operations(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
 /** XenAPI VM.set_blocked_operations(self, value). Writes one field. */
@@ -3617,16 +4611,26 @@ XCP_EXTERN int xcp_vm_get_NVRAM(xcp_session *session, xcp_string_map *result, xc
 /** XenAPI VM.get_groups(self) -> set:ref:VM_group. Reads one field. */
 XCP_EXTERN int xcp_vm_get_groups(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_secureboot_certificates_state(self) -> vm_secureboot_certificates_state. Reads one field. */
+/**
+ * XenAPI VM.get_secureboot_certificates_state(self) ->
+ * vm_secureboot_certificates_state. Reads one field.
+ */
 XCP_EXTERN int xcp_vm_get_secureboot_certificates_state(xcp_session *session, enum xcp_vm_secureboot_certificates_state *result, xcp_vm self);
 
-/** XenAPI VM.get_scheduled_to_be_resident_on(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI VM.get_scheduled_to_be_resident_on(self) -> ref:host. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_get_scheduled_to_be_resident_on(xcp_session *session, xcp_host *result, xcp_vm self);
 
 /** XenAPI VM.get_memory_overhead(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_memory_overhead(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_memory_target(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_target(self) -> int. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_vm_get_memory_target(xcp_session *session, int64_t *result, xcp_vm self);
 
 /** XenAPI VM.get_VUSBs(self) -> set:ref:VUSB. Reads one field. */
@@ -3641,22 +4645,33 @@ XCP_EXTERN int xcp_vm_get_HVM_shadow_multiplier(xcp_session *session, double *re
 /** XenAPI VM.get_domarch(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_domarch(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_last_boot_CPU_flags(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_last_boot_CPU_flags(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_get_last_boot_CPU_flags(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
 /** XenAPI VM.get_last_booted_record(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_last_booted_record(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_ha_always_run(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_ha_always_run(self) -> bool. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_vm_get_ha_always_run(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_transportable_snapshot_id(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_transportable_snapshot_id(self) -> string. Reads one field.
+ */
 XCP_EXTERN int xcp_vm_get_transportable_snapshot_id(xcp_session *session, char * *result, xcp_vm self);
 
 /** XenAPI VM.get_blobs(self) -> map:string:ref:blob. Reads one field. */
 XCP_EXTERN int xcp_vm_get_blobs(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshot_info(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_snapshot_info(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_vm_get_snapshot_info(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
 /** XenAPI VM.get_snapshot_metadata(self) -> string. Reads one field. */
@@ -3665,10 +4680,18 @@ XCP_EXTERN int xcp_vm_get_snapshot_metadata(xcp_session *session, char * *result
 /** XenAPI VM.get_children(self) -> set:ref:VM. Reads one field. */
 XCP_EXTERN int xcp_vm_get_children(xcp_session *session, xcp_vm_set *result, xcp_vm self);
 
-/** XenAPI VM.get_protection_policy(self) -> ref:VMPP. Reads one field. */
+/**
+ * XenAPI VM.get_protection_policy(self) -> ref:VMPP. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_vm_get_protection_policy(xcp_session *session, xcp_ref *result, xcp_vm self);
 
-/** XenAPI VM.get_is_snapshot_from_vmpp(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_snapshot_from_vmpp(self) -> bool. Reads one field.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
+ */
 XCP_EXTERN int xcp_vm_get_is_snapshot_from_vmpp(xcp_session *session, bool *result, xcp_vm self);
 
 /** XenAPI VM.get_snapshot_schedule(self) -> ref:VMSS. Reads one field. */
@@ -3689,217 +4712,350 @@ XCP_EXTERN int xcp_vm_get_version(xcp_session *session, int64_t *result, xcp_vm 
 /** XenAPI VM.get_generation_id(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_generation_id(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_pending_guidances(self) -> set:update_guidances. Reads one field. */
+/**
+ * XenAPI VM.get_pending_guidances(self) -> set:update_guidances. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_get_pending_guidances(xcp_session *session, xcp_update_guidances_set *result, xcp_vm self);
 
-/** XenAPI VM.get_pending_guidances_recommended(self) -> set:update_guidances. Reads one field. */
+/**
+ * XenAPI VM.get_pending_guidances_recommended(self) -> set:update_guidances.
+ * Reads one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_vm_get_pending_guidances_recommended(xcp_session *session, xcp_update_guidances_set *result, xcp_vm self);
 
-/** XenAPI VM.get_pending_guidances_full(self) -> set:update_guidances. Reads one field. */
+/**
+ * XenAPI VM.get_pending_guidances_full(self) -> set:update_guidances. Reads
+ * one field.
+ *
+ * Prototype in XenAPI: its meaning may still change.
+ */
 XCP_EXTERN int xcp_vm_get_pending_guidances_full(xcp_session *session, xcp_update_guidances_set *result, xcp_vm self);
 
-/** XenAPI VM.create(args) -> ref:VM. Creates an object from the record's constructor fields. */
+/**
+ * XenAPI VM.create(args) -> ref:VM. Creates an object from the record's
+ * constructor fields.
+ */
 XCP_EXTERN int xcp_vm_create(xcp_session *session, xcp_vm *result, const xcp_vm_record *args);
 
-/** Async.VM.create: starts the call and returns its task in *task. */
+/**
+ * Async.VM.create: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_create returns.
+ */
 XCP_EXTERN int xcp_vm_create_async(xcp_session *session, xcp_task *task, const xcp_vm_record *args);
 
 /** XenAPI VM.destroy(self). Destroys the object. */
 XCP_EXTERN int xcp_vm_destroy(xcp_session *session, xcp_vm self);
 
-/** Async.VM.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.VM.destroy: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_destroy returns.
+ */
 XCP_EXTERN int xcp_vm_destroy_async(xcp_session *session, xcp_task *task, xcp_vm self);
 
 /** XenAPI VM.start(vm, start_paused, force). */
 XCP_EXTERN int xcp_vm_start(xcp_session *session, xcp_vm vm, bool start_paused, bool force);
 
-/** Async.VM.start: starts the call and returns its task in *task. */
+/**
+ * Async.VM.start: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_start returns.
+ */
 XCP_EXTERN int xcp_vm_start_async(xcp_session *session, xcp_task *task, xcp_vm vm, bool start_paused, bool force);
 
 /** XenAPI VM.start_on(vm, host, start_paused, force). */
 XCP_EXTERN int xcp_vm_start_on(xcp_session *session, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
-/** Async.VM.start_on: starts the call and returns its task in *task. */
+/**
+ * Async.VM.start_on: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_start_on returns.
+ */
 XCP_EXTERN int xcp_vm_start_on_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
 /** XenAPI VM.shutdown(vm). */
 XCP_EXTERN int xcp_vm_shutdown(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.shutdown: starts the call and returns its task in *task. */
+/**
+ * Async.VM.shutdown: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_shutdown returns.
+ */
 XCP_EXTERN int xcp_vm_shutdown_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.clean_shutdown(vm). */
+/**
+ * XenAPI VM.clean_shutdown(vm).
+ *
+ * Asks the guest to shut itself down (through the PV control interface, or
+ * ACPI for an HVM guest without PV drivers) and waits until its domain is
+ * gone; the VM is then Halted. Only a Running VM can be shut down cleanly.
+ *
+ * @param vm The VM to shut down.
+ *
+ * Errors: VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_LACKS_FEATURE, VM_IS_TEMPLATE,
+ * TASK_CANCELLED.
+ */
 XCP_EXTERN int xcp_vm_clean_shutdown(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.clean_shutdown: starts the call and returns its task in *task. */
+/**
+ * Async.VM.clean_shutdown: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_clean_shutdown returns.
+ */
 XCP_EXTERN int xcp_vm_clean_shutdown_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.hard_shutdown(vm). */
 XCP_EXTERN int xcp_vm_hard_shutdown(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.hard_shutdown: starts the call and returns its task in *task. */
+/**
+ * Async.VM.hard_shutdown: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_hard_shutdown returns.
+ */
 XCP_EXTERN int xcp_vm_hard_shutdown_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.clean_reboot(vm). */
 XCP_EXTERN int xcp_vm_clean_reboot(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.clean_reboot: starts the call and returns its task in *task. */
+/**
+ * Async.VM.clean_reboot: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_clean_reboot returns.
+ */
 XCP_EXTERN int xcp_vm_clean_reboot_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.hard_reboot(vm). */
 XCP_EXTERN int xcp_vm_hard_reboot(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.hard_reboot: starts the call and returns its task in *task. */
+/**
+ * Async.VM.hard_reboot: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_hard_reboot returns.
+ */
 XCP_EXTERN int xcp_vm_hard_reboot_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.suspend(vm). */
 XCP_EXTERN int xcp_vm_suspend(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.suspend: starts the call and returns its task in *task. */
+/**
+ * Async.VM.suspend: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_suspend returns.
+ */
 XCP_EXTERN int xcp_vm_suspend_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.resume(vm, start_paused, force). */
 XCP_EXTERN int xcp_vm_resume(xcp_session *session, xcp_vm vm, bool start_paused, bool force);
 
-/** Async.VM.resume: starts the call and returns its task in *task. */
+/**
+ * Async.VM.resume: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_resume returns.
+ */
 XCP_EXTERN int xcp_vm_resume_async(xcp_session *session, xcp_task *task, xcp_vm vm, bool start_paused, bool force);
 
 /** XenAPI VM.resume_on(vm, host, start_paused, force). */
 XCP_EXTERN int xcp_vm_resume_on(xcp_session *session, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
-/** Async.VM.resume_on: starts the call and returns its task in *task. */
+/**
+ * Async.VM.resume_on: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_resume_on returns.
+ */
 XCP_EXTERN int xcp_vm_resume_on_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
 /** XenAPI VM.pause(vm). */
 XCP_EXTERN int xcp_vm_pause(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.pause: starts the call and returns its task in *task. */
+/**
+ * Async.VM.pause: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_pause returns.
+ */
 XCP_EXTERN int xcp_vm_pause_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.unpause(vm). */
 XCP_EXTERN int xcp_vm_unpause(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.unpause: starts the call and returns its task in *task. */
+/**
+ * Async.VM.unpause: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_unpause returns.
+ */
 XCP_EXTERN int xcp_vm_unpause_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.power_state_reset(vm). */
 XCP_EXTERN int xcp_vm_power_state_reset(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.power_state_reset: starts the call and returns its task in *task. */
+/**
+ * Async.VM.power_state_reset: starts the call and returns its task in *task;
+ * the task's result is what xcp_vm_power_state_reset returns.
+ */
 XCP_EXTERN int xcp_vm_power_state_reset_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.clone(vm, new_name) -> ref:VM. */
 XCP_EXTERN int xcp_vm_clone(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
-/** Async.VM.clone: starts the call and returns its task in *task. */
+/**
+ * Async.VM.clone: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_clone returns.
+ */
 XCP_EXTERN int xcp_vm_clone_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
 /** XenAPI VM.copy(vm, new_name, sr) -> ref:VM. */
 XCP_EXTERN int xcp_vm_copy(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name, xcp_sr sr);
 
-/** Async.VM.copy: starts the call and returns its task in *task. */
+/**
+ * Async.VM.copy: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_copy returns.
+ */
 XCP_EXTERN int xcp_vm_copy_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name, xcp_sr sr);
 
 /** XenAPI VM.snapshot(vm, new_name, ignore_vdis=[]) -> ref:VM. */
 XCP_EXTERN int xcp_vm_snapshot(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name, const xcp_vdi_set *ignore_vdis);
 
-/** Async.VM.snapshot: starts the call and returns its task in *task. */
+/**
+ * Async.VM.snapshot: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_snapshot returns.
+ */
 XCP_EXTERN int xcp_vm_snapshot_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name, const xcp_vdi_set *ignore_vdis);
 
 /** XenAPI VM.snapshot_with_quiesce(vm, new_name) -> ref:VM. */
 XCP_EXTERN int xcp_vm_snapshot_with_quiesce(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
-/** Async.VM.snapshot_with_quiesce: starts the call and returns its task in *task. */
+/**
+ * Async.VM.snapshot_with_quiesce: starts the call and returns its task in
+ * *task; the task's result is what xcp_vm_snapshot_with_quiesce returns.
+ */
 XCP_EXTERN int xcp_vm_snapshot_with_quiesce_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
 /** XenAPI VM.checkpoint(vm, new_name) -> ref:VM. */
 XCP_EXTERN int xcp_vm_checkpoint(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
-/** Async.VM.checkpoint: starts the call and returns its task in *task. */
+/**
+ * Async.VM.checkpoint: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_checkpoint returns.
+ */
 XCP_EXTERN int xcp_vm_checkpoint_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
 /** XenAPI VM.revert(snapshot). */
 XCP_EXTERN int xcp_vm_revert(xcp_session *session, xcp_vm snapshot);
 
-/** Async.VM.revert: starts the call and returns its task in *task. */
+/**
+ * Async.VM.revert: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_revert returns.
+ */
 XCP_EXTERN int xcp_vm_revert_async(xcp_session *session, xcp_task *task, xcp_vm snapshot);
 
 /** XenAPI VM.provision(vm). */
 XCP_EXTERN int xcp_vm_provision(xcp_session *session, xcp_vm vm);
 
-/** Async.VM.provision: starts the call and returns its task in *task. */
+/**
+ * Async.VM.provision: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_provision returns.
+ */
 XCP_EXTERN int xcp_vm_provision_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.pool_migrate(vm, host, options). */
 XCP_EXTERN int xcp_vm_pool_migrate(xcp_session *session, xcp_vm vm, xcp_host host, const xcp_string_map *options);
 
-/** Async.VM.pool_migrate: starts the call and returns its task in *task. */
+/**
+ * Async.VM.pool_migrate: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_pool_migrate returns.
+ */
 XCP_EXTERN int xcp_vm_pool_migrate_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, const xcp_string_map *options);
 
 /** XenAPI VM.assert_can_boot_here(self, host). */
 XCP_EXTERN int xcp_vm_assert_can_boot_here(xcp_session *session, xcp_vm self, xcp_host host);
 
-/** Async.VM.assert_can_boot_here: starts the call and returns its task in *task. */
+/**
+ * Async.VM.assert_can_boot_here: starts the call and returns its task in
+ * *task; the task's result is what xcp_vm_assert_can_boot_here returns.
+ */
 XCP_EXTERN int xcp_vm_assert_can_boot_here_async(xcp_session *session, xcp_task *task, xcp_vm self, xcp_host host);
 
 /** XenAPI VM.get_possible_hosts(vm) -> set:ref:host. */
 XCP_EXTERN int xcp_vm_get_possible_hosts(xcp_session *session, xcp_host_set *result, xcp_vm vm);
 
-/** Async.VM.get_possible_hosts: starts the call and returns its task in *task. */
+/**
+ * Async.VM.get_possible_hosts: starts the call and returns its task in *task;
+ * the task's result is what xcp_vm_get_possible_hosts returns.
+ */
 XCP_EXTERN int xcp_vm_get_possible_hosts_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.assert_operation_valid(self, op). */
 XCP_EXTERN int xcp_vm_assert_operation_valid(xcp_session *session, xcp_vm self, enum xcp_vm_operations op);
 
-/** Async.VM.assert_operation_valid: starts the call and returns its task in *task. */
+/**
+ * Async.VM.assert_operation_valid: starts the call and returns its task in
+ * *task; the task's result is what xcp_vm_assert_operation_valid returns.
+ */
 XCP_EXTERN int xcp_vm_assert_operation_valid_async(xcp_session *session, xcp_task *task, xcp_vm self, enum xcp_vm_operations op);
 
 /** XenAPI VM.update_allowed_operations(self). */
 XCP_EXTERN int xcp_vm_update_allowed_operations(xcp_session *session, xcp_vm self);
 
-/** Async.VM.update_allowed_operations: starts the call and returns its task in *task. */
+/**
+ * Async.VM.update_allowed_operations: starts the call and returns its task in
+ * *task; the task's result is what xcp_vm_update_allowed_operations returns.
+ */
 XCP_EXTERN int xcp_vm_update_allowed_operations_async(xcp_session *session, xcp_task *task, xcp_vm self);
 
 /** XenAPI VM.send_sysrq(vm, key). */
 XCP_EXTERN int xcp_vm_send_sysrq(xcp_session *session, xcp_vm vm, const char *key);
 
-/** Async.VM.send_sysrq: starts the call and returns its task in *task. */
+/**
+ * Async.VM.send_sysrq: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_send_sysrq returns.
+ */
 XCP_EXTERN int xcp_vm_send_sysrq_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *key);
 
 /** XenAPI VM.send_trigger(vm, trigger). */
 XCP_EXTERN int xcp_vm_send_trigger(xcp_session *session, xcp_vm vm, const char *trigger);
 
-/** Async.VM.send_trigger: starts the call and returns its task in *task. */
+/**
+ * Async.VM.send_trigger: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_send_trigger returns.
+ */
 XCP_EXTERN int xcp_vm_send_trigger_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *trigger);
 
 /** XenAPI VM.call_plugin(vm, plugin, fn, args) -> string. */
 XCP_EXTERN int xcp_vm_call_plugin(xcp_session *session, char * *result, xcp_vm vm, const char *plugin, const char *fn, const xcp_string_map *args);
 
-/** Async.VM.call_plugin: starts the call and returns its task in *task. */
+/**
+ * Async.VM.call_plugin: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_call_plugin returns.
+ */
 XCP_EXTERN int xcp_vm_call_plugin_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *plugin, const char *fn, const xcp_string_map *args);
 
 /** XenAPI VM.set_memory_dynamic_range(self, min, max). */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_range(xcp_session *session, xcp_vm self, int64_t min, int64_t max);
 
-/** Async.VM.set_memory_dynamic_range: starts the call and returns its task in *task. */
+/**
+ * Async.VM.set_memory_dynamic_range: starts the call and returns its task in
+ * *task; the task's result is what xcp_vm_set_memory_dynamic_range returns.
+ */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_range_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t min, int64_t max);
 
 /** XenAPI VM.set_memory_static_range(self, min, max). */
 XCP_EXTERN int xcp_vm_set_memory_static_range(xcp_session *session, xcp_vm self, int64_t min, int64_t max);
 
-/** Async.VM.set_memory_static_range: starts the call and returns its task in *task. */
+/**
+ * Async.VM.set_memory_static_range: starts the call and returns its task in
+ * *task; the task's result is what xcp_vm_set_memory_static_range returns.
+ */
 XCP_EXTERN int xcp_vm_set_memory_static_range_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t min, int64_t max);
 
-/** XenAPI VM.set_memory_limits(self, static_min, static_max, dynamic_min, dynamic_max). */
+/**
+ * XenAPI VM.set_memory_limits(self, static_min, static_max, dynamic_min,
+ * dynamic_max).
+ */
 XCP_EXTERN int xcp_vm_set_memory_limits(xcp_session *session, xcp_vm self, int64_t static_min, int64_t static_max, int64_t dynamic_min, int64_t dynamic_max);
 
-/** Async.VM.set_memory_limits: starts the call and returns its task in *task. */
+/**
+ * Async.VM.set_memory_limits: starts the call and returns its task in *task;
+ * the task's result is what xcp_vm_set_memory_limits returns.
+ */
 XCP_EXTERN int xcp_vm_set_memory_limits_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t static_min, int64_t static_max, int64_t dynamic_min, int64_t dynamic_max);
 
 /** XenAPI VM.set_memory(self, value). */
 XCP_EXTERN int xcp_vm_set_memory(xcp_session *session, xcp_vm self, int64_t value);
 
-/** Async.VM.set_memory: starts the call and returns its task in *task. */
+/**
+ * Async.VM.set_memory: starts the call and returns its task in *task; the
+ * task's result is what xcp_vm_set_memory returns.
+ */
 XCP_EXTERN int xcp_vm_set_memory_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t value);
 
 /** XenAPI VM.set_memory_static_max(self, value). */
@@ -3923,13 +5079,19 @@ XCP_EXTERN int xcp_vm_set_VCPUs_at_startup(xcp_session *session, xcp_vm self, in
 /** XenAPI VM.set_VCPUs_number_live(self, nvcpu). */
 XCP_EXTERN int xcp_vm_set_VCPUs_number_live(xcp_session *session, xcp_vm self, int64_t nvcpu);
 
-/** Async.VM.set_VCPUs_number_live: starts the call and returns its task in *task. */
+/**
+ * Async.VM.set_VCPUs_number_live: starts the call and returns its task in
+ * *task; the task's result is what xcp_vm_set_VCPUs_number_live returns.
+ */
 XCP_EXTERN int xcp_vm_set_VCPUs_number_live_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t nvcpu);
 
 /** XenAPI VM.add_to_VCPUs_params_live(self, key, value). */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** Async.VM.add_to_VCPUs_params_live: starts the call and returns its task in *task. */
+/**
+ * Async.VM.add_to_VCPUs_params_live: starts the call and returns its task in
+ * *task; the task's result is what xcp_vm_add_to_VCPUs_params_live returns.
+ */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live_async(xcp_session *session, xcp_task *task, xcp_vm self, const char *key, const char *value);
 
 /** XenAPI VM.set_HVM_shadow_multiplier(self, value). */
@@ -3938,7 +5100,11 @@ XCP_EXTERN int xcp_vm_set_HVM_shadow_multiplier(xcp_session *session, xcp_vm sel
 /** XenAPI VM.set_shadow_multiplier_live(self, multiplier). */
 XCP_EXTERN int xcp_vm_set_shadow_multiplier_live(xcp_session *session, xcp_vm self, double multiplier);
 
-/** Async.VM.set_shadow_multiplier_live: starts the call and returns its task in *task. */
+/**
+ * Async.VM.set_shadow_multiplier_live: starts the call and returns its task
+ * in *task; the task's result is what xcp_vm_set_shadow_multiplier_live
+ * returns.
+ */
 XCP_EXTERN int xcp_vm_set_shadow_multiplier_live_async(xcp_session *session, xcp_task *task, xcp_vm self, double multiplier);
 
 /** XenAPI VM.set_HVM_boot_policy(self, value). */
@@ -3977,7 +5143,10 @@ XCP_EXTERN int xcp_vm_set_bios_strings(xcp_session *session, xcp_vm self, const 
 /** XenAPI VM.copy_bios_strings(vm, host). */
 XCP_EXTERN int xcp_vm_copy_bios_strings(xcp_session *session, xcp_vm vm, xcp_host host);
 
-/** Async.VM.copy_bios_strings: starts the call and returns its task in *task. */
+/**
+ * Async.VM.copy_bios_strings: starts the call and returns its task in *task;
+ * the task's result is what xcp_vm_copy_bios_strings returns.
+ */
 XCP_EXTERN int xcp_vm_copy_bios_strings_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host);
 
 /** XenAPI VM.set_NVRAM(self, value). */
@@ -3992,7 +5161,10 @@ XCP_EXTERN int xcp_vm_remove_from_NVRAM(xcp_session *session, xcp_vm self, const
 /** XenAPI VM.compute_memory_overhead(vm) -> int. */
 XCP_EXTERN int xcp_vm_compute_memory_overhead(xcp_session *session, int64_t *result, xcp_vm vm);
 
-/** Async.VM.compute_memory_overhead: starts the call and returns its task in *task. */
+/**
+ * Async.VM.compute_memory_overhead: starts the call and returns its task in
+ * *task; the task's result is what xcp_vm_compute_memory_overhead returns.
+ */
 XCP_EXTERN int xcp_vm_compute_memory_overhead_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
 /** XenAPI VM.maximise_memory(self, total, approximate) -> int. */
@@ -4010,34 +5182,57 @@ XCP_EXTERN int xcp_vm_get_data_sources(xcp_session *session, xcp_string_set *res
 /** XenAPI VM.query_data_source(self, data_source) -> float. */
 XCP_EXTERN int xcp_vm_query_data_source(xcp_session *session, double *result, xcp_vm self, const char *data_source);
 
-/** XenAPI VM.create_new_blob(vm, name, mime_type, public=false) -> ref:blob. */
+/**
+ * XenAPI VM.create_new_blob(vm, name, mime_type, public=false) -> ref:blob.
+ */
 XCP_EXTERN int xcp_vm_create_new_blob(xcp_session *session, xcp_blob *result, xcp_vm vm, const char *name, const char *mime_type, bool public_);
 
-/** Async.VM.create_new_blob: starts the call and returns its task in *task. */
+/**
+ * Async.VM.create_new_blob: starts the call and returns its task in *task;
+ * the task's result is what xcp_vm_create_new_blob returns.
+ */
 XCP_EXTERN int xcp_vm_create_new_blob_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *name, const char *mime_type, bool public_);
 
 /** XenAPI VM.import(url, sr, full_restore, force) -> set:ref:VM. */
 XCP_EXTERN int xcp_vm_import(xcp_session *session, xcp_vm_set *result, const char *url, xcp_sr sr, bool full_restore, bool force);
 
-/** Async.VM.import: starts the call and returns its task in *task. */
+/**
+ * Async.VM.import: starts the call and returns its task in *task; the task's
+ * result is what xcp_vm_import returns.
+ */
 XCP_EXTERN int xcp_vm_import_async(xcp_session *session, xcp_task *task, const char *url, xcp_sr sr, bool full_restore, bool force);
 
-/** XenAPI VM_metrics.get_record(self) -> record:VM_metrics. Fills *result with the object's record. */
+/**
+ * XenAPI VM_metrics.get_record(self) -> record:VM_metrics. Fills *result with
+ * the object's record.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_record(xcp_session *session, xcp_vm_metrics_record *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_by_uuid(uuid) -> ref:VM_metrics. UUID_INVALID when no object has it. */
+/**
+ * XenAPI VM_metrics.get_by_uuid(uuid) -> ref:VM_metrics. UUID_INVALID when no
+ * object has it.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_by_uuid(xcp_session *session, xcp_vm_metrics *result, const char *uuid);
 
-/** XenAPI VM_metrics.get_all() -> set:ref:VM_metrics. All objects of the class. */
+/**
+ * XenAPI VM_metrics.get_all() -> set:ref:VM_metrics. All objects of the
+ * class.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_all(xcp_session *session, xcp_vm_metrics_set *result);
 
-/** XenAPI VM_metrics.get_all_records() -> map:ref:VM_metrics:record:VM_metrics. All objects with their records. */
+/**
+ * XenAPI VM_metrics.get_all_records() ->
+ * map:ref:VM_metrics:record:VM_metrics. All objects with their records.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_all_records(xcp_session *session, xcp_vm_metrics_record_map *result);
 
 /** XenAPI VM_metrics.get_all_where(expr) -> set:ref:VM_metrics. */
 XCP_EXTERN int xcp_vm_metrics_get_all_where(xcp_session *session, xcp_vm_metrics_set *result, const char *expr);
 
-/** XenAPI VM_metrics.get_all_records_where(expr) -> map:ref:VM_metrics:record:VM_metrics. */
+/**
+ * XenAPI VM_metrics.get_all_records_where(expr) ->
+ * map:ref:VM_metrics:record:VM_metrics.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_all_records_where(xcp_session *session, xcp_vm_metrics_record_map *result, const char *expr);
 
 /** XenAPI VM_metrics.get_uuid(self) -> string. Reads one field. */
@@ -4049,7 +5244,12 @@ XCP_EXTERN int xcp_vm_metrics_get_memory_actual(xcp_session *session, int64_t *r
 /** XenAPI VM_metrics.get_VCPUs_number(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_number(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_VCPUs_utilisation(self) -> map:int:float. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_VCPUs_utilisation(self) -> map:int:float. Reads one
+ * field.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_utilisation(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
 /** XenAPI VM_metrics.get_start_time(self) -> datetime. Reads one field. */
@@ -4058,7 +5258,10 @@ XCP_EXTERN int xcp_vm_metrics_get_start_time(xcp_session *session, xcp_datetime 
 /** XenAPI VM_metrics.get_install_time(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_install_time(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_other_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
 /** XenAPI VM_metrics.set_other_config(self, value). Writes one field. */
@@ -4070,7 +5273,10 @@ XCP_EXTERN int xcp_vm_metrics_add_to_other_config(xcp_session *session, xcp_vm_m
 /** XenAPI VM_metrics.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_vm_metrics_remove_from_other_config(xcp_session *session, xcp_vm_metrics self, const char *key);
 
-/** XenAPI VM_metrics.get_current_domain_type(self) -> domain_type. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_current_domain_type(self) -> domain_type. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_current_domain_type(xcp_session *session, enum xcp_domain_type *result, xcp_vm_metrics self);
 
 /** XenAPI VM_metrics.get_numa_optimised(self) -> bool. Reads one field. */
@@ -4079,16 +5285,25 @@ XCP_EXTERN int xcp_vm_metrics_get_numa_optimised(xcp_session *session, bool *res
 /** XenAPI VM_metrics.get_numa_nodes(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_numa_nodes(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_numa_node_memory(self) -> map:int:int. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_numa_node_memory(self) -> map:int:int. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_numa_node_memory(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
 /** XenAPI VM_metrics.get_VCPUs_CPU(self) -> map:int:int. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_CPU(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_VCPUs_params(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_VCPUs_params(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_VCPUs_flags(self) -> map:int:set:string. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_VCPUs_flags(self) -> map:int:set:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_flags(xcp_session *session, xcp_value *result, xcp_vm_metrics self);
 
 /** XenAPI VM_metrics.get_state(self) -> set:string. Reads one field. */
@@ -4106,49 +5321,94 @@ XCP_EXTERN int xcp_vm_metrics_get_nested_virt(xcp_session *session, bool *result
 /** XenAPI VM_metrics.get_nomigrate(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_nomigrate(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/** XenAPI VM_guest_metrics.get_record(self) -> record:VM_guest_metrics. Fills *result with the object's record. */
+/**
+ * XenAPI VM_guest_metrics.get_record(self) -> record:VM_guest_metrics. Fills
+ * *result with the object's record.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_record(xcp_session *session, xcp_vm_guest_metrics_record *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_by_uuid(uuid) -> ref:VM_guest_metrics. UUID_INVALID when no object has it. */
+/**
+ * XenAPI VM_guest_metrics.get_by_uuid(uuid) -> ref:VM_guest_metrics.
+ * UUID_INVALID when no object has it.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_by_uuid(xcp_session *session, xcp_vm_guest_metrics *result, const char *uuid);
 
-/** XenAPI VM_guest_metrics.get_all() -> set:ref:VM_guest_metrics. All objects of the class. */
+/**
+ * XenAPI VM_guest_metrics.get_all() -> set:ref:VM_guest_metrics. All objects
+ * of the class.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_all(xcp_session *session, xcp_vm_guest_metrics_set *result);
 
-/** XenAPI VM_guest_metrics.get_all_records() -> map:ref:VM_guest_metrics:record:VM_guest_metrics. All objects with their records. */
+/**
+ * XenAPI VM_guest_metrics.get_all_records() ->
+ * map:ref:VM_guest_metrics:record:VM_guest_metrics. All objects with their
+ * records.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_all_records(xcp_session *session, xcp_vm_guest_metrics_record_map *result);
 
-/** XenAPI VM_guest_metrics.get_all_where(expr) -> set:ref:VM_guest_metrics. */
+/**
+ * XenAPI VM_guest_metrics.get_all_where(expr) -> set:ref:VM_guest_metrics.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_all_where(xcp_session *session, xcp_vm_guest_metrics_set *result, const char *expr);
 
-/** XenAPI VM_guest_metrics.get_all_records_where(expr) -> map:ref:VM_guest_metrics:record:VM_guest_metrics. */
+/**
+ * XenAPI VM_guest_metrics.get_all_records_where(expr) ->
+ * map:ref:VM_guest_metrics:record:VM_guest_metrics.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_all_records_where(xcp_session *session, xcp_vm_guest_metrics_record_map *result, const char *expr);
 
 /** XenAPI VM_guest_metrics.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_guest_metrics_get_uuid(xcp_session *session, char * *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_os_version(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_os_version(self) -> map:string:string. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_os_version(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_PV_drivers_version(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_PV_drivers_version(self) -> map:string:string.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_version(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_PV_drivers_up_to_date(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_PV_drivers_up_to_date(self) -> bool. Reads one
+ * field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_up_to_date(xcp_session *session, bool *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_memory(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_memory(self) -> map:string:string. Reads one
+ * field.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_memory(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_networks(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_networks(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_networks(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_other(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_other(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_other(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_other_config(self) -> map:string:string. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VM_guest_metrics.set_other_config(self, value). Writes one field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_set_other_config(xcp_session *session, xcp_vm_guest_metrics self, const xcp_string_map *value);
 
 /** XenAPI VM_guest_metrics.add_to_other_config(self, key, value). */
@@ -4160,31 +5420,57 @@ XCP_EXTERN int xcp_vm_guest_metrics_remove_from_other_config(xcp_session *sessio
 /** XenAPI VM_guest_metrics.get_live(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_guest_metrics_get_live(xcp_session *session, bool *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_can_use_hotplug_vbd(self) -> tristate_type. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_can_use_hotplug_vbd(self) -> tristate_type.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_can_use_hotplug_vbd(xcp_session *session, enum xcp_tristate_type *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_PV_drivers_detected(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_PV_drivers_detected(self) -> bool. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_detected(xcp_session *session, bool *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_disks(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_disks(self) -> map:string:string. Reads one
+ * field.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_disks(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_last_updated(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_last_updated(self) -> datetime. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VM_guest_metrics.get_can_use_hotplug_vif(self) -> tristate_type. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_can_use_hotplug_vif(self) -> tristate_type.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_can_use_hotplug_vif(xcp_session *session, enum xcp_tristate_type *result, xcp_vm_guest_metrics self);
 
-/** XenAPI VBD.get_record(self) -> record:VBD. Fills *result with the object's record. */
+/**
+ * XenAPI VBD.get_record(self) -> record:VBD. Fills *result with the object's
+ * record.
+ */
 XCP_EXTERN int xcp_vbd_get_record(xcp_session *session, xcp_vbd_record *result, xcp_vbd self);
 
-/** XenAPI VBD.get_by_uuid(uuid) -> ref:VBD. UUID_INVALID when no object has it. */
+/**
+ * XenAPI VBD.get_by_uuid(uuid) -> ref:VBD. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_vbd_get_by_uuid(xcp_session *session, xcp_vbd *result, const char *uuid);
 
 /** XenAPI VBD.get_all() -> set:ref:VBD. All objects of the class. */
 XCP_EXTERN int xcp_vbd_get_all(xcp_session *session, xcp_vbd_set *result);
 
-/** XenAPI VBD.get_all_records() -> map:ref:VBD:record:VBD. All objects with their records. */
+/**
+ * XenAPI VBD.get_all_records() -> map:ref:VBD:record:VBD. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_vbd_get_all_records(xcp_session *session, xcp_vbd_record_map *result);
 
 /** XenAPI VBD.get_all_where(expr) -> set:ref:VBD. */
@@ -4196,10 +5482,16 @@ XCP_EXTERN int xcp_vbd_get_all_records_where(xcp_session *session, xcp_vbd_recor
 /** XenAPI VBD.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vbd_get_uuid(xcp_session *session, char * *result, xcp_vbd self);
 
-/** XenAPI VBD.get_allowed_operations(self) -> set:vbd_operations. Reads one field. */
+/**
+ * XenAPI VBD.get_allowed_operations(self) -> set:vbd_operations. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vbd_get_allowed_operations(xcp_session *session, xcp_vbd_operations_set *result, xcp_vbd self);
 
-/** XenAPI VBD.get_current_operations(self) -> map:string:vbd_operations. Reads one field. */
+/**
+ * XenAPI VBD.get_current_operations(self) -> map:string:vbd_operations. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_vbd_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
 /** XenAPI VBD.get_VM(self) -> ref:VM. Reads one field. */
@@ -4241,7 +5533,9 @@ XCP_EXTERN int xcp_vbd_set_unpluggable(xcp_session *session, xcp_vbd self, bool 
 /** XenAPI VBD.get_empty(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vbd_get_empty(xcp_session *session, bool *result, xcp_vbd self);
 
-/** XenAPI VBD.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VBD.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_vbd_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
 /** XenAPI VBD.set_other_config(self, value). Writes one field. */
@@ -4262,7 +5556,10 @@ XCP_EXTERN int xcp_vbd_get_qos_algorithm_type(xcp_session *session, char * *resu
 /** XenAPI VBD.set_qos_algorithm_type(self, value). Writes one field. */
 XCP_EXTERN int xcp_vbd_set_qos_algorithm_type(xcp_session *session, xcp_vbd self, const char *value);
 
-/** XenAPI VBD.get_qos_algorithm_params(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VBD.get_qos_algorithm_params(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vbd_get_qos_algorithm_params(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
 /** XenAPI VBD.set_qos_algorithm_params(self, value). Writes one field. */
@@ -4274,7 +5571,11 @@ XCP_EXTERN int xcp_vbd_add_to_qos_algorithm_params(xcp_session *session, xcp_vbd
 /** XenAPI VBD.remove_from_qos_algorithm_params(self, key). */
 XCP_EXTERN int xcp_vbd_remove_from_qos_algorithm_params(xcp_session *session, xcp_vbd self, const char *key);
 
-/** XenAPI VBD.get_metrics(self) -> ref:VBD_metrics. Reads one field. */
+/**
+ * XenAPI VBD.get_metrics(self) -> ref:VBD_metrics. Reads one field.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
+ */
 XCP_EXTERN int xcp_vbd_get_metrics(xcp_session *session, xcp_ref *result, xcp_vbd self);
 
 /** XenAPI VBD.get_storage_lock(self) -> bool. Reads one field. */
@@ -4286,52 +5587,82 @@ XCP_EXTERN int xcp_vbd_get_status_code(xcp_session *session, int64_t *result, xc
 /** XenAPI VBD.get_status_detail(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vbd_get_status_detail(xcp_session *session, char * *result, xcp_vbd self);
 
-/** XenAPI VBD.get_runtime_properties(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VBD.get_runtime_properties(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vbd_get_runtime_properties(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
-/** XenAPI VBD.get_qos_supported_algorithms(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VBD.get_qos_supported_algorithms(self) -> set:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vbd_get_qos_supported_algorithms(xcp_session *session, xcp_string_set *result, xcp_vbd self);
 
-/** XenAPI VBD.create(args) -> ref:VBD. Creates an object from the record's constructor fields. */
+/**
+ * XenAPI VBD.create(args) -> ref:VBD. Creates an object from the record's
+ * constructor fields.
+ */
 XCP_EXTERN int xcp_vbd_create(xcp_session *session, xcp_vbd *result, const xcp_vbd_record *args);
 
-/** Async.VBD.create: starts the call and returns its task in *task. */
+/**
+ * Async.VBD.create: starts the call and returns its task in *task; the task's
+ * result is what xcp_vbd_create returns.
+ */
 XCP_EXTERN int xcp_vbd_create_async(xcp_session *session, xcp_task *task, const xcp_vbd_record *args);
 
 /** XenAPI VBD.destroy(self). Destroys the object. */
 XCP_EXTERN int xcp_vbd_destroy(xcp_session *session, xcp_vbd self);
 
-/** Async.VBD.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.VBD.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_vbd_destroy returns.
+ */
 XCP_EXTERN int xcp_vbd_destroy_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
 /** XenAPI VBD.plug(self). */
 XCP_EXTERN int xcp_vbd_plug(xcp_session *session, xcp_vbd self);
 
-/** Async.VBD.plug: starts the call and returns its task in *task. */
+/**
+ * Async.VBD.plug: starts the call and returns its task in *task; the task's
+ * result is what xcp_vbd_plug returns.
+ */
 XCP_EXTERN int xcp_vbd_plug_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
 /** XenAPI VBD.unplug(self). */
 XCP_EXTERN int xcp_vbd_unplug(xcp_session *session, xcp_vbd self);
 
-/** Async.VBD.unplug: starts the call and returns its task in *task. */
+/**
+ * Async.VBD.unplug: starts the call and returns its task in *task; the task's
+ * result is what xcp_vbd_unplug returns.
+ */
 XCP_EXTERN int xcp_vbd_unplug_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
 /** XenAPI VBD.unplug_force(self). */
 XCP_EXTERN int xcp_vbd_unplug_force(xcp_session *session, xcp_vbd self);
 
-/** Async.VBD.unplug_force: starts the call and returns its task in *task. */
+/**
+ * Async.VBD.unplug_force: starts the call and returns its task in *task; the
+ * task's result is what xcp_vbd_unplug_force returns.
+ */
 XCP_EXTERN int xcp_vbd_unplug_force_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
 /** XenAPI VBD.insert(vbd, vdi). */
 XCP_EXTERN int xcp_vbd_insert(xcp_session *session, xcp_vbd vbd, xcp_vdi vdi);
 
-/** Async.VBD.insert: starts the call and returns its task in *task. */
+/**
+ * Async.VBD.insert: starts the call and returns its task in *task; the task's
+ * result is what xcp_vbd_insert returns.
+ */
 XCP_EXTERN int xcp_vbd_insert_async(xcp_session *session, xcp_task *task, xcp_vbd vbd, xcp_vdi vdi);
 
 /** XenAPI VBD.eject(vbd). */
 XCP_EXTERN int xcp_vbd_eject(xcp_session *session, xcp_vbd vbd);
 
-/** Async.VBD.eject: starts the call and returns its task in *task. */
+/**
+ * Async.VBD.eject: starts the call and returns its task in *task; the task's
+ * result is what xcp_vbd_eject returns.
+ */
 XCP_EXTERN int xcp_vbd_eject_async(xcp_session *session, xcp_task *task, xcp_vbd vbd);
 
 /** XenAPI VBD.set_mode(self, value). */
@@ -4340,13 +5671,22 @@ XCP_EXTERN int xcp_vbd_set_mode(xcp_session *session, xcp_vbd self, enum xcp_vbd
 /** XenAPI VBD.assert_attachable(self). */
 XCP_EXTERN int xcp_vbd_assert_attachable(xcp_session *session, xcp_vbd self);
 
-/** Async.VBD.assert_attachable: starts the call and returns its task in *task. */
+/**
+ * Async.VBD.assert_attachable: starts the call and returns its task in *task;
+ * the task's result is what xcp_vbd_assert_attachable returns.
+ */
 XCP_EXTERN int xcp_vbd_assert_attachable_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
-/** XenAPI VDI.get_record(self) -> record:VDI. Fills *result with the object's record. */
+/**
+ * XenAPI VDI.get_record(self) -> record:VDI. Fills *result with the object's
+ * record.
+ */
 XCP_EXTERN int xcp_vdi_get_record(xcp_session *session, xcp_vdi_record *result, xcp_vdi self);
 
-/** XenAPI VDI.get_by_uuid(uuid) -> ref:VDI. UUID_INVALID when no object has it. */
+/**
+ * XenAPI VDI.get_by_uuid(uuid) -> ref:VDI. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_vdi_get_by_uuid(xcp_session *session, xcp_vdi *result, const char *uuid);
 
 /** XenAPI VDI.get_by_name_label(label) -> set:ref:VDI. */
@@ -4355,7 +5695,10 @@ XCP_EXTERN int xcp_vdi_get_by_name_label(xcp_session *session, xcp_vdi_set *resu
 /** XenAPI VDI.get_all() -> set:ref:VDI. All objects of the class. */
 XCP_EXTERN int xcp_vdi_get_all(xcp_session *session, xcp_vdi_set *result);
 
-/** XenAPI VDI.get_all_records() -> map:ref:VDI:record:VDI. All objects with their records. */
+/**
+ * XenAPI VDI.get_all_records() -> map:ref:VDI:record:VDI. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_vdi_get_all_records(xcp_session *session, xcp_vdi_record_map *result);
 
 /** XenAPI VDI.get_all_where(expr) -> set:ref:VDI. */
@@ -4373,10 +5716,16 @@ XCP_EXTERN int xcp_vdi_get_name_label(xcp_session *session, char * *result, xcp_
 /** XenAPI VDI.get_name_description(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vdi_get_name_description(xcp_session *session, char * *result, xcp_vdi self);
 
-/** XenAPI VDI.get_allowed_operations(self) -> set:vdi_operations. Reads one field. */
+/**
+ * XenAPI VDI.get_allowed_operations(self) -> set:vdi_operations. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vdi_get_allowed_operations(xcp_session *session, xcp_vdi_operations_set *result, xcp_vdi self);
 
-/** XenAPI VDI.get_current_operations(self) -> map:string:vdi_operations. Reads one field. */
+/**
+ * XenAPI VDI.get_current_operations(self) -> map:string:vdi_operations. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_vdi_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
 /** XenAPI VDI.get_SR(self) -> ref:SR. Reads one field. */
@@ -4400,7 +5749,9 @@ XCP_EXTERN int xcp_vdi_get_sharable(xcp_session *session, bool *result, xcp_vdi 
 /** XenAPI VDI.get_read_only(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vdi_get_read_only(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VDI.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_vdi_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
 /** XenAPI VDI.set_other_config(self, value). Writes one field. */
@@ -4421,10 +5772,16 @@ XCP_EXTERN int xcp_vdi_get_managed(xcp_session *session, bool *result, xcp_vdi s
 /** XenAPI VDI.get_missing(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vdi_get_missing(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_parent(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI VDI.get_parent(self) -> ref:VDI. Reads one field.
+ *
+ * Deprecated in XenAPI: kept for the clients that still use it.
+ */
 XCP_EXTERN int xcp_vdi_get_parent(xcp_session *session, xcp_vdi *result, xcp_vdi self);
 
-/** XenAPI VDI.get_xenstore_data(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VDI.get_xenstore_data(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_vdi_get_xenstore_data(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
 /** XenAPI VDI.set_xenstore_data(self, value). Writes one field. */
@@ -4496,70 +5853,112 @@ XCP_EXTERN int xcp_vdi_get_metadata_of_pool(xcp_session *session, xcp_pool *resu
 /** XenAPI VDI.get_metadata_latest(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vdi_get_metadata_latest(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.create(args) -> ref:VDI. Creates an object from the record's constructor fields. */
+/**
+ * XenAPI VDI.create(args) -> ref:VDI. Creates an object from the record's
+ * constructor fields.
+ */
 XCP_EXTERN int xcp_vdi_create(xcp_session *session, xcp_vdi *result, const xcp_vdi_record *args);
 
-/** Async.VDI.create: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.create: starts the call and returns its task in *task; the task's
+ * result is what xcp_vdi_create returns.
+ */
 XCP_EXTERN int xcp_vdi_create_async(xcp_session *session, xcp_task *task, const xcp_vdi_record *args);
 
 /** XenAPI VDI.destroy(self). Destroys the object. */
 XCP_EXTERN int xcp_vdi_destroy(xcp_session *session, xcp_vdi self);
 
-/** Async.VDI.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_vdi_destroy returns.
+ */
 XCP_EXTERN int xcp_vdi_destroy_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
 /** XenAPI VDI.snapshot(vdi, driver_params={}) -> ref:VDI. */
 XCP_EXTERN int xcp_vdi_snapshot(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, const xcp_string_map *driver_params);
 
-/** Async.VDI.snapshot: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.snapshot: starts the call and returns its task in *task; the
+ * task's result is what xcp_vdi_snapshot returns.
+ */
 XCP_EXTERN int xcp_vdi_snapshot_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, const xcp_string_map *driver_params);
 
 /** XenAPI VDI.clone(vdi, driver_params={}) -> ref:VDI. */
 XCP_EXTERN int xcp_vdi_clone(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, const xcp_string_map *driver_params);
 
-/** Async.VDI.clone: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.clone: starts the call and returns its task in *task; the task's
+ * result is what xcp_vdi_clone returns.
+ */
 XCP_EXTERN int xcp_vdi_clone_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, const xcp_string_map *driver_params);
 
 /** XenAPI VDI.copy(vdi, sr=NULL, base_vdi=NULL, into_vdi=NULL) -> ref:VDI. */
 XCP_EXTERN int xcp_vdi_copy(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, xcp_sr sr, xcp_vdi base_vdi, xcp_vdi into_vdi);
 
-/** Async.VDI.copy: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.copy: starts the call and returns its task in *task; the task's
+ * result is what xcp_vdi_copy returns.
+ */
 XCP_EXTERN int xcp_vdi_copy_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, xcp_sr sr, xcp_vdi base_vdi, xcp_vdi into_vdi);
 
 /** XenAPI VDI.resize(vdi, size). */
 XCP_EXTERN int xcp_vdi_resize(xcp_session *session, xcp_vdi vdi, int64_t size);
 
-/** Async.VDI.resize: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.resize: starts the call and returns its task in *task; the task's
+ * result is what xcp_vdi_resize returns.
+ */
 XCP_EXTERN int xcp_vdi_resize_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, int64_t size);
 
 /** XenAPI VDI.resize_online(vdi, size). */
 XCP_EXTERN int xcp_vdi_resize_online(xcp_session *session, xcp_vdi vdi, int64_t size);
 
-/** Async.VDI.resize_online: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.resize_online: starts the call and returns its task in *task; the
+ * task's result is what xcp_vdi_resize_online returns.
+ */
 XCP_EXTERN int xcp_vdi_resize_online_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, int64_t size);
 
 /** XenAPI VDI.pool_migrate(vdi, sr, options) -> ref:VDI. */
 XCP_EXTERN int xcp_vdi_pool_migrate(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, xcp_sr sr, const xcp_string_map *options);
 
-/** Async.VDI.pool_migrate: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.pool_migrate: starts the call and returns its task in *task; the
+ * task's result is what xcp_vdi_pool_migrate returns.
+ */
 XCP_EXTERN int xcp_vdi_pool_migrate_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, xcp_sr sr, const xcp_string_map *options);
 
-/** XenAPI VDI.introduce(uuid, name_label, name_description, SR, type, sharable, read_only, other_config, location, xenstore_data, sm_config, managed=true, virtual_size=0, physical_utilisation=0, metadata_of_pool=NULL, is_a_snapshot=false, snapshot_time=19700101T00:00:00Z, snapshot_of=NULL) -> ref:VDI. */
+/**
+ * XenAPI VDI.introduce(uuid, name_label, name_description, SR, type,
+ * sharable, read_only, other_config, location, xenstore_data, sm_config,
+ * managed=true, virtual_size=0, physical_utilisation=0,
+ * metadata_of_pool=NULL, is_a_snapshot=false,
+ * snapshot_time=19700101T00:00:00Z, snapshot_of=NULL) -> ref:VDI.
+ */
 XCP_EXTERN int xcp_vdi_introduce(xcp_session *session, xcp_vdi *result, const char *uuid, const char *name_label, const char *name_description, xcp_sr SR, enum xcp_vdi_type type, bool sharable, bool read_only, const xcp_string_map *other_config, const char *location, const xcp_string_map *xenstore_data, const xcp_string_map *sm_config, bool managed, int64_t virtual_size, int64_t physical_utilisation, xcp_pool metadata_of_pool, bool is_a_snapshot, xcp_datetime snapshot_time, xcp_vdi snapshot_of);
 
-/** Async.VDI.introduce: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.introduce: starts the call and returns its task in *task; the
+ * task's result is what xcp_vdi_introduce returns.
+ */
 XCP_EXTERN int xcp_vdi_introduce_async(xcp_session *session, xcp_task *task, const char *uuid, const char *name_label, const char *name_description, xcp_sr SR, enum xcp_vdi_type type, bool sharable, bool read_only, const xcp_string_map *other_config, const char *location, const xcp_string_map *xenstore_data, const xcp_string_map *sm_config, bool managed, int64_t virtual_size, int64_t physical_utilisation, xcp_pool metadata_of_pool, bool is_a_snapshot, xcp_datetime snapshot_time, xcp_vdi snapshot_of);
 
 /** XenAPI VDI.forget(vdi). */
 XCP_EXTERN int xcp_vdi_forget(xcp_session *session, xcp_vdi vdi);
 
-/** Async.VDI.forget: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.forget: starts the call and returns its task in *task; the task's
+ * result is what xcp_vdi_forget returns.
+ */
 XCP_EXTERN int xcp_vdi_forget_async(xcp_session *session, xcp_task *task, xcp_vdi vdi);
 
 /** XenAPI VDI.update(vdi). */
 XCP_EXTERN int xcp_vdi_update(xcp_session *session, xcp_vdi vdi);
 
-/** Async.VDI.update: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.update: starts the call and returns its task in *task; the task's
+ * result is what xcp_vdi_update returns.
+ */
 XCP_EXTERN int xcp_vdi_update_async(xcp_session *session, xcp_task *task, xcp_vdi vdi);
 
 /** XenAPI VDI.set_name_label(self, value). */
@@ -4583,31 +5982,48 @@ XCP_EXTERN int xcp_vdi_set_allow_caching(xcp_session *session, xcp_vdi self, boo
 /** XenAPI VDI.enable_cbt(self). */
 XCP_EXTERN int xcp_vdi_enable_cbt(xcp_session *session, xcp_vdi self);
 
-/** Async.VDI.enable_cbt: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.enable_cbt: starts the call and returns its task in *task; the
+ * task's result is what xcp_vdi_enable_cbt returns.
+ */
 XCP_EXTERN int xcp_vdi_enable_cbt_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
 /** XenAPI VDI.disable_cbt(self). */
 XCP_EXTERN int xcp_vdi_disable_cbt(xcp_session *session, xcp_vdi self);
 
-/** Async.VDI.disable_cbt: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.disable_cbt: starts the call and returns its task in *task; the
+ * task's result is what xcp_vdi_disable_cbt returns.
+ */
 XCP_EXTERN int xcp_vdi_disable_cbt_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
 /** XenAPI VDI.list_changed_blocks(vdi_from, vdi_to) -> string. */
 XCP_EXTERN int xcp_vdi_list_changed_blocks(xcp_session *session, char * *result, xcp_vdi vdi_from, xcp_vdi vdi_to);
 
-/** Async.VDI.list_changed_blocks: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.list_changed_blocks: starts the call and returns its task in
+ * *task; the task's result is what xcp_vdi_list_changed_blocks returns.
+ */
 XCP_EXTERN int xcp_vdi_list_changed_blocks_async(xcp_session *session, xcp_task *task, xcp_vdi vdi_from, xcp_vdi vdi_to);
 
 /** XenAPI VDI.data_destroy(self). */
 XCP_EXTERN int xcp_vdi_data_destroy(xcp_session *session, xcp_vdi self);
 
-/** Async.VDI.data_destroy: starts the call and returns its task in *task. */
+/**
+ * Async.VDI.data_destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_vdi_data_destroy returns.
+ */
 XCP_EXTERN int xcp_vdi_data_destroy_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
-/** XenAPI SR.get_record(self) -> record:SR. Fills *result with the object's record. */
+/**
+ * XenAPI SR.get_record(self) -> record:SR. Fills *result with the object's
+ * record.
+ */
 XCP_EXTERN int xcp_sr_get_record(xcp_session *session, xcp_sr_record *result, xcp_sr self);
 
-/** XenAPI SR.get_by_uuid(uuid) -> ref:SR. UUID_INVALID when no object has it. */
+/**
+ * XenAPI SR.get_by_uuid(uuid) -> ref:SR. UUID_INVALID when no object has it.
+ */
 XCP_EXTERN int xcp_sr_get_by_uuid(xcp_session *session, xcp_sr *result, const char *uuid);
 
 /** XenAPI SR.get_by_name_label(label) -> set:ref:SR. */
@@ -4616,7 +6032,10 @@ XCP_EXTERN int xcp_sr_get_by_name_label(xcp_session *session, xcp_sr_set *result
 /** XenAPI SR.get_all() -> set:ref:SR. All objects of the class. */
 XCP_EXTERN int xcp_sr_get_all(xcp_session *session, xcp_sr_set *result);
 
-/** XenAPI SR.get_all_records() -> map:ref:SR:record:SR. All objects with their records. */
+/**
+ * XenAPI SR.get_all_records() -> map:ref:SR:record:SR. All objects with their
+ * records.
+ */
 XCP_EXTERN int xcp_sr_get_all_records(xcp_session *session, xcp_sr_record_map *result);
 
 /** XenAPI SR.get_all_where(expr) -> set:ref:SR. */
@@ -4634,10 +6053,16 @@ XCP_EXTERN int xcp_sr_get_name_label(xcp_session *session, char * *result, xcp_s
 /** XenAPI SR.get_name_description(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_sr_get_name_description(xcp_session *session, char * *result, xcp_sr self);
 
-/** XenAPI SR.get_allowed_operations(self) -> set:storage_operations. Reads one field. */
+/**
+ * XenAPI SR.get_allowed_operations(self) -> set:storage_operations. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_sr_get_allowed_operations(xcp_session *session, xcp_storage_operations_set *result, xcp_sr self);
 
-/** XenAPI SR.get_current_operations(self) -> map:string:storage_operations. Reads one field. */
+/**
+ * XenAPI SR.get_current_operations(self) -> map:string:storage_operations.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_sr_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_sr self);
 
 /** XenAPI SR.get_VDIs(self) -> set:ref:VDI. Reads one field. */
@@ -4715,64 +6140,100 @@ XCP_EXTERN int xcp_sr_get_clustered(xcp_session *session, bool *result, xcp_sr s
 /** XenAPI SR.get_is_tools_sr(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_sr_get_is_tools_sr(xcp_session *session, bool *result, xcp_sr self);
 
-/** XenAPI SR.create(host, device_config, physical_size, name_label, name_description, type, content_type, shared, sm_config={}) -> ref:SR. */
+/**
+ * XenAPI SR.create(host, device_config, physical_size, name_label,
+ * name_description, type, content_type, shared, sm_config={}) -> ref:SR.
+ */
 XCP_EXTERN int xcp_sr_create(xcp_session *session, xcp_sr *result, xcp_host host, const xcp_string_map *device_config, int64_t physical_size, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
-/** Async.SR.create: starts the call and returns its task in *task. */
+/**
+ * Async.SR.create: starts the call and returns its task in *task; the task's
+ * result is what xcp_sr_create returns.
+ */
 XCP_EXTERN int xcp_sr_create_async(xcp_session *session, xcp_task *task, xcp_host host, const xcp_string_map *device_config, int64_t physical_size, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
-/** XenAPI SR.introduce(uuid, name_label, name_description, type, content_type, shared, sm_config={}) -> ref:SR. */
+/**
+ * XenAPI SR.introduce(uuid, name_label, name_description, type, content_type,
+ * shared, sm_config={}) -> ref:SR.
+ */
 XCP_EXTERN int xcp_sr_introduce(xcp_session *session, xcp_sr *result, const char *uuid, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
-/** Async.SR.introduce: starts the call and returns its task in *task. */
+/**
+ * Async.SR.introduce: starts the call and returns its task in *task; the
+ * task's result is what xcp_sr_introduce returns.
+ */
 XCP_EXTERN int xcp_sr_introduce_async(xcp_session *session, xcp_task *task, const char *uuid, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
 /** XenAPI SR.probe(host, device_config, type, sm_config={}) -> string. */
 XCP_EXTERN int xcp_sr_probe(xcp_session *session, char * *result, xcp_host host, const xcp_string_map *device_config, const char *type, const xcp_string_map *sm_config);
 
-/** Async.SR.probe: starts the call and returns its task in *task. */
+/**
+ * Async.SR.probe: starts the call and returns its task in *task; the task's
+ * result is what xcp_sr_probe returns.
+ */
 XCP_EXTERN int xcp_sr_probe_async(xcp_session *session, xcp_task *task, xcp_host host, const xcp_string_map *device_config, const char *type, const xcp_string_map *sm_config);
 
 /** XenAPI SR.scan(sr). */
 XCP_EXTERN int xcp_sr_scan(xcp_session *session, xcp_sr sr);
 
-/** Async.SR.scan: starts the call and returns its task in *task. */
+/**
+ * Async.SR.scan: starts the call and returns its task in *task; the task's
+ * result is what xcp_sr_scan returns.
+ */
 XCP_EXTERN int xcp_sr_scan_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
 /** XenAPI SR.update(sr). */
 XCP_EXTERN int xcp_sr_update(xcp_session *session, xcp_sr sr);
 
-/** Async.SR.update: starts the call and returns its task in *task. */
+/**
+ * Async.SR.update: starts the call and returns its task in *task; the task's
+ * result is what xcp_sr_update returns.
+ */
 XCP_EXTERN int xcp_sr_update_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
 /** XenAPI SR.forget(sr). */
 XCP_EXTERN int xcp_sr_forget(xcp_session *session, xcp_sr sr);
 
-/** Async.SR.forget: starts the call and returns its task in *task. */
+/**
+ * Async.SR.forget: starts the call and returns its task in *task; the task's
+ * result is what xcp_sr_forget returns.
+ */
 XCP_EXTERN int xcp_sr_forget_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
 /** XenAPI SR.destroy(sr). */
 XCP_EXTERN int xcp_sr_destroy(xcp_session *session, xcp_sr sr);
 
-/** Async.SR.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.SR.destroy: starts the call and returns its task in *task; the task's
+ * result is what xcp_sr_destroy returns.
+ */
 XCP_EXTERN int xcp_sr_destroy_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
 /** XenAPI SR.set_name_label(sr, value). */
 XCP_EXTERN int xcp_sr_set_name_label(xcp_session *session, xcp_sr sr, const char *value);
 
-/** Async.SR.set_name_label: starts the call and returns its task in *task. */
+/**
+ * Async.SR.set_name_label: starts the call and returns its task in *task; the
+ * task's result is what xcp_sr_set_name_label returns.
+ */
 XCP_EXTERN int xcp_sr_set_name_label_async(xcp_session *session, xcp_task *task, xcp_sr sr, const char *value);
 
 /** XenAPI SR.set_name_description(sr, value). */
 XCP_EXTERN int xcp_sr_set_name_description(xcp_session *session, xcp_sr sr, const char *value);
 
-/** Async.SR.set_name_description: starts the call and returns its task in *task. */
+/**
+ * Async.SR.set_name_description: starts the call and returns its task in
+ * *task; the task's result is what xcp_sr_set_name_description returns.
+ */
 XCP_EXTERN int xcp_sr_set_name_description_async(xcp_session *session, xcp_task *task, xcp_sr sr, const char *value);
 
 /** XenAPI SR.set_shared(sr, value). */
 XCP_EXTERN int xcp_sr_set_shared(xcp_session *session, xcp_sr sr, bool value);
 
-/** Async.SR.set_shared: starts the call and returns its task in *task. */
+/**
+ * Async.SR.set_shared: starts the call and returns its task in *task; the
+ * task's result is what xcp_sr_set_shared returns.
+ */
 XCP_EXTERN int xcp_sr_set_shared_async(xcp_session *session, xcp_task *task, xcp_sr sr, bool value);
 
 /** XenAPI SR.set_physical_size(self, value). */
@@ -4781,22 +6242,36 @@ XCP_EXTERN int xcp_sr_set_physical_size(xcp_session *session, xcp_sr self, int64
 /** XenAPI SR.get_supported_types() -> set:string. */
 XCP_EXTERN int xcp_sr_get_supported_types(xcp_session *session, xcp_string_set *result);
 
-/** XenAPI SR.create_new_blob(sr, name, mime_type, public=false) -> ref:blob. */
+/**
+ * XenAPI SR.create_new_blob(sr, name, mime_type, public=false) -> ref:blob.
+ */
 XCP_EXTERN int xcp_sr_create_new_blob(xcp_session *session, xcp_blob *result, xcp_sr sr, const char *name, const char *mime_type, bool public_);
 
-/** Async.SR.create_new_blob: starts the call and returns its task in *task. */
+/**
+ * Async.SR.create_new_blob: starts the call and returns its task in *task;
+ * the task's result is what xcp_sr_create_new_blob returns.
+ */
 XCP_EXTERN int xcp_sr_create_new_blob_async(xcp_session *session, xcp_task *task, xcp_sr sr, const char *name, const char *mime_type, bool public_);
 
-/** XenAPI PBD.get_record(self) -> record:PBD. Fills *result with the object's record. */
+/**
+ * XenAPI PBD.get_record(self) -> record:PBD. Fills *result with the object's
+ * record.
+ */
 XCP_EXTERN int xcp_pbd_get_record(xcp_session *session, xcp_pbd_record *result, xcp_pbd self);
 
-/** XenAPI PBD.get_by_uuid(uuid) -> ref:PBD. UUID_INVALID when no object has it. */
+/**
+ * XenAPI PBD.get_by_uuid(uuid) -> ref:PBD. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_pbd_get_by_uuid(xcp_session *session, xcp_pbd *result, const char *uuid);
 
 /** XenAPI PBD.get_all() -> set:ref:PBD. All objects of the class. */
 XCP_EXTERN int xcp_pbd_get_all(xcp_session *session, xcp_pbd_set *result);
 
-/** XenAPI PBD.get_all_records() -> map:ref:PBD:record:PBD. All objects with their records. */
+/**
+ * XenAPI PBD.get_all_records() -> map:ref:PBD:record:PBD. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_pbd_get_all_records(xcp_session *session, xcp_pbd_record_map *result);
 
 /** XenAPI PBD.get_all_where(expr) -> set:ref:PBD. */
@@ -4814,13 +6289,17 @@ XCP_EXTERN int xcp_pbd_get_host(xcp_session *session, xcp_host *result, xcp_pbd 
 /** XenAPI PBD.get_SR(self) -> ref:SR. Reads one field. */
 XCP_EXTERN int xcp_pbd_get_SR(xcp_session *session, xcp_sr *result, xcp_pbd self);
 
-/** XenAPI PBD.get_device_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI PBD.get_device_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_pbd_get_device_config(xcp_session *session, xcp_string_map *result, xcp_pbd self);
 
 /** XenAPI PBD.get_currently_attached(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pbd_get_currently_attached(xcp_session *session, bool *result, xcp_pbd self);
 
-/** XenAPI PBD.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI PBD.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_pbd_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pbd self);
 
 /** XenAPI PBD.set_other_config(self, value). Writes one field. */
@@ -4832,46 +6311,73 @@ XCP_EXTERN int xcp_pbd_add_to_other_config(xcp_session *session, xcp_pbd self, c
 /** XenAPI PBD.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_pbd_remove_from_other_config(xcp_session *session, xcp_pbd self, const char *key);
 
-/** XenAPI PBD.create(args) -> ref:PBD. Creates an object from the record's constructor fields. */
+/**
+ * XenAPI PBD.create(args) -> ref:PBD. Creates an object from the record's
+ * constructor fields.
+ */
 XCP_EXTERN int xcp_pbd_create(xcp_session *session, xcp_pbd *result, const xcp_pbd_record *args);
 
-/** Async.PBD.create: starts the call and returns its task in *task. */
+/**
+ * Async.PBD.create: starts the call and returns its task in *task; the task's
+ * result is what xcp_pbd_create returns.
+ */
 XCP_EXTERN int xcp_pbd_create_async(xcp_session *session, xcp_task *task, const xcp_pbd_record *args);
 
 /** XenAPI PBD.destroy(self). Destroys the object. */
 XCP_EXTERN int xcp_pbd_destroy(xcp_session *session, xcp_pbd self);
 
-/** Async.PBD.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.PBD.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_pbd_destroy returns.
+ */
 XCP_EXTERN int xcp_pbd_destroy_async(xcp_session *session, xcp_task *task, xcp_pbd self);
 
 /** XenAPI PBD.plug(self). */
 XCP_EXTERN int xcp_pbd_plug(xcp_session *session, xcp_pbd self);
 
-/** Async.PBD.plug: starts the call and returns its task in *task. */
+/**
+ * Async.PBD.plug: starts the call and returns its task in *task; the task's
+ * result is what xcp_pbd_plug returns.
+ */
 XCP_EXTERN int xcp_pbd_plug_async(xcp_session *session, xcp_task *task, xcp_pbd self);
 
 /** XenAPI PBD.unplug(self). */
 XCP_EXTERN int xcp_pbd_unplug(xcp_session *session, xcp_pbd self);
 
-/** Async.PBD.unplug: starts the call and returns its task in *task. */
+/**
+ * Async.PBD.unplug: starts the call and returns its task in *task; the task's
+ * result is what xcp_pbd_unplug returns.
+ */
 XCP_EXTERN int xcp_pbd_unplug_async(xcp_session *session, xcp_task *task, xcp_pbd self);
 
 /** XenAPI PBD.set_device_config(self, value). */
 XCP_EXTERN int xcp_pbd_set_device_config(xcp_session *session, xcp_pbd self, const xcp_string_map *value);
 
-/** Async.PBD.set_device_config: starts the call and returns its task in *task. */
+/**
+ * Async.PBD.set_device_config: starts the call and returns its task in *task;
+ * the task's result is what xcp_pbd_set_device_config returns.
+ */
 XCP_EXTERN int xcp_pbd_set_device_config_async(xcp_session *session, xcp_task *task, xcp_pbd self, const xcp_string_map *value);
 
-/** XenAPI VIF.get_record(self) -> record:VIF. Fills *result with the object's record. */
+/**
+ * XenAPI VIF.get_record(self) -> record:VIF. Fills *result with the object's
+ * record.
+ */
 XCP_EXTERN int xcp_vif_get_record(xcp_session *session, xcp_vif_record *result, xcp_vif self);
 
-/** XenAPI VIF.get_by_uuid(uuid) -> ref:VIF. UUID_INVALID when no object has it. */
+/**
+ * XenAPI VIF.get_by_uuid(uuid) -> ref:VIF. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_vif_get_by_uuid(xcp_session *session, xcp_vif *result, const char *uuid);
 
 /** XenAPI VIF.get_all() -> set:ref:VIF. All objects of the class. */
 XCP_EXTERN int xcp_vif_get_all(xcp_session *session, xcp_vif_set *result);
 
-/** XenAPI VIF.get_all_records() -> map:ref:VIF:record:VIF. All objects with their records. */
+/**
+ * XenAPI VIF.get_all_records() -> map:ref:VIF:record:VIF. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_vif_get_all_records(xcp_session *session, xcp_vif_record_map *result);
 
 /** XenAPI VIF.get_all_where(expr) -> set:ref:VIF. */
@@ -4883,10 +6389,16 @@ XCP_EXTERN int xcp_vif_get_all_records_where(xcp_session *session, xcp_vif_recor
 /** XenAPI VIF.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_uuid(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.get_allowed_operations(self) -> set:vif_operations. Reads one field. */
+/**
+ * XenAPI VIF.get_allowed_operations(self) -> set:vif_operations. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vif_get_allowed_operations(xcp_session *session, xcp_vif_operations_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_current_operations(self) -> map:string:vif_operations. Reads one field. */
+/**
+ * XenAPI VIF.get_current_operations(self) -> map:string:vif_operations. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_vif_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
 /** XenAPI VIF.get_device(self) -> string. Reads one field. */
@@ -4904,7 +6416,9 @@ XCP_EXTERN int xcp_vif_get_MAC(xcp_session *session, char * *result, xcp_vif sel
 /** XenAPI VIF.get_MTU(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vif_get_MTU(xcp_session *session, int64_t *result, xcp_vif self);
 
-/** XenAPI VIF.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VIF.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_vif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
 /** XenAPI VIF.set_other_config(self, value). Writes one field. */
@@ -4925,7 +6439,10 @@ XCP_EXTERN int xcp_vif_get_qos_algorithm_type(xcp_session *session, char * *resu
 /** XenAPI VIF.set_qos_algorithm_type(self, value). Writes one field. */
 XCP_EXTERN int xcp_vif_set_qos_algorithm_type(xcp_session *session, xcp_vif self, const char *value);
 
-/** XenAPI VIF.get_qos_algorithm_params(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VIF.get_qos_algorithm_params(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vif_get_qos_algorithm_params(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
 /** XenAPI VIF.set_qos_algorithm_params(self, value). Writes one field. */
@@ -4937,7 +6454,11 @@ XCP_EXTERN int xcp_vif_add_to_qos_algorithm_params(xcp_session *session, xcp_vif
 /** XenAPI VIF.remove_from_qos_algorithm_params(self, key). */
 XCP_EXTERN int xcp_vif_remove_from_qos_algorithm_params(xcp_session *session, xcp_vif self, const char *key);
 
-/** XenAPI VIF.get_metrics(self) -> ref:VIF_metrics. Reads one field. */
+/**
+ * XenAPI VIF.get_metrics(self) -> ref:VIF_metrics. Reads one field.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
+ */
 XCP_EXTERN int xcp_vif_get_metrics(xcp_session *session, xcp_ref *result, xcp_vif self);
 
 /** XenAPI VIF.get_locking_mode(self) -> vif_locking_mode. Reads one field. */
@@ -4949,7 +6470,10 @@ XCP_EXTERN int xcp_vif_get_ipv4_allowed(xcp_session *session, xcp_string_set *re
 /** XenAPI VIF.get_ipv6_allowed(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_ipv6_allowed(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_configuration_mode(self) -> vif_ipv4_configuration_mode. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_configuration_mode(self) ->
+ * vif_ipv4_configuration_mode. Reads one field.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_configuration_mode(xcp_session *session, enum xcp_vif_ipv4_configuration_mode *result, xcp_vif self);
 
 /** XenAPI VIF.get_trunks(self) -> set:int. Reads one field. */
@@ -4961,10 +6485,16 @@ XCP_EXTERN int xcp_vif_get_status_code(xcp_session *session, int64_t *result, xc
 /** XenAPI VIF.get_status_detail(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_status_detail(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.get_runtime_properties(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VIF.get_runtime_properties(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vif_get_runtime_properties(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.get_qos_supported_algorithms(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_qos_supported_algorithms(self) -> set:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_vif_get_qos_supported_algorithms(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
 /** XenAPI VIF.get_MAC_autogenerated(self) -> bool. Reads one field. */
@@ -4976,7 +6506,10 @@ XCP_EXTERN int xcp_vif_get_ipv4_addresses(xcp_session *session, xcp_string_set *
 /** XenAPI VIF.get_ipv4_gateway(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_ipv4_gateway(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_configuration_mode(self) -> vif_ipv6_configuration_mode. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_configuration_mode(self) ->
+ * vif_ipv6_configuration_mode. Reads one field.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_vif_ipv6_configuration_mode *result, xcp_vif self);
 
 /** XenAPI VIF.get_ipv6_addresses(self) -> set:string. Reads one field. */
@@ -4985,100 +6518,154 @@ XCP_EXTERN int xcp_vif_get_ipv6_addresses(xcp_session *session, xcp_string_set *
 /** XenAPI VIF.get_ipv6_gateway(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_ipv6_gateway(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.create(args) -> ref:VIF. Creates an object from the record's constructor fields. */
+/**
+ * XenAPI VIF.create(args) -> ref:VIF. Creates an object from the record's
+ * constructor fields.
+ */
 XCP_EXTERN int xcp_vif_create(xcp_session *session, xcp_vif *result, const xcp_vif_record *args);
 
-/** Async.VIF.create: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.create: starts the call and returns its task in *task; the task's
+ * result is what xcp_vif_create returns.
+ */
 XCP_EXTERN int xcp_vif_create_async(xcp_session *session, xcp_task *task, const xcp_vif_record *args);
 
 /** XenAPI VIF.destroy(self). Destroys the object. */
 XCP_EXTERN int xcp_vif_destroy(xcp_session *session, xcp_vif self);
 
-/** Async.VIF.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_vif_destroy returns.
+ */
 XCP_EXTERN int xcp_vif_destroy_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
 /** XenAPI VIF.plug(self). */
 XCP_EXTERN int xcp_vif_plug(xcp_session *session, xcp_vif self);
 
-/** Async.VIF.plug: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.plug: starts the call and returns its task in *task; the task's
+ * result is what xcp_vif_plug returns.
+ */
 XCP_EXTERN int xcp_vif_plug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
 /** XenAPI VIF.unplug(self). */
 XCP_EXTERN int xcp_vif_unplug(xcp_session *session, xcp_vif self);
 
-/** Async.VIF.unplug: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.unplug: starts the call and returns its task in *task; the task's
+ * result is what xcp_vif_unplug returns.
+ */
 XCP_EXTERN int xcp_vif_unplug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
 /** XenAPI VIF.unplug_force(self). */
 XCP_EXTERN int xcp_vif_unplug_force(xcp_session *session, xcp_vif self);
 
-/** Async.VIF.unplug_force: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.unplug_force: starts the call and returns its task in *task; the
+ * task's result is what xcp_vif_unplug_force returns.
+ */
 XCP_EXTERN int xcp_vif_unplug_force_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
 /** XenAPI VIF.move(self, network). */
 XCP_EXTERN int xcp_vif_move(xcp_session *session, xcp_vif self, xcp_network network);
 
-/** Async.VIF.move: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.move: starts the call and returns its task in *task; the task's
+ * result is what xcp_vif_move returns.
+ */
 XCP_EXTERN int xcp_vif_move_async(xcp_session *session, xcp_task *task, xcp_vif self, xcp_network network);
 
 /** XenAPI VIF.set_locking_mode(self, value). */
 XCP_EXTERN int xcp_vif_set_locking_mode(xcp_session *session, xcp_vif self, enum xcp_vif_locking_mode value);
 
-/** Async.VIF.set_locking_mode: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.set_locking_mode: starts the call and returns its task in *task;
+ * the task's result is what xcp_vif_set_locking_mode returns.
+ */
 XCP_EXTERN int xcp_vif_set_locking_mode_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_locking_mode value);
 
 /** XenAPI VIF.set_ipv4_allowed(self, value). */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
-/** Async.VIF.set_ipv4_allowed: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.set_ipv4_allowed: starts the call and returns its task in *task;
+ * the task's result is what xcp_vif_set_ipv4_allowed returns.
+ */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
 /** XenAPI VIF.add_ipv4_allowed(self, value). */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
-/** Async.VIF.add_ipv4_allowed: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.add_ipv4_allowed: starts the call and returns its task in *task;
+ * the task's result is what xcp_vif_add_ipv4_allowed returns.
+ */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
 /** XenAPI VIF.remove_ipv4_allowed(self, value). */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
-/** Async.VIF.remove_ipv4_allowed: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.remove_ipv4_allowed: starts the call and returns its task in
+ * *task; the task's result is what xcp_vif_remove_ipv4_allowed returns.
+ */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
 /** XenAPI VIF.set_ipv6_allowed(self, value). */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
-/** Async.VIF.set_ipv6_allowed: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.set_ipv6_allowed: starts the call and returns its task in *task;
+ * the task's result is what xcp_vif_set_ipv6_allowed returns.
+ */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
 /** XenAPI VIF.add_ipv6_allowed(self, value). */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
-/** Async.VIF.add_ipv6_allowed: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.add_ipv6_allowed: starts the call and returns its task in *task;
+ * the task's result is what xcp_vif_add_ipv6_allowed returns.
+ */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
 /** XenAPI VIF.remove_ipv6_allowed(self, value). */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
-/** Async.VIF.remove_ipv6_allowed: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.remove_ipv6_allowed: starts the call and returns its task in
+ * *task; the task's result is what xcp_vif_remove_ipv6_allowed returns.
+ */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
 /** XenAPI VIF.configure_ipv4(self, mode, address="", gateway=""). */
 XCP_EXTERN int xcp_vif_configure_ipv4(xcp_session *session, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
-/** Async.VIF.configure_ipv4: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.configure_ipv4: starts the call and returns its task in *task;
+ * the task's result is what xcp_vif_configure_ipv4 returns.
+ */
 XCP_EXTERN int xcp_vif_configure_ipv4_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
 /** XenAPI VIF.configure_ipv6(self, mode, address="", gateway=""). */
 XCP_EXTERN int xcp_vif_configure_ipv6(xcp_session *session, xcp_vif self, enum xcp_vif_ipv6_configuration_mode mode, const char *address, const char *gateway);
 
-/** Async.VIF.configure_ipv6: starts the call and returns its task in *task. */
+/**
+ * Async.VIF.configure_ipv6: starts the call and returns its task in *task;
+ * the task's result is what xcp_vif_configure_ipv6 returns.
+ */
 XCP_EXTERN int xcp_vif_configure_ipv6_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_ipv6_configuration_mode mode, const char *address, const char *gateway);
 
-/** XenAPI network.get_record(self) -> record:network. Fills *result with the object's record. */
+/**
+ * XenAPI network.get_record(self) -> record:network. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_network_get_record(xcp_session *session, xcp_network_record *result, xcp_network self);
 
-/** XenAPI network.get_by_uuid(uuid) -> ref:network. UUID_INVALID when no object has it. */
+/**
+ * XenAPI network.get_by_uuid(uuid) -> ref:network. UUID_INVALID when no
+ * object has it.
+ */
 XCP_EXTERN int xcp_network_get_by_uuid(xcp_session *session, xcp_network *result, const char *uuid);
 
 /** XenAPI network.get_by_name_label(label) -> set:ref:network. */
@@ -5087,13 +6674,19 @@ XCP_EXTERN int xcp_network_get_by_name_label(xcp_session *session, xcp_network_s
 /** XenAPI network.get_all() -> set:ref:network. All objects of the class. */
 XCP_EXTERN int xcp_network_get_all(xcp_session *session, xcp_network_set *result);
 
-/** XenAPI network.get_all_records() -> map:ref:network:record:network. All objects with their records. */
+/**
+ * XenAPI network.get_all_records() -> map:ref:network:record:network. All
+ * objects with their records.
+ */
 XCP_EXTERN int xcp_network_get_all_records(xcp_session *session, xcp_network_record_map *result);
 
 /** XenAPI network.get_all_where(expr) -> set:ref:network. */
 XCP_EXTERN int xcp_network_get_all_where(xcp_session *session, xcp_network_set *result, const char *expr);
 
-/** XenAPI network.get_all_records_where(expr) -> map:ref:network:record:network. */
+/**
+ * XenAPI network.get_all_records_where(expr) ->
+ * map:ref:network:record:network.
+ */
 XCP_EXTERN int xcp_network_get_all_records_where(xcp_session *session, xcp_network_record_map *result, const char *expr);
 
 /** XenAPI network.get_uuid(self) -> string. Reads one field. */
@@ -5111,10 +6704,16 @@ XCP_EXTERN int xcp_network_get_name_description(xcp_session *session, char * *re
 /** XenAPI network.set_name_description(self, value). Writes one field. */
 XCP_EXTERN int xcp_network_set_name_description(xcp_session *session, xcp_network self, const char *value);
 
-/** XenAPI network.get_allowed_operations(self) -> set:network_operations. Reads one field. */
+/**
+ * XenAPI network.get_allowed_operations(self) -> set:network_operations.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_network_get_allowed_operations(xcp_session *session, xcp_network_operations_set *result, xcp_network self);
 
-/** XenAPI network.get_current_operations(self) -> map:string:network_operations. Reads one field. */
+/**
+ * XenAPI network.get_current_operations(self) ->
+ * map:string:network_operations. Reads one field.
+ */
 XCP_EXTERN int xcp_network_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_network self);
 
 /** XenAPI network.get_VIFs(self) -> set:ref:VIF. Reads one field. */
@@ -5129,7 +6728,10 @@ XCP_EXTERN int xcp_network_get_MTU(xcp_session *session, int64_t *result, xcp_ne
 /** XenAPI network.set_MTU(self, value). Writes one field. */
 XCP_EXTERN int xcp_network_set_MTU(xcp_session *session, xcp_network self, int64_t value);
 
-/** XenAPI network.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI network.get_other_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_network_get_other_config(xcp_session *session, xcp_string_map *result, xcp_network self);
 
 /** XenAPI network.set_other_config(self, value). Writes one field. */
@@ -5159,64 +6761,106 @@ XCP_EXTERN int xcp_network_add_tags(xcp_session *session, xcp_network self, cons
 /** XenAPI network.remove_tags(self, value). */
 XCP_EXTERN int xcp_network_remove_tags(xcp_session *session, xcp_network self, const char *value);
 
-/** XenAPI network.get_default_locking_mode(self) -> network_default_locking_mode. Reads one field. */
+/**
+ * XenAPI network.get_default_locking_mode(self) ->
+ * network_default_locking_mode. Reads one field.
+ */
 XCP_EXTERN int xcp_network_get_default_locking_mode(xcp_session *session, enum xcp_network_default_locking_mode *result, xcp_network self);
 
-/** XenAPI network.get_purpose(self) -> set:network_purpose. Reads one field. */
+/**
+ * XenAPI network.get_purpose(self) -> set:network_purpose. Reads one field.
+ */
 XCP_EXTERN int xcp_network_get_purpose(xcp_session *session, xcp_network_purpose_set *result, xcp_network self);
 
 /** XenAPI network.get_blobs(self) -> map:string:ref:blob. Reads one field. */
 XCP_EXTERN int xcp_network_get_blobs(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/** XenAPI network.get_assigned_ips(self) -> map:ref:VIF:string. Reads one field. */
+/**
+ * XenAPI network.get_assigned_ips(self) -> map:ref:VIF:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_network_get_assigned_ips(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/** XenAPI network.create(args) -> ref:network. Creates an object from the record's constructor fields. */
+/**
+ * XenAPI network.create(args) -> ref:network. Creates an object from the
+ * record's constructor fields.
+ */
 XCP_EXTERN int xcp_network_create(xcp_session *session, xcp_network *result, const xcp_network_record *args);
 
-/** Async.network.create: starts the call and returns its task in *task. */
+/**
+ * Async.network.create: starts the call and returns its task in *task; the
+ * task's result is what xcp_network_create returns.
+ */
 XCP_EXTERN int xcp_network_create_async(xcp_session *session, xcp_task *task, const xcp_network_record *args);
 
 /** XenAPI network.destroy(self). Destroys the object. */
 XCP_EXTERN int xcp_network_destroy(xcp_session *session, xcp_network self);
 
-/** Async.network.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.network.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_network_destroy returns.
+ */
 XCP_EXTERN int xcp_network_destroy_async(xcp_session *session, xcp_task *task, xcp_network self);
 
 /** XenAPI network.add_purpose(self, value). */
 XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
-/** Async.network.add_purpose: starts the call and returns its task in *task. */
+/**
+ * Async.network.add_purpose: starts the call and returns its task in *task;
+ * the task's result is what xcp_network_add_purpose returns.
+ */
 XCP_EXTERN int xcp_network_add_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
 /** XenAPI network.remove_purpose(self, value). */
 XCP_EXTERN int xcp_network_remove_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
-/** Async.network.remove_purpose: starts the call and returns its task in *task. */
+/**
+ * Async.network.remove_purpose: starts the call and returns its task in
+ * *task; the task's result is what xcp_network_remove_purpose returns.
+ */
 XCP_EXTERN int xcp_network_remove_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
 /** XenAPI network.set_default_locking_mode(network, value). */
 XCP_EXTERN int xcp_network_set_default_locking_mode(xcp_session *session, xcp_network network, enum xcp_network_default_locking_mode value);
 
-/** Async.network.set_default_locking_mode: starts the call and returns its task in *task. */
+/**
+ * Async.network.set_default_locking_mode: starts the call and returns its
+ * task in *task; the task's result is what
+ * xcp_network_set_default_locking_mode returns.
+ */
 XCP_EXTERN int xcp_network_set_default_locking_mode_async(xcp_session *session, xcp_task *task, xcp_network network, enum xcp_network_default_locking_mode value);
 
-/** XenAPI network.create_new_blob(network, name, mime_type, public=false) -> ref:blob. */
+/**
+ * XenAPI network.create_new_blob(network, name, mime_type, public=false) ->
+ * ref:blob.
+ */
 XCP_EXTERN int xcp_network_create_new_blob(xcp_session *session, xcp_blob *result, xcp_network network, const char *name, const char *mime_type, bool public_);
 
-/** Async.network.create_new_blob: starts the call and returns its task in *task. */
+/**
+ * Async.network.create_new_blob: starts the call and returns its task in
+ * *task; the task's result is what xcp_network_create_new_blob returns.
+ */
 XCP_EXTERN int xcp_network_create_new_blob_async(xcp_session *session, xcp_task *task, xcp_network network, const char *name, const char *mime_type, bool public_);
 
-/** XenAPI PIF.get_record(self) -> record:PIF. Fills *result with the object's record. */
+/**
+ * XenAPI PIF.get_record(self) -> record:PIF. Fills *result with the object's
+ * record.
+ */
 XCP_EXTERN int xcp_pif_get_record(xcp_session *session, xcp_pif_record *result, xcp_pif self);
 
-/** XenAPI PIF.get_by_uuid(uuid) -> ref:PIF. UUID_INVALID when no object has it. */
+/**
+ * XenAPI PIF.get_by_uuid(uuid) -> ref:PIF. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_pif_get_by_uuid(xcp_session *session, xcp_pif *result, const char *uuid);
 
 /** XenAPI PIF.get_all() -> set:ref:PIF. All objects of the class. */
 XCP_EXTERN int xcp_pif_get_all(xcp_session *session, xcp_pif_set *result);
 
-/** XenAPI PIF.get_all_records() -> map:ref:PIF:record:PIF. All objects with their records. */
+/**
+ * XenAPI PIF.get_all_records() -> map:ref:PIF:record:PIF. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_pif_get_all_records(xcp_session *session, xcp_pif_record_map *result);
 
 /** XenAPI PIF.get_all_where(expr) -> set:ref:PIF. */
@@ -5255,7 +6899,10 @@ XCP_EXTERN int xcp_pif_get_physical(xcp_session *session, bool *result, xcp_pif 
 /** XenAPI PIF.get_currently_attached(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_get_currently_attached(xcp_session *session, bool *result, xcp_pif self);
 
-/** XenAPI PIF.get_ip_configuration_mode(self) -> ip_configuration_mode. Reads one field. */
+/**
+ * XenAPI PIF.get_ip_configuration_mode(self) -> ip_configuration_mode. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_pif_get_ip_configuration_mode(xcp_session *session, enum xcp_ip_configuration_mode *result, xcp_pif self);
 
 /** XenAPI PIF.get_IP(self) -> string. Reads one field. */
@@ -5279,7 +6926,9 @@ XCP_EXTERN int xcp_pif_get_bond_master_of(xcp_session *session, xcp_bond_set *re
 /** XenAPI PIF.get_management(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_get_management(xcp_session *session, bool *result, xcp_pif self);
 
-/** XenAPI PIF.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI PIF.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_pif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif self);
 
 /** XenAPI PIF.set_other_config(self, value). Writes one field. */
@@ -5294,13 +6943,19 @@ XCP_EXTERN int xcp_pif_remove_from_other_config(xcp_session *session, xcp_pif se
 /** XenAPI PIF.get_disallow_unplug(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_get_disallow_unplug(xcp_session *session, bool *result, xcp_pif self);
 
-/** XenAPI PIF.get_ipv6_configuration_mode(self) -> ipv6_configuration_mode. Reads one field. */
+/**
+ * XenAPI PIF.get_ipv6_configuration_mode(self) -> ipv6_configuration_mode.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_pif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_ipv6_configuration_mode *result, xcp_pif self);
 
 /** XenAPI PIF.get_IPv6(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_IPv6(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_primary_address_type(self) -> primary_address_type. Reads one field. */
+/**
+ * XenAPI PIF.get_primary_address_type(self) -> primary_address_type. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_pif_get_primary_address_type(xcp_session *session, enum xcp_primary_address_type *result, xcp_pif self);
 
 /** XenAPI PIF.get_VLAN_master_of(self) -> ref:VLAN. Reads one field. */
@@ -5309,10 +6964,16 @@ XCP_EXTERN int xcp_pif_get_VLAN_master_of(xcp_session *session, xcp_vlan *result
 /** XenAPI PIF.get_VLAN_slave_of(self) -> set:ref:VLAN. Reads one field. */
 XCP_EXTERN int xcp_pif_get_VLAN_slave_of(xcp_session *session, xcp_vlan_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_tunnel_access_PIF_of(self) -> set:ref:tunnel. Reads one field. */
+/**
+ * XenAPI PIF.get_tunnel_access_PIF_of(self) -> set:ref:tunnel. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pif_get_tunnel_access_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_tunnel_transport_PIF_of(self) -> set:ref:tunnel. Reads one field. */
+/**
+ * XenAPI PIF.get_tunnel_transport_PIF_of(self) -> set:ref:tunnel. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pif_get_tunnel_transport_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /** XenAPI PIF.get_ipv6_gateway(self) -> string. Reads one field. */
@@ -5327,13 +6988,22 @@ XCP_EXTERN int xcp_pif_get_properties(xcp_session *session, xcp_string_map *resu
 /** XenAPI PIF.get_capabilities(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_capabilities(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_igmp_snooping_status(self) -> pif_igmp_status. Reads one field. */
+/**
+ * XenAPI PIF.get_igmp_snooping_status(self) -> pif_igmp_status. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pif_get_igmp_snooping_status(xcp_session *session, enum xcp_pif_igmp_status *result, xcp_pif self);
 
-/** XenAPI PIF.get_sriov_physical_PIF_of(self) -> set:ref:network_sriov. Reads one field. */
+/**
+ * XenAPI PIF.get_sriov_physical_PIF_of(self) -> set:ref:network_sriov. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_pif_get_sriov_physical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_sriov_logical_PIF_of(self) -> set:ref:network_sriov. Reads one field. */
+/**
+ * XenAPI PIF.get_sriov_logical_PIF_of(self) -> set:ref:network_sriov. Reads
+ * one field.
+ */
 XCP_EXTERN int xcp_pif_get_sriov_logical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /** XenAPI PIF.get_PCI(self) -> ref:PCI. Reads one field. */
@@ -5342,88 +7012,141 @@ XCP_EXTERN int xcp_pif_get_PCI(xcp_session *session, xcp_ref *result, xcp_pif se
 /** XenAPI PIF.reconfigure_ip(self, mode, IP, netmask, gateway, DNS). */
 XCP_EXTERN int xcp_pif_reconfigure_ip(xcp_session *session, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
-/** Async.PIF.reconfigure_ip: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.reconfigure_ip: starts the call and returns its task in *task;
+ * the task's result is what xcp_pif_reconfigure_ip returns.
+ */
 XCP_EXTERN int xcp_pif_reconfigure_ip_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
 /** XenAPI PIF.reconfigure_ipv6(self, mode, IPv6, gateway, DNS). */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6(xcp_session *session, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
-/** Async.PIF.reconfigure_ipv6: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.reconfigure_ipv6: starts the call and returns its task in *task;
+ * the task's result is what xcp_pif_reconfigure_ipv6 returns.
+ */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
 /** XenAPI PIF.set_primary_address_type(self, primary_address_type). */
 XCP_EXTERN int xcp_pif_set_primary_address_type(xcp_session *session, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
-/** Async.PIF.set_primary_address_type: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.set_primary_address_type: starts the call and returns its task in
+ * *task; the task's result is what xcp_pif_set_primary_address_type returns.
+ */
 XCP_EXTERN int xcp_pif_set_primary_address_type_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
 /** XenAPI PIF.plug(self). */
 XCP_EXTERN int xcp_pif_plug(xcp_session *session, xcp_pif self);
 
-/** Async.PIF.plug: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.plug: starts the call and returns its task in *task; the task's
+ * result is what xcp_pif_plug returns.
+ */
 XCP_EXTERN int xcp_pif_plug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
 /** XenAPI PIF.unplug(self). */
 XCP_EXTERN int xcp_pif_unplug(xcp_session *session, xcp_pif self);
 
-/** Async.PIF.unplug: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.unplug: starts the call and returns its task in *task; the task's
+ * result is what xcp_pif_unplug returns.
+ */
 XCP_EXTERN int xcp_pif_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
 /** XenAPI PIF.scan(host). */
 XCP_EXTERN int xcp_pif_scan(xcp_session *session, xcp_host host);
 
-/** Async.PIF.scan: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.scan: starts the call and returns its task in *task; the task's
+ * result is what xcp_pif_scan returns.
+ */
 XCP_EXTERN int xcp_pif_scan_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /** XenAPI PIF.introduce(host, MAC, device, managed=true) -> ref:PIF. */
 XCP_EXTERN int xcp_pif_introduce(xcp_session *session, xcp_pif *result, xcp_host host, const char *MAC, const char *device, bool managed);
 
-/** Async.PIF.introduce: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.introduce: starts the call and returns its task in *task; the
+ * task's result is what xcp_pif_introduce returns.
+ */
 XCP_EXTERN int xcp_pif_introduce_async(xcp_session *session, xcp_task *task, xcp_host host, const char *MAC, const char *device, bool managed);
 
 /** XenAPI PIF.forget(self). */
 XCP_EXTERN int xcp_pif_forget(xcp_session *session, xcp_pif self);
 
-/** Async.PIF.forget: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.forget: starts the call and returns its task in *task; the task's
+ * result is what xcp_pif_forget returns.
+ */
 XCP_EXTERN int xcp_pif_forget_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
 /** XenAPI PIF.set_disallow_unplug(self, value). */
 XCP_EXTERN int xcp_pif_set_disallow_unplug(xcp_session *session, xcp_pif self, bool value);
 
-/** Async.PIF.set_disallow_unplug: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.set_disallow_unplug: starts the call and returns its task in
+ * *task; the task's result is what xcp_pif_set_disallow_unplug returns.
+ */
 XCP_EXTERN int xcp_pif_set_disallow_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self, bool value);
 
 /** XenAPI PIF.set_property(self, name, value). */
 XCP_EXTERN int xcp_pif_set_property(xcp_session *session, xcp_pif self, const char *name, const char *value);
 
-/** Async.PIF.set_property: starts the call and returns its task in *task. */
+/**
+ * Async.PIF.set_property: starts the call and returns its task in *task; the
+ * task's result is what xcp_pif_set_property returns.
+ */
 XCP_EXTERN int xcp_pif_set_property_async(xcp_session *session, xcp_task *task, xcp_pif self, const char *name, const char *value);
 
-/** XenAPI PIF_metrics.get_record(self) -> record:PIF_metrics. Fills *result with the object's record. */
+/**
+ * XenAPI PIF_metrics.get_record(self) -> record:PIF_metrics. Fills *result
+ * with the object's record.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_record(xcp_session *session, xcp_pif_metrics_record *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_by_uuid(uuid) -> ref:PIF_metrics. UUID_INVALID when no object has it. */
+/**
+ * XenAPI PIF_metrics.get_by_uuid(uuid) -> ref:PIF_metrics. UUID_INVALID when
+ * no object has it.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_by_uuid(xcp_session *session, xcp_pif_metrics *result, const char *uuid);
 
-/** XenAPI PIF_metrics.get_all() -> set:ref:PIF_metrics. All objects of the class. */
+/**
+ * XenAPI PIF_metrics.get_all() -> set:ref:PIF_metrics. All objects of the
+ * class.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_all(xcp_session *session, xcp_pif_metrics_set *result);
 
-/** XenAPI PIF_metrics.get_all_records() -> map:ref:PIF_metrics:record:PIF_metrics. All objects with their records. */
+/**
+ * XenAPI PIF_metrics.get_all_records() ->
+ * map:ref:PIF_metrics:record:PIF_metrics. All objects with their records.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_all_records(xcp_session *session, xcp_pif_metrics_record_map *result);
 
 /** XenAPI PIF_metrics.get_all_where(expr) -> set:ref:PIF_metrics. */
 XCP_EXTERN int xcp_pif_metrics_get_all_where(xcp_session *session, xcp_pif_metrics_set *result, const char *expr);
 
-/** XenAPI PIF_metrics.get_all_records_where(expr) -> map:ref:PIF_metrics:record:PIF_metrics. */
+/**
+ * XenAPI PIF_metrics.get_all_records_where(expr) ->
+ * map:ref:PIF_metrics:record:PIF_metrics.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_all_records_where(xcp_session *session, xcp_pif_metrics_record_map *result, const char *expr);
 
 /** XenAPI PIF_metrics.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_uuid(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_io_read_kbs(self) -> float. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_io_read_kbs(self) -> float. Reads one field.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_io_read_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_io_write_kbs(self) -> float. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_io_write_kbs(self) -> float. Reads one field.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_io_write_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
 /** XenAPI PIF_metrics.get_carrier(self) -> bool. Reads one field. */
@@ -5441,7 +7164,10 @@ XCP_EXTERN int xcp_pif_metrics_get_speed(xcp_session *session, int64_t *result, 
 /** XenAPI PIF_metrics.get_duplex(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_duplex(xcp_session *session, bool *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_other_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif_metrics self);
 
 /** XenAPI PIF_metrics.set_other_config(self, value). Writes one field. */
@@ -5465,16 +7191,25 @@ XCP_EXTERN int xcp_pif_metrics_get_pci_bus_path(xcp_session *session, char * *re
 /** XenAPI PIF_metrics.get_last_updated(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_pif_metrics self);
 
-/** XenAPI Bond.get_record(self) -> record:Bond. Fills *result with the object's record. */
+/**
+ * XenAPI Bond.get_record(self) -> record:Bond. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_bond_get_record(xcp_session *session, xcp_bond_record *result, xcp_bond self);
 
-/** XenAPI Bond.get_by_uuid(uuid) -> ref:Bond. UUID_INVALID when no object has it. */
+/**
+ * XenAPI Bond.get_by_uuid(uuid) -> ref:Bond. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_bond_get_by_uuid(xcp_session *session, xcp_bond *result, const char *uuid);
 
 /** XenAPI Bond.get_all() -> set:ref:Bond. All objects of the class. */
 XCP_EXTERN int xcp_bond_get_all(xcp_session *session, xcp_bond_set *result);
 
-/** XenAPI Bond.get_all_records() -> map:ref:Bond:record:Bond. All objects with their records. */
+/**
+ * XenAPI Bond.get_all_records() -> map:ref:Bond:record:Bond. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_bond_get_all_records(xcp_session *session, xcp_bond_record_map *result);
 
 /** XenAPI Bond.get_all_where(expr) -> set:ref:Bond. */
@@ -5492,7 +7227,9 @@ XCP_EXTERN int xcp_bond_get_master(xcp_session *session, xcp_pif *result, xcp_bo
 /** XenAPI Bond.get_slaves(self) -> set:ref:PIF. Reads one field. */
 XCP_EXTERN int xcp_bond_get_slaves(xcp_session *session, xcp_pif_set *result, xcp_bond self);
 
-/** XenAPI Bond.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI Bond.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_bond_get_other_config(xcp_session *session, xcp_string_map *result, xcp_bond self);
 
 /** XenAPI Bond.set_other_config(self, value). Writes one field. */
@@ -5519,40 +7256,64 @@ XCP_EXTERN int xcp_bond_get_links_up(xcp_session *session, int64_t *result, xcp_
 /** XenAPI Bond.get_auto_update_mac(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_bond_get_auto_update_mac(xcp_session *session, bool *result, xcp_bond self);
 
-/** XenAPI Bond.create(network, members, MAC, mode=balance-slb, properties={}) -> ref:Bond. */
+/**
+ * XenAPI Bond.create(network, members, MAC, mode=balance-slb, properties={})
+ * -> ref:Bond.
+ */
 XCP_EXTERN int xcp_bond_create(xcp_session *session, xcp_bond *result, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
-/** Async.Bond.create: starts the call and returns its task in *task. */
+/**
+ * Async.Bond.create: starts the call and returns its task in *task; the
+ * task's result is what xcp_bond_create returns.
+ */
 XCP_EXTERN int xcp_bond_create_async(xcp_session *session, xcp_task *task, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
 /** XenAPI Bond.destroy(self). */
 XCP_EXTERN int xcp_bond_destroy(xcp_session *session, xcp_bond self);
 
-/** Async.Bond.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.Bond.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_bond_destroy returns.
+ */
 XCP_EXTERN int xcp_bond_destroy_async(xcp_session *session, xcp_task *task, xcp_bond self);
 
 /** XenAPI Bond.set_mode(self, value). */
 XCP_EXTERN int xcp_bond_set_mode(xcp_session *session, xcp_bond self, enum xcp_bond_mode value);
 
-/** Async.Bond.set_mode: starts the call and returns its task in *task. */
+/**
+ * Async.Bond.set_mode: starts the call and returns its task in *task; the
+ * task's result is what xcp_bond_set_mode returns.
+ */
 XCP_EXTERN int xcp_bond_set_mode_async(xcp_session *session, xcp_task *task, xcp_bond self, enum xcp_bond_mode value);
 
 /** XenAPI Bond.set_property(self, name, value). */
 XCP_EXTERN int xcp_bond_set_property(xcp_session *session, xcp_bond self, const char *name, const char *value);
 
-/** Async.Bond.set_property: starts the call and returns its task in *task. */
+/**
+ * Async.Bond.set_property: starts the call and returns its task in *task; the
+ * task's result is what xcp_bond_set_property returns.
+ */
 XCP_EXTERN int xcp_bond_set_property_async(xcp_session *session, xcp_task *task, xcp_bond self, const char *name, const char *value);
 
-/** XenAPI VLAN.get_record(self) -> record:VLAN. Fills *result with the object's record. */
+/**
+ * XenAPI VLAN.get_record(self) -> record:VLAN. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_vlan_get_record(xcp_session *session, xcp_vlan_record *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_by_uuid(uuid) -> ref:VLAN. UUID_INVALID when no object has it. */
+/**
+ * XenAPI VLAN.get_by_uuid(uuid) -> ref:VLAN. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_vlan_get_by_uuid(xcp_session *session, xcp_vlan *result, const char *uuid);
 
 /** XenAPI VLAN.get_all() -> set:ref:VLAN. All objects of the class. */
 XCP_EXTERN int xcp_vlan_get_all(xcp_session *session, xcp_vlan_set *result);
 
-/** XenAPI VLAN.get_all_records() -> map:ref:VLAN:record:VLAN. All objects with their records. */
+/**
+ * XenAPI VLAN.get_all_records() -> map:ref:VLAN:record:VLAN. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_vlan_get_all_records(xcp_session *session, xcp_vlan_record_map *result);
 
 /** XenAPI VLAN.get_all_where(expr) -> set:ref:VLAN. */
@@ -5573,7 +7334,9 @@ XCP_EXTERN int xcp_vlan_get_untagged_PIF(xcp_session *session, xcp_pif *result, 
 /** XenAPI VLAN.get_tag(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vlan_get_tag(xcp_session *session, int64_t *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VLAN.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_vlan_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vlan self);
 
 /** XenAPI VLAN.set_other_config(self, value). Writes one field. */
@@ -5588,19 +7351,31 @@ XCP_EXTERN int xcp_vlan_remove_from_other_config(xcp_session *session, xcp_vlan 
 /** XenAPI VLAN.create(tagged_PIF, tag, network) -> ref:VLAN. */
 XCP_EXTERN int xcp_vlan_create(xcp_session *session, xcp_vlan *result, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
-/** Async.VLAN.create: starts the call and returns its task in *task. */
+/**
+ * Async.VLAN.create: starts the call and returns its task in *task; the
+ * task's result is what xcp_vlan_create returns.
+ */
 XCP_EXTERN int xcp_vlan_create_async(xcp_session *session, xcp_task *task, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
 /** XenAPI VLAN.destroy(self). */
 XCP_EXTERN int xcp_vlan_destroy(xcp_session *session, xcp_vlan self);
 
-/** Async.VLAN.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.VLAN.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_vlan_destroy returns.
+ */
 XCP_EXTERN int xcp_vlan_destroy_async(xcp_session *session, xcp_task *task, xcp_vlan self);
 
-/** XenAPI task.get_record(self) -> record:task. Fills *result with the object's record. */
+/**
+ * XenAPI task.get_record(self) -> record:task. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_task_get_record(xcp_session *session, xcp_task_record *result, xcp_task self);
 
-/** XenAPI task.get_by_uuid(uuid) -> ref:task. UUID_INVALID when no object has it. */
+/**
+ * XenAPI task.get_by_uuid(uuid) -> ref:task. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_task_get_by_uuid(xcp_session *session, xcp_task *result, const char *uuid);
 
 /** XenAPI task.get_by_name_label(label) -> set:ref:task. */
@@ -5609,7 +7384,10 @@ XCP_EXTERN int xcp_task_get_by_name_label(xcp_session *session, xcp_task_set *re
 /** XenAPI task.get_all() -> set:ref:task. All objects of the class. */
 XCP_EXTERN int xcp_task_get_all(xcp_session *session, xcp_task_set *result);
 
-/** XenAPI task.get_all_records() -> map:ref:task:record:task. All objects with their records. */
+/**
+ * XenAPI task.get_all_records() -> map:ref:task:record:task. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_task_get_all_records(xcp_session *session, xcp_task_record_map *result);
 
 /** XenAPI task.get_all_where(expr) -> set:ref:task. */
@@ -5627,10 +7405,16 @@ XCP_EXTERN int xcp_task_get_name_label(xcp_session *session, char * *result, xcp
 /** XenAPI task.get_name_description(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_task_get_name_description(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_allowed_operations(self) -> set:task_allowed_operations. Reads one field. */
+/**
+ * XenAPI task.get_allowed_operations(self) -> set:task_allowed_operations.
+ * Reads one field.
+ */
 XCP_EXTERN int xcp_task_get_allowed_operations(xcp_session *session, xcp_task_allowed_operations_set *result, xcp_task self);
 
-/** XenAPI task.get_current_operations(self) -> map:string:task_allowed_operations. Reads one field. */
+/**
+ * XenAPI task.get_current_operations(self) ->
+ * map:string:task_allowed_operations. Reads one field.
+ */
 XCP_EXTERN int xcp_task_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_task self);
 
 /** XenAPI task.get_created(self) -> datetime. Reads one field. */
@@ -5657,7 +7441,9 @@ XCP_EXTERN int xcp_task_get_result(xcp_session *session, char * *result, xcp_tas
 /** XenAPI task.get_error_info(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_task_get_error_info(xcp_session *session, xcp_string_set *result, xcp_task self);
 
-/** XenAPI task.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI task.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_task_get_other_config(xcp_session *session, xcp_string_map *result, xcp_task self);
 
 /** XenAPI task.set_other_config(self, value). Writes one field. */
@@ -5720,22 +7506,34 @@ XCP_EXTERN int xcp_event_unregister(xcp_session *session, const xcp_string_set *
 /** XenAPI event.next() -> any. */
 XCP_EXTERN int xcp_event_next(xcp_session *session, xcp_value *result);
 
-/** XenAPI message.get_record(self) -> record:message. Fills *result with the object's record. */
+/**
+ * XenAPI message.get_record(self) -> record:message. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_message_get_record(xcp_session *session, xcp_message_record *result, xcp_message self);
 
-/** XenAPI message.get_by_uuid(uuid) -> ref:message. UUID_INVALID when no object has it. */
+/**
+ * XenAPI message.get_by_uuid(uuid) -> ref:message. UUID_INVALID when no
+ * object has it.
+ */
 XCP_EXTERN int xcp_message_get_by_uuid(xcp_session *session, xcp_message *result, const char *uuid);
 
 /** XenAPI message.get_all() -> set:ref:message. All objects of the class. */
 XCP_EXTERN int xcp_message_get_all(xcp_session *session, xcp_message_set *result);
 
-/** XenAPI message.get_all_records() -> map:ref:message:record:message. All objects with their records. */
+/**
+ * XenAPI message.get_all_records() -> map:ref:message:record:message. All
+ * objects with their records.
+ */
 XCP_EXTERN int xcp_message_get_all_records(xcp_session *session, xcp_message_record_map *result);
 
 /** XenAPI message.get_all_where(expr) -> set:ref:message. */
 XCP_EXTERN int xcp_message_get_all_where(xcp_session *session, xcp_message_set *result, const char *expr);
 
-/** XenAPI message.get_all_records_where(expr) -> map:ref:message:record:message. */
+/**
+ * XenAPI message.get_all_records_where(expr) ->
+ * map:ref:message:record:message.
+ */
 XCP_EXTERN int xcp_message_get_all_records_where(xcp_session *session, xcp_message_record_map *result, const char *expr);
 
 /** XenAPI message.get_uuid(self) -> string. Reads one field. */
@@ -5759,7 +7557,9 @@ XCP_EXTERN int xcp_message_get_timestamp(xcp_session *session, xcp_datetime *res
 /** XenAPI message.get_body(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_message_get_body(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.create(name, priority, cls, obj_uuid, body) -> ref:message. */
+/**
+ * XenAPI message.create(name, priority, cls, obj_uuid, body) -> ref:message.
+ */
 XCP_EXTERN int xcp_message_create(xcp_session *session, xcp_message *result, const char *name, int64_t priority, enum xcp_cls cls, const char *obj_uuid, const char *body);
 
 /** XenAPI message.destroy(self). */
@@ -5768,28 +7568,42 @@ XCP_EXTERN int xcp_message_destroy(xcp_session *session, xcp_message self);
 /** XenAPI message.destroy_many(messages). */
 XCP_EXTERN int xcp_message_destroy_many(xcp_session *session, const xcp_message_set *messages);
 
-/** XenAPI message.get(cls, obj_uuid, since) -> map:ref:message:record:message. */
+/**
+ * XenAPI message.get(cls, obj_uuid, since) -> map:ref:message:record:message.
+ */
 XCP_EXTERN int xcp_message_get(xcp_session *session, xcp_message_record_map *result, enum xcp_cls cls, const char *obj_uuid, xcp_datetime since);
 
 /** XenAPI message.get_since(since) -> map:ref:message:record:message. */
 XCP_EXTERN int xcp_message_get_since(xcp_session *session, xcp_message_record_map *result, xcp_datetime since);
 
-/** XenAPI console.get_record(self) -> record:console. Fills *result with the object's record. */
+/**
+ * XenAPI console.get_record(self) -> record:console. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_console_get_record(xcp_session *session, xcp_console_record *result, xcp_console self);
 
-/** XenAPI console.get_by_uuid(uuid) -> ref:console. UUID_INVALID when no object has it. */
+/**
+ * XenAPI console.get_by_uuid(uuid) -> ref:console. UUID_INVALID when no
+ * object has it.
+ */
 XCP_EXTERN int xcp_console_get_by_uuid(xcp_session *session, xcp_console *result, const char *uuid);
 
 /** XenAPI console.get_all() -> set:ref:console. All objects of the class. */
 XCP_EXTERN int xcp_console_get_all(xcp_session *session, xcp_console_set *result);
 
-/** XenAPI console.get_all_records() -> map:ref:console:record:console. All objects with their records. */
+/**
+ * XenAPI console.get_all_records() -> map:ref:console:record:console. All
+ * objects with their records.
+ */
 XCP_EXTERN int xcp_console_get_all_records(xcp_session *session, xcp_console_record_map *result);
 
 /** XenAPI console.get_all_where(expr) -> set:ref:console. */
 XCP_EXTERN int xcp_console_get_all_where(xcp_session *session, xcp_console_set *result, const char *expr);
 
-/** XenAPI console.get_all_records_where(expr) -> map:ref:console:record:console. */
+/**
+ * XenAPI console.get_all_records_where(expr) ->
+ * map:ref:console:record:console.
+ */
 XCP_EXTERN int xcp_console_get_all_records_where(xcp_session *session, xcp_console_record_map *result, const char *expr);
 
 /** XenAPI console.get_uuid(self) -> string. Reads one field. */
@@ -5804,7 +7618,10 @@ XCP_EXTERN int xcp_console_get_location(xcp_session *session, char * *result, xc
 /** XenAPI console.get_VM(self) -> ref:VM. Reads one field. */
 XCP_EXTERN int xcp_console_get_VM(xcp_session *session, xcp_vm *result, xcp_console self);
 
-/** XenAPI console.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI console.get_other_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_console_get_other_config(xcp_session *session, xcp_string_map *result, xcp_console self);
 
 /** XenAPI console.set_other_config(self, value). Writes one field. */
@@ -5816,22 +7633,37 @@ XCP_EXTERN int xcp_console_add_to_other_config(xcp_session *session, xcp_console
 /** XenAPI console.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_console_remove_from_other_config(xcp_session *session, xcp_console self, const char *key);
 
-/** XenAPI console.create(args) -> ref:console. Creates an object from the record's constructor fields. */
+/**
+ * XenAPI console.create(args) -> ref:console. Creates an object from the
+ * record's constructor fields.
+ */
 XCP_EXTERN int xcp_console_create(xcp_session *session, xcp_console *result, const xcp_console_record *args);
 
-/** Async.console.create: starts the call and returns its task in *task. */
+/**
+ * Async.console.create: starts the call and returns its task in *task; the
+ * task's result is what xcp_console_create returns.
+ */
 XCP_EXTERN int xcp_console_create_async(xcp_session *session, xcp_task *task, const xcp_console_record *args);
 
 /** XenAPI console.destroy(self). Destroys the object. */
 XCP_EXTERN int xcp_console_destroy(xcp_session *session, xcp_console self);
 
-/** Async.console.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.console.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_console_destroy returns.
+ */
 XCP_EXTERN int xcp_console_destroy_async(xcp_session *session, xcp_task *task, xcp_console self);
 
-/** XenAPI blob.get_record(self) -> record:blob. Fills *result with the object's record. */
+/**
+ * XenAPI blob.get_record(self) -> record:blob. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_blob_get_record(xcp_session *session, xcp_blob_record *result, xcp_blob self);
 
-/** XenAPI blob.get_by_uuid(uuid) -> ref:blob. UUID_INVALID when no object has it. */
+/**
+ * XenAPI blob.get_by_uuid(uuid) -> ref:blob. UUID_INVALID when no object has
+ * it.
+ */
 XCP_EXTERN int xcp_blob_get_by_uuid(xcp_session *session, xcp_blob *result, const char *uuid);
 
 /** XenAPI blob.get_by_name_label(label) -> set:ref:blob. */
@@ -5840,7 +7672,10 @@ XCP_EXTERN int xcp_blob_get_by_name_label(xcp_session *session, xcp_blob_set *re
 /** XenAPI blob.get_all() -> set:ref:blob. All objects of the class. */
 XCP_EXTERN int xcp_blob_get_all(xcp_session *session, xcp_blob_set *result);
 
-/** XenAPI blob.get_all_records() -> map:ref:blob:record:blob. All objects with their records. */
+/**
+ * XenAPI blob.get_all_records() -> map:ref:blob:record:blob. All objects with
+ * their records.
+ */
 XCP_EXTERN int xcp_blob_get_all_records(xcp_session *session, xcp_blob_record_map *result);
 
 /** XenAPI blob.get_all_where(expr) -> set:ref:blob. */
@@ -5885,22 +7720,33 @@ XCP_EXTERN int xcp_blob_create(xcp_session *session, xcp_blob *result, const cha
 /** XenAPI blob.destroy(self). */
 XCP_EXTERN int xcp_blob_destroy(xcp_session *session, xcp_blob self);
 
-/** XenAPI secret.get_record(self) -> record:secret. Fills *result with the object's record. */
+/**
+ * XenAPI secret.get_record(self) -> record:secret. Fills *result with the
+ * object's record.
+ */
 XCP_EXTERN int xcp_secret_get_record(xcp_session *session, xcp_secret_record *result, xcp_secret self);
 
-/** XenAPI secret.get_by_uuid(uuid) -> ref:secret. UUID_INVALID when no object has it. */
+/**
+ * XenAPI secret.get_by_uuid(uuid) -> ref:secret. UUID_INVALID when no object
+ * has it.
+ */
 XCP_EXTERN int xcp_secret_get_by_uuid(xcp_session *session, xcp_secret *result, const char *uuid);
 
 /** XenAPI secret.get_all() -> set:ref:secret. All objects of the class. */
 XCP_EXTERN int xcp_secret_get_all(xcp_session *session, xcp_secret_set *result);
 
-/** XenAPI secret.get_all_records() -> map:ref:secret:record:secret. All objects with their records. */
+/**
+ * XenAPI secret.get_all_records() -> map:ref:secret:record:secret. All
+ * objects with their records.
+ */
 XCP_EXTERN int xcp_secret_get_all_records(xcp_session *session, xcp_secret_record_map *result);
 
 /** XenAPI secret.get_all_where(expr) -> set:ref:secret. */
 XCP_EXTERN int xcp_secret_get_all_where(xcp_session *session, xcp_secret_set *result, const char *expr);
 
-/** XenAPI secret.get_all_records_where(expr) -> map:ref:secret:record:secret. */
+/**
+ * XenAPI secret.get_all_records_where(expr) -> map:ref:secret:record:secret.
+ */
 XCP_EXTERN int xcp_secret_get_all_records_where(xcp_session *session, xcp_secret_record_map *result, const char *expr);
 
 /** XenAPI secret.get_uuid(self) -> string. Reads one field. */
@@ -5912,7 +7758,9 @@ XCP_EXTERN int xcp_secret_get_value(xcp_session *session, char * *result, xcp_se
 /** XenAPI secret.set_value(self, value). Writes one field. */
 XCP_EXTERN int xcp_secret_set_value(xcp_session *session, xcp_secret self, const char *value);
 
-/** XenAPI secret.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI secret.get_other_config(self) -> map:string:string. Reads one field.
+ */
 XCP_EXTERN int xcp_secret_get_other_config(xcp_session *session, xcp_string_map *result, xcp_secret self);
 
 /** XenAPI secret.set_other_config(self, value). Writes one field. */
@@ -5924,40 +7772,64 @@ XCP_EXTERN int xcp_secret_add_to_other_config(xcp_session *session, xcp_secret s
 /** XenAPI secret.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_secret_remove_from_other_config(xcp_session *session, xcp_secret self, const char *key);
 
-/** XenAPI secret.create(args) -> ref:secret. Creates an object from the record's constructor fields. */
+/**
+ * XenAPI secret.create(args) -> ref:secret. Creates an object from the
+ * record's constructor fields.
+ */
 XCP_EXTERN int xcp_secret_create(xcp_session *session, xcp_secret *result, const xcp_secret_record *args);
 
-/** Async.secret.create: starts the call and returns its task in *task. */
+/**
+ * Async.secret.create: starts the call and returns its task in *task; the
+ * task's result is what xcp_secret_create returns.
+ */
 XCP_EXTERN int xcp_secret_create_async(xcp_session *session, xcp_task *task, const xcp_secret_record *args);
 
 /** XenAPI secret.destroy(self). Destroys the object. */
 XCP_EXTERN int xcp_secret_destroy(xcp_session *session, xcp_secret self);
 
-/** Async.secret.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.secret.destroy: starts the call and returns its task in *task; the
+ * task's result is what xcp_secret_destroy returns.
+ */
 XCP_EXTERN int xcp_secret_destroy_async(xcp_session *session, xcp_task *task, xcp_secret self);
 
 /** XenAPI secret.introduce(uuid, value, other_config) -> ref:secret. */
 XCP_EXTERN int xcp_secret_introduce(xcp_session *session, xcp_secret *result, const char *uuid, const char *value, const xcp_string_map *other_config);
 
-/** XenAPI pool_update.get_record(self) -> record:pool_update. Fills *result with the object's record. */
+/**
+ * XenAPI pool_update.get_record(self) -> record:pool_update. Fills *result
+ * with the object's record.
+ */
 XCP_EXTERN int xcp_pool_update_get_record(xcp_session *session, xcp_pool_update_record *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_by_uuid(uuid) -> ref:pool_update. UUID_INVALID when no object has it. */
+/**
+ * XenAPI pool_update.get_by_uuid(uuid) -> ref:pool_update. UUID_INVALID when
+ * no object has it.
+ */
 XCP_EXTERN int xcp_pool_update_get_by_uuid(xcp_session *session, xcp_pool_update *result, const char *uuid);
 
 /** XenAPI pool_update.get_by_name_label(label) -> set:ref:pool_update. */
 XCP_EXTERN int xcp_pool_update_get_by_name_label(xcp_session *session, xcp_pool_update_set *result, const char *label);
 
-/** XenAPI pool_update.get_all() -> set:ref:pool_update. All objects of the class. */
+/**
+ * XenAPI pool_update.get_all() -> set:ref:pool_update. All objects of the
+ * class.
+ */
 XCP_EXTERN int xcp_pool_update_get_all(xcp_session *session, xcp_pool_update_set *result);
 
-/** XenAPI pool_update.get_all_records() -> map:ref:pool_update:record:pool_update. All objects with their records. */
+/**
+ * XenAPI pool_update.get_all_records() ->
+ * map:ref:pool_update:record:pool_update. All objects with their records.
+ */
 XCP_EXTERN int xcp_pool_update_get_all_records(xcp_session *session, xcp_pool_update_record_map *result);
 
 /** XenAPI pool_update.get_all_where(expr) -> set:ref:pool_update. */
 XCP_EXTERN int xcp_pool_update_get_all_where(xcp_session *session, xcp_pool_update_set *result, const char *expr);
 
-/** XenAPI pool_update.get_all_records_where(expr) -> map:ref:pool_update:record:pool_update. */
+/**
+ * XenAPI pool_update.get_all_records_where(expr) ->
+ * map:ref:pool_update:record:pool_update.
+ */
 XCP_EXTERN int xcp_pool_update_get_all_records_where(xcp_session *session, xcp_pool_update_record_map *result, const char *expr);
 
 /** XenAPI pool_update.get_uuid(self) -> string. Reads one field. */
@@ -5975,7 +7847,10 @@ XCP_EXTERN int xcp_pool_update_get_installation_size(xcp_session *session, int64
 /** XenAPI pool_update.get_key(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_update_get_key(xcp_session *session, char * *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_after_apply_guidance(self) -> set:update_after_apply_guidance. Reads one field. */
+/**
+ * XenAPI pool_update.get_after_apply_guidance(self) ->
+ * set:update_after_apply_guidance. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_update_get_after_apply_guidance(xcp_session *session, xcp_update_after_apply_guidance_set *result, xcp_pool_update self);
 
 /** XenAPI pool_update.get_vdi(self) -> ref:VDI. Reads one field. */
@@ -5984,7 +7859,10 @@ XCP_EXTERN int xcp_pool_update_get_vdi(xcp_session *session, xcp_vdi *result, xc
 /** XenAPI pool_update.get_hosts(self) -> set:ref:host. Reads one field. */
 XCP_EXTERN int xcp_pool_update_get_hosts(xcp_session *session, xcp_host_set *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool_update.get_other_config(self) -> map:string:string. Reads one
+ * field.
+ */
 XCP_EXTERN int xcp_pool_update_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pool_update self);
 
 /** XenAPI pool_update.set_other_config(self, value). Writes one field. */
@@ -5996,46 +7874,68 @@ XCP_EXTERN int xcp_pool_update_add_to_other_config(xcp_session *session, xcp_poo
 /** XenAPI pool_update.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_pool_update_remove_from_other_config(xcp_session *session, xcp_pool_update self, const char *key);
 
-/** XenAPI pool_update.get_enforce_homogeneity(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool_update.get_enforce_homogeneity(self) -> bool. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_update_get_enforce_homogeneity(xcp_session *session, bool *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI pool_update.get_name_description(self) -> string. Reads one field.
+ */
 XCP_EXTERN int xcp_pool_update_get_name_description(xcp_session *session, char * *result, xcp_pool_update self);
 
 /** XenAPI pool_update.introduce(vdi) -> ref:pool_update. */
 XCP_EXTERN int xcp_pool_update_introduce(xcp_session *session, xcp_pool_update *result, xcp_vdi vdi);
 
-/** Async.pool_update.introduce: starts the call and returns its task in *task. */
+/**
+ * Async.pool_update.introduce: starts the call and returns its task in *task;
+ * the task's result is what xcp_pool_update_introduce returns.
+ */
 XCP_EXTERN int xcp_pool_update_introduce_async(xcp_session *session, xcp_task *task, xcp_vdi vdi);
 
 /** XenAPI pool_update.precheck(self, host) -> livepatch_status. */
 XCP_EXTERN int xcp_pool_update_precheck(xcp_session *session, enum xcp_livepatch_status *result, xcp_pool_update self, xcp_host host);
 
-/** Async.pool_update.precheck: starts the call and returns its task in *task. */
+/**
+ * Async.pool_update.precheck: starts the call and returns its task in *task;
+ * the task's result is what xcp_pool_update_precheck returns.
+ */
 XCP_EXTERN int xcp_pool_update_precheck_async(xcp_session *session, xcp_task *task, xcp_pool_update self, xcp_host host);
 
 /** XenAPI pool_update.apply(self, host). */
 XCP_EXTERN int xcp_pool_update_apply(xcp_session *session, xcp_pool_update self, xcp_host host);
 
-/** Async.pool_update.apply: starts the call and returns its task in *task. */
+/**
+ * Async.pool_update.apply: starts the call and returns its task in *task; the
+ * task's result is what xcp_pool_update_apply returns.
+ */
 XCP_EXTERN int xcp_pool_update_apply_async(xcp_session *session, xcp_task *task, xcp_pool_update self, xcp_host host);
 
 /** XenAPI pool_update.pool_apply(self). */
 XCP_EXTERN int xcp_pool_update_pool_apply(xcp_session *session, xcp_pool_update self);
 
-/** Async.pool_update.pool_apply: starts the call and returns its task in *task. */
+/**
+ * Async.pool_update.pool_apply: starts the call and returns its task in
+ * *task; the task's result is what xcp_pool_update_pool_apply returns.
+ */
 XCP_EXTERN int xcp_pool_update_pool_apply_async(xcp_session *session, xcp_task *task, xcp_pool_update self);
 
 /** XenAPI pool_update.pool_clean(self). */
 XCP_EXTERN int xcp_pool_update_pool_clean(xcp_session *session, xcp_pool_update self);
 
-/** Async.pool_update.pool_clean: starts the call and returns its task in *task. */
+/**
+ * Async.pool_update.pool_clean: starts the call and returns its task in
+ * *task; the task's result is what xcp_pool_update_pool_clean returns.
+ */
 XCP_EXTERN int xcp_pool_update_pool_clean_async(xcp_session *session, xcp_task *task, xcp_pool_update self);
 
 /** XenAPI pool_update.destroy(self). */
 XCP_EXTERN int xcp_pool_update_destroy(xcp_session *session, xcp_pool_update self);
 
-/** Async.pool_update.destroy: starts the call and returns its task in *task. */
+/**
+ * Async.pool_update.destroy: starts the call and returns its task in *task;
+ * the task's result is what xcp_pool_update_destroy returns.
+ */
 XCP_EXTERN int xcp_pool_update_destroy_async(xcp_session *session, xcp_task *task, xcp_pool_update self);
 
 XCP_END_DECLS
