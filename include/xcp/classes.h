@@ -1284,39 +1284,92 @@ XCP_EXTERN void xcp_pool_update_set_dispose(xcp_pool_update_set *s);
 
 /* ---- records ---- */
 
-/** A session record: every field of the class, in model order. */
+/**
+ * A session record: every field of the class, in model order.
+ *
+ * A login: the handle every other call takes first. Sessions are volatile (a
+ * restart of the engine ends them all, as on XAPI) and emit no events; there
+ * is no get_all. The engine trusts its caller; xcpd checks the password (auth
+ * file or PAM) before the engine opens the session and, by default, logs out
+ * sessions idle for 24 hours and keeps at most 500 per originator (per user
+ * when none; 400 for root without an originator), logging out the least
+ * recently used beyond that.
+ */
 typedef struct xcp_session_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the session, set by the server at
+     * login.
+     */
     char *uuid;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host the session was opened on (the engine's own
+     * host).
+     */
     xcp_host this_host;
-    /** ref:user RO. */
+    /** ref:user RO. Legacy field of XenAPI; libxcp leaves it NULL. */
     xcp_ref this_user;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the session was last used, maintained by the server:
+     * set at login and, under xcpd, refreshed by its calls at most once every
+     * 10 minutes (as XAPI).
+     */
     xcp_datetime last_active;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs for the client. */
     xcp_string_map other_config;
-    /** bool RO. */
+    /**
+     * bool RO. True when the session was opened with the user name root. Set
+     * at login.
+     */
     bool is_local_superuser;
-    /** string RO. */
+    /** string RO. The user name given at login. */
     char *auth_user_name;
-    /** string RO. */
+    /**
+     * string RO. The originator string the client gave at login (empty when
+     * none): a tag naming the client, under which xcpd counts its sessions
+     * against the per-client limit.
+     */
     char *originator;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true for a session a pool member opened on another
+     * host. libxcp opens no such sessions: always false.
+     */
     bool pool;
-    /** ref:subject RO. */
+    /**
+     * ref:subject RO. In XAPI, the external-authentication subject the user
+     * was authorised through. libxcp has no external authentication: always
+     * NULL.
+     */
     xcp_ref subject;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the user's credentials were last checked: the login
+     * time, set by the server.
+     */
     xcp_datetime validation_time;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, the security identifier of an externally
+     * authenticated user. Always empty in libxcp (no external
+     * authentication).
+     */
     char *auth_user_sid;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. In XAPI, the role-based permissions of the session.
+     * libxcp has no RBAC (every session may do everything): always empty.
+     */
     xcp_string_set rbac_permissions;
-    /** set:ref:task RO. */
+    /**
+     * set:ref:task RO. In XAPI, the tasks the session created. Not maintained
+     * by libxcp: always empty.
+     */
     xcp_task_set tasks;
-    /** ref:session ROs. */
+    /**
+     * ref:session ROs. In XAPI, the session that created this one (internal
+     * delegation). Always NULL in libxcp.
+     */
     xcp_session_id parent;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true when the client authenticated with a TLS client
+     * certificate. libxcp does not authenticate that way: always false.
+     */
     bool client_certificate;
 } xcp_session_record;
 /** Refs and records of several session objects. */
@@ -2558,41 +2611,101 @@ XCP_EXTERN void xcp_vlan_record_dispose(xcp_vlan_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vlan_record_map_dispose(xcp_vlan_record_map *m);
 
-/** A task record: every field of the class, in model order. */
+/**
+ * A task record: every field of the class, in model order.
+ *
+ * The record of a long-running call: every Async. call returns one, and a
+ * client may make one with task.create to follow an HTTP transfer. Tasks are
+ * volatile (a restart ends them). A completed task is destroyed after 65
+ * minutes, or earlier (at least 30 s after it finished) while more than 200
+ * tasks exist; XCP_TASK_TIMEOUT, XCP_TASK_MAX and XCP_TASK_GRACE change these
+ * limits. A synchronous call that records an operation in some object's
+ * current_operations runs under an internal task, destroyed when it returns.
+ */
 typedef struct xcp_task_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the task, set by the server. */
     char *uuid;
-    /** string RO. */
+    /**
+     * string RO. The task's name: Async.<class>.<message> for an Async. call,
+     * the message name for the internal task of a synchronous call, or the
+     * label given to task.create.
+     */
     char *name_label;
-    /** string RO. */
+    /**
+     * string RO. The description given to task.create; empty for the tasks of
+     * calls.
+     */
     char *name_description;
-    /** set:task_allowed_operations RO. */
+    /**
+     * set:task_allowed_operations RO. The operations valid on the task now,
+     * maintained by the server: cancel and destroy while it runs, nothing
+     * once it has completed (destroy is still accepted then).
+     */
     xcp_task_allowed_operations_set allowed_operations;
-    /** map:string:task_allowed_operations RO. */
+    /**
+     * map:string:task_allowed_operations RO. Operations in progress on the
+     * task itself (task reference to operation). libxcp runs none that take
+     * time: always empty.
+     */
     xcp_string_map current_operations;
-    /** datetime RO. */
+    /** datetime RO. When the task was created (UTC), set by the server. */
     xcp_datetime created;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the task completed (UTC), set by the server; the
+     * epoch while it is pending.
+     */
     xcp_datetime finished;
-    /** task_status_type RO. */
+    /**
+     * task_status_type RO. pending while the call runs, cancelling after
+     * task.cancel until the call notices, then success, failure (error_info
+     * says why) or cancelled. Maintained by the server, or by task.set_status
+     * for a task made with task.create.
+     */
     enum xcp_task_status_type status;
-    /** ref:host RO. */
+    /** ref:host RO. The host running the task: the engine's host. */
     xcp_host resident_on;
-    /** float RO. */
+    /**
+     * float RO. Completed fraction, 0.0 to 1.0. The server sets 1.0 at
+     * completion; HTTP transfers report intermediate values, other calls
+     * none.
+     */
     double progress;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, the type of the result when the task succeeds.
+     * libxcp always leaves the placeholder <none/>.
+     */
     char *type;
-    /** string RO. */
+    /**
+     * string RO. On success, the call's return value encoded as an XML-RPC
+     * value element (for example a reference for a call that creates an
+     * object); empty until then.
+     */
     char *result;
-    /** set:string RO. */
+    /**
+     * set:string RO. On failure or cancellation, the XenAPI error: its code
+     * followed by its parameters; empty otherwise.
+     */
     xcp_string_set error_info;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value pairs. The server adds
+     * destroy_when_done=true when task.destroy is called on a task still
+     * running.
+     */
     xcp_string_map other_config;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, a debugging backtrace of a failed task. libxcp
+     * leaves it empty.
+     */
     char *backtrace;
-    /** ref:task RO. */
+    /**
+     * ref:task RO. The task this one is a part of. libxcp creates no
+     * subtasks: always NULL.
+     */
     xcp_task subtask_of;
-    /** set:ref:task RO. */
+    /**
+     * set:ref:task RO. The tasks that are parts of this one (the inverse of
+     * subtask_of): always empty.
+     */
     xcp_task_set subtasks;
 } xcp_task_record;
 /** Refs and records of several task objects. */
@@ -2608,21 +2721,47 @@ XCP_EXTERN void xcp_task_record_dispose(xcp_task_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_task_record_map_dispose(xcp_task_record_map *m);
 
-/** A event record: every field of the class, in model order. */
+/**
+ * A event record: every field of the class, in model order.
+ *
+ * A change to an object, as event.from and event.next report it. Events are
+ * not stored objects: there is no get_record or get_all. Every stored class
+ * produces them except session and secret.
+ */
 typedef struct xcp_event_record {
-    /** int RO. */
+    /**
+     * int RO. For event.from, the database generation of the change; for
+     * event.next, a counter of the server. Sent as a decimal string, as XAPI
+     * does, although the field is an int.
+     */
     int64_t id;
-    /** string RO. */
+    /**
+     * string RO. A string, not a datetime: always 0.0 for event.from; for
+     * event.next, seconds since the epoch when the events were collected.
+     */
     char *timestamp;
-    /** string RO. */
+    /**
+     * string RO. The class of the changed object, in lower case (vm,
+     * pif_metrics, task...).
+     */
     char *class_;
-    /** event_operation RO. */
+    /**
+     * event_operation RO. add (the object appeared since the token), mod (it
+     * changed) or del (it went).
+     */
     enum xcp_event_operation operation;
-    /** string RO. */
+    /** string RO. The reference of the changed object. */
     char *ref;
-    /** string RO. */
+    /**
+     * string RO. The uuid of the changed object in XAPI's datamodel; never
+     * sent (nor by XAPI).
+     */
     char *obj_uuid;
-    /** any RO. */
+    /**
+     * any RO. The object's current record, as get_record returns it; absent
+     * for del. Several changes between two calls are reported as one event
+     * with the latest record.
+     */
     xcp_value snapshot;
 } xcp_event_record;
 /** Refs and records of several event objects. */
@@ -2638,21 +2777,41 @@ XCP_EXTERN void xcp_event_record_dispose(xcp_event_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_event_record_map_dispose(xcp_event_record_map *m);
 
-/** A message record: every field of the class, in model order. */
+/**
+ * A message record: every field of the class, in model order.
+ *
+ * An alert about an object of the pool (a VM, host, SR...), for clients to
+ * show. Unlike XAPI, which keeps messages in files apart, libxcp stores them
+ * in its database; their events come through the database generation (the
+ * second half of an event token stays 0).
+ */
 typedef struct xcp_message_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the message, set by the server. */
     char *uuid;
-    /** string RO. */
+    /**
+     * string RO. The alert's name, for example VM_STARTED or ALARM; set at
+     * creation.
+     */
     char *name;
-    /** int RO. */
+    /**
+     * int RO. Importance, from 1 (the highest) to 5 (informational); set at
+     * creation.
+     */
     int64_t priority;
-    /** cls RO. */
+    /**
+     * cls RO. The class of the object the message is about; set at creation.
+     */
     enum xcp_cls cls;
-    /** string RO. */
+    /**
+     * string RO. The uuid of the object the message is about; set at
+     * creation.
+     */
     char *obj_uuid;
-    /** datetime RO. */
+    /** datetime RO. When the message was created (UTC), set by the server. */
     xcp_datetime timestamp;
-    /** string RO. */
+    /**
+     * string RO. The text of the message (free text or XML); set at creation.
+     */
     char *body;
 } xcp_message_record;
 /** Refs and records of several message objects. */
@@ -2798,81 +2957,201 @@ XCP_EXTERN int xcp_session_get_record(xcp_session *session, xcp_session_record *
  */
 XCP_EXTERN int xcp_session_get_by_uuid(xcp_session *session, xcp_session_id *result, const char *uuid);
 
-/** XenAPI session.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the session, set by the server at login.
+ */
 XCP_EXTERN int xcp_session_get_uuid(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_this_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI session.get_this_host(self) -> ref:host. Reads one field.
+ *
+ * The host the session was opened on (the engine's own host).
+ */
 XCP_EXTERN int xcp_session_get_this_host(xcp_session *session, xcp_host *result, xcp_session_id self);
 
-/** XenAPI session.get_this_user(self) -> ref:user. Reads one field. */
+/**
+ * XenAPI session.get_this_user(self) -> ref:user. Reads one field.
+ *
+ * Legacy field of XenAPI; libxcp leaves it NULL.
+ */
 XCP_EXTERN int xcp_session_get_this_user(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
-/** XenAPI session.get_last_active(self) -> datetime. Reads one field. */
+/**
+ * XenAPI session.get_last_active(self) -> datetime. Reads one field.
+ *
+ * When the session was last used, maintained by the server: set at login and,
+ * under xcpd, refreshed by its calls at most once every 10 minutes (as XAPI).
+ */
 XCP_EXTERN int xcp_session_get_last_active(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
 /**
  * XenAPI session.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value pairs for the client.
  */
 XCP_EXTERN int xcp_session_get_other_config(xcp_session *session, xcp_string_map *result, xcp_session_id self);
 
-/** XenAPI session.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI session.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs for the client.
+ */
 XCP_EXTERN int xcp_session_set_other_config(xcp_session *session, xcp_session_id self, const xcp_string_map *value);
 
-/** XenAPI session.add_to_other_config(self, key, value). */
+/**
+ * XenAPI session.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs for the client.
+ */
 XCP_EXTERN int xcp_session_add_to_other_config(xcp_session *session, xcp_session_id self, const char *key, const char *value);
 
-/** XenAPI session.remove_from_other_config(self, key). */
+/**
+ * XenAPI session.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs for the client.
+ */
 XCP_EXTERN int xcp_session_remove_from_other_config(xcp_session *session, xcp_session_id self, const char *key);
 
-/** XenAPI session.get_is_local_superuser(self) -> bool. Reads one field. */
+/**
+ * XenAPI session.get_is_local_superuser(self) -> bool. Reads one field.
+ *
+ * True when the session was opened with the user name root. Set at login.
+ */
 XCP_EXTERN int xcp_session_get_is_local_superuser(xcp_session *session, bool *result, xcp_session_id self);
 
-/** XenAPI session.get_auth_user_name(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_auth_user_name(self) -> string. Reads one field.
+ *
+ * The user name given at login.
+ */
 XCP_EXTERN int xcp_session_get_auth_user_name(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_originator(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_originator(self) -> string. Reads one field.
+ *
+ * The originator string the client gave at login (empty when none): a tag
+ * naming the client, under which xcpd counts its sessions against the
+ * per-client limit.
+ */
 XCP_EXTERN int xcp_session_get_originator(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_pool(self) -> bool. Reads one field. */
+/**
+ * XenAPI session.get_pool(self) -> bool. Reads one field.
+ *
+ * In XAPI, true for a session a pool member opened on another host. libxcp
+ * opens no such sessions: always false.
+ */
 XCP_EXTERN int xcp_session_get_pool(xcp_session *session, bool *result, xcp_session_id self);
 
-/** XenAPI session.get_subject(self) -> ref:subject. Reads one field. */
+/**
+ * XenAPI session.get_subject(self) -> ref:subject. Reads one field.
+ *
+ * In XAPI, the external-authentication subject the user was authorised
+ * through. libxcp has no external authentication: always NULL.
+ */
 XCP_EXTERN int xcp_session_get_subject(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
-/** XenAPI session.get_validation_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI session.get_validation_time(self) -> datetime. Reads one field.
+ *
+ * When the user's credentials were last checked: the login time, set by the
+ * server.
+ */
 XCP_EXTERN int xcp_session_get_validation_time(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
-/** XenAPI session.get_auth_user_sid(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_auth_user_sid(self) -> string. Reads one field.
+ *
+ * In XAPI, the security identifier of an externally authenticated user.
+ * Always empty in libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_session_get_auth_user_sid(xcp_session *session, char * *result, xcp_session_id self);
 
 /**
  * XenAPI session.get_rbac_permissions(self) -> set:string. Reads one field.
+ *
+ * In XAPI, the role-based permissions of the session. libxcp has no RBAC
+ * (every session may do everything): always empty.
  */
 XCP_EXTERN int xcp_session_get_rbac_permissions(xcp_session *session, xcp_string_set *result, xcp_session_id self);
 
-/** XenAPI session.get_tasks(self) -> set:ref:task. Reads one field. */
+/**
+ * XenAPI session.get_tasks(self) -> set:ref:task. Reads one field.
+ *
+ * In XAPI, the tasks the session created. Not maintained by libxcp: always
+ * empty.
+ */
 XCP_EXTERN int xcp_session_get_tasks(xcp_session *session, xcp_task_set *result, xcp_session_id self);
 
-/** XenAPI session.get_parent(self) -> ref:session. Reads one field. */
+/**
+ * XenAPI session.get_parent(self) -> ref:session. Reads one field.
+ *
+ * In XAPI, the session that created this one (internal delegation). Always
+ * NULL in libxcp.
+ */
 XCP_EXTERN int xcp_session_get_parent(xcp_session *session, xcp_session_id *result, xcp_session_id self);
 
-/** XenAPI session.get_client_certificate(self) -> bool. Reads one field. */
+/**
+ * XenAPI session.get_client_certificate(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the client authenticated with a TLS client certificate.
+ * libxcp does not authenticate that way: always false.
+ */
 XCP_EXTERN int xcp_session_get_client_certificate(xcp_session *session, bool *result, xcp_session_id self);
 
-/** XenAPI session.logout(). */
+/**
+ * XenAPI session.logout().
+ *
+ * Ends the calling session: its record goes and its parked event.from and
+ * event.next calls and event registration end with it.
+ */
 XCP_EXTERN int xcp_session_logout(xcp_session *session);
 
-/** XenAPI session.local_logout(). */
+/**
+ * XenAPI session.local_logout().
+ *
+ * Ends the calling session, like logout (XAPI uses it for sessions opened
+ * with slave_local_login_with_password; libxcp treats both alike).
+ */
 XCP_EXTERN int xcp_session_local_logout(xcp_session *session);
 
-/** XenAPI session.change_password(old_pwd, new_pwd). */
+/**
+ * XenAPI session.change_password(old_pwd, new_pwd).
+ *
+ * Not implemented in libxcp: local users are managed by the host (PAM or the
+ * auth file), so this always answers NOT_IMPLEMENTED.
+ *
+ * @param old_pwd The current password.
+ *
+ * @param new_pwd The new password.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_session_change_password(xcp_session *session, const char *old_pwd, const char *new_pwd);
 
-/** XenAPI session.get_all_subject_identifiers() -> set:string. */
+/**
+ * XenAPI session.get_all_subject_identifiers() -> set:string.
+ *
+ * Returns the identifiers of the external-authentication subjects that have
+ * sessions open. libxcp has no external authentication: the set is always
+ * empty.
+ */
 XCP_EXTERN int xcp_session_get_all_subject_identifiers(xcp_session *session, xcp_string_set *result);
 
-/** XenAPI session.logout_subject_identifier(subject_identifier). */
+/**
+ * XenAPI session.logout_subject_identifier(subject_identifier).
+ *
+ * In XAPI, ends every session of one external-authentication subject. Not
+ * implemented in libxcp (no external authentication): answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param subject_identifier The subject's identifier (its SID).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_session_logout_subject_identifier(xcp_session *session, const char *subject_identifier);
 
 /**
@@ -7396,114 +7675,323 @@ XCP_EXTERN int xcp_task_get_all_where(xcp_session *session, xcp_task_set *result
 /** XenAPI task.get_all_records_where(expr) -> map:ref:task:record:task. */
 XCP_EXTERN int xcp_task_get_all_records_where(xcp_session *session, xcp_task_record_map *result, const char *expr);
 
-/** XenAPI task.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the task, set by the server.
+ */
 XCP_EXTERN int xcp_task_get_uuid(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_name_label(self) -> string. Reads one field.
+ *
+ * The task's name: Async.<class>.<message> for an Async. call, the message
+ * name for the internal task of a synchronous call, or the label given to
+ * task.create.
+ */
 XCP_EXTERN int xcp_task_get_name_label(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_name_description(self) -> string. Reads one field.
+ *
+ * The description given to task.create; empty for the tasks of calls.
+ */
 XCP_EXTERN int xcp_task_get_name_description(xcp_session *session, char * *result, xcp_task self);
 
 /**
  * XenAPI task.get_allowed_operations(self) -> set:task_allowed_operations.
  * Reads one field.
+ *
+ * The operations valid on the task now, maintained by the server: cancel and
+ * destroy while it runs, nothing once it has completed (destroy is still
+ * accepted then).
  */
 XCP_EXTERN int xcp_task_get_allowed_operations(xcp_session *session, xcp_task_allowed_operations_set *result, xcp_task self);
 
 /**
  * XenAPI task.get_current_operations(self) ->
  * map:string:task_allowed_operations. Reads one field.
+ *
+ * Operations in progress on the task itself (task reference to operation).
+ * libxcp runs none that take time: always empty.
  */
 XCP_EXTERN int xcp_task_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_task self);
 
-/** XenAPI task.get_created(self) -> datetime. Reads one field. */
+/**
+ * XenAPI task.get_created(self) -> datetime. Reads one field.
+ *
+ * When the task was created (UTC), set by the server.
+ */
 XCP_EXTERN int xcp_task_get_created(xcp_session *session, xcp_datetime *result, xcp_task self);
 
-/** XenAPI task.get_finished(self) -> datetime. Reads one field. */
+/**
+ * XenAPI task.get_finished(self) -> datetime. Reads one field.
+ *
+ * When the task completed (UTC), set by the server; the epoch while it is
+ * pending.
+ */
 XCP_EXTERN int xcp_task_get_finished(xcp_session *session, xcp_datetime *result, xcp_task self);
 
-/** XenAPI task.get_status(self) -> task_status_type. Reads one field. */
+/**
+ * XenAPI task.get_status(self) -> task_status_type. Reads one field.
+ *
+ * pending while the call runs, cancelling after task.cancel until the call
+ * notices, then success, failure (error_info says why) or cancelled.
+ * Maintained by the server, or by task.set_status for a task made with
+ * task.create.
+ */
 XCP_EXTERN int xcp_task_get_status(xcp_session *session, enum xcp_task_status_type *result, xcp_task self);
 
-/** XenAPI task.get_resident_on(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI task.get_resident_on(self) -> ref:host. Reads one field.
+ *
+ * The host running the task: the engine's host.
+ */
 XCP_EXTERN int xcp_task_get_resident_on(xcp_session *session, xcp_host *result, xcp_task self);
 
-/** XenAPI task.get_progress(self) -> float. Reads one field. */
+/**
+ * XenAPI task.get_progress(self) -> float. Reads one field.
+ *
+ * Completed fraction, 0.0 to 1.0. The server sets 1.0 at completion; HTTP
+ * transfers report intermediate values, other calls none.
+ */
 XCP_EXTERN int xcp_task_get_progress(xcp_session *session, double *result, xcp_task self);
 
-/** XenAPI task.get_type(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_type(self) -> string. Reads one field.
+ *
+ * In XAPI, the type of the result when the task succeeds. libxcp always
+ * leaves the placeholder <none/>.
+ */
 XCP_EXTERN int xcp_task_get_type(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_result(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_result(self) -> string. Reads one field.
+ *
+ * On success, the call's return value encoded as an XML-RPC value element
+ * (for example a reference for a call that creates an object); empty until
+ * then.
+ */
 XCP_EXTERN int xcp_task_get_result(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_error_info(self) -> set:string. Reads one field. */
+/**
+ * XenAPI task.get_error_info(self) -> set:string. Reads one field.
+ *
+ * On failure or cancellation, the XenAPI error: its code followed by its
+ * parameters; empty otherwise.
+ */
 XCP_EXTERN int xcp_task_get_error_info(xcp_session *session, xcp_string_set *result, xcp_task self);
 
 /**
  * XenAPI task.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
  */
 XCP_EXTERN int xcp_task_get_other_config(xcp_session *session, xcp_string_map *result, xcp_task self);
 
-/** XenAPI task.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI task.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
+ */
 XCP_EXTERN int xcp_task_set_other_config(xcp_session *session, xcp_task self, const xcp_string_map *value);
 
-/** XenAPI task.add_to_other_config(self, key, value). */
+/**
+ * XenAPI task.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
+ */
 XCP_EXTERN int xcp_task_add_to_other_config(xcp_session *session, xcp_task self, const char *key, const char *value);
 
-/** XenAPI task.remove_from_other_config(self, key). */
+/**
+ * XenAPI task.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
+ */
 XCP_EXTERN int xcp_task_remove_from_other_config(xcp_session *session, xcp_task self, const char *key);
 
-/** XenAPI task.get_backtrace(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_backtrace(self) -> string. Reads one field.
+ *
+ * In XAPI, a debugging backtrace of a failed task. libxcp leaves it empty.
+ */
 XCP_EXTERN int xcp_task_get_backtrace(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_subtask_of(self) -> ref:task. Reads one field. */
+/**
+ * XenAPI task.get_subtask_of(self) -> ref:task. Reads one field.
+ *
+ * The task this one is a part of. libxcp creates no subtasks: always NULL.
+ */
 XCP_EXTERN int xcp_task_get_subtask_of(xcp_session *session, xcp_task *result, xcp_task self);
 
-/** XenAPI task.get_subtasks(self) -> set:ref:task. Reads one field. */
+/**
+ * XenAPI task.get_subtasks(self) -> set:ref:task. Reads one field.
+ *
+ * The tasks that are parts of this one (the inverse of subtask_of): always
+ * empty.
+ */
 XCP_EXTERN int xcp_task_get_subtasks(xcp_session *session, xcp_task_set *result, xcp_task self);
 
-/** XenAPI task.create(label, description) -> ref:task. */
+/**
+ * XenAPI task.create(label, description) -> ref:task.
+ *
+ * Creates a pending task, cancellable and destroyable, for the client to
+ * follow an operation with (for example the task_id of an HTTP import or
+ * export); returns it.
+ *
+ * @param label The task's name_label.
+ *
+ * @param description The task's name_description.
+ */
 XCP_EXTERN int xcp_task_create(xcp_session *session, xcp_task *result, const char *label, const char *description);
 
-/** XenAPI task.destroy(self). */
+/**
+ * XenAPI task.destroy(self).
+ *
+ * Destroys a completed task. A task still pending or cancelling is instead
+ * marked (other_config destroy_when_done) and destroyed when its call ends.
+ */
 XCP_EXTERN int xcp_task_destroy(xcp_session *session, xcp_task self);
 
-/** XenAPI task.cancel(task). */
+/**
+ * XenAPI task.cancel(task).
+ *
+ * Asks a pending task's call to stop: the status becomes cancelling; the call
+ * ends with TASK_CANCELLED (status cancelled) when it reaches a point where
+ * it can stop (VM power operations, waits), and otherwise runs to its end.
+ * Refused when the task is not pending or does not allow cancel.
+ *
+ * @param task The task to cancel.
+ *
+ * Errors: OPERATION_NOT_ALLOWED.
+ */
 XCP_EXTERN int xcp_task_cancel(xcp_session *session, xcp_task task);
 
-/** XenAPI task.set_status(self, value). */
+/**
+ * XenAPI task.set_status(self, value).
+ *
+ * Sets the status of a task; a value other than pending or cancelling also
+ * sets finished and makes the task due for collection. Meant for the owner of
+ * a task made with task.create (libxcp does not check the caller is its
+ * owner).
+ */
 XCP_EXTERN int xcp_task_set_status(xcp_session *session, xcp_task self, enum xcp_task_status_type value);
 
-/** XenAPI task.set_progress(self, value). */
+/**
+ * XenAPI task.set_progress(self, value).
+ *
+ * Sets the progress of a task (0.0 to 1.0; not checked). Meant for the task's
+ * owner.
+ */
 XCP_EXTERN int xcp_task_set_progress(xcp_session *session, xcp_task self, double value);
 
-/** XenAPI task.set_result(self, value). */
+/**
+ * XenAPI task.set_result(self, value).
+ *
+ * Sets the result of a task (an XML-RPC value element, as the server writes
+ * it). Meant for the task's owner.
+ */
 XCP_EXTERN int xcp_task_set_result(xcp_session *session, xcp_task self, const char *value);
 
-/** XenAPI task.set_error_info(self, value). */
+/**
+ * XenAPI task.set_error_info(self, value).
+ *
+ * Sets the error_info of a task: an error code followed by its parameters.
+ * Meant for the task's owner.
+ */
 XCP_EXTERN int xcp_task_set_error_info(xcp_session *session, xcp_task self, const xcp_string_set *value);
 
-/** XenAPI task.set_resident_on(self, value). */
+/**
+ * XenAPI task.set_resident_on(self, value).
+ *
+ * Sets the host a task runs on. Meant for the task's owner.
+ */
 XCP_EXTERN int xcp_task_set_resident_on(xcp_session *session, xcp_task self, xcp_host value);
 
-/** XenAPI event.from(classes, token, timeout) -> any. */
+/**
+ * XenAPI event.from(classes, token, timeout) -> any.
+ *
+ * Returns the changes to the subscribed objects since token, waiting up to
+ * timeout seconds (0 to 86400) for one if there is none yet: a struct of
+ * events (adds, then mods, then dels), valid_ref_counts (the number of
+ * objects of each stored class) and the token to pass next. Ending the
+ * session ends the wait with SESSION_INVALID. Unlike XAPI, a token older than
+ * the changes the server still remembers fails with EVENTS_LOST (the client
+ * must read everything again).
+ *
+ * @param classes What to watch: an asterisk (all), class names (unknown ones
+ * are ignored), class/ref.
+ *
+ * @param token Empty for every existing object as an add, or a token from the
+ * previous call.
+ *
+ * @param timeout How long to wait for a change, in seconds.
+ *
+ * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE, EVENT_FROM_TOKEN_PARSE_FAILURE,
+ * EVENTS_LOST.
+ */
 XCP_EXTERN int xcp_event_from(xcp_session *session, xcp_value *result, const xcp_string_set *classes, const char *token, double timeout);
 
-/** XenAPI event.inject(class, ref) -> string. */
+/**
+ * XenAPI event.inject(class, ref) -> string.
+ *
+ * Marks an object changed without changing it, so that the next event.from
+ * with the token returned reports it (as a mod); returns that token (clients
+ * use it to get a starting token).
+ *
+ * @param class_ The object's class name.
+ *
+ * @param ref The object's reference; an unknown class or reference fails with
+ * HANDLE_INVALID.
+ */
 XCP_EXTERN int xcp_event_inject(xcp_session *session, char * *result, const char *class_, const char *ref);
 
-/** XenAPI event.get_current_id() -> int. */
+/**
+ * XenAPI event.get_current_id() -> int.
+ *
+ * Returns the id the next event reported by event.next will have.
+ */
 XCP_EXTERN int xcp_event_get_current_id(xcp_session *session, int64_t *result);
 
-/** XenAPI event.register(classes). */
+/**
+ * XenAPI event.register(classes).
+ *
+ * Legacy interface: adds classes (or an asterisk for all) to the calling
+ * session's subscription for event.next, starting its queue at the current
+ * generation. Subscriptions to single objects are accepted but ignored.
+ *
+ * @param classes Class names, or an asterisk for all.
+ *
+ * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE.
+ */
 XCP_EXTERN int xcp_event_register(xcp_session *session, const xcp_string_set *classes);
 
-/** XenAPI event.unregister(classes). */
+/**
+ * XenAPI event.unregister(classes).
+ *
+ * Legacy interface: removes classes (an asterisk removes all) from the
+ * calling session's subscription.
+ *
+ * @param classes Class names, or an asterisk for all.
+ *
+ * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE.
+ */
 XCP_EXTERN int xcp_event_unregister(xcp_session *session, const xcp_string_set *classes);
 
-/** XenAPI event.next() -> any. */
+/**
+ * XenAPI event.next() -> any.
+ *
+ * Legacy interface: returns the events for the calling session's subscription
+ * since its previous call, waiting without limit until there is one. Fails
+ * with EVENTS_LOST when the server no longer remembers changes that old (the
+ * queue restarts at the present).
+ *
+ * Errors: SESSION_NOT_REGISTERED, EVENTS_LOST.
+ */
 XCP_EXTERN int xcp_event_next(xcp_session *session, xcp_value *result);
 
 /**
@@ -7536,44 +8024,114 @@ XCP_EXTERN int xcp_message_get_all_where(xcp_session *session, xcp_message_set *
  */
 XCP_EXTERN int xcp_message_get_all_records_where(xcp_session *session, xcp_message_record_map *result, const char *expr);
 
-/** XenAPI message.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the message, set by the server.
+ */
 XCP_EXTERN int xcp_message_get_uuid(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.get_name(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_name(self) -> string. Reads one field.
+ *
+ * The alert's name, for example VM_STARTED or ALARM; set at creation.
+ */
 XCP_EXTERN int xcp_message_get_name(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.get_priority(self) -> int. Reads one field. */
+/**
+ * XenAPI message.get_priority(self) -> int. Reads one field.
+ *
+ * Importance, from 1 (the highest) to 5 (informational); set at creation.
+ */
 XCP_EXTERN int xcp_message_get_priority(xcp_session *session, int64_t *result, xcp_message self);
 
-/** XenAPI message.get_cls(self) -> cls. Reads one field. */
+/**
+ * XenAPI message.get_cls(self) -> cls. Reads one field.
+ *
+ * The class of the object the message is about; set at creation.
+ */
 XCP_EXTERN int xcp_message_get_cls(xcp_session *session, enum xcp_cls *result, xcp_message self);
 
-/** XenAPI message.get_obj_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_obj_uuid(self) -> string. Reads one field.
+ *
+ * The uuid of the object the message is about; set at creation.
+ */
 XCP_EXTERN int xcp_message_get_obj_uuid(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.get_timestamp(self) -> datetime. Reads one field. */
+/**
+ * XenAPI message.get_timestamp(self) -> datetime. Reads one field.
+ *
+ * When the message was created (UTC), set by the server.
+ */
 XCP_EXTERN int xcp_message_get_timestamp(xcp_session *session, xcp_datetime *result, xcp_message self);
 
-/** XenAPI message.get_body(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_body(self) -> string. Reads one field.
+ *
+ * The text of the message (free text or XML); set at creation.
+ */
 XCP_EXTERN int xcp_message_get_body(xcp_session *session, char * *result, xcp_message self);
 
 /**
  * XenAPI message.create(name, priority, cls, obj_uuid, body) -> ref:message.
+ *
+ * Creates a message and returns it. Unlike XAPI, libxcp does not check that
+ * obj_uuid names an existing object of class cls.
+ *
+ * @param name The alert's name.
+ *
+ * @param priority 1 (the highest) to 5; other values fail with INVALID_VALUE.
+ *
+ * @param cls The class of the object the message is about.
+ *
+ * @param obj_uuid The uuid of the object the message is about.
+ *
+ * @param body The text of the message.
+ *
+ * Errors: INVALID_VALUE.
  */
 XCP_EXTERN int xcp_message_create(xcp_session *session, xcp_message *result, const char *name, int64_t priority, enum xcp_cls cls, const char *obj_uuid, const char *body);
 
-/** XenAPI message.destroy(self). */
+/**
+ * XenAPI message.destroy(self).
+ *
+ * Deletes a message.
+ */
 XCP_EXTERN int xcp_message_destroy(xcp_session *session, xcp_message self);
 
-/** XenAPI message.destroy_many(messages). */
+/**
+ * XenAPI message.destroy_many(messages).
+ *
+ * Deletes several messages at once: all of them, or none when one of the
+ * references is invalid (HANDLE_INVALID).
+ *
+ * @param messages The messages to delete.
+ */
 XCP_EXTERN int xcp_message_destroy_many(xcp_session *session, const xcp_message_set *messages);
 
 /**
  * XenAPI message.get(cls, obj_uuid, since) -> map:ref:message:record:message.
+ *
+ * Returns the messages about one object created at or after a time, as a map
+ * from reference to record.
+ *
+ * @param cls The class of the object.
+ *
+ * @param obj_uuid The uuid of the object.
+ *
+ * @param since The earliest creation time to return.
  */
 XCP_EXTERN int xcp_message_get(xcp_session *session, xcp_message_record_map *result, enum xcp_cls cls, const char *obj_uuid, xcp_datetime since);
 
-/** XenAPI message.get_since(since) -> map:ref:message:record:message. */
+/**
+ * XenAPI message.get_since(since) -> map:ref:message:record:message.
+ *
+ * Returns every message created at or after a time, as a map from reference
+ * to record.
+ *
+ * @param since The earliest creation time to return.
+ */
 XCP_EXTERN int xcp_message_get_since(xcp_session *session, xcp_message_record_map *result, xcp_datetime since);
 
 /**
