@@ -2303,63 +2303,145 @@ XCP_EXTERN void xcp_pbd_record_dispose(xcp_pbd_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pbd_record_map_dispose(xcp_pbd_record_map *m);
 
-/** A VIF record: every field of the class, in model order. */
+/**
+ * A VIF record: every field of the class, in model order.
+ *
+ * A virtual network interface: a NIC of a VM, connected to a network.
+ * VIF.create checks the device slot (0 to 6, free on the VM: INVALID_DEVICE,
+ * DEVICE_ALREADY_EXISTS) and the MAC (MAC_INVALID), generates a MAC when none
+ * is given and takes the network's MTU when none is; VIF.destroy refuses an
+ * attached VIF (OPERATION_NOT_ALLOWED). VM start and shutdown plug and unplug
+ * all the VM's VIFs.
+ */
 typedef struct xcp_vif_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the VIF, set by the server. */
     char *uuid;
-    /** set:vif_operations RO. */
+    /**
+     * set:vif_operations RO. The operations valid on the VIF now, maintained
+     * by the server: attach when detached, plug when detached and the VM is
+     * running, unplug when attached.
+     */
     xcp_vif_operations_set allowed_operations;
-    /** map:string:vif_operations RO. */
+    /**
+     * map:string:vif_operations RO. Operations in progress (task reference to
+     * operation). libxcp records none: always empty.
+     */
     xcp_string_map current_operations;
-    /** string ROs. */
+    /**
+     * string ROs. The VIF's slot on the VM, a number from 0 to 6 as a string;
+     * it orders the guest's NICs.
+     */
     char *device;
-    /** ref:network ROs. */
+    /**
+     * ref:network ROs. The network the VIF is connected to; changed with
+     * VIF.move.
+     */
     xcp_network network;
-    /** ref:VM ROs. */
+    /** ref:VM ROs. The VM the VIF belongs to. */
     xcp_vm VM;
-    /** string ROs. */
+    /**
+     * string ROs. The MAC address, six colon-separated hex bytes; when
+     * created without one, the server generates a random locally administered
+     * unicast address.
+     */
     char *MAC;
-    /** int ROs. */
+    /**
+     * int ROs. Maximum transmission unit, in bytes; the network's MTU when
+     * created without one (0).
+     */
     int64_t MTU;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
-    /** bool ROs. */
+    /**
+     * bool ROs. True while the VIF is plugged into the VM's running domain;
+     * maintained by the server (VM start, shutdown, VIF.plug, VIF.unplug).
+     */
     bool currently_attached;
-    /** string RW. */
+    /**
+     * string RW. The QoS algorithm, ratelimit or empty. Recorded only: libxcp
+     * applies no QoS.
+     */
     char *qos_algorithm_type;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Parameters of the QoS algorithm (kbps for
+     * ratelimit). Recorded only.
+     */
     xcp_string_map qos_algorithm_params;
-    /** ref:VIF_metrics RO. Removed from XenAPI. */
+    /**
+     * ref:VIF_metrics RO. Removed from XenAPI (VIF_metrics is gone): always
+     * NULL. Removed from XenAPI.
+     */
     xcp_ref metrics;
-    /** vif_locking_mode ROs. */
+    /**
+     * vif_locking_mode ROs. Which traffic the VIF may send: network_default
+     * (the network's default_locking_mode), locked (only from ipv4_allowed
+     * and ipv6_allowed), unlocked or disabled. Recorded only: libxcp does not
+     * filter VIF traffic.
+     */
     enum xcp_vif_locking_mode locking_mode;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. The IPv4 addresses a locked VIF may use. Recorded only.
+     */
     xcp_string_set ipv4_allowed;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. The IPv6 addresses a locked VIF may use. Recorded only.
+     */
     xcp_string_set ipv6_allowed;
-    /** vif_ipv4_configuration_mode RO. */
+    /**
+     * vif_ipv4_configuration_mode RO. How the guest should configure IPv4 on
+     * this NIC (None, Static or DHCP), set by configure_ipv4. Recorded only:
+     * libxcp passes it to no guest agent.
+     */
     enum xcp_vif_ipv4_configuration_mode ipv4_configuration_mode;
-    /** set:int ROs. */
+    /**
+     * set:int ROs. The VLAN tags the VIF carries as a trunk. libxcp has no
+     * messages to set it: always empty.
+     */
     xcp_int_set trunks;
-    /** int RO. */
+    /**
+     * int RO. In XAPI, an error code of the VIF's last failure. Not
+     * maintained by libxcp: always 0.
+     */
     int64_t status_code;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, the text of the VIF's last failure. Not maintained
+     * by libxcp: always empty.
+     */
     char *status_detail;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. In XAPI, device properties of the plugged VIF.
+     * Not maintained by libxcp: always empty.
+     */
     xcp_string_map runtime_properties;
-    /** set:string RO. */
+    /**
+     * set:string RO. In XAPI, the QoS algorithms the VIF supports. Not
+     * maintained by libxcp: always empty.
+     */
     xcp_string_set qos_supported_algorithms;
-    /** bool RO. */
+    /**
+     * bool RO. True when the server generated the MAC because the VIF was
+     * created without one.
+     */
     bool MAC_autogenerated;
-    /** set:string RO. */
+    /**
+     * set:string RO. The IPv4 address (CIDR) given to configure_ipv4, or
+     * empty.
+     */
     xcp_string_set ipv4_addresses;
-    /** string RO. */
+    /** string RO. The IPv4 gateway given to configure_ipv4, or empty. */
     char *ipv4_gateway;
-    /** vif_ipv6_configuration_mode RO. */
+    /**
+     * vif_ipv6_configuration_mode RO. How the guest should configure IPv6 on
+     * this NIC (None, Static or Autoconf), set by configure_ipv6. Recorded
+     * only.
+     */
     enum xcp_vif_ipv6_configuration_mode ipv6_configuration_mode;
-    /** set:string RO. */
+    /**
+     * set:string RO. The IPv6 address (CIDR) given to configure_ipv6, or
+     * empty.
+     */
     xcp_string_set ipv6_addresses;
-    /** string RO. */
+    /** string RO. The IPv6 gateway given to configure_ipv6, or empty. */
     char *ipv6_gateway;
 } xcp_vif_record;
 /** Refs and records of several VIF objects. */
@@ -2375,39 +2457,93 @@ XCP_EXTERN void xcp_vif_record_dispose(xcp_vif_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vif_record_map_dispose(xcp_vif_record_map *m);
 
-/** A network record: every field of the class, in model order. */
+/**
+ * A network record: every field of the class, in model order.
+ *
+ * A virtual network: the bridge that VMs' VIFs are connected to, and, through
+ * PIFs, the host's NICs. network.create fills in a free bridge name xapiN
+ * when none is given and an MTU of 1500 when none is; destroy refuses the
+ * host-internal management network and a network that still has VIFs or PIFs
+ * (NETWORK_CONTAINS_VIF, NETWORK_CONTAINS_PIF). libxcp does not create
+ * bridges or configure host interfaces: the bridge must exist on the host.
+ */
 typedef struct xcp_network_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the network, set by the server. */
     char *uuid;
-    /** string RW. */
+    /** string RW. A human-readable name. */
     char *name_label;
-    /** string RW. */
+    /** string RW. A human-readable description. */
     char *name_description;
-    /** set:network_operations RO. */
+    /**
+     * set:network_operations RO. The operations valid on the network now.
+     * libxcp does not compute it: always empty.
+     */
     xcp_network_operations_set allowed_operations;
-    /** map:string:network_operations RO. */
+    /**
+     * map:string:network_operations RO. Operations in progress (task
+     * reference to operation). libxcp records none: always empty.
+     */
     xcp_string_map current_operations;
-    /** set:ref:VIF RO. */
+    /**
+     * set:ref:VIF RO. The VIFs connected to the network, maintained by the
+     * server from VIF.network.
+     */
     xcp_vif_set VIFs;
-    /** set:ref:PIF RO. */
+    /**
+     * set:ref:PIF RO. The host interfaces connected to the network,
+     * maintained by the server from PIF.network; empty for a network internal
+     * to the host.
+     */
     xcp_pif_set PIFs;
-    /** int RW. */
+    /**
+     * int RW. Maximum transmission unit of the network, in bytes; a VIF
+     * created without an MTU takes it. Changing it changes neither existing
+     * VIFs nor the bridge.
+     */
     int64_t MTU;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value pairs. First boot sets
+     * automatic: true on the networks it makes for the host's NICs, false on
+     * the internal one it makes when there is none. A network whose
+     * is_host_internal_management_network is true cannot be destroyed.
+     */
     xcp_string_map other_config;
-    /** string ROs. */
+    /**
+     * string ROs. The name of the host bridge the network's VIFs are added
+     * to: xenbrN for those made at first boot, the first free xapiN when
+     * network.create is given none.
+     */
     char *bridge;
-    /** bool ROs. */
+    /**
+     * bool ROs. In XAPI, true when the toolstack creates and removes the
+     * bridge. libxcp records it but manages no bridge either way.
+     */
     bool managed;
-    /** set:string RW. */
+    /** set:string RW. User-defined tags, for grouping and searching. */
     xcp_string_set tags;
-    /** network_default_locking_mode RO. */
+    /**
+     * network_default_locking_mode RO. The locking mode for the network's
+     * VIFs whose locking_mode is network_default; set by
+     * set_default_locking_mode. Recorded only: libxcp does not filter VIF
+     * traffic.
+     */
     enum xcp_network_default_locking_mode default_locking_mode;
-    /** set:network_purpose RO. */
+    /**
+     * set:network_purpose RO. What else the network is used for (nbd,
+     * insecure_nbd: serving disks over NBD); changed with add_purpose and
+     * remove_purpose. Recorded only: libxcp runs no NBD server.
+     */
     xcp_network_purpose_set purpose;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Binary data attached to the network by name.
+     * network.create_new_blob is not implemented, so the map stays empty.
+     */
     xcp_string_map blobs;
-    /** map:ref:VIF:string RO. */
+    /**
+     * map:ref:VIF:string RO. In XAPI, the IP addresses handed out to VIFs on
+     * a network with managed addressing. Not maintained by libxcp: always
+     * empty.
+     */
     xcp_string_map assigned_ips;
 } xcp_network_record;
 /** Refs and records of several network objects. */
@@ -6665,136 +6801,276 @@ XCP_EXTERN int xcp_vif_get_all_where(xcp_session *session, xcp_vif_set *result, 
 /** XenAPI VIF.get_all_records_where(expr) -> map:ref:VIF:record:VIF. */
 XCP_EXTERN int xcp_vif_get_all_records_where(xcp_session *session, xcp_vif_record_map *result, const char *expr);
 
-/** XenAPI VIF.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VIF, set by the server.
+ */
 XCP_EXTERN int xcp_vif_get_uuid(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_allowed_operations(self) -> set:vif_operations. Reads one
  * field.
+ *
+ * The operations valid on the VIF now, maintained by the server: attach when
+ * detached, plug when detached and the VM is running, unplug when attached.
  */
 XCP_EXTERN int xcp_vif_get_allowed_operations(xcp_session *session, xcp_vif_operations_set *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_current_operations(self) -> map:string:vif_operations. Reads
  * one field.
+ *
+ * Operations in progress (task reference to operation). libxcp records none:
+ * always empty.
  */
 XCP_EXTERN int xcp_vif_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.get_device(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_device(self) -> string. Reads one field.
+ *
+ * The VIF's slot on the VM, a number from 0 to 6 as a string; it orders the
+ * guest's NICs.
+ */
 XCP_EXTERN int xcp_vif_get_device(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.get_network(self) -> ref:network. Reads one field. */
+/**
+ * XenAPI VIF.get_network(self) -> ref:network. Reads one field.
+ *
+ * The network the VIF is connected to; changed with VIF.move.
+ */
 XCP_EXTERN int xcp_vif_get_network(xcp_session *session, xcp_network *result, xcp_vif self);
 
-/** XenAPI VIF.get_VM(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI VIF.get_VM(self) -> ref:VM. Reads one field.
+ *
+ * The VM the VIF belongs to.
+ */
 XCP_EXTERN int xcp_vif_get_VM(xcp_session *session, xcp_vm *result, xcp_vif self);
 
-/** XenAPI VIF.get_MAC(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_MAC(self) -> string. Reads one field.
+ *
+ * The MAC address, six colon-separated hex bytes; when created without one,
+ * the server generates a random locally administered unicast address.
+ */
 XCP_EXTERN int xcp_vif_get_MAC(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.get_MTU(self) -> int. Reads one field. */
+/**
+ * XenAPI VIF.get_MTU(self) -> int. Reads one field.
+ *
+ * Maximum transmission unit, in bytes; the network's MTU when created without
+ * one (0).
+ */
 XCP_EXTERN int xcp_vif_get_MTU(xcp_session *session, int64_t *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_vif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VIF.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vif_set_other_config(xcp_session *session, xcp_vif self, const xcp_string_map *value);
 
-/** XenAPI VIF.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VIF.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vif_add_to_other_config(xcp_session *session, xcp_vif self, const char *key, const char *value);
 
-/** XenAPI VIF.remove_from_other_config(self, key). */
+/**
+ * XenAPI VIF.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vif_remove_from_other_config(xcp_session *session, xcp_vif self, const char *key);
 
-/** XenAPI VIF.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI VIF.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * True while the VIF is plugged into the VM's running domain; maintained by
+ * the server (VM start, shutdown, VIF.plug, VIF.unplug).
+ */
 XCP_EXTERN int xcp_vif_get_currently_attached(xcp_session *session, bool *result, xcp_vif self);
 
-/** XenAPI VIF.get_qos_algorithm_type(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_qos_algorithm_type(self) -> string. Reads one field.
+ *
+ * The QoS algorithm, ratelimit or empty. Recorded only: libxcp applies no
+ * QoS.
+ */
 XCP_EXTERN int xcp_vif_get_qos_algorithm_type(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.set_qos_algorithm_type(self, value). Writes one field. */
+/**
+ * XenAPI VIF.set_qos_algorithm_type(self, value). Writes one field.
+ *
+ * The QoS algorithm, ratelimit or empty. Recorded only: libxcp applies no
+ * QoS.
+ */
 XCP_EXTERN int xcp_vif_set_qos_algorithm_type(xcp_session *session, xcp_vif self, const char *value);
 
 /**
  * XenAPI VIF.get_qos_algorithm_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
  */
 XCP_EXTERN int xcp_vif_get_qos_algorithm_params(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.set_qos_algorithm_params(self, value). Writes one field. */
+/**
+ * XenAPI VIF.set_qos_algorithm_params(self, value). Writes one field.
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
+ */
 XCP_EXTERN int xcp_vif_set_qos_algorithm_params(xcp_session *session, xcp_vif self, const xcp_string_map *value);
 
-/** XenAPI VIF.add_to_qos_algorithm_params(self, key, value). */
+/**
+ * XenAPI VIF.add_to_qos_algorithm_params(self, key, value).
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
+ */
 XCP_EXTERN int xcp_vif_add_to_qos_algorithm_params(xcp_session *session, xcp_vif self, const char *key, const char *value);
 
-/** XenAPI VIF.remove_from_qos_algorithm_params(self, key). */
+/**
+ * XenAPI VIF.remove_from_qos_algorithm_params(self, key).
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
+ */
 XCP_EXTERN int xcp_vif_remove_from_qos_algorithm_params(xcp_session *session, xcp_vif self, const char *key);
 
 /**
  * XenAPI VIF.get_metrics(self) -> ref:VIF_metrics. Reads one field.
  *
+ * Removed from XenAPI (VIF_metrics is gone): always NULL.
+ *
  * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_vif_get_metrics(xcp_session *session, xcp_ref *result, xcp_vif self);
 
-/** XenAPI VIF.get_locking_mode(self) -> vif_locking_mode. Reads one field. */
+/**
+ * XenAPI VIF.get_locking_mode(self) -> vif_locking_mode. Reads one field.
+ *
+ * Which traffic the VIF may send: network_default (the network's
+ * default_locking_mode), locked (only from ipv4_allowed and ipv6_allowed),
+ * unlocked or disabled. Recorded only: libxcp does not filter VIF traffic.
+ */
 XCP_EXTERN int xcp_vif_get_locking_mode(xcp_session *session, enum xcp_vif_locking_mode *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_allowed(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_allowed(self) -> set:string. Reads one field.
+ *
+ * The IPv4 addresses a locked VIF may use. Recorded only.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_allowed(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_allowed(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_allowed(self) -> set:string. Reads one field.
+ *
+ * The IPv6 addresses a locked VIF may use. Recorded only.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_allowed(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_ipv4_configuration_mode(self) ->
  * vif_ipv4_configuration_mode. Reads one field.
+ *
+ * How the guest should configure IPv4 on this NIC (None, Static or DHCP), set
+ * by configure_ipv4. Recorded only: libxcp passes it to no guest agent.
  */
 XCP_EXTERN int xcp_vif_get_ipv4_configuration_mode(xcp_session *session, enum xcp_vif_ipv4_configuration_mode *result, xcp_vif self);
 
-/** XenAPI VIF.get_trunks(self) -> set:int. Reads one field. */
+/**
+ * XenAPI VIF.get_trunks(self) -> set:int. Reads one field.
+ *
+ * The VLAN tags the VIF carries as a trunk. libxcp has no messages to set it:
+ * always empty.
+ */
 XCP_EXTERN int xcp_vif_get_trunks(xcp_session *session, xcp_int_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_status_code(self) -> int. Reads one field. */
+/**
+ * XenAPI VIF.get_status_code(self) -> int. Reads one field.
+ *
+ * In XAPI, an error code of the VIF's last failure. Not maintained by libxcp:
+ * always 0.
+ */
 XCP_EXTERN int xcp_vif_get_status_code(xcp_session *session, int64_t *result, xcp_vif self);
 
-/** XenAPI VIF.get_status_detail(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_status_detail(self) -> string. Reads one field.
+ *
+ * In XAPI, the text of the VIF's last failure. Not maintained by libxcp:
+ * always empty.
+ */
 XCP_EXTERN int xcp_vif_get_status_detail(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_runtime_properties(self) -> map:string:string. Reads one
  * field.
+ *
+ * In XAPI, device properties of the plugged VIF. Not maintained by libxcp:
+ * always empty.
  */
 XCP_EXTERN int xcp_vif_get_runtime_properties(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_qos_supported_algorithms(self) -> set:string. Reads one
  * field.
+ *
+ * In XAPI, the QoS algorithms the VIF supports. Not maintained by libxcp:
+ * always empty.
  */
 XCP_EXTERN int xcp_vif_get_qos_supported_algorithms(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_MAC_autogenerated(self) -> bool. Reads one field. */
+/**
+ * XenAPI VIF.get_MAC_autogenerated(self) -> bool. Reads one field.
+ *
+ * True when the server generated the MAC because the VIF was created without
+ * one.
+ */
 XCP_EXTERN int xcp_vif_get_MAC_autogenerated(xcp_session *session, bool *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_addresses(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_addresses(self) -> set:string. Reads one field.
+ *
+ * The IPv4 address (CIDR) given to configure_ipv4, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_addresses(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_gateway(self) -> string. Reads one field.
+ *
+ * The IPv4 gateway given to configure_ipv4, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_gateway(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_ipv6_configuration_mode(self) ->
  * vif_ipv6_configuration_mode. Reads one field.
+ *
+ * How the guest should configure IPv6 on this NIC (None, Static or Autoconf),
+ * set by configure_ipv6. Recorded only.
  */
 XCP_EXTERN int xcp_vif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_vif_ipv6_configuration_mode *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_addresses(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_addresses(self) -> set:string. Reads one field.
+ *
+ * The IPv6 address (CIDR) given to configure_ipv6, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_addresses(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_gateway(self) -> string. Reads one field.
+ *
+ * The IPv6 gateway given to configure_ipv6, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_gateway(xcp_session *session, char * *result, xcp_vif self);
 
 /**
@@ -6818,7 +7094,15 @@ XCP_EXTERN int xcp_vif_destroy(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_destroy_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.plug(self). */
+/**
+ * XenAPI VIF.plug(self).
+ *
+ * Hot-plugs the VIF into the VM's running domain and marks it attached. The
+ * VM must be Running and the VIF not attached; a hypervisor failure is an
+ * INTERNAL_ERROR.
+ *
+ * Errors: VM_BAD_POWER_STATE, DEVICE_ALREADY_ATTACHED.
+ */
 XCP_EXTERN int xcp_vif_plug(xcp_session *session, xcp_vif self);
 
 /**
@@ -6827,7 +7111,14 @@ XCP_EXTERN int xcp_vif_plug(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_plug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.unplug(self). */
+/**
+ * XenAPI VIF.unplug(self).
+ *
+ * Asks the running domain to release the VIF and marks it detached (only
+ * marks it when the VM is not running). The VIF must be attached.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED.
+ */
 XCP_EXTERN int xcp_vif_unplug(xcp_session *session, xcp_vif self);
 
 /**
@@ -6836,7 +7127,14 @@ XCP_EXTERN int xcp_vif_unplug(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_unplug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.unplug_force(self). */
+/**
+ * XenAPI VIF.unplug_force(self).
+ *
+ * Like unplug, but removes the device from the domain without the guest's
+ * cooperation.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED.
+ */
 XCP_EXTERN int xcp_vif_unplug_force(xcp_session *session, xcp_vif self);
 
 /**
@@ -6845,7 +7143,14 @@ XCP_EXTERN int xcp_vif_unplug_force(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_unplug_force_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.move(self, network). */
+/**
+ * XenAPI VIF.move(self, network).
+ *
+ * Connects the VIF to another network. An attached VIF of a running VM is
+ * unplugged and plugged again on the new network's bridge.
+ *
+ * @param network The network to connect the VIF to.
+ */
 XCP_EXTERN int xcp_vif_move(xcp_session *session, xcp_vif self, xcp_network network);
 
 /**
@@ -6854,7 +7159,11 @@ XCP_EXTERN int xcp_vif_move(xcp_session *session, xcp_vif self, xcp_network netw
  */
 XCP_EXTERN int xcp_vif_move_async(xcp_session *session, xcp_task *task, xcp_vif self, xcp_network network);
 
-/** XenAPI VIF.set_locking_mode(self, value). */
+/**
+ * XenAPI VIF.set_locking_mode(self, value).
+ *
+ * Sets the VIF's locking mode (recorded only, see locking_mode).
+ */
 XCP_EXTERN int xcp_vif_set_locking_mode(xcp_session *session, xcp_vif self, enum xcp_vif_locking_mode value);
 
 /**
@@ -6863,7 +7172,14 @@ XCP_EXTERN int xcp_vif_set_locking_mode(xcp_session *session, xcp_vif self, enum
  */
 XCP_EXTERN int xcp_vif_set_locking_mode_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_locking_mode value);
 
-/** XenAPI VIF.set_ipv4_allowed(self, value). */
+/**
+ * XenAPI VIF.set_ipv4_allowed(self, value).
+ *
+ * Replaces the IPv4 addresses a locked VIF may use. Unlike XAPI, libxcp does
+ * not check that they are addresses.
+ *
+ * @param value The addresses.
+ */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
 /**
@@ -6872,7 +7188,14 @@ XCP_EXTERN int xcp_vif_set_ipv4_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
-/** XenAPI VIF.add_ipv4_allowed(self, value). */
+/**
+ * XenAPI VIF.add_ipv4_allowed(self, value).
+ *
+ * Adds an IPv4 address to those a locked VIF may use (no change when
+ * present).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -6881,7 +7204,14 @@ XCP_EXTERN int xcp_vif_add_ipv4_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.remove_ipv4_allowed(self, value). */
+/**
+ * XenAPI VIF.remove_ipv4_allowed(self, value).
+ *
+ * Removes an IPv4 address from those a locked VIF may use (no change when
+ * absent).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -6890,7 +7220,14 @@ XCP_EXTERN int xcp_vif_remove_ipv4_allowed(xcp_session *session, xcp_vif self, c
  */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.set_ipv6_allowed(self, value). */
+/**
+ * XenAPI VIF.set_ipv6_allowed(self, value).
+ *
+ * Replaces the IPv6 addresses a locked VIF may use. Unlike XAPI, libxcp does
+ * not check that they are addresses.
+ *
+ * @param value The addresses.
+ */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
 /**
@@ -6899,7 +7236,14 @@ XCP_EXTERN int xcp_vif_set_ipv6_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
-/** XenAPI VIF.add_ipv6_allowed(self, value). */
+/**
+ * XenAPI VIF.add_ipv6_allowed(self, value).
+ *
+ * Adds an IPv6 address to those a locked VIF may use (no change when
+ * present).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -6908,7 +7252,14 @@ XCP_EXTERN int xcp_vif_add_ipv6_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.remove_ipv6_allowed(self, value). */
+/**
+ * XenAPI VIF.remove_ipv6_allowed(self, value).
+ *
+ * Removes an IPv6 address from those a locked VIF may use (no change when
+ * absent).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -6917,7 +7268,20 @@ XCP_EXTERN int xcp_vif_remove_ipv6_allowed(xcp_session *session, xcp_vif self, c
  */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.configure_ipv4(self, mode, address="", gateway=""). */
+/**
+ * XenAPI VIF.configure_ipv4(self, mode, address="", gateway="").
+ *
+ * Records the IPv4 configuration the guest should use on this NIC
+ * (ipv4_configuration_mode, ipv4_addresses, ipv4_gateway). Recorded only;
+ * unlike XAPI, the address and gateway are not checked.
+ *
+ * @param mode None, Static or DHCP.
+ *
+ * @param address For Static, the address in CIDR form (for example
+ * 192.0.2.5/24).
+ *
+ * @param gateway For Static, the gateway address; may be empty.
+ */
 XCP_EXTERN int xcp_vif_configure_ipv4(xcp_session *session, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
 /**
@@ -6926,7 +7290,19 @@ XCP_EXTERN int xcp_vif_configure_ipv4(xcp_session *session, xcp_vif self, enum x
  */
 XCP_EXTERN int xcp_vif_configure_ipv4_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
-/** XenAPI VIF.configure_ipv6(self, mode, address="", gateway=""). */
+/**
+ * XenAPI VIF.configure_ipv6(self, mode, address="", gateway="").
+ *
+ * Records the IPv6 configuration the guest should use on this NIC
+ * (ipv6_configuration_mode, ipv6_addresses, ipv6_gateway). Recorded only; the
+ * address and gateway are not checked.
+ *
+ * @param mode None, Static or Autoconf.
+ *
+ * @param address For Static, the address in CIDR form.
+ *
+ * @param gateway For Static, the gateway address; may be empty.
+ */
 XCP_EXTERN int xcp_vif_configure_ipv6(xcp_session *session, xcp_vif self, enum xcp_vif_ipv6_configuration_mode mode, const char *address, const char *gateway);
 
 /**
@@ -6968,95 +7344,210 @@ XCP_EXTERN int xcp_network_get_all_where(xcp_session *session, xcp_network_set *
  */
 XCP_EXTERN int xcp_network_get_all_records_where(xcp_session *session, xcp_network_record_map *result, const char *expr);
 
-/** XenAPI network.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the network, set by the server.
+ */
 XCP_EXTERN int xcp_network_get_uuid(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_name_label(self) -> string. Reads one field.
+ *
+ * A human-readable name.
+ */
 XCP_EXTERN int xcp_network_get_name_label(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI network.set_name_label(self, value). Writes one field.
+ *
+ * A human-readable name.
+ */
 XCP_EXTERN int xcp_network_set_name_label(xcp_session *session, xcp_network self, const char *value);
 
-/** XenAPI network.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_name_description(self) -> string. Reads one field.
+ *
+ * A human-readable description.
+ */
 XCP_EXTERN int xcp_network_get_name_description(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI network.set_name_description(self, value). Writes one field.
+ *
+ * A human-readable description.
+ */
 XCP_EXTERN int xcp_network_set_name_description(xcp_session *session, xcp_network self, const char *value);
 
 /**
  * XenAPI network.get_allowed_operations(self) -> set:network_operations.
  * Reads one field.
+ *
+ * The operations valid on the network now. libxcp does not compute it: always
+ * empty.
  */
 XCP_EXTERN int xcp_network_get_allowed_operations(xcp_session *session, xcp_network_operations_set *result, xcp_network self);
 
 /**
  * XenAPI network.get_current_operations(self) ->
  * map:string:network_operations. Reads one field.
+ *
+ * Operations in progress (task reference to operation). libxcp records none:
+ * always empty.
  */
 XCP_EXTERN int xcp_network_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/** XenAPI network.get_VIFs(self) -> set:ref:VIF. Reads one field. */
+/**
+ * XenAPI network.get_VIFs(self) -> set:ref:VIF. Reads one field.
+ *
+ * The VIFs connected to the network, maintained by the server from
+ * VIF.network.
+ */
 XCP_EXTERN int xcp_network_get_VIFs(xcp_session *session, xcp_vif_set *result, xcp_network self);
 
-/** XenAPI network.get_PIFs(self) -> set:ref:PIF. Reads one field. */
+/**
+ * XenAPI network.get_PIFs(self) -> set:ref:PIF. Reads one field.
+ *
+ * The host interfaces connected to the network, maintained by the server from
+ * PIF.network; empty for a network internal to the host.
+ */
 XCP_EXTERN int xcp_network_get_PIFs(xcp_session *session, xcp_pif_set *result, xcp_network self);
 
-/** XenAPI network.get_MTU(self) -> int. Reads one field. */
+/**
+ * XenAPI network.get_MTU(self) -> int. Reads one field.
+ *
+ * Maximum transmission unit of the network, in bytes; a VIF created without
+ * an MTU takes it. Changing it changes neither existing VIFs nor the bridge.
+ */
 XCP_EXTERN int xcp_network_get_MTU(xcp_session *session, int64_t *result, xcp_network self);
 
-/** XenAPI network.set_MTU(self, value). Writes one field. */
+/**
+ * XenAPI network.set_MTU(self, value). Writes one field.
+ *
+ * Maximum transmission unit of the network, in bytes; a VIF created without
+ * an MTU takes it. Changing it changes neither existing VIFs nor the bridge.
+ */
 XCP_EXTERN int xcp_network_set_MTU(xcp_session *session, xcp_network self, int64_t value);
 
 /**
  * XenAPI network.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
  */
 XCP_EXTERN int xcp_network_get_other_config(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/** XenAPI network.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI network.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
+ */
 XCP_EXTERN int xcp_network_set_other_config(xcp_session *session, xcp_network self, const xcp_string_map *value);
 
-/** XenAPI network.add_to_other_config(self, key, value). */
+/**
+ * XenAPI network.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
+ */
 XCP_EXTERN int xcp_network_add_to_other_config(xcp_session *session, xcp_network self, const char *key, const char *value);
 
-/** XenAPI network.remove_from_other_config(self, key). */
+/**
+ * XenAPI network.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
+ */
 XCP_EXTERN int xcp_network_remove_from_other_config(xcp_session *session, xcp_network self, const char *key);
 
-/** XenAPI network.get_bridge(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_bridge(self) -> string. Reads one field.
+ *
+ * The name of the host bridge the network's VIFs are added to: xenbrN for
+ * those made at first boot, the first free xapiN when network.create is given
+ * none.
+ */
 XCP_EXTERN int xcp_network_get_bridge(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.get_managed(self) -> bool. Reads one field. */
+/**
+ * XenAPI network.get_managed(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the toolstack creates and removes the bridge. libxcp
+ * records it but manages no bridge either way.
+ */
 XCP_EXTERN int xcp_network_get_managed(xcp_session *session, bool *result, xcp_network self);
 
-/** XenAPI network.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI network.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_get_tags(xcp_session *session, xcp_string_set *result, xcp_network self);
 
-/** XenAPI network.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI network.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_set_tags(xcp_session *session, xcp_network self, const xcp_string_set *value);
 
-/** XenAPI network.add_tags(self, value). */
+/**
+ * XenAPI network.add_tags(self, value).
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_add_tags(xcp_session *session, xcp_network self, const char *value);
 
-/** XenAPI network.remove_tags(self, value). */
+/**
+ * XenAPI network.remove_tags(self, value).
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_remove_tags(xcp_session *session, xcp_network self, const char *value);
 
 /**
  * XenAPI network.get_default_locking_mode(self) ->
  * network_default_locking_mode. Reads one field.
+ *
+ * The locking mode for the network's VIFs whose locking_mode is
+ * network_default; set by set_default_locking_mode. Recorded only: libxcp
+ * does not filter VIF traffic.
  */
 XCP_EXTERN int xcp_network_get_default_locking_mode(xcp_session *session, enum xcp_network_default_locking_mode *result, xcp_network self);
 
 /**
  * XenAPI network.get_purpose(self) -> set:network_purpose. Reads one field.
+ *
+ * What else the network is used for (nbd, insecure_nbd: serving disks over
+ * NBD); changed with add_purpose and remove_purpose. Recorded only: libxcp
+ * runs no NBD server.
  */
 XCP_EXTERN int xcp_network_get_purpose(xcp_session *session, xcp_network_purpose_set *result, xcp_network self);
 
-/** XenAPI network.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI network.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Binary data attached to the network by name. network.create_new_blob is not
+ * implemented, so the map stays empty.
+ */
 XCP_EXTERN int xcp_network_get_blobs(xcp_session *session, xcp_string_map *result, xcp_network self);
 
 /**
  * XenAPI network.get_assigned_ips(self) -> map:ref:VIF:string. Reads one
  * field.
+ *
+ * In XAPI, the IP addresses handed out to VIFs on a network with managed
+ * addressing. Not maintained by libxcp: always empty.
  */
 XCP_EXTERN int xcp_network_get_assigned_ips(xcp_session *session, xcp_string_map *result, xcp_network self);
 
@@ -7081,7 +7572,14 @@ XCP_EXTERN int xcp_network_destroy(xcp_session *session, xcp_network self);
  */
 XCP_EXTERN int xcp_network_destroy_async(xcp_session *session, xcp_task *task, xcp_network self);
 
-/** XenAPI network.add_purpose(self, value). */
+/**
+ * XenAPI network.add_purpose(self, value).
+ *
+ * Adds a purpose to the network (no change when it is there already). Unlike
+ * XAPI, libxcp does not refuse incompatible purposes (nbd with insecure_nbd).
+ *
+ * @param value The purpose to add.
+ */
 XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
 /**
@@ -7090,7 +7588,13 @@ XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, e
  */
 XCP_EXTERN int xcp_network_add_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
-/** XenAPI network.remove_purpose(self, value). */
+/**
+ * XenAPI network.remove_purpose(self, value).
+ *
+ * Removes a purpose from the network (no change when it is not there).
+ *
+ * @param value The purpose to remove.
+ */
 XCP_EXTERN int xcp_network_remove_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
 /**
@@ -7099,7 +7603,16 @@ XCP_EXTERN int xcp_network_remove_purpose(xcp_session *session, xcp_network self
  */
 XCP_EXTERN int xcp_network_remove_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
-/** XenAPI network.set_default_locking_mode(network, value). */
+/**
+ * XenAPI network.set_default_locking_mode(network, value).
+ *
+ * Sets the locking mode of the network's VIFs whose own locking_mode is
+ * network_default.
+ *
+ * @param network The network to change.
+ *
+ * @param value unlocked (all traffic passes) or disabled (none passes).
+ */
 XCP_EXTERN int xcp_network_set_default_locking_mode(xcp_session *session, xcp_network network, enum xcp_network_default_locking_mode value);
 
 /**
@@ -7112,6 +7625,17 @@ XCP_EXTERN int xcp_network_set_default_locking_mode_async(xcp_session *session, 
 /**
  * XenAPI network.create_new_blob(network, name, mime_type, public=false) ->
  * ref:blob.
+ *
+ * In XAPI, creates a blob and attaches it to the network under name. Not
+ * implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The key of the blob in the network's blobs.
+ *
+ * @param mime_type The MIME type of the blob's content.
+ *
+ * @param public_ Whether the blob can be read without authentication.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_network_create_new_blob(xcp_session *session, xcp_blob *result, xcp_network network, const char *name, const char *mime_type, bool public_);
 
