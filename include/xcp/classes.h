@@ -2559,77 +2559,188 @@ XCP_EXTERN void xcp_network_record_dispose(xcp_network_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_network_record_map_dispose(xcp_network_record_map *m);
 
-/** A PIF record: every field of the class, in model order. */
+/**
+ * A PIF record: every field of the class, in model order.
+ *
+ * A network interface of a host (a physical NIC, or in XAPI also a bond or
+ * VLAN interface), connecting a network to the host. libxcp makes one PIF per
+ * physical NIC of sysfs at first boot (up to 16, sorted by name, the first
+ * being the management interface) and does not change them afterwards: it
+ * configures no host interface, and every explicit PIF message answers
+ * NOT_IMPLEMENTED.
+ */
 typedef struct xcp_pif_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the PIF, set by the server. */
     char *uuid;
-    /** string ROs. */
+    /**
+     * string ROs. The name of the interface in the host (eth0, enp1s0...).
+     */
     char *device;
-    /** ref:network ROs. */
+    /**
+     * ref:network ROs. The network the interface connects to; first boot
+     * makes one network per NIC.
+     */
     xcp_network network;
-    /** ref:host ROs. */
+    /** ref:host ROs. The host the interface belongs to. */
     xcp_host host;
-    /** string ROs. */
+    /**
+     * string ROs. The interface's MAC address, read from sysfs at first boot
+     * (empty when unreadable).
+     */
     char *MAC;
-    /** int ROs. */
+    /**
+     * int ROs. The interface's MTU in bytes, read from sysfs at first boot
+     * (1500 when unreadable).
+     */
     int64_t MTU;
-    /** int ROs. */
+    /**
+     * int ROs. The VLAN tag of a VLAN interface, -1 for an untagged one
+     * (every PIF libxcp makes).
+     */
     int64_t VLAN;
-    /** ref:PIF_metrics RO. */
+    /**
+     * ref:PIF_metrics RO. The interface's PIF_metrics object, made with it at
+     * first boot.
+     */
     xcp_pif_metrics metrics;
-    /** bool RO. */
+    /**
+     * bool RO. True for a physical NIC, false for a bond or VLAN interface;
+     * true for every PIF libxcp makes.
+     */
     bool physical;
-    /** bool RO. */
+    /**
+     * bool RO. True when the interface is up. Set to true at first boot and
+     * not maintained afterwards.
+     */
     bool currently_attached;
-    /** ip_configuration_mode RO. */
+    /**
+     * ip_configuration_mode RO. How the host configures IPv4 on the interface
+     * (None, DHCP or Static), set by reconfigure_ip in XAPI. libxcp leaves
+     * None.
+     */
     enum xcp_ip_configuration_mode ip_configuration_mode;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv4 address. Not maintained by libxcp:
+     * always empty.
+     */
     char *IP;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv4 netmask. Not maintained by libxcp:
+     * always empty.
+     */
     char *netmask;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv4 gateway. Not maintained by libxcp:
+     * always empty.
+     */
     char *gateway;
-    /** string RO. */
+    /**
+     * string RO. The interface's DNS servers, comma-separated. Not maintained
+     * by libxcp: always empty.
+     */
     char *DNS;
-    /** ref:Bond RO. */
+    /**
+     * ref:Bond RO. The bond this interface is a member of, or NULL; the
+     * inverse of Bond.slaves. libxcp makes no bonds: always NULL.
+     */
     xcp_bond bond_slave_of;
-    /** set:ref:Bond RO. */
+    /**
+     * set:ref:Bond RO. The bond this interface is the bond interface of (at
+     * most one), the inverse of Bond.master. Always empty in libxcp.
+     */
     xcp_bond_set bond_master_of;
-    /** bool RO. */
+    /**
+     * bool RO. True for the host's management interface (the one
+     * host.get_management_interface returns): the first NIC at first boot.
+     */
     bool management;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value pairs (in XAPI also ethtool
+     * settings, domain, peerdns...; libxcp applies none of them).
+     */
     xcp_string_map other_config;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true when the interface may not be unplugged (for
+     * example it carries storage traffic); set by set_disallow_unplug. Always
+     * false in libxcp.
+     */
     bool disallow_unplug;
-    /** ipv6_configuration_mode RO. */
+    /**
+     * ipv6_configuration_mode RO. How the host configures IPv6 on the
+     * interface (None, DHCP, Static or Autoconf), set by reconfigure_ipv6 in
+     * XAPI. libxcp leaves None.
+     */
     enum xcp_ipv6_configuration_mode ipv6_configuration_mode;
-    /** set:string RO. */
+    /**
+     * set:string RO. The interface's IPv6 addresses in CIDR form. Not
+     * maintained by libxcp: always empty.
+     */
     xcp_string_set IPv6;
-    /** primary_address_type RO. */
+    /**
+     * primary_address_type RO. Which address family (IPv4 or IPv6) the
+     * management interface is reached through. Always IPv4 in libxcp.
+     */
     enum xcp_primary_address_type primary_address_type;
-    /** ref:VLAN RO. */
+    /**
+     * ref:VLAN RO. For a VLAN interface, its VLAN object. Always NULL in
+     * libxcp (no VLANs).
+     */
     xcp_vlan VLAN_master_of;
-    /** set:ref:VLAN RO. */
+    /**
+     * set:ref:VLAN RO. The VLANs carried on this interface, the inverse of
+     * VLAN.tagged_PIF. Always empty in libxcp.
+     */
     xcp_vlan_set VLAN_slave_of;
-    /** set:ref:tunnel RO. */
+    /**
+     * set:ref:tunnel RO. In XAPI, the tunnels this is the access interface
+     * of. libxcp has no tunnels: always empty.
+     */
     xcp_ref_set tunnel_access_PIF_of;
-    /** set:ref:tunnel RO. */
+    /**
+     * set:ref:tunnel RO. In XAPI, the tunnels this interface carries. Always
+     * empty in libxcp.
+     */
     xcp_ref_set tunnel_transport_PIF_of;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv6 gateway. Not maintained by libxcp:
+     * always empty.
+     */
     char *ipv6_gateway;
-    /** bool ROs. */
+    /**
+     * bool ROs. True when the toolstack configures the interface (in XAPI an
+     * unmanaged one can neither be plugged nor reconfigured); true for every
+     * PIF libxcp makes.
+     */
     bool managed;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Driver properties of the interface (in XAPI for
+     * example gro, set by set_property). Always empty in libxcp.
+     */
     xcp_string_map properties;
-    /** set:string RO. */
+    /**
+     * set:string RO. Optional capabilities of the interface's driver (in XAPI
+     * for example fcoe). Not maintained by libxcp: always empty.
+     */
     xcp_string_set capabilities;
-    /** pif_igmp_status RO. */
+    /**
+     * pif_igmp_status RO. Whether IGMP snooping is on for the interface's
+     * bridge. Not maintained by libxcp: always unknown.
+     */
     enum xcp_pif_igmp_status igmp_snooping_status;
-    /** set:ref:network_sriov RO. */
+    /**
+     * set:ref:network_sriov RO. In XAPI, the SR-IOV networks this physical
+     * interface provides. Always empty in libxcp.
+     */
     xcp_ref_set sriov_physical_PIF_of;
-    /** set:ref:network_sriov RO. */
+    /**
+     * set:ref:network_sriov RO. In XAPI, the SR-IOV network this logical
+     * interface belongs to. Always empty in libxcp.
+     */
     xcp_ref_set sriov_logical_PIF_of;
-    /** ref:PCI RO. */
+    /**
+     * ref:PCI RO. The PCI device of a physical interface. Not maintained by
+     * libxcp: always NULL.
+     */
     xcp_ref PCI;
 } xcp_pif_record;
 /** Refs and records of several PIF objects. */
@@ -2645,33 +2756,72 @@ XCP_EXTERN void xcp_pif_record_dispose(xcp_pif_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pif_record_map_dispose(xcp_pif_record_map *m);
 
-/** A PIF_metrics record: every field of the class, in model order. */
+/**
+ * A PIF_metrics record: every field of the class, in model order.
+ *
+ * Link and device details of a PIF. libxcp makes one with each PIF at first
+ * boot, with carrier true and the other fields empty, and does not update it.
+ */
 typedef struct xcp_pif_metrics_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the metrics object, set by the server.
+     */
     char *uuid;
-    /** float RO. Removed from XenAPI. */
+    /**
+     * float RO. Removed from XenAPI (read rate, KiB/s; now in the RRDs):
+     * always 0. Removed from XenAPI.
+     */
     double io_read_kbs;
-    /** float RO. Removed from XenAPI. */
+    /**
+     * float RO. Removed from XenAPI (write rate, KiB/s; now in the RRDs):
+     * always 0. Removed from XenAPI.
+     */
     double io_write_kbs;
-    /** bool RO. */
+    /**
+     * bool RO. True when the link is up. Set to true at first boot and not
+     * updated.
+     */
     bool carrier;
-    /** string RO. */
+    /**
+     * string RO. The NIC vendor's name. Not maintained by libxcp: always
+     * empty.
+     */
     char *vendor_name;
-    /** string RO. */
+    /**
+     * string RO. The NIC model's name. Not maintained by libxcp: always
+     * empty.
+     */
     char *device_name;
-    /** int RO. */
+    /**
+     * int RO. The link speed in Mbit/s. Not maintained by libxcp: always 0.
+     */
     int64_t speed;
-    /** bool RO. */
+    /**
+     * bool RO. True for a full-duplex link. Not maintained by libxcp: always
+     * false.
+     */
     bool duplex;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
-    /** string RO. */
+    /**
+     * string RO. The NIC vendor's PCI id. Not maintained by libxcp: always
+     * empty.
+     */
     char *vendor_id;
-    /** string RO. */
+    /**
+     * string RO. The NIC's PCI device id. Not maintained by libxcp: always
+     * empty.
+     */
     char *device_id;
-    /** string RO. */
+    /**
+     * string RO. The NIC's PCI bus address. Not maintained by libxcp: always
+     * empty.
+     */
     char *pci_bus_path;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the metrics were last updated. Not maintained by
+     * libxcp: always the epoch.
+     */
     xcp_datetime last_updated;
 } xcp_pif_metrics_record;
 /** Refs and records of several PIF_metrics objects. */
@@ -2687,25 +2837,48 @@ XCP_EXTERN void xcp_pif_metrics_record_dispose(xcp_pif_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pif_metrics_record_map_dispose(xcp_pif_metrics_record_map *m);
 
-/** A Bond record: every field of the class, in model order. */
+/**
+ * A Bond record: every field of the class, in model order.
+ *
+ * A bond: several PIFs of one host aggregated into one interface (the master
+ * PIF). libxcp makes no bonds: every Bond message answers NOT_IMPLEMENTED.
+ */
 typedef struct xcp_bond_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the bond, set by the server. */
     char *uuid;
-    /** ref:PIF ROs. */
+    /**
+     * ref:PIF ROs. The bond's own PIF, the interface the members are
+     * aggregated into.
+     */
     xcp_pif master;
-    /** set:ref:PIF RO. */
+    /**
+     * set:ref:PIF RO. The member PIFs, maintained by the server from their
+     * bond_slave_of.
+     */
     xcp_pif_set slaves;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
-    /** bond_mode RO. */
+    /**
+     * bond_mode RO. How traffic is spread over the members: balance-slb,
+     * active-backup or lacp.
+     */
     enum xcp_bond_mode mode;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Mode-specific settings (in XAPI
+     * hashing_algorithm, lacp-time...).
+     */
     xcp_string_map properties;
-    /** ref:PIF RO. */
+    /**
+     * ref:PIF RO. In active-backup mode, the member whose MAC and IP
+     * configuration the bond took.
+     */
     xcp_pif primary_slave;
-    /** int RO. */
+    /** int RO. The number of members whose link is up. */
     int64_t links_up;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true when the bond's MAC follows its primary
+     * member's.
+     */
     bool auto_update_mac;
 } xcp_bond_record;
 /** Refs and records of several Bond objects. */
@@ -2721,17 +2894,29 @@ XCP_EXTERN void xcp_bond_record_dispose(xcp_bond_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_bond_record_map_dispose(xcp_bond_record_map *m);
 
-/** A VLAN record: every field of the class, in model order. */
+/**
+ * A VLAN record: every field of the class, in model order.
+ *
+ * An 802.1Q VLAN on a host interface: frames of one tag on the tagged PIF are
+ * the traffic of the untagged (VLAN) PIF. libxcp makes no VLANs: VLAN.create
+ * and VLAN.destroy answer NOT_IMPLEMENTED.
+ */
 typedef struct xcp_vlan_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the VLAN, set by the server. */
     char *uuid;
-    /** ref:PIF ROs. */
+    /**
+     * ref:PIF ROs. The physical or bond interface that carries the tagged
+     * frames.
+     */
     xcp_pif tagged_PIF;
-    /** ref:PIF RO. */
+    /**
+     * ref:PIF RO. The VLAN's own interface, which sees the frames without
+     * their tag.
+     */
     xcp_pif untagged_PIF;
-    /** int ROs. */
+    /** int ROs. The VLAN tag, 0 to 4094. */
     int64_t tag;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
 } xcp_vlan_record;
 /** Refs and records of several VLAN objects. */
@@ -7672,147 +7857,327 @@ XCP_EXTERN int xcp_pif_get_all_where(xcp_session *session, xcp_pif_set *result, 
 /** XenAPI PIF.get_all_records_where(expr) -> map:ref:PIF:record:PIF. */
 XCP_EXTERN int xcp_pif_get_all_records_where(xcp_session *session, xcp_pif_record_map *result, const char *expr);
 
-/** XenAPI PIF.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the PIF, set by the server.
+ */
 XCP_EXTERN int xcp_pif_get_uuid(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_device(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_device(self) -> string. Reads one field.
+ *
+ * The name of the interface in the host (eth0, enp1s0...).
+ */
 XCP_EXTERN int xcp_pif_get_device(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_network(self) -> ref:network. Reads one field. */
+/**
+ * XenAPI PIF.get_network(self) -> ref:network. Reads one field.
+ *
+ * The network the interface connects to; first boot makes one network per
+ * NIC.
+ */
 XCP_EXTERN int xcp_pif_get_network(xcp_session *session, xcp_network *result, xcp_pif self);
 
-/** XenAPI PIF.get_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI PIF.get_host(self) -> ref:host. Reads one field.
+ *
+ * The host the interface belongs to.
+ */
 XCP_EXTERN int xcp_pif_get_host(xcp_session *session, xcp_host *result, xcp_pif self);
 
-/** XenAPI PIF.get_MAC(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_MAC(self) -> string. Reads one field.
+ *
+ * The interface's MAC address, read from sysfs at first boot (empty when
+ * unreadable).
+ */
 XCP_EXTERN int xcp_pif_get_MAC(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_MTU(self) -> int. Reads one field. */
+/**
+ * XenAPI PIF.get_MTU(self) -> int. Reads one field.
+ *
+ * The interface's MTU in bytes, read from sysfs at first boot (1500 when
+ * unreadable).
+ */
 XCP_EXTERN int xcp_pif_get_MTU(xcp_session *session, int64_t *result, xcp_pif self);
 
-/** XenAPI PIF.get_VLAN(self) -> int. Reads one field. */
+/**
+ * XenAPI PIF.get_VLAN(self) -> int. Reads one field.
+ *
+ * The VLAN tag of a VLAN interface, -1 for an untagged one (every PIF libxcp
+ * makes).
+ */
 XCP_EXTERN int xcp_pif_get_VLAN(xcp_session *session, int64_t *result, xcp_pif self);
 
-/** XenAPI PIF.get_metrics(self) -> ref:PIF_metrics. Reads one field. */
+/**
+ * XenAPI PIF.get_metrics(self) -> ref:PIF_metrics. Reads one field.
+ *
+ * The interface's PIF_metrics object, made with it at first boot.
+ */
 XCP_EXTERN int xcp_pif_get_metrics(xcp_session *session, xcp_pif_metrics *result, xcp_pif self);
 
-/** XenAPI PIF.get_physical(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_physical(self) -> bool. Reads one field.
+ *
+ * True for a physical NIC, false for a bond or VLAN interface; true for every
+ * PIF libxcp makes.
+ */
 XCP_EXTERN int xcp_pif_get_physical(xcp_session *session, bool *result, xcp_pif self);
 
-/** XenAPI PIF.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * True when the interface is up. Set to true at first boot and not maintained
+ * afterwards.
+ */
 XCP_EXTERN int xcp_pif_get_currently_attached(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_ip_configuration_mode(self) -> ip_configuration_mode. Reads
  * one field.
+ *
+ * How the host configures IPv4 on the interface (None, DHCP or Static), set
+ * by reconfigure_ip in XAPI. libxcp leaves None.
  */
 XCP_EXTERN int xcp_pif_get_ip_configuration_mode(xcp_session *session, enum xcp_ip_configuration_mode *result, xcp_pif self);
 
-/** XenAPI PIF.get_IP(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_IP(self) -> string. Reads one field.
+ *
+ * The interface's IPv4 address. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_IP(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_netmask(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_netmask(self) -> string. Reads one field.
+ *
+ * The interface's IPv4 netmask. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_netmask(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_gateway(self) -> string. Reads one field.
+ *
+ * The interface's IPv4 gateway. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_gateway(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_DNS(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_DNS(self) -> string. Reads one field.
+ *
+ * The interface's DNS servers, comma-separated. Not maintained by libxcp:
+ * always empty.
+ */
 XCP_EXTERN int xcp_pif_get_DNS(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_bond_slave_of(self) -> ref:Bond. Reads one field. */
+/**
+ * XenAPI PIF.get_bond_slave_of(self) -> ref:Bond. Reads one field.
+ *
+ * The bond this interface is a member of, or NULL; the inverse of
+ * Bond.slaves. libxcp makes no bonds: always NULL.
+ */
 XCP_EXTERN int xcp_pif_get_bond_slave_of(xcp_session *session, xcp_bond *result, xcp_pif self);
 
-/** XenAPI PIF.get_bond_master_of(self) -> set:ref:Bond. Reads one field. */
+/**
+ * XenAPI PIF.get_bond_master_of(self) -> set:ref:Bond. Reads one field.
+ *
+ * The bond this interface is the bond interface of (at most one), the inverse
+ * of Bond.master. Always empty in libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_bond_master_of(xcp_session *session, xcp_bond_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_management(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_management(self) -> bool. Reads one field.
+ *
+ * True for the host's management interface (the one
+ * host.get_management_interface returns): the first NIC at first boot.
+ */
 XCP_EXTERN int xcp_pif_get_management(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
  */
 XCP_EXTERN int xcp_pif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif self);
 
-/** XenAPI PIF.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI PIF.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
+ */
 XCP_EXTERN int xcp_pif_set_other_config(xcp_session *session, xcp_pif self, const xcp_string_map *value);
 
-/** XenAPI PIF.add_to_other_config(self, key, value). */
+/**
+ * XenAPI PIF.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
+ */
 XCP_EXTERN int xcp_pif_add_to_other_config(xcp_session *session, xcp_pif self, const char *key, const char *value);
 
-/** XenAPI PIF.remove_from_other_config(self, key). */
+/**
+ * XenAPI PIF.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
+ */
 XCP_EXTERN int xcp_pif_remove_from_other_config(xcp_session *session, xcp_pif self, const char *key);
 
-/** XenAPI PIF.get_disallow_unplug(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_disallow_unplug(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the interface may not be unplugged (for example it
+ * carries storage traffic); set by set_disallow_unplug. Always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_disallow_unplug(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_ipv6_configuration_mode(self) -> ipv6_configuration_mode.
  * Reads one field.
+ *
+ * How the host configures IPv6 on the interface (None, DHCP, Static or
+ * Autoconf), set by reconfigure_ipv6 in XAPI. libxcp leaves None.
  */
 XCP_EXTERN int xcp_pif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_ipv6_configuration_mode *result, xcp_pif self);
 
-/** XenAPI PIF.get_IPv6(self) -> set:string. Reads one field. */
+/**
+ * XenAPI PIF.get_IPv6(self) -> set:string. Reads one field.
+ *
+ * The interface's IPv6 addresses in CIDR form. Not maintained by libxcp:
+ * always empty.
+ */
 XCP_EXTERN int xcp_pif_get_IPv6(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_primary_address_type(self) -> primary_address_type. Reads
  * one field.
+ *
+ * Which address family (IPv4 or IPv6) the management interface is reached
+ * through. Always IPv4 in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_primary_address_type(xcp_session *session, enum xcp_primary_address_type *result, xcp_pif self);
 
-/** XenAPI PIF.get_VLAN_master_of(self) -> ref:VLAN. Reads one field. */
+/**
+ * XenAPI PIF.get_VLAN_master_of(self) -> ref:VLAN. Reads one field.
+ *
+ * For a VLAN interface, its VLAN object. Always NULL in libxcp (no VLANs).
+ */
 XCP_EXTERN int xcp_pif_get_VLAN_master_of(xcp_session *session, xcp_vlan *result, xcp_pif self);
 
-/** XenAPI PIF.get_VLAN_slave_of(self) -> set:ref:VLAN. Reads one field. */
+/**
+ * XenAPI PIF.get_VLAN_slave_of(self) -> set:ref:VLAN. Reads one field.
+ *
+ * The VLANs carried on this interface, the inverse of VLAN.tagged_PIF. Always
+ * empty in libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_VLAN_slave_of(xcp_session *session, xcp_vlan_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_tunnel_access_PIF_of(self) -> set:ref:tunnel. Reads one
  * field.
+ *
+ * In XAPI, the tunnels this is the access interface of. libxcp has no
+ * tunnels: always empty.
  */
 XCP_EXTERN int xcp_pif_get_tunnel_access_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_tunnel_transport_PIF_of(self) -> set:ref:tunnel. Reads one
  * field.
+ *
+ * In XAPI, the tunnels this interface carries. Always empty in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_tunnel_transport_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_ipv6_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_ipv6_gateway(self) -> string. Reads one field.
+ *
+ * The interface's IPv6 gateway. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_ipv6_gateway(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_managed(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_managed(self) -> bool. Reads one field.
+ *
+ * True when the toolstack configures the interface (in XAPI an unmanaged one
+ * can neither be plugged nor reconfigured); true for every PIF libxcp makes.
+ */
 XCP_EXTERN int xcp_pif_get_managed(xcp_session *session, bool *result, xcp_pif self);
 
-/** XenAPI PIF.get_properties(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI PIF.get_properties(self) -> map:string:string. Reads one field.
+ *
+ * Driver properties of the interface (in XAPI for example gro, set by
+ * set_property). Always empty in libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_properties(xcp_session *session, xcp_string_map *result, xcp_pif self);
 
-/** XenAPI PIF.get_capabilities(self) -> set:string. Reads one field. */
+/**
+ * XenAPI PIF.get_capabilities(self) -> set:string. Reads one field.
+ *
+ * Optional capabilities of the interface's driver (in XAPI for example fcoe).
+ * Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_capabilities(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_igmp_snooping_status(self) -> pif_igmp_status. Reads one
  * field.
+ *
+ * Whether IGMP snooping is on for the interface's bridge. Not maintained by
+ * libxcp: always unknown.
  */
 XCP_EXTERN int xcp_pif_get_igmp_snooping_status(xcp_session *session, enum xcp_pif_igmp_status *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_sriov_physical_PIF_of(self) -> set:ref:network_sriov. Reads
  * one field.
+ *
+ * In XAPI, the SR-IOV networks this physical interface provides. Always empty
+ * in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_sriov_physical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_sriov_logical_PIF_of(self) -> set:ref:network_sriov. Reads
  * one field.
+ *
+ * In XAPI, the SR-IOV network this logical interface belongs to. Always empty
+ * in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_sriov_logical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_PCI(self) -> ref:PCI. Reads one field. */
+/**
+ * XenAPI PIF.get_PCI(self) -> ref:PCI. Reads one field.
+ *
+ * The PCI device of a physical interface. Not maintained by libxcp: always
+ * NULL.
+ */
 XCP_EXTERN int xcp_pif_get_PCI(xcp_session *session, xcp_ref *result, xcp_pif self);
 
-/** XenAPI PIF.reconfigure_ip(self, mode, IP, netmask, gateway, DNS). */
+/**
+ * XenAPI PIF.reconfigure_ip(self, mode, IP, netmask, gateway, DNS).
+ *
+ * In XAPI, sets the IPv4 configuration of the interface and applies it to the
+ * host. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param mode None, DHCP or Static.
+ *
+ * @param IP For Static, the IPv4 address.
+ *
+ * @param netmask For Static, the netmask.
+ *
+ * @param gateway For Static, the gateway (may be empty).
+ *
+ * @param DNS For Static, the DNS servers, comma-separated (may be empty).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_reconfigure_ip(xcp_session *session, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
 /**
@@ -7821,7 +8186,22 @@ XCP_EXTERN int xcp_pif_reconfigure_ip(xcp_session *session, xcp_pif self, enum x
  */
 XCP_EXTERN int xcp_pif_reconfigure_ip_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
-/** XenAPI PIF.reconfigure_ipv6(self, mode, IPv6, gateway, DNS). */
+/**
+ * XenAPI PIF.reconfigure_ipv6(self, mode, IPv6, gateway, DNS).
+ *
+ * In XAPI, sets the IPv6 configuration of the interface and applies it to the
+ * host. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param mode None, DHCP, Static or Autoconf.
+ *
+ * @param IPv6 For Static, the address in CIDR form.
+ *
+ * @param gateway For Static, the gateway (may be empty).
+ *
+ * @param DNS For Static, the DNS servers, comma-separated (may be empty).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6(xcp_session *session, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
 /**
@@ -7830,7 +8210,16 @@ XCP_EXTERN int xcp_pif_reconfigure_ipv6(xcp_session *session, xcp_pif self, enum
  */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
-/** XenAPI PIF.set_primary_address_type(self, primary_address_type). */
+/**
+ * XenAPI PIF.set_primary_address_type(self, primary_address_type).
+ *
+ * In XAPI, chooses whether the management interface is reached by IPv4 or
+ * IPv6. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param primary_address_type IPv4 or IPv6.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_set_primary_address_type(xcp_session *session, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
 /**
@@ -7839,7 +8228,14 @@ XCP_EXTERN int xcp_pif_set_primary_address_type(xcp_session *session, xcp_pif se
  */
 XCP_EXTERN int xcp_pif_set_primary_address_type_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
-/** XenAPI PIF.plug(self). */
+/**
+ * XenAPI PIF.plug(self).
+ *
+ * In XAPI, brings the interface up. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_plug(xcp_session *session, xcp_pif self);
 
 /**
@@ -7848,7 +8244,15 @@ XCP_EXTERN int xcp_pif_plug(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_plug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/** XenAPI PIF.unplug(self). */
+/**
+ * XenAPI PIF.unplug(self).
+ *
+ * In XAPI, takes the interface down (refused for the management interface or
+ * when unplugging is disallowed). Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_unplug(xcp_session *session, xcp_pif self);
 
 /**
@@ -7857,7 +8261,16 @@ XCP_EXTERN int xcp_pif_unplug(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/** XenAPI PIF.scan(host). */
+/**
+ * XenAPI PIF.scan(host).
+ *
+ * In XAPI, makes PIFs for the host's NICs that have none. Not implemented in
+ * libxcp (first boot makes the PIFs once): answers NOT_IMPLEMENTED.
+ *
+ * @param host The host whose NICs to look for.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_scan(xcp_session *session, xcp_host host);
 
 /**
@@ -7866,7 +8279,22 @@ XCP_EXTERN int xcp_pif_scan(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_pif_scan_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI PIF.introduce(host, MAC, device, managed=true) -> ref:PIF. */
+/**
+ * XenAPI PIF.introduce(host, MAC, device, managed=true) -> ref:PIF.
+ *
+ * In XAPI, makes a PIF for one NIC of the host, found by MAC or device name,
+ * and returns it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param host The host the NIC is in.
+ *
+ * @param MAC The NIC's MAC address.
+ *
+ * @param device The NIC's name in the host.
+ *
+ * @param managed Whether the toolstack is to configure the interface.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_introduce(xcp_session *session, xcp_pif *result, xcp_host host, const char *MAC, const char *device, bool managed);
 
 /**
@@ -7875,7 +8303,14 @@ XCP_EXTERN int xcp_pif_introduce(xcp_session *session, xcp_pif *result, xcp_host
  */
 XCP_EXTERN int xcp_pif_introduce_async(xcp_session *session, xcp_task *task, xcp_host host, const char *MAC, const char *device, bool managed);
 
-/** XenAPI PIF.forget(self). */
+/**
+ * XenAPI PIF.forget(self).
+ *
+ * In XAPI, deletes the record of a physical interface (the NIC itself is
+ * untouched). Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_forget(xcp_session *session, xcp_pif self);
 
 /**
@@ -7884,7 +8319,16 @@ XCP_EXTERN int xcp_pif_forget(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_forget_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/** XenAPI PIF.set_disallow_unplug(self, value). */
+/**
+ * XenAPI PIF.set_disallow_unplug(self, value).
+ *
+ * In XAPI, sets disallow_unplug. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param value True to forbid unplugging the interface.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_set_disallow_unplug(xcp_session *session, xcp_pif self, bool value);
 
 /**
@@ -7893,7 +8337,18 @@ XCP_EXTERN int xcp_pif_set_disallow_unplug(xcp_session *session, xcp_pif self, b
  */
 XCP_EXTERN int xcp_pif_set_disallow_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self, bool value);
 
-/** XenAPI PIF.set_property(self, name, value). */
+/**
+ * XenAPI PIF.set_property(self, name, value).
+ *
+ * In XAPI, sets one driver property of the interface (for example gro) and
+ * applies it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The property's name.
+ *
+ * @param value Its new value (for gro: on or off).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_set_property(xcp_session *session, xcp_pif self, const char *name, const char *value);
 
 /**
@@ -7935,11 +8390,17 @@ XCP_EXTERN int xcp_pif_metrics_get_all_where(xcp_session *session, xcp_pif_metri
  */
 XCP_EXTERN int xcp_pif_metrics_get_all_records_where(xcp_session *session, xcp_pif_metrics_record_map *result, const char *expr);
 
-/** XenAPI PIF_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the metrics object, set by the server.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_uuid(xcp_session *session, char * *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_io_read_kbs(self) -> float. Reads one field.
+ *
+ * Removed from XenAPI (read rate, KiB/s; now in the RRDs): always 0.
  *
  * Removed from XenAPI: still in records for old clients, never maintained.
  */
@@ -7948,50 +8409,103 @@ XCP_EXTERN int xcp_pif_metrics_get_io_read_kbs(xcp_session *session, double *res
 /**
  * XenAPI PIF_metrics.get_io_write_kbs(self) -> float. Reads one field.
  *
+ * Removed from XenAPI (write rate, KiB/s; now in the RRDs): always 0.
+ *
  * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_pif_metrics_get_io_write_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_carrier(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_carrier(self) -> bool. Reads one field.
+ *
+ * True when the link is up. Set to true at first boot and not updated.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_carrier(xcp_session *session, bool *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_vendor_name(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_vendor_name(self) -> string. Reads one field.
+ *
+ * The NIC vendor's name. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_vendor_name(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_device_name(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_device_name(self) -> string. Reads one field.
+ *
+ * The NIC model's name. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_device_name(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_speed(self) -> int. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_speed(self) -> int. Reads one field.
+ *
+ * The link speed in Mbit/s. Not maintained by libxcp: always 0.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_speed(xcp_session *session, int64_t *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_duplex(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_duplex(self) -> bool. Reads one field.
+ *
+ * True for a full-duplex link. Not maintained by libxcp: always false.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_duplex(xcp_session *session, bool *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_pif_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI PIF_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_pif_metrics_set_other_config(xcp_session *session, xcp_pif_metrics self, const xcp_string_map *value);
 
-/** XenAPI PIF_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI PIF_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_pif_metrics_add_to_other_config(xcp_session *session, xcp_pif_metrics self, const char *key, const char *value);
 
-/** XenAPI PIF_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI PIF_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_pif_metrics_remove_from_other_config(xcp_session *session, xcp_pif_metrics self, const char *key);
 
-/** XenAPI PIF_metrics.get_vendor_id(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_vendor_id(self) -> string. Reads one field.
+ *
+ * The NIC vendor's PCI id. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_vendor_id(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_device_id(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_device_id(self) -> string. Reads one field.
+ *
+ * The NIC's PCI device id. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_device_id(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_pci_bus_path(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_pci_bus_path(self) -> string. Reads one field.
+ *
+ * The NIC's PCI bus address. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_pci_bus_path(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_last_updated(self) -> datetime. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When the metrics were last updated. Not maintained by libxcp: always the
+ * epoch.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_pif_metrics self);
 
 /**
@@ -8021,47 +8535,109 @@ XCP_EXTERN int xcp_bond_get_all_where(xcp_session *session, xcp_bond_set *result
 /** XenAPI Bond.get_all_records_where(expr) -> map:ref:Bond:record:Bond. */
 XCP_EXTERN int xcp_bond_get_all_records_where(xcp_session *session, xcp_bond_record_map *result, const char *expr);
 
-/** XenAPI Bond.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI Bond.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the bond, set by the server.
+ */
 XCP_EXTERN int xcp_bond_get_uuid(xcp_session *session, char * *result, xcp_bond self);
 
-/** XenAPI Bond.get_master(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI Bond.get_master(self) -> ref:PIF. Reads one field.
+ *
+ * The bond's own PIF, the interface the members are aggregated into.
+ */
 XCP_EXTERN int xcp_bond_get_master(xcp_session *session, xcp_pif *result, xcp_bond self);
 
-/** XenAPI Bond.get_slaves(self) -> set:ref:PIF. Reads one field. */
+/**
+ * XenAPI Bond.get_slaves(self) -> set:ref:PIF. Reads one field.
+ *
+ * The member PIFs, maintained by the server from their bond_slave_of.
+ */
 XCP_EXTERN int xcp_bond_get_slaves(xcp_session *session, xcp_pif_set *result, xcp_bond self);
 
 /**
  * XenAPI Bond.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_bond_get_other_config(xcp_session *session, xcp_string_map *result, xcp_bond self);
 
-/** XenAPI Bond.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI Bond.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_bond_set_other_config(xcp_session *session, xcp_bond self, const xcp_string_map *value);
 
-/** XenAPI Bond.add_to_other_config(self, key, value). */
+/**
+ * XenAPI Bond.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_bond_add_to_other_config(xcp_session *session, xcp_bond self, const char *key, const char *value);
 
-/** XenAPI Bond.remove_from_other_config(self, key). */
+/**
+ * XenAPI Bond.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_bond_remove_from_other_config(xcp_session *session, xcp_bond self, const char *key);
 
-/** XenAPI Bond.get_mode(self) -> bond_mode. Reads one field. */
+/**
+ * XenAPI Bond.get_mode(self) -> bond_mode. Reads one field.
+ *
+ * How traffic is spread over the members: balance-slb, active-backup or lacp.
+ */
 XCP_EXTERN int xcp_bond_get_mode(xcp_session *session, enum xcp_bond_mode *result, xcp_bond self);
 
-/** XenAPI Bond.get_properties(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI Bond.get_properties(self) -> map:string:string. Reads one field.
+ *
+ * Mode-specific settings (in XAPI hashing_algorithm, lacp-time...).
+ */
 XCP_EXTERN int xcp_bond_get_properties(xcp_session *session, xcp_string_map *result, xcp_bond self);
 
-/** XenAPI Bond.get_primary_slave(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI Bond.get_primary_slave(self) -> ref:PIF. Reads one field.
+ *
+ * In active-backup mode, the member whose MAC and IP configuration the bond
+ * took.
+ */
 XCP_EXTERN int xcp_bond_get_primary_slave(xcp_session *session, xcp_pif *result, xcp_bond self);
 
-/** XenAPI Bond.get_links_up(self) -> int. Reads one field. */
+/**
+ * XenAPI Bond.get_links_up(self) -> int. Reads one field.
+ *
+ * The number of members whose link is up.
+ */
 XCP_EXTERN int xcp_bond_get_links_up(xcp_session *session, int64_t *result, xcp_bond self);
 
-/** XenAPI Bond.get_auto_update_mac(self) -> bool. Reads one field. */
+/**
+ * XenAPI Bond.get_auto_update_mac(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the bond's MAC follows its primary member's.
+ */
 XCP_EXTERN int xcp_bond_get_auto_update_mac(xcp_session *session, bool *result, xcp_bond self);
 
 /**
  * XenAPI Bond.create(network, members, MAC, mode=balance-slb, properties={})
  * -> ref:Bond.
+ *
+ * In XAPI, bonds PIFs of one host into a new bond interface on a network and
+ * returns the bond. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param network The network the bond's interface is to connect to.
+ *
+ * @param members The PIFs to bond (at least two, all of one host).
+ *
+ * @param MAC The bond's MAC address; empty for the first member's.
+ *
+ * @param mode balance-slb, active-backup or lacp.
+ *
+ * @param properties Mode-specific settings.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_bond_create(xcp_session *session, xcp_bond *result, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
@@ -8071,7 +8647,14 @@ XCP_EXTERN int xcp_bond_create(xcp_session *session, xcp_bond *result, xcp_netwo
  */
 XCP_EXTERN int xcp_bond_create_async(xcp_session *session, xcp_task *task, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
-/** XenAPI Bond.destroy(self). */
+/**
+ * XenAPI Bond.destroy(self).
+ *
+ * In XAPI, dissolves a bond, giving its configuration back to the primary
+ * member. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_bond_destroy(xcp_session *session, xcp_bond self);
 
 /**
@@ -8080,7 +8663,16 @@ XCP_EXTERN int xcp_bond_destroy(xcp_session *session, xcp_bond self);
  */
 XCP_EXTERN int xcp_bond_destroy_async(xcp_session *session, xcp_task *task, xcp_bond self);
 
-/** XenAPI Bond.set_mode(self, value). */
+/**
+ * XenAPI Bond.set_mode(self, value).
+ *
+ * In XAPI, changes the bond's mode. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param value balance-slb, active-backup or lacp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_bond_set_mode(xcp_session *session, xcp_bond self, enum xcp_bond_mode value);
 
 /**
@@ -8089,7 +8681,18 @@ XCP_EXTERN int xcp_bond_set_mode(xcp_session *session, xcp_bond self, enum xcp_b
  */
 XCP_EXTERN int xcp_bond_set_mode_async(xcp_session *session, xcp_task *task, xcp_bond self, enum xcp_bond_mode value);
 
-/** XenAPI Bond.set_property(self, name, value). */
+/**
+ * XenAPI Bond.set_property(self, name, value).
+ *
+ * In XAPI, sets one mode-specific property of the bond. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The property (hashing_algorithm, lacp-time...).
+ *
+ * @param value Its new value.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_bond_set_property(xcp_session *session, xcp_bond self, const char *name, const char *value);
 
 /**
@@ -8125,33 +8728,76 @@ XCP_EXTERN int xcp_vlan_get_all_where(xcp_session *session, xcp_vlan_set *result
 /** XenAPI VLAN.get_all_records_where(expr) -> map:ref:VLAN:record:VLAN. */
 XCP_EXTERN int xcp_vlan_get_all_records_where(xcp_session *session, xcp_vlan_record_map *result, const char *expr);
 
-/** XenAPI VLAN.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VLAN.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VLAN, set by the server.
+ */
 XCP_EXTERN int xcp_vlan_get_uuid(xcp_session *session, char * *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_tagged_PIF(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI VLAN.get_tagged_PIF(self) -> ref:PIF. Reads one field.
+ *
+ * The physical or bond interface that carries the tagged frames.
+ */
 XCP_EXTERN int xcp_vlan_get_tagged_PIF(xcp_session *session, xcp_pif *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_untagged_PIF(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI VLAN.get_untagged_PIF(self) -> ref:PIF. Reads one field.
+ *
+ * The VLAN's own interface, which sees the frames without their tag.
+ */
 XCP_EXTERN int xcp_vlan_get_untagged_PIF(xcp_session *session, xcp_pif *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_tag(self) -> int. Reads one field. */
+/**
+ * XenAPI VLAN.get_tag(self) -> int. Reads one field.
+ *
+ * The VLAN tag, 0 to 4094.
+ */
 XCP_EXTERN int xcp_vlan_get_tag(xcp_session *session, int64_t *result, xcp_vlan self);
 
 /**
  * XenAPI VLAN.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_vlan_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vlan self);
 
-/** XenAPI VLAN.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VLAN.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vlan_set_other_config(xcp_session *session, xcp_vlan self, const xcp_string_map *value);
 
-/** XenAPI VLAN.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VLAN.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vlan_add_to_other_config(xcp_session *session, xcp_vlan self, const char *key, const char *value);
 
-/** XenAPI VLAN.remove_from_other_config(self, key). */
+/**
+ * XenAPI VLAN.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vlan_remove_from_other_config(xcp_session *session, xcp_vlan self, const char *key);
 
-/** XenAPI VLAN.create(tagged_PIF, tag, network) -> ref:VLAN. */
+/**
+ * XenAPI VLAN.create(tagged_PIF, tag, network) -> ref:VLAN.
+ *
+ * In XAPI, makes a VLAN interface on tagged_PIF connected to network and
+ * returns the VLAN. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param tagged_PIF The physical or bond interface to carry the VLAN.
+ *
+ * @param tag The VLAN tag, 0 to 4094.
+ *
+ * @param network The network the VLAN interface is to connect to.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vlan_create(xcp_session *session, xcp_vlan *result, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
 /**
@@ -8160,7 +8806,14 @@ XCP_EXTERN int xcp_vlan_create(xcp_session *session, xcp_vlan *result, xcp_pif t
  */
 XCP_EXTERN int xcp_vlan_create_async(xcp_session *session, xcp_task *task, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
-/** XenAPI VLAN.destroy(self). */
+/**
+ * XenAPI VLAN.destroy(self).
+ *
+ * In XAPI, removes a VLAN and its interface. Not implemented in libxcp:
+ * answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vlan_destroy(xcp_session *session, xcp_vlan self);
 
 /**
