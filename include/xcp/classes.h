@@ -2958,9 +2958,9 @@ typedef struct xcp_task_record {
      */
     char *name_description;
     /**
-     * set:task_allowed_operations RO. The operations valid on the task now,
-     * maintained by the server: cancel and destroy while it runs, nothing
-     * once it has completed (destroy is still accepted then).
+     * set:task_allowed_operations RO. The operations valid on the task:
+     * cancel and destroy from its creation, cleared by the server when it
+     * completes the task's call (destroy is still accepted then).
      */
     xcp_task_allowed_operations_set allowed_operations;
     /**
@@ -8879,8 +8879,8 @@ XCP_EXTERN int xcp_task_get_name_description(xcp_session *session, char * *resul
  * XenAPI task.get_allowed_operations(self) -> set:task_allowed_operations.
  * Reads one field.
  *
- * The operations valid on the task now, maintained by the server: cancel and
- * destroy while it runs, nothing once it has completed (destroy is still
+ * The operations valid on the task: cancel and destroy from its creation,
+ * cleared by the server when it completes the task's call (destroy is still
  * accepted then).
  */
 XCP_EXTERN int xcp_task_get_allowed_operations(xcp_session *session, xcp_task_allowed_operations_set *result, xcp_task self);
