@@ -1284,39 +1284,92 @@ XCP_EXTERN void xcp_pool_update_set_dispose(xcp_pool_update_set *s);
 
 /* ---- records ---- */
 
-/** A session record: every field of the class, in model order. */
+/**
+ * A session record: every field of the class, in model order.
+ *
+ * A login: the handle every other call takes first. Sessions are volatile (a
+ * restart of the engine ends them all, as on XAPI) and emit no events; there
+ * is no get_all. The engine trusts its caller; xcpd checks the password (auth
+ * file or PAM) before the engine opens the session and, by default, logs out
+ * sessions idle for 24 hours and keeps at most 500 per originator (per user
+ * when none; 400 for root without an originator), logging out the least
+ * recently used beyond that.
+ */
 typedef struct xcp_session_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the session, set by the server at
+     * login.
+     */
     char *uuid;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host the session was opened on (the engine's own
+     * host).
+     */
     xcp_host this_host;
-    /** ref:user RO. */
+    /** ref:user RO. Legacy field of XenAPI; libxcp leaves it NULL. */
     xcp_ref this_user;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the session was last used, maintained by the server:
+     * set at login and, under xcpd, refreshed by its calls at most once every
+     * 10 minutes (as XAPI).
+     */
     xcp_datetime last_active;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs for the client. */
     xcp_string_map other_config;
-    /** bool RO. */
+    /**
+     * bool RO. True when the session was opened with the user name root. Set
+     * at login.
+     */
     bool is_local_superuser;
-    /** string RO. */
+    /** string RO. The user name given at login. */
     char *auth_user_name;
-    /** string RO. */
+    /**
+     * string RO. The originator string the client gave at login (empty when
+     * none): a tag naming the client, under which xcpd counts its sessions
+     * against the per-client limit.
+     */
     char *originator;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true for a session a pool member opened on another
+     * host. libxcp opens no such sessions: always false.
+     */
     bool pool;
-    /** ref:subject RO. */
+    /**
+     * ref:subject RO. In XAPI, the external-authentication subject the user
+     * was authorised through. libxcp has no external authentication: always
+     * NULL.
+     */
     xcp_ref subject;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the user's credentials were last checked: the login
+     * time, set by the server.
+     */
     xcp_datetime validation_time;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, the security identifier of an externally
+     * authenticated user. Always empty in libxcp (no external
+     * authentication).
+     */
     char *auth_user_sid;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. In XAPI, the role-based permissions of the session.
+     * libxcp has no RBAC (every session may do everything): always empty.
+     */
     xcp_string_set rbac_permissions;
-    /** set:ref:task RO. */
+    /**
+     * set:ref:task RO. In XAPI, the tasks the session created. Not maintained
+     * by libxcp: always empty.
+     */
     xcp_task_set tasks;
-    /** ref:session ROs. */
+    /**
+     * ref:session ROs. In XAPI, the session that created this one (internal
+     * delegation). Always NULL in libxcp.
+     */
     xcp_session_id parent;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true when the client authenticated with a TLS client
+     * certificate. libxcp does not authenticate that way: always false.
+     */
     bool client_certificate;
 } xcp_session_record;
 /** Refs and records of several session objects. */
@@ -2250,63 +2303,145 @@ XCP_EXTERN void xcp_pbd_record_dispose(xcp_pbd_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pbd_record_map_dispose(xcp_pbd_record_map *m);
 
-/** A VIF record: every field of the class, in model order. */
+/**
+ * A VIF record: every field of the class, in model order.
+ *
+ * A virtual network interface: a NIC of a VM, connected to a network.
+ * VIF.create checks the device slot (0 to 6, free on the VM: INVALID_DEVICE,
+ * DEVICE_ALREADY_EXISTS) and the MAC (MAC_INVALID), generates a MAC when none
+ * is given and takes the network's MTU when none is; VIF.destroy refuses an
+ * attached VIF (OPERATION_NOT_ALLOWED). VM start and shutdown plug and unplug
+ * all the VM's VIFs.
+ */
 typedef struct xcp_vif_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the VIF, set by the server. */
     char *uuid;
-    /** set:vif_operations RO. */
+    /**
+     * set:vif_operations RO. The operations valid on the VIF now, maintained
+     * by the server: attach when detached, plug when detached and the VM is
+     * running, unplug when attached.
+     */
     xcp_vif_operations_set allowed_operations;
-    /** map:string:vif_operations RO. */
+    /**
+     * map:string:vif_operations RO. Operations in progress (task reference to
+     * operation). libxcp records none: always empty.
+     */
     xcp_string_map current_operations;
-    /** string ROs. */
+    /**
+     * string ROs. The VIF's slot on the VM, a number from 0 to 6 as a string;
+     * it orders the guest's NICs.
+     */
     char *device;
-    /** ref:network ROs. */
+    /**
+     * ref:network ROs. The network the VIF is connected to; changed with
+     * VIF.move.
+     */
     xcp_network network;
-    /** ref:VM ROs. */
+    /** ref:VM ROs. The VM the VIF belongs to. */
     xcp_vm VM;
-    /** string ROs. */
+    /**
+     * string ROs. The MAC address, six colon-separated hex bytes; when
+     * created without one, the server generates a random locally administered
+     * unicast address.
+     */
     char *MAC;
-    /** int ROs. */
+    /**
+     * int ROs. Maximum transmission unit, in bytes; the network's MTU when
+     * created without one (0).
+     */
     int64_t MTU;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
-    /** bool ROs. */
+    /**
+     * bool ROs. True while the VIF is plugged into the VM's running domain;
+     * maintained by the server (VM start, shutdown, VIF.plug, VIF.unplug).
+     */
     bool currently_attached;
-    /** string RW. */
+    /**
+     * string RW. The QoS algorithm, ratelimit or empty. Recorded only: libxcp
+     * applies no QoS.
+     */
     char *qos_algorithm_type;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Parameters of the QoS algorithm (kbps for
+     * ratelimit). Recorded only.
+     */
     xcp_string_map qos_algorithm_params;
-    /** ref:VIF_metrics RO. Removed from XenAPI. */
+    /**
+     * ref:VIF_metrics RO. Removed from XenAPI (VIF_metrics is gone): always
+     * NULL. Removed from XenAPI.
+     */
     xcp_ref metrics;
-    /** vif_locking_mode ROs. */
+    /**
+     * vif_locking_mode ROs. Which traffic the VIF may send: network_default
+     * (the network's default_locking_mode), locked (only from ipv4_allowed
+     * and ipv6_allowed), unlocked or disabled. Recorded only: libxcp does not
+     * filter VIF traffic.
+     */
     enum xcp_vif_locking_mode locking_mode;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. The IPv4 addresses a locked VIF may use. Recorded only.
+     */
     xcp_string_set ipv4_allowed;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. The IPv6 addresses a locked VIF may use. Recorded only.
+     */
     xcp_string_set ipv6_allowed;
-    /** vif_ipv4_configuration_mode RO. */
+    /**
+     * vif_ipv4_configuration_mode RO. How the guest should configure IPv4 on
+     * this NIC (None, Static or DHCP), set by configure_ipv4. Recorded only:
+     * libxcp passes it to no guest agent.
+     */
     enum xcp_vif_ipv4_configuration_mode ipv4_configuration_mode;
-    /** set:int ROs. */
+    /**
+     * set:int ROs. The VLAN tags the VIF carries as a trunk. libxcp has no
+     * messages to set it: always empty.
+     */
     xcp_int_set trunks;
-    /** int RO. */
+    /**
+     * int RO. In XAPI, an error code of the VIF's last failure. Not
+     * maintained by libxcp: always 0.
+     */
     int64_t status_code;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, the text of the VIF's last failure. Not maintained
+     * by libxcp: always empty.
+     */
     char *status_detail;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. In XAPI, device properties of the plugged VIF.
+     * Not maintained by libxcp: always empty.
+     */
     xcp_string_map runtime_properties;
-    /** set:string RO. */
+    /**
+     * set:string RO. In XAPI, the QoS algorithms the VIF supports. Not
+     * maintained by libxcp: always empty.
+     */
     xcp_string_set qos_supported_algorithms;
-    /** bool RO. */
+    /**
+     * bool RO. True when the server generated the MAC because the VIF was
+     * created without one.
+     */
     bool MAC_autogenerated;
-    /** set:string RO. */
+    /**
+     * set:string RO. The IPv4 address (CIDR) given to configure_ipv4, or
+     * empty.
+     */
     xcp_string_set ipv4_addresses;
-    /** string RO. */
+    /** string RO. The IPv4 gateway given to configure_ipv4, or empty. */
     char *ipv4_gateway;
-    /** vif_ipv6_configuration_mode RO. */
+    /**
+     * vif_ipv6_configuration_mode RO. How the guest should configure IPv6 on
+     * this NIC (None, Static or Autoconf), set by configure_ipv6. Recorded
+     * only.
+     */
     enum xcp_vif_ipv6_configuration_mode ipv6_configuration_mode;
-    /** set:string RO. */
+    /**
+     * set:string RO. The IPv6 address (CIDR) given to configure_ipv6, or
+     * empty.
+     */
     xcp_string_set ipv6_addresses;
-    /** string RO. */
+    /** string RO. The IPv6 gateway given to configure_ipv6, or empty. */
     char *ipv6_gateway;
 } xcp_vif_record;
 /** Refs and records of several VIF objects. */
@@ -2322,39 +2457,93 @@ XCP_EXTERN void xcp_vif_record_dispose(xcp_vif_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vif_record_map_dispose(xcp_vif_record_map *m);
 
-/** A network record: every field of the class, in model order. */
+/**
+ * A network record: every field of the class, in model order.
+ *
+ * A virtual network: the bridge that VMs' VIFs are connected to, and, through
+ * PIFs, the host's NICs. network.create fills in a free bridge name xapiN
+ * when none is given and an MTU of 1500 when none is; destroy refuses the
+ * host-internal management network and a network that still has VIFs or PIFs
+ * (NETWORK_CONTAINS_VIF, NETWORK_CONTAINS_PIF). libxcp does not create
+ * bridges or configure host interfaces: the bridge must exist on the host.
+ */
 typedef struct xcp_network_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the network, set by the server. */
     char *uuid;
-    /** string RW. */
+    /** string RW. A human-readable name. */
     char *name_label;
-    /** string RW. */
+    /** string RW. A human-readable description. */
     char *name_description;
-    /** set:network_operations RO. */
+    /**
+     * set:network_operations RO. The operations valid on the network now.
+     * libxcp does not compute it: always empty.
+     */
     xcp_network_operations_set allowed_operations;
-    /** map:string:network_operations RO. */
+    /**
+     * map:string:network_operations RO. Operations in progress (task
+     * reference to operation). libxcp records none: always empty.
+     */
     xcp_string_map current_operations;
-    /** set:ref:VIF RO. */
+    /**
+     * set:ref:VIF RO. The VIFs connected to the network, maintained by the
+     * server from VIF.network.
+     */
     xcp_vif_set VIFs;
-    /** set:ref:PIF RO. */
+    /**
+     * set:ref:PIF RO. The host interfaces connected to the network,
+     * maintained by the server from PIF.network; empty for a network internal
+     * to the host.
+     */
     xcp_pif_set PIFs;
-    /** int RW. */
+    /**
+     * int RW. Maximum transmission unit of the network, in bytes; a VIF
+     * created without an MTU takes it. Changing it changes neither existing
+     * VIFs nor the bridge.
+     */
     int64_t MTU;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value pairs. First boot sets
+     * automatic: true on the networks it makes for the host's NICs, false on
+     * the internal one it makes when there is none. A network whose
+     * is_host_internal_management_network is true cannot be destroyed.
+     */
     xcp_string_map other_config;
-    /** string ROs. */
+    /**
+     * string ROs. The name of the host bridge the network's VIFs are added
+     * to: xenbrN for those made at first boot, the first free xapiN when
+     * network.create is given none.
+     */
     char *bridge;
-    /** bool ROs. */
+    /**
+     * bool ROs. In XAPI, true when the toolstack creates and removes the
+     * bridge. libxcp records it but manages no bridge either way.
+     */
     bool managed;
-    /** set:string RW. */
+    /** set:string RW. User-defined tags, for grouping and searching. */
     xcp_string_set tags;
-    /** network_default_locking_mode RO. */
+    /**
+     * network_default_locking_mode RO. The locking mode for the network's
+     * VIFs whose locking_mode is network_default; set by
+     * set_default_locking_mode. Recorded only: libxcp does not filter VIF
+     * traffic.
+     */
     enum xcp_network_default_locking_mode default_locking_mode;
-    /** set:network_purpose RO. */
+    /**
+     * set:network_purpose RO. What else the network is used for (nbd,
+     * insecure_nbd: serving disks over NBD); changed with add_purpose and
+     * remove_purpose. Recorded only: libxcp runs no NBD server.
+     */
     xcp_network_purpose_set purpose;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Binary data attached to the network by name.
+     * network.create_new_blob is not implemented, so the map stays empty.
+     */
     xcp_string_map blobs;
-    /** map:ref:VIF:string RO. */
+    /**
+     * map:ref:VIF:string RO. In XAPI, the IP addresses handed out to VIFs on
+     * a network with managed addressing. Not maintained by libxcp: always
+     * empty.
+     */
     xcp_string_map assigned_ips;
 } xcp_network_record;
 /** Refs and records of several network objects. */
@@ -2370,77 +2559,188 @@ XCP_EXTERN void xcp_network_record_dispose(xcp_network_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_network_record_map_dispose(xcp_network_record_map *m);
 
-/** A PIF record: every field of the class, in model order. */
+/**
+ * A PIF record: every field of the class, in model order.
+ *
+ * A network interface of a host (a physical NIC, or in XAPI also a bond or
+ * VLAN interface), connecting a network to the host. libxcp makes one PIF per
+ * physical NIC of sysfs at first boot (up to 16, sorted by name, the first
+ * being the management interface) and does not change them afterwards: it
+ * configures no host interface, and every explicit PIF message answers
+ * NOT_IMPLEMENTED.
+ */
 typedef struct xcp_pif_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the PIF, set by the server. */
     char *uuid;
-    /** string ROs. */
+    /**
+     * string ROs. The name of the interface in the host (eth0, enp1s0...).
+     */
     char *device;
-    /** ref:network ROs. */
+    /**
+     * ref:network ROs. The network the interface connects to; first boot
+     * makes one network per NIC.
+     */
     xcp_network network;
-    /** ref:host ROs. */
+    /** ref:host ROs. The host the interface belongs to. */
     xcp_host host;
-    /** string ROs. */
+    /**
+     * string ROs. The interface's MAC address, read from sysfs at first boot
+     * (empty when unreadable).
+     */
     char *MAC;
-    /** int ROs. */
+    /**
+     * int ROs. The interface's MTU in bytes, read from sysfs at first boot
+     * (1500 when unreadable).
+     */
     int64_t MTU;
-    /** int ROs. */
+    /**
+     * int ROs. The VLAN tag of a VLAN interface, -1 for an untagged one
+     * (every PIF libxcp makes).
+     */
     int64_t VLAN;
-    /** ref:PIF_metrics RO. */
+    /**
+     * ref:PIF_metrics RO. The interface's PIF_metrics object, made with it at
+     * first boot.
+     */
     xcp_pif_metrics metrics;
-    /** bool RO. */
+    /**
+     * bool RO. True for a physical NIC, false for a bond or VLAN interface;
+     * true for every PIF libxcp makes.
+     */
     bool physical;
-    /** bool RO. */
+    /**
+     * bool RO. True when the interface is up. Set to true at first boot and
+     * not maintained afterwards.
+     */
     bool currently_attached;
-    /** ip_configuration_mode RO. */
+    /**
+     * ip_configuration_mode RO. How the host configures IPv4 on the interface
+     * (None, DHCP or Static), set by reconfigure_ip in XAPI. libxcp leaves
+     * None.
+     */
     enum xcp_ip_configuration_mode ip_configuration_mode;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv4 address. Not maintained by libxcp:
+     * always empty.
+     */
     char *IP;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv4 netmask. Not maintained by libxcp:
+     * always empty.
+     */
     char *netmask;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv4 gateway. Not maintained by libxcp:
+     * always empty.
+     */
     char *gateway;
-    /** string RO. */
+    /**
+     * string RO. The interface's DNS servers, comma-separated. Not maintained
+     * by libxcp: always empty.
+     */
     char *DNS;
-    /** ref:Bond RO. */
+    /**
+     * ref:Bond RO. The bond this interface is a member of, or NULL; the
+     * inverse of Bond.slaves. libxcp makes no bonds: always NULL.
+     */
     xcp_bond bond_slave_of;
-    /** set:ref:Bond RO. */
+    /**
+     * set:ref:Bond RO. The bond this interface is the bond interface of (at
+     * most one), the inverse of Bond.master. Always empty in libxcp.
+     */
     xcp_bond_set bond_master_of;
-    /** bool RO. */
+    /**
+     * bool RO. True for the host's management interface (the one
+     * host.get_management_interface returns): the first NIC at first boot.
+     */
     bool management;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value pairs (in XAPI also ethtool
+     * settings, domain, peerdns...; libxcp applies none of them).
+     */
     xcp_string_map other_config;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true when the interface may not be unplugged (for
+     * example it carries storage traffic); set by set_disallow_unplug. Always
+     * false in libxcp.
+     */
     bool disallow_unplug;
-    /** ipv6_configuration_mode RO. */
+    /**
+     * ipv6_configuration_mode RO. How the host configures IPv6 on the
+     * interface (None, DHCP, Static or Autoconf), set by reconfigure_ipv6 in
+     * XAPI. libxcp leaves None.
+     */
     enum xcp_ipv6_configuration_mode ipv6_configuration_mode;
-    /** set:string RO. */
+    /**
+     * set:string RO. The interface's IPv6 addresses in CIDR form. Not
+     * maintained by libxcp: always empty.
+     */
     xcp_string_set IPv6;
-    /** primary_address_type RO. */
+    /**
+     * primary_address_type RO. Which address family (IPv4 or IPv6) the
+     * management interface is reached through. Always IPv4 in libxcp.
+     */
     enum xcp_primary_address_type primary_address_type;
-    /** ref:VLAN RO. */
+    /**
+     * ref:VLAN RO. For a VLAN interface, its VLAN object. Always NULL in
+     * libxcp (no VLANs).
+     */
     xcp_vlan VLAN_master_of;
-    /** set:ref:VLAN RO. */
+    /**
+     * set:ref:VLAN RO. The VLANs carried on this interface, the inverse of
+     * VLAN.tagged_PIF. Always empty in libxcp.
+     */
     xcp_vlan_set VLAN_slave_of;
-    /** set:ref:tunnel RO. */
+    /**
+     * set:ref:tunnel RO. In XAPI, the tunnels this is the access interface
+     * of. libxcp has no tunnels: always empty.
+     */
     xcp_ref_set tunnel_access_PIF_of;
-    /** set:ref:tunnel RO. */
+    /**
+     * set:ref:tunnel RO. In XAPI, the tunnels this interface carries. Always
+     * empty in libxcp.
+     */
     xcp_ref_set tunnel_transport_PIF_of;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv6 gateway. Not maintained by libxcp:
+     * always empty.
+     */
     char *ipv6_gateway;
-    /** bool ROs. */
+    /**
+     * bool ROs. True when the toolstack configures the interface (in XAPI an
+     * unmanaged one can neither be plugged nor reconfigured); true for every
+     * PIF libxcp makes.
+     */
     bool managed;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Driver properties of the interface (in XAPI for
+     * example gro, set by set_property). Always empty in libxcp.
+     */
     xcp_string_map properties;
-    /** set:string RO. */
+    /**
+     * set:string RO. Optional capabilities of the interface's driver (in XAPI
+     * for example fcoe). Not maintained by libxcp: always empty.
+     */
     xcp_string_set capabilities;
-    /** pif_igmp_status RO. */
+    /**
+     * pif_igmp_status RO. Whether IGMP snooping is on for the interface's
+     * bridge. Not maintained by libxcp: always unknown.
+     */
     enum xcp_pif_igmp_status igmp_snooping_status;
-    /** set:ref:network_sriov RO. */
+    /**
+     * set:ref:network_sriov RO. In XAPI, the SR-IOV networks this physical
+     * interface provides. Always empty in libxcp.
+     */
     xcp_ref_set sriov_physical_PIF_of;
-    /** set:ref:network_sriov RO. */
+    /**
+     * set:ref:network_sriov RO. In XAPI, the SR-IOV network this logical
+     * interface belongs to. Always empty in libxcp.
+     */
     xcp_ref_set sriov_logical_PIF_of;
-    /** ref:PCI RO. */
+    /**
+     * ref:PCI RO. The PCI device of a physical interface. Not maintained by
+     * libxcp: always NULL.
+     */
     xcp_ref PCI;
 } xcp_pif_record;
 /** Refs and records of several PIF objects. */
@@ -2456,33 +2756,72 @@ XCP_EXTERN void xcp_pif_record_dispose(xcp_pif_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pif_record_map_dispose(xcp_pif_record_map *m);
 
-/** A PIF_metrics record: every field of the class, in model order. */
+/**
+ * A PIF_metrics record: every field of the class, in model order.
+ *
+ * Link and device details of a PIF. libxcp makes one with each PIF at first
+ * boot, with carrier true and the other fields empty, and does not update it.
+ */
 typedef struct xcp_pif_metrics_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the metrics object, set by the server.
+     */
     char *uuid;
-    /** float RO. Removed from XenAPI. */
+    /**
+     * float RO. Removed from XenAPI (read rate, KiB/s; now in the RRDs):
+     * always 0. Removed from XenAPI.
+     */
     double io_read_kbs;
-    /** float RO. Removed from XenAPI. */
+    /**
+     * float RO. Removed from XenAPI (write rate, KiB/s; now in the RRDs):
+     * always 0. Removed from XenAPI.
+     */
     double io_write_kbs;
-    /** bool RO. */
+    /**
+     * bool RO. True when the link is up. Set to true at first boot and not
+     * updated.
+     */
     bool carrier;
-    /** string RO. */
+    /**
+     * string RO. The NIC vendor's name. Not maintained by libxcp: always
+     * empty.
+     */
     char *vendor_name;
-    /** string RO. */
+    /**
+     * string RO. The NIC model's name. Not maintained by libxcp: always
+     * empty.
+     */
     char *device_name;
-    /** int RO. */
+    /**
+     * int RO. The link speed in Mbit/s. Not maintained by libxcp: always 0.
+     */
     int64_t speed;
-    /** bool RO. */
+    /**
+     * bool RO. True for a full-duplex link. Not maintained by libxcp: always
+     * false.
+     */
     bool duplex;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
-    /** string RO. */
+    /**
+     * string RO. The NIC vendor's PCI id. Not maintained by libxcp: always
+     * empty.
+     */
     char *vendor_id;
-    /** string RO. */
+    /**
+     * string RO. The NIC's PCI device id. Not maintained by libxcp: always
+     * empty.
+     */
     char *device_id;
-    /** string RO. */
+    /**
+     * string RO. The NIC's PCI bus address. Not maintained by libxcp: always
+     * empty.
+     */
     char *pci_bus_path;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the metrics were last updated. Not maintained by
+     * libxcp: always the epoch.
+     */
     xcp_datetime last_updated;
 } xcp_pif_metrics_record;
 /** Refs and records of several PIF_metrics objects. */
@@ -2498,25 +2837,48 @@ XCP_EXTERN void xcp_pif_metrics_record_dispose(xcp_pif_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pif_metrics_record_map_dispose(xcp_pif_metrics_record_map *m);
 
-/** A Bond record: every field of the class, in model order. */
+/**
+ * A Bond record: every field of the class, in model order.
+ *
+ * A bond: several PIFs of one host aggregated into one interface (the master
+ * PIF). libxcp makes no bonds: every Bond message answers NOT_IMPLEMENTED.
+ */
 typedef struct xcp_bond_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the bond, set by the server. */
     char *uuid;
-    /** ref:PIF ROs. */
+    /**
+     * ref:PIF ROs. The bond's own PIF, the interface the members are
+     * aggregated into.
+     */
     xcp_pif master;
-    /** set:ref:PIF RO. */
+    /**
+     * set:ref:PIF RO. The member PIFs, maintained by the server from their
+     * bond_slave_of.
+     */
     xcp_pif_set slaves;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
-    /** bond_mode RO. */
+    /**
+     * bond_mode RO. How traffic is spread over the members: balance-slb,
+     * active-backup or lacp.
+     */
     enum xcp_bond_mode mode;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Mode-specific settings (in XAPI
+     * hashing_algorithm, lacp-time...).
+     */
     xcp_string_map properties;
-    /** ref:PIF RO. */
+    /**
+     * ref:PIF RO. In active-backup mode, the member whose MAC and IP
+     * configuration the bond took.
+     */
     xcp_pif primary_slave;
-    /** int RO. */
+    /** int RO. The number of members whose link is up. */
     int64_t links_up;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true when the bond's MAC follows its primary
+     * member's.
+     */
     bool auto_update_mac;
 } xcp_bond_record;
 /** Refs and records of several Bond objects. */
@@ -2532,17 +2894,29 @@ XCP_EXTERN void xcp_bond_record_dispose(xcp_bond_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_bond_record_map_dispose(xcp_bond_record_map *m);
 
-/** A VLAN record: every field of the class, in model order. */
+/**
+ * A VLAN record: every field of the class, in model order.
+ *
+ * An 802.1Q VLAN on a host interface: frames of one tag on the tagged PIF are
+ * the traffic of the untagged (VLAN) PIF. libxcp makes no VLANs: VLAN.create
+ * and VLAN.destroy answer NOT_IMPLEMENTED.
+ */
 typedef struct xcp_vlan_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the VLAN, set by the server. */
     char *uuid;
-    /** ref:PIF ROs. */
+    /**
+     * ref:PIF ROs. The physical or bond interface that carries the tagged
+     * frames.
+     */
     xcp_pif tagged_PIF;
-    /** ref:PIF RO. */
+    /**
+     * ref:PIF RO. The VLAN's own interface, which sees the frames without
+     * their tag.
+     */
     xcp_pif untagged_PIF;
-    /** int ROs. */
+    /** int ROs. The VLAN tag, 0 to 4094. */
     int64_t tag;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
 } xcp_vlan_record;
 /** Refs and records of several VLAN objects. */
@@ -2558,41 +2932,101 @@ XCP_EXTERN void xcp_vlan_record_dispose(xcp_vlan_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vlan_record_map_dispose(xcp_vlan_record_map *m);
 
-/** A task record: every field of the class, in model order. */
+/**
+ * A task record: every field of the class, in model order.
+ *
+ * The record of a long-running call: every Async. call returns one, and a
+ * client may make one with task.create to follow an HTTP transfer. Tasks are
+ * volatile (a restart ends them). A completed task is destroyed after 65
+ * minutes, or earlier (at least 30 s after it finished) while more than 200
+ * tasks exist; XCP_TASK_TIMEOUT, XCP_TASK_MAX and XCP_TASK_GRACE change these
+ * limits. A synchronous call that records an operation in some object's
+ * current_operations runs under an internal task, destroyed when it returns.
+ */
 typedef struct xcp_task_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the task, set by the server. */
     char *uuid;
-    /** string RO. */
+    /**
+     * string RO. The task's name: Async.<class>.<message> for an Async. call,
+     * the message name for the internal task of a synchronous call, or the
+     * label given to task.create.
+     */
     char *name_label;
-    /** string RO. */
+    /**
+     * string RO. The description given to task.create; empty for the tasks of
+     * calls.
+     */
     char *name_description;
-    /** set:task_allowed_operations RO. */
+    /**
+     * set:task_allowed_operations RO. The operations valid on the task:
+     * cancel and destroy from its creation, cleared by the server when it
+     * completes the task's call (destroy is still accepted then).
+     */
     xcp_task_allowed_operations_set allowed_operations;
-    /** map:string:task_allowed_operations RO. */
+    /**
+     * map:string:task_allowed_operations RO. Operations in progress on the
+     * task itself (task reference to operation). libxcp runs none that take
+     * time: always empty.
+     */
     xcp_string_map current_operations;
-    /** datetime RO. */
+    /** datetime RO. When the task was created (UTC), set by the server. */
     xcp_datetime created;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the task completed (UTC), set by the server; the
+     * epoch while it is pending.
+     */
     xcp_datetime finished;
-    /** task_status_type RO. */
+    /**
+     * task_status_type RO. pending while the call runs, cancelling after
+     * task.cancel until the call notices, then success, failure (error_info
+     * says why) or cancelled. Maintained by the server, or by task.set_status
+     * for a task made with task.create.
+     */
     enum xcp_task_status_type status;
-    /** ref:host RO. */
+    /** ref:host RO. The host running the task: the engine's host. */
     xcp_host resident_on;
-    /** float RO. */
+    /**
+     * float RO. Completed fraction, 0.0 to 1.0. The server sets 1.0 at
+     * completion; HTTP transfers report intermediate values, other calls
+     * none.
+     */
     double progress;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, the type of the result when the task succeeds.
+     * libxcp always leaves the placeholder <none/>.
+     */
     char *type;
-    /** string RO. */
+    /**
+     * string RO. On success, the call's return value encoded as an XML-RPC
+     * value element (for example a reference for a call that creates an
+     * object); empty until then.
+     */
     char *result;
-    /** set:string RO. */
+    /**
+     * set:string RO. On failure or cancellation, the XenAPI error: its code
+     * followed by its parameters; empty otherwise.
+     */
     xcp_string_set error_info;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value pairs. The server adds
+     * destroy_when_done=true when task.destroy is called on a task still
+     * running.
+     */
     xcp_string_map other_config;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, a debugging backtrace of a failed task. libxcp
+     * leaves it empty.
+     */
     char *backtrace;
-    /** ref:task RO. */
+    /**
+     * ref:task RO. The task this one is a part of. libxcp creates no
+     * subtasks: always NULL.
+     */
     xcp_task subtask_of;
-    /** set:ref:task RO. */
+    /**
+     * set:ref:task RO. The tasks that are parts of this one (the inverse of
+     * subtask_of): always empty.
+     */
     xcp_task_set subtasks;
 } xcp_task_record;
 /** Refs and records of several task objects. */
@@ -2608,21 +3042,47 @@ XCP_EXTERN void xcp_task_record_dispose(xcp_task_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_task_record_map_dispose(xcp_task_record_map *m);
 
-/** A event record: every field of the class, in model order. */
+/**
+ * A event record: every field of the class, in model order.
+ *
+ * A change to an object, as event.from and event.next report it. Events are
+ * not stored objects: there is no get_record or get_all. Every stored class
+ * produces them except session and secret.
+ */
 typedef struct xcp_event_record {
-    /** int RO. */
+    /**
+     * int RO. For event.from, the database generation of the change; for
+     * event.next, a counter of the server. Sent as a decimal string, as XAPI
+     * does, although the field is an int.
+     */
     int64_t id;
-    /** string RO. */
+    /**
+     * string RO. A string, not a datetime: always 0.0 for event.from; for
+     * event.next, seconds since the epoch when the events were collected.
+     */
     char *timestamp;
-    /** string RO. */
+    /**
+     * string RO. The class of the changed object, in lower case (vm,
+     * pif_metrics, task...).
+     */
     char *class_;
-    /** event_operation RO. */
+    /**
+     * event_operation RO. add (the object appeared since the token), mod (it
+     * changed) or del (it went).
+     */
     enum xcp_event_operation operation;
-    /** string RO. */
+    /** string RO. The reference of the changed object. */
     char *ref;
-    /** string RO. */
+    /**
+     * string RO. The uuid of the changed object in XAPI's datamodel; never
+     * sent (nor by XAPI).
+     */
     char *obj_uuid;
-    /** any RO. */
+    /**
+     * any RO. The object's current record, as get_record returns it; absent
+     * for del. Several changes between two calls are reported as one event
+     * with the latest record.
+     */
     xcp_value snapshot;
 } xcp_event_record;
 /** Refs and records of several event objects. */
@@ -2638,21 +3098,41 @@ XCP_EXTERN void xcp_event_record_dispose(xcp_event_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_event_record_map_dispose(xcp_event_record_map *m);
 
-/** A message record: every field of the class, in model order. */
+/**
+ * A message record: every field of the class, in model order.
+ *
+ * An alert about an object of the pool (a VM, host, SR...), for clients to
+ * show. Unlike XAPI, which keeps messages in files apart, libxcp stores them
+ * in its database; their events come through the database generation (the
+ * second half of an event token stays 0).
+ */
 typedef struct xcp_message_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the message, set by the server. */
     char *uuid;
-    /** string RO. */
+    /**
+     * string RO. The alert's name, for example VM_STARTED or ALARM; set at
+     * creation.
+     */
     char *name;
-    /** int RO. */
+    /**
+     * int RO. Importance, from 1 (the highest) to 5 (informational); set at
+     * creation.
+     */
     int64_t priority;
-    /** cls RO. */
+    /**
+     * cls RO. The class of the object the message is about; set at creation.
+     */
     enum xcp_cls cls;
-    /** string RO. */
+    /**
+     * string RO. The uuid of the object the message is about; set at
+     * creation.
+     */
     char *obj_uuid;
-    /** datetime RO. */
+    /** datetime RO. When the message was created (UTC), set by the server. */
     xcp_datetime timestamp;
-    /** string RO. */
+    /**
+     * string RO. The text of the message (free text or XML); set at creation.
+     */
     char *body;
 } xcp_message_record;
 /** Refs and records of several message objects. */
@@ -2798,81 +3278,201 @@ XCP_EXTERN int xcp_session_get_record(xcp_session *session, xcp_session_record *
  */
 XCP_EXTERN int xcp_session_get_by_uuid(xcp_session *session, xcp_session_id *result, const char *uuid);
 
-/** XenAPI session.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the session, set by the server at login.
+ */
 XCP_EXTERN int xcp_session_get_uuid(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_this_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI session.get_this_host(self) -> ref:host. Reads one field.
+ *
+ * The host the session was opened on (the engine's own host).
+ */
 XCP_EXTERN int xcp_session_get_this_host(xcp_session *session, xcp_host *result, xcp_session_id self);
 
-/** XenAPI session.get_this_user(self) -> ref:user. Reads one field. */
+/**
+ * XenAPI session.get_this_user(self) -> ref:user. Reads one field.
+ *
+ * Legacy field of XenAPI; libxcp leaves it NULL.
+ */
 XCP_EXTERN int xcp_session_get_this_user(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
-/** XenAPI session.get_last_active(self) -> datetime. Reads one field. */
+/**
+ * XenAPI session.get_last_active(self) -> datetime. Reads one field.
+ *
+ * When the session was last used, maintained by the server: set at login and,
+ * under xcpd, refreshed by its calls at most once every 10 minutes (as XAPI).
+ */
 XCP_EXTERN int xcp_session_get_last_active(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
 /**
  * XenAPI session.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value pairs for the client.
  */
 XCP_EXTERN int xcp_session_get_other_config(xcp_session *session, xcp_string_map *result, xcp_session_id self);
 
-/** XenAPI session.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI session.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs for the client.
+ */
 XCP_EXTERN int xcp_session_set_other_config(xcp_session *session, xcp_session_id self, const xcp_string_map *value);
 
-/** XenAPI session.add_to_other_config(self, key, value). */
+/**
+ * XenAPI session.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs for the client.
+ */
 XCP_EXTERN int xcp_session_add_to_other_config(xcp_session *session, xcp_session_id self, const char *key, const char *value);
 
-/** XenAPI session.remove_from_other_config(self, key). */
+/**
+ * XenAPI session.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs for the client.
+ */
 XCP_EXTERN int xcp_session_remove_from_other_config(xcp_session *session, xcp_session_id self, const char *key);
 
-/** XenAPI session.get_is_local_superuser(self) -> bool. Reads one field. */
+/**
+ * XenAPI session.get_is_local_superuser(self) -> bool. Reads one field.
+ *
+ * True when the session was opened with the user name root. Set at login.
+ */
 XCP_EXTERN int xcp_session_get_is_local_superuser(xcp_session *session, bool *result, xcp_session_id self);
 
-/** XenAPI session.get_auth_user_name(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_auth_user_name(self) -> string. Reads one field.
+ *
+ * The user name given at login.
+ */
 XCP_EXTERN int xcp_session_get_auth_user_name(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_originator(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_originator(self) -> string. Reads one field.
+ *
+ * The originator string the client gave at login (empty when none): a tag
+ * naming the client, under which xcpd counts its sessions against the
+ * per-client limit.
+ */
 XCP_EXTERN int xcp_session_get_originator(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_pool(self) -> bool. Reads one field. */
+/**
+ * XenAPI session.get_pool(self) -> bool. Reads one field.
+ *
+ * In XAPI, true for a session a pool member opened on another host. libxcp
+ * opens no such sessions: always false.
+ */
 XCP_EXTERN int xcp_session_get_pool(xcp_session *session, bool *result, xcp_session_id self);
 
-/** XenAPI session.get_subject(self) -> ref:subject. Reads one field. */
+/**
+ * XenAPI session.get_subject(self) -> ref:subject. Reads one field.
+ *
+ * In XAPI, the external-authentication subject the user was authorised
+ * through. libxcp has no external authentication: always NULL.
+ */
 XCP_EXTERN int xcp_session_get_subject(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
-/** XenAPI session.get_validation_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI session.get_validation_time(self) -> datetime. Reads one field.
+ *
+ * When the user's credentials were last checked: the login time, set by the
+ * server.
+ */
 XCP_EXTERN int xcp_session_get_validation_time(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
-/** XenAPI session.get_auth_user_sid(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_auth_user_sid(self) -> string. Reads one field.
+ *
+ * In XAPI, the security identifier of an externally authenticated user.
+ * Always empty in libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_session_get_auth_user_sid(xcp_session *session, char * *result, xcp_session_id self);
 
 /**
  * XenAPI session.get_rbac_permissions(self) -> set:string. Reads one field.
+ *
+ * In XAPI, the role-based permissions of the session. libxcp has no RBAC
+ * (every session may do everything): always empty.
  */
 XCP_EXTERN int xcp_session_get_rbac_permissions(xcp_session *session, xcp_string_set *result, xcp_session_id self);
 
-/** XenAPI session.get_tasks(self) -> set:ref:task. Reads one field. */
+/**
+ * XenAPI session.get_tasks(self) -> set:ref:task. Reads one field.
+ *
+ * In XAPI, the tasks the session created. Not maintained by libxcp: always
+ * empty.
+ */
 XCP_EXTERN int xcp_session_get_tasks(xcp_session *session, xcp_task_set *result, xcp_session_id self);
 
-/** XenAPI session.get_parent(self) -> ref:session. Reads one field. */
+/**
+ * XenAPI session.get_parent(self) -> ref:session. Reads one field.
+ *
+ * In XAPI, the session that created this one (internal delegation). Always
+ * NULL in libxcp.
+ */
 XCP_EXTERN int xcp_session_get_parent(xcp_session *session, xcp_session_id *result, xcp_session_id self);
 
-/** XenAPI session.get_client_certificate(self) -> bool. Reads one field. */
+/**
+ * XenAPI session.get_client_certificate(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the client authenticated with a TLS client certificate.
+ * libxcp does not authenticate that way: always false.
+ */
 XCP_EXTERN int xcp_session_get_client_certificate(xcp_session *session, bool *result, xcp_session_id self);
 
-/** XenAPI session.logout(). */
+/**
+ * XenAPI session.logout().
+ *
+ * Ends the calling session: its record goes and its parked event.from and
+ * event.next calls and event registration end with it.
+ */
 XCP_EXTERN int xcp_session_logout(xcp_session *session);
 
-/** XenAPI session.local_logout(). */
+/**
+ * XenAPI session.local_logout().
+ *
+ * Ends the calling session, like logout (XAPI uses it for sessions opened
+ * with slave_local_login_with_password; libxcp treats both alike).
+ */
 XCP_EXTERN int xcp_session_local_logout(xcp_session *session);
 
-/** XenAPI session.change_password(old_pwd, new_pwd). */
+/**
+ * XenAPI session.change_password(old_pwd, new_pwd).
+ *
+ * Not implemented in libxcp: local users are managed by the host (PAM or the
+ * auth file), so this always answers NOT_IMPLEMENTED.
+ *
+ * @param old_pwd The current password.
+ *
+ * @param new_pwd The new password.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_session_change_password(xcp_session *session, const char *old_pwd, const char *new_pwd);
 
-/** XenAPI session.get_all_subject_identifiers() -> set:string. */
+/**
+ * XenAPI session.get_all_subject_identifiers() -> set:string.
+ *
+ * Returns the identifiers of the external-authentication subjects that have
+ * sessions open. libxcp has no external authentication: the set is always
+ * empty.
+ */
 XCP_EXTERN int xcp_session_get_all_subject_identifiers(xcp_session *session, xcp_string_set *result);
 
-/** XenAPI session.logout_subject_identifier(subject_identifier). */
+/**
+ * XenAPI session.logout_subject_identifier(subject_identifier).
+ *
+ * In XAPI, ends every session of one external-authentication subject. Not
+ * implemented in libxcp (no external authentication): answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param subject_identifier The subject's identifier (its SID).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_session_logout_subject_identifier(xcp_session *session, const char *subject_identifier);
 
 /**
@@ -6386,136 +6986,276 @@ XCP_EXTERN int xcp_vif_get_all_where(xcp_session *session, xcp_vif_set *result, 
 /** XenAPI VIF.get_all_records_where(expr) -> map:ref:VIF:record:VIF. */
 XCP_EXTERN int xcp_vif_get_all_records_where(xcp_session *session, xcp_vif_record_map *result, const char *expr);
 
-/** XenAPI VIF.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VIF, set by the server.
+ */
 XCP_EXTERN int xcp_vif_get_uuid(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_allowed_operations(self) -> set:vif_operations. Reads one
  * field.
+ *
+ * The operations valid on the VIF now, maintained by the server: attach when
+ * detached, plug when detached and the VM is running, unplug when attached.
  */
 XCP_EXTERN int xcp_vif_get_allowed_operations(xcp_session *session, xcp_vif_operations_set *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_current_operations(self) -> map:string:vif_operations. Reads
  * one field.
+ *
+ * Operations in progress (task reference to operation). libxcp records none:
+ * always empty.
  */
 XCP_EXTERN int xcp_vif_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.get_device(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_device(self) -> string. Reads one field.
+ *
+ * The VIF's slot on the VM, a number from 0 to 6 as a string; it orders the
+ * guest's NICs.
+ */
 XCP_EXTERN int xcp_vif_get_device(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.get_network(self) -> ref:network. Reads one field. */
+/**
+ * XenAPI VIF.get_network(self) -> ref:network. Reads one field.
+ *
+ * The network the VIF is connected to; changed with VIF.move.
+ */
 XCP_EXTERN int xcp_vif_get_network(xcp_session *session, xcp_network *result, xcp_vif self);
 
-/** XenAPI VIF.get_VM(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI VIF.get_VM(self) -> ref:VM. Reads one field.
+ *
+ * The VM the VIF belongs to.
+ */
 XCP_EXTERN int xcp_vif_get_VM(xcp_session *session, xcp_vm *result, xcp_vif self);
 
-/** XenAPI VIF.get_MAC(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_MAC(self) -> string. Reads one field.
+ *
+ * The MAC address, six colon-separated hex bytes; when created without one,
+ * the server generates a random locally administered unicast address.
+ */
 XCP_EXTERN int xcp_vif_get_MAC(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.get_MTU(self) -> int. Reads one field. */
+/**
+ * XenAPI VIF.get_MTU(self) -> int. Reads one field.
+ *
+ * Maximum transmission unit, in bytes; the network's MTU when created without
+ * one (0).
+ */
 XCP_EXTERN int xcp_vif_get_MTU(xcp_session *session, int64_t *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_vif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VIF.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vif_set_other_config(xcp_session *session, xcp_vif self, const xcp_string_map *value);
 
-/** XenAPI VIF.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VIF.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vif_add_to_other_config(xcp_session *session, xcp_vif self, const char *key, const char *value);
 
-/** XenAPI VIF.remove_from_other_config(self, key). */
+/**
+ * XenAPI VIF.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vif_remove_from_other_config(xcp_session *session, xcp_vif self, const char *key);
 
-/** XenAPI VIF.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI VIF.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * True while the VIF is plugged into the VM's running domain; maintained by
+ * the server (VM start, shutdown, VIF.plug, VIF.unplug).
+ */
 XCP_EXTERN int xcp_vif_get_currently_attached(xcp_session *session, bool *result, xcp_vif self);
 
-/** XenAPI VIF.get_qos_algorithm_type(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_qos_algorithm_type(self) -> string. Reads one field.
+ *
+ * The QoS algorithm, ratelimit or empty. Recorded only: libxcp applies no
+ * QoS.
+ */
 XCP_EXTERN int xcp_vif_get_qos_algorithm_type(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.set_qos_algorithm_type(self, value). Writes one field. */
+/**
+ * XenAPI VIF.set_qos_algorithm_type(self, value). Writes one field.
+ *
+ * The QoS algorithm, ratelimit or empty. Recorded only: libxcp applies no
+ * QoS.
+ */
 XCP_EXTERN int xcp_vif_set_qos_algorithm_type(xcp_session *session, xcp_vif self, const char *value);
 
 /**
  * XenAPI VIF.get_qos_algorithm_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
  */
 XCP_EXTERN int xcp_vif_get_qos_algorithm_params(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.set_qos_algorithm_params(self, value). Writes one field. */
+/**
+ * XenAPI VIF.set_qos_algorithm_params(self, value). Writes one field.
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
+ */
 XCP_EXTERN int xcp_vif_set_qos_algorithm_params(xcp_session *session, xcp_vif self, const xcp_string_map *value);
 
-/** XenAPI VIF.add_to_qos_algorithm_params(self, key, value). */
+/**
+ * XenAPI VIF.add_to_qos_algorithm_params(self, key, value).
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
+ */
 XCP_EXTERN int xcp_vif_add_to_qos_algorithm_params(xcp_session *session, xcp_vif self, const char *key, const char *value);
 
-/** XenAPI VIF.remove_from_qos_algorithm_params(self, key). */
+/**
+ * XenAPI VIF.remove_from_qos_algorithm_params(self, key).
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
+ */
 XCP_EXTERN int xcp_vif_remove_from_qos_algorithm_params(xcp_session *session, xcp_vif self, const char *key);
 
 /**
  * XenAPI VIF.get_metrics(self) -> ref:VIF_metrics. Reads one field.
  *
+ * Removed from XenAPI (VIF_metrics is gone): always NULL.
+ *
  * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_vif_get_metrics(xcp_session *session, xcp_ref *result, xcp_vif self);
 
-/** XenAPI VIF.get_locking_mode(self) -> vif_locking_mode. Reads one field. */
+/**
+ * XenAPI VIF.get_locking_mode(self) -> vif_locking_mode. Reads one field.
+ *
+ * Which traffic the VIF may send: network_default (the network's
+ * default_locking_mode), locked (only from ipv4_allowed and ipv6_allowed),
+ * unlocked or disabled. Recorded only: libxcp does not filter VIF traffic.
+ */
 XCP_EXTERN int xcp_vif_get_locking_mode(xcp_session *session, enum xcp_vif_locking_mode *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_allowed(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_allowed(self) -> set:string. Reads one field.
+ *
+ * The IPv4 addresses a locked VIF may use. Recorded only.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_allowed(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_allowed(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_allowed(self) -> set:string. Reads one field.
+ *
+ * The IPv6 addresses a locked VIF may use. Recorded only.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_allowed(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_ipv4_configuration_mode(self) ->
  * vif_ipv4_configuration_mode. Reads one field.
+ *
+ * How the guest should configure IPv4 on this NIC (None, Static or DHCP), set
+ * by configure_ipv4. Recorded only: libxcp passes it to no guest agent.
  */
 XCP_EXTERN int xcp_vif_get_ipv4_configuration_mode(xcp_session *session, enum xcp_vif_ipv4_configuration_mode *result, xcp_vif self);
 
-/** XenAPI VIF.get_trunks(self) -> set:int. Reads one field. */
+/**
+ * XenAPI VIF.get_trunks(self) -> set:int. Reads one field.
+ *
+ * The VLAN tags the VIF carries as a trunk. libxcp has no messages to set it:
+ * always empty.
+ */
 XCP_EXTERN int xcp_vif_get_trunks(xcp_session *session, xcp_int_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_status_code(self) -> int. Reads one field. */
+/**
+ * XenAPI VIF.get_status_code(self) -> int. Reads one field.
+ *
+ * In XAPI, an error code of the VIF's last failure. Not maintained by libxcp:
+ * always 0.
+ */
 XCP_EXTERN int xcp_vif_get_status_code(xcp_session *session, int64_t *result, xcp_vif self);
 
-/** XenAPI VIF.get_status_detail(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_status_detail(self) -> string. Reads one field.
+ *
+ * In XAPI, the text of the VIF's last failure. Not maintained by libxcp:
+ * always empty.
+ */
 XCP_EXTERN int xcp_vif_get_status_detail(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_runtime_properties(self) -> map:string:string. Reads one
  * field.
+ *
+ * In XAPI, device properties of the plugged VIF. Not maintained by libxcp:
+ * always empty.
  */
 XCP_EXTERN int xcp_vif_get_runtime_properties(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_qos_supported_algorithms(self) -> set:string. Reads one
  * field.
+ *
+ * In XAPI, the QoS algorithms the VIF supports. Not maintained by libxcp:
+ * always empty.
  */
 XCP_EXTERN int xcp_vif_get_qos_supported_algorithms(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_MAC_autogenerated(self) -> bool. Reads one field. */
+/**
+ * XenAPI VIF.get_MAC_autogenerated(self) -> bool. Reads one field.
+ *
+ * True when the server generated the MAC because the VIF was created without
+ * one.
+ */
 XCP_EXTERN int xcp_vif_get_MAC_autogenerated(xcp_session *session, bool *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_addresses(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_addresses(self) -> set:string. Reads one field.
+ *
+ * The IPv4 address (CIDR) given to configure_ipv4, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_addresses(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_gateway(self) -> string. Reads one field.
+ *
+ * The IPv4 gateway given to configure_ipv4, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_gateway(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_ipv6_configuration_mode(self) ->
  * vif_ipv6_configuration_mode. Reads one field.
+ *
+ * How the guest should configure IPv6 on this NIC (None, Static or Autoconf),
+ * set by configure_ipv6. Recorded only.
  */
 XCP_EXTERN int xcp_vif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_vif_ipv6_configuration_mode *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_addresses(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_addresses(self) -> set:string. Reads one field.
+ *
+ * The IPv6 address (CIDR) given to configure_ipv6, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_addresses(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_gateway(self) -> string. Reads one field.
+ *
+ * The IPv6 gateway given to configure_ipv6, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_gateway(xcp_session *session, char * *result, xcp_vif self);
 
 /**
@@ -6539,7 +7279,15 @@ XCP_EXTERN int xcp_vif_destroy(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_destroy_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.plug(self). */
+/**
+ * XenAPI VIF.plug(self).
+ *
+ * Hot-plugs the VIF into the VM's running domain and marks it attached. The
+ * VM must be Running and the VIF not attached; a hypervisor failure is an
+ * INTERNAL_ERROR.
+ *
+ * Errors: VM_BAD_POWER_STATE, DEVICE_ALREADY_ATTACHED.
+ */
 XCP_EXTERN int xcp_vif_plug(xcp_session *session, xcp_vif self);
 
 /**
@@ -6548,7 +7296,14 @@ XCP_EXTERN int xcp_vif_plug(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_plug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.unplug(self). */
+/**
+ * XenAPI VIF.unplug(self).
+ *
+ * Asks the running domain to release the VIF and marks it detached (only
+ * marks it when the VM is not running). The VIF must be attached.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED.
+ */
 XCP_EXTERN int xcp_vif_unplug(xcp_session *session, xcp_vif self);
 
 /**
@@ -6557,7 +7312,14 @@ XCP_EXTERN int xcp_vif_unplug(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_unplug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.unplug_force(self). */
+/**
+ * XenAPI VIF.unplug_force(self).
+ *
+ * Like unplug, but removes the device from the domain without the guest's
+ * cooperation.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED.
+ */
 XCP_EXTERN int xcp_vif_unplug_force(xcp_session *session, xcp_vif self);
 
 /**
@@ -6566,7 +7328,14 @@ XCP_EXTERN int xcp_vif_unplug_force(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_unplug_force_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.move(self, network). */
+/**
+ * XenAPI VIF.move(self, network).
+ *
+ * Connects the VIF to another network. An attached VIF of a running VM is
+ * unplugged and plugged again on the new network's bridge.
+ *
+ * @param network The network to connect the VIF to.
+ */
 XCP_EXTERN int xcp_vif_move(xcp_session *session, xcp_vif self, xcp_network network);
 
 /**
@@ -6575,7 +7344,11 @@ XCP_EXTERN int xcp_vif_move(xcp_session *session, xcp_vif self, xcp_network netw
  */
 XCP_EXTERN int xcp_vif_move_async(xcp_session *session, xcp_task *task, xcp_vif self, xcp_network network);
 
-/** XenAPI VIF.set_locking_mode(self, value). */
+/**
+ * XenAPI VIF.set_locking_mode(self, value).
+ *
+ * Sets the VIF's locking mode (recorded only, see locking_mode).
+ */
 XCP_EXTERN int xcp_vif_set_locking_mode(xcp_session *session, xcp_vif self, enum xcp_vif_locking_mode value);
 
 /**
@@ -6584,7 +7357,14 @@ XCP_EXTERN int xcp_vif_set_locking_mode(xcp_session *session, xcp_vif self, enum
  */
 XCP_EXTERN int xcp_vif_set_locking_mode_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_locking_mode value);
 
-/** XenAPI VIF.set_ipv4_allowed(self, value). */
+/**
+ * XenAPI VIF.set_ipv4_allowed(self, value).
+ *
+ * Replaces the IPv4 addresses a locked VIF may use. Unlike XAPI, libxcp does
+ * not check that they are addresses.
+ *
+ * @param value The addresses.
+ */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
 /**
@@ -6593,7 +7373,14 @@ XCP_EXTERN int xcp_vif_set_ipv4_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
-/** XenAPI VIF.add_ipv4_allowed(self, value). */
+/**
+ * XenAPI VIF.add_ipv4_allowed(self, value).
+ *
+ * Adds an IPv4 address to those a locked VIF may use (no change when
+ * present).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -6602,7 +7389,14 @@ XCP_EXTERN int xcp_vif_add_ipv4_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.remove_ipv4_allowed(self, value). */
+/**
+ * XenAPI VIF.remove_ipv4_allowed(self, value).
+ *
+ * Removes an IPv4 address from those a locked VIF may use (no change when
+ * absent).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -6611,7 +7405,14 @@ XCP_EXTERN int xcp_vif_remove_ipv4_allowed(xcp_session *session, xcp_vif self, c
  */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.set_ipv6_allowed(self, value). */
+/**
+ * XenAPI VIF.set_ipv6_allowed(self, value).
+ *
+ * Replaces the IPv6 addresses a locked VIF may use. Unlike XAPI, libxcp does
+ * not check that they are addresses.
+ *
+ * @param value The addresses.
+ */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
 /**
@@ -6620,7 +7421,14 @@ XCP_EXTERN int xcp_vif_set_ipv6_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
-/** XenAPI VIF.add_ipv6_allowed(self, value). */
+/**
+ * XenAPI VIF.add_ipv6_allowed(self, value).
+ *
+ * Adds an IPv6 address to those a locked VIF may use (no change when
+ * present).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -6629,7 +7437,14 @@ XCP_EXTERN int xcp_vif_add_ipv6_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.remove_ipv6_allowed(self, value). */
+/**
+ * XenAPI VIF.remove_ipv6_allowed(self, value).
+ *
+ * Removes an IPv6 address from those a locked VIF may use (no change when
+ * absent).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -6638,7 +7453,20 @@ XCP_EXTERN int xcp_vif_remove_ipv6_allowed(xcp_session *session, xcp_vif self, c
  */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.configure_ipv4(self, mode, address="", gateway=""). */
+/**
+ * XenAPI VIF.configure_ipv4(self, mode, address="", gateway="").
+ *
+ * Records the IPv4 configuration the guest should use on this NIC
+ * (ipv4_configuration_mode, ipv4_addresses, ipv4_gateway). Recorded only;
+ * unlike XAPI, the address and gateway are not checked.
+ *
+ * @param mode None, Static or DHCP.
+ *
+ * @param address For Static, the address in CIDR form (for example
+ * 192.0.2.5/24).
+ *
+ * @param gateway For Static, the gateway address; may be empty.
+ */
 XCP_EXTERN int xcp_vif_configure_ipv4(xcp_session *session, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
 /**
@@ -6647,7 +7475,19 @@ XCP_EXTERN int xcp_vif_configure_ipv4(xcp_session *session, xcp_vif self, enum x
  */
 XCP_EXTERN int xcp_vif_configure_ipv4_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
-/** XenAPI VIF.configure_ipv6(self, mode, address="", gateway=""). */
+/**
+ * XenAPI VIF.configure_ipv6(self, mode, address="", gateway="").
+ *
+ * Records the IPv6 configuration the guest should use on this NIC
+ * (ipv6_configuration_mode, ipv6_addresses, ipv6_gateway). Recorded only; the
+ * address and gateway are not checked.
+ *
+ * @param mode None, Static or Autoconf.
+ *
+ * @param address For Static, the address in CIDR form.
+ *
+ * @param gateway For Static, the gateway address; may be empty.
+ */
 XCP_EXTERN int xcp_vif_configure_ipv6(xcp_session *session, xcp_vif self, enum xcp_vif_ipv6_configuration_mode mode, const char *address, const char *gateway);
 
 /**
@@ -6689,95 +7529,210 @@ XCP_EXTERN int xcp_network_get_all_where(xcp_session *session, xcp_network_set *
  */
 XCP_EXTERN int xcp_network_get_all_records_where(xcp_session *session, xcp_network_record_map *result, const char *expr);
 
-/** XenAPI network.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the network, set by the server.
+ */
 XCP_EXTERN int xcp_network_get_uuid(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_name_label(self) -> string. Reads one field.
+ *
+ * A human-readable name.
+ */
 XCP_EXTERN int xcp_network_get_name_label(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI network.set_name_label(self, value). Writes one field.
+ *
+ * A human-readable name.
+ */
 XCP_EXTERN int xcp_network_set_name_label(xcp_session *session, xcp_network self, const char *value);
 
-/** XenAPI network.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_name_description(self) -> string. Reads one field.
+ *
+ * A human-readable description.
+ */
 XCP_EXTERN int xcp_network_get_name_description(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI network.set_name_description(self, value). Writes one field.
+ *
+ * A human-readable description.
+ */
 XCP_EXTERN int xcp_network_set_name_description(xcp_session *session, xcp_network self, const char *value);
 
 /**
  * XenAPI network.get_allowed_operations(self) -> set:network_operations.
  * Reads one field.
+ *
+ * The operations valid on the network now. libxcp does not compute it: always
+ * empty.
  */
 XCP_EXTERN int xcp_network_get_allowed_operations(xcp_session *session, xcp_network_operations_set *result, xcp_network self);
 
 /**
  * XenAPI network.get_current_operations(self) ->
  * map:string:network_operations. Reads one field.
+ *
+ * Operations in progress (task reference to operation). libxcp records none:
+ * always empty.
  */
 XCP_EXTERN int xcp_network_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/** XenAPI network.get_VIFs(self) -> set:ref:VIF. Reads one field. */
+/**
+ * XenAPI network.get_VIFs(self) -> set:ref:VIF. Reads one field.
+ *
+ * The VIFs connected to the network, maintained by the server from
+ * VIF.network.
+ */
 XCP_EXTERN int xcp_network_get_VIFs(xcp_session *session, xcp_vif_set *result, xcp_network self);
 
-/** XenAPI network.get_PIFs(self) -> set:ref:PIF. Reads one field. */
+/**
+ * XenAPI network.get_PIFs(self) -> set:ref:PIF. Reads one field.
+ *
+ * The host interfaces connected to the network, maintained by the server from
+ * PIF.network; empty for a network internal to the host.
+ */
 XCP_EXTERN int xcp_network_get_PIFs(xcp_session *session, xcp_pif_set *result, xcp_network self);
 
-/** XenAPI network.get_MTU(self) -> int. Reads one field. */
+/**
+ * XenAPI network.get_MTU(self) -> int. Reads one field.
+ *
+ * Maximum transmission unit of the network, in bytes; a VIF created without
+ * an MTU takes it. Changing it changes neither existing VIFs nor the bridge.
+ */
 XCP_EXTERN int xcp_network_get_MTU(xcp_session *session, int64_t *result, xcp_network self);
 
-/** XenAPI network.set_MTU(self, value). Writes one field. */
+/**
+ * XenAPI network.set_MTU(self, value). Writes one field.
+ *
+ * Maximum transmission unit of the network, in bytes; a VIF created without
+ * an MTU takes it. Changing it changes neither existing VIFs nor the bridge.
+ */
 XCP_EXTERN int xcp_network_set_MTU(xcp_session *session, xcp_network self, int64_t value);
 
 /**
  * XenAPI network.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
  */
 XCP_EXTERN int xcp_network_get_other_config(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/** XenAPI network.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI network.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
+ */
 XCP_EXTERN int xcp_network_set_other_config(xcp_session *session, xcp_network self, const xcp_string_map *value);
 
-/** XenAPI network.add_to_other_config(self, key, value). */
+/**
+ * XenAPI network.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
+ */
 XCP_EXTERN int xcp_network_add_to_other_config(xcp_session *session, xcp_network self, const char *key, const char *value);
 
-/** XenAPI network.remove_from_other_config(self, key). */
+/**
+ * XenAPI network.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
+ */
 XCP_EXTERN int xcp_network_remove_from_other_config(xcp_session *session, xcp_network self, const char *key);
 
-/** XenAPI network.get_bridge(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_bridge(self) -> string. Reads one field.
+ *
+ * The name of the host bridge the network's VIFs are added to: xenbrN for
+ * those made at first boot, the first free xapiN when network.create is given
+ * none.
+ */
 XCP_EXTERN int xcp_network_get_bridge(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.get_managed(self) -> bool. Reads one field. */
+/**
+ * XenAPI network.get_managed(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the toolstack creates and removes the bridge. libxcp
+ * records it but manages no bridge either way.
+ */
 XCP_EXTERN int xcp_network_get_managed(xcp_session *session, bool *result, xcp_network self);
 
-/** XenAPI network.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI network.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_get_tags(xcp_session *session, xcp_string_set *result, xcp_network self);
 
-/** XenAPI network.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI network.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_set_tags(xcp_session *session, xcp_network self, const xcp_string_set *value);
 
-/** XenAPI network.add_tags(self, value). */
+/**
+ * XenAPI network.add_tags(self, value).
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_add_tags(xcp_session *session, xcp_network self, const char *value);
 
-/** XenAPI network.remove_tags(self, value). */
+/**
+ * XenAPI network.remove_tags(self, value).
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_remove_tags(xcp_session *session, xcp_network self, const char *value);
 
 /**
  * XenAPI network.get_default_locking_mode(self) ->
  * network_default_locking_mode. Reads one field.
+ *
+ * The locking mode for the network's VIFs whose locking_mode is
+ * network_default; set by set_default_locking_mode. Recorded only: libxcp
+ * does not filter VIF traffic.
  */
 XCP_EXTERN int xcp_network_get_default_locking_mode(xcp_session *session, enum xcp_network_default_locking_mode *result, xcp_network self);
 
 /**
  * XenAPI network.get_purpose(self) -> set:network_purpose. Reads one field.
+ *
+ * What else the network is used for (nbd, insecure_nbd: serving disks over
+ * NBD); changed with add_purpose and remove_purpose. Recorded only: libxcp
+ * runs no NBD server.
  */
 XCP_EXTERN int xcp_network_get_purpose(xcp_session *session, xcp_network_purpose_set *result, xcp_network self);
 
-/** XenAPI network.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI network.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Binary data attached to the network by name. network.create_new_blob is not
+ * implemented, so the map stays empty.
+ */
 XCP_EXTERN int xcp_network_get_blobs(xcp_session *session, xcp_string_map *result, xcp_network self);
 
 /**
  * XenAPI network.get_assigned_ips(self) -> map:ref:VIF:string. Reads one
  * field.
+ *
+ * In XAPI, the IP addresses handed out to VIFs on a network with managed
+ * addressing. Not maintained by libxcp: always empty.
  */
 XCP_EXTERN int xcp_network_get_assigned_ips(xcp_session *session, xcp_string_map *result, xcp_network self);
 
@@ -6802,7 +7757,14 @@ XCP_EXTERN int xcp_network_destroy(xcp_session *session, xcp_network self);
  */
 XCP_EXTERN int xcp_network_destroy_async(xcp_session *session, xcp_task *task, xcp_network self);
 
-/** XenAPI network.add_purpose(self, value). */
+/**
+ * XenAPI network.add_purpose(self, value).
+ *
+ * Adds a purpose to the network (no change when it is there already). Unlike
+ * XAPI, libxcp does not refuse incompatible purposes (nbd with insecure_nbd).
+ *
+ * @param value The purpose to add.
+ */
 XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
 /**
@@ -6811,7 +7773,13 @@ XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, e
  */
 XCP_EXTERN int xcp_network_add_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
-/** XenAPI network.remove_purpose(self, value). */
+/**
+ * XenAPI network.remove_purpose(self, value).
+ *
+ * Removes a purpose from the network (no change when it is not there).
+ *
+ * @param value The purpose to remove.
+ */
 XCP_EXTERN int xcp_network_remove_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
 /**
@@ -6820,7 +7788,16 @@ XCP_EXTERN int xcp_network_remove_purpose(xcp_session *session, xcp_network self
  */
 XCP_EXTERN int xcp_network_remove_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
-/** XenAPI network.set_default_locking_mode(network, value). */
+/**
+ * XenAPI network.set_default_locking_mode(network, value).
+ *
+ * Sets the locking mode of the network's VIFs whose own locking_mode is
+ * network_default.
+ *
+ * @param network The network to change.
+ *
+ * @param value unlocked (all traffic passes) or disabled (none passes).
+ */
 XCP_EXTERN int xcp_network_set_default_locking_mode(xcp_session *session, xcp_network network, enum xcp_network_default_locking_mode value);
 
 /**
@@ -6833,6 +7810,17 @@ XCP_EXTERN int xcp_network_set_default_locking_mode_async(xcp_session *session, 
 /**
  * XenAPI network.create_new_blob(network, name, mime_type, public=false) ->
  * ref:blob.
+ *
+ * In XAPI, creates a blob and attaches it to the network under name. Not
+ * implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The key of the blob in the network's blobs.
+ *
+ * @param mime_type The MIME type of the blob's content.
+ *
+ * @param public_ Whether the blob can be read without authentication.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_network_create_new_blob(xcp_session *session, xcp_blob *result, xcp_network network, const char *name, const char *mime_type, bool public_);
 
@@ -6869,147 +7857,327 @@ XCP_EXTERN int xcp_pif_get_all_where(xcp_session *session, xcp_pif_set *result, 
 /** XenAPI PIF.get_all_records_where(expr) -> map:ref:PIF:record:PIF. */
 XCP_EXTERN int xcp_pif_get_all_records_where(xcp_session *session, xcp_pif_record_map *result, const char *expr);
 
-/** XenAPI PIF.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the PIF, set by the server.
+ */
 XCP_EXTERN int xcp_pif_get_uuid(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_device(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_device(self) -> string. Reads one field.
+ *
+ * The name of the interface in the host (eth0, enp1s0...).
+ */
 XCP_EXTERN int xcp_pif_get_device(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_network(self) -> ref:network. Reads one field. */
+/**
+ * XenAPI PIF.get_network(self) -> ref:network. Reads one field.
+ *
+ * The network the interface connects to; first boot makes one network per
+ * NIC.
+ */
 XCP_EXTERN int xcp_pif_get_network(xcp_session *session, xcp_network *result, xcp_pif self);
 
-/** XenAPI PIF.get_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI PIF.get_host(self) -> ref:host. Reads one field.
+ *
+ * The host the interface belongs to.
+ */
 XCP_EXTERN int xcp_pif_get_host(xcp_session *session, xcp_host *result, xcp_pif self);
 
-/** XenAPI PIF.get_MAC(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_MAC(self) -> string. Reads one field.
+ *
+ * The interface's MAC address, read from sysfs at first boot (empty when
+ * unreadable).
+ */
 XCP_EXTERN int xcp_pif_get_MAC(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_MTU(self) -> int. Reads one field. */
+/**
+ * XenAPI PIF.get_MTU(self) -> int. Reads one field.
+ *
+ * The interface's MTU in bytes, read from sysfs at first boot (1500 when
+ * unreadable).
+ */
 XCP_EXTERN int xcp_pif_get_MTU(xcp_session *session, int64_t *result, xcp_pif self);
 
-/** XenAPI PIF.get_VLAN(self) -> int. Reads one field. */
+/**
+ * XenAPI PIF.get_VLAN(self) -> int. Reads one field.
+ *
+ * The VLAN tag of a VLAN interface, -1 for an untagged one (every PIF libxcp
+ * makes).
+ */
 XCP_EXTERN int xcp_pif_get_VLAN(xcp_session *session, int64_t *result, xcp_pif self);
 
-/** XenAPI PIF.get_metrics(self) -> ref:PIF_metrics. Reads one field. */
+/**
+ * XenAPI PIF.get_metrics(self) -> ref:PIF_metrics. Reads one field.
+ *
+ * The interface's PIF_metrics object, made with it at first boot.
+ */
 XCP_EXTERN int xcp_pif_get_metrics(xcp_session *session, xcp_pif_metrics *result, xcp_pif self);
 
-/** XenAPI PIF.get_physical(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_physical(self) -> bool. Reads one field.
+ *
+ * True for a physical NIC, false for a bond or VLAN interface; true for every
+ * PIF libxcp makes.
+ */
 XCP_EXTERN int xcp_pif_get_physical(xcp_session *session, bool *result, xcp_pif self);
 
-/** XenAPI PIF.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * True when the interface is up. Set to true at first boot and not maintained
+ * afterwards.
+ */
 XCP_EXTERN int xcp_pif_get_currently_attached(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_ip_configuration_mode(self) -> ip_configuration_mode. Reads
  * one field.
+ *
+ * How the host configures IPv4 on the interface (None, DHCP or Static), set
+ * by reconfigure_ip in XAPI. libxcp leaves None.
  */
 XCP_EXTERN int xcp_pif_get_ip_configuration_mode(xcp_session *session, enum xcp_ip_configuration_mode *result, xcp_pif self);
 
-/** XenAPI PIF.get_IP(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_IP(self) -> string. Reads one field.
+ *
+ * The interface's IPv4 address. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_IP(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_netmask(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_netmask(self) -> string. Reads one field.
+ *
+ * The interface's IPv4 netmask. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_netmask(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_gateway(self) -> string. Reads one field.
+ *
+ * The interface's IPv4 gateway. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_gateway(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_DNS(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_DNS(self) -> string. Reads one field.
+ *
+ * The interface's DNS servers, comma-separated. Not maintained by libxcp:
+ * always empty.
+ */
 XCP_EXTERN int xcp_pif_get_DNS(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_bond_slave_of(self) -> ref:Bond. Reads one field. */
+/**
+ * XenAPI PIF.get_bond_slave_of(self) -> ref:Bond. Reads one field.
+ *
+ * The bond this interface is a member of, or NULL; the inverse of
+ * Bond.slaves. libxcp makes no bonds: always NULL.
+ */
 XCP_EXTERN int xcp_pif_get_bond_slave_of(xcp_session *session, xcp_bond *result, xcp_pif self);
 
-/** XenAPI PIF.get_bond_master_of(self) -> set:ref:Bond. Reads one field. */
+/**
+ * XenAPI PIF.get_bond_master_of(self) -> set:ref:Bond. Reads one field.
+ *
+ * The bond this interface is the bond interface of (at most one), the inverse
+ * of Bond.master. Always empty in libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_bond_master_of(xcp_session *session, xcp_bond_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_management(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_management(self) -> bool. Reads one field.
+ *
+ * True for the host's management interface (the one
+ * host.get_management_interface returns): the first NIC at first boot.
+ */
 XCP_EXTERN int xcp_pif_get_management(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
  */
 XCP_EXTERN int xcp_pif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif self);
 
-/** XenAPI PIF.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI PIF.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
+ */
 XCP_EXTERN int xcp_pif_set_other_config(xcp_session *session, xcp_pif self, const xcp_string_map *value);
 
-/** XenAPI PIF.add_to_other_config(self, key, value). */
+/**
+ * XenAPI PIF.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
+ */
 XCP_EXTERN int xcp_pif_add_to_other_config(xcp_session *session, xcp_pif self, const char *key, const char *value);
 
-/** XenAPI PIF.remove_from_other_config(self, key). */
+/**
+ * XenAPI PIF.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
+ */
 XCP_EXTERN int xcp_pif_remove_from_other_config(xcp_session *session, xcp_pif self, const char *key);
 
-/** XenAPI PIF.get_disallow_unplug(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_disallow_unplug(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the interface may not be unplugged (for example it
+ * carries storage traffic); set by set_disallow_unplug. Always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_disallow_unplug(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_ipv6_configuration_mode(self) -> ipv6_configuration_mode.
  * Reads one field.
+ *
+ * How the host configures IPv6 on the interface (None, DHCP, Static or
+ * Autoconf), set by reconfigure_ipv6 in XAPI. libxcp leaves None.
  */
 XCP_EXTERN int xcp_pif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_ipv6_configuration_mode *result, xcp_pif self);
 
-/** XenAPI PIF.get_IPv6(self) -> set:string. Reads one field. */
+/**
+ * XenAPI PIF.get_IPv6(self) -> set:string. Reads one field.
+ *
+ * The interface's IPv6 addresses in CIDR form. Not maintained by libxcp:
+ * always empty.
+ */
 XCP_EXTERN int xcp_pif_get_IPv6(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_primary_address_type(self) -> primary_address_type. Reads
  * one field.
+ *
+ * Which address family (IPv4 or IPv6) the management interface is reached
+ * through. Always IPv4 in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_primary_address_type(xcp_session *session, enum xcp_primary_address_type *result, xcp_pif self);
 
-/** XenAPI PIF.get_VLAN_master_of(self) -> ref:VLAN. Reads one field. */
+/**
+ * XenAPI PIF.get_VLAN_master_of(self) -> ref:VLAN. Reads one field.
+ *
+ * For a VLAN interface, its VLAN object. Always NULL in libxcp (no VLANs).
+ */
 XCP_EXTERN int xcp_pif_get_VLAN_master_of(xcp_session *session, xcp_vlan *result, xcp_pif self);
 
-/** XenAPI PIF.get_VLAN_slave_of(self) -> set:ref:VLAN. Reads one field. */
+/**
+ * XenAPI PIF.get_VLAN_slave_of(self) -> set:ref:VLAN. Reads one field.
+ *
+ * The VLANs carried on this interface, the inverse of VLAN.tagged_PIF. Always
+ * empty in libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_VLAN_slave_of(xcp_session *session, xcp_vlan_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_tunnel_access_PIF_of(self) -> set:ref:tunnel. Reads one
  * field.
+ *
+ * In XAPI, the tunnels this is the access interface of. libxcp has no
+ * tunnels: always empty.
  */
 XCP_EXTERN int xcp_pif_get_tunnel_access_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_tunnel_transport_PIF_of(self) -> set:ref:tunnel. Reads one
  * field.
+ *
+ * In XAPI, the tunnels this interface carries. Always empty in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_tunnel_transport_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_ipv6_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_ipv6_gateway(self) -> string. Reads one field.
+ *
+ * The interface's IPv6 gateway. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_ipv6_gateway(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_managed(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_managed(self) -> bool. Reads one field.
+ *
+ * True when the toolstack configures the interface (in XAPI an unmanaged one
+ * can neither be plugged nor reconfigured); true for every PIF libxcp makes.
+ */
 XCP_EXTERN int xcp_pif_get_managed(xcp_session *session, bool *result, xcp_pif self);
 
-/** XenAPI PIF.get_properties(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI PIF.get_properties(self) -> map:string:string. Reads one field.
+ *
+ * Driver properties of the interface (in XAPI for example gro, set by
+ * set_property). Always empty in libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_properties(xcp_session *session, xcp_string_map *result, xcp_pif self);
 
-/** XenAPI PIF.get_capabilities(self) -> set:string. Reads one field. */
+/**
+ * XenAPI PIF.get_capabilities(self) -> set:string. Reads one field.
+ *
+ * Optional capabilities of the interface's driver (in XAPI for example fcoe).
+ * Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_capabilities(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_igmp_snooping_status(self) -> pif_igmp_status. Reads one
  * field.
+ *
+ * Whether IGMP snooping is on for the interface's bridge. Not maintained by
+ * libxcp: always unknown.
  */
 XCP_EXTERN int xcp_pif_get_igmp_snooping_status(xcp_session *session, enum xcp_pif_igmp_status *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_sriov_physical_PIF_of(self) -> set:ref:network_sriov. Reads
  * one field.
+ *
+ * In XAPI, the SR-IOV networks this physical interface provides. Always empty
+ * in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_sriov_physical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_sriov_logical_PIF_of(self) -> set:ref:network_sriov. Reads
  * one field.
+ *
+ * In XAPI, the SR-IOV network this logical interface belongs to. Always empty
+ * in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_sriov_logical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_PCI(self) -> ref:PCI. Reads one field. */
+/**
+ * XenAPI PIF.get_PCI(self) -> ref:PCI. Reads one field.
+ *
+ * The PCI device of a physical interface. Not maintained by libxcp: always
+ * NULL.
+ */
 XCP_EXTERN int xcp_pif_get_PCI(xcp_session *session, xcp_ref *result, xcp_pif self);
 
-/** XenAPI PIF.reconfigure_ip(self, mode, IP, netmask, gateway, DNS). */
+/**
+ * XenAPI PIF.reconfigure_ip(self, mode, IP, netmask, gateway, DNS).
+ *
+ * In XAPI, sets the IPv4 configuration of the interface and applies it to the
+ * host. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param mode None, DHCP or Static.
+ *
+ * @param IP For Static, the IPv4 address.
+ *
+ * @param netmask For Static, the netmask.
+ *
+ * @param gateway For Static, the gateway (may be empty).
+ *
+ * @param DNS For Static, the DNS servers, comma-separated (may be empty).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_reconfigure_ip(xcp_session *session, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
 /**
@@ -7018,7 +8186,22 @@ XCP_EXTERN int xcp_pif_reconfigure_ip(xcp_session *session, xcp_pif self, enum x
  */
 XCP_EXTERN int xcp_pif_reconfigure_ip_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
-/** XenAPI PIF.reconfigure_ipv6(self, mode, IPv6, gateway, DNS). */
+/**
+ * XenAPI PIF.reconfigure_ipv6(self, mode, IPv6, gateway, DNS).
+ *
+ * In XAPI, sets the IPv6 configuration of the interface and applies it to the
+ * host. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param mode None, DHCP, Static or Autoconf.
+ *
+ * @param IPv6 For Static, the address in CIDR form.
+ *
+ * @param gateway For Static, the gateway (may be empty).
+ *
+ * @param DNS For Static, the DNS servers, comma-separated (may be empty).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6(xcp_session *session, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
 /**
@@ -7027,7 +8210,16 @@ XCP_EXTERN int xcp_pif_reconfigure_ipv6(xcp_session *session, xcp_pif self, enum
  */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
-/** XenAPI PIF.set_primary_address_type(self, primary_address_type). */
+/**
+ * XenAPI PIF.set_primary_address_type(self, primary_address_type).
+ *
+ * In XAPI, chooses whether the management interface is reached by IPv4 or
+ * IPv6. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param primary_address_type IPv4 or IPv6.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_set_primary_address_type(xcp_session *session, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
 /**
@@ -7036,7 +8228,14 @@ XCP_EXTERN int xcp_pif_set_primary_address_type(xcp_session *session, xcp_pif se
  */
 XCP_EXTERN int xcp_pif_set_primary_address_type_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
-/** XenAPI PIF.plug(self). */
+/**
+ * XenAPI PIF.plug(self).
+ *
+ * In XAPI, brings the interface up. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_plug(xcp_session *session, xcp_pif self);
 
 /**
@@ -7045,7 +8244,15 @@ XCP_EXTERN int xcp_pif_plug(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_plug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/** XenAPI PIF.unplug(self). */
+/**
+ * XenAPI PIF.unplug(self).
+ *
+ * In XAPI, takes the interface down (refused for the management interface or
+ * when unplugging is disallowed). Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_unplug(xcp_session *session, xcp_pif self);
 
 /**
@@ -7054,7 +8261,16 @@ XCP_EXTERN int xcp_pif_unplug(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/** XenAPI PIF.scan(host). */
+/**
+ * XenAPI PIF.scan(host).
+ *
+ * In XAPI, makes PIFs for the host's NICs that have none. Not implemented in
+ * libxcp (first boot makes the PIFs once): answers NOT_IMPLEMENTED.
+ *
+ * @param host The host whose NICs to look for.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_scan(xcp_session *session, xcp_host host);
 
 /**
@@ -7063,7 +8279,22 @@ XCP_EXTERN int xcp_pif_scan(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_pif_scan_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI PIF.introduce(host, MAC, device, managed=true) -> ref:PIF. */
+/**
+ * XenAPI PIF.introduce(host, MAC, device, managed=true) -> ref:PIF.
+ *
+ * In XAPI, makes a PIF for one NIC of the host, found by MAC or device name,
+ * and returns it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param host The host the NIC is in.
+ *
+ * @param MAC The NIC's MAC address.
+ *
+ * @param device The NIC's name in the host.
+ *
+ * @param managed Whether the toolstack is to configure the interface.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_introduce(xcp_session *session, xcp_pif *result, xcp_host host, const char *MAC, const char *device, bool managed);
 
 /**
@@ -7072,7 +8303,14 @@ XCP_EXTERN int xcp_pif_introduce(xcp_session *session, xcp_pif *result, xcp_host
  */
 XCP_EXTERN int xcp_pif_introduce_async(xcp_session *session, xcp_task *task, xcp_host host, const char *MAC, const char *device, bool managed);
 
-/** XenAPI PIF.forget(self). */
+/**
+ * XenAPI PIF.forget(self).
+ *
+ * In XAPI, deletes the record of a physical interface (the NIC itself is
+ * untouched). Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_forget(xcp_session *session, xcp_pif self);
 
 /**
@@ -7081,7 +8319,16 @@ XCP_EXTERN int xcp_pif_forget(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_forget_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/** XenAPI PIF.set_disallow_unplug(self, value). */
+/**
+ * XenAPI PIF.set_disallow_unplug(self, value).
+ *
+ * In XAPI, sets disallow_unplug. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param value True to forbid unplugging the interface.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_set_disallow_unplug(xcp_session *session, xcp_pif self, bool value);
 
 /**
@@ -7090,7 +8337,18 @@ XCP_EXTERN int xcp_pif_set_disallow_unplug(xcp_session *session, xcp_pif self, b
  */
 XCP_EXTERN int xcp_pif_set_disallow_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self, bool value);
 
-/** XenAPI PIF.set_property(self, name, value). */
+/**
+ * XenAPI PIF.set_property(self, name, value).
+ *
+ * In XAPI, sets one driver property of the interface (for example gro) and
+ * applies it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The property's name.
+ *
+ * @param value Its new value (for gro: on or off).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_set_property(xcp_session *session, xcp_pif self, const char *name, const char *value);
 
 /**
@@ -7132,11 +8390,17 @@ XCP_EXTERN int xcp_pif_metrics_get_all_where(xcp_session *session, xcp_pif_metri
  */
 XCP_EXTERN int xcp_pif_metrics_get_all_records_where(xcp_session *session, xcp_pif_metrics_record_map *result, const char *expr);
 
-/** XenAPI PIF_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the metrics object, set by the server.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_uuid(xcp_session *session, char * *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_io_read_kbs(self) -> float. Reads one field.
+ *
+ * Removed from XenAPI (read rate, KiB/s; now in the RRDs): always 0.
  *
  * Removed from XenAPI: still in records for old clients, never maintained.
  */
@@ -7145,50 +8409,103 @@ XCP_EXTERN int xcp_pif_metrics_get_io_read_kbs(xcp_session *session, double *res
 /**
  * XenAPI PIF_metrics.get_io_write_kbs(self) -> float. Reads one field.
  *
+ * Removed from XenAPI (write rate, KiB/s; now in the RRDs): always 0.
+ *
  * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_pif_metrics_get_io_write_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_carrier(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_carrier(self) -> bool. Reads one field.
+ *
+ * True when the link is up. Set to true at first boot and not updated.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_carrier(xcp_session *session, bool *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_vendor_name(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_vendor_name(self) -> string. Reads one field.
+ *
+ * The NIC vendor's name. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_vendor_name(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_device_name(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_device_name(self) -> string. Reads one field.
+ *
+ * The NIC model's name. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_device_name(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_speed(self) -> int. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_speed(self) -> int. Reads one field.
+ *
+ * The link speed in Mbit/s. Not maintained by libxcp: always 0.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_speed(xcp_session *session, int64_t *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_duplex(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_duplex(self) -> bool. Reads one field.
+ *
+ * True for a full-duplex link. Not maintained by libxcp: always false.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_duplex(xcp_session *session, bool *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_pif_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI PIF_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_pif_metrics_set_other_config(xcp_session *session, xcp_pif_metrics self, const xcp_string_map *value);
 
-/** XenAPI PIF_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI PIF_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_pif_metrics_add_to_other_config(xcp_session *session, xcp_pif_metrics self, const char *key, const char *value);
 
-/** XenAPI PIF_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI PIF_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_pif_metrics_remove_from_other_config(xcp_session *session, xcp_pif_metrics self, const char *key);
 
-/** XenAPI PIF_metrics.get_vendor_id(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_vendor_id(self) -> string. Reads one field.
+ *
+ * The NIC vendor's PCI id. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_vendor_id(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_device_id(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_device_id(self) -> string. Reads one field.
+ *
+ * The NIC's PCI device id. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_device_id(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_pci_bus_path(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_pci_bus_path(self) -> string. Reads one field.
+ *
+ * The NIC's PCI bus address. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_pci_bus_path(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_last_updated(self) -> datetime. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When the metrics were last updated. Not maintained by libxcp: always the
+ * epoch.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_pif_metrics self);
 
 /**
@@ -7218,47 +8535,109 @@ XCP_EXTERN int xcp_bond_get_all_where(xcp_session *session, xcp_bond_set *result
 /** XenAPI Bond.get_all_records_where(expr) -> map:ref:Bond:record:Bond. */
 XCP_EXTERN int xcp_bond_get_all_records_where(xcp_session *session, xcp_bond_record_map *result, const char *expr);
 
-/** XenAPI Bond.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI Bond.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the bond, set by the server.
+ */
 XCP_EXTERN int xcp_bond_get_uuid(xcp_session *session, char * *result, xcp_bond self);
 
-/** XenAPI Bond.get_master(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI Bond.get_master(self) -> ref:PIF. Reads one field.
+ *
+ * The bond's own PIF, the interface the members are aggregated into.
+ */
 XCP_EXTERN int xcp_bond_get_master(xcp_session *session, xcp_pif *result, xcp_bond self);
 
-/** XenAPI Bond.get_slaves(self) -> set:ref:PIF. Reads one field. */
+/**
+ * XenAPI Bond.get_slaves(self) -> set:ref:PIF. Reads one field.
+ *
+ * The member PIFs, maintained by the server from their bond_slave_of.
+ */
 XCP_EXTERN int xcp_bond_get_slaves(xcp_session *session, xcp_pif_set *result, xcp_bond self);
 
 /**
  * XenAPI Bond.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_bond_get_other_config(xcp_session *session, xcp_string_map *result, xcp_bond self);
 
-/** XenAPI Bond.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI Bond.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_bond_set_other_config(xcp_session *session, xcp_bond self, const xcp_string_map *value);
 
-/** XenAPI Bond.add_to_other_config(self, key, value). */
+/**
+ * XenAPI Bond.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_bond_add_to_other_config(xcp_session *session, xcp_bond self, const char *key, const char *value);
 
-/** XenAPI Bond.remove_from_other_config(self, key). */
+/**
+ * XenAPI Bond.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_bond_remove_from_other_config(xcp_session *session, xcp_bond self, const char *key);
 
-/** XenAPI Bond.get_mode(self) -> bond_mode. Reads one field. */
+/**
+ * XenAPI Bond.get_mode(self) -> bond_mode. Reads one field.
+ *
+ * How traffic is spread over the members: balance-slb, active-backup or lacp.
+ */
 XCP_EXTERN int xcp_bond_get_mode(xcp_session *session, enum xcp_bond_mode *result, xcp_bond self);
 
-/** XenAPI Bond.get_properties(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI Bond.get_properties(self) -> map:string:string. Reads one field.
+ *
+ * Mode-specific settings (in XAPI hashing_algorithm, lacp-time...).
+ */
 XCP_EXTERN int xcp_bond_get_properties(xcp_session *session, xcp_string_map *result, xcp_bond self);
 
-/** XenAPI Bond.get_primary_slave(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI Bond.get_primary_slave(self) -> ref:PIF. Reads one field.
+ *
+ * In active-backup mode, the member whose MAC and IP configuration the bond
+ * took.
+ */
 XCP_EXTERN int xcp_bond_get_primary_slave(xcp_session *session, xcp_pif *result, xcp_bond self);
 
-/** XenAPI Bond.get_links_up(self) -> int. Reads one field. */
+/**
+ * XenAPI Bond.get_links_up(self) -> int. Reads one field.
+ *
+ * The number of members whose link is up.
+ */
 XCP_EXTERN int xcp_bond_get_links_up(xcp_session *session, int64_t *result, xcp_bond self);
 
-/** XenAPI Bond.get_auto_update_mac(self) -> bool. Reads one field. */
+/**
+ * XenAPI Bond.get_auto_update_mac(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the bond's MAC follows its primary member's.
+ */
 XCP_EXTERN int xcp_bond_get_auto_update_mac(xcp_session *session, bool *result, xcp_bond self);
 
 /**
  * XenAPI Bond.create(network, members, MAC, mode=balance-slb, properties={})
  * -> ref:Bond.
+ *
+ * In XAPI, bonds PIFs of one host into a new bond interface on a network and
+ * returns the bond. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param network The network the bond's interface is to connect to.
+ *
+ * @param members The PIFs to bond (at least two, all of one host).
+ *
+ * @param MAC The bond's MAC address; empty for the first member's.
+ *
+ * @param mode balance-slb, active-backup or lacp.
+ *
+ * @param properties Mode-specific settings.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_bond_create(xcp_session *session, xcp_bond *result, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
@@ -7268,7 +8647,14 @@ XCP_EXTERN int xcp_bond_create(xcp_session *session, xcp_bond *result, xcp_netwo
  */
 XCP_EXTERN int xcp_bond_create_async(xcp_session *session, xcp_task *task, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
-/** XenAPI Bond.destroy(self). */
+/**
+ * XenAPI Bond.destroy(self).
+ *
+ * In XAPI, dissolves a bond, giving its configuration back to the primary
+ * member. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_bond_destroy(xcp_session *session, xcp_bond self);
 
 /**
@@ -7277,7 +8663,16 @@ XCP_EXTERN int xcp_bond_destroy(xcp_session *session, xcp_bond self);
  */
 XCP_EXTERN int xcp_bond_destroy_async(xcp_session *session, xcp_task *task, xcp_bond self);
 
-/** XenAPI Bond.set_mode(self, value). */
+/**
+ * XenAPI Bond.set_mode(self, value).
+ *
+ * In XAPI, changes the bond's mode. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param value balance-slb, active-backup or lacp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_bond_set_mode(xcp_session *session, xcp_bond self, enum xcp_bond_mode value);
 
 /**
@@ -7286,7 +8681,18 @@ XCP_EXTERN int xcp_bond_set_mode(xcp_session *session, xcp_bond self, enum xcp_b
  */
 XCP_EXTERN int xcp_bond_set_mode_async(xcp_session *session, xcp_task *task, xcp_bond self, enum xcp_bond_mode value);
 
-/** XenAPI Bond.set_property(self, name, value). */
+/**
+ * XenAPI Bond.set_property(self, name, value).
+ *
+ * In XAPI, sets one mode-specific property of the bond. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The property (hashing_algorithm, lacp-time...).
+ *
+ * @param value Its new value.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_bond_set_property(xcp_session *session, xcp_bond self, const char *name, const char *value);
 
 /**
@@ -7322,33 +8728,76 @@ XCP_EXTERN int xcp_vlan_get_all_where(xcp_session *session, xcp_vlan_set *result
 /** XenAPI VLAN.get_all_records_where(expr) -> map:ref:VLAN:record:VLAN. */
 XCP_EXTERN int xcp_vlan_get_all_records_where(xcp_session *session, xcp_vlan_record_map *result, const char *expr);
 
-/** XenAPI VLAN.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VLAN.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VLAN, set by the server.
+ */
 XCP_EXTERN int xcp_vlan_get_uuid(xcp_session *session, char * *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_tagged_PIF(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI VLAN.get_tagged_PIF(self) -> ref:PIF. Reads one field.
+ *
+ * The physical or bond interface that carries the tagged frames.
+ */
 XCP_EXTERN int xcp_vlan_get_tagged_PIF(xcp_session *session, xcp_pif *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_untagged_PIF(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI VLAN.get_untagged_PIF(self) -> ref:PIF. Reads one field.
+ *
+ * The VLAN's own interface, which sees the frames without their tag.
+ */
 XCP_EXTERN int xcp_vlan_get_untagged_PIF(xcp_session *session, xcp_pif *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_tag(self) -> int. Reads one field. */
+/**
+ * XenAPI VLAN.get_tag(self) -> int. Reads one field.
+ *
+ * The VLAN tag, 0 to 4094.
+ */
 XCP_EXTERN int xcp_vlan_get_tag(xcp_session *session, int64_t *result, xcp_vlan self);
 
 /**
  * XenAPI VLAN.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_vlan_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vlan self);
 
-/** XenAPI VLAN.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VLAN.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vlan_set_other_config(xcp_session *session, xcp_vlan self, const xcp_string_map *value);
 
-/** XenAPI VLAN.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VLAN.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vlan_add_to_other_config(xcp_session *session, xcp_vlan self, const char *key, const char *value);
 
-/** XenAPI VLAN.remove_from_other_config(self, key). */
+/**
+ * XenAPI VLAN.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vlan_remove_from_other_config(xcp_session *session, xcp_vlan self, const char *key);
 
-/** XenAPI VLAN.create(tagged_PIF, tag, network) -> ref:VLAN. */
+/**
+ * XenAPI VLAN.create(tagged_PIF, tag, network) -> ref:VLAN.
+ *
+ * In XAPI, makes a VLAN interface on tagged_PIF connected to network and
+ * returns the VLAN. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param tagged_PIF The physical or bond interface to carry the VLAN.
+ *
+ * @param tag The VLAN tag, 0 to 4094.
+ *
+ * @param network The network the VLAN interface is to connect to.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vlan_create(xcp_session *session, xcp_vlan *result, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
 /**
@@ -7357,7 +8806,14 @@ XCP_EXTERN int xcp_vlan_create(xcp_session *session, xcp_vlan *result, xcp_pif t
  */
 XCP_EXTERN int xcp_vlan_create_async(xcp_session *session, xcp_task *task, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
-/** XenAPI VLAN.destroy(self). */
+/**
+ * XenAPI VLAN.destroy(self).
+ *
+ * In XAPI, removes a VLAN and its interface. Not implemented in libxcp:
+ * answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vlan_destroy(xcp_session *session, xcp_vlan self);
 
 /**
@@ -7396,114 +8852,323 @@ XCP_EXTERN int xcp_task_get_all_where(xcp_session *session, xcp_task_set *result
 /** XenAPI task.get_all_records_where(expr) -> map:ref:task:record:task. */
 XCP_EXTERN int xcp_task_get_all_records_where(xcp_session *session, xcp_task_record_map *result, const char *expr);
 
-/** XenAPI task.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the task, set by the server.
+ */
 XCP_EXTERN int xcp_task_get_uuid(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_name_label(self) -> string. Reads one field.
+ *
+ * The task's name: Async.<class>.<message> for an Async. call, the message
+ * name for the internal task of a synchronous call, or the label given to
+ * task.create.
+ */
 XCP_EXTERN int xcp_task_get_name_label(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_name_description(self) -> string. Reads one field.
+ *
+ * The description given to task.create; empty for the tasks of calls.
+ */
 XCP_EXTERN int xcp_task_get_name_description(xcp_session *session, char * *result, xcp_task self);
 
 /**
  * XenAPI task.get_allowed_operations(self) -> set:task_allowed_operations.
  * Reads one field.
+ *
+ * The operations valid on the task: cancel and destroy from its creation,
+ * cleared by the server when it completes the task's call (destroy is still
+ * accepted then).
  */
 XCP_EXTERN int xcp_task_get_allowed_operations(xcp_session *session, xcp_task_allowed_operations_set *result, xcp_task self);
 
 /**
  * XenAPI task.get_current_operations(self) ->
  * map:string:task_allowed_operations. Reads one field.
+ *
+ * Operations in progress on the task itself (task reference to operation).
+ * libxcp runs none that take time: always empty.
  */
 XCP_EXTERN int xcp_task_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_task self);
 
-/** XenAPI task.get_created(self) -> datetime. Reads one field. */
+/**
+ * XenAPI task.get_created(self) -> datetime. Reads one field.
+ *
+ * When the task was created (UTC), set by the server.
+ */
 XCP_EXTERN int xcp_task_get_created(xcp_session *session, xcp_datetime *result, xcp_task self);
 
-/** XenAPI task.get_finished(self) -> datetime. Reads one field. */
+/**
+ * XenAPI task.get_finished(self) -> datetime. Reads one field.
+ *
+ * When the task completed (UTC), set by the server; the epoch while it is
+ * pending.
+ */
 XCP_EXTERN int xcp_task_get_finished(xcp_session *session, xcp_datetime *result, xcp_task self);
 
-/** XenAPI task.get_status(self) -> task_status_type. Reads one field. */
+/**
+ * XenAPI task.get_status(self) -> task_status_type. Reads one field.
+ *
+ * pending while the call runs, cancelling after task.cancel until the call
+ * notices, then success, failure (error_info says why) or cancelled.
+ * Maintained by the server, or by task.set_status for a task made with
+ * task.create.
+ */
 XCP_EXTERN int xcp_task_get_status(xcp_session *session, enum xcp_task_status_type *result, xcp_task self);
 
-/** XenAPI task.get_resident_on(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI task.get_resident_on(self) -> ref:host. Reads one field.
+ *
+ * The host running the task: the engine's host.
+ */
 XCP_EXTERN int xcp_task_get_resident_on(xcp_session *session, xcp_host *result, xcp_task self);
 
-/** XenAPI task.get_progress(self) -> float. Reads one field. */
+/**
+ * XenAPI task.get_progress(self) -> float. Reads one field.
+ *
+ * Completed fraction, 0.0 to 1.0. The server sets 1.0 at completion; HTTP
+ * transfers report intermediate values, other calls none.
+ */
 XCP_EXTERN int xcp_task_get_progress(xcp_session *session, double *result, xcp_task self);
 
-/** XenAPI task.get_type(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_type(self) -> string. Reads one field.
+ *
+ * In XAPI, the type of the result when the task succeeds. libxcp always
+ * leaves the placeholder <none/>.
+ */
 XCP_EXTERN int xcp_task_get_type(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_result(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_result(self) -> string. Reads one field.
+ *
+ * On success, the call's return value encoded as an XML-RPC value element
+ * (for example a reference for a call that creates an object); empty until
+ * then.
+ */
 XCP_EXTERN int xcp_task_get_result(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_error_info(self) -> set:string. Reads one field. */
+/**
+ * XenAPI task.get_error_info(self) -> set:string. Reads one field.
+ *
+ * On failure or cancellation, the XenAPI error: its code followed by its
+ * parameters; empty otherwise.
+ */
 XCP_EXTERN int xcp_task_get_error_info(xcp_session *session, xcp_string_set *result, xcp_task self);
 
 /**
  * XenAPI task.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
  */
 XCP_EXTERN int xcp_task_get_other_config(xcp_session *session, xcp_string_map *result, xcp_task self);
 
-/** XenAPI task.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI task.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
+ */
 XCP_EXTERN int xcp_task_set_other_config(xcp_session *session, xcp_task self, const xcp_string_map *value);
 
-/** XenAPI task.add_to_other_config(self, key, value). */
+/**
+ * XenAPI task.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
+ */
 XCP_EXTERN int xcp_task_add_to_other_config(xcp_session *session, xcp_task self, const char *key, const char *value);
 
-/** XenAPI task.remove_from_other_config(self, key). */
+/**
+ * XenAPI task.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
+ */
 XCP_EXTERN int xcp_task_remove_from_other_config(xcp_session *session, xcp_task self, const char *key);
 
-/** XenAPI task.get_backtrace(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_backtrace(self) -> string. Reads one field.
+ *
+ * In XAPI, a debugging backtrace of a failed task. libxcp leaves it empty.
+ */
 XCP_EXTERN int xcp_task_get_backtrace(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_subtask_of(self) -> ref:task. Reads one field. */
+/**
+ * XenAPI task.get_subtask_of(self) -> ref:task. Reads one field.
+ *
+ * The task this one is a part of. libxcp creates no subtasks: always NULL.
+ */
 XCP_EXTERN int xcp_task_get_subtask_of(xcp_session *session, xcp_task *result, xcp_task self);
 
-/** XenAPI task.get_subtasks(self) -> set:ref:task. Reads one field. */
+/**
+ * XenAPI task.get_subtasks(self) -> set:ref:task. Reads one field.
+ *
+ * The tasks that are parts of this one (the inverse of subtask_of): always
+ * empty.
+ */
 XCP_EXTERN int xcp_task_get_subtasks(xcp_session *session, xcp_task_set *result, xcp_task self);
 
-/** XenAPI task.create(label, description) -> ref:task. */
+/**
+ * XenAPI task.create(label, description) -> ref:task.
+ *
+ * Creates a pending task, cancellable and destroyable, for the client to
+ * follow an operation with (for example the task_id of an HTTP import or
+ * export); returns it.
+ *
+ * @param label The task's name_label.
+ *
+ * @param description The task's name_description.
+ */
 XCP_EXTERN int xcp_task_create(xcp_session *session, xcp_task *result, const char *label, const char *description);
 
-/** XenAPI task.destroy(self). */
+/**
+ * XenAPI task.destroy(self).
+ *
+ * Destroys a completed task. A task still pending or cancelling is instead
+ * marked (other_config destroy_when_done) and destroyed when its call ends.
+ */
 XCP_EXTERN int xcp_task_destroy(xcp_session *session, xcp_task self);
 
-/** XenAPI task.cancel(task). */
+/**
+ * XenAPI task.cancel(task).
+ *
+ * Asks a pending task's call to stop: the status becomes cancelling; the call
+ * ends with TASK_CANCELLED (status cancelled) when it reaches a point where
+ * it can stop (VM power operations, waits), and otherwise runs to its end.
+ * Refused when the task is not pending or does not allow cancel.
+ *
+ * @param task The task to cancel.
+ *
+ * Errors: OPERATION_NOT_ALLOWED.
+ */
 XCP_EXTERN int xcp_task_cancel(xcp_session *session, xcp_task task);
 
-/** XenAPI task.set_status(self, value). */
+/**
+ * XenAPI task.set_status(self, value).
+ *
+ * Sets the status of a task; a value other than pending or cancelling also
+ * sets finished and makes the task due for collection. Meant for the owner of
+ * a task made with task.create (libxcp does not check the caller is its
+ * owner).
+ */
 XCP_EXTERN int xcp_task_set_status(xcp_session *session, xcp_task self, enum xcp_task_status_type value);
 
-/** XenAPI task.set_progress(self, value). */
+/**
+ * XenAPI task.set_progress(self, value).
+ *
+ * Sets the progress of a task (0.0 to 1.0; not checked). Meant for the task's
+ * owner.
+ */
 XCP_EXTERN int xcp_task_set_progress(xcp_session *session, xcp_task self, double value);
 
-/** XenAPI task.set_result(self, value). */
+/**
+ * XenAPI task.set_result(self, value).
+ *
+ * Sets the result of a task (an XML-RPC value element, as the server writes
+ * it). Meant for the task's owner.
+ */
 XCP_EXTERN int xcp_task_set_result(xcp_session *session, xcp_task self, const char *value);
 
-/** XenAPI task.set_error_info(self, value). */
+/**
+ * XenAPI task.set_error_info(self, value).
+ *
+ * Sets the error_info of a task: an error code followed by its parameters.
+ * Meant for the task's owner.
+ */
 XCP_EXTERN int xcp_task_set_error_info(xcp_session *session, xcp_task self, const xcp_string_set *value);
 
-/** XenAPI task.set_resident_on(self, value). */
+/**
+ * XenAPI task.set_resident_on(self, value).
+ *
+ * Sets the host a task runs on. Meant for the task's owner.
+ */
 XCP_EXTERN int xcp_task_set_resident_on(xcp_session *session, xcp_task self, xcp_host value);
 
-/** XenAPI event.from(classes, token, timeout) -> any. */
+/**
+ * XenAPI event.from(classes, token, timeout) -> any.
+ *
+ * Returns the changes to the subscribed objects since token, waiting up to
+ * timeout seconds (0 to 86400) for one if there is none yet: a struct of
+ * events (adds, then mods, then dels), valid_ref_counts (the number of
+ * objects of each stored class) and the token to pass next. Ending the
+ * session ends the wait with SESSION_INVALID. Unlike XAPI, a token older than
+ * the changes the server still remembers fails with EVENTS_LOST (the client
+ * must read everything again).
+ *
+ * @param classes What to watch: an asterisk (all), class names (unknown ones
+ * are ignored), class/ref.
+ *
+ * @param token Empty for every existing object as an add, or a token from the
+ * previous call.
+ *
+ * @param timeout How long to wait for a change, in seconds.
+ *
+ * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE, EVENT_FROM_TOKEN_PARSE_FAILURE,
+ * EVENTS_LOST.
+ */
 XCP_EXTERN int xcp_event_from(xcp_session *session, xcp_value *result, const xcp_string_set *classes, const char *token, double timeout);
 
-/** XenAPI event.inject(class, ref) -> string. */
+/**
+ * XenAPI event.inject(class, ref) -> string.
+ *
+ * Marks an object changed without changing it, so that the next event.from
+ * with the token returned reports it (as a mod); returns that token (clients
+ * use it to get a starting token).
+ *
+ * @param class_ The object's class name.
+ *
+ * @param ref The object's reference; an unknown class or reference fails with
+ * HANDLE_INVALID.
+ */
 XCP_EXTERN int xcp_event_inject(xcp_session *session, char * *result, const char *class_, const char *ref);
 
-/** XenAPI event.get_current_id() -> int. */
+/**
+ * XenAPI event.get_current_id() -> int.
+ *
+ * Returns the id the next event reported by event.next will have.
+ */
 XCP_EXTERN int xcp_event_get_current_id(xcp_session *session, int64_t *result);
 
-/** XenAPI event.register(classes). */
+/**
+ * XenAPI event.register(classes).
+ *
+ * Legacy interface: adds classes (or an asterisk for all) to the calling
+ * session's subscription for event.next, starting its queue at the current
+ * generation. Subscriptions to single objects are accepted but ignored.
+ *
+ * @param classes Class names, or an asterisk for all.
+ *
+ * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE.
+ */
 XCP_EXTERN int xcp_event_register(xcp_session *session, const xcp_string_set *classes);
 
-/** XenAPI event.unregister(classes). */
+/**
+ * XenAPI event.unregister(classes).
+ *
+ * Legacy interface: removes classes (an asterisk removes all) from the
+ * calling session's subscription.
+ *
+ * @param classes Class names, or an asterisk for all.
+ *
+ * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE.
+ */
 XCP_EXTERN int xcp_event_unregister(xcp_session *session, const xcp_string_set *classes);
 
-/** XenAPI event.next() -> any. */
+/**
+ * XenAPI event.next() -> any.
+ *
+ * Legacy interface: returns the events for the calling session's subscription
+ * since its previous call, waiting without limit until there is one. Fails
+ * with EVENTS_LOST when the server no longer remembers changes that old (the
+ * queue restarts at the present).
+ *
+ * Errors: SESSION_NOT_REGISTERED, EVENTS_LOST.
+ */
 XCP_EXTERN int xcp_event_next(xcp_session *session, xcp_value *result);
 
 /**
@@ -7536,44 +9201,114 @@ XCP_EXTERN int xcp_message_get_all_where(xcp_session *session, xcp_message_set *
  */
 XCP_EXTERN int xcp_message_get_all_records_where(xcp_session *session, xcp_message_record_map *result, const char *expr);
 
-/** XenAPI message.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the message, set by the server.
+ */
 XCP_EXTERN int xcp_message_get_uuid(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.get_name(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_name(self) -> string. Reads one field.
+ *
+ * The alert's name, for example VM_STARTED or ALARM; set at creation.
+ */
 XCP_EXTERN int xcp_message_get_name(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.get_priority(self) -> int. Reads one field. */
+/**
+ * XenAPI message.get_priority(self) -> int. Reads one field.
+ *
+ * Importance, from 1 (the highest) to 5 (informational); set at creation.
+ */
 XCP_EXTERN int xcp_message_get_priority(xcp_session *session, int64_t *result, xcp_message self);
 
-/** XenAPI message.get_cls(self) -> cls. Reads one field. */
+/**
+ * XenAPI message.get_cls(self) -> cls. Reads one field.
+ *
+ * The class of the object the message is about; set at creation.
+ */
 XCP_EXTERN int xcp_message_get_cls(xcp_session *session, enum xcp_cls *result, xcp_message self);
 
-/** XenAPI message.get_obj_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_obj_uuid(self) -> string. Reads one field.
+ *
+ * The uuid of the object the message is about; set at creation.
+ */
 XCP_EXTERN int xcp_message_get_obj_uuid(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.get_timestamp(self) -> datetime. Reads one field. */
+/**
+ * XenAPI message.get_timestamp(self) -> datetime. Reads one field.
+ *
+ * When the message was created (UTC), set by the server.
+ */
 XCP_EXTERN int xcp_message_get_timestamp(xcp_session *session, xcp_datetime *result, xcp_message self);
 
-/** XenAPI message.get_body(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_body(self) -> string. Reads one field.
+ *
+ * The text of the message (free text or XML); set at creation.
+ */
 XCP_EXTERN int xcp_message_get_body(xcp_session *session, char * *result, xcp_message self);
 
 /**
  * XenAPI message.create(name, priority, cls, obj_uuid, body) -> ref:message.
+ *
+ * Creates a message and returns it. Unlike XAPI, libxcp does not check that
+ * obj_uuid names an existing object of class cls.
+ *
+ * @param name The alert's name.
+ *
+ * @param priority 1 (the highest) to 5; other values fail with INVALID_VALUE.
+ *
+ * @param cls The class of the object the message is about.
+ *
+ * @param obj_uuid The uuid of the object the message is about.
+ *
+ * @param body The text of the message.
+ *
+ * Errors: INVALID_VALUE.
  */
 XCP_EXTERN int xcp_message_create(xcp_session *session, xcp_message *result, const char *name, int64_t priority, enum xcp_cls cls, const char *obj_uuid, const char *body);
 
-/** XenAPI message.destroy(self). */
+/**
+ * XenAPI message.destroy(self).
+ *
+ * Deletes a message.
+ */
 XCP_EXTERN int xcp_message_destroy(xcp_session *session, xcp_message self);
 
-/** XenAPI message.destroy_many(messages). */
+/**
+ * XenAPI message.destroy_many(messages).
+ *
+ * Deletes several messages at once: all of them, or none when one of the
+ * references is invalid (HANDLE_INVALID).
+ *
+ * @param messages The messages to delete.
+ */
 XCP_EXTERN int xcp_message_destroy_many(xcp_session *session, const xcp_message_set *messages);
 
 /**
  * XenAPI message.get(cls, obj_uuid, since) -> map:ref:message:record:message.
+ *
+ * Returns the messages about one object created at or after a time, as a map
+ * from reference to record.
+ *
+ * @param cls The class of the object.
+ *
+ * @param obj_uuid The uuid of the object.
+ *
+ * @param since The earliest creation time to return.
  */
 XCP_EXTERN int xcp_message_get(xcp_session *session, xcp_message_record_map *result, enum xcp_cls cls, const char *obj_uuid, xcp_datetime since);
 
-/** XenAPI message.get_since(since) -> map:ref:message:record:message. */
+/**
+ * XenAPI message.get_since(since) -> map:ref:message:record:message.
+ *
+ * Returns every message created at or after a time, as a map from reference
+ * to record.
+ *
+ * @param since The earliest creation time to return.
+ */
 XCP_EXTERN int xcp_message_get_since(xcp_session *session, xcp_message_record_map *result, xcp_datetime since);
 
 /**
