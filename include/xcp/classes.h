@@ -1332,135 +1332,342 @@ XCP_EXTERN void xcp_session_record_dispose(xcp_session_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_session_record_map_dispose(xcp_session_record_map *m);
 
-/** A pool record: every field of the class, in model order. */
+/**
+ * A pool record: every field of the class, in model order.
+ *
+ * A resource pool: the hosts that share storage, networks and one database.
+ * There is always exactly one pool object; libxcp serves a pool of one host
+ * (its master), made at the first start of a state directory. Membership
+ * (join, eject), HA, WLB and updates are not implemented: their messages
+ * answer NOT_IMPLEMENTED and their fields keep their defaults.
+ */
 typedef struct xcp_pool_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the pool, assigned when the
+     * pool is created.
+     */
     char *uuid;
-    /** string RW. */
+    /**
+     * string RW. Short, human-readable name of the pool; empty at creation
+     * (clients then usually show the master's name).
+     */
     char *name_label;
-    /** string RW. */
+    /** string RW. Free-form description of the pool; empty at creation. */
     char *name_description;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host that coordinates the pool (holds the database and
+     * serves the API). libxcp sets it to the local host at the first start
+     * and never changes it.
+     */
     xcp_host master;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR used when a call names none: VM.provision puts
+     * template disks without an SR there, VM.suspend falls back to it, and xe
+     * vm-install uses it. Set to the local SR at the first start; reset to
+     * NULL when that SR is destroyed.
+     */
     xcp_sr default_SR;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. Where VM.suspend creates the suspend image of a VM whose
+     * suspend_SR is unset (before falling back to default_SR). Set to the
+     * local SR at the first start; reset to NULL when that SR is destroyed.
+     */
     xcp_sr suspend_image_SR;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR meant for crash-dump VDIs. Set to the local SR at the
+     * first start and reset to NULL when that SR is destroyed; libxcp writes
+     * no crash dumps, so it is not otherwise used.
+     */
     xcp_sr crash_dump_SR;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration for clients
+     * (Xen Orchestra keeps keys such as auto_poweron and xo:* here). libxcp
+     * maintains libxcp_templates_version, the version of templates.yaml whose
+     * default templates it last installed.
+     */
     xcp_string_map other_config;
-    /** bool RO. */
+    /**
+     * bool RO. True when high availability is on. libxcp has no HA: always
+     * false.
+     */
     bool ha_enabled;
-    /** set:string RO. */
+    /**
+     * set:string RO. References (as strings) of the VDIs HA uses as heartbeat
+     * statefiles; always empty in libxcp (no HA).
+     */
     xcp_string_set ha_statefiles;
-    /** bool RW. */
+    /**
+     * bool RW. With HA on, whether operations may leave the pool unable to
+     * tolerate the configured host failures. Stored only: libxcp has no HA.
+     */
     bool ha_allow_overcommit;
-    /** set:string RW. */
+    /**
+     * set:string RW. User-defined tags for grouping and searching; not
+     * interpreted by the server.
+     */
     xcp_string_set tags;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Key/value settings stored for graphical clients;
+     * not interpreted by the server.
+     */
     xcp_string_map gui_config;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Settings of the vendor health-check upload
+     * feature. Stored only: libxcp does not run health checks.
+     */
     xcp_string_map health_check_config;
-    /** bool RW. */
+    /**
+     * bool RW. Whether workload balancing recommendations are used. Stored
+     * only: libxcp has no WLB support.
+     */
     bool wlb_enabled;
-    /** bool RW. Deprecated in XenAPI. */
+    /**
+     * bool RW. Whether the TLS certificate of the WLB server is verified.
+     * Stored only: libxcp has no WLB support. Deprecated in XenAPI.
+     */
     bool wlb_verify_cert;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Licence restrictions in force, as
+     * restrict_<feature> keys with the values true or false. libxcp has no
+     * licensing and sets only restrict_vtpm=false.
+     */
     xcp_string_map restrictions;
-    /** set:pool_allowed_operations RO. */
+    /**
+     * set:pool_allowed_operations RO. Pool-wide operations that may be
+     * started now (advisory, server-maintained). libxcp implements none of
+     * them, so the set stays empty.
+     */
     xcp_pool_allowed_operations_set allowed_operations;
-    /** map:string:pool_allowed_operations RO. */
+    /**
+     * map:string:pool_allowed_operations RO. Pool-wide operations in
+     * progress, keyed by task reference; always empty in libxcp (none is
+     * implemented).
+     */
     xcp_string_map current_operations;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Summary of the pool's physical CPUs: cpu_count,
+     * socket_count and vendor, taken from the hypervisor at the first start
+     * (not refreshed afterwards).
+     */
     xcp_string_map cpu_info;
-    /** bool RW. */
+    /**
+     * bool RW. In XAPI the default of VM.has_vendor_device for new VMs; XAPI
+     * no longer consults it and neither does libxcp. Stored only.
+     */
     bool policy_no_vendor_device;
-    /** bool RW. */
+    /**
+     * bool RW. Whether live patches must not be applied. Stored only: libxcp
+     * applies no updates.
+     */
     bool live_patching_disabled;
-    /** bool RW. */
+    /**
+     * bool RW. Whether a pool secret rotation is running or waiting to be
+     * retried. Stored only: libxcp has no pool secret rotation.
+     */
     bool is_psr_pending;
-    /** bool RW. */
+    /**
+     * bool RW. Whether migrations compress their stream by default. Stored
+     * only: libxcp has no live migration.
+     */
     bool migration_compression;
-    /** bool RW. */
+    /**
+     * bool RW. Whether VM placement avoids the master. Stored only: in a pool
+     * of one host every VM runs on the master.
+     */
     bool coordinator_bias;
-    /** bool RO. */
+    /**
+     * bool RO. Whether results of external (Active Directory) authentication
+     * are cached; always false in libxcp (no external authentication).
+     */
     bool ext_auth_cache_enabled;
-    /** int RO. */
+    /**
+     * int RO. Maximum number of entries in the external authentication cache;
+     * unused by libxcp (no external authentication).
+     */
     int64_t ext_auth_cache_size;
-    /** int RO. */
+    /**
+     * int RO. How long, in seconds, an external authentication cache entry
+     * stays valid; unused by libxcp (no external authentication).
+     */
     int64_t ext_auth_cache_expiry;
-    /** bool RW. */
+    /**
+     * bool RW. With HA on, whether a protected VM shut down from inside the
+     * guest is started again. Stored only: libxcp has no HA.
+     */
     bool ha_reboot_vm_on_internal_shutdown;
-    /** bool RW. */
+    /**
+     * bool RW. Whether only one client at a time may connect to a console.
+     * Stored only: libxcp does not enforce it.
+     */
     bool limit_console_sessions;
-    /** int RW. */
+    /**
+     * int RW. Seconds of inactivity after which a VM console connection is
+     * closed; 0 (the default) means never. Stored only: libxcp does not
+     * enforce it.
+     */
     int64_t vm_console_idle_timeout;
-    /** bool RW. */
+    /**
+     * bool RW. Whether VM creation marks VMs whose Secure Boot certificates
+     * are due to expire for update at their next boot. Stored only: libxcp
+     * does not act on it.
+     */
     bool auto_update_vm_secureboot_certificates;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. The configuration HA was enabled with; always
+     * empty in libxcp (no HA).
+     */
     xcp_string_map ha_configuration;
-    /** int RO. */
+    /**
+     * int RO. Number of host failures HA is asked to survive; always 0 in
+     * libxcp (no HA).
+     */
     int64_t ha_host_failures_to_tolerate;
-    /** int RO. */
+    /**
+     * int RO. Number of host failures for which HA has a restart plan; always
+     * 0 in libxcp (no HA).
+     */
     int64_t ha_plan_exists_for;
-    /** bool RO. */
+    /**
+     * bool RO. True when HA could not restart the protected VMs after the
+     * tolerated number of host failures; always false in libxcp (no HA).
+     */
     bool ha_overcommitted;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Named binary blobs attached to the pool. Empty
+     * in libxcp: pool.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** string RO. */
+    /**
+     * string RO. Address of the workload balancing server; always empty in
+     * libxcp (no WLB).
+     */
     char *wlb_url;
-    /** string RO. */
+    /**
+     * string RO. User name for the workload balancing server; always empty in
+     * libxcp (no WLB).
+     */
     char *wlb_username;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the database is also written to a redo log on shared
+     * storage; always false in libxcp, which keeps its own journal in the
+     * state directory.
+     */
     bool redo_log_enabled;
-    /** ref:VDI RO. */
+    /** ref:VDI RO. The VDI holding the redo log; always NULL in libxcp. */
     xcp_vdi redo_log_vdi;
-    /** string RO. Deprecated in XenAPI. */
+    /**
+     * string RO. Address of the Open vSwitch controller; always empty in
+     * libxcp. Deprecated in XenAPI.
+     */
     char *vswitch_controller;
-    /** set:ref:VDI RO. */
+    /**
+     * set:ref:VDI RO. VDIs known to hold pool metadata (for disaster
+     * recovery); always empty in libxcp.
+     */
     xcp_vdi_set metadata_VDIs;
-    /** string RO. */
+    /**
+     * string RO. The clustering stack HA uses when enabled; always empty in
+     * libxcp (no HA).
+     */
     char *ha_cluster_stack;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Pool-wide settings passed to guest agents; always
+     * empty in libxcp.
+     */
     xcp_string_map guest_agent_config;
-    /** bool RO. */
+    /**
+     * bool RO. Whether IGMP snooping is on for the pool's networks; always
+     * false in libxcp.
+     */
     bool igmp_snooping_enabled;
-    /** string ROs. */
+    /**
+     * string ROs. The UEFI Secure Boot certificates given to guests (a base64
+     * tarball in XAPI); empty in libxcp.
+     */
     char *uefi_certificates;
-    /** string ROs. Prototype in XenAPI. */
+    /**
+     * string ROs. Secure Boot certificates that replace uefi_certificates;
+     * empty in libxcp. Prototype in XenAPI.
+     */
     char *custom_uefi_certificates;
-    /** bool RO. */
+    /**
+     * bool RO. Whether hosts verify each other's TLS certificates; always
+     * false in libxcp (no inter-host connections).
+     */
     bool tls_verification_enabled;
-    /** set:ref:Repository RO. */
+    /**
+     * set:ref:Repository RO. Update repositories the pool is configured with;
+     * always empty in libxcp.
+     */
     xcp_ref_set repositories;
-    /** bool RO. */
+    /**
+     * bool RO. Whether API clients may log in with a TLS client certificate;
+     * always false in libxcp.
+     */
     bool client_certificate_auth_enabled;
-    /** string RO. */
+    /**
+     * string RO. The name a client certificate must carry to be accepted;
+     * always empty in libxcp.
+     */
     char *client_certificate_auth_name;
-    /** string RO. */
+    /**
+     * string RO. Proxy used to reach update repositories; always empty in
+     * libxcp.
+     */
     char *repository_proxy_url;
-    /** string RO. */
+    /**
+     * string RO. User name for the repository proxy; always empty in libxcp.
+     */
     char *repository_proxy_username;
-    /** ref:secret RO. */
+    /**
+     * ref:secret RO. The secret holding the repository proxy password; always
+     * NULL in libxcp.
+     */
     xcp_secret repository_proxy_password;
-    /** int ROs. Prototype in XenAPI. */
+    /**
+     * int ROs. Upper bound on threads used for local (PAM) authentication;
+     * not used by libxcp. Prototype in XenAPI.
+     */
     int64_t local_auth_max_threads;
-    /** int ROs. Prototype in XenAPI. */
+    /**
+     * int ROs. Upper bound on threads used for external authentication; not
+     * used by libxcp. Prototype in XenAPI.
+     */
     int64_t ext_auth_max_threads;
-    /** ref:secret RO. Prototype in XenAPI. */
+    /**
+     * ref:secret RO. The secret holding the pool's telemetry identifier;
+     * always NULL in libxcp (no telemetry). Prototype in XenAPI.
+     */
     xcp_secret telemetry_uuid;
-    /** telemetry_frequency RO. Prototype in XenAPI. */
+    /**
+     * telemetry_frequency RO. How often telemetry is collected; not used by
+     * libxcp (no telemetry). Prototype in XenAPI.
+     */
     enum xcp_telemetry_frequency telemetry_frequency;
-    /** datetime RO. Prototype in XenAPI. */
+    /**
+     * datetime RO. Earliest time (UTC) of the next telemetry collection; not
+     * used by libxcp. Prototype in XenAPI.
+     */
     xcp_datetime telemetry_next_collection;
-    /** datetime RO. Prototype in XenAPI. */
+    /**
+     * datetime RO. Time (UTC) updates were last synchronised from the
+     * repositories; never set by libxcp. Prototype in XenAPI.
+     */
     xcp_datetime last_update_sync;
-    /** update_sync_frequency RO. Prototype in XenAPI. */
+    /**
+     * update_sync_frequency RO. How often updates are synchronised (daily or
+     * weekly); not used by libxcp. Prototype in XenAPI.
+     */
     enum xcp_update_sync_frequency update_sync_frequency;
-    /** int RO. Prototype in XenAPI. */
+    /**
+     * int RO. Day on which the periodic update synchronisation runs (day of
+     * the week for weekly); not used by libxcp. Prototype in XenAPI.
+     */
     int64_t update_sync_day;
-    /** bool RO. Prototype in XenAPI. */
+    /**
+     * bool RO. Whether updates are synchronised periodically; always false in
+     * libxcp. Prototype in XenAPI.
+     */
     bool update_sync_enabled;
 } xcp_pool_record;
 /** Refs and records of several pool objects. */
@@ -2905,115 +3112,297 @@ XCP_EXTERN int xcp_pool_get_all_where(xcp_session *session, xcp_pool_set *result
 /** XenAPI pool.get_all_records_where(expr) -> map:ref:pool:record:pool. */
 XCP_EXTERN int xcp_pool_get_all_records_where(xcp_session *session, xcp_pool_record_map *result, const char *expr);
 
-/** XenAPI pool.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the pool, assigned when the pool is
+ * created.
+ */
 XCP_EXTERN int xcp_pool_get_uuid(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_name_label(self) -> string. Reads one field.
+ *
+ * Short, human-readable name of the pool; empty at creation (clients then
+ * usually show the master's name).
+ */
 XCP_EXTERN int xcp_pool_get_name_label(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_name_label(self, value). Writes one field.
+ *
+ * Short, human-readable name of the pool; empty at creation (clients then
+ * usually show the master's name).
+ */
 XCP_EXTERN int xcp_pool_set_name_label(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_name_description(self) -> string. Reads one field.
+ *
+ * Free-form description of the pool; empty at creation.
+ */
 XCP_EXTERN int xcp_pool_get_name_description(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_name_description(self, value). Writes one field.
+ *
+ * Free-form description of the pool; empty at creation.
+ */
 XCP_EXTERN int xcp_pool_set_name_description(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.get_master(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI pool.get_master(self) -> ref:host. Reads one field.
+ *
+ * The host that coordinates the pool (holds the database and serves the API).
+ * libxcp sets it to the local host at the first start and never changes it.
+ */
 XCP_EXTERN int xcp_pool_get_master(xcp_session *session, xcp_host *result, xcp_pool self);
 
-/** XenAPI pool.get_default_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI pool.get_default_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR used when a call names none: VM.provision puts template disks
+ * without an SR there, VM.suspend falls back to it, and xe vm-install uses
+ * it. Set to the local SR at the first start; reset to NULL when that SR is
+ * destroyed.
+ */
 XCP_EXTERN int xcp_pool_get_default_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/** XenAPI pool.set_default_SR(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_default_SR(self, value). Writes one field.
+ *
+ * The SR used when a call names none: VM.provision puts template disks
+ * without an SR there, VM.suspend falls back to it, and xe vm-install uses
+ * it. Set to the local SR at the first start; reset to NULL when that SR is
+ * destroyed.
+ */
 XCP_EXTERN int xcp_pool_set_default_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
-/** XenAPI pool.get_suspend_image_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI pool.get_suspend_image_SR(self) -> ref:SR. Reads one field.
+ *
+ * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
+ * unset (before falling back to default_SR). Set to the local SR at the first
+ * start; reset to NULL when that SR is destroyed.
+ */
 XCP_EXTERN int xcp_pool_get_suspend_image_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/** XenAPI pool.set_suspend_image_SR(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_suspend_image_SR(self, value). Writes one field.
+ *
+ * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
+ * unset (before falling back to default_SR). Set to the local SR at the first
+ * start; reset to NULL when that SR is destroyed.
+ */
 XCP_EXTERN int xcp_pool_set_suspend_image_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
-/** XenAPI pool.get_crash_dump_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI pool.get_crash_dump_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR meant for crash-dump VDIs. Set to the local SR at the first start
+ * and reset to NULL when that SR is destroyed; libxcp writes no crash dumps,
+ * so it is not otherwise used.
+ */
 XCP_EXTERN int xcp_pool_get_crash_dump_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/** XenAPI pool.set_crash_dump_SR(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_crash_dump_SR(self, value). Writes one field.
+ *
+ * The SR meant for crash-dump VDIs. Set to the local SR at the first start
+ * and reset to NULL when that SR is destroyed; libxcp writes no crash dumps,
+ * so it is not otherwise used.
+ */
 XCP_EXTERN int xcp_pool_set_crash_dump_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
 /**
  * XenAPI pool.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
  */
 XCP_EXTERN int xcp_pool_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
+ */
 XCP_EXTERN int xcp_pool_set_other_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/** XenAPI pool.add_to_other_config(self, key, value). */
+/**
+ * XenAPI pool.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
+ */
 XCP_EXTERN int xcp_pool_add_to_other_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/** XenAPI pool.remove_from_other_config(self, key). */
+/**
+ * XenAPI pool.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
+ */
 XCP_EXTERN int xcp_pool_remove_from_other_config(xcp_session *session, xcp_pool self, const char *key);
 
-/** XenAPI pool.get_ha_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_enabled(self) -> bool. Reads one field.
+ *
+ * True when high availability is on. libxcp has no HA: always false.
+ */
 XCP_EXTERN int xcp_pool_get_ha_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_statefiles(self) -> set:string. Reads one field. */
+/**
+ * XenAPI pool.get_ha_statefiles(self) -> set:string. Reads one field.
+ *
+ * References (as strings) of the VDIs HA uses as heartbeat statefiles; always
+ * empty in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_statefiles(xcp_session *session, xcp_string_set *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_allow_overcommit(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_allow_overcommit(self) -> bool. Reads one field.
+ *
+ * With HA on, whether operations may leave the pool unable to tolerate the
+ * configured host failures. Stored only: libxcp has no HA.
+ */
 XCP_EXTERN int xcp_pool_get_ha_allow_overcommit(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_ha_allow_overcommit(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_ha_allow_overcommit(self, value). Writes one field.
+ *
+ * With HA on, whether operations may leave the pool unable to tolerate the
+ * configured host failures. Stored only: libxcp has no HA.
+ */
 XCP_EXTERN int xcp_pool_set_ha_allow_overcommit(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI pool.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_get_tags(xcp_session *session, xcp_string_set *result, xcp_pool self);
 
-/** XenAPI pool.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_set_tags(xcp_session *session, xcp_pool self, const xcp_string_set *value);
 
-/** XenAPI pool.add_tags(self, value). */
+/**
+ * XenAPI pool.add_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_add_tags(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.remove_tags(self, value). */
+/**
+ * XenAPI pool.remove_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_remove_tags(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.get_gui_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_gui_config(self) -> map:string:string. Reads one field.
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_get_gui_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.set_gui_config(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_gui_config(self, value). Writes one field.
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_set_gui_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/** XenAPI pool.add_to_gui_config(self, key, value). */
+/**
+ * XenAPI pool.add_to_gui_config(self, key, value).
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_add_to_gui_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/** XenAPI pool.remove_from_gui_config(self, key). */
+/**
+ * XenAPI pool.remove_from_gui_config(self, key).
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_remove_from_gui_config(xcp_session *session, xcp_pool self, const char *key);
 
 /**
  * XenAPI pool.get_health_check_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
  */
 XCP_EXTERN int xcp_pool_get_health_check_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.set_health_check_config(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_health_check_config(self, value). Writes one field.
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
+ */
 XCP_EXTERN int xcp_pool_set_health_check_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/** XenAPI pool.add_to_health_check_config(self, key, value). */
+/**
+ * XenAPI pool.add_to_health_check_config(self, key, value).
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
+ */
 XCP_EXTERN int xcp_pool_add_to_health_check_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/** XenAPI pool.remove_from_health_check_config(self, key). */
+/**
+ * XenAPI pool.remove_from_health_check_config(self, key).
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
+ */
 XCP_EXTERN int xcp_pool_remove_from_health_check_config(xcp_session *session, xcp_pool self, const char *key);
 
-/** XenAPI pool.get_wlb_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_enabled(self) -> bool. Reads one field.
+ *
+ * Whether workload balancing recommendations are used. Stored only: libxcp
+ * has no WLB support.
+ */
 XCP_EXTERN int xcp_pool_get_wlb_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_wlb_enabled(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_wlb_enabled(self, value). Writes one field.
+ *
+ * Whether workload balancing recommendations are used. Stored only: libxcp
+ * has no WLB support.
+ */
 XCP_EXTERN int xcp_pool_set_wlb_enabled(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_wlb_verify_cert(self) -> bool. Reads one field.
+ *
+ * Whether the TLS certificate of the WLB server is verified. Stored only:
+ * libxcp has no WLB support.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -3022,164 +3411,342 @@ XCP_EXTERN int xcp_pool_get_wlb_verify_cert(xcp_session *session, bool *result, 
 /**
  * XenAPI pool.set_wlb_verify_cert(self, value). Writes one field.
  *
+ * Whether the TLS certificate of the WLB server is verified. Stored only:
+ * libxcp has no WLB support.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_pool_set_wlb_verify_cert(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_restrictions(self) -> map:string:string. Reads one field.
+ *
+ * Licence restrictions in force, as restrict_<feature> keys with the values
+ * true or false. libxcp has no licensing and sets only restrict_vtpm=false.
  */
 XCP_EXTERN int xcp_pool_get_restrictions(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_allowed_operations(self) -> set:pool_allowed_operations.
  * Reads one field.
+ *
+ * Pool-wide operations that may be started now (advisory, server-maintained).
+ * libxcp implements none of them, so the set stays empty.
  */
 XCP_EXTERN int xcp_pool_get_allowed_operations(xcp_session *session, xcp_pool_allowed_operations_set *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_current_operations(self) ->
  * map:string:pool_allowed_operations. Reads one field.
+ *
+ * Pool-wide operations in progress, keyed by task reference; always empty in
+ * libxcp (none is implemented).
  */
 XCP_EXTERN int xcp_pool_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_cpu_info(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_cpu_info(self) -> map:string:string. Reads one field.
+ *
+ * Summary of the pool's physical CPUs: cpu_count, socket_count and vendor,
+ * taken from the hypervisor at the first start (not refreshed afterwards).
+ */
 XCP_EXTERN int xcp_pool_get_cpu_info(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_policy_no_vendor_device(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_policy_no_vendor_device(self) -> bool. Reads one field.
+ *
+ * In XAPI the default of VM.has_vendor_device for new VMs; XAPI no longer
+ * consults it and neither does libxcp. Stored only.
+ */
 XCP_EXTERN int xcp_pool_get_policy_no_vendor_device(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_policy_no_vendor_device(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_policy_no_vendor_device(self, value). Writes one field.
+ *
+ * In XAPI the default of VM.has_vendor_device for new VMs; XAPI no longer
+ * consults it and neither does libxcp. Stored only.
+ */
 XCP_EXTERN int xcp_pool_set_policy_no_vendor_device(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_live_patching_disabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_live_patching_disabled(self) -> bool. Reads one field.
+ *
+ * Whether live patches must not be applied. Stored only: libxcp applies no
+ * updates.
+ */
 XCP_EXTERN int xcp_pool_get_live_patching_disabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_live_patching_disabled(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_live_patching_disabled(self, value). Writes one field.
+ *
+ * Whether live patches must not be applied. Stored only: libxcp applies no
+ * updates.
+ */
 XCP_EXTERN int xcp_pool_set_live_patching_disabled(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_is_psr_pending(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_is_psr_pending(self) -> bool. Reads one field.
+ *
+ * Whether a pool secret rotation is running or waiting to be retried. Stored
+ * only: libxcp has no pool secret rotation.
+ */
 XCP_EXTERN int xcp_pool_get_is_psr_pending(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_is_psr_pending(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_is_psr_pending(self, value). Writes one field.
+ *
+ * Whether a pool secret rotation is running or waiting to be retried. Stored
+ * only: libxcp has no pool secret rotation.
+ */
 XCP_EXTERN int xcp_pool_set_is_psr_pending(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_migration_compression(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_migration_compression(self) -> bool. Reads one field.
+ *
+ * Whether migrations compress their stream by default. Stored only: libxcp
+ * has no live migration.
+ */
 XCP_EXTERN int xcp_pool_get_migration_compression(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_migration_compression(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_migration_compression(self, value). Writes one field.
+ *
+ * Whether migrations compress their stream by default. Stored only: libxcp
+ * has no live migration.
+ */
 XCP_EXTERN int xcp_pool_set_migration_compression(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_coordinator_bias(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_coordinator_bias(self) -> bool. Reads one field.
+ *
+ * Whether VM placement avoids the master. Stored only: in a pool of one host
+ * every VM runs on the master.
+ */
 XCP_EXTERN int xcp_pool_get_coordinator_bias(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_coordinator_bias(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_coordinator_bias(self, value). Writes one field.
+ *
+ * Whether VM placement avoids the master. Stored only: in a pool of one host
+ * every VM runs on the master.
+ */
 XCP_EXTERN int xcp_pool_set_coordinator_bias(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_ext_auth_cache_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_cache_enabled(self) -> bool. Reads one field.
+ *
+ * Whether results of external (Active Directory) authentication are cached;
+ * always false in libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_ext_auth_cache_size(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_cache_size(self) -> int. Reads one field.
+ *
+ * Maximum number of entries in the external authentication cache; unused by
+ * libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_size(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ext_auth_cache_expiry(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_cache_expiry(self) -> int. Reads one field.
+ *
+ * How long, in seconds, an external authentication cache entry stays valid;
+ * unused by libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_expiry(xcp_session *session, int64_t *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_ha_reboot_vm_on_internal_shutdown(self) -> bool. Reads one
  * field.
+ *
+ * With HA on, whether a protected VM shut down from inside the guest is
+ * started again. Stored only: libxcp has no HA.
  */
 XCP_EXTERN int xcp_pool_get_ha_reboot_vm_on_internal_shutdown(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.set_ha_reboot_vm_on_internal_shutdown(self, value). Writes one
  * field.
+ *
+ * With HA on, whether a protected VM shut down from inside the guest is
+ * started again. Stored only: libxcp has no HA.
  */
 XCP_EXTERN int xcp_pool_set_ha_reboot_vm_on_internal_shutdown(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_limit_console_sessions(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_limit_console_sessions(self) -> bool. Reads one field.
+ *
+ * Whether only one client at a time may connect to a console. Stored only:
+ * libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_get_limit_console_sessions(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_limit_console_sessions(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_limit_console_sessions(self, value). Writes one field.
+ *
+ * Whether only one client at a time may connect to a console. Stored only:
+ * libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_set_limit_console_sessions(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_vm_console_idle_timeout(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_vm_console_idle_timeout(self) -> int. Reads one field.
+ *
+ * Seconds of inactivity after which a VM console connection is closed; 0 (the
+ * default) means never. Stored only: libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_get_vm_console_idle_timeout(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.set_vm_console_idle_timeout(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_vm_console_idle_timeout(self, value). Writes one field.
+ *
+ * Seconds of inactivity after which a VM console connection is closed; 0 (the
+ * default) means never. Stored only: libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_set_vm_console_idle_timeout(xcp_session *session, xcp_pool self, int64_t value);
 
 /**
  * XenAPI pool.get_auto_update_vm_secureboot_certificates(self) -> bool. Reads
  * one field.
+ *
+ * Whether VM creation marks VMs whose Secure Boot certificates are due to
+ * expire for update at their next boot. Stored only: libxcp does not act on
+ * it.
  */
 XCP_EXTERN int xcp_pool_get_auto_update_vm_secureboot_certificates(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.set_auto_update_vm_secureboot_certificates(self, value). Writes
  * one field.
+ *
+ * Whether VM creation marks VMs whose Secure Boot certificates are due to
+ * expire for update at their next boot. Stored only: libxcp does not act on
+ * it.
  */
 XCP_EXTERN int xcp_pool_set_auto_update_vm_secureboot_certificates(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_ha_configuration(self) -> map:string:string. Reads one
  * field.
+ *
+ * The configuration HA was enabled with; always empty in libxcp (no HA).
  */
 XCP_EXTERN int xcp_pool_get_ha_configuration(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_ha_host_failures_to_tolerate(self) -> int. Reads one field.
+ *
+ * Number of host failures HA is asked to survive; always 0 in libxcp (no HA).
  */
 XCP_EXTERN int xcp_pool_get_ha_host_failures_to_tolerate(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_plan_exists_for(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ha_plan_exists_for(self) -> int. Reads one field.
+ *
+ * Number of host failures for which HA has a restart plan; always 0 in libxcp
+ * (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_plan_exists_for(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_overcommitted(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_overcommitted(self) -> bool. Reads one field.
+ *
+ * True when HA could not restart the protected VMs after the tolerated number
+ * of host failures; always false in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_overcommitted(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI pool.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Named binary blobs attached to the pool. Empty in libxcp:
+ * pool.create_new_blob is not implemented.
+ */
 XCP_EXTERN int xcp_pool_get_blobs(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_wlb_url(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_url(self) -> string. Reads one field.
+ *
+ * Address of the workload balancing server; always empty in libxcp (no WLB).
+ */
 XCP_EXTERN int xcp_pool_get_wlb_url(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_wlb_username(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_username(self) -> string. Reads one field.
+ *
+ * User name for the workload balancing server; always empty in libxcp (no
+ * WLB).
+ */
 XCP_EXTERN int xcp_pool_get_wlb_username(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_redo_log_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_redo_log_enabled(self) -> bool. Reads one field.
+ *
+ * Whether the database is also written to a redo log on shared storage;
+ * always false in libxcp, which keeps its own journal in the state directory.
+ */
 XCP_EXTERN int xcp_pool_get_redo_log_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_redo_log_vdi(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI pool.get_redo_log_vdi(self) -> ref:VDI. Reads one field.
+ *
+ * The VDI holding the redo log; always NULL in libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_redo_log_vdi(xcp_session *session, xcp_vdi *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_vswitch_controller(self) -> string. Reads one field.
  *
+ * Address of the Open vSwitch controller; always empty in libxcp.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_pool_get_vswitch_controller(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_metadata_VDIs(self) -> set:ref:VDI. Reads one field. */
+/**
+ * XenAPI pool.get_metadata_VDIs(self) -> set:ref:VDI. Reads one field.
+ *
+ * VDIs known to hold pool metadata (for disaster recovery); always empty in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_metadata_VDIs(xcp_session *session, xcp_vdi_set *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_cluster_stack(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_ha_cluster_stack(self) -> string. Reads one field.
+ *
+ * The clustering stack HA uses when enabled; always empty in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_cluster_stack(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_guest_agent_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Pool-wide settings passed to guest agents; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_guest_agent_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_igmp_snooping_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_igmp_snooping_enabled(self) -> bool. Reads one field.
+ *
+ * Whether IGMP snooping is on for the pool's networks; always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_igmp_snooping_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_uefi_certificates(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_uefi_certificates(self) -> string. Reads one field.
+ *
+ * The UEFI Secure Boot certificates given to guests (a base64 tarball in
+ * XAPI); empty in libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_uefi_certificates(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_custom_uefi_certificates(self) -> string. Reads one field.
+ *
+ * Secure Boot certificates that replace uefi_certificates; empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3187,42 +3754,64 @@ XCP_EXTERN int xcp_pool_get_custom_uefi_certificates(xcp_session *session, char 
 
 /**
  * XenAPI pool.get_tls_verification_enabled(self) -> bool. Reads one field.
+ *
+ * Whether hosts verify each other's TLS certificates; always false in libxcp
+ * (no inter-host connections).
  */
 XCP_EXTERN int xcp_pool_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repositories(self) -> set:ref:Repository. Reads one field.
+ *
+ * Update repositories the pool is configured with; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repositories(xcp_session *session, xcp_ref_set *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_client_certificate_auth_enabled(self) -> bool. Reads one
  * field.
+ *
+ * Whether API clients may log in with a TLS client certificate; always false
+ * in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_enabled(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_client_certificate_auth_name(self) -> string. Reads one
  * field.
+ *
+ * The name a client certificate must carry to be accepted; always empty in
+ * libxcp.
  */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_name(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_repository_proxy_url(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_repository_proxy_url(self) -> string. Reads one field.
+ *
+ * Proxy used to reach update repositories; always empty in libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_repository_proxy_url(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repository_proxy_username(self) -> string. Reads one field.
+ *
+ * User name for the repository proxy; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repository_proxy_username(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repository_proxy_password(self) -> ref:secret. Reads one
  * field.
+ *
+ * The secret holding the repository proxy password; always NULL in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repository_proxy_password(xcp_session *session, xcp_secret *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_local_auth_max_threads(self) -> int. Reads one field.
+ *
+ * Upper bound on threads used for local (PAM) authentication; not used by
+ * libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3231,12 +3820,18 @@ XCP_EXTERN int xcp_pool_get_local_auth_max_threads(xcp_session *session, int64_t
 /**
  * XenAPI pool.get_ext_auth_max_threads(self) -> int. Reads one field.
  *
+ * Upper bound on threads used for external authentication; not used by
+ * libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_ext_auth_max_threads(xcp_session *session, int64_t *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_telemetry_uuid(self) -> ref:secret. Reads one field.
+ *
+ * The secret holding the pool's telemetry identifier; always NULL in libxcp
+ * (no telemetry).
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3246,6 +3841,8 @@ XCP_EXTERN int xcp_pool_get_telemetry_uuid(xcp_session *session, xcp_secret *res
  * XenAPI pool.get_telemetry_frequency(self) -> telemetry_frequency. Reads one
  * field.
  *
+ * How often telemetry is collected; not used by libxcp (no telemetry).
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_telemetry_frequency(xcp_session *session, enum xcp_telemetry_frequency *result, xcp_pool self);
@@ -3254,12 +3851,17 @@ XCP_EXTERN int xcp_pool_get_telemetry_frequency(xcp_session *session, enum xcp_t
  * XenAPI pool.get_telemetry_next_collection(self) -> datetime. Reads one
  * field.
  *
+ * Earliest time (UTC) of the next telemetry collection; not used by libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_telemetry_next_collection(xcp_session *session, xcp_datetime *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_last_update_sync(self) -> datetime. Reads one field.
+ *
+ * Time (UTC) updates were last synchronised from the repositories; never set
+ * by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3269,12 +3871,17 @@ XCP_EXTERN int xcp_pool_get_last_update_sync(xcp_session *session, xcp_datetime 
  * XenAPI pool.get_update_sync_frequency(self) -> update_sync_frequency. Reads
  * one field.
  *
+ * How often updates are synchronised (daily or weekly); not used by libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_update_sync_frequency(xcp_session *session, enum xcp_update_sync_frequency *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_update_sync_day(self) -> int. Reads one field.
+ *
+ * Day on which the periodic update synchronisation runs (day of the week for
+ * weekly); not used by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3283,11 +3890,27 @@ XCP_EXTERN int xcp_pool_get_update_sync_day(xcp_session *session, int64_t *resul
 /**
  * XenAPI pool.get_update_sync_enabled(self) -> bool. Reads one field.
  *
+ * Whether updates are synchronised periodically; always false in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_update_sync_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.join(master_address, master_username, master_password). */
+/**
+ * XenAPI pool.join(master_address, master_username, master_password).
+ *
+ * Makes the host this call is sent to a member of another pool, whose
+ * database then replaces its own. Not implemented in libxcp (pools of one
+ * host only).
+ *
+ * @param master_address Address of the master of the pool to join.
+ *
+ * @param master_username User name to log in to that master with.
+ *
+ * @param master_password Password for master_username.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_join(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
 /**
@@ -3298,6 +3921,17 @@ XCP_EXTERN int xcp_pool_join_async(xcp_session *session, xcp_task *task, const c
 
 /**
  * XenAPI pool.join_force(master_address, master_username, master_password).
+ *
+ * Like pool.join, without the compatibility checks between the joining host
+ * and the pool. Not implemented in libxcp.
+ *
+ * @param master_address Address of the master of the pool to join.
+ *
+ * @param master_username User name to log in to that master with.
+ *
+ * @param master_password Password for master_username.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
@@ -3307,7 +3941,16 @@ XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_addr
  */
 XCP_EXTERN int xcp_pool_join_force_async(xcp_session *session, xcp_task *task, const char *master_address, const char *master_username, const char *master_password);
 
-/** XenAPI pool.eject(host). */
+/**
+ * XenAPI pool.eject(host).
+ *
+ * Removes a member host from the pool; the host loses its VMs and
+ * configuration and restarts as a pool of its own. Not implemented in libxcp.
+ *
+ * @param host The member to remove (not the master).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
 
 /**
@@ -3316,7 +3959,16 @@ XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_pool_eject_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI pool.designate_new_master(host). */
+/**
+ * XenAPI pool.designate_new_master(host).
+ *
+ * Hands the coordinator role over to another member, in an orderly way. Not
+ * implemented in libxcp.
+ *
+ * @param host The member to become master.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host);
 
 /**
@@ -3325,13 +3977,36 @@ XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host
  */
 XCP_EXTERN int xcp_pool_designate_new_master_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI pool.emergency_transition_to_master(). */
+/**
+ * XenAPI pool.emergency_transition_to_master().
+ *
+ * Sent to a member whose master is gone, to make it the master. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_emergency_transition_to_master(xcp_session *session);
 
-/** XenAPI pool.emergency_reset_master(master_address). */
+/**
+ * XenAPI pool.emergency_reset_master(master_address).
+ *
+ * Tells a member the address of its new master after an emergency transition.
+ * Not implemented in libxcp.
+ *
+ * @param master_address Address of the new master.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_emergency_reset_master(xcp_session *session, const char *master_address);
 
-/** XenAPI pool.recover_slaves() -> set:ref:host. */
+/**
+ * XenAPI pool.recover_slaves() -> set:ref:host.
+ *
+ * Makes the master contact the members left in emergency mode and bring them
+ * back; returns the hosts recovered. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_recover_slaves(xcp_session *session, xcp_host_set *result);
 
 /**
@@ -3340,7 +4015,18 @@ XCP_EXTERN int xcp_pool_recover_slaves(xcp_session *session, xcp_host_set *resul
  */
 XCP_EXTERN int xcp_pool_recover_slaves_async(xcp_session *session, xcp_task *task);
 
-/** XenAPI pool.enable_ha(heartbeat_srs, configuration). */
+/**
+ * XenAPI pool.enable_ha(heartbeat_srs, configuration).
+ *
+ * Turns high availability on, with its statefile on one of the given shared
+ * SRs. Not implemented in libxcp.
+ *
+ * @param heartbeat_srs Shared SRs that may hold the HA statefile.
+ *
+ * @param configuration HA configuration (for example the timeout).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_enable_ha(xcp_session *session, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
 /**
@@ -3349,7 +4035,13 @@ XCP_EXTERN int xcp_pool_enable_ha(xcp_session *session, const xcp_sr_set *heartb
  */
 XCP_EXTERN int xcp_pool_enable_ha_async(xcp_session *session, xcp_task *task, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
-/** XenAPI pool.disable_ha(). */
+/**
+ * XenAPI pool.disable_ha().
+ *
+ * Turns high availability off. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
 
 /**
@@ -3358,7 +4050,14 @@ XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
  */
 XCP_EXTERN int xcp_pool_disable_ha_async(xcp_session *session, xcp_task *task);
 
-/** XenAPI pool.sync_database(). */
+/**
+ * XenAPI pool.sync_database().
+ *
+ * Forces the pool database to be copied to every member. Not implemented in
+ * libxcp (no members).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_sync_database(xcp_session *session);
 
 /**
@@ -3367,7 +4066,16 @@ XCP_EXTERN int xcp_pool_sync_database(xcp_session *session);
  */
 XCP_EXTERN int xcp_pool_sync_database_async(xcp_session *session, xcp_task *task);
 
-/** XenAPI pool.management_reconfigure(network). */
+/**
+ * XenAPI pool.management_reconfigure(network).
+ *
+ * Moves the management interface of every host to its PIF on the given
+ * network. Not implemented in libxcp.
+ *
+ * @param network The network to carry management traffic.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_management_reconfigure(xcp_session *session, xcp_network network);
 
 /**
@@ -3376,7 +4084,20 @@ XCP_EXTERN int xcp_pool_management_reconfigure(xcp_session *session, xcp_network
  */
 XCP_EXTERN int xcp_pool_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_network network);
 
-/** XenAPI pool.create_VLAN_from_PIF(pif, network, VLAN) -> set:ref:PIF. */
+/**
+ * XenAPI pool.create_VLAN_from_PIF(pif, network, VLAN) -> set:ref:PIF.
+ *
+ * Creates the VLAN on every host, on the PIFs of the same device as pif, and
+ * returns the new VLAN PIFs. Not implemented in libxcp.
+ *
+ * @param pif A PIF naming the physical device to tag on every host.
+ *
+ * @param network The network the new VLAN PIFs join.
+ *
+ * @param VLAN The VLAN tag (0 to 4094).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF(xcp_session *session, xcp_pif_set *result, xcp_pif pif, xcp_network network, int64_t VLAN);
 
 /**
@@ -3385,7 +4106,16 @@ XCP_EXTERN int xcp_pool_create_VLAN_from_PIF(xcp_session *session, xcp_pif_set *
  */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF_async(xcp_session *session, xcp_task *task, xcp_pif pif, xcp_network network, int64_t VLAN);
 
-/** XenAPI pool.set_ha_host_failures_to_tolerate(self, value). */
+/**
+ * XenAPI pool.set_ha_host_failures_to_tolerate(self, value).
+ *
+ * Sets how many host failures HA must be able to survive. Not implemented in
+ * libxcp (no HA).
+ *
+ * @param value Number of host failures to tolerate.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate(xcp_session *session, xcp_pool self, int64_t value);
 
 /**
@@ -3395,7 +4125,13 @@ XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate(xcp_session *session, x
  */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate_async(xcp_session *session, xcp_task *task, xcp_pool self, int64_t value);
 
-/** XenAPI pool.get_license_state(self) -> map:string:string. */
+/**
+ * XenAPI pool.get_license_state(self) -> map:string:string.
+ *
+ * Returns the pool's licence state: the master's edition (key edition) and
+ * the expiry date of the licence (key expiry); libxcp has no licences, so
+ * expiry is always never.
+ */
 XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
@@ -3404,7 +4140,16 @@ XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *
  */
 XCP_EXTERN int xcp_pool_get_license_state_async(xcp_session *session, xcp_task *task, xcp_pool self);
 
-/** XenAPI pool.apply_edition(self, edition). */
+/**
+ * XenAPI pool.apply_edition(self, edition).
+ *
+ * Applies a licence edition to every host of the pool. Not implemented in
+ * libxcp.
+ *
+ * @param edition The edition to apply (one of host.editions).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_apply_edition(xcp_session *session, xcp_pool self, const char *edition);
 
 /**
@@ -3416,6 +4161,18 @@ XCP_EXTERN int xcp_pool_apply_edition_async(xcp_session *session, xcp_task *task
 /**
  * XenAPI pool.create_new_blob(pool, name, mime_type, public=false) ->
  * ref:blob.
+ *
+ * Creates an empty named binary blob attached to the pool and returns it; the
+ * data is uploaded over HTTP. Not implemented in libxcp.
+ *
+ * @param name The name the blob is stored under in the pool's blobs map.
+ *
+ * @param mime_type MIME type of the data; empty means
+ * application/octet-stream.
+ *
+ * @param public_ Whether the blob may be read without logging in.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_pool_create_new_blob(xcp_session *session, xcp_blob *result, xcp_pool pool, const char *name, const char *mime_type, bool public_);
 
