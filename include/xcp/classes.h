@@ -1683,167 +1683,435 @@ XCP_EXTERN void xcp_pool_record_dispose(xcp_pool_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pool_record_map_dispose(xcp_pool_record_map *m);
 
-/** A host record: every field of the class, in model order. */
+/**
+ * A host record: every field of the class, in model order.
+ *
+ * A physical machine running the hypervisor and the toolstack. libxcp serves
+ * one host, the master of its pool of one, created at the first start of a
+ * state directory from what the hypervisor driver reports (hostname, CPUs,
+ * memory, capabilities); hosts are never created by clients. Messages acting
+ * on other hosts or on the machine itself (reboot, shutdown, evacuate,
+ * plugins, logs, data sources) answer NOT_IMPLEMENTED.
+ */
 typedef struct xcp_host_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the host, assigned at the
+     * first start.
+     */
     char *uuid;
-    /** string RW. */
+    /**
+     * string RW. Short, human-readable name of the host; the machine's
+     * hostname at the first start.
+     */
     char *name_label;
-    /** string RW. */
+    /**
+     * string RW. Free-form description of the host; Default install at the
+     * first start.
+     */
     char *name_description;
-    /** set:host_allowed_operations RO. */
+    /**
+     * set:host_allowed_operations RO. Operations that may be started on the
+     * host now (advisory, server-maintained): provision, evacuate, vm_start,
+     * vm_resume and vm_migrate while it is enabled; enable, reboot and
+     * shutdown while it is disabled (evacuate, reboot and shutdown are
+     * offered although they answer NOT_IMPLEMENTED). Recomputed when the host
+     * is enabled or disabled.
+     */
     xcp_host_allowed_operations_set allowed_operations;
-    /** map:string:host_allowed_operations RO. */
+    /**
+     * map:string:host_allowed_operations RO. Operations in progress on the
+     * host, keyed by task reference; libxcp records none, so it stays empty.
+     */
     xcp_string_map current_operations;
-    /** int RO. */
+    /** int RO. Major version of the XenAPI the host speaks: 2. */
     int64_t API_version_major;
-    /** int RO. */
+    /** int RO. Minor version of the XenAPI the host speaks: 23. */
     int64_t API_version_minor;
-    /** bool RO. */
+    /**
+     * bool RO. False after host.disable: VMs already running carry on, but
+     * starting a VM on the host (or restarting one after a guest reboot)
+     * fails with HOST_DISABLED; resuming a suspended VM is not checked. True
+     * at the first start; libxcp keeps the value across restarts.
+     */
     bool enabled;
-    /** map:string:string ROs. */
+    /**
+     * map:string:string ROs. Version strings of the host's software, set at
+     * the first start: product_version, product_brand, platform_name,
+     * platform_version, build_number, xapi (the XAPI version libxcp answers
+     * as), xen (the hypervisor's version), hostname and libxcp.
+     */
     xcp_string_map software_version;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration. libxcp writes
+     * boot_time and agent_start_time (seconds since the epoch) at the first
+     * start and does not refresh them.
+     */
     xcp_string_map other_config;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. Guest ABIs the hypervisor can run, as Xen names them
+     * (xen-3.0-x86_64, hvm-3.0-x86_64 ...); read from the hypervisor driver
+     * at the first start.
+     */
     xcp_string_set capabilities;
-    /** set:ref:VM RO. */
+    /**
+     * set:ref:VM RO. The VMs whose domain exists on this host (Running or
+     * Paused), control domain included. Derived by the server from
+     * VM.resident_on.
+     */
     xcp_vm_set resident_VMs;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Logging configuration (for example a remote
+     * syslog destination). Stored only: libxcp does not reconfigure logging
+     * from it (host.syslog_reconfigure is not implemented).
+     */
     xcp_string_map logging;
-    /** set:ref:PIF RO. */
+    /**
+     * set:ref:PIF RO. The host's network interfaces. Derived by the server
+     * from PIF.host.
+     */
     xcp_pif_set PIFs;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. In XAPI, the SR where suspend images of VMs on this host are
+     * created. Set to the local SR at the first start, but libxcp does not
+     * consult it: VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR,
+     * then pool.default_SR.
+     */
     xcp_sr suspend_image_sr;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR meant for crash-dump VDIs of VMs on this host. Set to
+     * the local SR at the first start; libxcp writes no crash dumps, so it is
+     * not otherwise used.
+     */
     xcp_sr crash_dump_sr;
-    /** set:ref:pool_update RO. */
+    /**
+     * set:ref:pool_update RO. The pool_updates applied to the host; always
+     * empty in libxcp, which applies no updates.
+     */
     xcp_pool_update_set updates;
-    /** set:ref:PBD RO. */
+    /**
+     * set:ref:PBD RO. The host's connections to SRs. Derived by the server
+     * from PBD.host.
+     */
     xcp_pbd_set PBDs;
-    /** set:ref:host_cpu RO. */
+    /**
+     * set:ref:host_cpu RO. One host_cpu per physical CPU thread. Derived by
+     * the server from host_cpu.host.
+     */
     xcp_host_cpu_set host_CPUs;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Summary of the physical CPUs, read from the
+     * hypervisor at the first start: cpu_count, socket_count, vendor, speed
+     * (MHz), modelname, family, model, stepping and flags.
+     */
     xcp_string_map cpu_info;
-    /** string RW. */
+    /**
+     * string RW. The machine's hostname, as read at the first start.
+     * host.set_hostname_live and the generated setter change this field only,
+     * not the system's hostname.
+     */
     char *hostname;
-    /** string RW. */
+    /**
+     * string RW. The address clients and other hosts reach the host at. Set
+     * at the first start to the first non-loopback IPv4 address (127.0.0.1 if
+     * there is none); console locations are built from it.
+     */
     char *address;
-    /** ref:host_metrics RO. */
+    /**
+     * ref:host_metrics RO. The host's host_metrics object (memory, liveness),
+     * created with the host.
+     */
     xcp_host_metrics metrics;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Details of the host's licence (expiry,
+     * restrictions); always empty in libxcp, which has no licences.
+     */
     xcp_string_map license_params;
-    /** set:string RW. */
+    /**
+     * set:string RW. User-defined tags for grouping and searching; not
+     * interpreted by the server.
+     */
     xcp_string_set tags;
-    /** string RO. */
+    /**
+     * string RO. The licence edition the host runs under; xcp-ng, set at the
+     * first start.
+     */
     char *edition;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Address and port of the licence server. Stored
+     * only: libxcp has no licences.
+     */
     xcp_string_map license_server;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. SMBIOS strings of the host, copied into a VM by
+     * VM.copy_bios_strings. libxcp does not read the machine's SMBIOS: it
+     * sets bios-vendor and system-manufacturer to libxcp at the first start.
+     */
     xcp_string_map bios_strings;
-    /** string RO. */
+    /**
+     * string RO. How the host is powered on remotely (wake-on-lan, iLO, DRAC,
+     * IPMI or a custom script); empty in libxcp (host.power_on is not
+     * implemented).
+     */
     char *power_on_mode;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Chipset features of the host; libxcp sets
+     * iommu=false at the first start without probing the hardware.
+     */
     xcp_string_map chipset_info;
-    /** set:ref:PCI RO. */
+    /**
+     * set:ref:PCI RO. The host's PCI devices; always empty in libxcp (no PCI
+     * objects).
+     */
     xcp_ref_set PCIs;
-    /** set:ref:PGPU RO. */
+    /**
+     * set:ref:PGPU RO. The host's physical GPUs; always empty in libxcp (no
+     * GPU support).
+     */
     xcp_ref_set PGPUs;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. vCPU scheduling parameters XAPI applies to all
+     * guests on the host. Stored only: libxcp does not apply them.
+     */
     xcp_string_map guest_VCPUs_params;
-    /** host_display RW. */
+    /**
+     * host_display RW. Whether the host's console is shown on a physical
+     * display (and pending changes of that setting, effective at reboot).
+     * Stored only; note that host.disable with auto_enable false sets it to
+     * disabled.
+     */
     enum xcp_host_display display;
-    /** ref:VM RO. */
+    /**
+     * ref:VM RO. The control domain (domain 0) of the host, a VM with
+     * is_control_domain set, created at the first start.
+     */
     xcp_vm control_domain;
-    /** set:ref:pool_update RO. */
+    /**
+     * set:ref:pool_update RO. Applied updates that need a host reboot to take
+     * effect; always empty in libxcp.
+     */
     xcp_pool_update_set updates_requiring_reboot;
-    /** string ROs. */
+    /**
+     * string ROs. The iSCSI initiator name of the host; empty in libxcp (no
+     * iSCSI SR).
+     */
     char *iscsi_iqn;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether storage multipathing is enabled on the host; always
+     * false in libxcp.
+     */
     bool multipathing;
-    /** set:ref:Certificate RO. */
+    /**
+     * set:ref:Certificate RO. The TLS certificates installed on the host;
+     * always empty in libxcp.
+     */
     xcp_ref_set certificates;
-    /** bool RO. */
+    /**
+     * bool RO. True when the host refuses plain HTTP (port 80). Always false
+     * in libxcp, which does not manage the firewall: its server listens where
+     * it is configured to.
+     */
     bool https_only;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the SSH service of the host is on; not managed by
+     * libxcp (false).
+     */
     bool ssh_enabled;
-    /** int RO. */
+    /**
+     * int RO. Seconds after which SSH access is turned off again once
+     * enabled; 0 means never. Not used by libxcp.
+     */
     int64_t ssh_enabled_timeout;
-    /** datetime RO. */
+    /**
+     * datetime RO. Time (UTC) at which SSH access will be turned off; not
+     * used by libxcp.
+     */
     xcp_datetime ssh_expiry;
-    /** int RO. */
+    /**
+     * int RO. Seconds of inactivity after which a host console session is
+     * closed; 0 means never. Not used by libxcp.
+     */
     int64_t console_idle_timeout;
-    /** bool RO. */
+    /**
+     * bool RO. Whether SSH is turned on and off automatically with the
+     * management network; not used by libxcp.
+     */
     bool ssh_auto_mode;
-    /** string RO. */
+    /**
+     * string RO. Deepest processor C-state the host may enter: empty for no
+     * limit, N for CN, N,M for CN with sub-state M. Not managed by libxcp.
+     */
     char *max_cstate;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the host booted with UEFI Secure Boot; not detected by
+     * libxcp (false).
+     */
     bool secure_boot;
-    /** host_ntp_mode RO. */
+    /**
+     * host_ntp_mode RO. Where the host's NTP servers come from (DHCP, Custom,
+     * Factory or Disabled); Factory by default. Not managed by libxcp.
+     */
     enum xcp_host_ntp_mode ntp_mode;
-    /** set:string RO. */
+    /**
+     * set:string RO. The NTP servers used in Custom mode; not managed by
+     * libxcp.
+     */
     xcp_string_set ntp_custom_servers;
-    /** string RO. */
+    /**
+     * string RO. The host's time zone, as an IANA name; UTC by default. Not
+     * managed by libxcp.
+     */
     char *timezone;
-    /** int RO. */
+    /**
+     * int RO. Memory, in bytes, the hypervisor keeps for itself, as reported
+     * by the hypervisor driver at the first start;
+     * host.compute_memory_overhead returns it.
+     */
     int64_t memory_overhead;
-    /** string RO. */
+    /** string RO. Name of the implementer of the API: libxcp. */
     char *API_version_vendor;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Details of the vendor's implementation; empty in
+     * libxcp.
+     */
     xcp_string_map API_version_vendor_implementation;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. CPU topology (nr_nodes, sockets_per_node,
+     * cores_per_socket, threads_per_core); not filled by libxcp (see
+     * cpu_info).
+     */
     xcp_string_map cpu_configuration;
-    /** string RO. */
+    /**
+     * string RO. The hypervisor's CPU scheduler; libxcp records credit at the
+     * first start without asking the hypervisor.
+     */
     char *sched_policy;
-    /** set:string RO. */
+    /**
+     * set:string RO. Bootloaders installed for PV guests (pygrub, eliloader
+     * ...); empty in libxcp.
+     */
     xcp_string_set supported_bootloaders;
-    /** set:ref:host_crashdump RO. */
+    /**
+     * set:ref:host_crashdump RO. Crash dumps of the host's hypervisor or
+     * kernel; always empty in libxcp.
+     */
     xcp_ref_set crashdumps;
-    /** set:ref:host_patch RO. Deprecated in XenAPI. */
+    /**
+     * set:ref:host_patch RO. Patches applied to the host (the predecessor of
+     * updates); always empty. Deprecated in XenAPI.
+     */
     xcp_ref_set patches;
-    /** set:string RO. */
+    /**
+     * set:string RO. The HA statefiles this host can reach; always empty in
+     * libxcp (no HA).
+     */
     xcp_string_set ha_statefiles;
-    /** set:string RO. */
+    /**
+     * set:string RO. The hosts this host can reach over the network for HA;
+     * always empty in libxcp.
+     */
     xcp_string_set ha_network_peers;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Named binary blobs attached to the host. Empty
+     * in libxcp: host.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** string RO. */
+    /**
+     * string RO. Type of external authentication configured (AD); empty in
+     * libxcp, which has only local authentication.
+     */
     char *external_auth_type;
-    /** string RO. */
+    /**
+     * string RO. Name of the external authentication service (the domain);
+     * empty in libxcp.
+     */
     char *external_auth_service_name;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Settings of the external authentication service;
+     * empty in libxcp.
+     */
     xcp_string_map external_auth_configuration;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Settings for power_on_mode (address, user, secret
+     * of the management controller); empty in libxcp.
+     */
     xcp_string_map power_on_config;
-    /** ref:SR ROs. */
+    /**
+     * ref:SR ROs. The SR used to cache the disks of VMs started on this host;
+     * always NULL in libxcp (no local caching).
+     */
     xcp_sr local_cache_sr;
-    /** set:ref:PUSB RO. */
+    /**
+     * set:ref:PUSB RO. The host's physical USB devices; always empty in
+     * libxcp.
+     */
     xcp_ref_set PUSBs;
-    /** bool ROs. Deprecated in XenAPI. */
+    /**
+     * bool ROs. Whether SSLv3 and legacy cipher suites were allowed; unused.
+     * Deprecated in XenAPI.
+     */
     bool ssl_legacy;
-    /** set:int RO. */
+    /**
+     * set:int RO. Versions of the virtual hardware platform the host can
+     * offer guests (see VM.hardware_platform_version); empty in libxcp.
+     */
     xcp_int_set virtual_hardware_platform_versions;
-    /** set:ref:Feature RO. */
+    /**
+     * set:ref:Feature RO. The licensable Feature objects of the host; always
+     * empty in libxcp.
+     */
     xcp_ref_set features;
-    /** string ROs. Deprecated in XenAPI. */
+    /**
+     * string ROs. UEFI Secure Boot certificates of the host, superseded by
+     * the pool's; empty. Deprecated in XenAPI.
+     */
     char *uefi_certificates;
-    /** set:string RO. */
+    /**
+     * set:string RO. The licence editions the host could switch to; empty in
+     * libxcp.
+     */
     xcp_string_set editions;
-    /** set:update_guidances RO. */
+    /**
+     * set:update_guidances RO. Actions (reboot the host, restart the
+     * toolstack ...) needed for applied updates to take effect; always empty
+     * in libxcp.
+     */
     xcp_update_guidances_set pending_guidances;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the host verifies the TLS certificates of other hosts;
+     * always false in libxcp.
+     */
     bool tls_verification_enabled;
-    /** datetime RO. Prototype in XenAPI. */
+    /**
+     * datetime RO. Time (UTC) updates were last applied to the host; never
+     * set by libxcp. Prototype in XenAPI.
+     */
     xcp_datetime last_software_update;
-    /** latest_synced_updates_applied_state RO. Prototype in XenAPI. */
+    /**
+     * latest_synced_updates_applied_state RO. Whether the latest synchronised
+     * updates are applied (yes, no or unknown); not maintained by libxcp.
+     * Prototype in XenAPI.
+     */
     enum xcp_latest_synced_updates_applied_state latest_synced_updates_applied;
-    /** host_numa_affinity_policy RO. Prototype in XenAPI. */
+    /**
+     * host_numa_affinity_policy RO. How VM vCPUs and memory are placed on
+     * NUMA nodes; default_policy by default. Not acted on by libxcp.
+     * Prototype in XenAPI.
+     */
     enum xcp_host_numa_affinity_policy numa_affinity_policy;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Recommended actions to finish applying
+     * updates; always empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_recommended;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Every action needed to finish applying
+     * updates; always empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_full;
-    /** string RO. Prototype in XenAPI. */
+    /**
+     * string RO. Hash of the update set last applied to the host; empty in
+     * libxcp. Prototype in XenAPI.
+     */
     char *last_update_hash;
 } xcp_host_record;
 /** Refs and records of several host objects. */
@@ -4212,328 +4480,740 @@ XCP_EXTERN int xcp_host_get_all_where(xcp_session *session, xcp_host_set *result
 /** XenAPI host.get_all_records_where(expr) -> map:ref:host:record:host. */
 XCP_EXTERN int xcp_host_get_all_records_where(xcp_session *session, xcp_host_record_map *result, const char *expr);
 
-/** XenAPI host.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the host, assigned at the first start.
+ */
 XCP_EXTERN int xcp_host_get_uuid(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_name_label(self) -> string. Reads one field.
+ *
+ * Short, human-readable name of the host; the machine's hostname at the first
+ * start.
+ */
 XCP_EXTERN int xcp_host_get_name_label(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI host.set_name_label(self, value). Writes one field.
+ *
+ * Short, human-readable name of the host; the machine's hostname at the first
+ * start.
+ */
 XCP_EXTERN int xcp_host_set_name_label(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_name_description(self) -> string. Reads one field.
+ *
+ * Free-form description of the host; Default install at the first start.
+ */
 XCP_EXTERN int xcp_host_get_name_description(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI host.set_name_description(self, value). Writes one field.
+ *
+ * Free-form description of the host; Default install at the first start.
+ */
 XCP_EXTERN int xcp_host_set_name_description(xcp_session *session, xcp_host self, const char *value);
 
 /**
  * XenAPI host.get_allowed_operations(self) -> set:host_allowed_operations.
  * Reads one field.
+ *
+ * Operations that may be started on the host now (advisory,
+ * server-maintained): provision, evacuate, vm_start, vm_resume and vm_migrate
+ * while it is enabled; enable, reboot and shutdown while it is disabled
+ * (evacuate, reboot and shutdown are offered although they answer
+ * NOT_IMPLEMENTED). Recomputed when the host is enabled or disabled.
  */
 XCP_EXTERN int xcp_host_get_allowed_operations(xcp_session *session, xcp_host_allowed_operations_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_current_operations(self) ->
  * map:string:host_allowed_operations. Reads one field.
+ *
+ * Operations in progress on the host, keyed by task reference; libxcp records
+ * none, so it stays empty.
  */
 XCP_EXTERN int xcp_host_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_API_version_major(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_API_version_major(self) -> int. Reads one field.
+ *
+ * Major version of the XenAPI the host speaks: 2.
+ */
 XCP_EXTERN int xcp_host_get_API_version_major(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_API_version_minor(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_API_version_minor(self) -> int. Reads one field.
+ *
+ * Minor version of the XenAPI the host speaks: 23.
+ */
 XCP_EXTERN int xcp_host_get_API_version_minor(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_enabled(self) -> bool. Reads one field.
+ *
+ * False after host.disable: VMs already running carry on, but starting a VM
+ * on the host (or restarting one after a guest reboot) fails with
+ * HOST_DISABLED; resuming a suspended VM is not checked. True at the first
+ * start; libxcp keeps the value across restarts.
+ */
 XCP_EXTERN int xcp_host_get_enabled(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_software_version(self) -> map:string:string. Reads one
  * field.
+ *
+ * Version strings of the host's software, set at the first start:
+ * product_version, product_brand, platform_name, platform_version,
+ * build_number, xapi (the XAPI version libxcp answers as), xen (the
+ * hypervisor's version), hostname and libxcp.
  */
 XCP_EXTERN int xcp_host_get_software_version(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
  */
 XCP_EXTERN int xcp_host_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI host.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
+ */
 XCP_EXTERN int xcp_host_set_other_config(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_other_config(self, key, value). */
+/**
+ * XenAPI host.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
+ */
 XCP_EXTERN int xcp_host_add_to_other_config(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_other_config(self, key). */
+/**
+ * XenAPI host.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
+ */
 XCP_EXTERN int xcp_host_remove_from_other_config(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_capabilities(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_capabilities(self) -> set:string. Reads one field.
+ *
+ * Guest ABIs the hypervisor can run, as Xen names them (xen-3.0-x86_64,
+ * hvm-3.0-x86_64 ...); read from the hypervisor driver at the first start.
+ */
 XCP_EXTERN int xcp_host_get_capabilities(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_resident_VMs(self) -> set:ref:VM. Reads one field. */
+/**
+ * XenAPI host.get_resident_VMs(self) -> set:ref:VM. Reads one field.
+ *
+ * The VMs whose domain exists on this host (Running or Paused), control
+ * domain included. Derived by the server from VM.resident_on.
+ */
 XCP_EXTERN int xcp_host_get_resident_VMs(xcp_session *session, xcp_vm_set *result, xcp_host self);
 
-/** XenAPI host.get_logging(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_logging(self) -> map:string:string. Reads one field.
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_get_logging(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_logging(self, value). Writes one field. */
+/**
+ * XenAPI host.set_logging(self, value). Writes one field.
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_set_logging(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_logging(self, key, value). */
+/**
+ * XenAPI host.add_to_logging(self, key, value).
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_add_to_logging(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_logging(self, key). */
+/**
+ * XenAPI host.remove_from_logging(self, key).
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_remove_from_logging(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_PIFs(self) -> set:ref:PIF. Reads one field. */
+/**
+ * XenAPI host.get_PIFs(self) -> set:ref:PIF. Reads one field.
+ *
+ * The host's network interfaces. Derived by the server from PIF.host.
+ */
 XCP_EXTERN int xcp_host_get_PIFs(xcp_session *session, xcp_pif_set *result, xcp_host self);
 
-/** XenAPI host.get_suspend_image_sr(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI host.get_suspend_image_sr(self) -> ref:SR. Reads one field.
+ *
+ * In XAPI, the SR where suspend images of VMs on this host are created. Set
+ * to the local SR at the first start, but libxcp does not consult it:
+ * VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR, then
+ * pool.default_SR.
+ */
 XCP_EXTERN int xcp_host_get_suspend_image_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/** XenAPI host.set_suspend_image_sr(self, value). Writes one field. */
+/**
+ * XenAPI host.set_suspend_image_sr(self, value). Writes one field.
+ *
+ * In XAPI, the SR where suspend images of VMs on this host are created. Set
+ * to the local SR at the first start, but libxcp does not consult it:
+ * VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR, then
+ * pool.default_SR.
+ */
 XCP_EXTERN int xcp_host_set_suspend_image_sr(xcp_session *session, xcp_host self, xcp_sr value);
 
-/** XenAPI host.get_crash_dump_sr(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI host.get_crash_dump_sr(self) -> ref:SR. Reads one field.
+ *
+ * The SR meant for crash-dump VDIs of VMs on this host. Set to the local SR
+ * at the first start; libxcp writes no crash dumps, so it is not otherwise
+ * used.
+ */
 XCP_EXTERN int xcp_host_get_crash_dump_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/** XenAPI host.set_crash_dump_sr(self, value). Writes one field. */
+/**
+ * XenAPI host.set_crash_dump_sr(self, value). Writes one field.
+ *
+ * The SR meant for crash-dump VDIs of VMs on this host. Set to the local SR
+ * at the first start; libxcp writes no crash dumps, so it is not otherwise
+ * used.
+ */
 XCP_EXTERN int xcp_host_set_crash_dump_sr(xcp_session *session, xcp_host self, xcp_sr value);
 
-/** XenAPI host.get_updates(self) -> set:ref:pool_update. Reads one field. */
+/**
+ * XenAPI host.get_updates(self) -> set:ref:pool_update. Reads one field.
+ *
+ * The pool_updates applied to the host; always empty in libxcp, which applies
+ * no updates.
+ */
 XCP_EXTERN int xcp_host_get_updates(xcp_session *session, xcp_pool_update_set *result, xcp_host self);
 
-/** XenAPI host.get_PBDs(self) -> set:ref:PBD. Reads one field. */
+/**
+ * XenAPI host.get_PBDs(self) -> set:ref:PBD. Reads one field.
+ *
+ * The host's connections to SRs. Derived by the server from PBD.host.
+ */
 XCP_EXTERN int xcp_host_get_PBDs(xcp_session *session, xcp_pbd_set *result, xcp_host self);
 
-/** XenAPI host.get_host_CPUs(self) -> set:ref:host_cpu. Reads one field. */
+/**
+ * XenAPI host.get_host_CPUs(self) -> set:ref:host_cpu. Reads one field.
+ *
+ * One host_cpu per physical CPU thread. Derived by the server from
+ * host_cpu.host.
+ */
 XCP_EXTERN int xcp_host_get_host_CPUs(xcp_session *session, xcp_host_cpu_set *result, xcp_host self);
 
-/** XenAPI host.get_cpu_info(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_cpu_info(self) -> map:string:string. Reads one field.
+ *
+ * Summary of the physical CPUs, read from the hypervisor at the first start:
+ * cpu_count, socket_count, vendor, speed (MHz), modelname, family, model,
+ * stepping and flags.
+ */
 XCP_EXTERN int xcp_host_get_cpu_info(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_hostname(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_hostname(self) -> string. Reads one field.
+ *
+ * The machine's hostname, as read at the first start. host.set_hostname_live
+ * and the generated setter change this field only, not the system's hostname.
+ */
 XCP_EXTERN int xcp_host_get_hostname(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_hostname(self, value). Writes one field. */
+/**
+ * XenAPI host.set_hostname(self, value). Writes one field.
+ *
+ * The machine's hostname, as read at the first start. host.set_hostname_live
+ * and the generated setter change this field only, not the system's hostname.
+ */
 XCP_EXTERN int xcp_host_set_hostname(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_address(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_address(self) -> string. Reads one field.
+ *
+ * The address clients and other hosts reach the host at. Set at the first
+ * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
+ * console locations are built from it.
+ */
 XCP_EXTERN int xcp_host_get_address(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_address(self, value). Writes one field. */
+/**
+ * XenAPI host.set_address(self, value). Writes one field.
+ *
+ * The address clients and other hosts reach the host at. Set at the first
+ * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
+ * console locations are built from it.
+ */
 XCP_EXTERN int xcp_host_set_address(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_metrics(self) -> ref:host_metrics. Reads one field. */
+/**
+ * XenAPI host.get_metrics(self) -> ref:host_metrics. Reads one field.
+ *
+ * The host's host_metrics object (memory, liveness), created with the host.
+ */
 XCP_EXTERN int xcp_host_get_metrics(xcp_session *session, xcp_host_metrics *result, xcp_host self);
 
 /**
  * XenAPI host.get_license_params(self) -> map:string:string. Reads one field.
+ *
+ * Details of the host's licence (expiry, restrictions); always empty in
+ * libxcp, which has no licences.
  */
 XCP_EXTERN int xcp_host_get_license_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_get_tags(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI host.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_set_tags(xcp_session *session, xcp_host self, const xcp_string_set *value);
 
-/** XenAPI host.add_tags(self, value). */
+/**
+ * XenAPI host.add_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_add_tags(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.remove_tags(self, value). */
+/**
+ * XenAPI host.remove_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_remove_tags(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_edition(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_edition(self) -> string. Reads one field.
+ *
+ * The licence edition the host runs under; xcp-ng, set at the first start.
+ */
 XCP_EXTERN int xcp_host_get_edition(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_license_server(self) -> map:string:string. Reads one field.
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
  */
 XCP_EXTERN int xcp_host_get_license_server(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_license_server(self, value). Writes one field. */
+/**
+ * XenAPI host.set_license_server(self, value). Writes one field.
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
+ */
 XCP_EXTERN int xcp_host_set_license_server(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_license_server(self, key, value). */
+/**
+ * XenAPI host.add_to_license_server(self, key, value).
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
+ */
 XCP_EXTERN int xcp_host_add_to_license_server(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_license_server(self, key). */
+/**
+ * XenAPI host.remove_from_license_server(self, key).
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
+ */
 XCP_EXTERN int xcp_host_remove_from_license_server(xcp_session *session, xcp_host self, const char *key);
 
 /**
  * XenAPI host.get_bios_strings(self) -> map:string:string. Reads one field.
+ *
+ * SMBIOS strings of the host, copied into a VM by VM.copy_bios_strings.
+ * libxcp does not read the machine's SMBIOS: it sets bios-vendor and
+ * system-manufacturer to libxcp at the first start.
  */
 XCP_EXTERN int xcp_host_get_bios_strings(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_power_on_mode(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_power_on_mode(self) -> string. Reads one field.
+ *
+ * How the host is powered on remotely (wake-on-lan, iLO, DRAC, IPMI or a
+ * custom script); empty in libxcp (host.power_on is not implemented).
+ */
 XCP_EXTERN int xcp_host_get_power_on_mode(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_chipset_info(self) -> map:string:string. Reads one field.
+ *
+ * Chipset features of the host; libxcp sets iommu=false at the first start
+ * without probing the hardware.
  */
 XCP_EXTERN int xcp_host_get_chipset_info(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_PCIs(self) -> set:ref:PCI. Reads one field. */
+/**
+ * XenAPI host.get_PCIs(self) -> set:ref:PCI. Reads one field.
+ *
+ * The host's PCI devices; always empty in libxcp (no PCI objects).
+ */
 XCP_EXTERN int xcp_host_get_PCIs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_PGPUs(self) -> set:ref:PGPU. Reads one field. */
+/**
+ * XenAPI host.get_PGPUs(self) -> set:ref:PGPU. Reads one field.
+ *
+ * The host's physical GPUs; always empty in libxcp (no GPU support).
+ */
 XCP_EXTERN int xcp_host_get_PGPUs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_guest_VCPUs_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
  */
 XCP_EXTERN int xcp_host_get_guest_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_guest_VCPUs_params(self, value). Writes one field. */
+/**
+ * XenAPI host.set_guest_VCPUs_params(self, value). Writes one field.
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
+ */
 XCP_EXTERN int xcp_host_set_guest_VCPUs_params(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_guest_VCPUs_params(self, key, value). */
+/**
+ * XenAPI host.add_to_guest_VCPUs_params(self, key, value).
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
+ */
 XCP_EXTERN int xcp_host_add_to_guest_VCPUs_params(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_guest_VCPUs_params(self, key). */
+/**
+ * XenAPI host.remove_from_guest_VCPUs_params(self, key).
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
+ */
 XCP_EXTERN int xcp_host_remove_from_guest_VCPUs_params(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_display(self) -> host_display. Reads one field. */
+/**
+ * XenAPI host.get_display(self) -> host_display. Reads one field.
+ *
+ * Whether the host's console is shown on a physical display (and pending
+ * changes of that setting, effective at reboot). Stored only; note that
+ * host.disable with auto_enable false sets it to disabled.
+ */
 XCP_EXTERN int xcp_host_get_display(xcp_session *session, enum xcp_host_display *result, xcp_host self);
 
-/** XenAPI host.set_display(self, value). Writes one field. */
+/**
+ * XenAPI host.set_display(self, value). Writes one field.
+ *
+ * Whether the host's console is shown on a physical display (and pending
+ * changes of that setting, effective at reboot). Stored only; note that
+ * host.disable with auto_enable false sets it to disabled.
+ */
 XCP_EXTERN int xcp_host_set_display(xcp_session *session, xcp_host self, enum xcp_host_display value);
 
-/** XenAPI host.get_control_domain(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI host.get_control_domain(self) -> ref:VM. Reads one field.
+ *
+ * The control domain (domain 0) of the host, a VM with is_control_domain set,
+ * created at the first start.
+ */
 XCP_EXTERN int xcp_host_get_control_domain(xcp_session *session, xcp_vm *result, xcp_host self);
 
 /**
  * XenAPI host.get_updates_requiring_reboot(self) -> set:ref:pool_update.
  * Reads one field.
+ *
+ * Applied updates that need a host reboot to take effect; always empty in
+ * libxcp.
  */
 XCP_EXTERN int xcp_host_get_updates_requiring_reboot(xcp_session *session, xcp_pool_update_set *result, xcp_host self);
 
-/** XenAPI host.get_iscsi_iqn(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_iscsi_iqn(self) -> string. Reads one field.
+ *
+ * The iSCSI initiator name of the host; empty in libxcp (no iSCSI SR).
+ */
 XCP_EXTERN int xcp_host_get_iscsi_iqn(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_multipathing(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_multipathing(self) -> bool. Reads one field.
+ *
+ * Whether storage multipathing is enabled on the host; always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_host_get_multipathing(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_certificates(self) -> set:ref:Certificate. Reads one field.
+ *
+ * The TLS certificates installed on the host; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_certificates(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_https_only(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_https_only(self) -> bool. Reads one field.
+ *
+ * True when the host refuses plain HTTP (port 80). Always false in libxcp,
+ * which does not manage the firewall: its server listens where it is
+ * configured to.
+ */
 XCP_EXTERN int xcp_host_get_https_only(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_ssh_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_ssh_enabled(self) -> bool. Reads one field.
+ *
+ * Whether the SSH service of the host is on; not managed by libxcp (false).
+ */
 XCP_EXTERN int xcp_host_get_ssh_enabled(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_ssh_enabled_timeout(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_ssh_enabled_timeout(self) -> int. Reads one field.
+ *
+ * Seconds after which SSH access is turned off again once enabled; 0 means
+ * never. Not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ssh_enabled_timeout(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_ssh_expiry(self) -> datetime. Reads one field. */
+/**
+ * XenAPI host.get_ssh_expiry(self) -> datetime. Reads one field.
+ *
+ * Time (UTC) at which SSH access will be turned off; not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ssh_expiry(xcp_session *session, xcp_datetime *result, xcp_host self);
 
-/** XenAPI host.get_console_idle_timeout(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_console_idle_timeout(self) -> int. Reads one field.
+ *
+ * Seconds of inactivity after which a host console session is closed; 0 means
+ * never. Not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_console_idle_timeout(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_ssh_auto_mode(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_ssh_auto_mode(self) -> bool. Reads one field.
+ *
+ * Whether SSH is turned on and off automatically with the management network;
+ * not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ssh_auto_mode(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_max_cstate(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_max_cstate(self) -> string. Reads one field.
+ *
+ * Deepest processor C-state the host may enter: empty for no limit, N for CN,
+ * N,M for CN with sub-state M. Not managed by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_max_cstate(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_secure_boot(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_secure_boot(self) -> bool. Reads one field.
+ *
+ * Whether the host booted with UEFI Secure Boot; not detected by libxcp
+ * (false).
+ */
 XCP_EXTERN int xcp_host_get_secure_boot(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_ntp_mode(self) -> host_ntp_mode. Reads one field. */
+/**
+ * XenAPI host.get_ntp_mode(self) -> host_ntp_mode. Reads one field.
+ *
+ * Where the host's NTP servers come from (DHCP, Custom, Factory or Disabled);
+ * Factory by default. Not managed by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ntp_mode(xcp_session *session, enum xcp_host_ntp_mode *result, xcp_host self);
 
 /**
  * XenAPI host.get_ntp_custom_servers(self) -> set:string. Reads one field.
+ *
+ * The NTP servers used in Custom mode; not managed by libxcp.
  */
 XCP_EXTERN int xcp_host_get_ntp_custom_servers(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_timezone(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_timezone(self) -> string. Reads one field.
+ *
+ * The host's time zone, as an IANA name; UTC by default. Not managed by
+ * libxcp.
+ */
 XCP_EXTERN int xcp_host_get_timezone(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_memory_overhead(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_memory_overhead(self) -> int. Reads one field.
+ *
+ * Memory, in bytes, the hypervisor keeps for itself, as reported by the
+ * hypervisor driver at the first start; host.compute_memory_overhead returns
+ * it.
+ */
 XCP_EXTERN int xcp_host_get_memory_overhead(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_API_version_vendor(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_API_version_vendor(self) -> string. Reads one field.
+ *
+ * Name of the implementer of the API: libxcp.
+ */
 XCP_EXTERN int xcp_host_get_API_version_vendor(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_API_version_vendor_implementation(self) ->
  * map:string:string. Reads one field.
+ *
+ * Details of the vendor's implementation; empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_API_version_vendor_implementation(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_cpu_configuration(self) -> map:string:string. Reads one
  * field.
+ *
+ * CPU topology (nr_nodes, sockets_per_node, cores_per_socket,
+ * threads_per_core); not filled by libxcp (see cpu_info).
  */
 XCP_EXTERN int xcp_host_get_cpu_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_sched_policy(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_sched_policy(self) -> string. Reads one field.
+ *
+ * The hypervisor's CPU scheduler; libxcp records credit at the first start
+ * without asking the hypervisor.
+ */
 XCP_EXTERN int xcp_host_get_sched_policy(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_supported_bootloaders(self) -> set:string. Reads one field.
+ *
+ * Bootloaders installed for PV guests (pygrub, eliloader ...); empty in
+ * libxcp.
  */
 XCP_EXTERN int xcp_host_get_supported_bootloaders(xcp_session *session, xcp_string_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_crashdumps(self) -> set:ref:host_crashdump. Reads one
  * field.
+ *
+ * Crash dumps of the host's hypervisor or kernel; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_crashdumps(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_patches(self) -> set:ref:host_patch. Reads one field.
  *
+ * Patches applied to the host (the predecessor of updates); always empty.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_host_get_patches(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_ha_statefiles(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_ha_statefiles(self) -> set:string. Reads one field.
+ *
+ * The HA statefiles this host can reach; always empty in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_host_get_ha_statefiles(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_ha_network_peers(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_ha_network_peers(self) -> set:string. Reads one field.
+ *
+ * The hosts this host can reach over the network for HA; always empty in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ha_network_peers(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI host.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Named binary blobs attached to the host. Empty in libxcp:
+ * host.create_new_blob is not implemented.
+ */
 XCP_EXTERN int xcp_host_get_blobs(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_external_auth_type(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_external_auth_type(self) -> string. Reads one field.
+ *
+ * Type of external authentication configured (AD); empty in libxcp, which has
+ * only local authentication.
+ */
 XCP_EXTERN int xcp_host_get_external_auth_type(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_external_auth_service_name(self) -> string. Reads one
  * field.
+ *
+ * Name of the external authentication service (the domain); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_external_auth_service_name(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_external_auth_configuration(self) -> map:string:string.
  * Reads one field.
+ *
+ * Settings of the external authentication service; empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_external_auth_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_power_on_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Settings for power_on_mode (address, user, secret of the management
+ * controller); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_power_on_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_local_cache_sr(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI host.get_local_cache_sr(self) -> ref:SR. Reads one field.
+ *
+ * The SR used to cache the disks of VMs started on this host; always NULL in
+ * libxcp (no local caching).
+ */
 XCP_EXTERN int xcp_host_get_local_cache_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/** XenAPI host.get_PUSBs(self) -> set:ref:PUSB. Reads one field. */
+/**
+ * XenAPI host.get_PUSBs(self) -> set:ref:PUSB. Reads one field.
+ *
+ * The host's physical USB devices; always empty in libxcp.
+ */
 XCP_EXTERN int xcp_host_get_PUSBs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_ssl_legacy(self) -> bool. Reads one field.
+ *
+ * Whether SSLv3 and legacy cipher suites were allowed; unused.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -4542,35 +5222,56 @@ XCP_EXTERN int xcp_host_get_ssl_legacy(xcp_session *session, bool *result, xcp_h
 /**
  * XenAPI host.get_virtual_hardware_platform_versions(self) -> set:int. Reads
  * one field.
+ *
+ * Versions of the virtual hardware platform the host can offer guests (see
+ * VM.hardware_platform_version); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_virtual_hardware_platform_versions(xcp_session *session, xcp_int_set *result, xcp_host self);
 
-/** XenAPI host.get_features(self) -> set:ref:Feature. Reads one field. */
+/**
+ * XenAPI host.get_features(self) -> set:ref:Feature. Reads one field.
+ *
+ * The licensable Feature objects of the host; always empty in libxcp.
+ */
 XCP_EXTERN int xcp_host_get_features(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_uefi_certificates(self) -> string. Reads one field.
  *
+ * UEFI Secure Boot certificates of the host, superseded by the pool's; empty.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_host_get_uefi_certificates(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_editions(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_editions(self) -> set:string. Reads one field.
+ *
+ * The licence editions the host could switch to; empty in libxcp.
+ */
 XCP_EXTERN int xcp_host_get_editions(xcp_session *session, xcp_string_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_pending_guidances(self) -> set:update_guidances. Reads one
  * field.
+ *
+ * Actions (reboot the host, restart the toolstack ...) needed for applied
+ * updates to take effect; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_tls_verification_enabled(self) -> bool. Reads one field.
+ *
+ * Whether the host verifies the TLS certificates of other hosts; always false
+ * in libxcp.
  */
 XCP_EXTERN int xcp_host_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_last_software_update(self) -> datetime. Reads one field.
+ *
+ * Time (UTC) updates were last applied to the host; never set by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -4580,6 +5281,9 @@ XCP_EXTERN int xcp_host_get_last_software_update(xcp_session *session, xcp_datet
  * XenAPI host.get_latest_synced_updates_applied(self) ->
  * latest_synced_updates_applied_state. Reads one field.
  *
+ * Whether the latest synchronised updates are applied (yes, no or unknown);
+ * not maintained by libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_latest_synced_updates_applied(xcp_session *session, enum xcp_latest_synced_updates_applied_state *result, xcp_host self);
@@ -4587,6 +5291,9 @@ XCP_EXTERN int xcp_host_get_latest_synced_updates_applied(xcp_session *session, 
 /**
  * XenAPI host.get_numa_affinity_policy(self) -> host_numa_affinity_policy.
  * Reads one field.
+ *
+ * How VM vCPUs and memory are placed on NUMA nodes; default_policy by
+ * default. Not acted on by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -4596,6 +5303,8 @@ XCP_EXTERN int xcp_host_get_numa_affinity_policy(xcp_session *session, enum xcp_
  * XenAPI host.get_pending_guidances_recommended(self) ->
  * set:update_guidances. Reads one field.
  *
+ * Recommended actions to finish applying updates; always empty in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances_recommended(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
@@ -4604,6 +5313,8 @@ XCP_EXTERN int xcp_host_get_pending_guidances_recommended(xcp_session *session, 
  * XenAPI host.get_pending_guidances_full(self) -> set:update_guidances. Reads
  * one field.
  *
+ * Every action needed to finish applying updates; always empty in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances_full(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
@@ -4611,11 +5322,24 @@ XCP_EXTERN int xcp_host_get_pending_guidances_full(xcp_session *session, xcp_upd
 /**
  * XenAPI host.get_last_update_hash(self) -> string. Reads one field.
  *
+ * Hash of the update set last applied to the host; empty in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_last_update_hash(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.disable(host, auto_enable=true). */
+/**
+ * XenAPI host.disable(host, auto_enable=true).
+ *
+ * Disables the host: enabled becomes false, so no VM can be started on it,
+ * while running VMs carry on; allowed_operations is recomputed. The host
+ * stays disabled until host.enable, across restarts of libxcp whatever
+ * auto_enable says; with auto_enable false, libxcp also sets display to
+ * disabled.
+ *
+ * @param auto_enable True (the default): XAPI re-enables the host at its next
+ * toolstack restart; libxcp does not.
+ */
 XCP_EXTERN int xcp_host_disable(xcp_session *session, xcp_host host, bool auto_enable);
 
 /**
@@ -4624,7 +5348,12 @@ XCP_EXTERN int xcp_host_disable(xcp_session *session, xcp_host host, bool auto_e
  */
 XCP_EXTERN int xcp_host_disable_async(xcp_session *session, xcp_task *task, xcp_host host, bool auto_enable);
 
-/** XenAPI host.enable(host). */
+/**
+ * XenAPI host.enable(host).
+ *
+ * Enables the host again: enabled becomes true and VMs may be started on it;
+ * allowed_operations is recomputed.
+ */
 XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
 
 /**
@@ -4633,7 +5362,20 @@ XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_enable_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.evacuate(host, network=NULL, evacuate_batch_size=0). */
+/**
+ * XenAPI host.evacuate(host, network=NULL, evacuate_batch_size=0).
+ *
+ * Migrates every VM off the host, to make it ready for maintenance. Not
+ * implemented in libxcp (there is no other host to migrate to).
+ *
+ * @param network Network to carry the migrations; NULL for the management
+ * network.
+ *
+ * @param evacuate_batch_size How many VMs to migrate at once; 0 for the
+ * configured default.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_evacuate(xcp_session *session, xcp_host host, xcp_network network, int64_t evacuate_batch_size);
 
 /**
@@ -4645,6 +5387,10 @@ XCP_EXTERN int xcp_host_evacuate_async(xcp_session *session, xcp_task *task, xcp
 /**
  * XenAPI host.get_vms_which_prevent_evacuation(self) ->
  * map:ref:VM:set:string.
+ *
+ * Returns the VMs that stop the host from being evacuated, each mapped to an
+ * error code and its parameters. In a pool of one host every VM resident on
+ * it (but the control domain) is listed, with NO_HOSTS_AVAILABLE.
  */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, xcp_value *result, xcp_host self);
 
@@ -4655,7 +5401,15 @@ XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, x
  */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation_async(xcp_session *session, xcp_task *task, xcp_host self);
 
-/** XenAPI host.assert_can_evacuate(host). */
+/**
+ * XenAPI host.assert_can_evacuate(host).
+ *
+ * Succeeds when the host could be evacuated, that is when no VM other than
+ * the control domain is resident on it; otherwise fails with
+ * CANNOT_EVACUATE_HOST.
+ *
+ * Errors: CANNOT_EVACUATE_HOST.
+ */
 XCP_EXTERN int xcp_host_assert_can_evacuate(xcp_session *session, xcp_host host);
 
 /**
@@ -4664,7 +5418,14 @@ XCP_EXTERN int xcp_host_assert_can_evacuate(xcp_session *session, xcp_host host)
  */
 XCP_EXTERN int xcp_host_assert_can_evacuate_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.reboot(host). */
+/**
+ * XenAPI host.reboot(host).
+ *
+ * Reboots the host, which must be disabled and without running VMs. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
 
 /**
@@ -4673,7 +5434,14 @@ XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_reboot_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.shutdown(host). */
+/**
+ * XenAPI host.shutdown(host).
+ *
+ * Powers the host off; it must be disabled and without running VMs. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
 
 /**
@@ -4682,7 +5450,13 @@ XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_shutdown_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.power_on(host). */
+/**
+ * XenAPI host.power_on(host).
+ *
+ * Powers the host on through its power_on_mode. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_power_on(xcp_session *session, xcp_host host);
 
 /**
@@ -4691,7 +5465,20 @@ XCP_EXTERN int xcp_host_power_on(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_power_on_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.call_plugin(host, plugin, fn, args) -> string. */
+/**
+ * XenAPI host.call_plugin(host, plugin, fn, args) -> string.
+ *
+ * Runs a function of a plugin installed on the host and returns its output.
+ * Not implemented in libxcp.
+ *
+ * @param plugin Name of the plugin.
+ *
+ * @param fn Name of the function within the plugin.
+ *
+ * @param args Arguments passed to the function.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_call_plugin(xcp_session *session, char * *result, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
 /**
@@ -4700,7 +5487,11 @@ XCP_EXTERN int xcp_host_call_plugin(xcp_session *session, char * *result, xcp_ho
  */
 XCP_EXTERN int xcp_host_call_plugin_async(xcp_session *session, xcp_task *task, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
-/** XenAPI host.get_servertime(host) -> datetime. */
+/**
+ * XenAPI host.get_servertime(host) -> datetime.
+ *
+ * Returns the current time of the host's clock, in UTC.
+ */
 XCP_EXTERN int xcp_host_get_servertime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
 /**
@@ -4709,7 +5500,12 @@ XCP_EXTERN int xcp_host_get_servertime(xcp_session *session, xcp_datetime *resul
  */
 XCP_EXTERN int xcp_host_get_servertime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_server_localtime(host) -> datetime. */
+/**
+ * XenAPI host.get_server_localtime(host) -> datetime.
+ *
+ * Returns the current time of the host's clock in its local time zone. libxcp
+ * returns UTC, as host.get_servertime does.
+ */
 XCP_EXTERN int xcp_host_get_server_localtime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
 /**
@@ -4718,7 +5514,14 @@ XCP_EXTERN int xcp_host_get_server_localtime(xcp_session *session, xcp_datetime 
  */
 XCP_EXTERN int xcp_host_get_server_localtime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_management_interface(host) -> ref:PIF. */
+/**
+ * XenAPI host.get_management_interface(host) -> ref:PIF.
+ *
+ * Returns the host's PIF that carries management traffic (the one with
+ * management set); fails when it has none.
+ *
+ * Errors: PIF_IS_NOT_MANAGEMENT_INTERFACE.
+ */
 XCP_EXTERN int xcp_host_get_management_interface(xcp_session *session, xcp_pif *result, xcp_host host);
 
 /**
@@ -4728,7 +5531,16 @@ XCP_EXTERN int xcp_host_get_management_interface(xcp_session *session, xcp_pif *
  */
 XCP_EXTERN int xcp_host_get_management_interface_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.management_reconfigure(pif). */
+/**
+ * XenAPI host.management_reconfigure(pif).
+ *
+ * Makes the given PIF the management interface of its host. Not implemented
+ * in libxcp.
+ *
+ * @param pif The PIF to carry management traffic.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_management_reconfigure(xcp_session *session, xcp_pif pif);
 
 /**
@@ -4737,7 +5549,14 @@ XCP_EXTERN int xcp_host_management_reconfigure(xcp_session *session, xcp_pif pif
  */
 XCP_EXTERN int xcp_host_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_pif pif);
 
-/** XenAPI host.restart_agent(host). */
+/**
+ * XenAPI host.restart_agent(host).
+ *
+ * Restarts the toolstack on the host after a short delay. Not implemented in
+ * libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_restart_agent(xcp_session *session, xcp_host host);
 
 /**
@@ -4746,7 +5565,17 @@ XCP_EXTERN int xcp_host_restart_agent(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_restart_agent_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.set_hostname_live(host, hostname). */
+/**
+ * XenAPI host.set_hostname_live(host, hostname).
+ *
+ * Sets the host's hostname field, after checking the name: letters, digits,
+ * hyphens and dots only, not empty, at most 253 characters. Unlike XAPI,
+ * libxcp does not change the system's hostname.
+ *
+ * @param hostname The new hostname.
+ *
+ * Errors: HOST_NAME_INVALID.
+ */
 XCP_EXTERN int xcp_host_set_hostname_live(xcp_session *session, xcp_host host, const char *hostname);
 
 /**
@@ -4755,7 +5584,14 @@ XCP_EXTERN int xcp_host_set_hostname_live(xcp_session *session, xcp_host host, c
  */
 XCP_EXTERN int xcp_host_set_hostname_live_async(xcp_session *session, xcp_task *task, xcp_host host, const char *hostname);
 
-/** XenAPI host.syslog_reconfigure(host). */
+/**
+ * XenAPI host.syslog_reconfigure(host).
+ *
+ * Makes the host apply the logging configuration in its logging field. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_syslog_reconfigure(xcp_session *session, xcp_host host);
 
 /**
@@ -4764,7 +5600,17 @@ XCP_EXTERN int xcp_host_syslog_reconfigure(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_syslog_reconfigure_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.destroy(self). */
+/**
+ * XenAPI host.destroy(self).
+ *
+ * Removes the record of a host that has left the pool for good. libxcp always
+ * refuses: the local host cannot destroy itself (HOST_CANNOT_DESTROY_SELF),
+ * and any other host is taken to be live (HOST_IS_LIVE).
+ *
+ * @param self The host whose record to remove.
+ *
+ * Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+ */
 XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
 
 /**
@@ -4773,7 +5619,14 @@ XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
  */
 XCP_EXTERN int xcp_host_destroy_async(xcp_session *session, xcp_task *task, xcp_host self);
 
-/** XenAPI host.declare_dead(host). */
+/**
+ * XenAPI host.declare_dead(host).
+ *
+ * Declares a member host dead, so that its VMs are marked Halted. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_declare_dead(xcp_session *session, xcp_host host);
 
 /**
@@ -4782,7 +5635,12 @@ XCP_EXTERN int xcp_host_declare_dead(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_declare_dead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.compute_free_memory(host) -> int. */
+/**
+ * XenAPI host.compute_free_memory(host) -> int.
+ *
+ * Returns the memory, in bytes, that the hypervisor reports free now, that is
+ * available to a new domain.
+ */
 XCP_EXTERN int xcp_host_compute_free_memory(xcp_session *session, int64_t *result, xcp_host host);
 
 /**
@@ -4791,7 +5649,12 @@ XCP_EXTERN int xcp_host_compute_free_memory(xcp_session *session, int64_t *resul
  */
 XCP_EXTERN int xcp_host_compute_free_memory_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.compute_memory_overhead(host) -> int. */
+/**
+ * XenAPI host.compute_memory_overhead(host) -> int.
+ *
+ * Returns the virtualisation memory overhead of the host, in bytes (the
+ * memory_overhead field).
+ */
 XCP_EXTERN int xcp_host_compute_memory_overhead(xcp_session *session, int64_t *result, xcp_host host);
 
 /**
@@ -4800,7 +5663,14 @@ XCP_EXTERN int xcp_host_compute_memory_overhead(xcp_session *session, int64_t *r
  */
 XCP_EXTERN int xcp_host_compute_memory_overhead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.dmesg(host) -> string. */
+/**
+ * XenAPI host.dmesg(host) -> string.
+ *
+ * Returns the hypervisor's boot and kernel message buffer. Not implemented in
+ * libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_dmesg(xcp_session *session, char * *result, xcp_host host);
 
 /**
@@ -4809,7 +5679,13 @@ XCP_EXTERN int xcp_host_dmesg(xcp_session *session, char * *result, xcp_host hos
  */
 XCP_EXTERN int xcp_host_dmesg_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_log(host) -> string. */
+/**
+ * XenAPI host.get_log(host) -> string.
+ *
+ * Returns the host's main log. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host host);
 
 /**
@@ -4818,15 +5694,44 @@ XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host h
  */
 XCP_EXTERN int xcp_host_get_log_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_data_sources(host) -> set:string. */
+/**
+ * XenAPI host.get_data_sources(host) -> set:string.
+ *
+ * Lists the performance data sources recorded for the host. Not implemented
+ * in libxcp (no RRDs).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_host host);
 
-/** XenAPI host.query_data_source(host, data_source) -> float. */
+/**
+ * XenAPI host.query_data_source(host, data_source) -> float.
+ *
+ * Returns the latest value of one of the host's data sources. Not implemented
+ * in libxcp (no RRDs).
+ *
+ * @param data_source Name of the data source, as listed by
+ * host.get_data_sources.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_query_data_source(xcp_session *session, double *result, xcp_host host, const char *data_source);
 
 /**
  * XenAPI host.create_new_blob(host, name, mime_type, public=false) ->
  * ref:blob.
+ *
+ * Creates an empty named binary blob attached to the host and returns it; the
+ * data is uploaded over HTTP. Not implemented in libxcp.
+ *
+ * @param name The name the blob is stored under in the host's blobs map.
+ *
+ * @param mime_type MIME type of the data; empty means
+ * application/octet-stream.
+ *
+ * @param public_ Whether the blob may be read without logging in.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_host_create_new_blob(xcp_session *session, xcp_blob *result, xcp_host host, const char *name, const char *mime_type, bool public_);
 
