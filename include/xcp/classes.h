@@ -2127,19 +2127,48 @@ XCP_EXTERN void xcp_host_record_dispose(xcp_host_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_host_record_map_dispose(xcp_host_record_map *m);
 
-/** A host_metrics record: every field of the class, in model order. */
+/**
+ * A host_metrics record: every field of the class, in model order.
+ *
+ * Live figures of a host: its memory and whether it is up. libxcp makes one
+ * with its host at the first start and refreshes the memory figures from the
+ * hypervisor driver; there is no other message than the generated accessors.
+ */
 typedef struct xcp_host_metrics_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the object, assigned when it
+     * is created.
+     */
     char *uuid;
-    /** int RO. */
+    /**
+     * int RO. Memory of the host managed by the hypervisor, in bytes; read
+     * from the hypervisor driver at every start of libxcp.
+     */
     int64_t memory_total;
-    /** int RO. Removed from XenAPI. */
+    /**
+     * int RO. Memory of the host not used by the hypervisor or any domain, in
+     * bytes: what a new domain can get. Marked removed in XAPI's model but
+     * still read by clients; libxcp maintains it, reading it at every start
+     * and after each VM operation that changes memory use (start, shutdown,
+     * memory changes). Removed from XenAPI.
+     */
     int64_t memory_free;
-    /** bool RO. */
+    /**
+     * bool RO. True when the master considers the host up (in XAPI, from its
+     * heartbeats). libxcp has no heartbeat: the host is its own master and
+     * this is always true.
+     */
     bool live;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the figures were last updated (UTC): set at the first
+     * start and whenever memory_free changes after a VM operation; the
+     * refresh at later starts does not update it.
+     */
     xcp_datetime last_updated;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration for clients;
+     * not interpreted by the server.
+     */
     xcp_string_map other_config;
 } xcp_host_metrics_record;
 /** Refs and records of several host_metrics objects. */
@@ -2155,33 +2184,60 @@ XCP_EXTERN void xcp_host_metrics_record_dispose(xcp_host_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_host_metrics_record_map_dispose(xcp_host_metrics_record_map *m);
 
-/** A host_cpu record: every field of the class, in model order. */
+/**
+ * A host_cpu record: every field of the class, in model order.
+ *
+ * One physical CPU thread of a host. libxcp makes one per CPU thread the
+ * hypervisor driver reports, at the first start, all with the same
+ * description (that of the first CPU in /proc/cpuinfo); they are not
+ * refreshed at later starts and have no messages besides the generated
+ * accessors.
+ */
 typedef struct xcp_host_cpu_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the CPU object, assigned
+     * when it is created.
+     */
     char *uuid;
-    /** ref:host RO. */
+    /** ref:host RO. The host the CPU belongs to. */
     xcp_host host;
-    /** int RO. */
+    /** int RO. Index of the CPU within its host, from 0. */
     int64_t number;
-    /** string RO. */
+    /**
+     * string RO. CPU vendor identification string, such as GenuineIntel or
+     * AuthenticAMD.
+     */
     char *vendor;
-    /** int RO. */
+    /** int RO. Clock speed of the CPU, in MHz. */
     int64_t speed;
-    /** string RO. */
+    /** string RO. The CPU's model name, as the processor reports it. */
     char *modelname;
-    /** string RO. */
+    /**
+     * string RO. Feature flags of the CPU, space separated, as in
+     * /proc/cpuinfo.
+     */
     char *flags;
-    /** string RO. */
+    /**
+     * string RO. The CPU's feature bitmap as a hexadecimal string, in XAPI;
+     * not filled by libxcp (empty).
+     */
     char *features;
-    /** float RO. */
+    /**
+     * float RO. Fraction of time the CPU was busy lately, from 0.0 to 1.0.
+     * libxcp does not sample it (the hypervisor drivers' host_cpu_usage is
+     * not used): always 0.0.
+     */
     double utilisation;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration for clients;
+     * not interpreted by the server.
+     */
     xcp_string_map other_config;
-    /** int RO. */
+    /** int RO. The CPU family number, as the processor reports it. */
     int64_t family;
-    /** int RO. */
+    /** int RO. The CPU model number, as the processor reports it. */
     int64_t model;
-    /** string RO. */
+    /** string RO. The CPU stepping, as a decimal number in a string. */
     char *stepping;
 } xcp_host_cpu_record;
 /** Refs and records of several host_cpu objects. */
@@ -5774,40 +5830,82 @@ XCP_EXTERN int xcp_host_metrics_get_all_where(xcp_session *session, xcp_host_met
  */
 XCP_EXTERN int xcp_host_metrics_get_all_records_where(xcp_session *session, xcp_host_metrics_record_map *result, const char *expr);
 
-/** XenAPI host_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI host_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the object, assigned when it is created.
+ */
 XCP_EXTERN int xcp_host_metrics_get_uuid(xcp_session *session, char * *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_memory_total(self) -> int. Reads one field. */
+/**
+ * XenAPI host_metrics.get_memory_total(self) -> int. Reads one field.
+ *
+ * Memory of the host managed by the hypervisor, in bytes; read from the
+ * hypervisor driver at every start of libxcp.
+ */
 XCP_EXTERN int xcp_host_metrics_get_memory_total(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_memory_free(self) -> int. Reads one field.
  *
+ * Memory of the host not used by the hypervisor or any domain, in bytes: what
+ * a new domain can get. Marked removed in XAPI's model but still read by
+ * clients; libxcp maintains it, reading it at every start and after each VM
+ * operation that changes memory use (start, shutdown, memory changes).
+ *
  * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_host_metrics_get_memory_free(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_live(self) -> bool. Reads one field. */
+/**
+ * XenAPI host_metrics.get_live(self) -> bool. Reads one field.
+ *
+ * True when the master considers the host up (in XAPI, from its heartbeats).
+ * libxcp has no heartbeat: the host is its own master and this is always
+ * true.
+ */
 XCP_EXTERN int xcp_host_metrics_get_live(xcp_session *session, bool *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When the figures were last updated (UTC): set at the first start and
+ * whenever memory_free changes after a VM operation; the refresh at later
+ * starts does not update it.
  */
 XCP_EXTERN int xcp_host_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
  */
 XCP_EXTERN int xcp_host_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI host_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_metrics_set_other_config(xcp_session *session, xcp_host_metrics self, const xcp_string_map *value);
 
-/** XenAPI host_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI host_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_metrics_add_to_other_config(xcp_session *session, xcp_host_metrics self, const char *key, const char *value);
 
-/** XenAPI host_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI host_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_metrics_remove_from_other_config(xcp_session *session, xcp_host_metrics self, const char *key);
 
 /**
@@ -5842,55 +5940,124 @@ XCP_EXTERN int xcp_host_cpu_get_all_where(xcp_session *session, xcp_host_cpu_set
  */
 XCP_EXTERN int xcp_host_cpu_get_all_records_where(xcp_session *session, xcp_host_cpu_record_map *result, const char *expr);
 
-/** XenAPI host_cpu.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the CPU object, assigned when it is
+ * created.
+ */
 XCP_EXTERN int xcp_host_cpu_get_uuid(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI host_cpu.get_host(self) -> ref:host. Reads one field.
+ *
+ * The host the CPU belongs to.
+ */
 XCP_EXTERN int xcp_host_cpu_get_host(xcp_session *session, xcp_host *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_number(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_number(self) -> int. Reads one field.
+ *
+ * Index of the CPU within its host, from 0.
+ */
 XCP_EXTERN int xcp_host_cpu_get_number(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_vendor(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_vendor(self) -> string. Reads one field.
+ *
+ * CPU vendor identification string, such as GenuineIntel or AuthenticAMD.
+ */
 XCP_EXTERN int xcp_host_cpu_get_vendor(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_speed(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_speed(self) -> int. Reads one field.
+ *
+ * Clock speed of the CPU, in MHz.
+ */
 XCP_EXTERN int xcp_host_cpu_get_speed(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_modelname(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_modelname(self) -> string. Reads one field.
+ *
+ * The CPU's model name, as the processor reports it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_modelname(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_flags(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_flags(self) -> string. Reads one field.
+ *
+ * Feature flags of the CPU, space separated, as in /proc/cpuinfo.
+ */
 XCP_EXTERN int xcp_host_cpu_get_flags(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_features(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_features(self) -> string. Reads one field.
+ *
+ * The CPU's feature bitmap as a hexadecimal string, in XAPI; not filled by
+ * libxcp (empty).
+ */
 XCP_EXTERN int xcp_host_cpu_get_features(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_utilisation(self) -> float. Reads one field. */
+/**
+ * XenAPI host_cpu.get_utilisation(self) -> float. Reads one field.
+ *
+ * Fraction of time the CPU was busy lately, from 0.0 to 1.0. libxcp does not
+ * sample it (the hypervisor drivers' host_cpu_usage is not used): always 0.0.
+ */
 XCP_EXTERN int xcp_host_cpu_get_utilisation(xcp_session *session, double *result, xcp_host_cpu self);
 
 /**
  * XenAPI host_cpu.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
  */
 XCP_EXTERN int xcp_host_cpu_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI host_cpu.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_cpu_set_other_config(xcp_session *session, xcp_host_cpu self, const xcp_string_map *value);
 
-/** XenAPI host_cpu.add_to_other_config(self, key, value). */
+/**
+ * XenAPI host_cpu.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_cpu_add_to_other_config(xcp_session *session, xcp_host_cpu self, const char *key, const char *value);
 
-/** XenAPI host_cpu.remove_from_other_config(self, key). */
+/**
+ * XenAPI host_cpu.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_cpu_remove_from_other_config(xcp_session *session, xcp_host_cpu self, const char *key);
 
-/** XenAPI host_cpu.get_family(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_family(self) -> int. Reads one field.
+ *
+ * The CPU family number, as the processor reports it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_family(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_model(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_model(self) -> int. Reads one field.
+ *
+ * The CPU model number, as the processor reports it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_model(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_stepping(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_stepping(self) -> string. Reads one field.
+ *
+ * The CPU stepping, as a decimal number in a string.
+ */
 XCP_EXTERN int xcp_host_cpu_get_stepping(xcp_session *session, char * *result, xcp_host_cpu self);
 
 /**
