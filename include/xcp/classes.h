@@ -1364,19 +1364,20 @@ typedef struct xcp_pool_record {
      * ref:SR RW. The SR used when a call names none: VM.provision puts
      * template disks without an SR there, VM.suspend falls back to it, and xe
      * vm-install uses it. Set to the local SR at the first start; reset to
-     * NULL when that SR is destroyed.
+     * NULL when that SR is forgotten or destroyed.
      */
     xcp_sr default_SR;
     /**
      * ref:SR RW. Where VM.suspend creates the suspend image of a VM whose
      * suspend_SR is unset (before falling back to default_SR). Set to the
-     * local SR at the first start; reset to NULL when that SR is destroyed.
+     * local SR at the first start; reset to NULL when that SR is forgotten or
+     * destroyed.
      */
     xcp_sr suspend_image_SR;
     /**
      * ref:SR RW. The SR meant for crash-dump VDIs. Set to the local SR at the
-     * first start and reset to NULL when that SR is destroyed; libxcp writes
-     * no crash dumps, so it is not otherwise used.
+     * first start and reset to NULL when that SR is forgotten or destroyed;
+     * libxcp writes no crash dumps, so it is not otherwise used.
      */
     xcp_sr crash_dump_SR;
     /**
@@ -3488,7 +3489,7 @@ XCP_EXTERN int xcp_pool_get_master(xcp_session *session, xcp_host *result, xcp_p
  * The SR used when a call names none: VM.provision puts template disks
  * without an SR there, VM.suspend falls back to it, and xe vm-install uses
  * it. Set to the local SR at the first start; reset to NULL when that SR is
- * destroyed.
+ * forgotten or destroyed.
  */
 XCP_EXTERN int xcp_pool_get_default_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
@@ -3498,7 +3499,7 @@ XCP_EXTERN int xcp_pool_get_default_SR(xcp_session *session, xcp_sr *result, xcp
  * The SR used when a call names none: VM.provision puts template disks
  * without an SR there, VM.suspend falls back to it, and xe vm-install uses
  * it. Set to the local SR at the first start; reset to NULL when that SR is
- * destroyed.
+ * forgotten or destroyed.
  */
 XCP_EXTERN int xcp_pool_set_default_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
@@ -3507,7 +3508,7 @@ XCP_EXTERN int xcp_pool_set_default_SR(xcp_session *session, xcp_pool self, xcp_
  *
  * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
  * unset (before falling back to default_SR). Set to the local SR at the first
- * start; reset to NULL when that SR is destroyed.
+ * start; reset to NULL when that SR is forgotten or destroyed.
  */
 XCP_EXTERN int xcp_pool_get_suspend_image_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
@@ -3516,7 +3517,7 @@ XCP_EXTERN int xcp_pool_get_suspend_image_SR(xcp_session *session, xcp_sr *resul
  *
  * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
  * unset (before falling back to default_SR). Set to the local SR at the first
- * start; reset to NULL when that SR is destroyed.
+ * start; reset to NULL when that SR is forgotten or destroyed.
  */
 XCP_EXTERN int xcp_pool_set_suspend_image_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
@@ -3524,8 +3525,8 @@ XCP_EXTERN int xcp_pool_set_suspend_image_SR(xcp_session *session, xcp_pool self
  * XenAPI pool.get_crash_dump_SR(self) -> ref:SR. Reads one field.
  *
  * The SR meant for crash-dump VDIs. Set to the local SR at the first start
- * and reset to NULL when that SR is destroyed; libxcp writes no crash dumps,
- * so it is not otherwise used.
+ * and reset to NULL when that SR is forgotten or destroyed; libxcp writes no
+ * crash dumps, so it is not otherwise used.
  */
 XCP_EXTERN int xcp_pool_get_crash_dump_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
@@ -3533,8 +3534,8 @@ XCP_EXTERN int xcp_pool_get_crash_dump_SR(xcp_session *session, xcp_sr *result, 
  * XenAPI pool.set_crash_dump_SR(self, value). Writes one field.
  *
  * The SR meant for crash-dump VDIs. Set to the local SR at the first start
- * and reset to NULL when that SR is destroyed; libxcp writes no crash dumps,
- * so it is not otherwise used.
+ * and reset to NULL when that SR is forgotten or destroyed; libxcp writes no
+ * crash dumps, so it is not otherwise used.
  */
 XCP_EXTERN int xcp_pool_set_crash_dump_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
@@ -4454,7 +4455,7 @@ XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate_async(xcp_session *sess
  *
  * Returns the pool's licence state: the master's edition (key edition) and
  * the expiry date of the licence (key expiry); libxcp has no licences, so
- * expiry is always never.
+ * expiry is always the string never.
  */
 XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
