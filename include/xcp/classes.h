@@ -1385,135 +1385,343 @@ XCP_EXTERN void xcp_session_record_dispose(xcp_session_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_session_record_map_dispose(xcp_session_record_map *m);
 
-/** A pool record: every field of the class, in model order. */
+/**
+ * A pool record: every field of the class, in model order.
+ *
+ * A resource pool: the hosts that share storage, networks and one database.
+ * There is always exactly one pool object; libxcp serves a pool of one host
+ * (its master), made at the first start of a state directory. Membership
+ * (join, eject), HA, WLB and updates are not implemented: their messages
+ * answer NOT_IMPLEMENTED and their fields keep their defaults.
+ */
 typedef struct xcp_pool_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the pool, assigned when the
+     * pool is created.
+     */
     char *uuid;
-    /** string RW. */
+    /**
+     * string RW. Short, human-readable name of the pool; empty at creation
+     * (clients then usually show the master's name).
+     */
     char *name_label;
-    /** string RW. */
+    /** string RW. Free-form description of the pool; empty at creation. */
     char *name_description;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host that coordinates the pool (holds the database and
+     * serves the API). libxcp sets it to the local host at the first start
+     * and never changes it.
+     */
     xcp_host master;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR used when a call names none: VM.provision puts
+     * template disks without an SR there, VM.suspend falls back to it, and xe
+     * vm-install uses it. Set to the local SR at the first start; reset to
+     * NULL when that SR is forgotten or destroyed.
+     */
     xcp_sr default_SR;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. Where VM.suspend creates the suspend image of a VM whose
+     * suspend_SR is unset (before falling back to default_SR). Set to the
+     * local SR at the first start; reset to NULL when that SR is forgotten or
+     * destroyed.
+     */
     xcp_sr suspend_image_SR;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR meant for crash-dump VDIs. Set to the local SR at the
+     * first start and reset to NULL when that SR is forgotten or destroyed;
+     * libxcp writes no crash dumps, so it is not otherwise used.
+     */
     xcp_sr crash_dump_SR;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration for clients
+     * (Xen Orchestra keeps keys such as auto_poweron and xo:* here). libxcp
+     * maintains libxcp_templates_version, the version of templates.yaml whose
+     * default templates it last installed.
+     */
     xcp_string_map other_config;
-    /** bool RO. */
+    /**
+     * bool RO. True when high availability is on. libxcp has no HA: always
+     * false.
+     */
     bool ha_enabled;
-    /** set:string RO. */
+    /**
+     * set:string RO. References (as strings) of the VDIs HA uses as heartbeat
+     * statefiles; always empty in libxcp (no HA).
+     */
     xcp_string_set ha_statefiles;
-    /** bool RW. */
+    /**
+     * bool RW. With HA on, whether operations may leave the pool unable to
+     * tolerate the configured host failures. Stored only: libxcp has no HA.
+     */
     bool ha_allow_overcommit;
-    /** set:string RW. */
+    /**
+     * set:string RW. User-defined tags for grouping and searching; not
+     * interpreted by the server.
+     */
     xcp_string_set tags;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Key/value settings stored for graphical clients;
+     * not interpreted by the server.
+     */
     xcp_string_map gui_config;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Settings of the vendor health-check upload
+     * feature. Stored only: libxcp does not run health checks.
+     */
     xcp_string_map health_check_config;
-    /** bool RW. */
+    /**
+     * bool RW. Whether workload balancing recommendations are used. Stored
+     * only: libxcp has no WLB support.
+     */
     bool wlb_enabled;
-    /** bool RW. Deprecated in XenAPI. */
+    /**
+     * bool RW. Whether the TLS certificate of the WLB server is verified.
+     * Stored only: libxcp has no WLB support. Deprecated in XenAPI.
+     */
     bool wlb_verify_cert;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Licence restrictions in force, as
+     * restrict_<feature> keys with the values true or false. libxcp has no
+     * licensing and sets only restrict_vtpm=false.
+     */
     xcp_string_map restrictions;
-    /** set:pool_allowed_operations RO. */
+    /**
+     * set:pool_allowed_operations RO. Pool-wide operations that may be
+     * started now (advisory, server-maintained). libxcp implements none of
+     * them, so the set stays empty.
+     */
     xcp_pool_allowed_operations_set allowed_operations;
-    /** map:string:pool_allowed_operations RO. */
+    /**
+     * map:string:pool_allowed_operations RO. Pool-wide operations in
+     * progress, keyed by task reference; always empty in libxcp (none is
+     * implemented).
+     */
     xcp_string_map current_operations;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Summary of the pool's physical CPUs: cpu_count,
+     * socket_count and vendor, taken from the hypervisor at the first start
+     * (not refreshed afterwards).
+     */
     xcp_string_map cpu_info;
-    /** bool RW. */
+    /**
+     * bool RW. In XAPI the default of VM.has_vendor_device for new VMs; XAPI
+     * no longer consults it and neither does libxcp. Stored only.
+     */
     bool policy_no_vendor_device;
-    /** bool RW. */
+    /**
+     * bool RW. Whether live patches must not be applied. Stored only: libxcp
+     * applies no updates.
+     */
     bool live_patching_disabled;
-    /** bool RW. */
+    /**
+     * bool RW. Whether a pool secret rotation is running or waiting to be
+     * retried. Stored only: libxcp has no pool secret rotation.
+     */
     bool is_psr_pending;
-    /** bool RW. */
+    /**
+     * bool RW. Whether migrations compress their stream by default. Stored
+     * only: libxcp has no live migration.
+     */
     bool migration_compression;
-    /** bool RW. */
+    /**
+     * bool RW. Whether VM placement avoids the master. Stored only: in a pool
+     * of one host every VM runs on the master.
+     */
     bool coordinator_bias;
-    /** bool RO. */
+    /**
+     * bool RO. Whether results of external (Active Directory) authentication
+     * are cached; always false in libxcp (no external authentication).
+     */
     bool ext_auth_cache_enabled;
-    /** int RO. */
+    /**
+     * int RO. Maximum number of entries in the external authentication cache;
+     * unused by libxcp (no external authentication).
+     */
     int64_t ext_auth_cache_size;
-    /** int RO. */
+    /**
+     * int RO. How long, in seconds, an external authentication cache entry
+     * stays valid; unused by libxcp (no external authentication).
+     */
     int64_t ext_auth_cache_expiry;
-    /** bool RW. */
+    /**
+     * bool RW. With HA on, whether a protected VM shut down from inside the
+     * guest is started again. Stored only: libxcp has no HA.
+     */
     bool ha_reboot_vm_on_internal_shutdown;
-    /** bool RW. */
+    /**
+     * bool RW. Whether only one client at a time may connect to a console.
+     * Stored only: libxcp does not enforce it.
+     */
     bool limit_console_sessions;
-    /** int RW. */
+    /**
+     * int RW. Seconds of inactivity after which a VM console connection is
+     * closed; 0 (the default) means never. Stored only: libxcp does not
+     * enforce it.
+     */
     int64_t vm_console_idle_timeout;
-    /** bool RW. */
+    /**
+     * bool RW. Whether VM creation marks VMs whose Secure Boot certificates
+     * are due to expire for update at their next boot. Stored only: libxcp
+     * does not act on it.
+     */
     bool auto_update_vm_secureboot_certificates;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. The configuration HA was enabled with; always
+     * empty in libxcp (no HA).
+     */
     xcp_string_map ha_configuration;
-    /** int RO. */
+    /**
+     * int RO. Number of host failures HA is asked to survive; always 0 in
+     * libxcp (no HA).
+     */
     int64_t ha_host_failures_to_tolerate;
-    /** int RO. */
+    /**
+     * int RO. Number of host failures for which HA has a restart plan; always
+     * 0 in libxcp (no HA).
+     */
     int64_t ha_plan_exists_for;
-    /** bool RO. */
+    /**
+     * bool RO. True when HA could not restart the protected VMs after the
+     * tolerated number of host failures; always false in libxcp (no HA).
+     */
     bool ha_overcommitted;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Named binary blobs attached to the pool. Empty
+     * in libxcp: pool.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** string RO. */
+    /**
+     * string RO. Address of the workload balancing server; always empty in
+     * libxcp (no WLB).
+     */
     char *wlb_url;
-    /** string RO. */
+    /**
+     * string RO. User name for the workload balancing server; always empty in
+     * libxcp (no WLB).
+     */
     char *wlb_username;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the database is also written to a redo log on shared
+     * storage; always false in libxcp, which keeps its own journal in the
+     * state directory.
+     */
     bool redo_log_enabled;
-    /** ref:VDI RO. */
+    /** ref:VDI RO. The VDI holding the redo log; always NULL in libxcp. */
     xcp_vdi redo_log_vdi;
-    /** string RO. Deprecated in XenAPI. */
+    /**
+     * string RO. Address of the Open vSwitch controller; always empty in
+     * libxcp. Deprecated in XenAPI.
+     */
     char *vswitch_controller;
-    /** set:ref:VDI RO. */
+    /**
+     * set:ref:VDI RO. VDIs known to hold pool metadata (for disaster
+     * recovery); always empty in libxcp.
+     */
     xcp_vdi_set metadata_VDIs;
-    /** string RO. */
+    /**
+     * string RO. The clustering stack HA uses when enabled; always empty in
+     * libxcp (no HA).
+     */
     char *ha_cluster_stack;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Pool-wide settings passed to guest agents; always
+     * empty in libxcp.
+     */
     xcp_string_map guest_agent_config;
-    /** bool RO. */
+    /**
+     * bool RO. Whether IGMP snooping is on for the pool's networks; always
+     * false in libxcp.
+     */
     bool igmp_snooping_enabled;
-    /** string ROs. */
+    /**
+     * string ROs. The UEFI Secure Boot certificates given to guests (a base64
+     * tarball in XAPI); empty in libxcp.
+     */
     char *uefi_certificates;
-    /** string ROs. Prototype in XenAPI. */
+    /**
+     * string ROs. Secure Boot certificates that replace uefi_certificates;
+     * empty in libxcp. Prototype in XenAPI.
+     */
     char *custom_uefi_certificates;
-    /** bool RO. */
+    /**
+     * bool RO. Whether hosts verify each other's TLS certificates; always
+     * false in libxcp (no inter-host connections).
+     */
     bool tls_verification_enabled;
-    /** set:ref:Repository RO. */
+    /**
+     * set:ref:Repository RO. Update repositories the pool is configured with;
+     * always empty in libxcp.
+     */
     xcp_ref_set repositories;
-    /** bool RO. */
+    /**
+     * bool RO. Whether API clients may log in with a TLS client certificate;
+     * always false in libxcp.
+     */
     bool client_certificate_auth_enabled;
-    /** string RO. */
+    /**
+     * string RO. The name a client certificate must carry to be accepted;
+     * always empty in libxcp.
+     */
     char *client_certificate_auth_name;
-    /** string RO. */
+    /**
+     * string RO. Proxy used to reach update repositories; always empty in
+     * libxcp.
+     */
     char *repository_proxy_url;
-    /** string RO. */
+    /**
+     * string RO. User name for the repository proxy; always empty in libxcp.
+     */
     char *repository_proxy_username;
-    /** ref:secret RO. */
+    /**
+     * ref:secret RO. The secret holding the repository proxy password; always
+     * NULL in libxcp.
+     */
     xcp_secret repository_proxy_password;
-    /** int ROs. Prototype in XenAPI. */
+    /**
+     * int ROs. Upper bound on threads used for local (PAM) authentication;
+     * not used by libxcp. Prototype in XenAPI.
+     */
     int64_t local_auth_max_threads;
-    /** int ROs. Prototype in XenAPI. */
+    /**
+     * int ROs. Upper bound on threads used for external authentication; not
+     * used by libxcp. Prototype in XenAPI.
+     */
     int64_t ext_auth_max_threads;
-    /** ref:secret RO. Prototype in XenAPI. */
+    /**
+     * ref:secret RO. The secret holding the pool's telemetry identifier;
+     * always NULL in libxcp (no telemetry). Prototype in XenAPI.
+     */
     xcp_secret telemetry_uuid;
-    /** telemetry_frequency RO. Prototype in XenAPI. */
+    /**
+     * telemetry_frequency RO. How often telemetry is collected; not used by
+     * libxcp (no telemetry). Prototype in XenAPI.
+     */
     enum xcp_telemetry_frequency telemetry_frequency;
-    /** datetime RO. Prototype in XenAPI. */
+    /**
+     * datetime RO. Earliest time (UTC) of the next telemetry collection; not
+     * used by libxcp. Prototype in XenAPI.
+     */
     xcp_datetime telemetry_next_collection;
-    /** datetime RO. Prototype in XenAPI. */
+    /**
+     * datetime RO. Time (UTC) updates were last synchronised from the
+     * repositories; never set by libxcp. Prototype in XenAPI.
+     */
     xcp_datetime last_update_sync;
-    /** update_sync_frequency RO. Prototype in XenAPI. */
+    /**
+     * update_sync_frequency RO. How often updates are synchronised (daily or
+     * weekly); not used by libxcp. Prototype in XenAPI.
+     */
     enum xcp_update_sync_frequency update_sync_frequency;
-    /** int RO. Prototype in XenAPI. */
+    /**
+     * int RO. Day on which the periodic update synchronisation runs (day of
+     * the week for weekly); not used by libxcp. Prototype in XenAPI.
+     */
     int64_t update_sync_day;
-    /** bool RO. Prototype in XenAPI. */
+    /**
+     * bool RO. Whether updates are synchronised periodically; always false in
+     * libxcp. Prototype in XenAPI.
+     */
     bool update_sync_enabled;
 } xcp_pool_record;
 /** Refs and records of several pool objects. */
@@ -1529,167 +1737,435 @@ XCP_EXTERN void xcp_pool_record_dispose(xcp_pool_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pool_record_map_dispose(xcp_pool_record_map *m);
 
-/** A host record: every field of the class, in model order. */
+/**
+ * A host record: every field of the class, in model order.
+ *
+ * A physical machine running the hypervisor and the toolstack. libxcp serves
+ * one host, the master of its pool of one, created at the first start of a
+ * state directory from what the hypervisor driver reports (hostname, CPUs,
+ * memory, capabilities); hosts are never created by clients. Messages acting
+ * on other hosts or on the machine itself (reboot, shutdown, evacuate,
+ * plugins, logs, data sources) answer NOT_IMPLEMENTED.
+ */
 typedef struct xcp_host_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the host, assigned at the
+     * first start.
+     */
     char *uuid;
-    /** string RW. */
+    /**
+     * string RW. Short, human-readable name of the host; the machine's
+     * hostname at the first start.
+     */
     char *name_label;
-    /** string RW. */
+    /**
+     * string RW. Free-form description of the host; Default install at the
+     * first start.
+     */
     char *name_description;
-    /** set:host_allowed_operations RO. */
+    /**
+     * set:host_allowed_operations RO. Operations that may be started on the
+     * host now (advisory, server-maintained): provision, evacuate, vm_start,
+     * vm_resume and vm_migrate while it is enabled; enable, reboot and
+     * shutdown while it is disabled (evacuate, reboot and shutdown are
+     * offered although they answer NOT_IMPLEMENTED). Recomputed when the host
+     * is enabled or disabled.
+     */
     xcp_host_allowed_operations_set allowed_operations;
-    /** map:string:host_allowed_operations RO. */
+    /**
+     * map:string:host_allowed_operations RO. Operations in progress on the
+     * host, keyed by task reference; libxcp records none, so it stays empty.
+     */
     xcp_string_map current_operations;
-    /** int RO. */
+    /** int RO. Major version of the XenAPI the host speaks: 2. */
     int64_t API_version_major;
-    /** int RO. */
+    /** int RO. Minor version of the XenAPI the host speaks: 23. */
     int64_t API_version_minor;
-    /** bool RO. */
+    /**
+     * bool RO. False after host.disable: VMs already running carry on, but
+     * starting a VM on the host (or restarting one after a guest reboot)
+     * fails with HOST_DISABLED; resuming a suspended VM is not checked. True
+     * at the first start; libxcp keeps the value across restarts.
+     */
     bool enabled;
-    /** map:string:string ROs. */
+    /**
+     * map:string:string ROs. Version strings of the host's software, set at
+     * the first start: product_version, product_brand, platform_name,
+     * platform_version, build_number, xapi (the XAPI version libxcp answers
+     * as), xen (the hypervisor's version), hostname and libxcp.
+     */
     xcp_string_map software_version;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration. libxcp writes
+     * boot_time and agent_start_time (seconds since the epoch) at the first
+     * start and does not refresh them.
+     */
     xcp_string_map other_config;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. Guest ABIs the hypervisor can run, as Xen names them
+     * (xen-3.0-x86_64, hvm-3.0-x86_64 ...); read from the hypervisor driver
+     * at the first start.
+     */
     xcp_string_set capabilities;
-    /** set:ref:VM RO. */
+    /**
+     * set:ref:VM RO. The VMs whose domain exists on this host (Running or
+     * Paused), control domain included. Derived by the server from
+     * VM.resident_on.
+     */
     xcp_vm_set resident_VMs;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Logging configuration (for example a remote
+     * syslog destination). Stored only: libxcp does not reconfigure logging
+     * from it (host.syslog_reconfigure is not implemented).
+     */
     xcp_string_map logging;
-    /** set:ref:PIF RO. */
+    /**
+     * set:ref:PIF RO. The host's network interfaces. Derived by the server
+     * from PIF.host.
+     */
     xcp_pif_set PIFs;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. In XAPI, the SR where suspend images of VMs on this host are
+     * created. Set to the local SR at the first start, but libxcp does not
+     * consult it: VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR,
+     * then pool.default_SR.
+     */
     xcp_sr suspend_image_sr;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR meant for crash-dump VDIs of VMs on this host. Set to
+     * the local SR at the first start; libxcp writes no crash dumps, so it is
+     * not otherwise used.
+     */
     xcp_sr crash_dump_sr;
-    /** set:ref:pool_update RO. */
+    /**
+     * set:ref:pool_update RO. The pool_updates applied to the host; always
+     * empty in libxcp, which applies no updates.
+     */
     xcp_pool_update_set updates;
-    /** set:ref:PBD RO. */
+    /**
+     * set:ref:PBD RO. The host's connections to SRs. Derived by the server
+     * from PBD.host.
+     */
     xcp_pbd_set PBDs;
-    /** set:ref:host_cpu RO. */
+    /**
+     * set:ref:host_cpu RO. One host_cpu per physical CPU thread. Derived by
+     * the server from host_cpu.host.
+     */
     xcp_host_cpu_set host_CPUs;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Summary of the physical CPUs, read from the
+     * hypervisor at the first start: cpu_count, socket_count, vendor, speed
+     * (MHz), modelname, family, model, stepping and flags.
+     */
     xcp_string_map cpu_info;
-    /** string RW. */
+    /**
+     * string RW. The machine's hostname, as read at the first start.
+     * host.set_hostname_live and the generated setter change this field only,
+     * not the system's hostname.
+     */
     char *hostname;
-    /** string RW. */
+    /**
+     * string RW. The address clients and other hosts reach the host at. Set
+     * at the first start to the first non-loopback IPv4 address (127.0.0.1 if
+     * there is none); console locations are built from it.
+     */
     char *address;
-    /** ref:host_metrics RO. */
+    /**
+     * ref:host_metrics RO. The host's host_metrics object (memory, liveness),
+     * created with the host.
+     */
     xcp_host_metrics metrics;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Details of the host's licence (expiry,
+     * restrictions); always empty in libxcp, which has no licences.
+     */
     xcp_string_map license_params;
-    /** set:string RW. */
+    /**
+     * set:string RW. User-defined tags for grouping and searching; not
+     * interpreted by the server.
+     */
     xcp_string_set tags;
-    /** string RO. */
+    /**
+     * string RO. The licence edition the host runs under; xcp-ng, set at the
+     * first start.
+     */
     char *edition;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Address and port of the licence server. Stored
+     * only: libxcp has no licences.
+     */
     xcp_string_map license_server;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. SMBIOS strings of the host, copied into a VM by
+     * VM.copy_bios_strings. libxcp does not read the machine's SMBIOS: it
+     * sets bios-vendor and system-manufacturer to libxcp at the first start.
+     */
     xcp_string_map bios_strings;
-    /** string RO. */
+    /**
+     * string RO. How the host is powered on remotely (wake-on-lan, iLO, DRAC,
+     * IPMI or a custom script); empty in libxcp (host.power_on is not
+     * implemented).
+     */
     char *power_on_mode;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Chipset features of the host; libxcp sets
+     * iommu=false at the first start without probing the hardware.
+     */
     xcp_string_map chipset_info;
-    /** set:ref:PCI RO. */
+    /**
+     * set:ref:PCI RO. The host's PCI devices; always empty in libxcp (no PCI
+     * objects).
+     */
     xcp_ref_set PCIs;
-    /** set:ref:PGPU RO. */
+    /**
+     * set:ref:PGPU RO. The host's physical GPUs; always empty in libxcp (no
+     * GPU support).
+     */
     xcp_ref_set PGPUs;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. vCPU scheduling parameters XAPI applies to all
+     * guests on the host. Stored only: libxcp does not apply them.
+     */
     xcp_string_map guest_VCPUs_params;
-    /** host_display RW. */
+    /**
+     * host_display RW. Whether the host's console is shown on a physical
+     * display (and pending changes of that setting, effective at reboot).
+     * Stored only; note that host.disable with auto_enable false sets it to
+     * disabled.
+     */
     enum xcp_host_display display;
-    /** ref:VM RO. */
+    /**
+     * ref:VM RO. The control domain (domain 0) of the host, a VM with
+     * is_control_domain set, created at the first start.
+     */
     xcp_vm control_domain;
-    /** set:ref:pool_update RO. */
+    /**
+     * set:ref:pool_update RO. Applied updates that need a host reboot to take
+     * effect; always empty in libxcp.
+     */
     xcp_pool_update_set updates_requiring_reboot;
-    /** string ROs. */
+    /**
+     * string ROs. The iSCSI initiator name of the host; empty in libxcp (no
+     * iSCSI SR).
+     */
     char *iscsi_iqn;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether storage multipathing is enabled on the host; always
+     * false in libxcp.
+     */
     bool multipathing;
-    /** set:ref:Certificate RO. */
+    /**
+     * set:ref:Certificate RO. The TLS certificates installed on the host;
+     * always empty in libxcp.
+     */
     xcp_ref_set certificates;
-    /** bool RO. */
+    /**
+     * bool RO. True when the host refuses plain HTTP (port 80). Always false
+     * in libxcp, which does not manage the firewall: its server listens where
+     * it is configured to.
+     */
     bool https_only;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the SSH service of the host is on; not managed by
+     * libxcp (false).
+     */
     bool ssh_enabled;
-    /** int RO. */
+    /**
+     * int RO. Seconds after which SSH access is turned off again once
+     * enabled; 0 means never. Not used by libxcp.
+     */
     int64_t ssh_enabled_timeout;
-    /** datetime RO. */
+    /**
+     * datetime RO. Time (UTC) at which SSH access will be turned off; not
+     * used by libxcp.
+     */
     xcp_datetime ssh_expiry;
-    /** int RO. */
+    /**
+     * int RO. Seconds of inactivity after which a host console session is
+     * closed; 0 means never. Not used by libxcp.
+     */
     int64_t console_idle_timeout;
-    /** bool RO. */
+    /**
+     * bool RO. Whether SSH is turned on and off automatically with the
+     * management network; not used by libxcp.
+     */
     bool ssh_auto_mode;
-    /** string RO. */
+    /**
+     * string RO. Deepest processor C-state the host may enter: empty for no
+     * limit, N for CN, N,M for CN with sub-state M. Not managed by libxcp.
+     */
     char *max_cstate;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the host booted with UEFI Secure Boot; not detected by
+     * libxcp (false).
+     */
     bool secure_boot;
-    /** host_ntp_mode RO. */
+    /**
+     * host_ntp_mode RO. Where the host's NTP servers come from (DHCP, Custom,
+     * Factory or Disabled); Factory by default. Not managed by libxcp.
+     */
     enum xcp_host_ntp_mode ntp_mode;
-    /** set:string RO. */
+    /**
+     * set:string RO. The NTP servers used in Custom mode; not managed by
+     * libxcp.
+     */
     xcp_string_set ntp_custom_servers;
-    /** string RO. */
+    /**
+     * string RO. The host's time zone, as an IANA name; UTC by default. Not
+     * managed by libxcp.
+     */
     char *timezone;
-    /** int RO. */
+    /**
+     * int RO. Memory, in bytes, the hypervisor keeps for itself, as reported
+     * by the hypervisor driver at the first start;
+     * host.compute_memory_overhead returns it.
+     */
     int64_t memory_overhead;
-    /** string RO. */
+    /** string RO. Name of the implementer of the API: libxcp. */
     char *API_version_vendor;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Details of the vendor's implementation; empty in
+     * libxcp.
+     */
     xcp_string_map API_version_vendor_implementation;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. CPU topology (nr_nodes, sockets_per_node,
+     * cores_per_socket, threads_per_core); not filled by libxcp (see
+     * cpu_info).
+     */
     xcp_string_map cpu_configuration;
-    /** string RO. */
+    /**
+     * string RO. The hypervisor's CPU scheduler; libxcp records credit at the
+     * first start without asking the hypervisor.
+     */
     char *sched_policy;
-    /** set:string RO. */
+    /**
+     * set:string RO. Bootloaders installed for PV guests (pygrub, eliloader
+     * ...); empty in libxcp.
+     */
     xcp_string_set supported_bootloaders;
-    /** set:ref:host_crashdump RO. */
+    /**
+     * set:ref:host_crashdump RO. Crash dumps of the host's hypervisor or
+     * kernel; always empty in libxcp.
+     */
     xcp_ref_set crashdumps;
-    /** set:ref:host_patch RO. Deprecated in XenAPI. */
+    /**
+     * set:ref:host_patch RO. Patches applied to the host (the predecessor of
+     * updates); always empty. Deprecated in XenAPI.
+     */
     xcp_ref_set patches;
-    /** set:string RO. */
+    /**
+     * set:string RO. The HA statefiles this host can reach; always empty in
+     * libxcp (no HA).
+     */
     xcp_string_set ha_statefiles;
-    /** set:string RO. */
+    /**
+     * set:string RO. The hosts this host can reach over the network for HA;
+     * always empty in libxcp.
+     */
     xcp_string_set ha_network_peers;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Named binary blobs attached to the host. Empty
+     * in libxcp: host.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** string RO. */
+    /**
+     * string RO. Type of external authentication configured (AD); empty in
+     * libxcp, which has only local authentication.
+     */
     char *external_auth_type;
-    /** string RO. */
+    /**
+     * string RO. Name of the external authentication service (the domain);
+     * empty in libxcp.
+     */
     char *external_auth_service_name;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Settings of the external authentication service;
+     * empty in libxcp.
+     */
     xcp_string_map external_auth_configuration;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Settings for power_on_mode (address, user, secret
+     * of the management controller); empty in libxcp.
+     */
     xcp_string_map power_on_config;
-    /** ref:SR ROs. */
+    /**
+     * ref:SR ROs. The SR used to cache the disks of VMs started on this host;
+     * always NULL in libxcp (no local caching).
+     */
     xcp_sr local_cache_sr;
-    /** set:ref:PUSB RO. */
+    /**
+     * set:ref:PUSB RO. The host's physical USB devices; always empty in
+     * libxcp.
+     */
     xcp_ref_set PUSBs;
-    /** bool ROs. Deprecated in XenAPI. */
+    /**
+     * bool ROs. Whether SSLv3 and legacy cipher suites were allowed; unused.
+     * Deprecated in XenAPI.
+     */
     bool ssl_legacy;
-    /** set:int RO. */
+    /**
+     * set:int RO. Versions of the virtual hardware platform the host can
+     * offer guests (see VM.hardware_platform_version); empty in libxcp.
+     */
     xcp_int_set virtual_hardware_platform_versions;
-    /** set:ref:Feature RO. */
+    /**
+     * set:ref:Feature RO. The licensable Feature objects of the host; always
+     * empty in libxcp.
+     */
     xcp_ref_set features;
-    /** string ROs. Deprecated in XenAPI. */
+    /**
+     * string ROs. UEFI Secure Boot certificates of the host, superseded by
+     * the pool's; empty. Deprecated in XenAPI.
+     */
     char *uefi_certificates;
-    /** set:string RO. */
+    /**
+     * set:string RO. The licence editions the host could switch to; empty in
+     * libxcp.
+     */
     xcp_string_set editions;
-    /** set:update_guidances RO. */
+    /**
+     * set:update_guidances RO. Actions (reboot the host, restart the
+     * toolstack ...) needed for applied updates to take effect; always empty
+     * in libxcp.
+     */
     xcp_update_guidances_set pending_guidances;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the host verifies the TLS certificates of other hosts;
+     * always false in libxcp.
+     */
     bool tls_verification_enabled;
-    /** datetime RO. Prototype in XenAPI. */
+    /**
+     * datetime RO. Time (UTC) updates were last applied to the host; never
+     * set by libxcp. Prototype in XenAPI.
+     */
     xcp_datetime last_software_update;
-    /** latest_synced_updates_applied_state RO. Prototype in XenAPI. */
+    /**
+     * latest_synced_updates_applied_state RO. Whether the latest synchronised
+     * updates are applied (yes, no or unknown); not maintained by libxcp.
+     * Prototype in XenAPI.
+     */
     enum xcp_latest_synced_updates_applied_state latest_synced_updates_applied;
-    /** host_numa_affinity_policy RO. Prototype in XenAPI. */
+    /**
+     * host_numa_affinity_policy RO. How VM vCPUs and memory are placed on
+     * NUMA nodes; default_policy by default. Not acted on by libxcp.
+     * Prototype in XenAPI.
+     */
     enum xcp_host_numa_affinity_policy numa_affinity_policy;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Recommended actions to finish applying
+     * updates; always empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_recommended;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Every action needed to finish applying
+     * updates; always empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_full;
-    /** string RO. Prototype in XenAPI. */
+    /**
+     * string RO. Hash of the update set last applied to the host; empty in
+     * libxcp. Prototype in XenAPI.
+     */
     char *last_update_hash;
 } xcp_host_record;
 /** Refs and records of several host objects. */
@@ -1705,19 +2181,48 @@ XCP_EXTERN void xcp_host_record_dispose(xcp_host_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_host_record_map_dispose(xcp_host_record_map *m);
 
-/** A host_metrics record: every field of the class, in model order. */
+/**
+ * A host_metrics record: every field of the class, in model order.
+ *
+ * Live figures of a host: its memory and whether it is up. libxcp makes one
+ * with its host at the first start and refreshes the memory figures from the
+ * hypervisor driver; there is no other message than the generated accessors.
+ */
 typedef struct xcp_host_metrics_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the object, assigned when it
+     * is created.
+     */
     char *uuid;
-    /** int RO. */
+    /**
+     * int RO. Memory of the host managed by the hypervisor, in bytes; read
+     * from the hypervisor driver at every start of libxcp.
+     */
     int64_t memory_total;
-    /** int RO. Removed from XenAPI. */
+    /**
+     * int RO. Memory of the host not used by the hypervisor or any domain, in
+     * bytes: what a new domain can get. Marked removed in XAPI's model but
+     * still read by clients; libxcp maintains it, reading it at every start
+     * and after each VM operation that changes memory use (start, shutdown,
+     * memory changes). Removed from XenAPI.
+     */
     int64_t memory_free;
-    /** bool RO. */
+    /**
+     * bool RO. True when the master considers the host up (in XAPI, from its
+     * heartbeats). libxcp has no heartbeat: the host is its own master and
+     * this is always true.
+     */
     bool live;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the figures were last updated (UTC): set at the first
+     * start and whenever memory_free changes after a VM operation; the
+     * refresh at later starts does not update it.
+     */
     xcp_datetime last_updated;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration for clients;
+     * not interpreted by the server.
+     */
     xcp_string_map other_config;
 } xcp_host_metrics_record;
 /** Refs and records of several host_metrics objects. */
@@ -1733,33 +2238,60 @@ XCP_EXTERN void xcp_host_metrics_record_dispose(xcp_host_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_host_metrics_record_map_dispose(xcp_host_metrics_record_map *m);
 
-/** A host_cpu record: every field of the class, in model order. */
+/**
+ * A host_cpu record: every field of the class, in model order.
+ *
+ * One physical CPU thread of a host. libxcp makes one per CPU thread the
+ * hypervisor driver reports, at the first start, all with the same
+ * description (that of the first CPU in /proc/cpuinfo); they are not
+ * refreshed at later starts and have no messages besides the generated
+ * accessors.
+ */
 typedef struct xcp_host_cpu_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the CPU object, assigned
+     * when it is created.
+     */
     char *uuid;
-    /** ref:host RO. */
+    /** ref:host RO. The host the CPU belongs to. */
     xcp_host host;
-    /** int RO. */
+    /** int RO. Index of the CPU within its host, from 0. */
     int64_t number;
-    /** string RO. */
+    /**
+     * string RO. CPU vendor identification string, such as GenuineIntel or
+     * AuthenticAMD.
+     */
     char *vendor;
-    /** int RO. */
+    /** int RO. Clock speed of the CPU, in MHz. */
     int64_t speed;
-    /** string RO. */
+    /** string RO. The CPU's model name, as the processor reports it. */
     char *modelname;
-    /** string RO. */
+    /**
+     * string RO. Feature flags of the CPU, space separated, as in
+     * /proc/cpuinfo.
+     */
     char *flags;
-    /** string RO. */
+    /**
+     * string RO. The CPU's feature bitmap as a hexadecimal string, in XAPI;
+     * not filled by libxcp (empty).
+     */
     char *features;
-    /** float RO. */
+    /**
+     * float RO. Fraction of time the CPU was busy lately, from 0.0 to 1.0.
+     * libxcp does not sample it (the hypervisor drivers' host_cpu_usage is
+     * not used): always 0.0.
+     */
     double utilisation;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration for clients;
+     * not interpreted by the server.
+     */
     xcp_string_map other_config;
-    /** int RO. */
+    /** int RO. The CPU family number, as the processor reports it. */
     int64_t family;
-    /** int RO. */
+    /** int RO. The CPU model number, as the processor reports it. */
     int64_t model;
-    /** string RO. */
+    /** string RO. The CPU stepping, as a decimal number in a string. */
     char *stepping;
 } xcp_host_cpu_record;
 /** Refs and records of several host_cpu objects. */
@@ -3505,115 +4037,297 @@ XCP_EXTERN int xcp_pool_get_all_where(xcp_session *session, xcp_pool_set *result
 /** XenAPI pool.get_all_records_where(expr) -> map:ref:pool:record:pool. */
 XCP_EXTERN int xcp_pool_get_all_records_where(xcp_session *session, xcp_pool_record_map *result, const char *expr);
 
-/** XenAPI pool.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the pool, assigned when the pool is
+ * created.
+ */
 XCP_EXTERN int xcp_pool_get_uuid(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_name_label(self) -> string. Reads one field.
+ *
+ * Short, human-readable name of the pool; empty at creation (clients then
+ * usually show the master's name).
+ */
 XCP_EXTERN int xcp_pool_get_name_label(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_name_label(self, value). Writes one field.
+ *
+ * Short, human-readable name of the pool; empty at creation (clients then
+ * usually show the master's name).
+ */
 XCP_EXTERN int xcp_pool_set_name_label(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_name_description(self) -> string. Reads one field.
+ *
+ * Free-form description of the pool; empty at creation.
+ */
 XCP_EXTERN int xcp_pool_get_name_description(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_name_description(self, value). Writes one field.
+ *
+ * Free-form description of the pool; empty at creation.
+ */
 XCP_EXTERN int xcp_pool_set_name_description(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.get_master(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI pool.get_master(self) -> ref:host. Reads one field.
+ *
+ * The host that coordinates the pool (holds the database and serves the API).
+ * libxcp sets it to the local host at the first start and never changes it.
+ */
 XCP_EXTERN int xcp_pool_get_master(xcp_session *session, xcp_host *result, xcp_pool self);
 
-/** XenAPI pool.get_default_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI pool.get_default_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR used when a call names none: VM.provision puts template disks
+ * without an SR there, VM.suspend falls back to it, and xe vm-install uses
+ * it. Set to the local SR at the first start; reset to NULL when that SR is
+ * forgotten or destroyed.
+ */
 XCP_EXTERN int xcp_pool_get_default_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/** XenAPI pool.set_default_SR(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_default_SR(self, value). Writes one field.
+ *
+ * The SR used when a call names none: VM.provision puts template disks
+ * without an SR there, VM.suspend falls back to it, and xe vm-install uses
+ * it. Set to the local SR at the first start; reset to NULL when that SR is
+ * forgotten or destroyed.
+ */
 XCP_EXTERN int xcp_pool_set_default_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
-/** XenAPI pool.get_suspend_image_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI pool.get_suspend_image_SR(self) -> ref:SR. Reads one field.
+ *
+ * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
+ * unset (before falling back to default_SR). Set to the local SR at the first
+ * start; reset to NULL when that SR is forgotten or destroyed.
+ */
 XCP_EXTERN int xcp_pool_get_suspend_image_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/** XenAPI pool.set_suspend_image_SR(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_suspend_image_SR(self, value). Writes one field.
+ *
+ * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
+ * unset (before falling back to default_SR). Set to the local SR at the first
+ * start; reset to NULL when that SR is forgotten or destroyed.
+ */
 XCP_EXTERN int xcp_pool_set_suspend_image_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
-/** XenAPI pool.get_crash_dump_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI pool.get_crash_dump_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR meant for crash-dump VDIs. Set to the local SR at the first start
+ * and reset to NULL when that SR is forgotten or destroyed; libxcp writes no
+ * crash dumps, so it is not otherwise used.
+ */
 XCP_EXTERN int xcp_pool_get_crash_dump_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/** XenAPI pool.set_crash_dump_SR(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_crash_dump_SR(self, value). Writes one field.
+ *
+ * The SR meant for crash-dump VDIs. Set to the local SR at the first start
+ * and reset to NULL when that SR is forgotten or destroyed; libxcp writes no
+ * crash dumps, so it is not otherwise used.
+ */
 XCP_EXTERN int xcp_pool_set_crash_dump_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
 /**
  * XenAPI pool.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
  */
 XCP_EXTERN int xcp_pool_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
+ */
 XCP_EXTERN int xcp_pool_set_other_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/** XenAPI pool.add_to_other_config(self, key, value). */
+/**
+ * XenAPI pool.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
+ */
 XCP_EXTERN int xcp_pool_add_to_other_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/** XenAPI pool.remove_from_other_config(self, key). */
+/**
+ * XenAPI pool.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
+ */
 XCP_EXTERN int xcp_pool_remove_from_other_config(xcp_session *session, xcp_pool self, const char *key);
 
-/** XenAPI pool.get_ha_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_enabled(self) -> bool. Reads one field.
+ *
+ * True when high availability is on. libxcp has no HA: always false.
+ */
 XCP_EXTERN int xcp_pool_get_ha_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_statefiles(self) -> set:string. Reads one field. */
+/**
+ * XenAPI pool.get_ha_statefiles(self) -> set:string. Reads one field.
+ *
+ * References (as strings) of the VDIs HA uses as heartbeat statefiles; always
+ * empty in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_statefiles(xcp_session *session, xcp_string_set *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_allow_overcommit(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_allow_overcommit(self) -> bool. Reads one field.
+ *
+ * With HA on, whether operations may leave the pool unable to tolerate the
+ * configured host failures. Stored only: libxcp has no HA.
+ */
 XCP_EXTERN int xcp_pool_get_ha_allow_overcommit(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_ha_allow_overcommit(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_ha_allow_overcommit(self, value). Writes one field.
+ *
+ * With HA on, whether operations may leave the pool unable to tolerate the
+ * configured host failures. Stored only: libxcp has no HA.
+ */
 XCP_EXTERN int xcp_pool_set_ha_allow_overcommit(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI pool.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_get_tags(xcp_session *session, xcp_string_set *result, xcp_pool self);
 
-/** XenAPI pool.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_set_tags(xcp_session *session, xcp_pool self, const xcp_string_set *value);
 
-/** XenAPI pool.add_tags(self, value). */
+/**
+ * XenAPI pool.add_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_add_tags(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.remove_tags(self, value). */
+/**
+ * XenAPI pool.remove_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_remove_tags(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.get_gui_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_gui_config(self) -> map:string:string. Reads one field.
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_get_gui_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.set_gui_config(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_gui_config(self, value). Writes one field.
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_set_gui_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/** XenAPI pool.add_to_gui_config(self, key, value). */
+/**
+ * XenAPI pool.add_to_gui_config(self, key, value).
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_add_to_gui_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/** XenAPI pool.remove_from_gui_config(self, key). */
+/**
+ * XenAPI pool.remove_from_gui_config(self, key).
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_remove_from_gui_config(xcp_session *session, xcp_pool self, const char *key);
 
 /**
  * XenAPI pool.get_health_check_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
  */
 XCP_EXTERN int xcp_pool_get_health_check_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.set_health_check_config(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_health_check_config(self, value). Writes one field.
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
+ */
 XCP_EXTERN int xcp_pool_set_health_check_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/** XenAPI pool.add_to_health_check_config(self, key, value). */
+/**
+ * XenAPI pool.add_to_health_check_config(self, key, value).
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
+ */
 XCP_EXTERN int xcp_pool_add_to_health_check_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/** XenAPI pool.remove_from_health_check_config(self, key). */
+/**
+ * XenAPI pool.remove_from_health_check_config(self, key).
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
+ */
 XCP_EXTERN int xcp_pool_remove_from_health_check_config(xcp_session *session, xcp_pool self, const char *key);
 
-/** XenAPI pool.get_wlb_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_enabled(self) -> bool. Reads one field.
+ *
+ * Whether workload balancing recommendations are used. Stored only: libxcp
+ * has no WLB support.
+ */
 XCP_EXTERN int xcp_pool_get_wlb_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_wlb_enabled(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_wlb_enabled(self, value). Writes one field.
+ *
+ * Whether workload balancing recommendations are used. Stored only: libxcp
+ * has no WLB support.
+ */
 XCP_EXTERN int xcp_pool_set_wlb_enabled(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_wlb_verify_cert(self) -> bool. Reads one field.
+ *
+ * Whether the TLS certificate of the WLB server is verified. Stored only:
+ * libxcp has no WLB support.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -3622,164 +4336,342 @@ XCP_EXTERN int xcp_pool_get_wlb_verify_cert(xcp_session *session, bool *result, 
 /**
  * XenAPI pool.set_wlb_verify_cert(self, value). Writes one field.
  *
+ * Whether the TLS certificate of the WLB server is verified. Stored only:
+ * libxcp has no WLB support.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_pool_set_wlb_verify_cert(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_restrictions(self) -> map:string:string. Reads one field.
+ *
+ * Licence restrictions in force, as restrict_<feature> keys with the values
+ * true or false. libxcp has no licensing and sets only restrict_vtpm=false.
  */
 XCP_EXTERN int xcp_pool_get_restrictions(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_allowed_operations(self) -> set:pool_allowed_operations.
  * Reads one field.
+ *
+ * Pool-wide operations that may be started now (advisory, server-maintained).
+ * libxcp implements none of them, so the set stays empty.
  */
 XCP_EXTERN int xcp_pool_get_allowed_operations(xcp_session *session, xcp_pool_allowed_operations_set *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_current_operations(self) ->
  * map:string:pool_allowed_operations. Reads one field.
+ *
+ * Pool-wide operations in progress, keyed by task reference; always empty in
+ * libxcp (none is implemented).
  */
 XCP_EXTERN int xcp_pool_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_cpu_info(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_cpu_info(self) -> map:string:string. Reads one field.
+ *
+ * Summary of the pool's physical CPUs: cpu_count, socket_count and vendor,
+ * taken from the hypervisor at the first start (not refreshed afterwards).
+ */
 XCP_EXTERN int xcp_pool_get_cpu_info(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_policy_no_vendor_device(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_policy_no_vendor_device(self) -> bool. Reads one field.
+ *
+ * In XAPI the default of VM.has_vendor_device for new VMs; XAPI no longer
+ * consults it and neither does libxcp. Stored only.
+ */
 XCP_EXTERN int xcp_pool_get_policy_no_vendor_device(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_policy_no_vendor_device(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_policy_no_vendor_device(self, value). Writes one field.
+ *
+ * In XAPI the default of VM.has_vendor_device for new VMs; XAPI no longer
+ * consults it and neither does libxcp. Stored only.
+ */
 XCP_EXTERN int xcp_pool_set_policy_no_vendor_device(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_live_patching_disabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_live_patching_disabled(self) -> bool. Reads one field.
+ *
+ * Whether live patches must not be applied. Stored only: libxcp applies no
+ * updates.
+ */
 XCP_EXTERN int xcp_pool_get_live_patching_disabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_live_patching_disabled(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_live_patching_disabled(self, value). Writes one field.
+ *
+ * Whether live patches must not be applied. Stored only: libxcp applies no
+ * updates.
+ */
 XCP_EXTERN int xcp_pool_set_live_patching_disabled(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_is_psr_pending(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_is_psr_pending(self) -> bool. Reads one field.
+ *
+ * Whether a pool secret rotation is running or waiting to be retried. Stored
+ * only: libxcp has no pool secret rotation.
+ */
 XCP_EXTERN int xcp_pool_get_is_psr_pending(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_is_psr_pending(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_is_psr_pending(self, value). Writes one field.
+ *
+ * Whether a pool secret rotation is running or waiting to be retried. Stored
+ * only: libxcp has no pool secret rotation.
+ */
 XCP_EXTERN int xcp_pool_set_is_psr_pending(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_migration_compression(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_migration_compression(self) -> bool. Reads one field.
+ *
+ * Whether migrations compress their stream by default. Stored only: libxcp
+ * has no live migration.
+ */
 XCP_EXTERN int xcp_pool_get_migration_compression(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_migration_compression(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_migration_compression(self, value). Writes one field.
+ *
+ * Whether migrations compress their stream by default. Stored only: libxcp
+ * has no live migration.
+ */
 XCP_EXTERN int xcp_pool_set_migration_compression(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_coordinator_bias(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_coordinator_bias(self) -> bool. Reads one field.
+ *
+ * Whether VM placement avoids the master. Stored only: in a pool of one host
+ * every VM runs on the master.
+ */
 XCP_EXTERN int xcp_pool_get_coordinator_bias(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_coordinator_bias(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_coordinator_bias(self, value). Writes one field.
+ *
+ * Whether VM placement avoids the master. Stored only: in a pool of one host
+ * every VM runs on the master.
+ */
 XCP_EXTERN int xcp_pool_set_coordinator_bias(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_ext_auth_cache_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_cache_enabled(self) -> bool. Reads one field.
+ *
+ * Whether results of external (Active Directory) authentication are cached;
+ * always false in libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_ext_auth_cache_size(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_cache_size(self) -> int. Reads one field.
+ *
+ * Maximum number of entries in the external authentication cache; unused by
+ * libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_size(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ext_auth_cache_expiry(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_cache_expiry(self) -> int. Reads one field.
+ *
+ * How long, in seconds, an external authentication cache entry stays valid;
+ * unused by libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_expiry(xcp_session *session, int64_t *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_ha_reboot_vm_on_internal_shutdown(self) -> bool. Reads one
  * field.
+ *
+ * With HA on, whether a protected VM shut down from inside the guest is
+ * started again. Stored only: libxcp has no HA.
  */
 XCP_EXTERN int xcp_pool_get_ha_reboot_vm_on_internal_shutdown(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.set_ha_reboot_vm_on_internal_shutdown(self, value). Writes one
  * field.
+ *
+ * With HA on, whether a protected VM shut down from inside the guest is
+ * started again. Stored only: libxcp has no HA.
  */
 XCP_EXTERN int xcp_pool_set_ha_reboot_vm_on_internal_shutdown(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_limit_console_sessions(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_limit_console_sessions(self) -> bool. Reads one field.
+ *
+ * Whether only one client at a time may connect to a console. Stored only:
+ * libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_get_limit_console_sessions(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_limit_console_sessions(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_limit_console_sessions(self, value). Writes one field.
+ *
+ * Whether only one client at a time may connect to a console. Stored only:
+ * libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_set_limit_console_sessions(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_vm_console_idle_timeout(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_vm_console_idle_timeout(self) -> int. Reads one field.
+ *
+ * Seconds of inactivity after which a VM console connection is closed; 0 (the
+ * default) means never. Stored only: libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_get_vm_console_idle_timeout(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.set_vm_console_idle_timeout(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_vm_console_idle_timeout(self, value). Writes one field.
+ *
+ * Seconds of inactivity after which a VM console connection is closed; 0 (the
+ * default) means never. Stored only: libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_set_vm_console_idle_timeout(xcp_session *session, xcp_pool self, int64_t value);
 
 /**
  * XenAPI pool.get_auto_update_vm_secureboot_certificates(self) -> bool. Reads
  * one field.
+ *
+ * Whether VM creation marks VMs whose Secure Boot certificates are due to
+ * expire for update at their next boot. Stored only: libxcp does not act on
+ * it.
  */
 XCP_EXTERN int xcp_pool_get_auto_update_vm_secureboot_certificates(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.set_auto_update_vm_secureboot_certificates(self, value). Writes
  * one field.
+ *
+ * Whether VM creation marks VMs whose Secure Boot certificates are due to
+ * expire for update at their next boot. Stored only: libxcp does not act on
+ * it.
  */
 XCP_EXTERN int xcp_pool_set_auto_update_vm_secureboot_certificates(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_ha_configuration(self) -> map:string:string. Reads one
  * field.
+ *
+ * The configuration HA was enabled with; always empty in libxcp (no HA).
  */
 XCP_EXTERN int xcp_pool_get_ha_configuration(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_ha_host_failures_to_tolerate(self) -> int. Reads one field.
+ *
+ * Number of host failures HA is asked to survive; always 0 in libxcp (no HA).
  */
 XCP_EXTERN int xcp_pool_get_ha_host_failures_to_tolerate(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_plan_exists_for(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ha_plan_exists_for(self) -> int. Reads one field.
+ *
+ * Number of host failures for which HA has a restart plan; always 0 in libxcp
+ * (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_plan_exists_for(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_overcommitted(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_overcommitted(self) -> bool. Reads one field.
+ *
+ * True when HA could not restart the protected VMs after the tolerated number
+ * of host failures; always false in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_overcommitted(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI pool.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Named binary blobs attached to the pool. Empty in libxcp:
+ * pool.create_new_blob is not implemented.
+ */
 XCP_EXTERN int xcp_pool_get_blobs(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_wlb_url(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_url(self) -> string. Reads one field.
+ *
+ * Address of the workload balancing server; always empty in libxcp (no WLB).
+ */
 XCP_EXTERN int xcp_pool_get_wlb_url(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_wlb_username(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_username(self) -> string. Reads one field.
+ *
+ * User name for the workload balancing server; always empty in libxcp (no
+ * WLB).
+ */
 XCP_EXTERN int xcp_pool_get_wlb_username(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_redo_log_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_redo_log_enabled(self) -> bool. Reads one field.
+ *
+ * Whether the database is also written to a redo log on shared storage;
+ * always false in libxcp, which keeps its own journal in the state directory.
+ */
 XCP_EXTERN int xcp_pool_get_redo_log_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_redo_log_vdi(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI pool.get_redo_log_vdi(self) -> ref:VDI. Reads one field.
+ *
+ * The VDI holding the redo log; always NULL in libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_redo_log_vdi(xcp_session *session, xcp_vdi *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_vswitch_controller(self) -> string. Reads one field.
  *
+ * Address of the Open vSwitch controller; always empty in libxcp.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_pool_get_vswitch_controller(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_metadata_VDIs(self) -> set:ref:VDI. Reads one field. */
+/**
+ * XenAPI pool.get_metadata_VDIs(self) -> set:ref:VDI. Reads one field.
+ *
+ * VDIs known to hold pool metadata (for disaster recovery); always empty in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_metadata_VDIs(xcp_session *session, xcp_vdi_set *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_cluster_stack(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_ha_cluster_stack(self) -> string. Reads one field.
+ *
+ * The clustering stack HA uses when enabled; always empty in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_cluster_stack(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_guest_agent_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Pool-wide settings passed to guest agents; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_guest_agent_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_igmp_snooping_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_igmp_snooping_enabled(self) -> bool. Reads one field.
+ *
+ * Whether IGMP snooping is on for the pool's networks; always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_igmp_snooping_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_uefi_certificates(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_uefi_certificates(self) -> string. Reads one field.
+ *
+ * The UEFI Secure Boot certificates given to guests (a base64 tarball in
+ * XAPI); empty in libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_uefi_certificates(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_custom_uefi_certificates(self) -> string. Reads one field.
+ *
+ * Secure Boot certificates that replace uefi_certificates; empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3787,42 +4679,64 @@ XCP_EXTERN int xcp_pool_get_custom_uefi_certificates(xcp_session *session, char 
 
 /**
  * XenAPI pool.get_tls_verification_enabled(self) -> bool. Reads one field.
+ *
+ * Whether hosts verify each other's TLS certificates; always false in libxcp
+ * (no inter-host connections).
  */
 XCP_EXTERN int xcp_pool_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repositories(self) -> set:ref:Repository. Reads one field.
+ *
+ * Update repositories the pool is configured with; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repositories(xcp_session *session, xcp_ref_set *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_client_certificate_auth_enabled(self) -> bool. Reads one
  * field.
+ *
+ * Whether API clients may log in with a TLS client certificate; always false
+ * in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_enabled(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_client_certificate_auth_name(self) -> string. Reads one
  * field.
+ *
+ * The name a client certificate must carry to be accepted; always empty in
+ * libxcp.
  */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_name(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_repository_proxy_url(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_repository_proxy_url(self) -> string. Reads one field.
+ *
+ * Proxy used to reach update repositories; always empty in libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_repository_proxy_url(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repository_proxy_username(self) -> string. Reads one field.
+ *
+ * User name for the repository proxy; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repository_proxy_username(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repository_proxy_password(self) -> ref:secret. Reads one
  * field.
+ *
+ * The secret holding the repository proxy password; always NULL in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repository_proxy_password(xcp_session *session, xcp_secret *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_local_auth_max_threads(self) -> int. Reads one field.
+ *
+ * Upper bound on threads used for local (PAM) authentication; not used by
+ * libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3831,12 +4745,18 @@ XCP_EXTERN int xcp_pool_get_local_auth_max_threads(xcp_session *session, int64_t
 /**
  * XenAPI pool.get_ext_auth_max_threads(self) -> int. Reads one field.
  *
+ * Upper bound on threads used for external authentication; not used by
+ * libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_ext_auth_max_threads(xcp_session *session, int64_t *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_telemetry_uuid(self) -> ref:secret. Reads one field.
+ *
+ * The secret holding the pool's telemetry identifier; always NULL in libxcp
+ * (no telemetry).
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3846,6 +4766,8 @@ XCP_EXTERN int xcp_pool_get_telemetry_uuid(xcp_session *session, xcp_secret *res
  * XenAPI pool.get_telemetry_frequency(self) -> telemetry_frequency. Reads one
  * field.
  *
+ * How often telemetry is collected; not used by libxcp (no telemetry).
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_telemetry_frequency(xcp_session *session, enum xcp_telemetry_frequency *result, xcp_pool self);
@@ -3854,12 +4776,17 @@ XCP_EXTERN int xcp_pool_get_telemetry_frequency(xcp_session *session, enum xcp_t
  * XenAPI pool.get_telemetry_next_collection(self) -> datetime. Reads one
  * field.
  *
+ * Earliest time (UTC) of the next telemetry collection; not used by libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_telemetry_next_collection(xcp_session *session, xcp_datetime *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_last_update_sync(self) -> datetime. Reads one field.
+ *
+ * Time (UTC) updates were last synchronised from the repositories; never set
+ * by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3869,12 +4796,17 @@ XCP_EXTERN int xcp_pool_get_last_update_sync(xcp_session *session, xcp_datetime 
  * XenAPI pool.get_update_sync_frequency(self) -> update_sync_frequency. Reads
  * one field.
  *
+ * How often updates are synchronised (daily or weekly); not used by libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_update_sync_frequency(xcp_session *session, enum xcp_update_sync_frequency *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_update_sync_day(self) -> int. Reads one field.
+ *
+ * Day on which the periodic update synchronisation runs (day of the week for
+ * weekly); not used by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3883,11 +4815,27 @@ XCP_EXTERN int xcp_pool_get_update_sync_day(xcp_session *session, int64_t *resul
 /**
  * XenAPI pool.get_update_sync_enabled(self) -> bool. Reads one field.
  *
+ * Whether updates are synchronised periodically; always false in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_update_sync_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.join(master_address, master_username, master_password). */
+/**
+ * XenAPI pool.join(master_address, master_username, master_password).
+ *
+ * Makes the host this call is sent to a member of another pool, whose
+ * database then replaces its own. Not implemented in libxcp (pools of one
+ * host only).
+ *
+ * @param master_address Address of the master of the pool to join.
+ *
+ * @param master_username User name to log in to that master with.
+ *
+ * @param master_password Password for master_username.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_join(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
 /**
@@ -3898,6 +4846,17 @@ XCP_EXTERN int xcp_pool_join_async(xcp_session *session, xcp_task *task, const c
 
 /**
  * XenAPI pool.join_force(master_address, master_username, master_password).
+ *
+ * Like pool.join, without the compatibility checks between the joining host
+ * and the pool. Not implemented in libxcp.
+ *
+ * @param master_address Address of the master of the pool to join.
+ *
+ * @param master_username User name to log in to that master with.
+ *
+ * @param master_password Password for master_username.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
@@ -3907,7 +4866,16 @@ XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_addr
  */
 XCP_EXTERN int xcp_pool_join_force_async(xcp_session *session, xcp_task *task, const char *master_address, const char *master_username, const char *master_password);
 
-/** XenAPI pool.eject(host). */
+/**
+ * XenAPI pool.eject(host).
+ *
+ * Removes a member host from the pool; the host loses its VMs and
+ * configuration and restarts as a pool of its own. Not implemented in libxcp.
+ *
+ * @param host The member to remove (not the master).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
 
 /**
@@ -3916,7 +4884,16 @@ XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_pool_eject_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI pool.designate_new_master(host). */
+/**
+ * XenAPI pool.designate_new_master(host).
+ *
+ * Hands the coordinator role over to another member, in an orderly way. Not
+ * implemented in libxcp.
+ *
+ * @param host The member to become master.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host);
 
 /**
@@ -3925,13 +4902,36 @@ XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host
  */
 XCP_EXTERN int xcp_pool_designate_new_master_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI pool.emergency_transition_to_master(). */
+/**
+ * XenAPI pool.emergency_transition_to_master().
+ *
+ * Sent to a member whose master is gone, to make it the master. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_emergency_transition_to_master(xcp_session *session);
 
-/** XenAPI pool.emergency_reset_master(master_address). */
+/**
+ * XenAPI pool.emergency_reset_master(master_address).
+ *
+ * Tells a member the address of its new master after an emergency transition.
+ * Not implemented in libxcp.
+ *
+ * @param master_address Address of the new master.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_emergency_reset_master(xcp_session *session, const char *master_address);
 
-/** XenAPI pool.recover_slaves() -> set:ref:host. */
+/**
+ * XenAPI pool.recover_slaves() -> set:ref:host.
+ *
+ * Makes the master contact the members left in emergency mode and bring them
+ * back; returns the hosts recovered. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_recover_slaves(xcp_session *session, xcp_host_set *result);
 
 /**
@@ -3940,7 +4940,18 @@ XCP_EXTERN int xcp_pool_recover_slaves(xcp_session *session, xcp_host_set *resul
  */
 XCP_EXTERN int xcp_pool_recover_slaves_async(xcp_session *session, xcp_task *task);
 
-/** XenAPI pool.enable_ha(heartbeat_srs, configuration). */
+/**
+ * XenAPI pool.enable_ha(heartbeat_srs, configuration).
+ *
+ * Turns high availability on, with its statefile on one of the given shared
+ * SRs. Not implemented in libxcp.
+ *
+ * @param heartbeat_srs Shared SRs that may hold the HA statefile.
+ *
+ * @param configuration HA configuration (for example the timeout).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_enable_ha(xcp_session *session, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
 /**
@@ -3949,7 +4960,13 @@ XCP_EXTERN int xcp_pool_enable_ha(xcp_session *session, const xcp_sr_set *heartb
  */
 XCP_EXTERN int xcp_pool_enable_ha_async(xcp_session *session, xcp_task *task, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
-/** XenAPI pool.disable_ha(). */
+/**
+ * XenAPI pool.disable_ha().
+ *
+ * Turns high availability off. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
 
 /**
@@ -3958,7 +4975,14 @@ XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
  */
 XCP_EXTERN int xcp_pool_disable_ha_async(xcp_session *session, xcp_task *task);
 
-/** XenAPI pool.sync_database(). */
+/**
+ * XenAPI pool.sync_database().
+ *
+ * Forces the pool database to be copied to every member. Not implemented in
+ * libxcp (no members).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_sync_database(xcp_session *session);
 
 /**
@@ -3967,7 +4991,16 @@ XCP_EXTERN int xcp_pool_sync_database(xcp_session *session);
  */
 XCP_EXTERN int xcp_pool_sync_database_async(xcp_session *session, xcp_task *task);
 
-/** XenAPI pool.management_reconfigure(network). */
+/**
+ * XenAPI pool.management_reconfigure(network).
+ *
+ * Moves the management interface of every host to its PIF on the given
+ * network. Not implemented in libxcp.
+ *
+ * @param network The network to carry management traffic.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_management_reconfigure(xcp_session *session, xcp_network network);
 
 /**
@@ -3976,7 +5009,20 @@ XCP_EXTERN int xcp_pool_management_reconfigure(xcp_session *session, xcp_network
  */
 XCP_EXTERN int xcp_pool_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_network network);
 
-/** XenAPI pool.create_VLAN_from_PIF(pif, network, VLAN) -> set:ref:PIF. */
+/**
+ * XenAPI pool.create_VLAN_from_PIF(pif, network, VLAN) -> set:ref:PIF.
+ *
+ * Creates the VLAN on every host, on the PIFs of the same device as pif, and
+ * returns the new VLAN PIFs. Not implemented in libxcp.
+ *
+ * @param pif A PIF naming the physical device to tag on every host.
+ *
+ * @param network The network the new VLAN PIFs join.
+ *
+ * @param VLAN The VLAN tag (0 to 4094).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF(xcp_session *session, xcp_pif_set *result, xcp_pif pif, xcp_network network, int64_t VLAN);
 
 /**
@@ -3985,7 +5031,16 @@ XCP_EXTERN int xcp_pool_create_VLAN_from_PIF(xcp_session *session, xcp_pif_set *
  */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF_async(xcp_session *session, xcp_task *task, xcp_pif pif, xcp_network network, int64_t VLAN);
 
-/** XenAPI pool.set_ha_host_failures_to_tolerate(self, value). */
+/**
+ * XenAPI pool.set_ha_host_failures_to_tolerate(self, value).
+ *
+ * Sets how many host failures HA must be able to survive. Not implemented in
+ * libxcp (no HA).
+ *
+ * @param value Number of host failures to tolerate.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate(xcp_session *session, xcp_pool self, int64_t value);
 
 /**
@@ -3995,7 +5050,13 @@ XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate(xcp_session *session, x
  */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate_async(xcp_session *session, xcp_task *task, xcp_pool self, int64_t value);
 
-/** XenAPI pool.get_license_state(self) -> map:string:string. */
+/**
+ * XenAPI pool.get_license_state(self) -> map:string:string.
+ *
+ * Returns the pool's licence state: the master's edition (key edition) and
+ * the expiry date of the licence (key expiry); libxcp has no licences, so
+ * expiry is always the string never.
+ */
 XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
@@ -4004,7 +5065,16 @@ XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *
  */
 XCP_EXTERN int xcp_pool_get_license_state_async(xcp_session *session, xcp_task *task, xcp_pool self);
 
-/** XenAPI pool.apply_edition(self, edition). */
+/**
+ * XenAPI pool.apply_edition(self, edition).
+ *
+ * Applies a licence edition to every host of the pool. Not implemented in
+ * libxcp.
+ *
+ * @param edition The edition to apply (one of host.editions).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_apply_edition(xcp_session *session, xcp_pool self, const char *edition);
 
 /**
@@ -4016,6 +5086,18 @@ XCP_EXTERN int xcp_pool_apply_edition_async(xcp_session *session, xcp_task *task
 /**
  * XenAPI pool.create_new_blob(pool, name, mime_type, public=false) ->
  * ref:blob.
+ *
+ * Creates an empty named binary blob attached to the pool and returns it; the
+ * data is uploaded over HTTP. Not implemented in libxcp.
+ *
+ * @param name The name the blob is stored under in the pool's blobs map.
+ *
+ * @param mime_type MIME type of the data; empty means
+ * application/octet-stream.
+ *
+ * @param public_ Whether the blob may be read without logging in.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_pool_create_new_blob(xcp_session *session, xcp_blob *result, xcp_pool pool, const char *name, const char *mime_type, bool public_);
 
@@ -4055,328 +5137,740 @@ XCP_EXTERN int xcp_host_get_all_where(xcp_session *session, xcp_host_set *result
 /** XenAPI host.get_all_records_where(expr) -> map:ref:host:record:host. */
 XCP_EXTERN int xcp_host_get_all_records_where(xcp_session *session, xcp_host_record_map *result, const char *expr);
 
-/** XenAPI host.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the host, assigned at the first start.
+ */
 XCP_EXTERN int xcp_host_get_uuid(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_name_label(self) -> string. Reads one field.
+ *
+ * Short, human-readable name of the host; the machine's hostname at the first
+ * start.
+ */
 XCP_EXTERN int xcp_host_get_name_label(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI host.set_name_label(self, value). Writes one field.
+ *
+ * Short, human-readable name of the host; the machine's hostname at the first
+ * start.
+ */
 XCP_EXTERN int xcp_host_set_name_label(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_name_description(self) -> string. Reads one field.
+ *
+ * Free-form description of the host; Default install at the first start.
+ */
 XCP_EXTERN int xcp_host_get_name_description(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI host.set_name_description(self, value). Writes one field.
+ *
+ * Free-form description of the host; Default install at the first start.
+ */
 XCP_EXTERN int xcp_host_set_name_description(xcp_session *session, xcp_host self, const char *value);
 
 /**
  * XenAPI host.get_allowed_operations(self) -> set:host_allowed_operations.
  * Reads one field.
+ *
+ * Operations that may be started on the host now (advisory,
+ * server-maintained): provision, evacuate, vm_start, vm_resume and vm_migrate
+ * while it is enabled; enable, reboot and shutdown while it is disabled
+ * (evacuate, reboot and shutdown are offered although they answer
+ * NOT_IMPLEMENTED). Recomputed when the host is enabled or disabled.
  */
 XCP_EXTERN int xcp_host_get_allowed_operations(xcp_session *session, xcp_host_allowed_operations_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_current_operations(self) ->
  * map:string:host_allowed_operations. Reads one field.
+ *
+ * Operations in progress on the host, keyed by task reference; libxcp records
+ * none, so it stays empty.
  */
 XCP_EXTERN int xcp_host_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_API_version_major(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_API_version_major(self) -> int. Reads one field.
+ *
+ * Major version of the XenAPI the host speaks: 2.
+ */
 XCP_EXTERN int xcp_host_get_API_version_major(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_API_version_minor(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_API_version_minor(self) -> int. Reads one field.
+ *
+ * Minor version of the XenAPI the host speaks: 23.
+ */
 XCP_EXTERN int xcp_host_get_API_version_minor(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_enabled(self) -> bool. Reads one field.
+ *
+ * False after host.disable: VMs already running carry on, but starting a VM
+ * on the host (or restarting one after a guest reboot) fails with
+ * HOST_DISABLED; resuming a suspended VM is not checked. True at the first
+ * start; libxcp keeps the value across restarts.
+ */
 XCP_EXTERN int xcp_host_get_enabled(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_software_version(self) -> map:string:string. Reads one
  * field.
+ *
+ * Version strings of the host's software, set at the first start:
+ * product_version, product_brand, platform_name, platform_version,
+ * build_number, xapi (the XAPI version libxcp answers as), xen (the
+ * hypervisor's version), hostname and libxcp.
  */
 XCP_EXTERN int xcp_host_get_software_version(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
  */
 XCP_EXTERN int xcp_host_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI host.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
+ */
 XCP_EXTERN int xcp_host_set_other_config(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_other_config(self, key, value). */
+/**
+ * XenAPI host.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
+ */
 XCP_EXTERN int xcp_host_add_to_other_config(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_other_config(self, key). */
+/**
+ * XenAPI host.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
+ */
 XCP_EXTERN int xcp_host_remove_from_other_config(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_capabilities(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_capabilities(self) -> set:string. Reads one field.
+ *
+ * Guest ABIs the hypervisor can run, as Xen names them (xen-3.0-x86_64,
+ * hvm-3.0-x86_64 ...); read from the hypervisor driver at the first start.
+ */
 XCP_EXTERN int xcp_host_get_capabilities(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_resident_VMs(self) -> set:ref:VM. Reads one field. */
+/**
+ * XenAPI host.get_resident_VMs(self) -> set:ref:VM. Reads one field.
+ *
+ * The VMs whose domain exists on this host (Running or Paused), control
+ * domain included. Derived by the server from VM.resident_on.
+ */
 XCP_EXTERN int xcp_host_get_resident_VMs(xcp_session *session, xcp_vm_set *result, xcp_host self);
 
-/** XenAPI host.get_logging(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_logging(self) -> map:string:string. Reads one field.
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_get_logging(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_logging(self, value). Writes one field. */
+/**
+ * XenAPI host.set_logging(self, value). Writes one field.
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_set_logging(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_logging(self, key, value). */
+/**
+ * XenAPI host.add_to_logging(self, key, value).
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_add_to_logging(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_logging(self, key). */
+/**
+ * XenAPI host.remove_from_logging(self, key).
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_remove_from_logging(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_PIFs(self) -> set:ref:PIF. Reads one field. */
+/**
+ * XenAPI host.get_PIFs(self) -> set:ref:PIF. Reads one field.
+ *
+ * The host's network interfaces. Derived by the server from PIF.host.
+ */
 XCP_EXTERN int xcp_host_get_PIFs(xcp_session *session, xcp_pif_set *result, xcp_host self);
 
-/** XenAPI host.get_suspend_image_sr(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI host.get_suspend_image_sr(self) -> ref:SR. Reads one field.
+ *
+ * In XAPI, the SR where suspend images of VMs on this host are created. Set
+ * to the local SR at the first start, but libxcp does not consult it:
+ * VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR, then
+ * pool.default_SR.
+ */
 XCP_EXTERN int xcp_host_get_suspend_image_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/** XenAPI host.set_suspend_image_sr(self, value). Writes one field. */
+/**
+ * XenAPI host.set_suspend_image_sr(self, value). Writes one field.
+ *
+ * In XAPI, the SR where suspend images of VMs on this host are created. Set
+ * to the local SR at the first start, but libxcp does not consult it:
+ * VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR, then
+ * pool.default_SR.
+ */
 XCP_EXTERN int xcp_host_set_suspend_image_sr(xcp_session *session, xcp_host self, xcp_sr value);
 
-/** XenAPI host.get_crash_dump_sr(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI host.get_crash_dump_sr(self) -> ref:SR. Reads one field.
+ *
+ * The SR meant for crash-dump VDIs of VMs on this host. Set to the local SR
+ * at the first start; libxcp writes no crash dumps, so it is not otherwise
+ * used.
+ */
 XCP_EXTERN int xcp_host_get_crash_dump_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/** XenAPI host.set_crash_dump_sr(self, value). Writes one field. */
+/**
+ * XenAPI host.set_crash_dump_sr(self, value). Writes one field.
+ *
+ * The SR meant for crash-dump VDIs of VMs on this host. Set to the local SR
+ * at the first start; libxcp writes no crash dumps, so it is not otherwise
+ * used.
+ */
 XCP_EXTERN int xcp_host_set_crash_dump_sr(xcp_session *session, xcp_host self, xcp_sr value);
 
-/** XenAPI host.get_updates(self) -> set:ref:pool_update. Reads one field. */
+/**
+ * XenAPI host.get_updates(self) -> set:ref:pool_update. Reads one field.
+ *
+ * The pool_updates applied to the host; always empty in libxcp, which applies
+ * no updates.
+ */
 XCP_EXTERN int xcp_host_get_updates(xcp_session *session, xcp_pool_update_set *result, xcp_host self);
 
-/** XenAPI host.get_PBDs(self) -> set:ref:PBD. Reads one field. */
+/**
+ * XenAPI host.get_PBDs(self) -> set:ref:PBD. Reads one field.
+ *
+ * The host's connections to SRs. Derived by the server from PBD.host.
+ */
 XCP_EXTERN int xcp_host_get_PBDs(xcp_session *session, xcp_pbd_set *result, xcp_host self);
 
-/** XenAPI host.get_host_CPUs(self) -> set:ref:host_cpu. Reads one field. */
+/**
+ * XenAPI host.get_host_CPUs(self) -> set:ref:host_cpu. Reads one field.
+ *
+ * One host_cpu per physical CPU thread. Derived by the server from
+ * host_cpu.host.
+ */
 XCP_EXTERN int xcp_host_get_host_CPUs(xcp_session *session, xcp_host_cpu_set *result, xcp_host self);
 
-/** XenAPI host.get_cpu_info(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_cpu_info(self) -> map:string:string. Reads one field.
+ *
+ * Summary of the physical CPUs, read from the hypervisor at the first start:
+ * cpu_count, socket_count, vendor, speed (MHz), modelname, family, model,
+ * stepping and flags.
+ */
 XCP_EXTERN int xcp_host_get_cpu_info(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_hostname(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_hostname(self) -> string. Reads one field.
+ *
+ * The machine's hostname, as read at the first start. host.set_hostname_live
+ * and the generated setter change this field only, not the system's hostname.
+ */
 XCP_EXTERN int xcp_host_get_hostname(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_hostname(self, value). Writes one field. */
+/**
+ * XenAPI host.set_hostname(self, value). Writes one field.
+ *
+ * The machine's hostname, as read at the first start. host.set_hostname_live
+ * and the generated setter change this field only, not the system's hostname.
+ */
 XCP_EXTERN int xcp_host_set_hostname(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_address(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_address(self) -> string. Reads one field.
+ *
+ * The address clients and other hosts reach the host at. Set at the first
+ * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
+ * console locations are built from it.
+ */
 XCP_EXTERN int xcp_host_get_address(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_address(self, value). Writes one field. */
+/**
+ * XenAPI host.set_address(self, value). Writes one field.
+ *
+ * The address clients and other hosts reach the host at. Set at the first
+ * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
+ * console locations are built from it.
+ */
 XCP_EXTERN int xcp_host_set_address(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_metrics(self) -> ref:host_metrics. Reads one field. */
+/**
+ * XenAPI host.get_metrics(self) -> ref:host_metrics. Reads one field.
+ *
+ * The host's host_metrics object (memory, liveness), created with the host.
+ */
 XCP_EXTERN int xcp_host_get_metrics(xcp_session *session, xcp_host_metrics *result, xcp_host self);
 
 /**
  * XenAPI host.get_license_params(self) -> map:string:string. Reads one field.
+ *
+ * Details of the host's licence (expiry, restrictions); always empty in
+ * libxcp, which has no licences.
  */
 XCP_EXTERN int xcp_host_get_license_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_get_tags(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI host.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_set_tags(xcp_session *session, xcp_host self, const xcp_string_set *value);
 
-/** XenAPI host.add_tags(self, value). */
+/**
+ * XenAPI host.add_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_add_tags(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.remove_tags(self, value). */
+/**
+ * XenAPI host.remove_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_remove_tags(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_edition(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_edition(self) -> string. Reads one field.
+ *
+ * The licence edition the host runs under; xcp-ng, set at the first start.
+ */
 XCP_EXTERN int xcp_host_get_edition(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_license_server(self) -> map:string:string. Reads one field.
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
  */
 XCP_EXTERN int xcp_host_get_license_server(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_license_server(self, value). Writes one field. */
+/**
+ * XenAPI host.set_license_server(self, value). Writes one field.
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
+ */
 XCP_EXTERN int xcp_host_set_license_server(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_license_server(self, key, value). */
+/**
+ * XenAPI host.add_to_license_server(self, key, value).
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
+ */
 XCP_EXTERN int xcp_host_add_to_license_server(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_license_server(self, key). */
+/**
+ * XenAPI host.remove_from_license_server(self, key).
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
+ */
 XCP_EXTERN int xcp_host_remove_from_license_server(xcp_session *session, xcp_host self, const char *key);
 
 /**
  * XenAPI host.get_bios_strings(self) -> map:string:string. Reads one field.
+ *
+ * SMBIOS strings of the host, copied into a VM by VM.copy_bios_strings.
+ * libxcp does not read the machine's SMBIOS: it sets bios-vendor and
+ * system-manufacturer to libxcp at the first start.
  */
 XCP_EXTERN int xcp_host_get_bios_strings(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_power_on_mode(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_power_on_mode(self) -> string. Reads one field.
+ *
+ * How the host is powered on remotely (wake-on-lan, iLO, DRAC, IPMI or a
+ * custom script); empty in libxcp (host.power_on is not implemented).
+ */
 XCP_EXTERN int xcp_host_get_power_on_mode(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_chipset_info(self) -> map:string:string. Reads one field.
+ *
+ * Chipset features of the host; libxcp sets iommu=false at the first start
+ * without probing the hardware.
  */
 XCP_EXTERN int xcp_host_get_chipset_info(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_PCIs(self) -> set:ref:PCI. Reads one field. */
+/**
+ * XenAPI host.get_PCIs(self) -> set:ref:PCI. Reads one field.
+ *
+ * The host's PCI devices; always empty in libxcp (no PCI objects).
+ */
 XCP_EXTERN int xcp_host_get_PCIs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_PGPUs(self) -> set:ref:PGPU. Reads one field. */
+/**
+ * XenAPI host.get_PGPUs(self) -> set:ref:PGPU. Reads one field.
+ *
+ * The host's physical GPUs; always empty in libxcp (no GPU support).
+ */
 XCP_EXTERN int xcp_host_get_PGPUs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_guest_VCPUs_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
  */
 XCP_EXTERN int xcp_host_get_guest_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_guest_VCPUs_params(self, value). Writes one field. */
+/**
+ * XenAPI host.set_guest_VCPUs_params(self, value). Writes one field.
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
+ */
 XCP_EXTERN int xcp_host_set_guest_VCPUs_params(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_guest_VCPUs_params(self, key, value). */
+/**
+ * XenAPI host.add_to_guest_VCPUs_params(self, key, value).
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
+ */
 XCP_EXTERN int xcp_host_add_to_guest_VCPUs_params(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_guest_VCPUs_params(self, key). */
+/**
+ * XenAPI host.remove_from_guest_VCPUs_params(self, key).
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
+ */
 XCP_EXTERN int xcp_host_remove_from_guest_VCPUs_params(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_display(self) -> host_display. Reads one field. */
+/**
+ * XenAPI host.get_display(self) -> host_display. Reads one field.
+ *
+ * Whether the host's console is shown on a physical display (and pending
+ * changes of that setting, effective at reboot). Stored only; note that
+ * host.disable with auto_enable false sets it to disabled.
+ */
 XCP_EXTERN int xcp_host_get_display(xcp_session *session, enum xcp_host_display *result, xcp_host self);
 
-/** XenAPI host.set_display(self, value). Writes one field. */
+/**
+ * XenAPI host.set_display(self, value). Writes one field.
+ *
+ * Whether the host's console is shown on a physical display (and pending
+ * changes of that setting, effective at reboot). Stored only; note that
+ * host.disable with auto_enable false sets it to disabled.
+ */
 XCP_EXTERN int xcp_host_set_display(xcp_session *session, xcp_host self, enum xcp_host_display value);
 
-/** XenAPI host.get_control_domain(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI host.get_control_domain(self) -> ref:VM. Reads one field.
+ *
+ * The control domain (domain 0) of the host, a VM with is_control_domain set,
+ * created at the first start.
+ */
 XCP_EXTERN int xcp_host_get_control_domain(xcp_session *session, xcp_vm *result, xcp_host self);
 
 /**
  * XenAPI host.get_updates_requiring_reboot(self) -> set:ref:pool_update.
  * Reads one field.
+ *
+ * Applied updates that need a host reboot to take effect; always empty in
+ * libxcp.
  */
 XCP_EXTERN int xcp_host_get_updates_requiring_reboot(xcp_session *session, xcp_pool_update_set *result, xcp_host self);
 
-/** XenAPI host.get_iscsi_iqn(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_iscsi_iqn(self) -> string. Reads one field.
+ *
+ * The iSCSI initiator name of the host; empty in libxcp (no iSCSI SR).
+ */
 XCP_EXTERN int xcp_host_get_iscsi_iqn(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_multipathing(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_multipathing(self) -> bool. Reads one field.
+ *
+ * Whether storage multipathing is enabled on the host; always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_host_get_multipathing(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_certificates(self) -> set:ref:Certificate. Reads one field.
+ *
+ * The TLS certificates installed on the host; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_certificates(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_https_only(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_https_only(self) -> bool. Reads one field.
+ *
+ * True when the host refuses plain HTTP (port 80). Always false in libxcp,
+ * which does not manage the firewall: its server listens where it is
+ * configured to.
+ */
 XCP_EXTERN int xcp_host_get_https_only(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_ssh_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_ssh_enabled(self) -> bool. Reads one field.
+ *
+ * Whether the SSH service of the host is on; not managed by libxcp (false).
+ */
 XCP_EXTERN int xcp_host_get_ssh_enabled(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_ssh_enabled_timeout(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_ssh_enabled_timeout(self) -> int. Reads one field.
+ *
+ * Seconds after which SSH access is turned off again once enabled; 0 means
+ * never. Not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ssh_enabled_timeout(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_ssh_expiry(self) -> datetime. Reads one field. */
+/**
+ * XenAPI host.get_ssh_expiry(self) -> datetime. Reads one field.
+ *
+ * Time (UTC) at which SSH access will be turned off; not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ssh_expiry(xcp_session *session, xcp_datetime *result, xcp_host self);
 
-/** XenAPI host.get_console_idle_timeout(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_console_idle_timeout(self) -> int. Reads one field.
+ *
+ * Seconds of inactivity after which a host console session is closed; 0 means
+ * never. Not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_console_idle_timeout(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_ssh_auto_mode(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_ssh_auto_mode(self) -> bool. Reads one field.
+ *
+ * Whether SSH is turned on and off automatically with the management network;
+ * not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ssh_auto_mode(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_max_cstate(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_max_cstate(self) -> string. Reads one field.
+ *
+ * Deepest processor C-state the host may enter: empty for no limit, N for CN,
+ * N,M for CN with sub-state M. Not managed by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_max_cstate(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_secure_boot(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_secure_boot(self) -> bool. Reads one field.
+ *
+ * Whether the host booted with UEFI Secure Boot; not detected by libxcp
+ * (false).
+ */
 XCP_EXTERN int xcp_host_get_secure_boot(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_ntp_mode(self) -> host_ntp_mode. Reads one field. */
+/**
+ * XenAPI host.get_ntp_mode(self) -> host_ntp_mode. Reads one field.
+ *
+ * Where the host's NTP servers come from (DHCP, Custom, Factory or Disabled);
+ * Factory by default. Not managed by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ntp_mode(xcp_session *session, enum xcp_host_ntp_mode *result, xcp_host self);
 
 /**
  * XenAPI host.get_ntp_custom_servers(self) -> set:string. Reads one field.
+ *
+ * The NTP servers used in Custom mode; not managed by libxcp.
  */
 XCP_EXTERN int xcp_host_get_ntp_custom_servers(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_timezone(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_timezone(self) -> string. Reads one field.
+ *
+ * The host's time zone, as an IANA name; UTC by default. Not managed by
+ * libxcp.
+ */
 XCP_EXTERN int xcp_host_get_timezone(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_memory_overhead(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_memory_overhead(self) -> int. Reads one field.
+ *
+ * Memory, in bytes, the hypervisor keeps for itself, as reported by the
+ * hypervisor driver at the first start; host.compute_memory_overhead returns
+ * it.
+ */
 XCP_EXTERN int xcp_host_get_memory_overhead(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_API_version_vendor(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_API_version_vendor(self) -> string. Reads one field.
+ *
+ * Name of the implementer of the API: libxcp.
+ */
 XCP_EXTERN int xcp_host_get_API_version_vendor(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_API_version_vendor_implementation(self) ->
  * map:string:string. Reads one field.
+ *
+ * Details of the vendor's implementation; empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_API_version_vendor_implementation(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_cpu_configuration(self) -> map:string:string. Reads one
  * field.
+ *
+ * CPU topology (nr_nodes, sockets_per_node, cores_per_socket,
+ * threads_per_core); not filled by libxcp (see cpu_info).
  */
 XCP_EXTERN int xcp_host_get_cpu_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_sched_policy(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_sched_policy(self) -> string. Reads one field.
+ *
+ * The hypervisor's CPU scheduler; libxcp records credit at the first start
+ * without asking the hypervisor.
+ */
 XCP_EXTERN int xcp_host_get_sched_policy(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_supported_bootloaders(self) -> set:string. Reads one field.
+ *
+ * Bootloaders installed for PV guests (pygrub, eliloader ...); empty in
+ * libxcp.
  */
 XCP_EXTERN int xcp_host_get_supported_bootloaders(xcp_session *session, xcp_string_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_crashdumps(self) -> set:ref:host_crashdump. Reads one
  * field.
+ *
+ * Crash dumps of the host's hypervisor or kernel; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_crashdumps(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_patches(self) -> set:ref:host_patch. Reads one field.
  *
+ * Patches applied to the host (the predecessor of updates); always empty.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_host_get_patches(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_ha_statefiles(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_ha_statefiles(self) -> set:string. Reads one field.
+ *
+ * The HA statefiles this host can reach; always empty in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_host_get_ha_statefiles(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_ha_network_peers(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_ha_network_peers(self) -> set:string. Reads one field.
+ *
+ * The hosts this host can reach over the network for HA; always empty in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ha_network_peers(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI host.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Named binary blobs attached to the host. Empty in libxcp:
+ * host.create_new_blob is not implemented.
+ */
 XCP_EXTERN int xcp_host_get_blobs(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_external_auth_type(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_external_auth_type(self) -> string. Reads one field.
+ *
+ * Type of external authentication configured (AD); empty in libxcp, which has
+ * only local authentication.
+ */
 XCP_EXTERN int xcp_host_get_external_auth_type(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_external_auth_service_name(self) -> string. Reads one
  * field.
+ *
+ * Name of the external authentication service (the domain); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_external_auth_service_name(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_external_auth_configuration(self) -> map:string:string.
  * Reads one field.
+ *
+ * Settings of the external authentication service; empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_external_auth_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_power_on_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Settings for power_on_mode (address, user, secret of the management
+ * controller); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_power_on_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_local_cache_sr(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI host.get_local_cache_sr(self) -> ref:SR. Reads one field.
+ *
+ * The SR used to cache the disks of VMs started on this host; always NULL in
+ * libxcp (no local caching).
+ */
 XCP_EXTERN int xcp_host_get_local_cache_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/** XenAPI host.get_PUSBs(self) -> set:ref:PUSB. Reads one field. */
+/**
+ * XenAPI host.get_PUSBs(self) -> set:ref:PUSB. Reads one field.
+ *
+ * The host's physical USB devices; always empty in libxcp.
+ */
 XCP_EXTERN int xcp_host_get_PUSBs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_ssl_legacy(self) -> bool. Reads one field.
+ *
+ * Whether SSLv3 and legacy cipher suites were allowed; unused.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -4385,35 +5879,56 @@ XCP_EXTERN int xcp_host_get_ssl_legacy(xcp_session *session, bool *result, xcp_h
 /**
  * XenAPI host.get_virtual_hardware_platform_versions(self) -> set:int. Reads
  * one field.
+ *
+ * Versions of the virtual hardware platform the host can offer guests (see
+ * VM.hardware_platform_version); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_virtual_hardware_platform_versions(xcp_session *session, xcp_int_set *result, xcp_host self);
 
-/** XenAPI host.get_features(self) -> set:ref:Feature. Reads one field. */
+/**
+ * XenAPI host.get_features(self) -> set:ref:Feature. Reads one field.
+ *
+ * The licensable Feature objects of the host; always empty in libxcp.
+ */
 XCP_EXTERN int xcp_host_get_features(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_uefi_certificates(self) -> string. Reads one field.
  *
+ * UEFI Secure Boot certificates of the host, superseded by the pool's; empty.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_host_get_uefi_certificates(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_editions(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_editions(self) -> set:string. Reads one field.
+ *
+ * The licence editions the host could switch to; empty in libxcp.
+ */
 XCP_EXTERN int xcp_host_get_editions(xcp_session *session, xcp_string_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_pending_guidances(self) -> set:update_guidances. Reads one
  * field.
+ *
+ * Actions (reboot the host, restart the toolstack ...) needed for applied
+ * updates to take effect; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_tls_verification_enabled(self) -> bool. Reads one field.
+ *
+ * Whether the host verifies the TLS certificates of other hosts; always false
+ * in libxcp.
  */
 XCP_EXTERN int xcp_host_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_last_software_update(self) -> datetime. Reads one field.
+ *
+ * Time (UTC) updates were last applied to the host; never set by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -4423,6 +5938,9 @@ XCP_EXTERN int xcp_host_get_last_software_update(xcp_session *session, xcp_datet
  * XenAPI host.get_latest_synced_updates_applied(self) ->
  * latest_synced_updates_applied_state. Reads one field.
  *
+ * Whether the latest synchronised updates are applied (yes, no or unknown);
+ * not maintained by libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_latest_synced_updates_applied(xcp_session *session, enum xcp_latest_synced_updates_applied_state *result, xcp_host self);
@@ -4430,6 +5948,9 @@ XCP_EXTERN int xcp_host_get_latest_synced_updates_applied(xcp_session *session, 
 /**
  * XenAPI host.get_numa_affinity_policy(self) -> host_numa_affinity_policy.
  * Reads one field.
+ *
+ * How VM vCPUs and memory are placed on NUMA nodes; default_policy by
+ * default. Not acted on by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -4439,6 +5960,8 @@ XCP_EXTERN int xcp_host_get_numa_affinity_policy(xcp_session *session, enum xcp_
  * XenAPI host.get_pending_guidances_recommended(self) ->
  * set:update_guidances. Reads one field.
  *
+ * Recommended actions to finish applying updates; always empty in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances_recommended(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
@@ -4447,6 +5970,8 @@ XCP_EXTERN int xcp_host_get_pending_guidances_recommended(xcp_session *session, 
  * XenAPI host.get_pending_guidances_full(self) -> set:update_guidances. Reads
  * one field.
  *
+ * Every action needed to finish applying updates; always empty in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances_full(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
@@ -4454,11 +5979,24 @@ XCP_EXTERN int xcp_host_get_pending_guidances_full(xcp_session *session, xcp_upd
 /**
  * XenAPI host.get_last_update_hash(self) -> string. Reads one field.
  *
+ * Hash of the update set last applied to the host; empty in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_last_update_hash(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.disable(host, auto_enable=true). */
+/**
+ * XenAPI host.disable(host, auto_enable=true).
+ *
+ * Disables the host: enabled becomes false, so no VM can be started on it,
+ * while running VMs carry on; allowed_operations is recomputed. The host
+ * stays disabled until host.enable, across restarts of libxcp whatever
+ * auto_enable says; with auto_enable false, libxcp also sets display to
+ * disabled.
+ *
+ * @param auto_enable True (the default): XAPI re-enables the host at its next
+ * toolstack restart; libxcp does not.
+ */
 XCP_EXTERN int xcp_host_disable(xcp_session *session, xcp_host host, bool auto_enable);
 
 /**
@@ -4467,7 +6005,12 @@ XCP_EXTERN int xcp_host_disable(xcp_session *session, xcp_host host, bool auto_e
  */
 XCP_EXTERN int xcp_host_disable_async(xcp_session *session, xcp_task *task, xcp_host host, bool auto_enable);
 
-/** XenAPI host.enable(host). */
+/**
+ * XenAPI host.enable(host).
+ *
+ * Enables the host again: enabled becomes true and VMs may be started on it;
+ * allowed_operations is recomputed.
+ */
 XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
 
 /**
@@ -4476,7 +6019,20 @@ XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_enable_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.evacuate(host, network=NULL, evacuate_batch_size=0). */
+/**
+ * XenAPI host.evacuate(host, network=NULL, evacuate_batch_size=0).
+ *
+ * Migrates every VM off the host, to make it ready for maintenance. Not
+ * implemented in libxcp (there is no other host to migrate to).
+ *
+ * @param network Network to carry the migrations; NULL for the management
+ * network.
+ *
+ * @param evacuate_batch_size How many VMs to migrate at once; 0 for the
+ * configured default.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_evacuate(xcp_session *session, xcp_host host, xcp_network network, int64_t evacuate_batch_size);
 
 /**
@@ -4488,6 +6044,10 @@ XCP_EXTERN int xcp_host_evacuate_async(xcp_session *session, xcp_task *task, xcp
 /**
  * XenAPI host.get_vms_which_prevent_evacuation(self) ->
  * map:ref:VM:set:string.
+ *
+ * Returns the VMs that stop the host from being evacuated, each mapped to an
+ * error code and its parameters. In a pool of one host every VM resident on
+ * it (but the control domain) is listed, with NO_HOSTS_AVAILABLE.
  */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, xcp_value *result, xcp_host self);
 
@@ -4498,7 +6058,15 @@ XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, x
  */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation_async(xcp_session *session, xcp_task *task, xcp_host self);
 
-/** XenAPI host.assert_can_evacuate(host). */
+/**
+ * XenAPI host.assert_can_evacuate(host).
+ *
+ * Succeeds when the host could be evacuated, that is when no VM other than
+ * the control domain is resident on it; otherwise fails with
+ * CANNOT_EVACUATE_HOST.
+ *
+ * Errors: CANNOT_EVACUATE_HOST.
+ */
 XCP_EXTERN int xcp_host_assert_can_evacuate(xcp_session *session, xcp_host host);
 
 /**
@@ -4507,7 +6075,14 @@ XCP_EXTERN int xcp_host_assert_can_evacuate(xcp_session *session, xcp_host host)
  */
 XCP_EXTERN int xcp_host_assert_can_evacuate_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.reboot(host). */
+/**
+ * XenAPI host.reboot(host).
+ *
+ * Reboots the host, which must be disabled and without running VMs. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
 
 /**
@@ -4516,7 +6091,14 @@ XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_reboot_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.shutdown(host). */
+/**
+ * XenAPI host.shutdown(host).
+ *
+ * Powers the host off; it must be disabled and without running VMs. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
 
 /**
@@ -4525,7 +6107,13 @@ XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_shutdown_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.power_on(host). */
+/**
+ * XenAPI host.power_on(host).
+ *
+ * Powers the host on through its power_on_mode. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_power_on(xcp_session *session, xcp_host host);
 
 /**
@@ -4534,7 +6122,20 @@ XCP_EXTERN int xcp_host_power_on(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_power_on_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.call_plugin(host, plugin, fn, args) -> string. */
+/**
+ * XenAPI host.call_plugin(host, plugin, fn, args) -> string.
+ *
+ * Runs a function of a plugin installed on the host and returns its output.
+ * Not implemented in libxcp.
+ *
+ * @param plugin Name of the plugin.
+ *
+ * @param fn Name of the function within the plugin.
+ *
+ * @param args Arguments passed to the function.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_call_plugin(xcp_session *session, char * *result, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
 /**
@@ -4543,7 +6144,11 @@ XCP_EXTERN int xcp_host_call_plugin(xcp_session *session, char * *result, xcp_ho
  */
 XCP_EXTERN int xcp_host_call_plugin_async(xcp_session *session, xcp_task *task, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
-/** XenAPI host.get_servertime(host) -> datetime. */
+/**
+ * XenAPI host.get_servertime(host) -> datetime.
+ *
+ * Returns the current time of the host's clock, in UTC.
+ */
 XCP_EXTERN int xcp_host_get_servertime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
 /**
@@ -4552,7 +6157,12 @@ XCP_EXTERN int xcp_host_get_servertime(xcp_session *session, xcp_datetime *resul
  */
 XCP_EXTERN int xcp_host_get_servertime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_server_localtime(host) -> datetime. */
+/**
+ * XenAPI host.get_server_localtime(host) -> datetime.
+ *
+ * Returns the current time of the host's clock in its local time zone. libxcp
+ * returns UTC, as host.get_servertime does.
+ */
 XCP_EXTERN int xcp_host_get_server_localtime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
 /**
@@ -4561,7 +6171,14 @@ XCP_EXTERN int xcp_host_get_server_localtime(xcp_session *session, xcp_datetime 
  */
 XCP_EXTERN int xcp_host_get_server_localtime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_management_interface(host) -> ref:PIF. */
+/**
+ * XenAPI host.get_management_interface(host) -> ref:PIF.
+ *
+ * Returns the host's PIF that carries management traffic (the one with
+ * management set); fails when it has none.
+ *
+ * Errors: PIF_IS_NOT_MANAGEMENT_INTERFACE.
+ */
 XCP_EXTERN int xcp_host_get_management_interface(xcp_session *session, xcp_pif *result, xcp_host host);
 
 /**
@@ -4571,7 +6188,16 @@ XCP_EXTERN int xcp_host_get_management_interface(xcp_session *session, xcp_pif *
  */
 XCP_EXTERN int xcp_host_get_management_interface_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.management_reconfigure(pif). */
+/**
+ * XenAPI host.management_reconfigure(pif).
+ *
+ * Makes the given PIF the management interface of its host. Not implemented
+ * in libxcp.
+ *
+ * @param pif The PIF to carry management traffic.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_management_reconfigure(xcp_session *session, xcp_pif pif);
 
 /**
@@ -4580,7 +6206,14 @@ XCP_EXTERN int xcp_host_management_reconfigure(xcp_session *session, xcp_pif pif
  */
 XCP_EXTERN int xcp_host_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_pif pif);
 
-/** XenAPI host.restart_agent(host). */
+/**
+ * XenAPI host.restart_agent(host).
+ *
+ * Restarts the toolstack on the host after a short delay. Not implemented in
+ * libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_restart_agent(xcp_session *session, xcp_host host);
 
 /**
@@ -4589,7 +6222,17 @@ XCP_EXTERN int xcp_host_restart_agent(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_restart_agent_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.set_hostname_live(host, hostname). */
+/**
+ * XenAPI host.set_hostname_live(host, hostname).
+ *
+ * Sets the host's hostname field, after checking the name: letters, digits,
+ * hyphens and dots only, not empty, at most 253 characters. Unlike XAPI,
+ * libxcp does not change the system's hostname.
+ *
+ * @param hostname The new hostname.
+ *
+ * Errors: HOST_NAME_INVALID.
+ */
 XCP_EXTERN int xcp_host_set_hostname_live(xcp_session *session, xcp_host host, const char *hostname);
 
 /**
@@ -4598,7 +6241,14 @@ XCP_EXTERN int xcp_host_set_hostname_live(xcp_session *session, xcp_host host, c
  */
 XCP_EXTERN int xcp_host_set_hostname_live_async(xcp_session *session, xcp_task *task, xcp_host host, const char *hostname);
 
-/** XenAPI host.syslog_reconfigure(host). */
+/**
+ * XenAPI host.syslog_reconfigure(host).
+ *
+ * Makes the host apply the logging configuration in its logging field. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_syslog_reconfigure(xcp_session *session, xcp_host host);
 
 /**
@@ -4607,7 +6257,17 @@ XCP_EXTERN int xcp_host_syslog_reconfigure(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_syslog_reconfigure_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.destroy(self). */
+/**
+ * XenAPI host.destroy(self).
+ *
+ * Removes the record of a host that has left the pool for good. libxcp always
+ * refuses: the local host cannot destroy itself (HOST_CANNOT_DESTROY_SELF),
+ * and any other host is taken to be live (HOST_IS_LIVE).
+ *
+ * @param self The host whose record to remove.
+ *
+ * Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+ */
 XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
 
 /**
@@ -4616,7 +6276,14 @@ XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
  */
 XCP_EXTERN int xcp_host_destroy_async(xcp_session *session, xcp_task *task, xcp_host self);
 
-/** XenAPI host.declare_dead(host). */
+/**
+ * XenAPI host.declare_dead(host).
+ *
+ * Declares a member host dead, so that its VMs are marked Halted. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_declare_dead(xcp_session *session, xcp_host host);
 
 /**
@@ -4625,7 +6292,12 @@ XCP_EXTERN int xcp_host_declare_dead(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_declare_dead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.compute_free_memory(host) -> int. */
+/**
+ * XenAPI host.compute_free_memory(host) -> int.
+ *
+ * Returns the memory, in bytes, that the hypervisor reports free now, that is
+ * available to a new domain.
+ */
 XCP_EXTERN int xcp_host_compute_free_memory(xcp_session *session, int64_t *result, xcp_host host);
 
 /**
@@ -4634,7 +6306,12 @@ XCP_EXTERN int xcp_host_compute_free_memory(xcp_session *session, int64_t *resul
  */
 XCP_EXTERN int xcp_host_compute_free_memory_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.compute_memory_overhead(host) -> int. */
+/**
+ * XenAPI host.compute_memory_overhead(host) -> int.
+ *
+ * Returns the virtualisation memory overhead of the host, in bytes (the
+ * memory_overhead field).
+ */
 XCP_EXTERN int xcp_host_compute_memory_overhead(xcp_session *session, int64_t *result, xcp_host host);
 
 /**
@@ -4643,7 +6320,14 @@ XCP_EXTERN int xcp_host_compute_memory_overhead(xcp_session *session, int64_t *r
  */
 XCP_EXTERN int xcp_host_compute_memory_overhead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.dmesg(host) -> string. */
+/**
+ * XenAPI host.dmesg(host) -> string.
+ *
+ * Returns the hypervisor's boot and kernel message buffer. Not implemented in
+ * libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_dmesg(xcp_session *session, char * *result, xcp_host host);
 
 /**
@@ -4652,7 +6336,13 @@ XCP_EXTERN int xcp_host_dmesg(xcp_session *session, char * *result, xcp_host hos
  */
 XCP_EXTERN int xcp_host_dmesg_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_log(host) -> string. */
+/**
+ * XenAPI host.get_log(host) -> string.
+ *
+ * Returns the host's main log. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host host);
 
 /**
@@ -4661,15 +6351,44 @@ XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host h
  */
 XCP_EXTERN int xcp_host_get_log_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_data_sources(host) -> set:string. */
+/**
+ * XenAPI host.get_data_sources(host) -> set:string.
+ *
+ * Lists the performance data sources recorded for the host. Not implemented
+ * in libxcp (no RRDs).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_host host);
 
-/** XenAPI host.query_data_source(host, data_source) -> float. */
+/**
+ * XenAPI host.query_data_source(host, data_source) -> float.
+ *
+ * Returns the latest value of one of the host's data sources. Not implemented
+ * in libxcp (no RRDs).
+ *
+ * @param data_source Name of the data source, as listed by
+ * host.get_data_sources.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_query_data_source(xcp_session *session, double *result, xcp_host host, const char *data_source);
 
 /**
  * XenAPI host.create_new_blob(host, name, mime_type, public=false) ->
  * ref:blob.
+ *
+ * Creates an empty named binary blob attached to the host and returns it; the
+ * data is uploaded over HTTP. Not implemented in libxcp.
+ *
+ * @param name The name the blob is stored under in the host's blobs map.
+ *
+ * @param mime_type MIME type of the data; empty means
+ * application/octet-stream.
+ *
+ * @param public_ Whether the blob may be read without logging in.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_host_create_new_blob(xcp_session *session, xcp_blob *result, xcp_host host, const char *name, const char *mime_type, bool public_);
 
@@ -4712,40 +6431,82 @@ XCP_EXTERN int xcp_host_metrics_get_all_where(xcp_session *session, xcp_host_met
  */
 XCP_EXTERN int xcp_host_metrics_get_all_records_where(xcp_session *session, xcp_host_metrics_record_map *result, const char *expr);
 
-/** XenAPI host_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI host_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the object, assigned when it is created.
+ */
 XCP_EXTERN int xcp_host_metrics_get_uuid(xcp_session *session, char * *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_memory_total(self) -> int. Reads one field. */
+/**
+ * XenAPI host_metrics.get_memory_total(self) -> int. Reads one field.
+ *
+ * Memory of the host managed by the hypervisor, in bytes; read from the
+ * hypervisor driver at every start of libxcp.
+ */
 XCP_EXTERN int xcp_host_metrics_get_memory_total(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_memory_free(self) -> int. Reads one field.
  *
+ * Memory of the host not used by the hypervisor or any domain, in bytes: what
+ * a new domain can get. Marked removed in XAPI's model but still read by
+ * clients; libxcp maintains it, reading it at every start and after each VM
+ * operation that changes memory use (start, shutdown, memory changes).
+ *
  * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_host_metrics_get_memory_free(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_live(self) -> bool. Reads one field. */
+/**
+ * XenAPI host_metrics.get_live(self) -> bool. Reads one field.
+ *
+ * True when the master considers the host up (in XAPI, from its heartbeats).
+ * libxcp has no heartbeat: the host is its own master and this is always
+ * true.
+ */
 XCP_EXTERN int xcp_host_metrics_get_live(xcp_session *session, bool *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When the figures were last updated (UTC): set at the first start and
+ * whenever memory_free changes after a VM operation; the refresh at later
+ * starts does not update it.
  */
 XCP_EXTERN int xcp_host_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
  */
 XCP_EXTERN int xcp_host_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI host_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_metrics_set_other_config(xcp_session *session, xcp_host_metrics self, const xcp_string_map *value);
 
-/** XenAPI host_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI host_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_metrics_add_to_other_config(xcp_session *session, xcp_host_metrics self, const char *key, const char *value);
 
-/** XenAPI host_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI host_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_metrics_remove_from_other_config(xcp_session *session, xcp_host_metrics self, const char *key);
 
 /**
@@ -4780,55 +6541,124 @@ XCP_EXTERN int xcp_host_cpu_get_all_where(xcp_session *session, xcp_host_cpu_set
  */
 XCP_EXTERN int xcp_host_cpu_get_all_records_where(xcp_session *session, xcp_host_cpu_record_map *result, const char *expr);
 
-/** XenAPI host_cpu.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the CPU object, assigned when it is
+ * created.
+ */
 XCP_EXTERN int xcp_host_cpu_get_uuid(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI host_cpu.get_host(self) -> ref:host. Reads one field.
+ *
+ * The host the CPU belongs to.
+ */
 XCP_EXTERN int xcp_host_cpu_get_host(xcp_session *session, xcp_host *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_number(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_number(self) -> int. Reads one field.
+ *
+ * Index of the CPU within its host, from 0.
+ */
 XCP_EXTERN int xcp_host_cpu_get_number(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_vendor(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_vendor(self) -> string. Reads one field.
+ *
+ * CPU vendor identification string, such as GenuineIntel or AuthenticAMD.
+ */
 XCP_EXTERN int xcp_host_cpu_get_vendor(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_speed(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_speed(self) -> int. Reads one field.
+ *
+ * Clock speed of the CPU, in MHz.
+ */
 XCP_EXTERN int xcp_host_cpu_get_speed(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_modelname(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_modelname(self) -> string. Reads one field.
+ *
+ * The CPU's model name, as the processor reports it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_modelname(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_flags(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_flags(self) -> string. Reads one field.
+ *
+ * Feature flags of the CPU, space separated, as in /proc/cpuinfo.
+ */
 XCP_EXTERN int xcp_host_cpu_get_flags(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_features(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_features(self) -> string. Reads one field.
+ *
+ * The CPU's feature bitmap as a hexadecimal string, in XAPI; not filled by
+ * libxcp (empty).
+ */
 XCP_EXTERN int xcp_host_cpu_get_features(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_utilisation(self) -> float. Reads one field. */
+/**
+ * XenAPI host_cpu.get_utilisation(self) -> float. Reads one field.
+ *
+ * Fraction of time the CPU was busy lately, from 0.0 to 1.0. libxcp does not
+ * sample it (the hypervisor drivers' host_cpu_usage is not used): always 0.0.
+ */
 XCP_EXTERN int xcp_host_cpu_get_utilisation(xcp_session *session, double *result, xcp_host_cpu self);
 
 /**
  * XenAPI host_cpu.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
  */
 XCP_EXTERN int xcp_host_cpu_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI host_cpu.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_cpu_set_other_config(xcp_session *session, xcp_host_cpu self, const xcp_string_map *value);
 
-/** XenAPI host_cpu.add_to_other_config(self, key, value). */
+/**
+ * XenAPI host_cpu.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_cpu_add_to_other_config(xcp_session *session, xcp_host_cpu self, const char *key, const char *value);
 
-/** XenAPI host_cpu.remove_from_other_config(self, key). */
+/**
+ * XenAPI host_cpu.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_cpu_remove_from_other_config(xcp_session *session, xcp_host_cpu self, const char *key);
 
-/** XenAPI host_cpu.get_family(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_family(self) -> int. Reads one field.
+ *
+ * The CPU family number, as the processor reports it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_family(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_model(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_model(self) -> int. Reads one field.
+ *
+ * The CPU model number, as the processor reports it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_model(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_stepping(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_stepping(self) -> string. Reads one field.
+ *
+ * The CPU stepping, as a decimal number in a string.
+ */
 XCP_EXTERN int xcp_host_cpu_get_stepping(xcp_session *session, char * *result, xcp_host_cpu self);
 
 /**
