@@ -541,7 +541,7 @@ class Gen:
         return out
 
     LIFECYCLE = (("deprecated", "Deprecated in XenAPI: kept for the clients that still use it."),
-                 ("removed", "Removed from XenAPI: still in records for old clients, never maintained."),
+                 ("removed", "Removed from XenAPI: still in records for the clients that read it."),
                  ("proto", "Prototype in XenAPI: its meaning may still change."))
 
     def msg_doc(self, mm):

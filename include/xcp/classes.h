@@ -6454,7 +6454,7 @@ XCP_EXTERN int xcp_host_metrics_get_memory_total(xcp_session *session, int64_t *
  * clients; libxcp maintains it, reading it at every start and after each VM
  * operation that changes memory use (start, shutdown, memory changes).
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_host_metrics_get_memory_free(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
@@ -7120,7 +7120,7 @@ XCP_EXTERN int xcp_vm_get_protection_policy(xcp_session *session, xcp_ref *resul
 /**
  * XenAPI VM.get_is_snapshot_from_vmpp(self) -> bool. Reads one field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_get_is_snapshot_from_vmpp(xcp_session *session, bool *result, xcp_vm self);
 
@@ -7678,7 +7678,7 @@ XCP_EXTERN int xcp_vm_metrics_get_VCPUs_number(xcp_session *session, int64_t *re
  * XenAPI VM_metrics.get_VCPUs_utilisation(self) -> map:int:float. Reads one
  * field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_utilisation(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
@@ -7814,7 +7814,7 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_up_to_date(xcp_session *sessi
  * XenAPI VM_guest_metrics.get_memory(self) -> map:string:string. Reads one
  * field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_memory(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
@@ -7866,7 +7866,7 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_detected(xcp_session *session
  * XenAPI VM_guest_metrics.get_disks(self) -> map:string:string. Reads one
  * field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_disks(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
@@ -8004,7 +8004,7 @@ XCP_EXTERN int xcp_vbd_remove_from_qos_algorithm_params(xcp_session *session, xc
 /**
  * XenAPI VBD.get_metrics(self) -> ref:VBD_metrics. Reads one field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vbd_get_metrics(xcp_session *session, xcp_ref *result, xcp_vbd self);
 
@@ -8965,7 +8965,7 @@ XCP_EXTERN int xcp_vif_remove_from_qos_algorithm_params(xcp_session *session, xc
  *
  * Removed from XenAPI (VIF_metrics is gone): always NULL.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vif_get_metrics(xcp_session *session, xcp_ref *result, xcp_vif self);
 
@@ -10232,7 +10232,7 @@ XCP_EXTERN int xcp_pif_metrics_get_uuid(xcp_session *session, char * *result, xc
  *
  * Removed from XenAPI (read rate, KiB/s; now in the RRDs): always 0.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_pif_metrics_get_io_read_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
@@ -10241,7 +10241,7 @@ XCP_EXTERN int xcp_pif_metrics_get_io_read_kbs(xcp_session *session, double *res
  *
  * Removed from XenAPI (write rate, KiB/s; now in the RRDs): always 0.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_pif_metrics_get_io_write_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
