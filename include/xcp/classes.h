@@ -1761,8 +1761,8 @@ typedef struct xcp_vm_record {
     /**
      * vm_power_state ROs. Halted, Paused, Running or Suspended. Maintained by
      * the server from the lifecycle calls and from what the hypervisor
-     * reports (a guest that halts, reboots or crashes on its own); a new
-     * record is Halted whatever VM.create is given.
+     * reports (a guest that halts, reboots or crashes on its own); VM.create
+     * ignores the value given and makes the VM Halted.
      */
     enum xcp_vm_power_state power_state;
     /**
@@ -1771,8 +1771,8 @@ typedef struct xcp_vm_record {
      */
     int64_t user_version;
     /**
-     * bool RW. True for a template: it cannot be started, only cloned,
-     * copied, provisioned or edited. Setting it to true needs a Halted VM
+     * bool RW. True for a template: it cannot be started; it is cloned,
+     * copied or provisioned to make VMs. Setting it to true needs a Halted VM
      * that is not a snapshot (the make_into_template check).
      */
     bool is_a_template;
@@ -1869,12 +1869,13 @@ typedef struct xcp_vm_record {
     xcp_console_set consoles;
     /**
      * set:ref:VIF RO. The virtual network interfaces of the VM. Maintained by
-     * the server from VIF.VM.
+     * the server from VIF.VM. A domain is built with the first 16 only.
      */
     xcp_vif_set VIFs;
     /**
      * set:ref:VBD RO. The virtual block devices (disks and CD drives) of the
-     * VM. Maintained by the server from VBD.VM.
+     * VM. Maintained by the server from VBD.VM. A domain is built with the
+     * first 32 only.
      */
     xcp_vbd_set VBDs;
     /**
@@ -1927,7 +1928,7 @@ typedef struct xcp_vm_record {
     /**
      * map:string:string RWs. Key/value settings for the virtual platform
      * (acpi, apic, pae, viridian, ...), given to the hypervisor as they are
-     * when the domain is built (at most 64 keys).
+     * when the domain is built; keys beyond the 64th are left out.
      */
     xcp_string_map platform;
     /** string RW. Deprecated and unused. Deprecated in XenAPI. */
@@ -2255,10 +2256,7 @@ typedef struct xcp_vm_metrics_record {
      * when the host booted it.
      */
     xcp_datetime start_time;
-    /**
-     * datetime RO. When the VM record was created (UTC), by VM.create, clone,
-     * copy, snapshot or checkpoint.
-     */
+    /** datetime RO. When the VM record was created (UTC). */
     xcp_datetime install_time;
     /** map:string:string RW. Free-form key/value data for clients. */
     xcp_string_map other_config;
@@ -4706,8 +4704,8 @@ XCP_EXTERN int xcp_vm_set_name_description(xcp_session *session, xcp_vm self, co
  *
  * Halted, Paused, Running or Suspended. Maintained by the server from the
  * lifecycle calls and from what the hypervisor reports (a guest that halts,
- * reboots or crashes on its own); a new record is Halted whatever VM.create
- * is given.
+ * reboots or crashes on its own); VM.create ignores the value given and makes
+ * the VM Halted.
  */
 XCP_EXTERN int xcp_vm_get_power_state(xcp_session *session, enum xcp_vm_power_state *result, xcp_vm self);
 
@@ -4730,18 +4728,18 @@ XCP_EXTERN int xcp_vm_set_user_version(xcp_session *session, xcp_vm self, int64_
 /**
  * XenAPI VM.get_is_a_template(self) -> bool. Reads one field.
  *
- * True for a template: it cannot be started, only cloned, copied, provisioned
- * or edited. Setting it to true needs a Halted VM that is not a snapshot (the
- * make_into_template check).
+ * True for a template: it cannot be started; it is cloned, copied or
+ * provisioned to make VMs. Setting it to true needs a Halted VM that is not a
+ * snapshot (the make_into_template check).
  */
 XCP_EXTERN int xcp_vm_get_is_a_template(xcp_session *session, bool *result, xcp_vm self);
 
 /**
  * XenAPI VM.set_is_a_template(self, value). Writes one field.
  *
- * True for a template: it cannot be started, only cloned, copied, provisioned
- * or edited. Setting it to true needs a Halted VM that is not a snapshot (the
- * make_into_template check).
+ * True for a template: it cannot be started; it is cloned, copied or
+ * provisioned to make VMs. Setting it to true needs a Halted VM that is not a
+ * snapshot (the make_into_template check).
  */
 XCP_EXTERN int xcp_vm_set_is_a_template(xcp_session *session, xcp_vm self, bool value);
 
@@ -4946,7 +4944,7 @@ XCP_EXTERN int xcp_vm_get_consoles(xcp_session *session, xcp_console_set *result
  * XenAPI VM.get_VIFs(self) -> set:ref:VIF. Reads one field.
  *
  * The virtual network interfaces of the VM. Maintained by the server from
- * VIF.VM.
+ * VIF.VM. A domain is built with the first 16 only.
  */
 XCP_EXTERN int xcp_vm_get_VIFs(xcp_session *session, xcp_vif_set *result, xcp_vm self);
 
@@ -4954,7 +4952,7 @@ XCP_EXTERN int xcp_vm_get_VIFs(xcp_session *session, xcp_vif_set *result, xcp_vm
  * XenAPI VM.get_VBDs(self) -> set:ref:VBD. Reads one field.
  *
  * The virtual block devices (disks and CD drives) of the VM. Maintained by
- * the server from VBD.VM.
+ * the server from VBD.VM. A domain is built with the first 32 only.
  */
 XCP_EXTERN int xcp_vm_get_VBDs(xcp_session *session, xcp_vbd_set *result, xcp_vm self);
 
@@ -5109,8 +5107,8 @@ XCP_EXTERN int xcp_vm_remove_from_HVM_boot_params(xcp_session *session, xcp_vm s
  * XenAPI VM.get_platform(self) -> map:string:string. Reads one field.
  *
  * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
- * ...), given to the hypervisor as they are when the domain is built (at most
- * 64 keys).
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
  */
 XCP_EXTERN int xcp_vm_get_platform(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
@@ -5118,8 +5116,8 @@ XCP_EXTERN int xcp_vm_get_platform(xcp_session *session, xcp_string_map *result,
  * XenAPI VM.set_platform(self, value). Writes one field.
  *
  * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
- * ...), given to the hypervisor as they are when the domain is built (at most
- * 64 keys).
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
  */
 XCP_EXTERN int xcp_vm_set_platform(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
@@ -5127,8 +5125,8 @@ XCP_EXTERN int xcp_vm_set_platform(xcp_session *session, xcp_vm self, const xcp_
  * XenAPI VM.add_to_platform(self, key, value).
  *
  * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
- * ...), given to the hypervisor as they are when the domain is built (at most
- * 64 keys).
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
  */
 XCP_EXTERN int xcp_vm_add_to_platform(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
@@ -5136,8 +5134,8 @@ XCP_EXTERN int xcp_vm_add_to_platform(xcp_session *session, xcp_vm self, const c
  * XenAPI VM.remove_from_platform(self, key).
  *
  * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
- * ...), given to the hypervisor as they are when the domain is built (at most
- * 64 keys).
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
  */
 XCP_EXTERN int xcp_vm_remove_from_platform(xcp_session *session, xcp_vm self, const char *key);
 
@@ -5863,7 +5861,7 @@ XCP_EXTERN int xcp_vm_hard_shutdown_async(xcp_session *session, xcp_task *task, 
  * OTHER_OPERATION_IN_PROGRESS, VM_SHUTDOWN_TIMEOUT, TASK_CANCELLED,
  * HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
  * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
- * VM_REQUIRES_NETWORK.
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vm_clean_reboot(xcp_session *session, xcp_vm vm);
 
@@ -5885,7 +5883,7 @@ XCP_EXTERN int xcp_vm_clean_reboot_async(xcp_session *session, xcp_task *task, x
  * OTHER_OPERATION_IN_PROGRESS, TASK_CANCELLED, HOST_DISABLED,
  * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
  * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
- * VM_REQUIRES_NETWORK.
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vm_hard_reboot(xcp_session *session, xcp_vm vm);
 
@@ -6855,8 +6853,7 @@ XCP_EXTERN int xcp_vm_metrics_get_start_time(xcp_session *session, xcp_datetime 
 /**
  * XenAPI VM_metrics.get_install_time(self) -> datetime. Reads one field.
  *
- * When the VM record was created (UTC), by VM.create, clone, copy, snapshot
- * or checkpoint.
+ * When the VM record was created (UTC).
  */
 XCP_EXTERN int xcp_vm_metrics_get_install_time(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
