@@ -5793,9 +5793,10 @@ XCP_EXTERN int xcp_vm_start_on_async(xcp_session *session, xcp_task *task, xcp_v
  * XenAPI VM.shutdown(vm).
  *
  * Halts a Running, Paused or Suspended VM: a Running one is first asked to
- * shut down cleanly, and if that fails the domain is destroyed as by
- * hard_shutdown; a Suspended one loses its memory image. A hard_shutdown
- * arriving meanwhile takes over (this call then fails with TASK_CANCELLED).
+ * shut down cleanly, and if that fails its domain is destroyed as by
+ * hard_shutdown, as is a Paused one's; a Suspended one loses its memory
+ * image. A hard_shutdown arriving meanwhile takes over (this call then fails
+ * with TASK_CANCELLED).
  *
  * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
  * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, TASK_CANCELLED,
@@ -5917,7 +5918,9 @@ XCP_EXTERN int xcp_vm_suspend_async(xcp_session *session, xcp_task *task, xcp_vm
  * XenAPI VM.resume(vm, start_paused, force).
  *
  * Rebuilds the domain of a Suspended VM from its memory image, then destroys
- * the image; the VM is Running (or Paused) again.
+ * the image; the VM is Running (or Paused) again. Unlike start, it does not
+ * first check that the host is enabled and has the memory free (a hypervisor
+ * out of memory still gives HOST_NOT_ENOUGH_FREE_MEMORY).
  *
  * @param start_paused True to leave the restored domain Paused.
  *
