@@ -2310,192 +2310,489 @@ XCP_EXTERN void xcp_host_cpu_record_map_dispose(xcp_host_cpu_record_map *m);
 /**
  * A VM record: every field of the class, in model order.
  *
- * A virtual machine (or guest), a template or a snapshot.
+ * A virtual machine (guest), a template or a snapshot. A VM is usually made
+ * by cloning or copying a template and provisioning the copy; VM.create takes
+ * a full record, and VM.destroy (Halted or Suspended VMs only, never a
+ * default template) removes the record with its VBDs, VIFs, consoles, metrics
+ * and suspend image but keeps its disks (VDIs).
+ *
+ * libxcp runs one host: every domain is built on this host, so resident_on is
+ * this host or NULL, and the messages that move VMs between hosts or pools
+ * are not implemented (pool_migrate; migrate_send is not in the model).
  */
 typedef struct xcp_vm_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the VM, set by the server when the
+     * record is made and never changed.
+     */
     char *uuid;
-    /** set:vm_operations RO. */
+    /**
+     * set:vm_operations RO. The operations that would pass their checks now
+     * (power state, blocked_operations, running operations, template and
+     * snapshot rules). Maintained by the server, recomputed at every change
+     * that matters; advisory only, since the call still checks.
+     */
     xcp_vm_operations_set allowed_operations;
-    /** map:string:vm_operations RO. */
+    /**
+     * map:string:vm_operations RO. The operations running on the VM, as task
+     * reference to operation. Maintained by the server: an entry appears when
+     * a long operation starts and goes when it ends.
+     */
     xcp_string_map current_operations;
-    /** string RW. */
+    /** string RW. Human-readable name of the VM. */
     char *name_label;
-    /** string RW. */
+    /** string RW. Human-readable description of the VM. */
     char *name_description;
-    /** vm_power_state ROs. */
+    /**
+     * vm_power_state ROs. Halted, Paused, Running or Suspended. Maintained by
+     * the server from the lifecycle calls and from what the hypervisor
+     * reports (a guest that halts, reboots or crashes on its own); VM.create
+     * ignores the value given and makes the VM Halted.
+     */
     enum xcp_vm_power_state power_state;
-    /** int RW. */
+    /**
+     * int RW. A version number for the client's own use; libxcp stores it and
+     * does nothing with it.
+     */
     int64_t user_version;
-    /** bool RW. */
+    /**
+     * bool RW. True for a template: it cannot be started; it is cloned,
+     * copied or provisioned to make VMs. Setting it to true needs a Halted VM
+     * that is not a snapshot (the make_into_template check).
+     */
     bool is_a_template;
-    /** bool RO. */
+    /**
+     * bool RO. True for the templates libxcp installs from its templates file
+     * at first boot (kept in step when the file changes); they cannot be
+     * destroyed. Maintained by the server.
+     */
     bool is_default_template;
-    /** ref:VDI ROs. */
+    /**
+     * ref:VDI ROs. The VDI holding the memory image of a Suspended VM (or of
+     * a checkpoint snapshot), NULL otherwise. Set by suspend and checkpoint;
+     * resume, shutdown, hard_shutdown, power_state_reset and destroy clear it
+     * and destroy the image.
+     */
     xcp_vdi suspend_VDI;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host running the VM's domain while it is Running or
+     * Paused, NULL when it is Halted or Suspended. Maintained by the server.
+     */
     xcp_host resident_on;
-    /** ref:host RW. */
+    /**
+     * ref:host RW. The host the VM would prefer to run on. libxcp only stores
+     * it: there is one host to place VMs on.
+     */
     xcp_host affinity;
-    /** int ROs. */
+    /**
+     * int ROs. The most memory the domain can ever have, in bytes; it also
+     * sizes the suspend image. Changed only while Halted, keeping static_min
+     * <= dynamic_min <= dynamic_max <= static_max.
+     */
     int64_t memory_static_max;
-    /** int ROs. */
+    /**
+     * int ROs. Upper bound of the memory target, in bytes: the domain is
+     * built with this target, and on a Running VM set_memory_dynamic_range
+     * and set_memory_dynamic_max change the target live.
+     */
     int64_t memory_dynamic_max;
-    /** int ROs. */
+    /**
+     * int ROs. Lower bound of the memory target, in bytes. libxcp has no
+     * memory balancer: it checks and stores the value, and domains run at
+     * memory_dynamic_max.
+     */
     int64_t memory_dynamic_min;
-    /** int ROs. */
+    /**
+     * int ROs. The least memory the VM may be given, in bytes; the lower end
+     * of the memory constraint. Changed only while Halted.
+     */
     int64_t memory_static_min;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Scheduler settings of the vCPUs (XAPI keys
+     * weight, cap, mask). libxcp stores them but does not pass them to the
+     * hypervisor.
+     */
     xcp_string_map VCPUs_params;
-    /** int ROs. */
+    /**
+     * int ROs. The most vCPUs the domain can have (1 to 64, at least
+     * VCPUs_at_startup). Changed only while Halted.
+     */
     int64_t VCPUs_max;
-    /** int ROs. */
+    /**
+     * int ROs. The number of vCPUs the domain boots with (1 to VCPUs_max).
+     * Changed while Halted, or by set_VCPUs_number_live on a Running VM.
+     */
     int64_t VCPUs_at_startup;
-    /** on_softreboot_behavior RW. */
+    /**
+     * on_softreboot_behavior RW. What to do when the guest asks for a soft
+     * reboot. Stored only: libxcp never sees a soft reboot.
+     */
     enum xcp_on_softreboot_behavior actions_after_softreboot;
-    /** on_normal_exit RW. */
+    /**
+     * on_normal_exit RW. What happens when the guest halts itself: destroy
+     * (the VM becomes Halted) or restart (a new domain is built at once).
+     */
     enum xcp_on_normal_exit actions_after_shutdown;
-    /** on_normal_exit RW. */
+    /**
+     * on_normal_exit RW. What happens when the guest reboots itself: restart
+     * (a new domain) or destroy (the VM becomes Halted).
+     */
     enum xcp_on_normal_exit actions_after_reboot;
-    /** on_crash_behaviour ROs. */
+    /**
+     * on_crash_behaviour ROs. What happens when the guest crashes or its
+     * watchdog fires: preserve keeps the domain and shows the VM Paused; the
+     * restart values build a new domain; the others leave it Halted. libxcp
+     * takes no core dump and renames nothing: coredump_and_destroy acts as
+     * destroy, coredump_and_restart and rename_restart as restart.
+     */
     enum xcp_on_crash_behaviour actions_after_crash;
-    /** set:ref:console RO. */
+    /**
+     * set:ref:console RO. The VM's consoles: a vt100 console for every
+     * running VM and an rfb one for HVM guests, made when the domain starts
+     * and destroyed when it stops. Maintained by the server.
+     */
     xcp_console_set consoles;
-    /** set:ref:VIF RO. */
+    /**
+     * set:ref:VIF RO. The virtual network interfaces of the VM. Maintained by
+     * the server from VIF.VM. A domain is built with the first 16 only.
+     */
     xcp_vif_set VIFs;
-    /** set:ref:VBD RO. */
+    /**
+     * set:ref:VBD RO. The virtual block devices (disks and CD drives) of the
+     * VM. Maintained by the server from VBD.VM. A domain is built with the
+     * first 32 only.
+     */
     xcp_vbd_set VBDs;
-    /** set:ref:VTPM RO. */
+    /**
+     * set:ref:VTPM RO. Virtual TPMs of the VM. Always empty: libxcp does not
+     * model VTPMs.
+     */
     xcp_ref_set VTPMs;
-    /** string RW. */
+    /**
+     * string RW. The bootloader that picks the kernel of a PV guest: empty
+     * for direct boot from PV_kernel, or one of the configured names
+     * (XCP_PV_BOOTLOADERS, default pygrub and eliloader); other values get
+     * INVALID_VALUE when set and at start.
+     */
     char *PV_bootloader;
-    /** string RW. */
+    /**
+     * string RW. Path in the control domain of the kernel a PV guest boots
+     * directly. It must be an absolute path below one of the guest kernel
+     * directories (XCP_PV_KERNEL_DIRS); the file itself is checked at start.
+     * Empty for none.
+     */
     char *PV_kernel;
-    /** string RW. */
+    /**
+     * string RW. Path in the control domain of the initial ramdisk of a
+     * direct-booted PV guest, with the same rules as PV_kernel. Empty for
+     * none.
+     */
     char *PV_ramdisk;
-    /** string RW. */
+    /** string RW. The kernel command line of a PV guest. */
     char *PV_args;
-    /** string RW. */
+    /**
+     * string RW. Extra arguments for the PV bootloader. Stored only: libxcp
+     * does not pass them on.
+     */
     char *PV_bootloader_args;
-    /** string RW. */
+    /**
+     * string RW. Command-line arguments for legacy PV kernels. Stored only.
+     */
     char *PV_legacy_args;
-    /** string ROs. Deprecated in XenAPI. */
+    /**
+     * string ROs. Deprecated. Non-empty (such as BIOS order) marks an HVM
+     * guest when domain_type is unspecified; empty means PV. Set by
+     * set_HVM_boot_policy. Deprecated in XenAPI.
+     */
     char *HVM_boot_policy;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. HVM boot settings (XAPI keys order, firmware).
+     * Stored only: libxcp does not pass them to the hypervisor.
+     */
     xcp_string_map HVM_boot_params;
-    /** map:string:string RWs. */
+    /**
+     * map:string:string RWs. Key/value settings for the virtual platform
+     * (acpi, apic, pae, viridian, ...), given to the hypervisor as they are
+     * when the domain is built; keys beyond the 64th are left out.
+     */
     xcp_string_map platform;
-    /** string RW. Deprecated in XenAPI. */
+    /** string RW. Deprecated and unused. Deprecated in XenAPI. */
     char *PCI_bus;
-    /** map:string:string RWs. */
+    /**
+     * map:string:string RWs. Free-form key/value data for clients. libxcp
+     * reads the key disks (the disk list VM.provision creates) and drops
+     * default_template from copies.
+     */
     xcp_string_map other_config;
-    /** int RO. */
+    /**
+     * int RO. The hypervisor domain id while the VM has a domain (0 for the
+     * control domain), -1 otherwise. Maintained by the server.
+     */
     int64_t domid;
-    /** bool RO. */
+    /**
+     * bool RO. True for the record of the control domain (domain 0), made at
+     * first boot. Maintained by the server; most operations refuse it.
+     */
     bool is_control_domain;
-    /** ref:VM_metrics RO. */
+    /**
+     * ref:VM_metrics RO. The VM_metrics record of the VM, made with the VM
+     * and destroyed with it.
+     */
     xcp_vm_metrics metrics;
-    /** ref:VM_guest_metrics RO. */
+    /**
+     * ref:VM_guest_metrics RO. The VM_guest_metrics record of the VM. Always
+     * NULL in libxcp, which reads no guest agent.
+     */
     xcp_vm_guest_metrics guest_metrics;
-    /** string RW. */
+    /**
+     * string RW. An XML document of recommended values and limits for the VM
+     * (from its template). Stored for clients; libxcp does not enforce it.
+     */
     char *recommendations;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Key/value data meant for the guest's xenstore
+     * (vm-data) when its domain is built. Stored only: libxcp does not write
+     * it to xenstore.
+     */
     xcp_string_map xenstore_data;
-    /** string ROs. */
+    /**
+     * string ROs. HA restart priority (restart, best-effort or empty). Stored
+     * only: libxcp has no HA.
+     */
     char *ha_restart_priority;
-    /** bool RO. */
+    /**
+     * bool RO. True for a snapshot made by snapshot or checkpoint. Snapshots
+     * cannot be started; they can be reverted to, cloned, copied,
+     * hard-shut-down and destroyed. Maintained by the server.
+     */
     bool is_a_snapshot;
-    /** ref:VM RO. */
+    /**
+     * ref:VM RO. For a snapshot, the VM it was taken of; NULL otherwise.
+     * Maintained by the server.
+     */
     xcp_vm snapshot_of;
-    /** set:ref:VM RO. */
+    /**
+     * set:ref:VM RO. The snapshots taken of this VM. Maintained by the server
+     * from snapshot_of.
+     */
     xcp_vm_set snapshots;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the snapshot was taken (UTC); unset for other VMs.
+     * Maintained by the server.
+     */
     xcp_datetime snapshot_time;
-    /** set:string RW. */
+    /** set:string RW. Free-form tags for clients to group VMs. */
     xcp_string_set tags;
-    /** map:vm_operations:string RW. */
+    /**
+     * map:vm_operations:string RW. Operations refused on purpose: each key is
+     * an operation, its value the code that a call of that operation then
+     * gets in OPERATION_BLOCKED. Changes update allowed_operations.
+     */
     xcp_string_map blocked_operations;
-    /** ref:VM RO. */
+    /**
+     * ref:VM RO. The VM this one was cloned or copied from. A new snapshot
+     * takes over its origin's parent and becomes the origin's new parent, so
+     * parent links trace the snapshot history. Maintained by the server.
+     */
     xcp_vm parent;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. SMBIOS strings for the guest, set by
+     * set_bios_strings or copy_bios_strings. Stored only: libxcp does not
+     * hand them to the hypervisor.
+     */
     xcp_string_map bios_strings;
-    /** ref:VM_appliance ROs. */
+    /**
+     * ref:VM_appliance ROs. The vApp the VM belongs to. Always NULL: libxcp
+     * does not model appliances.
+     */
     xcp_ref appliance;
-    /** int ROs. */
+    /**
+     * int ROs. Seconds to wait after starting this VM before the next one in
+     * an ordered start. Stored only (no appliances).
+     */
     int64_t start_delay;
-    /** set:ref:VGPU RO. */
+    /**
+     * set:ref:VGPU RO. Virtual GPUs. Always empty: libxcp does not model
+     * them.
+     */
     xcp_ref_set VGPUs;
-    /** set:ref:PCI RO. */
+    /**
+     * set:ref:PCI RO. PCI devices passed through to the VM. Always empty:
+     * libxcp does not model them.
+     */
     xcp_ref_set attached_PCIs;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR for this VM's suspend images; when NULL, the pool's
+     * suspend_image_SR, then the default SR, is used.
+     */
     xcp_sr suspend_SR;
-    /** int RW. */
+    /**
+     * int RW. The virtual hardware platform version the VM needs from its
+     * host. Stored only.
+     */
     int64_t hardware_platform_version;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether an HVM guest gets the emulated vendor PCI device
+     * through which Windows fetches PV drivers. Stored only: libxcp does not
+     * add the device.
+     */
     bool has_vendor_device;
-    /** bool RO. */
+    /**
+     * bool RO. True when a configuration change waits for a reboot. libxcp
+     * never sets it.
+     */
     bool requires_reboot;
-    /** string ROs. */
+    /**
+     * string ROs. A stable name of the template a VM comes from, set on the
+     * default templates and kept by their copies, for clients that need a
+     * reference that survives renames.
+     */
     char *reference_label;
-    /** domain_type ROs. */
+    /**
+     * domain_type ROs. The kind of domain built at start: hvm, pv or pvh
+     * (pv_in_pvh is built as pv); unspecified means hvm when HVM_boot_policy
+     * is set, else pv.
+     */
     enum xcp_domain_type domain_type;
-    /** map:string:string ROs. */
+    /**
+     * map:string:string ROs. Initial UEFI variable store of the guest. Stored
+     * only: libxcp does not pass it to the hypervisor.
+     */
     xcp_string_map NVRAM;
-    /** set:ref:VM_group RO. */
+    /**
+     * set:ref:VM_group RO. VM groups (placement policy). Always empty: libxcp
+     * does not model them.
+     */
     xcp_ref_set groups;
-    /** vm_secureboot_certificates_state RO. */
+    /**
+     * vm_secureboot_certificates_state RO. State of the guest's Secure Boot
+     * certificates. Always ok: libxcp does not track them.
+     */
     enum xcp_vm_secureboot_certificates_state secureboot_certificates_state;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host a start or migration has chosen before the domain
+     * exists. Cleared when the VM starts; libxcp never sets it.
+     */
     xcp_host scheduled_to_be_resident_on;
-    /** int RO. */
+    /**
+     * int RO. Memory the hypervisor uses for the domain beyond the guest's
+     * own, in bytes. Not maintained (0); compute_memory_overhead gives the
+     * figure.
+     */
     int64_t memory_overhead;
-    /** int ROs. Deprecated in XenAPI. */
+    /**
+     * int ROs. Deprecated memory target in bytes. Not maintained. Deprecated
+     * in XenAPI.
+     */
     int64_t memory_target;
-    /** set:ref:VUSB RO. */
+    /**
+     * set:ref:VUSB RO. Virtual USB devices. Always empty: libxcp does not
+     * model them.
+     */
     xcp_ref_set VUSBs;
-    /** set:ref:crashdump RO. */
+    /**
+     * set:ref:crashdump RO. Crash dumps of the VM. Always empty: libxcp takes
+     * none.
+     */
     xcp_ref_set crash_dumps;
-    /** float ROs. */
+    /**
+     * float ROs. Multiplier of the shadow page table memory of an HVM guest
+     * (default 1.0). Stored only.
+     */
     double HVM_shadow_multiplier;
-    /** string RO. */
+    /** string RO. The domain's architecture. Not maintained (empty). */
     char *domarch;
-    /** map:string:string ROs. */
+    /**
+     * map:string:string ROs. The CPU flags of the host where the VM last
+     * booted. Not maintained.
+     */
     xcp_string_map last_boot_CPU_flags;
-    /** string ROs. */
+    /**
+     * string ROs. The VM record as it was at its last boot. Not maintained.
+     */
     char *last_booted_record;
-    /** bool ROs. Deprecated in XenAPI. */
+    /**
+     * bool ROs. Deprecated HA flag (keep the VM running). Stored only: libxcp
+     * has no HA. Deprecated in XenAPI.
+     */
     bool ha_always_run;
-    /** string RO. */
+    /**
+     * string RO. Identifier of a snapshot that can be moved between pools.
+     * Not maintained.
+     */
     char *transportable_snapshot_id;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Binary blobs attached to the VM, by name.
+     * Always empty: VM.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Human-readable information about a snapshot. Not
+     * maintained.
+     */
     xcp_string_map snapshot_info;
-    /** string RO. */
+    /**
+     * string RO. Encoded metadata of the VM a snapshot was taken of. Not
+     * maintained.
+     */
     char *snapshot_metadata;
-    /** set:ref:VM RO. */
+    /**
+     * set:ref:VM RO. The VMs whose parent is this one. Maintained by the
+     * server from parent.
+     */
     xcp_vm_set children;
-    /** ref:VMPP ROs. Deprecated in XenAPI. */
+    /**
+     * ref:VMPP ROs. Deprecated VM protection policy. Always NULL. Deprecated
+     * in XenAPI.
+     */
     xcp_ref protection_policy;
-    /** bool ROs. Removed from XenAPI. */
+    /**
+     * bool ROs. Removed from XenAPI: whether a protection policy took this
+     * snapshot. Always false. Removed from XenAPI.
+     */
     bool is_snapshot_from_vmpp;
-    /** ref:VMSS ROs. */
+    /**
+     * ref:VMSS ROs. The snapshot schedule of the VM. Always NULL: libxcp does
+     * not model schedules.
+     */
     xcp_ref snapshot_schedule;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether a snapshot schedule took this snapshot. Always false.
+     */
     bool is_vmss_snapshot;
-    /** int ROs. */
+    /**
+     * int ROs. Seconds to wait after shutting this VM down before the next
+     * one in an ordered shutdown. Stored only (no appliances).
+     */
     int64_t shutdown_delay;
-    /** int ROs. */
+    /**
+     * int ROs. Position of the VM in an ordered start or shutdown. Stored
+     * only.
+     */
     int64_t order;
-    /** int ROs. */
+    /**
+     * int ROs. How many times the VM has been recovered from metadata. Not
+     * maintained.
+     */
     int64_t version;
-    /** string ROs. */
+    /**
+     * string ROs. The VM generation id seen by Windows guests. Stored only.
+     */
     char *generation_id;
-    /** set:update_guidances RO. */
+    /**
+     * set:update_guidances RO. Mandatory actions pending after updates.
+     * Always empty in libxcp.
+     */
     xcp_update_guidances_set pending_guidances;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Recommended actions pending after updates.
+     * Always empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_recommended;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Optional actions pending after updates. Always
+     * empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_full;
 } xcp_vm_record;
 /** Refs and records of several VM objects. */
@@ -2511,45 +2808,96 @@ XCP_EXTERN void xcp_vm_record_dispose(xcp_vm_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vm_record_map_dispose(xcp_vm_record_map *m);
 
-/** A VM_metrics record: every field of the class, in model order. */
+/**
+ * A VM_metrics record: every field of the class, in model order.
+ *
+ * Run-time figures of a VM's domain. Each VM has one record (VM.metrics),
+ * made with the VM and destroyed with it; the server maintains it and there
+ * are no create or destroy messages. The figures describe the current domain
+ * and mean something only while the VM runs.
+ */
 typedef struct xcp_vm_metrics_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the record, set by the server. */
     char *uuid;
-    /** int RO. */
+    /**
+     * int RO. Memory of the domain, in bytes: memory_dynamic_max when the
+     * domain is built, the new target after a live dynamic range change, 0
+     * when the VM stops. libxcp does not read it back from the hypervisor.
+     */
     int64_t memory_actual;
-    /** int RO. */
+    /**
+     * int RO. Number of vCPUs of the domain: VCPUs_at_startup when it is
+     * built, the value of set_VCPUs_number_live, 0 when the VM stops.
+     */
     int64_t VCPUs_number;
-    /** map:int:float RO. Removed from XenAPI. */
+    /**
+     * map:int:float RO. Removed from XenAPI (use the RRDs): always empty.
+     * Removed from XenAPI.
+     */
     xcp_string_map VCPUs_utilisation;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the current domain was built (UTC): set by start,
+     * reboots and automatic restarts, not by resume. For the control domain,
+     * when the host booted it.
+     */
     xcp_datetime start_time;
-    /** datetime RO. */
+    /** datetime RO. When the VM record was created (UTC). */
     xcp_datetime install_time;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value data for clients. */
     xcp_string_map other_config;
-    /** domain_type RO. */
+    /**
+     * domain_type RO. The type of the domain last built (hvm, pv or pvh, as
+     * resolved from VM.domain_type); unspecified until the first start. It is
+     * not reset when the VM stops.
+     */
     enum xcp_domain_type current_domain_type;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the domain's memory is placed on as few NUMA nodes as
+     * possible. Not maintained (false).
+     */
     bool numa_optimised;
-    /** int RO. */
+    /**
+     * int RO. Number of NUMA nodes the domain's memory spans. Not maintained
+     * (0).
+     */
     int64_t numa_nodes;
-    /** map:int:int RO. */
+    /**
+     * map:int:int RO. Memory of the domain per NUMA node, in bytes. Not
+     * maintained (empty).
+     */
     xcp_string_map numa_node_memory;
-    /** map:int:int RO. */
+    /**
+     * map:int:int RO. Physical CPU each vCPU runs on. Not maintained (empty).
+     */
     xcp_string_map VCPUs_CPU;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Scheduler parameters of the running vCPUs. Not
+     * maintained (empty).
+     */
     xcp_string_map VCPUs_params;
-    /** map:int:set:string RO. */
+    /** map:int:set:string RO. Flags of each vCPU. Not maintained (empty). */
     xcp_value VCPUs_flags;
-    /** set:string RO. */
+    /**
+     * set:string RO. Run state of the domain, as a set of strings. Not
+     * maintained (empty).
+     */
     xcp_string_set state;
-    /** datetime RO. */
+    /**
+     * datetime RO. When libxcp last wrote these figures at a domain start
+     * (UTC).
+     */
     xcp_datetime last_updated;
-    /** bool RO. */
+    /** bool RO. True when the domain last built is an HVM guest. */
     bool hvm;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the domain may run nested hypervisors. Not maintained
+     * (false).
+     */
     bool nested_virt;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the domain is marked as not migratable. Not maintained
+     * (false).
+     */
     bool nomigrate;
 } xcp_vm_metrics_record;
 /** Refs and records of several VM_metrics objects. */
@@ -2565,35 +2913,69 @@ XCP_EXTERN void xcp_vm_metrics_record_dispose(xcp_vm_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vm_metrics_record_map_dispose(xcp_vm_metrics_record_map *m);
 
-/** A VM_guest_metrics record: every field of the class, in model order. */
+/**
+ * A VM_guest_metrics record: every field of the class, in model order.
+ *
+ * What the agent inside a guest reports about it (OS, PV drivers, network
+ * addresses, agent features). libxcp reads no guest agent and never creates
+ * these records: VM.guest_metrics stays NULL and get_all is empty. The fields
+ * below keep their XenAPI meaning for clients.
+ */
 typedef struct xcp_vm_guest_metrics_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the record, set by the server. */
     char *uuid;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. The guest OS as its agent reports it (keys such
+     * as name, distro, major, minor, uname).
+     */
     xcp_string_map os_version;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Version of the PV drivers in the guest (keys
+     * major, minor, micro, build).
+     */
     xcp_string_map PV_drivers_version;
-    /** bool RO. Deprecated in XenAPI. */
+    /**
+     * bool RO. Deprecated: whether the guest's PV drivers are the newest
+     * known. Deprecated in XenAPI.
+     */
     bool PV_drivers_up_to_date;
-    /** map:string:string RO. Removed from XenAPI. */
+    /**
+     * map:string:string RO. Removed from XenAPI: guest memory figures
+     * reported by the agent. Removed from XenAPI.
+     */
     xcp_string_map memory;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. IP addresses of the guest's interfaces, keyed by
+     * device and address number (such as 0/ip, 0/ipv4/0, 0/ipv6/0).
+     */
     xcp_string_map networks;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Other agent data, notably the guest features
+     * (feature-shutdown, feature-suspend, ...).
+     */
     xcp_string_map other;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value data for clients. */
     xcp_string_map other_config;
-    /** bool RO. */
+    /** bool RO. True while the guest agent keeps reporting. */
     bool live;
-    /** tristate_type RO. */
+    /**
+     * tristate_type RO. Whether the guest can hot-plug disks: yes, no or
+     * unspecified.
+     */
     enum xcp_tristate_type can_use_hotplug_vbd;
-    /** bool RO. */
+    /** bool RO. True when the guest's PV drivers are running. */
     bool PV_drivers_detected;
-    /** map:string:string RO. Removed from XenAPI. */
+    /**
+     * map:string:string RO. Removed from XenAPI: disk figures reported by the
+     * agent. Removed from XenAPI.
+     */
     xcp_string_map disks;
-    /** datetime RO. */
+    /** datetime RO. When the agent last reported (UTC). */
     xcp_datetime last_updated;
-    /** tristate_type RO. */
+    /**
+     * tristate_type RO. Whether the guest can hot-plug network interfaces:
+     * yes, no or unspecified.
+     */
     enum xcp_tristate_type can_use_hotplug_vif;
 } xcp_vm_guest_metrics_record;
 /** Refs and records of several VM_guest_metrics objects. */
@@ -6690,176 +7072,430 @@ XCP_EXTERN int xcp_vm_get_all_where(xcp_session *session, xcp_vm_set *result, co
 /** XenAPI VM.get_all_records_where(expr) -> map:ref:VM:record:VM. */
 XCP_EXTERN int xcp_vm_get_all_records_where(xcp_session *session, xcp_vm_record_map *result, const char *expr);
 
-/** XenAPI VM.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VM, set by the server when the record is made and
+ * never changed.
+ */
 XCP_EXTERN int xcp_vm_get_uuid(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_allowed_operations(self) -> set:vm_operations. Reads one
  * field.
+ *
+ * The operations that would pass their checks now (power state,
+ * blocked_operations, running operations, template and snapshot rules).
+ * Maintained by the server, recomputed at every change that matters; advisory
+ * only, since the call still checks.
  */
 XCP_EXTERN int xcp_vm_get_allowed_operations(xcp_session *session, xcp_vm_operations_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_current_operations(self) -> map:string:vm_operations. Reads
  * one field.
+ *
+ * The operations running on the VM, as task reference to operation.
+ * Maintained by the server: an entry appears when a long operation starts and
+ * goes when it ends.
  */
 XCP_EXTERN int xcp_vm_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_name_label(self) -> string. Reads one field.
+ *
+ * Human-readable name of the VM.
+ */
 XCP_EXTERN int xcp_vm_get_name_label(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_name_label(self, value). Writes one field.
+ *
+ * Human-readable name of the VM.
+ */
 XCP_EXTERN int xcp_vm_set_name_label(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_name_description(self) -> string. Reads one field.
+ *
+ * Human-readable description of the VM.
+ */
 XCP_EXTERN int xcp_vm_get_name_description(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_name_description(self, value). Writes one field.
+ *
+ * Human-readable description of the VM.
+ */
 XCP_EXTERN int xcp_vm_set_name_description(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_power_state(self) -> vm_power_state. Reads one field. */
+/**
+ * XenAPI VM.get_power_state(self) -> vm_power_state. Reads one field.
+ *
+ * Halted, Paused, Running or Suspended. Maintained by the server from the
+ * lifecycle calls and from what the hypervisor reports (a guest that halts,
+ * reboots or crashes on its own); VM.create ignores the value given and makes
+ * the VM Halted.
+ */
 XCP_EXTERN int xcp_vm_get_power_state(xcp_session *session, enum xcp_vm_power_state *result, xcp_vm self);
 
-/** XenAPI VM.get_user_version(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_user_version(self) -> int. Reads one field.
+ *
+ * A version number for the client's own use; libxcp stores it and does
+ * nothing with it.
+ */
 XCP_EXTERN int xcp_vm_get_user_version(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.set_user_version(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_user_version(self, value). Writes one field.
+ *
+ * A version number for the client's own use; libxcp stores it and does
+ * nothing with it.
+ */
 XCP_EXTERN int xcp_vm_set_user_version(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.get_is_a_template(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_a_template(self) -> bool. Reads one field.
+ *
+ * True for a template: it cannot be started; it is cloned, copied or
+ * provisioned to make VMs. Setting it to true needs a Halted VM that is not a
+ * snapshot (the make_into_template check).
+ */
 XCP_EXTERN int xcp_vm_get_is_a_template(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.set_is_a_template(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_is_a_template(self, value). Writes one field.
+ *
+ * True for a template: it cannot be started; it is cloned, copied or
+ * provisioned to make VMs. Setting it to true needs a Halted VM that is not a
+ * snapshot (the make_into_template check).
+ */
 XCP_EXTERN int xcp_vm_set_is_a_template(xcp_session *session, xcp_vm self, bool value);
 
-/** XenAPI VM.get_is_default_template(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_default_template(self) -> bool. Reads one field.
+ *
+ * True for the templates libxcp installs from its templates file at first
+ * boot (kept in step when the file changes); they cannot be destroyed.
+ * Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_is_default_template(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_suspend_VDI(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI VM.get_suspend_VDI(self) -> ref:VDI. Reads one field.
+ *
+ * The VDI holding the memory image of a Suspended VM (or of a checkpoint
+ * snapshot), NULL otherwise. Set by suspend and checkpoint; resume, shutdown,
+ * hard_shutdown, power_state_reset and destroy clear it and destroy the
+ * image.
+ */
 XCP_EXTERN int xcp_vm_get_suspend_VDI(xcp_session *session, xcp_vdi *result, xcp_vm self);
 
-/** XenAPI VM.get_resident_on(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI VM.get_resident_on(self) -> ref:host. Reads one field.
+ *
+ * The host running the VM's domain while it is Running or Paused, NULL when
+ * it is Halted or Suspended. Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_resident_on(xcp_session *session, xcp_host *result, xcp_vm self);
 
-/** XenAPI VM.get_affinity(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI VM.get_affinity(self) -> ref:host. Reads one field.
+ *
+ * The host the VM would prefer to run on. libxcp only stores it: there is one
+ * host to place VMs on.
+ */
 XCP_EXTERN int xcp_vm_get_affinity(xcp_session *session, xcp_host *result, xcp_vm self);
 
-/** XenAPI VM.set_affinity(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_affinity(self, value). Writes one field.
+ *
+ * The host the VM would prefer to run on. libxcp only stores it: there is one
+ * host to place VMs on.
+ */
 XCP_EXTERN int xcp_vm_set_affinity(xcp_session *session, xcp_vm self, xcp_host value);
 
-/** XenAPI VM.get_memory_static_max(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_static_max(self) -> int. Reads one field.
+ *
+ * The most memory the domain can ever have, in bytes; it also sizes the
+ * suspend image. Changed only while Halted, keeping static_min <= dynamic_min
+ * <= dynamic_max <= static_max.
+ */
 XCP_EXTERN int xcp_vm_get_memory_static_max(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_memory_dynamic_max(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_dynamic_max(self) -> int. Reads one field.
+ *
+ * Upper bound of the memory target, in bytes: the domain is built with this
+ * target, and on a Running VM set_memory_dynamic_range and
+ * set_memory_dynamic_max change the target live.
+ */
 XCP_EXTERN int xcp_vm_get_memory_dynamic_max(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_memory_dynamic_min(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_dynamic_min(self) -> int. Reads one field.
+ *
+ * Lower bound of the memory target, in bytes. libxcp has no memory balancer:
+ * it checks and stores the value, and domains run at memory_dynamic_max.
+ */
 XCP_EXTERN int xcp_vm_get_memory_dynamic_min(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_memory_static_min(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_static_min(self) -> int. Reads one field.
+ *
+ * The least memory the VM may be given, in bytes; the lower end of the memory
+ * constraint. Changed only while Halted.
+ */
 XCP_EXTERN int xcp_vm_get_memory_static_min(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_VCPUs_params(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_VCPUs_params(self) -> map:string:string. Reads one field.
+ *
+ * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
+ * stores them but does not pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_get_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_VCPUs_params(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_VCPUs_params(self, value). Writes one field.
+ *
+ * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
+ * stores them but does not pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_set_VCPUs_params(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_VCPUs_params(self, key, value). */
+/**
+ * XenAPI VM.add_to_VCPUs_params(self, key, value).
+ *
+ * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
+ * stores them but does not pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_VCPUs_params(self, key). */
+/**
+ * XenAPI VM.remove_from_VCPUs_params(self, key).
+ *
+ * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
+ * stores them but does not pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_remove_from_VCPUs_params(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.get_VCPUs_max(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_VCPUs_max(self) -> int. Reads one field.
+ *
+ * The most vCPUs the domain can have (1 to 64, at least VCPUs_at_startup).
+ * Changed only while Halted.
+ */
 XCP_EXTERN int xcp_vm_get_VCPUs_max(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_VCPUs_at_startup(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_VCPUs_at_startup(self) -> int. Reads one field.
+ *
+ * The number of vCPUs the domain boots with (1 to VCPUs_max). Changed while
+ * Halted, or by set_VCPUs_number_live on a Running VM.
+ */
 XCP_EXTERN int xcp_vm_get_VCPUs_at_startup(xcp_session *session, int64_t *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_actions_after_softreboot(self) -> on_softreboot_behavior.
  * Reads one field.
+ *
+ * What to do when the guest asks for a soft reboot. Stored only: libxcp never
+ * sees a soft reboot.
  */
 XCP_EXTERN int xcp_vm_get_actions_after_softreboot(xcp_session *session, enum xcp_on_softreboot_behavior *result, xcp_vm self);
 
-/** XenAPI VM.set_actions_after_softreboot(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_actions_after_softreboot(self, value). Writes one field.
+ *
+ * What to do when the guest asks for a soft reboot. Stored only: libxcp never
+ * sees a soft reboot.
+ */
 XCP_EXTERN int xcp_vm_set_actions_after_softreboot(xcp_session *session, xcp_vm self, enum xcp_on_softreboot_behavior value);
 
 /**
  * XenAPI VM.get_actions_after_shutdown(self) -> on_normal_exit. Reads one
  * field.
+ *
+ * What happens when the guest halts itself: destroy (the VM becomes Halted)
+ * or restart (a new domain is built at once).
  */
 XCP_EXTERN int xcp_vm_get_actions_after_shutdown(xcp_session *session, enum xcp_on_normal_exit *result, xcp_vm self);
 
-/** XenAPI VM.set_actions_after_shutdown(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_actions_after_shutdown(self, value). Writes one field.
+ *
+ * What happens when the guest halts itself: destroy (the VM becomes Halted)
+ * or restart (a new domain is built at once).
+ */
 XCP_EXTERN int xcp_vm_set_actions_after_shutdown(xcp_session *session, xcp_vm self, enum xcp_on_normal_exit value);
 
 /**
  * XenAPI VM.get_actions_after_reboot(self) -> on_normal_exit. Reads one
  * field.
+ *
+ * What happens when the guest reboots itself: restart (a new domain) or
+ * destroy (the VM becomes Halted).
  */
 XCP_EXTERN int xcp_vm_get_actions_after_reboot(xcp_session *session, enum xcp_on_normal_exit *result, xcp_vm self);
 
-/** XenAPI VM.set_actions_after_reboot(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_actions_after_reboot(self, value). Writes one field.
+ *
+ * What happens when the guest reboots itself: restart (a new domain) or
+ * destroy (the VM becomes Halted).
+ */
 XCP_EXTERN int xcp_vm_set_actions_after_reboot(xcp_session *session, xcp_vm self, enum xcp_on_normal_exit value);
 
 /**
  * XenAPI VM.get_actions_after_crash(self) -> on_crash_behaviour. Reads one
  * field.
+ *
+ * What happens when the guest crashes or its watchdog fires: preserve keeps
+ * the domain and shows the VM Paused; the restart values build a new domain;
+ * the others leave it Halted. libxcp takes no core dump and renames nothing:
+ * coredump_and_destroy acts as destroy, coredump_and_restart and
+ * rename_restart as restart.
  */
 XCP_EXTERN int xcp_vm_get_actions_after_crash(xcp_session *session, enum xcp_on_crash_behaviour *result, xcp_vm self);
 
-/** XenAPI VM.get_consoles(self) -> set:ref:console. Reads one field. */
+/**
+ * XenAPI VM.get_consoles(self) -> set:ref:console. Reads one field.
+ *
+ * The VM's consoles: a vt100 console for every running VM and an rfb one for
+ * HVM guests, made when the domain starts and destroyed when it stops.
+ * Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_consoles(xcp_session *session, xcp_console_set *result, xcp_vm self);
 
-/** XenAPI VM.get_VIFs(self) -> set:ref:VIF. Reads one field. */
+/**
+ * XenAPI VM.get_VIFs(self) -> set:ref:VIF. Reads one field.
+ *
+ * The virtual network interfaces of the VM. Maintained by the server from
+ * VIF.VM. A domain is built with the first 16 only.
+ */
 XCP_EXTERN int xcp_vm_get_VIFs(xcp_session *session, xcp_vif_set *result, xcp_vm self);
 
-/** XenAPI VM.get_VBDs(self) -> set:ref:VBD. Reads one field. */
+/**
+ * XenAPI VM.get_VBDs(self) -> set:ref:VBD. Reads one field.
+ *
+ * The virtual block devices (disks and CD drives) of the VM. Maintained by
+ * the server from VBD.VM. A domain is built with the first 32 only.
+ */
 XCP_EXTERN int xcp_vm_get_VBDs(xcp_session *session, xcp_vbd_set *result, xcp_vm self);
 
-/** XenAPI VM.get_VTPMs(self) -> set:ref:VTPM. Reads one field. */
+/**
+ * XenAPI VM.get_VTPMs(self) -> set:ref:VTPM. Reads one field.
+ *
+ * Virtual TPMs of the VM. Always empty: libxcp does not model VTPMs.
+ */
 XCP_EXTERN int xcp_vm_get_VTPMs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_PV_bootloader(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_bootloader(self) -> string. Reads one field.
+ *
+ * The bootloader that picks the kernel of a PV guest: empty for direct boot
+ * from PV_kernel, or one of the configured names (XCP_PV_BOOTLOADERS, default
+ * pygrub and eliloader); other values get INVALID_VALUE when set and at
+ * start.
+ */
 XCP_EXTERN int xcp_vm_get_PV_bootloader(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_bootloader(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_bootloader(self, value). Writes one field.
+ *
+ * The bootloader that picks the kernel of a PV guest: empty for direct boot
+ * from PV_kernel, or one of the configured names (XCP_PV_BOOTLOADERS, default
+ * pygrub and eliloader); other values get INVALID_VALUE when set and at
+ * start.
+ */
 XCP_EXTERN int xcp_vm_set_PV_bootloader(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_kernel(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_kernel(self) -> string. Reads one field.
+ *
+ * Path in the control domain of the kernel a PV guest boots directly. It must
+ * be an absolute path below one of the guest kernel directories
+ * (XCP_PV_KERNEL_DIRS); the file itself is checked at start. Empty for none.
+ */
 XCP_EXTERN int xcp_vm_get_PV_kernel(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_kernel(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_kernel(self, value). Writes one field.
+ *
+ * Path in the control domain of the kernel a PV guest boots directly. It must
+ * be an absolute path below one of the guest kernel directories
+ * (XCP_PV_KERNEL_DIRS); the file itself is checked at start. Empty for none.
+ */
 XCP_EXTERN int xcp_vm_set_PV_kernel(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_ramdisk(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_ramdisk(self) -> string. Reads one field.
+ *
+ * Path in the control domain of the initial ramdisk of a direct-booted PV
+ * guest, with the same rules as PV_kernel. Empty for none.
+ */
 XCP_EXTERN int xcp_vm_get_PV_ramdisk(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_ramdisk(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_ramdisk(self, value). Writes one field.
+ *
+ * Path in the control domain of the initial ramdisk of a direct-booted PV
+ * guest, with the same rules as PV_kernel. Empty for none.
+ */
 XCP_EXTERN int xcp_vm_set_PV_ramdisk(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_args(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_args(self) -> string. Reads one field.
+ *
+ * The kernel command line of a PV guest.
+ */
 XCP_EXTERN int xcp_vm_get_PV_args(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_args(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_args(self, value). Writes one field.
+ *
+ * The kernel command line of a PV guest.
+ */
 XCP_EXTERN int xcp_vm_set_PV_args(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_bootloader_args(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_bootloader_args(self) -> string. Reads one field.
+ *
+ * Extra arguments for the PV bootloader. Stored only: libxcp does not pass
+ * them on.
+ */
 XCP_EXTERN int xcp_vm_get_PV_bootloader_args(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_bootloader_args(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_bootloader_args(self, value). Writes one field.
+ *
+ * Extra arguments for the PV bootloader. Stored only: libxcp does not pass
+ * them on.
+ */
 XCP_EXTERN int xcp_vm_set_PV_bootloader_args(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_legacy_args(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_legacy_args(self) -> string. Reads one field.
+ *
+ * Command-line arguments for legacy PV kernels. Stored only.
+ */
 XCP_EXTERN int xcp_vm_get_PV_legacy_args(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_legacy_args(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_legacy_args(self, value). Writes one field.
+ *
+ * Command-line arguments for legacy PV kernels. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_PV_legacy_args(xcp_session *session, xcp_vm self, const char *value);
 
 /**
  * XenAPI VM.get_HVM_boot_policy(self) -> string. Reads one field.
+ *
+ * Deprecated. Non-empty (such as BIOS order) marks an HVM guest when
+ * domain_type is unspecified; empty means PV. Set by set_HVM_boot_policy.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -6867,32 +7503,76 @@ XCP_EXTERN int xcp_vm_get_HVM_boot_policy(xcp_session *session, char * *result, 
 
 /**
  * XenAPI VM.get_HVM_boot_params(self) -> map:string:string. Reads one field.
+ *
+ * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
+ * pass them to the hypervisor.
  */
 XCP_EXTERN int xcp_vm_get_HVM_boot_params(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_HVM_boot_params(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_HVM_boot_params(self, value). Writes one field.
+ *
+ * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
+ * pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_set_HVM_boot_params(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_HVM_boot_params(self, key, value). */
+/**
+ * XenAPI VM.add_to_HVM_boot_params(self, key, value).
+ *
+ * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
+ * pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_add_to_HVM_boot_params(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_HVM_boot_params(self, key). */
+/**
+ * XenAPI VM.remove_from_HVM_boot_params(self, key).
+ *
+ * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
+ * pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_remove_from_HVM_boot_params(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.get_platform(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_platform(self) -> map:string:string. Reads one field.
+ *
+ * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
+ */
 XCP_EXTERN int xcp_vm_get_platform(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_platform(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_platform(self, value). Writes one field.
+ *
+ * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
+ */
 XCP_EXTERN int xcp_vm_set_platform(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_platform(self, key, value). */
+/**
+ * XenAPI VM.add_to_platform(self, key, value).
+ *
+ * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
+ */
 XCP_EXTERN int xcp_vm_add_to_platform(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_platform(self, key). */
+/**
+ * XenAPI VM.remove_from_platform(self, key).
+ *
+ * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
+ */
 XCP_EXTERN int xcp_vm_remove_from_platform(xcp_session *session, xcp_vm self, const char *key);
 
 /**
  * XenAPI VM.get_PCI_bus(self) -> string. Reads one field.
+ *
+ * Deprecated and unused.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -6901,191 +7581,437 @@ XCP_EXTERN int xcp_vm_get_PCI_bus(xcp_session *session, char * *result, xcp_vm s
 /**
  * XenAPI VM.set_PCI_bus(self, value). Writes one field.
  *
+ * Deprecated and unused.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_vm_set_PCI_bus(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value data for clients. libxcp reads the key disks (the disk
+ * list VM.provision creates) and drops default_template from copies.
+ */
 XCP_EXTERN int xcp_vm_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value data for clients. libxcp reads the key disks (the disk
+ * list VM.provision creates) and drops default_template from copies.
+ */
 XCP_EXTERN int xcp_vm_set_other_config(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VM.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value data for clients. libxcp reads the key disks (the disk
+ * list VM.provision creates) and drops default_template from copies.
+ */
 XCP_EXTERN int xcp_vm_add_to_other_config(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_other_config(self, key). */
+/**
+ * XenAPI VM.remove_from_other_config(self, key).
+ *
+ * Free-form key/value data for clients. libxcp reads the key disks (the disk
+ * list VM.provision creates) and drops default_template from copies.
+ */
 XCP_EXTERN int xcp_vm_remove_from_other_config(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.get_domid(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_domid(self) -> int. Reads one field.
+ *
+ * The hypervisor domain id while the VM has a domain (0 for the control
+ * domain), -1 otherwise. Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_domid(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_is_control_domain(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_control_domain(self) -> bool. Reads one field.
+ *
+ * True for the record of the control domain (domain 0), made at first boot.
+ * Maintained by the server; most operations refuse it.
+ */
 XCP_EXTERN int xcp_vm_get_is_control_domain(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_metrics(self) -> ref:VM_metrics. Reads one field. */
+/**
+ * XenAPI VM.get_metrics(self) -> ref:VM_metrics. Reads one field.
+ *
+ * The VM_metrics record of the VM, made with the VM and destroyed with it.
+ */
 XCP_EXTERN int xcp_vm_get_metrics(xcp_session *session, xcp_vm_metrics *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_guest_metrics(self) -> ref:VM_guest_metrics. Reads one field.
+ *
+ * The VM_guest_metrics record of the VM. Always NULL in libxcp, which reads
+ * no guest agent.
  */
 XCP_EXTERN int xcp_vm_get_guest_metrics(xcp_session *session, xcp_vm_guest_metrics *result, xcp_vm self);
 
-/** XenAPI VM.get_recommendations(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_recommendations(self) -> string. Reads one field.
+ *
+ * An XML document of recommended values and limits for the VM (from its
+ * template). Stored for clients; libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_vm_get_recommendations(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_recommendations(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_recommendations(self, value). Writes one field.
+ *
+ * An XML document of recommended values and limits for the VM (from its
+ * template). Stored for clients; libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_vm_set_recommendations(xcp_session *session, xcp_vm self, const char *value);
 
 /**
  * XenAPI VM.get_xenstore_data(self) -> map:string:string. Reads one field.
+ *
+ * Key/value data meant for the guest's xenstore (vm-data) when its domain is
+ * built. Stored only: libxcp does not write it to xenstore.
  */
 XCP_EXTERN int xcp_vm_get_xenstore_data(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_xenstore_data(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_xenstore_data(self, value). Writes one field.
+ *
+ * Key/value data meant for the guest's xenstore (vm-data) when its domain is
+ * built. Stored only: libxcp does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vm_set_xenstore_data(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_xenstore_data(self, key, value). */
+/**
+ * XenAPI VM.add_to_xenstore_data(self, key, value).
+ *
+ * Key/value data meant for the guest's xenstore (vm-data) when its domain is
+ * built. Stored only: libxcp does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vm_add_to_xenstore_data(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_xenstore_data(self, key). */
+/**
+ * XenAPI VM.remove_from_xenstore_data(self, key).
+ *
+ * Key/value data meant for the guest's xenstore (vm-data) when its domain is
+ * built. Stored only: libxcp does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vm_remove_from_xenstore_data(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.get_ha_restart_priority(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_ha_restart_priority(self) -> string. Reads one field.
+ *
+ * HA restart priority (restart, best-effort or empty). Stored only: libxcp
+ * has no HA.
+ */
 XCP_EXTERN int xcp_vm_get_ha_restart_priority(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_is_a_snapshot(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_a_snapshot(self) -> bool. Reads one field.
+ *
+ * True for a snapshot made by snapshot or checkpoint. Snapshots cannot be
+ * started; they can be reverted to, cloned, copied, hard-shut-down and
+ * destroyed. Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_is_a_snapshot(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshot_of(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI VM.get_snapshot_of(self) -> ref:VM. Reads one field.
+ *
+ * For a snapshot, the VM it was taken of; NULL otherwise. Maintained by the
+ * server.
+ */
 XCP_EXTERN int xcp_vm_get_snapshot_of(xcp_session *session, xcp_vm *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshots(self) -> set:ref:VM. Reads one field. */
+/**
+ * XenAPI VM.get_snapshots(self) -> set:ref:VM. Reads one field.
+ *
+ * The snapshots taken of this VM. Maintained by the server from snapshot_of.
+ */
 XCP_EXTERN int xcp_vm_get_snapshots(xcp_session *session, xcp_vm_set *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshot_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VM.get_snapshot_time(self) -> datetime. Reads one field.
+ *
+ * When the snapshot was taken (UTC); unset for other VMs. Maintained by the
+ * server.
+ */
 XCP_EXTERN int xcp_vm_get_snapshot_time(xcp_session *session, xcp_datetime *result, xcp_vm self);
 
-/** XenAPI VM.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VM.get_tags(self) -> set:string. Reads one field.
+ *
+ * Free-form tags for clients to group VMs.
+ */
 XCP_EXTERN int xcp_vm_get_tags(xcp_session *session, xcp_string_set *result, xcp_vm self);
 
-/** XenAPI VM.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_tags(self, value). Writes one field.
+ *
+ * Free-form tags for clients to group VMs.
+ */
 XCP_EXTERN int xcp_vm_set_tags(xcp_session *session, xcp_vm self, const xcp_string_set *value);
 
-/** XenAPI VM.add_tags(self, value). */
+/**
+ * XenAPI VM.add_tags(self, value).
+ *
+ * Free-form tags for clients to group VMs.
+ */
 XCP_EXTERN int xcp_vm_add_tags(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.remove_tags(self, value). */
+/**
+ * XenAPI VM.remove_tags(self, value).
+ *
+ * Free-form tags for clients to group VMs.
+ */
 XCP_EXTERN int xcp_vm_remove_tags(xcp_session *session, xcp_vm self, const char *value);
 
 /**
  * XenAPI VM.get_blocked_operations(self) -> map:vm_operations:string. Reads
  * one field.
+ *
+ * Operations refused on purpose: each key is an operation, its value the code
+ * that a call of that operation then gets in OPERATION_BLOCKED. Changes
+ * update allowed_operations.
  */
 XCP_EXTERN int xcp_vm_get_blocked_operations(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_blocked_operations(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_blocked_operations(self, value). Writes one field.
+ *
+ * Operations refused on purpose: each key is an operation, its value the code
+ * that a call of that operation then gets in OPERATION_BLOCKED. Changes
+ * update allowed_operations.
+ */
 XCP_EXTERN int xcp_vm_set_blocked_operations(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_blocked_operations(self, key, value). */
+/**
+ * XenAPI VM.add_to_blocked_operations(self, key, value).
+ *
+ * Operations refused on purpose: each key is an operation, its value the code
+ * that a call of that operation then gets in OPERATION_BLOCKED. Changes
+ * update allowed_operations.
+ */
 XCP_EXTERN int xcp_vm_add_to_blocked_operations(xcp_session *session, xcp_vm self, enum xcp_vm_operations key, const char *value);
 
-/** XenAPI VM.remove_from_blocked_operations(self, key). */
+/**
+ * XenAPI VM.remove_from_blocked_operations(self, key).
+ *
+ * Operations refused on purpose: each key is an operation, its value the code
+ * that a call of that operation then gets in OPERATION_BLOCKED. Changes
+ * update allowed_operations.
+ */
 XCP_EXTERN int xcp_vm_remove_from_blocked_operations(xcp_session *session, xcp_vm self, enum xcp_vm_operations key);
 
-/** XenAPI VM.get_parent(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI VM.get_parent(self) -> ref:VM. Reads one field.
+ *
+ * The VM this one was cloned or copied from. A new snapshot takes over its
+ * origin's parent and becomes the origin's new parent, so parent links trace
+ * the snapshot history. Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_parent(xcp_session *session, xcp_vm *result, xcp_vm self);
 
-/** XenAPI VM.get_bios_strings(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_bios_strings(self) -> map:string:string. Reads one field.
+ *
+ * SMBIOS strings for the guest, set by set_bios_strings or copy_bios_strings.
+ * Stored only: libxcp does not hand them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_get_bios_strings(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_appliance(self) -> ref:VM_appliance. Reads one field. */
+/**
+ * XenAPI VM.get_appliance(self) -> ref:VM_appliance. Reads one field.
+ *
+ * The vApp the VM belongs to. Always NULL: libxcp does not model appliances.
+ */
 XCP_EXTERN int xcp_vm_get_appliance(xcp_session *session, xcp_ref *result, xcp_vm self);
 
-/** XenAPI VM.get_start_delay(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_start_delay(self) -> int. Reads one field.
+ *
+ * Seconds to wait after starting this VM before the next one in an ordered
+ * start. Stored only (no appliances).
+ */
 XCP_EXTERN int xcp_vm_get_start_delay(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_VGPUs(self) -> set:ref:VGPU. Reads one field. */
+/**
+ * XenAPI VM.get_VGPUs(self) -> set:ref:VGPU. Reads one field.
+ *
+ * Virtual GPUs. Always empty: libxcp does not model them.
+ */
 XCP_EXTERN int xcp_vm_get_VGPUs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_attached_PCIs(self) -> set:ref:PCI. Reads one field. */
+/**
+ * XenAPI VM.get_attached_PCIs(self) -> set:ref:PCI. Reads one field.
+ *
+ * PCI devices passed through to the VM. Always empty: libxcp does not model
+ * them.
+ */
 XCP_EXTERN int xcp_vm_get_attached_PCIs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_suspend_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI VM.get_suspend_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR for this VM's suspend images; when NULL, the pool's
+ * suspend_image_SR, then the default SR, is used.
+ */
 XCP_EXTERN int xcp_vm_get_suspend_SR(xcp_session *session, xcp_sr *result, xcp_vm self);
 
-/** XenAPI VM.set_suspend_SR(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_suspend_SR(self, value). Writes one field.
+ *
+ * The SR for this VM's suspend images; when NULL, the pool's
+ * suspend_image_SR, then the default SR, is used.
+ */
 XCP_EXTERN int xcp_vm_set_suspend_SR(xcp_session *session, xcp_vm self, xcp_sr value);
 
-/** XenAPI VM.get_hardware_platform_version(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_hardware_platform_version(self) -> int. Reads one field.
+ *
+ * The virtual hardware platform version the VM needs from its host. Stored
+ * only.
+ */
 XCP_EXTERN int xcp_vm_get_hardware_platform_version(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.set_hardware_platform_version(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_hardware_platform_version(self, value). Writes one field.
+ *
+ * The virtual hardware platform version the VM needs from its host. Stored
+ * only.
+ */
 XCP_EXTERN int xcp_vm_set_hardware_platform_version(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.get_has_vendor_device(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_has_vendor_device(self) -> bool. Reads one field.
+ *
+ * Whether an HVM guest gets the emulated vendor PCI device through which
+ * Windows fetches PV drivers. Stored only: libxcp does not add the device.
+ */
 XCP_EXTERN int xcp_vm_get_has_vendor_device(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_requires_reboot(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_requires_reboot(self) -> bool. Reads one field.
+ *
+ * True when a configuration change waits for a reboot. libxcp never sets it.
+ */
 XCP_EXTERN int xcp_vm_get_requires_reboot(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_reference_label(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_reference_label(self) -> string. Reads one field.
+ *
+ * A stable name of the template a VM comes from, set on the default templates
+ * and kept by their copies, for clients that need a reference that survives
+ * renames.
+ */
 XCP_EXTERN int xcp_vm_get_reference_label(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_domain_type(self) -> domain_type. Reads one field. */
+/**
+ * XenAPI VM.get_domain_type(self) -> domain_type. Reads one field.
+ *
+ * The kind of domain built at start: hvm, pv or pvh (pv_in_pvh is built as
+ * pv); unspecified means hvm when HVM_boot_policy is set, else pv.
+ */
 XCP_EXTERN int xcp_vm_get_domain_type(xcp_session *session, enum xcp_domain_type *result, xcp_vm self);
 
-/** XenAPI VM.get_NVRAM(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_NVRAM(self) -> map:string:string. Reads one field.
+ *
+ * Initial UEFI variable store of the guest. Stored only: libxcp does not pass
+ * it to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_get_NVRAM(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_groups(self) -> set:ref:VM_group. Reads one field. */
+/**
+ * XenAPI VM.get_groups(self) -> set:ref:VM_group. Reads one field.
+ *
+ * VM groups (placement policy). Always empty: libxcp does not model them.
+ */
 XCP_EXTERN int xcp_vm_get_groups(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_secureboot_certificates_state(self) ->
  * vm_secureboot_certificates_state. Reads one field.
+ *
+ * State of the guest's Secure Boot certificates. Always ok: libxcp does not
+ * track them.
  */
 XCP_EXTERN int xcp_vm_get_secureboot_certificates_state(xcp_session *session, enum xcp_vm_secureboot_certificates_state *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_scheduled_to_be_resident_on(self) -> ref:host. Reads one
  * field.
+ *
+ * The host a start or migration has chosen before the domain exists. Cleared
+ * when the VM starts; libxcp never sets it.
  */
 XCP_EXTERN int xcp_vm_get_scheduled_to_be_resident_on(xcp_session *session, xcp_host *result, xcp_vm self);
 
-/** XenAPI VM.get_memory_overhead(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_overhead(self) -> int. Reads one field.
+ *
+ * Memory the hypervisor uses for the domain beyond the guest's own, in bytes.
+ * Not maintained (0); compute_memory_overhead gives the figure.
+ */
 XCP_EXTERN int xcp_vm_get_memory_overhead(xcp_session *session, int64_t *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_memory_target(self) -> int. Reads one field.
  *
+ * Deprecated memory target in bytes. Not maintained.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_vm_get_memory_target(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_VUSBs(self) -> set:ref:VUSB. Reads one field. */
+/**
+ * XenAPI VM.get_VUSBs(self) -> set:ref:VUSB. Reads one field.
+ *
+ * Virtual USB devices. Always empty: libxcp does not model them.
+ */
 XCP_EXTERN int xcp_vm_get_VUSBs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_crash_dumps(self) -> set:ref:crashdump. Reads one field. */
+/**
+ * XenAPI VM.get_crash_dumps(self) -> set:ref:crashdump. Reads one field.
+ *
+ * Crash dumps of the VM. Always empty: libxcp takes none.
+ */
 XCP_EXTERN int xcp_vm_get_crash_dumps(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_HVM_shadow_multiplier(self) -> float. Reads one field. */
+/**
+ * XenAPI VM.get_HVM_shadow_multiplier(self) -> float. Reads one field.
+ *
+ * Multiplier of the shadow page table memory of an HVM guest (default 1.0).
+ * Stored only.
+ */
 XCP_EXTERN int xcp_vm_get_HVM_shadow_multiplier(xcp_session *session, double *result, xcp_vm self);
 
-/** XenAPI VM.get_domarch(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_domarch(self) -> string. Reads one field.
+ *
+ * The domain's architecture. Not maintained (empty).
+ */
 XCP_EXTERN int xcp_vm_get_domarch(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_last_boot_CPU_flags(self) -> map:string:string. Reads one
  * field.
+ *
+ * The CPU flags of the host where the VM last booted. Not maintained.
  */
 XCP_EXTERN int xcp_vm_get_last_boot_CPU_flags(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_last_booted_record(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_last_booted_record(self) -> string. Reads one field.
+ *
+ * The VM record as it was at its last boot. Not maintained.
+ */
 XCP_EXTERN int xcp_vm_get_last_booted_record(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_ha_always_run(self) -> bool. Reads one field.
+ *
+ * Deprecated HA flag (keep the VM running). Stored only: libxcp has no HA.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -7093,25 +8019,44 @@ XCP_EXTERN int xcp_vm_get_ha_always_run(xcp_session *session, bool *result, xcp_
 
 /**
  * XenAPI VM.get_transportable_snapshot_id(self) -> string. Reads one field.
+ *
+ * Identifier of a snapshot that can be moved between pools. Not maintained.
  */
 XCP_EXTERN int xcp_vm_get_transportable_snapshot_id(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI VM.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Binary blobs attached to the VM, by name. Always empty: VM.create_new_blob
+ * is not implemented.
+ */
 XCP_EXTERN int xcp_vm_get_blobs(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_snapshot_info(self) -> map:string:string. Reads one field.
+ *
+ * Human-readable information about a snapshot. Not maintained.
  */
 XCP_EXTERN int xcp_vm_get_snapshot_info(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshot_metadata(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_snapshot_metadata(self) -> string. Reads one field.
+ *
+ * Encoded metadata of the VM a snapshot was taken of. Not maintained.
+ */
 XCP_EXTERN int xcp_vm_get_snapshot_metadata(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_children(self) -> set:ref:VM. Reads one field. */
+/**
+ * XenAPI VM.get_children(self) -> set:ref:VM. Reads one field.
+ *
+ * The VMs whose parent is this one. Maintained by the server from parent.
+ */
 XCP_EXTERN int xcp_vm_get_children(xcp_session *session, xcp_vm_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_protection_policy(self) -> ref:VMPP. Reads one field.
+ *
+ * Deprecated VM protection policy. Always NULL.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -7120,37 +8065,70 @@ XCP_EXTERN int xcp_vm_get_protection_policy(xcp_session *session, xcp_ref *resul
 /**
  * XenAPI VM.get_is_snapshot_from_vmpp(self) -> bool. Reads one field.
  *
+ * Removed from XenAPI: whether a protection policy took this snapshot. Always
+ * false.
+ *
  * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_get_is_snapshot_from_vmpp(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshot_schedule(self) -> ref:VMSS. Reads one field. */
+/**
+ * XenAPI VM.get_snapshot_schedule(self) -> ref:VMSS. Reads one field.
+ *
+ * The snapshot schedule of the VM. Always NULL: libxcp does not model
+ * schedules.
+ */
 XCP_EXTERN int xcp_vm_get_snapshot_schedule(xcp_session *session, xcp_ref *result, xcp_vm self);
 
-/** XenAPI VM.get_is_vmss_snapshot(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_vmss_snapshot(self) -> bool. Reads one field.
+ *
+ * Whether a snapshot schedule took this snapshot. Always false.
+ */
 XCP_EXTERN int xcp_vm_get_is_vmss_snapshot(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_shutdown_delay(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_shutdown_delay(self) -> int. Reads one field.
+ *
+ * Seconds to wait after shutting this VM down before the next one in an
+ * ordered shutdown. Stored only (no appliances).
+ */
 XCP_EXTERN int xcp_vm_get_shutdown_delay(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_order(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_order(self) -> int. Reads one field.
+ *
+ * Position of the VM in an ordered start or shutdown. Stored only.
+ */
 XCP_EXTERN int xcp_vm_get_order(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_version(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_version(self) -> int. Reads one field.
+ *
+ * How many times the VM has been recovered from metadata. Not maintained.
+ */
 XCP_EXTERN int xcp_vm_get_version(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_generation_id(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_generation_id(self) -> string. Reads one field.
+ *
+ * The VM generation id seen by Windows guests. Stored only.
+ */
 XCP_EXTERN int xcp_vm_get_generation_id(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_pending_guidances(self) -> set:update_guidances. Reads one
  * field.
+ *
+ * Mandatory actions pending after updates. Always empty in libxcp.
  */
 XCP_EXTERN int xcp_vm_get_pending_guidances(xcp_session *session, xcp_update_guidances_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_pending_guidances_recommended(self) -> set:update_guidances.
  * Reads one field.
+ *
+ * Recommended actions pending after updates. Always empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -7159,6 +8137,8 @@ XCP_EXTERN int xcp_vm_get_pending_guidances_recommended(xcp_session *session, xc
 /**
  * XenAPI VM.get_pending_guidances_full(self) -> set:update_guidances. Reads
  * one field.
+ *
+ * Optional actions pending after updates. Always empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -7185,7 +8165,26 @@ XCP_EXTERN int xcp_vm_destroy(xcp_session *session, xcp_vm self);
  */
 XCP_EXTERN int xcp_vm_destroy_async(xcp_session *session, xcp_task *task, xcp_vm self);
 
-/** XenAPI VM.start(vm, start_paused, force). */
+/**
+ * XenAPI VM.start(vm, start_paused, force).
+ *
+ * Boots a Halted VM on this host: builds its domain from the record (boot
+ * files, disks, NICs, platform), then shows it Running (or Paused), with a
+ * domid, consoles and attached devices. Templates and snapshots cannot be
+ * started.
+ *
+ * @param start_paused True to leave the new domain Paused instead of running
+ * it.
+ *
+ * @param force Accepted and ignored: libxcp makes no CPU compatibility
+ * checks.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
+ * VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
+ * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_start(xcp_session *session, xcp_vm vm, bool start_paused, bool force);
 
 /**
@@ -7194,7 +8193,24 @@ XCP_EXTERN int xcp_vm_start(xcp_session *session, xcp_vm vm, bool start_paused, 
  */
 XCP_EXTERN int xcp_vm_start_async(xcp_session *session, xcp_task *task, xcp_vm vm, bool start_paused, bool force);
 
-/** XenAPI VM.start_on(vm, host, start_paused, force). */
+/**
+ * XenAPI VM.start_on(vm, host, start_paused, force).
+ *
+ * As start, on the given host, which must be this host.
+ *
+ * @param host The host to start on; any other host gets HOST_OFFLINE.
+ *
+ * @param start_paused True to leave the new domain Paused instead of running
+ * it.
+ *
+ * @param force Accepted and ignored.
+ *
+ * Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED,
+ * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+ * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_start_on(xcp_session *session, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
 /**
@@ -7203,7 +8219,19 @@ XCP_EXTERN int xcp_vm_start_on(xcp_session *session, xcp_vm vm, xcp_host host, b
  */
 XCP_EXTERN int xcp_vm_start_on_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
-/** XenAPI VM.shutdown(vm). */
+/**
+ * XenAPI VM.shutdown(vm).
+ *
+ * Halts a Running, Paused or Suspended VM: a Running one is first asked to
+ * shut down cleanly, and if that fails its domain is destroyed as by
+ * hard_shutdown, as is a Paused one's; a Suspended one loses its memory
+ * image. A hard_shutdown arriving meanwhile takes over (this call then fails
+ * with TASK_CANCELLED).
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, TASK_CANCELLED,
+ * SR_NOT_ATTACHED.
+ */
 XCP_EXTERN int xcp_vm_shutdown(xcp_session *session, xcp_vm vm);
 
 /**
@@ -7215,15 +8243,15 @@ XCP_EXTERN int xcp_vm_shutdown_async(xcp_session *session, xcp_task *task, xcp_v
 /**
  * XenAPI VM.clean_shutdown(vm).
  *
- * Asks the guest to shut itself down (through the PV control interface, or
- * ACPI for an HVM guest without PV drivers) and waits until its domain is
- * gone; the VM is then Halted. Only a Running VM can be shut down cleanly.
+ * Asks the guest to shut itself down through its PV control interface and
+ * waits until the domain has stopped (at most XCP_CLEAN_SHUTDOWN_TIMEOUT_MS,
+ * 20 minutes by default); the VM is then Halted. Only a Running VM can be
+ * shut down cleanly; a hard_shutdown cancels the wait.
  *
  * @param vm The VM to shut down.
  *
- * Errors: VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, VM_LACKS_FEATURE, VM_IS_TEMPLATE,
- * TASK_CANCELLED.
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_SHUTDOWN_TIMEOUT, TASK_CANCELLED.
  */
 XCP_EXTERN int xcp_vm_clean_shutdown(xcp_session *session, xcp_vm vm);
 
@@ -7233,7 +8261,18 @@ XCP_EXTERN int xcp_vm_clean_shutdown(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_clean_shutdown_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.hard_shutdown(vm). */
+/**
+ * XenAPI VM.hard_shutdown(vm).
+ *
+ * Stops a Running, Paused or Suspended VM at once: its domain is destroyed (a
+ * Suspended VM loses its memory image) and it is Halted. It may start while
+ * another operation runs: it cancels a clean shutdown, reboot, suspend or
+ * hard_reboot in progress, waits for the others to end, then acts on the
+ * state they left.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, TASK_CANCELLED, SR_NOT_ATTACHED.
+ */
 XCP_EXTERN int xcp_vm_hard_shutdown(xcp_session *session, xcp_vm vm);
 
 /**
@@ -7242,7 +8281,19 @@ XCP_EXTERN int xcp_vm_hard_shutdown(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_hard_shutdown_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.clean_reboot(vm). */
+/**
+ * XenAPI VM.clean_reboot(vm).
+ *
+ * Asks the guest of a Running VM to reboot through its PV control interface,
+ * waits for the domain to stop, then builds a new one (new domid); the VM
+ * shows Running throughout, and is Halted if the new domain cannot be built.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_SHUTDOWN_TIMEOUT, TASK_CANCELLED,
+ * HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+ * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_clean_reboot(xcp_session *session, xcp_vm vm);
 
 /**
@@ -7251,7 +8302,20 @@ XCP_EXTERN int xcp_vm_clean_reboot(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_clean_reboot_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.hard_reboot(vm). */
+/**
+ * XenAPI VM.hard_reboot(vm).
+ *
+ * Destroys the domain of a Running or Paused VM and builds a new one at once;
+ * the VM is then Running. Like hard_shutdown it may pre-empt a clean
+ * shutdown, clean reboot or suspend in progress; a VM that ended Halted
+ * meanwhile is started.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, TASK_CANCELLED, HOST_DISABLED,
+ * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+ * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_hard_reboot(xcp_session *session, xcp_vm vm);
 
 /**
@@ -7260,7 +8324,18 @@ XCP_EXTERN int xcp_vm_hard_reboot(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_hard_reboot_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.suspend(vm). */
+/**
+ * XenAPI VM.suspend(vm).
+ *
+ * Saves the memory of a Running VM into a new suspend VDI (the size of
+ * memory_static_max) on suspend_SR, else the pool's suspend_image_SR, else
+ * the default SR, and destroys the domain; the VM is then Suspended with
+ * suspend_VDI set.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_REQUIRES_SR, SR_FULL, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_suspend(xcp_session *session, xcp_vm vm);
 
 /**
@@ -7269,7 +8344,23 @@ XCP_EXTERN int xcp_vm_suspend(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_suspend_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.resume(vm, start_paused, force). */
+/**
+ * XenAPI VM.resume(vm, start_paused, force).
+ *
+ * Rebuilds the domain of a Suspended VM from its memory image, then destroys
+ * the image; the VM is Running (or Paused) again. Unlike start, it does not
+ * first check that the host is enabled and has the memory free (a hypervisor
+ * out of memory still gives HOST_NOT_ENOUGH_FREE_MEMORY).
+ *
+ * @param start_paused True to leave the restored domain Paused.
+ *
+ * @param force Accepted and ignored.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, VDI_MISSING, HOST_NOT_ENOUGH_FREE_MEMORY, INVALID_VALUE,
+ * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_resume(xcp_session *session, xcp_vm vm, bool start_paused, bool force);
 
 /**
@@ -7278,7 +8369,23 @@ XCP_EXTERN int xcp_vm_resume(xcp_session *session, xcp_vm vm, bool start_paused,
  */
 XCP_EXTERN int xcp_vm_resume_async(xcp_session *session, xcp_task *task, xcp_vm vm, bool start_paused, bool force);
 
-/** XenAPI VM.resume_on(vm, host, start_paused, force). */
+/**
+ * XenAPI VM.resume_on(vm, host, start_paused, force).
+ *
+ * As resume, on the given host, which must be this host.
+ *
+ * @param host The host to resume on; any other host gets HOST_OFFLINE.
+ *
+ * @param start_paused True to leave the restored domain Paused.
+ *
+ * @param force Accepted and ignored.
+ *
+ * Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, VDI_MISSING,
+ * HOST_NOT_ENOUGH_FREE_MEMORY, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_resume_on(xcp_session *session, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
 /**
@@ -7287,7 +8394,15 @@ XCP_EXTERN int xcp_vm_resume_on(xcp_session *session, xcp_vm vm, xcp_host host, 
  */
 XCP_EXTERN int xcp_vm_resume_on_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
-/** XenAPI VM.pause(vm). */
+/**
+ * XenAPI VM.pause(vm).
+ *
+ * Pauses the domain of a Running VM (its memory stays allocated); the VM is
+ * then Paused.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS.
+ */
 XCP_EXTERN int xcp_vm_pause(xcp_session *session, xcp_vm vm);
 
 /**
@@ -7296,7 +8411,13 @@ XCP_EXTERN int xcp_vm_pause(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_pause_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.unpause(vm). */
+/**
+ * XenAPI VM.unpause(vm).
+ *
+ * Lets the domain of a Paused VM run again; the VM is then Running.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS.
+ */
 XCP_EXTERN int xcp_vm_unpause(xcp_session *session, xcp_vm vm);
 
 /**
@@ -7305,7 +8426,16 @@ XCP_EXTERN int xcp_vm_unpause(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_unpause_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.power_state_reset(vm). */
+/**
+ * XenAPI VM.power_state_reset(vm).
+ *
+ * Recovery: forces the record to Halted whatever its state. Unlike XAPI,
+ * which only resets the database, libxcp also destroys a domain of this VM
+ * still alive on this host and the suspend image, so that nothing leaks. It
+ * ignores blocked and running operations; the control domain is refused.
+ *
+ * Errors: OPERATION_NOT_ALLOWED, SR_NOT_ATTACHED.
+ */
 XCP_EXTERN int xcp_vm_power_state_reset(xcp_session *session, xcp_vm vm);
 
 /**
@@ -7314,7 +8444,21 @@ XCP_EXTERN int xcp_vm_power_state_reset(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_power_state_reset_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.clone(vm, new_name) -> ref:VM. */
+/**
+ * XenAPI VM.clone(vm, new_name) -> ref:VM.
+ *
+ * Makes a new VM from a Halted VM (or a Halted or Suspended snapshot): the
+ * configuration is copied, each disk becomes a copy-on-write clone owned by
+ * the new VM, CD drives share their media, and VIFs get new MAC addresses.
+ * Returns the new VM, whose parent is the source; a clone of a template or
+ * snapshot is a template.
+ *
+ * @param new_name The name_label of the new VM.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * SR_FULL, SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_clone(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
 /**
@@ -7323,7 +8467,20 @@ XCP_EXTERN int xcp_vm_clone(xcp_session *session, xcp_vm *result, xcp_vm vm, con
  */
 XCP_EXTERN int xcp_vm_clone_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
-/** XenAPI VM.copy(vm, new_name, sr) -> ref:VM. */
+/**
+ * XenAPI VM.copy(vm, new_name, sr) -> ref:VM.
+ *
+ * As clone, but every disk is copied in full (no shared chain) into the given
+ * SR. Returns the new VM.
+ *
+ * @param new_name The name_label of the new VM.
+ *
+ * @param sr The SR for the copied disks; NULL keeps each disk in its own SR.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * SR_FULL, SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_copy(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name, xcp_sr sr);
 
 /**
@@ -7332,7 +8489,24 @@ XCP_EXTERN int xcp_vm_copy(xcp_session *session, xcp_vm *result, xcp_vm vm, cons
  */
 XCP_EXTERN int xcp_vm_copy_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name, xcp_sr sr);
 
-/** XenAPI VM.snapshot(vm, new_name, ignore_vdis=[]) -> ref:VM. */
+/**
+ * XenAPI VM.snapshot(vm, new_name, ignore_vdis=[]) -> ref:VM.
+ *
+ * Takes a snapshot of a VM in any power state: a new template record with
+ * is_a_snapshot set, snapshot_of this VM and snapshot_time now, whose disks
+ * are storage snapshots of the VM's (crash-consistent for a running guest:
+ * memory is not saved). A Suspended VM's snapshot also gets a copy of its
+ * memory image. Returns the snapshot.
+ *
+ * @param new_name The name_label of the snapshot.
+ *
+ * @param ignore_vdis Disks to leave out: they are not snapshotted and get no
+ * VBD in the snapshot.
+ *
+ * Errors: OPERATION_BLOCKED, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, SR_FULL, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_snapshot(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name, const xcp_vdi_set *ignore_vdis);
 
 /**
@@ -7341,7 +8515,16 @@ XCP_EXTERN int xcp_vm_snapshot(xcp_session *session, xcp_vm *result, xcp_vm vm, 
  */
 XCP_EXTERN int xcp_vm_snapshot_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name, const xcp_vdi_set *ignore_vdis);
 
-/** XenAPI VM.snapshot_with_quiesce(vm, new_name) -> ref:VM. */
+/**
+ * XenAPI VM.snapshot_with_quiesce(vm, new_name) -> ref:VM.
+ *
+ * Quiesced (VSS) snapshots are not supported: the call always fails with
+ * VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED, as XAPI does since VSS was removed.
+ *
+ * @param new_name The name the snapshot would have had.
+ *
+ * Errors: VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED.
+ */
 XCP_EXTERN int xcp_vm_snapshot_with_quiesce(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
 /**
@@ -7350,7 +8533,23 @@ XCP_EXTERN int xcp_vm_snapshot_with_quiesce(xcp_session *session, xcp_vm *result
  */
 XCP_EXTERN int xcp_vm_snapshot_with_quiesce_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
-/** XenAPI VM.checkpoint(vm, new_name) -> ref:VM. */
+/**
+ * XenAPI VM.checkpoint(vm, new_name) -> ref:VM.
+ *
+ * Snapshot with memory of a Running, Paused or Suspended VM: the domain's
+ * memory is saved into a suspend VDI, the disks are snapshotted, and the
+ * domain is restored from the image (with a new domid) in its former state.
+ * Returns the snapshot, which is Suspended and keeps the image; reverting to
+ * it resumes the VM where it was.
+ *
+ * @param new_name The name_label of the snapshot.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, INVALID_VALUE, HOST_NOT_ENOUGH_FREE_MEMORY, SR_FULL,
+ * SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_checkpoint(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
 /**
@@ -7359,7 +8558,24 @@ XCP_EXTERN int xcp_vm_checkpoint(xcp_session *session, xcp_vm *result, xcp_vm vm
  */
 XCP_EXTERN int xcp_vm_checkpoint_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
-/** XenAPI VM.revert(snapshot). */
+/**
+ * XenAPI VM.revert(snapshot).
+ *
+ * Rolls the snapshot's origin (snapshot_of) back to the snapshot: the origin
+ * is stopped as by hard_shutdown, its VBDs and VIFs replaced by those of the
+ * snapshot (disks as new clones of the snapshot's, MACs kept), its
+ * configuration copied (except name, tags, blocked operations and template
+ * flag), and its old disks destroyed unless a snapshot or another VBD uses
+ * them. After a checkpoint it is Suspended with a copy of the memory image,
+ * else Halted.
+ *
+ * @param snapshot The snapshot to revert to (not the VM): its origin is the
+ * VM changed.
+ *
+ * Errors: REVERT_ONLY_ALLOWED_ON_SNAPSHOT, OPERATION_BLOCKED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, SR_FULL, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_revert(xcp_session *session, xcp_vm snapshot);
 
 /**
@@ -7368,7 +8584,20 @@ XCP_EXTERN int xcp_vm_revert(xcp_session *session, xcp_vm snapshot);
  */
 XCP_EXTERN int xcp_vm_revert_async(xcp_session *session, xcp_task *task, xcp_vm snapshot);
 
-/** XenAPI VM.provision(vm). */
+/**
+ * XenAPI VM.provision(vm).
+ *
+ * Creates the disks a Halted template describes in other_config:disks (an XML
+ * provision element with disk entries giving device, size in bytes, sr uuid,
+ * bootable and type; at most 16 are read), each a new VDI on its SR or the
+ * default SR with a VBD owned by the VM, then removes the disks key and
+ * clears is_a_template.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, PROVISION_ONLY_ALLOWED_ON_TEMPLATE, INVALID_VALUE,
+ * SR_REQUIRED, SR_FULL, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_provision(xcp_session *session, xcp_vm vm);
 
 /**
@@ -7377,7 +8606,16 @@ XCP_EXTERN int xcp_vm_provision(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_provision_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.pool_migrate(vm, host, options). */
+/**
+ * XenAPI VM.pool_migrate(vm, host, options).
+ *
+ * Live migration to another host of the pool. Not implemented in libxcp (one
+ * host): answers NOT_IMPLEMENTED.
+ *
+ * @param options Migration options (XAPI keys network, compress).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_pool_migrate(xcp_session *session, xcp_vm vm, xcp_host host, const xcp_string_map *options);
 
 /**
@@ -7386,7 +8624,22 @@ XCP_EXTERN int xcp_vm_pool_migrate(xcp_session *session, xcp_vm vm, xcp_host hos
  */
 XCP_EXTERN int xcp_vm_pool_migrate_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, const xcp_string_map *options);
 
-/** XenAPI VM.assert_can_boot_here(self, host). */
+/**
+ * XenAPI VM.assert_can_boot_here(self, host).
+ *
+ * Checks that the VM could be started on the host now: it must be this host,
+ * enabled, with enough free memory for the domain and its overhead, and the
+ * VM's vCPU and memory settings, boot files, disks and networks must be
+ * usable. Returns nothing when it could; the power state is not checked.
+ *
+ * @param host The host to check; any other host than this one gets
+ * HOST_OFFLINE.
+ *
+ * Errors: HOST_OFFLINE, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
+ * VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
+ * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_assert_can_boot_here(xcp_session *session, xcp_vm self, xcp_host host);
 
 /**
@@ -7395,7 +8648,13 @@ XCP_EXTERN int xcp_vm_assert_can_boot_here(xcp_session *session, xcp_vm self, xc
  */
 XCP_EXTERN int xcp_vm_assert_can_boot_here_async(xcp_session *session, xcp_task *task, xcp_vm self, xcp_host host);
 
-/** XenAPI VM.get_possible_hosts(vm) -> set:ref:host. */
+/**
+ * XenAPI VM.get_possible_hosts(vm) -> set:ref:host.
+ *
+ * The hosts the VM could be started on now: this host when
+ * assert_can_boot_here would pass, else the empty set. It raises no error for
+ * a VM that cannot boot.
+ */
 XCP_EXTERN int xcp_vm_get_possible_hosts(xcp_session *session, xcp_host_set *result, xcp_vm vm);
 
 /**
@@ -7404,7 +8663,20 @@ XCP_EXTERN int xcp_vm_get_possible_hosts(xcp_session *session, xcp_host_set *res
  */
 XCP_EXTERN int xcp_vm_get_possible_hosts_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.assert_operation_valid(self, op). */
+/**
+ * XenAPI VM.assert_operation_valid(self, op).
+ *
+ * Checks whether the operation could start on the VM now, raising the error
+ * the operation itself would get (blocked, power state, running operations,
+ * template and snapshot rules).
+ *
+ * @param op The operation to check.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE,
+ * VM_CANNOT_DELETE_DEFAULT_TEMPLATE, VM_IS_SNAPSHOT,
+ * PROVISION_ONLY_ALLOWED_ON_TEMPLATE, REVERT_ONLY_ALLOWED_ON_SNAPSHOT.
+ */
 XCP_EXTERN int xcp_vm_assert_operation_valid(xcp_session *session, xcp_vm self, enum xcp_vm_operations op);
 
 /**
@@ -7413,7 +8685,12 @@ XCP_EXTERN int xcp_vm_assert_operation_valid(xcp_session *session, xcp_vm self, 
  */
 XCP_EXTERN int xcp_vm_assert_operation_valid_async(xcp_session *session, xcp_task *task, xcp_vm self, enum xcp_vm_operations op);
 
-/** XenAPI VM.update_allowed_operations(self). */
+/**
+ * XenAPI VM.update_allowed_operations(self).
+ *
+ * Recomputes allowed_operations from the VM's current state. The server
+ * already does so at every change; this is for clients that want to force it.
+ */
 XCP_EXTERN int xcp_vm_update_allowed_operations(xcp_session *session, xcp_vm self);
 
 /**
@@ -7422,7 +8699,16 @@ XCP_EXTERN int xcp_vm_update_allowed_operations(xcp_session *session, xcp_vm sel
  */
 XCP_EXTERN int xcp_vm_update_allowed_operations_async(xcp_session *session, xcp_task *task, xcp_vm self);
 
-/** XenAPI VM.send_sysrq(vm, key). */
+/**
+ * XenAPI VM.send_sysrq(vm, key).
+ *
+ * Sends a magic SysRq key to the guest. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param key The SysRq key.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_send_sysrq(xcp_session *session, xcp_vm vm, const char *key);
 
 /**
@@ -7431,7 +8717,16 @@ XCP_EXTERN int xcp_vm_send_sysrq(xcp_session *session, xcp_vm vm, const char *ke
  */
 XCP_EXTERN int xcp_vm_send_sysrq_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *key);
 
-/** XenAPI VM.send_trigger(vm, trigger). */
+/**
+ * XenAPI VM.send_trigger(vm, trigger).
+ *
+ * Sends a trigger (such as an ACPI power button press) to the domain. Not
+ * implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param trigger The trigger name.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_send_trigger(xcp_session *session, xcp_vm vm, const char *trigger);
 
 /**
@@ -7440,7 +8735,20 @@ XCP_EXTERN int xcp_vm_send_trigger(xcp_session *session, xcp_vm vm, const char *
  */
 XCP_EXTERN int xcp_vm_send_trigger_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *trigger);
 
-/** XenAPI VM.call_plugin(vm, plugin, fn, args) -> string. */
+/**
+ * XenAPI VM.call_plugin(vm, plugin, fn, args) -> string.
+ *
+ * Calls a plugin function in the guest through its agent. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param plugin The plugin name.
+ *
+ * @param fn The function of the plugin to call.
+ *
+ * @param args The arguments of the function.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_call_plugin(xcp_session *session, char * *result, xcp_vm vm, const char *plugin, const char *fn, const xcp_string_map *args);
 
 /**
@@ -7449,7 +8757,20 @@ XCP_EXTERN int xcp_vm_call_plugin(xcp_session *session, char * *result, xcp_vm v
  */
 XCP_EXTERN int xcp_vm_call_plugin_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *plugin, const char *fn, const xcp_string_map *args);
 
-/** XenAPI VM.set_memory_dynamic_range(self, min, max). */
+/**
+ * XenAPI VM.set_memory_dynamic_range(self, min, max).
+ *
+ * Sets memory_dynamic_min and memory_dynamic_max of a Halted or Running VM.
+ * On a Running VM the domain's memory target becomes max at once, which needs
+ * the growth to be free on the host, and VM_metrics.memory_actual follows.
+ *
+ * @param min The new memory_dynamic_min, in bytes.
+ *
+ * @param max The new memory_dynamic_max, in bytes.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
+ */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_range(xcp_session *session, xcp_vm self, int64_t min, int64_t max);
 
 /**
@@ -7458,7 +8779,19 @@ XCP_EXTERN int xcp_vm_set_memory_dynamic_range(xcp_session *session, xcp_vm self
  */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_range_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t min, int64_t max);
 
-/** XenAPI VM.set_memory_static_range(self, min, max). */
+/**
+ * XenAPI VM.set_memory_static_range(self, min, max).
+ *
+ * Sets memory_static_min and memory_static_max of a Halted VM, keeping the
+ * dynamic range.
+ *
+ * @param min The new memory_static_min, in bytes.
+ *
+ * @param max The new memory_static_max, in bytes.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
+ */
 XCP_EXTERN int xcp_vm_set_memory_static_range(xcp_session *session, xcp_vm self, int64_t min, int64_t max);
 
 /**
@@ -7470,6 +8803,12 @@ XCP_EXTERN int xcp_vm_set_memory_static_range_async(xcp_session *session, xcp_ta
 /**
  * XenAPI VM.set_memory_limits(self, static_min, static_max, dynamic_min,
  * dynamic_max).
+ *
+ * Sets the four memory limits of a Halted VM at once (bytes); they must
+ * satisfy static_min <= dynamic_min <= dynamic_max <= static_max.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
  */
 XCP_EXTERN int xcp_vm_set_memory_limits(xcp_session *session, xcp_vm self, int64_t static_min, int64_t static_max, int64_t dynamic_min, int64_t dynamic_max);
 
@@ -7479,7 +8818,19 @@ XCP_EXTERN int xcp_vm_set_memory_limits(xcp_session *session, xcp_vm self, int64
  */
 XCP_EXTERN int xcp_vm_set_memory_limits_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t static_min, int64_t static_max, int64_t dynamic_min, int64_t dynamic_max);
 
-/** XenAPI VM.set_memory(self, value). */
+/**
+ * XenAPI VM.set_memory(self, value).
+ *
+ * Gives the VM value bytes of memory. On a Halted VM memory_static_max and
+ * both dynamic limits become value (memory_static_min is lowered to value if
+ * above it); on a Running VM only the dynamic range changes, live, as
+ * set_memory_dynamic_range.
+ *
+ * @param value The memory, in bytes.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
+ */
 XCP_EXTERN int xcp_vm_set_memory(xcp_session *session, xcp_vm self, int64_t value);
 
 /**
@@ -7488,25 +8839,84 @@ XCP_EXTERN int xcp_vm_set_memory(xcp_session *session, xcp_vm self, int64_t valu
  */
 XCP_EXTERN int xcp_vm_set_memory_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_memory_static_max(self, value). */
+/**
+ * XenAPI VM.set_memory_static_max(self, value).
+ *
+ * Sets memory_static_max of a Halted VM, in bytes, keeping the memory
+ * constraint.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
+ */
 XCP_EXTERN int xcp_vm_set_memory_static_max(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_memory_static_min(self, value). */
+/**
+ * XenAPI VM.set_memory_static_min(self, value).
+ *
+ * Sets memory_static_min of a Halted VM, in bytes, keeping the memory
+ * constraint.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
+ */
 XCP_EXTERN int xcp_vm_set_memory_static_min(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_memory_dynamic_max(self, value). */
+/**
+ * XenAPI VM.set_memory_dynamic_max(self, value).
+ *
+ * Sets memory_dynamic_max of a Halted or Running VM, in bytes; on a Running
+ * VM the memory target of the domain changes live, as
+ * set_memory_dynamic_range.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
+ */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_max(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_memory_dynamic_min(self, value). */
+/**
+ * XenAPI VM.set_memory_dynamic_min(self, value).
+ *
+ * Sets memory_dynamic_min of a Halted or Running VM, in bytes, keeping the
+ * memory constraint.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
+ */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_min(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_VCPUs_max(self, value). */
+/**
+ * XenAPI VM.set_VCPUs_max(self, value).
+ *
+ * Sets VCPUs_max of a Halted VM: from 1 to 64, and not below
+ * VCPUs_at_startup.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, INVALID_VALUE.
+ */
 XCP_EXTERN int xcp_vm_set_VCPUs_max(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_VCPUs_at_startup(self, value). */
+/**
+ * XenAPI VM.set_VCPUs_at_startup(self, value).
+ *
+ * Sets VCPUs_at_startup of a Halted VM: from 1 to VCPUs_max.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, INVALID_VALUE.
+ */
 XCP_EXTERN int xcp_vm_set_VCPUs_at_startup(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_VCPUs_number_live(self, nvcpu). */
+/**
+ * XenAPI VM.set_VCPUs_number_live(self, nvcpu).
+ *
+ * Changes the number of online vCPUs of a Running VM's domain, and records it
+ * in VCPUs_at_startup and VM_metrics.VCPUs_number. More than VCPUs_max is
+ * refused.
+ *
+ * @param nvcpu The new number of vCPUs, from 1 to VCPUs_max.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * INVALID_VALUE, OPERATION_NOT_ALLOWED.
+ */
 XCP_EXTERN int xcp_vm_set_VCPUs_number_live(xcp_session *session, xcp_vm self, int64_t nvcpu);
 
 /**
@@ -7515,7 +8925,18 @@ XCP_EXTERN int xcp_vm_set_VCPUs_number_live(xcp_session *session, xcp_vm self, i
  */
 XCP_EXTERN int xcp_vm_set_VCPUs_number_live_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t nvcpu);
 
-/** XenAPI VM.add_to_VCPUs_params_live(self, key, value). */
+/**
+ * XenAPI VM.add_to_VCPUs_params_live(self, key, value).
+ *
+ * Adds or replaces a key of VCPUs_params on a Running VM. libxcp records it
+ * but does not change the running domain's scheduling.
+ *
+ * @param key The VCPUs_params key (such as weight or cap).
+ *
+ * @param value Its value.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS.
+ */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
 /**
@@ -7524,10 +8945,24 @@ XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live(xcp_session *session, xcp_vm self
  */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live_async(xcp_session *session, xcp_task *task, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.set_HVM_shadow_multiplier(self, value). */
+/**
+ * XenAPI VM.set_HVM_shadow_multiplier(self, value).
+ *
+ * Sets HVM_shadow_multiplier. libxcp stores it, in any power state, without
+ * range check.
+ */
 XCP_EXTERN int xcp_vm_set_HVM_shadow_multiplier(xcp_session *session, xcp_vm self, double value);
 
-/** XenAPI VM.set_shadow_multiplier_live(self, multiplier). */
+/**
+ * XenAPI VM.set_shadow_multiplier_live(self, multiplier).
+ *
+ * Changes the shadow memory multiplier of a running HVM domain. Not
+ * implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param multiplier The new multiplier.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_set_shadow_multiplier_live(xcp_session *session, xcp_vm self, double multiplier);
 
 /**
@@ -7537,40 +8972,97 @@ XCP_EXTERN int xcp_vm_set_shadow_multiplier_live(xcp_session *session, xcp_vm se
  */
 XCP_EXTERN int xcp_vm_set_shadow_multiplier_live_async(xcp_session *session, xcp_task *task, xcp_vm self, double multiplier);
 
-/** XenAPI VM.set_HVM_boot_policy(self, value). */
+/**
+ * XenAPI VM.set_HVM_boot_policy(self, value).
+ *
+ * Sets the deprecated HVM_boot_policy; with domain_type unspecified a
+ * non-empty value makes the next boot HVM.
+ */
 XCP_EXTERN int xcp_vm_set_HVM_boot_policy(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.set_domain_type(self, value). */
+/**
+ * XenAPI VM.set_domain_type(self, value).
+ *
+ * Sets domain_type, which takes effect when the domain is next built.
+ */
 XCP_EXTERN int xcp_vm_set_domain_type(xcp_session *session, xcp_vm self, enum xcp_domain_type value);
 
-/** XenAPI VM.set_actions_after_crash(self, value). */
+/**
+ * XenAPI VM.set_actions_after_crash(self, value).
+ *
+ * Sets actions_after_crash, used the next time the guest crashes.
+ */
 XCP_EXTERN int xcp_vm_set_actions_after_crash(xcp_session *session, xcp_vm self, enum xcp_on_crash_behaviour value);
 
-/** XenAPI VM.set_ha_restart_priority(self, value). */
+/**
+ * XenAPI VM.set_ha_restart_priority(self, value).
+ *
+ * Sets ha_restart_priority. Stored without a check of the value: libxcp has
+ * no HA.
+ *
+ * @param value restart, best-effort or empty.
+ */
 XCP_EXTERN int xcp_vm_set_ha_restart_priority(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.set_ha_always_run(self, value). */
+/**
+ * XenAPI VM.set_ha_always_run(self, value).
+ *
+ * Sets the deprecated ha_always_run. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_ha_always_run(xcp_session *session, xcp_vm self, bool value);
 
-/** XenAPI VM.set_suspend_VDI(self, value). */
+/**
+ * XenAPI VM.set_suspend_VDI(self, value).
+ *
+ * Sets suspend_VDI directly, with no check of the power state or of the VDI.
+ * Meant for recovery tools.
+ */
 XCP_EXTERN int xcp_vm_set_suspend_VDI(xcp_session *session, xcp_vm self, xcp_vdi value);
 
-/** XenAPI VM.set_order(self, value). */
+/**
+ * XenAPI VM.set_order(self, value).
+ *
+ * Sets order, the VM's position in an ordered start or shutdown. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_order(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_start_delay(self, value). */
+/**
+ * XenAPI VM.set_start_delay(self, value).
+ *
+ * Sets start_delay, in seconds. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_start_delay(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_shutdown_delay(self, value). */
+/**
+ * XenAPI VM.set_shutdown_delay(self, value).
+ *
+ * Sets shutdown_delay, in seconds. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_shutdown_delay(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_has_vendor_device(self, value). */
+/**
+ * XenAPI VM.set_has_vendor_device(self, value).
+ *
+ * Sets has_vendor_device. Stored only, in any power state.
+ */
 XCP_EXTERN int xcp_vm_set_has_vendor_device(xcp_session *session, xcp_vm self, bool value);
 
-/** XenAPI VM.set_bios_strings(self, value). */
+/**
+ * XenAPI VM.set_bios_strings(self, value).
+ *
+ * Replaces bios_strings with the given map, in any power state. Unlike XAPI,
+ * libxcp does not check the keys or refuse a second setting.
+ */
 XCP_EXTERN int xcp_vm_set_bios_strings(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.copy_bios_strings(vm, host). */
+/**
+ * XenAPI VM.copy_bios_strings(vm, host).
+ *
+ * Copies the given host's bios_strings into the VM's bios_strings, in any
+ * power state.
+ *
+ * @param host The host whose SMBIOS strings are copied.
+ */
 XCP_EXTERN int xcp_vm_copy_bios_strings(xcp_session *session, xcp_vm vm, xcp_host host);
 
 /**
@@ -7579,16 +9071,38 @@ XCP_EXTERN int xcp_vm_copy_bios_strings(xcp_session *session, xcp_vm vm, xcp_hos
  */
 XCP_EXTERN int xcp_vm_copy_bios_strings_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host);
 
-/** XenAPI VM.set_NVRAM(self, value). */
+/**
+ * XenAPI VM.set_NVRAM(self, value).
+ *
+ * Replaces NVRAM with the given map. libxcp does not check the power state.
+ */
 XCP_EXTERN int xcp_vm_set_NVRAM(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_NVRAM(self, key, value). */
+/**
+ * XenAPI VM.add_to_NVRAM(self, key, value).
+ *
+ * Sets one key of NVRAM (replacing its value if present). No power state
+ * check.
+ */
 XCP_EXTERN int xcp_vm_add_to_NVRAM(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_NVRAM(self, key). */
+/**
+ * XenAPI VM.remove_from_NVRAM(self, key).
+ *
+ * Removes one key from NVRAM, if present. No power state check.
+ */
 XCP_EXTERN int xcp_vm_remove_from_NVRAM(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.compute_memory_overhead(vm) -> int. */
+/**
+ * XenAPI VM.compute_memory_overhead(vm) -> int.
+ *
+ * Returns the hypervisor's memory overhead for the VM's domain, in bytes,
+ * computed by the hypervisor driver from the domain configuration (so the
+ * VM's disks and networks must be usable).
+ *
+ * Errors: INVALID_VALUE, VM_REQUIRES_SR, VM_REQUIRES_NETWORK,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_compute_memory_overhead(xcp_session *session, int64_t *result, xcp_vm vm);
 
 /**
@@ -7597,23 +9111,69 @@ XCP_EXTERN int xcp_vm_compute_memory_overhead(xcp_session *session, int64_t *res
  */
 XCP_EXTERN int xcp_vm_compute_memory_overhead_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.maximise_memory(self, total, approximate) -> int. */
+/**
+ * XenAPI VM.maximise_memory(self, total, approximate) -> int.
+ *
+ * Would return the largest memory_static_max the VM could have within total
+ * bytes. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param total The memory available, in bytes.
+ *
+ * @param approximate Whether a fast approximation is acceptable.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_maximise_memory(xcp_session *session, int64_t *result, xcp_vm self, int64_t total, bool approximate);
 
-/** XenAPI VM.get_allowed_VBD_devices(vm) -> set:string. */
+/**
+ * XenAPI VM.get_allowed_VBD_devices(vm) -> set:string.
+ *
+ * Returns the free userdevice numbers of the VM, from 0 to 15, as strings.
+ */
 XCP_EXTERN int xcp_vm_get_allowed_VBD_devices(xcp_session *session, xcp_string_set *result, xcp_vm vm);
 
-/** XenAPI VM.get_allowed_VIF_devices(vm) -> set:string. */
+/**
+ * XenAPI VM.get_allowed_VIF_devices(vm) -> set:string.
+ *
+ * Returns the free VIF device numbers of the VM, from 0 to 6, as strings.
+ */
 XCP_EXTERN int xcp_vm_get_allowed_VIF_devices(xcp_session *session, xcp_string_set *result, xcp_vm vm);
 
-/** XenAPI VM.get_data_sources(self) -> set:string. */
+/**
+ * XenAPI VM.get_data_sources(self) -> set:string.
+ *
+ * Lists the VM's RRD data sources. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_vm self);
 
-/** XenAPI VM.query_data_source(self, data_source) -> float. */
+/**
+ * XenAPI VM.query_data_source(self, data_source) -> float.
+ *
+ * Returns the latest value of one RRD data source of the VM. Not implemented
+ * in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param data_source The data source name.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_query_data_source(xcp_session *session, double *result, xcp_vm self, const char *data_source);
 
 /**
  * XenAPI VM.create_new_blob(vm, name, mime_type, public=false) -> ref:blob.
+ *
+ * Creates a blob and links it in the VM's blobs under name. Not implemented
+ * in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The key of the blob in the VM's blobs map.
+ *
+ * @param mime_type The MIME type of the data.
+ *
+ * @param public_ True to let the blob be read without a session.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_vm_create_new_blob(xcp_session *session, xcp_blob *result, xcp_vm vm, const char *name, const char *mime_type, bool public_);
 
@@ -7623,7 +9183,22 @@ XCP_EXTERN int xcp_vm_create_new_blob(xcp_session *session, xcp_blob *result, xc
  */
 XCP_EXTERN int xcp_vm_create_new_blob_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *name, const char *mime_type, bool public_);
 
-/** XenAPI VM.import(url, sr, full_restore, force) -> set:ref:VM. */
+/**
+ * XenAPI VM.import(url, sr, full_restore, force) -> set:ref:VM.
+ *
+ * Imports VMs from an XVA at a URL. Not implemented as a message in libxcp:
+ * answers NOT_IMPLEMENTED.
+ *
+ * @param url Where to fetch the XVA.
+ *
+ * @param sr The SR for the imported disks.
+ *
+ * @param full_restore True to keep the uuids and MACs of the export.
+ *
+ * @param force True to import even when checks fail.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_import(xcp_session *session, xcp_vm_set *result, const char *url, xcp_sr sr, bool full_restore, bool force);
 
 /**
@@ -7665,90 +9240,174 @@ XCP_EXTERN int xcp_vm_metrics_get_all_where(xcp_session *session, xcp_vm_metrics
  */
 XCP_EXTERN int xcp_vm_metrics_get_all_records_where(xcp_session *session, xcp_vm_metrics_record_map *result, const char *expr);
 
-/** XenAPI VM_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the record, set by the server.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_uuid(xcp_session *session, char * *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_memory_actual(self) -> int. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_memory_actual(self) -> int. Reads one field.
+ *
+ * Memory of the domain, in bytes: memory_dynamic_max when the domain is
+ * built, the new target after a live dynamic range change, 0 when the VM
+ * stops. libxcp does not read it back from the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_memory_actual(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_VCPUs_number(self) -> int. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_VCPUs_number(self) -> int. Reads one field.
+ *
+ * Number of vCPUs of the domain: VCPUs_at_startup when it is built, the value
+ * of set_VCPUs_number_live, 0 when the VM stops.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_number(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_VCPUs_utilisation(self) -> map:int:float. Reads one
  * field.
  *
+ * Removed from XenAPI (use the RRDs): always empty.
+ *
  * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_utilisation(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_start_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_start_time(self) -> datetime. Reads one field.
+ *
+ * When the current domain was built (UTC): set by start, reboots and
+ * automatic restarts, not by resume. For the control domain, when the host
+ * booted it.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_start_time(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_install_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_install_time(self) -> datetime. Reads one field.
+ *
+ * When the VM record was created (UTC).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_install_time(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value data for clients.
  */
 XCP_EXTERN int xcp_vm_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VM_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_metrics_set_other_config(xcp_session *session, xcp_vm_metrics self, const xcp_string_map *value);
 
-/** XenAPI VM_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VM_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_metrics_add_to_other_config(xcp_session *session, xcp_vm_metrics self, const char *key, const char *value);
 
-/** XenAPI VM_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI VM_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_metrics_remove_from_other_config(xcp_session *session, xcp_vm_metrics self, const char *key);
 
 /**
  * XenAPI VM_metrics.get_current_domain_type(self) -> domain_type. Reads one
  * field.
+ *
+ * The type of the domain last built (hvm, pv or pvh, as resolved from
+ * VM.domain_type); unspecified until the first start. It is not reset when
+ * the VM stops.
  */
 XCP_EXTERN int xcp_vm_metrics_get_current_domain_type(xcp_session *session, enum xcp_domain_type *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_numa_optimised(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_numa_optimised(self) -> bool. Reads one field.
+ *
+ * Whether the domain's memory is placed on as few NUMA nodes as possible. Not
+ * maintained (false).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_numa_optimised(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_numa_nodes(self) -> int. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_numa_nodes(self) -> int. Reads one field.
+ *
+ * Number of NUMA nodes the domain's memory spans. Not maintained (0).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_numa_nodes(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_numa_node_memory(self) -> map:int:int. Reads one
  * field.
+ *
+ * Memory of the domain per NUMA node, in bytes. Not maintained (empty).
  */
 XCP_EXTERN int xcp_vm_metrics_get_numa_node_memory(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_VCPUs_CPU(self) -> map:int:int. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_VCPUs_CPU(self) -> map:int:int. Reads one field.
+ *
+ * Physical CPU each vCPU runs on. Not maintained (empty).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_CPU(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_VCPUs_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * Scheduler parameters of the running vCPUs. Not maintained (empty).
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_VCPUs_flags(self) -> map:int:set:string. Reads one
  * field.
+ *
+ * Flags of each vCPU. Not maintained (empty).
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_flags(xcp_session *session, xcp_value *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_state(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_state(self) -> set:string. Reads one field.
+ *
+ * Run state of the domain, as a set of strings. Not maintained (empty).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_state(xcp_session *session, xcp_string_set *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_last_updated(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When libxcp last wrote these figures at a domain start (UTC).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_hvm(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_hvm(self) -> bool. Reads one field.
+ *
+ * True when the domain last built is an HVM guest.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_hvm(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_nested_virt(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_nested_virt(self) -> bool. Reads one field.
+ *
+ * Whether the domain may run nested hypervisors. Not maintained (false).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_nested_virt(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_nomigrate(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_nomigrate(self) -> bool. Reads one field.
+ *
+ * Whether the domain is marked as not migratable. Not maintained (false).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_nomigrate(xcp_session *session, bool *result, xcp_vm_metrics self);
 
 /**
@@ -7787,24 +9446,35 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_all_where(xcp_session *session, xcp_vm_g
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_all_records_where(xcp_session *session, xcp_vm_guest_metrics_record_map *result, const char *expr);
 
-/** XenAPI VM_guest_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the record, set by the server.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_uuid(xcp_session *session, char * *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_os_version(self) -> map:string:string. Reads
  * one field.
+ *
+ * The guest OS as its agent reports it (keys such as name, distro, major,
+ * minor, uname).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_os_version(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_PV_drivers_version(self) -> map:string:string.
  * Reads one field.
+ *
+ * Version of the PV drivers in the guest (keys major, minor, micro, build).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_version(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_PV_drivers_up_to_date(self) -> bool. Reads one
  * field.
+ *
+ * Deprecated: whether the guest's PV drivers are the newest known.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -7814,6 +9484,8 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_up_to_date(xcp_session *sessi
  * XenAPI VM_guest_metrics.get_memory(self) -> map:string:string. Reads one
  * field.
  *
+ * Removed from XenAPI: guest memory figures reported by the agent.
+ *
  * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_memory(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
@@ -7821,50 +9493,78 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_memory(xcp_session *session, xcp_string_
 /**
  * XenAPI VM_guest_metrics.get_networks(self) -> map:string:string. Reads one
  * field.
+ *
+ * IP addresses of the guest's interfaces, keyed by device and address number
+ * (such as 0/ip, 0/ipv4/0, 0/ipv6/0).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_networks(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_other(self) -> map:string:string. Reads one
  * field.
+ *
+ * Other agent data, notably the guest features (feature-shutdown,
+ * feature-suspend, ...).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_other(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_other_config(self) -> map:string:string. Reads
  * one field.
+ *
+ * Free-form key/value data for clients.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value data for clients.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_set_other_config(xcp_session *session, xcp_vm_guest_metrics self, const xcp_string_map *value);
 
-/** XenAPI VM_guest_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VM_guest_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_add_to_other_config(xcp_session *session, xcp_vm_guest_metrics self, const char *key, const char *value);
 
-/** XenAPI VM_guest_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI VM_guest_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_remove_from_other_config(xcp_session *session, xcp_vm_guest_metrics self, const char *key);
 
-/** XenAPI VM_guest_metrics.get_live(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_live(self) -> bool. Reads one field.
+ *
+ * True while the guest agent keeps reporting.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_live(xcp_session *session, bool *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_can_use_hotplug_vbd(self) -> tristate_type.
  * Reads one field.
+ *
+ * Whether the guest can hot-plug disks: yes, no or unspecified.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_can_use_hotplug_vbd(xcp_session *session, enum xcp_tristate_type *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_PV_drivers_detected(self) -> bool. Reads one
  * field.
+ *
+ * True when the guest's PV drivers are running.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_detected(xcp_session *session, bool *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_disks(self) -> map:string:string. Reads one
  * field.
+ *
+ * Removed from XenAPI: disk figures reported by the agent.
  *
  * Removed from XenAPI: still in records for the clients that read it.
  */
@@ -7873,12 +9573,16 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_disks(xcp_session *session, xcp_string_m
 /**
  * XenAPI VM_guest_metrics.get_last_updated(self) -> datetime. Reads one
  * field.
+ *
+ * When the agent last reported (UTC).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_can_use_hotplug_vif(self) -> tristate_type.
  * Reads one field.
+ *
+ * Whether the guest can hot-plug network interfaces: yes, no or unspecified.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_can_use_hotplug_vif(xcp_session *session, enum xcp_tristate_type *result, xcp_vm_guest_metrics self);
 
