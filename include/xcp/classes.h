@@ -2024,51 +2024,134 @@ XCP_EXTERN void xcp_vm_guest_metrics_record_dispose(xcp_vm_guest_metrics_record 
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vm_guest_metrics_record_map_dispose(xcp_vm_guest_metrics_record_map *m);
 
-/** A VBD record: every field of the class, in model order. */
+/**
+ * A VBD record: every field of the class, in model order.
+ *
+ * A virtual block device: one drive of a VM (a disk, CD or floppy slot) and
+ * the VDI in it. VBD.create checks the slot (userdevice "0" to "15", or
+ * autodetect for the lowest free one; INVALID_DEVICE, DEVICE_ALREADY_EXISTS),
+ * that only a CD may be empty (VBD_NOT_REMOVABLE_MEDIA), that a CD is RO
+ * (VBD_CDS_MUST_BE_READONLY) and that a read-only VDI is not put in an RW
+ * drive (VDI_READONLY). VBD.destroy removes the record only, never the VDI,
+ * and refuses an attached drive (OPERATION_NOT_ALLOWED).
+ */
 typedef struct xcp_vbd_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the VBD, assigned by the server at
+     * creation.
+     */
     char *uuid;
-    /** set:vbd_operations RO. */
+    /**
+     * set:vbd_operations RO. The operations valid on the drive now (attach,
+     * plug, unplug, insert, eject, ...), recomputed by the server whenever
+     * its state changes. Advisory: each call checks again.
+     */
     xcp_vbd_operations_set allowed_operations;
-    /** map:string:vbd_operations RO. */
+    /**
+     * map:string:vbd_operations RO. Operations in progress, task ref to
+     * operation. libxcp does not record VBD operations yet, so it is always
+     * empty.
+     */
     xcp_string_map current_operations;
-    /** ref:VM ROs. */
+    /** ref:VM ROs. The VM the drive belongs to; set at creation. */
     xcp_vm VM;
-    /** ref:VDI ROs. */
+    /**
+     * ref:VDI ROs. The disk or media in the drive, NULL for an empty CD
+     * drive; set at creation and changed by insert and eject.
+     */
     xcp_vdi VDI;
-    /** string ROs. */
+    /**
+     * string ROs. The device name the guest sees, set by the server when the
+     * drive is attached: hda to hdd for the first four slots of an HVM guest,
+     * else xvda, xvdb and so on by slot. Empty until the drive is first
+     * attached.
+     */
     char *device;
-    /** string RW. */
+    /**
+     * string RW. The drive's slot, "0" to "15", which orders the drives and
+     * gives the device name; autodetect at creation takes the lowest free
+     * slot. set_userdevice does not check the value.
+     */
     char *userdevice;
-    /** bool RW. */
+    /**
+     * bool RW. Whether the guest may boot from the drive. libxcp records it
+     * (and keeps it in VM copies) but does not use it: the boot order comes
+     * from HVM_boot_params or the PV bootloader.
+     */
     bool bootable;
-    /** vbd_mode ROs. */
+    /**
+     * vbd_mode ROs. RO or RW: whether the guest may write to the VDI. A CD is
+     * always RO and a read-only VDI needs RO; changed only by set_mode, while
+     * the VM is Halted.
+     */
     enum xcp_vbd_mode mode;
-    /** vbd_type RW. */
+    /**
+     * vbd_type RW. Disk, CD or Floppy. Only a CD drive may be empty and takes
+     * insert and eject; it is attached as a read-only cdrom device. libxcp
+     * attaches a Floppy as a disk.
+     */
     enum xcp_vbd_type type;
-    /** bool RW. */
+    /**
+     * bool RW. Whether the drive may be hot-unplugged from the running VM
+     * (default true); unplug and unplug_force refuse with VBD_NOT_UNPLUGGABLE
+     * otherwise.
+     */
     bool unpluggable;
-    /** bool ROs. */
+    /**
+     * bool ROs. True for a CD drive with no media (VDI NULL); set at
+     * creation, maintained by insert and eject.
+     */
     bool empty;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether the drive is attached to the VM's running domain: set
+     * by the server when the VM starts or resumes and at plug, cleared at
+     * unplug and when the domain goes.
+     */
     bool currently_attached;
-    /** string RW. */
+    /**
+     * string RW. Name of an I/O QoS algorithm for the drive (XAPI knows
+     * ionice). libxcp stores it but applies no QoS.
+     */
     char *qos_algorithm_type;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Parameters of the QoS algorithm; stored, not
+     * applied.
+     */
     xcp_string_map qos_algorithm_params;
-    /** ref:VBD_metrics RO. Removed from XenAPI. */
+    /**
+     * ref:VBD_metrics RO. Removed from XenAPI with the VBD_metrics class;
+     * always NULL. Removed from XenAPI.
+     */
     xcp_ref metrics;
-    /** bool RO. */
+    /**
+     * bool RO. XAPI: whether the storage layer holds a lock on the VDI for
+     * this drive. libxcp takes no such lock and leaves it false.
+     */
     bool storage_lock;
-    /** int RO. */
+    /**
+     * int RO. XAPI: code of the last attach attempt's outcome. libxcp leaves
+     * it 0.
+     */
     int64_t status_code;
-    /** string RO. */
+    /**
+     * string RO. XAPI: text of the last attach attempt's outcome. libxcp
+     * leaves it empty.
+     */
     char *status_detail;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Properties of the attached device reported by its
+     * backend. libxcp leaves it empty.
+     */
     xcp_string_map runtime_properties;
-    /** set:string RO. */
+    /**
+     * set:string RO. The QoS algorithms the backend supports: none in libxcp,
+     * so empty.
+     */
     xcp_string_set qos_supported_algorithms;
 } xcp_vbd_record;
 /** Refs and records of several VBD objects. */
@@ -2222,19 +2305,42 @@ XCP_EXTERN void xcp_sr_record_dispose(xcp_sr_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_sr_record_map_dispose(xcp_sr_record_map *m);
 
-/** A PBD record: every field of the class, in model order. */
+/**
+ * A PBD record: every field of the class, in model order.
+ *
+ * A physical block device: the attachment of an SR to a host, with the
+ * configuration the SR's driver uses there and whether it is plugged.
+ * PBD.create records one (for a file SR its device_config:location is checked
+ * as in SR.create; SR_BACKEND_FAILURE) without plugging it; PBD.destroy
+ * removes an unplugged one (OPERATION_NOT_ALLOWED otherwise).
+ */
 typedef struct xcp_pbd_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the PBD, assigned by the server at
+     * creation.
+     */
     char *uuid;
-    /** ref:host ROs. */
+    /** ref:host ROs. The host the SR is attached to; set at creation. */
     xcp_host host;
-    /** ref:SR ROs. */
+    /** ref:SR ROs. The SR attached; set at creation. */
     xcp_sr SR;
-    /** map:string:string ROs. */
+    /**
+     * map:string:string ROs. The driver's configuration on this host. A file
+     * SR knows one key, location: the absolute directory of its images, below
+     * an SR root (XCP_SR_ROOTS) or the state directory; without it, <state
+     * dir>/sr/<SR uuid>. Read at every driver call.
+     */
     xcp_string_map device_config;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the SR is plugged (attached through its driver) on the
+     * host; set by the server at PBD.plug and SR.create, cleared at
+     * PBD.unplug.
+     */
     bool currently_attached;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
 } xcp_pbd_record;
 /** Refs and records of several PBD objects. */
@@ -5479,123 +5585,269 @@ XCP_EXTERN int xcp_vbd_get_all_where(xcp_session *session, xcp_vbd_set *result, 
 /** XenAPI VBD.get_all_records_where(expr) -> map:ref:VBD:record:VBD. */
 XCP_EXTERN int xcp_vbd_get_all_records_where(xcp_session *session, xcp_vbd_record_map *result, const char *expr);
 
-/** XenAPI VBD.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VBD, assigned by the server at creation.
+ */
 XCP_EXTERN int xcp_vbd_get_uuid(xcp_session *session, char * *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_allowed_operations(self) -> set:vbd_operations. Reads one
  * field.
+ *
+ * The operations valid on the drive now (attach, plug, unplug, insert, eject,
+ * ...), recomputed by the server whenever its state changes. Advisory: each
+ * call checks again.
  */
 XCP_EXTERN int xcp_vbd_get_allowed_operations(xcp_session *session, xcp_vbd_operations_set *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_current_operations(self) -> map:string:vbd_operations. Reads
  * one field.
+ *
+ * Operations in progress, task ref to operation. libxcp does not record VBD
+ * operations yet, so it is always empty.
  */
 XCP_EXTERN int xcp_vbd_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
-/** XenAPI VBD.get_VM(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI VBD.get_VM(self) -> ref:VM. Reads one field.
+ *
+ * The VM the drive belongs to; set at creation.
+ */
 XCP_EXTERN int xcp_vbd_get_VM(xcp_session *session, xcp_vm *result, xcp_vbd self);
 
-/** XenAPI VBD.get_VDI(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI VBD.get_VDI(self) -> ref:VDI. Reads one field.
+ *
+ * The disk or media in the drive, NULL for an empty CD drive; set at creation
+ * and changed by insert and eject.
+ */
 XCP_EXTERN int xcp_vbd_get_VDI(xcp_session *session, xcp_vdi *result, xcp_vbd self);
 
-/** XenAPI VBD.get_device(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_device(self) -> string. Reads one field.
+ *
+ * The device name the guest sees, set by the server when the drive is
+ * attached: hda to hdd for the first four slots of an HVM guest, else xvda,
+ * xvdb and so on by slot. Empty until the drive is first attached.
+ */
 XCP_EXTERN int xcp_vbd_get_device(xcp_session *session, char * *result, xcp_vbd self);
 
-/** XenAPI VBD.get_userdevice(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_userdevice(self) -> string. Reads one field.
+ *
+ * The drive's slot, "0" to "15", which orders the drives and gives the device
+ * name; autodetect at creation takes the lowest free slot. set_userdevice
+ * does not check the value.
+ */
 XCP_EXTERN int xcp_vbd_get_userdevice(xcp_session *session, char * *result, xcp_vbd self);
 
-/** XenAPI VBD.set_userdevice(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_userdevice(self, value). Writes one field.
+ *
+ * The drive's slot, "0" to "15", which orders the drives and gives the device
+ * name; autodetect at creation takes the lowest free slot. set_userdevice
+ * does not check the value.
+ */
 XCP_EXTERN int xcp_vbd_set_userdevice(xcp_session *session, xcp_vbd self, const char *value);
 
-/** XenAPI VBD.get_bootable(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_bootable(self) -> bool. Reads one field.
+ *
+ * Whether the guest may boot from the drive. libxcp records it (and keeps it
+ * in VM copies) but does not use it: the boot order comes from
+ * HVM_boot_params or the PV bootloader.
+ */
 XCP_EXTERN int xcp_vbd_get_bootable(xcp_session *session, bool *result, xcp_vbd self);
 
-/** XenAPI VBD.set_bootable(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_bootable(self, value). Writes one field.
+ *
+ * Whether the guest may boot from the drive. libxcp records it (and keeps it
+ * in VM copies) but does not use it: the boot order comes from
+ * HVM_boot_params or the PV bootloader.
+ */
 XCP_EXTERN int xcp_vbd_set_bootable(xcp_session *session, xcp_vbd self, bool value);
 
-/** XenAPI VBD.get_mode(self) -> vbd_mode. Reads one field. */
+/**
+ * XenAPI VBD.get_mode(self) -> vbd_mode. Reads one field.
+ *
+ * RO or RW: whether the guest may write to the VDI. A CD is always RO and a
+ * read-only VDI needs RO; changed only by set_mode, while the VM is Halted.
+ */
 XCP_EXTERN int xcp_vbd_get_mode(xcp_session *session, enum xcp_vbd_mode *result, xcp_vbd self);
 
-/** XenAPI VBD.get_type(self) -> vbd_type. Reads one field. */
+/**
+ * XenAPI VBD.get_type(self) -> vbd_type. Reads one field.
+ *
+ * Disk, CD or Floppy. Only a CD drive may be empty and takes insert and
+ * eject; it is attached as a read-only cdrom device. libxcp attaches a Floppy
+ * as a disk.
+ */
 XCP_EXTERN int xcp_vbd_get_type(xcp_session *session, enum xcp_vbd_type *result, xcp_vbd self);
 
-/** XenAPI VBD.set_type(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_type(self, value). Writes one field.
+ *
+ * Disk, CD or Floppy. Only a CD drive may be empty and takes insert and
+ * eject; it is attached as a read-only cdrom device. libxcp attaches a Floppy
+ * as a disk.
+ */
 XCP_EXTERN int xcp_vbd_set_type(xcp_session *session, xcp_vbd self, enum xcp_vbd_type value);
 
-/** XenAPI VBD.get_unpluggable(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_unpluggable(self) -> bool. Reads one field.
+ *
+ * Whether the drive may be hot-unplugged from the running VM (default true);
+ * unplug and unplug_force refuse with VBD_NOT_UNPLUGGABLE otherwise.
+ */
 XCP_EXTERN int xcp_vbd_get_unpluggable(xcp_session *session, bool *result, xcp_vbd self);
 
-/** XenAPI VBD.set_unpluggable(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_unpluggable(self, value). Writes one field.
+ *
+ * Whether the drive may be hot-unplugged from the running VM (default true);
+ * unplug and unplug_force refuse with VBD_NOT_UNPLUGGABLE otherwise.
+ */
 XCP_EXTERN int xcp_vbd_set_unpluggable(xcp_session *session, xcp_vbd self, bool value);
 
-/** XenAPI VBD.get_empty(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_empty(self) -> bool. Reads one field.
+ *
+ * True for a CD drive with no media (VDI NULL); set at creation, maintained
+ * by insert and eject.
+ */
 XCP_EXTERN int xcp_vbd_get_empty(xcp_session *session, bool *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_vbd_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
-/** XenAPI VBD.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_vbd_set_other_config(xcp_session *session, xcp_vbd self, const xcp_string_map *value);
 
-/** XenAPI VBD.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VBD.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_vbd_add_to_other_config(xcp_session *session, xcp_vbd self, const char *key, const char *value);
 
-/** XenAPI VBD.remove_from_other_config(self, key). */
+/**
+ * XenAPI VBD.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_vbd_remove_from_other_config(xcp_session *session, xcp_vbd self, const char *key);
 
-/** XenAPI VBD.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * Whether the drive is attached to the VM's running domain: set by the server
+ * when the VM starts or resumes and at plug, cleared at unplug and when the
+ * domain goes.
+ */
 XCP_EXTERN int xcp_vbd_get_currently_attached(xcp_session *session, bool *result, xcp_vbd self);
 
-/** XenAPI VBD.get_qos_algorithm_type(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_qos_algorithm_type(self) -> string. Reads one field.
+ *
+ * Name of an I/O QoS algorithm for the drive (XAPI knows ionice). libxcp
+ * stores it but applies no QoS.
+ */
 XCP_EXTERN int xcp_vbd_get_qos_algorithm_type(xcp_session *session, char * *result, xcp_vbd self);
 
-/** XenAPI VBD.set_qos_algorithm_type(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_qos_algorithm_type(self, value). Writes one field.
+ *
+ * Name of an I/O QoS algorithm for the drive (XAPI knows ionice). libxcp
+ * stores it but applies no QoS.
+ */
 XCP_EXTERN int xcp_vbd_set_qos_algorithm_type(xcp_session *session, xcp_vbd self, const char *value);
 
 /**
  * XenAPI VBD.get_qos_algorithm_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * Parameters of the QoS algorithm; stored, not applied.
  */
 XCP_EXTERN int xcp_vbd_get_qos_algorithm_params(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
-/** XenAPI VBD.set_qos_algorithm_params(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_qos_algorithm_params(self, value). Writes one field.
+ *
+ * Parameters of the QoS algorithm; stored, not applied.
+ */
 XCP_EXTERN int xcp_vbd_set_qos_algorithm_params(xcp_session *session, xcp_vbd self, const xcp_string_map *value);
 
-/** XenAPI VBD.add_to_qos_algorithm_params(self, key, value). */
+/**
+ * XenAPI VBD.add_to_qos_algorithm_params(self, key, value).
+ *
+ * Parameters of the QoS algorithm; stored, not applied.
+ */
 XCP_EXTERN int xcp_vbd_add_to_qos_algorithm_params(xcp_session *session, xcp_vbd self, const char *key, const char *value);
 
-/** XenAPI VBD.remove_from_qos_algorithm_params(self, key). */
+/**
+ * XenAPI VBD.remove_from_qos_algorithm_params(self, key).
+ *
+ * Parameters of the QoS algorithm; stored, not applied.
+ */
 XCP_EXTERN int xcp_vbd_remove_from_qos_algorithm_params(xcp_session *session, xcp_vbd self, const char *key);
 
 /**
  * XenAPI VBD.get_metrics(self) -> ref:VBD_metrics. Reads one field.
  *
+ * Removed from XenAPI with the VBD_metrics class; always NULL.
+ *
  * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_vbd_get_metrics(xcp_session *session, xcp_ref *result, xcp_vbd self);
 
-/** XenAPI VBD.get_storage_lock(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_storage_lock(self) -> bool. Reads one field.
+ *
+ * XAPI: whether the storage layer holds a lock on the VDI for this drive.
+ * libxcp takes no such lock and leaves it false.
+ */
 XCP_EXTERN int xcp_vbd_get_storage_lock(xcp_session *session, bool *result, xcp_vbd self);
 
-/** XenAPI VBD.get_status_code(self) -> int. Reads one field. */
+/**
+ * XenAPI VBD.get_status_code(self) -> int. Reads one field.
+ *
+ * XAPI: code of the last attach attempt's outcome. libxcp leaves it 0.
+ */
 XCP_EXTERN int xcp_vbd_get_status_code(xcp_session *session, int64_t *result, xcp_vbd self);
 
-/** XenAPI VBD.get_status_detail(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_status_detail(self) -> string. Reads one field.
+ *
+ * XAPI: text of the last attach attempt's outcome. libxcp leaves it empty.
+ */
 XCP_EXTERN int xcp_vbd_get_status_detail(xcp_session *session, char * *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_runtime_properties(self) -> map:string:string. Reads one
  * field.
+ *
+ * Properties of the attached device reported by its backend. libxcp leaves it
+ * empty.
  */
 XCP_EXTERN int xcp_vbd_get_runtime_properties(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_qos_supported_algorithms(self) -> set:string. Reads one
  * field.
+ *
+ * The QoS algorithms the backend supports: none in libxcp, so empty.
  */
 XCP_EXTERN int xcp_vbd_get_qos_supported_algorithms(xcp_session *session, xcp_string_set *result, xcp_vbd self);
 
@@ -5620,7 +5872,18 @@ XCP_EXTERN int xcp_vbd_destroy(xcp_session *session, xcp_vbd self);
  */
 XCP_EXTERN int xcp_vbd_destroy_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
-/** XenAPI VBD.plug(self). */
+/**
+ * XenAPI VBD.plug(self).
+ *
+ * Hot-plugs the drive into the VM's running domain: the VDI's image, found
+ * through its SR (plugged on this host), goes to the hypervisor, and device
+ * and currently_attached are set. The VM must be Running. libxcp does not
+ * check here whether another running VM has the VDI attached.
+ *
+ * Errors: VM_BAD_POWER_STATE, DEVICE_ALREADY_ATTACHED, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vbd_plug(xcp_session *session, xcp_vbd self);
 
 /**
@@ -5629,7 +5892,16 @@ XCP_EXTERN int xcp_vbd_plug(xcp_session *session, xcp_vbd self);
  */
 XCP_EXTERN int xcp_vbd_plug_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
-/** XenAPI VBD.unplug(self). */
+/**
+ * XenAPI VBD.unplug(self).
+ *
+ * Hot-unplugs the drive from the running domain, waiting for the guest to
+ * release it, and clears currently_attached; the VBD stays in the VM. The
+ * guest may refuse.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED, VBD_NOT_UNPLUGGABLE,
+ * DEVICE_DETACH_REJECTED.
+ */
 XCP_EXTERN int xcp_vbd_unplug(xcp_session *session, xcp_vbd self);
 
 /**
@@ -5638,7 +5910,16 @@ XCP_EXTERN int xcp_vbd_unplug(xcp_session *session, xcp_vbd self);
  */
 XCP_EXTERN int xcp_vbd_unplug_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
-/** XenAPI VBD.unplug_force(self). */
+/**
+ * XenAPI VBD.unplug_force(self).
+ *
+ * As unplug, but the device is removed without waiting for the guest to
+ * release it, so writes the guest has not completed may be lost. The drive
+ * must still be unpluggable.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED, VBD_NOT_UNPLUGGABLE,
+ * DEVICE_DETACH_REJECTED.
+ */
 XCP_EXTERN int xcp_vbd_unplug_force(xcp_session *session, xcp_vbd self);
 
 /**
@@ -5647,7 +5928,22 @@ XCP_EXTERN int xcp_vbd_unplug_force(xcp_session *session, xcp_vbd self);
  */
 XCP_EXTERN int xcp_vbd_unplug_force_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
-/** XenAPI VBD.insert(vbd, vdi). */
+/**
+ * XenAPI VBD.insert(vbd, vdi).
+ *
+ * Puts vdi as media into an empty CD drive; when the drive is attached to a
+ * running VM the media changes live. libxcp does not check what the VDI holds
+ * (XAPI wants an ISO).
+ *
+ * @param vbd The empty CD drive.
+ *
+ * @param vdi The media to insert; when the VM is running, its SR must be
+ * plugged on this host.
+ *
+ * Errors: VBD_NOT_REMOVABLE_MEDIA, VBD_NOT_EMPTY, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vbd_insert(xcp_session *session, xcp_vbd vbd, xcp_vdi vdi);
 
 /**
@@ -5656,7 +5952,16 @@ XCP_EXTERN int xcp_vbd_insert(xcp_session *session, xcp_vbd vbd, xcp_vdi vdi);
  */
 XCP_EXTERN int xcp_vbd_insert_async(xcp_session *session, xcp_task *task, xcp_vbd vbd, xcp_vdi vdi);
 
-/** XenAPI VBD.eject(vbd). */
+/**
+ * XenAPI VBD.eject(vbd).
+ *
+ * Takes the media out of a CD drive, leaving it empty (VDI NULL), live when
+ * the VM is running; the VDI itself is untouched.
+ *
+ * @param vbd The CD drive to empty.
+ *
+ * Errors: VBD_NOT_REMOVABLE_MEDIA, VBD_IS_EMPTY.
+ */
 XCP_EXTERN int xcp_vbd_eject(xcp_session *session, xcp_vbd vbd);
 
 /**
@@ -5665,10 +5970,24 @@ XCP_EXTERN int xcp_vbd_eject(xcp_session *session, xcp_vbd vbd);
  */
 XCP_EXTERN int xcp_vbd_eject_async(xcp_session *session, xcp_task *task, xcp_vbd vbd);
 
-/** XenAPI VBD.set_mode(self, value). */
+/**
+ * XenAPI VBD.set_mode(self, value).
+ *
+ * Sets mode; the VM must be Halted. Unlike VBD.create, it does not check that
+ * a CD stays RO or that a read-only VDI is not made RW.
+ *
+ * @param value RO (the guest cannot write) or RW.
+ *
+ * Errors: VM_BAD_POWER_STATE.
+ */
 XCP_EXTERN int xcp_vbd_set_mode(xcp_session *session, xcp_vbd self, enum xcp_vbd_mode value);
 
-/** XenAPI VBD.assert_attachable(self). */
+/**
+ * XenAPI VBD.assert_attachable(self).
+ *
+ * XAPI fails when the drive could not be attached were its VM running. libxcp
+ * only checks that the VBD exists and raises nothing else.
+ */
 XCP_EXTERN int xcp_vbd_assert_attachable(xcp_session *session, xcp_vbd self);
 
 /**
@@ -6280,35 +6599,71 @@ XCP_EXTERN int xcp_pbd_get_all_where(xcp_session *session, xcp_pbd_set *result, 
 /** XenAPI PBD.get_all_records_where(expr) -> map:ref:PBD:record:PBD. */
 XCP_EXTERN int xcp_pbd_get_all_records_where(xcp_session *session, xcp_pbd_record_map *result, const char *expr);
 
-/** XenAPI PBD.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI PBD.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the PBD, assigned by the server at creation.
+ */
 XCP_EXTERN int xcp_pbd_get_uuid(xcp_session *session, char * *result, xcp_pbd self);
 
-/** XenAPI PBD.get_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI PBD.get_host(self) -> ref:host. Reads one field.
+ *
+ * The host the SR is attached to; set at creation.
+ */
 XCP_EXTERN int xcp_pbd_get_host(xcp_session *session, xcp_host *result, xcp_pbd self);
 
-/** XenAPI PBD.get_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI PBD.get_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR attached; set at creation.
+ */
 XCP_EXTERN int xcp_pbd_get_SR(xcp_session *session, xcp_sr *result, xcp_pbd self);
 
 /**
  * XenAPI PBD.get_device_config(self) -> map:string:string. Reads one field.
+ *
+ * The driver's configuration on this host. A file SR knows one key, location:
+ * the absolute directory of its images, below an SR root (XCP_SR_ROOTS) or
+ * the state directory; without it, <state dir>/sr/<SR uuid>. Read at every
+ * driver call.
  */
 XCP_EXTERN int xcp_pbd_get_device_config(xcp_session *session, xcp_string_map *result, xcp_pbd self);
 
-/** XenAPI PBD.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI PBD.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * Whether the SR is plugged (attached through its driver) on the host; set by
+ * the server at PBD.plug and SR.create, cleared at PBD.unplug.
+ */
 XCP_EXTERN int xcp_pbd_get_currently_attached(xcp_session *session, bool *result, xcp_pbd self);
 
 /**
  * XenAPI PBD.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_pbd_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pbd self);
 
-/** XenAPI PBD.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI PBD.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pbd_set_other_config(xcp_session *session, xcp_pbd self, const xcp_string_map *value);
 
-/** XenAPI PBD.add_to_other_config(self, key, value). */
+/**
+ * XenAPI PBD.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pbd_add_to_other_config(xcp_session *session, xcp_pbd self, const char *key, const char *value);
 
-/** XenAPI PBD.remove_from_other_config(self, key). */
+/**
+ * XenAPI PBD.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pbd_remove_from_other_config(xcp_session *session, xcp_pbd self, const char *key);
 
 /**
@@ -6332,7 +6687,16 @@ XCP_EXTERN int xcp_pbd_destroy(xcp_session *session, xcp_pbd self);
  */
 XCP_EXTERN int xcp_pbd_destroy_async(xcp_session *session, xcp_task *task, xcp_pbd self);
 
-/** XenAPI PBD.plug(self). */
+/**
+ * XenAPI PBD.plug(self).
+ *
+ * Attaches the SR on the PBD's host through its driver (a file SR's directory
+ * must hold the SR's uuid in its marker), sets currently_attached and
+ * refreshes the SR's sizes. A plugged PBD is left as it is. Only a PBD of
+ * this host can be plugged.
+ *
+ * Errors: HOST_OFFLINE, SR_UNKNOWN_DRIVER, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_pbd_plug(xcp_session *session, xcp_pbd self);
 
 /**
@@ -6341,7 +6705,15 @@ XCP_EXTERN int xcp_pbd_plug(xcp_session *session, xcp_pbd self);
  */
 XCP_EXTERN int xcp_pbd_plug_async(xcp_session *session, xcp_task *task, xcp_pbd self);
 
-/** XenAPI PBD.unplug(self). */
+/**
+ * XenAPI PBD.unplug(self).
+ *
+ * Detaches the SR through its driver and clears currently_attached; an
+ * unplugged PBD is left as it is. Refused while a running VM has one of the
+ * SR's VDIs attached.
+ *
+ * Errors: VDI_IN_USE, SR_UNKNOWN_DRIVER, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_pbd_unplug(xcp_session *session, xcp_pbd self);
 
 /**
@@ -6350,7 +6722,17 @@ XCP_EXTERN int xcp_pbd_unplug(xcp_session *session, xcp_pbd self);
  */
 XCP_EXTERN int xcp_pbd_unplug_async(xcp_session *session, xcp_task *task, xcp_pbd self);
 
-/** XenAPI PBD.set_device_config(self, value). */
+/**
+ * XenAPI PBD.set_device_config(self, value).
+ *
+ * Replaces device_config (for a file SR the new location is checked). libxcp
+ * allows it while the PBD is plugged: the driver uses the new value from its
+ * next call.
+ *
+ * @param value The new configuration, replacing the whole map.
+ *
+ * Errors: SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_pbd_set_device_config(xcp_session *session, xcp_pbd self, const xcp_string_map *value);
 
 /**
