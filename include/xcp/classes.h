@@ -2167,71 +2167,191 @@ XCP_EXTERN void xcp_vbd_record_dispose(xcp_vbd_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vbd_record_map_dispose(xcp_vbd_record_map *m);
 
-/** A VDI record: every field of the class, in model order. */
+/**
+ * A VDI record: every field of the class, in model order.
+ *
+ * A virtual disk image held by an SR. VDI.create asks the SR's driver (the SR
+ * plugged on this host) for a new empty image of virtual_size bytes
+ * (INVALID_VALUE when negative) and returns its record; VDI.destroy deletes
+ * the image with the record, and the VDI's detached VBDs with it, and refuses
+ * a VDI a running VM has attached (VDI_IN_USE). Both raise the SR layer's
+ * errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * SR_OPERATION_NOT_SUPPORTED, SR_FULL, SR_BACKEND_FAILURE.
+ */
 typedef struct xcp_vdi_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the VDI. The images libxcp makes are
+     * named after it (a file SR's image of a new VDI is <uuid>.qcow2).
+     */
     char *uuid;
-    /** string ROs. */
+    /**
+     * string ROs. Human-readable name, set at creation and by set_name_label;
+     * snapshots, clones and copies inherit it.
+     */
     char *name_label;
-    /** string ROs. */
+    /**
+     * string ROs. Human-readable description, set at creation and by
+     * set_name_description; snapshots, clones and copies inherit it.
+     */
     char *name_description;
-    /** set:vdi_operations RO. */
+    /**
+     * set:vdi_operations RO. The operations valid on the VDI now, recomputed
+     * by the server: clone, copy, snapshot, update and forget always; resize,
+     * destroy, set_on_boot and the like only while no running VM has the disk
+     * attached. Advisory: each call checks again. It also offers the CBT
+     * operations, which libxcp does not implement.
+     */
     xcp_vdi_operations_set allowed_operations;
-    /** map:string:vdi_operations RO. */
+    /**
+     * map:string:vdi_operations RO. Operations in progress, task ref to
+     * operation. libxcp does not record VDI operations yet, so it is always
+     * empty.
+     */
     xcp_string_map current_operations;
-    /** ref:SR ROs. */
+    /**
+     * ref:SR ROs. The SR holding the image; set at creation and never changed
+     * (VDI.copy makes a new VDI in the other SR).
+     */
     xcp_sr SR;
-    /** set:ref:VBD RO. */
+    /**
+     * set:ref:VBD RO. The drives that use this VDI, maintained by the server
+     * from VBD.VDI.
+     */
     xcp_vbd_set VBDs;
-    /** int ROs. */
+    /**
+     * int ROs. Size of the disk as the guest sees it, in bytes: set at
+     * creation, grown by resize and refreshed from the image by update and
+     * SR.scan.
+     */
     int64_t virtual_size;
-    /** int RO. */
+    /**
+     * int RO. Bytes the image occupies on the SR's storage (for a thin qcow2
+     * image, what has been written so far), maintained by the server from the
+     * driver.
+     */
     int64_t physical_utilisation;
-    /** vdi_type ROs. */
+    /**
+     * vdi_type ROs. What the disk is for: user (the default) for ordinary
+     * disks, suspend for a suspended VM's memory image (libxcp deletes
+     * suspend images no VM refers to), other values as in XAPI, recorded
+     * only.
+     */
     enum xcp_vdi_type type;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether the disk may be attached to several running VMs at
+     * once. libxcp records it (set at creation and by set_sharable, copied to
+     * snapshots and clones) but does not enforce it.
+     */
     bool sharable;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether the disk is read-only: true for snapshots (whose
+     * images are read-only), else as set at creation or by set_read_only. A
+     * read-only VDI cannot go into an RW drive nor be written by an import
+     * (VDI_READONLY).
+     */
     bool read_only;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, copied to
+     * snapshots and clones; not interpreted.
+     */
     xcp_string_map other_config;
-    /** string RO. */
+    /**
+     * string RO. Where the driver finds the image in its SR, set by the
+     * server (or by VDI.introduce): for a file SR the file name, <uuid>.qcow2
+     * or <uuid>.raw.
+     */
     char *location;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the toolstack manages the disk (XAPI hides unmanaged
+     * ones). True unless VDI.introduce said otherwise; libxcp treats both
+     * alike.
+     */
     bool managed;
-    /** bool RO. */
+    /**
+     * bool RO. Set by SR.scan when the image is no longer on storage, cleared
+     * when a scan finds it again; the record stays.
+     */
     bool missing;
-    /** ref:VDI RO. Deprecated in XenAPI. */
+    /**
+     * ref:VDI RO. Deprecated by XenAPI and always NULL: the parent image is
+     * named in sm_config. Deprecated in XenAPI.
+     */
     xcp_vdi parent;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Data XAPI writes into the xenstore of a VM using
+     * the disk. libxcp stores it but does not write it to xenstore.
+     */
     xcp_string_map xenstore_data;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Storage-manager data. The server maintains
+     * image-format (qcow2 or raw) and, for an image with a parent, vhd-parent
+     * (the parent image's uuid, under XAPI's key so that clients see the
+     * chain); other keys are kept but not given to the driver.
+     */
     xcp_string_map sm_config;
-    /** bool RO. */
+    /**
+     * bool RO. True for a VDI made by VDI.snapshot (also through a VM
+     * snapshot); set by the server.
+     */
     bool is_a_snapshot;
-    /** ref:VDI RO. */
+    /**
+     * ref:VDI RO. For a snapshot, the VDI it was taken of, else NULL; set by
+     * the server.
+     */
     xcp_vdi snapshot_of;
-    /** set:ref:VDI RO. */
+    /**
+     * set:ref:VDI RO. The snapshots taken of this VDI, maintained by the
+     * server from their snapshot_of.
+     */
     xcp_vdi_set snapshots;
-    /** datetime RO. */
+    /**
+     * datetime RO. For a snapshot, when it was taken (UTC); the epoch for
+     * other VDIs.
+     */
     xcp_datetime snapshot_time;
-    /** set:string RW. */
+    /** set:string RW. User-defined tags, not interpreted. */
     xcp_string_set tags;
-    /** on_boot RO. */
+    /**
+     * on_boot RO. persist (the default) or reset; in XAPI a reset disk loses
+     * its changes at each VM boot. libxcp records it (set_on_boot) but does
+     * not act on it: every disk persists.
+     */
     enum xcp_on_boot on_boot;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the VDI is the guest tools ISO. libxcp ships none and
+     * leaves it false.
+     */
     bool is_tools_iso;
-    /** bool RO. */
+    /**
+     * bool RO. Whether changed-block tracking is on. libxcp has no CBT
+     * (enable_cbt answers NOT_IMPLEMENTED), so it is always false.
+     */
     bool cbt_enabled;
-    /** set:ref:crashdump RO. */
+    /**
+     * set:ref:crashdump RO. The crash dumps stored on the VDI. libxcp makes
+     * none: always empty.
+     */
     xcp_ref_set crash_dumps;
-    /** bool RO. */
+    /**
+     * bool RO. XAPI: whether the storage layer holds a lock on the disk.
+     * libxcp leaves it false.
+     */
     bool storage_lock;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the disk may use a host's local read cache (XAPI's
+     * IntelliCache). Recorded by set_allow_caching; libxcp has no local
+     * cache.
+     */
     bool allow_caching;
-    /** ref:pool RO. */
+    /**
+     * ref:pool RO. For a disaster-recovery metadata VDI, the pool whose
+     * database it holds. libxcp has no such VDIs: always NULL.
+     */
     xcp_pool metadata_of_pool;
-    /** bool RO. */
+    /**
+     * bool RO. Whether a metadata VDI holds the latest copy of its pool's
+     * database; always false in libxcp.
+     */
     bool metadata_latest;
 } xcp_vdi_record;
 /** Refs and records of several VDI objects. */
@@ -2247,49 +2367,125 @@ XCP_EXTERN void xcp_vdi_record_dispose(xcp_vdi_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vdi_record_map_dispose(xcp_vdi_record_map *m);
 
-/** A SR record: every field of the class, in model order. */
+/**
+ * A SR record: every field of the class, in model order.
+ *
+ * A storage repository: a store of VDIs, reached through the storage driver
+ * its type names (libxcp has one, file: a directory of qcow2 and raw image
+ * files). A host uses an SR through a PBD, and VDI operations need the SR's
+ * PBD on this host plugged. There is no generated constructor or destructor:
+ * SR.create, introduce, forget and destroy manage the records.
+ */
 typedef struct xcp_sr_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the SR; a file SR's directory also
+     * holds it, in its xcp-sr.conf marker.
+     */
     char *uuid;
-    /** string ROs. */
+    /**
+     * string ROs. Human-readable name, set at create or introduce and by
+     * set_name_label.
+     */
     char *name_label;
-    /** string ROs. */
+    /**
+     * string ROs. Human-readable description, set at create or introduce and
+     * by set_name_description.
+     */
     char *name_description;
-    /** set:storage_operations RO. */
+    /**
+     * set:storage_operations RO. The operations valid on the SR now,
+     * recomputed by the server from its type's capabilities and whether it is
+     * plugged: plug and forget when unplugged, destroy when also empty and
+     * not indestructible, unplug, scan, update and the vdi_ operations its
+     * type can do when plugged. Advisory: each call checks again.
+     */
     xcp_storage_operations_set allowed_operations;
-    /** map:string:storage_operations RO. */
+    /**
+     * map:string:storage_operations RO. Operations in progress, task ref to
+     * operation. libxcp does not record SR operations yet, so it is always
+     * empty.
+     */
     xcp_string_map current_operations;
-    /** set:ref:VDI RO. */
+    /**
+     * set:ref:VDI RO. The VDIs in the SR, maintained by the server from
+     * VDI.SR.
+     */
     xcp_vdi_set VDIs;
-    /** set:ref:PBD RO. */
+    /**
+     * set:ref:PBD RO. The SR's attachments to hosts, maintained by the server
+     * from PBD.SR.
+     */
     xcp_pbd_set PBDs;
-    /** int RO. */
+    /**
+     * int RO. Sum of the virtual sizes of the SR's VDIs in bytes, maintained
+     * by the server as VDIs are created, resized, introduced by a scan and
+     * destroyed.
+     */
     int64_t virtual_allocation;
-    /** int RO. */
+    /**
+     * int RO. Bytes in use on the SR's storage, from the driver; for a file
+     * SR, the used space of the whole filesystem holding the directory.
+     * Refreshed after VDI changes and by SR.update.
+     */
     int64_t physical_utilisation;
-    /** int ROs. */
+    /**
+     * int ROs. Capacity of the SR's storage in bytes, from the driver (for a
+     * file SR, the size of its filesystem); refreshed by SR.update and after
+     * VDI changes. set_physical_size overrides it until the next refresh.
+     */
     int64_t physical_size;
-    /** string ROs. */
+    /**
+     * string ROs. Name of the storage driver; file is the only one (see
+     * get_supported_types). An SR of an unknown type can be introduced but
+     * not used (SR_UNKNOWN_DRIVER).
+     */
     char *type;
-    /** string ROs. */
+    /**
+     * string ROs. What the SR holds, e.g. user for disks or iso for CD
+     * images; by default the type's own (user for file). Recorded only.
+     */
     char *content_type;
-    /** bool RO. */
+    /**
+     * bool RO. Whether every host of the pool can reach the SR; set at create
+     * or introduce and by set_shared. Recorded only: libxcp runs one host.
+     */
     bool shared;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration; the key
+     * indestructible set to true makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+     */
     xcp_string_map other_config;
-    /** set:string RW. */
+    /** set:string RW. User-defined tags, not interpreted. */
     xcp_string_set tags;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Storage-manager configuration, set at create or
+     * introduce; kept but not given to the driver.
+     */
     xcp_string_map sm_config;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Named binary blobs attached to the SR; always
+     * empty, as SR.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** bool RO. */
+    /**
+     * bool RO. XAPI: whether the SR serves as a host's local read cache.
+     * Always false in libxcp.
+     */
     bool local_cache_enabled;
-    /** ref:DR_task RO. */
+    /**
+     * ref:DR_task RO. XAPI: the disaster-recovery task that introduced the
+     * SR. Always NULL in libxcp, which has no disaster recovery.
+     */
     xcp_ref introduced_by;
-    /** bool RO. */
+    /**
+     * bool RO. XAPI: whether the SR relies on cluster locking. Always false
+     * in libxcp.
+     */
     bool clustered;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the SR holds the guest tools ISOs. libxcp makes no
+     * such SR: always false.
+     */
     bool is_tools_sr;
 } xcp_sr_record;
 /** Refs and records of several SR objects. */
@@ -6026,73 +6222,170 @@ XCP_EXTERN int xcp_vdi_get_all_where(xcp_session *session, xcp_vdi_set *result, 
 /** XenAPI VDI.get_all_records_where(expr) -> map:ref:VDI:record:VDI. */
 XCP_EXTERN int xcp_vdi_get_all_records_where(xcp_session *session, xcp_vdi_record_map *result, const char *expr);
 
-/** XenAPI VDI.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VDI.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VDI. The images libxcp makes are named after it (a
+ * file SR's image of a new VDI is <uuid>.qcow2).
+ */
 XCP_EXTERN int xcp_vdi_get_uuid(xcp_session *session, char * *result, xcp_vdi self);
 
-/** XenAPI VDI.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI VDI.get_name_label(self) -> string. Reads one field.
+ *
+ * Human-readable name, set at creation and by set_name_label; snapshots,
+ * clones and copies inherit it.
+ */
 XCP_EXTERN int xcp_vdi_get_name_label(xcp_session *session, char * *result, xcp_vdi self);
 
-/** XenAPI VDI.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI VDI.get_name_description(self) -> string. Reads one field.
+ *
+ * Human-readable description, set at creation and by set_name_description;
+ * snapshots, clones and copies inherit it.
+ */
 XCP_EXTERN int xcp_vdi_get_name_description(xcp_session *session, char * *result, xcp_vdi self);
 
 /**
  * XenAPI VDI.get_allowed_operations(self) -> set:vdi_operations. Reads one
  * field.
+ *
+ * The operations valid on the VDI now, recomputed by the server: clone, copy,
+ * snapshot, update and forget always; resize, destroy, set_on_boot and the
+ * like only while no running VM has the disk attached. Advisory: each call
+ * checks again. It also offers the CBT operations, which libxcp does not
+ * implement.
  */
 XCP_EXTERN int xcp_vdi_get_allowed_operations(xcp_session *session, xcp_vdi_operations_set *result, xcp_vdi self);
 
 /**
  * XenAPI VDI.get_current_operations(self) -> map:string:vdi_operations. Reads
  * one field.
+ *
+ * Operations in progress, task ref to operation. libxcp does not record VDI
+ * operations yet, so it is always empty.
  */
 XCP_EXTERN int xcp_vdi_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
-/** XenAPI VDI.get_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI VDI.get_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR holding the image; set at creation and never changed (VDI.copy makes
+ * a new VDI in the other SR).
+ */
 XCP_EXTERN int xcp_vdi_get_SR(xcp_session *session, xcp_sr *result, xcp_vdi self);
 
-/** XenAPI VDI.get_VBDs(self) -> set:ref:VBD. Reads one field. */
+/**
+ * XenAPI VDI.get_VBDs(self) -> set:ref:VBD. Reads one field.
+ *
+ * The drives that use this VDI, maintained by the server from VBD.VDI.
+ */
 XCP_EXTERN int xcp_vdi_get_VBDs(xcp_session *session, xcp_vbd_set *result, xcp_vdi self);
 
-/** XenAPI VDI.get_virtual_size(self) -> int. Reads one field. */
+/**
+ * XenAPI VDI.get_virtual_size(self) -> int. Reads one field.
+ *
+ * Size of the disk as the guest sees it, in bytes: set at creation, grown by
+ * resize and refreshed from the image by update and SR.scan.
+ */
 XCP_EXTERN int xcp_vdi_get_virtual_size(xcp_session *session, int64_t *result, xcp_vdi self);
 
-/** XenAPI VDI.get_physical_utilisation(self) -> int. Reads one field. */
+/**
+ * XenAPI VDI.get_physical_utilisation(self) -> int. Reads one field.
+ *
+ * Bytes the image occupies on the SR's storage (for a thin qcow2 image, what
+ * has been written so far), maintained by the server from the driver.
+ */
 XCP_EXTERN int xcp_vdi_get_physical_utilisation(xcp_session *session, int64_t *result, xcp_vdi self);
 
-/** XenAPI VDI.get_type(self) -> vdi_type. Reads one field. */
+/**
+ * XenAPI VDI.get_type(self) -> vdi_type. Reads one field.
+ *
+ * What the disk is for: user (the default) for ordinary disks, suspend for a
+ * suspended VM's memory image (libxcp deletes suspend images no VM refers
+ * to), other values as in XAPI, recorded only.
+ */
 XCP_EXTERN int xcp_vdi_get_type(xcp_session *session, enum xcp_vdi_type *result, xcp_vdi self);
 
-/** XenAPI VDI.get_sharable(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_sharable(self) -> bool. Reads one field.
+ *
+ * Whether the disk may be attached to several running VMs at once. libxcp
+ * records it (set at creation and by set_sharable, copied to snapshots and
+ * clones) but does not enforce it.
+ */
 XCP_EXTERN int xcp_vdi_get_sharable(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_read_only(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_read_only(self) -> bool. Reads one field.
+ *
+ * Whether the disk is read-only: true for snapshots (whose images are
+ * read-only), else as set at creation or by set_read_only. A read-only VDI
+ * cannot go into an RW drive nor be written by an import (VDI_READONLY).
+ */
 XCP_EXTERN int xcp_vdi_get_read_only(xcp_session *session, bool *result, xcp_vdi self);
 
 /**
  * XenAPI VDI.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration, copied to snapshots and clones; not
+ * interpreted.
  */
 XCP_EXTERN int xcp_vdi_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
-/** XenAPI VDI.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VDI.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, copied to snapshots and clones; not
+ * interpreted.
+ */
 XCP_EXTERN int xcp_vdi_set_other_config(xcp_session *session, xcp_vdi self, const xcp_string_map *value);
 
-/** XenAPI VDI.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VDI.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, copied to snapshots and clones; not
+ * interpreted.
+ */
 XCP_EXTERN int xcp_vdi_add_to_other_config(xcp_session *session, xcp_vdi self, const char *key, const char *value);
 
-/** XenAPI VDI.remove_from_other_config(self, key). */
+/**
+ * XenAPI VDI.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, copied to snapshots and clones; not
+ * interpreted.
+ */
 XCP_EXTERN int xcp_vdi_remove_from_other_config(xcp_session *session, xcp_vdi self, const char *key);
 
-/** XenAPI VDI.get_location(self) -> string. Reads one field. */
+/**
+ * XenAPI VDI.get_location(self) -> string. Reads one field.
+ *
+ * Where the driver finds the image in its SR, set by the server (or by
+ * VDI.introduce): for a file SR the file name, <uuid>.qcow2 or <uuid>.raw.
+ */
 XCP_EXTERN int xcp_vdi_get_location(xcp_session *session, char * *result, xcp_vdi self);
 
-/** XenAPI VDI.get_managed(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_managed(self) -> bool. Reads one field.
+ *
+ * Whether the toolstack manages the disk (XAPI hides unmanaged ones). True
+ * unless VDI.introduce said otherwise; libxcp treats both alike.
+ */
 XCP_EXTERN int xcp_vdi_get_managed(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_missing(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_missing(self) -> bool. Reads one field.
+ *
+ * Set by SR.scan when the image is no longer on storage, cleared when a scan
+ * finds it again; the record stays.
+ */
 XCP_EXTERN int xcp_vdi_get_missing(xcp_session *session, bool *result, xcp_vdi self);
 
 /**
  * XenAPI VDI.get_parent(self) -> ref:VDI. Reads one field.
+ *
+ * Deprecated by XenAPI and always NULL: the parent image is named in
+ * sm_config.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -6100,76 +6393,196 @@ XCP_EXTERN int xcp_vdi_get_parent(xcp_session *session, xcp_vdi *result, xcp_vdi
 
 /**
  * XenAPI VDI.get_xenstore_data(self) -> map:string:string. Reads one field.
+ *
+ * Data XAPI writes into the xenstore of a VM using the disk. libxcp stores it
+ * but does not write it to xenstore.
  */
 XCP_EXTERN int xcp_vdi_get_xenstore_data(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
-/** XenAPI VDI.set_xenstore_data(self, value). Writes one field. */
+/**
+ * XenAPI VDI.set_xenstore_data(self, value). Writes one field.
+ *
+ * Data XAPI writes into the xenstore of a VM using the disk. libxcp stores it
+ * but does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vdi_set_xenstore_data(xcp_session *session, xcp_vdi self, const xcp_string_map *value);
 
-/** XenAPI VDI.add_to_xenstore_data(self, key, value). */
+/**
+ * XenAPI VDI.add_to_xenstore_data(self, key, value).
+ *
+ * Data XAPI writes into the xenstore of a VM using the disk. libxcp stores it
+ * but does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vdi_add_to_xenstore_data(xcp_session *session, xcp_vdi self, const char *key, const char *value);
 
-/** XenAPI VDI.remove_from_xenstore_data(self, key). */
+/**
+ * XenAPI VDI.remove_from_xenstore_data(self, key).
+ *
+ * Data XAPI writes into the xenstore of a VM using the disk. libxcp stores it
+ * but does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vdi_remove_from_xenstore_data(xcp_session *session, xcp_vdi self, const char *key);
 
-/** XenAPI VDI.get_sm_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VDI.get_sm_config(self) -> map:string:string. Reads one field.
+ *
+ * Storage-manager data. The server maintains image-format (qcow2 or raw) and,
+ * for an image with a parent, vhd-parent (the parent image's uuid, under
+ * XAPI's key so that clients see the chain); other keys are kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_vdi_get_sm_config(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
-/** XenAPI VDI.set_sm_config(self, value). Writes one field. */
+/**
+ * XenAPI VDI.set_sm_config(self, value). Writes one field.
+ *
+ * Storage-manager data. The server maintains image-format (qcow2 or raw) and,
+ * for an image with a parent, vhd-parent (the parent image's uuid, under
+ * XAPI's key so that clients see the chain); other keys are kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_vdi_set_sm_config(xcp_session *session, xcp_vdi self, const xcp_string_map *value);
 
-/** XenAPI VDI.add_to_sm_config(self, key, value). */
+/**
+ * XenAPI VDI.add_to_sm_config(self, key, value).
+ *
+ * Storage-manager data. The server maintains image-format (qcow2 or raw) and,
+ * for an image with a parent, vhd-parent (the parent image's uuid, under
+ * XAPI's key so that clients see the chain); other keys are kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_vdi_add_to_sm_config(xcp_session *session, xcp_vdi self, const char *key, const char *value);
 
-/** XenAPI VDI.remove_from_sm_config(self, key). */
+/**
+ * XenAPI VDI.remove_from_sm_config(self, key).
+ *
+ * Storage-manager data. The server maintains image-format (qcow2 or raw) and,
+ * for an image with a parent, vhd-parent (the parent image's uuid, under
+ * XAPI's key so that clients see the chain); other keys are kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_vdi_remove_from_sm_config(xcp_session *session, xcp_vdi self, const char *key);
 
-/** XenAPI VDI.get_is_a_snapshot(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_is_a_snapshot(self) -> bool. Reads one field.
+ *
+ * True for a VDI made by VDI.snapshot (also through a VM snapshot); set by
+ * the server.
+ */
 XCP_EXTERN int xcp_vdi_get_is_a_snapshot(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_snapshot_of(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI VDI.get_snapshot_of(self) -> ref:VDI. Reads one field.
+ *
+ * For a snapshot, the VDI it was taken of, else NULL; set by the server.
+ */
 XCP_EXTERN int xcp_vdi_get_snapshot_of(xcp_session *session, xcp_vdi *result, xcp_vdi self);
 
-/** XenAPI VDI.get_snapshots(self) -> set:ref:VDI. Reads one field. */
+/**
+ * XenAPI VDI.get_snapshots(self) -> set:ref:VDI. Reads one field.
+ *
+ * The snapshots taken of this VDI, maintained by the server from their
+ * snapshot_of.
+ */
 XCP_EXTERN int xcp_vdi_get_snapshots(xcp_session *session, xcp_vdi_set *result, xcp_vdi self);
 
-/** XenAPI VDI.get_snapshot_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VDI.get_snapshot_time(self) -> datetime. Reads one field.
+ *
+ * For a snapshot, when it was taken (UTC); the epoch for other VDIs.
+ */
 XCP_EXTERN int xcp_vdi_get_snapshot_time(xcp_session *session, xcp_datetime *result, xcp_vdi self);
 
-/** XenAPI VDI.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VDI.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_vdi_get_tags(xcp_session *session, xcp_string_set *result, xcp_vdi self);
 
-/** XenAPI VDI.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI VDI.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_vdi_set_tags(xcp_session *session, xcp_vdi self, const xcp_string_set *value);
 
-/** XenAPI VDI.add_tags(self, value). */
+/**
+ * XenAPI VDI.add_tags(self, value).
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_vdi_add_tags(xcp_session *session, xcp_vdi self, const char *value);
 
-/** XenAPI VDI.remove_tags(self, value). */
+/**
+ * XenAPI VDI.remove_tags(self, value).
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_vdi_remove_tags(xcp_session *session, xcp_vdi self, const char *value);
 
-/** XenAPI VDI.get_on_boot(self) -> on_boot. Reads one field. */
+/**
+ * XenAPI VDI.get_on_boot(self) -> on_boot. Reads one field.
+ *
+ * persist (the default) or reset; in XAPI a reset disk loses its changes at
+ * each VM boot. libxcp records it (set_on_boot) but does not act on it: every
+ * disk persists.
+ */
 XCP_EXTERN int xcp_vdi_get_on_boot(xcp_session *session, enum xcp_on_boot *result, xcp_vdi self);
 
-/** XenAPI VDI.get_is_tools_iso(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_is_tools_iso(self) -> bool. Reads one field.
+ *
+ * Whether the VDI is the guest tools ISO. libxcp ships none and leaves it
+ * false.
+ */
 XCP_EXTERN int xcp_vdi_get_is_tools_iso(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_cbt_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_cbt_enabled(self) -> bool. Reads one field.
+ *
+ * Whether changed-block tracking is on. libxcp has no CBT (enable_cbt answers
+ * NOT_IMPLEMENTED), so it is always false.
+ */
 XCP_EXTERN int xcp_vdi_get_cbt_enabled(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_crash_dumps(self) -> set:ref:crashdump. Reads one field. */
+/**
+ * XenAPI VDI.get_crash_dumps(self) -> set:ref:crashdump. Reads one field.
+ *
+ * The crash dumps stored on the VDI. libxcp makes none: always empty.
+ */
 XCP_EXTERN int xcp_vdi_get_crash_dumps(xcp_session *session, xcp_ref_set *result, xcp_vdi self);
 
-/** XenAPI VDI.get_storage_lock(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_storage_lock(self) -> bool. Reads one field.
+ *
+ * XAPI: whether the storage layer holds a lock on the disk. libxcp leaves it
+ * false.
+ */
 XCP_EXTERN int xcp_vdi_get_storage_lock(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_allow_caching(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_allow_caching(self) -> bool. Reads one field.
+ *
+ * Whether the disk may use a host's local read cache (XAPI's IntelliCache).
+ * Recorded by set_allow_caching; libxcp has no local cache.
+ */
 XCP_EXTERN int xcp_vdi_get_allow_caching(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_metadata_of_pool(self) -> ref:pool. Reads one field. */
+/**
+ * XenAPI VDI.get_metadata_of_pool(self) -> ref:pool. Reads one field.
+ *
+ * For a disaster-recovery metadata VDI, the pool whose database it holds.
+ * libxcp has no such VDIs: always NULL.
+ */
 XCP_EXTERN int xcp_vdi_get_metadata_of_pool(xcp_session *session, xcp_pool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_metadata_latest(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_metadata_latest(self) -> bool. Reads one field.
+ *
+ * Whether a metadata VDI holds the latest copy of its pool's database; always
+ * false in libxcp.
+ */
 XCP_EXTERN int xcp_vdi_get_metadata_latest(xcp_session *session, bool *result, xcp_vdi self);
 
 /**
@@ -6193,7 +6606,22 @@ XCP_EXTERN int xcp_vdi_destroy(xcp_session *session, xcp_vdi self);
  */
 XCP_EXTERN int xcp_vdi_destroy_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
-/** XenAPI VDI.snapshot(vdi, driver_params={}) -> ref:VDI. */
+/**
+ * XenAPI VDI.snapshot(vdi, driver_params={}) -> ref:VDI.
+ *
+ * Takes a read-only copy-on-write snapshot of the disk, which may be attached
+ * to a running VM, and returns it. The snapshot inherits name, description,
+ * type, other_config and sharable, with is_a_snapshot, snapshot_of and
+ * snapshot_time set; in a file SR the data so far becomes a hidden parent
+ * image shared by the disk and the snapshot. The SR must be plugged here and
+ * support snapshots; raw images cannot be snapshotted.
+ *
+ * @param driver_params Options for the storage driver; libxcp ignores them.
+ *
+ * Errors: OTHER_OPERATION_IN_PROGRESS, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING, SR_FULL,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_snapshot(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, const xcp_string_map *driver_params);
 
 /**
@@ -6202,7 +6630,18 @@ XCP_EXTERN int xcp_vdi_snapshot(xcp_session *session, xcp_vdi *result, xcp_vdi v
  */
 XCP_EXTERN int xcp_vdi_snapshot_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, const xcp_string_map *driver_params);
 
-/** XenAPI VDI.clone(vdi, driver_params={}) -> ref:VDI. */
+/**
+ * XenAPI VDI.clone(vdi, driver_params={}) -> ref:VDI.
+ *
+ * Makes a writable copy-on-write copy of the disk and returns it: as
+ * snapshot, but the new VDI is an ordinary disk, not a snapshot.
+ *
+ * @param driver_params Options for the storage driver; libxcp ignores them.
+ *
+ * Errors: OTHER_OPERATION_IN_PROGRESS, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING, SR_FULL,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_clone(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, const xcp_string_map *driver_params);
 
 /**
@@ -6211,7 +6650,26 @@ XCP_EXTERN int xcp_vdi_clone(xcp_session *session, xcp_vdi *result, xcp_vdi vdi,
  */
 XCP_EXTERN int xcp_vdi_clone_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, const xcp_string_map *driver_params);
 
-/** XenAPI VDI.copy(vdi, sr=NULL, base_vdi=NULL, into_vdi=NULL) -> ref:VDI. */
+/**
+ * XenAPI VDI.copy(vdi, sr=NULL, base_vdi=NULL, into_vdi=NULL) -> ref:VDI.
+ *
+ * Makes a full, independent copy of the disk as a new VDI with the same name,
+ * description and type, and returns it. Both SRs must be plugged on this host
+ * and the destination must support copies. Delta copies (base_vdi, into_vdi)
+ * are not implemented.
+ *
+ * @param sr The SR to copy into; NULL for the VDI's own SR.
+ *
+ * @param base_vdi For a delta copy, the VDI to diff against; must be NULL
+ * (else VALUE_NOT_SUPPORTED).
+ *
+ * @param into_vdi For a delta copy, the existing VDI to write into; must be
+ * NULL.
+ *
+ * Errors: VALUE_NOT_SUPPORTED, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING, SR_FULL,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_copy(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, xcp_sr sr, xcp_vdi base_vdi, xcp_vdi into_vdi);
 
 /**
@@ -6220,7 +6678,20 @@ XCP_EXTERN int xcp_vdi_copy(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, 
  */
 XCP_EXTERN int xcp_vdi_copy_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, xcp_sr sr, xcp_vdi base_vdi, xcp_vdi into_vdi);
 
-/** XenAPI VDI.resize(vdi, size). */
+/**
+ * XenAPI VDI.resize(vdi, size).
+ *
+ * Grows the disk to size bytes while no running VM has it attached; the SR's
+ * virtual_allocation follows. Shrinking is refused, and so are read-only
+ * images (snapshots).
+ *
+ * @param size The new virtual size in bytes, at least the current one.
+ *
+ * Errors: OTHER_OPERATION_IN_PROGRESS, VDI_TOO_SMALL, VDI_IN_USE,
+ * SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * SR_OPERATION_NOT_SUPPORTED, VDI_READONLY, VDI_MISSING, SR_FULL,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_resize(xcp_session *session, xcp_vdi vdi, int64_t size);
 
 /**
@@ -6229,7 +6700,19 @@ XCP_EXTERN int xcp_vdi_resize(xcp_session *session, xcp_vdi vdi, int64_t size);
  */
 XCP_EXTERN int xcp_vdi_resize_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, int64_t size);
 
-/** XenAPI VDI.resize_online(vdi, size). */
+/**
+ * XenAPI VDI.resize_online(vdi, size).
+ *
+ * As resize, for a disk that may be attached to a running VM. It needs an SR
+ * type that resizes live, which the file type does not: there it answers
+ * SR_OPERATION_NOT_SUPPORTED.
+ *
+ * @param size The new virtual size in bytes, at least the current one.
+ *
+ * Errors: OTHER_OPERATION_IN_PROGRESS, VDI_TOO_SMALL, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_resize_online(xcp_session *session, xcp_vdi vdi, int64_t size);
 
 /**
@@ -6238,7 +6721,18 @@ XCP_EXTERN int xcp_vdi_resize_online(xcp_session *session, xcp_vdi vdi, int64_t 
  */
 XCP_EXTERN int xcp_vdi_resize_online_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, int64_t size);
 
-/** XenAPI VDI.pool_migrate(vdi, sr, options) -> ref:VDI. */
+/**
+ * XenAPI VDI.pool_migrate(vdi, sr, options) -> ref:VDI.
+ *
+ * XAPI moves a disk attached to a running VM to another SR and returns the
+ * new VDI. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param sr The destination SR.
+ *
+ * @param options Options of the migration.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_pool_migrate(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, xcp_sr sr, const xcp_string_map *options);
 
 /**
@@ -6253,6 +6747,33 @@ XCP_EXTERN int xcp_vdi_pool_migrate_async(xcp_session *session, xcp_task *task, 
  * managed=true, virtual_size=0, physical_utilisation=0,
  * metadata_of_pool=NULL, is_a_snapshot=false,
  * snapshot_time=19700101T00:00:00Z, snapshot_of=NULL) -> ref:VDI.
+ *
+ * Creates a record for an image already in the SR, without touching storage,
+ * and returns it; the SR must be plugged on this host. The sizes are read
+ * from the image.
+ *
+ * @param uuid The new VDI's uuid, which no VDI may have; empty for a fresh
+ * one.
+ *
+ * @param location The image's place in the SR (file SR: its file name); no
+ * other VDI of the SR may have it.
+ *
+ * @param managed Whether the toolstack manages the disk; recorded only.
+ *
+ * @param virtual_size Ignored: the size is read from the image.
+ *
+ * @param physical_utilisation Ignored: read from the image.
+ *
+ * @param metadata_of_pool Ignored by libxcp: the field stays NULL.
+ *
+ * @param is_a_snapshot Ignored by libxcp: the new record is not a snapshot.
+ *
+ * @param snapshot_time Ignored by libxcp.
+ *
+ * @param snapshot_of Ignored by libxcp.
+ *
+ * Errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * VDI_LOCATION_MISSING, UUID_INVALID, LOCATION_NOT_UNIQUE.
  */
 XCP_EXTERN int xcp_vdi_introduce(xcp_session *session, xcp_vdi *result, const char *uuid, const char *name_label, const char *name_description, xcp_sr SR, enum xcp_vdi_type type, bool sharable, bool read_only, const xcp_string_map *other_config, const char *location, const xcp_string_map *xenstore_data, const xcp_string_map *sm_config, bool managed, int64_t virtual_size, int64_t physical_utilisation, xcp_pool metadata_of_pool, bool is_a_snapshot, xcp_datetime snapshot_time, xcp_vdi snapshot_of);
 
@@ -6262,7 +6783,15 @@ XCP_EXTERN int xcp_vdi_introduce(xcp_session *session, xcp_vdi *result, const ch
  */
 XCP_EXTERN int xcp_vdi_introduce_async(xcp_session *session, xcp_task *task, const char *uuid, const char *name_label, const char *name_description, xcp_sr SR, enum xcp_vdi_type type, bool sharable, bool read_only, const xcp_string_map *other_config, const char *location, const xcp_string_map *xenstore_data, const xcp_string_map *sm_config, bool managed, int64_t virtual_size, int64_t physical_utilisation, xcp_pool metadata_of_pool, bool is_a_snapshot, xcp_datetime snapshot_time, xcp_vdi snapshot_of);
 
-/** XenAPI VDI.forget(vdi). */
+/**
+ * XenAPI VDI.forget(vdi).
+ *
+ * Removes the VDI's record, and those of its VBDs, leaving the image on
+ * storage (a later SR.scan finds it again). Refused while a running VM has
+ * the disk attached.
+ *
+ * Errors: VDI_IN_USE.
+ */
 XCP_EXTERN int xcp_vdi_forget(xcp_session *session, xcp_vdi vdi);
 
 /**
@@ -6271,7 +6800,15 @@ XCP_EXTERN int xcp_vdi_forget(xcp_session *session, xcp_vdi vdi);
  */
 XCP_EXTERN int xcp_vdi_forget_async(xcp_session *session, xcp_task *task, xcp_vdi vdi);
 
-/** XenAPI VDI.update(vdi). */
+/**
+ * XenAPI VDI.update(vdi).
+ *
+ * Re-reads the disk's sizes, location, image format and parent from the
+ * storage driver into the record; the SR must be plugged here.
+ *
+ * Errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER, VDI_MISSING,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_update(xcp_session *session, xcp_vdi vdi);
 
 /**
@@ -6280,25 +6817,70 @@ XCP_EXTERN int xcp_vdi_update(xcp_session *session, xcp_vdi vdi);
  */
 XCP_EXTERN int xcp_vdi_update_async(xcp_session *session, xcp_task *task, xcp_vdi vdi);
 
-/** XenAPI VDI.set_name_label(self, value). */
+/**
+ * XenAPI VDI.set_name_label(self, value).
+ *
+ * Sets name_label. Unlike XAPI, libxcp does not require the SR to be plugged.
+ *
+ * @param value The new name.
+ */
 XCP_EXTERN int xcp_vdi_set_name_label(xcp_session *session, xcp_vdi self, const char *value);
 
-/** XenAPI VDI.set_name_description(self, value). */
+/**
+ * XenAPI VDI.set_name_description(self, value).
+ *
+ * Sets name_description. Unlike XAPI, libxcp does not require the SR to be
+ * plugged.
+ *
+ * @param value The new description.
+ */
 XCP_EXTERN int xcp_vdi_set_name_description(xcp_session *session, xcp_vdi self, const char *value);
 
-/** XenAPI VDI.set_read_only(self, value). */
+/**
+ * XenAPI VDI.set_read_only(self, value).
+ *
+ * Sets the read_only flag of the record; the image is unchanged. Allowed
+ * while the disk is attached.
+ */
 XCP_EXTERN int xcp_vdi_set_read_only(xcp_session *session, xcp_vdi self, bool value);
 
-/** XenAPI VDI.set_sharable(self, value). */
+/**
+ * XenAPI VDI.set_sharable(self, value).
+ *
+ * Sets the sharable flag, which libxcp records but does not enforce.
+ */
 XCP_EXTERN int xcp_vdi_set_sharable(xcp_session *session, xcp_vdi self, bool value);
 
-/** XenAPI VDI.set_on_boot(self, value). */
+/**
+ * XenAPI VDI.set_on_boot(self, value).
+ *
+ * Sets on_boot while no running VM has the disk attached; libxcp does not act
+ * on reset yet.
+ *
+ * @param value reset (changes dropped at each boot, in XAPI) or persist.
+ *
+ * Errors: VDI_IN_USE.
+ */
 XCP_EXTERN int xcp_vdi_set_on_boot(xcp_session *session, xcp_vdi self, enum xcp_on_boot value);
 
-/** XenAPI VDI.set_allow_caching(self, value). */
+/**
+ * XenAPI VDI.set_allow_caching(self, value).
+ *
+ * Sets allow_caching while no running VM has the disk attached; libxcp has no
+ * local cache to use it.
+ *
+ * Errors: VDI_IN_USE.
+ */
 XCP_EXTERN int xcp_vdi_set_allow_caching(xcp_session *session, xcp_vdi self, bool value);
 
-/** XenAPI VDI.enable_cbt(self). */
+/**
+ * XenAPI VDI.enable_cbt(self).
+ *
+ * XAPI turns on changed-block tracking for the disk. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_enable_cbt(xcp_session *session, xcp_vdi self);
 
 /**
@@ -6307,7 +6889,14 @@ XCP_EXTERN int xcp_vdi_enable_cbt(xcp_session *session, xcp_vdi self);
  */
 XCP_EXTERN int xcp_vdi_enable_cbt_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
-/** XenAPI VDI.disable_cbt(self). */
+/**
+ * XenAPI VDI.disable_cbt(self).
+ *
+ * XAPI turns off changed-block tracking for the disk. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_disable_cbt(xcp_session *session, xcp_vdi self);
 
 /**
@@ -6316,7 +6905,18 @@ XCP_EXTERN int xcp_vdi_disable_cbt(xcp_session *session, xcp_vdi self);
  */
 XCP_EXTERN int xcp_vdi_disable_cbt_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
-/** XenAPI VDI.list_changed_blocks(vdi_from, vdi_to) -> string. */
+/**
+ * XenAPI VDI.list_changed_blocks(vdi_from, vdi_to) -> string.
+ *
+ * XAPI compares two VDIs in 64 KiB blocks and returns a base64 bitmap of the
+ * blocks that differ. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param vdi_from The older VDI (a snapshot) of the comparison.
+ *
+ * @param vdi_to The newer VDI of the comparison.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_list_changed_blocks(xcp_session *session, char * *result, xcp_vdi vdi_from, xcp_vdi vdi_to);
 
 /**
@@ -6325,7 +6925,15 @@ XCP_EXTERN int xcp_vdi_list_changed_blocks(xcp_session *session, char * *result,
  */
 XCP_EXTERN int xcp_vdi_list_changed_blocks_async(xcp_session *session, xcp_task *task, xcp_vdi vdi_from, xcp_vdi vdi_to);
 
-/** XenAPI VDI.data_destroy(self). */
+/**
+ * XenAPI VDI.data_destroy(self).
+ *
+ * XAPI deletes the data of a snapshot with CBT on, keeping its block-tracking
+ * metadata (its type becomes cbt_metadata). Not implemented in libxcp:
+ * answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_data_destroy(xcp_session *session, xcp_vdi self);
 
 /**
@@ -6363,105 +6971,272 @@ XCP_EXTERN int xcp_sr_get_all_where(xcp_session *session, xcp_sr_set *result, co
 /** XenAPI SR.get_all_records_where(expr) -> map:ref:SR:record:SR. */
 XCP_EXTERN int xcp_sr_get_all_records_where(xcp_session *session, xcp_sr_record_map *result, const char *expr);
 
-/** XenAPI SR.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the SR; a file SR's directory also holds it, in its
+ * xcp-sr.conf marker.
+ */
 XCP_EXTERN int xcp_sr_get_uuid(xcp_session *session, char * *result, xcp_sr self);
 
-/** XenAPI SR.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_name_label(self) -> string. Reads one field.
+ *
+ * Human-readable name, set at create or introduce and by set_name_label.
+ */
 XCP_EXTERN int xcp_sr_get_name_label(xcp_session *session, char * *result, xcp_sr self);
 
-/** XenAPI SR.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_name_description(self) -> string. Reads one field.
+ *
+ * Human-readable description, set at create or introduce and by
+ * set_name_description.
+ */
 XCP_EXTERN int xcp_sr_get_name_description(xcp_session *session, char * *result, xcp_sr self);
 
 /**
  * XenAPI SR.get_allowed_operations(self) -> set:storage_operations. Reads one
  * field.
+ *
+ * The operations valid on the SR now, recomputed by the server from its
+ * type's capabilities and whether it is plugged: plug and forget when
+ * unplugged, destroy when also empty and not indestructible, unplug, scan,
+ * update and the vdi_ operations its type can do when plugged. Advisory: each
+ * call checks again.
  */
 XCP_EXTERN int xcp_sr_get_allowed_operations(xcp_session *session, xcp_storage_operations_set *result, xcp_sr self);
 
 /**
  * XenAPI SR.get_current_operations(self) -> map:string:storage_operations.
  * Reads one field.
+ *
+ * Operations in progress, task ref to operation. libxcp does not record SR
+ * operations yet, so it is always empty.
  */
 XCP_EXTERN int xcp_sr_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_sr self);
 
-/** XenAPI SR.get_VDIs(self) -> set:ref:VDI. Reads one field. */
+/**
+ * XenAPI SR.get_VDIs(self) -> set:ref:VDI. Reads one field.
+ *
+ * The VDIs in the SR, maintained by the server from VDI.SR.
+ */
 XCP_EXTERN int xcp_sr_get_VDIs(xcp_session *session, xcp_vdi_set *result, xcp_sr self);
 
-/** XenAPI SR.get_PBDs(self) -> set:ref:PBD. Reads one field. */
+/**
+ * XenAPI SR.get_PBDs(self) -> set:ref:PBD. Reads one field.
+ *
+ * The SR's attachments to hosts, maintained by the server from PBD.SR.
+ */
 XCP_EXTERN int xcp_sr_get_PBDs(xcp_session *session, xcp_pbd_set *result, xcp_sr self);
 
-/** XenAPI SR.get_virtual_allocation(self) -> int. Reads one field. */
+/**
+ * XenAPI SR.get_virtual_allocation(self) -> int. Reads one field.
+ *
+ * Sum of the virtual sizes of the SR's VDIs in bytes, maintained by the
+ * server as VDIs are created, resized, introduced by a scan and destroyed.
+ */
 XCP_EXTERN int xcp_sr_get_virtual_allocation(xcp_session *session, int64_t *result, xcp_sr self);
 
-/** XenAPI SR.get_physical_utilisation(self) -> int. Reads one field. */
+/**
+ * XenAPI SR.get_physical_utilisation(self) -> int. Reads one field.
+ *
+ * Bytes in use on the SR's storage, from the driver; for a file SR, the used
+ * space of the whole filesystem holding the directory. Refreshed after VDI
+ * changes and by SR.update.
+ */
 XCP_EXTERN int xcp_sr_get_physical_utilisation(xcp_session *session, int64_t *result, xcp_sr self);
 
-/** XenAPI SR.get_physical_size(self) -> int. Reads one field. */
+/**
+ * XenAPI SR.get_physical_size(self) -> int. Reads one field.
+ *
+ * Capacity of the SR's storage in bytes, from the driver (for a file SR, the
+ * size of its filesystem); refreshed by SR.update and after VDI changes.
+ * set_physical_size overrides it until the next refresh.
+ */
 XCP_EXTERN int xcp_sr_get_physical_size(xcp_session *session, int64_t *result, xcp_sr self);
 
-/** XenAPI SR.get_type(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_type(self) -> string. Reads one field.
+ *
+ * Name of the storage driver; file is the only one (see get_supported_types).
+ * An SR of an unknown type can be introduced but not used
+ * (SR_UNKNOWN_DRIVER).
+ */
 XCP_EXTERN int xcp_sr_get_type(xcp_session *session, char * *result, xcp_sr self);
 
-/** XenAPI SR.get_content_type(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_content_type(self) -> string. Reads one field.
+ *
+ * What the SR holds, e.g. user for disks or iso for CD images; by default the
+ * type's own (user for file). Recorded only.
+ */
 XCP_EXTERN int xcp_sr_get_content_type(xcp_session *session, char * *result, xcp_sr self);
 
-/** XenAPI SR.get_shared(self) -> bool. Reads one field. */
+/**
+ * XenAPI SR.get_shared(self) -> bool. Reads one field.
+ *
+ * Whether every host of the pool can reach the SR; set at create or introduce
+ * and by set_shared. Recorded only: libxcp runs one host.
+ */
 XCP_EXTERN int xcp_sr_get_shared(xcp_session *session, bool *result, xcp_sr self);
 
-/** XenAPI SR.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI SR.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration; the key indestructible set to true
+ * makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+ */
 XCP_EXTERN int xcp_sr_get_other_config(xcp_session *session, xcp_string_map *result, xcp_sr self);
 
-/** XenAPI SR.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI SR.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration; the key indestructible set to true
+ * makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+ */
 XCP_EXTERN int xcp_sr_set_other_config(xcp_session *session, xcp_sr self, const xcp_string_map *value);
 
-/** XenAPI SR.add_to_other_config(self, key, value). */
+/**
+ * XenAPI SR.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration; the key indestructible set to true
+ * makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+ */
 XCP_EXTERN int xcp_sr_add_to_other_config(xcp_session *session, xcp_sr self, const char *key, const char *value);
 
-/** XenAPI SR.remove_from_other_config(self, key). */
+/**
+ * XenAPI SR.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration; the key indestructible set to true
+ * makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+ */
 XCP_EXTERN int xcp_sr_remove_from_other_config(xcp_session *session, xcp_sr self, const char *key);
 
-/** XenAPI SR.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI SR.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_sr_get_tags(xcp_session *session, xcp_string_set *result, xcp_sr self);
 
-/** XenAPI SR.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI SR.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_sr_set_tags(xcp_session *session, xcp_sr self, const xcp_string_set *value);
 
-/** XenAPI SR.add_tags(self, value). */
+/**
+ * XenAPI SR.add_tags(self, value).
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_sr_add_tags(xcp_session *session, xcp_sr self, const char *value);
 
-/** XenAPI SR.remove_tags(self, value). */
+/**
+ * XenAPI SR.remove_tags(self, value).
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_sr_remove_tags(xcp_session *session, xcp_sr self, const char *value);
 
-/** XenAPI SR.get_sm_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI SR.get_sm_config(self) -> map:string:string. Reads one field.
+ *
+ * Storage-manager configuration, set at create or introduce; kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_sr_get_sm_config(xcp_session *session, xcp_string_map *result, xcp_sr self);
 
-/** XenAPI SR.set_sm_config(self, value). Writes one field. */
+/**
+ * XenAPI SR.set_sm_config(self, value). Writes one field.
+ *
+ * Storage-manager configuration, set at create or introduce; kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_sr_set_sm_config(xcp_session *session, xcp_sr self, const xcp_string_map *value);
 
-/** XenAPI SR.add_to_sm_config(self, key, value). */
+/**
+ * XenAPI SR.add_to_sm_config(self, key, value).
+ *
+ * Storage-manager configuration, set at create or introduce; kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_sr_add_to_sm_config(xcp_session *session, xcp_sr self, const char *key, const char *value);
 
-/** XenAPI SR.remove_from_sm_config(self, key). */
+/**
+ * XenAPI SR.remove_from_sm_config(self, key).
+ *
+ * Storage-manager configuration, set at create or introduce; kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_sr_remove_from_sm_config(xcp_session *session, xcp_sr self, const char *key);
 
-/** XenAPI SR.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI SR.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Named binary blobs attached to the SR; always empty, as SR.create_new_blob
+ * is not implemented.
+ */
 XCP_EXTERN int xcp_sr_get_blobs(xcp_session *session, xcp_string_map *result, xcp_sr self);
 
-/** XenAPI SR.get_local_cache_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI SR.get_local_cache_enabled(self) -> bool. Reads one field.
+ *
+ * XAPI: whether the SR serves as a host's local read cache. Always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_sr_get_local_cache_enabled(xcp_session *session, bool *result, xcp_sr self);
 
-/** XenAPI SR.get_introduced_by(self) -> ref:DR_task. Reads one field. */
+/**
+ * XenAPI SR.get_introduced_by(self) -> ref:DR_task. Reads one field.
+ *
+ * XAPI: the disaster-recovery task that introduced the SR. Always NULL in
+ * libxcp, which has no disaster recovery.
+ */
 XCP_EXTERN int xcp_sr_get_introduced_by(xcp_session *session, xcp_ref *result, xcp_sr self);
 
-/** XenAPI SR.get_clustered(self) -> bool. Reads one field. */
+/**
+ * XenAPI SR.get_clustered(self) -> bool. Reads one field.
+ *
+ * XAPI: whether the SR relies on cluster locking. Always false in libxcp.
+ */
 XCP_EXTERN int xcp_sr_get_clustered(xcp_session *session, bool *result, xcp_sr self);
 
-/** XenAPI SR.get_is_tools_sr(self) -> bool. Reads one field. */
+/**
+ * XenAPI SR.get_is_tools_sr(self) -> bool. Reads one field.
+ *
+ * Whether the SR holds the guest tools ISOs. libxcp makes no such SR: always
+ * false.
+ */
 XCP_EXTERN int xcp_sr_get_is_tools_sr(xcp_session *session, bool *result, xcp_sr self);
 
 /**
  * XenAPI SR.create(host, device_config, physical_size, name_label,
  * name_description, type, content_type, shared, sm_config={}) -> ref:SR.
+ *
+ * Makes new storage with the type's driver (a file SR gets its directory and
+ * marker), records the SR and a PBD of host holding device_config, plugs it
+ * and returns the SR. host must be this host (else SR_HAS_NO_PBDS). A file
+ * SR's device_config:location must lie below an SR root (XCP_SR_ROOTS) or the
+ * state directory.
+ *
+ * @param host The host that gets the PBD: this host (libxcp manages one).
+ *
+ * @param device_config The driver's configuration, kept in the PBD (file SR:
+ * location).
+ *
+ * @param physical_size Ignored: the size is read from the storage.
+ *
+ * @param type The driver's name (see get_supported_types).
+ *
+ * @param content_type What the SR holds; empty for the type's default.
+ *
+ * @param shared Whether every host can reach it; recorded only.
+ *
+ * @param sm_config Kept in the SR's sm_config, not given to the driver.
+ *
+ * Errors: SR_UNKNOWN_DRIVER, SR_HAS_NO_PBDS, SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_sr_create(xcp_session *session, xcp_sr *result, xcp_host host, const xcp_string_map *device_config, int64_t physical_size, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
@@ -6474,6 +7249,19 @@ XCP_EXTERN int xcp_sr_create_async(xcp_session *session, xcp_task *task, xcp_hos
 /**
  * XenAPI SR.introduce(uuid, name_label, name_description, type, content_type,
  * shared, sm_config={}) -> ref:SR.
+ *
+ * Creates an SR record for existing storage, without touching it and without
+ * a PBD (add one with PBD.create and PBD.plug), and returns it. The type is
+ * not checked until a PBD is plugged.
+ *
+ * @param uuid The SR's uuid, unused by other SRs (a file SR's marker must
+ * hold it); empty for a new one.
+ *
+ * @param type The driver's name.
+ *
+ * @param shared Whether every host can reach it; recorded only.
+ *
+ * Errors: UUID_INVALID.
  */
 XCP_EXTERN int xcp_sr_introduce(xcp_session *session, xcp_sr *result, const char *uuid, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
@@ -6483,7 +7271,24 @@ XCP_EXTERN int xcp_sr_introduce(xcp_session *session, xcp_sr *result, const char
  */
 XCP_EXTERN int xcp_sr_introduce_async(xcp_session *session, xcp_task *task, const char *uuid, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
-/** XenAPI SR.probe(host, device_config, type, sm_config={}) -> string. */
+/**
+ * XenAPI SR.probe(host, device_config, type, sm_config={}) -> string.
+ *
+ * Asks the type's driver which SRs exist for device_config, without changing
+ * anything. Returns XML: an SRlist element holding one SR element (UUID,
+ * Type, Path) per SR found.
+ *
+ * @param host Ignored: the probe runs on this host.
+ *
+ * @param device_config The driver's configuration to probe (file SR:
+ * location).
+ *
+ * @param type The driver's name.
+ *
+ * @param sm_config Ignored.
+ *
+ * Errors: SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_sr_probe(xcp_session *session, char * *result, xcp_host host, const xcp_string_map *device_config, const char *type, const xcp_string_map *sm_config);
 
 /**
@@ -6492,7 +7297,18 @@ XCP_EXTERN int xcp_sr_probe(xcp_session *session, char * *result, xcp_host host,
  */
 XCP_EXTERN int xcp_sr_probe_async(xcp_session *session, xcp_task *task, xcp_host host, const xcp_string_map *device_config, const char *type, const xcp_string_map *sm_config);
 
-/** XenAPI SR.scan(sr). */
+/**
+ * XenAPI SR.scan(sr).
+ *
+ * Brings the VDI records in line with the storage: refreshes the sizes of the
+ * images found, sets missing on records whose image is gone (the records
+ * stay), creates a record (empty name, type user) for each image none knows,
+ * hidden parents aside, and refreshes the SR's sizes. The SR must be plugged
+ * here.
+ *
+ * Errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_sr_scan(xcp_session *session, xcp_sr sr);
 
 /**
@@ -6501,7 +7317,15 @@ XCP_EXTERN int xcp_sr_scan(xcp_session *session, xcp_sr sr);
  */
 XCP_EXTERN int xcp_sr_scan_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
-/** XenAPI SR.update(sr). */
+/**
+ * XenAPI SR.update(sr).
+ *
+ * Refreshes physical_size and physical_utilisation from the driver. The SR
+ * must be plugged here.
+ *
+ * Errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_sr_update(xcp_session *session, xcp_sr sr);
 
 /**
@@ -6510,7 +7334,16 @@ XCP_EXTERN int xcp_sr_update(xcp_session *session, xcp_sr sr);
  */
 XCP_EXTERN int xcp_sr_update_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
-/** XenAPI SR.forget(sr). */
+/**
+ * XenAPI SR.forget(sr).
+ *
+ * Removes the SR's records: its VDIs and their VBDs, its PBDs and the SR
+ * itself, and clears the pool's default_SR, suspend_image_SR and
+ * crash_dump_SR where they name it. The storage is left as it is. Every PBD
+ * must be unplugged.
+ *
+ * Errors: SR_HAS_PBD.
+ */
 XCP_EXTERN int xcp_sr_forget(xcp_session *session, xcp_sr sr);
 
 /**
@@ -6519,7 +7352,17 @@ XCP_EXTERN int xcp_sr_forget(xcp_session *session, xcp_sr sr);
  */
 XCP_EXTERN int xcp_sr_forget_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
-/** XenAPI SR.destroy(sr). */
+/**
+ * XenAPI SR.destroy(sr).
+ *
+ * Erases the SR's storage with its driver, then removes its records as forget
+ * does. Refused when other_config:indestructible is true, while a PBD is
+ * plugged or while the SR has VDIs (destroy them first); this host needs an
+ * unplugged PBD of the SR.
+ *
+ * Errors: SR_INDESTRUCTIBLE, SR_HAS_PBD, SR_NOT_EMPTY, SR_HAS_NO_PBDS,
+ * SR_UNKNOWN_DRIVER, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_sr_destroy(xcp_session *session, xcp_sr sr);
 
 /**
@@ -6528,7 +7371,13 @@ XCP_EXTERN int xcp_sr_destroy(xcp_session *session, xcp_sr sr);
  */
 XCP_EXTERN int xcp_sr_destroy_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
-/** XenAPI SR.set_name_label(sr, value). */
+/**
+ * XenAPI SR.set_name_label(sr, value).
+ *
+ * Sets name_label.
+ *
+ * @param value The new name.
+ */
 XCP_EXTERN int xcp_sr_set_name_label(xcp_session *session, xcp_sr sr, const char *value);
 
 /**
@@ -6537,7 +7386,13 @@ XCP_EXTERN int xcp_sr_set_name_label(xcp_session *session, xcp_sr sr, const char
  */
 XCP_EXTERN int xcp_sr_set_name_label_async(xcp_session *session, xcp_task *task, xcp_sr sr, const char *value);
 
-/** XenAPI SR.set_name_description(sr, value). */
+/**
+ * XenAPI SR.set_name_description(sr, value).
+ *
+ * Sets name_description.
+ *
+ * @param value The new description.
+ */
 XCP_EXTERN int xcp_sr_set_name_description(xcp_session *session, xcp_sr sr, const char *value);
 
 /**
@@ -6546,7 +7401,12 @@ XCP_EXTERN int xcp_sr_set_name_description(xcp_session *session, xcp_sr sr, cons
  */
 XCP_EXTERN int xcp_sr_set_name_description_async(xcp_session *session, xcp_task *task, xcp_sr sr, const char *value);
 
-/** XenAPI SR.set_shared(sr, value). */
+/**
+ * XenAPI SR.set_shared(sr, value).
+ *
+ * Sets the shared flag. Recorded only: unlike XAPI, libxcp does not check how
+ * many hosts have a PBD of the SR.
+ */
 XCP_EXTERN int xcp_sr_set_shared(xcp_session *session, xcp_sr sr, bool value);
 
 /**
@@ -6555,14 +7415,36 @@ XCP_EXTERN int xcp_sr_set_shared(xcp_session *session, xcp_sr sr, bool value);
  */
 XCP_EXTERN int xcp_sr_set_shared_async(xcp_session *session, xcp_task *task, xcp_sr sr, bool value);
 
-/** XenAPI SR.set_physical_size(self, value). */
+/**
+ * XenAPI SR.set_physical_size(self, value).
+ *
+ * Sets physical_size in the record; the next refresh from the driver
+ * (SR.update, VDI changes) overwrites it.
+ *
+ * @param value The size in bytes.
+ */
 XCP_EXTERN int xcp_sr_set_physical_size(xcp_session *session, xcp_sr self, int64_t value);
 
-/** XenAPI SR.get_supported_types() -> set:string. */
+/**
+ * XenAPI SR.get_supported_types() -> set:string.
+ *
+ * Returns the names of the SR types libxcp has a driver for: file.
+ */
 XCP_EXTERN int xcp_sr_get_supported_types(xcp_session *session, xcp_string_set *result);
 
 /**
  * XenAPI SR.create_new_blob(sr, name, mime_type, public=false) -> ref:blob.
+ *
+ * XAPI creates a blob and links it in the SR's blobs under name. Not
+ * implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The key of the blob in the SR's blobs.
+ *
+ * @param mime_type The MIME type of the blob's data.
+ *
+ * @param public_ Whether the data may be read without authentication.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_sr_create_new_blob(xcp_session *session, xcp_blob *result, xcp_sr sr, const char *name, const char *mime_type, bool public_);
 
