@@ -2970,17 +2970,36 @@ XCP_EXTERN void xcp_message_record_dispose(xcp_message_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_message_record_map_dispose(xcp_message_record_map *m);
 
-/** A console record: every field of the class, in model order. */
+/**
+ * A console record: every field of the class, in model order.
+ *
+ * A way into a running VM's console. The server creates the consoles when the
+ * VM's domain starts (a vt100 text console for every VM, plus an rfb one for
+ * HVM guests) and destroys them when the domain goes; console.create and
+ * console.destroy answer NOT_IMPLEMENTED.
+ */
 typedef struct xcp_console_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the console, assigned by the server.
+     */
     char *uuid;
-    /** console_protocol RO. */
+    /**
+     * console_protocol RO. How to talk to the console: vt100 (text), rfb
+     * (VNC, graphical) or rdp. libxcp makes vt100 and rfb consoles.
+     */
     enum xcp_console_protocol protocol;
-    /** string RO. */
+    /**
+     * string RO. URL of the console, https://<host
+     * address>/console?uuid=<console uuid> as in XAPI. xcpd does not serve
+     * /console yet, so no client can connect through it.
+     */
     char *location;
-    /** ref:VM RO. */
+    /** ref:VM RO. The VM whose console this is. */
     xcp_vm VM;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
 } xcp_console_record;
 /** Refs and records of several console objects. */
@@ -2996,21 +3015,39 @@ XCP_EXTERN void xcp_console_record_dispose(xcp_console_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_console_record_map_dispose(xcp_console_record_map *m);
 
-/** A blob record: every field of the class, in model order. */
+/**
+ * A blob record: every field of the class, in model order.
+ *
+ * A named piece of binary data with a MIME type that clients attach to
+ * objects (XAPI stores the bytes through PUT and GET on /blob). libxcp keeps
+ * the records only: xcpd has no /blob handler yet, so a blob holds no data.
+ */
 typedef struct xcp_blob_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the blob, assigned by the server. */
     char *uuid;
-    /** string RW. */
+    /** string RW. Human-readable name; blob.create leaves it empty. */
     char *name_label;
-    /** string RW. */
+    /** string RW. Human-readable description. */
     char *name_description;
-    /** int RO. */
+    /**
+     * int RO. Size of the data in bytes. No data can be stored in libxcp yet,
+     * so it is 0.
+     */
     int64_t size;
-    /** bool RW. */
+    /**
+     * bool RW. Whether the data may be read without authentication (XAPI: GET
+     * /blob); recorded only.
+     */
     bool public_;
-    /** string ROs. */
+    /**
+     * string ROs. MIME type of the data, set at creation (default
+     * application/octet-stream).
+     */
     char *mime_type;
-    /** datetime ROs. */
+    /**
+     * datetime ROs. When the data was last written (UTC); libxcp sets it at
+     * creation.
+     */
     xcp_datetime last_updated;
 } xcp_blob_record;
 /** Refs and records of several blob objects. */
@@ -3026,13 +3063,26 @@ XCP_EXTERN void xcp_blob_record_dispose(xcp_blob_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_blob_record_map_dispose(xcp_blob_record_map *m);
 
-/** A secret record: every field of the class, in model order. */
+/**
+ * A secret record: every field of the class, in model order.
+ *
+ * A secret string, such as a storage password, that other objects name by its
+ * uuid so that the value stays out of their records; changes to secrets raise
+ * no events. libxcp keeps the value in its database as given, and nothing in
+ * libxcp reads secrets yet.
+ */
 typedef struct xcp_secret_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier; other objects refer to the secret by it
+     * (e.g. a device_config key such as password_secret).
+     */
     char *uuid;
-    /** string RW. */
+    /** string RW. The secret itself, required at creation. */
     char *value;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
 } xcp_secret_record;
 /** Refs and records of several secret objects. */
@@ -3048,29 +3098,46 @@ XCP_EXTERN void xcp_secret_record_dispose(xcp_secret_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_secret_record_map_dispose(xcp_secret_record_map *m);
 
-/** A pool_update record: every field of the class, in model order. */
+/**
+ * A pool_update record: every field of the class, in model order.
+ *
+ * A software update for the pool's hosts, uploaded as an ISO into a VDI
+ * (XAPI). libxcp does not manage updates: nothing creates pool_update
+ * records, and every message answers NOT_IMPLEMENTED.
+ */
 typedef struct xcp_pool_update_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the update. */
     char *uuid;
-    /** string ROs. */
+    /** string ROs. The update's name, from its metadata. */
     char *name_label;
-    /** string ROs. */
+    /** string ROs. The update's version, from its metadata. */
     char *version;
-    /** int ROs. */
+    /** int ROs. Space the update needs once installed, in bytes. */
     int64_t installation_size;
-    /** string ROs. */
+    /** string ROs. Name of the GPG key the update is signed with. */
     char *key;
-    /** set:update_after_apply_guidance ROs. */
+    /**
+     * set:update_after_apply_guidance ROs. What must be restarted once the
+     * update is applied: HVM guests, PV guests, the host or the toolstack.
+     */
     xcp_update_after_apply_guidance_set after_apply_guidance;
-    /** ref:VDI ROs. */
+    /** ref:VDI ROs. The VDI the update's ISO was uploaded to. */
     xcp_vdi vdi;
-    /** set:ref:host RO. */
+    /**
+     * set:ref:host RO. The hosts the update has been applied to, maintained
+     * by the server.
+     */
     xcp_host_set hosts;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether every host of the pool must have the update applied.
+     */
     bool enforce_homogeneity;
-    /** string ROs. */
+    /** string ROs. The update's description, from its metadata. */
     char *name_description;
 } xcp_pool_update_record;
 /** Refs and records of several pool_update objects. */
@@ -8870,31 +8937,64 @@ XCP_EXTERN int xcp_console_get_all_where(xcp_session *session, xcp_console_set *
  */
 XCP_EXTERN int xcp_console_get_all_records_where(xcp_session *session, xcp_console_record_map *result, const char *expr);
 
-/** XenAPI console.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI console.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the console, assigned by the server.
+ */
 XCP_EXTERN int xcp_console_get_uuid(xcp_session *session, char * *result, xcp_console self);
 
-/** XenAPI console.get_protocol(self) -> console_protocol. Reads one field. */
+/**
+ * XenAPI console.get_protocol(self) -> console_protocol. Reads one field.
+ *
+ * How to talk to the console: vt100 (text), rfb (VNC, graphical) or rdp.
+ * libxcp makes vt100 and rfb consoles.
+ */
 XCP_EXTERN int xcp_console_get_protocol(xcp_session *session, enum xcp_console_protocol *result, xcp_console self);
 
-/** XenAPI console.get_location(self) -> string. Reads one field. */
+/**
+ * XenAPI console.get_location(self) -> string. Reads one field.
+ *
+ * URL of the console, https://<host address>/console?uuid=<console uuid> as
+ * in XAPI. xcpd does not serve /console yet, so no client can connect through
+ * it.
+ */
 XCP_EXTERN int xcp_console_get_location(xcp_session *session, char * *result, xcp_console self);
 
-/** XenAPI console.get_VM(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI console.get_VM(self) -> ref:VM. Reads one field.
+ *
+ * The VM whose console this is.
+ */
 XCP_EXTERN int xcp_console_get_VM(xcp_session *session, xcp_vm *result, xcp_console self);
 
 /**
  * XenAPI console.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_console_get_other_config(xcp_session *session, xcp_string_map *result, xcp_console self);
 
-/** XenAPI console.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI console.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_console_set_other_config(xcp_session *session, xcp_console self, const xcp_string_map *value);
 
-/** XenAPI console.add_to_other_config(self, key, value). */
+/**
+ * XenAPI console.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_console_add_to_other_config(xcp_session *session, xcp_console self, const char *key, const char *value);
 
-/** XenAPI console.remove_from_other_config(self, key). */
+/**
+ * XenAPI console.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_console_remove_from_other_config(xcp_session *session, xcp_console self, const char *key);
 
 /**
@@ -8948,40 +9048,95 @@ XCP_EXTERN int xcp_blob_get_all_where(xcp_session *session, xcp_blob_set *result
 /** XenAPI blob.get_all_records_where(expr) -> map:ref:blob:record:blob. */
 XCP_EXTERN int xcp_blob_get_all_records_where(xcp_session *session, xcp_blob_record_map *result, const char *expr);
 
-/** XenAPI blob.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI blob.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the blob, assigned by the server.
+ */
 XCP_EXTERN int xcp_blob_get_uuid(xcp_session *session, char * *result, xcp_blob self);
 
-/** XenAPI blob.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI blob.get_name_label(self) -> string. Reads one field.
+ *
+ * Human-readable name; blob.create leaves it empty.
+ */
 XCP_EXTERN int xcp_blob_get_name_label(xcp_session *session, char * *result, xcp_blob self);
 
-/** XenAPI blob.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI blob.set_name_label(self, value). Writes one field.
+ *
+ * Human-readable name; blob.create leaves it empty.
+ */
 XCP_EXTERN int xcp_blob_set_name_label(xcp_session *session, xcp_blob self, const char *value);
 
-/** XenAPI blob.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI blob.get_name_description(self) -> string. Reads one field.
+ *
+ * Human-readable description.
+ */
 XCP_EXTERN int xcp_blob_get_name_description(xcp_session *session, char * *result, xcp_blob self);
 
-/** XenAPI blob.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI blob.set_name_description(self, value). Writes one field.
+ *
+ * Human-readable description.
+ */
 XCP_EXTERN int xcp_blob_set_name_description(xcp_session *session, xcp_blob self, const char *value);
 
-/** XenAPI blob.get_size(self) -> int. Reads one field. */
+/**
+ * XenAPI blob.get_size(self) -> int. Reads one field.
+ *
+ * Size of the data in bytes. No data can be stored in libxcp yet, so it is 0.
+ */
 XCP_EXTERN int xcp_blob_get_size(xcp_session *session, int64_t *result, xcp_blob self);
 
-/** XenAPI blob.get_public(self) -> bool. Reads one field. */
+/**
+ * XenAPI blob.get_public(self) -> bool. Reads one field.
+ *
+ * Whether the data may be read without authentication (XAPI: GET /blob);
+ * recorded only.
+ */
 XCP_EXTERN int xcp_blob_get_public(xcp_session *session, bool *result, xcp_blob self);
 
-/** XenAPI blob.set_public(self, value). Writes one field. */
+/**
+ * XenAPI blob.set_public(self, value). Writes one field.
+ *
+ * Whether the data may be read without authentication (XAPI: GET /blob);
+ * recorded only.
+ */
 XCP_EXTERN int xcp_blob_set_public(xcp_session *session, xcp_blob self, bool value);
 
-/** XenAPI blob.get_mime_type(self) -> string. Reads one field. */
+/**
+ * XenAPI blob.get_mime_type(self) -> string. Reads one field.
+ *
+ * MIME type of the data, set at creation (default application/octet-stream).
+ */
 XCP_EXTERN int xcp_blob_get_mime_type(xcp_session *session, char * *result, xcp_blob self);
 
-/** XenAPI blob.get_last_updated(self) -> datetime. Reads one field. */
+/**
+ * XenAPI blob.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When the data was last written (UTC); libxcp sets it at creation.
+ */
 XCP_EXTERN int xcp_blob_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_blob self);
 
-/** XenAPI blob.create(mime_type, public=false) -> ref:blob. */
+/**
+ * XenAPI blob.create(mime_type, public=false) -> ref:blob.
+ *
+ * Creates a blob with no data (size 0), linked to no object, and returns it.
+ *
+ * @param mime_type The MIME type of the data; empty for
+ * application/octet-stream.
+ *
+ * @param public_ Whether the data may be read without authentication.
+ */
 XCP_EXTERN int xcp_blob_create(xcp_session *session, xcp_blob *result, const char *mime_type, bool public_);
 
-/** XenAPI blob.destroy(self). */
+/**
+ * XenAPI blob.destroy(self).
+ *
+ * Removes the blob.
+ */
 XCP_EXTERN int xcp_blob_destroy(xcp_session *session, xcp_blob self);
 
 /**
@@ -9013,27 +9168,54 @@ XCP_EXTERN int xcp_secret_get_all_where(xcp_session *session, xcp_secret_set *re
  */
 XCP_EXTERN int xcp_secret_get_all_records_where(xcp_session *session, xcp_secret_record_map *result, const char *expr);
 
-/** XenAPI secret.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI secret.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier; other objects refer to the secret by it (e.g. a
+ * device_config key such as password_secret).
+ */
 XCP_EXTERN int xcp_secret_get_uuid(xcp_session *session, char * *result, xcp_secret self);
 
-/** XenAPI secret.get_value(self) -> string. Reads one field. */
+/**
+ * XenAPI secret.get_value(self) -> string. Reads one field.
+ *
+ * The secret itself, required at creation.
+ */
 XCP_EXTERN int xcp_secret_get_value(xcp_session *session, char * *result, xcp_secret self);
 
-/** XenAPI secret.set_value(self, value). Writes one field. */
+/**
+ * XenAPI secret.set_value(self, value). Writes one field.
+ *
+ * The secret itself, required at creation.
+ */
 XCP_EXTERN int xcp_secret_set_value(xcp_session *session, xcp_secret self, const char *value);
 
 /**
  * XenAPI secret.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_secret_get_other_config(xcp_session *session, xcp_string_map *result, xcp_secret self);
 
-/** XenAPI secret.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI secret.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_secret_set_other_config(xcp_session *session, xcp_secret self, const xcp_string_map *value);
 
-/** XenAPI secret.add_to_other_config(self, key, value). */
+/**
+ * XenAPI secret.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_secret_add_to_other_config(xcp_session *session, xcp_secret self, const char *key, const char *value);
 
-/** XenAPI secret.remove_from_other_config(self, key). */
+/**
+ * XenAPI secret.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_secret_remove_from_other_config(xcp_session *session, xcp_secret self, const char *key);
 
 /**
@@ -9057,7 +9239,16 @@ XCP_EXTERN int xcp_secret_destroy(xcp_session *session, xcp_secret self);
  */
 XCP_EXTERN int xcp_secret_destroy_async(xcp_session *session, xcp_task *task, xcp_secret self);
 
-/** XenAPI secret.introduce(uuid, value, other_config) -> ref:secret. */
+/**
+ * XenAPI secret.introduce(uuid, value, other_config) -> ref:secret.
+ *
+ * Creates a secret with a chosen uuid, e.g. to restore one, and returns it.
+ *
+ * @param uuid The secret's uuid, which no secret may have; empty for a fresh
+ * one.
+ *
+ * Errors: UUID_INVALID.
+ */
 XCP_EXTERN int xcp_secret_introduce(xcp_session *session, xcp_secret *result, const char *uuid, const char *value, const xcp_string_map *other_config);
 
 /**
@@ -9096,59 +9287,117 @@ XCP_EXTERN int xcp_pool_update_get_all_where(xcp_session *session, xcp_pool_upda
  */
 XCP_EXTERN int xcp_pool_update_get_all_records_where(xcp_session *session, xcp_pool_update_record_map *result, const char *expr);
 
-/** XenAPI pool_update.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI pool_update.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the update.
+ */
 XCP_EXTERN int xcp_pool_update_get_uuid(xcp_session *session, char * *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI pool_update.get_name_label(self) -> string. Reads one field.
+ *
+ * The update's name, from its metadata.
+ */
 XCP_EXTERN int xcp_pool_update_get_name_label(xcp_session *session, char * *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_version(self) -> string. Reads one field. */
+/**
+ * XenAPI pool_update.get_version(self) -> string. Reads one field.
+ *
+ * The update's version, from its metadata.
+ */
 XCP_EXTERN int xcp_pool_update_get_version(xcp_session *session, char * *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_installation_size(self) -> int. Reads one field. */
+/**
+ * XenAPI pool_update.get_installation_size(self) -> int. Reads one field.
+ *
+ * Space the update needs once installed, in bytes.
+ */
 XCP_EXTERN int xcp_pool_update_get_installation_size(xcp_session *session, int64_t *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_key(self) -> string. Reads one field. */
+/**
+ * XenAPI pool_update.get_key(self) -> string. Reads one field.
+ *
+ * Name of the GPG key the update is signed with.
+ */
 XCP_EXTERN int xcp_pool_update_get_key(xcp_session *session, char * *result, xcp_pool_update self);
 
 /**
  * XenAPI pool_update.get_after_apply_guidance(self) ->
  * set:update_after_apply_guidance. Reads one field.
+ *
+ * What must be restarted once the update is applied: HVM guests, PV guests,
+ * the host or the toolstack.
  */
 XCP_EXTERN int xcp_pool_update_get_after_apply_guidance(xcp_session *session, xcp_update_after_apply_guidance_set *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_vdi(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI pool_update.get_vdi(self) -> ref:VDI. Reads one field.
+ *
+ * The VDI the update's ISO was uploaded to.
+ */
 XCP_EXTERN int xcp_pool_update_get_vdi(xcp_session *session, xcp_vdi *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_hosts(self) -> set:ref:host. Reads one field. */
+/**
+ * XenAPI pool_update.get_hosts(self) -> set:ref:host. Reads one field.
+ *
+ * The hosts the update has been applied to, maintained by the server.
+ */
 XCP_EXTERN int xcp_pool_update_get_hosts(xcp_session *session, xcp_host_set *result, xcp_pool_update self);
 
 /**
  * XenAPI pool_update.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_pool_update_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pool_update self);
 
-/** XenAPI pool_update.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI pool_update.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pool_update_set_other_config(xcp_session *session, xcp_pool_update self, const xcp_string_map *value);
 
-/** XenAPI pool_update.add_to_other_config(self, key, value). */
+/**
+ * XenAPI pool_update.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pool_update_add_to_other_config(xcp_session *session, xcp_pool_update self, const char *key, const char *value);
 
-/** XenAPI pool_update.remove_from_other_config(self, key). */
+/**
+ * XenAPI pool_update.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pool_update_remove_from_other_config(xcp_session *session, xcp_pool_update self, const char *key);
 
 /**
  * XenAPI pool_update.get_enforce_homogeneity(self) -> bool. Reads one field.
+ *
+ * Whether every host of the pool must have the update applied.
  */
 XCP_EXTERN int xcp_pool_update_get_enforce_homogeneity(xcp_session *session, bool *result, xcp_pool_update self);
 
 /**
  * XenAPI pool_update.get_name_description(self) -> string. Reads one field.
+ *
+ * The update's description, from its metadata.
  */
 XCP_EXTERN int xcp_pool_update_get_name_description(xcp_session *session, char * *result, xcp_pool_update self);
 
-/** XenAPI pool_update.introduce(vdi) -> ref:pool_update. */
+/**
+ * XenAPI pool_update.introduce(vdi) -> ref:pool_update.
+ *
+ * XAPI reads the update's metadata from the ISO in vdi and returns a new
+ * pool_update. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param vdi The VDI holding the update's ISO.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_introduce(xcp_session *session, xcp_pool_update *result, xcp_vdi vdi);
 
 /**
@@ -9157,7 +9406,16 @@ XCP_EXTERN int xcp_pool_update_introduce(xcp_session *session, xcp_pool_update *
  */
 XCP_EXTERN int xcp_pool_update_introduce_async(xcp_session *session, xcp_task *task, xcp_vdi vdi);
 
-/** XenAPI pool_update.precheck(self, host) -> livepatch_status. */
+/**
+ * XenAPI pool_update.precheck(self, host) -> livepatch_status.
+ *
+ * XAPI runs the update's prechecks on host and returns whether live patches
+ * cover it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param host The host to check.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_precheck(xcp_session *session, enum xcp_livepatch_status *result, xcp_pool_update self, xcp_host host);
 
 /**
@@ -9166,7 +9424,16 @@ XCP_EXTERN int xcp_pool_update_precheck(xcp_session *session, enum xcp_livepatch
  */
 XCP_EXTERN int xcp_pool_update_precheck_async(xcp_session *session, xcp_task *task, xcp_pool_update self, xcp_host host);
 
-/** XenAPI pool_update.apply(self, host). */
+/**
+ * XenAPI pool_update.apply(self, host).
+ *
+ * XAPI installs the update on host. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param host The host to update.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_apply(xcp_session *session, xcp_pool_update self, xcp_host host);
 
 /**
@@ -9175,7 +9442,14 @@ XCP_EXTERN int xcp_pool_update_apply(xcp_session *session, xcp_pool_update self,
  */
 XCP_EXTERN int xcp_pool_update_apply_async(xcp_session *session, xcp_task *task, xcp_pool_update self, xcp_host host);
 
-/** XenAPI pool_update.pool_apply(self). */
+/**
+ * XenAPI pool_update.pool_apply(self).
+ *
+ * XAPI installs the update on every host of the pool. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_pool_apply(xcp_session *session, xcp_pool_update self);
 
 /**
@@ -9184,7 +9458,14 @@ XCP_EXTERN int xcp_pool_update_pool_apply(xcp_session *session, xcp_pool_update 
  */
 XCP_EXTERN int xcp_pool_update_pool_apply_async(xcp_session *session, xcp_task *task, xcp_pool_update self);
 
-/** XenAPI pool_update.pool_clean(self). */
+/**
+ * XenAPI pool_update.pool_clean(self).
+ *
+ * XAPI removes the update's files from the hosts, leaving the update applied.
+ * Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_pool_clean(xcp_session *session, xcp_pool_update self);
 
 /**
@@ -9193,7 +9474,14 @@ XCP_EXTERN int xcp_pool_update_pool_clean(xcp_session *session, xcp_pool_update 
  */
 XCP_EXTERN int xcp_pool_update_pool_clean_async(xcp_session *session, xcp_task *task, xcp_pool_update self);
 
-/** XenAPI pool_update.destroy(self). */
+/**
+ * XenAPI pool_update.destroy(self).
+ *
+ * XAPI removes the record of an update applied nowhere. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_destroy(xcp_session *session, xcp_pool_update self);
 
 /**
