@@ -1284,92 +1284,39 @@ XCP_EXTERN void xcp_pool_update_set_dispose(xcp_pool_update_set *s);
 
 /* ---- records ---- */
 
-/**
- * A session record: every field of the class, in model order.
- *
- * A login: the handle every other call takes first. Sessions are volatile (a
- * restart of the engine ends them all, as on XAPI) and emit no events; there
- * is no get_all. The engine trusts its caller; xcpd checks the password (auth
- * file or PAM) before the engine opens the session and, by default, logs out
- * sessions idle for 24 hours and keeps at most 500 per originator (per user
- * when none; 400 for root without an originator), logging out the least
- * recently used beyond that.
- */
+/** A session record: every field of the class, in model order. */
 typedef struct xcp_session_record {
-    /**
-     * string RO. Unique identifier of the session, set by the server at
-     * login.
-     */
+    /** string RO. */
     char *uuid;
-    /**
-     * ref:host RO. The host the session was opened on (the engine's own
-     * host).
-     */
+    /** ref:host RO. */
     xcp_host this_host;
-    /** ref:user RO. Legacy field of XenAPI; libxcp leaves it NULL. */
+    /** ref:user RO. */
     xcp_ref this_user;
-    /**
-     * datetime RO. When the session was last used, maintained by the server:
-     * set at login and, under xcpd, refreshed by its calls at most once every
-     * 10 minutes (as XAPI).
-     */
+    /** datetime RO. */
     xcp_datetime last_active;
-    /** map:string:string RW. Free-form key/value pairs for the client. */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * bool RO. True when the session was opened with the user name root. Set
-     * at login.
-     */
+    /** bool RO. */
     bool is_local_superuser;
-    /** string RO. The user name given at login. */
+    /** string RO. */
     char *auth_user_name;
-    /**
-     * string RO. The originator string the client gave at login (empty when
-     * none): a tag naming the client, under which xcpd counts its sessions
-     * against the per-client limit.
-     */
+    /** string RO. */
     char *originator;
-    /**
-     * bool RO. In XAPI, true for a session a pool member opened on another
-     * host. libxcp opens no such sessions: always false.
-     */
+    /** bool RO. */
     bool pool;
-    /**
-     * ref:subject RO. In XAPI, the external-authentication subject the user
-     * was authorised through. libxcp has no external authentication: always
-     * NULL.
-     */
+    /** ref:subject RO. */
     xcp_ref subject;
-    /**
-     * datetime RO. When the user's credentials were last checked: the login
-     * time, set by the server.
-     */
+    /** datetime RO. */
     xcp_datetime validation_time;
-    /**
-     * string RO. In XAPI, the security identifier of an externally
-     * authenticated user. Always empty in libxcp (no external
-     * authentication).
-     */
+    /** string RO. */
     char *auth_user_sid;
-    /**
-     * set:string ROs. In XAPI, the role-based permissions of the session.
-     * libxcp has no RBAC (every session may do everything): always empty.
-     */
+    /** set:string ROs. */
     xcp_string_set rbac_permissions;
-    /**
-     * set:ref:task RO. In XAPI, the tasks the session created. Not maintained
-     * by libxcp: always empty.
-     */
+    /** set:ref:task RO. */
     xcp_task_set tasks;
-    /**
-     * ref:session ROs. In XAPI, the session that created this one (internal
-     * delegation). Always NULL in libxcp.
-     */
+    /** ref:session ROs. */
     xcp_session_id parent;
-    /**
-     * bool RO. In XAPI, true when the client authenticated with a TLS client
-     * certificate. libxcp does not authenticate that way: always false.
-     */
+    /** bool RO. */
     bool client_certificate;
 } xcp_session_record;
 /** Refs and records of several session objects. */
@@ -1385,343 +1332,135 @@ XCP_EXTERN void xcp_session_record_dispose(xcp_session_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_session_record_map_dispose(xcp_session_record_map *m);
 
-/**
- * A pool record: every field of the class, in model order.
- *
- * A resource pool: the hosts that share storage, networks and one database.
- * There is always exactly one pool object; libxcp serves a pool of one host
- * (its master), made at the first start of a state directory. Membership
- * (join, eject), HA, WLB and updates are not implemented: their messages
- * answer NOT_IMPLEMENTED and their fields keep their defaults.
- */
+/** A pool record: every field of the class, in model order. */
 typedef struct xcp_pool_record {
-    /**
-     * string RO. Unique, permanent identifier of the pool, assigned when the
-     * pool is created.
-     */
+    /** string RO. */
     char *uuid;
-    /**
-     * string RW. Short, human-readable name of the pool; empty at creation
-     * (clients then usually show the master's name).
-     */
+    /** string RW. */
     char *name_label;
-    /** string RW. Free-form description of the pool; empty at creation. */
+    /** string RW. */
     char *name_description;
-    /**
-     * ref:host RO. The host that coordinates the pool (holds the database and
-     * serves the API). libxcp sets it to the local host at the first start
-     * and never changes it.
-     */
+    /** ref:host RO. */
     xcp_host master;
-    /**
-     * ref:SR RW. The SR used when a call names none: VM.provision puts
-     * template disks without an SR there, VM.suspend falls back to it, and xe
-     * vm-install uses it. Set to the local SR at the first start; reset to
-     * NULL when that SR is forgotten or destroyed.
-     */
+    /** ref:SR RW. */
     xcp_sr default_SR;
-    /**
-     * ref:SR RW. Where VM.suspend creates the suspend image of a VM whose
-     * suspend_SR is unset (before falling back to default_SR). Set to the
-     * local SR at the first start; reset to NULL when that SR is forgotten or
-     * destroyed.
-     */
+    /** ref:SR RW. */
     xcp_sr suspend_image_SR;
-    /**
-     * ref:SR RW. The SR meant for crash-dump VDIs. Set to the local SR at the
-     * first start and reset to NULL when that SR is forgotten or destroyed;
-     * libxcp writes no crash dumps, so it is not otherwise used.
-     */
+    /** ref:SR RW. */
     xcp_sr crash_dump_SR;
-    /**
-     * map:string:string RW. Free-form key/value configuration for clients
-     * (Xen Orchestra keeps keys such as auto_poweron and xo:* here). libxcp
-     * maintains libxcp_templates_version, the version of templates.yaml whose
-     * default templates it last installed.
-     */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * bool RO. True when high availability is on. libxcp has no HA: always
-     * false.
-     */
+    /** bool RO. */
     bool ha_enabled;
-    /**
-     * set:string RO. References (as strings) of the VDIs HA uses as heartbeat
-     * statefiles; always empty in libxcp (no HA).
-     */
+    /** set:string RO. */
     xcp_string_set ha_statefiles;
-    /**
-     * bool RW. With HA on, whether operations may leave the pool unable to
-     * tolerate the configured host failures. Stored only: libxcp has no HA.
-     */
+    /** bool RW. */
     bool ha_allow_overcommit;
-    /**
-     * set:string RW. User-defined tags for grouping and searching; not
-     * interpreted by the server.
-     */
+    /** set:string RW. */
     xcp_string_set tags;
-    /**
-     * map:string:string RW. Key/value settings stored for graphical clients;
-     * not interpreted by the server.
-     */
+    /** map:string:string RW. */
     xcp_string_map gui_config;
-    /**
-     * map:string:string RW. Settings of the vendor health-check upload
-     * feature. Stored only: libxcp does not run health checks.
-     */
+    /** map:string:string RW. */
     xcp_string_map health_check_config;
-    /**
-     * bool RW. Whether workload balancing recommendations are used. Stored
-     * only: libxcp has no WLB support.
-     */
+    /** bool RW. */
     bool wlb_enabled;
-    /**
-     * bool RW. Whether the TLS certificate of the WLB server is verified.
-     * Stored only: libxcp has no WLB support. Deprecated in XenAPI.
-     */
+    /** bool RW. Deprecated in XenAPI. */
     bool wlb_verify_cert;
-    /**
-     * map:string:string RO. Licence restrictions in force, as
-     * restrict_<feature> keys with the values true or false. libxcp has no
-     * licensing and sets only restrict_vtpm=false.
-     */
+    /** map:string:string RO. */
     xcp_string_map restrictions;
-    /**
-     * set:pool_allowed_operations RO. Pool-wide operations that may be
-     * started now (advisory, server-maintained). libxcp implements none of
-     * them, so the set stays empty.
-     */
+    /** set:pool_allowed_operations RO. */
     xcp_pool_allowed_operations_set allowed_operations;
-    /**
-     * map:string:pool_allowed_operations RO. Pool-wide operations in
-     * progress, keyed by task reference; always empty in libxcp (none is
-     * implemented).
-     */
+    /** map:string:pool_allowed_operations RO. */
     xcp_string_map current_operations;
-    /**
-     * map:string:string RO. Summary of the pool's physical CPUs: cpu_count,
-     * socket_count and vendor, taken from the hypervisor at the first start
-     * (not refreshed afterwards).
-     */
+    /** map:string:string RO. */
     xcp_string_map cpu_info;
-    /**
-     * bool RW. In XAPI the default of VM.has_vendor_device for new VMs; XAPI
-     * no longer consults it and neither does libxcp. Stored only.
-     */
+    /** bool RW. */
     bool policy_no_vendor_device;
-    /**
-     * bool RW. Whether live patches must not be applied. Stored only: libxcp
-     * applies no updates.
-     */
+    /** bool RW. */
     bool live_patching_disabled;
-    /**
-     * bool RW. Whether a pool secret rotation is running or waiting to be
-     * retried. Stored only: libxcp has no pool secret rotation.
-     */
+    /** bool RW. */
     bool is_psr_pending;
-    /**
-     * bool RW. Whether migrations compress their stream by default. Stored
-     * only: libxcp has no live migration.
-     */
+    /** bool RW. */
     bool migration_compression;
-    /**
-     * bool RW. Whether VM placement avoids the master. Stored only: in a pool
-     * of one host every VM runs on the master.
-     */
+    /** bool RW. */
     bool coordinator_bias;
-    /**
-     * bool RO. Whether results of external (Active Directory) authentication
-     * are cached; always false in libxcp (no external authentication).
-     */
+    /** bool RO. */
     bool ext_auth_cache_enabled;
-    /**
-     * int RO. Maximum number of entries in the external authentication cache;
-     * unused by libxcp (no external authentication).
-     */
+    /** int RO. */
     int64_t ext_auth_cache_size;
-    /**
-     * int RO. How long, in seconds, an external authentication cache entry
-     * stays valid; unused by libxcp (no external authentication).
-     */
+    /** int RO. */
     int64_t ext_auth_cache_expiry;
-    /**
-     * bool RW. With HA on, whether a protected VM shut down from inside the
-     * guest is started again. Stored only: libxcp has no HA.
-     */
+    /** bool RW. */
     bool ha_reboot_vm_on_internal_shutdown;
-    /**
-     * bool RW. Whether only one client at a time may connect to a console.
-     * Stored only: libxcp does not enforce it.
-     */
+    /** bool RW. */
     bool limit_console_sessions;
-    /**
-     * int RW. Seconds of inactivity after which a VM console connection is
-     * closed; 0 (the default) means never. Stored only: libxcp does not
-     * enforce it.
-     */
+    /** int RW. */
     int64_t vm_console_idle_timeout;
-    /**
-     * bool RW. Whether VM creation marks VMs whose Secure Boot certificates
-     * are due to expire for update at their next boot. Stored only: libxcp
-     * does not act on it.
-     */
+    /** bool RW. */
     bool auto_update_vm_secureboot_certificates;
-    /**
-     * map:string:string RO. The configuration HA was enabled with; always
-     * empty in libxcp (no HA).
-     */
+    /** map:string:string RO. */
     xcp_string_map ha_configuration;
-    /**
-     * int RO. Number of host failures HA is asked to survive; always 0 in
-     * libxcp (no HA).
-     */
+    /** int RO. */
     int64_t ha_host_failures_to_tolerate;
-    /**
-     * int RO. Number of host failures for which HA has a restart plan; always
-     * 0 in libxcp (no HA).
-     */
+    /** int RO. */
     int64_t ha_plan_exists_for;
-    /**
-     * bool RO. True when HA could not restart the protected VMs after the
-     * tolerated number of host failures; always false in libxcp (no HA).
-     */
+    /** bool RO. */
     bool ha_overcommitted;
-    /**
-     * map:string:ref:blob RO. Named binary blobs attached to the pool. Empty
-     * in libxcp: pool.create_new_blob is not implemented.
-     */
+    /** map:string:ref:blob RO. */
     xcp_string_map blobs;
-    /**
-     * string RO. Address of the workload balancing server; always empty in
-     * libxcp (no WLB).
-     */
+    /** string RO. */
     char *wlb_url;
-    /**
-     * string RO. User name for the workload balancing server; always empty in
-     * libxcp (no WLB).
-     */
+    /** string RO. */
     char *wlb_username;
-    /**
-     * bool RO. Whether the database is also written to a redo log on shared
-     * storage; always false in libxcp, which keeps its own journal in the
-     * state directory.
-     */
+    /** bool RO. */
     bool redo_log_enabled;
-    /** ref:VDI RO. The VDI holding the redo log; always NULL in libxcp. */
+    /** ref:VDI RO. */
     xcp_vdi redo_log_vdi;
-    /**
-     * string RO. Address of the Open vSwitch controller; always empty in
-     * libxcp. Deprecated in XenAPI.
-     */
+    /** string RO. Deprecated in XenAPI. */
     char *vswitch_controller;
-    /**
-     * set:ref:VDI RO. VDIs known to hold pool metadata (for disaster
-     * recovery); always empty in libxcp.
-     */
+    /** set:ref:VDI RO. */
     xcp_vdi_set metadata_VDIs;
-    /**
-     * string RO. The clustering stack HA uses when enabled; always empty in
-     * libxcp (no HA).
-     */
+    /** string RO. */
     char *ha_cluster_stack;
-    /**
-     * map:string:string RO. Pool-wide settings passed to guest agents; always
-     * empty in libxcp.
-     */
+    /** map:string:string RO. */
     xcp_string_map guest_agent_config;
-    /**
-     * bool RO. Whether IGMP snooping is on for the pool's networks; always
-     * false in libxcp.
-     */
+    /** bool RO. */
     bool igmp_snooping_enabled;
-    /**
-     * string ROs. The UEFI Secure Boot certificates given to guests (a base64
-     * tarball in XAPI); empty in libxcp.
-     */
+    /** string ROs. */
     char *uefi_certificates;
-    /**
-     * string ROs. Secure Boot certificates that replace uefi_certificates;
-     * empty in libxcp. Prototype in XenAPI.
-     */
+    /** string ROs. Prototype in XenAPI. */
     char *custom_uefi_certificates;
-    /**
-     * bool RO. Whether hosts verify each other's TLS certificates; always
-     * false in libxcp (no inter-host connections).
-     */
+    /** bool RO. */
     bool tls_verification_enabled;
-    /**
-     * set:ref:Repository RO. Update repositories the pool is configured with;
-     * always empty in libxcp.
-     */
+    /** set:ref:Repository RO. */
     xcp_ref_set repositories;
-    /**
-     * bool RO. Whether API clients may log in with a TLS client certificate;
-     * always false in libxcp.
-     */
+    /** bool RO. */
     bool client_certificate_auth_enabled;
-    /**
-     * string RO. The name a client certificate must carry to be accepted;
-     * always empty in libxcp.
-     */
+    /** string RO. */
     char *client_certificate_auth_name;
-    /**
-     * string RO. Proxy used to reach update repositories; always empty in
-     * libxcp.
-     */
+    /** string RO. */
     char *repository_proxy_url;
-    /**
-     * string RO. User name for the repository proxy; always empty in libxcp.
-     */
+    /** string RO. */
     char *repository_proxy_username;
-    /**
-     * ref:secret RO. The secret holding the repository proxy password; always
-     * NULL in libxcp.
-     */
+    /** ref:secret RO. */
     xcp_secret repository_proxy_password;
-    /**
-     * int ROs. Upper bound on threads used for local (PAM) authentication;
-     * not used by libxcp. Prototype in XenAPI.
-     */
+    /** int ROs. Prototype in XenAPI. */
     int64_t local_auth_max_threads;
-    /**
-     * int ROs. Upper bound on threads used for external authentication; not
-     * used by libxcp. Prototype in XenAPI.
-     */
+    /** int ROs. Prototype in XenAPI. */
     int64_t ext_auth_max_threads;
-    /**
-     * ref:secret RO. The secret holding the pool's telemetry identifier;
-     * always NULL in libxcp (no telemetry). Prototype in XenAPI.
-     */
+    /** ref:secret RO. Prototype in XenAPI. */
     xcp_secret telemetry_uuid;
-    /**
-     * telemetry_frequency RO. How often telemetry is collected; not used by
-     * libxcp (no telemetry). Prototype in XenAPI.
-     */
+    /** telemetry_frequency RO. Prototype in XenAPI. */
     enum xcp_telemetry_frequency telemetry_frequency;
-    /**
-     * datetime RO. Earliest time (UTC) of the next telemetry collection; not
-     * used by libxcp. Prototype in XenAPI.
-     */
+    /** datetime RO. Prototype in XenAPI. */
     xcp_datetime telemetry_next_collection;
-    /**
-     * datetime RO. Time (UTC) updates were last synchronised from the
-     * repositories; never set by libxcp. Prototype in XenAPI.
-     */
+    /** datetime RO. Prototype in XenAPI. */
     xcp_datetime last_update_sync;
-    /**
-     * update_sync_frequency RO. How often updates are synchronised (daily or
-     * weekly); not used by libxcp. Prototype in XenAPI.
-     */
+    /** update_sync_frequency RO. Prototype in XenAPI. */
     enum xcp_update_sync_frequency update_sync_frequency;
-    /**
-     * int RO. Day on which the periodic update synchronisation runs (day of
-     * the week for weekly); not used by libxcp. Prototype in XenAPI.
-     */
+    /** int RO. Prototype in XenAPI. */
     int64_t update_sync_day;
-    /**
-     * bool RO. Whether updates are synchronised periodically; always false in
-     * libxcp. Prototype in XenAPI.
-     */
+    /** bool RO. Prototype in XenAPI. */
     bool update_sync_enabled;
 } xcp_pool_record;
 /** Refs and records of several pool objects. */
@@ -1737,435 +1476,167 @@ XCP_EXTERN void xcp_pool_record_dispose(xcp_pool_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pool_record_map_dispose(xcp_pool_record_map *m);
 
-/**
- * A host record: every field of the class, in model order.
- *
- * A physical machine running the hypervisor and the toolstack. libxcp serves
- * one host, the master of its pool of one, created at the first start of a
- * state directory from what the hypervisor driver reports (hostname, CPUs,
- * memory, capabilities); hosts are never created by clients. Messages acting
- * on other hosts or on the machine itself (reboot, shutdown, evacuate,
- * plugins, logs, data sources) answer NOT_IMPLEMENTED.
- */
+/** A host record: every field of the class, in model order. */
 typedef struct xcp_host_record {
-    /**
-     * string RO. Unique, permanent identifier of the host, assigned at the
-     * first start.
-     */
+    /** string RO. */
     char *uuid;
-    /**
-     * string RW. Short, human-readable name of the host; the machine's
-     * hostname at the first start.
-     */
+    /** string RW. */
     char *name_label;
-    /**
-     * string RW. Free-form description of the host; Default install at the
-     * first start.
-     */
+    /** string RW. */
     char *name_description;
-    /**
-     * set:host_allowed_operations RO. Operations that may be started on the
-     * host now (advisory, server-maintained): provision, evacuate, vm_start,
-     * vm_resume and vm_migrate while it is enabled; enable, reboot and
-     * shutdown while it is disabled (evacuate, reboot and shutdown are
-     * offered although they answer NOT_IMPLEMENTED). Recomputed when the host
-     * is enabled or disabled.
-     */
+    /** set:host_allowed_operations RO. */
     xcp_host_allowed_operations_set allowed_operations;
-    /**
-     * map:string:host_allowed_operations RO. Operations in progress on the
-     * host, keyed by task reference; libxcp records none, so it stays empty.
-     */
+    /** map:string:host_allowed_operations RO. */
     xcp_string_map current_operations;
-    /** int RO. Major version of the XenAPI the host speaks: 2. */
+    /** int RO. */
     int64_t API_version_major;
-    /** int RO. Minor version of the XenAPI the host speaks: 23. */
+    /** int RO. */
     int64_t API_version_minor;
-    /**
-     * bool RO. False after host.disable: VMs already running carry on, but
-     * starting a VM on the host (or restarting one after a guest reboot)
-     * fails with HOST_DISABLED; resuming a suspended VM is not checked. True
-     * at the first start; libxcp keeps the value across restarts.
-     */
+    /** bool RO. */
     bool enabled;
-    /**
-     * map:string:string ROs. Version strings of the host's software, set at
-     * the first start: product_version, product_brand, platform_name,
-     * platform_version, build_number, xapi (the XAPI version libxcp answers
-     * as), xen (the hypervisor's version), hostname and libxcp.
-     */
+    /** map:string:string ROs. */
     xcp_string_map software_version;
-    /**
-     * map:string:string RW. Free-form key/value configuration. libxcp writes
-     * boot_time and agent_start_time (seconds since the epoch) at the first
-     * start and does not refresh them.
-     */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * set:string ROs. Guest ABIs the hypervisor can run, as Xen names them
-     * (xen-3.0-x86_64, hvm-3.0-x86_64 ...); read from the hypervisor driver
-     * at the first start.
-     */
+    /** set:string ROs. */
     xcp_string_set capabilities;
-    /**
-     * set:ref:VM RO. The VMs whose domain exists on this host (Running or
-     * Paused), control domain included. Derived by the server from
-     * VM.resident_on.
-     */
+    /** set:ref:VM RO. */
     xcp_vm_set resident_VMs;
-    /**
-     * map:string:string RW. Logging configuration (for example a remote
-     * syslog destination). Stored only: libxcp does not reconfigure logging
-     * from it (host.syslog_reconfigure is not implemented).
-     */
+    /** map:string:string RW. */
     xcp_string_map logging;
-    /**
-     * set:ref:PIF RO. The host's network interfaces. Derived by the server
-     * from PIF.host.
-     */
+    /** set:ref:PIF RO. */
     xcp_pif_set PIFs;
-    /**
-     * ref:SR RW. In XAPI, the SR where suspend images of VMs on this host are
-     * created. Set to the local SR at the first start, but libxcp does not
-     * consult it: VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR,
-     * then pool.default_SR.
-     */
+    /** ref:SR RW. */
     xcp_sr suspend_image_sr;
-    /**
-     * ref:SR RW. The SR meant for crash-dump VDIs of VMs on this host. Set to
-     * the local SR at the first start; libxcp writes no crash dumps, so it is
-     * not otherwise used.
-     */
+    /** ref:SR RW. */
     xcp_sr crash_dump_sr;
-    /**
-     * set:ref:pool_update RO. The pool_updates applied to the host; always
-     * empty in libxcp, which applies no updates.
-     */
+    /** set:ref:pool_update RO. */
     xcp_pool_update_set updates;
-    /**
-     * set:ref:PBD RO. The host's connections to SRs. Derived by the server
-     * from PBD.host.
-     */
+    /** set:ref:PBD RO. */
     xcp_pbd_set PBDs;
-    /**
-     * set:ref:host_cpu RO. One host_cpu per physical CPU thread. Derived by
-     * the server from host_cpu.host.
-     */
+    /** set:ref:host_cpu RO. */
     xcp_host_cpu_set host_CPUs;
-    /**
-     * map:string:string RO. Summary of the physical CPUs, read from the
-     * hypervisor at the first start: cpu_count, socket_count, vendor, speed
-     * (MHz), modelname, family, model, stepping and flags.
-     */
+    /** map:string:string RO. */
     xcp_string_map cpu_info;
-    /**
-     * string RW. The machine's hostname, as read at the first start.
-     * host.set_hostname_live and the generated setter change this field only,
-     * not the system's hostname.
-     */
+    /** string RW. */
     char *hostname;
-    /**
-     * string RW. The address clients and other hosts reach the host at. Set
-     * at the first start to the first non-loopback IPv4 address (127.0.0.1 if
-     * there is none); console locations are built from it.
-     */
+    /** string RW. */
     char *address;
-    /**
-     * ref:host_metrics RO. The host's host_metrics object (memory, liveness),
-     * created with the host.
-     */
+    /** ref:host_metrics RO. */
     xcp_host_metrics metrics;
-    /**
-     * map:string:string RO. Details of the host's licence (expiry,
-     * restrictions); always empty in libxcp, which has no licences.
-     */
+    /** map:string:string RO. */
     xcp_string_map license_params;
-    /**
-     * set:string RW. User-defined tags for grouping and searching; not
-     * interpreted by the server.
-     */
+    /** set:string RW. */
     xcp_string_set tags;
-    /**
-     * string RO. The licence edition the host runs under; xcp-ng, set at the
-     * first start.
-     */
+    /** string RO. */
     char *edition;
-    /**
-     * map:string:string RW. Address and port of the licence server. Stored
-     * only: libxcp has no licences.
-     */
+    /** map:string:string RW. */
     xcp_string_map license_server;
-    /**
-     * map:string:string RO. SMBIOS strings of the host, copied into a VM by
-     * VM.copy_bios_strings. libxcp does not read the machine's SMBIOS: it
-     * sets bios-vendor and system-manufacturer to libxcp at the first start.
-     */
+    /** map:string:string RO. */
     xcp_string_map bios_strings;
-    /**
-     * string RO. How the host is powered on remotely (wake-on-lan, iLO, DRAC,
-     * IPMI or a custom script); empty in libxcp (host.power_on is not
-     * implemented).
-     */
+    /** string RO. */
     char *power_on_mode;
-    /**
-     * map:string:string RO. Chipset features of the host; libxcp sets
-     * iommu=false at the first start without probing the hardware.
-     */
+    /** map:string:string RO. */
     xcp_string_map chipset_info;
-    /**
-     * set:ref:PCI RO. The host's PCI devices; always empty in libxcp (no PCI
-     * objects).
-     */
+    /** set:ref:PCI RO. */
     xcp_ref_set PCIs;
-    /**
-     * set:ref:PGPU RO. The host's physical GPUs; always empty in libxcp (no
-     * GPU support).
-     */
+    /** set:ref:PGPU RO. */
     xcp_ref_set PGPUs;
-    /**
-     * map:string:string RW. vCPU scheduling parameters XAPI applies to all
-     * guests on the host. Stored only: libxcp does not apply them.
-     */
+    /** map:string:string RW. */
     xcp_string_map guest_VCPUs_params;
-    /**
-     * host_display RW. Whether the host's console is shown on a physical
-     * display (and pending changes of that setting, effective at reboot).
-     * Stored only; note that host.disable with auto_enable false sets it to
-     * disabled.
-     */
+    /** host_display RW. */
     enum xcp_host_display display;
-    /**
-     * ref:VM RO. The control domain (domain 0) of the host, a VM with
-     * is_control_domain set, created at the first start.
-     */
+    /** ref:VM RO. */
     xcp_vm control_domain;
-    /**
-     * set:ref:pool_update RO. Applied updates that need a host reboot to take
-     * effect; always empty in libxcp.
-     */
+    /** set:ref:pool_update RO. */
     xcp_pool_update_set updates_requiring_reboot;
-    /**
-     * string ROs. The iSCSI initiator name of the host; empty in libxcp (no
-     * iSCSI SR).
-     */
+    /** string ROs. */
     char *iscsi_iqn;
-    /**
-     * bool ROs. Whether storage multipathing is enabled on the host; always
-     * false in libxcp.
-     */
+    /** bool ROs. */
     bool multipathing;
-    /**
-     * set:ref:Certificate RO. The TLS certificates installed on the host;
-     * always empty in libxcp.
-     */
+    /** set:ref:Certificate RO. */
     xcp_ref_set certificates;
-    /**
-     * bool RO. True when the host refuses plain HTTP (port 80). Always false
-     * in libxcp, which does not manage the firewall: its server listens where
-     * it is configured to.
-     */
+    /** bool RO. */
     bool https_only;
-    /**
-     * bool RO. Whether the SSH service of the host is on; not managed by
-     * libxcp (false).
-     */
+    /** bool RO. */
     bool ssh_enabled;
-    /**
-     * int RO. Seconds after which SSH access is turned off again once
-     * enabled; 0 means never. Not used by libxcp.
-     */
+    /** int RO. */
     int64_t ssh_enabled_timeout;
-    /**
-     * datetime RO. Time (UTC) at which SSH access will be turned off; not
-     * used by libxcp.
-     */
+    /** datetime RO. */
     xcp_datetime ssh_expiry;
-    /**
-     * int RO. Seconds of inactivity after which a host console session is
-     * closed; 0 means never. Not used by libxcp.
-     */
+    /** int RO. */
     int64_t console_idle_timeout;
-    /**
-     * bool RO. Whether SSH is turned on and off automatically with the
-     * management network; not used by libxcp.
-     */
+    /** bool RO. */
     bool ssh_auto_mode;
-    /**
-     * string RO. Deepest processor C-state the host may enter: empty for no
-     * limit, N for CN, N,M for CN with sub-state M. Not managed by libxcp.
-     */
+    /** string RO. */
     char *max_cstate;
-    /**
-     * bool RO. Whether the host booted with UEFI Secure Boot; not detected by
-     * libxcp (false).
-     */
+    /** bool RO. */
     bool secure_boot;
-    /**
-     * host_ntp_mode RO. Where the host's NTP servers come from (DHCP, Custom,
-     * Factory or Disabled); Factory by default. Not managed by libxcp.
-     */
+    /** host_ntp_mode RO. */
     enum xcp_host_ntp_mode ntp_mode;
-    /**
-     * set:string RO. The NTP servers used in Custom mode; not managed by
-     * libxcp.
-     */
+    /** set:string RO. */
     xcp_string_set ntp_custom_servers;
-    /**
-     * string RO. The host's time zone, as an IANA name; UTC by default. Not
-     * managed by libxcp.
-     */
+    /** string RO. */
     char *timezone;
-    /**
-     * int RO. Memory, in bytes, the hypervisor keeps for itself, as reported
-     * by the hypervisor driver at the first start;
-     * host.compute_memory_overhead returns it.
-     */
+    /** int RO. */
     int64_t memory_overhead;
-    /** string RO. Name of the implementer of the API: libxcp. */
+    /** string RO. */
     char *API_version_vendor;
-    /**
-     * map:string:string RO. Details of the vendor's implementation; empty in
-     * libxcp.
-     */
+    /** map:string:string RO. */
     xcp_string_map API_version_vendor_implementation;
-    /**
-     * map:string:string RO. CPU topology (nr_nodes, sockets_per_node,
-     * cores_per_socket, threads_per_core); not filled by libxcp (see
-     * cpu_info).
-     */
+    /** map:string:string RO. */
     xcp_string_map cpu_configuration;
-    /**
-     * string RO. The hypervisor's CPU scheduler; libxcp records credit at the
-     * first start without asking the hypervisor.
-     */
+    /** string RO. */
     char *sched_policy;
-    /**
-     * set:string RO. Bootloaders installed for PV guests (pygrub, eliloader
-     * ...); empty in libxcp.
-     */
+    /** set:string RO. */
     xcp_string_set supported_bootloaders;
-    /**
-     * set:ref:host_crashdump RO. Crash dumps of the host's hypervisor or
-     * kernel; always empty in libxcp.
-     */
+    /** set:ref:host_crashdump RO. */
     xcp_ref_set crashdumps;
-    /**
-     * set:ref:host_patch RO. Patches applied to the host (the predecessor of
-     * updates); always empty. Deprecated in XenAPI.
-     */
+    /** set:ref:host_patch RO. Deprecated in XenAPI. */
     xcp_ref_set patches;
-    /**
-     * set:string RO. The HA statefiles this host can reach; always empty in
-     * libxcp (no HA).
-     */
+    /** set:string RO. */
     xcp_string_set ha_statefiles;
-    /**
-     * set:string RO. The hosts this host can reach over the network for HA;
-     * always empty in libxcp.
-     */
+    /** set:string RO. */
     xcp_string_set ha_network_peers;
-    /**
-     * map:string:ref:blob RO. Named binary blobs attached to the host. Empty
-     * in libxcp: host.create_new_blob is not implemented.
-     */
+    /** map:string:ref:blob RO. */
     xcp_string_map blobs;
-    /**
-     * string RO. Type of external authentication configured (AD); empty in
-     * libxcp, which has only local authentication.
-     */
+    /** string RO. */
     char *external_auth_type;
-    /**
-     * string RO. Name of the external authentication service (the domain);
-     * empty in libxcp.
-     */
+    /** string RO. */
     char *external_auth_service_name;
-    /**
-     * map:string:string RO. Settings of the external authentication service;
-     * empty in libxcp.
-     */
+    /** map:string:string RO. */
     xcp_string_map external_auth_configuration;
-    /**
-     * map:string:string RO. Settings for power_on_mode (address, user, secret
-     * of the management controller); empty in libxcp.
-     */
+    /** map:string:string RO. */
     xcp_string_map power_on_config;
-    /**
-     * ref:SR ROs. The SR used to cache the disks of VMs started on this host;
-     * always NULL in libxcp (no local caching).
-     */
+    /** ref:SR ROs. */
     xcp_sr local_cache_sr;
-    /**
-     * set:ref:PUSB RO. The host's physical USB devices; always empty in
-     * libxcp.
-     */
+    /** set:ref:PUSB RO. */
     xcp_ref_set PUSBs;
-    /**
-     * bool ROs. Whether SSLv3 and legacy cipher suites were allowed; unused.
-     * Deprecated in XenAPI.
-     */
+    /** bool ROs. Deprecated in XenAPI. */
     bool ssl_legacy;
-    /**
-     * set:int RO. Versions of the virtual hardware platform the host can
-     * offer guests (see VM.hardware_platform_version); empty in libxcp.
-     */
+    /** set:int RO. */
     xcp_int_set virtual_hardware_platform_versions;
-    /**
-     * set:ref:Feature RO. The licensable Feature objects of the host; always
-     * empty in libxcp.
-     */
+    /** set:ref:Feature RO. */
     xcp_ref_set features;
-    /**
-     * string ROs. UEFI Secure Boot certificates of the host, superseded by
-     * the pool's; empty. Deprecated in XenAPI.
-     */
+    /** string ROs. Deprecated in XenAPI. */
     char *uefi_certificates;
-    /**
-     * set:string RO. The licence editions the host could switch to; empty in
-     * libxcp.
-     */
+    /** set:string RO. */
     xcp_string_set editions;
-    /**
-     * set:update_guidances RO. Actions (reboot the host, restart the
-     * toolstack ...) needed for applied updates to take effect; always empty
-     * in libxcp.
-     */
+    /** set:update_guidances RO. */
     xcp_update_guidances_set pending_guidances;
-    /**
-     * bool RO. Whether the host verifies the TLS certificates of other hosts;
-     * always false in libxcp.
-     */
+    /** bool RO. */
     bool tls_verification_enabled;
-    /**
-     * datetime RO. Time (UTC) updates were last applied to the host; never
-     * set by libxcp. Prototype in XenAPI.
-     */
+    /** datetime RO. Prototype in XenAPI. */
     xcp_datetime last_software_update;
-    /**
-     * latest_synced_updates_applied_state RO. Whether the latest synchronised
-     * updates are applied (yes, no or unknown); not maintained by libxcp.
-     * Prototype in XenAPI.
-     */
+    /** latest_synced_updates_applied_state RO. Prototype in XenAPI. */
     enum xcp_latest_synced_updates_applied_state latest_synced_updates_applied;
-    /**
-     * host_numa_affinity_policy RO. How VM vCPUs and memory are placed on
-     * NUMA nodes; default_policy by default. Not acted on by libxcp.
-     * Prototype in XenAPI.
-     */
+    /** host_numa_affinity_policy RO. Prototype in XenAPI. */
     enum xcp_host_numa_affinity_policy numa_affinity_policy;
-    /**
-     * set:update_guidances RO. Recommended actions to finish applying
-     * updates; always empty in libxcp. Prototype in XenAPI.
-     */
+    /** set:update_guidances RO. Prototype in XenAPI. */
     xcp_update_guidances_set pending_guidances_recommended;
-    /**
-     * set:update_guidances RO. Every action needed to finish applying
-     * updates; always empty in libxcp. Prototype in XenAPI.
-     */
+    /** set:update_guidances RO. Prototype in XenAPI. */
     xcp_update_guidances_set pending_guidances_full;
-    /**
-     * string RO. Hash of the update set last applied to the host; empty in
-     * libxcp. Prototype in XenAPI.
-     */
+    /** string RO. Prototype in XenAPI. */
     char *last_update_hash;
 } xcp_host_record;
 /** Refs and records of several host objects. */
@@ -2181,48 +1652,19 @@ XCP_EXTERN void xcp_host_record_dispose(xcp_host_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_host_record_map_dispose(xcp_host_record_map *m);
 
-/**
- * A host_metrics record: every field of the class, in model order.
- *
- * Live figures of a host: its memory and whether it is up. libxcp makes one
- * with its host at the first start and refreshes the memory figures from the
- * hypervisor driver; there is no other message than the generated accessors.
- */
+/** A host_metrics record: every field of the class, in model order. */
 typedef struct xcp_host_metrics_record {
-    /**
-     * string RO. Unique, permanent identifier of the object, assigned when it
-     * is created.
-     */
+    /** string RO. */
     char *uuid;
-    /**
-     * int RO. Memory of the host managed by the hypervisor, in bytes; read
-     * from the hypervisor driver at every start of libxcp.
-     */
+    /** int RO. */
     int64_t memory_total;
-    /**
-     * int RO. Memory of the host not used by the hypervisor or any domain, in
-     * bytes: what a new domain can get. Marked removed in XAPI's model but
-     * still read by clients; libxcp maintains it, reading it at every start
-     * and after each VM operation that changes memory use (start, shutdown,
-     * memory changes). Removed from XenAPI.
-     */
+    /** int RO. Removed from XenAPI. */
     int64_t memory_free;
-    /**
-     * bool RO. True when the master considers the host up (in XAPI, from its
-     * heartbeats). libxcp has no heartbeat: the host is its own master and
-     * this is always true.
-     */
+    /** bool RO. */
     bool live;
-    /**
-     * datetime RO. When the figures were last updated (UTC): set at the first
-     * start and whenever memory_free changes after a VM operation; the
-     * refresh at later starts does not update it.
-     */
+    /** datetime RO. */
     xcp_datetime last_updated;
-    /**
-     * map:string:string RW. Free-form key/value configuration for clients;
-     * not interpreted by the server.
-     */
+    /** map:string:string RW. */
     xcp_string_map other_config;
 } xcp_host_metrics_record;
 /** Refs and records of several host_metrics objects. */
@@ -2238,60 +1680,33 @@ XCP_EXTERN void xcp_host_metrics_record_dispose(xcp_host_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_host_metrics_record_map_dispose(xcp_host_metrics_record_map *m);
 
-/**
- * A host_cpu record: every field of the class, in model order.
- *
- * One physical CPU thread of a host. libxcp makes one per CPU thread the
- * hypervisor driver reports, at the first start, all with the same
- * description (that of the first CPU in /proc/cpuinfo); they are not
- * refreshed at later starts and have no messages besides the generated
- * accessors.
- */
+/** A host_cpu record: every field of the class, in model order. */
 typedef struct xcp_host_cpu_record {
-    /**
-     * string RO. Unique, permanent identifier of the CPU object, assigned
-     * when it is created.
-     */
+    /** string RO. */
     char *uuid;
-    /** ref:host RO. The host the CPU belongs to. */
+    /** ref:host RO. */
     xcp_host host;
-    /** int RO. Index of the CPU within its host, from 0. */
+    /** int RO. */
     int64_t number;
-    /**
-     * string RO. CPU vendor identification string, such as GenuineIntel or
-     * AuthenticAMD.
-     */
+    /** string RO. */
     char *vendor;
-    /** int RO. Clock speed of the CPU, in MHz. */
+    /** int RO. */
     int64_t speed;
-    /** string RO. The CPU's model name, as the processor reports it. */
+    /** string RO. */
     char *modelname;
-    /**
-     * string RO. Feature flags of the CPU, space separated, as in
-     * /proc/cpuinfo.
-     */
+    /** string RO. */
     char *flags;
-    /**
-     * string RO. The CPU's feature bitmap as a hexadecimal string, in XAPI;
-     * not filled by libxcp (empty).
-     */
+    /** string RO. */
     char *features;
-    /**
-     * float RO. Fraction of time the CPU was busy lately, from 0.0 to 1.0.
-     * libxcp does not sample it (the hypervisor drivers' host_cpu_usage is
-     * not used): always 0.0.
-     */
+    /** float RO. */
     double utilisation;
-    /**
-     * map:string:string RW. Free-form key/value configuration for clients;
-     * not interpreted by the server.
-     */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /** int RO. The CPU family number, as the processor reports it. */
+    /** int RO. */
     int64_t family;
-    /** int RO. The CPU model number, as the processor reports it. */
+    /** int RO. */
     int64_t model;
-    /** string RO. The CPU stepping, as a decimal number in a string. */
+    /** string RO. */
     char *stepping;
 } xcp_host_cpu_record;
 /** Refs and records of several host_cpu objects. */
@@ -2310,489 +1725,192 @@ XCP_EXTERN void xcp_host_cpu_record_map_dispose(xcp_host_cpu_record_map *m);
 /**
  * A VM record: every field of the class, in model order.
  *
- * A virtual machine (guest), a template or a snapshot. A VM is usually made
- * by cloning or copying a template and provisioning the copy; VM.create takes
- * a full record, and VM.destroy (Halted or Suspended VMs only, never a
- * default template) removes the record with its VBDs, VIFs, consoles, metrics
- * and suspend image but keeps its disks (VDIs).
- *
- * libxcp runs one host: every domain is built on this host, so resident_on is
- * this host or NULL, and the messages that move VMs between hosts or pools
- * are not implemented (pool_migrate; migrate_send is not in the model).
+ * A virtual machine (or guest), a template or a snapshot.
  */
 typedef struct xcp_vm_record {
-    /**
-     * string RO. Unique identifier of the VM, set by the server when the
-     * record is made and never changed.
-     */
+    /** string RO. */
     char *uuid;
-    /**
-     * set:vm_operations RO. The operations that would pass their checks now
-     * (power state, blocked_operations, running operations, template and
-     * snapshot rules). Maintained by the server, recomputed at every change
-     * that matters; advisory only, since the call still checks.
-     */
+    /** set:vm_operations RO. */
     xcp_vm_operations_set allowed_operations;
-    /**
-     * map:string:vm_operations RO. The operations running on the VM, as task
-     * reference to operation. Maintained by the server: an entry appears when
-     * a long operation starts and goes when it ends.
-     */
+    /** map:string:vm_operations RO. */
     xcp_string_map current_operations;
-    /** string RW. Human-readable name of the VM. */
+    /** string RW. */
     char *name_label;
-    /** string RW. Human-readable description of the VM. */
+    /** string RW. */
     char *name_description;
-    /**
-     * vm_power_state ROs. Halted, Paused, Running or Suspended. Maintained by
-     * the server from the lifecycle calls and from what the hypervisor
-     * reports (a guest that halts, reboots or crashes on its own); VM.create
-     * ignores the value given and makes the VM Halted.
-     */
+    /** vm_power_state ROs. */
     enum xcp_vm_power_state power_state;
-    /**
-     * int RW. A version number for the client's own use; libxcp stores it and
-     * does nothing with it.
-     */
+    /** int RW. */
     int64_t user_version;
-    /**
-     * bool RW. True for a template: it cannot be started; it is cloned,
-     * copied or provisioned to make VMs. Setting it to true needs a Halted VM
-     * that is not a snapshot (the make_into_template check).
-     */
+    /** bool RW. */
     bool is_a_template;
-    /**
-     * bool RO. True for the templates libxcp installs from its templates file
-     * at first boot (kept in step when the file changes); they cannot be
-     * destroyed. Maintained by the server.
-     */
+    /** bool RO. */
     bool is_default_template;
-    /**
-     * ref:VDI ROs. The VDI holding the memory image of a Suspended VM (or of
-     * a checkpoint snapshot), NULL otherwise. Set by suspend and checkpoint;
-     * resume, shutdown, hard_shutdown, power_state_reset and destroy clear it
-     * and destroy the image.
-     */
+    /** ref:VDI ROs. */
     xcp_vdi suspend_VDI;
-    /**
-     * ref:host RO. The host running the VM's domain while it is Running or
-     * Paused, NULL when it is Halted or Suspended. Maintained by the server.
-     */
+    /** ref:host RO. */
     xcp_host resident_on;
-    /**
-     * ref:host RW. The host the VM would prefer to run on. libxcp only stores
-     * it: there is one host to place VMs on.
-     */
+    /** ref:host RW. */
     xcp_host affinity;
-    /**
-     * int ROs. The most memory the domain can ever have, in bytes; it also
-     * sizes the suspend image. Changed only while Halted, keeping static_min
-     * <= dynamic_min <= dynamic_max <= static_max.
-     */
+    /** int ROs. */
     int64_t memory_static_max;
-    /**
-     * int ROs. Upper bound of the memory target, in bytes: the domain is
-     * built with this target, and on a Running VM set_memory_dynamic_range
-     * and set_memory_dynamic_max change the target live.
-     */
+    /** int ROs. */
     int64_t memory_dynamic_max;
-    /**
-     * int ROs. Lower bound of the memory target, in bytes. libxcp has no
-     * memory balancer: it checks and stores the value, and domains run at
-     * memory_dynamic_max.
-     */
+    /** int ROs. */
     int64_t memory_dynamic_min;
-    /**
-     * int ROs. The least memory the VM may be given, in bytes; the lower end
-     * of the memory constraint. Changed only while Halted.
-     */
+    /** int ROs. */
     int64_t memory_static_min;
-    /**
-     * map:string:string RW. Scheduler settings of the vCPUs (XAPI keys
-     * weight, cap, mask). libxcp stores them but does not pass them to the
-     * hypervisor.
-     */
+    /** map:string:string RW. */
     xcp_string_map VCPUs_params;
-    /**
-     * int ROs. The most vCPUs the domain can have (1 to 64, at least
-     * VCPUs_at_startup). Changed only while Halted.
-     */
+    /** int ROs. */
     int64_t VCPUs_max;
-    /**
-     * int ROs. The number of vCPUs the domain boots with (1 to VCPUs_max).
-     * Changed while Halted, or by set_VCPUs_number_live on a Running VM.
-     */
+    /** int ROs. */
     int64_t VCPUs_at_startup;
-    /**
-     * on_softreboot_behavior RW. What to do when the guest asks for a soft
-     * reboot. Stored only: libxcp never sees a soft reboot.
-     */
+    /** on_softreboot_behavior RW. */
     enum xcp_on_softreboot_behavior actions_after_softreboot;
-    /**
-     * on_normal_exit RW. What happens when the guest halts itself: destroy
-     * (the VM becomes Halted) or restart (a new domain is built at once).
-     */
+    /** on_normal_exit RW. */
     enum xcp_on_normal_exit actions_after_shutdown;
-    /**
-     * on_normal_exit RW. What happens when the guest reboots itself: restart
-     * (a new domain) or destroy (the VM becomes Halted).
-     */
+    /** on_normal_exit RW. */
     enum xcp_on_normal_exit actions_after_reboot;
-    /**
-     * on_crash_behaviour ROs. What happens when the guest crashes or its
-     * watchdog fires: preserve keeps the domain and shows the VM Paused; the
-     * restart values build a new domain; the others leave it Halted. libxcp
-     * takes no core dump and renames nothing: coredump_and_destroy acts as
-     * destroy, coredump_and_restart and rename_restart as restart.
-     */
+    /** on_crash_behaviour ROs. */
     enum xcp_on_crash_behaviour actions_after_crash;
-    /**
-     * set:ref:console RO. The VM's consoles: a vt100 console for every
-     * running VM and an rfb one for HVM guests, made when the domain starts
-     * and destroyed when it stops. Maintained by the server.
-     */
+    /** set:ref:console RO. */
     xcp_console_set consoles;
-    /**
-     * set:ref:VIF RO. The virtual network interfaces of the VM. Maintained by
-     * the server from VIF.VM. A domain is built with the first 16 only.
-     */
+    /** set:ref:VIF RO. */
     xcp_vif_set VIFs;
-    /**
-     * set:ref:VBD RO. The virtual block devices (disks and CD drives) of the
-     * VM. Maintained by the server from VBD.VM. A domain is built with the
-     * first 32 only.
-     */
+    /** set:ref:VBD RO. */
     xcp_vbd_set VBDs;
-    /**
-     * set:ref:VTPM RO. Virtual TPMs of the VM. Always empty: libxcp does not
-     * model VTPMs.
-     */
+    /** set:ref:VTPM RO. */
     xcp_ref_set VTPMs;
-    /**
-     * string RW. The bootloader that picks the kernel of a PV guest: empty
-     * for direct boot from PV_kernel, or one of the configured names
-     * (XCP_PV_BOOTLOADERS, default pygrub and eliloader); other values get
-     * INVALID_VALUE when set and at start.
-     */
+    /** string RW. */
     char *PV_bootloader;
-    /**
-     * string RW. Path in the control domain of the kernel a PV guest boots
-     * directly. It must be an absolute path below one of the guest kernel
-     * directories (XCP_PV_KERNEL_DIRS); the file itself is checked at start.
-     * Empty for none.
-     */
+    /** string RW. */
     char *PV_kernel;
-    /**
-     * string RW. Path in the control domain of the initial ramdisk of a
-     * direct-booted PV guest, with the same rules as PV_kernel. Empty for
-     * none.
-     */
+    /** string RW. */
     char *PV_ramdisk;
-    /** string RW. The kernel command line of a PV guest. */
+    /** string RW. */
     char *PV_args;
-    /**
-     * string RW. Extra arguments for the PV bootloader. Stored only: libxcp
-     * does not pass them on.
-     */
+    /** string RW. */
     char *PV_bootloader_args;
-    /**
-     * string RW. Command-line arguments for legacy PV kernels. Stored only.
-     */
+    /** string RW. */
     char *PV_legacy_args;
-    /**
-     * string ROs. Deprecated. Non-empty (such as BIOS order) marks an HVM
-     * guest when domain_type is unspecified; empty means PV. Set by
-     * set_HVM_boot_policy. Deprecated in XenAPI.
-     */
+    /** string ROs. Deprecated in XenAPI. */
     char *HVM_boot_policy;
-    /**
-     * map:string:string RW. HVM boot settings (XAPI keys order, firmware).
-     * Stored only: libxcp does not pass them to the hypervisor.
-     */
+    /** map:string:string RW. */
     xcp_string_map HVM_boot_params;
-    /**
-     * map:string:string RWs. Key/value settings for the virtual platform
-     * (acpi, apic, pae, viridian, ...), given to the hypervisor as they are
-     * when the domain is built; keys beyond the 64th are left out.
-     */
+    /** map:string:string RWs. */
     xcp_string_map platform;
-    /** string RW. Deprecated and unused. Deprecated in XenAPI. */
+    /** string RW. Deprecated in XenAPI. */
     char *PCI_bus;
-    /**
-     * map:string:string RWs. Free-form key/value data for clients. libxcp
-     * reads the key disks (the disk list VM.provision creates) and drops
-     * default_template from copies.
-     */
+    /** map:string:string RWs. */
     xcp_string_map other_config;
-    /**
-     * int RO. The hypervisor domain id while the VM has a domain (0 for the
-     * control domain), -1 otherwise. Maintained by the server.
-     */
+    /** int RO. */
     int64_t domid;
-    /**
-     * bool RO. True for the record of the control domain (domain 0), made at
-     * first boot. Maintained by the server; most operations refuse it.
-     */
+    /** bool RO. */
     bool is_control_domain;
-    /**
-     * ref:VM_metrics RO. The VM_metrics record of the VM, made with the VM
-     * and destroyed with it.
-     */
+    /** ref:VM_metrics RO. */
     xcp_vm_metrics metrics;
-    /**
-     * ref:VM_guest_metrics RO. The VM_guest_metrics record of the VM. Always
-     * NULL in libxcp, which reads no guest agent.
-     */
+    /** ref:VM_guest_metrics RO. */
     xcp_vm_guest_metrics guest_metrics;
-    /**
-     * string RW. An XML document of recommended values and limits for the VM
-     * (from its template). Stored for clients; libxcp does not enforce it.
-     */
+    /** string RW. */
     char *recommendations;
-    /**
-     * map:string:string RW. Key/value data meant for the guest's xenstore
-     * (vm-data) when its domain is built. Stored only: libxcp does not write
-     * it to xenstore.
-     */
+    /** map:string:string RW. */
     xcp_string_map xenstore_data;
-    /**
-     * string ROs. HA restart priority (restart, best-effort or empty). Stored
-     * only: libxcp has no HA.
-     */
+    /** string ROs. */
     char *ha_restart_priority;
-    /**
-     * bool RO. True for a snapshot made by snapshot or checkpoint. Snapshots
-     * cannot be started; they can be reverted to, cloned, copied,
-     * hard-shut-down and destroyed. Maintained by the server.
-     */
+    /** bool RO. */
     bool is_a_snapshot;
-    /**
-     * ref:VM RO. For a snapshot, the VM it was taken of; NULL otherwise.
-     * Maintained by the server.
-     */
+    /** ref:VM RO. */
     xcp_vm snapshot_of;
-    /**
-     * set:ref:VM RO. The snapshots taken of this VM. Maintained by the server
-     * from snapshot_of.
-     */
+    /** set:ref:VM RO. */
     xcp_vm_set snapshots;
-    /**
-     * datetime RO. When the snapshot was taken (UTC); unset for other VMs.
-     * Maintained by the server.
-     */
+    /** datetime RO. */
     xcp_datetime snapshot_time;
-    /** set:string RW. Free-form tags for clients to group VMs. */
+    /** set:string RW. */
     xcp_string_set tags;
-    /**
-     * map:vm_operations:string RW. Operations refused on purpose: each key is
-     * an operation, its value the code that a call of that operation then
-     * gets in OPERATION_BLOCKED. Changes update allowed_operations.
-     */
+    /** map:vm_operations:string RW. */
     xcp_string_map blocked_operations;
-    /**
-     * ref:VM RO. The VM this one was cloned or copied from. A new snapshot
-     * takes over its origin's parent and becomes the origin's new parent, so
-     * parent links trace the snapshot history. Maintained by the server.
-     */
+    /** ref:VM RO. */
     xcp_vm parent;
-    /**
-     * map:string:string RO. SMBIOS strings for the guest, set by
-     * set_bios_strings or copy_bios_strings. Stored only: libxcp does not
-     * hand them to the hypervisor.
-     */
+    /** map:string:string RO. */
     xcp_string_map bios_strings;
-    /**
-     * ref:VM_appliance ROs. The vApp the VM belongs to. Always NULL: libxcp
-     * does not model appliances.
-     */
+    /** ref:VM_appliance ROs. */
     xcp_ref appliance;
-    /**
-     * int ROs. Seconds to wait after starting this VM before the next one in
-     * an ordered start. Stored only (no appliances).
-     */
+    /** int ROs. */
     int64_t start_delay;
-    /**
-     * set:ref:VGPU RO. Virtual GPUs. Always empty: libxcp does not model
-     * them.
-     */
+    /** set:ref:VGPU RO. */
     xcp_ref_set VGPUs;
-    /**
-     * set:ref:PCI RO. PCI devices passed through to the VM. Always empty:
-     * libxcp does not model them.
-     */
+    /** set:ref:PCI RO. */
     xcp_ref_set attached_PCIs;
-    /**
-     * ref:SR RW. The SR for this VM's suspend images; when NULL, the pool's
-     * suspend_image_SR, then the default SR, is used.
-     */
+    /** ref:SR RW. */
     xcp_sr suspend_SR;
-    /**
-     * int RW. The virtual hardware platform version the VM needs from its
-     * host. Stored only.
-     */
+    /** int RW. */
     int64_t hardware_platform_version;
-    /**
-     * bool ROs. Whether an HVM guest gets the emulated vendor PCI device
-     * through which Windows fetches PV drivers. Stored only: libxcp does not
-     * add the device.
-     */
+    /** bool ROs. */
     bool has_vendor_device;
-    /**
-     * bool RO. True when a configuration change waits for a reboot. libxcp
-     * never sets it.
-     */
+    /** bool RO. */
     bool requires_reboot;
-    /**
-     * string ROs. A stable name of the template a VM comes from, set on the
-     * default templates and kept by their copies, for clients that need a
-     * reference that survives renames.
-     */
+    /** string ROs. */
     char *reference_label;
-    /**
-     * domain_type ROs. The kind of domain built at start: hvm, pv or pvh
-     * (pv_in_pvh is built as pv); unspecified means hvm when HVM_boot_policy
-     * is set, else pv.
-     */
+    /** domain_type ROs. */
     enum xcp_domain_type domain_type;
-    /**
-     * map:string:string ROs. Initial UEFI variable store of the guest. Stored
-     * only: libxcp does not pass it to the hypervisor.
-     */
+    /** map:string:string ROs. */
     xcp_string_map NVRAM;
-    /**
-     * set:ref:VM_group RO. VM groups (placement policy). Always empty: libxcp
-     * does not model them.
-     */
+    /** set:ref:VM_group RO. */
     xcp_ref_set groups;
-    /**
-     * vm_secureboot_certificates_state RO. State of the guest's Secure Boot
-     * certificates. Always ok: libxcp does not track them.
-     */
+    /** vm_secureboot_certificates_state RO. */
     enum xcp_vm_secureboot_certificates_state secureboot_certificates_state;
-    /**
-     * ref:host RO. The host a start or migration has chosen before the domain
-     * exists. Cleared when the VM starts; libxcp never sets it.
-     */
+    /** ref:host RO. */
     xcp_host scheduled_to_be_resident_on;
-    /**
-     * int RO. Memory the hypervisor uses for the domain beyond the guest's
-     * own, in bytes. Not maintained (0); compute_memory_overhead gives the
-     * figure.
-     */
+    /** int RO. */
     int64_t memory_overhead;
-    /**
-     * int ROs. Deprecated memory target in bytes. Not maintained. Deprecated
-     * in XenAPI.
-     */
+    /** int ROs. Deprecated in XenAPI. */
     int64_t memory_target;
-    /**
-     * set:ref:VUSB RO. Virtual USB devices. Always empty: libxcp does not
-     * model them.
-     */
+    /** set:ref:VUSB RO. */
     xcp_ref_set VUSBs;
-    /**
-     * set:ref:crashdump RO. Crash dumps of the VM. Always empty: libxcp takes
-     * none.
-     */
+    /** set:ref:crashdump RO. */
     xcp_ref_set crash_dumps;
-    /**
-     * float ROs. Multiplier of the shadow page table memory of an HVM guest
-     * (default 1.0). Stored only.
-     */
+    /** float ROs. */
     double HVM_shadow_multiplier;
-    /** string RO. The domain's architecture. Not maintained (empty). */
+    /** string RO. */
     char *domarch;
-    /**
-     * map:string:string ROs. The CPU flags of the host where the VM last
-     * booted. Not maintained.
-     */
+    /** map:string:string ROs. */
     xcp_string_map last_boot_CPU_flags;
-    /**
-     * string ROs. The VM record as it was at its last boot. Not maintained.
-     */
+    /** string ROs. */
     char *last_booted_record;
-    /**
-     * bool ROs. Deprecated HA flag (keep the VM running). Stored only: libxcp
-     * has no HA. Deprecated in XenAPI.
-     */
+    /** bool ROs. Deprecated in XenAPI. */
     bool ha_always_run;
-    /**
-     * string RO. Identifier of a snapshot that can be moved between pools.
-     * Not maintained.
-     */
+    /** string RO. */
     char *transportable_snapshot_id;
-    /**
-     * map:string:ref:blob RO. Binary blobs attached to the VM, by name.
-     * Always empty: VM.create_new_blob is not implemented.
-     */
+    /** map:string:ref:blob RO. */
     xcp_string_map blobs;
-    /**
-     * map:string:string RO. Human-readable information about a snapshot. Not
-     * maintained.
-     */
+    /** map:string:string RO. */
     xcp_string_map snapshot_info;
-    /**
-     * string RO. Encoded metadata of the VM a snapshot was taken of. Not
-     * maintained.
-     */
+    /** string RO. */
     char *snapshot_metadata;
-    /**
-     * set:ref:VM RO. The VMs whose parent is this one. Maintained by the
-     * server from parent.
-     */
+    /** set:ref:VM RO. */
     xcp_vm_set children;
-    /**
-     * ref:VMPP ROs. Deprecated VM protection policy. Always NULL. Deprecated
-     * in XenAPI.
-     */
+    /** ref:VMPP ROs. Deprecated in XenAPI. */
     xcp_ref protection_policy;
-    /**
-     * bool ROs. Removed from XenAPI: whether a protection policy took this
-     * snapshot. Always false. Removed from XenAPI.
-     */
+    /** bool ROs. Removed from XenAPI. */
     bool is_snapshot_from_vmpp;
-    /**
-     * ref:VMSS ROs. The snapshot schedule of the VM. Always NULL: libxcp does
-     * not model schedules.
-     */
+    /** ref:VMSS ROs. */
     xcp_ref snapshot_schedule;
-    /**
-     * bool ROs. Whether a snapshot schedule took this snapshot. Always false.
-     */
+    /** bool ROs. */
     bool is_vmss_snapshot;
-    /**
-     * int ROs. Seconds to wait after shutting this VM down before the next
-     * one in an ordered shutdown. Stored only (no appliances).
-     */
+    /** int ROs. */
     int64_t shutdown_delay;
-    /**
-     * int ROs. Position of the VM in an ordered start or shutdown. Stored
-     * only.
-     */
+    /** int ROs. */
     int64_t order;
-    /**
-     * int ROs. How many times the VM has been recovered from metadata. Not
-     * maintained.
-     */
+    /** int ROs. */
     int64_t version;
-    /**
-     * string ROs. The VM generation id seen by Windows guests. Stored only.
-     */
+    /** string ROs. */
     char *generation_id;
-    /**
-     * set:update_guidances RO. Mandatory actions pending after updates.
-     * Always empty in libxcp.
-     */
+    /** set:update_guidances RO. */
     xcp_update_guidances_set pending_guidances;
-    /**
-     * set:update_guidances RO. Recommended actions pending after updates.
-     * Always empty in libxcp. Prototype in XenAPI.
-     */
+    /** set:update_guidances RO. Prototype in XenAPI. */
     xcp_update_guidances_set pending_guidances_recommended;
-    /**
-     * set:update_guidances RO. Optional actions pending after updates. Always
-     * empty in libxcp. Prototype in XenAPI.
-     */
+    /** set:update_guidances RO. Prototype in XenAPI. */
     xcp_update_guidances_set pending_guidances_full;
 } xcp_vm_record;
 /** Refs and records of several VM objects. */
@@ -2808,96 +1926,45 @@ XCP_EXTERN void xcp_vm_record_dispose(xcp_vm_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vm_record_map_dispose(xcp_vm_record_map *m);
 
-/**
- * A VM_metrics record: every field of the class, in model order.
- *
- * Run-time figures of a VM's domain. Each VM has one record (VM.metrics),
- * made with the VM and destroyed with it; the server maintains it and there
- * are no create or destroy messages. The figures describe the current domain
- * and mean something only while the VM runs.
- */
+/** A VM_metrics record: every field of the class, in model order. */
 typedef struct xcp_vm_metrics_record {
-    /** string RO. Unique identifier of the record, set by the server. */
+    /** string RO. */
     char *uuid;
-    /**
-     * int RO. Memory of the domain, in bytes: memory_dynamic_max when the
-     * domain is built, the new target after a live dynamic range change, 0
-     * when the VM stops. libxcp does not read it back from the hypervisor.
-     */
+    /** int RO. */
     int64_t memory_actual;
-    /**
-     * int RO. Number of vCPUs of the domain: VCPUs_at_startup when it is
-     * built, the value of set_VCPUs_number_live, 0 when the VM stops.
-     */
+    /** int RO. */
     int64_t VCPUs_number;
-    /**
-     * map:int:float RO. Removed from XenAPI (use the RRDs): always empty.
-     * Removed from XenAPI.
-     */
+    /** map:int:float RO. Removed from XenAPI. */
     xcp_string_map VCPUs_utilisation;
-    /**
-     * datetime RO. When the current domain was built (UTC): set by start,
-     * reboots and automatic restarts, not by resume. For the control domain,
-     * when the host booted it.
-     */
+    /** datetime RO. */
     xcp_datetime start_time;
-    /** datetime RO. When the VM record was created (UTC). */
+    /** datetime RO. */
     xcp_datetime install_time;
-    /** map:string:string RW. Free-form key/value data for clients. */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * domain_type RO. The type of the domain last built (hvm, pv or pvh, as
-     * resolved from VM.domain_type); unspecified until the first start. It is
-     * not reset when the VM stops.
-     */
+    /** domain_type RO. */
     enum xcp_domain_type current_domain_type;
-    /**
-     * bool RO. Whether the domain's memory is placed on as few NUMA nodes as
-     * possible. Not maintained (false).
-     */
+    /** bool RO. */
     bool numa_optimised;
-    /**
-     * int RO. Number of NUMA nodes the domain's memory spans. Not maintained
-     * (0).
-     */
+    /** int RO. */
     int64_t numa_nodes;
-    /**
-     * map:int:int RO. Memory of the domain per NUMA node, in bytes. Not
-     * maintained (empty).
-     */
+    /** map:int:int RO. */
     xcp_string_map numa_node_memory;
-    /**
-     * map:int:int RO. Physical CPU each vCPU runs on. Not maintained (empty).
-     */
+    /** map:int:int RO. */
     xcp_string_map VCPUs_CPU;
-    /**
-     * map:string:string RO. Scheduler parameters of the running vCPUs. Not
-     * maintained (empty).
-     */
+    /** map:string:string RO. */
     xcp_string_map VCPUs_params;
-    /** map:int:set:string RO. Flags of each vCPU. Not maintained (empty). */
+    /** map:int:set:string RO. */
     xcp_value VCPUs_flags;
-    /**
-     * set:string RO. Run state of the domain, as a set of strings. Not
-     * maintained (empty).
-     */
+    /** set:string RO. */
     xcp_string_set state;
-    /**
-     * datetime RO. When libxcp last wrote these figures at a domain start
-     * (UTC).
-     */
+    /** datetime RO. */
     xcp_datetime last_updated;
-    /** bool RO. True when the domain last built is an HVM guest. */
+    /** bool RO. */
     bool hvm;
-    /**
-     * bool RO. Whether the domain may run nested hypervisors. Not maintained
-     * (false).
-     */
+    /** bool RO. */
     bool nested_virt;
-    /**
-     * bool RO. Whether the domain is marked as not migratable. Not maintained
-     * (false).
-     */
+    /** bool RO. */
     bool nomigrate;
 } xcp_vm_metrics_record;
 /** Refs and records of several VM_metrics objects. */
@@ -2913,69 +1980,35 @@ XCP_EXTERN void xcp_vm_metrics_record_dispose(xcp_vm_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vm_metrics_record_map_dispose(xcp_vm_metrics_record_map *m);
 
-/**
- * A VM_guest_metrics record: every field of the class, in model order.
- *
- * What the agent inside a guest reports about it (OS, PV drivers, network
- * addresses, agent features). libxcp reads no guest agent and never creates
- * these records: VM.guest_metrics stays NULL and get_all is empty. The fields
- * below keep their XenAPI meaning for clients.
- */
+/** A VM_guest_metrics record: every field of the class, in model order. */
 typedef struct xcp_vm_guest_metrics_record {
-    /** string RO. Unique identifier of the record, set by the server. */
+    /** string RO. */
     char *uuid;
-    /**
-     * map:string:string RO. The guest OS as its agent reports it (keys such
-     * as name, distro, major, minor, uname).
-     */
+    /** map:string:string RO. */
     xcp_string_map os_version;
-    /**
-     * map:string:string RO. Version of the PV drivers in the guest (keys
-     * major, minor, micro, build).
-     */
+    /** map:string:string RO. */
     xcp_string_map PV_drivers_version;
-    /**
-     * bool RO. Deprecated: whether the guest's PV drivers are the newest
-     * known. Deprecated in XenAPI.
-     */
+    /** bool RO. Deprecated in XenAPI. */
     bool PV_drivers_up_to_date;
-    /**
-     * map:string:string RO. Removed from XenAPI: guest memory figures
-     * reported by the agent. Removed from XenAPI.
-     */
+    /** map:string:string RO. Removed from XenAPI. */
     xcp_string_map memory;
-    /**
-     * map:string:string RO. IP addresses of the guest's interfaces, keyed by
-     * device and address number (such as 0/ip, 0/ipv4/0, 0/ipv6/0).
-     */
+    /** map:string:string RO. */
     xcp_string_map networks;
-    /**
-     * map:string:string RO. Other agent data, notably the guest features
-     * (feature-shutdown, feature-suspend, ...).
-     */
+    /** map:string:string RO. */
     xcp_string_map other;
-    /** map:string:string RW. Free-form key/value data for clients. */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /** bool RO. True while the guest agent keeps reporting. */
+    /** bool RO. */
     bool live;
-    /**
-     * tristate_type RO. Whether the guest can hot-plug disks: yes, no or
-     * unspecified.
-     */
+    /** tristate_type RO. */
     enum xcp_tristate_type can_use_hotplug_vbd;
-    /** bool RO. True when the guest's PV drivers are running. */
+    /** bool RO. */
     bool PV_drivers_detected;
-    /**
-     * map:string:string RO. Removed from XenAPI: disk figures reported by the
-     * agent. Removed from XenAPI.
-     */
+    /** map:string:string RO. Removed from XenAPI. */
     xcp_string_map disks;
-    /** datetime RO. When the agent last reported (UTC). */
+    /** datetime RO. */
     xcp_datetime last_updated;
-    /**
-     * tristate_type RO. Whether the guest can hot-plug network interfaces:
-     * yes, no or unspecified.
-     */
+    /** tristate_type RO. */
     enum xcp_tristate_type can_use_hotplug_vif;
 } xcp_vm_guest_metrics_record;
 /** Refs and records of several VM_guest_metrics objects. */
@@ -2991,51 +2024,134 @@ XCP_EXTERN void xcp_vm_guest_metrics_record_dispose(xcp_vm_guest_metrics_record 
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vm_guest_metrics_record_map_dispose(xcp_vm_guest_metrics_record_map *m);
 
-/** A VBD record: every field of the class, in model order. */
+/**
+ * A VBD record: every field of the class, in model order.
+ *
+ * A virtual block device: one drive of a VM (a disk, CD or floppy slot) and
+ * the VDI in it. VBD.create checks the slot (userdevice "0" to "15", or
+ * autodetect for the lowest free one; INVALID_DEVICE, DEVICE_ALREADY_EXISTS),
+ * that only a CD may be empty (VBD_NOT_REMOVABLE_MEDIA), that a CD is RO
+ * (VBD_CDS_MUST_BE_READONLY) and that a read-only VDI is not put in an RW
+ * drive (VDI_READONLY). VBD.destroy removes the record only, never the VDI,
+ * and refuses an attached drive (OPERATION_NOT_ALLOWED).
+ */
 typedef struct xcp_vbd_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the VBD, assigned by the server at
+     * creation.
+     */
     char *uuid;
-    /** set:vbd_operations RO. */
+    /**
+     * set:vbd_operations RO. The operations valid on the drive now (attach,
+     * plug, unplug, insert, eject, ...), recomputed by the server whenever
+     * its state changes. Advisory: each call checks again.
+     */
     xcp_vbd_operations_set allowed_operations;
-    /** map:string:vbd_operations RO. */
+    /**
+     * map:string:vbd_operations RO. Operations in progress, task ref to
+     * operation. libxcp does not record VBD operations yet, so it is always
+     * empty.
+     */
     xcp_string_map current_operations;
-    /** ref:VM ROs. */
+    /** ref:VM ROs. The VM the drive belongs to; set at creation. */
     xcp_vm VM;
-    /** ref:VDI ROs. */
+    /**
+     * ref:VDI ROs. The disk or media in the drive, NULL for an empty CD
+     * drive; set at creation and changed by insert and eject.
+     */
     xcp_vdi VDI;
-    /** string ROs. */
+    /**
+     * string ROs. The device name the guest sees, set by the server when the
+     * drive is attached: hda to hdd for the first four slots of an HVM guest,
+     * else xvda, xvdb and so on by slot. Empty until the drive is first
+     * attached.
+     */
     char *device;
-    /** string RW. */
+    /**
+     * string RW. The drive's slot, "0" to "15", which orders the drives and
+     * gives the device name; autodetect at creation takes the lowest free
+     * slot. set_userdevice does not check the value.
+     */
     char *userdevice;
-    /** bool RW. */
+    /**
+     * bool RW. Whether the guest may boot from the drive. libxcp records it
+     * (and keeps it in VM copies) but does not use it: the boot order comes
+     * from HVM_boot_params or the PV bootloader.
+     */
     bool bootable;
-    /** vbd_mode ROs. */
+    /**
+     * vbd_mode ROs. RO or RW: whether the guest may write to the VDI. A CD is
+     * always RO and a read-only VDI needs RO; changed only by set_mode, while
+     * the VM is Halted.
+     */
     enum xcp_vbd_mode mode;
-    /** vbd_type RW. */
+    /**
+     * vbd_type RW. Disk, CD or Floppy. Only a CD drive may be empty and takes
+     * insert and eject; it is attached as a read-only cdrom device. libxcp
+     * attaches a Floppy as a disk.
+     */
     enum xcp_vbd_type type;
-    /** bool RW. */
+    /**
+     * bool RW. Whether the drive may be hot-unplugged from the running VM
+     * (default true); unplug and unplug_force refuse with VBD_NOT_UNPLUGGABLE
+     * otherwise.
+     */
     bool unpluggable;
-    /** bool ROs. */
+    /**
+     * bool ROs. True for a CD drive with no media (VDI NULL); set at
+     * creation, maintained by insert and eject.
+     */
     bool empty;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether the drive is attached to the VM's running domain: set
+     * by the server when the VM starts or resumes and at plug, cleared at
+     * unplug and when the domain goes.
+     */
     bool currently_attached;
-    /** string RW. */
+    /**
+     * string RW. Name of an I/O QoS algorithm for the drive (XAPI knows
+     * ionice). libxcp stores it but applies no QoS.
+     */
     char *qos_algorithm_type;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Parameters of the QoS algorithm; stored, not
+     * applied.
+     */
     xcp_string_map qos_algorithm_params;
-    /** ref:VBD_metrics RO. Removed from XenAPI. */
+    /**
+     * ref:VBD_metrics RO. Removed from XenAPI with the VBD_metrics class;
+     * always NULL. Removed from XenAPI.
+     */
     xcp_ref metrics;
-    /** bool RO. */
+    /**
+     * bool RO. XAPI: whether the storage layer holds a lock on the VDI for
+     * this drive. libxcp takes no such lock and leaves it false.
+     */
     bool storage_lock;
-    /** int RO. */
+    /**
+     * int RO. XAPI: code of the last attach attempt's outcome. libxcp leaves
+     * it 0.
+     */
     int64_t status_code;
-    /** string RO. */
+    /**
+     * string RO. XAPI: text of the last attach attempt's outcome. libxcp
+     * leaves it empty.
+     */
     char *status_detail;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Properties of the attached device reported by its
+     * backend. libxcp leaves it empty.
+     */
     xcp_string_map runtime_properties;
-    /** set:string RO. */
+    /**
+     * set:string RO. The QoS algorithms the backend supports: none in libxcp,
+     * so empty.
+     */
     xcp_string_set qos_supported_algorithms;
 } xcp_vbd_record;
 /** Refs and records of several VBD objects. */
@@ -3051,71 +2167,191 @@ XCP_EXTERN void xcp_vbd_record_dispose(xcp_vbd_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vbd_record_map_dispose(xcp_vbd_record_map *m);
 
-/** A VDI record: every field of the class, in model order. */
+/**
+ * A VDI record: every field of the class, in model order.
+ *
+ * A virtual disk image held by an SR. VDI.create asks the SR's driver (the SR
+ * plugged on this host) for a new empty image of virtual_size bytes
+ * (INVALID_VALUE when negative) and returns its record; VDI.destroy deletes
+ * the image with the record, and the VDI's detached VBDs with it, and refuses
+ * a VDI a running VM has attached (VDI_IN_USE). Both raise the SR layer's
+ * errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * SR_OPERATION_NOT_SUPPORTED, SR_FULL, SR_BACKEND_FAILURE.
+ */
 typedef struct xcp_vdi_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the VDI. The images libxcp makes are
+     * named after it (a file SR's image of a new VDI is <uuid>.qcow2).
+     */
     char *uuid;
-    /** string ROs. */
+    /**
+     * string ROs. Human-readable name, set at creation and by set_name_label;
+     * snapshots, clones and copies inherit it.
+     */
     char *name_label;
-    /** string ROs. */
+    /**
+     * string ROs. Human-readable description, set at creation and by
+     * set_name_description; snapshots, clones and copies inherit it.
+     */
     char *name_description;
-    /** set:vdi_operations RO. */
+    /**
+     * set:vdi_operations RO. The operations valid on the VDI now, recomputed
+     * by the server: clone, copy, snapshot, update and forget always; resize,
+     * destroy, set_on_boot and the like only while no running VM has the disk
+     * attached. Advisory: each call checks again. It also offers the CBT
+     * operations, which libxcp does not implement.
+     */
     xcp_vdi_operations_set allowed_operations;
-    /** map:string:vdi_operations RO. */
+    /**
+     * map:string:vdi_operations RO. Operations in progress, task ref to
+     * operation. libxcp does not record VDI operations yet, so it is always
+     * empty.
+     */
     xcp_string_map current_operations;
-    /** ref:SR ROs. */
+    /**
+     * ref:SR ROs. The SR holding the image; set at creation and never changed
+     * (VDI.copy makes a new VDI in the other SR).
+     */
     xcp_sr SR;
-    /** set:ref:VBD RO. */
+    /**
+     * set:ref:VBD RO. The drives that use this VDI, maintained by the server
+     * from VBD.VDI.
+     */
     xcp_vbd_set VBDs;
-    /** int ROs. */
+    /**
+     * int ROs. Size of the disk as the guest sees it, in bytes: set at
+     * creation, grown by resize and refreshed from the image by update and
+     * SR.scan.
+     */
     int64_t virtual_size;
-    /** int RO. */
+    /**
+     * int RO. Bytes the image occupies on the SR's storage (for a thin qcow2
+     * image, what has been written so far), maintained by the server from the
+     * driver.
+     */
     int64_t physical_utilisation;
-    /** vdi_type ROs. */
+    /**
+     * vdi_type ROs. What the disk is for: user (the default) for ordinary
+     * disks, suspend for a suspended VM's memory image (libxcp deletes
+     * suspend images no VM refers to), other values as in XAPI, recorded
+     * only.
+     */
     enum xcp_vdi_type type;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether the disk may be attached to several running VMs at
+     * once. libxcp records it (set at creation and by set_sharable, copied to
+     * snapshots and clones) but does not enforce it.
+     */
     bool sharable;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether the disk is read-only: true for snapshots (whose
+     * images are read-only), else as set at creation or by set_read_only. A
+     * read-only VDI cannot go into an RW drive nor be written by an import
+     * (VDI_READONLY).
+     */
     bool read_only;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, copied to
+     * snapshots and clones; not interpreted.
+     */
     xcp_string_map other_config;
-    /** string RO. */
+    /**
+     * string RO. Where the driver finds the image in its SR, set by the
+     * server (or by VDI.introduce): for a file SR the file name, <uuid>.qcow2
+     * or <uuid>.raw.
+     */
     char *location;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the toolstack manages the disk (XAPI hides unmanaged
+     * ones). True unless VDI.introduce said otherwise; libxcp treats both
+     * alike.
+     */
     bool managed;
-    /** bool RO. */
+    /**
+     * bool RO. Set by SR.scan when the image is no longer on storage, cleared
+     * when a scan finds it again; the record stays.
+     */
     bool missing;
-    /** ref:VDI RO. Deprecated in XenAPI. */
+    /**
+     * ref:VDI RO. Deprecated by XenAPI and always NULL: the parent image is
+     * named in sm_config. Deprecated in XenAPI.
+     */
     xcp_vdi parent;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Data XAPI writes into the xenstore of a VM using
+     * the disk. libxcp stores it but does not write it to xenstore.
+     */
     xcp_string_map xenstore_data;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Storage-manager data. The server maintains
+     * image-format (qcow2 or raw) and, for an image with a parent, vhd-parent
+     * (the parent image's uuid, under XAPI's key so that clients see the
+     * chain); other keys are kept but not given to the driver.
+     */
     xcp_string_map sm_config;
-    /** bool RO. */
+    /**
+     * bool RO. True for a VDI made by VDI.snapshot (also through a VM
+     * snapshot); set by the server.
+     */
     bool is_a_snapshot;
-    /** ref:VDI RO. */
+    /**
+     * ref:VDI RO. For a snapshot, the VDI it was taken of, else NULL; set by
+     * the server.
+     */
     xcp_vdi snapshot_of;
-    /** set:ref:VDI RO. */
+    /**
+     * set:ref:VDI RO. The snapshots taken of this VDI, maintained by the
+     * server from their snapshot_of.
+     */
     xcp_vdi_set snapshots;
-    /** datetime RO. */
+    /**
+     * datetime RO. For a snapshot, when it was taken (UTC); the epoch for
+     * other VDIs.
+     */
     xcp_datetime snapshot_time;
-    /** set:string RW. */
+    /** set:string RW. User-defined tags, not interpreted. */
     xcp_string_set tags;
-    /** on_boot RO. */
+    /**
+     * on_boot RO. persist (the default) or reset; in XAPI a reset disk loses
+     * its changes at each VM boot. libxcp records it (set_on_boot) but does
+     * not act on it: every disk persists.
+     */
     enum xcp_on_boot on_boot;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the VDI is the guest tools ISO. libxcp ships none and
+     * leaves it false.
+     */
     bool is_tools_iso;
-    /** bool RO. */
+    /**
+     * bool RO. Whether changed-block tracking is on. libxcp has no CBT
+     * (enable_cbt answers NOT_IMPLEMENTED), so it is always false.
+     */
     bool cbt_enabled;
-    /** set:ref:crashdump RO. */
+    /**
+     * set:ref:crashdump RO. The crash dumps stored on the VDI. libxcp makes
+     * none: always empty.
+     */
     xcp_ref_set crash_dumps;
-    /** bool RO. */
+    /**
+     * bool RO. XAPI: whether the storage layer holds a lock on the disk.
+     * libxcp leaves it false.
+     */
     bool storage_lock;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the disk may use a host's local read cache (XAPI's
+     * IntelliCache). Recorded by set_allow_caching; libxcp has no local
+     * cache.
+     */
     bool allow_caching;
-    /** ref:pool RO. */
+    /**
+     * ref:pool RO. For a disaster-recovery metadata VDI, the pool whose
+     * database it holds. libxcp has no such VDIs: always NULL.
+     */
     xcp_pool metadata_of_pool;
-    /** bool RO. */
+    /**
+     * bool RO. Whether a metadata VDI holds the latest copy of its pool's
+     * database; always false in libxcp.
+     */
     bool metadata_latest;
 } xcp_vdi_record;
 /** Refs and records of several VDI objects. */
@@ -3131,49 +2367,125 @@ XCP_EXTERN void xcp_vdi_record_dispose(xcp_vdi_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vdi_record_map_dispose(xcp_vdi_record_map *m);
 
-/** A SR record: every field of the class, in model order. */
+/**
+ * A SR record: every field of the class, in model order.
+ *
+ * A storage repository: a store of VDIs, reached through the storage driver
+ * its type names (libxcp has one, file: a directory of qcow2 and raw image
+ * files). A host uses an SR through a PBD, and VDI operations need the SR's
+ * PBD on this host plugged. There is no generated constructor or destructor:
+ * SR.create, introduce, forget and destroy manage the records.
+ */
 typedef struct xcp_sr_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the SR; a file SR's directory also
+     * holds it, in its xcp-sr.conf marker.
+     */
     char *uuid;
-    /** string ROs. */
+    /**
+     * string ROs. Human-readable name, set at create or introduce and by
+     * set_name_label.
+     */
     char *name_label;
-    /** string ROs. */
+    /**
+     * string ROs. Human-readable description, set at create or introduce and
+     * by set_name_description.
+     */
     char *name_description;
-    /** set:storage_operations RO. */
+    /**
+     * set:storage_operations RO. The operations valid on the SR now,
+     * recomputed by the server from its type's capabilities and whether it is
+     * plugged: plug and forget when unplugged, destroy when also empty and
+     * not indestructible, unplug, scan, update and the vdi_ operations its
+     * type can do when plugged. Advisory: each call checks again.
+     */
     xcp_storage_operations_set allowed_operations;
-    /** map:string:storage_operations RO. */
+    /**
+     * map:string:storage_operations RO. Operations in progress, task ref to
+     * operation. libxcp does not record SR operations yet, so it is always
+     * empty.
+     */
     xcp_string_map current_operations;
-    /** set:ref:VDI RO. */
+    /**
+     * set:ref:VDI RO. The VDIs in the SR, maintained by the server from
+     * VDI.SR.
+     */
     xcp_vdi_set VDIs;
-    /** set:ref:PBD RO. */
+    /**
+     * set:ref:PBD RO. The SR's attachments to hosts, maintained by the server
+     * from PBD.SR.
+     */
     xcp_pbd_set PBDs;
-    /** int RO. */
+    /**
+     * int RO. Sum of the virtual sizes of the SR's VDIs in bytes, maintained
+     * by the server as VDIs are created, resized, introduced by a scan and
+     * destroyed.
+     */
     int64_t virtual_allocation;
-    /** int RO. */
+    /**
+     * int RO. Bytes in use on the SR's storage, from the driver; for a file
+     * SR, the used space of the whole filesystem holding the directory.
+     * Refreshed after VDI changes and by SR.update.
+     */
     int64_t physical_utilisation;
-    /** int ROs. */
+    /**
+     * int ROs. Capacity of the SR's storage in bytes, from the driver (for a
+     * file SR, the size of its filesystem); refreshed by SR.update and after
+     * VDI changes. set_physical_size overrides it until the next refresh.
+     */
     int64_t physical_size;
-    /** string ROs. */
+    /**
+     * string ROs. Name of the storage driver; file is the only one (see
+     * get_supported_types). An SR of an unknown type can be introduced but
+     * not used (SR_UNKNOWN_DRIVER).
+     */
     char *type;
-    /** string ROs. */
+    /**
+     * string ROs. What the SR holds, e.g. user for disks or iso for CD
+     * images; by default the type's own (user for file). Recorded only.
+     */
     char *content_type;
-    /** bool RO. */
+    /**
+     * bool RO. Whether every host of the pool can reach the SR; set at create
+     * or introduce and by set_shared. Recorded only: libxcp runs one host.
+     */
     bool shared;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration; the key
+     * indestructible set to true makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+     */
     xcp_string_map other_config;
-    /** set:string RW. */
+    /** set:string RW. User-defined tags, not interpreted. */
     xcp_string_set tags;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Storage-manager configuration, set at create or
+     * introduce; kept but not given to the driver.
+     */
     xcp_string_map sm_config;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Named binary blobs attached to the SR; always
+     * empty, as SR.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** bool RO. */
+    /**
+     * bool RO. XAPI: whether the SR serves as a host's local read cache.
+     * Always false in libxcp.
+     */
     bool local_cache_enabled;
-    /** ref:DR_task RO. */
+    /**
+     * ref:DR_task RO. XAPI: the disaster-recovery task that introduced the
+     * SR. Always NULL in libxcp, which has no disaster recovery.
+     */
     xcp_ref introduced_by;
-    /** bool RO. */
+    /**
+     * bool RO. XAPI: whether the SR relies on cluster locking. Always false
+     * in libxcp.
+     */
     bool clustered;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the SR holds the guest tools ISOs. libxcp makes no
+     * such SR: always false.
+     */
     bool is_tools_sr;
 } xcp_sr_record;
 /** Refs and records of several SR objects. */
@@ -3189,19 +2501,42 @@ XCP_EXTERN void xcp_sr_record_dispose(xcp_sr_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_sr_record_map_dispose(xcp_sr_record_map *m);
 
-/** A PBD record: every field of the class, in model order. */
+/**
+ * A PBD record: every field of the class, in model order.
+ *
+ * A physical block device: the attachment of an SR to a host, with the
+ * configuration the SR's driver uses there and whether it is plugged.
+ * PBD.create records one (for a file SR its device_config:location is checked
+ * as in SR.create; SR_BACKEND_FAILURE) without plugging it; PBD.destroy
+ * removes an unplugged one (OPERATION_NOT_ALLOWED otherwise).
+ */
 typedef struct xcp_pbd_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the PBD, assigned by the server at
+     * creation.
+     */
     char *uuid;
-    /** ref:host ROs. */
+    /** ref:host ROs. The host the SR is attached to; set at creation. */
     xcp_host host;
-    /** ref:SR ROs. */
+    /** ref:SR ROs. The SR attached; set at creation. */
     xcp_sr SR;
-    /** map:string:string ROs. */
+    /**
+     * map:string:string ROs. The driver's configuration on this host. A file
+     * SR knows one key, location: the absolute directory of its images, below
+     * an SR root (XCP_SR_ROOTS) or the state directory; without it, <state
+     * dir>/sr/<SR uuid>. Read at every driver call.
+     */
     xcp_string_map device_config;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the SR is plugged (attached through its driver) on the
+     * host; set by the server at PBD.plug and SR.create, cleared at
+     * PBD.unplug.
+     */
     bool currently_attached;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
 } xcp_pbd_record;
 /** Refs and records of several PBD objects. */
@@ -3217,145 +2552,63 @@ XCP_EXTERN void xcp_pbd_record_dispose(xcp_pbd_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pbd_record_map_dispose(xcp_pbd_record_map *m);
 
-/**
- * A VIF record: every field of the class, in model order.
- *
- * A virtual network interface: a NIC of a VM, connected to a network.
- * VIF.create checks the device slot (0 to 6, free on the VM: INVALID_DEVICE,
- * DEVICE_ALREADY_EXISTS) and the MAC (MAC_INVALID), generates a MAC when none
- * is given and takes the network's MTU when none is; VIF.destroy refuses an
- * attached VIF (OPERATION_NOT_ALLOWED). VM start and shutdown plug and unplug
- * all the VM's VIFs.
- */
+/** A VIF record: every field of the class, in model order. */
 typedef struct xcp_vif_record {
-    /** string RO. Unique identifier of the VIF, set by the server. */
+    /** string RO. */
     char *uuid;
-    /**
-     * set:vif_operations RO. The operations valid on the VIF now, maintained
-     * by the server: attach when detached, plug when detached and the VM is
-     * running, unplug when attached.
-     */
+    /** set:vif_operations RO. */
     xcp_vif_operations_set allowed_operations;
-    /**
-     * map:string:vif_operations RO. Operations in progress (task reference to
-     * operation). libxcp records none: always empty.
-     */
+    /** map:string:vif_operations RO. */
     xcp_string_map current_operations;
-    /**
-     * string ROs. The VIF's slot on the VM, a number from 0 to 6 as a string;
-     * it orders the guest's NICs.
-     */
+    /** string ROs. */
     char *device;
-    /**
-     * ref:network ROs. The network the VIF is connected to; changed with
-     * VIF.move.
-     */
+    /** ref:network ROs. */
     xcp_network network;
-    /** ref:VM ROs. The VM the VIF belongs to. */
+    /** ref:VM ROs. */
     xcp_vm VM;
-    /**
-     * string ROs. The MAC address, six colon-separated hex bytes; when
-     * created without one, the server generates a random locally administered
-     * unicast address.
-     */
+    /** string ROs. */
     char *MAC;
-    /**
-     * int ROs. Maximum transmission unit, in bytes; the network's MTU when
-     * created without one (0).
-     */
+    /** int ROs. */
     int64_t MTU;
-    /** map:string:string RW. Free-form key/value pairs. */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * bool ROs. True while the VIF is plugged into the VM's running domain;
-     * maintained by the server (VM start, shutdown, VIF.plug, VIF.unplug).
-     */
+    /** bool ROs. */
     bool currently_attached;
-    /**
-     * string RW. The QoS algorithm, ratelimit or empty. Recorded only: libxcp
-     * applies no QoS.
-     */
+    /** string RW. */
     char *qos_algorithm_type;
-    /**
-     * map:string:string RW. Parameters of the QoS algorithm (kbps for
-     * ratelimit). Recorded only.
-     */
+    /** map:string:string RW. */
     xcp_string_map qos_algorithm_params;
-    /**
-     * ref:VIF_metrics RO. Removed from XenAPI (VIF_metrics is gone): always
-     * NULL. Removed from XenAPI.
-     */
+    /** ref:VIF_metrics RO. Removed from XenAPI. */
     xcp_ref metrics;
-    /**
-     * vif_locking_mode ROs. Which traffic the VIF may send: network_default
-     * (the network's default_locking_mode), locked (only from ipv4_allowed
-     * and ipv6_allowed), unlocked or disabled. Recorded only: libxcp does not
-     * filter VIF traffic.
-     */
+    /** vif_locking_mode ROs. */
     enum xcp_vif_locking_mode locking_mode;
-    /**
-     * set:string ROs. The IPv4 addresses a locked VIF may use. Recorded only.
-     */
+    /** set:string ROs. */
     xcp_string_set ipv4_allowed;
-    /**
-     * set:string ROs. The IPv6 addresses a locked VIF may use. Recorded only.
-     */
+    /** set:string ROs. */
     xcp_string_set ipv6_allowed;
-    /**
-     * vif_ipv4_configuration_mode RO. How the guest should configure IPv4 on
-     * this NIC (None, Static or DHCP), set by configure_ipv4. Recorded only:
-     * libxcp passes it to no guest agent.
-     */
+    /** vif_ipv4_configuration_mode RO. */
     enum xcp_vif_ipv4_configuration_mode ipv4_configuration_mode;
-    /**
-     * set:int ROs. The VLAN tags the VIF carries as a trunk. libxcp has no
-     * messages to set it: always empty.
-     */
+    /** set:int ROs. */
     xcp_int_set trunks;
-    /**
-     * int RO. In XAPI, an error code of the VIF's last failure. Not
-     * maintained by libxcp: always 0.
-     */
+    /** int RO. */
     int64_t status_code;
-    /**
-     * string RO. In XAPI, the text of the VIF's last failure. Not maintained
-     * by libxcp: always empty.
-     */
+    /** string RO. */
     char *status_detail;
-    /**
-     * map:string:string RO. In XAPI, device properties of the plugged VIF.
-     * Not maintained by libxcp: always empty.
-     */
+    /** map:string:string RO. */
     xcp_string_map runtime_properties;
-    /**
-     * set:string RO. In XAPI, the QoS algorithms the VIF supports. Not
-     * maintained by libxcp: always empty.
-     */
+    /** set:string RO. */
     xcp_string_set qos_supported_algorithms;
-    /**
-     * bool RO. True when the server generated the MAC because the VIF was
-     * created without one.
-     */
+    /** bool RO. */
     bool MAC_autogenerated;
-    /**
-     * set:string RO. The IPv4 address (CIDR) given to configure_ipv4, or
-     * empty.
-     */
+    /** set:string RO. */
     xcp_string_set ipv4_addresses;
-    /** string RO. The IPv4 gateway given to configure_ipv4, or empty. */
+    /** string RO. */
     char *ipv4_gateway;
-    /**
-     * vif_ipv6_configuration_mode RO. How the guest should configure IPv6 on
-     * this NIC (None, Static or Autoconf), set by configure_ipv6. Recorded
-     * only.
-     */
+    /** vif_ipv6_configuration_mode RO. */
     enum xcp_vif_ipv6_configuration_mode ipv6_configuration_mode;
-    /**
-     * set:string RO. The IPv6 address (CIDR) given to configure_ipv6, or
-     * empty.
-     */
+    /** set:string RO. */
     xcp_string_set ipv6_addresses;
-    /** string RO. The IPv6 gateway given to configure_ipv6, or empty. */
+    /** string RO. */
     char *ipv6_gateway;
 } xcp_vif_record;
 /** Refs and records of several VIF objects. */
@@ -3371,93 +2624,39 @@ XCP_EXTERN void xcp_vif_record_dispose(xcp_vif_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vif_record_map_dispose(xcp_vif_record_map *m);
 
-/**
- * A network record: every field of the class, in model order.
- *
- * A virtual network: the bridge that VMs' VIFs are connected to, and, through
- * PIFs, the host's NICs. network.create fills in a free bridge name xapiN
- * when none is given and an MTU of 1500 when none is; destroy refuses the
- * host-internal management network and a network that still has VIFs or PIFs
- * (NETWORK_CONTAINS_VIF, NETWORK_CONTAINS_PIF). libxcp does not create
- * bridges or configure host interfaces: the bridge must exist on the host.
- */
+/** A network record: every field of the class, in model order. */
 typedef struct xcp_network_record {
-    /** string RO. Unique identifier of the network, set by the server. */
+    /** string RO. */
     char *uuid;
-    /** string RW. A human-readable name. */
+    /** string RW. */
     char *name_label;
-    /** string RW. A human-readable description. */
+    /** string RW. */
     char *name_description;
-    /**
-     * set:network_operations RO. The operations valid on the network now.
-     * libxcp does not compute it: always empty.
-     */
+    /** set:network_operations RO. */
     xcp_network_operations_set allowed_operations;
-    /**
-     * map:string:network_operations RO. Operations in progress (task
-     * reference to operation). libxcp records none: always empty.
-     */
+    /** map:string:network_operations RO. */
     xcp_string_map current_operations;
-    /**
-     * set:ref:VIF RO. The VIFs connected to the network, maintained by the
-     * server from VIF.network.
-     */
+    /** set:ref:VIF RO. */
     xcp_vif_set VIFs;
-    /**
-     * set:ref:PIF RO. The host interfaces connected to the network,
-     * maintained by the server from PIF.network; empty for a network internal
-     * to the host.
-     */
+    /** set:ref:PIF RO. */
     xcp_pif_set PIFs;
-    /**
-     * int RW. Maximum transmission unit of the network, in bytes; a VIF
-     * created without an MTU takes it. Changing it changes neither existing
-     * VIFs nor the bridge.
-     */
+    /** int RW. */
     int64_t MTU;
-    /**
-     * map:string:string RW. Free-form key/value pairs. First boot sets
-     * automatic: true on the networks it makes for the host's NICs, false on
-     * the internal one it makes when there is none. A network whose
-     * is_host_internal_management_network is true cannot be destroyed.
-     */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * string ROs. The name of the host bridge the network's VIFs are added
-     * to: xenbrN for those made at first boot, the first free xapiN when
-     * network.create is given none.
-     */
+    /** string ROs. */
     char *bridge;
-    /**
-     * bool ROs. In XAPI, true when the toolstack creates and removes the
-     * bridge. libxcp records it but manages no bridge either way.
-     */
+    /** bool ROs. */
     bool managed;
-    /** set:string RW. User-defined tags, for grouping and searching. */
+    /** set:string RW. */
     xcp_string_set tags;
-    /**
-     * network_default_locking_mode RO. The locking mode for the network's
-     * VIFs whose locking_mode is network_default; set by
-     * set_default_locking_mode. Recorded only: libxcp does not filter VIF
-     * traffic.
-     */
+    /** network_default_locking_mode RO. */
     enum xcp_network_default_locking_mode default_locking_mode;
-    /**
-     * set:network_purpose RO. What else the network is used for (nbd,
-     * insecure_nbd: serving disks over NBD); changed with add_purpose and
-     * remove_purpose. Recorded only: libxcp runs no NBD server.
-     */
+    /** set:network_purpose RO. */
     xcp_network_purpose_set purpose;
-    /**
-     * map:string:ref:blob RO. Binary data attached to the network by name.
-     * network.create_new_blob is not implemented, so the map stays empty.
-     */
+    /** map:string:ref:blob RO. */
     xcp_string_map blobs;
-    /**
-     * map:ref:VIF:string RO. In XAPI, the IP addresses handed out to VIFs on
-     * a network with managed addressing. Not maintained by libxcp: always
-     * empty.
-     */
+    /** map:ref:VIF:string RO. */
     xcp_string_map assigned_ips;
 } xcp_network_record;
 /** Refs and records of several network objects. */
@@ -3473,188 +2672,77 @@ XCP_EXTERN void xcp_network_record_dispose(xcp_network_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_network_record_map_dispose(xcp_network_record_map *m);
 
-/**
- * A PIF record: every field of the class, in model order.
- *
- * A network interface of a host (a physical NIC, or in XAPI also a bond or
- * VLAN interface), connecting a network to the host. libxcp makes one PIF per
- * physical NIC of sysfs at first boot (up to 16, sorted by name, the first
- * being the management interface) and does not change them afterwards: it
- * configures no host interface, and every explicit PIF message answers
- * NOT_IMPLEMENTED.
- */
+/** A PIF record: every field of the class, in model order. */
 typedef struct xcp_pif_record {
-    /** string RO. Unique identifier of the PIF, set by the server. */
+    /** string RO. */
     char *uuid;
-    /**
-     * string ROs. The name of the interface in the host (eth0, enp1s0...).
-     */
+    /** string ROs. */
     char *device;
-    /**
-     * ref:network ROs. The network the interface connects to; first boot
-     * makes one network per NIC.
-     */
+    /** ref:network ROs. */
     xcp_network network;
-    /** ref:host ROs. The host the interface belongs to. */
+    /** ref:host ROs. */
     xcp_host host;
-    /**
-     * string ROs. The interface's MAC address, read from sysfs at first boot
-     * (empty when unreadable).
-     */
+    /** string ROs. */
     char *MAC;
-    /**
-     * int ROs. The interface's MTU in bytes, read from sysfs at first boot
-     * (1500 when unreadable).
-     */
+    /** int ROs. */
     int64_t MTU;
-    /**
-     * int ROs. The VLAN tag of a VLAN interface, -1 for an untagged one
-     * (every PIF libxcp makes).
-     */
+    /** int ROs. */
     int64_t VLAN;
-    /**
-     * ref:PIF_metrics RO. The interface's PIF_metrics object, made with it at
-     * first boot.
-     */
+    /** ref:PIF_metrics RO. */
     xcp_pif_metrics metrics;
-    /**
-     * bool RO. True for a physical NIC, false for a bond or VLAN interface;
-     * true for every PIF libxcp makes.
-     */
+    /** bool RO. */
     bool physical;
-    /**
-     * bool RO. True when the interface is up. Set to true at first boot and
-     * not maintained afterwards.
-     */
+    /** bool RO. */
     bool currently_attached;
-    /**
-     * ip_configuration_mode RO. How the host configures IPv4 on the interface
-     * (None, DHCP or Static), set by reconfigure_ip in XAPI. libxcp leaves
-     * None.
-     */
+    /** ip_configuration_mode RO. */
     enum xcp_ip_configuration_mode ip_configuration_mode;
-    /**
-     * string RO. The interface's IPv4 address. Not maintained by libxcp:
-     * always empty.
-     */
+    /** string RO. */
     char *IP;
-    /**
-     * string RO. The interface's IPv4 netmask. Not maintained by libxcp:
-     * always empty.
-     */
+    /** string RO. */
     char *netmask;
-    /**
-     * string RO. The interface's IPv4 gateway. Not maintained by libxcp:
-     * always empty.
-     */
+    /** string RO. */
     char *gateway;
-    /**
-     * string RO. The interface's DNS servers, comma-separated. Not maintained
-     * by libxcp: always empty.
-     */
+    /** string RO. */
     char *DNS;
-    /**
-     * ref:Bond RO. The bond this interface is a member of, or NULL; the
-     * inverse of Bond.slaves. libxcp makes no bonds: always NULL.
-     */
+    /** ref:Bond RO. */
     xcp_bond bond_slave_of;
-    /**
-     * set:ref:Bond RO. The bond this interface is the bond interface of (at
-     * most one), the inverse of Bond.master. Always empty in libxcp.
-     */
+    /** set:ref:Bond RO. */
     xcp_bond_set bond_master_of;
-    /**
-     * bool RO. True for the host's management interface (the one
-     * host.get_management_interface returns): the first NIC at first boot.
-     */
+    /** bool RO. */
     bool management;
-    /**
-     * map:string:string RW. Free-form key/value pairs (in XAPI also ethtool
-     * settings, domain, peerdns...; libxcp applies none of them).
-     */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * bool RO. In XAPI, true when the interface may not be unplugged (for
-     * example it carries storage traffic); set by set_disallow_unplug. Always
-     * false in libxcp.
-     */
+    /** bool RO. */
     bool disallow_unplug;
-    /**
-     * ipv6_configuration_mode RO. How the host configures IPv6 on the
-     * interface (None, DHCP, Static or Autoconf), set by reconfigure_ipv6 in
-     * XAPI. libxcp leaves None.
-     */
+    /** ipv6_configuration_mode RO. */
     enum xcp_ipv6_configuration_mode ipv6_configuration_mode;
-    /**
-     * set:string RO. The interface's IPv6 addresses in CIDR form. Not
-     * maintained by libxcp: always empty.
-     */
+    /** set:string RO. */
     xcp_string_set IPv6;
-    /**
-     * primary_address_type RO. Which address family (IPv4 or IPv6) the
-     * management interface is reached through. Always IPv4 in libxcp.
-     */
+    /** primary_address_type RO. */
     enum xcp_primary_address_type primary_address_type;
-    /**
-     * ref:VLAN RO. For a VLAN interface, its VLAN object. Always NULL in
-     * libxcp (no VLANs).
-     */
+    /** ref:VLAN RO. */
     xcp_vlan VLAN_master_of;
-    /**
-     * set:ref:VLAN RO. The VLANs carried on this interface, the inverse of
-     * VLAN.tagged_PIF. Always empty in libxcp.
-     */
+    /** set:ref:VLAN RO. */
     xcp_vlan_set VLAN_slave_of;
-    /**
-     * set:ref:tunnel RO. In XAPI, the tunnels this is the access interface
-     * of. libxcp has no tunnels: always empty.
-     */
+    /** set:ref:tunnel RO. */
     xcp_ref_set tunnel_access_PIF_of;
-    /**
-     * set:ref:tunnel RO. In XAPI, the tunnels this interface carries. Always
-     * empty in libxcp.
-     */
+    /** set:ref:tunnel RO. */
     xcp_ref_set tunnel_transport_PIF_of;
-    /**
-     * string RO. The interface's IPv6 gateway. Not maintained by libxcp:
-     * always empty.
-     */
+    /** string RO. */
     char *ipv6_gateway;
-    /**
-     * bool ROs. True when the toolstack configures the interface (in XAPI an
-     * unmanaged one can neither be plugged nor reconfigured); true for every
-     * PIF libxcp makes.
-     */
+    /** bool ROs. */
     bool managed;
-    /**
-     * map:string:string RO. Driver properties of the interface (in XAPI for
-     * example gro, set by set_property). Always empty in libxcp.
-     */
+    /** map:string:string RO. */
     xcp_string_map properties;
-    /**
-     * set:string RO. Optional capabilities of the interface's driver (in XAPI
-     * for example fcoe). Not maintained by libxcp: always empty.
-     */
+    /** set:string RO. */
     xcp_string_set capabilities;
-    /**
-     * pif_igmp_status RO. Whether IGMP snooping is on for the interface's
-     * bridge. Not maintained by libxcp: always unknown.
-     */
+    /** pif_igmp_status RO. */
     enum xcp_pif_igmp_status igmp_snooping_status;
-    /**
-     * set:ref:network_sriov RO. In XAPI, the SR-IOV networks this physical
-     * interface provides. Always empty in libxcp.
-     */
+    /** set:ref:network_sriov RO. */
     xcp_ref_set sriov_physical_PIF_of;
-    /**
-     * set:ref:network_sriov RO. In XAPI, the SR-IOV network this logical
-     * interface belongs to. Always empty in libxcp.
-     */
+    /** set:ref:network_sriov RO. */
     xcp_ref_set sriov_logical_PIF_of;
-    /**
-     * ref:PCI RO. The PCI device of a physical interface. Not maintained by
-     * libxcp: always NULL.
-     */
+    /** ref:PCI RO. */
     xcp_ref PCI;
 } xcp_pif_record;
 /** Refs and records of several PIF objects. */
@@ -3670,72 +2758,33 @@ XCP_EXTERN void xcp_pif_record_dispose(xcp_pif_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pif_record_map_dispose(xcp_pif_record_map *m);
 
-/**
- * A PIF_metrics record: every field of the class, in model order.
- *
- * Link and device details of a PIF. libxcp makes one with each PIF at first
- * boot, with carrier true and the other fields empty, and does not update it.
- */
+/** A PIF_metrics record: every field of the class, in model order. */
 typedef struct xcp_pif_metrics_record {
-    /**
-     * string RO. Unique identifier of the metrics object, set by the server.
-     */
+    /** string RO. */
     char *uuid;
-    /**
-     * float RO. Removed from XenAPI (read rate, KiB/s; now in the RRDs):
-     * always 0. Removed from XenAPI.
-     */
+    /** float RO. Removed from XenAPI. */
     double io_read_kbs;
-    /**
-     * float RO. Removed from XenAPI (write rate, KiB/s; now in the RRDs):
-     * always 0. Removed from XenAPI.
-     */
+    /** float RO. Removed from XenAPI. */
     double io_write_kbs;
-    /**
-     * bool RO. True when the link is up. Set to true at first boot and not
-     * updated.
-     */
+    /** bool RO. */
     bool carrier;
-    /**
-     * string RO. The NIC vendor's name. Not maintained by libxcp: always
-     * empty.
-     */
+    /** string RO. */
     char *vendor_name;
-    /**
-     * string RO. The NIC model's name. Not maintained by libxcp: always
-     * empty.
-     */
+    /** string RO. */
     char *device_name;
-    /**
-     * int RO. The link speed in Mbit/s. Not maintained by libxcp: always 0.
-     */
+    /** int RO. */
     int64_t speed;
-    /**
-     * bool RO. True for a full-duplex link. Not maintained by libxcp: always
-     * false.
-     */
+    /** bool RO. */
     bool duplex;
-    /** map:string:string RW. Free-form key/value pairs. */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * string RO. The NIC vendor's PCI id. Not maintained by libxcp: always
-     * empty.
-     */
+    /** string RO. */
     char *vendor_id;
-    /**
-     * string RO. The NIC's PCI device id. Not maintained by libxcp: always
-     * empty.
-     */
+    /** string RO. */
     char *device_id;
-    /**
-     * string RO. The NIC's PCI bus address. Not maintained by libxcp: always
-     * empty.
-     */
+    /** string RO. */
     char *pci_bus_path;
-    /**
-     * datetime RO. When the metrics were last updated. Not maintained by
-     * libxcp: always the epoch.
-     */
+    /** datetime RO. */
     xcp_datetime last_updated;
 } xcp_pif_metrics_record;
 /** Refs and records of several PIF_metrics objects. */
@@ -3751,48 +2800,25 @@ XCP_EXTERN void xcp_pif_metrics_record_dispose(xcp_pif_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pif_metrics_record_map_dispose(xcp_pif_metrics_record_map *m);
 
-/**
- * A Bond record: every field of the class, in model order.
- *
- * A bond: several PIFs of one host aggregated into one interface (the master
- * PIF). libxcp makes no bonds: every Bond message answers NOT_IMPLEMENTED.
- */
+/** A Bond record: every field of the class, in model order. */
 typedef struct xcp_bond_record {
-    /** string RO. Unique identifier of the bond, set by the server. */
+    /** string RO. */
     char *uuid;
-    /**
-     * ref:PIF ROs. The bond's own PIF, the interface the members are
-     * aggregated into.
-     */
+    /** ref:PIF ROs. */
     xcp_pif master;
-    /**
-     * set:ref:PIF RO. The member PIFs, maintained by the server from their
-     * bond_slave_of.
-     */
+    /** set:ref:PIF RO. */
     xcp_pif_set slaves;
-    /** map:string:string RW. Free-form key/value pairs. */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * bond_mode RO. How traffic is spread over the members: balance-slb,
-     * active-backup or lacp.
-     */
+    /** bond_mode RO. */
     enum xcp_bond_mode mode;
-    /**
-     * map:string:string RO. Mode-specific settings (in XAPI
-     * hashing_algorithm, lacp-time...).
-     */
+    /** map:string:string RO. */
     xcp_string_map properties;
-    /**
-     * ref:PIF RO. In active-backup mode, the member whose MAC and IP
-     * configuration the bond took.
-     */
+    /** ref:PIF RO. */
     xcp_pif primary_slave;
-    /** int RO. The number of members whose link is up. */
+    /** int RO. */
     int64_t links_up;
-    /**
-     * bool RO. In XAPI, true when the bond's MAC follows its primary
-     * member's.
-     */
+    /** bool RO. */
     bool auto_update_mac;
 } xcp_bond_record;
 /** Refs and records of several Bond objects. */
@@ -3808,29 +2834,17 @@ XCP_EXTERN void xcp_bond_record_dispose(xcp_bond_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_bond_record_map_dispose(xcp_bond_record_map *m);
 
-/**
- * A VLAN record: every field of the class, in model order.
- *
- * An 802.1Q VLAN on a host interface: frames of one tag on the tagged PIF are
- * the traffic of the untagged (VLAN) PIF. libxcp makes no VLANs: VLAN.create
- * and VLAN.destroy answer NOT_IMPLEMENTED.
- */
+/** A VLAN record: every field of the class, in model order. */
 typedef struct xcp_vlan_record {
-    /** string RO. Unique identifier of the VLAN, set by the server. */
+    /** string RO. */
     char *uuid;
-    /**
-     * ref:PIF ROs. The physical or bond interface that carries the tagged
-     * frames.
-     */
+    /** ref:PIF ROs. */
     xcp_pif tagged_PIF;
-    /**
-     * ref:PIF RO. The VLAN's own interface, which sees the frames without
-     * their tag.
-     */
+    /** ref:PIF RO. */
     xcp_pif untagged_PIF;
-    /** int ROs. The VLAN tag, 0 to 4094. */
+    /** int ROs. */
     int64_t tag;
-    /** map:string:string RW. Free-form key/value pairs. */
+    /** map:string:string RW. */
     xcp_string_map other_config;
 } xcp_vlan_record;
 /** Refs and records of several VLAN objects. */
@@ -3846,101 +2860,41 @@ XCP_EXTERN void xcp_vlan_record_dispose(xcp_vlan_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vlan_record_map_dispose(xcp_vlan_record_map *m);
 
-/**
- * A task record: every field of the class, in model order.
- *
- * The record of a long-running call: every Async. call returns one, and a
- * client may make one with task.create to follow an HTTP transfer. Tasks are
- * volatile (a restart ends them). A completed task is destroyed after 65
- * minutes, or earlier (at least 30 s after it finished) while more than 200
- * tasks exist; XCP_TASK_TIMEOUT, XCP_TASK_MAX and XCP_TASK_GRACE change these
- * limits. A synchronous call that records an operation in some object's
- * current_operations runs under an internal task, destroyed when it returns.
- */
+/** A task record: every field of the class, in model order. */
 typedef struct xcp_task_record {
-    /** string RO. Unique identifier of the task, set by the server. */
+    /** string RO. */
     char *uuid;
-    /**
-     * string RO. The task's name: Async.<class>.<message> for an Async. call,
-     * the message name for the internal task of a synchronous call, or the
-     * label given to task.create.
-     */
+    /** string RO. */
     char *name_label;
-    /**
-     * string RO. The description given to task.create; empty for the tasks of
-     * calls.
-     */
+    /** string RO. */
     char *name_description;
-    /**
-     * set:task_allowed_operations RO. The operations valid on the task:
-     * cancel and destroy from its creation, cleared by the server when it
-     * completes the task's call (destroy is still accepted then).
-     */
+    /** set:task_allowed_operations RO. */
     xcp_task_allowed_operations_set allowed_operations;
-    /**
-     * map:string:task_allowed_operations RO. Operations in progress on the
-     * task itself (task reference to operation). libxcp runs none that take
-     * time: always empty.
-     */
+    /** map:string:task_allowed_operations RO. */
     xcp_string_map current_operations;
-    /** datetime RO. When the task was created (UTC), set by the server. */
+    /** datetime RO. */
     xcp_datetime created;
-    /**
-     * datetime RO. When the task completed (UTC), set by the server; the
-     * epoch while it is pending.
-     */
+    /** datetime RO. */
     xcp_datetime finished;
-    /**
-     * task_status_type RO. pending while the call runs, cancelling after
-     * task.cancel until the call notices, then success, failure (error_info
-     * says why) or cancelled. Maintained by the server, or by task.set_status
-     * for a task made with task.create.
-     */
+    /** task_status_type RO. */
     enum xcp_task_status_type status;
-    /** ref:host RO. The host running the task: the engine's host. */
+    /** ref:host RO. */
     xcp_host resident_on;
-    /**
-     * float RO. Completed fraction, 0.0 to 1.0. The server sets 1.0 at
-     * completion; HTTP transfers report intermediate values, other calls
-     * none.
-     */
+    /** float RO. */
     double progress;
-    /**
-     * string RO. In XAPI, the type of the result when the task succeeds.
-     * libxcp always leaves the placeholder <none/>.
-     */
+    /** string RO. */
     char *type;
-    /**
-     * string RO. On success, the call's return value encoded as an XML-RPC
-     * value element (for example a reference for a call that creates an
-     * object); empty until then.
-     */
+    /** string RO. */
     char *result;
-    /**
-     * set:string RO. On failure or cancellation, the XenAPI error: its code
-     * followed by its parameters; empty otherwise.
-     */
+    /** set:string RO. */
     xcp_string_set error_info;
-    /**
-     * map:string:string RW. Free-form key/value pairs. The server adds
-     * destroy_when_done=true when task.destroy is called on a task still
-     * running.
-     */
+    /** map:string:string RW. */
     xcp_string_map other_config;
-    /**
-     * string RO. In XAPI, a debugging backtrace of a failed task. libxcp
-     * leaves it empty.
-     */
+    /** string RO. */
     char *backtrace;
-    /**
-     * ref:task RO. The task this one is a part of. libxcp creates no
-     * subtasks: always NULL.
-     */
+    /** ref:task RO. */
     xcp_task subtask_of;
-    /**
-     * set:ref:task RO. The tasks that are parts of this one (the inverse of
-     * subtask_of): always empty.
-     */
+    /** set:ref:task RO. */
     xcp_task_set subtasks;
 } xcp_task_record;
 /** Refs and records of several task objects. */
@@ -3956,47 +2910,21 @@ XCP_EXTERN void xcp_task_record_dispose(xcp_task_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_task_record_map_dispose(xcp_task_record_map *m);
 
-/**
- * A event record: every field of the class, in model order.
- *
- * A change to an object, as event.from and event.next report it. Events are
- * not stored objects: there is no get_record or get_all. Every stored class
- * produces them except session and secret.
- */
+/** A event record: every field of the class, in model order. */
 typedef struct xcp_event_record {
-    /**
-     * int RO. For event.from, the database generation of the change; for
-     * event.next, a counter of the server. Sent as a decimal string, as XAPI
-     * does, although the field is an int.
-     */
+    /** int RO. */
     int64_t id;
-    /**
-     * string RO. A string, not a datetime: always 0.0 for event.from; for
-     * event.next, seconds since the epoch when the events were collected.
-     */
+    /** string RO. */
     char *timestamp;
-    /**
-     * string RO. The class of the changed object, in lower case (vm,
-     * pif_metrics, task...).
-     */
+    /** string RO. */
     char *class_;
-    /**
-     * event_operation RO. add (the object appeared since the token), mod (it
-     * changed) or del (it went).
-     */
+    /** event_operation RO. */
     enum xcp_event_operation operation;
-    /** string RO. The reference of the changed object. */
+    /** string RO. */
     char *ref;
-    /**
-     * string RO. The uuid of the changed object in XAPI's datamodel; never
-     * sent (nor by XAPI).
-     */
+    /** string RO. */
     char *obj_uuid;
-    /**
-     * any RO. The object's current record, as get_record returns it; absent
-     * for del. Several changes between two calls are reported as one event
-     * with the latest record.
-     */
+    /** any RO. */
     xcp_value snapshot;
 } xcp_event_record;
 /** Refs and records of several event objects. */
@@ -4012,41 +2940,21 @@ XCP_EXTERN void xcp_event_record_dispose(xcp_event_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_event_record_map_dispose(xcp_event_record_map *m);
 
-/**
- * A message record: every field of the class, in model order.
- *
- * An alert about an object of the pool (a VM, host, SR...), for clients to
- * show. Unlike XAPI, which keeps messages in files apart, libxcp stores them
- * in its database; their events come through the database generation (the
- * second half of an event token stays 0).
- */
+/** A message record: every field of the class, in model order. */
 typedef struct xcp_message_record {
-    /** string RO. Unique identifier of the message, set by the server. */
+    /** string RO. */
     char *uuid;
-    /**
-     * string RO. The alert's name, for example VM_STARTED or ALARM; set at
-     * creation.
-     */
+    /** string RO. */
     char *name;
-    /**
-     * int RO. Importance, from 1 (the highest) to 5 (informational); set at
-     * creation.
-     */
+    /** int RO. */
     int64_t priority;
-    /**
-     * cls RO. The class of the object the message is about; set at creation.
-     */
+    /** cls RO. */
     enum xcp_cls cls;
-    /**
-     * string RO. The uuid of the object the message is about; set at
-     * creation.
-     */
+    /** string RO. */
     char *obj_uuid;
-    /** datetime RO. When the message was created (UTC), set by the server. */
+    /** datetime RO. */
     xcp_datetime timestamp;
-    /**
-     * string RO. The text of the message (free text or XML); set at creation.
-     */
+    /** string RO. */
     char *body;
 } xcp_message_record;
 /** Refs and records of several message objects. */
@@ -4062,17 +2970,36 @@ XCP_EXTERN void xcp_message_record_dispose(xcp_message_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_message_record_map_dispose(xcp_message_record_map *m);
 
-/** A console record: every field of the class, in model order. */
+/**
+ * A console record: every field of the class, in model order.
+ *
+ * A way into a running VM's console. The server creates the consoles when the
+ * VM's domain starts (a vt100 text console for every VM, plus an rfb one for
+ * HVM guests) and destroys them when the domain goes; console.create and
+ * console.destroy answer NOT_IMPLEMENTED.
+ */
 typedef struct xcp_console_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the console, assigned by the server.
+     */
     char *uuid;
-    /** console_protocol RO. */
+    /**
+     * console_protocol RO. How to talk to the console: vt100 (text), rfb
+     * (VNC, graphical) or rdp. libxcp makes vt100 and rfb consoles.
+     */
     enum xcp_console_protocol protocol;
-    /** string RO. */
+    /**
+     * string RO. URL of the console, https://<host
+     * address>/console?uuid=<console uuid> as in XAPI. xcpd does not serve
+     * /console yet, so no client can connect through it.
+     */
     char *location;
-    /** ref:VM RO. */
+    /** ref:VM RO. The VM whose console this is. */
     xcp_vm VM;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
 } xcp_console_record;
 /** Refs and records of several console objects. */
@@ -4088,21 +3015,39 @@ XCP_EXTERN void xcp_console_record_dispose(xcp_console_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_console_record_map_dispose(xcp_console_record_map *m);
 
-/** A blob record: every field of the class, in model order. */
+/**
+ * A blob record: every field of the class, in model order.
+ *
+ * A named piece of binary data with a MIME type that clients attach to
+ * objects (XAPI stores the bytes through PUT and GET on /blob). libxcp keeps
+ * the records only: xcpd has no /blob handler yet, so a blob holds no data.
+ */
 typedef struct xcp_blob_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the blob, assigned by the server. */
     char *uuid;
-    /** string RW. */
+    /** string RW. Human-readable name; blob.create leaves it empty. */
     char *name_label;
-    /** string RW. */
+    /** string RW. Human-readable description. */
     char *name_description;
-    /** int RO. */
+    /**
+     * int RO. Size of the data in bytes. No data can be stored in libxcp yet,
+     * so it is 0.
+     */
     int64_t size;
-    /** bool RW. */
+    /**
+     * bool RW. Whether the data may be read without authentication (XAPI: GET
+     * /blob); recorded only.
+     */
     bool public_;
-    /** string ROs. */
+    /**
+     * string ROs. MIME type of the data, set at creation (default
+     * application/octet-stream).
+     */
     char *mime_type;
-    /** datetime ROs. */
+    /**
+     * datetime ROs. When the data was last written (UTC); libxcp sets it at
+     * creation.
+     */
     xcp_datetime last_updated;
 } xcp_blob_record;
 /** Refs and records of several blob objects. */
@@ -4118,13 +3063,26 @@ XCP_EXTERN void xcp_blob_record_dispose(xcp_blob_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_blob_record_map_dispose(xcp_blob_record_map *m);
 
-/** A secret record: every field of the class, in model order. */
+/**
+ * A secret record: every field of the class, in model order.
+ *
+ * A secret string, such as a storage password, that other objects name by its
+ * uuid so that the value stays out of their records; changes to secrets raise
+ * no events. libxcp keeps the value in its database as given, and nothing in
+ * libxcp reads secrets yet.
+ */
 typedef struct xcp_secret_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier; other objects refer to the secret by it
+     * (e.g. a device_config key such as password_secret).
+     */
     char *uuid;
-    /** string RW. */
+    /** string RW. The secret itself, required at creation. */
     char *value;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
 } xcp_secret_record;
 /** Refs and records of several secret objects. */
@@ -4140,29 +3098,46 @@ XCP_EXTERN void xcp_secret_record_dispose(xcp_secret_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_secret_record_map_dispose(xcp_secret_record_map *m);
 
-/** A pool_update record: every field of the class, in model order. */
+/**
+ * A pool_update record: every field of the class, in model order.
+ *
+ * A software update for the pool's hosts, uploaded as an ISO into a VDI
+ * (XAPI). libxcp does not manage updates: nothing creates pool_update
+ * records, and every message answers NOT_IMPLEMENTED.
+ */
 typedef struct xcp_pool_update_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the update. */
     char *uuid;
-    /** string ROs. */
+    /** string ROs. The update's name, from its metadata. */
     char *name_label;
-    /** string ROs. */
+    /** string ROs. The update's version, from its metadata. */
     char *version;
-    /** int ROs. */
+    /** int ROs. Space the update needs once installed, in bytes. */
     int64_t installation_size;
-    /** string ROs. */
+    /** string ROs. Name of the GPG key the update is signed with. */
     char *key;
-    /** set:update_after_apply_guidance ROs. */
+    /**
+     * set:update_after_apply_guidance ROs. What must be restarted once the
+     * update is applied: HVM guests, PV guests, the host or the toolstack.
+     */
     xcp_update_after_apply_guidance_set after_apply_guidance;
-    /** ref:VDI ROs. */
+    /** ref:VDI ROs. The VDI the update's ISO was uploaded to. */
     xcp_vdi vdi;
-    /** set:ref:host RO. */
+    /**
+     * set:ref:host RO. The hosts the update has been applied to, maintained
+     * by the server.
+     */
     xcp_host_set hosts;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form additional configuration, kept but not
+     * interpreted by libxcp.
+     */
     xcp_string_map other_config;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether every host of the pool must have the update applied.
+     */
     bool enforce_homogeneity;
-    /** string ROs. */
+    /** string ROs. The update's description, from its metadata. */
     char *name_description;
 } xcp_pool_update_record;
 /** Refs and records of several pool_update objects. */
@@ -4192,201 +3167,81 @@ XCP_EXTERN int xcp_session_get_record(xcp_session *session, xcp_session_record *
  */
 XCP_EXTERN int xcp_session_get_by_uuid(xcp_session *session, xcp_session_id *result, const char *uuid);
 
-/**
- * XenAPI session.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the session, set by the server at login.
- */
+/** XenAPI session.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_session_get_uuid(xcp_session *session, char * *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_this_host(self) -> ref:host. Reads one field.
- *
- * The host the session was opened on (the engine's own host).
- */
+/** XenAPI session.get_this_host(self) -> ref:host. Reads one field. */
 XCP_EXTERN int xcp_session_get_this_host(xcp_session *session, xcp_host *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_this_user(self) -> ref:user. Reads one field.
- *
- * Legacy field of XenAPI; libxcp leaves it NULL.
- */
+/** XenAPI session.get_this_user(self) -> ref:user. Reads one field. */
 XCP_EXTERN int xcp_session_get_this_user(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_last_active(self) -> datetime. Reads one field.
- *
- * When the session was last used, maintained by the server: set at login and,
- * under xcpd, refreshed by its calls at most once every 10 minutes (as XAPI).
- */
+/** XenAPI session.get_last_active(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_session_get_last_active(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
 /**
  * XenAPI session.get_other_config(self) -> map:string:string. Reads one
  * field.
- *
- * Free-form key/value pairs for the client.
  */
 XCP_EXTERN int xcp_session_get_other_config(xcp_session *session, xcp_string_map *result, xcp_session_id self);
 
-/**
- * XenAPI session.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value pairs for the client.
- */
+/** XenAPI session.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_session_set_other_config(xcp_session *session, xcp_session_id self, const xcp_string_map *value);
 
-/**
- * XenAPI session.add_to_other_config(self, key, value).
- *
- * Free-form key/value pairs for the client.
- */
+/** XenAPI session.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_session_add_to_other_config(xcp_session *session, xcp_session_id self, const char *key, const char *value);
 
-/**
- * XenAPI session.remove_from_other_config(self, key).
- *
- * Free-form key/value pairs for the client.
- */
+/** XenAPI session.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_session_remove_from_other_config(xcp_session *session, xcp_session_id self, const char *key);
 
-/**
- * XenAPI session.get_is_local_superuser(self) -> bool. Reads one field.
- *
- * True when the session was opened with the user name root. Set at login.
- */
+/** XenAPI session.get_is_local_superuser(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_session_get_is_local_superuser(xcp_session *session, bool *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_auth_user_name(self) -> string. Reads one field.
- *
- * The user name given at login.
- */
+/** XenAPI session.get_auth_user_name(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_session_get_auth_user_name(xcp_session *session, char * *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_originator(self) -> string. Reads one field.
- *
- * The originator string the client gave at login (empty when none): a tag
- * naming the client, under which xcpd counts its sessions against the
- * per-client limit.
- */
+/** XenAPI session.get_originator(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_session_get_originator(xcp_session *session, char * *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_pool(self) -> bool. Reads one field.
- *
- * In XAPI, true for a session a pool member opened on another host. libxcp
- * opens no such sessions: always false.
- */
+/** XenAPI session.get_pool(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_session_get_pool(xcp_session *session, bool *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_subject(self) -> ref:subject. Reads one field.
- *
- * In XAPI, the external-authentication subject the user was authorised
- * through. libxcp has no external authentication: always NULL.
- */
+/** XenAPI session.get_subject(self) -> ref:subject. Reads one field. */
 XCP_EXTERN int xcp_session_get_subject(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_validation_time(self) -> datetime. Reads one field.
- *
- * When the user's credentials were last checked: the login time, set by the
- * server.
- */
+/** XenAPI session.get_validation_time(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_session_get_validation_time(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_auth_user_sid(self) -> string. Reads one field.
- *
- * In XAPI, the security identifier of an externally authenticated user.
- * Always empty in libxcp (no external authentication).
- */
+/** XenAPI session.get_auth_user_sid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_session_get_auth_user_sid(xcp_session *session, char * *result, xcp_session_id self);
 
 /**
  * XenAPI session.get_rbac_permissions(self) -> set:string. Reads one field.
- *
- * In XAPI, the role-based permissions of the session. libxcp has no RBAC
- * (every session may do everything): always empty.
  */
 XCP_EXTERN int xcp_session_get_rbac_permissions(xcp_session *session, xcp_string_set *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_tasks(self) -> set:ref:task. Reads one field.
- *
- * In XAPI, the tasks the session created. Not maintained by libxcp: always
- * empty.
- */
+/** XenAPI session.get_tasks(self) -> set:ref:task. Reads one field. */
 XCP_EXTERN int xcp_session_get_tasks(xcp_session *session, xcp_task_set *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_parent(self) -> ref:session. Reads one field.
- *
- * In XAPI, the session that created this one (internal delegation). Always
- * NULL in libxcp.
- */
+/** XenAPI session.get_parent(self) -> ref:session. Reads one field. */
 XCP_EXTERN int xcp_session_get_parent(xcp_session *session, xcp_session_id *result, xcp_session_id self);
 
-/**
- * XenAPI session.get_client_certificate(self) -> bool. Reads one field.
- *
- * In XAPI, true when the client authenticated with a TLS client certificate.
- * libxcp does not authenticate that way: always false.
- */
+/** XenAPI session.get_client_certificate(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_session_get_client_certificate(xcp_session *session, bool *result, xcp_session_id self);
 
-/**
- * XenAPI session.logout().
- *
- * Ends the calling session: its record goes and its parked event.from and
- * event.next calls and event registration end with it.
- */
+/** XenAPI session.logout(). */
 XCP_EXTERN int xcp_session_logout(xcp_session *session);
 
-/**
- * XenAPI session.local_logout().
- *
- * Ends the calling session, like logout (XAPI uses it for sessions opened
- * with slave_local_login_with_password; libxcp treats both alike).
- */
+/** XenAPI session.local_logout(). */
 XCP_EXTERN int xcp_session_local_logout(xcp_session *session);
 
-/**
- * XenAPI session.change_password(old_pwd, new_pwd).
- *
- * Not implemented in libxcp: local users are managed by the host (PAM or the
- * auth file), so this always answers NOT_IMPLEMENTED.
- *
- * @param old_pwd The current password.
- *
- * @param new_pwd The new password.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI session.change_password(old_pwd, new_pwd). */
 XCP_EXTERN int xcp_session_change_password(xcp_session *session, const char *old_pwd, const char *new_pwd);
 
-/**
- * XenAPI session.get_all_subject_identifiers() -> set:string.
- *
- * Returns the identifiers of the external-authentication subjects that have
- * sessions open. libxcp has no external authentication: the set is always
- * empty.
- */
+/** XenAPI session.get_all_subject_identifiers() -> set:string. */
 XCP_EXTERN int xcp_session_get_all_subject_identifiers(xcp_session *session, xcp_string_set *result);
 
-/**
- * XenAPI session.logout_subject_identifier(subject_identifier).
- *
- * In XAPI, ends every session of one external-authentication subject. Not
- * implemented in libxcp (no external authentication): answers
- * NOT_IMPLEMENTED.
- *
- * @param subject_identifier The subject's identifier (its SID).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI session.logout_subject_identifier(subject_identifier). */
 XCP_EXTERN int xcp_session_logout_subject_identifier(xcp_session *session, const char *subject_identifier);
 
 /**
@@ -4419,297 +3274,115 @@ XCP_EXTERN int xcp_pool_get_all_where(xcp_session *session, xcp_pool_set *result
 /** XenAPI pool.get_all_records_where(expr) -> map:ref:pool:record:pool. */
 XCP_EXTERN int xcp_pool_get_all_records_where(xcp_session *session, xcp_pool_record_map *result, const char *expr);
 
-/**
- * XenAPI pool.get_uuid(self) -> string. Reads one field.
- *
- * Unique, permanent identifier of the pool, assigned when the pool is
- * created.
- */
+/** XenAPI pool.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_uuid(xcp_session *session, char * *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_name_label(self) -> string. Reads one field.
- *
- * Short, human-readable name of the pool; empty at creation (clients then
- * usually show the master's name).
- */
+/** XenAPI pool.get_name_label(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_name_label(xcp_session *session, char * *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_name_label(self, value). Writes one field.
- *
- * Short, human-readable name of the pool; empty at creation (clients then
- * usually show the master's name).
- */
+/** XenAPI pool.set_name_label(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_name_label(xcp_session *session, xcp_pool self, const char *value);
 
-/**
- * XenAPI pool.get_name_description(self) -> string. Reads one field.
- *
- * Free-form description of the pool; empty at creation.
- */
+/** XenAPI pool.get_name_description(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_name_description(xcp_session *session, char * *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_name_description(self, value). Writes one field.
- *
- * Free-form description of the pool; empty at creation.
- */
+/** XenAPI pool.set_name_description(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_name_description(xcp_session *session, xcp_pool self, const char *value);
 
-/**
- * XenAPI pool.get_master(self) -> ref:host. Reads one field.
- *
- * The host that coordinates the pool (holds the database and serves the API).
- * libxcp sets it to the local host at the first start and never changes it.
- */
+/** XenAPI pool.get_master(self) -> ref:host. Reads one field. */
 XCP_EXTERN int xcp_pool_get_master(xcp_session *session, xcp_host *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_default_SR(self) -> ref:SR. Reads one field.
- *
- * The SR used when a call names none: VM.provision puts template disks
- * without an SR there, VM.suspend falls back to it, and xe vm-install uses
- * it. Set to the local SR at the first start; reset to NULL when that SR is
- * forgotten or destroyed.
- */
+/** XenAPI pool.get_default_SR(self) -> ref:SR. Reads one field. */
 XCP_EXTERN int xcp_pool_get_default_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_default_SR(self, value). Writes one field.
- *
- * The SR used when a call names none: VM.provision puts template disks
- * without an SR there, VM.suspend falls back to it, and xe vm-install uses
- * it. Set to the local SR at the first start; reset to NULL when that SR is
- * forgotten or destroyed.
- */
+/** XenAPI pool.set_default_SR(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_default_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
-/**
- * XenAPI pool.get_suspend_image_SR(self) -> ref:SR. Reads one field.
- *
- * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
- * unset (before falling back to default_SR). Set to the local SR at the first
- * start; reset to NULL when that SR is forgotten or destroyed.
- */
+/** XenAPI pool.get_suspend_image_SR(self) -> ref:SR. Reads one field. */
 XCP_EXTERN int xcp_pool_get_suspend_image_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_suspend_image_SR(self, value). Writes one field.
- *
- * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
- * unset (before falling back to default_SR). Set to the local SR at the first
- * start; reset to NULL when that SR is forgotten or destroyed.
- */
+/** XenAPI pool.set_suspend_image_SR(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_suspend_image_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
-/**
- * XenAPI pool.get_crash_dump_SR(self) -> ref:SR. Reads one field.
- *
- * The SR meant for crash-dump VDIs. Set to the local SR at the first start
- * and reset to NULL when that SR is forgotten or destroyed; libxcp writes no
- * crash dumps, so it is not otherwise used.
- */
+/** XenAPI pool.get_crash_dump_SR(self) -> ref:SR. Reads one field. */
 XCP_EXTERN int xcp_pool_get_crash_dump_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_crash_dump_SR(self, value). Writes one field.
- *
- * The SR meant for crash-dump VDIs. Set to the local SR at the first start
- * and reset to NULL when that SR is forgotten or destroyed; libxcp writes no
- * crash dumps, so it is not otherwise used.
- */
+/** XenAPI pool.set_crash_dump_SR(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_crash_dump_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
 /**
  * XenAPI pool.get_other_config(self) -> map:string:string. Reads one field.
- *
- * Free-form key/value configuration for clients (Xen Orchestra keeps keys
- * such as auto_poweron and xo:* here). libxcp maintains
- * libxcp_templates_version, the version of templates.yaml whose default
- * templates it last installed.
  */
 XCP_EXTERN int xcp_pool_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value configuration for clients (Xen Orchestra keeps keys
- * such as auto_poweron and xo:* here). libxcp maintains
- * libxcp_templates_version, the version of templates.yaml whose default
- * templates it last installed.
- */
+/** XenAPI pool.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_other_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/**
- * XenAPI pool.add_to_other_config(self, key, value).
- *
- * Free-form key/value configuration for clients (Xen Orchestra keeps keys
- * such as auto_poweron and xo:* here). libxcp maintains
- * libxcp_templates_version, the version of templates.yaml whose default
- * templates it last installed.
- */
+/** XenAPI pool.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_pool_add_to_other_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/**
- * XenAPI pool.remove_from_other_config(self, key).
- *
- * Free-form key/value configuration for clients (Xen Orchestra keeps keys
- * such as auto_poweron and xo:* here). libxcp maintains
- * libxcp_templates_version, the version of templates.yaml whose default
- * templates it last installed.
- */
+/** XenAPI pool.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_pool_remove_from_other_config(xcp_session *session, xcp_pool self, const char *key);
 
-/**
- * XenAPI pool.get_ha_enabled(self) -> bool. Reads one field.
- *
- * True when high availability is on. libxcp has no HA: always false.
- */
+/** XenAPI pool.get_ha_enabled(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ha_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_ha_statefiles(self) -> set:string. Reads one field.
- *
- * References (as strings) of the VDIs HA uses as heartbeat statefiles; always
- * empty in libxcp (no HA).
- */
+/** XenAPI pool.get_ha_statefiles(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ha_statefiles(xcp_session *session, xcp_string_set *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_ha_allow_overcommit(self) -> bool. Reads one field.
- *
- * With HA on, whether operations may leave the pool unable to tolerate the
- * configured host failures. Stored only: libxcp has no HA.
- */
+/** XenAPI pool.get_ha_allow_overcommit(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ha_allow_overcommit(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_ha_allow_overcommit(self, value). Writes one field.
- *
- * With HA on, whether operations may leave the pool unable to tolerate the
- * configured host failures. Stored only: libxcp has no HA.
- */
+/** XenAPI pool.set_ha_allow_overcommit(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_ha_allow_overcommit(xcp_session *session, xcp_pool self, bool value);
 
-/**
- * XenAPI pool.get_tags(self) -> set:string. Reads one field.
- *
- * User-defined tags for grouping and searching; not interpreted by the
- * server.
- */
+/** XenAPI pool.get_tags(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_tags(xcp_session *session, xcp_string_set *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_tags(self, value). Writes one field.
- *
- * User-defined tags for grouping and searching; not interpreted by the
- * server.
- */
+/** XenAPI pool.set_tags(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_tags(xcp_session *session, xcp_pool self, const xcp_string_set *value);
 
-/**
- * XenAPI pool.add_tags(self, value).
- *
- * User-defined tags for grouping and searching; not interpreted by the
- * server.
- */
+/** XenAPI pool.add_tags(self, value). */
 XCP_EXTERN int xcp_pool_add_tags(xcp_session *session, xcp_pool self, const char *value);
 
-/**
- * XenAPI pool.remove_tags(self, value).
- *
- * User-defined tags for grouping and searching; not interpreted by the
- * server.
- */
+/** XenAPI pool.remove_tags(self, value). */
 XCP_EXTERN int xcp_pool_remove_tags(xcp_session *session, xcp_pool self, const char *value);
 
-/**
- * XenAPI pool.get_gui_config(self) -> map:string:string. Reads one field.
- *
- * Key/value settings stored for graphical clients; not interpreted by the
- * server.
- */
+/** XenAPI pool.get_gui_config(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_gui_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_gui_config(self, value). Writes one field.
- *
- * Key/value settings stored for graphical clients; not interpreted by the
- * server.
- */
+/** XenAPI pool.set_gui_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_gui_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/**
- * XenAPI pool.add_to_gui_config(self, key, value).
- *
- * Key/value settings stored for graphical clients; not interpreted by the
- * server.
- */
+/** XenAPI pool.add_to_gui_config(self, key, value). */
 XCP_EXTERN int xcp_pool_add_to_gui_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/**
- * XenAPI pool.remove_from_gui_config(self, key).
- *
- * Key/value settings stored for graphical clients; not interpreted by the
- * server.
- */
+/** XenAPI pool.remove_from_gui_config(self, key). */
 XCP_EXTERN int xcp_pool_remove_from_gui_config(xcp_session *session, xcp_pool self, const char *key);
 
 /**
  * XenAPI pool.get_health_check_config(self) -> map:string:string. Reads one
  * field.
- *
- * Settings of the vendor health-check upload feature. Stored only: libxcp
- * does not run health checks.
  */
 XCP_EXTERN int xcp_pool_get_health_check_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_health_check_config(self, value). Writes one field.
- *
- * Settings of the vendor health-check upload feature. Stored only: libxcp
- * does not run health checks.
- */
+/** XenAPI pool.set_health_check_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_health_check_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/**
- * XenAPI pool.add_to_health_check_config(self, key, value).
- *
- * Settings of the vendor health-check upload feature. Stored only: libxcp
- * does not run health checks.
- */
+/** XenAPI pool.add_to_health_check_config(self, key, value). */
 XCP_EXTERN int xcp_pool_add_to_health_check_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/**
- * XenAPI pool.remove_from_health_check_config(self, key).
- *
- * Settings of the vendor health-check upload feature. Stored only: libxcp
- * does not run health checks.
- */
+/** XenAPI pool.remove_from_health_check_config(self, key). */
 XCP_EXTERN int xcp_pool_remove_from_health_check_config(xcp_session *session, xcp_pool self, const char *key);
 
-/**
- * XenAPI pool.get_wlb_enabled(self) -> bool. Reads one field.
- *
- * Whether workload balancing recommendations are used. Stored only: libxcp
- * has no WLB support.
- */
+/** XenAPI pool.get_wlb_enabled(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_wlb_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_wlb_enabled(self, value). Writes one field.
- *
- * Whether workload balancing recommendations are used. Stored only: libxcp
- * has no WLB support.
- */
+/** XenAPI pool.set_wlb_enabled(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_wlb_enabled(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_wlb_verify_cert(self) -> bool. Reads one field.
- *
- * Whether the TLS certificate of the WLB server is verified. Stored only:
- * libxcp has no WLB support.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -4718,342 +3391,164 @@ XCP_EXTERN int xcp_pool_get_wlb_verify_cert(xcp_session *session, bool *result, 
 /**
  * XenAPI pool.set_wlb_verify_cert(self, value). Writes one field.
  *
- * Whether the TLS certificate of the WLB server is verified. Stored only:
- * libxcp has no WLB support.
- *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_pool_set_wlb_verify_cert(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_restrictions(self) -> map:string:string. Reads one field.
- *
- * Licence restrictions in force, as restrict_<feature> keys with the values
- * true or false. libxcp has no licensing and sets only restrict_vtpm=false.
  */
 XCP_EXTERN int xcp_pool_get_restrictions(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_allowed_operations(self) -> set:pool_allowed_operations.
  * Reads one field.
- *
- * Pool-wide operations that may be started now (advisory, server-maintained).
- * libxcp implements none of them, so the set stays empty.
  */
 XCP_EXTERN int xcp_pool_get_allowed_operations(xcp_session *session, xcp_pool_allowed_operations_set *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_current_operations(self) ->
  * map:string:pool_allowed_operations. Reads one field.
- *
- * Pool-wide operations in progress, keyed by task reference; always empty in
- * libxcp (none is implemented).
  */
 XCP_EXTERN int xcp_pool_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_cpu_info(self) -> map:string:string. Reads one field.
- *
- * Summary of the pool's physical CPUs: cpu_count, socket_count and vendor,
- * taken from the hypervisor at the first start (not refreshed afterwards).
- */
+/** XenAPI pool.get_cpu_info(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_cpu_info(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_policy_no_vendor_device(self) -> bool. Reads one field.
- *
- * In XAPI the default of VM.has_vendor_device for new VMs; XAPI no longer
- * consults it and neither does libxcp. Stored only.
- */
+/** XenAPI pool.get_policy_no_vendor_device(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_policy_no_vendor_device(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_policy_no_vendor_device(self, value). Writes one field.
- *
- * In XAPI the default of VM.has_vendor_device for new VMs; XAPI no longer
- * consults it and neither does libxcp. Stored only.
- */
+/** XenAPI pool.set_policy_no_vendor_device(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_policy_no_vendor_device(xcp_session *session, xcp_pool self, bool value);
 
-/**
- * XenAPI pool.get_live_patching_disabled(self) -> bool. Reads one field.
- *
- * Whether live patches must not be applied. Stored only: libxcp applies no
- * updates.
- */
+/** XenAPI pool.get_live_patching_disabled(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_live_patching_disabled(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_live_patching_disabled(self, value). Writes one field.
- *
- * Whether live patches must not be applied. Stored only: libxcp applies no
- * updates.
- */
+/** XenAPI pool.set_live_patching_disabled(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_live_patching_disabled(xcp_session *session, xcp_pool self, bool value);
 
-/**
- * XenAPI pool.get_is_psr_pending(self) -> bool. Reads one field.
- *
- * Whether a pool secret rotation is running or waiting to be retried. Stored
- * only: libxcp has no pool secret rotation.
- */
+/** XenAPI pool.get_is_psr_pending(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_is_psr_pending(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_is_psr_pending(self, value). Writes one field.
- *
- * Whether a pool secret rotation is running or waiting to be retried. Stored
- * only: libxcp has no pool secret rotation.
- */
+/** XenAPI pool.set_is_psr_pending(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_is_psr_pending(xcp_session *session, xcp_pool self, bool value);
 
-/**
- * XenAPI pool.get_migration_compression(self) -> bool. Reads one field.
- *
- * Whether migrations compress their stream by default. Stored only: libxcp
- * has no live migration.
- */
+/** XenAPI pool.get_migration_compression(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_migration_compression(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_migration_compression(self, value). Writes one field.
- *
- * Whether migrations compress their stream by default. Stored only: libxcp
- * has no live migration.
- */
+/** XenAPI pool.set_migration_compression(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_migration_compression(xcp_session *session, xcp_pool self, bool value);
 
-/**
- * XenAPI pool.get_coordinator_bias(self) -> bool. Reads one field.
- *
- * Whether VM placement avoids the master. Stored only: in a pool of one host
- * every VM runs on the master.
- */
+/** XenAPI pool.get_coordinator_bias(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_coordinator_bias(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_coordinator_bias(self, value). Writes one field.
- *
- * Whether VM placement avoids the master. Stored only: in a pool of one host
- * every VM runs on the master.
- */
+/** XenAPI pool.set_coordinator_bias(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_coordinator_bias(xcp_session *session, xcp_pool self, bool value);
 
-/**
- * XenAPI pool.get_ext_auth_cache_enabled(self) -> bool. Reads one field.
- *
- * Whether results of external (Active Directory) authentication are cached;
- * always false in libxcp (no external authentication).
- */
+/** XenAPI pool.get_ext_auth_cache_enabled(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_ext_auth_cache_size(self) -> int. Reads one field.
- *
- * Maximum number of entries in the external authentication cache; unused by
- * libxcp (no external authentication).
- */
+/** XenAPI pool.get_ext_auth_cache_size(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_size(xcp_session *session, int64_t *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_ext_auth_cache_expiry(self) -> int. Reads one field.
- *
- * How long, in seconds, an external authentication cache entry stays valid;
- * unused by libxcp (no external authentication).
- */
+/** XenAPI pool.get_ext_auth_cache_expiry(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_expiry(xcp_session *session, int64_t *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_ha_reboot_vm_on_internal_shutdown(self) -> bool. Reads one
  * field.
- *
- * With HA on, whether a protected VM shut down from inside the guest is
- * started again. Stored only: libxcp has no HA.
  */
 XCP_EXTERN int xcp_pool_get_ha_reboot_vm_on_internal_shutdown(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.set_ha_reboot_vm_on_internal_shutdown(self, value). Writes one
  * field.
- *
- * With HA on, whether a protected VM shut down from inside the guest is
- * started again. Stored only: libxcp has no HA.
  */
 XCP_EXTERN int xcp_pool_set_ha_reboot_vm_on_internal_shutdown(xcp_session *session, xcp_pool self, bool value);
 
-/**
- * XenAPI pool.get_limit_console_sessions(self) -> bool. Reads one field.
- *
- * Whether only one client at a time may connect to a console. Stored only:
- * libxcp does not enforce it.
- */
+/** XenAPI pool.get_limit_console_sessions(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_limit_console_sessions(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_limit_console_sessions(self, value). Writes one field.
- *
- * Whether only one client at a time may connect to a console. Stored only:
- * libxcp does not enforce it.
- */
+/** XenAPI pool.set_limit_console_sessions(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_limit_console_sessions(xcp_session *session, xcp_pool self, bool value);
 
-/**
- * XenAPI pool.get_vm_console_idle_timeout(self) -> int. Reads one field.
- *
- * Seconds of inactivity after which a VM console connection is closed; 0 (the
- * default) means never. Stored only: libxcp does not enforce it.
- */
+/** XenAPI pool.get_vm_console_idle_timeout(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_pool_get_vm_console_idle_timeout(xcp_session *session, int64_t *result, xcp_pool self);
 
-/**
- * XenAPI pool.set_vm_console_idle_timeout(self, value). Writes one field.
- *
- * Seconds of inactivity after which a VM console connection is closed; 0 (the
- * default) means never. Stored only: libxcp does not enforce it.
- */
+/** XenAPI pool.set_vm_console_idle_timeout(self, value). Writes one field. */
 XCP_EXTERN int xcp_pool_set_vm_console_idle_timeout(xcp_session *session, xcp_pool self, int64_t value);
 
 /**
  * XenAPI pool.get_auto_update_vm_secureboot_certificates(self) -> bool. Reads
  * one field.
- *
- * Whether VM creation marks VMs whose Secure Boot certificates are due to
- * expire for update at their next boot. Stored only: libxcp does not act on
- * it.
  */
 XCP_EXTERN int xcp_pool_get_auto_update_vm_secureboot_certificates(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.set_auto_update_vm_secureboot_certificates(self, value). Writes
  * one field.
- *
- * Whether VM creation marks VMs whose Secure Boot certificates are due to
- * expire for update at their next boot. Stored only: libxcp does not act on
- * it.
  */
 XCP_EXTERN int xcp_pool_set_auto_update_vm_secureboot_certificates(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_ha_configuration(self) -> map:string:string. Reads one
  * field.
- *
- * The configuration HA was enabled with; always empty in libxcp (no HA).
  */
 XCP_EXTERN int xcp_pool_get_ha_configuration(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_ha_host_failures_to_tolerate(self) -> int. Reads one field.
- *
- * Number of host failures HA is asked to survive; always 0 in libxcp (no HA).
  */
 XCP_EXTERN int xcp_pool_get_ha_host_failures_to_tolerate(xcp_session *session, int64_t *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_ha_plan_exists_for(self) -> int. Reads one field.
- *
- * Number of host failures for which HA has a restart plan; always 0 in libxcp
- * (no HA).
- */
+/** XenAPI pool.get_ha_plan_exists_for(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ha_plan_exists_for(xcp_session *session, int64_t *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_ha_overcommitted(self) -> bool. Reads one field.
- *
- * True when HA could not restart the protected VMs after the tolerated number
- * of host failures; always false in libxcp (no HA).
- */
+/** XenAPI pool.get_ha_overcommitted(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ha_overcommitted(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_blobs(self) -> map:string:ref:blob. Reads one field.
- *
- * Named binary blobs attached to the pool. Empty in libxcp:
- * pool.create_new_blob is not implemented.
- */
+/** XenAPI pool.get_blobs(self) -> map:string:ref:blob. Reads one field. */
 XCP_EXTERN int xcp_pool_get_blobs(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_wlb_url(self) -> string. Reads one field.
- *
- * Address of the workload balancing server; always empty in libxcp (no WLB).
- */
+/** XenAPI pool.get_wlb_url(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_wlb_url(xcp_session *session, char * *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_wlb_username(self) -> string. Reads one field.
- *
- * User name for the workload balancing server; always empty in libxcp (no
- * WLB).
- */
+/** XenAPI pool.get_wlb_username(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_wlb_username(xcp_session *session, char * *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_redo_log_enabled(self) -> bool. Reads one field.
- *
- * Whether the database is also written to a redo log on shared storage;
- * always false in libxcp, which keeps its own journal in the state directory.
- */
+/** XenAPI pool.get_redo_log_enabled(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_redo_log_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_redo_log_vdi(self) -> ref:VDI. Reads one field.
- *
- * The VDI holding the redo log; always NULL in libxcp.
- */
+/** XenAPI pool.get_redo_log_vdi(self) -> ref:VDI. Reads one field. */
 XCP_EXTERN int xcp_pool_get_redo_log_vdi(xcp_session *session, xcp_vdi *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_vswitch_controller(self) -> string. Reads one field.
  *
- * Address of the Open vSwitch controller; always empty in libxcp.
- *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_pool_get_vswitch_controller(xcp_session *session, char * *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_metadata_VDIs(self) -> set:ref:VDI. Reads one field.
- *
- * VDIs known to hold pool metadata (for disaster recovery); always empty in
- * libxcp.
- */
+/** XenAPI pool.get_metadata_VDIs(self) -> set:ref:VDI. Reads one field. */
 XCP_EXTERN int xcp_pool_get_metadata_VDIs(xcp_session *session, xcp_vdi_set *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_ha_cluster_stack(self) -> string. Reads one field.
- *
- * The clustering stack HA uses when enabled; always empty in libxcp (no HA).
- */
+/** XenAPI pool.get_ha_cluster_stack(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_ha_cluster_stack(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_guest_agent_config(self) -> map:string:string. Reads one
  * field.
- *
- * Pool-wide settings passed to guest agents; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_guest_agent_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_igmp_snooping_enabled(self) -> bool. Reads one field.
- *
- * Whether IGMP snooping is on for the pool's networks; always false in
- * libxcp.
- */
+/** XenAPI pool.get_igmp_snooping_enabled(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pool_get_igmp_snooping_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_uefi_certificates(self) -> string. Reads one field.
- *
- * The UEFI Secure Boot certificates given to guests (a base64 tarball in
- * XAPI); empty in libxcp.
- */
+/** XenAPI pool.get_uefi_certificates(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_uefi_certificates(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_custom_uefi_certificates(self) -> string. Reads one field.
- *
- * Secure Boot certificates that replace uefi_certificates; empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -5061,64 +3556,42 @@ XCP_EXTERN int xcp_pool_get_custom_uefi_certificates(xcp_session *session, char 
 
 /**
  * XenAPI pool.get_tls_verification_enabled(self) -> bool. Reads one field.
- *
- * Whether hosts verify each other's TLS certificates; always false in libxcp
- * (no inter-host connections).
  */
 XCP_EXTERN int xcp_pool_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repositories(self) -> set:ref:Repository. Reads one field.
- *
- * Update repositories the pool is configured with; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repositories(xcp_session *session, xcp_ref_set *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_client_certificate_auth_enabled(self) -> bool. Reads one
  * field.
- *
- * Whether API clients may log in with a TLS client certificate; always false
- * in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_enabled(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_client_certificate_auth_name(self) -> string. Reads one
  * field.
- *
- * The name a client certificate must carry to be accepted; always empty in
- * libxcp.
  */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_name(xcp_session *session, char * *result, xcp_pool self);
 
-/**
- * XenAPI pool.get_repository_proxy_url(self) -> string. Reads one field.
- *
- * Proxy used to reach update repositories; always empty in libxcp.
- */
+/** XenAPI pool.get_repository_proxy_url(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pool_get_repository_proxy_url(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repository_proxy_username(self) -> string. Reads one field.
- *
- * User name for the repository proxy; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repository_proxy_username(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repository_proxy_password(self) -> ref:secret. Reads one
  * field.
- *
- * The secret holding the repository proxy password; always NULL in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repository_proxy_password(xcp_session *session, xcp_secret *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_local_auth_max_threads(self) -> int. Reads one field.
- *
- * Upper bound on threads used for local (PAM) authentication; not used by
- * libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -5127,18 +3600,12 @@ XCP_EXTERN int xcp_pool_get_local_auth_max_threads(xcp_session *session, int64_t
 /**
  * XenAPI pool.get_ext_auth_max_threads(self) -> int. Reads one field.
  *
- * Upper bound on threads used for external authentication; not used by
- * libxcp.
- *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_ext_auth_max_threads(xcp_session *session, int64_t *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_telemetry_uuid(self) -> ref:secret. Reads one field.
- *
- * The secret holding the pool's telemetry identifier; always NULL in libxcp
- * (no telemetry).
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -5148,8 +3615,6 @@ XCP_EXTERN int xcp_pool_get_telemetry_uuid(xcp_session *session, xcp_secret *res
  * XenAPI pool.get_telemetry_frequency(self) -> telemetry_frequency. Reads one
  * field.
  *
- * How often telemetry is collected; not used by libxcp (no telemetry).
- *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_telemetry_frequency(xcp_session *session, enum xcp_telemetry_frequency *result, xcp_pool self);
@@ -5158,17 +3623,12 @@ XCP_EXTERN int xcp_pool_get_telemetry_frequency(xcp_session *session, enum xcp_t
  * XenAPI pool.get_telemetry_next_collection(self) -> datetime. Reads one
  * field.
  *
- * Earliest time (UTC) of the next telemetry collection; not used by libxcp.
- *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_telemetry_next_collection(xcp_session *session, xcp_datetime *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_last_update_sync(self) -> datetime. Reads one field.
- *
- * Time (UTC) updates were last synchronised from the repositories; never set
- * by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -5178,17 +3638,12 @@ XCP_EXTERN int xcp_pool_get_last_update_sync(xcp_session *session, xcp_datetime 
  * XenAPI pool.get_update_sync_frequency(self) -> update_sync_frequency. Reads
  * one field.
  *
- * How often updates are synchronised (daily or weekly); not used by libxcp.
- *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_update_sync_frequency(xcp_session *session, enum xcp_update_sync_frequency *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_update_sync_day(self) -> int. Reads one field.
- *
- * Day on which the periodic update synchronisation runs (day of the week for
- * weekly); not used by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -5197,27 +3652,11 @@ XCP_EXTERN int xcp_pool_get_update_sync_day(xcp_session *session, int64_t *resul
 /**
  * XenAPI pool.get_update_sync_enabled(self) -> bool. Reads one field.
  *
- * Whether updates are synchronised periodically; always false in libxcp.
- *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_update_sync_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/**
- * XenAPI pool.join(master_address, master_username, master_password).
- *
- * Makes the host this call is sent to a member of another pool, whose
- * database then replaces its own. Not implemented in libxcp (pools of one
- * host only).
- *
- * @param master_address Address of the master of the pool to join.
- *
- * @param master_username User name to log in to that master with.
- *
- * @param master_password Password for master_username.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.join(master_address, master_username, master_password). */
 XCP_EXTERN int xcp_pool_join(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
 /**
@@ -5228,17 +3667,6 @@ XCP_EXTERN int xcp_pool_join_async(xcp_session *session, xcp_task *task, const c
 
 /**
  * XenAPI pool.join_force(master_address, master_username, master_password).
- *
- * Like pool.join, without the compatibility checks between the joining host
- * and the pool. Not implemented in libxcp.
- *
- * @param master_address Address of the master of the pool to join.
- *
- * @param master_username User name to log in to that master with.
- *
- * @param master_password Password for master_username.
- *
- * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
@@ -5248,16 +3676,7 @@ XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_addr
  */
 XCP_EXTERN int xcp_pool_join_force_async(xcp_session *session, xcp_task *task, const char *master_address, const char *master_username, const char *master_password);
 
-/**
- * XenAPI pool.eject(host).
- *
- * Removes a member host from the pool; the host loses its VMs and
- * configuration and restarts as a pool of its own. Not implemented in libxcp.
- *
- * @param host The member to remove (not the master).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.eject(host). */
 XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
 
 /**
@@ -5266,16 +3685,7 @@ XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_pool_eject_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI pool.designate_new_master(host).
- *
- * Hands the coordinator role over to another member, in an orderly way. Not
- * implemented in libxcp.
- *
- * @param host The member to become master.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.designate_new_master(host). */
 XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host);
 
 /**
@@ -5284,36 +3694,13 @@ XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host
  */
 XCP_EXTERN int xcp_pool_designate_new_master_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI pool.emergency_transition_to_master().
- *
- * Sent to a member whose master is gone, to make it the master. Not
- * implemented in libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.emergency_transition_to_master(). */
 XCP_EXTERN int xcp_pool_emergency_transition_to_master(xcp_session *session);
 
-/**
- * XenAPI pool.emergency_reset_master(master_address).
- *
- * Tells a member the address of its new master after an emergency transition.
- * Not implemented in libxcp.
- *
- * @param master_address Address of the new master.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.emergency_reset_master(master_address). */
 XCP_EXTERN int xcp_pool_emergency_reset_master(xcp_session *session, const char *master_address);
 
-/**
- * XenAPI pool.recover_slaves() -> set:ref:host.
- *
- * Makes the master contact the members left in emergency mode and bring them
- * back; returns the hosts recovered. Not implemented in libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.recover_slaves() -> set:ref:host. */
 XCP_EXTERN int xcp_pool_recover_slaves(xcp_session *session, xcp_host_set *result);
 
 /**
@@ -5322,18 +3709,7 @@ XCP_EXTERN int xcp_pool_recover_slaves(xcp_session *session, xcp_host_set *resul
  */
 XCP_EXTERN int xcp_pool_recover_slaves_async(xcp_session *session, xcp_task *task);
 
-/**
- * XenAPI pool.enable_ha(heartbeat_srs, configuration).
- *
- * Turns high availability on, with its statefile on one of the given shared
- * SRs. Not implemented in libxcp.
- *
- * @param heartbeat_srs Shared SRs that may hold the HA statefile.
- *
- * @param configuration HA configuration (for example the timeout).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.enable_ha(heartbeat_srs, configuration). */
 XCP_EXTERN int xcp_pool_enable_ha(xcp_session *session, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
 /**
@@ -5342,13 +3718,7 @@ XCP_EXTERN int xcp_pool_enable_ha(xcp_session *session, const xcp_sr_set *heartb
  */
 XCP_EXTERN int xcp_pool_enable_ha_async(xcp_session *session, xcp_task *task, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
-/**
- * XenAPI pool.disable_ha().
- *
- * Turns high availability off. Not implemented in libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.disable_ha(). */
 XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
 
 /**
@@ -5357,14 +3727,7 @@ XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
  */
 XCP_EXTERN int xcp_pool_disable_ha_async(xcp_session *session, xcp_task *task);
 
-/**
- * XenAPI pool.sync_database().
- *
- * Forces the pool database to be copied to every member. Not implemented in
- * libxcp (no members).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.sync_database(). */
 XCP_EXTERN int xcp_pool_sync_database(xcp_session *session);
 
 /**
@@ -5373,16 +3736,7 @@ XCP_EXTERN int xcp_pool_sync_database(xcp_session *session);
  */
 XCP_EXTERN int xcp_pool_sync_database_async(xcp_session *session, xcp_task *task);
 
-/**
- * XenAPI pool.management_reconfigure(network).
- *
- * Moves the management interface of every host to its PIF on the given
- * network. Not implemented in libxcp.
- *
- * @param network The network to carry management traffic.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.management_reconfigure(network). */
 XCP_EXTERN int xcp_pool_management_reconfigure(xcp_session *session, xcp_network network);
 
 /**
@@ -5391,20 +3745,7 @@ XCP_EXTERN int xcp_pool_management_reconfigure(xcp_session *session, xcp_network
  */
 XCP_EXTERN int xcp_pool_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_network network);
 
-/**
- * XenAPI pool.create_VLAN_from_PIF(pif, network, VLAN) -> set:ref:PIF.
- *
- * Creates the VLAN on every host, on the PIFs of the same device as pif, and
- * returns the new VLAN PIFs. Not implemented in libxcp.
- *
- * @param pif A PIF naming the physical device to tag on every host.
- *
- * @param network The network the new VLAN PIFs join.
- *
- * @param VLAN The VLAN tag (0 to 4094).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.create_VLAN_from_PIF(pif, network, VLAN) -> set:ref:PIF. */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF(xcp_session *session, xcp_pif_set *result, xcp_pif pif, xcp_network network, int64_t VLAN);
 
 /**
@@ -5413,16 +3754,7 @@ XCP_EXTERN int xcp_pool_create_VLAN_from_PIF(xcp_session *session, xcp_pif_set *
  */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF_async(xcp_session *session, xcp_task *task, xcp_pif pif, xcp_network network, int64_t VLAN);
 
-/**
- * XenAPI pool.set_ha_host_failures_to_tolerate(self, value).
- *
- * Sets how many host failures HA must be able to survive. Not implemented in
- * libxcp (no HA).
- *
- * @param value Number of host failures to tolerate.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.set_ha_host_failures_to_tolerate(self, value). */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate(xcp_session *session, xcp_pool self, int64_t value);
 
 /**
@@ -5432,13 +3764,7 @@ XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate(xcp_session *session, x
  */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate_async(xcp_session *session, xcp_task *task, xcp_pool self, int64_t value);
 
-/**
- * XenAPI pool.get_license_state(self) -> map:string:string.
- *
- * Returns the pool's licence state: the master's edition (key edition) and
- * the expiry date of the licence (key expiry); libxcp has no licences, so
- * expiry is always the string never.
- */
+/** XenAPI pool.get_license_state(self) -> map:string:string. */
 XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
@@ -5447,16 +3773,7 @@ XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *
  */
 XCP_EXTERN int xcp_pool_get_license_state_async(xcp_session *session, xcp_task *task, xcp_pool self);
 
-/**
- * XenAPI pool.apply_edition(self, edition).
- *
- * Applies a licence edition to every host of the pool. Not implemented in
- * libxcp.
- *
- * @param edition The edition to apply (one of host.editions).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI pool.apply_edition(self, edition). */
 XCP_EXTERN int xcp_pool_apply_edition(xcp_session *session, xcp_pool self, const char *edition);
 
 /**
@@ -5468,18 +3785,6 @@ XCP_EXTERN int xcp_pool_apply_edition_async(xcp_session *session, xcp_task *task
 /**
  * XenAPI pool.create_new_blob(pool, name, mime_type, public=false) ->
  * ref:blob.
- *
- * Creates an empty named binary blob attached to the pool and returns it; the
- * data is uploaded over HTTP. Not implemented in libxcp.
- *
- * @param name The name the blob is stored under in the pool's blobs map.
- *
- * @param mime_type MIME type of the data; empty means
- * application/octet-stream.
- *
- * @param public_ Whether the blob may be read without logging in.
- *
- * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_pool_create_new_blob(xcp_session *session, xcp_blob *result, xcp_pool pool, const char *name, const char *mime_type, bool public_);
 
@@ -5519,740 +3824,328 @@ XCP_EXTERN int xcp_host_get_all_where(xcp_session *session, xcp_host_set *result
 /** XenAPI host.get_all_records_where(expr) -> map:ref:host:record:host. */
 XCP_EXTERN int xcp_host_get_all_records_where(xcp_session *session, xcp_host_record_map *result, const char *expr);
 
-/**
- * XenAPI host.get_uuid(self) -> string. Reads one field.
- *
- * Unique, permanent identifier of the host, assigned at the first start.
- */
+/** XenAPI host.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_uuid(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.get_name_label(self) -> string. Reads one field.
- *
- * Short, human-readable name of the host; the machine's hostname at the first
- * start.
- */
+/** XenAPI host.get_name_label(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_name_label(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.set_name_label(self, value). Writes one field.
- *
- * Short, human-readable name of the host; the machine's hostname at the first
- * start.
- */
+/** XenAPI host.set_name_label(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_name_label(xcp_session *session, xcp_host self, const char *value);
 
-/**
- * XenAPI host.get_name_description(self) -> string. Reads one field.
- *
- * Free-form description of the host; Default install at the first start.
- */
+/** XenAPI host.get_name_description(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_name_description(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.set_name_description(self, value). Writes one field.
- *
- * Free-form description of the host; Default install at the first start.
- */
+/** XenAPI host.set_name_description(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_name_description(xcp_session *session, xcp_host self, const char *value);
 
 /**
  * XenAPI host.get_allowed_operations(self) -> set:host_allowed_operations.
  * Reads one field.
- *
- * Operations that may be started on the host now (advisory,
- * server-maintained): provision, evacuate, vm_start, vm_resume and vm_migrate
- * while it is enabled; enable, reboot and shutdown while it is disabled
- * (evacuate, reboot and shutdown are offered although they answer
- * NOT_IMPLEMENTED). Recomputed when the host is enabled or disabled.
  */
 XCP_EXTERN int xcp_host_get_allowed_operations(xcp_session *session, xcp_host_allowed_operations_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_current_operations(self) ->
  * map:string:host_allowed_operations. Reads one field.
- *
- * Operations in progress on the host, keyed by task reference; libxcp records
- * none, so it stays empty.
  */
 XCP_EXTERN int xcp_host_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.get_API_version_major(self) -> int. Reads one field.
- *
- * Major version of the XenAPI the host speaks: 2.
- */
+/** XenAPI host.get_API_version_major(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_get_API_version_major(xcp_session *session, int64_t *result, xcp_host self);
 
-/**
- * XenAPI host.get_API_version_minor(self) -> int. Reads one field.
- *
- * Minor version of the XenAPI the host speaks: 23.
- */
+/** XenAPI host.get_API_version_minor(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_get_API_version_minor(xcp_session *session, int64_t *result, xcp_host self);
 
-/**
- * XenAPI host.get_enabled(self) -> bool. Reads one field.
- *
- * False after host.disable: VMs already running carry on, but starting a VM
- * on the host (or restarting one after a guest reboot) fails with
- * HOST_DISABLED; resuming a suspended VM is not checked. True at the first
- * start; libxcp keeps the value across restarts.
- */
+/** XenAPI host.get_enabled(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_get_enabled(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_software_version(self) -> map:string:string. Reads one
  * field.
- *
- * Version strings of the host's software, set at the first start:
- * product_version, product_brand, platform_name, platform_version,
- * build_number, xapi (the XAPI version libxcp answers as), xen (the
- * hypervisor's version), hostname and libxcp.
  */
 XCP_EXTERN int xcp_host_get_software_version(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_other_config(self) -> map:string:string. Reads one field.
- *
- * Free-form key/value configuration. libxcp writes boot_time and
- * agent_start_time (seconds since the epoch) at the first start and does not
- * refresh them.
  */
 XCP_EXTERN int xcp_host_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value configuration. libxcp writes boot_time and
- * agent_start_time (seconds since the epoch) at the first start and does not
- * refresh them.
- */
+/** XenAPI host.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_other_config(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/**
- * XenAPI host.add_to_other_config(self, key, value).
- *
- * Free-form key/value configuration. libxcp writes boot_time and
- * agent_start_time (seconds since the epoch) at the first start and does not
- * refresh them.
- */
+/** XenAPI host.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_host_add_to_other_config(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/**
- * XenAPI host.remove_from_other_config(self, key).
- *
- * Free-form key/value configuration. libxcp writes boot_time and
- * agent_start_time (seconds since the epoch) at the first start and does not
- * refresh them.
- */
+/** XenAPI host.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_host_remove_from_other_config(xcp_session *session, xcp_host self, const char *key);
 
-/**
- * XenAPI host.get_capabilities(self) -> set:string. Reads one field.
- *
- * Guest ABIs the hypervisor can run, as Xen names them (xen-3.0-x86_64,
- * hvm-3.0-x86_64 ...); read from the hypervisor driver at the first start.
- */
+/** XenAPI host.get_capabilities(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_host_get_capabilities(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_resident_VMs(self) -> set:ref:VM. Reads one field.
- *
- * The VMs whose domain exists on this host (Running or Paused), control
- * domain included. Derived by the server from VM.resident_on.
- */
+/** XenAPI host.get_resident_VMs(self) -> set:ref:VM. Reads one field. */
 XCP_EXTERN int xcp_host_get_resident_VMs(xcp_session *session, xcp_vm_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_logging(self) -> map:string:string. Reads one field.
- *
- * Logging configuration (for example a remote syslog destination). Stored
- * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
- * is not implemented).
- */
+/** XenAPI host.get_logging(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_host_get_logging(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.set_logging(self, value). Writes one field.
- *
- * Logging configuration (for example a remote syslog destination). Stored
- * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
- * is not implemented).
- */
+/** XenAPI host.set_logging(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_logging(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/**
- * XenAPI host.add_to_logging(self, key, value).
- *
- * Logging configuration (for example a remote syslog destination). Stored
- * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
- * is not implemented).
- */
+/** XenAPI host.add_to_logging(self, key, value). */
 XCP_EXTERN int xcp_host_add_to_logging(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/**
- * XenAPI host.remove_from_logging(self, key).
- *
- * Logging configuration (for example a remote syslog destination). Stored
- * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
- * is not implemented).
- */
+/** XenAPI host.remove_from_logging(self, key). */
 XCP_EXTERN int xcp_host_remove_from_logging(xcp_session *session, xcp_host self, const char *key);
 
-/**
- * XenAPI host.get_PIFs(self) -> set:ref:PIF. Reads one field.
- *
- * The host's network interfaces. Derived by the server from PIF.host.
- */
+/** XenAPI host.get_PIFs(self) -> set:ref:PIF. Reads one field. */
 XCP_EXTERN int xcp_host_get_PIFs(xcp_session *session, xcp_pif_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_suspend_image_sr(self) -> ref:SR. Reads one field.
- *
- * In XAPI, the SR where suspend images of VMs on this host are created. Set
- * to the local SR at the first start, but libxcp does not consult it:
- * VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR, then
- * pool.default_SR.
- */
+/** XenAPI host.get_suspend_image_sr(self) -> ref:SR. Reads one field. */
 XCP_EXTERN int xcp_host_get_suspend_image_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/**
- * XenAPI host.set_suspend_image_sr(self, value). Writes one field.
- *
- * In XAPI, the SR where suspend images of VMs on this host are created. Set
- * to the local SR at the first start, but libxcp does not consult it:
- * VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR, then
- * pool.default_SR.
- */
+/** XenAPI host.set_suspend_image_sr(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_suspend_image_sr(xcp_session *session, xcp_host self, xcp_sr value);
 
-/**
- * XenAPI host.get_crash_dump_sr(self) -> ref:SR. Reads one field.
- *
- * The SR meant for crash-dump VDIs of VMs on this host. Set to the local SR
- * at the first start; libxcp writes no crash dumps, so it is not otherwise
- * used.
- */
+/** XenAPI host.get_crash_dump_sr(self) -> ref:SR. Reads one field. */
 XCP_EXTERN int xcp_host_get_crash_dump_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/**
- * XenAPI host.set_crash_dump_sr(self, value). Writes one field.
- *
- * The SR meant for crash-dump VDIs of VMs on this host. Set to the local SR
- * at the first start; libxcp writes no crash dumps, so it is not otherwise
- * used.
- */
+/** XenAPI host.set_crash_dump_sr(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_crash_dump_sr(xcp_session *session, xcp_host self, xcp_sr value);
 
-/**
- * XenAPI host.get_updates(self) -> set:ref:pool_update. Reads one field.
- *
- * The pool_updates applied to the host; always empty in libxcp, which applies
- * no updates.
- */
+/** XenAPI host.get_updates(self) -> set:ref:pool_update. Reads one field. */
 XCP_EXTERN int xcp_host_get_updates(xcp_session *session, xcp_pool_update_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_PBDs(self) -> set:ref:PBD. Reads one field.
- *
- * The host's connections to SRs. Derived by the server from PBD.host.
- */
+/** XenAPI host.get_PBDs(self) -> set:ref:PBD. Reads one field. */
 XCP_EXTERN int xcp_host_get_PBDs(xcp_session *session, xcp_pbd_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_host_CPUs(self) -> set:ref:host_cpu. Reads one field.
- *
- * One host_cpu per physical CPU thread. Derived by the server from
- * host_cpu.host.
- */
+/** XenAPI host.get_host_CPUs(self) -> set:ref:host_cpu. Reads one field. */
 XCP_EXTERN int xcp_host_get_host_CPUs(xcp_session *session, xcp_host_cpu_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_cpu_info(self) -> map:string:string. Reads one field.
- *
- * Summary of the physical CPUs, read from the hypervisor at the first start:
- * cpu_count, socket_count, vendor, speed (MHz), modelname, family, model,
- * stepping and flags.
- */
+/** XenAPI host.get_cpu_info(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_host_get_cpu_info(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.get_hostname(self) -> string. Reads one field.
- *
- * The machine's hostname, as read at the first start. host.set_hostname_live
- * and the generated setter change this field only, not the system's hostname.
- */
+/** XenAPI host.get_hostname(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_hostname(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.set_hostname(self, value). Writes one field.
- *
- * The machine's hostname, as read at the first start. host.set_hostname_live
- * and the generated setter change this field only, not the system's hostname.
- */
+/** XenAPI host.set_hostname(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_hostname(xcp_session *session, xcp_host self, const char *value);
 
-/**
- * XenAPI host.get_address(self) -> string. Reads one field.
- *
- * The address clients and other hosts reach the host at. Set at the first
- * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
- * console locations are built from it.
- */
+/** XenAPI host.get_address(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_address(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.set_address(self, value). Writes one field.
- *
- * The address clients and other hosts reach the host at. Set at the first
- * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
- * console locations are built from it.
- */
+/** XenAPI host.set_address(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_address(xcp_session *session, xcp_host self, const char *value);
 
-/**
- * XenAPI host.get_metrics(self) -> ref:host_metrics. Reads one field.
- *
- * The host's host_metrics object (memory, liveness), created with the host.
- */
+/** XenAPI host.get_metrics(self) -> ref:host_metrics. Reads one field. */
 XCP_EXTERN int xcp_host_get_metrics(xcp_session *session, xcp_host_metrics *result, xcp_host self);
 
 /**
  * XenAPI host.get_license_params(self) -> map:string:string. Reads one field.
- *
- * Details of the host's licence (expiry, restrictions); always empty in
- * libxcp, which has no licences.
  */
 XCP_EXTERN int xcp_host_get_license_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.get_tags(self) -> set:string. Reads one field.
- *
- * User-defined tags for grouping and searching; not interpreted by the
- * server.
- */
+/** XenAPI host.get_tags(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_host_get_tags(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/**
- * XenAPI host.set_tags(self, value). Writes one field.
- *
- * User-defined tags for grouping and searching; not interpreted by the
- * server.
- */
+/** XenAPI host.set_tags(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_tags(xcp_session *session, xcp_host self, const xcp_string_set *value);
 
-/**
- * XenAPI host.add_tags(self, value).
- *
- * User-defined tags for grouping and searching; not interpreted by the
- * server.
- */
+/** XenAPI host.add_tags(self, value). */
 XCP_EXTERN int xcp_host_add_tags(xcp_session *session, xcp_host self, const char *value);
 
-/**
- * XenAPI host.remove_tags(self, value).
- *
- * User-defined tags for grouping and searching; not interpreted by the
- * server.
- */
+/** XenAPI host.remove_tags(self, value). */
 XCP_EXTERN int xcp_host_remove_tags(xcp_session *session, xcp_host self, const char *value);
 
-/**
- * XenAPI host.get_edition(self) -> string. Reads one field.
- *
- * The licence edition the host runs under; xcp-ng, set at the first start.
- */
+/** XenAPI host.get_edition(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_edition(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_license_server(self) -> map:string:string. Reads one field.
- *
- * Address and port of the licence server. Stored only: libxcp has no
- * licences.
  */
 XCP_EXTERN int xcp_host_get_license_server(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.set_license_server(self, value). Writes one field.
- *
- * Address and port of the licence server. Stored only: libxcp has no
- * licences.
- */
+/** XenAPI host.set_license_server(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_license_server(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/**
- * XenAPI host.add_to_license_server(self, key, value).
- *
- * Address and port of the licence server. Stored only: libxcp has no
- * licences.
- */
+/** XenAPI host.add_to_license_server(self, key, value). */
 XCP_EXTERN int xcp_host_add_to_license_server(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/**
- * XenAPI host.remove_from_license_server(self, key).
- *
- * Address and port of the licence server. Stored only: libxcp has no
- * licences.
- */
+/** XenAPI host.remove_from_license_server(self, key). */
 XCP_EXTERN int xcp_host_remove_from_license_server(xcp_session *session, xcp_host self, const char *key);
 
 /**
  * XenAPI host.get_bios_strings(self) -> map:string:string. Reads one field.
- *
- * SMBIOS strings of the host, copied into a VM by VM.copy_bios_strings.
- * libxcp does not read the machine's SMBIOS: it sets bios-vendor and
- * system-manufacturer to libxcp at the first start.
  */
 XCP_EXTERN int xcp_host_get_bios_strings(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.get_power_on_mode(self) -> string. Reads one field.
- *
- * How the host is powered on remotely (wake-on-lan, iLO, DRAC, IPMI or a
- * custom script); empty in libxcp (host.power_on is not implemented).
- */
+/** XenAPI host.get_power_on_mode(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_power_on_mode(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_chipset_info(self) -> map:string:string. Reads one field.
- *
- * Chipset features of the host; libxcp sets iommu=false at the first start
- * without probing the hardware.
  */
 XCP_EXTERN int xcp_host_get_chipset_info(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.get_PCIs(self) -> set:ref:PCI. Reads one field.
- *
- * The host's PCI devices; always empty in libxcp (no PCI objects).
- */
+/** XenAPI host.get_PCIs(self) -> set:ref:PCI. Reads one field. */
 XCP_EXTERN int xcp_host_get_PCIs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_PGPUs(self) -> set:ref:PGPU. Reads one field.
- *
- * The host's physical GPUs; always empty in libxcp (no GPU support).
- */
+/** XenAPI host.get_PGPUs(self) -> set:ref:PGPU. Reads one field. */
 XCP_EXTERN int xcp_host_get_PGPUs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_guest_VCPUs_params(self) -> map:string:string. Reads one
  * field.
- *
- * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
- * only: libxcp does not apply them.
  */
 XCP_EXTERN int xcp_host_get_guest_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.set_guest_VCPUs_params(self, value). Writes one field.
- *
- * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
- * only: libxcp does not apply them.
- */
+/** XenAPI host.set_guest_VCPUs_params(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_guest_VCPUs_params(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/**
- * XenAPI host.add_to_guest_VCPUs_params(self, key, value).
- *
- * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
- * only: libxcp does not apply them.
- */
+/** XenAPI host.add_to_guest_VCPUs_params(self, key, value). */
 XCP_EXTERN int xcp_host_add_to_guest_VCPUs_params(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/**
- * XenAPI host.remove_from_guest_VCPUs_params(self, key).
- *
- * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
- * only: libxcp does not apply them.
- */
+/** XenAPI host.remove_from_guest_VCPUs_params(self, key). */
 XCP_EXTERN int xcp_host_remove_from_guest_VCPUs_params(xcp_session *session, xcp_host self, const char *key);
 
-/**
- * XenAPI host.get_display(self) -> host_display. Reads one field.
- *
- * Whether the host's console is shown on a physical display (and pending
- * changes of that setting, effective at reboot). Stored only; note that
- * host.disable with auto_enable false sets it to disabled.
- */
+/** XenAPI host.get_display(self) -> host_display. Reads one field. */
 XCP_EXTERN int xcp_host_get_display(xcp_session *session, enum xcp_host_display *result, xcp_host self);
 
-/**
- * XenAPI host.set_display(self, value). Writes one field.
- *
- * Whether the host's console is shown on a physical display (and pending
- * changes of that setting, effective at reboot). Stored only; note that
- * host.disable with auto_enable false sets it to disabled.
- */
+/** XenAPI host.set_display(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_set_display(xcp_session *session, xcp_host self, enum xcp_host_display value);
 
-/**
- * XenAPI host.get_control_domain(self) -> ref:VM. Reads one field.
- *
- * The control domain (domain 0) of the host, a VM with is_control_domain set,
- * created at the first start.
- */
+/** XenAPI host.get_control_domain(self) -> ref:VM. Reads one field. */
 XCP_EXTERN int xcp_host_get_control_domain(xcp_session *session, xcp_vm *result, xcp_host self);
 
 /**
  * XenAPI host.get_updates_requiring_reboot(self) -> set:ref:pool_update.
  * Reads one field.
- *
- * Applied updates that need a host reboot to take effect; always empty in
- * libxcp.
  */
 XCP_EXTERN int xcp_host_get_updates_requiring_reboot(xcp_session *session, xcp_pool_update_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_iscsi_iqn(self) -> string. Reads one field.
- *
- * The iSCSI initiator name of the host; empty in libxcp (no iSCSI SR).
- */
+/** XenAPI host.get_iscsi_iqn(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_iscsi_iqn(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.get_multipathing(self) -> bool. Reads one field.
- *
- * Whether storage multipathing is enabled on the host; always false in
- * libxcp.
- */
+/** XenAPI host.get_multipathing(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_get_multipathing(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_certificates(self) -> set:ref:Certificate. Reads one field.
- *
- * The TLS certificates installed on the host; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_certificates(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_https_only(self) -> bool. Reads one field.
- *
- * True when the host refuses plain HTTP (port 80). Always false in libxcp,
- * which does not manage the firewall: its server listens where it is
- * configured to.
- */
+/** XenAPI host.get_https_only(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_get_https_only(xcp_session *session, bool *result, xcp_host self);
 
-/**
- * XenAPI host.get_ssh_enabled(self) -> bool. Reads one field.
- *
- * Whether the SSH service of the host is on; not managed by libxcp (false).
- */
+/** XenAPI host.get_ssh_enabled(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_get_ssh_enabled(xcp_session *session, bool *result, xcp_host self);
 
-/**
- * XenAPI host.get_ssh_enabled_timeout(self) -> int. Reads one field.
- *
- * Seconds after which SSH access is turned off again once enabled; 0 means
- * never. Not used by libxcp.
- */
+/** XenAPI host.get_ssh_enabled_timeout(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_get_ssh_enabled_timeout(xcp_session *session, int64_t *result, xcp_host self);
 
-/**
- * XenAPI host.get_ssh_expiry(self) -> datetime. Reads one field.
- *
- * Time (UTC) at which SSH access will be turned off; not used by libxcp.
- */
+/** XenAPI host.get_ssh_expiry(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_host_get_ssh_expiry(xcp_session *session, xcp_datetime *result, xcp_host self);
 
-/**
- * XenAPI host.get_console_idle_timeout(self) -> int. Reads one field.
- *
- * Seconds of inactivity after which a host console session is closed; 0 means
- * never. Not used by libxcp.
- */
+/** XenAPI host.get_console_idle_timeout(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_get_console_idle_timeout(xcp_session *session, int64_t *result, xcp_host self);
 
-/**
- * XenAPI host.get_ssh_auto_mode(self) -> bool. Reads one field.
- *
- * Whether SSH is turned on and off automatically with the management network;
- * not used by libxcp.
- */
+/** XenAPI host.get_ssh_auto_mode(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_get_ssh_auto_mode(xcp_session *session, bool *result, xcp_host self);
 
-/**
- * XenAPI host.get_max_cstate(self) -> string. Reads one field.
- *
- * Deepest processor C-state the host may enter: empty for no limit, N for CN,
- * N,M for CN with sub-state M. Not managed by libxcp.
- */
+/** XenAPI host.get_max_cstate(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_max_cstate(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.get_secure_boot(self) -> bool. Reads one field.
- *
- * Whether the host booted with UEFI Secure Boot; not detected by libxcp
- * (false).
- */
+/** XenAPI host.get_secure_boot(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_get_secure_boot(xcp_session *session, bool *result, xcp_host self);
 
-/**
- * XenAPI host.get_ntp_mode(self) -> host_ntp_mode. Reads one field.
- *
- * Where the host's NTP servers come from (DHCP, Custom, Factory or Disabled);
- * Factory by default. Not managed by libxcp.
- */
+/** XenAPI host.get_ntp_mode(self) -> host_ntp_mode. Reads one field. */
 XCP_EXTERN int xcp_host_get_ntp_mode(xcp_session *session, enum xcp_host_ntp_mode *result, xcp_host self);
 
 /**
  * XenAPI host.get_ntp_custom_servers(self) -> set:string. Reads one field.
- *
- * The NTP servers used in Custom mode; not managed by libxcp.
  */
 XCP_EXTERN int xcp_host_get_ntp_custom_servers(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_timezone(self) -> string. Reads one field.
- *
- * The host's time zone, as an IANA name; UTC by default. Not managed by
- * libxcp.
- */
+/** XenAPI host.get_timezone(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_timezone(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.get_memory_overhead(self) -> int. Reads one field.
- *
- * Memory, in bytes, the hypervisor keeps for itself, as reported by the
- * hypervisor driver at the first start; host.compute_memory_overhead returns
- * it.
- */
+/** XenAPI host.get_memory_overhead(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_get_memory_overhead(xcp_session *session, int64_t *result, xcp_host self);
 
-/**
- * XenAPI host.get_API_version_vendor(self) -> string. Reads one field.
- *
- * Name of the implementer of the API: libxcp.
- */
+/** XenAPI host.get_API_version_vendor(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_API_version_vendor(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_API_version_vendor_implementation(self) ->
  * map:string:string. Reads one field.
- *
- * Details of the vendor's implementation; empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_API_version_vendor_implementation(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_cpu_configuration(self) -> map:string:string. Reads one
  * field.
- *
- * CPU topology (nr_nodes, sockets_per_node, cores_per_socket,
- * threads_per_core); not filled by libxcp (see cpu_info).
  */
 XCP_EXTERN int xcp_host_get_cpu_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.get_sched_policy(self) -> string. Reads one field.
- *
- * The hypervisor's CPU scheduler; libxcp records credit at the first start
- * without asking the hypervisor.
- */
+/** XenAPI host.get_sched_policy(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_sched_policy(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_supported_bootloaders(self) -> set:string. Reads one field.
- *
- * Bootloaders installed for PV guests (pygrub, eliloader ...); empty in
- * libxcp.
  */
 XCP_EXTERN int xcp_host_get_supported_bootloaders(xcp_session *session, xcp_string_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_crashdumps(self) -> set:ref:host_crashdump. Reads one
  * field.
- *
- * Crash dumps of the host's hypervisor or kernel; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_crashdumps(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_patches(self) -> set:ref:host_patch. Reads one field.
  *
- * Patches applied to the host (the predecessor of updates); always empty.
- *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_host_get_patches(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_ha_statefiles(self) -> set:string. Reads one field.
- *
- * The HA statefiles this host can reach; always empty in libxcp (no HA).
- */
+/** XenAPI host.get_ha_statefiles(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_host_get_ha_statefiles(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_ha_network_peers(self) -> set:string. Reads one field.
- *
- * The hosts this host can reach over the network for HA; always empty in
- * libxcp.
- */
+/** XenAPI host.get_ha_network_peers(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_host_get_ha_network_peers(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_blobs(self) -> map:string:ref:blob. Reads one field.
- *
- * Named binary blobs attached to the host. Empty in libxcp:
- * host.create_new_blob is not implemented.
- */
+/** XenAPI host.get_blobs(self) -> map:string:ref:blob. Reads one field. */
 XCP_EXTERN int xcp_host_get_blobs(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.get_external_auth_type(self) -> string. Reads one field.
- *
- * Type of external authentication configured (AD); empty in libxcp, which has
- * only local authentication.
- */
+/** XenAPI host.get_external_auth_type(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_get_external_auth_type(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_external_auth_service_name(self) -> string. Reads one
  * field.
- *
- * Name of the external authentication service (the domain); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_external_auth_service_name(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_external_auth_configuration(self) -> map:string:string.
  * Reads one field.
- *
- * Settings of the external authentication service; empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_external_auth_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_power_on_config(self) -> map:string:string. Reads one
  * field.
- *
- * Settings for power_on_mode (address, user, secret of the management
- * controller); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_power_on_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/**
- * XenAPI host.get_local_cache_sr(self) -> ref:SR. Reads one field.
- *
- * The SR used to cache the disks of VMs started on this host; always NULL in
- * libxcp (no local caching).
- */
+/** XenAPI host.get_local_cache_sr(self) -> ref:SR. Reads one field. */
 XCP_EXTERN int xcp_host_get_local_cache_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/**
- * XenAPI host.get_PUSBs(self) -> set:ref:PUSB. Reads one field.
- *
- * The host's physical USB devices; always empty in libxcp.
- */
+/** XenAPI host.get_PUSBs(self) -> set:ref:PUSB. Reads one field. */
 XCP_EXTERN int xcp_host_get_PUSBs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_ssl_legacy(self) -> bool. Reads one field.
- *
- * Whether SSLv3 and legacy cipher suites were allowed; unused.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -6261,56 +4154,35 @@ XCP_EXTERN int xcp_host_get_ssl_legacy(xcp_session *session, bool *result, xcp_h
 /**
  * XenAPI host.get_virtual_hardware_platform_versions(self) -> set:int. Reads
  * one field.
- *
- * Versions of the virtual hardware platform the host can offer guests (see
- * VM.hardware_platform_version); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_virtual_hardware_platform_versions(xcp_session *session, xcp_int_set *result, xcp_host self);
 
-/**
- * XenAPI host.get_features(self) -> set:ref:Feature. Reads one field.
- *
- * The licensable Feature objects of the host; always empty in libxcp.
- */
+/** XenAPI host.get_features(self) -> set:ref:Feature. Reads one field. */
 XCP_EXTERN int xcp_host_get_features(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_uefi_certificates(self) -> string. Reads one field.
  *
- * UEFI Secure Boot certificates of the host, superseded by the pool's; empty.
- *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_host_get_uefi_certificates(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.get_editions(self) -> set:string. Reads one field.
- *
- * The licence editions the host could switch to; empty in libxcp.
- */
+/** XenAPI host.get_editions(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_host_get_editions(xcp_session *session, xcp_string_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_pending_guidances(self) -> set:update_guidances. Reads one
  * field.
- *
- * Actions (reboot the host, restart the toolstack ...) needed for applied
- * updates to take effect; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_tls_verification_enabled(self) -> bool. Reads one field.
- *
- * Whether the host verifies the TLS certificates of other hosts; always false
- * in libxcp.
  */
 XCP_EXTERN int xcp_host_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_last_software_update(self) -> datetime. Reads one field.
- *
- * Time (UTC) updates were last applied to the host; never set by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -6320,9 +4192,6 @@ XCP_EXTERN int xcp_host_get_last_software_update(xcp_session *session, xcp_datet
  * XenAPI host.get_latest_synced_updates_applied(self) ->
  * latest_synced_updates_applied_state. Reads one field.
  *
- * Whether the latest synchronised updates are applied (yes, no or unknown);
- * not maintained by libxcp.
- *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_latest_synced_updates_applied(xcp_session *session, enum xcp_latest_synced_updates_applied_state *result, xcp_host self);
@@ -6330,9 +4199,6 @@ XCP_EXTERN int xcp_host_get_latest_synced_updates_applied(xcp_session *session, 
 /**
  * XenAPI host.get_numa_affinity_policy(self) -> host_numa_affinity_policy.
  * Reads one field.
- *
- * How VM vCPUs and memory are placed on NUMA nodes; default_policy by
- * default. Not acted on by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -6342,8 +4208,6 @@ XCP_EXTERN int xcp_host_get_numa_affinity_policy(xcp_session *session, enum xcp_
  * XenAPI host.get_pending_guidances_recommended(self) ->
  * set:update_guidances. Reads one field.
  *
- * Recommended actions to finish applying updates; always empty in libxcp.
- *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances_recommended(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
@@ -6352,8 +4216,6 @@ XCP_EXTERN int xcp_host_get_pending_guidances_recommended(xcp_session *session, 
  * XenAPI host.get_pending_guidances_full(self) -> set:update_guidances. Reads
  * one field.
  *
- * Every action needed to finish applying updates; always empty in libxcp.
- *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances_full(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
@@ -6361,24 +4223,11 @@ XCP_EXTERN int xcp_host_get_pending_guidances_full(xcp_session *session, xcp_upd
 /**
  * XenAPI host.get_last_update_hash(self) -> string. Reads one field.
  *
- * Hash of the update set last applied to the host; empty in libxcp.
- *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_last_update_hash(xcp_session *session, char * *result, xcp_host self);
 
-/**
- * XenAPI host.disable(host, auto_enable=true).
- *
- * Disables the host: enabled becomes false, so no VM can be started on it,
- * while running VMs carry on; allowed_operations is recomputed. The host
- * stays disabled until host.enable, across restarts of libxcp whatever
- * auto_enable says; with auto_enable false, libxcp also sets display to
- * disabled.
- *
- * @param auto_enable True (the default): XAPI re-enables the host at its next
- * toolstack restart; libxcp does not.
- */
+/** XenAPI host.disable(host, auto_enable=true). */
 XCP_EXTERN int xcp_host_disable(xcp_session *session, xcp_host host, bool auto_enable);
 
 /**
@@ -6387,12 +4236,7 @@ XCP_EXTERN int xcp_host_disable(xcp_session *session, xcp_host host, bool auto_e
  */
 XCP_EXTERN int xcp_host_disable_async(xcp_session *session, xcp_task *task, xcp_host host, bool auto_enable);
 
-/**
- * XenAPI host.enable(host).
- *
- * Enables the host again: enabled becomes true and VMs may be started on it;
- * allowed_operations is recomputed.
- */
+/** XenAPI host.enable(host). */
 XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
 
 /**
@@ -6401,20 +4245,7 @@ XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_enable_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.evacuate(host, network=NULL, evacuate_batch_size=0).
- *
- * Migrates every VM off the host, to make it ready for maintenance. Not
- * implemented in libxcp (there is no other host to migrate to).
- *
- * @param network Network to carry the migrations; NULL for the management
- * network.
- *
- * @param evacuate_batch_size How many VMs to migrate at once; 0 for the
- * configured default.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.evacuate(host, network=NULL, evacuate_batch_size=0). */
 XCP_EXTERN int xcp_host_evacuate(xcp_session *session, xcp_host host, xcp_network network, int64_t evacuate_batch_size);
 
 /**
@@ -6426,10 +4257,6 @@ XCP_EXTERN int xcp_host_evacuate_async(xcp_session *session, xcp_task *task, xcp
 /**
  * XenAPI host.get_vms_which_prevent_evacuation(self) ->
  * map:ref:VM:set:string.
- *
- * Returns the VMs that stop the host from being evacuated, each mapped to an
- * error code and its parameters. In a pool of one host every VM resident on
- * it (but the control domain) is listed, with NO_HOSTS_AVAILABLE.
  */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, xcp_value *result, xcp_host self);
 
@@ -6440,15 +4267,7 @@ XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, x
  */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation_async(xcp_session *session, xcp_task *task, xcp_host self);
 
-/**
- * XenAPI host.assert_can_evacuate(host).
- *
- * Succeeds when the host could be evacuated, that is when no VM other than
- * the control domain is resident on it; otherwise fails with
- * CANNOT_EVACUATE_HOST.
- *
- * Errors: CANNOT_EVACUATE_HOST.
- */
+/** XenAPI host.assert_can_evacuate(host). */
 XCP_EXTERN int xcp_host_assert_can_evacuate(xcp_session *session, xcp_host host);
 
 /**
@@ -6457,14 +4276,7 @@ XCP_EXTERN int xcp_host_assert_can_evacuate(xcp_session *session, xcp_host host)
  */
 XCP_EXTERN int xcp_host_assert_can_evacuate_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.reboot(host).
- *
- * Reboots the host, which must be disabled and without running VMs. Not
- * implemented in libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.reboot(host). */
 XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
 
 /**
@@ -6473,14 +4285,7 @@ XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_reboot_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.shutdown(host).
- *
- * Powers the host off; it must be disabled and without running VMs. Not
- * implemented in libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.shutdown(host). */
 XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
 
 /**
@@ -6489,13 +4294,7 @@ XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_shutdown_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.power_on(host).
- *
- * Powers the host on through its power_on_mode. Not implemented in libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.power_on(host). */
 XCP_EXTERN int xcp_host_power_on(xcp_session *session, xcp_host host);
 
 /**
@@ -6504,20 +4303,7 @@ XCP_EXTERN int xcp_host_power_on(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_power_on_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.call_plugin(host, plugin, fn, args) -> string.
- *
- * Runs a function of a plugin installed on the host and returns its output.
- * Not implemented in libxcp.
- *
- * @param plugin Name of the plugin.
- *
- * @param fn Name of the function within the plugin.
- *
- * @param args Arguments passed to the function.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.call_plugin(host, plugin, fn, args) -> string. */
 XCP_EXTERN int xcp_host_call_plugin(xcp_session *session, char * *result, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
 /**
@@ -6526,11 +4312,7 @@ XCP_EXTERN int xcp_host_call_plugin(xcp_session *session, char * *result, xcp_ho
  */
 XCP_EXTERN int xcp_host_call_plugin_async(xcp_session *session, xcp_task *task, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
-/**
- * XenAPI host.get_servertime(host) -> datetime.
- *
- * Returns the current time of the host's clock, in UTC.
- */
+/** XenAPI host.get_servertime(host) -> datetime. */
 XCP_EXTERN int xcp_host_get_servertime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
 /**
@@ -6539,12 +4321,7 @@ XCP_EXTERN int xcp_host_get_servertime(xcp_session *session, xcp_datetime *resul
  */
 XCP_EXTERN int xcp_host_get_servertime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.get_server_localtime(host) -> datetime.
- *
- * Returns the current time of the host's clock in its local time zone. libxcp
- * returns UTC, as host.get_servertime does.
- */
+/** XenAPI host.get_server_localtime(host) -> datetime. */
 XCP_EXTERN int xcp_host_get_server_localtime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
 /**
@@ -6553,14 +4330,7 @@ XCP_EXTERN int xcp_host_get_server_localtime(xcp_session *session, xcp_datetime 
  */
 XCP_EXTERN int xcp_host_get_server_localtime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.get_management_interface(host) -> ref:PIF.
- *
- * Returns the host's PIF that carries management traffic (the one with
- * management set); fails when it has none.
- *
- * Errors: PIF_IS_NOT_MANAGEMENT_INTERFACE.
- */
+/** XenAPI host.get_management_interface(host) -> ref:PIF. */
 XCP_EXTERN int xcp_host_get_management_interface(xcp_session *session, xcp_pif *result, xcp_host host);
 
 /**
@@ -6570,16 +4340,7 @@ XCP_EXTERN int xcp_host_get_management_interface(xcp_session *session, xcp_pif *
  */
 XCP_EXTERN int xcp_host_get_management_interface_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.management_reconfigure(pif).
- *
- * Makes the given PIF the management interface of its host. Not implemented
- * in libxcp.
- *
- * @param pif The PIF to carry management traffic.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.management_reconfigure(pif). */
 XCP_EXTERN int xcp_host_management_reconfigure(xcp_session *session, xcp_pif pif);
 
 /**
@@ -6588,14 +4349,7 @@ XCP_EXTERN int xcp_host_management_reconfigure(xcp_session *session, xcp_pif pif
  */
 XCP_EXTERN int xcp_host_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_pif pif);
 
-/**
- * XenAPI host.restart_agent(host).
- *
- * Restarts the toolstack on the host after a short delay. Not implemented in
- * libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.restart_agent(host). */
 XCP_EXTERN int xcp_host_restart_agent(xcp_session *session, xcp_host host);
 
 /**
@@ -6604,17 +4358,7 @@ XCP_EXTERN int xcp_host_restart_agent(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_restart_agent_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.set_hostname_live(host, hostname).
- *
- * Sets the host's hostname field, after checking the name: letters, digits,
- * hyphens and dots only, not empty, at most 253 characters. Unlike XAPI,
- * libxcp does not change the system's hostname.
- *
- * @param hostname The new hostname.
- *
- * Errors: HOST_NAME_INVALID.
- */
+/** XenAPI host.set_hostname_live(host, hostname). */
 XCP_EXTERN int xcp_host_set_hostname_live(xcp_session *session, xcp_host host, const char *hostname);
 
 /**
@@ -6623,14 +4367,7 @@ XCP_EXTERN int xcp_host_set_hostname_live(xcp_session *session, xcp_host host, c
  */
 XCP_EXTERN int xcp_host_set_hostname_live_async(xcp_session *session, xcp_task *task, xcp_host host, const char *hostname);
 
-/**
- * XenAPI host.syslog_reconfigure(host).
- *
- * Makes the host apply the logging configuration in its logging field. Not
- * implemented in libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.syslog_reconfigure(host). */
 XCP_EXTERN int xcp_host_syslog_reconfigure(xcp_session *session, xcp_host host);
 
 /**
@@ -6639,17 +4376,7 @@ XCP_EXTERN int xcp_host_syslog_reconfigure(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_syslog_reconfigure_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.destroy(self).
- *
- * Removes the record of a host that has left the pool for good. libxcp always
- * refuses: the local host cannot destroy itself (HOST_CANNOT_DESTROY_SELF),
- * and any other host is taken to be live (HOST_IS_LIVE).
- *
- * @param self The host whose record to remove.
- *
- * Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
- */
+/** XenAPI host.destroy(self). */
 XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
 
 /**
@@ -6658,14 +4385,7 @@ XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
  */
 XCP_EXTERN int xcp_host_destroy_async(xcp_session *session, xcp_task *task, xcp_host self);
 
-/**
- * XenAPI host.declare_dead(host).
- *
- * Declares a member host dead, so that its VMs are marked Halted. Not
- * implemented in libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.declare_dead(host). */
 XCP_EXTERN int xcp_host_declare_dead(xcp_session *session, xcp_host host);
 
 /**
@@ -6674,12 +4394,7 @@ XCP_EXTERN int xcp_host_declare_dead(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_declare_dead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.compute_free_memory(host) -> int.
- *
- * Returns the memory, in bytes, that the hypervisor reports free now, that is
- * available to a new domain.
- */
+/** XenAPI host.compute_free_memory(host) -> int. */
 XCP_EXTERN int xcp_host_compute_free_memory(xcp_session *session, int64_t *result, xcp_host host);
 
 /**
@@ -6688,12 +4403,7 @@ XCP_EXTERN int xcp_host_compute_free_memory(xcp_session *session, int64_t *resul
  */
 XCP_EXTERN int xcp_host_compute_free_memory_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.compute_memory_overhead(host) -> int.
- *
- * Returns the virtualisation memory overhead of the host, in bytes (the
- * memory_overhead field).
- */
+/** XenAPI host.compute_memory_overhead(host) -> int. */
 XCP_EXTERN int xcp_host_compute_memory_overhead(xcp_session *session, int64_t *result, xcp_host host);
 
 /**
@@ -6702,14 +4412,7 @@ XCP_EXTERN int xcp_host_compute_memory_overhead(xcp_session *session, int64_t *r
  */
 XCP_EXTERN int xcp_host_compute_memory_overhead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.dmesg(host) -> string.
- *
- * Returns the hypervisor's boot and kernel message buffer. Not implemented in
- * libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.dmesg(host) -> string. */
 XCP_EXTERN int xcp_host_dmesg(xcp_session *session, char * *result, xcp_host host);
 
 /**
@@ -6718,13 +4421,7 @@ XCP_EXTERN int xcp_host_dmesg(xcp_session *session, char * *result, xcp_host hos
  */
 XCP_EXTERN int xcp_host_dmesg_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.get_log(host) -> string.
- *
- * Returns the host's main log. Not implemented in libxcp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.get_log(host) -> string. */
 XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host host);
 
 /**
@@ -6733,44 +4430,15 @@ XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host h
  */
 XCP_EXTERN int xcp_host_get_log_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI host.get_data_sources(host) -> set:string.
- *
- * Lists the performance data sources recorded for the host. Not implemented
- * in libxcp (no RRDs).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.get_data_sources(host) -> set:string. */
 XCP_EXTERN int xcp_host_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_host host);
 
-/**
- * XenAPI host.query_data_source(host, data_source) -> float.
- *
- * Returns the latest value of one of the host's data sources. Not implemented
- * in libxcp (no RRDs).
- *
- * @param data_source Name of the data source, as listed by
- * host.get_data_sources.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI host.query_data_source(host, data_source) -> float. */
 XCP_EXTERN int xcp_host_query_data_source(xcp_session *session, double *result, xcp_host host, const char *data_source);
 
 /**
  * XenAPI host.create_new_blob(host, name, mime_type, public=false) ->
  * ref:blob.
- *
- * Creates an empty named binary blob attached to the host and returns it; the
- * data is uploaded over HTTP. Not implemented in libxcp.
- *
- * @param name The name the blob is stored under in the host's blobs map.
- *
- * @param mime_type MIME type of the data; empty means
- * application/octet-stream.
- *
- * @param public_ Whether the blob may be read without logging in.
- *
- * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_host_create_new_blob(xcp_session *session, xcp_blob *result, xcp_host host, const char *name, const char *mime_type, bool public_);
 
@@ -6813,82 +4481,40 @@ XCP_EXTERN int xcp_host_metrics_get_all_where(xcp_session *session, xcp_host_met
  */
 XCP_EXTERN int xcp_host_metrics_get_all_records_where(xcp_session *session, xcp_host_metrics_record_map *result, const char *expr);
 
-/**
- * XenAPI host_metrics.get_uuid(self) -> string. Reads one field.
- *
- * Unique, permanent identifier of the object, assigned when it is created.
- */
+/** XenAPI host_metrics.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_metrics_get_uuid(xcp_session *session, char * *result, xcp_host_metrics self);
 
-/**
- * XenAPI host_metrics.get_memory_total(self) -> int. Reads one field.
- *
- * Memory of the host managed by the hypervisor, in bytes; read from the
- * hypervisor driver at every start of libxcp.
- */
+/** XenAPI host_metrics.get_memory_total(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_metrics_get_memory_total(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_memory_free(self) -> int. Reads one field.
  *
- * Memory of the host not used by the hypervisor or any domain, in bytes: what
- * a new domain can get. Marked removed in XAPI's model but still read by
- * clients; libxcp maintains it, reading it at every start and after each VM
- * operation that changes memory use (start, shutdown, memory changes).
- *
- * Removed from XenAPI: still in records for the clients that read it.
+ * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_host_metrics_get_memory_free(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
-/**
- * XenAPI host_metrics.get_live(self) -> bool. Reads one field.
- *
- * True when the master considers the host up (in XAPI, from its heartbeats).
- * libxcp has no heartbeat: the host is its own master and this is always
- * true.
- */
+/** XenAPI host_metrics.get_live(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_host_metrics_get_live(xcp_session *session, bool *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_last_updated(self) -> datetime. Reads one field.
- *
- * When the figures were last updated (UTC): set at the first start and
- * whenever memory_free changes after a VM operation; the refresh at later
- * starts does not update it.
  */
 XCP_EXTERN int xcp_host_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
- *
- * Free-form key/value configuration for clients; not interpreted by the
- * server.
  */
 XCP_EXTERN int xcp_host_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_metrics self);
 
-/**
- * XenAPI host_metrics.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value configuration for clients; not interpreted by the
- * server.
- */
+/** XenAPI host_metrics.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_metrics_set_other_config(xcp_session *session, xcp_host_metrics self, const xcp_string_map *value);
 
-/**
- * XenAPI host_metrics.add_to_other_config(self, key, value).
- *
- * Free-form key/value configuration for clients; not interpreted by the
- * server.
- */
+/** XenAPI host_metrics.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_host_metrics_add_to_other_config(xcp_session *session, xcp_host_metrics self, const char *key, const char *value);
 
-/**
- * XenAPI host_metrics.remove_from_other_config(self, key).
- *
- * Free-form key/value configuration for clients; not interpreted by the
- * server.
- */
+/** XenAPI host_metrics.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_host_metrics_remove_from_other_config(xcp_session *session, xcp_host_metrics self, const char *key);
 
 /**
@@ -6923,124 +4549,55 @@ XCP_EXTERN int xcp_host_cpu_get_all_where(xcp_session *session, xcp_host_cpu_set
  */
 XCP_EXTERN int xcp_host_cpu_get_all_records_where(xcp_session *session, xcp_host_cpu_record_map *result, const char *expr);
 
-/**
- * XenAPI host_cpu.get_uuid(self) -> string. Reads one field.
- *
- * Unique, permanent identifier of the CPU object, assigned when it is
- * created.
- */
+/** XenAPI host_cpu.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_uuid(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_host(self) -> ref:host. Reads one field.
- *
- * The host the CPU belongs to.
- */
+/** XenAPI host_cpu.get_host(self) -> ref:host. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_host(xcp_session *session, xcp_host *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_number(self) -> int. Reads one field.
- *
- * Index of the CPU within its host, from 0.
- */
+/** XenAPI host_cpu.get_number(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_number(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_vendor(self) -> string. Reads one field.
- *
- * CPU vendor identification string, such as GenuineIntel or AuthenticAMD.
- */
+/** XenAPI host_cpu.get_vendor(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_vendor(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_speed(self) -> int. Reads one field.
- *
- * Clock speed of the CPU, in MHz.
- */
+/** XenAPI host_cpu.get_speed(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_speed(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_modelname(self) -> string. Reads one field.
- *
- * The CPU's model name, as the processor reports it.
- */
+/** XenAPI host_cpu.get_modelname(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_modelname(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_flags(self) -> string. Reads one field.
- *
- * Feature flags of the CPU, space separated, as in /proc/cpuinfo.
- */
+/** XenAPI host_cpu.get_flags(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_flags(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_features(self) -> string. Reads one field.
- *
- * The CPU's feature bitmap as a hexadecimal string, in XAPI; not filled by
- * libxcp (empty).
- */
+/** XenAPI host_cpu.get_features(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_features(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_utilisation(self) -> float. Reads one field.
- *
- * Fraction of time the CPU was busy lately, from 0.0 to 1.0. libxcp does not
- * sample it (the hypervisor drivers' host_cpu_usage is not used): always 0.0.
- */
+/** XenAPI host_cpu.get_utilisation(self) -> float. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_utilisation(xcp_session *session, double *result, xcp_host_cpu self);
 
 /**
  * XenAPI host_cpu.get_other_config(self) -> map:string:string. Reads one
  * field.
- *
- * Free-form key/value configuration for clients; not interpreted by the
- * server.
  */
 XCP_EXTERN int xcp_host_cpu_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value configuration for clients; not interpreted by the
- * server.
- */
+/** XenAPI host_cpu.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_host_cpu_set_other_config(xcp_session *session, xcp_host_cpu self, const xcp_string_map *value);
 
-/**
- * XenAPI host_cpu.add_to_other_config(self, key, value).
- *
- * Free-form key/value configuration for clients; not interpreted by the
- * server.
- */
+/** XenAPI host_cpu.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_host_cpu_add_to_other_config(xcp_session *session, xcp_host_cpu self, const char *key, const char *value);
 
-/**
- * XenAPI host_cpu.remove_from_other_config(self, key).
- *
- * Free-form key/value configuration for clients; not interpreted by the
- * server.
- */
+/** XenAPI host_cpu.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_host_cpu_remove_from_other_config(xcp_session *session, xcp_host_cpu self, const char *key);
 
-/**
- * XenAPI host_cpu.get_family(self) -> int. Reads one field.
- *
- * The CPU family number, as the processor reports it.
- */
+/** XenAPI host_cpu.get_family(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_family(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_model(self) -> int. Reads one field.
- *
- * The CPU model number, as the processor reports it.
- */
+/** XenAPI host_cpu.get_model(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_model(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/**
- * XenAPI host_cpu.get_stepping(self) -> string. Reads one field.
- *
- * The CPU stepping, as a decimal number in a string.
- */
+/** XenAPI host_cpu.get_stepping(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_host_cpu_get_stepping(xcp_session *session, char * *result, xcp_host_cpu self);
 
 /**
@@ -7072,430 +4629,176 @@ XCP_EXTERN int xcp_vm_get_all_where(xcp_session *session, xcp_vm_set *result, co
 /** XenAPI VM.get_all_records_where(expr) -> map:ref:VM:record:VM. */
 XCP_EXTERN int xcp_vm_get_all_records_where(xcp_session *session, xcp_vm_record_map *result, const char *expr);
 
-/**
- * XenAPI VM.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the VM, set by the server when the record is made and
- * never changed.
- */
+/** XenAPI VM.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_uuid(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_allowed_operations(self) -> set:vm_operations. Reads one
  * field.
- *
- * The operations that would pass their checks now (power state,
- * blocked_operations, running operations, template and snapshot rules).
- * Maintained by the server, recomputed at every change that matters; advisory
- * only, since the call still checks.
  */
 XCP_EXTERN int xcp_vm_get_allowed_operations(xcp_session *session, xcp_vm_operations_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_current_operations(self) -> map:string:vm_operations. Reads
  * one field.
- *
- * The operations running on the VM, as task reference to operation.
- * Maintained by the server: an entry appears when a long operation starts and
- * goes when it ends.
  */
 XCP_EXTERN int xcp_vm_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_name_label(self) -> string. Reads one field.
- *
- * Human-readable name of the VM.
- */
+/** XenAPI VM.get_name_label(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_name_label(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_name_label(self, value). Writes one field.
- *
- * Human-readable name of the VM.
- */
+/** XenAPI VM.set_name_label(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_name_label(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.get_name_description(self) -> string. Reads one field.
- *
- * Human-readable description of the VM.
- */
+/** XenAPI VM.get_name_description(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_name_description(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_name_description(self, value). Writes one field.
- *
- * Human-readable description of the VM.
- */
+/** XenAPI VM.set_name_description(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_name_description(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.get_power_state(self) -> vm_power_state. Reads one field.
- *
- * Halted, Paused, Running or Suspended. Maintained by the server from the
- * lifecycle calls and from what the hypervisor reports (a guest that halts,
- * reboots or crashes on its own); VM.create ignores the value given and makes
- * the VM Halted.
- */
+/** XenAPI VM.get_power_state(self) -> vm_power_state. Reads one field. */
 XCP_EXTERN int xcp_vm_get_power_state(xcp_session *session, enum xcp_vm_power_state *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_user_version(self) -> int. Reads one field.
- *
- * A version number for the client's own use; libxcp stores it and does
- * nothing with it.
- */
+/** XenAPI VM.get_user_version(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_user_version(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_user_version(self, value). Writes one field.
- *
- * A version number for the client's own use; libxcp stores it and does
- * nothing with it.
- */
+/** XenAPI VM.set_user_version(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_user_version(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.get_is_a_template(self) -> bool. Reads one field.
- *
- * True for a template: it cannot be started; it is cloned, copied or
- * provisioned to make VMs. Setting it to true needs a Halted VM that is not a
- * snapshot (the make_into_template check).
- */
+/** XenAPI VM.get_is_a_template(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_get_is_a_template(xcp_session *session, bool *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_is_a_template(self, value). Writes one field.
- *
- * True for a template: it cannot be started; it is cloned, copied or
- * provisioned to make VMs. Setting it to true needs a Halted VM that is not a
- * snapshot (the make_into_template check).
- */
+/** XenAPI VM.set_is_a_template(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_is_a_template(xcp_session *session, xcp_vm self, bool value);
 
-/**
- * XenAPI VM.get_is_default_template(self) -> bool. Reads one field.
- *
- * True for the templates libxcp installs from its templates file at first
- * boot (kept in step when the file changes); they cannot be destroyed.
- * Maintained by the server.
- */
+/** XenAPI VM.get_is_default_template(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_get_is_default_template(xcp_session *session, bool *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_suspend_VDI(self) -> ref:VDI. Reads one field.
- *
- * The VDI holding the memory image of a Suspended VM (or of a checkpoint
- * snapshot), NULL otherwise. Set by suspend and checkpoint; resume, shutdown,
- * hard_shutdown, power_state_reset and destroy clear it and destroy the
- * image.
- */
+/** XenAPI VM.get_suspend_VDI(self) -> ref:VDI. Reads one field. */
 XCP_EXTERN int xcp_vm_get_suspend_VDI(xcp_session *session, xcp_vdi *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_resident_on(self) -> ref:host. Reads one field.
- *
- * The host running the VM's domain while it is Running or Paused, NULL when
- * it is Halted or Suspended. Maintained by the server.
- */
+/** XenAPI VM.get_resident_on(self) -> ref:host. Reads one field. */
 XCP_EXTERN int xcp_vm_get_resident_on(xcp_session *session, xcp_host *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_affinity(self) -> ref:host. Reads one field.
- *
- * The host the VM would prefer to run on. libxcp only stores it: there is one
- * host to place VMs on.
- */
+/** XenAPI VM.get_affinity(self) -> ref:host. Reads one field. */
 XCP_EXTERN int xcp_vm_get_affinity(xcp_session *session, xcp_host *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_affinity(self, value). Writes one field.
- *
- * The host the VM would prefer to run on. libxcp only stores it: there is one
- * host to place VMs on.
- */
+/** XenAPI VM.set_affinity(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_affinity(xcp_session *session, xcp_vm self, xcp_host value);
 
-/**
- * XenAPI VM.get_memory_static_max(self) -> int. Reads one field.
- *
- * The most memory the domain can ever have, in bytes; it also sizes the
- * suspend image. Changed only while Halted, keeping static_min <= dynamic_min
- * <= dynamic_max <= static_max.
- */
+/** XenAPI VM.get_memory_static_max(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_memory_static_max(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_memory_dynamic_max(self) -> int. Reads one field.
- *
- * Upper bound of the memory target, in bytes: the domain is built with this
- * target, and on a Running VM set_memory_dynamic_range and
- * set_memory_dynamic_max change the target live.
- */
+/** XenAPI VM.get_memory_dynamic_max(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_memory_dynamic_max(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_memory_dynamic_min(self) -> int. Reads one field.
- *
- * Lower bound of the memory target, in bytes. libxcp has no memory balancer:
- * it checks and stores the value, and domains run at memory_dynamic_max.
- */
+/** XenAPI VM.get_memory_dynamic_min(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_memory_dynamic_min(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_memory_static_min(self) -> int. Reads one field.
- *
- * The least memory the VM may be given, in bytes; the lower end of the memory
- * constraint. Changed only while Halted.
- */
+/** XenAPI VM.get_memory_static_min(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_memory_static_min(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_VCPUs_params(self) -> map:string:string. Reads one field.
- *
- * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
- * stores them but does not pass them to the hypervisor.
- */
+/** XenAPI VM.get_VCPUs_params(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_VCPUs_params(self, value). Writes one field.
- *
- * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
- * stores them but does not pass them to the hypervisor.
- */
+/** XenAPI VM.set_VCPUs_params(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_VCPUs_params(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/**
- * XenAPI VM.add_to_VCPUs_params(self, key, value).
- *
- * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
- * stores them but does not pass them to the hypervisor.
- */
+/** XenAPI VM.add_to_VCPUs_params(self, key, value). */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/**
- * XenAPI VM.remove_from_VCPUs_params(self, key).
- *
- * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
- * stores them but does not pass them to the hypervisor.
- */
+/** XenAPI VM.remove_from_VCPUs_params(self, key). */
 XCP_EXTERN int xcp_vm_remove_from_VCPUs_params(xcp_session *session, xcp_vm self, const char *key);
 
-/**
- * XenAPI VM.get_VCPUs_max(self) -> int. Reads one field.
- *
- * The most vCPUs the domain can have (1 to 64, at least VCPUs_at_startup).
- * Changed only while Halted.
- */
+/** XenAPI VM.get_VCPUs_max(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_VCPUs_max(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_VCPUs_at_startup(self) -> int. Reads one field.
- *
- * The number of vCPUs the domain boots with (1 to VCPUs_max). Changed while
- * Halted, or by set_VCPUs_number_live on a Running VM.
- */
+/** XenAPI VM.get_VCPUs_at_startup(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_VCPUs_at_startup(xcp_session *session, int64_t *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_actions_after_softreboot(self) -> on_softreboot_behavior.
  * Reads one field.
- *
- * What to do when the guest asks for a soft reboot. Stored only: libxcp never
- * sees a soft reboot.
  */
 XCP_EXTERN int xcp_vm_get_actions_after_softreboot(xcp_session *session, enum xcp_on_softreboot_behavior *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_actions_after_softreboot(self, value). Writes one field.
- *
- * What to do when the guest asks for a soft reboot. Stored only: libxcp never
- * sees a soft reboot.
- */
+/** XenAPI VM.set_actions_after_softreboot(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_actions_after_softreboot(xcp_session *session, xcp_vm self, enum xcp_on_softreboot_behavior value);
 
 /**
  * XenAPI VM.get_actions_after_shutdown(self) -> on_normal_exit. Reads one
  * field.
- *
- * What happens when the guest halts itself: destroy (the VM becomes Halted)
- * or restart (a new domain is built at once).
  */
 XCP_EXTERN int xcp_vm_get_actions_after_shutdown(xcp_session *session, enum xcp_on_normal_exit *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_actions_after_shutdown(self, value). Writes one field.
- *
- * What happens when the guest halts itself: destroy (the VM becomes Halted)
- * or restart (a new domain is built at once).
- */
+/** XenAPI VM.set_actions_after_shutdown(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_actions_after_shutdown(xcp_session *session, xcp_vm self, enum xcp_on_normal_exit value);
 
 /**
  * XenAPI VM.get_actions_after_reboot(self) -> on_normal_exit. Reads one
  * field.
- *
- * What happens when the guest reboots itself: restart (a new domain) or
- * destroy (the VM becomes Halted).
  */
 XCP_EXTERN int xcp_vm_get_actions_after_reboot(xcp_session *session, enum xcp_on_normal_exit *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_actions_after_reboot(self, value). Writes one field.
- *
- * What happens when the guest reboots itself: restart (a new domain) or
- * destroy (the VM becomes Halted).
- */
+/** XenAPI VM.set_actions_after_reboot(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_actions_after_reboot(xcp_session *session, xcp_vm self, enum xcp_on_normal_exit value);
 
 /**
  * XenAPI VM.get_actions_after_crash(self) -> on_crash_behaviour. Reads one
  * field.
- *
- * What happens when the guest crashes or its watchdog fires: preserve keeps
- * the domain and shows the VM Paused; the restart values build a new domain;
- * the others leave it Halted. libxcp takes no core dump and renames nothing:
- * coredump_and_destroy acts as destroy, coredump_and_restart and
- * rename_restart as restart.
  */
 XCP_EXTERN int xcp_vm_get_actions_after_crash(xcp_session *session, enum xcp_on_crash_behaviour *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_consoles(self) -> set:ref:console. Reads one field.
- *
- * The VM's consoles: a vt100 console for every running VM and an rfb one for
- * HVM guests, made when the domain starts and destroyed when it stops.
- * Maintained by the server.
- */
+/** XenAPI VM.get_consoles(self) -> set:ref:console. Reads one field. */
 XCP_EXTERN int xcp_vm_get_consoles(xcp_session *session, xcp_console_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_VIFs(self) -> set:ref:VIF. Reads one field.
- *
- * The virtual network interfaces of the VM. Maintained by the server from
- * VIF.VM. A domain is built with the first 16 only.
- */
+/** XenAPI VM.get_VIFs(self) -> set:ref:VIF. Reads one field. */
 XCP_EXTERN int xcp_vm_get_VIFs(xcp_session *session, xcp_vif_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_VBDs(self) -> set:ref:VBD. Reads one field.
- *
- * The virtual block devices (disks and CD drives) of the VM. Maintained by
- * the server from VBD.VM. A domain is built with the first 32 only.
- */
+/** XenAPI VM.get_VBDs(self) -> set:ref:VBD. Reads one field. */
 XCP_EXTERN int xcp_vm_get_VBDs(xcp_session *session, xcp_vbd_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_VTPMs(self) -> set:ref:VTPM. Reads one field.
- *
- * Virtual TPMs of the VM. Always empty: libxcp does not model VTPMs.
- */
+/** XenAPI VM.get_VTPMs(self) -> set:ref:VTPM. Reads one field. */
 XCP_EXTERN int xcp_vm_get_VTPMs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_PV_bootloader(self) -> string. Reads one field.
- *
- * The bootloader that picks the kernel of a PV guest: empty for direct boot
- * from PV_kernel, or one of the configured names (XCP_PV_BOOTLOADERS, default
- * pygrub and eliloader); other values get INVALID_VALUE when set and at
- * start.
- */
+/** XenAPI VM.get_PV_bootloader(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_PV_bootloader(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_PV_bootloader(self, value). Writes one field.
- *
- * The bootloader that picks the kernel of a PV guest: empty for direct boot
- * from PV_kernel, or one of the configured names (XCP_PV_BOOTLOADERS, default
- * pygrub and eliloader); other values get INVALID_VALUE when set and at
- * start.
- */
+/** XenAPI VM.set_PV_bootloader(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_PV_bootloader(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.get_PV_kernel(self) -> string. Reads one field.
- *
- * Path in the control domain of the kernel a PV guest boots directly. It must
- * be an absolute path below one of the guest kernel directories
- * (XCP_PV_KERNEL_DIRS); the file itself is checked at start. Empty for none.
- */
+/** XenAPI VM.get_PV_kernel(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_PV_kernel(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_PV_kernel(self, value). Writes one field.
- *
- * Path in the control domain of the kernel a PV guest boots directly. It must
- * be an absolute path below one of the guest kernel directories
- * (XCP_PV_KERNEL_DIRS); the file itself is checked at start. Empty for none.
- */
+/** XenAPI VM.set_PV_kernel(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_PV_kernel(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.get_PV_ramdisk(self) -> string. Reads one field.
- *
- * Path in the control domain of the initial ramdisk of a direct-booted PV
- * guest, with the same rules as PV_kernel. Empty for none.
- */
+/** XenAPI VM.get_PV_ramdisk(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_PV_ramdisk(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_PV_ramdisk(self, value). Writes one field.
- *
- * Path in the control domain of the initial ramdisk of a direct-booted PV
- * guest, with the same rules as PV_kernel. Empty for none.
- */
+/** XenAPI VM.set_PV_ramdisk(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_PV_ramdisk(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.get_PV_args(self) -> string. Reads one field.
- *
- * The kernel command line of a PV guest.
- */
+/** XenAPI VM.get_PV_args(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_PV_args(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_PV_args(self, value). Writes one field.
- *
- * The kernel command line of a PV guest.
- */
+/** XenAPI VM.set_PV_args(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_PV_args(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.get_PV_bootloader_args(self) -> string. Reads one field.
- *
- * Extra arguments for the PV bootloader. Stored only: libxcp does not pass
- * them on.
- */
+/** XenAPI VM.get_PV_bootloader_args(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_PV_bootloader_args(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_PV_bootloader_args(self, value). Writes one field.
- *
- * Extra arguments for the PV bootloader. Stored only: libxcp does not pass
- * them on.
- */
+/** XenAPI VM.set_PV_bootloader_args(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_PV_bootloader_args(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.get_PV_legacy_args(self) -> string. Reads one field.
- *
- * Command-line arguments for legacy PV kernels. Stored only.
- */
+/** XenAPI VM.get_PV_legacy_args(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_PV_legacy_args(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_PV_legacy_args(self, value). Writes one field.
- *
- * Command-line arguments for legacy PV kernels. Stored only.
- */
+/** XenAPI VM.set_PV_legacy_args(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_PV_legacy_args(xcp_session *session, xcp_vm self, const char *value);
 
 /**
  * XenAPI VM.get_HVM_boot_policy(self) -> string. Reads one field.
- *
- * Deprecated. Non-empty (such as BIOS order) marks an HVM guest when
- * domain_type is unspecified; empty means PV. Set by set_HVM_boot_policy.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -7503,76 +4806,32 @@ XCP_EXTERN int xcp_vm_get_HVM_boot_policy(xcp_session *session, char * *result, 
 
 /**
  * XenAPI VM.get_HVM_boot_params(self) -> map:string:string. Reads one field.
- *
- * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
- * pass them to the hypervisor.
  */
 XCP_EXTERN int xcp_vm_get_HVM_boot_params(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_HVM_boot_params(self, value). Writes one field.
- *
- * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
- * pass them to the hypervisor.
- */
+/** XenAPI VM.set_HVM_boot_params(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_HVM_boot_params(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/**
- * XenAPI VM.add_to_HVM_boot_params(self, key, value).
- *
- * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
- * pass them to the hypervisor.
- */
+/** XenAPI VM.add_to_HVM_boot_params(self, key, value). */
 XCP_EXTERN int xcp_vm_add_to_HVM_boot_params(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/**
- * XenAPI VM.remove_from_HVM_boot_params(self, key).
- *
- * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
- * pass them to the hypervisor.
- */
+/** XenAPI VM.remove_from_HVM_boot_params(self, key). */
 XCP_EXTERN int xcp_vm_remove_from_HVM_boot_params(xcp_session *session, xcp_vm self, const char *key);
 
-/**
- * XenAPI VM.get_platform(self) -> map:string:string. Reads one field.
- *
- * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
- * ...), given to the hypervisor as they are when the domain is built; keys
- * beyond the 64th are left out.
- */
+/** XenAPI VM.get_platform(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_platform(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_platform(self, value). Writes one field.
- *
- * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
- * ...), given to the hypervisor as they are when the domain is built; keys
- * beyond the 64th are left out.
- */
+/** XenAPI VM.set_platform(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_platform(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/**
- * XenAPI VM.add_to_platform(self, key, value).
- *
- * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
- * ...), given to the hypervisor as they are when the domain is built; keys
- * beyond the 64th are left out.
- */
+/** XenAPI VM.add_to_platform(self, key, value). */
 XCP_EXTERN int xcp_vm_add_to_platform(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/**
- * XenAPI VM.remove_from_platform(self, key).
- *
- * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
- * ...), given to the hypervisor as they are when the domain is built; keys
- * beyond the 64th are left out.
- */
+/** XenAPI VM.remove_from_platform(self, key). */
 XCP_EXTERN int xcp_vm_remove_from_platform(xcp_session *session, xcp_vm self, const char *key);
 
 /**
  * XenAPI VM.get_PCI_bus(self) -> string. Reads one field.
- *
- * Deprecated and unused.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -7581,437 +4840,191 @@ XCP_EXTERN int xcp_vm_get_PCI_bus(xcp_session *session, char * *result, xcp_vm s
 /**
  * XenAPI VM.set_PCI_bus(self, value). Writes one field.
  *
- * Deprecated and unused.
- *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_vm_set_PCI_bus(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.get_other_config(self) -> map:string:string. Reads one field.
- *
- * Free-form key/value data for clients. libxcp reads the key disks (the disk
- * list VM.provision creates) and drops default_template from copies.
- */
+/** XenAPI VM.get_other_config(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value data for clients. libxcp reads the key disks (the disk
- * list VM.provision creates) and drops default_template from copies.
- */
+/** XenAPI VM.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_other_config(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/**
- * XenAPI VM.add_to_other_config(self, key, value).
- *
- * Free-form key/value data for clients. libxcp reads the key disks (the disk
- * list VM.provision creates) and drops default_template from copies.
- */
+/** XenAPI VM.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_vm_add_to_other_config(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/**
- * XenAPI VM.remove_from_other_config(self, key).
- *
- * Free-form key/value data for clients. libxcp reads the key disks (the disk
- * list VM.provision creates) and drops default_template from copies.
- */
+/** XenAPI VM.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_vm_remove_from_other_config(xcp_session *session, xcp_vm self, const char *key);
 
-/**
- * XenAPI VM.get_domid(self) -> int. Reads one field.
- *
- * The hypervisor domain id while the VM has a domain (0 for the control
- * domain), -1 otherwise. Maintained by the server.
- */
+/** XenAPI VM.get_domid(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_domid(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_is_control_domain(self) -> bool. Reads one field.
- *
- * True for the record of the control domain (domain 0), made at first boot.
- * Maintained by the server; most operations refuse it.
- */
+/** XenAPI VM.get_is_control_domain(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_get_is_control_domain(xcp_session *session, bool *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_metrics(self) -> ref:VM_metrics. Reads one field.
- *
- * The VM_metrics record of the VM, made with the VM and destroyed with it.
- */
+/** XenAPI VM.get_metrics(self) -> ref:VM_metrics. Reads one field. */
 XCP_EXTERN int xcp_vm_get_metrics(xcp_session *session, xcp_vm_metrics *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_guest_metrics(self) -> ref:VM_guest_metrics. Reads one field.
- *
- * The VM_guest_metrics record of the VM. Always NULL in libxcp, which reads
- * no guest agent.
  */
 XCP_EXTERN int xcp_vm_get_guest_metrics(xcp_session *session, xcp_vm_guest_metrics *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_recommendations(self) -> string. Reads one field.
- *
- * An XML document of recommended values and limits for the VM (from its
- * template). Stored for clients; libxcp does not enforce it.
- */
+/** XenAPI VM.get_recommendations(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_recommendations(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_recommendations(self, value). Writes one field.
- *
- * An XML document of recommended values and limits for the VM (from its
- * template). Stored for clients; libxcp does not enforce it.
- */
+/** XenAPI VM.set_recommendations(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_recommendations(xcp_session *session, xcp_vm self, const char *value);
 
 /**
  * XenAPI VM.get_xenstore_data(self) -> map:string:string. Reads one field.
- *
- * Key/value data meant for the guest's xenstore (vm-data) when its domain is
- * built. Stored only: libxcp does not write it to xenstore.
  */
 XCP_EXTERN int xcp_vm_get_xenstore_data(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_xenstore_data(self, value). Writes one field.
- *
- * Key/value data meant for the guest's xenstore (vm-data) when its domain is
- * built. Stored only: libxcp does not write it to xenstore.
- */
+/** XenAPI VM.set_xenstore_data(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_xenstore_data(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/**
- * XenAPI VM.add_to_xenstore_data(self, key, value).
- *
- * Key/value data meant for the guest's xenstore (vm-data) when its domain is
- * built. Stored only: libxcp does not write it to xenstore.
- */
+/** XenAPI VM.add_to_xenstore_data(self, key, value). */
 XCP_EXTERN int xcp_vm_add_to_xenstore_data(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/**
- * XenAPI VM.remove_from_xenstore_data(self, key).
- *
- * Key/value data meant for the guest's xenstore (vm-data) when its domain is
- * built. Stored only: libxcp does not write it to xenstore.
- */
+/** XenAPI VM.remove_from_xenstore_data(self, key). */
 XCP_EXTERN int xcp_vm_remove_from_xenstore_data(xcp_session *session, xcp_vm self, const char *key);
 
-/**
- * XenAPI VM.get_ha_restart_priority(self) -> string. Reads one field.
- *
- * HA restart priority (restart, best-effort or empty). Stored only: libxcp
- * has no HA.
- */
+/** XenAPI VM.get_ha_restart_priority(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_ha_restart_priority(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_is_a_snapshot(self) -> bool. Reads one field.
- *
- * True for a snapshot made by snapshot or checkpoint. Snapshots cannot be
- * started; they can be reverted to, cloned, copied, hard-shut-down and
- * destroyed. Maintained by the server.
- */
+/** XenAPI VM.get_is_a_snapshot(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_get_is_a_snapshot(xcp_session *session, bool *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_snapshot_of(self) -> ref:VM. Reads one field.
- *
- * For a snapshot, the VM it was taken of; NULL otherwise. Maintained by the
- * server.
- */
+/** XenAPI VM.get_snapshot_of(self) -> ref:VM. Reads one field. */
 XCP_EXTERN int xcp_vm_get_snapshot_of(xcp_session *session, xcp_vm *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_snapshots(self) -> set:ref:VM. Reads one field.
- *
- * The snapshots taken of this VM. Maintained by the server from snapshot_of.
- */
+/** XenAPI VM.get_snapshots(self) -> set:ref:VM. Reads one field. */
 XCP_EXTERN int xcp_vm_get_snapshots(xcp_session *session, xcp_vm_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_snapshot_time(self) -> datetime. Reads one field.
- *
- * When the snapshot was taken (UTC); unset for other VMs. Maintained by the
- * server.
- */
+/** XenAPI VM.get_snapshot_time(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_vm_get_snapshot_time(xcp_session *session, xcp_datetime *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_tags(self) -> set:string. Reads one field.
- *
- * Free-form tags for clients to group VMs.
- */
+/** XenAPI VM.get_tags(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_tags(xcp_session *session, xcp_string_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_tags(self, value). Writes one field.
- *
- * Free-form tags for clients to group VMs.
- */
+/** XenAPI VM.set_tags(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_tags(xcp_session *session, xcp_vm self, const xcp_string_set *value);
 
-/**
- * XenAPI VM.add_tags(self, value).
- *
- * Free-form tags for clients to group VMs.
- */
+/** XenAPI VM.add_tags(self, value). */
 XCP_EXTERN int xcp_vm_add_tags(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.remove_tags(self, value).
- *
- * Free-form tags for clients to group VMs.
- */
+/** XenAPI VM.remove_tags(self, value). */
 XCP_EXTERN int xcp_vm_remove_tags(xcp_session *session, xcp_vm self, const char *value);
 
 /**
  * XenAPI VM.get_blocked_operations(self) -> map:vm_operations:string. Reads
  * one field.
- *
- * Operations refused on purpose: each key is an operation, its value the code
- * that a call of that operation then gets in OPERATION_BLOCKED. Changes
- * update allowed_operations.
  */
 XCP_EXTERN int xcp_vm_get_blocked_operations(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_blocked_operations(self, value). Writes one field.
- *
- * Operations refused on purpose: each key is an operation, its value the code
- * that a call of that operation then gets in OPERATION_BLOCKED. Changes
- * update allowed_operations.
- */
+/** XenAPI VM.set_blocked_operations(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_blocked_operations(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/**
- * XenAPI VM.add_to_blocked_operations(self, key, value).
- *
- * Operations refused on purpose: each key is an operation, its value the code
- * that a call of that operation then gets in OPERATION_BLOCKED. Changes
- * update allowed_operations.
- */
+/** XenAPI VM.add_to_blocked_operations(self, key, value). */
 XCP_EXTERN int xcp_vm_add_to_blocked_operations(xcp_session *session, xcp_vm self, enum xcp_vm_operations key, const char *value);
 
-/**
- * XenAPI VM.remove_from_blocked_operations(self, key).
- *
- * Operations refused on purpose: each key is an operation, its value the code
- * that a call of that operation then gets in OPERATION_BLOCKED. Changes
- * update allowed_operations.
- */
+/** XenAPI VM.remove_from_blocked_operations(self, key). */
 XCP_EXTERN int xcp_vm_remove_from_blocked_operations(xcp_session *session, xcp_vm self, enum xcp_vm_operations key);
 
-/**
- * XenAPI VM.get_parent(self) -> ref:VM. Reads one field.
- *
- * The VM this one was cloned or copied from. A new snapshot takes over its
- * origin's parent and becomes the origin's new parent, so parent links trace
- * the snapshot history. Maintained by the server.
- */
+/** XenAPI VM.get_parent(self) -> ref:VM. Reads one field. */
 XCP_EXTERN int xcp_vm_get_parent(xcp_session *session, xcp_vm *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_bios_strings(self) -> map:string:string. Reads one field.
- *
- * SMBIOS strings for the guest, set by set_bios_strings or copy_bios_strings.
- * Stored only: libxcp does not hand them to the hypervisor.
- */
+/** XenAPI VM.get_bios_strings(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_bios_strings(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_appliance(self) -> ref:VM_appliance. Reads one field.
- *
- * The vApp the VM belongs to. Always NULL: libxcp does not model appliances.
- */
+/** XenAPI VM.get_appliance(self) -> ref:VM_appliance. Reads one field. */
 XCP_EXTERN int xcp_vm_get_appliance(xcp_session *session, xcp_ref *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_start_delay(self) -> int. Reads one field.
- *
- * Seconds to wait after starting this VM before the next one in an ordered
- * start. Stored only (no appliances).
- */
+/** XenAPI VM.get_start_delay(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_start_delay(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_VGPUs(self) -> set:ref:VGPU. Reads one field.
- *
- * Virtual GPUs. Always empty: libxcp does not model them.
- */
+/** XenAPI VM.get_VGPUs(self) -> set:ref:VGPU. Reads one field. */
 XCP_EXTERN int xcp_vm_get_VGPUs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_attached_PCIs(self) -> set:ref:PCI. Reads one field.
- *
- * PCI devices passed through to the VM. Always empty: libxcp does not model
- * them.
- */
+/** XenAPI VM.get_attached_PCIs(self) -> set:ref:PCI. Reads one field. */
 XCP_EXTERN int xcp_vm_get_attached_PCIs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_suspend_SR(self) -> ref:SR. Reads one field.
- *
- * The SR for this VM's suspend images; when NULL, the pool's
- * suspend_image_SR, then the default SR, is used.
- */
+/** XenAPI VM.get_suspend_SR(self) -> ref:SR. Reads one field. */
 XCP_EXTERN int xcp_vm_get_suspend_SR(xcp_session *session, xcp_sr *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_suspend_SR(self, value). Writes one field.
- *
- * The SR for this VM's suspend images; when NULL, the pool's
- * suspend_image_SR, then the default SR, is used.
- */
+/** XenAPI VM.set_suspend_SR(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_suspend_SR(xcp_session *session, xcp_vm self, xcp_sr value);
 
-/**
- * XenAPI VM.get_hardware_platform_version(self) -> int. Reads one field.
- *
- * The virtual hardware platform version the VM needs from its host. Stored
- * only.
- */
+/** XenAPI VM.get_hardware_platform_version(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_hardware_platform_version(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.set_hardware_platform_version(self, value). Writes one field.
- *
- * The virtual hardware platform version the VM needs from its host. Stored
- * only.
- */
+/** XenAPI VM.set_hardware_platform_version(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_set_hardware_platform_version(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.get_has_vendor_device(self) -> bool. Reads one field.
- *
- * Whether an HVM guest gets the emulated vendor PCI device through which
- * Windows fetches PV drivers. Stored only: libxcp does not add the device.
- */
+/** XenAPI VM.get_has_vendor_device(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_get_has_vendor_device(xcp_session *session, bool *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_requires_reboot(self) -> bool. Reads one field.
- *
- * True when a configuration change waits for a reboot. libxcp never sets it.
- */
+/** XenAPI VM.get_requires_reboot(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_get_requires_reboot(xcp_session *session, bool *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_reference_label(self) -> string. Reads one field.
- *
- * A stable name of the template a VM comes from, set on the default templates
- * and kept by their copies, for clients that need a reference that survives
- * renames.
- */
+/** XenAPI VM.get_reference_label(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_reference_label(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_domain_type(self) -> domain_type. Reads one field.
- *
- * The kind of domain built at start: hvm, pv or pvh (pv_in_pvh is built as
- * pv); unspecified means hvm when HVM_boot_policy is set, else pv.
- */
+/** XenAPI VM.get_domain_type(self) -> domain_type. Reads one field. */
 XCP_EXTERN int xcp_vm_get_domain_type(xcp_session *session, enum xcp_domain_type *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_NVRAM(self) -> map:string:string. Reads one field.
- *
- * Initial UEFI variable store of the guest. Stored only: libxcp does not pass
- * it to the hypervisor.
- */
+/** XenAPI VM.get_NVRAM(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_NVRAM(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_groups(self) -> set:ref:VM_group. Reads one field.
- *
- * VM groups (placement policy). Always empty: libxcp does not model them.
- */
+/** XenAPI VM.get_groups(self) -> set:ref:VM_group. Reads one field. */
 XCP_EXTERN int xcp_vm_get_groups(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_secureboot_certificates_state(self) ->
  * vm_secureboot_certificates_state. Reads one field.
- *
- * State of the guest's Secure Boot certificates. Always ok: libxcp does not
- * track them.
  */
 XCP_EXTERN int xcp_vm_get_secureboot_certificates_state(xcp_session *session, enum xcp_vm_secureboot_certificates_state *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_scheduled_to_be_resident_on(self) -> ref:host. Reads one
  * field.
- *
- * The host a start or migration has chosen before the domain exists. Cleared
- * when the VM starts; libxcp never sets it.
  */
 XCP_EXTERN int xcp_vm_get_scheduled_to_be_resident_on(xcp_session *session, xcp_host *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_memory_overhead(self) -> int. Reads one field.
- *
- * Memory the hypervisor uses for the domain beyond the guest's own, in bytes.
- * Not maintained (0); compute_memory_overhead gives the figure.
- */
+/** XenAPI VM.get_memory_overhead(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_memory_overhead(xcp_session *session, int64_t *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_memory_target(self) -> int. Reads one field.
  *
- * Deprecated memory target in bytes. Not maintained.
- *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_vm_get_memory_target(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_VUSBs(self) -> set:ref:VUSB. Reads one field.
- *
- * Virtual USB devices. Always empty: libxcp does not model them.
- */
+/** XenAPI VM.get_VUSBs(self) -> set:ref:VUSB. Reads one field. */
 XCP_EXTERN int xcp_vm_get_VUSBs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_crash_dumps(self) -> set:ref:crashdump. Reads one field.
- *
- * Crash dumps of the VM. Always empty: libxcp takes none.
- */
+/** XenAPI VM.get_crash_dumps(self) -> set:ref:crashdump. Reads one field. */
 XCP_EXTERN int xcp_vm_get_crash_dumps(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_HVM_shadow_multiplier(self) -> float. Reads one field.
- *
- * Multiplier of the shadow page table memory of an HVM guest (default 1.0).
- * Stored only.
- */
+/** XenAPI VM.get_HVM_shadow_multiplier(self) -> float. Reads one field. */
 XCP_EXTERN int xcp_vm_get_HVM_shadow_multiplier(xcp_session *session, double *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_domarch(self) -> string. Reads one field.
- *
- * The domain's architecture. Not maintained (empty).
- */
+/** XenAPI VM.get_domarch(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_domarch(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_last_boot_CPU_flags(self) -> map:string:string. Reads one
  * field.
- *
- * The CPU flags of the host where the VM last booted. Not maintained.
  */
 XCP_EXTERN int xcp_vm_get_last_boot_CPU_flags(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_last_booted_record(self) -> string. Reads one field.
- *
- * The VM record as it was at its last boot. Not maintained.
- */
+/** XenAPI VM.get_last_booted_record(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_last_booted_record(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_ha_always_run(self) -> bool. Reads one field.
- *
- * Deprecated HA flag (keep the VM running). Stored only: libxcp has no HA.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -8019,44 +5032,25 @@ XCP_EXTERN int xcp_vm_get_ha_always_run(xcp_session *session, bool *result, xcp_
 
 /**
  * XenAPI VM.get_transportable_snapshot_id(self) -> string. Reads one field.
- *
- * Identifier of a snapshot that can be moved between pools. Not maintained.
  */
 XCP_EXTERN int xcp_vm_get_transportable_snapshot_id(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_blobs(self) -> map:string:ref:blob. Reads one field.
- *
- * Binary blobs attached to the VM, by name. Always empty: VM.create_new_blob
- * is not implemented.
- */
+/** XenAPI VM.get_blobs(self) -> map:string:ref:blob. Reads one field. */
 XCP_EXTERN int xcp_vm_get_blobs(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_snapshot_info(self) -> map:string:string. Reads one field.
- *
- * Human-readable information about a snapshot. Not maintained.
  */
 XCP_EXTERN int xcp_vm_get_snapshot_info(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_snapshot_metadata(self) -> string. Reads one field.
- *
- * Encoded metadata of the VM a snapshot was taken of. Not maintained.
- */
+/** XenAPI VM.get_snapshot_metadata(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_snapshot_metadata(xcp_session *session, char * *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_children(self) -> set:ref:VM. Reads one field.
- *
- * The VMs whose parent is this one. Maintained by the server from parent.
- */
+/** XenAPI VM.get_children(self) -> set:ref:VM. Reads one field. */
 XCP_EXTERN int xcp_vm_get_children(xcp_session *session, xcp_vm_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_protection_policy(self) -> ref:VMPP. Reads one field.
- *
- * Deprecated VM protection policy. Always NULL.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -8065,70 +5059,37 @@ XCP_EXTERN int xcp_vm_get_protection_policy(xcp_session *session, xcp_ref *resul
 /**
  * XenAPI VM.get_is_snapshot_from_vmpp(self) -> bool. Reads one field.
  *
- * Removed from XenAPI: whether a protection policy took this snapshot. Always
- * false.
- *
- * Removed from XenAPI: still in records for the clients that read it.
+ * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_vm_get_is_snapshot_from_vmpp(xcp_session *session, bool *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_snapshot_schedule(self) -> ref:VMSS. Reads one field.
- *
- * The snapshot schedule of the VM. Always NULL: libxcp does not model
- * schedules.
- */
+/** XenAPI VM.get_snapshot_schedule(self) -> ref:VMSS. Reads one field. */
 XCP_EXTERN int xcp_vm_get_snapshot_schedule(xcp_session *session, xcp_ref *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_is_vmss_snapshot(self) -> bool. Reads one field.
- *
- * Whether a snapshot schedule took this snapshot. Always false.
- */
+/** XenAPI VM.get_is_vmss_snapshot(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_get_is_vmss_snapshot(xcp_session *session, bool *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_shutdown_delay(self) -> int. Reads one field.
- *
- * Seconds to wait after shutting this VM down before the next one in an
- * ordered shutdown. Stored only (no appliances).
- */
+/** XenAPI VM.get_shutdown_delay(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_shutdown_delay(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_order(self) -> int. Reads one field.
- *
- * Position of the VM in an ordered start or shutdown. Stored only.
- */
+/** XenAPI VM.get_order(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_order(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_version(self) -> int. Reads one field.
- *
- * How many times the VM has been recovered from metadata. Not maintained.
- */
+/** XenAPI VM.get_version(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_get_version(xcp_session *session, int64_t *result, xcp_vm self);
 
-/**
- * XenAPI VM.get_generation_id(self) -> string. Reads one field.
- *
- * The VM generation id seen by Windows guests. Stored only.
- */
+/** XenAPI VM.get_generation_id(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_get_generation_id(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_pending_guidances(self) -> set:update_guidances. Reads one
  * field.
- *
- * Mandatory actions pending after updates. Always empty in libxcp.
  */
 XCP_EXTERN int xcp_vm_get_pending_guidances(xcp_session *session, xcp_update_guidances_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_pending_guidances_recommended(self) -> set:update_guidances.
  * Reads one field.
- *
- * Recommended actions pending after updates. Always empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -8137,8 +5098,6 @@ XCP_EXTERN int xcp_vm_get_pending_guidances_recommended(xcp_session *session, xc
 /**
  * XenAPI VM.get_pending_guidances_full(self) -> set:update_guidances. Reads
  * one field.
- *
- * Optional actions pending after updates. Always empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -8165,26 +5124,7 @@ XCP_EXTERN int xcp_vm_destroy(xcp_session *session, xcp_vm self);
  */
 XCP_EXTERN int xcp_vm_destroy_async(xcp_session *session, xcp_task *task, xcp_vm self);
 
-/**
- * XenAPI VM.start(vm, start_paused, force).
- *
- * Boots a Halted VM on this host: builds its domain from the record (boot
- * files, disks, NICs, platform), then shows it Running (or Paused), with a
- * domid, consoles and attached devices. Templates and snapshots cannot be
- * started.
- *
- * @param start_paused True to leave the new domain Paused instead of running
- * it.
- *
- * @param force Accepted and ignored: libxcp makes no CPU compatibility
- * checks.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
- * VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
- * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
- * SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.start(vm, start_paused, force). */
 XCP_EXTERN int xcp_vm_start(xcp_session *session, xcp_vm vm, bool start_paused, bool force);
 
 /**
@@ -8193,24 +5133,7 @@ XCP_EXTERN int xcp_vm_start(xcp_session *session, xcp_vm vm, bool start_paused, 
  */
 XCP_EXTERN int xcp_vm_start_async(xcp_session *session, xcp_task *task, xcp_vm vm, bool start_paused, bool force);
 
-/**
- * XenAPI VM.start_on(vm, host, start_paused, force).
- *
- * As start, on the given host, which must be this host.
- *
- * @param host The host to start on; any other host gets HOST_OFFLINE.
- *
- * @param start_paused True to leave the new domain Paused instead of running
- * it.
- *
- * @param force Accepted and ignored.
- *
- * Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
- * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED,
- * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
- * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
- * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.start_on(vm, host, start_paused, force). */
 XCP_EXTERN int xcp_vm_start_on(xcp_session *session, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
 /**
@@ -8219,19 +5142,7 @@ XCP_EXTERN int xcp_vm_start_on(xcp_session *session, xcp_vm vm, xcp_host host, b
  */
 XCP_EXTERN int xcp_vm_start_on_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
-/**
- * XenAPI VM.shutdown(vm).
- *
- * Halts a Running, Paused or Suspended VM: a Running one is first asked to
- * shut down cleanly, and if that fails its domain is destroyed as by
- * hard_shutdown, as is a Paused one's; a Suspended one loses its memory
- * image. A hard_shutdown arriving meanwhile takes over (this call then fails
- * with TASK_CANCELLED).
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, TASK_CANCELLED,
- * SR_NOT_ATTACHED.
- */
+/** XenAPI VM.shutdown(vm). */
 XCP_EXTERN int xcp_vm_shutdown(xcp_session *session, xcp_vm vm);
 
 /**
@@ -8243,15 +5154,15 @@ XCP_EXTERN int xcp_vm_shutdown_async(xcp_session *session, xcp_task *task, xcp_v
 /**
  * XenAPI VM.clean_shutdown(vm).
  *
- * Asks the guest to shut itself down through its PV control interface and
- * waits until the domain has stopped (at most XCP_CLEAN_SHUTDOWN_TIMEOUT_MS,
- * 20 minutes by default); the VM is then Halted. Only a Running VM can be
- * shut down cleanly; a hard_shutdown cancels the wait.
+ * Asks the guest to shut itself down (through the PV control interface, or
+ * ACPI for an HVM guest without PV drivers) and waits until its domain is
+ * gone; the VM is then Halted. Only a Running VM can be shut down cleanly.
  *
  * @param vm The VM to shut down.
  *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, VM_SHUTDOWN_TIMEOUT, TASK_CANCELLED.
+ * Errors: VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_LACKS_FEATURE, VM_IS_TEMPLATE,
+ * TASK_CANCELLED.
  */
 XCP_EXTERN int xcp_vm_clean_shutdown(xcp_session *session, xcp_vm vm);
 
@@ -8261,18 +5172,7 @@ XCP_EXTERN int xcp_vm_clean_shutdown(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_clean_shutdown_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.hard_shutdown(vm).
- *
- * Stops a Running, Paused or Suspended VM at once: its domain is destroyed (a
- * Suspended VM loses its memory image) and it is Halted. It may start while
- * another operation runs: it cancels a clean shutdown, reboot, suspend or
- * hard_reboot in progress, waits for the others to end, then acts on the
- * state they left.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, TASK_CANCELLED, SR_NOT_ATTACHED.
- */
+/** XenAPI VM.hard_shutdown(vm). */
 XCP_EXTERN int xcp_vm_hard_shutdown(xcp_session *session, xcp_vm vm);
 
 /**
@@ -8281,19 +5181,7 @@ XCP_EXTERN int xcp_vm_hard_shutdown(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_hard_shutdown_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.clean_reboot(vm).
- *
- * Asks the guest of a Running VM to reboot through its PV control interface,
- * waits for the domain to stop, then builds a new one (new domid); the VM
- * shows Running throughout, and is Halted if the new domain cannot be built.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, VM_SHUTDOWN_TIMEOUT, TASK_CANCELLED,
- * HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
- * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
- * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.clean_reboot(vm). */
 XCP_EXTERN int xcp_vm_clean_reboot(xcp_session *session, xcp_vm vm);
 
 /**
@@ -8302,20 +5190,7 @@ XCP_EXTERN int xcp_vm_clean_reboot(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_clean_reboot_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.hard_reboot(vm).
- *
- * Destroys the domain of a Running or Paused VM and builds a new one at once;
- * the VM is then Running. Like hard_shutdown it may pre-empt a clean
- * shutdown, clean reboot or suspend in progress; a VM that ended Halted
- * meanwhile is started.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, TASK_CANCELLED, HOST_DISABLED,
- * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
- * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
- * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.hard_reboot(vm). */
 XCP_EXTERN int xcp_vm_hard_reboot(xcp_session *session, xcp_vm vm);
 
 /**
@@ -8324,18 +5199,7 @@ XCP_EXTERN int xcp_vm_hard_reboot(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_hard_reboot_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.suspend(vm).
- *
- * Saves the memory of a Running VM into a new suspend VDI (the size of
- * memory_static_max) on suspend_SR, else the pool's suspend_image_SR, else
- * the default SR, and destroys the domain; the VM is then Suspended with
- * suspend_VDI set.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, VM_REQUIRES_SR, SR_FULL, SR_NOT_ATTACHED,
- * SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.suspend(vm). */
 XCP_EXTERN int xcp_vm_suspend(xcp_session *session, xcp_vm vm);
 
 /**
@@ -8344,23 +5208,7 @@ XCP_EXTERN int xcp_vm_suspend(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_suspend_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.resume(vm, start_paused, force).
- *
- * Rebuilds the domain of a Suspended VM from its memory image, then destroys
- * the image; the VM is Running (or Paused) again. Unlike start, it does not
- * first check that the host is enabled and has the memory free (a hypervisor
- * out of memory still gives HOST_NOT_ENOUGH_FREE_MEMORY).
- *
- * @param start_paused True to leave the restored domain Paused.
- *
- * @param force Accepted and ignored.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, VDI_MISSING, HOST_NOT_ENOUGH_FREE_MEMORY, INVALID_VALUE,
- * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
- * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.resume(vm, start_paused, force). */
 XCP_EXTERN int xcp_vm_resume(xcp_session *session, xcp_vm vm, bool start_paused, bool force);
 
 /**
@@ -8369,23 +5217,7 @@ XCP_EXTERN int xcp_vm_resume(xcp_session *session, xcp_vm vm, bool start_paused,
  */
 XCP_EXTERN int xcp_vm_resume_async(xcp_session *session, xcp_task *task, xcp_vm vm, bool start_paused, bool force);
 
-/**
- * XenAPI VM.resume_on(vm, host, start_paused, force).
- *
- * As resume, on the given host, which must be this host.
- *
- * @param host The host to resume on; any other host gets HOST_OFFLINE.
- *
- * @param start_paused True to leave the restored domain Paused.
- *
- * @param force Accepted and ignored.
- *
- * Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
- * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, VDI_MISSING,
- * HOST_NOT_ENOUGH_FREE_MEMORY, INVALID_VALUE, VM_REQUIRES_SR,
- * VM_REQUIRES_NETWORK, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
- * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.resume_on(vm, host, start_paused, force). */
 XCP_EXTERN int xcp_vm_resume_on(xcp_session *session, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
 /**
@@ -8394,15 +5226,7 @@ XCP_EXTERN int xcp_vm_resume_on(xcp_session *session, xcp_vm vm, xcp_host host, 
  */
 XCP_EXTERN int xcp_vm_resume_on_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
-/**
- * XenAPI VM.pause(vm).
- *
- * Pauses the domain of a Running VM (its memory stays allocated); the VM is
- * then Paused.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS.
- */
+/** XenAPI VM.pause(vm). */
 XCP_EXTERN int xcp_vm_pause(xcp_session *session, xcp_vm vm);
 
 /**
@@ -8411,13 +5235,7 @@ XCP_EXTERN int xcp_vm_pause(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_pause_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.unpause(vm).
- *
- * Lets the domain of a Paused VM run again; the VM is then Running.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS.
- */
+/** XenAPI VM.unpause(vm). */
 XCP_EXTERN int xcp_vm_unpause(xcp_session *session, xcp_vm vm);
 
 /**
@@ -8426,16 +5244,7 @@ XCP_EXTERN int xcp_vm_unpause(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_unpause_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.power_state_reset(vm).
- *
- * Recovery: forces the record to Halted whatever its state. Unlike XAPI,
- * which only resets the database, libxcp also destroys a domain of this VM
- * still alive on this host and the suspend image, so that nothing leaks. It
- * ignores blocked and running operations; the control domain is refused.
- *
- * Errors: OPERATION_NOT_ALLOWED, SR_NOT_ATTACHED.
- */
+/** XenAPI VM.power_state_reset(vm). */
 XCP_EXTERN int xcp_vm_power_state_reset(xcp_session *session, xcp_vm vm);
 
 /**
@@ -8444,21 +5253,7 @@ XCP_EXTERN int xcp_vm_power_state_reset(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_power_state_reset_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.clone(vm, new_name) -> ref:VM.
- *
- * Makes a new VM from a Halted VM (or a Halted or Suspended snapshot): the
- * configuration is copied, each disk becomes a copy-on-write clone owned by
- * the new VM, CD drives share their media, and VIFs get new MAC addresses.
- * Returns the new VM, whose parent is the source; a clone of a template or
- * snapshot is a template.
- *
- * @param new_name The name_label of the new VM.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * SR_FULL, SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED,
- * SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.clone(vm, new_name) -> ref:VM. */
 XCP_EXTERN int xcp_vm_clone(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
 /**
@@ -8467,20 +5262,7 @@ XCP_EXTERN int xcp_vm_clone(xcp_session *session, xcp_vm *result, xcp_vm vm, con
  */
 XCP_EXTERN int xcp_vm_clone_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
-/**
- * XenAPI VM.copy(vm, new_name, sr) -> ref:VM.
- *
- * As clone, but every disk is copied in full (no shared chain) into the given
- * SR. Returns the new VM.
- *
- * @param new_name The name_label of the new VM.
- *
- * @param sr The SR for the copied disks; NULL keeps each disk in its own SR.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * SR_FULL, SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED,
- * SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.copy(vm, new_name, sr) -> ref:VM. */
 XCP_EXTERN int xcp_vm_copy(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name, xcp_sr sr);
 
 /**
@@ -8489,24 +5271,7 @@ XCP_EXTERN int xcp_vm_copy(xcp_session *session, xcp_vm *result, xcp_vm vm, cons
  */
 XCP_EXTERN int xcp_vm_copy_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name, xcp_sr sr);
 
-/**
- * XenAPI VM.snapshot(vm, new_name, ignore_vdis=[]) -> ref:VM.
- *
- * Takes a snapshot of a VM in any power state: a new template record with
- * is_a_snapshot set, snapshot_of this VM and snapshot_time now, whose disks
- * are storage snapshots of the VM's (crash-consistent for a running guest:
- * memory is not saved). A Suspended VM's snapshot also gets a copy of its
- * memory image. Returns the snapshot.
- *
- * @param new_name The name_label of the snapshot.
- *
- * @param ignore_vdis Disks to leave out: they are not snapshotted and get no
- * VBD in the snapshot.
- *
- * Errors: OPERATION_BLOCKED, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, SR_FULL, SR_NOT_ATTACHED,
- * SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.snapshot(vm, new_name, ignore_vdis=[]) -> ref:VM. */
 XCP_EXTERN int xcp_vm_snapshot(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name, const xcp_vdi_set *ignore_vdis);
 
 /**
@@ -8515,16 +5280,7 @@ XCP_EXTERN int xcp_vm_snapshot(xcp_session *session, xcp_vm *result, xcp_vm vm, 
  */
 XCP_EXTERN int xcp_vm_snapshot_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name, const xcp_vdi_set *ignore_vdis);
 
-/**
- * XenAPI VM.snapshot_with_quiesce(vm, new_name) -> ref:VM.
- *
- * Quiesced (VSS) snapshots are not supported: the call always fails with
- * VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED, as XAPI does since VSS was removed.
- *
- * @param new_name The name the snapshot would have had.
- *
- * Errors: VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED.
- */
+/** XenAPI VM.snapshot_with_quiesce(vm, new_name) -> ref:VM. */
 XCP_EXTERN int xcp_vm_snapshot_with_quiesce(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
 /**
@@ -8533,23 +5289,7 @@ XCP_EXTERN int xcp_vm_snapshot_with_quiesce(xcp_session *session, xcp_vm *result
  */
 XCP_EXTERN int xcp_vm_snapshot_with_quiesce_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
-/**
- * XenAPI VM.checkpoint(vm, new_name) -> ref:VM.
- *
- * Snapshot with memory of a Running, Paused or Suspended VM: the domain's
- * memory is saved into a suspend VDI, the disks are snapshotted, and the
- * domain is restored from the image (with a new domid) in its former state.
- * Returns the snapshot, which is Suspended and keeps the image; reverting to
- * it resumes the VM where it was.
- *
- * @param new_name The name_label of the snapshot.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, VM_REQUIRES_SR,
- * VM_REQUIRES_NETWORK, INVALID_VALUE, HOST_NOT_ENOUGH_FREE_MEMORY, SR_FULL,
- * SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED,
- * SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.checkpoint(vm, new_name) -> ref:VM. */
 XCP_EXTERN int xcp_vm_checkpoint(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
 /**
@@ -8558,24 +5298,7 @@ XCP_EXTERN int xcp_vm_checkpoint(xcp_session *session, xcp_vm *result, xcp_vm vm
  */
 XCP_EXTERN int xcp_vm_checkpoint_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
-/**
- * XenAPI VM.revert(snapshot).
- *
- * Rolls the snapshot's origin (snapshot_of) back to the snapshot: the origin
- * is stopped as by hard_shutdown, its VBDs and VIFs replaced by those of the
- * snapshot (disks as new clones of the snapshot's, MACs kept), its
- * configuration copied (except name, tags, blocked operations and template
- * flag), and its old disks destroyed unless a snapshot or another VBD uses
- * them. After a checkpoint it is Suspended with a copy of the memory image,
- * else Halted.
- *
- * @param snapshot The snapshot to revert to (not the VM): its origin is the
- * VM changed.
- *
- * Errors: REVERT_ONLY_ALLOWED_ON_SNAPSHOT, OPERATION_BLOCKED,
- * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, SR_FULL, SR_NOT_ATTACHED,
- * SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.revert(snapshot). */
 XCP_EXTERN int xcp_vm_revert(xcp_session *session, xcp_vm snapshot);
 
 /**
@@ -8584,20 +5307,7 @@ XCP_EXTERN int xcp_vm_revert(xcp_session *session, xcp_vm snapshot);
  */
 XCP_EXTERN int xcp_vm_revert_async(xcp_session *session, xcp_task *task, xcp_vm snapshot);
 
-/**
- * XenAPI VM.provision(vm).
- *
- * Creates the disks a Halted template describes in other_config:disks (an XML
- * provision element with disk entries giving device, size in bytes, sr uuid,
- * bootable and type; at most 16 are read), each a new VDI on its SR or the
- * default SR with a VBD owned by the VM, then removes the disks key and
- * clears is_a_template.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, PROVISION_ONLY_ALLOWED_ON_TEMPLATE, INVALID_VALUE,
- * SR_REQUIRED, SR_FULL, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
- * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.provision(vm). */
 XCP_EXTERN int xcp_vm_provision(xcp_session *session, xcp_vm vm);
 
 /**
@@ -8606,16 +5316,7 @@ XCP_EXTERN int xcp_vm_provision(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_provision_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.pool_migrate(vm, host, options).
- *
- * Live migration to another host of the pool. Not implemented in libxcp (one
- * host): answers NOT_IMPLEMENTED.
- *
- * @param options Migration options (XAPI keys network, compress).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VM.pool_migrate(vm, host, options). */
 XCP_EXTERN int xcp_vm_pool_migrate(xcp_session *session, xcp_vm vm, xcp_host host, const xcp_string_map *options);
 
 /**
@@ -8624,22 +5325,7 @@ XCP_EXTERN int xcp_vm_pool_migrate(xcp_session *session, xcp_vm vm, xcp_host hos
  */
 XCP_EXTERN int xcp_vm_pool_migrate_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, const xcp_string_map *options);
 
-/**
- * XenAPI VM.assert_can_boot_here(self, host).
- *
- * Checks that the VM could be started on the host now: it must be this host,
- * enabled, with enough free memory for the domain and its overhead, and the
- * VM's vCPU and memory settings, boot files, disks and networks must be
- * usable. Returns nothing when it could; the power state is not checked.
- *
- * @param host The host to check; any other host than this one gets
- * HOST_OFFLINE.
- *
- * Errors: HOST_OFFLINE, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
- * VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
- * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
- * SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.assert_can_boot_here(self, host). */
 XCP_EXTERN int xcp_vm_assert_can_boot_here(xcp_session *session, xcp_vm self, xcp_host host);
 
 /**
@@ -8648,13 +5334,7 @@ XCP_EXTERN int xcp_vm_assert_can_boot_here(xcp_session *session, xcp_vm self, xc
  */
 XCP_EXTERN int xcp_vm_assert_can_boot_here_async(xcp_session *session, xcp_task *task, xcp_vm self, xcp_host host);
 
-/**
- * XenAPI VM.get_possible_hosts(vm) -> set:ref:host.
- *
- * The hosts the VM could be started on now: this host when
- * assert_can_boot_here would pass, else the empty set. It raises no error for
- * a VM that cannot boot.
- */
+/** XenAPI VM.get_possible_hosts(vm) -> set:ref:host. */
 XCP_EXTERN int xcp_vm_get_possible_hosts(xcp_session *session, xcp_host_set *result, xcp_vm vm);
 
 /**
@@ -8663,20 +5343,7 @@ XCP_EXTERN int xcp_vm_get_possible_hosts(xcp_session *session, xcp_host_set *res
  */
 XCP_EXTERN int xcp_vm_get_possible_hosts_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.assert_operation_valid(self, op).
- *
- * Checks whether the operation could start on the VM now, raising the error
- * the operation itself would get (blocked, power state, running operations,
- * template and snapshot rules).
- *
- * @param op The operation to check.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE,
- * VM_CANNOT_DELETE_DEFAULT_TEMPLATE, VM_IS_SNAPSHOT,
- * PROVISION_ONLY_ALLOWED_ON_TEMPLATE, REVERT_ONLY_ALLOWED_ON_SNAPSHOT.
- */
+/** XenAPI VM.assert_operation_valid(self, op). */
 XCP_EXTERN int xcp_vm_assert_operation_valid(xcp_session *session, xcp_vm self, enum xcp_vm_operations op);
 
 /**
@@ -8685,12 +5352,7 @@ XCP_EXTERN int xcp_vm_assert_operation_valid(xcp_session *session, xcp_vm self, 
  */
 XCP_EXTERN int xcp_vm_assert_operation_valid_async(xcp_session *session, xcp_task *task, xcp_vm self, enum xcp_vm_operations op);
 
-/**
- * XenAPI VM.update_allowed_operations(self).
- *
- * Recomputes allowed_operations from the VM's current state. The server
- * already does so at every change; this is for clients that want to force it.
- */
+/** XenAPI VM.update_allowed_operations(self). */
 XCP_EXTERN int xcp_vm_update_allowed_operations(xcp_session *session, xcp_vm self);
 
 /**
@@ -8699,16 +5361,7 @@ XCP_EXTERN int xcp_vm_update_allowed_operations(xcp_session *session, xcp_vm sel
  */
 XCP_EXTERN int xcp_vm_update_allowed_operations_async(xcp_session *session, xcp_task *task, xcp_vm self);
 
-/**
- * XenAPI VM.send_sysrq(vm, key).
- *
- * Sends a magic SysRq key to the guest. Not implemented in libxcp: answers
- * NOT_IMPLEMENTED.
- *
- * @param key The SysRq key.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VM.send_sysrq(vm, key). */
 XCP_EXTERN int xcp_vm_send_sysrq(xcp_session *session, xcp_vm vm, const char *key);
 
 /**
@@ -8717,16 +5370,7 @@ XCP_EXTERN int xcp_vm_send_sysrq(xcp_session *session, xcp_vm vm, const char *ke
  */
 XCP_EXTERN int xcp_vm_send_sysrq_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *key);
 
-/**
- * XenAPI VM.send_trigger(vm, trigger).
- *
- * Sends a trigger (such as an ACPI power button press) to the domain. Not
- * implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param trigger The trigger name.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VM.send_trigger(vm, trigger). */
 XCP_EXTERN int xcp_vm_send_trigger(xcp_session *session, xcp_vm vm, const char *trigger);
 
 /**
@@ -8735,20 +5379,7 @@ XCP_EXTERN int xcp_vm_send_trigger(xcp_session *session, xcp_vm vm, const char *
  */
 XCP_EXTERN int xcp_vm_send_trigger_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *trigger);
 
-/**
- * XenAPI VM.call_plugin(vm, plugin, fn, args) -> string.
- *
- * Calls a plugin function in the guest through its agent. Not implemented in
- * libxcp: answers NOT_IMPLEMENTED.
- *
- * @param plugin The plugin name.
- *
- * @param fn The function of the plugin to call.
- *
- * @param args The arguments of the function.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VM.call_plugin(vm, plugin, fn, args) -> string. */
 XCP_EXTERN int xcp_vm_call_plugin(xcp_session *session, char * *result, xcp_vm vm, const char *plugin, const char *fn, const xcp_string_map *args);
 
 /**
@@ -8757,20 +5388,7 @@ XCP_EXTERN int xcp_vm_call_plugin(xcp_session *session, char * *result, xcp_vm v
  */
 XCP_EXTERN int xcp_vm_call_plugin_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *plugin, const char *fn, const xcp_string_map *args);
 
-/**
- * XenAPI VM.set_memory_dynamic_range(self, min, max).
- *
- * Sets memory_dynamic_min and memory_dynamic_max of a Halted or Running VM.
- * On a Running VM the domain's memory target becomes max at once, which needs
- * the growth to be free on the host, and VM_metrics.memory_actual follows.
- *
- * @param min The new memory_dynamic_min, in bytes.
- *
- * @param max The new memory_dynamic_max, in bytes.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
- */
+/** XenAPI VM.set_memory_dynamic_range(self, min, max). */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_range(xcp_session *session, xcp_vm self, int64_t min, int64_t max);
 
 /**
@@ -8779,19 +5397,7 @@ XCP_EXTERN int xcp_vm_set_memory_dynamic_range(xcp_session *session, xcp_vm self
  */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_range_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t min, int64_t max);
 
-/**
- * XenAPI VM.set_memory_static_range(self, min, max).
- *
- * Sets memory_static_min and memory_static_max of a Halted VM, keeping the
- * dynamic range.
- *
- * @param min The new memory_static_min, in bytes.
- *
- * @param max The new memory_static_max, in bytes.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
- */
+/** XenAPI VM.set_memory_static_range(self, min, max). */
 XCP_EXTERN int xcp_vm_set_memory_static_range(xcp_session *session, xcp_vm self, int64_t min, int64_t max);
 
 /**
@@ -8803,12 +5409,6 @@ XCP_EXTERN int xcp_vm_set_memory_static_range_async(xcp_session *session, xcp_ta
 /**
  * XenAPI VM.set_memory_limits(self, static_min, static_max, dynamic_min,
  * dynamic_max).
- *
- * Sets the four memory limits of a Halted VM at once (bytes); they must
- * satisfy static_min <= dynamic_min <= dynamic_max <= static_max.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
  */
 XCP_EXTERN int xcp_vm_set_memory_limits(xcp_session *session, xcp_vm self, int64_t static_min, int64_t static_max, int64_t dynamic_min, int64_t dynamic_max);
 
@@ -8818,19 +5418,7 @@ XCP_EXTERN int xcp_vm_set_memory_limits(xcp_session *session, xcp_vm self, int64
  */
 XCP_EXTERN int xcp_vm_set_memory_limits_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t static_min, int64_t static_max, int64_t dynamic_min, int64_t dynamic_max);
 
-/**
- * XenAPI VM.set_memory(self, value).
- *
- * Gives the VM value bytes of memory. On a Halted VM memory_static_max and
- * both dynamic limits become value (memory_static_min is lowered to value if
- * above it); on a Running VM only the dynamic range changes, live, as
- * set_memory_dynamic_range.
- *
- * @param value The memory, in bytes.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
- */
+/** XenAPI VM.set_memory(self, value). */
 XCP_EXTERN int xcp_vm_set_memory(xcp_session *session, xcp_vm self, int64_t value);
 
 /**
@@ -8839,84 +5427,25 @@ XCP_EXTERN int xcp_vm_set_memory(xcp_session *session, xcp_vm self, int64_t valu
  */
 XCP_EXTERN int xcp_vm_set_memory_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_memory_static_max(self, value).
- *
- * Sets memory_static_max of a Halted VM, in bytes, keeping the memory
- * constraint.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
- */
+/** XenAPI VM.set_memory_static_max(self, value). */
 XCP_EXTERN int xcp_vm_set_memory_static_max(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_memory_static_min(self, value).
- *
- * Sets memory_static_min of a Halted VM, in bytes, keeping the memory
- * constraint.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
- */
+/** XenAPI VM.set_memory_static_min(self, value). */
 XCP_EXTERN int xcp_vm_set_memory_static_min(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_memory_dynamic_max(self, value).
- *
- * Sets memory_dynamic_max of a Halted or Running VM, in bytes; on a Running
- * VM the memory target of the domain changes live, as
- * set_memory_dynamic_range.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
- */
+/** XenAPI VM.set_memory_dynamic_max(self, value). */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_max(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_memory_dynamic_min(self, value).
- *
- * Sets memory_dynamic_min of a Halted or Running VM, in bytes, keeping the
- * memory constraint.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
- */
+/** XenAPI VM.set_memory_dynamic_min(self, value). */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_min(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_VCPUs_max(self, value).
- *
- * Sets VCPUs_max of a Halted VM: from 1 to 64, and not below
- * VCPUs_at_startup.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, INVALID_VALUE.
- */
+/** XenAPI VM.set_VCPUs_max(self, value). */
 XCP_EXTERN int xcp_vm_set_VCPUs_max(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_VCPUs_at_startup(self, value).
- *
- * Sets VCPUs_at_startup of a Halted VM: from 1 to VCPUs_max.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_SNAPSHOT, INVALID_VALUE.
- */
+/** XenAPI VM.set_VCPUs_at_startup(self, value). */
 XCP_EXTERN int xcp_vm_set_VCPUs_at_startup(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_VCPUs_number_live(self, nvcpu).
- *
- * Changes the number of online vCPUs of a Running VM's domain, and records it
- * in VCPUs_at_startup and VM_metrics.VCPUs_number. More than VCPUs_max is
- * refused.
- *
- * @param nvcpu The new number of vCPUs, from 1 to VCPUs_max.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * INVALID_VALUE, OPERATION_NOT_ALLOWED.
- */
+/** XenAPI VM.set_VCPUs_number_live(self, nvcpu). */
 XCP_EXTERN int xcp_vm_set_VCPUs_number_live(xcp_session *session, xcp_vm self, int64_t nvcpu);
 
 /**
@@ -8925,18 +5454,7 @@ XCP_EXTERN int xcp_vm_set_VCPUs_number_live(xcp_session *session, xcp_vm self, i
  */
 XCP_EXTERN int xcp_vm_set_VCPUs_number_live_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t nvcpu);
 
-/**
- * XenAPI VM.add_to_VCPUs_params_live(self, key, value).
- *
- * Adds or replaces a key of VCPUs_params on a Running VM. libxcp records it
- * but does not change the running domain's scheduling.
- *
- * @param key The VCPUs_params key (such as weight or cap).
- *
- * @param value Its value.
- *
- * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS.
- */
+/** XenAPI VM.add_to_VCPUs_params_live(self, key, value). */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
 /**
@@ -8945,24 +5463,10 @@ XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live(xcp_session *session, xcp_vm self
  */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live_async(xcp_session *session, xcp_task *task, xcp_vm self, const char *key, const char *value);
 
-/**
- * XenAPI VM.set_HVM_shadow_multiplier(self, value).
- *
- * Sets HVM_shadow_multiplier. libxcp stores it, in any power state, without
- * range check.
- */
+/** XenAPI VM.set_HVM_shadow_multiplier(self, value). */
 XCP_EXTERN int xcp_vm_set_HVM_shadow_multiplier(xcp_session *session, xcp_vm self, double value);
 
-/**
- * XenAPI VM.set_shadow_multiplier_live(self, multiplier).
- *
- * Changes the shadow memory multiplier of a running HVM domain. Not
- * implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param multiplier The new multiplier.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VM.set_shadow_multiplier_live(self, multiplier). */
 XCP_EXTERN int xcp_vm_set_shadow_multiplier_live(xcp_session *session, xcp_vm self, double multiplier);
 
 /**
@@ -8972,97 +5476,40 @@ XCP_EXTERN int xcp_vm_set_shadow_multiplier_live(xcp_session *session, xcp_vm se
  */
 XCP_EXTERN int xcp_vm_set_shadow_multiplier_live_async(xcp_session *session, xcp_task *task, xcp_vm self, double multiplier);
 
-/**
- * XenAPI VM.set_HVM_boot_policy(self, value).
- *
- * Sets the deprecated HVM_boot_policy; with domain_type unspecified a
- * non-empty value makes the next boot HVM.
- */
+/** XenAPI VM.set_HVM_boot_policy(self, value). */
 XCP_EXTERN int xcp_vm_set_HVM_boot_policy(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.set_domain_type(self, value).
- *
- * Sets domain_type, which takes effect when the domain is next built.
- */
+/** XenAPI VM.set_domain_type(self, value). */
 XCP_EXTERN int xcp_vm_set_domain_type(xcp_session *session, xcp_vm self, enum xcp_domain_type value);
 
-/**
- * XenAPI VM.set_actions_after_crash(self, value).
- *
- * Sets actions_after_crash, used the next time the guest crashes.
- */
+/** XenAPI VM.set_actions_after_crash(self, value). */
 XCP_EXTERN int xcp_vm_set_actions_after_crash(xcp_session *session, xcp_vm self, enum xcp_on_crash_behaviour value);
 
-/**
- * XenAPI VM.set_ha_restart_priority(self, value).
- *
- * Sets ha_restart_priority. Stored without a check of the value: libxcp has
- * no HA.
- *
- * @param value restart, best-effort or empty.
- */
+/** XenAPI VM.set_ha_restart_priority(self, value). */
 XCP_EXTERN int xcp_vm_set_ha_restart_priority(xcp_session *session, xcp_vm self, const char *value);
 
-/**
- * XenAPI VM.set_ha_always_run(self, value).
- *
- * Sets the deprecated ha_always_run. Stored only.
- */
+/** XenAPI VM.set_ha_always_run(self, value). */
 XCP_EXTERN int xcp_vm_set_ha_always_run(xcp_session *session, xcp_vm self, bool value);
 
-/**
- * XenAPI VM.set_suspend_VDI(self, value).
- *
- * Sets suspend_VDI directly, with no check of the power state or of the VDI.
- * Meant for recovery tools.
- */
+/** XenAPI VM.set_suspend_VDI(self, value). */
 XCP_EXTERN int xcp_vm_set_suspend_VDI(xcp_session *session, xcp_vm self, xcp_vdi value);
 
-/**
- * XenAPI VM.set_order(self, value).
- *
- * Sets order, the VM's position in an ordered start or shutdown. Stored only.
- */
+/** XenAPI VM.set_order(self, value). */
 XCP_EXTERN int xcp_vm_set_order(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_start_delay(self, value).
- *
- * Sets start_delay, in seconds. Stored only.
- */
+/** XenAPI VM.set_start_delay(self, value). */
 XCP_EXTERN int xcp_vm_set_start_delay(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_shutdown_delay(self, value).
- *
- * Sets shutdown_delay, in seconds. Stored only.
- */
+/** XenAPI VM.set_shutdown_delay(self, value). */
 XCP_EXTERN int xcp_vm_set_shutdown_delay(xcp_session *session, xcp_vm self, int64_t value);
 
-/**
- * XenAPI VM.set_has_vendor_device(self, value).
- *
- * Sets has_vendor_device. Stored only, in any power state.
- */
+/** XenAPI VM.set_has_vendor_device(self, value). */
 XCP_EXTERN int xcp_vm_set_has_vendor_device(xcp_session *session, xcp_vm self, bool value);
 
-/**
- * XenAPI VM.set_bios_strings(self, value).
- *
- * Replaces bios_strings with the given map, in any power state. Unlike XAPI,
- * libxcp does not check the keys or refuse a second setting.
- */
+/** XenAPI VM.set_bios_strings(self, value). */
 XCP_EXTERN int xcp_vm_set_bios_strings(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/**
- * XenAPI VM.copy_bios_strings(vm, host).
- *
- * Copies the given host's bios_strings into the VM's bios_strings, in any
- * power state.
- *
- * @param host The host whose SMBIOS strings are copied.
- */
+/** XenAPI VM.copy_bios_strings(vm, host). */
 XCP_EXTERN int xcp_vm_copy_bios_strings(xcp_session *session, xcp_vm vm, xcp_host host);
 
 /**
@@ -9071,38 +5518,16 @@ XCP_EXTERN int xcp_vm_copy_bios_strings(xcp_session *session, xcp_vm vm, xcp_hos
  */
 XCP_EXTERN int xcp_vm_copy_bios_strings_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host);
 
-/**
- * XenAPI VM.set_NVRAM(self, value).
- *
- * Replaces NVRAM with the given map. libxcp does not check the power state.
- */
+/** XenAPI VM.set_NVRAM(self, value). */
 XCP_EXTERN int xcp_vm_set_NVRAM(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/**
- * XenAPI VM.add_to_NVRAM(self, key, value).
- *
- * Sets one key of NVRAM (replacing its value if present). No power state
- * check.
- */
+/** XenAPI VM.add_to_NVRAM(self, key, value). */
 XCP_EXTERN int xcp_vm_add_to_NVRAM(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/**
- * XenAPI VM.remove_from_NVRAM(self, key).
- *
- * Removes one key from NVRAM, if present. No power state check.
- */
+/** XenAPI VM.remove_from_NVRAM(self, key). */
 XCP_EXTERN int xcp_vm_remove_from_NVRAM(xcp_session *session, xcp_vm self, const char *key);
 
-/**
- * XenAPI VM.compute_memory_overhead(vm) -> int.
- *
- * Returns the hypervisor's memory overhead for the VM's domain, in bytes,
- * computed by the hypervisor driver from the domain configuration (so the
- * VM's disks and networks must be usable).
- *
- * Errors: INVALID_VALUE, VM_REQUIRES_SR, VM_REQUIRES_NETWORK,
- * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
- */
+/** XenAPI VM.compute_memory_overhead(vm) -> int. */
 XCP_EXTERN int xcp_vm_compute_memory_overhead(xcp_session *session, int64_t *result, xcp_vm vm);
 
 /**
@@ -9111,69 +5536,23 @@ XCP_EXTERN int xcp_vm_compute_memory_overhead(xcp_session *session, int64_t *res
  */
 XCP_EXTERN int xcp_vm_compute_memory_overhead_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/**
- * XenAPI VM.maximise_memory(self, total, approximate) -> int.
- *
- * Would return the largest memory_static_max the VM could have within total
- * bytes. Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param total The memory available, in bytes.
- *
- * @param approximate Whether a fast approximation is acceptable.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VM.maximise_memory(self, total, approximate) -> int. */
 XCP_EXTERN int xcp_vm_maximise_memory(xcp_session *session, int64_t *result, xcp_vm self, int64_t total, bool approximate);
 
-/**
- * XenAPI VM.get_allowed_VBD_devices(vm) -> set:string.
- *
- * Returns the free userdevice numbers of the VM, from 0 to 15, as strings.
- */
+/** XenAPI VM.get_allowed_VBD_devices(vm) -> set:string. */
 XCP_EXTERN int xcp_vm_get_allowed_VBD_devices(xcp_session *session, xcp_string_set *result, xcp_vm vm);
 
-/**
- * XenAPI VM.get_allowed_VIF_devices(vm) -> set:string.
- *
- * Returns the free VIF device numbers of the VM, from 0 to 6, as strings.
- */
+/** XenAPI VM.get_allowed_VIF_devices(vm) -> set:string. */
 XCP_EXTERN int xcp_vm_get_allowed_VIF_devices(xcp_session *session, xcp_string_set *result, xcp_vm vm);
 
-/**
- * XenAPI VM.get_data_sources(self) -> set:string.
- *
- * Lists the VM's RRD data sources. Not implemented in libxcp: answers
- * NOT_IMPLEMENTED.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VM.get_data_sources(self) -> set:string. */
 XCP_EXTERN int xcp_vm_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_vm self);
 
-/**
- * XenAPI VM.query_data_source(self, data_source) -> float.
- *
- * Returns the latest value of one RRD data source of the VM. Not implemented
- * in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param data_source The data source name.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VM.query_data_source(self, data_source) -> float. */
 XCP_EXTERN int xcp_vm_query_data_source(xcp_session *session, double *result, xcp_vm self, const char *data_source);
 
 /**
  * XenAPI VM.create_new_blob(vm, name, mime_type, public=false) -> ref:blob.
- *
- * Creates a blob and links it in the VM's blobs under name. Not implemented
- * in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param name The key of the blob in the VM's blobs map.
- *
- * @param mime_type The MIME type of the data.
- *
- * @param public_ True to let the blob be read without a session.
- *
- * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_vm_create_new_blob(xcp_session *session, xcp_blob *result, xcp_vm vm, const char *name, const char *mime_type, bool public_);
 
@@ -9183,22 +5562,7 @@ XCP_EXTERN int xcp_vm_create_new_blob(xcp_session *session, xcp_blob *result, xc
  */
 XCP_EXTERN int xcp_vm_create_new_blob_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *name, const char *mime_type, bool public_);
 
-/**
- * XenAPI VM.import(url, sr, full_restore, force) -> set:ref:VM.
- *
- * Imports VMs from an XVA at a URL. Not implemented as a message in libxcp:
- * answers NOT_IMPLEMENTED.
- *
- * @param url Where to fetch the XVA.
- *
- * @param sr The SR for the imported disks.
- *
- * @param full_restore True to keep the uuids and MACs of the export.
- *
- * @param force True to import even when checks fail.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VM.import(url, sr, full_restore, force) -> set:ref:VM. */
 XCP_EXTERN int xcp_vm_import(xcp_session *session, xcp_vm_set *result, const char *url, xcp_sr sr, bool full_restore, bool force);
 
 /**
@@ -9240,174 +5604,90 @@ XCP_EXTERN int xcp_vm_metrics_get_all_where(xcp_session *session, xcp_vm_metrics
  */
 XCP_EXTERN int xcp_vm_metrics_get_all_records_where(xcp_session *session, xcp_vm_metrics_record_map *result, const char *expr);
 
-/**
- * XenAPI VM_metrics.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the record, set by the server.
- */
+/** XenAPI VM_metrics.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_uuid(xcp_session *session, char * *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_memory_actual(self) -> int. Reads one field.
- *
- * Memory of the domain, in bytes: memory_dynamic_max when the domain is
- * built, the new target after a live dynamic range change, 0 when the VM
- * stops. libxcp does not read it back from the hypervisor.
- */
+/** XenAPI VM_metrics.get_memory_actual(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_memory_actual(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_VCPUs_number(self) -> int. Reads one field.
- *
- * Number of vCPUs of the domain: VCPUs_at_startup when it is built, the value
- * of set_VCPUs_number_live, 0 when the VM stops.
- */
+/** XenAPI VM_metrics.get_VCPUs_number(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_number(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_VCPUs_utilisation(self) -> map:int:float. Reads one
  * field.
  *
- * Removed from XenAPI (use the RRDs): always empty.
- *
- * Removed from XenAPI: still in records for the clients that read it.
+ * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_utilisation(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_start_time(self) -> datetime. Reads one field.
- *
- * When the current domain was built (UTC): set by start, reboots and
- * automatic restarts, not by resume. For the control domain, when the host
- * booted it.
- */
+/** XenAPI VM_metrics.get_start_time(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_start_time(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_install_time(self) -> datetime. Reads one field.
- *
- * When the VM record was created (UTC).
- */
+/** XenAPI VM_metrics.get_install_time(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_install_time(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
- *
- * Free-form key/value data for clients.
  */
 XCP_EXTERN int xcp_vm_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value data for clients.
- */
+/** XenAPI VM_metrics.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_vm_metrics_set_other_config(xcp_session *session, xcp_vm_metrics self, const xcp_string_map *value);
 
-/**
- * XenAPI VM_metrics.add_to_other_config(self, key, value).
- *
- * Free-form key/value data for clients.
- */
+/** XenAPI VM_metrics.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_vm_metrics_add_to_other_config(xcp_session *session, xcp_vm_metrics self, const char *key, const char *value);
 
-/**
- * XenAPI VM_metrics.remove_from_other_config(self, key).
- *
- * Free-form key/value data for clients.
- */
+/** XenAPI VM_metrics.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_vm_metrics_remove_from_other_config(xcp_session *session, xcp_vm_metrics self, const char *key);
 
 /**
  * XenAPI VM_metrics.get_current_domain_type(self) -> domain_type. Reads one
  * field.
- *
- * The type of the domain last built (hvm, pv or pvh, as resolved from
- * VM.domain_type); unspecified until the first start. It is not reset when
- * the VM stops.
  */
 XCP_EXTERN int xcp_vm_metrics_get_current_domain_type(xcp_session *session, enum xcp_domain_type *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_numa_optimised(self) -> bool. Reads one field.
- *
- * Whether the domain's memory is placed on as few NUMA nodes as possible. Not
- * maintained (false).
- */
+/** XenAPI VM_metrics.get_numa_optimised(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_numa_optimised(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_numa_nodes(self) -> int. Reads one field.
- *
- * Number of NUMA nodes the domain's memory spans. Not maintained (0).
- */
+/** XenAPI VM_metrics.get_numa_nodes(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_numa_nodes(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_numa_node_memory(self) -> map:int:int. Reads one
  * field.
- *
- * Memory of the domain per NUMA node, in bytes. Not maintained (empty).
  */
 XCP_EXTERN int xcp_vm_metrics_get_numa_node_memory(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_VCPUs_CPU(self) -> map:int:int. Reads one field.
- *
- * Physical CPU each vCPU runs on. Not maintained (empty).
- */
+/** XenAPI VM_metrics.get_VCPUs_CPU(self) -> map:int:int. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_CPU(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_VCPUs_params(self) -> map:string:string. Reads one
  * field.
- *
- * Scheduler parameters of the running vCPUs. Not maintained (empty).
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_VCPUs_flags(self) -> map:int:set:string. Reads one
  * field.
- *
- * Flags of each vCPU. Not maintained (empty).
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_flags(xcp_session *session, xcp_value *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_state(self) -> set:string. Reads one field.
- *
- * Run state of the domain, as a set of strings. Not maintained (empty).
- */
+/** XenAPI VM_metrics.get_state(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_state(xcp_session *session, xcp_string_set *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_last_updated(self) -> datetime. Reads one field.
- *
- * When libxcp last wrote these figures at a domain start (UTC).
- */
+/** XenAPI VM_metrics.get_last_updated(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_hvm(self) -> bool. Reads one field.
- *
- * True when the domain last built is an HVM guest.
- */
+/** XenAPI VM_metrics.get_hvm(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_hvm(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_nested_virt(self) -> bool. Reads one field.
- *
- * Whether the domain may run nested hypervisors. Not maintained (false).
- */
+/** XenAPI VM_metrics.get_nested_virt(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_nested_virt(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/**
- * XenAPI VM_metrics.get_nomigrate(self) -> bool. Reads one field.
- *
- * Whether the domain is marked as not migratable. Not maintained (false).
- */
+/** XenAPI VM_metrics.get_nomigrate(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_metrics_get_nomigrate(xcp_session *session, bool *result, xcp_vm_metrics self);
 
 /**
@@ -9446,35 +5726,24 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_all_where(xcp_session *session, xcp_vm_g
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_all_records_where(xcp_session *session, xcp_vm_guest_metrics_record_map *result, const char *expr);
 
-/**
- * XenAPI VM_guest_metrics.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the record, set by the server.
- */
+/** XenAPI VM_guest_metrics.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vm_guest_metrics_get_uuid(xcp_session *session, char * *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_os_version(self) -> map:string:string. Reads
  * one field.
- *
- * The guest OS as its agent reports it (keys such as name, distro, major,
- * minor, uname).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_os_version(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_PV_drivers_version(self) -> map:string:string.
  * Reads one field.
- *
- * Version of the PV drivers in the guest (keys major, minor, micro, build).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_version(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_PV_drivers_up_to_date(self) -> bool. Reads one
  * field.
- *
- * Deprecated: whether the guest's PV drivers are the newest known.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -9484,79 +5753,51 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_up_to_date(xcp_session *sessi
  * XenAPI VM_guest_metrics.get_memory(self) -> map:string:string. Reads one
  * field.
  *
- * Removed from XenAPI: guest memory figures reported by the agent.
- *
- * Removed from XenAPI: still in records for the clients that read it.
+ * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_memory(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_networks(self) -> map:string:string. Reads one
  * field.
- *
- * IP addresses of the guest's interfaces, keyed by device and address number
- * (such as 0/ip, 0/ipv4/0, 0/ipv6/0).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_networks(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_other(self) -> map:string:string. Reads one
  * field.
- *
- * Other agent data, notably the guest features (feature-shutdown,
- * feature-suspend, ...).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_other(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_other_config(self) -> map:string:string. Reads
  * one field.
- *
- * Free-form key/value data for clients.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value data for clients.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_set_other_config(xcp_session *session, xcp_vm_guest_metrics self, const xcp_string_map *value);
 
-/**
- * XenAPI VM_guest_metrics.add_to_other_config(self, key, value).
- *
- * Free-form key/value data for clients.
- */
+/** XenAPI VM_guest_metrics.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_vm_guest_metrics_add_to_other_config(xcp_session *session, xcp_vm_guest_metrics self, const char *key, const char *value);
 
-/**
- * XenAPI VM_guest_metrics.remove_from_other_config(self, key).
- *
- * Free-form key/value data for clients.
- */
+/** XenAPI VM_guest_metrics.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_vm_guest_metrics_remove_from_other_config(xcp_session *session, xcp_vm_guest_metrics self, const char *key);
 
-/**
- * XenAPI VM_guest_metrics.get_live(self) -> bool. Reads one field.
- *
- * True while the guest agent keeps reporting.
- */
+/** XenAPI VM_guest_metrics.get_live(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vm_guest_metrics_get_live(xcp_session *session, bool *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_can_use_hotplug_vbd(self) -> tristate_type.
  * Reads one field.
- *
- * Whether the guest can hot-plug disks: yes, no or unspecified.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_can_use_hotplug_vbd(xcp_session *session, enum xcp_tristate_type *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_PV_drivers_detected(self) -> bool. Reads one
  * field.
- *
- * True when the guest's PV drivers are running.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_detected(xcp_session *session, bool *result, xcp_vm_guest_metrics self);
 
@@ -9564,25 +5805,19 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_detected(xcp_session *session
  * XenAPI VM_guest_metrics.get_disks(self) -> map:string:string. Reads one
  * field.
  *
- * Removed from XenAPI: disk figures reported by the agent.
- *
- * Removed from XenAPI: still in records for the clients that read it.
+ * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_disks(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_last_updated(self) -> datetime. Reads one
  * field.
- *
- * When the agent last reported (UTC).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_can_use_hotplug_vif(self) -> tristate_type.
  * Reads one field.
- *
- * Whether the guest can hot-plug network interfaces: yes, no or unspecified.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_can_use_hotplug_vif(xcp_session *session, enum xcp_tristate_type *result, xcp_vm_guest_metrics self);
 
@@ -9613,123 +5848,269 @@ XCP_EXTERN int xcp_vbd_get_all_where(xcp_session *session, xcp_vbd_set *result, 
 /** XenAPI VBD.get_all_records_where(expr) -> map:ref:VBD:record:VBD. */
 XCP_EXTERN int xcp_vbd_get_all_records_where(xcp_session *session, xcp_vbd_record_map *result, const char *expr);
 
-/** XenAPI VBD.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VBD, assigned by the server at creation.
+ */
 XCP_EXTERN int xcp_vbd_get_uuid(xcp_session *session, char * *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_allowed_operations(self) -> set:vbd_operations. Reads one
  * field.
+ *
+ * The operations valid on the drive now (attach, plug, unplug, insert, eject,
+ * ...), recomputed by the server whenever its state changes. Advisory: each
+ * call checks again.
  */
 XCP_EXTERN int xcp_vbd_get_allowed_operations(xcp_session *session, xcp_vbd_operations_set *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_current_operations(self) -> map:string:vbd_operations. Reads
  * one field.
+ *
+ * Operations in progress, task ref to operation. libxcp does not record VBD
+ * operations yet, so it is always empty.
  */
 XCP_EXTERN int xcp_vbd_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
-/** XenAPI VBD.get_VM(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI VBD.get_VM(self) -> ref:VM. Reads one field.
+ *
+ * The VM the drive belongs to; set at creation.
+ */
 XCP_EXTERN int xcp_vbd_get_VM(xcp_session *session, xcp_vm *result, xcp_vbd self);
 
-/** XenAPI VBD.get_VDI(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI VBD.get_VDI(self) -> ref:VDI. Reads one field.
+ *
+ * The disk or media in the drive, NULL for an empty CD drive; set at creation
+ * and changed by insert and eject.
+ */
 XCP_EXTERN int xcp_vbd_get_VDI(xcp_session *session, xcp_vdi *result, xcp_vbd self);
 
-/** XenAPI VBD.get_device(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_device(self) -> string. Reads one field.
+ *
+ * The device name the guest sees, set by the server when the drive is
+ * attached: hda to hdd for the first four slots of an HVM guest, else xvda,
+ * xvdb and so on by slot. Empty until the drive is first attached.
+ */
 XCP_EXTERN int xcp_vbd_get_device(xcp_session *session, char * *result, xcp_vbd self);
 
-/** XenAPI VBD.get_userdevice(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_userdevice(self) -> string. Reads one field.
+ *
+ * The drive's slot, "0" to "15", which orders the drives and gives the device
+ * name; autodetect at creation takes the lowest free slot. set_userdevice
+ * does not check the value.
+ */
 XCP_EXTERN int xcp_vbd_get_userdevice(xcp_session *session, char * *result, xcp_vbd self);
 
-/** XenAPI VBD.set_userdevice(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_userdevice(self, value). Writes one field.
+ *
+ * The drive's slot, "0" to "15", which orders the drives and gives the device
+ * name; autodetect at creation takes the lowest free slot. set_userdevice
+ * does not check the value.
+ */
 XCP_EXTERN int xcp_vbd_set_userdevice(xcp_session *session, xcp_vbd self, const char *value);
 
-/** XenAPI VBD.get_bootable(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_bootable(self) -> bool. Reads one field.
+ *
+ * Whether the guest may boot from the drive. libxcp records it (and keeps it
+ * in VM copies) but does not use it: the boot order comes from
+ * HVM_boot_params or the PV bootloader.
+ */
 XCP_EXTERN int xcp_vbd_get_bootable(xcp_session *session, bool *result, xcp_vbd self);
 
-/** XenAPI VBD.set_bootable(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_bootable(self, value). Writes one field.
+ *
+ * Whether the guest may boot from the drive. libxcp records it (and keeps it
+ * in VM copies) but does not use it: the boot order comes from
+ * HVM_boot_params or the PV bootloader.
+ */
 XCP_EXTERN int xcp_vbd_set_bootable(xcp_session *session, xcp_vbd self, bool value);
 
-/** XenAPI VBD.get_mode(self) -> vbd_mode. Reads one field. */
+/**
+ * XenAPI VBD.get_mode(self) -> vbd_mode. Reads one field.
+ *
+ * RO or RW: whether the guest may write to the VDI. A CD is always RO and a
+ * read-only VDI needs RO; changed only by set_mode, while the VM is Halted.
+ */
 XCP_EXTERN int xcp_vbd_get_mode(xcp_session *session, enum xcp_vbd_mode *result, xcp_vbd self);
 
-/** XenAPI VBD.get_type(self) -> vbd_type. Reads one field. */
+/**
+ * XenAPI VBD.get_type(self) -> vbd_type. Reads one field.
+ *
+ * Disk, CD or Floppy. Only a CD drive may be empty and takes insert and
+ * eject; it is attached as a read-only cdrom device. libxcp attaches a Floppy
+ * as a disk.
+ */
 XCP_EXTERN int xcp_vbd_get_type(xcp_session *session, enum xcp_vbd_type *result, xcp_vbd self);
 
-/** XenAPI VBD.set_type(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_type(self, value). Writes one field.
+ *
+ * Disk, CD or Floppy. Only a CD drive may be empty and takes insert and
+ * eject; it is attached as a read-only cdrom device. libxcp attaches a Floppy
+ * as a disk.
+ */
 XCP_EXTERN int xcp_vbd_set_type(xcp_session *session, xcp_vbd self, enum xcp_vbd_type value);
 
-/** XenAPI VBD.get_unpluggable(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_unpluggable(self) -> bool. Reads one field.
+ *
+ * Whether the drive may be hot-unplugged from the running VM (default true);
+ * unplug and unplug_force refuse with VBD_NOT_UNPLUGGABLE otherwise.
+ */
 XCP_EXTERN int xcp_vbd_get_unpluggable(xcp_session *session, bool *result, xcp_vbd self);
 
-/** XenAPI VBD.set_unpluggable(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_unpluggable(self, value). Writes one field.
+ *
+ * Whether the drive may be hot-unplugged from the running VM (default true);
+ * unplug and unplug_force refuse with VBD_NOT_UNPLUGGABLE otherwise.
+ */
 XCP_EXTERN int xcp_vbd_set_unpluggable(xcp_session *session, xcp_vbd self, bool value);
 
-/** XenAPI VBD.get_empty(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_empty(self) -> bool. Reads one field.
+ *
+ * True for a CD drive with no media (VDI NULL); set at creation, maintained
+ * by insert and eject.
+ */
 XCP_EXTERN int xcp_vbd_get_empty(xcp_session *session, bool *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_vbd_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
-/** XenAPI VBD.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_vbd_set_other_config(xcp_session *session, xcp_vbd self, const xcp_string_map *value);
 
-/** XenAPI VBD.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VBD.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_vbd_add_to_other_config(xcp_session *session, xcp_vbd self, const char *key, const char *value);
 
-/** XenAPI VBD.remove_from_other_config(self, key). */
+/**
+ * XenAPI VBD.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_vbd_remove_from_other_config(xcp_session *session, xcp_vbd self, const char *key);
 
-/** XenAPI VBD.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * Whether the drive is attached to the VM's running domain: set by the server
+ * when the VM starts or resumes and at plug, cleared at unplug and when the
+ * domain goes.
+ */
 XCP_EXTERN int xcp_vbd_get_currently_attached(xcp_session *session, bool *result, xcp_vbd self);
 
-/** XenAPI VBD.get_qos_algorithm_type(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_qos_algorithm_type(self) -> string. Reads one field.
+ *
+ * Name of an I/O QoS algorithm for the drive (XAPI knows ionice). libxcp
+ * stores it but applies no QoS.
+ */
 XCP_EXTERN int xcp_vbd_get_qos_algorithm_type(xcp_session *session, char * *result, xcp_vbd self);
 
-/** XenAPI VBD.set_qos_algorithm_type(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_qos_algorithm_type(self, value). Writes one field.
+ *
+ * Name of an I/O QoS algorithm for the drive (XAPI knows ionice). libxcp
+ * stores it but applies no QoS.
+ */
 XCP_EXTERN int xcp_vbd_set_qos_algorithm_type(xcp_session *session, xcp_vbd self, const char *value);
 
 /**
  * XenAPI VBD.get_qos_algorithm_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * Parameters of the QoS algorithm; stored, not applied.
  */
 XCP_EXTERN int xcp_vbd_get_qos_algorithm_params(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
-/** XenAPI VBD.set_qos_algorithm_params(self, value). Writes one field. */
+/**
+ * XenAPI VBD.set_qos_algorithm_params(self, value). Writes one field.
+ *
+ * Parameters of the QoS algorithm; stored, not applied.
+ */
 XCP_EXTERN int xcp_vbd_set_qos_algorithm_params(xcp_session *session, xcp_vbd self, const xcp_string_map *value);
 
-/** XenAPI VBD.add_to_qos_algorithm_params(self, key, value). */
+/**
+ * XenAPI VBD.add_to_qos_algorithm_params(self, key, value).
+ *
+ * Parameters of the QoS algorithm; stored, not applied.
+ */
 XCP_EXTERN int xcp_vbd_add_to_qos_algorithm_params(xcp_session *session, xcp_vbd self, const char *key, const char *value);
 
-/** XenAPI VBD.remove_from_qos_algorithm_params(self, key). */
+/**
+ * XenAPI VBD.remove_from_qos_algorithm_params(self, key).
+ *
+ * Parameters of the QoS algorithm; stored, not applied.
+ */
 XCP_EXTERN int xcp_vbd_remove_from_qos_algorithm_params(xcp_session *session, xcp_vbd self, const char *key);
 
 /**
  * XenAPI VBD.get_metrics(self) -> ref:VBD_metrics. Reads one field.
  *
- * Removed from XenAPI: still in records for the clients that read it.
+ * Removed from XenAPI with the VBD_metrics class; always NULL.
+ *
+ * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_vbd_get_metrics(xcp_session *session, xcp_ref *result, xcp_vbd self);
 
-/** XenAPI VBD.get_storage_lock(self) -> bool. Reads one field. */
+/**
+ * XenAPI VBD.get_storage_lock(self) -> bool. Reads one field.
+ *
+ * XAPI: whether the storage layer holds a lock on the VDI for this drive.
+ * libxcp takes no such lock and leaves it false.
+ */
 XCP_EXTERN int xcp_vbd_get_storage_lock(xcp_session *session, bool *result, xcp_vbd self);
 
-/** XenAPI VBD.get_status_code(self) -> int. Reads one field. */
+/**
+ * XenAPI VBD.get_status_code(self) -> int. Reads one field.
+ *
+ * XAPI: code of the last attach attempt's outcome. libxcp leaves it 0.
+ */
 XCP_EXTERN int xcp_vbd_get_status_code(xcp_session *session, int64_t *result, xcp_vbd self);
 
-/** XenAPI VBD.get_status_detail(self) -> string. Reads one field. */
+/**
+ * XenAPI VBD.get_status_detail(self) -> string. Reads one field.
+ *
+ * XAPI: text of the last attach attempt's outcome. libxcp leaves it empty.
+ */
 XCP_EXTERN int xcp_vbd_get_status_detail(xcp_session *session, char * *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_runtime_properties(self) -> map:string:string. Reads one
  * field.
+ *
+ * Properties of the attached device reported by its backend. libxcp leaves it
+ * empty.
  */
 XCP_EXTERN int xcp_vbd_get_runtime_properties(xcp_session *session, xcp_string_map *result, xcp_vbd self);
 
 /**
  * XenAPI VBD.get_qos_supported_algorithms(self) -> set:string. Reads one
  * field.
+ *
+ * The QoS algorithms the backend supports: none in libxcp, so empty.
  */
 XCP_EXTERN int xcp_vbd_get_qos_supported_algorithms(xcp_session *session, xcp_string_set *result, xcp_vbd self);
 
@@ -9754,7 +6135,18 @@ XCP_EXTERN int xcp_vbd_destroy(xcp_session *session, xcp_vbd self);
  */
 XCP_EXTERN int xcp_vbd_destroy_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
-/** XenAPI VBD.plug(self). */
+/**
+ * XenAPI VBD.plug(self).
+ *
+ * Hot-plugs the drive into the VM's running domain: the VDI's image, found
+ * through its SR (plugged on this host), goes to the hypervisor, and device
+ * and currently_attached are set. The VM must be Running. libxcp does not
+ * check here whether another running VM has the VDI attached.
+ *
+ * Errors: VM_BAD_POWER_STATE, DEVICE_ALREADY_ATTACHED, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vbd_plug(xcp_session *session, xcp_vbd self);
 
 /**
@@ -9763,7 +6155,16 @@ XCP_EXTERN int xcp_vbd_plug(xcp_session *session, xcp_vbd self);
  */
 XCP_EXTERN int xcp_vbd_plug_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
-/** XenAPI VBD.unplug(self). */
+/**
+ * XenAPI VBD.unplug(self).
+ *
+ * Hot-unplugs the drive from the running domain, waiting for the guest to
+ * release it, and clears currently_attached; the VBD stays in the VM. The
+ * guest may refuse.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED, VBD_NOT_UNPLUGGABLE,
+ * DEVICE_DETACH_REJECTED.
+ */
 XCP_EXTERN int xcp_vbd_unplug(xcp_session *session, xcp_vbd self);
 
 /**
@@ -9772,7 +6173,16 @@ XCP_EXTERN int xcp_vbd_unplug(xcp_session *session, xcp_vbd self);
  */
 XCP_EXTERN int xcp_vbd_unplug_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
-/** XenAPI VBD.unplug_force(self). */
+/**
+ * XenAPI VBD.unplug_force(self).
+ *
+ * As unplug, but the device is removed without waiting for the guest to
+ * release it, so writes the guest has not completed may be lost. The drive
+ * must still be unpluggable.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED, VBD_NOT_UNPLUGGABLE,
+ * DEVICE_DETACH_REJECTED.
+ */
 XCP_EXTERN int xcp_vbd_unplug_force(xcp_session *session, xcp_vbd self);
 
 /**
@@ -9781,7 +6191,22 @@ XCP_EXTERN int xcp_vbd_unplug_force(xcp_session *session, xcp_vbd self);
  */
 XCP_EXTERN int xcp_vbd_unplug_force_async(xcp_session *session, xcp_task *task, xcp_vbd self);
 
-/** XenAPI VBD.insert(vbd, vdi). */
+/**
+ * XenAPI VBD.insert(vbd, vdi).
+ *
+ * Puts vdi as media into an empty CD drive; when the drive is attached to a
+ * running VM the media changes live. libxcp does not check what the VDI holds
+ * (XAPI wants an ISO).
+ *
+ * @param vbd The empty CD drive.
+ *
+ * @param vdi The media to insert; when the VM is running, its SR must be
+ * plugged on this host.
+ *
+ * Errors: VBD_NOT_REMOVABLE_MEDIA, VBD_NOT_EMPTY, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vbd_insert(xcp_session *session, xcp_vbd vbd, xcp_vdi vdi);
 
 /**
@@ -9790,7 +6215,16 @@ XCP_EXTERN int xcp_vbd_insert(xcp_session *session, xcp_vbd vbd, xcp_vdi vdi);
  */
 XCP_EXTERN int xcp_vbd_insert_async(xcp_session *session, xcp_task *task, xcp_vbd vbd, xcp_vdi vdi);
 
-/** XenAPI VBD.eject(vbd). */
+/**
+ * XenAPI VBD.eject(vbd).
+ *
+ * Takes the media out of a CD drive, leaving it empty (VDI NULL), live when
+ * the VM is running; the VDI itself is untouched.
+ *
+ * @param vbd The CD drive to empty.
+ *
+ * Errors: VBD_NOT_REMOVABLE_MEDIA, VBD_IS_EMPTY.
+ */
 XCP_EXTERN int xcp_vbd_eject(xcp_session *session, xcp_vbd vbd);
 
 /**
@@ -9799,10 +6233,24 @@ XCP_EXTERN int xcp_vbd_eject(xcp_session *session, xcp_vbd vbd);
  */
 XCP_EXTERN int xcp_vbd_eject_async(xcp_session *session, xcp_task *task, xcp_vbd vbd);
 
-/** XenAPI VBD.set_mode(self, value). */
+/**
+ * XenAPI VBD.set_mode(self, value).
+ *
+ * Sets mode; the VM must be Halted. Unlike VBD.create, it does not check that
+ * a CD stays RO or that a read-only VDI is not made RW.
+ *
+ * @param value RO (the guest cannot write) or RW.
+ *
+ * Errors: VM_BAD_POWER_STATE.
+ */
 XCP_EXTERN int xcp_vbd_set_mode(xcp_session *session, xcp_vbd self, enum xcp_vbd_mode value);
 
-/** XenAPI VBD.assert_attachable(self). */
+/**
+ * XenAPI VBD.assert_attachable(self).
+ *
+ * XAPI fails when the drive could not be attached were its VM running. libxcp
+ * only checks that the VBD exists and raises nothing else.
+ */
 XCP_EXTERN int xcp_vbd_assert_attachable(xcp_session *session, xcp_vbd self);
 
 /**
@@ -9841,73 +6289,170 @@ XCP_EXTERN int xcp_vdi_get_all_where(xcp_session *session, xcp_vdi_set *result, 
 /** XenAPI VDI.get_all_records_where(expr) -> map:ref:VDI:record:VDI. */
 XCP_EXTERN int xcp_vdi_get_all_records_where(xcp_session *session, xcp_vdi_record_map *result, const char *expr);
 
-/** XenAPI VDI.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VDI.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VDI. The images libxcp makes are named after it (a
+ * file SR's image of a new VDI is <uuid>.qcow2).
+ */
 XCP_EXTERN int xcp_vdi_get_uuid(xcp_session *session, char * *result, xcp_vdi self);
 
-/** XenAPI VDI.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI VDI.get_name_label(self) -> string. Reads one field.
+ *
+ * Human-readable name, set at creation and by set_name_label; snapshots,
+ * clones and copies inherit it.
+ */
 XCP_EXTERN int xcp_vdi_get_name_label(xcp_session *session, char * *result, xcp_vdi self);
 
-/** XenAPI VDI.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI VDI.get_name_description(self) -> string. Reads one field.
+ *
+ * Human-readable description, set at creation and by set_name_description;
+ * snapshots, clones and copies inherit it.
+ */
 XCP_EXTERN int xcp_vdi_get_name_description(xcp_session *session, char * *result, xcp_vdi self);
 
 /**
  * XenAPI VDI.get_allowed_operations(self) -> set:vdi_operations. Reads one
  * field.
+ *
+ * The operations valid on the VDI now, recomputed by the server: clone, copy,
+ * snapshot, update and forget always; resize, destroy, set_on_boot and the
+ * like only while no running VM has the disk attached. Advisory: each call
+ * checks again. It also offers the CBT operations, which libxcp does not
+ * implement.
  */
 XCP_EXTERN int xcp_vdi_get_allowed_operations(xcp_session *session, xcp_vdi_operations_set *result, xcp_vdi self);
 
 /**
  * XenAPI VDI.get_current_operations(self) -> map:string:vdi_operations. Reads
  * one field.
+ *
+ * Operations in progress, task ref to operation. libxcp does not record VDI
+ * operations yet, so it is always empty.
  */
 XCP_EXTERN int xcp_vdi_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
-/** XenAPI VDI.get_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI VDI.get_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR holding the image; set at creation and never changed (VDI.copy makes
+ * a new VDI in the other SR).
+ */
 XCP_EXTERN int xcp_vdi_get_SR(xcp_session *session, xcp_sr *result, xcp_vdi self);
 
-/** XenAPI VDI.get_VBDs(self) -> set:ref:VBD. Reads one field. */
+/**
+ * XenAPI VDI.get_VBDs(self) -> set:ref:VBD. Reads one field.
+ *
+ * The drives that use this VDI, maintained by the server from VBD.VDI.
+ */
 XCP_EXTERN int xcp_vdi_get_VBDs(xcp_session *session, xcp_vbd_set *result, xcp_vdi self);
 
-/** XenAPI VDI.get_virtual_size(self) -> int. Reads one field. */
+/**
+ * XenAPI VDI.get_virtual_size(self) -> int. Reads one field.
+ *
+ * Size of the disk as the guest sees it, in bytes: set at creation, grown by
+ * resize and refreshed from the image by update and SR.scan.
+ */
 XCP_EXTERN int xcp_vdi_get_virtual_size(xcp_session *session, int64_t *result, xcp_vdi self);
 
-/** XenAPI VDI.get_physical_utilisation(self) -> int. Reads one field. */
+/**
+ * XenAPI VDI.get_physical_utilisation(self) -> int. Reads one field.
+ *
+ * Bytes the image occupies on the SR's storage (for a thin qcow2 image, what
+ * has been written so far), maintained by the server from the driver.
+ */
 XCP_EXTERN int xcp_vdi_get_physical_utilisation(xcp_session *session, int64_t *result, xcp_vdi self);
 
-/** XenAPI VDI.get_type(self) -> vdi_type. Reads one field. */
+/**
+ * XenAPI VDI.get_type(self) -> vdi_type. Reads one field.
+ *
+ * What the disk is for: user (the default) for ordinary disks, suspend for a
+ * suspended VM's memory image (libxcp deletes suspend images no VM refers
+ * to), other values as in XAPI, recorded only.
+ */
 XCP_EXTERN int xcp_vdi_get_type(xcp_session *session, enum xcp_vdi_type *result, xcp_vdi self);
 
-/** XenAPI VDI.get_sharable(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_sharable(self) -> bool. Reads one field.
+ *
+ * Whether the disk may be attached to several running VMs at once. libxcp
+ * records it (set at creation and by set_sharable, copied to snapshots and
+ * clones) but does not enforce it.
+ */
 XCP_EXTERN int xcp_vdi_get_sharable(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_read_only(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_read_only(self) -> bool. Reads one field.
+ *
+ * Whether the disk is read-only: true for snapshots (whose images are
+ * read-only), else as set at creation or by set_read_only. A read-only VDI
+ * cannot go into an RW drive nor be written by an import (VDI_READONLY).
+ */
 XCP_EXTERN int xcp_vdi_get_read_only(xcp_session *session, bool *result, xcp_vdi self);
 
 /**
  * XenAPI VDI.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration, copied to snapshots and clones; not
+ * interpreted.
  */
 XCP_EXTERN int xcp_vdi_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
-/** XenAPI VDI.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VDI.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, copied to snapshots and clones; not
+ * interpreted.
+ */
 XCP_EXTERN int xcp_vdi_set_other_config(xcp_session *session, xcp_vdi self, const xcp_string_map *value);
 
-/** XenAPI VDI.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VDI.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, copied to snapshots and clones; not
+ * interpreted.
+ */
 XCP_EXTERN int xcp_vdi_add_to_other_config(xcp_session *session, xcp_vdi self, const char *key, const char *value);
 
-/** XenAPI VDI.remove_from_other_config(self, key). */
+/**
+ * XenAPI VDI.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, copied to snapshots and clones; not
+ * interpreted.
+ */
 XCP_EXTERN int xcp_vdi_remove_from_other_config(xcp_session *session, xcp_vdi self, const char *key);
 
-/** XenAPI VDI.get_location(self) -> string. Reads one field. */
+/**
+ * XenAPI VDI.get_location(self) -> string. Reads one field.
+ *
+ * Where the driver finds the image in its SR, set by the server (or by
+ * VDI.introduce): for a file SR the file name, <uuid>.qcow2 or <uuid>.raw.
+ */
 XCP_EXTERN int xcp_vdi_get_location(xcp_session *session, char * *result, xcp_vdi self);
 
-/** XenAPI VDI.get_managed(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_managed(self) -> bool. Reads one field.
+ *
+ * Whether the toolstack manages the disk (XAPI hides unmanaged ones). True
+ * unless VDI.introduce said otherwise; libxcp treats both alike.
+ */
 XCP_EXTERN int xcp_vdi_get_managed(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_missing(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_missing(self) -> bool. Reads one field.
+ *
+ * Set by SR.scan when the image is no longer on storage, cleared when a scan
+ * finds it again; the record stays.
+ */
 XCP_EXTERN int xcp_vdi_get_missing(xcp_session *session, bool *result, xcp_vdi self);
 
 /**
  * XenAPI VDI.get_parent(self) -> ref:VDI. Reads one field.
+ *
+ * Deprecated by XenAPI and always NULL: the parent image is named in
+ * sm_config.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -9915,76 +6460,196 @@ XCP_EXTERN int xcp_vdi_get_parent(xcp_session *session, xcp_vdi *result, xcp_vdi
 
 /**
  * XenAPI VDI.get_xenstore_data(self) -> map:string:string. Reads one field.
+ *
+ * Data XAPI writes into the xenstore of a VM using the disk. libxcp stores it
+ * but does not write it to xenstore.
  */
 XCP_EXTERN int xcp_vdi_get_xenstore_data(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
-/** XenAPI VDI.set_xenstore_data(self, value). Writes one field. */
+/**
+ * XenAPI VDI.set_xenstore_data(self, value). Writes one field.
+ *
+ * Data XAPI writes into the xenstore of a VM using the disk. libxcp stores it
+ * but does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vdi_set_xenstore_data(xcp_session *session, xcp_vdi self, const xcp_string_map *value);
 
-/** XenAPI VDI.add_to_xenstore_data(self, key, value). */
+/**
+ * XenAPI VDI.add_to_xenstore_data(self, key, value).
+ *
+ * Data XAPI writes into the xenstore of a VM using the disk. libxcp stores it
+ * but does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vdi_add_to_xenstore_data(xcp_session *session, xcp_vdi self, const char *key, const char *value);
 
-/** XenAPI VDI.remove_from_xenstore_data(self, key). */
+/**
+ * XenAPI VDI.remove_from_xenstore_data(self, key).
+ *
+ * Data XAPI writes into the xenstore of a VM using the disk. libxcp stores it
+ * but does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vdi_remove_from_xenstore_data(xcp_session *session, xcp_vdi self, const char *key);
 
-/** XenAPI VDI.get_sm_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VDI.get_sm_config(self) -> map:string:string. Reads one field.
+ *
+ * Storage-manager data. The server maintains image-format (qcow2 or raw) and,
+ * for an image with a parent, vhd-parent (the parent image's uuid, under
+ * XAPI's key so that clients see the chain); other keys are kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_vdi_get_sm_config(xcp_session *session, xcp_string_map *result, xcp_vdi self);
 
-/** XenAPI VDI.set_sm_config(self, value). Writes one field. */
+/**
+ * XenAPI VDI.set_sm_config(self, value). Writes one field.
+ *
+ * Storage-manager data. The server maintains image-format (qcow2 or raw) and,
+ * for an image with a parent, vhd-parent (the parent image's uuid, under
+ * XAPI's key so that clients see the chain); other keys are kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_vdi_set_sm_config(xcp_session *session, xcp_vdi self, const xcp_string_map *value);
 
-/** XenAPI VDI.add_to_sm_config(self, key, value). */
+/**
+ * XenAPI VDI.add_to_sm_config(self, key, value).
+ *
+ * Storage-manager data. The server maintains image-format (qcow2 or raw) and,
+ * for an image with a parent, vhd-parent (the parent image's uuid, under
+ * XAPI's key so that clients see the chain); other keys are kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_vdi_add_to_sm_config(xcp_session *session, xcp_vdi self, const char *key, const char *value);
 
-/** XenAPI VDI.remove_from_sm_config(self, key). */
+/**
+ * XenAPI VDI.remove_from_sm_config(self, key).
+ *
+ * Storage-manager data. The server maintains image-format (qcow2 or raw) and,
+ * for an image with a parent, vhd-parent (the parent image's uuid, under
+ * XAPI's key so that clients see the chain); other keys are kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_vdi_remove_from_sm_config(xcp_session *session, xcp_vdi self, const char *key);
 
-/** XenAPI VDI.get_is_a_snapshot(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_is_a_snapshot(self) -> bool. Reads one field.
+ *
+ * True for a VDI made by VDI.snapshot (also through a VM snapshot); set by
+ * the server.
+ */
 XCP_EXTERN int xcp_vdi_get_is_a_snapshot(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_snapshot_of(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI VDI.get_snapshot_of(self) -> ref:VDI. Reads one field.
+ *
+ * For a snapshot, the VDI it was taken of, else NULL; set by the server.
+ */
 XCP_EXTERN int xcp_vdi_get_snapshot_of(xcp_session *session, xcp_vdi *result, xcp_vdi self);
 
-/** XenAPI VDI.get_snapshots(self) -> set:ref:VDI. Reads one field. */
+/**
+ * XenAPI VDI.get_snapshots(self) -> set:ref:VDI. Reads one field.
+ *
+ * The snapshots taken of this VDI, maintained by the server from their
+ * snapshot_of.
+ */
 XCP_EXTERN int xcp_vdi_get_snapshots(xcp_session *session, xcp_vdi_set *result, xcp_vdi self);
 
-/** XenAPI VDI.get_snapshot_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VDI.get_snapshot_time(self) -> datetime. Reads one field.
+ *
+ * For a snapshot, when it was taken (UTC); the epoch for other VDIs.
+ */
 XCP_EXTERN int xcp_vdi_get_snapshot_time(xcp_session *session, xcp_datetime *result, xcp_vdi self);
 
-/** XenAPI VDI.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VDI.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_vdi_get_tags(xcp_session *session, xcp_string_set *result, xcp_vdi self);
 
-/** XenAPI VDI.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI VDI.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_vdi_set_tags(xcp_session *session, xcp_vdi self, const xcp_string_set *value);
 
-/** XenAPI VDI.add_tags(self, value). */
+/**
+ * XenAPI VDI.add_tags(self, value).
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_vdi_add_tags(xcp_session *session, xcp_vdi self, const char *value);
 
-/** XenAPI VDI.remove_tags(self, value). */
+/**
+ * XenAPI VDI.remove_tags(self, value).
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_vdi_remove_tags(xcp_session *session, xcp_vdi self, const char *value);
 
-/** XenAPI VDI.get_on_boot(self) -> on_boot. Reads one field. */
+/**
+ * XenAPI VDI.get_on_boot(self) -> on_boot. Reads one field.
+ *
+ * persist (the default) or reset; in XAPI a reset disk loses its changes at
+ * each VM boot. libxcp records it (set_on_boot) but does not act on it: every
+ * disk persists.
+ */
 XCP_EXTERN int xcp_vdi_get_on_boot(xcp_session *session, enum xcp_on_boot *result, xcp_vdi self);
 
-/** XenAPI VDI.get_is_tools_iso(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_is_tools_iso(self) -> bool. Reads one field.
+ *
+ * Whether the VDI is the guest tools ISO. libxcp ships none and leaves it
+ * false.
+ */
 XCP_EXTERN int xcp_vdi_get_is_tools_iso(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_cbt_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_cbt_enabled(self) -> bool. Reads one field.
+ *
+ * Whether changed-block tracking is on. libxcp has no CBT (enable_cbt answers
+ * NOT_IMPLEMENTED), so it is always false.
+ */
 XCP_EXTERN int xcp_vdi_get_cbt_enabled(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_crash_dumps(self) -> set:ref:crashdump. Reads one field. */
+/**
+ * XenAPI VDI.get_crash_dumps(self) -> set:ref:crashdump. Reads one field.
+ *
+ * The crash dumps stored on the VDI. libxcp makes none: always empty.
+ */
 XCP_EXTERN int xcp_vdi_get_crash_dumps(xcp_session *session, xcp_ref_set *result, xcp_vdi self);
 
-/** XenAPI VDI.get_storage_lock(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_storage_lock(self) -> bool. Reads one field.
+ *
+ * XAPI: whether the storage layer holds a lock on the disk. libxcp leaves it
+ * false.
+ */
 XCP_EXTERN int xcp_vdi_get_storage_lock(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_allow_caching(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_allow_caching(self) -> bool. Reads one field.
+ *
+ * Whether the disk may use a host's local read cache (XAPI's IntelliCache).
+ * Recorded by set_allow_caching; libxcp has no local cache.
+ */
 XCP_EXTERN int xcp_vdi_get_allow_caching(xcp_session *session, bool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_metadata_of_pool(self) -> ref:pool. Reads one field. */
+/**
+ * XenAPI VDI.get_metadata_of_pool(self) -> ref:pool. Reads one field.
+ *
+ * For a disaster-recovery metadata VDI, the pool whose database it holds.
+ * libxcp has no such VDIs: always NULL.
+ */
 XCP_EXTERN int xcp_vdi_get_metadata_of_pool(xcp_session *session, xcp_pool *result, xcp_vdi self);
 
-/** XenAPI VDI.get_metadata_latest(self) -> bool. Reads one field. */
+/**
+ * XenAPI VDI.get_metadata_latest(self) -> bool. Reads one field.
+ *
+ * Whether a metadata VDI holds the latest copy of its pool's database; always
+ * false in libxcp.
+ */
 XCP_EXTERN int xcp_vdi_get_metadata_latest(xcp_session *session, bool *result, xcp_vdi self);
 
 /**
@@ -10008,7 +6673,22 @@ XCP_EXTERN int xcp_vdi_destroy(xcp_session *session, xcp_vdi self);
  */
 XCP_EXTERN int xcp_vdi_destroy_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
-/** XenAPI VDI.snapshot(vdi, driver_params={}) -> ref:VDI. */
+/**
+ * XenAPI VDI.snapshot(vdi, driver_params={}) -> ref:VDI.
+ *
+ * Takes a read-only copy-on-write snapshot of the disk, which may be attached
+ * to a running VM, and returns it. The snapshot inherits name, description,
+ * type, other_config and sharable, with is_a_snapshot, snapshot_of and
+ * snapshot_time set; in a file SR the data so far becomes a hidden parent
+ * image shared by the disk and the snapshot. The SR must be plugged here and
+ * support snapshots; raw images cannot be snapshotted.
+ *
+ * @param driver_params Options for the storage driver; libxcp ignores them.
+ *
+ * Errors: OTHER_OPERATION_IN_PROGRESS, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING, SR_FULL,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_snapshot(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, const xcp_string_map *driver_params);
 
 /**
@@ -10017,7 +6697,18 @@ XCP_EXTERN int xcp_vdi_snapshot(xcp_session *session, xcp_vdi *result, xcp_vdi v
  */
 XCP_EXTERN int xcp_vdi_snapshot_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, const xcp_string_map *driver_params);
 
-/** XenAPI VDI.clone(vdi, driver_params={}) -> ref:VDI. */
+/**
+ * XenAPI VDI.clone(vdi, driver_params={}) -> ref:VDI.
+ *
+ * Makes a writable copy-on-write copy of the disk and returns it: as
+ * snapshot, but the new VDI is an ordinary disk, not a snapshot.
+ *
+ * @param driver_params Options for the storage driver; libxcp ignores them.
+ *
+ * Errors: OTHER_OPERATION_IN_PROGRESS, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING, SR_FULL,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_clone(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, const xcp_string_map *driver_params);
 
 /**
@@ -10026,7 +6717,26 @@ XCP_EXTERN int xcp_vdi_clone(xcp_session *session, xcp_vdi *result, xcp_vdi vdi,
  */
 XCP_EXTERN int xcp_vdi_clone_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, const xcp_string_map *driver_params);
 
-/** XenAPI VDI.copy(vdi, sr=NULL, base_vdi=NULL, into_vdi=NULL) -> ref:VDI. */
+/**
+ * XenAPI VDI.copy(vdi, sr=NULL, base_vdi=NULL, into_vdi=NULL) -> ref:VDI.
+ *
+ * Makes a full, independent copy of the disk as a new VDI with the same name,
+ * description and type, and returns it. Both SRs must be plugged on this host
+ * and the destination must support copies. Delta copies (base_vdi, into_vdi)
+ * are not implemented.
+ *
+ * @param sr The SR to copy into; NULL for the VDI's own SR.
+ *
+ * @param base_vdi For a delta copy, the VDI to diff against; must be NULL
+ * (else VALUE_NOT_SUPPORTED).
+ *
+ * @param into_vdi For a delta copy, the existing VDI to write into; must be
+ * NULL.
+ *
+ * Errors: VALUE_NOT_SUPPORTED, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, VDI_MISSING, SR_FULL,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_copy(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, xcp_sr sr, xcp_vdi base_vdi, xcp_vdi into_vdi);
 
 /**
@@ -10035,7 +6745,20 @@ XCP_EXTERN int xcp_vdi_copy(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, 
  */
 XCP_EXTERN int xcp_vdi_copy_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, xcp_sr sr, xcp_vdi base_vdi, xcp_vdi into_vdi);
 
-/** XenAPI VDI.resize(vdi, size). */
+/**
+ * XenAPI VDI.resize(vdi, size).
+ *
+ * Grows the disk to size bytes while no running VM has it attached; the SR's
+ * virtual_allocation follows. Shrinking is refused, and so are read-only
+ * images (snapshots).
+ *
+ * @param size The new virtual size in bytes, at least the current one.
+ *
+ * Errors: OTHER_OPERATION_IN_PROGRESS, VDI_TOO_SMALL, VDI_IN_USE,
+ * SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * SR_OPERATION_NOT_SUPPORTED, VDI_READONLY, VDI_MISSING, SR_FULL,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_resize(xcp_session *session, xcp_vdi vdi, int64_t size);
 
 /**
@@ -10044,7 +6767,19 @@ XCP_EXTERN int xcp_vdi_resize(xcp_session *session, xcp_vdi vdi, int64_t size);
  */
 XCP_EXTERN int xcp_vdi_resize_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, int64_t size);
 
-/** XenAPI VDI.resize_online(vdi, size). */
+/**
+ * XenAPI VDI.resize_online(vdi, size).
+ *
+ * As resize, for a disk that may be attached to a running VM. It needs an SR
+ * type that resizes live, which the file type does not: there it answers
+ * SR_OPERATION_NOT_SUPPORTED.
+ *
+ * @param size The new virtual size in bytes, at least the current one.
+ *
+ * Errors: OTHER_OPERATION_IN_PROGRESS, VDI_TOO_SMALL, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_resize_online(xcp_session *session, xcp_vdi vdi, int64_t size);
 
 /**
@@ -10053,7 +6788,18 @@ XCP_EXTERN int xcp_vdi_resize_online(xcp_session *session, xcp_vdi vdi, int64_t 
  */
 XCP_EXTERN int xcp_vdi_resize_online_async(xcp_session *session, xcp_task *task, xcp_vdi vdi, int64_t size);
 
-/** XenAPI VDI.pool_migrate(vdi, sr, options) -> ref:VDI. */
+/**
+ * XenAPI VDI.pool_migrate(vdi, sr, options) -> ref:VDI.
+ *
+ * XAPI moves a disk attached to a running VM to another SR and returns the
+ * new VDI. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param sr The destination SR.
+ *
+ * @param options Options of the migration.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_pool_migrate(xcp_session *session, xcp_vdi *result, xcp_vdi vdi, xcp_sr sr, const xcp_string_map *options);
 
 /**
@@ -10068,6 +6814,33 @@ XCP_EXTERN int xcp_vdi_pool_migrate_async(xcp_session *session, xcp_task *task, 
  * managed=true, virtual_size=0, physical_utilisation=0,
  * metadata_of_pool=NULL, is_a_snapshot=false,
  * snapshot_time=19700101T00:00:00Z, snapshot_of=NULL) -> ref:VDI.
+ *
+ * Creates a record for an image already in the SR, without touching storage,
+ * and returns it; the SR must be plugged on this host. The sizes are read
+ * from the image.
+ *
+ * @param uuid The new VDI's uuid, which no VDI may have; empty for a fresh
+ * one.
+ *
+ * @param location The image's place in the SR (file SR: its file name); no
+ * other VDI of the SR may have it.
+ *
+ * @param managed Whether the toolstack manages the disk; recorded only.
+ *
+ * @param virtual_size Ignored: the size is read from the image.
+ *
+ * @param physical_utilisation Ignored: read from the image.
+ *
+ * @param metadata_of_pool Ignored by libxcp: the field stays NULL.
+ *
+ * @param is_a_snapshot Ignored by libxcp: the new record is not a snapshot.
+ *
+ * @param snapshot_time Ignored by libxcp.
+ *
+ * @param snapshot_of Ignored by libxcp.
+ *
+ * Errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * VDI_LOCATION_MISSING, UUID_INVALID, LOCATION_NOT_UNIQUE.
  */
 XCP_EXTERN int xcp_vdi_introduce(xcp_session *session, xcp_vdi *result, const char *uuid, const char *name_label, const char *name_description, xcp_sr SR, enum xcp_vdi_type type, bool sharable, bool read_only, const xcp_string_map *other_config, const char *location, const xcp_string_map *xenstore_data, const xcp_string_map *sm_config, bool managed, int64_t virtual_size, int64_t physical_utilisation, xcp_pool metadata_of_pool, bool is_a_snapshot, xcp_datetime snapshot_time, xcp_vdi snapshot_of);
 
@@ -10077,7 +6850,15 @@ XCP_EXTERN int xcp_vdi_introduce(xcp_session *session, xcp_vdi *result, const ch
  */
 XCP_EXTERN int xcp_vdi_introduce_async(xcp_session *session, xcp_task *task, const char *uuid, const char *name_label, const char *name_description, xcp_sr SR, enum xcp_vdi_type type, bool sharable, bool read_only, const xcp_string_map *other_config, const char *location, const xcp_string_map *xenstore_data, const xcp_string_map *sm_config, bool managed, int64_t virtual_size, int64_t physical_utilisation, xcp_pool metadata_of_pool, bool is_a_snapshot, xcp_datetime snapshot_time, xcp_vdi snapshot_of);
 
-/** XenAPI VDI.forget(vdi). */
+/**
+ * XenAPI VDI.forget(vdi).
+ *
+ * Removes the VDI's record, and those of its VBDs, leaving the image on
+ * storage (a later SR.scan finds it again). Refused while a running VM has
+ * the disk attached.
+ *
+ * Errors: VDI_IN_USE.
+ */
 XCP_EXTERN int xcp_vdi_forget(xcp_session *session, xcp_vdi vdi);
 
 /**
@@ -10086,7 +6867,15 @@ XCP_EXTERN int xcp_vdi_forget(xcp_session *session, xcp_vdi vdi);
  */
 XCP_EXTERN int xcp_vdi_forget_async(xcp_session *session, xcp_task *task, xcp_vdi vdi);
 
-/** XenAPI VDI.update(vdi). */
+/**
+ * XenAPI VDI.update(vdi).
+ *
+ * Re-reads the disk's sizes, location, image format and parent from the
+ * storage driver into the record; the SR must be plugged here.
+ *
+ * Errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER, VDI_MISSING,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vdi_update(xcp_session *session, xcp_vdi vdi);
 
 /**
@@ -10095,25 +6884,70 @@ XCP_EXTERN int xcp_vdi_update(xcp_session *session, xcp_vdi vdi);
  */
 XCP_EXTERN int xcp_vdi_update_async(xcp_session *session, xcp_task *task, xcp_vdi vdi);
 
-/** XenAPI VDI.set_name_label(self, value). */
+/**
+ * XenAPI VDI.set_name_label(self, value).
+ *
+ * Sets name_label. Unlike XAPI, libxcp does not require the SR to be plugged.
+ *
+ * @param value The new name.
+ */
 XCP_EXTERN int xcp_vdi_set_name_label(xcp_session *session, xcp_vdi self, const char *value);
 
-/** XenAPI VDI.set_name_description(self, value). */
+/**
+ * XenAPI VDI.set_name_description(self, value).
+ *
+ * Sets name_description. Unlike XAPI, libxcp does not require the SR to be
+ * plugged.
+ *
+ * @param value The new description.
+ */
 XCP_EXTERN int xcp_vdi_set_name_description(xcp_session *session, xcp_vdi self, const char *value);
 
-/** XenAPI VDI.set_read_only(self, value). */
+/**
+ * XenAPI VDI.set_read_only(self, value).
+ *
+ * Sets the read_only flag of the record; the image is unchanged. Allowed
+ * while the disk is attached.
+ */
 XCP_EXTERN int xcp_vdi_set_read_only(xcp_session *session, xcp_vdi self, bool value);
 
-/** XenAPI VDI.set_sharable(self, value). */
+/**
+ * XenAPI VDI.set_sharable(self, value).
+ *
+ * Sets the sharable flag, which libxcp records but does not enforce.
+ */
 XCP_EXTERN int xcp_vdi_set_sharable(xcp_session *session, xcp_vdi self, bool value);
 
-/** XenAPI VDI.set_on_boot(self, value). */
+/**
+ * XenAPI VDI.set_on_boot(self, value).
+ *
+ * Sets on_boot while no running VM has the disk attached; libxcp does not act
+ * on reset yet.
+ *
+ * @param value reset (changes dropped at each boot, in XAPI) or persist.
+ *
+ * Errors: VDI_IN_USE.
+ */
 XCP_EXTERN int xcp_vdi_set_on_boot(xcp_session *session, xcp_vdi self, enum xcp_on_boot value);
 
-/** XenAPI VDI.set_allow_caching(self, value). */
+/**
+ * XenAPI VDI.set_allow_caching(self, value).
+ *
+ * Sets allow_caching while no running VM has the disk attached; libxcp has no
+ * local cache to use it.
+ *
+ * Errors: VDI_IN_USE.
+ */
 XCP_EXTERN int xcp_vdi_set_allow_caching(xcp_session *session, xcp_vdi self, bool value);
 
-/** XenAPI VDI.enable_cbt(self). */
+/**
+ * XenAPI VDI.enable_cbt(self).
+ *
+ * XAPI turns on changed-block tracking for the disk. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_enable_cbt(xcp_session *session, xcp_vdi self);
 
 /**
@@ -10122,7 +6956,14 @@ XCP_EXTERN int xcp_vdi_enable_cbt(xcp_session *session, xcp_vdi self);
  */
 XCP_EXTERN int xcp_vdi_enable_cbt_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
-/** XenAPI VDI.disable_cbt(self). */
+/**
+ * XenAPI VDI.disable_cbt(self).
+ *
+ * XAPI turns off changed-block tracking for the disk. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_disable_cbt(xcp_session *session, xcp_vdi self);
 
 /**
@@ -10131,7 +6972,18 @@ XCP_EXTERN int xcp_vdi_disable_cbt(xcp_session *session, xcp_vdi self);
  */
 XCP_EXTERN int xcp_vdi_disable_cbt_async(xcp_session *session, xcp_task *task, xcp_vdi self);
 
-/** XenAPI VDI.list_changed_blocks(vdi_from, vdi_to) -> string. */
+/**
+ * XenAPI VDI.list_changed_blocks(vdi_from, vdi_to) -> string.
+ *
+ * XAPI compares two VDIs in 64 KiB blocks and returns a base64 bitmap of the
+ * blocks that differ. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param vdi_from The older VDI (a snapshot) of the comparison.
+ *
+ * @param vdi_to The newer VDI of the comparison.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_list_changed_blocks(xcp_session *session, char * *result, xcp_vdi vdi_from, xcp_vdi vdi_to);
 
 /**
@@ -10140,7 +6992,15 @@ XCP_EXTERN int xcp_vdi_list_changed_blocks(xcp_session *session, char * *result,
  */
 XCP_EXTERN int xcp_vdi_list_changed_blocks_async(xcp_session *session, xcp_task *task, xcp_vdi vdi_from, xcp_vdi vdi_to);
 
-/** XenAPI VDI.data_destroy(self). */
+/**
+ * XenAPI VDI.data_destroy(self).
+ *
+ * XAPI deletes the data of a snapshot with CBT on, keeping its block-tracking
+ * metadata (its type becomes cbt_metadata). Not implemented in libxcp:
+ * answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vdi_data_destroy(xcp_session *session, xcp_vdi self);
 
 /**
@@ -10178,105 +7038,272 @@ XCP_EXTERN int xcp_sr_get_all_where(xcp_session *session, xcp_sr_set *result, co
 /** XenAPI SR.get_all_records_where(expr) -> map:ref:SR:record:SR. */
 XCP_EXTERN int xcp_sr_get_all_records_where(xcp_session *session, xcp_sr_record_map *result, const char *expr);
 
-/** XenAPI SR.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the SR; a file SR's directory also holds it, in its
+ * xcp-sr.conf marker.
+ */
 XCP_EXTERN int xcp_sr_get_uuid(xcp_session *session, char * *result, xcp_sr self);
 
-/** XenAPI SR.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_name_label(self) -> string. Reads one field.
+ *
+ * Human-readable name, set at create or introduce and by set_name_label.
+ */
 XCP_EXTERN int xcp_sr_get_name_label(xcp_session *session, char * *result, xcp_sr self);
 
-/** XenAPI SR.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_name_description(self) -> string. Reads one field.
+ *
+ * Human-readable description, set at create or introduce and by
+ * set_name_description.
+ */
 XCP_EXTERN int xcp_sr_get_name_description(xcp_session *session, char * *result, xcp_sr self);
 
 /**
  * XenAPI SR.get_allowed_operations(self) -> set:storage_operations. Reads one
  * field.
+ *
+ * The operations valid on the SR now, recomputed by the server from its
+ * type's capabilities and whether it is plugged: plug and forget when
+ * unplugged, destroy when also empty and not indestructible, unplug, scan,
+ * update and the vdi_ operations its type can do when plugged. Advisory: each
+ * call checks again.
  */
 XCP_EXTERN int xcp_sr_get_allowed_operations(xcp_session *session, xcp_storage_operations_set *result, xcp_sr self);
 
 /**
  * XenAPI SR.get_current_operations(self) -> map:string:storage_operations.
  * Reads one field.
+ *
+ * Operations in progress, task ref to operation. libxcp does not record SR
+ * operations yet, so it is always empty.
  */
 XCP_EXTERN int xcp_sr_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_sr self);
 
-/** XenAPI SR.get_VDIs(self) -> set:ref:VDI. Reads one field. */
+/**
+ * XenAPI SR.get_VDIs(self) -> set:ref:VDI. Reads one field.
+ *
+ * The VDIs in the SR, maintained by the server from VDI.SR.
+ */
 XCP_EXTERN int xcp_sr_get_VDIs(xcp_session *session, xcp_vdi_set *result, xcp_sr self);
 
-/** XenAPI SR.get_PBDs(self) -> set:ref:PBD. Reads one field. */
+/**
+ * XenAPI SR.get_PBDs(self) -> set:ref:PBD. Reads one field.
+ *
+ * The SR's attachments to hosts, maintained by the server from PBD.SR.
+ */
 XCP_EXTERN int xcp_sr_get_PBDs(xcp_session *session, xcp_pbd_set *result, xcp_sr self);
 
-/** XenAPI SR.get_virtual_allocation(self) -> int. Reads one field. */
+/**
+ * XenAPI SR.get_virtual_allocation(self) -> int. Reads one field.
+ *
+ * Sum of the virtual sizes of the SR's VDIs in bytes, maintained by the
+ * server as VDIs are created, resized, introduced by a scan and destroyed.
+ */
 XCP_EXTERN int xcp_sr_get_virtual_allocation(xcp_session *session, int64_t *result, xcp_sr self);
 
-/** XenAPI SR.get_physical_utilisation(self) -> int. Reads one field. */
+/**
+ * XenAPI SR.get_physical_utilisation(self) -> int. Reads one field.
+ *
+ * Bytes in use on the SR's storage, from the driver; for a file SR, the used
+ * space of the whole filesystem holding the directory. Refreshed after VDI
+ * changes and by SR.update.
+ */
 XCP_EXTERN int xcp_sr_get_physical_utilisation(xcp_session *session, int64_t *result, xcp_sr self);
 
-/** XenAPI SR.get_physical_size(self) -> int. Reads one field. */
+/**
+ * XenAPI SR.get_physical_size(self) -> int. Reads one field.
+ *
+ * Capacity of the SR's storage in bytes, from the driver (for a file SR, the
+ * size of its filesystem); refreshed by SR.update and after VDI changes.
+ * set_physical_size overrides it until the next refresh.
+ */
 XCP_EXTERN int xcp_sr_get_physical_size(xcp_session *session, int64_t *result, xcp_sr self);
 
-/** XenAPI SR.get_type(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_type(self) -> string. Reads one field.
+ *
+ * Name of the storage driver; file is the only one (see get_supported_types).
+ * An SR of an unknown type can be introduced but not used
+ * (SR_UNKNOWN_DRIVER).
+ */
 XCP_EXTERN int xcp_sr_get_type(xcp_session *session, char * *result, xcp_sr self);
 
-/** XenAPI SR.get_content_type(self) -> string. Reads one field. */
+/**
+ * XenAPI SR.get_content_type(self) -> string. Reads one field.
+ *
+ * What the SR holds, e.g. user for disks or iso for CD images; by default the
+ * type's own (user for file). Recorded only.
+ */
 XCP_EXTERN int xcp_sr_get_content_type(xcp_session *session, char * *result, xcp_sr self);
 
-/** XenAPI SR.get_shared(self) -> bool. Reads one field. */
+/**
+ * XenAPI SR.get_shared(self) -> bool. Reads one field.
+ *
+ * Whether every host of the pool can reach the SR; set at create or introduce
+ * and by set_shared. Recorded only: libxcp runs one host.
+ */
 XCP_EXTERN int xcp_sr_get_shared(xcp_session *session, bool *result, xcp_sr self);
 
-/** XenAPI SR.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI SR.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration; the key indestructible set to true
+ * makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+ */
 XCP_EXTERN int xcp_sr_get_other_config(xcp_session *session, xcp_string_map *result, xcp_sr self);
 
-/** XenAPI SR.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI SR.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration; the key indestructible set to true
+ * makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+ */
 XCP_EXTERN int xcp_sr_set_other_config(xcp_session *session, xcp_sr self, const xcp_string_map *value);
 
-/** XenAPI SR.add_to_other_config(self, key, value). */
+/**
+ * XenAPI SR.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration; the key indestructible set to true
+ * makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+ */
 XCP_EXTERN int xcp_sr_add_to_other_config(xcp_session *session, xcp_sr self, const char *key, const char *value);
 
-/** XenAPI SR.remove_from_other_config(self, key). */
+/**
+ * XenAPI SR.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration; the key indestructible set to true
+ * makes SR.destroy refuse (SR_INDESTRUCTIBLE).
+ */
 XCP_EXTERN int xcp_sr_remove_from_other_config(xcp_session *session, xcp_sr self, const char *key);
 
-/** XenAPI SR.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI SR.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_sr_get_tags(xcp_session *session, xcp_string_set *result, xcp_sr self);
 
-/** XenAPI SR.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI SR.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_sr_set_tags(xcp_session *session, xcp_sr self, const xcp_string_set *value);
 
-/** XenAPI SR.add_tags(self, value). */
+/**
+ * XenAPI SR.add_tags(self, value).
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_sr_add_tags(xcp_session *session, xcp_sr self, const char *value);
 
-/** XenAPI SR.remove_tags(self, value). */
+/**
+ * XenAPI SR.remove_tags(self, value).
+ *
+ * User-defined tags, not interpreted.
+ */
 XCP_EXTERN int xcp_sr_remove_tags(xcp_session *session, xcp_sr self, const char *value);
 
-/** XenAPI SR.get_sm_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI SR.get_sm_config(self) -> map:string:string. Reads one field.
+ *
+ * Storage-manager configuration, set at create or introduce; kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_sr_get_sm_config(xcp_session *session, xcp_string_map *result, xcp_sr self);
 
-/** XenAPI SR.set_sm_config(self, value). Writes one field. */
+/**
+ * XenAPI SR.set_sm_config(self, value). Writes one field.
+ *
+ * Storage-manager configuration, set at create or introduce; kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_sr_set_sm_config(xcp_session *session, xcp_sr self, const xcp_string_map *value);
 
-/** XenAPI SR.add_to_sm_config(self, key, value). */
+/**
+ * XenAPI SR.add_to_sm_config(self, key, value).
+ *
+ * Storage-manager configuration, set at create or introduce; kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_sr_add_to_sm_config(xcp_session *session, xcp_sr self, const char *key, const char *value);
 
-/** XenAPI SR.remove_from_sm_config(self, key). */
+/**
+ * XenAPI SR.remove_from_sm_config(self, key).
+ *
+ * Storage-manager configuration, set at create or introduce; kept but not
+ * given to the driver.
+ */
 XCP_EXTERN int xcp_sr_remove_from_sm_config(xcp_session *session, xcp_sr self, const char *key);
 
-/** XenAPI SR.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI SR.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Named binary blobs attached to the SR; always empty, as SR.create_new_blob
+ * is not implemented.
+ */
 XCP_EXTERN int xcp_sr_get_blobs(xcp_session *session, xcp_string_map *result, xcp_sr self);
 
-/** XenAPI SR.get_local_cache_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI SR.get_local_cache_enabled(self) -> bool. Reads one field.
+ *
+ * XAPI: whether the SR serves as a host's local read cache. Always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_sr_get_local_cache_enabled(xcp_session *session, bool *result, xcp_sr self);
 
-/** XenAPI SR.get_introduced_by(self) -> ref:DR_task. Reads one field. */
+/**
+ * XenAPI SR.get_introduced_by(self) -> ref:DR_task. Reads one field.
+ *
+ * XAPI: the disaster-recovery task that introduced the SR. Always NULL in
+ * libxcp, which has no disaster recovery.
+ */
 XCP_EXTERN int xcp_sr_get_introduced_by(xcp_session *session, xcp_ref *result, xcp_sr self);
 
-/** XenAPI SR.get_clustered(self) -> bool. Reads one field. */
+/**
+ * XenAPI SR.get_clustered(self) -> bool. Reads one field.
+ *
+ * XAPI: whether the SR relies on cluster locking. Always false in libxcp.
+ */
 XCP_EXTERN int xcp_sr_get_clustered(xcp_session *session, bool *result, xcp_sr self);
 
-/** XenAPI SR.get_is_tools_sr(self) -> bool. Reads one field. */
+/**
+ * XenAPI SR.get_is_tools_sr(self) -> bool. Reads one field.
+ *
+ * Whether the SR holds the guest tools ISOs. libxcp makes no such SR: always
+ * false.
+ */
 XCP_EXTERN int xcp_sr_get_is_tools_sr(xcp_session *session, bool *result, xcp_sr self);
 
 /**
  * XenAPI SR.create(host, device_config, physical_size, name_label,
  * name_description, type, content_type, shared, sm_config={}) -> ref:SR.
+ *
+ * Makes new storage with the type's driver (a file SR gets its directory and
+ * marker), records the SR and a PBD of host holding device_config, plugs it
+ * and returns the SR. host must be this host (else SR_HAS_NO_PBDS). A file
+ * SR's device_config:location must lie below an SR root (XCP_SR_ROOTS) or the
+ * state directory.
+ *
+ * @param host The host that gets the PBD: this host (libxcp manages one).
+ *
+ * @param device_config The driver's configuration, kept in the PBD (file SR:
+ * location).
+ *
+ * @param physical_size Ignored: the size is read from the storage.
+ *
+ * @param type The driver's name (see get_supported_types).
+ *
+ * @param content_type What the SR holds; empty for the type's default.
+ *
+ * @param shared Whether every host can reach it; recorded only.
+ *
+ * @param sm_config Kept in the SR's sm_config, not given to the driver.
+ *
+ * Errors: SR_UNKNOWN_DRIVER, SR_HAS_NO_PBDS, SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_sr_create(xcp_session *session, xcp_sr *result, xcp_host host, const xcp_string_map *device_config, int64_t physical_size, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
@@ -10289,6 +7316,19 @@ XCP_EXTERN int xcp_sr_create_async(xcp_session *session, xcp_task *task, xcp_hos
 /**
  * XenAPI SR.introduce(uuid, name_label, name_description, type, content_type,
  * shared, sm_config={}) -> ref:SR.
+ *
+ * Creates an SR record for existing storage, without touching it and without
+ * a PBD (add one with PBD.create and PBD.plug), and returns it. The type is
+ * not checked until a PBD is plugged.
+ *
+ * @param uuid The SR's uuid, unused by other SRs (a file SR's marker must
+ * hold it); empty for a new one.
+ *
+ * @param type The driver's name.
+ *
+ * @param shared Whether every host can reach it; recorded only.
+ *
+ * Errors: UUID_INVALID.
  */
 XCP_EXTERN int xcp_sr_introduce(xcp_session *session, xcp_sr *result, const char *uuid, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
@@ -10298,7 +7338,24 @@ XCP_EXTERN int xcp_sr_introduce(xcp_session *session, xcp_sr *result, const char
  */
 XCP_EXTERN int xcp_sr_introduce_async(xcp_session *session, xcp_task *task, const char *uuid, const char *name_label, const char *name_description, const char *type, const char *content_type, bool shared, const xcp_string_map *sm_config);
 
-/** XenAPI SR.probe(host, device_config, type, sm_config={}) -> string. */
+/**
+ * XenAPI SR.probe(host, device_config, type, sm_config={}) -> string.
+ *
+ * Asks the type's driver which SRs exist for device_config, without changing
+ * anything. Returns XML: an SRlist element holding one SR element (UUID,
+ * Type, Path) per SR found.
+ *
+ * @param host Ignored: the probe runs on this host.
+ *
+ * @param device_config The driver's configuration to probe (file SR:
+ * location).
+ *
+ * @param type The driver's name.
+ *
+ * @param sm_config Ignored.
+ *
+ * Errors: SR_UNKNOWN_DRIVER, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_sr_probe(xcp_session *session, char * *result, xcp_host host, const xcp_string_map *device_config, const char *type, const xcp_string_map *sm_config);
 
 /**
@@ -10307,7 +7364,18 @@ XCP_EXTERN int xcp_sr_probe(xcp_session *session, char * *result, xcp_host host,
  */
 XCP_EXTERN int xcp_sr_probe_async(xcp_session *session, xcp_task *task, xcp_host host, const xcp_string_map *device_config, const char *type, const xcp_string_map *sm_config);
 
-/** XenAPI SR.scan(sr). */
+/**
+ * XenAPI SR.scan(sr).
+ *
+ * Brings the VDI records in line with the storage: refreshes the sizes of the
+ * images found, sets missing on records whose image is gone (the records
+ * stay), creates a record (empty name, type user) for each image none knows,
+ * hidden parents aside, and refreshes the SR's sizes. The SR must be plugged
+ * here.
+ *
+ * Errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_sr_scan(xcp_session *session, xcp_sr sr);
 
 /**
@@ -10316,7 +7384,15 @@ XCP_EXTERN int xcp_sr_scan(xcp_session *session, xcp_sr sr);
  */
 XCP_EXTERN int xcp_sr_scan_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
-/** XenAPI SR.update(sr). */
+/**
+ * XenAPI SR.update(sr).
+ *
+ * Refreshes physical_size and physical_utilisation from the driver. The SR
+ * must be plugged here.
+ *
+ * Errors: SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_UNKNOWN_DRIVER,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_sr_update(xcp_session *session, xcp_sr sr);
 
 /**
@@ -10325,7 +7401,16 @@ XCP_EXTERN int xcp_sr_update(xcp_session *session, xcp_sr sr);
  */
 XCP_EXTERN int xcp_sr_update_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
-/** XenAPI SR.forget(sr). */
+/**
+ * XenAPI SR.forget(sr).
+ *
+ * Removes the SR's records: its VDIs and their VBDs, its PBDs and the SR
+ * itself, and clears the pool's default_SR, suspend_image_SR and
+ * crash_dump_SR where they name it. The storage is left as it is. Every PBD
+ * must be unplugged.
+ *
+ * Errors: SR_HAS_PBD.
+ */
 XCP_EXTERN int xcp_sr_forget(xcp_session *session, xcp_sr sr);
 
 /**
@@ -10334,7 +7419,17 @@ XCP_EXTERN int xcp_sr_forget(xcp_session *session, xcp_sr sr);
  */
 XCP_EXTERN int xcp_sr_forget_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
-/** XenAPI SR.destroy(sr). */
+/**
+ * XenAPI SR.destroy(sr).
+ *
+ * Erases the SR's storage with its driver, then removes its records as forget
+ * does. Refused when other_config:indestructible is true, while a PBD is
+ * plugged or while the SR has VDIs (destroy them first); this host needs an
+ * unplugged PBD of the SR.
+ *
+ * Errors: SR_INDESTRUCTIBLE, SR_HAS_PBD, SR_NOT_EMPTY, SR_HAS_NO_PBDS,
+ * SR_UNKNOWN_DRIVER, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_sr_destroy(xcp_session *session, xcp_sr sr);
 
 /**
@@ -10343,7 +7438,13 @@ XCP_EXTERN int xcp_sr_destroy(xcp_session *session, xcp_sr sr);
  */
 XCP_EXTERN int xcp_sr_destroy_async(xcp_session *session, xcp_task *task, xcp_sr sr);
 
-/** XenAPI SR.set_name_label(sr, value). */
+/**
+ * XenAPI SR.set_name_label(sr, value).
+ *
+ * Sets name_label.
+ *
+ * @param value The new name.
+ */
 XCP_EXTERN int xcp_sr_set_name_label(xcp_session *session, xcp_sr sr, const char *value);
 
 /**
@@ -10352,7 +7453,13 @@ XCP_EXTERN int xcp_sr_set_name_label(xcp_session *session, xcp_sr sr, const char
  */
 XCP_EXTERN int xcp_sr_set_name_label_async(xcp_session *session, xcp_task *task, xcp_sr sr, const char *value);
 
-/** XenAPI SR.set_name_description(sr, value). */
+/**
+ * XenAPI SR.set_name_description(sr, value).
+ *
+ * Sets name_description.
+ *
+ * @param value The new description.
+ */
 XCP_EXTERN int xcp_sr_set_name_description(xcp_session *session, xcp_sr sr, const char *value);
 
 /**
@@ -10361,7 +7468,12 @@ XCP_EXTERN int xcp_sr_set_name_description(xcp_session *session, xcp_sr sr, cons
  */
 XCP_EXTERN int xcp_sr_set_name_description_async(xcp_session *session, xcp_task *task, xcp_sr sr, const char *value);
 
-/** XenAPI SR.set_shared(sr, value). */
+/**
+ * XenAPI SR.set_shared(sr, value).
+ *
+ * Sets the shared flag. Recorded only: unlike XAPI, libxcp does not check how
+ * many hosts have a PBD of the SR.
+ */
 XCP_EXTERN int xcp_sr_set_shared(xcp_session *session, xcp_sr sr, bool value);
 
 /**
@@ -10370,14 +7482,36 @@ XCP_EXTERN int xcp_sr_set_shared(xcp_session *session, xcp_sr sr, bool value);
  */
 XCP_EXTERN int xcp_sr_set_shared_async(xcp_session *session, xcp_task *task, xcp_sr sr, bool value);
 
-/** XenAPI SR.set_physical_size(self, value). */
+/**
+ * XenAPI SR.set_physical_size(self, value).
+ *
+ * Sets physical_size in the record; the next refresh from the driver
+ * (SR.update, VDI changes) overwrites it.
+ *
+ * @param value The size in bytes.
+ */
 XCP_EXTERN int xcp_sr_set_physical_size(xcp_session *session, xcp_sr self, int64_t value);
 
-/** XenAPI SR.get_supported_types() -> set:string. */
+/**
+ * XenAPI SR.get_supported_types() -> set:string.
+ *
+ * Returns the names of the SR types libxcp has a driver for: file.
+ */
 XCP_EXTERN int xcp_sr_get_supported_types(xcp_session *session, xcp_string_set *result);
 
 /**
  * XenAPI SR.create_new_blob(sr, name, mime_type, public=false) -> ref:blob.
+ *
+ * XAPI creates a blob and links it in the SR's blobs under name. Not
+ * implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The key of the blob in the SR's blobs.
+ *
+ * @param mime_type The MIME type of the blob's data.
+ *
+ * @param public_ Whether the data may be read without authentication.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_sr_create_new_blob(xcp_session *session, xcp_blob *result, xcp_sr sr, const char *name, const char *mime_type, bool public_);
 
@@ -10414,35 +7548,71 @@ XCP_EXTERN int xcp_pbd_get_all_where(xcp_session *session, xcp_pbd_set *result, 
 /** XenAPI PBD.get_all_records_where(expr) -> map:ref:PBD:record:PBD. */
 XCP_EXTERN int xcp_pbd_get_all_records_where(xcp_session *session, xcp_pbd_record_map *result, const char *expr);
 
-/** XenAPI PBD.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI PBD.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the PBD, assigned by the server at creation.
+ */
 XCP_EXTERN int xcp_pbd_get_uuid(xcp_session *session, char * *result, xcp_pbd self);
 
-/** XenAPI PBD.get_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI PBD.get_host(self) -> ref:host. Reads one field.
+ *
+ * The host the SR is attached to; set at creation.
+ */
 XCP_EXTERN int xcp_pbd_get_host(xcp_session *session, xcp_host *result, xcp_pbd self);
 
-/** XenAPI PBD.get_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI PBD.get_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR attached; set at creation.
+ */
 XCP_EXTERN int xcp_pbd_get_SR(xcp_session *session, xcp_sr *result, xcp_pbd self);
 
 /**
  * XenAPI PBD.get_device_config(self) -> map:string:string. Reads one field.
+ *
+ * The driver's configuration on this host. A file SR knows one key, location:
+ * the absolute directory of its images, below an SR root (XCP_SR_ROOTS) or
+ * the state directory; without it, <state dir>/sr/<SR uuid>. Read at every
+ * driver call.
  */
 XCP_EXTERN int xcp_pbd_get_device_config(xcp_session *session, xcp_string_map *result, xcp_pbd self);
 
-/** XenAPI PBD.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI PBD.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * Whether the SR is plugged (attached through its driver) on the host; set by
+ * the server at PBD.plug and SR.create, cleared at PBD.unplug.
+ */
 XCP_EXTERN int xcp_pbd_get_currently_attached(xcp_session *session, bool *result, xcp_pbd self);
 
 /**
  * XenAPI PBD.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_pbd_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pbd self);
 
-/** XenAPI PBD.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI PBD.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pbd_set_other_config(xcp_session *session, xcp_pbd self, const xcp_string_map *value);
 
-/** XenAPI PBD.add_to_other_config(self, key, value). */
+/**
+ * XenAPI PBD.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pbd_add_to_other_config(xcp_session *session, xcp_pbd self, const char *key, const char *value);
 
-/** XenAPI PBD.remove_from_other_config(self, key). */
+/**
+ * XenAPI PBD.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pbd_remove_from_other_config(xcp_session *session, xcp_pbd self, const char *key);
 
 /**
@@ -10466,7 +7636,16 @@ XCP_EXTERN int xcp_pbd_destroy(xcp_session *session, xcp_pbd self);
  */
 XCP_EXTERN int xcp_pbd_destroy_async(xcp_session *session, xcp_task *task, xcp_pbd self);
 
-/** XenAPI PBD.plug(self). */
+/**
+ * XenAPI PBD.plug(self).
+ *
+ * Attaches the SR on the PBD's host through its driver (a file SR's directory
+ * must hold the SR's uuid in its marker), sets currently_attached and
+ * refreshes the SR's sizes. A plugged PBD is left as it is. Only a PBD of
+ * this host can be plugged.
+ *
+ * Errors: HOST_OFFLINE, SR_UNKNOWN_DRIVER, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_pbd_plug(xcp_session *session, xcp_pbd self);
 
 /**
@@ -10475,7 +7654,15 @@ XCP_EXTERN int xcp_pbd_plug(xcp_session *session, xcp_pbd self);
  */
 XCP_EXTERN int xcp_pbd_plug_async(xcp_session *session, xcp_task *task, xcp_pbd self);
 
-/** XenAPI PBD.unplug(self). */
+/**
+ * XenAPI PBD.unplug(self).
+ *
+ * Detaches the SR through its driver and clears currently_attached; an
+ * unplugged PBD is left as it is. Refused while a running VM has one of the
+ * SR's VDIs attached.
+ *
+ * Errors: VDI_IN_USE, SR_UNKNOWN_DRIVER, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_pbd_unplug(xcp_session *session, xcp_pbd self);
 
 /**
@@ -10484,7 +7671,17 @@ XCP_EXTERN int xcp_pbd_unplug(xcp_session *session, xcp_pbd self);
  */
 XCP_EXTERN int xcp_pbd_unplug_async(xcp_session *session, xcp_task *task, xcp_pbd self);
 
-/** XenAPI PBD.set_device_config(self, value). */
+/**
+ * XenAPI PBD.set_device_config(self, value).
+ *
+ * Replaces device_config (for a file SR the new location is checked). libxcp
+ * allows it while the PBD is plugged: the driver uses the new value from its
+ * next call.
+ *
+ * @param value The new configuration, replacing the whole map.
+ *
+ * Errors: SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_pbd_set_device_config(xcp_session *session, xcp_pbd self, const xcp_string_map *value);
 
 /**
@@ -10520,276 +7717,136 @@ XCP_EXTERN int xcp_vif_get_all_where(xcp_session *session, xcp_vif_set *result, 
 /** XenAPI VIF.get_all_records_where(expr) -> map:ref:VIF:record:VIF. */
 XCP_EXTERN int xcp_vif_get_all_records_where(xcp_session *session, xcp_vif_record_map *result, const char *expr);
 
-/**
- * XenAPI VIF.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the VIF, set by the server.
- */
+/** XenAPI VIF.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_uuid(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_allowed_operations(self) -> set:vif_operations. Reads one
  * field.
- *
- * The operations valid on the VIF now, maintained by the server: attach when
- * detached, plug when detached and the VM is running, unplug when attached.
  */
 XCP_EXTERN int xcp_vif_get_allowed_operations(xcp_session *session, xcp_vif_operations_set *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_current_operations(self) -> map:string:vif_operations. Reads
  * one field.
- *
- * Operations in progress (task reference to operation). libxcp records none:
- * always empty.
  */
 XCP_EXTERN int xcp_vif_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_device(self) -> string. Reads one field.
- *
- * The VIF's slot on the VM, a number from 0 to 6 as a string; it orders the
- * guest's NICs.
- */
+/** XenAPI VIF.get_device(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_device(xcp_session *session, char * *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_network(self) -> ref:network. Reads one field.
- *
- * The network the VIF is connected to; changed with VIF.move.
- */
+/** XenAPI VIF.get_network(self) -> ref:network. Reads one field. */
 XCP_EXTERN int xcp_vif_get_network(xcp_session *session, xcp_network *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_VM(self) -> ref:VM. Reads one field.
- *
- * The VM the VIF belongs to.
- */
+/** XenAPI VIF.get_VM(self) -> ref:VM. Reads one field. */
 XCP_EXTERN int xcp_vif_get_VM(xcp_session *session, xcp_vm *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_MAC(self) -> string. Reads one field.
- *
- * The MAC address, six colon-separated hex bytes; when created without one,
- * the server generates a random locally administered unicast address.
- */
+/** XenAPI VIF.get_MAC(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_MAC(xcp_session *session, char * *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_MTU(self) -> int. Reads one field.
- *
- * Maximum transmission unit, in bytes; the network's MTU when created without
- * one (0).
- */
+/** XenAPI VIF.get_MTU(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vif_get_MTU(xcp_session *session, int64_t *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_other_config(self) -> map:string:string. Reads one field.
- *
- * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_vif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/**
- * XenAPI VIF.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value pairs.
- */
+/** XenAPI VIF.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_vif_set_other_config(xcp_session *session, xcp_vif self, const xcp_string_map *value);
 
-/**
- * XenAPI VIF.add_to_other_config(self, key, value).
- *
- * Free-form key/value pairs.
- */
+/** XenAPI VIF.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_vif_add_to_other_config(xcp_session *session, xcp_vif self, const char *key, const char *value);
 
-/**
- * XenAPI VIF.remove_from_other_config(self, key).
- *
- * Free-form key/value pairs.
- */
+/** XenAPI VIF.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_vif_remove_from_other_config(xcp_session *session, xcp_vif self, const char *key);
 
-/**
- * XenAPI VIF.get_currently_attached(self) -> bool. Reads one field.
- *
- * True while the VIF is plugged into the VM's running domain; maintained by
- * the server (VM start, shutdown, VIF.plug, VIF.unplug).
- */
+/** XenAPI VIF.get_currently_attached(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vif_get_currently_attached(xcp_session *session, bool *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_qos_algorithm_type(self) -> string. Reads one field.
- *
- * The QoS algorithm, ratelimit or empty. Recorded only: libxcp applies no
- * QoS.
- */
+/** XenAPI VIF.get_qos_algorithm_type(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_qos_algorithm_type(xcp_session *session, char * *result, xcp_vif self);
 
-/**
- * XenAPI VIF.set_qos_algorithm_type(self, value). Writes one field.
- *
- * The QoS algorithm, ratelimit or empty. Recorded only: libxcp applies no
- * QoS.
- */
+/** XenAPI VIF.set_qos_algorithm_type(self, value). Writes one field. */
 XCP_EXTERN int xcp_vif_set_qos_algorithm_type(xcp_session *session, xcp_vif self, const char *value);
 
 /**
  * XenAPI VIF.get_qos_algorithm_params(self) -> map:string:string. Reads one
  * field.
- *
- * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
  */
 XCP_EXTERN int xcp_vif_get_qos_algorithm_params(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/**
- * XenAPI VIF.set_qos_algorithm_params(self, value). Writes one field.
- *
- * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
- */
+/** XenAPI VIF.set_qos_algorithm_params(self, value). Writes one field. */
 XCP_EXTERN int xcp_vif_set_qos_algorithm_params(xcp_session *session, xcp_vif self, const xcp_string_map *value);
 
-/**
- * XenAPI VIF.add_to_qos_algorithm_params(self, key, value).
- *
- * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
- */
+/** XenAPI VIF.add_to_qos_algorithm_params(self, key, value). */
 XCP_EXTERN int xcp_vif_add_to_qos_algorithm_params(xcp_session *session, xcp_vif self, const char *key, const char *value);
 
-/**
- * XenAPI VIF.remove_from_qos_algorithm_params(self, key).
- *
- * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
- */
+/** XenAPI VIF.remove_from_qos_algorithm_params(self, key). */
 XCP_EXTERN int xcp_vif_remove_from_qos_algorithm_params(xcp_session *session, xcp_vif self, const char *key);
 
 /**
  * XenAPI VIF.get_metrics(self) -> ref:VIF_metrics. Reads one field.
  *
- * Removed from XenAPI (VIF_metrics is gone): always NULL.
- *
- * Removed from XenAPI: still in records for the clients that read it.
+ * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_vif_get_metrics(xcp_session *session, xcp_ref *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_locking_mode(self) -> vif_locking_mode. Reads one field.
- *
- * Which traffic the VIF may send: network_default (the network's
- * default_locking_mode), locked (only from ipv4_allowed and ipv6_allowed),
- * unlocked or disabled. Recorded only: libxcp does not filter VIF traffic.
- */
+/** XenAPI VIF.get_locking_mode(self) -> vif_locking_mode. Reads one field. */
 XCP_EXTERN int xcp_vif_get_locking_mode(xcp_session *session, enum xcp_vif_locking_mode *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_ipv4_allowed(self) -> set:string. Reads one field.
- *
- * The IPv4 addresses a locked VIF may use. Recorded only.
- */
+/** XenAPI VIF.get_ipv4_allowed(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_ipv4_allowed(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_ipv6_allowed(self) -> set:string. Reads one field.
- *
- * The IPv6 addresses a locked VIF may use. Recorded only.
- */
+/** XenAPI VIF.get_ipv6_allowed(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_ipv6_allowed(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_ipv4_configuration_mode(self) ->
  * vif_ipv4_configuration_mode. Reads one field.
- *
- * How the guest should configure IPv4 on this NIC (None, Static or DHCP), set
- * by configure_ipv4. Recorded only: libxcp passes it to no guest agent.
  */
 XCP_EXTERN int xcp_vif_get_ipv4_configuration_mode(xcp_session *session, enum xcp_vif_ipv4_configuration_mode *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_trunks(self) -> set:int. Reads one field.
- *
- * The VLAN tags the VIF carries as a trunk. libxcp has no messages to set it:
- * always empty.
- */
+/** XenAPI VIF.get_trunks(self) -> set:int. Reads one field. */
 XCP_EXTERN int xcp_vif_get_trunks(xcp_session *session, xcp_int_set *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_status_code(self) -> int. Reads one field.
- *
- * In XAPI, an error code of the VIF's last failure. Not maintained by libxcp:
- * always 0.
- */
+/** XenAPI VIF.get_status_code(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vif_get_status_code(xcp_session *session, int64_t *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_status_detail(self) -> string. Reads one field.
- *
- * In XAPI, the text of the VIF's last failure. Not maintained by libxcp:
- * always empty.
- */
+/** XenAPI VIF.get_status_detail(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_status_detail(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_runtime_properties(self) -> map:string:string. Reads one
  * field.
- *
- * In XAPI, device properties of the plugged VIF. Not maintained by libxcp:
- * always empty.
  */
 XCP_EXTERN int xcp_vif_get_runtime_properties(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_qos_supported_algorithms(self) -> set:string. Reads one
  * field.
- *
- * In XAPI, the QoS algorithms the VIF supports. Not maintained by libxcp:
- * always empty.
  */
 XCP_EXTERN int xcp_vif_get_qos_supported_algorithms(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_MAC_autogenerated(self) -> bool. Reads one field.
- *
- * True when the server generated the MAC because the VIF was created without
- * one.
- */
+/** XenAPI VIF.get_MAC_autogenerated(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_vif_get_MAC_autogenerated(xcp_session *session, bool *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_ipv4_addresses(self) -> set:string. Reads one field.
- *
- * The IPv4 address (CIDR) given to configure_ipv4, or empty.
- */
+/** XenAPI VIF.get_ipv4_addresses(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_ipv4_addresses(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_ipv4_gateway(self) -> string. Reads one field.
- *
- * The IPv4 gateway given to configure_ipv4, or empty.
- */
+/** XenAPI VIF.get_ipv4_gateway(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_ipv4_gateway(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_ipv6_configuration_mode(self) ->
  * vif_ipv6_configuration_mode. Reads one field.
- *
- * How the guest should configure IPv6 on this NIC (None, Static or Autoconf),
- * set by configure_ipv6. Recorded only.
  */
 XCP_EXTERN int xcp_vif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_vif_ipv6_configuration_mode *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_ipv6_addresses(self) -> set:string. Reads one field.
- *
- * The IPv6 address (CIDR) given to configure_ipv6, or empty.
- */
+/** XenAPI VIF.get_ipv6_addresses(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_ipv6_addresses(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/**
- * XenAPI VIF.get_ipv6_gateway(self) -> string. Reads one field.
- *
- * The IPv6 gateway given to configure_ipv6, or empty.
- */
+/** XenAPI VIF.get_ipv6_gateway(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vif_get_ipv6_gateway(xcp_session *session, char * *result, xcp_vif self);
 
 /**
@@ -10813,15 +7870,7 @@ XCP_EXTERN int xcp_vif_destroy(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_destroy_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/**
- * XenAPI VIF.plug(self).
- *
- * Hot-plugs the VIF into the VM's running domain and marks it attached. The
- * VM must be Running and the VIF not attached; a hypervisor failure is an
- * INTERNAL_ERROR.
- *
- * Errors: VM_BAD_POWER_STATE, DEVICE_ALREADY_ATTACHED.
- */
+/** XenAPI VIF.plug(self). */
 XCP_EXTERN int xcp_vif_plug(xcp_session *session, xcp_vif self);
 
 /**
@@ -10830,14 +7879,7 @@ XCP_EXTERN int xcp_vif_plug(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_plug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/**
- * XenAPI VIF.unplug(self).
- *
- * Asks the running domain to release the VIF and marks it detached (only
- * marks it when the VM is not running). The VIF must be attached.
- *
- * Errors: DEVICE_ALREADY_DETACHED.
- */
+/** XenAPI VIF.unplug(self). */
 XCP_EXTERN int xcp_vif_unplug(xcp_session *session, xcp_vif self);
 
 /**
@@ -10846,14 +7888,7 @@ XCP_EXTERN int xcp_vif_unplug(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_unplug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/**
- * XenAPI VIF.unplug_force(self).
- *
- * Like unplug, but removes the device from the domain without the guest's
- * cooperation.
- *
- * Errors: DEVICE_ALREADY_DETACHED.
- */
+/** XenAPI VIF.unplug_force(self). */
 XCP_EXTERN int xcp_vif_unplug_force(xcp_session *session, xcp_vif self);
 
 /**
@@ -10862,14 +7897,7 @@ XCP_EXTERN int xcp_vif_unplug_force(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_unplug_force_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/**
- * XenAPI VIF.move(self, network).
- *
- * Connects the VIF to another network. An attached VIF of a running VM is
- * unplugged and plugged again on the new network's bridge.
- *
- * @param network The network to connect the VIF to.
- */
+/** XenAPI VIF.move(self, network). */
 XCP_EXTERN int xcp_vif_move(xcp_session *session, xcp_vif self, xcp_network network);
 
 /**
@@ -10878,11 +7906,7 @@ XCP_EXTERN int xcp_vif_move(xcp_session *session, xcp_vif self, xcp_network netw
  */
 XCP_EXTERN int xcp_vif_move_async(xcp_session *session, xcp_task *task, xcp_vif self, xcp_network network);
 
-/**
- * XenAPI VIF.set_locking_mode(self, value).
- *
- * Sets the VIF's locking mode (recorded only, see locking_mode).
- */
+/** XenAPI VIF.set_locking_mode(self, value). */
 XCP_EXTERN int xcp_vif_set_locking_mode(xcp_session *session, xcp_vif self, enum xcp_vif_locking_mode value);
 
 /**
@@ -10891,14 +7915,7 @@ XCP_EXTERN int xcp_vif_set_locking_mode(xcp_session *session, xcp_vif self, enum
  */
 XCP_EXTERN int xcp_vif_set_locking_mode_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_locking_mode value);
 
-/**
- * XenAPI VIF.set_ipv4_allowed(self, value).
- *
- * Replaces the IPv4 addresses a locked VIF may use. Unlike XAPI, libxcp does
- * not check that they are addresses.
- *
- * @param value The addresses.
- */
+/** XenAPI VIF.set_ipv4_allowed(self, value). */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
 /**
@@ -10907,14 +7924,7 @@ XCP_EXTERN int xcp_vif_set_ipv4_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
-/**
- * XenAPI VIF.add_ipv4_allowed(self, value).
- *
- * Adds an IPv4 address to those a locked VIF may use (no change when
- * present).
- *
- * @param value The address.
- */
+/** XenAPI VIF.add_ipv4_allowed(self, value). */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -10923,14 +7933,7 @@ XCP_EXTERN int xcp_vif_add_ipv4_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/**
- * XenAPI VIF.remove_ipv4_allowed(self, value).
- *
- * Removes an IPv4 address from those a locked VIF may use (no change when
- * absent).
- *
- * @param value The address.
- */
+/** XenAPI VIF.remove_ipv4_allowed(self, value). */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -10939,14 +7942,7 @@ XCP_EXTERN int xcp_vif_remove_ipv4_allowed(xcp_session *session, xcp_vif self, c
  */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/**
- * XenAPI VIF.set_ipv6_allowed(self, value).
- *
- * Replaces the IPv6 addresses a locked VIF may use. Unlike XAPI, libxcp does
- * not check that they are addresses.
- *
- * @param value The addresses.
- */
+/** XenAPI VIF.set_ipv6_allowed(self, value). */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
 /**
@@ -10955,14 +7951,7 @@ XCP_EXTERN int xcp_vif_set_ipv6_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
-/**
- * XenAPI VIF.add_ipv6_allowed(self, value).
- *
- * Adds an IPv6 address to those a locked VIF may use (no change when
- * present).
- *
- * @param value The address.
- */
+/** XenAPI VIF.add_ipv6_allowed(self, value). */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -10971,14 +7960,7 @@ XCP_EXTERN int xcp_vif_add_ipv6_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/**
- * XenAPI VIF.remove_ipv6_allowed(self, value).
- *
- * Removes an IPv6 address from those a locked VIF may use (no change when
- * absent).
- *
- * @param value The address.
- */
+/** XenAPI VIF.remove_ipv6_allowed(self, value). */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -10987,20 +7969,7 @@ XCP_EXTERN int xcp_vif_remove_ipv6_allowed(xcp_session *session, xcp_vif self, c
  */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/**
- * XenAPI VIF.configure_ipv4(self, mode, address="", gateway="").
- *
- * Records the IPv4 configuration the guest should use on this NIC
- * (ipv4_configuration_mode, ipv4_addresses, ipv4_gateway). Recorded only;
- * unlike XAPI, the address and gateway are not checked.
- *
- * @param mode None, Static or DHCP.
- *
- * @param address For Static, the address in CIDR form (for example
- * 192.0.2.5/24).
- *
- * @param gateway For Static, the gateway address; may be empty.
- */
+/** XenAPI VIF.configure_ipv4(self, mode, address="", gateway=""). */
 XCP_EXTERN int xcp_vif_configure_ipv4(xcp_session *session, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
 /**
@@ -11009,19 +7978,7 @@ XCP_EXTERN int xcp_vif_configure_ipv4(xcp_session *session, xcp_vif self, enum x
  */
 XCP_EXTERN int xcp_vif_configure_ipv4_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
-/**
- * XenAPI VIF.configure_ipv6(self, mode, address="", gateway="").
- *
- * Records the IPv6 configuration the guest should use on this NIC
- * (ipv6_configuration_mode, ipv6_addresses, ipv6_gateway). Recorded only; the
- * address and gateway are not checked.
- *
- * @param mode None, Static or Autoconf.
- *
- * @param address For Static, the address in CIDR form.
- *
- * @param gateway For Static, the gateway address; may be empty.
- */
+/** XenAPI VIF.configure_ipv6(self, mode, address="", gateway=""). */
 XCP_EXTERN int xcp_vif_configure_ipv6(xcp_session *session, xcp_vif self, enum xcp_vif_ipv6_configuration_mode mode, const char *address, const char *gateway);
 
 /**
@@ -11063,210 +8020,95 @@ XCP_EXTERN int xcp_network_get_all_where(xcp_session *session, xcp_network_set *
  */
 XCP_EXTERN int xcp_network_get_all_records_where(xcp_session *session, xcp_network_record_map *result, const char *expr);
 
-/**
- * XenAPI network.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the network, set by the server.
- */
+/** XenAPI network.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_network_get_uuid(xcp_session *session, char * *result, xcp_network self);
 
-/**
- * XenAPI network.get_name_label(self) -> string. Reads one field.
- *
- * A human-readable name.
- */
+/** XenAPI network.get_name_label(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_network_get_name_label(xcp_session *session, char * *result, xcp_network self);
 
-/**
- * XenAPI network.set_name_label(self, value). Writes one field.
- *
- * A human-readable name.
- */
+/** XenAPI network.set_name_label(self, value). Writes one field. */
 XCP_EXTERN int xcp_network_set_name_label(xcp_session *session, xcp_network self, const char *value);
 
-/**
- * XenAPI network.get_name_description(self) -> string. Reads one field.
- *
- * A human-readable description.
- */
+/** XenAPI network.get_name_description(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_network_get_name_description(xcp_session *session, char * *result, xcp_network self);
 
-/**
- * XenAPI network.set_name_description(self, value). Writes one field.
- *
- * A human-readable description.
- */
+/** XenAPI network.set_name_description(self, value). Writes one field. */
 XCP_EXTERN int xcp_network_set_name_description(xcp_session *session, xcp_network self, const char *value);
 
 /**
  * XenAPI network.get_allowed_operations(self) -> set:network_operations.
  * Reads one field.
- *
- * The operations valid on the network now. libxcp does not compute it: always
- * empty.
  */
 XCP_EXTERN int xcp_network_get_allowed_operations(xcp_session *session, xcp_network_operations_set *result, xcp_network self);
 
 /**
  * XenAPI network.get_current_operations(self) ->
  * map:string:network_operations. Reads one field.
- *
- * Operations in progress (task reference to operation). libxcp records none:
- * always empty.
  */
 XCP_EXTERN int xcp_network_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/**
- * XenAPI network.get_VIFs(self) -> set:ref:VIF. Reads one field.
- *
- * The VIFs connected to the network, maintained by the server from
- * VIF.network.
- */
+/** XenAPI network.get_VIFs(self) -> set:ref:VIF. Reads one field. */
 XCP_EXTERN int xcp_network_get_VIFs(xcp_session *session, xcp_vif_set *result, xcp_network self);
 
-/**
- * XenAPI network.get_PIFs(self) -> set:ref:PIF. Reads one field.
- *
- * The host interfaces connected to the network, maintained by the server from
- * PIF.network; empty for a network internal to the host.
- */
+/** XenAPI network.get_PIFs(self) -> set:ref:PIF. Reads one field. */
 XCP_EXTERN int xcp_network_get_PIFs(xcp_session *session, xcp_pif_set *result, xcp_network self);
 
-/**
- * XenAPI network.get_MTU(self) -> int. Reads one field.
- *
- * Maximum transmission unit of the network, in bytes; a VIF created without
- * an MTU takes it. Changing it changes neither existing VIFs nor the bridge.
- */
+/** XenAPI network.get_MTU(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_network_get_MTU(xcp_session *session, int64_t *result, xcp_network self);
 
-/**
- * XenAPI network.set_MTU(self, value). Writes one field.
- *
- * Maximum transmission unit of the network, in bytes; a VIF created without
- * an MTU takes it. Changing it changes neither existing VIFs nor the bridge.
- */
+/** XenAPI network.set_MTU(self, value). Writes one field. */
 XCP_EXTERN int xcp_network_set_MTU(xcp_session *session, xcp_network self, int64_t value);
 
 /**
  * XenAPI network.get_other_config(self) -> map:string:string. Reads one
  * field.
- *
- * Free-form key/value pairs. First boot sets automatic: true on the networks
- * it makes for the host's NICs, false on the internal one it makes when there
- * is none. A network whose is_host_internal_management_network is true cannot
- * be destroyed.
  */
 XCP_EXTERN int xcp_network_get_other_config(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/**
- * XenAPI network.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value pairs. First boot sets automatic: true on the networks
- * it makes for the host's NICs, false on the internal one it makes when there
- * is none. A network whose is_host_internal_management_network is true cannot
- * be destroyed.
- */
+/** XenAPI network.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_network_set_other_config(xcp_session *session, xcp_network self, const xcp_string_map *value);
 
-/**
- * XenAPI network.add_to_other_config(self, key, value).
- *
- * Free-form key/value pairs. First boot sets automatic: true on the networks
- * it makes for the host's NICs, false on the internal one it makes when there
- * is none. A network whose is_host_internal_management_network is true cannot
- * be destroyed.
- */
+/** XenAPI network.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_network_add_to_other_config(xcp_session *session, xcp_network self, const char *key, const char *value);
 
-/**
- * XenAPI network.remove_from_other_config(self, key).
- *
- * Free-form key/value pairs. First boot sets automatic: true on the networks
- * it makes for the host's NICs, false on the internal one it makes when there
- * is none. A network whose is_host_internal_management_network is true cannot
- * be destroyed.
- */
+/** XenAPI network.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_network_remove_from_other_config(xcp_session *session, xcp_network self, const char *key);
 
-/**
- * XenAPI network.get_bridge(self) -> string. Reads one field.
- *
- * The name of the host bridge the network's VIFs are added to: xenbrN for
- * those made at first boot, the first free xapiN when network.create is given
- * none.
- */
+/** XenAPI network.get_bridge(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_network_get_bridge(xcp_session *session, char * *result, xcp_network self);
 
-/**
- * XenAPI network.get_managed(self) -> bool. Reads one field.
- *
- * In XAPI, true when the toolstack creates and removes the bridge. libxcp
- * records it but manages no bridge either way.
- */
+/** XenAPI network.get_managed(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_network_get_managed(xcp_session *session, bool *result, xcp_network self);
 
-/**
- * XenAPI network.get_tags(self) -> set:string. Reads one field.
- *
- * User-defined tags, for grouping and searching.
- */
+/** XenAPI network.get_tags(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_network_get_tags(xcp_session *session, xcp_string_set *result, xcp_network self);
 
-/**
- * XenAPI network.set_tags(self, value). Writes one field.
- *
- * User-defined tags, for grouping and searching.
- */
+/** XenAPI network.set_tags(self, value). Writes one field. */
 XCP_EXTERN int xcp_network_set_tags(xcp_session *session, xcp_network self, const xcp_string_set *value);
 
-/**
- * XenAPI network.add_tags(self, value).
- *
- * User-defined tags, for grouping and searching.
- */
+/** XenAPI network.add_tags(self, value). */
 XCP_EXTERN int xcp_network_add_tags(xcp_session *session, xcp_network self, const char *value);
 
-/**
- * XenAPI network.remove_tags(self, value).
- *
- * User-defined tags, for grouping and searching.
- */
+/** XenAPI network.remove_tags(self, value). */
 XCP_EXTERN int xcp_network_remove_tags(xcp_session *session, xcp_network self, const char *value);
 
 /**
  * XenAPI network.get_default_locking_mode(self) ->
  * network_default_locking_mode. Reads one field.
- *
- * The locking mode for the network's VIFs whose locking_mode is
- * network_default; set by set_default_locking_mode. Recorded only: libxcp
- * does not filter VIF traffic.
  */
 XCP_EXTERN int xcp_network_get_default_locking_mode(xcp_session *session, enum xcp_network_default_locking_mode *result, xcp_network self);
 
 /**
  * XenAPI network.get_purpose(self) -> set:network_purpose. Reads one field.
- *
- * What else the network is used for (nbd, insecure_nbd: serving disks over
- * NBD); changed with add_purpose and remove_purpose. Recorded only: libxcp
- * runs no NBD server.
  */
 XCP_EXTERN int xcp_network_get_purpose(xcp_session *session, xcp_network_purpose_set *result, xcp_network self);
 
-/**
- * XenAPI network.get_blobs(self) -> map:string:ref:blob. Reads one field.
- *
- * Binary data attached to the network by name. network.create_new_blob is not
- * implemented, so the map stays empty.
- */
+/** XenAPI network.get_blobs(self) -> map:string:ref:blob. Reads one field. */
 XCP_EXTERN int xcp_network_get_blobs(xcp_session *session, xcp_string_map *result, xcp_network self);
 
 /**
  * XenAPI network.get_assigned_ips(self) -> map:ref:VIF:string. Reads one
  * field.
- *
- * In XAPI, the IP addresses handed out to VIFs on a network with managed
- * addressing. Not maintained by libxcp: always empty.
  */
 XCP_EXTERN int xcp_network_get_assigned_ips(xcp_session *session, xcp_string_map *result, xcp_network self);
 
@@ -11291,14 +8133,7 @@ XCP_EXTERN int xcp_network_destroy(xcp_session *session, xcp_network self);
  */
 XCP_EXTERN int xcp_network_destroy_async(xcp_session *session, xcp_task *task, xcp_network self);
 
-/**
- * XenAPI network.add_purpose(self, value).
- *
- * Adds a purpose to the network (no change when it is there already). Unlike
- * XAPI, libxcp does not refuse incompatible purposes (nbd with insecure_nbd).
- *
- * @param value The purpose to add.
- */
+/** XenAPI network.add_purpose(self, value). */
 XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
 /**
@@ -11307,13 +8142,7 @@ XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, e
  */
 XCP_EXTERN int xcp_network_add_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
-/**
- * XenAPI network.remove_purpose(self, value).
- *
- * Removes a purpose from the network (no change when it is not there).
- *
- * @param value The purpose to remove.
- */
+/** XenAPI network.remove_purpose(self, value). */
 XCP_EXTERN int xcp_network_remove_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
 /**
@@ -11322,16 +8151,7 @@ XCP_EXTERN int xcp_network_remove_purpose(xcp_session *session, xcp_network self
  */
 XCP_EXTERN int xcp_network_remove_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
-/**
- * XenAPI network.set_default_locking_mode(network, value).
- *
- * Sets the locking mode of the network's VIFs whose own locking_mode is
- * network_default.
- *
- * @param network The network to change.
- *
- * @param value unlocked (all traffic passes) or disabled (none passes).
- */
+/** XenAPI network.set_default_locking_mode(network, value). */
 XCP_EXTERN int xcp_network_set_default_locking_mode(xcp_session *session, xcp_network network, enum xcp_network_default_locking_mode value);
 
 /**
@@ -11344,17 +8164,6 @@ XCP_EXTERN int xcp_network_set_default_locking_mode_async(xcp_session *session, 
 /**
  * XenAPI network.create_new_blob(network, name, mime_type, public=false) ->
  * ref:blob.
- *
- * In XAPI, creates a blob and attaches it to the network under name. Not
- * implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param name The key of the blob in the network's blobs.
- *
- * @param mime_type The MIME type of the blob's content.
- *
- * @param public_ Whether the blob can be read without authentication.
- *
- * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_network_create_new_blob(xcp_session *session, xcp_blob *result, xcp_network network, const char *name, const char *mime_type, bool public_);
 
@@ -11391,327 +8200,147 @@ XCP_EXTERN int xcp_pif_get_all_where(xcp_session *session, xcp_pif_set *result, 
 /** XenAPI PIF.get_all_records_where(expr) -> map:ref:PIF:record:PIF. */
 XCP_EXTERN int xcp_pif_get_all_records_where(xcp_session *session, xcp_pif_record_map *result, const char *expr);
 
-/**
- * XenAPI PIF.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the PIF, set by the server.
- */
+/** XenAPI PIF.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_uuid(xcp_session *session, char * *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_device(self) -> string. Reads one field.
- *
- * The name of the interface in the host (eth0, enp1s0...).
- */
+/** XenAPI PIF.get_device(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_device(xcp_session *session, char * *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_network(self) -> ref:network. Reads one field.
- *
- * The network the interface connects to; first boot makes one network per
- * NIC.
- */
+/** XenAPI PIF.get_network(self) -> ref:network. Reads one field. */
 XCP_EXTERN int xcp_pif_get_network(xcp_session *session, xcp_network *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_host(self) -> ref:host. Reads one field.
- *
- * The host the interface belongs to.
- */
+/** XenAPI PIF.get_host(self) -> ref:host. Reads one field. */
 XCP_EXTERN int xcp_pif_get_host(xcp_session *session, xcp_host *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_MAC(self) -> string. Reads one field.
- *
- * The interface's MAC address, read from sysfs at first boot (empty when
- * unreadable).
- */
+/** XenAPI PIF.get_MAC(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_MAC(xcp_session *session, char * *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_MTU(self) -> int. Reads one field.
- *
- * The interface's MTU in bytes, read from sysfs at first boot (1500 when
- * unreadable).
- */
+/** XenAPI PIF.get_MTU(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_pif_get_MTU(xcp_session *session, int64_t *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_VLAN(self) -> int. Reads one field.
- *
- * The VLAN tag of a VLAN interface, -1 for an untagged one (every PIF libxcp
- * makes).
- */
+/** XenAPI PIF.get_VLAN(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_pif_get_VLAN(xcp_session *session, int64_t *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_metrics(self) -> ref:PIF_metrics. Reads one field.
- *
- * The interface's PIF_metrics object, made with it at first boot.
- */
+/** XenAPI PIF.get_metrics(self) -> ref:PIF_metrics. Reads one field. */
 XCP_EXTERN int xcp_pif_get_metrics(xcp_session *session, xcp_pif_metrics *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_physical(self) -> bool. Reads one field.
- *
- * True for a physical NIC, false for a bond or VLAN interface; true for every
- * PIF libxcp makes.
- */
+/** XenAPI PIF.get_physical(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_get_physical(xcp_session *session, bool *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_currently_attached(self) -> bool. Reads one field.
- *
- * True when the interface is up. Set to true at first boot and not maintained
- * afterwards.
- */
+/** XenAPI PIF.get_currently_attached(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_get_currently_attached(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_ip_configuration_mode(self) -> ip_configuration_mode. Reads
  * one field.
- *
- * How the host configures IPv4 on the interface (None, DHCP or Static), set
- * by reconfigure_ip in XAPI. libxcp leaves None.
  */
 XCP_EXTERN int xcp_pif_get_ip_configuration_mode(xcp_session *session, enum xcp_ip_configuration_mode *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_IP(self) -> string. Reads one field.
- *
- * The interface's IPv4 address. Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF.get_IP(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_IP(xcp_session *session, char * *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_netmask(self) -> string. Reads one field.
- *
- * The interface's IPv4 netmask. Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF.get_netmask(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_netmask(xcp_session *session, char * *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_gateway(self) -> string. Reads one field.
- *
- * The interface's IPv4 gateway. Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF.get_gateway(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_gateway(xcp_session *session, char * *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_DNS(self) -> string. Reads one field.
- *
- * The interface's DNS servers, comma-separated. Not maintained by libxcp:
- * always empty.
- */
+/** XenAPI PIF.get_DNS(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_DNS(xcp_session *session, char * *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_bond_slave_of(self) -> ref:Bond. Reads one field.
- *
- * The bond this interface is a member of, or NULL; the inverse of
- * Bond.slaves. libxcp makes no bonds: always NULL.
- */
+/** XenAPI PIF.get_bond_slave_of(self) -> ref:Bond. Reads one field. */
 XCP_EXTERN int xcp_pif_get_bond_slave_of(xcp_session *session, xcp_bond *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_bond_master_of(self) -> set:ref:Bond. Reads one field.
- *
- * The bond this interface is the bond interface of (at most one), the inverse
- * of Bond.master. Always empty in libxcp.
- */
+/** XenAPI PIF.get_bond_master_of(self) -> set:ref:Bond. Reads one field. */
 XCP_EXTERN int xcp_pif_get_bond_master_of(xcp_session *session, xcp_bond_set *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_management(self) -> bool. Reads one field.
- *
- * True for the host's management interface (the one
- * host.get_management_interface returns): the first NIC at first boot.
- */
+/** XenAPI PIF.get_management(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_get_management(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_other_config(self) -> map:string:string. Reads one field.
- *
- * Free-form key/value pairs (in XAPI also ethtool settings, domain,
- * peerdns...; libxcp applies none of them).
  */
 XCP_EXTERN int xcp_pif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif self);
 
-/**
- * XenAPI PIF.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value pairs (in XAPI also ethtool settings, domain,
- * peerdns...; libxcp applies none of them).
- */
+/** XenAPI PIF.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_pif_set_other_config(xcp_session *session, xcp_pif self, const xcp_string_map *value);
 
-/**
- * XenAPI PIF.add_to_other_config(self, key, value).
- *
- * Free-form key/value pairs (in XAPI also ethtool settings, domain,
- * peerdns...; libxcp applies none of them).
- */
+/** XenAPI PIF.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_pif_add_to_other_config(xcp_session *session, xcp_pif self, const char *key, const char *value);
 
-/**
- * XenAPI PIF.remove_from_other_config(self, key).
- *
- * Free-form key/value pairs (in XAPI also ethtool settings, domain,
- * peerdns...; libxcp applies none of them).
- */
+/** XenAPI PIF.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_pif_remove_from_other_config(xcp_session *session, xcp_pif self, const char *key);
 
-/**
- * XenAPI PIF.get_disallow_unplug(self) -> bool. Reads one field.
- *
- * In XAPI, true when the interface may not be unplugged (for example it
- * carries storage traffic); set by set_disallow_unplug. Always false in
- * libxcp.
- */
+/** XenAPI PIF.get_disallow_unplug(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_get_disallow_unplug(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_ipv6_configuration_mode(self) -> ipv6_configuration_mode.
  * Reads one field.
- *
- * How the host configures IPv6 on the interface (None, DHCP, Static or
- * Autoconf), set by reconfigure_ipv6 in XAPI. libxcp leaves None.
  */
 XCP_EXTERN int xcp_pif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_ipv6_configuration_mode *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_IPv6(self) -> set:string. Reads one field.
- *
- * The interface's IPv6 addresses in CIDR form. Not maintained by libxcp:
- * always empty.
- */
+/** XenAPI PIF.get_IPv6(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_IPv6(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_primary_address_type(self) -> primary_address_type. Reads
  * one field.
- *
- * Which address family (IPv4 or IPv6) the management interface is reached
- * through. Always IPv4 in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_primary_address_type(xcp_session *session, enum xcp_primary_address_type *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_VLAN_master_of(self) -> ref:VLAN. Reads one field.
- *
- * For a VLAN interface, its VLAN object. Always NULL in libxcp (no VLANs).
- */
+/** XenAPI PIF.get_VLAN_master_of(self) -> ref:VLAN. Reads one field. */
 XCP_EXTERN int xcp_pif_get_VLAN_master_of(xcp_session *session, xcp_vlan *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_VLAN_slave_of(self) -> set:ref:VLAN. Reads one field.
- *
- * The VLANs carried on this interface, the inverse of VLAN.tagged_PIF. Always
- * empty in libxcp.
- */
+/** XenAPI PIF.get_VLAN_slave_of(self) -> set:ref:VLAN. Reads one field. */
 XCP_EXTERN int xcp_pif_get_VLAN_slave_of(xcp_session *session, xcp_vlan_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_tunnel_access_PIF_of(self) -> set:ref:tunnel. Reads one
  * field.
- *
- * In XAPI, the tunnels this is the access interface of. libxcp has no
- * tunnels: always empty.
  */
 XCP_EXTERN int xcp_pif_get_tunnel_access_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_tunnel_transport_PIF_of(self) -> set:ref:tunnel. Reads one
  * field.
- *
- * In XAPI, the tunnels this interface carries. Always empty in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_tunnel_transport_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_ipv6_gateway(self) -> string. Reads one field.
- *
- * The interface's IPv6 gateway. Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF.get_ipv6_gateway(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_ipv6_gateway(xcp_session *session, char * *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_managed(self) -> bool. Reads one field.
- *
- * True when the toolstack configures the interface (in XAPI an unmanaged one
- * can neither be plugged nor reconfigured); true for every PIF libxcp makes.
- */
+/** XenAPI PIF.get_managed(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_get_managed(xcp_session *session, bool *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_properties(self) -> map:string:string. Reads one field.
- *
- * Driver properties of the interface (in XAPI for example gro, set by
- * set_property). Always empty in libxcp.
- */
+/** XenAPI PIF.get_properties(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_properties(xcp_session *session, xcp_string_map *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_capabilities(self) -> set:string. Reads one field.
- *
- * Optional capabilities of the interface's driver (in XAPI for example fcoe).
- * Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF.get_capabilities(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_pif_get_capabilities(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_igmp_snooping_status(self) -> pif_igmp_status. Reads one
  * field.
- *
- * Whether IGMP snooping is on for the interface's bridge. Not maintained by
- * libxcp: always unknown.
  */
 XCP_EXTERN int xcp_pif_get_igmp_snooping_status(xcp_session *session, enum xcp_pif_igmp_status *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_sriov_physical_PIF_of(self) -> set:ref:network_sriov. Reads
  * one field.
- *
- * In XAPI, the SR-IOV networks this physical interface provides. Always empty
- * in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_sriov_physical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_sriov_logical_PIF_of(self) -> set:ref:network_sriov. Reads
  * one field.
- *
- * In XAPI, the SR-IOV network this logical interface belongs to. Always empty
- * in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_sriov_logical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/**
- * XenAPI PIF.get_PCI(self) -> ref:PCI. Reads one field.
- *
- * The PCI device of a physical interface. Not maintained by libxcp: always
- * NULL.
- */
+/** XenAPI PIF.get_PCI(self) -> ref:PCI. Reads one field. */
 XCP_EXTERN int xcp_pif_get_PCI(xcp_session *session, xcp_ref *result, xcp_pif self);
 
-/**
- * XenAPI PIF.reconfigure_ip(self, mode, IP, netmask, gateway, DNS).
- *
- * In XAPI, sets the IPv4 configuration of the interface and applies it to the
- * host. Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param mode None, DHCP or Static.
- *
- * @param IP For Static, the IPv4 address.
- *
- * @param netmask For Static, the netmask.
- *
- * @param gateway For Static, the gateway (may be empty).
- *
- * @param DNS For Static, the DNS servers, comma-separated (may be empty).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.reconfigure_ip(self, mode, IP, netmask, gateway, DNS). */
 XCP_EXTERN int xcp_pif_reconfigure_ip(xcp_session *session, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
 /**
@@ -11720,22 +8349,7 @@ XCP_EXTERN int xcp_pif_reconfigure_ip(xcp_session *session, xcp_pif self, enum x
  */
 XCP_EXTERN int xcp_pif_reconfigure_ip_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
-/**
- * XenAPI PIF.reconfigure_ipv6(self, mode, IPv6, gateway, DNS).
- *
- * In XAPI, sets the IPv6 configuration of the interface and applies it to the
- * host. Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param mode None, DHCP, Static or Autoconf.
- *
- * @param IPv6 For Static, the address in CIDR form.
- *
- * @param gateway For Static, the gateway (may be empty).
- *
- * @param DNS For Static, the DNS servers, comma-separated (may be empty).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.reconfigure_ipv6(self, mode, IPv6, gateway, DNS). */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6(xcp_session *session, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
 /**
@@ -11744,16 +8358,7 @@ XCP_EXTERN int xcp_pif_reconfigure_ipv6(xcp_session *session, xcp_pif self, enum
  */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
-/**
- * XenAPI PIF.set_primary_address_type(self, primary_address_type).
- *
- * In XAPI, chooses whether the management interface is reached by IPv4 or
- * IPv6. Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param primary_address_type IPv4 or IPv6.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.set_primary_address_type(self, primary_address_type). */
 XCP_EXTERN int xcp_pif_set_primary_address_type(xcp_session *session, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
 /**
@@ -11762,14 +8367,7 @@ XCP_EXTERN int xcp_pif_set_primary_address_type(xcp_session *session, xcp_pif se
  */
 XCP_EXTERN int xcp_pif_set_primary_address_type_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
-/**
- * XenAPI PIF.plug(self).
- *
- * In XAPI, brings the interface up. Not implemented in libxcp: answers
- * NOT_IMPLEMENTED.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.plug(self). */
 XCP_EXTERN int xcp_pif_plug(xcp_session *session, xcp_pif self);
 
 /**
@@ -11778,15 +8376,7 @@ XCP_EXTERN int xcp_pif_plug(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_plug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/**
- * XenAPI PIF.unplug(self).
- *
- * In XAPI, takes the interface down (refused for the management interface or
- * when unplugging is disallowed). Not implemented in libxcp: answers
- * NOT_IMPLEMENTED.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.unplug(self). */
 XCP_EXTERN int xcp_pif_unplug(xcp_session *session, xcp_pif self);
 
 /**
@@ -11795,16 +8385,7 @@ XCP_EXTERN int xcp_pif_unplug(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/**
- * XenAPI PIF.scan(host).
- *
- * In XAPI, makes PIFs for the host's NICs that have none. Not implemented in
- * libxcp (first boot makes the PIFs once): answers NOT_IMPLEMENTED.
- *
- * @param host The host whose NICs to look for.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.scan(host). */
 XCP_EXTERN int xcp_pif_scan(xcp_session *session, xcp_host host);
 
 /**
@@ -11813,22 +8394,7 @@ XCP_EXTERN int xcp_pif_scan(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_pif_scan_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/**
- * XenAPI PIF.introduce(host, MAC, device, managed=true) -> ref:PIF.
- *
- * In XAPI, makes a PIF for one NIC of the host, found by MAC or device name,
- * and returns it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param host The host the NIC is in.
- *
- * @param MAC The NIC's MAC address.
- *
- * @param device The NIC's name in the host.
- *
- * @param managed Whether the toolstack is to configure the interface.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.introduce(host, MAC, device, managed=true) -> ref:PIF. */
 XCP_EXTERN int xcp_pif_introduce(xcp_session *session, xcp_pif *result, xcp_host host, const char *MAC, const char *device, bool managed);
 
 /**
@@ -11837,14 +8403,7 @@ XCP_EXTERN int xcp_pif_introduce(xcp_session *session, xcp_pif *result, xcp_host
  */
 XCP_EXTERN int xcp_pif_introduce_async(xcp_session *session, xcp_task *task, xcp_host host, const char *MAC, const char *device, bool managed);
 
-/**
- * XenAPI PIF.forget(self).
- *
- * In XAPI, deletes the record of a physical interface (the NIC itself is
- * untouched). Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.forget(self). */
 XCP_EXTERN int xcp_pif_forget(xcp_session *session, xcp_pif self);
 
 /**
@@ -11853,16 +8412,7 @@ XCP_EXTERN int xcp_pif_forget(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_forget_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/**
- * XenAPI PIF.set_disallow_unplug(self, value).
- *
- * In XAPI, sets disallow_unplug. Not implemented in libxcp: answers
- * NOT_IMPLEMENTED.
- *
- * @param value True to forbid unplugging the interface.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.set_disallow_unplug(self, value). */
 XCP_EXTERN int xcp_pif_set_disallow_unplug(xcp_session *session, xcp_pif self, bool value);
 
 /**
@@ -11871,18 +8421,7 @@ XCP_EXTERN int xcp_pif_set_disallow_unplug(xcp_session *session, xcp_pif self, b
  */
 XCP_EXTERN int xcp_pif_set_disallow_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self, bool value);
 
-/**
- * XenAPI PIF.set_property(self, name, value).
- *
- * In XAPI, sets one driver property of the interface (for example gro) and
- * applies it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param name The property's name.
- *
- * @param value Its new value (for gro: on or off).
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI PIF.set_property(self, name, value). */
 XCP_EXTERN int xcp_pif_set_property(xcp_session *session, xcp_pif self, const char *name, const char *value);
 
 /**
@@ -11924,122 +8463,63 @@ XCP_EXTERN int xcp_pif_metrics_get_all_where(xcp_session *session, xcp_pif_metri
  */
 XCP_EXTERN int xcp_pif_metrics_get_all_records_where(xcp_session *session, xcp_pif_metrics_record_map *result, const char *expr);
 
-/**
- * XenAPI PIF_metrics.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the metrics object, set by the server.
- */
+/** XenAPI PIF_metrics.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_uuid(xcp_session *session, char * *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_io_read_kbs(self) -> float. Reads one field.
  *
- * Removed from XenAPI (read rate, KiB/s; now in the RRDs): always 0.
- *
- * Removed from XenAPI: still in records for the clients that read it.
+ * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_pif_metrics_get_io_read_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_io_write_kbs(self) -> float. Reads one field.
  *
- * Removed from XenAPI (write rate, KiB/s; now in the RRDs): always 0.
- *
- * Removed from XenAPI: still in records for the clients that read it.
+ * Removed from XenAPI: still in records for old clients, never maintained.
  */
 XCP_EXTERN int xcp_pif_metrics_get_io_write_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
-/**
- * XenAPI PIF_metrics.get_carrier(self) -> bool. Reads one field.
- *
- * True when the link is up. Set to true at first boot and not updated.
- */
+/** XenAPI PIF_metrics.get_carrier(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_carrier(xcp_session *session, bool *result, xcp_pif_metrics self);
 
-/**
- * XenAPI PIF_metrics.get_vendor_name(self) -> string. Reads one field.
- *
- * The NIC vendor's name. Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF_metrics.get_vendor_name(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_vendor_name(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/**
- * XenAPI PIF_metrics.get_device_name(self) -> string. Reads one field.
- *
- * The NIC model's name. Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF_metrics.get_device_name(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_device_name(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/**
- * XenAPI PIF_metrics.get_speed(self) -> int. Reads one field.
- *
- * The link speed in Mbit/s. Not maintained by libxcp: always 0.
- */
+/** XenAPI PIF_metrics.get_speed(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_speed(xcp_session *session, int64_t *result, xcp_pif_metrics self);
 
-/**
- * XenAPI PIF_metrics.get_duplex(self) -> bool. Reads one field.
- *
- * True for a full-duplex link. Not maintained by libxcp: always false.
- */
+/** XenAPI PIF_metrics.get_duplex(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_duplex(xcp_session *session, bool *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
- *
- * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_pif_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif_metrics self);
 
-/**
- * XenAPI PIF_metrics.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value pairs.
- */
+/** XenAPI PIF_metrics.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_pif_metrics_set_other_config(xcp_session *session, xcp_pif_metrics self, const xcp_string_map *value);
 
-/**
- * XenAPI PIF_metrics.add_to_other_config(self, key, value).
- *
- * Free-form key/value pairs.
- */
+/** XenAPI PIF_metrics.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_pif_metrics_add_to_other_config(xcp_session *session, xcp_pif_metrics self, const char *key, const char *value);
 
-/**
- * XenAPI PIF_metrics.remove_from_other_config(self, key).
- *
- * Free-form key/value pairs.
- */
+/** XenAPI PIF_metrics.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_pif_metrics_remove_from_other_config(xcp_session *session, xcp_pif_metrics self, const char *key);
 
-/**
- * XenAPI PIF_metrics.get_vendor_id(self) -> string. Reads one field.
- *
- * The NIC vendor's PCI id. Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF_metrics.get_vendor_id(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_vendor_id(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/**
- * XenAPI PIF_metrics.get_device_id(self) -> string. Reads one field.
- *
- * The NIC's PCI device id. Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF_metrics.get_device_id(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_device_id(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/**
- * XenAPI PIF_metrics.get_pci_bus_path(self) -> string. Reads one field.
- *
- * The NIC's PCI bus address. Not maintained by libxcp: always empty.
- */
+/** XenAPI PIF_metrics.get_pci_bus_path(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_pci_bus_path(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/**
- * XenAPI PIF_metrics.get_last_updated(self) -> datetime. Reads one field.
- *
- * When the metrics were last updated. Not maintained by libxcp: always the
- * epoch.
- */
+/** XenAPI PIF_metrics.get_last_updated(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_pif_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_pif_metrics self);
 
 /**
@@ -12069,109 +8549,47 @@ XCP_EXTERN int xcp_bond_get_all_where(xcp_session *session, xcp_bond_set *result
 /** XenAPI Bond.get_all_records_where(expr) -> map:ref:Bond:record:Bond. */
 XCP_EXTERN int xcp_bond_get_all_records_where(xcp_session *session, xcp_bond_record_map *result, const char *expr);
 
-/**
- * XenAPI Bond.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the bond, set by the server.
- */
+/** XenAPI Bond.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_bond_get_uuid(xcp_session *session, char * *result, xcp_bond self);
 
-/**
- * XenAPI Bond.get_master(self) -> ref:PIF. Reads one field.
- *
- * The bond's own PIF, the interface the members are aggregated into.
- */
+/** XenAPI Bond.get_master(self) -> ref:PIF. Reads one field. */
 XCP_EXTERN int xcp_bond_get_master(xcp_session *session, xcp_pif *result, xcp_bond self);
 
-/**
- * XenAPI Bond.get_slaves(self) -> set:ref:PIF. Reads one field.
- *
- * The member PIFs, maintained by the server from their bond_slave_of.
- */
+/** XenAPI Bond.get_slaves(self) -> set:ref:PIF. Reads one field. */
 XCP_EXTERN int xcp_bond_get_slaves(xcp_session *session, xcp_pif_set *result, xcp_bond self);
 
 /**
  * XenAPI Bond.get_other_config(self) -> map:string:string. Reads one field.
- *
- * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_bond_get_other_config(xcp_session *session, xcp_string_map *result, xcp_bond self);
 
-/**
- * XenAPI Bond.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value pairs.
- */
+/** XenAPI Bond.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_bond_set_other_config(xcp_session *session, xcp_bond self, const xcp_string_map *value);
 
-/**
- * XenAPI Bond.add_to_other_config(self, key, value).
- *
- * Free-form key/value pairs.
- */
+/** XenAPI Bond.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_bond_add_to_other_config(xcp_session *session, xcp_bond self, const char *key, const char *value);
 
-/**
- * XenAPI Bond.remove_from_other_config(self, key).
- *
- * Free-form key/value pairs.
- */
+/** XenAPI Bond.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_bond_remove_from_other_config(xcp_session *session, xcp_bond self, const char *key);
 
-/**
- * XenAPI Bond.get_mode(self) -> bond_mode. Reads one field.
- *
- * How traffic is spread over the members: balance-slb, active-backup or lacp.
- */
+/** XenAPI Bond.get_mode(self) -> bond_mode. Reads one field. */
 XCP_EXTERN int xcp_bond_get_mode(xcp_session *session, enum xcp_bond_mode *result, xcp_bond self);
 
-/**
- * XenAPI Bond.get_properties(self) -> map:string:string. Reads one field.
- *
- * Mode-specific settings (in XAPI hashing_algorithm, lacp-time...).
- */
+/** XenAPI Bond.get_properties(self) -> map:string:string. Reads one field. */
 XCP_EXTERN int xcp_bond_get_properties(xcp_session *session, xcp_string_map *result, xcp_bond self);
 
-/**
- * XenAPI Bond.get_primary_slave(self) -> ref:PIF. Reads one field.
- *
- * In active-backup mode, the member whose MAC and IP configuration the bond
- * took.
- */
+/** XenAPI Bond.get_primary_slave(self) -> ref:PIF. Reads one field. */
 XCP_EXTERN int xcp_bond_get_primary_slave(xcp_session *session, xcp_pif *result, xcp_bond self);
 
-/**
- * XenAPI Bond.get_links_up(self) -> int. Reads one field.
- *
- * The number of members whose link is up.
- */
+/** XenAPI Bond.get_links_up(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_bond_get_links_up(xcp_session *session, int64_t *result, xcp_bond self);
 
-/**
- * XenAPI Bond.get_auto_update_mac(self) -> bool. Reads one field.
- *
- * In XAPI, true when the bond's MAC follows its primary member's.
- */
+/** XenAPI Bond.get_auto_update_mac(self) -> bool. Reads one field. */
 XCP_EXTERN int xcp_bond_get_auto_update_mac(xcp_session *session, bool *result, xcp_bond self);
 
 /**
  * XenAPI Bond.create(network, members, MAC, mode=balance-slb, properties={})
  * -> ref:Bond.
- *
- * In XAPI, bonds PIFs of one host into a new bond interface on a network and
- * returns the bond. Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param network The network the bond's interface is to connect to.
- *
- * @param members The PIFs to bond (at least two, all of one host).
- *
- * @param MAC The bond's MAC address; empty for the first member's.
- *
- * @param mode balance-slb, active-backup or lacp.
- *
- * @param properties Mode-specific settings.
- *
- * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_bond_create(xcp_session *session, xcp_bond *result, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
@@ -12181,14 +8599,7 @@ XCP_EXTERN int xcp_bond_create(xcp_session *session, xcp_bond *result, xcp_netwo
  */
 XCP_EXTERN int xcp_bond_create_async(xcp_session *session, xcp_task *task, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
-/**
- * XenAPI Bond.destroy(self).
- *
- * In XAPI, dissolves a bond, giving its configuration back to the primary
- * member. Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI Bond.destroy(self). */
 XCP_EXTERN int xcp_bond_destroy(xcp_session *session, xcp_bond self);
 
 /**
@@ -12197,16 +8608,7 @@ XCP_EXTERN int xcp_bond_destroy(xcp_session *session, xcp_bond self);
  */
 XCP_EXTERN int xcp_bond_destroy_async(xcp_session *session, xcp_task *task, xcp_bond self);
 
-/**
- * XenAPI Bond.set_mode(self, value).
- *
- * In XAPI, changes the bond's mode. Not implemented in libxcp: answers
- * NOT_IMPLEMENTED.
- *
- * @param value balance-slb, active-backup or lacp.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI Bond.set_mode(self, value). */
 XCP_EXTERN int xcp_bond_set_mode(xcp_session *session, xcp_bond self, enum xcp_bond_mode value);
 
 /**
@@ -12215,18 +8617,7 @@ XCP_EXTERN int xcp_bond_set_mode(xcp_session *session, xcp_bond self, enum xcp_b
  */
 XCP_EXTERN int xcp_bond_set_mode_async(xcp_session *session, xcp_task *task, xcp_bond self, enum xcp_bond_mode value);
 
-/**
- * XenAPI Bond.set_property(self, name, value).
- *
- * In XAPI, sets one mode-specific property of the bond. Not implemented in
- * libxcp: answers NOT_IMPLEMENTED.
- *
- * @param name The property (hashing_algorithm, lacp-time...).
- *
- * @param value Its new value.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI Bond.set_property(self, name, value). */
 XCP_EXTERN int xcp_bond_set_property(xcp_session *session, xcp_bond self, const char *name, const char *value);
 
 /**
@@ -12262,76 +8653,33 @@ XCP_EXTERN int xcp_vlan_get_all_where(xcp_session *session, xcp_vlan_set *result
 /** XenAPI VLAN.get_all_records_where(expr) -> map:ref:VLAN:record:VLAN. */
 XCP_EXTERN int xcp_vlan_get_all_records_where(xcp_session *session, xcp_vlan_record_map *result, const char *expr);
 
-/**
- * XenAPI VLAN.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the VLAN, set by the server.
- */
+/** XenAPI VLAN.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_vlan_get_uuid(xcp_session *session, char * *result, xcp_vlan self);
 
-/**
- * XenAPI VLAN.get_tagged_PIF(self) -> ref:PIF. Reads one field.
- *
- * The physical or bond interface that carries the tagged frames.
- */
+/** XenAPI VLAN.get_tagged_PIF(self) -> ref:PIF. Reads one field. */
 XCP_EXTERN int xcp_vlan_get_tagged_PIF(xcp_session *session, xcp_pif *result, xcp_vlan self);
 
-/**
- * XenAPI VLAN.get_untagged_PIF(self) -> ref:PIF. Reads one field.
- *
- * The VLAN's own interface, which sees the frames without their tag.
- */
+/** XenAPI VLAN.get_untagged_PIF(self) -> ref:PIF. Reads one field. */
 XCP_EXTERN int xcp_vlan_get_untagged_PIF(xcp_session *session, xcp_pif *result, xcp_vlan self);
 
-/**
- * XenAPI VLAN.get_tag(self) -> int. Reads one field.
- *
- * The VLAN tag, 0 to 4094.
- */
+/** XenAPI VLAN.get_tag(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_vlan_get_tag(xcp_session *session, int64_t *result, xcp_vlan self);
 
 /**
  * XenAPI VLAN.get_other_config(self) -> map:string:string. Reads one field.
- *
- * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_vlan_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vlan self);
 
-/**
- * XenAPI VLAN.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value pairs.
- */
+/** XenAPI VLAN.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_vlan_set_other_config(xcp_session *session, xcp_vlan self, const xcp_string_map *value);
 
-/**
- * XenAPI VLAN.add_to_other_config(self, key, value).
- *
- * Free-form key/value pairs.
- */
+/** XenAPI VLAN.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_vlan_add_to_other_config(xcp_session *session, xcp_vlan self, const char *key, const char *value);
 
-/**
- * XenAPI VLAN.remove_from_other_config(self, key).
- *
- * Free-form key/value pairs.
- */
+/** XenAPI VLAN.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_vlan_remove_from_other_config(xcp_session *session, xcp_vlan self, const char *key);
 
-/**
- * XenAPI VLAN.create(tagged_PIF, tag, network) -> ref:VLAN.
- *
- * In XAPI, makes a VLAN interface on tagged_PIF connected to network and
- * returns the VLAN. Not implemented in libxcp: answers NOT_IMPLEMENTED.
- *
- * @param tagged_PIF The physical or bond interface to carry the VLAN.
- *
- * @param tag The VLAN tag, 0 to 4094.
- *
- * @param network The network the VLAN interface is to connect to.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VLAN.create(tagged_PIF, tag, network) -> ref:VLAN. */
 XCP_EXTERN int xcp_vlan_create(xcp_session *session, xcp_vlan *result, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
 /**
@@ -12340,14 +8688,7 @@ XCP_EXTERN int xcp_vlan_create(xcp_session *session, xcp_vlan *result, xcp_pif t
  */
 XCP_EXTERN int xcp_vlan_create_async(xcp_session *session, xcp_task *task, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
-/**
- * XenAPI VLAN.destroy(self).
- *
- * In XAPI, removes a VLAN and its interface. Not implemented in libxcp:
- * answers NOT_IMPLEMENTED.
- *
- * Errors: NOT_IMPLEMENTED.
- */
+/** XenAPI VLAN.destroy(self). */
 XCP_EXTERN int xcp_vlan_destroy(xcp_session *session, xcp_vlan self);
 
 /**
@@ -12386,323 +8727,114 @@ XCP_EXTERN int xcp_task_get_all_where(xcp_session *session, xcp_task_set *result
 /** XenAPI task.get_all_records_where(expr) -> map:ref:task:record:task. */
 XCP_EXTERN int xcp_task_get_all_records_where(xcp_session *session, xcp_task_record_map *result, const char *expr);
 
-/**
- * XenAPI task.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the task, set by the server.
- */
+/** XenAPI task.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_task_get_uuid(xcp_session *session, char * *result, xcp_task self);
 
-/**
- * XenAPI task.get_name_label(self) -> string. Reads one field.
- *
- * The task's name: Async.<class>.<message> for an Async. call, the message
- * name for the internal task of a synchronous call, or the label given to
- * task.create.
- */
+/** XenAPI task.get_name_label(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_task_get_name_label(xcp_session *session, char * *result, xcp_task self);
 
-/**
- * XenAPI task.get_name_description(self) -> string. Reads one field.
- *
- * The description given to task.create; empty for the tasks of calls.
- */
+/** XenAPI task.get_name_description(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_task_get_name_description(xcp_session *session, char * *result, xcp_task self);
 
 /**
  * XenAPI task.get_allowed_operations(self) -> set:task_allowed_operations.
  * Reads one field.
- *
- * The operations valid on the task: cancel and destroy from its creation,
- * cleared by the server when it completes the task's call (destroy is still
- * accepted then).
  */
 XCP_EXTERN int xcp_task_get_allowed_operations(xcp_session *session, xcp_task_allowed_operations_set *result, xcp_task self);
 
 /**
  * XenAPI task.get_current_operations(self) ->
  * map:string:task_allowed_operations. Reads one field.
- *
- * Operations in progress on the task itself (task reference to operation).
- * libxcp runs none that take time: always empty.
  */
 XCP_EXTERN int xcp_task_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_task self);
 
-/**
- * XenAPI task.get_created(self) -> datetime. Reads one field.
- *
- * When the task was created (UTC), set by the server.
- */
+/** XenAPI task.get_created(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_task_get_created(xcp_session *session, xcp_datetime *result, xcp_task self);
 
-/**
- * XenAPI task.get_finished(self) -> datetime. Reads one field.
- *
- * When the task completed (UTC), set by the server; the epoch while it is
- * pending.
- */
+/** XenAPI task.get_finished(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_task_get_finished(xcp_session *session, xcp_datetime *result, xcp_task self);
 
-/**
- * XenAPI task.get_status(self) -> task_status_type. Reads one field.
- *
- * pending while the call runs, cancelling after task.cancel until the call
- * notices, then success, failure (error_info says why) or cancelled.
- * Maintained by the server, or by task.set_status for a task made with
- * task.create.
- */
+/** XenAPI task.get_status(self) -> task_status_type. Reads one field. */
 XCP_EXTERN int xcp_task_get_status(xcp_session *session, enum xcp_task_status_type *result, xcp_task self);
 
-/**
- * XenAPI task.get_resident_on(self) -> ref:host. Reads one field.
- *
- * The host running the task: the engine's host.
- */
+/** XenAPI task.get_resident_on(self) -> ref:host. Reads one field. */
 XCP_EXTERN int xcp_task_get_resident_on(xcp_session *session, xcp_host *result, xcp_task self);
 
-/**
- * XenAPI task.get_progress(self) -> float. Reads one field.
- *
- * Completed fraction, 0.0 to 1.0. The server sets 1.0 at completion; HTTP
- * transfers report intermediate values, other calls none.
- */
+/** XenAPI task.get_progress(self) -> float. Reads one field. */
 XCP_EXTERN int xcp_task_get_progress(xcp_session *session, double *result, xcp_task self);
 
-/**
- * XenAPI task.get_type(self) -> string. Reads one field.
- *
- * In XAPI, the type of the result when the task succeeds. libxcp always
- * leaves the placeholder <none/>.
- */
+/** XenAPI task.get_type(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_task_get_type(xcp_session *session, char * *result, xcp_task self);
 
-/**
- * XenAPI task.get_result(self) -> string. Reads one field.
- *
- * On success, the call's return value encoded as an XML-RPC value element
- * (for example a reference for a call that creates an object); empty until
- * then.
- */
+/** XenAPI task.get_result(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_task_get_result(xcp_session *session, char * *result, xcp_task self);
 
-/**
- * XenAPI task.get_error_info(self) -> set:string. Reads one field.
- *
- * On failure or cancellation, the XenAPI error: its code followed by its
- * parameters; empty otherwise.
- */
+/** XenAPI task.get_error_info(self) -> set:string. Reads one field. */
 XCP_EXTERN int xcp_task_get_error_info(xcp_session *session, xcp_string_set *result, xcp_task self);
 
 /**
  * XenAPI task.get_other_config(self) -> map:string:string. Reads one field.
- *
- * Free-form key/value pairs. The server adds destroy_when_done=true when
- * task.destroy is called on a task still running.
  */
 XCP_EXTERN int xcp_task_get_other_config(xcp_session *session, xcp_string_map *result, xcp_task self);
 
-/**
- * XenAPI task.set_other_config(self, value). Writes one field.
- *
- * Free-form key/value pairs. The server adds destroy_when_done=true when
- * task.destroy is called on a task still running.
- */
+/** XenAPI task.set_other_config(self, value). Writes one field. */
 XCP_EXTERN int xcp_task_set_other_config(xcp_session *session, xcp_task self, const xcp_string_map *value);
 
-/**
- * XenAPI task.add_to_other_config(self, key, value).
- *
- * Free-form key/value pairs. The server adds destroy_when_done=true when
- * task.destroy is called on a task still running.
- */
+/** XenAPI task.add_to_other_config(self, key, value). */
 XCP_EXTERN int xcp_task_add_to_other_config(xcp_session *session, xcp_task self, const char *key, const char *value);
 
-/**
- * XenAPI task.remove_from_other_config(self, key).
- *
- * Free-form key/value pairs. The server adds destroy_when_done=true when
- * task.destroy is called on a task still running.
- */
+/** XenAPI task.remove_from_other_config(self, key). */
 XCP_EXTERN int xcp_task_remove_from_other_config(xcp_session *session, xcp_task self, const char *key);
 
-/**
- * XenAPI task.get_backtrace(self) -> string. Reads one field.
- *
- * In XAPI, a debugging backtrace of a failed task. libxcp leaves it empty.
- */
+/** XenAPI task.get_backtrace(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_task_get_backtrace(xcp_session *session, char * *result, xcp_task self);
 
-/**
- * XenAPI task.get_subtask_of(self) -> ref:task. Reads one field.
- *
- * The task this one is a part of. libxcp creates no subtasks: always NULL.
- */
+/** XenAPI task.get_subtask_of(self) -> ref:task. Reads one field. */
 XCP_EXTERN int xcp_task_get_subtask_of(xcp_session *session, xcp_task *result, xcp_task self);
 
-/**
- * XenAPI task.get_subtasks(self) -> set:ref:task. Reads one field.
- *
- * The tasks that are parts of this one (the inverse of subtask_of): always
- * empty.
- */
+/** XenAPI task.get_subtasks(self) -> set:ref:task. Reads one field. */
 XCP_EXTERN int xcp_task_get_subtasks(xcp_session *session, xcp_task_set *result, xcp_task self);
 
-/**
- * XenAPI task.create(label, description) -> ref:task.
- *
- * Creates a pending task, cancellable and destroyable, for the client to
- * follow an operation with (for example the task_id of an HTTP import or
- * export); returns it.
- *
- * @param label The task's name_label.
- *
- * @param description The task's name_description.
- */
+/** XenAPI task.create(label, description) -> ref:task. */
 XCP_EXTERN int xcp_task_create(xcp_session *session, xcp_task *result, const char *label, const char *description);
 
-/**
- * XenAPI task.destroy(self).
- *
- * Destroys a completed task. A task still pending or cancelling is instead
- * marked (other_config destroy_when_done) and destroyed when its call ends.
- */
+/** XenAPI task.destroy(self). */
 XCP_EXTERN int xcp_task_destroy(xcp_session *session, xcp_task self);
 
-/**
- * XenAPI task.cancel(task).
- *
- * Asks a pending task's call to stop: the status becomes cancelling; the call
- * ends with TASK_CANCELLED (status cancelled) when it reaches a point where
- * it can stop (VM power operations, waits), and otherwise runs to its end.
- * Refused when the task is not pending or does not allow cancel.
- *
- * @param task The task to cancel.
- *
- * Errors: OPERATION_NOT_ALLOWED.
- */
+/** XenAPI task.cancel(task). */
 XCP_EXTERN int xcp_task_cancel(xcp_session *session, xcp_task task);
 
-/**
- * XenAPI task.set_status(self, value).
- *
- * Sets the status of a task; a value other than pending or cancelling also
- * sets finished and makes the task due for collection. Meant for the owner of
- * a task made with task.create (libxcp does not check the caller is its
- * owner).
- */
+/** XenAPI task.set_status(self, value). */
 XCP_EXTERN int xcp_task_set_status(xcp_session *session, xcp_task self, enum xcp_task_status_type value);
 
-/**
- * XenAPI task.set_progress(self, value).
- *
- * Sets the progress of a task (0.0 to 1.0; not checked). Meant for the task's
- * owner.
- */
+/** XenAPI task.set_progress(self, value). */
 XCP_EXTERN int xcp_task_set_progress(xcp_session *session, xcp_task self, double value);
 
-/**
- * XenAPI task.set_result(self, value).
- *
- * Sets the result of a task (an XML-RPC value element, as the server writes
- * it). Meant for the task's owner.
- */
+/** XenAPI task.set_result(self, value). */
 XCP_EXTERN int xcp_task_set_result(xcp_session *session, xcp_task self, const char *value);
 
-/**
- * XenAPI task.set_error_info(self, value).
- *
- * Sets the error_info of a task: an error code followed by its parameters.
- * Meant for the task's owner.
- */
+/** XenAPI task.set_error_info(self, value). */
 XCP_EXTERN int xcp_task_set_error_info(xcp_session *session, xcp_task self, const xcp_string_set *value);
 
-/**
- * XenAPI task.set_resident_on(self, value).
- *
- * Sets the host a task runs on. Meant for the task's owner.
- */
+/** XenAPI task.set_resident_on(self, value). */
 XCP_EXTERN int xcp_task_set_resident_on(xcp_session *session, xcp_task self, xcp_host value);
 
-/**
- * XenAPI event.from(classes, token, timeout) -> any.
- *
- * Returns the changes to the subscribed objects since token, waiting up to
- * timeout seconds (0 to 86400) for one if there is none yet: a struct of
- * events (adds, then mods, then dels), valid_ref_counts (the number of
- * objects of each stored class) and the token to pass next. Ending the
- * session ends the wait with SESSION_INVALID. Unlike XAPI, a token older than
- * the changes the server still remembers fails with EVENTS_LOST (the client
- * must read everything again).
- *
- * @param classes What to watch: an asterisk (all), class names (unknown ones
- * are ignored), class/ref.
- *
- * @param token Empty for every existing object as an add, or a token from the
- * previous call.
- *
- * @param timeout How long to wait for a change, in seconds.
- *
- * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE, EVENT_FROM_TOKEN_PARSE_FAILURE,
- * EVENTS_LOST.
- */
+/** XenAPI event.from(classes, token, timeout) -> any. */
 XCP_EXTERN int xcp_event_from(xcp_session *session, xcp_value *result, const xcp_string_set *classes, const char *token, double timeout);
 
-/**
- * XenAPI event.inject(class, ref) -> string.
- *
- * Marks an object changed without changing it, so that the next event.from
- * with the token returned reports it (as a mod); returns that token (clients
- * use it to get a starting token).
- *
- * @param class_ The object's class name.
- *
- * @param ref The object's reference; an unknown class or reference fails with
- * HANDLE_INVALID.
- */
+/** XenAPI event.inject(class, ref) -> string. */
 XCP_EXTERN int xcp_event_inject(xcp_session *session, char * *result, const char *class_, const char *ref);
 
-/**
- * XenAPI event.get_current_id() -> int.
- *
- * Returns the id the next event reported by event.next will have.
- */
+/** XenAPI event.get_current_id() -> int. */
 XCP_EXTERN int xcp_event_get_current_id(xcp_session *session, int64_t *result);
 
-/**
- * XenAPI event.register(classes).
- *
- * Legacy interface: adds classes (or an asterisk for all) to the calling
- * session's subscription for event.next, starting its queue at the current
- * generation. Subscriptions to single objects are accepted but ignored.
- *
- * @param classes Class names, or an asterisk for all.
- *
- * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE.
- */
+/** XenAPI event.register(classes). */
 XCP_EXTERN int xcp_event_register(xcp_session *session, const xcp_string_set *classes);
 
-/**
- * XenAPI event.unregister(classes).
- *
- * Legacy interface: removes classes (an asterisk removes all) from the
- * calling session's subscription.
- *
- * @param classes Class names, or an asterisk for all.
- *
- * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE.
- */
+/** XenAPI event.unregister(classes). */
 XCP_EXTERN int xcp_event_unregister(xcp_session *session, const xcp_string_set *classes);
 
-/**
- * XenAPI event.next() -> any.
- *
- * Legacy interface: returns the events for the calling session's subscription
- * since its previous call, waiting without limit until there is one. Fails
- * with EVENTS_LOST when the server no longer remembers changes that old (the
- * queue restarts at the present).
- *
- * Errors: SESSION_NOT_REGISTERED, EVENTS_LOST.
- */
+/** XenAPI event.next() -> any. */
 XCP_EXTERN int xcp_event_next(xcp_session *session, xcp_value *result);
 
 /**
@@ -12735,114 +8867,44 @@ XCP_EXTERN int xcp_message_get_all_where(xcp_session *session, xcp_message_set *
  */
 XCP_EXTERN int xcp_message_get_all_records_where(xcp_session *session, xcp_message_record_map *result, const char *expr);
 
-/**
- * XenAPI message.get_uuid(self) -> string. Reads one field.
- *
- * Unique identifier of the message, set by the server.
- */
+/** XenAPI message.get_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_message_get_uuid(xcp_session *session, char * *result, xcp_message self);
 
-/**
- * XenAPI message.get_name(self) -> string. Reads one field.
- *
- * The alert's name, for example VM_STARTED or ALARM; set at creation.
- */
+/** XenAPI message.get_name(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_message_get_name(xcp_session *session, char * *result, xcp_message self);
 
-/**
- * XenAPI message.get_priority(self) -> int. Reads one field.
- *
- * Importance, from 1 (the highest) to 5 (informational); set at creation.
- */
+/** XenAPI message.get_priority(self) -> int. Reads one field. */
 XCP_EXTERN int xcp_message_get_priority(xcp_session *session, int64_t *result, xcp_message self);
 
-/**
- * XenAPI message.get_cls(self) -> cls. Reads one field.
- *
- * The class of the object the message is about; set at creation.
- */
+/** XenAPI message.get_cls(self) -> cls. Reads one field. */
 XCP_EXTERN int xcp_message_get_cls(xcp_session *session, enum xcp_cls *result, xcp_message self);
 
-/**
- * XenAPI message.get_obj_uuid(self) -> string. Reads one field.
- *
- * The uuid of the object the message is about; set at creation.
- */
+/** XenAPI message.get_obj_uuid(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_message_get_obj_uuid(xcp_session *session, char * *result, xcp_message self);
 
-/**
- * XenAPI message.get_timestamp(self) -> datetime. Reads one field.
- *
- * When the message was created (UTC), set by the server.
- */
+/** XenAPI message.get_timestamp(self) -> datetime. Reads one field. */
 XCP_EXTERN int xcp_message_get_timestamp(xcp_session *session, xcp_datetime *result, xcp_message self);
 
-/**
- * XenAPI message.get_body(self) -> string. Reads one field.
- *
- * The text of the message (free text or XML); set at creation.
- */
+/** XenAPI message.get_body(self) -> string. Reads one field. */
 XCP_EXTERN int xcp_message_get_body(xcp_session *session, char * *result, xcp_message self);
 
 /**
  * XenAPI message.create(name, priority, cls, obj_uuid, body) -> ref:message.
- *
- * Creates a message and returns it. Unlike XAPI, libxcp does not check that
- * obj_uuid names an existing object of class cls.
- *
- * @param name The alert's name.
- *
- * @param priority 1 (the highest) to 5; other values fail with INVALID_VALUE.
- *
- * @param cls The class of the object the message is about.
- *
- * @param obj_uuid The uuid of the object the message is about.
- *
- * @param body The text of the message.
- *
- * Errors: INVALID_VALUE.
  */
 XCP_EXTERN int xcp_message_create(xcp_session *session, xcp_message *result, const char *name, int64_t priority, enum xcp_cls cls, const char *obj_uuid, const char *body);
 
-/**
- * XenAPI message.destroy(self).
- *
- * Deletes a message.
- */
+/** XenAPI message.destroy(self). */
 XCP_EXTERN int xcp_message_destroy(xcp_session *session, xcp_message self);
 
-/**
- * XenAPI message.destroy_many(messages).
- *
- * Deletes several messages at once: all of them, or none when one of the
- * references is invalid (HANDLE_INVALID).
- *
- * @param messages The messages to delete.
- */
+/** XenAPI message.destroy_many(messages). */
 XCP_EXTERN int xcp_message_destroy_many(xcp_session *session, const xcp_message_set *messages);
 
 /**
  * XenAPI message.get(cls, obj_uuid, since) -> map:ref:message:record:message.
- *
- * Returns the messages about one object created at or after a time, as a map
- * from reference to record.
- *
- * @param cls The class of the object.
- *
- * @param obj_uuid The uuid of the object.
- *
- * @param since The earliest creation time to return.
  */
 XCP_EXTERN int xcp_message_get(xcp_session *session, xcp_message_record_map *result, enum xcp_cls cls, const char *obj_uuid, xcp_datetime since);
 
-/**
- * XenAPI message.get_since(since) -> map:ref:message:record:message.
- *
- * Returns every message created at or after a time, as a map from reference
- * to record.
- *
- * @param since The earliest creation time to return.
- */
+/** XenAPI message.get_since(since) -> map:ref:message:record:message. */
 XCP_EXTERN int xcp_message_get_since(xcp_session *session, xcp_message_record_map *result, xcp_datetime since);
 
 /**
@@ -12875,31 +8937,64 @@ XCP_EXTERN int xcp_console_get_all_where(xcp_session *session, xcp_console_set *
  */
 XCP_EXTERN int xcp_console_get_all_records_where(xcp_session *session, xcp_console_record_map *result, const char *expr);
 
-/** XenAPI console.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI console.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the console, assigned by the server.
+ */
 XCP_EXTERN int xcp_console_get_uuid(xcp_session *session, char * *result, xcp_console self);
 
-/** XenAPI console.get_protocol(self) -> console_protocol. Reads one field. */
+/**
+ * XenAPI console.get_protocol(self) -> console_protocol. Reads one field.
+ *
+ * How to talk to the console: vt100 (text), rfb (VNC, graphical) or rdp.
+ * libxcp makes vt100 and rfb consoles.
+ */
 XCP_EXTERN int xcp_console_get_protocol(xcp_session *session, enum xcp_console_protocol *result, xcp_console self);
 
-/** XenAPI console.get_location(self) -> string. Reads one field. */
+/**
+ * XenAPI console.get_location(self) -> string. Reads one field.
+ *
+ * URL of the console, https://<host address>/console?uuid=<console uuid> as
+ * in XAPI. xcpd does not serve /console yet, so no client can connect through
+ * it.
+ */
 XCP_EXTERN int xcp_console_get_location(xcp_session *session, char * *result, xcp_console self);
 
-/** XenAPI console.get_VM(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI console.get_VM(self) -> ref:VM. Reads one field.
+ *
+ * The VM whose console this is.
+ */
 XCP_EXTERN int xcp_console_get_VM(xcp_session *session, xcp_vm *result, xcp_console self);
 
 /**
  * XenAPI console.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_console_get_other_config(xcp_session *session, xcp_string_map *result, xcp_console self);
 
-/** XenAPI console.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI console.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_console_set_other_config(xcp_session *session, xcp_console self, const xcp_string_map *value);
 
-/** XenAPI console.add_to_other_config(self, key, value). */
+/**
+ * XenAPI console.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_console_add_to_other_config(xcp_session *session, xcp_console self, const char *key, const char *value);
 
-/** XenAPI console.remove_from_other_config(self, key). */
+/**
+ * XenAPI console.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_console_remove_from_other_config(xcp_session *session, xcp_console self, const char *key);
 
 /**
@@ -12953,40 +9048,95 @@ XCP_EXTERN int xcp_blob_get_all_where(xcp_session *session, xcp_blob_set *result
 /** XenAPI blob.get_all_records_where(expr) -> map:ref:blob:record:blob. */
 XCP_EXTERN int xcp_blob_get_all_records_where(xcp_session *session, xcp_blob_record_map *result, const char *expr);
 
-/** XenAPI blob.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI blob.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the blob, assigned by the server.
+ */
 XCP_EXTERN int xcp_blob_get_uuid(xcp_session *session, char * *result, xcp_blob self);
 
-/** XenAPI blob.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI blob.get_name_label(self) -> string. Reads one field.
+ *
+ * Human-readable name; blob.create leaves it empty.
+ */
 XCP_EXTERN int xcp_blob_get_name_label(xcp_session *session, char * *result, xcp_blob self);
 
-/** XenAPI blob.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI blob.set_name_label(self, value). Writes one field.
+ *
+ * Human-readable name; blob.create leaves it empty.
+ */
 XCP_EXTERN int xcp_blob_set_name_label(xcp_session *session, xcp_blob self, const char *value);
 
-/** XenAPI blob.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI blob.get_name_description(self) -> string. Reads one field.
+ *
+ * Human-readable description.
+ */
 XCP_EXTERN int xcp_blob_get_name_description(xcp_session *session, char * *result, xcp_blob self);
 
-/** XenAPI blob.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI blob.set_name_description(self, value). Writes one field.
+ *
+ * Human-readable description.
+ */
 XCP_EXTERN int xcp_blob_set_name_description(xcp_session *session, xcp_blob self, const char *value);
 
-/** XenAPI blob.get_size(self) -> int. Reads one field. */
+/**
+ * XenAPI blob.get_size(self) -> int. Reads one field.
+ *
+ * Size of the data in bytes. No data can be stored in libxcp yet, so it is 0.
+ */
 XCP_EXTERN int xcp_blob_get_size(xcp_session *session, int64_t *result, xcp_blob self);
 
-/** XenAPI blob.get_public(self) -> bool. Reads one field. */
+/**
+ * XenAPI blob.get_public(self) -> bool. Reads one field.
+ *
+ * Whether the data may be read without authentication (XAPI: GET /blob);
+ * recorded only.
+ */
 XCP_EXTERN int xcp_blob_get_public(xcp_session *session, bool *result, xcp_blob self);
 
-/** XenAPI blob.set_public(self, value). Writes one field. */
+/**
+ * XenAPI blob.set_public(self, value). Writes one field.
+ *
+ * Whether the data may be read without authentication (XAPI: GET /blob);
+ * recorded only.
+ */
 XCP_EXTERN int xcp_blob_set_public(xcp_session *session, xcp_blob self, bool value);
 
-/** XenAPI blob.get_mime_type(self) -> string. Reads one field. */
+/**
+ * XenAPI blob.get_mime_type(self) -> string. Reads one field.
+ *
+ * MIME type of the data, set at creation (default application/octet-stream).
+ */
 XCP_EXTERN int xcp_blob_get_mime_type(xcp_session *session, char * *result, xcp_blob self);
 
-/** XenAPI blob.get_last_updated(self) -> datetime. Reads one field. */
+/**
+ * XenAPI blob.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When the data was last written (UTC); libxcp sets it at creation.
+ */
 XCP_EXTERN int xcp_blob_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_blob self);
 
-/** XenAPI blob.create(mime_type, public=false) -> ref:blob. */
+/**
+ * XenAPI blob.create(mime_type, public=false) -> ref:blob.
+ *
+ * Creates a blob with no data (size 0), linked to no object, and returns it.
+ *
+ * @param mime_type The MIME type of the data; empty for
+ * application/octet-stream.
+ *
+ * @param public_ Whether the data may be read without authentication.
+ */
 XCP_EXTERN int xcp_blob_create(xcp_session *session, xcp_blob *result, const char *mime_type, bool public_);
 
-/** XenAPI blob.destroy(self). */
+/**
+ * XenAPI blob.destroy(self).
+ *
+ * Removes the blob.
+ */
 XCP_EXTERN int xcp_blob_destroy(xcp_session *session, xcp_blob self);
 
 /**
@@ -13018,27 +9168,54 @@ XCP_EXTERN int xcp_secret_get_all_where(xcp_session *session, xcp_secret_set *re
  */
 XCP_EXTERN int xcp_secret_get_all_records_where(xcp_session *session, xcp_secret_record_map *result, const char *expr);
 
-/** XenAPI secret.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI secret.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier; other objects refer to the secret by it (e.g. a
+ * device_config key such as password_secret).
+ */
 XCP_EXTERN int xcp_secret_get_uuid(xcp_session *session, char * *result, xcp_secret self);
 
-/** XenAPI secret.get_value(self) -> string. Reads one field. */
+/**
+ * XenAPI secret.get_value(self) -> string. Reads one field.
+ *
+ * The secret itself, required at creation.
+ */
 XCP_EXTERN int xcp_secret_get_value(xcp_session *session, char * *result, xcp_secret self);
 
-/** XenAPI secret.set_value(self, value). Writes one field. */
+/**
+ * XenAPI secret.set_value(self, value). Writes one field.
+ *
+ * The secret itself, required at creation.
+ */
 XCP_EXTERN int xcp_secret_set_value(xcp_session *session, xcp_secret self, const char *value);
 
 /**
  * XenAPI secret.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_secret_get_other_config(xcp_session *session, xcp_string_map *result, xcp_secret self);
 
-/** XenAPI secret.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI secret.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_secret_set_other_config(xcp_session *session, xcp_secret self, const xcp_string_map *value);
 
-/** XenAPI secret.add_to_other_config(self, key, value). */
+/**
+ * XenAPI secret.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_secret_add_to_other_config(xcp_session *session, xcp_secret self, const char *key, const char *value);
 
-/** XenAPI secret.remove_from_other_config(self, key). */
+/**
+ * XenAPI secret.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_secret_remove_from_other_config(xcp_session *session, xcp_secret self, const char *key);
 
 /**
@@ -13062,7 +9239,16 @@ XCP_EXTERN int xcp_secret_destroy(xcp_session *session, xcp_secret self);
  */
 XCP_EXTERN int xcp_secret_destroy_async(xcp_session *session, xcp_task *task, xcp_secret self);
 
-/** XenAPI secret.introduce(uuid, value, other_config) -> ref:secret. */
+/**
+ * XenAPI secret.introduce(uuid, value, other_config) -> ref:secret.
+ *
+ * Creates a secret with a chosen uuid, e.g. to restore one, and returns it.
+ *
+ * @param uuid The secret's uuid, which no secret may have; empty for a fresh
+ * one.
+ *
+ * Errors: UUID_INVALID.
+ */
 XCP_EXTERN int xcp_secret_introduce(xcp_session *session, xcp_secret *result, const char *uuid, const char *value, const xcp_string_map *other_config);
 
 /**
@@ -13101,59 +9287,117 @@ XCP_EXTERN int xcp_pool_update_get_all_where(xcp_session *session, xcp_pool_upda
  */
 XCP_EXTERN int xcp_pool_update_get_all_records_where(xcp_session *session, xcp_pool_update_record_map *result, const char *expr);
 
-/** XenAPI pool_update.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI pool_update.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the update.
+ */
 XCP_EXTERN int xcp_pool_update_get_uuid(xcp_session *session, char * *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI pool_update.get_name_label(self) -> string. Reads one field.
+ *
+ * The update's name, from its metadata.
+ */
 XCP_EXTERN int xcp_pool_update_get_name_label(xcp_session *session, char * *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_version(self) -> string. Reads one field. */
+/**
+ * XenAPI pool_update.get_version(self) -> string. Reads one field.
+ *
+ * The update's version, from its metadata.
+ */
 XCP_EXTERN int xcp_pool_update_get_version(xcp_session *session, char * *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_installation_size(self) -> int. Reads one field. */
+/**
+ * XenAPI pool_update.get_installation_size(self) -> int. Reads one field.
+ *
+ * Space the update needs once installed, in bytes.
+ */
 XCP_EXTERN int xcp_pool_update_get_installation_size(xcp_session *session, int64_t *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_key(self) -> string. Reads one field. */
+/**
+ * XenAPI pool_update.get_key(self) -> string. Reads one field.
+ *
+ * Name of the GPG key the update is signed with.
+ */
 XCP_EXTERN int xcp_pool_update_get_key(xcp_session *session, char * *result, xcp_pool_update self);
 
 /**
  * XenAPI pool_update.get_after_apply_guidance(self) ->
  * set:update_after_apply_guidance. Reads one field.
+ *
+ * What must be restarted once the update is applied: HVM guests, PV guests,
+ * the host or the toolstack.
  */
 XCP_EXTERN int xcp_pool_update_get_after_apply_guidance(xcp_session *session, xcp_update_after_apply_guidance_set *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_vdi(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI pool_update.get_vdi(self) -> ref:VDI. Reads one field.
+ *
+ * The VDI the update's ISO was uploaded to.
+ */
 XCP_EXTERN int xcp_pool_update_get_vdi(xcp_session *session, xcp_vdi *result, xcp_pool_update self);
 
-/** XenAPI pool_update.get_hosts(self) -> set:ref:host. Reads one field. */
+/**
+ * XenAPI pool_update.get_hosts(self) -> set:ref:host. Reads one field.
+ *
+ * The hosts the update has been applied to, maintained by the server.
+ */
 XCP_EXTERN int xcp_pool_update_get_hosts(xcp_session *session, xcp_host_set *result, xcp_pool_update self);
 
 /**
  * XenAPI pool_update.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
  */
 XCP_EXTERN int xcp_pool_update_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pool_update self);
 
-/** XenAPI pool_update.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI pool_update.set_other_config(self, value). Writes one field.
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pool_update_set_other_config(xcp_session *session, xcp_pool_update self, const xcp_string_map *value);
 
-/** XenAPI pool_update.add_to_other_config(self, key, value). */
+/**
+ * XenAPI pool_update.add_to_other_config(self, key, value).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pool_update_add_to_other_config(xcp_session *session, xcp_pool_update self, const char *key, const char *value);
 
-/** XenAPI pool_update.remove_from_other_config(self, key). */
+/**
+ * XenAPI pool_update.remove_from_other_config(self, key).
+ *
+ * Free-form additional configuration, kept but not interpreted by libxcp.
+ */
 XCP_EXTERN int xcp_pool_update_remove_from_other_config(xcp_session *session, xcp_pool_update self, const char *key);
 
 /**
  * XenAPI pool_update.get_enforce_homogeneity(self) -> bool. Reads one field.
+ *
+ * Whether every host of the pool must have the update applied.
  */
 XCP_EXTERN int xcp_pool_update_get_enforce_homogeneity(xcp_session *session, bool *result, xcp_pool_update self);
 
 /**
  * XenAPI pool_update.get_name_description(self) -> string. Reads one field.
+ *
+ * The update's description, from its metadata.
  */
 XCP_EXTERN int xcp_pool_update_get_name_description(xcp_session *session, char * *result, xcp_pool_update self);
 
-/** XenAPI pool_update.introduce(vdi) -> ref:pool_update. */
+/**
+ * XenAPI pool_update.introduce(vdi) -> ref:pool_update.
+ *
+ * XAPI reads the update's metadata from the ISO in vdi and returns a new
+ * pool_update. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param vdi The VDI holding the update's ISO.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_introduce(xcp_session *session, xcp_pool_update *result, xcp_vdi vdi);
 
 /**
@@ -13162,7 +9406,16 @@ XCP_EXTERN int xcp_pool_update_introduce(xcp_session *session, xcp_pool_update *
  */
 XCP_EXTERN int xcp_pool_update_introduce_async(xcp_session *session, xcp_task *task, xcp_vdi vdi);
 
-/** XenAPI pool_update.precheck(self, host) -> livepatch_status. */
+/**
+ * XenAPI pool_update.precheck(self, host) -> livepatch_status.
+ *
+ * XAPI runs the update's prechecks on host and returns whether live patches
+ * cover it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param host The host to check.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_precheck(xcp_session *session, enum xcp_livepatch_status *result, xcp_pool_update self, xcp_host host);
 
 /**
@@ -13171,7 +9424,16 @@ XCP_EXTERN int xcp_pool_update_precheck(xcp_session *session, enum xcp_livepatch
  */
 XCP_EXTERN int xcp_pool_update_precheck_async(xcp_session *session, xcp_task *task, xcp_pool_update self, xcp_host host);
 
-/** XenAPI pool_update.apply(self, host). */
+/**
+ * XenAPI pool_update.apply(self, host).
+ *
+ * XAPI installs the update on host. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param host The host to update.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_apply(xcp_session *session, xcp_pool_update self, xcp_host host);
 
 /**
@@ -13180,7 +9442,14 @@ XCP_EXTERN int xcp_pool_update_apply(xcp_session *session, xcp_pool_update self,
  */
 XCP_EXTERN int xcp_pool_update_apply_async(xcp_session *session, xcp_task *task, xcp_pool_update self, xcp_host host);
 
-/** XenAPI pool_update.pool_apply(self). */
+/**
+ * XenAPI pool_update.pool_apply(self).
+ *
+ * XAPI installs the update on every host of the pool. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_pool_apply(xcp_session *session, xcp_pool_update self);
 
 /**
@@ -13189,7 +9458,14 @@ XCP_EXTERN int xcp_pool_update_pool_apply(xcp_session *session, xcp_pool_update 
  */
 XCP_EXTERN int xcp_pool_update_pool_apply_async(xcp_session *session, xcp_task *task, xcp_pool_update self);
 
-/** XenAPI pool_update.pool_clean(self). */
+/**
+ * XenAPI pool_update.pool_clean(self).
+ *
+ * XAPI removes the update's files from the hosts, leaving the update applied.
+ * Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_pool_clean(xcp_session *session, xcp_pool_update self);
 
 /**
@@ -13198,7 +9474,14 @@ XCP_EXTERN int xcp_pool_update_pool_clean(xcp_session *session, xcp_pool_update 
  */
 XCP_EXTERN int xcp_pool_update_pool_clean_async(xcp_session *session, xcp_task *task, xcp_pool_update self);
 
-/** XenAPI pool_update.destroy(self). */
+/**
+ * XenAPI pool_update.destroy(self).
+ *
+ * XAPI removes the record of an update applied nowhere. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_update_destroy(xcp_session *session, xcp_pool_update self);
 
 /**
