@@ -176,7 +176,10 @@ def parse(path):
             names = [x["name"] for x in last["params"]]
             if len(p) < 3 or p[1] not in names:
                 raise SystemExit("%s:%d: p names no parameter of %s" % (path, lineno, last["name"]))
-            last["pdoc"][p[1]] = line.split(None, 2)[2].strip()
+            text = line.split(None, 2)[2].strip()
+            # several p lines of one parameter continue its text
+            last["pdoc"][p[1]] = (last["pdoc"][p[1]] + " " + text
+                                  if p[1] in last["pdoc"] else text)
         elif p[0] == "rel":
             m.rels.append((p[1].split("."), p[2].split(".")))
         else:
@@ -977,7 +980,7 @@ def main():
     out = sys.argv[2] if len(sys.argv) > 2 else src
     model = parse(os.path.join(src, "lib/libxcp/model/model.def"))
     check_docs(model, os.path.join(src, "lib/libxcp/model/errors.def"),
-               os.environ.get("XCP_MODEL_DOCS_STRICT", "0") != "0")
+               os.environ.get("XCP_MODEL_DOCS_STRICT", "1") != "0")
     g = Gen(model)
     files = {
         "include/xcp/classes.h": g.gen_public_header(),

@@ -1284,39 +1284,92 @@ XCP_EXTERN void xcp_pool_update_set_dispose(xcp_pool_update_set *s);
 
 /* ---- records ---- */
 
-/** A session record: every field of the class, in model order. */
+/**
+ * A session record: every field of the class, in model order.
+ *
+ * A login: the handle every other call takes first. Sessions are volatile (a
+ * restart of the engine ends them all, as on XAPI) and emit no events; there
+ * is no get_all. The engine trusts its caller; xcpd checks the password (auth
+ * file or PAM) before the engine opens the session and, by default, logs out
+ * sessions idle for 24 hours and keeps at most 500 per originator (per user
+ * when none; 400 for root without an originator), logging out the least
+ * recently used beyond that.
+ */
 typedef struct xcp_session_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the session, set by the server at
+     * login.
+     */
     char *uuid;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host the session was opened on (the engine's own
+     * host).
+     */
     xcp_host this_host;
-    /** ref:user RO. */
+    /** ref:user RO. Legacy field of XenAPI; libxcp leaves it NULL. */
     xcp_ref this_user;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the session was last used, maintained by the server:
+     * set at login and, under xcpd, refreshed by its calls at most once every
+     * 10 minutes (as XAPI).
+     */
     xcp_datetime last_active;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs for the client. */
     xcp_string_map other_config;
-    /** bool RO. */
+    /**
+     * bool RO. True when the session was opened with the user name root. Set
+     * at login.
+     */
     bool is_local_superuser;
-    /** string RO. */
+    /** string RO. The user name given at login. */
     char *auth_user_name;
-    /** string RO. */
+    /**
+     * string RO. The originator string the client gave at login (empty when
+     * none): a tag naming the client, under which xcpd counts its sessions
+     * against the per-client limit.
+     */
     char *originator;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true for a session a pool member opened on another
+     * host. libxcp opens no such sessions: always false.
+     */
     bool pool;
-    /** ref:subject RO. */
+    /**
+     * ref:subject RO. In XAPI, the external-authentication subject the user
+     * was authorised through. libxcp has no external authentication: always
+     * NULL.
+     */
     xcp_ref subject;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the user's credentials were last checked: the login
+     * time, set by the server.
+     */
     xcp_datetime validation_time;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, the security identifier of an externally
+     * authenticated user. Always empty in libxcp (no external
+     * authentication).
+     */
     char *auth_user_sid;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. In XAPI, the role-based permissions of the session.
+     * libxcp has no RBAC (every session may do everything): always empty.
+     */
     xcp_string_set rbac_permissions;
-    /** set:ref:task RO. */
+    /**
+     * set:ref:task RO. In XAPI, the tasks the session created. Not maintained
+     * by libxcp: always empty.
+     */
     xcp_task_set tasks;
-    /** ref:session ROs. */
+    /**
+     * ref:session ROs. In XAPI, the session that created this one (internal
+     * delegation). Always NULL in libxcp.
+     */
     xcp_session_id parent;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true when the client authenticated with a TLS client
+     * certificate. libxcp does not authenticate that way: always false.
+     */
     bool client_certificate;
 } xcp_session_record;
 /** Refs and records of several session objects. */
@@ -1332,135 +1385,343 @@ XCP_EXTERN void xcp_session_record_dispose(xcp_session_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_session_record_map_dispose(xcp_session_record_map *m);
 
-/** A pool record: every field of the class, in model order. */
+/**
+ * A pool record: every field of the class, in model order.
+ *
+ * A resource pool: the hosts that share storage, networks and one database.
+ * There is always exactly one pool object; libxcp serves a pool of one host
+ * (its master), made at the first start of a state directory. Membership
+ * (join, eject), HA, WLB and updates are not implemented: their messages
+ * answer NOT_IMPLEMENTED and their fields keep their defaults.
+ */
 typedef struct xcp_pool_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the pool, assigned when the
+     * pool is created.
+     */
     char *uuid;
-    /** string RW. */
+    /**
+     * string RW. Short, human-readable name of the pool; empty at creation
+     * (clients then usually show the master's name).
+     */
     char *name_label;
-    /** string RW. */
+    /** string RW. Free-form description of the pool; empty at creation. */
     char *name_description;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host that coordinates the pool (holds the database and
+     * serves the API). libxcp sets it to the local host at the first start
+     * and never changes it.
+     */
     xcp_host master;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR used when a call names none: VM.provision puts
+     * template disks without an SR there, VM.suspend falls back to it, and xe
+     * vm-install uses it. Set to the local SR at the first start; reset to
+     * NULL when that SR is forgotten or destroyed.
+     */
     xcp_sr default_SR;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. Where VM.suspend creates the suspend image of a VM whose
+     * suspend_SR is unset (before falling back to default_SR). Set to the
+     * local SR at the first start; reset to NULL when that SR is forgotten or
+     * destroyed.
+     */
     xcp_sr suspend_image_SR;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR meant for crash-dump VDIs. Set to the local SR at the
+     * first start and reset to NULL when that SR is forgotten or destroyed;
+     * libxcp writes no crash dumps, so it is not otherwise used.
+     */
     xcp_sr crash_dump_SR;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration for clients
+     * (Xen Orchestra keeps keys such as auto_poweron and xo:* here). libxcp
+     * maintains libxcp_templates_version, the version of templates.yaml whose
+     * default templates it last installed.
+     */
     xcp_string_map other_config;
-    /** bool RO. */
+    /**
+     * bool RO. True when high availability is on. libxcp has no HA: always
+     * false.
+     */
     bool ha_enabled;
-    /** set:string RO. */
+    /**
+     * set:string RO. References (as strings) of the VDIs HA uses as heartbeat
+     * statefiles; always empty in libxcp (no HA).
+     */
     xcp_string_set ha_statefiles;
-    /** bool RW. */
+    /**
+     * bool RW. With HA on, whether operations may leave the pool unable to
+     * tolerate the configured host failures. Stored only: libxcp has no HA.
+     */
     bool ha_allow_overcommit;
-    /** set:string RW. */
+    /**
+     * set:string RW. User-defined tags for grouping and searching; not
+     * interpreted by the server.
+     */
     xcp_string_set tags;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Key/value settings stored for graphical clients;
+     * not interpreted by the server.
+     */
     xcp_string_map gui_config;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Settings of the vendor health-check upload
+     * feature. Stored only: libxcp does not run health checks.
+     */
     xcp_string_map health_check_config;
-    /** bool RW. */
+    /**
+     * bool RW. Whether workload balancing recommendations are used. Stored
+     * only: libxcp has no WLB support.
+     */
     bool wlb_enabled;
-    /** bool RW. Deprecated in XenAPI. */
+    /**
+     * bool RW. Whether the TLS certificate of the WLB server is verified.
+     * Stored only: libxcp has no WLB support. Deprecated in XenAPI.
+     */
     bool wlb_verify_cert;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Licence restrictions in force, as
+     * restrict_<feature> keys with the values true or false. libxcp has no
+     * licensing and sets only restrict_vtpm=false.
+     */
     xcp_string_map restrictions;
-    /** set:pool_allowed_operations RO. */
+    /**
+     * set:pool_allowed_operations RO. Pool-wide operations that may be
+     * started now (advisory, server-maintained). libxcp implements none of
+     * them, so the set stays empty.
+     */
     xcp_pool_allowed_operations_set allowed_operations;
-    /** map:string:pool_allowed_operations RO. */
+    /**
+     * map:string:pool_allowed_operations RO. Pool-wide operations in
+     * progress, keyed by task reference; always empty in libxcp (none is
+     * implemented).
+     */
     xcp_string_map current_operations;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Summary of the pool's physical CPUs: cpu_count,
+     * socket_count and vendor, taken from the hypervisor at the first start
+     * (not refreshed afterwards).
+     */
     xcp_string_map cpu_info;
-    /** bool RW. */
+    /**
+     * bool RW. In XAPI the default of VM.has_vendor_device for new VMs; XAPI
+     * no longer consults it and neither does libxcp. Stored only.
+     */
     bool policy_no_vendor_device;
-    /** bool RW. */
+    /**
+     * bool RW. Whether live patches must not be applied. Stored only: libxcp
+     * applies no updates.
+     */
     bool live_patching_disabled;
-    /** bool RW. */
+    /**
+     * bool RW. Whether a pool secret rotation is running or waiting to be
+     * retried. Stored only: libxcp has no pool secret rotation.
+     */
     bool is_psr_pending;
-    /** bool RW. */
+    /**
+     * bool RW. Whether migrations compress their stream by default. Stored
+     * only: libxcp has no live migration.
+     */
     bool migration_compression;
-    /** bool RW. */
+    /**
+     * bool RW. Whether VM placement avoids the master. Stored only: in a pool
+     * of one host every VM runs on the master.
+     */
     bool coordinator_bias;
-    /** bool RO. */
+    /**
+     * bool RO. Whether results of external (Active Directory) authentication
+     * are cached; always false in libxcp (no external authentication).
+     */
     bool ext_auth_cache_enabled;
-    /** int RO. */
+    /**
+     * int RO. Maximum number of entries in the external authentication cache;
+     * unused by libxcp (no external authentication).
+     */
     int64_t ext_auth_cache_size;
-    /** int RO. */
+    /**
+     * int RO. How long, in seconds, an external authentication cache entry
+     * stays valid; unused by libxcp (no external authentication).
+     */
     int64_t ext_auth_cache_expiry;
-    /** bool RW. */
+    /**
+     * bool RW. With HA on, whether a protected VM shut down from inside the
+     * guest is started again. Stored only: libxcp has no HA.
+     */
     bool ha_reboot_vm_on_internal_shutdown;
-    /** bool RW. */
+    /**
+     * bool RW. Whether only one client at a time may connect to a console.
+     * Stored only: libxcp does not enforce it.
+     */
     bool limit_console_sessions;
-    /** int RW. */
+    /**
+     * int RW. Seconds of inactivity after which a VM console connection is
+     * closed; 0 (the default) means never. Stored only: libxcp does not
+     * enforce it.
+     */
     int64_t vm_console_idle_timeout;
-    /** bool RW. */
+    /**
+     * bool RW. Whether VM creation marks VMs whose Secure Boot certificates
+     * are due to expire for update at their next boot. Stored only: libxcp
+     * does not act on it.
+     */
     bool auto_update_vm_secureboot_certificates;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. The configuration HA was enabled with; always
+     * empty in libxcp (no HA).
+     */
     xcp_string_map ha_configuration;
-    /** int RO. */
+    /**
+     * int RO. Number of host failures HA is asked to survive; always 0 in
+     * libxcp (no HA).
+     */
     int64_t ha_host_failures_to_tolerate;
-    /** int RO. */
+    /**
+     * int RO. Number of host failures for which HA has a restart plan; always
+     * 0 in libxcp (no HA).
+     */
     int64_t ha_plan_exists_for;
-    /** bool RO. */
+    /**
+     * bool RO. True when HA could not restart the protected VMs after the
+     * tolerated number of host failures; always false in libxcp (no HA).
+     */
     bool ha_overcommitted;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Named binary blobs attached to the pool. Empty
+     * in libxcp: pool.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** string RO. */
+    /**
+     * string RO. Address of the workload balancing server; always empty in
+     * libxcp (no WLB).
+     */
     char *wlb_url;
-    /** string RO. */
+    /**
+     * string RO. User name for the workload balancing server; always empty in
+     * libxcp (no WLB).
+     */
     char *wlb_username;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the database is also written to a redo log on shared
+     * storage; always false in libxcp, which keeps its own journal in the
+     * state directory.
+     */
     bool redo_log_enabled;
-    /** ref:VDI RO. */
+    /** ref:VDI RO. The VDI holding the redo log; always NULL in libxcp. */
     xcp_vdi redo_log_vdi;
-    /** string RO. Deprecated in XenAPI. */
+    /**
+     * string RO. Address of the Open vSwitch controller; always empty in
+     * libxcp. Deprecated in XenAPI.
+     */
     char *vswitch_controller;
-    /** set:ref:VDI RO. */
+    /**
+     * set:ref:VDI RO. VDIs known to hold pool metadata (for disaster
+     * recovery); always empty in libxcp.
+     */
     xcp_vdi_set metadata_VDIs;
-    /** string RO. */
+    /**
+     * string RO. The clustering stack HA uses when enabled; always empty in
+     * libxcp (no HA).
+     */
     char *ha_cluster_stack;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Pool-wide settings passed to guest agents; always
+     * empty in libxcp.
+     */
     xcp_string_map guest_agent_config;
-    /** bool RO. */
+    /**
+     * bool RO. Whether IGMP snooping is on for the pool's networks; always
+     * false in libxcp.
+     */
     bool igmp_snooping_enabled;
-    /** string ROs. */
+    /**
+     * string ROs. The UEFI Secure Boot certificates given to guests (a base64
+     * tarball in XAPI); empty in libxcp.
+     */
     char *uefi_certificates;
-    /** string ROs. Prototype in XenAPI. */
+    /**
+     * string ROs. Secure Boot certificates that replace uefi_certificates;
+     * empty in libxcp. Prototype in XenAPI.
+     */
     char *custom_uefi_certificates;
-    /** bool RO. */
+    /**
+     * bool RO. Whether hosts verify each other's TLS certificates; always
+     * false in libxcp (no inter-host connections).
+     */
     bool tls_verification_enabled;
-    /** set:ref:Repository RO. */
+    /**
+     * set:ref:Repository RO. Update repositories the pool is configured with;
+     * always empty in libxcp.
+     */
     xcp_ref_set repositories;
-    /** bool RO. */
+    /**
+     * bool RO. Whether API clients may log in with a TLS client certificate;
+     * always false in libxcp.
+     */
     bool client_certificate_auth_enabled;
-    /** string RO. */
+    /**
+     * string RO. The name a client certificate must carry to be accepted;
+     * always empty in libxcp.
+     */
     char *client_certificate_auth_name;
-    /** string RO. */
+    /**
+     * string RO. Proxy used to reach update repositories; always empty in
+     * libxcp.
+     */
     char *repository_proxy_url;
-    /** string RO. */
+    /**
+     * string RO. User name for the repository proxy; always empty in libxcp.
+     */
     char *repository_proxy_username;
-    /** ref:secret RO. */
+    /**
+     * ref:secret RO. The secret holding the repository proxy password; always
+     * NULL in libxcp.
+     */
     xcp_secret repository_proxy_password;
-    /** int ROs. Prototype in XenAPI. */
+    /**
+     * int ROs. Upper bound on threads used for local (PAM) authentication;
+     * not used by libxcp. Prototype in XenAPI.
+     */
     int64_t local_auth_max_threads;
-    /** int ROs. Prototype in XenAPI. */
+    /**
+     * int ROs. Upper bound on threads used for external authentication; not
+     * used by libxcp. Prototype in XenAPI.
+     */
     int64_t ext_auth_max_threads;
-    /** ref:secret RO. Prototype in XenAPI. */
+    /**
+     * ref:secret RO. The secret holding the pool's telemetry identifier;
+     * always NULL in libxcp (no telemetry). Prototype in XenAPI.
+     */
     xcp_secret telemetry_uuid;
-    /** telemetry_frequency RO. Prototype in XenAPI. */
+    /**
+     * telemetry_frequency RO. How often telemetry is collected; not used by
+     * libxcp (no telemetry). Prototype in XenAPI.
+     */
     enum xcp_telemetry_frequency telemetry_frequency;
-    /** datetime RO. Prototype in XenAPI. */
+    /**
+     * datetime RO. Earliest time (UTC) of the next telemetry collection; not
+     * used by libxcp. Prototype in XenAPI.
+     */
     xcp_datetime telemetry_next_collection;
-    /** datetime RO. Prototype in XenAPI. */
+    /**
+     * datetime RO. Time (UTC) updates were last synchronised from the
+     * repositories; never set by libxcp. Prototype in XenAPI.
+     */
     xcp_datetime last_update_sync;
-    /** update_sync_frequency RO. Prototype in XenAPI. */
+    /**
+     * update_sync_frequency RO. How often updates are synchronised (daily or
+     * weekly); not used by libxcp. Prototype in XenAPI.
+     */
     enum xcp_update_sync_frequency update_sync_frequency;
-    /** int RO. Prototype in XenAPI. */
+    /**
+     * int RO. Day on which the periodic update synchronisation runs (day of
+     * the week for weekly); not used by libxcp. Prototype in XenAPI.
+     */
     int64_t update_sync_day;
-    /** bool RO. Prototype in XenAPI. */
+    /**
+     * bool RO. Whether updates are synchronised periodically; always false in
+     * libxcp. Prototype in XenAPI.
+     */
     bool update_sync_enabled;
 } xcp_pool_record;
 /** Refs and records of several pool objects. */
@@ -1476,167 +1737,435 @@ XCP_EXTERN void xcp_pool_record_dispose(xcp_pool_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pool_record_map_dispose(xcp_pool_record_map *m);
 
-/** A host record: every field of the class, in model order. */
+/**
+ * A host record: every field of the class, in model order.
+ *
+ * A physical machine running the hypervisor and the toolstack. libxcp serves
+ * one host, the master of its pool of one, created at the first start of a
+ * state directory from what the hypervisor driver reports (hostname, CPUs,
+ * memory, capabilities); hosts are never created by clients. Messages acting
+ * on other hosts or on the machine itself (reboot, shutdown, evacuate,
+ * plugins, logs, data sources) answer NOT_IMPLEMENTED.
+ */
 typedef struct xcp_host_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the host, assigned at the
+     * first start.
+     */
     char *uuid;
-    /** string RW. */
+    /**
+     * string RW. Short, human-readable name of the host; the machine's
+     * hostname at the first start.
+     */
     char *name_label;
-    /** string RW. */
+    /**
+     * string RW. Free-form description of the host; Default install at the
+     * first start.
+     */
     char *name_description;
-    /** set:host_allowed_operations RO. */
+    /**
+     * set:host_allowed_operations RO. Operations that may be started on the
+     * host now (advisory, server-maintained): provision, evacuate, vm_start,
+     * vm_resume and vm_migrate while it is enabled; enable, reboot and
+     * shutdown while it is disabled (evacuate, reboot and shutdown are
+     * offered although they answer NOT_IMPLEMENTED). Recomputed when the host
+     * is enabled or disabled.
+     */
     xcp_host_allowed_operations_set allowed_operations;
-    /** map:string:host_allowed_operations RO. */
+    /**
+     * map:string:host_allowed_operations RO. Operations in progress on the
+     * host, keyed by task reference; libxcp records none, so it stays empty.
+     */
     xcp_string_map current_operations;
-    /** int RO. */
+    /** int RO. Major version of the XenAPI the host speaks: 2. */
     int64_t API_version_major;
-    /** int RO. */
+    /** int RO. Minor version of the XenAPI the host speaks: 23. */
     int64_t API_version_minor;
-    /** bool RO. */
+    /**
+     * bool RO. False after host.disable: VMs already running carry on, but
+     * starting a VM on the host (or restarting one after a guest reboot)
+     * fails with HOST_DISABLED; resuming a suspended VM is not checked. True
+     * at the first start; libxcp keeps the value across restarts.
+     */
     bool enabled;
-    /** map:string:string ROs. */
+    /**
+     * map:string:string ROs. Version strings of the host's software, set at
+     * the first start: product_version, product_brand, platform_name,
+     * platform_version, build_number, xapi (the XAPI version libxcp answers
+     * as), xen (the hypervisor's version), hostname and libxcp.
+     */
     xcp_string_map software_version;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration. libxcp writes
+     * boot_time and agent_start_time (seconds since the epoch) at the first
+     * start and does not refresh them.
+     */
     xcp_string_map other_config;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. Guest ABIs the hypervisor can run, as Xen names them
+     * (xen-3.0-x86_64, hvm-3.0-x86_64 ...); read from the hypervisor driver
+     * at the first start.
+     */
     xcp_string_set capabilities;
-    /** set:ref:VM RO. */
+    /**
+     * set:ref:VM RO. The VMs whose domain exists on this host (Running or
+     * Paused), control domain included. Derived by the server from
+     * VM.resident_on.
+     */
     xcp_vm_set resident_VMs;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Logging configuration (for example a remote
+     * syslog destination). Stored only: libxcp does not reconfigure logging
+     * from it (host.syslog_reconfigure is not implemented).
+     */
     xcp_string_map logging;
-    /** set:ref:PIF RO. */
+    /**
+     * set:ref:PIF RO. The host's network interfaces. Derived by the server
+     * from PIF.host.
+     */
     xcp_pif_set PIFs;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. In XAPI, the SR where suspend images of VMs on this host are
+     * created. Set to the local SR at the first start, but libxcp does not
+     * consult it: VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR,
+     * then pool.default_SR.
+     */
     xcp_sr suspend_image_sr;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR meant for crash-dump VDIs of VMs on this host. Set to
+     * the local SR at the first start; libxcp writes no crash dumps, so it is
+     * not otherwise used.
+     */
     xcp_sr crash_dump_sr;
-    /** set:ref:pool_update RO. */
+    /**
+     * set:ref:pool_update RO. The pool_updates applied to the host; always
+     * empty in libxcp, which applies no updates.
+     */
     xcp_pool_update_set updates;
-    /** set:ref:PBD RO. */
+    /**
+     * set:ref:PBD RO. The host's connections to SRs. Derived by the server
+     * from PBD.host.
+     */
     xcp_pbd_set PBDs;
-    /** set:ref:host_cpu RO. */
+    /**
+     * set:ref:host_cpu RO. One host_cpu per physical CPU thread. Derived by
+     * the server from host_cpu.host.
+     */
     xcp_host_cpu_set host_CPUs;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Summary of the physical CPUs, read from the
+     * hypervisor at the first start: cpu_count, socket_count, vendor, speed
+     * (MHz), modelname, family, model, stepping and flags.
+     */
     xcp_string_map cpu_info;
-    /** string RW. */
+    /**
+     * string RW. The machine's hostname, as read at the first start.
+     * host.set_hostname_live and the generated setter change this field only,
+     * not the system's hostname.
+     */
     char *hostname;
-    /** string RW. */
+    /**
+     * string RW. The address clients and other hosts reach the host at. Set
+     * at the first start to the first non-loopback IPv4 address (127.0.0.1 if
+     * there is none); console locations are built from it.
+     */
     char *address;
-    /** ref:host_metrics RO. */
+    /**
+     * ref:host_metrics RO. The host's host_metrics object (memory, liveness),
+     * created with the host.
+     */
     xcp_host_metrics metrics;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Details of the host's licence (expiry,
+     * restrictions); always empty in libxcp, which has no licences.
+     */
     xcp_string_map license_params;
-    /** set:string RW. */
+    /**
+     * set:string RW. User-defined tags for grouping and searching; not
+     * interpreted by the server.
+     */
     xcp_string_set tags;
-    /** string RO. */
+    /**
+     * string RO. The licence edition the host runs under; xcp-ng, set at the
+     * first start.
+     */
     char *edition;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Address and port of the licence server. Stored
+     * only: libxcp has no licences.
+     */
     xcp_string_map license_server;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. SMBIOS strings of the host, copied into a VM by
+     * VM.copy_bios_strings. libxcp does not read the machine's SMBIOS: it
+     * sets bios-vendor and system-manufacturer to libxcp at the first start.
+     */
     xcp_string_map bios_strings;
-    /** string RO. */
+    /**
+     * string RO. How the host is powered on remotely (wake-on-lan, iLO, DRAC,
+     * IPMI or a custom script); empty in libxcp (host.power_on is not
+     * implemented).
+     */
     char *power_on_mode;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Chipset features of the host; libxcp sets
+     * iommu=false at the first start without probing the hardware.
+     */
     xcp_string_map chipset_info;
-    /** set:ref:PCI RO. */
+    /**
+     * set:ref:PCI RO. The host's PCI devices; always empty in libxcp (no PCI
+     * objects).
+     */
     xcp_ref_set PCIs;
-    /** set:ref:PGPU RO. */
+    /**
+     * set:ref:PGPU RO. The host's physical GPUs; always empty in libxcp (no
+     * GPU support).
+     */
     xcp_ref_set PGPUs;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. vCPU scheduling parameters XAPI applies to all
+     * guests on the host. Stored only: libxcp does not apply them.
+     */
     xcp_string_map guest_VCPUs_params;
-    /** host_display RW. */
+    /**
+     * host_display RW. Whether the host's console is shown on a physical
+     * display (and pending changes of that setting, effective at reboot).
+     * Stored only; note that host.disable with auto_enable false sets it to
+     * disabled.
+     */
     enum xcp_host_display display;
-    /** ref:VM RO. */
+    /**
+     * ref:VM RO. The control domain (domain 0) of the host, a VM with
+     * is_control_domain set, created at the first start.
+     */
     xcp_vm control_domain;
-    /** set:ref:pool_update RO. */
+    /**
+     * set:ref:pool_update RO. Applied updates that need a host reboot to take
+     * effect; always empty in libxcp.
+     */
     xcp_pool_update_set updates_requiring_reboot;
-    /** string ROs. */
+    /**
+     * string ROs. The iSCSI initiator name of the host; empty in libxcp (no
+     * iSCSI SR).
+     */
     char *iscsi_iqn;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether storage multipathing is enabled on the host; always
+     * false in libxcp.
+     */
     bool multipathing;
-    /** set:ref:Certificate RO. */
+    /**
+     * set:ref:Certificate RO. The TLS certificates installed on the host;
+     * always empty in libxcp.
+     */
     xcp_ref_set certificates;
-    /** bool RO. */
+    /**
+     * bool RO. True when the host refuses plain HTTP (port 80). Always false
+     * in libxcp, which does not manage the firewall: its server listens where
+     * it is configured to.
+     */
     bool https_only;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the SSH service of the host is on; not managed by
+     * libxcp (false).
+     */
     bool ssh_enabled;
-    /** int RO. */
+    /**
+     * int RO. Seconds after which SSH access is turned off again once
+     * enabled; 0 means never. Not used by libxcp.
+     */
     int64_t ssh_enabled_timeout;
-    /** datetime RO. */
+    /**
+     * datetime RO. Time (UTC) at which SSH access will be turned off; not
+     * used by libxcp.
+     */
     xcp_datetime ssh_expiry;
-    /** int RO. */
+    /**
+     * int RO. Seconds of inactivity after which a host console session is
+     * closed; 0 means never. Not used by libxcp.
+     */
     int64_t console_idle_timeout;
-    /** bool RO. */
+    /**
+     * bool RO. Whether SSH is turned on and off automatically with the
+     * management network; not used by libxcp.
+     */
     bool ssh_auto_mode;
-    /** string RO. */
+    /**
+     * string RO. Deepest processor C-state the host may enter: empty for no
+     * limit, N for CN, N,M for CN with sub-state M. Not managed by libxcp.
+     */
     char *max_cstate;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the host booted with UEFI Secure Boot; not detected by
+     * libxcp (false).
+     */
     bool secure_boot;
-    /** host_ntp_mode RO. */
+    /**
+     * host_ntp_mode RO. Where the host's NTP servers come from (DHCP, Custom,
+     * Factory or Disabled); Factory by default. Not managed by libxcp.
+     */
     enum xcp_host_ntp_mode ntp_mode;
-    /** set:string RO. */
+    /**
+     * set:string RO. The NTP servers used in Custom mode; not managed by
+     * libxcp.
+     */
     xcp_string_set ntp_custom_servers;
-    /** string RO. */
+    /**
+     * string RO. The host's time zone, as an IANA name; UTC by default. Not
+     * managed by libxcp.
+     */
     char *timezone;
-    /** int RO. */
+    /**
+     * int RO. Memory, in bytes, the hypervisor keeps for itself, as reported
+     * by the hypervisor driver at the first start;
+     * host.compute_memory_overhead returns it.
+     */
     int64_t memory_overhead;
-    /** string RO. */
+    /** string RO. Name of the implementer of the API: libxcp. */
     char *API_version_vendor;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Details of the vendor's implementation; empty in
+     * libxcp.
+     */
     xcp_string_map API_version_vendor_implementation;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. CPU topology (nr_nodes, sockets_per_node,
+     * cores_per_socket, threads_per_core); not filled by libxcp (see
+     * cpu_info).
+     */
     xcp_string_map cpu_configuration;
-    /** string RO. */
+    /**
+     * string RO. The hypervisor's CPU scheduler; libxcp records credit at the
+     * first start without asking the hypervisor.
+     */
     char *sched_policy;
-    /** set:string RO. */
+    /**
+     * set:string RO. Bootloaders installed for PV guests (pygrub, eliloader
+     * ...); empty in libxcp.
+     */
     xcp_string_set supported_bootloaders;
-    /** set:ref:host_crashdump RO. */
+    /**
+     * set:ref:host_crashdump RO. Crash dumps of the host's hypervisor or
+     * kernel; always empty in libxcp.
+     */
     xcp_ref_set crashdumps;
-    /** set:ref:host_patch RO. Deprecated in XenAPI. */
+    /**
+     * set:ref:host_patch RO. Patches applied to the host (the predecessor of
+     * updates); always empty. Deprecated in XenAPI.
+     */
     xcp_ref_set patches;
-    /** set:string RO. */
+    /**
+     * set:string RO. The HA statefiles this host can reach; always empty in
+     * libxcp (no HA).
+     */
     xcp_string_set ha_statefiles;
-    /** set:string RO. */
+    /**
+     * set:string RO. The hosts this host can reach over the network for HA;
+     * always empty in libxcp.
+     */
     xcp_string_set ha_network_peers;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Named binary blobs attached to the host. Empty
+     * in libxcp: host.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** string RO. */
+    /**
+     * string RO. Type of external authentication configured (AD); empty in
+     * libxcp, which has only local authentication.
+     */
     char *external_auth_type;
-    /** string RO. */
+    /**
+     * string RO. Name of the external authentication service (the domain);
+     * empty in libxcp.
+     */
     char *external_auth_service_name;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Settings of the external authentication service;
+     * empty in libxcp.
+     */
     xcp_string_map external_auth_configuration;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Settings for power_on_mode (address, user, secret
+     * of the management controller); empty in libxcp.
+     */
     xcp_string_map power_on_config;
-    /** ref:SR ROs. */
+    /**
+     * ref:SR ROs. The SR used to cache the disks of VMs started on this host;
+     * always NULL in libxcp (no local caching).
+     */
     xcp_sr local_cache_sr;
-    /** set:ref:PUSB RO. */
+    /**
+     * set:ref:PUSB RO. The host's physical USB devices; always empty in
+     * libxcp.
+     */
     xcp_ref_set PUSBs;
-    /** bool ROs. Deprecated in XenAPI. */
+    /**
+     * bool ROs. Whether SSLv3 and legacy cipher suites were allowed; unused.
+     * Deprecated in XenAPI.
+     */
     bool ssl_legacy;
-    /** set:int RO. */
+    /**
+     * set:int RO. Versions of the virtual hardware platform the host can
+     * offer guests (see VM.hardware_platform_version); empty in libxcp.
+     */
     xcp_int_set virtual_hardware_platform_versions;
-    /** set:ref:Feature RO. */
+    /**
+     * set:ref:Feature RO. The licensable Feature objects of the host; always
+     * empty in libxcp.
+     */
     xcp_ref_set features;
-    /** string ROs. Deprecated in XenAPI. */
+    /**
+     * string ROs. UEFI Secure Boot certificates of the host, superseded by
+     * the pool's; empty. Deprecated in XenAPI.
+     */
     char *uefi_certificates;
-    /** set:string RO. */
+    /**
+     * set:string RO. The licence editions the host could switch to; empty in
+     * libxcp.
+     */
     xcp_string_set editions;
-    /** set:update_guidances RO. */
+    /**
+     * set:update_guidances RO. Actions (reboot the host, restart the
+     * toolstack ...) needed for applied updates to take effect; always empty
+     * in libxcp.
+     */
     xcp_update_guidances_set pending_guidances;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the host verifies the TLS certificates of other hosts;
+     * always false in libxcp.
+     */
     bool tls_verification_enabled;
-    /** datetime RO. Prototype in XenAPI. */
+    /**
+     * datetime RO. Time (UTC) updates were last applied to the host; never
+     * set by libxcp. Prototype in XenAPI.
+     */
     xcp_datetime last_software_update;
-    /** latest_synced_updates_applied_state RO. Prototype in XenAPI. */
+    /**
+     * latest_synced_updates_applied_state RO. Whether the latest synchronised
+     * updates are applied (yes, no or unknown); not maintained by libxcp.
+     * Prototype in XenAPI.
+     */
     enum xcp_latest_synced_updates_applied_state latest_synced_updates_applied;
-    /** host_numa_affinity_policy RO. Prototype in XenAPI. */
+    /**
+     * host_numa_affinity_policy RO. How VM vCPUs and memory are placed on
+     * NUMA nodes; default_policy by default. Not acted on by libxcp.
+     * Prototype in XenAPI.
+     */
     enum xcp_host_numa_affinity_policy numa_affinity_policy;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Recommended actions to finish applying
+     * updates; always empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_recommended;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Every action needed to finish applying
+     * updates; always empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_full;
-    /** string RO. Prototype in XenAPI. */
+    /**
+     * string RO. Hash of the update set last applied to the host; empty in
+     * libxcp. Prototype in XenAPI.
+     */
     char *last_update_hash;
 } xcp_host_record;
 /** Refs and records of several host objects. */
@@ -1652,19 +2181,48 @@ XCP_EXTERN void xcp_host_record_dispose(xcp_host_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_host_record_map_dispose(xcp_host_record_map *m);
 
-/** A host_metrics record: every field of the class, in model order. */
+/**
+ * A host_metrics record: every field of the class, in model order.
+ *
+ * Live figures of a host: its memory and whether it is up. libxcp makes one
+ * with its host at the first start and refreshes the memory figures from the
+ * hypervisor driver; there is no other message than the generated accessors.
+ */
 typedef struct xcp_host_metrics_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the object, assigned when it
+     * is created.
+     */
     char *uuid;
-    /** int RO. */
+    /**
+     * int RO. Memory of the host managed by the hypervisor, in bytes; read
+     * from the hypervisor driver at every start of libxcp.
+     */
     int64_t memory_total;
-    /** int RO. Removed from XenAPI. */
+    /**
+     * int RO. Memory of the host not used by the hypervisor or any domain, in
+     * bytes: what a new domain can get. Marked removed in XAPI's model but
+     * still read by clients; libxcp maintains it, reading it at every start
+     * and after each VM operation that changes memory use (start, shutdown,
+     * memory changes). Removed from XenAPI.
+     */
     int64_t memory_free;
-    /** bool RO. */
+    /**
+     * bool RO. True when the master considers the host up (in XAPI, from its
+     * heartbeats). libxcp has no heartbeat: the host is its own master and
+     * this is always true.
+     */
     bool live;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the figures were last updated (UTC): set at the first
+     * start and whenever memory_free changes after a VM operation; the
+     * refresh at later starts does not update it.
+     */
     xcp_datetime last_updated;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration for clients;
+     * not interpreted by the server.
+     */
     xcp_string_map other_config;
 } xcp_host_metrics_record;
 /** Refs and records of several host_metrics objects. */
@@ -1680,33 +2238,60 @@ XCP_EXTERN void xcp_host_metrics_record_dispose(xcp_host_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_host_metrics_record_map_dispose(xcp_host_metrics_record_map *m);
 
-/** A host_cpu record: every field of the class, in model order. */
+/**
+ * A host_cpu record: every field of the class, in model order.
+ *
+ * One physical CPU thread of a host. libxcp makes one per CPU thread the
+ * hypervisor driver reports, at the first start, all with the same
+ * description (that of the first CPU in /proc/cpuinfo); they are not
+ * refreshed at later starts and have no messages besides the generated
+ * accessors.
+ */
 typedef struct xcp_host_cpu_record {
-    /** string RO. */
+    /**
+     * string RO. Unique, permanent identifier of the CPU object, assigned
+     * when it is created.
+     */
     char *uuid;
-    /** ref:host RO. */
+    /** ref:host RO. The host the CPU belongs to. */
     xcp_host host;
-    /** int RO. */
+    /** int RO. Index of the CPU within its host, from 0. */
     int64_t number;
-    /** string RO. */
+    /**
+     * string RO. CPU vendor identification string, such as GenuineIntel or
+     * AuthenticAMD.
+     */
     char *vendor;
-    /** int RO. */
+    /** int RO. Clock speed of the CPU, in MHz. */
     int64_t speed;
-    /** string RO. */
+    /** string RO. The CPU's model name, as the processor reports it. */
     char *modelname;
-    /** string RO. */
+    /**
+     * string RO. Feature flags of the CPU, space separated, as in
+     * /proc/cpuinfo.
+     */
     char *flags;
-    /** string RO. */
+    /**
+     * string RO. The CPU's feature bitmap as a hexadecimal string, in XAPI;
+     * not filled by libxcp (empty).
+     */
     char *features;
-    /** float RO. */
+    /**
+     * float RO. Fraction of time the CPU was busy lately, from 0.0 to 1.0.
+     * libxcp does not sample it (the hypervisor drivers' host_cpu_usage is
+     * not used): always 0.0.
+     */
     double utilisation;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value configuration for clients;
+     * not interpreted by the server.
+     */
     xcp_string_map other_config;
-    /** int RO. */
+    /** int RO. The CPU family number, as the processor reports it. */
     int64_t family;
-    /** int RO. */
+    /** int RO. The CPU model number, as the processor reports it. */
     int64_t model;
-    /** string RO. */
+    /** string RO. The CPU stepping, as a decimal number in a string. */
     char *stepping;
 } xcp_host_cpu_record;
 /** Refs and records of several host_cpu objects. */
@@ -1725,192 +2310,489 @@ XCP_EXTERN void xcp_host_cpu_record_map_dispose(xcp_host_cpu_record_map *m);
 /**
  * A VM record: every field of the class, in model order.
  *
- * A virtual machine (or guest), a template or a snapshot.
+ * A virtual machine (guest), a template or a snapshot. A VM is usually made
+ * by cloning or copying a template and provisioning the copy; VM.create takes
+ * a full record, and VM.destroy (Halted or Suspended VMs only, never a
+ * default template) removes the record with its VBDs, VIFs, consoles, metrics
+ * and suspend image but keeps its disks (VDIs).
+ *
+ * libxcp runs one host: every domain is built on this host, so resident_on is
+ * this host or NULL, and the messages that move VMs between hosts or pools
+ * are not implemented (pool_migrate; migrate_send is not in the model).
  */
 typedef struct xcp_vm_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the VM, set by the server when the
+     * record is made and never changed.
+     */
     char *uuid;
-    /** set:vm_operations RO. */
+    /**
+     * set:vm_operations RO. The operations that would pass their checks now
+     * (power state, blocked_operations, running operations, template and
+     * snapshot rules). Maintained by the server, recomputed at every change
+     * that matters; advisory only, since the call still checks.
+     */
     xcp_vm_operations_set allowed_operations;
-    /** map:string:vm_operations RO. */
+    /**
+     * map:string:vm_operations RO. The operations running on the VM, as task
+     * reference to operation. Maintained by the server: an entry appears when
+     * a long operation starts and goes when it ends.
+     */
     xcp_string_map current_operations;
-    /** string RW. */
+    /** string RW. Human-readable name of the VM. */
     char *name_label;
-    /** string RW. */
+    /** string RW. Human-readable description of the VM. */
     char *name_description;
-    /** vm_power_state ROs. */
+    /**
+     * vm_power_state ROs. Halted, Paused, Running or Suspended. Maintained by
+     * the server from the lifecycle calls and from what the hypervisor
+     * reports (a guest that halts, reboots or crashes on its own); VM.create
+     * ignores the value given and makes the VM Halted.
+     */
     enum xcp_vm_power_state power_state;
-    /** int RW. */
+    /**
+     * int RW. A version number for the client's own use; libxcp stores it and
+     * does nothing with it.
+     */
     int64_t user_version;
-    /** bool RW. */
+    /**
+     * bool RW. True for a template: it cannot be started; it is cloned,
+     * copied or provisioned to make VMs. Setting it to true needs a Halted VM
+     * that is not a snapshot (the make_into_template check).
+     */
     bool is_a_template;
-    /** bool RO. */
+    /**
+     * bool RO. True for the templates libxcp installs from its templates file
+     * at first boot (kept in step when the file changes); they cannot be
+     * destroyed. Maintained by the server.
+     */
     bool is_default_template;
-    /** ref:VDI ROs. */
+    /**
+     * ref:VDI ROs. The VDI holding the memory image of a Suspended VM (or of
+     * a checkpoint snapshot), NULL otherwise. Set by suspend and checkpoint;
+     * resume, shutdown, hard_shutdown, power_state_reset and destroy clear it
+     * and destroy the image.
+     */
     xcp_vdi suspend_VDI;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host running the VM's domain while it is Running or
+     * Paused, NULL when it is Halted or Suspended. Maintained by the server.
+     */
     xcp_host resident_on;
-    /** ref:host RW. */
+    /**
+     * ref:host RW. The host the VM would prefer to run on. libxcp only stores
+     * it: there is one host to place VMs on.
+     */
     xcp_host affinity;
-    /** int ROs. */
+    /**
+     * int ROs. The most memory the domain can ever have, in bytes; it also
+     * sizes the suspend image. Changed only while Halted, keeping static_min
+     * <= dynamic_min <= dynamic_max <= static_max.
+     */
     int64_t memory_static_max;
-    /** int ROs. */
+    /**
+     * int ROs. Upper bound of the memory target, in bytes: the domain is
+     * built with this target, and on a Running VM set_memory_dynamic_range
+     * and set_memory_dynamic_max change the target live.
+     */
     int64_t memory_dynamic_max;
-    /** int ROs. */
+    /**
+     * int ROs. Lower bound of the memory target, in bytes. libxcp has no
+     * memory balancer: it checks and stores the value, and domains run at
+     * memory_dynamic_max.
+     */
     int64_t memory_dynamic_min;
-    /** int ROs. */
+    /**
+     * int ROs. The least memory the VM may be given, in bytes; the lower end
+     * of the memory constraint. Changed only while Halted.
+     */
     int64_t memory_static_min;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Scheduler settings of the vCPUs (XAPI keys
+     * weight, cap, mask). libxcp stores them but does not pass them to the
+     * hypervisor.
+     */
     xcp_string_map VCPUs_params;
-    /** int ROs. */
+    /**
+     * int ROs. The most vCPUs the domain can have (1 to 64, at least
+     * VCPUs_at_startup). Changed only while Halted.
+     */
     int64_t VCPUs_max;
-    /** int ROs. */
+    /**
+     * int ROs. The number of vCPUs the domain boots with (1 to VCPUs_max).
+     * Changed while Halted, or by set_VCPUs_number_live on a Running VM.
+     */
     int64_t VCPUs_at_startup;
-    /** on_softreboot_behavior RW. */
+    /**
+     * on_softreboot_behavior RW. What to do when the guest asks for a soft
+     * reboot. Stored only: libxcp never sees a soft reboot.
+     */
     enum xcp_on_softreboot_behavior actions_after_softreboot;
-    /** on_normal_exit RW. */
+    /**
+     * on_normal_exit RW. What happens when the guest halts itself: destroy
+     * (the VM becomes Halted) or restart (a new domain is built at once).
+     */
     enum xcp_on_normal_exit actions_after_shutdown;
-    /** on_normal_exit RW. */
+    /**
+     * on_normal_exit RW. What happens when the guest reboots itself: restart
+     * (a new domain) or destroy (the VM becomes Halted).
+     */
     enum xcp_on_normal_exit actions_after_reboot;
-    /** on_crash_behaviour ROs. */
+    /**
+     * on_crash_behaviour ROs. What happens when the guest crashes or its
+     * watchdog fires: preserve keeps the domain and shows the VM Paused; the
+     * restart values build a new domain; the others leave it Halted. libxcp
+     * takes no core dump and renames nothing: coredump_and_destroy acts as
+     * destroy, coredump_and_restart and rename_restart as restart.
+     */
     enum xcp_on_crash_behaviour actions_after_crash;
-    /** set:ref:console RO. */
+    /**
+     * set:ref:console RO. The VM's consoles: a vt100 console for every
+     * running VM and an rfb one for HVM guests, made when the domain starts
+     * and destroyed when it stops. Maintained by the server.
+     */
     xcp_console_set consoles;
-    /** set:ref:VIF RO. */
+    /**
+     * set:ref:VIF RO. The virtual network interfaces of the VM. Maintained by
+     * the server from VIF.VM. A domain is built with the first 16 only.
+     */
     xcp_vif_set VIFs;
-    /** set:ref:VBD RO. */
+    /**
+     * set:ref:VBD RO. The virtual block devices (disks and CD drives) of the
+     * VM. Maintained by the server from VBD.VM. A domain is built with the
+     * first 32 only.
+     */
     xcp_vbd_set VBDs;
-    /** set:ref:VTPM RO. */
+    /**
+     * set:ref:VTPM RO. Virtual TPMs of the VM. Always empty: libxcp does not
+     * model VTPMs.
+     */
     xcp_ref_set VTPMs;
-    /** string RW. */
+    /**
+     * string RW. The bootloader that picks the kernel of a PV guest: empty
+     * for direct boot from PV_kernel, or one of the configured names
+     * (XCP_PV_BOOTLOADERS, default pygrub and eliloader); other values get
+     * INVALID_VALUE when set and at start.
+     */
     char *PV_bootloader;
-    /** string RW. */
+    /**
+     * string RW. Path in the control domain of the kernel a PV guest boots
+     * directly. It must be an absolute path below one of the guest kernel
+     * directories (XCP_PV_KERNEL_DIRS); the file itself is checked at start.
+     * Empty for none.
+     */
     char *PV_kernel;
-    /** string RW. */
+    /**
+     * string RW. Path in the control domain of the initial ramdisk of a
+     * direct-booted PV guest, with the same rules as PV_kernel. Empty for
+     * none.
+     */
     char *PV_ramdisk;
-    /** string RW. */
+    /** string RW. The kernel command line of a PV guest. */
     char *PV_args;
-    /** string RW. */
+    /**
+     * string RW. Extra arguments for the PV bootloader. Stored only: libxcp
+     * does not pass them on.
+     */
     char *PV_bootloader_args;
-    /** string RW. */
+    /**
+     * string RW. Command-line arguments for legacy PV kernels. Stored only.
+     */
     char *PV_legacy_args;
-    /** string ROs. Deprecated in XenAPI. */
+    /**
+     * string ROs. Deprecated. Non-empty (such as BIOS order) marks an HVM
+     * guest when domain_type is unspecified; empty means PV. Set by
+     * set_HVM_boot_policy. Deprecated in XenAPI.
+     */
     char *HVM_boot_policy;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. HVM boot settings (XAPI keys order, firmware).
+     * Stored only: libxcp does not pass them to the hypervisor.
+     */
     xcp_string_map HVM_boot_params;
-    /** map:string:string RWs. */
+    /**
+     * map:string:string RWs. Key/value settings for the virtual platform
+     * (acpi, apic, pae, viridian, ...), given to the hypervisor as they are
+     * when the domain is built; keys beyond the 64th are left out.
+     */
     xcp_string_map platform;
-    /** string RW. Deprecated in XenAPI. */
+    /** string RW. Deprecated and unused. Deprecated in XenAPI. */
     char *PCI_bus;
-    /** map:string:string RWs. */
+    /**
+     * map:string:string RWs. Free-form key/value data for clients. libxcp
+     * reads the key disks (the disk list VM.provision creates) and drops
+     * default_template from copies.
+     */
     xcp_string_map other_config;
-    /** int RO. */
+    /**
+     * int RO. The hypervisor domain id while the VM has a domain (0 for the
+     * control domain), -1 otherwise. Maintained by the server.
+     */
     int64_t domid;
-    /** bool RO. */
+    /**
+     * bool RO. True for the record of the control domain (domain 0), made at
+     * first boot. Maintained by the server; most operations refuse it.
+     */
     bool is_control_domain;
-    /** ref:VM_metrics RO. */
+    /**
+     * ref:VM_metrics RO. The VM_metrics record of the VM, made with the VM
+     * and destroyed with it.
+     */
     xcp_vm_metrics metrics;
-    /** ref:VM_guest_metrics RO. */
+    /**
+     * ref:VM_guest_metrics RO. The VM_guest_metrics record of the VM. Always
+     * NULL in libxcp, which reads no guest agent.
+     */
     xcp_vm_guest_metrics guest_metrics;
-    /** string RW. */
+    /**
+     * string RW. An XML document of recommended values and limits for the VM
+     * (from its template). Stored for clients; libxcp does not enforce it.
+     */
     char *recommendations;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Key/value data meant for the guest's xenstore
+     * (vm-data) when its domain is built. Stored only: libxcp does not write
+     * it to xenstore.
+     */
     xcp_string_map xenstore_data;
-    /** string ROs. */
+    /**
+     * string ROs. HA restart priority (restart, best-effort or empty). Stored
+     * only: libxcp has no HA.
+     */
     char *ha_restart_priority;
-    /** bool RO. */
+    /**
+     * bool RO. True for a snapshot made by snapshot or checkpoint. Snapshots
+     * cannot be started; they can be reverted to, cloned, copied,
+     * hard-shut-down and destroyed. Maintained by the server.
+     */
     bool is_a_snapshot;
-    /** ref:VM RO. */
+    /**
+     * ref:VM RO. For a snapshot, the VM it was taken of; NULL otherwise.
+     * Maintained by the server.
+     */
     xcp_vm snapshot_of;
-    /** set:ref:VM RO. */
+    /**
+     * set:ref:VM RO. The snapshots taken of this VM. Maintained by the server
+     * from snapshot_of.
+     */
     xcp_vm_set snapshots;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the snapshot was taken (UTC); unset for other VMs.
+     * Maintained by the server.
+     */
     xcp_datetime snapshot_time;
-    /** set:string RW. */
+    /** set:string RW. Free-form tags for clients to group VMs. */
     xcp_string_set tags;
-    /** map:vm_operations:string RW. */
+    /**
+     * map:vm_operations:string RW. Operations refused on purpose: each key is
+     * an operation, its value the code that a call of that operation then
+     * gets in OPERATION_BLOCKED. Changes update allowed_operations.
+     */
     xcp_string_map blocked_operations;
-    /** ref:VM RO. */
+    /**
+     * ref:VM RO. The VM this one was cloned or copied from. A new snapshot
+     * takes over its origin's parent and becomes the origin's new parent, so
+     * parent links trace the snapshot history. Maintained by the server.
+     */
     xcp_vm parent;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. SMBIOS strings for the guest, set by
+     * set_bios_strings or copy_bios_strings. Stored only: libxcp does not
+     * hand them to the hypervisor.
+     */
     xcp_string_map bios_strings;
-    /** ref:VM_appliance ROs. */
+    /**
+     * ref:VM_appliance ROs. The vApp the VM belongs to. Always NULL: libxcp
+     * does not model appliances.
+     */
     xcp_ref appliance;
-    /** int ROs. */
+    /**
+     * int ROs. Seconds to wait after starting this VM before the next one in
+     * an ordered start. Stored only (no appliances).
+     */
     int64_t start_delay;
-    /** set:ref:VGPU RO. */
+    /**
+     * set:ref:VGPU RO. Virtual GPUs. Always empty: libxcp does not model
+     * them.
+     */
     xcp_ref_set VGPUs;
-    /** set:ref:PCI RO. */
+    /**
+     * set:ref:PCI RO. PCI devices passed through to the VM. Always empty:
+     * libxcp does not model them.
+     */
     xcp_ref_set attached_PCIs;
-    /** ref:SR RW. */
+    /**
+     * ref:SR RW. The SR for this VM's suspend images; when NULL, the pool's
+     * suspend_image_SR, then the default SR, is used.
+     */
     xcp_sr suspend_SR;
-    /** int RW. */
+    /**
+     * int RW. The virtual hardware platform version the VM needs from its
+     * host. Stored only.
+     */
     int64_t hardware_platform_version;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether an HVM guest gets the emulated vendor PCI device
+     * through which Windows fetches PV drivers. Stored only: libxcp does not
+     * add the device.
+     */
     bool has_vendor_device;
-    /** bool RO. */
+    /**
+     * bool RO. True when a configuration change waits for a reboot. libxcp
+     * never sets it.
+     */
     bool requires_reboot;
-    /** string ROs. */
+    /**
+     * string ROs. A stable name of the template a VM comes from, set on the
+     * default templates and kept by their copies, for clients that need a
+     * reference that survives renames.
+     */
     char *reference_label;
-    /** domain_type ROs. */
+    /**
+     * domain_type ROs. The kind of domain built at start: hvm, pv or pvh
+     * (pv_in_pvh is built as pv); unspecified means hvm when HVM_boot_policy
+     * is set, else pv.
+     */
     enum xcp_domain_type domain_type;
-    /** map:string:string ROs. */
+    /**
+     * map:string:string ROs. Initial UEFI variable store of the guest. Stored
+     * only: libxcp does not pass it to the hypervisor.
+     */
     xcp_string_map NVRAM;
-    /** set:ref:VM_group RO. */
+    /**
+     * set:ref:VM_group RO. VM groups (placement policy). Always empty: libxcp
+     * does not model them.
+     */
     xcp_ref_set groups;
-    /** vm_secureboot_certificates_state RO. */
+    /**
+     * vm_secureboot_certificates_state RO. State of the guest's Secure Boot
+     * certificates. Always ok: libxcp does not track them.
+     */
     enum xcp_vm_secureboot_certificates_state secureboot_certificates_state;
-    /** ref:host RO. */
+    /**
+     * ref:host RO. The host a start or migration has chosen before the domain
+     * exists. Cleared when the VM starts; libxcp never sets it.
+     */
     xcp_host scheduled_to_be_resident_on;
-    /** int RO. */
+    /**
+     * int RO. Memory the hypervisor uses for the domain beyond the guest's
+     * own, in bytes. Not maintained (0); compute_memory_overhead gives the
+     * figure.
+     */
     int64_t memory_overhead;
-    /** int ROs. Deprecated in XenAPI. */
+    /**
+     * int ROs. Deprecated memory target in bytes. Not maintained. Deprecated
+     * in XenAPI.
+     */
     int64_t memory_target;
-    /** set:ref:VUSB RO. */
+    /**
+     * set:ref:VUSB RO. Virtual USB devices. Always empty: libxcp does not
+     * model them.
+     */
     xcp_ref_set VUSBs;
-    /** set:ref:crashdump RO. */
+    /**
+     * set:ref:crashdump RO. Crash dumps of the VM. Always empty: libxcp takes
+     * none.
+     */
     xcp_ref_set crash_dumps;
-    /** float ROs. */
+    /**
+     * float ROs. Multiplier of the shadow page table memory of an HVM guest
+     * (default 1.0). Stored only.
+     */
     double HVM_shadow_multiplier;
-    /** string RO. */
+    /** string RO. The domain's architecture. Not maintained (empty). */
     char *domarch;
-    /** map:string:string ROs. */
+    /**
+     * map:string:string ROs. The CPU flags of the host where the VM last
+     * booted. Not maintained.
+     */
     xcp_string_map last_boot_CPU_flags;
-    /** string ROs. */
+    /**
+     * string ROs. The VM record as it was at its last boot. Not maintained.
+     */
     char *last_booted_record;
-    /** bool ROs. Deprecated in XenAPI. */
+    /**
+     * bool ROs. Deprecated HA flag (keep the VM running). Stored only: libxcp
+     * has no HA. Deprecated in XenAPI.
+     */
     bool ha_always_run;
-    /** string RO. */
+    /**
+     * string RO. Identifier of a snapshot that can be moved between pools.
+     * Not maintained.
+     */
     char *transportable_snapshot_id;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Binary blobs attached to the VM, by name.
+     * Always empty: VM.create_new_blob is not implemented.
+     */
     xcp_string_map blobs;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Human-readable information about a snapshot. Not
+     * maintained.
+     */
     xcp_string_map snapshot_info;
-    /** string RO. */
+    /**
+     * string RO. Encoded metadata of the VM a snapshot was taken of. Not
+     * maintained.
+     */
     char *snapshot_metadata;
-    /** set:ref:VM RO. */
+    /**
+     * set:ref:VM RO. The VMs whose parent is this one. Maintained by the
+     * server from parent.
+     */
     xcp_vm_set children;
-    /** ref:VMPP ROs. Deprecated in XenAPI. */
+    /**
+     * ref:VMPP ROs. Deprecated VM protection policy. Always NULL. Deprecated
+     * in XenAPI.
+     */
     xcp_ref protection_policy;
-    /** bool ROs. Removed from XenAPI. */
+    /**
+     * bool ROs. Removed from XenAPI: whether a protection policy took this
+     * snapshot. Always false. Removed from XenAPI.
+     */
     bool is_snapshot_from_vmpp;
-    /** ref:VMSS ROs. */
+    /**
+     * ref:VMSS ROs. The snapshot schedule of the VM. Always NULL: libxcp does
+     * not model schedules.
+     */
     xcp_ref snapshot_schedule;
-    /** bool ROs. */
+    /**
+     * bool ROs. Whether a snapshot schedule took this snapshot. Always false.
+     */
     bool is_vmss_snapshot;
-    /** int ROs. */
+    /**
+     * int ROs. Seconds to wait after shutting this VM down before the next
+     * one in an ordered shutdown. Stored only (no appliances).
+     */
     int64_t shutdown_delay;
-    /** int ROs. */
+    /**
+     * int ROs. Position of the VM in an ordered start or shutdown. Stored
+     * only.
+     */
     int64_t order;
-    /** int ROs. */
+    /**
+     * int ROs. How many times the VM has been recovered from metadata. Not
+     * maintained.
+     */
     int64_t version;
-    /** string ROs. */
+    /**
+     * string ROs. The VM generation id seen by Windows guests. Stored only.
+     */
     char *generation_id;
-    /** set:update_guidances RO. */
+    /**
+     * set:update_guidances RO. Mandatory actions pending after updates.
+     * Always empty in libxcp.
+     */
     xcp_update_guidances_set pending_guidances;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Recommended actions pending after updates.
+     * Always empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_recommended;
-    /** set:update_guidances RO. Prototype in XenAPI. */
+    /**
+     * set:update_guidances RO. Optional actions pending after updates. Always
+     * empty in libxcp. Prototype in XenAPI.
+     */
     xcp_update_guidances_set pending_guidances_full;
 } xcp_vm_record;
 /** Refs and records of several VM objects. */
@@ -1926,45 +2808,96 @@ XCP_EXTERN void xcp_vm_record_dispose(xcp_vm_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vm_record_map_dispose(xcp_vm_record_map *m);
 
-/** A VM_metrics record: every field of the class, in model order. */
+/**
+ * A VM_metrics record: every field of the class, in model order.
+ *
+ * Run-time figures of a VM's domain. Each VM has one record (VM.metrics),
+ * made with the VM and destroyed with it; the server maintains it and there
+ * are no create or destroy messages. The figures describe the current domain
+ * and mean something only while the VM runs.
+ */
 typedef struct xcp_vm_metrics_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the record, set by the server. */
     char *uuid;
-    /** int RO. */
+    /**
+     * int RO. Memory of the domain, in bytes: memory_dynamic_max when the
+     * domain is built, the new target after a live dynamic range change, 0
+     * when the VM stops. libxcp does not read it back from the hypervisor.
+     */
     int64_t memory_actual;
-    /** int RO. */
+    /**
+     * int RO. Number of vCPUs of the domain: VCPUs_at_startup when it is
+     * built, the value of set_VCPUs_number_live, 0 when the VM stops.
+     */
     int64_t VCPUs_number;
-    /** map:int:float RO. Removed from XenAPI. */
+    /**
+     * map:int:float RO. Removed from XenAPI (use the RRDs): always empty.
+     * Removed from XenAPI.
+     */
     xcp_string_map VCPUs_utilisation;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the current domain was built (UTC): set by start,
+     * reboots and automatic restarts, not by resume. For the control domain,
+     * when the host booted it.
+     */
     xcp_datetime start_time;
-    /** datetime RO. */
+    /** datetime RO. When the VM record was created (UTC). */
     xcp_datetime install_time;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value data for clients. */
     xcp_string_map other_config;
-    /** domain_type RO. */
+    /**
+     * domain_type RO. The type of the domain last built (hvm, pv or pvh, as
+     * resolved from VM.domain_type); unspecified until the first start. It is
+     * not reset when the VM stops.
+     */
     enum xcp_domain_type current_domain_type;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the domain's memory is placed on as few NUMA nodes as
+     * possible. Not maintained (false).
+     */
     bool numa_optimised;
-    /** int RO. */
+    /**
+     * int RO. Number of NUMA nodes the domain's memory spans. Not maintained
+     * (0).
+     */
     int64_t numa_nodes;
-    /** map:int:int RO. */
+    /**
+     * map:int:int RO. Memory of the domain per NUMA node, in bytes. Not
+     * maintained (empty).
+     */
     xcp_string_map numa_node_memory;
-    /** map:int:int RO. */
+    /**
+     * map:int:int RO. Physical CPU each vCPU runs on. Not maintained (empty).
+     */
     xcp_string_map VCPUs_CPU;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Scheduler parameters of the running vCPUs. Not
+     * maintained (empty).
+     */
     xcp_string_map VCPUs_params;
-    /** map:int:set:string RO. */
+    /** map:int:set:string RO. Flags of each vCPU. Not maintained (empty). */
     xcp_value VCPUs_flags;
-    /** set:string RO. */
+    /**
+     * set:string RO. Run state of the domain, as a set of strings. Not
+     * maintained (empty).
+     */
     xcp_string_set state;
-    /** datetime RO. */
+    /**
+     * datetime RO. When libxcp last wrote these figures at a domain start
+     * (UTC).
+     */
     xcp_datetime last_updated;
-    /** bool RO. */
+    /** bool RO. True when the domain last built is an HVM guest. */
     bool hvm;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the domain may run nested hypervisors. Not maintained
+     * (false).
+     */
     bool nested_virt;
-    /** bool RO. */
+    /**
+     * bool RO. Whether the domain is marked as not migratable. Not maintained
+     * (false).
+     */
     bool nomigrate;
 } xcp_vm_metrics_record;
 /** Refs and records of several VM_metrics objects. */
@@ -1980,35 +2913,69 @@ XCP_EXTERN void xcp_vm_metrics_record_dispose(xcp_vm_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vm_metrics_record_map_dispose(xcp_vm_metrics_record_map *m);
 
-/** A VM_guest_metrics record: every field of the class, in model order. */
+/**
+ * A VM_guest_metrics record: every field of the class, in model order.
+ *
+ * What the agent inside a guest reports about it (OS, PV drivers, network
+ * addresses, agent features). libxcp reads no guest agent and never creates
+ * these records: VM.guest_metrics stays NULL and get_all is empty. The fields
+ * below keep their XenAPI meaning for clients.
+ */
 typedef struct xcp_vm_guest_metrics_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the record, set by the server. */
     char *uuid;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. The guest OS as its agent reports it (keys such
+     * as name, distro, major, minor, uname).
+     */
     xcp_string_map os_version;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Version of the PV drivers in the guest (keys
+     * major, minor, micro, build).
+     */
     xcp_string_map PV_drivers_version;
-    /** bool RO. Deprecated in XenAPI. */
+    /**
+     * bool RO. Deprecated: whether the guest's PV drivers are the newest
+     * known. Deprecated in XenAPI.
+     */
     bool PV_drivers_up_to_date;
-    /** map:string:string RO. Removed from XenAPI. */
+    /**
+     * map:string:string RO. Removed from XenAPI: guest memory figures
+     * reported by the agent. Removed from XenAPI.
+     */
     xcp_string_map memory;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. IP addresses of the guest's interfaces, keyed by
+     * device and address number (such as 0/ip, 0/ipv4/0, 0/ipv6/0).
+     */
     xcp_string_map networks;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Other agent data, notably the guest features
+     * (feature-shutdown, feature-suspend, ...).
+     */
     xcp_string_map other;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value data for clients. */
     xcp_string_map other_config;
-    /** bool RO. */
+    /** bool RO. True while the guest agent keeps reporting. */
     bool live;
-    /** tristate_type RO. */
+    /**
+     * tristate_type RO. Whether the guest can hot-plug disks: yes, no or
+     * unspecified.
+     */
     enum xcp_tristate_type can_use_hotplug_vbd;
-    /** bool RO. */
+    /** bool RO. True when the guest's PV drivers are running. */
     bool PV_drivers_detected;
-    /** map:string:string RO. Removed from XenAPI. */
+    /**
+     * map:string:string RO. Removed from XenAPI: disk figures reported by the
+     * agent. Removed from XenAPI.
+     */
     xcp_string_map disks;
-    /** datetime RO. */
+    /** datetime RO. When the agent last reported (UTC). */
     xcp_datetime last_updated;
-    /** tristate_type RO. */
+    /**
+     * tristate_type RO. Whether the guest can hot-plug network interfaces:
+     * yes, no or unspecified.
+     */
     enum xcp_tristate_type can_use_hotplug_vif;
 } xcp_vm_guest_metrics_record;
 /** Refs and records of several VM_guest_metrics objects. */
@@ -2552,63 +3519,145 @@ XCP_EXTERN void xcp_pbd_record_dispose(xcp_pbd_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pbd_record_map_dispose(xcp_pbd_record_map *m);
 
-/** A VIF record: every field of the class, in model order. */
+/**
+ * A VIF record: every field of the class, in model order.
+ *
+ * A virtual network interface: a NIC of a VM, connected to a network.
+ * VIF.create checks the device slot (0 to 6, free on the VM: INVALID_DEVICE,
+ * DEVICE_ALREADY_EXISTS) and the MAC (MAC_INVALID), generates a MAC when none
+ * is given and takes the network's MTU when none is; VIF.destroy refuses an
+ * attached VIF (OPERATION_NOT_ALLOWED). VM start and shutdown plug and unplug
+ * all the VM's VIFs.
+ */
 typedef struct xcp_vif_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the VIF, set by the server. */
     char *uuid;
-    /** set:vif_operations RO. */
+    /**
+     * set:vif_operations RO. The operations valid on the VIF now, maintained
+     * by the server: attach when detached, plug when detached and the VM is
+     * running, unplug when attached.
+     */
     xcp_vif_operations_set allowed_operations;
-    /** map:string:vif_operations RO. */
+    /**
+     * map:string:vif_operations RO. Operations in progress (task reference to
+     * operation). libxcp records none: always empty.
+     */
     xcp_string_map current_operations;
-    /** string ROs. */
+    /**
+     * string ROs. The VIF's slot on the VM, a number from 0 to 6 as a string;
+     * it orders the guest's NICs.
+     */
     char *device;
-    /** ref:network ROs. */
+    /**
+     * ref:network ROs. The network the VIF is connected to; changed with
+     * VIF.move.
+     */
     xcp_network network;
-    /** ref:VM ROs. */
+    /** ref:VM ROs. The VM the VIF belongs to. */
     xcp_vm VM;
-    /** string ROs. */
+    /**
+     * string ROs. The MAC address, six colon-separated hex bytes; when
+     * created without one, the server generates a random locally administered
+     * unicast address.
+     */
     char *MAC;
-    /** int ROs. */
+    /**
+     * int ROs. Maximum transmission unit, in bytes; the network's MTU when
+     * created without one (0).
+     */
     int64_t MTU;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
-    /** bool ROs. */
+    /**
+     * bool ROs. True while the VIF is plugged into the VM's running domain;
+     * maintained by the server (VM start, shutdown, VIF.plug, VIF.unplug).
+     */
     bool currently_attached;
-    /** string RW. */
+    /**
+     * string RW. The QoS algorithm, ratelimit or empty. Recorded only: libxcp
+     * applies no QoS.
+     */
     char *qos_algorithm_type;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Parameters of the QoS algorithm (kbps for
+     * ratelimit). Recorded only.
+     */
     xcp_string_map qos_algorithm_params;
-    /** ref:VIF_metrics RO. Removed from XenAPI. */
+    /**
+     * ref:VIF_metrics RO. Removed from XenAPI (VIF_metrics is gone): always
+     * NULL. Removed from XenAPI.
+     */
     xcp_ref metrics;
-    /** vif_locking_mode ROs. */
+    /**
+     * vif_locking_mode ROs. Which traffic the VIF may send: network_default
+     * (the network's default_locking_mode), locked (only from ipv4_allowed
+     * and ipv6_allowed), unlocked or disabled. Recorded only: libxcp does not
+     * filter VIF traffic.
+     */
     enum xcp_vif_locking_mode locking_mode;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. The IPv4 addresses a locked VIF may use. Recorded only.
+     */
     xcp_string_set ipv4_allowed;
-    /** set:string ROs. */
+    /**
+     * set:string ROs. The IPv6 addresses a locked VIF may use. Recorded only.
+     */
     xcp_string_set ipv6_allowed;
-    /** vif_ipv4_configuration_mode RO. */
+    /**
+     * vif_ipv4_configuration_mode RO. How the guest should configure IPv4 on
+     * this NIC (None, Static or DHCP), set by configure_ipv4. Recorded only:
+     * libxcp passes it to no guest agent.
+     */
     enum xcp_vif_ipv4_configuration_mode ipv4_configuration_mode;
-    /** set:int ROs. */
+    /**
+     * set:int ROs. The VLAN tags the VIF carries as a trunk. libxcp has no
+     * messages to set it: always empty.
+     */
     xcp_int_set trunks;
-    /** int RO. */
+    /**
+     * int RO. In XAPI, an error code of the VIF's last failure. Not
+     * maintained by libxcp: always 0.
+     */
     int64_t status_code;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, the text of the VIF's last failure. Not maintained
+     * by libxcp: always empty.
+     */
     char *status_detail;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. In XAPI, device properties of the plugged VIF.
+     * Not maintained by libxcp: always empty.
+     */
     xcp_string_map runtime_properties;
-    /** set:string RO. */
+    /**
+     * set:string RO. In XAPI, the QoS algorithms the VIF supports. Not
+     * maintained by libxcp: always empty.
+     */
     xcp_string_set qos_supported_algorithms;
-    /** bool RO. */
+    /**
+     * bool RO. True when the server generated the MAC because the VIF was
+     * created without one.
+     */
     bool MAC_autogenerated;
-    /** set:string RO. */
+    /**
+     * set:string RO. The IPv4 address (CIDR) given to configure_ipv4, or
+     * empty.
+     */
     xcp_string_set ipv4_addresses;
-    /** string RO. */
+    /** string RO. The IPv4 gateway given to configure_ipv4, or empty. */
     char *ipv4_gateway;
-    /** vif_ipv6_configuration_mode RO. */
+    /**
+     * vif_ipv6_configuration_mode RO. How the guest should configure IPv6 on
+     * this NIC (None, Static or Autoconf), set by configure_ipv6. Recorded
+     * only.
+     */
     enum xcp_vif_ipv6_configuration_mode ipv6_configuration_mode;
-    /** set:string RO. */
+    /**
+     * set:string RO. The IPv6 address (CIDR) given to configure_ipv6, or
+     * empty.
+     */
     xcp_string_set ipv6_addresses;
-    /** string RO. */
+    /** string RO. The IPv6 gateway given to configure_ipv6, or empty. */
     char *ipv6_gateway;
 } xcp_vif_record;
 /** Refs and records of several VIF objects. */
@@ -2624,39 +3673,93 @@ XCP_EXTERN void xcp_vif_record_dispose(xcp_vif_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vif_record_map_dispose(xcp_vif_record_map *m);
 
-/** A network record: every field of the class, in model order. */
+/**
+ * A network record: every field of the class, in model order.
+ *
+ * A virtual network: the bridge that VMs' VIFs are connected to, and, through
+ * PIFs, the host's NICs. network.create fills in a free bridge name xapiN
+ * when none is given and an MTU of 1500 when none is; destroy refuses the
+ * host-internal management network and a network that still has VIFs or PIFs
+ * (NETWORK_CONTAINS_VIF, NETWORK_CONTAINS_PIF). libxcp does not create
+ * bridges or configure host interfaces: the bridge must exist on the host.
+ */
 typedef struct xcp_network_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the network, set by the server. */
     char *uuid;
-    /** string RW. */
+    /** string RW. A human-readable name. */
     char *name_label;
-    /** string RW. */
+    /** string RW. A human-readable description. */
     char *name_description;
-    /** set:network_operations RO. */
+    /**
+     * set:network_operations RO. The operations valid on the network now.
+     * libxcp does not compute it: always empty.
+     */
     xcp_network_operations_set allowed_operations;
-    /** map:string:network_operations RO. */
+    /**
+     * map:string:network_operations RO. Operations in progress (task
+     * reference to operation). libxcp records none: always empty.
+     */
     xcp_string_map current_operations;
-    /** set:ref:VIF RO. */
+    /**
+     * set:ref:VIF RO. The VIFs connected to the network, maintained by the
+     * server from VIF.network.
+     */
     xcp_vif_set VIFs;
-    /** set:ref:PIF RO. */
+    /**
+     * set:ref:PIF RO. The host interfaces connected to the network,
+     * maintained by the server from PIF.network; empty for a network internal
+     * to the host.
+     */
     xcp_pif_set PIFs;
-    /** int RW. */
+    /**
+     * int RW. Maximum transmission unit of the network, in bytes; a VIF
+     * created without an MTU takes it. Changing it changes neither existing
+     * VIFs nor the bridge.
+     */
     int64_t MTU;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value pairs. First boot sets
+     * automatic: true on the networks it makes for the host's NICs, false on
+     * the internal one it makes when there is none. A network whose
+     * is_host_internal_management_network is true cannot be destroyed.
+     */
     xcp_string_map other_config;
-    /** string ROs. */
+    /**
+     * string ROs. The name of the host bridge the network's VIFs are added
+     * to: xenbrN for those made at first boot, the first free xapiN when
+     * network.create is given none.
+     */
     char *bridge;
-    /** bool ROs. */
+    /**
+     * bool ROs. In XAPI, true when the toolstack creates and removes the
+     * bridge. libxcp records it but manages no bridge either way.
+     */
     bool managed;
-    /** set:string RW. */
+    /** set:string RW. User-defined tags, for grouping and searching. */
     xcp_string_set tags;
-    /** network_default_locking_mode RO. */
+    /**
+     * network_default_locking_mode RO. The locking mode for the network's
+     * VIFs whose locking_mode is network_default; set by
+     * set_default_locking_mode. Recorded only: libxcp does not filter VIF
+     * traffic.
+     */
     enum xcp_network_default_locking_mode default_locking_mode;
-    /** set:network_purpose RO. */
+    /**
+     * set:network_purpose RO. What else the network is used for (nbd,
+     * insecure_nbd: serving disks over NBD); changed with add_purpose and
+     * remove_purpose. Recorded only: libxcp runs no NBD server.
+     */
     xcp_network_purpose_set purpose;
-    /** map:string:ref:blob RO. */
+    /**
+     * map:string:ref:blob RO. Binary data attached to the network by name.
+     * network.create_new_blob is not implemented, so the map stays empty.
+     */
     xcp_string_map blobs;
-    /** map:ref:VIF:string RO. */
+    /**
+     * map:ref:VIF:string RO. In XAPI, the IP addresses handed out to VIFs on
+     * a network with managed addressing. Not maintained by libxcp: always
+     * empty.
+     */
     xcp_string_map assigned_ips;
 } xcp_network_record;
 /** Refs and records of several network objects. */
@@ -2672,77 +3775,188 @@ XCP_EXTERN void xcp_network_record_dispose(xcp_network_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_network_record_map_dispose(xcp_network_record_map *m);
 
-/** A PIF record: every field of the class, in model order. */
+/**
+ * A PIF record: every field of the class, in model order.
+ *
+ * A network interface of a host (a physical NIC, or in XAPI also a bond or
+ * VLAN interface), connecting a network to the host. libxcp makes one PIF per
+ * physical NIC of sysfs at first boot (up to 16, sorted by name, the first
+ * being the management interface) and does not change them afterwards: it
+ * configures no host interface, and every explicit PIF message answers
+ * NOT_IMPLEMENTED.
+ */
 typedef struct xcp_pif_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the PIF, set by the server. */
     char *uuid;
-    /** string ROs. */
+    /**
+     * string ROs. The name of the interface in the host (eth0, enp1s0...).
+     */
     char *device;
-    /** ref:network ROs. */
+    /**
+     * ref:network ROs. The network the interface connects to; first boot
+     * makes one network per NIC.
+     */
     xcp_network network;
-    /** ref:host ROs. */
+    /** ref:host ROs. The host the interface belongs to. */
     xcp_host host;
-    /** string ROs. */
+    /**
+     * string ROs. The interface's MAC address, read from sysfs at first boot
+     * (empty when unreadable).
+     */
     char *MAC;
-    /** int ROs. */
+    /**
+     * int ROs. The interface's MTU in bytes, read from sysfs at first boot
+     * (1500 when unreadable).
+     */
     int64_t MTU;
-    /** int ROs. */
+    /**
+     * int ROs. The VLAN tag of a VLAN interface, -1 for an untagged one
+     * (every PIF libxcp makes).
+     */
     int64_t VLAN;
-    /** ref:PIF_metrics RO. */
+    /**
+     * ref:PIF_metrics RO. The interface's PIF_metrics object, made with it at
+     * first boot.
+     */
     xcp_pif_metrics metrics;
-    /** bool RO. */
+    /**
+     * bool RO. True for a physical NIC, false for a bond or VLAN interface;
+     * true for every PIF libxcp makes.
+     */
     bool physical;
-    /** bool RO. */
+    /**
+     * bool RO. True when the interface is up. Set to true at first boot and
+     * not maintained afterwards.
+     */
     bool currently_attached;
-    /** ip_configuration_mode RO. */
+    /**
+     * ip_configuration_mode RO. How the host configures IPv4 on the interface
+     * (None, DHCP or Static), set by reconfigure_ip in XAPI. libxcp leaves
+     * None.
+     */
     enum xcp_ip_configuration_mode ip_configuration_mode;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv4 address. Not maintained by libxcp:
+     * always empty.
+     */
     char *IP;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv4 netmask. Not maintained by libxcp:
+     * always empty.
+     */
     char *netmask;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv4 gateway. Not maintained by libxcp:
+     * always empty.
+     */
     char *gateway;
-    /** string RO. */
+    /**
+     * string RO. The interface's DNS servers, comma-separated. Not maintained
+     * by libxcp: always empty.
+     */
     char *DNS;
-    /** ref:Bond RO. */
+    /**
+     * ref:Bond RO. The bond this interface is a member of, or NULL; the
+     * inverse of Bond.slaves. libxcp makes no bonds: always NULL.
+     */
     xcp_bond bond_slave_of;
-    /** set:ref:Bond RO. */
+    /**
+     * set:ref:Bond RO. The bond this interface is the bond interface of (at
+     * most one), the inverse of Bond.master. Always empty in libxcp.
+     */
     xcp_bond_set bond_master_of;
-    /** bool RO. */
+    /**
+     * bool RO. True for the host's management interface (the one
+     * host.get_management_interface returns): the first NIC at first boot.
+     */
     bool management;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value pairs (in XAPI also ethtool
+     * settings, domain, peerdns...; libxcp applies none of them).
+     */
     xcp_string_map other_config;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true when the interface may not be unplugged (for
+     * example it carries storage traffic); set by set_disallow_unplug. Always
+     * false in libxcp.
+     */
     bool disallow_unplug;
-    /** ipv6_configuration_mode RO. */
+    /**
+     * ipv6_configuration_mode RO. How the host configures IPv6 on the
+     * interface (None, DHCP, Static or Autoconf), set by reconfigure_ipv6 in
+     * XAPI. libxcp leaves None.
+     */
     enum xcp_ipv6_configuration_mode ipv6_configuration_mode;
-    /** set:string RO. */
+    /**
+     * set:string RO. The interface's IPv6 addresses in CIDR form. Not
+     * maintained by libxcp: always empty.
+     */
     xcp_string_set IPv6;
-    /** primary_address_type RO. */
+    /**
+     * primary_address_type RO. Which address family (IPv4 or IPv6) the
+     * management interface is reached through. Always IPv4 in libxcp.
+     */
     enum xcp_primary_address_type primary_address_type;
-    /** ref:VLAN RO. */
+    /**
+     * ref:VLAN RO. For a VLAN interface, its VLAN object. Always NULL in
+     * libxcp (no VLANs).
+     */
     xcp_vlan VLAN_master_of;
-    /** set:ref:VLAN RO. */
+    /**
+     * set:ref:VLAN RO. The VLANs carried on this interface, the inverse of
+     * VLAN.tagged_PIF. Always empty in libxcp.
+     */
     xcp_vlan_set VLAN_slave_of;
-    /** set:ref:tunnel RO. */
+    /**
+     * set:ref:tunnel RO. In XAPI, the tunnels this is the access interface
+     * of. libxcp has no tunnels: always empty.
+     */
     xcp_ref_set tunnel_access_PIF_of;
-    /** set:ref:tunnel RO. */
+    /**
+     * set:ref:tunnel RO. In XAPI, the tunnels this interface carries. Always
+     * empty in libxcp.
+     */
     xcp_ref_set tunnel_transport_PIF_of;
-    /** string RO. */
+    /**
+     * string RO. The interface's IPv6 gateway. Not maintained by libxcp:
+     * always empty.
+     */
     char *ipv6_gateway;
-    /** bool ROs. */
+    /**
+     * bool ROs. True when the toolstack configures the interface (in XAPI an
+     * unmanaged one can neither be plugged nor reconfigured); true for every
+     * PIF libxcp makes.
+     */
     bool managed;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Driver properties of the interface (in XAPI for
+     * example gro, set by set_property). Always empty in libxcp.
+     */
     xcp_string_map properties;
-    /** set:string RO. */
+    /**
+     * set:string RO. Optional capabilities of the interface's driver (in XAPI
+     * for example fcoe). Not maintained by libxcp: always empty.
+     */
     xcp_string_set capabilities;
-    /** pif_igmp_status RO. */
+    /**
+     * pif_igmp_status RO. Whether IGMP snooping is on for the interface's
+     * bridge. Not maintained by libxcp: always unknown.
+     */
     enum xcp_pif_igmp_status igmp_snooping_status;
-    /** set:ref:network_sriov RO. */
+    /**
+     * set:ref:network_sriov RO. In XAPI, the SR-IOV networks this physical
+     * interface provides. Always empty in libxcp.
+     */
     xcp_ref_set sriov_physical_PIF_of;
-    /** set:ref:network_sriov RO. */
+    /**
+     * set:ref:network_sriov RO. In XAPI, the SR-IOV network this logical
+     * interface belongs to. Always empty in libxcp.
+     */
     xcp_ref_set sriov_logical_PIF_of;
-    /** ref:PCI RO. */
+    /**
+     * ref:PCI RO. The PCI device of a physical interface. Not maintained by
+     * libxcp: always NULL.
+     */
     xcp_ref PCI;
 } xcp_pif_record;
 /** Refs and records of several PIF objects. */
@@ -2758,33 +3972,72 @@ XCP_EXTERN void xcp_pif_record_dispose(xcp_pif_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pif_record_map_dispose(xcp_pif_record_map *m);
 
-/** A PIF_metrics record: every field of the class, in model order. */
+/**
+ * A PIF_metrics record: every field of the class, in model order.
+ *
+ * Link and device details of a PIF. libxcp makes one with each PIF at first
+ * boot, with carrier true and the other fields empty, and does not update it.
+ */
 typedef struct xcp_pif_metrics_record {
-    /** string RO. */
+    /**
+     * string RO. Unique identifier of the metrics object, set by the server.
+     */
     char *uuid;
-    /** float RO. Removed from XenAPI. */
+    /**
+     * float RO. Removed from XenAPI (read rate, KiB/s; now in the RRDs):
+     * always 0. Removed from XenAPI.
+     */
     double io_read_kbs;
-    /** float RO. Removed from XenAPI. */
+    /**
+     * float RO. Removed from XenAPI (write rate, KiB/s; now in the RRDs):
+     * always 0. Removed from XenAPI.
+     */
     double io_write_kbs;
-    /** bool RO. */
+    /**
+     * bool RO. True when the link is up. Set to true at first boot and not
+     * updated.
+     */
     bool carrier;
-    /** string RO. */
+    /**
+     * string RO. The NIC vendor's name. Not maintained by libxcp: always
+     * empty.
+     */
     char *vendor_name;
-    /** string RO. */
+    /**
+     * string RO. The NIC model's name. Not maintained by libxcp: always
+     * empty.
+     */
     char *device_name;
-    /** int RO. */
+    /**
+     * int RO. The link speed in Mbit/s. Not maintained by libxcp: always 0.
+     */
     int64_t speed;
-    /** bool RO. */
+    /**
+     * bool RO. True for a full-duplex link. Not maintained by libxcp: always
+     * false.
+     */
     bool duplex;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
-    /** string RO. */
+    /**
+     * string RO. The NIC vendor's PCI id. Not maintained by libxcp: always
+     * empty.
+     */
     char *vendor_id;
-    /** string RO. */
+    /**
+     * string RO. The NIC's PCI device id. Not maintained by libxcp: always
+     * empty.
+     */
     char *device_id;
-    /** string RO. */
+    /**
+     * string RO. The NIC's PCI bus address. Not maintained by libxcp: always
+     * empty.
+     */
     char *pci_bus_path;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the metrics were last updated. Not maintained by
+     * libxcp: always the epoch.
+     */
     xcp_datetime last_updated;
 } xcp_pif_metrics_record;
 /** Refs and records of several PIF_metrics objects. */
@@ -2800,25 +4053,48 @@ XCP_EXTERN void xcp_pif_metrics_record_dispose(xcp_pif_metrics_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pif_metrics_record_map_dispose(xcp_pif_metrics_record_map *m);
 
-/** A Bond record: every field of the class, in model order. */
+/**
+ * A Bond record: every field of the class, in model order.
+ *
+ * A bond: several PIFs of one host aggregated into one interface (the master
+ * PIF). libxcp makes no bonds: every Bond message answers NOT_IMPLEMENTED.
+ */
 typedef struct xcp_bond_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the bond, set by the server. */
     char *uuid;
-    /** ref:PIF ROs. */
+    /**
+     * ref:PIF ROs. The bond's own PIF, the interface the members are
+     * aggregated into.
+     */
     xcp_pif master;
-    /** set:ref:PIF RO. */
+    /**
+     * set:ref:PIF RO. The member PIFs, maintained by the server from their
+     * bond_slave_of.
+     */
     xcp_pif_set slaves;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
-    /** bond_mode RO. */
+    /**
+     * bond_mode RO. How traffic is spread over the members: balance-slb,
+     * active-backup or lacp.
+     */
     enum xcp_bond_mode mode;
-    /** map:string:string RO. */
+    /**
+     * map:string:string RO. Mode-specific settings (in XAPI
+     * hashing_algorithm, lacp-time...).
+     */
     xcp_string_map properties;
-    /** ref:PIF RO. */
+    /**
+     * ref:PIF RO. In active-backup mode, the member whose MAC and IP
+     * configuration the bond took.
+     */
     xcp_pif primary_slave;
-    /** int RO. */
+    /** int RO. The number of members whose link is up. */
     int64_t links_up;
-    /** bool RO. */
+    /**
+     * bool RO. In XAPI, true when the bond's MAC follows its primary
+     * member's.
+     */
     bool auto_update_mac;
 } xcp_bond_record;
 /** Refs and records of several Bond objects. */
@@ -2834,17 +4110,29 @@ XCP_EXTERN void xcp_bond_record_dispose(xcp_bond_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_bond_record_map_dispose(xcp_bond_record_map *m);
 
-/** A VLAN record: every field of the class, in model order. */
+/**
+ * A VLAN record: every field of the class, in model order.
+ *
+ * An 802.1Q VLAN on a host interface: frames of one tag on the tagged PIF are
+ * the traffic of the untagged (VLAN) PIF. libxcp makes no VLANs: VLAN.create
+ * and VLAN.destroy answer NOT_IMPLEMENTED.
+ */
 typedef struct xcp_vlan_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the VLAN, set by the server. */
     char *uuid;
-    /** ref:PIF ROs. */
+    /**
+     * ref:PIF ROs. The physical or bond interface that carries the tagged
+     * frames.
+     */
     xcp_pif tagged_PIF;
-    /** ref:PIF RO. */
+    /**
+     * ref:PIF RO. The VLAN's own interface, which sees the frames without
+     * their tag.
+     */
     xcp_pif untagged_PIF;
-    /** int ROs. */
+    /** int ROs. The VLAN tag, 0 to 4094. */
     int64_t tag;
-    /** map:string:string RW. */
+    /** map:string:string RW. Free-form key/value pairs. */
     xcp_string_map other_config;
 } xcp_vlan_record;
 /** Refs and records of several VLAN objects. */
@@ -2860,41 +4148,101 @@ XCP_EXTERN void xcp_vlan_record_dispose(xcp_vlan_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_vlan_record_map_dispose(xcp_vlan_record_map *m);
 
-/** A task record: every field of the class, in model order. */
+/**
+ * A task record: every field of the class, in model order.
+ *
+ * The record of a long-running call: every Async. call returns one, and a
+ * client may make one with task.create to follow an HTTP transfer. Tasks are
+ * volatile (a restart ends them). A completed task is destroyed after 65
+ * minutes, or earlier (at least 30 s after it finished) while more than 200
+ * tasks exist; XCP_TASK_TIMEOUT, XCP_TASK_MAX and XCP_TASK_GRACE change these
+ * limits. A synchronous call that records an operation in some object's
+ * current_operations runs under an internal task, destroyed when it returns.
+ */
 typedef struct xcp_task_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the task, set by the server. */
     char *uuid;
-    /** string RO. */
+    /**
+     * string RO. The task's name: Async.<class>.<message> for an Async. call,
+     * the message name for the internal task of a synchronous call, or the
+     * label given to task.create.
+     */
     char *name_label;
-    /** string RO. */
+    /**
+     * string RO. The description given to task.create; empty for the tasks of
+     * calls.
+     */
     char *name_description;
-    /** set:task_allowed_operations RO. */
+    /**
+     * set:task_allowed_operations RO. The operations valid on the task:
+     * cancel and destroy from its creation, cleared by the server when it
+     * completes the task's call (destroy is still accepted then).
+     */
     xcp_task_allowed_operations_set allowed_operations;
-    /** map:string:task_allowed_operations RO. */
+    /**
+     * map:string:task_allowed_operations RO. Operations in progress on the
+     * task itself (task reference to operation). libxcp runs none that take
+     * time: always empty.
+     */
     xcp_string_map current_operations;
-    /** datetime RO. */
+    /** datetime RO. When the task was created (UTC), set by the server. */
     xcp_datetime created;
-    /** datetime RO. */
+    /**
+     * datetime RO. When the task completed (UTC), set by the server; the
+     * epoch while it is pending.
+     */
     xcp_datetime finished;
-    /** task_status_type RO. */
+    /**
+     * task_status_type RO. pending while the call runs, cancelling after
+     * task.cancel until the call notices, then success, failure (error_info
+     * says why) or cancelled. Maintained by the server, or by task.set_status
+     * for a task made with task.create.
+     */
     enum xcp_task_status_type status;
-    /** ref:host RO. */
+    /** ref:host RO. The host running the task: the engine's host. */
     xcp_host resident_on;
-    /** float RO. */
+    /**
+     * float RO. Completed fraction, 0.0 to 1.0. The server sets 1.0 at
+     * completion; HTTP transfers report intermediate values, other calls
+     * none.
+     */
     double progress;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, the type of the result when the task succeeds.
+     * libxcp always leaves the placeholder <none/>.
+     */
     char *type;
-    /** string RO. */
+    /**
+     * string RO. On success, the call's return value encoded as an XML-RPC
+     * value element (for example a reference for a call that creates an
+     * object); empty until then.
+     */
     char *result;
-    /** set:string RO. */
+    /**
+     * set:string RO. On failure or cancellation, the XenAPI error: its code
+     * followed by its parameters; empty otherwise.
+     */
     xcp_string_set error_info;
-    /** map:string:string RW. */
+    /**
+     * map:string:string RW. Free-form key/value pairs. The server adds
+     * destroy_when_done=true when task.destroy is called on a task still
+     * running.
+     */
     xcp_string_map other_config;
-    /** string RO. */
+    /**
+     * string RO. In XAPI, a debugging backtrace of a failed task. libxcp
+     * leaves it empty.
+     */
     char *backtrace;
-    /** ref:task RO. */
+    /**
+     * ref:task RO. The task this one is a part of. libxcp creates no
+     * subtasks: always NULL.
+     */
     xcp_task subtask_of;
-    /** set:ref:task RO. */
+    /**
+     * set:ref:task RO. The tasks that are parts of this one (the inverse of
+     * subtask_of): always empty.
+     */
     xcp_task_set subtasks;
 } xcp_task_record;
 /** Refs and records of several task objects. */
@@ -2910,21 +4258,47 @@ XCP_EXTERN void xcp_task_record_dispose(xcp_task_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_task_record_map_dispose(xcp_task_record_map *m);
 
-/** A event record: every field of the class, in model order. */
+/**
+ * A event record: every field of the class, in model order.
+ *
+ * A change to an object, as event.from and event.next report it. Events are
+ * not stored objects: there is no get_record or get_all. Every stored class
+ * produces them except session and secret.
+ */
 typedef struct xcp_event_record {
-    /** int RO. */
+    /**
+     * int RO. For event.from, the database generation of the change; for
+     * event.next, a counter of the server. Sent as a decimal string, as XAPI
+     * does, although the field is an int.
+     */
     int64_t id;
-    /** string RO. */
+    /**
+     * string RO. A string, not a datetime: always 0.0 for event.from; for
+     * event.next, seconds since the epoch when the events were collected.
+     */
     char *timestamp;
-    /** string RO. */
+    /**
+     * string RO. The class of the changed object, in lower case (vm,
+     * pif_metrics, task...).
+     */
     char *class_;
-    /** event_operation RO. */
+    /**
+     * event_operation RO. add (the object appeared since the token), mod (it
+     * changed) or del (it went).
+     */
     enum xcp_event_operation operation;
-    /** string RO. */
+    /** string RO. The reference of the changed object. */
     char *ref;
-    /** string RO. */
+    /**
+     * string RO. The uuid of the changed object in XAPI's datamodel; never
+     * sent (nor by XAPI).
+     */
     char *obj_uuid;
-    /** any RO. */
+    /**
+     * any RO. The object's current record, as get_record returns it; absent
+     * for del. Several changes between two calls are reported as one event
+     * with the latest record.
+     */
     xcp_value snapshot;
 } xcp_event_record;
 /** Refs and records of several event objects. */
@@ -2940,21 +4314,41 @@ XCP_EXTERN void xcp_event_record_dispose(xcp_event_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_event_record_map_dispose(xcp_event_record_map *m);
 
-/** A message record: every field of the class, in model order. */
+/**
+ * A message record: every field of the class, in model order.
+ *
+ * An alert about an object of the pool (a VM, host, SR...), for clients to
+ * show. Unlike XAPI, which keeps messages in files apart, libxcp stores them
+ * in its database; their events come through the database generation (the
+ * second half of an event token stays 0).
+ */
 typedef struct xcp_message_record {
-    /** string RO. */
+    /** string RO. Unique identifier of the message, set by the server. */
     char *uuid;
-    /** string RO. */
+    /**
+     * string RO. The alert's name, for example VM_STARTED or ALARM; set at
+     * creation.
+     */
     char *name;
-    /** int RO. */
+    /**
+     * int RO. Importance, from 1 (the highest) to 5 (informational); set at
+     * creation.
+     */
     int64_t priority;
-    /** cls RO. */
+    /**
+     * cls RO. The class of the object the message is about; set at creation.
+     */
     enum xcp_cls cls;
-    /** string RO. */
+    /**
+     * string RO. The uuid of the object the message is about; set at
+     * creation.
+     */
     char *obj_uuid;
-    /** datetime RO. */
+    /** datetime RO. When the message was created (UTC), set by the server. */
     xcp_datetime timestamp;
-    /** string RO. */
+    /**
+     * string RO. The text of the message (free text or XML); set at creation.
+     */
     char *body;
 } xcp_message_record;
 /** Refs and records of several message objects. */
@@ -3167,81 +4561,201 @@ XCP_EXTERN int xcp_session_get_record(xcp_session *session, xcp_session_record *
  */
 XCP_EXTERN int xcp_session_get_by_uuid(xcp_session *session, xcp_session_id *result, const char *uuid);
 
-/** XenAPI session.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the session, set by the server at login.
+ */
 XCP_EXTERN int xcp_session_get_uuid(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_this_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI session.get_this_host(self) -> ref:host. Reads one field.
+ *
+ * The host the session was opened on (the engine's own host).
+ */
 XCP_EXTERN int xcp_session_get_this_host(xcp_session *session, xcp_host *result, xcp_session_id self);
 
-/** XenAPI session.get_this_user(self) -> ref:user. Reads one field. */
+/**
+ * XenAPI session.get_this_user(self) -> ref:user. Reads one field.
+ *
+ * Legacy field of XenAPI; libxcp leaves it NULL.
+ */
 XCP_EXTERN int xcp_session_get_this_user(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
-/** XenAPI session.get_last_active(self) -> datetime. Reads one field. */
+/**
+ * XenAPI session.get_last_active(self) -> datetime. Reads one field.
+ *
+ * When the session was last used, maintained by the server: set at login and,
+ * under xcpd, refreshed by its calls at most once every 10 minutes (as XAPI).
+ */
 XCP_EXTERN int xcp_session_get_last_active(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
 /**
  * XenAPI session.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value pairs for the client.
  */
 XCP_EXTERN int xcp_session_get_other_config(xcp_session *session, xcp_string_map *result, xcp_session_id self);
 
-/** XenAPI session.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI session.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs for the client.
+ */
 XCP_EXTERN int xcp_session_set_other_config(xcp_session *session, xcp_session_id self, const xcp_string_map *value);
 
-/** XenAPI session.add_to_other_config(self, key, value). */
+/**
+ * XenAPI session.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs for the client.
+ */
 XCP_EXTERN int xcp_session_add_to_other_config(xcp_session *session, xcp_session_id self, const char *key, const char *value);
 
-/** XenAPI session.remove_from_other_config(self, key). */
+/**
+ * XenAPI session.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs for the client.
+ */
 XCP_EXTERN int xcp_session_remove_from_other_config(xcp_session *session, xcp_session_id self, const char *key);
 
-/** XenAPI session.get_is_local_superuser(self) -> bool. Reads one field. */
+/**
+ * XenAPI session.get_is_local_superuser(self) -> bool. Reads one field.
+ *
+ * True when the session was opened with the user name root. Set at login.
+ */
 XCP_EXTERN int xcp_session_get_is_local_superuser(xcp_session *session, bool *result, xcp_session_id self);
 
-/** XenAPI session.get_auth_user_name(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_auth_user_name(self) -> string. Reads one field.
+ *
+ * The user name given at login.
+ */
 XCP_EXTERN int xcp_session_get_auth_user_name(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_originator(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_originator(self) -> string. Reads one field.
+ *
+ * The originator string the client gave at login (empty when none): a tag
+ * naming the client, under which xcpd counts its sessions against the
+ * per-client limit.
+ */
 XCP_EXTERN int xcp_session_get_originator(xcp_session *session, char * *result, xcp_session_id self);
 
-/** XenAPI session.get_pool(self) -> bool. Reads one field. */
+/**
+ * XenAPI session.get_pool(self) -> bool. Reads one field.
+ *
+ * In XAPI, true for a session a pool member opened on another host. libxcp
+ * opens no such sessions: always false.
+ */
 XCP_EXTERN int xcp_session_get_pool(xcp_session *session, bool *result, xcp_session_id self);
 
-/** XenAPI session.get_subject(self) -> ref:subject. Reads one field. */
+/**
+ * XenAPI session.get_subject(self) -> ref:subject. Reads one field.
+ *
+ * In XAPI, the external-authentication subject the user was authorised
+ * through. libxcp has no external authentication: always NULL.
+ */
 XCP_EXTERN int xcp_session_get_subject(xcp_session *session, xcp_ref *result, xcp_session_id self);
 
-/** XenAPI session.get_validation_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI session.get_validation_time(self) -> datetime. Reads one field.
+ *
+ * When the user's credentials were last checked: the login time, set by the
+ * server.
+ */
 XCP_EXTERN int xcp_session_get_validation_time(xcp_session *session, xcp_datetime *result, xcp_session_id self);
 
-/** XenAPI session.get_auth_user_sid(self) -> string. Reads one field. */
+/**
+ * XenAPI session.get_auth_user_sid(self) -> string. Reads one field.
+ *
+ * In XAPI, the security identifier of an externally authenticated user.
+ * Always empty in libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_session_get_auth_user_sid(xcp_session *session, char * *result, xcp_session_id self);
 
 /**
  * XenAPI session.get_rbac_permissions(self) -> set:string. Reads one field.
+ *
+ * In XAPI, the role-based permissions of the session. libxcp has no RBAC
+ * (every session may do everything): always empty.
  */
 XCP_EXTERN int xcp_session_get_rbac_permissions(xcp_session *session, xcp_string_set *result, xcp_session_id self);
 
-/** XenAPI session.get_tasks(self) -> set:ref:task. Reads one field. */
+/**
+ * XenAPI session.get_tasks(self) -> set:ref:task. Reads one field.
+ *
+ * In XAPI, the tasks the session created. Not maintained by libxcp: always
+ * empty.
+ */
 XCP_EXTERN int xcp_session_get_tasks(xcp_session *session, xcp_task_set *result, xcp_session_id self);
 
-/** XenAPI session.get_parent(self) -> ref:session. Reads one field. */
+/**
+ * XenAPI session.get_parent(self) -> ref:session. Reads one field.
+ *
+ * In XAPI, the session that created this one (internal delegation). Always
+ * NULL in libxcp.
+ */
 XCP_EXTERN int xcp_session_get_parent(xcp_session *session, xcp_session_id *result, xcp_session_id self);
 
-/** XenAPI session.get_client_certificate(self) -> bool. Reads one field. */
+/**
+ * XenAPI session.get_client_certificate(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the client authenticated with a TLS client certificate.
+ * libxcp does not authenticate that way: always false.
+ */
 XCP_EXTERN int xcp_session_get_client_certificate(xcp_session *session, bool *result, xcp_session_id self);
 
-/** XenAPI session.logout(). */
+/**
+ * XenAPI session.logout().
+ *
+ * Ends the calling session: its record goes and its parked event.from and
+ * event.next calls and event registration end with it.
+ */
 XCP_EXTERN int xcp_session_logout(xcp_session *session);
 
-/** XenAPI session.local_logout(). */
+/**
+ * XenAPI session.local_logout().
+ *
+ * Ends the calling session, like logout (XAPI uses it for sessions opened
+ * with slave_local_login_with_password; libxcp treats both alike).
+ */
 XCP_EXTERN int xcp_session_local_logout(xcp_session *session);
 
-/** XenAPI session.change_password(old_pwd, new_pwd). */
+/**
+ * XenAPI session.change_password(old_pwd, new_pwd).
+ *
+ * Not implemented in libxcp: local users are managed by the host (PAM or the
+ * auth file), so this always answers NOT_IMPLEMENTED.
+ *
+ * @param old_pwd The current password.
+ *
+ * @param new_pwd The new password.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_session_change_password(xcp_session *session, const char *old_pwd, const char *new_pwd);
 
-/** XenAPI session.get_all_subject_identifiers() -> set:string. */
+/**
+ * XenAPI session.get_all_subject_identifiers() -> set:string.
+ *
+ * Returns the identifiers of the external-authentication subjects that have
+ * sessions open. libxcp has no external authentication: the set is always
+ * empty.
+ */
 XCP_EXTERN int xcp_session_get_all_subject_identifiers(xcp_session *session, xcp_string_set *result);
 
-/** XenAPI session.logout_subject_identifier(subject_identifier). */
+/**
+ * XenAPI session.logout_subject_identifier(subject_identifier).
+ *
+ * In XAPI, ends every session of one external-authentication subject. Not
+ * implemented in libxcp (no external authentication): answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param subject_identifier The subject's identifier (its SID).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_session_logout_subject_identifier(xcp_session *session, const char *subject_identifier);
 
 /**
@@ -3274,115 +4788,297 @@ XCP_EXTERN int xcp_pool_get_all_where(xcp_session *session, xcp_pool_set *result
 /** XenAPI pool.get_all_records_where(expr) -> map:ref:pool:record:pool. */
 XCP_EXTERN int xcp_pool_get_all_records_where(xcp_session *session, xcp_pool_record_map *result, const char *expr);
 
-/** XenAPI pool.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the pool, assigned when the pool is
+ * created.
+ */
 XCP_EXTERN int xcp_pool_get_uuid(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_name_label(self) -> string. Reads one field.
+ *
+ * Short, human-readable name of the pool; empty at creation (clients then
+ * usually show the master's name).
+ */
 XCP_EXTERN int xcp_pool_get_name_label(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_name_label(self, value). Writes one field.
+ *
+ * Short, human-readable name of the pool; empty at creation (clients then
+ * usually show the master's name).
+ */
 XCP_EXTERN int xcp_pool_set_name_label(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_name_description(self) -> string. Reads one field.
+ *
+ * Free-form description of the pool; empty at creation.
+ */
 XCP_EXTERN int xcp_pool_get_name_description(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_name_description(self, value). Writes one field.
+ *
+ * Free-form description of the pool; empty at creation.
+ */
 XCP_EXTERN int xcp_pool_set_name_description(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.get_master(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI pool.get_master(self) -> ref:host. Reads one field.
+ *
+ * The host that coordinates the pool (holds the database and serves the API).
+ * libxcp sets it to the local host at the first start and never changes it.
+ */
 XCP_EXTERN int xcp_pool_get_master(xcp_session *session, xcp_host *result, xcp_pool self);
 
-/** XenAPI pool.get_default_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI pool.get_default_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR used when a call names none: VM.provision puts template disks
+ * without an SR there, VM.suspend falls back to it, and xe vm-install uses
+ * it. Set to the local SR at the first start; reset to NULL when that SR is
+ * forgotten or destroyed.
+ */
 XCP_EXTERN int xcp_pool_get_default_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/** XenAPI pool.set_default_SR(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_default_SR(self, value). Writes one field.
+ *
+ * The SR used when a call names none: VM.provision puts template disks
+ * without an SR there, VM.suspend falls back to it, and xe vm-install uses
+ * it. Set to the local SR at the first start; reset to NULL when that SR is
+ * forgotten or destroyed.
+ */
 XCP_EXTERN int xcp_pool_set_default_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
-/** XenAPI pool.get_suspend_image_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI pool.get_suspend_image_SR(self) -> ref:SR. Reads one field.
+ *
+ * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
+ * unset (before falling back to default_SR). Set to the local SR at the first
+ * start; reset to NULL when that SR is forgotten or destroyed.
+ */
 XCP_EXTERN int xcp_pool_get_suspend_image_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/** XenAPI pool.set_suspend_image_SR(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_suspend_image_SR(self, value). Writes one field.
+ *
+ * Where VM.suspend creates the suspend image of a VM whose suspend_SR is
+ * unset (before falling back to default_SR). Set to the local SR at the first
+ * start; reset to NULL when that SR is forgotten or destroyed.
+ */
 XCP_EXTERN int xcp_pool_set_suspend_image_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
-/** XenAPI pool.get_crash_dump_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI pool.get_crash_dump_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR meant for crash-dump VDIs. Set to the local SR at the first start
+ * and reset to NULL when that SR is forgotten or destroyed; libxcp writes no
+ * crash dumps, so it is not otherwise used.
+ */
 XCP_EXTERN int xcp_pool_get_crash_dump_SR(xcp_session *session, xcp_sr *result, xcp_pool self);
 
-/** XenAPI pool.set_crash_dump_SR(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_crash_dump_SR(self, value). Writes one field.
+ *
+ * The SR meant for crash-dump VDIs. Set to the local SR at the first start
+ * and reset to NULL when that SR is forgotten or destroyed; libxcp writes no
+ * crash dumps, so it is not otherwise used.
+ */
 XCP_EXTERN int xcp_pool_set_crash_dump_SR(xcp_session *session, xcp_pool self, xcp_sr value);
 
 /**
  * XenAPI pool.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
  */
 XCP_EXTERN int xcp_pool_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
+ */
 XCP_EXTERN int xcp_pool_set_other_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/** XenAPI pool.add_to_other_config(self, key, value). */
+/**
+ * XenAPI pool.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
+ */
 XCP_EXTERN int xcp_pool_add_to_other_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/** XenAPI pool.remove_from_other_config(self, key). */
+/**
+ * XenAPI pool.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration for clients (Xen Orchestra keeps keys
+ * such as auto_poweron and xo:* here). libxcp maintains
+ * libxcp_templates_version, the version of templates.yaml whose default
+ * templates it last installed.
+ */
 XCP_EXTERN int xcp_pool_remove_from_other_config(xcp_session *session, xcp_pool self, const char *key);
 
-/** XenAPI pool.get_ha_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_enabled(self) -> bool. Reads one field.
+ *
+ * True when high availability is on. libxcp has no HA: always false.
+ */
 XCP_EXTERN int xcp_pool_get_ha_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_statefiles(self) -> set:string. Reads one field. */
+/**
+ * XenAPI pool.get_ha_statefiles(self) -> set:string. Reads one field.
+ *
+ * References (as strings) of the VDIs HA uses as heartbeat statefiles; always
+ * empty in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_statefiles(xcp_session *session, xcp_string_set *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_allow_overcommit(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_allow_overcommit(self) -> bool. Reads one field.
+ *
+ * With HA on, whether operations may leave the pool unable to tolerate the
+ * configured host failures. Stored only: libxcp has no HA.
+ */
 XCP_EXTERN int xcp_pool_get_ha_allow_overcommit(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_ha_allow_overcommit(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_ha_allow_overcommit(self, value). Writes one field.
+ *
+ * With HA on, whether operations may leave the pool unable to tolerate the
+ * configured host failures. Stored only: libxcp has no HA.
+ */
 XCP_EXTERN int xcp_pool_set_ha_allow_overcommit(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI pool.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_get_tags(xcp_session *session, xcp_string_set *result, xcp_pool self);
 
-/** XenAPI pool.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_set_tags(xcp_session *session, xcp_pool self, const xcp_string_set *value);
 
-/** XenAPI pool.add_tags(self, value). */
+/**
+ * XenAPI pool.add_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_add_tags(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.remove_tags(self, value). */
+/**
+ * XenAPI pool.remove_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_remove_tags(xcp_session *session, xcp_pool self, const char *value);
 
-/** XenAPI pool.get_gui_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_gui_config(self) -> map:string:string. Reads one field.
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_get_gui_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.set_gui_config(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_gui_config(self, value). Writes one field.
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_set_gui_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/** XenAPI pool.add_to_gui_config(self, key, value). */
+/**
+ * XenAPI pool.add_to_gui_config(self, key, value).
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_add_to_gui_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/** XenAPI pool.remove_from_gui_config(self, key). */
+/**
+ * XenAPI pool.remove_from_gui_config(self, key).
+ *
+ * Key/value settings stored for graphical clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_pool_remove_from_gui_config(xcp_session *session, xcp_pool self, const char *key);
 
 /**
  * XenAPI pool.get_health_check_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
  */
 XCP_EXTERN int xcp_pool_get_health_check_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.set_health_check_config(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_health_check_config(self, value). Writes one field.
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
+ */
 XCP_EXTERN int xcp_pool_set_health_check_config(xcp_session *session, xcp_pool self, const xcp_string_map *value);
 
-/** XenAPI pool.add_to_health_check_config(self, key, value). */
+/**
+ * XenAPI pool.add_to_health_check_config(self, key, value).
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
+ */
 XCP_EXTERN int xcp_pool_add_to_health_check_config(xcp_session *session, xcp_pool self, const char *key, const char *value);
 
-/** XenAPI pool.remove_from_health_check_config(self, key). */
+/**
+ * XenAPI pool.remove_from_health_check_config(self, key).
+ *
+ * Settings of the vendor health-check upload feature. Stored only: libxcp
+ * does not run health checks.
+ */
 XCP_EXTERN int xcp_pool_remove_from_health_check_config(xcp_session *session, xcp_pool self, const char *key);
 
-/** XenAPI pool.get_wlb_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_enabled(self) -> bool. Reads one field.
+ *
+ * Whether workload balancing recommendations are used. Stored only: libxcp
+ * has no WLB support.
+ */
 XCP_EXTERN int xcp_pool_get_wlb_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_wlb_enabled(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_wlb_enabled(self, value). Writes one field.
+ *
+ * Whether workload balancing recommendations are used. Stored only: libxcp
+ * has no WLB support.
+ */
 XCP_EXTERN int xcp_pool_set_wlb_enabled(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_wlb_verify_cert(self) -> bool. Reads one field.
+ *
+ * Whether the TLS certificate of the WLB server is verified. Stored only:
+ * libxcp has no WLB support.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -3391,164 +5087,342 @@ XCP_EXTERN int xcp_pool_get_wlb_verify_cert(xcp_session *session, bool *result, 
 /**
  * XenAPI pool.set_wlb_verify_cert(self, value). Writes one field.
  *
+ * Whether the TLS certificate of the WLB server is verified. Stored only:
+ * libxcp has no WLB support.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_pool_set_wlb_verify_cert(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_restrictions(self) -> map:string:string. Reads one field.
+ *
+ * Licence restrictions in force, as restrict_<feature> keys with the values
+ * true or false. libxcp has no licensing and sets only restrict_vtpm=false.
  */
 XCP_EXTERN int xcp_pool_get_restrictions(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_allowed_operations(self) -> set:pool_allowed_operations.
  * Reads one field.
+ *
+ * Pool-wide operations that may be started now (advisory, server-maintained).
+ * libxcp implements none of them, so the set stays empty.
  */
 XCP_EXTERN int xcp_pool_get_allowed_operations(xcp_session *session, xcp_pool_allowed_operations_set *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_current_operations(self) ->
  * map:string:pool_allowed_operations. Reads one field.
+ *
+ * Pool-wide operations in progress, keyed by task reference; always empty in
+ * libxcp (none is implemented).
  */
 XCP_EXTERN int xcp_pool_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_cpu_info(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI pool.get_cpu_info(self) -> map:string:string. Reads one field.
+ *
+ * Summary of the pool's physical CPUs: cpu_count, socket_count and vendor,
+ * taken from the hypervisor at the first start (not refreshed afterwards).
+ */
 XCP_EXTERN int xcp_pool_get_cpu_info(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_policy_no_vendor_device(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_policy_no_vendor_device(self) -> bool. Reads one field.
+ *
+ * In XAPI the default of VM.has_vendor_device for new VMs; XAPI no longer
+ * consults it and neither does libxcp. Stored only.
+ */
 XCP_EXTERN int xcp_pool_get_policy_no_vendor_device(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_policy_no_vendor_device(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_policy_no_vendor_device(self, value). Writes one field.
+ *
+ * In XAPI the default of VM.has_vendor_device for new VMs; XAPI no longer
+ * consults it and neither does libxcp. Stored only.
+ */
 XCP_EXTERN int xcp_pool_set_policy_no_vendor_device(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_live_patching_disabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_live_patching_disabled(self) -> bool. Reads one field.
+ *
+ * Whether live patches must not be applied. Stored only: libxcp applies no
+ * updates.
+ */
 XCP_EXTERN int xcp_pool_get_live_patching_disabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_live_patching_disabled(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_live_patching_disabled(self, value). Writes one field.
+ *
+ * Whether live patches must not be applied. Stored only: libxcp applies no
+ * updates.
+ */
 XCP_EXTERN int xcp_pool_set_live_patching_disabled(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_is_psr_pending(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_is_psr_pending(self) -> bool. Reads one field.
+ *
+ * Whether a pool secret rotation is running or waiting to be retried. Stored
+ * only: libxcp has no pool secret rotation.
+ */
 XCP_EXTERN int xcp_pool_get_is_psr_pending(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_is_psr_pending(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_is_psr_pending(self, value). Writes one field.
+ *
+ * Whether a pool secret rotation is running or waiting to be retried. Stored
+ * only: libxcp has no pool secret rotation.
+ */
 XCP_EXTERN int xcp_pool_set_is_psr_pending(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_migration_compression(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_migration_compression(self) -> bool. Reads one field.
+ *
+ * Whether migrations compress their stream by default. Stored only: libxcp
+ * has no live migration.
+ */
 XCP_EXTERN int xcp_pool_get_migration_compression(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_migration_compression(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_migration_compression(self, value). Writes one field.
+ *
+ * Whether migrations compress their stream by default. Stored only: libxcp
+ * has no live migration.
+ */
 XCP_EXTERN int xcp_pool_set_migration_compression(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_coordinator_bias(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_coordinator_bias(self) -> bool. Reads one field.
+ *
+ * Whether VM placement avoids the master. Stored only: in a pool of one host
+ * every VM runs on the master.
+ */
 XCP_EXTERN int xcp_pool_get_coordinator_bias(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_coordinator_bias(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_coordinator_bias(self, value). Writes one field.
+ *
+ * Whether VM placement avoids the master. Stored only: in a pool of one host
+ * every VM runs on the master.
+ */
 XCP_EXTERN int xcp_pool_set_coordinator_bias(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_ext_auth_cache_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_cache_enabled(self) -> bool. Reads one field.
+ *
+ * Whether results of external (Active Directory) authentication are cached;
+ * always false in libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_ext_auth_cache_size(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_cache_size(self) -> int. Reads one field.
+ *
+ * Maximum number of entries in the external authentication cache; unused by
+ * libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_size(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ext_auth_cache_expiry(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ext_auth_cache_expiry(self) -> int. Reads one field.
+ *
+ * How long, in seconds, an external authentication cache entry stays valid;
+ * unused by libxcp (no external authentication).
+ */
 XCP_EXTERN int xcp_pool_get_ext_auth_cache_expiry(xcp_session *session, int64_t *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_ha_reboot_vm_on_internal_shutdown(self) -> bool. Reads one
  * field.
+ *
+ * With HA on, whether a protected VM shut down from inside the guest is
+ * started again. Stored only: libxcp has no HA.
  */
 XCP_EXTERN int xcp_pool_get_ha_reboot_vm_on_internal_shutdown(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.set_ha_reboot_vm_on_internal_shutdown(self, value). Writes one
  * field.
+ *
+ * With HA on, whether a protected VM shut down from inside the guest is
+ * started again. Stored only: libxcp has no HA.
  */
 XCP_EXTERN int xcp_pool_set_ha_reboot_vm_on_internal_shutdown(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_limit_console_sessions(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_limit_console_sessions(self) -> bool. Reads one field.
+ *
+ * Whether only one client at a time may connect to a console. Stored only:
+ * libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_get_limit_console_sessions(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.set_limit_console_sessions(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_limit_console_sessions(self, value). Writes one field.
+ *
+ * Whether only one client at a time may connect to a console. Stored only:
+ * libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_set_limit_console_sessions(xcp_session *session, xcp_pool self, bool value);
 
-/** XenAPI pool.get_vm_console_idle_timeout(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_vm_console_idle_timeout(self) -> int. Reads one field.
+ *
+ * Seconds of inactivity after which a VM console connection is closed; 0 (the
+ * default) means never. Stored only: libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_get_vm_console_idle_timeout(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.set_vm_console_idle_timeout(self, value). Writes one field. */
+/**
+ * XenAPI pool.set_vm_console_idle_timeout(self, value). Writes one field.
+ *
+ * Seconds of inactivity after which a VM console connection is closed; 0 (the
+ * default) means never. Stored only: libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_pool_set_vm_console_idle_timeout(xcp_session *session, xcp_pool self, int64_t value);
 
 /**
  * XenAPI pool.get_auto_update_vm_secureboot_certificates(self) -> bool. Reads
  * one field.
+ *
+ * Whether VM creation marks VMs whose Secure Boot certificates are due to
+ * expire for update at their next boot. Stored only: libxcp does not act on
+ * it.
  */
 XCP_EXTERN int xcp_pool_get_auto_update_vm_secureboot_certificates(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.set_auto_update_vm_secureboot_certificates(self, value). Writes
  * one field.
+ *
+ * Whether VM creation marks VMs whose Secure Boot certificates are due to
+ * expire for update at their next boot. Stored only: libxcp does not act on
+ * it.
  */
 XCP_EXTERN int xcp_pool_set_auto_update_vm_secureboot_certificates(xcp_session *session, xcp_pool self, bool value);
 
 /**
  * XenAPI pool.get_ha_configuration(self) -> map:string:string. Reads one
  * field.
+ *
+ * The configuration HA was enabled with; always empty in libxcp (no HA).
  */
 XCP_EXTERN int xcp_pool_get_ha_configuration(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_ha_host_failures_to_tolerate(self) -> int. Reads one field.
+ *
+ * Number of host failures HA is asked to survive; always 0 in libxcp (no HA).
  */
 XCP_EXTERN int xcp_pool_get_ha_host_failures_to_tolerate(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_plan_exists_for(self) -> int. Reads one field. */
+/**
+ * XenAPI pool.get_ha_plan_exists_for(self) -> int. Reads one field.
+ *
+ * Number of host failures for which HA has a restart plan; always 0 in libxcp
+ * (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_plan_exists_for(xcp_session *session, int64_t *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_overcommitted(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_ha_overcommitted(self) -> bool. Reads one field.
+ *
+ * True when HA could not restart the protected VMs after the tolerated number
+ * of host failures; always false in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_overcommitted(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI pool.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Named binary blobs attached to the pool. Empty in libxcp:
+ * pool.create_new_blob is not implemented.
+ */
 XCP_EXTERN int xcp_pool_get_blobs(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_wlb_url(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_url(self) -> string. Reads one field.
+ *
+ * Address of the workload balancing server; always empty in libxcp (no WLB).
+ */
 XCP_EXTERN int xcp_pool_get_wlb_url(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_wlb_username(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_wlb_username(self) -> string. Reads one field.
+ *
+ * User name for the workload balancing server; always empty in libxcp (no
+ * WLB).
+ */
 XCP_EXTERN int xcp_pool_get_wlb_username(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_redo_log_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_redo_log_enabled(self) -> bool. Reads one field.
+ *
+ * Whether the database is also written to a redo log on shared storage;
+ * always false in libxcp, which keeps its own journal in the state directory.
+ */
 XCP_EXTERN int xcp_pool_get_redo_log_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_redo_log_vdi(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI pool.get_redo_log_vdi(self) -> ref:VDI. Reads one field.
+ *
+ * The VDI holding the redo log; always NULL in libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_redo_log_vdi(xcp_session *session, xcp_vdi *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_vswitch_controller(self) -> string. Reads one field.
  *
+ * Address of the Open vSwitch controller; always empty in libxcp.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_pool_get_vswitch_controller(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_metadata_VDIs(self) -> set:ref:VDI. Reads one field. */
+/**
+ * XenAPI pool.get_metadata_VDIs(self) -> set:ref:VDI. Reads one field.
+ *
+ * VDIs known to hold pool metadata (for disaster recovery); always empty in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_metadata_VDIs(xcp_session *session, xcp_vdi_set *result, xcp_pool self);
 
-/** XenAPI pool.get_ha_cluster_stack(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_ha_cluster_stack(self) -> string. Reads one field.
+ *
+ * The clustering stack HA uses when enabled; always empty in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_pool_get_ha_cluster_stack(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_guest_agent_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Pool-wide settings passed to guest agents; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_guest_agent_config(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
-/** XenAPI pool.get_igmp_snooping_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI pool.get_igmp_snooping_enabled(self) -> bool. Reads one field.
+ *
+ * Whether IGMP snooping is on for the pool's networks; always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_igmp_snooping_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.get_uefi_certificates(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_uefi_certificates(self) -> string. Reads one field.
+ *
+ * The UEFI Secure Boot certificates given to guests (a base64 tarball in
+ * XAPI); empty in libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_uefi_certificates(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_custom_uefi_certificates(self) -> string. Reads one field.
+ *
+ * Secure Boot certificates that replace uefi_certificates; empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3556,42 +5430,64 @@ XCP_EXTERN int xcp_pool_get_custom_uefi_certificates(xcp_session *session, char 
 
 /**
  * XenAPI pool.get_tls_verification_enabled(self) -> bool. Reads one field.
+ *
+ * Whether hosts verify each other's TLS certificates; always false in libxcp
+ * (no inter-host connections).
  */
 XCP_EXTERN int xcp_pool_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repositories(self) -> set:ref:Repository. Reads one field.
+ *
+ * Update repositories the pool is configured with; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repositories(xcp_session *session, xcp_ref_set *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_client_certificate_auth_enabled(self) -> bool. Reads one
  * field.
+ *
+ * Whether API clients may log in with a TLS client certificate; always false
+ * in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_enabled(xcp_session *session, bool *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_client_certificate_auth_name(self) -> string. Reads one
  * field.
+ *
+ * The name a client certificate must carry to be accepted; always empty in
+ * libxcp.
  */
 XCP_EXTERN int xcp_pool_get_client_certificate_auth_name(xcp_session *session, char * *result, xcp_pool self);
 
-/** XenAPI pool.get_repository_proxy_url(self) -> string. Reads one field. */
+/**
+ * XenAPI pool.get_repository_proxy_url(self) -> string. Reads one field.
+ *
+ * Proxy used to reach update repositories; always empty in libxcp.
+ */
 XCP_EXTERN int xcp_pool_get_repository_proxy_url(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repository_proxy_username(self) -> string. Reads one field.
+ *
+ * User name for the repository proxy; always empty in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repository_proxy_username(xcp_session *session, char * *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_repository_proxy_password(self) -> ref:secret. Reads one
  * field.
+ *
+ * The secret holding the repository proxy password; always NULL in libxcp.
  */
 XCP_EXTERN int xcp_pool_get_repository_proxy_password(xcp_session *session, xcp_secret *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_local_auth_max_threads(self) -> int. Reads one field.
+ *
+ * Upper bound on threads used for local (PAM) authentication; not used by
+ * libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3600,12 +5496,18 @@ XCP_EXTERN int xcp_pool_get_local_auth_max_threads(xcp_session *session, int64_t
 /**
  * XenAPI pool.get_ext_auth_max_threads(self) -> int. Reads one field.
  *
+ * Upper bound on threads used for external authentication; not used by
+ * libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_ext_auth_max_threads(xcp_session *session, int64_t *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_telemetry_uuid(self) -> ref:secret. Reads one field.
+ *
+ * The secret holding the pool's telemetry identifier; always NULL in libxcp
+ * (no telemetry).
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3615,6 +5517,8 @@ XCP_EXTERN int xcp_pool_get_telemetry_uuid(xcp_session *session, xcp_secret *res
  * XenAPI pool.get_telemetry_frequency(self) -> telemetry_frequency. Reads one
  * field.
  *
+ * How often telemetry is collected; not used by libxcp (no telemetry).
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_telemetry_frequency(xcp_session *session, enum xcp_telemetry_frequency *result, xcp_pool self);
@@ -3623,12 +5527,17 @@ XCP_EXTERN int xcp_pool_get_telemetry_frequency(xcp_session *session, enum xcp_t
  * XenAPI pool.get_telemetry_next_collection(self) -> datetime. Reads one
  * field.
  *
+ * Earliest time (UTC) of the next telemetry collection; not used by libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_telemetry_next_collection(xcp_session *session, xcp_datetime *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_last_update_sync(self) -> datetime. Reads one field.
+ *
+ * Time (UTC) updates were last synchronised from the repositories; never set
+ * by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3638,12 +5547,17 @@ XCP_EXTERN int xcp_pool_get_last_update_sync(xcp_session *session, xcp_datetime 
  * XenAPI pool.get_update_sync_frequency(self) -> update_sync_frequency. Reads
  * one field.
  *
+ * How often updates are synchronised (daily or weekly); not used by libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_update_sync_frequency(xcp_session *session, enum xcp_update_sync_frequency *result, xcp_pool self);
 
 /**
  * XenAPI pool.get_update_sync_day(self) -> int. Reads one field.
+ *
+ * Day on which the periodic update synchronisation runs (day of the week for
+ * weekly); not used by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -3652,11 +5566,27 @@ XCP_EXTERN int xcp_pool_get_update_sync_day(xcp_session *session, int64_t *resul
 /**
  * XenAPI pool.get_update_sync_enabled(self) -> bool. Reads one field.
  *
+ * Whether updates are synchronised periodically; always false in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_pool_get_update_sync_enabled(xcp_session *session, bool *result, xcp_pool self);
 
-/** XenAPI pool.join(master_address, master_username, master_password). */
+/**
+ * XenAPI pool.join(master_address, master_username, master_password).
+ *
+ * Makes the host this call is sent to a member of another pool, whose
+ * database then replaces its own. Not implemented in libxcp (pools of one
+ * host only).
+ *
+ * @param master_address Address of the master of the pool to join.
+ *
+ * @param master_username User name to log in to that master with.
+ *
+ * @param master_password Password for master_username.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_join(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
 /**
@@ -3667,6 +5597,17 @@ XCP_EXTERN int xcp_pool_join_async(xcp_session *session, xcp_task *task, const c
 
 /**
  * XenAPI pool.join_force(master_address, master_username, master_password).
+ *
+ * Like pool.join, without the compatibility checks between the joining host
+ * and the pool. Not implemented in libxcp.
+ *
+ * @param master_address Address of the master of the pool to join.
+ *
+ * @param master_username User name to log in to that master with.
+ *
+ * @param master_password Password for master_username.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
@@ -3676,7 +5617,16 @@ XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_addr
  */
 XCP_EXTERN int xcp_pool_join_force_async(xcp_session *session, xcp_task *task, const char *master_address, const char *master_username, const char *master_password);
 
-/** XenAPI pool.eject(host). */
+/**
+ * XenAPI pool.eject(host).
+ *
+ * Removes a member host from the pool; the host loses its VMs and
+ * configuration and restarts as a pool of its own. Not implemented in libxcp.
+ *
+ * @param host The member to remove (not the master).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
 
 /**
@@ -3685,7 +5635,16 @@ XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_pool_eject_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI pool.designate_new_master(host). */
+/**
+ * XenAPI pool.designate_new_master(host).
+ *
+ * Hands the coordinator role over to another member, in an orderly way. Not
+ * implemented in libxcp.
+ *
+ * @param host The member to become master.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host);
 
 /**
@@ -3694,13 +5653,36 @@ XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host
  */
 XCP_EXTERN int xcp_pool_designate_new_master_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI pool.emergency_transition_to_master(). */
+/**
+ * XenAPI pool.emergency_transition_to_master().
+ *
+ * Sent to a member whose master is gone, to make it the master. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_emergency_transition_to_master(xcp_session *session);
 
-/** XenAPI pool.emergency_reset_master(master_address). */
+/**
+ * XenAPI pool.emergency_reset_master(master_address).
+ *
+ * Tells a member the address of its new master after an emergency transition.
+ * Not implemented in libxcp.
+ *
+ * @param master_address Address of the new master.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_emergency_reset_master(xcp_session *session, const char *master_address);
 
-/** XenAPI pool.recover_slaves() -> set:ref:host. */
+/**
+ * XenAPI pool.recover_slaves() -> set:ref:host.
+ *
+ * Makes the master contact the members left in emergency mode and bring them
+ * back; returns the hosts recovered. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_recover_slaves(xcp_session *session, xcp_host_set *result);
 
 /**
@@ -3709,7 +5691,18 @@ XCP_EXTERN int xcp_pool_recover_slaves(xcp_session *session, xcp_host_set *resul
  */
 XCP_EXTERN int xcp_pool_recover_slaves_async(xcp_session *session, xcp_task *task);
 
-/** XenAPI pool.enable_ha(heartbeat_srs, configuration). */
+/**
+ * XenAPI pool.enable_ha(heartbeat_srs, configuration).
+ *
+ * Turns high availability on, with its statefile on one of the given shared
+ * SRs. Not implemented in libxcp.
+ *
+ * @param heartbeat_srs Shared SRs that may hold the HA statefile.
+ *
+ * @param configuration HA configuration (for example the timeout).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_enable_ha(xcp_session *session, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
 /**
@@ -3718,7 +5711,13 @@ XCP_EXTERN int xcp_pool_enable_ha(xcp_session *session, const xcp_sr_set *heartb
  */
 XCP_EXTERN int xcp_pool_enable_ha_async(xcp_session *session, xcp_task *task, const xcp_sr_set *heartbeat_srs, const xcp_string_map *configuration);
 
-/** XenAPI pool.disable_ha(). */
+/**
+ * XenAPI pool.disable_ha().
+ *
+ * Turns high availability off. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
 
 /**
@@ -3727,7 +5726,14 @@ XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
  */
 XCP_EXTERN int xcp_pool_disable_ha_async(xcp_session *session, xcp_task *task);
 
-/** XenAPI pool.sync_database(). */
+/**
+ * XenAPI pool.sync_database().
+ *
+ * Forces the pool database to be copied to every member. Not implemented in
+ * libxcp (no members).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_sync_database(xcp_session *session);
 
 /**
@@ -3736,7 +5742,16 @@ XCP_EXTERN int xcp_pool_sync_database(xcp_session *session);
  */
 XCP_EXTERN int xcp_pool_sync_database_async(xcp_session *session, xcp_task *task);
 
-/** XenAPI pool.management_reconfigure(network). */
+/**
+ * XenAPI pool.management_reconfigure(network).
+ *
+ * Moves the management interface of every host to its PIF on the given
+ * network. Not implemented in libxcp.
+ *
+ * @param network The network to carry management traffic.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_management_reconfigure(xcp_session *session, xcp_network network);
 
 /**
@@ -3745,7 +5760,20 @@ XCP_EXTERN int xcp_pool_management_reconfigure(xcp_session *session, xcp_network
  */
 XCP_EXTERN int xcp_pool_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_network network);
 
-/** XenAPI pool.create_VLAN_from_PIF(pif, network, VLAN) -> set:ref:PIF. */
+/**
+ * XenAPI pool.create_VLAN_from_PIF(pif, network, VLAN) -> set:ref:PIF.
+ *
+ * Creates the VLAN on every host, on the PIFs of the same device as pif, and
+ * returns the new VLAN PIFs. Not implemented in libxcp.
+ *
+ * @param pif A PIF naming the physical device to tag on every host.
+ *
+ * @param network The network the new VLAN PIFs join.
+ *
+ * @param VLAN The VLAN tag (0 to 4094).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF(xcp_session *session, xcp_pif_set *result, xcp_pif pif, xcp_network network, int64_t VLAN);
 
 /**
@@ -3754,7 +5782,16 @@ XCP_EXTERN int xcp_pool_create_VLAN_from_PIF(xcp_session *session, xcp_pif_set *
  */
 XCP_EXTERN int xcp_pool_create_VLAN_from_PIF_async(xcp_session *session, xcp_task *task, xcp_pif pif, xcp_network network, int64_t VLAN);
 
-/** XenAPI pool.set_ha_host_failures_to_tolerate(self, value). */
+/**
+ * XenAPI pool.set_ha_host_failures_to_tolerate(self, value).
+ *
+ * Sets how many host failures HA must be able to survive. Not implemented in
+ * libxcp (no HA).
+ *
+ * @param value Number of host failures to tolerate.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate(xcp_session *session, xcp_pool self, int64_t value);
 
 /**
@@ -3764,7 +5801,13 @@ XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate(xcp_session *session, x
  */
 XCP_EXTERN int xcp_pool_set_ha_host_failures_to_tolerate_async(xcp_session *session, xcp_task *task, xcp_pool self, int64_t value);
 
-/** XenAPI pool.get_license_state(self) -> map:string:string. */
+/**
+ * XenAPI pool.get_license_state(self) -> map:string:string.
+ *
+ * Returns the pool's licence state: the master's edition (key edition) and
+ * the expiry date of the licence (key expiry); libxcp has no licences, so
+ * expiry is always the string never.
+ */
 XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *result, xcp_pool self);
 
 /**
@@ -3773,7 +5816,16 @@ XCP_EXTERN int xcp_pool_get_license_state(xcp_session *session, xcp_string_map *
  */
 XCP_EXTERN int xcp_pool_get_license_state_async(xcp_session *session, xcp_task *task, xcp_pool self);
 
-/** XenAPI pool.apply_edition(self, edition). */
+/**
+ * XenAPI pool.apply_edition(self, edition).
+ *
+ * Applies a licence edition to every host of the pool. Not implemented in
+ * libxcp.
+ *
+ * @param edition The edition to apply (one of host.editions).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pool_apply_edition(xcp_session *session, xcp_pool self, const char *edition);
 
 /**
@@ -3785,6 +5837,18 @@ XCP_EXTERN int xcp_pool_apply_edition_async(xcp_session *session, xcp_task *task
 /**
  * XenAPI pool.create_new_blob(pool, name, mime_type, public=false) ->
  * ref:blob.
+ *
+ * Creates an empty named binary blob attached to the pool and returns it; the
+ * data is uploaded over HTTP. Not implemented in libxcp.
+ *
+ * @param name The name the blob is stored under in the pool's blobs map.
+ *
+ * @param mime_type MIME type of the data; empty means
+ * application/octet-stream.
+ *
+ * @param public_ Whether the blob may be read without logging in.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_pool_create_new_blob(xcp_session *session, xcp_blob *result, xcp_pool pool, const char *name, const char *mime_type, bool public_);
 
@@ -3824,328 +5888,740 @@ XCP_EXTERN int xcp_host_get_all_where(xcp_session *session, xcp_host_set *result
 /** XenAPI host.get_all_records_where(expr) -> map:ref:host:record:host. */
 XCP_EXTERN int xcp_host_get_all_records_where(xcp_session *session, xcp_host_record_map *result, const char *expr);
 
-/** XenAPI host.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the host, assigned at the first start.
+ */
 XCP_EXTERN int xcp_host_get_uuid(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_name_label(self) -> string. Reads one field.
+ *
+ * Short, human-readable name of the host; the machine's hostname at the first
+ * start.
+ */
 XCP_EXTERN int xcp_host_get_name_label(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI host.set_name_label(self, value). Writes one field.
+ *
+ * Short, human-readable name of the host; the machine's hostname at the first
+ * start.
+ */
 XCP_EXTERN int xcp_host_set_name_label(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_name_description(self) -> string. Reads one field.
+ *
+ * Free-form description of the host; Default install at the first start.
+ */
 XCP_EXTERN int xcp_host_get_name_description(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI host.set_name_description(self, value). Writes one field.
+ *
+ * Free-form description of the host; Default install at the first start.
+ */
 XCP_EXTERN int xcp_host_set_name_description(xcp_session *session, xcp_host self, const char *value);
 
 /**
  * XenAPI host.get_allowed_operations(self) -> set:host_allowed_operations.
  * Reads one field.
+ *
+ * Operations that may be started on the host now (advisory,
+ * server-maintained): provision, evacuate, vm_start, vm_resume and vm_migrate
+ * while it is enabled; enable, reboot and shutdown while it is disabled
+ * (evacuate, reboot and shutdown are offered although they answer
+ * NOT_IMPLEMENTED). Recomputed when the host is enabled or disabled.
  */
 XCP_EXTERN int xcp_host_get_allowed_operations(xcp_session *session, xcp_host_allowed_operations_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_current_operations(self) ->
  * map:string:host_allowed_operations. Reads one field.
+ *
+ * Operations in progress on the host, keyed by task reference; libxcp records
+ * none, so it stays empty.
  */
 XCP_EXTERN int xcp_host_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_API_version_major(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_API_version_major(self) -> int. Reads one field.
+ *
+ * Major version of the XenAPI the host speaks: 2.
+ */
 XCP_EXTERN int xcp_host_get_API_version_major(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_API_version_minor(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_API_version_minor(self) -> int. Reads one field.
+ *
+ * Minor version of the XenAPI the host speaks: 23.
+ */
 XCP_EXTERN int xcp_host_get_API_version_minor(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_enabled(self) -> bool. Reads one field.
+ *
+ * False after host.disable: VMs already running carry on, but starting a VM
+ * on the host (or restarting one after a guest reboot) fails with
+ * HOST_DISABLED; resuming a suspended VM is not checked. True at the first
+ * start; libxcp keeps the value across restarts.
+ */
 XCP_EXTERN int xcp_host_get_enabled(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_software_version(self) -> map:string:string. Reads one
  * field.
+ *
+ * Version strings of the host's software, set at the first start:
+ * product_version, product_brand, platform_name, platform_version,
+ * build_number, xapi (the XAPI version libxcp answers as), xen (the
+ * hypervisor's version), hostname and libxcp.
  */
 XCP_EXTERN int xcp_host_get_software_version(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
  */
 XCP_EXTERN int xcp_host_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI host.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
+ */
 XCP_EXTERN int xcp_host_set_other_config(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_other_config(self, key, value). */
+/**
+ * XenAPI host.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
+ */
 XCP_EXTERN int xcp_host_add_to_other_config(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_other_config(self, key). */
+/**
+ * XenAPI host.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration. libxcp writes boot_time and
+ * agent_start_time (seconds since the epoch) at the first start and does not
+ * refresh them.
+ */
 XCP_EXTERN int xcp_host_remove_from_other_config(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_capabilities(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_capabilities(self) -> set:string. Reads one field.
+ *
+ * Guest ABIs the hypervisor can run, as Xen names them (xen-3.0-x86_64,
+ * hvm-3.0-x86_64 ...); read from the hypervisor driver at the first start.
+ */
 XCP_EXTERN int xcp_host_get_capabilities(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_resident_VMs(self) -> set:ref:VM. Reads one field. */
+/**
+ * XenAPI host.get_resident_VMs(self) -> set:ref:VM. Reads one field.
+ *
+ * The VMs whose domain exists on this host (Running or Paused), control
+ * domain included. Derived by the server from VM.resident_on.
+ */
 XCP_EXTERN int xcp_host_get_resident_VMs(xcp_session *session, xcp_vm_set *result, xcp_host self);
 
-/** XenAPI host.get_logging(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_logging(self) -> map:string:string. Reads one field.
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_get_logging(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_logging(self, value). Writes one field. */
+/**
+ * XenAPI host.set_logging(self, value). Writes one field.
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_set_logging(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_logging(self, key, value). */
+/**
+ * XenAPI host.add_to_logging(self, key, value).
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_add_to_logging(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_logging(self, key). */
+/**
+ * XenAPI host.remove_from_logging(self, key).
+ *
+ * Logging configuration (for example a remote syslog destination). Stored
+ * only: libxcp does not reconfigure logging from it (host.syslog_reconfigure
+ * is not implemented).
+ */
 XCP_EXTERN int xcp_host_remove_from_logging(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_PIFs(self) -> set:ref:PIF. Reads one field. */
+/**
+ * XenAPI host.get_PIFs(self) -> set:ref:PIF. Reads one field.
+ *
+ * The host's network interfaces. Derived by the server from PIF.host.
+ */
 XCP_EXTERN int xcp_host_get_PIFs(xcp_session *session, xcp_pif_set *result, xcp_host self);
 
-/** XenAPI host.get_suspend_image_sr(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI host.get_suspend_image_sr(self) -> ref:SR. Reads one field.
+ *
+ * In XAPI, the SR where suspend images of VMs on this host are created. Set
+ * to the local SR at the first start, but libxcp does not consult it:
+ * VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR, then
+ * pool.default_SR.
+ */
 XCP_EXTERN int xcp_host_get_suspend_image_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/** XenAPI host.set_suspend_image_sr(self, value). Writes one field. */
+/**
+ * XenAPI host.set_suspend_image_sr(self, value). Writes one field.
+ *
+ * In XAPI, the SR where suspend images of VMs on this host are created. Set
+ * to the local SR at the first start, but libxcp does not consult it:
+ * VM.suspend uses VM.suspend_SR, then pool.suspend_image_SR, then
+ * pool.default_SR.
+ */
 XCP_EXTERN int xcp_host_set_suspend_image_sr(xcp_session *session, xcp_host self, xcp_sr value);
 
-/** XenAPI host.get_crash_dump_sr(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI host.get_crash_dump_sr(self) -> ref:SR. Reads one field.
+ *
+ * The SR meant for crash-dump VDIs of VMs on this host. Set to the local SR
+ * at the first start; libxcp writes no crash dumps, so it is not otherwise
+ * used.
+ */
 XCP_EXTERN int xcp_host_get_crash_dump_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/** XenAPI host.set_crash_dump_sr(self, value). Writes one field. */
+/**
+ * XenAPI host.set_crash_dump_sr(self, value). Writes one field.
+ *
+ * The SR meant for crash-dump VDIs of VMs on this host. Set to the local SR
+ * at the first start; libxcp writes no crash dumps, so it is not otherwise
+ * used.
+ */
 XCP_EXTERN int xcp_host_set_crash_dump_sr(xcp_session *session, xcp_host self, xcp_sr value);
 
-/** XenAPI host.get_updates(self) -> set:ref:pool_update. Reads one field. */
+/**
+ * XenAPI host.get_updates(self) -> set:ref:pool_update. Reads one field.
+ *
+ * The pool_updates applied to the host; always empty in libxcp, which applies
+ * no updates.
+ */
 XCP_EXTERN int xcp_host_get_updates(xcp_session *session, xcp_pool_update_set *result, xcp_host self);
 
-/** XenAPI host.get_PBDs(self) -> set:ref:PBD. Reads one field. */
+/**
+ * XenAPI host.get_PBDs(self) -> set:ref:PBD. Reads one field.
+ *
+ * The host's connections to SRs. Derived by the server from PBD.host.
+ */
 XCP_EXTERN int xcp_host_get_PBDs(xcp_session *session, xcp_pbd_set *result, xcp_host self);
 
-/** XenAPI host.get_host_CPUs(self) -> set:ref:host_cpu. Reads one field. */
+/**
+ * XenAPI host.get_host_CPUs(self) -> set:ref:host_cpu. Reads one field.
+ *
+ * One host_cpu per physical CPU thread. Derived by the server from
+ * host_cpu.host.
+ */
 XCP_EXTERN int xcp_host_get_host_CPUs(xcp_session *session, xcp_host_cpu_set *result, xcp_host self);
 
-/** XenAPI host.get_cpu_info(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI host.get_cpu_info(self) -> map:string:string. Reads one field.
+ *
+ * Summary of the physical CPUs, read from the hypervisor at the first start:
+ * cpu_count, socket_count, vendor, speed (MHz), modelname, family, model,
+ * stepping and flags.
+ */
 XCP_EXTERN int xcp_host_get_cpu_info(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_hostname(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_hostname(self) -> string. Reads one field.
+ *
+ * The machine's hostname, as read at the first start. host.set_hostname_live
+ * and the generated setter change this field only, not the system's hostname.
+ */
 XCP_EXTERN int xcp_host_get_hostname(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_hostname(self, value). Writes one field. */
+/**
+ * XenAPI host.set_hostname(self, value). Writes one field.
+ *
+ * The machine's hostname, as read at the first start. host.set_hostname_live
+ * and the generated setter change this field only, not the system's hostname.
+ */
 XCP_EXTERN int xcp_host_set_hostname(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_address(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_address(self) -> string. Reads one field.
+ *
+ * The address clients and other hosts reach the host at. Set at the first
+ * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
+ * console locations are built from it.
+ */
 XCP_EXTERN int xcp_host_get_address(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.set_address(self, value). Writes one field. */
+/**
+ * XenAPI host.set_address(self, value). Writes one field.
+ *
+ * The address clients and other hosts reach the host at. Set at the first
+ * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
+ * console locations are built from it.
+ */
 XCP_EXTERN int xcp_host_set_address(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_metrics(self) -> ref:host_metrics. Reads one field. */
+/**
+ * XenAPI host.get_metrics(self) -> ref:host_metrics. Reads one field.
+ *
+ * The host's host_metrics object (memory, liveness), created with the host.
+ */
 XCP_EXTERN int xcp_host_get_metrics(xcp_session *session, xcp_host_metrics *result, xcp_host self);
 
 /**
  * XenAPI host.get_license_params(self) -> map:string:string. Reads one field.
+ *
+ * Details of the host's licence (expiry, restrictions); always empty in
+ * libxcp, which has no licences.
  */
 XCP_EXTERN int xcp_host_get_license_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_get_tags(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI host.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_set_tags(xcp_session *session, xcp_host self, const xcp_string_set *value);
 
-/** XenAPI host.add_tags(self, value). */
+/**
+ * XenAPI host.add_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_add_tags(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.remove_tags(self, value). */
+/**
+ * XenAPI host.remove_tags(self, value).
+ *
+ * User-defined tags for grouping and searching; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_remove_tags(xcp_session *session, xcp_host self, const char *value);
 
-/** XenAPI host.get_edition(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_edition(self) -> string. Reads one field.
+ *
+ * The licence edition the host runs under; xcp-ng, set at the first start.
+ */
 XCP_EXTERN int xcp_host_get_edition(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_license_server(self) -> map:string:string. Reads one field.
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
  */
 XCP_EXTERN int xcp_host_get_license_server(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_license_server(self, value). Writes one field. */
+/**
+ * XenAPI host.set_license_server(self, value). Writes one field.
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
+ */
 XCP_EXTERN int xcp_host_set_license_server(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_license_server(self, key, value). */
+/**
+ * XenAPI host.add_to_license_server(self, key, value).
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
+ */
 XCP_EXTERN int xcp_host_add_to_license_server(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_license_server(self, key). */
+/**
+ * XenAPI host.remove_from_license_server(self, key).
+ *
+ * Address and port of the licence server. Stored only: libxcp has no
+ * licences.
+ */
 XCP_EXTERN int xcp_host_remove_from_license_server(xcp_session *session, xcp_host self, const char *key);
 
 /**
  * XenAPI host.get_bios_strings(self) -> map:string:string. Reads one field.
+ *
+ * SMBIOS strings of the host, copied into a VM by VM.copy_bios_strings.
+ * libxcp does not read the machine's SMBIOS: it sets bios-vendor and
+ * system-manufacturer to libxcp at the first start.
  */
 XCP_EXTERN int xcp_host_get_bios_strings(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_power_on_mode(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_power_on_mode(self) -> string. Reads one field.
+ *
+ * How the host is powered on remotely (wake-on-lan, iLO, DRAC, IPMI or a
+ * custom script); empty in libxcp (host.power_on is not implemented).
+ */
 XCP_EXTERN int xcp_host_get_power_on_mode(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_chipset_info(self) -> map:string:string. Reads one field.
+ *
+ * Chipset features of the host; libxcp sets iommu=false at the first start
+ * without probing the hardware.
  */
 XCP_EXTERN int xcp_host_get_chipset_info(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_PCIs(self) -> set:ref:PCI. Reads one field. */
+/**
+ * XenAPI host.get_PCIs(self) -> set:ref:PCI. Reads one field.
+ *
+ * The host's PCI devices; always empty in libxcp (no PCI objects).
+ */
 XCP_EXTERN int xcp_host_get_PCIs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_PGPUs(self) -> set:ref:PGPU. Reads one field. */
+/**
+ * XenAPI host.get_PGPUs(self) -> set:ref:PGPU. Reads one field.
+ *
+ * The host's physical GPUs; always empty in libxcp (no GPU support).
+ */
 XCP_EXTERN int xcp_host_get_PGPUs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_guest_VCPUs_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
  */
 XCP_EXTERN int xcp_host_get_guest_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.set_guest_VCPUs_params(self, value). Writes one field. */
+/**
+ * XenAPI host.set_guest_VCPUs_params(self, value). Writes one field.
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
+ */
 XCP_EXTERN int xcp_host_set_guest_VCPUs_params(xcp_session *session, xcp_host self, const xcp_string_map *value);
 
-/** XenAPI host.add_to_guest_VCPUs_params(self, key, value). */
+/**
+ * XenAPI host.add_to_guest_VCPUs_params(self, key, value).
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
+ */
 XCP_EXTERN int xcp_host_add_to_guest_VCPUs_params(xcp_session *session, xcp_host self, const char *key, const char *value);
 
-/** XenAPI host.remove_from_guest_VCPUs_params(self, key). */
+/**
+ * XenAPI host.remove_from_guest_VCPUs_params(self, key).
+ *
+ * vCPU scheduling parameters XAPI applies to all guests on the host. Stored
+ * only: libxcp does not apply them.
+ */
 XCP_EXTERN int xcp_host_remove_from_guest_VCPUs_params(xcp_session *session, xcp_host self, const char *key);
 
-/** XenAPI host.get_display(self) -> host_display. Reads one field. */
+/**
+ * XenAPI host.get_display(self) -> host_display. Reads one field.
+ *
+ * Whether the host's console is shown on a physical display (and pending
+ * changes of that setting, effective at reboot). Stored only; note that
+ * host.disable with auto_enable false sets it to disabled.
+ */
 XCP_EXTERN int xcp_host_get_display(xcp_session *session, enum xcp_host_display *result, xcp_host self);
 
-/** XenAPI host.set_display(self, value). Writes one field. */
+/**
+ * XenAPI host.set_display(self, value). Writes one field.
+ *
+ * Whether the host's console is shown on a physical display (and pending
+ * changes of that setting, effective at reboot). Stored only; note that
+ * host.disable with auto_enable false sets it to disabled.
+ */
 XCP_EXTERN int xcp_host_set_display(xcp_session *session, xcp_host self, enum xcp_host_display value);
 
-/** XenAPI host.get_control_domain(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI host.get_control_domain(self) -> ref:VM. Reads one field.
+ *
+ * The control domain (domain 0) of the host, a VM with is_control_domain set,
+ * created at the first start.
+ */
 XCP_EXTERN int xcp_host_get_control_domain(xcp_session *session, xcp_vm *result, xcp_host self);
 
 /**
  * XenAPI host.get_updates_requiring_reboot(self) -> set:ref:pool_update.
  * Reads one field.
+ *
+ * Applied updates that need a host reboot to take effect; always empty in
+ * libxcp.
  */
 XCP_EXTERN int xcp_host_get_updates_requiring_reboot(xcp_session *session, xcp_pool_update_set *result, xcp_host self);
 
-/** XenAPI host.get_iscsi_iqn(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_iscsi_iqn(self) -> string. Reads one field.
+ *
+ * The iSCSI initiator name of the host; empty in libxcp (no iSCSI SR).
+ */
 XCP_EXTERN int xcp_host_get_iscsi_iqn(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_multipathing(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_multipathing(self) -> bool. Reads one field.
+ *
+ * Whether storage multipathing is enabled on the host; always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_host_get_multipathing(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_certificates(self) -> set:ref:Certificate. Reads one field.
+ *
+ * The TLS certificates installed on the host; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_certificates(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_https_only(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_https_only(self) -> bool. Reads one field.
+ *
+ * True when the host refuses plain HTTP (port 80). Always false in libxcp,
+ * which does not manage the firewall: its server listens where it is
+ * configured to.
+ */
 XCP_EXTERN int xcp_host_get_https_only(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_ssh_enabled(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_ssh_enabled(self) -> bool. Reads one field.
+ *
+ * Whether the SSH service of the host is on; not managed by libxcp (false).
+ */
 XCP_EXTERN int xcp_host_get_ssh_enabled(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_ssh_enabled_timeout(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_ssh_enabled_timeout(self) -> int. Reads one field.
+ *
+ * Seconds after which SSH access is turned off again once enabled; 0 means
+ * never. Not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ssh_enabled_timeout(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_ssh_expiry(self) -> datetime. Reads one field. */
+/**
+ * XenAPI host.get_ssh_expiry(self) -> datetime. Reads one field.
+ *
+ * Time (UTC) at which SSH access will be turned off; not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ssh_expiry(xcp_session *session, xcp_datetime *result, xcp_host self);
 
-/** XenAPI host.get_console_idle_timeout(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_console_idle_timeout(self) -> int. Reads one field.
+ *
+ * Seconds of inactivity after which a host console session is closed; 0 means
+ * never. Not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_console_idle_timeout(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_ssh_auto_mode(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_ssh_auto_mode(self) -> bool. Reads one field.
+ *
+ * Whether SSH is turned on and off automatically with the management network;
+ * not used by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ssh_auto_mode(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_max_cstate(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_max_cstate(self) -> string. Reads one field.
+ *
+ * Deepest processor C-state the host may enter: empty for no limit, N for CN,
+ * N,M for CN with sub-state M. Not managed by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_max_cstate(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_secure_boot(self) -> bool. Reads one field. */
+/**
+ * XenAPI host.get_secure_boot(self) -> bool. Reads one field.
+ *
+ * Whether the host booted with UEFI Secure Boot; not detected by libxcp
+ * (false).
+ */
 XCP_EXTERN int xcp_host_get_secure_boot(xcp_session *session, bool *result, xcp_host self);
 
-/** XenAPI host.get_ntp_mode(self) -> host_ntp_mode. Reads one field. */
+/**
+ * XenAPI host.get_ntp_mode(self) -> host_ntp_mode. Reads one field.
+ *
+ * Where the host's NTP servers come from (DHCP, Custom, Factory or Disabled);
+ * Factory by default. Not managed by libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ntp_mode(xcp_session *session, enum xcp_host_ntp_mode *result, xcp_host self);
 
 /**
  * XenAPI host.get_ntp_custom_servers(self) -> set:string. Reads one field.
+ *
+ * The NTP servers used in Custom mode; not managed by libxcp.
  */
 XCP_EXTERN int xcp_host_get_ntp_custom_servers(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_timezone(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_timezone(self) -> string. Reads one field.
+ *
+ * The host's time zone, as an IANA name; UTC by default. Not managed by
+ * libxcp.
+ */
 XCP_EXTERN int xcp_host_get_timezone(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_memory_overhead(self) -> int. Reads one field. */
+/**
+ * XenAPI host.get_memory_overhead(self) -> int. Reads one field.
+ *
+ * Memory, in bytes, the hypervisor keeps for itself, as reported by the
+ * hypervisor driver at the first start; host.compute_memory_overhead returns
+ * it.
+ */
 XCP_EXTERN int xcp_host_get_memory_overhead(xcp_session *session, int64_t *result, xcp_host self);
 
-/** XenAPI host.get_API_version_vendor(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_API_version_vendor(self) -> string. Reads one field.
+ *
+ * Name of the implementer of the API: libxcp.
+ */
 XCP_EXTERN int xcp_host_get_API_version_vendor(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_API_version_vendor_implementation(self) ->
  * map:string:string. Reads one field.
+ *
+ * Details of the vendor's implementation; empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_API_version_vendor_implementation(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_cpu_configuration(self) -> map:string:string. Reads one
  * field.
+ *
+ * CPU topology (nr_nodes, sockets_per_node, cores_per_socket,
+ * threads_per_core); not filled by libxcp (see cpu_info).
  */
 XCP_EXTERN int xcp_host_get_cpu_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_sched_policy(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_sched_policy(self) -> string. Reads one field.
+ *
+ * The hypervisor's CPU scheduler; libxcp records credit at the first start
+ * without asking the hypervisor.
+ */
 XCP_EXTERN int xcp_host_get_sched_policy(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_supported_bootloaders(self) -> set:string. Reads one field.
+ *
+ * Bootloaders installed for PV guests (pygrub, eliloader ...); empty in
+ * libxcp.
  */
 XCP_EXTERN int xcp_host_get_supported_bootloaders(xcp_session *session, xcp_string_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_crashdumps(self) -> set:ref:host_crashdump. Reads one
  * field.
+ *
+ * Crash dumps of the host's hypervisor or kernel; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_crashdumps(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_patches(self) -> set:ref:host_patch. Reads one field.
  *
+ * Patches applied to the host (the predecessor of updates); always empty.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_host_get_patches(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
-/** XenAPI host.get_ha_statefiles(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_ha_statefiles(self) -> set:string. Reads one field.
+ *
+ * The HA statefiles this host can reach; always empty in libxcp (no HA).
+ */
 XCP_EXTERN int xcp_host_get_ha_statefiles(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_ha_network_peers(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_ha_network_peers(self) -> set:string. Reads one field.
+ *
+ * The hosts this host can reach over the network for HA; always empty in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_host_get_ha_network_peers(xcp_session *session, xcp_string_set *result, xcp_host self);
 
-/** XenAPI host.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI host.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Named binary blobs attached to the host. Empty in libxcp:
+ * host.create_new_blob is not implemented.
+ */
 XCP_EXTERN int xcp_host_get_blobs(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_external_auth_type(self) -> string. Reads one field. */
+/**
+ * XenAPI host.get_external_auth_type(self) -> string. Reads one field.
+ *
+ * Type of external authentication configured (AD); empty in libxcp, which has
+ * only local authentication.
+ */
 XCP_EXTERN int xcp_host_get_external_auth_type(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_external_auth_service_name(self) -> string. Reads one
  * field.
+ *
+ * Name of the external authentication service (the domain); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_external_auth_service_name(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.get_external_auth_configuration(self) -> map:string:string.
  * Reads one field.
+ *
+ * Settings of the external authentication service; empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_external_auth_configuration(xcp_session *session, xcp_string_map *result, xcp_host self);
 
 /**
  * XenAPI host.get_power_on_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Settings for power_on_mode (address, user, secret of the management
+ * controller); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_power_on_config(xcp_session *session, xcp_string_map *result, xcp_host self);
 
-/** XenAPI host.get_local_cache_sr(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI host.get_local_cache_sr(self) -> ref:SR. Reads one field.
+ *
+ * The SR used to cache the disks of VMs started on this host; always NULL in
+ * libxcp (no local caching).
+ */
 XCP_EXTERN int xcp_host_get_local_cache_sr(xcp_session *session, xcp_sr *result, xcp_host self);
 
-/** XenAPI host.get_PUSBs(self) -> set:ref:PUSB. Reads one field. */
+/**
+ * XenAPI host.get_PUSBs(self) -> set:ref:PUSB. Reads one field.
+ *
+ * The host's physical USB devices; always empty in libxcp.
+ */
 XCP_EXTERN int xcp_host_get_PUSBs(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_ssl_legacy(self) -> bool. Reads one field.
+ *
+ * Whether SSLv3 and legacy cipher suites were allowed; unused.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -4154,35 +6630,56 @@ XCP_EXTERN int xcp_host_get_ssl_legacy(xcp_session *session, bool *result, xcp_h
 /**
  * XenAPI host.get_virtual_hardware_platform_versions(self) -> set:int. Reads
  * one field.
+ *
+ * Versions of the virtual hardware platform the host can offer guests (see
+ * VM.hardware_platform_version); empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_virtual_hardware_platform_versions(xcp_session *session, xcp_int_set *result, xcp_host self);
 
-/** XenAPI host.get_features(self) -> set:ref:Feature. Reads one field. */
+/**
+ * XenAPI host.get_features(self) -> set:ref:Feature. Reads one field.
+ *
+ * The licensable Feature objects of the host; always empty in libxcp.
+ */
 XCP_EXTERN int xcp_host_get_features(xcp_session *session, xcp_ref_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_uefi_certificates(self) -> string. Reads one field.
  *
+ * UEFI Secure Boot certificates of the host, superseded by the pool's; empty.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_host_get_uefi_certificates(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.get_editions(self) -> set:string. Reads one field. */
+/**
+ * XenAPI host.get_editions(self) -> set:string. Reads one field.
+ *
+ * The licence editions the host could switch to; empty in libxcp.
+ */
 XCP_EXTERN int xcp_host_get_editions(xcp_session *session, xcp_string_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_pending_guidances(self) -> set:update_guidances. Reads one
  * field.
+ *
+ * Actions (reboot the host, restart the toolstack ...) needed for applied
+ * updates to take effect; always empty in libxcp.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
 
 /**
  * XenAPI host.get_tls_verification_enabled(self) -> bool. Reads one field.
+ *
+ * Whether the host verifies the TLS certificates of other hosts; always false
+ * in libxcp.
  */
 XCP_EXTERN int xcp_host_get_tls_verification_enabled(xcp_session *session, bool *result, xcp_host self);
 
 /**
  * XenAPI host.get_last_software_update(self) -> datetime. Reads one field.
+ *
+ * Time (UTC) updates were last applied to the host; never set by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -4192,6 +6689,9 @@ XCP_EXTERN int xcp_host_get_last_software_update(xcp_session *session, xcp_datet
  * XenAPI host.get_latest_synced_updates_applied(self) ->
  * latest_synced_updates_applied_state. Reads one field.
  *
+ * Whether the latest synchronised updates are applied (yes, no or unknown);
+ * not maintained by libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_latest_synced_updates_applied(xcp_session *session, enum xcp_latest_synced_updates_applied_state *result, xcp_host self);
@@ -4199,6 +6699,9 @@ XCP_EXTERN int xcp_host_get_latest_synced_updates_applied(xcp_session *session, 
 /**
  * XenAPI host.get_numa_affinity_policy(self) -> host_numa_affinity_policy.
  * Reads one field.
+ *
+ * How VM vCPUs and memory are placed on NUMA nodes; default_policy by
+ * default. Not acted on by libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -4208,6 +6711,8 @@ XCP_EXTERN int xcp_host_get_numa_affinity_policy(xcp_session *session, enum xcp_
  * XenAPI host.get_pending_guidances_recommended(self) ->
  * set:update_guidances. Reads one field.
  *
+ * Recommended actions to finish applying updates; always empty in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances_recommended(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
@@ -4216,6 +6721,8 @@ XCP_EXTERN int xcp_host_get_pending_guidances_recommended(xcp_session *session, 
  * XenAPI host.get_pending_guidances_full(self) -> set:update_guidances. Reads
  * one field.
  *
+ * Every action needed to finish applying updates; always empty in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_pending_guidances_full(xcp_session *session, xcp_update_guidances_set *result, xcp_host self);
@@ -4223,11 +6730,24 @@ XCP_EXTERN int xcp_host_get_pending_guidances_full(xcp_session *session, xcp_upd
 /**
  * XenAPI host.get_last_update_hash(self) -> string. Reads one field.
  *
+ * Hash of the update set last applied to the host; empty in libxcp.
+ *
  * Prototype in XenAPI: its meaning may still change.
  */
 XCP_EXTERN int xcp_host_get_last_update_hash(xcp_session *session, char * *result, xcp_host self);
 
-/** XenAPI host.disable(host, auto_enable=true). */
+/**
+ * XenAPI host.disable(host, auto_enable=true).
+ *
+ * Disables the host: enabled becomes false, so no VM can be started on it,
+ * while running VMs carry on; allowed_operations is recomputed. The host
+ * stays disabled until host.enable, across restarts of libxcp whatever
+ * auto_enable says; with auto_enable false, libxcp also sets display to
+ * disabled.
+ *
+ * @param auto_enable True (the default): XAPI re-enables the host at its next
+ * toolstack restart; libxcp does not.
+ */
 XCP_EXTERN int xcp_host_disable(xcp_session *session, xcp_host host, bool auto_enable);
 
 /**
@@ -4236,7 +6756,12 @@ XCP_EXTERN int xcp_host_disable(xcp_session *session, xcp_host host, bool auto_e
  */
 XCP_EXTERN int xcp_host_disable_async(xcp_session *session, xcp_task *task, xcp_host host, bool auto_enable);
 
-/** XenAPI host.enable(host). */
+/**
+ * XenAPI host.enable(host).
+ *
+ * Enables the host again: enabled becomes true and VMs may be started on it;
+ * allowed_operations is recomputed.
+ */
 XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
 
 /**
@@ -4245,7 +6770,20 @@ XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_enable_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.evacuate(host, network=NULL, evacuate_batch_size=0). */
+/**
+ * XenAPI host.evacuate(host, network=NULL, evacuate_batch_size=0).
+ *
+ * Migrates every VM off the host, to make it ready for maintenance. Not
+ * implemented in libxcp (there is no other host to migrate to).
+ *
+ * @param network Network to carry the migrations; NULL for the management
+ * network.
+ *
+ * @param evacuate_batch_size How many VMs to migrate at once; 0 for the
+ * configured default.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_evacuate(xcp_session *session, xcp_host host, xcp_network network, int64_t evacuate_batch_size);
 
 /**
@@ -4257,6 +6795,10 @@ XCP_EXTERN int xcp_host_evacuate_async(xcp_session *session, xcp_task *task, xcp
 /**
  * XenAPI host.get_vms_which_prevent_evacuation(self) ->
  * map:ref:VM:set:string.
+ *
+ * Returns the VMs that stop the host from being evacuated, each mapped to an
+ * error code and its parameters. In a pool of one host every VM resident on
+ * it (but the control domain) is listed, with NO_HOSTS_AVAILABLE.
  */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, xcp_value *result, xcp_host self);
 
@@ -4267,7 +6809,15 @@ XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, x
  */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation_async(xcp_session *session, xcp_task *task, xcp_host self);
 
-/** XenAPI host.assert_can_evacuate(host). */
+/**
+ * XenAPI host.assert_can_evacuate(host).
+ *
+ * Succeeds when the host could be evacuated, that is when no VM other than
+ * the control domain is resident on it; otherwise fails with
+ * CANNOT_EVACUATE_HOST.
+ *
+ * Errors: CANNOT_EVACUATE_HOST.
+ */
 XCP_EXTERN int xcp_host_assert_can_evacuate(xcp_session *session, xcp_host host);
 
 /**
@@ -4276,7 +6826,14 @@ XCP_EXTERN int xcp_host_assert_can_evacuate(xcp_session *session, xcp_host host)
  */
 XCP_EXTERN int xcp_host_assert_can_evacuate_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.reboot(host). */
+/**
+ * XenAPI host.reboot(host).
+ *
+ * Reboots the host, which must be disabled and without running VMs. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
 
 /**
@@ -4285,7 +6842,14 @@ XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_reboot_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.shutdown(host). */
+/**
+ * XenAPI host.shutdown(host).
+ *
+ * Powers the host off; it must be disabled and without running VMs. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
 
 /**
@@ -4294,7 +6858,13 @@ XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_shutdown_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.power_on(host). */
+/**
+ * XenAPI host.power_on(host).
+ *
+ * Powers the host on through its power_on_mode. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_power_on(xcp_session *session, xcp_host host);
 
 /**
@@ -4303,7 +6873,20 @@ XCP_EXTERN int xcp_host_power_on(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_power_on_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.call_plugin(host, plugin, fn, args) -> string. */
+/**
+ * XenAPI host.call_plugin(host, plugin, fn, args) -> string.
+ *
+ * Runs a function of a plugin installed on the host and returns its output.
+ * Not implemented in libxcp.
+ *
+ * @param plugin Name of the plugin.
+ *
+ * @param fn Name of the function within the plugin.
+ *
+ * @param args Arguments passed to the function.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_call_plugin(xcp_session *session, char * *result, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
 /**
@@ -4312,7 +6895,11 @@ XCP_EXTERN int xcp_host_call_plugin(xcp_session *session, char * *result, xcp_ho
  */
 XCP_EXTERN int xcp_host_call_plugin_async(xcp_session *session, xcp_task *task, xcp_host host, const char *plugin, const char *fn, const xcp_string_map *args);
 
-/** XenAPI host.get_servertime(host) -> datetime. */
+/**
+ * XenAPI host.get_servertime(host) -> datetime.
+ *
+ * Returns the current time of the host's clock, in UTC.
+ */
 XCP_EXTERN int xcp_host_get_servertime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
 /**
@@ -4321,7 +6908,12 @@ XCP_EXTERN int xcp_host_get_servertime(xcp_session *session, xcp_datetime *resul
  */
 XCP_EXTERN int xcp_host_get_servertime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_server_localtime(host) -> datetime. */
+/**
+ * XenAPI host.get_server_localtime(host) -> datetime.
+ *
+ * Returns the current time of the host's clock in its local time zone. libxcp
+ * returns UTC, as host.get_servertime does.
+ */
 XCP_EXTERN int xcp_host_get_server_localtime(xcp_session *session, xcp_datetime *result, xcp_host host);
 
 /**
@@ -4330,7 +6922,14 @@ XCP_EXTERN int xcp_host_get_server_localtime(xcp_session *session, xcp_datetime 
  */
 XCP_EXTERN int xcp_host_get_server_localtime_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_management_interface(host) -> ref:PIF. */
+/**
+ * XenAPI host.get_management_interface(host) -> ref:PIF.
+ *
+ * Returns the host's PIF that carries management traffic (the one with
+ * management set); fails when it has none.
+ *
+ * Errors: PIF_IS_NOT_MANAGEMENT_INTERFACE.
+ */
 XCP_EXTERN int xcp_host_get_management_interface(xcp_session *session, xcp_pif *result, xcp_host host);
 
 /**
@@ -4340,7 +6939,16 @@ XCP_EXTERN int xcp_host_get_management_interface(xcp_session *session, xcp_pif *
  */
 XCP_EXTERN int xcp_host_get_management_interface_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.management_reconfigure(pif). */
+/**
+ * XenAPI host.management_reconfigure(pif).
+ *
+ * Makes the given PIF the management interface of its host. Not implemented
+ * in libxcp.
+ *
+ * @param pif The PIF to carry management traffic.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_management_reconfigure(xcp_session *session, xcp_pif pif);
 
 /**
@@ -4349,7 +6957,14 @@ XCP_EXTERN int xcp_host_management_reconfigure(xcp_session *session, xcp_pif pif
  */
 XCP_EXTERN int xcp_host_management_reconfigure_async(xcp_session *session, xcp_task *task, xcp_pif pif);
 
-/** XenAPI host.restart_agent(host). */
+/**
+ * XenAPI host.restart_agent(host).
+ *
+ * Restarts the toolstack on the host after a short delay. Not implemented in
+ * libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_restart_agent(xcp_session *session, xcp_host host);
 
 /**
@@ -4358,7 +6973,17 @@ XCP_EXTERN int xcp_host_restart_agent(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_restart_agent_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.set_hostname_live(host, hostname). */
+/**
+ * XenAPI host.set_hostname_live(host, hostname).
+ *
+ * Sets the host's hostname field, after checking the name: letters, digits,
+ * hyphens and dots only, not empty, at most 253 characters. Unlike XAPI,
+ * libxcp does not change the system's hostname.
+ *
+ * @param hostname The new hostname.
+ *
+ * Errors: HOST_NAME_INVALID.
+ */
 XCP_EXTERN int xcp_host_set_hostname_live(xcp_session *session, xcp_host host, const char *hostname);
 
 /**
@@ -4367,7 +6992,14 @@ XCP_EXTERN int xcp_host_set_hostname_live(xcp_session *session, xcp_host host, c
  */
 XCP_EXTERN int xcp_host_set_hostname_live_async(xcp_session *session, xcp_task *task, xcp_host host, const char *hostname);
 
-/** XenAPI host.syslog_reconfigure(host). */
+/**
+ * XenAPI host.syslog_reconfigure(host).
+ *
+ * Makes the host apply the logging configuration in its logging field. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_syslog_reconfigure(xcp_session *session, xcp_host host);
 
 /**
@@ -4376,7 +7008,17 @@ XCP_EXTERN int xcp_host_syslog_reconfigure(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_syslog_reconfigure_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.destroy(self). */
+/**
+ * XenAPI host.destroy(self).
+ *
+ * Removes the record of a host that has left the pool for good. libxcp always
+ * refuses: the local host cannot destroy itself (HOST_CANNOT_DESTROY_SELF),
+ * and any other host is taken to be live (HOST_IS_LIVE).
+ *
+ * @param self The host whose record to remove.
+ *
+ * Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+ */
 XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
 
 /**
@@ -4385,7 +7027,14 @@ XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
  */
 XCP_EXTERN int xcp_host_destroy_async(xcp_session *session, xcp_task *task, xcp_host self);
 
-/** XenAPI host.declare_dead(host). */
+/**
+ * XenAPI host.declare_dead(host).
+ *
+ * Declares a member host dead, so that its VMs are marked Halted. Not
+ * implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_declare_dead(xcp_session *session, xcp_host host);
 
 /**
@@ -4394,7 +7043,12 @@ XCP_EXTERN int xcp_host_declare_dead(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_host_declare_dead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.compute_free_memory(host) -> int. */
+/**
+ * XenAPI host.compute_free_memory(host) -> int.
+ *
+ * Returns the memory, in bytes, that the hypervisor reports free now, that is
+ * available to a new domain.
+ */
 XCP_EXTERN int xcp_host_compute_free_memory(xcp_session *session, int64_t *result, xcp_host host);
 
 /**
@@ -4403,7 +7057,12 @@ XCP_EXTERN int xcp_host_compute_free_memory(xcp_session *session, int64_t *resul
  */
 XCP_EXTERN int xcp_host_compute_free_memory_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.compute_memory_overhead(host) -> int. */
+/**
+ * XenAPI host.compute_memory_overhead(host) -> int.
+ *
+ * Returns the virtualisation memory overhead of the host, in bytes (the
+ * memory_overhead field).
+ */
 XCP_EXTERN int xcp_host_compute_memory_overhead(xcp_session *session, int64_t *result, xcp_host host);
 
 /**
@@ -4412,7 +7071,14 @@ XCP_EXTERN int xcp_host_compute_memory_overhead(xcp_session *session, int64_t *r
  */
 XCP_EXTERN int xcp_host_compute_memory_overhead_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.dmesg(host) -> string. */
+/**
+ * XenAPI host.dmesg(host) -> string.
+ *
+ * Returns the hypervisor's boot and kernel message buffer. Not implemented in
+ * libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_dmesg(xcp_session *session, char * *result, xcp_host host);
 
 /**
@@ -4421,7 +7087,13 @@ XCP_EXTERN int xcp_host_dmesg(xcp_session *session, char * *result, xcp_host hos
  */
 XCP_EXTERN int xcp_host_dmesg_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_log(host) -> string. */
+/**
+ * XenAPI host.get_log(host) -> string.
+ *
+ * Returns the host's main log. Not implemented in libxcp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host host);
 
 /**
@@ -4430,15 +7102,44 @@ XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host h
  */
 XCP_EXTERN int xcp_host_get_log_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI host.get_data_sources(host) -> set:string. */
+/**
+ * XenAPI host.get_data_sources(host) -> set:string.
+ *
+ * Lists the performance data sources recorded for the host. Not implemented
+ * in libxcp (no RRDs).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_host host);
 
-/** XenAPI host.query_data_source(host, data_source) -> float. */
+/**
+ * XenAPI host.query_data_source(host, data_source) -> float.
+ *
+ * Returns the latest value of one of the host's data sources. Not implemented
+ * in libxcp (no RRDs).
+ *
+ * @param data_source Name of the data source, as listed by
+ * host.get_data_sources.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_host_query_data_source(xcp_session *session, double *result, xcp_host host, const char *data_source);
 
 /**
  * XenAPI host.create_new_blob(host, name, mime_type, public=false) ->
  * ref:blob.
+ *
+ * Creates an empty named binary blob attached to the host and returns it; the
+ * data is uploaded over HTTP. Not implemented in libxcp.
+ *
+ * @param name The name the blob is stored under in the host's blobs map.
+ *
+ * @param mime_type MIME type of the data; empty means
+ * application/octet-stream.
+ *
+ * @param public_ Whether the blob may be read without logging in.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_host_create_new_blob(xcp_session *session, xcp_blob *result, xcp_host host, const char *name, const char *mime_type, bool public_);
 
@@ -4481,40 +7182,82 @@ XCP_EXTERN int xcp_host_metrics_get_all_where(xcp_session *session, xcp_host_met
  */
 XCP_EXTERN int xcp_host_metrics_get_all_records_where(xcp_session *session, xcp_host_metrics_record_map *result, const char *expr);
 
-/** XenAPI host_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI host_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the object, assigned when it is created.
+ */
 XCP_EXTERN int xcp_host_metrics_get_uuid(xcp_session *session, char * *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_memory_total(self) -> int. Reads one field. */
+/**
+ * XenAPI host_metrics.get_memory_total(self) -> int. Reads one field.
+ *
+ * Memory of the host managed by the hypervisor, in bytes; read from the
+ * hypervisor driver at every start of libxcp.
+ */
 XCP_EXTERN int xcp_host_metrics_get_memory_total(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_memory_free(self) -> int. Reads one field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Memory of the host not used by the hypervisor or any domain, in bytes: what
+ * a new domain can get. Marked removed in XAPI's model but still read by
+ * clients; libxcp maintains it, reading it at every start and after each VM
+ * operation that changes memory use (start, shutdown, memory changes).
+ *
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_host_metrics_get_memory_free(xcp_session *session, int64_t *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.get_live(self) -> bool. Reads one field. */
+/**
+ * XenAPI host_metrics.get_live(self) -> bool. Reads one field.
+ *
+ * True when the master considers the host up (in XAPI, from its heartbeats).
+ * libxcp has no heartbeat: the host is its own master and this is always
+ * true.
+ */
 XCP_EXTERN int xcp_host_metrics_get_live(xcp_session *session, bool *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When the figures were last updated (UTC): set at the first start and
+ * whenever memory_free changes after a VM operation; the refresh at later
+ * starts does not update it.
  */
 XCP_EXTERN int xcp_host_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_host_metrics self);
 
 /**
  * XenAPI host_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
  */
 XCP_EXTERN int xcp_host_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_metrics self);
 
-/** XenAPI host_metrics.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI host_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_metrics_set_other_config(xcp_session *session, xcp_host_metrics self, const xcp_string_map *value);
 
-/** XenAPI host_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI host_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_metrics_add_to_other_config(xcp_session *session, xcp_host_metrics self, const char *key, const char *value);
 
-/** XenAPI host_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI host_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_metrics_remove_from_other_config(xcp_session *session, xcp_host_metrics self, const char *key);
 
 /**
@@ -4549,55 +7292,124 @@ XCP_EXTERN int xcp_host_cpu_get_all_where(xcp_session *session, xcp_host_cpu_set
  */
 XCP_EXTERN int xcp_host_cpu_get_all_records_where(xcp_session *session, xcp_host_cpu_record_map *result, const char *expr);
 
-/** XenAPI host_cpu.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique, permanent identifier of the CPU object, assigned when it is
+ * created.
+ */
 XCP_EXTERN int xcp_host_cpu_get_uuid(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI host_cpu.get_host(self) -> ref:host. Reads one field.
+ *
+ * The host the CPU belongs to.
+ */
 XCP_EXTERN int xcp_host_cpu_get_host(xcp_session *session, xcp_host *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_number(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_number(self) -> int. Reads one field.
+ *
+ * Index of the CPU within its host, from 0.
+ */
 XCP_EXTERN int xcp_host_cpu_get_number(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_vendor(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_vendor(self) -> string. Reads one field.
+ *
+ * CPU vendor identification string, such as GenuineIntel or AuthenticAMD.
+ */
 XCP_EXTERN int xcp_host_cpu_get_vendor(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_speed(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_speed(self) -> int. Reads one field.
+ *
+ * Clock speed of the CPU, in MHz.
+ */
 XCP_EXTERN int xcp_host_cpu_get_speed(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_modelname(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_modelname(self) -> string. Reads one field.
+ *
+ * The CPU's model name, as the processor reports it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_modelname(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_flags(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_flags(self) -> string. Reads one field.
+ *
+ * Feature flags of the CPU, space separated, as in /proc/cpuinfo.
+ */
 XCP_EXTERN int xcp_host_cpu_get_flags(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_features(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_features(self) -> string. Reads one field.
+ *
+ * The CPU's feature bitmap as a hexadecimal string, in XAPI; not filled by
+ * libxcp (empty).
+ */
 XCP_EXTERN int xcp_host_cpu_get_features(xcp_session *session, char * *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_utilisation(self) -> float. Reads one field. */
+/**
+ * XenAPI host_cpu.get_utilisation(self) -> float. Reads one field.
+ *
+ * Fraction of time the CPU was busy lately, from 0.0 to 1.0. libxcp does not
+ * sample it (the hypervisor drivers' host_cpu_usage is not used): always 0.0.
+ */
 XCP_EXTERN int xcp_host_cpu_get_utilisation(xcp_session *session, double *result, xcp_host_cpu self);
 
 /**
  * XenAPI host_cpu.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
  */
 XCP_EXTERN int xcp_host_cpu_get_other_config(xcp_session *session, xcp_string_map *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI host_cpu.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_cpu_set_other_config(xcp_session *session, xcp_host_cpu self, const xcp_string_map *value);
 
-/** XenAPI host_cpu.add_to_other_config(self, key, value). */
+/**
+ * XenAPI host_cpu.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_cpu_add_to_other_config(xcp_session *session, xcp_host_cpu self, const char *key, const char *value);
 
-/** XenAPI host_cpu.remove_from_other_config(self, key). */
+/**
+ * XenAPI host_cpu.remove_from_other_config(self, key).
+ *
+ * Free-form key/value configuration for clients; not interpreted by the
+ * server.
+ */
 XCP_EXTERN int xcp_host_cpu_remove_from_other_config(xcp_session *session, xcp_host_cpu self, const char *key);
 
-/** XenAPI host_cpu.get_family(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_family(self) -> int. Reads one field.
+ *
+ * The CPU family number, as the processor reports it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_family(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_model(self) -> int. Reads one field. */
+/**
+ * XenAPI host_cpu.get_model(self) -> int. Reads one field.
+ *
+ * The CPU model number, as the processor reports it.
+ */
 XCP_EXTERN int xcp_host_cpu_get_model(xcp_session *session, int64_t *result, xcp_host_cpu self);
 
-/** XenAPI host_cpu.get_stepping(self) -> string. Reads one field. */
+/**
+ * XenAPI host_cpu.get_stepping(self) -> string. Reads one field.
+ *
+ * The CPU stepping, as a decimal number in a string.
+ */
 XCP_EXTERN int xcp_host_cpu_get_stepping(xcp_session *session, char * *result, xcp_host_cpu self);
 
 /**
@@ -4629,176 +7441,430 @@ XCP_EXTERN int xcp_vm_get_all_where(xcp_session *session, xcp_vm_set *result, co
 /** XenAPI VM.get_all_records_where(expr) -> map:ref:VM:record:VM. */
 XCP_EXTERN int xcp_vm_get_all_records_where(xcp_session *session, xcp_vm_record_map *result, const char *expr);
 
-/** XenAPI VM.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VM, set by the server when the record is made and
+ * never changed.
+ */
 XCP_EXTERN int xcp_vm_get_uuid(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_allowed_operations(self) -> set:vm_operations. Reads one
  * field.
+ *
+ * The operations that would pass their checks now (power state,
+ * blocked_operations, running operations, template and snapshot rules).
+ * Maintained by the server, recomputed at every change that matters; advisory
+ * only, since the call still checks.
  */
 XCP_EXTERN int xcp_vm_get_allowed_operations(xcp_session *session, xcp_vm_operations_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_current_operations(self) -> map:string:vm_operations. Reads
  * one field.
+ *
+ * The operations running on the VM, as task reference to operation.
+ * Maintained by the server: an entry appears when a long operation starts and
+ * goes when it ends.
  */
 XCP_EXTERN int xcp_vm_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_name_label(self) -> string. Reads one field.
+ *
+ * Human-readable name of the VM.
+ */
 XCP_EXTERN int xcp_vm_get_name_label(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_name_label(self, value). Writes one field.
+ *
+ * Human-readable name of the VM.
+ */
 XCP_EXTERN int xcp_vm_set_name_label(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_name_description(self) -> string. Reads one field.
+ *
+ * Human-readable description of the VM.
+ */
 XCP_EXTERN int xcp_vm_get_name_description(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_name_description(self, value). Writes one field.
+ *
+ * Human-readable description of the VM.
+ */
 XCP_EXTERN int xcp_vm_set_name_description(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_power_state(self) -> vm_power_state. Reads one field. */
+/**
+ * XenAPI VM.get_power_state(self) -> vm_power_state. Reads one field.
+ *
+ * Halted, Paused, Running or Suspended. Maintained by the server from the
+ * lifecycle calls and from what the hypervisor reports (a guest that halts,
+ * reboots or crashes on its own); VM.create ignores the value given and makes
+ * the VM Halted.
+ */
 XCP_EXTERN int xcp_vm_get_power_state(xcp_session *session, enum xcp_vm_power_state *result, xcp_vm self);
 
-/** XenAPI VM.get_user_version(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_user_version(self) -> int. Reads one field.
+ *
+ * A version number for the client's own use; libxcp stores it and does
+ * nothing with it.
+ */
 XCP_EXTERN int xcp_vm_get_user_version(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.set_user_version(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_user_version(self, value). Writes one field.
+ *
+ * A version number for the client's own use; libxcp stores it and does
+ * nothing with it.
+ */
 XCP_EXTERN int xcp_vm_set_user_version(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.get_is_a_template(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_a_template(self) -> bool. Reads one field.
+ *
+ * True for a template: it cannot be started; it is cloned, copied or
+ * provisioned to make VMs. Setting it to true needs a Halted VM that is not a
+ * snapshot (the make_into_template check).
+ */
 XCP_EXTERN int xcp_vm_get_is_a_template(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.set_is_a_template(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_is_a_template(self, value). Writes one field.
+ *
+ * True for a template: it cannot be started; it is cloned, copied or
+ * provisioned to make VMs. Setting it to true needs a Halted VM that is not a
+ * snapshot (the make_into_template check).
+ */
 XCP_EXTERN int xcp_vm_set_is_a_template(xcp_session *session, xcp_vm self, bool value);
 
-/** XenAPI VM.get_is_default_template(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_default_template(self) -> bool. Reads one field.
+ *
+ * True for the templates libxcp installs from its templates file at first
+ * boot (kept in step when the file changes); they cannot be destroyed.
+ * Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_is_default_template(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_suspend_VDI(self) -> ref:VDI. Reads one field. */
+/**
+ * XenAPI VM.get_suspend_VDI(self) -> ref:VDI. Reads one field.
+ *
+ * The VDI holding the memory image of a Suspended VM (or of a checkpoint
+ * snapshot), NULL otherwise. Set by suspend and checkpoint; resume, shutdown,
+ * hard_shutdown, power_state_reset and destroy clear it and destroy the
+ * image.
+ */
 XCP_EXTERN int xcp_vm_get_suspend_VDI(xcp_session *session, xcp_vdi *result, xcp_vm self);
 
-/** XenAPI VM.get_resident_on(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI VM.get_resident_on(self) -> ref:host. Reads one field.
+ *
+ * The host running the VM's domain while it is Running or Paused, NULL when
+ * it is Halted or Suspended. Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_resident_on(xcp_session *session, xcp_host *result, xcp_vm self);
 
-/** XenAPI VM.get_affinity(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI VM.get_affinity(self) -> ref:host. Reads one field.
+ *
+ * The host the VM would prefer to run on. libxcp only stores it: there is one
+ * host to place VMs on.
+ */
 XCP_EXTERN int xcp_vm_get_affinity(xcp_session *session, xcp_host *result, xcp_vm self);
 
-/** XenAPI VM.set_affinity(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_affinity(self, value). Writes one field.
+ *
+ * The host the VM would prefer to run on. libxcp only stores it: there is one
+ * host to place VMs on.
+ */
 XCP_EXTERN int xcp_vm_set_affinity(xcp_session *session, xcp_vm self, xcp_host value);
 
-/** XenAPI VM.get_memory_static_max(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_static_max(self) -> int. Reads one field.
+ *
+ * The most memory the domain can ever have, in bytes; it also sizes the
+ * suspend image. Changed only while Halted, keeping static_min <= dynamic_min
+ * <= dynamic_max <= static_max.
+ */
 XCP_EXTERN int xcp_vm_get_memory_static_max(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_memory_dynamic_max(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_dynamic_max(self) -> int. Reads one field.
+ *
+ * Upper bound of the memory target, in bytes: the domain is built with this
+ * target, and on a Running VM set_memory_dynamic_range and
+ * set_memory_dynamic_max change the target live.
+ */
 XCP_EXTERN int xcp_vm_get_memory_dynamic_max(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_memory_dynamic_min(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_dynamic_min(self) -> int. Reads one field.
+ *
+ * Lower bound of the memory target, in bytes. libxcp has no memory balancer:
+ * it checks and stores the value, and domains run at memory_dynamic_max.
+ */
 XCP_EXTERN int xcp_vm_get_memory_dynamic_min(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_memory_static_min(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_static_min(self) -> int. Reads one field.
+ *
+ * The least memory the VM may be given, in bytes; the lower end of the memory
+ * constraint. Changed only while Halted.
+ */
 XCP_EXTERN int xcp_vm_get_memory_static_min(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_VCPUs_params(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_VCPUs_params(self) -> map:string:string. Reads one field.
+ *
+ * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
+ * stores them but does not pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_get_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_VCPUs_params(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_VCPUs_params(self, value). Writes one field.
+ *
+ * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
+ * stores them but does not pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_set_VCPUs_params(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_VCPUs_params(self, key, value). */
+/**
+ * XenAPI VM.add_to_VCPUs_params(self, key, value).
+ *
+ * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
+ * stores them but does not pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_VCPUs_params(self, key). */
+/**
+ * XenAPI VM.remove_from_VCPUs_params(self, key).
+ *
+ * Scheduler settings of the vCPUs (XAPI keys weight, cap, mask). libxcp
+ * stores them but does not pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_remove_from_VCPUs_params(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.get_VCPUs_max(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_VCPUs_max(self) -> int. Reads one field.
+ *
+ * The most vCPUs the domain can have (1 to 64, at least VCPUs_at_startup).
+ * Changed only while Halted.
+ */
 XCP_EXTERN int xcp_vm_get_VCPUs_max(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_VCPUs_at_startup(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_VCPUs_at_startup(self) -> int. Reads one field.
+ *
+ * The number of vCPUs the domain boots with (1 to VCPUs_max). Changed while
+ * Halted, or by set_VCPUs_number_live on a Running VM.
+ */
 XCP_EXTERN int xcp_vm_get_VCPUs_at_startup(xcp_session *session, int64_t *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_actions_after_softreboot(self) -> on_softreboot_behavior.
  * Reads one field.
+ *
+ * What to do when the guest asks for a soft reboot. Stored only: libxcp never
+ * sees a soft reboot.
  */
 XCP_EXTERN int xcp_vm_get_actions_after_softreboot(xcp_session *session, enum xcp_on_softreboot_behavior *result, xcp_vm self);
 
-/** XenAPI VM.set_actions_after_softreboot(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_actions_after_softreboot(self, value). Writes one field.
+ *
+ * What to do when the guest asks for a soft reboot. Stored only: libxcp never
+ * sees a soft reboot.
+ */
 XCP_EXTERN int xcp_vm_set_actions_after_softreboot(xcp_session *session, xcp_vm self, enum xcp_on_softreboot_behavior value);
 
 /**
  * XenAPI VM.get_actions_after_shutdown(self) -> on_normal_exit. Reads one
  * field.
+ *
+ * What happens when the guest halts itself: destroy (the VM becomes Halted)
+ * or restart (a new domain is built at once).
  */
 XCP_EXTERN int xcp_vm_get_actions_after_shutdown(xcp_session *session, enum xcp_on_normal_exit *result, xcp_vm self);
 
-/** XenAPI VM.set_actions_after_shutdown(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_actions_after_shutdown(self, value). Writes one field.
+ *
+ * What happens when the guest halts itself: destroy (the VM becomes Halted)
+ * or restart (a new domain is built at once).
+ */
 XCP_EXTERN int xcp_vm_set_actions_after_shutdown(xcp_session *session, xcp_vm self, enum xcp_on_normal_exit value);
 
 /**
  * XenAPI VM.get_actions_after_reboot(self) -> on_normal_exit. Reads one
  * field.
+ *
+ * What happens when the guest reboots itself: restart (a new domain) or
+ * destroy (the VM becomes Halted).
  */
 XCP_EXTERN int xcp_vm_get_actions_after_reboot(xcp_session *session, enum xcp_on_normal_exit *result, xcp_vm self);
 
-/** XenAPI VM.set_actions_after_reboot(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_actions_after_reboot(self, value). Writes one field.
+ *
+ * What happens when the guest reboots itself: restart (a new domain) or
+ * destroy (the VM becomes Halted).
+ */
 XCP_EXTERN int xcp_vm_set_actions_after_reboot(xcp_session *session, xcp_vm self, enum xcp_on_normal_exit value);
 
 /**
  * XenAPI VM.get_actions_after_crash(self) -> on_crash_behaviour. Reads one
  * field.
+ *
+ * What happens when the guest crashes or its watchdog fires: preserve keeps
+ * the domain and shows the VM Paused; the restart values build a new domain;
+ * the others leave it Halted. libxcp takes no core dump and renames nothing:
+ * coredump_and_destroy acts as destroy, coredump_and_restart and
+ * rename_restart as restart.
  */
 XCP_EXTERN int xcp_vm_get_actions_after_crash(xcp_session *session, enum xcp_on_crash_behaviour *result, xcp_vm self);
 
-/** XenAPI VM.get_consoles(self) -> set:ref:console. Reads one field. */
+/**
+ * XenAPI VM.get_consoles(self) -> set:ref:console. Reads one field.
+ *
+ * The VM's consoles: a vt100 console for every running VM and an rfb one for
+ * HVM guests, made when the domain starts and destroyed when it stops.
+ * Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_consoles(xcp_session *session, xcp_console_set *result, xcp_vm self);
 
-/** XenAPI VM.get_VIFs(self) -> set:ref:VIF. Reads one field. */
+/**
+ * XenAPI VM.get_VIFs(self) -> set:ref:VIF. Reads one field.
+ *
+ * The virtual network interfaces of the VM. Maintained by the server from
+ * VIF.VM. A domain is built with the first 16 only.
+ */
 XCP_EXTERN int xcp_vm_get_VIFs(xcp_session *session, xcp_vif_set *result, xcp_vm self);
 
-/** XenAPI VM.get_VBDs(self) -> set:ref:VBD. Reads one field. */
+/**
+ * XenAPI VM.get_VBDs(self) -> set:ref:VBD. Reads one field.
+ *
+ * The virtual block devices (disks and CD drives) of the VM. Maintained by
+ * the server from VBD.VM. A domain is built with the first 32 only.
+ */
 XCP_EXTERN int xcp_vm_get_VBDs(xcp_session *session, xcp_vbd_set *result, xcp_vm self);
 
-/** XenAPI VM.get_VTPMs(self) -> set:ref:VTPM. Reads one field. */
+/**
+ * XenAPI VM.get_VTPMs(self) -> set:ref:VTPM. Reads one field.
+ *
+ * Virtual TPMs of the VM. Always empty: libxcp does not model VTPMs.
+ */
 XCP_EXTERN int xcp_vm_get_VTPMs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_PV_bootloader(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_bootloader(self) -> string. Reads one field.
+ *
+ * The bootloader that picks the kernel of a PV guest: empty for direct boot
+ * from PV_kernel, or one of the configured names (XCP_PV_BOOTLOADERS, default
+ * pygrub and eliloader); other values get INVALID_VALUE when set and at
+ * start.
+ */
 XCP_EXTERN int xcp_vm_get_PV_bootloader(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_bootloader(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_bootloader(self, value). Writes one field.
+ *
+ * The bootloader that picks the kernel of a PV guest: empty for direct boot
+ * from PV_kernel, or one of the configured names (XCP_PV_BOOTLOADERS, default
+ * pygrub and eliloader); other values get INVALID_VALUE when set and at
+ * start.
+ */
 XCP_EXTERN int xcp_vm_set_PV_bootloader(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_kernel(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_kernel(self) -> string. Reads one field.
+ *
+ * Path in the control domain of the kernel a PV guest boots directly. It must
+ * be an absolute path below one of the guest kernel directories
+ * (XCP_PV_KERNEL_DIRS); the file itself is checked at start. Empty for none.
+ */
 XCP_EXTERN int xcp_vm_get_PV_kernel(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_kernel(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_kernel(self, value). Writes one field.
+ *
+ * Path in the control domain of the kernel a PV guest boots directly. It must
+ * be an absolute path below one of the guest kernel directories
+ * (XCP_PV_KERNEL_DIRS); the file itself is checked at start. Empty for none.
+ */
 XCP_EXTERN int xcp_vm_set_PV_kernel(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_ramdisk(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_ramdisk(self) -> string. Reads one field.
+ *
+ * Path in the control domain of the initial ramdisk of a direct-booted PV
+ * guest, with the same rules as PV_kernel. Empty for none.
+ */
 XCP_EXTERN int xcp_vm_get_PV_ramdisk(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_ramdisk(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_ramdisk(self, value). Writes one field.
+ *
+ * Path in the control domain of the initial ramdisk of a direct-booted PV
+ * guest, with the same rules as PV_kernel. Empty for none.
+ */
 XCP_EXTERN int xcp_vm_set_PV_ramdisk(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_args(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_args(self) -> string. Reads one field.
+ *
+ * The kernel command line of a PV guest.
+ */
 XCP_EXTERN int xcp_vm_get_PV_args(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_args(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_args(self, value). Writes one field.
+ *
+ * The kernel command line of a PV guest.
+ */
 XCP_EXTERN int xcp_vm_set_PV_args(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_bootloader_args(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_bootloader_args(self) -> string. Reads one field.
+ *
+ * Extra arguments for the PV bootloader. Stored only: libxcp does not pass
+ * them on.
+ */
 XCP_EXTERN int xcp_vm_get_PV_bootloader_args(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_bootloader_args(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_bootloader_args(self, value). Writes one field.
+ *
+ * Extra arguments for the PV bootloader. Stored only: libxcp does not pass
+ * them on.
+ */
 XCP_EXTERN int xcp_vm_set_PV_bootloader_args(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_PV_legacy_args(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_PV_legacy_args(self) -> string. Reads one field.
+ *
+ * Command-line arguments for legacy PV kernels. Stored only.
+ */
 XCP_EXTERN int xcp_vm_get_PV_legacy_args(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_PV_legacy_args(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_PV_legacy_args(self, value). Writes one field.
+ *
+ * Command-line arguments for legacy PV kernels. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_PV_legacy_args(xcp_session *session, xcp_vm self, const char *value);
 
 /**
  * XenAPI VM.get_HVM_boot_policy(self) -> string. Reads one field.
+ *
+ * Deprecated. Non-empty (such as BIOS order) marks an HVM guest when
+ * domain_type is unspecified; empty means PV. Set by set_HVM_boot_policy.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -4806,32 +7872,76 @@ XCP_EXTERN int xcp_vm_get_HVM_boot_policy(xcp_session *session, char * *result, 
 
 /**
  * XenAPI VM.get_HVM_boot_params(self) -> map:string:string. Reads one field.
+ *
+ * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
+ * pass them to the hypervisor.
  */
 XCP_EXTERN int xcp_vm_get_HVM_boot_params(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_HVM_boot_params(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_HVM_boot_params(self, value). Writes one field.
+ *
+ * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
+ * pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_set_HVM_boot_params(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_HVM_boot_params(self, key, value). */
+/**
+ * XenAPI VM.add_to_HVM_boot_params(self, key, value).
+ *
+ * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
+ * pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_add_to_HVM_boot_params(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_HVM_boot_params(self, key). */
+/**
+ * XenAPI VM.remove_from_HVM_boot_params(self, key).
+ *
+ * HVM boot settings (XAPI keys order, firmware). Stored only: libxcp does not
+ * pass them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_remove_from_HVM_boot_params(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.get_platform(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_platform(self) -> map:string:string. Reads one field.
+ *
+ * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
+ */
 XCP_EXTERN int xcp_vm_get_platform(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_platform(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_platform(self, value). Writes one field.
+ *
+ * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
+ */
 XCP_EXTERN int xcp_vm_set_platform(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_platform(self, key, value). */
+/**
+ * XenAPI VM.add_to_platform(self, key, value).
+ *
+ * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
+ */
 XCP_EXTERN int xcp_vm_add_to_platform(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_platform(self, key). */
+/**
+ * XenAPI VM.remove_from_platform(self, key).
+ *
+ * Key/value settings for the virtual platform (acpi, apic, pae, viridian,
+ * ...), given to the hypervisor as they are when the domain is built; keys
+ * beyond the 64th are left out.
+ */
 XCP_EXTERN int xcp_vm_remove_from_platform(xcp_session *session, xcp_vm self, const char *key);
 
 /**
  * XenAPI VM.get_PCI_bus(self) -> string. Reads one field.
+ *
+ * Deprecated and unused.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -4840,191 +7950,437 @@ XCP_EXTERN int xcp_vm_get_PCI_bus(xcp_session *session, char * *result, xcp_vm s
 /**
  * XenAPI VM.set_PCI_bus(self, value). Writes one field.
  *
+ * Deprecated and unused.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_vm_set_PCI_bus(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.get_other_config(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value data for clients. libxcp reads the key disks (the disk
+ * list VM.provision creates) and drops default_template from copies.
+ */
 XCP_EXTERN int xcp_vm_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value data for clients. libxcp reads the key disks (the disk
+ * list VM.provision creates) and drops default_template from copies.
+ */
 XCP_EXTERN int xcp_vm_set_other_config(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VM.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value data for clients. libxcp reads the key disks (the disk
+ * list VM.provision creates) and drops default_template from copies.
+ */
 XCP_EXTERN int xcp_vm_add_to_other_config(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_other_config(self, key). */
+/**
+ * XenAPI VM.remove_from_other_config(self, key).
+ *
+ * Free-form key/value data for clients. libxcp reads the key disks (the disk
+ * list VM.provision creates) and drops default_template from copies.
+ */
 XCP_EXTERN int xcp_vm_remove_from_other_config(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.get_domid(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_domid(self) -> int. Reads one field.
+ *
+ * The hypervisor domain id while the VM has a domain (0 for the control
+ * domain), -1 otherwise. Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_domid(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_is_control_domain(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_control_domain(self) -> bool. Reads one field.
+ *
+ * True for the record of the control domain (domain 0), made at first boot.
+ * Maintained by the server; most operations refuse it.
+ */
 XCP_EXTERN int xcp_vm_get_is_control_domain(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_metrics(self) -> ref:VM_metrics. Reads one field. */
+/**
+ * XenAPI VM.get_metrics(self) -> ref:VM_metrics. Reads one field.
+ *
+ * The VM_metrics record of the VM, made with the VM and destroyed with it.
+ */
 XCP_EXTERN int xcp_vm_get_metrics(xcp_session *session, xcp_vm_metrics *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_guest_metrics(self) -> ref:VM_guest_metrics. Reads one field.
+ *
+ * The VM_guest_metrics record of the VM. Always NULL in libxcp, which reads
+ * no guest agent.
  */
 XCP_EXTERN int xcp_vm_get_guest_metrics(xcp_session *session, xcp_vm_guest_metrics *result, xcp_vm self);
 
-/** XenAPI VM.get_recommendations(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_recommendations(self) -> string. Reads one field.
+ *
+ * An XML document of recommended values and limits for the VM (from its
+ * template). Stored for clients; libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_vm_get_recommendations(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.set_recommendations(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_recommendations(self, value). Writes one field.
+ *
+ * An XML document of recommended values and limits for the VM (from its
+ * template). Stored for clients; libxcp does not enforce it.
+ */
 XCP_EXTERN int xcp_vm_set_recommendations(xcp_session *session, xcp_vm self, const char *value);
 
 /**
  * XenAPI VM.get_xenstore_data(self) -> map:string:string. Reads one field.
+ *
+ * Key/value data meant for the guest's xenstore (vm-data) when its domain is
+ * built. Stored only: libxcp does not write it to xenstore.
  */
 XCP_EXTERN int xcp_vm_get_xenstore_data(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_xenstore_data(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_xenstore_data(self, value). Writes one field.
+ *
+ * Key/value data meant for the guest's xenstore (vm-data) when its domain is
+ * built. Stored only: libxcp does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vm_set_xenstore_data(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_xenstore_data(self, key, value). */
+/**
+ * XenAPI VM.add_to_xenstore_data(self, key, value).
+ *
+ * Key/value data meant for the guest's xenstore (vm-data) when its domain is
+ * built. Stored only: libxcp does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vm_add_to_xenstore_data(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_xenstore_data(self, key). */
+/**
+ * XenAPI VM.remove_from_xenstore_data(self, key).
+ *
+ * Key/value data meant for the guest's xenstore (vm-data) when its domain is
+ * built. Stored only: libxcp does not write it to xenstore.
+ */
 XCP_EXTERN int xcp_vm_remove_from_xenstore_data(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.get_ha_restart_priority(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_ha_restart_priority(self) -> string. Reads one field.
+ *
+ * HA restart priority (restart, best-effort or empty). Stored only: libxcp
+ * has no HA.
+ */
 XCP_EXTERN int xcp_vm_get_ha_restart_priority(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_is_a_snapshot(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_a_snapshot(self) -> bool. Reads one field.
+ *
+ * True for a snapshot made by snapshot or checkpoint. Snapshots cannot be
+ * started; they can be reverted to, cloned, copied, hard-shut-down and
+ * destroyed. Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_is_a_snapshot(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshot_of(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI VM.get_snapshot_of(self) -> ref:VM. Reads one field.
+ *
+ * For a snapshot, the VM it was taken of; NULL otherwise. Maintained by the
+ * server.
+ */
 XCP_EXTERN int xcp_vm_get_snapshot_of(xcp_session *session, xcp_vm *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshots(self) -> set:ref:VM. Reads one field. */
+/**
+ * XenAPI VM.get_snapshots(self) -> set:ref:VM. Reads one field.
+ *
+ * The snapshots taken of this VM. Maintained by the server from snapshot_of.
+ */
 XCP_EXTERN int xcp_vm_get_snapshots(xcp_session *session, xcp_vm_set *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshot_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VM.get_snapshot_time(self) -> datetime. Reads one field.
+ *
+ * When the snapshot was taken (UTC); unset for other VMs. Maintained by the
+ * server.
+ */
 XCP_EXTERN int xcp_vm_get_snapshot_time(xcp_session *session, xcp_datetime *result, xcp_vm self);
 
-/** XenAPI VM.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VM.get_tags(self) -> set:string. Reads one field.
+ *
+ * Free-form tags for clients to group VMs.
+ */
 XCP_EXTERN int xcp_vm_get_tags(xcp_session *session, xcp_string_set *result, xcp_vm self);
 
-/** XenAPI VM.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_tags(self, value). Writes one field.
+ *
+ * Free-form tags for clients to group VMs.
+ */
 XCP_EXTERN int xcp_vm_set_tags(xcp_session *session, xcp_vm self, const xcp_string_set *value);
 
-/** XenAPI VM.add_tags(self, value). */
+/**
+ * XenAPI VM.add_tags(self, value).
+ *
+ * Free-form tags for clients to group VMs.
+ */
 XCP_EXTERN int xcp_vm_add_tags(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.remove_tags(self, value). */
+/**
+ * XenAPI VM.remove_tags(self, value).
+ *
+ * Free-form tags for clients to group VMs.
+ */
 XCP_EXTERN int xcp_vm_remove_tags(xcp_session *session, xcp_vm self, const char *value);
 
 /**
  * XenAPI VM.get_blocked_operations(self) -> map:vm_operations:string. Reads
  * one field.
+ *
+ * Operations refused on purpose: each key is an operation, its value the code
+ * that a call of that operation then gets in OPERATION_BLOCKED. Changes
+ * update allowed_operations.
  */
 XCP_EXTERN int xcp_vm_get_blocked_operations(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.set_blocked_operations(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_blocked_operations(self, value). Writes one field.
+ *
+ * Operations refused on purpose: each key is an operation, its value the code
+ * that a call of that operation then gets in OPERATION_BLOCKED. Changes
+ * update allowed_operations.
+ */
 XCP_EXTERN int xcp_vm_set_blocked_operations(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_blocked_operations(self, key, value). */
+/**
+ * XenAPI VM.add_to_blocked_operations(self, key, value).
+ *
+ * Operations refused on purpose: each key is an operation, its value the code
+ * that a call of that operation then gets in OPERATION_BLOCKED. Changes
+ * update allowed_operations.
+ */
 XCP_EXTERN int xcp_vm_add_to_blocked_operations(xcp_session *session, xcp_vm self, enum xcp_vm_operations key, const char *value);
 
-/** XenAPI VM.remove_from_blocked_operations(self, key). */
+/**
+ * XenAPI VM.remove_from_blocked_operations(self, key).
+ *
+ * Operations refused on purpose: each key is an operation, its value the code
+ * that a call of that operation then gets in OPERATION_BLOCKED. Changes
+ * update allowed_operations.
+ */
 XCP_EXTERN int xcp_vm_remove_from_blocked_operations(xcp_session *session, xcp_vm self, enum xcp_vm_operations key);
 
-/** XenAPI VM.get_parent(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI VM.get_parent(self) -> ref:VM. Reads one field.
+ *
+ * The VM this one was cloned or copied from. A new snapshot takes over its
+ * origin's parent and becomes the origin's new parent, so parent links trace
+ * the snapshot history. Maintained by the server.
+ */
 XCP_EXTERN int xcp_vm_get_parent(xcp_session *session, xcp_vm *result, xcp_vm self);
 
-/** XenAPI VM.get_bios_strings(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_bios_strings(self) -> map:string:string. Reads one field.
+ *
+ * SMBIOS strings for the guest, set by set_bios_strings or copy_bios_strings.
+ * Stored only: libxcp does not hand them to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_get_bios_strings(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_appliance(self) -> ref:VM_appliance. Reads one field. */
+/**
+ * XenAPI VM.get_appliance(self) -> ref:VM_appliance. Reads one field.
+ *
+ * The vApp the VM belongs to. Always NULL: libxcp does not model appliances.
+ */
 XCP_EXTERN int xcp_vm_get_appliance(xcp_session *session, xcp_ref *result, xcp_vm self);
 
-/** XenAPI VM.get_start_delay(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_start_delay(self) -> int. Reads one field.
+ *
+ * Seconds to wait after starting this VM before the next one in an ordered
+ * start. Stored only (no appliances).
+ */
 XCP_EXTERN int xcp_vm_get_start_delay(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_VGPUs(self) -> set:ref:VGPU. Reads one field. */
+/**
+ * XenAPI VM.get_VGPUs(self) -> set:ref:VGPU. Reads one field.
+ *
+ * Virtual GPUs. Always empty: libxcp does not model them.
+ */
 XCP_EXTERN int xcp_vm_get_VGPUs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_attached_PCIs(self) -> set:ref:PCI. Reads one field. */
+/**
+ * XenAPI VM.get_attached_PCIs(self) -> set:ref:PCI. Reads one field.
+ *
+ * PCI devices passed through to the VM. Always empty: libxcp does not model
+ * them.
+ */
 XCP_EXTERN int xcp_vm_get_attached_PCIs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_suspend_SR(self) -> ref:SR. Reads one field. */
+/**
+ * XenAPI VM.get_suspend_SR(self) -> ref:SR. Reads one field.
+ *
+ * The SR for this VM's suspend images; when NULL, the pool's
+ * suspend_image_SR, then the default SR, is used.
+ */
 XCP_EXTERN int xcp_vm_get_suspend_SR(xcp_session *session, xcp_sr *result, xcp_vm self);
 
-/** XenAPI VM.set_suspend_SR(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_suspend_SR(self, value). Writes one field.
+ *
+ * The SR for this VM's suspend images; when NULL, the pool's
+ * suspend_image_SR, then the default SR, is used.
+ */
 XCP_EXTERN int xcp_vm_set_suspend_SR(xcp_session *session, xcp_vm self, xcp_sr value);
 
-/** XenAPI VM.get_hardware_platform_version(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_hardware_platform_version(self) -> int. Reads one field.
+ *
+ * The virtual hardware platform version the VM needs from its host. Stored
+ * only.
+ */
 XCP_EXTERN int xcp_vm_get_hardware_platform_version(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.set_hardware_platform_version(self, value). Writes one field. */
+/**
+ * XenAPI VM.set_hardware_platform_version(self, value). Writes one field.
+ *
+ * The virtual hardware platform version the VM needs from its host. Stored
+ * only.
+ */
 XCP_EXTERN int xcp_vm_set_hardware_platform_version(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.get_has_vendor_device(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_has_vendor_device(self) -> bool. Reads one field.
+ *
+ * Whether an HVM guest gets the emulated vendor PCI device through which
+ * Windows fetches PV drivers. Stored only: libxcp does not add the device.
+ */
 XCP_EXTERN int xcp_vm_get_has_vendor_device(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_requires_reboot(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_requires_reboot(self) -> bool. Reads one field.
+ *
+ * True when a configuration change waits for a reboot. libxcp never sets it.
+ */
 XCP_EXTERN int xcp_vm_get_requires_reboot(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_reference_label(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_reference_label(self) -> string. Reads one field.
+ *
+ * A stable name of the template a VM comes from, set on the default templates
+ * and kept by their copies, for clients that need a reference that survives
+ * renames.
+ */
 XCP_EXTERN int xcp_vm_get_reference_label(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_domain_type(self) -> domain_type. Reads one field. */
+/**
+ * XenAPI VM.get_domain_type(self) -> domain_type. Reads one field.
+ *
+ * The kind of domain built at start: hvm, pv or pvh (pv_in_pvh is built as
+ * pv); unspecified means hvm when HVM_boot_policy is set, else pv.
+ */
 XCP_EXTERN int xcp_vm_get_domain_type(xcp_session *session, enum xcp_domain_type *result, xcp_vm self);
 
-/** XenAPI VM.get_NVRAM(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI VM.get_NVRAM(self) -> map:string:string. Reads one field.
+ *
+ * Initial UEFI variable store of the guest. Stored only: libxcp does not pass
+ * it to the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_get_NVRAM(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_groups(self) -> set:ref:VM_group. Reads one field. */
+/**
+ * XenAPI VM.get_groups(self) -> set:ref:VM_group. Reads one field.
+ *
+ * VM groups (placement policy). Always empty: libxcp does not model them.
+ */
 XCP_EXTERN int xcp_vm_get_groups(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_secureboot_certificates_state(self) ->
  * vm_secureboot_certificates_state. Reads one field.
+ *
+ * State of the guest's Secure Boot certificates. Always ok: libxcp does not
+ * track them.
  */
 XCP_EXTERN int xcp_vm_get_secureboot_certificates_state(xcp_session *session, enum xcp_vm_secureboot_certificates_state *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_scheduled_to_be_resident_on(self) -> ref:host. Reads one
  * field.
+ *
+ * The host a start or migration has chosen before the domain exists. Cleared
+ * when the VM starts; libxcp never sets it.
  */
 XCP_EXTERN int xcp_vm_get_scheduled_to_be_resident_on(xcp_session *session, xcp_host *result, xcp_vm self);
 
-/** XenAPI VM.get_memory_overhead(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_memory_overhead(self) -> int. Reads one field.
+ *
+ * Memory the hypervisor uses for the domain beyond the guest's own, in bytes.
+ * Not maintained (0); compute_memory_overhead gives the figure.
+ */
 XCP_EXTERN int xcp_vm_get_memory_overhead(xcp_session *session, int64_t *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_memory_target(self) -> int. Reads one field.
  *
+ * Deprecated memory target in bytes. Not maintained.
+ *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
 XCP_EXTERN int xcp_vm_get_memory_target(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_VUSBs(self) -> set:ref:VUSB. Reads one field. */
+/**
+ * XenAPI VM.get_VUSBs(self) -> set:ref:VUSB. Reads one field.
+ *
+ * Virtual USB devices. Always empty: libxcp does not model them.
+ */
 XCP_EXTERN int xcp_vm_get_VUSBs(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_crash_dumps(self) -> set:ref:crashdump. Reads one field. */
+/**
+ * XenAPI VM.get_crash_dumps(self) -> set:ref:crashdump. Reads one field.
+ *
+ * Crash dumps of the VM. Always empty: libxcp takes none.
+ */
 XCP_EXTERN int xcp_vm_get_crash_dumps(xcp_session *session, xcp_ref_set *result, xcp_vm self);
 
-/** XenAPI VM.get_HVM_shadow_multiplier(self) -> float. Reads one field. */
+/**
+ * XenAPI VM.get_HVM_shadow_multiplier(self) -> float. Reads one field.
+ *
+ * Multiplier of the shadow page table memory of an HVM guest (default 1.0).
+ * Stored only.
+ */
 XCP_EXTERN int xcp_vm_get_HVM_shadow_multiplier(xcp_session *session, double *result, xcp_vm self);
 
-/** XenAPI VM.get_domarch(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_domarch(self) -> string. Reads one field.
+ *
+ * The domain's architecture. Not maintained (empty).
+ */
 XCP_EXTERN int xcp_vm_get_domarch(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_last_boot_CPU_flags(self) -> map:string:string. Reads one
  * field.
+ *
+ * The CPU flags of the host where the VM last booted. Not maintained.
  */
 XCP_EXTERN int xcp_vm_get_last_boot_CPU_flags(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_last_booted_record(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_last_booted_record(self) -> string. Reads one field.
+ *
+ * The VM record as it was at its last boot. Not maintained.
+ */
 XCP_EXTERN int xcp_vm_get_last_booted_record(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_ha_always_run(self) -> bool. Reads one field.
+ *
+ * Deprecated HA flag (keep the VM running). Stored only: libxcp has no HA.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -5032,25 +8388,44 @@ XCP_EXTERN int xcp_vm_get_ha_always_run(xcp_session *session, bool *result, xcp_
 
 /**
  * XenAPI VM.get_transportable_snapshot_id(self) -> string. Reads one field.
+ *
+ * Identifier of a snapshot that can be moved between pools. Not maintained.
  */
 XCP_EXTERN int xcp_vm_get_transportable_snapshot_id(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI VM.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Binary blobs attached to the VM, by name. Always empty: VM.create_new_blob
+ * is not implemented.
+ */
 XCP_EXTERN int xcp_vm_get_blobs(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_snapshot_info(self) -> map:string:string. Reads one field.
+ *
+ * Human-readable information about a snapshot. Not maintained.
  */
 XCP_EXTERN int xcp_vm_get_snapshot_info(xcp_session *session, xcp_string_map *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshot_metadata(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_snapshot_metadata(self) -> string. Reads one field.
+ *
+ * Encoded metadata of the VM a snapshot was taken of. Not maintained.
+ */
 XCP_EXTERN int xcp_vm_get_snapshot_metadata(xcp_session *session, char * *result, xcp_vm self);
 
-/** XenAPI VM.get_children(self) -> set:ref:VM. Reads one field. */
+/**
+ * XenAPI VM.get_children(self) -> set:ref:VM. Reads one field.
+ *
+ * The VMs whose parent is this one. Maintained by the server from parent.
+ */
 XCP_EXTERN int xcp_vm_get_children(xcp_session *session, xcp_vm_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_protection_policy(self) -> ref:VMPP. Reads one field.
+ *
+ * Deprecated VM protection policy. Always NULL.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -5059,37 +8434,70 @@ XCP_EXTERN int xcp_vm_get_protection_policy(xcp_session *session, xcp_ref *resul
 /**
  * XenAPI VM.get_is_snapshot_from_vmpp(self) -> bool. Reads one field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: whether a protection policy took this snapshot. Always
+ * false.
+ *
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_get_is_snapshot_from_vmpp(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_snapshot_schedule(self) -> ref:VMSS. Reads one field. */
+/**
+ * XenAPI VM.get_snapshot_schedule(self) -> ref:VMSS. Reads one field.
+ *
+ * The snapshot schedule of the VM. Always NULL: libxcp does not model
+ * schedules.
+ */
 XCP_EXTERN int xcp_vm_get_snapshot_schedule(xcp_session *session, xcp_ref *result, xcp_vm self);
 
-/** XenAPI VM.get_is_vmss_snapshot(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM.get_is_vmss_snapshot(self) -> bool. Reads one field.
+ *
+ * Whether a snapshot schedule took this snapshot. Always false.
+ */
 XCP_EXTERN int xcp_vm_get_is_vmss_snapshot(xcp_session *session, bool *result, xcp_vm self);
 
-/** XenAPI VM.get_shutdown_delay(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_shutdown_delay(self) -> int. Reads one field.
+ *
+ * Seconds to wait after shutting this VM down before the next one in an
+ * ordered shutdown. Stored only (no appliances).
+ */
 XCP_EXTERN int xcp_vm_get_shutdown_delay(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_order(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_order(self) -> int. Reads one field.
+ *
+ * Position of the VM in an ordered start or shutdown. Stored only.
+ */
 XCP_EXTERN int xcp_vm_get_order(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_version(self) -> int. Reads one field. */
+/**
+ * XenAPI VM.get_version(self) -> int. Reads one field.
+ *
+ * How many times the VM has been recovered from metadata. Not maintained.
+ */
 XCP_EXTERN int xcp_vm_get_version(xcp_session *session, int64_t *result, xcp_vm self);
 
-/** XenAPI VM.get_generation_id(self) -> string. Reads one field. */
+/**
+ * XenAPI VM.get_generation_id(self) -> string. Reads one field.
+ *
+ * The VM generation id seen by Windows guests. Stored only.
+ */
 XCP_EXTERN int xcp_vm_get_generation_id(xcp_session *session, char * *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_pending_guidances(self) -> set:update_guidances. Reads one
  * field.
+ *
+ * Mandatory actions pending after updates. Always empty in libxcp.
  */
 XCP_EXTERN int xcp_vm_get_pending_guidances(xcp_session *session, xcp_update_guidances_set *result, xcp_vm self);
 
 /**
  * XenAPI VM.get_pending_guidances_recommended(self) -> set:update_guidances.
  * Reads one field.
+ *
+ * Recommended actions pending after updates. Always empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -5098,6 +8506,8 @@ XCP_EXTERN int xcp_vm_get_pending_guidances_recommended(xcp_session *session, xc
 /**
  * XenAPI VM.get_pending_guidances_full(self) -> set:update_guidances. Reads
  * one field.
+ *
+ * Optional actions pending after updates. Always empty in libxcp.
  *
  * Prototype in XenAPI: its meaning may still change.
  */
@@ -5124,7 +8534,26 @@ XCP_EXTERN int xcp_vm_destroy(xcp_session *session, xcp_vm self);
  */
 XCP_EXTERN int xcp_vm_destroy_async(xcp_session *session, xcp_task *task, xcp_vm self);
 
-/** XenAPI VM.start(vm, start_paused, force). */
+/**
+ * XenAPI VM.start(vm, start_paused, force).
+ *
+ * Boots a Halted VM on this host: builds its domain from the record (boot
+ * files, disks, NICs, platform), then shows it Running (or Paused), with a
+ * domid, consoles and attached devices. Templates and snapshots cannot be
+ * started.
+ *
+ * @param start_paused True to leave the new domain Paused instead of running
+ * it.
+ *
+ * @param force Accepted and ignored: libxcp makes no CPU compatibility
+ * checks.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
+ * VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
+ * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_start(xcp_session *session, xcp_vm vm, bool start_paused, bool force);
 
 /**
@@ -5133,7 +8562,24 @@ XCP_EXTERN int xcp_vm_start(xcp_session *session, xcp_vm vm, bool start_paused, 
  */
 XCP_EXTERN int xcp_vm_start_async(xcp_session *session, xcp_task *task, xcp_vm vm, bool start_paused, bool force);
 
-/** XenAPI VM.start_on(vm, host, start_paused, force). */
+/**
+ * XenAPI VM.start_on(vm, host, start_paused, force).
+ *
+ * As start, on the given host, which must be this host.
+ *
+ * @param host The host to start on; any other host gets HOST_OFFLINE.
+ *
+ * @param start_paused True to leave the new domain Paused instead of running
+ * it.
+ *
+ * @param force Accepted and ignored.
+ *
+ * Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED,
+ * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+ * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_start_on(xcp_session *session, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
 /**
@@ -5142,7 +8588,19 @@ XCP_EXTERN int xcp_vm_start_on(xcp_session *session, xcp_vm vm, xcp_host host, b
  */
 XCP_EXTERN int xcp_vm_start_on_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
-/** XenAPI VM.shutdown(vm). */
+/**
+ * XenAPI VM.shutdown(vm).
+ *
+ * Halts a Running, Paused or Suspended VM: a Running one is first asked to
+ * shut down cleanly, and if that fails its domain is destroyed as by
+ * hard_shutdown, as is a Paused one's; a Suspended one loses its memory
+ * image. A hard_shutdown arriving meanwhile takes over (this call then fails
+ * with TASK_CANCELLED).
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, TASK_CANCELLED,
+ * SR_NOT_ATTACHED.
+ */
 XCP_EXTERN int xcp_vm_shutdown(xcp_session *session, xcp_vm vm);
 
 /**
@@ -5154,15 +8612,15 @@ XCP_EXTERN int xcp_vm_shutdown_async(xcp_session *session, xcp_task *task, xcp_v
 /**
  * XenAPI VM.clean_shutdown(vm).
  *
- * Asks the guest to shut itself down (through the PV control interface, or
- * ACPI for an HVM guest without PV drivers) and waits until its domain is
- * gone; the VM is then Halted. Only a Running VM can be shut down cleanly.
+ * Asks the guest to shut itself down through its PV control interface and
+ * waits until the domain has stopped (at most XCP_CLEAN_SHUTDOWN_TIMEOUT_MS,
+ * 20 minutes by default); the VM is then Halted. Only a Running VM can be
+ * shut down cleanly; a hard_shutdown cancels the wait.
  *
  * @param vm The VM to shut down.
  *
- * Errors: VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
- * OTHER_OPERATION_IN_PROGRESS, VM_LACKS_FEATURE, VM_IS_TEMPLATE,
- * TASK_CANCELLED.
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_SHUTDOWN_TIMEOUT, TASK_CANCELLED.
  */
 XCP_EXTERN int xcp_vm_clean_shutdown(xcp_session *session, xcp_vm vm);
 
@@ -5172,7 +8630,18 @@ XCP_EXTERN int xcp_vm_clean_shutdown(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_clean_shutdown_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.hard_shutdown(vm). */
+/**
+ * XenAPI VM.hard_shutdown(vm).
+ *
+ * Stops a Running, Paused or Suspended VM at once: its domain is destroyed (a
+ * Suspended VM loses its memory image) and it is Halted. It may start while
+ * another operation runs: it cancels a clean shutdown, reboot, suspend or
+ * hard_reboot in progress, waits for the others to end, then acts on the
+ * state they left.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, TASK_CANCELLED, SR_NOT_ATTACHED.
+ */
 XCP_EXTERN int xcp_vm_hard_shutdown(xcp_session *session, xcp_vm vm);
 
 /**
@@ -5181,7 +8650,19 @@ XCP_EXTERN int xcp_vm_hard_shutdown(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_hard_shutdown_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.clean_reboot(vm). */
+/**
+ * XenAPI VM.clean_reboot(vm).
+ *
+ * Asks the guest of a Running VM to reboot through its PV control interface,
+ * waits for the domain to stop, then builds a new one (new domid); the VM
+ * shows Running throughout, and is Halted if the new domain cannot be built.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_SHUTDOWN_TIMEOUT, TASK_CANCELLED,
+ * HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+ * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_clean_reboot(xcp_session *session, xcp_vm vm);
 
 /**
@@ -5190,7 +8671,20 @@ XCP_EXTERN int xcp_vm_clean_reboot(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_clean_reboot_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.hard_reboot(vm). */
+/**
+ * XenAPI VM.hard_reboot(vm).
+ *
+ * Destroys the domain of a Running or Paused VM and builds a new one at once;
+ * the VM is then Running. Like hard_shutdown it may pre-empt a clean
+ * shutdown, clean reboot or suspend in progress; a VM that ended Halted
+ * meanwhile is started.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, TASK_CANCELLED, HOST_DISABLED,
+ * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+ * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_hard_reboot(xcp_session *session, xcp_vm vm);
 
 /**
@@ -5199,7 +8693,18 @@ XCP_EXTERN int xcp_vm_hard_reboot(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_hard_reboot_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.suspend(vm). */
+/**
+ * XenAPI VM.suspend(vm).
+ *
+ * Saves the memory of a Running VM into a new suspend VDI (the size of
+ * memory_static_max) on suspend_SR, else the pool's suspend_image_SR, else
+ * the default SR, and destroys the domain; the VM is then Suspended with
+ * suspend_VDI set.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_REQUIRES_SR, SR_FULL, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_suspend(xcp_session *session, xcp_vm vm);
 
 /**
@@ -5208,7 +8713,23 @@ XCP_EXTERN int xcp_vm_suspend(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_suspend_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.resume(vm, start_paused, force). */
+/**
+ * XenAPI VM.resume(vm, start_paused, force).
+ *
+ * Rebuilds the domain of a Suspended VM from its memory image, then destroys
+ * the image; the VM is Running (or Paused) again. Unlike start, it does not
+ * first check that the host is enabled and has the memory free (a hypervisor
+ * out of memory still gives HOST_NOT_ENOUGH_FREE_MEMORY).
+ *
+ * @param start_paused True to leave the restored domain Paused.
+ *
+ * @param force Accepted and ignored.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, VDI_MISSING, HOST_NOT_ENOUGH_FREE_MEMORY, INVALID_VALUE,
+ * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_resume(xcp_session *session, xcp_vm vm, bool start_paused, bool force);
 
 /**
@@ -5217,7 +8738,23 @@ XCP_EXTERN int xcp_vm_resume(xcp_session *session, xcp_vm vm, bool start_paused,
  */
 XCP_EXTERN int xcp_vm_resume_async(xcp_session *session, xcp_task *task, xcp_vm vm, bool start_paused, bool force);
 
-/** XenAPI VM.resume_on(vm, host, start_paused, force). */
+/**
+ * XenAPI VM.resume_on(vm, host, start_paused, force).
+ *
+ * As resume, on the given host, which must be this host.
+ *
+ * @param host The host to resume on; any other host gets HOST_OFFLINE.
+ *
+ * @param start_paused True to leave the restored domain Paused.
+ *
+ * @param force Accepted and ignored.
+ *
+ * Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, VDI_MISSING,
+ * HOST_NOT_ENOUGH_FREE_MEMORY, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_resume_on(xcp_session *session, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
 /**
@@ -5226,7 +8763,15 @@ XCP_EXTERN int xcp_vm_resume_on(xcp_session *session, xcp_vm vm, xcp_host host, 
  */
 XCP_EXTERN int xcp_vm_resume_on_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, bool start_paused, bool force);
 
-/** XenAPI VM.pause(vm). */
+/**
+ * XenAPI VM.pause(vm).
+ *
+ * Pauses the domain of a Running VM (its memory stays allocated); the VM is
+ * then Paused.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS.
+ */
 XCP_EXTERN int xcp_vm_pause(xcp_session *session, xcp_vm vm);
 
 /**
@@ -5235,7 +8780,13 @@ XCP_EXTERN int xcp_vm_pause(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_pause_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.unpause(vm). */
+/**
+ * XenAPI VM.unpause(vm).
+ *
+ * Lets the domain of a Paused VM run again; the VM is then Running.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS.
+ */
 XCP_EXTERN int xcp_vm_unpause(xcp_session *session, xcp_vm vm);
 
 /**
@@ -5244,7 +8795,16 @@ XCP_EXTERN int xcp_vm_unpause(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_unpause_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.power_state_reset(vm). */
+/**
+ * XenAPI VM.power_state_reset(vm).
+ *
+ * Recovery: forces the record to Halted whatever its state. Unlike XAPI,
+ * which only resets the database, libxcp also destroys a domain of this VM
+ * still alive on this host and the suspend image, so that nothing leaks. It
+ * ignores blocked and running operations; the control domain is refused.
+ *
+ * Errors: OPERATION_NOT_ALLOWED, SR_NOT_ATTACHED.
+ */
 XCP_EXTERN int xcp_vm_power_state_reset(xcp_session *session, xcp_vm vm);
 
 /**
@@ -5253,7 +8813,21 @@ XCP_EXTERN int xcp_vm_power_state_reset(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_power_state_reset_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.clone(vm, new_name) -> ref:VM. */
+/**
+ * XenAPI VM.clone(vm, new_name) -> ref:VM.
+ *
+ * Makes a new VM from a Halted VM (or a Halted or Suspended snapshot): the
+ * configuration is copied, each disk becomes a copy-on-write clone owned by
+ * the new VM, CD drives share their media, and VIFs get new MAC addresses.
+ * Returns the new VM, whose parent is the source; a clone of a template or
+ * snapshot is a template.
+ *
+ * @param new_name The name_label of the new VM.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * SR_FULL, SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_clone(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
 /**
@@ -5262,7 +8836,20 @@ XCP_EXTERN int xcp_vm_clone(xcp_session *session, xcp_vm *result, xcp_vm vm, con
  */
 XCP_EXTERN int xcp_vm_clone_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
-/** XenAPI VM.copy(vm, new_name, sr) -> ref:VM. */
+/**
+ * XenAPI VM.copy(vm, new_name, sr) -> ref:VM.
+ *
+ * As clone, but every disk is copied in full (no shared chain) into the given
+ * SR. Returns the new VM.
+ *
+ * @param new_name The name_label of the new VM.
+ *
+ * @param sr The SR for the copied disks; NULL keeps each disk in its own SR.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * SR_FULL, SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_copy(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name, xcp_sr sr);
 
 /**
@@ -5271,7 +8858,24 @@ XCP_EXTERN int xcp_vm_copy(xcp_session *session, xcp_vm *result, xcp_vm vm, cons
  */
 XCP_EXTERN int xcp_vm_copy_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name, xcp_sr sr);
 
-/** XenAPI VM.snapshot(vm, new_name, ignore_vdis=[]) -> ref:VM. */
+/**
+ * XenAPI VM.snapshot(vm, new_name, ignore_vdis=[]) -> ref:VM.
+ *
+ * Takes a snapshot of a VM in any power state: a new template record with
+ * is_a_snapshot set, snapshot_of this VM and snapshot_time now, whose disks
+ * are storage snapshots of the VM's (crash-consistent for a running guest:
+ * memory is not saved). A Suspended VM's snapshot also gets a copy of its
+ * memory image. Returns the snapshot.
+ *
+ * @param new_name The name_label of the snapshot.
+ *
+ * @param ignore_vdis Disks to leave out: they are not snapshotted and get no
+ * VBD in the snapshot.
+ *
+ * Errors: OPERATION_BLOCKED, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, SR_FULL, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_snapshot(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name, const xcp_vdi_set *ignore_vdis);
 
 /**
@@ -5280,7 +8884,16 @@ XCP_EXTERN int xcp_vm_snapshot(xcp_session *session, xcp_vm *result, xcp_vm vm, 
  */
 XCP_EXTERN int xcp_vm_snapshot_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name, const xcp_vdi_set *ignore_vdis);
 
-/** XenAPI VM.snapshot_with_quiesce(vm, new_name) -> ref:VM. */
+/**
+ * XenAPI VM.snapshot_with_quiesce(vm, new_name) -> ref:VM.
+ *
+ * Quiesced (VSS) snapshots are not supported: the call always fails with
+ * VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED, as XAPI does since VSS was removed.
+ *
+ * @param new_name The name the snapshot would have had.
+ *
+ * Errors: VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED.
+ */
 XCP_EXTERN int xcp_vm_snapshot_with_quiesce(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
 /**
@@ -5289,7 +8902,23 @@ XCP_EXTERN int xcp_vm_snapshot_with_quiesce(xcp_session *session, xcp_vm *result
  */
 XCP_EXTERN int xcp_vm_snapshot_with_quiesce_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
-/** XenAPI VM.checkpoint(vm, new_name) -> ref:VM. */
+/**
+ * XenAPI VM.checkpoint(vm, new_name) -> ref:VM.
+ *
+ * Snapshot with memory of a Running, Paused or Suspended VM: the domain's
+ * memory is saved into a suspend VDI, the disks are snapshotted, and the
+ * domain is restored from the image (with a new domid) in its former state.
+ * Returns the snapshot, which is Suspended and keeps the image; reverting to
+ * it resumes the VM where it was.
+ *
+ * @param new_name The name_label of the snapshot.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_SNAPSHOT, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, INVALID_VALUE, HOST_NOT_ENOUGH_FREE_MEMORY, SR_FULL,
+ * SR_NOT_ATTACHED, SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_checkpoint(xcp_session *session, xcp_vm *result, xcp_vm vm, const char *new_name);
 
 /**
@@ -5298,7 +8927,24 @@ XCP_EXTERN int xcp_vm_checkpoint(xcp_session *session, xcp_vm *result, xcp_vm vm
  */
 XCP_EXTERN int xcp_vm_checkpoint_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *new_name);
 
-/** XenAPI VM.revert(snapshot). */
+/**
+ * XenAPI VM.revert(snapshot).
+ *
+ * Rolls the snapshot's origin (snapshot_of) back to the snapshot: the origin
+ * is stopped as by hard_shutdown, its VBDs and VIFs replaced by those of the
+ * snapshot (disks as new clones of the snapshot's, MACs kept), its
+ * configuration copied (except name, tags, blocked operations and template
+ * flag), and its old disks destroyed unless a snapshot or another VBD uses
+ * them. After a checkpoint it is Suspended with a copy of the memory image,
+ * else Halted.
+ *
+ * @param snapshot The snapshot to revert to (not the VM): its origin is the
+ * VM changed.
+ *
+ * Errors: REVERT_ONLY_ALLOWED_ON_SNAPSHOT, OPERATION_BLOCKED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, SR_FULL, SR_NOT_ATTACHED,
+ * SR_HAS_NO_PBDS, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_revert(xcp_session *session, xcp_vm snapshot);
 
 /**
@@ -5307,7 +8953,20 @@ XCP_EXTERN int xcp_vm_revert(xcp_session *session, xcp_vm snapshot);
  */
 XCP_EXTERN int xcp_vm_revert_async(xcp_session *session, xcp_task *task, xcp_vm snapshot);
 
-/** XenAPI VM.provision(vm). */
+/**
+ * XenAPI VM.provision(vm).
+ *
+ * Creates the disks a Halted template describes in other_config:disks (an XML
+ * provision element with disk entries giving device, size in bytes, sr uuid,
+ * bootable and type; at most 16 are read), each a new VDI on its SR or the
+ * default SR with a VBD owned by the VM, then removes the disks key and
+ * clears is_a_template.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, PROVISION_ONLY_ALLOWED_ON_TEMPLATE, INVALID_VALUE,
+ * SR_REQUIRED, SR_FULL, SR_NOT_ATTACHED, SR_HAS_NO_PBDS,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_provision(xcp_session *session, xcp_vm vm);
 
 /**
@@ -5316,7 +8975,16 @@ XCP_EXTERN int xcp_vm_provision(xcp_session *session, xcp_vm vm);
  */
 XCP_EXTERN int xcp_vm_provision_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.pool_migrate(vm, host, options). */
+/**
+ * XenAPI VM.pool_migrate(vm, host, options).
+ *
+ * Live migration to another host of the pool. Not implemented in libxcp (one
+ * host): answers NOT_IMPLEMENTED.
+ *
+ * @param options Migration options (XAPI keys network, compress).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_pool_migrate(xcp_session *session, xcp_vm vm, xcp_host host, const xcp_string_map *options);
 
 /**
@@ -5325,7 +8993,22 @@ XCP_EXTERN int xcp_vm_pool_migrate(xcp_session *session, xcp_vm vm, xcp_host hos
  */
 XCP_EXTERN int xcp_vm_pool_migrate_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host, const xcp_string_map *options);
 
-/** XenAPI VM.assert_can_boot_here(self, host). */
+/**
+ * XenAPI VM.assert_can_boot_here(self, host).
+ *
+ * Checks that the VM could be started on the host now: it must be this host,
+ * enabled, with enough free memory for the domain and its overhead, and the
+ * VM's vCPU and memory settings, boot files, disks and networks must be
+ * usable. Returns nothing when it could; the power state is not checked.
+ *
+ * @param host The host to check; any other host than this one gets
+ * HOST_OFFLINE.
+ *
+ * Errors: HOST_OFFLINE, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
+ * VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
+ * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_assert_can_boot_here(xcp_session *session, xcp_vm self, xcp_host host);
 
 /**
@@ -5334,7 +9017,13 @@ XCP_EXTERN int xcp_vm_assert_can_boot_here(xcp_session *session, xcp_vm self, xc
  */
 XCP_EXTERN int xcp_vm_assert_can_boot_here_async(xcp_session *session, xcp_task *task, xcp_vm self, xcp_host host);
 
-/** XenAPI VM.get_possible_hosts(vm) -> set:ref:host. */
+/**
+ * XenAPI VM.get_possible_hosts(vm) -> set:ref:host.
+ *
+ * The hosts the VM could be started on now: this host when
+ * assert_can_boot_here would pass, else the empty set. It raises no error for
+ * a VM that cannot boot.
+ */
 XCP_EXTERN int xcp_vm_get_possible_hosts(xcp_session *session, xcp_host_set *result, xcp_vm vm);
 
 /**
@@ -5343,7 +9032,20 @@ XCP_EXTERN int xcp_vm_get_possible_hosts(xcp_session *session, xcp_host_set *res
  */
 XCP_EXTERN int xcp_vm_get_possible_hosts_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.assert_operation_valid(self, op). */
+/**
+ * XenAPI VM.assert_operation_valid(self, op).
+ *
+ * Checks whether the operation could start on the VM now, raising the error
+ * the operation itself would get (blocked, power state, running operations,
+ * template and snapshot rules).
+ *
+ * @param op The operation to check.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OPERATION_NOT_ALLOWED,
+ * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE,
+ * VM_CANNOT_DELETE_DEFAULT_TEMPLATE, VM_IS_SNAPSHOT,
+ * PROVISION_ONLY_ALLOWED_ON_TEMPLATE, REVERT_ONLY_ALLOWED_ON_SNAPSHOT.
+ */
 XCP_EXTERN int xcp_vm_assert_operation_valid(xcp_session *session, xcp_vm self, enum xcp_vm_operations op);
 
 /**
@@ -5352,7 +9054,12 @@ XCP_EXTERN int xcp_vm_assert_operation_valid(xcp_session *session, xcp_vm self, 
  */
 XCP_EXTERN int xcp_vm_assert_operation_valid_async(xcp_session *session, xcp_task *task, xcp_vm self, enum xcp_vm_operations op);
 
-/** XenAPI VM.update_allowed_operations(self). */
+/**
+ * XenAPI VM.update_allowed_operations(self).
+ *
+ * Recomputes allowed_operations from the VM's current state. The server
+ * already does so at every change; this is for clients that want to force it.
+ */
 XCP_EXTERN int xcp_vm_update_allowed_operations(xcp_session *session, xcp_vm self);
 
 /**
@@ -5361,7 +9068,16 @@ XCP_EXTERN int xcp_vm_update_allowed_operations(xcp_session *session, xcp_vm sel
  */
 XCP_EXTERN int xcp_vm_update_allowed_operations_async(xcp_session *session, xcp_task *task, xcp_vm self);
 
-/** XenAPI VM.send_sysrq(vm, key). */
+/**
+ * XenAPI VM.send_sysrq(vm, key).
+ *
+ * Sends a magic SysRq key to the guest. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param key The SysRq key.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_send_sysrq(xcp_session *session, xcp_vm vm, const char *key);
 
 /**
@@ -5370,7 +9086,16 @@ XCP_EXTERN int xcp_vm_send_sysrq(xcp_session *session, xcp_vm vm, const char *ke
  */
 XCP_EXTERN int xcp_vm_send_sysrq_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *key);
 
-/** XenAPI VM.send_trigger(vm, trigger). */
+/**
+ * XenAPI VM.send_trigger(vm, trigger).
+ *
+ * Sends a trigger (such as an ACPI power button press) to the domain. Not
+ * implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param trigger The trigger name.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_send_trigger(xcp_session *session, xcp_vm vm, const char *trigger);
 
 /**
@@ -5379,7 +9104,20 @@ XCP_EXTERN int xcp_vm_send_trigger(xcp_session *session, xcp_vm vm, const char *
  */
 XCP_EXTERN int xcp_vm_send_trigger_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *trigger);
 
-/** XenAPI VM.call_plugin(vm, plugin, fn, args) -> string. */
+/**
+ * XenAPI VM.call_plugin(vm, plugin, fn, args) -> string.
+ *
+ * Calls a plugin function in the guest through its agent. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param plugin The plugin name.
+ *
+ * @param fn The function of the plugin to call.
+ *
+ * @param args The arguments of the function.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_call_plugin(xcp_session *session, char * *result, xcp_vm vm, const char *plugin, const char *fn, const xcp_string_map *args);
 
 /**
@@ -5388,7 +9126,20 @@ XCP_EXTERN int xcp_vm_call_plugin(xcp_session *session, char * *result, xcp_vm v
  */
 XCP_EXTERN int xcp_vm_call_plugin_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *plugin, const char *fn, const xcp_string_map *args);
 
-/** XenAPI VM.set_memory_dynamic_range(self, min, max). */
+/**
+ * XenAPI VM.set_memory_dynamic_range(self, min, max).
+ *
+ * Sets memory_dynamic_min and memory_dynamic_max of a Halted or Running VM.
+ * On a Running VM the domain's memory target becomes max at once, which needs
+ * the growth to be free on the host, and VM_metrics.memory_actual follows.
+ *
+ * @param min The new memory_dynamic_min, in bytes.
+ *
+ * @param max The new memory_dynamic_max, in bytes.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
+ */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_range(xcp_session *session, xcp_vm self, int64_t min, int64_t max);
 
 /**
@@ -5397,7 +9148,19 @@ XCP_EXTERN int xcp_vm_set_memory_dynamic_range(xcp_session *session, xcp_vm self
  */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_range_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t min, int64_t max);
 
-/** XenAPI VM.set_memory_static_range(self, min, max). */
+/**
+ * XenAPI VM.set_memory_static_range(self, min, max).
+ *
+ * Sets memory_static_min and memory_static_max of a Halted VM, keeping the
+ * dynamic range.
+ *
+ * @param min The new memory_static_min, in bytes.
+ *
+ * @param max The new memory_static_max, in bytes.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
+ */
 XCP_EXTERN int xcp_vm_set_memory_static_range(xcp_session *session, xcp_vm self, int64_t min, int64_t max);
 
 /**
@@ -5409,6 +9172,12 @@ XCP_EXTERN int xcp_vm_set_memory_static_range_async(xcp_session *session, xcp_ta
 /**
  * XenAPI VM.set_memory_limits(self, static_min, static_max, dynamic_min,
  * dynamic_max).
+ *
+ * Sets the four memory limits of a Halted VM at once (bytes); they must
+ * satisfy static_min <= dynamic_min <= dynamic_max <= static_max.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
  */
 XCP_EXTERN int xcp_vm_set_memory_limits(xcp_session *session, xcp_vm self, int64_t static_min, int64_t static_max, int64_t dynamic_min, int64_t dynamic_max);
 
@@ -5418,7 +9187,19 @@ XCP_EXTERN int xcp_vm_set_memory_limits(xcp_session *session, xcp_vm self, int64
  */
 XCP_EXTERN int xcp_vm_set_memory_limits_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t static_min, int64_t static_max, int64_t dynamic_min, int64_t dynamic_max);
 
-/** XenAPI VM.set_memory(self, value). */
+/**
+ * XenAPI VM.set_memory(self, value).
+ *
+ * Gives the VM value bytes of memory. On a Halted VM memory_static_max and
+ * both dynamic limits become value (memory_static_min is lowered to value if
+ * above it); on a Running VM only the dynamic range changes, live, as
+ * set_memory_dynamic_range.
+ *
+ * @param value The memory, in bytes.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
+ */
 XCP_EXTERN int xcp_vm_set_memory(xcp_session *session, xcp_vm self, int64_t value);
 
 /**
@@ -5427,25 +9208,84 @@ XCP_EXTERN int xcp_vm_set_memory(xcp_session *session, xcp_vm self, int64_t valu
  */
 XCP_EXTERN int xcp_vm_set_memory_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_memory_static_max(self, value). */
+/**
+ * XenAPI VM.set_memory_static_max(self, value).
+ *
+ * Sets memory_static_max of a Halted VM, in bytes, keeping the memory
+ * constraint.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
+ */
 XCP_EXTERN int xcp_vm_set_memory_static_max(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_memory_static_min(self, value). */
+/**
+ * XenAPI VM.set_memory_static_min(self, value).
+ *
+ * Sets memory_static_min of a Halted VM, in bytes, keeping the memory
+ * constraint.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION.
+ */
 XCP_EXTERN int xcp_vm_set_memory_static_min(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_memory_dynamic_max(self, value). */
+/**
+ * XenAPI VM.set_memory_dynamic_max(self, value).
+ *
+ * Sets memory_dynamic_max of a Halted or Running VM, in bytes; on a Running
+ * VM the memory target of the domain changes live, as
+ * set_memory_dynamic_range.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
+ */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_max(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_memory_dynamic_min(self, value). */
+/**
+ * XenAPI VM.set_memory_dynamic_min(self, value).
+ *
+ * Sets memory_dynamic_min of a Halted or Running VM, in bytes, keeping the
+ * memory constraint.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, MEMORY_CONSTRAINT_VIOLATION, HOST_NOT_ENOUGH_FREE_MEMORY.
+ */
 XCP_EXTERN int xcp_vm_set_memory_dynamic_min(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_VCPUs_max(self, value). */
+/**
+ * XenAPI VM.set_VCPUs_max(self, value).
+ *
+ * Sets VCPUs_max of a Halted VM: from 1 to 64, and not below
+ * VCPUs_at_startup.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, INVALID_VALUE.
+ */
 XCP_EXTERN int xcp_vm_set_VCPUs_max(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_VCPUs_at_startup(self, value). */
+/**
+ * XenAPI VM.set_VCPUs_at_startup(self, value).
+ *
+ * Sets VCPUs_at_startup of a Halted VM: from 1 to VCPUs_max.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * VM_IS_SNAPSHOT, INVALID_VALUE.
+ */
 XCP_EXTERN int xcp_vm_set_VCPUs_at_startup(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_VCPUs_number_live(self, nvcpu). */
+/**
+ * XenAPI VM.set_VCPUs_number_live(self, nvcpu).
+ *
+ * Changes the number of online vCPUs of a Running VM's domain, and records it
+ * in VCPUs_at_startup and VM_metrics.VCPUs_number. More than VCPUs_max is
+ * refused.
+ *
+ * @param nvcpu The new number of vCPUs, from 1 to VCPUs_max.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
+ * INVALID_VALUE, OPERATION_NOT_ALLOWED.
+ */
 XCP_EXTERN int xcp_vm_set_VCPUs_number_live(xcp_session *session, xcp_vm self, int64_t nvcpu);
 
 /**
@@ -5454,7 +9294,18 @@ XCP_EXTERN int xcp_vm_set_VCPUs_number_live(xcp_session *session, xcp_vm self, i
  */
 XCP_EXTERN int xcp_vm_set_VCPUs_number_live_async(xcp_session *session, xcp_task *task, xcp_vm self, int64_t nvcpu);
 
-/** XenAPI VM.add_to_VCPUs_params_live(self, key, value). */
+/**
+ * XenAPI VM.add_to_VCPUs_params_live(self, key, value).
+ *
+ * Adds or replaces a key of VCPUs_params on a Running VM. libxcp records it
+ * but does not change the running domain's scheduling.
+ *
+ * @param key The VCPUs_params key (such as weight or cap).
+ *
+ * @param value Its value.
+ *
+ * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS.
+ */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
 /**
@@ -5463,10 +9314,24 @@ XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live(xcp_session *session, xcp_vm self
  */
 XCP_EXTERN int xcp_vm_add_to_VCPUs_params_live_async(xcp_session *session, xcp_task *task, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.set_HVM_shadow_multiplier(self, value). */
+/**
+ * XenAPI VM.set_HVM_shadow_multiplier(self, value).
+ *
+ * Sets HVM_shadow_multiplier. libxcp stores it, in any power state, without
+ * range check.
+ */
 XCP_EXTERN int xcp_vm_set_HVM_shadow_multiplier(xcp_session *session, xcp_vm self, double value);
 
-/** XenAPI VM.set_shadow_multiplier_live(self, multiplier). */
+/**
+ * XenAPI VM.set_shadow_multiplier_live(self, multiplier).
+ *
+ * Changes the shadow memory multiplier of a running HVM domain. Not
+ * implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param multiplier The new multiplier.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_set_shadow_multiplier_live(xcp_session *session, xcp_vm self, double multiplier);
 
 /**
@@ -5476,40 +9341,97 @@ XCP_EXTERN int xcp_vm_set_shadow_multiplier_live(xcp_session *session, xcp_vm se
  */
 XCP_EXTERN int xcp_vm_set_shadow_multiplier_live_async(xcp_session *session, xcp_task *task, xcp_vm self, double multiplier);
 
-/** XenAPI VM.set_HVM_boot_policy(self, value). */
+/**
+ * XenAPI VM.set_HVM_boot_policy(self, value).
+ *
+ * Sets the deprecated HVM_boot_policy; with domain_type unspecified a
+ * non-empty value makes the next boot HVM.
+ */
 XCP_EXTERN int xcp_vm_set_HVM_boot_policy(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.set_domain_type(self, value). */
+/**
+ * XenAPI VM.set_domain_type(self, value).
+ *
+ * Sets domain_type, which takes effect when the domain is next built.
+ */
 XCP_EXTERN int xcp_vm_set_domain_type(xcp_session *session, xcp_vm self, enum xcp_domain_type value);
 
-/** XenAPI VM.set_actions_after_crash(self, value). */
+/**
+ * XenAPI VM.set_actions_after_crash(self, value).
+ *
+ * Sets actions_after_crash, used the next time the guest crashes.
+ */
 XCP_EXTERN int xcp_vm_set_actions_after_crash(xcp_session *session, xcp_vm self, enum xcp_on_crash_behaviour value);
 
-/** XenAPI VM.set_ha_restart_priority(self, value). */
+/**
+ * XenAPI VM.set_ha_restart_priority(self, value).
+ *
+ * Sets ha_restart_priority. Stored without a check of the value: libxcp has
+ * no HA.
+ *
+ * @param value restart, best-effort or empty.
+ */
 XCP_EXTERN int xcp_vm_set_ha_restart_priority(xcp_session *session, xcp_vm self, const char *value);
 
-/** XenAPI VM.set_ha_always_run(self, value). */
+/**
+ * XenAPI VM.set_ha_always_run(self, value).
+ *
+ * Sets the deprecated ha_always_run. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_ha_always_run(xcp_session *session, xcp_vm self, bool value);
 
-/** XenAPI VM.set_suspend_VDI(self, value). */
+/**
+ * XenAPI VM.set_suspend_VDI(self, value).
+ *
+ * Sets suspend_VDI directly, with no check of the power state or of the VDI.
+ * Meant for recovery tools.
+ */
 XCP_EXTERN int xcp_vm_set_suspend_VDI(xcp_session *session, xcp_vm self, xcp_vdi value);
 
-/** XenAPI VM.set_order(self, value). */
+/**
+ * XenAPI VM.set_order(self, value).
+ *
+ * Sets order, the VM's position in an ordered start or shutdown. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_order(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_start_delay(self, value). */
+/**
+ * XenAPI VM.set_start_delay(self, value).
+ *
+ * Sets start_delay, in seconds. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_start_delay(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_shutdown_delay(self, value). */
+/**
+ * XenAPI VM.set_shutdown_delay(self, value).
+ *
+ * Sets shutdown_delay, in seconds. Stored only.
+ */
 XCP_EXTERN int xcp_vm_set_shutdown_delay(xcp_session *session, xcp_vm self, int64_t value);
 
-/** XenAPI VM.set_has_vendor_device(self, value). */
+/**
+ * XenAPI VM.set_has_vendor_device(self, value).
+ *
+ * Sets has_vendor_device. Stored only, in any power state.
+ */
 XCP_EXTERN int xcp_vm_set_has_vendor_device(xcp_session *session, xcp_vm self, bool value);
 
-/** XenAPI VM.set_bios_strings(self, value). */
+/**
+ * XenAPI VM.set_bios_strings(self, value).
+ *
+ * Replaces bios_strings with the given map, in any power state. Unlike XAPI,
+ * libxcp does not check the keys or refuse a second setting.
+ */
 XCP_EXTERN int xcp_vm_set_bios_strings(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.copy_bios_strings(vm, host). */
+/**
+ * XenAPI VM.copy_bios_strings(vm, host).
+ *
+ * Copies the given host's bios_strings into the VM's bios_strings, in any
+ * power state.
+ *
+ * @param host The host whose SMBIOS strings are copied.
+ */
 XCP_EXTERN int xcp_vm_copy_bios_strings(xcp_session *session, xcp_vm vm, xcp_host host);
 
 /**
@@ -5518,16 +9440,38 @@ XCP_EXTERN int xcp_vm_copy_bios_strings(xcp_session *session, xcp_vm vm, xcp_hos
  */
 XCP_EXTERN int xcp_vm_copy_bios_strings_async(xcp_session *session, xcp_task *task, xcp_vm vm, xcp_host host);
 
-/** XenAPI VM.set_NVRAM(self, value). */
+/**
+ * XenAPI VM.set_NVRAM(self, value).
+ *
+ * Replaces NVRAM with the given map. libxcp does not check the power state.
+ */
 XCP_EXTERN int xcp_vm_set_NVRAM(xcp_session *session, xcp_vm self, const xcp_string_map *value);
 
-/** XenAPI VM.add_to_NVRAM(self, key, value). */
+/**
+ * XenAPI VM.add_to_NVRAM(self, key, value).
+ *
+ * Sets one key of NVRAM (replacing its value if present). No power state
+ * check.
+ */
 XCP_EXTERN int xcp_vm_add_to_NVRAM(xcp_session *session, xcp_vm self, const char *key, const char *value);
 
-/** XenAPI VM.remove_from_NVRAM(self, key). */
+/**
+ * XenAPI VM.remove_from_NVRAM(self, key).
+ *
+ * Removes one key from NVRAM, if present. No power state check.
+ */
 XCP_EXTERN int xcp_vm_remove_from_NVRAM(xcp_session *session, xcp_vm self, const char *key);
 
-/** XenAPI VM.compute_memory_overhead(vm) -> int. */
+/**
+ * XenAPI VM.compute_memory_overhead(vm) -> int.
+ *
+ * Returns the hypervisor's memory overhead for the VM's domain, in bytes,
+ * computed by the hypervisor driver from the domain configuration (so the
+ * VM's disks and networks must be usable).
+ *
+ * Errors: INVALID_VALUE, VM_REQUIRES_SR, VM_REQUIRES_NETWORK,
+ * SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+ */
 XCP_EXTERN int xcp_vm_compute_memory_overhead(xcp_session *session, int64_t *result, xcp_vm vm);
 
 /**
@@ -5536,23 +9480,69 @@ XCP_EXTERN int xcp_vm_compute_memory_overhead(xcp_session *session, int64_t *res
  */
 XCP_EXTERN int xcp_vm_compute_memory_overhead_async(xcp_session *session, xcp_task *task, xcp_vm vm);
 
-/** XenAPI VM.maximise_memory(self, total, approximate) -> int. */
+/**
+ * XenAPI VM.maximise_memory(self, total, approximate) -> int.
+ *
+ * Would return the largest memory_static_max the VM could have within total
+ * bytes. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param total The memory available, in bytes.
+ *
+ * @param approximate Whether a fast approximation is acceptable.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_maximise_memory(xcp_session *session, int64_t *result, xcp_vm self, int64_t total, bool approximate);
 
-/** XenAPI VM.get_allowed_VBD_devices(vm) -> set:string. */
+/**
+ * XenAPI VM.get_allowed_VBD_devices(vm) -> set:string.
+ *
+ * Returns the free userdevice numbers of the VM, from 0 to 15, as strings.
+ */
 XCP_EXTERN int xcp_vm_get_allowed_VBD_devices(xcp_session *session, xcp_string_set *result, xcp_vm vm);
 
-/** XenAPI VM.get_allowed_VIF_devices(vm) -> set:string. */
+/**
+ * XenAPI VM.get_allowed_VIF_devices(vm) -> set:string.
+ *
+ * Returns the free VIF device numbers of the VM, from 0 to 6, as strings.
+ */
 XCP_EXTERN int xcp_vm_get_allowed_VIF_devices(xcp_session *session, xcp_string_set *result, xcp_vm vm);
 
-/** XenAPI VM.get_data_sources(self) -> set:string. */
+/**
+ * XenAPI VM.get_data_sources(self) -> set:string.
+ *
+ * Lists the VM's RRD data sources. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_vm self);
 
-/** XenAPI VM.query_data_source(self, data_source) -> float. */
+/**
+ * XenAPI VM.query_data_source(self, data_source) -> float.
+ *
+ * Returns the latest value of one RRD data source of the VM. Not implemented
+ * in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param data_source The data source name.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_query_data_source(xcp_session *session, double *result, xcp_vm self, const char *data_source);
 
 /**
  * XenAPI VM.create_new_blob(vm, name, mime_type, public=false) -> ref:blob.
+ *
+ * Creates a blob and links it in the VM's blobs under name. Not implemented
+ * in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The key of the blob in the VM's blobs map.
+ *
+ * @param mime_type The MIME type of the data.
+ *
+ * @param public_ True to let the blob be read without a session.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_vm_create_new_blob(xcp_session *session, xcp_blob *result, xcp_vm vm, const char *name, const char *mime_type, bool public_);
 
@@ -5562,7 +9552,22 @@ XCP_EXTERN int xcp_vm_create_new_blob(xcp_session *session, xcp_blob *result, xc
  */
 XCP_EXTERN int xcp_vm_create_new_blob_async(xcp_session *session, xcp_task *task, xcp_vm vm, const char *name, const char *mime_type, bool public_);
 
-/** XenAPI VM.import(url, sr, full_restore, force) -> set:ref:VM. */
+/**
+ * XenAPI VM.import(url, sr, full_restore, force) -> set:ref:VM.
+ *
+ * Imports VMs from an XVA at a URL. Not implemented as a message in libxcp:
+ * answers NOT_IMPLEMENTED.
+ *
+ * @param url Where to fetch the XVA.
+ *
+ * @param sr The SR for the imported disks.
+ *
+ * @param full_restore True to keep the uuids and MACs of the export.
+ *
+ * @param force True to import even when checks fail.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vm_import(xcp_session *session, xcp_vm_set *result, const char *url, xcp_sr sr, bool full_restore, bool force);
 
 /**
@@ -5604,90 +9609,174 @@ XCP_EXTERN int xcp_vm_metrics_get_all_where(xcp_session *session, xcp_vm_metrics
  */
 XCP_EXTERN int xcp_vm_metrics_get_all_records_where(xcp_session *session, xcp_vm_metrics_record_map *result, const char *expr);
 
-/** XenAPI VM_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the record, set by the server.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_uuid(xcp_session *session, char * *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_memory_actual(self) -> int. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_memory_actual(self) -> int. Reads one field.
+ *
+ * Memory of the domain, in bytes: memory_dynamic_max when the domain is
+ * built, the new target after a live dynamic range change, 0 when the VM
+ * stops. libxcp does not read it back from the hypervisor.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_memory_actual(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_VCPUs_number(self) -> int. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_VCPUs_number(self) -> int. Reads one field.
+ *
+ * Number of vCPUs of the domain: VCPUs_at_startup when it is built, the value
+ * of set_VCPUs_number_live, 0 when the VM stops.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_number(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_VCPUs_utilisation(self) -> map:int:float. Reads one
  * field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI (use the RRDs): always empty.
+ *
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_utilisation(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_start_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_start_time(self) -> datetime. Reads one field.
+ *
+ * When the current domain was built (UTC): set by start, reboots and
+ * automatic restarts, not by resume. For the control domain, when the host
+ * booted it.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_start_time(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_install_time(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_install_time(self) -> datetime. Reads one field.
+ *
+ * When the VM record was created (UTC).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_install_time(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value data for clients.
  */
 XCP_EXTERN int xcp_vm_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VM_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_metrics_set_other_config(xcp_session *session, xcp_vm_metrics self, const xcp_string_map *value);
 
-/** XenAPI VM_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VM_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_metrics_add_to_other_config(xcp_session *session, xcp_vm_metrics self, const char *key, const char *value);
 
-/** XenAPI VM_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI VM_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_metrics_remove_from_other_config(xcp_session *session, xcp_vm_metrics self, const char *key);
 
 /**
  * XenAPI VM_metrics.get_current_domain_type(self) -> domain_type. Reads one
  * field.
+ *
+ * The type of the domain last built (hvm, pv or pvh, as resolved from
+ * VM.domain_type); unspecified until the first start. It is not reset when
+ * the VM stops.
  */
 XCP_EXTERN int xcp_vm_metrics_get_current_domain_type(xcp_session *session, enum xcp_domain_type *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_numa_optimised(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_numa_optimised(self) -> bool. Reads one field.
+ *
+ * Whether the domain's memory is placed on as few NUMA nodes as possible. Not
+ * maintained (false).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_numa_optimised(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_numa_nodes(self) -> int. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_numa_nodes(self) -> int. Reads one field.
+ *
+ * Number of NUMA nodes the domain's memory spans. Not maintained (0).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_numa_nodes(xcp_session *session, int64_t *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_numa_node_memory(self) -> map:int:int. Reads one
  * field.
+ *
+ * Memory of the domain per NUMA node, in bytes. Not maintained (empty).
  */
 XCP_EXTERN int xcp_vm_metrics_get_numa_node_memory(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_VCPUs_CPU(self) -> map:int:int. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_VCPUs_CPU(self) -> map:int:int. Reads one field.
+ *
+ * Physical CPU each vCPU runs on. Not maintained (empty).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_CPU(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_VCPUs_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * Scheduler parameters of the running vCPUs. Not maintained (empty).
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_params(xcp_session *session, xcp_string_map *result, xcp_vm_metrics self);
 
 /**
  * XenAPI VM_metrics.get_VCPUs_flags(self) -> map:int:set:string. Reads one
  * field.
+ *
+ * Flags of each vCPU. Not maintained (empty).
  */
 XCP_EXTERN int xcp_vm_metrics_get_VCPUs_flags(xcp_session *session, xcp_value *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_state(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_state(self) -> set:string. Reads one field.
+ *
+ * Run state of the domain, as a set of strings. Not maintained (empty).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_state(xcp_session *session, xcp_string_set *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_last_updated(self) -> datetime. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When libxcp last wrote these figures at a domain start (UTC).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_hvm(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_hvm(self) -> bool. Reads one field.
+ *
+ * True when the domain last built is an HVM guest.
+ */
 XCP_EXTERN int xcp_vm_metrics_get_hvm(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_nested_virt(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_nested_virt(self) -> bool. Reads one field.
+ *
+ * Whether the domain may run nested hypervisors. Not maintained (false).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_nested_virt(xcp_session *session, bool *result, xcp_vm_metrics self);
 
-/** XenAPI VM_metrics.get_nomigrate(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_metrics.get_nomigrate(self) -> bool. Reads one field.
+ *
+ * Whether the domain is marked as not migratable. Not maintained (false).
+ */
 XCP_EXTERN int xcp_vm_metrics_get_nomigrate(xcp_session *session, bool *result, xcp_vm_metrics self);
 
 /**
@@ -5726,24 +9815,35 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_all_where(xcp_session *session, xcp_vm_g
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_all_records_where(xcp_session *session, xcp_vm_guest_metrics_record_map *result, const char *expr);
 
-/** XenAPI VM_guest_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the record, set by the server.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_uuid(xcp_session *session, char * *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_os_version(self) -> map:string:string. Reads
  * one field.
+ *
+ * The guest OS as its agent reports it (keys such as name, distro, major,
+ * minor, uname).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_os_version(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_PV_drivers_version(self) -> map:string:string.
  * Reads one field.
+ *
+ * Version of the PV drivers in the guest (keys major, minor, micro, build).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_version(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_PV_drivers_up_to_date(self) -> bool. Reads one
  * field.
+ *
+ * Deprecated: whether the guest's PV drivers are the newest known.
  *
  * Deprecated in XenAPI: kept for the clients that still use it.
  */
@@ -5753,51 +9853,79 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_up_to_date(xcp_session *sessi
  * XenAPI VM_guest_metrics.get_memory(self) -> map:string:string. Reads one
  * field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: guest memory figures reported by the agent.
+ *
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_memory(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_networks(self) -> map:string:string. Reads one
  * field.
+ *
+ * IP addresses of the guest's interfaces, keyed by device and address number
+ * (such as 0/ip, 0/ipv4/0, 0/ipv6/0).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_networks(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_other(self) -> map:string:string. Reads one
  * field.
+ *
+ * Other agent data, notably the guest features (feature-shutdown,
+ * feature-suspend, ...).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_other(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_other_config(self) -> map:string:string. Reads
  * one field.
+ *
+ * Free-form key/value data for clients.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value data for clients.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_set_other_config(xcp_session *session, xcp_vm_guest_metrics self, const xcp_string_map *value);
 
-/** XenAPI VM_guest_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VM_guest_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_add_to_other_config(xcp_session *session, xcp_vm_guest_metrics self, const char *key, const char *value);
 
-/** XenAPI VM_guest_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI VM_guest_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value data for clients.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_remove_from_other_config(xcp_session *session, xcp_vm_guest_metrics self, const char *key);
 
-/** XenAPI VM_guest_metrics.get_live(self) -> bool. Reads one field. */
+/**
+ * XenAPI VM_guest_metrics.get_live(self) -> bool. Reads one field.
+ *
+ * True while the guest agent keeps reporting.
+ */
 XCP_EXTERN int xcp_vm_guest_metrics_get_live(xcp_session *session, bool *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_can_use_hotplug_vbd(self) -> tristate_type.
  * Reads one field.
+ *
+ * Whether the guest can hot-plug disks: yes, no or unspecified.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_can_use_hotplug_vbd(xcp_session *session, enum xcp_tristate_type *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_PV_drivers_detected(self) -> bool. Reads one
  * field.
+ *
+ * True when the guest's PV drivers are running.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_detected(xcp_session *session, bool *result, xcp_vm_guest_metrics self);
 
@@ -5805,19 +9933,25 @@ XCP_EXTERN int xcp_vm_guest_metrics_get_PV_drivers_detected(xcp_session *session
  * XenAPI VM_guest_metrics.get_disks(self) -> map:string:string. Reads one
  * field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: disk figures reported by the agent.
+ *
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_disks(xcp_session *session, xcp_string_map *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_last_updated(self) -> datetime. Reads one
  * field.
+ *
+ * When the agent last reported (UTC).
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_vm_guest_metrics self);
 
 /**
  * XenAPI VM_guest_metrics.get_can_use_hotplug_vif(self) -> tristate_type.
  * Reads one field.
+ *
+ * Whether the guest can hot-plug network interfaces: yes, no or unspecified.
  */
 XCP_EXTERN int xcp_vm_guest_metrics_get_can_use_hotplug_vif(xcp_session *session, enum xcp_tristate_type *result, xcp_vm_guest_metrics self);
 
@@ -6071,7 +10205,7 @@ XCP_EXTERN int xcp_vbd_remove_from_qos_algorithm_params(xcp_session *session, xc
  *
  * Removed from XenAPI with the VBD_metrics class; always NULL.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vbd_get_metrics(xcp_session *session, xcp_ref *result, xcp_vbd self);
 
@@ -7717,136 +11851,276 @@ XCP_EXTERN int xcp_vif_get_all_where(xcp_session *session, xcp_vif_set *result, 
 /** XenAPI VIF.get_all_records_where(expr) -> map:ref:VIF:record:VIF. */
 XCP_EXTERN int xcp_vif_get_all_records_where(xcp_session *session, xcp_vif_record_map *result, const char *expr);
 
-/** XenAPI VIF.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VIF, set by the server.
+ */
 XCP_EXTERN int xcp_vif_get_uuid(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_allowed_operations(self) -> set:vif_operations. Reads one
  * field.
+ *
+ * The operations valid on the VIF now, maintained by the server: attach when
+ * detached, plug when detached and the VM is running, unplug when attached.
  */
 XCP_EXTERN int xcp_vif_get_allowed_operations(xcp_session *session, xcp_vif_operations_set *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_current_operations(self) -> map:string:vif_operations. Reads
  * one field.
+ *
+ * Operations in progress (task reference to operation). libxcp records none:
+ * always empty.
  */
 XCP_EXTERN int xcp_vif_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.get_device(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_device(self) -> string. Reads one field.
+ *
+ * The VIF's slot on the VM, a number from 0 to 6 as a string; it orders the
+ * guest's NICs.
+ */
 XCP_EXTERN int xcp_vif_get_device(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.get_network(self) -> ref:network. Reads one field. */
+/**
+ * XenAPI VIF.get_network(self) -> ref:network. Reads one field.
+ *
+ * The network the VIF is connected to; changed with VIF.move.
+ */
 XCP_EXTERN int xcp_vif_get_network(xcp_session *session, xcp_network *result, xcp_vif self);
 
-/** XenAPI VIF.get_VM(self) -> ref:VM. Reads one field. */
+/**
+ * XenAPI VIF.get_VM(self) -> ref:VM. Reads one field.
+ *
+ * The VM the VIF belongs to.
+ */
 XCP_EXTERN int xcp_vif_get_VM(xcp_session *session, xcp_vm *result, xcp_vif self);
 
-/** XenAPI VIF.get_MAC(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_MAC(self) -> string. Reads one field.
+ *
+ * The MAC address, six colon-separated hex bytes; when created without one,
+ * the server generates a random locally administered unicast address.
+ */
 XCP_EXTERN int xcp_vif_get_MAC(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.get_MTU(self) -> int. Reads one field. */
+/**
+ * XenAPI VIF.get_MTU(self) -> int. Reads one field.
+ *
+ * Maximum transmission unit, in bytes; the network's MTU when created without
+ * one (0).
+ */
 XCP_EXTERN int xcp_vif_get_MTU(xcp_session *session, int64_t *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_vif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VIF.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vif_set_other_config(xcp_session *session, xcp_vif self, const xcp_string_map *value);
 
-/** XenAPI VIF.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VIF.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vif_add_to_other_config(xcp_session *session, xcp_vif self, const char *key, const char *value);
 
-/** XenAPI VIF.remove_from_other_config(self, key). */
+/**
+ * XenAPI VIF.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vif_remove_from_other_config(xcp_session *session, xcp_vif self, const char *key);
 
-/** XenAPI VIF.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI VIF.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * True while the VIF is plugged into the VM's running domain; maintained by
+ * the server (VM start, shutdown, VIF.plug, VIF.unplug).
+ */
 XCP_EXTERN int xcp_vif_get_currently_attached(xcp_session *session, bool *result, xcp_vif self);
 
-/** XenAPI VIF.get_qos_algorithm_type(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_qos_algorithm_type(self) -> string. Reads one field.
+ *
+ * The QoS algorithm, ratelimit or empty. Recorded only: libxcp applies no
+ * QoS.
+ */
 XCP_EXTERN int xcp_vif_get_qos_algorithm_type(xcp_session *session, char * *result, xcp_vif self);
 
-/** XenAPI VIF.set_qos_algorithm_type(self, value). Writes one field. */
+/**
+ * XenAPI VIF.set_qos_algorithm_type(self, value). Writes one field.
+ *
+ * The QoS algorithm, ratelimit or empty. Recorded only: libxcp applies no
+ * QoS.
+ */
 XCP_EXTERN int xcp_vif_set_qos_algorithm_type(xcp_session *session, xcp_vif self, const char *value);
 
 /**
  * XenAPI VIF.get_qos_algorithm_params(self) -> map:string:string. Reads one
  * field.
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
  */
 XCP_EXTERN int xcp_vif_get_qos_algorithm_params(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
-/** XenAPI VIF.set_qos_algorithm_params(self, value). Writes one field. */
+/**
+ * XenAPI VIF.set_qos_algorithm_params(self, value). Writes one field.
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
+ */
 XCP_EXTERN int xcp_vif_set_qos_algorithm_params(xcp_session *session, xcp_vif self, const xcp_string_map *value);
 
-/** XenAPI VIF.add_to_qos_algorithm_params(self, key, value). */
+/**
+ * XenAPI VIF.add_to_qos_algorithm_params(self, key, value).
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
+ */
 XCP_EXTERN int xcp_vif_add_to_qos_algorithm_params(xcp_session *session, xcp_vif self, const char *key, const char *value);
 
-/** XenAPI VIF.remove_from_qos_algorithm_params(self, key). */
+/**
+ * XenAPI VIF.remove_from_qos_algorithm_params(self, key).
+ *
+ * Parameters of the QoS algorithm (kbps for ratelimit). Recorded only.
+ */
 XCP_EXTERN int xcp_vif_remove_from_qos_algorithm_params(xcp_session *session, xcp_vif self, const char *key);
 
 /**
  * XenAPI VIF.get_metrics(self) -> ref:VIF_metrics. Reads one field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI (VIF_metrics is gone): always NULL.
+ *
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_vif_get_metrics(xcp_session *session, xcp_ref *result, xcp_vif self);
 
-/** XenAPI VIF.get_locking_mode(self) -> vif_locking_mode. Reads one field. */
+/**
+ * XenAPI VIF.get_locking_mode(self) -> vif_locking_mode. Reads one field.
+ *
+ * Which traffic the VIF may send: network_default (the network's
+ * default_locking_mode), locked (only from ipv4_allowed and ipv6_allowed),
+ * unlocked or disabled. Recorded only: libxcp does not filter VIF traffic.
+ */
 XCP_EXTERN int xcp_vif_get_locking_mode(xcp_session *session, enum xcp_vif_locking_mode *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_allowed(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_allowed(self) -> set:string. Reads one field.
+ *
+ * The IPv4 addresses a locked VIF may use. Recorded only.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_allowed(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_allowed(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_allowed(self) -> set:string. Reads one field.
+ *
+ * The IPv6 addresses a locked VIF may use. Recorded only.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_allowed(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_ipv4_configuration_mode(self) ->
  * vif_ipv4_configuration_mode. Reads one field.
+ *
+ * How the guest should configure IPv4 on this NIC (None, Static or DHCP), set
+ * by configure_ipv4. Recorded only: libxcp passes it to no guest agent.
  */
 XCP_EXTERN int xcp_vif_get_ipv4_configuration_mode(xcp_session *session, enum xcp_vif_ipv4_configuration_mode *result, xcp_vif self);
 
-/** XenAPI VIF.get_trunks(self) -> set:int. Reads one field. */
+/**
+ * XenAPI VIF.get_trunks(self) -> set:int. Reads one field.
+ *
+ * The VLAN tags the VIF carries as a trunk. libxcp has no messages to set it:
+ * always empty.
+ */
 XCP_EXTERN int xcp_vif_get_trunks(xcp_session *session, xcp_int_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_status_code(self) -> int. Reads one field. */
+/**
+ * XenAPI VIF.get_status_code(self) -> int. Reads one field.
+ *
+ * In XAPI, an error code of the VIF's last failure. Not maintained by libxcp:
+ * always 0.
+ */
 XCP_EXTERN int xcp_vif_get_status_code(xcp_session *session, int64_t *result, xcp_vif self);
 
-/** XenAPI VIF.get_status_detail(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_status_detail(self) -> string. Reads one field.
+ *
+ * In XAPI, the text of the VIF's last failure. Not maintained by libxcp:
+ * always empty.
+ */
 XCP_EXTERN int xcp_vif_get_status_detail(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_runtime_properties(self) -> map:string:string. Reads one
  * field.
+ *
+ * In XAPI, device properties of the plugged VIF. Not maintained by libxcp:
+ * always empty.
  */
 XCP_EXTERN int xcp_vif_get_runtime_properties(xcp_session *session, xcp_string_map *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_qos_supported_algorithms(self) -> set:string. Reads one
  * field.
+ *
+ * In XAPI, the QoS algorithms the VIF supports. Not maintained by libxcp:
+ * always empty.
  */
 XCP_EXTERN int xcp_vif_get_qos_supported_algorithms(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_MAC_autogenerated(self) -> bool. Reads one field. */
+/**
+ * XenAPI VIF.get_MAC_autogenerated(self) -> bool. Reads one field.
+ *
+ * True when the server generated the MAC because the VIF was created without
+ * one.
+ */
 XCP_EXTERN int xcp_vif_get_MAC_autogenerated(xcp_session *session, bool *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_addresses(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_addresses(self) -> set:string. Reads one field.
+ *
+ * The IPv4 address (CIDR) given to configure_ipv4, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_addresses(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv4_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv4_gateway(self) -> string. Reads one field.
+ *
+ * The IPv4 gateway given to configure_ipv4, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv4_gateway(xcp_session *session, char * *result, xcp_vif self);
 
 /**
  * XenAPI VIF.get_ipv6_configuration_mode(self) ->
  * vif_ipv6_configuration_mode. Reads one field.
+ *
+ * How the guest should configure IPv6 on this NIC (None, Static or Autoconf),
+ * set by configure_ipv6. Recorded only.
  */
 XCP_EXTERN int xcp_vif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_vif_ipv6_configuration_mode *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_addresses(self) -> set:string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_addresses(self) -> set:string. Reads one field.
+ *
+ * The IPv6 address (CIDR) given to configure_ipv6, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_addresses(xcp_session *session, xcp_string_set *result, xcp_vif self);
 
-/** XenAPI VIF.get_ipv6_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI VIF.get_ipv6_gateway(self) -> string. Reads one field.
+ *
+ * The IPv6 gateway given to configure_ipv6, or empty.
+ */
 XCP_EXTERN int xcp_vif_get_ipv6_gateway(xcp_session *session, char * *result, xcp_vif self);
 
 /**
@@ -7870,7 +12144,15 @@ XCP_EXTERN int xcp_vif_destroy(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_destroy_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.plug(self). */
+/**
+ * XenAPI VIF.plug(self).
+ *
+ * Hot-plugs the VIF into the VM's running domain and marks it attached. The
+ * VM must be Running and the VIF not attached; a hypervisor failure is an
+ * INTERNAL_ERROR.
+ *
+ * Errors: VM_BAD_POWER_STATE, DEVICE_ALREADY_ATTACHED.
+ */
 XCP_EXTERN int xcp_vif_plug(xcp_session *session, xcp_vif self);
 
 /**
@@ -7879,7 +12161,14 @@ XCP_EXTERN int xcp_vif_plug(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_plug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.unplug(self). */
+/**
+ * XenAPI VIF.unplug(self).
+ *
+ * Asks the running domain to release the VIF and marks it detached (only
+ * marks it when the VM is not running). The VIF must be attached.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED.
+ */
 XCP_EXTERN int xcp_vif_unplug(xcp_session *session, xcp_vif self);
 
 /**
@@ -7888,7 +12177,14 @@ XCP_EXTERN int xcp_vif_unplug(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_unplug_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.unplug_force(self). */
+/**
+ * XenAPI VIF.unplug_force(self).
+ *
+ * Like unplug, but removes the device from the domain without the guest's
+ * cooperation.
+ *
+ * Errors: DEVICE_ALREADY_DETACHED.
+ */
 XCP_EXTERN int xcp_vif_unplug_force(xcp_session *session, xcp_vif self);
 
 /**
@@ -7897,7 +12193,14 @@ XCP_EXTERN int xcp_vif_unplug_force(xcp_session *session, xcp_vif self);
  */
 XCP_EXTERN int xcp_vif_unplug_force_async(xcp_session *session, xcp_task *task, xcp_vif self);
 
-/** XenAPI VIF.move(self, network). */
+/**
+ * XenAPI VIF.move(self, network).
+ *
+ * Connects the VIF to another network. An attached VIF of a running VM is
+ * unplugged and plugged again on the new network's bridge.
+ *
+ * @param network The network to connect the VIF to.
+ */
 XCP_EXTERN int xcp_vif_move(xcp_session *session, xcp_vif self, xcp_network network);
 
 /**
@@ -7906,7 +12209,11 @@ XCP_EXTERN int xcp_vif_move(xcp_session *session, xcp_vif self, xcp_network netw
  */
 XCP_EXTERN int xcp_vif_move_async(xcp_session *session, xcp_task *task, xcp_vif self, xcp_network network);
 
-/** XenAPI VIF.set_locking_mode(self, value). */
+/**
+ * XenAPI VIF.set_locking_mode(self, value).
+ *
+ * Sets the VIF's locking mode (recorded only, see locking_mode).
+ */
 XCP_EXTERN int xcp_vif_set_locking_mode(xcp_session *session, xcp_vif self, enum xcp_vif_locking_mode value);
 
 /**
@@ -7915,7 +12222,14 @@ XCP_EXTERN int xcp_vif_set_locking_mode(xcp_session *session, xcp_vif self, enum
  */
 XCP_EXTERN int xcp_vif_set_locking_mode_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_locking_mode value);
 
-/** XenAPI VIF.set_ipv4_allowed(self, value). */
+/**
+ * XenAPI VIF.set_ipv4_allowed(self, value).
+ *
+ * Replaces the IPv4 addresses a locked VIF may use. Unlike XAPI, libxcp does
+ * not check that they are addresses.
+ *
+ * @param value The addresses.
+ */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
 /**
@@ -7924,7 +12238,14 @@ XCP_EXTERN int xcp_vif_set_ipv4_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_set_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
-/** XenAPI VIF.add_ipv4_allowed(self, value). */
+/**
+ * XenAPI VIF.add_ipv4_allowed(self, value).
+ *
+ * Adds an IPv4 address to those a locked VIF may use (no change when
+ * present).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -7933,7 +12254,14 @@ XCP_EXTERN int xcp_vif_add_ipv4_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_add_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.remove_ipv4_allowed(self, value). */
+/**
+ * XenAPI VIF.remove_ipv4_allowed(self, value).
+ *
+ * Removes an IPv4 address from those a locked VIF may use (no change when
+ * absent).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -7942,7 +12270,14 @@ XCP_EXTERN int xcp_vif_remove_ipv4_allowed(xcp_session *session, xcp_vif self, c
  */
 XCP_EXTERN int xcp_vif_remove_ipv4_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.set_ipv6_allowed(self, value). */
+/**
+ * XenAPI VIF.set_ipv6_allowed(self, value).
+ *
+ * Replaces the IPv6 addresses a locked VIF may use. Unlike XAPI, libxcp does
+ * not check that they are addresses.
+ *
+ * @param value The addresses.
+ */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed(xcp_session *session, xcp_vif self, const xcp_string_set *value);
 
 /**
@@ -7951,7 +12286,14 @@ XCP_EXTERN int xcp_vif_set_ipv6_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_set_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const xcp_string_set *value);
 
-/** XenAPI VIF.add_ipv6_allowed(self, value). */
+/**
+ * XenAPI VIF.add_ipv6_allowed(self, value).
+ *
+ * Adds an IPv6 address to those a locked VIF may use (no change when
+ * present).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -7960,7 +12302,14 @@ XCP_EXTERN int xcp_vif_add_ipv6_allowed(xcp_session *session, xcp_vif self, cons
  */
 XCP_EXTERN int xcp_vif_add_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.remove_ipv6_allowed(self, value). */
+/**
+ * XenAPI VIF.remove_ipv6_allowed(self, value).
+ *
+ * Removes an IPv6 address from those a locked VIF may use (no change when
+ * absent).
+ *
+ * @param value The address.
+ */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed(xcp_session *session, xcp_vif self, const char *value);
 
 /**
@@ -7969,7 +12318,20 @@ XCP_EXTERN int xcp_vif_remove_ipv6_allowed(xcp_session *session, xcp_vif self, c
  */
 XCP_EXTERN int xcp_vif_remove_ipv6_allowed_async(xcp_session *session, xcp_task *task, xcp_vif self, const char *value);
 
-/** XenAPI VIF.configure_ipv4(self, mode, address="", gateway=""). */
+/**
+ * XenAPI VIF.configure_ipv4(self, mode, address="", gateway="").
+ *
+ * Records the IPv4 configuration the guest should use on this NIC
+ * (ipv4_configuration_mode, ipv4_addresses, ipv4_gateway). Recorded only;
+ * unlike XAPI, the address and gateway are not checked.
+ *
+ * @param mode None, Static or DHCP.
+ *
+ * @param address For Static, the address in CIDR form (for example
+ * 192.0.2.5/24).
+ *
+ * @param gateway For Static, the gateway address; may be empty.
+ */
 XCP_EXTERN int xcp_vif_configure_ipv4(xcp_session *session, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
 /**
@@ -7978,7 +12340,19 @@ XCP_EXTERN int xcp_vif_configure_ipv4(xcp_session *session, xcp_vif self, enum x
  */
 XCP_EXTERN int xcp_vif_configure_ipv4_async(xcp_session *session, xcp_task *task, xcp_vif self, enum xcp_vif_ipv4_configuration_mode mode, const char *address, const char *gateway);
 
-/** XenAPI VIF.configure_ipv6(self, mode, address="", gateway=""). */
+/**
+ * XenAPI VIF.configure_ipv6(self, mode, address="", gateway="").
+ *
+ * Records the IPv6 configuration the guest should use on this NIC
+ * (ipv6_configuration_mode, ipv6_addresses, ipv6_gateway). Recorded only; the
+ * address and gateway are not checked.
+ *
+ * @param mode None, Static or Autoconf.
+ *
+ * @param address For Static, the address in CIDR form.
+ *
+ * @param gateway For Static, the gateway address; may be empty.
+ */
 XCP_EXTERN int xcp_vif_configure_ipv6(xcp_session *session, xcp_vif self, enum xcp_vif_ipv6_configuration_mode mode, const char *address, const char *gateway);
 
 /**
@@ -8020,95 +12394,210 @@ XCP_EXTERN int xcp_network_get_all_where(xcp_session *session, xcp_network_set *
  */
 XCP_EXTERN int xcp_network_get_all_records_where(xcp_session *session, xcp_network_record_map *result, const char *expr);
 
-/** XenAPI network.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the network, set by the server.
+ */
 XCP_EXTERN int xcp_network_get_uuid(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_name_label(self) -> string. Reads one field.
+ *
+ * A human-readable name.
+ */
 XCP_EXTERN int xcp_network_get_name_label(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.set_name_label(self, value). Writes one field. */
+/**
+ * XenAPI network.set_name_label(self, value). Writes one field.
+ *
+ * A human-readable name.
+ */
 XCP_EXTERN int xcp_network_set_name_label(xcp_session *session, xcp_network self, const char *value);
 
-/** XenAPI network.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_name_description(self) -> string. Reads one field.
+ *
+ * A human-readable description.
+ */
 XCP_EXTERN int xcp_network_get_name_description(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.set_name_description(self, value). Writes one field. */
+/**
+ * XenAPI network.set_name_description(self, value). Writes one field.
+ *
+ * A human-readable description.
+ */
 XCP_EXTERN int xcp_network_set_name_description(xcp_session *session, xcp_network self, const char *value);
 
 /**
  * XenAPI network.get_allowed_operations(self) -> set:network_operations.
  * Reads one field.
+ *
+ * The operations valid on the network now. libxcp does not compute it: always
+ * empty.
  */
 XCP_EXTERN int xcp_network_get_allowed_operations(xcp_session *session, xcp_network_operations_set *result, xcp_network self);
 
 /**
  * XenAPI network.get_current_operations(self) ->
  * map:string:network_operations. Reads one field.
+ *
+ * Operations in progress (task reference to operation). libxcp records none:
+ * always empty.
  */
 XCP_EXTERN int xcp_network_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/** XenAPI network.get_VIFs(self) -> set:ref:VIF. Reads one field. */
+/**
+ * XenAPI network.get_VIFs(self) -> set:ref:VIF. Reads one field.
+ *
+ * The VIFs connected to the network, maintained by the server from
+ * VIF.network.
+ */
 XCP_EXTERN int xcp_network_get_VIFs(xcp_session *session, xcp_vif_set *result, xcp_network self);
 
-/** XenAPI network.get_PIFs(self) -> set:ref:PIF. Reads one field. */
+/**
+ * XenAPI network.get_PIFs(self) -> set:ref:PIF. Reads one field.
+ *
+ * The host interfaces connected to the network, maintained by the server from
+ * PIF.network; empty for a network internal to the host.
+ */
 XCP_EXTERN int xcp_network_get_PIFs(xcp_session *session, xcp_pif_set *result, xcp_network self);
 
-/** XenAPI network.get_MTU(self) -> int. Reads one field. */
+/**
+ * XenAPI network.get_MTU(self) -> int. Reads one field.
+ *
+ * Maximum transmission unit of the network, in bytes; a VIF created without
+ * an MTU takes it. Changing it changes neither existing VIFs nor the bridge.
+ */
 XCP_EXTERN int xcp_network_get_MTU(xcp_session *session, int64_t *result, xcp_network self);
 
-/** XenAPI network.set_MTU(self, value). Writes one field. */
+/**
+ * XenAPI network.set_MTU(self, value). Writes one field.
+ *
+ * Maximum transmission unit of the network, in bytes; a VIF created without
+ * an MTU takes it. Changing it changes neither existing VIFs nor the bridge.
+ */
 XCP_EXTERN int xcp_network_set_MTU(xcp_session *session, xcp_network self, int64_t value);
 
 /**
  * XenAPI network.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
  */
 XCP_EXTERN int xcp_network_get_other_config(xcp_session *session, xcp_string_map *result, xcp_network self);
 
-/** XenAPI network.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI network.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
+ */
 XCP_EXTERN int xcp_network_set_other_config(xcp_session *session, xcp_network self, const xcp_string_map *value);
 
-/** XenAPI network.add_to_other_config(self, key, value). */
+/**
+ * XenAPI network.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
+ */
 XCP_EXTERN int xcp_network_add_to_other_config(xcp_session *session, xcp_network self, const char *key, const char *value);
 
-/** XenAPI network.remove_from_other_config(self, key). */
+/**
+ * XenAPI network.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs. First boot sets automatic: true on the networks
+ * it makes for the host's NICs, false on the internal one it makes when there
+ * is none. A network whose is_host_internal_management_network is true cannot
+ * be destroyed.
+ */
 XCP_EXTERN int xcp_network_remove_from_other_config(xcp_session *session, xcp_network self, const char *key);
 
-/** XenAPI network.get_bridge(self) -> string. Reads one field. */
+/**
+ * XenAPI network.get_bridge(self) -> string. Reads one field.
+ *
+ * The name of the host bridge the network's VIFs are added to: xenbrN for
+ * those made at first boot, the first free xapiN when network.create is given
+ * none.
+ */
 XCP_EXTERN int xcp_network_get_bridge(xcp_session *session, char * *result, xcp_network self);
 
-/** XenAPI network.get_managed(self) -> bool. Reads one field. */
+/**
+ * XenAPI network.get_managed(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the toolstack creates and removes the bridge. libxcp
+ * records it but manages no bridge either way.
+ */
 XCP_EXTERN int xcp_network_get_managed(xcp_session *session, bool *result, xcp_network self);
 
-/** XenAPI network.get_tags(self) -> set:string. Reads one field. */
+/**
+ * XenAPI network.get_tags(self) -> set:string. Reads one field.
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_get_tags(xcp_session *session, xcp_string_set *result, xcp_network self);
 
-/** XenAPI network.set_tags(self, value). Writes one field. */
+/**
+ * XenAPI network.set_tags(self, value). Writes one field.
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_set_tags(xcp_session *session, xcp_network self, const xcp_string_set *value);
 
-/** XenAPI network.add_tags(self, value). */
+/**
+ * XenAPI network.add_tags(self, value).
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_add_tags(xcp_session *session, xcp_network self, const char *value);
 
-/** XenAPI network.remove_tags(self, value). */
+/**
+ * XenAPI network.remove_tags(self, value).
+ *
+ * User-defined tags, for grouping and searching.
+ */
 XCP_EXTERN int xcp_network_remove_tags(xcp_session *session, xcp_network self, const char *value);
 
 /**
  * XenAPI network.get_default_locking_mode(self) ->
  * network_default_locking_mode. Reads one field.
+ *
+ * The locking mode for the network's VIFs whose locking_mode is
+ * network_default; set by set_default_locking_mode. Recorded only: libxcp
+ * does not filter VIF traffic.
  */
 XCP_EXTERN int xcp_network_get_default_locking_mode(xcp_session *session, enum xcp_network_default_locking_mode *result, xcp_network self);
 
 /**
  * XenAPI network.get_purpose(self) -> set:network_purpose. Reads one field.
+ *
+ * What else the network is used for (nbd, insecure_nbd: serving disks over
+ * NBD); changed with add_purpose and remove_purpose. Recorded only: libxcp
+ * runs no NBD server.
  */
 XCP_EXTERN int xcp_network_get_purpose(xcp_session *session, xcp_network_purpose_set *result, xcp_network self);
 
-/** XenAPI network.get_blobs(self) -> map:string:ref:blob. Reads one field. */
+/**
+ * XenAPI network.get_blobs(self) -> map:string:ref:blob. Reads one field.
+ *
+ * Binary data attached to the network by name. network.create_new_blob is not
+ * implemented, so the map stays empty.
+ */
 XCP_EXTERN int xcp_network_get_blobs(xcp_session *session, xcp_string_map *result, xcp_network self);
 
 /**
  * XenAPI network.get_assigned_ips(self) -> map:ref:VIF:string. Reads one
  * field.
+ *
+ * In XAPI, the IP addresses handed out to VIFs on a network with managed
+ * addressing. Not maintained by libxcp: always empty.
  */
 XCP_EXTERN int xcp_network_get_assigned_ips(xcp_session *session, xcp_string_map *result, xcp_network self);
 
@@ -8133,7 +12622,14 @@ XCP_EXTERN int xcp_network_destroy(xcp_session *session, xcp_network self);
  */
 XCP_EXTERN int xcp_network_destroy_async(xcp_session *session, xcp_task *task, xcp_network self);
 
-/** XenAPI network.add_purpose(self, value). */
+/**
+ * XenAPI network.add_purpose(self, value).
+ *
+ * Adds a purpose to the network (no change when it is there already). Unlike
+ * XAPI, libxcp does not refuse incompatible purposes (nbd with insecure_nbd).
+ *
+ * @param value The purpose to add.
+ */
 XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
 /**
@@ -8142,7 +12638,13 @@ XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, e
  */
 XCP_EXTERN int xcp_network_add_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
-/** XenAPI network.remove_purpose(self, value). */
+/**
+ * XenAPI network.remove_purpose(self, value).
+ *
+ * Removes a purpose from the network (no change when it is not there).
+ *
+ * @param value The purpose to remove.
+ */
 XCP_EXTERN int xcp_network_remove_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 
 /**
@@ -8151,7 +12653,16 @@ XCP_EXTERN int xcp_network_remove_purpose(xcp_session *session, xcp_network self
  */
 XCP_EXTERN int xcp_network_remove_purpose_async(xcp_session *session, xcp_task *task, xcp_network self, enum xcp_network_purpose value);
 
-/** XenAPI network.set_default_locking_mode(network, value). */
+/**
+ * XenAPI network.set_default_locking_mode(network, value).
+ *
+ * Sets the locking mode of the network's VIFs whose own locking_mode is
+ * network_default.
+ *
+ * @param network The network to change.
+ *
+ * @param value unlocked (all traffic passes) or disabled (none passes).
+ */
 XCP_EXTERN int xcp_network_set_default_locking_mode(xcp_session *session, xcp_network network, enum xcp_network_default_locking_mode value);
 
 /**
@@ -8164,6 +12675,17 @@ XCP_EXTERN int xcp_network_set_default_locking_mode_async(xcp_session *session, 
 /**
  * XenAPI network.create_new_blob(network, name, mime_type, public=false) ->
  * ref:blob.
+ *
+ * In XAPI, creates a blob and attaches it to the network under name. Not
+ * implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The key of the blob in the network's blobs.
+ *
+ * @param mime_type The MIME type of the blob's content.
+ *
+ * @param public_ Whether the blob can be read without authentication.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_network_create_new_blob(xcp_session *session, xcp_blob *result, xcp_network network, const char *name, const char *mime_type, bool public_);
 
@@ -8200,147 +12722,327 @@ XCP_EXTERN int xcp_pif_get_all_where(xcp_session *session, xcp_pif_set *result, 
 /** XenAPI PIF.get_all_records_where(expr) -> map:ref:PIF:record:PIF. */
 XCP_EXTERN int xcp_pif_get_all_records_where(xcp_session *session, xcp_pif_record_map *result, const char *expr);
 
-/** XenAPI PIF.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the PIF, set by the server.
+ */
 XCP_EXTERN int xcp_pif_get_uuid(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_device(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_device(self) -> string. Reads one field.
+ *
+ * The name of the interface in the host (eth0, enp1s0...).
+ */
 XCP_EXTERN int xcp_pif_get_device(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_network(self) -> ref:network. Reads one field. */
+/**
+ * XenAPI PIF.get_network(self) -> ref:network. Reads one field.
+ *
+ * The network the interface connects to; first boot makes one network per
+ * NIC.
+ */
 XCP_EXTERN int xcp_pif_get_network(xcp_session *session, xcp_network *result, xcp_pif self);
 
-/** XenAPI PIF.get_host(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI PIF.get_host(self) -> ref:host. Reads one field.
+ *
+ * The host the interface belongs to.
+ */
 XCP_EXTERN int xcp_pif_get_host(xcp_session *session, xcp_host *result, xcp_pif self);
 
-/** XenAPI PIF.get_MAC(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_MAC(self) -> string. Reads one field.
+ *
+ * The interface's MAC address, read from sysfs at first boot (empty when
+ * unreadable).
+ */
 XCP_EXTERN int xcp_pif_get_MAC(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_MTU(self) -> int. Reads one field. */
+/**
+ * XenAPI PIF.get_MTU(self) -> int. Reads one field.
+ *
+ * The interface's MTU in bytes, read from sysfs at first boot (1500 when
+ * unreadable).
+ */
 XCP_EXTERN int xcp_pif_get_MTU(xcp_session *session, int64_t *result, xcp_pif self);
 
-/** XenAPI PIF.get_VLAN(self) -> int. Reads one field. */
+/**
+ * XenAPI PIF.get_VLAN(self) -> int. Reads one field.
+ *
+ * The VLAN tag of a VLAN interface, -1 for an untagged one (every PIF libxcp
+ * makes).
+ */
 XCP_EXTERN int xcp_pif_get_VLAN(xcp_session *session, int64_t *result, xcp_pif self);
 
-/** XenAPI PIF.get_metrics(self) -> ref:PIF_metrics. Reads one field. */
+/**
+ * XenAPI PIF.get_metrics(self) -> ref:PIF_metrics. Reads one field.
+ *
+ * The interface's PIF_metrics object, made with it at first boot.
+ */
 XCP_EXTERN int xcp_pif_get_metrics(xcp_session *session, xcp_pif_metrics *result, xcp_pif self);
 
-/** XenAPI PIF.get_physical(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_physical(self) -> bool. Reads one field.
+ *
+ * True for a physical NIC, false for a bond or VLAN interface; true for every
+ * PIF libxcp makes.
+ */
 XCP_EXTERN int xcp_pif_get_physical(xcp_session *session, bool *result, xcp_pif self);
 
-/** XenAPI PIF.get_currently_attached(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_currently_attached(self) -> bool. Reads one field.
+ *
+ * True when the interface is up. Set to true at first boot and not maintained
+ * afterwards.
+ */
 XCP_EXTERN int xcp_pif_get_currently_attached(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_ip_configuration_mode(self) -> ip_configuration_mode. Reads
  * one field.
+ *
+ * How the host configures IPv4 on the interface (None, DHCP or Static), set
+ * by reconfigure_ip in XAPI. libxcp leaves None.
  */
 XCP_EXTERN int xcp_pif_get_ip_configuration_mode(xcp_session *session, enum xcp_ip_configuration_mode *result, xcp_pif self);
 
-/** XenAPI PIF.get_IP(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_IP(self) -> string. Reads one field.
+ *
+ * The interface's IPv4 address. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_IP(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_netmask(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_netmask(self) -> string. Reads one field.
+ *
+ * The interface's IPv4 netmask. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_netmask(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_gateway(self) -> string. Reads one field.
+ *
+ * The interface's IPv4 gateway. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_gateway(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_DNS(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_DNS(self) -> string. Reads one field.
+ *
+ * The interface's DNS servers, comma-separated. Not maintained by libxcp:
+ * always empty.
+ */
 XCP_EXTERN int xcp_pif_get_DNS(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_bond_slave_of(self) -> ref:Bond. Reads one field. */
+/**
+ * XenAPI PIF.get_bond_slave_of(self) -> ref:Bond. Reads one field.
+ *
+ * The bond this interface is a member of, or NULL; the inverse of
+ * Bond.slaves. libxcp makes no bonds: always NULL.
+ */
 XCP_EXTERN int xcp_pif_get_bond_slave_of(xcp_session *session, xcp_bond *result, xcp_pif self);
 
-/** XenAPI PIF.get_bond_master_of(self) -> set:ref:Bond. Reads one field. */
+/**
+ * XenAPI PIF.get_bond_master_of(self) -> set:ref:Bond. Reads one field.
+ *
+ * The bond this interface is the bond interface of (at most one), the inverse
+ * of Bond.master. Always empty in libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_bond_master_of(xcp_session *session, xcp_bond_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_management(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_management(self) -> bool. Reads one field.
+ *
+ * True for the host's management interface (the one
+ * host.get_management_interface returns): the first NIC at first boot.
+ */
 XCP_EXTERN int xcp_pif_get_management(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
  */
 XCP_EXTERN int xcp_pif_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif self);
 
-/** XenAPI PIF.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI PIF.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
+ */
 XCP_EXTERN int xcp_pif_set_other_config(xcp_session *session, xcp_pif self, const xcp_string_map *value);
 
-/** XenAPI PIF.add_to_other_config(self, key, value). */
+/**
+ * XenAPI PIF.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
+ */
 XCP_EXTERN int xcp_pif_add_to_other_config(xcp_session *session, xcp_pif self, const char *key, const char *value);
 
-/** XenAPI PIF.remove_from_other_config(self, key). */
+/**
+ * XenAPI PIF.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs (in XAPI also ethtool settings, domain,
+ * peerdns...; libxcp applies none of them).
+ */
 XCP_EXTERN int xcp_pif_remove_from_other_config(xcp_session *session, xcp_pif self, const char *key);
 
-/** XenAPI PIF.get_disallow_unplug(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_disallow_unplug(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the interface may not be unplugged (for example it
+ * carries storage traffic); set by set_disallow_unplug. Always false in
+ * libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_disallow_unplug(xcp_session *session, bool *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_ipv6_configuration_mode(self) -> ipv6_configuration_mode.
  * Reads one field.
+ *
+ * How the host configures IPv6 on the interface (None, DHCP, Static or
+ * Autoconf), set by reconfigure_ipv6 in XAPI. libxcp leaves None.
  */
 XCP_EXTERN int xcp_pif_get_ipv6_configuration_mode(xcp_session *session, enum xcp_ipv6_configuration_mode *result, xcp_pif self);
 
-/** XenAPI PIF.get_IPv6(self) -> set:string. Reads one field. */
+/**
+ * XenAPI PIF.get_IPv6(self) -> set:string. Reads one field.
+ *
+ * The interface's IPv6 addresses in CIDR form. Not maintained by libxcp:
+ * always empty.
+ */
 XCP_EXTERN int xcp_pif_get_IPv6(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_primary_address_type(self) -> primary_address_type. Reads
  * one field.
+ *
+ * Which address family (IPv4 or IPv6) the management interface is reached
+ * through. Always IPv4 in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_primary_address_type(xcp_session *session, enum xcp_primary_address_type *result, xcp_pif self);
 
-/** XenAPI PIF.get_VLAN_master_of(self) -> ref:VLAN. Reads one field. */
+/**
+ * XenAPI PIF.get_VLAN_master_of(self) -> ref:VLAN. Reads one field.
+ *
+ * For a VLAN interface, its VLAN object. Always NULL in libxcp (no VLANs).
+ */
 XCP_EXTERN int xcp_pif_get_VLAN_master_of(xcp_session *session, xcp_vlan *result, xcp_pif self);
 
-/** XenAPI PIF.get_VLAN_slave_of(self) -> set:ref:VLAN. Reads one field. */
+/**
+ * XenAPI PIF.get_VLAN_slave_of(self) -> set:ref:VLAN. Reads one field.
+ *
+ * The VLANs carried on this interface, the inverse of VLAN.tagged_PIF. Always
+ * empty in libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_VLAN_slave_of(xcp_session *session, xcp_vlan_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_tunnel_access_PIF_of(self) -> set:ref:tunnel. Reads one
  * field.
+ *
+ * In XAPI, the tunnels this is the access interface of. libxcp has no
+ * tunnels: always empty.
  */
 XCP_EXTERN int xcp_pif_get_tunnel_access_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_tunnel_transport_PIF_of(self) -> set:ref:tunnel. Reads one
  * field.
+ *
+ * In XAPI, the tunnels this interface carries. Always empty in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_tunnel_transport_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_ipv6_gateway(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF.get_ipv6_gateway(self) -> string. Reads one field.
+ *
+ * The interface's IPv6 gateway. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_ipv6_gateway(xcp_session *session, char * *result, xcp_pif self);
 
-/** XenAPI PIF.get_managed(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF.get_managed(self) -> bool. Reads one field.
+ *
+ * True when the toolstack configures the interface (in XAPI an unmanaged one
+ * can neither be plugged nor reconfigured); true for every PIF libxcp makes.
+ */
 XCP_EXTERN int xcp_pif_get_managed(xcp_session *session, bool *result, xcp_pif self);
 
-/** XenAPI PIF.get_properties(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI PIF.get_properties(self) -> map:string:string. Reads one field.
+ *
+ * Driver properties of the interface (in XAPI for example gro, set by
+ * set_property). Always empty in libxcp.
+ */
 XCP_EXTERN int xcp_pif_get_properties(xcp_session *session, xcp_string_map *result, xcp_pif self);
 
-/** XenAPI PIF.get_capabilities(self) -> set:string. Reads one field. */
+/**
+ * XenAPI PIF.get_capabilities(self) -> set:string. Reads one field.
+ *
+ * Optional capabilities of the interface's driver (in XAPI for example fcoe).
+ * Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_get_capabilities(xcp_session *session, xcp_string_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_igmp_snooping_status(self) -> pif_igmp_status. Reads one
  * field.
+ *
+ * Whether IGMP snooping is on for the interface's bridge. Not maintained by
+ * libxcp: always unknown.
  */
 XCP_EXTERN int xcp_pif_get_igmp_snooping_status(xcp_session *session, enum xcp_pif_igmp_status *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_sriov_physical_PIF_of(self) -> set:ref:network_sriov. Reads
  * one field.
+ *
+ * In XAPI, the SR-IOV networks this physical interface provides. Always empty
+ * in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_sriov_physical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
 /**
  * XenAPI PIF.get_sriov_logical_PIF_of(self) -> set:ref:network_sriov. Reads
  * one field.
+ *
+ * In XAPI, the SR-IOV network this logical interface belongs to. Always empty
+ * in libxcp.
  */
 XCP_EXTERN int xcp_pif_get_sriov_logical_PIF_of(xcp_session *session, xcp_ref_set *result, xcp_pif self);
 
-/** XenAPI PIF.get_PCI(self) -> ref:PCI. Reads one field. */
+/**
+ * XenAPI PIF.get_PCI(self) -> ref:PCI. Reads one field.
+ *
+ * The PCI device of a physical interface. Not maintained by libxcp: always
+ * NULL.
+ */
 XCP_EXTERN int xcp_pif_get_PCI(xcp_session *session, xcp_ref *result, xcp_pif self);
 
-/** XenAPI PIF.reconfigure_ip(self, mode, IP, netmask, gateway, DNS). */
+/**
+ * XenAPI PIF.reconfigure_ip(self, mode, IP, netmask, gateway, DNS).
+ *
+ * In XAPI, sets the IPv4 configuration of the interface and applies it to the
+ * host. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param mode None, DHCP or Static.
+ *
+ * @param IP For Static, the IPv4 address.
+ *
+ * @param netmask For Static, the netmask.
+ *
+ * @param gateway For Static, the gateway (may be empty).
+ *
+ * @param DNS For Static, the DNS servers, comma-separated (may be empty).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_reconfigure_ip(xcp_session *session, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
 /**
@@ -8349,7 +13051,22 @@ XCP_EXTERN int xcp_pif_reconfigure_ip(xcp_session *session, xcp_pif self, enum x
  */
 XCP_EXTERN int xcp_pif_reconfigure_ip_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ip_configuration_mode mode, const char *IP, const char *netmask, const char *gateway, const char *DNS);
 
-/** XenAPI PIF.reconfigure_ipv6(self, mode, IPv6, gateway, DNS). */
+/**
+ * XenAPI PIF.reconfigure_ipv6(self, mode, IPv6, gateway, DNS).
+ *
+ * In XAPI, sets the IPv6 configuration of the interface and applies it to the
+ * host. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param mode None, DHCP, Static or Autoconf.
+ *
+ * @param IPv6 For Static, the address in CIDR form.
+ *
+ * @param gateway For Static, the gateway (may be empty).
+ *
+ * @param DNS For Static, the DNS servers, comma-separated (may be empty).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6(xcp_session *session, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
 /**
@@ -8358,7 +13075,16 @@ XCP_EXTERN int xcp_pif_reconfigure_ipv6(xcp_session *session, xcp_pif self, enum
  */
 XCP_EXTERN int xcp_pif_reconfigure_ipv6_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_ipv6_configuration_mode mode, const char *IPv6, const char *gateway, const char *DNS);
 
-/** XenAPI PIF.set_primary_address_type(self, primary_address_type). */
+/**
+ * XenAPI PIF.set_primary_address_type(self, primary_address_type).
+ *
+ * In XAPI, chooses whether the management interface is reached by IPv4 or
+ * IPv6. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param primary_address_type IPv4 or IPv6.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_set_primary_address_type(xcp_session *session, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
 /**
@@ -8367,7 +13093,14 @@ XCP_EXTERN int xcp_pif_set_primary_address_type(xcp_session *session, xcp_pif se
  */
 XCP_EXTERN int xcp_pif_set_primary_address_type_async(xcp_session *session, xcp_task *task, xcp_pif self, enum xcp_primary_address_type primary_address_type);
 
-/** XenAPI PIF.plug(self). */
+/**
+ * XenAPI PIF.plug(self).
+ *
+ * In XAPI, brings the interface up. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_plug(xcp_session *session, xcp_pif self);
 
 /**
@@ -8376,7 +13109,15 @@ XCP_EXTERN int xcp_pif_plug(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_plug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/** XenAPI PIF.unplug(self). */
+/**
+ * XenAPI PIF.unplug(self).
+ *
+ * In XAPI, takes the interface down (refused for the management interface or
+ * when unplugging is disallowed). Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_unplug(xcp_session *session, xcp_pif self);
 
 /**
@@ -8385,7 +13126,16 @@ XCP_EXTERN int xcp_pif_unplug(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/** XenAPI PIF.scan(host). */
+/**
+ * XenAPI PIF.scan(host).
+ *
+ * In XAPI, makes PIFs for the host's NICs that have none. Not implemented in
+ * libxcp (first boot makes the PIFs once): answers NOT_IMPLEMENTED.
+ *
+ * @param host The host whose NICs to look for.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_scan(xcp_session *session, xcp_host host);
 
 /**
@@ -8394,7 +13144,22 @@ XCP_EXTERN int xcp_pif_scan(xcp_session *session, xcp_host host);
  */
 XCP_EXTERN int xcp_pif_scan_async(xcp_session *session, xcp_task *task, xcp_host host);
 
-/** XenAPI PIF.introduce(host, MAC, device, managed=true) -> ref:PIF. */
+/**
+ * XenAPI PIF.introduce(host, MAC, device, managed=true) -> ref:PIF.
+ *
+ * In XAPI, makes a PIF for one NIC of the host, found by MAC or device name,
+ * and returns it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param host The host the NIC is in.
+ *
+ * @param MAC The NIC's MAC address.
+ *
+ * @param device The NIC's name in the host.
+ *
+ * @param managed Whether the toolstack is to configure the interface.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_introduce(xcp_session *session, xcp_pif *result, xcp_host host, const char *MAC, const char *device, bool managed);
 
 /**
@@ -8403,7 +13168,14 @@ XCP_EXTERN int xcp_pif_introduce(xcp_session *session, xcp_pif *result, xcp_host
  */
 XCP_EXTERN int xcp_pif_introduce_async(xcp_session *session, xcp_task *task, xcp_host host, const char *MAC, const char *device, bool managed);
 
-/** XenAPI PIF.forget(self). */
+/**
+ * XenAPI PIF.forget(self).
+ *
+ * In XAPI, deletes the record of a physical interface (the NIC itself is
+ * untouched). Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_forget(xcp_session *session, xcp_pif self);
 
 /**
@@ -8412,7 +13184,16 @@ XCP_EXTERN int xcp_pif_forget(xcp_session *session, xcp_pif self);
  */
 XCP_EXTERN int xcp_pif_forget_async(xcp_session *session, xcp_task *task, xcp_pif self);
 
-/** XenAPI PIF.set_disallow_unplug(self, value). */
+/**
+ * XenAPI PIF.set_disallow_unplug(self, value).
+ *
+ * In XAPI, sets disallow_unplug. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param value True to forbid unplugging the interface.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_set_disallow_unplug(xcp_session *session, xcp_pif self, bool value);
 
 /**
@@ -8421,7 +13202,18 @@ XCP_EXTERN int xcp_pif_set_disallow_unplug(xcp_session *session, xcp_pif self, b
  */
 XCP_EXTERN int xcp_pif_set_disallow_unplug_async(xcp_session *session, xcp_task *task, xcp_pif self, bool value);
 
-/** XenAPI PIF.set_property(self, name, value). */
+/**
+ * XenAPI PIF.set_property(self, name, value).
+ *
+ * In XAPI, sets one driver property of the interface (for example gro) and
+ * applies it. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The property's name.
+ *
+ * @param value Its new value (for gro: on or off).
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_pif_set_property(xcp_session *session, xcp_pif self, const char *name, const char *value);
 
 /**
@@ -8463,63 +13255,122 @@ XCP_EXTERN int xcp_pif_metrics_get_all_where(xcp_session *session, xcp_pif_metri
  */
 XCP_EXTERN int xcp_pif_metrics_get_all_records_where(xcp_session *session, xcp_pif_metrics_record_map *result, const char *expr);
 
-/** XenAPI PIF_metrics.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the metrics object, set by the server.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_uuid(xcp_session *session, char * *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_io_read_kbs(self) -> float. Reads one field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI (read rate, KiB/s; now in the RRDs): always 0.
+ *
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_pif_metrics_get_io_read_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_io_write_kbs(self) -> float. Reads one field.
  *
- * Removed from XenAPI: still in records for old clients, never maintained.
+ * Removed from XenAPI (write rate, KiB/s; now in the RRDs): always 0.
+ *
+ * Removed from XenAPI: still in records for the clients that read it.
  */
 XCP_EXTERN int xcp_pif_metrics_get_io_write_kbs(xcp_session *session, double *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_carrier(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_carrier(self) -> bool. Reads one field.
+ *
+ * True when the link is up. Set to true at first boot and not updated.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_carrier(xcp_session *session, bool *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_vendor_name(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_vendor_name(self) -> string. Reads one field.
+ *
+ * The NIC vendor's name. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_vendor_name(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_device_name(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_device_name(self) -> string. Reads one field.
+ *
+ * The NIC model's name. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_device_name(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_speed(self) -> int. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_speed(self) -> int. Reads one field.
+ *
+ * The link speed in Mbit/s. Not maintained by libxcp: always 0.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_speed(xcp_session *session, int64_t *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_duplex(self) -> bool. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_duplex(self) -> bool. Reads one field.
+ *
+ * True for a full-duplex link. Not maintained by libxcp: always false.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_duplex(xcp_session *session, bool *result, xcp_pif_metrics self);
 
 /**
  * XenAPI PIF_metrics.get_other_config(self) -> map:string:string. Reads one
  * field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_pif_metrics_get_other_config(xcp_session *session, xcp_string_map *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI PIF_metrics.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_pif_metrics_set_other_config(xcp_session *session, xcp_pif_metrics self, const xcp_string_map *value);
 
-/** XenAPI PIF_metrics.add_to_other_config(self, key, value). */
+/**
+ * XenAPI PIF_metrics.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_pif_metrics_add_to_other_config(xcp_session *session, xcp_pif_metrics self, const char *key, const char *value);
 
-/** XenAPI PIF_metrics.remove_from_other_config(self, key). */
+/**
+ * XenAPI PIF_metrics.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_pif_metrics_remove_from_other_config(xcp_session *session, xcp_pif_metrics self, const char *key);
 
-/** XenAPI PIF_metrics.get_vendor_id(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_vendor_id(self) -> string. Reads one field.
+ *
+ * The NIC vendor's PCI id. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_vendor_id(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_device_id(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_device_id(self) -> string. Reads one field.
+ *
+ * The NIC's PCI device id. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_device_id(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_pci_bus_path(self) -> string. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_pci_bus_path(self) -> string. Reads one field.
+ *
+ * The NIC's PCI bus address. Not maintained by libxcp: always empty.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_pci_bus_path(xcp_session *session, char * *result, xcp_pif_metrics self);
 
-/** XenAPI PIF_metrics.get_last_updated(self) -> datetime. Reads one field. */
+/**
+ * XenAPI PIF_metrics.get_last_updated(self) -> datetime. Reads one field.
+ *
+ * When the metrics were last updated. Not maintained by libxcp: always the
+ * epoch.
+ */
 XCP_EXTERN int xcp_pif_metrics_get_last_updated(xcp_session *session, xcp_datetime *result, xcp_pif_metrics self);
 
 /**
@@ -8549,47 +13400,109 @@ XCP_EXTERN int xcp_bond_get_all_where(xcp_session *session, xcp_bond_set *result
 /** XenAPI Bond.get_all_records_where(expr) -> map:ref:Bond:record:Bond. */
 XCP_EXTERN int xcp_bond_get_all_records_where(xcp_session *session, xcp_bond_record_map *result, const char *expr);
 
-/** XenAPI Bond.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI Bond.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the bond, set by the server.
+ */
 XCP_EXTERN int xcp_bond_get_uuid(xcp_session *session, char * *result, xcp_bond self);
 
-/** XenAPI Bond.get_master(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI Bond.get_master(self) -> ref:PIF. Reads one field.
+ *
+ * The bond's own PIF, the interface the members are aggregated into.
+ */
 XCP_EXTERN int xcp_bond_get_master(xcp_session *session, xcp_pif *result, xcp_bond self);
 
-/** XenAPI Bond.get_slaves(self) -> set:ref:PIF. Reads one field. */
+/**
+ * XenAPI Bond.get_slaves(self) -> set:ref:PIF. Reads one field.
+ *
+ * The member PIFs, maintained by the server from their bond_slave_of.
+ */
 XCP_EXTERN int xcp_bond_get_slaves(xcp_session *session, xcp_pif_set *result, xcp_bond self);
 
 /**
  * XenAPI Bond.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_bond_get_other_config(xcp_session *session, xcp_string_map *result, xcp_bond self);
 
-/** XenAPI Bond.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI Bond.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_bond_set_other_config(xcp_session *session, xcp_bond self, const xcp_string_map *value);
 
-/** XenAPI Bond.add_to_other_config(self, key, value). */
+/**
+ * XenAPI Bond.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_bond_add_to_other_config(xcp_session *session, xcp_bond self, const char *key, const char *value);
 
-/** XenAPI Bond.remove_from_other_config(self, key). */
+/**
+ * XenAPI Bond.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_bond_remove_from_other_config(xcp_session *session, xcp_bond self, const char *key);
 
-/** XenAPI Bond.get_mode(self) -> bond_mode. Reads one field. */
+/**
+ * XenAPI Bond.get_mode(self) -> bond_mode. Reads one field.
+ *
+ * How traffic is spread over the members: balance-slb, active-backup or lacp.
+ */
 XCP_EXTERN int xcp_bond_get_mode(xcp_session *session, enum xcp_bond_mode *result, xcp_bond self);
 
-/** XenAPI Bond.get_properties(self) -> map:string:string. Reads one field. */
+/**
+ * XenAPI Bond.get_properties(self) -> map:string:string. Reads one field.
+ *
+ * Mode-specific settings (in XAPI hashing_algorithm, lacp-time...).
+ */
 XCP_EXTERN int xcp_bond_get_properties(xcp_session *session, xcp_string_map *result, xcp_bond self);
 
-/** XenAPI Bond.get_primary_slave(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI Bond.get_primary_slave(self) -> ref:PIF. Reads one field.
+ *
+ * In active-backup mode, the member whose MAC and IP configuration the bond
+ * took.
+ */
 XCP_EXTERN int xcp_bond_get_primary_slave(xcp_session *session, xcp_pif *result, xcp_bond self);
 
-/** XenAPI Bond.get_links_up(self) -> int. Reads one field. */
+/**
+ * XenAPI Bond.get_links_up(self) -> int. Reads one field.
+ *
+ * The number of members whose link is up.
+ */
 XCP_EXTERN int xcp_bond_get_links_up(xcp_session *session, int64_t *result, xcp_bond self);
 
-/** XenAPI Bond.get_auto_update_mac(self) -> bool. Reads one field. */
+/**
+ * XenAPI Bond.get_auto_update_mac(self) -> bool. Reads one field.
+ *
+ * In XAPI, true when the bond's MAC follows its primary member's.
+ */
 XCP_EXTERN int xcp_bond_get_auto_update_mac(xcp_session *session, bool *result, xcp_bond self);
 
 /**
  * XenAPI Bond.create(network, members, MAC, mode=balance-slb, properties={})
  * -> ref:Bond.
+ *
+ * In XAPI, bonds PIFs of one host into a new bond interface on a network and
+ * returns the bond. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param network The network the bond's interface is to connect to.
+ *
+ * @param members The PIFs to bond (at least two, all of one host).
+ *
+ * @param MAC The bond's MAC address; empty for the first member's.
+ *
+ * @param mode balance-slb, active-backup or lacp.
+ *
+ * @param properties Mode-specific settings.
+ *
+ * Errors: NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_bond_create(xcp_session *session, xcp_bond *result, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
@@ -8599,7 +13512,14 @@ XCP_EXTERN int xcp_bond_create(xcp_session *session, xcp_bond *result, xcp_netwo
  */
 XCP_EXTERN int xcp_bond_create_async(xcp_session *session, xcp_task *task, xcp_network network, const xcp_pif_set *members, const char *MAC, enum xcp_bond_mode mode, const xcp_string_map *properties);
 
-/** XenAPI Bond.destroy(self). */
+/**
+ * XenAPI Bond.destroy(self).
+ *
+ * In XAPI, dissolves a bond, giving its configuration back to the primary
+ * member. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_bond_destroy(xcp_session *session, xcp_bond self);
 
 /**
@@ -8608,7 +13528,16 @@ XCP_EXTERN int xcp_bond_destroy(xcp_session *session, xcp_bond self);
  */
 XCP_EXTERN int xcp_bond_destroy_async(xcp_session *session, xcp_task *task, xcp_bond self);
 
-/** XenAPI Bond.set_mode(self, value). */
+/**
+ * XenAPI Bond.set_mode(self, value).
+ *
+ * In XAPI, changes the bond's mode. Not implemented in libxcp: answers
+ * NOT_IMPLEMENTED.
+ *
+ * @param value balance-slb, active-backup or lacp.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_bond_set_mode(xcp_session *session, xcp_bond self, enum xcp_bond_mode value);
 
 /**
@@ -8617,7 +13546,18 @@ XCP_EXTERN int xcp_bond_set_mode(xcp_session *session, xcp_bond self, enum xcp_b
  */
 XCP_EXTERN int xcp_bond_set_mode_async(xcp_session *session, xcp_task *task, xcp_bond self, enum xcp_bond_mode value);
 
-/** XenAPI Bond.set_property(self, name, value). */
+/**
+ * XenAPI Bond.set_property(self, name, value).
+ *
+ * In XAPI, sets one mode-specific property of the bond. Not implemented in
+ * libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param name The property (hashing_algorithm, lacp-time...).
+ *
+ * @param value Its new value.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_bond_set_property(xcp_session *session, xcp_bond self, const char *name, const char *value);
 
 /**
@@ -8653,33 +13593,76 @@ XCP_EXTERN int xcp_vlan_get_all_where(xcp_session *session, xcp_vlan_set *result
 /** XenAPI VLAN.get_all_records_where(expr) -> map:ref:VLAN:record:VLAN. */
 XCP_EXTERN int xcp_vlan_get_all_records_where(xcp_session *session, xcp_vlan_record_map *result, const char *expr);
 
-/** XenAPI VLAN.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI VLAN.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the VLAN, set by the server.
+ */
 XCP_EXTERN int xcp_vlan_get_uuid(xcp_session *session, char * *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_tagged_PIF(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI VLAN.get_tagged_PIF(self) -> ref:PIF. Reads one field.
+ *
+ * The physical or bond interface that carries the tagged frames.
+ */
 XCP_EXTERN int xcp_vlan_get_tagged_PIF(xcp_session *session, xcp_pif *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_untagged_PIF(self) -> ref:PIF. Reads one field. */
+/**
+ * XenAPI VLAN.get_untagged_PIF(self) -> ref:PIF. Reads one field.
+ *
+ * The VLAN's own interface, which sees the frames without their tag.
+ */
 XCP_EXTERN int xcp_vlan_get_untagged_PIF(xcp_session *session, xcp_pif *result, xcp_vlan self);
 
-/** XenAPI VLAN.get_tag(self) -> int. Reads one field. */
+/**
+ * XenAPI VLAN.get_tag(self) -> int. Reads one field.
+ *
+ * The VLAN tag, 0 to 4094.
+ */
 XCP_EXTERN int xcp_vlan_get_tag(xcp_session *session, int64_t *result, xcp_vlan self);
 
 /**
  * XenAPI VLAN.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs.
  */
 XCP_EXTERN int xcp_vlan_get_other_config(xcp_session *session, xcp_string_map *result, xcp_vlan self);
 
-/** XenAPI VLAN.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI VLAN.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vlan_set_other_config(xcp_session *session, xcp_vlan self, const xcp_string_map *value);
 
-/** XenAPI VLAN.add_to_other_config(self, key, value). */
+/**
+ * XenAPI VLAN.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vlan_add_to_other_config(xcp_session *session, xcp_vlan self, const char *key, const char *value);
 
-/** XenAPI VLAN.remove_from_other_config(self, key). */
+/**
+ * XenAPI VLAN.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs.
+ */
 XCP_EXTERN int xcp_vlan_remove_from_other_config(xcp_session *session, xcp_vlan self, const char *key);
 
-/** XenAPI VLAN.create(tagged_PIF, tag, network) -> ref:VLAN. */
+/**
+ * XenAPI VLAN.create(tagged_PIF, tag, network) -> ref:VLAN.
+ *
+ * In XAPI, makes a VLAN interface on tagged_PIF connected to network and
+ * returns the VLAN. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ *
+ * @param tagged_PIF The physical or bond interface to carry the VLAN.
+ *
+ * @param tag The VLAN tag, 0 to 4094.
+ *
+ * @param network The network the VLAN interface is to connect to.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vlan_create(xcp_session *session, xcp_vlan *result, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
 /**
@@ -8688,7 +13671,14 @@ XCP_EXTERN int xcp_vlan_create(xcp_session *session, xcp_vlan *result, xcp_pif t
  */
 XCP_EXTERN int xcp_vlan_create_async(xcp_session *session, xcp_task *task, xcp_pif tagged_PIF, int64_t tag, xcp_network network);
 
-/** XenAPI VLAN.destroy(self). */
+/**
+ * XenAPI VLAN.destroy(self).
+ *
+ * In XAPI, removes a VLAN and its interface. Not implemented in libxcp:
+ * answers NOT_IMPLEMENTED.
+ *
+ * Errors: NOT_IMPLEMENTED.
+ */
 XCP_EXTERN int xcp_vlan_destroy(xcp_session *session, xcp_vlan self);
 
 /**
@@ -8727,114 +13717,323 @@ XCP_EXTERN int xcp_task_get_all_where(xcp_session *session, xcp_task_set *result
 /** XenAPI task.get_all_records_where(expr) -> map:ref:task:record:task. */
 XCP_EXTERN int xcp_task_get_all_records_where(xcp_session *session, xcp_task_record_map *result, const char *expr);
 
-/** XenAPI task.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the task, set by the server.
+ */
 XCP_EXTERN int xcp_task_get_uuid(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_name_label(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_name_label(self) -> string. Reads one field.
+ *
+ * The task's name: Async.<class>.<message> for an Async. call, the message
+ * name for the internal task of a synchronous call, or the label given to
+ * task.create.
+ */
 XCP_EXTERN int xcp_task_get_name_label(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_name_description(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_name_description(self) -> string. Reads one field.
+ *
+ * The description given to task.create; empty for the tasks of calls.
+ */
 XCP_EXTERN int xcp_task_get_name_description(xcp_session *session, char * *result, xcp_task self);
 
 /**
  * XenAPI task.get_allowed_operations(self) -> set:task_allowed_operations.
  * Reads one field.
+ *
+ * The operations valid on the task: cancel and destroy from its creation,
+ * cleared by the server when it completes the task's call (destroy is still
+ * accepted then).
  */
 XCP_EXTERN int xcp_task_get_allowed_operations(xcp_session *session, xcp_task_allowed_operations_set *result, xcp_task self);
 
 /**
  * XenAPI task.get_current_operations(self) ->
  * map:string:task_allowed_operations. Reads one field.
+ *
+ * Operations in progress on the task itself (task reference to operation).
+ * libxcp runs none that take time: always empty.
  */
 XCP_EXTERN int xcp_task_get_current_operations(xcp_session *session, xcp_string_map *result, xcp_task self);
 
-/** XenAPI task.get_created(self) -> datetime. Reads one field. */
+/**
+ * XenAPI task.get_created(self) -> datetime. Reads one field.
+ *
+ * When the task was created (UTC), set by the server.
+ */
 XCP_EXTERN int xcp_task_get_created(xcp_session *session, xcp_datetime *result, xcp_task self);
 
-/** XenAPI task.get_finished(self) -> datetime. Reads one field. */
+/**
+ * XenAPI task.get_finished(self) -> datetime. Reads one field.
+ *
+ * When the task completed (UTC), set by the server; the epoch while it is
+ * pending.
+ */
 XCP_EXTERN int xcp_task_get_finished(xcp_session *session, xcp_datetime *result, xcp_task self);
 
-/** XenAPI task.get_status(self) -> task_status_type. Reads one field. */
+/**
+ * XenAPI task.get_status(self) -> task_status_type. Reads one field.
+ *
+ * pending while the call runs, cancelling after task.cancel until the call
+ * notices, then success, failure (error_info says why) or cancelled.
+ * Maintained by the server, or by task.set_status for a task made with
+ * task.create.
+ */
 XCP_EXTERN int xcp_task_get_status(xcp_session *session, enum xcp_task_status_type *result, xcp_task self);
 
-/** XenAPI task.get_resident_on(self) -> ref:host. Reads one field. */
+/**
+ * XenAPI task.get_resident_on(self) -> ref:host. Reads one field.
+ *
+ * The host running the task: the engine's host.
+ */
 XCP_EXTERN int xcp_task_get_resident_on(xcp_session *session, xcp_host *result, xcp_task self);
 
-/** XenAPI task.get_progress(self) -> float. Reads one field. */
+/**
+ * XenAPI task.get_progress(self) -> float. Reads one field.
+ *
+ * Completed fraction, 0.0 to 1.0. The server sets 1.0 at completion; HTTP
+ * transfers report intermediate values, other calls none.
+ */
 XCP_EXTERN int xcp_task_get_progress(xcp_session *session, double *result, xcp_task self);
 
-/** XenAPI task.get_type(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_type(self) -> string. Reads one field.
+ *
+ * In XAPI, the type of the result when the task succeeds. libxcp always
+ * leaves the placeholder <none/>.
+ */
 XCP_EXTERN int xcp_task_get_type(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_result(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_result(self) -> string. Reads one field.
+ *
+ * On success, the call's return value encoded as an XML-RPC value element
+ * (for example a reference for a call that creates an object); empty until
+ * then.
+ */
 XCP_EXTERN int xcp_task_get_result(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_error_info(self) -> set:string. Reads one field. */
+/**
+ * XenAPI task.get_error_info(self) -> set:string. Reads one field.
+ *
+ * On failure or cancellation, the XenAPI error: its code followed by its
+ * parameters; empty otherwise.
+ */
 XCP_EXTERN int xcp_task_get_error_info(xcp_session *session, xcp_string_set *result, xcp_task self);
 
 /**
  * XenAPI task.get_other_config(self) -> map:string:string. Reads one field.
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
  */
 XCP_EXTERN int xcp_task_get_other_config(xcp_session *session, xcp_string_map *result, xcp_task self);
 
-/** XenAPI task.set_other_config(self, value). Writes one field. */
+/**
+ * XenAPI task.set_other_config(self, value). Writes one field.
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
+ */
 XCP_EXTERN int xcp_task_set_other_config(xcp_session *session, xcp_task self, const xcp_string_map *value);
 
-/** XenAPI task.add_to_other_config(self, key, value). */
+/**
+ * XenAPI task.add_to_other_config(self, key, value).
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
+ */
 XCP_EXTERN int xcp_task_add_to_other_config(xcp_session *session, xcp_task self, const char *key, const char *value);
 
-/** XenAPI task.remove_from_other_config(self, key). */
+/**
+ * XenAPI task.remove_from_other_config(self, key).
+ *
+ * Free-form key/value pairs. The server adds destroy_when_done=true when
+ * task.destroy is called on a task still running.
+ */
 XCP_EXTERN int xcp_task_remove_from_other_config(xcp_session *session, xcp_task self, const char *key);
 
-/** XenAPI task.get_backtrace(self) -> string. Reads one field. */
+/**
+ * XenAPI task.get_backtrace(self) -> string. Reads one field.
+ *
+ * In XAPI, a debugging backtrace of a failed task. libxcp leaves it empty.
+ */
 XCP_EXTERN int xcp_task_get_backtrace(xcp_session *session, char * *result, xcp_task self);
 
-/** XenAPI task.get_subtask_of(self) -> ref:task. Reads one field. */
+/**
+ * XenAPI task.get_subtask_of(self) -> ref:task. Reads one field.
+ *
+ * The task this one is a part of. libxcp creates no subtasks: always NULL.
+ */
 XCP_EXTERN int xcp_task_get_subtask_of(xcp_session *session, xcp_task *result, xcp_task self);
 
-/** XenAPI task.get_subtasks(self) -> set:ref:task. Reads one field. */
+/**
+ * XenAPI task.get_subtasks(self) -> set:ref:task. Reads one field.
+ *
+ * The tasks that are parts of this one (the inverse of subtask_of): always
+ * empty.
+ */
 XCP_EXTERN int xcp_task_get_subtasks(xcp_session *session, xcp_task_set *result, xcp_task self);
 
-/** XenAPI task.create(label, description) -> ref:task. */
+/**
+ * XenAPI task.create(label, description) -> ref:task.
+ *
+ * Creates a pending task, cancellable and destroyable, for the client to
+ * follow an operation with (for example the task_id of an HTTP import or
+ * export); returns it.
+ *
+ * @param label The task's name_label.
+ *
+ * @param description The task's name_description.
+ */
 XCP_EXTERN int xcp_task_create(xcp_session *session, xcp_task *result, const char *label, const char *description);
 
-/** XenAPI task.destroy(self). */
+/**
+ * XenAPI task.destroy(self).
+ *
+ * Destroys a completed task. A task still pending or cancelling is instead
+ * marked (other_config destroy_when_done) and destroyed when its call ends.
+ */
 XCP_EXTERN int xcp_task_destroy(xcp_session *session, xcp_task self);
 
-/** XenAPI task.cancel(task). */
+/**
+ * XenAPI task.cancel(task).
+ *
+ * Asks a pending task's call to stop: the status becomes cancelling; the call
+ * ends with TASK_CANCELLED (status cancelled) when it reaches a point where
+ * it can stop (VM power operations, waits), and otherwise runs to its end.
+ * Refused when the task is not pending or does not allow cancel.
+ *
+ * @param task The task to cancel.
+ *
+ * Errors: OPERATION_NOT_ALLOWED.
+ */
 XCP_EXTERN int xcp_task_cancel(xcp_session *session, xcp_task task);
 
-/** XenAPI task.set_status(self, value). */
+/**
+ * XenAPI task.set_status(self, value).
+ *
+ * Sets the status of a task; a value other than pending or cancelling also
+ * sets finished and makes the task due for collection. Meant for the owner of
+ * a task made with task.create (libxcp does not check the caller is its
+ * owner).
+ */
 XCP_EXTERN int xcp_task_set_status(xcp_session *session, xcp_task self, enum xcp_task_status_type value);
 
-/** XenAPI task.set_progress(self, value). */
+/**
+ * XenAPI task.set_progress(self, value).
+ *
+ * Sets the progress of a task (0.0 to 1.0; not checked). Meant for the task's
+ * owner.
+ */
 XCP_EXTERN int xcp_task_set_progress(xcp_session *session, xcp_task self, double value);
 
-/** XenAPI task.set_result(self, value). */
+/**
+ * XenAPI task.set_result(self, value).
+ *
+ * Sets the result of a task (an XML-RPC value element, as the server writes
+ * it). Meant for the task's owner.
+ */
 XCP_EXTERN int xcp_task_set_result(xcp_session *session, xcp_task self, const char *value);
 
-/** XenAPI task.set_error_info(self, value). */
+/**
+ * XenAPI task.set_error_info(self, value).
+ *
+ * Sets the error_info of a task: an error code followed by its parameters.
+ * Meant for the task's owner.
+ */
 XCP_EXTERN int xcp_task_set_error_info(xcp_session *session, xcp_task self, const xcp_string_set *value);
 
-/** XenAPI task.set_resident_on(self, value). */
+/**
+ * XenAPI task.set_resident_on(self, value).
+ *
+ * Sets the host a task runs on. Meant for the task's owner.
+ */
 XCP_EXTERN int xcp_task_set_resident_on(xcp_session *session, xcp_task self, xcp_host value);
 
-/** XenAPI event.from(classes, token, timeout) -> any. */
+/**
+ * XenAPI event.from(classes, token, timeout) -> any.
+ *
+ * Returns the changes to the subscribed objects since token, waiting up to
+ * timeout seconds (0 to 86400) for one if there is none yet: a struct of
+ * events (adds, then mods, then dels), valid_ref_counts (the number of
+ * objects of each stored class) and the token to pass next. Ending the
+ * session ends the wait with SESSION_INVALID. Unlike XAPI, a token older than
+ * the changes the server still remembers fails with EVENTS_LOST (the client
+ * must read everything again).
+ *
+ * @param classes What to watch: an asterisk (all), class names (unknown ones
+ * are ignored), class/ref.
+ *
+ * @param token Empty for every existing object as an add, or a token from the
+ * previous call.
+ *
+ * @param timeout How long to wait for a change, in seconds.
+ *
+ * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE, EVENT_FROM_TOKEN_PARSE_FAILURE,
+ * EVENTS_LOST.
+ */
 XCP_EXTERN int xcp_event_from(xcp_session *session, xcp_value *result, const xcp_string_set *classes, const char *token, double timeout);
 
-/** XenAPI event.inject(class, ref) -> string. */
+/**
+ * XenAPI event.inject(class, ref) -> string.
+ *
+ * Marks an object changed without changing it, so that the next event.from
+ * with the token returned reports it (as a mod); returns that token (clients
+ * use it to get a starting token).
+ *
+ * @param class_ The object's class name.
+ *
+ * @param ref The object's reference; an unknown class or reference fails with
+ * HANDLE_INVALID.
+ */
 XCP_EXTERN int xcp_event_inject(xcp_session *session, char * *result, const char *class_, const char *ref);
 
-/** XenAPI event.get_current_id() -> int. */
+/**
+ * XenAPI event.get_current_id() -> int.
+ *
+ * Returns the id the next event reported by event.next will have.
+ */
 XCP_EXTERN int xcp_event_get_current_id(xcp_session *session, int64_t *result);
 
-/** XenAPI event.register(classes). */
+/**
+ * XenAPI event.register(classes).
+ *
+ * Legacy interface: adds classes (or an asterisk for all) to the calling
+ * session's subscription for event.next, starting its queue at the current
+ * generation. Subscriptions to single objects are accepted but ignored.
+ *
+ * @param classes Class names, or an asterisk for all.
+ *
+ * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE.
+ */
 XCP_EXTERN int xcp_event_register(xcp_session *session, const xcp_string_set *classes);
 
-/** XenAPI event.unregister(classes). */
+/**
+ * XenAPI event.unregister(classes).
+ *
+ * Legacy interface: removes classes (an asterisk removes all) from the
+ * calling session's subscription.
+ *
+ * @param classes Class names, or an asterisk for all.
+ *
+ * Errors: EVENT_SUBSCRIPTION_PARSE_FAILURE.
+ */
 XCP_EXTERN int xcp_event_unregister(xcp_session *session, const xcp_string_set *classes);
 
-/** XenAPI event.next() -> any. */
+/**
+ * XenAPI event.next() -> any.
+ *
+ * Legacy interface: returns the events for the calling session's subscription
+ * since its previous call, waiting without limit until there is one. Fails
+ * with EVENTS_LOST when the server no longer remembers changes that old (the
+ * queue restarts at the present).
+ *
+ * Errors: SESSION_NOT_REGISTERED, EVENTS_LOST.
+ */
 XCP_EXTERN int xcp_event_next(xcp_session *session, xcp_value *result);
 
 /**
@@ -8867,44 +14066,114 @@ XCP_EXTERN int xcp_message_get_all_where(xcp_session *session, xcp_message_set *
  */
 XCP_EXTERN int xcp_message_get_all_records_where(xcp_session *session, xcp_message_record_map *result, const char *expr);
 
-/** XenAPI message.get_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_uuid(self) -> string. Reads one field.
+ *
+ * Unique identifier of the message, set by the server.
+ */
 XCP_EXTERN int xcp_message_get_uuid(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.get_name(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_name(self) -> string. Reads one field.
+ *
+ * The alert's name, for example VM_STARTED or ALARM; set at creation.
+ */
 XCP_EXTERN int xcp_message_get_name(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.get_priority(self) -> int. Reads one field. */
+/**
+ * XenAPI message.get_priority(self) -> int. Reads one field.
+ *
+ * Importance, from 1 (the highest) to 5 (informational); set at creation.
+ */
 XCP_EXTERN int xcp_message_get_priority(xcp_session *session, int64_t *result, xcp_message self);
 
-/** XenAPI message.get_cls(self) -> cls. Reads one field. */
+/**
+ * XenAPI message.get_cls(self) -> cls. Reads one field.
+ *
+ * The class of the object the message is about; set at creation.
+ */
 XCP_EXTERN int xcp_message_get_cls(xcp_session *session, enum xcp_cls *result, xcp_message self);
 
-/** XenAPI message.get_obj_uuid(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_obj_uuid(self) -> string. Reads one field.
+ *
+ * The uuid of the object the message is about; set at creation.
+ */
 XCP_EXTERN int xcp_message_get_obj_uuid(xcp_session *session, char * *result, xcp_message self);
 
-/** XenAPI message.get_timestamp(self) -> datetime. Reads one field. */
+/**
+ * XenAPI message.get_timestamp(self) -> datetime. Reads one field.
+ *
+ * When the message was created (UTC), set by the server.
+ */
 XCP_EXTERN int xcp_message_get_timestamp(xcp_session *session, xcp_datetime *result, xcp_message self);
 
-/** XenAPI message.get_body(self) -> string. Reads one field. */
+/**
+ * XenAPI message.get_body(self) -> string. Reads one field.
+ *
+ * The text of the message (free text or XML); set at creation.
+ */
 XCP_EXTERN int xcp_message_get_body(xcp_session *session, char * *result, xcp_message self);
 
 /**
  * XenAPI message.create(name, priority, cls, obj_uuid, body) -> ref:message.
+ *
+ * Creates a message and returns it. Unlike XAPI, libxcp does not check that
+ * obj_uuid names an existing object of class cls.
+ *
+ * @param name The alert's name.
+ *
+ * @param priority 1 (the highest) to 5; other values fail with INVALID_VALUE.
+ *
+ * @param cls The class of the object the message is about.
+ *
+ * @param obj_uuid The uuid of the object the message is about.
+ *
+ * @param body The text of the message.
+ *
+ * Errors: INVALID_VALUE.
  */
 XCP_EXTERN int xcp_message_create(xcp_session *session, xcp_message *result, const char *name, int64_t priority, enum xcp_cls cls, const char *obj_uuid, const char *body);
 
-/** XenAPI message.destroy(self). */
+/**
+ * XenAPI message.destroy(self).
+ *
+ * Deletes a message.
+ */
 XCP_EXTERN int xcp_message_destroy(xcp_session *session, xcp_message self);
 
-/** XenAPI message.destroy_many(messages). */
+/**
+ * XenAPI message.destroy_many(messages).
+ *
+ * Deletes several messages at once: all of them, or none when one of the
+ * references is invalid (HANDLE_INVALID).
+ *
+ * @param messages The messages to delete.
+ */
 XCP_EXTERN int xcp_message_destroy_many(xcp_session *session, const xcp_message_set *messages);
 
 /**
  * XenAPI message.get(cls, obj_uuid, since) -> map:ref:message:record:message.
+ *
+ * Returns the messages about one object created at or after a time, as a map
+ * from reference to record.
+ *
+ * @param cls The class of the object.
+ *
+ * @param obj_uuid The uuid of the object.
+ *
+ * @param since The earliest creation time to return.
  */
 XCP_EXTERN int xcp_message_get(xcp_session *session, xcp_message_record_map *result, enum xcp_cls cls, const char *obj_uuid, xcp_datetime since);
 
-/** XenAPI message.get_since(since) -> map:ref:message:record:message. */
+/**
+ * XenAPI message.get_since(since) -> map:ref:message:record:message.
+ *
+ * Returns every message created at or after a time, as a map from reference
+ * to record.
+ *
+ * @param since The earliest creation time to return.
+ */
 XCP_EXTERN int xcp_message_get_since(xcp_session *session, xcp_message_record_map *result, xcp_datetime since);
 
 /**

@@ -850,3 +850,24 @@ Test(dispatch, bool_arguments_start_vm)
     xcp_value_dispose(&args[0]);
     cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_PAUSED);
 }
+
+/* A constructor record without a field the model requires fails as XAPI's
+ * unmarshaller does, naming the field; nothing is created. */
+Test(generated, create_without_required_field_names_it)
+{
+    xcp_value rec, name, res, args[1];
+    xcp_vm_set before, after;
+
+    OK(xcp_vm_get_all(S, &before));
+    xcp_value_set_struct(&rec);
+    OK(xcp_value_set_string(&name, "no memory fields"));
+    OK(xcp_value_struct_add(&rec, "name_label", &name));
+    args[0] = rec;
+    assert_error(xcp_call(S, &res, "VM.create", 1, args), "INTERNAL_ERROR",
+                 "Field user_version not present in rpc");
+    OK(xcp_vm_get_all(S, &after));
+    cr_assert_eq(after.n, before.n);
+    xcp_vm_set_dispose(&before);
+    xcp_vm_set_dispose(&after);
+    xcp_value_dispose(&rec);
+}

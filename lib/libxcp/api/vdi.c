@@ -17,11 +17,12 @@ static int vdi_create(xcp__ctx *c)
     size_t i;
     int rc;
 
-    if (f[F(VDI, SR)].kind == XCP_VAL_NONE ||
-        f[F(VDI, virtual_size)].kind == XCP_VAL_NONE)
-        return XCP__ERR_INTERNAL_ERROR(
-            "missing field SR or virtual_size in VDI.create "
-            "argument");
+    /* only these two have no default here (XAPI wants every constructor
+     * field; clients that send fewer keep working) */
+    if (f[F(VDI, SR)].kind == XCP_VAL_NONE)
+        return XCP__ERR_INTERNAL_ERROR("Field SR not present in rpc");
+    if (f[F(VDI, virtual_size)].kind == XCP_VAL_NONE)
+        return XCP__ERR_INTERNAL_ERROR("Field virtual_size not present in rpc");
     if ((rc = xcp__ref_obj(c, f[F(VDI, SR)].u.s, C(SR), &sr)) < 0)
         return rc;
     rc = xcp__vdi_new(c, sr, f[F(VDI, name_label)].kind == XCP_VAL_STRING

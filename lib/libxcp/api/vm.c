@@ -511,22 +511,11 @@ int xcp__vm_init_record(xcp__ctx *c, xcp__obj *vm)
 static int vm_create(xcp__ctx *c)
 {
     const xcp_value *rec = xcp__arg(c, 0);
-    const struct xcp__class *k = &xcp__classes[C(VM)];
     xcp__obj *vm;
-    size_t i;
     int rc;
 
-    for (i = 0; i < k->nfields; i++) {
-        const struct xcp__field *f = &k->fields[i];
-        if ((f->flags & XF_REQ) && rec->u.rec.fields[i].kind == XCP_VAL_NONE) {
-            char *m = xcp__printf("missing field %s in VM.create argument",
-                                  f->name);
-            rc = XCP__ERR_INTERNAL_ERROR(m ? m : f->name);
-            free(m);
-            return rc;
-        }
-    }
-    if ((rc = xcp__vm_check_memory_constraints(
+    if ((rc = xcp__ctor_required(C(VM), rec)) < 0 ||
+        (rc = xcp__vm_check_memory_constraints(
              rec->u.rec.fields[F(VM, memory_static_min)].u.i,
              rec->u.rec.fields[F(VM, memory_dynamic_min)].u.i,
              rec->u.rec.fields[F(VM, memory_dynamic_max)].u.i,

@@ -217,6 +217,9 @@ int xcp__generic_call(xcp__ctx *c);
  * that the record carries (absent = XCP_VAL_NONE ones are skipped). */
 int xcp__set_fields_from(xcp__ctx *c, xcp__obj *o, const xcp_value *rec,
                          const int *which, size_t n);
+/* A constructor's record has every field the model marks req, else
+ * XAPI's answer: INTERNAL_ERROR "Field <name> not present in rpc". */
+int xcp__ctor_required(int cls, const xcp_value *rec);
 /* Set every field a constructor may set from rec, except those in skip. */
 int xcp__set_ctor_fields(xcp__ctx *c, xcp__obj *o, const xcp_value *rec,
                          const int *skip, size_t nskip);

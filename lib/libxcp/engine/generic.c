@@ -399,12 +399,9 @@ int xcp__set_ctor_fields(xcp__ctx *c, xcp__obj *o, const xcp_value *rec,
     return xcp__set_fields_from(c, o, rec, which, n);
 }
 
-static int generic_create(xcp__ctx *c)
+int xcp__ctor_required(int cls, const xcp_value *rec)
 {
-    int cls = c->msg->cls;
     const struct xcp__class *k = &xcp__classes[cls];
-    const xcp_value *rec = xcp__arg(c, 0);
-    xcp__obj *o;
     size_t i;
     int rc;
 
@@ -413,13 +410,25 @@ static int generic_create(xcp__ctx *c)
     for (i = 0; i < k->nfields; i++) {
         const struct xcp__field *f = &k->fields[i];
         if ((f->flags & XF_REQ) && rec->u.rec.fields[i].kind == XCP_VAL_NONE) {
-            char *m = xcp__printf("missing field %s in %s.create argument",
-                                  f->name, k->name);
+            /* XAPI's generated unmarshaller fails this way, word for word */
+            char *m = xcp__printf("Field %s not present in rpc", f->name);
             rc = XCP__ERR_INTERNAL_ERROR(m ? m : f->name);
             free(m);
             return rc;
         }
     }
+    return 0;
+}
+
+static int generic_create(xcp__ctx *c)
+{
+    int cls = c->msg->cls;
+    const xcp_value *rec = xcp__arg(c, 0);
+    xcp__obj *o;
+    int rc;
+
+    if ((rc = xcp__ctor_required(cls, rec)) < 0)
+        return rc;
     if ((rc = xcp__db_create(c->db, cls, NULL, NULL, &o)) < 0 ||
         (rc = xcp__set_ctor_fields(c, o, rec, NULL, 0)) < 0)
         return rc;
