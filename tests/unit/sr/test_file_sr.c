@@ -257,6 +257,22 @@ Test(sr_registry, check_catches_capabilities_without_operations)
     cr_expect_eq(xcp__sr_type_check(&t, buf, sizeof(buf)), -EINVAL);
 }
 
+/* Tables older than version 4 fill the old xcp_sr_error (a name string
+ * where the kind now is): the registry refuses them. */
+Test(sr_registry, check_refuses_ops_before_error_kinds)
+{
+    xcp_sr_ops ops_copy = *xcp__sr_type_file.ops;
+    xcp_sr_type t = xcp__sr_type_file;
+    char buf[256];
+
+    t.ops = &ops_copy;
+    cr_expect_eq(ops_copy.version, XCP_SR_OPS_VERSION);
+    cr_expect_eq(xcp__sr_type_check(&t, buf, sizeof(buf)), 0, "%s", buf);
+    ops_copy.version = 3;
+    cr_expect_eq(xcp__sr_type_check(&t, buf, sizeof(buf)), -EINVAL);
+    cr_expect_not_null(strstr(buf, "version 3"), "%s", buf);
+}
+
 static int probe_cb(void *ctx, const xcp_sr_probe_info *p)
 {
     xcp_sr_probe_info *out = ctx;
