@@ -190,7 +190,7 @@ int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
         return oom(err);
     }
     d->n_disks++;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -231,7 +231,7 @@ int xcp__sim_disk_unplug(void *self, uint32_t domid, const char *vdev,
     free(k->vdev);
     memmove(k, k + 1, (size_t)(d->disks + d->n_disks - k - 1) * sizeof(*k));
     d->n_disks--;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -273,7 +273,7 @@ int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
     free(k->format);
     k->path = p;
     k->format = f;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -299,7 +299,7 @@ int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
     if (!xcp__sim_nic_copy(&v[d->n_nics], nic))
         return oom(err);
     d->n_nics++;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -325,6 +325,6 @@ int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid, bool force,
     memmove(&d->nics[i], &d->nics[i + 1],
             (d->n_nics - i - 1) * sizeof(d->nics[0]));
     d->n_nics--;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }

@@ -98,8 +98,7 @@ struct sim {
     } fail[XCP_HV_OP__COUNT];
     bool hang_all;
     int tfd;
-    uint32_t *dirty;
-    size_t n_dirty;
+    xcp__hv_dirty dirty; /* for event_read */
     uint64_t *busy, *busy_prev; /* per physical CPU, ns */
     uint64_t usage_prev_clock;
     /* the state log (sim_state.c) */
@@ -255,9 +254,6 @@ void xcp__sim_dom_remove(struct sim *s, struct dom *d);
 
 /* Frees every domain of s. */
 void xcp__sim_doms_clear(struct sim *s);
-
-/* Notes that domid changed, for event_read. */
-void xcp__sim_mark_dirty(struct sim *s, uint32_t domid);
 
 /* Brings the model to time `to` (no earlier than s->clock), event by event. */
 void xcp__sim_settle(struct sim *s, uint64_t to);
