@@ -59,3 +59,11 @@ bool xcp__dev_valid_slot(const char *s, int max)
     return !*end && n >= 0 && n < max;
 }
 
+void xcp__dev_nic(const xcp__obj *vif, const xcp__obj *net, xcp_hv_nic *n)
+{
+    memset(n, 0, sizeof(*n));
+    xcp__mac_parse(xcp__obj_str(vif, F(VIF, MAC)), n->mac);
+    n->bridge = xcp__obj_str(net, F(network, bridge));
+    n->devid = (uint32_t)atoi(xcp__obj_str(vif, F(VIF, device)));
+    n->mtu = (uint32_t)xcp__obj_int(vif, F(VIF, MTU));
+}

@@ -21,5 +21,8 @@ bool xcp__dev_slot_used(xcp__ctx *c, xcp__obj *vm, int set_field, int cls,
                         int dev_field, const char *dev);
 /* Whether s is a slot number, 0 <= s < max. */
 bool xcp__dev_valid_slot(const char *s, int max);
+/* The driver's view of VIF vif on network net: MAC, devid, MTU, and the
+ * bridge, borrowed from net's row. */
+void xcp__dev_nic(const xcp__obj *vif, const xcp__obj *net, xcp_hv_nic *n);
 
 #endif

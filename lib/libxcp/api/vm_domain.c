@@ -5,6 +5,7 @@
  * database with the hypervisor's domains (after a restart, or when a
  * guest halts, reboots or crashes on its own).
  */
+#include "devices.h"
 #include "vm_int.h"
 
 #include <errno.h>
@@ -247,10 +248,8 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
         if (!net)
             return XCP__ERR_VM_REQUIRES_NETWORK(
                 vm->ref, xcp__obj_str(vif, F(VIF, network)));
-        xcp__mac_parse(xcp__obj_str(vif, F(VIF, MAC)), n->mac);
-        n->bridge = keep(d, xcp__obj_str(net, F(network, bridge)));
-        n->devid = (uint32_t)atoi(xcp__obj_str(vif, F(VIF, device)));
-        n->mtu = (uint32_t)xcp__obj_int(vif, F(VIF, MTU));
+        xcp__dev_nic(vif, net, n);
+        n->bridge = keep(d, n->bridge);
         d->cfg.n_nics++;
     }
     d->cfg.nics = d->nics;
