@@ -341,6 +341,20 @@ Test(coerce, null_member_takes_the_field_default_first_member_counts)
     xcp_value_dispose(&st);
 }
 
+/* JSON has one number type: an int stands for a float. */
+Test(coerce, int_for_a_float_is_that_float)
+{
+    xcp_value v;
+
+    xcp_value_set_int(&v, 3);
+    cr_assert_eq(xcp__remote_coerce(&xcp__T_float, &v), 0, "%s", errname());
+    cr_assert_eq(v.kind, XCP_VAL_FLOAT);
+    cr_assert_float_eq(v.u.f, 3.0, 1e-12);
+    xcp_value_set_bool(&v, true);
+    cr_assert_lt(xcp__remote_coerce(&xcp__T_float, &v), 0);
+    cr_assert_str_eq(errname(), "INTERNAL_ERROR");
+}
+
 /* Map values typed int arrive as text in XML-RPC. */
 Test(coerce, map_of_ints_from_text)
 {

@@ -480,12 +480,8 @@ int xcp__remote_coerce(const struct xcp__type *t, xcp_value *v)
         }
         break;
     case XT_FLOAT:
-        if (v->kind == XCP_VAL_FLOAT)
+        if (xcp__value_as_float(v))
             return 0;
-        if (v->kind == XCP_VAL_INT) {
-            xcp_value_set_float(v, (double)v->u.i);
-            return 0;
-        }
         break;
     case XT_BOOL:
         if (v->kind == XCP_VAL_BOOL)

@@ -505,6 +505,13 @@ static int check_field(const struct xcp__field *f, xcp_value *fv, bool sent,
     return sent ? xcp__value_check(f->type, fv, f->name) : 0;
 }
 
+bool xcp__value_as_float(xcp_value *v)
+{
+    if (v->kind == XCP_VAL_INT)
+        xcp_value_set_float(v, (double)v->u.i);
+    return v->kind == XCP_VAL_FLOAT;
+}
+
 int xcp__value_check(const struct xcp__type *t, xcp_value *v,
                      const char *what)
 {
@@ -525,12 +532,8 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
             return rc;
         return type_error(what, "int64", v);
     case XT_FLOAT:
-        if (v->kind == XCP_VAL_FLOAT)
+        if (xcp__value_as_float(v))
             return 0;
-        if (v->kind == XCP_VAL_INT) {
-            xcp_value_set_float(v, (double)v->u.i);
-            return 0;
-        }
         if (v->kind == XCP_VAL_STRING &&
             (rc = parse_in_place(t, v)) != XCP_EINVAL)
             return rc;

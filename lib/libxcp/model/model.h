@@ -211,6 +211,9 @@ int xcp__scalar_parse(const struct xcp__type *t, const char *s,
  * is none of the values (left as is, thread error untouched), or
  * XCP_ENOMEM. */
 int xcp__enum_canon(const struct xcp__enum *en, char **s);
+/* Whether v is a FLOAT, after making an INT the FLOAT of its value (an
+ * int stands for a float wherever one is wanted: calls and replies). */
+bool xcp__value_as_float(xcp_value *v);
 /* The value of a default literal (or the zero value when lit is NULL). */
 int xcp__value_default(const struct xcp__type *t, const char *lit,
                        xcp_value *out);

@@ -189,3 +189,16 @@ Test(model_record_check, rec_from_struct_tells_sent_from_absent)
     cr_assert_eq(st.kind, XCP_VAL_STRUCT);
     xcp_value_dispose(&st);
 }
+
+Test(model_record_check, int_stands_for_a_float_string_does_not_for_a_bool)
+{
+    xcp_value v;
+
+    xcp_value_set_int(&v, 3);
+    cr_assert_eq(xcp__value_check(&xcp__T_float, &v, "x"), 0);
+    cr_assert_eq(v.kind, XCP_VAL_FLOAT);
+    cr_assert_float_eq(v.u.f, 3.0, 1e-12);
+    xcp_value_set_bool(&v, true);
+    cr_assert_lt(xcp__value_check(&xcp__T_float, &v, "x"), 0);
+    assert_internal_error("Expected float, got bool for x");
+}
