@@ -991,3 +991,21 @@ Test(network, host_management_interface_is_its_management_pif)
     cr_expect_eq(n, 1);
     xcp_pif_set_dispose(&pifs);
 }
+
+/* A disk whose SR is unplugged: VM.start answers VM_REQUIRES_SR [vm, sr]
+ * (the domain config maps the image lookup's SR_NOT_ATTACHED). */
+Test(vbd, start_with_a_disk_on_an_unplugged_sr_fails_vm_requires_sr)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_sr sr = api_default_sr();
+    xcp_pbd_set pbds = {0};
+
+    OK(xcp_sr_get_PBDs(S, &pbds, sr));
+    cr_assert_eq(pbds.n, 1);
+    OK(xcp_pbd_unplug(S, pbds.items[0]));
+    assert_error(xcp_vm_start(S, vm, false, false), "VM_REQUIRES_SR", vm.ref,
+                 sr.ref);
+    OK(xcp_pbd_plug(S, pbds.items[0]));
+    OK(xcp_vm_start(S, vm, false, false));
+    xcp_pbd_set_dispose(&pbds);
+}
