@@ -692,6 +692,20 @@ int xcp__sim_need_live(const struct dom *d, const char *what, xcp_hv_error *err)
                              xcp__hv_shutdown_reason_name(d->reason));
 }
 
+int xcp__sim_live_dom(struct sim *s, xcp_hv_op op, uint32_t domid,
+                      const char *what, struct dom **d, xcp_hv_error *err)
+{
+    int rc = xcp__sim_check_fault(s, op, err);
+
+    if (rc < 0)
+        return rc;
+    xcp__sim_settle_now(s);
+    rc = xcp__sim_get_dom(s, domid, what, d, err);
+    if (rc == 0)
+        rc = xcp__sim_need_live(*d, what, err);
+    return rc;
+}
+
 static int sim_domain_info(void *self, uint32_t domid,
                            xcp_hv_domain_info *out, xcp_hv_error *err)
 {
@@ -1012,14 +1026,8 @@ static int set_paused(struct sim *s, xcp_hv_op op, uint32_t domid, bool pause,
     xcp_hv_domain_state want =
         pause ? XCP_HV_STATE_PAUSED : XCP_HV_STATE_RUNNING;
     struct dom *d;
-    int rc = xcp__sim_check_fault(s, op, err);
+    int rc = xcp__sim_live_dom(s, op, domid, what, &d, err);
 
-    if (rc < 0)
-        return rc;
-    xcp__sim_settle_now(s);
-    rc = xcp__sim_get_dom(s, domid, what, &d, err);
-    if (rc == 0)
-        rc = xcp__sim_need_live(d, what, err);
     if (rc < 0 || d->state == want)
         return rc;
     d->state = want;
@@ -1119,14 +1127,9 @@ static int sim_domain_set_memory_target(void *self, uint32_t domid,
     struct sim *s = self;
     uint64_t pages = div_up(bytes, PAGE), grow, have;
     struct dom *d;
-    int rc = xcp__sim_check_fault(s, XCP_HV_OP_DOMAIN_SET_MEMORY_TARGET, err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_DOMAIN_SET_MEMORY_TARGET, domid,
+                               "set the memory target of", &d, err);
 
-    if (rc < 0)
-        return rc;
-    xcp__sim_settle_now(s);
-    rc = xcp__sim_get_dom(s, domid, "set the memory target of", &d, err);
-    if (rc == 0)
-        rc = xcp__sim_need_live(d, "set the memory target of", err);
     if (rc < 0)
         return rc;
     if (bytes < MIN_TARGET || pages > d->max_pages)
@@ -1157,14 +1160,9 @@ static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
 {
     struct sim *s = self;
     struct dom *d;
-    int rc = xcp__sim_check_fault(s, XCP_HV_OP_DOMAIN_SET_VCPUS, err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_DOMAIN_SET_VCPUS, domid,
+                               "set the vCPUs of", &d, err);
 
-    if (rc < 0)
-        return rc;
-    xcp__sim_settle_now(s);
-    rc = xcp__sim_get_dom(s, domid, "set the vCPUs of", &d, err);
-    if (rc == 0)
-        rc = xcp__sim_need_live(d, "set the vCPUs of", err);
     if (rc < 0)
         return rc;
     if (online < 1 || online > d->vcpus_max)

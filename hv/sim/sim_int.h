@@ -285,6 +285,13 @@ int xcp__sim_need_live(const struct dom *d, const char *what,
                        xcp_hv_error *err);
 
 /*
+ * The prologue of a slot acting on a live domain: the injected fault of op,
+ * the model settled to now, then xcp__sim_get_dom and xcp__sim_need_live.
+ */
+int xcp__sim_live_dom(struct sim *s, xcp_hv_op op, uint32_t domid,
+                      const char *what, struct dom **d, xcp_hv_error *err);
+
+/*
  * Checks a config as libxl would before building, and turns it into a
  * (not yet registered) domain. Memory fit is checked by xcp__sim_check_fit.
  */
