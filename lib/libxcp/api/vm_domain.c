@@ -107,6 +107,22 @@ static const char *keep(struct domcfg *d, const char *s)
     return c;
 }
 
+/* A disk of vm whose image could not be found (rc): VM_REQUIRES_SR when
+ * its SR is not plugged, else the error as it is. */
+static int requires_sr(xcp__ctx *c, const xcp__obj *vm, const xcp__obj *vbd,
+                       int rc)
+{
+    const xcp_error *e = xcp_error_last();
+    xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI),
+                                    xcp__obj_str(vbd, F(VBD, VDI)));
+
+    if (vdi && e && (!strcmp(e->name, "SR_NOT_ATTACHED") ||
+                     !strcmp(e->name, "SR_HAS_NO_PBDS")))
+        return XCP__ERR_VM_REQUIRES_SR(vm->ref,
+                                       xcp__obj_str(vdi, F(VDI, SR)));
+    return rc;
+}
+
 void xcp__vm_domcfg_free(struct domcfg *d)
 {
     size_t i;
@@ -149,22 +165,6 @@ void xcp__vbd_device_name(bool is_hvm, int slot, char out[16])
         snprintf(out, 16, "xvd%c", 'a' + slot);
     else
         snprintf(out, 16, "xvd%c%c", 'a' + slot / 26 - 1, 'a' + slot % 26);
-}
-
-/* A disk of vm whose image could not be found (rc): VM_REQUIRES_SR when
- * its SR is not plugged, else the error as it is. */
-static int requires_sr(xcp__ctx *c, const xcp__obj *vm, const xcp__obj *vbd,
-                       int rc)
-{
-    const xcp_error *e = xcp_error_last();
-    xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI),
-                                    xcp__obj_str(vbd, F(VBD, VDI)));
-
-    if (vdi && e && (!strcmp(e->name, "SR_NOT_ATTACHED") ||
-                     !strcmp(e->name, "SR_HAS_NO_PBDS")))
-        return XCP__ERR_VM_REQUIRES_SR(vm->ref,
-                                       xcp__obj_str(vdi, F(VDI, SR)));
-    return rc;
 }
 
 int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
