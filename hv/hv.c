@@ -145,6 +145,47 @@ void xcp__hv_host_cpuinfo(xcp_hv_host_info *h, uint32_t host_cpus)
     }
 }
 
+/* ---- the changed-domain queue ------------------------------------------- */
+
+void xcp__hv_dirty_mark(xcp__hv_dirty *q, uint32_t domid)
+{
+    uint32_t *v;
+    size_t i;
+
+    for (i = 0; i < q->n; i++)
+        if (q->ids[i] == domid)
+            return;
+    v = realloc(q->ids, (q->n + 1) * sizeof(*v));
+    if (!v)
+        return;
+    q->ids = v;
+    q->ids[q->n++] = domid;
+}
+
+size_t xcp__hv_dirty_take(xcp__hv_dirty *q, uint32_t *out, size_t cap)
+{
+    size_t take = q->n < cap ? q->n : cap;
+
+    if (take == 0)
+        return 0;
+    memcpy(out, q->ids, take * sizeof(*out));
+    memmove(q->ids, q->ids + take, (q->n - take) * sizeof(*q->ids));
+    q->n -= take;
+    return take;
+}
+
+void xcp__hv_dirty_clear(xcp__hv_dirty *q)
+{
+    q->n = 0;
+}
+
+void xcp__hv_dirty_free(xcp__hv_dirty *q)
+{
+    free(q->ids);
+    q->ids = NULL;
+    q->n = 0;
+}
+
 /* ---- names --------------------------------------------------------------- */
 
 static const char *const op_names[XCP_HV_OP__COUNT] = {

@@ -32,6 +32,26 @@ void xcp__hv_error_clear(xcp_hv_error *err);
  */
 void xcp__hv_host_cpuinfo(xcp_hv_host_info *h, uint32_t nr_cpus);
 
+/*
+ * The domains that changed since the last event_read, each once, in the
+ * order they first changed: what a driver's event_read slot hands out.
+ * Zero-initialised is empty; one thread at a time, as the driver.
+ */
+typedef struct xcp__hv_dirty {
+    uint32_t *ids;
+    size_t n;
+} xcp__hv_dirty;
+
+/* Queues domid unless it is queued already. Out of memory, it is dropped:
+ * the domain's next change queues it again. */
+void xcp__hv_dirty_mark(xcp__hv_dirty *q, uint32_t domid);
+/* Moves the (up to) cap oldest domids of q to out; returns how many. */
+size_t xcp__hv_dirty_take(xcp__hv_dirty *q, uint32_t *out, size_t cap);
+/* Forgets what q holds (what exists at open is not a change). */
+void xcp__hv_dirty_clear(xcp__hv_dirty *q);
+/* Frees q's storage; q is empty after. */
+void xcp__hv_dirty_free(xcp__hv_dirty *q);
+
 /* Names <-> values; the _from_name functions return -1 if unknown. */
 const char *xcp__hv_op_name(xcp_hv_op op);
 int xcp__hv_op_from_name(const char *name);

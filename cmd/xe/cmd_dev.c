@@ -33,6 +33,16 @@ static int by_uuid(xe_ctx *ctx, const char *cls, const char *msg)
     return xe_call1(ctx, xe_sprintf(&ctx->arena, "%s.%s", cls, msg), ref);
 }
 
+/* <cls>-unplug uuid= [force=]: unplug, or unplug_force with force=true. */
+static int unplug_by_uuid(xe_ctx *ctx, const char *cls)
+{
+    bool force;
+
+    if (xe_param_bool(ctx, "force", false, &force) < 0)
+        return -1;
+    return by_uuid(ctx, cls, force ? "unplug_force" : "unplug");
+}
+
 /* Create from a struct and print the new object's uuid. */
 static int create_and_print(xe_ctx *ctx, const char *cls, xcp_value *st)
 {
@@ -213,11 +223,7 @@ int xe_vbd_plug(xe_ctx *ctx)
 
 int xe_vbd_unplug(xe_ctx *ctx)
 {
-    bool force;
-
-    if (xe_param_bool(ctx, "force", false, &force) < 0)
-        return -1;
-    return by_uuid(ctx, "VBD", force ? "unplug_force" : "unplug");
+    return unplug_by_uuid(ctx, "VBD");
 }
 
 /* ---- VIF ---- */
@@ -286,11 +292,7 @@ int xe_vif_plug(xe_ctx *ctx)
 
 int xe_vif_unplug(xe_ctx *ctx)
 {
-    bool force;
-
-    if (xe_param_bool(ctx, "force", false, &force) < 0)
-        return -1;
-    return by_uuid(ctx, "VIF", force ? "unplug_force" : "unplug");
+    return unplug_by_uuid(ctx, "VIF");
 }
 
 /* ---- network ---- */

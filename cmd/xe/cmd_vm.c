@@ -332,26 +332,31 @@ static int op_async(xe_ctx *ctx, const xe_obj *vm, const void *data,
     return xe_call_async(ctx, NULL, data, &a);
 }
 
-int xe_vm_shutdown(xe_ctx *ctx)
+/* vm-shutdown, vm-reboot: the hard message with force=true, else the
+ * clean one. */
+static int run_forced(xe_ctx *ctx, const vm_sel *sel, vm_op op,
+                      const char *hard, const char *clean)
 {
-    vm_sel sel = {.ignore = progress_ignore};
     bool force;
 
     if (xe_param_bool(ctx, "force", false, &force) < 0)
         return -1;
-    return run_on_vms(ctx, &sel, op_async,
-                      force ? "VM.hard_shutdown" : "VM.clean_shutdown");
+    return run_on_vms(ctx, sel, op, force ? hard : clean);
+}
+
+int xe_vm_shutdown(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = progress_ignore};
+
+    return run_forced(ctx, &sel, op_async, "VM.hard_shutdown",
+                      "VM.clean_shutdown");
 }
 
 int xe_vm_reboot(xe_ctx *ctx)
 {
     vm_sel sel = {.ignore = no_ignore};
-    bool force;
 
-    if (xe_param_bool(ctx, "force", false, &force) < 0)
-        return -1;
-    return run_on_vms(ctx, &sel, op_sync,
-                      force ? "VM.hard_reboot" : "VM.clean_reboot");
+    return run_forced(ctx, &sel, op_sync, "VM.hard_reboot", "VM.clean_reboot");
 }
 
 int xe_vm_suspend(xe_ctx *ctx)

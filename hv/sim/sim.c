@@ -208,21 +208,6 @@ static uint64_t free_pages(const struct sim *s)
     return used >= s->host_pages ? 0 : s->host_pages - used;
 }
 
-void xcp__sim_mark_dirty(struct sim *s, uint32_t domid)
-{
-    uint32_t *v;
-    size_t i;
-
-    for (i = 0; i < s->n_dirty; i++)
-        if (s->dirty[i] == domid)
-            return;
-    v = realloc(s->dirty, (s->n_dirty + 1) * sizeof(*v));
-    if (!v)
-        return; /* the next change of the domain will try again */
-    s->dirty = v;
-    s->dirty[s->n_dirty++] = domid;
-}
-
 /* ---- the clock and the settle engine ------------------------------------- */
 
 static uint32_t running_vcpus(const struct sim *s)
@@ -287,7 +272,7 @@ static void balloon_move(struct sim *s, struct dom *d, uint64_t dt)
         d->actual_pages += pages;
     if (d->actual_pages == d->target_pages) {
         d->balloon_carry = 0;
-        xcp__sim_mark_dirty(s, d->domid);
+        xcp__hv_dirty_mark(&s->dirty, d->domid);
     }
 }
 
@@ -354,12 +339,12 @@ static void apply_due(struct sim *s)
             d->state = XCP_HV_STATE_SHUTDOWN;
             d->reason = d->request;
             d->request = XCP_HV_SHUTDOWN_NONE;
-            xcp__sim_mark_dirty(s, d->domid);
+            xcp__hv_dirty_mark(&s->dirty, d->domid);
         }
         if (balloon_moving(d) && balloon_time(s, d) == 0) {
             d->actual_pages = d->target_pages;
             d->balloon_carry = 0;
-            xcp__sim_mark_dirty(s, d->domid);
+            xcp__hv_dirty_mark(&s->dirty, d->domid);
         }
     }
 }
@@ -395,7 +380,7 @@ void xcp__sim_settle_now(struct sim *s)
 void xcp__sim_rearm(struct sim *s)
 {
     struct itimerspec its;
-    uint64_t t = s->n_dirty ? 1 : next_event(s);
+    uint64_t t = s->dirty.n ? 1 : next_event(s);
 
     memset(&its, 0, sizeof(its));
     if (t != NEVER) {
@@ -427,7 +412,7 @@ static int crash_dom(struct sim *s, struct dom *d)
     d->state = XCP_HV_STATE_SHUTDOWN;
     d->reason = XCP_HV_SHUTDOWN_CRASH;
     d->request = XCP_HV_SHUTDOWN_NONE;
-    xcp__sim_mark_dirty(s, d->domid);
+    xcp__hv_dirty_mark(&s->dirty, d->domid);
     return 1;
 }
 
@@ -707,6 +692,20 @@ int xcp__sim_need_live(const struct dom *d, const char *what, xcp_hv_error *err)
                              xcp__hv_shutdown_reason_name(d->reason));
 }
 
+int xcp__sim_live_dom(struct sim *s, xcp_hv_op op, uint32_t domid,
+                      const char *what, struct dom **d, xcp_hv_error *err)
+{
+    int rc = xcp__sim_check_fault(s, op, err);
+
+    if (rc < 0)
+        return rc;
+    xcp__sim_settle_now(s);
+    rc = xcp__sim_get_dom(s, domid, what, d, err);
+    if (rc == 0)
+        rc = xcp__sim_need_live(*d, what, err);
+    return rc;
+}
+
 static int sim_domain_info(void *self, uint32_t domid,
                            xcp_hv_domain_info *out, xcp_hv_error *err)
 {
@@ -951,7 +950,7 @@ int xcp__sim_dom_start(struct sim *s, struct dom *d, bool paused,
         goto fail;
     }
     s->next_domid++;
-    xcp__sim_mark_dirty(s, d->domid);
+    xcp__hv_dirty_mark(&s->dirty, d->domid);
     rc = xcp__sim_commit(s, d->domid, err);
     if (rc == 0)
         *domid = d->domid;
@@ -1015,7 +1014,7 @@ static int sim_domain_destroy(void *self, uint32_t domid, xcp_hv_error *err)
     if (rc < 0)
         return rc;
     xcp__sim_dom_remove(s, d);
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -1027,18 +1026,12 @@ static int set_paused(struct sim *s, xcp_hv_op op, uint32_t domid, bool pause,
     xcp_hv_domain_state want =
         pause ? XCP_HV_STATE_PAUSED : XCP_HV_STATE_RUNNING;
     struct dom *d;
-    int rc = xcp__sim_check_fault(s, op, err);
+    int rc = xcp__sim_live_dom(s, op, domid, what, &d, err);
 
-    if (rc < 0)
-        return rc;
-    xcp__sim_settle_now(s);
-    rc = xcp__sim_get_dom(s, domid, what, &d, err);
-    if (rc == 0)
-        rc = xcp__sim_need_live(d, what, err);
     if (rc < 0 || d->state == want)
         return rc;
     d->state = want;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     rc = xcp__sim_commit(s, domid, err);
     return rc;
 }
@@ -1134,14 +1127,9 @@ static int sim_domain_set_memory_target(void *self, uint32_t domid,
     struct sim *s = self;
     uint64_t pages = div_up(bytes, PAGE), grow, have;
     struct dom *d;
-    int rc = xcp__sim_check_fault(s, XCP_HV_OP_DOMAIN_SET_MEMORY_TARGET, err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_DOMAIN_SET_MEMORY_TARGET, domid,
+                               "set the memory target of", &d, err);
 
-    if (rc < 0)
-        return rc;
-    xcp__sim_settle_now(s);
-    rc = xcp__sim_get_dom(s, domid, "set the memory target of", &d, err);
-    if (rc == 0)
-        rc = xcp__sim_need_live(d, "set the memory target of", err);
     if (rc < 0)
         return rc;
     if (bytes < MIN_TARGET || pages > d->max_pages)
@@ -1162,7 +1150,7 @@ static int sim_domain_set_memory_target(void *self, uint32_t domid,
                                  grow * PAGE, have * PAGE);
     d->target_pages = pages;
     d->balloon_carry = 0;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     apply_due(s);
     return xcp__sim_commit(s, domid, err);
 }
@@ -1172,14 +1160,9 @@ static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
 {
     struct sim *s = self;
     struct dom *d;
-    int rc = xcp__sim_check_fault(s, XCP_HV_OP_DOMAIN_SET_VCPUS, err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_DOMAIN_SET_VCPUS, domid,
+                               "set the vCPUs of", &d, err);
 
-    if (rc < 0)
-        return rc;
-    xcp__sim_settle_now(s);
-    rc = xcp__sim_get_dom(s, domid, "set the vCPUs of", &d, err);
-    if (rc == 0)
-        rc = xcp__sim_need_live(d, "set the vCPUs of", err);
     if (rc < 0)
         return rc;
     if (online < 1 || online > d->vcpus_max)
@@ -1188,7 +1171,7 @@ static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
                                  " vCPUs online is out of range 1..%" PRIu32,
                                  domid, online, d->vcpus_max);
     d->vcpus_online = online;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -1210,7 +1193,6 @@ static int sim_event_read(void *self, uint32_t *domids, size_t cap,
 {
     struct sim *s = self;
     uint64_t expirations;
-    size_t take;
     int rc = xcp__sim_check_fault(s, XCP_HV_OP_EVENT_READ, err);
 
     if (rc < 0)
@@ -1221,12 +1203,7 @@ static int sim_event_read(void *self, uint32_t *domids, size_t cap,
         return xcp__hv_error_set(err, -errno, "sim: reading the event timer: "
                                  "%s", strerror(errno));
     xcp__sim_settle_now(s);
-    take = s->n_dirty < cap ? s->n_dirty : cap;
-    if (take)
-        memcpy(domids, s->dirty, take * sizeof(*domids));
-    memmove(s->dirty, s->dirty + take, (s->n_dirty - take) * sizeof(*domids));
-    s->n_dirty -= take;
-    *n = take;
+    *n = xcp__hv_dirty_take(&s->dirty, domids, cap);
     xcp__sim_rearm(s);
     return 0;
 }
@@ -1284,7 +1261,7 @@ static void sim_close(void *self)
     xcp__sim_doms_clear(s);
     if (s->tfd >= 0)
         close(s->tfd);
-    free(s->dirty);
+    xcp__hv_dirty_free(&s->dirty);
     free(s->busy);
     free(s->busy_prev);
     if (s->log_fd >= 0)

@@ -149,28 +149,14 @@ bool xcp__sim_nic_copy(struct nic *k, const xcp_hv_nic *src)
 
 /* ---- devices ------------------------------------------------------------- */
 
-static int device_dom(struct sim *s, xcp_hv_op op, uint32_t domid,
-                      const char *what, struct dom **d, xcp_hv_error *err)
-{
-    int rc = xcp__sim_check_fault(s, op, err);
-
-    if (rc < 0)
-        return rc;
-    xcp__sim_settle_now(s);
-    rc = xcp__sim_get_dom(s, domid, what, d, err);
-    if (rc == 0)
-        rc = xcp__sim_need_live(*d, what, err);
-    return rc;
-}
-
 int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
                        xcp_hv_error *err)
 {
     struct sim *s = self;
     struct disk *v;
     struct dom *d;
-    int rc = device_dom(s, XCP_HV_OP_DISK_PLUG, domid, "plug a disk into", &d,
-                        err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_DISK_PLUG, domid,
+                               "plug a disk into", &d, err);
 
     if (rc == 0)
         rc = xcp__sim_check_disk(d->uuid, disk, err);
@@ -190,7 +176,7 @@ int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
         return oom(err);
     }
     d->n_disks++;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -217,8 +203,8 @@ int xcp__sim_disk_unplug(void *self, uint32_t domid, const char *vdev,
     struct sim *s = self;
     struct disk *k;
     struct dom *d;
-    int rc = device_dom(s, XCP_HV_OP_DISK_UNPLUG, domid, "unplug a disk from",
-                        &d, err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_DISK_UNPLUG, domid,
+                               "unplug a disk from", &d, err);
 
     (void)force; /* sim guests always release their devices */
     if (rc < 0)
@@ -231,7 +217,7 @@ int xcp__sim_disk_unplug(void *self, uint32_t domid, const char *vdev,
     free(k->vdev);
     memmove(k, k + 1, (size_t)(d->disks + d->n_disks - k - 1) * sizeof(*k));
     d->n_disks--;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -244,8 +230,8 @@ int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
     struct disk *k;
     struct dom *d;
     char *p = NULL, *f = NULL;
-    int rc = device_dom(s, XCP_HV_OP_CDROM_INSERT, domid,
-                        "change the CD of", &d, err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_CDROM_INSERT, domid,
+                               "change the CD of", &d, err);
 
     if (rc < 0)
         return rc;
@@ -273,7 +259,7 @@ int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
     free(k->format);
     k->path = p;
     k->format = f;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -283,8 +269,8 @@ int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
     struct sim *s = self;
     struct nic *v;
     struct dom *d;
-    int rc = device_dom(s, XCP_HV_OP_NIC_PLUG, domid, "plug a NIC into", &d,
-                        err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_NIC_PLUG, domid,
+                               "plug a NIC into", &d, err);
 
     if (rc == 0)
         rc = xcp__sim_check_nic(d->uuid, nic, err);
@@ -299,7 +285,7 @@ int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
     if (!xcp__sim_nic_copy(&v[d->n_nics], nic))
         return oom(err);
     d->n_nics++;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -309,8 +295,8 @@ int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid, bool force,
     struct sim *s = self;
     struct dom *d;
     size_t i;
-    int rc = device_dom(s, XCP_HV_OP_NIC_UNPLUG, domid, "unplug a NIC from",
-                        &d, err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_NIC_UNPLUG, domid,
+                               "unplug a NIC from", &d, err);
 
     (void)force;
     if (rc < 0)
@@ -325,6 +311,6 @@ int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid, bool force,
     memmove(&d->nics[i], &d->nics[i + 1],
             (d->n_nics - i - 1) * sizeof(d->nics[0]));
     d->n_nics--;
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     return xcp__sim_commit(s, domid, err);
 }

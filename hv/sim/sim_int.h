@@ -98,8 +98,7 @@ struct sim {
     } fail[XCP_HV_OP__COUNT];
     bool hang_all;
     int tfd;
-    uint32_t *dirty;
-    size_t n_dirty;
+    xcp__hv_dirty dirty; /* for event_read */
     uint64_t *busy, *busy_prev; /* per physical CPU, ns */
     uint64_t usage_prev_clock;
     /* the state log (sim_state.c) */
@@ -256,9 +255,6 @@ void xcp__sim_dom_remove(struct sim *s, struct dom *d);
 /* Frees every domain of s. */
 void xcp__sim_doms_clear(struct sim *s);
 
-/* Notes that domid changed, for event_read. */
-void xcp__sim_mark_dirty(struct sim *s, uint32_t domid);
-
 /* Brings the model to time `to` (no earlier than s->clock), event by event. */
 void xcp__sim_settle(struct sim *s, uint64_t to);
 
@@ -287,6 +283,13 @@ int xcp__sim_get_dom(struct sim *s, uint32_t domid, const char *what,
 /* -EINVAL, naming why, if d has shut down. */
 int xcp__sim_need_live(const struct dom *d, const char *what,
                        xcp_hv_error *err);
+
+/*
+ * The prologue of a slot acting on a live domain: the injected fault of op,
+ * the model settled to now, then xcp__sim_get_dom and xcp__sim_need_live.
+ */
+int xcp__sim_live_dom(struct sim *s, xcp_hv_op op, uint32_t domid,
+                      const char *what, struct dom **d, xcp_hv_error *err);
 
 /*
  * Checks a config as libxl would before building, and turns it into a

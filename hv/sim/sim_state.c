@@ -680,7 +680,7 @@ out:
     if (rc < 0)
         xcp__sim_doms_clear(s);
     /* what replaying changed, the writer has already reported */
-    s->n_dirty = 0;
+    xcp__hv_dirty_clear(&s->dirty);
     free(text);
     return rc;
 }

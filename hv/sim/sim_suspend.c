@@ -182,14 +182,9 @@ int xcp__sim_domain_suspend(void *self, uint32_t domid, const char *image_path,
 {
     struct sim *s = self;
     struct dom *d;
-    int rc = xcp__sim_check_fault(s, XCP_HV_OP_DOMAIN_SUSPEND, err);
+    int rc = xcp__sim_live_dom(s, XCP_HV_OP_DOMAIN_SUSPEND, domid,
+                               "suspend", &d, err);
 
-    if (rc < 0)
-        return rc;
-    xcp__sim_settle_now(s);
-    rc = xcp__sim_get_dom(s, domid, "suspend", &d, err);
-    if (rc == 0)
-        rc = xcp__sim_need_live(d, "suspend", err);
     if (rc < 0)
         return rc;
     if (!image_path || !*image_path)
@@ -216,7 +211,7 @@ int xcp__sim_domain_suspend(void *self, uint32_t domid, const char *image_path,
     if (rc < 0)
         return rc;
     xcp__sim_dom_remove(s, d);
-    xcp__sim_mark_dirty(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
     rc = xcp__sim_commit(s, domid, err);
     if (rc < 0)
         unlink(image_path);

@@ -64,8 +64,7 @@ struct xen {
     int virq_port;  /* VIRQ_DOM_EXC port, or -1: using xenstore watches */
     struct snap *snap;
     size_t n_snap;
-    uint32_t *dirty;
-    size_t n_dirty;
+    xcp__hv_dirty dirty;
     uint64_t *idle_prev; /* per physical CPU, ns, for host_cpu_usage */
     uint64_t usage_prev;
     int n_idle;
@@ -222,21 +221,6 @@ static void fill_info(struct xen *x, const xc_domaininfo_t *di,
 
 /* ---- events: which domains changed --------------------------------------- */
 
-static void mark_dirty(struct xen *x, uint32_t domid)
-{
-    uint32_t *v;
-    size_t i;
-
-    for (i = 0; i < x->n_dirty; i++)
-        if (x->dirty[i] == domid)
-            return;
-    v = realloc(x->dirty, (x->n_dirty + 1) * sizeof(*v));
-    if (!v)
-        return;
-    x->dirty = v;
-    x->dirty[x->n_dirty++] = domid;
-}
-
 /*
  * Compares the hypervisor's domain list with the previous one: Xen's
  * notifications say that something changed, not what.
@@ -271,12 +255,12 @@ static int rescan(struct xen *x, xcp_hv_error *err)
     for (i = j = 0; i < (size_t)n || j < x->n_snap;) {
         if (j == x->n_snap ||
             (i < (size_t)n && now[i].domid < x->snap[j].domid)) {
-            mark_dirty(x, now[i++].domid);
+            xcp__hv_dirty_mark(&x->dirty, now[i++].domid);
         } else if (i == (size_t)n || x->snap[j].domid < now[i].domid) {
-            mark_dirty(x, x->snap[j++].domid);
+            xcp__hv_dirty_mark(&x->dirty, x->snap[j++].domid);
         } else {
             if (memcmp(&now[i], &x->snap[j], sizeof(now[i])) != 0)
-                mark_dirty(x, now[i].domid);
+                xcp__hv_dirty_mark(&x->dirty, now[i].domid);
             i++;
             j++;
         }
@@ -353,7 +337,7 @@ static void xen_close(void *self)
     if (x->xch)
         xc_interface_close(x->xch);
     free(x->snap);
-    free(x->dirty);
+    xcp__hv_dirty_free(&x->dirty);
     free(x->idle_prev);
     free(x);
 }
@@ -401,7 +385,8 @@ static int xen_open(void **self, const char *state_dir, xcp_hv_error *err)
         rc = rescan(x, err);
     if (rc < 0)
         goto fail;
-    x->n_dirty = 0; /* what exists at open is not a change */
+    /* what exists at open is not a change */
+    xcp__hv_dirty_clear(&x->dirty);
     x->usage_prev = mono_ns();
     *self = x;
     return 0;
@@ -740,7 +725,7 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
         goto out;
     }
     *domid = id;
-    mark_dirty(x, id);
+    xcp__hv_dirty_mark(&x->dirty, id);
 out:
     libxl_domain_config_dispose(&dc);
     return rc;
@@ -777,7 +762,7 @@ static int destroy(struct xen *x, uint32_t domid, xcp_hv_error *err)
     xc_domaininfo_t di;
     int rc = libxl_domain_destroy(x->ctx, domid, NULL);
 
-    mark_dirty(x, domid);
+    xcp__hv_dirty_mark(&x->dirty, domid);
     if (rc)
         return libxl_fail(err, rc, "libxl_domain_destroy", domid);
     while (xc_domain_getinfolist(x->xch, domid, 1, &di) == 1 &&
@@ -816,7 +801,7 @@ static int set_paused(struct xen *x, uint32_t domid, bool pause,
     if (rc)
         return libxl_fail(err, rc, pause ? "libxl_domain_pause"
                                          : "libxl_domain_unpause", domid);
-    mark_dirty(x, domid);
+    xcp__hv_dirty_mark(&x->dirty, domid);
     return 0;
 }
 
@@ -1018,7 +1003,7 @@ static int xen_domain_set_memory_target(void *self, uint32_t domid,
     rc = libxl_set_memory_target(x->ctx, domid, (int64_t)(bytes / KiB), 0, 1);
     if (rc)
         return libxl_fail(err, rc, "libxl_set_memory_target", domid);
-    mark_dirty(x, domid);
+    xcp__hv_dirty_mark(&x->dirty, domid);
     return 0;
 }
 
@@ -1048,7 +1033,7 @@ static int xen_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
     libxl_bitmap_dispose(&map);
     if (rc)
         return libxl_fail(err, rc, "libxl_set_vcpuonline", domid);
-    mark_dirty(x, domid);
+    xcp__hv_dirty_mark(&x->dirty, domid);
     return 0;
 }
 
@@ -1252,17 +1237,11 @@ static int xen_event_read(void *self, uint32_t *domids, size_t cap,
                           size_t *n, xcp_hv_error *err)
 {
     struct xen *x = self;
-    size_t take;
     int rc = drain(x, err);
 
     if (rc < 0)
         return rc;
-    take = x->n_dirty < cap ? x->n_dirty : cap;
-    if (take)
-        memcpy(domids, x->dirty, take * sizeof(*domids));
-    memmove(x->dirty, x->dirty + take, (x->n_dirty - take) * sizeof(*domids));
-    x->n_dirty -= take;
-    *n = take;
+    *n = xcp__hv_dirty_take(&x->dirty, domids, cap);
     return 0;
 }
 

@@ -968,3 +968,44 @@ Test(vdi, sr_allowed_operations_follow_attachment)
     cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_PLUG));
     xcp_pbd_set_dispose(&pbds);
 }
+
+/* host.get_management_interface: the host's PIF flagged management. */
+Test(network, host_management_interface_is_its_management_pif)
+{
+    xcp_host h = api_host();
+    xcp_pif_set pifs = {0};
+    xcp_pif mgmt;
+    size_t i, n = 0;
+    bool m;
+
+    OK(xcp_host_get_PIFs(S, &pifs, h));
+    cr_assert_gt(pifs.n, 0);
+    OK(xcp_host_get_management_interface(S, &mgmt, h));
+    for (i = 0; i < pifs.n; i++) {
+        OK(xcp_pif_get_management(S, &m, pifs.items[i]));
+        if (m) {
+            cr_expect_str_eq(pifs.items[i].ref, mgmt.ref);
+            n++;
+        }
+    }
+    cr_expect_eq(n, 1);
+    xcp_pif_set_dispose(&pifs);
+}
+
+/* A disk whose SR is unplugged: VM.start answers VM_REQUIRES_SR [vm, sr]
+ * (the domain config maps the image lookup's SR_NOT_ATTACHED). */
+Test(vbd, start_with_a_disk_on_an_unplugged_sr_fails_vm_requires_sr)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_sr sr = api_default_sr();
+    xcp_pbd_set pbds = {0};
+
+    OK(xcp_sr_get_PBDs(S, &pbds, sr));
+    cr_assert_eq(pbds.n, 1);
+    OK(xcp_pbd_unplug(S, pbds.items[0]));
+    assert_error(xcp_vm_start(S, vm, false, false), "VM_REQUIRES_SR", vm.ref,
+                 sr.ref);
+    OK(xcp_pbd_plug(S, pbds.items[0]));
+    OK(xcp_vm_start(S, vm, false, false));
+    xcp_pbd_set_dispose(&pbds);
+}

@@ -87,6 +87,75 @@ static bool token_well_formed(const char *t)
     return true;
 }
 
+/* ---- the legacy event.register / event.next ---------------------------- */
+
+static int ev_edit(int (*fn)(xcp_session *, const xcp_string_set *),
+                   const char *cls)
+{
+    xcp_string_set set = {0};
+    int rc;
+
+    xcp_string_set_add(&set, cls);
+    rc = fn(S, &set);
+    xcp_string_set_dispose(&set);
+    return rc;
+}
+
+/* The classes of an event.next batch: has it one of cls? */
+static bool next_has_class(const xcp_value *batch, const char *cls)
+{
+    size_t i;
+
+    cr_assert_eq(batch->kind, XCP_VAL_ARRAY);
+    for (i = 0; i < batch->u.arr.n; i++)
+        if (!strcmp(str_member(&batch->u.arr.items[i], "class"), cls))
+            return true;
+    return false;
+}
+
+Test(events, unregister_drops_classes_register_keeps_the_others)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vbd_set vbds = {0};
+    xcp_vdi vdi;
+    xcp_value res;
+
+    OK(ev_edit(xcp_event_unregister, "vm")); /* never registered: fine */
+    memset(&res, 0, sizeof(res));
+    assert_error(xcp_event_next(S, &res), "SESSION_NOT_REGISTERED",
+                 xcp_session_ref(S));
+    assert_error(ev_edit(xcp_event_register, ""),
+                 "EVENT_SUBSCRIPTION_PARSE_FAILURE", "");
+    assert_error(xcp_event_next(S, &res), "SESSION_NOT_REGISTERED",
+                 xcp_session_ref(S));
+    OK(xcp_vm_get_VBDs(S, &vbds, vm));
+    OK(xcp_vbd_get_VDI(S, &vdi, vbds.items[0]));
+    OK(ev_edit(xcp_event_register, "vm"));
+    OK(ev_edit(xcp_event_register, "vdi"));
+    OK(ev_edit(xcp_event_unregister, "VM"));
+    OK(xcp_vm_set_name_label(S, vm, "renamed"));
+    OK(xcp_vdi_set_name_label(S, vdi, "renamed"));
+    OK(xcp_event_next(S, &res));
+    cr_expect(next_has_class(&res, "vdi"));
+    cr_expect(!next_has_class(&res, "vm"));
+    xcp_value_dispose(&res);
+    /* "*" takes everything, and unregistering "*" everything away */
+    OK(ev_edit(xcp_event_register, "*"));
+    OK(xcp_vm_set_name_label(S, vm, "again"));
+    OK(xcp_event_next(S, &res));
+    cr_expect(next_has_class(&res, "vm"));
+    xcp_value_dispose(&res);
+    OK(ev_edit(xcp_event_unregister, "*"));
+    OK(ev_edit(xcp_event_register, "vdi"));
+    OK(xcp_vm_set_name_label(S, vm, "once more"));
+    OK(xcp_vdi_set_name_label(S, vdi, "once more"));
+    OK(xcp_event_next(S, &res));
+    cr_expect(next_has_class(&res, "vdi"));
+    cr_expect(!next_has_class(&res, "vm"));
+    xcp_value_dispose(&res);
+    xcp_vbd_set_dispose(&vbds);
+}
+
 /* ---- event.from --------------------------------------------------------- */
 
 Test(events, empty_token_dumps_existing_objects_as_adds)

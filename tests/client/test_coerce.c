@@ -314,6 +314,47 @@ Test(coerce, xapi_shaped_vm_record)
     xcp_value_dispose(&st);
 }
 
+/* A null member (JSON) is as if absent: the field's default from the
+ * model, not the type's zero; of two members with one name, the first. */
+Test(coerce, null_member_takes_the_field_default_first_member_counts)
+{
+    struct xcp__type rt = {XT_RECORD, XC_RECORD, XCP__C_VM, NULL, NULL,
+                           "record", 0};
+    xcp_value st, none;
+    const xcp_value *f;
+
+    xcp_value_set_struct(&st);
+    none.kind = XCP_VAL_NONE;
+    xcp_value_struct_add(&st, "HVM_shadow_multiplier", &none);
+    none.kind = XCP_VAL_NONE;
+    xcp_value_struct_add(&st, "user_version", &none);
+    put_s(&st, "name_label", "first");
+    put_s(&st, "name_label", "second");
+    cr_assert_eq(xcp__remote_coerce(&rt, &st), 0, "%s", errname());
+    f = field(&st, "HVM_shadow_multiplier");
+    cr_assert_eq(f->kind, XCP_VAL_FLOAT);
+    cr_assert_float_eq(f->u.f, 1.0, 1e-12);
+    f = field(&st, "user_version");
+    cr_assert_eq(f->kind, XCP_VAL_INT);
+    cr_assert_eq(f->u.i, 1);
+    cr_assert_str_eq(field(&st, "name_label")->u.s, "first");
+    xcp_value_dispose(&st);
+}
+
+/* JSON has one number type: an int stands for a float. */
+Test(coerce, int_for_a_float_is_that_float)
+{
+    xcp_value v;
+
+    xcp_value_set_int(&v, 3);
+    cr_assert_eq(xcp__remote_coerce(&xcp__T_float, &v), 0, "%s", errname());
+    cr_assert_eq(v.kind, XCP_VAL_FLOAT);
+    cr_assert_float_eq(v.u.f, 3.0, 1e-12);
+    xcp_value_set_bool(&v, true);
+    cr_assert_lt(xcp__remote_coerce(&xcp__T_float, &v), 0);
+    cr_assert_str_eq(errname(), "INTERNAL_ERROR");
+}
+
 /* Map values typed int arrive as text in XML-RPC. */
 Test(coerce, map_of_ints_from_text)
 {

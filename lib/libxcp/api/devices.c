@@ -59,3 +59,33 @@ bool xcp__dev_valid_slot(const char *s, int max)
     return !*end && n >= 0 && n < max;
 }
 
+void xcp__dev_nic(const xcp__obj *vif, const xcp__obj *net, xcp_hv_nic *n)
+{
+    memset(n, 0, sizeof(*n));
+    xcp__mac_parse(xcp__obj_str(vif, F(VIF, MAC)), n->mac);
+    n->bridge = xcp__obj_str(net, F(network, bridge));
+    n->devid = (uint32_t)atoi(xcp__obj_str(vif, F(VIF, device)));
+    n->mtu = (uint32_t)xcp__obj_int(vif, F(VIF, MTU));
+}
+
+int xcp__dev_disk(xcp__ctx *c, const xcp__obj *vbd, bool is_hvm,
+                  xcp_hv_disk *d, xcp_sr_vdi_path *path, char vdev[16])
+{
+    xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI),
+                                    xcp__obj_str(vbd, F(VBD, VDI)));
+    int slot = atoi(xcp__obj_str(vbd, F(VBD, userdevice)));
+    int rc;
+
+    memset(d, 0, sizeof(*d));
+    xcp__vbd_device_name(is_hvm, slot, vdev);
+    d->vdev = vdev;
+    d->cdrom = !strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD");
+    d->readonly = d->cdrom || !strcmp(xcp__obj_str(vbd, F(VBD, mode)), "RO");
+    if (vdi && !xcp__obj_bool(vbd, F(VBD, empty))) {
+        if ((rc = xcp__vdi_path(c, vdi, path)) < 0)
+            return rc;
+        d->path = path->path;
+        d->format = path->format;
+    }
+    return 0;
+}

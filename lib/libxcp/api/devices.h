@@ -21,5 +21,13 @@ bool xcp__dev_slot_used(xcp__ctx *c, xcp__obj *vm, int set_field, int cls,
                         int dev_field, const char *dev);
 /* Whether s is a slot number, 0 <= s < max. */
 bool xcp__dev_valid_slot(const char *s, int max);
+/* The driver's view of VIF vif on network net: MAC, devid, MTU, and the
+ * bridge, borrowed from net's row. */
+void xcp__dev_nic(const xcp__obj *vif, const xcp__obj *net, xcp_hv_nic *n);
+/* The driver's view of VBD vbd in a guest (HVM or not): its device name
+ * (written to vdev), CD or disk, read-only, and the image of its VDI unless
+ * empty (path holds its strings). Errors: those of xcp__vdi_path. */
+int xcp__dev_disk(xcp__ctx *c, const xcp__obj *vbd, bool is_hvm,
+                  xcp_hv_disk *d, xcp_sr_vdi_path *path, char vdev[16]);
 
 #endif

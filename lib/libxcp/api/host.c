@@ -68,20 +68,15 @@ static int memory_overhead(xcp__ctx *c)
 
 static int management_interface(xcp__ctx *c)
 {
-    xcp__obj *h;
-    const xcp_value *pifs;
-    size_t i;
+    xcp__obj *h, *p;
     int rc = host_arg(c, &h);
 
     if (rc < 0)
         return rc;
-    pifs = xcp__obj_val(h, F(host, PIFs));
-    for (i = 0; pifs->kind == XCP_VAL_ARRAY && i < pifs->u.arr.n; i++) {
-        xcp__obj *p = xcp__db_get_cls(c->db, C(PIF), pifs->u.arr.items[i].u.s);
-        if (p && xcp__obj_bool(p, F(PIF, management)))
-            return xcp__ret_ref(c, p);
-    }
-    return XCP__ERR_PIF_IS_NOT_MANAGEMENT_INTERFACE(XCP_NULL_REF);
+    p = xcp__set_member_with(c, h, F(host, PIFs), C(PIF), F(PIF, management));
+    if (!p)
+        return XCP__ERR_PIF_IS_NOT_MANAGEMENT_INTERFACE(XCP_NULL_REF);
+    return xcp__ret_ref(c, p);
 }
 
 /* Running guests block evacuation: there is no other host to go to. */

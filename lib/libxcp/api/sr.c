@@ -176,22 +176,6 @@ static bool any_attached(xcp__ctx *c, xcp__obj *sr)
                                 F(PBD, currently_attached)) != NULL;
 }
 
-int xcp__destroy_set(xcp__ctx *c, xcp__obj *o, int field, int cls)
-{
-    const xcp_value *set = xcp__obj_val(o, field);
-    int rc;
-
-    while (set->kind == XCP_VAL_ARRAY && set->u.arr.n > 0) {
-        xcp__obj *x = xcp__db_get_cls(c->db, cls, set->u.arr.items[0].u.s);
-        if (!x)
-            break;
-        if ((rc = xcp__db_destroy(c->db, x)) < 0)
-            return rc;
-        set = xcp__obj_val(o, field);
-    }
-    return 0;
-}
-
 static int forget_records(xcp__ctx *c, xcp__obj *sr)
 {
     const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));

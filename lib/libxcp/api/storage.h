@@ -65,8 +65,6 @@ int xcp__check_sr_location(xcp__ctx *c, const char *type,
 int xcp__copy_arg(xcp__ctx *c, xcp__obj *o, int field, size_t arg);
 /* Attach sr through the driver and mark pbd attached. */
 int xcp__sr_attach(xcp__ctx *c, xcp__obj *sr, xcp__obj *pbd);
-/* Destroy every object of class cls that o's set field lists. */
-int xcp__destroy_set(xcp__ctx *c, xcp__obj *o, int field, int cls);
 
 /* Create a VDI record + storage in sr. format NULL = the SR's default. */
 int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,

@@ -101,28 +101,6 @@ static int vbd_destroy(xcp__ctx *c)
     return vdi ? xcp__update_allowed(c, vdi) : 0;
 }
 
-static int vbd_disk(xcp__ctx *c, xcp__obj *vbd, bool is_hvm, xcp_hv_disk *d,
-                    xcp_sr_vdi_path *path, char vdev[16])
-{
-    xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI),
-                                    xcp__obj_str(vbd, F(VBD, VDI)));
-    int slot = atoi(xcp__obj_str(vbd, F(VBD, userdevice)));
-    int rc;
-
-    memset(d, 0, sizeof(*d));
-    xcp__vbd_device_name(is_hvm, slot, vdev);
-    d->vdev = vdev;
-    d->cdrom = !strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD");
-    d->readonly = d->cdrom || !strcmp(xcp__obj_str(vbd, F(VBD, mode)), "RO");
-    if (vdi && !xcp__obj_bool(vbd, F(VBD, empty))) {
-        if ((rc = xcp__vdi_path(c, vdi, path)) < 0)
-            return rc;
-        d->path = path->path;
-        d->format = path->format;
-    }
-    return 0;
-}
-
 static int vbd_plug(xcp__ctx *c)
 {
     xcp__obj *vbd;
@@ -140,7 +118,7 @@ static int vbd_plug(xcp__ctx *c)
         return xcp__dev_bad_state(c, xcp__obj_str(vbd, F(VBD, VM)), "running");
     if (xcp__obj_bool(vbd, F(VBD, currently_attached)))
         return XCP__ERR_DEVICE_ALREADY_ATTACHED(vbd->ref);
-    if ((rc = vbd_disk(c, vbd, is_hvm, &d, &path, vdev)) < 0)
+    if ((rc = xcp__dev_disk(c, vbd, is_hvm, &d, &path, vdev)) < 0)
         return rc;
     if (xcp__hv_disk_plug(c->e->hv, (uint32_t)domid, &d, &e) < 0)
         return xcp__dev_hv_err(&e);

@@ -112,14 +112,10 @@ static int nic_of(xcp__ctx *c, xcp__obj *vif, xcp_hv_nic *n)
 {
     xcp__obj *net = xcp__db_get_cls(c->db, C(network),
                                     xcp__obj_str(vif, F(VIF, network)));
-    memset(n, 0, sizeof(*n));
     if (!net)
         return xcp__handle_invalid(C(network),
                                    xcp__obj_str(vif, F(VIF, network)));
-    xcp__mac_parse(xcp__obj_str(vif, F(VIF, MAC)), n->mac);
-    n->bridge = xcp__obj_str(net, F(network, bridge));
-    n->devid = (uint32_t)atoi(xcp__obj_str(vif, F(VIF, device)));
-    n->mtu = (uint32_t)xcp__obj_int(vif, F(VIF, MTU));
+    xcp__dev_nic(vif, net, n);
     return 0;
 }
 

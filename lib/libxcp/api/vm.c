@@ -543,31 +543,15 @@ static int vm_create(xcp__ctx *c)
     return xcp__ret_ref(c, vm);
 }
 
-int xcp__vm_destroy_children(xcp__ctx *c, xcp__obj *vm, int field, int cls)
-{
-    const xcp_value *set = xcp__obj_val(vm, field);
-    int rc;
-
-    while (set->kind == XCP_VAL_ARRAY && set->u.arr.n > 0) {
-        xcp__obj *o = xcp__db_get_cls(c->db, cls, set->u.arr.items[0].u.s);
-        if (!o)
-            break;
-        if ((rc = xcp__db_destroy(c->db, o)) < 0)
-            return rc;
-        set = xcp__obj_val(vm, field);
-    }
-    return 0;
-}
-
 int xcp__vm_destroy_record(xcp__ctx *c, xcp__obj *vm)
 {
     xcp__obj *m;
     int rc;
 
     if ((rc = xcp__vm_drop_suspend_vdi(c, vm)) < 0 ||
-        (rc = xcp__vm_destroy_children(c, vm, F(VM, VBDs), C(VBD))) < 0 ||
-        (rc = xcp__vm_destroy_children(c, vm, F(VM, VIFs), C(VIF))) < 0 ||
-        (rc = xcp__vm_destroy_children(c, vm, F(VM, consoles), C(console))) < 0)
+        (rc = xcp__destroy_set(c, vm, F(VM, VBDs), C(VBD))) < 0 ||
+        (rc = xcp__destroy_set(c, vm, F(VM, VIFs), C(VIF))) < 0 ||
+        (rc = xcp__destroy_set(c, vm, F(VM, consoles), C(console))) < 0)
         return rc;
     if ((m = xcp__db_get_cls(c->db, C(VM_metrics),
                              xcp__obj_str(vm, F(VM, metrics)))) &&

@@ -383,8 +383,8 @@ static int revert(xcp__ctx *c)
                          xcp__obj_str(vbd, F(VBD, VDI)));
         }
     }
-    if ((rc = xcp__vm_destroy_children(c, vm, F(VM, VBDs), C(VBD))) < 0 ||
-        (rc = xcp__vm_destroy_children(c, vm, F(VM, VIFs), C(VIF))) < 0 ||
+    if ((rc = xcp__destroy_set(c, vm, F(VM, VBDs), C(VBD))) < 0 ||
+        (rc = xcp__destroy_set(c, vm, F(VM, VIFs), C(VIF))) < 0 ||
         (rc = copy_fields(c, vm, snap, revert_field)) < 0 ||
         (rc = copy_disks(c, snap, vm, M_CLONE, NULL, NULL)) < 0 ||
         (rc = copy_vifs(c, snap, vm, false)) < 0)

@@ -5,6 +5,7 @@
  * database with the hypervisor's domains (after a restart, or when a
  * guest halts, reboots or crashes on its own).
  */
+#include "devices.h"
 #include "vm_int.h"
 
 #include <errno.h>
@@ -106,6 +107,22 @@ static const char *keep(struct domcfg *d, const char *s)
     return c;
 }
 
+/* A disk of vm whose image could not be found (rc): VM_REQUIRES_SR when
+ * its SR is not plugged, else the error as it is. */
+static int requires_sr(xcp__ctx *c, const xcp__obj *vm, const xcp__obj *vbd,
+                       int rc)
+{
+    const xcp_error *e = xcp_error_last();
+    xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI),
+                                    xcp__obj_str(vbd, F(VBD, VDI)));
+
+    if (vdi && e && (!strcmp(e->name, "SR_NOT_ATTACHED") ||
+                     !strcmp(e->name, "SR_HAS_NO_PBDS")))
+        return XCP__ERR_VM_REQUIRES_SR(vm->ref,
+                                       xcp__obj_str(vdi, F(VDI, SR)));
+    return rc;
+}
+
 void xcp__vm_domcfg_free(struct domcfg *d)
 {
     size_t i;
@@ -203,34 +220,13 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
     for (i = 0; vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n; i++) {
         xcp__obj *vbd = xcp__db_get_cls(c->db, C(VBD),
                                         vbds->u.arr.items[i].u.s);
-        xcp__obj *vdi;
-        xcp_hv_disk *dk;
-        const char *ud;
-        int slot;
+        size_t k = d->cfg.n_disks;
         if (!vbd || d->cfg.n_disks >= MAX_DISKS)
             continue;
-        dk = &d->disks[d->cfg.n_disks];
-        ud = xcp__obj_str(vbd, F(VBD, userdevice));
-        slot = atoi(ud);
-        xcp__vbd_device_name(is_hvm, slot, d->vdevs[d->cfg.n_disks]);
-        dk->vdev = d->vdevs[d->cfg.n_disks];
-        dk->cdrom = !strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD");
-        dk->readonly = dk->cdrom ||
-                       !strcmp(xcp__obj_str(vbd, F(VBD, mode)), "RO");
-        vdi = xcp__db_get_cls(c->db, C(VDI), xcp__obj_str(vbd, F(VBD, VDI)));
-        if (vdi && !xcp__obj_bool(vbd, F(VBD, empty))) {
-            if ((rc = xcp__vdi_path(c, vdi, &d->paths[d->cfg.n_disks])) < 0) {
-                const xcp_error *e = xcp_error_last();
-                if (e && (!strcmp(e->name, "SR_NOT_ATTACHED") ||
-                          !strcmp(e->name, "SR_HAS_NO_PBDS")))
-                    return XCP__ERR_VM_REQUIRES_SR(
-                        vm->ref, xcp__obj_str(vdi, F(VDI, SR)));
-                return rc;
-            }
-            dk->path = d->paths[d->cfg.n_disks].path;
-            dk->format = d->paths[d->cfg.n_disks].format;
-        }
-        snprintf(d->vbds[d->cfg.n_disks], XCP_REF_MAX, "%s", vbd->ref);
+        if ((rc = xcp__dev_disk(c, vbd, is_hvm, &d->disks[k], &d->paths[k],
+                                d->vdevs[k])) < 0)
+            return requires_sr(c, vm, vbd, rc);
+        snprintf(d->vbds[k], XCP_REF_MAX, "%s", vbd->ref);
         d->cfg.n_disks++;
     }
     d->cfg.disks = d->disks;
@@ -247,10 +243,8 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
         if (!net)
             return XCP__ERR_VM_REQUIRES_NETWORK(
                 vm->ref, xcp__obj_str(vif, F(VIF, network)));
-        xcp__mac_parse(xcp__obj_str(vif, F(VIF, MAC)), n->mac);
-        n->bridge = keep(d, xcp__obj_str(net, F(network, bridge)));
-        n->devid = (uint32_t)atoi(xcp__obj_str(vif, F(VIF, device)));
-        n->mtu = (uint32_t)xcp__obj_int(vif, F(VIF, MTU));
+        xcp__dev_nic(vif, net, n);
+        n->bridge = keep(d, n->bridge);
         d->cfg.n_nics++;
     }
     d->cfg.nics = d->nics;

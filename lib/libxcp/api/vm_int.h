@@ -54,9 +54,6 @@ int xcp__vm_check_host_fits(xcp__ctx *c, xcp__obj *vm, struct domcfg *d);
 int xcp__vm_check_memory_constraints(int64_t smin, int64_t dmin, int64_t dmax,
                                      int64_t smax);
 
-/* Destroy every object of class cls in vm's set field. */
-int xcp__vm_destroy_children(xcp__ctx *c, xcp__obj *vm, int field, int cls);
-
 /* Destroy the domain of vm with the lock dropped. */
 int xcp__vm_destroy_domain(xcp__ctx *c, xcp__obj **vm);
 

@@ -374,31 +374,6 @@ static int rpc(struct remote *r, const char *method, const xcp_value *params,
 
 /* ---- coercion of replies to the local engine's shapes ----------------- */
 
-/* Field name -> index + 1, per class, for records sent as structs. */
-static xcp__hmap field_maps[XCP__NCLASSES];
-static pthread_once_t field_maps_once = PTHREAD_ONCE_INIT;
-static bool field_maps_ok;
-
-static void field_maps_init(void)
-{
-    int c;
-    size_t i;
-
-    for (c = 0; c < xcp__nclasses; c++)
-        for (i = 0; i < xcp__classes[c].nfields; i++)
-            if (xcp__hmap_put(&field_maps[c], xcp__classes[c].fields[i].name,
-                              (void *)(uintptr_t)(i + 1)) < 0)
-                return;
-    field_maps_ok = true;
-}
-
-static int field_index(int cls, const char *name)
-{
-    if (field_maps_ok)
-        return (int)(uintptr_t)xcp__hmap_get(&field_maps[cls], name) - 1;
-    return xcp_class_field_index(cls, name);
-}
-
 static int type_error(const struct xcp__type *t, const xcp_value *v)
 {
     static const char *const kinds[] = {"nothing", "string", "int", "float",
@@ -460,43 +435,25 @@ static int to_text(const struct xcp__type *t, xcp_value *v)
     return 0;
 }
 
+/* A record's field from the server: coerced as its type; absent or null
+ * (an older server), the model's default. */
+static int coerce_field(const struct xcp__field *f, xcp_value *fv, bool sent,
+                        void *arg)
+{
+    (void)sent;
+    (void)arg;
+    if (fv->kind == XCP_VAL_NONE)
+        return xcp__value_default(f->type, f->def, fv);
+    return xcp__remote_coerce(f->type, fv);
+}
+
 static int coerce_record(const struct xcp__type *t, xcp_value *v)
 {
-    const struct xcp__class *c = &xcp__classes[t->id];
-    xcp_value rec;
-    size_t i;
-    int rc;
-
     if (v->kind == XCP_VAL_RECORD && v->u.rec.cls == t->id)
         return 0;
     if (v->kind != XCP_VAL_STRUCT)
         return type_error(t, v);
-    pthread_once(&field_maps_once, field_maps_init);
-    if ((rc = xcp__rec_alloc(&rec, t->id)) < 0)
-        return rc;
-    /* Members the model does not know (a newer server) are dropped. */
-    for (i = 0; i < v->u.st.n; i++) {
-        int f = field_index(t->id, v->u.st.keys[i]);
-        if (f < 0)
-            continue;
-        xcp_value_dispose(&rec.u.rec.fields[f]);
-        xcp__value_move(&rec.u.rec.fields[f], &v->u.st.vals[i]);
-    }
-    for (i = 0; i < c->nfields; i++) {
-        const struct xcp__field *f = &c->fields[i];
-        xcp_value *fv = &rec.u.rec.fields[i];
-        if (fv->kind == XCP_VAL_NONE) /* an older server: the default */
-            rc = xcp__value_default(f->type, f->def, fv);
-        else
-            rc = xcp__remote_coerce(f->type, fv);
-        if (rc < 0) {
-            xcp_value_dispose(&rec);
-            return rc;
-        }
-    }
-    xcp_value_dispose(v);
-    *v = rec;
-    return 0;
+    return xcp__rec_from_struct(v, t->id, coerce_field, NULL);
 }
 
 int xcp__remote_coerce(const struct xcp__type *t, xcp_value *v)
@@ -523,12 +480,8 @@ int xcp__remote_coerce(const struct xcp__type *t, xcp_value *v)
         }
         break;
     case XT_FLOAT:
-        if (v->kind == XCP_VAL_FLOAT)
+        if (xcp__value_as_float(v))
             return 0;
-        if (v->kind == XCP_VAL_INT) {
-            xcp_value_set_float(v, (double)v->u.i);
-            return 0;
-        }
         break;
     case XT_BOOL:
         if (v->kind == XCP_VAL_BOOL)

@@ -156,6 +156,11 @@ static void *collector_main(void *arg)
     return NULL;
 }
 
+static int reconcile_domain_txn(xcp__ctx *c, void *domid)
+{
+    return xcp__vm_reconcile_domain(c, *(uint32_t *)domid);
+}
+
 static void *monitor_main(void *arg)
 {
     xcp__engine *e = arg;
@@ -179,18 +184,8 @@ static void *monitor_main(void *arg)
         pthread_mutex_lock(&e->lock);
         if (xcp__hv_event_read(e->hv, ids, XCP__ARRAY_LEN(ids), &n,
                                &herr) == 0) {
-            for (i = 0; i < n; i++) {
-                xcp__ctx c;
-                memset(&c, 0, sizeof(c));
-                c.e = e;
-                c.db = e->db;
-                c.mid = -1;
-                xcp__db_begin(e->db);
-                if (xcp__vm_reconcile_domain(&c, ids[i]) < 0)
-                    xcp__db_abort(e->db);
-                else
-                    xcp__db_commit(e->db);
-            }
+            for (i = 0; i < n; i++)
+                txn_locked(e, reconcile_domain_txn, &ids[i]);
             /* Calls waiting on a domain (clean shutdown) re-check it. */
             pthread_cond_broadcast(&e->changed);
         }

@@ -304,6 +304,9 @@ int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
  * currently_attached) or an attached PBD of an SR; NULL when none is. */
 xcp__obj *xcp__set_member_with(xcp__ctx *c, const xcp__obj *o, int set,
                                int cls, int flag);
+/* Destroy every object of class cls that o's set field lists (a VM's
+ * VBDs, an SR's PBDs ...), first to last; a dangling ref ends the walk. */
+int xcp__destroy_set(xcp__ctx *c, const xcp__obj *o, int set, int cls);
 /* Add {task: op} to o.current_operations after checking it is allowed
  * (class rules), and refresh allowed_operations. */
 int xcp__op_start(xcp__ctx *c, xcp__obj *o, const char *op);

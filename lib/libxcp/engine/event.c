@@ -373,55 +373,41 @@ static struct xcp__evq *find_q(xcp__ctx *c)
     return NULL;
 }
 
-static int reg(xcp__ctx *c)
+/* event.register (add) and event.unregister: the session's legacy
+ * subscription gains or loses the listed classes ("*": all of them). */
+static int edit_subs(xcp__ctx *c, bool add)
 {
     struct xcp__evq *q = find_q(c);
     struct xcp__subs s;
     size_t i;
-    int rc;
+    int rc = parse_subs(xcp__arg(c, 0), &s);
 
-    if ((rc = parse_subs(xcp__arg(c, 0), &s)) < 0) {
-        free(s.objs);
+    free(s.objs); /* per-object legacy subscriptions are not supported */
+    if (rc < 0)
         return rc;
-    }
-    if (!q) {
-        if (!(q = xcp__calloc(1, sizeof(*q)))) {
-            free(s.objs);
+    if (add && !q) {
+        if (!(q = xcp__calloc(1, sizeof(*q))))
             return xcp__oom();
-        }
         snprintf(q->session, sizeof(q->session), "%s", c->session);
         q->last_gen = xcp__db_generation(c->db);
         q->next = c->e->evqs;
         c->e->evqs = q;
     }
-    q->subs.all |= s.all;
+    if (!q)
+        return 0;
+    if (add)
+        q->subs.all |= s.all;
+    else if (s.all)
+        memset(&q->subs, 0, sizeof(q->subs));
     for (i = 0; i < XCP__NCLASSES; i++)
-        q->subs.cls[i] |= s.cls[i];
-    free(s.objs); /* per-object legacy subscriptions are not supported */
+        if (s.cls[i])
+            q->subs.cls[i] = add;
     return 0;
 }
 
-static int unreg(xcp__ctx *c)
-{
-    struct xcp__evq *q = find_q(c);
-    struct xcp__subs s;
-    size_t i;
-    int rc;
+static int reg(xcp__ctx *c) { return edit_subs(c, true); }
 
-    if ((rc = parse_subs(xcp__arg(c, 0), &s)) < 0) {
-        free(s.objs);
-        return rc;
-    }
-    if (q) {
-        if (s.all)
-            memset(&q->subs, 0, sizeof(q->subs));
-        for (i = 0; i < XCP__NCLASSES; i++)
-            if (s.cls[i])
-                q->subs.cls[i] = false;
-    }
-    free(s.objs);
-    return 0;
-}
+static int unreg(xcp__ctx *c) { return edit_subs(c, false); }
 
 static int next(xcp__ctx *c)
 {

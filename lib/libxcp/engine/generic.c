@@ -232,20 +232,22 @@ fail:
     return NULL;
 }
 
-static struct expr *parse_and(struct lexer *l, int cls)
+/* operand (op operand)*, left-associative: the and and or levels. */
+static struct expr *parse_chain(struct lexer *l, int cls, enum tk op,
+                                struct expr *(*operand)(struct lexer *, int))
 {
-    struct expr *a = parse_atom(l, cls);
+    struct expr *a = operand(l, cls);
 
-    while (a && l->tok == TK_AND) {
+    while (a && l->tok == op) {
         struct expr *e = xcp__calloc(1, sizeof(*e));
         lex(l);
         if (!e) {
             expr_free(a);
             return NULL;
         }
-        e->op = TK_AND;
+        e->op = op;
         e->a = a;
-        e->b = parse_atom(l, cls);
+        e->b = operand(l, cls);
         if (!e->b) {
             expr_free(e);
             return NULL;
@@ -255,27 +257,14 @@ static struct expr *parse_and(struct lexer *l, int cls)
     return a;
 }
 
+static struct expr *parse_and(struct lexer *l, int cls)
+{
+    return parse_chain(l, cls, TK_AND, parse_atom);
+}
+
 static struct expr *parse_or(struct lexer *l, int cls)
 {
-    struct expr *a = parse_and(l, cls);
-
-    while (a && l->tok == TK_OR) {
-        struct expr *e = xcp__calloc(1, sizeof(*e));
-        lex(l);
-        if (!e) {
-            expr_free(a);
-            return NULL;
-        }
-        e->op = TK_OR;
-        e->a = a;
-        e->b = parse_and(l, cls);
-        if (!e->b) {
-            expr_free(e);
-            return NULL;
-        }
-        a = e;
-    }
-    return a;
+    return parse_chain(l, cls, TK_OR, parse_and);
 }
 
 /* The DB string form of a field: what the expression compares. */

@@ -323,6 +323,24 @@ xcp__obj *xcp__set_member_with(xcp__ctx *c, const xcp__obj *o, int set,
     return NULL;
 }
 
+int xcp__destroy_set(xcp__ctx *c, const xcp__obj *o, int set, int cls)
+{
+    const xcp_value *refs = xcp__obj_val(o, set);
+    int rc;
+
+    /* Each destroy edits o's set (the db drops the ref from it), so
+     * re-read it and always take the first member. */
+    while (refs && refs->kind == XCP_VAL_ARRAY && refs->u.arr.n > 0) {
+        xcp__obj *m = xcp__db_get_cls(c->db, cls, refs->u.arr.items[0].u.s);
+        if (!m)
+            break;
+        if ((rc = xcp__db_destroy(c->db, m)) < 0)
+            return rc;
+        refs = xcp__obj_val(o, set);
+    }
+    return 0;
+}
+
 /* SR operations: what the SR type can do (its capability bits) and the
  * attachment allows; the same rules the calls enforce. */
 static bool sr_op_ok(xcp__ctx *c, xcp__obj *sr, const char *op)

@@ -464,35 +464,52 @@ int xcp__value_to_c(const struct xcp__type *t, const xcp_value *v, void *p)
     }
 }
 
-static int check_record(const struct xcp__type *t, xcp_value *v,
-                        const char *what)
+int xcp__rec_from_struct(xcp_value *v, int cls, xcp__field_fix fix,
+                         void *arg)
 {
-    const struct xcp__class *c = &xcp__classes[t->id];
+    const struct xcp__class *c = &xcp__classes[cls];
+    bool *sent = xcp__calloc(c->nfields ? c->nfields : 1, sizeof(*sent));
     xcp_value rec;
     size_t i;
     int rc;
 
-    if (v->kind == XCP_VAL_RECORD && v->u.rec.cls == t->id)
-        return 0;
-    if (v->kind != XCP_VAL_STRUCT)
-        return type_error(what, "struct", v);
-    if ((rc = xcp__rec_alloc(&rec, t->id)) < 0)
-        return rc;
-    for (i = 0; i < c->nfields; i++) {
-        const struct xcp__field *f = &c->fields[i];
-        xcp_value *fv = (xcp_value *)xcp_value_struct_get(v, f->name);
-        if (!fv)
+    if (!sent)
+        return xcp__oom();
+    if ((rc = xcp__rec_alloc(&rec, cls)) < 0)
+        goto out;
+    for (i = 0; i < v->u.st.n; i++) {
+        int f = xcp_class_field_index(cls, v->u.st.keys[i]);
+        if (f < 0 || sent[f])
             continue;
-        xcp__value_move(&rec.u.rec.fields[i], fv);
-        rc = xcp__value_check(f->type, &rec.u.rec.fields[i], f->name);
-        if (rc < 0) {
-            xcp_value_dispose(&rec);
-            return rc;
-        }
+        xcp__value_move(&rec.u.rec.fields[f], &v->u.st.vals[i]);
+        sent[f] = true;
+    }
+    for (i = 0; i < c->nfields && rc == 0; i++)
+        rc = fix(&c->fields[i], &rec.u.rec.fields[i], sent[i], arg);
+    if (rc < 0) {
+        xcp_value_dispose(&rec);
+        goto out;
     }
     xcp_value_dispose(v);
     *v = rec;
-    return 0;
+out:
+    free(sent);
+    return rc;
+}
+
+/* A record's field from a caller: checked as its type, absent left so. */
+static int check_field(const struct xcp__field *f, xcp_value *fv, bool sent,
+                       void *arg)
+{
+    (void)arg;
+    return sent ? xcp__value_check(f->type, fv, f->name) : 0;
+}
+
+bool xcp__value_as_float(xcp_value *v)
+{
+    if (v->kind == XCP_VAL_INT)
+        xcp_value_set_float(v, (double)v->u.i);
+    return v->kind == XCP_VAL_FLOAT;
 }
 
 int xcp__value_check(const struct xcp__type *t, xcp_value *v,
@@ -515,12 +532,8 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
             return rc;
         return type_error(what, "int64", v);
     case XT_FLOAT:
-        if (v->kind == XCP_VAL_FLOAT)
+        if (xcp__value_as_float(v))
             return 0;
-        if (v->kind == XCP_VAL_INT) {
-            xcp_value_set_float(v, (double)v->u.i);
-            return 0;
-        }
         if (v->kind == XCP_VAL_STRING &&
             (rc = parse_in_place(t, v)) != XCP_EINVAL)
             return rc;
@@ -584,7 +597,11 @@ int xcp__value_check(const struct xcp__type *t, xcp_value *v,
         }
         return 0;
     case XT_RECORD:
-        return check_record(t, v, what);
+        if (v->kind == XCP_VAL_RECORD && v->u.rec.cls == t->id)
+            return 0;
+        if (v->kind != XCP_VAL_STRUCT)
+            return type_error(what, "struct", v);
+        return xcp__rec_from_struct(v, t->id, check_field, NULL);
     default:
         return 0;
     }

@@ -211,6 +211,9 @@ int xcp__scalar_parse(const struct xcp__type *t, const char *s,
  * is none of the values (left as is, thread error untouched), or
  * XCP_ENOMEM. */
 int xcp__enum_canon(const struct xcp__enum *en, char **s);
+/* Whether v is a FLOAT, after making an INT the FLOAT of its value (an
+ * int stands for a float wherever one is wanted: calls and replies). */
+bool xcp__value_as_float(xcp_value *v);
 /* The value of a default literal (or the zero value when lit is NULL). */
 int xcp__value_default(const struct xcp__type *t, const char *lit,
                        xcp_value *out);
@@ -218,6 +221,18 @@ int xcp__value_default(const struct xcp__type *t, const char *lit,
 const xcp_value *xcp__rec_field(const xcp_value *rec, int field);
 /* Allocate an XCP_VAL_RECORD of class cls, all fields NONE. */
 int xcp__rec_alloc(xcp_value *out, int cls);
+/* What xcp__rec_from_struct does to field f's value fv: sent says whether
+ * a member named f (fv may then still be XCP_VAL_NONE: a JSON null). */
+typedef int (*xcp__field_fix)(const struct xcp__field *f, xcp_value *fv,
+                              bool sent, void *arg);
+/* Turn STRUCT *v into a RECORD of class cls in place: each member that
+ * names a field of cls moves into it (of members with one name, the
+ * first; members that name no field, e.g. from a newer peer, are
+ * dropped); then fix(f, value, sent, arg) is called on every field in the
+ * model's order. On its first failure (returned), *v stays a STRUCT, less
+ * the members already moved, for the caller to dispose as ever. */
+int xcp__rec_from_struct(xcp_value *v, int cls, xcp__field_fix fix,
+                         void *arg);
 /* Projections (model/project.c). The field indexes of cls named by list,
  * an ARRAY of field names (*out to free()); INVALID_VALUE ["fields",
  * name] for one that is not a field of cls. */

@@ -66,12 +66,22 @@ struct pend {
 
 #define NOHEAP ((size_t)-1)
 
+/* A session is on two lists, least recently used first: its group's
+ * (link[ON_GROUP]) and the server's (link[ON_ALL]). */
+enum { ON_GROUP, ON_ALL };
+struct sess;
+struct sess_link {
+    struct sess *prev, *next;
+};
+struct sess_list {
+    struct sess *head, *tail;
+};
+
 struct group;
 struct sess {
     char ref[XCP_REF_MAX];
     struct group *g;
-    struct sess *gprev, *gnext; /* group list, least recently used first */
-    struct sess *aprev, *anext; /* global list, least recently used first */
+    struct sess_link link[2];
     int64_t last_ms;
     int64_t db_touched_ms;
 };
@@ -80,7 +90,7 @@ struct group {
     struct group *all;        /* every group, for freeing */
     char *key;
     size_t n, limit;
-    struct sess *head, *tail;
+    struct sess_list lru; /* ON_GROUP */
 };
 
 struct xcp_server {
@@ -104,7 +114,7 @@ struct xcp_server {
     xcp__hmap sessions, groups;
     struct group *all_groups;
     xcp_value methods;        /* system.listMethods, built once */
-    struct sess *ahead, *atail;
+    struct sess_list lru;     /* every session, ON_ALL */
     int64_t next_gc;
     int mid_login, mid_slave_login, mid_logout, mid_local_logout,
         mid_from, mid_next;
@@ -285,47 +295,44 @@ static void reply_error(struct pend *p)
 
 /* ---- sessions ---------------------------------------------------------- */
 
+static void list_unlink(struct sess_list *l, struct sess *x, int on)
+{
+    struct sess_link *k = &x->link[on];
+
+    if (k->prev)
+        k->prev->link[on].next = k->next;
+    else
+        l->head = k->next;
+    if (k->next)
+        k->next->link[on].prev = k->prev;
+    else
+        l->tail = k->prev;
+    k->prev = k->next = NULL;
+}
+
+static void list_append(struct sess_list *l, struct sess *x, int on)
+{
+    struct sess_link *k = &x->link[on];
+
+    k->prev = l->tail;
+    k->next = NULL;
+    if (l->tail)
+        l->tail->link[on].next = x;
+    else
+        l->head = x;
+    l->tail = x;
+}
+
 static void sess_unlink(xcp_server *s, struct sess *x)
 {
-    struct group *g = x->g;
-
-    if (x->gprev)
-        x->gprev->gnext = x->gnext;
-    else
-        g->head = x->gnext;
-    if (x->gnext)
-        x->gnext->gprev = x->gprev;
-    else
-        g->tail = x->gprev;
-    if (x->aprev)
-        x->aprev->anext = x->anext;
-    else
-        s->ahead = x->anext;
-    if (x->anext)
-        x->anext->aprev = x->aprev;
-    else
-        s->atail = x->aprev;
-    x->gprev = x->gnext = x->aprev = x->anext = NULL;
+    list_unlink(&x->g->lru, x, ON_GROUP);
+    list_unlink(&s->lru, x, ON_ALL);
 }
 
 static void sess_append(xcp_server *s, struct sess *x)
 {
-    struct group *g = x->g;
-
-    x->gprev = g->tail;
-    x->gnext = NULL;
-    if (g->tail)
-        g->tail->gnext = x;
-    else
-        g->head = x;
-    g->tail = x;
-    x->aprev = s->atail;
-    x->anext = NULL;
-    if (s->atail)
-        s->atail->anext = x;
-    else
-        s->ahead = x;
-    s->atail = x;
+    list_append(&x->g->lru, x, ON_GROUP);
+    list_append(&s->lru, x, ON_ALL);
 }
 
 static void sess_drop(xcp_server *s, struct sess *x)
@@ -399,7 +406,7 @@ static int sess_add(xcp_server *s, const char *ref, const char *user,
     if (g->n > g->limit &&
         (victims = xcp__calloc(g->n - g->limit, sizeof(*victims)))) {
         while (g->n > g->limit) {
-            struct sess *old = g->head;
+            struct sess *old = g->lru.head;
             snprintf(victims[nv++], XCP_REF_MAX, "%s", old->ref);
             sess_drop(s, old);
         }
@@ -450,10 +457,10 @@ static void sess_gc(xcp_server *s)
 {
     int64_t limit = xcp__now_ms() - (int64_t)s->timeout_s * 1000;
 
-    while (s->ahead && s->ahead->last_ms <= limit) {
+    while (s->lru.head && s->lru.head->last_ms <= limit) {
         char ref[XCP_REF_MAX];
-        snprintf(ref, sizeof(ref), "%s", s->ahead->ref);
-        sess_drop(s, s->ahead);
+        snprintf(ref, sizeof(ref), "%s", s->lru.head->ref);
+        sess_drop(s, s->lru.head);
         pthread_mutex_unlock(&s->mu);
         xcp__log(XCP__LOG_INFO, "session %.20s... expired", ref);
         engine_logout(s, ref);
@@ -990,6 +997,45 @@ void xcp__server_stream_closed(xcp_server *s, size_t bytes)
 
 /* ---- life -------------------------------------------------------------- */
 
+/* Stops the timer and the call threads (those running). */
+static void stop_threads(xcp_server *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->quit = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_cond_broadcast(&s->work_cond);
+    pthread_mutex_unlock(&s->mu);
+    if (s->timer_running)
+        pthread_join(s->timer, NULL);
+    while (s->nworkers > 0)
+        pthread_join(s->workers[--s->nworkers], NULL);
+}
+
+/* Frees s, its threads stopped: the end of xcp_server_close, and of an
+ * xcp_server_open that failed half way (what it had not made is zero). */
+static void server_free(xcp_server *s)
+{
+    free(s->workers);
+    while (s->all_groups) {
+        struct group *g = s->all_groups;
+        s->all_groups = g->all;
+        free(g->key);
+        free(g);
+    }
+    xcp__hmap_free(&s->groups);
+    xcp__hmap_free(&s->sessions);
+    xcp_value_dispose(&s->methods);
+    free(s->heap);
+    if (s->e)
+        xcp__engine_put(s->e);
+    xcp__auth_close(s->auth);
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cond);
+    pthread_cond_destroy(&s->drained);
+    pthread_cond_destroy(&s->work_cond);
+    free(s);
+}
+
 int xcp_server_open(xcp_server **out, const xcp_server_options *o)
 {
     xcp_server *s;
@@ -1058,23 +1104,8 @@ int xcp_server_open(xcp_server **out, const xcp_server_options *o)
     *out = s;
     return 0;
 fail:
-    if (s->timer_running) {
-        pthread_mutex_lock(&s->mu);
-        s->quit = true;
-        pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->timer, NULL);
-    }
-    free(s->workers);
-    xcp_value_dispose(&s->methods);
-    if (s->e)
-        xcp__engine_put(s->e);
-    xcp__auth_close(s->auth);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cond);
-    pthread_cond_destroy(&s->drained);
-    pthread_cond_destroy(&s->work_cond);
-    free(s);
+    stop_threads(s);
+    server_free(s);
     return rc;
 }
 
@@ -1100,39 +1131,17 @@ void xcp_server_close(xcp_server *s)
     pthread_mutex_lock(&s->mu);
     while (s->nstreams > 0) /* the transport closes them */
         pthread_cond_wait(&s->drained, &s->mu);
-    s->quit = true;
-    pthread_cond_signal(&s->cond);
-    pthread_cond_broadcast(&s->work_cond);
+    s->quit = true; /* with the streams seen closed */
     pthread_mutex_unlock(&s->mu);
-    if (s->timer_running)
-        pthread_join(s->timer, NULL);
-    while (s->nworkers > 0)
-        pthread_join(s->workers[--s->nworkers], NULL);
-    free(s->workers);
+    stop_threads(s);
     /* Log out the sessions we opened, as a restart of XAPI ends them. */
-    while (s->ahead) {
+    while (s->lru.head) {
         char ref[XCP_REF_MAX];
-        snprintf(ref, sizeof(ref), "%s", s->ahead->ref);
-        sess_drop(s, s->ahead);
+        snprintf(ref, sizeof(ref), "%s", s->lru.head->ref);
+        sess_drop(s, s->lru.head);
         engine_logout(s, ref);
     }
-    while (s->all_groups) {
-        struct group *g = s->all_groups;
-        s->all_groups = g->all;
-        free(g->key);
-        free(g);
-    }
-    xcp__hmap_free(&s->groups);
-    xcp__hmap_free(&s->sessions);
-    xcp_value_dispose(&s->methods);
-    free(s->heap);
-    xcp__engine_put(s->e);
-    xcp__auth_close(s->auth);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cond);
-    pthread_cond_destroy(&s->drained);
-    pthread_cond_destroy(&s->work_cond);
-    free(s);
+    server_free(s);
 }
 
 const char *xcp_server_state_dir(const xcp_server *s)

@@ -391,26 +391,18 @@ int xcp__qcow2_write_at(xcp__qcow2 *q, uint64_t off, const uint8_t *data,
     uint64_t cs = q->cluster_size, in, n;
     int ret;
 
-    if (q->raw) {
-        while (len) {
+    while (len) {
+        if (q->raw) {
             n = min64(len, data ? COPY_CHUNK : sizeof(zeros));
             ret = qwrite(q, data ? data : zeros, n, off, "data", err, errlen);
-            if (ret < 0)
-                return ret;
-            off += n;
-            len -= n;
-            if (data)
-                data += n;
+        } else {
+            in = off % cs;
+            n = min64(len, cs - in);
+            if (!data && n == cs && q->version >= 3)
+                ret = zero_cluster(q, off - in, err, errlen);
+            else
+                ret = write_cluster(q, off - in, in, data, n, err, errlen);
         }
-        return 0;
-    }
-    while (len) {
-        in = off % cs;
-        n = min64(len, cs - in);
-        if (!data && n == cs && q->version >= 3)
-            ret = zero_cluster(q, off - in, err, errlen);
-        else
-            ret = write_cluster(q, off - in, in, data, n, err, errlen);
         if (ret < 0)
             return ret;
         off += n;

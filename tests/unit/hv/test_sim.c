@@ -1555,3 +1555,65 @@ Test(registry, names_round_trip)
     cr_expect_eq(xcp__hv_state_from_name("paused"), XCP_HV_STATE_PAUSED);
     cr_expect_eq(xcp__hv_domain_type_from_name("pvh"), XCP_HV_DOMAIN_PVH);
 }
+
+/* ---- the drivers' changed-domain queue (hv.c) ---------------------------- */
+
+Test(hv_dirty, queues_each_domain_once_in_first_change_order)
+{
+    xcp__hv_dirty q = {0};
+    uint32_t out[4] = {0};
+
+    xcp__hv_dirty_mark(&q, 7);
+    xcp__hv_dirty_mark(&q, 3);
+    xcp__hv_dirty_mark(&q, 7);
+    xcp__hv_dirty_mark(&q, 5);
+    cr_assert_eq(q.n, 3);
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 4), 3);
+    cr_expect_eq(out[0], 7);
+    cr_expect_eq(out[1], 3);
+    cr_expect_eq(out[2], 5);
+    cr_expect_eq(q.n, 0);
+    /* taken, a domain queues again */
+    xcp__hv_dirty_mark(&q, 7);
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 4), 1);
+    cr_expect_eq(out[0], 7);
+    xcp__hv_dirty_free(&q);
+    cr_expect_eq(q.n, 0);
+    cr_expect_null(q.ids);
+}
+
+Test(hv_dirty, take_hands_out_at_most_cap_and_keeps_the_rest_in_order)
+{
+    xcp__hv_dirty q = {0};
+    uint32_t out[2] = {0};
+    uint32_t d;
+
+    for (d = 1; d <= 5; d++)
+        xcp__hv_dirty_mark(&q, d);
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 0), 0);
+    cr_expect_eq(q.n, 5);
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 2), 2);
+    cr_expect(out[0] == 1 && out[1] == 2);
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 2), 2);
+    cr_expect(out[0] == 3 && out[1] == 4);
+    xcp__hv_dirty_mark(&q, 1);
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 2), 2);
+    cr_expect(out[0] == 5 && out[1] == 1);
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 2), 0);
+    xcp__hv_dirty_free(&q);
+}
+
+Test(hv_dirty, clear_forgets_what_is_queued_and_empty_take_is_zero)
+{
+    xcp__hv_dirty q = {0};
+    uint32_t out[1];
+
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 1), 0);
+    xcp__hv_dirty_mark(&q, 9);
+    xcp__hv_dirty_clear(&q);
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 1), 0);
+    xcp__hv_dirty_mark(&q, 9);
+    cr_expect_eq(xcp__hv_dirty_take(&q, out, 1), 1);
+    cr_expect_eq(out[0], 9);
+    xcp__hv_dirty_free(&q);
+}
