@@ -213,6 +213,7 @@ void xcp__sim_mark_dirty(struct sim *s, uint32_t domid)
     uint32_t *v;
     size_t i;
 
+    xcp__sim_console_changed(s, domid);
     for (i = 0; i < s->n_dirty; i++)
         if (s->dirty[i] == domid)
             return;
@@ -1281,6 +1282,7 @@ static void sim_close(void *self)
 
     if (!s)
         return;
+    xcp__sim_consoles_free(s);
     xcp__sim_doms_clear(s);
     if (s->tfd >= 0)
         close(s->tfd);
@@ -1413,4 +1415,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .event_fd = sim_event_fd,
     .event_read = sim_event_read,
     .fault = sim_fault,
+    .console_open = xcp__sim_console_open,
 };
