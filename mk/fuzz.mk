@@ -43,9 +43,9 @@ fuzz/fuzz_http: $(top_srcdir)/tests/fuzz/fuzz_http.c \
 		$(addprefix $(top_srcdir)/,$(XCPD_HTTP_SRCS)) \
 		$(top_srcdir)/cmd/xcpd/xcpd.h fuzz/libcore.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/include -I$(top_srcdir)/cmd/xcpd \
-	    $(MHD_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_http.c \
+	    $(MHD_CFLAGS) $(GNUTLS_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_http.c \
 	    $(addprefix $(top_srcdir)/,$(XCPD_HTTP_SRCS)) fuzz/libcore.a \
-	    $(MHD_LIBS) $(FUZZ_LIBS)
+	    $(MHD_LIBS) $(GNUTLS_LIBS) $(FUZZ_LIBS)
 
 fuzz: $(FUZZERS)
 

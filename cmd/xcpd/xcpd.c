@@ -448,6 +448,7 @@ static int start_daemon(listener *l, const options *o, unsigned limit,
                         const char *cert, const char *key)
 {
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
+                     | MHD_ALLOW_UPGRADE /* /console's WebSocket */
                      | MHD_USE_ERROR_LOG;
     unsigned pool = l->cls.local ? UNIX_POOL : TCP_POOL;
     /* Per-IP accounting is meaningless for unix peers, and only root

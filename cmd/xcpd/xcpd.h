@@ -52,6 +52,23 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
 void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe);
 
+/* ---- /console (console.c) ------------------------------------------------ */
+
+/* A console request's state, owned by the request (xcpd_console_free). */
+typedef struct xcpd_console xcpd_console;
+
+/*
+ * The handler of CONNECT /console and of GET /console with a WebSocket
+ * upgrade, for every call after the first (headers) one: authenticates,
+ * opens the console and hands the connection over to a thread that moves
+ * its bytes; *state starts NULL.
+ */
+enum MHD_Result xcpd_console_step(xcpd_listener *l, struct MHD_Connection *c,
+                                  const char *method, xcp_server_peer peer,
+                                  xcpd_console **state,
+                                  size_t *upload_data_size);
+void xcpd_console_free(xcpd_console *st);
+
 /* ---- anonymous connections (guard.c) ------------------------------------ */
 
 /* The accounting of one TCP listener's anonymous connections. */

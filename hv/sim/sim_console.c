@@ -42,7 +42,6 @@
 #define ROWS 25
 #define CELL_W 8
 #define CELL_H 16
-#define POLL_MS 100           /* how often an RFB thread looks for news */
 
 struct con {
     pthread_mutex_t mu;
@@ -478,6 +477,7 @@ static void rfb_serve(struct con *c, const char *name)
     struct font *ft = malloc(sizeof(*ft));
     size_t shown = (size_t)-1;
     bool farewell = false, gone = false;
+    struct pollfd pf[2];
 
     scr = ft ? rfbGetScreen(&argc, NULL, COLS * CELL_W, ROWS * CELL_H, 8, 3,
                             4)
@@ -499,9 +499,16 @@ static void rfb_serve(struct con *c, const char *name)
     scr->kbdAddEvent = rfb_key;
     scr->alwaysShared = TRUE;
     rfbInitServer(scr);
+    scr->deferUpdateTime = 0; /* answer at once: nothing polls for it */
+    pf[0].fd = c->sock;
+    pf[0].events = POLLIN;
+    pf[1].fd = c->wake[0];
+    pf[1].events = POLLIN;
     if (!rfbNewClient(scr, c->sock))
         goto out;
     c->sock = -1; /* the client's now: rfbScreenCleanup closes it */
+    /* Sleep until the client speaks or there is news, then let
+       libvncserver do what is due without waiting. */
     while (scr->clientHead && !gone) {
         pthread_mutex_lock(&c->mu);
         if (c->text.len != shown || c->farewell != farewell) {
@@ -511,8 +518,13 @@ static void rfb_serve(struct con *c, const char *name)
         }
         gone = c->gone;
         pthread_mutex_unlock(&c->mu);
-        drain(c->wake[0]);
-        rfbProcessEvents(scr, POLL_MS * 1000);
+        rfbProcessEvents(scr, 0);
+        if (gone || !scr->clientHead)
+            break;
+        if (poll(pf, 2, -1) < 0 && errno != EINTR)
+            break;
+        if (pf[1].revents)
+            drain(c->wake[0]);
     }
 out:
     if (scr) {
