@@ -30,13 +30,15 @@
 #include <string.h>
 #include <strings.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xcp/xcp.h>
 
 #define BUF 16384
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-#define WS_MAX_PAYLOAD ((uint64_t)1 << 20) /* per client frame */
+#define WS_MAX_PAYLOAD ((uint64_t)BUF) /* per client frame (RFB's are
+                                          small) */
 
 /* The client's side of a console connection. */
 typedef struct io {
@@ -45,7 +47,9 @@ typedef struct io {
 } io;
 
 /* One console connection in progress: what a pump thread moves. */
-typedef struct pump {
+typedef struct xcpd_pump {
+    xcpd_http *h;
+    struct xcpd_pump *next;  /* h->pumps, under h->mu */
     io client;
     int con;                 /* the console's stream */
     int ws;                  /* WebSocket framing on the client side */
@@ -54,8 +58,6 @@ typedef struct pump {
     int *done;               /* CONNECT: set before the resume */
     unsigned char in[BUF + 14]; /* WebSocket: client bytes not yet parsed */
     size_t in_len;
-    unsigned char *frame;    /* the payload being gathered */
-    size_t frame_len;
 } pump;
 
 struct xcpd_console {
@@ -145,32 +147,26 @@ static int write_all(int fd, const void *buf, size_t n)
 
 /* ---- WebSocket framing (RFC 6455) --------------------------------------- */
 
-/* One unmasked server frame (FIN set) carrying payload. */
+/* One unmasked server frame (FIN set) carrying payload (at most BUF
+ * bytes), written at once: a header apart would wait on Nagle. */
 static int ws_send(io *x, int opcode, const void *payload, size_t n)
 {
-    unsigned char h[10];
+    unsigned char f[BUF + 4];
     size_t hl = 2;
 
-    h[0] = (unsigned char)(0x80 | opcode);
-    if (n < 126) {
-        h[1] = (unsigned char)n;
-    } else if (n < 65536) {
-        h[1] = 126;
-        h[2] = (unsigned char)(n >> 8);
-        h[3] = (unsigned char)n;
-        hl = 4;
-    } else {
-        uint64_t v = n;
-        int i;
-
-        h[1] = 127;
-        for (i = 0; i < 8; i++)
-            h[2 + i] = (unsigned char)(v >> (56 - 8 * i));
-        hl = 10;
-    }
-    if (io_write(x, h, hl) < 0)
+    if (n > BUF)
         return -1;
-    return n ? io_write(x, payload, n) : 0;
+    f[0] = (unsigned char)(0x80 | opcode);
+    if (n < 126) {
+        f[1] = (unsigned char)n;
+    } else {
+        f[1] = 126;
+        f[2] = (unsigned char)(n >> 8);
+        f[3] = (unsigned char)n;
+        hl = 4;
+    }
+    memcpy(f + hl, payload, n);
+    return io_write(x, f, hl + n);
 }
 
 /*
@@ -208,8 +204,6 @@ static int ws_frames(pump *p)
         if (n > WS_MAX_PAYLOAD || (opcode >= 8 && n > 125))
             return -1;
         if (avail < hl + 4 + n) {
-            if (hl + 4 + n > sizeof(p->in))
-                return -1; /* bigger than a buffer: see WS_MAX_PAYLOAD */
             return 1;
         }
         mask = h + hl;
@@ -312,11 +306,26 @@ static void pump_run(pump *p)
     }
 }
 
+/* Takes p off its daemon's list of open consoles. */
+static void pump_unlist(pump *p)
+{
+    pump **q;
+
+    pthread_mutex_lock(&p->h->mu);
+    for (q = &p->h->pumps; *q != NULL; q = &(*q)->next)
+        if (*q == p) {
+            *q = p->next;
+            break;
+        }
+    pthread_mutex_unlock(&p->h->mu);
+}
+
 static void *pump_thread(void *arg)
 {
     pump *p = arg;
 
     pump_run(p);
+    pump_unlist(p);
     close(p->con);
     if (p->urh != NULL) {
         MHD_upgrade_action(p->urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -335,11 +344,37 @@ static int pump_start(pump *p)
     pthread_attr_t a;
     int rc;
 
+    pthread_mutex_lock(&p->h->mu);
+    p->next = p->h->pumps;
+    p->h->pumps = p;
+    pthread_mutex_unlock(&p->h->mu);
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     rc = pthread_create(&th, &a, pump_thread, p);
     pthread_attr_destroy(&a);
+    if (rc != 0)
+        pump_unlist(p);
     return rc == 0 ? 0 : -1;
+}
+
+unsigned xcpd_console_shutdown(xcpd_http *h, unsigned wait_ms)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    unsigned waited = 0, left;
+    pump *p;
+
+    for (;;) {
+        left = 0;
+        pthread_mutex_lock(&h->mu);
+        /* the console's end closing makes its pump finish */
+        for (p = h->pumps; p != NULL; p = p->next, left++)
+            shutdown(p->con, SHUT_RDWR);
+        pthread_mutex_unlock(&h->mu);
+        if (left == 0 || waited >= wait_ms)
+            return left;
+        nanosleep(&ts, NULL);
+        waited += 10;
+    }
 }
 
 /* ---- the handler ---------------------------------------------------------- */
@@ -557,6 +592,7 @@ enum MHD_Result xcpd_console_step(xcpd_listener *l, struct MHD_Connection *c,
         return MHD_NO;
     }
     *state = st;
+    p->h = l->http;
     p->con = fd;
     p->ws = ws;
     p->client.fd = -1;

@@ -690,6 +690,8 @@ out:
         unlink(sock);
     if (srv != NULL)
         xcp_server_shutdown(srv);
+    if (http_ready && xcpd_console_shutdown(&http, DRAIN_MS) > 0)
+        xcpd_log(LOG_WARNING, "%s", "consoles still open at shutdown");
     if (http_ready)
         drain(&http);
     for (i = 0; i < n; i++) {

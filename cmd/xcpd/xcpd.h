@@ -30,6 +30,7 @@ typedef struct xcpd_http {
                                  request has not ended yet (atomic: MHD's
                                  completion callback takes no lock of
                                  ours) */
+    struct xcpd_pump *pumps;  /* open consoles (console.c), under mu */
 } xcpd_http;
 
 /* One listener: the handler's cls. */
@@ -68,6 +69,11 @@ enum MHD_Result xcpd_console_step(xcpd_listener *l, struct MHD_Connection *c,
                                   xcpd_console **state,
                                   size_t *upload_data_size);
 void xcpd_console_free(xcpd_console *st);
+
+/* End every open console (shutdown: MHD must not be stopped with their
+ * connections suspended or upgraded) and wait up to wait_ms for them to
+ * be handed back; the count still open. */
+unsigned xcpd_console_shutdown(xcpd_http *h, unsigned wait_ms);
 
 /* ---- anonymous connections (guard.c) ------------------------------------ */
 

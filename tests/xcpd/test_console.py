@@ -352,10 +352,17 @@ def main():
         run("vt100_text_and_echo_over_connect", lambda: t_vt100_connect(st))
         run("vm_uuid_and_basic_auth", lambda: t_vt100_ws_by_vm_needs_basic(st))
         run("refusals_404_401", lambda: t_refusals(st))
+        # left open across the shutdown: one CONNECT, one WebSocket
+        con, _ = st.cons["vt100"]
+        q = "ref=%s&session_id=%s" % (con, st.s)
+        _, _, open1 = open_connect(st.d, False, q)
+        _, _, open2 = open_ws(st.d, True, q)
     finally:
         rc = st.d.stop()
-    run("sigterm_exit_0_after_consoles", lambda: check(rc == 0, "exit %d"
-                                                       % rc))
+    run("sigterm_exit_0_with_consoles_open", lambda: check(rc == 0, "exit %d"
+                                                           % rc))
+    run("consoles_end_at_shutdown",
+        lambda: check(b"login: " in read_body(open1), "no EOF"))
     for k, v in sorted(LATENCY.items()):
         print("RFB handshake (ProtocolVersion to ServerInit) %-16s %.1f ms"
               % (k + ":", v * 1000))
