@@ -513,6 +513,8 @@ static enum MHD_Result connect_answer(struct MHD_Connection *c,
     p->done = &st->done;
     MHD_suspend_connection(c);
     if (io_write(&p->client, ok, sizeof(ok) - 1) < 0 || pump_start(p) < 0) {
+        close(p->con);
+        free(p);
         st->done = 1;
         MHD_resume_connection(c);
         return MHD_NO;
