@@ -236,7 +236,7 @@ static int ws_frames(pump *p)
     }
 }
 
-/* ---- the pump ------------------------------------------------------------- */
+/* ---- the pump ------------------------------------------------------------ */
 
 /* Client → console; 1 go on, 0/-1 end. */
 static int from_client(pump *p)
@@ -377,7 +377,7 @@ unsigned xcpd_console_shutdown(xcpd_http *h, unsigned wait_ms)
     }
 }
 
-/* ---- the handler ---------------------------------------------------------- */
+/* ---- the handler --------------------------------------------------------- */
 
 static enum MHD_Result refuse(struct MHD_Connection *c, unsigned status,
                               const char *text)

@@ -62,7 +62,7 @@ struct xcp__sim_consoles {
     struct con *head;
 };
 
-/* ---- the text ------------------------------------------------------------- */
+/* ---- the text ------------------------------------------------------------ */
 
 /* Uptime stamp of a kernel line, from the domain's start. */
 static void stamp(struct buf *b, const struct dom *d, uint64_t now)
@@ -321,7 +321,7 @@ static void vt100_serve(struct con *c)
     }
 }
 
-/* ---- RFB ------------------------------------------------------------------ */
+/* ---- RFB ----------------------------------------------------------------- */
 
 #ifdef XCP_HAVE_VNCSERVER
 
@@ -537,7 +537,7 @@ out:
 
 #endif /* XCP_HAVE_VNCSERVER */
 
-/* ---- the thread and the slot ---------------------------------------------- */
+/* ---- the thread and the slot --------------------------------------------- */
 
 struct start {
     struct con *c;
