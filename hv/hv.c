@@ -213,6 +213,7 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_EVENT_FD] = "event_fd",
     [XCP_HV_OP_EVENT_READ] = "event_read",
     [XCP_HV_OP_FAULT] = "fault",
+    [XCP_HV_OP_CONSOLE_OPEN] = "console_open",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};
@@ -277,6 +278,13 @@ const char *xcp__hv_shutdown_reason_name(xcp_hv_shutdown_reason r)
 int xcp__hv_shutdown_reason_from_name(const char *name)
 {
     return value_of(NAMES(reason_names), name);
+}
+
+const char *xcp__hv_console_protocol_name(xcp_hv_console_protocol p)
+{
+    static const char *const names[] = {"vt100", "rfb"};
+
+    return name_of(NAMES(names), p);
 }
 
 /* ---- registry ------------------------------------------------------------ */
@@ -457,6 +465,7 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_EVENT_FD: return d->event_fd;
     case XCP_HV_OP_EVENT_READ: return d->event_read;
     case XCP_HV_OP_FAULT: return d->fault;
+    case XCP_HV_OP_CONSOLE_OPEN: return d->version >= 2 && d->console_open;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -645,4 +654,15 @@ int xcp__hv_event_read(xcp_hv *hv, uint32_t *domids, size_t cap, size_t *n,
 int xcp__hv_fault(xcp_hv *hv, const xcp_hv_fault *fault, xcp_hv_error *err)
 {
     HV_CALL(hv, XCP_HV_OP_FAULT, fault, err, fault, err);
+}
+
+int xcp__hv_console_open(xcp_hv *hv, uint32_t domid,
+                         xcp_hv_console_protocol proto, int *fd,
+                         xcp_hv_error *err)
+{
+    /* slots past the end of an older table are not there to read */
+    if (hv->drv->version < 2)
+        return unsupported(hv, XCP_HV_OP_CONSOLE_OPEN, err);
+    HV_CALL(hv, XCP_HV_OP_CONSOLE_OPEN, console_open, err, domid, proto, fd,
+            err);
 }

@@ -145,6 +145,11 @@ int xcp__hv_event_fd(xcp_hv *hv, int *fd, xcp_hv_error *err);
 int xcp__hv_event_read(xcp_hv *hv, uint32_t *domids, size_t cap, size_t *n,
                        xcp_hv_error *err);
 int xcp__hv_fault(xcp_hv *hv, const xcp_hv_fault *fault, xcp_hv_error *err);
+int xcp__hv_console_open(xcp_hv *hv, uint32_t domid,
+                         xcp_hv_console_protocol proto, int *fd,
+                         xcp_hv_error *err);
+/* The name of a console protocol: "vt100", "rfb". */
+const char *xcp__hv_console_protocol_name(xcp_hv_console_protocol p);
 
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN). */
 extern const xcp_hv_driver xcp__hv_sim_driver;

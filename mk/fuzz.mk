@@ -7,7 +7,7 @@
 FUZZ_CC = clang
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_LIB_SRCS = $(addprefix $(top_srcdir)/,$(filter %.c,$(lib_libxcp_libxcp_core_la_SOURCES)))
-FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(JANSSON_LIBS) $(PAM_LIBS) $(LIBS) -lpthread
+FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(JANSSON_LIBS) $(PAM_LIBS) $(VNCSERVER_LIBS) $(LIBS) -lpthread
 FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS) fuzz/fuzz_http
 FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header $(FUZZ_EXTRA)
 FUZZ_SECONDS ?= 20
@@ -43,9 +43,9 @@ fuzz/fuzz_http: $(top_srcdir)/tests/fuzz/fuzz_http.c \
 		$(addprefix $(top_srcdir)/,$(XCPD_HTTP_SRCS)) \
 		$(top_srcdir)/cmd/xcpd/xcpd.h fuzz/libcore.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/include -I$(top_srcdir)/cmd/xcpd \
-	    $(MHD_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_http.c \
+	    $(MHD_CFLAGS) $(GNUTLS_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_http.c \
 	    $(addprefix $(top_srcdir)/,$(XCPD_HTTP_SRCS)) fuzz/libcore.a \
-	    $(MHD_LIBS) $(FUZZ_LIBS)
+	    $(MHD_LIBS) $(GNUTLS_LIBS) $(FUZZ_LIBS)
 
 fuzz: $(FUZZERS)
 

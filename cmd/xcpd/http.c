@@ -46,6 +46,7 @@ typedef enum route {
     ROUTE_OPTIONS,
     ROUTE_IMPORT,
     ROUTE_EXPORT,
+    ROUTE_CONSOLE,
     ROUTE_NOT_FOUND,
     ROUTE_BAD_METHOD,
     ROUTE_REFUSED, /* answered before its body, which is dropped */
@@ -91,6 +92,8 @@ typedef struct req {
     int stream_error;       /* export: a read failed */
     int until_close;        /* import with XO's fake length: the body is
                                whatever arrives before the client closes */
+
+    xcpd_console *console;  /* /console (console.c) */
 } req;
 
 void xcpd_http_init(xcpd_http *h, xcp_server *srv, int verbose)
@@ -132,6 +135,10 @@ static route route_of(const char *method, const char *url,
     }
     if (strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0)
         return ROUTE_OPTIONS;
+    if ((strcmp(method, MHD_HTTP_METHOD_CONNECT) == 0
+         || strcmp(method, MHD_HTTP_METHOD_GET) == 0)
+        && strcmp(url, "/console") == 0)
+        return ROUTE_CONSOLE;
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return has_prefix(url, "/import_raw_vdi") ? ROUTE_IMPORT
                                                   : ROUTE_NOT_FOUND;
@@ -200,6 +207,7 @@ static void req_free(req *r)
     free(r->task);
     free(r->vdi_uuid);
     free(r->fail_text);
+    xcpd_console_free(r->console);
     free(r);
 }
 
@@ -919,6 +927,9 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
         return import_step(r, upload_data, upload_data_size);
     case ROUTE_EXPORT:
         return export_step(r, upload_data, upload_data_size);
+    case ROUTE_CONSOLE:
+        return xcpd_console_step(r->l, c, method, peer(r), &r->console,
+                                 upload_data_size);
     default:
         break;
     }

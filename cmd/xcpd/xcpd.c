@@ -448,6 +448,7 @@ static int start_daemon(listener *l, const options *o, unsigned limit,
                         const char *cert, const char *key)
 {
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME
+                     | MHD_ALLOW_UPGRADE /* /console's WebSocket */
                      | MHD_USE_ERROR_LOG;
     unsigned pool = l->cls.local ? UNIX_POOL : TCP_POOL;
     /* Per-IP accounting is meaningless for unix peers, and only root
@@ -689,6 +690,8 @@ out:
         unlink(sock);
     if (srv != NULL)
         xcp_server_shutdown(srv);
+    if (http_ready && xcpd_console_shutdown(&http, DRAIN_MS) > 0)
+        xcpd_log(LOG_WARNING, "%s", "consoles still open at shutdown");
     if (http_ready)
         drain(&http);
     for (i = 0; i < n; i++) {

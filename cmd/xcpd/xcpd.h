@@ -30,6 +30,7 @@ typedef struct xcpd_http {
                                  request has not ended yet (atomic: MHD's
                                  completion callback takes no lock of
                                  ours) */
+    struct xcpd_pump *pumps;  /* open consoles (console.c), under mu */
 } xcpd_http;
 
 /* One listener: the handler's cls. */
@@ -51,6 +52,28 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
                             size_t *upload_data_size, void **con_cls);
 void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe);
+
+/* ---- /console (console.c) ------------------------------------------------ */
+
+/* A console request's state, owned by the request (xcpd_console_free). */
+typedef struct xcpd_console xcpd_console;
+
+/*
+ * The handler of CONNECT /console and of GET /console with a WebSocket
+ * upgrade, for every call after the first (headers) one: authenticates,
+ * opens the console and hands the connection over to a thread that moves
+ * its bytes; *state starts NULL.
+ */
+enum MHD_Result xcpd_console_step(xcpd_listener *l, struct MHD_Connection *c,
+                                  const char *method, xcp_server_peer peer,
+                                  xcpd_console **state,
+                                  size_t *upload_data_size);
+void xcpd_console_free(xcpd_console *st);
+
+/* End every open console (shutdown: MHD must not be stopped with their
+ * connections suspended or upgraded) and wait up to wait_ms for them to
+ * be handed back; the count still open. */
+unsigned xcpd_console_shutdown(xcpd_http *h, unsigned wait_ms);
 
 /* ---- anonymous connections (guard.c) ------------------------------------ */
 

@@ -15,6 +15,8 @@
 
 /* Sorted by name. */
 static const xe_cmd static_cmds[] = {
+    {"console", L0, L0, "Attach to a particular console.", XE_CF_VMSEL,
+     xe_console},
     {"network-create", L("name-label"),
      L("name-description", "MTU", "bridge", "managed"),
      "Create a new network.",

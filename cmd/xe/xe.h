@@ -382,6 +382,7 @@ const xe_cmd *xe_cmd_find(xe_ctx *ctx, const char *name);
 int xe_cmd_help(xe_ctx *ctx);
 
 /* Static command implementations (cmd_vm.c, cmd_dev.c). */
+int xe_console(xe_ctx *ctx); /* cmd_console.c */
 int xe_vm_install(xe_ctx *ctx);
 int xe_vm_uninstall(xe_ctx *ctx);
 int xe_vm_start(xe_ctx *ctx);

@@ -208,6 +208,12 @@ static uint64_t free_pages(const struct sim *s)
     return used >= s->host_pages ? 0 : s->host_pages - used;
 }
 
+void xcp__sim_mark_dirty(struct sim *s, uint32_t domid)
+{
+    xcp__sim_console_changed(s, domid);
+    xcp__hv_dirty_mark(&s->dirty, domid);
+}
+
 /* ---- the clock and the settle engine ------------------------------------- */
 
 static uint32_t running_vcpus(const struct sim *s)
@@ -272,7 +278,7 @@ static void balloon_move(struct sim *s, struct dom *d, uint64_t dt)
         d->actual_pages += pages;
     if (d->actual_pages == d->target_pages) {
         d->balloon_carry = 0;
-        xcp__hv_dirty_mark(&s->dirty, d->domid);
+        xcp__sim_mark_dirty(s, d->domid);
     }
 }
 
@@ -339,12 +345,12 @@ static void apply_due(struct sim *s)
             d->state = XCP_HV_STATE_SHUTDOWN;
             d->reason = d->request;
             d->request = XCP_HV_SHUTDOWN_NONE;
-            xcp__hv_dirty_mark(&s->dirty, d->domid);
+            xcp__sim_mark_dirty(s, d->domid);
         }
         if (balloon_moving(d) && balloon_time(s, d) == 0) {
             d->actual_pages = d->target_pages;
             d->balloon_carry = 0;
-            xcp__hv_dirty_mark(&s->dirty, d->domid);
+            xcp__sim_mark_dirty(s, d->domid);
         }
     }
 }
@@ -412,7 +418,7 @@ static int crash_dom(struct sim *s, struct dom *d)
     d->state = XCP_HV_STATE_SHUTDOWN;
     d->reason = XCP_HV_SHUTDOWN_CRASH;
     d->request = XCP_HV_SHUTDOWN_NONE;
-    xcp__hv_dirty_mark(&s->dirty, d->domid);
+    xcp__sim_mark_dirty(s, d->domid);
     return 1;
 }
 
@@ -950,7 +956,7 @@ int xcp__sim_dom_start(struct sim *s, struct dom *d, bool paused,
         goto fail;
     }
     s->next_domid++;
-    xcp__hv_dirty_mark(&s->dirty, d->domid);
+    xcp__sim_mark_dirty(s, d->domid);
     rc = xcp__sim_commit(s, d->domid, err);
     if (rc == 0)
         *domid = d->domid;
@@ -1014,7 +1020,7 @@ static int sim_domain_destroy(void *self, uint32_t domid, xcp_hv_error *err)
     if (rc < 0)
         return rc;
     xcp__sim_dom_remove(s, d);
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -1031,7 +1037,7 @@ static int set_paused(struct sim *s, xcp_hv_op op, uint32_t domid, bool pause,
     if (rc < 0 || d->state == want)
         return rc;
     d->state = want;
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     rc = xcp__sim_commit(s, domid, err);
     return rc;
 }
@@ -1150,7 +1156,7 @@ static int sim_domain_set_memory_target(void *self, uint32_t domid,
                                  grow * PAGE, have * PAGE);
     d->target_pages = pages;
     d->balloon_carry = 0;
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     apply_due(s);
     return xcp__sim_commit(s, domid, err);
 }
@@ -1171,7 +1177,7 @@ static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
                                  " vCPUs online is out of range 1..%" PRIu32,
                                  domid, online, d->vcpus_max);
     d->vcpus_online = online;
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -1258,6 +1264,7 @@ static void sim_close(void *self)
 
     if (!s)
         return;
+    xcp__sim_consoles_free(s);
     xcp__sim_doms_clear(s);
     if (s->tfd >= 0)
         close(s->tfd);
@@ -1390,4 +1397,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .event_fd = sim_event_fd,
     .event_read = sim_event_read,
     .fault = sim_fault,
+    .console_open = xcp__sim_console_open,
 };

@@ -176,7 +176,7 @@ int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
         return oom(err);
     }
     d->n_disks++;
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -217,7 +217,7 @@ int xcp__sim_disk_unplug(void *self, uint32_t domid, const char *vdev,
     free(k->vdev);
     memmove(k, k + 1, (size_t)(d->disks + d->n_disks - k - 1) * sizeof(*k));
     d->n_disks--;
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -259,7 +259,7 @@ int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
     free(k->format);
     k->path = p;
     k->format = f;
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -285,7 +285,7 @@ int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
     if (!xcp__sim_nic_copy(&v[d->n_nics], nic))
         return oom(err);
     d->n_nics++;
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }
 
@@ -311,6 +311,6 @@ int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid, bool force,
     memmove(&d->nics[i], &d->nics[i + 1],
             (d->n_nics - i - 1) * sizeof(d->nics[0]));
     d->n_nics--;
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }

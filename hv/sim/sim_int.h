@@ -106,6 +106,7 @@ struct sim {
     uint64_t log_gen;        /* the generation the snapshot names */
     size_t log_len, snap_len; /* bytes */
     bool log_stale;          /* must be started afresh before appending */
+    struct xcp__sim_consoles *consoles; /* open consoles (sim_console.c) */
 };
 
 /* Growable text buffer; a failed allocation is remembered, not fatal. */
@@ -255,6 +256,9 @@ void xcp__sim_dom_remove(struct sim *s, struct dom *d);
 /* Frees every domain of s. */
 void xcp__sim_doms_clear(struct sim *s);
 
+/* Notes that domid changed: queued for event_read, shown on its consoles. */
+void xcp__sim_mark_dirty(struct sim *s, uint32_t domid);
+
 /* Brings the model to time `to` (no earlier than s->clock), event by event. */
 void xcp__sim_settle(struct sim *s, uint64_t to);
 
@@ -366,5 +370,18 @@ int xcp__sim_state_load(struct sim *s, xcp_hv_error *err);
  * disk never disagree about which domains exist.
  */
 int xcp__sim_commit(struct sim *s, uint32_t domid, xcp_hv_error *err);
+
+/* ---- sim_console.c: consoles -------------------------------------------- */
+
+/* The driver's console_open slot (xcp/sys/hv.h). */
+int xcp__sim_console_open(void *self, uint32_t domid,
+                          xcp_hv_console_protocol proto, int *fd,
+                          xcp_hv_error *err);
+
+/* Domain domid changed (xcp__sim_mark_dirty): its consoles show it. */
+void xcp__sim_console_changed(struct sim *s, uint32_t domid);
+
+/* Ends every open console (the instance closes). */
+void xcp__sim_consoles_free(struct sim *s);
 
 #endif /* XCP_HV_SIM_INT_H */

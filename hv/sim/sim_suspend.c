@@ -211,7 +211,7 @@ int xcp__sim_domain_suspend(void *self, uint32_t domid, const char *image_path,
     if (rc < 0)
         return rc;
     xcp__sim_dom_remove(s, d);
-    xcp__hv_dirty_mark(&s->dirty, domid);
+    xcp__sim_mark_dirty(s, domid);
     rc = xcp__sim_commit(s, domid, err);
     if (rc < 0)
         unlink(image_path);

@@ -1275,6 +1275,8 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .event_fd = xen_event_fd,
     .event_read = xen_event_read,
     .fault = NULL, /* real guests fail on their own */
+    .console_open = NULL, /* not yet: consoles of Xen guests (xenconsoled's
+                             pty, QEMU's VNC) are still to be wired */
 };
 
 #else

@@ -247,6 +247,35 @@ XCP_EXTERN int xcp_server_transfer_read(xcp_server_transfer *t, void *buf,
  */
 XCP_EXTERN int xcp_server_transfer_close(xcp_server_transfer *t, int ok);
 
+/* ---- consoles (/console) ---------------------------------------------- */
+
+/** What a /console handler parsed from its request. Borrowed for the
+ * duration of xcp_server_console_open() only. */
+typedef struct xcp_server_console_request {
+    const char *id;          /**< ref= or uuid=: a console's, or a VM's
+                                  (then its rfb console if it has one,
+                                  else its text one) */
+    const char *session_id;  /**< query or cookie; NULL when absent */
+    const char *basic_user;  /**< Authorization: Basic credentials, or */
+    const char *basic_password; /**< NULL */
+    xcp_server_peer peer;
+} xcp_server_console_request;
+
+/**
+ * Open a console for a client: authenticate (local root, session_id, or
+ * Basic credentials), find the console (or the VM's), check its VM is
+ * running or paused, and open its stream. On success *fd is a connected
+ * stream socket the transport owns (it moves the bytes between it and the
+ * client, then closes it) and *http_status is 200. On failure a negative
+ * code, the XenAPI error as the thread's last error, and *http_status:
+ * 401 (no or bad credentials, SESSION_INVALID), 400 (no id), 404
+ * (HANDLE_INVALID, UUID_INVALID, VM_BAD_POWER_STATE), 500 (the driver
+ * could not open it: INTERNAL_ERROR with its message).
+ */
+XCP_EXTERN int xcp_server_console_open(xcp_server *srv, int *fd,
+                                       int *http_status,
+                                       const xcp_server_console_request *r);
+
 XCP_END_DECLS
 
 #endif

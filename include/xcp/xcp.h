@@ -9,6 +9,7 @@
  * session.h  local and remote sessions, dynamic calls, task waits
  * model.h    introspection of classes, fields, enums and messages
  * classes.h  the typed API: one function per XenAPI message
+ * console.h  opening a VM's console stream
  */
 #ifndef XCP_XCP_H
 #define XCP_XCP_H
@@ -19,5 +20,6 @@
 #include <xcp/session.h>
 #include <xcp/model.h>
 #include <xcp/classes.h>
+#include <xcp/console.h>
 
 #endif

@@ -26,6 +26,8 @@ struct xcp__session_ops {
     int (*records_fields)(xcp_session *s, int cls, const char *where,
                           const int *fields, size_t n,
                           const xcp_value *names, xcp_value *result);
+    /* Optional: xcp_console_open for console ref `ref`. */
+    int (*console_open)(xcp_session *s, const char *ref, int *fd);
 };
 
 struct xcp_session {

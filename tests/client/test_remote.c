@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -809,4 +810,64 @@ int main(int argc, char *argv[])
         result = !criterion_run_all_tests(tests);
     criterion_finalize(tests);
     return result;
+}
+
+/* Reads fd until want shows up (or EOF, or 20 s); true when it did. */
+static bool console_reads(int fd, const char *want)
+{
+    char buf[8192];
+    size_t len = 0;
+    ssize_t n;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    int tries = 0;
+
+    buf[0] = '\0';
+    while (!strstr(buf, want) && len + 1 < sizeof(buf) && tries++ < 2000) {
+        n = recv(fd, buf + len, sizeof(buf) - 1 - len, MSG_DONTWAIT);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        len += (size_t)n;
+        buf[len] = '\0';
+    }
+    return strstr(buf, want) != NULL;
+}
+
+Test(remote, console_open_every_transport)
+{
+    const char *uris[] = {D.http, D.https, D.unix_uri};
+    xcp_session *s = open_remote(D.http, XCP_REMOTE_XMLRPC, "root", ROOT_PW);
+    xcp_vm vm = install_started(s, "con1");
+    xcp_console_set cs = {0};
+    xcp_console con = {{0}}, bad;
+    enum xcp_console_protocol p;
+    int fd;
+
+    OK(xcp_vm_get_consoles(s, &cs, vm));
+    for (size_t i = 0; i < cs.n; i++) {
+        OK(xcp_console_get_protocol(s, &p, cs.items[i]));
+        if (p == XCP_CONSOLE_PROTOCOL_VT100)
+            con = cs.items[i];
+    }
+    xcp_console_set_dispose(&cs);
+    xcp_session_close(s);
+    for (size_t u = 0; u < 3; u++) {
+        s = open_remote(uris[u], XCP_REMOTE_XMLRPC, "root", ROOT_PW);
+        fd = -1;
+        OK(xcp_console_open(s, &fd, con));
+        cr_assert(console_reads(fd, "login: "), "%s", uris[u]);
+        cr_assert_eq(send(fd, "x\r", 2, MSG_NOSIGNAL), 2);
+        cr_assert(console_reads(fd, "x\r\n"), "no echo over %s", uris[u]);
+        close(fd);
+        /* the server's refusal, with its parameters */
+        snprintf(bad.ref, sizeof(bad.ref), "OpaqueRef:nonesuch");
+        cr_assert_lt(xcp_console_open(s, &fd, bad), 0);
+        assert_error("HANDLE_INVALID", 2,
+                     (const char *const[]){"console", "OpaqueRef:nonesuch"});
+        cr_assert_eq(fd, -1);
+        xcp_session_close(s);
+    }
 }

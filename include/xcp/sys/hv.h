@@ -40,8 +40,12 @@
 extern "C" {
 #endif
 
-/* Version of struct xcp_hv_driver. Bumped when slots are added (at the end). */
-#define XCP_HV_DRIVER_VERSION 1
+/*
+ * Version of struct xcp_hv_driver. Bumped when slots are added (at the end).
+ * 2: console_open. A table of an older version has no such slot: the
+ * library treats it as NULL.
+ */
+#define XCP_HV_DRIVER_VERSION 2
 /* Version of struct xcp_hv_domain_config. */
 #define XCP_HV_CONFIG_VERSION 1
 /* Version of struct xcp_hv_fault. */
@@ -122,8 +126,17 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_EVENT_FD,
     XCP_HV_OP_EVENT_READ,
     XCP_HV_OP_FAULT,
+    XCP_HV_OP_CONSOLE_OPEN,   /* driver version 2 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
+
+/* What speaks on a console stream (console_open). */
+typedef enum xcp_hv_console_protocol {
+    XCP_HV_CONSOLE_VT100 = 0, /* the guest's text console (PV hvc0, HVM
+                                 serial): bytes both ways                  */
+    XCP_HV_CONSOLE_RFB        /* its framebuffer: an RFB 3.8 (VNC) server
+                                 starting with its ProtocolVersion         */
+} xcp_hv_console_protocol;
 
 /* ---- host ---------------------------------------------------------------- */
 
@@ -372,6 +385,22 @@ typedef struct xcp_hv_driver {
 
     /* Fault injection, for tests. NULL on real hypervisors. */
     int (*fault)(void *self, const xcp_hv_fault *fault, xcp_hv_error *err);
+
+    /* ---- version 2 ---- */
+
+    /*
+     * Opens a console of a live domain: *fd receives a connected stream
+     * socket (SOCK_CLOEXEC) owned by the caller, on which the console
+     * speaks `proto` at once (for RFB the server sends its ProtocolVersion
+     * first). The driver serves it from its own thread, not the instance's
+     * (so other calls go on meanwhile), until the caller closes the fd or
+     * the domain goes away (then the caller reads EOF). Several consoles
+     * of one domain may be open at once. -ESRCH if there is no such
+     * domain, -ENOTSUP for a protocol the domain has no console for.
+     */
+    int (*console_open)(void *self, uint32_t domid,
+                        xcp_hv_console_protocol proto, int *fd,
+                        xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

@@ -11,10 +11,16 @@
 #include "client.h"
 #include "../rpc/rpc.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 /* Slack on top of event.from's own timeout before the reply counts as
  * lost: the server answers at its deadline, the network adds the rest. */
@@ -763,8 +769,242 @@ static int remote_records_fields(xcp_session *s, int cls, const char *where,
     return rc;
 }
 
+/* ---- consoles: CONNECT /console ----------------------------------------- */
+
+/* Waits until curl's socket can do what `events` asks (30 s at most). */
+static bool console_wait(CURL *c, short events)
+{
+    curl_socket_t fd;
+    struct pollfd pf;
+
+    if (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+        fd == CURL_SOCKET_BAD)
+        return false;
+    pf.fd = fd;
+    pf.events = events;
+    return poll(&pf, 1, 30000) > 0;
+}
+
+static CURLcode console_send(CURL *c, const char *p, size_t n)
+{
+    size_t sent;
+    CURLcode cc;
+
+    while (n > 0) {
+        cc = curl_easy_send(c, p, n, &sent);
+        if (cc == CURLE_AGAIN) {
+            if (!console_wait(c, POLLOUT))
+                return CURLE_OPERATION_TIMEDOUT;
+            continue;
+        }
+        if (cc != CURLE_OK)
+            return cc;
+        p += sent;
+        n -= sent;
+    }
+    return CURLE_OK;
+}
+
+/* One byte (nothing read past the response head); CURLE_GOT_NOTHING at
+ * the end. */
+static CURLcode console_byte(CURL *c, char *ch)
+{
+    size_t got;
+    CURLcode cc;
+
+    for (;;) {
+        cc = curl_easy_recv(c, ch, 1, &got);
+        if (cc == CURLE_AGAIN) {
+            if (!console_wait(c, POLLIN))
+                return CURLE_OPERATION_TIMEDOUT;
+            continue;
+        }
+        if (cc == CURLE_OK && got == 0)
+            return CURLE_GOT_NOTHING;
+        return cc;
+    }
+}
+
+/* A refusal's body, "NAME: p1, p2" (xcpd's), as the thread's error; any
+ * other as TRANSPORT_ERROR [uri, "HTTP <status>"]. */
+static int console_refused(struct remote *r, CURL *c, int status)
+{
+    char body[2048], *p, *params[XCP__ERROR_MAX_PARAMS], *colon, *nl;
+    const char *cp[XCP__ERROR_MAX_PARAMS];
+    size_t len = 0, n = 0;
+    char what[32];
+
+    while (len + 1 < sizeof(body) && console_byte(c, &body[len]) == CURLE_OK)
+        len++;
+    body[len] = '\0';
+    if ((nl = strchr(body, '\n')))
+        *nl = '\0';
+    colon = strstr(body, ": ");
+    if (colon)
+        *colon = '\0';
+    for (p = body; *p && (isupper((unsigned char)*p) || *p == '_'); p++)
+        ;
+    if (*p || !*body) {
+        snprintf(what, sizeof(what), "HTTP %d", status);
+        return fail_io("TRANSPORT_ERROR", r->uri, what, NULL);
+    }
+    for (p = colon ? colon + 2 : NULL; p && n < XCP__ERROR_MAX_PARAMS;) {
+        params[n++] = p;
+        if ((p = strstr(p, ", ")))
+            *p = '\0', p += 2;
+    }
+    memcpy(cp, params, n * sizeof(cp[0]));
+    return xcp__failv(body, n, cp);
+}
+
+/* CONNECT on c (connected) and the status of the answer's head. */
+static int console_request(struct remote *r, CURL *c, const char *session,
+                           const char *ref, int *status)
+{
+    char *req, line[256], ch;
+    size_t len = 0, nl = 0;
+    CURLcode cc;
+
+    req = xcp__printf("CONNECT /console?ref=%s&session_id=%s HTTP/1.0\r\n"
+                      "Host: %s\r\ncontent-length: 0\r\n\r\n",
+                      ref, session, r->is_unix ? "localhost" : r->host);
+    if (!req)
+        return xcp__oom();
+    cc = console_send(c, req, strlen(req));
+    free(req);
+    *status = 0;
+    /* the head, a byte at a time: what follows is the console's */
+    while (cc == CURLE_OK && nl < 2 && (cc = console_byte(c, &ch)) ==
+                                           CURLE_OK) {
+        if (*status == 0 && len + 1 < sizeof(line) && ch != '\n')
+            line[len++] = ch;
+        if (*status == 0 && ch == '\n') {
+            line[len] = '\0';
+            if (sscanf(line, "HTTP/%*d.%*d %d", status) != 1)
+                *status = -1;
+        }
+        nl = ch == '\n' ? nl + 1 : ch == '\r' ? nl : 0;
+    }
+    if (cc != CURLE_OK)
+        return transport_error(r, cc);
+    if (*status <= 0)
+        return fail_io("TRANSPORT_ERROR", r->uri, "not an HTTP answer",
+                       NULL);
+    return 0;
+}
+
+/* https: the stream's bytes go through TLS here, a thread per console. */
+struct console_relay {
+    CURL *c;
+    int fd; /* our end of the caller's socketpair */
+};
+
+static void *console_relay_run(void *arg)
+{
+    struct console_relay *cr = arg;
+    curl_socket_t net;
+    struct pollfd pf[2];
+    char buf[16384];
+    size_t got;
+    ssize_t n;
+    CURLcode cc;
+    bool go = curl_easy_getinfo(cr->c, CURLINFO_ACTIVESOCKET, &net) ==
+              CURLE_OK;
+
+    pf[0].fd = net;
+    pf[0].events = POLLIN;
+    pf[1].fd = cr->fd;
+    pf[1].events = POLLIN;
+    while (go) {
+        /* TLS may hold decrypted bytes poll cannot see: drain first */
+        while (go && (cc = curl_easy_recv(cr->c, buf, sizeof(buf), &got)) ==
+                         CURLE_OK) {
+            go = got > 0 && send(cr->fd, buf, got, MSG_NOSIGNAL) ==
+                                (ssize_t)got;
+        }
+        if (!go || (cc != CURLE_AGAIN && cc != CURLE_OK) ||
+            poll(pf, 2, -1) < 0)
+            break;
+        if (pf[1].revents) {
+            n = recv(cr->fd, buf, sizeof(buf), 0);
+            go = n > 0 && console_send(cr->c, buf, (size_t)n) == CURLE_OK;
+        }
+    }
+    close(cr->fd);
+    curl_easy_cleanup(cr->c);
+    free(cr);
+    return NULL;
+}
+
+/* The connected stream as a plain socket the caller owns. */
+static int console_handover(CURL *c, bool tls, int *fd)
+{
+    curl_socket_t net;
+    struct console_relay *cr;
+    pthread_attr_t a;
+    pthread_t th;
+    int sv[2], rc;
+
+    if (!tls) {
+        if (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &net) != CURLE_OK ||
+            (*fd = fcntl(net, F_DUPFD_CLOEXEC, 0)) < 0)
+            return xcp__internal("console: no socket to hand over");
+        curl_easy_cleanup(c);
+        return 0;
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return xcp__internal("console: socketpair: %s", strerror(errno));
+    if (!(cr = xcp__calloc(1, sizeof(*cr)))) {
+        close(sv[0]);
+        close(sv[1]);
+        return xcp__oom();
+    }
+    cr->c = c;
+    cr->fd = sv[1];
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    rc = pthread_create(&th, &a, console_relay_run, cr);
+    pthread_attr_destroy(&a);
+    if (rc != 0) {
+        close(sv[0]);
+        close(sv[1]);
+        free(cr);
+        return xcp__internal("console: no thread: %s", strerror(rc));
+    }
+    *fd = sv[0];
+    return 0;
+}
+
+static int remote_console_open(xcp_session *s, const char *ref, int *fd)
+{
+    struct remote *r = s->priv;
+    bool tls = !r->is_unix && strncasecmp(r->url, "https", 5) == 0;
+    CURL *c = curl_easy_duphandle(r->curl);
+    CURLcode cc;
+    int rc, status;
+
+    if (!c)
+        return xcp__oom();
+    r->errbuf[0] = '\0';
+    if (curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L) != CURLE_OK) {
+        curl_easy_cleanup(c);
+        return xcp__internal("console: libcurl refused CONNECT_ONLY");
+    }
+    if ((cc = curl_easy_perform(c)) != CURLE_OK) {
+        rc = transport_error(r, cc);
+    } else if ((rc = console_request(r, c, s->ref, ref, &status)) == 0 &&
+               status != 200) {
+        rc = console_refused(r, c, status);
+    } else if (rc == 0) {
+        return console_handover(c, tls, fd); /* c is taken */
+    }
+    curl_easy_cleanup(c);
+    return rc;
+}
+
 static const struct xcp__session_ops remote_ops = {
-    remote_invoke, remote_close, remote_records_fields};
+    remote_invoke, remote_close, remote_records_fields, remote_console_open};
 
 int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
 {

@@ -411,8 +411,17 @@ static int local_records_fields(xcp_session *s, int cls, const char *where,
     return rc;
 }
 
+static int local_console_open(xcp_session *s, const char *ref, int *fd)
+{
+    struct local *l = s->priv;
+    xcp__console_req r = {s->ref, ref, false};
+    int http;
+
+    return xcp__console_open(l->e, &r, fd, &http);
+}
+
 static const struct xcp__session_ops local_ops = {
-    local_invoke, local_close, local_records_fields};
+    local_invoke, local_close, local_records_fields, local_console_open};
 
 int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
 {

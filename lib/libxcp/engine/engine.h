@@ -268,6 +268,22 @@ int xcp__mac_gen(char out[18]);
 /* Parse "aa:bb:cc:dd:ee:ff"; -1 when malformed. */
 int xcp__mac_parse(const char *s, uint8_t mac[6]);
 
+/* ---- console.c ---- */
+/* What a console is opened by; strings are borrowed for the call. */
+typedef struct xcp__console_req {
+    const char *session; /* NULL: a trusted caller (local root) */
+    const char *id;      /* the console's ref or uuid */
+    bool vm_too;         /* id may name a VM instead (its rfb console if it
+                            has one, else its first), as /console allows */
+} xcp__console_req;
+/* Open a console's stream into *fd (the caller's): SESSION_INVALID (HTTP
+ * 401), no id (INVALID_VALUE, 400), the console unknown (HANDLE_INVALID
+ * or UUID_INVALID, 404), its VM not running or paused
+ * (VM_BAD_POWER_STATE, 404), the driver's failure (INTERNAL_ERROR with
+ * its message, 500). *http: the status to answer with (200 on success). */
+int xcp__console_open(xcp__engine *e, const xcp__console_req *r, int *fd,
+                      int *http);
+
 /* ---- task.c ---- */
 /* True when the call's task was asked to cancel. */
 bool xcp__task_cancelling(xcp__ctx *c);

@@ -25,6 +25,18 @@ xcp__auth *xcp__server_auth(xcp_server *s);
 int xcp__server_login(xcp_server *s, const char *user, const char *pw,
                       char out[XCP_REF_MAX]);
 void xcp__server_logout(xcp_server *s, const char *ref);
+
+/* ---- transfer.c, for console.c ---- */
+/* The session a request's credentials give, first match wins: local root
+ * (*session NULL: trusted), session_id, Basic user and password (a
+ * session logged in into basic_session: end it with
+ * xcp__server_creds_end, which keeps the thread's error).
+ * SESSION_AUTHENTICATION_FAILED when there are none, or bad ones. */
+int xcp__server_creds(xcp_server *srv, const xcp_server_peer *peer,
+                      const char *session_id, const char *user,
+                      const char *password, char basic_session[XCP_REF_MAX],
+                      const char **session);
+void xcp__server_creds_end(xcp_server *srv, char basic_session[XCP_REF_MAX]);
 /* A stream has been closed after handing out bytes (xcp_server_close
  * waits for every stream). */
 void xcp__server_stream_closed(xcp_server *s, size_t bytes);

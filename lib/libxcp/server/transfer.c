@@ -19,39 +19,55 @@ struct xcp_server_transfer {
 };
 
 /* The session of the request's credentials, first match wins: local root
- * (none needed: *session NULL), session_id, Basic (logged in here). */
+ * (none needed: *session NULL), session_id, Basic (logged in into
+ * basic_session, which the caller logs out of with xcp__server_creds_end). */
+int xcp__server_creds(xcp_server *srv, const xcp_server_peer *peer,
+                      const char *session_id, const char *user,
+                      const char *password, char basic_session[XCP_REF_MAX],
+                      const char **session)
+{
+    *session = NULL;
+    basic_session[0] = '\0';
+    if (peer->local_root)
+        return 0;
+    if (session_id && *session_id) {
+        *session = session_id;
+        return 0;
+    }
+    if (!user)
+        return XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
+            "", "no credentials given");
+    if (xcp__server_login(srv, user, password ? password : "",
+                          basic_session) < 0)
+        return -1;
+    *session = basic_session;
+    return 0;
+}
+
+void xcp__server_creds_end(xcp_server *srv, char basic_session[XCP_REF_MAX])
+{
+    xcp__saved_error saved;
+
+    if (!basic_session[0])
+        return;
+    xcp__error_save(&saved);
+    xcp__server_logout(srv, basic_session);
+    xcp__error_restore(&saved);
+    basic_session[0] = '\0';
+}
+
 static int credentials(xcp_server_transfer *t,
                        const xcp_server_transfer_request *r,
                        const char **session)
 {
-    *session = NULL;
-    if (r->peer.local_root)
-        return 0;
-    if (r->session_id && *r->session_id) {
-        *session = r->session_id;
-        return 0;
-    }
-    if (!r->basic_user)
-        return XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
-            "", "no credentials given");
-    if (xcp__server_login(t->srv, r->basic_user,
-                          r->basic_password ? r->basic_password : "",
-                          t->basic_session) < 0)
-        return -1;
-    *session = t->basic_session;
-    return 0;
+    return xcp__server_creds(t->srv, &r->peer, r->session_id, r->basic_user,
+                             r->basic_password, t->basic_session, session);
 }
 
 /* Log out of a session made from Basic credentials, keeping the error. */
 static void logout(xcp_server_transfer *t)
 {
-    xcp__saved_error saved;
-
-    if (!t->basic_session[0])
-        return;
-    xcp__error_save(&saved);
-    xcp__server_logout(t->srv, t->basic_session);
-    xcp__error_restore(&saved);
+    xcp__server_creds_end(t->srv, t->basic_session);
 }
 
 int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,

@@ -1324,6 +1324,11 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     case XCP_HV_OP_EVENT_READ:
         rc = drv->event_read(hv, ids, 4, &n, &err);
         break;
+    case XCP_HV_OP_CONSOLE_OPEN:
+        rc = drv->console_open(hv, d, XCP_HV_CONSOLE_VT100, &fd, &err);
+        if (rc == 0)
+            close(fd);
+        break;
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }
@@ -1616,4 +1621,26 @@ Test(hv_dirty, clear_forgets_what_is_queued_and_empty_take_is_zero)
     cr_expect_eq(xcp__hv_dirty_take(&q, out, 1), 1);
     cr_expect_eq(out[0], 9);
     xcp__hv_dirty_free(&q);
+}
+
+Test(sim, console_of_unknown_domain_is_esrch_and_ends_with_its_domain)
+{
+    uint32_t d = create(uuid1, "vm1", 64 * MiB, 1, false);
+    char buf[4096];
+    ssize_t n;
+    size_t len = 0;
+    int fd = -1;
+
+    cr_expect_eq(drv->console_open(hv, 999, XCP_HV_CONSOLE_VT100, &fd, &err),
+                 -ESRCH);
+    cr_assert_eq(drv->console_open(hv, d, XCP_HV_CONSOLE_VT100, &fd, &err), 0,
+                 "%s", err.message);
+    cr_assert_eq(drv->domain_destroy(hv, d, &err), 0);
+    /* the text, then end of file: the console went with its domain */
+    while ((n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    cr_expect_eq(n, 0);
+    cr_expect(strstr(buf, "vm1 login: ") != NULL, "%s", buf);
+    close(fd);
 }

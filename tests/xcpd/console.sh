@@ -1,0 +1,6 @@
+#!/bin/sh
+# xcpd's /console (tests/xcpd/test_console.py) against the built daemon;
+# make check provides XCP_HV=sim and the other test variables.
+command -v python3 >/dev/null 2>&1 || exit 77
+exec python3 "${abs_top_srcdir:-$(dirname "$0")/../..}/tests/xcpd/test_console.py" \
+    "${abs_top_builddir:-.}/cmd/xcpd/xcpd"
