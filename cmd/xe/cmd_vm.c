@@ -399,49 +399,124 @@ int xe_vm_reset_powerstate(xe_ctx *ctx)
 
 /* ---- memory and vCPUs ---- */
 
-static int op_set_int(xe_ctx *ctx, const xe_obj *vm, const void *data,
-                      const char **out)
+/* A message taking the VM and up to four integers. */
+typedef struct int_call {
+    const char *msg;
+    size_t n;
+    int64_t v[4];
+} int_call;
+
+static int op_set_ints(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                       const char **out)
 {
-    const struct {
-        const char *msg;
-        int64_t v;
-    } *d = data;
+    const int_call *d = data;
     xe_args a;
+    size_t i;
 
     (void)out;
     xe_args_init(&a);
     xe_args_str(&a, vm->ref);
-    xe_args_int(&a, d->v);
+    for (i = 0; i < d->n; i++)
+        xe_args_int(&a, d->v[i]);
     return xe_call(ctx, NULL, d->msg, &a);
+}
+
+/* Sizes (bytes_of_string, XAPI's suffixes) from the parameters keys, in
+ * order, then msg on each selected VM; the keys are not VM filters. As
+ * XAPI's memory commands, control domains are included, and templates
+ * unless no_templates. */
+static int memory_cmd(xe_ctx *ctx, const char *msg,
+                      const char *const *keys, bool no_templates)
+{
+    vm_sel sel = {.control = true, .templates = !no_templates,
+                  .ignore = keys};
+    int_call d = {msg, 0, {0}};
+
+    for (d.n = 0; keys[d.n] != NULL && d.n < XE_ARRAY_LEN(d.v); d.n++)
+        if (xe_param_bytes(ctx, keys[d.n], &d.v[d.n]) < 0)
+            return -1;
+    return run_on_vms(ctx, &sel, op_set_ints, &d);
 }
 
 int xe_vm_memory_set(xe_ctx *ctx)
 {
-    static const char *const ignore[] = {"memory", NULL};
-    vm_sel sel = {.control = true, .templates = true, .ignore = ignore};
-    struct {
-        const char *msg;
-        int64_t v;
-    } d = {"VM.set_memory", 0};
+    static const char *const keys[] = {"memory", NULL};
 
-    if (xe_param_bytes(ctx, "memory", &d.v) < 0)
+    return memory_cmd(ctx, "VM.set_memory", keys, false);
+}
+
+int xe_vm_memory_dynamic_range_set(xe_ctx *ctx)
+{
+    static const char *const keys[] = {"min", "max", NULL};
+
+    return memory_cmd(ctx, "VM.set_memory_dynamic_range", keys, false);
+}
+
+int xe_vm_memory_static_range_set(xe_ctx *ctx)
+{
+    static const char *const keys[] = {"min", "max", NULL};
+
+    return memory_cmd(ctx, "VM.set_memory_static_range", keys, false);
+}
+
+int xe_vm_memory_limits_set(xe_ctx *ctx)
+{
+    static const char *const keys[] = {"static-min", "static-max",
+                                       "dynamic-min", "dynamic-max", NULL};
+
+    return memory_cmd(ctx, "VM.set_memory_limits", keys, false);
+}
+
+/* XAPI: the target is a dynamic range of one value; not on templates. */
+int xe_vm_memory_target_set(xe_ctx *ctx)
+{
+    static const char *const keys[] = {"target", NULL};
+    vm_sel sel = {.control = true, .ignore = keys};
+    int_call d = {"VM.set_memory_dynamic_range", 2, {0}};
+
+    if (xe_param_bytes(ctx, "target", &d.v[0]) < 0)
         return -1;
-    return run_on_vms(ctx, &sel, op_set_int, &d);
+    d.v[1] = d.v[0];
+    return run_on_vms(ctx, &sel, op_set_ints, &d);
+}
+
+static int op_overhead(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                       const char **out)
+{
+    xcp_value r;
+    xe_args a;
+    char buf[32];
+
+    (void)data;
+    (void)out;
+    xe_args_init(&a);
+    xe_args_str(&a, vm->ref);
+    if (xe_call(ctx, &r, "VM.compute_memory_overhead", &a) < 0)
+        return -1;
+    snprintf(buf, sizeof(buf), "%" PRId64,
+             r.kind == XCP_VAL_INT ? r.u.i : 0);
+    xcp_value_dispose(&r);
+    xe_print_msg(ctx, buf);
+    return 0;
+}
+
+int xe_vm_compute_memory_overhead(xe_ctx *ctx)
+{
+    vm_sel sel = {.control = true, .ignore = no_ignore};
+
+    return run_on_vms(ctx, &sel, op_overhead, NULL);
 }
 
 int xe_vm_vcpu_hotplug(xe_ctx *ctx)
 {
     static const char *const ignore[] = {"new-vcpus", NULL};
     vm_sel sel = {.ignore = ignore};
-    struct {
-        const char *msg;
-        int64_t v;
-    } d = {"VM.set_VCPUs_number_live", 0};
+    int_call d = {"VM.set_VCPUs_number_live", 1, {0}};
 
-    if (xe_parse_int(xe_param(ctx, "new-vcpus"), &d.v) < 0)
+    if (xe_parse_int(xe_param(ctx, "new-vcpus"), &d.v[0]) < 0)
         return xe_fail(ctx, "Failed to parse parameter 'new-vcpus': "
                             "expecting an integer");
-    return run_on_vms(ctx, &sel, op_set_int, &d);
+    return run_on_vms(ctx, &sel, op_set_ints, &d);
 }
 
 /* ---- clone, copy, snapshot, checkpoint ---- */
