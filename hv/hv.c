@@ -172,6 +172,7 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_EVENT_FD] = "event_fd",
     [XCP_HV_OP_EVENT_READ] = "event_read",
     [XCP_HV_OP_FAULT] = "fault",
+    [XCP_HV_OP_DOMAIN_GUEST_DATA] = "domain_guest_data",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};
@@ -416,6 +417,7 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_EVENT_FD: return d->event_fd;
     case XCP_HV_OP_EVENT_READ: return d->event_read;
     case XCP_HV_OP_FAULT: return d->fault;
+    case XCP_HV_OP_DOMAIN_GUEST_DATA: return d->domain_guest_data;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -604,4 +606,12 @@ int xcp__hv_event_read(xcp_hv *hv, uint32_t *domids, size_t cap, size_t *n,
 int xcp__hv_fault(xcp_hv *hv, const xcp_hv_fault *fault, xcp_hv_error *err)
 {
     HV_CALL(hv, XCP_HV_OP_FAULT, fault, err, fault, err);
+}
+
+int xcp__hv_domain_guest_data(xcp_hv *hv, uint32_t domid,
+                              xcp_hv_guest_datum **out, size_t *n,
+                              xcp_hv_error *err)
+{
+    HV_CALL(hv, XCP_HV_OP_DOMAIN_GUEST_DATA, domain_guest_data, err, domid,
+            out, n, err);
 }

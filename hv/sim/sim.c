@@ -116,6 +116,7 @@ void xcp__sim_dom_free(struct dom *d)
         free(d->platform[i].key);
         free(d->platform[i].value);
     }
+    free(d->guest_os);
     free(d->disks);
     free(d->nics);
     free(d->platform);
@@ -310,6 +311,8 @@ static uint64_t next_event(const struct sim *s)
             when = balloon_time(s, d);
             t = min_u64(t, when > NEVER - s->clock ? NEVER : s->clock + when);
         }
+        when = xcp__sim_agent_time(s, d, running_vcpus(s));
+        t = min_u64(t, when > NEVER - s->clock ? NEVER : s->clock + when);
     }
     return t;
 }
@@ -330,10 +333,15 @@ static void advance(struct sim *s, uint64_t dt)
     for (i = 0; i < s->n_doms; i++) {
         struct dom *d = s->doms[i];
 
+        bool agent;
+
         if (d->state != XCP_HV_STATE_RUNNING)
             continue;
+        agent = xcp__sim_agent_running(s, d);
         for (v = 0; v < d->vcpus_online; v++)
             d->vcpu_ns[v] += share;
+        if (!agent && xcp__sim_agent_running(s, d))
+            xcp__sim_mark_dirty(s, d->domid); /* the agent reports */
         if (acks_pending(d))
             d->ack_left_ns -= min_u64(dt, d->ack_left_ns);
         if (d->actual_pages != d->target_pages && s->opt.balloon_rate)
@@ -571,6 +579,11 @@ int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err)
     if (rc < 0)
         return rc;
     opt->shutdown_delay_ns = muldiv(delay_ms, NS_PER_MS, 1);
+    delay_ms = 50;
+    rc = env_u64("XCP_SIM_AGENT_DELAY_MS", &delay_ms, err);
+    if (rc < 0)
+        return rc;
+    opt->agent_delay_ns = muldiv(delay_ms, NS_PER_MS, 1);
     rc = env_size("XCP_SIM_BALLOON_RATE", &opt->balloon_rate, err);
     if (rc < 0)
         return rc;
@@ -879,7 +892,8 @@ int xcp__sim_dom_from_config(struct sim *s, const xcp_hv_domain_config *c,
         !dup_into(&d->kernel, c->kernel) ||
         !dup_into(&d->ramdisk, c->ramdisk) ||
         !dup_into(&d->cmdline, c->cmdline) ||
-        !dup_into(&d->bootloader, c->bootloader))
+        !dup_into(&d->bootloader, c->bootloader) ||
+        !dup_into(&d->guest_os, c->guest_os))
         goto nomem;
     for (i = 0; i < c->n_disks; i++) {
         rc = xcp__sim_check_disk(u, &c->disks[i], err);
@@ -1413,4 +1427,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .event_fd = sim_event_fd,
     .event_read = sim_event_read,
     .fault = sim_fault,
+    .domain_guest_data = xcp__sim_guest_data,
 };

@@ -150,6 +150,24 @@ void xcp__vbd_device_name(bool is_hvm, int slot, char out[16])
         snprintf(out, 16, "xvd%c%c", 'a' + slot / 26 - 1, 'a' + slot % 26);
 }
 
+/* The OS the VM was installed as, for a simulated guest's agent: the
+ * base_template_name XAPI records in other_config, else the name of the
+ * template it was cloned from; NULL if unknown. */
+static const char *guest_os(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
+{
+    const char *t = xcp__obj_map_str(vm, F(VM, other_config),
+                                     "base_template_name");
+    xcp__obj *parent;
+
+    if (t && *t)
+        return keep(d, t);
+    parent = xcp__db_get_cls(c->db, C(VM), xcp__obj_str(vm, F(VM, parent)));
+    if (parent && xcp__obj_bool(parent, F(VM, is_a_template)) &&
+        !xcp__obj_bool(parent, F(VM, is_a_snapshot)))
+        return keep(d, xcp__obj_str(parent, F(VM, name_label)));
+    return NULL;
+}
+
 int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
                       bool resume)
 {
@@ -173,6 +191,7 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
                                                   F(VM, memory_dynamic_max));
     d->cfg.vcpus_max = (uint32_t)xcp__obj_int(vm, F(VM, VCPUs_max));
     d->cfg.vcpus_online = (uint32_t)xcp__obj_int(vm, F(VM, VCPUs_at_startup));
+    d->cfg.guest_os = guest_os(c, vm, d);
     if (!is_hvm) {
         const char *k = xcp__obj_str(vm, F(VM, PV_kernel));
         const char *r = xcp__obj_str(vm, F(VM, PV_ramdisk));
@@ -451,7 +470,10 @@ int xcp__vm_set_running(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
                               XCP_NULL_REF)) < 0 ||
         (rc = set_devices(c, vm, how == XCP__VM_RESUMED ? DEVS_KEEP
                                                         : DEVS_ALL)) < 0 ||
-        (rc = set_vm_metrics(c, vm, how == XCP__VM_BOOTED)) < 0)
+        (rc = set_vm_metrics(c, vm, how == XCP__VM_BOOTED)) < 0 ||
+        (how == XCP__VM_BOOTED &&
+         (rc = xcp__vm_drop_guest_metrics(c, vm)) < 0) ||
+        (rc = xcp__vm_update_guest_metrics(c, vm)) < 0)
         return rc;
     if (!xcp__obj_val(vm, F(VM, consoles))->u.arr.n) {
         if ((rc = add_console(c, vm, "vt100")) < 0 ||
@@ -788,8 +810,11 @@ static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
         if (rc < 0)
             return rc;
     }
-    /* A balloon that reached its target, vCPUs that came online. */
-    return xcp__vm_update_metrics(c, vm, info);
+    /* A balloon that reached its target, vCPUs that came online, the
+     * guest agent's news. */
+    if ((rc = xcp__vm_update_metrics(c, vm, info)) < 0)
+        return rc;
+    return xcp__vm_update_guest_metrics(c, vm);
 }
 
 int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)

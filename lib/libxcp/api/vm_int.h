@@ -130,6 +130,13 @@ int xcp__vm_refresh_metrics(xcp__ctx *c, xcp__obj *vm);
 int xcp__vm_set_stopped(xcp__ctx *c, xcp__obj *vm, const char *state,
                         const char *suspend_vdi);
 
+/* VM_guest_metrics from what the guest agent of vm's domain reports
+ * (guest_metrics.c); nothing while no agent runs. */
+int xcp__vm_update_guest_metrics(xcp__ctx *c, xcp__obj *vm);
+
+/* Destroy vm's VM_guest_metrics, if any (a new boot, as XAPI). */
+int xcp__vm_drop_guest_metrics(xcp__ctx *c, xcp__obj *vm);
+
 /* The VM of the call's first argument. */
 int xcp__vm_arg(xcp__ctx *c, xcp__obj **vm);
 
