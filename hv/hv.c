@@ -173,6 +173,7 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_EVENT_READ] = "event_read",
     [XCP_HV_OP_FAULT] = "fault",
     [XCP_HV_OP_DOMAIN_GUEST_DATA] = "domain_guest_data",
+    [XCP_HV_OP_DOMAIN_MIGRATE_LOCAL] = "domain_migrate_local",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};
@@ -418,6 +419,7 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_EVENT_READ: return d->event_read;
     case XCP_HV_OP_FAULT: return d->fault;
     case XCP_HV_OP_DOMAIN_GUEST_DATA: return d->domain_guest_data;
+    case XCP_HV_OP_DOMAIN_MIGRATE_LOCAL: return d->domain_migrate_local;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -614,4 +616,11 @@ int xcp__hv_domain_guest_data(xcp_hv *hv, uint32_t domid,
 {
     HV_CALL(hv, XCP_HV_OP_DOMAIN_GUEST_DATA, domain_guest_data, err, domid,
             out, n, err);
+}
+
+int xcp__hv_domain_migrate_local(xcp_hv *hv, uint32_t domid,
+                                 uint32_t *new_domid, xcp_hv_error *err)
+{
+    HV_CALL(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, domain_migrate_local, err,
+            domid, new_domid, err);
 }

@@ -128,6 +128,8 @@ int xcp__hv_fault(xcp_hv *hv, const xcp_hv_fault *fault, xcp_hv_error *err);
 int xcp__hv_domain_guest_data(xcp_hv *hv, uint32_t domid,
                               xcp_hv_guest_datum **out, size_t *n,
                               xcp_hv_error *err);
+int xcp__hv_domain_migrate_local(xcp_hv *hv, uint32_t domid,
+                                 uint32_t *new_domid, xcp_hv_error *err);
 
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN). */
 extern const xcp_hv_driver xcp__hv_sim_driver;

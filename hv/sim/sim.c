@@ -1206,6 +1206,51 @@ static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
     return xcp__sim_commit(s, domid, err);
 }
 
+/*
+ * Localhost live migration, as libxl's: the receiving domain is built
+ * beside the sender (room for both is needed), the guest runs on while
+ * its memory moves, then the sender goes. The model keeps the domain's
+ * whole state (memory, vCPU time, devices, agent) under the next id.
+ */
+static int sim_domain_migrate_local(void *self, uint32_t domid,
+                                    uint32_t *new_domid, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct dom *d;
+    size_t i;
+    int rc = xcp__sim_check_fault(s, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, err);
+
+    if (rc < 0)
+        return rc;
+    xcp__sim_settle_now(s);
+    rc = xcp__sim_get_dom(s, domid, "migrate", &d, err);
+    if (rc == 0)
+        rc = xcp__sim_need_live(d, "migrate", err);
+    if (rc == 0)
+        rc = xcp__sim_check_fit(s, d, err);
+    if (rc < 0)
+        return rc;
+    if (s->next_domid >= DOMID_LIMIT)
+        return xcp__hv_error_set(err, -ENOSPC,
+                                 "sim: VM %s: no domain ids left to migrate "
+                                 "domain %" PRIu32 " to", d->uuid, domid);
+    /* d moves to the end of the array under the next (largest) id: the
+     * array keeps its size, so nothing is allocated. */
+    for (i = 0; s->doms[i] != d; i++)
+        ;
+    memmove(&s->doms[i], &s->doms[i + 1],
+            (s->n_doms - i - 1) * sizeof(s->doms[0]));
+    s->doms[s->n_doms - 1] = d;
+    d->domid = s->next_domid++;
+    xcp__sim_mark_dirty(s, domid);
+    xcp__sim_mark_dirty(s, d->domid);
+    if ((rc = xcp__sim_commit(s, d->domid, err)) < 0 ||
+        (rc = xcp__sim_commit(s, domid, err)) < 0)
+        return rc;
+    *new_domid = d->domid;
+    return 0;
+}
+
 /* ---- events and faults --------------------------------------------------- */
 
 static int sim_event_fd(void *self, int *fd, xcp_hv_error *err)
@@ -1428,4 +1473,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .event_read = sim_event_read,
     .fault = sim_fault,
     .domain_guest_data = xcp__sim_guest_data,
+    .domain_migrate_local = sim_domain_migrate_local,
 };

@@ -252,3 +252,86 @@ Test(vm_metrics, vcpus_number_is_what_the_domain_has_online)
     OK(xcp_vm_metrics_get_VCPUs_number(S, &n, metrics(vm)));
     cr_assert_eq(n, 0);
 }
+
+/* ---- VM.pool_migrate to the VM's own host -------------------------------- */
+
+TestSuite(vm_migrate, .init = api_setup, .fini = api_teardown);
+
+static void small_host_setup(void)
+{
+    setenv("XCP_SIM_HOST_MEMORY", "4GiB", 1);
+    api_setup();
+}
+
+static void small_host_teardown(void)
+{
+    api_teardown();
+    unsetenv("XCP_SIM_HOST_MEMORY");
+}
+
+TestSuite(vm_migrate_small, .init = small_host_setup,
+          .fini = small_host_teardown);
+
+static bool vbd_attached(xcp_vm vm)
+{
+    xcp_vbd_set vbds = {0};
+    bool att = false;
+
+    OK(xcp_vm_get_VBDs(S, &vbds, vm));
+    cr_assert_gt(vbds.n, 0);
+    OK(xcp_vbd_get_currently_attached(S, &att, vbds.items[0]));
+    xcp_vbd_set_dispose(&vbds);
+    return att;
+}
+
+/* XAPI allows localhost migration: the VM moves to a new domain on the
+ * same host and keeps running, with its devices and memory. */
+Test(vm_migrate, pool_migrate_to_own_host_moves_the_vm_to_a_new_domain)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vif vif = api_add_vif(vm, "0", "");
+    xcp_string_map opts = {0};
+    int64_t before, after;
+    bool att = false;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    before = api_domid(vm);
+    OK(xcp_vm_pool_migrate(S, vm, api_host(), &opts));
+    after = api_domid(vm);
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
+    cr_assert_neq(after, before, "still domain %" PRId64, after);
+    cr_assert(vbd_attached(vm));
+    OK(xcp_vif_get_currently_attached(S, &att, vif));
+    cr_assert(att);
+    cr_assert_eq(memory_actual(vm), 1 * GiB);
+    /* the new domain is the VM's: it shuts down cleanly */
+    OK(xcp_vm_clean_shutdown(S, vm));
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_HALTED);
+}
+
+Test(vm_migrate, pool_migrate_of_halted_vm_fails_bad_power_state)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_string_map opts = {0};
+
+    assert_error(xcp_vm_pool_migrate(S, vm, api_host(), &opts),
+                 "VM_BAD_POWER_STATE", vm.ref, "running", "halted");
+}
+
+/* The receiving domain is built beside the running one, as on Xen: a host
+ * without room for both refuses, with figures, and the VM runs on. */
+Test(vm_migrate_small, pool_migrate_without_room_for_two_copies_fails)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_string_map opts = {0};
+    int64_t before;
+
+    OK(xcp_vm_set_memory_limits(S, vm, 256 * MiB, 2 * GiB, 2 * GiB,
+                                2 * GiB));
+    OK(xcp_vm_start(S, vm, false, false));
+    before = api_domid(vm);
+    assert_error(xcp_vm_pool_migrate(S, vm, api_host(), &opts),
+                 "HOST_NOT_ENOUGH_FREE_MEMORY", NULL, NULL);
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
+    cr_assert_eq(api_domid(vm), before);
+}

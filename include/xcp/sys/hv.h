@@ -123,6 +123,7 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_EVENT_READ,
     XCP_HV_OP_FAULT,
     XCP_HV_OP_DOMAIN_GUEST_DATA,
+    XCP_HV_OP_DOMAIN_MIGRATE_LOCAL,
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -401,6 +402,16 @@ typedef struct xcp_hv_driver {
     int (*domain_guest_data)(void *self, uint32_t domid,
                              xcp_hv_guest_datum **out, size_t *n,
                              xcp_hv_error *err);
+    /*
+     * Live migration to this same host (XAPI's localhost migration, xl
+     * migrate localhost): a receiving domain is built beside the running
+     * one (the host needs room for both: -ENOMEM otherwise), the memory
+     * and device state move while the guest runs, then the sender is
+     * gone. Same VM uuid, name, devices and state (paused stays paused);
+     * the new domain's id in *new_domid.
+     */
+    int (*domain_migrate_local)(void *self, uint32_t domid,
+                                uint32_t *new_domid, xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

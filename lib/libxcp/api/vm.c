@@ -442,6 +442,63 @@ static int resume_on(xcp__ctx *c)
     return do_resume(c, xcp__arg_bool(c, 2), "resume_on");
 }
 
+/* A driver that has no room for a second copy of the domain: the figures
+ * XAPI gives, what the domain holds (with its overhead) against what the
+ * host has free. */
+static int migrate_no_memory(xcp__ctx *c, uint32_t domid)
+{
+    xcp_hv_domain_info info;
+    xcp_hv_host_info hi;
+    xcp_hv_error e;
+    char a[32], b[32];
+
+    memset(&info, 0, sizeof(info));
+    xcp__hv_domain_info(c->e->hv, domid, &info, &e);
+    snprintf(a, sizeof(a), "%" PRIu64,
+             info.memory_actual + info.memory_overhead);
+    snprintf(b, sizeof(b), "%" PRIu64,
+             xcp__hv_host_info(c->e->hv, &hi, &e) == 0 ? hi.memory_free : 0);
+    return XCP__ERR_HOST_NOT_ENOUGH_FREE_MEMORY(a, b);
+}
+
+/* VM.pool_migrate to this host, the pool's only one: XAPI's localhost
+ * migration, through the driver's live migration. The VM stays Running,
+ * as a new domain with the same devices. */
+static int pool_migrate(xcp__ctx *c)
+{
+    xcp__obj *vm, *host;
+    const char *ref = xcp__arg_str(c, 0);
+    xcp_hv_error e;
+    uint32_t domid, nd = 0;
+    bool paused;
+    int rc;
+
+    if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
+        (rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
+        return rc;
+    if (strcmp(host->ref, c->e->host))
+        return XCP__ERR_HOST_OFFLINE(host->ref);
+    if ((rc = xcp__vm_begin(c, vm, "pool_migrate")) < 0)
+        return rc;
+    domid = (uint32_t)xcp__obj_int(vm, F(VM, domid));
+    paused = xcp__vm_is(vm, "Paused");
+    if ((rc = xcp__ctx_unlock(c)) < 0) {
+        xcp__ctx_lock(c);
+        return xcp__vm_fail_op(c, ref, rc);
+    }
+    rc = xcp__hv_domain_migrate_local(c->e->hv, domid, &nd, &e);
+    xcp__ctx_lock(c);
+    if (rc < 0)
+        return xcp__vm_fail_op(c, ref, e.code == -ENOMEM
+                                           ? migrate_no_memory(c, domid)
+                                           : xcp__vm_hv_fail(c, ref, &e));
+    if (!(vm = xcp__db_get_cls(c->db, C(VM), ref)))
+        return xcp__handle_invalid(C(VM), ref);
+    if ((rc = xcp__vm_set_running(c, vm, nd, paused, XCP__VM_RESUMED)) < 0)
+        return xcp__vm_fail_op(c, ref, rc);
+    return xcp__vm_end(c, vm);
+}
+
 /* Recovery: the VM is Halted afterwards, whatever the database said. A
  * domain still alive on this host, or a suspend image, would otherwise leak
  * (memory, storage) and block the next start: they go too. */
@@ -1077,6 +1134,7 @@ const struct xcp__impl xcp__impl_vm[] = {
     {"VM.pause", vm_pause},
     {"VM.unpause", vm_unpause},
     {"VM.power_state_reset", power_state_reset},
+    {"VM.pool_migrate", pool_migrate},
     {"VM.set_is_a_template", set_is_a_template},
     {"VM.set_memory_dynamic_range", set_memory_dynamic_range},
     {"VM.set_memory_static_range", set_memory_static_range},

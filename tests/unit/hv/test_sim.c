@@ -1385,6 +1385,9 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     case XCP_HV_OP_DOMAIN_GUEST_DATA:
         rc = drv->domain_guest_data(hv, d, &guest, &n, &err);
         break;
+    case XCP_HV_OP_DOMAIN_MIGRATE_LOCAL:
+        rc = drv->domain_migrate_local(hv, d, &id, &err);
+        break;
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }
