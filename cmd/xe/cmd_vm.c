@@ -397,6 +397,81 @@ int xe_vm_reset_powerstate(xe_ctx *ctx)
     return run_on_vms(ctx, &sel, op_sync, "VM.power_state_reset");
 }
 
+/* ---- migration ---- */
+
+typedef struct migrate_args {
+    const char *host;
+    xcp_value options; /* copied for each VM */
+} migrate_args;
+
+static int op_migrate(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                      const char **out)
+{
+    const migrate_args *ma = data;
+    xcp_value opts;
+    xe_args a;
+
+    (void)out;
+    if (xcp_value_copy(&opts, &ma->options) < 0)
+        return xe_fail(ctx, "out of memory");
+    xe_args_init(&a);
+    xe_args_str(&a, vm->ref);
+    xe_args_str(&a, ma->host);
+    xe_args_value(&a, &opts);
+    return xe_call_async(ctx, NULL, "VM.pool_migrate", &a);
+}
+
+/* XAPI's vm-migrate within the pool (VM.pool_migrate; to its own host that
+ * is a localhost migration). The cross-pool form (remote-master, vif:,
+ * vdi: ...) needs another pool, which a one-host libxcp is not. */
+int xe_vm_migrate(xe_ctx *ctx)
+{
+    static const char *const ignore[] = {"host", "host-uuid", "host-name",
+                                         "live", "compress", "force",
+                                         "copy", NULL};
+    static const char *const flags[] = {"force", "live", "copy"};
+    vm_sel sel = {.control = true, .ignore = ignore};
+    migrate_args ma = {NULL, {0}};
+    const char *name = xe_param(ctx, "host");
+    size_t i;
+    int rc;
+
+    for (i = 0; i < ctx->params.n; i++) {
+        const char *k = ctx->params.v[i].key;
+        if (xe_prefix(k, "remote-") || xe_prefix(k, "vif:") ||
+            xe_prefix(k, "vdi:") || xe_prefix(k, "image-format:"))
+            return xe_fail(ctx, "Cross-pool migration is not supported: "
+                                "this pool has one host");
+    }
+    if (name == NULL)
+        name = xe_param(ctx, "host-uuid");
+    if (name == NULL)
+        name = xe_param(ctx, "host-name");
+    if (name == NULL)
+        return xe_fail(ctx, "No destination host specified");
+    if (host_by_name_or_id(ctx, name, &ma.host) < 0)
+        return -1;
+    xcp_value_set_struct(&ma.options);
+    for (i = 0; i < XE_ARRAY_LEN(flags); i++) {
+        xcp_value v;
+        bool b;
+        if (xe_param_bool(ctx, flags[i], false, &b) < 0 ||
+            xcp_value_set_string(&v, b ? "true" : "false") < 0 ||
+            xcp_value_struct_add(&ma.options, flags[i], &v) < 0) {
+            xcp_value_dispose(&ma.options);
+            return -1;
+        }
+    }
+    if (xe_param(ctx, "compress") != NULL) {
+        xcp_value v;
+        xcp_value_set_string(&v, xe_param(ctx, "compress"));
+        xcp_value_struct_add(&ma.options, "compress", &v);
+    }
+    rc = run_on_vms(ctx, &sel, op_migrate, &ma);
+    xcp_value_dispose(&ma.options);
+    return rc;
+}
+
 /* ---- memory and vCPUs ---- */
 
 /* A message taking the VM and up to four integers. */

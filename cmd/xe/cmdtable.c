@@ -194,6 +194,26 @@ static const xe_cmd static_cmds[] = {
      "must be within the range defined by the VM's memory_static_min and "
      "memory_static_max values.",
      XE_CF_VMSEL, xe_vm_memory_target_set},
+    {"vm-migrate", L0,
+     L("live", "host", "host-uuid", "remote-master", "remote-username",
+       "remote-password", "remote-network", "force", "copy", "compress",
+       "vif:", "vdi:", "image-format:"),
+     "Migrate the selected VM(s). The parameter '--live' will migrate the VM "
+     "without shutting it down. The 'host' parameter matches can be either "
+     "the name or the uuid of the host. If you are migrating a VM to a "
+     "remote pool, you will need to specify the remote-master, "
+     "remote-username, and remote-password parameters. remote-master is the "
+     "network address of the master host. To migrate to a particular host "
+     "within a remote pool, you may additionally specify the host or "
+     "host-uuid parameters. Also for cross-pool migration, setting "
+     "'copy=true' will enable the copy mode so that a stopped vm can be "
+     "copied, instead of migrating, to the destination pool. The vif and vdi "
+     "mapping parameters take the form 'vif:<source vif uuid>=<dest network "
+     "uuid>' and 'vdi:<source vdi uuid>=<dest sr uuid>'. You can also "
+     "specify the destination image format of the VDI using "
+     "'image-format:<source vdi uuid>=<destination image format>'. "
+     "Unfortunately, destination uuids cannot be tab-completed.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_migrate},
     {"vm-pause", L0,
      L0,
      "Pause a running VM. Note this operation does not free the associated "

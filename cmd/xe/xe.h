@@ -404,6 +404,7 @@ int xe_vm_memory_static_range_set(xe_ctx *ctx);
 int xe_vm_memory_limits_set(xe_ctx *ctx);
 int xe_vm_memory_target_set(xe_ctx *ctx);
 int xe_vm_compute_memory_overhead(xe_ctx *ctx);
+int xe_vm_migrate(xe_ctx *ctx);
 int xe_vm_vcpu_hotplug(xe_ctx *ctx);
 int xe_snapshot_revert(xe_ctx *ctx);
 int xe_snapshot_destroy(xe_ctx *ctx);

@@ -455,3 +455,28 @@ Test(hv_contract, cpu_time_advances_while_running)
     cr_expect_gt(info(d).cpu_time_ns, t0);
     destroy(d);
 }
+
+/* Localhost live migration (XAPI's pool_migrate to the same host): the
+ * guest goes on as a new domain with the same identity; the old one is
+ * gone. Drivers that cannot (an empty slot) skip. */
+Test(hv_contract, migrate_local_moves_the_guest_to_a_new_domain)
+{
+    xcp_hv_domain_info i;
+    uint32_t d, nd = 0;
+    int rc;
+
+    if (!xcp__hv_supports(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL))
+        cr_skip_test("%s: no domain_migrate_local", xcp__hv_name(hv));
+    d = create(uuid_a, name_a, false);
+    rc = xcp__hv_domain_migrate_local(hv, d, &nd, &err);
+    cr_assert_eq(rc, 0, "migrate %u: %d %s", d, rc, err.message);
+    remember(nd);
+    cr_expect_neq(nd, d);
+    i = info(nd);
+    cr_expect_str_eq(i.vm_uuid, uuid_a);
+    cr_expect_str_eq(i.name, name_a);
+    cr_expect_eq(i.state, XCP_HV_STATE_RUNNING);
+    rc = xcp__hv_domain_info(hv, d, &i, &err);
+    cr_expect(rc == -ESRCH || (rc == 0 && i.state == XCP_HV_STATE_DYING),
+              "the sender is still there: %d", rc);
+}
