@@ -214,6 +214,8 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_EVENT_READ] = "event_read",
     [XCP_HV_OP_FAULT] = "fault",
     [XCP_HV_OP_CONSOLE_OPEN] = "console_open",
+    [XCP_HV_OP_DOMAIN_GUEST_DATA] = "domain_guest_data",
+    [XCP_HV_OP_DOMAIN_MIGRATE_LOCAL] = "domain_migrate_local",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};
@@ -466,6 +468,8 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_EVENT_READ: return d->event_read;
     case XCP_HV_OP_FAULT: return d->fault;
     case XCP_HV_OP_CONSOLE_OPEN: return d->version >= 2 && d->console_open;
+    case XCP_HV_OP_DOMAIN_GUEST_DATA: return d->version >= 2 && d->domain_guest_data;
+    case XCP_HV_OP_DOMAIN_MIGRATE_LOCAL: return d->version >= 2 && d->domain_migrate_local;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -665,4 +669,23 @@ int xcp__hv_console_open(xcp_hv *hv, uint32_t domid,
         return unsupported(hv, XCP_HV_OP_CONSOLE_OPEN, err);
     HV_CALL(hv, XCP_HV_OP_CONSOLE_OPEN, console_open, err, domid, proto, fd,
             err);
+}
+
+int xcp__hv_domain_guest_data(xcp_hv *hv, uint32_t domid,
+                              xcp_hv_guest_datum **out, size_t *n,
+                              xcp_hv_error *err)
+{
+    if (hv->drv->version < 2)
+        return unsupported(hv, XCP_HV_OP_DOMAIN_GUEST_DATA, err);
+    HV_CALL(hv, XCP_HV_OP_DOMAIN_GUEST_DATA, domain_guest_data, err, domid,
+            out, n, err);
+}
+
+int xcp__hv_domain_migrate_local(xcp_hv *hv, uint32_t domid,
+                                 uint32_t *new_domid, xcp_hv_error *err)
+{
+    if (hv->drv->version < 2)
+        return unsupported(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, err);
+    HV_CALL(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, domain_migrate_local, err,
+            domid, new_domid, err);
 }

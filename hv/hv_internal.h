@@ -150,6 +150,11 @@ int xcp__hv_console_open(xcp_hv *hv, uint32_t domid,
                          xcp_hv_error *err);
 /* The name of a console protocol: "vt100", "rfb". */
 const char *xcp__hv_console_protocol_name(xcp_hv_console_protocol p);
+int xcp__hv_domain_guest_data(xcp_hv *hv, uint32_t domid,
+                              xcp_hv_guest_datum **out, size_t *n,
+                              xcp_hv_error *err);
+int xcp__hv_domain_migrate_local(xcp_hv *hv, uint32_t domid,
+                                 uint32_t *new_domid, xcp_hv_error *err);
 
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN). */
 extern const xcp_hv_driver xcp__hv_sim_driver;

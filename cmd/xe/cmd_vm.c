@@ -402,51 +402,201 @@ int xe_vm_reset_powerstate(xe_ctx *ctx)
     return run_on_vms(ctx, &sel, op_sync, "VM.power_state_reset");
 }
 
-/* ---- memory and vCPUs ---- */
+/* ---- migration ---- */
 
-static int op_set_int(xe_ctx *ctx, const xe_obj *vm, const void *data,
+typedef struct migrate_args {
+    const char *host;
+    xcp_value options; /* copied for each VM */
+} migrate_args;
+
+static int op_migrate(xe_ctx *ctx, const xe_obj *vm, const void *data,
                       const char **out)
 {
-    const struct {
-        const char *msg;
-        int64_t v;
-    } *d = data;
+    const migrate_args *ma = data;
+    xcp_value opts;
     xe_args a;
+
+    (void)out;
+    if (xcp_value_copy(&opts, &ma->options) < 0)
+        return xe_fail(ctx, "out of memory");
+    xe_args_init(&a);
+    xe_args_str(&a, vm->ref);
+    xe_args_str(&a, ma->host);
+    xe_args_value(&a, &opts);
+    return xe_call_async(ctx, NULL, "VM.pool_migrate", &a);
+}
+
+/* XAPI's vm-migrate within the pool (VM.pool_migrate; to its own host that
+ * is a localhost migration). The cross-pool form (remote-master, vif:,
+ * vdi: ...) needs another pool, which a one-host libxcp is not. */
+int xe_vm_migrate(xe_ctx *ctx)
+{
+    static const char *const ignore[] = {"host", "host-uuid", "host-name",
+                                         "live", "compress", "force",
+                                         "copy", NULL};
+    static const char *const flags[] = {"force", "live", "copy"};
+    vm_sel sel = {.control = true, .ignore = ignore};
+    migrate_args ma = {NULL, {0}};
+    const char *name = xe_param(ctx, "host");
+    size_t i;
+    int rc;
+
+    for (i = 0; i < ctx->params.n; i++) {
+        const char *k = ctx->params.v[i].key;
+        if (xe_prefix(k, "remote-") || xe_prefix(k, "vif:") ||
+            xe_prefix(k, "vdi:") || xe_prefix(k, "image-format:"))
+            return xe_fail(ctx, "Cross-pool migration is not supported: "
+                                "this pool has one host");
+    }
+    if (name == NULL)
+        name = xe_param(ctx, "host-uuid");
+    if (name == NULL)
+        name = xe_param(ctx, "host-name");
+    if (name == NULL)
+        return xe_fail(ctx, "No destination host specified");
+    if (host_by_name_or_id(ctx, name, &ma.host) < 0)
+        return -1;
+    xcp_value_set_struct(&ma.options);
+    for (i = 0; i < XE_ARRAY_LEN(flags); i++) {
+        xcp_value v;
+        bool b;
+        if (xe_param_bool(ctx, flags[i], false, &b) < 0 ||
+            xcp_value_set_string(&v, b ? "true" : "false") < 0 ||
+            xcp_value_struct_add(&ma.options, flags[i], &v) < 0) {
+            xcp_value_dispose(&ma.options);
+            return -1;
+        }
+    }
+    if (xe_param(ctx, "compress") != NULL) {
+        xcp_value v;
+        xcp_value_set_string(&v, xe_param(ctx, "compress"));
+        xcp_value_struct_add(&ma.options, "compress", &v);
+    }
+    rc = run_on_vms(ctx, &sel, op_migrate, &ma);
+    xcp_value_dispose(&ma.options);
+    return rc;
+}
+
+/* ---- memory and vCPUs ---- */
+
+/* A message taking the VM and up to four integers. */
+typedef struct int_call {
+    const char *msg;
+    size_t n;
+    int64_t v[4];
+} int_call;
+
+static int op_set_ints(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                       const char **out)
+{
+    const int_call *d = data;
+    xe_args a;
+    size_t i;
 
     (void)out;
     xe_args_init(&a);
     xe_args_str(&a, vm->ref);
-    xe_args_int(&a, d->v);
+    for (i = 0; i < d->n; i++)
+        xe_args_int(&a, d->v[i]);
     return xe_call(ctx, NULL, d->msg, &a);
+}
+
+/* Sizes (bytes_of_string, XAPI's suffixes) from the parameters keys, in
+ * order, then msg on each selected VM; the keys are not VM filters. As
+ * XAPI's memory commands, control domains are included, and templates
+ * unless no_templates. */
+static int memory_cmd(xe_ctx *ctx, const char *msg,
+                      const char *const *keys, bool no_templates)
+{
+    vm_sel sel = {.control = true, .templates = !no_templates,
+                  .ignore = keys};
+    int_call d = {msg, 0, {0}};
+
+    for (d.n = 0; keys[d.n] != NULL && d.n < XE_ARRAY_LEN(d.v); d.n++)
+        if (xe_param_bytes(ctx, keys[d.n], &d.v[d.n]) < 0)
+            return -1;
+    return run_on_vms(ctx, &sel, op_set_ints, &d);
 }
 
 int xe_vm_memory_set(xe_ctx *ctx)
 {
-    static const char *const ignore[] = {"memory", NULL};
-    vm_sel sel = {.control = true, .templates = true, .ignore = ignore};
-    struct {
-        const char *msg;
-        int64_t v;
-    } d = {"VM.set_memory", 0};
+    static const char *const keys[] = {"memory", NULL};
 
-    if (xe_param_bytes(ctx, "memory", &d.v) < 0)
+    return memory_cmd(ctx, "VM.set_memory", keys, false);
+}
+
+int xe_vm_memory_dynamic_range_set(xe_ctx *ctx)
+{
+    static const char *const keys[] = {"min", "max", NULL};
+
+    return memory_cmd(ctx, "VM.set_memory_dynamic_range", keys, false);
+}
+
+int xe_vm_memory_static_range_set(xe_ctx *ctx)
+{
+    static const char *const keys[] = {"min", "max", NULL};
+
+    return memory_cmd(ctx, "VM.set_memory_static_range", keys, false);
+}
+
+int xe_vm_memory_limits_set(xe_ctx *ctx)
+{
+    static const char *const keys[] = {"static-min", "static-max",
+                                       "dynamic-min", "dynamic-max", NULL};
+
+    return memory_cmd(ctx, "VM.set_memory_limits", keys, false);
+}
+
+/* XAPI: the target is a dynamic range of one value; not on templates. */
+int xe_vm_memory_target_set(xe_ctx *ctx)
+{
+    static const char *const keys[] = {"target", NULL};
+    vm_sel sel = {.control = true, .ignore = keys};
+    int_call d = {"VM.set_memory_dynamic_range", 2, {0}};
+
+    if (xe_param_bytes(ctx, "target", &d.v[0]) < 0)
         return -1;
-    return run_on_vms(ctx, &sel, op_set_int, &d);
+    d.v[1] = d.v[0];
+    return run_on_vms(ctx, &sel, op_set_ints, &d);
+}
+
+static int op_overhead(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                       const char **out)
+{
+    xcp_value r;
+    xe_args a;
+    char buf[32];
+
+    (void)data;
+    (void)out;
+    xe_args_init(&a);
+    xe_args_str(&a, vm->ref);
+    if (xe_call(ctx, &r, "VM.compute_memory_overhead", &a) < 0)
+        return -1;
+    snprintf(buf, sizeof(buf), "%" PRId64,
+             r.kind == XCP_VAL_INT ? r.u.i : 0);
+    xcp_value_dispose(&r);
+    xe_print_msg(ctx, buf);
+    return 0;
+}
+
+int xe_vm_compute_memory_overhead(xe_ctx *ctx)
+{
+    vm_sel sel = {.control = true, .ignore = no_ignore};
+
+    return run_on_vms(ctx, &sel, op_overhead, NULL);
 }
 
 int xe_vm_vcpu_hotplug(xe_ctx *ctx)
 {
     static const char *const ignore[] = {"new-vcpus", NULL};
     vm_sel sel = {.ignore = ignore};
-    struct {
-        const char *msg;
-        int64_t v;
-    } d = {"VM.set_VCPUs_number_live", 0};
+    int_call d = {"VM.set_VCPUs_number_live", 1, {0}};
 
-    if (xe_parse_int(xe_param(ctx, "new-vcpus"), &d.v) < 0)
+    if (xe_parse_int(xe_param(ctx, "new-vcpus"), &d.v[0]) < 0)
         return xe_fail(ctx, "Failed to parse parameter 'new-vcpus': "
                             "expecting an integer");
-    return run_on_vms(ctx, &sel, op_set_int, &d);
+    return run_on_vms(ctx, &sel, op_set_ints, &d);
 }
 
 /* ---- clone, copy, snapshot, checkpoint ---- */

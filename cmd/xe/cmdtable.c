@@ -137,6 +137,10 @@ static const xe_cmd static_cmds[] = {
      "Clone an existing VM, using storage-level fast disk clone operation "
      "where available.",
      XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_clone},
+    {"vm-compute-memory-overhead", L0,
+     L0,
+     "Computes the virtualization memory overhead of a VM.",
+     XE_CF_VMSEL, xe_vm_compute_memory_overhead},
     {"vm-copy", L("new-name-label"),
      L("new-name-description", "sr-uuid"),
      "Copy an existing VM, but without using storage-level fast disk clone "
@@ -157,10 +161,61 @@ static const xe_cmd static_cmds[] = {
      "Install a new VM from a template. The template parameter can match "
      "either the template name or the uuid.",
      XE_CF_STANDARD, xe_vm_install},
+    {"vm-memory-balloon", L("target"),
+     L0,
+     "Set the memory target for a running VM. The given value must be "
+     "within the range defined by the VM's memory_dynamic_min and "
+     "memory_dynamic_max values.",
+     XE_CF_VMSEL | XE_CF_HIDDEN, xe_vm_memory_target_set},
+    {"vm-memory-dynamic-range-set", L("min", "max"),
+     L0,
+     "Configure the dynamic memory range of a VM. The dynamic memory range "
+     "defines soft lower and upper limits for a VM's memory. It's possible "
+     "to change these fields when a VM is running or halted. The dynamic "
+     "range must fit within the static range.",
+     XE_CF_VMSEL, xe_vm_memory_dynamic_range_set},
+    {"vm-memory-limits-set",
+     L("static-min", "static-max", "dynamic-min", "dynamic-max"),
+     L0,
+     "Configure the memory limits of a VM.",
+     XE_CF_VMSEL, xe_vm_memory_limits_set},
     {"vm-memory-set", L("memory"),
      L0,
      "Configure the memory allocation of a VM.",
      XE_CF_VMSEL, xe_vm_memory_set},
+    {"vm-memory-static-range-set", L("min", "max"),
+     L0,
+     "Configure the static memory range of a VM. The static memory range "
+     "defines hard lower and upper limits for a VM's memory. It's possible "
+     "to change these fields only when a VM is halted. The static range "
+     "must encompass the dynamic range.",
+     XE_CF_VMSEL, xe_vm_memory_static_range_set},
+    {"vm-memory-target-set", L("target"),
+     L0,
+     "Set the memory target for a halted or running VM. The given value "
+     "must be within the range defined by the VM's memory_static_min and "
+     "memory_static_max values.",
+     XE_CF_VMSEL, xe_vm_memory_target_set},
+    {"vm-migrate", L0,
+     L("live", "host", "host-uuid", "remote-master", "remote-username",
+       "remote-password", "remote-network", "force", "copy", "compress",
+       "vif:", "vdi:", "image-format:"),
+     "Migrate the selected VM(s). The parameter '--live' will migrate the VM "
+     "without shutting it down. The 'host' parameter matches can be either "
+     "the name or the uuid of the host. If you are migrating a VM to a "
+     "remote pool, you will need to specify the remote-master, "
+     "remote-username, and remote-password parameters. remote-master is the "
+     "network address of the master host. To migrate to a particular host "
+     "within a remote pool, you may additionally specify the host or "
+     "host-uuid parameters. Also for cross-pool migration, setting "
+     "'copy=true' will enable the copy mode so that a stopped vm can be "
+     "copied, instead of migrating, to the destination pool. The vif and vdi "
+     "mapping parameters take the form 'vif:<source vif uuid>=<dest network "
+     "uuid>' and 'vdi:<source vdi uuid>=<dest sr uuid>'. You can also "
+     "specify the destination image format of the VDI using "
+     "'image-format:<source vdi uuid>=<destination image format>'. "
+     "Unfortunately, destination uuids cannot be tab-completed.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_migrate},
     {"vm-pause", L0,
      L0,
      "Pause a running VM. Note this operation does not free the associated "

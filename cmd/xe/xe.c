@@ -9,15 +9,24 @@
 
 #include "fields.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+/* How long xe waits for the state directory while another process holds
+ * it, and how long each attempt at the embedded engine waits before xe
+ * looks again for a daemon's socket: a daemon that is starting holds the
+ * directory before it listens, and then xe talks to it. */
 #define XE_LOCK_TIMEOUT_MS 60000
+#define XE_LOCK_SLICE_MS 200
 
 /* The whole of a small text file, or NULL. */
 static char *slurp(xe_arena *a, const char *path)
@@ -129,6 +138,57 @@ static const char *daemon_socket(xe_arena *a)
     return rc == 0 ? path : NULL;
 }
 
+/*
+ * Whether another process holds the state directory (the engine's flock
+ * on <state dir>/lock): a daemon that is starting, or an embedded xe.
+ */
+static bool state_dir_busy(xe_arena *a)
+{
+    int fd = open(xe_sprintf(a, "%s/lock", state_dir(a)),
+                  O_RDONLY | O_CLOEXEC);
+    bool busy;
+
+    if (fd < 0)
+        return false;
+    busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd); /* releases it if we took it */
+    return busy;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * This host's toolstack: the daemon's socket if one listens, else the
+ * embedded engine. While another process holds the state directory, xe
+ * waits (bounded) for whichever comes first: the directory, or a socket
+ * (the holder was a daemon starting up). Returns 1 with *sock set to talk
+ * to the daemon, 0 with ctx->s open on the engine, or -1.
+ */
+static int open_here(xe_ctx *ctx, const char **sock)
+{
+    int64_t deadline = now_ms() + XE_LOCK_TIMEOUT_MS;
+    xcp_open_options opts;
+
+    for (;;) {
+        if ((*sock = daemon_socket(&ctx->arena)) != NULL)
+            return 1;
+        memset(&opts, 0, sizeof(opts));
+        opts.version = XCP_OPEN_OPTIONS_VERSION;
+        opts.originator = "cli";
+        opts.lock_timeout_ms = XE_LOCK_SLICE_MS;
+        if (xcp_session_open_local(&ctx->s, &opts) == 0)
+            return 0;
+        if (now_ms() >= deadline || !state_dir_busy(&ctx->arena))
+            return xe_fail_lib(ctx);
+    }
+}
+
 static void remote_failure(xe_ctx *ctx, const xe_conn *c, int rc)
 {
     const xcp_error *e = xcp_error_last();
@@ -153,7 +213,6 @@ static void remote_failure(xe_ctx *ctx, const xe_conn *c, int rc)
 
 static int open_session(xe_ctx *ctx, const xe_conn *c)
 {
-    xcp_open_options opts;
     xcp_remote_options ro;
     const char *sock, *uri;
     bool json = false;
@@ -167,20 +226,14 @@ static int open_session(xe_ctx *ctx, const xe_conn *c)
                              : c->server);
         if (c->port >= 0)
             uri = xe_sprintf(&ctx->arena, "%s:%d", uri, c->port);
-    } else if ((sock = daemon_socket(&ctx->arena)) != NULL) {
+    } else {
+        if ((rc = open_here(ctx, &sock)) <= 0)
+            return rc;
         uri = xe_sprintf(&ctx->arena, "unix:%s", sock);
         /* Our own daemon: JSON-RPC. For vm-list at 512 VMs xe runs 431M
          * instructions instead of 651M over XML-RPC (callgrind); remote
          * hosts keep XML-RPC, which every XAPI speaks. */
         json = true;
-    } else {
-        memset(&opts, 0, sizeof(opts));
-        opts.version = XCP_OPEN_OPTIONS_VERSION;
-        opts.originator = "cli";
-        opts.lock_timeout_ms = XE_LOCK_TIMEOUT_MS;
-        if (xcp_session_open_local(&ctx->s, &opts) < 0)
-            return xe_fail_lib(ctx);
-        return 0;
     }
     memset(&ro, 0, sizeof(ro));
     ro.version = XCP_REMOTE_OPTIONS_VERSION;

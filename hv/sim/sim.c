@@ -116,6 +116,7 @@ void xcp__sim_dom_free(struct dom *d)
         free(d->platform[i].key);
         free(d->platform[i].value);
     }
+    free(d->guest_os);
     free(d->disks);
     free(d->nics);
     free(d->platform);
@@ -301,6 +302,8 @@ static uint64_t next_event(const struct sim *s)
             when = balloon_time(s, d);
             t = min_u64(t, when > NEVER - s->clock ? NEVER : s->clock + when);
         }
+        when = xcp__sim_agent_time(s, d, running_vcpus(s));
+        t = min_u64(t, when > NEVER - s->clock ? NEVER : s->clock + when);
     }
     return t;
 }
@@ -321,10 +324,15 @@ static void advance(struct sim *s, uint64_t dt)
     for (i = 0; i < s->n_doms; i++) {
         struct dom *d = s->doms[i];
 
+        bool agent;
+
         if (d->state != XCP_HV_STATE_RUNNING)
             continue;
+        agent = xcp__sim_agent_running(s, d);
         for (v = 0; v < d->vcpus_online; v++)
             d->vcpu_ns[v] += share;
+        if (!agent && xcp__sim_agent_running(s, d))
+            xcp__sim_mark_dirty(s, d->domid); /* the agent reports */
         if (acks_pending(d))
             d->ack_left_ns -= min_u64(dt, d->ack_left_ns);
         if (d->actual_pages != d->target_pages && s->opt.balloon_rate)
@@ -562,6 +570,11 @@ int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err)
     if (rc < 0)
         return rc;
     opt->shutdown_delay_ns = muldiv(delay_ms, NS_PER_MS, 1);
+    delay_ms = 50;
+    rc = env_u64("XCP_SIM_AGENT_DELAY_MS", &delay_ms, err);
+    if (rc < 0)
+        return rc;
+    opt->agent_delay_ns = muldiv(delay_ms, NS_PER_MS, 1);
     rc = env_size("XCP_SIM_BALLOON_RATE", &opt->balloon_rate, err);
     if (rc < 0)
         return rc;
@@ -884,7 +897,8 @@ int xcp__sim_dom_from_config(struct sim *s, const xcp_hv_domain_config *c,
         !dup_into(&d->kernel, c->kernel) ||
         !dup_into(&d->ramdisk, c->ramdisk) ||
         !dup_into(&d->cmdline, c->cmdline) ||
-        !dup_into(&d->bootloader, c->bootloader))
+        !dup_into(&d->bootloader, c->bootloader) ||
+        !dup_into(&d->guest_os, c->guest_os))
         goto nomem;
     for (i = 0; i < c->n_disks; i++) {
         rc = xcp__sim_check_disk(u, &c->disks[i], err);
@@ -1181,6 +1195,51 @@ static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
     return xcp__sim_commit(s, domid, err);
 }
 
+/*
+ * Localhost live migration, as libxl's: the receiving domain is built
+ * beside the sender (room for both is needed), the guest runs on while
+ * its memory moves, then the sender goes. The model keeps the domain's
+ * whole state (memory, vCPU time, devices, agent) under the next id.
+ */
+static int sim_domain_migrate_local(void *self, uint32_t domid,
+                                    uint32_t *new_domid, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct dom *d;
+    size_t i;
+    int rc = xcp__sim_check_fault(s, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, err);
+
+    if (rc < 0)
+        return rc;
+    xcp__sim_settle_now(s);
+    rc = xcp__sim_get_dom(s, domid, "migrate", &d, err);
+    if (rc == 0)
+        rc = xcp__sim_need_live(d, "migrate", err);
+    if (rc == 0)
+        rc = xcp__sim_check_fit(s, d, err);
+    if (rc < 0)
+        return rc;
+    if (s->next_domid >= DOMID_LIMIT)
+        return xcp__hv_error_set(err, -ENOSPC,
+                                 "sim: VM %s: no domain ids left to migrate "
+                                 "domain %" PRIu32 " to", d->uuid, domid);
+    /* d moves to the end of the array under the next (largest) id: the
+     * array keeps its size, so nothing is allocated. */
+    for (i = 0; s->doms[i] != d; i++)
+        ;
+    memmove(&s->doms[i], &s->doms[i + 1],
+            (s->n_doms - i - 1) * sizeof(s->doms[0]));
+    s->doms[s->n_doms - 1] = d;
+    d->domid = s->next_domid++;
+    xcp__sim_mark_dirty(s, domid);
+    xcp__sim_mark_dirty(s, d->domid);
+    if ((rc = xcp__sim_commit(s, d->domid, err)) < 0 ||
+        (rc = xcp__sim_commit(s, domid, err)) < 0)
+        return rc;
+    *new_domid = d->domid;
+    return 0;
+}
+
 /* ---- events and faults --------------------------------------------------- */
 
 static int sim_event_fd(void *self, int *fd, xcp_hv_error *err)
@@ -1398,4 +1457,6 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .event_read = sim_event_read,
     .fault = sim_fault,
     .console_open = xcp__sim_console_open,
+    .domain_guest_data = xcp__sim_guest_data,
+    .domain_migrate_local = sim_domain_migrate_local,
 };

@@ -78,6 +78,7 @@ struct dom {
     size_t n_nics;
     struct kv *platform;
     size_t n_platform;
+    char *guest_os; /* what the guest agent reports as its OS, or NULL */
 };
 
 struct sim {
@@ -115,6 +116,16 @@ struct buf {
     size_t len, cap;
     bool failed;
 };
+
+/* The modelled guest agent (sim_agent.c): it runs once vCPU 0 has had
+ * opt.agent_delay_ns of CPU time. */
+bool xcp__sim_agent_running(const struct sim *s, const struct dom *d);
+/* Wall time until it does, given each running vCPU's share: NEVER if it
+ * already runs or the domain is not running. */
+uint64_t xcp__sim_agent_time(const struct sim *s, const struct dom *d,
+                             uint32_t running_vcpus);
+int xcp__sim_guest_data(void *self, uint32_t domid, xcp_hv_guest_datum **out,
+                        size_t *n, xcp_hv_error *err);
 
 /* ---- small helpers ------------------------------------------------------- */
 

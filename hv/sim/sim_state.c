@@ -77,6 +77,11 @@ static void emit_dom(struct buf *b, const struct dom *d)
     xcp__sim_buf_str(b, d->cmdline);
     xcp__sim_buf_str(b, d->bootloader);
     xcp__sim_buf_add(b, "\n", 1);
+    if (d->guest_os) {
+        xcp__sim_buf_add(b, "guest-os", 8);
+        xcp__sim_buf_str(b, d->guest_os);
+        xcp__sim_buf_add(b, "\n", 1);
+    }
     for (i = 0; i < d->n_disks; i++) {
         const struct disk *k = &d->disks[i];
 
@@ -295,6 +300,8 @@ static int parse_dom_line(struct dom *d, char **t, int n)
                        xcp__sim_token_str(t[4], &d->bootloader)
                    ? -1
                    : 0;
+    if (n == 2 && strcmp(t[0], "guest-os") == 0)
+        return xcp__sim_token_str(t[1], &d->guest_os) ? -1 : 0;
     if (n == 6 && strcmp(t[0], "disk") == 0) {
         struct disk *v = realloc(d->disks, (d->n_disks + 1) * sizeof(*v)), *k;
 

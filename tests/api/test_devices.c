@@ -524,6 +524,62 @@ Test(vbd, hot_plugged_disk_detached_on_shutdown)
     cr_assert(attached(vbd));
 }
 
+/* As XAPI: a suspended VM keeps its devices' currently_attached, and
+ * resume rebuilds the domain with exactly those: a disk and a VIF
+ * unplugged before the suspend stay unplugged (and can be plugged after,
+ * so the domain really does not have them). */
+Test(vbd, resume_replugs_exactly_the_devices_attached_at_suspend)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vdi vdi = new_vdi("data", 1 * GiB, XCP_VDI_TYPE_USER);
+    xcp_vbd boot = first_vbd(vm), data = disk_vbd(vm, vdi, "1");
+    xcp_vif vif = api_add_vif(vm, "0", ""), vif2 = api_add_vif(vm, "1", "");
+    bool att = true;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    cr_assert(attached(boot) && attached(data));
+    OK(xcp_vbd_unplug(S, data));
+    OK(xcp_vif_unplug(S, vif2));
+    OK(xcp_vm_suspend(S, vm));
+    cr_assert(attached(boot), "suspend forgot the attached disk");
+    cr_assert(!attached(data));
+    OK(xcp_vm_resume(S, vm, false, false));
+    cr_assert(attached(boot));
+    cr_assert(!attached(data), "resume plugged a disk unplugged before");
+    OK(xcp_vif_get_currently_attached(S, &att, vif));
+    cr_assert(att);
+    OK(xcp_vif_get_currently_attached(S, &att, vif2));
+    cr_assert(!att, "resume plugged a VIF unplugged before");
+    OK(xcp_vbd_plug(S, data));
+    OK(xcp_vif_plug(S, vif2));
+    cr_assert(attached(data));
+}
+
+/* A checkpoint resumes the same way, and so does a revert to it. */
+Test(vbd, revert_to_checkpoint_resumes_with_the_devices_it_had)
+{
+    xcp_vm vm = api_install("vm"), snap;
+    xcp_vdi vdi = new_vdi("data", 1 * GiB, XCP_VDI_TYPE_USER);
+    xcp_vbd data = disk_vbd(vm, vdi, "1");
+    xcp_vbd_set vbds = {0};
+    size_t i, n_att = 0;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    OK(xcp_vbd_unplug(S, data));
+    OK(xcp_vm_checkpoint(S, &snap, vm, "cp"));
+    cr_assert(!attached(data), "checkpoint plugged the unplugged disk");
+    OK(xcp_vm_revert(S, snap));
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_SUSPENDED);
+    OK(xcp_vm_resume(S, vm, false, false));
+    OK(xcp_vm_get_VBDs(S, &vbds, vm));
+    cr_assert_eq(vbds.n, 2);
+    for (i = 0; i < vbds.n; i++)
+        n_att += attached(vbds.items[i]);
+    cr_assert_eq(n_att, 1, "%zu disks attached after resuming the revert",
+                 n_att);
+    xcp_vbd_set_dispose(&vbds);
+}
+
 Test(vbd, set_mode_on_suspended_vm_reports_actual_state)
 {
     xcp_vm vm = api_install("vm");

@@ -39,8 +39,38 @@ static uint32_t created[16];
 static size_t n_created;
 static xcp_hv_host_info host;
 
-static const char *const uuid_a = "0badc0de-0000-4000-8000-00000000000a";
-static const char *const uuid_b = "0badc0de-0000-4000-8000-00000000000b";
+/* Each test's own guests: fresh uuids and names, so that the tests can
+ * run in parallel (criterion --jobs) and beside other guests on a real
+ * host, where domain names are unique among live domains. */
+static char uuid_a[XCP_HV_UUID_LEN], uuid_b[XCP_HV_UUID_LEN];
+static char name_a[64], name_b[64], name_big[64];
+
+static void new_uuid(char out[XCP_HV_UUID_LEN])
+{
+    unsigned char b[16];
+    FILE *f = fopen("/dev/urandom", "rb");
+
+    cr_assert_not_null(f);
+    cr_assert_eq(fread(b, 1, sizeof(b), f), sizeof(b));
+    fclose(f);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    snprintf(out, XCP_HV_UUID_LEN,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+             b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static void new_identities(void)
+{
+    new_uuid(uuid_a);
+    new_uuid(uuid_b);
+    /* The name carries the first uuid's head: unique per test. */
+    snprintf(name_a, sizeof(name_a), "contract-%.8s-a", uuid_a);
+    snprintf(name_b, sizeof(name_b), "contract-%.8s-b", uuid_a);
+    snprintf(name_big, sizeof(name_big), "contract-%.8s-big", uuid_a);
+}
 
 static const char *env_or(const char *name, const char *dflt)
 {
@@ -79,6 +109,7 @@ static void setup(void)
         own_dir = true;
     }
     n_created = 0;
+    new_identities();
     rc = xcp__hv_open(&hv, dir, name, &err);
     cr_assert_eq(rc, 0, "open driver %s: %d %s", name, rc, err.message);
     cr_assert_str_eq(xcp__hv_name(hv), name);
@@ -226,7 +257,7 @@ Test(hv_contract, lifecycle_create_pause_unpause_destroy)
 {
     xcp_hv_domain_info i, *v = NULL;
     uint64_t before = host.memory_free, mem;
-    uint32_t d = create(uuid_a, "contract-a", true);
+    uint32_t d = create(uuid_a, name_a, true);
     size_t n, k;
     bool listed = false;
 
@@ -269,17 +300,17 @@ Test(hv_contract, unknown_domain_is_esrch)
 
 Test(hv_contract, domids_increase)
 {
-    uint32_t a = create(uuid_a, "contract-a", true);
+    uint32_t a = create(uuid_a, name_a, true);
     uint32_t b;
 
     destroy(a);
-    b = create(uuid_b, "contract-b", true);
+    b = create(uuid_b, name_b, true);
     cr_expect_gt(b, a);
 }
 
 Test(hv_contract, too_much_memory_is_enomem)
 {
-    xcp_hv_domain_config c = config(uuid_a, "contract-big");
+    xcp_hv_domain_config c = config(uuid_a, name_big);
     uint32_t d = 0;
     int rc;
 
@@ -294,7 +325,7 @@ Test(hv_contract, too_much_memory_is_enomem)
 
 Test(hv_contract, clean_shutdown_reaches_shutdown_poweroff)
 {
-    uint32_t d = create(uuid_a, "contract-a", false);
+    uint32_t d = create(uuid_a, name_a, false);
     xcp_hv_domain_info i;
     int rc;
 
@@ -310,7 +341,7 @@ Test(hv_contract, clean_shutdown_reaches_shutdown_poweroff)
 
 Test(hv_contract, reboot_reaches_shutdown_reboot)
 {
-    uint32_t d = create(uuid_a, "contract-a", false);
+    uint32_t d = create(uuid_a, name_a, false);
     xcp_hv_domain_info i;
     int rc;
 
@@ -325,7 +356,7 @@ Test(hv_contract, reboot_reaches_shutdown_reboot)
 
 Test(hv_contract, wait_times_out_on_a_running_guest)
 {
-    uint32_t d = create(uuid_a, "contract-a", false);
+    uint32_t d = create(uuid_a, name_a, false);
     xcp_hv_domain_info i;
 
     cr_expect_eq(xcp__hv_domain_wait(hv, d, 50, &i, &err), -ETIMEDOUT);
@@ -335,7 +366,7 @@ Test(hv_contract, wait_times_out_on_a_running_guest)
 
 Test(hv_contract, event_fd_wakes_on_shutdown)
 {
-    uint32_t d = create(uuid_a, "contract-a", false), ids[16];
+    uint32_t d = create(uuid_a, name_a, false), ids[16];
     struct timespec now, end;
     struct pollfd p;
     size_t n, k;
@@ -370,8 +401,8 @@ Test(hv_contract, event_fd_wakes_on_shutdown)
 
 Test(hv_contract, suspend_then_restore_round_trip)
 {
-    xcp_hv_domain_config c = config(uuid_a, "contract-a");
-    uint32_t d = create(uuid_a, "contract-a", false), d2 = 0;
+    xcp_hv_domain_config c = config(uuid_a, name_a);
+    uint32_t d = create(uuid_a, name_a, false), d2 = 0;
     xcp_hv_domain_info i;
     char img[300];
     int rc;
@@ -396,7 +427,7 @@ Test(hv_contract, suspend_then_restore_round_trip)
 
 Test(hv_contract, memory_target_and_vcpus_can_be_set)
 {
-    xcp_hv_domain_config c = config(uuid_a, "contract-a");
+    xcp_hv_domain_config c = config(uuid_a, name_a);
     uint32_t d;
     int rc;
 
@@ -416,11 +447,36 @@ Test(hv_contract, memory_target_and_vcpus_can_be_set)
 
 Test(hv_contract, cpu_time_advances_while_running)
 {
-    uint32_t d = create(uuid_a, "contract-a", false);
+    uint32_t d = create(uuid_a, name_a, false);
     uint64_t t0 = info(d).cpu_time_ns;
     struct timespec ts = {0, 200 * 1000 * 1000};
 
     nanosleep(&ts, NULL);
     cr_expect_gt(info(d).cpu_time_ns, t0);
     destroy(d);
+}
+
+/* Localhost live migration (XAPI's pool_migrate to the same host): the
+ * guest goes on as a new domain with the same identity; the old one is
+ * gone. Drivers that cannot (an empty slot) skip. */
+Test(hv_contract, migrate_local_moves_the_guest_to_a_new_domain)
+{
+    xcp_hv_domain_info i;
+    uint32_t d, nd = 0;
+    int rc;
+
+    if (!xcp__hv_supports(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL))
+        cr_skip_test("%s: no domain_migrate_local", xcp__hv_name(hv));
+    d = create(uuid_a, name_a, false);
+    rc = xcp__hv_domain_migrate_local(hv, d, &nd, &err);
+    cr_assert_eq(rc, 0, "migrate %u: %d %s", d, rc, err.message);
+    remember(nd);
+    cr_expect_neq(nd, d);
+    i = info(nd);
+    cr_expect_str_eq(i.vm_uuid, uuid_a);
+    cr_expect_str_eq(i.name, name_a);
+    cr_expect_eq(i.state, XCP_HV_STATE_RUNNING);
+    rc = xcp__hv_domain_info(hv, d, &i, &err);
+    cr_expect(rc == -ESRCH || (rc == 0 && i.state == XCP_HV_STATE_DYING),
+              "the sender is still there: %d", rc);
 }

@@ -640,6 +640,42 @@ def t_unauth_timeout():
         d.stop()
 
 
+def t_xe_waits_for_starting_daemon():
+    """An xe started while xcpd starts (it holds the state directory but
+    does not listen yet) waits for the daemon and goes through its socket,
+    rather than failing on the lock. Deterministic: a ready daemon whose
+    socket is hidden (renamed) looks exactly like one still starting."""
+    xe = os.path.join(os.path.dirname(os.path.abspath(XCPD)), "..", "xe",
+                      "xe")
+    d = Daemon()
+    try:
+        hidden = d.sock + ".starting"
+        os.rename(d.sock, hidden)
+        env = dict(os.environ, XCP_STATE_DIR=d.state)
+        t0 = time.time()
+        p = subprocess.Popen([xe, "host-list", "--minimal"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(1.5)
+        if p.poll() is not None:
+            raise AssertionError("xe gave up while the daemon started: %r"
+                                 % (p.communicate(),))
+        os.rename(hidden, d.sock)
+        try:
+            out, err = p.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.communicate()
+            raise AssertionError("xe still waiting 40 s after the daemon "
+                                 "listened")
+        check(p.returncode == 0, "xe exit %d: %r" % (p.returncode, err))
+        check(re.match(rb"^[0-9a-f-]{36}$", out.strip()),
+              "host-list printed %r" % (out,))
+        print("   xe answered %.1f s after it started, %.1f s after the "
+              "socket appeared" % (time.time() - t0, time.time() - t0 - 1.5))
+    finally:
+        d.stop()
+
+
 def main():
     os.environ.setdefault("XCP_HV", "sim")
     os.environ.setdefault("XCP_DB_FSYNC", "never")
@@ -647,6 +683,7 @@ def main():
     run("idle_flood_from_two_addresses_starves_nobody", t_idle_flood)
     run("unauthenticated_connections_time_out_early", t_unauth_timeout)
     run("tls_priorities_option", t_tls_priorities_option)
+    run("xe_waits_for_a_starting_daemon", t_xe_waits_for_starting_daemon)
     d = Daemon()
     try:
         run("listen_lines_real_ports_then_ready", lambda: t_listen_lines(d))

@@ -127,6 +127,8 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_EVENT_READ,
     XCP_HV_OP_FAULT,
     XCP_HV_OP_CONSOLE_OPEN,   /* driver version 2 */
+    XCP_HV_OP_DOMAIN_GUEST_DATA, /* driver version 2 */
+    XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, /* driver version 2 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -213,6 +215,10 @@ typedef struct xcp_hv_domain_config {
     size_t n_nics;
     const xcp_hv_kv *platform;  /* VM.platform: "acpi", "viridian", ...      */
     size_t n_platform;
+    /* The operating system the VM was installed as (its template's name),
+     * or NULL: what a simulated guest's agent reports. Real drivers ignore
+     * it (their guests' agents report what they really run). */
+    const char *guest_os;
 } xcp_hv_domain_config;
 
 /* ---- domain state (output) ----------------------------------------------- */
@@ -242,6 +248,19 @@ typedef struct xcp_hv_vcpu_info {
     uint32_t pcpu;          /* the physical CPU it last ran on              */
     uint64_t cpu_time_ns;
 } xcp_hv_vcpu_info;
+
+/*
+ * One datum of the guest agent: a path below the domain's xenstore home as
+ * XCP-ng's guest tools write it ("data/os_name", "attr/PVAddons/
+ * MajorVersion", "attr/vif/0/ipv4/0", "data/meminfo_free") and its value.
+ */
+#define XCP_HV_GUEST_PATH_MAX 96
+#define XCP_HV_GUEST_VALUE_MAX 160
+
+typedef struct xcp_hv_guest_datum {
+    char path[XCP_HV_GUEST_PATH_MAX];
+    char value[XCP_HV_GUEST_VALUE_MAX];
+} xcp_hv_guest_datum;
 
 /* ---- fault injection ----------------------------------------------------- */
 
@@ -401,6 +420,27 @@ typedef struct xcp_hv_driver {
     int (*console_open)(void *self, uint32_t domid,
                         xcp_hv_console_protocol proto, int *fd,
                         xcp_hv_error *err);
+
+    /*
+     * What the guest agent of a live domain reports: its entries under
+     * data/ and attr/ (xcp_hv_guest_datum), as XCP-ng's guest tools write
+     * them (xen: read from the domain's xenstore). None (*n = 0) while no
+     * agent runs. A change makes the domain come out of event_read.
+     * *out is malloc()ed.
+     */
+    int (*domain_guest_data)(void *self, uint32_t domid,
+                             xcp_hv_guest_datum **out, size_t *n,
+                             xcp_hv_error *err);
+    /*
+     * Live migration to this same host (XAPI's localhost migration, xl
+     * migrate localhost): a receiving domain is built beside the running
+     * one (the host needs room for both: -ENOMEM otherwise), the memory
+     * and device state move while the guest runs, then the sender is
+     * gone. Same VM uuid, name, devices and state (paused stays paused);
+     * the new domain's id in *new_domid.
+     */
+    int (*domain_migrate_local)(void *self, uint32_t domid,
+                                uint32_t *new_domid, xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

@@ -92,15 +92,17 @@ static int boot(xcp__ctx *c, xcp__obj *vm, bool paused)
     snprintf(ref, sizeof(ref), "%s", vm->ref);
     if ((rc = xcp__vm_build_domain(c, &vm, paused, NULL, &domid)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
-    if ((rc = xcp__vm_set_running(c, vm, domid, paused, true)) < 0)
+    if ((rc = xcp__vm_set_running(c, vm, domid, paused, XCP__VM_BOOTED)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
     return xcp__vm_end(c, vm);
 }
 
 static int do_start(xcp__ctx *c, xcp__obj *vm, bool paused, const char *op)
 {
-    int rc = xcp__vm_begin(c, vm, op);
+    int rc = xcp__vm_ensure_domain_type(c, vm);
 
+    if (rc == 0)
+        rc = xcp__vm_begin(c, vm, op);
     return rc < 0 ? rc : boot(c, vm, paused);
 }
 
@@ -248,7 +250,7 @@ static int reboot_domain(xcp__ctx *c, xcp__obj *vm)
         xcp__error_restore(&s);
         return xcp__vm_fail_op(c, ref, rc);
     }
-    if ((rc = xcp__vm_set_running(c, vm, domid, false, true)) < 0)
+    if ((rc = xcp__vm_set_running(c, vm, domid, false, XCP__VM_BOOTED)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
     return xcp__vm_end(c, vm);
 }
@@ -405,7 +407,9 @@ static int do_resume(xcp__ctx *c, bool paused, const char *op)
     uint32_t domid;
     int rc;
 
-    if ((rc = xcp__vm_arg(c, &vm)) < 0 || (rc = xcp__vm_begin(c, vm, op)) < 0)
+    if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
+        (rc = xcp__vm_ensure_domain_type(c, vm)) < 0 ||
+        (rc = xcp__vm_begin(c, vm, op)) < 0)
         return rc;
     vdi = xcp__db_get_cls(c->db, C(VDI), xcp__obj_str(vm, F(VM, suspend_VDI)));
     if (!vdi)
@@ -415,7 +419,8 @@ static int do_resume(xcp__ctx *c, bool paused, const char *op)
         (rc = xcp__vm_build_domain(c, &vm, paused, path.path, &domid)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
     if ((rc = xcp__vm_drop_suspend_vdi(c, vm)) < 0 ||
-        (rc = xcp__vm_set_running(c, vm, domid, paused, false)) < 0)
+        (rc = xcp__vm_set_running(c, vm, domid, paused,
+                                      XCP__VM_RESUMED)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
     return xcp__vm_end(c, vm);
 }
@@ -435,6 +440,63 @@ static int resume_on(xcp__ctx *c)
     if (strcmp(host->ref, c->e->host))
         return XCP__ERR_HOST_OFFLINE(host->ref);
     return do_resume(c, xcp__arg_bool(c, 2), "resume_on");
+}
+
+/* A driver that has no room for a second copy of the domain: the figures
+ * XAPI gives, what the domain holds (with its overhead) against what the
+ * host has free. */
+static int migrate_no_memory(xcp__ctx *c, uint32_t domid)
+{
+    xcp_hv_domain_info info;
+    xcp_hv_host_info hi;
+    xcp_hv_error e;
+    char a[32], b[32];
+
+    memset(&info, 0, sizeof(info));
+    xcp__hv_domain_info(c->e->hv, domid, &info, &e);
+    snprintf(a, sizeof(a), "%" PRIu64,
+             info.memory_actual + info.memory_overhead);
+    snprintf(b, sizeof(b), "%" PRIu64,
+             xcp__hv_host_info(c->e->hv, &hi, &e) == 0 ? hi.memory_free : 0);
+    return XCP__ERR_HOST_NOT_ENOUGH_FREE_MEMORY(a, b);
+}
+
+/* VM.pool_migrate to this host, the pool's only one: XAPI's localhost
+ * migration, through the driver's live migration. The VM stays Running,
+ * as a new domain with the same devices. */
+static int pool_migrate(xcp__ctx *c)
+{
+    xcp__obj *vm, *host;
+    const char *ref = xcp__arg_str(c, 0);
+    xcp_hv_error e;
+    uint32_t domid, nd = 0;
+    bool paused;
+    int rc;
+
+    if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
+        (rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
+        return rc;
+    if (strcmp(host->ref, c->e->host))
+        return XCP__ERR_HOST_OFFLINE(host->ref);
+    if ((rc = xcp__vm_begin(c, vm, "pool_migrate")) < 0)
+        return rc;
+    domid = (uint32_t)xcp__obj_int(vm, F(VM, domid));
+    paused = xcp__vm_is(vm, "Paused");
+    if ((rc = xcp__ctx_unlock(c)) < 0) {
+        xcp__ctx_lock(c);
+        return xcp__vm_fail_op(c, ref, rc);
+    }
+    rc = xcp__hv_domain_migrate_local(c->e->hv, domid, &nd, &e);
+    xcp__ctx_lock(c);
+    if (rc < 0)
+        return xcp__vm_fail_op(c, ref, e.code == -ENOMEM
+                                           ? migrate_no_memory(c, domid)
+                                           : xcp__vm_hv_fail(c, ref, &e));
+    if (!(vm = xcp__db_get_cls(c->db, C(VM), ref)))
+        return xcp__handle_invalid(C(VM), ref);
+    if ((rc = xcp__vm_set_running(c, vm, nd, paused, XCP__VM_RESUMED)) < 0)
+        return xcp__vm_fail_op(c, ref, rc);
+    return xcp__vm_end(c, vm);
 }
 
 /* Recovery: the VM is Halted afterwards, whatever the database said. A
@@ -538,7 +600,8 @@ static int vm_create(xcp__ctx *c)
                                        XCP__ARRAY_LEN(skip))) < 0)
             return rc;
     }
-    if ((rc = xcp__vm_init_record(c, vm)) < 0)
+    if ((rc = xcp__vm_ensure_domain_type(c, vm)) < 0 ||
+        (rc = xcp__vm_init_record(c, vm)) < 0)
         return rc;
     return xcp__ret_ref(c, vm);
 }
@@ -610,10 +673,9 @@ static int set_dynamic(xcp__ctx *c, xcp__obj *vm, int64_t min, int64_t max)
         (rc = xcp__db_set_int(c->db, vm, F(VM, memory_dynamic_max), max)) < 0)
         return rc;
     if (xcp__vm_is(vm, "Running")) {
-        xcp__obj *m = xcp__db_get_cls(c->db, C(VM_metrics),
-                                      xcp__obj_str(vm, F(VM, metrics)));
-        if (m && (rc = xcp__db_set_int(c->db, m, F(VM_metrics, memory_actual),
-                                       max)) < 0)
+        /* memory_actual is the balloon's, which may still be moving: the
+         * domain monitor updates it as the driver reports progress. */
+        if ((rc = xcp__vm_refresh_metrics(c, vm)) < 0)
             return rc;
         return xcp__vm_refresh_host_memory(c);
     }
@@ -753,7 +815,7 @@ static int set_VCPUs_at_startup(xcp__ctx *c)
 
 static int set_VCPUs_number_live(xcp__ctx *c)
 {
-    xcp__obj *vm, *m;
+    xcp__obj *vm;
     xcp_hv_error e;
     int64_t v = xcp__arg_int(c, 1);
     int rc;
@@ -772,8 +834,7 @@ static int set_VCPUs_number_live(xcp__ctx *c)
         return xcp__vm_hv_fail(c, vm->ref, &e);
     if ((rc = xcp__db_set_int(c->db, vm, F(VM, VCPUs_at_startup), v)) < 0)
         return rc;
-    m = xcp__db_get_cls(c->db, C(VM_metrics), xcp__obj_str(vm, F(VM, metrics)));
-    return m ? xcp__db_set_int(c->db, m, F(VM_metrics, VCPUs_number), v) : 0;
+    return xcp__vm_refresh_metrics(c, vm);
 }
 
 /* Explicit setters of static fields: the field is the message's name. */
@@ -794,6 +855,59 @@ static int static_setter(xcp__ctx *c)
     rc = xcp__db_set(c->db, vm, f, &v);
     xcp_value_dispose(&v);
     return rc;
+}
+
+/* ---- domain_type and HVM_boot_policy ------------------------------------ */
+
+/* As XAPI (Xapi_vm_helpers): each is derived from the other, so clients
+ * that know only HVM_boot_policy (xe HVM-boot-policy="" for PV) and those
+ * that set domain_type agree on how the VM boots. */
+static const char *derive_domain_type(const char *hvm_boot_policy)
+{
+    return *hvm_boot_policy ? "hvm" : "pv";
+}
+
+int xcp__vm_ensure_domain_type(xcp__ctx *c, xcp__obj *vm)
+{
+    if (strcmp(xcp__obj_str(vm, F(VM, domain_type)), "unspecified"))
+        return 0;
+    return xcp__db_set_str(c->db, vm, F(VM, domain_type),
+                           derive_domain_type(
+                               xcp__obj_str(vm, F(VM, HVM_boot_policy))));
+}
+
+static const char *derive_hvm_boot_policy(const char *domain_type)
+{
+    return !strcmp(domain_type, "hvm") ? "BIOS order" : "";
+}
+
+static int set_HVM_boot_policy(xcp__ctx *c)
+{
+    const char *v = xcp__arg_str(c, 1);
+    xcp__obj *vm;
+    int rc;
+
+    if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
+        (rc = xcp__db_set_str(c->db, vm, F(VM, domain_type),
+                              derive_domain_type(v))) < 0)
+        return rc;
+    return xcp__db_set_str(c->db, vm, F(VM, HVM_boot_policy), v);
+}
+
+static int set_domain_type(xcp__ctx *c)
+{
+    const char *v = xcp__arg_str(c, 1);
+    xcp__obj *vm;
+    int rc;
+
+    if ((rc = xcp__vm_arg(c, &vm)) < 0)
+        return rc;
+    if (!strcmp(v, "unspecified"))
+        return XCP__ERR_INVALID_VALUE("domain_type", v);
+    if ((rc = xcp__db_set_str(c->db, vm, F(VM, domain_type), v)) < 0)
+        return rc;
+    return xcp__db_set_str(c->db, vm, F(VM, HVM_boot_policy),
+                           derive_hvm_boot_policy(v));
 }
 
 /* PV_kernel, PV_ramdisk, PV_bootloader: checked, then as static_setter. */
@@ -931,7 +1045,7 @@ static int assert_can_boot_here(xcp__ctx *c)
         return rc;
     if (strcmp(host->ref, c->e->host))
         return XCP__ERR_HOST_OFFLINE(host->ref);
-    if ((rc = xcp__vm_build_cfg(c, vm, &d)) == 0)
+    if ((rc = xcp__vm_build_cfg(c, vm, &d, false)) == 0)
         rc = xcp__vm_check_host_fits(c, vm, &d);
     xcp__vm_domcfg_free(&d);
     return rc;
@@ -945,7 +1059,7 @@ static int get_possible_hosts(xcp__ctx *c)
 
     if ((rc = xcp__vm_arg(c, &vm)) < 0)
         return rc;
-    rc = xcp__vm_build_cfg(c, vm, &d);
+    rc = xcp__vm_build_cfg(c, vm, &d, false);
     if (rc == 0)
         rc = xcp__vm_check_host_fits(c, vm, &d);
     xcp__vm_domcfg_free(&d);
@@ -968,7 +1082,7 @@ static int compute_memory_overhead(xcp__ctx *c)
 
     if ((rc = xcp__vm_arg(c, &vm)) < 0)
         return rc;
-    if ((rc = xcp__vm_build_cfg(c, vm, &d)) == 0 &&
+    if ((rc = xcp__vm_build_cfg(c, vm, &d, false)) == 0 &&
         xcp__hv_memory_overhead(c->e->hv, &d.cfg, &o, &e) < 0)
         rc = xcp__vm_hv_fail(c, vm->ref, &e);
     xcp__vm_domcfg_free(&d);
@@ -993,6 +1107,7 @@ const struct xcp__impl xcp__impl_vm[] = {
     {"VM.pause", vm_pause},
     {"VM.unpause", vm_unpause},
     {"VM.power_state_reset", power_state_reset},
+    {"VM.pool_migrate", pool_migrate},
     {"VM.set_is_a_template", set_is_a_template},
     {"VM.set_memory_dynamic_range", set_memory_dynamic_range},
     {"VM.set_memory_static_range", set_memory_static_range},
@@ -1007,8 +1122,8 @@ const struct xcp__impl xcp__impl_vm[] = {
     {"VM.set_VCPUs_number_live", set_VCPUs_number_live},
     {"VM.add_to_VCPUs_params_live", add_to_VCPUs_params_live},
     {"VM.set_HVM_shadow_multiplier", static_setter},
-    {"VM.set_HVM_boot_policy", static_setter},
-    {"VM.set_domain_type", static_setter},
+    {"VM.set_HVM_boot_policy", set_HVM_boot_policy},
+    {"VM.set_domain_type", set_domain_type},
     {"VM.set_actions_after_crash", static_setter},
     {"VM.set_ha_restart_priority", static_setter},
     {"VM.set_ha_always_run", static_setter},

@@ -81,10 +81,19 @@ static bool vif_field(int f)
            f != F(VIF, current_operations) && f != F(VIF, metrics);
 }
 
+/* Copies of devices carry currently_attached only onto a copy that will
+ * be resumed (a checkpoint, a copy of a suspended VM): it then resumes
+ * with the devices the original had at suspend, as XAPI's copies do. */
+static int carry_attached(xcp__ctx *c, xcp__obj *n, xcp__obj *o, int f,
+                          bool keep)
+{
+    return keep ? xcp__db_set_bool(c->db, n, f, xcp__obj_bool(o, f)) : 0;
+}
+
 /* A copy of vbd on dst_vm pointing at vdi (NULL: empty drive); owned
  * marks the disk as the new VM's own (vm-uninstall destroys it). */
 static int copy_vbd(xcp__ctx *c, xcp__obj *vbd, xcp__obj *dst_vm,
-                    const char *vdi, bool owned)
+                    const char *vdi, bool owned, bool keep)
 {
     xcp__obj *n;
     int rc;
@@ -95,13 +104,16 @@ static int copy_vbd(xcp__ctx *c, xcp__obj *vbd, xcp__obj *dst_vm,
         (rc = xcp__db_set_str(c->db, n, F(VBD, VDI),
                               vdi ? vdi : XCP_NULL_REF)) < 0 ||
         (rc = xcp__db_set_bool(c->db, n, F(VBD, empty), vdi == NULL)) < 0 ||
+        (rc = carry_attached(c, n, vbd, F(VBD, currently_attached),
+                             keep)) < 0 ||
         (owned && (rc = xcp__db_map_put_str(c->db, n, F(VBD, other_config),
                                             "owner", "")) < 0))
         return rc;
     return xcp__update_allowed(c, n);
 }
 
-static int copy_vif(xcp__ctx *c, xcp__obj *vif, xcp__obj *dst_vm, bool new_mac)
+static int copy_vif(xcp__ctx *c, xcp__obj *vif, xcp__obj *dst_vm, bool new_mac,
+                    bool keep)
 {
     xcp__obj *n;
     char mac[18];
@@ -109,7 +121,9 @@ static int copy_vif(xcp__ctx *c, xcp__obj *vif, xcp__obj *dst_vm, bool new_mac)
 
     if ((rc = xcp__db_create(c->db, C(VIF), NULL, NULL, &n)) < 0 ||
         (rc = copy_fields(c, n, vif, vif_field)) < 0 ||
-        (rc = xcp__db_set_str(c->db, n, F(VIF, VM), dst_vm->ref)) < 0)
+        (rc = xcp__db_set_str(c->db, n, F(VIF, VM), dst_vm->ref)) < 0 ||
+        (rc = carry_attached(c, n, vif, F(VIF, currently_attached),
+                             keep)) < 0)
         return rc;
     if (new_mac) {
         xcp__mac_gen(mac);
@@ -123,7 +137,8 @@ static int copy_vif(xcp__ctx *c, xcp__obj *vif, xcp__obj *dst_vm, bool new_mac)
 
 /* The new VM's disks: CoW children, snapshots or full copies. */
 static int copy_disks(xcp__ctx *c, xcp__obj *src, xcp__obj *dst,
-                      enum cmode mode, xcp__obj *sr, const xcp_value *ignore)
+                      enum cmode mode, xcp__obj *sr, const xcp_value *ignore,
+                      bool keep)
 {
     const xcp_value *vbds = xcp__obj_val(src, F(VM, VBDs));
     size_t i, n = vbds->kind == XCP_VAL_ARRAY ? vbds->u.arr.n : 0;
@@ -141,11 +156,11 @@ static int copy_disks(xcp__ctx *c, xcp__obj *src, xcp__obj *dst,
             continue;
         vdi = xcp__db_get_cls(c->db, C(VDI), xcp__obj_str(vbd, F(VBD, VDI)));
         if (!vdi || xcp__obj_bool(vbd, F(VBD, empty))) {
-            rc = copy_vbd(c, vbd, dst, NULL, false);
+            rc = copy_vbd(c, vbd, dst, NULL, false, keep);
             continue;
         }
         if (!strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD")) {
-            rc = copy_vbd(c, vbd, dst, vdi->ref, false); /* shared media */
+            rc = copy_vbd(c, vbd, dst, vdi->ref, false, keep); /* shared */
             continue;
         }
         if (in_set(ignore, vdi->ref))
@@ -156,13 +171,14 @@ static int copy_disks(xcp__ctx *c, xcp__obj *src, xcp__obj *dst,
             rc = xcp__vdi_cow(c, vdi, mode == M_SNAPSHOT ||
                                           mode == M_CHECKPOINT, &nv);
         if (rc == 0) /* the copy's disks belong to the copy */
-            rc = copy_vbd(c, vbd, dst, nv->ref, true);
+            rc = copy_vbd(c, vbd, dst, nv->ref, true, keep);
     }
     free(refs);
     return rc;
 }
 
-static int copy_vifs(xcp__ctx *c, xcp__obj *src, xcp__obj *dst, bool new_mac)
+static int copy_vifs(xcp__ctx *c, xcp__obj *src, xcp__obj *dst, bool new_mac,
+                     bool keep)
 {
     const xcp_value *vifs = xcp__obj_val(src, F(VM, VIFs));
     size_t i;
@@ -171,7 +187,7 @@ static int copy_vifs(xcp__ctx *c, xcp__obj *src, xcp__obj *dst, bool new_mac)
     for (i = 0; vifs->kind == XCP_VAL_ARRAY && i < vifs->u.arr.n; i++) {
         xcp__obj *vif = xcp__db_get_cls(c->db, C(VIF),
                                         vifs->u.arr.items[i].u.s);
-        if (vif && (rc = copy_vif(c, vif, dst, new_mac)) < 0)
+        if (vif && (rc = copy_vif(c, vif, dst, new_mac, keep)) < 0)
             return rc;
     }
     return 0;
@@ -182,6 +198,7 @@ static int make_copy(xcp__ctx *c, xcp__obj *src, const char *name,
                      xcp__obj **out)
 {
     xcp__obj *vm;
+    bool keep;
     int rc;
 
     if ((rc = xcp__db_create(c->db, C(VM), NULL, NULL, &vm)) < 0 ||
@@ -209,8 +226,10 @@ static int make_copy(xcp__ctx *c, xcp__obj *src, const char *name,
         if ((rc = xcp__db_set_str(c->db, vm, F(VM, parent), src->ref)) < 0)
             return rc;
     }
-    if ((rc = copy_disks(c, src, vm, mode, sr, ignore)) < 0 ||
-        (rc = copy_vifs(c, src, vm, mode == M_CLONE || mode == M_COPY)) < 0)
+    keep = mode == M_CHECKPOINT || xcp__vm_is(src, "Suspended");
+    if ((rc = copy_disks(c, src, vm, mode, sr, ignore, keep)) < 0 ||
+        (rc = copy_vifs(c, src, vm, mode == M_CLONE || mode == M_COPY,
+                        keep)) < 0)
         return rc;
     /* A suspended snapshot (or clone of one) carries its memory image. */
     if (mode != M_CHECKPOINT) {
@@ -324,7 +343,8 @@ static int checkpoint(xcp__ctx *c)
         xcp__error_save(&s);
         rc2 = xcp__vm_build_domain(c, &vm, paused, path.path, &domid);
         if (rc2 == 0)
-            rc2 = xcp__vm_set_running(c, vm, domid, paused, false);
+            rc2 = xcp__vm_set_running(c, vm, domid, paused,
+                                      XCP__VM_RESUMED);
         if (rc == 0) {
             rc = rc2;
             if (s.set)
@@ -386,8 +406,10 @@ static int revert(xcp__ctx *c)
     if ((rc = xcp__destroy_set(c, vm, F(VM, VBDs), C(VBD))) < 0 ||
         (rc = xcp__destroy_set(c, vm, F(VM, VIFs), C(VIF))) < 0 ||
         (rc = copy_fields(c, vm, snap, revert_field)) < 0 ||
-        (rc = copy_disks(c, snap, vm, M_CLONE, NULL, NULL)) < 0 ||
-        (rc = copy_vifs(c, snap, vm, false)) < 0)
+        (rc = copy_disks(c, snap, vm, M_CLONE, NULL, NULL,
+                         xcp__vm_is(snap, "Suspended"))) < 0 ||
+        (rc = copy_vifs(c, snap, vm, false,
+                        xcp__vm_is(snap, "Suspended"))) < 0)
         goto fail;
     for (i = 0; i < n; i++) {
         xcp__obj *vdi = old[i][0] ? xcp__db_get_cls(c->db, C(VDI), old[i])

@@ -167,7 +167,26 @@ void xcp__vbd_device_name(bool is_hvm, int slot, char out[16])
         snprintf(out, 16, "xvd%c%c", 'a' + slot / 26 - 1, 'a' + slot % 26);
 }
 
-int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
+/* The OS the VM was installed as, for a simulated guest's agent: the
+ * base_template_name XAPI records in other_config, else the name of the
+ * template it was cloned from; NULL if unknown. */
+static const char *guest_os(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
+{
+    const char *t = xcp__obj_map_str(vm, F(VM, other_config),
+                                     "base_template_name");
+    xcp__obj *parent;
+
+    if (t && *t)
+        return keep(d, t);
+    parent = xcp__db_get_cls(c->db, C(VM), xcp__obj_str(vm, F(VM, parent)));
+    if (parent && xcp__obj_bool(parent, F(VM, is_a_template)) &&
+        !xcp__obj_bool(parent, F(VM, is_a_snapshot)))
+        return keep(d, xcp__obj_str(parent, F(VM, name_label)));
+    return NULL;
+}
+
+int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
+                      bool resume)
 {
     const xcp_value *vbds = xcp__obj_val(vm, F(VM, VBDs));
     const xcp_value *vifs = xcp__obj_val(vm, F(VM, VIFs));
@@ -189,6 +208,7 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
                                                   F(VM, memory_dynamic_max));
     d->cfg.vcpus_max = (uint32_t)xcp__obj_int(vm, F(VM, VCPUs_max));
     d->cfg.vcpus_online = (uint32_t)xcp__obj_int(vm, F(VM, VCPUs_at_startup));
+    d->cfg.guest_os = guest_os(c, vm, d);
     if (!is_hvm) {
         const char *k = xcp__obj_str(vm, F(VM, PV_kernel));
         const char *r = xcp__obj_str(vm, F(VM, PV_ramdisk));
@@ -221,7 +241,8 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
         xcp__obj *vbd = xcp__db_get_cls(c->db, C(VBD),
                                         vbds->u.arr.items[i].u.s);
         size_t k = d->cfg.n_disks;
-        if (!vbd || d->cfg.n_disks >= MAX_DISKS)
+        if (!vbd || d->cfg.n_disks >= MAX_DISKS ||
+            (resume && !xcp__obj_bool(vbd, F(VBD, currently_attached))))
             continue;
         if ((rc = xcp__dev_disk(c, vbd, is_hvm, &d->disks[k], &d->paths[k],
                                 d->vdevs[k])) < 0)
@@ -235,7 +256,8 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
                                         vifs->u.arr.items[i].u.s);
         xcp__obj *net;
         xcp_hv_nic *n;
-        if (!vif || d->cfg.n_nics >= MAX_NICS)
+        if (!vif || d->cfg.n_nics >= MAX_NICS ||
+            (resume && !xcp__obj_bool(vif, F(VIF, currently_attached))))
             continue;
         n = &d->nics[d->cfg.n_nics];
         net = xcp__db_get_cls(c->db, C(network),
@@ -253,6 +275,69 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
 
 /* ---- state transitions in the database ------------------------------------ */
 
+static int set_int_if(xcp__ctx *c, xcp__obj *o, int f, int64_t v, bool *chg)
+{
+    if (xcp__obj_int(o, f) == v)
+        return 0;
+    *chg = true;
+    return xcp__db_set_int(c->db, o, f, v);
+}
+
+static int set_str_if(xcp__ctx *c, xcp__obj *o, int f, const char *v,
+                      bool *chg)
+{
+    if (!strcmp(xcp__obj_str(o, f), v))
+        return 0;
+    *chg = true;
+    return xcp__db_set_str(c->db, o, f, v);
+}
+
+/* VM_metrics of a live domain from what the hypervisor reports (as XAPI
+ * takes them from xenopsd): memory_actual, VCPUs_number and the domain
+ * type it really runs as. Only changes are written, so an event that
+ * changes nothing appends nothing to the journal. */
+int xcp__vm_update_metrics(xcp__ctx *c, xcp__obj *vm,
+                           const xcp_hv_domain_info *info)
+{
+    xcp__obj *m = xcp__db_get_cls(c->db, C(VM_metrics),
+                                  xcp__obj_str(vm, F(VM, metrics)));
+    bool chg = false;
+    int rc;
+
+    if (!m)
+        return 0;
+    if ((rc = set_int_if(c, m, F(VM_metrics, memory_actual),
+                         (int64_t)info->memory_actual, &chg)) < 0 ||
+        (rc = set_int_if(c, m, F(VM_metrics, VCPUs_number),
+                         info->vcpus_online, &chg)) < 0 ||
+        (rc = set_str_if(c, m, F(VM_metrics, current_domain_type),
+                         xcp__hv_domain_type_name(info->type), &chg)) < 0)
+        return rc;
+    if (xcp__obj_bool(m, F(VM_metrics, hvm)) !=
+        (info->type == XCP_HV_DOMAIN_HVM)) {
+        chg = true;
+        if ((rc = xcp__db_set_bool(c->db, m, F(VM_metrics, hvm),
+                                   info->type == XCP_HV_DOMAIN_HVM)) < 0)
+            return rc;
+    }
+    if (chg && (rc = xcp__db_set_time(c->db, m, F(VM_metrics, last_updated),
+                                      xcp__now())) < 0)
+        return rc;
+    return 0;
+}
+
+int xcp__vm_refresh_metrics(xcp__ctx *c, xcp__obj *vm)
+{
+    xcp_hv_domain_info info;
+    xcp_hv_error e;
+    int64_t domid = xcp__obj_int(vm, F(VM, domid));
+
+    if (domid < 0 || xcp__hv_domain_info(c->e->hv, (uint32_t)domid, &info,
+                                         &e) < 0)
+        return 0; /* gone: the monitor reconciles it */
+    return xcp__vm_update_metrics(c, vm, &info);
+}
+
 static int set_vm_metrics(xcp__ctx *c, xcp__obj *vm, bool start)
 {
     xcp__obj *m = xcp__db_get_cls(c->db, C(VM_metrics),
@@ -264,17 +349,7 @@ static int set_vm_metrics(xcp__ctx *c, xcp__obj *vm, bool start)
     if (start && (rc = xcp__db_set_time(c->db, m, F(VM_metrics, start_time),
                                         xcp__now())) < 0)
         return rc;
-    if ((rc = xcp__db_set_int(c->db, m, F(VM_metrics, VCPUs_number),
-                              xcp__obj_int(vm, F(VM, VCPUs_at_startup)))) < 0 ||
-        (rc = xcp__db_set_int(c->db, m, F(VM_metrics, memory_actual),
-                              xcp__obj_int(vm, F(VM, memory_dynamic_max)))) < 0 ||
-        (rc = xcp__db_set_str(c->db, m, F(VM_metrics, current_domain_type),
-                              domain_type_name(vm))) < 0 ||
-        (rc = xcp__db_set_bool(c->db, m, F(VM_metrics, hvm), hvm(vm))) < 0 ||
-        (rc = xcp__db_set_time(c->db, m, F(VM_metrics, last_updated),
-                               xcp__now())) < 0)
-        return rc;
-    return 0;
+    return xcp__vm_refresh_metrics(c, vm);
 }
 
 static int add_console(xcp__ctx *c, xcp__obj *vm, const char *proto)
@@ -316,7 +391,36 @@ static int drop_consoles(xcp__ctx *c, xcp__obj *vm)
     return 0;
 }
 
-static int set_devices(xcp__ctx *c, xcp__obj *vm, bool attached)
+/* The devices' records after a domain change: all attached (a fresh
+ * boot), none (halted), or as they were (a suspend keeps, and a resume
+ * rebuilds, exactly the devices attached at the time, as XAPI). */
+enum devs { DEVS_ALL, DEVS_NONE, DEVS_KEEP };
+
+static int set_vbd(xcp__ctx *c, xcp__obj *vbd, bool is_hvm, enum devs how)
+{
+    bool on = how == DEVS_ALL ||
+              (how == DEVS_KEEP &&
+               xcp__obj_bool(vbd, F(VBD, currently_attached)));
+    xcp__obj *vdi;
+    char dev[16];
+    int rc;
+
+    if (on) {
+        xcp__vbd_device_name(is_hvm,
+                             atoi(xcp__obj_str(vbd, F(VBD, userdevice))), dev);
+        if ((rc = xcp__db_set_str(c->db, vbd, F(VBD, device), dev)) < 0)
+            return rc;
+    }
+    if ((how != DEVS_KEEP &&
+         (rc = xcp__db_set_bool(c->db, vbd, F(VBD, currently_attached),
+                                on)) < 0) ||
+        (rc = xcp__update_allowed(c, vbd)) < 0)
+        return rc;
+    vdi = xcp__db_get_cls(c->db, C(VDI), xcp__obj_str(vbd, F(VBD, VDI)));
+    return vdi ? xcp__update_allowed(c, vdi) : 0;
+}
+
+static int set_devices(xcp__ctx *c, xcp__obj *vm, enum devs how)
 {
     const xcp_value *vbds = xcp__obj_val(vm, F(VM, VBDs));
     const xcp_value *vifs = xcp__obj_val(vm, F(VM, VIFs));
@@ -327,33 +431,17 @@ static int set_devices(xcp__ctx *c, xcp__obj *vm, bool attached)
     for (i = 0; vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n; i++) {
         xcp__obj *vbd = xcp__db_get_cls(c->db, C(VBD),
                                         vbds->u.arr.items[i].u.s);
-        char dev[16];
-        if (!vbd)
-            continue;
-        if (attached) {
-            xcp__vbd_device_name(is_hvm, atoi(xcp__obj_str(vbd, F(VBD, userdevice))),
-                        dev);
-            if ((rc = xcp__db_set_str(c->db, vbd, F(VBD, device), dev)) < 0)
-                return rc;
-        }
-        if ((rc = xcp__db_set_bool(c->db, vbd, F(VBD, currently_attached),
-                                   attached)) < 0 ||
-            (rc = xcp__update_allowed(c, vbd)) < 0)
+        if (vbd && (rc = set_vbd(c, vbd, is_hvm, how)) < 0)
             return rc;
-        {
-            xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI),
-                                            xcp__obj_str(vbd, F(VBD, VDI)));
-            if (vdi && (rc = xcp__update_allowed(c, vdi)) < 0)
-                return rc;
-        }
     }
     for (i = 0; vifs->kind == XCP_VAL_ARRAY && i < vifs->u.arr.n; i++) {
         xcp__obj *vif = xcp__db_get_cls(c->db, C(VIF),
                                         vifs->u.arr.items[i].u.s);
         if (!vif)
             continue;
-        if ((rc = xcp__db_set_bool(c->db, vif, F(VIF, currently_attached),
-                                   attached)) < 0 ||
+        if ((how != DEVS_KEEP &&
+             (rc = xcp__db_set_bool(c->db, vif, F(VIF, currently_attached),
+                                    how == DEVS_ALL)) < 0) ||
             (rc = xcp__update_allowed(c, vif)) < 0)
             return rc;
     }
@@ -361,7 +449,7 @@ static int set_devices(xcp__ctx *c, xcp__obj *vm, bool attached)
 }
 
 int xcp__vm_set_running(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
-                        bool paused, bool fresh)
+                        bool paused, enum xcp__vm_up how)
 {
     int rc;
 
@@ -374,8 +462,12 @@ int xcp__vm_set_running(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
                               XCP_NULL_REF)) < 0 ||
         (rc = xcp__db_set_str(c->db, vm, F(VM, suspend_VDI),
                               XCP_NULL_REF)) < 0 ||
-        (rc = set_devices(c, vm, true)) < 0 ||
-        (rc = set_vm_metrics(c, vm, fresh)) < 0)
+        (rc = set_devices(c, vm, how == XCP__VM_RESUMED ? DEVS_KEEP
+                                                        : DEVS_ALL)) < 0 ||
+        (rc = set_vm_metrics(c, vm, how == XCP__VM_BOOTED)) < 0 ||
+        (how == XCP__VM_BOOTED &&
+         (rc = xcp__vm_drop_guest_metrics(c, vm)) < 0) ||
+        (rc = xcp__vm_update_guest_metrics(c, vm)) < 0)
         return rc;
     if (!xcp__obj_val(vm, F(VM, consoles))->u.arr.n) {
         if ((rc = add_console(c, vm, "vt100")) < 0 ||
@@ -389,6 +481,7 @@ int xcp__vm_set_running(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
 int xcp__vm_set_stopped(xcp__ctx *c, xcp__obj *vm, const char *state,
                         const char *suspend_vdi)
 {
+    bool suspended = !strcmp(state, "Suspended");
     xcp__obj *m;
     int rc;
 
@@ -398,14 +491,19 @@ int xcp__vm_set_stopped(xcp__ctx *c, xcp__obj *vm, const char *state,
                               XCP_NULL_REF)) < 0 ||
         (rc = xcp__db_set_str(c->db, vm, F(VM, suspend_VDI),
                               suspend_vdi ? suspend_vdi : XCP_NULL_REF)) < 0 ||
-        (rc = set_devices(c, vm, false)) < 0 ||
+        (rc = set_devices(c, vm, suspended ? DEVS_KEEP : DEVS_NONE)) < 0 ||
         (rc = drop_consoles(c, vm)) < 0)
         return rc;
+    /* As XAPI: a Suspended VM keeps the domain type it will resume as. */
     m = xcp__db_get_cls(c->db, C(VM_metrics), xcp__obj_str(vm, F(VM, metrics)));
     if (m && ((rc = xcp__db_set_int(c->db, m, F(VM_metrics, memory_actual),
                                     0)) < 0 ||
               (rc = xcp__db_set_int(c->db, m, F(VM_metrics, VCPUs_number),
-                                    0)) < 0))
+                                    0)) < 0 ||
+              (suspended ? 0
+                         : (rc = xcp__db_set_str(
+                                c->db, m, F(VM_metrics, current_domain_type),
+                                "unspecified"))) < 0))
         return rc;
     return xcp__update_allowed(c, vm);
 }
@@ -514,7 +612,7 @@ int xcp__vm_build_domain(xcp__ctx *c, xcp__obj **vm, bool paused,
     int rc;
 
     snprintf(ref, sizeof(ref), "%s", (*vm)->ref);
-    if ((rc = xcp__vm_build_cfg(c, *vm, &d)) < 0 ||
+    if ((rc = xcp__vm_build_cfg(c, *vm, &d, image != NULL)) < 0 ||
         (!image && (rc = xcp__vm_check_host_fits(c, *vm, &d)) < 0)) {
         xcp__vm_domcfg_free(&d);
         return rc;
@@ -656,10 +754,10 @@ static int handle_shutdown(xcp__ctx *c, xcp__obj *vm,
         return rc;
     if (strstr(action, "restart")) {
         struct domcfg d;
-        if ((rc = xcp__vm_build_cfg(c, vm, &d)) == 0 &&
+        if ((rc = xcp__vm_build_cfg(c, vm, &d, false)) == 0 &&
             (rc = xcp__vm_check_host_fits(c, vm, &d)) == 0 &&
             xcp__hv_domain_create(c->e->hv, &d.cfg, false, &domid, &e) == 0)
-            rc = xcp__vm_set_running(c, vm, domid, false, true);
+            rc = xcp__vm_set_running(c, vm, domid, false, XCP__VM_BOOTED);
         xcp__vm_domcfg_free(&d);
         if (rc < 0)
             xcp__log(XCP__LOG_WARN, "VM %s: restart after %s failed",
@@ -694,16 +792,23 @@ static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
     if (xcp__vm_is(vm, "Halted") || xcp__vm_is(vm, "Suspended") ||
         xcp__obj_int(vm, F(VM, domid)) != (int64_t)info->domid)
         return xcp__vm_set_running(c, vm, info->domid,
-                                   info->state == XCP_HV_STATE_PAUSED, false);
+                                   info->state == XCP_HV_STATE_PAUSED,
+                                   xcp__vm_is(vm, "Suspended")
+                                       ? XCP__VM_RESUMED : XCP__VM_FOUND);
     if (xcp__vm_is(vm, "Running") != (info->state == XCP_HV_STATE_RUNNING)) {
         rc = xcp__db_set_str(c->db, vm, F(VM, power_state),
                              info->state == XCP_HV_STATE_PAUSED ? "Paused"
                                                                : "Running");
         if (rc == 0)
             rc = xcp__update_allowed(c, vm);
-        return rc;
+        if (rc < 0)
+            return rc;
     }
-    return 0;
+    /* A balloon that reached its target, vCPUs that came online, the
+     * guest agent's news. */
+    if ((rc = xcp__vm_update_metrics(c, vm, info)) < 0)
+        return rc;
+    return xcp__vm_update_guest_metrics(c, vm);
 }
 
 int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)

@@ -29,8 +29,10 @@ struct domcfg {
 int xcp__vm_begin(xcp__ctx *c, xcp__obj *vm, const char *op);
 
 /* The hypervisor configuration of vm from its records, into d (release
- * with xcp__vm_domcfg_free). */
-int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d);
+ * with xcp__vm_domcfg_free); resume: only the VBDs and VIFs attached at
+ * suspend. */
+int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
+                      bool resume);
 
 /* Build the domain of vm (already checked, op committed). On return the
  * lock is held again and *vm re-resolved (NULL if it vanished). */
@@ -67,6 +69,10 @@ void xcp__vm_domcfg_free(struct domcfg *d);
 /* Destroy vm's suspend image VDI, if any, and clear the field. */
 int xcp__vm_drop_suspend_vdi(xcp__ctx *c, xcp__obj *vm);
 
+/* As XAPI before a start or resume (and at VM.create): a domain_type
+ * still "unspecified" becomes the one HVM_boot_policy implies. */
+int xcp__vm_ensure_domain_type(xcp__ctx *c, xcp__obj *vm);
+
 /* Remove vm's operation and refresh the host's free memory. */
 int xcp__vm_end(xcp__ctx *c, xcp__obj *vm);
 
@@ -97,14 +103,36 @@ int xcp__vm_refresh_host_memory(xcp__ctx *c);
  * after. Returns the VDI's ref in vdiref. */
 int xcp__vm_save_domain(xcp__ctx *c, xcp__obj **vm, char vdiref[XCP_REF_MAX]);
 
+/* How a domain came up, for xcp__vm_set_running. */
+enum xcp__vm_up {
+    XCP__VM_BOOTED,  /* a new boot: every device attached, start_time set */
+    XCP__VM_RESUMED, /* from an image: the devices attached at suspend    */
+    XCP__VM_FOUND    /* found running (reconciliation): every device      */
+};
+
 /* Domain up: vm Running (or Paused) as domid on this host, its devices
- * attached and metrics set; fresh: a new domain (metrics' start_time). */
+ * recorded as how says and its metrics read from the hypervisor. */
 int xcp__vm_set_running(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
-                        bool paused, bool fresh);
+                        bool paused, enum xcp__vm_up how);
+
+/* VM_metrics of vm's live domain from info (what the hypervisor reports);
+ * only changed fields are written. */
+int xcp__vm_update_metrics(xcp__ctx *c, xcp__obj *vm,
+                           const xcp_hv_domain_info *info);
+
+/* The same, asking the hypervisor; nothing if the domain is gone. */
+int xcp__vm_refresh_metrics(xcp__ctx *c, xcp__obj *vm);
 
 /* Domain gone: Halted (or Suspended with its image VDI). */
 int xcp__vm_set_stopped(xcp__ctx *c, xcp__obj *vm, const char *state,
                         const char *suspend_vdi);
+
+/* VM_guest_metrics from what the guest agent of vm's domain reports
+ * (guest_metrics.c); nothing while no agent runs. */
+int xcp__vm_update_guest_metrics(xcp__ctx *c, xcp__obj *vm);
+
+/* Destroy vm's VM_guest_metrics, if any (a new boot, as XAPI). */
+int xcp__vm_drop_guest_metrics(xcp__ctx *c, xcp__obj *vm);
 
 /* The VM of the call's first argument. */
 int xcp__vm_arg(xcp__ctx *c, xcp__obj **vm);

@@ -31,7 +31,7 @@ static const char *const unimplemented[] = {
     "VDI.enable_cbt", "VDI.list_changed_blocks", "VDI.pool_migrate",
     "VLAN.create", "VLAN.destroy", "VM.call_plugin", "VM.create_new_blob",
     "VM.get_data_sources", "VM.import", "VM.maximise_memory",
-    "VM.pool_migrate", "VM.query_data_source", "VM.send_sysrq",
+    "VM.query_data_source", "VM.send_sysrq",
     "VM.send_trigger", "VM.set_shadow_multiplier_live", "host.call_plugin",
     "host.create_new_blob", "host.declare_dead", "host.dmesg", "host.evacuate",
     "host.get_data_sources", "host.get_log", "host.management_reconfigure",

@@ -1232,6 +1232,63 @@ Test(sim, event_fd_wakes_when_guest_acknowledges_shutdown)
     cr_expect(!readable(fd, 0));
 }
 
+static const char *guest_value(const xcp_hv_guest_datum *g, size_t n,
+                               const char *path)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (strcmp(g[i].path, path) == 0)
+            return g[i].value;
+    return NULL;
+}
+
+/* The modelled guest agent: silent until the guest has run a while, then
+ * its news is a domain event; what it reports (from guest_os and the
+ * NICs) survives reopening. */
+Test(sim, guest_agent_reports_after_boot_through_an_event)
+{
+    xcp_hv_domain_config c = config(uuid1, "vm1", 64 * MiB, 1);
+    xcp_hv_nic nic = {{0x02, 0, 0, 0, 0x12, 0x34}, "xenbr0", 0, 1500};
+    xcp_hv_guest_datum *g = NULL;
+    uint32_t d, ids[8];
+    size_t n;
+    int fd;
+
+    close_sim();
+    opt.agent_delay_ns = 300 * MS;
+    open_sim();
+    c.guest_os = "Ubuntu Noble Numbat 24.04";
+    c.nics = &nic;
+    c.n_nics = 1;
+    cr_assert_eq(drv->domain_create(hv, &c, false, &d, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(drv->domain_guest_data(hv, d, &g, &n, &err), 0);
+    cr_expect_eq(n, 0, "the agent reported before the guest ran");
+    free(g);
+    cr_assert_eq(drv->event_fd(hv, &fd, &err), 0);
+    cr_assert_eq(drv->event_read(hv, ids, 8, &n, &err), 0); /* the create */
+    cr_expect(readable(fd, 20000), "no event when the agent started");
+    cr_assert_eq(drv->event_read(hv, ids, 8, &n, &err), 0);
+    cr_expect_eq(n, 1);
+    cr_expect_eq(ids[0], d);
+    close_sim();
+    open_sim();
+    cr_assert_eq(drv->domain_guest_data(hv, d, &g, &n, &err), 0);
+    cr_assert_gt(n, 0);
+    cr_expect_str_eq(guest_value(g, n, "data/os_name"),
+                     "Ubuntu Noble Numbat 24.04");
+    cr_expect_str_eq(guest_value(g, n, "data/os_distro"), "ubuntu");
+    cr_expect_str_eq(guest_value(g, n, "data/os_majorver"), "24");
+    cr_expect_str_eq(guest_value(g, n, "data/os_minorver"), "04");
+    cr_expect_not_null(guest_value(g, n, "attr/PVAddons/MajorVersion"));
+    cr_expect_not_null(guest_value(g, n, "attr/vif/0/ipv4/0"));
+    cr_expect_eq(strtoull(guest_value(g, n, "data/meminfo_total"), NULL,
+                          10),
+                 64 * 1024);
+    free(g);
+}
+
 Test(sim, event_read_returns_at_most_cap_and_stays_readable)
 {
     uint32_t ids[2];
@@ -1261,6 +1318,7 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     xcp_hv_nic nic = {{0x02, 0, 0, 0, 0, 2}, "xenbr0", 1, 0};
     xcp_hv_domain_info i, *list = NULL;
     xcp_hv_vcpu_info *vcpus = NULL;
+    xcp_hv_guest_datum *guest = NULL;
     double *util = NULL;
     uint64_t bytes;
     uint32_t id, ids[4];
@@ -1329,9 +1387,16 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
         if (rc == 0)
             close(fd);
         break;
+    case XCP_HV_OP_DOMAIN_GUEST_DATA:
+        rc = drv->domain_guest_data(hv, d, &guest, &n, &err);
+        break;
+    case XCP_HV_OP_DOMAIN_MIGRATE_LOCAL:
+        rc = drv->domain_migrate_local(hv, d, &id, &err);
+        break;
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }
+    free(guest);
     free(list);
     free(vcpus);
     free(util);
