@@ -1,14 +1,18 @@
 /*
  * xe: the CLI field tables, one per class, as data. Names, order,
- * writability, set/map nature, hidden/expensive/deprecated flags and the
- * default -list columns follow XAPI's ocaml/xapi-cli-server/records.ml and
- * cli_operations.ml gen_cmds, mapped onto our model's field names. Values
- * XAPI computes with further calls have a getter below; everything else
- * is a path into the object's record (or a record it refers to).
+ * hidden/expensive flags and the default -list columns follow XAPI's
+ * ocaml/xapi-cli-server/records.ml and cli_operations.ml gen_cmds, mapped
+ * onto our model's field names; writability, set/map nature and
+ * deprecation come from the model (xe_fields_init, at the end), except
+ * where XAPI's CLI differs. Values XAPI computes with further calls have
+ * a getter below; everything else is a path into the object's record (or
+ * a record it refers to).
  */
 #include "fields.h"
 
 #include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define RO 0u
@@ -20,11 +24,33 @@
 #define HID XE_F_HIDDEN
 #define EXP XE_F_EXPENSIVE
 #define DEP XE_F_DEPRECATED
+#define PLAIN XE_F_PLAIN
 
-#define F(n, p, fl) {.name = (n), .path = (p), .flags = (fl)}
-#define FM(n, p, fl, m)                                                       \
-    {.name = (n), .path = (p), .flags = (fl), .missing = (m)}
-#define FG(n, fl, g) {.name = (n), .flags = (fl), .get = (g)}
+/*
+ * Entries.  A model field states no flag the model knows (writability,
+ * set or map and its add/remove, deprecation: xe_fields_init asks the
+ * model), only what is the CLI's own (hidden, expensive, rendering ...):
+ * M("name_label") is "name-label"; N names it otherwise ("dom-id" for
+ * "domid", or a path through a ref).  Where XAPI's CLI differs from the
+ * model, X/XN give every flag by hand and a comment says why; a test
+ * (tests/xe/test_fields.c) fails if they only restate the model.
+ */
+#define M(p) {.path = (p)}
+#define MF(p, fl) {.path = (p), .given = (fl)}
+#define N(n, p) {.name = (n), .path = (p)}
+#define NF(n, p, fl) {.name = (n), .path = (p), .given = (fl)}
+/* Through a ref; m is the text when the ref is null. */
+#define FM(n, p, m) {.name = (n), .path = (p), .missing = (m)}
+#define FMF(n, p, fl, m)                                                      \
+    {.name = (n), .path = (p), .given = (fl), .missing = (m)}
+#define X(p, fl) {.path = (p), .given = XE_F_OWN | (fl)}
+#define XN(n, p, fl) {.name = (n), .path = (p), .given = XE_F_OWN | (fl)}
+/* Computed by a getter: flags by hand. */
+#define FG(n, fl, g) {.name = (n), .given = XE_F_OWN | (fl), .get = (g)}
+/* A field of XAPI's record (p) the model lacks: always the text t. */
+#define FA(n, p, fl, t)                                                       \
+    {.name = (n), .path = (p), .given = XE_F_OWN | (fl), .get = absent,       \
+     .missing = (t)}
 
 /* ---- helpers for the getters ---- */
 
@@ -32,6 +58,14 @@ static int text(xe_fval *out, const char *t)
 {
     out->text = t;
     return 0;
+}
+
+static int absent(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
+                  xe_fval *out)
+{
+    (void)ctx;
+    (void)o;
+    return text(out, f->missing);
 }
 
 /* A float data source of a VM or host; NULL when it cannot be read. */
@@ -208,124 +242,118 @@ static const char *const bios_keys[] = {
     NULL,
 };
 
-static const xe_field vm_fields[] = {
-    F("uuid", "uuid", RO),
-    F("name-label", "name_label", RW),
-    F("name-description", "name_description", RW),
-    F("user-version", "user_version", RW),
-    F("is-a-template", "is_a_template", RW),
-    F("is-default-template", "is_default_template", RW),
-    F("is-a-snapshot", "is_a_snapshot", RO),
-    F("snapshot-of", "snapshot_of", RO),
-    F("snapshots", "snapshots", RO),
-    F("snapshot-time", "snapshot_time", RO),
-    F("transportable-snapshot-id", "transportable_snapshot_id", HID),
-    F("snapshot-info", "snapshot_info", RO),
-    F("parent", "parent", RO),
-    F("children", "children", RO),
-    F("is-control-domain", "is_control_domain", RO),
-    F("power-state", "power_state", RO),
-    FM("memory-actual", "metrics>memory_actual", RO, XE_NID),
+static xe_field vm_fields[] = {
+    M("uuid"),
+    M("name_label"),
+    M("name_description"),
+    M("user_version"),
+    M("is_a_template"),
+    X("is_default_template", RW), /* RW in XAPI's CLI; no setter in the model */
+    M("is_a_snapshot"),
+    M("snapshot_of"),
+    MF("snapshots", PLAIN),
+    M("snapshot_time"),
+    MF("transportable_snapshot_id", HID),
+    MF("snapshot_info", PLAIN),
+    M("parent"),
+    MF("children", PLAIN),
+    M("is_control_domain"),
+    M("power_state"),
+    FM("memory-actual", "metrics>memory_actual", XE_NID),
     FG("memory-target", EXP, vm_memory_target),
-    F("memory-overhead", "memory_overhead", RO),
-    F("memory-static-max", "memory_static_max", RW | XE_F_BYTES),
-    F("memory-dynamic-max", "memory_dynamic_max", RW | XE_F_BYTES),
-    F("memory-dynamic-min", "memory_dynamic_min", RW | XE_F_BYTES),
-    F("memory-static-min", "memory_static_min", RW | XE_F_BYTES),
-    F("suspend-VDI-uuid", "suspend_VDI", RW),
-    F("suspend-SR-uuid", "suspend_SR", RW),
-    {.name = "VCPUs-params", .path = "VCPUs_params", .flags = MRW,
-     .keys = vcpu_keys},
-    F("VCPUs-max", "VCPUs_max", RW),
-    F("VCPUs-at-startup", "VCPUs_at_startup", RW),
-    F("actions-after-shutdown", "actions_after_shutdown", RW),
-    F("actions-after-softreboot", "actions_after_softreboot", RW),
-    F("actions-after-reboot", "actions_after_reboot", RW),
-    F("actions-after-crash", "actions_after_crash", RW),
-    F("console-uuids", "consoles", SRO),
-    FM("hvm", "metrics>hvm", RO, "false"),
-    FM("nomigrate", "metrics>nomigrate", HID, "false"),
-    FM("nested-virt", "metrics>nested_virt", HID, "false"),
-    F("platform", "platform", MRW),
-    FM("numa-optimised", "metrics>numa_optimised", RO, "false"),
-    FM("numa-nodes", "metrics>numa_nodes", RO, "0"),
-    FM("numa-node-memory", "metrics>numa_node_memory", MRO, "[]"),
-    F("allowed-operations", "allowed_operations", SRO),
-    F("current-operations", "current_operations", SRO | XE_F_MAPVALUES),
-    F("blocked-operations", "blocked_operations", MRW),
+    M("memory_overhead"),
+    MF("memory_static_max", XE_F_BYTES),
+    MF("memory_dynamic_max", XE_F_BYTES),
+    MF("memory_dynamic_min", XE_F_BYTES),
+    MF("memory_static_min", XE_F_BYTES),
+    N("suspend-VDI-uuid", "suspend_VDI"),
+    N("suspend-SR-uuid", "suspend_SR"),
+    {.path = "VCPUs_params", .keys = vcpu_keys},
+    M("VCPUs_max"),
+    M("VCPUs_at_startup"),
+    M("actions_after_shutdown"),
+    M("actions_after_softreboot"),
+    M("actions_after_reboot"),
+    M("actions_after_crash"),
+    N("console-uuids", "consoles"),
+    FM("hvm", "metrics>hvm", "false"),
+    FMF("nomigrate", "metrics>nomigrate", HID, "false"),
+    FMF("nested-virt", "metrics>nested_virt", HID, "false"),
+    M("platform"),
+    FM("numa-optimised", "metrics>numa_optimised", "false"),
+    FM("numa-nodes", "metrics>numa_nodes", "0"),
+    FM("numa-node-memory", "metrics>numa_node_memory", "[]"),
+    M("allowed_operations"),
+    MF("current_operations", XE_F_MAPVALUES),
+    M("blocked_operations"),
     FG("allowed-VBD-devices", SRO | EXP, vm_allowed_vbds),
     FG("allowed-VIF-devices", SRO | EXP, vm_allowed_vifs),
     FG("possible-hosts", EXP, vm_possible_hosts),
-    F("domain-type", "domain_type", RW),
-    FM("current-domain-type", "metrics>current_domain_type", RO, XE_NID),
-    F("HVM-boot-policy", "HVM_boot_policy", RW),
-    F("HVM-boot-params", "HVM_boot_params", MRW),
-    F("HVM-shadow-multiplier", "HVM_shadow_multiplier", RW),
-    F("NVRAM", "NVRAM", MRW | HID),
-    F("PV-kernel", "PV_kernel", RW),
-    F("PV-ramdisk", "PV_ramdisk", RW),
-    F("PV-args", "PV_args", RW),
-    F("PV-legacy-args", "PV_legacy_args", RW),
-    F("PV-bootloader", "PV_bootloader", RW),
-    F("PV-bootloader-args", "PV_bootloader_args", RW),
-    F("last-boot-CPU-flags", "last_boot_CPU_flags", RO),
+    M("domain_type"),
+    FM("current-domain-type", "metrics>current_domain_type", XE_NID),
+    X("HVM_boot_policy", RW), /* XAPI's CLI does not mark it deprecated */
+    M("HVM_boot_params"),
+    M("HVM_shadow_multiplier"),
+    MF("NVRAM", HID),
+    M("PV_kernel"),
+    M("PV_ramdisk"),
+    M("PV_args"),
+    M("PV_legacy_args"),
+    M("PV_bootloader"),
+    M("PV_bootloader_args"),
+    MF("last_boot_CPU_flags", PLAIN),
     FG("last-boot-record", EXP, vm_last_boot),
-    F("resident-on", "resident_on", RO),
-    F("affinity", "affinity", RW | XE_F_NULLREF),
-    F("other-config", "other_config", MRW),
-    F("dom-id", "domid", RO),
-    F("recommendations", "recommendations", RO),
-    F("xenstore-data", "xenstore_data", MRW | XE_F_CLEARMAP),
-    F("ha-always-run", "ha_always_run", RW | DEP),
-    F("ha-restart-priority", "ha_restart_priority", RW),
-    F("blobs", "blobs", RO),
-    FM("start-time", "metrics>start_time", RO, "<unknown time>"),
-    FM("install-time", "metrics>install_time", RO, "<unknown time>"),
-    FM("VCPUs-number", "metrics>VCPUs_number", RO, XE_NID),
+    M("resident_on"),
+    MF("affinity", XE_F_NULLREF),
+    M("other_config"),
+    N("dom-id", "domid"),
+    X("recommendations", RO), /* RO in XAPI's CLI (no set) */
+    MF("xenstore_data", XE_F_CLEARMAP),
+    M("ha_always_run"),
+    M("ha_restart_priority"),
+    MF("blobs", PLAIN),
+    FM("start-time", "metrics>start_time", "<unknown time>"),
+    FM("install-time", "metrics>install_time", "<unknown time>"),
+    FM("VCPUs-number", "metrics>VCPUs_number", XE_NID),
     FG("VCPUs-utilisation", MRO | EXP, vm_vcpus_util),
-    FM("os-version", "guest_metrics>os_version", MRO, XE_NID),
-    FM("netbios-name", "guest_metrics>netbios_name", MRO, XE_NID),
-    FM("PV-drivers-version", "guest_metrics>PV_drivers_version", MRO,
-       XE_NID),
-    FM("PV-drivers-up-to-date", "guest_metrics>PV_drivers_up_to_date", DEP,
-       XE_NID),
-    FM("memory", "guest_metrics>memory", MRO, XE_NID),
-    FM("disks", "guest_metrics>disks", MRO, XE_NID),
-    F("VBDs", "VBDs", SRO),
-    FM("networks", "guest_metrics>networks", MRO, XE_NID),
-    FM("services", "guest_metrics>services", MRO, XE_NID),
-    FM("PV-drivers-detected", "guest_metrics>PV_drivers_detected", RO,
-       XE_NID),
-    FM("other", "guest_metrics>other", MRO, XE_NID),
-    FM("live", "guest_metrics>live", RO, XE_NID),
-    FM("guest-metrics-last-updated", "guest_metrics>last_updated", RO,
-       XE_NID),
-    FM("can-use-hotplug-vbd", "guest_metrics>can_use_hotplug_vbd", RO,
-       XE_NID),
-    FM("can-use-hotplug-vif", "guest_metrics>can_use_hotplug_vif", RO,
-       XE_NID),
+    FM("os-version", "guest_metrics>os_version", XE_NID),
+    FA("netbios-name", "guest_metrics>netbios_name", MRO, XE_NID),
+    FM("PV-drivers-version", "guest_metrics>PV_drivers_version", XE_NID),
+    FM("PV-drivers-up-to-date", "guest_metrics>PV_drivers_up_to_date", XE_NID),
+    FM("memory", "guest_metrics>memory", XE_NID),
+    FM("disks", "guest_metrics>disks", XE_NID),
+    M("VBDs"),
+    FM("networks", "guest_metrics>networks", XE_NID),
+    FA("services", "guest_metrics>services", MRO, XE_NID),
+    FM("PV-drivers-detected", "guest_metrics>PV_drivers_detected", XE_NID),
+    FM("other", "guest_metrics>other", XE_NID),
+    FM("live", "guest_metrics>live", XE_NID),
+    FM("guest-metrics-last-updated", "guest_metrics>last_updated", XE_NID),
+    FM("can-use-hotplug-vbd", "guest_metrics>can_use_hotplug_vbd", XE_NID),
+    FM("can-use-hotplug-vif", "guest_metrics>can_use_hotplug_vif", XE_NID),
     FG("cooperative", EXP | DEP, always_true),
-    F("tags", "tags", SRW | XE_F_COMMA),
-    F("appliance", "appliance", RW | XE_F_NULLREF),
-    F("groups", "groups", RW),
-    F("secureboot-certificates-state", "secureboot_certificates_state", RO),
-    F("snapshot-schedule", "snapshot_schedule", RW | XE_F_NULLREF),
-    F("is-vmss-snapshot", "is_vmss_snapshot", RO),
-    F("start-delay", "start_delay", RW),
-    F("shutdown-delay", "shutdown_delay", RW),
-    F("order", "order", RW),
-    F("version", "version", RO),
-    F("generation-id", "generation_id", RO),
-    F("hardware-platform-version", "hardware_platform_version", RO),
-    F("has-vendor-device", "has_vendor_device", RW),
-    F("requires-reboot", "requires_reboot", RO),
-    F("reference-label", "reference_label", RO),
-    {.name = "bios-strings", .path = "bios_strings",
-     .flags = MRO | XE_F_SETMAP, .keys = bios_keys},
-    F("pending-guidances", "pending_guidances", RO),
-    F("vtpms", "VTPMs", RO),
-    F("pending-guidances-recommended", "pending_guidances_recommended", RO),
-    F("pending-guidances-full", "pending_guidances_full", RO),
+    MF("tags", XE_F_COMMA),
+    /* XAPI's CLI: VM.set_appliance, not in the model */
+    X("appliance", RW | XE_F_NULLREF),
+    X("groups", RW), /* XAPI's CLI: set only, no get_set */
+    M("secureboot_certificates_state"),
+    /* XAPI: VM.set_snapshot_schedule, not in the model */
+    X("snapshot_schedule", RW | XE_F_NULLREF),
+    M("is_vmss_snapshot"),
+    M("start_delay"),
+    M("shutdown_delay"),
+    M("order"),
+    M("version"),
+    M("generation_id"),
+    X("hardware_platform_version", RO), /* RO in XAPI's CLI (no set) */
+    M("has_vendor_device"),
+    M("requires_reboot"),
+    M("reference_label"),
+    {.path = "bios_strings", .given = XE_F_SETMAP, .keys = bios_keys},
+    MF("pending_guidances", PLAIN),
+    NF("vtpms", "VTPMs", PLAIN),
+    MF("pending_guidances_recommended", PLAIN),
+    MF("pending_guidances_full", PLAIN),
 };
 
 /* ---- host ---- */
@@ -343,79 +371,82 @@ static int host_free_computed(xe_ctx *ctx, const xe_obj *o,
     return 0;
 }
 
-static const xe_field host_fields[] = {
-    F("uuid", "uuid", RO),
-    F("name-label", "name_label", RW),
-    F("name-description", "name_description", RW),
-    F("allowed-operations", "allowed_operations", SRO),
-    F("current-operations", "current_operations", SRO | XE_F_MAPVALUES),
-    F("enabled", "enabled", RO),
-    F("display", "display", RO),
-    F("API-version-major", "API_version_major", RO),
-    F("API-version-minor", "API_version_minor", RO),
-    F("API-version-vendor", "API_version_vendor", RO),
-    F("API-version-vendor-implementation",
-      "API_version_vendor_implementation", MRO),
-    F("logging", "logging", MRW),
-    F("suspend-image-sr-uuid", "suspend_image_sr", RW | XE_F_NULLREF),
-    F("crash-dump-sr-uuid", "crash_dump_sr", RW | XE_F_NULLREF),
-    F("software-version", "software_version", MRO),
-    F("capabilities", "capabilities", SRO),
-    F("other-config", "other_config", MRW),
-    F("cpu_info", "cpu_info", MRO),
-    F("chipset-info", "chipset_info", MRO),
-    F("hostname", "hostname", RO),
-    F("address", "address", RO),
-    F("https-only", "https_only", RW),
-    F("supported-bootloaders", "supported_bootloaders", SRO),
-    F("blobs", "blobs", RO),
-    F("memory-overhead", "memory_overhead", RO),
-    FM("memory-total", "metrics>memory_total", RO, XE_NID),
-    FM("memory-free", "metrics>memory_free", RO, XE_NID),
+static xe_field host_fields[] = {
+    M("uuid"),
+    M("name_label"),
+    M("name_description"),
+    M("allowed_operations"),
+    MF("current_operations", XE_F_MAPVALUES),
+    M("enabled"),
+    X("display", RO), /* RO in XAPI's CLI (no set) */
+    M("API_version_major"),
+    M("API_version_minor"),
+    M("API_version_vendor"),
+    M("API_version_vendor_implementation"),
+    M("logging"),
+    NF("suspend-image-sr-uuid", "suspend_image_sr", XE_F_NULLREF),
+    NF("crash-dump-sr-uuid", "crash_dump_sr", XE_F_NULLREF),
+    M("software_version"),
+    M("capabilities"),
+    M("other_config"),
+    N("cpu_info", "cpu_info"),
+    M("chipset_info"),
+    X("hostname", RO), /* RO in XAPI's CLI: set_hostname_live */
+    X("address", RO), /* RO in XAPI's CLI (no set) */
+    X("https_only", RW), /* XAPI: host.set_https_only, not in the model */
+    M("supported_bootloaders"),
+    MF("blobs", PLAIN),
+    M("memory_overhead"),
+    FM("memory-total", "metrics>memory_total", XE_NID),
+    FM("memory-free", "metrics>memory_free", XE_NID),
     FG("memory-free-computed", EXP, host_free_computed),
-    FM("host-metrics-live", "metrics>live", RO, XE_NID),
-    F("patches", "patches", SRO | XE_F_COMMA | DEP),
-    F("updates", "updates", SRO | XE_F_COMMA),
-    F("ha-statefiles", "ha_statefiles", XE_F_STRREFS),
-    F("ha-network-peers", "ha_network_peers", RO),
-    F("external-auth-type", "external_auth_type", RO),
-    F("external-auth-service-name", "external_auth_service_name", RO),
-    F("external-auth-configuration", "external_auth_configuration", MRO),
-    F("edition", "edition", RO),
-    F("license-server", "license_server", MRO),
-    F("power-on-mode", "power_on_mode", RO),
-    F("power-on-config", "power_on_config", MRO),
-    F("local-cache-sr", "local_cache_sr", RO),
-    F("tags", "tags", SRW | XE_F_COMMA),
-    F("ssl-legacy", "ssl_legacy", RW),
-    F("guest_VCPUs_params", "guest_VCPUs_params", MRW),
-    F("virtual-hardware-platform-versions",
-      "virtual_hardware_platform_versions", SRO),
-    F("control-domain-uuid", "control_domain", RO),
-    F("resident-vms", "resident_VMs", SRO),
-    F("updates-requiring-reboot", "updates_requiring_reboot", SRO),
-    F("features", "features", SRO),
-    F("iscsi_iqn", "iscsi_iqn", RW),
-    F("multipathing", "multipathing", RW),
-    F("uefi-certificates", "uefi_certificates", RW | HID),
-    F("numa-affinity-policy", "numa_affinity_policy", RW),
-    F("pending-guidances", "pending_guidances", RO),
-    F("tls-verification-enabled", "tls_verification_enabled", RO),
-    F("last-software-update", "last_software_update", RO),
-    F("latest-synced-updates-applied", "latest_synced_updates_applied", RO),
-    F("pending-guidances-recommended", "pending_guidances_recommended", RO),
-    F("pending-guidances-full", "pending_guidances_full", RO),
-    F("last-update-hash", "last_update_hash", RO),
-    F("ssh-enabled", "ssh_enabled", RO),
-    F("ssh-enabled-timeout", "ssh_enabled_timeout", RW),
-    F("ssh-expiry", "ssh_expiry", RO),
-    F("console-idle-timeout", "console_idle_timeout", RW),
-    F("ssh-auto-mode", "ssh_auto_mode", RW),
-    F("max-cstate", "max_cstate", RW),
-    F("secure-boot", "secure_boot", RO),
-    F("ntp-mode", "ntp_mode", RW),
-    F("ntp-custom-servers", "ntp_custom_servers", SRO | RW | XE_F_COMMA),
-    F("timezone", "timezone", RW),
+    FM("host-metrics-live", "metrics>live", XE_NID),
+    MF("patches", XE_F_COMMA),
+    MF("updates", XE_F_COMMA),
+    MF("ha_statefiles", XE_F_STRREFS | PLAIN),
+    MF("ha_network_peers", PLAIN),
+    M("external_auth_type"),
+    M("external_auth_service_name"),
+    M("external_auth_configuration"),
+    M("edition"),
+    X("license_server", MRO), /* XAPI's CLI: get_map only */
+    M("power_on_mode"),
+    M("power_on_config"),
+    M("local_cache_sr"),
+    MF("tags", XE_F_COMMA),
+    X("ssl_legacy", RW), /* XAPI's CLI: RW, not marked deprecated */
+    N("guest_VCPUs_params", "guest_VCPUs_params"),
+    M("virtual_hardware_platform_versions"),
+    N("control-domain-uuid", "control_domain"),
+    N("resident-vms", "resident_VMs"),
+    M("updates_requiring_reboot"),
+    M("features"),
+    /* XAPI: host.set_iscsi_iqn, not in the model */
+    XN("iscsi_iqn", "iscsi_iqn", RW),
+    X("multipathing", RW), /* XAPI: host.set_multipathing, not in the model */
+    X("uefi_certificates", RW | HID), /* XAPI: RW, not marked deprecated */
+    /* XAPI: set_numa_affinity_policy, not in model */
+    X("numa_affinity_policy", RW),
+    MF("pending_guidances", PLAIN),
+    M("tls_verification_enabled"),
+    M("last_software_update"),
+    M("latest_synced_updates_applied"),
+    MF("pending_guidances_recommended", PLAIN),
+    MF("pending_guidances_full", PLAIN),
+    M("last_update_hash"),
+    M("ssh_enabled"),
+    /* XAPI: host.set_ssh_enabled_timeout, not in model */
+    X("ssh_enabled_timeout", RW),
+    M("ssh_expiry"),
+    /* XAPI: host.set_console_idle_timeout, not in model */
+    X("console_idle_timeout", RW),
+    X("ssh_auto_mode", RW), /* XAPI: host.set_ssh_auto_mode, not in the model */
+    X("max_cstate", RW), /* XAPI: host.set_max_cstate, not in the model */
+    M("secure_boot"),
+    X("ntp_mode", RW), /* XAPI: host.set_ntp_mode, not in the model */
+    /* XAPI: set_ntp_custom_servers; no add/remove */
+    X("ntp_custom_servers", SRO | RW | XE_F_COMMA),
+    X("timezone", RW), /* XAPI: host.set_timezone, not in the model */
 };
 
 /* ---- host_cpu ---- */
@@ -434,17 +465,17 @@ static int host_cpu_util(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
     return text(out, v != NULL ? v : "<unknown>");
 }
 
-static const xe_field host_cpu_fields[] = {
-    F("uuid", "uuid", RO),
-    F("host-uuid", "host", RO),
-    F("number", "number", RO),
-    F("vendor", "vendor", RO),
-    F("speed", "speed", RO),
-    F("model", "model", RO),
-    F("family", "family", RO),
-    F("modelname", "modelname", RO),
-    F("stepping", "stepping", RO),
-    F("flags", "flags", RO),
+static xe_field host_cpu_fields[] = {
+    M("uuid"),
+    N("host-uuid", "host"),
+    M("number"),
+    M("vendor"),
+    M("speed"),
+    M("model"),
+    M("family"),
+    M("modelname"),
+    M("stepping"),
+    M("flags"),
     FG("utilisation", EXP, host_cpu_util),
 };
 
@@ -536,74 +567,79 @@ static int pool_host_field(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
 
 /* Pool fields showing a host field (.path) when all hosts agree. */
 #define FH(n, fl, hf, st, m)                                                  \
-    {.name = (n), .path = (hf), .flags = (fl), .get = pool_host_field,        \
-     .vtype = (st), .msg = (m)}
+    {.name = (n), .path = (hf), .given = XE_F_OWN | (fl),                     \
+     .get = pool_host_field, .vtype = (st), .msg = (m)}
 
-static const xe_field pool_fields[] = {
-    F("uuid", "uuid", RO),
-    F("name-label", "name_label", RW),
-    F("name-description", "name_description", RW),
-    F("master", "master", RO),
-    F("default-SR", "default_SR", RW | XE_F_NULLREF),
-    F("crash-dump-SR", "crash_dump_SR", RW | XE_F_NULLREF),
-    F("suspend-image-SR", "suspend_image_SR", RW | XE_F_NULLREF),
+static xe_field pool_fields[] = {
+    M("uuid"),
+    M("name_label"),
+    M("name_description"),
+    M("master"),
+    MF("default_SR", XE_F_NULLREF),
+    MF("crash_dump_SR", XE_F_NULLREF),
+    MF("suspend_image_SR", XE_F_NULLREF),
     FG("supported-sr-types", EXP, pool_sr_types),
-    F("other-config", "other_config", MRW),
-    F("allowed-operations", "allowed_operations", SRO),
-    F("current-operations", "current_operations", SRO | XE_F_MAPVALUES),
-    F("ha-enabled", "ha_enabled", RO),
-    F("ha-configuration", "ha_configuration", RO),
-    F("ha-statefiles", "ha_statefiles", XE_F_STRREFS),
-    F("ha-host-failures-to-tolerate", "ha_host_failures_to_tolerate", RW),
-    F("ha-plan-exists-for", "ha_plan_exists_for", RO),
-    F("ha-allow-overcommit", "ha_allow_overcommit", RW),
-    F("ha-overcommitted", "ha_overcommitted", RO),
-    F("ha-reboot-vm-on-internal-shutdown",
-      "ha_reboot_vm_on_internal_shutdown", RW),
-    F("blobs", "blobs", RO),
-    F("wlb-url", "wlb_url", RO),
-    F("wlb-username", "wlb_username", RO),
-    F("wlb-enabled", "wlb_enabled", RW),
-    F("wlb-verify-cert", "wlb_verify_cert", RW),
-    F("igmp-snooping-enabled", "igmp_snooping_enabled", RW),
-    F("gui-config", "gui_config", MRW),
-    F("health-check-config", "health_check_config", MRW),
+    M("other_config"),
+    M("allowed_operations"),
+    MF("current_operations", XE_F_MAPVALUES),
+    M("ha_enabled"),
+    MF("ha_configuration", PLAIN),
+    MF("ha_statefiles", XE_F_STRREFS | PLAIN),
+    M("ha_host_failures_to_tolerate"),
+    M("ha_plan_exists_for"),
+    M("ha_allow_overcommit"),
+    M("ha_overcommitted"),
+    M("ha_reboot_vm_on_internal_shutdown"),
+    MF("blobs", PLAIN),
+    M("wlb_url"),
+    M("wlb_username"),
+    M("wlb_enabled"),
+    X("wlb_verify_cert", RW), /* XAPI's CLI: RW, not marked deprecated */
+    /* XAPI: pool.set_igmp_snooping_enabled, not in model */
+    X("igmp_snooping_enabled", RW),
+    M("gui_config"),
+    M("health_check_config"),
     FG("vswitch-controller", HID, pool_vswitch),
-    F("restrictions", "restrictions", RO),
-    F("tags", "tags", SRW | XE_F_COMMA),
+    MF("restrictions", PLAIN),
+    MF("tags", XE_F_COMMA),
     FG("license-state", RO, pool_license_state),
-    F("ha-cluster-stack", "ha_cluster_stack", RO),
-    F("guest-agent-config", "guest_agent_config", MRW),
-    F("cpu_info", "cpu_info", MRO),
-    F("policy-no-vendor-device", "policy_no_vendor_device", RW),
-    F("live-patching-disabled", "live_patching_disabled", RW),
-    F("uefi-certificates", "uefi_certificates", RW | HID),
-    F("custom-uefi-certificates", "custom_uefi_certificates", RW | HID),
-    F("tls-verification-enabled", "tls_verification_enabled", RO),
-    F("client-certificate-auth-enabled", "client_certificate_auth_enabled",
-      RO),
-    F("client-certificate-auth-name", "client_certificate_auth_name", RO),
-    {.name = "repositories", .path = "repositories", .flags = SRW | RW,
+    M("ha_cluster_stack"),
+    /* XAPI: add_to/remove_from, not in the model */
+    X("guest_agent_config", MRW),
+    N("cpu_info", "cpu_info"),
+    M("policy_no_vendor_device"),
+    M("live_patching_disabled"),
+    /* XAPI: pool.set_uefi_certificates, not in model */
+    X("uefi_certificates", RW | HID),
+    /* XAPI: set_custom_uefi_certificates, not in model */
+    X("custom_uefi_certificates", RW | HID),
+    M("tls_verification_enabled"),
+    M("client_certificate_auth_enabled"),
+    M("client_certificate_auth_name"),
+    /* XAPI's CLI: set, and add/remove_repository; the model: RO */
+    {.path = "repositories", .given = XE_F_OWN | SRW | RW,
      .addmsg = "add_repository", .rmmsg = "remove_repository"},
-    F("repository-proxy-url", "repository_proxy_url", RO),
-    F("repository-proxy-username", "repository_proxy_username", RO),
-    {.name = "https-only", .flags = RW, .get = pool_https_only,
+    M("repository_proxy_url"),
+    M("repository_proxy_username"),
+    {.name = "https-only", .given = XE_F_OWN | RW, .get = pool_https_only,
      .vtype = "bool", .msg = "set_https_only"},
-    F("migration-compression", "migration_compression", RW),
-    F("coordinator-bias", "coordinator_bias", RW),
-    F("telemetry-frequency", "telemetry_frequency", RO),
-    F("telemetry-next-collection", "telemetry_next_collection", RO),
-    F("last-update-sync", "last_update_sync", RO),
-    F("update-sync-frequency", "update_sync_frequency", RO),
-    F("update-sync-day", "update_sync_day", RO),
-    F("update-sync-enabled", "update_sync_enabled", RO),
-    F("auto-update-vm-secureboot-certificates",
-      "auto_update_vm_secureboot_certificates", RW),
-    FM("recommendations", "recommendations", MRO, ""),
-    F("ext-auth-cache-enabled", "ext_auth_cache_enabled", RW),
-    F("ext-auth-cache-size", "ext_auth_cache_size", RW),
-    F("ext-auth-cache-expiry", "ext_auth_cache_expiry", RW),
-    FM("license-server", "license_server", MRW, ""),
+    M("migration_compression"),
+    M("coordinator_bias"),
+    M("telemetry_frequency"),
+    M("telemetry_next_collection"),
+    M("last_update_sync"),
+    M("update_sync_frequency"),
+    M("update_sync_day"),
+    M("update_sync_enabled"),
+    M("auto_update_vm_secureboot_certificates"),
+    FA("recommendations", "recommendations", MRO, ""),
+    /* XAPI: pool.set_ext_auth_cache_enabled, not in model */
+    X("ext_auth_cache_enabled", RW),
+    /* XAPI: pool.set_ext_auth_cache_size, not in model */
+    X("ext_auth_cache_size", RW),
+    /* XAPI: pool.set_ext_auth_cache_expiry, not in model */
+    X("ext_auth_cache_expiry", RW),
+    FA("license-server", "license_server", MRW, ""),
     FH("ssh-enabled", RO, "ssh_enabled", NULL, NULL),
     FH("ssh-enabled-timeout", RW, "ssh_enabled_timeout", "int",
        "set_ssh_enabled_timeout"),
@@ -611,8 +647,8 @@ static const xe_field pool_fields[] = {
     FH("console-idle-timeout", RW, "console_idle_timeout", "int",
        "set_console_idle_timeout"),
     FH("ssh-auto-mode", RW, "ssh_auto_mode", "bool", "set_ssh_auto_mode"),
-    F("limit-console-sessions", "limit_console_sessions", RW),
-    F("vm-console-idle-timeout", "vm_console_idle_timeout", RW),
+    M("limit_console_sessions"),
+    M("vm_console_idle_timeout"),
 };
 
 /* ---- SR and PBD ---- */
@@ -638,41 +674,42 @@ static int sr_host(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
     return text(out, name != NULL ? name : XE_NID);
 }
 
-static const xe_field sr_fields[] = {
-    F("uuid", "uuid", RO),
-    F("name-label", "name_label", RW),
-    F("name-description", "name_description", RW),
+static xe_field sr_fields[] = {
+    M("uuid"),
+    M("name_label"),
+    M("name_description"),
     FG("host", RO, sr_host),
-    F("allowed-operations", "allowed_operations", SRO),
-    F("current-operations", "current_operations", SRO | XE_F_MAPVALUES),
-    F("VDIs", "VDIs", SRO),
-    F("PBDs", "PBDs", SRO),
-    F("virtual-allocation", "virtual_allocation", RO),
-    F("physical-utilisation", "physical_utilisation", RO),
-    F("physical-size", "physical_size", RO),
-    F("type", "type", RO),
-    F("content-type", "content_type", RO),
-    F("shared", "shared", RW),
-    F("introduced-by", "introduced_by", RO),
-    F("is-tools-sr", "is_tools_sr", RO),
-    F("other-config", "other_config", MRW),
-    F("sm-config", "sm_config", MRO),
-    F("blobs", "blobs", RO),
-    F("local-cache-enabled", "local_cache_enabled", RO),
-    F("tags", "tags", SRW | XE_F_COMMA),
-    F("clustered", "clustered", RO),
+    M("allowed_operations"),
+    MF("current_operations", XE_F_MAPVALUES),
+    M("VDIs"),
+    M("PBDs"),
+    M("virtual_allocation"),
+    M("physical_utilisation"),
+    /* RO in XAPI's CLI: SR.set_physical_size is internal */
+    X("physical_size", RO),
+    M("type"),
+    M("content_type"),
+    M("shared"),
+    M("introduced_by"),
+    M("is_tools_sr"),
+    M("other_config"),
+    X("sm_config", MRO), /* XAPI's CLI: get_map only */
+    MF("blobs", PLAIN),
+    M("local_cache_enabled"),
+    MF("tags", XE_F_COMMA),
+    M("clustered"),
 };
 
-static const xe_field pbd_fields[] = {
-    F("uuid", "uuid", RO),
-    F("host", "host", DEP),
-    F("host-uuid", "host", RO),
-    F("host-name-label", "host>name_label", RO),
-    F("sr-uuid", "SR", RO),
-    F("sr-name-label", "SR>name_label", RO),
-    F("device-config", "device_config", MRO),
-    F("currently-attached", "currently_attached", RO),
-    F("other-config", "other_config", MRW),
+static xe_field pbd_fields[] = {
+    M("uuid"),
+    X("host", DEP), /* XAPI's CLI: the old name, deprecated */
+    N("host-uuid", "host"),
+    N("host-name-label", "host>name_label"),
+    N("sr-uuid", "SR"),
+    N("sr-name-label", "SR>name_label"),
+    M("device_config"),
+    M("currently_attached"),
+    M("other_config"),
 };
 
 /* ---- VDI and VBD ---- */
@@ -696,40 +733,41 @@ static int vdi_metadata_of_pool(xe_ctx *ctx, const xe_obj *o,
     return text(out, XE_NID);
 }
 
-static const xe_field vdi_fields[] = {
-    F("uuid", "uuid", RO),
-    F("name-label", "name_label", RW),
-    F("name-description", "name_description", RW),
-    F("is-a-snapshot", "is_a_snapshot", RO),
-    F("snapshot-of", "snapshot_of", RO),
-    F("snapshots", "snapshots", RO),
-    F("snapshot-time", "snapshot_time", RO),
-    F("allowed-operations", "allowed_operations", SRO),
-    F("current-operations", "current_operations", SRO | XE_F_MAPVALUES),
-    F("sr-uuid", "SR", RO),
-    F("sr-name-label", "SR>name_label", RO),
-    F("vbd-uuids", "VBDs", SRO),
-    F("crashdump-uuids", "crash_dumps", SRO),
-    F("virtual-size", "virtual_size", RO),
-    F("physical-utilisation", "physical_utilisation", RO),
-    F("location", "location", RO),
-    F("type", "type", RO),
-    F("sharable", "sharable", RO),
-    F("read-only", "read_only", RO),
-    F("storage-lock", "storage_lock", RO),
-    F("managed", "managed", RO),
-    F("parent", "parent", DEP),
-    F("missing", "missing", RO),
-    F("is-tools-iso", "is_tools_iso", RO),
-    F("other-config", "other_config", MRW),
-    F("xenstore-data", "xenstore_data", MRO | XE_F_CLEARMAP),
-    F("sm-config", "sm_config", MRO),
-    F("on-boot", "on_boot", RW),
-    F("allow-caching", "allow_caching", RW),
-    F("metadata-latest", "metadata_latest", RO),
+static xe_field vdi_fields[] = {
+    M("uuid"),
+    M("name_label"),
+    M("name_description"),
+    M("is_a_snapshot"),
+    M("snapshot_of"),
+    MF("snapshots", PLAIN),
+    M("snapshot_time"),
+    M("allowed_operations"),
+    MF("current_operations", XE_F_MAPVALUES),
+    N("sr-uuid", "SR"),
+    N("sr-name-label", "SR>name_label"),
+    N("vbd-uuids", "VBDs"),
+    N("crashdump-uuids", "crash_dumps"),
+    M("virtual_size"),
+    M("physical_utilisation"),
+    M("location"),
+    M("type"),
+    X("sharable", RO), /* RO in XAPI's CLI: VDI.set_sharable is internal */
+    X("read_only", RO), /* RO in XAPI's CLI: VDI.set_read_only is internal */
+    M("storage_lock"),
+    M("managed"),
+    M("parent"),
+    M("missing"),
+    M("is_tools_iso"),
+    M("other_config"),
+    /* XAPI's CLI: get_map only, cleared with set */
+    X("xenstore_data", MRO | XE_F_CLEARMAP),
+    X("sm_config", MRO), /* XAPI's CLI: get_map only */
+    M("on_boot"),
+    M("allow_caching"),
+    M("metadata_latest"),
     FG("metadata-of-pool", RO, vdi_metadata_of_pool),
-    F("tags", "tags", SRW | XE_F_COMMA),
-    F("cbt-enabled", "cbt_enabled", RO),
+    MF("tags", XE_F_COMMA),
+    M("cbt_enabled"),
 };
 
 static int vbd_vdi_name(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
@@ -801,30 +839,30 @@ static int vbd_io_write(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
                      out);
 }
 
-static const xe_field vbd_fields[] = {
-    F("uuid", "uuid", RO),
-    F("vm-uuid", "VM", RO),
-    F("vm-name-label", "VM>name_label", RO),
-    F("vdi-uuid", "VDI", RO),
+static xe_field vbd_fields[] = {
+    M("uuid"),
+    N("vm-uuid", "VM"),
+    N("vm-name-label", "VM>name_label"),
+    N("vdi-uuid", "VDI"),
     FG("vdi-name-label", RO, vbd_vdi_name),
-    F("allowed-operations", "allowed_operations", SRO),
-    F("current-operations", "current_operations", SRO | XE_F_MAPVALUES),
-    F("empty", "empty", RO),
-    F("device", "device", RO),
-    F("userdevice", "userdevice", RW),
-    F("bootable", "bootable", RW),
-    F("mode", "mode", RW),
-    F("type", "type", RW),
-    F("unpluggable", "unpluggable", RW),
-    F("currently-attached", "currently_attached", RO),
+    M("allowed_operations"),
+    MF("current_operations", XE_F_MAPVALUES),
+    M("empty"),
+    M("device"),
+    M("userdevice"),
+    M("bootable"),
+    M("mode"),
+    M("type"),
+    M("unpluggable"),
+    M("currently_attached"),
     FG("attachable", EXP, vbd_attachable),
-    F("storage-lock", "storage_lock", RO),
-    F("status-code", "status_code", RO),
-    F("status-detail", "status_detail", RO),
-    F("qos_algorithm_type", "qos_algorithm_type", RW),
-    F("qos_algorithm_params", "qos_algorithm_params", MRW),
-    F("qos_supported_algorithms", "qos_supported_algorithms", SRO),
-    F("other-config", "other_config", MRW),
+    M("storage_lock"),
+    M("status_code"),
+    M("status_detail"),
+    N("qos_algorithm_type", "qos_algorithm_type"),
+    N("qos_algorithm_params", "qos_algorithm_params"),
+    N("qos_supported_algorithms", "qos_supported_algorithms"),
+    M("other_config"),
     FG("io_read_kbs", EXP, vbd_io_read),
     FG("io_write_kbs", EXP, vbd_io_write),
 };
@@ -845,51 +883,51 @@ static int vif_io_write(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
     return device_io(ctx, o, "VM", "VM.query_data_source", "vif_%s_tx", out);
 }
 
-static const xe_field vif_fields[] = {
-    F("uuid", "uuid", RO),
-    F("vm-uuid", "VM", RO),
-    F("vm-name-label", "VM>name_label", RO),
-    F("allowed-operations", "allowed_operations", SRO),
-    F("current-operations", "current_operations", SRO | XE_F_MAPVALUES),
-    F("device", "device", RO),
-    F("MAC", "MAC", XE_F_CI),
-    F("MAC-autogenerated", "MAC_autogenerated", RO),
-    F("MTU", "MTU", RO),
-    F("currently-attached", "currently_attached", RO),
-    F("qos_algorithm_type", "qos_algorithm_type", RW),
-    F("qos_algorithm_params", "qos_algorithm_params", MRW),
-    F("qos_supported_algorithms", "qos_supported_algorithms", SRO),
-    F("other-config", "other_config", MRW),
-    F("network-uuid", "network", RO),
-    F("network-name-label", "network>name_label", RO),
+static xe_field vif_fields[] = {
+    M("uuid"),
+    N("vm-uuid", "VM"),
+    N("vm-name-label", "VM>name_label"),
+    M("allowed_operations"),
+    MF("current_operations", XE_F_MAPVALUES),
+    M("device"),
+    MF("MAC", XE_F_CI),
+    M("MAC_autogenerated"),
+    M("MTU"),
+    M("currently_attached"),
+    N("qos_algorithm_type", "qos_algorithm_type"),
+    N("qos_algorithm_params", "qos_algorithm_params"),
+    N("qos_supported_algorithms", "qos_supported_algorithms"),
+    M("other_config"),
+    N("network-uuid", "network"),
+    N("network-name-label", "network>name_label"),
     FG("io_read_kbs", EXP, vif_io_read),
     FG("io_write_kbs", EXP, vif_io_write),
-    F("locking-mode", "locking_mode", RW),
-    F("ipv4-allowed", "ipv4_allowed", SRW | RW),
-    F("ipv6-allowed", "ipv6_allowed", SRW | RW),
-    F("ipv4-configuration-mode", "ipv4_configuration_mode", RO),
-    F("ipv4-addresses", "ipv4_addresses", RO),
-    F("ipv4-gateway", "ipv4_gateway", RO),
-    F("ipv6-configuration-mode", "ipv6_configuration_mode", RO),
-    F("ipv6-addresses", "ipv6_addresses", RO),
-    F("ipv6-gateway", "ipv6_gateway", RO),
-    F("trunks", "trunks", SRW | RW),
+    M("locking_mode"),
+    X("ipv4_allowed", SRW | RW), /* XAPI's CLI: set too */
+    X("ipv6_allowed", SRW | RW), /* XAPI's CLI: set too */
+    M("ipv4_configuration_mode"),
+    MF("ipv4_addresses", PLAIN),
+    M("ipv4_gateway"),
+    M("ipv6_configuration_mode"),
+    MF("ipv6_addresses", PLAIN),
+    M("ipv6_gateway"),
+    X("trunks", SRW | RW), /* XAPI's CLI: set, add, remove; the model: RO */
 };
 
-static const xe_field network_fields[] = {
-    F("uuid", "uuid", RO),
-    F("name-label", "name_label", RW),
-    F("name-description", "name_description", RW),
-    F("VIF-uuids", "VIFs", SRO),
-    F("PIF-uuids", "PIFs", SRO),
-    F("MTU", "MTU", RW),
-    F("bridge", "bridge", RO),
-    F("managed", "managed", RO),
-    F("other-config", "other_config", MRW),
-    F("blobs", "blobs", RO),
-    F("tags", "tags", SRW | XE_F_COMMA),
-    F("default-locking-mode", "default_locking_mode", RW),
-    F("purpose", "purpose", SRW | XE_F_COMMA),
+static xe_field network_fields[] = {
+    M("uuid"),
+    M("name_label"),
+    M("name_description"),
+    N("VIF-uuids", "VIFs"),
+    N("PIF-uuids", "PIFs"),
+    M("MTU"),
+    M("bridge"),
+    M("managed"),
+    M("other_config"),
+    MF("blobs", PLAIN),
+    MF("tags", XE_F_COMMA),
+    M("default_locking_mode"),
+    MF("purpose", XE_F_COMMA),
 };
 
 /* ---- PIF, Bond, VLAN ---- */
@@ -934,117 +972,117 @@ static int pif_duplex(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
     return text(out, xe_streq(c, "true") ? "half" : "unknown");
 }
 
-static const xe_field pif_fields[] = {
-    F("uuid", "uuid", RO),
-    F("device", "device", RO),
-    F("MAC", "MAC", XE_F_CI),
-    F("physical", "physical", RO),
-    F("managed", "managed", RO),
-    F("currently-attached", "currently_attached", RO),
-    F("MTU", "MTU", RO),
-    F("VLAN", "VLAN", RO),
-    F("vlan-master-of", "VLAN_master_of", RO),
-    F("vlan-slave-of", "VLAN_slave_of", RO),
-    F("bond-master-of", "bond_master_of", RO),
-    F("bond-slave-of", "bond_slave_of", RO),
-    F("sriov-physical-PIF-of", "sriov_physical_PIF_of", RO),
-    F("sriov-logical-PIF-of", "sriov_logical_PIF_of", RO),
-    F("tunnel-access-PIF-of", "tunnel_access_PIF_of", RO),
-    F("tunnel-transport-PIF-of", "tunnel_transport_PIF_of", RO),
-    F("management", "management", RO),
-    F("network-uuid", "network", RO),
-    F("network-name-label", "network>name_label", RO),
-    F("host-uuid", "host", RO),
-    F("host-name-label", "host>name_label", RO),
-    F("IP-configuration-mode", "ip_configuration_mode", RO),
-    F("IP", "IP", RO),
-    F("netmask", "netmask", RO),
-    F("gateway", "gateway", RO),
-    F("IPv6-configuration-mode", "ipv6_configuration_mode", RO),
-    F("IPv6", "IPv6", RO),
-    F("IPv6-gateway", "ipv6_gateway", RO),
-    F("primary-address-type", "primary_address_type", RO),
-    F("DNS", "DNS", RO),
-    {.name = "properties", .path = "properties",
-     .flags = MRO | XE_F_SETINMAP, .msg = "set_property"},
-    F("capabilities", "capabilities", SRO),
+static xe_field pif_fields[] = {
+    M("uuid"),
+    M("device"),
+    MF("MAC", XE_F_CI),
+    M("physical"),
+    M("managed"),
+    M("currently_attached"),
+    M("MTU"),
+    M("VLAN"),
+    N("vlan-master-of", "VLAN_master_of"),
+    NF("vlan-slave-of", "VLAN_slave_of", PLAIN),
+    MF("bond_master_of", PLAIN),
+    M("bond_slave_of"),
+    MF("sriov_physical_PIF_of", PLAIN),
+    MF("sriov_logical_PIF_of", PLAIN),
+    MF("tunnel_access_PIF_of", PLAIN),
+    MF("tunnel_transport_PIF_of", PLAIN),
+    M("management"),
+    N("network-uuid", "network"),
+    N("network-name-label", "network>name_label"),
+    N("host-uuid", "host"),
+    N("host-name-label", "host>name_label"),
+    N("IP-configuration-mode", "ip_configuration_mode"),
+    M("IP"),
+    M("netmask"),
+    M("gateway"),
+    N("IPv6-configuration-mode", "ipv6_configuration_mode"),
+    MF("IPv6", PLAIN),
+    N("IPv6-gateway", "ipv6_gateway"),
+    /* RO in XAPI's CLI: set_primary_address_type */
+    X("primary_address_type", RO),
+    M("DNS"),
+    {.path = "properties", .given = XE_F_SETINMAP, .msg = "set_property"},
+    M("capabilities"),
     FG("io_read_kbs", EXP, pif_io_read),
     FG("io_write_kbs", EXP, pif_io_write),
-    FM("carrier", "metrics>carrier", RO, XE_NID),
-    FM("vendor-id", "metrics>vendor_id", RO, XE_NID),
-    FM("vendor-name", "metrics>vendor_name", RO, XE_NID),
-    FM("device-id", "metrics>device_id", RO, XE_NID),
-    FM("device-name", "metrics>device_name", RO, XE_NID),
+    FM("carrier", "metrics>carrier", XE_NID),
+    FM("vendor-id", "metrics>vendor_id", XE_NID),
+    FM("vendor-name", "metrics>vendor_name", XE_NID),
+    FM("device-id", "metrics>device_id", XE_NID),
+    FM("device-name", "metrics>device_name", XE_NID),
     FG("speed", RO, pif_speed),
     FG("duplex", RO, pif_duplex),
-    F("disallow-unplug", "disallow_unplug", RW),
-    FM("pci-bus-path", "metrics>pci_bus_path", RO, XE_NID),
-    F("other-config", "other_config", MRW),
-    F("igmp-snooping-status", "igmp_snooping_status", RO),
+    M("disallow_unplug"),
+    FM("pci-bus-path", "metrics>pci_bus_path", XE_NID),
+    M("other_config"),
+    M("igmp_snooping_status"),
 };
 
-static const xe_field bond_fields[] = {
-    F("uuid", "uuid", RO),
-    F("master", "master", RO),
-    F("slaves", "slaves", RO),
-    F("mode", "mode", RO),
-    {.name = "properties", .path = "properties",
-     .flags = MRO | XE_F_SETINMAP, .msg = "set_property"},
-    F("primary-slave", "primary_slave", RO),
-    F("links-up", "links_up", RO),
-    F("auto-update-mac", "auto_update_mac", RO),
+static xe_field bond_fields[] = {
+    M("uuid"),
+    M("master"),
+    MF("slaves", PLAIN),
+    X("mode", RO), /* RO in XAPI's CLI: Bond.set_mode is a message */
+    {.path = "properties", .given = XE_F_SETINMAP, .msg = "set_property"},
+    M("primary_slave"),
+    M("links_up"),
+    M("auto_update_mac"),
 };
 
-static const xe_field vlan_fields[] = {
-    F("uuid", "uuid", RO),
-    F("tagged-PIF", "tagged_PIF", RO),
-    F("untagged-PIF", "untagged_PIF", RO),
-    F("tag", "tag", RO),
+static xe_field vlan_fields[] = {
+    M("uuid"),
+    M("tagged_PIF"),
+    M("untagged_PIF"),
+    M("tag"),
 };
 
 /* ---- task, console, message, secret ---- */
 
-static const xe_field task_fields[] = {
-    F("uuid", "uuid", RO),
-    F("name-label", "name_label", RO),
-    F("name-description", "name_description", RO),
-    F("subtask_of", "subtask_of", RO),
-    F("subtasks", "subtasks", RO),
-    F("resident-on", "resident_on", RO),
-    F("status", "status", RO),
-    F("progress", "progress", RO),
-    F("type", "type", RO),
-    F("result", "result", RO),
-    F("created", "created", RO),
-    F("finished", "finished", RO),
-    F("error_info", "error_info", RO),
-    F("allowed_operations", "allowed_operations", RO),
-    F("current_operations", "current_operations", XE_F_MAPVALUES),
-    F("other-config", "other_config", MRW),
+static xe_field task_fields[] = {
+    M("uuid"),
+    M("name_label"),
+    M("name_description"),
+    N("subtask_of", "subtask_of"),
+    MF("subtasks", PLAIN),
+    /* RO in XAPI's CLI: the task setters below are internal */
+    X("resident_on", RO),
+    X("status", RO),   /* internal setter */
+    X("progress", RO), /* internal setter */
+    M("type"),
+    X("result", RO),   /* internal setter */
+    M("created"),
+    M("finished"),
+    NF("error_info", "error_info", PLAIN),
+    NF("allowed_operations", "allowed_operations", PLAIN),
+    NF("current_operations", "current_operations", XE_F_MAPVALUES | PLAIN),
+    M("other_config"),
 };
 
-static const xe_field console_fields[] = {
-    F("uuid", "uuid", RO),
-    F("vm-uuid", "VM", RO),
-    F("vm-name-label", "VM>name_label", RO),
-    F("protocol", "protocol", RO),
-    F("location", "location", RO),
-    F("other-config", "other_config", MRW),
+static xe_field console_fields[] = {
+    M("uuid"),
+    N("vm-uuid", "VM"),
+    N("vm-name-label", "VM>name_label"),
+    M("protocol"),
+    M("location"),
+    M("other_config"),
 };
 
-static const xe_field message_fields[] = {
-    F("uuid", "uuid", RO),
-    F("name", "name", RO),
-    F("priority", "priority", RO),
-    F("class", "cls", RO),
-    F("obj-uuid", "obj_uuid", RO),
-    F("timestamp", "timestamp", RO),
-    F("body", "body", RO),
+static xe_field message_fields[] = {
+    M("uuid"),
+    M("name"),
+    M("priority"),
+    N("class", "cls"),
+    M("obj_uuid"),
+    M("timestamp"),
+    M("body"),
 };
 
-static const xe_field secret_fields[] = {
-    F("uuid", "uuid", RO),
-    F("value", "value", RW),
+static xe_field secret_fields[] = {
+    M("uuid"),
+    M("value"),
 };
 
 /* ---- classes ---- */
@@ -1141,4 +1179,98 @@ const xe_class *xe_class_find(const char *name)
         if (strcmp(xe_classes[i].name, name) == 0)
             return &xe_classes[i];
     return NULL;
+}
+
+/* ---- completing the tables from the model ---- */
+
+/* Whether the model has the message <class of cls>.<verb><field>. */
+static bool has_message(int cls, const char *verb, const char *field)
+{
+    char wire[160];
+
+    snprintf(wire, sizeof(wire), "%s.%s%s", xcp_class_name(cls), verb,
+             field);
+    return xcp_model_message_by_name(wire) != NULL;
+}
+
+int xe_field_model_flags(int cls, const char *path, unsigned given)
+{
+    const xcp_field_info *fi = NULL;
+    const char *p = path, *gt;
+    char name[128];
+    bool own = strchr(path, '>') == NULL;
+    unsigned fl = 0;
+    size_t len;
+    int idx;
+
+    for (;;) {
+        gt = strchr(p, '>');
+        len = gt != NULL ? (size_t)(gt - p) : strlen(p);
+        if (cls < 0 || len >= sizeof(name))
+            return -1;
+        memcpy(name, p, len);
+        name[len] = '\0';
+        idx = xcp_class_field_index(cls, name);
+        if (idx < 0 || (fi = xcp_class_field(cls, (size_t)idx)) == NULL)
+            return -1;
+        if (gt == NULL)
+            break;
+        if (strncmp(fi->type, "ref:", 4) != 0)
+            return -1;
+        cls = xcp_class_by_name(fi->type + 4);
+        p = gt + 1;
+    }
+    if (strncmp(fi->type, "set:", 4) == 0) {
+        fl = XE_F_SET;
+        if (own && has_message(cls, "add_", name)
+            && has_message(cls, "remove_", name))
+            fl |= XE_F_SETRW;
+    } else if (strncmp(fi->type, "map:", 4) == 0) {
+        if (given & XE_F_MAPVALUES)
+            fl = XE_F_SET;
+        else if (own && has_message(cls, "add_to_", name)
+                 && has_message(cls, "remove_from_", name))
+            fl = XE_F_MAP | XE_F_MAPRW;
+        else
+            fl = XE_F_MAP;
+    } else if (own && has_message(cls, "set_", name)) {
+        fl = XE_F_RW;
+    }
+    if ((given & XE_F_PLAIN) && (fl & (XE_F_SET | XE_F_MAP)))
+        fl = 0;
+    if (fi->flags & XCP_FIELD_DEPRECATED)
+        fl |= XE_F_DEPRECATED;
+    return (int)fl;
+}
+
+/* "name_label" -> "name-label" */
+static const char *cli_name(const char *path)
+{
+    char *n = strdup(path), *c;
+
+    for (c = n; c != NULL && *c != '\0'; c++)
+        if (*c == '_')
+            *c = '-';
+    return n;
+}
+
+int xe_fields_init(void)
+{
+    size_t i, j;
+    xe_field *f;
+    int cls, mf;
+
+    for (i = 0; i < xe_nclasses; i++) {
+        cls = xcp_class_by_name(xe_classes[i].api);
+        for (j = 0; j < xe_classes[i].nfields; j++) {
+            f = &xe_classes[i].fields[j];
+            if (f->name == NULL && (f->name = cli_name(f->path)) == NULL)
+                return -1;
+            f->flags = f->given;
+            if (!(f->given & XE_F_OWN)
+                && (mf = xe_field_model_flags(cls, f->path, f->given)) > 0)
+                f->flags |= (unsigned)mf;
+        }
+    }
+    return 0;
 }

@@ -9,7 +9,8 @@
  * from the model type of the last field; or a getter for values XAPI
  * computes with extra calls. Flags say what XAPI's record offers for the
  * field (get_set, add_to_map, set ...), which decides the ( RO)/(MRW)/...
- * mark and which -param-* operations work. Adding a field is one line.
+ * mark and which -param-* operations work; the model gives those it
+ * knows (xe_fields_init). Adding a field is one line.
  */
 #ifndef XE_FIELDS_H
 #define XE_FIELDS_H
@@ -34,7 +35,16 @@ enum {
     XE_F_BYTES = 1 << 14,    /* setter takes sizes with suffixes */
     XE_F_NULLREF = 1 << 15,  /* setting "" writes the null ref */
     XE_F_STRREFS = 1 << 16,  /* strings that are refs: shown as uuids */
+    /* In a table only (xe_field.given): */
+    XE_F_OWN = 1 << 17,      /* the entry gives the model's flags itself */
+    XE_F_PLAIN = 1 << 18,    /* a set or map XAPI's CLI shows as plain
+                              * text, ( RO), without get_set/get_map */
 };
+
+/* The flags the model can say (xe_field_model_flags). */
+#define XE_F_MODEL                                                            \
+    (XE_F_RW | XE_F_SET | XE_F_SETRW | XE_F_MAP | XE_F_MAPRW                  \
+     | XE_F_DEPRECATED)
 
 typedef struct xe_class xe_class;
 typedef struct xe_field xe_field;
@@ -59,9 +69,11 @@ typedef int (*xe_getter)(xe_ctx *ctx, const xe_obj *o, const xe_field *f,
                          xe_fval *out);
 
 struct xe_field {
-    const char *name;      /* CLI name */
+    const char *name;      /* CLI name; NULL in a table: the path's API
+                            * name with '_' turned '-' (xe_fields_init) */
     const char *path;      /* API field path, or NULL with get */
-    unsigned flags;        /* XE_F_* */
+    unsigned flags;        /* XE_F_*: given | the model's (xe_fields_init) */
+    unsigned given;        /* XE_F_* the table states */
     const char *missing;   /* text when the path is broken; NULL: nid */
     xe_getter get;         /* computed fields */
     const char *msg;       /* setter message when not set_<path> */
@@ -75,7 +87,7 @@ struct xe_class {
     const char *name;                /* CLI class: "vm", "host-cpu" */
     const char *api;                 /* API class: "VM", "host_cpu" */
     const char *plural;              /* for the -list help text */
-    const xe_field *fields;
+    xe_field *fields;                /* completed by xe_fields_init */
     size_t nfields;
     const char *const *defaults;     /* default -list params */
     const char *const *filters;      /* implied filters: k, v, ..., NULL */
@@ -86,6 +98,27 @@ struct xe_class {
 extern const xe_class xe_classes[];
 extern const size_t xe_nclasses;
 const xe_class *xe_class_find(const char *name);
+
+/*
+ * The XE_F_MODEL flags the model gives the field at path (API names,
+ * '>' following refs) of API class cls: XE_F_RW for a scalar with a
+ * <Class>.set_<field> message (generated for RW/RWs fields, or explicit);
+ * XE_F_SET for a set, with XE_F_SETRW when add_<field> and
+ * remove_<field> exist; XE_F_MAP for a map, with XE_F_MAPRW when
+ * add_to_<field> and remove_from_<field> exist; XE_F_DEPRECATED when
+ * the model says so.  Setters count on the object's own fields only: a
+ * field through a ref is written on another object.  given adjusts what
+ * the CLI shows: with XE_F_MAPVALUES a map is a set (of its values),
+ * with XE_F_PLAIN a set or map is plain text.  -1 when path names no
+ * model field.
+ */
+int xe_field_model_flags(int cls, const char *path, unsigned given);
+/*
+ * Complete the tables once, before any use: each entry's name (when the
+ * table leaves it NULL) and flags (the given ones, plus the model's
+ * unless the entry has XE_F_OWN).  0, or -1 when out of memory.
+ */
+int xe_fields_init(void);
 
 /* record.c */
 void xe_fval_init(xe_fval *v, xe_arena *a);

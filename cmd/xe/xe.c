@@ -7,7 +7,7 @@
  */
 #define _XOPEN_SOURCE 700 /* S_ISSOCK */
 
-#include "xe.h"
+#include "fields.h"
 
 #include <pwd.h>
 #include <stdlib.h>
@@ -246,6 +246,10 @@ int main(int argc, char **argv)
     xe_cmdline cl;
     int rc = 0;
 
+    if (xe_fields_init() < 0) {
+        fputs("xe: out of memory\n", stderr);
+        return 1;
+    }
     memset(&ctx, 0, sizeof(ctx));
     ctx.in = stdin;
     xe_strv_init(&ctx.out.minbuf, &ctx.arena);

@@ -38,9 +38,13 @@
 extern "C" {
 #endif
 
-/* Version of struct xcp_sr_ops described by this header.  Slots are only
- * ever added at the end; a table with a smaller version lacks them. */
-#define XCP_SR_OPS_VERSION 3
+/* Version of the driver interface described by this header: of struct
+ * xcp_sr_ops, whose slots are only ever added at the end (a table with a
+ * smaller version lacks them), and of the structs the slots take.
+ * Version 4 changed xcp_sr_error: it names its error by kind (enum
+ * xcp_sr_error_kind) instead of by a string; the SR layer accepts no
+ * older table, whose drivers would fill the old struct. */
+#define XCP_SR_OPS_VERSION 4
 
 /* Buffer sizes of the strings in the structs below, NUL included. */
 #define XCP_SR_UUID_BUFLEN 37
@@ -97,16 +101,40 @@ typedef struct xcp_sr_config_key {
 } xcp_sr_config_key;
 
 /*
- * Failure detail.  name is the XenAPI error the SR layer should raise: a
- * static string such as "SR_BACKEND_FAILURE" (the default), "SR_NOT_EMPTY",
- * "SR_FULL", "VDI_MISSING", "VDI_IO_ERROR" or
- * "SR_OPERATION_NOT_SUPPORTED".  reason reads like the message of an
- * SR_BACKEND_FAILURE: what failed, then the cause in [opterr=...], with
- * the file and errno involved.
+ * What kind of failure a driver reports.  The SR layer raises the XenAPI
+ * error of that kind with the parameters the XenAPI gives it, from what
+ * it knows of the call (the SR and VDI the call was about); a driver only
+ * says which.
+ */
+typedef enum xcp_sr_error_kind {
+    /* SR_BACKEND_FAILURE ["", reason, ""]: any other failure (the
+     * default: a zeroed xcp_sr_error has this kind). */
+    XCP_SR_ERR_BACKEND = 0,
+    /* SR_NOT_EMPTY []: sr_destroy while visible VDIs remain. */
+    XCP_SR_ERR_NOT_EMPTY,
+    /* SR_FULL [requested, maximum]: no space left on the storage; the
+     * bytes the call asked for and the SR's free space, as the SR layer
+     * knows them. */
+    XCP_SR_ERR_FULL,
+    /* SR_OPERATION_NOT_SUPPORTED [sr]: the type cannot do this here. */
+    XCP_SR_ERR_NOT_SUPPORTED,
+    /* VDI_MISSING [sr, vdi]: the VDI's image is not on the storage. */
+    XCP_SR_ERR_VDI_MISSING,
+    /* VDI_IO_ERROR [reason]: reading or writing an image failed. */
+    XCP_SR_ERR_VDI_IO,
+    /* VDI_READONLY [vdi]: the image may not be written. */
+    XCP_SR_ERR_VDI_READONLY,
+} xcp_sr_error_kind;
+
+/*
+ * Failure detail.  kind is the error the SR layer raises (see there).
+ * reason reads like the message of an SR_BACKEND_FAILURE: what failed,
+ * then the cause in [opterr=...], with the file and errno involved; it
+ * is sent where the error has a message, and logged.
  */
 typedef struct xcp_sr_error {
     int code;                   /* the negative code also returned */
-    const char *name;
+    xcp_sr_error_kind kind;
     char reason[XCP_SR_REASON_MAX];
 } xcp_sr_error;
 
@@ -235,9 +263,9 @@ typedef struct xcp_sr_ops {
     int (*sr_detach)(const xcp_sr_target *sr, xcp_sr_error *err);
 
     /*
-     * Erase the SR's storage.  Fails with SR_NOT_EMPTY while visible VDIs
-     * remain, unless flags has XCP_SR_DESTROY_FORCE.  Hidden parents left
-     * over are removed either way.
+     * Erase the SR's storage.  Fails (XCP_SR_ERR_NOT_EMPTY) while
+     * visible VDIs remain, unless flags has XCP_SR_DESTROY_FORCE.  Hidden
+     * parents left over are removed either way.
      */
     int (*sr_destroy)(const xcp_sr_target *sr, unsigned int flags,
                       xcp_sr_error *err);
@@ -325,8 +353,8 @@ typedef struct xcp_sr_ops {
     /*
      * Open the image of the VDI at location (in its own format) for
      * reading, or reading and writing with XCP_SR_STREAM_WRITE, and
-     * report its virtual size in *virtual_size.  Failures name
-     * VDI_MISSING, VDI_IO_ERROR or SR_BACKEND_FAILURE.  The handle
+     * report its virtual size in *virtual_size.  Failures are of kind
+     * XCP_SR_ERR_VDI_MISSING, _VDI_IO or _BACKEND.  The handle
      * outlives the call and the target: it holds what it needs.
      */
     int (*vdi_stream_open)(const xcp_sr_target *sr, const char *location,
@@ -334,12 +362,12 @@ typedef struct xcp_sr_ops {
                            uint64_t *virtual_size, xcp_sr_error *err);
 
     /* Read n bytes at offset (what the VDI shows, through its chain);
-     * the range lies within the virtual size.  Errors: VDI_IO_ERROR. */
+     * the range lies within the virtual size.  Errors: XCP_SR_ERR_VDI_IO. */
     int (*stream_read)(xcp_sr_stream *s, uint64_t offset, void *buf,
                        size_t n, xcp_sr_error *err);
 
     /* Write n bytes at offset, within the virtual size, on a handle
-     * opened with XCP_SR_STREAM_WRITE.  Errors: VDI_IO_ERROR. */
+     * opened with XCP_SR_STREAM_WRITE.  Errors: XCP_SR_ERR_VDI_IO. */
     int (*stream_write)(xcp_sr_stream *s, uint64_t offset, const void *buf,
                         size_t n, xcp_sr_error *err);
 

@@ -95,7 +95,7 @@ static int pbd_unplug(xcp__ctx *c)
         return rc;
     memset(&err, 0, sizeof(err));
     if (t.type->ops->sr_detach && t.type->ops->sr_detach(&t.t, &err) < 0)
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, NULL, 0);
     xcp__srt_free(&t);
     if (rc < 0)
         return rc;

@@ -70,7 +70,7 @@ int xcp__sr_attach(xcp__ctx *c, xcp__obj *sr, xcp__obj *pbd)
         return rc;
     memset(&err, 0, sizeof(err));
     if (t.type->ops->sr_attach && t.type->ops->sr_attach(&t.t, &err) < 0)
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, NULL, 0);
     xcp__srt_free(&t);
     if (rc < 0)
         return rc;
@@ -118,7 +118,7 @@ int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
     memset(&err, 0, sizeof(err));
     if (t.type->ops->sr_create &&
         t.type->ops->sr_create(&t.t, &size, &err) < 0)
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, NULL, 0);
     xcp__srt_free(&t);
     if (rc < 0)
         return rc;
@@ -256,7 +256,7 @@ static int sr_destroy(xcp__ctx *c)
         return rc;
     memset(&err, 0, sizeof(err));
     if (t.type->ops->sr_destroy && t.type->ops->sr_destroy(&t.t, 0, &err) < 0)
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, NULL, 0);
     xcp__srt_free(&t);
     if (rc < 0)
         return rc;
@@ -309,7 +309,7 @@ static int sr_scan(xcp__ctx *c)
     if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_SR_SCAN)) < 0 ||
         t.type->ops->sr_scan(&t.t, scan_cb, &s, &err) < 0) {
         if (rc == 0)
-            rc = xcp__sr_fail(&err);
+            rc = xcp__sr_fail(&err, sr, NULL, 0);
         goto out;
     }
     for (i = 0; i < s.n; i++)
@@ -420,7 +420,7 @@ static int sr_probe(xcp__ctx *c)
     xcp__buf_adds(&pc.b, "<?xml version=\"1.0\" ?><SRlist>");
     if (st->ops->sr_probe(&t, probe_cb, &pc, &err) < 0) {
         xcp__buf_free(&pc.b);
-        return xcp__sr_fail(&err);
+        return xcp__sr_fail(&err, NULL, NULL, 0);
     }
     xcp__buf_adds(&pc.b, "</SRlist>");
     if (!(s = xcp__buf_steal(&pc.b)))

@@ -10,16 +10,65 @@
 #include <stdio.h>
 #include <unistd.h>
 
-int xcp__sr_fail(const xcp_sr_error *err)
+int xcp__sr_fail_about(const xcp_sr_error *err, const xcp__sr_about *a)
 {
-    const char *name = (err && err->name) ? err->name : "SR_BACKEND_FAILURE";
     const char *reason = (err && err->reason[0]) ? err->reason
                                                  : "storage driver failure";
+    const char *sr = a && a->sr ? a->sr : "";
+    const char *vdi = a && a->vdi ? a->vdi : "";
+    char req[24], max[24];
 
-    if (!strcmp(name, "SR_BACKEND_FAILURE"))
+    switch (err ? err->kind : XCP_SR_ERR_BACKEND) {
+    case XCP_SR_ERR_NOT_EMPTY:
+        xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
+        return XCP__ERR_SR_NOT_EMPTY();
+    case XCP_SR_ERR_FULL:
+        xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
+        snprintf(req, sizeof(req), "%lld",
+                 (long long)(a ? a->requested : 0));
+        snprintf(max, sizeof(max), "%lld", (long long)(a ? a->maximum : 0));
+        return XCP__ERR_SR_FULL(req, max);
+    case XCP_SR_ERR_NOT_SUPPORTED:
+        xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
+        return XCP__ERR_SR_OPERATION_NOT_SUPPORTED(*sr ? sr : XCP_NULL_REF);
+    case XCP_SR_ERR_VDI_MISSING:
+        /* XAPI sends "" for what the call did not name. */
+        xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
+        return XCP__ERR_VDI_MISSING(sr, vdi);
+    case XCP_SR_ERR_VDI_IO:
+        return XCP__ERR_VDI_IO_ERROR(reason);
+    case XCP_SR_ERR_VDI_READONLY:
+        xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
+        return XCP__ERR_VDI_READONLY(vdi);
+    case XCP_SR_ERR_BACKEND:
+    default:
         return XCP__ERR_SR_BACKEND_FAILURE("", reason, "");
-    /* the driver names the error: relay it */
-    return xcp__failv(name, 1, &reason);
+    }
+}
+
+xcp__sr_about xcp__sr_about_of(xcp__obj *sr, xcp__obj *vdi,
+                               int64_t requested)
+{
+    xcp__sr_about a = {NULL, NULL, requested, 0};
+
+    if (sr) {
+        a.sr = sr->ref;
+        a.maximum = xcp__obj_int(sr, F(SR, physical_size)) -
+                    xcp__obj_int(sr, F(SR, physical_utilisation));
+        if (a.maximum < 0)
+            a.maximum = 0;
+    }
+    if (vdi)
+        a.vdi = vdi->ref;
+    return a;
+}
+
+int xcp__sr_fail(const xcp_sr_error *err, xcp__obj *sr, xcp__obj *vdi,
+                 int64_t requested)
+{
+    xcp__sr_about a = xcp__sr_about_of(sr, vdi, requested);
+
+    return xcp__sr_fail_about(err, &a);
 }
 
 void xcp__srt_free(xcp__srt *t)
@@ -159,7 +208,7 @@ int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr)
     rc = t.type->ops->sr_stat(&t.t, &st, &err);
     xcp__srt_free(&t);
     if (rc < 0)
-        return xcp__sr_fail(&err);
+        return xcp__sr_fail(&err, sr, NULL, 0);
     if ((rc = xcp__db_set_int(c->db, sr, F(SR, physical_size),
                               (int64_t)st.physical_size)) < 0 ||
         (rc = xcp__db_set_int(c->db, sr, F(SR, physical_utilisation),
@@ -221,8 +270,8 @@ static int intent_add(xcp__ctx *c, char kind, xcp__obj *sr, const char *key)
         return 0;
     }
     memset(&err, 0, sizeof(err));
-    err.name = errno == ENOSPC || errno == EDQUOT ? "SR_FULL"
-                                                  : "SR_BACKEND_FAILURE";
+    err.kind = errno == ENOSPC || errno == EDQUOT ? XCP_SR_ERR_FULL
+                                                  : XCP_SR_ERR_BACKEND;
     snprintf(err.reason, sizeof(err.reason), "cannot record an image "
              "operation [opterr=%s/sr-intents: %s]", c->e->state_dir,
              strerror(errno));
@@ -230,7 +279,7 @@ static int intent_add(xcp__ctx *c, char kind, xcp__obj *sr, const char *key)
     if (end >= 0 && ftruncate(c->e->intent_fd, end) < 0)
         xcp__log(XCP__LOG_WARN, "%s", err.reason);
     free(line);
-    return xcp__sr_fail(&err);
+    return xcp__sr_fail(&err, sr, NULL, (int64_t)len);
 }
 
 static void intent_done(xcp__engine *e)
@@ -363,7 +412,7 @@ int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
     p.format = format;
     if (t.type->ops->vdi_create(&t.t, &p, &info, &err) < 0) {
         intent_done(c->e);
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, NULL, size);
         goto out;
     }
     if ((rc = new_record(c, sr, &info, name, descr, type, out)) == 0)
@@ -396,7 +445,7 @@ int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out)
         rc = XCP__ERR_SR_OPERATION_NOT_SUPPORTED(sr->ref);
     } else if (t.type->ops->vdi_path(&t.t, xcp__obj_str(vdi, F(VDI, location)),
                                      out, &err) < 0) {
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, vdi, 0);
     }
     xcp__srt_free(&t);
     return rc;
@@ -412,6 +461,9 @@ struct xcp__vdi_stream {
     const xcp_sr_ops *ops;
     xcp_sr_stream *s;
     uint64_t size;
+    xcp__sr_about about;        /* its refs point to sr and vdi below */
+    char sr[XCP_REF_MAX];
+    char vdi[XCP_REF_MAX];
 };
 
 int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
@@ -442,9 +494,14 @@ int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
                                     write_op ? XCP_SR_STREAM_WRITE : 0,
                                     &s->s, &s->size, &err) < 0) {
         free(s);
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, vdi, 0);
     } else {
         s->ops = ops;
+        s->about = xcp__sr_about_of(sr, vdi, 0);
+        snprintf(s->sr, sizeof(s->sr), "%s", sr->ref);
+        snprintf(s->vdi, sizeof(s->vdi), "%s", vdi->ref);
+        s->about.sr = s->sr;
+        s->about.vdi = s->vdi;
         *out = s;
     }
     xcp__srt_free(&t);
@@ -463,7 +520,7 @@ int xcp__vdi_stream_read(xcp__vdi_stream *s, uint64_t offset, void *buf,
 
     memset(&err, 0, sizeof(err));
     return s->ops->stream_read(s->s, offset, buf, n, &err) < 0
-               ? xcp__sr_fail(&err) : 0;
+               ? xcp__sr_fail_about(&err, &s->about) : 0;
 }
 
 int xcp__vdi_stream_write(xcp__vdi_stream *s, uint64_t offset,
@@ -473,7 +530,7 @@ int xcp__vdi_stream_write(xcp__vdi_stream *s, uint64_t offset,
 
     memset(&err, 0, sizeof(err));
     return s->ops->stream_write(s->s, offset, buf, n, &err) < 0
-               ? xcp__sr_fail(&err) : 0;
+               ? xcp__sr_fail_about(&err, &s->about) : 0;
 }
 
 int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
@@ -484,7 +541,7 @@ int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
 
     memset(&err, 0, sizeof(err));
     rc = s->ops->stream_extents(s->s, offset, length, cb, ctx, &err);
-    return rc < 0 && err.code ? xcp__sr_fail(&err) : rc;
+    return rc < 0 && err.code ? xcp__sr_fail_about(&err, &s->about) : rc;
 }
 
 int xcp__vdi_stream_close(xcp__vdi_stream *s)
@@ -495,9 +552,10 @@ int xcp__vdi_stream_close(xcp__vdi_stream *s)
     if (!s)
         return 0;
     memset(&err, 0, sizeof(err));
-    rc = s->ops->stream_close(s->s, &err);
+    if ((rc = s->ops->stream_close(s->s, &err)) < 0)
+        rc = xcp__sr_fail_about(&err, &s->about);
     free(s);
-    return rc < 0 ? xcp__sr_fail(&err) : 0;
+    return rc;
 }
 
 int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
@@ -540,7 +598,7 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)
     if (t.type->ops->vdi_stat &&
         t.type->ops->vdi_stat(&t.t, xcp__obj_str(vdi, F(VDI, location)),
                               &info, &err) < 0)
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, vdi, 0);
     else if (t.type->ops->vdi_stat)
         rc = apply_info(c, vdi, &info);
     xcp__srt_free(&t);
@@ -603,7 +661,8 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
                   &res, &err);
     if (rc < 0) {
         intent_done(c->e);
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, vdi,
+                          xcp__obj_int(vdi, F(VDI, virtual_size)));
         goto out;
     }
     if ((rc = apply_info(c, vdi, &res.source)) < 0)
@@ -669,8 +728,13 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
     memset(&err, 0, sizeof(err));
     if (td.type->ops->vdi_copy(&ts.t, xcp__obj_str(vdi, F(VDI, location)),
                                &td.t, uuid, &info, &err) < 0) {
+        /* About the source VDI in its SR; the space is dst_sr's. */
+        xcp__sr_about a = xcp__sr_about_of(
+            dst_sr, vdi, xcp__obj_int(vdi, F(VDI, virtual_size)));
+
+        a.sr = sr->ref;
         intent_done(c->e);
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail_about(&err, &a);
         goto out;
     }
     rc = new_record(c, dst_sr, &info, xcp__obj_str(vdi, F(VDI, name_label)),

@@ -30,8 +30,29 @@ typedef struct xcp__srt {
  * order is engine lock, then sr_lock). */
 int xcp__srt_get(xcp__ctx *c, xcp__obj *sr, bool any_pbd, xcp__srt *out);
 void xcp__srt_free(xcp__srt *t);
-/* Turn a driver error into the thread's XenAPI error. */
-int xcp__sr_fail(const xcp_sr_error *err);
+/* What a failed driver call was about: its error's parameters. */
+typedef struct xcp__sr_about {
+    const char *sr;             /* the SR's ref, or NULL */
+    const char *vdi;            /* the VDI's ref, or NULL */
+    int64_t requested;          /* bytes the call asked for (SR_FULL) */
+    int64_t maximum;            /* bytes free in the SR (SR_FULL) */
+} xcp__sr_about;
+/* The about of a call on sr and vdi (either may be NULL), asking for
+ * requested bytes; maximum is the SR's free space as its record says.
+ * The refs are borrowed from the objects. */
+xcp__sr_about xcp__sr_about_of(xcp__obj *sr, xcp__obj *vdi,
+                               int64_t requested);
+/*
+ * Turn a driver error into the thread's XenAPI error, of its kind with
+ * the parameters the XenAPI lists (errors.def): SR_BACKEND_FAILURE
+ * ["", reason, ""], SR_NOT_EMPTY [], SR_FULL [requested, maximum],
+ * SR_OPERATION_NOT_SUPPORTED [sr], VDI_MISSING [sr, vdi] ("" for what is
+ * unknown, as XAPI), VDI_IO_ERROR [reason], VDI_READONLY [vdi].
+ */
+int xcp__sr_fail_about(const xcp_sr_error *err, const xcp__sr_about *a);
+/* The same for a call on sr and vdi asking for requested bytes. */
+int xcp__sr_fail(const xcp_sr_error *err, xcp__obj *sr, xcp__obj *vdi,
+                 int64_t requested);
 /* The type's capability, or SR_OPERATION_NOT_SUPPORTED. */
 int xcp__sr_need(xcp__obj *sr, const xcp__srt *t, uint64_t cap);
 

@@ -161,7 +161,7 @@ static int do_resize(xcp__ctx *c, bool online)
     memset(&info, 0, sizeof(info));
     if (t.type->ops->vdi_resize(&t.t, xcp__obj_str(vdi, F(VDI, location)),
                                 (uint64_t)size, &info, &err) < 0) {
-        rc = xcp__sr_fail(&err);
+        rc = xcp__sr_fail(&err, sr, vdi, size);
         goto out;
     }
     if ((rc = xcp__db_set_int(c->db, vdi, F(VDI, virtual_size),

@@ -57,14 +57,14 @@ struct vdi_list {
 };
 
 __attribute__((format(printf, 4, 5)))
-static int sr_fail(xcp_sr_error *err, int code, const char *name,
+static int sr_fail(xcp_sr_error *err, int code, xcp_sr_error_kind kind,
                    const char *fmt, ...)
 {
     va_list ap;
 
     if (err) {
         err->code = code;
-        err->name = name ? name : "SR_BACKEND_FAILURE";
+        err->kind = kind;
         va_start(ap, fmt);
         vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
         va_end(ap);
@@ -72,18 +72,18 @@ static int sr_fail(xcp_sr_error *err, int code, const char *name,
     return code;
 }
 
-/* The XenAPI error for an errno from storage. */
-static const char *errno_name(int code)
+/* The kind of failure an errno from storage is. */
+static xcp_sr_error_kind errno_kind(int code)
 {
-    return code == -ENOSPC || code == -EDQUOT ? "SR_FULL"
-                                              : "SR_BACKEND_FAILURE";
+    return code == -ENOSPC || code == -EDQUOT ? XCP_SR_ERR_FULL
+                                              : XCP_SR_ERR_BACKEND;
 }
 
 /* Wrap a message from the image library. */
 static int img_fail(xcp_sr_error *err, int code, const char *what,
                     const char *msg)
 {
-    return sr_fail(err, code, errno_name(code), "%s failed [opterr=%s]",
+    return sr_fail(err, code, errno_kind(code), "%s failed [opterr=%s]",
                    what, msg);
 }
 
@@ -91,7 +91,7 @@ static int join(char *out, size_t len, const char *dir, const char *name,
                 xcp_sr_error *err)
 {
     if ((size_t)snprintf(out, len, "%s/%s", dir, name) >= len)
-        return sr_fail(err, -ENAMETOOLONG, NULL,
+        return sr_fail(err, -ENAMETOOLONG, XCP_SR_ERR_BACKEND,
                        "path too long [opterr=%s/%s]", dir, name);
     return 0;
 }
@@ -116,14 +116,14 @@ static int sr_dir(const xcp_sr_target *t, char *dir, xcp_sr_error *err)
     if (!loc || !loc[0])
         loc = t->default_location;
     if (!loc || loc[0] != '/')
-        return sr_fail(err, -EINVAL, NULL,
+        return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
                        "SR location invalid [opterr=device_config:location "
                        "%s]", loc ? "must be an absolute path" : "missing");
     len = strlen(loc);
     while (len > 1 && loc[len - 1] == '/')
         len--;
     if (len >= XCP_SR_PATH_MAX - XCP_SR_LOCATION_MAX)
-        return sr_fail(err, -ENAMETOOLONG, NULL,
+        return sr_fail(err, -ENAMETOOLONG, XCP_SR_ERR_BACKEND,
                        "SR location invalid [opterr=path too long]");
     memcpy(dir, loc, len);
     dir[len] = '\0';
@@ -177,7 +177,7 @@ static int vdi_file(const char *dir, const char *location, char *path,
     const char *f;
 
     if (!parse_location(location, NULL, &f))
-        return sr_fail(err, -ENOENT, "VDI_MISSING",
+        return sr_fail(err, -ENOENT, XCP_SR_ERR_VDI_MISSING,
                        "VDI location invalid [opterr='%.300s' is not "
                        "<uuid>.qcow2 or <uuid>.raw]", location);
     if (fmt)
@@ -202,7 +202,7 @@ static int write_small(const char *dir, const char *name, const char *text,
         return ret;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return sr_fail(err, -errno, errno_name(-errno),
+        return sr_fail(err, -errno, errno_kind(-errno),
                        "writing metadata failed [opterr=%s: %s]", tmp,
                        strerror(errno));
     errno = EIO;                /* for a short write, which sets none */
@@ -213,7 +213,7 @@ static int write_small(const char *dir, const char *name, const char *text,
         ret = -errno;
     if (ret < 0) {
         unlink(tmp);
-        return sr_fail(err, ret, errno_name(ret),
+        return sr_fail(err, ret, errno_kind(ret),
                        "writing metadata failed [opterr=%s: %s]", path,
                        strerror(-ret));
     }
@@ -315,7 +315,7 @@ static int put_meta(const char *dir, const char *uuid, bool hidden,
     }
     ret = join(path, sizeof(path), dir, name, err);
     if (ret == 0 && unlink(path) < 0 && errno != ENOENT)
-        ret = sr_fail(err, -errno, NULL,
+        ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                       "removing metadata failed [opterr=%s: %s]", path,
                       strerror(errno));
     return ret;
@@ -378,7 +378,7 @@ static int stat_vdi(const char *dir, const char *location,
                           XCP__QCOW2_RDONLY | XCP__QCOW2_NO_BACKING, msg,
                           sizeof(msg));
     if (ret == -ENOENT)
-        return sr_fail(err, ret, "VDI_MISSING",
+        return sr_fail(err, ret, XCP_SR_ERR_VDI_MISSING,
                        "VDI not found [opterr=%s]", msg);
     if (ret < 0)
         return img_fail(err, ret, "VDI inspection", msg);
@@ -387,13 +387,13 @@ static int stat_vdi(const char *dir, const char *location,
     if (ret < 0)
         return img_fail(err, ret, "VDI inspection", msg);
     if (strlen(info.backing_file) >= sizeof(out->parent_location))
-        return sr_fail(err, -ENAMETOOLONG, NULL,
+        return sr_fail(err, -ENAMETOOLONG, XCP_SR_ERR_BACKEND,
                        "VDI inspection failed [opterr=%s: backing file name "
                        "too long for a location]", path);
     parse_location(location, out->uuid, &fmt);
     ret = read_meta(dir, out->uuid, &hidden, &ro);
     if (ret < 0)
-        return sr_fail(err, ret, NULL,
+        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
                        "VDI inspection failed [opterr=%s: metadata: %s]",
                        location, strerror(-ret));
     snprintf(out->location, sizeof(out->location), "%s", location);
@@ -512,8 +512,8 @@ static int list_vdis(const char *dir, struct vdi_list *l, bool strict,
 
     d = opendir(dir);
     if (!d)
-        return sr_fail(err, -errno, NULL, "SR scan failed [opterr=%s: %s]",
-                       dir, strerror(errno));
+        return sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                       "SR scan failed [opterr=%s: %s]", dir, strerror(errno));
     while ((de = readdir(d))) {
         if (!parse_location(de->d_name, NULL, &fmt))
             continue;
@@ -521,7 +521,7 @@ static int list_vdis(const char *dir, struct vdi_list *l, bool strict,
             memset(&v, 0, sizeof(v));
             snprintf(v.location, sizeof(v.location), "%s", de->d_name);
             if (list_add(&refused, &v) < 0)
-                ret = sr_fail(err, -ENOMEM, NULL,
+                ret = sr_fail(err, -ENOMEM, XCP_SR_ERR_BACKEND,
                               "SR scan failed [opterr=%s]", "out of memory");
             if (ret < 0)
                 break;
@@ -541,7 +541,8 @@ static int list_vdis(const char *dir, struct vdi_list *l, bool strict,
             ret = list_add(l, &v) < 0 ? -ENOMEM : 0;
         }
         if (ret == -ENOMEM)
-            ret = sr_fail(err, -ENOMEM, NULL, "SR scan failed [opterr=%s]",
+            ret = sr_fail(err, -ENOMEM, XCP_SR_ERR_BACKEND,
+                          "SR scan failed [opterr=%s]",
                           "out of memory");
         if (ret < 0)
             break;
@@ -576,7 +577,7 @@ static int remove_vdi(const char *dir, xcp_sr_vdi_info *v, xcp_sr_error *err)
     if (ret < 0)
         return ret;
     if (unlink(path) < 0 && errno != ENOENT)
-        return sr_fail(err, -errno, NULL,
+        return sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                        "VDI delete failed [opterr=%s: %s]", path,
                        strerror(errno));
     ret = write_meta(dir, v->uuid, false, false, err);
@@ -613,8 +614,8 @@ static int sr_space(const char *dir, xcp_sr_stat *out, xcp_sr_error *err)
     struct statvfs fs;
 
     if (statvfs(dir, &fs) < 0)
-        return sr_fail(err, -errno, NULL, "SR stat failed [opterr=%s: %s]",
-                       dir, strerror(errno));
+        return sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                       "SR stat failed [opterr=%s: %s]", dir, strerror(errno));
     out->physical_size = (uint64_t)fs.f_blocks * fs.f_frsize;
     out->free_space = (uint64_t)fs.f_bavail * fs.f_frsize;
     out->physical_utilisation = (uint64_t)(fs.f_blocks - fs.f_bfree) *
@@ -635,7 +636,7 @@ static int file_sr_create(const xcp_sr_target *sr, uint64_t *physical_size,
         return ret;
     if (!sr->sr_uuid || strlen(sr->sr_uuid) != UUID_LEN ||
         !valid_uuid(sr->sr_uuid))
-        return sr_fail(err, -EINVAL, NULL,
+        return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
                        "SR create failed [opterr=bad SR uuid]");
     ret = xcp__mkdir_p(dir, 0755);
     if (ret == 0 && stat(dir, &s) < 0)
@@ -643,10 +644,10 @@ static int file_sr_create(const xcp_sr_target *sr, uint64_t *physical_size,
     else if (ret == 0 && !S_ISDIR(s.st_mode))
         ret = -ENOTDIR;
     if (ret < 0)
-        return sr_fail(err, ret, NULL, "SR create failed [opterr=%s: %s]",
-                       dir, strerror(-ret));
+        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
+                       "SR create failed [opterr=%s: %s]", dir, strerror(-ret));
     if (read_marker(dir, found) != -ENOENT)
-        return sr_fail(err, -EEXIST, NULL,
+        return sr_fail(err, -EEXIST, XCP_SR_ERR_BACKEND,
                        "SR create failed [opterr=%s already holds an SR "
                        "(marker " MARKER ")]", dir);
     snprintf(text, sizeof(text),
@@ -657,8 +658,8 @@ static int file_sr_create(const xcp_sr_target *sr, uint64_t *physical_size,
         return ret;
     ret = fsync_dir(dir);
     if (ret < 0)
-        return sr_fail(err, ret, NULL, "SR create failed [opterr=%s: %s]",
-                       dir, strerror(-ret));
+        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
+                       "SR create failed [opterr=%s: %s]", dir, strerror(-ret));
     ret = sr_space(dir, &st, err);
     if (ret == 0 && physical_size)
         *physical_size = st.physical_size;
@@ -680,7 +681,8 @@ static int file_sr_probe(const xcp_sr_target *sr, xcp_sr_probe_cb cb,
     if (ret == -ENOENT || ret == -ENOTDIR)
         return 0;
     if (ret < 0)
-        return sr_fail(err, ret, NULL, "SR probe failed [opterr=%s/" MARKER
+        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
+                       "SR probe failed [opterr=%s/" MARKER
                        ": %s]", dir, strerror(-ret));
     snprintf(info.type, sizeof(info.type), "file");
     snprintf(info.path, sizeof(info.path), "%s", dir);
@@ -698,11 +700,11 @@ static int attached_dir(const xcp_sr_target *sr, char *dir, xcp_sr_error *err)
         return ret;
     ret = read_marker(dir, found);
     if (ret < 0)
-        return sr_fail(err, ret, NULL,
+        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
                        "The SR is not available [opterr=%s: no usable "
                        MARKER ": %s]", dir, strerror(-ret));
     if (!sr->sr_uuid || strcmp(found, sr->sr_uuid) != 0)
-        return sr_fail(err, -EINVAL, NULL,
+        return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
                        "The SR is not available [opterr=%s holds SR %s, "
                        "not %s]", dir, found,
                        sr->sr_uuid ? sr->sr_uuid : "(none)");
@@ -737,8 +739,8 @@ static int remove_debris(const char *dir, unsigned *removed,
 
     d = opendir(dir);
     if (!d)
-        return sr_fail(err, -errno, NULL, "SR gc failed [opterr=%s: %s]",
-                       dir, strerror(errno));
+        return sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                       "SR gc failed [opterr=%s: %s]", dir, strerror(errno));
     while ((de = readdir(d))) {
         len = strlen(de->d_name);
         orphan = false;
@@ -777,7 +779,7 @@ static int file_sr_destroy(const xcp_sr_target *sr, unsigned int flags,
     for (i = 0; i < l.n; i++)
         visible += !l.v[i].hidden;
     if (visible && !(flags & XCP_SR_DESTROY_FORCE)) {
-        ret = sr_fail(err, -ENOTEMPTY, "SR_NOT_EMPTY",
+        ret = sr_fail(err, -ENOTEMPTY, XCP_SR_ERR_NOT_EMPTY,
                       "SR destroy failed [opterr=%s still holds %zu VDIs]",
                       dir, visible);
         goto out;
@@ -790,7 +792,7 @@ static int file_sr_destroy(const xcp_sr_target *sr, unsigned int flags,
         goto out;
     ret = join(path, sizeof(path), dir, MARKER, err);
     if (ret == 0 && unlink(path) < 0)
-        ret = sr_fail(err, -errno, NULL,
+        ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                       "SR destroy failed [opterr=%s: %s]", path,
                       strerror(errno));
     /* The directory goes too unless someone else keeps files in it. */
@@ -857,7 +859,7 @@ static int coalesce(const char *dir, xcp_sr_vdi_info *p, xcp_sr_vdi_info *c,
     if (ret < 0)
         return img_fail(err, ret, "VDI coalesce", msg);
     if (rename(ppath, cpath) < 0)
-        return sr_fail(err, -errno, NULL,
+        return sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                        "VDI coalesce failed [opterr=rename %s: %s]", ppath,
                        strerror(errno));
     /* c keeps its own sidecar; p's goes.  The list entry for c now
@@ -974,7 +976,7 @@ static int create_image(const char *dir, const char *name, uint64_t size,
     if (tmp)
         return 0;
     if (link(tpath, path) < 0)
-        ret = sr_fail(err, -errno, errno_name(-errno),
+        ret = sr_fail(err, -errno, errno_kind(-errno),
                       "%s failed [opterr=link %s: %s]", what, path,
                       strerror(errno));
     unlink(tpath);
@@ -997,7 +999,8 @@ static int uuid_free(const char *dir, const char *uuid, const char *what,
         if ((ret = join(path, sizeof(path), dir, name, err)) < 0)
             return ret;
         if (lstat(path, &st) == 0)
-            return sr_fail(err, -EEXIST, NULL, "%s failed [opterr=%s "
+            return sr_fail(err, -EEXIST, XCP_SR_ERR_BACKEND,
+                           "%s failed [opterr=%s "
                            "exists]", what, path);
     }
     return 0;
@@ -1017,12 +1020,12 @@ static int file_vdi_create(const xcp_sr_target *sr,
     if (ret < 0)
         return ret;
     if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0)
-        return sr_fail(err, -ENOTSUP, "SR_OPERATION_NOT_SUPPORTED",
+        return sr_fail(err, -ENOTSUP, XCP_SR_ERR_NOT_SUPPORTED,
                        "VDI create failed [opterr=format '%.32s' is not "
                        "supported by file SRs]", fmt);
     if (params->uuid) {
         if (strlen(params->uuid) != UUID_LEN || !valid_uuid(params->uuid))
-            return sr_fail(err, -EINVAL, NULL,
+            return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
                            "VDI create failed [opterr=bad uuid '%.64s']",
                            params->uuid);
         memcpy(uuid, params->uuid, sizeof(uuid));
@@ -1043,7 +1046,8 @@ static int file_vdi_create(const xcp_sr_target *sr,
     }
     ret = fsync_dir(dir);
     if (ret < 0)
-        return sr_fail(err, ret, NULL, "VDI create failed [opterr=%s: %s]",
+        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
+                       "VDI create failed [opterr=%s: %s]",
                        dir, strerror(-ret));
     return stat_vdi(dir, loc, out, err);
 }
@@ -1064,7 +1068,7 @@ static int file_vdi_destroy(const xcp_sr_target *sr, const char *location,
         return ret;
     v = list_find(&l, location);
     if (!v) {
-        ret = sr_fail(err, -ENOENT, "VDI_MISSING",
+        ret = sr_fail(err, -ENOENT, XCP_SR_ERR_VDI_MISSING,
                       "VDI not found [opterr=%s/%.300s]", dir, location);
         goto out;
     }
@@ -1114,7 +1118,7 @@ static int file_vdi_resize(const xcp_sr_target *sr, const char *location,
     if (ret < 0)
         return ret;
     if (v.read_only || v.hidden)
-        return sr_fail(err, -EROFS, "VDI_READONLY",
+        return sr_fail(err, -EROFS, XCP_SR_ERR_VDI_READONLY,
                        "VDI resize failed [opterr=%s is %s]", location,
                        v.hidden ? "a hidden parent" : "read-only");
     ret = join(path, sizeof(path), dir, location, err);
@@ -1222,14 +1226,15 @@ static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
     if (ret < 0)
         goto out;
     if (link(apath, ppath) < 0) {
-        ret = sr_fail(err, -errno, errno_name(-errno),
+        ret = sr_fail(err, -errno, errno_kind(-errno),
                       "%s failed [opterr=link %s: %s]", what, ppath,
                       strerror(errno));
         goto out;
     }
     linked = true;
     if (rename(tpath, apath) < 0)
-        ret = sr_fail(err, -errno, NULL, "%s failed [opterr=rename %s: %s]",
+        ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                      "%s failed [opterr=rename %s: %s]",
                       what, apath, strerror(errno));
 out:
     if (ret < 0) {
@@ -1260,7 +1265,8 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
 
     memset(out, 0, sizeof(*out));
     if (uuid && (strlen(uuid) != UUID_LEN || !valid_uuid(uuid)))
-        return sr_fail(err, -EINVAL, NULL, "%s failed [opterr=bad uuid "
+        return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
+                       "%s failed [opterr=bad uuid "
                        "'%.64s']", what, uuid);
     ret = attached_dir(sr, dir, err);
     if (ret == 0)
@@ -1270,15 +1276,15 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
     if (ret < 0)
         return ret;
     if (src.hidden)
-        return sr_fail(err, -EINVAL, NULL,
+        return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
                        "%s failed [opterr=%s is a hidden parent]", what,
                        location);
     if (strcmp(src.format, "qcow2") != 0)
-        return sr_fail(err, -ENOTSUP, "SR_OPERATION_NOT_SUPPORTED",
+        return sr_fail(err, -ENOTSUP, XCP_SR_ERR_NOT_SUPPORTED,
                        "%s failed [opterr=%s: %s VDIs cannot be "
                        "snapshotted or cloned]", what, location, src.format);
     if (len >= MAX_CHAIN)
-        return sr_fail(err, -EMLINK, NULL,
+        return sr_fail(err, -EMLINK, XCP_SR_ERR_BACKEND,
                        "The snapshot chain is too long [opterr=%s: %u "
                        "images]", location, len);
     if (uuid && (ret = uuid_free(dir, uuid, what, err)) < 0)
@@ -1306,7 +1312,8 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
         return ret;
     ret = fsync_dir(dir);
     if (ret < 0)
-        return sr_fail(err, ret, NULL, "%s failed [opterr=%s: %s]", what,
+        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
+                       "%s failed [opterr=%s: %s]", what,
                        dir, strerror(-ret));
     if ((ret = stat_vdi(dir, location, &out->source, err)) < 0 ||
         (ret = stat_vdi(dir, cloc, &out->child, err)) < 0)
@@ -1354,7 +1361,7 @@ static int file_vdi_copy(const xcp_sr_target *src, const char *location,
         return ret;
     if (uuid) {
         if (strlen(uuid) != UUID_LEN || !valid_uuid(uuid))
-            return sr_fail(err, -EINVAL, NULL,
+            return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
                            "VDI copy failed [opterr=bad uuid '%.64s']", uuid);
         memcpy(nuuid, uuid, sizeof(nuuid));
     } else {
@@ -1366,13 +1373,13 @@ static int file_vdi_copy(const xcp_sr_target *src, const char *location,
         (ret = join(dpath, sizeof(dpath), ddir, loc, err)) < 0)
         return ret;
     if (access(dpath, F_OK) == 0)
-        return sr_fail(err, -EEXIST, NULL,
+        return sr_fail(err, -EEXIST, XCP_SR_ERR_BACKEND,
                        "VDI copy failed [opterr=%s exists]", dpath);
     ret = xcp__qcow2_open(&q, spath, fmt, XCP__QCOW2_RDONLY, msg,
                           sizeof(msg));
     if (ret == -ENOENT)
-        return sr_fail(err, ret, "VDI_MISSING", "VDI not found [opterr=%s]",
-                       msg);
+        return sr_fail(err, ret, XCP_SR_ERR_VDI_MISSING,
+                       "VDI not found [opterr=%s]", msg);
     if (ret < 0)
         return img_fail(err, ret, "VDI copy", msg);
     o.format = fmt;
@@ -1385,7 +1392,8 @@ static int file_vdi_copy(const xcp_sr_target *src, const char *location,
         return ret;
     }
     if (rename(tpath, dpath) < 0) {
-        ret = sr_fail(err, -errno, NULL, "VDI copy failed [opterr=%s: %s]",
+        ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                      "VDI copy failed [opterr=%s: %s]",
                       dpath, strerror(errno));
         unlink(tpath);
         write_meta(ddir, nuuid, false, false, NULL);
@@ -1393,8 +1401,8 @@ static int file_vdi_copy(const xcp_sr_target *src, const char *location,
     }
     ret = fsync_dir(ddir);
     if (ret < 0)
-        return sr_fail(err, ret, NULL, "VDI copy failed [opterr=%s: %s]",
-                       ddir, strerror(-ret));
+        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
+                       "VDI copy failed [opterr=%s: %s]", ddir, strerror(-ret));
     return stat_vdi(ddir, loc, out, err);
 }
 
@@ -1412,7 +1420,9 @@ static int file_vdi_path(const xcp_sr_target *sr, const char *location,
     if (ret < 0)
         return ret;
     if (stat(out->path, &st) < 0)
-        return sr_fail(err, -errno, errno == ENOENT ? "VDI_MISSING" : NULL,
+        return sr_fail(err, -errno,
+                       errno == ENOENT ? XCP_SR_ERR_VDI_MISSING
+                                       : XCP_SR_ERR_BACKEND,
                        "VDI not available [opterr=%s: %s]", out->path,
                        strerror(errno));
     snprintf(out->format, sizeof(out->format), "%s", fmt);

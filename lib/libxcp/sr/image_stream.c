@@ -19,7 +19,7 @@ static int io_fail(xcp_sr_error *err, int code, const char *msg)
 {
     if (err) {
         err->code = code;
-        err->name = "VDI_IO_ERROR";
+        err->kind = XCP_SR_ERR_VDI_IO;
         snprintf(err->reason, sizeof(err->reason), "%s", msg);
     }
     return code;

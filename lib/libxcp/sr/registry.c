@@ -134,7 +134,8 @@ int xcp__sr_type_check(const xcp_sr_type *t, char *err, size_t errlen)
                  "content_type or config_keys", t->name ? t->name : "?");
         return -EINVAL;
     }
-    if (o->version == 0 || o->version > XCP_SR_OPS_VERSION ||
+    /* Below version 4, drivers fill the old xcp_sr_error (a name). */
+    if (o->version < 4 || o->version > XCP_SR_OPS_VERSION ||
         !o->sr_attach || !o->sr_detach || !o->vdi_path) {
         snprintf(err, errlen, "SR type '%s': bad ops version %u or missing "
                  "sr_attach/sr_detach/vdi_path", t->name, o->version);

@@ -257,6 +257,22 @@ Test(sr_registry, check_catches_capabilities_without_operations)
     cr_expect_eq(xcp__sr_type_check(&t, buf, sizeof(buf)), -EINVAL);
 }
 
+/* Tables older than version 4 fill the old xcp_sr_error (a name string
+ * where the kind now is): the registry refuses them. */
+Test(sr_registry, check_refuses_ops_before_error_kinds)
+{
+    xcp_sr_ops ops_copy = *xcp__sr_type_file.ops;
+    xcp_sr_type t = xcp__sr_type_file;
+    char buf[256];
+
+    t.ops = &ops_copy;
+    cr_expect_eq(ops_copy.version, XCP_SR_OPS_VERSION);
+    cr_expect_eq(xcp__sr_type_check(&t, buf, sizeof(buf)), 0, "%s", buf);
+    ops_copy.version = 3;
+    cr_expect_eq(xcp__sr_type_check(&t, buf, sizeof(buf)), -EINVAL);
+    cr_expect_not_null(strstr(buf, "version 3"), "%s", buf);
+}
+
 static int probe_cb(void *ctx, const xcp_sr_probe_info *p)
 {
     xcp_sr_probe_info *out = ctx;
@@ -286,7 +302,7 @@ Test(file_sr, create_makes_directory_and_probe_finds_it)
     cr_expect_eq(ops->sr_detach(&sr, &e), 0);
     /* Creating again over an existing SR is refused. */
     cr_expect_eq(ops->sr_create(&sr, &size, &e), -EEXIST);
-    cr_expect_str_eq(e.name, "SR_BACKEND_FAILURE");
+    cr_expect_eq(e.kind, XCP_SR_ERR_BACKEND);
     cr_expect_not_null(strstr(e.reason, srdir), "%s", e.reason);
 }
 
@@ -326,7 +342,7 @@ Test(file_sr, destroy_refuses_while_vdis_remain)
     cr_assert_eq(ops->sr_create(&sr, &size, &e), 0, "%s", e.reason);
     vdi_new(MiB);
     cr_expect_eq(ops->sr_destroy(&sr, 0, &e), -ENOTEMPTY);
-    cr_expect_str_eq(e.name, "SR_NOT_EMPTY");
+    cr_expect_eq(e.kind, XCP_SR_ERR_NOT_EMPTY);
     cr_expect_eq(access(srdir, F_OK), 0);
     cr_expect_eq(ops->sr_destroy(&sr, XCP_SR_DESTROY_FORCE, &e), 0, "%s",
                  e.reason);
@@ -399,12 +415,12 @@ Test(file_vdi, bad_or_missing_locations_are_refused)
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cr_expect_eq(ops->vdi_stat(&sr, bad[i], &v, &e), -ENOENT, "%s",
                      bad[i]);
-        cr_expect_str_eq(e.name, "VDI_MISSING");
+        cr_expect_eq(e.kind, XCP_SR_ERR_VDI_MISSING);
         cr_expect_eq(ops->vdi_destroy(&sr, bad[i], &e), -ENOENT);
     }
     cr_expect_eq(ops->vdi_path(&sr, "11111111-2222-4333-8444-555555555555"
                                ".qcow2", &vp, &e), -ENOENT);
-    cr_expect_str_eq(e.name, "VDI_MISSING");
+    cr_expect_eq(e.kind, XCP_SR_ERR_VDI_MISSING);
 }
 
 Test(file_vdi, snapshot_keeps_old_content_and_hides_the_parent)
@@ -484,7 +500,7 @@ Test(file_vdi, destroying_leaves_collects_their_hidden_parent)
     s = scan();
     cr_expect_eq(s.n, 0);
     cr_expect_eq(ops->vdi_destroy(&sr, a.location, &e), -ENOENT);
-    cr_expect_str_eq(e.name, "VDI_MISSING");
+    cr_expect_eq(e.kind, XCP_SR_ERR_VDI_MISSING);
 }
 
 Test(file_vdi, destroying_a_vdi_others_depend_on_hides_it)
@@ -666,12 +682,12 @@ Test(file_vdi, resize_grows_and_refuses_to_shrink)
     cr_expect(vdi_holds(a.location, 10 * MiB, 10 * MiB, 0));
     cr_expect_eq(ops->vdi_resize(&sr, a.location, 5 * MiB, &v, &e),
                  -ENOTSUP);
-    cr_expect_str_eq(e.name, "SR_BACKEND_FAILURE");
+    cr_expect_eq(e.kind, XCP_SR_ERR_BACKEND);
     cr_expect_not_null(strstr(e.reason, "shrinking"), "%s", e.reason);
     cr_assert_eq(ops->vdi_snapshot(&sr, a.location, &r, &e), 0);
     cr_expect_eq(ops->vdi_resize(&sr, r.child.location, 30 * MiB, &v, &e),
                  -EROFS);
-    cr_expect_str_eq(e.name, "VDI_READONLY");
+    cr_expect_eq(e.kind, XCP_SR_ERR_VDI_READONLY);
     assert_qemu_check(a.location);
 }
 
@@ -729,7 +745,7 @@ Test(file_vdi, raw_vdis_for_suspend_images)
     cr_assert_eq(stat(vp.path, &st), 0);
     cr_expect_eq((uint64_t)st.st_size, 3 * MiB);
     cr_expect_eq(ops->vdi_snapshot(&sr, v.location, &r, &e), -ENOTSUP);
-    cr_expect_str_eq(e.name, "SR_OPERATION_NOT_SUPPORTED");
+    cr_expect_eq(e.kind, XCP_SR_ERR_NOT_SUPPORTED);
     p.format = "vhd";
     cr_expect_eq(ops->vdi_create(&sr, &p, &v, &e), -ENOTSUP);
 }

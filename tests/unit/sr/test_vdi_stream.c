@@ -142,7 +142,7 @@ static void round_trip(const char *format)
     cr_assert_arr_eq(got, a, sizeof(got));
     /* A read-only handle refuses writes with VDI_IO_ERROR. */
     cr_assert_lt(ops->stream_write(s, 0, b, sizeof(b), &e), 0);
-    cr_assert_str_eq(e.name, "VDI_IO_ERROR");
+    cr_assert_eq(e.kind, XCP_SR_ERR_VDI_IO);
 
     cr_assert_eq(ops->stream_extents(s, 0, size, add_extent, &x, &e), 0,
                  "%s", e.reason);
@@ -257,7 +257,7 @@ Test(vdi_stream, missing_vdi_fails_with_vdi_missing)
     cr_assert_lt(ops->vdi_stream_open(&sr, "6a1c0f9e-1d2c-4b3a-9f8e-"
                                       "7d6c5b4a3f2e.qcow2", 0, &s, &size,
                                       &e), 0);
-    cr_assert_str_eq(e.name, "VDI_MISSING");
+    cr_assert_eq(e.kind, XCP_SR_ERR_VDI_MISSING);
     cr_assert_null(s);
 }
 
@@ -269,7 +269,7 @@ Test(vdi_stream, write_beyond_size_fails)
     uint8_t buf[1024] = {1};
 
     cr_assert_lt(ops->stream_write(s, MiB - 512, buf, sizeof(buf), &e), 0);
-    cr_assert_str_eq(e.name, "VDI_IO_ERROR");
+    cr_assert_eq(e.kind, XCP_SR_ERR_VDI_IO);
     ops->stream_close(s, NULL);
 }
 
