@@ -56,7 +56,7 @@ int xcp__sr_fail(const xcp_sr_error *err, xcp__obj *sr, xcp__obj *vdi,
 /* The type's capability, or SR_OPERATION_NOT_SUPPORTED. */
 int xcp__sr_need(xcp__obj *sr, const xcp__srt *t, uint64_t cap);
 
-/* Errors: SR_BACKEND_FAILURE unless a file SR's device_config
+/* Errors: SR_BACKEND_FAILURE unless a file or iso SR's device_config
  * location (dconf, may be NULL) lies below an SR root or the state
  * directory (sr.c). Other types pass. */
 int xcp__check_sr_location(xcp__ctx *c, const char *type,
