@@ -5,15 +5,22 @@
  * marks the ones gone missing); VDI.create and VDI.destroy are refused
  * with SR_OPERATION_NOT_SUPPORTED, as XCP-ng's ISO SR; the VDIs go into
  * a VM's CD drive (VBD.insert/eject).  The directory must lie below an
- * SR root or the state directory, like a file SR's.
+ * SR root or the state directory, like a file SR's.  xe's vm-cd-insert,
+ * vm-cd-eject and cd-list (cmd/xe/cmd_cd.c) run on the same state
+ * directory, between sessions.
  */
 #define _GNU_SOURCE
 #include "helpers.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
+#include <stdarg.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 TestSuite(sr_iso, .init = api_setup, .fini = api_teardown);
 
@@ -204,4 +211,89 @@ Test(sr_iso, an_iso_goes_into_a_cd_drive_and_out)
     cr_assert(empty);
     OK(xcp_vbd_insert(S, cd, iso));
     OK(xcp_vm_hard_shutdown(S, vm));
+}
+
+/* Run the xe under test (the build's, from the top build directory) on
+ * api_dir with the arguments given (NULL-terminated); its exit status,
+ * stdout and stderr into out. */
+static int xe(char *out, size_t len, ...)
+{
+    posix_spawn_file_actions_t fa;
+    char *argv[16];
+    size_t n = 1, used = 0;
+    int fds[2], status;
+    ssize_t r;
+    va_list ap;
+    pid_t pid;
+
+    argv[0] = (char *)"./cmd/xe/xe";
+    va_start(ap, len);
+    while (n < 15 && (argv[n] = va_arg(ap, char *)))
+        n++;
+    va_end(ap);
+    argv[n] = NULL;
+    if (access(argv[0], X_OK) != 0)
+        cr_skip_test("no xe binary at %s", argv[0]);
+    setenv("XCP_STATE_DIR", api_dir, 1);
+    cr_assert_eq(pipe(fds), 0);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    cr_assert_eq(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    while (used + 1 < len &&
+           (r = read(fds[0], out + used, len - 1 - used)) > 0)
+        used += (size_t)r;
+    out[used] = '\0';
+    close(fds[0]);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+Test(sr_iso, xe_cd_list_vm_cd_insert_and_eject)
+{
+    char out[4096];
+    xcp_sr sr = iso_sr();
+    xcp_vm vm = api_install("cdvm");
+    xcp_vbd cd = add_cd(vm);
+    xcp_vdi iso, in;
+    bool empty;
+
+    put_file("install.iso", 64 * 1024);
+    put_file("rescue.iso", 4096);
+    OK(xcp_sr_scan(S, sr));
+    iso = vdi_named(sr, "install.iso");
+    xcp_session_close(S);
+    S = NULL;
+
+    cr_assert_eq(xe(out, sizeof(out), "cd-list", "params=name-label",
+                    "--minimal", NULL), 0, "%s", out);
+    cr_assert(strstr(out, "install.iso") && strstr(out, "rescue.iso"),
+              "cd-list: %s", out);
+    cr_assert(!strstr(out, "Debian"), "cd-list lists a disk: %s", out);
+    cr_assert_neq(xe(out, sizeof(out), "vm-cd-insert", "vm=cdvm",
+                     "cd-name=missing.iso", NULL), 0);
+    cr_assert(strstr(out, "CD missing.iso not found"), "%s", out);
+    cr_assert_eq(xe(out, sizeof(out), "vm-cd-insert", "vm=cdvm",
+                    "cd-name=install.iso", NULL), 0, "%s", out);
+    /* The drive is full now: no empty CD drive is left. */
+    cr_assert_neq(xe(out, sizeof(out), "vm-cd-insert", "vm=cdvm",
+                     "cd-name=rescue.iso", NULL), 0);
+    cr_assert(strstr(out, "VM_NO_EMPTY_CD_VBD") ||
+              strstr(out, "no empty CD drive"), "%s", out);
+
+    api_open();
+    OK(xcp_vbd_get_VDI(S, &in, cd));
+    cr_assert_str_eq(in.ref, iso.ref);
+    xcp_session_close(S);
+    S = NULL;
+
+    cr_assert_eq(xe(out, sizeof(out), "vm-cd-eject", "vm=cdvm", NULL), 0,
+                 "%s", out);
+    api_open();
+    OK(xcp_vbd_get_empty(S, &empty, cd));
+    cr_assert(empty);
 }
