@@ -327,3 +327,28 @@ Test(sr_ext, the_type_is_listed_with_its_capabilities)
     cr_assert(api_str_set_has(&types, "iso"));
     xcp_string_set_dispose(&types);
 }
+
+Test(sr_ext, a_restart_after_the_mount_went_mounts_it_again)
+{
+    char mnt[512];
+    xcp_vdi vdi;
+    xcp_sr sr;
+    bool attached;
+
+    make_loop();
+    OK(ext_create(loop_dev, &sr));
+    mount_of(sr, mnt, sizeof(mnt));
+    vdi = new_vdi(sr, 8 * MiB);
+    cr_assert_eq(qemu_io(mnt, vdi, "write -P 0x5a 0 1M"), 0);
+    /* The host reboots: the toolstack stops, the mount is gone. */
+    xcp_session_close(S);
+    S = NULL;
+    cr_assert_eq(umount2(mnt, 0), 0, "umount %s: %s", mnt, strerror(errno));
+    cr_assert(!is_mount(mnt));
+    api_open();
+    cr_assert(is_mount(mnt), "%s not mounted again at open", mnt);
+    OK(xcp_pbd_get_currently_attached(S, &attached, only_pbd(sr)));
+    cr_assert(attached);
+    cr_assert_eq(qemu_io(mnt, vdi, "read -P 0x5a 0 1M"), 0);
+    OK(xcp_sr_scan(S, sr));
+}

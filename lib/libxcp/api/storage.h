@@ -148,6 +148,8 @@ void xcp__sr_gc_request(xcp__engine *e);
 /* Open the file at engine open (before xcp__sr_collect_leftovers). */
 int xcp__sr_intents_open(xcp__engine *e);
 /* At engine open (lock held, in a transaction, nothing else running):
+ * attach again the SRs whose PBD here is marked attached (a PBD whose
+ * attach fails is marked unplugged), then
  * collect what interrupted calls left behind: images of the intents
  * left whose record is not there (made) or is gone (deleted), suspend
  * images no VM refers to (deleted after the commit), then a collector
