@@ -283,6 +283,22 @@ Test(sr_ext, create_plug_vdis_snapshot_unplug_replug_destroy)
     OK(xcp_sr_destroy(S, sr));
 }
 
+/* SR.probe on the loop device names sr. */
+static void assert_probe_finds(xcp_sr sr)
+{
+    xcp_string_map dc = {0}, smc = {0};
+    char *xml = NULL, *uuid = NULL;
+
+    xcp_string_map_set(&dc, "device", loop_dev);
+    OK(xcp_sr_probe(S, &xml, api_host(), &dc, "ext", &smc));
+    OK(xcp_sr_get_uuid(S, &uuid, sr));
+    cr_assert(strstr(xml, uuid) && strstr(xml, "<Type>ext</Type>"),
+              "probe: %s", xml);
+    xcp_free(xml);
+    xcp_free(uuid);
+    xcp_string_map_dispose(&dc);
+}
+
 Test(sr_ext, a_device_holding_an_sr_is_not_formatted_again)
 {
     char mnt[512];
@@ -293,10 +309,13 @@ Test(sr_ext, a_device_holding_an_sr_is_not_formatted_again)
     OK(ext_create(loop_dev, &sr));
     mount_of(sr, mnt, sizeof(mnt));
     vdi = new_vdi(sr, 4 * MiB);
-    /* Mounted: the device is busy. */
-    assert_error_name(ext_create(loop_dev, &other), "SR_BACKEND_FAILURE");
+    /* Attached or not, the device holds an SR: SR.create refuses it and
+     * SR.probe reports it. */
+    assert_reason(ext_create(loop_dev, &other), "The SR already exists");
+    assert_probe_finds(sr);
     OK(xcp_pbd_unplug(S, only_pbd(sr)));
     assert_reason(ext_create(loop_dev, &other), "The SR already exists");
+    assert_probe_finds(sr);
     /* Its VDIs survived. */
     OK(xcp_pbd_plug(S, only_pbd(sr)));
     cr_assert_eq(qemu_io(mnt, vdi, "read -P 0 0 1M"), 0);
@@ -316,6 +335,18 @@ Test(sr_ext, bad_devices_say_what_and_where)
     cr_assert(fd >= 0);
     close(fd);
     assert_reason(ext_create(file, &sr), "is not a block device");
+    /* A device without an SR: probe finds none. */
+    {
+        xcp_string_map dc = {0}, smc = {0};
+        char *xml = NULL;
+
+        make_loop();
+        xcp_string_map_set(&dc, "device", loop_dev);
+        OK(xcp_sr_probe(S, &xml, api_host(), &dc, "ext", &smc));
+        cr_assert(!strstr(xml, "<SR>"), "probe: %s", xml);
+        xcp_free(xml);
+        xcp_string_map_dispose(&dc);
+    }
 }
 
 Test(sr_ext, the_type_is_listed_with_its_capabilities)

@@ -9,7 +9,9 @@
  * (mkfs.ext4, spawned with an argument vector) and writes the file SR's
  * marker in the new filesystem; sr_attach mounts it and checks the marker
  * names this SR; sr_detach unmounts; sr_destroy removes the SR's files,
- * unmounts and wipes the filesystem's signature from the device.
+ * unmounts and wipes the filesystem's signature from the device; sr_probe
+ * mounts the device read-only on a temporary directory and reports the
+ * SR whose marker it finds.
  *
  * Errors read as the EXT SR's (XE_SR_ERRORCODES): what failed, its SM
  * error code, then [opterr=...] with the device or path and the cause.
@@ -134,8 +136,25 @@ static xcp_sr_target file_target(const xcp_sr_target *sr, const char *mnt,
     return t;
 }
 
+/* Spawn argv; argv[0] is looked up in PATH, then in /usr/sbin and /sbin
+ * (where e2fsprogs installs, and which a daemon's PATH may lack). */
+static int spawn_tool(pid_t *pid, const posix_spawn_file_actions_t *fa,
+                      char *const argv[])
+{
+    static const char *const dirs[] = { "/usr/sbin", "/sbin" };
+    char path[256];
+    size_t i;
+    int ret = posix_spawnp(pid, argv[0], fa, NULL, argv, environ);
+
+    for (i = 0; ret == ENOENT && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dirs[i], argv[0]);
+        ret = posix_spawn(pid, path, fa, NULL, argv, environ);
+    }
+    return ret;
+}
+
 /*
- * Run argv (argv[0] looked up in PATH), no shell; stdout and stderr go to
+ * Run argv (see spawn_tool), no shell; stdout and stderr go to
  * a pipe, whose first bytes are kept in out for the error message.
  * Returns 0 if the program exited 0, else -EIO (out says why).
  */
@@ -155,7 +174,7 @@ static int run(char *const argv[], char *out, size_t outlen)
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
     posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    ret = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    ret = spawn_tool(&pid, &fa, argv);
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (ret != 0) {
@@ -250,22 +269,56 @@ static int found_sr(void *ctx, const xcp_sr_probe_info *info)
     return 0;
 }
 
-/* Whether dev holds a filesystem with an SR in it, mounted read-only at
- * mnt for a look; uuid gets the SR's uuid. */
+/* Whether dev holds a filesystem with an SR in it, mounted at mnt for a
+ * look (read-only unless it is mounted elsewhere already); uuid gets the
+ * SR's uuid. */
 static bool holds_sr(const xcp_sr_target *sr, const char *dev,
                      const char *mnt, char *uuid)
 {
     xcp_sr_target ft;
     xcp_sr_error e;
     xcp_sr_kv kv;
+    int ret;
 
     uuid[0] = '\0';
-    if (do_mount(dev, mnt, MS_RDONLY, &e) < 0)
+    /* A filesystem mounted read-write elsewhere (an attached SR) can only
+     * be mounted again read-write: the kernel shares it. */
+    ret = do_mount(dev, mnt, MS_RDONLY, NULL);
+    if (ret == -EBUSY)
+        ret = do_mount(dev, mnt, 0, NULL);
+    if (ret < 0)
         return false;
     ft = file_target(sr, mnt, &kv);
     xcp__sr_file_ops.sr_probe(&ft, found_sr, uuid, &e);
     do_umount(mnt, NULL);
     return uuid[0] != '\0';
+}
+
+/* The SR on device_config:device, if any: its filesystem is mounted
+ * read-only on a temporary directory for a look. */
+static int ext_sr_probe(const xcp_sr_target *sr, xcp_sr_probe_cb cb,
+                        void *ctx, xcp_sr_error *err)
+{
+    char tmp[] = "/tmp/xcp-ext-probe.XXXXXX";
+    xcp_sr_probe_info info;
+    const char *dev;
+    dev_t rdev;
+    bool found;
+    int ret;
+
+    if ((ret = block_device(sr, &dev, &rdev, err)) < 0)
+        return ret;
+    if (!mkdtemp(tmp))
+        return ext_fail(err, -errno, "SR probe failed [opterr=mkdtemp %s: "
+                        "%s]", tmp, strerror(errno));
+    memset(&info, 0, sizeof(info));
+    found = holds_sr(sr, dev, tmp, info.sr_uuid);
+    rmdir(tmp);
+    if (!found)
+        return 0;
+    snprintf(info.type, sizeof(info.type), "ext");
+    snprintf(info.path, sizeof(info.path), "%s", dev);
+    return cb(ctx, &info);
 }
 
 static int ext_sr_create(const xcp_sr_target *sr, uint64_t *physical_size,
@@ -465,6 +518,7 @@ static const xcp_sr_config_key ext_config_keys[] = {
 static const xcp_sr_ops ext_ops = {
     .version = XCP_SR_OPS_VERSION,
     .sr_create = ext_sr_create,
+    .sr_probe = ext_sr_probe,
     .sr_attach = ext_sr_attach,
     .sr_detach = ext_sr_detach,
     .sr_destroy = ext_sr_destroy,
@@ -496,8 +550,9 @@ const xcp_sr_type xcp__sr_type_ext = {
     .vendor = "libxcp",
     .copyright = "libxcp contributors",
     .version = "1.0",
-    .capabilities = XCP_SR_CAP_SR_SCAN | XCP_SR_CAP_SR_UPDATE |
-                    XCP_SR_CAP_SR_GC | XCP_SR_CAP_VDI_CREATE |
+    .capabilities = XCP_SR_CAP_SR_PROBE | XCP_SR_CAP_SR_SCAN |
+                    XCP_SR_CAP_SR_UPDATE | XCP_SR_CAP_SR_GC |
+                    XCP_SR_CAP_VDI_CREATE |
                     XCP_SR_CAP_VDI_DELETE | XCP_SR_CAP_VDI_UPDATE |
                     XCP_SR_CAP_VDI_SNAPSHOT | XCP_SR_CAP_VDI_CLONE |
                     XCP_SR_CAP_VDI_RESIZE | XCP_SR_CAP_VDI_COPY |
