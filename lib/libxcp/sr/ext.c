@@ -392,9 +392,11 @@ static int wipe(const char *dev, xcp_sr_error *err)
 
     if (fd < 0)
         ret = -errno;
-    for (off = 0; ret == 0 && off < WIPE_BYTES; off += sizeof(zeros))
+    for (off = 0; ret == 0 && off < WIPE_BYTES; off += sizeof(zeros)) {
+        errno = EIO;            /* for a short write, which sets none */
         if (pwrite(fd, zeros, sizeof(zeros), off) != (ssize_t)sizeof(zeros))
-            ret = errno ? -errno : -EIO;
+            ret = -errno;
+    }
     if (ret == 0 && fsync(fd) < 0)
         ret = -errno;
     if (fd >= 0)
