@@ -16,29 +16,28 @@ int xcp__sr_fail_about(const xcp_sr_error *err, const xcp__sr_about *a)
                                                  : "storage driver failure";
     const char *sr = a && a->sr ? a->sr : "";
     const char *vdi = a && a->vdi ? a->vdi : "";
+    xcp_sr_error_kind kind = err ? err->kind : XCP_SR_ERR_BACKEND;
     char req[24], max[24];
 
-    switch (err ? err->kind : XCP_SR_ERR_BACKEND) {
-    case XCP_SR_ERR_NOT_EMPTY:
+    /* The errors that carry no message: the reason goes to the log. */
+    if (kind != XCP_SR_ERR_BACKEND && kind != XCP_SR_ERR_VDI_IO)
         xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
+    switch (kind) {
+    case XCP_SR_ERR_NOT_EMPTY:
         return XCP__ERR_SR_NOT_EMPTY();
     case XCP_SR_ERR_FULL:
-        xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
         snprintf(req, sizeof(req), "%lld",
                  (long long)(a ? a->requested : 0));
         snprintf(max, sizeof(max), "%lld", (long long)(a ? a->maximum : 0));
         return XCP__ERR_SR_FULL(req, max);
     case XCP_SR_ERR_NOT_SUPPORTED:
-        xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
         return XCP__ERR_SR_OPERATION_NOT_SUPPORTED(*sr ? sr : XCP_NULL_REF);
     case XCP_SR_ERR_VDI_MISSING:
         /* XAPI sends "" for what the call did not name. */
-        xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
         return XCP__ERR_VDI_MISSING(sr, vdi);
     case XCP_SR_ERR_VDI_IO:
         return XCP__ERR_VDI_IO_ERROR(reason);
     case XCP_SR_ERR_VDI_READONLY:
-        xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
         return XCP__ERR_VDI_READONLY(vdi);
     case XCP_SR_ERR_BACKEND:
     default:
