@@ -19,9 +19,8 @@ typedef struct vm_sel {
     const char *const *ignore; /* command parameters, not filters */
 } vm_sel;
 
-/* The per-VM operation; *out may receive a ref (clone) or stay NULL. */
-typedef int (*vm_op)(xe_ctx *ctx, const xe_obj *vm, const void *data,
-                     const char **out);
+/* The per-VM operation (fields.h). */
+typedef xe_vm_op vm_op;
 
 static const char *const no_ignore[] = {NULL};
 static const char *const progress_ignore[] = {"progress", NULL};
@@ -236,6 +235,14 @@ static int run_on_vms(xe_ctx *ctx, const vm_sel *sel, vm_op op,
 
     xe_strv_init(&results, &ctx->arena);
     return do_vm_op(ctx, sel, op, data, &results);
+}
+
+int xe_vm_do(xe_ctx *ctx, const char *const *own, xe_vm_op op,
+             const void *data)
+{
+    vm_sel sel = {.ignore = own};
+
+    return run_on_vms(ctx, &sel, op, data);
 }
 
 /* ---- lifecycle ---- */

@@ -15,6 +15,10 @@
 
 /* Sorted by name. */
 static const xe_cmd static_cmds[] = {
+    {"cd-list", L0,
+     L("params"),
+     "List the CDs available to be attached to VMs.",
+     XE_CF_STANDARD, xe_cd_list},
     {"console", L0, L0, "Attach to a particular console.", XE_CF_VMSEL,
      xe_console},
     {"network-create", L("name-label"),
@@ -127,6 +131,21 @@ static const xe_cmd static_cmds[] = {
      L("force"),
      "Attempt to detach the VIF while the VM is in the running state.",
      0, xe_vif_unplug},
+    {"vm-cd-eject", L0,
+     L0,
+     "Eject a CD from the virtual CD drive. This command will only work if "
+     "there is one and only one CD attached to the VM. When there are two or "
+     "more CDs, please use the command 'vbd-eject' and specify the uuid of "
+     "the VBD.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_cd_eject},
+    {"vm-cd-insert", L("cd-name"),
+     L0,
+     "Insert a CD into the virtual CD drive. This command will only work if "
+     "there is one and only one empty CD device attached to the VM. When "
+     "there are two or more empty CD devices, please use the command "
+     "'vbd-insert' and specify the uuids of the VBD and of the VDI to "
+     "insert.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_cd_insert},
     {"vm-checkpoint", L("new-name-label"),
      L("new-name-description"),
      "Checkpoint an existing VM, using storage-level fast disk snapshot "

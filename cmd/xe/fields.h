@@ -189,6 +189,16 @@ int xe_field_type(xe_ctx *ctx, const xe_class *cc, const char *name,
 int xe_print_objs(xe_ctx *ctx, const xe_obj *objs, size_t n,
                   const xe_strv *params, bool expensive_ok);
 
+/* A per-VM operation of a command taking <vm-selectors>; *out may
+ * receive a ref (clone) or stay NULL.  Returns 0 or -1 (ctx->err set). */
+typedef int (*xe_vm_op)(xe_ctx *ctx, const xe_obj *vm, const void *data,
+                        const char **out);
+/* Run op on the VMs the command's <vm-selectors> choose, as XAPI's
+ * do_vm_op (one VM, or several with --multiple); own lists the command's
+ * own parameters, which are not selectors (cmd_vm.c). */
+int xe_vm_do(xe_ctx *ctx, const char *const *own, xe_vm_op op,
+             const void *data);
+
 /* Generated commands, the class in ctx->cmd_data. */
 int xe_gen_list(xe_ctx *ctx);
 int xe_gen_param_list(xe_ctx *ctx);

@@ -3491,7 +3491,9 @@ typedef struct xcp_pbd_record {
      * map:string:string ROs. The driver's configuration on this host. A file
      * SR knows one key, location: the absolute directory of its images, below
      * an SR root (XCP_SR_ROOTS) or the state directory; without it, <state
-     * dir>/sr/<SR uuid>. Read at every driver call.
+     * dir>/sr/<SR uuid>. An iso SR's location is the directory of its ISO
+     * files (same rule); an ext SR's device is the block device it mounts at
+     * <state dir>/sr/<SR uuid>. Read at every driver call.
      */
     xcp_string_map device_config;
     /**
@@ -11418,14 +11420,15 @@ XCP_EXTERN int xcp_sr_get_is_tools_sr(xcp_session *session, bool *result, xcp_sr
  *
  * Makes new storage with the type's driver (a file SR gets its directory and
  * marker), records the SR and a PBD of host holding device_config, plugs it
- * and returns the SR. host must be this host (else SR_HAS_NO_PBDS). A file
- * SR's device_config:location must lie below an SR root (XCP_SR_ROOTS) or the
- * state directory.
+ * and returns the SR. host must be this host (else SR_HAS_NO_PBDS). A file or
+ * iso SR's device_config:location must lie below an SR root (XCP_SR_ROOTS) or
+ * the state directory; an ext SR's device_config:device is a block device,
+ * formatted with ext4.
  *
  * @param host The host that gets the PBD: this host (libxcp manages one).
  *
- * @param device_config The driver's configuration, kept in the PBD (file SR:
- * location).
+ * @param device_config The driver's configuration, kept in the PBD (file and
+ * iso SR: location; ext SR: device).
  *
  * @param physical_size Ignored: the size is read from the storage.
  *
@@ -11708,7 +11711,9 @@ XCP_EXTERN int xcp_pbd_get_SR(xcp_session *session, xcp_sr *result, xcp_pbd self
  *
  * The driver's configuration on this host. A file SR knows one key, location:
  * the absolute directory of its images, below an SR root (XCP_SR_ROOTS) or
- * the state directory; without it, <state dir>/sr/<SR uuid>. Read at every
+ * the state directory; without it, <state dir>/sr/<SR uuid>. An iso SR's
+ * location is the directory of its ISO files (same rule); an ext SR's device
+ * is the block device it mounts at <state dir>/sr/<SR uuid>. Read at every
  * driver call.
  */
 XCP_EXTERN int xcp_pbd_get_device_config(xcp_session *session, xcp_string_map *result, xcp_pbd self);

@@ -12,11 +12,12 @@
 #define SR_ROOTS_DEFAULT "/var/run/sr-mount"
 
 /*
- * A file SR's directory (device_config:location) is a host path the
- * server writes as root, and its images become readable VDIs: it must lie
- * below one of the SR roots (XCP_SR_ROOTS, ':'-separated) or the state
- * directory, symlinks and ".." resolved. Without a location the driver
- * uses the state directory's sr area. Other SR types name no host path.
+ * A file or iso SR's directory (device_config:location) is a host path
+ * the server reads (and for a file SR writes) as root, and its images
+ * become readable VDIs: it must lie below one of the SR roots
+ * (XCP_SR_ROOTS, ':'-separated) or the state directory, symlinks and ".."
+ * resolved. Without a location the file driver uses the state directory's
+ * sr area. Other SR types name no host path.
  */
 int xcp__check_sr_location(xcp__ctx *c, const char *type,
                            const xcp_value *dconf)
@@ -28,7 +29,7 @@ int xcp__check_sr_location(xcp__ctx *c, const char *type,
     char *list, *why;
     int rc;
 
-    if (strcmp(type, "file") != 0 || !loc ||
+    if ((strcmp(type, "file") != 0 && strcmp(type, "iso") != 0) || !loc ||
         (loc->kind == XCP_VAL_STRING && !*loc->u.s))
         return 0;
     list = xcp__printf("%s:%s", roots, c->e->state_dir);
@@ -273,6 +274,17 @@ static int scan_cb(void *arg, const xcp_sr_vdi_info *vdi)
     return 0;
 }
 
+/* A VDI that scan finds in a library of ISO files (content_type iso) is
+ * named after its file, as XCP-ng's ISO SR names it; images found in
+ * other SRs stay unnamed. */
+static int scan_name(xcp__ctx *c, const xcp__srt *t, xcp__obj *v,
+                     const xcp_sr_vdi_info *found)
+{
+    if (strcmp(t->type->content_type, "iso") != 0)
+        return 0;
+    return xcp__db_set_str(c->db, v, F(VDI, name_label), found->location);
+}
+
 static int sr_scan(xcp__ctx *c)
 {
     struct scan_ctx s;
@@ -338,6 +350,7 @@ static int sr_scan(xcp__ctx *c)
                 0 ||
             (rc = xcp__db_set_bool(c->db, v, F(VDI, read_only),
                                    s.found[i].read_only)) < 0 ||
+            (rc = scan_name(c, &t, v, &s.found[i])) < 0 ||
             (rc = xcp__update_allowed(c, v)) < 0)
             goto out;
         xcp__db_set_int(c->db, sr, F(SR, virtual_allocation),

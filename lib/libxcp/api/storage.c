@@ -1017,6 +1017,51 @@ out:
     return rc;
 }
 
+/*
+ * Attach again, through its driver, each SR whose PBD on this host is
+ * marked attached: what attach did may not have outlived a reboot (an
+ * ext SR's mount). One that fails is marked unplugged, as XAPI leaves a
+ * PBD it cannot plug at start, and logged.
+ */
+static int reattach_all(xcp__ctx *c)
+{
+    xcp__obj *const *all;
+    size_t i, n;
+    int rc = 0;
+
+    all = xcp__db_all(c->db, C(PBD), &n);
+    for (i = 0; i < n && rc == 0; i++) {
+        xcp__obj *pbd = all[i];
+        xcp__obj *sr = xcp__db_get_cls(c->db, C(SR),
+                                       xcp__obj_str(pbd, F(PBD, SR)));
+        xcp_sr_error err;
+        xcp__srt t;
+        int ret;
+
+        if (!sr || strcmp(xcp__obj_str(pbd, F(PBD, host)), c->e->host) ||
+            !xcp__obj_bool(pbd, F(PBD, currently_attached)))
+            continue;
+        if (xcp__srt_get(c, sr, false, &t) < 0) {
+            xcp_error_clear();  /* unknown type: nothing to attach */
+            continue;
+        }
+        memset(&err, 0, sizeof(err));
+        ret = t.type->ops->sr_attach(&t.t, &err);
+        xcp__srt_free(&t);
+        if (ret == 0)
+            continue;
+        xcp__log(XCP__LOG_WARN, "SR %s cannot be attached again: %s; its "
+                 "PBD is unplugged", xcp__obj_uuid(sr), err.reason);
+        rc = xcp__db_set_bool(c->db, pbd, F(PBD, currently_attached), false);
+        /* all[] may have moved with the write: start again. */
+        if (rc == 0) {
+            all = xcp__db_all(c->db, C(PBD), &n);
+            i = (size_t)-1;
+        }
+    }
+    return rc;
+}
+
 int xcp__sr_collect_leftovers(xcp__ctx *c)
 {
     xcp__obj *const *all;
@@ -1024,9 +1069,9 @@ int xcp__sr_collect_leftovers(xcp__ctx *c)
     size_t i, n;
     int rc;
 
-    /* Images first: the suspend images deleted below go after the
-     * commit, with intents of their own. */
-    if ((rc = replay_intents(c)) < 0)
+    /* Storage first, then images: the suspend images deleted below go
+     * after the commit, with intents of their own. */
+    if ((rc = reattach_all(c)) < 0 || (rc = replay_intents(c)) < 0)
         return rc;
     all = xcp__db_all(c->db, C(SR), &n);
     if (!n)

@@ -56,7 +56,7 @@ int xcp__sr_fail(const xcp_sr_error *err, xcp__obj *sr, xcp__obj *vdi,
 /* The type's capability, or SR_OPERATION_NOT_SUPPORTED. */
 int xcp__sr_need(xcp__obj *sr, const xcp__srt *t, uint64_t cap);
 
-/* Errors: SR_BACKEND_FAILURE unless a file SR's device_config
+/* Errors: SR_BACKEND_FAILURE unless a file or iso SR's device_config
  * location (dconf, may be NULL) lies below an SR root or the state
  * directory (sr.c). Other types pass. */
 int xcp__check_sr_location(xcp__ctx *c, const char *type,
@@ -146,6 +146,8 @@ void xcp__sr_gc_request(xcp__engine *e);
 /* Open the file at engine open (before xcp__sr_collect_leftovers). */
 int xcp__sr_intents_open(xcp__engine *e);
 /* At engine open (lock held, in a transaction, nothing else running):
+ * attach again the SRs whose PBD here is marked attached (a PBD whose
+ * attach fails is marked unplugged), then
  * collect what interrupted calls left behind: images of the intents
  * left whose record is not there (made) or is gone (deleted), suspend
  * images no VM refers to (deleted after the commit), then a collector

@@ -29,6 +29,7 @@
 #include <xcp/sys/sr.h>
 
 #include "../core/core.h"
+#include "file.h"
 #include "image_stream.h"
 #include "qcow2.h"
 
@@ -1454,7 +1455,7 @@ static const xcp_sr_config_key file_config_keys[] = {
     { NULL, NULL, false },
 };
 
-static const xcp_sr_ops file_ops = {
+const xcp_sr_ops xcp__sr_file_ops = {
     .version = XCP_SR_OPS_VERSION,
     .sr_create = file_sr_create,
     .sr_probe = file_sr_probe,
@@ -1495,5 +1496,5 @@ const xcp_sr_type xcp__sr_type_file = {
                     XCP_SR_CAP_VDI_COPY | XCP_SR_CAP_THIN_PROVISIONING,
     .content_type = "user",
     .config_keys = file_config_keys,
-    .ops = &file_ops,
+    .ops = &xcp__sr_file_ops,
 };

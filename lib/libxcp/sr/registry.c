@@ -24,9 +24,13 @@ const char *xcp__sr_cap_name(uint64_t cap);
 int xcp__sr_type_check(const xcp_sr_type *t, char *err, size_t errlen);
 
 extern const xcp_sr_type xcp__sr_type_file;
+extern const xcp_sr_type xcp__sr_type_ext;
+extern const xcp_sr_type xcp__sr_type_iso;
 
 static const xcp_sr_type *const types[] = {
     &xcp__sr_type_file,
+    &xcp__sr_type_ext,
+    &xcp__sr_type_iso,
 };
 
 /* The type called name (SR.type), or NULL: SR_UNKNOWN_DRIVER. */

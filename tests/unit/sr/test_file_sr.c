@@ -238,6 +238,21 @@ Test(sr_registry, file_type_is_found_and_consistent)
     cr_expect_null(xcp__sr_cap_name(UINT64_C(1) << 63));
 }
 
+/* Every registered type (file, ext, iso) is well formed. */
+Test(sr_registry, every_type_is_consistent)
+{
+    static const char *const names[] = { "file", "ext", "iso" };
+    char buf[256];
+    size_t i;
+
+    for (i = 0; i < xcp__sr_type_count(); i++)
+        cr_expect_eq(xcp__sr_type_check(xcp__sr_type_at(i), buf,
+                                        sizeof(buf)), 0, "%s", buf);
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        cr_expect_not_null(xcp__sr_type_find(names[i]), "%s", names[i]);
+    cr_expect_str_eq(xcp__sr_type_find("iso")->content_type, "iso");
+}
+
 Test(sr_registry, check_catches_capabilities_without_operations)
 {
     xcp_sr_ops ops_copy = *xcp__sr_type_file.ops;
