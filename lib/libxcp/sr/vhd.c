@@ -427,6 +427,10 @@ int xcp__vhd_resize(xcp__vhd *v, uint64_t new_size, char *err,
         if (ret < 0)
             return ret;
     }
+    /* Readers size a disk by its geometry unless the creator is one
+     * known to use the current size (QEMU's list); the size we set is
+     * rarely a whole geometry, so sign as blktap does. */
+    memcpy(v->footer + F_CREATOR_APP, "tap", 4);
     put64(v->footer + F_CUR_SIZE, new_size);
     put32(v->footer + F_GEOMETRY, xcp__vhd_geometry(new_size));
     ret = xcp__vhd_write_footer(v, v->footer_off, err, errlen);

@@ -185,6 +185,11 @@ int xcp__vhd_append(xcp__vhd *v, uint64_t len, uint64_t *off, char *err,
     ret = xcp__vhd_write_footer(v, at + len, err, errlen);
     if (ret < 0)
         return ret;
+    /* What follows the BAT bounds how far it can grow in place. */
+    if (v->bat && at > v->bat_off && (at - v->bat_off) / 4 < v->room)
+        v->room = (uint32_t)((at - v->bat_off) / 4);
+    if (v->room < v->entries)
+        v->room = v->entries;
     *off = at;
     return 0;
 }
@@ -481,6 +486,8 @@ static int open_parent(xcp__vhd *v, char *err, size_t errlen)
             else if (k == 3 && i == 0)
                 from_utf16(v->header + D_PARENT_NAME, D_PARENT_NAME_LEN,
                            true, name, sizeof(name));
+            while (name[0] == '.' && name[1] == '/')
+                memmove(name, name + 2, strlen(name + 2) + 1);
             if (!name[0])
                 continue;
             if (name[0] == '/')
@@ -499,8 +506,10 @@ found:
     snprintf(v->parent, sizeof(v->parent), "%s", path);
     ret = xcp__vhd_open_image(&v->below, path, XCP__VHD_RDONLY, v->depth + 1,
                               err, errlen);
+    /* Only the top names itself: a long chain would push the cause out
+     * of the message. */
     if (ret < 0)
-        return prefix_err(err, errlen, ret, v->path);
+        return v->depth ? ret : prefix_err(err, errlen, ret, v->path);
     if (memcmp(v->below->footer + F_UUID, v->header + D_PARENT_UUID, 16)) {
         xcp__vhd_uuid_str(v->header + D_PARENT_UUID, want);
         xcp__vhd_uuid_str(v->below->footer + F_UUID, got);
