@@ -69,7 +69,7 @@ typedef struct xcp__vhd xcp__vhd;
 
 typedef struct xcp__vhd_create_opts {
     uint32_t block_size;        /* 0 = XCP__VHD_DEFAULT_BLOCK_SIZE; a
-                                 * power of two, 512 KiB .. 256 MiB */
+                                 * power of two, 4 KiB .. 256 MiB */
     uint64_t max_size;          /* room left after the BAT for growing
                                  * to this size without moving data, as
                                  * vhd-util create -S; 0 = none beyond

@@ -63,7 +63,7 @@
 #define FEATURES_RESERVED 0x2u
 /* Longest locator payload we read or write (UTF-16 of a long name). */
 #define LOC_MAX_BYTES (4u * (XCP__VHD_PARENT_MAX + 1) + 16)
-#define MIN_BLOCK_SIZE (512u << 10)
+#define MIN_BLOCK_SIZE (4u << 10)
 #define MAX_BLOCK_SIZE (256u << 20)
 /* Largest virtual size we open: the BAT's 32-bit sector offsets cannot
  * address more in any case. */

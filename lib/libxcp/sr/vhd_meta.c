@@ -503,7 +503,7 @@ static int open_parent(xcp__vhd *v, char *err, size_t errlen)
     return fail(err, errlen, -ENOENT,
                 "%s: no parent locator names an existing image", v->path);
 found:
-    snprintf(v->parent, sizeof(v->parent), "%s", path);
+    memcpy(v->parent, path, strlen(path) + 1);     /* length checked */
     ret = xcp__vhd_open_image(&v->below, path, XCP__VHD_RDONLY, v->depth + 1,
                               err, errlen);
     /* Only the top names itself: a long chain would push the cause out

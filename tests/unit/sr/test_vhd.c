@@ -381,7 +381,7 @@ Test(vhd_create, beyond_2040_GiB_is_refused_and_2040_GiB_is_not)
 Test(vhd_create, bad_block_sizes_are_refused)
 {
     xcp__vhd_create_opts o = { 0 };
-    uint32_t bad[] = { 4096, 3 * MiB, 512 * MiB };
+    uint32_t bad[] = { 2048, 3 * MiB, 512 * MiB };
     size_t i;
 
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
