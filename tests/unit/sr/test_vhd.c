@@ -698,6 +698,69 @@ Test(vhd_chain, each_locator_kind_finds_the_parent)
     free(model);
 }
 
+/* The bytes as the specification (and vhd-util) lay them out, read apart
+ * from the library: the header's parent name in UTF-16BE, MacX a file://
+ * URL, W2ru and W2ku the relative and absolute names in UTF-16LE with
+ * backslashes; a bitmap's first sector is its top bit. */
+Test(vhd_chain, locators_and_bitmaps_are_laid_out_as_the_spec_says)
+{
+    char want[600], got[600];
+    uint8_t hdr[1024], raw[2048], bm[512];
+    uint32_t code, len, e;
+    size_t i, j;
+    xcp__vhd *v;
+    int fd;
+
+    create(P("base.vhd"), 4 * MiB, NULL);
+    cr_assert_eq(mkdir(P("sub"), 0755), 0);
+    create(P("sub/c.vhd"), 0, P("base.vhd"));
+    v = open_img(P("sub/c.vhd"), 0);
+    put(v, NULL, 2 * MiB + 512, 512, 1);        /* block 1, sector 1 */
+    xcp__vhd_close(v);
+    fd = open(P("sub/c.vhd"), O_RDONLY);
+    cr_assert_eq(pread(fd, hdr, 1024, 512), 1024);
+    for (i = 0; i < 8; i++)
+        cr_assert_eq(hdr[64 + 2 * i], 0, "UTF-16BE parent name");
+    for (i = 0; i < 8; i++)
+        got[i] = (char)hdr[64 + 2 * i + 1];
+    got[8] = '\0';
+    cr_assert_str_eq(got, "base.vhd");
+    for (i = 0; i < 3; i++) {
+        code = be32_(hdr + 576 + 24 * i);
+        len = be32_(hdr + 576 + 24 * i + 8);
+        cr_assert_leq(len, sizeof(raw));
+        cr_assert_eq(pread(fd, raw, len, (off_t)be64_(hdr + 576 + 24 * i +
+                                                      16)), (ssize_t)len);
+        if (code == 0x4d616358u) {              /* MacX */
+            snprintf(want, sizeof(want), "file://../base.vhd");
+            memcpy(got, raw, len);
+            got[len] = '\0';
+        } else {
+            if (code == 0x57327275u)            /* W2ru */
+                snprintf(want, sizeof(want), "..\\base.vhd");
+            else                                /* W2ku */
+                snprintf(want, sizeof(want), "%s", P("base.vhd"));
+            for (j = 0; want[j]; j++)
+                if (want[j] == '/')
+                    want[j] = '\\';
+            for (j = 0; j < len / 2; j++) {
+                cr_assert_eq(raw[2 * j + 1], 0, "UTF-16LE");
+                got[j] = (char)raw[2 * j];
+            }
+            got[j] = '\0';
+        }
+        cr_assert_str_eq(got, want, "locator %zu (%08x)", i, code);
+    }
+    cr_assert_eq(pread(fd, raw, 8, 1536), 8);
+    e = be32_(raw + 4);
+    cr_assert_eq(be32_(raw), 0xffffffffu);
+    cr_assert_eq(pread(fd, bm, 512, (off_t)e * 512), 512);
+    cr_assert_eq(bm[0], 0x40, "sector 1 is bit 6 of byte 0: %02x", bm[0]);
+    for (i = 1; i < 512; i++)
+        cr_assert_eq(bm[i], 0);
+    close(fd);
+}
+
 Test(vhd_chain, wrong_missing_and_unopened_parents)
 {
     uint8_t buf[512];
