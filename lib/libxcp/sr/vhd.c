@@ -362,6 +362,95 @@ int xcp__vhd_write(xcp__vhd *v, uint64_t offset, const void *buf,
 /* ------------------------------------------------------------------ */
 /* Resizing                                                            */
 
+/* Copy len bytes from one place of the file to another (fresh, so
+ * all-zero chunks past the first sector are left as holes). */
+static int move_bytes(xcp__vhd *v, uint64_t from, uint64_t to, uint64_t len,
+                      char *err, size_t errlen)
+{
+    uint8_t *buf = malloc(1u << 20);
+    uint64_t done, n;
+    ssize_t r;
+    int ret = 0;
+
+    if (!buf)
+        return fail(err, errlen, -ENOMEM, "%s: out of memory", v->path);
+    for (done = 0; done < len && ret == 0; done += n) {
+        n = min64(len - done, 1u << 20);
+        r = pread_full(v->fd, buf, n, from + done);
+        if (r != (ssize_t)n)
+            ret = fail(err, errlen, r < 0 ? (int)r : -EBADMSG,
+                       "%s: reading at %llu to move it failed", v->path,
+                       (unsigned long long)(from + done));
+        else if (done == 0 || !all_zero(buf, n))
+            ret = pwrite_what(v, buf, n, to + done, "a moved area", err,
+                              errlen);
+    }
+    free(buf);
+    return ret;
+}
+
+/*
+ * Make room for a BAT of need entries, as vhd-util does: the blocks and
+ * locators in the way move to the end of the file, each made durable
+ * before the BAT entry or the header points at its new place, so a crash
+ * at any point leaves a consistent image (and some leaked space).
+ */
+static int make_bat_room(xcp__vhd *v, uint64_t need, char *err,
+                         size_t errlen)
+{
+    uint64_t hdr_off = be64(v->footer + F_DATA_OFFSET), off, at, stride;
+    uint64_t end = div_up(v->bat_off + need * 4, SECTOR) * SECTOR;
+    uint8_t entry[4];
+    bool moved_loc = false;
+    uint32_t b;
+    int i, ret = 0;
+
+    if (hdr_off > v->bat_off && hdr_off < end)
+        return fail(err, errlen, -ENOSPC, "%s: the BAT cannot grow over the "
+                    "dynamic disk header that follows it", v->path);
+    stride = (uint64_t)v->bitmap_size + v->block_size;
+    for (b = 0; b < v->entries && ret == 0; b++) {
+        off = block_off(v, b);
+        if (v->bat[b] == BAT_FREE || off < v->bat_off || off >= end)
+            continue;
+        ret = xcp__vhd_append(v, stride, &at, err, errlen);
+        if (ret == 0)
+            ret = move_bytes(v, off, at, stride, err, errlen);
+        if (ret == 0)
+            ret = xcp__vhd_flush(v, err, errlen);
+        if (ret == 0) {
+            put32(entry, (uint32_t)(at / SECTOR));
+            ret = pwrite_what(v, entry, 4, v->bat_off + 4ull * b, "the BAT",
+                              err, errlen);
+        }
+        if (ret == 0)
+            v->bat[b] = (uint32_t)(at / SECTOR);
+    }
+    for (i = 0; i < N_LOCATORS && ret == 0; i++) {
+        if (!v->loc[i].code || v->loc[i].offset < v->bat_off ||
+            v->loc[i].offset >= end)
+            continue;
+        ret = xcp__vhd_append(v, v->loc[i].space, &at, err, errlen);
+        if (ret == 0)
+            ret = move_bytes(v, v->loc[i].offset, at, v->loc[i].space, err,
+                             errlen);
+        if (ret == 0) {
+            v->loc[i].offset = at;
+            put64(v->header + D_LOCATORS + i * LOC_SIZE + 16, at);
+            moved_loc = true;
+        }
+    }
+    if (ret == 0 && moved_loc)
+        ret = xcp__vhd_flush(v, err, errlen);
+    if (ret == 0 && moved_loc)
+        ret = xcp__vhd_write_header(v, err, errlen);
+    if (ret == 0)
+        ret = xcp__vhd_flush(v, err, errlen);
+    if (ret == 0)
+        v->room = (uint32_t)((end - v->bat_off) / 4);
+    return ret;
+}
+
 int xcp__vhd_resize(xcp__vhd *v, uint64_t new_size, char *err,
                     size_t errlen)
 {
@@ -389,13 +478,11 @@ int xcp__vhd_resize(xcp__vhd *v, uint64_t new_size, char *err,
         return fail(err, errlen, -ENOTSUP,
                     "%s: resizing a fixed disk is not supported", v->path);
     need = div_up(new_size, v->block_size);
-    if (need > v->room)
-        return fail(err, errlen, -ENOSPC,
-                    "%s: growing to %llu bytes needs %llu BAT entries, but "
-                    "the BAT has room for %u before the first block or "
-                    "locator (create with a larger max_size, or copy the "
-                    "image)", v->path, (unsigned long long)new_size,
-                    (unsigned long long)need, v->room);
+    if (need > v->room) {
+        ret = make_bat_room(v, need, err, errlen);
+        if (ret < 0)
+            return ret;
+    }
     entries = (uint32_t)need;
     if (entries > v->entries) {
         bat = realloc(v->bat, (size_t)entries * 4);

@@ -26,8 +26,9 @@
  *                        VDI exists (VDI.resize), and as
  *                        SR_BACKEND_FAILURE_79 ("VDI Invalid size", sm's
  *                        VDISize error) when creating one, as sm does;
- *          -ENOSPC       growing needs a bigger BAT than the room left
- *                        for it (see xcp__vhd_create_opts.max_size);
+ *          -ENOSPC       growing needs a bigger BAT and the dynamic
+ *                        disk header lies right after it (never in
+ *                        images we or vhd-util or QEMU write);
  *          -ELOOP        parent chain deeper than XCP__VHD_MAX_CHAIN;
  *          -ENOENT       no parent locator names an existing file;
  *          -EROFS        write to a handle opened read-only;
@@ -71,9 +72,9 @@ typedef struct xcp__vhd_create_opts {
     uint32_t block_size;        /* 0 = XCP__VHD_DEFAULT_BLOCK_SIZE; a
                                  * power of two, 4 KiB .. 256 MiB */
     uint64_t max_size;          /* room left after the BAT for growing
-                                 * to this size without moving data, as
-                                 * vhd-util create -S; 0 = none beyond
-                                 * the virtual size */
+                                 * to this size without moving blocks,
+                                 * as vhd-util create -S; 0 = none
+                                 * beyond the virtual size */
     const char *parent;         /* differencing disk: the parent image
                                  * (opened to read its unique id and, when
                                  * virtual_size is 0, its size); NULL =
@@ -160,8 +161,10 @@ int xcp__vhd_write(xcp__vhd *v, uint64_t offset, const void *buf,
  * Grow the virtual size (new_size rounded up to 512).  Beyond
  * XCP__VHD_MAX_SIZE fails with -EFBIG; shrinking with -ENOTSUP; the same
  * size is a no-op.  When the BAT must grow past the room before the first
- * locator or block (info.max_size), fails with -ENOSPC and changes
- * nothing: vhd-util would move blocks; we leave that to a copy.
+ * locator or block (info.max_size), those in the way move to the end of
+ * the file first, as vhd-util does, each copied and synced before its BAT
+ * entry (or the header) points at the copy: a crash leaves a consistent
+ * image.  Reserving room at creation (max_size) avoids the copying.
  */
 int xcp__vhd_resize(xcp__vhd *v, uint64_t new_size,
                     char *err, size_t errlen);

@@ -902,23 +902,42 @@ Test(vhd_resize, grow_within_reserved_room_keeps_data)
     free(model);
 }
 
-Test(vhd_resize, grow_past_the_room_is_refused_cleanly)
+/* The BAT's one sector holds 128 entries (256 MiB): growing further moves
+ * the blocks and locators in its way to the end of the file. */
+Test(vhd_resize, grow_past_the_room_moves_blocks_and_locators)
 {
+    uint64_t size = 20 * MiB, big = 600 * MiB;
+    uint8_t *model = calloc(1, big), *base_model, *ours;
+    xcp__vhd_info info;
     xcp__vhd *v;
 
-    create(P("a.vhd"), 10 * MiB, NULL);
-    v = open_img(P("a.vhd"), 0);
-    put(v, NULL, 0, 4096, 1);
-    /* 128 entries fit the BAT's one sector: 256 MiB. */
+    create(P("base.vhd"), size, NULL);
+    v = open_img(P("base.vhd"), 0);
+    scatter(v, model, size, 30, 1);
+    cr_assert_eq(xcp__vhd_get_info(v, &info, err, sizeof(err)), 0);
+    cr_assert_eq(info.max_size, 256 * MiB);
     cr_assert_eq(xcp__vhd_resize(v, 256 * MiB, err, sizeof(err)), 0, "%s",
                  err);
-    cr_assert_eq(xcp__vhd_resize(v, 300 * MiB, err, sizeof(err)), -ENOSPC);
-    cr_assert_not_null(strstr(err, "BAT"), "%s", err);
+    cr_assert_eq(xcp__vhd_resize(v, big, err, sizeof(err)), 0, "%s", err);
+    put(v, model, big - MiB - 1, MiB + 1, 2);
     xcp__vhd_close(v);
-    vhd_check(P("a.vhd"));
-    v = open_img(P("a.vhd"), 0);
-    cr_assert_eq(xcp__vhd_virtual_size(v), 256 * MiB);
+    assert_content(P("base.vhd"), model, big);
+    /* A differencing disk: its locators lie right after the BAT. */
+    base_model = model;
+    model = malloc(big);
+    memcpy(model, base_model, big);
+    create(P("top.vhd"), 0, P("base.vhd"));
+    v = open_img(P("top.vhd"), 0);
+    scatter(v, model, big, 20, 3);
+    cr_assert_eq(xcp__vhd_resize(v, 2 * big, err, sizeof(err)), 0, "%s",
+                 err);
     xcp__vhd_close(v);
+    vhd_check(P("top.vhd"));
+    ours = read_all(P("top.vhd"), big);
+    assert_same(ours, model, big, "the child after growing");
+    free(ours);
+    free(base_model);
+    free(model);
 }
 
 Test(vhd_resize, empty_image_grows_its_bat_over_the_footer)
