@@ -25,9 +25,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Source of zeros for writes of zeros (read-only). */
-static const uint8_t zero_buf[64 * 1024];
-
 int xcp__vhd_check_range(xcp__vhd *v, uint64_t off, uint64_t len,
                          char *err, size_t errlen)
 {
@@ -209,31 +206,6 @@ int xcp__vhd_extent(xcp__vhd *v, uint64_t offset, uint64_t max,
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 
-static int pwrite_what(xcp__vhd *v, const uint8_t *data, uint64_t len,
-                       uint64_t host, const char *what, char *err,
-                       size_t errlen)
-{
-    uint64_t n;
-    int ret;
-
-    while (len) {
-        n = data ? len : min64(len, sizeof(zero_buf));
-        ret = pwrite_full(v->fd, data ? data : zero_buf, n, host);
-        if (ret < 0)
-            return fail(err, errlen, ret, "%s: writing %s at %llu: %s",
-                        v->path, what, (unsigned long long)host,
-                        strerror(-ret));
-        if (host + n > v->file_size)
-            v->file_size = host + n;
-        v->written = true;
-        host += n;
-        len -= n;
-        if (data)
-            data += n;
-    }
-    return 0;
-}
-
 /* Give block b room at the end of the file: footer, bitmap, BAT entry. */
 static int alloc_block(xcp__vhd *v, uint32_t b, char *err, size_t errlen)
 {
@@ -248,12 +220,12 @@ static int alloc_block(xcp__vhd *v, uint32_t b, char *err, size_t errlen)
     /* The old footer lay where the bitmap goes: overwrite it all. */
     memset(v->bm, 0, v->bitmap_size);
     v->bm_block = BAT_FREE;
-    ret = pwrite_what(v, v->bm, v->bitmap_size, at, "a bitmap", err,
+    ret = xcp__vhd_pwrite(v, v->bm, v->bitmap_size, at, "a bitmap", err,
                       errlen);
     if (ret < 0)
         return ret;
     put32(entry, (uint32_t)(at / SECTOR));
-    ret = pwrite_what(v, entry, 4, v->bat_off + 4ull * b, "the BAT", err,
+    ret = xcp__vhd_pwrite(v, entry, 4, v->bat_off + 4ull * b, "the BAT", err,
                       errlen);
     if (ret < 0)
         return ret;
@@ -281,7 +253,7 @@ static int write_in_block(xcp__vhd *v, uint64_t off, const uint8_t *data,
     }
     if (ret < 0)
         return ret;
-    ret = pwrite_what(v, data, len, block_off(v, b) + v->bitmap_size + in,
+    ret = xcp__vhd_pwrite(v, data, len, block_off(v, b) + v->bitmap_size + in,
                       "data", err, errlen);
     if (ret < 0)
         return ret;
@@ -295,7 +267,7 @@ static int write_in_block(xcp__vhd *v, uint64_t off, const uint8_t *data,
     }
     /* Data first, then the bits that make it visible. */
     if (changed)
-        ret = pwrite_what(v, v->bm + first / 8 / SECTOR * SECTOR,
+        ret = xcp__vhd_pwrite(v, v->bm + first / 8 / SECTOR * SECTOR,
                           div_up(last, 8 * SECTOR) * SECTOR -
                               first / 8 / SECTOR * SECTOR,
                           block_off(v, b) + first / 8 / SECTOR * SECTOR,
@@ -327,7 +299,7 @@ int xcp__vhd_write_at(xcp__vhd *v, uint64_t off, const uint8_t *data,
     int ret;
 
     if (v->type == XCP__VHD_FIXED)
-        return pwrite_what(v, data, len, off, "data", err, errlen);
+        return xcp__vhd_pwrite(v, data, len, off, "data", err, errlen);
     while (len) {
         if (off % SECTOR || len < SECTOR) {
             n = min64(len, SECTOR - off % SECTOR);
@@ -382,7 +354,7 @@ static int move_bytes(xcp__vhd *v, uint64_t from, uint64_t to, uint64_t len,
                        "%s: reading at %llu to move it failed", v->path,
                        (unsigned long long)(from + done));
         else if (done == 0 || !all_zero(buf, n))
-            ret = pwrite_what(v, buf, n, to + done, "a moved area", err,
+            ret = xcp__vhd_pwrite(v, buf, n, to + done, "a moved area", err,
                               errlen);
     }
     free(buf);
@@ -420,7 +392,7 @@ static int make_bat_room(xcp__vhd *v, uint64_t need, char *err,
             ret = xcp__vhd_flush(v, err, errlen);
         if (ret == 0) {
             put32(entry, (uint32_t)(at / SECTOR));
-            ret = pwrite_what(v, entry, 4, v->bat_off + 4ull * b, "the BAT",
+            ret = xcp__vhd_pwrite(v, entry, 4, v->bat_off + 4ull * b, "the BAT",
                               err, errlen);
         }
         if (ret == 0)
@@ -464,9 +436,7 @@ int xcp__vhd_resize(xcp__vhd *v, uint64_t new_size, char *err,
         return ret;
     new_size = div_up(new_size, SECTOR) * SECTOR;
     if (new_size > XCP__VHD_MAX_SIZE)
-        return fail(err, errlen, -EFBIG, "%s: virtual size %llu is beyond "
-                    "the VHD limit of 2040 GiB (%llu bytes)", v->path,
-                    (unsigned long long)new_size, XCP__VHD_MAX_SIZE);
+        return xcp__vhd_too_big(v->path, new_size, err, errlen);
     if (new_size < v->size)
         return fail(err, errlen, -ENOTSUP, "%s: shrinking from %llu to %llu "
                     "bytes is not supported", v->path,
@@ -500,7 +470,7 @@ int xcp__vhd_resize(xcp__vhd *v, uint64_t new_size, char *err,
         if (bat_end > v->footer_off)
             ret = xcp__vhd_write_footer(v, bat_end, err, errlen);
         if (ret == 0)
-            ret = pwrite_what(v, raw, (uint64_t)(entries - v->entries) * 4,
+            ret = xcp__vhd_pwrite(v, raw, (uint64_t)(entries - v->entries) * 4,
                               v->bat_off + 4ull * v->entries, "the BAT",
                               err, errlen);
         free(raw);

@@ -118,6 +118,16 @@ uint32_t xcp__vhd_geometry(uint64_t size);
 /* Fill a fresh footer of the given type and size (new unique id). */
 void xcp__vhd_footer_init(uint8_t *f, uint32_t type, uint64_t size);
 
+/* pwrite len bytes of data (NULL: zeros) at host, keeping file_size;
+ * what names them in the message. */
+int xcp__vhd_pwrite(xcp__vhd *v, const uint8_t *data, uint64_t len,
+                    uint64_t host, const char *what, char *err,
+                    size_t errlen);
+
+/* -EFBIG: size is beyond XCP__VHD_MAX_SIZE, with the message. */
+int xcp__vhd_too_big(const char *path, uint64_t size, char *err,
+                     size_t errlen);
+
 /* Seal and write the footer at the end (at off) and, for dynamic
  * disks, its copy at offset 0. */
 int xcp__vhd_write_footer(xcp__vhd *v, uint64_t off, char *err,

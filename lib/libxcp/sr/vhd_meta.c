@@ -131,18 +131,40 @@ void xcp__vhd_footer_init(uint8_t *f, uint32_t type, uint64_t size)
 /* ------------------------------------------------------------------ */
 /* Writing metadata                                                    */
 
-static int vwrite(xcp__vhd *v, const void *buf, size_t len, uint64_t off,
-                  const char *what, char *err, size_t errlen)
-{
-    int ret = pwrite_full(v->fd, buf, len, off);
+/* Source of zeros for writes of zeros (read-only). */
+static const uint8_t zero_buf[64 * 1024];
 
-    if (ret < 0)
-        return fail(err, errlen, ret, "%s: writing %s at offset %llu: %s",
-                    v->path, what, (unsigned long long)off, strerror(-ret));
-    if (off + len > v->file_size)
-        v->file_size = off + len;
-    v->written = true;
+int xcp__vhd_pwrite(xcp__vhd *v, const uint8_t *data, uint64_t len,
+                    uint64_t host, const char *what, char *err,
+                    size_t errlen)
+{
+    uint64_t n;
+    int ret;
+
+    while (len) {
+        n = data ? len : min64(len, sizeof(zero_buf));
+        ret = pwrite_full(v->fd, data ? data : zero_buf, n, host);
+        if (ret < 0)
+            return fail(err, errlen, ret, "%s: writing %s at %llu: %s",
+                        v->path, what, (unsigned long long)host,
+                        strerror(-ret));
+        if (host + n > v->file_size)
+            v->file_size = host + n;
+        v->written = true;
+        host += n;
+        len -= n;
+        if (data)
+            data += n;
+    }
     return 0;
+}
+
+int xcp__vhd_too_big(const char *path, uint64_t size, char *err,
+                     size_t errlen)
+{
+    return fail(err, errlen, -EFBIG, "%s: virtual size %llu is beyond the "
+                "VHD limit of 2040 GiB (%llu bytes)", path,
+                (unsigned long long)size, XCP__VHD_MAX_SIZE);
 }
 
 int xcp__vhd_write_footer(xcp__vhd *v, uint64_t off, char *err,
@@ -153,10 +175,11 @@ int xcp__vhd_write_footer(xcp__vhd *v, uint64_t off, char *err,
     put32(v->footer + F_CHECKSUM, 0);
     put32(v->footer + F_CHECKSUM,
           xcp__vhd_checksum(v->footer, FOOTER_SIZE, F_CHECKSUM));
-    ret = vwrite(v, v->footer, FOOTER_SIZE, off, "the footer", err, errlen);
+    ret = xcp__vhd_pwrite(v, v->footer, FOOTER_SIZE, off, "the footer", err,
+                          errlen);
     if (ret == 0 && v->type != XCP__VHD_FIXED)
-        ret = vwrite(v, v->footer, FOOTER_SIZE, 0, "the footer copy", err,
-                     errlen);
+        ret = xcp__vhd_pwrite(v, v->footer, FOOTER_SIZE, 0,
+                              "the footer copy", err, errlen);
     if (ret == 0)
         v->footer_off = off;
     return ret;
@@ -167,8 +190,9 @@ int xcp__vhd_write_header(xcp__vhd *v, char *err, size_t errlen)
     put32(v->header + D_CHECKSUM, 0);
     put32(v->header + D_CHECKSUM,
           xcp__vhd_checksum(v->header, HEADER_SIZE, D_CHECKSUM));
-    return vwrite(v, v->header, HEADER_SIZE, be64(v->footer + F_DATA_OFFSET),
-                  "the dynamic disk header", err, errlen);
+    return xcp__vhd_pwrite(v, v->header, HEADER_SIZE,
+                           be64(v->footer + F_DATA_OFFSET),
+                           "the dynamic disk header", err, errlen);
 }
 
 int xcp__vhd_append(xcp__vhd *v, uint64_t len, uint64_t *off, char *err,
@@ -421,7 +445,8 @@ int xcp__vhd_link_parent(xcp__vhd *v, xcp__vhd *p, const char *name,
     }
     ret = xcp__vhd_append(v, total, &at, err, errlen);
     if (ret == 0)
-        ret = vwrite(v, data, total, at, "the parent locators", err, errlen);
+        ret = xcp__vhd_pwrite(v, data, total, at, "the parent locators",
+                              err, errlen);
     if (ret < 0)
         goto out;
     for (i = 0; i < 3; i++) {
@@ -892,11 +917,9 @@ int xcp__vhd_create(const char *path, uint64_t virtual_size,
     }
     virtual_size = div_up(virtual_size, SECTOR) * SECTOR;
     if (virtual_size > XCP__VHD_MAX_SIZE || o.max_size > XCP__VHD_MAX_SIZE) {
-        ret = fail(err, errlen, -EFBIG, "%s: virtual size %llu is beyond "
-                   "the VHD limit of 2040 GiB (%llu bytes)", path,
-                   (unsigned long long)(virtual_size > XCP__VHD_MAX_SIZE
-                                            ? virtual_size : o.max_size),
-                   XCP__VHD_MAX_SIZE);
+        ret = xcp__vhd_too_big(path, virtual_size > XCP__VHD_MAX_SIZE
+                                         ? virtual_size : o.max_size,
+                               err, errlen);
         goto out;
     }
     v = calloc(1, sizeof(*v));
@@ -936,7 +959,8 @@ int xcp__vhd_create(const char *path, uint64_t virtual_size,
      * header. */
     memset(bat, 0xff, bat_bytes);
     v->footer_off = v->bat_off + bat_bytes;
-    ret = vwrite(v, bat, bat_bytes, v->bat_off, "the BAT", err, errlen);
+    ret = xcp__vhd_pwrite(v, bat, bat_bytes, v->bat_off, "the BAT", err,
+                          errlen);
     if (ret == 0 && p)
         ret = xcp__vhd_link_parent(v, p, o.parent, err, errlen);
     if (ret == 0)
