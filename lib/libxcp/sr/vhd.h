@@ -173,9 +173,11 @@ int xcp__vhd_resize(xcp__vhd *v, uint64_t new_size,
  * Make parent_path the image's parent (re-parenting for coalesce, as
  * vhd-util modify -p): no data is moved, the caller guarantees the new
  * parent shows the same content.  The new parent is opened first (its
- * unique id is recorded), so a bad name leaves the image untouched.  The
- * image must be differencing and its locators must have room for the new
- * names (they are rewritten in place, or appended before a new footer).
+ * unique id is recorded), so a bad name leaves the image untouched.  A
+ * dynamic disk becomes differencing; NULL makes a differencing disk
+ * dynamic (its clear bitmap bits then read as zeros).  The new locators
+ * are appended (the footer moving first); the old ones' space is left
+ * unused.
  */
 int xcp__vhd_set_parent(xcp__vhd *v, const char *parent_path,
                         char *err, size_t errlen);
