@@ -855,6 +855,31 @@ Test(vhd_chain, set_parent_to_a_missing_file_changes_nothing)
     cr_assert_eq(memcmp(a, b, 1024), 0);
 }
 
+Test(vhd_chain, no_parent_makes_a_dynamic_disk)
+{
+    uint64_t size = 8 * MiB;
+    uint8_t *model = calloc(1, size);
+    xcp__vhd_info info;
+    xcp__vhd *v;
+
+    create(P("base.vhd"), size, NULL);
+    v = open_img(P("base.vhd"), 0);
+    put(v, NULL, 0, size, 1);
+    xcp__vhd_close(v);
+    create(P("top.vhd"), 0, P("base.vhd"));
+    v = open_img(P("top.vhd"), 0);
+    /* Whole sectors: a partial one would hold the parent's bytes too. */
+    put(v, model, 3 * MiB + 512, 5120, 2);
+    cr_assert_eq(xcp__vhd_set_parent(v, NULL, err, sizeof(err)), 0, "%s",
+                 err);
+    cr_assert_eq(xcp__vhd_get_info(v, &info, err, sizeof(err)), 0);
+    cr_assert_eq(info.disk_type, XCP__VHD_DYNAMIC);
+    cr_assert_not(info.has_parent);
+    xcp__vhd_close(v);
+    assert_content(P("top.vhd"), model, size);
+    free(model);
+}
+
 Test(vhd_chain, copy_skips_zero_blocks)
 {
     xcp__vhd_info info;
