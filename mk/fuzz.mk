@@ -9,7 +9,8 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_LIB_SRCS = $(addprefix $(top_srcdir)/,$(filter %.c,$(lib_libxcp_libxcp_core_la_SOURCES)))
 FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(JANSSON_LIBS) $(PAM_LIBS) $(VNCSERVER_LIBS) $(LIBS) -lpthread
 FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS) fuzz/fuzz_http
-FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header $(FUZZ_EXTRA)
+FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header fuzz/fuzz_vhd_header \
+	$(FUZZ_EXTRA)
 FUZZ_SECONDS ?= 20
 FUZZ_LONG_SECONDS ?= 600
 
@@ -36,6 +37,14 @@ fuzz/fuzz_qcow2_header: $(top_srcdir)/tests/fuzz/fuzz_qcow2_header.c $(QCOW2_SRC
 	$(top_srcdir)/lib/libxcp/sr/qcow2_int.h
 	@mkdir -p fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< $(QCOW2_SRCS)
+
+VHD_SRCS = $(top_srcdir)/lib/libxcp/sr/vhd.c \
+	$(top_srcdir)/lib/libxcp/sr/vhd_meta.c \
+	$(top_srcdir)/lib/libxcp/sr/vhd_chain.c
+fuzz/fuzz_vhd_header: $(top_srcdir)/tests/fuzz/fuzz_vhd_header.c $(VHD_SRCS) \
+	$(top_srcdir)/lib/libxcp/sr/vhd_int.h $(top_srcdir)/lib/libxcp/sr/image_io.h
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< $(VHD_SRCS)
 
 # xcpd's HTTP handler (cmd/xcpd/http.c, the daemon's own code) over the
 # instrumented library, behind a real libmicrohttpd daemon.
