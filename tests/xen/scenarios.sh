@@ -31,7 +31,12 @@ VM=""
 up() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }'; }
 note() { echo "$*" | tee -a "$OUT"; }
-bad() { why="$*"; return 1; }
+# The failure reason; also in a file, as subshells ($(...)) lose variables.
+bad() {
+    why="$*"
+    echo "$why" >/tmp/why
+    return 1
+}
 
 # xe with a bound; its stderr is kept for the failure reason.
 x() {
@@ -39,7 +44,7 @@ x() {
     out=$(timeout "$TMO" xe "$@" 2>/tmp/xe.err)
     rc=$?
     if [ $rc -ne 0 ]; then
-        why="xe $1 failed (rc $rc): $(tr '\n' ' ' </tmp/xe.err | cut -c1-400)"
+        bad "xe $1 failed (rc $rc): $(tr '\n' ' ' </tmp/xe.err | cut -c1-600)"
         return 1
     fi
     [ -n "$out" ] && echo "$out"
@@ -117,12 +122,14 @@ run() {
     done
     [ $hit = 1 ] || return 0
     why=""
+    : >/tmp/why
     t0=$(up)
     echo "---- $name"
     if "sc_$name"; then
         note "PASS $name ($(since "$t0") s)"
         npass=$((npass + 1))
     else
+        [ -n "$why" ] || why=$(cat /tmp/why)
         note "FAIL $name: ${why:-failed}"
         nfail=$((nfail + 1))
     fi
