@@ -764,6 +764,7 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
 {
     libxl_domain_restore_params params;
     libxl_domain_config dc;
+    xc_domaininfo_t di;
     uint32_t id = (uint32_t)INVALID_DOMID;
     uint64_t need = 0;
     size_t i;
@@ -794,8 +795,10 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
         rc = libxl_fail(err, rc, restore_fd >= 0
                                      ? "libxl_domain_create_restore"
                                      : "libxl_domain_create_new", id);
-        /* a half-built domain is of no use to anyone */
-        if (id != (uint32_t)INVALID_DOMID)
+        /* a half-built domain is of no use to anyone (libxl often has
+         * destroyed it already: don't fill the log with its complaints) */
+        if (id != (uint32_t)INVALID_DOMID &&
+            xc_domain_getinfolist(x->xch, id, 1, &di) == 1 && di.domain == id)
             libxl_domain_destroy(x->ctx, id, NULL);
         goto out;
     }
