@@ -439,7 +439,7 @@ run embedded_start pv
 run embedded_hard_shutdown pv
 run xcpd_up pv
 run start pv
-run xl_create_timing pv timing
+run xl_create_timing timing
 run pause_unpause pv
 run clean_shutdown pv
 run start_again pv
