@@ -330,13 +330,14 @@ sc_hard_shutdown() {
 }
 
 # Behind the toolstack's back: power_state follows within a second (5 s
-# here, for a loaded host; the time taken is printed).
+# here, for a loaded host; the time from xl's return to the first xe call
+# that shows it, xe's own start-up included, is printed).
 behind_back() { # $1=xl command, $2=state expected
     local d t0
     ensure_running "$VM" || return 1
     d=$(param "$VM" dom-id) || return 1
-    t0=$(up)
     xl "$1" "$d" || bad "xl $1 $d failed" || return 1
+    t0=$(up)
     wait_power "$VM" "$2" 5 || return 1
     echo "TIMING xl-$1-noticed=$(since "$t0")s"
 }
