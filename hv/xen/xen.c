@@ -594,12 +594,15 @@ static int ensure_bridge(const char *name, xcp_hv_error *err)
     }
     memset(&ifr, 0, sizeof(ifr));
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0 ||
-        (!(ifr.ifr_flags & IFF_UP) &&
-         (ifr.ifr_flags |= IFF_UP, ioctl(s, SIOCSIFFLAGS, &ifr) < 0)))
-        rc = xcp__hv_error_set(err, -errno,
-                               "xen: cannot bring bridge %s up: %s", name,
-                               strerror(errno));
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+        if (ifr.ifr_flags & IFF_UP)
+            goto out;
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0)
+            goto out;
+    }
+    rc = xcp__hv_error_set(err, -errno, "xen: cannot bring bridge %s up: %s",
+                           name, strerror(errno));
 out:
     close(s);
     return rc;
