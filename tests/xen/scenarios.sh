@@ -419,13 +419,15 @@ sc_xcpd_down() {
 
 # The driver contract suite (tests/contract) on real Xen, with a PV guest.
 sc_contract() {
+    mkdir -p "$XCP_STATE_DIR/contract"
     XCP_HV_CONTRACT_TYPE=pv XCP_HV_CONTRACT_KERNEL=$GUEST/vmlinux \
         XCP_HV_CONTRACT_RAMDISK=$GUEST/initrd.gz \
         XCP_HV_CONTRACT_CMDLINE="console=hvc0 quiet" \
         XCP_HV_CONTRACT_BOOT_MS=8000 XCP_HV_CONTRACT_TIMEOUT_MS=60000 \
+        XCP_HV_CONTRACT_DIR=$XCP_STATE_DIR/contract \
         timeout 1200 /xcp-tests/test_hv_contract -j1 \
         >/tmp/contract.log 2>&1 ||
-        bad "$(grep -E '\[FAIL\]|Synthesis' /tmp/contract.log |
+        bad "$(grep -E '\[FAIL\]|\[----\]|Synthesis' /tmp/contract.log |
             tr '\n' ' ' | cut -c1-900)" || return 1
     grep Synthesis /tmp/contract.log
 }
