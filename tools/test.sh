@@ -2,7 +2,8 @@
 # The quick start's second command (and CI's): install what is missing,
 # build, run every test: unit, API, contract, xe transcripts, crash
 # consistency, meta checks, the sanitizer build, a bounded fuzzing slice,
-# an install check, and a quick benchmark.
+# an install check, a quick benchmark, and with XCP_CI_XEN=1 the PV slice
+# of `make check-xen` (real Xen under QEMU).
 set -eu -o pipefail
 cd "$(dirname "$0")/.."
 sh tools/deps.sh
@@ -45,6 +46,11 @@ if grep -q '^fuzz-smoke:' Makefile; then
 fi
 if grep -q '^bench-quick:' Makefile; then
     run make bench-quick
+fi
+# Real Xen under QEMU (tools/xen-lab/ci-slice, a few minutes): only when
+# asked, as the lead decides whether CI runs it.
+if [ "${XCP_CI_XEN:-0}" = 1 ]; then
+    run sh tools/xen-lab/ci-slice
 fi
 # Each failed test's own log, from this tree and the sanitizer build, so a
 # red run says why.

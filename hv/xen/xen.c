@@ -25,6 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +41,7 @@
 #include <xentoollog.h>
 
 #include "hv_internal.h"
+#include "xen_log.h"
 
 #define KiB 1024ull
 #define PAGE ((uint64_t)XCP_HV_PAGE_SIZE)
@@ -58,7 +63,7 @@ struct snap {
 struct xen {
     xc_interface *xch;
     libxl_ctx *ctx;
-    xentoollog_logger_stdiostream *log;
+    xentoollog_logger *log; /* keeps libxl's errors: xen_log.h */
     struct xs_handle *xs;
     xenevtchn_handle *xce;
     int virq_port;  /* VIRQ_DOM_EXC port, or -1: using xenstore watches */
@@ -102,23 +107,36 @@ static int libxl_errno(int rc)
     }
 }
 
+/* ": <what libxl/libxc logged>" since the last xcp__xen_log_reset(), or "" */
+static const char *logged(const char **sep)
+{
+    const char *s = xcp__xen_log_errors();
+
+    *sep = *s ? ": " : "";
+    return s;
+}
+
+/* A libxl failure, with libxl's own messages (its log has them too). */
 static int libxl_fail(xcp_hv_error *err, int rc, const char *call,
                       uint32_t domid)
 {
+    const char *sep, *msg = logged(&sep);
+
     return xcp__hv_error_set(err, libxl_errno(rc),
                              "xen: %s (domain %" PRIu32 ") failed: libxl "
-                             "error %d (%s); details in the libxl log",
-                             call, domid, rc,
-                             libxl_error_to_string((libxl_error)rc));
+                             "error %d (%s)%s%s", call, domid, rc,
+                             libxl_error_to_string((libxl_error)rc), sep,
+                             msg);
 }
 
 static int xc_fail(xcp_hv_error *err, const char *call, uint32_t domid)
 {
     int e = errno ? errno : EIO;
+    const char *sep, *msg = logged(&sep);
 
     return xcp__hv_error_set(err, -e,
-                             "xen: %s (domain %" PRIu32 ") failed: %s", call,
-                             domid, strerror(e));
+                             "xen: %s (domain %" PRIu32 ") failed: %s%s%s",
+                             call, domid, strerror(e), sep, msg);
 }
 
 /* Reads /local/domain/<domid>/<rel> (or an absolute path); caller frees. */
@@ -332,10 +350,10 @@ static void xen_close(void *self)
     if (x->xs)
         xs_close(x->xs);
     libxl_ctx_free(x->ctx);
-    if (x->log)
-        xtl_logger_destroy((xentoollog_logger *)x->log);
     if (x->xch)
         xc_interface_close(x->xch);
+    if (x->log) /* last: the handles above log through it */
+        xtl_logger_destroy(x->log);
     free(x->snap);
     xcp__hv_dirty_free(&x->dirty);
     free(x->idle_prev);
@@ -359,17 +377,19 @@ static int xen_open(void **self, const char *state_dir, xcp_hv_error *err)
     if (!x)
         return oom(err);
     x->virq_port = -1;
-    x->xch = xc_interface_open(NULL, NULL, 0);
+    x->log = xcp__xen_log_new(stderr);
+    if (!x->log) {
+        rc = oom(err);
+        goto fail;
+    }
+    x->xch = xc_interface_open(x->log, x->log, 0);
     if (!x->xch) {
         rc = xcp__hv_error_set(err, errno ? -errno : -EACCES,
                                "xen: xc_interface_open failed: %s (are we "
                                "root in dom0?)", strerror(errno));
         goto fail;
     }
-    x->log = xtl_createlogger_stdiostream(stderr, XTL_ERROR, 0);
-    if (!x->log ||
-        libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0,
-                        (xentoollog_logger *)x->log) != 0) {
+    if (libxl_ctx_alloc(&x->ctx, LIBXL_VERSION, 0, x->log) != 0) {
         rc = xcp__hv_error_set(err, -EIO, "xen: libxl_ctx_alloc failed");
         goto fail;
     }
@@ -531,6 +551,48 @@ static bool nic_to_libxl(const xcp_hv_nic *n, libxl_device_nic *d)
     return d->bridge || !n->bridge;
 }
 
+/*
+ * Makes sure the Linux bridge a NIC is to join exists and is up: libxl's
+ * vif-bridge script only adds the vif to it. The network's bridge name
+ * (xenbr0, xapiN) comes from the library; bridges stay when their last
+ * port goes, as on XAPI.
+ */
+static int ensure_bridge(const char *name, xcp_hv_error *err)
+{
+    struct ifreq ifr;
+    int s, rc = 0;
+
+    if (!name || !*name)
+        return 0;
+    if (strlen(name) >= IFNAMSIZ)
+        return xcp__hv_error_set(err, -EINVAL,
+                                 "xen: bridge name '%s' is too long", name);
+    s = socket(AF_LOCAL, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return xcp__hv_error_set(err, -errno, "xen: socket: %s",
+                                 strerror(errno));
+    if (ioctl(s, SIOCBRADDBR, name) < 0 && errno != EEXIST) {
+        rc = xcp__hv_error_set(err, -errno,
+                               "xen: cannot create bridge %s: %s", name,
+                               strerror(errno));
+        goto out;
+    }
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+        if (ifr.ifr_flags & IFF_UP)
+            goto out;
+        ifr.ifr_flags |= IFF_UP;
+        if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0)
+            goto out;
+    }
+    rc = xcp__hv_error_set(err, -errno, "xen: cannot bring bridge %s up: %s",
+                           name, strerror(errno));
+out:
+    close(s);
+    return rc;
+}
+
 /* The VM.platform keys libxl has a direct setting for; others are ignored. */
 static void apply_platform(libxl_domain_build_info *b, const xcp_hv_kv *kv,
                            size_t n)
@@ -638,7 +700,10 @@ static int need_bytes(struct xen *x, const xcp_hv_domain_config *c,
 {
     libxl_domain_config dc;
     uint64_t kb = 0;
-    int rc = build_config(x, c, &dc, err);
+    int rc;
+
+    xcp__xen_log_reset(); /* the first step of every build */
+    rc = build_config(x, c, &dc, err);
 
     if (rc == 0) {
         rc = libxl_domain_need_memory(x->ctx, &dc, INVALID_DOMID, &kb);
@@ -687,8 +752,10 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
 {
     libxl_domain_restore_params params;
     libxl_domain_config dc;
+    xc_domaininfo_t di;
     uint32_t id = (uint32_t)INVALID_DOMID;
     uint64_t need = 0;
+    size_t i;
     int rc;
 
     rc = need_bytes(x, c, &need, err);
@@ -697,6 +764,8 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
     if (rc < 0)
         return rc;
     rc = build_config(x, c, &dc, err);
+    for (i = 0; rc == 0 && i < c->n_nics; i++)
+        rc = ensure_bridge(c->nics[i].bridge, err);
     if (rc < 0)
         goto out;
     if (restore_fd >= 0) {
@@ -714,8 +783,10 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
         rc = libxl_fail(err, rc, restore_fd >= 0
                                      ? "libxl_domain_create_restore"
                                      : "libxl_domain_create_new", id);
-        /* a half-built domain is of no use to anyone */
-        if (id != (uint32_t)INVALID_DOMID)
+        /* a half-built domain is of no use to anyone (libxl often has
+         * destroyed it already: don't fill the log with its complaints) */
+        if (id != (uint32_t)INVALID_DOMID &&
+            xc_domain_getinfolist(x->xch, id, 1, &di) == 1 && di.domain == id)
             libxl_domain_destroy(x->ctx, id, NULL);
         goto out;
     }
@@ -739,10 +810,14 @@ static int xen_domain_create(void *self, const xcp_hv_domain_config *cfg,
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-/* Checks that domid names a guest we may act on. */
+/*
+ * Checks that domid names a guest we may act on; the first step of every
+ * operation on one, so it starts a new collection of libxl's messages.
+ */
 static int guest(struct xen *x, uint32_t domid, const char *what,
                  xc_domaininfo_t *di, xcp_hv_error *err)
 {
+    xcp__xen_log_reset();
     if (domid == 0)
         return xcp__hv_error_set(err, -EPERM,
                                  "xen: refusing to %s domain 0, the control "
@@ -1188,7 +1263,7 @@ static int xen_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
     xc_domaininfo_t di;
     int rc = guest(x, domid, "plug a NIC into", &di, err);
 
-    if (rc < 0)
+    if (rc < 0 || (rc = ensure_bridge(nic->bridge, err)) < 0)
         return rc;
     if (!nic_to_libxl(nic, &d)) {
         rc = oom(err);

@@ -787,8 +787,11 @@ static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
     }
     if (info->state == XCP_HV_STATE_SHUTDOWN)
         return handle_shutdown(c, vm, info);
+    /* Destroyed behind our back (the VM is not busy): Xen may hold the
+     * dying domain a while longer, and nothing says when it is gone for
+     * good (xenstored fires @releaseDomain once, while it dies). */
     if (info->state == XCP_HV_STATE_DYING)
-        return 0;
+        return reconcile_one(c, vm, NULL);
     if (xcp__vm_is(vm, "Halted") || xcp__vm_is(vm, "Suspended") ||
         xcp__obj_int(vm, F(VM, domid)) != (int64_t)info->domid)
         return xcp__vm_set_running(c, vm, info->domid,

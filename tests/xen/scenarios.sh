@@ -1,0 +1,465 @@
+#!/bin/bash
+# tests/xen/scenarios.sh - the XAPI way on real Xen, run in the lab's dom0
+# (tools/xen-lab, `make check-xen`): xe, embedded and then through xcpd's
+# unix socket, installs a VM from a template, sets it up for PV direct boot
+# as XAPI users do, and drives it through its life while the guest's
+# console shows it reacting. Each scenario prints "PASS name" or
+# "FAIL name: reason"; the run ends with "N passed, M failed" and exits 0
+# only if all passed. Results go to $XCP_LAB_OUT (default
+# /host/results.txt, the host's 9p share) as well as stdout.
+#
+# Which scenarios run: $XCP_LAB_SET, or xcplab_set= on the kernel command
+# line ('+'-separated names or groups), default "all". Groups: pv (the PV
+# life cycle, the CI slice), devices, contract, timing, behind (a pause
+# behind the toolstack's back, which Xen signals to no one).
+set -u
+export XCP_HV=xen
+export XCP_STATE_DIR=${XCP_STATE_DIR:-/var/lib/xcp}
+GUEST=/boot/guest
+CONS=/var/log/xen/console
+OUT=${XCP_LAB_OUT:-/host/results.txt}
+[ -d "$(dirname "$OUT")" ] && [ -w "$(dirname "$OUT")" ] || OUT=/tmp/results.txt
+: >"$OUT"
+TMO=${XCP_LAB_TMO:-300} # per xe call; the host may be loaded
+MARK="XCPGUEST: userspace up"
+SET=${XCP_LAB_SET:-$(sed -n 's/.*xcplab_set=\([^ ]*\).*/\1/p' /proc/cmdline)}
+SET=" $(echo "${SET:-all}" | tr '+' ' ') "
+npass=0
+nfail=0
+why=""
+VM=""
+
+up() { cut -d' ' -f1 /proc/uptime; }
+since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }'; }
+note() { echo "$*" | tee -a "$OUT"; }
+# The failure reason; also in a file, as subshells ($(...)) lose variables.
+bad() {
+    why="$*"
+    echo "$why" >/tmp/why
+    return 1
+}
+
+# xe with a bound; its stderr is kept for the failure reason.
+x() {
+    local out rc
+    out=$(timeout "$TMO" xe "$@" 2>/tmp/xe.err)
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        bad "xe $1 failed (rc $rc): $(tr '\n' ' ' </tmp/xe.err | cut -c1-600)"
+        return 1
+    fi
+    [ -n "$out" ] && echo "$out"
+    return 0
+}
+
+param() { x vm-param-get uuid="$1" param-name="$2"; }
+
+# Waits up to $3 s (of dom0 uptime: each xe call may take seconds on a
+# loaded host) until VM $1's power state is $2.
+wait_power() {
+    local t0 s
+    t0=$(up)
+    while :; do
+        s=$(param "$1" power-state) && [ "$s" = "$2" ] && return 0
+        awk -v a="$t0" -v b="$(up)" -v l="$3" 'BEGIN { exit !(b - a > l) }' &&
+            break
+        sleep 0.1
+    done
+    bad "power-state is '${s:-?}', not $2 after $3 s"
+}
+
+# Console log of VM $1 (domains are named after the VM uuid).
+clog() { echo "$CONS/guest-$1.log"; }
+lines() { cat "$(clog "$1")" 2>/dev/null | wc -l; }
+
+# Waits up to $3 s for pattern $2 in VM $1's console after line $4.
+wait_console() {
+    local i=0
+    while [ $i -lt $(($3 * 5)) ]; do
+        tail -n +"$(($4 + 1))" "$(clog "$1")" 2>/dev/null | grep -q "$2" &&
+            return 0
+        sleep 0.2
+        i=$((i + 1))
+    done
+    bad "no '$2' on the guest console within $3 s"
+}
+
+# Starts VM $1 and waits for the guest's userspace; $2 names the timing.
+start_guest() {
+    local n t0
+    n=$(lines "$1")
+    t0=$(up)
+    x vm-start uuid="$1" || return 1
+    echo "TIMING ${2:-vm-start} xe=$(since "$t0")s"
+    wait_console "$1" "$MARK" 240 "$n" || return 1
+    echo "TIMING ${2:-vm-start} to-userspace=$(since "$t0")s"
+}
+
+ensure_running() {
+    local s
+    s=$(param "$1" power-state) || return 1
+    case $s in
+    running) return 0 ;;
+    paused) x vm-unpause uuid="$1" ;;
+    suspended) x vm-resume uuid="$1" ;;
+    *) start_guest "$1" ;;
+    esac
+}
+
+ensure_halted() {
+    local s
+    s=$(param "$1" power-state) || return 1
+    case $s in
+    halted) return 0 ;;
+    suspended) x vm-resume uuid="$1" && x vm-shutdown uuid="$1" --force ;;
+    *) x vm-shutdown uuid="$1" --force ;;
+    esac
+}
+
+# Runs scenario $1 (function sc_$1) if the set names it or one of its
+# groups ($2...).
+run() {
+    local name=$1 g hit=0 t0
+    shift
+    for g in all "$name" "$@"; do
+        case $SET in *" $g "*) hit=1 ;; esac
+    done
+    [ $hit = 1 ] || return 0
+    why=""
+    : >/tmp/why
+    t0=$(up)
+    echo "---- $name"
+    if "sc_$name"; then
+        note "PASS $name ($(since "$t0") s)"
+        npass=$((npass + 1))
+    else
+        [ -n "$why" ] || why=$(cat /tmp/why)
+        note "FAIL $name: ${why:-failed}"
+        nfail=$((nfail + 1))
+    fi
+}
+
+# ---- the scenarios ---------------------------------------------------------
+
+sc_xen_up() {
+    xl info >/tmp/xlinfo || bad "xl info failed"
+    grep -q '^xen_major *: *4' /tmp/xlinfo || bad "not Xen 4"
+}
+
+# A VM for PV direct boot, the XAPI way: template, no disks, no HVM boot.
+make_pv_vm() {
+    local vm v
+    vm=$(x vm-install template="Other install media" new-name-label="$1") ||
+        return 1
+    for v in $(x vbd-list vm-uuid="$vm" type=Disk params=vdi-uuid --minimal |
+        tr ',' ' '); do
+        x vdi-destroy uuid="$v" || return 1
+    done
+    for v in $(x vbd-list vm-uuid="$vm" --minimal | tr ',' ' '); do
+        x vbd-destroy uuid="$v" || return 1
+    done
+    x vm-param-set uuid="$vm" HVM-boot-policy="" PV-kernel="$GUEST/vmlinux" \
+        PV-ramdisk="$GUEST/initrd.gz" PV-args="console=hvc0 quiet" ||
+        return 1
+    echo "$vm"
+}
+
+# Clearing HVM-boot-policy makes the VM PV, as XAPI derives one from the
+# other (the policy work of the sim-xapi branch). The scenario still sets
+# domain-type itself afterwards, as a user may, so the rest can go on.
+sc_install_pv() {
+    VM=$(make_pv_vm lab-pv) || return 1
+    [ -z "$(x vbd-list vm-uuid="$VM" --minimal)" ] || bad "VBDs remain"
+}
+
+sc_derive_domain_type() {
+    local t
+    t=$(param "$VM" domain-type) || return 1
+    x vm-param-set uuid="$VM" domain-type=pv || return 1
+    [ "$t" = pv ] || bad "domain-type is '$t' after HVM-boot-policy=\"\""
+}
+
+sc_memory_limits_set() {
+    local rc=0
+    x vm-memory-limits-set uuid="$VM" static-min=128MiB dynamic-min=128MiB \
+        dynamic-max=160MiB static-max=192MiB || rc=1
+    if [ $rc = 1 ]; then # the fallback keeps the other scenarios going
+        local w=$why
+        x vm-param-set uuid="$VM" memory-static-max=201326592 \
+            memory-dynamic-max=167772160 memory-dynamic-min=134217728 \
+            memory-static-min=134217728
+        why=$w
+        return 1
+    fi
+    [ "$(param "$VM" memory-dynamic-max)" = 167772160 ] ||
+        bad "memory-dynamic-max is not 160 MiB"
+}
+
+sc_vcpus_set() {
+    x vm-param-set uuid="$VM" VCPUs-max=2 VCPUs-at-startup=1 || return 1
+    [ "$(param "$VM" VCPUs-max)" = 2 ] || bad "VCPUs-max did not stick"
+}
+
+sc_embedded_start() {
+    [ ! -S "$XCP_STATE_DIR/xapi" ] || bad "xcpd is running already"
+    start_guest "$VM" embedded-vm-start || return 1
+    wait_power "$VM" running 5
+}
+
+sc_embedded_hard_shutdown() {
+    x vm-shutdown uuid="$VM" --force || return 1
+    wait_power "$VM" halted 5
+}
+
+XCPD_PID=""
+sc_xcpd_up() {
+    local i=0
+    xcpd >/tmp/xcpd.log 2>&1 &
+    XCPD_PID=$!
+    while [ ! -S "$XCP_STATE_DIR/xapi" ] && [ $i -lt 600 ]; do
+        kill -0 $XCPD_PID 2>/dev/null || bad "xcpd exited: $(tail -3 /tmp/xcpd.log)"
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ -S "$XCP_STATE_DIR/xapi" ] || bad "no socket after 60 s"
+    x vm-list params=uuid >/dev/null
+}
+
+sc_start() {
+    start_guest "$VM" xcpd-vm-start || return 1
+    wait_power "$VM" running 5
+}
+
+sc_xl_create_timing() {
+    local t0 n
+    cat >/tmp/xl.cfg <<EOF
+name = "xl-timing"
+type = "pv"
+kernel = "$GUEST/vmlinux"
+ramdisk = "$GUEST/initrd.gz"
+extra = "console=hvc0 quiet"
+memory = 160
+maxmem = 192
+vcpus = 1
+maxvcpus = 2
+EOF
+    n=$(lines xl-timing)
+    t0=$(up)
+    xl create /tmp/xl.cfg >/tmp/xl.out 2>&1 || bad "xl create: $(cat /tmp/xl.out)"
+    echo "TIMING xl-create=$(since "$t0")s"
+    wait_console xl-timing "$MARK" 240 "$n" || return 1
+    echo "TIMING xl-create to-userspace=$(since "$t0")s"
+    xl destroy xl-timing
+}
+
+sc_pause_unpause() {
+    local d
+    ensure_running "$VM" || return 1
+    x vm-pause uuid="$VM" || return 1
+    wait_power "$VM" paused 5 || return 1
+    d=$(param "$VM" dom-id) || return 1
+    xl list "$d" | tail -1 | awk '{print $5}' | grep -q p ||
+        bad "Xen does not have domain $d paused"  || return 1
+    x vm-unpause uuid="$VM" || return 1
+    wait_power "$VM" running 5
+}
+
+sc_clean_shutdown() {
+    local n
+    ensure_running "$VM" || return 1
+    n=$(lines "$VM")
+    x vm-shutdown uuid="$VM" || return 1
+    wait_power "$VM" halted 10 || return 1
+    wait_console "$VM" "XCPGUEST: poweroff" 5 "$n" ||
+        bad "halted, but the guest never ran /sbin/poweroff"
+}
+
+sc_start_again() {
+    ensure_halted "$VM" || return 1
+    start_guest "$VM" start-again
+}
+
+# reboots and checks for a new domain and a new userspace marker
+reboot_with() {
+    local n d0 d1
+    ensure_running "$VM" || return 1
+    d0=$(param "$VM" dom-id) || return 1
+    n=$(lines "$VM")
+    x vm-reboot uuid="$VM" "$@" || return 1
+    wait_console "$VM" "$MARK" 240 "$n" || return 1
+    wait_power "$VM" running 5 || return 1
+    d1=$(param "$VM" dom-id) || return 1
+    [ "$d0" != "$d1" ] || bad "still domain $d0 after the reboot"
+}
+
+sc_clean_reboot() { reboot_with; }
+sc_hard_reboot() { reboot_with --force; }
+
+sc_suspend_resume() {
+    local n
+    ensure_running "$VM" || return 1
+    x vm-suspend uuid="$VM" || return 1
+    wait_power "$VM" suspended 5 || return 1
+    [ -z "$(xl list | awk -v u="$VM" '$1 == u')" ] ||
+        bad "the domain is still there after suspend" || return 1
+    n=$(lines "$VM")
+    x vm-resume uuid="$VM" || return 1
+    wait_power "$VM" running 5 || return 1
+    wait_console "$VM" "XCPGUEST: alive" 40 "$n" ||
+        bad "the guest did not go on after resume"
+}
+
+sc_memory_dynamic_range_set() {
+    ensure_running "$VM" || return 1
+    x vm-memory-dynamic-range-set uuid="$VM" min=128MiB max=144MiB ||
+        return 1
+    [ "$(param "$VM" memory-dynamic-max)" = 150994944 ] ||
+        bad "memory-dynamic-max is not 144 MiB"
+}
+
+sc_vcpus_number_live() {
+    ensure_running "$VM" || return 1
+    x vm-vcpu-hotplug uuid="$VM" new-vcpus=2 || return 1
+    [ "$(param "$VM" VCPUs-number)" = 2 ] || bad "VCPUs-number is not 2"
+}
+
+sc_hard_shutdown() {
+    ensure_running "$VM" || return 1
+    x vm-shutdown uuid="$VM" --force || return 1
+    wait_power "$VM" halted 5
+}
+
+# Behind the toolstack's back: power_state follows within a second (5 s
+# here, for a loaded host; the time from xl's return to the first xe call
+# that shows it, xe's own start-up included, is printed).
+behind_back() { # $1=xl command, $2=state expected
+    local d t0
+    ensure_running "$VM" || return 1
+    d=$(param "$VM" dom-id) || return 1
+    xl "$1" "$d" || bad "xl $1 $d failed" || return 1
+    t0=$(up)
+    wait_power "$VM" "$2" 5 || return 1
+    echo "TIMING xl-$1-noticed=$(since "$t0")s"
+}
+
+# Xen raises no event for a pause (no VIRQ, nothing in xenstore): this
+# one shows whether the toolstack notices anyway.
+sc_xl_pause_noticed() {
+    local rc=0
+    behind_back pause paused || rc=1
+    xl unpause "$(param "$VM" dom-id)"
+    [ $rc = 0 ] && wait_power "$VM" running 5
+}
+sc_xl_destroy_noticed() { behind_back destroy halted; }
+
+# A libxl failure reaches the caller as a XenAPI error with libxl's words.
+sc_libxl_error_surfaces() {
+    local vm
+    echo "not a kernel" >"$GUEST/broken-kernel"
+    vm=$(make_pv_vm lab-broken) || return 1
+    x vm-param-set uuid="$vm" domain-type=pv PV-kernel="$GUEST/broken-kernel" ||
+        return 1
+    if x vm-start uuid="$vm"; then
+        bad "a VM with a broken kernel started"
+        return 1
+    fi
+    echo "error: $why"
+    x vm-uninstall uuid="$vm" --force >/dev/null
+    case $why in
+    *xc_dom*|*kernel*|*loader*|*ELF*|*elf*) ;;
+    *) bad "the error does not say what libxl said: $why"; return 1 ;;
+    esac
+    ! xl list | grep -q lab-broken || bad "a half-built domain was left"
+}
+
+sc_disk_vm() {
+    local sr vdi
+    ensure_halted "$VM" || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    [ -n "$sr" ] || bad "no file SR" || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-disk \
+        virtual-size=67108864) || return 1
+    x vbd-create vm-uuid="$VM" vdi-uuid="$vdi" device=0 type=Disk \
+        mode=RW >/dev/null || return 1
+    start_guest "$VM" disk-vm-start || return 1
+    wait_console "$VM" "XCPGUEST: disks.*xvda" 10 0 ||
+        bad "the guest sees no xvda"
+}
+
+sc_vif_vm() {
+    local net br d
+    ensure_halted "$VM" || return 1
+    net=$(x network-create name-label=lab-net) || return 1
+    br=$(x network-param-get uuid="$net" param-name=bridge) || return 1
+    x vif-create vm-uuid="$VM" network-uuid="$net" device=0 \
+        mac=02:16:3e:00:00:01 >/dev/null || return 1
+    start_guest "$VM" vif-vm-start || return 1
+    wait_console "$VM" "XCPGUEST: nics.*eth0" 10 0 ||
+        bad "the guest sees no eth0" || return 1
+    d=$(param "$VM" dom-id) || return 1
+    ip link show "$br" >/dev/null 2>&1 || bad "no bridge $br in dom0" ||
+        return 1
+    [ -e "/sys/class/net/$br/brif/vif$d.0" ] ||
+        bad "vif$d.0 is not on $br" || return 1
+    grep -q 02:16:3e:00:00:01 /sys/class/net/eth0/address 2>/dev/null ||
+        xenstore-read "/local/domain/0/backend/vif/$d/0/mac" | grep -q 02:16:3e:00:00:01 ||
+        bad "the VIF's MAC is not 02:16:3e:00:00:01"
+}
+
+sc_vm_uninstall() {
+    ensure_halted "$VM" || return 1
+    x vm-uninstall uuid="$VM" --force >/dev/null
+}
+
+sc_xcpd_down() {
+    [ -n "$XCPD_PID" ] || return 0
+    kill -TERM "$XCPD_PID"
+    wait "$XCPD_PID" || bad "xcpd exited with $?"
+}
+
+# The driver contract suite (tests/contract) on real Xen, with a PV guest.
+sc_contract() {
+    mkdir -p "$XCP_STATE_DIR/contract"
+    XCP_HV_CONTRACT_TYPE=pv XCP_HV_CONTRACT_KERNEL=$GUEST/vmlinux \
+        XCP_HV_CONTRACT_RAMDISK=$GUEST/initrd.gz \
+        XCP_HV_CONTRACT_CMDLINE="console=hvc0 quiet" \
+        XCP_HV_CONTRACT_BOOT_MS=8000 XCP_HV_CONTRACT_TIMEOUT_MS=60000 \
+        XCP_HV_CONTRACT_DIR=$XCP_STATE_DIR/contract \
+        timeout 1200 /xcp-tests/test_hv_contract -j1 \
+        >/tmp/contract.log 2>&1 ||
+        bad "$(grep -E '\[FAIL\]|\[----\]|Synthesis' /tmp/contract.log |
+            tr '\n' ' ' | cut -c1-900)" || return 1
+    grep Synthesis /tmp/contract.log
+}
+
+echo "scenarios: set$SET; results to $OUT"
+run xen_up pv
+run install_pv pv
+run derive_domain_type pv
+run memory_limits_set pv
+run vcpus_set pv
+run embedded_start pv
+run embedded_hard_shutdown pv
+run xcpd_up pv
+run start pv
+run xl_create_timing timing
+run pause_unpause pv
+run clean_shutdown pv
+run start_again pv
+run clean_reboot pv
+run hard_reboot pv
+run suspend_resume pv
+run memory_dynamic_range_set pv
+run vcpus_number_live pv
+run hard_shutdown pv
+run xl_pause_noticed behind
+run xl_destroy_noticed pv
+run libxl_error_surfaces pv
+run disk_vm devices
+run vif_vm devices
+run vm_uninstall pv
+run xcpd_down pv
+run contract contract
+[ -s /tmp/xcpd.log ] && { echo "---- xcpd log (tail)"; tail -40 /tmp/xcpd.log; }
+note "$npass passed, $nfail failed"
+[ $nfail = 0 ]
