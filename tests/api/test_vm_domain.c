@@ -309,6 +309,23 @@ Test(vm_migrate, pool_migrate_to_own_host_moves_the_vm_to_a_new_domain)
     cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_HALTED);
 }
 
+/* A driver without live migration (the xen driver today) answers as XAPI
+ * does when a migration cannot be made, and the VM runs on. */
+Test(vm_migrate, pool_migrate_without_driver_support_fails_migrate_failed)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_string_map opts = {0};
+    int64_t before;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    before = api_domid(vm);
+    api_reopen_with_faults("domain_migrate_local=ENOTSUP");
+    assert_error_name(xcp_vm_pool_migrate(S, vm, api_host(), &opts),
+                      "VM_MIGRATE_FAILED");
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
+    cr_assert_eq(api_domid(vm), before);
+}
+
 Test(vm_migrate, pool_migrate_of_halted_vm_fails_bad_power_state)
 {
     xcp_vm vm = api_install("vm");

@@ -489,9 +489,13 @@ static int pool_migrate(xcp__ctx *c)
     rc = xcp__hv_domain_migrate_local(c->e->hv, domid, &nd, &e);
     xcp__ctx_lock(c);
     if (rc < 0)
-        return xcp__vm_fail_op(c, ref, e.code == -ENOMEM
-                                           ? migrate_no_memory(c, domid)
-                                           : xcp__vm_hv_fail(c, ref, &e));
+        return xcp__vm_fail_op(
+            c, ref,
+            e.code == -ENOMEM ? migrate_no_memory(c, domid)
+            /* a driver without live migration (xen, for now) */
+            : e.code == -ENOTSUP ? XCP__ERR_VM_MIGRATE_FAILED(
+                                       ref, c->e->host, c->e->host, e.message)
+                                 : xcp__vm_hv_fail(c, ref, &e));
     if (!(vm = xcp__db_get_cls(c->db, C(VM), ref)))
         return xcp__handle_invalid(C(VM), ref);
     if ((rc = xcp__vm_set_running(c, vm, nd, paused, XCP__VM_RESUMED)) < 0)
