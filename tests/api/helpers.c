@@ -307,6 +307,19 @@ bool api_is_null(const char *ref)
     return xcp_ref_is_null(ref);
 }
 
+int api_vdi_create(xcp_vdi *out, xcp_sr sr, const char *name, int64_t size)
+{
+    xcp_vdi_record r;
+
+    xcp_vdi_record_init(&r);
+    r.name_label = (char *)name;
+    r.name_description = (char *)"";
+    r.SR = sr;
+    r.virtual_size = size;
+    r.type = XCP_VDI_TYPE_USER;
+    return xcp_vdi_create(S, out, &r);
+}
+
 size_t api_count_vdis(int type)
 {
     xcp_vdi_record_map m = {0};

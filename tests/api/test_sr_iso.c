@@ -139,20 +139,13 @@ Test(sr_iso, scan_registers_iso_files_as_read_only_vdis)
 
 Test(sr_iso, vdis_cannot_be_created_or_destroyed)
 {
-    xcp_vdi_record r;
     xcp_vdi vdi;
     xcp_sr sr = iso_sr();
 
     put_file("a.iso", 4096);
     OK(xcp_sr_scan(S, sr));
-    xcp_vdi_record_init(&r);
-    r.name_label = (char *)"new";
-    r.name_description = (char *)"";
-    r.SR = sr;
-    r.virtual_size = 4096;
-    r.type = XCP_VDI_TYPE_USER;
-    assert_error(xcp_vdi_create(S, &vdi, &r), "SR_OPERATION_NOT_SUPPORTED",
-                 sr.ref);
+    assert_error(api_vdi_create(&vdi, sr, "new", 4096),
+                 "SR_OPERATION_NOT_SUPPORTED", sr.ref);
     vdi = vdi_named(sr, "a.iso");
     assert_error(xcp_vdi_destroy(S, vdi), "SR_OPERATION_NOT_SUPPORTED",
                  sr.ref);
