@@ -307,6 +307,17 @@ bool api_is_null(const char *ref)
     return xcp_ref_is_null(ref);
 }
 
+size_t api_sr_vdi_count(xcp_sr sr)
+{
+    xcp_vdi_set v = {0};
+    size_t n;
+
+    OK(xcp_sr_get_VDIs(S, &v, sr));
+    n = v.n;
+    xcp_vdi_set_dispose(&v);
+    return n;
+}
+
 int api_vdi_create(xcp_vdi *out, xcp_sr sr, const char *name, int64_t size)
 {
     xcp_vdi_record r;

@@ -158,6 +158,21 @@ static char *qemu_info(const char *path)
     return out;
 }
 
+/* An image open of path returned ret and left img: it must have failed
+ * with code, leaving no image, and err must name path and say needle. */
+static UNUSED void assert_open_refused(const char *path, int ret,
+                                       const void *img, int code,
+                                       const char *needle)
+{
+    cr_assert_eq(ret, code, "open %s: expected %d (%s), got %d: %s", path,
+                 code, strerror(-code), ret, err);
+    cr_assert_null(img);
+    cr_assert_not_null(strstr(err, needle), "message '%s' lacks '%s'", err,
+                       needle);
+    cr_assert_not_null(strstr(err, path), "message '%s' lacks the path",
+                       err);
+}
+
 /* The whole virtual disk as QEMU reads it: as format fmt (a qemu-img -f
  * name, "vpc" for VHD), or as QEMU probes it when fmt is NULL. */
 static UNUSED uint8_t *qemu_read_all(const char *fmt, const char *path,

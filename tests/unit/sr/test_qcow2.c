@@ -85,13 +85,7 @@ static void expect_open(const char *path, unsigned flags, int code,
 
     err[0] = '\0';
     ret = xcp__qcow2_open(&q, path, NULL, flags, err, sizeof(err));
-    cr_assert_eq(ret, code, "open %s: expected %d (%s), got %d: %s", path,
-                 code, strerror(-code), ret, err);
-    cr_assert_null(q);
-    cr_assert_not_null(strstr(err, needle), "message '%s' lacks '%s'", err,
-                       needle);
-    cr_assert_not_null(strstr(err, path), "message '%s' lacks the path",
-                       err);
+    assert_open_refused(path, ret, q, code, needle);
 }
 
 /* ------------------------------------------------------------------ */
