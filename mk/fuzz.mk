@@ -34,7 +34,8 @@ QCOW2_SRCS = $(top_srcdir)/lib/libxcp/sr/qcow2.c \
 	$(top_srcdir)/lib/libxcp/sr/qcow2_alloc.c \
 	$(top_srcdir)/lib/libxcp/sr/qcow2_chain.c
 fuzz/fuzz_qcow2_header: $(top_srcdir)/tests/fuzz/fuzz_qcow2_header.c $(QCOW2_SRCS) \
-	$(top_srcdir)/lib/libxcp/sr/qcow2_int.h
+	$(top_srcdir)/lib/libxcp/sr/qcow2_int.h \
+	$(top_srcdir)/tests/fuzz/fuzz_image_files.h
 	@mkdir -p fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< $(QCOW2_SRCS)
 
@@ -42,7 +43,8 @@ VHD_SRCS = $(top_srcdir)/lib/libxcp/sr/vhd.c \
 	$(top_srcdir)/lib/libxcp/sr/vhd_meta.c \
 	$(top_srcdir)/lib/libxcp/sr/vhd_chain.c
 fuzz/fuzz_vhd_header: $(top_srcdir)/tests/fuzz/fuzz_vhd_header.c $(VHD_SRCS) \
-	$(top_srcdir)/lib/libxcp/sr/vhd_int.h $(top_srcdir)/lib/libxcp/sr/image_io.h
+	$(top_srcdir)/lib/libxcp/sr/vhd_int.h $(top_srcdir)/lib/libxcp/sr/image_io.h \
+	$(top_srcdir)/tests/fuzz/fuzz_image_files.h
 	@mkdir -p fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< $(VHD_SRCS)
 

@@ -36,6 +36,8 @@ LAYERS = {
     "hv": ["hv/"],
     "sys": ["include/xcp/sys/"],
     "public": ["include/xcp/"],
+    # the front ends' shared helpers (libc only), compiled into each
+    "cmd": ["cmd/common/"],
     "xe": ["cmd/xe/"],
     "xcpd": ["cmd/xcpd/"],
     "examples": ["examples/"],
@@ -60,8 +62,9 @@ RULES = {
     "hv": ["core", "sys"],
     "sys": ["public"],
     "public": [],
-    "xe": ["public", "sys"],
-    "xcpd": ["public", "sys"],
+    "cmd": [],
+    "xe": ["public", "sys", "cmd"],
+    "xcpd": ["public", "sys", "cmd"],
     "examples": ["public", "sys"],
     "bindings": ["public", "sys"],
 }

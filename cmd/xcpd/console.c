@@ -19,6 +19,7 @@
  *    `Sec-WebSocket-Protocol: binary` when the client offers it.
  */
 #include "xcpd.h"
+#include "../common/fdio.h"
 
 #include <errno.h>
 #include <gnutls/crypto.h>
@@ -90,59 +91,28 @@ static int io_pending(io *x)
     return x->tls != NULL && gnutls_record_check_pending(x->tls) > 0;
 }
 
-static int wait_out(int fd)
+/* xcmd_put on an io: its TLS session, or its socket without blocking. */
+static ssize_t io_put(void *arg, const void *buf, size_t n)
 {
-    struct pollfd pf = {fd, POLLOUT, 0};
+    io *x = arg;
+    ssize_t w;
 
-    return poll(&pf, 1, 30000) > 0 ? 0 : -1;
+    if (x->tls != NULL) {
+        w = gnutls_record_send(x->tls, buf, n);
+        if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
+            return XCMD_AGAIN;
+        return w;
+    }
+    w = send(x->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return XCMD_AGAIN;
+    return w;
 }
 
-/* All of buf to the client: 0, or -1 when it is gone. */
+/* All of buf to the client: 0, or -1 when it is gone (or stalled 30 s). */
 static int io_write(io *x, const void *buf, size_t n)
 {
-    const char *p = buf;
-    ssize_t w;
-
-    while (n > 0) {
-        if (x->tls != NULL)
-            w = gnutls_record_send(x->tls, p, n);
-        else
-            w = send(x->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (x->tls != NULL
-            && (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)) {
-            if (wait_out(x->fd) < 0)
-                return -1;
-            continue;
-        }
-        if (x->tls == NULL && w < 0
-            && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            if (wait_out(x->fd) < 0)
-                return -1;
-            continue;
-        }
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    ssize_t w;
-
-    while (n > 0) {
-        w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return xcmd_write_with(io_put, x, x->fd, buf, n, 30000);
 }
 
 /* ---- WebSocket framing (RFC 6455) --------------------------------------- */
@@ -214,7 +184,7 @@ static int ws_frames(pump *p)
         case 0x0: /* continuation */
         case 0x1: /* text */
         case 0x2: /* binary */
-            if (n && write_all(p->con, data, (size_t)n) < 0)
+            if (n && xcmd_write_all(p->con, data, (size_t)n, -1) < 0)
                 return -1;
             break;
         case 0x8: /* close: echo its status, end */
@@ -251,7 +221,7 @@ static int from_client(pump *p)
             return 1;
         if (n <= 0)
             return 0;
-        return write_all(p->con, buf, (size_t)n) < 0 ? -1 : 1;
+        return xcmd_write_all(p->con, buf, (size_t)n, -1) < 0 ? -1 : 1;
     }
     n = io_read(&p->client, p->in + p->in_len, sizeof(p->in) - p->in_len);
     if (n == -2)

@@ -8,6 +8,7 @@
  * the console has been quiet for QUIET_MS after the input's end.
  */
 #include "fields.h"
+#include "../common/fdio.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -79,22 +80,6 @@ static int text_console(xe_ctx *ctx, const xe_obj *vm, xcp_console *out)
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    ssize_t w;
-
-    while (n > 0) {
-        w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Terminal ↔ console until Ctrl-], the console's end, or (from a pipe)
  * quiet after the input's end. */
 static void relay(int con)
@@ -113,7 +98,8 @@ static void relay(int con)
             return; /* error, or quiet after the input's end */
         if (pf[1].revents) {
             n = read(con, buf, sizeof(buf));
-            if (n <= 0 || write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
+            if (n <= 0
+                || xcmd_write_all(STDOUT_FILENO, buf, (size_t)n, -1) < 0)
                 return;
         }
         if (in_open && pf[0].revents) {
@@ -123,8 +109,8 @@ static void relay(int con)
                 continue;
             }
             esc = memchr(buf, ESCAPE, (size_t)n);
-            if (write_all(con, buf, esc ? (size_t)(esc - buf) : (size_t)n)
-                    < 0
+            if (xcmd_write_all(con, buf, esc ? (size_t)(esc - buf)
+                                             : (size_t)n, -1) < 0
                 || esc)
                 return;
         }

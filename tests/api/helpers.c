@@ -307,6 +307,30 @@ bool api_is_null(const char *ref)
     return xcp_ref_is_null(ref);
 }
 
+size_t api_sr_vdi_count(xcp_sr sr)
+{
+    xcp_vdi_set v = {0};
+    size_t n;
+
+    OK(xcp_sr_get_VDIs(S, &v, sr));
+    n = v.n;
+    xcp_vdi_set_dispose(&v);
+    return n;
+}
+
+int api_vdi_create(xcp_vdi *out, xcp_sr sr, const char *name, int64_t size)
+{
+    xcp_vdi_record r;
+
+    xcp_vdi_record_init(&r);
+    r.name_label = (char *)name;
+    r.name_description = (char *)"";
+    r.SR = sr;
+    r.virtual_size = size;
+    r.type = XCP_VDI_TYPE_USER;
+    return xcp_vdi_create(S, out, &r);
+}
+
 size_t api_count_vdis(int type)
 {
     xcp_vdi_record_map m = {0};

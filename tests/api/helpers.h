@@ -80,6 +80,13 @@ bool api_is_null(const char *ref);
 /* Count the VDIs in the default SR whose type is `type` (-1 = any). */
 size_t api_count_vdis(int type);
 
+/* How many VDIs sr has (SR.get_VDIs; asserts the call succeeds). */
+size_t api_sr_vdi_count(xcp_sr sr);
+
+/* VDI.create of a user disk `name` (empty description) of size bytes in
+ * sr; returns what the call does (*out set on success). */
+int api_vdi_create(xcp_vdi *out, xcp_sr sr, const char *name, int64_t size);
+
 /*
  * Assert that the call that returned rc failed with the XenAPI error
  * `name` and exactly the nparams given parameters (NULL in the list: any

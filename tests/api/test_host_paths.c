@@ -239,17 +239,6 @@ Test(host_paths, file_sr_only_below_roots)
     cr_assert_eq(system(path), 0);
 }
 
-static size_t sr_vdis(xcp_sr sr)
-{
-    xcp_vdi_set v = {0};
-    size_t n;
-
-    OK(xcp_sr_get_VDIs(S, &v, sr));
-    n = v.n;
-    xcp_vdi_set_dispose(&v);
-    return n;
-}
-
 Test(host_paths, scan_adopts_no_planted_raw_file_or_symlink)
 {
     xcp_sr sr = api_default_sr();
@@ -262,7 +251,7 @@ Test(host_paths, scan_adopts_no_planted_raw_file_or_symlink)
     OK(xcp_vm_start(S, vm, false, false));
     OK(xcp_vm_suspend(S, vm));
     OK(xcp_sr_scan(S, sr));
-    before = sr_vdis(sr);
+    before = api_sr_vdi_count(sr);
     snprintf(path, sizeof(path),
              "%s/sr/local/11111111-2222-4333-8444-555555555555.raw", api_dir);
     cr_assert_not_null(f = fopen(path, "w"), "%s", path);
@@ -272,15 +261,17 @@ Test(host_paths, scan_adopts_no_planted_raw_file_or_symlink)
              "%s/sr/local/11111111-2222-4333-8444-666666666666.raw", api_dir);
     cr_assert_eq(symlink("/etc/passwd", path), 0);
     OK(xcp_sr_scan(S, sr));
-    cr_assert_eq(sr_vdis(sr), before, "scan adopted %zu planted raw files",
-                 sr_vdis(sr) - before);
+    cr_assert_eq(api_sr_vdi_count(sr), before,
+                 "scan adopted %zu planted raw files",
+                 api_sr_vdi_count(sr) - before);
     snprintf(path, sizeof(path),
              "%s/sr/local/11111111-2222-4333-8444-777777777777.qcow2",
              api_dir);
     cr_assert_eq(symlink("/etc/passwd", path), 0);
     OK(xcp_sr_scan(S, sr));
-    cr_assert_eq(sr_vdis(sr), before, "scan adopted %zu planted files",
-                 sr_vdis(sr) - before);
+    cr_assert_eq(api_sr_vdi_count(sr), before,
+                 "scan adopted %zu planted files",
+                 api_sr_vdi_count(sr) - before);
     OK(xcp_vm_resume(S, vm, false, false));
     cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
 }

@@ -186,21 +186,6 @@ static xcp_pbd only_pbd(xcp_sr sr)
     return p;
 }
 
-static xcp_vdi new_vdi(xcp_sr sr, int64_t size)
-{
-    xcp_vdi_record r;
-    xcp_vdi vdi;
-
-    xcp_vdi_record_init(&r);
-    r.name_label = (char *)"disk";
-    r.name_description = (char *)"";
-    r.SR = sr;
-    r.virtual_size = size;
-    r.type = XCP_VDI_TYPE_USER;
-    OK(xcp_vdi_create(S, &vdi, &r));
-    return vdi;
-}
-
 /* qemu-io on the image of vdi in the mount: "write -P 0xab 0 1M" or
  * "read -P 0xab 0 1M" (fails on other data). */
 static int qemu_io(const char *mnt, xcp_vdi vdi, const char *cmd)
@@ -251,7 +236,7 @@ Test(sr_ext, create_plug_vdis_snapshot_unplug_replug_destroy)
     xcp_free(ct);
     assert_sizes(sr, mnt);
 
-    vdi = new_vdi(sr, 64 * MiB);
+    OK(api_vdi_create(&vdi, sr, "disk", 64 * MiB));
     cr_assert_eq(qemu_io(mnt, vdi, "write -P 0xab 0 1M"), 0);
     OK(xcp_vdi_snapshot(S, &snap, vdi, &none));
     cr_assert_eq(qemu_io(mnt, vdi, "write -P 0xcd 0 64k"), 0);
@@ -308,7 +293,7 @@ Test(sr_ext, a_device_holding_an_sr_is_not_formatted_again)
     make_loop();
     OK(ext_create(loop_dev, &sr));
     mount_of(sr, mnt, sizeof(mnt));
-    vdi = new_vdi(sr, 4 * MiB);
+    OK(api_vdi_create(&vdi, sr, "disk", 4 * MiB));
     /* Attached or not, the device holds an SR: SR.create refuses it and
      * SR.probe reports it. */
     assert_reason(ext_create(loop_dev, &other), "The SR already exists");
@@ -369,7 +354,7 @@ Test(sr_ext, a_restart_after_the_mount_went_mounts_it_again)
     make_loop();
     OK(ext_create(loop_dev, &sr));
     mount_of(sr, mnt, sizeof(mnt));
-    vdi = new_vdi(sr, 8 * MiB);
+    OK(api_vdi_create(&vdi, sr, "disk", 8 * MiB));
     cr_assert_eq(qemu_io(mnt, vdi, "write -P 0x5a 0 1M"), 0);
     /* The host reboots: the toolstack stops, the mount is gone. */
     xcp_session_close(S);

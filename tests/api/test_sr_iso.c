@@ -81,17 +81,6 @@ static xcp_vdi vdi_named(xcp_sr sr, const char *name)
     return found;
 }
 
-static size_t n_vdis(xcp_sr sr)
-{
-    xcp_vdi_set vdis;
-    size_t n;
-
-    OK(xcp_sr_get_VDIs(S, &vdis, sr));
-    n = vdis.n;
-    xcp_vdi_set_dispose(&vdis);
-    return n;
-}
-
 Test(sr_iso, scan_registers_iso_files_as_read_only_vdis)
 {
     xcp_vdi_record r;
@@ -106,7 +95,7 @@ Test(sr_iso, scan_registers_iso_files_as_read_only_vdis)
     put_file("notes.txt", 10);
     put_file(".hidden.iso", 10);
     OK(xcp_sr_scan(S, sr));
-    cr_assert_eq(n_vdis(sr), 1);
+    cr_assert_eq(api_sr_vdi_count(sr), 1);
 
     OK(xcp_vdi_get_record(S, &r, vdi_named(sr, "debian.iso")));
     cr_assert_str_eq(r.location, "debian.iso");
@@ -119,7 +108,7 @@ Test(sr_iso, scan_registers_iso_files_as_read_only_vdis)
     /* Files added and removed behind the toolstack's back. */
     put_file("tools.ISO", 4096);
     OK(xcp_sr_scan(S, sr));
-    cr_assert_eq(n_vdis(sr), 2);
+    cr_assert_eq(api_sr_vdi_count(sr), 2);
     vdi_named(sr, "tools.ISO");
     snprintf(lib + strlen(lib), sizeof(lib) - strlen(lib), "/debian.iso");
     cr_assert_eq(unlink(lib), 0);
@@ -139,20 +128,13 @@ Test(sr_iso, scan_registers_iso_files_as_read_only_vdis)
 
 Test(sr_iso, vdis_cannot_be_created_or_destroyed)
 {
-    xcp_vdi_record r;
     xcp_vdi vdi;
     xcp_sr sr = iso_sr();
 
     put_file("a.iso", 4096);
     OK(xcp_sr_scan(S, sr));
-    xcp_vdi_record_init(&r);
-    r.name_label = (char *)"new";
-    r.name_description = (char *)"";
-    r.SR = sr;
-    r.virtual_size = 4096;
-    r.type = XCP_VDI_TYPE_USER;
-    assert_error(xcp_vdi_create(S, &vdi, &r), "SR_OPERATION_NOT_SUPPORTED",
-                 sr.ref);
+    assert_error(api_vdi_create(&vdi, sr, "new", 4096),
+                 "SR_OPERATION_NOT_SUPPORTED", sr.ref);
     vdi = vdi_named(sr, "a.iso");
     assert_error(xcp_vdi_destroy(S, vdi), "SR_OPERATION_NOT_SUPPORTED",
                  sr.ref);

@@ -29,19 +29,6 @@ static void teardown(void)
 
 TestSuite(storage_errors, .init = api_setup, .fini = teardown);
 
-static int new_vdi(xcp_sr sr, int64_t size, xcp_vdi *vdi)
-{
-    xcp_vdi_record r;
-
-    xcp_vdi_record_init(&r);
-    r.name_label = (char *)"disk";
-    r.name_description = (char *)"";
-    r.SR = sr;
-    r.virtual_size = size;
-    r.type = XCP_VDI_TYPE_USER;
-    return xcp_vdi_create(S, vdi, &r);
-}
-
 /* A file SR at api_dir/name. */
 static xcp_sr file_sr(const char *name)
 {
@@ -75,7 +62,7 @@ Test(storage_errors, missing_image_is_vdi_missing_naming_sr_and_vdi)
     xcp_vdi vdi, out, null_vdi;
 
     SET_REF(null_vdi, XCP_NULL_REF);
-    OK(new_vdi(sr, 4 * MiB, &vdi));
+    OK(api_vdi_create(&vdi, sr, "disk", 4 * MiB));
     lose_image(vdi);
     assert_error(xcp_vdi_snapshot(S, &out, vdi, &none), "VDI_MISSING",
                  sr.ref, vdi.ref);
@@ -93,7 +80,7 @@ Test(storage_errors, images_left_on_storage_are_sr_not_empty_without_params)
     xcp_pbd_set pbds;
     xcp_vdi vdi;
 
-    OK(new_vdi(sr, 4 * MiB, &vdi));
+    OK(api_vdi_create(&vdi, sr, "disk", 4 * MiB));
     /* The record goes, its image stays: only the driver sees it. */
     OK(xcp_vdi_forget(S, vdi));
     OK(xcp_sr_get_PBDs(S, &pbds, sr));
@@ -129,7 +116,7 @@ Test(storage_errors, storage_out_of_space_is_sr_full_requested_and_maximum)
     cr_assert_eq(errno, ENOSPC);
     close(fd);
 
-    cr_assert_lt(new_vdi(sr, 64 * MiB, &vdi), 0);
+    cr_assert_lt(api_vdi_create(&vdi, sr, "disk", 64 * MiB), 0);
     e = xcp_error_last();
     cr_assert_str_eq(e->name, "SR_FULL");
     cr_assert_eq(e->nparams, 2, "SR_FULL with %zu parameters", e->nparams);

@@ -23,33 +23,13 @@
 #define _GNU_SOURCE             /* memfd_create */
 #endif
 #include "qcow2.h"
+#include "fuzz_image_files.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
-
-/* In-memory files, made once per process and refilled per input. */
-static int ro_fd = -1, rw_fd = -1;
-static char ro_path[64], rw_path[64];
-
-static void refill(int fd, const uint8_t *data, size_t size)
-{
-    if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
-        abort();
-}
-
-static void setup(void)
-{
-    ro_fd = memfd_create("fuzz-ro.qcow2", MFD_CLOEXEC);
-    rw_fd = memfd_create("fuzz-rw.qcow2", MFD_CLOEXEC);
-    if (ro_fd < 0 || rw_fd < 0)
-        abort();
-    snprintf(ro_path, sizeof(ro_path), "/proc/self/fd/%d", ro_fd);
-    snprintf(rw_path, sizeof(rw_path), "/proc/self/fd/%d", rw_fd);
-}
 
 /* Read a little at the start, middle and end of the virtual disk. */
 static void read_around(xcp__qcow2 *q, uint8_t *buf, size_t len, char *err,
@@ -69,12 +49,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     xcp__qcow2_info info;
     xcp__qcow2 *q = NULL;
     char err[1024];
+    const char *ro_path, *rw_path;
     uint64_t vsize;
 
-    if (ro_fd < 0)
-        setup();
-    refill(ro_fd, data, size);
-    refill(rw_fd, data, size);
+    fuzz_image_files("qcow2", data, size, &ro_path, &rw_path);
 
     if (xcp__qcow2_open(&q, ro_path, NULL,
                         XCP__QCOW2_RDONLY | XCP__QCOW2_NO_BACKING, err,

@@ -22,33 +22,13 @@
 #define _GNU_SOURCE             /* memfd_create */
 #endif
 #include "vhd.h"
+#include "fuzz_image_files.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
-
-/* In-memory files, made once per process and refilled per input. */
-static int ro_fd = -1, rw_fd = -1;
-static char ro_path[64], rw_path[64];
-
-static void refill(int fd, const uint8_t *data, size_t size)
-{
-    if (ftruncate(fd, 0) < 0 || pwrite(fd, data, size, 0) != (ssize_t)size)
-        abort();
-}
-
-static void setup(void)
-{
-    ro_fd = memfd_create("fuzz-ro.vhd", MFD_CLOEXEC);
-    rw_fd = memfd_create("fuzz-rw.vhd", MFD_CLOEXEC);
-    if (ro_fd < 0 || rw_fd < 0)
-        abort();
-    snprintf(ro_path, sizeof(ro_path), "/proc/self/fd/%d", ro_fd);
-    snprintf(rw_path, sizeof(rw_path), "/proc/self/fd/%d", rw_fd);
-}
 
 /* Read and map a little at the start, middle and end of the disk. */
 static void read_around(xcp__vhd *v, uint8_t *buf, size_t len, char *err,
@@ -73,12 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     xcp__vhd_info info;
     xcp__vhd *v = NULL;
     char err[1024];
+    const char *ro_path, *rw_path;
     uint64_t vsize;
 
-    if (ro_fd < 0)
-        setup();
-    refill(ro_fd, data, size);
-    refill(rw_fd, data, size);
+    fuzz_image_files("vhd", data, size, &ro_path, &rw_path);
 
     if (xcp__vhd_open(&v, ro_path, XCP__VHD_RDONLY | XCP__VHD_NO_PARENT, err,
                       sizeof(err)) == 0) {

@@ -3,12 +3,7 @@
 # core/gen_errors.h: an error errors.def lists compiles with exactly its
 # parameters (or a form's); a name it does not list, a wrong parameter
 # count, or a direct xcp__fail() call does not.
-set -eu
-src=${abs_top_srcdir:-.}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
+. "${abs_top_srcdir:-.}/tests/meta/lib.sh"
 
 # try EXPECT BODY: compile BODY inside a function returning int.
 try() {
@@ -22,10 +17,9 @@ try() {
         got=fails
     fi
     if [ "$got" = "$1" ]; then
-        pass=$((pass + 1))
+        ok
     else
-        echo "expected to $1 but $got: $2"; cat "$tmp/err"
-        fail=$((fail + 1))
+        bad "expected to $1 but $got: $2"; cat "$tmp/err"
     fi
 }
 
@@ -39,5 +33,4 @@ try fails 'return XCP__ERR_SESSION_AUTHENTICATION_FAILED("root");'
 try fails 'return XCP__ERR_NO_SUCH_ERROR_ANYWHERE("x");'
 try fails 'return xcp__fail("VM_BAD_POWER_STATE", "a", "b", "c", NULL);'
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+meta_done

@@ -4,14 +4,7 @@
 # e line names is in errors.def and is raised somewhere in the library
 # (an e line is a promise about the code, not a wish list), and the
 # generator refuses a model that breaks either rule.
-set -eu
-src=${abs_top_srcdir:-.}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { echo "FAIL: $*"; fail=$((fail + 1)); }
+. "${abs_top_srcdir:-.}/tests/meta/lib.sh"
 
 # gen DIR: run the generator, strict, on the model files in DIR.
 gen() {
@@ -57,5 +50,4 @@ if gen "$tmp/g3"; then bad "an undocumented field was accepted"
 elif grep -q "undocumented_field has no d line" "$tmp/g3/out"; then ok
 else bad "undocumented field refused for another reason:"; cat "$tmp/g3/out"; fi
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+meta_done

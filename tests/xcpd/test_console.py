@@ -22,19 +22,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_xcpd as base  # noqa: E402  (the Daemon and RPC helpers)
 
-from test_xcpd import Daemon, check, login, post, value, xml_call  # noqa
+from test_xcpd import (FAILED, Daemon, check, login, post, run,  # noqa
+                       value, xml_call)
 
-FAILED = []
 LATENCY = {}
-
-
-def run(name, fn):
-    try:
-        fn()
-        print("PASS", name)
-    except Exception as e:  # noqa: BLE001 - report every failure
-        FAILED.append(name)
-        print("FAIL", name, "-", repr(e))
 
 
 def call(conn, method, *args):

@@ -97,6 +97,20 @@ static int boot(xcp__ctx *c, xcp__obj *vm, bool paused)
     return xcp__vm_end(c, vm);
 }
 
+/* Argument i, a host, which must be this one: 0, or HANDLE_INVALID or
+ * HOST_OFFLINE (the pool has no other host to act on). */
+static int local_host_arg(xcp__ctx *c, size_t i)
+{
+    xcp__obj *host;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, i, C(host), &host)) < 0)
+        return rc;
+    if (strcmp(host->ref, c->e->host))
+        return XCP__ERR_HOST_OFFLINE(host->ref);
+    return 0;
+}
+
 static int do_start(xcp__ctx *c, xcp__obj *vm, bool paused, const char *op)
 {
     int rc = xcp__vm_ensure_domain_type(c, vm);
@@ -121,14 +135,11 @@ static int start(xcp__ctx *c)
 
 static int start_on(xcp__ctx *c)
 {
-    xcp__obj *vm, *host;
+    xcp__obj *vm;
     int rc;
 
-    if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
-        (rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
+    if ((rc = xcp__vm_arg(c, &vm)) < 0 || (rc = local_host_arg(c, 1)) < 0)
         return rc;
-    if (strcmp(host->ref, c->e->host))
-        return XCP__ERR_HOST_OFFLINE(host->ref);
     return do_start(c, vm, xcp__arg_bool(c, 2), "start_on");
 }
 
@@ -432,13 +443,10 @@ static int resume(xcp__ctx *c)
 
 static int resume_on(xcp__ctx *c)
 {
-    xcp__obj *host;
-    int rc;
+    int rc = local_host_arg(c, 1);
 
-    if ((rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
+    if (rc < 0)
         return rc;
-    if (strcmp(host->ref, c->e->host))
-        return XCP__ERR_HOST_OFFLINE(host->ref);
     return do_resume(c, xcp__arg_bool(c, 2), "resume_on");
 }
 
@@ -466,18 +474,15 @@ static int migrate_no_memory(xcp__ctx *c, uint32_t domid)
  * as a new domain with the same devices. */
 static int pool_migrate(xcp__ctx *c)
 {
-    xcp__obj *vm, *host;
+    xcp__obj *vm;
     const char *ref = xcp__arg_str(c, 0);
     xcp_hv_error e;
     uint32_t domid, nd = 0;
     bool paused;
     int rc;
 
-    if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
-        (rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
+    if ((rc = xcp__vm_arg(c, &vm)) < 0 || (rc = local_host_arg(c, 1)) < 0)
         return rc;
-    if (strcmp(host->ref, c->e->host))
-        return XCP__ERR_HOST_OFFLINE(host->ref);
     if ((rc = xcp__vm_begin(c, vm, "pool_migrate")) < 0)
         return rc;
     domid = (uint32_t)xcp__obj_int(vm, F(VM, domid));
@@ -1040,15 +1045,12 @@ static int update_allowed_operations(xcp__ctx *c)
 
 static int assert_can_boot_here(xcp__ctx *c)
 {
-    xcp__obj *vm, *host;
+    xcp__obj *vm;
     struct domcfg d;
     int rc;
 
-    if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
-        (rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
+    if ((rc = xcp__vm_arg(c, &vm)) < 0 || (rc = local_host_arg(c, 1)) < 0)
         return rc;
-    if (strcmp(host->ref, c->e->host))
-        return XCP__ERR_HOST_OFFLINE(host->ref);
     if ((rc = xcp__vm_build_cfg(c, vm, &d, false)) == 0)
         rc = xcp__vm_check_host_fits(c, vm, &d);
     xcp__vm_domcfg_free(&d);

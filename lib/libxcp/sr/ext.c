@@ -28,7 +28,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,31 +42,9 @@ extern char **environ;
  * superblock (at 1 KiB) and what blkid looks at. */
 #define WIPE_BYTES (1024 * 1024)
 
-__attribute__((format(printf, 3, 4)))
-static int ext_fail(xcp_sr_error *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err) {
-        err->code = code;
-        err->kind = XCP_SR_ERR_BACKEND;
-        va_start(ap, fmt);
-        vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-static const char *dev_config(const xcp_sr_target *t, const char *key)
-{
-    size_t i;
-
-    for (i = 0; i < t->n_device_config; i++)
-        if (t->device_config[i].key &&
-            strcmp(t->device_config[i].key, key) == 0)
-            return t->device_config[i].value;
-    return NULL;
-}
+/* ext's own failures are all of the backend. */
+#define ext_fail(err, code, ...) \
+    xcp__srt_fail(err, code, XCP_SR_ERR_BACKEND, __VA_ARGS__)
 
 /* device_config:device, which must be a block device; its st_rdev. */
 static int block_device(const xcp_sr_target *t, const char **dev,
@@ -75,7 +52,7 @@ static int block_device(const xcp_sr_target *t, const char **dev,
 {
     struct stat st;
 
-    *dev = dev_config(t, "device");
+    *dev = xcp__sr_dev_config(t, "device");
     if (!*dev || !(*dev)[0])
         return ext_fail(err, -EINVAL, "The request is missing the device "
                         "parameter (ConfigDeviceMissing, 90) "

@@ -50,6 +50,9 @@
 #define MAX_CHAIN 30
 #define UUID_LEN 36
 
+/* The file SR's short name for the SR types' one failure filler. */
+#define sr_fail xcp__srt_fail
+
 /* All VDIs of an SR, as scan reports them. */
 struct vdi_list {
     xcp_sr_vdi_info *v;
@@ -57,9 +60,8 @@ struct vdi_list {
     size_t cap;
 };
 
-__attribute__((format(printf, 4, 5)))
-static int sr_fail(xcp_sr_error *err, int code, xcp_sr_error_kind kind,
-                   const char *fmt, ...)
+int xcp__srt_fail(xcp_sr_error *err, int code, xcp_sr_error_kind kind,
+                 const char *fmt, ...)
 {
     va_list ap;
 
@@ -97,7 +99,7 @@ static int join(char *out, size_t len, const char *dir, const char *name,
     return 0;
 }
 
-static const char *dev_config(const xcp_sr_target *t, const char *key)
+const char *xcp__sr_dev_config(const xcp_sr_target *t, const char *key)
 {
     size_t i;
 
@@ -111,7 +113,7 @@ static const char *dev_config(const xcp_sr_target *t, const char *key)
 /* The SR directory: device_config:location, else the caller's default. */
 static int sr_dir(const xcp_sr_target *t, char *dir, xcp_sr_error *err)
 {
-    const char *loc = dev_config(t, "location");
+    const char *loc = xcp__sr_dev_config(t, "location");
     size_t len;
 
     if (!loc || !loc[0])

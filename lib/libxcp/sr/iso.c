@@ -14,61 +14,40 @@
 #endif
 #include <xcp/sys/sr.h>
 
+#include "file.h"
 #include "image_stream.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
-__attribute__((format(printf, 4, 5)))
-static int iso_fail(xcp_sr_error *err, int code, xcp_sr_error_kind kind,
-                    const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err) {
-        err->code = code;
-        err->kind = kind;
-        va_start(ap, fmt);
-        vsnprintf(err->reason, sizeof(err->reason), fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 /* The library directory: device_config:location, an existing directory. */
 static int iso_dir(const xcp_sr_target *t, char *dir, xcp_sr_error *err)
 {
-    const char *loc = NULL;
+    const char *loc = xcp__sr_dev_config(t, "location");
     struct stat st;
-    size_t i;
 
-    for (i = 0; i < t->n_device_config; i++)
-        if (t->device_config[i].key &&
-            strcmp(t->device_config[i].key, "location") == 0)
-            loc = t->device_config[i].value;
     if (!loc || !loc[0])
-        return iso_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
-                        "The request is missing the location parameter "
-                        "(ConfigLocationMissing) "
-                        "[opterr=device_config:location]");
+        return xcp__srt_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
+                            "The request is missing the location parameter "
+                            "(ConfigLocationMissing) "
+                            "[opterr=device_config:location]");
     if (loc[0] != '/' || strlen(loc) >= XCP_SR_PATH_MAX - XCP_SR_LOCATION_MAX)
-        return iso_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
-                        "Invalid local path (ISOLocalPath, 226) "
-                        "[opterr=%.512s: not an absolute path]", loc);
+        return xcp__srt_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
+                            "Invalid local path (ISOLocalPath, 226) "
+                            "[opterr=%.512s: not an absolute path]", loc);
     if (stat(loc, &st) < 0)
-        return iso_fail(err, -errno, XCP_SR_ERR_BACKEND,
-                        "Invalid local path (ISOLocalPath, 226) "
-                        "[opterr=%.512s: %s]", loc, strerror(errno));
+        return xcp__srt_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                            "Invalid local path (ISOLocalPath, 226) "
+                            "[opterr=%.512s: %s]", loc, strerror(errno));
     if (!S_ISDIR(st.st_mode))
-        return iso_fail(err, -ENOTDIR, XCP_SR_ERR_BACKEND,
-                        "Invalid local path (ISOLocalPath, 226) "
-                        "[opterr=%.512s: not a directory]", loc);
+        return xcp__srt_fail(err, -ENOTDIR, XCP_SR_ERR_BACKEND,
+                            "Invalid local path (ISOLocalPath, 226) "
+                            "[opterr=%.512s: not a directory]", loc);
     snprintf(dir, XCP_SR_PATH_MAX, "%s", loc);
     return 0;
 }
@@ -93,18 +72,18 @@ static int iso_stat_file(const char *dir, const char *location,
 
     memset(out, 0, sizeof(*out));
     if (!iso_name(location))
-        return iso_fail(err, -ENOENT, XCP_SR_ERR_VDI_MISSING,
-                        "VDI location invalid [opterr='%.300s' is not an "
-                        "ISO file name]", location);
+        return xcp__srt_fail(err, -ENOENT, XCP_SR_ERR_VDI_MISSING,
+                            "VDI location invalid [opterr='%.300s' is not an "
+                            "ISO file name]", location);
     snprintf(path, XCP_SR_PATH_MAX, "%s/%s", dir, location);
     if (lstat(path, &st) < 0)
-        return iso_fail(err, -errno, XCP_SR_ERR_VDI_MISSING,
-                        "VDI not found [opterr=%.512s: %s]", path,
-                        strerror(errno));
+        return xcp__srt_fail(err, -errno, XCP_SR_ERR_VDI_MISSING,
+                            "VDI not found [opterr=%.512s: %s]", path,
+                            strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return iso_fail(err, -ENOENT, XCP_SR_ERR_VDI_MISSING,
-                        "VDI not found [opterr=%.512s: not a regular "
-                        "file]", path);
+        return xcp__srt_fail(err, -ENOENT, XCP_SR_ERR_VDI_MISSING,
+                            "VDI not found [opterr=%.512s: not a regular "
+                            "file]", path);
     snprintf(out->location, sizeof(out->location), "%s", location);
     snprintf(out->format, sizeof(out->format), "raw");
     out->virtual_size = (uint64_t)st.st_size;
@@ -165,9 +144,9 @@ static int iso_sr_scan(const xcp_sr_target *sr, xcp_sr_vdi_cb cb, void *ctx,
     if ((ret = iso_dir(sr, dir, err)) < 0)
         return ret;
     if (!(d = opendir(dir)))
-        return iso_fail(err, -errno, XCP_SR_ERR_BACKEND,
-                        "The SR is not available (SRUnavailable, 47) "
-                        "[opterr=%.512s: %s]", dir, strerror(errno));
+        return xcp__srt_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                            "The SR is not available (SRUnavailable, 47) "
+                            "[opterr=%.512s: %s]", dir, strerror(errno));
     while (ret == 0 && (de = readdir(d)))
         if (iso_name(de->d_name) &&
             iso_stat_file(dir, de->d_name, &v, path, NULL) == 0)
@@ -186,9 +165,9 @@ static int iso_sr_stat(const xcp_sr_target *sr, xcp_sr_stat *out,
     if ((ret = iso_dir(sr, dir, err)) < 0)
         return ret;
     if (statvfs(dir, &fs) < 0)
-        return iso_fail(err, -errno, XCP_SR_ERR_BACKEND,
-                        "SR stat failed [opterr=%.512s: %s]", dir,
-                        strerror(errno));
+        return xcp__srt_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                            "SR stat failed [opterr=%.512s: %s]", dir,
+                            strerror(errno));
     out->physical_size = (uint64_t)fs.f_blocks * fs.f_frsize;
     out->free_space = (uint64_t)fs.f_bavail * fs.f_frsize;
     out->physical_utilisation = (uint64_t)(fs.f_blocks - fs.f_bfree) *
@@ -232,9 +211,9 @@ static int iso_vdi_stream_open(const xcp_sr_target *sr,
 
     *out = NULL;
     if (flags & XCP_SR_STREAM_WRITE)
-        return iso_fail(err, -EROFS, XCP_SR_ERR_VDI_READONLY,
-                        "VDI is read-only [opterr=%.300s is an ISO file]",
-                        location);
+        return xcp__srt_fail(err, -EROFS, XCP_SR_ERR_VDI_READONLY,
+                            "VDI is read-only [opterr=%.300s is an ISO file]",
+                            location);
     if ((ret = iso_vdi_path(sr, location, &vp, err)) < 0)
         return ret;
     return xcp__image_stream_open(vp.path, vp.format, 0, out, virtual_size,

@@ -158,17 +158,38 @@ static char *qemu_info(const char *path)
     return out;
 }
 
-/* The whole virtual disk as QEMU reads it. */
-static UNUSED uint8_t *qemu_read_all(const char *path, uint64_t size)
+/* An image open of path returned ret and left img: it must have failed
+ * with code, leaving no image, and err must name path and say needle. */
+static UNUSED void assert_open_refused(const char *path, int ret,
+                                       const void *img, int code,
+                                       const char *needle)
+{
+    cr_assert_eq(ret, code, "open %s: expected %d (%s), got %d: %s", path,
+                 code, strerror(-code), ret, err);
+    cr_assert_null(img);
+    cr_assert_not_null(strstr(err, needle), "message '%s' lacks '%s'", err,
+                       needle);
+    cr_assert_not_null(strstr(err, path), "message '%s' lacks the path",
+                       err);
+}
+
+/* The whole virtual disk as QEMU reads it: as format fmt (a qemu-img -f
+ * name, "vpc" for VHD), or as QEMU probes it when fmt is NULL. */
+static UNUSED uint8_t *qemu_read_all(const char *fmt, const char *path,
+                                     uint64_t size)
 {
     const char *raw = P("qemu-view.raw");
+    const char *const as_fmt[] = {"qemu-img", "convert", "-f", fmt, "-O",
+                                  "raw", path, raw, NULL};
+    const char *const probed[] = {"qemu-img", "convert", "-O", "raw", path,
+                                  raw, NULL};
     uint8_t *buf = calloc(1, size + 1);
     int fd;
 
     cr_assert_not_null(buf);
     unlink(raw);
-    cr_assert_eq(RUN(NULL, "qemu-img", "convert", "-O", "raw", path, raw), 0,
-                 "qemu-img convert %s", path);
+    cr_assert_eq(run(NULL, fmt ? as_fmt : probed), 0, "qemu-img convert %s",
+                 path);
     fd = open(raw, O_RDONLY);
     cr_assert_geq(fd, 0);
     cr_assert_eq(pread(fd, buf, size, 0), (ssize_t)size);

@@ -198,25 +198,6 @@ static void scatter(xcp__vhd *v, uint8_t *model, uint64_t size, int n,
     }
 }
 
-/* The whole virtual disk as QEMU's vpc driver reads it. */
-static uint8_t *vpc_read_all(const char *path, uint64_t size)
-{
-    const char *raw = P("qemu-view.raw");
-    uint8_t *buf = calloc(1, size + 1);
-    int fd;
-
-    cr_assert_not_null(buf);
-    unlink(raw);
-    cr_assert_eq(RUN(NULL, "qemu-img", "convert", "-f", "vpc", "-O", "raw",
-                     path, raw), 0, "qemu-img convert %s", path);
-    fd = open(raw, O_RDONLY);
-    cr_assert_geq(fd, 0);
-    cr_assert_eq(pread(fd, buf, size, 0), (ssize_t)size);
-    close(fd);
-    unlink(raw);
-    return buf;
-}
-
 /* The virtual size QEMU's vpc driver sees. */
 static uint64_t vpc_size(const char *path)
 {
@@ -301,13 +282,7 @@ static void expect_open(const char *path, unsigned flags, int code,
 
     err[0] = '\0';
     ret = xcp__vhd_open(&v, path, flags, err, sizeof(err));
-    cr_assert_eq(ret, code, "open %s: expected %d (%s), got %d: %s", path,
-                 code, strerror(-code), ret, err);
-    cr_assert_null(v);
-    cr_assert_not_null(strstr(err, needle), "message '%s' lacks '%s'", err,
-                       needle);
-    cr_assert_not_null(strstr(err, path), "message '%s' lacks the path",
-                       err);
+    assert_open_refused(path, ret, v, code, needle);
 }
 
 /* ------------------------------------------------------------------ */
@@ -512,7 +487,7 @@ static void qemu_image_round_trip(const char *subformat)
     size = vpc_size(img);
     v = open_img(img, 0);
     cr_assert_eq(xcp__vhd_virtual_size(v), size);
-    theirs = vpc_read_all(img, size);
+    theirs = qemu_read_all("vpc", img, size);
     ours = malloc(size);
     cr_assert_eq(xcp__vhd_read(v, 0, ours, size, err, sizeof(err)), 0,
                  "%s", err);
@@ -626,7 +601,7 @@ Test(vhd_chain, qemu_reads_our_differencing_disk)
     put(v, model, 6 * MiB - 512, 1024, 2);
     xcp__vhd_close(v);
     vhd_check(P("top.vhd"));
-    theirs = vpc_read_all(P("top.vhd"), size);
+    theirs = qemu_read_all("vpc", P("top.vhd"), size);
     assert_same(theirs + 3 * MiB, model + 3 * MiB, 64 * KiB, "qemu's read");
     assert_same(theirs + 6 * MiB - 512, model + 6 * MiB - 512, 1024,
                 "qemu's read");
@@ -996,7 +971,7 @@ Test(vhd_resize, qemu_image_grows)
     cr_assert_eq(xcp__vhd_resize(v, 200 * MiB, err, sizeof(err)), 0, "%s",
                  err);
     model = calloc(1, 200 * MiB);
-    theirs = vpc_read_all(img, size);
+    theirs = qemu_read_all("vpc", img, size);
     memcpy(model, theirs, size);
     free(theirs);
     put(v, model, 199 * MiB, MiB, 1);
