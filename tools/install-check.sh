@@ -14,6 +14,11 @@ for f in lib/libxcp.so include/xcp/xcp.h include/xcp/classes.h \
          lib/pkgconfig/libxcp.pc bin/xe share/libxcp/templates.yaml; do
     [ -e "$root/$f" ] || { echo "missing after install: $f"; fail=1; }
 done
+# every public header of the tree is installed (a new one left out of
+# Makefile.am's lists breaks <xcp/xcp.h> for users)
+for h in include/xcp/*.h include/xcp/sys/*.h; do
+    [ -e "$root/$h" ] || { echo "public header not installed: $h"; fail=1; }
+done
 sed "s|^prefix=.*|prefix=$root|" "$root/lib/pkgconfig/libxcp.pc" > "$tmp/libxcp.pc"
 cc -o "$tmp/hello" examples/hello.c $(PKG_CONFIG_PATH=$tmp pkg-config --cflags --libs libxcp) \
     -Wl,-rpath,"$root/lib" || fail=1
