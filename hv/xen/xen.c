@@ -153,6 +153,30 @@ static char *xs_get(struct xen *x, uint32_t domid, const char *rel)
     return xs_read(x->xs, XBT_NULL, path, &len);
 }
 
+/*
+ * The vCPUs a domain is to have online: the cpu/<n>/availability keys libxl
+ * writes at build and on libxl_set_vcpuonline, as xenopsd counts them (so
+ * VM_metrics.VCPUs_number follows VM.set_VCPUs_number_live at once, while
+ * the guest brings the vCPU up on its own time, with no event Xen would
+ * raise). A domain without them (HVM's vCPUs go through QEMU): what Xen
+ * has online.
+ */
+static uint32_t vcpus_wanted(struct xen *x, const xc_domaininfo_t *di)
+{
+    uint32_t n, online = 0, max = di->max_vcpu_id == XEN_INVALID_MAX_VCPU_ID
+                                      ? 0 : di->max_vcpu_id + 1;
+    char rel[64], *v;
+
+    for (n = 0; n < max; n++) {
+        snprintf(rel, sizeof(rel), "cpu/%" PRIu32 "/availability", n);
+        if (!(v = xs_get(x, di->domain, rel)))
+            return di->nr_online_vcpus;
+        online += strcmp(v, "online") == 0;
+        free(v);
+    }
+    return max ? online : di->nr_online_vcpus;
+}
+
 /* Fetches the Xen facts about one domain; -ESRCH if there is none. */
 static int get_info(struct xen *x, uint32_t domid, xc_domaininfo_t *di,
                     xcp_hv_error *err)
@@ -224,10 +248,10 @@ static void fill_info(struct xen *x, const xc_domaininfo_t *di,
     if (s)
         out->memory_max = strtoull(s, NULL, 10) * KiB;
     free(s);
-    out->vcpus_online = di->nr_online_vcpus;
     out->vcpus_max = di->max_vcpu_id == XEN_INVALID_MAX_VCPU_ID
                          ? 0
                          : di->max_vcpu_id + 1;
+    out->vcpus_online = vcpus_wanted(x, di);
     out->cpu_time_ns = di->cpu_time;
     /* libxl writes "<seconds>.<hundredths>" under the VM path */
     snprintf(path, sizeof(path), "/vm/%s/start_time", out->vm_uuid);
