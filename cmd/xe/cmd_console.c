@@ -21,37 +21,6 @@
 #define ESCAPE 0x1d    /* Ctrl-] */
 #define QUIET_MS 1000
 
-/* The one VM of the selectors (vm=<name or uuid>, <field>=<value>),
- * control domains included (XAPI: include_control_vms, multiple false). */
-static int select_vm(xe_ctx *ctx, xe_obj *out)
-{
-    xe_obj *objs;
-    size_t n, i, kept = 0;
-    const char *vm = xe_param(ctx, "vm");
-
-    if (xe_objs_all(ctx, xe_class_find("vm"), &objs, &n) < 0)
-        return -1;
-    for (i = 0; i < n; i++)
-        if (!xe_streq(xe_rec_str(objs[i].rec, "is_a_template"), "true")
-            && (vm == NULL || xe_streq(xe_obj_uuid(&objs[i]), vm)
-                || xe_streq(xe_rec_str(objs[i].rec, "name_label"), vm)))
-            objs[kept++] = objs[i];
-    n = kept;
-    for (i = 0; i < ctx->params.n; i++)
-        if (strcmp(ctx->params.v[i].key, "vm") != 0
-            && !xe_is_stdparam(ctx->params.v[i].key)
-            && xe_filter(ctx, objs, &n, ctx->params.v[i].key,
-                         ctx->params.v[i].val) < 0)
-            return -1;
-    if (n == 0)
-        return xe_fail(ctx, "No matching VMs found");
-    if (n > 1)
-        return xe_fail(ctx, "Multiple matches VMs found. Operation can only "
-                            "be performed on one VM at a time");
-    *out = objs[0];
-    return 0;
-}
-
 /* The VM's vt100 console's ref. */
 static int text_console(xe_ctx *ctx, const xe_obj *vm, xcp_console *out)
 {
@@ -117,14 +86,18 @@ static void relay(int con)
     }
 }
 
-int xe_console(xe_ctx *ctx)
+/* The console session of the one VM the selectors choose (xe_vm_do_one). */
+static int console_op(xe_ctx *ctx, const xe_obj *vmp, const void *data,
+                      const char **out)
 {
-    xe_obj vm = {NULL, 0, NULL, NULL};
+    const xe_obj vm = *vmp;
     xcp_console con;
     struct termios saved, raw;
     int fd, tty;
 
-    if (select_vm(ctx, &vm) < 0 || text_console(ctx, &vm, &con) < 0)
+    (void)data;
+    (void)out;
+    if (text_console(ctx, &vm, &con) < 0)
         return -1;
     if (xcp_console_open(ctx->s, &fd, con) < 0)
         return xe_fail_lib(ctx);
@@ -143,4 +116,11 @@ int xe_console(xe_ctx *ctx)
     close(fd);
     printf("\n");
     return 0;
+}
+
+int xe_console(xe_ctx *ctx)
+{
+    static const char *const own[] = {NULL};
+
+    return xe_vm_do_one(ctx, own, console_op, NULL);
 }

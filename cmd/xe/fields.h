@@ -198,6 +198,10 @@ typedef int (*xe_vm_op)(xe_ctx *ctx, const xe_obj *vm, const void *data,
  * own parameters, which are not selectors (cmd_vm.c). */
 int xe_vm_do(xe_ctx *ctx, const char *const *own, xe_vm_op op,
              const void *data);
+/* The same on exactly one VM, control domains included (XAPI's
+ * include_control_vms, multiple false: several matches fail). */
+int xe_vm_do_one(xe_ctx *ctx, const char *const *own, xe_vm_op op,
+                 const void *data);
 
 /* Generated commands, the class in ctx->cmd_data. */
 int xe_gen_list(xe_ctx *ctx);

@@ -47,6 +47,8 @@ class Setup:
         call(c, "VM.provision", s, self.vm)
         call(c, "VM.start", s, self.vm, False, False)
         self.halted = call(c, "VM.clone", s, tmpl, "halted-vm")
+        # a VM, not a template (xe console, as XAPI's, skips templates)
+        call(c, "VM.set_is_a_template", s, self.halted, False)
         self.halted_uuid = call(c, "VM.get_uuid", s, self.halted)
         self.cons = {}
         for con in call(c, "VM.get_consoles", s, self.vm):
