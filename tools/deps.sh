@@ -10,6 +10,13 @@ e2fsprogs mount"
 # The daemon benchmark's peer (libvirtd's test driver), installed without
 # its recommendations (which would pull in QEMU).
 PEER_PKGS="libvirt-daemon libvirt-clients libvirt-dev"
+# The Xen lab (tools/xen-lab, `make check-xen` and CI's slice of it): QEMU
+# to boot Xen in, the tools that pack its initramfs images, and the shared
+# libraries of qemu-xen (the dom0 device model, whose .deb the lab unpacks
+# without installing: its libraries come from the host). Without
+# recommends, as above.
+LAB_PKGS="qemu-system-x86 cpio xz-utils perl libfdt1 libglib2.0-0
+libjpeg62-turbo libpixman-1-0 libspice-server1 libusb-1.0-0"
 missing() {
     m=""
     for p in "$@"; do
@@ -21,7 +28,7 @@ missing() {
 # shellcheck disable=SC2086
 need=$(missing $PKGS)
 # shellcheck disable=SC2086
-need_peer=$(missing $PEER_PKGS)
+need_peer="$(missing $PEER_PKGS)$(missing $LAB_PKGS)"
 [ -z "$need$need_peer" ] && exit 0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
