@@ -13,10 +13,12 @@ PEER_PKGS="libvirt-daemon libvirt-clients libvirt-dev"
 # The Xen lab (tools/xen-lab, `make check-xen` and CI's slice of it): QEMU
 # to boot Xen in, the tools that pack its initramfs images, and the shared
 # libraries of qemu-xen (the dom0 device model, whose .deb the lab unpacks
-# without installing: its libraries come from the host). Without
+# without installing: its libraries come from the host); and a Linux
+# console font, which the sim's RFB consoles draw their text with. Without
 # recommends, as above.
 LAB_PKGS="qemu-system-x86 cpio xz-utils perl libfdt1 libglib2.0-0
-libjpeg62-turbo libpixman-1-0 libspice-server1 libusb-1.0-0"
+libjpeg62-turbo libpixman-1-0 libspice-server1 libusb-1.0-0
+console-setup-linux"
 missing() {
     m=""
     for p in "$@"; do

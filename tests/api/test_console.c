@@ -2,7 +2,7 @@
  * tests/api/test_console.c - xcp_console_open on the sim hypervisor: the
  * stream of a running VM's text console (boot text, login prompt, echo,
  * the farewell at shutdown, end of file when the domain goes), its RFB
- * console's ProtocolVersion, and the refusals (bad console ref, a halted
+ * console's handshake and the text it draws in a font, and the refusals (bad console ref, a halted
  * VM's console, a closed session).
  */
 #include "helpers.h"
@@ -134,5 +134,156 @@ Test(console, paused_vm_console_opens)
     OK(xcp_vm_start(S, vm, true, false));
     OK(xcp_console_open(S, &fd, console_of(vm, XCP_CONSOLE_PROTOCOL_VT100)));
     cr_expect(strstr(read_until(fd, "login: "), "login: ") != NULL);
+    close(fd);
+}
+
+/* Reads exactly n bytes from fd (20 s per read), or fails the test. */
+static void read_full(int fd, void *p, size_t n)
+{
+    struct pollfd pf = {fd, POLLIN, 0};
+    size_t got = 0;
+    ssize_t r;
+
+    while (got < n) {
+        cr_assert_gt(poll(&pf, 1, 20000), 0, "RFB server silent");
+        r = read(fd, (char *)p + got, n - got);
+        cr_assert_gt(r, 0, "RFB stream ended after %zu of %zu bytes", got, n);
+        got += (size_t)r;
+    }
+}
+
+static unsigned be16(const unsigned char *p)
+{
+    return (unsigned)p[0] << 8 | p[1];
+}
+
+/*
+ * An RFB client's first steps (RFC 6143): version, security "None",
+ * shared ClientInit; the screen's width and height and its bytes per
+ * pixel from ServerInit.
+ */
+static void rfb_handshake(int fd, unsigned *w, unsigned *h, unsigned *bpp)
+{
+    unsigned char b[256], n, one = 1;
+    uint32_t len;
+
+    read_full(fd, b, 12);
+    cr_assert_eq(write(fd, "RFB 003.008\n", 12), 12);
+    read_full(fd, &n, 1);
+    cr_assert_gt(n, 0, "no security types offered");
+    read_full(fd, b, n);
+    cr_assert(memchr(b, 1, n) != NULL, "security type None not offered");
+    cr_assert_eq(write(fd, &one, 1), 1);
+    read_full(fd, b, 4); /* SecurityResult */
+    cr_assert_eq(b[0] | b[1] | b[2] | b[3], 0, "security handshake failed");
+    cr_assert_eq(write(fd, &one, 1), 1); /* ClientInit: shared */
+    read_full(fd, b, 24);                /* ServerInit */
+    *w = be16(b);
+    *h = be16(b + 2);
+    *bpp = b[4] / 8;
+    len = (uint32_t)b[20] << 24 | (uint32_t)b[21] << 16 |
+          (uint32_t)b[22] << 8 | b[23];
+    cr_assert_lt(len, sizeof(b));
+    read_full(fd, b, len); /* the desktop name */
+}
+
+/*
+ * Asks for the whole screen and reads the raw FramebufferUpdate into fb
+ * (w * h * bpp bytes, the server's pixel format).
+ */
+static void rfb_screen(int fd, unsigned w, unsigned h, unsigned bpp,
+                       unsigned char *fb)
+{
+    unsigned char req[10] = {3, 0, 0, 0, 0, 0, w >> 8, w & 255, h >> 8,
+                             h & 255};
+    unsigned char m[4], r[12];
+    unsigned i, y, nrect;
+
+    cr_assert_eq(write(fd, req, sizeof(req)), (ssize_t)sizeof(req));
+    read_full(fd, m, 4);
+    cr_assert_eq(m[0], 0, "server message %u, not FramebufferUpdate", m[0]);
+    nrect = be16(m + 2);
+    for (i = 0; i < nrect; i++) {
+        unsigned rx, ry, rw, rh;
+
+        read_full(fd, r, 12);
+        rx = be16(r), ry = be16(r + 2), rw = be16(r + 4), rh = be16(r + 6);
+        cr_assert_eq(r[8] | r[9] | r[10] | r[11], 0, "not raw encoding");
+        cr_assert_leq(rx + rw, w);
+        cr_assert_leq(ry + rh, h);
+        for (y = ry; y < ry + rh; y++)
+            read_full(fd, fb + ((size_t)y * w + rx) * bpp, (size_t)rw * bpp);
+    }
+}
+
+/*
+ * The 8x16 cell at column col of the top text row as a bitmap: one byte
+ * per pixel row, a bit per lit pixel (anything not black).
+ */
+static void cell_bits(const unsigned char *fb, unsigned w, unsigned bpp,
+                      unsigned col, unsigned char bits[16])
+{
+    unsigned x, y, k;
+
+    for (y = 0; y < 16; y++) {
+        bits[y] = 0;
+        for (x = 0; x < 8; x++) {
+            const unsigned char *px = fb + ((size_t)y * w + col * 8 + x) * bpp;
+            bool lit = false;
+
+            for (k = 0; k < bpp; k++)
+                lit |= px[k] != 0;
+            bits[y] |= (unsigned char)(lit << (7 - x));
+        }
+    }
+}
+
+/*
+ * The RFB console draws the boot text in a font: the lit cells of the top
+ * row are not all one shape (the font-less fallback draws every printable
+ * character as the same block). Needs a Linux console font, which
+ * tools/deps.sh installs (console-setup-linux).
+ */
+Test(console, rfb_draws_the_boot_text_in_glyphs)
+{
+    xcp_vm vm = api_install_from(T_OTHER, "hvm1");
+    unsigned w, h, bpp, col, lit = 0, shapes = 0, tries;
+    unsigned char *fb, seen[80][16];
+    int fd = -1;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    OK(xcp_console_open(S, &fd, console_of(vm, XCP_CONSOLE_PROTOCOL_RFB)));
+    rfb_handshake(fd, &w, &h, &bpp);
+    cr_assert(w >= 80 * 8 && h >= 16 && bpp >= 1 && bpp <= 4, "%ux%ux%u", w,
+              h, bpp);
+    fb = calloc((size_t)w * h, bpp);
+    cr_assert(fb);
+    /* the boot text may still be on its way: look again for up to 20 s */
+    for (tries = 0; tries < 200 && lit < 8; tries++) {
+        if (tries)
+            usleep(100000);
+        rfb_screen(fd, w, h, bpp, fb);
+        for (col = lit = shapes = 0; col < 80; col++) {
+            unsigned char bits[16];
+            unsigned j;
+            bool any = false, same = false;
+
+            cell_bits(fb, w, bpp, col, bits);
+            for (j = 0; j < 16; j++)
+                any |= bits[j] != 0;
+            if (!any)
+                continue;
+            for (j = 0; j < lit && !same; j++)
+                same = memcmp(seen[j], bits, 16) == 0;
+            memcpy(seen[lit++], bits, 16);
+            shapes += !same;
+        }
+    }
+    cr_assert_geq(lit, 8, "the top row shows %u characters", lit);
+    cr_expect_geq(shapes, 4,
+                  "%u lit cells but %u shapes: blocks, not a font (is a "
+                  "console font installed?)",
+                  lit, shapes);
+    free(fb);
     close(fd);
 }
