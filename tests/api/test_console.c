@@ -2,8 +2,8 @@
  * tests/api/test_console.c - xcp_console_open on the sim hypervisor: the
  * stream of a running VM's text console (boot text, login prompt, echo,
  * the farewell at shutdown, end of file when the domain goes), its RFB
- * console's handshake and the text it draws in a font, and the refusals (bad console ref, a halted
- * VM's console, a closed session).
+ * console's handshake and the text it draws in a font, and the refusals
+ * (bad console ref, a halted VM's console, a closed session).
  */
 #include "helpers.h"
 
