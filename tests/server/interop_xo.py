@@ -2,7 +2,9 @@
 """Interop: Xen Orchestra's npm client `xen-api` (pinned 4.7.6) against
 xcpd, over JSON-RPC and XML-RPC, HTTP and HTTPS, and the 'auto' transport
 (which must stay on /jsonrpc). The scenario itself is interop_xo.mjs, run
-once per transport on its own pair of fresh VMs.
+once per transport on its own pair of fresh VMs. Then XO's console proxy
+(interop_xo_console.mjs, with npm's ws as xo-server uses it) opens an HVM
+VM's RFB console through the console record's location.
 
 The client is installed with npm into a cache outside the source tree
 (${XDG_CACHE_HOME:-$HOME/.cache}/libxcp-interop, or $XCP_INTEROP_CACHE),
@@ -25,6 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Checks, Daemon, HERE, PASSWORD, USER, install_signal_exit, log  # noqa: E402
 
 XEN_API_VERSION = "4.7.6"
+WS_VERSION = "8.18.0"  # xo-server's console proxy: ws ^8
 RUNS = (("json-rpc", "http"), ("xml-rpc", "http"), ("json-rpc", "https"),
         ("xml-rpc", "https"), ("auto", "http"))
 SKIP = 77
@@ -84,6 +87,8 @@ def installed(cache):
     try:
         with open(os.path.join(cache, "node_modules", "xen-api", "package.json")) as f:
             ok = json.load(f).get("version") == XEN_API_VERSION
+        with open(os.path.join(cache, "node_modules", "ws", "package.json")) as f:
+            ok = ok and json.load(f).get("version") == WS_VERSION
         return ok and os.path.isdir(os.path.join(cache, "node_modules", "undici"))
     except (OSError, ValueError):
         return False
@@ -100,7 +105,7 @@ def ensure_xen_api():
             log("installing xen-api@%s into %s" % (XEN_API_VERSION, cache))
             t0 = time.monotonic()
             r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--save-exact", "--prefix", cache,
-                                "xen-api@" + XEN_API_VERSION],
+                                "xen-api@" + XEN_API_VERSION, "ws@" + WS_VERSION],
                                capture_output=True, text=True, timeout=600, cwd=cache)
             log(r.stdout + r.stderr)
             if r.returncode != 0 or not installed(cache):
@@ -109,14 +114,15 @@ def ensure_xen_api():
     return os.path.join(cache, "node_modules", "xen-api", "index.mjs")
 
 
-def start_client(d, module, transport, scheme, a, b, idle=0):
+def start_client(d, module, transport, scheme, a, b, idle=0, script="interop_xo.mjs", what=None):
     addr = d.http if scheme == "http" else d.https
     url = "%s://%s:%d" % (scheme, addr[1], addr[2])
     env = dict(os.environ, XEN_API_MODULE=module, XAPI_URL=url, XO_TRANSPORT=transport,
-               XO_USER=USER, XO_PASS=PASSWORD, VM_A=a, VM_B=b, XO_IDLE_S=str(idle))
+               XO_USER=USER, XO_PASS=PASSWORD, VM_A=a, VM_B=b, XO_IDLE_S=str(idle), VM_HVM=a,
+               WS_MODULE=os.path.join(os.path.dirname(os.path.dirname(module)), "ws", "wrapper.mjs"))
     env.pop("NODE_OPTIONS", None)
-    what = "%s over %s%s" % (transport, scheme, ", idle %d s" % idle if idle else "")
-    p = subprocess.Popen(["node", os.path.join(HERE, "interop_xo.mjs")], env=env, stdout=subprocess.PIPE,
+    what = what or "%s over %s%s" % (transport, scheme, ", idle %d s" % idle if idle else "")
+    p = subprocess.Popen(["node", os.path.join(HERE, script)], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
     CHILDREN.append(p)
     return p, what, url, time.monotonic(), idle
@@ -173,6 +179,7 @@ def main():
     with Daemon("xo", auth_fail_delay_ms=200) as d, Daemon("xo-idle", auth_fail_delay_ms=200) as d2:
         try:
             d.make_vms(["xo%d-%s" % (i, n) for i in range(len(RUNS)) for n in "ab"])
+            d.vms["xo-hvm"] = d.xe("vm-install", "template=Other install media", "new-name-label=xo-hvm")
             d.start()
         except Exception as e:  # noqa: BLE001
             C.ok(False, "daemon starts with test VMs", str(e))
@@ -191,6 +198,9 @@ def main():
             C.section("%s over %s" % (transport, scheme),
                       lambda *a: finish_client(start_client(*a)), d, module, transport, scheme,
                       "xo%d-a" % i, "xo%d-b" % i)
+        C.section("console proxy", lambda: finish_client(start_client(
+            d, module, "json-rpc", "https", "xo-hvm", "", script="interop_xo_console.mjs",
+            what="console proxy over https")))
         if idler:
             C.section("idle client", finish_client, idler)
             C.ok(d2.alive(), "second daemon still running", d2.log_tail())
