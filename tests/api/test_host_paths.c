@@ -174,6 +174,23 @@ Test(host_paths, bootloader_from_fixed_set)
     unsetenv("XCP_PV_BOOTLOADERS");
 }
 
+/* A PV VM with neither a kernel nor a bootloader has nothing to boot:
+   XAPI's BOOTLOADER_FAILED naming it, not the driver's INTERNAL_ERROR. */
+Test(host_paths, pv_with_nothing_to_boot_is_bootloader_failed)
+{
+    xcp_vm vm = pv_vm("nothing");
+
+    OK(xcp_vm_set_PV_bootloader(S, vm, ""));
+    OK(xcp_vm_set_PV_kernel(S, vm, ""));
+    assert_error(xcp_vm_start(S, vm, false, false), "BOOTLOADER_FAILED",
+                 vm.ref,
+                 "neither PV-kernel nor PV-bootloader is set: nothing to "
+                 "boot");
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_HALTED);
+    OK(xcp_vm_set_PV_bootloader(S, vm, "pygrub"));
+    OK(xcp_vm_start(S, vm, false, false));
+}
+
 /* SR.create of a file SR at loc; returns its rc. */
 static int file_sr_at(const char *loc, xcp_sr *sr)
 {

@@ -216,6 +216,12 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
         char real[PATH_MAX];
         if ((rc = xcp__vm_check_bootloader(bl)) < 0)
             return rc;
+        /* nothing to boot: the error XAPI gives when its bootloader
+           finds no kernel, rather than the driver's */
+        if (!*k && !*bl && !resume)
+            return XCP__ERR_BOOTLOADER_FAILED(
+                vm->ref, "neither PV-kernel nor PV-bootloader is set: "
+                         "nothing to boot");
         if (*k) {
             if ((rc = resolve_boot_file("PV_kernel", k, real)) < 0)
                 return rc;
