@@ -1233,8 +1233,9 @@ static int sim_domain_migrate_local(void *self, uint32_t domid,
     d->domid = s->next_domid++;
     xcp__sim_mark_dirty(s, domid);
     xcp__sim_mark_dirty(s, d->domid);
-    if ((rc = xcp__sim_commit(s, d->domid, err)) < 0 ||
-        (rc = xcp__sim_commit(s, domid, err)) < 0)
+    /* one record: a restart finds the domain under one id, never two */
+    if ((rc = xcp__sim_commit_many(s, (uint32_t[]){d->domid, domid}, 2,
+                                   err)) < 0)
         return rc;
     *new_domid = d->domid;
     return 0;

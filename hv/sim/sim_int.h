@@ -382,6 +382,14 @@ int xcp__sim_state_load(struct sim *s, xcp_hv_error *err);
  */
 int xcp__sim_commit(struct sim *s, uint32_t domid, xcp_hv_error *err);
 
+/*
+ * xcp__sim_commit of one change to the n (1 or 2) domains domids, as one
+ * record: a restart finds all of it or none (a migration's new domain and
+ * the old one's end).
+ */
+int xcp__sim_commit_many(struct sim *s, const uint32_t *domids, size_t n,
+                         xcp_hv_error *err);
+
 /* ---- sim_console.c: consoles -------------------------------------------- */
 
 /* The driver's console_open slot (xcp/sys/hv.h). */

@@ -190,20 +190,27 @@ static int compact(struct sim *s, xcp_hv_error *err)
 }
 
 /*
- * One change as a log record into b (empty): the host's counters, then the
- * domain's whole block, or "gone" if it no longer exists; then the
- * checksum of all that.
+ * One change as a log record into b (empty): the host's counters, then for
+ * each of the n domains it touched the domain's whole block, or "gone" if
+ * it no longer exists; then the checksum of all that. A change of several
+ * domains (a migration's new domain and the old one's end) is one record,
+ * so a restart finds all of it or none.
  */
-static void emit_record(struct buf *b, const struct sim *s, uint32_t domid)
+static void emit_record(struct buf *b, const struct sim *s,
+                        const uint32_t *domids, size_t n)
 {
-    const struct dom *d = xcp__sim_dom_find(s, domid);
+    size_t i;
 
     xcp__sim_buf_printf(b, "rec %" PRIu32 " %" PRIu64 "\n", s->next_domid,
                         s->clock);
-    if (d)
-        emit_dom(b, d);
-    else
-        xcp__sim_buf_printf(b, "gone %" PRIu32 "\n", domid);
+    for (i = 0; i < n; i++) {
+        const struct dom *d = xcp__sim_dom_find(s, domids[i]);
+
+        if (d)
+            emit_dom(b, d);
+        else
+            xcp__sim_buf_printf(b, "gone %" PRIu32 "\n", domids[i]);
+    }
     if (!b->failed)
         xcp__sim_buf_printf(b, "sum %016" PRIx64 "\n",
                             fnv1a(FNV_INIT, b->p, b->len));
@@ -524,20 +531,25 @@ corrupt:
                              "checksum mismatch)", s->path);
 }
 
+/* The most domains one record changes (a migration: two). */
+#define RECORD_MAX_DOMS 2
+
 /*
  * Replays one checksummed record (NUL-terminated before its sum line):
  * lets time pass up to the record's clock, as it had for the writer, then
- * puts or removes its domain. 0, -ENOMEM, or -EBADMSG if malformed (then
- * s is unchanged).
+ * puts or removes each of its domains. 0, -ENOMEM, or -EBADMSG if
+ * malformed (then s is unchanged: the whole record is read and checked
+ * before any of it is applied).
  */
 static int record_apply(struct sim *s, char *text)
 {
     struct lines l = {text, 0};
     char *line, *tok[MAX_TOKENS];
-    uint32_t next_domid, domid;
+    uint32_t next_domid, domid[RECORD_MAX_DOMS], last;
     uint64_t clock;
-    struct dom *d = NULL, *old, tmp;
-    int n = -1, rc;
+    struct dom *d[RECORD_MAX_DOMS] = {NULL}, *old, tmp;
+    size_t nd = 0, i;
+    int n = -1, rc = -EBADMSG;
 
     line = line_next(&l);
     if (line)
@@ -546,37 +558,56 @@ static int record_apply(struct sim *s, char *text)
         !xcp__sim_parse_u32(tok[1], &next_domid) ||
         !xcp__sim_parse_u64(tok[2], &clock) || next_domid < s->next_domid)
         return -EBADMSG;
-    line = line_next(&l);
-    n = line ? xcp__sim_tokenize(line, tok) : -1;
-    if ((domid = domid_line(tok, n, "domain")) != 0) {
-        rc = parse_dom(&l, domid, &d);
-        if (rc < 0)
-            return rc;
-    } else if ((domid = domid_line(tok, n, "gone")) == 0) {
-        return -EBADMSG;
+    /* the entries, checked against the host as it will be when each is
+       applied: a domain new to the host has the largest id so far */
+    last = s->n_doms ? s->doms[s->n_doms - 1]->domid : 0;
+    while ((line = line_next(&l)) != NULL) {
+        n = xcp__sim_tokenize(line, tok);
+        if (nd == RECORD_MAX_DOMS)
+            goto bad;
+        if ((domid[nd] = domid_line(tok, n, "domain")) != 0) {
+            if ((rc = parse_dom(&l, domid[nd], &d[nd])) < 0)
+                goto bad;
+            rc = -EBADMSG;
+        } else if ((domid[nd] = domid_line(tok, n, "gone")) == 0) {
+            goto bad;
+        }
+        old = xcp__sim_dom_find(s, domid[nd]);
+        if (domid[nd] >= next_domid ||
+            (d[nd] && !old && last > domid[nd])) {
+            nd++;
+            goto bad;
+        }
+        if (d[nd] && !old)
+            last = domid[nd];
+        nd++;
     }
-    old = xcp__sim_dom_find(s, domid);
-    if (line_next(&l) || domid >= next_domid ||
-        (d && !old && s->n_doms && s->doms[s->n_doms - 1]->domid > domid)) {
-        xcp__sim_dom_free(d);
+    if (nd == 0)
         return -EBADMSG;
-    }
     if (clock > s->clock)
         xcp__sim_settle(s, clock);
     s->next_domid = next_domid;
-    if (d && old) {
-        /* in place: the array keeps its order */
-        tmp = *old;
-        *old = *d;
-        *d = tmp;
-        xcp__sim_dom_free(d);
-    } else if (d && !xcp__sim_dom_append(s, d)) {
-        xcp__sim_dom_free(d);
-        return -ENOMEM;
-    } else if (!d && old) {
-        xcp__sim_dom_remove(s, old);
+    rc = 0;
+    for (i = 0; i < nd; i++) {
+        old = xcp__sim_dom_find(s, domid[i]);
+        if (d[i] && old) {
+            /* in place: the array keeps its order */
+            tmp = *old;
+            *old = *d[i];
+            *d[i] = tmp;
+        } else if (d[i] && !xcp__sim_dom_append(s, d[i])) {
+            rc = -ENOMEM;
+            continue;
+        } else if (d[i]) {
+            d[i] = NULL; /* the host's now */
+        } else if (old) {
+            xcp__sim_dom_remove(s, old);
+        }
     }
-    return 0;
+bad:
+    for (i = 0; i < nd && i < RECORD_MAX_DOMS; i++)
+        xcp__sim_dom_free(d[i]);
+    return rc;
 }
 
 /*
@@ -694,14 +725,23 @@ out:
 
 int xcp__sim_commit(struct sim *s, uint32_t domid, xcp_hv_error *err)
 {
+    return xcp__sim_commit_many(s, &domid, 1, err);
+}
+
+int xcp__sim_commit_many(struct sim *s, const uint32_t *domids, size_t n,
+                         xcp_hv_error *err)
+{
     struct buf b = {0};
     xcp_hv_error ignored;
     int rc = 0;
 
+    if (n == 0 || n > RECORD_MAX_DOMS)
+        return xcp__hv_error_set(err, -EINVAL, "sim: a change of %zu "
+                                 "domains cannot be one record", n);
     if (s->log_stale)
         rc = log_reset(s, err);
     if (rc == 0) {
-        emit_record(&b, s, domid);
+        emit_record(&b, s, domids, n);
         rc = b.failed ? oom(err) : log_append(s, b.p, b.len, err);
     }
     free(b.p);

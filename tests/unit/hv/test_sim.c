@@ -1709,3 +1709,59 @@ Test(sim, console_of_unknown_domain_is_esrch_and_ends_with_its_domain)
     cr_expect(strstr(buf, "vm1 login: ") != NULL, "%s", buf);
     close(fd);
 }
+
+/* How many domains of the host carry VM uuid u. */
+static size_t domains_of(const char *u)
+{
+    xcp_hv_domain_info *l = NULL;
+    size_t n = 0, i, k = 0;
+
+    cr_assert_eq(drv->domain_list(hv, &l, &n, &err), 0, "%s", err.message);
+    for (i = 0; i < n; i++)
+        k += strncmp(l[i].vm_uuid, u, XCP_HV_UUID_LEN) == 0;
+    free(l);
+    return k;
+}
+
+/*
+ * A localhost migration moves the domain to a new id in one durable step:
+ * however the log's last record is cut (a kill -9 while it was written),
+ * a restart finds the domain exactly once, under the old id or the new.
+ */
+Test(sim, migration_is_one_record_a_restart_finds_the_domain_once)
+{
+    uint32_t a = create(uuid1, "a", 64 * MiB, 1, false), nd = 0;
+    char log[128], *whole;
+    off_t before, after, cut;
+    xcp_hv_domain_info i;
+    int fd;
+
+    state_path(log, sizeof(log), "log");
+    before = file_size(log);
+    cr_assert_eq(drv->domain_migrate_local(hv, a, &nd, &err), 0, "%s",
+                 err.message);
+    cr_assert_neq(nd, a);
+    close_sim();
+    after = file_size(log);
+    cr_assert_gt(after, before);
+    whole = malloc((size_t)after);
+    fd = open(log, O_RDONLY);
+    cr_assert(whole && fd >= 0);
+    cr_assert_eq(read(fd, whole, (size_t)after), after);
+    close(fd);
+    for (cut = 0; cut <= after - before; cut++) {
+        fd = open(log, O_WRONLY | O_TRUNC);
+        cr_assert(fd >= 0);
+        cr_assert_eq(write(fd, whole, (size_t)(after - cut)), after - cut);
+        close(fd);
+        open_sim();
+        cr_expect_eq(domains_of(uuid1), 1, "cut %lld bytes short: %zu "
+                     "domains of the VM", (long long)cut, domains_of(uuid1));
+        cr_expect_eq(drv->domain_info(hv, cut ? a : nd, &i, &err), 0,
+                     "cut %lld: the domain is not under id %u", (long long)cut,
+                     cut ? a : nd);
+        close_sim();
+    }
+    free(whole);
+    open_sim();
+}
