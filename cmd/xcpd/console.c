@@ -59,11 +59,17 @@ typedef struct xcpd_pump {
     int *done;               /* CONNECT: set before the resume */
     unsigned char in[BUF + 14]; /* WebSocket: client bytes not yet parsed */
     size_t in_len;
+    struct xcpd_console *st; /* WebSocket: the request, until upgraded */
 } pump;
 
 struct xcpd_console {
     int done;                /* the pump ended: close the connection */
     int started;
+    /* WebSocket: the pump whose 101 is queued, until MHD's upgrade
+       callback takes it; if the client goes before that, MHD never calls
+       it and the request's end frees the pump. Both run in the
+       connection's MHD thread, the callback first. */
+    pump *ws_pending;
 };
 
 /* ---- client I/O, plain or through the connection's TLS session ---------- */
@@ -430,6 +436,8 @@ static void ws_upgraded(void *cls, struct MHD_Connection *c, void *con_cls,
 
     (void)c;
     (void)con_cls;
+    p->st->ws_pending = NULL; /* ours now */
+    p->st = NULL;
     p->client.fd = sock;
     p->urh = urh;
     if (extra_len > sizeof(p->in))
@@ -569,12 +577,15 @@ enum MHD_Result xcpd_console_step(xcpd_listener *l, struct MHD_Connection *c,
     p->ws = ws;
     p->client.fd = -1;
     if (ws) {
-        /* Queued, the upgrade callback owns p. (Should the client vanish
-           between the queueing and the upgrade, MHD never calls it.) */
+        /* Queued, the upgrade callback takes p; until then the request
+           holds it (xcpd_console_free). */
+        p->st = st;
         ret = ws_answer(c, p, acc);
         if (ret != MHD_YES) {
             close(fd);
             free(p);
+        } else {
+            st->ws_pending = p;
         }
         return ret;
     }
@@ -583,5 +594,10 @@ enum MHD_Result xcpd_console_step(xcpd_listener *l, struct MHD_Connection *c,
 
 void xcpd_console_free(xcpd_console *st)
 {
+    if (st != NULL && st->ws_pending != NULL) {
+        /* the client went before the upgrade: the console is let go */
+        close(st->ws_pending->con);
+        free(st->ws_pending);
+    }
     free(st);
 }

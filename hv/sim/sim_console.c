@@ -54,6 +54,7 @@ struct con {
     size_t sent;              /* vt100: bytes of text written to sock */
     bool farewell;            /* shutdown text appended */
     bool gone;                /* the domain is gone, or the instance */
+    bool ended;               /* its thread is done: the list lets it go */
     struct con *next;
 };
 
@@ -196,6 +197,29 @@ static void con_update(struct con *c, const struct dom *d, uint64_t now)
         c->text.len < TEXT_MAX) {
         farewell_text(&c->text, d, r, now);
         c->farewell = true;
+    }
+}
+
+/*
+ * Drops from l the consoles whose client has gone (their thread ended):
+ * each holds a socket and a pipe until then. Under l->mu; costs the
+ * number of consoles open.
+ */
+static void list_prune(struct xcp__sim_consoles *l)
+{
+    struct con **p, *c;
+    bool ended;
+
+    for (p = &l->head; (c = *p);) {
+        pthread_mutex_lock(&c->mu);
+        ended = c->ended;
+        pthread_mutex_unlock(&c->mu);
+        if (!ended) {
+            p = &c->next;
+            continue;
+        }
+        *p = c->next;
+        con_put(c);
     }
 }
 
@@ -478,6 +502,7 @@ static void rfb_serve(struct con *c, const char *name)
     size_t shown = (size_t)-1;
     bool farewell = false, gone = false;
     struct pollfd pf[2];
+    int sock;
 
     scr = ft ? rfbGetScreen(&argc, NULL, COLS * CELL_W, ROWS * CELL_H, 8, 3,
                             4)
@@ -504,9 +529,12 @@ static void rfb_serve(struct con *c, const char *name)
     pf[0].events = POLLIN;
     pf[1].fd = c->wake[0];
     pf[1].events = POLLIN;
-    if (!rfbNewClient(scr, c->sock))
+    /* the client's now, even if that fails (libvncserver closes it then,
+       rfbScreenCleanup otherwise) */
+    sock = c->sock;
+    c->sock = -1;
+    if (!rfbNewClient(scr, sock))
         goto out;
-    c->sock = -1; /* the client's now: rfbScreenCleanup closes it */
     /* Sleep until the client speaks or there is news, then let
        libvncserver do what is due without waiting. */
     while (scr->clientHead && !gone) {
@@ -556,6 +584,9 @@ static void *serve(void *arg)
 #endif
         vt100_serve(c);
     free(st);
+    pthread_mutex_lock(&c->mu);
+    c->ended = true;
+    pthread_mutex_unlock(&c->mu);
     con_put(c);
     return NULL;
 }
@@ -652,6 +683,7 @@ int xcp__sim_console_open(void *self, uint32_t domid,
         goto fail;
     }
     pthread_mutex_lock(&l->mu);
+    list_prune(l);
     c->next = l->head;
     l->head = c;
     pthread_mutex_unlock(&l->mu);

@@ -5,7 +5,8 @@ ClientInit, ServerInit with the framebuffer's size and name, then a
 FramebufferUpdateRequest answered with pixels), the same through the
 WebSocket upgrade (RFC 6455 framing written here, ping/pong and close),
 over HTTP and HTTPS; a vt100 console's text and echo over CONNECT; and
-the refusals (bad ref, no credentials, a halted VM). Usage:
+the refusals (bad ref, no credentials, a halted VM); WebSocket clients
+that reset the connection at any moment leave no fd or thread. Usage:
 test_console.py PATH-TO-XCPD. Prints the RFB handshake latency of each
 transport. Exit 0 when every test passed."""
 
@@ -356,6 +357,50 @@ def t_refusals(st):
     check(b"SESSION_INVALID" in body, body)
 
 
+def t_abrupt_clients(st):
+    """WebSocket clients that reset the connection right after asking
+    (some before the 101 goes out, some before its upgrade, some after):
+    the daemon survives and keeps no console, socket, pipe or thread of
+    theirs."""
+    import random
+    import struct as st_
+    pid = st.d.proc.pid
+
+    def counts():
+        return (len(os.listdir("/proc/%d/fd" % pid)),
+                len(os.listdir("/proc/%d/task" % pid)))
+
+    con, _ = st.cons["rfb"]
+    q = "ref=%s&session_id=%s" % (con, st.s)
+    time.sleep(0.3)
+    fd0, th0 = counts()
+    rnd = random.Random(7)
+    for _ in range(300):
+        sock = socket.create_connection(("127.0.0.1", st.d.http), timeout=20)
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(("GET /console?%s HTTP/1.1\r\nHost: x\r\n"
+                      "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13"
+                      "\r\n\r\n" % (q, key)).encode())
+        time.sleep(rnd.random() * 0.003)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        st_.pack("ii", 1, 0))  # close with a reset
+        sock.close()
+    deadline = time.time() + 20
+    while True:
+        fd1, th1 = counts()
+        if (fd1 <= fd0 + 4 and th1 <= th0 + 1) or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    check(st.d.proc.poll() is None, "the daemon died")
+    check(fd1 <= fd0 + 4, "fds %d -> %d after 300 abrupt clients"
+          % (fd0, fd1))
+    check(th1 <= th0 + 1, "threads %d -> %d after 300 abrupt clients"
+          % (th0, th1))
+    print("abrupt clients: fds %d -> %d, threads %d -> %d"
+          % (fd0, fd1, th0, th1))
+
+
 def main():
     os.environ.setdefault("XCP_HV", "sim")
     os.environ.setdefault("XCP_DB_FSYNC", "never")
@@ -370,6 +415,8 @@ def main():
         run("refusals_404_401", lambda: t_refusals(st))
         run("xe_console_remote_http", lambda: t_xe_remote(st, False))
         run("xe_console_remote_https", lambda: t_xe_remote(st, True))
+        run("abrupt_websocket_clients_leave_nothing",
+            lambda: t_abrupt_clients(st))
         # left open across the shutdown: one CONNECT, one WebSocket
         con, _ = st.cons["vt100"]
         q = "ref=%s&session_id=%s" % (con, st.s)
