@@ -1,12 +1,15 @@
 /*
  * xe: device, storage and network commands that address objects by uuid:
- * vdi-create/-destroy, vbd-create/-destroy/-plug/-unplug,
+ * vdi-create/-destroy/-introduce/-forget/-update/-resize/-copy/-clone/
+ * -snapshot, vbd-create/-destroy/-plug/-unplug,
  * vif-create/-destroy/-plug/-unplug, network-create/-destroy,
- * pbd-plug/-unplug, sr-scan and task-cancel (cli_operations.ml).
+ * sr-create/-introduce/-probe/-forget/-destroy/-update/-scan,
+ * pbd-create/-destroy/-plug/-unplug and task-cancel (cli_operations.ml).
  */
 #include "fields.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int print_uuid_of(xe_ctx *ctx, const char *cls, const char *ref)
@@ -348,4 +351,353 @@ int xe_sr_scan(xe_ctx *ctx)
 int xe_task_cancel(xe_ctx *ctx)
 {
     return by_uuid(ctx, "task", "cancel");
+}
+
+/* ---- SR, PBD and VDI management (cli_operations.ml sr_*, pbd_*, vdi_*) */
+
+/* get_host_from_session: the host this session talks to, the pool's
+ * master (the one host of a libxcp pool, or the master xe talks to). */
+static int this_host(xe_ctx *ctx, const char **ref)
+{
+    xe_obj *pools;
+    size_t n;
+
+    if (xe_objs_all(ctx, xe_class_find("pool"), &pools, &n) < 0)
+        return -1;
+    if (n == 0)
+        return xe_fail(ctx, "No pool found");
+    *ref = xe_rec_str(pools[0].rec, "master");
+    return 0;
+}
+
+/* host-uuid= if given, else this host. */
+static int host_param(xe_ctx *ctx, const char **ref)
+{
+    const char *uuid = xe_param(ctx, "host-uuid");
+
+    return uuid ? xe_get_by_uuid(ctx, "host", uuid, ref)
+                : this_host(ctx, ref);
+}
+
+/* Reads a whole (small) local file into the arena; NULL on failure. */
+static const char *slurp(xe_ctx *ctx, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    const char *out;
+    size_t len = 0, cap = 0, got;
+
+    if (f == NULL)
+        return NULL;
+    do {
+        if (len + 4096 + 1 > cap) {
+            char *nb = realloc(buf, cap = 2 * cap + 4096 + 1);
+            if (nb == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        got = fread(buf + len, 1, cap - len - 1, f);
+        len += got;
+    } while (got > 0);
+    fclose(f);
+    buf[len] = '\0';
+    out = xe_strdup(&ctx->arena, buf);
+    free(buf);
+    return out;
+}
+
+/*
+ * parse_device_config: device-config:<k>=<v> pairs as a struct; a key
+ * <k>-filename=<file> gives <k> the contents of the local file.
+ */
+static int device_config(xe_ctx *ctx, xcp_value *out)
+{
+    static const char sfx[] = "-filename";
+    const size_t sl = sizeof(sfx) - 1;
+    xcp_value all, v;
+    size_t i, kl;
+
+    map_params(ctx, "device-config", &all);
+    xcp_value_set_struct(out);
+    for (i = 0; i < all.u.st.n; i++) {
+        const char *k = all.u.st.keys[i], *val = all.u.st.vals[i].u.s;
+
+        kl = strlen(k);
+        if (kl > sl && strcmp(k + kl - sl, sfx) == 0) {
+            const char *data = slurp(ctx, val);
+
+            if (data == NULL) {
+                xe_fail(ctx, "Failed to read file %s", val);
+                xcp_value_dispose(&all);
+                xcp_value_dispose(out);
+                return -1;
+            }
+            k = xe_sprintf(&ctx->arena, "%.*s", (int)(kl - sl), k);
+            val = data;
+        }
+        xcp_value_set_string(&v, val);
+        xcp_value_struct_add(out, k, &v);
+        xcp_value_dispose(&v);
+    }
+    xcp_value_dispose(&all);
+    return 0;
+}
+
+/* Print the uuid of the object ref of class cls that a call returned. */
+static int call_and_print(xe_ctx *ctx, const char *cls, const char *method,
+                          xe_args *a)
+{
+    const char *ref;
+
+    if (xe_call_str(ctx, &ref, method, a) < 0)
+        return -1;
+    return print_uuid_of(ctx, cls, ref);
+}
+
+static const char *param_or(xe_ctx *ctx, const char *key, const char *def)
+{
+    const char *v = xe_param(ctx, key);
+
+    return v != NULL ? v : def;
+}
+
+int xe_sr_create(xe_ctx *ctx)
+{
+    const char *host;
+    int64_t size = 0;
+    bool shared;
+    xcp_value dc, sm;
+    xe_args a;
+
+    if (host_param(ctx, &host) < 0 ||
+        xe_param_bool(ctx, "shared", false, &shared) < 0 ||
+        (xe_param(ctx, "physical-size") != NULL &&
+         xe_param_bytes(ctx, "physical-size", &size) < 0) ||
+        device_config(ctx, &dc) < 0)
+        return -1;
+    map_params(ctx, "sm-config", &sm);
+    xe_args_init(&a);
+    xe_args_str(&a, host);
+    xe_args_value(&a, &dc);
+    xe_args_int(&a, size);
+    xe_args_str(&a, xe_param(ctx, "name-label"));
+    xe_args_str(&a, param_or(ctx, "name-description", ""));
+    xe_args_str(&a, xe_param(ctx, "type"));
+    xe_args_str(&a, param_or(ctx, "content-type", ""));
+    xe_args_bool(&a, shared);
+    xe_args_value(&a, &sm);
+    return call_and_print(ctx, "SR", "SR.create", &a);
+}
+
+int xe_sr_introduce(xe_ctx *ctx)
+{
+    bool shared;
+    xcp_value sm;
+    xe_args a;
+
+    if (xe_param_bool(ctx, "shared", false, &shared) < 0)
+        return -1;
+    xcp_value_set_struct(&sm);
+    xe_args_init(&a);
+    xe_args_str(&a, xe_param(ctx, "uuid"));
+    xe_args_str(&a, xe_param(ctx, "name-label"));
+    xe_args_str(&a, param_or(ctx, "name-description", ""));
+    xe_args_str(&a, xe_param(ctx, "type"));
+    xe_args_str(&a, param_or(ctx, "content-type", ""));
+    xe_args_bool(&a, shared);
+    xe_args_value(&a, &sm);
+    return call_and_print(ctx, "SR", "SR.introduce", &a);
+}
+
+int xe_sr_probe(xe_ctx *ctx)
+{
+    const char *host, *out;
+    xcp_value dc, sm;
+    xe_args a;
+
+    if (host_param(ctx, &host) < 0 || device_config(ctx, &dc) < 0)
+        return -1;
+    map_params(ctx, "sm-config", &sm);
+    xe_args_init(&a);
+    xe_args_str(&a, host);
+    xe_args_value(&a, &dc);
+    xe_args_str(&a, xe_param(ctx, "type"));
+    xe_args_value(&a, &sm);
+    if (xe_call_str(ctx, &out, "SR.probe", &a) < 0)
+        return -1;
+    xe_print_line(ctx, out);
+    return 0;
+}
+
+int xe_sr_forget(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "SR", "forget");
+}
+
+int xe_sr_destroy(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "SR", "destroy");
+}
+
+int xe_sr_update(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "SR", "update");
+}
+
+int xe_pbd_create(xe_ctx *ctx)
+{
+    int cls = xe_class_id("PBD");
+    const char *host, *sr;
+    xcp_value st, dc;
+
+    if (xe_get_by_uuid(ctx, "host", xe_param(ctx, "host-uuid"), &host) < 0 ||
+        xe_get_by_uuid(ctx, "SR", xe_param(ctx, "sr-uuid"), &sr) < 0 ||
+        device_config(ctx, &dc) < 0)
+        return -1;
+    xcp_value_set_struct(&st);
+    xe_struct_str(&st, cls, "host", host);
+    xe_struct_str(&st, cls, "SR", sr);
+    xe_struct_value(&st, cls, "device_config", &dc);
+    xe_struct_empty_map(&st, cls, "other_config");
+    return create_and_print(ctx, "PBD", &st);
+}
+
+int xe_pbd_destroy(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "PBD", "destroy");
+}
+
+int xe_vdi_forget(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "VDI", "forget");
+}
+
+int xe_vdi_update(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "VDI", "update");
+}
+
+int xe_vdi_introduce(xe_ctx *ctx)
+{
+    const char *sr, *type;
+    bool sharable, ro, managed;
+    xcp_value oc, xd, sm;
+    xe_args a;
+
+    if (xe_get_by_uuid(ctx, "SR", xe_param(ctx, "sr-uuid"), &sr) < 0 ||
+        vdi_type(ctx, &type) < 0 ||
+        xe_param_bool(ctx, "sharable", false, &sharable) < 0 ||
+        xe_param_bool(ctx, "read-only", false, &ro) < 0 ||
+        xe_param_bool(ctx, "managed", true, &managed) < 0)
+        return -1;
+    map_params(ctx, "other-config", &oc);
+    map_params(ctx, "xenstore-data", &xd);
+    map_params(ctx, "sm-config", &sm);
+    xe_args_init(&a);
+    xe_args_str(&a, xe_param(ctx, "uuid"));
+    xe_args_str(&a, param_or(ctx, "name-label", ""));
+    xe_args_str(&a, param_or(ctx, "name-description", ""));
+    xe_args_str(&a, sr);
+    xe_args_str(&a, type);
+    xe_args_bool(&a, sharable);
+    xe_args_bool(&a, ro);
+    xe_args_value(&a, &oc);
+    xe_args_str(&a, xe_param(ctx, "location"));
+    xe_args_value(&a, &xd);
+    xe_args_value(&a, &sm);
+    xe_args_bool(&a, managed);
+    return call_and_print(ctx, "VDI", "VDI.introduce", &a);
+}
+
+int xe_vdi_resize(xe_ctx *ctx)
+{
+    const char *vdi;
+    int64_t size;
+    bool online;
+    xe_args a;
+
+    if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0 ||
+        xe_param_bytes(ctx, "disk-size", &size) < 0 ||
+        xe_param_bool(ctx, "online", false, &online) < 0)
+        return -1;
+    xe_args_init(&a);
+    xe_args_str(&a, vdi);
+    xe_args_int(&a, size);
+    return xe_call(ctx, NULL, online ? "VDI.resize_online" : "VDI.resize",
+                   &a);
+}
+
+int xe_vdi_copy(xe_ctx *ctx)
+{
+    const char *vdi, *sr = "OpaqueRef:NULL", *base = "OpaqueRef:NULL";
+    const char *into = "OpaqueRef:NULL";
+    const char *sr_uuid = xe_param(ctx, "sr-uuid");
+    const char *into_uuid = xe_param(ctx, "into-vdi-uuid");
+    const char *base_uuid = xe_param(ctx, "base-vdi-uuid");
+    xe_args a;
+
+    if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0)
+        return -1;
+    if (sr_uuid == NULL && into_uuid == NULL)
+        return xe_fail(ctx, "Please specify one of sr-uuid and "
+                            "into-vdi-uuid");
+    if (sr_uuid != NULL && into_uuid != NULL)
+        return xe_fail(ctx, "Please specify one of sr-uuid and "
+                            "into-vdi-uuid, but not both");
+    if ((sr_uuid && xe_get_by_uuid(ctx, "SR", sr_uuid, &sr) < 0) ||
+        (into_uuid && xe_get_by_uuid(ctx, "VDI", into_uuid, &into) < 0) ||
+        (base_uuid && xe_get_by_uuid(ctx, "VDI", base_uuid, &base) < 0))
+        return -1;
+    xe_args_init(&a);
+    xe_args_str(&a, vdi);
+    xe_args_str(&a, sr);
+    xe_args_str(&a, base);
+    xe_args_str(&a, into);
+    return call_and_print(ctx, "VDI", "VDI.copy", &a);
+}
+
+/* vdi-clone and vdi-snapshot: <msg>(vdi, driver-params-*), then the
+ * new VDI's name when given (clone); prints its uuid. */
+static int vdi_dup(xe_ctx *ctx, const char *msg, bool names)
+{
+    const char *vdi, *ref, *v;
+    xcp_value dp;
+    xe_args a;
+
+    if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0)
+        return -1;
+    map_params(ctx, "driver-params", &dp);
+    xe_args_init(&a);
+    xe_args_str(&a, vdi);
+    xe_args_value(&a, &dp);
+    if (xe_call_str(ctx, &ref, msg, &a) < 0)
+        return -1;
+    if (names && (v = xe_param(ctx, "new-name-label")) != NULL) {
+        xe_args_init(&a);
+        xe_args_str(&a, ref);
+        xe_args_str(&a, v);
+        if (xe_call(ctx, NULL, "VDI.set_name_label", &a) < 0)
+            return -1;
+    }
+    if (names && (v = xe_param(ctx, "new-name-description")) != NULL) {
+        xe_args_init(&a);
+        xe_args_str(&a, ref);
+        xe_args_str(&a, v);
+        if (xe_call(ctx, NULL, "VDI.set_name_description", &a) < 0)
+            return -1;
+    }
+    return print_uuid_of(ctx, "VDI", ref);
+}
+
+int xe_vdi_clone(xe_ctx *ctx)
+{
+    return vdi_dup(ctx, "VDI.clone", true);
+}
+
+int xe_vdi_snapshot(xe_ctx *ctx)
+{
+    return vdi_dup(ctx, "VDI.snapshot", false);
 }

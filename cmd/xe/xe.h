@@ -274,7 +274,7 @@ void xe_print_usage(FILE *f);
 /** Argument list builder for xcp_call. */
 typedef struct xe_args {
     size_t n;
-    xcp_value v[8];
+    xcp_value v[20];
 } xe_args;
 
 void xe_args_init(xe_args *a);
@@ -431,6 +431,21 @@ int xe_network_destroy(xe_ctx *ctx);
 int xe_pbd_plug(xe_ctx *ctx);
 int xe_pbd_unplug(xe_ctx *ctx);
 int xe_sr_scan(xe_ctx *ctx);
+int xe_sr_create(xe_ctx *ctx);
+int xe_sr_introduce(xe_ctx *ctx);
+int xe_sr_probe(xe_ctx *ctx);
+int xe_sr_forget(xe_ctx *ctx);
+int xe_sr_destroy(xe_ctx *ctx);
+int xe_sr_update(xe_ctx *ctx);
+int xe_pbd_create(xe_ctx *ctx);
+int xe_pbd_destroy(xe_ctx *ctx);
+int xe_vdi_forget(xe_ctx *ctx);
+int xe_vdi_update(xe_ctx *ctx);
+int xe_vdi_introduce(xe_ctx *ctx);
+int xe_vdi_resize(xe_ctx *ctx);
+int xe_vdi_copy(xe_ctx *ctx);
+int xe_vdi_clone(xe_ctx *ctx);
+int xe_vdi_snapshot(xe_ctx *ctx);
 int xe_task_cancel(xe_ctx *ctx);
 
 #define XE_NID "<not in database>"

@@ -12,7 +12,8 @@
 # each distinct uuid becomes <uuid-1>, <uuid-2>, ... in order of first
 # appearance, MAC addresses <mac-N>, timestamps other than the epoch
 # <time>, and this machine's host name (which the sim driver reports as
-# the host's name-label) <hostname>. The simulated host gets a fixed size
+# the host's name-label) <hostname>, the fragment's state directory
+# ($XCP_STATE_DIR) <state>. The simulated host gets a fixed size
 # (XCP_SIM_HOST_MEMORY, XCP_SIM_HOST_CPUS) so memory figures are stable.
 # UPDATE=1 rewrites the .out files instead of comparing.
 #
@@ -32,11 +33,14 @@ if [ ! -x "$XE" ]; then
 fi
 
 normalise() {
-    XE_HOSTNAME=$(hostname 2>/dev/null || uname -n) perl -e '
+    XE_STATE=$state/state XE_HOSTNAME=$(hostname 2>/dev/null || uname -n) \
+        perl -e '
         my (%u, %m); my ($nu, $nm) = (0, 0);
         my $h = quotemeta($ENV{XE_HOSTNAME});
+        my $st = quotemeta($ENV{XE_STATE});
         my $hex = "[0-9a-f]";
         while (my $l = <STDIN>) {
+            $l =~ s{$st}{<state>}g;
             $l =~ s{(${hex}{8}-${hex}{4}-${hex}{4}-${hex}{4}-${hex}{12})}
                    {$u{$1} //= "<uuid-" . ++$nu . ">"}ge;
             $l =~ s{\b((?:${hex}{2}:){5}${hex}{2})\b}
