@@ -1,8 +1,8 @@
 /*
  * xe: device, storage and network commands that address objects by uuid:
  * vdi-create/-destroy/-introduce/-forget/-update/-resize/-copy/-clone/
- * -snapshot, vbd-create/-destroy/-plug/-unplug,
- * vif-create/-destroy/-plug/-unplug, network-create/-destroy,
+ * -snapshot, vbd-create/-destroy/-plug/-unplug/-insert/-eject,
+ * vif-create/-destroy/-plug/-unplug/-move, network-create/-destroy,
  * sr-create/-introduce/-probe/-forget/-destroy/-update/-scan,
  * pbd-create/-destroy/-plug/-unplug and task-cancel (cli_operations.ml).
  */
@@ -700,4 +700,40 @@ int xe_vdi_clone(xe_ctx *ctx)
 int xe_vdi_snapshot(xe_ctx *ctx)
 {
     return vdi_dup(ctx, "VDI.snapshot", false);
+}
+
+/* ---- CD media and VIF moves ---- */
+
+int xe_vbd_insert(xe_ctx *ctx)
+{
+    const char *vbd, *vdi;
+    xe_args a;
+
+    if (xe_get_by_uuid(ctx, "VBD", xe_param(ctx, "uuid"), &vbd) < 0 ||
+        xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "vdi-uuid"), &vdi) < 0)
+        return -1;
+    xe_args_init(&a);
+    xe_args_str(&a, vbd);
+    xe_args_str(&a, vdi);
+    return xe_call(ctx, NULL, "VBD.insert", &a);
+}
+
+int xe_vbd_eject(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "VBD", "eject");
+}
+
+int xe_vif_move(xe_ctx *ctx)
+{
+    const char *vif, *net;
+    xe_args a;
+
+    if (xe_get_by_uuid(ctx, "VIF", xe_param(ctx, "uuid"), &vif) < 0 ||
+        xe_get_by_uuid(ctx, "network", xe_param(ctx, "network-uuid"),
+                       &net) < 0)
+        return -1;
+    xe_args_init(&a);
+    xe_args_str(&a, vif);
+    xe_args_str(&a, net);
+    return xe_call(ctx, NULL, "VIF.move", &a);
 }

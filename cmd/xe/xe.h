@@ -446,6 +446,9 @@ int xe_vdi_resize(xe_ctx *ctx);
 int xe_vdi_copy(xe_ctx *ctx);
 int xe_vdi_clone(xe_ctx *ctx);
 int xe_vdi_snapshot(xe_ctx *ctx);
+int xe_vbd_insert(xe_ctx *ctx);
+int xe_vbd_eject(xe_ctx *ctx);
+int xe_vif_move(xe_ctx *ctx);
 int xe_task_cancel(xe_ctx *ctx);
 
 #define XE_NID "<not in database>"

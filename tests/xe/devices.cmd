@@ -15,6 +15,9 @@ xe vbd-param-list uuid=$B
 xe vbd-create vm-uuid=$V device=3
 CD=$(xe vbd-create vm-uuid=$V device=3 type=CD mode=ro)
 xe vbd-list uuid=$CD params=vdi-name-label,empty,type,mode
+xe vbd-eject uuid=$CD
+xe vbd-insert uuid=$CD vdi-uuid=$D
+xe vbd-insert uuid=$CD
 xe vbd-create vm-uuid=$V vdi-uuid=$D device=4 mode=xx
 xe vbd-create vm-uuid=$V vdi-uuid=$D device=4 type=Tape
 xe vbd-destroy uuid=$CD
@@ -32,6 +35,11 @@ xe vif-list vm-uuid=$V
 xe vif-param-list uuid=$I
 xe vif-list MAC=AA:BB:CC:DD:EE:FF params=device,MAC
 xe vif-create vm-uuid=$V network-uuid=$N device=0
+N2=$(xe network-create name-label=other)
+xe vif-move uuid=$I network-uuid=$N2
+xe vif-list uuid=$I params=network-name-label
+xe vif-move uuid=$I network-uuid=$N
+xe network-destroy uuid=$N2
 xe network-destroy uuid=$N
 xe vif-destroy uuid=$I
 xe network-destroy uuid=$N
