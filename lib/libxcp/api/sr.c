@@ -137,6 +137,8 @@ static int sr_create(xcp__ctx *c)
     int rc;
 
     if ((rc = xcp__arg_obj(c, 0, C(host), &host)) < 0 ||
+        (rc = xcp__image_format_check(
+             xcp__image_format_arg(xcp__arg(c, 8)))) < 0 ||
         (rc = xcp__sr_create(c, host, xcp__arg(c, 1), xcp__arg_str(c, 3),
                              xcp__arg_str(c, 4), xcp__arg_str(c, 5),
                              xcp__arg_str(c, 6), xcp__arg_bool(c, 7),
