@@ -1,8 +1,9 @@
 /*
  * xe: device, storage and network commands that address objects by uuid:
- * vdi-create/-destroy, vbd-create/-destroy/-plug/-unplug,
+ * vdi-create/-destroy/-copy/-resize, vbd-create/-destroy/-plug/-unplug,
  * vif-create/-destroy/-plug/-unplug, network-create/-destroy,
- * pbd-plug/-unplug, sr-scan and task-cancel (cli_operations.ml).
+ * pbd-plug/-unplug, sr-create, sr-scan and task-cancel
+ * (cli_operations.ml).
  */
 #include "fields.h"
 
@@ -141,6 +142,42 @@ int xe_vdi_create(xe_ctx *ctx)
 int xe_vdi_destroy(xe_ctx *ctx)
 {
     return by_uuid(ctx, "VDI", "destroy");
+}
+
+int xe_vdi_copy(xe_ctx *ctx)
+{
+    const char *vdi, *sr, *ref;
+    xe_args a;
+
+    if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0 ||
+        xe_get_by_uuid(ctx, "SR", xe_param(ctx, "sr-uuid"), &sr) < 0)
+        return -1;
+    xe_args_init(&a);
+    xe_args_str(&a, vdi);
+    xe_args_str(&a, sr);
+    xe_args_str(&a, XCP_NULL_REF);
+    xe_args_str(&a, XCP_NULL_REF);
+    if (xe_call_str(ctx, &ref, "VDI.copy", &a) < 0)
+        return -1;
+    return print_uuid_of(ctx, "VDI", ref);
+}
+
+int xe_vdi_resize(xe_ctx *ctx)
+{
+    const char *vdi;
+    int64_t size;
+    bool online;
+    xe_args a;
+
+    if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0 ||
+        xe_param_bytes(ctx, "disk-size", &size) < 0 ||
+        xe_param_bool(ctx, "online", false, &online) < 0)
+        return -1;
+    xe_args_init(&a);
+    xe_args_str(&a, vdi);
+    xe_args_int(&a, size);
+    return xe_call(ctx, NULL, online ? "VDI.resize_online" : "VDI.resize",
+                   &a);
 }
 
 /* ---- VBD ---- */
@@ -338,6 +375,60 @@ int xe_pbd_plug(xe_ctx *ctx)
 int xe_pbd_unplug(xe_ctx *ctx)
 {
     return by_uuid(ctx, "PBD", "unplug");
+}
+
+/* host-uuid=, else the pool's master, as XAPI's sr-create defaults. */
+static int sr_host(xe_ctx *ctx, const char **ref)
+{
+    const char *uuid = xe_param(ctx, "host-uuid"), *pool;
+    xcp_value pools;
+    xe_args a;
+
+    if (uuid)
+        return xe_get_by_uuid(ctx, "host", uuid, ref);
+    xe_args_init(&a);
+    if (xe_call(ctx, &pools, "pool.get_all", &a) < 0)
+        return -1;
+    pool = pools.kind == XCP_VAL_ARRAY && pools.u.arr.n
+               ? xe_strdup(&ctx->arena, pools.u.arr.items[0].u.s) : NULL;
+    xcp_value_dispose(&pools);
+    if (!pool)
+        return xe_fail(ctx, "No pool");
+    xe_args_init(&a);
+    xe_args_str(&a, pool);
+    return xe_call_str(ctx, ref, "pool.get_master", &a);
+}
+
+int xe_sr_create(xe_ctx *ctx)
+{
+    const char *host, *ref, *type = xe_param(ctx, "type");
+    const char *ctype = xe_param(ctx, "content-type");
+    int64_t size = 0;
+    bool shared;
+    xcp_value dc, smc;
+    xe_args a;
+
+    if (sr_host(ctx, &host) < 0 ||
+        (xe_param(ctx, "physical-size") &&
+         xe_param_bytes(ctx, "physical-size", &size) < 0) ||
+        xe_param_bool(ctx, "shared", false, &shared) < 0)
+        return -1;
+    map_params(ctx, "device-config", &dc);
+    map_params(ctx, "sm-config", &smc);
+    xe_args_init(&a);
+    xe_args_str(&a, host);
+    xe_args_value(&a, &dc);
+    xe_args_int(&a, size);
+    xe_args_str(&a, xe_param(ctx, "name-label"));
+    xe_args_str(&a, xe_param(ctx, "name-description")
+                        ? xe_param(ctx, "name-description") : "");
+    xe_args_str(&a, type ? type : "file");
+    xe_args_str(&a, ctype ? ctype : "");
+    xe_args_bool(&a, shared);
+    xe_args_value(&a, &smc);
+    if (xe_call_str(ctx, &ref, "SR.create", &a) < 0)
+        return -1;
+    return print_uuid_of(ctx, "SR", ref);
 }
 
 int xe_sr_scan(xe_ctx *ctx)

@@ -68,6 +68,13 @@ static const xe_cmd static_cmds[] = {
      "marked RW and connected to this snapshot only. To simply destroy the "
      "VM record, use snapshot-destroy.",
      XE_CF_STANDARD, xe_snapshot_uninstall},
+    {"sr-create", L("name-label"),
+     L("physical-size", "type", "content-type", "device-config:", "shared",
+       "sm-config:", "host-uuid", "name-description"),
+     "Create an SR, also a PBD. The device-config parameters can be "
+     "specified by e.g. device-config:foo=baa. sm-config:image-format=vhd "
+     "or qcow2 sets the format of the SR's new VDIs (qcow2 by default).",
+     0, xe_sr_create},
     {"sr-scan", L("uuid"),
      L0,
      "Force an SR scan, syncing database with VDIs present in underlying "
@@ -104,6 +111,12 @@ static const xe_cmd static_cmds[] = {
      "up to 'N' seconds for the unplug to complete. If the optional argument "
      "'force' is given then it will be immediately unplugged.",
      0, xe_vbd_unplug},
+    {"vdi-copy", L("uuid", "sr-uuid"),
+     L0,
+     "Copy either a full VDI or the block differences between two VDIs "
+     "into either a fresh VDI in a specified SR, or an existing VDI. The "
+     "copy has the destination SR's image format.",
+     0, xe_vdi_copy},
     {"vdi-create", L("sr-uuid", "name-label", "virtual-size"),
      L("sm-config:", "sharable", "tags:", "type"),
      "Create a VDI. Type is 'system' 'user' 'suspend' or 'crashdump'.",
@@ -112,6 +125,10 @@ static const xe_cmd static_cmds[] = {
      L0,
      "Destroy a VDI.",
      0, xe_vdi_destroy},
+    {"vdi-resize", L("uuid", "disk-size"),
+     L("online"),
+     "Resize a VDI.",
+     0, xe_vdi_resize},
     {"vif-create", L("device", "network-uuid", "vm-uuid"),
      L("mac"),
      "Create a VIF. Appropriate values for the device are listed in the "

@@ -274,7 +274,7 @@ void xe_print_usage(FILE *f);
 /** Argument list builder for xcp_call. */
 typedef struct xe_args {
     size_t n;
-    xcp_value v[8];
+    xcp_value v[12];     /* SR.create takes 9 */
 } xe_args;
 
 void xe_args_init(xe_args *a);
@@ -417,6 +417,8 @@ int xe_snapshot_clone(xe_ctx *ctx);
 int xe_snapshot_copy(xe_ctx *ctx);
 int xe_template_uninstall(xe_ctx *ctx);
 int xe_vdi_create(xe_ctx *ctx);
+int xe_vdi_copy(xe_ctx *ctx);
+int xe_vdi_resize(xe_ctx *ctx);
 int xe_vdi_destroy(xe_ctx *ctx);
 int xe_vbd_create(xe_ctx *ctx);
 int xe_vbd_destroy(xe_ctx *ctx);
@@ -430,6 +432,7 @@ int xe_network_create(xe_ctx *ctx);
 int xe_network_destroy(xe_ctx *ctx);
 int xe_pbd_plug(xe_ctx *ctx);
 int xe_pbd_unplug(xe_ctx *ctx);
+int xe_sr_create(xe_ctx *ctx);
 int xe_sr_scan(xe_ctx *ctx);
 int xe_task_cancel(xe_ctx *ctx);
 

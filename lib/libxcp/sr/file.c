@@ -86,16 +86,22 @@ static xcp_sr_error_kind errno_kind(int code)
                                               : XCP_SR_ERR_BACKEND;
 }
 
-/* Wrap a message from the image layer.  A size past the format's limit
- * is sm's VDISize error ("VDI Invalid size", code 79). */
+/* Wrap a message from the image layer. */
 static int img_fail(xcp_sr_error *err, int code, const char *what,
                     const char *msg)
 {
-    if (code == -EFBIG)
-        return sr_fail(err, code, XCP_SR_ERR_VDI_SIZE,
-                       "VDI Invalid size [opterr=%s: %s]", what, msg);
     return sr_fail(err, code, errno_kind(code), "%s failed [opterr=%s]",
                    what, msg);
+}
+
+/* A virtual size past fmt's limit: sm's VDISize error ("VDI Invalid
+ * size", code 79), naming the sizes. */
+static int size_fail(xcp_sr_error *err, const char *fmt, uint64_t size)
+{
+    return sr_fail(err, -EFBIG, XCP_SR_ERR_VDI_SIZE,
+                   "VDI Invalid size [opterr=%llu bytes is beyond the %s "
+                   "limit of %llu bytes]", (unsigned long long)size, fmt,
+                   (unsigned long long)xcp__image_max_size(fmt));
 }
 
 static int join(char *out, size_t len, const char *dir, const char *name,
@@ -1000,6 +1006,8 @@ static int create_image(const char *dir, const char *name, const char *fmt,
         (ret = join(tpath, sizeof(tpath), dir, tname, err)) < 0)
         return ret;
     ret = xcp__image_create(tpath, fmt, size, parent, msg, sizeof(msg));
+    if (ret == -EFBIG)
+        return size_fail(err, fmt, size);
     if (ret < 0)
         return img_fail(err, ret, what, msg);
     if (tmp)
@@ -1158,6 +1166,8 @@ static int file_vdi_resize(const xcp_sr_target *sr, const char *location,
             ret = xcp__image_flush(q, msg, sizeof(msg));
         xcp__image_close(q);
     }
+    if (ret == -EFBIG)
+        return size_fail(err, v.format, new_size);
     if (ret < 0)
         return img_fail(err, ret, "VDI resize", msg);
     return stat_vdi(dir, location, out, err);
