@@ -335,3 +335,33 @@ Test(vdi_format, snapshot_and_clone_of_a_vhd_vdi_stay_vhd)
     OK(xcp_vdi_destroy(S, c));
     OK(xcp_vdi_destroy(S, s));
 }
+
+/* A VHD image placed in the SR (here made by qemu-img) is found by
+ * SR.scan with its format, and its size as the image says. */
+Test(vdi_format, scan_registers_a_vhd_made_outside)
+{
+    xcp_sr sr = file_sr("scansr", NULL);
+    const char *uuid = "2c3d4e5f-6a7b-4c8d-9e0f-a1b2c3d4e5f6";
+    char path[640];
+    xcp_vdi v;
+    int64_t size;
+
+    snprintf(path, sizeof(path), "%s/scansr/%s.vhd", api_dir, uuid);
+    cr_assert_eq(RUN("qemu-img", "create", "-q", "-f", "vpc", path, "32M"),
+                 0);
+    qemu_write("vhd", path, "write -P 0x7e 1M 4k");
+    OK(xcp_sr_scan(S, sr));
+    OK(xcp_vdi_get_by_uuid(S, &v, uuid));
+    cr_assert_str_eq(format_of(v), "vhd");
+    OK(xcp_vdi_get_virtual_size(S, &size, v));
+    cr_assert_geq(size, 32 * MiB);
+    /* And it can be copied out of VHD like any other. */
+    {
+        xcp_sr dst = file_sr("dst", "qcow2");
+        xcp_vdi c, null_vdi;
+
+        SET_REF(null_vdi, XCP_NULL_REF);
+        OK(xcp_vdi_copy(S, &c, v, dst, null_vdi, null_vdi));
+        assert_same("vhd", path, "qcow2", file_of("dst", c));
+    }
+}

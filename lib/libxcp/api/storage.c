@@ -171,7 +171,8 @@ xcp__obj *xcp__default_sr(xcp__ctx *c)
 }
 
 /* Apply a driver's view of a VDI to its record. */
-static int apply_info(xcp__ctx *c, xcp__obj *vdi, const xcp_sr_vdi_info *in)
+int xcp__vdi_apply_info(xcp__ctx *c, xcp__obj *vdi,
+                        const xcp_sr_vdi_info *in)
 {
     int rc;
 
@@ -403,7 +404,7 @@ static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
         (rc = xcp__db_set_str(c->db, v, F(VDI, type), type)) < 0 ||
         (rc = xcp__db_set_bool(c->db, v, F(VDI, read_only),
                                in->read_only)) < 0 ||
-        (rc = apply_info(c, v, in)) < 0 ||
+        (rc = xcp__vdi_apply_info(c, v, in)) < 0 ||
         (rc = add_allocation(c, sr, (int64_t)in->virtual_size)) < 0 ||
         (rc = xcp__update_allowed(c, v)) < 0)
         return rc;
@@ -631,7 +632,7 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)
                               &info, &err) < 0)
         rc = xcp__sr_fail(&err, sr, vdi, 0);
     else if (t.type->ops->vdi_stat)
-        rc = apply_info(c, vdi, &info);
+        rc = xcp__vdi_apply_info(c, vdi, &info);
     xcp__srt_free(&t);
     return rc;
 }
@@ -696,7 +697,7 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
                           xcp__obj_int(vdi, F(VDI, virtual_size)));
         goto out;
     }
-    if ((rc = apply_info(c, vdi, &res.source)) < 0)
+    if ((rc = xcp__vdi_apply_info(c, vdi, &res.source)) < 0)
         goto out;
     if ((rc = new_record(c, sr, &res.child, xcp__obj_str(vdi,
                                                          F(VDI, name_label)),

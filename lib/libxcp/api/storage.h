@@ -132,6 +132,11 @@ int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
 /* Flush if written to and free s (NULL accepted); the flush result. */
 int xcp__vdi_stream_close(xcp__vdi_stream *s);
 
+/* Record what the driver says of a VDI's image: virtual size,
+ * physical utilisation, location, sm_config image-format and vhd-parent
+ * (the parent's uuid, removed when there is none). */
+int xcp__vdi_apply_info(xcp__ctx *c, xcp__obj *vdi,
+                        const xcp_sr_vdi_info *in);
 /* Refresh a VDI's sizes from storage, and its SR's totals. */
 int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi);
 int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr);

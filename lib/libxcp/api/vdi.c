@@ -251,10 +251,7 @@ static int vdi_introduce(xcp__ctx *c)
         (rc = xcp__copy_arg(c, vdi, F(VDI, xenstore_data), 9)) < 0 ||
         (rc = xcp__copy_arg(c, vdi, F(VDI, sm_config), 10)) < 0 ||
         (rc = xcp__copy_arg(c, vdi, F(VDI, managed), 11)) < 0 ||
-        (rc = xcp__db_set_int(c->db, vdi, F(VDI, virtual_size),
-                              (int64_t)info.virtual_size)) < 0 ||
-        (rc = xcp__db_set_int(c->db, vdi, F(VDI, physical_utilisation),
-                              (int64_t)info.physical_utilisation)) < 0 ||
+        (rc = xcp__vdi_apply_info(c, vdi, &info)) < 0 ||
         (rc = xcp__update_allowed(c, vdi)) < 0)
         return rc;
     return xcp__ret_ref(c, vdi);

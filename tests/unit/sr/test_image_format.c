@@ -504,3 +504,40 @@ Test(file_vhd, hidden_chains_of_vhd_stay_readable_through_gc)
     cr_assert_eq(vdi_byte(a.location, 4 * MiB), 0x62);
     vhd_check(file_of(a.location));
 }
+
+struct ranges { uint64_t off[8], len[8]; int n; };
+
+static int range_cb(void *ctx, uint64_t off, uint64_t len)
+{
+    struct ranges *r = ctx;
+
+    cr_assert_lt(r->n, 8);
+    r->off[r->n] = off;
+    r->len[r->n++] = len;
+    return 0;
+}
+
+/* What an export sends of a VHD VDI: only what its chain holds. */
+Test(file_vhd, stream_extents_list_only_the_written_blocks)
+{
+    xcp_sr_vdi_info a = vdi_new("vhd", DISK);
+    xcp_sr_cow_result snap;
+    struct ranges r = { .n = 0 };
+    xcp_sr_stream *s;
+    uint64_t size;
+
+    vdi_put(a.location, 0, 512, 1);
+    cr_assert_eq(ops->vdi_snapshot(&sr, a.location, &snap, &e), 0);
+    vdi_put(a.location, 10 * MiB, 512, 2);
+    cr_assert_eq(ops->vdi_stream_open(&sr, a.location, 0, &s, &size, &e), 0);
+    cr_assert_eq(size, DISK);
+    cr_assert_eq(ops->stream_extents(s, 0, size, range_cb, &r, &e), 0);
+    ops->stream_close(s, NULL);
+    /* At sector or block granularity, but within the blocks written:
+     * one from the parent, one from the leaf. */
+    cr_assert_eq(r.n, 2);
+    cr_assert_eq(r.off[0], 0);
+    cr_assert_leq(r.len[0], 2 * MiB);
+    cr_assert_geq(r.off[1], 10 * MiB - 2 * MiB);
+    cr_assert_leq(r.off[1] + r.len[1], 12 * MiB);
+}
