@@ -365,3 +365,28 @@ Test(vdi_format, scan_registers_a_vhd_made_outside)
         assert_same("vhd", path, "qcow2", file_of("dst", c));
     }
 }
+
+/* A VM installed on an SR whose format is VHD gets VHD disks, which the
+ * hypervisor is given as VHD, and runs. */
+Test(vdi_format, vm_on_a_vhd_sr_gets_vhd_disks_and_starts)
+{
+    xcp_sr sr = file_sr("vhdsr", "vhd");
+    xcp_vbd_set vbds = {0};
+    xcp_vm vm;
+    xcp_vdi d;
+    size_t i, disks = 0;
+
+    OK(xcp_pool_set_default_SR(S, api_pool(), sr));
+    vm = api_install("vhdvm");
+    OK(xcp_vm_get_VBDs(S, &vbds, vm));
+    for (i = 0; i < vbds.n; i++) {
+        if (xcp_vbd_get_VDI(S, &d, vbds.items[i]) < 0 || api_is_null(d.ref))
+            continue;
+        cr_assert_str_eq(format_of(d), "vhd");
+        disks++;
+    }
+    xcp_vbd_set_dispose(&vbds);
+    cr_assert_geq(disks, 1);
+    OK(xcp_vm_start(S, vm, false, false));
+    OK(xcp_vm_hard_shutdown(S, vm));
+}
