@@ -39,7 +39,8 @@ typedef struct xcp__image_info {
     uint64_t allocated_bytes;   /* st_blocks * 512 */
     /* The parent as the image names it, relative to the image's own
      * directory when it lies there ("<uuid>.vhd"), else as a path; ""
-     * when none.  A VHD parent that no locator finds is "" too. */
+     * when none.  A VHD parent that no locator finds is named as its
+     * header records it (a base name). */
     char parent[XCP__IMAGE_PARENT_MAX + 1];
     bool has_parent;
 } xcp__image_info;

@@ -524,7 +524,10 @@ int xcp__vhd_find_parent(xcp__vhd *v, char *path, size_t cap)
             return 0;
         }
     }
-    path[0] = '\0';
+    /* None found: the name the header records, unresolved. */
+    from_utf16(v->header + D_PARENT_NAME, D_PARENT_NAME_LEN, true, name,
+               sizeof(name));
+    snprintf(path, cap, "%s", strlen(name) < cap ? name : "");
     return -ENOENT;
 }
 

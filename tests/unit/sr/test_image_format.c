@@ -541,3 +541,19 @@ Test(file_vhd, stream_extents_list_only_the_written_blocks)
     cr_assert_geq(r.off[1], 10 * MiB - 2 * MiB);
     cr_assert_leq(r.off[1] + r.len[1], 12 * MiB);
 }
+
+/* A VHD whose parent has gone still names it (as qcow2 names a missing
+ * backing file): it must not pass for a standalone disk. */
+Test(file_vhd, a_missing_vhd_parent_is_still_named)
+{
+    xcp_sr_vdi_info a = vdi_new("vhd", DISK), now;
+    xcp_sr_cow_result snap;
+    char moved[600];
+
+    cr_assert_eq(ops->vdi_snapshot(&sr, a.location, &snap, &e), 0);
+    snprintf(moved, sizeof(moved), "%s/elsewhere", dir);
+    cr_assert_eq(rename(file_of(snap.parent.location), moved), 0);
+    cr_assert_eq(ops->vdi_stat(&sr, a.location, &now, &e), 0, "%s",
+                 e.reason);
+    cr_assert_str_eq(now.parent_location, snap.parent.location);
+}
