@@ -417,6 +417,8 @@ int xe_snapshot_clone(xe_ctx *ctx);
 int xe_snapshot_copy(xe_ctx *ctx);
 int xe_template_uninstall(xe_ctx *ctx);
 int xe_vdi_create(xe_ctx *ctx);
+int xe_vdi_copy(xe_ctx *ctx);
+int xe_vdi_resize(xe_ctx *ctx);
 int xe_vdi_destroy(xe_ctx *ctx);
 int xe_vbd_create(xe_ctx *ctx);
 int xe_vbd_destroy(xe_ctx *ctx);

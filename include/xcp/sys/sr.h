@@ -124,6 +124,11 @@ typedef enum xcp_sr_error_kind {
     XCP_SR_ERR_VDI_IO,
     /* VDI_READONLY [vdi]: the image may not be written. */
     XCP_SR_ERR_VDI_READONLY,
+    /* A virtual size the image format cannot have (VHD: beyond 2040 GiB):
+     * SR_BACKEND_FAILURE_79 ["", reason, ""] (sm's VDISize error, "VDI
+     * Invalid size"), or VDI_TOO_LARGE [vdi, maximum] when an existing
+     * VDI was to grow.  Added in version 4 (older drivers never set it). */
+    XCP_SR_ERR_VDI_SIZE,
 } xcp_sr_error_kind;
 
 /*
@@ -157,7 +162,7 @@ typedef struct xcp_sr_vdi_info {
     /* Location of the image this one is a copy-on-write child of, ""
      * when none: what XAPI keeps as sm_config:vhd-parent. */
     char parent_location[XCP_SR_LOCATION_MAX];
-    char format[XCP_SR_FORMAT_MAX];            /* "qcow2", "raw" */
+    char format[XCP_SR_FORMAT_MAX];            /* "qcow2", "vhd", "raw" */
     uint64_t virtual_size;
     uint64_t physical_utilisation;             /* bytes used on storage */
     bool read_only;             /* a snapshot: never written again */
@@ -193,7 +198,9 @@ typedef struct xcp_sr_vdi_create_params {
     const char *uuid;           /* NULL: the driver makes one */
     uint64_t virtual_size;      /* bytes; a suspend VDI's image size too */
     const char *format;         /* NULL: the type's default; "raw" gives a
-                                 * plain file, e.g. for suspend images */
+                                 * plain file, e.g. for suspend images;
+                                 * the SR layer passes the image-format
+                                 * chosen (VDI's, SR's sm_config) */
 } xcp_sr_vdi_create_params;
 
 /*

@@ -137,6 +137,8 @@ static int sr_create(xcp__ctx *c)
     int rc;
 
     if ((rc = xcp__arg_obj(c, 0, C(host), &host)) < 0 ||
+        (rc = xcp__image_format_check(
+             xcp__image_format_arg(xcp__arg(c, 8)))) < 0 ||
         (rc = xcp__sr_create(c, host, xcp__arg(c, 1), xcp__arg_str(c, 3),
                              xcp__arg_str(c, 4), xcp__arg_str(c, 5),
                              xcp__arg_str(c, 6), xcp__arg_bool(c, 7),
@@ -321,10 +323,7 @@ static int sr_scan(xcp__ctx *c)
         if ((rc = xcp__db_set_bool(c->db, v, F(VDI, missing), !f)) < 0)
             goto out;
         if (f) {
-            if ((rc = xcp__db_set_int(c->db, v, F(VDI, physical_utilisation),
-                                      (int64_t)f->physical_utilisation)) < 0 ||
-                (rc = xcp__db_set_int(c->db, v, F(VDI, virtual_size),
-                                      (int64_t)f->virtual_size)) < 0)
+            if ((rc = xcp__vdi_apply_info(c, v, f)) < 0)
                 goto out;
             xcp__hmap_del(&s.seen, f->location);
         }
@@ -341,13 +340,7 @@ static int sr_scan(xcp__ctx *c)
                                  s.found[i].uuid[0] ? s.found[i].uuid : NULL,
                                  &v)) < 0 ||
             (rc = xcp__db_set_str(c->db, v, F(VDI, SR), sr->ref)) < 0 ||
-            (rc = xcp__db_set_str(c->db, v, F(VDI, location),
-                                  s.found[i].location)) < 0 ||
-            (rc = xcp__db_set_int(c->db, v, F(VDI, virtual_size),
-                                  (int64_t)s.found[i].virtual_size)) < 0 ||
-            (rc = xcp__db_set_int(c->db, v, F(VDI, physical_utilisation),
-                                  (int64_t)s.found[i].physical_utilisation)) <
-                0 ||
+            (rc = xcp__vdi_apply_info(c, v, &s.found[i])) < 0 ||
             (rc = xcp__db_set_bool(c->db, v, F(VDI, read_only),
                                    s.found[i].read_only)) < 0 ||
             (rc = scan_name(c, &t, v, &s.found[i])) < 0 ||

@@ -20,7 +20,8 @@ int xcp__sr_fail_about(const xcp_sr_error *err, const xcp__sr_about *a)
     char req[24], max[24];
 
     /* The errors that carry no message: the reason goes to the log. */
-    if (kind != XCP_SR_ERR_BACKEND && kind != XCP_SR_ERR_VDI_IO)
+    if (kind != XCP_SR_ERR_BACKEND && kind != XCP_SR_ERR_VDI_IO &&
+        kind != XCP_SR_ERR_VDI_SIZE)
         xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
     switch (kind) {
     case XCP_SR_ERR_NOT_EMPTY:
@@ -39,6 +40,12 @@ int xcp__sr_fail_about(const xcp_sr_error *err, const xcp__sr_about *a)
         return XCP__ERR_VDI_IO_ERROR(reason);
     case XCP_SR_ERR_VDI_READONLY:
         return XCP__ERR_VDI_READONLY(vdi);
+    case XCP_SR_ERR_VDI_SIZE: {
+        /* sm's VDISize, as XAPI relays SM errors: named by their code. */
+        const char *p[3] = {"", reason, ""};
+
+        return xcp__failv("SR_BACKEND_FAILURE_79", 3, p);
+    }
     case XCP_SR_ERR_BACKEND:
     default:
         return XCP__ERR_SR_BACKEND_FAILURE("", reason, "");
@@ -164,7 +171,8 @@ xcp__obj *xcp__default_sr(xcp__ctx *c)
 }
 
 /* Apply a driver's view of a VDI to its record. */
-static int apply_info(xcp__ctx *c, xcp__obj *vdi, const xcp_sr_vdi_info *in)
+int xcp__vdi_apply_info(xcp__ctx *c, xcp__obj *vdi,
+                        const xcp_sr_vdi_info *in)
 {
     int rc;
 
@@ -346,6 +354,29 @@ static int image_on_txn_end(xcp__ctx *c, xcp__obj *sr, const char *location,
     return xcp__db_after_commit(c->db, pending_image_run, d);
 }
 
+int xcp__image_format_check(const char *format)
+{
+    if (!format || !strcmp(format, "vhd") || !strcmp(format, "qcow2"))
+        return 0;
+    return XCP__ERR_INVALID_VALUE("sm_config:image-format", format);
+}
+
+const char *xcp__image_format_arg(const xcp_value *sm_config)
+{
+    const xcp_value *v = sm_config && sm_config->kind == XCP_VAL_STRUCT
+                             ? xcp_value_struct_get(sm_config, "image-format")
+                             : NULL;
+
+    return v && v->kind == XCP_VAL_STRING ? v->u.s : NULL;
+}
+
+const char *xcp__sr_image_format(xcp__obj *sr)
+{
+    const char *f = xcp__obj_map_str(sr, F(SR, sm_config), "image-format");
+
+    return f && *f ? f : NULL;
+}
+
 /* Before the driver makes an image: its uuid, and the intent. */
 static int image_to_make(xcp__ctx *c, xcp__obj *sr, char uuid[37])
 {
@@ -373,7 +404,7 @@ static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
         (rc = xcp__db_set_str(c->db, v, F(VDI, type), type)) < 0 ||
         (rc = xcp__db_set_bool(c->db, v, F(VDI, read_only),
                                in->read_only)) < 0 ||
-        (rc = apply_info(c, v, in)) < 0 ||
+        (rc = xcp__vdi_apply_info(c, v, in)) < 0 ||
         (rc = add_allocation(c, sr, (int64_t)in->virtual_size)) < 0 ||
         (rc = xcp__update_allowed(c, v)) < 0)
         return rc;
@@ -397,6 +428,8 @@ int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
         snprintf(num, sizeof(num), "%lld", (long long)size);
         return XCP__ERR_INVALID_VALUE("virtual_size", num);
     }
+    if (!format)
+        format = xcp__sr_image_format(sr);
     if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
         return rc;
     if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_CREATE)) < 0 ||
@@ -599,7 +632,7 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)
                               &info, &err) < 0)
         rc = xcp__sr_fail(&err, sr, vdi, 0);
     else if (t.type->ops->vdi_stat)
-        rc = apply_info(c, vdi, &info);
+        rc = xcp__vdi_apply_info(c, vdi, &info);
     xcp__srt_free(&t);
     return rc;
 }
@@ -664,7 +697,7 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
                           xcp__obj_int(vdi, F(VDI, virtual_size)));
         goto out;
     }
-    if ((rc = apply_info(c, vdi, &res.source)) < 0)
+    if ((rc = xcp__vdi_apply_info(c, vdi, &res.source)) < 0)
         goto out;
     if ((rc = new_record(c, sr, &res.child, xcp__obj_str(vdi,
                                                          F(VDI, name_label)),
@@ -700,6 +733,86 @@ out:
     return rc;
 }
 
+/* Bytes a converting copy moves at a time. */
+#define CONVERT_CHUNK (1u << 20)
+
+struct convert {
+    xcp__vdi_stream *src, *dst;
+    uint8_t *buf;
+};
+
+/* One data extent of the source: chunks that read as zeros are left
+ * out, so the copy stays sparse. */
+static int convert_extent(void *ctx, uint64_t offset, uint64_t length)
+{
+    struct convert *cv = ctx;
+    size_t n;
+    int rc;
+
+    while (length) {
+        n = length < CONVERT_CHUNK ? (size_t)length : CONVERT_CHUNK;
+        if ((rc = xcp__vdi_stream_read(cv->src, offset, cv->buf, n)) < 0)
+            return rc;
+        if ((cv->buf[0] || memcmp(cv->buf, cv->buf + 1, n - 1)) &&
+            (rc = xcp__vdi_stream_write(cv->dst, offset, cv->buf, n)) < 0)
+            return rc;
+        offset += n;
+        length -= n;
+    }
+    return 0;
+}
+
+/*
+ * A copy into another image format: a new VDI of that format in dst_sr
+ * (its image goes with the rollback should anything fail), then the
+ * source's data extents through the VDI streams of both SRs, whatever
+ * their types.
+ */
+static int convert_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
+                        const char *format, xcp__obj **out)
+{
+    struct convert cv = {NULL, NULL, NULL};
+    int rc, rc2;
+
+    if ((rc = xcp__vdi_stream_open(c, vdi, NULL, &cv.src)) < 0)
+        return rc;
+    rc = xcp__vdi_new(c, dst_sr, xcp__obj_str(vdi, F(VDI, name_label)),
+                      xcp__obj_str(vdi, F(VDI, name_description)),
+                      (int64_t)xcp__vdi_stream_size(cv.src),
+                      xcp__obj_str(vdi, F(VDI, type)), format, out);
+    if (rc == 0)
+        rc = xcp__vdi_stream_open(c, *out, "copy", &cv.dst);
+    if (rc == 0 && !(cv.buf = malloc(CONVERT_CHUNK)))
+        rc = xcp__oom();
+    if (rc == 0)
+        rc = xcp__vdi_stream_extents(cv.src, 0, xcp__vdi_stream_size(cv.src),
+                                     convert_extent, &cv);
+    free(cv.buf);
+    xcp__vdi_stream_close(cv.src);
+    rc2 = xcp__vdi_stream_close(cv.dst);
+    if (rc == 0)
+        rc = rc2;
+    if (rc == 0 && (rc = xcp__vdi_refresh(c, *out)) == 0)
+        xcp__sr_refresh(c, dst_sr);
+    return rc;
+}
+
+/* The format a copy of vdi into dst_sr has: the SR's default, as a VDI
+ * created there without an image-format (XAPI's VDI.copy makes the new
+ * VDI so); raw images (suspend images) stay raw. */
+static const char *copy_format(xcp__obj *vdi, xcp__obj *dst_sr)
+{
+    const char *src = xcp__obj_map_str(vdi, F(VDI, sm_config),
+                                       "image-format");
+    const char *dst = xcp__sr_image_format(dst_sr);
+
+    if (!src || !*src || !strcmp(src, "raw"))
+        return NULL;
+    if (!dst)
+        dst = XCP__DEFAULT_IMAGE_FORMAT;
+    return strcmp(src, dst) ? dst : NULL;
+}
+
 int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
                        xcp__obj **out)
 {
@@ -707,6 +820,7 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
     xcp__srt ts, td;
     xcp_sr_vdi_info info;
     xcp_sr_error err;
+    const char *format;
     char uuid[37];
     int rc;
 
@@ -714,6 +828,8 @@ int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *dst_sr,
         return rc;
     if (!dst_sr)
         dst_sr = sr;
+    if ((format = copy_format(vdi, dst_sr)))
+        return convert_copy(c, vdi, dst_sr, format, out);
     if ((rc = xcp__srt_get(c, sr, false, &ts)) < 0)
         return rc;
     if ((rc = xcp__srt_get(c, dst_sr, false, &td)) < 0) {

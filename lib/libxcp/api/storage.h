@@ -47,7 +47,8 @@ xcp__sr_about xcp__sr_about_of(xcp__obj *sr, xcp__obj *vdi,
  * the parameters the XenAPI lists (errors.def): SR_BACKEND_FAILURE
  * ["", reason, ""], SR_NOT_EMPTY [], SR_FULL [requested, maximum],
  * SR_OPERATION_NOT_SUPPORTED [sr], VDI_MISSING [sr, vdi] ("" for what is
- * unknown, as XAPI), VDI_IO_ERROR [reason], VDI_READONLY [vdi].
+ * unknown, as XAPI), VDI_IO_ERROR [reason], VDI_READONLY [vdi],
+ * SR_BACKEND_FAILURE_79 ["", reason, ""] (a size the format cannot have).
  */
 int xcp__sr_fail_about(const xcp_sr_error *err, const xcp__sr_about *a);
 /* The same for a call on sr and vdi asking for requested bytes. */
@@ -66,7 +67,19 @@ int xcp__copy_arg(xcp__ctx *c, xcp__obj *o, int field, size_t arg);
 /* Attach sr through the driver and mark pbd attached. */
 int xcp__sr_attach(xcp__ctx *c, xcp__obj *sr, xcp__obj *pbd);
 
-/* Create a VDI record + storage in sr. format NULL = the SR's default. */
+/* Errors: INVALID_VALUE ["sm_config:image-format", format] unless format
+ * is NULL (none asked for), "vhd" or "qcow2": the image formats a user
+ * may ask for with sm-config:image-format (SR.create, VDI.create). */
+int xcp__image_format_check(const char *format);
+/* The image-format of an sm_config argument (borrowed), or NULL. */
+const char *xcp__image_format_arg(const xcp_value *sm_config);
+/* The SR's default image format for new VDIs (its sm_config
+ * image-format, borrowed from sr), or NULL when it has none (the
+ * type's default, qcow2 for file SRs). */
+const char *xcp__sr_image_format(xcp__obj *sr);
+
+/* Create a VDI record + storage in sr. format NULL = the SR's default
+ * (xcp__sr_image_format), else the type's. */
 int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
                  const char *descr, int64_t size, const char *type,
                  const char *format, xcp__obj **out);
@@ -77,7 +90,12 @@ int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi);
 /* Copy-on-write children: snapshot (read-only) or clone (writable). */
 int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot,
                  xcp__obj **out);
-/* Full copy into sr (NULL = same SR). */
+/* The image format of new VDIs where neither the VDI nor its SR asks
+ * for one (the file SR types' default). */
+#define XCP__DEFAULT_IMAGE_FORMAT "qcow2"
+/* Full copy into sr (NULL = same SR), in sr's image format (its
+ * sm_config image-format, else XCP__DEFAULT_IMAGE_FORMAT), converting
+ * when the source's differs; raw images stay raw. */
 int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *sr,
                        xcp__obj **out);
 /* Path and format a hypervisor opens. */
@@ -114,6 +132,11 @@ int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
 /* Flush if written to and free s (NULL accepted); the flush result. */
 int xcp__vdi_stream_close(xcp__vdi_stream *s);
 
+/* Record what the driver says of a VDI's image: virtual size,
+ * physical utilisation, location, sm_config image-format and vhd-parent
+ * (the parent's uuid, removed when there is none). */
+int xcp__vdi_apply_info(xcp__ctx *c, xcp__obj *vdi,
+                        const xcp_sr_vdi_info *in);
 /* Refresh a VDI's sizes from storage, and its SR's totals. */
 int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi);
 int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr);

@@ -2,6 +2,7 @@
  * VDI.*: virtual disks, over the SR drivers (include/xcp/sys/sr.h).
  */
 #include "storage.h"
+#include "../sr/image.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@ static int vdi_create(xcp__ctx *c)
     static const int extra[] = {F(VDI, sharable), F(VDI, read_only),
                                 F(VDI, other_config), F(VDI, xenstore_data),
                                 F(VDI, tags)};
+    const char *format;
     size_t i;
     int rc;
 
@@ -23,7 +25,9 @@ static int vdi_create(xcp__ctx *c)
         return XCP__ERR_INTERNAL_ERROR("Field SR not present in rpc");
     if (f[F(VDI, virtual_size)].kind == XCP_VAL_NONE)
         return XCP__ERR_INTERNAL_ERROR("Field virtual_size not present in rpc");
-    if ((rc = xcp__ref_obj(c, f[F(VDI, SR)].u.s, C(SR), &sr)) < 0)
+    format = xcp__image_format_arg(&f[F(VDI, sm_config)]);
+    if ((rc = xcp__ref_obj(c, f[F(VDI, SR)].u.s, C(SR), &sr)) < 0 ||
+        (rc = xcp__image_format_check(format)) < 0)
         return rc;
     rc = xcp__vdi_new(c, sr, f[F(VDI, name_label)].kind == XCP_VAL_STRING
                                  ? f[F(VDI, name_label)].u.s : "",
@@ -31,7 +35,7 @@ static int vdi_create(xcp__ctx *c)
                           ? f[F(VDI, name_description)].u.s : "",
                       f[F(VDI, virtual_size)].u.i,
                       f[F(VDI, type)].kind == XCP_VAL_STRING
-                          ? f[F(VDI, type)].u.s : "user", NULL, &vdi);
+                          ? f[F(VDI, type)].u.s : "user", format, &vdi);
     if (rc < 0)
         return rc;
     if ((rc = xcp__set_fields_from(c, vdi, rec, extra,
@@ -131,6 +135,17 @@ static int vdi_copy(xcp__ctx *c)
     return xcp__ret_ref(c, n);
 }
 
+/* VDI_TOO_LARGE [vdi, the largest size of its image format]. */
+static int too_large(xcp__obj *vdi)
+{
+    char max[32];
+
+    snprintf(max, sizeof(max), "%llu", (unsigned long long)
+             xcp__image_max_size(xcp__obj_map_str(vdi, F(VDI, sm_config),
+                                                  "image-format")));
+    return XCP__ERR_VDI_TOO_LARGE(vdi->ref, max);
+}
+
 static int do_resize(xcp__ctx *c, bool online)
 {
     xcp__obj *vdi, *sr;
@@ -161,7 +176,9 @@ static int do_resize(xcp__ctx *c, bool online)
     memset(&info, 0, sizeof(info));
     if (t.type->ops->vdi_resize(&t.t, xcp__obj_str(vdi, F(VDI, location)),
                                 (uint64_t)size, &info, &err) < 0) {
-        rc = xcp__sr_fail(&err, sr, vdi, size);
+        rc = err.kind == XCP_SR_ERR_VDI_SIZE ? too_large(vdi)
+                                             : xcp__sr_fail(&err, sr, vdi,
+                                                            size);
         goto out;
     }
     if ((rc = xcp__db_set_int(c->db, vdi, F(VDI, virtual_size),
@@ -234,10 +251,7 @@ static int vdi_introduce(xcp__ctx *c)
         (rc = xcp__copy_arg(c, vdi, F(VDI, xenstore_data), 9)) < 0 ||
         (rc = xcp__copy_arg(c, vdi, F(VDI, sm_config), 10)) < 0 ||
         (rc = xcp__copy_arg(c, vdi, F(VDI, managed), 11)) < 0 ||
-        (rc = xcp__db_set_int(c->db, vdi, F(VDI, virtual_size),
-                              (int64_t)info.virtual_size)) < 0 ||
-        (rc = xcp__db_set_int(c->db, vdi, F(VDI, physical_utilisation),
-                              (int64_t)info.physical_utilisation)) < 0 ||
+        (rc = xcp__vdi_apply_info(c, vdi, &info)) < 0 ||
         (rc = xcp__update_allowed(c, vdi)) < 0)
         return rc;
     return xcp__ret_ref(c, vdi);

@@ -3,21 +3,25 @@
  *
  * Layout of an SR directory:
  *   xcp-sr.conf        marker: the SR's uuid, so probe/attach recognise it
- *   <uuid>.qcow2       a VDI (or <uuid>.raw for plain files, e.g. suspend
- *                      images); the file name is the VDI's location
+ *   <uuid>.qcow2       a VDI (or <uuid>.vhd for a VHD one, <uuid>.raw for
+ *                      plain files, e.g. suspend images); the file name is
+ *                      the VDI's location and says the image format
  *   <uuid>.meta        optional sidecar, "hidden=1" / "read_only=1" lines,
  *                      absent for an ordinary writable qcow2 VDI; "raw=1"
  *                      for a raw image we created (a raw file has no header
  *                      to tell it from any other file: scan adopts only
- *                      raw images so marked, and qcow2 images whose header
- *                      checks and whose backing file is an image of the SR)
+ *                      raw images so marked, and qcow2/VHD images whose
+ *                      header checks and whose parent is an image of the
+ *                      SR, of the same format)
  *   .xcp-tmp-*         debris of an interrupted operation (removed by gc)
  *
  * Snapshots and clones work as XAPI's file/VHD SRs do: the VDI's data
  * moves to a new hidden parent and the VDI's location becomes an empty
- * leaf on top of it, next to the new snapshot or clone.  Backing file
- * names are stored relative ("<uuid>.qcow2"), so an SR directory can be
- * moved or mounted elsewhere.
+ * leaf on top of it, next to the new snapshot or clone, all of the VDI's
+ * format (a VHD VDI gets VHD differencing children, as vhd-util makes
+ * them).  Parents are named relative ("<uuid>.qcow2", a VHD's relative
+ * locators), so an SR directory can be moved or mounted elsewhere.  The
+ * image formats are reached through image.h only.
  *
  * The driver keeps no state: everything is found again on disk, so each
  * step of a multi-file operation is ordered so that a crash leaves a
@@ -30,8 +34,8 @@
 
 #include "../core/core.h"
 #include "file.h"
+#include "image.h"
 #include "image_stream.h"
-#include "qcow2.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -82,12 +86,22 @@ static xcp_sr_error_kind errno_kind(int code)
                                               : XCP_SR_ERR_BACKEND;
 }
 
-/* Wrap a message from the image library. */
+/* Wrap a message from the image layer. */
 static int img_fail(xcp_sr_error *err, int code, const char *what,
                     const char *msg)
 {
     return sr_fail(err, code, errno_kind(code), "%s failed [opterr=%s]",
                    what, msg);
+}
+
+/* A virtual size past fmt's limit: sm's VDISize error ("VDI Invalid
+ * size", code 79), naming the sizes. */
+static int size_fail(xcp_sr_error *err, const char *fmt, uint64_t size)
+{
+    return sr_fail(err, -EFBIG, XCP_SR_ERR_VDI_SIZE,
+                   "VDI Invalid size [opterr=%llu bytes is beyond the %s "
+                   "limit of %llu bytes]", (unsigned long long)size, fmt,
+                   (unsigned long long)xcp__image_max_size(fmt));
 }
 
 static int join(char *out, size_t len, const char *dir, const char *name,
@@ -154,16 +168,25 @@ static bool valid_uuid(const char *s)
     return xcp__uuid_lower_prefix(s) && s[UUID_LEN] == '\0';
 }
 
-/* "<uuid>.qcow2" or "<uuid>.raw": the uuid and the format, else false. */
+/* The image formats of a file SR, each the extension of its files. */
+static const char *const formats[] = { "qcow2", "vhd", "raw" };
+
+/* Our static name of format name, NULL when a file SR has no such. */
+static const char *known_format(const char *name)
+{
+    size_t i;
+
+    for (i = 0; name && i < sizeof(formats) / sizeof(formats[0]); i++)
+        if (strcmp(name, formats[i]) == 0)
+            return formats[i];
+    return NULL;
+}
+
+/* "<uuid>.<format>": the uuid and the format, else false. */
 static bool parse_location(const char *loc, char *uuid, const char **fmt)
 {
-    if (!xcp__uuid_lower_prefix(loc))
-        return false;
-    if (strcmp(loc + UUID_LEN, ".qcow2") == 0)
-        *fmt = "qcow2";
-    else if (strcmp(loc + UUID_LEN, ".raw") == 0)
-        *fmt = "raw";
-    else
+    if (!xcp__uuid_lower_prefix(loc) || loc[UUID_LEN] != '.' ||
+        !(*fmt = known_format(loc + UUID_LEN + 1)))
         return false;
     if (uuid) {
         memcpy(uuid, loc, UUID_LEN);
@@ -182,7 +205,7 @@ static int vdi_file(const char *dir, const char *location, char *path,
     if (!parse_location(location, NULL, &f))
         return sr_fail(err, -ENOENT, XCP_SR_ERR_VDI_MISSING,
                        "VDI location invalid [opterr='%.300s' is not "
-                       "<uuid>.qcow2 or <uuid>.raw]", location);
+                       "<uuid>.qcow2, <uuid>.vhd or <uuid>.raw]", location);
     if (fmt)
         *fmt = f;
     return join(path, XCP_SR_PATH_MAX, dir, location, err);
@@ -367,8 +390,8 @@ static int stat_vdi(const char *dir, const char *location,
                     xcp_sr_vdi_info *out, xcp_sr_error *err)
 {
     char path[XCP_SR_PATH_MAX], msg[1024];
-    xcp__qcow2_info info;
-    xcp__qcow2 *q;
+    xcp__image_info info;
+    xcp__image *q;
     const char *fmt;
     bool hidden, ro;
     int ret;
@@ -377,19 +400,19 @@ static int stat_vdi(const char *dir, const char *location,
     ret = vdi_file(dir, location, path, &fmt, err);
     if (ret < 0)
         return ret;
-    ret = xcp__qcow2_open(&q, path, fmt,
-                          XCP__QCOW2_RDONLY | XCP__QCOW2_NO_BACKING, msg,
+    ret = xcp__image_open(&q, path, fmt,
+                          XCP__IMAGE_RDONLY | XCP__IMAGE_NO_PARENT, msg,
                           sizeof(msg));
     if (ret == -ENOENT)
         return sr_fail(err, ret, XCP_SR_ERR_VDI_MISSING,
                        "VDI not found [opterr=%s]", msg);
     if (ret < 0)
         return img_fail(err, ret, "VDI inspection", msg);
-    ret = xcp__qcow2_get_info(q, &info, msg, sizeof(msg));
-    xcp__qcow2_close(q);
+    ret = xcp__image_get_info(q, &info, msg, sizeof(msg));
+    xcp__image_close(q);
     if (ret < 0)
         return img_fail(err, ret, "VDI inspection", msg);
-    if (strlen(info.backing_file) >= sizeof(out->parent_location))
+    if (strlen(info.parent) >= sizeof(out->parent_location))
         return sr_fail(err, -ENAMETOOLONG, XCP_SR_ERR_BACKEND,
                        "VDI inspection failed [opterr=%s: backing file name "
                        "too long for a location]", path);
@@ -400,8 +423,7 @@ static int stat_vdi(const char *dir, const char *location,
                        "VDI inspection failed [opterr=%s: metadata: %s]",
                        location, strerror(-ret));
     snprintf(out->location, sizeof(out->location), "%s", location);
-    memcpy(out->parent_location, info.backing_file,
-           strlen(info.backing_file) + 1);
+    memcpy(out->parent_location, info.parent, strlen(info.parent) + 1);
     snprintf(out->format, sizeof(out->format), "%s", fmt);
     out->virtual_size = info.virtual_size;
     out->physical_utilisation = info.allocated_bytes;
@@ -458,7 +480,7 @@ static xcp_sr_vdi_info *list_find(struct vdi_list *l, const char *location)
 /*
  * Is the file name in dir an image we may adopt?  Only a regular file
  * (never a symlink to elsewhere), and a raw one only when we made it.
- * A qcow2 image's header is checked by stat_vdi.
+ * A qcow2 or VHD image's header is checked by stat_vdi.
  */
 static bool adoptable(const char *dir, const char *name, const char *fmt)
 {
@@ -497,8 +519,9 @@ static void drop_refused_chains(struct vdi_list *l, struct vdi_list *refused)
 }
 
 /*
- * Every image in dir that we can tell is ours (adoptable, and a backing
- * file that is an image name of this SR, not a path).  strict: a damaged
+ * Every image in dir that we can tell is ours (adoptable, and a parent
+ * that is an image name of this SR of the same format, not a path: chains
+ * are never mixed).  strict: a damaged
  * image fails the whole listing, naming the file, since leaving it out of
  * a scan would make its VDI look deleted.  Otherwise it is listed by name
  * only, so that it can still be destroyed.
@@ -538,7 +561,8 @@ static int list_vdis(const char *dir, struct vdi_list *l, bool strict,
             ret = 0;
         }
         if (ret == 0 && v.parent_location[0] &&
-            !parse_location(v.parent_location, NULL, &pfmt)) {
+            (!parse_location(v.parent_location, NULL, &pfmt) ||
+             strcmp(pfmt, v.format) != 0)) {
             ret = list_add(&refused, &v) < 0 ? -ENOMEM : 0;
         } else if (ret == 0) {
             ret = list_add(l, &v) < 0 ? -ENOMEM : 0;
@@ -736,7 +760,7 @@ static int remove_debris(const char *dir, unsigned *removed,
     char path[XCP_SR_PATH_MAX], img[XCP_SR_PATH_MAX];
     struct dirent *de;
     struct stat st;
-    size_t len;
+    size_t len, i;
     DIR *d;
     bool orphan;
 
@@ -749,10 +773,12 @@ static int remove_debris(const char *dir, unsigned *removed,
         orphan = false;
         if (len == UUID_LEN + 5 && xcp__uuid_lower_prefix(de->d_name) &&
             strcmp(de->d_name + UUID_LEN, ".meta") == 0) {
-            snprintf(img, sizeof(img), "%s/%.36s.qcow2", dir, de->d_name);
-            orphan = stat(img, &st) < 0;
-            snprintf(img, sizeof(img), "%s/%.36s.raw", dir, de->d_name);
-            orphan = orphan && stat(img, &st) < 0;
+            orphan = true;
+            for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+                snprintf(img, sizeof(img), "%s/%.36s.%s", dir, de->d_name,
+                         formats[i]);
+                orphan = orphan && stat(img, &st) < 0;
+            }
         }
         if (!orphan && strncmp(de->d_name, TMP_PREFIX,
                                strlen(TMP_PREFIX)) != 0)
@@ -844,21 +870,21 @@ static int coalesce(const char *dir, xcp_sr_vdi_info *p, xcp_sr_vdi_info *c,
                     xcp_sr_error *err)
 {
     char ppath[XCP_SR_PATH_MAX], cpath[XCP_SR_PATH_MAX], msg[1024];
-    xcp__qcow2 *parent = NULL, *child = NULL;
+    xcp__image *parent = NULL, *child = NULL;
     int ret;
 
     if ((ret = join(ppath, sizeof(ppath), dir, p->location, err)) < 0 ||
         (ret = join(cpath, sizeof(cpath), dir, c->location, err)) < 0)
         return ret;
-    ret = xcp__qcow2_open(&parent, ppath, p->format, 0, msg, sizeof(msg));
+    ret = xcp__image_open(&parent, ppath, p->format, 0, msg, sizeof(msg));
     if (ret == 0)
-        ret = xcp__qcow2_open(&child, cpath, c->format,
-                              XCP__QCOW2_RDONLY | XCP__QCOW2_NO_BACKING, msg,
+        ret = xcp__image_open(&child, cpath, c->format,
+                              XCP__IMAGE_RDONLY | XCP__IMAGE_NO_PARENT, msg,
                               sizeof(msg));
     if (ret == 0)
-        ret = xcp__qcow2_commit(child, parent, msg, sizeof(msg));
-    xcp__qcow2_close(child);
-    xcp__qcow2_close(parent);   /* commit flushed it */
+        ret = xcp__image_commit(child, parent, msg, sizeof(msg));
+    xcp__image_close(child);
+    xcp__image_close(parent);   /* commit flushed it */
     if (ret < 0)
         return img_fail(err, ret, "VDI coalesce", msg);
     if (rename(ppath, cpath) < 0)
@@ -884,7 +910,12 @@ static xcp_sr_vdi_info *only_child(struct vdi_list *l, const char *location)
     return NULL;
 }
 
-/* The child hidden parent v may be merged into under flags, or NULL. */
+/*
+ * The child hidden parent v may be merged into under flags, or NULL.  A
+ * VHD child names its parent by unique id: the merged image, which keeps
+ * the parent's id under the child's name, would not be the parent its
+ * own children name, so a VHD child is merged only when it has none.
+ */
 static xcp_sr_vdi_info *mergeable_child(struct vdi_list *l,
                                         const xcp_sr_vdi_info *v,
                                         unsigned int flags)
@@ -892,12 +923,13 @@ static xcp_sr_vdi_info *mergeable_child(struct vdi_list *l,
     xcp_sr_vdi_info *c;
 
     if (!(flags & (XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN)) ||
-        strcmp(v->format, "qcow2") != 0 ||
+        strcmp(v->format, "raw") == 0 ||
         count_children(l, v->location) != 1)
         return NULL;
     c = only_child(l, v->location);
-    if (strcmp(c->format, "qcow2") != 0 ||
-        (!(flags & XCP_SR_GC_COALESCE) && !c->hidden))
+    if (strcmp(c->format, v->format) != 0 ||
+        (!(flags & XCP_SR_GC_COALESCE) && !c->hidden) ||
+        (strcmp(c->format, "vhd") == 0 && count_children(l, c->location)))
         return NULL;
     return c;
 }
@@ -960,8 +992,8 @@ out:
  * written under a temporary name (debris for gc if we are killed) and
  * then linked into place, which also refuses to replace an existing file.
  */
-static int create_image(const char *dir, const char *name, uint64_t size,
-                        const xcp__qcow2_create_opts *opts, const char *what,
+static int create_image(const char *dir, const char *name, const char *fmt,
+                        uint64_t size, const char *parent, const char *what,
                         xcp_sr_error *err)
 {
     char path[XCP_SR_PATH_MAX], tpath[XCP_SR_PATH_MAX], msg[1024];
@@ -973,7 +1005,9 @@ static int create_image(const char *dir, const char *name, uint64_t size,
     if ((ret = join(path, sizeof(path), dir, name, err)) < 0 ||
         (ret = join(tpath, sizeof(tpath), dir, tname, err)) < 0)
         return ret;
-    ret = xcp__qcow2_create(tpath, size, opts, msg, sizeof(msg));
+    ret = xcp__image_create(tpath, fmt, size, parent, msg, sizeof(msg));
+    if (ret == -EFBIG)
+        return size_fail(err, fmt, size);
     if (ret < 0)
         return img_fail(err, ret, what, msg);
     if (tmp)
@@ -991,7 +1025,7 @@ static int create_image(const char *dir, const char *name, uint64_t size,
 static int uuid_free(const char *dir, const char *uuid, const char *what,
                      xcp_sr_error *err)
 {
-    static const char *const ext[] = { "qcow2", "raw", "meta" };
+    static const char *const ext[] = { "qcow2", "vhd", "raw", "meta" };
     char name[XCP_SR_LOCATION_MAX], path[XCP_SR_PATH_MAX];
     struct stat st;
     size_t i;
@@ -1015,17 +1049,16 @@ static int file_vdi_create(const xcp_sr_target *sr,
 {
     char dir[XCP_SR_PATH_MAX], uuid[XCP_SR_UUID_BUFLEN];
     char loc[XCP_SR_LOCATION_MAX];
-    xcp__qcow2_create_opts o = { 0 };
     const char *fmt = params->format ? params->format : "qcow2";
     int ret;
 
     ret = attached_dir(sr, dir, err);
     if (ret < 0)
         return ret;
-    if (strcmp(fmt, "qcow2") != 0 && strcmp(fmt, "raw") != 0)
+    if (!(fmt = known_format(fmt)))
         return sr_fail(err, -ENOTSUP, XCP_SR_ERR_NOT_SUPPORTED,
                        "VDI create failed [opterr=format '%.32s' is not "
-                       "supported by file SRs]", fmt);
+                       "supported by file SRs]", params->format);
     if (params->uuid) {
         if (strlen(params->uuid) != UUID_LEN || !valid_uuid(params->uuid))
             return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
@@ -1038,11 +1071,10 @@ static int file_vdi_create(const xcp_sr_target *sr,
     if ((ret = uuid_free(dir, uuid, "VDI create", err)) < 0)
         return ret;
     snprintf(loc, sizeof(loc), "%s.%s", uuid, fmt);
-    o.format = fmt;
     if (strcmp(fmt, "raw") == 0 && (ret = mark_raw(dir, uuid, err)) < 0)
         return ret;
-    ret = create_image(dir, loc, params->virtual_size, &o, "VDI create",
-                       err);
+    ret = create_image(dir, loc, fmt, params->virtual_size, NULL,
+                       "VDI create", err);
     if (ret < 0) {
         write_meta(dir, uuid, false, false, NULL);
         return ret;
@@ -1112,7 +1144,7 @@ static int file_vdi_resize(const xcp_sr_target *sr, const char *location,
 {
     char dir[XCP_SR_PATH_MAX], path[XCP_SR_PATH_MAX], msg[1024];
     xcp_sr_vdi_info v;
-    xcp__qcow2 *q;
+    xcp__image *q;
     int ret;
 
     ret = attached_dir(sr, dir, err);
@@ -1127,13 +1159,15 @@ static int file_vdi_resize(const xcp_sr_target *sr, const char *location,
     ret = join(path, sizeof(path), dir, location, err);
     if (ret < 0)
         return ret;
-    ret = xcp__qcow2_open(&q, path, v.format, 0, msg, sizeof(msg));
+    ret = xcp__image_open(&q, path, v.format, 0, msg, sizeof(msg));
     if (ret == 0) {
-        ret = xcp__qcow2_resize(q, new_size, msg, sizeof(msg));
+        ret = xcp__image_resize(q, new_size, msg, sizeof(msg));
         if (ret == 0)
-            ret = xcp__qcow2_flush(q, msg, sizeof(msg));
-        xcp__qcow2_close(q);
+            ret = xcp__image_flush(q, msg, sizeof(msg));
+        xcp__image_close(q);
     }
+    if (ret == -EFBIG)
+        return size_fail(err, v.format, new_size);
     if (ret < 0)
         return img_fail(err, ret, "VDI resize", msg);
     return stat_vdi(dir, location, out, err);
@@ -1156,43 +1190,18 @@ static int chain_length(const char *dir, const xcp_sr_vdi_info *v,
     return 0;
 }
 
-/* The cluster size of an image, as create options want it. */
-static int cluster_bits_of(const char *dir, const char *location,
-                           unsigned *bits, const char *what, xcp_sr_error *err)
-{
-    char path[XCP_SR_PATH_MAX], msg[1024];
-    xcp__qcow2_info info;
-    xcp__qcow2 *q;
-    int ret;
-
-    ret = join(path, sizeof(path), dir, location, err);
-    if (ret < 0)
-        return ret;
-    ret = xcp__qcow2_open(&q, path, "qcow2",
-                          XCP__QCOW2_RDONLY | XCP__QCOW2_NO_BACKING, msg,
-                          sizeof(msg));
-    if (ret == 0)
-        ret = xcp__qcow2_get_info(q, &info, msg, sizeof(msg));
-    xcp__qcow2_close(q);
-    if (ret < 0)
-        return img_fail(err, ret, what, msg);
-    for (*bits = 0; (1u << *bits) < info.cluster_size; (*bits)++)
-        ;
-    return 0;
-}
-
 /* The new snapshot/clone leaf: sidecar first, so that it is never seen
  * writable, even for a moment, when it is a snapshot. */
 static int make_child(const char *dir, const char *uuid, const char *loc,
-                      bool read_only, uint64_t size,
-                      const xcp__qcow2_create_opts *o, const char *what,
-                      xcp_sr_error *err)
+                      bool read_only, const xcp_sr_vdi_info *src,
+                      const char *parent, const char *what, xcp_sr_error *err)
 {
     int ret;
 
     if (read_only && (ret = write_meta(dir, uuid, false, true, err)) < 0)
         return ret;
-    ret = create_image(dir, loc, size, o, what, err);
+    ret = create_image(dir, loc, src->format, src->virtual_size, parent,
+                       what, err);
     if (ret < 0)
         write_meta(dir, uuid, false, false, NULL);
     return ret;
@@ -1201,15 +1210,16 @@ static int make_child(const char *dir, const char *uuid, const char *loc,
 /*
  * Move the data of the writable VDI src under a new hidden parent ploc:
  *   1. sidecar P.meta: hidden        (harmless orphan if we stop here)
- *   2. temporary leaf backed by P.qcow2
- *   3. link A.qcow2 -> P.qcow2       (A unchanged, P appears)
- *   4. rename the leaf over A.qcow2  (A is now an empty leaf on P)
+ *   2. link A -> P                   (A unchanged; P, a hidden parent
+ *                                     without children, is gc's to remove)
+ *   3. temporary leaf on P           (made once P exists: a VHD child
+ *                                     records its parent's unique id)
+ *   4. rename the leaf over A        (A is now an empty leaf on P)
  * Hard links keep A present at every instant.
  */
 static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
                          const char *puuid, const char *ploc,
-                         xcp__qcow2_create_opts *o, const char *what,
-                         xcp_sr_error *err)
+                         const char *what, xcp_sr_error *err)
 {
     char apath[XCP_SR_PATH_MAX], ppath[XCP_SR_PATH_MAX];
     char tpath[XCP_SR_PATH_MAX], tname[XCP_SR_LOCATION_MAX];
@@ -1224,10 +1234,6 @@ static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
     ret = write_meta(dir, puuid, true, false, err);
     if (ret < 0)
         return ret;
-    o->backing_file = ploc;
-    ret = create_image(dir, tname, src->virtual_size, o, what, err);
-    if (ret < 0)
-        goto out;
     if (link(apath, ppath) < 0) {
         ret = sr_fail(err, -errno, errno_kind(-errno),
                       "%s failed [opterr=link %s: %s]", what, ppath,
@@ -1235,7 +1241,9 @@ static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
         goto out;
     }
     linked = true;
-    if (rename(tpath, apath) < 0)
+    ret = create_image(dir, tname, src->format, src->virtual_size, ploc,
+                       what, err);
+    if (ret == 0 && rename(tpath, apath) < 0)
         ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                       "%s failed [opterr=rename %s: %s]",
                       what, apath, strerror(errno));
@@ -1261,7 +1269,6 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
     char dir[XCP_SR_PATH_MAX], puuid[XCP_SR_UUID_BUFLEN];
     char cuuid[XCP_SR_UUID_BUFLEN], ploc[XCP_SR_LOCATION_MAX];
     char cloc[XCP_SR_LOCATION_MAX];
-    xcp__qcow2_create_opts o = { 0 };
     xcp_sr_vdi_info src;
     unsigned len = 0;
     int ret;
@@ -1282,7 +1289,7 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
         return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND,
                        "%s failed [opterr=%s is a hidden parent]", what,
                        location);
-    if (strcmp(src.format, "qcow2") != 0)
+    if (strcmp(src.format, "raw") == 0)
         return sr_fail(err, -ENOTSUP, XCP_SR_ERR_NOT_SUPPORTED,
                        "%s failed [opterr=%s: %s VDIs cannot be "
                        "snapshotted or cloned]", what, location, src.format);
@@ -1297,20 +1304,15 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
     else
         xcp__uuid_gen(cuuid);
     xcp__uuid_gen(puuid);
-    if ((ret = cluster_bits_of(dir, location, &o.cluster_bits, what,
-                               err)) < 0)
-        return ret;
-    snprintf(cloc, sizeof(cloc), "%s.qcow2", cuuid);
-    snprintf(ploc, sizeof(ploc), "%s.qcow2", puuid);
-    if (src.read_only)
-        o.backing_file = location;
-    else if ((ret = insert_parent(dir, &src, puuid, ploc, &o, what,
-                                  err)) < 0)
+    snprintf(cloc, sizeof(cloc), "%s.%s", cuuid, src.format);
+    snprintf(ploc, sizeof(ploc), "%s.%s", puuid, src.format);
+    if (!src.read_only &&
+        (ret = insert_parent(dir, &src, puuid, ploc, what, err)) < 0)
         return ret;
     /* From here the SR is consistent whatever happens: a failure only
      * means there is no snapshot. */
-    ret = make_child(dir, cuuid, cloc, child_ro, src.virtual_size, &o, what,
-                     err);
+    ret = make_child(dir, cuuid, cloc, child_ro, &src,
+                     src.read_only ? location : ploc, what, err);
     if (ret < 0)
         return ret;
     ret = fsync_dir(dir);
@@ -1353,8 +1355,7 @@ static int file_vdi_copy(const xcp_sr_target *src, const char *location,
     char spath[XCP_SR_PATH_MAX], tpath[XCP_SR_PATH_MAX];
     char dpath[XCP_SR_PATH_MAX], nuuid[XCP_SR_UUID_BUFLEN];
     char loc[XCP_SR_LOCATION_MAX], tname[XCP_SR_LOCATION_MAX], msg[1024];
-    xcp__qcow2_create_opts o = { 0 };
-    xcp__qcow2 *q;
+    xcp__image *q;
     const char *fmt;
     int ret;
 
@@ -1378,16 +1379,15 @@ static int file_vdi_copy(const xcp_sr_target *src, const char *location,
     if (access(dpath, F_OK) == 0)
         return sr_fail(err, -EEXIST, XCP_SR_ERR_BACKEND,
                        "VDI copy failed [opterr=%s exists]", dpath);
-    ret = xcp__qcow2_open(&q, spath, fmt, XCP__QCOW2_RDONLY, msg,
+    ret = xcp__image_open(&q, spath, fmt, XCP__IMAGE_RDONLY, msg,
                           sizeof(msg));
     if (ret == -ENOENT)
         return sr_fail(err, ret, XCP_SR_ERR_VDI_MISSING,
                        "VDI not found [opterr=%s]", msg);
     if (ret < 0)
         return img_fail(err, ret, "VDI copy", msg);
-    o.format = fmt;
-    ret = xcp__qcow2_copy(q, tpath, &o, msg, sizeof(msg));
-    xcp__qcow2_close(q);
+    ret = xcp__image_copy(q, tpath, fmt, msg, sizeof(msg));
+    xcp__image_close(q);
     if (ret < 0)
         return img_fail(err, ret, "VDI copy", msg);
     if (strcmp(fmt, "raw") == 0 && (ret = mark_raw(ddir, nuuid, err)) < 0) {
@@ -1486,7 +1486,8 @@ const xcp_sr_ops xcp__sr_file_ops = {
 
 const xcp_sr_type xcp__sr_type_file = {
     .name = "file",
-    .description = "Local directory of qcow2 images (thin provisioned)",
+    .description = "Local directory of qcow2 or VHD images (thin "
+                   "provisioned)",
     .vendor = "libxcp",
     .copyright = "libxcp contributors",
     .version = "1.0",

@@ -1,17 +1,17 @@
 /*
- * image_stream.c - VDI streams over the image library: a stream is an
- * open qcow2.h handle; extents come from its allocation, through the
- * backing chain (xcp__qcow2_extent), merged into maximal ranges.
+ * image_stream.c - VDI streams over the image layer: a stream is an open
+ * image.h handle, of any format; extents come from its allocation,
+ * through the chain (xcp__image_extent), merged into maximal ranges.
  */
 #include "image_stream.h"
-#include "qcow2.h"
+#include "image.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 struct xcp_sr_stream {
-    xcp__qcow2 *q;
+    xcp__image *q;
 };
 
 /* A failure of the image library on a VDI, its message as is. */
@@ -36,14 +36,14 @@ int xcp__image_stream_open(const char *path, const char *format,
     *out = NULL;
     if (!(s = calloc(1, sizeof(*s))))
         return io_fail(err, -ENOMEM, "out of memory");
-    ret = xcp__qcow2_open(&s->q, path, format,
-                          flags & XCP_SR_STREAM_WRITE ? 0 : XCP__QCOW2_RDONLY,
+    ret = xcp__image_open(&s->q, path, format,
+                          flags & XCP_SR_STREAM_WRITE ? 0 : XCP__IMAGE_RDONLY,
                           msg, sizeof(msg));
     if (ret < 0) {
         free(s);
         return io_fail(err, ret, msg);
     }
-    *virtual_size = xcp__qcow2_virtual_size(s->q);
+    *virtual_size = xcp__image_virtual_size(s->q);
     *out = s;
     return 0;
 }
@@ -52,7 +52,7 @@ int xcp__image_stream_read(xcp_sr_stream *s, uint64_t offset, void *buf,
                            size_t n, xcp_sr_error *err)
 {
     char msg[XCP_SR_REASON_MAX];
-    int ret = xcp__qcow2_read(s->q, offset, buf, n, msg, sizeof(msg));
+    int ret = xcp__image_read(s->q, offset, buf, n, msg, sizeof(msg));
 
     return ret < 0 ? io_fail(err, ret, msg) : 0;
 }
@@ -61,7 +61,7 @@ int xcp__image_stream_write(xcp_sr_stream *s, uint64_t offset,
                             const void *buf, size_t n, xcp_sr_error *err)
 {
     char msg[XCP_SR_REASON_MAX];
-    int ret = xcp__qcow2_write(s->q, offset, buf, n, msg, sizeof(msg));
+    int ret = xcp__image_write(s->q, offset, buf, n, msg, sizeof(msg));
 
     return ret < 0 ? io_fail(err, ret, msg) : 0;
 }
@@ -76,7 +76,7 @@ int xcp__image_stream_extents(xcp_sr_stream *s, uint64_t offset,
     int ret;
 
     while (length) {
-        ret = xcp__qcow2_extent(s->q, offset, length, &data, &len, msg,
+        ret = xcp__image_extent(s->q, offset, length, &data, &len, msg,
                                 sizeof(msg));
         if (ret < 0)
             return io_fail(err, ret, msg);
@@ -97,7 +97,7 @@ int xcp__image_stream_extents(xcp_sr_stream *s, uint64_t offset,
 int xcp__image_stream_flush(xcp_sr_stream *s, xcp_sr_error *err)
 {
     char msg[XCP_SR_REASON_MAX];
-    int ret = xcp__qcow2_flush(s->q, msg, sizeof(msg));
+    int ret = xcp__image_flush(s->q, msg, sizeof(msg));
 
     return ret < 0 ? io_fail(err, ret, msg) : 0;
 }
@@ -108,7 +108,7 @@ int xcp__image_stream_close(xcp_sr_stream *s, xcp_sr_error *err)
 
     if (!s)
         return 0;
-    ret = xcp__qcow2_close(s->q);
+    ret = xcp__image_close(s->q);
     free(s);
     return ret < 0 ? io_fail(err, ret, "cannot flush the VDI") : 0;
 }

@@ -1,6 +1,6 @@
 /*
  * image_stream.h - VDI streams (include/xcp/sys/sr.h, version 3) over the
- * image library (qcow2.h): what an SR type whose VDIs are qcow2 or raw
+ * image layer (image.h): what an SR type whose VDIs are qcow2, VHD or raw
  * files puts in its stream slots, once it has found the file.
  */
 #ifndef XCP_SR_IMAGE_STREAM_H
@@ -8,7 +8,7 @@
 
 #include <xcp/sys/sr.h>
 
-/* Open the image at path in format ("qcow2" or "raw"), read-only unless
+/* Open the image at path in format ("qcow2", "vhd" or "raw"), read-only unless
  * flags has XCP_SR_STREAM_WRITE; VDI_IO_ERROR with the library's message
  * when it cannot be opened. */
 int xcp__image_stream_open(const char *path, const char *format,

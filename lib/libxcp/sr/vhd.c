@@ -522,7 +522,10 @@ int xcp__vhd_get_info(xcp__vhd *v, xcp__vhd_info *info, char *err,
     info->has_parent = v->has_parent;
     if (v->has_parent) {
         xcp__vhd_uuid_str(v->header + D_PARENT_UUID, info->parent_uuid);
-        snprintf(info->parent, sizeof(info->parent), "%s", v->parent);
+        if (v->parent[0])
+            snprintf(info->parent, sizeof(info->parent), "%s", v->parent);
+        else
+            xcp__vhd_find_parent(v, info->parent, sizeof(info->parent));
     }
     return 0;
 }

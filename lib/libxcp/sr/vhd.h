@@ -94,7 +94,9 @@ typedef struct xcp__vhd_info {
     bool has_parent;
     char parent_uuid[37];       /* as the header names it */
     char parent[XCP__VHD_PARENT_MAX + 1];  /* the file the locators lead
-                                 * to ("" when the chain was not opened) */
+                                 * to (when the chain was not opened: the
+                                 * first existing file they name, else the
+                                 * header's parent name, a base name) */
 } xcp__vhd_info;
 
 /*

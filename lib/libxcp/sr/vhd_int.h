@@ -147,6 +147,11 @@ int xcp__vhd_link_parent(xcp__vhd *v, xcp__vhd *p, const char *name,
                          char *err, size_t errlen);
 
 /* Open path with flags; depth counts the images above it, bounded. */
+/* The file the parent locators (then the header's name) lead to: the
+ * first that names an existing regular file, into path (cap bytes);
+ * when none does, -ENOENT and the parent name the header records, as is
+ * (the parent's base name).  Nothing is opened. */
+int xcp__vhd_find_parent(xcp__vhd *v, char *path, size_t cap);
 int xcp__vhd_open_image(xcp__vhd **out, const char *path, unsigned flags,
                         unsigned depth, char *err, size_t errlen);
 

@@ -493,14 +493,12 @@ static void locator_name(xcp__vhd *v, const struct locator *l, char *out,
             s[i] = '/';
 }
 
-/* Open the first parent the locators (then the header's name) lead to. */
-static int open_parent(xcp__vhd *v, char *err, size_t errlen)
+int xcp__vhd_find_parent(xcp__vhd *v, char *path, size_t cap)
 {
     static const uint32_t order[3] = { PLAT_MACX, PLAT_W2RU, PLAT_W2KU };
-    char name[XCP__VHD_PARENT_MAX + 1], path[2 * PATH_MAX], dir[PATH_MAX];
-    char want[37], got[37];
+    char name[XCP__VHD_PARENT_MAX + 1], dir[PATH_MAX], full[2 * PATH_MAX];
     struct stat st;
-    int i, k, ret;
+    int i, k;
 
     dir_of(v->path, dir, sizeof(dir));
     for (k = 0; k <= 3; k++) {
@@ -516,18 +514,32 @@ static int open_parent(xcp__vhd *v, char *err, size_t errlen)
             if (!name[0])
                 continue;
             if (name[0] == '/')
-                snprintf(path, sizeof(path), "%s", name);
+                snprintf(full, sizeof(full), "%s", name);
             else
-                snprintf(path, sizeof(path), "%s/%s", dir, name);
-            if (strlen(path) > XCP__VHD_PARENT_MAX || stat(path, &st) < 0 ||
-                !S_ISREG(st.st_mode))
+                snprintf(full, sizeof(full), "%s/%s", dir, name);
+            if (strlen(full) > XCP__VHD_PARENT_MAX || strlen(full) >= cap ||
+                stat(full, &st) < 0 || !S_ISREG(st.st_mode))
                 continue;
-            goto found;
+            memcpy(path, full, strlen(full) + 1);
+            return 0;
         }
     }
-    return fail(err, errlen, -ENOENT,
-                "%s: no parent locator names an existing image", v->path);
-found:
+    /* None found: the name the header records, unresolved. */
+    from_utf16(v->header + D_PARENT_NAME, D_PARENT_NAME_LEN, true, name,
+               sizeof(name));
+    snprintf(path, cap, "%s", strlen(name) < cap ? name : "");
+    return -ENOENT;
+}
+
+/* Open the first parent the locators (then the header's name) lead to. */
+static int open_parent(xcp__vhd *v, char *err, size_t errlen)
+{
+    char path[2 * PATH_MAX], want[37], got[37];
+    int ret;
+
+    if (xcp__vhd_find_parent(v, path, sizeof(path)) < 0)
+        return fail(err, errlen, -ENOENT,
+                    "%s: no parent locator names an existing image", v->path);
     memcpy(v->parent, path, strlen(path) + 1);     /* length checked */
     ret = xcp__vhd_open_image(&v->below, path, XCP__VHD_RDONLY, v->depth + 1,
                               err, errlen);

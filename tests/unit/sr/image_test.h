@@ -149,7 +149,7 @@ static UNUSED const char *json_str(const char *json, const char *key)
     return val;
 }
 
-static char *qemu_info(const char *path)
+static UNUSED char *qemu_info(const char *path)
 {
     char *out = NULL;
 

@@ -761,7 +761,7 @@ Test(file_vdi, raw_vdis_for_suspend_images)
     cr_expect_eq((uint64_t)st.st_size, 3 * MiB);
     cr_expect_eq(ops->vdi_snapshot(&sr, v.location, &r, &e), -ENOTSUP);
     cr_expect_eq(e.kind, XCP_SR_ERR_NOT_SUPPORTED);
-    p.format = "vhd";
+    p.format = "vmdk";     /* vhd is a file SR format now */
     cr_expect_eq(ops->vdi_create(&sr, &p, &v, &e), -ENOTSUP);
 }
 

@@ -1,0 +1,116 @@
+/*
+ * image.h - one interface over the image libraries: qcow2 and raw
+ * (qcow2.h) and VHD (vhd.h).  The SR drivers and the VDI streams call
+ * these and never a format's library directly, so every operation works
+ * on every format; a per-format ops table in image.c does the dispatch.
+ *
+ * Conventions are the libraries' (qcow2.h, vhd.h): 0 or a negative
+ * errno-style code, a one-line message naming the file in err (errlen
+ * bytes, err may be NULL).  Beyond them: -EFBIG for a virtual size past
+ * the format's limit (xcp__image_max_size), with a message saying so.
+ *
+ * Chains are never mixed: an image's parent is of its own format (a
+ * create or set_parent naming a parent of another format fails with the
+ * parent library's -EMEDIUMTYPE).
+ */
+#ifndef XCP_SR_IMAGE_H
+#define XCP_SR_IMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest parent name an image records that we follow. */
+#define XCP__IMAGE_PARENT_MAX 1023
+/* qcow2 VDIs: up to 16 TiB, as XCP-ng's qcow2 SRs. */
+#define XCP__IMAGE_QCOW2_MAX_SIZE (16ull << 40)
+
+/* xcp__image_open flags */
+#define XCP__IMAGE_RDONLY (1u << 0)
+/* Do not open the parent chain (metadata only; reading what the parent
+ * holds fails with -ENXIO). */
+#define XCP__IMAGE_NO_PARENT (1u << 1)
+
+typedef struct xcp__image xcp__image;
+
+typedef struct xcp__image_info {
+    const char *format;         /* "qcow2", "raw" or "vhd" (static) */
+    uint64_t virtual_size;
+    uint64_t allocated_bytes;   /* st_blocks * 512 */
+    /* The parent as the image names it, relative to the image's own
+     * directory when it lies there ("<uuid>.vhd"), else as a path; ""
+     * when none.  A VHD parent that no locator finds is named as its
+     * header records it (a base name). */
+    char parent[XCP__IMAGE_PARENT_MAX + 1];
+    bool has_parent;
+} xcp__image_info;
+
+/* Whether fmt names a format of this layer: "qcow2", "raw", "vhd". */
+bool xcp__image_format_known(const char *fmt);
+
+/* The largest virtual size an image of fmt may have (0: unknown fmt). */
+uint64_t xcp__image_max_size(const char *fmt);
+
+/*
+ * Create a new image at path (O_EXCL) of fmt and virtual_size (rounded up
+ * to 512).  parent, when not NULL, makes a copy-on-write child: the name
+ * of the parent relative to path's directory, recorded so (qcow2 backing
+ * file, VHD parent locators); the parent must be of fmt ("raw" has none)
+ * and its layout (cluster size) is kept.  virtual_size 0 with a parent
+ * means the parent's.  The file is synced.
+ */
+int xcp__image_create(const char *path, const char *fmt,
+                      uint64_t virtual_size, const char *parent,
+                      char *err, size_t errlen);
+
+/* Open the image at path, of fmt (never guessed). */
+int xcp__image_open(xcp__image **out, const char *path, const char *fmt,
+                    unsigned flags, char *err, size_t errlen);
+
+/* Flush if written, free (NULL accepted); the flush result. */
+int xcp__image_close(xcp__image *im);
+
+int xcp__image_flush(xcp__image *im, char *err, size_t errlen);
+int xcp__image_get_info(xcp__image *im, xcp__image_info *info,
+                        char *err, size_t errlen);
+uint64_t xcp__image_virtual_size(const xcp__image *im);
+/* The format the image was opened as (static string). */
+const char *xcp__image_format(const xcp__image *im);
+
+/* As the libraries' read, write and extent: through the chain, within
+ * the virtual size. */
+int xcp__image_read(xcp__image *im, uint64_t offset, void *buf, size_t len,
+                    char *err, size_t errlen);
+int xcp__image_write(xcp__image *im, uint64_t offset, const void *buf,
+                     size_t len, char *err, size_t errlen);
+int xcp__image_extent(xcp__image *im, uint64_t offset, uint64_t max,
+                      bool *data, uint64_t *len, char *err, size_t errlen);
+
+/* Grow to new_size (shrinking: -ENOTSUP; past the limit: -EFBIG). */
+int xcp__image_resize(xcp__image *im, uint64_t new_size,
+                      char *err, size_t errlen);
+
+/* Re-parent without moving data (the caller guarantees the new parent
+ * shows the same content); parent is named relative to the image's
+ * directory, NULL for none. */
+int xcp__image_set_parent(xcp__image *im, const char *parent,
+                          char *err, size_t errlen);
+
+/*
+ * Full standalone copy of what src shows (through its chain) into a new
+ * image at dst_path of dst_fmt (NULL: src's format) and src's size.
+ * Only data is written: what reads as zeros stays unallocated.  Within
+ * one format the library's own copy keeps its layout; across formats
+ * (qcow2 <-> vhd, raw) the data goes extent by extent.  A size past
+ * dst_fmt's limit fails with -EFBIG before anything is made; on failure
+ * dst_path is removed.
+ */
+int xcp__image_copy(xcp__image *src, const char *dst_path,
+                    const char *dst_fmt, char *err, size_t errlen);
+
+/* Write what child itself holds into parent (both of one format), as the
+ * libraries' commit; child may be opened with XCP__IMAGE_NO_PARENT. */
+int xcp__image_commit(xcp__image *child, xcp__image *parent,
+                      char *err, size_t errlen);
+
+#endif
