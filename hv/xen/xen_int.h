@@ -16,7 +16,7 @@
  * pause or unpause behind the toolstack's back (xl pause). */
 #define XCP_XEN_TICK_MS 1000
 
-/* ---- xen_watch.c ---------------------------------------------------------- */
+/* ---- xen_watch.c ------------------------------------------------------- */
 
 /*
  * The driver's event fd: an epoll set of the notification fd (Xen's
@@ -59,7 +59,7 @@ int xcp__xen_guest_data(struct xs_handle *xs, uint32_t domid,
                         xcp_hv_guest_datum **out, size_t *n,
                         xcp_hv_error *err);
 
-/* ---- xen_console.c -------------------------------------------------------- */
+/* ---- xen_console.c ----------------------------------------------------- */
 
 /*
  * console_open for the live domain d: vt100 is the pty xenconsoled

@@ -421,8 +421,8 @@ sc_guest_agent() {
         mac=02:16:3e:00:00:02 >/dev/null || return 1
     start_guest "$vm" agent-vm-start || rc=1
     [ $rc = 0 ] && wait_match "$vm" networks '0/ip: 10\.0\.77\.2' 60 || rc=1
-    [ $rc = 0 ] && wait_match "$vm" os-version 'name: XCP-lab-busybox-guest' 10 ||
-        rc=1
+    [ $rc = 0 ] &&
+        wait_match "$vm" os-version 'name: XCP-lab-busybox-guest' 10 || rc=1
     [ $rc = 0 ] && wait_match "$vm" PV-drivers-version 'major: 8' 10 || rc=1
     if [ $rc = 0 ]; then
         d=$(param "$vm" dom-id) &&
