@@ -1362,7 +1362,12 @@ static int xen_domain_guest_data(void *self, uint32_t domid,
 
     *out = NULL;
     *n = 0;
-    return rc < 0 ? rc : xcp__xen_guest_data(x->xs, domid, out, n, err);
+    if (rc < 0)
+        return rc;
+    /* as the sim's: a guest that has shut down reports nothing any more */
+    if (di.flags & XEN_DOMINF_shutdown)
+        return 0;
+    return xcp__xen_guest_data(x->xs, domid, out, n, err);
 }
 
 /* ---- events -------------------------------------------------------------- */
