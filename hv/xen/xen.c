@@ -4,7 +4,8 @@
  * shutdown, save and restore, xenstore for what libxl keeps there (names,
  * memory targets, start times), and VIRQ_DOM_EXC or, when xenstored already
  * owns that VIRQ (the usual case in dom0), the @releaseDomain and
- * @introduceDomain xenstore watches as the event source.
+ * @introduceDomain xenstore watches as the event source, plus a 1 s tick
+ * and the guest agents' watches (xen_watch.c); consoles in xen_console.c.
  *
  * A domain's VM uuid is its Xen handle, which libxl sets from c_info.uuid:
  * it survives toolstack restarts with the domain, as the library needs.
@@ -41,6 +42,7 @@
 #include <xentoollog.h>
 
 #include "hv_internal.h"
+#include "xen_int.h"
 #include "xen_log.h"
 
 #define KiB 1024ull
@@ -67,6 +69,7 @@ struct xen {
     struct xs_handle *xs;
     xenevtchn_handle *xce;
     int virq_port;  /* VIRQ_DOM_EXC port, or -1: using xenstore watches */
+    xcp__xen_events ev; /* the event fd: xen_watch.c */
     struct snap *snap;
     size_t n_snap;
     xcp__hv_dirty dirty;
@@ -297,8 +300,10 @@ static int rescan(struct xen *x, xcp_hv_error *err)
     for (i = j = 0; i < (size_t)n || j < x->n_snap;) {
         if (j == x->n_snap ||
             (i < (size_t)n && now[i].domid < x->snap[j].domid)) {
+            xcp__xen_guest_watch(x->xs, now[i].domid, true);
             xcp__hv_dirty_mark(&x->dirty, now[i++].domid);
         } else if (i == (size_t)n || x->snap[j].domid < now[i].domid) {
+            xcp__xen_guest_watch(x->xs, x->snap[j].domid, false);
             xcp__hv_dirty_mark(&x->dirty, x->snap[j++].domid);
         } else {
             if (memcmp(&now[i], &x->snap[j], sizeof(now[i])) != 0)
@@ -317,25 +322,26 @@ out:
     return rc;
 }
 
-/* Consumes pending notifications (never blocks), then rescans. */
+/*
+ * Consumes pending notifications, watches and ticks (never blocks), then
+ * rescans: a tick finds what Xen signals to no one (a pause behind our
+ * back) within XCP_XEN_TICK_MS; see xen_watch.c for why.
+ */
 static int drain(struct xen *x, xcp_hv_error *err)
 {
     xenevtchn_port_or_error_t port;
-    char **w;
 
     if (x->virq_port >= 0) {
         while ((port = xenevtchn_pending(x->xce)) >= 0)
             xenevtchn_unmask(x->xce, (evtchn_port_t)port);
-    } else {
-        while ((w = xs_check_watch(x->xs)) != NULL)
-            free(w);
     }
+    xcp__xen_events_drain(&x->ev, x->xs, &x->dirty);
     return rescan(x, err);
 }
 
 static int event_fd_of(struct xen *x)
 {
-    return x->virq_port >= 0 ? xenevtchn_fd(x->xce) : xs_fileno(x->xs);
+    return x->ev.epfd;
 }
 
 static int setup_events(struct xen *x, xcp_hv_error *err)
@@ -345,7 +351,8 @@ static int setup_events(struct xen *x, xcp_hv_error *err)
     if (x->xce) {
         x->virq_port = xenevtchn_bind_virq(x->xce, VIRQ_DOM_EXC);
         if (x->virq_port >= 0)
-            return 0;
+            return xcp__xen_events_open(&x->ev, xenevtchn_fd(x->xce),
+                                        xs_fileno(x->xs), err);
         /* xenstored normally holds it: listen to what it makes of it */
         xenevtchn_close(x->xce);
         x->xce = NULL;
@@ -355,7 +362,8 @@ static int setup_events(struct xen *x, xcp_hv_error *err)
         return xcp__hv_error_set(err, -errno,
                                  "xen: cannot watch @releaseDomain in "
                                  "xenstore: %s", strerror(errno));
-    return 0;
+    return xcp__xen_events_open(&x->ev, xs_fileno(x->xs), xs_fileno(x->xs),
+                                err);
 }
 
 /* ---- open / close -------------------------------------------------------- */
@@ -366,6 +374,7 @@ static void xen_close(void *self)
 
     if (!x)
         return;
+    xcp__xen_events_close(&x->ev);
     if (x->xce) {
         if (x->virq_port >= 0)
             xenevtchn_unbind(x->xce, (evtchn_port_t)x->virq_port);
@@ -401,6 +410,7 @@ static int xen_open(void **self, const char *state_dir, xcp_hv_error *err)
     if (!x)
         return oom(err);
     x->virq_port = -1;
+    x->ev.epfd = x->ev.timerfd = -1;
     x->log = xcp__xen_log_new(stderr);
     if (!x->log) {
         rc = oom(err);
@@ -694,6 +704,8 @@ static int build_config(struct xen *x, const xcp_hv_domain_config *c,
     if (type == LIBXL_DOMAIN_TYPE_PV && c->bootloader)
         b->u.pv.bootloader = strdup(c->bootloader);
     apply_platform(b, c->platform, c->n_platform);
+    if (!xcp__xen_console_config(b))
+        return oom(err);
     /* the library decides what a shutdown leads to: leave domains be */
     dc->on_poweroff = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
     dc->on_reboot = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
@@ -1323,6 +1335,41 @@ static int xen_nic_unplug(void *self, uint32_t domid, uint32_t devid,
     return rc;
 }
 
+/* ---- consoles, guest agent ----------------------------------------------- */
+
+static int xen_console_open(void *self, uint32_t domid,
+                            xcp_hv_console_protocol proto, int *fd,
+                            xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xcp_hv_domain_info d;
+    xc_domaininfo_t di;
+    int rc = get_info(x, domid, &di, err);
+
+    if (rc < 0)
+        return rc;
+    fill_info(x, &di, &d);
+    return xcp__xen_console_open(x->xs, &d, proto, fd, err);
+}
+
+static int xen_domain_guest_data(void *self, uint32_t domid,
+                                 xcp_hv_guest_datum **out, size_t *n,
+                                 xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_domaininfo_t di;
+    int rc = get_info(x, domid, &di, err);
+
+    *out = NULL;
+    *n = 0;
+    if (rc < 0)
+        return rc;
+    /* as the sim's: a guest that has shut down reports nothing any more */
+    if (di.flags & XEN_DOMINF_shutdown)
+        return 0;
+    return xcp__xen_guest_data(x->xs, domid, out, n, err);
+}
+
 /* ---- events -------------------------------------------------------------- */
 
 static int xen_event_fd(void *self, int *fd, xcp_hv_error *err)
@@ -1374,8 +1421,8 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .event_fd = xen_event_fd,
     .event_read = xen_event_read,
     .fault = NULL, /* real guests fail on their own */
-    .console_open = NULL, /* not yet: consoles of Xen guests (xenconsoled's
-                             pty, QEMU's VNC) are still to be wired */
+    .console_open = xen_console_open,
+    .domain_guest_data = xen_domain_guest_data,
 };
 
 #else

@@ -11,7 +11,8 @@
 # Which scenarios run: $XCP_LAB_SET, or xcplab_set= on the kernel command
 # line ('+'-separated names or groups), default "all". Groups: pv (the PV
 # life cycle, the CI slice), devices, contract, timing, behind (a pause
-# behind the toolstack's back, which Xen signals to no one).
+# behind the toolstack's back, which Xen signals to no one), guest (the
+# console and the guest agent's data).
 set -u
 export XCP_HV=xen
 export XCP_STATE_DIR=${XCP_STATE_DIR:-/var/lib/xcp}
@@ -368,6 +369,75 @@ sc_xl_pause_noticed() {
 }
 sc_xl_destroy_noticed() { behind_back destroy halted; }
 
+# ---- guest: consoles and the guest agent
+
+# Waits up to $4 s until VM $1's parameter $2 matches the grep -E pattern
+# $3; prints the time it took.
+wait_match() {
+    local t0 v
+    t0=$(up)
+    while :; do
+        v=$(param "$1" "$2") && echo "$v" | grep -Eq "$3" &&
+            echo "TIMING $2 ~ $3 after $(since "$t0")s" && return 0
+        awk -v a="$t0" -v b="$(up)" -v l="$4" 'BEGIN { exit !(b - a > l) }' &&
+            break
+        sleep 0.2
+    done
+    bad "$2 is '${v:-?}', no match for '$3' after $4 s"
+}
+
+# `xe console` types a command into the running guest's console (a shell
+# on hvc0) and shows its output: through the engine's driver when run
+# embedded, through xcpd's CONNECT /console on the socket when xcpd runs.
+# The VM has a vt100 console record.
+console_types() {
+    local out p
+    ensure_running "$VM" || return 1
+    p=$(x console-list vm-uuid="$VM" params=protocol --minimal) || return 1
+    echo "$p" | grep -qi vt100 || bad "no vt100 console record: '$p'" ||
+        return 1
+    out=$({ sleep 2; echo 'echo "XCPGUEST: console $((6 * 7))"'; sleep 8; } |
+        x console uuid="$VM") || return 1
+    echo "$out" | tail -5
+    echo "$out" | grep -q "XCPGUEST: console 42" ||
+        bad "the console did not run the typed command: $(echo "$out" |
+            tr '\n' ' ' | cut -c1-300)"
+}
+sc_embedded_console() { console_types; }
+sc_console() { console_types; }
+
+# The guest's agent (domU-init) writes its OS, tools version and the
+# address of its NIC into xenstore; the driver's watch brings them into
+# VM_guest_metrics, and a later change (dom0 asks the guest for another
+# address) comes the same way.
+sc_guest_agent() {
+    local vm net d rc=0
+    vm=$(make_pv_vm lab-agent) || return 1
+    x vm-param-set uuid="$vm" domain-type=pv memory-static-max=201326592 \
+        memory-dynamic-max=167772160 memory-dynamic-min=134217728 \
+        memory-static-min=134217728 || return 1
+    net=$(x network-create name-label=lab-agent-net) || return 1
+    x vif-create vm-uuid="$vm" network-uuid="$net" device=0 \
+        mac=02:16:3e:00:00:02 >/dev/null || return 1
+    start_guest "$vm" agent-vm-start || rc=1
+    [ $rc = 0 ] && wait_match "$vm" networks '0/ip: 10\.0\.77\.2' 60 || rc=1
+    [ $rc = 0 ] &&
+        wait_match "$vm" os-version 'name: XCP-lab-busybox-guest' 10 || rc=1
+    [ $rc = 0 ] && wait_match "$vm" PV-drivers-version 'major: 8' 10 || rc=1
+    if [ $rc = 0 ]; then
+        d=$(param "$vm" dom-id) &&
+            xenstore-write "/local/domain/$d/control/xcp-lab-ip" 10.0.77.9 &&
+            wait_match "$vm" networks '0/ipv4/0: 10\.0\.77\.9' 30 || rc=1
+    fi
+    param "$vm" networks
+    param "$vm" memory
+    local w=$why
+    x vm-uninstall uuid="$vm" --force >/dev/null
+    x network-destroy uuid="$net"
+    why=$w
+    [ $rc = 0 ]
+}
+
 # A libxl failure reaches the caller as a XenAPI error with libxl's words.
 sc_libxl_error_surfaces() {
     local vm
@@ -455,10 +525,13 @@ run derive_domain_type pv
 run memory_limits_set pv
 run vcpus_set pv
 run embedded_start pv
+run embedded_console pv guest
 run embedded_hard_shutdown pv
 run xcpd_up pv
 run start pv
 run xl_create_timing timing
+run console pv guest
+run guest_agent guest
 run pause_unpause pv
 run clean_shutdown pv
 run start_again pv
@@ -468,7 +541,7 @@ run suspend_resume pv
 run memory_dynamic_range_set pv
 run vcpus_number_live pv
 run hard_shutdown pv
-run xl_pause_noticed behind
+run xl_pause_noticed behind pv
 run xl_destroy_noticed pv
 run libxl_error_surfaces pv
 run disk_vm devices
