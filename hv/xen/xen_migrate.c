@@ -1,8 +1,9 @@
 /*
  * hv/xen/xen_migrate.c - localhost live migration on Xen (the driver's
  * domain_migrate_local slot), as `xl migrate localhost` does it but in one
- * process: libxl's live save stream (LIBXL_SUSPEND_LIVE) goes into one end
- * of a socket pair while a second thread restores a new domain from the
+ * process: libxl's live save stream (LIBXL_SUSPEND_LIVE; see stream_flags()
+ * for PV guests on a Xen without shadow paging) goes into one end of a
+ * socket pair while a second thread restores a new domain from the
  * other end. The sender is renamed "<name>--migratedaway" and the receiver
  * is built as "<name>--incoming", so that both may exist at once; when the
  * stream is through, the receiver takes the name and runs and the sender is
@@ -61,6 +62,33 @@ static void *receive(void *arg)
         shutdown(in->fd, SHUT_RDWR);
     }
     return NULL;
+}
+
+/*
+ * The save stream's flags. LIBXL_SUSPEND_LIVE needs Xen to track the pages
+ * the guest dirties while they are copied (log-dirty mode): through HAP
+ * for PVH and HVM guests, through shadow paging for PV ones. A Xen built
+ * without shadow paging (Debian's 4.17) cannot for PV: libxc fails with
+ * "Failed to enable logdirty" (EOPNOTSUPP), and so does `xl migrate`.
+ * Such a guest is moved suspended for the copy (as `xl save | xl restore`
+ * would) rather than not at all.
+ */
+static int stream_flags(libxl_ctx *ctx, libxl_domain_type type,
+                        uint32_t domid)
+{
+    libxl_physinfo pi;
+    bool live = true;
+
+    libxl_physinfo_init(&pi);
+    if (type == LIBXL_DOMAIN_TYPE_PV && libxl_get_physinfo(ctx, &pi) == 0 &&
+        !pi.cap_shadow) {
+        live = false;
+        fprintf(stderr, "xen: migrating PV domain %" PRIu32 " suspended "
+                "for the copy: this Xen has no shadow paging, which PV "
+                "live migration needs\n", domid);
+    }
+    libxl_physinfo_dispose(&pi);
+    return live ? LIBXL_SUSPEND_LIVE : 0;
 }
 
 /* -ENOMEM unless the host has room for a second copy of the domain. */
@@ -213,7 +241,9 @@ int xcp__xen_domain_migrate_local(void *self, uint32_t domid,
                                "thread: %s", strerror(rc));
         goto undo;
     }
-    lrc = libxl_domain_suspend(ctx, domid, sv[0], LIBXL_SUSPEND_LIVE, NULL);
+    lrc = libxl_domain_suspend(ctx, domid, sv[0],
+                               stream_flags(ctx, in.dc.c_info.type, domid),
+                               NULL);
     if (lrc) {
         rc = xcp__xen_libxl_fail(err, lrc, "libxl_domain_suspend", domid);
         shutdown(sv[0], SHUT_RDWR); /* the receiver reads the end now */
