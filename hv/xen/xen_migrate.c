@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,35 @@ struct incoming {
     int rc;                 /* libxl's result */
     xcp_hv_error err;       /* with the messages libxl logged there */
 };
+
+/*
+ * libxl writes parts of the stream itself: a peer that went away must be an
+ * EPIPE for the caller, not a SIGPIPE that kills the process embedding the
+ * library (xcpd ignores it; xe embedded, or any program, may not). SIGPIPE
+ * from a write goes to the writing thread, so blocking it there and taking
+ * the pending one before unblocking is enough.
+ */
+static void sigpipe_block(sigset_t *old)
+{
+    sigset_t pipe;
+
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, old);
+}
+
+static void sigpipe_restore(const sigset_t *old)
+{
+    struct timespec now = {0, 0};
+    sigset_t pipe, pending;
+
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    if (!sigismember(old, SIGPIPE) && sigpending(&pending) == 0 &&
+        sigismember(&pending, SIGPIPE))
+        sigtimedwait(&pipe, NULL, &now);
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
 
 static void *receive(void *arg)
 {
@@ -182,6 +212,7 @@ int xcp__xen_domain_migrate_local(void *self, uint32_t domid,
     bool paused, renamed = false;
     uint64_t t0 = xcp__xen_now_ns();
     pthread_t thread;
+    sigset_t mask;
 
     if ((rc = xcp__xen_guest(self, domid, "migrate", err)) < 0)
         return rc;
@@ -236,7 +267,9 @@ int xcp__xen_domain_migrate_local(void *self, uint32_t domid,
         goto undo;
     }
     renamed = true;
+    sigpipe_block(&mask); /* the receiving thread inherits the mask */
     if ((rc = pthread_create(&thread, NULL, receive, &in)) != 0) {
+        sigpipe_restore(&mask);
         rc = xcp__hv_error_set(err, -rc, "xen: cannot start the receiving "
                                "thread: %s", strerror(rc));
         goto undo;
@@ -249,10 +282,18 @@ int xcp__xen_domain_migrate_local(void *self, uint32_t domid,
         shutdown(sv[0], SHUT_RDWR); /* the receiver reads the end now */
     }
     pthread_join(thread, NULL);
+    sigpipe_restore(&mask);
     xcp__xen_timing("libxl live migration stream", domid, t0);
-    if (rc == 0 && in.rc) {
+    if (in.rc) { /* with the sender's own failure, if any, after it */
+        char sender[XCP_HV_ERROR_MSG_MAX];
+        snprintf(sender, sizeof(sender), "%s", rc ? err->message : "");
         *err = in.err;
         rc = err->code;
+        if (*sender) {
+            size_t len = strlen(err->message);
+            snprintf(err->message + len, sizeof(err->message) - len,
+                     "; the sender: %s", sender);
+        }
     }
     if (rc == 0)
         rc = finish(self, &in, domid, name, paused, err);

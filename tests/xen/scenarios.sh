@@ -473,6 +473,50 @@ sc_migrate_local() {
     done
     [ $i -lt 200 ] || bad "no heartbeat from the guest after migrating" ||
         return 1
+    MVM=$vm # for migrate_local_rollback
+}
+
+# A localhost migration that fails (here the name the receiving domain is
+# built under, "<name>--incoming", is taken) is VM_MIGRATE_FAILED with
+# libxl's reason, and is undone: the guest runs on in the same domain under
+# its own name, and no receiving or "--migratedaway" domain is left.
+MVM=""
+sc_migrate_local_rollback() {
+    local vm=$MVM d0 d1 n i=0
+    [ -n "$vm" ] || bad "no VM left by migrate_local" || return 1
+    ensure_running "$vm" || return 1
+    d0=$(param "$vm" dom-id) || return 1
+    printf 'name = "%s--incoming"\ntype = "pv"\nkernel = "%s"\nmemory = 32\n' \
+        "$vm" "$GUEST/vmlinux" >/tmp/squat.cfg
+    xl create -p /tmp/squat.cfg >/tmp/xl.out 2>&1 ||
+        bad "xl create: $(cat /tmp/xl.out)" || return 1
+    n=$(lines "$vm")
+    if x vm-migrate uuid="$vm" host="$(x host-list --minimal)" live=true
+    then
+        xl destroy "$vm--incoming"
+        bad "the migration succeeded with its receiver's name taken"
+        return 1
+    fi
+    echo "error: $why"
+    xl destroy "$vm--incoming"
+    case $why in
+    *"migration process"*exist*) ;;
+    *) bad "not VM_MIGRATE_FAILED with libxl's reason: $why"; return 1 ;;
+    esac
+    wait_power "$vm" running 5 || return 1
+    d1=$(param "$vm" dom-id) || return 1
+    [ "$d1" = "$d0" ] || bad "domain $d0 became $d1" || return 1
+    [ "$(xl list | awk -v u="$vm" 'index($1, u) == 1 { print $1 }')" = \
+        "$vm" ] || bad "xl list: $(xl list | grep "$vm" | tr '\n' ' ')" ||
+        return 1
+    while [ $i -lt 200 ]; do
+        tail -n +"$((n + 1))" "$(clog "$vm")" 2>/dev/null |
+            grep -q "XCPGUEST: alive" && break
+        sleep 0.2
+        i=$((i + 1))
+    done
+    [ $i -lt 200 ] || bad "no heartbeat from the guest after the failure" ||
+        return 1
     x vm-shutdown uuid="$vm" --force && x vm-uninstall uuid="$vm" --force \
         >/dev/null
 }
@@ -529,6 +573,7 @@ run libxl_error_surfaces pv
 run disk_vm devices
 run vif_vm devices
 run migrate_local pv
+run migrate_local_rollback pv
 run vm_uninstall pv
 run xcpd_down pv
 run contract contract
