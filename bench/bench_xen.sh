@@ -13,7 +13,7 @@
 # logs with XCP_XEN_TIMING=1). Never fails on numbers; exits non-zero only
 # if a step itself failed.
 #
-# Knobs: BENCH_N (or xcpbench_n=<n> on dom0's command line), default 5;
+# Knobs: BENCH_N (or xcpbench_n=<n> on dom0's command line), default 3;
 # results also go to $BENCH_OUT (default /host/bench.txt, the 9p share).
 set -u
 export XCP_HV=xen
@@ -23,7 +23,7 @@ GUEST=/boot/guest
 CONS=/var/log/xen/console
 MARK="XCPGUEST: userspace up"
 N=${BENCH_N:-$(sed -n 's/.*xcpbench_n=\([0-9]*\).*/\1/p' /proc/cmdline)}
-N=${N:-5}
+N=${N:-3}
 OUT=${BENCH_OUT:-/host/bench.txt}
 [ -d "$(dirname "$OUT")" ] && [ -w "$(dirname "$OUT")" ] || OUT=/tmp/bench.txt
 : >"$OUT"
@@ -41,8 +41,12 @@ die() {
     exit 1
 }
 t() { echo "$EPOCHREALTIME"; }
-# records $3 - $2 seconds under $1
-rec() { awk -v a="$2" -v b="$3" 'BEGIN { printf "%.4f\n", b - a }' >>"$R/$1"; }
+# records $3 - $2 seconds under $1 (and shows it on the serial log, so a
+# run cut short still tells what it measured)
+rec() {
+    awk -v a="$2" -v b="$3" 'BEGIN { printf "%.4f\n", b - a }' >>"$R/$1"
+    echo "bench_xen: $1 $(tail -1 "$R/$1") s"
+}
 median() {
     [ -s "$R/$1" ] || { echo "-"; return; }
     sort -n "$R/$1" | awk '{ v[NR] = $1 }
@@ -53,13 +57,21 @@ ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == "n/a" ||
         b == 0) print "-"; else printf "%.2fx", a / b }'
 }
-# Runs "$@", timed, recording under $1 (the rest is the command).
+# Runs "$@" (bounded: STEP_TMO s), timed, recording under $1; a failure
+# is noted in $R/$1.failed and shown, and returns 1 for the caller to
+# clean up.
+STEP_TMO=180
 timed() {
     local key=$1 a b
     shift
     a=$(t)
-    "$@" >/tmp/bench.cmd.out 2>>/tmp/bench.cmd.err ||
-        die "$key: $* failed: $(tail -3 /tmp/bench.cmd.err | tr '\n' ' ')"
+    if ! timeout "$STEP_TMO" "$@" >/tmp/bench.cmd.out 2>/tmp/bench.cmd.err
+    then
+        echo "$* failed: $(tail -3 /tmp/bench.cmd.err | tr '\n' ' ')" |
+            cut -c1-400 >>"$R/$key.failed"
+        say "bench_xen: $key: $(tail -1 "$R/$key.failed")"
+        return 1
+    fi
     b=$(t)
     rec "$key" "$a" "$b"
 }
@@ -125,8 +137,20 @@ xl_migrate() { # $1=key
         tail -1 /tmp/xl-migrate.out >"$R/$1.unsupported"
     say "bench_xen: xl migrate failed: $(tail -4 /tmp/xl-migrate.out |
         tr '\n' ' ')"
-    # xl resumes the sender under its name
-    xl list $XL >/dev/null 2>&1 || die "xl migrate lost the guest"
+    # xl gives up without renaming the sender back when it thinks the
+    # guest did not suspend
+    xl list $XL >/dev/null 2>&1 || xl rename "$XL--migratedaway" $XL ||
+        die "xl migrate lost the guest"
+}
+
+# Whatever a failed step left of the xl guest goes.
+xl_clean() {
+    local d
+    for d in $(xl list | awk -v p="$XL" 'index($1, p) == 1 { print $2 }')
+    do
+        xl destroy "$d"
+    done
+    return 1
 }
 
 xl_round() { # $1=type: pv does every operation, pvh start/migrate/shutdown
@@ -134,19 +158,23 @@ xl_round() { # $1=type: pv does every operation, pvh start/migrate/shutdown
     [ "$ty" = pv ] || k=xl.$ty
     xl_cfg "$ty"
     n=$(lines $XL)
-    timed $k.start xl create -q /tmp/xl-bench.cfg
+    timed $k.start xl create -q /tmp/xl-bench.cfg || xl_clean || return
     wait_console $XL "$MARK" "$n"
     if [ "$ty" = pv ]; then
         rm -f /tmp/xl-bench.save
-        timed $k.suspend xl save $XL /tmp/xl-bench.save
+        timed $k.suspend xl save $XL /tmp/xl-bench.save || xl_clean ||
+            return
         wait_gone $XL
-        timed $k.resume xl restore /tmp/xl-bench.save
+        timed $k.resume xl restore /tmp/xl-bench.save || xl_clean || return
         rm -f /tmp/xl-bench.save
         sleep 1
     fi
     xl_migrate $k.migrate
     sleep 1
-    timed $k.shutdown xl shutdown -w $XL
+    timed $k.shutdown xl shutdown -w $XL || xl_clean || return
+    # xl's monitor (xl create's daemon) applies on_poweroff=destroy; the
+    # receiving end of xl migrate-receive -e has none
+    xl destroy $XL >/dev/null 2>&1
     wait_gone $XL
 }
 
@@ -204,16 +232,25 @@ xe_round() {
             'BEGIN { printf "%.4f\n", b - a - l }' >>"$R/$k.own"
     wait_console "$vm" "$MARK" "$n"
     if [ "$vm" = "$VM" ]; then
-        timed "$k.suspend" xe vm-suspend uuid="$vm"
-        timed "$k.resume" xe vm-resume uuid="$vm"
+        timed "$k.suspend" xe vm-suspend uuid="$vm" &&
+            timed "$k.resume" xe vm-resume uuid="$vm" || xe_clean "$vm" ||
+            return
         sleep 1
     fi
     timed "$k.migrate" xe vm-migrate uuid="$vm" host="$HOST" live=true
     sleep 1
-    timed "$k.shutdown" xe vm-shutdown uuid="$vm"
+    timed "$k.shutdown" xe vm-shutdown uuid="$vm" || xe_clean "$vm" || return
     # a no-op call: what xe's own start-up (and the daemon's round trip)
     # costs in each of the calls above
     timed "$k.noop" xe vm-param-get uuid="$vm" param-name=power-state
+}
+
+# Whatever a failed step left of VM $1 goes.
+xe_clean() {
+    timeout "$STEP_TMO" xe vm-shutdown uuid="$1" --force >/dev/null 2>&1 ||
+        timeout "$STEP_TMO" xe vm-reset-powerstate uuid="$1" --force \
+            >/dev/null 2>&1
+    return 1
 }
 
 say "bench_xen: $N rounds, guest ${MEM_MIB} MiB, 1 vCPU, no devices"
@@ -252,6 +289,9 @@ row() {
     [ -e "$R/$2.unsupported" ] && a="n/a"
     d=$(median "$3")
     e=$(median "$4")
+    [ -e "$R/$2.failed" ] && a="$a!"
+    [ -e "$R/$3.failed" ] && d="$d!"
+    [ -e "$R/$4.failed" ] && e="$e!"
     say "$(printf '%-22s %8s %8s %6s %10s %6s' "$1" "$a" "$d" \
         "$(ratio "$d" "$a")" "$e" "$(ratio "$e" "$a")")"
 }
@@ -268,6 +308,10 @@ say "$(printf '%-22s %8s %8s %6s %10s' "xe no-op call" - \
     "$(median xcpd.noop)" "" "$(median emb.noop)")"
 for f in "$R"/*.unsupported; do
     [ -e "$f" ] && say "$(basename "$f" .unsupported): n/a: $(cat "$f")"
+done
+for f in "$R"/*.failed; do # "!" in the table
+    [ -e "$f" ] && say "$(basename "$f" .failed) failed $(wc -l <"$f")" \
+        "time(s): $(tail -1 "$f")"
 done
 say "VM.start (PV) inside libxl_domain_create_new: xcpd" \
     "$(median xcpd.libxl_create) s, embedded $(median emb.libxl_create) s"
