@@ -486,7 +486,7 @@ sc_migrate_local_rollback() {
     [ -n "$vm" ] || bad "no VM left by migrate_local" || return 1
     ensure_running "$vm" || return 1
     d0=$(param "$vm" dom-id) || return 1
-    printf 'name = "%s--incoming"\ntype = "pv"\nkernel = "%s"\nmemory = 32\n' \
+    printf 'name = "%s--incoming"\ntype = "pv"\nkernel = "%s"\nmemory = 96\n' \
         "$vm" "$GUEST/vmlinux" >/tmp/squat.cfg
     xl create -p /tmp/squat.cfg >/tmp/xl.out 2>&1 ||
         bad "xl create: $(cat /tmp/xl.out)" || return 1
