@@ -243,6 +243,7 @@ xe_round() {
         sleep 1
     fi
     timed "$k.migrate" xe vm-migrate uuid="$vm" host="$HOST" live=true
+    grep -h 'xen: timing: libxl' /tmp/bench.cmd.err | sed 's/^/bench_xen:   /'
     sleep 1
     timed "$k.shutdown" xe vm-shutdown uuid="$vm" || xe_clean "$vm" || return
     # a no-op call: what xe's own start-up (and the daemon's round trip)
@@ -323,4 +324,8 @@ say "VM.start (PV) inside libxl_domain_create_new: xcpd" \
     "$(median xcpd.libxl_create) s, embedded $(median emb.libxl_create) s"
 say "VM.start (PV), the toolstack's own share (xe's start-up included):" \
     "xcpd $(median xcpd.own) s, embedded $(median emb.own) s"
+# where the time went inside the driver (XCP_XEN_TIMING), for the record
+echo "bench_xen: driver timing lines (embedded, then xcpd):"
+grep -h 'xen: timing' /tmp/bench.emb.log /tmp/bench.cmd.err /tmp/xcpd.log \
+    2>/dev/null | sed 's/^/bench_xen:   /'
 say "bench_xen: done"
