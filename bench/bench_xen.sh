@@ -14,7 +14,8 @@
 # if a step itself failed.
 #
 # Knobs: BENCH_N (or xcpbench_n=<n> on dom0's command line), default 3;
-# BENCH_PVH=1 (xcpbench_pvh=1) adds the PVH rounds;
+# BENCH_PVH=1 (xcpbench_pvh=1) adds the PVH rounds; BENCH_START_ONLY=1
+# (xcpbench_start=1) measures VM.start alone;
 # results also go to $BENCH_OUT (default /host/bench.txt, the 9p share).
 set -u
 export XCP_HV=xen
@@ -29,6 +30,10 @@ N=${N:-3}
 # one takes minutes, xl's and ours alike): BENCH_PVH=1 or xcpbench_pvh=1
 PVH=${BENCH_PVH:-$(sed -n 's/.*xcpbench_pvh=\([0-9]*\).*/\1/p' /proc/cmdline)}
 PVH=${PVH:-0}
+# VM.start alone (each start followed by a hard shutdown, without waiting
+# for the guest to boot): BENCH_START_ONLY=1 or xcpbench_start=1
+ONLY=${BENCH_START_ONLY:-$(sed -n 's/.*xcpbench_start=\([0-9]*\).*/\1/p' /proc/cmdline)}
+ONLY=${ONLY:-0}
 OUT=${BENCH_OUT:-/host/bench.txt}
 [ -d "$(dirname "$OUT")" ] && [ -w "$(dirname "$OUT")" ] || OUT=/tmp/bench.txt
 : >"$OUT"
@@ -164,6 +169,11 @@ xl_round() { # $1=type: pv does every operation, pvh start/migrate/shutdown
     xl_cfg "$ty"
     n=$(lines $XL)
     timed $k.start xl create -q /tmp/xl-bench.cfg || xl_clean || return
+    if [ "$ONLY" = 1 ]; then
+        xl destroy $XL
+        wait_gone $XL
+        return
+    fi
     wait_console $XL "$MARK" "$n"
     if [ "$ty" = pv ]; then
         rm -f /tmp/xl-bench.save
@@ -235,6 +245,11 @@ xe_round() {
     [ -n "$lx" ] && echo "$lx" >>"$R/$k.libxl_create" &&
         awk -v a="$a" -v b="$b" -v l="$lx" \
             'BEGIN { printf "%.4f\n", b - a - l }' >>"$R/$k.own"
+    [ -n "$lx" ] && echo "bench_xen: $k.libxl_create $lx s"
+    if [ "$ONLY" = 1 ]; then
+        timeout "$STEP_TMO" xe vm-shutdown uuid="$vm" --force
+        return
+    fi
     wait_console "$vm" "$MARK" "$n"
     if [ "$vm" = "$VM" ]; then
         timed "$k.suspend" xe vm-suspend uuid="$vm" &&
