@@ -44,6 +44,7 @@
 #include "hv_internal.h"
 #include "xen_int.h"
 #include "xen_log.h"
+#include "xen_migrate.h"
 
 #define KiB 1024ull
 #define PAGE ((uint64_t)XCP_HV_PAGE_SIZE)
@@ -790,7 +791,7 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
     libxl_domain_config dc;
     xc_domaininfo_t di;
     uint32_t id = (uint32_t)INVALID_DOMID;
-    uint64_t need = 0;
+    uint64_t need = 0, t0;
     size_t i;
     int rc;
 
@@ -804,6 +805,7 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
         rc = ensure_bridge(c->nics[i].bridge, err);
     if (rc < 0)
         goto out;
+    t0 = mono_ns();
     if (restore_fd >= 0) {
         libxl_domain_restore_params_init(&params);
         /* what libxl_domain_suspend writes; the default (1) would send
@@ -815,6 +817,8 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
     } else {
         rc = libxl_domain_create_new(x->ctx, &dc, &id, NULL, NULL);
     }
+    xcp__xen_timing(restore_fd >= 0 ? "libxl_domain_create_restore"
+                                    : "libxl_domain_create_new", id, t0);
     if (rc) {
         rc = libxl_fail(err, rc, restore_fd >= 0
                                      ? "libxl_domain_create_restore"
@@ -1370,6 +1374,55 @@ static int xen_domain_guest_data(void *self, uint32_t domid,
     return xcp__xen_guest_data(x->xs, domid, out, n, err);
 }
 
+/* ---- lent to xen_migrate.c (xen_migrate.h) ------------------------------ */
+
+libxl_ctx *xcp__xen_ctx(void *self)
+{
+    return ((struct xen *)self)->ctx;
+}
+
+int xcp__xen_guest(void *self, uint32_t domid, const char *what,
+                   xcp_hv_error *err)
+{
+    xc_domaininfo_t di;
+
+    return guest(self, domid, what, &di, err);
+}
+
+int xcp__xen_libxl_fail(xcp_hv_error *err, int rc, const char *call,
+                        uint32_t domid)
+{
+    return libxl_fail(err, rc, call, domid);
+}
+
+int xcp__xen_check_fit(void *self, const char *uuid, uint64_t need,
+                       xcp_hv_error *err)
+{
+    return check_fit(self, uuid, need, err);
+}
+
+int xcp__xen_destroy(void *self, uint32_t domid, xcp_hv_error *err)
+{
+    return destroy(self, domid, err);
+}
+
+void xcp__xen_mark(void *self, uint32_t domid)
+{
+    xcp__hv_dirty_mark(&((struct xen *)self)->dirty, domid);
+}
+
+uint64_t xcp__xen_now_ns(void)
+{
+    return mono_ns();
+}
+
+void xcp__xen_timing(const char *what, uint32_t domid, uint64_t t0_ns)
+{
+    if (getenv("XCP_XEN_TIMING"))
+        fprintf(stderr, "xen: timing: %s domain %" PRIu32 " %.3f s\n", what,
+                domid, (double)(mono_ns() - t0_ns) / NS_PER_S);
+}
+
 /* ---- events -------------------------------------------------------------- */
 
 static int xen_event_fd(void *self, int *fd, xcp_hv_error *err)
@@ -1423,6 +1476,7 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .fault = NULL, /* real guests fail on their own */
     .console_open = xen_console_open,
     .domain_guest_data = xen_domain_guest_data,
+    .domain_migrate_local = xcp__xen_domain_migrate_local,
 };
 
 #else

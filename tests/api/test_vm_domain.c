@@ -309,7 +309,7 @@ Test(vm_migrate, pool_migrate_to_own_host_moves_the_vm_to_a_new_domain)
     cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_HALTED);
 }
 
-/* A driver without live migration (the xen driver today) answers as XAPI
+/* A driver without live migration answers as XAPI
  * does when a migration cannot be made, and the VM runs on. */
 Test(vm_migrate, pool_migrate_without_driver_support_fails_migrate_failed)
 {
@@ -322,6 +322,29 @@ Test(vm_migrate, pool_migrate_without_driver_support_fails_migrate_failed)
     api_reopen_with_faults("domain_migrate_local=ENOTSUP");
     assert_error_name(xcp_vm_pool_migrate(S, vm, api_host(), &opts),
                       "VM_MIGRATE_FAILED");
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
+    cr_assert_eq(api_domid(vm), before);
+}
+
+/* A stream that breaks (on Xen: the save, the restore or the receiving
+ * domain fails) is VM_MIGRATE_FAILED with the driver's reason, as XAPI
+ * says it, not an INTERNAL_ERROR; the VM runs on in its domain. */
+Test(vm_migrate, pool_migrate_stream_failure_fails_migrate_failed_with_reason)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_string_map opts = {0};
+    const xcp_error *e;
+    int64_t before;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    before = api_domid(vm);
+    api_reopen_with_faults("domain_migrate_local=EIO");
+    assert_error(xcp_vm_pool_migrate(S, vm, api_host(), &opts),
+                 "VM_MIGRATE_FAILED", vm.ref, api_host().ref,
+                 api_host().ref, NULL);
+    e = xcp_error_last();
+    cr_assert(strstr(e->params[3], "domain_migrate_local"),
+              "the reason is not the driver's: %s", e->params[3]);
     cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
     cr_assert_eq(api_domid(vm), before);
 }

@@ -492,6 +492,105 @@ sc_vif_vm() {
         bad "the VIF's MAC is not 02:16:3e:00:00:01"
 }
 
+# Localhost live migration (VM.pool_migrate to its own host, as `xl migrate
+# localhost`) of a PV guest with a disk and a VIF: it runs on in a new
+# domain (xenconsoled logs it under the "--incoming" name it was born
+# with), with its devices, and leaves exactly one domain behind.
+sc_migrate_local() {
+    local vm sr vdi net br d0 d1 t0 n
+    vm=$(make_pv_vm lab-migrate) || return 1
+    x vm-param-set uuid="$vm" domain-type=pv || return 1
+    x vm-memory-limits-set uuid="$vm" static-min=96MiB dynamic-min=96MiB \
+        dynamic-max=96MiB static-max=96MiB || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-migrate-disk \
+        virtual-size=16777216) || return 1
+    x vbd-create vm-uuid="$vm" vdi-uuid="$vdi" device=0 type=Disk \
+        mode=RW >/dev/null || return 1
+    net=$(x network-create name-label=lab-migrate-net) || return 1
+    br=$(x network-param-get uuid="$net" param-name=bridge) || return 1
+    x vif-create vm-uuid="$vm" network-uuid="$net" device=0 \
+        mac=02:16:3e:00:00:02 >/dev/null || return 1
+    start_guest "$vm" migrate-vm-start || return 1
+    wait_console "$vm" "XCPGUEST: nics.*eth0" 10 0 || return 1
+    d0=$(param "$vm" dom-id) || return 1
+    n=$(lines "$vm")
+    t0=$(up)
+    x vm-migrate uuid="$vm" host="$(x host-list --minimal)" live=true ||
+        return 1
+    echo "TIMING vm-migrate xe=$(since "$t0")s"
+    wait_power "$vm" running 5 || return 1
+    d1=$(param "$vm" dom-id) || return 1
+    [ "$d1" != "$d0" ] || bad "still domain $d0 after the migration" ||
+        return 1
+    [ "$(xl list | awk -v u="$vm" 'index($1, u) == 1' | wc -l)" = 1 ] ||
+        bad "xl list: $(xl list | grep "$vm" | tr '\n' ' ')" || return 1
+    xl list "$d1" | tail -1 | awk -v u="$vm" '$1 != u { exit 1 }' ||
+        bad "domain $d1 is not named $vm" || return 1
+    [ -e "/sys/class/net/$br/brif/vif$d1.0" ] ||
+        bad "vif$d1.0 is not on $br" || return 1
+    xenstore-exists "/local/domain/0/backend/qdisk/$d1" ||
+        xenstore-exists "/local/domain/0/backend/vbd/$d1" ||
+        bad "domain $d1 has no disk back end" || return 1
+    # the guest goes on: its heartbeat, in whichever log xenconsoled keeps
+    local i=0
+    while [ $i -lt 200 ]; do
+        { tail -n +"$((n + 1))" "$(clog "$vm")"
+          cat "$CONS/guest-$vm--incoming.log"; } 2>/dev/null |
+            grep -q "XCPGUEST: alive" && break
+        sleep 0.2
+        i=$((i + 1))
+    done
+    [ $i -lt 200 ] || bad "no heartbeat from the guest after migrating" ||
+        return 1
+    MVM=$vm # for migrate_local_rollback
+}
+
+# A localhost migration that fails (here the name the receiving domain is
+# built under, "<name>--incoming", is taken) is VM_MIGRATE_FAILED with
+# libxl's reason, and is undone: the guest runs on in the same domain under
+# its own name, and no receiving or "--migratedaway" domain is left.
+MVM=""
+sc_migrate_local_rollback() {
+    local vm=$MVM d0 d1 n i=0
+    [ -n "$vm" ] || bad "no VM left by migrate_local" || return 1
+    ensure_running "$vm" || return 1
+    d0=$(param "$vm" dom-id) || return 1
+    printf 'name = "%s--incoming"\ntype = "pv"\nkernel = "%s"\nmemory = 96\n' \
+        "$vm" "$GUEST/vmlinux" >/tmp/squat.cfg
+    xl create -p /tmp/squat.cfg >/tmp/xl.out 2>&1 ||
+        bad "xl create: $(cat /tmp/xl.out)" || return 1
+    n=$(lines "$vm")
+    if x vm-migrate uuid="$vm" host="$(x host-list --minimal)" live=true
+    then
+        xl destroy "$vm--incoming"
+        bad "the migration succeeded with its receiver's name taken"
+        return 1
+    fi
+    echo "error: $why"
+    xl destroy "$vm--incoming"
+    case $why in
+    *"migration process"*exist*) ;;
+    *) bad "not VM_MIGRATE_FAILED with libxl's reason: $why"; return 1 ;;
+    esac
+    wait_power "$vm" running 5 || return 1
+    d1=$(param "$vm" dom-id) || return 1
+    [ "$d1" = "$d0" ] || bad "domain $d0 became $d1" || return 1
+    [ "$(xl list | awk -v u="$vm" 'index($1, u) == 1 { print $1 }')" = \
+        "$vm" ] || bad "xl list: $(xl list | grep "$vm" | tr '\n' ' ')" ||
+        return 1
+    while [ $i -lt 200 ]; do
+        tail -n +"$((n + 1))" "$(clog "$vm")" 2>/dev/null |
+            grep -q "XCPGUEST: alive" && break
+        sleep 0.2
+        i=$((i + 1))
+    done
+    [ $i -lt 200 ] || bad "no heartbeat from the guest after the failure" ||
+        return 1
+    x vm-shutdown uuid="$vm" --force && x vm-uninstall uuid="$vm" --force \
+        >/dev/null
+}
+
 sc_vm_uninstall() {
     ensure_halted "$VM" || return 1
     x vm-uninstall uuid="$VM" --force >/dev/null
@@ -546,6 +645,8 @@ run xl_destroy_noticed pv
 run libxl_error_surfaces pv
 run disk_vm devices
 run vif_vm devices
+run migrate_local pv
+run migrate_local_rollback pv
 run vm_uninstall pv
 run xcpd_down pv
 run contract contract

@@ -493,14 +493,17 @@ static int pool_migrate(xcp__ctx *c)
     }
     rc = xcp__hv_domain_migrate_local(c->e->hv, domid, &nd, &e);
     xcp__ctx_lock(c);
+    /* Whatever stopped the stream (the driver cannot migrate, the stream
+     * or the receiving domain failed), XAPI says VM_MIGRATE_FAILED with
+     * the reason, and the VM runs on where it was. */
     if (rc < 0)
         return xcp__vm_fail_op(
             c, ref,
-            e.code == -ENOMEM ? migrate_no_memory(c, domid)
-            /* a driver without live migration (xen, for now) */
-            : e.code == -ENOTSUP ? XCP__ERR_VM_MIGRATE_FAILED(
-                                       ref, c->e->host, c->e->host, e.message)
-                                 : xcp__vm_hv_fail(c, ref, &e));
+            e.code == -ENOMEM
+                ? migrate_no_memory(c, domid)
+                : XCP__ERR_VM_MIGRATE_FAILED(ref, c->e->host, c->e->host,
+                                             e.message[0] ? e.message
+                                             : "hypervisor failure"));
     if (!(vm = xcp__db_get_cls(c->db, C(VM), ref)))
         return xcp__handle_invalid(C(VM), ref);
     if ((rc = xcp__vm_set_running(c, vm, nd, paused, XCP__VM_RESUMED)) < 0)

@@ -1,0 +1,346 @@
+#!/bin/bash
+# bench/bench_xen.sh - libxcp against xl on real Xen, in one boot of the
+# lab's dom0 (`make bench-xen` runs it there through tools/xen-lab/bench):
+# the same PV guest (same kernel, initrd, memory, vCPUs, no disk, no NIC)
+# through xl (create, shutdown -w, save/restore, migrate to localhost) and
+# through libxcp (xe embedded, then xe through xcpd) for VM.start, clean
+# shutdown, suspend, resume and localhost migration, each N times, and the
+# same guest as PVH for start, migrate and shutdown (a Xen without shadow
+# paging, as Debian's, cannot live-migrate PV guests: xl cannot at all,
+# libxcp moves them with a non-live stream). Prints each median, the ratio
+# libxcp/xl, and the toolstack's own share of VM.start (the whole call
+# minus the time spent inside libxl's domain create, which the xen driver
+# logs with XCP_XEN_TIMING=1). Never fails on numbers; exits non-zero only
+# if a step itself failed.
+#
+# Knobs: BENCH_N (or xcpbench_n=<n> on dom0's command line), default 3;
+# BENCH_PVH=1 (xcpbench_pvh=1) adds the PVH rounds; BENCH_START_ONLY=1
+# (xcpbench_start=1) measures VM.start alone;
+# results also go to $BENCH_OUT (default /host/bench.txt, the 9p share).
+set -u
+export XCP_HV=xen
+export XCP_STATE_DIR=${XCP_STATE_DIR:-/var/lib/xcp}
+export XCP_XEN_TIMING=1
+GUEST=/boot/guest
+CONS=/var/log/xen/console
+MARK="XCPGUEST: userspace up"
+N=${BENCH_N:-$(sed -n 's/.*xcpbench_n=\([0-9]*\).*/\1/p' /proc/cmdline)}
+N=${N:-3}
+# PVH rounds (live migration through HAP's log-dirty mode: under QEMU TCG
+# one takes minutes, xl's and ours alike): BENCH_PVH=1 or xcpbench_pvh=1
+PVH=${BENCH_PVH:-$(sed -n 's/.*xcpbench_pvh=\([0-9]*\).*/\1/p' /proc/cmdline)}
+PVH=${PVH:-0}
+# VM.start alone (each start followed by a hard shutdown, without waiting
+# for the guest to boot): BENCH_START_ONLY=1 or xcpbench_start=1
+ONLY=${BENCH_START_ONLY:-$(sed -n 's/.*xcpbench_start=\([0-9]*\).*/\1/p' /proc/cmdline)}
+ONLY=${ONLY:-0}
+OUT=${BENCH_OUT:-/host/bench.txt}
+[ -d "$(dirname "$OUT")" ] && [ -w "$(dirname "$OUT")" ] || OUT=/tmp/bench.txt
+: >"$OUT"
+R=/tmp/bench # one file of seconds per (toolstack, operation)
+rm -rf "$R"
+mkdir -p "$R"
+MEM_MIB=128
+ARGS="console=hvc0 quiet"
+XCPD_PID=""
+
+say() { echo "$*" | tee -a "$OUT"; }
+die() {
+    say "bench_xen: $*"
+    [ -n "$XCPD_PID" ] && kill "$XCPD_PID" 2>/dev/null
+    exit 1
+}
+t() { echo "$EPOCHREALTIME"; }
+# records $3 - $2 seconds under $1 (and shows it on the serial log, so a
+# run cut short still tells what it measured)
+rec() {
+    awk -v a="$2" -v b="$3" 'BEGIN { printf "%.4f\n", b - a }' >>"$R/$1"
+    echo "bench_xen: $1 $(tail -1 "$R/$1") s"
+}
+median() {
+    [ -s "$R/$1" ] || { echo "-"; return; }
+    sort -n "$R/$1" | awk '{ v[NR] = $1 }
+        END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2];
+              else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() {
+    awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == "n/a" ||
+        b == 0) print "-"; else printf "%.2fx", a / b }'
+}
+# Runs "$@" (bounded: STEP_TMO s), timed, recording under $1; a failure
+# is noted in $R/$1.failed and shown, and returns 1 for the caller to
+# clean up.
+STEP_TMO=180
+timed() {
+    local key=$1 a b
+    shift
+    a=$(t)
+    if ! timeout "$STEP_TMO" "$@" >/tmp/bench.cmd.out 2>/tmp/bench.cmd.err
+    then
+        echo "$* failed: $(tail -3 /tmp/bench.cmd.err | tr '\n' ' ')" |
+            cut -c1-400 >>"$R/$key.failed"
+        say "bench_xen: $key: $(tail -1 "$R/$key.failed")"
+        return 1
+    fi
+    b=$(t)
+    rec "$key" "$a" "$b"
+}
+
+lines() { cat "$CONS/guest-$1.log" 2>/dev/null | wc -l; }
+# Waits (up to 240 s) for $2 in console log $1 after line $3.
+wait_console() {
+    local i=0
+    while [ $i -lt 1200 ]; do
+        tail -n +"$(($3 + 1))" "$CONS/guest-$1.log" 2>/dev/null |
+            grep -q "$2" && return 0
+        sleep 0.2
+        i=$((i + 1))
+    done
+    die "no '$2' on the console of $1 within 240 s"
+}
+# Waits until no domain's name starts with $1 (xl's own waits are done).
+wait_gone() {
+    local i=0
+    while xl list | awk -v p="$1" 'index($1, p) == 1 { f = 1 } END { exit !f }'
+    do
+        [ $i -lt 300 ] || die "domain $1 still there after 60 s"
+        sleep 0.2
+        i=$((i + 1))
+    done
+}
+
+# ---- xl ---------------------------------------------------------------------
+
+XL=xl-bench
+# xl's config for the guest as type $1 (pv, pvh)
+xl_cfg() {
+    cat >/tmp/xl-bench.cfg <<EOF
+name = "$XL"
+type = "$1"
+kernel = "$GUEST/vmlinux"
+ramdisk = "$GUEST/initrd.gz"
+extra = "$ARGS"
+memory = $MEM_MIB
+maxmem = $MEM_MIB
+vcpus = 1
+maxvcpus = 1
+on_poweroff = "destroy"
+EOF
+}
+
+# xl migrate to this host: with -s "" (no ssh) the host argument is the
+# receiving command itself, which xl runs through sh here. A Xen without
+# shadow paging cannot live-migrate PV guests (libxc: "Failed to enable
+# logdirty"): that is noted once and the row says n/a.
+xl_migrate() { # $1=key
+    local a b
+    [ -e "$R/$1.unsupported" ] && return 0
+    a=$(t)
+    if xl migrate -s "" $XL "xl migrate-receive -e" \
+        >/tmp/xl-migrate.out 2>&1; then
+        b=$(t)
+        rec "$1" "$a" "$b"
+        return 0
+    fi
+    grep -m1 -o 'Failed to enable logdirty.*' /tmp/xl-migrate.out \
+        >"$R/$1.unsupported" ||
+        tail -1 /tmp/xl-migrate.out >"$R/$1.unsupported"
+    say "bench_xen: xl migrate failed: $(tail -4 /tmp/xl-migrate.out |
+        tr '\n' ' ')"
+    # xl gives up without renaming the sender back when it thinks the
+    # guest did not suspend
+    xl list $XL >/dev/null 2>&1 || xl rename "$XL--migratedaway" $XL ||
+        die "xl migrate lost the guest"
+}
+
+# Whatever a failed step left of the xl guest goes.
+xl_clean() {
+    local d
+    for d in $(xl list | awk -v p="$XL" 'index($1, p) == 1 { print $2 }')
+    do
+        xl destroy "$d"
+    done
+    return 1
+}
+
+xl_round() { # $1=type: pv does every operation, pvh start/migrate/shutdown
+    local ty=$1 k=xl n
+    [ "$ty" = pv ] || k=xl.$ty
+    xl_cfg "$ty"
+    n=$(lines $XL)
+    timed $k.start xl create -q /tmp/xl-bench.cfg || xl_clean || return
+    if [ "$ONLY" = 1 ]; then
+        xl destroy $XL
+        wait_gone $XL
+        return
+    fi
+    wait_console $XL "$MARK" "$n"
+    if [ "$ty" = pv ]; then
+        rm -f /tmp/xl-bench.save
+        timed $k.suspend xl save $XL /tmp/xl-bench.save || xl_clean ||
+            return
+        wait_gone $XL
+        timed $k.resume xl restore /tmp/xl-bench.save || xl_clean || return
+        rm -f /tmp/xl-bench.save
+        sleep 1
+    fi
+    xl_migrate $k.migrate
+    sleep 1
+    timed $k.shutdown xl shutdown -w $XL || xl_clean || return
+    # xl's monitor (xl create's daemon) applies on_poweroff=destroy; the
+    # receiving end of xl migrate-receive -e has none
+    xl destroy $XL >/dev/null 2>&1
+    wait_gone $XL
+}
+
+# ---- libxcp -----------------------------------------------------------------
+
+# The same guest as a VM, made the XAPI way; $1 is its domain type.
+make_vm() {
+    local vm v
+    vm=$(xe vm-install template="Other install media" \
+        new-name-label=bench-$1) || die "vm-install failed"
+    for v in $(xe vbd-list vm-uuid="$vm" type=Disk params=vdi-uuid \
+        --minimal | tr ',' ' '); do
+        xe vdi-destroy uuid="$v" || die "vdi-destroy failed"
+    done
+    for v in $(xe vbd-list vm-uuid="$vm" --minimal | tr ',' ' '); do
+        xe vbd-destroy uuid="$v" || die "vbd-destroy failed"
+    done
+    for v in $(xe vif-list vm-uuid="$vm" --minimal | tr ',' ' '); do
+        xe vif-destroy uuid="$v" || die "vif-destroy failed"
+    done
+    xe vm-param-set uuid="$vm" HVM-boot-policy="" \
+        PV-kernel="$GUEST/vmlinux" PV-ramdisk="$GUEST/initrd.gz" \
+        PV-args="$ARGS" VCPUs-max=1 VCPUs-at-startup=1 ||
+        die "vm-param-set failed"
+    xe vm-param-set uuid="$vm" domain-type="$1" ||
+        die "vm-param-set domain-type=$1 failed"
+    xe vm-memory-limits-set uuid="$vm" static-min=${MEM_MIB}MiB \
+        dynamic-min=${MEM_MIB}MiB dynamic-max=${MEM_MIB}MiB \
+        static-max=${MEM_MIB}MiB || die "vm-memory-limits-set failed"
+    echo "$vm"
+}
+
+# The seconds the driver spent in libxl_domain_create_new, last logged in
+# file $1.
+libxl_create_s() {
+    grep 'xen: timing: libxl_domain_create_new' "$1" | tail -1 |
+        awk '{ print $(NF - 1) }'
+}
+
+# One round of libxcp through xe; $1 names it (emb, xcpd, xcpd.pvh), $2
+# is the log where the driver's timing lines go (xe's stderr when
+# embedded, which vm-start appends to /tmp/bench.emb.log; xcpd's log
+# otherwise), $3 the VM (the PV one: every operation; else start,
+# migrate, shutdown).
+xe_round() {
+    local k=$1 log=$2 vm=$3 n a b lx
+    n=$(lines "$vm")
+    a=$(t)
+    xe vm-start uuid="$vm" 2>>/tmp/bench.emb.log || die "$k: vm-start failed"
+    b=$(t)
+    rec "$k.start" "$a" "$b"
+    lx=$(libxl_create_s "$log")
+    [ -n "$lx" ] && echo "$lx" >>"$R/$k.libxl_create" &&
+        awk -v a="$a" -v b="$b" -v l="$lx" \
+            'BEGIN { printf "%.4f\n", b - a - l }' >>"$R/$k.own"
+    [ -n "$lx" ] && echo "bench_xen: $k.libxl_create $lx s"
+    if [ "$ONLY" = 1 ]; then
+        timeout "$STEP_TMO" xe vm-shutdown uuid="$vm" --force
+        return
+    fi
+    wait_console "$vm" "$MARK" "$n"
+    if [ "$vm" = "$VM" ]; then
+        timed "$k.suspend" xe vm-suspend uuid="$vm" &&
+            timed "$k.resume" xe vm-resume uuid="$vm" || xe_clean "$vm" ||
+            return
+        sleep 1
+    fi
+    timed "$k.migrate" xe vm-migrate uuid="$vm" host="$HOST" live=true
+    grep -h 'xen: timing: libxl' /tmp/bench.cmd.err | sed 's/^/bench_xen:   /'
+    sleep 1
+    timed "$k.shutdown" xe vm-shutdown uuid="$vm" || xe_clean "$vm" || return
+    # a no-op call: what xe's own start-up (and the daemon's round trip)
+    # costs in each of the calls above
+    timed "$k.noop" xe vm-param-get uuid="$vm" param-name=power-state
+}
+
+# Whatever a failed step left of VM $1 goes.
+xe_clean() {
+    timeout "$STEP_TMO" xe vm-shutdown uuid="$1" --force >/dev/null 2>&1 ||
+        timeout "$STEP_TMO" xe vm-reset-powerstate uuid="$1" --force \
+            >/dev/null 2>&1
+    return 1
+}
+
+say "bench_xen: $N rounds, guest ${MEM_MIB} MiB, 1 vCPU, no devices"
+for i in $(seq "$N"); do xl_round pv; done
+[ "$PVH" = 1 ] && for i in $(seq "$N"); do xl_round pvh; done
+say "bench_xen: xl done"
+
+# embedded: xe opens the state dir itself (no xcpd running)
+[ ! -S "$XCP_STATE_DIR/xapi" ] || die "xcpd is running already"
+VM=$(make_vm pv)
+VMH=$(make_vm pvh)
+HOST=$(xe host-list --minimal)
+: >/tmp/bench.emb.log
+for i in $(seq "$N"); do xe_round emb /tmp/bench.emb.log "$VM"; done
+say "bench_xen: xe embedded done"
+
+xcpd >/tmp/xcpd.log 2>&1 &
+XCPD_PID=$!
+i=0
+while [ ! -S "$XCP_STATE_DIR/xapi" ] && [ $i -lt 600 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+[ -S "$XCP_STATE_DIR/xapi" ] || die "xcpd did not start: $(tail -3 /tmp/xcpd.log)"
+for i in $(seq "$N"); do xe_round xcpd /tmp/xcpd.log "$VM"; done
+[ "$PVH" = 1 ] &&
+    for i in $(seq "$N"); do xe_round xcpd.pvh /tmp/xcpd.log "$VMH"; done
+say "bench_xen: xe through xcpd done"
+kill "$XCPD_PID"
+wait "$XCPD_PID"
+XCPD_PID=""
+
+# a row: label, then the keys of xl, xe through xcpd, xe embedded
+row() {
+    local a d e
+    a=$(median "$2")
+    [ -e "$R/$2.unsupported" ] && a="n/a"
+    d=$(median "$3")
+    e=$(median "$4")
+    [ -e "$R/$2.failed" ] && a="$a!"
+    [ -e "$R/$3.failed" ] && d="$d!"
+    [ -e "$R/$4.failed" ] && e="$e!"
+    say "$(printf '%-22s %8s %8s %6s %10s %6s' "$1" "$a" "$d" \
+        "$(ratio "$d" "$a")" "$e" "$(ratio "$e" "$a")")"
+}
+
+say ""
+say "median of $N, seconds           xl  xe-xcpd  ratio xe-embedded  ratio"
+for op in start shutdown suspend resume migrate; do
+    row "$op (PV)" "xl.$op" "xcpd.$op" "emb.$op"
+done
+for op in start migrate shutdown; do
+    row "$op (PVH)" "xl.pvh.$op" "xcpd.pvh.$op" "-"
+done
+say "$(printf '%-22s %8s %8s %6s %10s' "xe no-op call" - \
+    "$(median xcpd.noop)" "" "$(median emb.noop)")"
+for f in "$R"/*.unsupported; do
+    [ -e "$f" ] && say "$(basename "$f" .unsupported): n/a: $(cat "$f")"
+done
+for f in "$R"/*.failed; do # "!" in the table
+    [ -e "$f" ] && say "$(basename "$f" .failed) failed $(wc -l <"$f")" \
+        "time(s): $(tail -1 "$f")"
+done
+say "VM.start (PV) inside libxl_domain_create_new: xcpd" \
+    "$(median xcpd.libxl_create) s, embedded $(median emb.libxl_create) s"
+say "VM.start (PV), the toolstack's own share (xe's start-up included):" \
+    "xcpd $(median xcpd.own) s, embedded $(median emb.own) s"
+# where the time went inside the driver (XCP_XEN_TIMING), for the record
+echo "bench_xen: driver timing lines (embedded, then xcpd):"
+grep -h 'xen: timing' /tmp/bench.emb.log /tmp/bench.cmd.err /tmp/xcpd.log \
+    2>/dev/null | sed 's/^/bench_xen:   /'
+say "bench_xen: done"
