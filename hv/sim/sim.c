@@ -1201,6 +1201,17 @@ static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
  * its memory moves, then the sender goes. The model keeps the domain's
  * whole state (memory, vCPU time, devices, agent) under the next id.
  */
+/*
+ * The simulated host's bridges are names only (nothing is made on the
+ * real host): removing one succeeds, bar an injected fault.
+ */
+static int sim_bridge_remove(void *self, const char *bridge,
+                             xcp_hv_error *err)
+{
+    (void)bridge;
+    return xcp__sim_check_fault(self, XCP_HV_OP_BRIDGE_REMOVE, err);
+}
+
 static int sim_domain_migrate_local(void *self, uint32_t domid,
                                     uint32_t *new_domid, xcp_hv_error *err)
 {
@@ -1459,4 +1470,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .console_open = xcp__sim_console_open,
     .domain_guest_data = xcp__sim_guest_data,
     .domain_migrate_local = sim_domain_migrate_local,
+    .bridge_remove = sim_bridge_remove,
 };

@@ -41,6 +41,7 @@
 #include <xentoollog.h>
 
 #include "hv_internal.h"
+#include "xen_bridge.h"
 #include "xen_log.h"
 
 #define KiB 1024ull
@@ -575,48 +576,6 @@ static bool nic_to_libxl(const xcp_hv_nic *n, libxl_device_nic *d)
     return d->bridge || !n->bridge;
 }
 
-/*
- * Makes sure the Linux bridge a NIC is to join exists and is up: libxl's
- * vif-bridge script only adds the vif to it. The network's bridge name
- * (xenbr0, xapiN) comes from the library; bridges stay when their last
- * port goes, as on XAPI.
- */
-static int ensure_bridge(const char *name, xcp_hv_error *err)
-{
-    struct ifreq ifr;
-    int s, rc = 0;
-
-    if (!name || !*name)
-        return 0;
-    if (strlen(name) >= IFNAMSIZ)
-        return xcp__hv_error_set(err, -EINVAL,
-                                 "xen: bridge name '%s' is too long", name);
-    s = socket(AF_LOCAL, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return xcp__hv_error_set(err, -errno, "xen: socket: %s",
-                                 strerror(errno));
-    if (ioctl(s, SIOCBRADDBR, name) < 0 && errno != EEXIST) {
-        rc = xcp__hv_error_set(err, -errno,
-                               "xen: cannot create bridge %s: %s", name,
-                               strerror(errno));
-        goto out;
-    }
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-        if (ifr.ifr_flags & IFF_UP)
-            goto out;
-        ifr.ifr_flags |= IFF_UP;
-        if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0)
-            goto out;
-    }
-    rc = xcp__hv_error_set(err, -errno, "xen: cannot bring bridge %s up: %s",
-                           name, strerror(errno));
-out:
-    close(s);
-    return rc;
-}
-
 /* The VM.platform keys libxl has a direct setting for; others are ignored. */
 static void apply_platform(libxl_domain_build_info *b, const xcp_hv_kv *kv,
                            size_t n)
@@ -789,7 +748,7 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
         return rc;
     rc = build_config(x, c, &dc, err);
     for (i = 0; rc == 0 && i < c->n_nics; i++)
-        rc = ensure_bridge(c->nics[i].bridge, err);
+        rc = xcp__xen_bridge_ensure(c->nics[i].bridge, err);
     if (rc < 0)
         goto out;
     if (restore_fd >= 0) {
@@ -1287,7 +1246,7 @@ static int xen_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
     xc_domaininfo_t di;
     int rc = guest(x, domid, "plug a NIC into", &di, err);
 
-    if (rc < 0 || (rc = ensure_bridge(nic->bridge, err)) < 0)
+    if (rc < 0 || (rc = xcp__xen_bridge_ensure(nic->bridge, err)) < 0)
         return rc;
     if (!nic_to_libxl(nic, &d)) {
         rc = oom(err);
@@ -1344,6 +1303,12 @@ static int xen_event_read(void *self, uint32_t *domids, size_t cap,
     return 0;
 }
 
+static int xen_bridge_remove(void *self, const char *bridge, xcp_hv_error *err)
+{
+    (void)self;
+    return xcp__xen_bridge_remove(bridge, err);
+}
+
 const xcp_hv_driver xcp__hv_xen_driver = {
     .version = XCP_HV_DRIVER_VERSION,
     .name = "xen",
@@ -1376,6 +1341,7 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .fault = NULL, /* real guests fail on their own */
     .console_open = NULL, /* not yet: consoles of Xen guests (xenconsoled's
                              pty, QEMU's VNC) are still to be wired */
+    .bridge_remove = xen_bridge_remove,
 };
 
 #else

@@ -129,6 +129,7 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_CONSOLE_OPEN,   /* driver version 2 */
     XCP_HV_OP_DOMAIN_GUEST_DATA, /* driver version 2 */
     XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, /* driver version 2 */
+    XCP_HV_OP_BRIDGE_REMOVE,        /* driver version 2 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -441,6 +442,14 @@ typedef struct xcp_hv_driver {
      */
     int (*domain_migrate_local)(void *self, uint32_t domid,
                                 uint32_t *new_domid, xcp_hv_error *err);
+    /*
+     * The network whose NICs joined host bridge `bridge` is gone: the
+     * driver removes the bridge if it made it (nic_plug, domain_create)
+     * and no port is left on it; a bridge it did not make (the host's
+     * own, xenbr0) stays. 0 also when there was nothing to remove. NULL:
+     * the driver makes no bridges.
+     */
+    int (*bridge_remove)(void *self, const char *bridge, xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus
