@@ -42,6 +42,7 @@
 
 #include "hv_internal.h"
 #include "xen_bridge.h"
+#include "xen_dev.h"
 #include "xen_log.h"
 
 #define KiB 1024ull
@@ -652,6 +653,8 @@ static int build_config(struct xen *x, const xcp_hv_domain_config *c,
     b->cmdline = dup_or_null(c->cmdline);
     if (type == LIBXL_DOMAIN_TYPE_PV && c->bootloader)
         b->u.pv.bootloader = strdup(c->bootloader);
+    if (type == LIBXL_DOMAIN_TYPE_HVM && c->boot_order)
+        b->u.hvm.boot = strdup(c->boot_order);
     apply_platform(b, c->platform, c->n_platform);
     /* the library decides what a shutdown leads to: leave domains be */
     dc->on_poweroff = LIBXL_ACTION_ON_SHUTDOWN_PRESERVE;
@@ -662,9 +665,16 @@ static int build_config(struct xen *x, const xcp_hv_domain_config *c,
         dc->disks = calloc(c->n_disks, sizeof(*dc->disks));
         if (!dc->disks)
             return oom(err);
-        for (i = 0; i < c->n_disks; i++, dc->num_disks++)
-            if (!disk_to_libxl(&c->disks[i], &dc->disks[i]))
+        for (i = 0; i < c->n_disks; i++) {
+            const xcp_hv_disk *k = &c->disks[i];
+            /* a PV or PVH guest's empty CD drive is no device until a
+             * medium comes (xcp__xen_pv_cd_change) */
+            if (type != LIBXL_DOMAIN_TYPE_HVM && k->cdrom &&
+                (!k->path || !*k->path))
+                continue;
+            if (!disk_to_libxl(k, &dc->disks[dc->num_disks++]))
                 return oom(err);
+        }
     }
     if (c->n_nics) {
         dc->nics = calloc(c->n_nics, sizeof(*dc->nics));
@@ -1223,18 +1233,27 @@ static int xen_cdrom_insert(void *self, uint32_t domid, const char *vdev,
     struct xen *x = self;
     xcp_hv_disk want = {path, format, vdev, true, true};
     libxl_device_disk d;
+    libxl_dominfo info;
+    const char *call = "";
     xc_domaininfo_t di;
     int rc = guest(x, domid, "change the CD of", &di, err);
 
     if (rc < 0)
         return rc;
+    libxl_dominfo_init(&info);
     if (!disk_to_libxl(&want, &d)) {
         rc = oom(err);
-    } else {
+    } else if (di.flags & XEN_DOMINF_hvm_guest &&
+               libxl_domain_info(x->ctx, &info, domid) == 0 &&
+               info.domain_type == LIBXL_DOMAIN_TYPE_HVM) {
         rc = libxl_cdrom_insert(x->ctx, domid, &d, NULL);
         rc = rc ? libxl_fail(err, rc, "libxl_cdrom_insert", domid) : 0;
+    } else { /* PV or PVH: libxl_cdrom_insert is for HVM only */
+        rc = xcp__xen_pv_cd_change(x->ctx, domid, &d, &call);
+        rc = rc ? libxl_fail(err, rc, call, domid) : 0;
     }
     libxl_device_disk_dispose(&d);
+    libxl_dominfo_dispose(&info);
     return rc;
 }
 

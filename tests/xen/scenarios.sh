@@ -520,14 +520,9 @@ sc_vbd_readonly() {
 ISO_DIR=/var/lib/xcp/isos
 CD_VBD=""
 sc_cd() {
-    local sr d n p
+    local d n p
     ensure_running "$VM" || return 1
-    mkdir -p "$ISO_DIR"
-    head -c 1048576 /dev/urandom >"$ISO_DIR/lab.iso"
-    cp "$ISO_DIR/lab.iso" "$ISO_DIR/lab2.iso"
-    sr=$(x sr-create name-label=lab-isos type=iso content-type=iso \
-        device-config:location="$ISO_DIR") || return 1
-    x sr-scan uuid="$sr" || return 1
+    iso_sr || return 1
     x cd-list | grep -q lab.iso || bad "lab.iso is not in cd-list" || return 1
     n=$(lines "$VM")
     x vm-cd-add uuid="$VM" cd-name=lab.iso device=3 || return 1
@@ -618,6 +613,69 @@ sc_pvh_guest() {
     return $rc
 }
 
+# An ISO SR holding lab.iso and lab2.iso (1 MiB of noise each: a PV CD
+# needs no content; an HVM firmware finds nothing to boot on them).
+ISO_SR=""
+iso_sr() {
+    [ -n "$ISO_SR" ] && return 0
+    mkdir -p "$ISO_DIR"
+    head -c 1048576 /dev/urandom >"$ISO_DIR/lab.iso"
+    cp "$ISO_DIR/lab.iso" "$ISO_DIR/lab2.iso"
+    ISO_SR=$(x sr-create name-label=lab-isos type=iso content-type=iso \
+        device-config:location="$ISO_DIR") || return 1
+    x sr-scan uuid="$ISO_SR"
+}
+
+# SeaBIOS's lines of domain $1 (Xen prints an HVM guest's port 0xe9 output
+# as "(d<id>) ...").
+bios() { xl dmesg | grep "(d$1) " | sed "s/.*(d$1) //"; }
+
+# Starts HVM VM $1 and prints where its firmware tried to boot first.
+first_boot_device() {
+    local d i=0
+    x vm-start uuid="$1" >/dev/null || return 1
+    d=$(param "$1" dom-id) || return 1
+    while [ $i -lt 600 ]; do
+        bios "$d" | grep -q "Booting from" && break
+        sleep 0.2
+        i=$((i + 1))
+    done
+    bios "$d" | grep -E "Booting from|Boot failed|No bootable" >&2
+    bios "$d" | grep -m1 "Booting from" | sed 's/Booting from //'
+}
+
+# HVM-boot-policy "BIOS order" with HVM-boot-params order honoured: a
+# blank disk and a CD with nothing bootable, "dc" tries the CD first, "cd"
+# the disk first (SeaBIOS's own lines, as Xen logs them).
+sc_hvm_boot_order() {
+    local vm sr vdi first rc=0
+    iso_sr || return 1
+    vm=$(x vm-install template="Other install media" \
+        new-name-label=lab-hvm) || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-blank \
+        virtual-size=16777216) || return 1
+    x vbd-create vm-uuid="$vm" vdi-uuid="$vdi" device=0 type=Disk \
+        mode=RW >/dev/null || return 1
+    x vm-cd-add uuid="$vm" cd-name=lab.iso device=3 || return 1
+    [ "$(param "$vm" HVM-boot-policy)" = "BIOS order" ] ||
+        bad "HVM-boot-policy is not 'BIOS order'" || return 1
+    x vm-param-set uuid="$vm" HVM-boot-params:order=dc || return 1
+    first=$(first_boot_device "$vm") || rc=1
+    echo "order=dc: first '$first'"
+    case $rc$first in 0DVD/CD*) ;; *) bad "order=dc booted '$first' first"; rc=1 ;; esac
+    x vm-shutdown uuid="$vm" --force >/dev/null
+    if [ $rc = 0 ]; then
+        x vm-param-set uuid="$vm" HVM-boot-params:order=cd || return 1
+        first=$(first_boot_device "$vm") || rc=1
+        echo "order=cd: first '$first'"
+        case $rc$first in 0Hard\ Disk*) ;; *) bad "order=cd booted '$first' first"; rc=1 ;; esac
+        x vm-shutdown uuid="$vm" --force >/dev/null
+    fi
+    x vm-uninstall uuid="$vm" --force >/dev/null
+    return $rc
+}
+
 sc_vm_uninstall() {
     ensure_halted "$VM" || return 1
     x vm-uninstall uuid="$VM" --force >/dev/null
@@ -678,6 +736,7 @@ run resume_devices devices
 run bridge_ports_after_stop devices
 run network_destroy_bridge devices
 run pvh_guest hvm
+run hvm_boot_order hvm
 run vm_uninstall pv
 run xcpd_down pv
 run contract contract

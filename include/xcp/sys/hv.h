@@ -220,6 +220,10 @@ typedef struct xcp_hv_domain_config {
      * or NULL: what a simulated guest's agent reports. Real drivers ignore
      * it (their guests' agents report what they really run). */
     const char *guest_os;
+    /* HVM: the firmware's boot order, XAPI's HVM_boot_params "order"
+     * under HVM_boot_policy "BIOS order": 'c' disk, 'd' CD, 'n' network,
+     * tried in turn (e.g. "dc"). NULL = "cd". Ignored for PV and PVH. */
+    const char *boot_order;
 } xcp_hv_domain_config;
 
 /* ---- domain state (output) ----------------------------------------------- */

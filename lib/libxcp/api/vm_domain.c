@@ -228,6 +228,11 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
         }
         d->cfg.cmdline = keep(d, xcp__obj_str(vm, F(VM, PV_args)));
         d->cfg.bootloader = *bl ? keep(d, bl) : NULL;
+    } else if (!strcmp(xcp__obj_str(vm, F(VM, HVM_boot_policy)),
+                       "BIOS order")) {
+        const char *o = xcp__obj_map_str(vm, F(VM, HVM_boot_params),
+                                         "order");
+        d->cfg.boot_order = o && *o ? keep(d, o) : NULL;
     }
     for (i = 0; plat->kind == XCP_VAL_STRUCT && i < plat->u.st.n &&
                 i < MAX_PLATFORM; i++) {
