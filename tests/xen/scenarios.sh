@@ -519,7 +519,13 @@ hotplug_disk() {
     dev=xvd$(echo abcdefgh | cut -c$(($1 + 1)))
     n=$(lines "$VM")
     x vbd-plug uuid="$vbd" || return 1
-    wait_console "$VM" "XCPGUEST: disk $dev $3" 60 "$n" || return 1
+    if ! wait_console "$VM" "XCPGUEST: disk $dev $3" 60 "$n"; then
+        # what the guest and the back end say, for the log
+        tail -n +"$((n + 1))" "$(clog "$VM")" | grep XCPGUEST | tail -5
+        xenstore-ls -f "/local/domain/$(param "$VM" dom-id)/device/vbd" |
+            grep -E '/state|backend ' | head -8
+        return 1
+    fi
     HOT_VBD=$vbd
     HOT_DEV=$dev
 }
