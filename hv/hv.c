@@ -216,6 +216,7 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_CONSOLE_OPEN] = "console_open",
     [XCP_HV_OP_DOMAIN_GUEST_DATA] = "domain_guest_data",
     [XCP_HV_OP_DOMAIN_MIGRATE_LOCAL] = "domain_migrate_local",
+    [XCP_HV_OP_BRIDGE_REMOVE] = "bridge_remove",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};
@@ -470,6 +471,7 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_CONSOLE_OPEN: return d->version >= 2 && d->console_open;
     case XCP_HV_OP_DOMAIN_GUEST_DATA: return d->version >= 2 && d->domain_guest_data;
     case XCP_HV_OP_DOMAIN_MIGRATE_LOCAL: return d->version >= 2 && d->domain_migrate_local;
+    case XCP_HV_OP_BRIDGE_REMOVE: return d->version >= 2 && d->bridge_remove;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -688,4 +690,11 @@ int xcp__hv_domain_migrate_local(xcp_hv *hv, uint32_t domid,
         return unsupported(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, err);
     HV_CALL(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, domain_migrate_local, err,
             domid, new_domid, err);
+}
+
+int xcp__hv_bridge_remove(xcp_hv *hv, const char *bridge, xcp_hv_error *err)
+{
+    if (hv->drv->version < 2)
+        return unsupported(hv, XCP_HV_OP_BRIDGE_REMOVE, err);
+    HV_CALL(hv, XCP_HV_OP_BRIDGE_REMOVE, bridge_remove, err, bridge, err);
 }

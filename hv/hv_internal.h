@@ -155,6 +155,9 @@ int xcp__hv_domain_guest_data(xcp_hv *hv, uint32_t domid,
                               xcp_hv_error *err);
 int xcp__hv_domain_migrate_local(xcp_hv *hv, uint32_t domid,
                                  uint32_t *new_domid, xcp_hv_error *err);
+/* Removes host bridge `bridge` if the driver made it and it has no port
+ * left (driver slot bridge_remove); -ENOTSUP when the driver has none. */
+int xcp__hv_bridge_remove(xcp_hv *hv, const char *bridge, xcp_hv_error *err);
 
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN). */
 extern const xcp_hv_driver xcp__hv_sim_driver;

@@ -543,7 +543,7 @@ static uint64_t dom0_default(uint64_t host)
 
 int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err)
 {
-    uint64_t cpus = 0, delay_ms = 20;
+    uint64_t cpus = 0, delay_ms = 20, hvm = 1;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     int rc;
 
@@ -562,6 +562,10 @@ int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err)
                                  "sim: XCP_SIM_HOST_CPUS=%" PRIu64
                                  " is more than 4096", cpus);
     opt->host_cpus = (uint32_t)cpus;
+    rc = env_u64("XCP_SIM_HOST_HVM", &hvm, err);
+    if (rc < 0)
+        return rc;
+    opt->no_hvm = hvm == 0;
     opt->dom0_memory = dom0_default(opt->host_memory);
     rc = env_size("XCP_SIM_DOM0_MEMORY", &opt->dom0_memory, err);
     if (rc < 0)
@@ -600,8 +604,10 @@ static int sim_host_info(void *self, xcp_hv_host_info *out, xcp_hv_error *err)
     xcp__hv_host_cpuinfo(out, s->opt.host_cpus);
     snprintf(out->hv_version, sizeof(out->hv_version), "4.17.0-sim");
     /* offered whatever this machine's CPU is: the sim runs no guest code */
-    snprintf(out->capabilities, sizeof(out->capabilities),
-             "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64");
+    snprintf(out->capabilities, sizeof(out->capabilities), "%s",
+             s->opt.no_hvm ? "xen-3.0-x86_64"
+                           : "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p "
+                             "hvm-3.0-x86_64");
     xcp__sim_rearm(s);
     return 0;
 }
@@ -824,6 +830,11 @@ int xcp__sim_dom_from_config(struct sim *s, const xcp_hv_domain_config *c,
                                  "version");
     if (!xcp__sim_uuid_valid(c->vm_uuid))
         return xcp__hv_error_set(err, -EINVAL, "sim: '%s' is not a VM uuid", u);
+    if (s->opt.no_hvm && c->type != XCP_HV_DOMAIN_PV)
+        return xcp__hv_error_set(err, -ENOTSUP,
+                                 "sim: VM %s: this host has no HVM support "
+                                 "for a %s guest", u,
+                                 xcp__hv_domain_type_name(c->type));
     if (!c->name || !*c->name || strlen(c->name) >= XCP_HV_NAME_MAX)
         return xcp__hv_error_set(err, -EINVAL,
                                  "sim: VM %s: domain name empty or longer "
@@ -1201,6 +1212,17 @@ static int sim_domain_set_vcpus(void *self, uint32_t domid, uint32_t online,
  * its memory moves, then the sender goes. The model keeps the domain's
  * whole state (memory, vCPU time, devices, agent) under the next id.
  */
+/*
+ * The simulated host's bridges are names only (nothing is made on the
+ * real host): removing one succeeds, bar an injected fault.
+ */
+static int sim_bridge_remove(void *self, const char *bridge,
+                             xcp_hv_error *err)
+{
+    (void)bridge;
+    return xcp__sim_check_fault(self, XCP_HV_OP_BRIDGE_REMOVE, err);
+}
+
 static int sim_domain_migrate_local(void *self, uint32_t domid,
                                     uint32_t *new_domid, xcp_hv_error *err)
 {
@@ -1460,4 +1482,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .console_open = xcp__sim_console_open,
     .domain_guest_data = xcp__sim_guest_data,
     .domain_migrate_local = sim_domain_migrate_local,
+    .bridge_remove = sim_bridge_remove,
 };

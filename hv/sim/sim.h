@@ -23,6 +23,8 @@
  *                              memory_actual moves to the target while the
  *                              guest runs; 0 (the default) = at once
  *   XCP_SIM_FAULTS             faults to inject, see sim.c "Faults"
+ *   XCP_SIM_HOST_HVM           0: the host has no HVM support (its
+ *                              capabilities list no hvm-*), default 1
  *   XCP_SIM_AGENT_DELAY_MS     vCPU time a guest runs before its agent
  *                              reports (OS, addresses, memory); default 50
  */
@@ -34,6 +36,8 @@ struct xcp__sim_options {
     uint64_t balloon_rate;      /* bytes per second, 0 = instantaneous */
     const char *faults;         /* XCP_SIM_FAULTS syntax; borrowed; NULL */
     uint64_t agent_delay_ns;    /* vCPU time before the guest agent runs */
+    bool no_hvm;                /* a host without HVM support (no VT-x or
+                                   AMD-V): only PV guests run */
 };
 
 int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err);

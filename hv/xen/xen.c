@@ -42,6 +42,8 @@
 #include <xentoollog.h>
 
 #include "hv_internal.h"
+#include "xen_bridge.h"
+#include "xen_dev.h"
 #include "xen_int.h"
 #include "xen_log.h"
 #include "xen_migrate.h"
@@ -586,48 +588,6 @@ static bool nic_to_libxl(const xcp_hv_nic *n, libxl_device_nic *d)
     return d->bridge || !n->bridge;
 }
 
-/*
- * Makes sure the Linux bridge a NIC is to join exists and is up: libxl's
- * vif-bridge script only adds the vif to it. The network's bridge name
- * (xenbr0, xapiN) comes from the library; bridges stay when their last
- * port goes, as on XAPI.
- */
-static int ensure_bridge(const char *name, xcp_hv_error *err)
-{
-    struct ifreq ifr;
-    int s, rc = 0;
-
-    if (!name || !*name)
-        return 0;
-    if (strlen(name) >= IFNAMSIZ)
-        return xcp__hv_error_set(err, -EINVAL,
-                                 "xen: bridge name '%s' is too long", name);
-    s = socket(AF_LOCAL, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0)
-        return xcp__hv_error_set(err, -errno, "xen: socket: %s",
-                                 strerror(errno));
-    if (ioctl(s, SIOCBRADDBR, name) < 0 && errno != EEXIST) {
-        rc = xcp__hv_error_set(err, -errno,
-                               "xen: cannot create bridge %s: %s", name,
-                               strerror(errno));
-        goto out;
-    }
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-    if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-        if (ifr.ifr_flags & IFF_UP)
-            goto out;
-        ifr.ifr_flags |= IFF_UP;
-        if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0)
-            goto out;
-    }
-    rc = xcp__hv_error_set(err, -errno, "xen: cannot bring bridge %s up: %s",
-                           name, strerror(errno));
-out:
-    close(s);
-    return rc;
-}
-
 /* The VM.platform keys libxl has a direct setting for; others are ignored. */
 static void apply_platform(libxl_domain_build_info *b, const xcp_hv_kv *kv,
                            size_t n)
@@ -704,6 +664,8 @@ static int build_config(struct xen *x, const xcp_hv_domain_config *c,
     b->cmdline = dup_or_null(c->cmdline);
     if (type == LIBXL_DOMAIN_TYPE_PV && c->bootloader)
         b->u.pv.bootloader = strdup(c->bootloader);
+    if (type == LIBXL_DOMAIN_TYPE_HVM && c->boot_order)
+        b->u.hvm.boot = strdup(c->boot_order);
     apply_platform(b, c->platform, c->n_platform);
     if (!xcp__xen_console_config(b))
         return oom(err);
@@ -716,9 +678,16 @@ static int build_config(struct xen *x, const xcp_hv_domain_config *c,
         dc->disks = calloc(c->n_disks, sizeof(*dc->disks));
         if (!dc->disks)
             return oom(err);
-        for (i = 0; i < c->n_disks; i++, dc->num_disks++)
-            if (!disk_to_libxl(&c->disks[i], &dc->disks[i]))
+        for (i = 0; i < c->n_disks; i++) {
+            const xcp_hv_disk *k = &c->disks[i];
+            /* a PV or PVH guest's empty CD drive is no device until a
+             * medium comes (xcp__xen_pv_cd_change) */
+            if (type != LIBXL_DOMAIN_TYPE_HVM && k->cdrom &&
+                (!k->path || !*k->path))
+                continue;
+            if (!disk_to_libxl(k, &dc->disks[dc->num_disks++]))
                 return oom(err);
+        }
     }
     if (c->n_nics) {
         dc->nics = calloc(c->n_nics, sizeof(*dc->nics));
@@ -802,7 +771,7 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
         return rc;
     rc = build_config(x, c, &dc, err);
     for (i = 0; rc == 0 && i < c->n_nics; i++)
-        rc = ensure_bridge(c->nics[i].bridge, err);
+        rc = xcp__xen_bridge_ensure(c->nics[i].bridge, err);
     if (rc < 0)
         goto out;
     t0 = mono_ns();
@@ -1280,18 +1249,27 @@ static int xen_cdrom_insert(void *self, uint32_t domid, const char *vdev,
     struct xen *x = self;
     xcp_hv_disk want = {path, format, vdev, true, true};
     libxl_device_disk d;
+    libxl_dominfo info;
+    const char *call = "";
     xc_domaininfo_t di;
     int rc = guest(x, domid, "change the CD of", &di, err);
 
     if (rc < 0)
         return rc;
+    libxl_dominfo_init(&info);
     if (!disk_to_libxl(&want, &d)) {
         rc = oom(err);
-    } else {
+    } else if (di.flags & XEN_DOMINF_hvm_guest &&
+               libxl_domain_info(x->ctx, &info, domid) == 0 &&
+               info.domain_type == LIBXL_DOMAIN_TYPE_HVM) {
         rc = libxl_cdrom_insert(x->ctx, domid, &d, NULL);
         rc = rc ? libxl_fail(err, rc, "libxl_cdrom_insert", domid) : 0;
+    } else { /* PV or PVH: libxl_cdrom_insert is for HVM only */
+        rc = xcp__xen_pv_cd_change(x->ctx, domid, &d, &call);
+        rc = rc ? libxl_fail(err, rc, call, domid) : 0;
     }
     libxl_device_disk_dispose(&d);
+    libxl_dominfo_dispose(&info);
     return rc;
 }
 
@@ -1303,7 +1281,7 @@ static int xen_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
     xc_domaininfo_t di;
     int rc = guest(x, domid, "plug a NIC into", &di, err);
 
-    if (rc < 0 || (rc = ensure_bridge(nic->bridge, err)) < 0)
+    if (rc < 0 || (rc = xcp__xen_bridge_ensure(nic->bridge, err)) < 0)
         return rc;
     if (!nic_to_libxl(nic, &d)) {
         rc = oom(err);
@@ -1444,6 +1422,12 @@ static int xen_event_read(void *self, uint32_t *domids, size_t cap,
     return 0;
 }
 
+static int xen_bridge_remove(void *self, const char *bridge, xcp_hv_error *err)
+{
+    (void)self;
+    return xcp__xen_bridge_remove(bridge, err);
+}
+
 const xcp_hv_driver xcp__hv_xen_driver = {
     .version = XCP_HV_DRIVER_VERSION,
     .name = "xen",
@@ -1477,6 +1461,7 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .console_open = xen_console_open,
     .domain_guest_data = xen_domain_guest_data,
     .domain_migrate_local = xcp__xen_domain_migrate_local,
+    .bridge_remove = xen_bridge_remove,
 };
 
 #else

@@ -9,6 +9,10 @@
 #include "helpers.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 TestSuite(vdi, .init = api_setup, .fini = api_teardown);
 TestSuite(vbd, .init = api_setup, .fini = api_teardown);
@@ -945,6 +949,38 @@ Test(network, destroy_unused_network)
     xcp_network_record r;
 
     OK(xcp_network_destroy(S, net));
+    xcp_network_record_init(&r);
+    assert_error(xcp_network_get_record(S, &r, net), "HANDLE_INVALID",
+                 "network", net.ref);
+}
+
+/*
+ * network.destroy asks the driver to remove the network's bridge (the xen
+ * driver removes one it made); a bridge that cannot go is logged, and the
+ * record is gone all the same.
+ */
+Test(network, destroy_removes_its_bridge_through_the_driver)
+{
+    char path[] = "/tmp/xcp-test-log-XXXXXX", buf[4096] = "";
+    int fd = mkstemp(path), saved = dup(STDERR_FILENO);
+    xcp_network net;
+    xcp_network_record r;
+    ssize_t n;
+
+    cr_assert(fd >= 0 && saved >= 0);
+    api_reopen_with_faults("bridge_remove=EIO");
+    net = new_network("private");
+    fflush(stderr);
+    dup2(fd, STDERR_FILENO);
+    OK(xcp_network_destroy(S, net));
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    n = pread(fd, buf, sizeof(buf) - 1, 0);
+    close(fd);
+    unlink(path);
+    cr_assert(n > 0 && strstr(buf, "its bridge xapi"),
+              "the driver was not asked to remove the bridge: '%s'", buf);
     xcp_network_record_init(&r);
     assert_error(xcp_network_get_record(S, &r, net), "HANDLE_INVALID",
                  "network", net.ref);

@@ -375,3 +375,41 @@ Test(vm_migrate_small, pool_migrate_without_room_for_two_copies_fails)
     cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
     cr_assert_eq(api_domid(vm), before);
 }
+
+/* ---- a host without HVM support ------------------------------------------ */
+
+static void no_hvm_setup(void)
+{
+    setenv("XCP_SIM_HOST_HVM", "0", 1);
+    boot_mode_setup();
+}
+
+static void no_hvm_teardown(void)
+{
+    boot_mode_teardown();
+    unsetenv("XCP_SIM_HOST_HVM");
+}
+
+TestSuite(no_hvm, .init = no_hvm_setup, .fini = no_hvm_teardown);
+
+/* HVM and PVH guests need VT-x/AMD-V: on a host whose capabilities list
+ * no hvm-*, starting one fails VM_HVM_REQUIRED (as XAPI says), not with
+ * the driver's failure; a PV guest starts. */
+Test(no_hvm, hvm_and_pvh_fail_vm_hvm_required_pv_starts)
+{
+    xcp_vm hvm = api_install_from(T_OTHER, "hvm");
+    xcp_vm pvh = api_install_from(T_OTHER, "pvh");
+    xcp_vm pv = api_install_from(T_OTHER, "pv");
+
+    assert_error(xcp_vm_start(S, hvm, false, false), "VM_HVM_REQUIRED",
+                 hvm.ref);
+    assert_error(xcp_vm_assert_can_boot_here(S, hvm, api_host()),
+                 "VM_HVM_REQUIRED", hvm.ref);
+    OK(xcp_vm_set_domain_type(S, pvh, XCP_DOMAIN_TYPE_PVH));
+    give_kernel(pvh);
+    assert_error(xcp_vm_start(S, pvh, false, false), "VM_HVM_REQUIRED",
+                 pvh.ref);
+    OK(xcp_vm_set_HVM_boot_policy(S, pv, ""));
+    give_kernel(pv);
+    OK(xcp_vm_start(S, pv, false, false));
+}

@@ -129,6 +129,7 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_CONSOLE_OPEN,   /* driver version 2 */
     XCP_HV_OP_DOMAIN_GUEST_DATA, /* driver version 2 */
     XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, /* driver version 2 */
+    XCP_HV_OP_BRIDGE_REMOVE,        /* driver version 2 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -219,6 +220,10 @@ typedef struct xcp_hv_domain_config {
      * or NULL: what a simulated guest's agent reports. Real drivers ignore
      * it (their guests' agents report what they really run). */
     const char *guest_os;
+    /* HVM: the firmware's boot order, XAPI's HVM_boot_params "order"
+     * under HVM_boot_policy "BIOS order": 'c' disk, 'd' CD, 'n' network,
+     * tried in turn (e.g. "dc"). NULL = "cd". Ignored for PV and PVH. */
+    const char *boot_order;
 } xcp_hv_domain_config;
 
 /* ---- domain state (output) ----------------------------------------------- */
@@ -441,6 +446,14 @@ typedef struct xcp_hv_driver {
      */
     int (*domain_migrate_local)(void *self, uint32_t domid,
                                 uint32_t *new_domid, xcp_hv_error *err);
+    /*
+     * The network whose NICs joined host bridge `bridge` is gone: the
+     * driver removes the bridge if it made it (nic_plug, domain_create)
+     * and no port is left on it; a bridge it did not make (the host's
+     * own, xenbr0) stays. 0 also when there was nothing to remove. NULL:
+     * the driver makes no bridges.
+     */
+    int (*bridge_remove)(void *self, const char *bridge, xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

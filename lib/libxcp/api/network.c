@@ -65,11 +65,27 @@ static int refs_param(const xcp_value *set, char **out)
     return *out ? 0 : xcp__oom();
 }
 
+/*
+ * The network is gone: its bridge goes too if the driver made it (the xen
+ * driver makes one per network for its VIFs; the host's own bridges stay).
+ * The record is gone either way: a bridge that cannot go is logged.
+ */
+static void remove_bridge(xcp__ctx *c, const char *bridge)
+{
+    xcp_hv_error e;
+
+    if (!bridge || !xcp__hv_supports(c->e->hv, XCP_HV_OP_BRIDGE_REMOVE))
+        return;
+    if (xcp__hv_bridge_remove(c->e->hv, bridge, &e) < 0)
+        xcp__log(XCP__LOG_WARN, "network destroyed, its bridge %s stays: %s",
+                 bridge, e.message);
+}
+
 static int net_destroy(xcp__ctx *c)
 {
     xcp__obj *net;
     const xcp_value *vifs, *pifs;
-    char *p;
+    char *p, *br;
     const char *sys;
     int rc;
 
@@ -90,7 +106,15 @@ static int net_destroy(xcp__ctx *c)
         free(p);
         return rc;
     }
-    return xcp__db_destroy(c->db, net);
+    if (!(br = xcp__strdup(xcp__obj_str(net, F(network, bridge)))))
+        return xcp__oom();
+    if ((rc = xcp__db_destroy(c->db, net)) < 0) {
+        free(br);
+        return rc;
+    }
+    remove_bridge(c, br);
+    free(br);
+    return 0;
 }
 
 static int net_purpose(xcp__ctx *c, bool add)

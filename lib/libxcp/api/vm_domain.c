@@ -185,6 +185,21 @@ static const char *guest_os(xcp__ctx *c, xcp__obj *vm, struct domcfg *d)
     return NULL;
 }
 
+/* Whether this host runs HVM containers (HVM and PVH guests): an hvm-*
+ * entry in its capabilities, as Xen reports them. */
+static bool host_has_hvm(xcp__ctx *c)
+{
+    xcp__obj *h = xcp__db_get_cls(c->db, C(host), c->e->host);
+    const xcp_value *caps = h ? xcp__obj_val(h, F(host, capabilities)) : NULL;
+    size_t i;
+
+    for (i = 0; caps && caps->kind == XCP_VAL_ARRAY && i < caps->u.arr.n;
+         i++)
+        if (!strncmp(caps->u.arr.items[i].u.s, "hvm-", 4))
+            return true;
+    return false;
+}
+
 int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
                       bool resume)
 {
@@ -202,6 +217,9 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
     d->cfg.type = is_hvm ? XCP_HV_DOMAIN_HVM
                   : !strcmp(domain_type_name(vm), "pvh") ? XCP_HV_DOMAIN_PVH
                                                          : XCP_HV_DOMAIN_PV;
+    /* HVM and PVH guests need the CPU's virtualisation: XAPI says so */
+    if (d->cfg.type != XCP_HV_DOMAIN_PV && !host_has_hvm(c))
+        return XCP__ERR_VM_HVM_REQUIRED(vm->ref);
     d->cfg.memory_static_max = (uint64_t)xcp__obj_int(vm,
                                                       F(VM, memory_static_max));
     d->cfg.memory_target = (uint64_t)xcp__obj_int(vm,
@@ -234,6 +252,11 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
         }
         d->cfg.cmdline = keep(d, xcp__obj_str(vm, F(VM, PV_args)));
         d->cfg.bootloader = *bl ? keep(d, bl) : NULL;
+    } else if (!strcmp(xcp__obj_str(vm, F(VM, HVM_boot_policy)),
+                       "BIOS order")) {
+        const char *o = xcp__obj_map_str(vm, F(VM, HVM_boot_params),
+                                         "order");
+        d->cfg.boot_order = o && *o ? keep(d, o) : NULL;
     }
     for (i = 0; plat->kind == XCP_VAL_STRUCT && i < plat->u.st.n &&
                 i < MAX_PLATFORM; i++) {
