@@ -491,17 +491,22 @@ sc_remote() {
         esac
     done </host/remote-done
     grep -q . /host/remote-done || bad "the host ran nothing" || return 1
-    # what the host asked for happened here
+    # what the host asked for happened here (the guest may not have
+    # reached userspace when the host's vm-shutdown came: its kernel then
+    # powers off without /sbin/poweroff's line, so only Xen is asked)
     [ "$(param "$VM" power-state)" = halted ] ||
         bad "the VM is not halted after the host's vm-shutdown" || return 1
-    wait_console "$VM" "XCPGUEST: poweroff" 5 "$n" ||
-        bad "the host's vm-shutdown did not reach the guest"
+    [ "$(lines "$VM")" -gt "$n" ] ||
+        bad "the host's vm-start did not boot the guest" || return 1
+    [ -z "$(xl list | awk -v u="$VM" '$1 == u')" ] ||
+        bad "the VM's domain is still there"
 }
 
 # ---- reattach: kill -9 of xcpd while guests live, and what Xen did ------
 
 xcpd_kill9() {
-    [ -n "$XCPD_PID" ] || bad "xcpd is not running" || return 1
+    # a reattach scenario that failed may have left xcpd down
+    [ -n "$XCPD_PID" ] || sc_xcpd_up || return 1
     kill -KILL "$XCPD_PID"
     wait "$XCPD_PID" 2>/dev/null
     XCPD_PID=""
@@ -559,8 +564,7 @@ sc_reattach_guest_poweroff() {
     sc_xcpd_up || return 1
     wait_power "$VM" halted 10 || return 1
     [ -z "$(xl_state "$d")" ] || bad "domain $d was not reaped" || return 1
-    x vm-start uuid="$VM" >/dev/null || return 1
-    wait_power "$VM" running 10
+    start_guest "$VM" && wait_power "$VM" running 10
 }
 
 # The guest reboots itself while xcpd is down: the new xcpd applies
@@ -573,7 +577,8 @@ sc_reattach_guest_reboot() {
     xcpd_kill9 || return 1
     xenstore-write "/local/domain/$d/control/shutdown" reboot ||
         bad "xenstore-write control/shutdown failed" || return 1
-    wait_console "$VM" "XCPGUEST: reboot" 60 "$n" || return 1
+    wait_console "$VM" "XCPGUEST: reboot" 60 "$n" ||
+        { tail -3 "$(clog "$VM")"; return 1; }
     wait_xl_shutdown "$d" 60 || return 1
     echo "domain $d is '$(xl_state "$d")' with xcpd down"
     n=$(lines "$VM")
@@ -597,17 +602,21 @@ sc_metrics_from_xen() {
     d=$(param "$VM" dom-id) || return 1
     xm=$(xl list "$d" | awk 'NR == 2 { print $3 }')
     m=$(param "$VM" memory-actual) || return 1
+    case $m in '' | *[!0-9]*) bad "memory-actual is '$m'"; return 1 ;; esac
     echo "memory-actual $m, xl list $xm MiB"
     near "$((m / 1048576))" "$xm" 1 ||
         bad "memory-actual is $((m / 1048576)) MiB, xl list says $xm" ||
         return 1
     xf=$(xl info | awk '/^free_memory/ { print $3 }')
     hf=$(x host-list params=memory-free --minimal) || return 1
+    case $hf in '' | *[!0-9]*) bad "memory-free is '$hf'"; return 1 ;; esac
     echo "host memory-free $hf, xl info free_memory $xf MiB"
     near "$((hf / 1048576))" "$xf" 2 ||
         bad "host memory-free is $((hf / 1048576)) MiB, xl info says $xf" ||
         return 1
-    hf=$(x host-list params=memory-free-computed --minimal) || return 1
+    hf=$(x host-param-get uuid="$(x host-list --minimal)" \
+        param-name=memory-free-computed) || return 1
+    case $hf in '' | *[!0-9]*) bad "memory-free-computed: '$hf'"; return 1 ;; esac
     near "$((hf / 1048576))" "$xf" 2 ||
         bad "memory-free-computed is $((hf / 1048576)) MiB, xl says $xf"
 }
@@ -618,13 +627,18 @@ sc_metrics_from_xen() {
 # other than dom0, device models, xenstore entries, bridge ports,
 # suspend images, image files without a VDI.
 no_leaks() {
-    local l t id f u
+    local l t id f u c
     l=$(xl list | awk 'NR > 1 && $1 != "Domain-0" { printf "%s(%s) ", $1, $2 }')
     [ -z "$l" ] || bad "domains left: $l" || return 1
-    l=$(for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' <"$f"; echo; done \
-        2>/dev/null | sed -n 's/.*-xen-domid \([0-9]*\).*/\1/p' |
-        grep -vx 0 | tr '\n' ' ')
-    [ -z "$l" ] || bad "device models left for domains $l" || return 1
+    l=""
+    for f in /proc/[0-9]*/cmdline; do
+        c=$(tr '\0' ' ' <"$f" 2>/dev/null)
+        case $c in *qemu-system*" -xen-domid "*) ;; *) continue ;; esac
+        id=${c#* -xen-domid }
+        id=${id%% *}
+        [ "$id" = 0 ] || l="$l $id"
+    done
+    [ -z "$l" ] || bad "device models left for domains$l" || return 1
     l=$(xenstore-list /local/domain | grep -vx 0 | tr '\n' ' ')
     [ -z "$l" ] || bad "/local/domain has $l" || return 1
     l=""
@@ -652,10 +666,29 @@ no_leaks() {
     [ -z "$l" ] || bad "image files without a VDI:$l"
 }
 
-# A start that fails at device attach (the disk's image is missing)
-# leaves nothing behind.
+# vm-start of VM $1 must fail (its error printed); then it is halted
+# and uninstalled.
+start_fails() {
+    if x vm-start uuid="$1" >/dev/null; then
+        bad "VM $1 started"
+        x vm-shutdown uuid="$1" --force
+        return 1
+    fi
+    echo "error: $why"
+    why=""
+    [ "$(param "$1" power-state)" = halted ] ||
+        bad "power-state is $(param "$1" power-state) after the failure" ||
+        return 1
+    x vm-uninstall uuid="$1" --force >/dev/null
+}
+
+# Starts that fail leave nothing behind: one refused before any domain
+# exists (the disk's image is gone), one that fails at device attach in
+# libxl once the domain is built (a VIF whose "bridge" is lo: libxl's
+# vif-bridge script finds no bridge and the hot-plug fails).
 sc_failed_start_no_leaks() {
-    local vm sr vdi f
+    local vm sr vdi f net
+    ensure_halted "$VM" || return 1
     vm=$(make_pv_vm lab-nodisk) || return 1
     x vm-param-set uuid="$vm" domain-type=pv || return 1
     sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
@@ -666,17 +699,15 @@ sc_failed_start_no_leaks() {
     f=$(find "$XCP_STATE_DIR/sr" -name "$vdi*" | head -1)
     [ -n "$f" ] || bad "no image file for VDI $vdi" || return 1
     rm -f "$f"
-    if x vm-start uuid="$vm" >/dev/null; then
-        bad "a VM whose disk image is gone started"
-        x vm-shutdown uuid="$vm" --force
-        return 1
-    fi
-    echo "error: $why"
-    why=""
-    [ "$(param "$vm" power-state)" = halted ] ||
-        bad "power-state is $(param "$vm" power-state) after the failure" ||
-        return 1
-    x vm-uninstall uuid="$vm" --force >/dev/null
+    start_fails "$vm" || return 1
+    no_leaks || return 1
+    vm=$(make_pv_vm lab-badbridge) || return 1
+    x vm-param-set uuid="$vm" domain-type=pv || return 1
+    net=$(x network-create name-label=lab-notabridge bridge=lo) || return 1
+    x vif-create vm-uuid="$vm" network-uuid="$net" device=0 \
+        mac=02:16:3e:00:00:09 >/dev/null || return 1
+    start_fails "$vm" || return 1
+    x network-destroy uuid="$net" || return 1
     no_leaks
 }
 
