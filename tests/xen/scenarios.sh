@@ -13,7 +13,9 @@
 # life cycle, the CI slice), devices, contract, timing, behind (a pause
 # behind the toolstack's back, which Xen signals to no one), remote (xe -s
 # from the host, outside dom0, with tools/xen-lab/remote), reattach (kill
-# -9 of xcpd while the guest lives on, or shuts down or reboots itself).
+# -9 of xcpd while the guest lives on, or shuts down or reboots itself),
+# leaks (starts that fail leave nothing behind; no_leaks, in pv, checks
+# the end of the run).
 set -u
 export XCP_HV=xen
 export XCP_STATE_DIR=${XCP_STATE_DIR:-/var/lib/xcp}
@@ -743,7 +745,7 @@ run reattach_running reattach
 run reattach_guest_poweroff reattach
 run reattach_guest_reboot reattach
 run metrics_from_xen reattach
-run failed_start_no_leaks pv
+run failed_start_no_leaks leaks
 run vm_uninstall pv
 run no_leaks pv
 run xcpd_down pv
