@@ -1865,9 +1865,10 @@ typedef struct xcp_host_record {
      */
     char *hostname;
     /**
-     * string RW. The address clients and other hosts reach the host at. Set
-     * at the first start to the first non-loopback IPv4 address (127.0.0.1 if
-     * there is none); console locations are built from it.
+     * string RW. The address clients and other hosts reach the host at: the
+     * management PIF's IP, read at every start (without one, the last known
+     * address, or at the first start the first non-loopback IPv4 address,
+     * 127.0.0.1 if there is none); console locations are built from it.
      */
     char *address;
     /**
@@ -6167,18 +6168,20 @@ XCP_EXTERN int xcp_host_set_hostname(xcp_session *session, xcp_host self, const 
 /**
  * XenAPI host.get_address(self) -> string. Reads one field.
  *
- * The address clients and other hosts reach the host at. Set at the first
- * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
- * console locations are built from it.
+ * The address clients and other hosts reach the host at: the management PIF's
+ * IP, read at every start (without one, the last known address, or at the
+ * first start the first non-loopback IPv4 address, 127.0.0.1 if there is
+ * none); console locations are built from it.
  */
 XCP_EXTERN int xcp_host_get_address(xcp_session *session, char * *result, xcp_host self);
 
 /**
  * XenAPI host.set_address(self, value). Writes one field.
  *
- * The address clients and other hosts reach the host at. Set at the first
- * start to the first non-loopback IPv4 address (127.0.0.1 if there is none);
- * console locations are built from it.
+ * The address clients and other hosts reach the host at: the management PIF's
+ * IP, read at every start (without one, the last known address, or at the
+ * first start the first non-loopback IPv4 address, 127.0.0.1 if there is
+ * none); console locations are built from it.
  */
 XCP_EXTERN int xcp_host_set_address(xcp_session *session, xcp_host self, const char *value);
 

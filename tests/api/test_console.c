@@ -2,12 +2,17 @@
  * tests/api/test_console.c - xcp_console_open on the sim hypervisor: the
  * stream of a running VM's text console (boot text, login prompt, echo,
  * the farewell at shutdown, end of file when the domain goes), its RFB
- * console's handshake and the text it draws in a font, and the refusals
- * (bad console ref, a halted VM's console, a closed session).
+ * console's handshake and the text it draws in a font, the refusals
+ * (bad console ref, a halted VM's console, a closed session), and where
+ * consoles are: locations naming the host's management address, as XAPI
+ * writes them.
  */
 #include "helpers.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -286,4 +291,96 @@ Test(console, rfb_draws_the_boot_text_in_glyphs)
                   lit, shapes);
     free(fb);
     close(fd);
+}
+
+/* ---- where a console is: its location -------------------------------- */
+
+/* The IPv4 address of device dev, as the system has it ("" if none). */
+static void live_ipv4(const char *dev, char out[INET_ADDRSTRLEN])
+{
+    struct ifaddrs *ifa, *i;
+
+    out[0] = '\0';
+    cr_assert_eq(getifaddrs(&ifa), 0);
+    for (i = ifa; i && !out[0]; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+            !strcmp(i->ifa_name, dev))
+            inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+                      out, INET_ADDRSTRLEN);
+    freeifaddrs(ifa);
+}
+
+/* Asserts every console of vm is at https://<host.address>/console?ref=
+ * <its ref>, as XAPI writes it; returns how many vm has. */
+static size_t assert_locations(xcp_vm vm)
+{
+    xcp_console_set cs = {0};
+    char *addr = NULL, *loc = NULL, want[512];
+    size_t i, n;
+
+    OK(xcp_host_get_address(S, &addr, api_host()));
+    cr_assert(addr && addr[0], "host.address is empty");
+    OK(xcp_vm_get_consoles(S, &cs, vm));
+    for (i = 0; i < cs.n; i++) {
+        OK(xcp_console_get_location(S, &loc, cs.items[i]));
+        snprintf(want, sizeof(want), "https://%s/console?ref=%s", addr,
+                 cs.items[i].ref);
+        cr_assert_str_eq(loc, want);
+        xcp_free(loc);
+    }
+    n = cs.n;
+    xcp_console_set_dispose(&cs);
+    xcp_free(addr);
+    return n;
+}
+
+Test(console, location_is_the_host_address_and_console_ref)
+{
+    xcp_vm vm = api_install("web1");
+
+    OK(xcp_vm_start(S, vm, false, false));
+    cr_assert_eq(assert_locations(vm), 2);
+}
+
+/* host.address is the management PIF's IP, read from the system, as XAPI
+ * keeps it (not whichever address the first boot happened to see). */
+Test(console, host_address_is_the_management_pif_ip)
+{
+    xcp_pif_set pifs = {0};
+    xcp_pif_record r;
+    char live[INET_ADDRSTRLEN] = "", *addr = NULL;
+    bool found = false;
+    size_t i;
+
+    OK(xcp_pif_get_all(S, &pifs));
+    for (i = 0; i < pifs.n && !found; i++) {
+        xcp_pif_record_init(&r);
+        OK(xcp_pif_get_record(S, &r, pifs.items[i]));
+        if (r.management) {
+            found = true;
+            live_ipv4(r.device, live);
+            if (live[0])
+                cr_assert_str_eq(r.IP, live, "PIF %s", r.device);
+        }
+        xcp_pif_record_dispose(&r);
+    }
+    xcp_pif_set_dispose(&pifs);
+    if (!found || !live[0])
+        cr_skip_test("this machine has no NIC with an IPv4 address");
+    OK(xcp_host_get_address(S, &addr, api_host()));
+    cr_assert_str_eq(addr, live);
+    xcp_free(addr);
+}
+
+/* A restart reads the address again, and the running VMs' consoles move
+ * with it (XAPI's refresh_console_urls). */
+Test(console, locations_follow_the_host_address_across_a_restart)
+{
+    xcp_vm vm = api_install("web1");
+
+    OK(xcp_vm_start(S, vm, false, false));
+    OK(xcp_host_set_address(S, api_host(), "198.51.100.7"));
+    api_reopen();
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
+    cr_assert_eq(assert_locations(vm), 2);
 }

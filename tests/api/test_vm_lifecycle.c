@@ -1053,8 +1053,8 @@ Test(vm_start_effects, consoles_created_on_start_destroyed_on_halt)
         xcp_console_record_init(&cr);
         OK(xcp_console_get_record(S, &cr, cs.items[i]));
         cr_assert_str_eq(cr.VM.ref, vm.ref);
-        cr_assert(strstr(cr.location, cr.uuid) != NULL, "location %s",
-                  cr.location);
+        cr_assert(strstr(cr.location, cs.items[i].ref) != NULL,
+                  "location %s", cr.location);
         rfb |= cr.protocol == XCP_CONSOLE_PROTOCOL_RFB;
         vt100 |= cr.protocol == XCP_CONSOLE_PROTOCOL_VT100;
         xcp_console_record_dispose(&cr);

@@ -13,7 +13,10 @@
 # life cycle, the CI slice), devices (disks, NICs, bridges, CDs, hot-plug),
 # hvm (PVH and HVM guests), contract, timing, behind (a pause behind the
 # toolstack's back, which Xen signals to no one), guest (the console and
-# the guest agent's data).
+# the guest agent's data), remote (xe -s from the host, outside dom0, with
+# tools/xen-lab/remote), reattach (kill -9 of xcpd while the guest lives
+# on, or shuts down or reboots itself), leaks (starts that fail leave
+# nothing behind; no_leaks, in pv, checks the end of the run).
 set -u
 export XCP_HV=xen
 export XCP_STATE_DIR=${XCP_STATE_DIR:-/var/lib/xcp}
@@ -247,11 +250,21 @@ sc_embedded_hard_shutdown() {
 }
 
 XCPD_PID=""
+# on the lab's network too, as XAPI listens (80, and 443 with TLS), when
+# the lab gave it users to log in (the remote group's `xe -s` from outside)
+XCPD_ARGS=""
+[ -f /etc/xcp/users ] && XCPD_ARGS="--listen 0.0.0.0:80 --tls-listen 0.0.0.0:443
+    --auth-file /etc/xcp/users"
 sc_xcpd_up() {
-    local i=0
-    xcpd >/tmp/xcpd.log 2>&1 &
+    local i=0 n
+    # a restart (reattach) finds the socket a killed xcpd left: wait for
+    # this one's "ready"
+    n=$(grep -c '^xcpd: ready$' /tmp/xcpd.log 2>/dev/null)
+    # shellcheck disable=SC2086
+    xcpd $XCPD_ARGS >>/tmp/xcpd.log 2>&1 &
     XCPD_PID=$!
-    while [ ! -S "$XCP_STATE_DIR/xapi" ] && [ $i -lt 600 ]; do
+    while [ "$(grep -c '^xcpd: ready$' /tmp/xcpd.log)" -le "${n:-0}" ] &&
+        [ $i -lt 600 ]; do
         kill -0 $XCPD_PID 2>/dev/null || bad "xcpd exited: $(tail -3 /tmp/xcpd.log)"
         sleep 0.1
         i=$((i + 1))
@@ -905,6 +918,259 @@ sc_contract() {
     grep Synthesis /tmp/contract.log
 }
 
+# ---- remote: xe -s from outside dom0 (the host, tools/xen-lab/remote) ----
+
+# dom0 hands the host a halted PV guest and its own management address in
+# /host/remote-ready, then waits for the host's results in
+# /host/remote-done, merged here into this run's PASS/FAIL lines.
+sc_remote() {
+    local addr t0 l n
+    [ -n "$XCPD_ARGS" ] || bad "no /etc/xcp/users: xcpd is not on the network" ||
+        return 1
+    ensure_halted "$VM" || return 1
+    addr=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
+    [ -n "$addr" ] || bad "dom0's eth0 has no address" || return 1
+    rm -f /host/remote-done
+    n=$(lines "$VM")
+    printf 'VM=%s\nADDR=%s\n' "$VM" "$addr" >/host/remote-ready.tmp &&
+        mv /host/remote-ready.tmp /host/remote-ready ||
+        bad "cannot write /host/remote-ready" || return 1
+    t0=$(up)
+    while [ ! -f /host/remote-done ]; do
+        awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 900) }' &&
+            { bad "no results from the host within 900 s"; return 1; }
+        sleep 1
+    done
+    while IFS= read -r l; do
+        case $l in
+        PASS*) note "$l"; npass=$((npass + 1)) ;;
+        FAIL*) note "$l"; nfail=$((nfail + 1)) ;;
+        SKIP*) note "$l" ;;
+        esac
+    done </host/remote-done
+    grep -q . /host/remote-done || bad "the host ran nothing" || return 1
+    # what the host asked for happened here (the guest may not have
+    # reached userspace when the host's vm-shutdown came: its kernel then
+    # powers off without /sbin/poweroff's line, so only Xen is asked)
+    [ "$(param "$VM" power-state)" = halted ] ||
+        bad "the VM is not halted after the host's vm-shutdown" || return 1
+    [ "$(lines "$VM")" -gt "$n" ] ||
+        bad "the host's vm-start did not boot the guest" || return 1
+    [ -z "$(xl list | awk -v u="$VM" '$1 == u')" ] ||
+        bad "the VM's domain is still there"
+}
+
+# ---- reattach: kill -9 of xcpd while guests live, and what Xen did ------
+
+xcpd_kill9() {
+    # a reattach scenario that failed may have left xcpd down
+    [ -n "$XCPD_PID" ] || sc_xcpd_up || return 1
+    kill -KILL "$XCPD_PID"
+    wait "$XCPD_PID" 2>/dev/null
+    XCPD_PID=""
+    echo "xcpd killed (-9)" >>/tmp/xcpd.log
+}
+
+# domain $1's state letters in xl list ("" once it is gone)
+xl_state() { xl list | awk -v d="$1" '$2 == d { print $5 }'; }
+
+# Waits up to $2 s until Xen has domain $1 shut down (by its guest).
+wait_xl_shutdown() {
+    local i=0
+    while [ $i -lt $(($2 * 5)) ]; do
+        case $(xl_state "$1") in *s*|"") return 0 ;; esac
+        sleep 0.2
+        i=$((i + 1))
+    done
+    bad "domain $1 is not shut down after $2 s: $(xl_state "$1")"
+}
+
+# The guest runs on while xcpd dies; a new xcpd finds it (same domain,
+# running) and manages it: pause, unpause.
+sc_reattach_running() {
+    local d
+    ensure_running "$VM" || return 1
+    d=$(param "$VM" dom-id) || return 1
+    xcpd_kill9 || return 1
+    [ -n "$(xl_state "$d")" ] || bad "the guest died with xcpd" || return 1
+    sc_xcpd_up || return 1
+    wait_power "$VM" running 10 || return 1
+    [ "$(param "$VM" dom-id)" = "$d" ] ||
+        bad "dom-id is $(param "$VM" dom-id), not $d" || return 1
+    x vm-pause uuid="$VM" || return 1
+    wait_power "$VM" paused 5 || return 1
+    case $(xl_state "$d") in *p*) ;;
+    *) bad "Xen does not have domain $d paused"; return 1 ;; esac
+    x vm-unpause uuid="$VM" || return 1
+    wait_power "$VM" running 5
+}
+
+# The guest powers itself off (asked through xenstore by hand, as nobody
+# else is there) while xcpd is down: the new xcpd applies
+# actions_after_shutdown (destroy: halted, the domain reaped).
+sc_reattach_guest_poweroff() {
+    local d n
+    ensure_running "$VM" || return 1
+    d=$(param "$VM" dom-id) || return 1
+    n=$(lines "$VM")
+    xcpd_kill9 || return 1
+    xenstore-write "/local/domain/$d/control/shutdown" poweroff ||
+        bad "xenstore-write control/shutdown failed" || return 1
+    wait_console "$VM" "XCPGUEST: poweroff" 60 "$n" || return 1
+    wait_xl_shutdown "$d" 60 || return 1
+    echo "domain $d is '$(xl_state "$d")' with xcpd down"
+    sc_xcpd_up || return 1
+    wait_power "$VM" halted 10 || return 1
+    [ -z "$(xl_state "$d")" ] || bad "domain $d was not reaped" || return 1
+    start_guest "$VM" && wait_power "$VM" running 10
+}
+
+# The guest reboots itself while xcpd is down: the new xcpd applies
+# actions_after_reboot (restart: a new domain, the guest up again).
+sc_reattach_guest_reboot() {
+    local d n d1
+    ensure_running "$VM" || return 1
+    d=$(param "$VM" dom-id) || return 1
+    n=$(lines "$VM")
+    xcpd_kill9 || return 1
+    xenstore-write "/local/domain/$d/control/shutdown" reboot ||
+        bad "xenstore-write control/shutdown failed" || return 1
+    wait_console "$VM" "XCPGUEST: reboot" 60 "$n" ||
+        { tail -3 "$(clog "$VM")"; return 1; }
+    wait_xl_shutdown "$d" 60 || return 1
+    echo "domain $d is '$(xl_state "$d")' with xcpd down"
+    n=$(lines "$VM")
+    sc_xcpd_up || return 1
+    wait_console "$VM" "$MARK" 240 "$n" || return 1
+    wait_power "$VM" running 10 || return 1
+    d1=$(param "$VM" dom-id) || return 1
+    [ "$d1" != "$d" ] || bad "still domain $d after the reboot" || return 1
+    [ -z "$(xl_state "$d")" ] || bad "domain $d was not reaped"
+}
+
+# |$1 - $2| <= $3
+near() { awk -v a="$1" -v b="$2" -v t="$3" \
+    'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= t) }'; }
+
+# VM_metrics and host memory read what Xen reports.
+sc_metrics_from_xen() {
+    local d xm m hf xf
+    ensure_running "$VM" || return 1
+    sleep 2 # let the balloon settle
+    d=$(param "$VM" dom-id) || return 1
+    xm=$(xl list "$d" | awk 'NR == 2 { print $3 }')
+    m=$(param "$VM" memory-actual) || return 1
+    case $m in '' | *[!0-9]*) bad "memory-actual is '$m'"; return 1 ;; esac
+    echo "memory-actual $m, xl list $xm MiB"
+    near "$((m / 1048576))" "$xm" 1 ||
+        bad "memory-actual is $((m / 1048576)) MiB, xl list says $xm" ||
+        return 1
+    xf=$(xl info | awk '/^free_memory/ { print $3 }')
+    hf=$(x host-list params=memory-free --minimal) || return 1
+    case $hf in '' | *[!0-9]*) bad "memory-free is '$hf'"; return 1 ;; esac
+    echo "host memory-free $hf, xl info free_memory $xf MiB"
+    near "$((hf / 1048576))" "$xf" 2 ||
+        bad "host memory-free is $((hf / 1048576)) MiB, xl info says $xf" ||
+        return 1
+    hf=$(x host-param-get uuid="$(x host-list --minimal)" \
+        param-name=memory-free-computed) || return 1
+    case $hf in '' | *[!0-9]*) bad "memory-free-computed: '$hf'"; return 1 ;; esac
+    near "$((hf / 1048576))" "$xf" 2 ||
+        bad "memory-free-computed is $((hf / 1048576)) MiB, xl says $xf"
+}
+
+# ---- leaks: nothing of a dead domain stays behind -------------------------
+
+# Fails (bad) naming what a domain that is no more left behind: domains
+# other than dom0, device models, xenstore entries, bridge ports,
+# suspend images, image files without a VDI.
+no_leaks() {
+    local l t id f u c
+    l=$(xl list | awk 'NR > 1 && $1 != "Domain-0" { printf "%s(%s) ", $1, $2 }')
+    [ -z "$l" ] || bad "domains left: $l" || return 1
+    l=""
+    for f in /proc/[0-9]*/cmdline; do
+        c=$(tr '\0' ' ' <"$f" 2>/dev/null)
+        case $c in *qemu-system*" -xen-domid "*) ;; *) continue ;; esac
+        id=${c#* -xen-domid }
+        id=${id%% *}
+        [ "$id" = 0 ] || l="$l $id"
+    done
+    [ -z "$l" ] || bad "device models left for domains$l" || return 1
+    l=$(xenstore-list /local/domain | grep -vx 0 | tr '\n' ' ')
+    [ -z "$l" ] || bad "/local/domain has $l" || return 1
+    l=""
+    for t in $(xenstore-list /local/domain/0/backend 2>/dev/null); do
+        for id in $(xenstore-list "/local/domain/0/backend/$t" 2>/dev/null); do
+            [ "$id" = 0 ] || l="$l $t/$id"
+        done
+    done
+    [ -z "$l" ] || bad "backend entries left:$l" || return 1
+    l=$(xenstore-list /libxl 2>/dev/null | grep -vx 0 | tr '\n' ' ')
+    [ -z "$l" ] || bad "/libxl has $l" || return 1
+    l=$(xenstore-list /vm 2>/dev/null | tr '\n' ' ')
+    [ -z "$l" ] || bad "/vm has $l" || return 1
+    l=""
+    for f in /sys/class/net/vif*; do [ -e "$f" ] && l="$l ${f##*/}"; done
+    [ -z "$l" ] || bad "vif ports left: $l" || return 1
+    l=$(x vdi-list type=suspend --minimal) || return 1
+    [ -z "$l" ] || bad "suspend images left: $l" || return 1
+    l=""
+    for f in "$XCP_STATE_DIR"/sr/*/*; do
+        u=$(basename "$f" | grep -oE '^[0-9a-f]{8}-[0-9a-f-]{27}')
+        [ -n "$u" ] || continue
+        [ -n "$(x vdi-list uuid="$u" --minimal)" ] || l="$l $(basename "$f")"
+    done
+    [ -z "$l" ] || bad "image files without a VDI:$l"
+}
+
+# vm-start of VM $1 must fail (its error printed); then it is halted
+# and uninstalled.
+start_fails() {
+    if x vm-start uuid="$1" >/dev/null; then
+        bad "VM $1 started"
+        x vm-shutdown uuid="$1" --force
+        return 1
+    fi
+    echo "error: $why"
+    why=""
+    [ "$(param "$1" power-state)" = halted ] ||
+        bad "power-state is $(param "$1" power-state) after the failure" ||
+        return 1
+    x vm-uninstall uuid="$1" --force >/dev/null
+}
+
+# Starts that fail leave nothing behind: one refused before any domain
+# exists (the disk's image is gone), one that fails at device attach in
+# libxl once the domain is built (a VIF whose "bridge" is lo: libxl's
+# vif-bridge script finds no bridge and the hot-plug fails).
+sc_failed_start_no_leaks() {
+    local vm sr vdi f net
+    ensure_halted "$VM" || return 1
+    vm=$(make_pv_vm lab-nodisk) || return 1
+    x vm-param-set uuid="$vm" domain-type=pv || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-gone \
+        virtual-size=16777216) || return 1
+    x vbd-create vm-uuid="$vm" vdi-uuid="$vdi" device=0 type=Disk \
+        mode=RW >/dev/null || return 1
+    f=$(find "$XCP_STATE_DIR/sr" -name "$vdi*" | head -1)
+    [ -n "$f" ] || bad "no image file for VDI $vdi" || return 1
+    rm -f "$f"
+    start_fails "$vm" || return 1
+    no_leaks || return 1
+    vm=$(make_pv_vm lab-badbridge) || return 1
+    x vm-param-set uuid="$vm" domain-type=pv || return 1
+    net=$(x network-create name-label=lab-notabridge bridge=lo) || return 1
+    x vif-create vm-uuid="$vm" network-uuid="$net" device=0 \
+        mac=02:16:3e:00:00:09 >/dev/null || return 1
+    start_fails "$vm" || return 1
+    x network-destroy uuid="$net" || return 1
+    no_leaks
+}
+
+sc_no_leaks() { no_leaks; }
+
 echo "scenarios: set$SET; results to $OUT"
 run xen_up pv
 run install_pv pv
@@ -945,7 +1211,14 @@ run bridge_ports_after_stop devices
 run network_destroy_bridge devices
 run pvh_guest hvm
 run hvm_boot_order hvm
+run remote remote
+run reattach_running reattach
+run reattach_guest_poweroff reattach
+run reattach_guest_reboot reattach
+run metrics_from_xen reattach
+run failed_start_no_leaks leaks
 run vm_uninstall pv
+run no_leaks pv
 run xcpd_down pv
 run contract contract
 [ -s /tmp/xcpd.log ] && { echo "---- xcpd log (tail)"; tail -40 /tmp/xcpd.log; }

@@ -32,40 +32,91 @@ static int put_int(xcp__ctx *c, xcp__obj *o, int field, const char *k,
     return put(c, o, field, k, buf);
 }
 
-static void host_address(char *out, size_t len)
+/* The first IPv4 address of network device dev (NULL: of any device but
+ * lo) into out; -1 when it has none. */
+static int dev_ipv4(const char *dev, char *out, size_t len)
 {
     struct ifaddrs *ifa, *i;
+    int rc = -1;
 
-    snprintf(out, len, "127.0.0.1");
     if (getifaddrs(&ifa) < 0)
-        return;
-    for (i = ifa; i; i = i->ifa_next) {
+        return -1;
+    for (i = ifa; i && rc < 0; i = i->ifa_next) {
         if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET ||
-            !strcmp(i->ifa_name, "lo"))
+            (dev ? strcmp(i->ifa_name, dev) : !strcmp(i->ifa_name, "lo")))
             continue;
-        inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
-                  out, (socklen_t)len);
-        break;
+        if (inet_ntop(AF_INET,
+                      &((struct sockaddr_in *)i->ifa_addr)->sin_addr, out,
+                      (socklen_t)len))
+            rc = 0;
     }
     freeifaddrs(ifa);
+    return rc;
+}
+
+/* The host's management PIF (NULL: none). */
+static xcp__obj *management_pif(xcp__ctx *c, xcp__obj *host)
+{
+    size_t i, n;
+    xcp__obj *const *pifs = xcp__db_all(c->db, C(PIF), &n);
+
+    for (i = 0; i < n; i++)
+        if (xcp__obj_bool(pifs[i], F(PIF, management)) &&
+            !strcmp(xcp__obj_str(pifs[i], F(PIF, host)), host->ref))
+            return pifs[i];
+    return NULL;
+}
+
+/*
+ * host.address is the management interface's IP, as XAPI keeps it: read
+ * live at every start from the management PIF's bridge (or, where no
+ * bridge carries it, its device) and written to the PIF's IP too; then
+ * the consoles' locations follow it (and any set_address since). Without
+ * a management address the last known one stays, or on first boot any
+ * non-loopback IPv4 address (127.0.0.1 at worst), so that clients always
+ * have somewhere to go.
+ */
+static int sync_address(xcp__ctx *c, xcp__obj *host)
+{
+    xcp__obj *pif = management_pif(c, host), *net;
+    char ip[256] = ""; /* or a name or IPv6 address set by hand */
+    int rc;
+
+    if (pif) {
+        net = xcp__db_get_cls(c->db, C(network),
+                              xcp__obj_str(pif, F(PIF, network)));
+        if ((!net || dev_ipv4(xcp__obj_str(net, F(network, bridge)), ip,
+                              sizeof(ip)) < 0) &&
+            dev_ipv4(xcp__obj_str(pif, F(PIF, device)), ip, sizeof(ip)) < 0)
+            ip[0] = '\0';
+        if (ip[0] && strcmp(ip, xcp__obj_str(pif, F(PIF, IP))) &&
+            (rc = xcp__db_set_str(c->db, pif, F(PIF, IP), ip)) < 0)
+            return rc;
+    }
+    if (!ip[0])
+        snprintf(ip, sizeof(ip), "%s", xcp__obj_str(host, F(host, address)));
+    if (!ip[0] && dev_ipv4(NULL, ip, sizeof(ip)) < 0)
+        snprintf(ip, sizeof(ip), "127.0.0.1");
+    if (strcmp(ip, xcp__obj_str(host, F(host, address))) &&
+        (rc = xcp__db_set_str(c->db, host, F(host, address), ip)) < 0)
+        return rc;
+    return xcp__consoles_relocate(c);
 }
 
 static int make_host(xcp__ctx *c, const xcp_hv_host_info *hi, xcp__obj **out)
 {
     xcp__obj *h, *m;
-    char addr[64], caps[XCP_HV_CAPS_MAX], *tok, *save;
+    char caps[XCP_HV_CAPS_MAX], *tok, *save;
     char boot[32];
     uint32_t i;
     int rc;
 
-    host_address(addr, sizeof(addr));
     snprintf(boot, sizeof(boot), "%lld", (long long)xcp__now());
     if ((rc = xcp__db_create(c->db, C(host), NULL, NULL, &h)) < 0 ||
         (rc = xcp__db_set_str(c->db, h, F(host, name_label), hi->hostname)) < 0 ||
         (rc = xcp__db_set_str(c->db, h, F(host, name_description),
                               "Default install")) < 0 ||
         (rc = xcp__db_set_str(c->db, h, F(host, hostname), hi->hostname)) < 0 ||
-        (rc = xcp__db_set_str(c->db, h, F(host, address), addr)) < 0 ||
         (rc = xcp__db_set_bool(c->db, h, F(host, enabled), true)) < 0 ||
         (rc = xcp__db_set_int(c->db, h, F(host, API_version_major), 2)) < 0 ||
         (rc = xcp__db_set_int(c->db, h, F(host, API_version_minor), 23)) < 0 ||
@@ -639,7 +690,8 @@ int xcp__firstboot(xcp__ctx *c)
         snprintf(c->e->host, sizeof(c->e->host), "%s", host->ref);
         snprintf(c->e->dom0, sizeof(c->e->dom0), "%s",
                  xcp__obj_str(host, F(host, control_domain)));
-        if ((rc = refresh_live(c, host)) < 0)
+        if ((rc = refresh_live(c, host)) < 0 ||
+            (rc = sync_address(c, host)) < 0)
             return rc;
         return xcp__templates_sync(c);
     }
@@ -671,6 +723,7 @@ int xcp__firstboot(xcp__ctx *c)
         (rc = xcp__db_set_str(c->db, host, F(host, crash_dump_sr),
                               sr->ref)) < 0 ||
         (rc = make_networks(c, host)) < 0 ||
+        (rc = sync_address(c, host)) < 0 ||
         (rc = xcp__update_allowed(c, host)) < 0)
         return rc;
     return xcp__templates_sync(c);

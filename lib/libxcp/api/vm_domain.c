@@ -383,24 +383,14 @@ static int set_vm_metrics(xcp__ctx *c, xcp__obj *vm, bool start)
 
 static int add_console(xcp__ctx *c, xcp__obj *vm, const char *proto)
 {
-    xcp__obj *con, *host = xcp__db_get_cls(c->db, C(host), c->e->host);
-    char *loc;
+    xcp__obj *con;
     int rc;
 
-    if ((rc = xcp__db_create(c->db, C(console), NULL, NULL, &con)) < 0)
+    if ((rc = xcp__db_create(c->db, C(console), NULL, NULL, &con)) < 0 ||
+        (rc = xcp__db_set_str(c->db, con, F(console, protocol), proto)) < 0 ||
+        (rc = xcp__console_set_location(c, con)) < 0)
         return rc;
-    loc = xcp__printf("https://%s/console?uuid=%s",
-                      host ? xcp__obj_str(host, F(host, address)) : "",
-                      xcp__obj_uuid(con));
-    if (!loc)
-        return xcp__oom();
-    rc = xcp__db_set_str(c->db, con, F(console, protocol), proto);
-    if (rc == 0)
-        rc = xcp__db_set_str(c->db, con, F(console, location), loc);
-    if (rc == 0)
-        rc = xcp__db_set_str(c->db, con, F(console, VM), vm->ref);
-    free(loc);
-    return rc;
+    return xcp__db_set_str(c->db, con, F(console, VM), vm->ref);
 }
 
 static int drop_consoles(xcp__ctx *c, xcp__obj *vm)

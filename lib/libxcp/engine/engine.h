@@ -284,6 +284,13 @@ typedef struct xcp__console_req {
 int xcp__console_open(xcp__engine *e, const xcp__console_req *r, int *fd,
                       int *http);
 
+/* ---- api/console.c ---- */
+/* Set console con's location from the host's address, as XAPI does:
+ * https://<host.address>/console?ref=<con's ref> ("" with no address). */
+int xcp__console_set_location(xcp__ctx *c, xcp__obj *con);
+/* xcp__console_set_location on every console (the host's address moved). */
+int xcp__consoles_relocate(xcp__ctx *c);
+
 /* ---- task.c ---- */
 /* True when the call's task was asked to cancel. */
 bool xcp__task_cancelling(xcp__ctx *c);
