@@ -85,16 +85,17 @@ try {
   const sid = xapi.sessionId
   const [vm] = await xapi.call('VM.get_by_name_label', process.env.VM_HVM)
   await xapi.call('VM.start', vm, false, false)
-  let rec
+  let rec, ref
   for (const c of await xapi.call('VM.get_consoles', vm)) {
     const r = await xapi.call('console.get_record', c)
-    if (r.protocol === 'rfb') rec = r
+    if (r.protocol === 'rfb') [rec, ref] = [r, c]
   }
   if (check(rec !== undefined, 'a running HVM VM has an rfb console record')) {
     const loc = new URL(rec.location)
     check(loc.protocol === 'https:' && loc.hostname !== '' && loc.pathname === '/console' &&
-      loc.searchParams.get('uuid') === rec.uuid,
-    'its location is https://<host>/console?uuid=<its uuid>, as XAPI writes it', rec.location)
+      (loc.searchParams.get('uuid') === rec.uuid || loc.searchParams.get('ref') === ref),
+    'its location is https://<host>/console?ref=<its ref> (or ?uuid=<its uuid>), as XAPI writes them',
+    rec.location)
     const url = new URL(rec.location)
     url.protocol = 'wss:'
     url.host = base.host
