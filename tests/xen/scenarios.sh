@@ -861,11 +861,10 @@ first_boot_device() {
 }
 
 # HVM-boot-policy "BIOS order" with HVM-boot-params order honoured: a
-# blank disk and a CD with nothing bootable, "dc" tries the CD first, "cd"
-# the disk first (SeaBIOS's own lines, as Xen logs them).
+# blank disk and an empty CD drive, "dc" tries the CD first, "cd" the disk
+# first (SeaBIOS's own lines, as Xen logs them).
 sc_hvm_boot_order() {
     local vm sr vdi first rc=0
-    iso_sr || return 1
     vm=$(x vm-install template="Other install media" \
         new-name-label=lab-hvm) || return 1
     sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
@@ -873,7 +872,8 @@ sc_hvm_boot_order() {
         virtual-size=16777216) || return 1
     x vbd-create vm-uuid="$vm" vdi-uuid="$vdi" device=0 type=Disk \
         mode=RW >/dev/null || return 1
-    x vm-cd-add uuid="$vm" cd-name=lab.iso device=3 || return 1
+    x vbd-create vm-uuid="$vm" type=CD device=3 mode=RO >/dev/null ||
+        return 1
     [ "$(param "$vm" HVM-boot-policy)" = "BIOS order" ] ||
         bad "HVM-boot-policy is not 'BIOS order'" || return 1
     x vm-param-set uuid="$vm" HVM-boot-params:order=dc || return 1
