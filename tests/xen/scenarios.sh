@@ -585,7 +585,7 @@ sc_migrate_local() {
 # its own name, and no receiving or "--migratedaway" domain is left.
 MVM=""
 sc_migrate_local_rollback() {
-    local vm=$MVM d0 d1 n i=0
+    local vm=$MVM d0 d1 n n2 i=0
     [ -n "$vm" ] || bad "no VM left by migrate_local" || return 1
     ensure_running "$vm" || return 1
     d0=$(param "$vm" dom-id) || return 1
@@ -593,7 +593,9 @@ sc_migrate_local_rollback() {
         "$vm" "$GUEST/vmlinux" >/tmp/squat.cfg
     xl create -p /tmp/squat.cfg >/tmp/xl.out 2>&1 ||
         bad "xl create: $(cat /tmp/xl.out)" || return 1
+    # after migrate_local the guest's console log is the "--incoming" one
     n=$(lines "$vm")
+    n2=$(cat "$CONS/guest-$vm--incoming.log" 2>/dev/null | wc -l)
     if x vm-migrate uuid="$vm" host="$(x host-list --minimal)" live=true
     then
         xl destroy "$vm--incoming"
@@ -613,8 +615,9 @@ sc_migrate_local_rollback() {
         "$vm" ] || bad "xl list: $(xl list | grep "$vm" | tr '\n' ' ')" ||
         return 1
     while [ $i -lt 200 ]; do
-        tail -n +"$((n + 1))" "$(clog "$vm")" 2>/dev/null |
-            grep -q "XCPGUEST: alive" && break
+        { tail -n +"$((n + 1))" "$(clog "$vm")"
+          tail -n +"$((n2 + 1))" "$CONS/guest-$vm--incoming.log"; } \
+            2>/dev/null | grep -q "XCPGUEST: alive" && break
         sleep 0.2
         i=$((i + 1))
     done
