@@ -379,36 +379,6 @@ static int host_param(xe_ctx *ctx, const char **ref)
                 : this_host(ctx, ref);
 }
 
-/* Reads a whole (small) local file into the arena; NULL on failure. */
-static const char *slurp(xe_ctx *ctx, const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    const char *out;
-    size_t len = 0, cap = 0, got;
-
-    if (f == NULL)
-        return NULL;
-    do {
-        if (len + 4096 + 1 > cap) {
-            char *nb = realloc(buf, cap = 2 * cap + 4096 + 1);
-            if (nb == NULL) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
-    } while (got > 0);
-    fclose(f);
-    buf[len] = '\0';
-    out = xe_strdup(&ctx->arena, buf);
-    free(buf);
-    return out;
-}
-
 /*
  * parse_device_config: device-config:<k>=<v> pairs as a struct; a key
  * <k>-filename=<file> gives <k> the contents of the local file.
@@ -427,7 +397,7 @@ static int device_config(xe_ctx *ctx, xcp_value *out)
 
         kl = strlen(k);
         if (kl > sl && strcmp(k + kl - sl, sfx) == 0) {
-            const char *data = slurp(ctx, val);
+            const char *data = xe_slurp(&ctx->arena, val);
 
             if (data == NULL) {
                 xe_fail(ctx, "Failed to read file %s", val);

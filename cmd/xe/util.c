@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -360,4 +361,21 @@ int xe_parse_float(const char *s, double *out)
     errno = 0;
     *out = strtod(s, &end);
     return *end == '\0' ? 0 : -1;
+}
+
+char *xe_slurp(xe_arena *a, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    xe_buf b;
+    char chunk[4096];
+    size_t n;
+
+    if (f == NULL)
+        return NULL;
+    xe_buf_init(&b, a);
+    xe_buf_add(&b, "");
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        xe_buf_addn(&b, chunk, n);
+    fclose(f);
+    return b.s;
 }

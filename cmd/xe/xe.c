@@ -28,35 +28,17 @@
 #define XE_LOCK_TIMEOUT_MS 60000
 #define XE_LOCK_SLICE_MS 200
 
-/* The whole of a small text file, or NULL. */
-static char *slurp(xe_arena *a, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    xe_buf b;
-    char chunk[4096];
-    size_t n;
-
-    if (f == NULL)
-        return NULL;
-    xe_buf_init(&b, a);
-    xe_buf_add(&b, "");
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        xe_buf_addn(&b, chunk, n);
-    fclose(f);
-    return b.s;
-}
-
 static const char *rc_text(xe_arena *a)
 {
     const char *home = getenv("HOME");
 
-    return slurp(a, xe_sprintf(a, "%s/.xe", home != NULL ? home : ""));
+    return xe_slurp(a, xe_sprintf(a, "%s/.xe", home != NULL ? home : ""));
 }
 
 /* -pwf: user name on the first line, password on the second. */
 static int read_pwfile(xe_ctx *ctx, xe_conn *c)
 {
-    char *text = slurp(&ctx->arena, c->pwfile), *nl, *nl2;
+    char *text = xe_slurp(&ctx->arena, c->pwfile), *nl, *nl2;
 
     if (text == NULL) {
         fprintf(stderr, "Error opening password file '%s'\n", c->pwfile);

@@ -58,6 +58,8 @@ typedef struct xe_buf {
 void xe_buf_init(xe_buf *b, xe_arena *a);
 void xe_buf_add(xe_buf *b, const char *s);
 void xe_buf_addn(xe_buf *b, const char *s, size_t n);
+/** The whole of a small text file in the arena, or NULL. */
+char *xe_slurp(xe_arena *a, const char *path);
 void xe_buf_addc(xe_buf *b, char c);
 void xe_buf_printf(xe_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
