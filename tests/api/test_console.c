@@ -384,3 +384,19 @@ Test(console, locations_follow_the_host_address_across_a_restart)
     cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_RUNNING);
     cr_assert_eq(assert_locations(vm), 2);
 }
+
+/* A console the driver cannot serve (here: a fault says so) is refused
+ * with the driver's reason, not INTERNAL_ERROR. */
+Test(console, unservable_console_is_operation_not_allowed)
+{
+    xcp_vm vm;
+    int fd = 7;
+
+    api_reopen_with_faults("console_open=ENOTSUP");
+    vm = api_install("web1");
+    OK(xcp_vm_start(S, vm, false, false));
+    assert_error_name(xcp_console_open(S, &fd, console_of(
+                                          vm, XCP_CONSOLE_PROTOCOL_VT100)),
+                      "OPERATION_NOT_ALLOWED");
+    cr_expect_eq(fd, -1);
+}

@@ -100,7 +100,13 @@ static int open_txn(xcp__ctx *c, void *arg)
                              !strcmp(proto, "rfb") ? XCP_HV_CONSOLE_RFB
                                                    : XCP_HV_CONSOLE_VT100,
                              &o->fd, &e) < 0) {
-        o->http = e.code == -ESRCH ? 404 : 500;
+        /* causes with a name: the domain went meanwhile, or it serves no
+           console of that protocol (the driver says which) */
+        o->http = e.code == -ESRCH || e.code == -ENOTSUP ? 404 : 500;
+        if (e.code == -ESRCH)
+            return xcp__vm_bad_power_state(vm->ref, "halted", "running");
+        if (e.code == -ENOTSUP)
+            return XCP__ERR_OPERATION_NOT_ALLOWED(e.message);
         return XCP__ERR_INTERNAL_ERROR(e.message);
     }
     return 0;
