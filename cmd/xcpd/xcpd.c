@@ -578,6 +578,7 @@ int main(int argc, char **argv)
         return rc;
     if (o.syslog)
         xcpd_log_use_syslog();
+    xcpd_log_fatal();
 
     /* Signals are taken through a signalfd by the main thread alone; they
        are blocked before the library and MHD start their threads so that

@@ -111,6 +111,10 @@ void xcpd_log_use_syslog(void);
 /* One line, "xcpd: " prefixed on stderr; prio as syslog's LOG_*. */
 void xcpd_log(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Make a crash say why on stderr: MHD's panics are logged with their
+   reason and place, and a fatal signal (SIGABRT, SIGSEGV, ...) prints the
+   stack before the default action. Call once, early, before threads. */
+void xcpd_log_fatal(void);
 
 /* ---- TLS material (tls.c) ----------------------------------------------- */
 

@@ -529,8 +529,15 @@ class Daemon:
                 self.proc.kill()
                 self.proc.wait()
                 self.exit_code = None
+                log("---- xcpd did not stop within %d s; its log (tail):\n%s"
+                    % (timeout, self.log_tail(60)))
                 return None
         self.exit_code = self.proc.returncode
+        if self.exit_code != 0:
+            # A daemon that did not stop cleanly says why in its log
+            # (a panic, a backtrace): show it where the failure is read.
+            log("---- xcpd exited with %r; its log (tail):\n%s"
+                % (self.exit_code, self.log_tail(60)))
         return self.exit_code
 
     def cleanup(self):
