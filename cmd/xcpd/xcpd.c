@@ -444,6 +444,25 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
     xcpd_log(LOG_WARNING, "mhd: %s", line);
 }
 
+/* Set once shutdown begins: new connections are then turned away. */
+static int stopping; /* atomic: read by libmicrohttpd's threads */
+
+/* Who may connect. Shutdown turns everyone away here rather than with
+   MHD_quiesce_daemon(): in libmicrohttpd 0.9.75 that races with the
+   daemon's own threads over the listen socket's epoll registration,
+   and the loser panics (abort) when a connection event lands at the
+   same moment, as clients hanging up while SIGTERM arrives do. */
+static enum MHD_Result accept_conn(void *cls, const struct sockaddr *addr,
+                                   socklen_t addrlen)
+{
+    listener *l = cls;
+
+    if (__atomic_load_n(&stopping, __ATOMIC_SEQ_CST))
+        return MHD_NO;
+    return l->guard != NULL ? xcpd_guard_accept(l->guard, addr, addrlen)
+                            : MHD_YES;
+}
+
 static int start_daemon(listener *l, const options *o, unsigned limit,
                         const char *cert, const char *key)
 {
@@ -487,7 +506,7 @@ static int start_daemon(listener *l, const options *o, unsigned limit,
         }
     }
     l->d = MHD_start_daemon(
-        flags, 0, l->guard != NULL ? xcpd_guard_accept : NULL, l->guard,
+        flags, 0, accept_conn, l,
         xcpd_access, &l->cls,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
         MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
@@ -505,6 +524,7 @@ static int start_daemon(listener *l, const options *o, unsigned limit,
         xcpd_log(LOG_ERR, "cannot start the HTTP server for %s", l->url);
         return -1;
     }
+    l->fd = -1; /* MHD_stop_daemon() closes it */
     return 0;
 }
 
@@ -680,13 +700,11 @@ int main(int argc, char **argv)
     }
 
 out:
-    /* The order matters: stop accepting, let the engine complete every
+    /* The order matters: turn new connections away, let the engine complete every
        parked request (MHD must not be stopped with suspended
        connections), let the replies go out, then stop the transport and
        only then close the engine. */
-    for (i = 0; i < n; i++)
-        if (ls[i].d != NULL)
-            MHD_quiesce_daemon(ls[i].d);
+    __atomic_store_n(&stopping, 1, __ATOMIC_SEQ_CST);
     if (sock != NULL)
         unlink(sock);
     if (srv != NULL)
