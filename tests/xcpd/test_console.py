@@ -386,12 +386,23 @@ def t_abrupt_clients(st):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                         st_.pack("ii", 1, 0))  # close with a reset
         sock.close()
-    deadline = time.time() + 20
+    # Beyond the 30 s idle timeout: a connection MHD only reclaims by its
+    # timeout (on a heavily loaded machine) is slow, not leaked.
+    deadline = time.time() + 40
     while True:
         fd1, th1 = counts()
         if (fd1 <= fd0 + 4 and th1 <= th0 + 1) or time.time() > deadline:
             break
         time.sleep(0.2)
+    if fd1 > fd0 + 4:  # say what is left, for whoever reads the failure
+        kinds = {}
+        for f in os.listdir("/proc/%d/fd" % pid):
+            try:
+                k = os.readlink("/proc/%d/fd/%s" % (pid, f)).split(":")[0]
+            except OSError:
+                continue
+            kinds[k] = kinds.get(k, 0) + 1
+        print("abrupt clients: fds left by kind: %r" % kinds)
     check(st.d.proc.poll() is None, "the daemon died")
     check(fd1 <= fd0 + 4, "fds %d -> %d after 300 abrupt clients"
           % (fd0, fd1))
