@@ -2893,11 +2893,13 @@ static bool disk_image_ok(const char *path, const char *fmt)
 static int64_t disk_block_seq(const uint8_t *got, int slot)
 {
     uint8_t exp[DISK_BLOCK];
-    uint32_t w0;
+    uint32_t w[2], seq;
 
-    memcpy(&w0, got, 4);
-    disk_block(exp, w0 ? w0 ^ (uint32_t)slot : 0, slot);
-    return memcmp(got, exp, sizeof(exp)) ? -1 : w0 ? w0 ^ (uint32_t)slot : 0;
+    /* Word 1 says the seq (word 0 is 0 when seq == slot). */
+    memcpy(w, got, sizeof(w));
+    seq = w[0] || w[1] ? w[1] ^ 0x9e3779b9u ^ (uint32_t)slot : 0;
+    disk_block(exp, seq, slot);
+    return memcmp(got, exp, sizeof(exp)) ? -1 : (int64_t)seq;
 }
 
 /*
