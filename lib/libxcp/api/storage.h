@@ -146,6 +146,11 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi);
  * crash between the change and the commit has the next open read the
  * record again from the storage (sizes, SR accounting).
  */
+/* A new PBD of sr on host with device_config dconf (copied), not plugged;
+ * PBD_EXISTS when sr has one on host already (as XAPI). */
+int xcp__pbd_new(xcp__ctx *c, xcp__obj *sr, xcp__obj *host,
+                 const xcp_value *dconf, xcp__obj **out);
+
 int xcp__vdi_intent_refresh(xcp__ctx *c, xcp__obj *sr, const char *location);
 int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr);
 /* The SR to use for new disks when none is given: pool.default_SR. */
