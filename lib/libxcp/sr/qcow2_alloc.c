@@ -443,6 +443,8 @@ static int grow_l1(xcp__qcow2 *q, uint64_t need, char *err, size_t errlen)
     uint8_t *disk = NULL, hdr[12];
     int ret;
 
+    if (!q->l1 && (ret = xcp__qcow2_load_l1(q, err, errlen)) < 0)
+        return ret;
     l1 = realloc(q->l1, need * sizeof(*l1));
     if (!l1)
         return fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);

@@ -222,7 +222,7 @@ static int parse_header(xcp__qcow2 *q, const uint8_t *h, size_t hlen,
     return 0;
 }
 
-static int load_l1(xcp__qcow2 *q, char *err, size_t errlen)
+int xcp__qcow2_load_l1(xcp__qcow2 *q, char *err, size_t errlen)
 {
     uint8_t *disk;
     ssize_t r;
@@ -232,6 +232,8 @@ static int load_l1(xcp__qcow2 *q, char *err, size_t errlen)
     disk = malloc(q->l1_size * 8 + 1);
     if (!q->l1 || !disk) {
         free(disk);
+        free(q->l1);
+        q->l1 = NULL;
         return fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
     }
     r = pread_full(q->fd, disk, q->l1_size * 8, q->l1_offset);
@@ -240,9 +242,12 @@ static int load_l1(xcp__qcow2 *q, char *err, size_t errlen)
     for (i = 0; r >= 0 && i < q->l1_size; i++)
         q->l1[i] = be64(disk + i * 8);
     free(disk);
-    if (r < 0)
+    if (r < 0) {
+        free(q->l1);
+        q->l1 = NULL;
         return fail(err, errlen, (int)r, "%s: reading the L1 table: %s",
                     q->path, strerror((int)-r));
+    }
     return 0;
 }
 
@@ -388,9 +393,9 @@ static int open_qcow2(xcp__qcow2 *q, char *err, size_t errlen)
         ret = fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
         goto out;
     }
-    ret = load_l1(q, err, errlen);
-    if (ret < 0)
-        goto out;
+    /* The L1 table is read when first needed (xcp__qcow2_load_l1): an
+     * open for the header alone (a stat, a chain walk) costs the same
+     * whatever the virtual size. */
     if (!(q->flags & XCP__QCOW2_RDONLY)) {
         q->cow = malloc(q->cluster_size);
         if (!q->cow) {

@@ -167,6 +167,9 @@ int xcp__qcow2_set_dirty(xcp__qcow2 *q, bool dirty, char *err,
  * when a reached cluster is counted too low. */
 int xcp__qcow2_repair_leaks(xcp__qcow2 *q, char *err, size_t errlen);
 
+/* Read the L1 table, once (it is read lazily, at its first use). */
+int xcp__qcow2_load_l1(xcp__qcow2 *q, char *err, size_t errlen);
+
 /* Every write to an image goes through here so file_size stays exact,
  * after marking the image dirty. */
 static inline int qwrite(xcp__qcow2 *q, const void *buf, size_t len,

@@ -96,6 +96,7 @@ TestSuite(qcow2_io, .init = setup, .fini = teardown);
 TestSuite(qcow2_chain, .init = setup, .fini = teardown);
 TestSuite(qcow2_resize, .init = setup, .fini = teardown);
 TestSuite(qcow2_corrupt, .init = setup, .fini = teardown);
+TestSuite(qcow2_crash, .init = setup, .fini = teardown);
 
 Test(qcow2_create, new_image_passes_qemu_check_and_info)
 {
