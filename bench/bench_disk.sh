@@ -9,10 +9,11 @@
 #      Ours is the SR driver in one process (a snapshot makes two files:
 #      the hidden parent's link and two children); the peer is one
 #      qemu-img process per child, so its rows include a process start.
-#   2. Random 4 KiB writes (one flush at the end) and a sequential read
-#      through our image layer against qemu-io on the same images, qcow2
-#      and VHD (qemu's vpc driver), both starting from an identical fresh
-#      image, the same offsets; the reads read the same image.
+#   2. Random 4 KiB writes (one flush at the end, qemu-io in writeback
+#      mode) and a sequential read through our image layer against qemu-io
+#      on the same images, qcow2 and VHD (qemu's vpc driver), both starting
+#      from an identical fresh image, the same offsets; the reads read the
+#      same image (the one we wrote), page cache warm for both.
 #
 #   bench/bench_disk.sh [writes] [size-MiB] [work-dir]
 #       (defaults: 4096 writes, 1024 MiB, a temp dir; BENCH_COW=N cows)
@@ -88,7 +89,10 @@ for fmt in qcow2 vhd; do
     cp --sparse=always "$work/fresh.$fmt" "$work/theirs.$fmt"
     tw=$("$h" write "$work/ours.$fmt" "$fmt" "$work/offsets")
     t=$(now)
-    qemu-io -f "$q" "$work/theirs.$fmt" < "$work/qemu-cmds" >/dev/null
+    # writeback: as ours, one flush at the end (qemu-io's default,
+    # writethrough, would sync every write)
+    qemu-io -t writeback -f "$q" "$work/theirs.$fmt" < "$work/qemu-cmds" \
+        >/dev/null
     tqw=$(since "$t")
     wmb=$(awk -v n="$writes" -v s="$tw" 'BEGIN { printf "%.1f", n * 4096 / 1e6 / s }')
     qmb=$(awk -v n="$writes" -v s="$tqw" 'BEGIN { printf "%.1f", n * 4096 / 1e6 / s }')
@@ -98,7 +102,8 @@ for fmt in qcow2 vhd; do
     "$h" read "$work/ours.$fmt" "$fmt" >/dev/null
     tr_=$("$h" read "$work/ours.$fmt" "$fmt")
     t=$(now)
-    qemu-io -f "$q" -r -c "read -q 0 ${mib}M" "$work/ours.$fmt" >/dev/null
+    qemu-io -t writeback -f "$q" -r -c "read -q 0 ${mib}M" \
+        "$work/ours.$fmt" >/dev/null
     tqr=$(since "$t")
     rmb=$(awk -v m="$mib" -v s="$tr_" 'BEGIN { printf "%.0f", m * 1.048576 / s }')
     qrb=$(awk -v m="$mib" -v s="$tqr" 'BEGIN { printf "%.0f", m * 1.048576 / s }')
