@@ -11,6 +11,60 @@ static int check_pbd_location(xcp__ctx *c, xcp__obj *sr,
     return xcp__check_sr_location(c, xcp__obj_str(sr, F(SR, type)), dconf);
 }
 
+/* The PBD of sr on host, NULL if none. */
+static xcp__obj *pbd_on(xcp__ctx *c, xcp__obj *sr, const char *host)
+{
+    const xcp_value *pbds = xcp__obj_val(sr, F(SR, PBDs));
+    size_t i;
+
+    for (i = 0; pbds->kind == XCP_VAL_ARRAY && i < pbds->u.arr.n; i++) {
+        xcp__obj *p = xcp__db_get_cls(c->db, C(PBD), pbds->u.arr.items[i].u.s);
+        if (p && !strcmp(xcp__obj_str(p, F(PBD, host)), host))
+            return p;
+    }
+    return NULL;
+}
+
+/* As XAPI: an SR that is not shared is attached to one host at a time. */
+static int check_sharing(xcp__ctx *c, xcp__obj *sr, xcp__obj *self)
+{
+    const xcp_value *pbds = xcp__obj_val(sr, F(SR, PBDs));
+    size_t i;
+
+    if (xcp__obj_bool(sr, F(SR, shared)))
+        return 0;
+    for (i = 0; pbds->kind == XCP_VAL_ARRAY && i < pbds->u.arr.n; i++) {
+        xcp__obj *p = xcp__db_get_cls(c->db, C(PBD), pbds->u.arr.items[i].u.s);
+        if (p && p != self && xcp__obj_bool(p, F(PBD, currently_attached)) &&
+            strcmp(xcp__obj_str(p, F(PBD, host)),
+                   xcp__obj_str(self, F(PBD, host))))
+            return XCP__ERR_SR_NOT_SHARABLE(sr->ref,
+                                            xcp__obj_str(p, F(PBD, host)));
+    }
+    return 0;
+}
+
+int xcp__pbd_new(xcp__ctx *c, xcp__obj *sr, xcp__obj *host,
+                 const xcp_value *dconf, xcp__obj **out)
+{
+    xcp__obj *pbd = pbd_on(c, sr, host->ref);
+    xcp_value v;
+    int rc;
+
+    if (pbd)
+        return XCP__ERR_PBD_EXISTS(sr->ref, host->ref, pbd->ref);
+    if ((rc = xcp__db_create(c->db, C(PBD), NULL, NULL, &pbd)) < 0 ||
+        (rc = xcp__db_set_str(c->db, pbd, F(PBD, host), host->ref)) < 0 ||
+        (rc = xcp__db_set_str(c->db, pbd, F(PBD, SR), sr->ref)) < 0 ||
+        (rc = xcp_value_copy(&v, dconf)) < 0)
+        return rc;
+    rc = xcp__db_set(c->db, pbd, F(PBD, device_config), &v);
+    xcp_value_dispose(&v);
+    if (rc == 0)
+        *out = pbd;
+    return rc;
+}
+
 static int pbd_create(xcp__ctx *c)
 {
     const xcp_value *rec = xcp__arg(c, 0);
@@ -25,14 +79,8 @@ static int pbd_create(xcp__ctx *c)
         (rc = check_pbd_location(c, sr,
                                  &rec->u.rec.fields[F(PBD, device_config)])) < 0)
         return rc;
-    if ((rc = xcp__db_create(c->db, C(PBD), NULL, NULL, &pbd)) < 0 ||
-        (rc = xcp__db_set_str(c->db, pbd, F(PBD, host), host->ref)) < 0 ||
-        (rc = xcp__db_set_str(c->db, pbd, F(PBD, SR), sr->ref)) < 0)
-        return rc;
-    if ((rc = xcp_value_copy(&v, &rec->u.rec.fields[F(PBD, device_config)])) < 0)
-        return rc;
-    rc = xcp__db_set(c->db, pbd, F(PBD, device_config), &v);
-    xcp_value_dispose(&v);
+    rc = xcp__pbd_new(c, sr, host, &rec->u.rec.fields[F(PBD, device_config)],
+                      &pbd);
     if (rc == 0 && rec->u.rec.fields[F(PBD, other_config)].kind ==
                        XCP_VAL_STRUCT) {
         if ((rc = xcp_value_copy(&v, &rec->u.rec.fields[F(PBD,
@@ -68,6 +116,8 @@ static int pbd_plug(xcp__ctx *c)
         return 0;
     if (strcmp(xcp__obj_str(pbd, F(PBD, host)), c->e->host))
         return XCP__ERR_HOST_OFFLINE(xcp__obj_str(pbd, F(PBD, host)));
+    if ((rc = check_sharing(c, sr, pbd)) < 0)
+        return rc;
     return xcp__sr_attach(c, sr, pbd);
 }
 

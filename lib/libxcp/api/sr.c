@@ -83,6 +83,41 @@ int xcp__sr_attach(xcp__ctx *c, xcp__obj *sr, xcp__obj *pbd)
     return xcp__update_allowed(c, sr);
 }
 
+/*
+ * The PBDs of a new SR: on host, and for a shared SR on every other host
+ * of the pool too, with the same device_config (XAPI's SR.create); only
+ * the one on this host is plugged here (the others are plugged by their
+ * host, which the pool layer will ask).
+ */
+static int new_pbds(xcp__ctx *c, xcp__obj *sr, xcp__obj *host,
+                    const xcp_value *dconf, bool shared, xcp__obj **local)
+{
+    xcp__obj *const *hosts;
+    xcp__obj *pbd;
+    char **refs;
+    size_t i, n;
+    int rc;
+
+    if ((rc = xcp__pbd_new(c, sr, host, dconf, local)) < 0 || !shared)
+        return rc;
+    /* Collect first: creating PBDs may move the table under us. */
+    hosts = xcp__db_all(c->db, C(host), &n);
+    if (!(refs = xcp__calloc(n ? n : 1, sizeof(*refs))))
+        return xcp__oom();
+    for (i = 0; i < n && rc == 0; i++)
+        if (!(refs[i] = xcp__strdup(hosts[i]->ref)))
+            rc = xcp__oom();
+    for (i = 0; i < n && rc == 0; i++) {
+        xcp__obj *h = xcp__db_get_cls(c->db, C(host), refs[i]);
+        if (h && h != host && strcmp(h->ref, host->ref))
+            rc = xcp__pbd_new(c, sr, h, dconf, &pbd);
+    }
+    for (i = 0; i < n; i++)
+        free(refs[i]);
+    free(refs);
+    return rc;
+}
+
 int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
                    const char *name, const char *descr, const char *type,
                    const char *content_type, bool shared, xcp__obj **out)
@@ -92,7 +127,6 @@ int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
     xcp__srt t;
     xcp_sr_error err;
     uint64_t size = 0;
-    xcp_value v;
     int rc;
 
     if (!st)
@@ -107,14 +141,8 @@ int xcp__sr_create(xcp__ctx *c, xcp__obj *host, const xcp_value *dconf,
                               *content_type ? content_type
                                             : st->content_type)) < 0 ||
         (rc = xcp__db_set_bool(c->db, sr, F(SR, shared), shared)) < 0 ||
-        (rc = xcp__db_create(c->db, C(PBD), NULL, NULL, &pbd)) < 0 ||
-        (rc = xcp__db_set_str(c->db, pbd, F(PBD, host), host->ref)) < 0 ||
-        (rc = xcp__db_set_str(c->db, pbd, F(PBD, SR), sr->ref)) < 0 ||
-        (rc = xcp_value_copy(&v, dconf)) < 0)
-        return rc;
-    rc = xcp__db_set(c->db, pbd, F(PBD, device_config), &v);
-    xcp_value_dispose(&v);
-    if (rc < 0 || (rc = xcp__srt_get(c, sr, true, &t)) < 0)
+        (rc = new_pbds(c, sr, host, dconf, shared, &pbd)) < 0 ||
+        (rc = xcp__srt_get(c, sr, true, &t)) < 0)
         return rc;
     memset(&err, 0, sizeof(err));
     if (t.type->ops->sr_create &&

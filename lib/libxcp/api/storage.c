@@ -257,8 +257,9 @@ int xcp__sr_intents_open(xcp__engine *e)
     return rc;
 }
 
-/* Record that an image named by key (kind 'C': a VDI uuid, 'D': a
- * location) of sr is about to be made or deleted; one intent_done each. */
+/* Record that an image named by key (kind 'C': a VDI uuid, 'D', 'R': a
+ * location) of sr is about to be made, deleted or changed in place; one
+ * intent_done each. */
 static int intent_add(xcp__ctx *c, char kind, xcp__obj *sr, const char *key)
 {
     char *line = xcp__printf("%c %s %s\n", kind, xcp__obj_uuid(sr), key);
@@ -294,6 +295,21 @@ static void intent_done(xcp__engine *e)
     if (e->intents && --e->intents == 0 && ftruncate(e->intent_fd, 0) < 0)
         xcp__log(XCP__LOG_WARN, "cannot empty %s/sr-intents: %s",
                  e->state_dir, strerror(errno));
+}
+
+static void intent_end(void *arg, bool committed)
+{
+    (void)committed;
+    intent_done(arg);
+}
+
+int xcp__vdi_intent_refresh(xcp__ctx *c, xcp__obj *sr, const char *location)
+{
+    int rc = intent_add(c, 'R', sr, location);
+
+    if (rc == 0 && (rc = xcp__db_after_commit(c->db, intent_end, c->e)) < 0)
+        intent_done(c->e);
+    return rc;
 }
 
 /* An image made or to be deleted, waiting for its transaction's end. */
@@ -970,8 +986,8 @@ void xcp__sr_collect(xcp__engine *e)
 
 /* ---- leftovers of interrupted calls, at open ------------------------------ */
 
-/* Whether a VDI record of sr has this location. */
-static bool location_known(xcp__ctx *c, xcp__obj *sr, const char *location)
+/* The VDI record of sr with this location, NULL if none. */
+static xcp__obj *vdi_at(xcp__ctx *c, xcp__obj *sr, const char *location)
 {
     const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
     size_t i;
@@ -979,9 +995,34 @@ static bool location_known(xcp__ctx *c, xcp__obj *sr, const char *location)
     for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
         xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
         if (v && !strcmp(xcp__obj_str(v, F(VDI, location)), location))
-            return true;
+            return v;
     }
-    return false;
+    return NULL;
+}
+
+static bool location_known(xcp__ctx *c, xcp__obj *sr, const char *location)
+{
+    return vdi_at(c, sr, location) != NULL;
+}
+
+/* A VDI whose image changed in place without its record ('R'): the
+ * record and the SR's virtual allocation as the storage says. */
+static void replay_refresh(xcp__ctx *c, xcp__obj *sr, const char *location)
+{
+    xcp__obj *v = vdi_at(c, sr, location);
+    int64_t old;
+
+    if (!v)
+        return;
+    old = xcp__obj_int(v, F(VDI, virtual_size));
+    if (xcp__vdi_refresh(c, v) < 0 ||
+        add_allocation(c, sr, xcp__obj_int(v, F(VDI, virtual_size)) - old) <
+            0) {
+        xcp__log(XCP__LOG_WARN, "SR %s: cannot read %s again after an "
+                 "interrupted call: %s", xcp__obj_uuid(sr), location,
+                 xcp_error_last() ? xcp_error_last()->name : "?");
+        xcp_error_clear();
+    }
 }
 
 struct find_uuid {
@@ -1002,7 +1043,9 @@ static int find_uuid_cb(void *arg, const xcp_sr_vdi_info *vdi)
 /*
  * One intent left by a crash: the image made (kind 'C', key its uuid)
  * whose record never committed, or the one whose record went (kind 'D',
- * key its location) but not the image, is deleted.  Anything else stays.
+ * key its location) but not the image, is deleted; the record of an image
+ * changed in place (kind 'R', key its location) is read again.  Anything
+ * else stays.
  */
 static void replay_intent(xcp__ctx *c, char kind, const char *sr_uuid,
                           const char *key)
@@ -1012,6 +1055,10 @@ static void replay_intent(xcp__ctx *c, char kind, const char *sr_uuid,
     xcp_sr_error err;
     xcp__srt t;
 
+    if (sr && kind == 'R') {
+        replay_refresh(c, sr, key);
+        return;
+    }
     if (!sr || (kind == 'C' && xcp__db_by_uuid(c->db, C(VDI), key)) ||
         (kind == 'D' && location_known(c, sr, key)))
         return;
@@ -1061,7 +1108,7 @@ static int replay_intents(xcp__ctx *c)
             char sr[64], key[XCP_SR_LOCATION_MAX], kind;
             *end = '\0';
             if (sscanf(line, "%c %63s %255s", &kind, sr, key) == 3 &&
-                (kind == 'C' || kind == 'D'))
+                (kind == 'C' || kind == 'D' || kind == 'R'))
                 replay_intent(c, kind, sr, key);
         }
         /* Keep a partial line (a torn last write is dropped at the end). */

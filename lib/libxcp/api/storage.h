@@ -139,6 +139,19 @@ int xcp__vdi_apply_info(xcp__ctx *c, xcp__obj *vdi,
                         const xcp_sr_vdi_info *in);
 /* Refresh a VDI's sizes from storage, and its SR's totals. */
 int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi);
+
+/*
+ * Before the driver changes the image of a VDI of sr in place (a resize):
+ * an intent ('R', the location) until the transaction ends, so that a
+ * crash between the change and the commit has the next open read the
+ * record again from the storage (sizes, SR accounting).
+ */
+/* A new PBD of sr on host with device_config dconf (copied), not plugged;
+ * PBD_EXISTS when sr has one on host already (as XAPI). */
+int xcp__pbd_new(xcp__ctx *c, xcp__obj *sr, xcp__obj *host,
+                 const xcp_value *dconf, xcp__obj **out);
+
+int xcp__vdi_intent_refresh(xcp__ctx *c, xcp__obj *sr, const char *location);
 int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr);
 /* The SR to use for new disks when none is given: pool.default_SR. */
 xcp__obj *xcp__default_sr(xcp__ctx *c);

@@ -172,6 +172,9 @@ static int do_resize(xcp__ctx *c, bool online)
     if ((rc = xcp__sr_need(sr, &t, online ? XCP_SR_CAP_VDI_RESIZE_ONLINE
                                           : XCP_SR_CAP_VDI_RESIZE)) < 0)
         goto out;
+    if ((rc = xcp__vdi_intent_refresh(c, sr, xcp__obj_str(vdi, F(VDI,
+                                                           location)))) < 0)
+        goto out;
     memset(&err, 0, sizeof(err));
     memset(&info, 0, sizeof(info));
     if (t.type->ops->vdi_resize(&t.t, xcp__obj_str(vdi, F(VDI, location)),

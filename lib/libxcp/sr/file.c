@@ -738,11 +738,38 @@ static int attached_dir(const xcp_sr_target *sr, char *dir, xcp_sr_error *err)
     return 0;
 }
 
+/* Images a writer left in the middle of a change (a qcow2 image's leaks
+ * behind its dirty bit) are made clean at attach, before any VDI of the
+ * SR is used. */
+static int recover_images(const char *dir, xcp_sr_error *err)
+{
+    char path[XCP_SR_PATH_MAX], msg[1024];
+    const char *fmt;
+    struct dirent *de;
+    DIR *d = opendir(dir);
+    int ret = 0;
+
+    if (!d)
+        return sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                       "SR attach failed [opterr=%s: %s]", dir,
+                       strerror(errno));
+    while (ret == 0 && (de = readdir(d)))
+        if (parse_location(de->d_name, NULL, &fmt) &&
+            join(path, sizeof(path), dir, de->d_name, err) == 0 &&
+            xcp__image_recover(path, fmt, msg, sizeof(msg)) < 0)
+            ret = sr_fail(err, -EIO, XCP_SR_ERR_BACKEND,
+                          "SR attach failed [opterr=recovering %s: %s]",
+                          de->d_name, msg);
+    closedir(d);
+    return ret;
+}
+
 static int file_sr_attach(const xcp_sr_target *sr, xcp_sr_error *err)
 {
     char dir[XCP_SR_PATH_MAX];
+    int ret = attached_dir(sr, dir, err);
 
-    return attached_dir(sr, dir, err);
+    return ret < 0 ? ret : recover_images(dir, err);
 }
 
 static int file_sr_detach(const xcp_sr_target *sr, xcp_sr_error *err)

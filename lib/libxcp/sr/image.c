@@ -367,6 +367,19 @@ int xcp__image_open(xcp__image **out, const char *path, const char *fmt,
     return 0;
 }
 
+int xcp__image_recover(const char *path, const char *fmt, char *err,
+                       size_t errlen)
+{
+    xcp__image *im;
+    int ret;
+
+    /* Only qcow2 keeps such a mark; opening for writing repairs it. */
+    if (!fmt || strcmp(fmt, "qcow2") != 0 || !xcp__qcow2_is_dirty(path))
+        return 0;
+    ret = xcp__image_open(&im, path, fmt, XCP__IMAGE_NO_PARENT, err, errlen);
+    return ret < 0 ? ret : xcp__image_close(im);
+}
+
 int xcp__image_close(xcp__image *im)
 {
     int ret;

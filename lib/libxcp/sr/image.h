@@ -67,6 +67,15 @@ int xcp__image_create(const char *path, const char *fmt,
 int xcp__image_open(xcp__image **out, const char *path, const char *fmt,
                     unsigned flags, char *err, size_t errlen);
 
+/*
+ * Bring an image a writer left in the middle of a change back to a clean
+ * state: a qcow2 image left dirty (clusters counted but not yet linked
+ * when its writer died) has its leaks freed; other images and clean ones
+ * are left alone.  Only for images no live process is writing.
+ */
+int xcp__image_recover(const char *path, const char *fmt, char *err,
+                       size_t errlen);
+
 /* Flush if written, free (NULL accepted); the flush result. */
 int xcp__image_close(xcp__image *im);
 

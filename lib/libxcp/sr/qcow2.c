@@ -179,9 +179,14 @@ int xcp__qcow2_classify(xcp__qcow2 *q, uint64_t e, int *kind, uint64_t *host,
 int xcp__qcow2_l2_table(xcp__qcow2 *q, uint64_t l1i, uint8_t **table,
                         uint64_t *l2off, char *err, size_t errlen)
 {
-    uint64_t off = q->l1[l1i] & L1E_OFFSET_MASK;
+    uint64_t off;
+    int ret;
 
     *table = NULL;
+    *l2off = 0;
+    if (!q->l1 && (ret = xcp__qcow2_load_l1(q, err, errlen)) < 0)
+        return ret;
+    off = q->l1[l1i] & L1E_OFFSET_MASK;
     *l2off = off;
     if (!off)
         return 0;

@@ -93,6 +93,10 @@ int xcp__qcow2_open(xcp__qcow2 **out, const char *path, const char *format,
  * NULL is accepted.  Returns the flush result. */
 int xcp__qcow2_close(xcp__qcow2 *q);
 
+/* Whether path is a version 3 qcow2 image whose dirty bit is set (a
+ * writer died, see qcow2_int.h); opening it for writing repairs it. */
+bool xcp__qcow2_is_dirty(const char *path);
+
 /* fdatasync the image (the backing chain is never written). */
 int xcp__qcow2_flush(xcp__qcow2 *q, char *err, size_t errlen);
 

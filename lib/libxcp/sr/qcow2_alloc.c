@@ -443,6 +443,8 @@ static int grow_l1(xcp__qcow2 *q, uint64_t need, char *err, size_t errlen)
     uint8_t *disk = NULL, hdr[12];
     int ret;
 
+    if (!q->l1 && (ret = xcp__qcow2_load_l1(q, err, errlen)) < 0)
+        return ret;
     l1 = realloc(q->l1, need * sizeof(*l1));
     if (!l1)
         return fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
@@ -533,5 +535,133 @@ int xcp__qcow2_resize(xcp__qcow2 *q, uint64_t new_size, char *err,
         zero_end = min64(new_size, q->below->size);
         ret = xcp__qcow2_write_at(q, old, NULL, zero_end - old, err, errlen);
     }
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* The dirty bit and leak repair (see qcow2_int.h)                     */
+
+int xcp__qcow2_set_dirty(xcp__qcow2 *q, bool dirty, char *err,
+                         size_t errlen)
+{
+    uint64_t bits = dirty ? q->incompat | INCOMPAT_DIRTY
+                          : q->incompat & ~INCOMPAT_DIRTY;
+    uint8_t b[8];
+    int ret;
+
+    put64(b, bits);
+    ret = pwrite_full(q->fd, b, sizeof(b), H_INCOMPAT);
+    /* Set: on the disk before any change it covers. */
+    if (ret == 0 && dirty && fdatasync(q->fd) < 0)
+        ret = -errno;
+    if (ret < 0)
+        return fail(err, errlen, ret, "%s: %s the dirty bit: %s", q->path,
+                    dirty ? "setting" : "clearing", strerror(-ret));
+    q->incompat = bits;
+    q->dirty = dirty;
+    return 0;
+}
+
+/* Count cluster `host` (a byte offset) in want[n]; -EBADMSG past it. */
+static int want_one(xcp__qcow2 *q, uint16_t *want, uint64_t n,
+                    uint64_t host, char *err, size_t errlen)
+{
+    uint64_t c = host / q->cluster_size;
+
+    if (c >= n)
+        return fail(err, errlen, -EBADMSG, "%s: cluster at %llu is beyond "
+                    "the end of the file", q->path,
+                    (unsigned long long)host);
+    if (want[c] < UINT16_MAX)
+        want[c]++;
+    return 0;
+}
+
+/* What every cluster's refcount should be: header, L1, L2 tables, data,
+ * refcount table and blocks.  No internal snapshots (refused for
+ * writing) and no bitmaps (their autoclear bit went at open). */
+static int count_reached(xcp__qcow2 *q, uint16_t *want, uint64_t n,
+                         char *err, size_t errlen)
+{
+    uint64_t cs = q->cluster_size, i, j, host, l2off;
+    uint8_t *table;
+    int kind, ret = want_one(q, want, n, 0, err, errlen);
+
+    for (i = 0; ret == 0 && i < div_up(q->l1_size * 8, cs); i++)
+        ret = want_one(q, want, n, q->l1_offset + i * cs, err, errlen);
+    for (i = 0; ret == 0 && i < q->rt_clusters; i++)
+        ret = want_one(q, want, n, q->rt_offset + i * cs, err, errlen);
+    for (i = 0; ret == 0 && i < q->rt_entries; i++)
+        if (q->rt[i])
+            ret = want_one(q, want, n, q->rt[i], err, errlen);
+    for (i = 0; ret == 0 && i < q->l1_size; i++) {
+        ret = xcp__qcow2_l2_table(q, i, &table, &l2off, err, errlen);
+        if (ret < 0 || !table)
+            continue;
+        ret = want_one(q, want, n, l2off, err, errlen);
+        for (j = 0; ret == 0 && j < q->l2_entries; j++) {
+            ret = xcp__qcow2_classify(q, be64(table + j * 8), &kind, &host,
+                                      err, errlen);
+            if (ret == 0 && kind == K_COMPRESSED)
+                ret = fail(err, errlen, -ENOTSUP, "%s: cannot repair an "
+                           "image with compressed clusters", q->path);
+            if (ret == 0 && host)
+                ret = want_one(q, want, n, host, err, errlen);
+            /* The L2 cache may have moved under us. */
+            if (ret == 0)
+                ret = xcp__qcow2_l2_table(q, i, &table, &l2off, err, errlen);
+        }
+    }
+    return ret;
+}
+
+int xcp__qcow2_repair_leaks(xcp__qcow2 *q, char *err, size_t errlen)
+{
+    uint64_t cs = q->cluster_size, n = div_up(q->file_size, cs);
+    uint64_t ti, j, c, have, last = 0;
+    uint16_t *want = calloc(n ? n : 1, sizeof(*want));
+    uint8_t *rb;
+    int ret;
+
+    if (!want)
+        return fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
+    ret = count_reached(q, want, n, err, errlen);
+    /* First make sure nothing is counted too low: then only leaks. */
+    for (c = 0; ret == 0 && c < n; c++) {
+        if (!want[c])
+            continue;
+        last = c + 1;
+        ti = c / q->rb_entries;
+        ret = ti < q->rt_entries && q->rt[ti]
+                  ? xcp__qcow2_cache_get(q, &q->rbc, q->rt[ti], false, &rb,
+                                         err, errlen)
+                  : fail(err, errlen, -EBADMSG, "%s: cluster %llu is in "
+                         "use but has no refcount block", q->path,
+                         (unsigned long long)c);
+        if (ret == 0 && xcp__qcow2_rc_get(rb, c % q->rb_entries,
+                                          q->refcount_order) < want[c])
+            ret = fail(err, errlen, -EBADMSG, "%s: cluster %llu is in use "
+                       "but counted too low", q->path,
+                       (unsigned long long)c);
+    }
+    for (ti = 0; ret == 0 && ti < q->rt_entries; ti++) {
+        for (j = 0; ret == 0 && q->rt[ti] && j < q->rb_entries; j++) {
+            c = ti * q->rb_entries + j;
+            ret = xcp__qcow2_cache_get(q, &q->rbc, q->rt[ti], false, &rb,
+                                       err, errlen);
+            if (ret < 0)
+                break;
+            have = xcp__qcow2_rc_get(rb, j, q->refcount_order);
+            if (have != (c < n ? want[c] : 0))
+                ret = xcp__qcow2_rc_set_range(q, c, 1, c < n ? want[c] : 0,
+                                              err, errlen);
+        }
+    }
+    /* What was leaked at the end of the file goes with it. */
+    if (ret == 0 && last < n && ftruncate(q->fd, (off_t)(last * cs)) == 0) {
+        q->file_size = last * cs;
+        q->next_free = last;
+    }
+    free(want);
     return ret;
 }

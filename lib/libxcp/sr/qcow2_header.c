@@ -136,10 +136,8 @@ static int parse_header(xcp__qcow2 *q, const uint8_t *h, size_t hlen,
             return fail(err, errlen, -EBADMSG,
                         "%s: image is marked corrupt; only read-only access "
                         "is allowed", p);
-        if (rw && (q->incompat & INCOMPAT_DIRTY))
-            return fail(err, errlen, -ENOTSUP,
-                        "%s: image is dirty (lazy refcounts); repair it with "
-                        "'qemu-img check -r all' before writing", p);
+        /* Dirty (a writer died, or QEMU's lazy refcounts): repaired
+         * once the tables are loaded (open_qcow2). */
     }
     q->rb_entries = cs * 8 >> q->refcount_order;
     if (be32(h + H_CRYPT) != 0)
@@ -224,7 +222,7 @@ static int parse_header(xcp__qcow2 *q, const uint8_t *h, size_t hlen,
     return 0;
 }
 
-static int load_l1(xcp__qcow2 *q, char *err, size_t errlen)
+int xcp__qcow2_load_l1(xcp__qcow2 *q, char *err, size_t errlen)
 {
     uint8_t *disk;
     ssize_t r;
@@ -234,6 +232,8 @@ static int load_l1(xcp__qcow2 *q, char *err, size_t errlen)
     disk = malloc(q->l1_size * 8 + 1);
     if (!q->l1 || !disk) {
         free(disk);
+        free(q->l1);
+        q->l1 = NULL;
         return fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
     }
     r = pread_full(q->fd, disk, q->l1_size * 8, q->l1_offset);
@@ -242,9 +242,12 @@ static int load_l1(xcp__qcow2 *q, char *err, size_t errlen)
     for (i = 0; r >= 0 && i < q->l1_size; i++)
         q->l1[i] = be64(disk + i * 8);
     free(disk);
-    if (r < 0)
+    if (r < 0) {
+        free(q->l1);
+        q->l1 = NULL;
         return fail(err, errlen, (int)r, "%s: reading the L1 table: %s",
                     q->path, strerror((int)-r));
+    }
     return 0;
 }
 
@@ -390,9 +393,9 @@ static int open_qcow2(xcp__qcow2 *q, char *err, size_t errlen)
         ret = fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
         goto out;
     }
-    ret = load_l1(q, err, errlen);
-    if (ret < 0)
-        goto out;
+    /* The L1 table is read when first needed (xcp__qcow2_load_l1): an
+     * open for the header alone (a stat, a chain walk) costs the same
+     * whatever the virtual size. */
     if (!(q->flags & XCP__QCOW2_RDONLY)) {
         q->cow = malloc(q->cluster_size);
         if (!q->cow) {
@@ -402,6 +405,14 @@ static int open_qcow2(xcp__qcow2 *q, char *err, size_t errlen)
         ret = load_rt(q, err, errlen);
         if (ret < 0)
             goto out;
+        if (q->incompat & INCOMPAT_DIRTY) {
+            q->dirty = true;
+            ret = xcp__qcow2_repair_leaks(q, err, errlen);
+            if (ret == 0)
+                ret = xcp__qcow2_flush(q, err, errlen);
+            if (ret < 0)
+                goto out;
+        }
     }
     if (q->has_backing && !(q->flags & XCP__QCOW2_NO_BACKING))
         ret = xcp__qcow2_open_chain(&q->below, q, q->backing, q->backing_fmt,
@@ -474,15 +485,30 @@ int xcp__qcow2_open(xcp__qcow2 **out, const char *path, const char *format,
     return xcp__qcow2_open_image(out, path, format, flags, 0, err, errlen);
 }
 
+bool xcp__qcow2_is_dirty(const char *path)
+{
+    uint8_t h[H_INCOMPAT + 8];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    ssize_t r;
+
+    if (fd < 0)
+        return false;
+    r = pread_full(fd, h, sizeof(h), 0);
+    close(fd);
+    return r == (ssize_t)sizeof(h) && be32(h) == QCOW2_MAGIC &&
+           be32(h + H_VERSION) >= 3 && (be64(h + H_INCOMPAT) & INCOMPAT_DIRTY);
+}
+
 int xcp__qcow2_flush(xcp__qcow2 *q, char *err, size_t errlen)
 {
-    if (!q->written)
+    if (!q->written && !q->dirty)
         return 0;
     if (fdatasync(q->fd) < 0)
         return fail(err, errlen, -errno, "%s: fdatasync: %s", q->path,
                     strerror(errno));
     q->written = false;
-    return 0;
+    /* Everything is on the disk: consistent again. */
+    return q->dirty ? xcp__qcow2_set_dirty(q, false, err, errlen) : 0;
 }
 
 int xcp__qcow2_close(xcp__qcow2 *q)

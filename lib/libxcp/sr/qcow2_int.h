@@ -115,6 +115,7 @@ struct xcp__qcow2 {
     unsigned depth;             /* 0 for the top image */
     bool raw;
     bool written;               /* since the last flush */
+    bool dirty;                 /* the header's dirty bit is set (ours) */
 
     uint64_t size;              /* virtual size */
     uint64_t file_size;
@@ -151,13 +152,36 @@ struct xcp__qcow2 {
     xcp__qcow2 *below;          /* the opened backing image */
 };
 
-/* Every write to an image goes through here so file_size stays exact. */
+/*
+ * The dirty bit (incompatible feature bit 0, version 3): set, and synced,
+ * before the first change after a flush; cleared once a flush has synced
+ * what was written.  Allocation appends and may leak clusters when the
+ * writer dies, so an image found dirty is repaired (leaks freed) by the
+ * next writer to open it, as QEMU does.
+ */
+int xcp__qcow2_set_dirty(xcp__qcow2 *q, bool dirty, char *err,
+                         size_t errlen);
+
+/* Recount every cluster the tables reach and free the ones counted but
+ * unreached (leaks of a writer that died); -EBADMSG, changing nothing,
+ * when a reached cluster is counted too low. */
+int xcp__qcow2_repair_leaks(xcp__qcow2 *q, char *err, size_t errlen);
+
+/* Read the L1 table, once (it is read lazily, at its first use). */
+int xcp__qcow2_load_l1(xcp__qcow2 *q, char *err, size_t errlen);
+
+/* Every write to an image goes through here so file_size stays exact,
+ * after marking the image dirty. */
 static inline int qwrite(xcp__qcow2 *q, const void *buf, size_t len,
                          uint64_t off,
                   const char *what, char *err, size_t errlen)
 {
-    int ret = pwrite_full(q->fd, buf, len, off);
+    int ret = q->dirty || q->version < 3
+                  ? 0 : xcp__qcow2_set_dirty(q, true, err, errlen);
 
+    if (ret < 0)
+        return ret;
+    ret = pwrite_full(q->fd, buf, len, off);
     if (ret < 0)
         return fail(err, errlen, ret, "%s: writing %s at offset %llu: %s",
                     q->path, what, (unsigned long long)off, strerror(-ret));
