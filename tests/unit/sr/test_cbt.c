@@ -281,3 +281,123 @@ Test(cbt, vhd_log_beside_the_image_marked_on_write)
     cr_assert_eq(count(&c), 1 + 16);
     xcp__image_cbt_dispose(&c);
 }
+
+/* ---- the file SR: snapshot, coalesce ---------------------------------- */
+
+#include <xcp/sys/sr.h>
+
+extern const xcp_sr_type xcp__sr_type_file;
+
+#define SR_UUID "7b2d1c3e-8a4b-4c6d-9e0f-1a2b3c4d5e6f"
+
+/*
+ * A tracked VDI of fmt is snapshotted, written, the snapshot destroyed:
+ * the collector merges the hidden parent into the VDI, whose tracking
+ * state (the epoch since the snapshot) must come out unchanged: the
+ * merged data is no change of the disk.
+ */
+static void coalesce_keeps_state(const char *fmt)
+{
+    const xcp_sr_ops *ops = xcp__sr_type_file.ops;
+    xcp_sr_kv dc[1] = { { "location", NULL } };
+    xcp_sr_target sr = { SR_UUID, dc, 1, NULL };
+    xcp_sr_vdi_create_params p = { 1, NULL, 64 * MiB, fmt };
+    xcp_sr_vdi_info v;
+    xcp_sr_cow_result snap;
+    xcp_sr_gc_result g;
+    xcp_sr_error e;
+    char path[512], prev[XCP_SR_UUID_BUFLEN];
+    uint8_t bits[64 * MiB / BLK / 8];
+    uint64_t size;
+    xcp__image *im;
+    size_t i;
+
+    memset(&e, 0, sizeof(e));
+    dc[0].value = P("sr");
+    cr_assert_eq(ops->sr_create(&sr, &size, &e), 0, "%s", e.reason);
+    cr_assert_eq(ops->sr_attach(&sr, &e), 0, "%s", e.reason);
+    cr_assert_eq(ops->vdi_create(&sr, &p, &v, &e), 0, "%s", e.reason);
+    cr_assert_eq(ops->vdi_cbt_set(&sr, v.location, true, &e), 0, "%s",
+                 e.reason);
+    snprintf(path, sizeof(path), "%s/%s", P("sr"), v.location);
+    im = img_open(path, fmt, 0);
+    put(im, 0, 4 * MiB);                    /* before the snapshot */
+    xcp__image_close(im);
+    cr_assert_eq(ops->vdi_snapshot(&sr, v.location, &snap, &e), 0, "%s",
+                 e.reason);
+    cr_assert(snap.child.cbt_enabled && snap.source.cbt_enabled);
+    im = img_open(path, fmt, 0);
+    put(im, 7 * BLK, 512);                  /* after it */
+    xcp__image_close(im);
+    cr_assert_eq(ops->vdi_destroy(&sr, snap.child.location, &e), 0, "%s",
+                 e.reason);
+    cr_assert_eq(ops->sr_gc(&sr, XCP_SR_GC_COALESCE, &g, &e), 0, "%s",
+                 e.reason);
+    cr_assert_eq(g.coalesced, 1, "%s: nothing merged", fmt);
+    memset(bits, 0, sizeof(bits));
+    cr_assert_eq(ops->vdi_cbt_changes(&sr, v.location, bits,
+                                      64 * MiB / BLK, prev, &e), 0, "%s",
+                 e.reason);
+    cr_assert_str_eq(prev, snap.child.uuid);
+    for (i = 0; i < sizeof(bits) * 8; i++)
+        if (bits[i / 8] & (0x80 >> (i % 8)))
+            cr_assert_eq(i, 7, "%s: block %zu marked", fmt, i);
+    cr_assert(bits[0] & 0x01, "%s: block 7 lost", fmt);
+    if (!strcmp(fmt, "qcow2"))
+        assert_qemu_check(path);
+}
+
+Test(cbt, file_sr_coalesce_keeps_the_leafs_tracking_qcow2)
+{
+    coalesce_keeps_state("qcow2");
+}
+
+Test(cbt, file_sr_coalesce_keeps_the_leafs_tracking_vhd)
+{
+    coalesce_keeps_state("vhd");
+}
+
+/* data_destroy: an empty standalone image with the tracking state. */
+Test(cbt, file_sr_data_destroy_keeps_state_and_frees_the_parent)
+{
+    const xcp_sr_ops *ops = xcp__sr_type_file.ops;
+    xcp_sr_kv dc[1] = { { "location", NULL } };
+    xcp_sr_target sr = { SR_UUID, dc, 1, NULL };
+    xcp_sr_vdi_create_params p = { 1, NULL, 64 * MiB, "qcow2" };
+    xcp_sr_vdi_info v, s;
+    xcp_sr_cow_result snap;
+    xcp_sr_error e;
+    char path[512], prev[XCP_SR_UUID_BUFLEN];
+    uint8_t bits[64 * MiB / BLK / 8] = { 0 };
+    uint64_t size;
+    xcp__image *im;
+
+    memset(&e, 0, sizeof(e));
+    dc[0].value = P("sr");
+    cr_assert_eq(ops->sr_create(&sr, &size, &e), 0, "%s", e.reason);
+    cr_assert_eq(ops->vdi_create(&sr, &p, &v, &e), 0, "%s", e.reason);
+    cr_assert_eq(ops->vdi_cbt_set(&sr, v.location, true, &e), 0, "%s",
+                 e.reason);
+    snprintf(path, sizeof(path), "%s/%s", P("sr"), v.location);
+    im = img_open(path, "qcow2", 0);
+    put(im, 3 * BLK, 8 * MiB);
+    xcp__image_close(im);
+    cr_assert_eq(ops->vdi_snapshot(&sr, v.location, &snap, &e), 0, "%s",
+                 e.reason);
+    cr_assert_eq(ops->vdi_data_destroy(&sr, snap.child.location, &e), 0,
+                 "%s", e.reason);
+    cr_assert_eq(ops->vdi_stat(&sr, snap.child.location, &s, &e), 0);
+    cr_assert(s.cbt_enabled);
+    cr_assert_str_eq(s.parent_location, "");
+    cr_assert_lt(s.physical_utilisation, 2 * MiB);
+    cr_assert_eq(ops->vdi_cbt_changes(&sr, snap.child.location, bits,
+                                      64 * MiB / BLK, prev, &e), 0);
+    cr_assert(bits[0] & 0x10, "block 3 lost");
+    /* Refused on a writable VDI, with VDI_NO_CBT_METADATA when
+     * untracked. */
+    cr_assert_lt(ops->vdi_data_destroy(&sr, v.location, &e), 0);
+    cr_assert_eq(ops->vdi_cbt_set(&sr, v.location, false, &e), 0);
+    cr_assert_lt(ops->vdi_cbt_changes(&sr, v.location, bits, 1, prev, &e),
+                 0);
+    cr_assert_eq(e.kind, XCP_SR_ERR_NO_CBT_METADATA);
+}
