@@ -3167,8 +3167,8 @@ typedef struct xcp_vdi_record {
      * by the server: clone, copy, snapshot, update and forget always; resize,
      * destroy, set_on_boot and the like only while no running VM has the disk
      * attached; the changed-block-tracking operations as XAPI's checks allow
-     * them (enable_cbt/disable_cbt on tracked-capable user and system disks
-     * that are not snapshots, data_destroy on tracked detached snapshots;
+     * them, also only while detached (enable_cbt/disable_cbt on user and
+     * system disks that are not snapshots, data_destroy on tracked snapshots;
      * none of clone, copy, resize, snapshot or the CBT switches on a
      * cbt_metadata VDI). Advisory: each call checks again.
      */
@@ -10465,11 +10465,11 @@ XCP_EXTERN int xcp_vdi_get_name_description(xcp_session *session, char * *result
  * The operations valid on the VDI now, recomputed by the server: clone, copy,
  * snapshot, update and forget always; resize, destroy, set_on_boot and the
  * like only while no running VM has the disk attached; the
- * changed-block-tracking operations as XAPI's checks allow them
- * (enable_cbt/disable_cbt on tracked-capable user and system disks that are
- * not snapshots, data_destroy on tracked detached snapshots; none of clone,
- * copy, resize, snapshot or the CBT switches on a cbt_metadata VDI).
- * Advisory: each call checks again.
+ * changed-block-tracking operations as XAPI's checks allow them, also only
+ * while detached (enable_cbt/disable_cbt on user and system disks that are
+ * not snapshots, data_destroy on tracked snapshots; none of clone, copy,
+ * resize, snapshot or the CBT switches on a cbt_metadata VDI). Advisory: each
+ * call checks again.
  */
 XCP_EXTERN int xcp_vdi_get_allowed_operations(xcp_session *session, xcp_vdi_operations_set *result, xcp_vdi self);
 
@@ -11094,15 +11094,18 @@ XCP_EXTERN int xcp_vdi_set_allow_caching(xcp_session *session, xcp_vdi self, boo
 /**
  * XenAPI VDI.enable_cbt(self).
  *
- * Turns on changed-block tracking for the disk, also while it is attached:
- * from now on every write marks its 64 KiB blocks, durably before the data is
- * written. Each snapshot then ends a tracking epoch. Already on: nothing
- * changes. The SR type must have the VDI_CONFIG_CBT capability; the disk must
- * be a user or system disk, not a snapshot, not on_boot=reset.
+ * Turns on changed-block tracking for the disk: from now on every write marks
+ * its 64 KiB blocks, durably before the data is written. Each snapshot then
+ * ends a tracking epoch. Already on: nothing changes. The SR type must have
+ * the VDI_CONFIG_CBT capability; the disk must be a user or system disk, not
+ * a snapshot, not on_boot=reset. Unlike XAPI, refused (VDI_IN_USE) while a
+ * running VM has the disk attached: the image's bitmap directory is
+ * rewritten, which the process writing the image must not race with.
  *
  * Errors: SR_OPERATION_NOT_SUPPORTED, OPERATION_NOT_ALLOWED,
- * VDI_INCOMPATIBLE_TYPE, VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION,
- * SR_NOT_ATTACHED, SR_BACKEND_FAILURE.
+ * VDI_INCOMPATIBLE_TYPE, VDI_IN_USE,
+ * VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION, SR_NOT_ATTACHED,
+ * SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vdi_enable_cbt(xcp_session *session, xcp_vdi self);
 
@@ -11119,8 +11122,9 @@ XCP_EXTERN int xcp_vdi_enable_cbt_async(xcp_session *session, xcp_task *task, xc
  * the snapshots taken before keep theirs. Same conditions as enable_cbt.
  *
  * Errors: SR_OPERATION_NOT_SUPPORTED, OPERATION_NOT_ALLOWED,
- * VDI_INCOMPATIBLE_TYPE, VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION,
- * SR_NOT_ATTACHED, SR_BACKEND_FAILURE.
+ * VDI_INCOMPATIBLE_TYPE, VDI_IN_USE,
+ * VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION, SR_NOT_ATTACHED,
+ * SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vdi_disable_cbt(xcp_session *session, xcp_vdi self);
 

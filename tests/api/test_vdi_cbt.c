@@ -360,3 +360,36 @@ Test(vdi_cbt, vhd_disks_keep_a_log_beside_the_image)
     OK(xcp_vdi_disable_cbt(S, v));
     cr_assert_neq(stat(log, &st), 0, "%s left behind", log);
 }
+
+Test(vdi_cbt, tracking_switches_wait_for_a_running_vm_to_let_go)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vbd_set vbds = {0};
+    enum xcp_vbd_type type;
+    xcp_vdi disk = {""}, s1;
+    char *b64 = NULL;
+    size_t i;
+
+    OK(xcp_vm_get_VBDs(S, &vbds, vm));
+    for (i = 0; i < vbds.n; i++) {
+        OK(xcp_vbd_get_type(S, &type, vbds.items[i]));
+        if (type == XCP_VBD_TYPE_DISK)
+            OK(xcp_vbd_get_VDI(S, &disk, vbds.items[i]));
+    }
+    xcp_vbd_set_dispose(&vbds);
+    cr_assert(disk.ref[0], "the VM has no disk");
+    OK(xcp_vdi_enable_cbt(S, disk));
+    s1 = snap(disk);
+    OK(xcp_vm_start(S, vm, false, false));
+    cr_assert_not(has_op(disk, XCP_VDI_OPERATIONS_DISABLE_CBT));
+    assert_error(xcp_vdi_disable_cbt(S, disk), "VDI_IN_USE", disk.ref,
+                 "disable_cbt");
+    assert_error(xcp_vdi_list_changed_blocks(S, NULL, s1, disk),
+                 "VDI_IN_USE", disk.ref, "list_changed_blocks");
+    /* A snapshot of the running disk still ends an epoch: none set. */
+    OK(xcp_vdi_list_changed_blocks(S, &b64, s1, snap(disk)));
+    cr_assert_eq(strspn(b64, "A="), strlen(b64), "%.40s", b64);
+    xcp_free(b64);
+    OK(xcp_vm_hard_shutdown(S, vm));
+    OK(xcp_vdi_disable_cbt(S, disk));
+}

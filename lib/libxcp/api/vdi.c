@@ -326,7 +326,13 @@ static int cbt_target(xcp__ctx *c, xcp__obj *vdi, xcp__obj **sr,
     return rc;
 }
 
-/* VDI.enable_cbt / disable_cbt: allowed while attached, as in XAPI. */
+/*
+ * VDI.enable_cbt / disable_cbt.  XAPI allows them while a VM runs on the
+ * disk; here they rewrite the image's bitmap directory, which the
+ * process writing the image (qemu on Xen) must not race with, so a
+ * disk a running VM has attached is refused (VDI_IN_USE) until it can
+ * be asked to do it itself.
+ */
 static int set_cbt(xcp__ctx *c, bool on)
 {
     const char *op = on ? "enable_cbt" : "disable_cbt";
@@ -340,6 +346,8 @@ static int set_cbt(xcp__ctx *c, bool on)
         return rc;
     if (xcp__obj_bool(vdi, F(VDI, cbt_enabled)) == on)
         return 0;
+    if (xcp__vdi_attached(c, vdi))
+        return XCP__ERR_VDI_IN_USE(vdi->ref, op);
     if ((rc = cbt_target(c, vdi, &sr, &t)) < 0)
         return rc;
     memset(&err, 0, sizeof(err));

@@ -488,11 +488,12 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
                                                F(VBD, currently_attached));
             bool busy = has_current(o, F(VDI, current_operations));
             static const char *const always[] = {
-                "clone", "copy", "snapshot", "update", "generate_config",
-                "list_changed_blocks", "enable_cbt", "disable_cbt"};
+                "clone", "copy", "snapshot", "update", "generate_config"};
+            /* enable/disable_cbt are live in XAPI; see VDI.enable_cbt. */
             static const char *const detached[] = {
                 "resize", "destroy", "forget", "set_on_boot",
-                "data_destroy", "force_unlock"};
+                "data_destroy", "force_unlock", "list_changed_blocks",
+                "enable_cbt", "disable_cbt"};
             if (busy || xcp__vdi_check_cbt(c, o, op) < 0)
                 ok[i] = false;
             else if (in_list(op, always, XCP__ARRAY_LEN(always)))
