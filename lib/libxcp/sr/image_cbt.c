@@ -272,6 +272,14 @@ int xcp__image_cbt_mark_log(xcp__image *im, uint64_t off, uint64_t len,
 
 /* ---- qcow2 ---------------------------------------------------------- */
 
+/* qcow2 order (granule 8i + j in bit j) to XAPI's (bit 7 - j). */
+static uint8_t rev8(uint8_t b)
+{
+    b = (uint8_t)((b & 0xf0) >> 4 | (b & 0x0f) << 4);
+    b = (uint8_t)((b & 0xcc) >> 2 | (b & 0x33) << 2);
+    return (uint8_t)((b & 0xaa) >> 1 | (b & 0x55) << 1);
+}
+
 static int qcow2_get(xcp__image *im, bool *on, xcp__image_cbt *out,
                      char *err, size_t errlen)
 {
@@ -297,7 +305,15 @@ static int qcow2_get(xcp__image *im, bool *on, xcp__image_cbt *out,
         free(bits);
         return fail(err, errlen, -ENOMEM, "%s: out of memory", im->path);
     }
-    /* Any granularity: a set granule marks the blocks it overlaps. */
+    /* Ours (64 KiB granules): the same bits, each byte reversed. */
+    if (gb == CBT_GRAN_BITS) {
+        for (b = 0; b < div_up(min64(ngran, out->nblocks), 8); b++)
+            if (bits[b])
+                out->bits[b] = rev8(bits[b]);
+        free(bits);
+        return 0;
+    }
+    /* Any other granularity: a set granule marks the blocks it overlaps. */
     for (g = 0; g < ngran; g++) {
         if (!bits[g / 8]) {
             g |= 7;
@@ -332,9 +348,12 @@ static int qcow2_set(xcp__image *im, const xcp__image_cbt *in, char *err,
         if (!bits)
             return fail(err, errlen, -ENOMEM, "%s: out of memory",
                         im->path);
-        for (b = 0; b < n && b < in->nblocks; b++)
-            if (test_msb(in->bits, b))
-                bits[b / 8] |= (uint8_t)(1u << (b % 8));
+        for (b = 0; b < div_up(min64(n, in->nblocks), 8); b++)
+            bits[b] = rev8(in->bits[b]);
+        /* Nothing past the shorter of the two. */
+        b = min64(n, in->nblocks);
+        if (b % 8)
+            bits[b / 8] &= (uint8_t)((1u << (b % 8)) - 1);
     }
     ret = xcp__qcow2_bitmap_replace(im->h, XCP__CBT_BITMAP, name,
                                     CBT_GRAN_BITS, bits, err, errlen);
