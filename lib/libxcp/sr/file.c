@@ -777,8 +777,11 @@ static int remove_debris(const char *dir, unsigned *removed,
     while ((de = readdir(d))) {
         len = strlen(de->d_name);
         orphan = false;
-        if (len == UUID_LEN + 5 && xcp__uuid_lower_prefix(de->d_name) &&
-            strcmp(de->d_name + UUID_LEN, ".meta") == 0) {
+        /* Sidecars (.meta, a VHD's .cbtlog) of an image that is gone. */
+        if (len > UUID_LEN && xcp__uuid_lower_prefix(de->d_name) &&
+            (strcmp(de->d_name + UUID_LEN, ".meta") == 0 ||
+             strcmp(de->d_name + UUID_LEN, ".cbtlog") == 0 ||
+             strcmp(de->d_name + UUID_LEN, ".cbtlog.tmp") == 0)) {
             orphan = true;
             for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
                 snprintf(img, sizeof(img), "%s/%.36s.%s", dir, de->d_name,

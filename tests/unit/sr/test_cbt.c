@@ -401,3 +401,37 @@ Test(cbt, file_sr_data_destroy_keeps_state_and_frees_the_parent)
                  0);
     cr_assert_eq(e.kind, XCP_SR_ERR_NO_CBT_METADATA);
 }
+
+/* A VHD log whose image is gone (a crash between the two) is debris the
+ * collector removes; one beside its image stays. */
+Test(cbt, file_sr_gc_removes_orphan_logs_only)
+{
+    const xcp_sr_ops *ops = xcp__sr_type_file.ops;
+    xcp_sr_kv dc[1] = { { "location", NULL } };
+    xcp_sr_target sr = { SR_UUID, dc, 1, NULL };
+    xcp_sr_vdi_create_params p = { 1, NULL, 64 * MiB, "vhd" };
+    const char *orphan = "0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d.cbtlog";
+    char path[512], log[512];
+    xcp_sr_vdi_info v;
+    xcp_sr_gc_result g;
+    xcp_sr_error e;
+    struct stat st;
+    uint64_t size;
+    int fd;
+
+    memset(&e, 0, sizeof(e));
+    dc[0].value = P("sr");
+    cr_assert_eq(ops->sr_create(&sr, &size, &e), 0, "%s", e.reason);
+    cr_assert_eq(ops->vdi_create(&sr, &p, &v, &e), 0, "%s", e.reason);
+    cr_assert_eq(ops->vdi_cbt_set(&sr, v.location, true, &e), 0, "%s",
+                 e.reason);
+    snprintf(path, sizeof(path), "%s/%s", P("sr"), orphan);
+    fd = open(path, O_WRONLY | O_CREAT, 0644);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(ops->sr_gc(&sr, 0, &g, &e), 0, "%s", e.reason);
+    cr_assert_neq(stat(path, &st), 0, "orphan log left");
+    snprintf(path, sizeof(path), "%s/%s", P("sr"), v.location);
+    cr_assert_eq(xcp__image_cbt_log_path(path, log, sizeof(log)), 0);
+    cr_assert_eq(stat(log, &st), 0, "the VDI's log went");
+}
