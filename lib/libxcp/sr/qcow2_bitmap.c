@@ -239,6 +239,34 @@ static bool set_range(uint8_t *bits, uint64_t g0, uint64_t g1, uint64_t *b0,
     return changed;
 }
 
+/*
+ * Give entry i of b's table a data cluster (QEMU leaves all-zeros and
+ * all-ones clusters unallocated): the cluster gets the bits, is synced,
+ * then the table entry points to it.  A crash in between leaks it.
+ */
+static int own_cluster(xcp__qcow2 *q, struct qbitmap *b, uint64_t i,
+                       char *err, size_t errlen)
+{
+    uint64_t cs = q->cluster_size, off;
+    uint64_t n = min64(cs, bits_bytes(q, b->gran_bits) - i * cs);
+    uint8_t e[8];
+    int ret;
+
+    ret = xcp__qcow2_alloc_clusters(q, 1, &off, err, errlen);
+    if (ret == 0)
+        ret = qwrite(q, b->bits + i * cs, n, off, "bitmap", err, errlen);
+    if (ret == 0 && fdatasync(q->fd) < 0)
+        ret = fail(err, errlen, -errno, "%s: fdatasync: %s", q->path,
+                   strerror(errno));
+    put64(e, off);
+    if (ret == 0)
+        ret = qwrite(q, e, 8, b->table_off + i * 8, "bitmap table", err,
+                     errlen);
+    if (ret == 0)
+        b->table[i] = off;
+    return ret;
+}
+
 /* Write bytes [b0, b1] of b's bits to its data clusters. */
 static int write_bits(xcp__qcow2 *q, struct qbitmap *b, uint64_t b0,
                       uint64_t b1, char *err, size_t errlen)
@@ -249,11 +277,13 @@ static int write_bits(xcp__qcow2 *q, struct qbitmap *b, uint64_t b0,
     while (b0 <= b1) {
         i = b0 / cs;
         end = min64(b1 + 1, (i + 1) * cs);
+        if (!(b->table[i] & BTE_OFFSET_MASK)) {
+            if ((ret = own_cluster(q, b, i, err, errlen)) < 0)
+                return ret;
+            b0 = end;
+            continue;
+        }
         off = b->table[i] & BTE_OFFSET_MASK;
-        if (!off)               /* all-zeros or all-ones: rewrite all */
-            return fail(err, errlen, -EBADMSG,
-                        "%s: bitmap '%s' has no cluster for entry %llu",
-                        q->path, b->name, (unsigned long long)i);
         ret = qwrite(q, b->bits + b0, end - b0, off + b0 - i * cs,
                      "bitmap", err, errlen);
         if (ret < 0)

@@ -435,3 +435,29 @@ Test(cbt, file_sr_gc_removes_orphan_logs_only)
     cr_assert_eq(xcp__image_cbt_log_path(path, log, sizeof(log)), 0);
     cr_assert_eq(stat(log, &st), 0, "the VDI's log went");
 }
+
+/* QEMU stores a bitmap cluster with no bit set as no cluster at all: our
+ * first write under it allocates one (before: the write failed). */
+Test(cbt, write_under_a_fresh_qemu_bitmap_allocates_its_cluster)
+{
+    const char *img = P("f.qcow2");
+    xcp__image *im;
+    xcp__image_cbt c;
+    char *out = NULL;
+    int rc;
+
+    rc = RUN(NULL, "qemu-img", "create", "-q", "-f", "qcow2", img, "64M");
+    cr_assert_eq(rc, 0);
+    rc = RUN(&out, "qemu-img", "bitmap", "--add", "-g", "65536", img,
+             "xcp-cbt");
+    free(out);
+    cr_assert_eq(rc, 0);
+    im = img_open(img, "qcow2", 0);
+    put(im, 33 * BLK, 512);
+    xcp__image_close(im);
+    assert_qemu_check(img);
+    cbt_of(img, "qcow2", &c);
+    cr_assert(bit(&c, 33));
+    cr_assert_eq(count(&c), 1);
+    xcp__image_cbt_dispose(&c);
+}
