@@ -23,29 +23,8 @@
 #include <string.h>
 
 #include "bench_clock.h"
-
-static int die_api(const char *what)
-{
-    const xcp_error *e = xcp_error_last();
-    size_t i;
-
-    fprintf(stderr, "bench_cbt: %s: %s", what, e ? e->name : "?");
-    for (i = 0; e && i < e->nparams; i++)
-        fprintf(stderr, " [%s]", e->params[i]);
-    fprintf(stderr, "\n");
-    return 1;
-}
-
-static int open_dir(xcp_session **s, const char *dir)
-{
-    xcp_open_options o;
-
-    memset(&o, 0, sizeof(o));
-    o.version = XCP_OPEN_OPTIONS_VERSION;
-    o.state_dir = dir;
-    o.originator = "bench_cbt";
-    return xcp_session_open_local(s, &o);
-}
+#define BENCH_NAME "bench_cbt"
+#include "bench_session.h"
 
 /* The image file of vdi: its SR's directory (the PBD's location, else
  * <dir>/sr/<sr uuid>) and its location. */
