@@ -11165,9 +11165,10 @@ XCP_EXTERN int xcp_vdi_list_changed_blocks_async(xcp_session *session, xcp_task 
  *
  * Deletes the data of a snapshot with changed-block tracking on, keeping its
  * tracking metadata: its type becomes cbt_metadata, its image an empty one of
- * the same size, and parents nothing else reads through are freed. It can
- * then serve as vdi_from or vdi_to of list_changed_blocks, but not be
- * attached, cloned, copied or snapshotted.
+ * the same size, its VBDs (none may be attached) are destroyed, and parents
+ * nothing else reads through are freed. It can then serve as vdi_from or
+ * vdi_to of list_changed_blocks, but not be attached, cloned, copied or
+ * snapshotted.
  *
  * Errors: OPERATION_NOT_ALLOWED, VDI_NO_CBT_METADATA, VDI_IN_USE,
  * SR_OPERATION_NOT_SUPPORTED, SR_NOT_ATTACHED, SR_BACKEND_FAILURE.

@@ -238,7 +238,16 @@ Test(vdi_cbt, data_destroy_keeps_the_metadata_only)
     qemu_write(v, 12 * BLK, 512);
     s2 = snap(v);
     cr_assert(has_op(s1, XCP_VDI_OPERATIONS_DATA_DESTROY));
+    /* A drive of a halted VM on it goes with the data, as in XAPI. */
+    xcp_vbd_record_init(&r);
+    r.VM = vm;
+    r.VDI = s1;
+    r.userdevice = (char *)"3";
+    r.mode = XCP_VBD_MODE_RO;
+    r.type = XCP_VBD_TYPE_DISK;
+    OK(xcp_vbd_create(S, &vbd, &r));
     OK(xcp_vdi_data_destroy(S, s1));
+    assert_error_name(xcp_vbd_get_VDI(S, &out, vbd), "HANDLE_INVALID");
     OK(xcp_vdi_get_type(S, &type, s1));
     cr_assert_eq(type, XCP_VDI_TYPE_CBT_METADATA);
     cr_assert(cbt_on(s1));

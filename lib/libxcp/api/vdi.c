@@ -447,7 +447,7 @@ out:
 }
 
 /* A tracked snapshot loses its data and keeps its tracking state; its
- * type becomes cbt_metadata. */
+ * type becomes cbt_metadata and its (detached) VBDs go. */
 static int vdi_data_destroy(xcp__ctx *c)
 {
     xcp__obj *vdi, *sr;
@@ -470,6 +470,9 @@ static int vdi_data_destroy(xcp__ctx *c)
                                       &err) < 0)
         rc = xcp__sr_fail(&err, sr, vdi, 0);
     xcp__srt_free(&t);
+    /* Its drives have nothing left to show: gone, as in XAPI. */
+    if (rc == 0)
+        rc = xcp__destroy_set(c, vdi, F(VDI, VBDs), C(VBD));
     if (rc == 0)
         rc = xcp__db_set_str(c->db, vdi, F(VDI, type), "cbt_metadata");
     if (rc == 0)
