@@ -37,33 +37,12 @@
 #include <unistd.h>
 
 #include "bench_clock.h"
+#define BENCH_NAME "bench_vms"
+#include "bench_session.h"
 
 extern char **environ;
 
 #define MEM (64ll << 20)
-
-static int die_api(const char *what)
-{
-    const xcp_error *e = xcp_error_last();
-    size_t i;
-
-    fprintf(stderr, "bench_vms: %s: %s", what, e ? e->name : "?");
-    for (i = 0; e && i < e->nparams; i++)
-        fprintf(stderr, " [%s]", e->params[i]);
-    fprintf(stderr, "\n");
-    return 1;
-}
-
-static int open_dir(xcp_session **s, const char *dir)
-{
-    xcp_open_options o;
-
-    memset(&o, 0, sizeof(o));
-    o.version = XCP_OPEN_OPTIONS_VERSION;
-    o.state_dir = dir;
-    o.originator = "bench_vms";
-    return xcp_session_open_local(s, &o);
-}
 
 /* VM.create of a small VM: 64 MiB, 1 vCPU, no disks. */
 static int create_small(xcp_session *s, xcp_vm *vm, long i)

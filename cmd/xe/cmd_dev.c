@@ -550,6 +550,39 @@ int xe_vdi_update(xe_ctx *ctx)
     return by_uuid(ctx, "VDI", "update");
 }
 
+int xe_vdi_enable_cbt(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "VDI", "enable_cbt");
+}
+
+int xe_vdi_disable_cbt(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "VDI", "disable_cbt");
+}
+
+int xe_vdi_data_destroy(xe_ctx *ctx)
+{
+    return by_uuid(ctx, "VDI", "data_destroy");
+}
+
+int xe_vdi_list_changed_blocks(xe_ctx *ctx)
+{
+    const char *from, *to, *out;
+    xe_args a;
+
+    if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "vdi-from-uuid"),
+                       &from) < 0 ||
+        xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "vdi-to-uuid"), &to) < 0)
+        return -1;
+    xe_args_init(&a);
+    xe_args_str(&a, from);
+    xe_args_str(&a, to);
+    if (xe_call_str(ctx, &out, "VDI.list_changed_blocks", &a) < 0)
+        return -1;
+    xe_print_line(ctx, out);
+    return 0;
+}
+
 int xe_vdi_introduce(xe_ctx *ctx)
 {
     const char *sr, *type;

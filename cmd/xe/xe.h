@@ -445,6 +445,13 @@ int xe_pbd_create(xe_ctx *ctx);
 int xe_pbd_destroy(xe_ctx *ctx);
 int xe_vdi_forget(xe_ctx *ctx);
 int xe_vdi_update(xe_ctx *ctx);
+/* Changed block tracking: VDI.enable_cbt, disable_cbt, data_destroy of
+ * uuid=; list_changed_blocks of vdi-from-uuid= and vdi-to-uuid=, its
+ * base64 bitmap printed. */
+int xe_vdi_enable_cbt(xe_ctx *ctx);
+int xe_vdi_disable_cbt(xe_ctx *ctx);
+int xe_vdi_data_destroy(xe_ctx *ctx);
+int xe_vdi_list_changed_blocks(xe_ctx *ctx);
 int xe_vdi_introduce(xe_ctx *ctx);
 int xe_vdi_resize(xe_ctx *ctx);
 int xe_vdi_copy(xe_ctx *ctx);

@@ -3166,8 +3166,11 @@ typedef struct xcp_vdi_record {
      * set:vdi_operations RO. The operations valid on the VDI now, recomputed
      * by the server: clone, copy, snapshot, update and forget always; resize,
      * destroy, set_on_boot and the like only while no running VM has the disk
-     * attached. Advisory: each call checks again. It also offers the CBT
-     * operations, which libxcp does not implement.
+     * attached; the changed-block-tracking operations as XAPI's checks allow
+     * them, also only while detached (enable_cbt/disable_cbt on user and
+     * system disks that are not snapshots, data_destroy on tracked snapshots;
+     * none of clone, copy, resize, snapshot or the CBT switches on a
+     * cbt_metadata VDI). Advisory: each call checks again.
      */
     xcp_vdi_operations_set allowed_operations;
     /**
@@ -3291,8 +3294,11 @@ typedef struct xcp_vdi_record {
      */
     bool is_tools_iso;
     /**
-     * bool RO. Whether changed-block tracking is on. libxcp has no CBT
-     * (enable_cbt answers NOT_IMPLEMENTED), so it is always false.
+     * bool RO. Whether changed-block tracking is on: set by enable_cbt and
+     * disable_cbt, true on the snapshots of a tracked disk (they keep the
+     * blocks changed before them), false on its clones, and read back from
+     * the storage by VDI.update and SR.scan (qcow2: a persistent dirty bitmap
+     * "xcp-cbt" in the image; VHD: a <uuid>.cbtlog file beside it).
      */
     bool cbt_enabled;
     /**
@@ -10458,9 +10464,12 @@ XCP_EXTERN int xcp_vdi_get_name_description(xcp_session *session, char * *result
  *
  * The operations valid on the VDI now, recomputed by the server: clone, copy,
  * snapshot, update and forget always; resize, destroy, set_on_boot and the
- * like only while no running VM has the disk attached. Advisory: each call
- * checks again. It also offers the CBT operations, which libxcp does not
- * implement.
+ * like only while no running VM has the disk attached; the
+ * changed-block-tracking operations as XAPI's checks allow them, also only
+ * while detached (enable_cbt/disable_cbt on user and system disks that are
+ * not snapshots, data_destroy on tracked snapshots; none of clone, copy,
+ * resize, snapshot or the CBT switches on a cbt_metadata VDI). Advisory: each
+ * call checks again.
  */
 XCP_EXTERN int xcp_vdi_get_allowed_operations(xcp_session *session, xcp_vdi_operations_set *result, xcp_vdi self);
 
@@ -10747,8 +10756,11 @@ XCP_EXTERN int xcp_vdi_get_is_tools_iso(xcp_session *session, bool *result, xcp_
 /**
  * XenAPI VDI.get_cbt_enabled(self) -> bool. Reads one field.
  *
- * Whether changed-block tracking is on. libxcp has no CBT (enable_cbt answers
- * NOT_IMPLEMENTED), so it is always false.
+ * Whether changed-block tracking is on: set by enable_cbt and disable_cbt,
+ * true on the snapshots of a tracked disk (they keep the blocks changed
+ * before them), false on its clones, and read back from the storage by
+ * VDI.update and SR.scan (qcow2: a persistent dirty bitmap "xcp-cbt" in the
+ * image; VHD: a <uuid>.cbtlog file beside it).
  */
 XCP_EXTERN int xcp_vdi_get_cbt_enabled(xcp_session *session, bool *result, xcp_vdi self);
 
@@ -11082,10 +11094,18 @@ XCP_EXTERN int xcp_vdi_set_allow_caching(xcp_session *session, xcp_vdi self, boo
 /**
  * XenAPI VDI.enable_cbt(self).
  *
- * XAPI turns on changed-block tracking for the disk. Not implemented in
- * libxcp: answers NOT_IMPLEMENTED.
+ * Turns on changed-block tracking for the disk: from now on every write marks
+ * its 64 KiB blocks, durably before the data is written. Each snapshot then
+ * ends a tracking epoch. Already on: nothing changes. The SR type must have
+ * the VDI_CONFIG_CBT capability; the disk must be a user or system disk, not
+ * a snapshot, not on_boot=reset. Unlike XAPI, refused (VDI_IN_USE) while a
+ * running VM has the disk attached: the image's bitmap directory is
+ * rewritten, which the process writing the image must not race with.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: SR_OPERATION_NOT_SUPPORTED, OPERATION_NOT_ALLOWED,
+ * VDI_INCOMPATIBLE_TYPE, VDI_IN_USE,
+ * VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION, SR_NOT_ATTACHED,
+ * SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vdi_enable_cbt(xcp_session *session, xcp_vdi self);
 
@@ -11098,10 +11118,13 @@ XCP_EXTERN int xcp_vdi_enable_cbt_async(xcp_session *session, xcp_task *task, xc
 /**
  * XenAPI VDI.disable_cbt(self).
  *
- * XAPI turns off changed-block tracking for the disk. Not implemented in
- * libxcp: answers NOT_IMPLEMENTED.
+ * Turns off changed-block tracking for the disk and drops its tracking state;
+ * the snapshots taken before keep theirs. Same conditions as enable_cbt.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: SR_OPERATION_NOT_SUPPORTED, OPERATION_NOT_ALLOWED,
+ * VDI_INCOMPATIBLE_TYPE, VDI_IN_USE,
+ * VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION, SR_NOT_ATTACHED,
+ * SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vdi_disable_cbt(xcp_session *session, xcp_vdi self);
 
@@ -11114,14 +11137,20 @@ XCP_EXTERN int xcp_vdi_disable_cbt_async(xcp_session *session, xcp_task *task, x
 /**
  * XenAPI VDI.list_changed_blocks(vdi_from, vdi_to) -> string.
  *
- * XAPI compares two VDIs in 64 KiB blocks and returns a base64 bitmap of the
- * blocks that differ. Not implemented in libxcp: answers NOT_IMPLEMENTED.
+ * Returns the blocks written between snapshot vdi_from and vdi_to (a later
+ * snapshot of the same disk, or the disk itself) as XAPI does: a base64
+ * bitmap, one bit per 64 KiB block of vdi_to's virtual size, block i in bit
+ * 0x80 >> (i % 8) of byte i / 8. Both need tracking metadata (cbt_metadata
+ * snapshots have it); vdi_to must not be attached. VDIs whose tracking does
+ * not link (tracking was off in between, other disks) fail with
+ * SR_BACKEND_FAILURE "Source and target VDI are unrelated".
  *
  * @param vdi_from The older VDI (a snapshot) of the comparison.
  *
  * @param vdi_to The newer VDI of the comparison.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: VDI_NO_CBT_METADATA, VDI_IN_USE, SR_OPERATION_NOT_SUPPORTED,
+ * SR_NOT_ATTACHED, SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vdi_list_changed_blocks(xcp_session *session, char * *result, xcp_vdi vdi_from, xcp_vdi vdi_to);
 
@@ -11134,11 +11163,15 @@ XCP_EXTERN int xcp_vdi_list_changed_blocks_async(xcp_session *session, xcp_task 
 /**
  * XenAPI VDI.data_destroy(self).
  *
- * XAPI deletes the data of a snapshot with CBT on, keeping its block-tracking
- * metadata (its type becomes cbt_metadata). Not implemented in libxcp:
- * answers NOT_IMPLEMENTED.
+ * Deletes the data of a snapshot with changed-block tracking on, keeping its
+ * tracking metadata: its type becomes cbt_metadata, its image an empty one of
+ * the same size, its VBDs (none may be attached) are destroyed, and parents
+ * nothing else reads through are freed. It can then serve as vdi_from or
+ * vdi_to of list_changed_blocks, but not be attached, cloned, copied or
+ * snapshotted.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: OPERATION_NOT_ALLOWED, VDI_NO_CBT_METADATA, VDI_IN_USE,
+ * SR_OPERATION_NOT_SUPPORTED, SR_NOT_ATTACHED, SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vdi_data_destroy(xcp_session *session, xcp_vdi self);
 

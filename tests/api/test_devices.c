@@ -1047,10 +1047,12 @@ Test(vdi, sr_allowed_operations_follow_attachment)
     cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_PLUG));
     cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_FORGET));
     cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_DESTROY));
-    cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_VDI_ENABLE_CBT));
+    /* The file type tracks changed blocks (VDI_CONFIG_CBT), plugged. */
+    cr_assert(sr_allows(sr, XCP_STORAGE_OPERATIONS_VDI_ENABLE_CBT));
     OK(xcp_sr_get_PBDs(S, &pbds, sr));
     cr_assert_eq(pbds.n, 1);
     OK(xcp_pbd_unplug(S, pbds.items[0]));
+    cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_VDI_ENABLE_CBT));
     cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_VDI_CREATE));
     cr_assert(!sr_allows(sr, XCP_STORAGE_OPERATIONS_SCAN));
     cr_assert(sr_allows(sr, XCP_STORAGE_OPERATIONS_PLUG));

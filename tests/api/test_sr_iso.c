@@ -279,3 +279,23 @@ Test(sr_iso, xe_cd_list_vm_cd_insert_and_eject)
     OK(xcp_vbd_get_empty(S, &empty, cd));
     cr_assert(empty);
 }
+
+/* No changed block tracking on an ISO library (no VDI_CONFIG_CBT): XAPI's
+ * SR_OPERATION_NOT_SUPPORTED [sr], and not offered. */
+Test(sr_iso, changed_block_tracking_is_not_supported)
+{
+    xcp_vdi_operations_set ops = {0};
+    xcp_sr sr = iso_sr();
+    xcp_vdi v;
+    size_t i;
+
+    put_file("a.iso", 4096);
+    OK(xcp_sr_scan(S, sr));
+    v = vdi_named(sr, "a.iso");
+    assert_error(xcp_vdi_enable_cbt(S, v), "SR_OPERATION_NOT_SUPPORTED",
+                 sr.ref);
+    OK(xcp_vdi_get_allowed_operations(S, &ops, v));
+    for (i = 0; i < ops.n; i++)
+        cr_assert_neq(ops.items[i], XCP_VDI_OPERATIONS_ENABLE_CBT);
+    xcp_vdi_operations_set_dispose(&ops);
+}

@@ -43,8 +43,10 @@ extern "C" {
  * smaller version lacks them), and of the structs the slots take.
  * Version 4 changed xcp_sr_error: it names its error by kind (enum
  * xcp_sr_error_kind) instead of by a string; the SR layer accepts no
- * older table, whose drivers would fill the old struct. */
-#define XCP_SR_OPS_VERSION 4
+ * older table, whose drivers would fill the old struct.  Version 5 added
+ * the changed block tracking slots, xcp_sr_vdi_info.cbt_enabled and
+ * XCP_SR_ERR_NO_CBT_METADATA. */
+#define XCP_SR_OPS_VERSION 5
 
 /* Buffer sizes of the strings in the structs below, NUL included. */
 #define XCP_SR_UUID_BUFLEN 37
@@ -74,6 +76,9 @@ extern "C" {
 #define XCP_SR_CAP_VDI_COPY (UINT64_C(1) << 15)         /* vdi_copy */
 /* Images only take the space written to (no operation). */
 #define XCP_SR_CAP_THIN_PROVISIONING (UINT64_C(1) << 16)
+/* Changed block tracking, XAPI's SM feature VDI_CONFIG_CBT:
+ * vdi_cbt_set, vdi_cbt_changes and vdi_data_destroy (version 5). */
+#define XCP_SR_CAP_VDI_CONFIG_CBT (UINT64_C(1) << 17)
 
 /* sr_destroy flags: also delete the VDIs still present. */
 #define XCP_SR_DESTROY_FORCE (1u << 0)
@@ -129,6 +134,9 @@ typedef enum xcp_sr_error_kind {
      * Invalid size"), or VDI_TOO_LARGE [vdi, maximum] when an existing
      * VDI was to grow.  Added in version 4 (older drivers never set it). */
     XCP_SR_ERR_VDI_SIZE,
+    /* VDI_NO_CBT_METADATA [vdi]: the VDI has no changed block tracking
+     * state on the storage.  Added in version 5. */
+    XCP_SR_ERR_NO_CBT_METADATA,
 } xcp_sr_error_kind;
 
 /*
@@ -170,6 +178,8 @@ typedef struct xcp_sr_vdi_info {
      * reports it so the caller can follow chains, but it gets no VDI
      * record. */
     bool hidden;
+    /* Changed block tracking is on for the VDI (version 5). */
+    bool cbt_enabled;
 } xcp_sr_vdi_info;
 
 /* An SR found by sr_probe. */
@@ -394,6 +404,39 @@ typedef struct xcp_sr_ops {
     /* Flush if written to, then free the handle (NULL accepted); err may
      * be NULL.  Returns the flush result: the handle is freed anyway. */
     int (*stream_close)(xcp_sr_stream *s, xcp_sr_error *err);
+
+    /* ---- version 5: changed block tracking (XCP_SR_CAP_VDI_CONFIG_CBT) */
+
+    /*
+     * Turn changed block tracking on (a new epoch with no blocks and no
+     * previous snapshot; on already: nothing changes) or off (its state
+     * is dropped) for the VDI at location.  vdi_snapshot and vdi_cow of
+     * a VDI with it on end its epoch: the snapshot takes the blocks
+     * changed so far, with the previous snapshot's uuid, and the VDI
+     * starts a new epoch whose previous snapshot is the new one; a
+     * clone starts without it.  Coalescing keeps every VDI's state.
+     */
+    int (*vdi_cbt_set)(const xcp_sr_target *sr, const char *location,
+                       bool enabled, xcp_sr_error *err);
+
+    /*
+     * OR the blocks the VDI's epoch changed into bits (nblocks bits, one
+     * per 64 KiB block, block i in bit 0x80 >> (i % 8) of byte i / 8),
+     * and give the uuid of the snapshot that ended the previous epoch in
+     * prev ("" for the first).  XCP_SR_ERR_NO_CBT_METADATA when the VDI
+     * has no tracking state.
+     */
+    int (*vdi_cbt_changes)(const xcp_sr_target *sr, const char *location,
+                           uint8_t *bits, uint64_t nblocks,
+                           char prev[XCP_SR_UUID_BUFLEN], xcp_sr_error *err);
+
+    /*
+     * Drop the data of a read-only VDI (a snapshot) with tracking on,
+     * keeping its tracking state: the image becomes an empty standalone
+     * one of the same size, and parents nobody needs any more go.
+     */
+    int (*vdi_data_destroy)(const xcp_sr_target *sr, const char *location,
+                            xcp_sr_error *err);
 } xcp_sr_ops;
 
 /* The static description of an SR type. */

@@ -40,6 +40,8 @@ int xcp__sr_fail_about(const xcp_sr_error *err, const xcp__sr_about *a)
         return XCP__ERR_VDI_IO_ERROR(reason);
     case XCP_SR_ERR_VDI_READONLY:
         return XCP__ERR_VDI_READONLY(vdi);
+    case XCP_SR_ERR_NO_CBT_METADATA:
+        return XCP__ERR_VDI_NO_CBT_METADATA(vdi);
     case XCP_SR_ERR_VDI_SIZE: {
         /* sm's VDISize, as XAPI relays SM errors: named by their code. */
         const char *p[3] = {"", reason, ""};
@@ -183,7 +185,9 @@ int xcp__vdi_apply_info(xcp__ctx *c, xcp__obj *vdi,
         (rc = xcp__db_set_str(c->db, vdi, F(VDI, location),
                               in->location)) < 0 ||
         (rc = xcp__db_map_put_str(c->db, vdi, F(VDI, sm_config), "image-format",
-                                  in->format)) < 0)
+                                  in->format)) < 0 ||
+        (rc = xcp__db_set_bool(c->db, vdi, F(VDI, cbt_enabled),
+                               in->cbt_enabled)) < 0)
         return rc;
     if (in->parent_location[0]) {
         char parent[64];
@@ -742,6 +746,10 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
                                    xcp__now())) < 0)
             goto out;
     }
+    /* What each may do depends on being a snapshot, on tracking. */
+    if ((rc = xcp__update_allowed(c, n)) < 0 ||
+        (rc = xcp__update_allowed(c, vdi)) < 0)
+        goto out;
     xcp__sr_refresh(c, sr);
     *out = n;
 out:

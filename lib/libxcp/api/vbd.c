@@ -44,6 +44,9 @@ static int vbd_create(xcp__ctx *c)
         return XCP__ERR_VBD_CDS_MUST_BE_READONLY();
     if (vdi && xcp__obj_bool(vdi, F(VDI, read_only)) && !strcmp(mode, "RW"))
         return XCP__ERR_VDI_READONLY(vdi->ref);
+    /* A snapshot whose data was destroyed has nothing to attach. */
+    if (vdi && !strcmp(xcp__obj_str(vdi, F(VDI, type)), "cbt_metadata"))
+        return XCP__ERR_VDI_INCOMPATIBLE_TYPE(vdi->ref, "cbt_metadata");
     ud = f[F(VBD, userdevice)].kind == XCP_VAL_STRING
              ? f[F(VBD, userdevice)].u.s : "autodetect";
     if (!strcmp(ud, "autodetect")) {

@@ -106,6 +106,8 @@ static int vdi_cow_call(xcp__ctx *c, bool snapshot)
     int rc;
 
     if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, vdi, snapshot ? "snapshot"
+                                                  : "clone")) < 0 ||
         (rc = xcp__vdi_cow(c, vdi, snapshot, &n)) < 0)
         return rc;
     return xcp__ret_ref(c, n);
@@ -120,7 +122,8 @@ static int vdi_copy(xcp__ctx *c)
     xcp__obj *vdi, *sr = NULL, *n;
     int rc;
 
-    if ((rc = vdi_arg(c, &vdi)) < 0)
+    if ((rc = vdi_arg(c, &vdi)) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, vdi, "copy")) < 0)
         return rc;
     if (!xcp_ref_is_null(xcp__arg_str(c, 2)) ||
         !xcp_ref_is_null(xcp__arg_str(c, 3)))
@@ -157,6 +160,8 @@ static int do_resize(xcp__ctx *c, bool online)
     int rc;
 
     if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, vdi, online ? "resize_online"
+                                                : "resize")) < 0 ||
         (rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
         return rc;
     old = xcp__obj_int(vdi, F(VDI, virtual_size));
@@ -294,12 +299,190 @@ static int vdi_set_sharable(xcp__ctx *c)
 
 static int vdi_set_on_boot(xcp__ctx *c)
 {
+    xcp__obj *vdi;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, vdi, "set_on_boot")) < 0)
+        return rc;
     return vdi_set(c, F(VDI, on_boot), true);
 }
 
 static int vdi_set_allow_caching(xcp__ctx *c)
 {
     return vdi_set(c, F(VDI, allow_caching), true);
+}
+
+/* ---- changed block tracking ------------------------------------------ */
+
+/* The attached target of vdi's SR, with the CBT slots. */
+static int cbt_target(xcp__ctx *c, xcp__obj *vdi, xcp__obj **sr,
+                      xcp__srt *t)
+{
+    int rc;
+
+    if ((rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), sr)) < 0 ||
+        (rc = xcp__srt_get(c, *sr, false, t)) < 0)
+        return rc;
+    if ((rc = xcp__sr_need(*sr, t, XCP_SR_CAP_VDI_CONFIG_CBT)) < 0)
+        xcp__srt_free(t);
+    return rc;
+}
+
+/*
+ * VDI.enable_cbt / disable_cbt.  XAPI allows them while a VM runs on the
+ * disk; here they rewrite the image's bitmap directory, which the
+ * process writing the image (qemu on Xen) must not race with, so a
+ * disk a running VM has attached is refused (VDI_IN_USE) until it can
+ * be asked to do it itself.
+ */
+static int set_cbt(xcp__ctx *c, bool on)
+{
+    const char *op = on ? "enable_cbt" : "disable_cbt";
+    xcp__obj *vdi, *sr;
+    xcp_sr_error err;
+    xcp__srt t;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, vdi, op)) < 0)
+        return rc;
+    if (xcp__obj_bool(vdi, F(VDI, cbt_enabled)) == on)
+        return 0;
+    if (xcp__vdi_attached(c, vdi))
+        return XCP__ERR_VDI_IN_USE(vdi->ref, op);
+    if ((rc = cbt_target(c, vdi, &sr, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    if (t.type->ops->vdi_cbt_set(&t.t, xcp__obj_str(vdi, F(VDI, location)),
+                                 on, &err) < 0)
+        rc = xcp__sr_fail(&err, sr, vdi, 0);
+    xcp__srt_free(&t);
+    if (rc == 0)
+        rc = xcp__db_set_bool(c->db, vdi, F(VDI, cbt_enabled), on);
+    return rc < 0 ? rc : xcp__update_allowed(c, vdi);
+}
+
+static int vdi_enable_cbt(xcp__ctx *c) { return set_cbt(c, true); }
+
+static int vdi_disable_cbt(xcp__ctx *c) { return set_cbt(c, false); }
+
+/* Epochs walked at most from vdi_to back to vdi_from. */
+#define MAX_EPOCHS 100000
+
+static int unrelated(const char *why)
+{
+    char reason[256];
+
+    snprintf(reason, sizeof(reason), "Failed to calculate changed blocks "
+             "for given VDIs. [opterr=%s]", why);
+    return XCP__ERR_SR_BACKEND_FAILURE("", reason, "");
+}
+
+/*
+ * The blocks changed between snapshot vdi_from and vdi_to (a later
+ * snapshot of the same disk, or the disk): vdi_to's epoch, then the one
+ * of the snapshot that ended the epoch before it, and so on back to
+ * vdi_from's successor, ORed.  A link that does not lead to vdi_from
+ * (tracking was off meanwhile, a VDI forgotten) means the two are
+ * unrelated, as sm says.
+ */
+static int vdi_list_changed_blocks(xcp__ctx *c)
+{
+    xcp__obj *from, *to, *cur, *sr;
+    char prev[XCP_SR_UUID_BUFLEN], *b64 = NULL;
+    uint64_t nblocks;
+    uint8_t *bits = NULL;
+    xcp_sr_error err;
+    xcp__srt t;
+    unsigned steps = 0;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(VDI), &from)) < 0 ||
+        (rc = xcp__arg_obj(c, 1, C(VDI), &to)) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, from, "list_changed_blocks")) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, to, "list_changed_blocks")) < 0)
+        return rc;
+    if (!xcp__obj_bool(from, F(VDI, cbt_enabled)))
+        return XCP__ERR_VDI_NO_CBT_METADATA(from->ref);
+    if (!xcp__obj_bool(to, F(VDI, cbt_enabled)))
+        return XCP__ERR_VDI_NO_CBT_METADATA(to->ref);
+    if (xcp__vdi_attached(c, to))
+        return XCP__ERR_VDI_IN_USE(to->ref, "list_changed_blocks");
+    if (strcmp(xcp__obj_str(from, F(VDI, SR)), xcp__obj_str(to, F(VDI, SR))))
+        return unrelated("Source and target VDI are in different SRs");
+    if ((rc = cbt_target(c, to, &sr, &t)) < 0)
+        return rc;
+    nblocks = ((uint64_t)xcp__obj_int(to, F(VDI, virtual_size)) +
+               XCP__CBT_BLOCK_SIZE - 1) / XCP__CBT_BLOCK_SIZE;
+    if (!(bits = xcp__calloc((size_t)(nblocks + 7) / 8 + 1, 1))) {
+        rc = XCP_ENOMEM;
+        goto out;
+    }
+    for (cur = to; cur != from; steps++) {
+        if (steps > MAX_EPOCHS) {
+            rc = unrelated("Source and target VDI are unrelated");
+            goto out;
+        }
+        memset(&err, 0, sizeof(err));
+        if (t.type->ops->vdi_cbt_changes(&t.t, xcp__obj_str(cur,
+                                                            F(VDI, location)),
+                                         bits, nblocks, prev, &err) < 0) {
+            rc = xcp__sr_fail(&err, sr, cur, 0);
+            goto out;
+        }
+        cur = prev[0] ? xcp__db_by_uuid(c->db, C(VDI), prev) : NULL;
+        if (!cur || strcmp(xcp__obj_str(cur, F(VDI, SR)), sr->ref)) {
+            rc = unrelated("Source and target VDI are unrelated");
+            goto out;
+        }
+    }
+    if (!(b64 = xcp__base64(bits, (size_t)(nblocks + 7) / 8))) {
+        rc = XCP_ENOMEM;
+        goto out;
+    }
+    rc = xcp__ret_str(c, b64);
+out:
+    free(b64);
+    free(bits);
+    xcp__srt_free(&t);
+    return rc;
+}
+
+/* A tracked snapshot loses its data and keeps its tracking state; its
+ * type becomes cbt_metadata and its (detached) VBDs go. */
+static int vdi_data_destroy(xcp__ctx *c)
+{
+    xcp__obj *vdi, *sr;
+    xcp_sr_error err;
+    xcp__srt t;
+    int rc;
+
+    if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, vdi, "data_destroy")) < 0)
+        return rc;
+    if (xcp__vdi_attached(c, vdi))
+        return XCP__ERR_VDI_IN_USE(vdi->ref, "data_destroy");
+    if (!strcmp(xcp__obj_str(vdi, F(VDI, type)), "cbt_metadata"))
+        return 0;
+    if ((rc = cbt_target(c, vdi, &sr, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    if (t.type->ops->vdi_data_destroy(&t.t, xcp__obj_str(vdi,
+                                                         F(VDI, location)),
+                                      &err) < 0)
+        rc = xcp__sr_fail(&err, sr, vdi, 0);
+    xcp__srt_free(&t);
+    /* Its drives have nothing left to show: gone, as in XAPI. */
+    if (rc == 0)
+        rc = xcp__destroy_set(c, vdi, F(VDI, VBDs), C(VBD));
+    if (rc == 0)
+        rc = xcp__db_set_str(c->db, vdi, F(VDI, type), "cbt_metadata");
+    if (rc == 0)
+        rc = xcp__vdi_refresh(c, vdi);
+    if (rc == 0)
+        xcp__sr_refresh(c, sr);
+    return rc < 0 ? rc : xcp__update_allowed(c, vdi);
 }
 
 const struct xcp__impl xcp__impl_vdi[] = {
@@ -319,5 +502,9 @@ const struct xcp__impl xcp__impl_vdi[] = {
     {"VDI.set_sharable", vdi_set_sharable},
     {"VDI.set_on_boot", vdi_set_on_boot},
     {"VDI.set_allow_caching", vdi_set_allow_caching},
+    {"VDI.enable_cbt", vdi_enable_cbt},
+    {"VDI.disable_cbt", vdi_disable_cbt},
+    {"VDI.list_changed_blocks", vdi_list_changed_blocks},
+    {"VDI.data_destroy", vdi_data_destroy},
     {NULL, NULL},
 };

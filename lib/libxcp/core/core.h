@@ -34,6 +34,8 @@ char *xcp__strdup(const char *s);
 char *xcp__strndup(const char *s, size_t n);
 char *xcp__printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool xcp__streq(const char *a, const char *b);
+/* RFC 4648 base64 of p[0, n), padded; NULL when out of memory. */
+char *xcp__base64(const uint8_t *p, size_t n);
 
 /* A growable byte buffer. */
 typedef struct xcp__buf {

@@ -55,6 +55,34 @@ bool xcp__streq(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+char *xcp__base64(const uint8_t *p, size_t n)
+{
+    static const char al[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = xcp__malloc((n + 2) / 3 * 4 + 1), *o = out;
+    size_t i;
+    uint32_t v;
+
+    if (!out)
+        return NULL;
+    for (i = 0; i + 2 < n; i += 3) {
+        v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        *o++ = al[v >> 18];
+        *o++ = al[v >> 12 & 63];
+        *o++ = al[v >> 6 & 63];
+        *o++ = al[v & 63];
+    }
+    if (i < n) {
+        v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+        *o++ = al[v >> 18];
+        *o++ = al[v >> 12 & 63];
+        *o++ = i + 1 < n ? al[v >> 6 & 63] : '=';
+        *o++ = '=';
+    }
+    *o = '\0';
+    return out;
+}
+
 static void buf_grow(xcp__buf *b, size_t more)
 {
     size_t need = b->len + more + 1;

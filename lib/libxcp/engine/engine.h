@@ -258,6 +258,11 @@ int xcp__vm_init_record(xcp__ctx *c, xcp__obj *vm);
 int xcp__vm_destroy_record(xcp__ctx *c, xcp__obj *vm);
 /* The error op would get on vm now (0 if none). */
 int xcp__vm_check_op(xcp__obj *vm, const char *op);
+
+/* XAPI's changed-block-tracking checks of VDI operation op (enable_cbt,
+ * data_destroy, what a cbt_metadata or tracked VDI refuses ...): 0, or
+ * the XenAPI error raised.  Attachment is not looked at. */
+int xcp__vdi_check_cbt(xcp__ctx *c, xcp__obj *vdi, const char *op);
 /* VM_BAD_POWER_STATE [vm, expected, actual state in lower case]. */
 int xcp__vm_bad_power_state(const char *vmref, const char *power_state,
                             const char *expected);

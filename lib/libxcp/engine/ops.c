@@ -360,6 +360,10 @@ static bool sr_op_ok(xcp__ctx *c, xcp__obj *sr, const char *op)
         {"vdi_update", XCP_SR_CAP_VDI_UPDATE},
         {"vdi_forget", 0},
         {"vdi_generate_config", 0},
+        {"vdi_enable_cbt", XCP_SR_CAP_VDI_CONFIG_CBT},
+        {"vdi_disable_cbt", XCP_SR_CAP_VDI_CONFIG_CBT},
+        {"vdi_list_changed_blocks", XCP_SR_CAP_VDI_CONFIG_CBT},
+        {"vdi_data_destroy", XCP_SR_CAP_VDI_CONFIG_CBT},
     };
     const xcp_sr_type *t = xcp__sr_type_find(xcp__obj_str(sr, F(SR, type)));
     bool att = xcp__set_member_with(c, sr, F(SR, PBDs), C(PBD),
@@ -386,7 +390,59 @@ static bool sr_op_ok(xcp__ctx *c, xcp__obj *sr, const char *op)
     for (i = 0; i < XCP__ARRAY_LEN(vdi_ops); i++)
         if (!strcmp(op, vdi_ops[i].op))
             return !vdi_ops[i].cap || (t->capabilities & vdi_ops[i].cap);
-    return false; /* CBT, mirror, on-boot, ...: not offered yet */
+    return false; /* mirror, on-boot, ...: not offered yet */
+}
+
+/*
+ * XAPI's checks of the changed-block-tracking side of a VDI operation
+ * (xapi_vdi.ml check_operation_error): the SR type's VDI_CONFIG_CBT
+ * feature, what a cbt_metadata VDI and a tracked VDI refuse, and the
+ * preconditions of enable/disable_cbt and data_destroy.  0 when none
+ * applies; whether the VDI is attached is the caller's concern.
+ */
+int xcp__vdi_check_cbt(xcp__ctx *c, xcp__obj *vdi, const char *op)
+{
+    static const char *const cbt_ops[] = {
+        "enable_cbt", "disable_cbt", "data_destroy", "list_changed_blocks"};
+    static const char *const not_on_metadata[] = {
+        "clone", "copy", "disable_cbt", "enable_cbt", "mirror", "resize",
+        "resize_online", "snapshot", "set_on_boot"};
+    const char *type = xcp__obj_str(vdi, F(VDI, type));
+    bool snap = xcp__obj_bool(vdi, F(VDI, is_a_snapshot));
+    xcp__obj *sr = xcp__db_get_cls(c->db, C(SR),
+                                   xcp__obj_str(vdi, F(VDI, SR)));
+    const xcp_sr_type *t = sr ? xcp__sr_type_find(xcp__obj_str(sr,
+                                                               F(SR, type)))
+                              : NULL;
+    char msg[96];
+
+    if (in_list(op, cbt_ops, XCP__ARRAY_LEN(cbt_ops)) &&
+        (!t || !(t->capabilities & XCP_SR_CAP_VDI_CONFIG_CBT)))
+        return XCP__ERR_SR_OPERATION_NOT_SUPPORTED(
+            sr ? sr->ref : XCP_NULL_REF);
+    if (!strcmp(type, "cbt_metadata") &&
+        in_list(op, not_on_metadata, XCP__ARRAY_LEN(not_on_metadata)))
+        return XCP__ERR_VDI_INCOMPATIBLE_TYPE(vdi->ref, type);
+    if (xcp__obj_bool(vdi, F(VDI, cbt_enabled)) &&
+        (!strcmp(op, "mirror") || !strcmp(op, "set_on_boot")))
+        return XCP__ERR_VDI_CBT_ENABLED(vdi->ref);
+    if (!strcmp(op, "data_destroy")) {
+        snprintf(msg, sizeof(msg), "VDI is not a snapshot: %s", vdi->ref);
+        if (!snap)
+            return XCP__ERR_OPERATION_NOT_ALLOWED(msg);
+        if (!xcp__obj_bool(vdi, F(VDI, cbt_enabled)))
+            return XCP__ERR_VDI_NO_CBT_METADATA(vdi->ref);
+    }
+    if (!strcmp(op, "enable_cbt") || !strcmp(op, "disable_cbt")) {
+        snprintf(msg, sizeof(msg), "VDI is a snapshot: %s", vdi->ref);
+        if (snap)
+            return XCP__ERR_OPERATION_NOT_ALLOWED(msg);
+        if (strcmp(type, "user") != 0 && strcmp(type, "system") != 0)
+            return XCP__ERR_VDI_INCOMPATIBLE_TYPE(vdi->ref, type);
+        if (!strcmp(xcp__obj_str(vdi, F(VDI, on_boot)), "reset"))
+            return XCP__ERR_VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION();
+    }
+    return 0;
 }
 
 /* Collect the valid operations of o into an array value. */
@@ -432,12 +488,13 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
                                                F(VBD, currently_attached));
             bool busy = has_current(o, F(VDI, current_operations));
             static const char *const always[] = {
-                "clone", "copy", "snapshot", "update", "generate_config",
-                "list_changed_blocks", "enable_cbt", "disable_cbt"};
+                "clone", "copy", "snapshot", "update", "generate_config"};
+            /* enable/disable_cbt are live in XAPI; see VDI.enable_cbt. */
             static const char *const detached[] = {
                 "resize", "destroy", "forget", "set_on_boot",
-                "data_destroy", "force_unlock"};
-            if (busy)
+                "data_destroy", "force_unlock", "list_changed_blocks",
+                "enable_cbt", "disable_cbt"};
+            if (busy || xcp__vdi_check_cbt(c, o, op) < 0)
                 ok[i] = false;
             else if (in_list(op, always, XCP__ARRAY_LEN(always)))
                 ok[i] = true;

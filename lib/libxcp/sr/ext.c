@@ -468,6 +468,15 @@ FORWARD(vdi_stream_open, (const xcp_sr_target *sr, const char *location,
                           unsigned int flags, xcp_sr_stream **out,
                           uint64_t *virtual_size, xcp_sr_error *err),
         (&ft, location, flags, out, virtual_size, err))
+FORWARD(vdi_cbt_set, (const xcp_sr_target *sr, const char *location,
+                      bool enabled, xcp_sr_error *err),
+        (&ft, location, enabled, err))
+FORWARD(vdi_cbt_changes, (const xcp_sr_target *sr, const char *location,
+                          uint8_t *bits, uint64_t nblocks,
+                          char prev[XCP_SR_UUID_BUFLEN], xcp_sr_error *err),
+        (&ft, location, bits, nblocks, prev, err))
+FORWARD(vdi_data_destroy, (const xcp_sr_target *sr, const char *location,
+                           xcp_sr_error *err), (&ft, location, err))
 
 /* Both SRs are ext SRs, each mounted at its own directory. */
 static int ext_vdi_copy(const xcp_sr_target *src, const char *location,
@@ -520,6 +529,9 @@ static const xcp_sr_ops ext_ops = {
     .stream_extents = xcp__image_stream_extents,
     .stream_flush = xcp__image_stream_flush,
     .stream_close = xcp__image_stream_close,
+    .vdi_cbt_set = ext_vdi_cbt_set,
+    .vdi_cbt_changes = ext_vdi_cbt_changes,
+    .vdi_data_destroy = ext_vdi_data_destroy,
 };
 
 const xcp_sr_type xcp__sr_type_ext = {
@@ -535,7 +547,8 @@ const xcp_sr_type xcp__sr_type_ext = {
                     XCP_SR_CAP_VDI_DELETE | XCP_SR_CAP_VDI_UPDATE |
                     XCP_SR_CAP_VDI_SNAPSHOT | XCP_SR_CAP_VDI_CLONE |
                     XCP_SR_CAP_VDI_RESIZE | XCP_SR_CAP_VDI_COPY |
-                    XCP_SR_CAP_THIN_PROVISIONING,
+                    XCP_SR_CAP_THIN_PROVISIONING |
+                    XCP_SR_CAP_VDI_CONFIG_CBT,
     .content_type = "user",
     .config_keys = ext_config_keys,
     .ops = &ext_ops,

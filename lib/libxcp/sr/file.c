@@ -409,6 +409,9 @@ static int stat_vdi(const char *dir, const char *location,
     if (ret < 0)
         return img_fail(err, ret, "VDI inspection", msg);
     ret = xcp__image_get_info(q, &info, msg, sizeof(msg));
+    if (ret == 0)
+        ret = xcp__image_cbt_get(q, &out->cbt_enabled, NULL, msg,
+                                 sizeof(msg));
     xcp__image_close(q);
     if (ret < 0)
         return img_fail(err, ret, "VDI inspection", msg);
@@ -597,7 +600,7 @@ static size_t count_children(const struct vdi_list *l, const char *location)
 /* Delete an image and its sidecar, and forget it in l. */
 static int remove_vdi(const char *dir, xcp_sr_vdi_info *v, xcp_sr_error *err)
 {
-    char path[XCP_SR_PATH_MAX];
+    char path[XCP_SR_PATH_MAX], log[XCP_SR_PATH_MAX];
     int ret;
 
     ret = join(path, sizeof(path), dir, v->location, err);
@@ -607,6 +610,9 @@ static int remove_vdi(const char *dir, xcp_sr_vdi_info *v, xcp_sr_error *err)
         return sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                        "VDI delete failed [opterr=%s: %s]", path,
                        strerror(errno));
+    /* A VHD's CBT log goes with it (an orphan log is harmless). */
+    if (xcp__image_cbt_log_path(path, log, sizeof(log)) == 0)
+        unlink(log);
     ret = write_meta(dir, v->uuid, false, false, err);
     v->location[0] = '\0';
     return ret;
@@ -798,8 +804,11 @@ static int remove_debris(const char *dir, unsigned *removed,
     while ((de = readdir(d))) {
         len = strlen(de->d_name);
         orphan = false;
-        if (len == UUID_LEN + 5 && xcp__uuid_lower_prefix(de->d_name) &&
-            strcmp(de->d_name + UUID_LEN, ".meta") == 0) {
+        /* Sidecars (.meta, a VHD's .cbtlog) of an image that is gone. */
+        if (len > UUID_LEN && xcp__uuid_lower_prefix(de->d_name) &&
+            (strcmp(de->d_name + UUID_LEN, ".meta") == 0 ||
+             strcmp(de->d_name + UUID_LEN, ".cbtlog") == 0 ||
+             strcmp(de->d_name + UUID_LEN, ".cbtlog.tmp") == 0)) {
             orphan = true;
             for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
                 snprintf(img, sizeof(img), "%s/%.36s.%s", dir, de->d_name,
@@ -910,6 +919,9 @@ static int coalesce(const char *dir, xcp_sr_vdi_info *p, xcp_sr_vdi_info *c,
                               sizeof(msg));
     if (ret == 0)
         ret = xcp__image_commit(child, parent, msg, sizeof(msg));
+    /* The merged image takes c's name, so c's tracking state too. */
+    if (ret == 0)
+        ret = xcp__image_cbt_merge(parent, child, msg, sizeof(msg));
     xcp__image_close(child);
     xcp__image_close(parent);   /* commit flushed it */
     if (ret < 0)
@@ -1284,6 +1296,199 @@ out:
     return ret;
 }
 
+/* ------------------------------------------------------------------ */
+/* Changed block tracking                                              */
+
+/* Open the image of the VDI at location (flags as xcp__image_open's,
+ * the parent chain never opened). */
+static int open_vdi(const char *dir, const char *location, unsigned flags,
+                    xcp__image **im, const char *what, xcp_sr_error *err)
+{
+    char path[XCP_SR_PATH_MAX], msg[1024];
+    const char *fmt;
+    int ret;
+
+    if ((ret = vdi_file(dir, location, path, &fmt, err)) < 0)
+        return ret;
+    ret = xcp__image_open(im, path, fmt, flags | XCP__IMAGE_NO_PARENT, msg,
+                          sizeof(msg));
+    if (ret == -ENOENT)
+        return sr_fail(err, ret, XCP_SR_ERR_VDI_MISSING,
+                       "VDI not found [opterr=%s]", msg);
+    return ret < 0 ? img_fail(err, ret, what, msg) : 0;
+}
+
+/* The CBT state of the VDI at location into *c (no CBT: c->bits NULL). */
+static int cbt_load(const char *dir, const char *location,
+                    xcp__image_cbt *c, xcp_sr_error *err)
+{
+    char msg[1024];
+    xcp__image *im;
+    bool on;
+    int ret = open_vdi(dir, location, XCP__IMAGE_RDONLY, &im,
+                       "CBT read", err);
+
+    if (ret < 0)
+        return ret;
+    memset(c, 0, sizeof(*c));
+    ret = xcp__image_cbt_get(im, &on, c, msg, sizeof(msg));
+    xcp__image_close(im);
+    return ret < 0 ? img_fail(err, ret, "CBT read", msg) : 0;
+}
+
+/* Set (c) or drop (c NULL) the CBT state of the VDI at location. */
+static int cbt_store(const char *dir, const char *location,
+                     const xcp__image_cbt *c, xcp_sr_error *err)
+{
+    char msg[1024];
+    xcp__image *im;
+    int ret = open_vdi(dir, location, 0, &im, "CBT update", err);
+
+    if (ret < 0)
+        return ret;
+    ret = xcp__image_cbt_set(im, c, msg, sizeof(msg));
+    if (xcp__image_close(im) < 0 && ret == 0)
+        ret = -EIO;
+    return ret < 0 ? img_fail(err, ret, "CBT update", msg) : 0;
+}
+
+/*
+ * After a snapshot (child_ro) or clone of the tracked VDI at location,
+ * whose state before was *c: a snapshot takes the epoch so far and the
+ * VDI starts a new one after it; a clone leaves the VDI's epoch going
+ * and starts untracked.  The hidden parent keeps none (a qcow2 parent
+ * is the old file, bitmap included).  A crash midway leaves a VDI with
+ * more blocks marked than changed, or none (tracking visibly off),
+ * never fewer.
+ */
+static int cbt_cow(const char *dir, const char *location, const char *cloc,
+                   const char *ploc, const char *cuuid, bool child_ro,
+                   const xcp__image_cbt *c, xcp_sr_error *err)
+{
+    xcp__image_cbt fresh = { { 0 }, 0, NULL };
+    int ret = 0;
+
+    snprintf(fresh.prev, sizeof(fresh.prev), "%s", cuuid);
+    if (child_ro)
+        ret = cbt_store(dir, cloc, c, err);
+    if (ret == 0)
+        ret = cbt_store(dir, location, child_ro ? &fresh : c, err);
+    if (ret == 0)
+        ret = cbt_store(dir, ploc, NULL, err);
+    return ret;
+}
+
+static int file_vdi_cbt_set(const xcp_sr_target *sr, const char *location,
+                            bool enabled, xcp_sr_error *err)
+{
+    xcp__image_cbt fresh = { { 0 }, 0, NULL };
+    char dir[XCP_SR_PATH_MAX];
+    xcp_sr_vdi_info v;
+    int ret;
+
+    if ((ret = attached_dir(sr, dir, err)) < 0 ||
+        (ret = stat_vdi(dir, location, &v, err)) < 0)
+        return ret;
+    if (v.cbt_enabled == enabled)
+        return 0;
+    if (strcmp(v.format, "raw") == 0)
+        return sr_fail(err, -ENOTSUP, XCP_SR_ERR_NOT_SUPPORTED,
+                       "CBT update failed [opterr=%s: raw images have no "
+                       "changed block tracking]", location);
+    return cbt_store(dir, location, enabled ? &fresh : NULL, err);
+}
+
+static int file_vdi_cbt_changes(const xcp_sr_target *sr,
+                                const char *location, uint8_t *bits,
+                                uint64_t nblocks,
+                                char prev[XCP_SR_UUID_BUFLEN],
+                                xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX];
+    xcp__image_cbt c;
+    uint64_t i, n;
+    int ret;
+
+    if ((ret = attached_dir(sr, dir, err)) < 0 ||
+        (ret = cbt_load(dir, location, &c, err)) < 0)
+        return ret;
+    if (!c.bits)
+        return sr_fail(err, -ENODATA, XCP_SR_ERR_NO_CBT_METADATA,
+                       "No CBT metadata [opterr=%s]", location);
+    n = ((nblocks < c.nblocks ? nblocks : c.nblocks) + 7) / 8;
+    for (i = 0; i < n; i++)
+        bits[i] |= c.bits[i];
+    /* A last partial byte of ours must not mark blocks past nblocks. */
+    if (nblocks < c.nblocks && nblocks % 8)
+        bits[nblocks / 8] &= (uint8_t)(0xff00u >> (nblocks % 8));
+    snprintf(prev, XCP_SR_UUID_BUFLEN, "%s", c.prev);
+    xcp__image_cbt_dispose(&c);
+    return 0;
+}
+
+/*
+ * data_destroy: a new empty standalone image of the snapshot's size
+ * (with its CBT state, for qcow2; a VHD's log stays beside the name)
+ * replaces the snapshot's image by rename, then the parents it held go
+ * if nobody else reads through them.
+ */
+static int file_vdi_data_destroy(const xcp_sr_target *sr,
+                                 const char *location, xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX], tname[XCP_SR_LOCATION_MAX];
+    char tpath[XCP_SR_PATH_MAX], path[XCP_SR_PATH_MAX], msg[1024];
+    const char *what = "VDI data destroy";
+    xcp__image_cbt c = { { 0 }, 0, NULL };
+    struct vdi_list l = { 0 };
+    xcp_sr_vdi_info v;
+    xcp__image *im = NULL;
+    int ret;
+
+    snprintf(tname, sizeof(tname), TMP_PREFIX "%.64s", location);
+    if ((ret = attached_dir(sr, dir, err)) < 0 ||
+        (ret = stat_vdi(dir, location, &v, err)) < 0 ||
+        (ret = join(path, sizeof(path), dir, location, err)) < 0 ||
+        (ret = join(tpath, sizeof(tpath), dir, tname, err)) < 0)
+        return ret;
+    if (!v.read_only || v.hidden || !v.cbt_enabled)
+        return sr_fail(err, -EINVAL, v.cbt_enabled
+                                         ? XCP_SR_ERR_BACKEND
+                                         : XCP_SR_ERR_NO_CBT_METADATA,
+                       "%s failed [opterr=%s is not a tracked snapshot]",
+                       what, location);
+    if ((ret = cbt_load(dir, location, &c, err)) < 0)
+        return ret;
+    unlink(tpath);
+    ret = create_image(dir, tname, v.format, v.virtual_size, NULL, what,
+                       err);
+    if (ret == 0 && strcmp(v.format, "qcow2") == 0) {
+        ret = xcp__image_open(&im, tpath, v.format, XCP__IMAGE_NO_PARENT,
+                              msg, sizeof(msg));
+        if (ret == 0)
+            ret = xcp__image_cbt_set(im, &c, msg, sizeof(msg));
+        if (xcp__image_close(im) < 0 && ret == 0)
+            ret = -EIO;
+        if (ret < 0)
+            ret = img_fail(err, ret, what, msg);
+    }
+    if (ret == 0 && rename(tpath, path) < 0)
+        ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
+                      "%s failed [opterr=rename %s: %s]", what, path,
+                      strerror(errno));
+    xcp__image_cbt_dispose(&c);
+    if (ret < 0) {
+        unlink(tpath);
+        return ret;
+    }
+    fsync_dir(dir);
+    /* The parents it read through may be garbage now. */
+    if (v.parent_location[0] && list_vdis(dir, &l, false, err) == 0)
+        gc_up(dir, &l, v.parent_location, err);
+    list_free(&l);
+    fsync_dir(dir);
+    return 0;
+}
+
 /*
  * Snapshot (child_ro) or clone.  A writable source first gets a hidden
  * parent holding its data (insert_parent); a read-only source is never
@@ -1297,6 +1502,7 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
     char cuuid[XCP_SR_UUID_BUFLEN], ploc[XCP_SR_LOCATION_MAX];
     char cloc[XCP_SR_LOCATION_MAX];
     xcp_sr_vdi_info src;
+    xcp__image_cbt cbt = { { 0 }, 0, NULL };
     unsigned len = 0;
     int ret;
 
@@ -1333,25 +1539,35 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
     xcp__uuid_gen(puuid);
     snprintf(cloc, sizeof(cloc), "%s.%s", cuuid, src.format);
     snprintf(ploc, sizeof(ploc), "%s.%s", puuid, src.format);
+    if (!src.read_only && src.cbt_enabled &&
+        (ret = cbt_load(dir, location, &cbt, err)) < 0)
+        return ret;
     if (!src.read_only &&
         (ret = insert_parent(dir, &src, puuid, ploc, what, err)) < 0)
-        return ret;
+        goto out;
     /* From here the SR is consistent whatever happens: a failure only
      * means there is no snapshot. */
     ret = make_child(dir, cuuid, cloc, child_ro, &src,
                      src.read_only ? location : ploc, what, err);
+    if (ret == 0 && cbt.bits)
+        ret = cbt_cow(dir, location, cloc, ploc, cuuid, child_ro, &cbt,
+                      err);
     if (ret < 0)
-        return ret;
+        goto out;
     ret = fsync_dir(dir);
-    if (ret < 0)
-        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
-                       "%s failed [opterr=%s: %s]", what,
-                       dir, strerror(-ret));
+    if (ret < 0) {
+        ret = sr_fail(err, ret, XCP_SR_ERR_BACKEND,
+                      "%s failed [opterr=%s: %s]", what,
+                      dir, strerror(-ret));
+        goto out;
+    }
     if ((ret = stat_vdi(dir, location, &out->source, err)) < 0 ||
         (ret = stat_vdi(dir, cloc, &out->child, err)) < 0)
-        return ret;
+        goto out;
     if (!src.read_only)
         ret = stat_vdi(dir, ploc, &out->parent, err);
+out:
+    xcp__image_cbt_dispose(&cbt);
     return ret;
 }
 
@@ -1509,6 +1725,9 @@ const xcp_sr_ops xcp__sr_file_ops = {
     .stream_extents = xcp__image_stream_extents,
     .stream_flush = xcp__image_stream_flush,
     .stream_close = xcp__image_stream_close,
+    .vdi_cbt_set = file_vdi_cbt_set,
+    .vdi_cbt_changes = file_vdi_cbt_changes,
+    .vdi_data_destroy = file_vdi_data_destroy,
 };
 
 const xcp_sr_type xcp__sr_type_file = {
@@ -1523,7 +1742,8 @@ const xcp_sr_type xcp__sr_type_file = {
                     XCP_SR_CAP_VDI_CREATE | XCP_SR_CAP_VDI_DELETE |
                     XCP_SR_CAP_VDI_UPDATE | XCP_SR_CAP_VDI_SNAPSHOT |
                     XCP_SR_CAP_VDI_CLONE | XCP_SR_CAP_VDI_RESIZE |
-                    XCP_SR_CAP_VDI_COPY | XCP_SR_CAP_THIN_PROVISIONING,
+                    XCP_SR_CAP_VDI_COPY | XCP_SR_CAP_THIN_PROVISIONING |
+                    XCP_SR_CAP_VDI_CONFIG_CBT,
     .content_type = "user",
     .config_keys = file_config_keys,
     .ops = &xcp__sr_file_ops,

@@ -7,7 +7,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include "image.h"
+#include "image_int.h"
 #include "image_io.h"
 #include "qcow2.h"
 #include "vhd.h"
@@ -21,42 +21,6 @@
 
 /* Bytes moved at a time by a copy between formats. */
 #define COPY_CHUNK (1u << 20)
-
-struct fmt_ops {
-    const char *name;
-    uint64_t max_size;
-    /* parent: as image.h's create; ppath: the same file as a path. */
-    int (*create)(const char *path, const char *fmt, uint64_t size,
-                  const char *parent, const char *ppath, char *err,
-                  size_t errlen);
-    int (*open)(void **h, const char *path, const char *fmt, unsigned flags,
-                char *err, size_t errlen);
-    int (*close)(void *h);
-    int (*flush)(void *h, char *err, size_t errlen);
-    int (*info)(void *h, xcp__image_info *info, char *err, size_t errlen);
-    uint64_t (*size)(const void *h);
-    int (*read)(void *h, uint64_t off, void *buf, size_t len, char *err,
-                size_t errlen);
-    int (*write)(void *h, uint64_t off, const void *buf, size_t len,
-                 char *err, size_t errlen);
-    int (*extent)(void *h, uint64_t off, uint64_t max, bool *data,
-                  uint64_t *len, char *err, size_t errlen);
-    int (*resize)(void *h, uint64_t size, char *err, size_t errlen);
-    int (*set_parent)(void *h, const char *parent, const char *ppath,
-                      char *err, size_t errlen);
-    /* The library's own copy, within the format. */
-    int (*copy)(void *src, const char *dst, const char *fmt, char *err,
-                size_t errlen);
-    int (*commit)(void *child, void *parent, char *err, size_t errlen);
-};
-
-struct xcp__image {
-    const struct fmt_ops *ops;
-    const char *format;
-    void *h;
-    char *path;
-    char *dir;                  /* the image's directory */
-};
 
 /* The calls both libraries make alike, one wrapper each per library. */
 #define COMMON_WRAPPERS(lib, T)                                             \
@@ -357,6 +321,9 @@ int xcp__image_open(xcp__image **out, const char *path, const char *fmt,
     im->ops = f;
     im->format = f->name;
     ret = f->open(&im->h, path, f->name, flags, err, errlen);
+    if (ret == 0 && !(flags & XCP__IMAGE_RDONLY) &&
+        (ret = xcp__image_cbt_open_log(im, err, errlen)) < 0)
+        f->close(im->h);
     if (ret < 0) {
         free(im->path);
         free(im->dir);
@@ -386,6 +353,7 @@ int xcp__image_close(xcp__image *im)
 
     if (!im)
         return 0;
+    xcp__image_cbt_close_log(im);
     ret = im->ops->close(im->h);
     free(im->path);
     free(im->dir);
@@ -435,6 +403,11 @@ int xcp__image_read(xcp__image *im, uint64_t offset, void *buf, size_t len,
 int xcp__image_write(xcp__image *im, uint64_t offset, const void *buf,
                      size_t len, char *err, size_t errlen)
 {
+    /* qcow2 marks its own bitmaps; a VHD's log is ours. */
+    int ret = xcp__image_cbt_mark_log(im, offset, len, err, errlen);
+
+    if (ret < 0)
+        return ret;
     return im->ops->write(im->h, offset, buf, len, err, errlen);
 }
 

@@ -122,4 +122,54 @@ int xcp__image_copy(xcp__image *src, const char *dst_path,
 int xcp__image_commit(xcp__image *child, xcp__image *parent,
                       char *err, size_t errlen);
 
+/*
+ * Changed block tracking (CBT), as XAPI's VDI.list_changed_blocks sees
+ * it: one bit per 64 KiB block of the virtual size, block i in bit
+ * 0x80 >> (i % 8) of byte i / 8 (the order of XAPI's base64 bitmaps).
+ * An image with CBT on carries the blocks written since its tracking
+ * epoch began and the uuid of the snapshot that ended the previous one
+ * (prev, "" when none: the first epoch after enable_cbt).
+ *
+ * qcow2 keeps it in a persistent dirty bitmap of the image itself,
+ * named "xcp-cbt" or "xcp-cbt:<prev>" (QEMU sees it; the qcow2 library
+ * marks it on every write).  VHD keeps it in a log file beside the
+ * image, <image name without .vhd>.cbtlog, as XAPI's sm does; the
+ * image layer marks it on every write of a writable handle.  Either
+ * way the bits of a write are on disk before its data is written.
+ */
+#define XCP__CBT_BLOCK_SIZE (64u * 1024)
+/* The qcow2 bitmap name prefix. */
+#define XCP__CBT_BITMAP "xcp-cbt"
+
+typedef struct xcp__image_cbt {
+    char prev[37];
+    uint64_t nblocks;           /* covering the virtual size */
+    uint8_t *bits;              /* div_up(nblocks, 8) bytes, malloc'd */
+} xcp__image_cbt;
+
+/* Free c's bits (c itself is caller storage). */
+void xcp__image_cbt_dispose(xcp__image_cbt *c);
+
+/* Whether im has CBT on (*on) and, when out is not NULL and it has, its
+ * state into *out (dispose it). */
+int xcp__image_cbt_get(xcp__image *im, bool *on, xcp__image_cbt *out,
+                       char *err, size_t errlen);
+
+/* Replace im's CBT state with in (its bits cover at most im's size;
+ * NULL bits: none set), or turn CBT off (in NULL).  im is writable. */
+int xcp__image_cbt_set(xcp__image *im, const xcp__image_cbt *in,
+                       char *err, size_t errlen);
+
+/*
+ * The coalesce hook: parent is about to take child's place (its file
+ * renamed over child's), so it takes child's CBT state too (or none).
+ * Data merged from child into parent is not a change of the disk: the
+ * blocks it marked on parent are dropped with parent's own state.
+ */
+int xcp__image_cbt_merge(xcp__image *parent, xcp__image *child,
+                         char *err, size_t errlen);
+
+/* The path of the CBT log a VHD image at path has (cap bytes). */
+int xcp__image_cbt_log_path(const char *path, char *out, size_t cap);
+
 #endif

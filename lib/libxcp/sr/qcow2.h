@@ -161,4 +161,37 @@ int xcp__qcow2_copy(xcp__qcow2 *src, const char *dst_path,
 int xcp__qcow2_commit(xcp__qcow2 *child, xcp__qcow2 *parent,
                       char *err, size_t errlen);
 
+/*
+ * Persistent dirty bitmaps (the qcow2 "bitmaps" extension, as QEMU
+ * writes them: `qemu-img info` lists them).  An enabled ("auto") bitmap
+ * of a handle opened for writing is kept up to date by every
+ * xcp__qcow2_write: the bits of the granules written are made durable
+ * (written and fdatasync'ed) before the data is written, so after a
+ * crash no write that reached the image is missing from it.  Bits are
+ * given in the format's order: bit j of byte i is granule 8i + j.
+ */
+
+/*
+ * Find the first bitmap whose name starts with prefix: *found, its name
+ * (name, namelen bytes), granularity (2^*gran_bits bytes), whether it
+ * is enabled, and a malloc'd copy of its bits in *bits (*nbits granules
+ * covering the virtual size); bits may be NULL to skip them.  In-use
+ * bitmaps (left by a QEMU that stopped) are inconsistent: not found.
+ */
+int xcp__qcow2_bitmap_find(xcp__qcow2 *q, const char *prefix, bool *found,
+                           char *name, size_t namelen, unsigned *gran_bits,
+                           bool *enabled, uint8_t **bits, uint64_t *nbits,
+                           char *err, size_t errlen);
+
+/*
+ * Remove every bitmap whose name starts with prefix, then, when name is
+ * not NULL, add an enabled bitmap called name of granularity
+ * 2^gran_bits (16..31) holding bits (NULL: all clear; else covering the
+ * virtual size); in one update of the bitmap directory.  The handle must
+ * be writable.  A crash leaves the old set or the new one.
+ */
+int xcp__qcow2_bitmap_replace(xcp__qcow2 *q, const char *prefix,
+                              const char *name, unsigned gran_bits,
+                              const uint8_t *bits, char *err, size_t errlen);
+
 #endif

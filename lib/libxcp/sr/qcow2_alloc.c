@@ -122,9 +122,8 @@ int xcp__qcow2_rc_set_range(xcp__qcow2 *q, uint64_t first, uint64_t n,
     return 0;
 }
 
-/* n contiguous clusters at the end of the file, refcount 1, zeros. */
-static int alloc_clusters(xcp__qcow2 *q, uint64_t n, uint64_t *host,
-                          char *err, size_t errlen)
+int xcp__qcow2_alloc_clusters(xcp__qcow2 *q, uint64_t n, uint64_t *host,
+                              char *err, size_t errlen)
 {
     uint64_t start = q->next_free;
     int ret;
@@ -265,7 +264,7 @@ static int l2_for_write(xcp__qcow2 *q, uint64_t l1i, uint64_t *l2off,
     ret = xcp__qcow2_l2_table(q, l1i, &table, l2off, err, errlen);
     if (ret < 0 || *l2off)
         return ret;
-    ret = alloc_clusters(q, 1, &off, err, errlen);
+    ret = xcp__qcow2_alloc_clusters(q, 1, &off, err, errlen);
     if (ret < 0)
         return ret;
     ret = xcp__qcow2_cache_get(q, &q->l2c, off, true, &table, err, errlen);
@@ -341,7 +340,7 @@ static int write_cluster(xcp__qcow2 *q, uint64_t coff, uint64_t in,
         src = q->cow;
     }
     if (!host) {
-        ret = alloc_clusters(q, 1, &host, err, errlen);
+        ret = xcp__qcow2_alloc_clusters(q, 1, &host, err, errlen);
         if (ret < 0)
             return ret;
     }
@@ -428,6 +427,8 @@ int xcp__qcow2_write(xcp__qcow2 *q, uint64_t offset, const void *buf,
 
     if (ret == 0)
         ret = xcp__qcow2_check_range(q, offset, len, err, errlen);
+    if (ret == 0)
+        ret = xcp__qcow2_bitmaps_mark(q, offset, len, err, errlen);
     if (ret < 0)
         return ret;
     return xcp__qcow2_write_at(q, offset, buf, len, err, errlen);
@@ -460,7 +461,8 @@ static int grow_l1(xcp__qcow2 *q, uint64_t need, char *err, size_t errlen)
                      q->l1_offset + q->l1_size * 8, "L1 table", err, errlen);
         off = q->l1_offset;
     } else {
-        ret = alloc_clusters(q, div_up(need * 8, cs), &off, err, errlen);
+        ret = xcp__qcow2_alloc_clusters(q, div_up(need * 8, cs), &off, err,
+                                        errlen);
         for (i = 0; ret == 0 && i < q->l1_size; i++)
             put64(disk + i * 8, q->l1[i]);
         if (ret == 0)
@@ -530,6 +532,9 @@ int xcp__qcow2_resize(xcp__qcow2 *q, uint64_t new_size, char *err,
     if (ret < 0)
         return ret;
     q->size = new_size;
+    ret = xcp__qcow2_bitmaps_resized(q, old, err, errlen);
+    if (ret < 0)
+        return ret;
     /* A backing file larger than we were must not show through. */
     if (q->below && q->below->size > old) {
         zero_end = min64(new_size, q->below->size);

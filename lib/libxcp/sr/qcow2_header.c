@@ -42,7 +42,7 @@ int xcp__qcow2_ext_next(const char *path, const uint8_t *h, size_t end,
 }
 
 static int parse_extensions(xcp__qcow2 *q, const uint8_t *h, size_t end,
-                            char *err, size_t errlen)
+                            struct ext *bitmaps, char *err, size_t errlen)
 {
     size_t pos = q->header_length;
     bool seen_fmt = false;
@@ -51,6 +51,8 @@ static int parse_extensions(xcp__qcow2 *q, const uint8_t *h, size_t end,
 
     while ((ret = xcp__qcow2_ext_next(q->path, h, end, &pos, &x, err,
                                       errlen)) > 0) {
+        if (x.type == EXT_BITMAPS)
+            *bitmaps = x;
         if (x.type != EXT_BACKING_FORMAT)
             continue;
         if (seen_fmt || x.len == 0 || x.len >= sizeof(q->backing_fmt))
@@ -95,7 +97,7 @@ static int parse_basics(xcp__qcow2 *q, const uint8_t *h, size_t hlen,
 
 /* Validate the header in h[0, hlen), hlen = min(cluster, file size). */
 static int parse_header(xcp__qcow2 *q, const uint8_t *h, size_t hlen,
-                        char *err, size_t errlen)
+                        struct ext *bitmaps, char *err, size_t errlen)
 {
     const char *p = q->path;
     bool rw = !(q->flags & XCP__QCOW2_RDONLY);
@@ -214,7 +216,7 @@ static int parse_header(xcp__qcow2 *q, const uint8_t *h, size_t hlen,
         q->has_backing = true;
     }
     /* Extensions stop where the backing name starts. */
-    if (parse_extensions(q, h, boff ? boff : hlen, err, errlen) < 0)
+    if (parse_extensions(q, h, boff ? boff : hlen, bitmaps, err, errlen) < 0)
         return -EBADMSG;
     if (q->backing_fmt[0] && !xcp__qcow2_format_ok(q->backing_fmt))
         return fail(err, errlen, -ENOTSUP,
@@ -349,9 +351,32 @@ int xcp__qcow2_open_chain(xcp__qcow2 **below, const xcp__qcow2 *q,
     return ret;
 }
 
+/*
+ * The persistent bitmaps, when the autoclear bit says they are
+ * consistent and we understand them all; a writable handle then keeps
+ * the bit.  Other autoclear bits name extensions we do not keep up to
+ * date: a writable handle clears them, as the format asks.
+ */
+static int open_bitmaps(xcp__qcow2 *q, const uint8_t *h,
+                        const struct ext *bitmaps, char *err, size_t errlen)
+{
+    uint64_t ac = q->version >= 3 ? be64(h + H_AUTOCLEAR) : 0, keep = 0;
+    uint8_t b[8];
+
+    if ((ac & AUTOCLEAR_BITMAPS) && bitmaps->type == EXT_BITMAPS &&
+        xcp__qcow2_bitmaps_load(q, h + bitmaps->data, bitmaps->len, NULL,
+                                0) == 0)
+        keep = AUTOCLEAR_BITMAPS;
+    if ((q->flags & XCP__QCOW2_RDONLY) || ac == keep)
+        return 0;
+    put64(b, keep);
+    return qwrite(q, b, 8, H_AUTOCLEAR, "header", err, errlen);
+}
+
 static int open_qcow2(xcp__qcow2 *q, char *err, size_t errlen)
 {
-    uint8_t first[V3_HEADER_LEN], *h = NULL, zero[8] = { 0 };
+    uint8_t first[V3_HEADER_LEN], *h = NULL;
+    struct ext bitmaps = { 0, 0, 0 };
     size_t hlen;
     ssize_t r;
     unsigned slots;
@@ -375,16 +400,9 @@ static int open_qcow2(xcp__qcow2 *q, char *err, size_t errlen)
                    "%s: reading the first cluster failed", q->path);
         goto out;
     }
-    ret = parse_header(q, h, hlen, err, errlen);
+    ret = parse_header(q, h, hlen, &bitmaps, err, errlen);
     if (ret < 0)
         goto out;
-    /* We keep no bitmaps up to date: say so, as the format asks. */
-    if (!(q->flags & XCP__QCOW2_RDONLY) && q->version >= 3 &&
-        be64(h + H_AUTOCLEAR)) {
-        ret = qwrite(q, zero, 8, H_AUTOCLEAR, "header", err, errlen);
-        if (ret < 0)
-            goto out;
-    }
     slots = CACHE_BYTES / q->cluster_size;
     slots = slots < CACHE_MIN_SLOTS ? CACHE_MIN_SLOTS
             : slots > CACHE_MAX_SLOTS ? CACHE_MAX_SLOTS : slots;
@@ -414,6 +432,9 @@ static int open_qcow2(xcp__qcow2 *q, char *err, size_t errlen)
                 goto out;
         }
     }
+    ret = open_bitmaps(q, h, &bitmaps, err, errlen);
+    if (ret < 0)
+        goto out;
     if (q->has_backing && !(q->flags & XCP__QCOW2_NO_BACKING))
         ret = xcp__qcow2_open_chain(&q->below, q, q->backing, q->backing_fmt,
                                     err,
@@ -522,6 +543,7 @@ int xcp__qcow2_close(xcp__qcow2 *q)
         close(q->fd);
     }
     xcp__qcow2_close(q->below);
+    xcp__qcow2_bitmaps_free(q);
     xcp__qcow2_cache_free(&q->l2c);
     xcp__qcow2_cache_free(&q->rbc);
     free(q->l1);

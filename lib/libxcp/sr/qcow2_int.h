@@ -54,6 +54,21 @@
 
 #define EXT_END 0x00000000u
 #define EXT_BACKING_FORMAT 0xe2792acau
+#define EXT_BITMAPS 0x23852875u
+
+/* autoclear bit: the bitmaps extension is consistent. */
+#define AUTOCLEAR_BITMAPS (1ull << 0)
+/* Bitmap directory entry flags. */
+#define BME_IN_USE (1u << 0)
+#define BME_AUTO (1u << 1)
+#define BME_EXTRA_DATA_COMPAT (1u << 2)
+/* Bitmap table entries: data cluster offset, or "all ones" with 0. */
+#define BTE_OFFSET_MASK 0x00fffffffffffe00ull
+#define BTE_ALL_ONES 1ull
+/* QEMU's limits on bitmaps. */
+#define MAX_BITMAPS 65535u
+#define MAX_BITMAP_DIR_BYTES (64ull << 20)
+#define MAX_BITMAP_NAME 1023u
 
 #define L1E_OFFSET_MASK 0x00fffffffffffe00ull
 #define L2E_OFFSET_MASK 0x00fffffffffffe00ull
@@ -108,6 +123,19 @@ struct extent {
     uint64_t len;
 };
 
+/* One persistent dirty bitmap (qcow2 "bitmaps" extension). */
+struct qbitmap {
+    char *name;
+    uint32_t flags;             /* BME_* */
+    unsigned gran_bits;
+    uint32_t table_size;        /* entries */
+    uint64_t table_off;
+    uint64_t *table;            /* host order, loaded at open */
+    /* Bits, qcow2 order (bit j of byte i: granule 8i + j), loaded when
+     * the handle marks this bitmap on writes or the bits were read. */
+    uint8_t *bits;
+};
+
 struct xcp__qcow2 {
     int fd;
     char *path;
@@ -145,6 +173,12 @@ struct xcp__qcow2 {
     bool has_backing;
     char backing[XCP__QCOW2_BACKING_MAX + 1];
     char backing_fmt[16];
+
+    /* Persistent bitmaps, when the extension is there and understood. */
+    struct qbitmap *bm;
+    uint32_t nb_bm;
+    uint64_t bm_dir_off;
+    uint64_t bm_dir_size;
 
     struct cache l2c;
     struct cache rbc;
@@ -211,6 +245,10 @@ int xcp__qcow2_write_at(xcp__qcow2 *q, uint64_t off, const uint8_t *data,
 int xcp__qcow2_rc_set_range(xcp__qcow2 *q, uint64_t first, uint64_t n,
                             uint64_t value, char *err, size_t errlen);
 
+/* n contiguous clusters at the end of the file, refcount 1, zeros. */
+int xcp__qcow2_alloc_clusters(xcp__qcow2 *q, uint64_t n, uint64_t *host,
+                              char *err, size_t errlen);
+
 /* Grow the file to at least end bytes (ftruncate), keeping file_size. */
 int xcp__qcow2_extend_file(xcp__qcow2 *q, uint64_t end, char *err,
                            size_t errlen);
@@ -271,6 +309,25 @@ int xcp__qcow2_check_writable(xcp__qcow2 *q, char *err, size_t errlen);
  */
 int xcp__qcow2_ext_next(const char *path, const uint8_t *h, size_t end,
                         size_t *pos, struct ext *x, char *err, size_t errlen);
+
+/* Load the bitmap directory named by the extension at h + data (len
+ * bytes): 0, or -EBADMSG / -ENOTSUP with a message for what we would not
+ * keep up to date (the caller then drops the bitmaps). */
+int xcp__qcow2_bitmaps_load(xcp__qcow2 *q, const uint8_t *ext, uint32_t len,
+                            char *err, size_t errlen);
+
+/* Free the in-memory bitmaps. */
+void xcp__qcow2_bitmaps_free(xcp__qcow2 *q);
+
+/* Set the bits of [off, off + len) in every enabled bitmap, durably,
+ * before the data is written. */
+int xcp__qcow2_bitmaps_mark(xcp__qcow2 *q, uint64_t off, uint64_t len,
+                            char *err, size_t errlen);
+
+/* Rewrite all bitmaps for the current virtual size, after a resize
+ * from old_size. */
+int xcp__qcow2_bitmaps_resized(xcp__qcow2 *q, uint64_t old_size, char *err,
+                               size_t errlen);
 
 /* Open the backing image name (relative to q's directory) of format fmt
  * read-only into *below. */

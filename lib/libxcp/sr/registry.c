@@ -76,6 +76,7 @@ const char *xcp__sr_cap_name(uint64_t cap)
         { XCP_SR_CAP_VDI_RESIZE_ONLINE, "VDI_RESIZE_ONLINE" },
         { XCP_SR_CAP_VDI_COPY, "VDI_COPY" },
         { XCP_SR_CAP_THIN_PROVISIONING, "THIN_PROVISIONING" },
+        { XCP_SR_CAP_VDI_CONFIG_CBT, "VDI_CONFIG_CBT" },
     };
     size_t i;
 
@@ -106,6 +107,11 @@ static int check_slots(const xcp_sr_type *t, uint64_t *known, char *err,
         { XCP_SR_CAP_VDI_CLONE, o->vdi_clone != NULL, "vdi_clone" },
         { XCP_SR_CAP_VDI_RESIZE, o->vdi_resize != NULL, "vdi_resize" },
         { XCP_SR_CAP_VDI_COPY, o->vdi_copy != NULL, "vdi_copy" },
+        /* One bit for the three slots, as XAPI's one SM feature. */
+        { XCP_SR_CAP_VDI_CONFIG_CBT,
+          o->version >= 5 && o->vdi_cbt_set && o->vdi_cbt_changes &&
+              o->vdi_data_destroy,
+          "vdi_cbt_set/vdi_cbt_changes/vdi_data_destroy" },
     };
     size_t i;
 

@@ -1,0 +1,404 @@
+/*
+ * tests/api/test_vdi_cbt.c - changed block tracking through the public
+ * API, as XAPI does it: VDI.enable_cbt / disable_cbt, the base64 bitmap
+ * of VDI.list_changed_blocks between a snapshot and a later snapshot or
+ * the disk (writes made by QEMU itself, which keeps our qcow2 bitmap up
+ * to date), snapshots carrying the tracking and clones not, data_destroy
+ * turning a snapshot into cbt_metadata, the SM capability, the allowed
+ * operations of the VDI and of its SR (the type's VDI_CONFIG_CBT
+ * capability), every error path with XAPI's error, a restart and VHD.
+ */
+#include "helpers.h"
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define BLK (64 * 1024)
+#define DISK (64 * MiB)
+
+TestSuite(vdi_cbt, .init = api_setup, .fini = api_teardown);
+
+static int run(const char *const *argv)
+{
+    posix_spawn_file_actions_t fa;
+    int status;
+    pid_t pid;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv,
+                     environ) != 0) {
+        posix_spawn_file_actions_destroy(&fa);
+        return -1;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+#define RUN(...) run((const char *const[]){__VA_ARGS__, NULL})
+
+/* The image file of a VDI of the default SR. */
+static const char *file_of(xcp_vdi vdi)
+{
+    static char path[2][640];
+    static int i;
+    char *loc = NULL;
+
+    OK(xcp_vdi_get_location(S, &loc, vdi));
+    i = !i;
+    snprintf(path[i], sizeof(path[i]), "%s/sr/local/%s", api_dir, loc);
+    xcp_free(loc);
+    return path[i];
+}
+
+/* A guest write, by QEMU: it marks our (auto) qcow2 bitmap itself. */
+static void qemu_write(xcp_vdi vdi, long long off, long long len)
+{
+    char cmd[96];
+
+    snprintf(cmd, sizeof(cmd), "write %lld %lld", off, len);
+    cr_assert_eq(RUN("qemu-io", "-f", "qcow2", "-c", cmd, file_of(vdi)), 0,
+                 "qemu-io %s", cmd);
+}
+
+static xcp_vdi new_disk(void)
+{
+    xcp_vdi v;
+
+    OK(api_vdi_create(&v, api_default_sr(), "disk", DISK));
+    return v;
+}
+
+static xcp_vdi snap(xcp_vdi v)
+{
+    xcp_vdi s;
+
+    OK(xcp_vdi_snapshot(S, &s, v, NULL));
+    return s;
+}
+
+static bool cbt_on(xcp_vdi v)
+{
+    bool b = false;
+
+    OK(xcp_vdi_get_cbt_enabled(S, &b, v));
+    return b;
+}
+
+static size_t unb64(const char *s, uint8_t *out, size_t cap)
+{
+    static const char al[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint32_t v = 0;
+    size_t n = 0;
+    int bits = 0;
+    const char *p;
+
+    for (; *s && *s != '='; s++) {
+        p = strchr(al, *s);
+        cr_assert_not_null(p, "bad base64 '%c'", *s);
+        v = v << 6 | (uint32_t)(p - al);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            cr_assert_lt(n, cap);
+            out[n++] = (uint8_t)(v >> bits);
+        }
+    }
+    return n;
+}
+
+/* The changed blocks from..to, as a list "3,100," of block numbers. */
+static const char *changed(xcp_vdi from, xcp_vdi to)
+{
+    static char list[512];
+    uint8_t bits[DISK / BLK / 8];
+    char *b64 = NULL;
+    size_t n, i, o = 0;
+
+    OK(xcp_vdi_list_changed_blocks(S, &b64, from, to));
+    n = unb64(b64, bits, sizeof(bits));
+    cr_assert_eq(n, sizeof(bits), "bitmap of %zu bytes for %d blocks", n,
+                 DISK / BLK);
+    xcp_free(b64);
+    list[0] = '\0';
+    for (i = 0; i < n * 8; i++)
+        if (bits[i / 8] & (0x80 >> (i % 8)))
+            o += (size_t)snprintf(list + o, sizeof(list) - o, "%zu,", i);
+    return list;
+}
+
+static bool has_op(xcp_vdi v, enum xcp_vdi_operations op)
+{
+    xcp_vdi_operations_set s = {0};
+    bool found = false;
+    size_t i;
+
+    OK(xcp_vdi_get_allowed_operations(S, &s, v));
+    for (i = 0; i < s.n; i++)
+        found = found || s.items[i] == op;
+    xcp_vdi_operations_set_dispose(&s);
+    return found;
+}
+
+Test(vdi_cbt, enable_sets_the_flag_a_qemu_visible_bitmap_and_capability)
+{
+    xcp_vdi v = new_disk();
+    xcp_storage_operations_set sops = {0};
+    bool cap = false;
+    size_t i;
+
+    cr_assert_not(cbt_on(v));
+    cr_assert(has_op(v, XCP_VDI_OPERATIONS_ENABLE_CBT));
+    cr_assert_not(has_op(v, XCP_VDI_OPERATIONS_DATA_DESTROY));
+    OK(xcp_vdi_enable_cbt(S, v));
+    cr_assert(cbt_on(v));
+    OK(xcp_vdi_enable_cbt(S, v));           /* again: nothing changes */
+    cr_assert_eq(RUN("qemu-img", "check", "-q", file_of(v)), 0);
+    OK(xcp_sr_get_allowed_operations(S, &sops, api_default_sr()));
+    for (i = 0; i < sops.n; i++)
+        cap = cap || sops.items[i] == XCP_STORAGE_OPERATIONS_VDI_ENABLE_CBT;
+    xcp_storage_operations_set_dispose(&sops);
+    cr_assert(cap, "the file SR does not offer vdi_enable_cbt");
+    OK(xcp_vdi_disable_cbt(S, v));
+    cr_assert_not(cbt_on(v));
+    OK(xcp_vdi_update(S, v));               /* the storage agrees */
+    cr_assert_not(cbt_on(v));
+}
+
+Test(vdi_cbt, changed_blocks_between_snapshots_and_the_leaf)
+{
+    xcp_vdi v = new_disk(), s1, s2;
+
+    OK(xcp_vdi_enable_cbt(S, v));
+    qemu_write(v, 0, 4096);                 /* before s1: not listed */
+    s1 = snap(v);
+    cr_assert(cbt_on(s1));
+    qemu_write(v, 3 * BLK, 512);
+    qemu_write(v, 100 * BLK + 1000, BLK);   /* blocks 100 and 101 */
+    s2 = snap(v);
+    qemu_write(v, 7 * BLK, 4096);
+    cr_assert_str_eq(changed(s1, s2), "3,100,101,");
+    cr_assert_str_eq(changed(s2, v), "7,");
+    cr_assert_str_eq(changed(s1, v), "3,7,100,101,");
+    cr_assert_str_eq(changed(s2, s2), "");
+    cr_assert_eq(RUN("qemu-img", "check", "-q", file_of(v)), 0);
+    cr_assert_eq(RUN("qemu-img", "check", "-q", file_of(s2)), 0);
+    /* The storage is the truth: a refresh keeps what it says. */
+    OK(xcp_vdi_update(S, s1));
+    cr_assert(cbt_on(s1));
+}
+
+Test(vdi_cbt, clone_is_untracked_and_the_source_epoch_goes_on)
+{
+    xcp_vdi v = new_disk(), s1, cl;
+
+    OK(xcp_vdi_enable_cbt(S, v));
+    s1 = snap(v);
+    qemu_write(v, 5 * BLK, 512);
+    OK(xcp_vdi_clone(S, &cl, v, NULL));
+    cr_assert_not(cbt_on(cl));
+    cr_assert(cbt_on(v));
+    qemu_write(v, 9 * BLK, 512);
+    cr_assert_str_eq(changed(s1, v), "5,9,");
+    assert_error(xcp_vdi_list_changed_blocks(S, NULL, s1, cl),
+                 "VDI_NO_CBT_METADATA", cl.ref);
+}
+
+Test(vdi_cbt, state_survives_a_restart)
+{
+    xcp_vdi v = new_disk(), s1;
+
+    OK(xcp_vdi_enable_cbt(S, v));
+    s1 = snap(v);
+    qemu_write(v, 2 * BLK, 512);
+    api_reopen();
+    cr_assert(cbt_on(v) && cbt_on(s1));
+    qemu_write(v, 4 * BLK, 512);
+    cr_assert_str_eq(changed(s1, v), "2,4,");
+}
+
+Test(vdi_cbt, data_destroy_keeps_the_metadata_only)
+{
+    xcp_vdi v = new_disk(), s1, s2, out;
+    enum xcp_vdi_type type;
+    xcp_vbd_record r;
+    xcp_vbd vbd;
+    struct stat st;
+    xcp_vm vm = api_install("vm");
+
+    OK(xcp_vdi_enable_cbt(S, v));
+    qemu_write(v, 0, 8 * MiB);              /* data the snapshot holds */
+    s1 = snap(v);
+    qemu_write(v, 12 * BLK, 512);
+    s2 = snap(v);
+    cr_assert(has_op(s1, XCP_VDI_OPERATIONS_DATA_DESTROY));
+    /* A drive of a halted VM on it goes with the data, as in XAPI. */
+    xcp_vbd_record_init(&r);
+    r.VM = vm;
+    r.VDI = s1;
+    r.userdevice = (char *)"3";
+    r.mode = XCP_VBD_MODE_RO;
+    r.type = XCP_VBD_TYPE_DISK;
+    OK(xcp_vbd_create(S, &vbd, &r));
+    OK(xcp_vdi_data_destroy(S, s1));
+    assert_error_name(xcp_vbd_get_VDI(S, &out, vbd), "HANDLE_INVALID");
+    OK(xcp_vdi_get_type(S, &type, s1));
+    cr_assert_eq(type, XCP_VDI_TYPE_CBT_METADATA);
+    cr_assert(cbt_on(s1));
+    cr_assert_eq(stat(file_of(s1), &st), 0);
+    cr_assert_lt(st.st_blocks * 512, 2 * MiB, "%lld bytes left",
+                 (long long)st.st_blocks * 512);
+    cr_assert_eq(RUN("qemu-img", "check", "-q", file_of(s1)), 0);
+    /* Still a base for incremental backups. */
+    cr_assert_str_eq(changed(s1, s2), "12,");
+    OK(xcp_vdi_data_destroy(S, s1));        /* again: nothing to do */
+    /* What a metadata-only VDI refuses, with XAPI's error. */
+    assert_error(xcp_vdi_snapshot(S, &out, s1, NULL), "VDI_INCOMPATIBLE_TYPE",
+                 s1.ref, "cbt_metadata");
+    assert_error(xcp_vdi_clone(S, &out, s1, NULL), "VDI_INCOMPATIBLE_TYPE",
+                 s1.ref, "cbt_metadata");
+    assert_error(xcp_vdi_copy(S, &out, s1, api_default_sr(), (xcp_vdi){""},
+                              (xcp_vdi){""}),
+                 "VDI_INCOMPATIBLE_TYPE", s1.ref, "cbt_metadata");
+    assert_error(xcp_vdi_resize(S, s1, 2 * DISK), "VDI_INCOMPATIBLE_TYPE",
+                 s1.ref, "cbt_metadata");
+    xcp_vbd_record_init(&r);
+    r.VM = vm;
+    r.VDI = s1;
+    r.userdevice = (char *)"3";
+    r.mode = XCP_VBD_MODE_RO;
+    r.type = XCP_VBD_TYPE_DISK;
+    assert_error(xcp_vbd_create(S, &vbd, &r), "VDI_INCOMPATIBLE_TYPE",
+                 s1.ref, "cbt_metadata");
+    cr_assert_not(has_op(s1, XCP_VDI_OPERATIONS_SNAPSHOT));
+    cr_assert(has_op(s1, XCP_VDI_OPERATIONS_DESTROY));
+    OK(xcp_vdi_destroy(S, s1));
+}
+
+Test(vdi_cbt, error_paths_answer_xapis_errors)
+{
+    xcp_vdi v = new_disk(), plain = new_disk(), s_plain, s1, other;
+    char msg[128];
+    xcp_vdi_record r;
+    xcp_vdi susp;
+
+    s_plain = snap(plain);
+    /* data_destroy: a snapshot, with tracking. */
+    snprintf(msg, sizeof(msg), "VDI is not a snapshot: %s", v.ref);
+    assert_error(xcp_vdi_data_destroy(S, v), "OPERATION_NOT_ALLOWED", msg);
+    assert_error(xcp_vdi_data_destroy(S, s_plain), "VDI_NO_CBT_METADATA",
+                 s_plain.ref);
+    /* enable/disable: not on a snapshot, only user/system disks, not
+     * on_boot=reset. */
+    snprintf(msg, sizeof(msg), "VDI is a snapshot: %s", s_plain.ref);
+    assert_error(xcp_vdi_enable_cbt(S, s_plain), "OPERATION_NOT_ALLOWED",
+                 msg);
+    assert_error(xcp_vdi_disable_cbt(S, s_plain), "OPERATION_NOT_ALLOWED",
+                 msg);
+    cr_assert_not(has_op(s_plain, XCP_VDI_OPERATIONS_ENABLE_CBT));
+    xcp_vdi_record_init(&r);
+    r.name_label = (char *)"suspend";
+    r.name_description = (char *)"";
+    r.SR = api_default_sr();
+    r.virtual_size = DISK;
+    r.type = XCP_VDI_TYPE_SUSPEND;
+    OK(xcp_vdi_create(S, &susp, &r));
+    assert_error(xcp_vdi_enable_cbt(S, susp), "VDI_INCOMPATIBLE_TYPE",
+                 susp.ref, "suspend");
+    OK(xcp_vdi_set_on_boot(S, plain, XCP_ON_BOOT_RESET));
+    assert_error0(xcp_vdi_enable_cbt(S, plain),
+                  "VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION");
+    /* A tracked disk refuses on_boot changes. */
+    OK(xcp_vdi_enable_cbt(S, v));
+    assert_error(xcp_vdi_set_on_boot(S, v, XCP_ON_BOOT_RESET),
+                 "VDI_CBT_ENABLED", v.ref);
+    /* list_changed_blocks: both tracked and related. */
+    s1 = snap(v);
+    assert_error(xcp_vdi_list_changed_blocks(S, NULL, s_plain, v),
+                 "VDI_NO_CBT_METADATA", s_plain.ref);
+    OK(xcp_vdi_enable_cbt(S, plain = new_disk()));
+    other = snap(plain);
+    assert_error(xcp_vdi_list_changed_blocks(S, NULL, other, v),
+                 "SR_BACKEND_FAILURE", "",
+                 "Failed to calculate changed blocks for given VDIs. "
+                 "[opterr=Source and target VDI are unrelated]", "");
+    /* Tracking off and on again breaks the chain. */
+    OK(xcp_vdi_disable_cbt(S, v));
+    assert_error(xcp_vdi_list_changed_blocks(S, NULL, s1, v),
+                 "VDI_NO_CBT_METADATA", v.ref);
+    OK(xcp_vdi_enable_cbt(S, v));
+    assert_error_name(xcp_vdi_list_changed_blocks(S, NULL, s1, v),
+                      "SR_BACKEND_FAILURE");
+}
+
+Test(vdi_cbt, vhd_disks_keep_a_log_beside_the_image)
+{
+    xcp_string_map dc = {0}, smc = {0};
+    xcp_vdi v, s1, s2;
+    enum xcp_vdi_type type;
+    char loc[320], log[700], *l = NULL;
+    xcp_sr sr;
+    struct stat st;
+
+    snprintf(loc, sizeof(loc), "%s/vhdsr", api_dir);
+    xcp_string_map_set(&dc, "location", loc);
+    xcp_string_map_set(&smc, "image-format", "vhd");
+    OK(xcp_sr_create(S, &sr, api_host(), &dc, 0, "vhd", "", "file", "user",
+                     false, &smc));
+    xcp_string_map_dispose(&dc);
+    xcp_string_map_dispose(&smc);
+    OK(api_vdi_create(&v, sr, "disk", DISK));
+    OK(xcp_vdi_enable_cbt(S, v));
+    OK(xcp_vdi_get_uuid(S, &l, v));
+    snprintf(log, sizeof(log), "%s/%s.cbtlog", loc, l);
+    xcp_free(l);
+    cr_assert_eq(stat(log, &st), 0, "no %s", log);
+    s1 = snap(v);
+    s2 = snap(v);
+    cr_assert(cbt_on(s1) && cbt_on(s2) && cbt_on(v));
+    OK(xcp_vdi_data_destroy(S, s1));
+    OK(xcp_vdi_get_type(S, &type, s1));
+    cr_assert_eq(type, XCP_VDI_TYPE_CBT_METADATA);
+    cr_assert_str_eq(changed(s1, v), "");
+    OK(xcp_vdi_disable_cbt(S, v));
+    cr_assert_neq(stat(log, &st), 0, "%s left behind", log);
+}
+
+Test(vdi_cbt, tracking_switches_wait_for_a_running_vm_to_let_go)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vbd_set vbds = {0};
+    enum xcp_vbd_type type;
+    xcp_vdi disk = {""}, s1;
+    char *b64 = NULL;
+    size_t i;
+
+    OK(xcp_vm_get_VBDs(S, &vbds, vm));
+    for (i = 0; i < vbds.n; i++) {
+        OK(xcp_vbd_get_type(S, &type, vbds.items[i]));
+        if (type == XCP_VBD_TYPE_DISK)
+            OK(xcp_vbd_get_VDI(S, &disk, vbds.items[i]));
+    }
+    xcp_vbd_set_dispose(&vbds);
+    cr_assert(disk.ref[0], "the VM has no disk");
+    OK(xcp_vdi_enable_cbt(S, disk));
+    s1 = snap(disk);
+    OK(xcp_vm_start(S, vm, false, false));
+    cr_assert_not(has_op(disk, XCP_VDI_OPERATIONS_DISABLE_CBT));
+    assert_error(xcp_vdi_disable_cbt(S, disk), "VDI_IN_USE", disk.ref,
+                 "disable_cbt");
+    assert_error(xcp_vdi_list_changed_blocks(S, NULL, s1, disk),
+                 "VDI_IN_USE", disk.ref, "list_changed_blocks");
+    /* A snapshot of the running disk still ends an epoch: none set. */
+    OK(xcp_vdi_list_changed_blocks(S, &b64, s1, snap(disk)));
+    cr_assert_eq(strspn(b64, "A="), strlen(b64), "%.40s", b64);
+    xcp_free(b64);
+    OK(xcp_vm_hard_shutdown(S, vm));
+    OK(xcp_vdi_disable_cbt(S, disk));
+}
