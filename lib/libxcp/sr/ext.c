@@ -439,6 +439,9 @@ FORWARD(sr_stat, (const xcp_sr_target *sr, xcp_sr_stat *out,
 FORWARD(sr_gc, (const xcp_sr_target *sr, unsigned int flags,
                 xcp_sr_gc_result *out, xcp_sr_error *err),
         (&ft, flags, out, err))
+FORWARD(sr_gc_run, (const xcp_sr_target *sr, unsigned int flags,
+                    const xcp_sr_gc_hooks *hooks, xcp_sr_gc_result *out,
+                    xcp_sr_error *err), (&ft, flags, hooks, out, err))
 FORWARD(vdi_create, (const xcp_sr_target *sr,
                      const xcp_sr_vdi_create_params *params,
                      xcp_sr_vdi_info *out, xcp_sr_error *err),
@@ -520,6 +523,7 @@ static const xcp_sr_ops ext_ops = {
     .stream_extents = xcp__image_stream_extents,
     .stream_flush = xcp__image_stream_flush,
     .stream_close = xcp__image_stream_close,
+    .sr_gc_run = ext_sr_gc_run,
 };
 
 const xcp_sr_type xcp__sr_type_ext = {

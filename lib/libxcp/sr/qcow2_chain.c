@@ -196,6 +196,13 @@ out:
 int xcp__qcow2_commit(xcp__qcow2 *child, xcp__qcow2 *parent, char *err,
                       size_t errlen)
 {
+    return xcp__qcow2_commit_progress(child, parent, NULL, err, errlen);
+}
+
+int xcp__qcow2_commit_progress(xcp__qcow2 *child, xcp__qcow2 *parent,
+                               const xcp__progress *p, char *err,
+                               size_t errlen)
+{
     uint64_t off = 0, n, pos;
     struct extent e;
     uint8_t *buf = NULL;
@@ -241,6 +248,8 @@ int xcp__qcow2_commit(xcp__qcow2 *child, xcp__qcow2 *parent, char *err,
         if (ret < 0)
             goto out;
         off += e.len;
+        if ((ret = xcp__progress_at(p, off, child->size)) != 0)
+            goto out;
     }
     ret = xcp__qcow2_flush(parent, err, errlen);
 out:
