@@ -384,11 +384,86 @@ static int zero_cluster(xcp__qcow2 *q, uint64_t coff, char *err,
                   err, errlen);
 }
 
+/*
+ * How many whole guest clusters from coff (at most max, within one L2
+ * table) one write can serve: all new (unallocated, or zero without a
+ * host), or all data owned by this image (COPIED) at consecutive host
+ * offsets.  *fresh says which, *host where the first one lives.
+ */
+static int run_of_clusters(xcp__qcow2 *q, uint64_t coff, uint64_t max,
+                           uint64_t *count, bool *fresh, uint64_t *host,
+                           char *err, size_t errlen)
+{
+    uint64_t cs = q->cluster_size, idx = coff / cs % q->l2_entries;
+    uint64_t l2off, e, h, i;
+    uint8_t *table;
+    int kind, ret;
+
+    *count = 0;
+    max = min64(max, q->l2_entries - idx);
+    ret = xcp__qcow2_l2_table(q, coff / (cs * q->l2_entries), &table, &l2off,
+                              err, errlen);
+    if (ret < 0)
+        return ret;
+    for (i = 0; i < max; i++) {
+        e = table ? be64(table + (idx + i) * 8) : 0;
+        kind = K_UNALLOC;
+        h = 0;
+        if (e && (ret = xcp__qcow2_classify(q, e, &kind, &h, err,
+                                            errlen)) < 0)
+            return ret;
+        if (i == 0) {
+            *fresh = kind == K_UNALLOC || (kind == K_ZERO && !h);
+            *host = h;
+            if (!*fresh && !(kind == K_DATA && (e & OFLAG_COPIED)))
+                return 0;
+        } else if (*fresh ? !(kind == K_UNALLOC || (kind == K_ZERO && !h))
+                          : !(kind == K_DATA && (e & OFLAG_COPIED) &&
+                              h == *host + i * cs)) {
+            break;
+        }
+    }
+    *count = i;
+    return 0;
+}
+
+/*
+ * Write count whole clusters from coff in one go (see run_of_clusters):
+ * new ones are allocated together, written, then their L2 entries, in
+ * the order a single cluster's write follows (a kill leaves at worst
+ * allocated clusters no entry points to).
+ */
+static int write_run(xcp__qcow2 *q, uint64_t coff, const uint8_t *data,
+                     uint64_t count, bool fresh, uint64_t host, char *err,
+                     size_t errlen)
+{
+    uint64_t cs = q->cluster_size, idx = coff / cs % q->l2_entries;
+    uint64_t l2off, i;
+    uint8_t *table;
+    int ret;
+
+    if (!fresh)
+        return qwrite(q, data, count * cs, host, "data", err, errlen);
+    if ((ret = l2_for_write(q, coff / (cs * q->l2_entries), &l2off, err,
+                            errlen)) < 0 ||
+        (ret = alloc_clusters(q, count, &host, err, errlen)) < 0 ||
+        (ret = qwrite(q, data, count * cs, host, "data clusters", err,
+                      errlen)) < 0 ||
+        (ret = xcp__qcow2_cache_get(q, &q->l2c, l2off, false, &table, err,
+                                    errlen)) < 0)
+        return ret;
+    for (i = 0; i < count; i++)
+        put64(table + (idx + i) * 8, (host + i * cs) | OFLAG_COPIED);
+    return qwrite(q, table + idx * 8, count * 8, l2off + idx * 8,
+                  "L2 entries", err, errlen);
+}
+
 /* data == NULL writes zeros: by flag where possible, else by bytes. */
 int xcp__qcow2_write_at(xcp__qcow2 *q, uint64_t off, const uint8_t *data,
                         uint64_t len, char *err, size_t errlen)
 {
-    uint64_t cs = q->cluster_size, in, n;
+    uint64_t cs = q->cluster_size, in, n, run, host = 0;
+    bool fresh;
     int ret;
 
     while (len) {
@@ -398,7 +473,15 @@ int xcp__qcow2_write_at(xcp__qcow2 *q, uint64_t off, const uint8_t *data,
         } else {
             in = off % cs;
             n = min64(len, cs - in);
-            if (!data && n == cs && q->version >= 3)
+            run = 0;
+            if (data && in == 0 && len >= 2 * cs &&
+                (ret = run_of_clusters(q, off, len / cs, &run, &fresh,
+                                       &host, err, errlen)) < 0)
+                return ret;
+            if (run > 1) {
+                n = run * cs;
+                ret = write_run(q, off, data, run, fresh, host, err, errlen);
+            } else if (!data && n == cs && q->version >= 3)
                 ret = zero_cluster(q, off - in, err, errlen);
             else
                 ret = write_cluster(q, off - in, in, data, n, err, errlen);
