@@ -103,7 +103,7 @@ sr="$top/lib/libxcp/sr"
 gcc -std=gnu11 -O2 -I"$sr" "$work/bench-coalesce-harness.c" "$sr/image.c" \
     "$sr/qcow2.c" "$sr/qcow2_header.c" "$sr/qcow2_alloc.c" \
     "$sr/qcow2_chain.c" "$sr/vhd.c" "$sr/vhd_meta.c" "$sr/vhd_chain.c" \
-    -o "$work/bench-coalesce-harness"
+    -pthread -o "$work/bench-coalesce-harness"
 h="$work/bench-coalesce-harness"
 
 now() { date +%s.%N; }
