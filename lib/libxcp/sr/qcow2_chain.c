@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,125 +199,15 @@ int xcp__qcow2_commit(xcp__qcow2 *child, xcp__qcow2 *parent, char *err,
     return xcp__qcow2_commit_progress(child, parent, NULL, err, errlen);
 }
 
-/*
- * The commit's reader: walks the child's own extents and reads their data
- * ahead, into a ring of buffers, while the caller writes into the parent,
- * so that reading one image and writing the other overlap.
- */
-#define AHEAD_SLOTS 4
-#define AHEAD_CHUNK COPY_CHUNK
-
-struct ahead_slot {
-    uint64_t off, len;
-    int kind;                   /* K_DATA, K_ZERO; -1: the end */
-    uint8_t *buf;
-};
-
-struct ahead {
-    xcp__qcow2 *child;
-    pthread_mutex_t m;
-    pthread_cond_t cv;
-    struct ahead_slot s[AHEAD_SLOTS];
-    unsigned made, used;        /* slots filled and consumed so far */
-    bool stop;                  /* the writer gave up */
-    int ret;                    /* the reader's failure */
-    char err[512];
-};
-
-/* The next free slot (NULL when the writer gave up). */
-static struct ahead_slot *ahead_free(struct ahead *a)
-{
-    struct ahead_slot *s = NULL;
-
-    pthread_mutex_lock(&a->m);
-    while (!a->stop && a->made - a->used == AHEAD_SLOTS)
-        pthread_cond_wait(&a->cv, &a->m);
-    if (!a->stop)
-        s = &a->s[a->made % AHEAD_SLOTS];
-    pthread_mutex_unlock(&a->m);
-    return s;
-}
-
-static void ahead_put(struct ahead *a)
-{
-    pthread_mutex_lock(&a->m);
-    a->made++;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->m);
-}
-
-static void *ahead_main(void *arg)
-{
-    struct ahead *a = arg;
-    xcp__qcow2 *c = a->child;
-    struct ahead_slot *s;
-    uint64_t off = 0, pos, n;
-    struct extent e;
-    int ret = 0;
-
-    while (ret == 0 && off < c->size) {
-        ret = xcp__qcow2_map_extent(c, off, c->size - off, &e, a->err,
-                                    sizeof(a->err));
-        if (ret == 0 && e.kind == K_COMPRESSED)
-            ret = fail(a->err, sizeof(a->err), -ENOTSUP,
-                       "%s: compressed cluster at %llu", c->path,
-                       (unsigned long long)off);
-        for (pos = 0; ret == 0 && (e.kind == K_DATA || e.kind == K_ZERO) &&
-                      pos < e.len; pos += n) {
-            n = e.kind == K_ZERO ? e.len : min64(e.len - pos, AHEAD_CHUNK);
-            if (!(s = ahead_free(a)))
-                return NULL;
-            s->off = off + pos;
-            s->len = n;
-            s->kind = e.kind;
-            if (e.kind == K_DATA)
-                ret = xcp__qcow2_read_at(c, off + pos, s->buf, n, a->err,
-                                         sizeof(a->err));
-            if (ret == 0)
-                ahead_put(a);
-        }
-        off += e.len;
-    }
-    if ((s = ahead_free(a))) {
-        s->kind = -1;
-        s->off = c->size;
-        pthread_mutex_lock(&a->m);
-        a->ret = ret;
-        pthread_mutex_unlock(&a->m);
-        ahead_put(a);
-    }
-    return NULL;
-}
-
-/* The next filled slot, waiting for the reader. */
-static struct ahead_slot *ahead_next(struct ahead *a)
-{
-    struct ahead_slot *s;
-
-    pthread_mutex_lock(&a->m);
-    while (a->made == a->used)
-        pthread_cond_wait(&a->cv, &a->m);
-    s = &a->s[a->used % AHEAD_SLOTS];
-    pthread_mutex_unlock(&a->m);
-    return s;
-}
-
-static void ahead_done(struct ahead *a)
-{
-    pthread_mutex_lock(&a->m);
-    a->used++;
-    pthread_cond_broadcast(&a->cv);
-    pthread_mutex_unlock(&a->m);
-}
+/* Bytes of a data extent copied between two progress reports. */
+#define COMMIT_CHUNK (8u << 20)
 
 int xcp__qcow2_commit_progress(xcp__qcow2 *child, xcp__qcow2 *parent,
                                const xcp__progress *p, char *err,
                                size_t errlen)
 {
-    struct ahead a;
-    struct ahead_slot *s;
-    pthread_t th;
-    unsigned i;
+    uint64_t off = 0, pos, n;
+    struct extent e;
     int ret;
 
     ret = xcp__qcow2_check_writable(parent, err, errlen);
@@ -333,42 +222,30 @@ int xcp__qcow2_commit_progress(xcp__qcow2 *child, xcp__qcow2 *parent,
                     "%s: smaller than the image it would be committed into",
                     child->path);
     ret = xcp__qcow2_resize(parent, child->size, err, errlen);
-    if (ret < 0)
-        return ret;
-    memset(&a, 0, sizeof(a));
-    a.child = child;
-    for (i = 0; i < AHEAD_SLOTS; i++)
-        if (!(a.s[i].buf = malloc(AHEAD_CHUNK)))
-            ret = fail(err, errlen, -ENOMEM, "%s: out of memory",
-                       child->path);
-    pthread_mutex_init(&a.m, NULL);
-    pthread_cond_init(&a.cv, NULL);
-    if (ret == 0 && pthread_create(&th, NULL, ahead_main, &a) != 0)
-        ret = fail(err, errlen, -EAGAIN, "%s: cannot start a thread",
-                   child->path);
-    if (ret < 0)
-        goto free;
-    while (ret == 0 && (s = ahead_next(&a))->kind >= 0) {
-        ret = xcp__qcow2_write_at(parent, s->off,
-                                  s->kind == K_DATA ? s->buf : NULL, s->len,
-                                  err, errlen);
-        if (ret == 0)
-            ret = xcp__progress_at(p, s->off + s->len, child->size);
-        ahead_done(&a);
+    while (ret == 0 && off < child->size) {
+        ret = xcp__qcow2_map_extent(child, off, child->size - off, &e, err,
+                                    errlen);
+        if (ret == 0 && e.kind == K_COMPRESSED)
+            ret = fail(err, errlen, -ENOTSUP,
+                       "%s: compressed cluster at %llu", child->path,
+                       (unsigned long long)off);
+        if (ret == 0 && e.kind == K_ZERO)
+            ret = xcp__qcow2_write_at(parent, off, NULL, e.len, err, errlen);
+        /* Data goes file to file (its clusters are contiguous in the
+         * child: map_extent says so), never through user memory. */
+        for (pos = 0; ret == 0 && e.kind == K_DATA && pos < e.len;
+             pos += n) {
+            n = min64(e.len - pos, COMMIT_CHUNK);
+            ret = xcp__qcow2_write_from(parent, off + pos, child->fd,
+                                        e.host + pos, n, err, errlen);
+            if (ret == 0)
+                ret = xcp__progress_at(p, off + pos + n, child->size);
+        }
+        off += e.len;
+        if (ret == 0 && e.kind != K_DATA)
+            ret = xcp__progress_at(p, off, child->size);
     }
-    pthread_mutex_lock(&a.m);
-    a.stop = true;
-    pthread_cond_broadcast(&a.cv);
-    pthread_mutex_unlock(&a.m);
-    pthread_join(th, NULL);
-    if (ret == 0 && a.ret < 0)
-        ret = fail(err, errlen, a.ret, "%s", a.err);
     if (ret == 0)
         ret = xcp__qcow2_flush(parent, err, errlen);
-free:
-    pthread_mutex_destroy(&a.m);
-    pthread_cond_destroy(&a.cv);
-    for (i = 0; i < AHEAD_SLOTS; i++)
-        free(a.s[i].buf);
     return ret;
 }
