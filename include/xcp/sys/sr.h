@@ -45,7 +45,8 @@ extern "C" {
  * xcp_sr_error_kind) instead of by a string; the SR layer accepts no
  * older table, whose drivers would fill the old struct.  Version 5 added
  * the changed block tracking slots, xcp_sr_vdi_info.cbt_enabled and
- * XCP_SR_ERR_NO_CBT_METADATA. */
+ * XCP_SR_ERR_NO_CBT_METADATA, and sr_gc_run (a collector run that lets
+ * other calls in, with its hooks) and XCP_SR_ERR_CHAIN_TOO_LONG. */
 #define XCP_SR_OPS_VERSION 5
 
 /* Buffer sizes of the strings in the structs below, NUL included. */
@@ -83,13 +84,18 @@ extern "C" {
 /* sr_destroy flags: also delete the VDIs still present. */
 #define XCP_SR_DESTROY_FORCE (1u << 0)
 
-/* sr_gc flags: also merge each hidden parent that has a single child
- * into that child.  Only when none of the VDIs involved is attached. */
+/* sr_gc flags: also leaf-coalesce: merge each VDI whose parent is a
+ * hidden parent with no other child into that parent, which then takes
+ * the VDI's place.  The VDI's image is replaced: with sr_gc, only when
+ * nothing has it open; with sr_gc_run, the hooks' pause says when. */
 #define XCP_SR_GC_COALESCE (1u << 0)
-/* sr_gc flags: merge each hidden parent whose only child is itself a
- * hidden parent.  No VDI's image is rewritten or renamed, so this is safe
- * while VDIs are attached; it keeps chains short under repeated
- * snapshot-and-delete. */
+/* sr_gc flags: merge each hidden node into its parent when that parent is
+ * hidden with no other child (the node's own clusters written into the
+ * parent, as qemu-img commit does), then point the node's children at the
+ * parent and delete the node.  No VDI's data changes at any instant and
+ * no VDI's image is replaced (only its parent pointer is rewritten), so
+ * this is safe while VDIs are attached; it keeps chains short under
+ * repeated snapshot-and-delete. */
 #define XCP_SR_GC_COALESCE_HIDDEN (1u << 1)
 
 /* One device_config entry. */
@@ -137,6 +143,10 @@ typedef enum xcp_sr_error_kind {
     /* VDI_NO_CBT_METADATA [vdi]: the VDI has no changed block tracking
      * state on the storage.  Added in version 5. */
     XCP_SR_ERR_NO_CBT_METADATA,
+    /* A snapshot or clone would make a chain longer than the type allows
+     * (XAPI's 30 images): SR_BACKEND_FAILURE_109 ["", reason, ""] (sm's
+     * SnapshotChainTooLong).  Added in version 5. */
+    XCP_SR_ERR_CHAIN_TOO_LONG,
 } xcp_sr_error_kind;
 
 /*
@@ -232,6 +242,31 @@ typedef struct xcp_sr_gc_result {
     unsigned int removed;       /* hidden images deleted */
     unsigned int coalesced;     /* hidden parents merged into a child */
 } xcp_sr_gc_result;
+
+/*
+ * What the SR layer lends a collector run (sr_gc_run).  Every hook may be
+ * NULL.  A run starts with the SR layer's lock on the SR held.
+ */
+typedef struct xcp_sr_gc_hooks {
+    unsigned int version;       /* 1; fields are only added at the end */
+    void *ctx;                  /* passed to every hook */
+    /* Let other calls on the SR run while the run copies data, and take
+     * the SR back; the driver re-reads what it relies on afterwards. */
+    void (*unlock)(void *ctx);
+    void (*lock)(void *ctx);
+    /* A merge of the image at location (a hidden node, or a leaf) has
+     * walked done of total bytes; called while unlocked.  Nonzero: stop
+     * the run (what was done is kept; the rest waits for the next). */
+    int (*progress)(void *ctx, const char *location, uint64_t done,
+                    uint64_t total);
+    /* Before the leaf VDI at location is replaced (leaf coalesce, or its
+     * data moved under a new hidden node): stop whoever writes it and
+     * make it let go of the image (close it).  0: done, or nobody has it
+     * open; negative: it cannot be paused, the leaf is left as it is. */
+    int (*pause)(void *ctx, const char *location);
+    /* After: the writer opens location again (a new file) and goes on. */
+    void (*unpause)(void *ctx, const char *location);
+} xcp_sr_gc_hooks;
 
 /*
  * An open VDI image, for moving its bytes (imports, exports): what the
@@ -437,6 +472,19 @@ typedef struct xcp_sr_ops {
      */
     int (*vdi_data_destroy)(const xcp_sr_target *sr, const char *location,
                             xcp_sr_error *err);
+
+    /*
+     * sr_gc, as one collector run the SR layer may let other calls into:
+     * the long copies run between hooks->unlock and hooks->lock, so the
+     * driver must check again what changed meanwhile (a node that gained
+     * or lost children, a node deleted) and leave what it cannot finish
+     * to the next run.  Crash-safe: a run killed at any point leaves
+     * every VDI reading as before, and the next run finishes its work.
+     * Optional (NULL: the SR layer calls sr_gc).
+     */
+    int (*sr_gc_run)(const xcp_sr_target *sr, unsigned int flags,
+                     const xcp_sr_gc_hooks *hooks, xcp_sr_gc_result *out,
+                     xcp_sr_error *err);
 } xcp_sr_ops;
 
 /* The static description of an SR type. */

@@ -21,7 +21,7 @@ int xcp__sr_fail_about(const xcp_sr_error *err, const xcp__sr_about *a)
 
     /* The errors that carry no message: the reason goes to the log. */
     if (kind != XCP_SR_ERR_BACKEND && kind != XCP_SR_ERR_VDI_IO &&
-        kind != XCP_SR_ERR_VDI_SIZE)
+        kind != XCP_SR_ERR_VDI_SIZE && kind != XCP_SR_ERR_CHAIN_TOO_LONG)
         xcp__log(XCP__LOG_INFO, "SR %s: %s", sr, reason);
     switch (kind) {
     case XCP_SR_ERR_NOT_EMPTY:
@@ -42,11 +42,15 @@ int xcp__sr_fail_about(const xcp_sr_error *err, const xcp__sr_about *a)
         return XCP__ERR_VDI_READONLY(vdi);
     case XCP_SR_ERR_NO_CBT_METADATA:
         return XCP__ERR_VDI_NO_CBT_METADATA(vdi);
-    case XCP_SR_ERR_VDI_SIZE: {
-        /* sm's VDISize, as XAPI relays SM errors: named by their code. */
+    case XCP_SR_ERR_VDI_SIZE:
+    case XCP_SR_ERR_CHAIN_TOO_LONG: {
+        /* sm's VDISize (79) and SnapshotChainTooLong (109), as XAPI
+         * relays SM errors: named by their code. */
         const char *p[3] = {"", reason, ""};
 
-        return xcp__failv("SR_BACKEND_FAILURE_79", 3, p);
+        return xcp__failv(kind == XCP_SR_ERR_VDI_SIZE
+                              ? "SR_BACKEND_FAILURE_79"
+                              : "SR_BACKEND_FAILURE_109", 3, p);
     }
     case XCP_SR_ERR_BACKEND:
     default:
@@ -499,6 +503,7 @@ int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out)
                                      out, &err) < 0) {
         rc = xcp__sr_fail(&err, sr, vdi, 0);
     }
+    c->e->sr_open_gen++;        /* sr_lock held */
     xcp__srt_free(&t);
     return rc;
 }
@@ -510,6 +515,7 @@ bool xcp__vdi_attached(xcp__ctx *c, xcp__obj *vdi)
 }
 
 struct xcp__vdi_stream {
+    xcp__engine *e;
     const xcp_sr_ops *ops;
     xcp_sr_stream *s;
     uint64_t size;
@@ -548,7 +554,10 @@ int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
         free(s);
         rc = xcp__sr_fail(&err, sr, vdi, 0);
     } else {
+        s->e = c->e;
         s->ops = ops;
+        c->e->sr_open_gen++;    /* sr_lock held */
+        __atomic_add_fetch(&c->e->sr_streams, 1, __ATOMIC_SEQ_CST);
         s->about = xcp__sr_about_of(sr, vdi, 0);
         snprintf(s->sr, sizeof(s->sr), "%s", sr->ref);
         snprintf(s->vdi, sizeof(s->vdi), "%s", vdi->ref);
@@ -606,6 +615,7 @@ int xcp__vdi_stream_close(xcp__vdi_stream *s)
     memset(&err, 0, sizeof(err));
     if ((rc = s->ops->stream_close(s->s, &err)) < 0)
         rc = xcp__sr_fail_about(&err, &s->about);
+    __atomic_sub_fetch(&s->e->sr_streams, 1, __ATOMIC_SEQ_CST);
     free(s);
     return rc;
 }
@@ -899,13 +909,48 @@ void xcp__sr_gc_request(xcp__engine *e)
 struct gc_job {
     char sr[XCP_REF_MAX];
     xcp__srt t;                 /* built without sr_lock */
+    /* Locations of its VDIs attached to running VMs at planning time:
+     * their images are never replaced (see gc_pause). */
+    char **busy;
+    size_t nbusy;
     bool changed;
 };
 
 struct gc_pass {
     struct gc_job *jobs;
     size_t n;
+    uint64_t open_gen;          /* e->sr_open_gen at planning */
 };
+
+/* The locations of sr's VDIs a VBD has attached. */
+static int gc_busy(xcp__ctx *c, xcp__obj *sr, struct gc_job *j)
+{
+    const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
+    size_t i, n = vdis->kind == XCP_VAL_ARRAY ? vdis->u.arr.n : 0;
+
+    if (n && !(j->busy = xcp__calloc(n, sizeof(*j->busy))))
+        return xcp__oom();
+    for (i = 0; i < n; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        if (!v || !xcp__vdi_attached(c, v))
+            continue;
+        if (!(j->busy[j->nbusy] =
+                  xcp__strdup(xcp__obj_str(v, F(VDI, location)))))
+            return xcp__oom();
+        j->nbusy++;
+    }
+    return 0;
+}
+
+static void gc_job_free(struct gc_job *j)
+{
+    size_t i;
+
+    for (i = 0; i < j->nbusy; i++)
+        free(j->busy[i]);
+    free(j->busy);
+    xcp__srt_free(&j->t);
+}
 
 /* The SRs attached here whose type can gc (engine lock held). */
 static int gc_plan(xcp__ctx *c, void *arg)
@@ -913,11 +958,13 @@ static int gc_plan(xcp__ctx *c, void *arg)
     struct gc_pass *p = arg;
     xcp__obj *const *srs;
     size_t i, n;
+    int rc;
 
     srs = xcp__db_all(c->db, C(SR), &n);
     p->jobs = n ? xcp__calloc(n, sizeof(*p->jobs)) : NULL;
     if (n && !p->jobs)
         return xcp__oom();
+    p->open_gen = c->e->sr_open_gen;
     for (i = 0; i < n; i++) {
         struct gc_job *j = &p->jobs[p->n];
         const xcp_sr_type *type = xcp__sr_type_find(xcp__obj_str(srs[i],
@@ -927,51 +974,192 @@ static int gc_plan(xcp__ctx *c, void *arg)
             continue;
         snprintf(j->sr, sizeof(j->sr), "%s", srs[i]->ref);
         p->n++;
+        if ((rc = gc_busy(c, srs[i], j)) < 0)
+            return rc;
     }
     xcp_error_clear(); /* SRs not attached here are simply skipped */
     return 0;
 }
 
-/* The space used by the SRs the collector changed.  Only hidden parents
- * change: no VDI's image or parent does. */
+/* The records of the SRs the collector changed: their space, and their
+ * VDIs' parents (a merge points images at new parents). */
 static int gc_refresh(xcp__ctx *c, void *arg)
 {
     struct gc_pass *p = arg;
     xcp__saved_error saved;
-    size_t i;
+    const xcp_value *vdis;
+    size_t i, k;
 
     xcp__error_save(&saved);
     for (i = 0; i < p->n; i++) {
         xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), p->jobs[i].sr);
-        if (sr && p->jobs[i].changed)
-            xcp__sr_refresh(c, sr);
+        if (!sr || !p->jobs[i].changed)
+            continue;
+        vdis = xcp__obj_val(sr, F(SR, VDIs));
+        for (k = 0; vdis->kind == XCP_VAL_ARRAY && k < vdis->u.arr.n; k++) {
+            xcp__obj *v = xcp__db_get_cls(c->db, C(VDI),
+                                          vdis->u.arr.items[k].u.s);
+            if (v)
+                xcp__vdi_refresh(c, v);
+        }
+        xcp__sr_refresh(c, sr);
     }
     xcp__error_restore(&saved);
     return 0;
 }
 
-/* One collector pass over one SR (sr_lock held), logged. */
-static bool gc_one(const xcp__srt *t)
+/*
+ * What the collector thread lends a driver's run (xcp_sr_gc_hooks): the
+ * SR lock let go around the long copies, progress into a task, and the
+ * pause of a leaf's writer.
+ */
+struct gc_ctx {
+    xcp__engine *e;
+    const struct gc_job *job;
+    uint64_t open_gen;
+    char task[XCP_REF_MAX];     /* "Garbage collection" task, or "" */
+    char what[XCP_SR_LOCATION_MAX];
+    double progress;
+    int64_t last_ms;
+};
+
+static void gc_unlock(void *ctx)
 {
+    pthread_mutex_unlock(&((struct gc_ctx *)ctx)->e->sr_lock);
+}
+
+static void gc_lock(void *ctx)
+{
+    pthread_mutex_lock(&((struct gc_ctx *)ctx)->e->sr_lock);
+}
+
+/* The task's update: progress in [0, 1], or its end (progress < 0). */
+static int gc_task_txn(xcp__ctx *c, void *arg)
+{
+    struct gc_ctx *g = arg;
+    xcp__obj *t = g->task[0] ? xcp__db_get_cls(c->db, C(task), g->task)
+                             : NULL;
+    char *descr;
+    int rc;
+
+    if (g->progress < 0)
+        return t ? xcp__task_complete(c, t, NULL, NULL) : 0;
+    if (!t) {
+        /* As XAPI's storage garbage collector shows itself. */
+        descr = xcp__printf("Coalescing %s in SR %s", g->what,
+                            g->job->t.t.sr_uuid);
+        rc = descr ? xcp__task_new(c, "Garbage collection", descr, &t)
+                   : xcp__oom();
+        free(descr);
+        if (rc < 0)
+            return rc;
+        snprintf(g->task, sizeof(g->task), "%s", t->ref);
+    }
+    return xcp__db_set_float(c->db, t, F(task, progress), g->progress);
+}
+
+/* The end of the task of the merge under way, if any (SR lock not held). */
+static void gc_task_end(struct gc_ctx *g)
+{
+    g->progress = -1;
+    if (g->task[0] && xcp__engine_txn(g->e, gc_task_txn, g) < 0)
+        xcp_error_clear();
+    g->task[0] = '\0';
+}
+
+/* Called unlocked (neither the engine lock nor sr_lock held). */
+static int gc_progress(void *ctx, const char *location, uint64_t done,
+                       uint64_t total)
+{
+    struct gc_ctx *g = ctx;
+    int64_t now = xcp__now_ms();
+    bool stop;
+
+    pthread_mutex_lock(&g->e->lock);
+    stop = g->e->gc_stop;
+    pthread_mutex_unlock(&g->e->lock);
+    if (stop)
+        return 1;               /* closing: the journal resumes it */
+    if (strcmp(location, g->what) != 0) {
+        gc_task_end(g);
+        snprintf(g->what, sizeof(g->what), "%s", location);
+        g->last_ms = 0;
+    }
+    if (now - g->last_ms < 200 && done < total)
+        return 0;
+    g->last_ms = now;
+    g->progress = total ? (double)done / (double)total : 1.0;
+    if (xcp__engine_txn(g->e, gc_task_txn, g) < 0)
+        xcp_error_clear();      /* progress is best effort */
+    return 0;
+}
+
+/*
+ * Whether the leaf at location may have its image replaced now (sr_lock
+ * held).  The hypervisor drivers have no slot to pause a disk and reopen
+ * it (on Xen, QEMU keeps its file descriptors): so a leaf attached to a
+ * running VM is left alone, as is any leaf while an image was handed out
+ * since the pass looked (a VM started, a VBD plugged) or a VDI stream is
+ * open.  An hv driver that can pause a disk's writer and reopen it would
+ * be called from here and from gc_unpause.
+ */
+static int gc_pause(void *ctx, const char *location)
+{
+    struct gc_ctx *g = ctx;
+    size_t i;
+
+    if (g->e->sr_open_gen != g->open_gen ||
+        __atomic_load_n(&g->e->sr_streams, __ATOMIC_SEQ_CST))
+        return -EBUSY;
+    for (i = 0; i < g->job->nbusy; i++)
+        if (!strcmp(g->job->busy[i], location))
+            return -EBUSY;
+    return 0;
+}
+
+static void gc_unpause(void *ctx, const char *location)
+{
+    (void)ctx;
+    (void)location;             /* nothing was paused (see gc_pause) */
+}
+
+/* One collector run over one SR (sr_lock held), logged; g NULL: a plain
+ * sr_gc under the lock throughout (engine open, a snapshot waiting). */
+static bool gc_one_run(const xcp__srt *t, struct gc_ctx *g)
+{
+    const xcp_sr_ops *o = t->type->ops;
+    xcp_sr_gc_hooks h = {1, g, gc_unlock, gc_lock, gc_progress, gc_pause,
+                         gc_unpause};
     xcp_sr_gc_result res;
     xcp_sr_error err;
+    int rc;
 
     memset(&res, 0, sizeof(res));
     memset(&err, 0, sizeof(err));
-    if (t->type->ops->sr_gc(&t->t, XCP_SR_GC_COALESCE_HIDDEN, &res,
-                            &err) < 0)
+    if (g && o->version >= 5 && o->sr_gc_run)
+        rc = o->sr_gc_run(&t->t, XCP_SR_GC_COALESCE_HIDDEN |
+                                     XCP_SR_GC_COALESCE, &h, &res, &err);
+    else
+        rc = o->sr_gc(&t->t, XCP_SR_GC_COALESCE_HIDDEN, &res, &err);
+    if (rc < 0)
         xcp__log(XCP__LOG_WARN, "SR collector: SR %s: %s", t->t.sr_uuid,
                  err.reason);
     if (res.removed || res.coalesced)
         xcp__log(XCP__LOG_INFO, "SR collector: SR %s: %u image(s) removed, "
-                 "%u hidden parent(s) merged", t->t.sr_uuid, res.removed,
+                 "%u image(s) merged", t->t.sr_uuid, res.removed,
                  res.coalesced);
     return res.removed || res.coalesced;
 }
 
+static bool gc_one(const xcp__srt *t)
+{
+    return gc_one_run(t, NULL);
+}
+
 void xcp__sr_collect(xcp__engine *e)
 {
-    struct gc_pass p = {NULL, 0};
+    struct gc_pass p = {NULL, 0, 0};
+    struct gc_ctx g;
     bool any = false;
     size_t i;
 
@@ -979,15 +1167,20 @@ void xcp__sr_collect(xcp__engine *e)
         xcp__log(XCP__LOG_WARN, "SR collector: %s",
                  xcp_error_last() ? xcp_error_last()->name : "failed");
     for (i = 0; i < p.n; i++) {
+        memset(&g, 0, sizeof(g));
+        g.e = e;
+        g.job = &p.jobs[i];
+        g.open_gen = p.open_gen;
         pthread_mutex_lock(&e->sr_lock);
-        p.jobs[i].changed = gc_one(&p.jobs[i].t);
+        p.jobs[i].changed = gc_one_run(&p.jobs[i].t, &g);
         pthread_mutex_unlock(&e->sr_lock);
+        gc_task_end(&g);
         any = any || p.jobs[i].changed;
     }
     if (any && xcp__engine_txn(e, gc_refresh, &p) < 0)
         xcp__log(XCP__LOG_WARN, "SR collector: cannot refresh the records");
     for (i = 0; i < p.n; i++)
-        xcp__srt_free(&p.jobs[i].t);
+        gc_job_free(&p.jobs[i]);
     free(p.jobs);
     xcp_error_clear();
 }

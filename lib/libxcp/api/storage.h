@@ -159,10 +159,14 @@ xcp__obj *xcp__default_sr(xcp__ctx *c);
 /*
  * The SR collector.  xcp__sr_collect runs one pass over the SRs attached
  * on this host whose type can gc: it deletes hidden parents nothing
- * depends on and interrupted operations' debris, merges chains of hidden
- * parents (XCP_SR_GC_COALESCE_HIDDEN, safe with VDIs attached) and
- * refreshes the records of the SRs it changed.  The driver work runs
- * under sr_lock only, not the engine lock, which it must not hold.
+ * depends on and interrupted operations' debris, merges hidden nodes up
+ * into their parents (XCP_SR_GC_COALESCE_HIDDEN, safe with VDIs attached)
+ * and leaf-coalesces VDIs nothing has attached or open
+ * (XCP_SR_GC_COALESCE), then refreshes the records of the SRs it changed
+ * (space, VDIs' vhd-parent).  Through the driver's sr_gc_run it holds
+ * sr_lock only for the short metadata steps, never the engine lock
+ * while it holds sr_lock; each merge copied unlocked shows as a
+ * "Garbage collection" task with its progress (docs/design-sr-types.md).
  * Its thread runs it when asked with xcp__sr_gc_request (engine lock
  * held), e.g. after an image is deleted, and once more before the engine
  * closes if a request is pending.

@@ -80,6 +80,11 @@ struct xcp__engine {
     pthread_t gc_thread;
     bool gc_running, gc_wanted, gc_stop;
     pthread_cond_t gc_cond;
+    /* VDI images handed out (xcp__vdi_path, VDI streams; counted under
+     * sr_lock) and VDI streams open now: the collector replaces a leaf's
+     * image only when neither moved since it looked (api/storage.c). */
+    uint64_t sr_open_gen;
+    unsigned sr_streams;
     /* <state dir>/sr-intents: images being made or deleted outside the
      * commit of their record, and how many are in flight (storage.c). */
     int intent_fd;

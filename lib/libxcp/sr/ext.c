@@ -439,6 +439,9 @@ FORWARD(sr_stat, (const xcp_sr_target *sr, xcp_sr_stat *out,
 FORWARD(sr_gc, (const xcp_sr_target *sr, unsigned int flags,
                 xcp_sr_gc_result *out, xcp_sr_error *err),
         (&ft, flags, out, err))
+FORWARD(sr_gc_run, (const xcp_sr_target *sr, unsigned int flags,
+                    const xcp_sr_gc_hooks *hooks, xcp_sr_gc_result *out,
+                    xcp_sr_error *err), (&ft, flags, hooks, out, err))
 FORWARD(vdi_create, (const xcp_sr_target *sr,
                      const xcp_sr_vdi_create_params *params,
                      xcp_sr_vdi_info *out, xcp_sr_error *err),
@@ -532,6 +535,7 @@ static const xcp_sr_ops ext_ops = {
     .vdi_cbt_set = ext_vdi_cbt_set,
     .vdi_cbt_changes = ext_vdi_cbt_changes,
     .vdi_data_destroy = ext_vdi_data_destroy,
+    .sr_gc_run = ext_sr_gc_run,
 };
 
 const xcp_sr_type xcp__sr_type_ext = {

@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -53,6 +54,17 @@
 /* Longest chain we build, as XAPI's VHD SRs ("snapshot chain too long"). */
 #define MAX_CHAIN 30
 #define UUID_LEN 36
+/*
+ * The collector's files in the SR directory (not debris: remove_debris
+ * keeps them; SR.destroy removes them):
+ *   GC_LOCK     flock()ed by the run that may merge, so that two runs
+ *               (the background one and a synchronous one, or two
+ *               processes) never write into one parent together
+ *   GC_JOURNAL  the merge under way, written ahead of it:
+ *               "merge <node> <parent> copy|reparent"
+ */
+#define GC_LOCK "xcp-gc.lock"
+#define GC_JOURNAL "xcp-gc.journal"
 
 /* The file SR's short name for the SR types' one failure filler. */
 #define sr_fail xcp__srt_fail
@@ -855,6 +867,10 @@ static int file_sr_destroy(const xcp_sr_target *sr, unsigned int flags,
         ret = remove_debris(dir, NULL, err);
     if (ret < 0)
         goto out;
+    if (join(path, sizeof(path), dir, GC_JOURNAL, NULL) == 0)
+        unlink(path);
+    if (join(path, sizeof(path), dir, GC_LOCK, NULL) == 0)
+        unlink(path);
     ret = join(path, sizeof(path), dir, MARKER, err);
     if (ret == 0 && unlink(path) < 0)
         ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
@@ -897,13 +913,118 @@ static int file_sr_stat(const xcp_sr_target *sr, xcp_sr_stat *out,
     return sr_space(dir, out, err);
 }
 
-/*
- * Merge hidden parent p into its only child c: write c's own clusters
- * into p, then p takes c's name.  c shows the same data all along (only
- * clusters c overrides are written), and the final rename is atomic.
- */
-static int coalesce(const char *dir, xcp_sr_vdi_info *p, xcp_sr_vdi_info *c,
-                    xcp_sr_error *err)
+/* ------------------------------------------------------------------ */
+/* The collector: removals, merges of hidden nodes, leaf coalesce      */
+
+/* A writable leaf holding at most this much of its own is merged into
+ * its parent with its writer paused; a larger one first has its data
+ * moved under a new hidden node, which is merged online. */
+#define LEAF_PAUSE_MAX (16ull << 20)
+/* Such moves before the paused step is taken whatever the leaf holds. */
+#define LEAF_ROUNDS 3
+
+static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
+                         const char *puuid, const char *ploc,
+                         const char *what, xcp_sr_error *err);
+static int cbt_load(const char *dir, const char *location,
+                    xcp__image_cbt *c, xcp_sr_error *err);
+static int cbt_store(const char *dir, const char *location,
+                     const xcp__image_cbt *c, xcp_sr_error *err);
+
+/* One collector run over one SR. */
+struct gc_run {
+    char dir[XCP_SR_PATH_MAX];
+    unsigned int flags;
+    const xcp_sr_gc_hooks *h;   /* NULL: plain sr_gc */
+    const char *what;           /* the image being merged (progress) */
+    bool stop;                  /* the progress hook asked to stop */
+    xcp_sr_gc_result res;
+};
+
+static void run_unlock(struct gc_run *r)
+{
+    if (r->h && r->h->unlock)
+        r->h->unlock(r->h->ctx);
+}
+
+static void run_lock(struct gc_run *r)
+{
+    if (r->h && r->h->lock)
+        r->h->lock(r->h->ctx);
+}
+
+static int run_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct gc_run *r = ctx;
+
+    if (!r->h || !r->h->progress ||
+        r->h->progress(r->h->ctx, r->what, done, total) == 0)
+        return 0;
+    r->stop = true;
+    return -ECANCELED;
+}
+
+/* Record the merge of node into parent, at phase ("copy", "reparent"). */
+static int journal_put(const char *dir, const char *node,
+                       const char *parent, const char *phase,
+                       xcp_sr_error *err)
+{
+    char text[2 * XCP_SR_LOCATION_MAX + 32];
+
+    snprintf(text, sizeof(text), "merge %s %s %s\n", node, parent, phase);
+    return write_small(dir, GC_JOURNAL, text, err);
+}
+
+/* The merge a run left: 0 and its node, parent and whether its copy was
+ * done; -ENOENT when there is none. */
+static int journal_get(const char *dir, char *node, char *parent,
+                       bool *copied)
+{
+    char path[XCP_SR_PATH_MAX], text[2 * XCP_SR_LOCATION_MAX + 32];
+    char phase[16];
+    const char *fmt;
+    int ret;
+
+    if (join(path, sizeof(path), dir, GC_JOURNAL, NULL) < 0)
+        return -ENAMETOOLONG;
+    if ((ret = read_small(path, text, sizeof(text))) < 0)
+        return ret;
+    if (sscanf(text, "merge %255s %255s %15s", node, parent, phase) != 3 ||
+        !parse_location(node, NULL, &fmt) ||
+        !parse_location(parent, NULL, &fmt))
+        return -EBADMSG;
+    *copied = strcmp(phase, "reparent") == 0;
+    return 0;
+}
+
+static void journal_clear(const char *dir)
+{
+    char path[XCP_SR_PATH_MAX];
+
+    if (join(path, sizeof(path), dir, GC_JOURNAL, NULL) == 0 &&
+        unlink(path) == 0)
+        fsync_dir(dir);
+}
+
+/* Whether node is a hidden image whose parent is hidden, of its format
+ * (not raw), with node its only child: what merge_node takes. */
+static bool merge_pair(struct vdi_list *l, const char *node,
+                       xcp_sr_vdi_info **n, xcp_sr_vdi_info **p)
+{
+    *n = list_find(l, node);
+    if (!*n || !(*n)->hidden || !(*n)->parent_location[0])
+        return false;
+    *p = list_find(l, (*n)->parent_location);
+    return *p && (*p)->hidden && strcmp((*p)->format, (*n)->format) == 0 &&
+           strcmp((*n)->format, "raw") != 0 &&
+           count_children(l, (*p)->location) == 1;
+}
+
+/* Write what the image of c itself holds into p's; take_cbt: p is to
+ * take c's name, and its changed block tracking with it. */
+static int commit_into(const char *dir, const xcp_sr_vdi_info *c,
+                       const xcp_sr_vdi_info *p, const xcp__progress *pr,
+                       bool take_cbt, xcp_sr_error *err)
 {
     char ppath[XCP_SR_PATH_MAX], cpath[XCP_SR_PATH_MAX], msg[1024];
     xcp__image *parent = NULL, *child = NULL;
@@ -918,20 +1039,148 @@ static int coalesce(const char *dir, xcp_sr_vdi_info *p, xcp_sr_vdi_info *c,
                               XCP__IMAGE_RDONLY | XCP__IMAGE_NO_PARENT, msg,
                               sizeof(msg));
     if (ret == 0)
-        ret = xcp__image_commit(child, parent, msg, sizeof(msg));
-    /* The merged image takes c's name, so c's tracking state too. */
-    if (ret == 0)
+        ret = xcp__image_commit_progress(child, parent, pr, msg,
+                                         sizeof(msg));
+    /* The merged image takes c's name (coalesce), so c's tracking state
+     * too; a node merged up leaves its parent's name as it was. */
+    if (ret == 0 && take_cbt)
         ret = xcp__image_cbt_merge(parent, child, msg, sizeof(msg));
     xcp__image_close(child);
     xcp__image_close(parent);   /* commit flushed it */
+    if (ret == -ECANCELED)
+        return ret;
+    return ret < 0 ? img_fail(err, ret, "VDI coalesce", msg) : 0;
+}
+
+/* Point the image c at parent instead (parent shows what its old one
+ * does): one header write, atomic against a kill. */
+static int reparent(const char *dir, const xcp_sr_vdi_info *c,
+                    const char *parent, xcp_sr_error *err)
+{
+    char path[XCP_SR_PATH_MAX], msg[1024];
+    xcp__image *im;
+    int ret;
+
+    if ((ret = join(path, sizeof(path), dir, c->location, err)) < 0)
+        return ret;
+    ret = xcp__image_open(&im, path, c->format, XCP__IMAGE_NO_PARENT, msg,
+                          sizeof(msg));
+    if (ret == 0) {
+        ret = xcp__image_set_parent(im, parent, msg, sizeof(msg));
+        if (ret == 0)
+            ret = xcp__image_flush(im, msg, sizeof(msg));
+        xcp__image_close(im);
+    }
+    return ret < 0 ? img_fail(err, ret, "VDI coalesce", msg) : 0;
+}
+
+/*
+ * The merge step: hidden node into its hidden parent, whose only child
+ * it is (qemu-img commit semantics), then node's children point at the
+ * parent and node goes.  Entered and left with the SR's lock held:
+ *   1. journal "copy"              (ahead of any write)
+ *   2. unlocked: node's own clusters written into parent (what reads
+ *      through node sees no change: node overrides each cluster written,
+ *      and parent has no other reader)
+ *   3. locked again: node and parent checked again (a node deleted
+ *      meanwhile ends it: nothing to undo)
+ *   4. journal "reparent"; each child of node pointed at parent (parent
+ *      now shows what node shows); node deleted; journal cleared.
+ * A kill anywhere leaves every image reading as before; the next run
+ * resumes from the journal (copied: from step 4).  Returns 1 when node
+ * was merged, 0 when it was left (gone, changed, or the run stopped).
+ */
+static int merge_node(struct gc_run *r, const char *node, bool copied,
+                      xcp_sr_error *err)
+{
+    char nloc[XCP_SR_LOCATION_MAX], ploc[XCP_SR_LOCATION_MAX];
+    xcp__progress pr = { run_progress, r };
+    struct vdi_list l = { 0 };
+    xcp_sr_vdi_info *n, *p, nv, pv;
+    size_t i;
+    int ret;
+
+    snprintf(nloc, sizeof(nloc), "%s", node);
+    if ((ret = list_vdis(r->dir, &l, false, err)) < 0)
+        return ret;
+    if (!copied && !merge_pair(&l, nloc, &n, &p)) {
+        list_free(&l);
+        journal_clear(r->dir);
+        return 0;
+    }
+    if (copied) {
+        n = list_find(&l, nloc);
+        if (!n || !n->parent_location[0]) {
+            list_free(&l);
+            journal_clear(r->dir);
+            return 0;
+        }
+    }
+    snprintf(ploc, sizeof(ploc), "%s", n->parent_location);
+    nv = *n;
+    list_free(&l);
+    if (!copied) {
+        if ((ret = journal_put(r->dir, nloc, ploc, "copy", err)) < 0)
+            return ret;
+        pv = nv;
+        snprintf(pv.location, sizeof(pv.location), "%s", ploc);
+        r->what = nloc;
+        run_unlock(r);
+        ret = commit_into(r->dir, &nv, &pv, &pr, false, err);
+        run_lock(r);
+        if (ret == -ECANCELED)
+            return 0;           /* the journal resumes it */
+        if (ret < 0)
+            return ret;
+        if ((ret = list_vdis(r->dir, &l, false, err)) < 0)
+            return ret;
+        if (!merge_pair(&l, nloc, &n, &p) ||
+            strcmp(n->parent_location, ploc) != 0) {
+            list_free(&l);
+            journal_clear(r->dir);
+            return 0;
+        }
+        list_free(&l);
+        if ((ret = journal_put(r->dir, nloc, ploc, "reparent", err)) < 0)
+            return ret;
+    }
+    if ((ret = list_vdis(r->dir, &l, false, err)) < 0)
+        return ret;
+    for (i = 0; i < l.n && ret == 0; i++)
+        if (l.v[i].location[0] &&
+            strcmp(l.v[i].parent_location, nloc) == 0)
+            ret = reparent(r->dir, &l.v[i], ploc, err);
+    if (ret == 0 && (n = list_find(&l, nloc)))
+        ret = remove_vdi(r->dir, n, err);
+    list_free(&l);
     if (ret < 0)
-        return img_fail(err, ret, "VDI coalesce", msg);
+        return ret;
+    journal_clear(r->dir);
+    r->res.coalesced++;
+    return 1;
+}
+
+/*
+ * Merge the image c into its hidden parent p, whose only child it is,
+ * and give p c's name: c's own clusters written into p, then the rename
+ * (atomic).  c shows the same data all along; a kill before the rename
+ * leaves p with some of c's clusters, which c overrides, and one after it
+ * leaves p's sidecar, which remove_debris removes.
+ */
+static int coalesce(const char *dir, xcp_sr_vdi_info *p, xcp_sr_vdi_info *c,
+                    xcp_sr_error *err)
+{
+    char ppath[XCP_SR_PATH_MAX], cpath[XCP_SR_PATH_MAX];
+    int ret;
+
+    if ((ret = join(ppath, sizeof(ppath), dir, p->location, err)) < 0 ||
+        (ret = join(cpath, sizeof(cpath), dir, c->location, err)) < 0 ||
+        (ret = commit_into(dir, c, p, NULL, true, err)) < 0)
+        return ret;
     if (rename(ppath, cpath) < 0)
         return sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                        "VDI coalesce failed [opterr=rename %s: %s]", ppath,
                        strerror(errno));
-    /* c keeps its own sidecar; p's goes.  The list entry for c now
-     * describes the merged image. */
     snprintf(c->parent_location, sizeof(c->parent_location), "%s",
              p->parent_location);
     p->location[0] = '\0';
@@ -950,77 +1199,240 @@ static xcp_sr_vdi_info *only_child(struct vdi_list *l, const char *location)
 }
 
 /*
- * The child hidden parent v may be merged into under flags, or NULL.  A
- * VHD child names its parent by unique id: the merged image, which keeps
- * the parent's id under the child's name, would not be the parent its
- * own children name, so a VHD child is merged only when it has none.
+ * The visible VDI that hidden parent v may be leaf-coalesced with, or
+ * NULL: v's only child, of its format, not hidden.  A VHD child names its
+ * parent by unique id: the merged image, which keeps the parent's id
+ * under the child's name, would not be the parent the child's own
+ * children name, so a VHD child is merged only when it has none.
  */
-static xcp_sr_vdi_info *mergeable_child(struct vdi_list *l,
-                                        const xcp_sr_vdi_info *v,
-                                        unsigned int flags)
+static xcp_sr_vdi_info *leaf_child(struct vdi_list *l,
+                                   const xcp_sr_vdi_info *v)
 {
     xcp_sr_vdi_info *c;
 
-    if (!(flags & (XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN)) ||
-        strcmp(v->format, "raw") == 0 ||
+    if (!v->hidden || strcmp(v->format, "raw") == 0 ||
         count_children(l, v->location) != 1)
         return NULL;
     c = only_child(l, v->location);
-    if (strcmp(c->format, v->format) != 0 ||
-        (!(flags & XCP_SR_GC_COALESCE) && !c->hidden) ||
+    if (c->hidden || strcmp(c->format, v->format) != 0 ||
         (strcmp(c->format, "vhd") == 0 && count_children(l, c->location)))
         return NULL;
     return c;
 }
 
-static int file_sr_gc(const xcp_sr_target *sr, unsigned int flags,
-                      xcp_sr_gc_result *out, xcp_sr_error *err)
+/* Move the data of the writable leaf c under a new hidden node (paused by
+ * the caller), as a snapshot does: the node is then merged online.  The
+ * leaf keeps its changed block tracking (its epoch goes on): the node is
+ * the old file, and gives its copy up.  A kill between the two leaves
+ * tracking visibly off on the leaf, never blocks missing. */
+static int leaf_to_node(struct gc_run *r, const xcp_sr_vdi_info *c,
+                        char *nloc, xcp_sr_error *err)
 {
-    char dir[XCP_SR_PATH_MAX];
+    char nuuid[XCP_SR_UUID_BUFLEN];
+    xcp__image_cbt cbt = { { 0 }, 0, NULL };
+    int ret;
+
+    xcp__uuid_gen(nuuid);
+    snprintf(nloc, XCP_SR_LOCATION_MAX, "%s.%s", nuuid, c->format);
+    if (c->cbt_enabled &&
+        (ret = cbt_load(r->dir, c->location, &cbt, err)) < 0)
+        return ret;
+    ret = insert_parent(r->dir, c, nuuid, nloc, "VDI coalesce", err);
+    if (ret == 0 && cbt.bits)
+        ret = cbt_store(r->dir, c->location, &cbt, err);
+    if (ret == 0 && cbt.bits)
+        ret = cbt_store(r->dir, nloc, NULL, err);
+    xcp__image_cbt_dispose(&cbt);
+    return ret;
+}
+
+static int run_pause(struct gc_run *r, const char *location)
+{
+    return r->h && r->h->pause ? r->h->pause(r->h->ctx, location) : 0;
+}
+
+static void run_unpause(struct gc_run *r, const char *location)
+{
+    if (r->h && r->h->unpause)
+        r->h->unpause(r->h->ctx, location);
+}
+
+/*
+ * Leaf coalesce of the VDI at cloc into its hidden parent.  A read-only
+ * VDI is never written: its image is replaced under its readers (who keep
+ * the old file, of the same content).  A writable one is paused for the
+ * final step only: while it holds more than LEAF_PAUSE_MAX of its own, its
+ * data first moves under a hidden node (a short pause) that merge_node
+ * merges online, as XAPI's snapshot-coalesce does.  Returns 1 when done,
+ * 0 when left for another run, or a negative code.
+ */
+static int leaf_coalesce(struct gc_run *r, const char *cloc,
+                         xcp_sr_error *err)
+{
+    char loc[XCP_SR_LOCATION_MAX], nloc[XCP_SR_LOCATION_MAX];
     struct vdi_list l = { 0 };
-    xcp_sr_gc_result res = { 0 };
-    xcp_sr_vdi_info *v, *c;
+    xcp_sr_vdi_info *c, *p;
+    unsigned round;
+    int ret = 0;
+
+    snprintf(loc, sizeof(loc), "%s", cloc);
+    for (round = 0;; round++) {
+        if ((ret = list_vdis(r->dir, &l, false, err)) < 0)
+            return ret;
+        c = list_find(&l, loc);
+        p = c && c->parent_location[0] ? list_find(&l, c->parent_location)
+                                       : NULL;
+        if (!p || leaf_child(&l, p) != c) {
+            list_free(&l);
+            return 0;
+        }
+        if (c->read_only) {
+            ret = coalesce(r->dir, p, c, err);
+            break;
+        }
+        if (run_pause(r, loc) < 0) {
+            list_free(&l);
+            return 0;
+        }
+        if (r->h && round < LEAF_ROUNDS &&
+            c->physical_utilisation > LEAF_PAUSE_MAX) {
+            ret = leaf_to_node(r, c, nloc, err);
+            run_unpause(r, loc);
+            list_free(&l);
+            if (ret < 0 || (ret = merge_node(r, nloc, false, err)) <= 0)
+                return ret;
+            continue;
+        }
+        ret = coalesce(r->dir, p, c, err);
+        run_unpause(r, loc);
+        break;
+    }
+    list_free(&l);
+    if (ret < 0)
+        return ret;
+    r->res.coalesced++;
+    return 1;
+}
+
+/*
+ * The next merge a run may do, into what (a node's or a leaf's
+ * location): 'n' merge_node, 'l' leaf_coalesce, 0 none.  Removals of
+ * hidden images nothing depends on come first, counted in r.
+ */
+static int plan_step(struct gc_run *r, char *what, xcp_sr_error *err)
+{
+    struct vdi_list l = { 0 };
+    xcp_sr_vdi_info *n, *p, *c;
+    char kind = 0;
     bool again = true;
     size_t i;
-    int ret, n;
+    int ret;
 
-    ret = attached_dir(sr, dir, err);
-    if (ret == 0)
-        ret = remove_debris(dir, &res.removed, err);
-    if (ret == 0)
-        ret = list_vdis(dir, &l, false, err);
-    if (ret < 0)
-        goto out;
-    /* Each removal or merge can free a node further up: repeat. */
+    if ((ret = list_vdis(r->dir, &l, false, err)) < 0)
+        return ret;
     while (again) {
         again = false;
         for (i = 0; i < l.n; i++) {
-            v = &l.v[i];
-            if (!v->location[0] || !v->hidden)
+            if (!l.v[i].location[0] || !l.v[i].hidden)
                 continue;
-            n = gc_up(dir, &l, v->location, err);
-            if (n < 0) {
-                ret = n;
+            if ((ret = gc_up(r->dir, &l, l.v[i].location, err)) < 0)
                 goto out;
-            }
-            res.removed += (unsigned)n;
-            again = again || n > 0;
-            if (n > 0 || !(c = mergeable_child(&l, v, flags)))
-                continue;
-            ret = coalesce(dir, v, c, err);
-            if (ret < 0)
-                goto out;
-            res.coalesced++;
-            again = true;
+            r->res.removed += (unsigned)ret;
+            again = again || ret > 0;
         }
     }
-    /* Removals are idempotent: one lost in a crash is redone next time. */
-    fsync_dir(dir);
+    for (i = 0; i < l.n && !kind; i++) {
+        if (!l.v[i].location[0])
+            continue;
+        if ((r->flags & (XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN)) &&
+            merge_pair(&l, l.v[i].location, &n, &p))
+            kind = 'n';
+        else if ((r->flags & XCP_SR_GC_COALESCE) &&
+                 (c = leaf_child(&l, &l.v[i])))
+            kind = 'l';
+        else
+            continue;
+        snprintf(what, XCP_SR_LOCATION_MAX, "%s",
+                 kind == 'n' ? l.v[i].location : c->location);
+    }
+    ret = kind;
 out:
     list_free(&l);
-    if (out)
-        *out = res;
     return ret;
+}
+
+/* The run's right to merge: the GC_LOCK file, flock()ed; -1 when another
+ * run has it (this one then only removes). */
+static int merge_lock(const char *dir)
+{
+    char path[XCP_SR_PATH_MAX];
+    int fd;
+
+    if (join(path, sizeof(path), dir, GC_LOCK, NULL) < 0)
+        return -1;
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static int gc_run(const xcp_sr_target *sr, unsigned int flags,
+                  const xcp_sr_gc_hooks *hooks, xcp_sr_gc_result *out,
+                  xcp_sr_error *err)
+{
+    char node[XCP_SR_LOCATION_MAX], parent[XCP_SR_LOCATION_MAX];
+    struct gc_run r;
+    bool copied;
+    int ret, lockfd = -1, step = 0;
+
+    memset(&r, 0, sizeof(r));
+    r.flags = flags;
+    r.h = hooks;
+    ret = attached_dir(sr, r.dir, err);
+    if (ret == 0)
+        ret = remove_debris(r.dir, &r.res.removed, err);
+    if (ret < 0)
+        goto out;
+    if (!(flags & (XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN)) ||
+        (lockfd = merge_lock(r.dir)) < 0)
+        r.flags &= ~(XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN);
+    /* A merge a killed run left: finished first, whatever flags say. */
+    if (lockfd >= 0 && journal_get(r.dir, node, parent, &copied) == 0 &&
+        (ret = merge_node(&r, node, copied, err)) < 0)
+        goto out;
+    while (!r.stop && (step = plan_step(&r, node, err)) > 0) {
+        ret = step == 'n' ? merge_node(&r, node, false, err)
+                          : leaf_coalesce(&r, node, err);
+        if (ret <= 0)
+            break;              /* left for the next run, or failed */
+    }
+    if (ret >= 0 && step < 0)
+        ret = step;
+    if (ret > 0)
+        ret = 0;
+    /* Removals are idempotent: one lost in a crash is redone next time. */
+    fsync_dir(r.dir);
+out:
+    if (lockfd >= 0)
+        close(lockfd);
+    if (out)
+        *out = r.res;
+    return ret;
+}
+
+static int file_sr_gc(const xcp_sr_target *sr, unsigned int flags,
+                      xcp_sr_gc_result *out, xcp_sr_error *err)
+{
+    return gc_run(sr, flags, NULL, out, err);
+}
+
+static int file_sr_gc_run(const xcp_sr_target *sr, unsigned int flags,
+                          const xcp_sr_gc_hooks *hooks,
+                          xcp_sr_gc_result *out, xcp_sr_error *err)
+{
+    return gc_run(sr, flags, hooks, out, err);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1527,9 +1939,9 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
                        "%s failed [opterr=%s: %s VDIs cannot be "
                        "snapshotted or cloned]", what, location, src.format);
     if (len >= MAX_CHAIN)
-        return sr_fail(err, -EMLINK, XCP_SR_ERR_BACKEND,
+        return sr_fail(err, -EMLINK, XCP_SR_ERR_CHAIN_TOO_LONG,
                        "The snapshot chain is too long [opterr=%s: %u "
-                       "images]", location, len);
+                       "images, at most %d]", location, len, MAX_CHAIN);
     if (uuid && (ret = uuid_free(dir, uuid, what, err)) < 0)
         return ret;
     if (uuid)
@@ -1728,6 +2140,7 @@ const xcp_sr_ops xcp__sr_file_ops = {
     .vdi_cbt_set = file_vdi_cbt_set,
     .vdi_cbt_changes = file_vdi_cbt_changes,
     .vdi_data_destroy = file_vdi_data_destroy,
+    .sr_gc_run = file_sr_gc_run,
 };
 
 const xcp_sr_type xcp__sr_type_file = {

@@ -54,9 +54,10 @@
     {                                                                       \
         return xcp__##lib##_resize(h, size, err, errlen);                   \
     }                                                                       \
-    static int lib##_commit_w(void *c, void *p, char *err, size_t errlen)   \
+    static int lib##_commit_w(void *c, void *p, const xcp__progress *pr,    \
+                              char *err, size_t errlen)                     \
     {                                                                       \
-        return xcp__##lib##_commit(c, p, err, errlen);                      \
+        return xcp__##lib##_commit_progress(c, p, pr, err, errlen);         \
     }
 
 COMMON_WRAPPERS(qcow2, xcp__qcow2)
@@ -517,9 +518,16 @@ int xcp__image_copy(xcp__image *src, const char *dst_path,
 int xcp__image_commit(xcp__image *child, xcp__image *parent, char *err,
                       size_t errlen)
 {
+    return xcp__image_commit_progress(child, parent, NULL, err, errlen);
+}
+
+int xcp__image_commit_progress(xcp__image *child, xcp__image *parent,
+                               const xcp__progress *p, char *err,
+                               size_t errlen)
+{
     if (child->ops != parent->ops || !child->ops->commit)
         return fail(err, errlen, -ENOTSUP,
                     "%s: cannot commit a %s image into a %s one", child->path,
                     child->format, parent->format);
-    return child->ops->commit(child->h, parent->h, err, errlen);
+    return child->ops->commit(child->h, parent->h, p, err, errlen);
 }

@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
+
 /* Longest parent name an image records that we follow. */
 #define XCP__IMAGE_PARENT_MAX 1023
 /* qcow2 VDIs: up to 16 TiB, as XCP-ng's qcow2 SRs. */
@@ -121,6 +123,12 @@ int xcp__image_copy(xcp__image *src, const char *dst_path,
  * libraries' commit; child may be opened with XCP__IMAGE_NO_PARENT. */
 int xcp__image_commit(xcp__image *child, xcp__image *parent,
                       char *err, size_t errlen);
+/* The same, telling p (may be NULL) how far it got as it goes; a nonzero
+ * answer stops it and is returned (parent then holds part of child's
+ * data: harmless to whatever reads through child). */
+int xcp__image_commit_progress(xcp__image *child, xcp__image *parent,
+                               const xcp__progress *p, char *err,
+                               size_t errlen);
 
 /*
  * Changed block tracking (CBT), as XAPI's VDI.list_changed_blocks sees

@@ -34,7 +34,8 @@ struct fmt_ops {
     /* The library's own copy, within the format. */
     int (*copy)(void *src, const char *dst, const char *fmt, char *err,
                 size_t errlen);
-    int (*commit)(void *child, void *parent, char *err, size_t errlen);
+    int (*commit)(void *child, void *parent, const xcp__progress *p,
+                  char *err, size_t errlen);
 };
 
 struct xcp__image {

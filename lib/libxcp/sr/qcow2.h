@@ -31,6 +31,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
+
 #define XCP__QCOW2_DEFAULT_CLUSTER_BITS 16
 #define XCP__QCOW2_MIN_CLUSTER_BITS 9
 #define XCP__QCOW2_MAX_CLUSTER_BITS 21
@@ -160,6 +162,12 @@ int xcp__qcow2_copy(xcp__qcow2 *src, const char *dst_path,
  */
 int xcp__qcow2_commit(xcp__qcow2 *child, xcp__qcow2 *parent,
                       char *err, size_t errlen);
+/* The same, telling p (may be NULL) the offset reached after each
+ * extent; a nonzero answer stops it there (parent then holds part of
+ * child's clusters, which is harmless: see above). */
+int xcp__qcow2_commit_progress(xcp__qcow2 *child, xcp__qcow2 *parent,
+                               const xcp__progress *p, char *err,
+                               size_t errlen);
 
 /*
  * Persistent dirty bitmaps (the qcow2 "bitmaps" extension, as QEMU

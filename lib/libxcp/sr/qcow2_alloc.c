@@ -383,11 +383,178 @@ static int zero_cluster(xcp__qcow2 *q, uint64_t coff, char *err,
                   err, errlen);
 }
 
+/*
+ * How many whole guest clusters from coff (at most max, within one L2
+ * table) one write can serve: all new (unallocated, or zero without a
+ * host), or all data owned by this image (COPIED) at consecutive host
+ * offsets.  *fresh says which, *host where the first one lives.
+ */
+static int run_of_clusters(xcp__qcow2 *q, uint64_t coff, uint64_t max,
+                           uint64_t *count, bool *fresh, uint64_t *host,
+                           char *err, size_t errlen)
+{
+    uint64_t cs = q->cluster_size, idx = coff / cs % q->l2_entries;
+    uint64_t l2off, e, h, i;
+    uint8_t *table;
+    int kind, ret;
+
+    *count = 0;
+    max = min64(max, q->l2_entries - idx);
+    ret = xcp__qcow2_l2_table(q, coff / (cs * q->l2_entries), &table, &l2off,
+                              err, errlen);
+    if (ret < 0)
+        return ret;
+    for (i = 0; i < max; i++) {
+        e = table ? be64(table + (idx + i) * 8) : 0;
+        kind = K_UNALLOC;
+        h = 0;
+        if (e && (ret = xcp__qcow2_classify(q, e, &kind, &h, err,
+                                            errlen)) < 0)
+            return ret;
+        if (i == 0) {
+            *fresh = kind == K_UNALLOC || (kind == K_ZERO && !h);
+            *host = h;
+            if (!*fresh && !(kind == K_DATA && (e & OFLAG_COPIED)))
+                return 0;
+        } else if (*fresh ? !(kind == K_UNALLOC || (kind == K_ZERO && !h))
+                          : !(kind == K_DATA && (e & OFLAG_COPIED) &&
+                              h == *host + i * cs)) {
+            break;
+        }
+    }
+    *count = i;
+    return 0;
+}
+
+/* Where the bytes of a run of whole clusters come from. */
+struct run_src {
+    const uint8_t *data;        /* a buffer, or */
+    int fd;                     /* a file (data NULL) */
+    uint64_t off;               /* at this offset */
+};
+
+/* Copy n bytes of fd from *in to q's file at out, in the kernel where it
+ * can (copy_file_range), else through q->cow. */
+static int copy_in(xcp__qcow2 *q, int fd, uint64_t in, uint64_t out,
+                   uint64_t n, char *err, size_t errlen)
+{
+    loff_t i = (loff_t)in, o = (loff_t)out;
+    ssize_t r = 0;
+    uint64_t k;
+    int ret;
+
+    while (n) {
+        r = copy_file_range(fd, &i, q->fd, &o, n, 0);
+        if (r <= 0)
+            break;
+        n -= (uint64_t)r;
+    }
+    if (r < 0 && errno != ENOSYS && errno != EXDEV && errno != EINVAL &&
+        errno != EOPNOTSUPP)
+        return fail(err, errlen, -errno, "%s: copying data at offset %llu: "
+                    "%s", q->path, (unsigned long long)o, strerror(errno));
+    for (; n; n -= k, i += (loff_t)k, o += (loff_t)k) {
+        k = min64(n, q->cluster_size);
+        if (pread_full(fd, q->cow, k, (uint64_t)i) != (ssize_t)k)
+            return fail(err, errlen, -EIO, "%s: reading the data to copy "
+                        "failed", q->path);
+        if ((ret = qwrite(q, q->cow, k, (uint64_t)o, "data", err,
+                          errlen)) < 0)
+            return ret;
+    }
+    if ((uint64_t)o > q->file_size)
+        q->file_size = (uint64_t)o;
+    q->written = true;
+    return 0;
+}
+
+static int put_run(xcp__qcow2 *q, const struct run_src *src, uint64_t host,
+                   uint64_t n, char *err, size_t errlen)
+{
+    if (src->data)
+        return qwrite(q, src->data, n, host, "data clusters", err, errlen);
+    return copy_in(q, src->fd, src->off, host, n, err, errlen);
+}
+
+/*
+ * Write count whole clusters from coff in one go (see run_of_clusters):
+ * new ones are allocated together, written, then their L2 entries, in
+ * the order a single cluster's write follows (a kill leaves at worst
+ * allocated clusters no entry points to).
+ */
+static int write_run(xcp__qcow2 *q, uint64_t coff, const struct run_src *src,
+                     uint64_t count, bool fresh, uint64_t host, char *err,
+                     size_t errlen)
+{
+    uint64_t cs = q->cluster_size, idx = coff / cs % q->l2_entries;
+    uint64_t l2off, i;
+    uint8_t *table;
+    int ret;
+
+    if (!fresh)
+        return put_run(q, src, host, count * cs, err, errlen);
+    if ((ret = l2_for_write(q, coff / (cs * q->l2_entries), &l2off, err,
+                            errlen)) < 0 ||
+        (ret = xcp__qcow2_alloc_clusters(q, count, &host, err,
+                                         errlen)) < 0 ||
+        (ret = put_run(q, src, host, count * cs, err, errlen)) < 0 ||
+        (ret = xcp__qcow2_cache_get(q, &q->l2c, l2off, false, &table, err,
+                                    errlen)) < 0)
+        return ret;
+    for (i = 0; i < count; i++)
+        put64(table + (idx + i) * 8, (host + i * cs) | OFLAG_COPIED);
+    return qwrite(q, table + idx * 8, count * 8, l2off + idx * 8,
+                  "L2 entries", err, errlen);
+}
+
+int xcp__qcow2_write_from(xcp__qcow2 *q, uint64_t off, int fd,
+                          uint64_t src_off, uint64_t len, char *err,
+                          size_t errlen)
+{
+    struct run_src src = { NULL, fd, 0 };
+    uint64_t cs = q->cluster_size, n, run = 0, host = 0;
+    bool fresh;
+    int ret;
+
+    while (len) {
+        n = min64(len, cs - off % cs);
+        run = 0;
+        if (off % cs == 0 && len >= cs &&
+            (ret = run_of_clusters(q, off, len / cs, &run, &fresh, &host,
+                                   err, errlen)) < 0)
+            return ret;
+        if (run >= 1) {
+            n = run * cs;
+            src.off = src_off;
+            ret = write_run(q, off, &src, run, fresh, host, err, errlen);
+        } else {
+            /* Part of a cluster: through a buffer of its own. */
+            uint8_t *buf = malloc(n);
+
+            ret = buf ? 0 : fail(err, errlen, -ENOMEM, "%s: out of memory",
+                                 q->path);
+            if (ret == 0 && pread_full(fd, buf, n, src_off) != (ssize_t)n)
+                ret = fail(err, errlen, -EIO, "%s: reading the data to "
+                           "copy failed", q->path);
+            if (ret == 0)
+                ret = xcp__qcow2_write_at(q, off, buf, n, err, errlen);
+            free(buf);
+        }
+        if (ret < 0)
+            return ret;
+        off += n;
+        src_off += n;
+        len -= n;
+    }
+    return 0;
+}
+
 /* data == NULL writes zeros: by flag where possible, else by bytes. */
 int xcp__qcow2_write_at(xcp__qcow2 *q, uint64_t off, const uint8_t *data,
                         uint64_t len, char *err, size_t errlen)
 {
-    uint64_t cs = q->cluster_size, in, n;
+    uint64_t cs = q->cluster_size, in, n, run, host = 0;
+    bool fresh;
     int ret;
 
     while (len) {
@@ -397,7 +564,17 @@ int xcp__qcow2_write_at(xcp__qcow2 *q, uint64_t off, const uint8_t *data,
         } else {
             in = off % cs;
             n = min64(len, cs - in);
-            if (!data && n == cs && q->version >= 3)
+            run = 0;
+            if (data && in == 0 && len >= 2 * cs &&
+                (ret = run_of_clusters(q, off, len / cs, &run, &fresh,
+                                       &host, err, errlen)) < 0)
+                return ret;
+            if (run > 1) {
+                struct run_src src = { data, -1, 0 };
+
+                n = run * cs;
+                ret = write_run(q, off, &src, run, fresh, host, err, errlen);
+            } else if (!data && n == cs && q->version >= 3)
                 ret = zero_cluster(q, off - in, err, errlen);
             else
                 ret = write_cluster(q, off - in, in, data, n, err, errlen);

@@ -196,9 +196,18 @@ out:
 int xcp__qcow2_commit(xcp__qcow2 *child, xcp__qcow2 *parent, char *err,
                       size_t errlen)
 {
-    uint64_t off = 0, n, pos;
+    return xcp__qcow2_commit_progress(child, parent, NULL, err, errlen);
+}
+
+/* Bytes of a data extent copied between two progress reports. */
+#define COMMIT_CHUNK (8u << 20)
+
+int xcp__qcow2_commit_progress(xcp__qcow2 *child, xcp__qcow2 *parent,
+                               const xcp__progress *p, char *err,
+                               size_t errlen)
+{
+    uint64_t off = 0, pos, n;
     struct extent e;
-    uint8_t *buf = NULL;
     int ret;
 
     ret = xcp__qcow2_check_writable(parent, err, errlen);
@@ -213,37 +222,30 @@ int xcp__qcow2_commit(xcp__qcow2 *child, xcp__qcow2 *parent, char *err,
                     "%s: smaller than the image it would be committed into",
                     child->path);
     ret = xcp__qcow2_resize(parent, child->size, err, errlen);
-    if (ret < 0)
-        return ret;
-    buf = malloc(COPY_CHUNK);
-    if (!buf)
-        return fail(err, errlen, -ENOMEM, "%s: out of memory", child->path);
-    while (off < child->size) {
+    while (ret == 0 && off < child->size) {
         ret = xcp__qcow2_map_extent(child, off, child->size - off, &e, err,
                                     errlen);
-        if (ret < 0)
-            goto out;
-        if (e.kind == K_COMPRESSED) {
+        if (ret == 0 && e.kind == K_COMPRESSED)
             ret = fail(err, errlen, -ENOTSUP,
                        "%s: compressed cluster at %llu", child->path,
                        (unsigned long long)off);
-            goto out;
-        }
-        if (e.kind == K_ZERO)
+        if (ret == 0 && e.kind == K_ZERO)
             ret = xcp__qcow2_write_at(parent, off, NULL, e.len, err, errlen);
-        for (pos = 0; e.kind == K_DATA && pos < e.len && ret == 0; pos += n) {
-            n = min64(e.len - pos, COPY_CHUNK);
-            ret = xcp__qcow2_read_at(child, off + pos, buf, n, err, errlen);
+        /* Data goes file to file (its clusters are contiguous in the
+         * child: map_extent says so), never through user memory. */
+        for (pos = 0; ret == 0 && e.kind == K_DATA && pos < e.len;
+             pos += n) {
+            n = min64(e.len - pos, COMMIT_CHUNK);
+            ret = xcp__qcow2_write_from(parent, off + pos, child->fd,
+                                        e.host + pos, n, err, errlen);
             if (ret == 0)
-                ret = xcp__qcow2_write_at(parent, off + pos, buf, n, err,
-                                          errlen);
+                ret = xcp__progress_at(p, off + pos + n, child->size);
         }
-        if (ret < 0)
-            goto out;
         off += e.len;
+        if (ret == 0 && e.kind != K_DATA)
+            ret = xcp__progress_at(p, off, child->size);
     }
-    ret = xcp__qcow2_flush(parent, err, errlen);
-out:
-    free(buf);
+    if (ret == 0)
+        ret = xcp__qcow2_flush(parent, err, errlen);
     return ret;
 }

@@ -237,6 +237,12 @@ int xcp__qcow2_read_at(xcp__qcow2 *q, uint64_t off, uint8_t *buf, uint64_t len,
                        char *err, size_t errlen);
 
 /* data == NULL writes zeros: by flag where possible, else by bytes. */
+/* Write len bytes at guest offset off from the file fd at src_off
+ * (another image's data): runs of whole clusters are copied file to file
+ * in the kernel (copy_file_range, else a buffer), the rest as write_at. */
+int xcp__qcow2_write_from(xcp__qcow2 *q, uint64_t off, int fd,
+                          uint64_t src_off, uint64_t len, char *err,
+                          size_t errlen);
 int xcp__qcow2_write_at(xcp__qcow2 *q, uint64_t off, const uint8_t *data,
                         uint64_t len, char *err, size_t errlen);
 

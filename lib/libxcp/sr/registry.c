@@ -160,6 +160,12 @@ int xcp__sr_type_check(const xcp_sr_type *t, char *err, size_t errlen)
                  "or VDI_CLONE", t->name);
         return -EINVAL;
     }
+    /* A collector run is sr_gc with hooks. */
+    if (o->version >= 5 && o->sr_gc_run && !o->sr_gc) {
+        snprintf(err, errlen, "SR type '%s': sr_gc_run without sr_gc",
+                 t->name);
+        return -EINVAL;
+    }
     /* Transfers need VDI streams of every type. */
     if (o->version >= 3 &&
         (!o->vdi_stream_open || !o->stream_read || !o->stream_write ||

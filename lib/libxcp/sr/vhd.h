@@ -44,6 +44,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
+
 /* XAPI's (and QEMU's) limit: 2 TiB minus the metadata, 0xff000000
  * sectors. */
 #define XCP__VHD_MAX_SIZE (2040ull << 30)
@@ -201,5 +203,10 @@ int xcp__vhd_copy(xcp__vhd *src, const char *dst_path,
  */
 int xcp__vhd_commit(xcp__vhd *child, xcp__vhd *parent,
                     char *err, size_t errlen);
+/* The same, telling p (may be NULL) the offset reached as it goes; a
+ * nonzero answer stops it there. */
+int xcp__vhd_commit_progress(xcp__vhd *child, xcp__vhd *parent,
+                             const xcp__progress *p, char *err,
+                             size_t errlen);
 
 #endif

@@ -69,7 +69,8 @@ static int chain_held(xcp__vhd *v, uint64_t off, uint64_t max, bool *held,
 }
 
 static int copy_ranges(xcp__vhd *src, xcp__vhd *dst, extent_fn held_fn,
-                       bool skip_zeros, char *err, size_t errlen)
+                       bool skip_zeros, const xcp__progress *p, char *err,
+                       size_t errlen)
 {
     uint64_t off = 0, len, n;
     uint8_t *buf = malloc(COPY_CHUNK);
@@ -92,6 +93,8 @@ static int copy_ranges(xcp__vhd *src, xcp__vhd *dst, extent_fn held_fn,
                 goto out;
         }
         off += len;
+        if ((ret = xcp__progress_at(p, off, src->size)) != 0)
+            break;
     }
 out:
     free(buf);
@@ -118,7 +121,7 @@ int xcp__vhd_copy(xcp__vhd *src, const char *dst_path,
         return ret;
     ret = xcp__vhd_open(&dst, dst_path, 0, err, errlen);
     if (ret == 0)
-        ret = copy_ranges(src, dst, chain_held, true, err, errlen);
+        ret = copy_ranges(src, dst, chain_held, true, NULL, err, errlen);
     if (ret == 0)
         ret = xcp__vhd_flush(dst, err, errlen);
     xcp__vhd_close(dst);
@@ -130,12 +133,19 @@ int xcp__vhd_copy(xcp__vhd *src, const char *dst_path,
 int xcp__vhd_commit(xcp__vhd *child, xcp__vhd *parent, char *err,
                     size_t errlen)
 {
+    return xcp__vhd_commit_progress(child, parent, NULL, err, errlen);
+}
+
+int xcp__vhd_commit_progress(xcp__vhd *child, xcp__vhd *parent,
+                             const xcp__progress *p, char *err,
+                             size_t errlen)
+{
     int ret = xcp__vhd_check_writable(parent, err, errlen);
 
     if (ret == 0 && parent->size < child->size)
         ret = xcp__vhd_resize(parent, child->size, err, errlen);
     if (ret == 0)
-        ret = copy_ranges(child, parent, xcp__vhd_own_extent, false, err,
+        ret = copy_ranges(child, parent, xcp__vhd_own_extent, false, p, err,
                           errlen);
     if (ret == 0)
         ret = xcp__vhd_flush(parent, err, errlen);
