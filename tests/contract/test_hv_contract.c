@@ -11,7 +11,8 @@
  *   XCP_HV_CONTRACT_MEMORY_MIB  guest memory (default 128)
  *   XCP_HV_CONTRACT_TIMEOUT_MS  how long a guest may take to react to a
  *                               shutdown request (default 30000)
- *   XCP_HV_CONTRACT_BOOT_MS     time to let a guest boot before asking it
+ *   XCP_HV_CONTRACT_BOOT_MS     the longest to let a guest boot (until its
+ *                               guest agent reports) before asking it
  *                               anything (default 0)
  */
 #define _GNU_SOURCE
@@ -209,13 +210,43 @@ static xcp_hv_domain_info info(uint32_t domid)
     return i;
 }
 
-static void let_it_boot(void)
+static int64_t now_ms(void)
 {
-    int ms = env_int("XCP_HV_CONTRACT_BOOT_MS", 0);
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    struct timespec ts;
 
-    if (ms)
-        nanosleep(&ts, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Lets guest d boot before it is asked anything: until its guest agent
+ * reports (domain_guest_data: the guest's userspace is up, so its kernel
+ * answers shutdown and suspend requests; a PV guest asked to suspend
+ * before its kernel has set up is "Bad mfn 0 for p2m frame list list"),
+ * waiting on the event fd, at most XCP_HV_CONTRACT_BOOT_MS (a fixed sleep
+ * is too short when several guests boot at once: the suite runs tests in
+ * parallel). Nothing when that is 0 (the default; the sim's guests answer
+ * at once).
+ */
+static void let_it_boot(uint32_t d)
+{
+    int64_t end = now_ms() + env_int("XCP_HV_CONTRACT_BOOT_MS", 0), left;
+    xcp_hv_guest_datum *g = NULL;
+    struct pollfd p = {-1, POLLIN, 0};
+    uint32_t ids[16];
+    size_t n = 0;
+
+    cr_assert_eq(xcp__hv_event_fd(hv, &p.fd, &err), 0, "%s", err.message);
+    while ((left = end - now_ms()) > 0) {
+        cr_assert_eq(xcp__hv_domain_guest_data(hv, d, &g, &n, &err), 0,
+                     "guest data of %u: %s", d, err.message);
+        free(g);
+        if (n > 0)
+            return;
+        p.revents = 0;
+        if (poll(&p, 1, left < 1000 ? (int)left : 1000) > 0)
+            xcp__hv_event_read(hv, ids, 16, &n, &err);
+    }
 }
 
 static int timeout_ms(void)
@@ -333,7 +364,7 @@ Test(hv_contract, clean_shutdown_reaches_shutdown_poweroff)
     xcp_hv_domain_info i;
     int rc;
 
-    let_it_boot();
+    let_it_boot(d);
     rc = xcp__hv_domain_shutdown(hv, d, XCP_HV_SHUTDOWN_POWEROFF, &err);
     cr_assert_eq(rc, 0, "%s", err.message);
     rc = xcp__hv_domain_wait(hv, d, timeout_ms(), &i, &err);
@@ -349,7 +380,7 @@ Test(hv_contract, reboot_reaches_shutdown_reboot)
     xcp_hv_domain_info i;
     int rc;
 
-    let_it_boot();
+    let_it_boot(d);
     rc = xcp__hv_domain_shutdown(hv, d, XCP_HV_SHUTDOWN_REBOOT, &err);
     cr_assert_eq(rc, 0, "%s", err.message);
     rc = xcp__hv_domain_wait(hv, d, timeout_ms(), &i, &err);
@@ -377,7 +408,7 @@ Test(hv_contract, event_fd_wakes_on_shutdown)
     bool seen = false;
     int fd;
 
-    let_it_boot();
+    let_it_boot(d);
     cr_assert_eq(xcp__hv_event_fd(hv, &fd, &err), 0, "%s", err.message);
     /* drain what creation produced */
     cr_assert_eq(xcp__hv_event_read(hv, ids, 16, &n, &err), 0);
@@ -411,7 +442,7 @@ Test(hv_contract, suspend_then_restore_round_trip)
     char img[sizeof(dir) + 64];
     int rc;
 
-    let_it_boot();
+    let_it_boot(d);
     snprintf(img, sizeof(img), "%s/contract-%s.img", dir, uuid_a);
     rc = xcp__hv_domain_suspend(hv, d, img, &err);
     cr_assert_eq(rc, 0, "%d %s", rc, err.message);
@@ -472,6 +503,7 @@ Test(hv_contract, migrate_local_moves_the_guest_to_a_new_domain)
     if (!xcp__hv_supports(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL))
         cr_skip_test("%s: no domain_migrate_local", xcp__hv_name(hv));
     d = create(uuid_a, name_a, false);
+    let_it_boot(d); /* the stream asks the guest to suspend */
     rc = xcp__hv_domain_migrate_local(hv, d, &nd, &err);
     cr_assert_eq(rc, 0, "migrate %u: %d %s", d, rc, err.message);
     remember(nd);

@@ -914,7 +914,7 @@ sc_contract() {
     XCP_HV_CONTRACT_TYPE=pv XCP_HV_CONTRACT_KERNEL=$GUEST/vmlinux \
         XCP_HV_CONTRACT_RAMDISK=$GUEST/initrd.gz \
         XCP_HV_CONTRACT_CMDLINE="console=hvc0 quiet" \
-        XCP_HV_CONTRACT_BOOT_MS=8000 XCP_HV_CONTRACT_TIMEOUT_MS=60000 \
+        XCP_HV_CONTRACT_BOOT_MS=300000 XCP_HV_CONTRACT_TIMEOUT_MS=120000 \
         XCP_HV_CONTRACT_DIR=$XCP_STATE_DIR/contract \
         timeout 1200 /xcp-tests/test_hv_contract --jobs 4 \
         >/tmp/contract.log 2>&1 ||
