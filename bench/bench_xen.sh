@@ -207,8 +207,8 @@ xl_round() { # $1=type: pv does every operation, pvh start/migrate/shutdown
     timed $k.shutdown xl shutdown -w $XL || xl_clean || return
     timed $k.destroy xl destroy $XL || xl_clean || return
     # the two commands' own times (not the bench's bookkeeping between)
-    rec $k.halted 0 "$(awk '{ s += $1 } END { print s }' \
-        <(tail -1 "$R/$k.shutdown") <(tail -1 "$R/$k.destroy"))"
+    rec $k.halted 0 "$({ tail -1 "$R/$k.shutdown"; tail -1 "$R/$k.destroy"; } |
+        awk '{ s += $1 } END { print s }')"
     wait_gone $XL
 }
 
