@@ -21,6 +21,7 @@ set -u
 export XCP_HV=xen
 export XCP_STATE_DIR=${XCP_STATE_DIR:-/var/lib/xcp}
 export XCP_XEN_TIMING=1
+export XCP_TRACE=1
 GUEST=/boot/guest
 CONS=/var/log/xen/console
 MARK="XCPGUEST: userspace up"
@@ -74,6 +75,7 @@ STEP_TMO=180
 timed() {
     local key=$1 a b
     shift
+    echo "bench_xen: $key begins at uptime $(cut -d' ' -f1 /proc/uptime)"
     a=$(t)
     if ! timeout "$STEP_TMO" "$@" >/tmp/bench.cmd.out 2>/tmp/bench.cmd.err
     then
@@ -84,6 +86,18 @@ timed() {
     fi
     b=$(t)
     rec "$key" "$a" "$b"
+    steps "$a" /tmp/bench.cmd.err /tmp/xcpd.log
+}
+
+# The library's trace lines (XCP_TRACE) stamped at or after $1 in files
+# $2...: where a call's time went, relative to its start (xe's start-up
+# is the time until its first "call").
+steps() {
+    local a=$1
+    shift
+    cat "$@" 2>/dev/null | awk -v a="$a" '$1 == "libxcp" && $2 == "trace:" &&
+        $3 >= a { $1 = ""; $2 = ""; t = $3; $3 = "";
+                  printf "bench_xen:   +%.3f%s\n", t - a, $0 }'
 }
 
 lines() { cat "$CONS/guest-$1.log" 2>/dev/null | wc -l; }
@@ -124,7 +138,7 @@ memory = $MEM_MIB
 maxmem = $MEM_MIB
 vcpus = 1
 maxvcpus = 1
-on_poweroff = "destroy"
+on_poweroff = "preserve"
 EOF
 }
 
@@ -186,10 +200,15 @@ xl_round() { # $1=type: pv does every operation, pvh start/migrate/shutdown
     fi
     xl_migrate $k.migrate
     sleep 1
+    # `xl shutdown -w` returns when Xen reports the domain shut down; the
+    # domain (on_poweroff=preserve) still holds its memory and devices.
+    # VM.clean_shutdown returns when the VM is Halted: its domain
+    # destroyed. So xl's equivalent is shutdown -w, then destroy.
     timed $k.shutdown xl shutdown -w $XL || xl_clean || return
-    # xl's monitor (xl create's daemon) applies on_poweroff=destroy; the
-    # receiving end of xl migrate-receive -e has none
-    xl destroy $XL >/dev/null 2>&1
+    timed $k.destroy xl destroy $XL || xl_clean || return
+    # the two commands' own times (not the bench's bookkeeping between)
+    rec $k.halted 0 "$({ tail -1 "$R/$k.shutdown"; tail -1 "$R/$k.destroy"; } |
+        awk '{ s += $1 } END { print s }')"
     wait_gone $XL
 }
 
@@ -238,9 +257,11 @@ xe_round() {
     local k=$1 log=$2 vm=$3 n a b lx
     n=$(lines "$vm")
     a=$(t)
-    xe vm-start uuid="$vm" 2>>/tmp/bench.emb.log || die "$k: vm-start failed"
+    xe vm-start uuid="$vm" 2>/tmp/bench.cmd.err || die "$k: vm-start failed"
     b=$(t)
+    cat /tmp/bench.cmd.err >>/tmp/bench.emb.log
     rec "$k.start" "$a" "$b"
+    steps "$a" /tmp/bench.cmd.err /tmp/xcpd.log
     lx=$(libxl_create_s "$log")
     [ -n "$lx" ] && echo "$lx" >>"$R/$k.libxl_create" &&
         awk -v a="$a" -v b="$b" -v l="$lx" \
@@ -262,8 +283,10 @@ xe_round() {
     sleep 1
     timed "$k.shutdown" xe vm-shutdown uuid="$vm" || xe_clean "$vm" || return
     # a no-op call: what xe's own start-up (and the daemon's round trip)
-    # costs in each of the calls above
+    # costs in each of the calls above; and xe's start-up alone (loading
+    # and linking its libraries, no call)
     timed "$k.noop" xe vm-param-get uuid="$vm" param-name=power-state
+    timed "$k.startup" xe help vm-start
 }
 
 # Whatever a failed step left of VM $1 goes.
@@ -274,35 +297,51 @@ xe_clean() {
     return 1
 }
 
-say "bench_xen: $N rounds, guest ${MEM_MIB} MiB, 1 vCPU, no devices"
-for i in $(seq "$N"); do xl_round pv; done
-[ "$PVH" = 1 ] && for i in $(seq "$N"); do xl_round pvh; done
-say "bench_xen: xl done"
+xcpd_up() {
+    xcpd >>/tmp/xcpd.log 2>&1 &
+    XCPD_PID=$!
+    i=0
+    while [ ! -S "$XCP_STATE_DIR/xapi" ] && [ $i -lt 600 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    [ -S "$XCP_STATE_DIR/xapi" ] ||
+        die "xcpd did not start: $(tail -3 /tmp/xcpd.log)"
+}
 
+xcpd_down() {
+    kill "$XCPD_PID"
+    wait "$XCPD_PID"
+    XCPD_PID=""
+}
+
+say "bench_xen: $N rounds, guest ${MEM_MIB} MiB, 1 vCPU, no devices;" \
+    "each round xl, then xe embedded, then xe through xcpd (interleaved:" \
+    "the host's load changes alike for all three)"
 # embedded: xe opens the state dir itself (no xcpd running)
 [ ! -S "$XCP_STATE_DIR/xapi" ] || die "xcpd is running already"
 VM=$(make_vm pv)
 VMH=$(make_vm pvh)
 HOST=$(xe host-list --minimal)
 : >/tmp/bench.emb.log
-for i in $(seq "$N"); do xe_round emb /tmp/bench.emb.log "$VM"; done
-say "bench_xen: xe embedded done"
-
-xcpd >/tmp/xcpd.log 2>&1 &
-XCPD_PID=$!
-i=0
-while [ ! -S "$XCP_STATE_DIR/xapi" ] && [ $i -lt 600 ]; do
-    sleep 0.1
-    i=$((i + 1))
+: >/tmp/xcpd.log
+for i in $(seq "$N"); do
+    say "bench_xen: round $i at uptime $(cut -d' ' -f1 /proc/uptime)"
+    xl_round pv
+    xe_round emb /tmp/bench.emb.log "$VM"
+    xcpd_up
+    xe_round xcpd /tmp/xcpd.log "$VM"
+    xcpd_down
 done
-[ -S "$XCP_STATE_DIR/xapi" ] || die "xcpd did not start: $(tail -3 /tmp/xcpd.log)"
-for i in $(seq "$N"); do xe_round xcpd /tmp/xcpd.log "$VM"; done
-[ "$PVH" = 1 ] &&
-    for i in $(seq "$N"); do xe_round xcpd.pvh /tmp/xcpd.log "$VMH"; done
-say "bench_xen: xe through xcpd done"
-kill "$XCPD_PID"
-wait "$XCPD_PID"
-XCPD_PID=""
+if [ "$PVH" = 1 ]; then
+    for i in $(seq "$N"); do
+        xl_round pvh
+        xcpd_up
+        xe_round xcpd.pvh /tmp/xcpd.log "$VMH"
+        xcpd_down
+    done
+fi
+say "bench_xen: rounds done"
 
 # a row: label, then the keys of xl, xe through xcpd, xe embedded
 row() {
@@ -323,11 +362,19 @@ say "median of $N, seconds           xl  xe-xcpd  ratio xe-embedded  ratio"
 for op in start shutdown suspend resume migrate; do
     row "$op (PV)" "xl.$op" "xcpd.$op" "emb.$op"
 done
+# the same end state on both sides: the domain gone (VM Halted)
+row "shutdown, to halted" "xl.halted" "xcpd.shutdown" "emb.shutdown"
 for op in start migrate shutdown; do
     row "$op (PVH)" "xl.pvh.$op" "xcpd.pvh.$op" "-"
 done
 say "$(printf '%-22s %8s %8s %6s %10s' "xe no-op call" - \
     "$(median xcpd.noop)" "" "$(median emb.noop)")"
+say "$(printf '%-22s %8s %8s %6s %10s' "xe start-up, no call" - \
+    "$(median xcpd.startup)" "" "$(median emb.startup)")"
+say "shutdown (PV): xl = 'xl shutdown -w' (returns once Xen reports the" \
+    "domain shut down; 'xl destroy' after it took $(median xl.destroy) s);" \
+    "libxcp = VM.clean_shutdown (returns once the VM is Halted: domain" \
+    "destroyed, memory free), xe's start-up included"
 for f in "$R"/*.unsupported; do
     [ -e "$f" ] && say "$(basename "$f" .unsupported): n/a: $(cat "$f")"
 done

@@ -34,8 +34,10 @@
  *    process (kill -9 included); another process opening the same state
  *    dir finds them, with time having moved on meanwhile. An operation
  *    costs its own change, not the host's size: the log is folded into a
- *    new snapshot only once it has outgrown the last one. One process
- *    writes at a time (the engine's lock on the state dir).
+ *    new snapshot only once it has outgrown the last one. Several
+ *    processes may have the host open at once, as toolstack processes
+ *    share a Xen host: each slot runs under a lock on the log, after
+ *    catching up with the others' records (the SHARED wrappers below).
  *  - Suspend images: a text header (uuid, memory, vCPUs, checksums) and a
  *    compact body of one 8-byte digest per MiB of guest memory, derived
  *    from the uuid; restore verifies all of it: -EBADMSG if corrupt,
@@ -1108,14 +1110,16 @@ static int sim_domain_shutdown(void *self, uint32_t domid,
     return xcp__sim_commit(s, domid, err);
 }
 
-void xcp__sim_sleep_until(uint64_t t)
+int xcp__sim_sleep_until(struct sim *s, uint64_t t, xcp_hv_error *err)
 {
     struct timespec ts;
 
     ts.tv_sec = (time_t)(t / NS_PER_S);
     ts.tv_nsec = (long)(t % NS_PER_S);
+    xcp__sim_leave(s); /* the host is the other processes' meanwhile */
     while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
         ;
+    return xcp__sim_enter(s, err);
 }
 
 static int sim_domain_wait(void *self, uint32_t domid, int timeout_ms,
@@ -1145,7 +1149,9 @@ static int sim_domain_wait(void *self, uint32_t domid, int timeout_ms,
                                      "not shut down within %d ms%s", domid,
                                      d->uuid, timeout_ms,
                                      d->hung ? " (the guest is hung)" : "");
-        xcp__sim_sleep_until(min_u64(next_event(s), deadline));
+        rc = xcp__sim_sleep_until(s, min_u64(next_event(s), deadline), err);
+        if (rc < 0)
+            return rc;
         now = xcp__sim_now(s);
     }
 }
@@ -1420,17 +1426,19 @@ int xcp__sim_open(void **self, const char *state_dir,
                                strerror(errno));
         goto fail;
     }
-    rc = xcp__sim_state_load(s, err);
+    /* the first catching up loads the state (xcp__sim_enter) */
+    rc = xcp__sim_enter(s, err);
     if (rc < 0)
         goto fail;
+    xcp__hv_dirty_clear(&s->dirty); /* what exists at open is no change */
     /* time went on while no process had the host open */
     xcp__sim_settle_now(s);
     s->usage_prev_clock = s->clock;
     memcpy(s->busy_prev, s->busy, opt->host_cpus * sizeof(*s->busy));
     rc = parse_faults(s, opt->faults, err);
+    xcp__sim_leave(s);
     if (rc < 0)
         goto fail;
-    xcp__sim_rearm(s);
     *self = s;
     return 0;
 fail:
@@ -1448,6 +1456,112 @@ static int sim_open(void **self, const char *state_dir, xcp_hv_error *err)
     return xcp__sim_open(self, state_dir, &opt, err);
 }
 
+/* ---- one host, several processes ---------------------------------------- */
+
+/*
+ * shared_<slot>: the slot fn run between xcp__sim_enter and xcp__sim_leave
+ * (sim_int.h), so that processes sharing the host see each other's changes
+ * and never interleave theirs.
+ */
+#define SHARED(slot, fn, params, args)                                     \
+    static int shared_##slot params                                        \
+    {                                                                      \
+        struct sim *s = self;                                              \
+        int rc = xcp__sim_enter(s, err);                                   \
+                                                                           \
+        if (rc == 0) {                                                     \
+            rc = fn args;                                                  \
+            xcp__sim_leave(s);                                             \
+        }                                                                  \
+        return rc;                                                         \
+    }
+
+SHARED(host_info, sim_host_info,
+       (void *self, xcp_hv_host_info *out, xcp_hv_error *err),
+       (self, out, err))
+SHARED(host_cpu_usage, sim_host_cpu_usage,
+       (void *self, double **util, size_t *n, xcp_hv_error *err),
+       (self, util, n, err))
+SHARED(domain_create, sim_domain_create,
+       (void *self, const xcp_hv_domain_config *cfg, bool paused,
+        uint32_t *domid, xcp_hv_error *err),
+       (self, cfg, paused, domid, err))
+SHARED(domain_destroy, sim_domain_destroy,
+       (void *self, uint32_t domid, xcp_hv_error *err), (self, domid, err))
+SHARED(domain_pause, sim_domain_pause,
+       (void *self, uint32_t domid, xcp_hv_error *err), (self, domid, err))
+SHARED(domain_unpause, sim_domain_unpause,
+       (void *self, uint32_t domid, xcp_hv_error *err), (self, domid, err))
+SHARED(domain_shutdown, sim_domain_shutdown,
+       (void *self, uint32_t domid, xcp_hv_shutdown_reason request,
+        xcp_hv_error *err),
+       (self, domid, request, err))
+SHARED(domain_wait, sim_domain_wait,
+       (void *self, uint32_t domid, int timeout_ms, xcp_hv_domain_info *out,
+        xcp_hv_error *err),
+       (self, domid, timeout_ms, out, err))
+SHARED(domain_suspend, xcp__sim_domain_suspend,
+       (void *self, uint32_t domid, const char *image_path,
+        xcp_hv_error *err),
+       (self, domid, image_path, err))
+SHARED(domain_restore, xcp__sim_domain_restore,
+       (void *self, const xcp_hv_domain_config *cfg, const char *image_path,
+        bool paused, uint32_t *domid, xcp_hv_error *err),
+       (self, cfg, image_path, paused, domid, err))
+SHARED(domain_set_memory_target, sim_domain_set_memory_target,
+       (void *self, uint32_t domid, uint64_t bytes, xcp_hv_error *err),
+       (self, domid, bytes, err))
+SHARED(domain_set_vcpus, sim_domain_set_vcpus,
+       (void *self, uint32_t domid, uint32_t online, xcp_hv_error *err),
+       (self, domid, online, err))
+SHARED(domain_list, sim_domain_list,
+       (void *self, xcp_hv_domain_info **out, size_t *n, xcp_hv_error *err),
+       (self, out, n, err))
+SHARED(domain_info, sim_domain_info,
+       (void *self, uint32_t domid, xcp_hv_domain_info *out,
+        xcp_hv_error *err),
+       (self, domid, out, err))
+SHARED(domain_vcpu_info, sim_domain_vcpu_info,
+       (void *self, uint32_t domid, xcp_hv_vcpu_info **out, size_t *n,
+        xcp_hv_error *err),
+       (self, domid, out, n, err))
+SHARED(disk_plug, xcp__sim_disk_plug,
+       (void *self, uint32_t domid, const xcp_hv_disk *disk,
+        xcp_hv_error *err),
+       (self, domid, disk, err))
+SHARED(disk_unplug, xcp__sim_disk_unplug,
+       (void *self, uint32_t domid, const char *vdev, bool force,
+        xcp_hv_error *err),
+       (self, domid, vdev, force, err))
+SHARED(cdrom_insert, xcp__sim_cdrom_insert,
+       (void *self, uint32_t domid, const char *vdev, const char *path,
+        const char *format, xcp_hv_error *err),
+       (self, domid, vdev, path, format, err))
+SHARED(nic_plug, xcp__sim_nic_plug,
+       (void *self, uint32_t domid, const xcp_hv_nic *nic, xcp_hv_error *err),
+       (self, domid, nic, err))
+SHARED(nic_unplug, xcp__sim_nic_unplug,
+       (void *self, uint32_t domid, uint32_t devid, bool force,
+        xcp_hv_error *err),
+       (self, domid, devid, force, err))
+SHARED(event_read, sim_event_read,
+       (void *self, uint32_t *domids, size_t cap, size_t *n,
+        xcp_hv_error *err),
+       (self, domids, cap, n, err))
+SHARED(fault, sim_fault, (void *self, const xcp_hv_fault *f,
+                          xcp_hv_error *err), (self, f, err))
+SHARED(console_open, xcp__sim_console_open,
+       (void *self, uint32_t domid, xcp_hv_console_protocol proto, int *fd,
+        xcp_hv_error *err),
+       (self, domid, proto, fd, err))
+SHARED(domain_guest_data, xcp__sim_guest_data,
+       (void *self, uint32_t domid, xcp_hv_guest_datum **out, size_t *n,
+        xcp_hv_error *err),
+       (self, domid, out, n, err))
+SHARED(domain_migrate_local, sim_domain_migrate_local,
+       (void *self, uint32_t domid, uint32_t *new_domid, xcp_hv_error *err),
+       (self, domid, new_domid, err))
+
 const xcp_hv_driver xcp__hv_sim_driver = {
     .version = XCP_HV_DRIVER_VERSION,
     .name = "sim",
@@ -1455,32 +1569,32 @@ const xcp_hv_driver xcp__hv_sim_driver = {
                    "fault injection",
     .open = sim_open,
     .close = sim_close,
-    .host_info = sim_host_info,
-    .host_cpu_usage = sim_host_cpu_usage,
+    .host_info = shared_host_info,
+    .host_cpu_usage = shared_host_cpu_usage,
     .memory_overhead = sim_memory_overhead,
-    .domain_create = sim_domain_create,
-    .domain_destroy = sim_domain_destroy,
-    .domain_pause = sim_domain_pause,
-    .domain_unpause = sim_domain_unpause,
-    .domain_shutdown = sim_domain_shutdown,
-    .domain_wait = sim_domain_wait,
-    .domain_suspend = xcp__sim_domain_suspend,
-    .domain_restore = xcp__sim_domain_restore,
-    .domain_set_memory_target = sim_domain_set_memory_target,
-    .domain_set_vcpus = sim_domain_set_vcpus,
-    .domain_list = sim_domain_list,
-    .domain_info = sim_domain_info,
-    .domain_vcpu_info = sim_domain_vcpu_info,
-    .disk_plug = xcp__sim_disk_plug,
-    .disk_unplug = xcp__sim_disk_unplug,
-    .cdrom_insert = xcp__sim_cdrom_insert,
-    .nic_plug = xcp__sim_nic_plug,
-    .nic_unplug = xcp__sim_nic_unplug,
+    .domain_create = shared_domain_create,
+    .domain_destroy = shared_domain_destroy,
+    .domain_pause = shared_domain_pause,
+    .domain_unpause = shared_domain_unpause,
+    .domain_shutdown = shared_domain_shutdown,
+    .domain_wait = shared_domain_wait,
+    .domain_suspend = shared_domain_suspend,
+    .domain_restore = shared_domain_restore,
+    .domain_set_memory_target = shared_domain_set_memory_target,
+    .domain_set_vcpus = shared_domain_set_vcpus,
+    .domain_list = shared_domain_list,
+    .domain_info = shared_domain_info,
+    .domain_vcpu_info = shared_domain_vcpu_info,
+    .disk_plug = shared_disk_plug,
+    .disk_unplug = shared_disk_unplug,
+    .cdrom_insert = shared_cdrom_insert,
+    .nic_plug = shared_nic_plug,
+    .nic_unplug = shared_nic_unplug,
     .event_fd = sim_event_fd,
-    .event_read = sim_event_read,
-    .fault = sim_fault,
-    .console_open = xcp__sim_console_open,
-    .domain_guest_data = xcp__sim_guest_data,
-    .domain_migrate_local = sim_domain_migrate_local,
+    .event_read = shared_event_read,
+    .fault = shared_fault,
+    .console_open = shared_console_open,
+    .domain_guest_data = shared_domain_guest_data,
+    .domain_migrate_local = shared_domain_migrate_local,
     .bridge_remove = sim_bridge_remove,
 };

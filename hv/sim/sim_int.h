@@ -107,6 +107,7 @@ struct sim {
     uint64_t log_gen;        /* the generation the snapshot names */
     size_t log_len, snap_len; /* bytes */
     bool log_stale;          /* must be started afresh before appending */
+    bool loaded;             /* the state was loaded once (xcp__sim_enter) */
     struct xcp__sim_consoles *consoles; /* open consoles (sim_console.c) */
 };
 
@@ -282,8 +283,12 @@ void xcp__sim_settle_now(struct sim *s);
 /* Arms the timerfd for the next change the caller should hear about. */
 void xcp__sim_rearm(struct sim *s);
 
-/* Sleeps until the wall clock reaches t (ns). */
-void xcp__sim_sleep_until(uint64_t t);
+/*
+ * Sleeps until the wall clock reaches t (ns), leaving the host to the other
+ * processes meanwhile (see xcp__sim_enter): the caller settles and looks
+ * its domain up again after. Fails only if catching up does.
+ */
+int xcp__sim_sleep_until(struct sim *s, uint64_t t, xcp_hv_error *err);
 
 /* 0, or the injected failure of op (consuming one of its count). */
 int xcp__sim_check_fault(struct sim *s, xcp_hv_op op, xcp_hv_error *err);
@@ -389,6 +394,18 @@ int xcp__sim_commit(struct sim *s, uint32_t domid, xcp_hv_error *err);
  */
 int xcp__sim_commit_many(struct sim *s, const uint32_t *domids, size_t n,
                          xcp_hv_error *err);
+
+/*
+ * One simulated host may be open in several processes at once, as a Xen
+ * host is driven by several toolstack processes (the driver contract suite
+ * in parallel). Each slot runs between xcp__sim_enter, which takes an
+ * exclusive lock on the state log (flock) and catches up with what the
+ * others did meanwhile (their records replayed, their domains marked
+ * changed; everything reloaded if one of them folded the log into a new
+ * snapshot), and xcp__sim_leave, which rearms the event timer and lets go.
+ */
+int xcp__sim_enter(struct sim *s, xcp_hv_error *err);
+void xcp__sim_leave(struct sim *s);
 
 /* ---- sim_console.c: consoles -------------------------------------------- */
 

@@ -34,6 +34,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -541,7 +543,7 @@ corrupt:
  * malformed (then s is unchanged: the whole record is read and checked
  * before any of it is applied).
  */
-static int record_apply(struct sim *s, char *text)
+static int record_apply(struct sim *s, char *text, bool mark)
 {
     struct lines l = {text, 0};
     char *line, *tok[MAX_TOKENS];
@@ -603,6 +605,8 @@ static int record_apply(struct sim *s, char *text)
         } else if (old) {
             xcp__sim_dom_remove(s, old);
         }
+        if (mark)
+            xcp__sim_mark_dirty(s, domid[i]);
     }
 bad:
     for (i = 0; i < nd && i < RECORD_MAX_DOMS; i++)
@@ -611,41 +615,19 @@ bad:
 }
 
 /*
- * Replays the log over the snapshot just loaded. A torn last record (a
- * write cut short) is dropped and cut off the file; a bad record with
- * good ones after it is corruption. A log of an older generation was
- * folded into the snapshot already: it is started afresh.
+ * Replays the records of the log text (len bytes) from offset `from` on,
+ * marking their domains changed if mark. A torn last record (a write cut
+ * short) is dropped and cut off the file; a bad record with good ones
+ * after it is corruption. s->log_len ends at the last good record.
  */
-static int log_load(struct sim *s, xcp_hv_error *err)
+static int log_replay(struct sim *s, char *text, size_t len, size_t from,
+                      bool mark, xcp_hv_error *err)
 {
-    char *text = NULL, *p, *end, *sum, *eol;
-    uint64_t gen, want;
-    size_t len;
-    int rc, ver, hlen = 0;
+    char *p, *end = text + len, *sum, *eol;
+    uint64_t want;
+    int rc;
 
-    rc = xcp__sim_read_all(s->log_path, SIZE_MAX / 2, &text, &len, "state log",
-                           err);
-    if (rc < 0)
-        return rc;
-    end = text + len;
-    eol = memchr(text, '\n', len);
-    if (!eol) {
-        /* empty, or cut short while being started */
-        rc = log_reset(s, err);
-        goto out;
-    }
-    if (sscanf(text, LOG_MAGIC " %d %" SCNu64 "%n", &ver, &gen, &hlen) != 2 ||
-        text + hlen != eol || ver != LOG_VERSION || gen > s->log_gen) {
-        rc = xcp__hv_error_set(err, -EBADMSG, "sim: state log %s has a bad "
-                               "header (or is newer than the state file)",
-                               s->log_path);
-        goto out;
-    }
-    if (gen < s->log_gen) {
-        rc = log_reset(s, err);
-        goto out;
-    }
-    for (p = eol + 1; p < end; p = eol + 1) {
+    for (p = text + from; p < end; p = eol + 1) {
         sum = strstr(p, "\nsum ");
         eol = sum ? memchr(sum + 1, '\n', (size_t)(end - sum - 1)) : NULL;
         if (!eol)
@@ -655,48 +637,92 @@ static int log_load(struct sim *s, xcp_hv_error *err)
             sscanf(sum + 4, "%16" SCNx64, &want) == 1 &&
             fnv1a(FNV_INIT, p, (size_t)(sum - p)) == want) {
             *sum = '\0';
-            rc = record_apply(s, p);
+            rc = record_apply(s, p, mark);
         } else {
             rc = -EBADMSG;
         }
-        if (rc == -ENOMEM) {
-            rc = oom(err);
-            goto out;
-        }
+        if (rc == -ENOMEM)
+            return oom(err);
         if (rc < 0 && eol + 1 == end)
             break; /* the last record: torn */
-        if (rc < 0) {
-            rc = xcp__hv_error_set(err, -EBADMSG, "sim: state log %s is "
-                                   "corrupt at byte %td", s->log_path,
-                                   p - text);
-            goto out;
-        }
+        if (rc < 0)
+            return xcp__hv_error_set(err, -EBADMSG, "sim: state log %s is "
+                                     "corrupt at byte %td", s->log_path,
+                                     p - text);
     }
     s->log_len = (size_t)(p - text);
-    rc = 0;
     if (p < end && ftruncate(s->log_fd, (off_t)s->log_len) < 0)
-        rc = xcp__hv_error_set(err, -errno, "sim: cannot cut the torn end "
-                               "off the state log %s: %s", s->log_path,
-                               strerror(errno));
-out:
+        return xcp__hv_error_set(err, -errno, "sim: cannot cut the torn end "
+                                 "off the state log %s: %s", s->log_path,
+                                 strerror(errno));
+    return 0;
+}
+
+/* The generation named by the log's header line, read from text. */
+static bool log_header(const char *text, size_t len, uint64_t *gen,
+                       size_t *hlen)
+{
+    const char *eol = memchr(text, '\n', len);
+    int ver, n = 0;
+
+    if (!eol || sscanf(text, LOG_MAGIC " %d %" SCNu64 "%n", &ver, gen, &n) !=
+                    2 || text + n != eol || ver != LOG_VERSION)
+        return false;
+    *hlen = (size_t)(eol + 1 - text);
+    return true;
+}
+
+/*
+ * Replays the log over the snapshot just loaded. A log of an older
+ * generation was folded into the snapshot already: it is started afresh.
+ */
+static int log_load(struct sim *s, xcp_hv_error *err)
+{
+    char *text = NULL;
+    uint64_t gen;
+    size_t len, hlen;
+    int rc;
+
+    rc = xcp__sim_read_all(s->log_path, SIZE_MAX / 2, &text, &len, "state log",
+                           err);
+    if (rc < 0)
+        return rc;
+    if (!memchr(text, '\n', len)) {
+        /* empty, or cut short while being started */
+        rc = log_reset(s, err);
+    } else if (!log_header(text, len, &gen, &hlen) || gen > s->log_gen) {
+        rc = xcp__hv_error_set(err, -EBADMSG, "sim: state log %s has a bad "
+                               "header (or is newer than the state file)",
+                               s->log_path);
+    } else if (gen < s->log_gen) {
+        rc = log_reset(s, err);
+    } else {
+        rc = log_replay(s, text, len, hlen, false, err);
+    }
     free(text);
     return rc;
+}
+
+static int log_open(struct sim *s, xcp_hv_error *err)
+{
+    if (s->log_fd >= 0)
+        return 0;
+    s->log_fd = open(s->log_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
+                     0600);
+    if (s->log_fd < 0)
+        return xcp__hv_error_set(err, -errno, "sim: cannot open the state "
+                                 "log %s: %s", s->log_path, strerror(errno));
+    return 0;
 }
 
 int xcp__sim_state_load(struct sim *s, xcp_hv_error *err)
 {
     char *text = NULL;
     size_t len;
-    int rc;
+    int rc = log_open(s, err);
 
-    if (s->log_fd < 0) {
-        s->log_fd = open(s->log_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC,
-                         0600);
-        if (s->log_fd < 0)
-            return xcp__hv_error_set(err, -errno, "sim: cannot open the "
-                                     "state log %s: %s", s->log_path,
-                                     strerror(errno));
-    }
+    if (rc < 0)
+        return rc;
     s->log_gen = 0;
     rc = xcp__sim_read_all(s->path, SIZE_MAX / 2, &text, &len, "state file",
                            err);
@@ -757,4 +783,116 @@ int xcp__sim_commit_many(struct sim *s, const uint32_t *domids, size_t n,
     }
     xcp__sim_rearm(s);
     return rc;
+}
+
+/* ---- one host, several processes ----------------------------------------- */
+
+static int state_lock(struct sim *s, xcp_hv_error *err)
+{
+    int rc = log_open(s, err);
+
+    if (rc < 0)
+        return rc;
+    while (flock(s->log_fd, LOCK_EX) < 0)
+        if (errno != EINTR)
+            return xcp__hv_error_set(err, -errno, "sim: cannot lock the "
+                                     "state log %s: %s", s->log_path,
+                                     strerror(errno));
+    return 0;
+}
+
+
+/*
+ * Reloads the whole state (another process folded the log into a new
+ * snapshot): the model's clock and CPU accounting go on from where they
+ * were, and every domain before or after counts as changed.
+ */
+static int reload(struct sim *s, xcp_hv_error *err)
+{
+    uint64_t clock = s->clock, *busy;
+    uint32_t *queued;
+    size_t i, nq, n = s->opt.host_cpus;
+    int rc;
+
+    for (i = 0; i < s->n_doms; i++)
+        xcp__sim_mark_dirty(s, s->doms[i]->domid);
+    busy = malloc(n * sizeof(*busy));
+    queued = malloc((s->dirty.n + 1) * sizeof(*queued));
+    if (!busy || !queued) {
+        free(busy);
+        free(queued);
+        return oom(err);
+    }
+    memcpy(busy, s->busy, n * sizeof(*busy));
+    /* state_load forgets what is queued: keep it */
+    nq = xcp__hv_dirty_take(&s->dirty, queued, s->dirty.n);
+    xcp__sim_doms_clear(s);
+    rc = xcp__sim_state_load(s, err);
+    for (i = 0; i < nq; i++)
+        xcp__hv_dirty_mark(&s->dirty, queued[i]);
+    if (rc == 0) {
+        for (i = 0; i < s->n_doms; i++)
+            xcp__sim_mark_dirty(s, s->doms[i]->domid);
+        if (s->clock < clock)
+            xcp__sim_settle(s, clock);
+        memcpy(s->busy, busy, n * sizeof(*busy));
+    }
+    free(busy);
+    free(queued);
+    return rc;
+}
+
+/*
+ * Replays the records other processes appended since s last held the
+ * lock (their domains marked changed), or reloads everything if one of
+ * them folded the log into a new snapshot meanwhile.
+ */
+static int state_sync(struct sim *s, xcp_hv_error *err)
+{
+    char head[64], *text = NULL;
+    struct stat st;
+    uint64_t gen;
+    size_t hlen, len;
+    ssize_t got;
+    int rc;
+
+    if (!s->loaded) {
+        rc = xcp__sim_state_load(s, err);
+        s->loaded = rc == 0;
+        return rc;
+    }
+    if (fstat(s->log_fd, &st) < 0)
+        return xcp__hv_error_set(err, -errno, "sim: cannot stat the state "
+                                 "log %s: %s", s->log_path, strerror(errno));
+    got = pread(s->log_fd, head, sizeof(head), 0);
+    if (s->log_stale || got <= 0 ||
+        !log_header(head, (size_t)got, &gen, &hlen) || gen != s->log_gen ||
+        (size_t)st.st_size < s->log_len)
+        return reload(s, err);
+    if ((size_t)st.st_size == s->log_len)
+        return 0; /* nobody else wrote: the usual case */
+    rc = xcp__sim_read_all(s->log_path, SIZE_MAX / 2, &text, &len,
+                           "state log", err);
+    if (rc == 0 && len < s->log_len)
+        rc = reload(s, err);
+    else if (rc == 0)
+        rc = log_replay(s, text, len, s->log_len, true, err);
+    free(text);
+    return rc;
+}
+
+int xcp__sim_enter(struct sim *s, xcp_hv_error *err)
+{
+    int rc = state_lock(s, err);
+
+    if (rc == 0 && (rc = state_sync(s, err)) < 0)
+        flock(s->log_fd, LOCK_UN);
+    return rc;
+}
+
+void xcp__sim_leave(struct sim *s)
+{
+    xcp__sim_rearm(s);
+    if (s->log_fd >= 0)
+        flock(s->log_fd, LOCK_UN);
 }

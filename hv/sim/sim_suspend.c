@@ -199,7 +199,10 @@ int xcp__sim_domain_suspend(void *self, uint32_t domid, const char *image_path,
     /* a running guest takes its time to acknowledge; a paused one cannot
      * interfere and is saved as is */
     if (d->state == XCP_HV_STATE_RUNNING) {
-        xcp__sim_sleep_until(xcp__sim_now(s) + s->opt.shutdown_delay_ns);
+        rc = xcp__sim_sleep_until(s, xcp__sim_now(s) +
+                                         s->opt.shutdown_delay_ns, err);
+        if (rc < 0)
+            return rc;
         xcp__sim_settle_now(s);
         d = xcp__sim_dom_find(s, domid);
         if (!d || d->state == XCP_HV_STATE_SHUTDOWN)

@@ -309,6 +309,8 @@ static int rescan(struct xen *x, xcp_hv_error *err)
             xcp__xen_guest_watch(x->xs, x->snap[j].domid, false);
             xcp__hv_dirty_mark(&x->dirty, x->snap[j++].domid);
         } else {
+            if ((now[i].flags & ~x->snap[j].flags) & XEN_DOMINF_shutdown)
+                xcp__xen_timing("shut down, seen", now[i].domid, 0);
             if (memcmp(&now[i], &x->snap[j], sizeof(now[i])) != 0)
                 xcp__hv_dirty_mark(&x->dirty, now[i].domid);
             i++;
@@ -764,6 +766,7 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
     size_t i;
     int rc;
 
+    xcp__xen_timing("build begins", 0, 0);
     rc = need_bytes(x, c, &need, err);
     if (rc == 0)
         rc = check_fit(x, c->vm_uuid, need, err);
@@ -806,6 +809,7 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
     }
     *domid = id;
     xcp__hv_dirty_mark(&x->dirty, id);
+    xcp__xen_timing("built and unpaused", id, 0);
 out:
     libxl_domain_config_dispose(&dc);
     return rc;
@@ -835,23 +839,50 @@ static int guest(struct xen *x, uint32_t domid, const char *what,
 }
 
 /*
+ * Waits until deadline for domain domid to be gone from Xen, woken by Xen's
+ * own word that a domain ended (VIRQ_DOM_EXC or xenstored's @releaseDomain
+ * on the event fd) rather than by a poll interval; what the notifications
+ * say stays queued for event_read (drain). Returns whether it is gone.
+ */
+static bool wait_gone(struct xen *x, uint32_t domid, uint64_t deadline)
+{
+    xcp_hv_error ignored;
+    xc_domaininfo_t di;
+    struct pollfd p;
+    uint64_t now;
+    int ms;
+
+    while (xc_domain_getinfolist(x->xch, domid, 1, &di) == 1 &&
+           di.domain == domid) {
+        now = mono_ns();
+        if (now >= deadline)
+            return false;
+        ms = (int)((deadline - now) / NS_PER_MS) + 1;
+        p.fd = event_fd_of(x);
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, ms < RESCAN_MS ? ms : RESCAN_MS) > 0)
+            drain(x, &ignored);
+    }
+    return true;
+}
+
+/*
  * Destroys a domain and waits (up to GONE_MS) until Xen has finished
  * tearing it down: libxl returns while it is still dying and holding
  * memory, and callers expect the id and the memory to be free.
  */
 static int destroy(struct xen *x, uint32_t domid, xcp_hv_error *err)
 {
-    struct timespec tick = {0, 20 * 1000 * 1000};
-    uint64_t deadline = mono_ns() + GONE_MS * NS_PER_MS;
-    xc_domaininfo_t di;
+    uint64_t t0 = mono_ns();
     int rc = libxl_domain_destroy(x->ctx, domid, NULL);
 
+    xcp__xen_timing("libxl_domain_destroy", domid, t0);
     xcp__hv_dirty_mark(&x->dirty, domid);
     if (rc)
         return libxl_fail(err, rc, "libxl_domain_destroy", domid);
-    while (xc_domain_getinfolist(x->xch, domid, 1, &di) == 1 &&
-           di.domain == domid && mono_ns() < deadline)
-        nanosleep(&tick, NULL);
+    wait_gone(x, domid, t0 + GONE_MS * NS_PER_MS);
+    xcp__xen_timing("destroy until gone", domid, t0);
     return 0;
 }
 
@@ -918,6 +949,7 @@ static int xen_domain_shutdown(void *self, uint32_t domid,
     rc = request == XCP_HV_SHUTDOWN_REBOOT
              ? libxl_domain_reboot(x->ctx, domid, NULL)
              : libxl_domain_shutdown(x->ctx, domid, NULL);
+    xcp__xen_timing("shutdown asked", domid, 0);
     if (rc == ERROR_NOPARAVIRT)
         return xcp__hv_error_set(err, -ENOTSUP,
                                  "xen: domain %" PRIu32 " has no PV drivers "
@@ -1396,9 +1428,23 @@ uint64_t xcp__xen_now_ns(void)
 
 void xcp__xen_timing(const char *what, uint32_t domid, uint64_t t0_ns)
 {
-    if (getenv("XCP_XEN_TIMING"))
+    const char *trace = getenv("XCP_TRACE");
+    double s = t0_ns ? (double)(mono_ns() - t0_ns) / NS_PER_S : 0;
+    struct timespec now;
+
+    if (t0_ns && getenv("XCP_XEN_TIMING"))
         fprintf(stderr, "xen: timing: %s domain %" PRIu32 " %.3f s\n", what,
-                domid, (double)(mono_ns() - t0_ns) / NS_PER_S);
+                domid, s);
+    if (!trace || !*trace)
+        return;
+    /* the library's trace format (core/log.c), stamped with the wall
+     * clock: bench/bench_xen.sh places it within the call it timed */
+    clock_gettime(CLOCK_REALTIME, &now);
+    fprintf(stderr, "libxcp trace: %lld.%06ld xen: %s domain %" PRIu32,
+            (long long)now.tv_sec, now.tv_nsec / 1000, what, domid);
+    if (t0_ns)
+        fprintf(stderr, " (%.3f s)", s);
+    fputc('\n', stderr);
 }
 
 /* ---- events -------------------------------------------------------------- */

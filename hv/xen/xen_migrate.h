@@ -45,6 +45,8 @@ void xcp__xen_mark(void *self, uint32_t domid);
  * domain <domid> <seconds> s" on stderr (the daemon's log), the time since
  * t0_ns (CLOCK_MONOTONIC): how long a step took inside libxl, which the
  * benchmark subtracts from a whole call to find the toolstack's own share.
+ * With XCP_TRACE set, also a line in the library's trace format (wall
+ * clock stamp: core/log.c); t0_ns 0 marks a moment, not a step.
  */
 void xcp__xen_timing(const char *what, uint32_t domid, uint64_t t0_ns);
 

@@ -94,6 +94,7 @@ static int boot(xcp__ctx *c, xcp__obj *vm, bool paused)
         return xcp__vm_fail_op(c, ref, rc);
     if ((rc = xcp__vm_set_running(c, vm, domid, paused, XCP__VM_BOOTED)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
+    xcp__trace("VM %s: recorded running", ref);
     return xcp__vm_end(c, vm);
 }
 
@@ -117,6 +118,7 @@ static int do_start(xcp__ctx *c, xcp__obj *vm, bool paused, const char *op)
 
     if (rc == 0)
         rc = xcp__vm_begin(c, vm, op);
+    xcp__trace("VM %s: %s begun", vm->ref, op);
     return rc < 0 ? rc : boot(c, vm, paused);
 }
 
@@ -204,6 +206,7 @@ static int clean_shutdown(xcp__ctx *c)
     if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
         (rc = xcp__vm_begin(c, vm, "clean_shutdown")) < 0)
         return rc;
+    xcp__trace("VM %s: clean_shutdown begun", vm->ref);
     if ((rc = do_clean_shutdown(c, vm)) < 0)
         return xcp__vm_fail_op(c, xcp__arg_str(c, 0), rc);
     vm = xcp__db_get_cls(c->db, C(VM), xcp__arg_str(c, 0));

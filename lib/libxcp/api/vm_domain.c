@@ -641,11 +641,13 @@ int xcp__vm_build_domain(xcp__ctx *c, xcp__obj **vm, bool paused,
         xcp__vm_domcfg_free(&d);
         return rc;
     }
+    xcp__trace("VM %s: building its domain", ref);
     if (image)
         rc = xcp__hv_domain_restore(c->e->hv, &d.cfg, image, paused, domid,
                                     &e);
     else
         rc = xcp__hv_domain_create(c->e->hv, &d.cfg, paused, domid, &e);
+    xcp__trace("VM %s: domain built", ref);
     xcp__ctx_lock(c);
     xcp__vm_domcfg_free(&d);
     *vm = xcp__db_get_cls(c->db, C(VM), ref);
@@ -685,6 +687,7 @@ int xcp__vm_destroy_domain(xcp__ctx *c, xcp__obj **vm)
         return rc;
     }
     rc = xcp__hv_domain_destroy(c->e->hv, (uint32_t)domid, &e);
+    xcp__trace("domain %" PRId64 ": destroyed", domid);
     xcp__ctx_lock(c);
     *vm = xcp__db_get_cls(c->db, C(VM), ref);
     if (rc < 0 && e.code != -ESRCH)
@@ -714,6 +717,7 @@ int xcp__vm_guest_shutdown(xcp__ctx *c, xcp__obj **vm,
     snprintf(ref, sizeof(ref), "%s", (*vm)->ref);
     if (xcp__hv_domain_shutdown(c->e->hv, domid, why, &e) < 0)
         return xcp__vm_hv_fail(c, ref, &e);
+    xcp__trace("domain %" PRIu32 ": shutdown asked", domid);
     for (;;) {
         if (xcp__hv_domain_info(c->e->hv, domid, &info, &e) < 0) {
             if (e.code != -ESRCH)
@@ -733,6 +737,7 @@ int xcp__vm_guest_shutdown(xcp__ctx *c, xcp__obj **vm,
             return XCP__ERR_VM_SHUTDOWN_TIMEOUT(ref, t);
         }
     }
+    xcp__trace("domain %" PRIu32 ": shut down", domid);
     *vm = xcp__db_get_cls(c->db, C(VM), ref);
     return *vm ? 0 : xcp__handle_invalid(C(VM), ref);
 }

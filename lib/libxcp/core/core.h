@@ -154,6 +154,10 @@ enum { XCP__LOG_ERR = 3, XCP__LOG_WARN = 4, XCP__LOG_INFO = 6,
        XCP__LOG_DEBUG = 7 };
 void xcp__log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* With $XCP_TRACE set, one line to stderr, stamped with the wall clock in
+ * seconds (as bash's $EPOCHREALTIME, for bench/bench_xen.sh to place the
+ * steps of a call it timed); nothing otherwise. */
+void xcp__trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- values (core/value.c builds them; model/value.c walks records) ---- */
 /* Move: *dst = *src, src reset to NONE (dst not disposed). */

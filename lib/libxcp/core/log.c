@@ -40,3 +40,22 @@ void xcp__log(int level, const char *fmt, ...)
     fprintf(stderr, "libxcp %s: %s\n", names[level] ? names[level] : "log",
             line);
 }
+
+void xcp__trace(const char *fmt, ...)
+{
+    static int on = -1; /* a benign race: every thread finds the same */
+    struct timespec ts;
+    va_list ap;
+    char line[512];
+
+    if (on < 0)
+        on = getenv("XCP_TRACE") && *getenv("XCP_TRACE");
+    if (!on)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "libxcp trace: %lld.%06ld %s\n", (long long)ts.tv_sec,
+            ts.tv_nsec / 1000, line);
+}

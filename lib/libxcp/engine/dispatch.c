@@ -246,7 +246,10 @@ static int invoke(xcp_session *s, int mid, bool async, size_t nargs,
 
     if ((rc = xcp__prepare_args(m, args, &nargs)) < 0)
         return rc;
-    return s->ops->invoke(s, mid, async, nargs, args, result);
+    xcp__trace("call %s%s", async ? "Async." : "", m->wire);
+    rc = s->ops->invoke(s, mid, async, nargs, args, result);
+    xcp__trace("returned %s%s", async ? "Async." : "", m->wire);
+    return rc;
 }
 
 static int parse_wire(const char *method, bool *async)

@@ -477,6 +477,7 @@ static int run_call(xcp__ctx *c)
     xcp__db_begin(c->db);
     /* A hand-written implementation wins, also over a generated message
      * (VM.destroy has rules); else the generic one serves it. */
+    xcp__trace("engine runs %s", c->msg->wire);
     if ((fn = xcp__impl_find(c->mid))) {
         rc = fn(c);
     } else if (c->msg->kind != XM_EXPLICIT) {

@@ -982,6 +982,127 @@ Test(sim, state_survives_reopening_after_many_changes_and_compactions)
     free(after);
 }
 
+/* ---- one host, several processes at once ---------------------------------- */
+
+/* As toolstack processes share a Xen host: each instance sees what the
+ * other does, at once, and ids are never handed out twice. */
+Test(sim, two_instances_open_at_once_see_each_others_changes)
+{
+    uint32_t a = create(uuid1, "vm1", 64 * MiB, 1, false), b, ids[8];
+    xcp_hv_domain_config c = config(uuid2, "vm2", 64 * MiB, 1);
+    xcp_hv_domain_info i;
+    size_t n, k;
+    bool seen = false;
+    void *other;
+
+    cr_assert_eq(xcp__sim_open(&other, dir, &opt, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(drv->domain_create(other, &c, false, &b, &err), 0, "%s",
+                 err.message);
+    cr_expect_gt(b, a, "the other instance handed out id %u again", b);
+    cr_assert_eq(drv->domain_info(hv, b, &i, &err), 0, "%s", err.message);
+    cr_expect_str_eq(i.vm_uuid, uuid2);
+    /* this instance destroys the other's domain: the other hears of it */
+    cr_assert_eq(drv->event_read(other, ids, 8, &n, &err), 0);
+    cr_assert_eq(drv->domain_destroy(hv, b, &err), 0, "%s", err.message);
+    cr_expect_eq(drv->domain_info(other, b, &i, &err), -ESRCH);
+    cr_assert_eq(drv->event_read(other, ids, 8, &n, &err), 0);
+    for (k = 0; k < n; k++)
+        seen |= ids[k] == b;
+    cr_expect(seen, "no event for the domain destroyed elsewhere");
+    drv->close(other);
+    close_sim();
+    open_sim(); /* and the log both wrote reloads */
+    cr_expect_eq(drv->domain_info(hv, b, &i, &err), -ESRCH);
+    cr_expect_eq(info(a).state, XCP_HV_STATE_RUNNING);
+}
+
+/* Another instance folds the log into a new snapshot meanwhile (many
+ * changes): this one reloads and agrees with it. */
+Test(sim, an_instance_catches_up_after_another_compacts_the_log)
+{
+    xcp_hv_domain_info *mine, *theirs;
+    uint32_t live[8] = {0};
+    size_t nm, nt;
+    unsigned i;
+    void *other, *keep;
+
+    big_host();
+    create(uuid1, "vm1", 64 * MiB, 1, false);
+    cr_assert_eq(xcp__sim_open(&other, dir, &opt, &err), 0, "%s",
+                 err.message);
+    keep = hv;
+    hv = other; /* create_nth works on hv */
+    for (i = 0; i < 600; i++) {
+        if (live[i % 8]) {
+            cr_assert_eq(drv->domain_destroy(hv, live[i % 8], &err), 0);
+            live[i % 8] = 0;
+        } else {
+            live[i % 8] = create_nth(i, true);
+        }
+    }
+    hv = keep;
+    cr_assert_eq(drv->domain_list(hv, &mine, &nm, &err), 0, "%s",
+                 err.message);
+    cr_assert_eq(drv->domain_list(other, &theirs, &nt, &err), 0);
+    cr_expect(same_domains(mine, nm, theirs, nt), "%zu vs %zu domains", nm,
+              nt);
+    free(mine);
+    free(theirs);
+    drv->close(other);
+}
+
+/* Processes changing one host at the same moment: no record lost or
+ * interleaved, every id handed out once, and the host reloads. */
+Test(sim, processes_changing_one_host_at_once_never_clash, .timeout = 120)
+{
+    enum { KIDS = 4, ROUNDS = 60 };
+    xcp_hv_domain_info *v;
+    int status, k, bad = 0;
+    uint32_t next;
+    size_t n;
+    pid_t pid[KIDS];
+
+    big_host();
+    close_sim();
+    for (k = 0; k < KIDS; k++) {
+        pid[k] = fork();
+        cr_assert(pid[k] >= 0);
+        if (pid[k] == 0) {
+            char uuid[XCP_HV_UUID_LEN], name[32];
+            xcp_hv_domain_config c;
+            uint32_t d, prev = 0;
+            int r;
+
+            if (xcp__sim_open(&hv, dir, &opt, &err) < 0)
+                _exit(2);
+            for (r = 0; r < ROUNDS; r++) {
+                uuid_of(uuid, (unsigned)(k * ROUNDS + r));
+                snprintf(name, sizeof(name), "kid%d-%d", k, r);
+                c = config(uuid, name, 32 * MiB, 1);
+                if (drv->domain_create(hv, &c, r % 2, &d, &err) < 0 ||
+                    d <= prev || drv->domain_destroy(hv, d, &err) < 0)
+                    _exit(3);
+                prev = d;
+            }
+            drv->close(hv);
+            _exit(0);
+        }
+    }
+    for (k = 0; k < KIDS; k++) {
+        cr_assert_eq(waitpid(pid[k], &status, 0), pid[k]);
+        bad += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    cr_expect_eq(bad, 0, "%d of %d processes failed", bad, KIDS);
+    open_sim();
+    cr_assert_eq(drv->domain_list(hv, &v, &n, &err), 0, "%s", err.message);
+    cr_expect_eq(n, 1, "%zu domains left", n);
+    free(v);
+    /* every create took its own id: the next is the one after them all */
+    next = create(uuid1, "after", 32 * MiB, 1, true);
+    cr_expect_eq(next, KIDS * ROUNDS + 1);
+}
+
 Test(sim, an_operation_writes_its_change_not_the_whole_host)
 {
     uint64_t w0, w1;
