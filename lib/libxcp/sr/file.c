@@ -1090,6 +1090,51 @@ static int reparent(const char *dir, const xcp_sr_vdi_info *c,
  * resumes from the journal (copied: from step 4).  Returns 1 when node
  * was merged, 0 when it was left (gone, changed, or the run stopped).
  */
+static int run_pause(struct gc_run *r, const char *location);
+static void run_unpause(struct gc_run *r, const char *location);
+
+/* Whether l.v[i] is a VDI (not a hidden node) whose parent is nloc. */
+static bool visible_child(const struct vdi_list *l, size_t i,
+                          const char *nloc)
+{
+    return l->v[i].location[0] && !l->v[i].hidden &&
+           strcmp(l->v[i].parent_location, nloc) == 0;
+}
+
+/*
+ * Pause the writers of node's visible children (VDIs someone may have
+ * open: a guest, a stream), as XAPI's collector pauses a tapdisk before
+ * relinking its image.  0 with all paused, or -1 with none left paused
+ * when one cannot be (a running VM's disk: the merge waits for a later
+ * run, its copy being data-neutral meanwhile).
+ */
+static int pause_children(struct gc_run *r, const struct vdi_list *l,
+                          const char *nloc)
+{
+    size_t i, j;
+
+    for (i = 0; i < l->n; i++) {
+        if (!visible_child(l, i, nloc) ||
+            run_pause(r, l->v[i].location) == 0)
+            continue;
+        for (j = 0; j < i; j++)
+            if (visible_child(l, j, nloc))
+                run_unpause(r, l->v[j].location);
+        return -1;
+    }
+    return 0;
+}
+
+static void unpause_children(struct gc_run *r, const struct vdi_list *l,
+                             const char *nloc)
+{
+    size_t i;
+
+    for (i = 0; i < l->n; i++)
+        if (visible_child(l, i, nloc))
+            run_unpause(r, l->v[i].location);
+}
+
 static int merge_node(struct gc_run *r, const char *node, bool copied,
                       xcp_sr_error *err)
 {
@@ -1118,6 +1163,13 @@ static int merge_node(struct gc_run *r, const char *node, bool copied,
     }
     snprintf(ploc, sizeof(ploc), "%s", n->parent_location);
     nv = *n;
+    /* No copy for a node whose children could not be relinked now. */
+    if (!copied && pause_children(r, &l, nloc) < 0) {
+        list_free(&l);
+        return 0;
+    }
+    if (!copied)
+        unpause_children(r, &l, nloc);
     list_free(&l);
     if (!copied) {
         if ((ret = journal_put(r->dir, nloc, ploc, "copy", err)) < 0)
@@ -1146,10 +1198,15 @@ static int merge_node(struct gc_run *r, const char *node, bool copied,
     }
     if ((ret = list_vdis(r->dir, &l, false, err)) < 0)
         return ret;
+    if (pause_children(r, &l, nloc) < 0) {
+        list_free(&l);
+        return 0;               /* the journal resumes it */
+    }
     for (i = 0; i < l.n && ret == 0; i++)
         if (l.v[i].location[0] &&
             strcmp(l.v[i].parent_location, nloc) == 0)
             ret = reparent(r->dir, &l.v[i], ploc, err);
+    unpause_children(r, &l, nloc);
     if (ret == 0 && (n = list_find(&l, nloc)))
         ret = remove_vdi(r->dir, n, err);
     list_free(&l);

@@ -242,6 +242,66 @@ static void merge_up(const char *fmt)
     free(wc);
 }
 
+/* A pause hook that refuses one location (a running VM's disk) and
+ * counts the pauses of the others. */
+struct refuser {
+    const char *refuse;
+    unsigned paused, unpaused;
+};
+
+static int refuse_pause(void *ctx, const char *loc)
+{
+    struct refuser *f = ctx;
+
+    if (!strcmp(loc, f->refuse))
+        return -1;
+    f->paused++;
+    return 0;
+}
+
+static void count_unpause(void *ctx, const char *loc)
+{
+    struct refuser *f = ctx;
+
+    (void)loc;
+    f->unpaused++;
+}
+
+/* The children of a node merged up get a new parent in their header:
+ * a child whose writer cannot be paused (a running VM's disk) keeps the
+ * node from being merged, and nothing changes; once it can, the merge
+ * happens with each child paused around its relink.  Before: children
+ * were relinked under their writers, whose stale header (a guest's
+ * QEMU rewrites it at close) would point at the deleted node again. */
+Test(file_gc, a_child_that_cannot_be_paused_keeps_its_node)
+{
+    struct chain ch = build_chain("qcow2", 32, 1);
+    struct refuser f = { NULL, 0, 0 };
+    xcp_sr_gc_hooks h = { 1, &f, NULL, NULL, NULL, refuse_pause,
+                          count_unpause };
+    xcp_sr_gc_result g;
+    struct scan s;
+
+    f.refuse = ch.c.location;
+    cr_assert_eq(ops->sr_gc_run(&sr, XCP_SR_GC_COALESCE_HIDDEN, &h, &g, &e),
+                 0, "%s", e.reason);
+    cr_expect_eq(g.coalesced, 0, "merged under a writer");
+    cr_expect(present(ch.p2), "the node went");
+    cr_expect_eq(f.paused, f.unpaused, "a pause left standing");
+    s = scan_checked();
+    cr_expect_str_eq(find(&s, ch.c.location)->parent_location, ch.p2);
+    f.refuse = "";
+    cr_assert_eq(ops->sr_gc_run(&sr, XCP_SR_GC_COALESCE_HIDDEN, &h, &g, &e),
+                 0, "%s", e.reason);
+    cr_expect_eq(g.coalesced, 1);
+    cr_expect_not(present(ch.p2), "the node merged stays");
+    cr_expect_geq(f.paused, 2, "children relinked without a pause");
+    cr_expect_eq(f.paused, f.unpaused, "a pause left standing");
+    s = scan_checked();
+    cr_expect_str_eq(find(&s, ch.c.location)->parent_location, ch.p1);
+    cr_expect_str_eq(find(&s, ch.a.location)->parent_location, ch.p1);
+}
+
 Test(file_gc, merges_a_qcow2_node_up_and_reparents_its_children)
 {
     merge_up("qcow2");
