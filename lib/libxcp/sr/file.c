@@ -1093,20 +1093,28 @@ static int reparent(const char *dir, const xcp_sr_vdi_info *c,
 static int run_pause(struct gc_run *r, const char *location);
 static void run_unpause(struct gc_run *r, const char *location);
 
-/* Whether l.v[i] is a VDI (not a hidden node) whose parent is nloc. */
+/*
+ * Whether l.v[i] is a child of nloc whose writer must be paused while its
+ * parent link changes: a VDI with changed block tracking.  Its writer
+ * rewrites the image's header from memory when it stores its bitmaps
+ * (QEMU at close, as our library does), which would bring back the link
+ * to the deleted node.  Other writers never touch the link, so a relink
+ * under them is safe, and is what lets a running VM's chain shorten.
+ */
 static bool visible_child(const struct vdi_list *l, size_t i,
                           const char *nloc)
 {
     return l->v[i].location[0] && !l->v[i].hidden &&
+           l->v[i].cbt_enabled &&
            strcmp(l->v[i].parent_location, nloc) == 0;
 }
 
 /*
- * Pause the writers of node's visible children (VDIs someone may have
- * open: a guest, a stream), as XAPI's collector pauses a tapdisk before
- * relinking its image.  0 with all paused, or -1 with none left paused
- * when one cannot be (a running VM's disk: the merge waits for a later
- * run, its copy being data-neutral meanwhile).
+ * Pause the writers of node's children that need it (visible_child), as
+ * XAPI's collector pauses a tapdisk before relinking its image.  0 with
+ * all paused, or -1 with none left paused when one cannot be (a running
+ * VM's disk: the merge waits for a later run, its copy being
+ * data-neutral meanwhile).
  */
 static int pause_children(struct gc_run *r, const struct vdi_list *l,
                           const char *nloc)

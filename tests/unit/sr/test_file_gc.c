@@ -267,12 +267,12 @@ static void count_unpause(void *ctx, const char *loc)
     f->unpaused++;
 }
 
-/* The children of a node merged up get a new parent in their header:
- * a child whose writer cannot be paused (a running VM's disk) keeps the
- * node from being merged, and nothing changes; once it can, the merge
- * happens with each child paused around its relink.  Before: children
- * were relinked under their writers, whose stale header (a guest's
- * QEMU rewrites it at close) would point at the deleted node again. */
+/* The children of a node merged up get a new parent in their header: a
+ * tracked child (CBT) whose writer cannot be paused (a running VM's disk)
+ * keeps the node from being merged, and nothing changes; once it can,
+ * the merge happens with it paused around its relink.  Before: it was
+ * relinked under its writer, whose stale header (QEMU's, rewritten when
+ * it stores its bitmaps at close) would point at the deleted node. */
 Test(file_gc, a_child_that_cannot_be_paused_keeps_its_node)
 {
     struct chain ch = build_chain("qcow2", 32, 1);
@@ -283,6 +283,8 @@ Test(file_gc, a_child_that_cannot_be_paused_keeps_its_node)
     struct scan s;
 
     f.refuse = ch.c.location;
+    cr_assert_eq(ops->vdi_cbt_set(&sr, ch.c.location, true, &e), 0, "%s",
+                 e.reason);
     cr_assert_eq(ops->sr_gc_run(&sr, XCP_SR_GC_COALESCE_HIDDEN, &h, &g, &e),
                  0, "%s", e.reason);
     cr_expect_eq(g.coalesced, 0, "merged under a writer");
@@ -295,7 +297,7 @@ Test(file_gc, a_child_that_cannot_be_paused_keeps_its_node)
                  0, "%s", e.reason);
     cr_expect_eq(g.coalesced, 1);
     cr_expect_not(present(ch.p2), "the node merged stays");
-    cr_expect_geq(f.paused, 2, "children relinked without a pause");
+    cr_expect_geq(f.paused, 1, "a tracked child relinked without a pause");
     cr_expect_eq(f.paused, f.unpaused, "a pause left standing");
     s = scan_checked();
     cr_expect_str_eq(find(&s, ch.c.location)->parent_location, ch.p1);
