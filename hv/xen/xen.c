@@ -1428,6 +1428,12 @@ static int xen_bridge_remove(void *self, const char *bridge, xcp_hv_error *err)
     return xcp__xen_bridge_remove(bridge, err);
 }
 
+static int xen_bridge_ensure(void *self, const char *bridge, xcp_hv_error *err)
+{
+    (void)self;
+    return xcp__xen_bridge_ensure(bridge, err);
+}
+
 const xcp_hv_driver xcp__hv_xen_driver = {
     .version = XCP_HV_DRIVER_VERSION,
     .name = "xen",
@@ -1462,6 +1468,7 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .domain_guest_data = xen_domain_guest_data,
     .domain_migrate_local = xcp__xen_domain_migrate_local,
     .bridge_remove = xen_bridge_remove,
+    .bridge_ensure = xen_bridge_ensure,
 };
 
 #else

@@ -899,7 +899,8 @@ Test(vif, plug_on_halted_vm_fails_bad_power_state)
 
 /* ---- network ------------------------------------------------------------ */
 
-static xcp_network new_network(const char *name)
+/* A network on bridge `bridge` ("": the server picks one). */
+static xcp_network new_network_on(const char *name, const char *bridge)
 {
     xcp_network_record r;
     xcp_network net;
@@ -908,11 +909,20 @@ static xcp_network new_network(const char *name)
     r.name_label = (char *)name;
     r.name_description = (char *)"";
     r.MTU = 1500;
-    r.bridge = (char *)"";
+    r.bridge = (char *)bridge;
     r.managed = true;
     OK(xcp_network_create(S, &net, &r));
     return net;
 }
+
+static xcp_network new_network(const char *name)
+{
+    return new_network_on(name, "");
+}
+
+/* No bridge of this name can be made (Linux names have 15 characters at
+ * most): the sim refuses it as the xen driver does. */
+#define BAD_BRIDGE "bridge-name-over-15"
 
 Test(network, create_picks_a_bridge)
 {
@@ -997,6 +1007,48 @@ Test(network, vm_on_private_network_starts)
     OK(xcp_vm_start(S, vm, false, false));
     OK(xcp_vif_get_currently_attached(S, &att, vif));
     cr_assert(att);
+}
+
+Test(network, vm_start_on_a_bridge_that_cannot_be_made_fails_bridge_not_available)
+{
+    xcp_network net = new_network_on("nobridge", BAD_BRIDGE);
+    xcp_vm vm = api_install("vm");
+    xcp_vif vif;
+
+    OK(try_vif(vm, "0", "", net, &vif));
+    assert_error(xcp_vm_start(S, vm, false, false), "BRIDGE_NOT_AVAILABLE",
+                 BAD_BRIDGE);
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_HALTED);
+}
+
+Test(network, vif_plug_on_a_bridge_that_cannot_be_made_fails_bridge_not_available)
+{
+    xcp_network net = new_network_on("nobridge", BAD_BRIDGE);
+    xcp_vm vm = api_install("vm");
+    xcp_vif vif;
+    bool att = true;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    OK(try_vif(vm, "1", "", net, &vif));
+    assert_error(xcp_vif_plug(S, vif), "BRIDGE_NOT_AVAILABLE", BAD_BRIDGE);
+    OK(xcp_vif_get_currently_attached(S, &att, vif));
+    cr_assert(!att);
+}
+
+Test(network, vif_move_to_a_bridge_that_cannot_be_made_stays_put)
+{
+    xcp_network good = new_network("good");
+    xcp_network bad = new_network_on("nobridge", BAD_BRIDGE);
+    xcp_network now;
+    xcp_vm vm = api_install("vm");
+    xcp_vif vif;
+
+    OK(try_vif(vm, "0", "", good, &vif));
+    OK(xcp_vm_start(S, vm, false, false));
+    assert_error(xcp_vif_move(S, vif, bad), "BRIDGE_NOT_AVAILABLE",
+                 BAD_BRIDGE);
+    OK(xcp_vif_get_network(S, &now, vif));
+    cr_assert_str_eq(now.ref, good.ref);
 }
 
 Test(network, vif_mtu_copied_from_network)

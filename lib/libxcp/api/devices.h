@@ -15,6 +15,10 @@ bool xcp__dev_running(xcp__ctx *c, const char *vmref, int64_t *domid,
 int xcp__dev_bad_state(xcp__ctx *c, const char *vmref, const char *want);
 /* INTERNAL_ERROR for a hypervisor driver's failure e. */
 int xcp__dev_hv_err(const xcp_hv_error *e);
+/* Has the driver make host bridge `bridge` ready for a NIC to join (NULL
+ * or "": none needed). BRIDGE_NOT_AVAILABLE [bridge] when it cannot be had,
+ * the driver's reason in the log. */
+int xcp__dev_bridge_ready(xcp__ctx *c, const char *bridge);
 /* Whether one of the objects (class cls) in vm's set_field has dev in its
  * dev_field. */
 bool xcp__dev_slot_used(xcp__ctx *c, xcp__obj *vm, int set_field, int cls,
