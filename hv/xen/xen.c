@@ -47,6 +47,7 @@
 #include "xen_int.h"
 #include "xen_log.h"
 #include "xen_migrate.h"
+#include "xen_qdisk.h"
 
 #define KiB 1024ull
 #define PAGE ((uint64_t)XCP_HV_PAGE_SIZE)
@@ -1198,6 +1199,21 @@ static int xen_domain_vcpu_info(void *self, uint32_t domid,
 
 /* ---- devices ------------------------------------------------------------- */
 
+/*
+ * A disk just added to domain domid gets the back end it needs: the qdisk
+ * QEMU of a domain built without one (xen_qdisk.h). If none can be had,
+ * the disk goes again: a plug fails whole.
+ */
+static int qdisk_served(struct xen *x, uint32_t domid, libxl_device_disk *d,
+                        xcp_hv_error *err)
+{
+    int rc = xcp__xen_qdisk_ensure(x->ctx, x->xs, domid, d->vdev, err);
+
+    if (rc < 0)
+        libxl_device_disk_destroy(x->ctx, domid, d, NULL);
+    return rc;
+}
+
 static int xen_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
                          xcp_hv_error *err)
 {
@@ -1212,7 +1228,8 @@ static int xen_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
         rc = oom(err);
     } else {
         rc = libxl_device_disk_add(x->ctx, domid, &d, NULL);
-        rc = rc ? libxl_fail(err, rc, "libxl_device_disk_add", domid) : 0;
+        rc = rc ? libxl_fail(err, rc, "libxl_device_disk_add", domid)
+                : qdisk_served(x, domid, &d, err);
     }
     libxl_device_disk_dispose(&d);
     return rc;
@@ -1266,7 +1283,10 @@ static int xen_cdrom_insert(void *self, uint32_t domid, const char *vdev,
         rc = rc ? libxl_fail(err, rc, "libxl_cdrom_insert", domid) : 0;
     } else { /* PV or PVH: libxl_cdrom_insert is for HVM only */
         rc = xcp__xen_pv_cd_change(x->ctx, domid, &d, &call);
-        rc = rc ? libxl_fail(err, rc, call, domid) : 0;
+        if (rc)
+            rc = libxl_fail(err, rc, call, domid);
+        else if (d.pdev_path)
+            rc = qdisk_served(x, domid, &d, err);
     }
     libxl_device_disk_dispose(&d);
     libxl_dominfo_dispose(&info);
