@@ -628,6 +628,7 @@ static int build_config(struct xen *x, const xcp_hv_domain_config *c,
     libxl_domain_build_info *b = &dc->b_info;
     uint32_t online, v;
     size_t i;
+    int rc;
 
     libxl_domain_config_init(dc);
     if (!c || c->version < 1 || !c->vm_uuid || !c->name || !c->vcpus_max)
@@ -688,6 +689,9 @@ static int build_config(struct xen *x, const xcp_hv_domain_config *c,
                 continue;
             if (!disk_to_libxl(k, &dc->disks[dc->num_disks++]))
                 return oom(err);
+            if ((rc = xcp__xen_qdisk_can_serve(
+                     &dc->disks[dc->num_disks - 1], err)) < 0)
+                return rc;
         }
     }
     if (c->n_nics) {
@@ -1226,7 +1230,7 @@ static int xen_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
         return rc;
     if (!disk_to_libxl(disk, &d)) {
         rc = oom(err);
-    } else {
+    } else if ((rc = xcp__xen_qdisk_can_serve(&d, err)) == 0) {
         rc = libxl_device_disk_add(x->ctx, domid, &d, NULL);
         rc = rc ? libxl_fail(err, rc, "libxl_device_disk_add", domid)
                 : qdisk_served(x, domid, &d, err);

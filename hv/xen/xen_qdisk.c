@@ -205,6 +205,23 @@ static int wait_running(struct xs_handle *xs, pid_t pid,
                              START_MS / 1000, logpath);
 }
 
+int xcp__xen_qdisk_can_serve(const libxl_device_disk *d, xcp_hv_error *err)
+{
+    const char *fmt = d->format == LIBXL_DISK_FORMAT_QCOW2 ? "qcow2"
+                      : d->format == LIBXL_DISK_FORMAT_VHD ? "VHD" : NULL;
+
+    if (d->readwrite || d->is_cdrom || !fmt)
+        return 0;
+    return xcp__hv_error_set(err, -ENOTSUP,
+                             "xen: disk %s: a read-only %s image (%s) "
+                             "cannot be attached: QEMU's qdisk back end "
+                             "opens it under a writable %s layer and "
+                             "fails (\"Block node is read-only\"); attach "
+                             "it read-write, or a raw image read-only",
+                             d->vdev, fmt, d->pdev_path ? d->pdev_path : "",
+                             fmt);
+}
+
 int xcp__xen_qdisk_ensure(libxl_ctx *ctx, struct xs_handle *xs,
                           uint32_t domid, const char *vdev,
                           xcp_hv_error *err)

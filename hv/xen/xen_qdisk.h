@@ -30,4 +30,13 @@ int xcp__xen_qdisk_ensure(libxl_ctx *ctx, struct xs_handle *xs,
                           uint32_t domid, const char *vdev,
                           xcp_hv_error *err);
 
+/*
+ * -ENOTSUP, with the reason, for disk d if no qdisk back end can serve it:
+ * a read-only qcow2 or VHD image (QEMU's xen-block opens the file
+ * read-only under a writable format layer, which QEMU refuses: "Block
+ * node is read-only"; the plug would look fine and the guest would never
+ * see the disk). 0 for anything else (raw images, CDs, writable disks).
+ */
+int xcp__xen_qdisk_can_serve(const libxl_device_disk *d, xcp_hv_error *err);
+
 #endif /* XCP_XEN_QDISK_H */

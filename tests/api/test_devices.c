@@ -468,6 +468,30 @@ Test(vbd, hot_plug_and_unplug_on_running_vm)
     OK(xcp_vbd_destroy(S, vbd));
 }
 
+/*
+ * A disk the host cannot attach (the xen driver says ENOTSUP for a
+ * read-only qcow2 image, which QEMU's qdisk back end cannot open) fails
+ * OPERATION_NOT_ALLOWED with the driver's reason, not INTERNAL_ERROR; the
+ * VBD stays unplugged.
+ */
+Test(vbd, plug_the_host_cannot_do_fails_operation_not_allowed)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vdi vdi = new_vdi("data", 1 * GiB, XCP_VDI_TYPE_USER);
+    const xcp_error *e;
+    xcp_vbd vbd;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    vbd = disk_vbd(vm, vdi, "1");
+    api_reopen_with_faults("disk_plug=ENOTSUP");
+    assert_error_name(xcp_vbd_plug(S, vbd), "OPERATION_NOT_ALLOWED");
+    e = xcp_error_last();
+    cr_assert(e->nparams == 1 && strstr(e->params[0], "disk_plug"),
+              "the reason is not the driver's: %s",
+              e->nparams ? e->params[0] : "(none)");
+    cr_assert(!attached(vbd));
+}
+
 Test(vbd, plug_on_halted_vm_fails_bad_power_state)
 {
     xcp_vm vm = api_install("vm");

@@ -32,8 +32,12 @@ int xcp__dev_bad_state(xcp__ctx *c, const char *vmref, const char *want)
 
 int xcp__dev_hv_err(const xcp_hv_error *e)
 {
-    return XCP__ERR_INTERNAL_ERROR(e->message[0] ? e->message
-                                   : "hypervisor failure");
+    const char *why = e->message[0] ? e->message : "hypervisor failure";
+
+    /* what this host cannot do is no bug: the driver's reason says why */
+    if (e->code == -ENOTSUP)
+        return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+    return XCP__ERR_INTERNAL_ERROR(why);
 }
 
 int xcp__dev_bridge_ready(xcp__ctx *c, const char *bridge)
