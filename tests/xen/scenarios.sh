@@ -720,13 +720,14 @@ sc_vif_bridge_not_available() {
 }
 
 # A new disk on a running guest: $1=device (slot), $2=mode, $3=what the
-# guest must report for it; unplugged again afterwards.
+# guest must report for it, $4 its image format (default: the SR's,
+# qcow2); unplugged again afterwards (unplug_disk).
 HOT_VBD="" HOT_DEV=""
 hotplug_disk() {
     local sr vdi vbd n dev
     sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
     vdi=$(x vdi-create sr-uuid="$sr" name-label="lab-hot$1" \
-        virtual-size=16777216) || return 1
+        virtual-size=16777216 ${4:+sm-config:image-format=$4}) || return 1
     vbd=$(x vbd-create vm-uuid="$VM" vdi-uuid="$vdi" device="$1" type=Disk \
         mode="$2") || return 1
     dev=xvd$(echo abcdefgh | cut -c$(($1 + 1)))
@@ -738,17 +739,26 @@ hotplug_disk() {
         xenstore-ls -f "/local/domain/$(param "$VM" dom-id)/device/vbd" |
             grep -E '/state|backend ' | head -8
         tail -n 5 /var/log/xen/qemu-dm-"$VM"*.log 2>/dev/null
+        # a disk nothing serves stays out of the scenarios after this one
+        # (a guest booted with it waits for it)
+        local w=$why
+        x vbd-unplug uuid="$vbd" force=true >/dev/null
+        x vbd-destroy uuid="$vbd"
+        why=$w
         return 1
     fi
     HOT_VBD=$vbd
     HOT_DEV=$dev
 }
 
+# Unplugs VBD $1 (guest device $2), waits until the guest no longer has
+# it, and destroys the VBD (its slot is free for the next scenario).
 unplug_disk() {
     local n
     n=$(lines "$VM")
     x vbd-unplug uuid="$1" || return 1
-    wait_gone "$VM" disks "$2" 60 "$n"
+    wait_gone "$VM" disks "$2" 60 "$n" || return 1
+    x vbd-destroy uuid="$1"
 }
 
 sc_vbd_hotplug() {
@@ -757,10 +767,31 @@ sc_vbd_hotplug() {
     unplug_disk "$HOT_VBD" "$HOT_DEV"
 }
 
+# A read-only disk: the guest sees it read-only and its writes fail. A raw
+# image (blkback): QEMU's qdisk back end (Debian 12's QEMU 7.2) cannot open
+# a read-only qcow2 image, which is refused with that reason.
 sc_vbd_readonly() {
+    local sr vdi vbd
     ensure_running "$VM" || return 1
-    hotplug_disk 2 RO "ro=1 removable=0 write=failed" || return 1
-    unplug_disk "$HOT_VBD" "$HOT_DEV"
+    hotplug_disk 2 RO "ro=1 removable=0 write=failed" raw || return 1
+    unplug_disk "$HOT_VBD" "$HOT_DEV" || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-ro-qcow2 \
+        virtual-size=16777216) || return 1
+    vbd=$(x vbd-create vm-uuid="$VM" vdi-uuid="$vdi" device=2 type=Disk \
+        mode=RO) || return 1
+    if x vbd-plug uuid="$vbd"; then
+        bad "a read-only qcow2 disk was plugged"
+        return 1
+    fi
+    echo "error: $why"
+    case $why in
+    *"Block node is read-only"*) why="" ;;
+    *) bad "not the reason why: $why"; return 1 ;;
+    esac
+    [ "$(x vbd-param-get uuid="$vbd" param-name=currently-attached)" = \
+        false ] || bad "the refused VBD is attached" || return 1
+    x vbd-destroy uuid="$vbd" && x vdi-destroy uuid="$vdi"
 }
 
 # The domain ids that device models (QEMU, "-xen-domid <id>") serve now,
@@ -831,10 +862,12 @@ sc_cd() {
     iso_sr || return 1
     x cd-list | grep -q lab.iso || bad "lab.iso is not in cd-list" || return 1
     n=$(lines "$VM")
-    x vm-cd-add uuid="$VM" cd-name=lab.iso device=3 || return 1
-    CD_VBD=$(x vbd-list vm-uuid="$VM" type=CD --minimal) || return 1
-    [ "$(x vbd-param-get uuid="$CD_VBD" param-name=currently-attached)" = \
-        true ] || x vbd-plug uuid="$CD_VBD" || return 1
+    # (xe has no vm-cd-add yet: the VBD as vm-cd-add makes it)
+    p=$(x vdi-list sr-uuid="$ISO_SR" name-label=lab.iso --minimal) ||
+        return 1
+    CD_VBD=$(x vbd-create vm-uuid="$VM" vdi-uuid="$p" type=CD device=3 \
+        mode=RO) || return 1
+    x vbd-plug uuid="$CD_VBD" || return 1
     wait_console "$VM" "XCPGUEST: disk xvdd ro=1 .*write=failed" \
         30 "$n" || return 1
     d=$(param "$VM" dom-id) || return 1
