@@ -572,7 +572,12 @@ static bool disk_to_libxl(const xcp_hv_disk *k, libxl_device_disk *d)
     d->pdev_path = empty ? NULL : strdup(k->path);
     d->vdev = strdup(k->vdev ? k->vdev : "");
     d->format = disk_format(k->format, empty);
-    d->backend = LIBXL_DISK_BACKEND_UNKNOWN; /* libxl picks: qdisk for qcow2 */
+    /* libxl picks qdisk for qcow2 and VHD, blkback for a raw file; but a
+     * CD's ISO through blkback needs the "block" hot-plug script's loop
+     * device (util-linux in dom0: the lab's busybox one fails it), while
+     * QEMU opens a read-only raw image as it is (xen_qdisk.c starts one) */
+    d->backend = k->cdrom ? LIBXL_DISK_BACKEND_QDISK
+                          : LIBXL_DISK_BACKEND_UNKNOWN;
     d->readwrite = !(k->readonly || k->cdrom);
     d->is_cdrom = k->cdrom;
     d->removable = k->cdrom;
