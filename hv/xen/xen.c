@@ -1237,8 +1237,14 @@ static int xen_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
         rc = oom(err);
     } else if ((rc = xcp__xen_qdisk_can_serve(&d, err)) == 0) {
         rc = libxl_device_disk_add(x->ctx, domid, &d, NULL);
-        rc = rc ? libxl_fail(err, rc, "libxl_device_disk_add", domid)
-                : qdisk_served(x, domid, &d, err);
+        if (rc) {
+            rc = libxl_fail(err, rc, "libxl_device_disk_add", domid);
+            /* libxl leaves the front end's entries of a failed hot-plug
+             * script behind (a later resume found them) */
+            libxl_device_disk_destroy(x->ctx, domid, &d, NULL);
+        } else {
+            rc = qdisk_served(x, domid, &d, err);
+        }
     }
     libxl_device_disk_dispose(&d);
     return rc;
