@@ -1223,6 +1223,15 @@ static int qdisk_served(struct xen *x, uint32_t domid, libxl_device_disk *d,
     return rc;
 }
 
+/* A disk that asks for qdisk by name has its QEMU before libxl adds it. */
+static int qdisk_first(struct xen *x, uint32_t domid,
+                       const libxl_device_disk *d, xcp_hv_error *err)
+{
+    if (d->backend != LIBXL_DISK_BACKEND_QDISK || !d->pdev_path)
+        return 0;
+    return xcp__xen_qdisk_ensure(x->ctx, x->xs, domid, NULL, err);
+}
+
 static int xen_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
                          xcp_hv_error *err)
 {
@@ -1235,7 +1244,8 @@ static int xen_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
         return rc;
     if (!disk_to_libxl(disk, &d)) {
         rc = oom(err);
-    } else if ((rc = xcp__xen_qdisk_can_serve(&d, err)) == 0) {
+    } else if ((rc = xcp__xen_qdisk_can_serve(&d, err)) == 0 &&
+               (rc = qdisk_first(x, domid, &d, err)) == 0) {
         rc = libxl_device_disk_add(x->ctx, domid, &d, NULL);
         if (rc) {
             rc = libxl_fail(err, rc, "libxl_device_disk_add", domid);
@@ -1296,7 +1306,8 @@ static int xen_cdrom_insert(void *self, uint32_t domid, const char *vdev,
                info.domain_type == LIBXL_DOMAIN_TYPE_HVM) {
         rc = libxl_cdrom_insert(x->ctx, domid, &d, NULL);
         rc = rc ? libxl_fail(err, rc, "libxl_cdrom_insert", domid) : 0;
-    } else { /* PV or PVH: libxl_cdrom_insert is for HVM only */
+    } else if ((rc = qdisk_first(x, domid, &d, err)) == 0) {
+        /* PV or PVH: libxl_cdrom_insert is for HVM only */
         rc = xcp__xen_pv_cd_change(x->ctx, domid, &d, &call);
         if (rc)
             rc = libxl_fail(err, rc, call, domid);

@@ -232,14 +232,15 @@ int xcp__xen_qdisk_ensure(libxl_ctx *ctx, struct xs_handle *xs,
     pid_t pid = -1;
     int rc;
 
-    if (dm_active(xs, domid) || !needs_qdisk(ctx, domid, vdev))
+    if (dm_active(xs, domid) || (vdev && !needs_qdisk(ctx, domid, vdev)))
         return 0;
     snprintf(what, sizeof(what), "the qdisk back end (QEMU) of domain %"
              PRIu32, domid);
     if (!(path = qemu_path()))
         return xcp__hv_error_set(err, -ENOENT, "xen: cannot start %s for "
                                  "disk %s: no qemu-xen (%s or %s; "
-                                 "XCP_XEN_QEMU)", what, vdev, qemu_paths[0],
+                                 "XCP_XEN_QEMU)", what, vdev ? vdev : "",
+                                 qemu_paths[0],
                                  qemu_paths[1]);
     snprintf(id, sizeof(id), "%" PRIu32, domid);
     snprintf(pidpath, sizeof(pidpath), "/local/domain/%s/name", id);

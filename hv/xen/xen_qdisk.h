@@ -24,6 +24,9 @@
  * looks for a domain's device model (so libxl's later plugs use it and
  * libxl_domain_destroy kills it), and waits until it runs. 0 also when
  * nothing was needed (not a qdisk disk, or a device model is there).
+ * vdev NULL: before the add of a disk that asks libxl for qdisk itself
+ * (libxl refuses that without a device model: "device model required but
+ * not running"), start one unless there is one.
  * Where the QEMU binary is: XCP_XEN_QEMU, else the usual places.
  */
 int xcp__xen_qdisk_ensure(libxl_ctx *ctx, struct xs_handle *xs,
