@@ -217,6 +217,7 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_DOMAIN_GUEST_DATA] = "domain_guest_data",
     [XCP_HV_OP_DOMAIN_MIGRATE_LOCAL] = "domain_migrate_local",
     [XCP_HV_OP_BRIDGE_REMOVE] = "bridge_remove",
+    [XCP_HV_OP_BRIDGE_ENSURE] = "bridge_ensure",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};
@@ -472,6 +473,7 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_DOMAIN_GUEST_DATA: return d->version >= 2 && d->domain_guest_data;
     case XCP_HV_OP_DOMAIN_MIGRATE_LOCAL: return d->version >= 2 && d->domain_migrate_local;
     case XCP_HV_OP_BRIDGE_REMOVE: return d->version >= 2 && d->bridge_remove;
+    case XCP_HV_OP_BRIDGE_ENSURE: return d->version >= 3 && d->bridge_ensure;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -697,4 +699,20 @@ int xcp__hv_bridge_remove(xcp_hv *hv, const char *bridge, xcp_hv_error *err)
     if (hv->drv->version < 2)
         return unsupported(hv, XCP_HV_OP_BRIDGE_REMOVE, err);
     HV_CALL(hv, XCP_HV_OP_BRIDGE_REMOVE, bridge_remove, err, bridge, err);
+}
+
+int xcp__hv_bridge_ensure(xcp_hv *hv, const char *bridge, xcp_hv_error *err)
+{
+    if (hv->drv->version < 3)
+        return unsupported(hv, XCP_HV_OP_BRIDGE_ENSURE, err);
+    HV_CALL(hv, XCP_HV_OP_BRIDGE_ENSURE, bridge_ensure, err, bridge, err);
+}
+
+bool xcp__hv_bridge_name_valid(const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+
+    if (n == 0 || n >= 16 || !strcmp(name, ".") || !strcmp(name, ".."))
+        return false;
+    return strcspn(name, "/: \t\n\v\f\r") == n;
 }

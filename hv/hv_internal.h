@@ -158,6 +158,12 @@ int xcp__hv_domain_migrate_local(xcp_hv *hv, uint32_t domid,
 /* Removes host bridge `bridge` if the driver made it and it has no port
  * left (driver slot bridge_remove); -ENOTSUP when the driver has none. */
 int xcp__hv_bridge_remove(xcp_hv *hv, const char *bridge, xcp_hv_error *err);
+/* Whether Linux takes `name` for an interface (a bridge): 1 to 15
+ * characters, none of them '/', ':' or blank, and not "." or "..". */
+bool xcp__hv_bridge_name_valid(const char *name);
+/* Makes host bridge `bridge` ready for NICs (driver slot bridge_ensure):
+ * -ENODEV when it cannot be had; -ENOTSUP when the driver has none. */
+int xcp__hv_bridge_ensure(xcp_hv *hv, const char *bridge, xcp_hv_error *err);
 
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN). */
 extern const xcp_hv_driver xcp__hv_sim_driver;

@@ -1229,6 +1229,15 @@ static int sim_bridge_remove(void *self, const char *bridge,
     return xcp__sim_check_fault(self, XCP_HV_OP_BRIDGE_REMOVE, err);
 }
 
+/* Making one succeeds for any name Linux takes (xcp__sim_check_nic). */
+static int sim_bridge_ensure(void *self, const char *bridge,
+                             xcp_hv_error *err)
+{
+    int rc = xcp__sim_check_fault(self, XCP_HV_OP_BRIDGE_ENSURE, err);
+
+    return rc < 0 ? rc : xcp__sim_check_bridge(bridge, err);
+}
+
 static int sim_domain_migrate_local(void *self, uint32_t domid,
                                     uint32_t *new_domid, xcp_hv_error *err)
 {
@@ -1597,4 +1606,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .domain_guest_data = shared_domain_guest_data,
     .domain_migrate_local = shared_domain_migrate_local,
     .bridge_remove = sim_bridge_remove,
+    .bridge_ensure = sim_bridge_ensure,
 };

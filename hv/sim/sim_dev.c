@@ -75,6 +75,16 @@ int xcp__sim_check_disk(const char *uuid, const xcp_hv_disk *k,
     return empty ? 0 : xcp__sim_need_file(uuid, "disk image", k->path, err);
 }
 
+int xcp__sim_check_bridge(const char *bridge, xcp_hv_error *err)
+{
+    if (xcp__hv_bridge_name_valid(bridge))
+        return 0;
+    return xcp__hv_error_set(err, -ENODEV,
+                             "sim: no bridge '%s' can be made (Linux takes "
+                             "1 to 15 characters, no '/', ':' or blank)",
+                             bridge ? bridge : "");
+}
+
 int xcp__sim_check_nic(const char *uuid, const xcp_hv_nic *n, xcp_hv_error *err)
 {
     if (n->mac[0] & 1)
@@ -88,6 +98,8 @@ int xcp__sim_check_nic(const char *uuid, const xcp_hv_nic *n, xcp_hv_error *err)
         return xcp__hv_error_set(err, -EINVAL,
                                  "sim: VM %s: NIC %" PRIu32 " has no bridge",
                                  uuid, n->devid);
+    if (!xcp__hv_bridge_name_valid(n->bridge))
+        return xcp__sim_check_bridge(n->bridge, err);
     if (n->mtu && (n->mtu < 68 || n->mtu > 65535))
         return xcp__hv_error_set(err, -EINVAL,
                                  "sim: VM %s: NIC %" PRIu32 ": MTU %" PRIu32

@@ -331,6 +331,8 @@ int xcp__sim_dom_start(struct sim *s, struct dom *d, bool paused,
 int xcp__sim_need_file(const char *uuid, const char *what, const char *path,
                        xcp_hv_error *err);
 
+/* -ENODEV unless a bridge named `bridge` can be had (bridge_ensure). */
+int xcp__sim_check_bridge(const char *bridge, xcp_hv_error *err);
 /* Checks a disk or a NIC as the backends would (uuid names the VM). */
 int xcp__sim_check_disk(const char *uuid, const xcp_hv_disk *k,
                         xcp_hv_error *err);

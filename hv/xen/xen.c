@@ -47,6 +47,7 @@
 #include "xen_int.h"
 #include "xen_log.h"
 #include "xen_migrate.h"
+#include "xen_qdisk.h"
 
 #define KiB 1024ull
 #define PAGE ((uint64_t)XCP_HV_PAGE_SIZE)
@@ -573,7 +574,12 @@ static bool disk_to_libxl(const xcp_hv_disk *k, libxl_device_disk *d)
     d->pdev_path = empty ? NULL : strdup(k->path);
     d->vdev = strdup(k->vdev ? k->vdev : "");
     d->format = disk_format(k->format, empty);
-    d->backend = LIBXL_DISK_BACKEND_UNKNOWN; /* libxl picks: qdisk for qcow2 */
+    /* libxl picks qdisk for qcow2 and VHD, blkback for a raw file; but a
+     * CD's ISO through blkback needs the "block" hot-plug script's loop
+     * device (util-linux in dom0: the lab's busybox one fails it), while
+     * QEMU opens a read-only raw image as it is (xen_qdisk.c starts one) */
+    d->backend = k->cdrom ? LIBXL_DISK_BACKEND_QDISK
+                          : LIBXL_DISK_BACKEND_UNKNOWN;
     d->readwrite = !(k->readonly || k->cdrom);
     d->is_cdrom = k->cdrom;
     d->removable = k->cdrom;
@@ -629,6 +635,7 @@ static int build_config(struct xen *x, const xcp_hv_domain_config *c,
     libxl_domain_build_info *b = &dc->b_info;
     uint32_t online, v;
     size_t i;
+    int rc;
 
     libxl_domain_config_init(dc);
     if (!c || c->version < 1 || !c->vm_uuid || !c->name || !c->vcpus_max)
@@ -689,6 +696,9 @@ static int build_config(struct xen *x, const xcp_hv_domain_config *c,
                 continue;
             if (!disk_to_libxl(k, &dc->disks[dc->num_disks++]))
                 return oom(err);
+            if ((rc = xcp__xen_qdisk_can_serve(
+                     &dc->disks[dc->num_disks - 1], err)) < 0)
+                return rc;
         }
     }
     if (c->n_nics) {
@@ -1230,6 +1240,30 @@ static int xen_domain_vcpu_info(void *self, uint32_t domid,
 
 /* ---- devices ------------------------------------------------------------- */
 
+/*
+ * A disk just added to domain domid gets the back end it needs: the qdisk
+ * QEMU of a domain built without one (xen_qdisk.h). If none can be had,
+ * the disk goes again: a plug fails whole.
+ */
+static int qdisk_served(struct xen *x, uint32_t domid, libxl_device_disk *d,
+                        xcp_hv_error *err)
+{
+    int rc = xcp__xen_qdisk_ensure(x->ctx, x->xs, domid, d->vdev, err);
+
+    if (rc < 0)
+        libxl_device_disk_destroy(x->ctx, domid, d, NULL);
+    return rc;
+}
+
+/* A disk that asks for qdisk by name has its QEMU before libxl adds it. */
+static int qdisk_first(struct xen *x, uint32_t domid,
+                       const libxl_device_disk *d, xcp_hv_error *err)
+{
+    if (d->backend != LIBXL_DISK_BACKEND_QDISK || !d->pdev_path)
+        return 0;
+    return xcp__xen_qdisk_ensure(x->ctx, x->xs, domid, NULL, err);
+}
+
 static int xen_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
                          xcp_hv_error *err)
 {
@@ -1242,9 +1276,17 @@ static int xen_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
         return rc;
     if (!disk_to_libxl(disk, &d)) {
         rc = oom(err);
-    } else {
+    } else if ((rc = xcp__xen_qdisk_can_serve(&d, err)) == 0 &&
+               (rc = qdisk_first(x, domid, &d, err)) == 0) {
         rc = libxl_device_disk_add(x->ctx, domid, &d, NULL);
-        rc = rc ? libxl_fail(err, rc, "libxl_device_disk_add", domid) : 0;
+        if (rc) {
+            rc = libxl_fail(err, rc, "libxl_device_disk_add", domid);
+            /* libxl leaves the front end's entries of a failed hot-plug
+             * script behind (a later resume found them) */
+            libxl_device_disk_destroy(x->ctx, domid, &d, NULL);
+        } else {
+            rc = qdisk_served(x, domid, &d, err);
+        }
     }
     libxl_device_disk_dispose(&d);
     return rc;
@@ -1296,9 +1338,13 @@ static int xen_cdrom_insert(void *self, uint32_t domid, const char *vdev,
                info.domain_type == LIBXL_DOMAIN_TYPE_HVM) {
         rc = libxl_cdrom_insert(x->ctx, domid, &d, NULL);
         rc = rc ? libxl_fail(err, rc, "libxl_cdrom_insert", domid) : 0;
-    } else { /* PV or PVH: libxl_cdrom_insert is for HVM only */
+    } else if ((rc = qdisk_first(x, domid, &d, err)) == 0) {
+        /* PV or PVH: libxl_cdrom_insert is for HVM only */
         rc = xcp__xen_pv_cd_change(x->ctx, domid, &d, &call);
-        rc = rc ? libxl_fail(err, rc, call, domid) : 0;
+        if (rc)
+            rc = libxl_fail(err, rc, call, domid);
+        else if (d.pdev_path)
+            rc = qdisk_served(x, domid, &d, err);
     }
     libxl_device_disk_dispose(&d);
     libxl_dominfo_dispose(&info);
@@ -1474,6 +1520,12 @@ static int xen_bridge_remove(void *self, const char *bridge, xcp_hv_error *err)
     return xcp__xen_bridge_remove(bridge, err);
 }
 
+static int xen_bridge_ensure(void *self, const char *bridge, xcp_hv_error *err)
+{
+    (void)self;
+    return xcp__xen_bridge_ensure(bridge, err);
+}
+
 const xcp_hv_driver xcp__hv_xen_driver = {
     .version = XCP_HV_DRIVER_VERSION,
     .name = "xen",
@@ -1508,6 +1560,7 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .domain_guest_data = xen_domain_guest_data,
     .domain_migrate_local = xcp__xen_domain_migrate_local,
     .bridge_remove = xen_bridge_remove,
+    .bridge_ensure = xen_bridge_ensure,
 };
 
 #else

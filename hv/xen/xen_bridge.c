@@ -73,10 +73,20 @@ static int ports(const char *name)
 
 static int check_name(const char *name, xcp_hv_error *err)
 {
-    if (strlen(name) >= IFNAMSIZ || strchr(name, '/'))
-        return xcp__hv_error_set(err, -EINVAL,
-                                 "xen: '%s' is not a bridge name", name);
+    if (!xcp__hv_bridge_name_valid(name))
+        return xcp__hv_error_set(err, -ENODEV,
+                                 "xen: '%s' is not a bridge name (Linux "
+                                 "takes 1 to 15 characters, no '/', ':' or "
+                                 "blank)", name);
     return 0;
+}
+
+/* Is interface `name` (which exists) a bridge? */
+static bool is_bridge(const char *name)
+{
+    char p[96];
+
+    return sys_path(p, sizeof(p), name, "bridge") && access(p, F_OK) == 0;
 }
 
 static int bridge_socket(xcp_hv_error *err)
@@ -102,9 +112,14 @@ int xcp__xen_bridge_ensure(const char *name, xcp_hv_error *err)
     if (ioctl(s, SIOCBRADDBR, name) == 0) {
         set_mark(name);
     } else if (errno != EEXIST) {
-        rc = xcp__hv_error_set(err, -errno,
+        rc = xcp__hv_error_set(err, -ENODEV,
                                "xen: cannot create bridge %s: %s", name,
                                strerror(errno));
+        goto out;
+    } else if (!is_bridge(name)) {
+        rc = xcp__hv_error_set(err, -ENODEV,
+                               "xen: %s is an interface of dom0 but not a "
+                               "bridge: no VIF can join it", name);
         goto out;
     }
     memset(&ifr, 0, sizeof(ifr));
@@ -116,8 +131,8 @@ int xcp__xen_bridge_ensure(const char *name, xcp_hv_error *err)
         if (ioctl(s, SIOCSIFFLAGS, &ifr) == 0)
             goto out;
     }
-    rc = xcp__hv_error_set(err, -errno, "xen: cannot bring bridge %s up: %s",
-                           name, strerror(errno));
+    rc = xcp__hv_error_set(err, -ENODEV, "xen: cannot bring bridge %s up: "
+                           "%s", name, strerror(errno));
 out:
     close(s);
     return rc;

@@ -11,6 +11,8 @@
 /*
  * Makes sure Linux bridge `name` exists and is up; one the driver creates
  * is marked as made by libxcp (its ifalias). NULL or "" is no bridge: 0.
+ * -ENODEV when it cannot be had (not a bridge name, an interface of
+ * another kind, or the kernel refuses), the reason in err.
  */
 int xcp__xen_bridge_ensure(const char *name, xcp_hv_error *err);
 

@@ -468,6 +468,30 @@ Test(vbd, hot_plug_and_unplug_on_running_vm)
     OK(xcp_vbd_destroy(S, vbd));
 }
 
+/*
+ * A disk the host cannot attach (the xen driver says ENOTSUP for a
+ * read-only qcow2 image, which QEMU's qdisk back end cannot open) fails
+ * OPERATION_NOT_ALLOWED with the driver's reason, not INTERNAL_ERROR; the
+ * VBD stays unplugged.
+ */
+Test(vbd, plug_the_host_cannot_do_fails_operation_not_allowed)
+{
+    xcp_vm vm = api_install("vm");
+    xcp_vdi vdi = new_vdi("data", 1 * GiB, XCP_VDI_TYPE_USER);
+    const xcp_error *e;
+    xcp_vbd vbd;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    vbd = disk_vbd(vm, vdi, "1");
+    api_reopen_with_faults("disk_plug=ENOTSUP");
+    assert_error_name(xcp_vbd_plug(S, vbd), "OPERATION_NOT_ALLOWED");
+    e = xcp_error_last();
+    cr_assert(e->nparams == 1 && strstr(e->params[0], "disk_plug"),
+              "the reason is not the driver's: %s",
+              e->nparams ? e->params[0] : "(none)");
+    cr_assert(!attached(vbd));
+}
+
 Test(vbd, plug_on_halted_vm_fails_bad_power_state)
 {
     xcp_vm vm = api_install("vm");
@@ -899,7 +923,8 @@ Test(vif, plug_on_halted_vm_fails_bad_power_state)
 
 /* ---- network ------------------------------------------------------------ */
 
-static xcp_network new_network(const char *name)
+/* A network on bridge `bridge` ("": the server picks one). */
+static xcp_network new_network_on(const char *name, const char *bridge)
 {
     xcp_network_record r;
     xcp_network net;
@@ -908,11 +933,20 @@ static xcp_network new_network(const char *name)
     r.name_label = (char *)name;
     r.name_description = (char *)"";
     r.MTU = 1500;
-    r.bridge = (char *)"";
+    r.bridge = (char *)bridge;
     r.managed = true;
     OK(xcp_network_create(S, &net, &r));
     return net;
 }
+
+static xcp_network new_network(const char *name)
+{
+    return new_network_on(name, "");
+}
+
+/* No bridge of this name can be made (Linux names have 15 characters at
+ * most): the sim refuses it as the xen driver does. */
+#define BAD_BRIDGE "bridge-name-over-15"
 
 Test(network, create_picks_a_bridge)
 {
@@ -997,6 +1031,48 @@ Test(network, vm_on_private_network_starts)
     OK(xcp_vm_start(S, vm, false, false));
     OK(xcp_vif_get_currently_attached(S, &att, vif));
     cr_assert(att);
+}
+
+Test(network, vm_start_on_a_bridge_that_cannot_be_made_fails_bridge_not_available)
+{
+    xcp_network net = new_network_on("nobridge", BAD_BRIDGE);
+    xcp_vm vm = api_install("vm");
+    xcp_vif vif;
+
+    OK(try_vif(vm, "0", "", net, &vif));
+    assert_error(xcp_vm_start(S, vm, false, false), "BRIDGE_NOT_AVAILABLE",
+                 BAD_BRIDGE);
+    cr_assert_eq(api_power(vm), XCP_VM_POWER_STATE_HALTED);
+}
+
+Test(network, vif_plug_on_a_bridge_that_cannot_be_made_fails_bridge_not_available)
+{
+    xcp_network net = new_network_on("nobridge", BAD_BRIDGE);
+    xcp_vm vm = api_install("vm");
+    xcp_vif vif;
+    bool att = true;
+
+    OK(xcp_vm_start(S, vm, false, false));
+    OK(try_vif(vm, "1", "", net, &vif));
+    assert_error(xcp_vif_plug(S, vif), "BRIDGE_NOT_AVAILABLE", BAD_BRIDGE);
+    OK(xcp_vif_get_currently_attached(S, &att, vif));
+    cr_assert(!att);
+}
+
+Test(network, vif_move_to_a_bridge_that_cannot_be_made_stays_put)
+{
+    xcp_network good = new_network("good");
+    xcp_network bad = new_network_on("nobridge", BAD_BRIDGE);
+    xcp_network now;
+    xcp_vm vm = api_install("vm");
+    xcp_vif vif;
+
+    OK(try_vif(vm, "0", "", good, &vif));
+    OK(xcp_vm_start(S, vm, false, false));
+    assert_error(xcp_vif_move(S, vif, bad), "BRIDGE_NOT_AVAILABLE",
+                 BAD_BRIDGE);
+    OK(xcp_vif_get_network(S, &now, vif));
+    cr_assert_str_eq(now.ref, good.ref);
 }
 
 Test(network, vif_mtu_copied_from_network)

@@ -691,8 +691,36 @@ sc_vif_hotplug() {
     x vif-destroy uuid="$v"
 }
 
+# A VIF on a network whose bridge cannot be made (its "bridge" is dom0's
+# lo, no bridge): VIF.plug fails BRIDGE_NOT_AVAILABLE [lo], as XAPI's,
+# not INTERNAL_ERROR with the words of libxl's hot-plug script; nothing is
+# plugged.
+sc_vif_bridge_not_available() {
+    local net v d rc=0
+    ensure_running "$VM" || return 1
+    d=$(param "$VM" dom-id) || return 1
+    net=$(x network-create name-label=lab-lo bridge=lo) || return 1
+    v=$(x vif-create vm-uuid="$VM" network-uuid="$net" device=5 \
+        mac=02:16:3e:00:00:05) || return 1
+    if x vif-plug uuid="$v"; then
+        bad "the VIF was plugged into lo" || rc=1
+    else
+        echo "error: $why"
+        case $why in
+        *"Could not find bridge"*"bridge: lo"*) why="" ;;
+        *) bad "not BRIDGE_NOT_AVAILABLE [lo]: $why"; rc=1 ;;
+        esac
+    fi
+    [ ! -e "/sys/class/net/vif$d.5" ] || bad "vif$d.5 was made" || rc=1
+    local w=$why
+    x vif-unplug uuid="$v" --force >/dev/null 2>&1
+    x vif-destroy uuid="$v" && x network-destroy uuid="$net" || rc=1
+    why=$w
+    [ $rc = 0 ] || bad "${why:-cleaning up failed}"
+}
+
 # A new disk on a running guest: $1=device (slot), $2=mode, $3=what the
-# guest must report for it; unplugged again afterwards.
+# guest must report for it; unplugged again afterwards (unplug_disk).
 HOT_VBD="" HOT_DEV=""
 hotplug_disk() {
     local sr vdi vbd n dev
@@ -709,17 +737,27 @@ hotplug_disk() {
         tail -n +"$((n + 1))" "$(clog "$VM")" | grep XCPGUEST | tail -5
         xenstore-ls -f "/local/domain/$(param "$VM" dom-id)/device/vbd" |
             grep -E '/state|backend ' | head -8
+        tail -n 5 /var/log/xen/qemu-dm-"$VM"*.log 2>/dev/null
+        # a disk nothing serves stays out of the scenarios after this one
+        # (a guest booted with it waits for it)
+        local w=$why
+        x vbd-unplug uuid="$vbd" force=true >/dev/null
+        x vbd-destroy uuid="$vbd"
+        why=$w
         return 1
     fi
     HOT_VBD=$vbd
     HOT_DEV=$dev
 }
 
+# Unplugs VBD $1 (guest device $2), waits until the guest no longer has
+# it, and destroys the VBD (its slot is free for the next scenario).
 unplug_disk() {
     local n
     n=$(lines "$VM")
     x vbd-unplug uuid="$1" || return 1
-    wait_gone "$VM" disks "$2" 60 "$n"
+    wait_gone "$VM" disks "$2" 60 "$n" || return 1
+    x vbd-destroy uuid="$1"
 }
 
 sc_vbd_hotplug() {
@@ -728,10 +766,89 @@ sc_vbd_hotplug() {
     unplug_disk "$HOT_VBD" "$HOT_DEV"
 }
 
+# A read-only disk of the file SR (qcow2; the API makes no raw VDIs): QEMU's
+# qdisk back end (Debian 12's QEMU 7.2) cannot open a read-only qcow2 or
+# VHD image ("Block node is read-only"), so VBD.plug refuses it with that
+# reason instead of plugging a disk the guest never sees. (A read-only
+# device the guest does see: the CD of sc_cd, a raw ISO through blkback.)
 sc_vbd_readonly() {
+    local sr vdi vbd
     ensure_running "$VM" || return 1
-    hotplug_disk 2 RO "ro=1 removable=0 write=failed" || return 1
-    unplug_disk "$HOT_VBD" "$HOT_DEV"
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-ro-qcow2 \
+        virtual-size=16777216) || return 1
+    vbd=$(x vbd-create vm-uuid="$VM" vdi-uuid="$vdi" device=2 type=Disk \
+        mode=RO) || return 1
+    if x vbd-plug uuid="$vbd"; then
+        bad "a read-only qcow2 disk was plugged"
+        return 1
+    fi
+    echo "error: $why"
+    case $why in
+    *"Block node is read-only"*) why="" ;;
+    *) bad "not the reason why: $why"; return 1 ;;
+    esac
+    [ "$(x vbd-param-get uuid="$vbd" param-name=currently-attached)" = \
+        false ] || bad "the refused VBD is attached" || return 1
+    x vbd-destroy uuid="$vbd" && x vdi-destroy uuid="$vdi"
+}
+
+# The domain ids that device models (QEMU, "-xen-domid <id>") serve now,
+# dom0's own (the lab's) left out.
+dm_domids() {
+    local f c id
+    for f in /proc/[0-9]*/cmdline; do
+        c=$(tr '\0' ' ' 2>/dev/null <"$f")
+        case $c in *qemu-system*" -xen-domid "*) ;; *) continue ;; esac
+        id=${c#* -xen-domid }
+        id=${id%% *}
+        [ "$id" = 0 ] || echo "$id"
+    done
+}
+
+# A disk hot-plugged into a guest started without any: no QEMU serves the
+# domain yet (libxl starts the qdisk back end only at create), so one is
+# started for the plug; the guest sees the disk and writes it. Suspended
+# and resumed, the new domain has the disk (served by the QEMU libxl
+# starts) and the old one's QEMU is gone, as is the last one's after the
+# hard shutdown.
+sc_vbd_hotplug_diskless() {
+    local VM d d1 rc=0 z before
+    VM=$(make_pv_vm lab-hotplug) || return 1
+    x vm-param-set uuid="$VM" domain-type=pv || return 1
+    x vm-memory-limits-set uuid="$VM" static-min=96MiB dynamic-min=96MiB \
+        dynamic-max=96MiB static-max=96MiB || return 1
+    start_guest "$VM" diskless-vm-start || return 1
+    d=$(param "$VM" dom-id) || return 1
+    ! dm_domids | grep -qx "$d" ||
+        bad "domain $d has a device model before any disk" || rc=1
+    [ $rc = 0 ] && { hotplug_disk 1 RW "ro=0 removable=0 write=ok" || rc=1; }
+    [ $rc = 0 ] && { dm_domids | grep -qx "$d" ||
+        bad "the guest sees xvdb, but no QEMU serves domain $d"; } || rc=1
+    if [ $rc = 0 ]; then
+        before=$(fe_devs "$d" vbd)
+        x vm-suspend uuid="$VM" && wait_power "$VM" suspended 5 &&
+            x vm-resume uuid="$VM" && wait_power "$VM" running 5 &&
+            d1=$(param "$VM" dom-id) || rc=1
+    fi
+    if [ $rc = 0 ]; then
+        [ "$(fe_devs "$d1" vbd)" = "$before" ] ||
+            bad "disks before suspend: $before; after: $(fe_devs "$d1" vbd)" ||
+            rc=1
+        ! dm_domids | grep -qx "$d" || bad "QEMU of domain $d left" || rc=1
+        dm_domids | grep -qx "$d1" || bad "no QEMU serves domain $d1" || rc=1
+        d=$d1
+    fi
+    [ $rc = 0 ] && { unplug_disk "$HOT_VBD" "$HOT_DEV" || rc=1; }
+    local w=$why
+    x vm-shutdown uuid="$VM" --force
+    ! dm_domids | grep -qx "$d" || w="${w:-QEMU of domain $d left}" rc=1
+    z=$(awk '/^Name:/ { n = $2 } /^State:/ && $2 == "Z" && n ~ /qemu/ {
+        c++ } END { print c + 0 }' /proc/[0-9]*/status 2>/dev/null)
+    [ "$z" = 0 ] || w="${w:-$z QEMU zombie(s) left}" rc=1
+    x vm-uninstall uuid="$VM" --force >/dev/null
+    why=$w
+    [ $rc = 0 ] || bad "$why"
 }
 
 # An ISO from an iso SR as the guest's CD (xvdd, read-only),
@@ -744,10 +861,12 @@ sc_cd() {
     iso_sr || return 1
     x cd-list | grep -q lab.iso || bad "lab.iso is not in cd-list" || return 1
     n=$(lines "$VM")
-    x vm-cd-add uuid="$VM" cd-name=lab.iso device=3 || return 1
-    CD_VBD=$(x vbd-list vm-uuid="$VM" type=CD --minimal) || return 1
-    [ "$(x vbd-param-get uuid="$CD_VBD" param-name=currently-attached)" = \
-        true ] || x vbd-plug uuid="$CD_VBD" || return 1
+    # (xe has no vm-cd-add yet: the VBD as vm-cd-add makes it)
+    p=$(x vdi-list sr-uuid="$ISO_SR" name-label=lab.iso --minimal) ||
+        return 1
+    CD_VBD=$(x vbd-create vm-uuid="$VM" vdi-uuid="$p" type=CD device=3 \
+        mode=RO) || return 1
+    x vbd-plug uuid="$CD_VBD" || return 1
     wait_console "$VM" "XCPGUEST: disk xvdd ro=1 .*write=failed" \
         30 "$n" || return 1
     d=$(param "$VM" dom-id) || return 1
@@ -760,11 +879,17 @@ sc_cd() {
     case $p in *lab2.iso) ;; *) bad "the CD's back end has '$p'" ;; esac
 }
 
-# The image path the back end of domain $1's CD (xvdd, 51760) has.
+# The image path the back end of domain $1's CD drive has ("" if none).
 cd_params() {
-    local b
-    b=$(xenstore-read "/local/domain/$1/device/vbd/51760/backend") || return 1
-    xenstore-read "$b/params" 2>/dev/null
+    local f b
+    for f in $(xenstore-list "/local/domain/$1/device/vbd" 2>/dev/null); do
+        b=$(xenstore-read "/local/domain/$1/device/vbd/$f/backend") ||
+            continue
+        [ "$(xenstore-read "$b/device-type" 2>/dev/null)" = cdrom ] ||
+            continue
+        xenstore-read "$b/params" 2>/dev/null
+        return 0
+    done
 }
 
 # Suspended and resumed with a hot-plugged disk attached and another one
@@ -843,6 +968,37 @@ iso_sr() {
     ISO_SR=$(x sr-create name-label=lab-isos type=iso content-type=iso \
         device-config:location="$ISO_DIR") || return 1
     x sr-scan uuid="$ISO_SR"
+}
+
+# A CD into a running HVM guest and out again: QEMU's drive (which the
+# guest's firmware and OS see) gets the ISO, then none (the back end's
+# params, which libxl_cdrom_insert keeps with QEMU's medium).
+sc_cd_hvm() {
+    local vm d p rc=0
+    iso_sr || return 1
+    vm=$(x vm-install template="Other install media" \
+        new-name-label=lab-hvm-cd) || return 1
+    x vbd-create vm-uuid="$vm" type=CD device=3 mode=RO >/dev/null ||
+        return 1
+    x vm-start uuid="$vm" >/dev/null || rc=1
+    [ $rc = 0 ] && { d=$(param "$vm" dom-id) || rc=1; }
+    [ $rc = 0 ] && { x vm-cd-insert uuid="$vm" cd-name=lab.iso || rc=1; }
+    if [ $rc = 0 ]; then
+        p=$(cd_params "$d")
+        echo "inserted: '$p'"
+        case $p in *lab.iso) ;; *) bad "the CD's back end has '$p'"; rc=1 ;; esac
+    fi
+    [ $rc = 0 ] && { x vm-cd-eject uuid="$vm" || rc=1; }
+    if [ $rc = 0 ]; then
+        p=$(cd_params "$d")
+        echo "ejected: '$p'"
+        case $p in *.iso*) bad "the CD's back end still has '$p'"; rc=1 ;; esac
+    fi
+    local w=$why
+    x vm-shutdown uuid="$vm" --force >/dev/null
+    x vm-uninstall uuid="$vm" --force >/dev/null
+    why=$w
+    [ $rc = 0 ]
 }
 
 # SeaBIOS's lines of domain $1 (Xen prints an HVM guest's port 0xe9 output
@@ -1093,15 +1249,8 @@ no_leaks() {
     local l t id f u c
     l=$(xl list | awk 'NR > 1 && $1 != "Domain-0" { printf "%s(%s) ", $1, $2 }')
     [ -z "$l" ] || bad "domains left: $l" || return 1
-    l=""
-    for f in /proc/[0-9]*/cmdline; do
-        c=$(tr '\0' ' ' <"$f" 2>/dev/null)
-        case $c in *qemu-system*" -xen-domid "*) ;; *) continue ;; esac
-        id=${c#* -xen-domid }
-        id=${id%% *}
-        [ "$id" = 0 ] || l="$l $id"
-    done
-    [ -z "$l" ] || bad "device models left for domains$l" || return 1
+    l=$(dm_domids | tr '\n' ' ')
+    [ -z "$l" ] || bad "device models left for domains $l" || return 1
     l=$(xenstore-list /local/domain | grep -vx 0 | tr '\n' ' ')
     [ -z "$l" ] || bad "/local/domain has $l" || return 1
     l=""
@@ -1208,14 +1357,17 @@ run migrate_local pv
 run migrate_local_rollback pv
 run vif_mtu_ping devices
 run vif_hotplug devices
+run vif_bridge_not_available devices
 run vbd_hotplug devices
 run vbd_readonly devices
+run vbd_hotplug_diskless devices
 run cd devices
 run resume_devices devices
 run bridge_ports_after_stop devices
 run network_destroy_bridge devices
 run pvh_guest hvm
 run hvm_boot_order hvm
+run cd_hvm hvm
 run remote remote
 run reattach_running reattach
 run reattach_guest_poweroff reattach

@@ -42,10 +42,10 @@ extern "C" {
 
 /*
  * Version of struct xcp_hv_driver. Bumped when slots are added (at the end).
- * 2: console_open. A table of an older version has no such slot: the
- * library treats it as NULL.
+ * 2: console_open. 3: bridge_ensure. A table of an older version has no
+ * such slot: the library treats it as NULL.
  */
-#define XCP_HV_DRIVER_VERSION 2
+#define XCP_HV_DRIVER_VERSION 3
 /* Version of struct xcp_hv_domain_config. */
 #define XCP_HV_CONFIG_VERSION 1
 /* Version of struct xcp_hv_fault. */
@@ -130,6 +130,7 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_DOMAIN_GUEST_DATA, /* driver version 2 */
     XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, /* driver version 2 */
     XCP_HV_OP_BRIDGE_REMOVE,        /* driver version 2 */
+    XCP_HV_OP_BRIDGE_ENSURE,        /* driver version 3 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -454,6 +455,20 @@ typedef struct xcp_hv_driver {
      * the driver makes no bridges.
      */
     int (*bridge_remove)(void *self, const char *bridge, xcp_hv_error *err);
+
+    /* ---- version 3 ---- */
+
+    /*
+     * Makes host bridge `bridge` ready for NICs to join (nic_plug,
+     * domain_create): the driver makes it if it is not there (one
+     * bridge_remove may take away again). -ENODEV, with the reason, when
+     * there is no such bridge and none can be made (a name that is no
+     * bridge's, such as another kind of interface, or one the host
+     * refuses). The library asks before it builds a domain or plugs a
+     * NIC, so that such a network fails as BRIDGE_NOT_AVAILABLE. NULL: the
+     * driver makes no bridges.
+     */
+    int (*bridge_ensure)(void *self, const char *bridge, xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

@@ -5,6 +5,8 @@
  */
 #include "devices.h"
 
+#include <errno.h>
+
 bool xcp__dev_running(xcp__ctx *c, const char *vmref, int64_t *domid,
                       bool *is_hvm)
 {
@@ -30,8 +32,27 @@ int xcp__dev_bad_state(xcp__ctx *c, const char *vmref, const char *want)
 
 int xcp__dev_hv_err(const xcp_hv_error *e)
 {
-    return XCP__ERR_INTERNAL_ERROR(e->message[0] ? e->message
-                                   : "hypervisor failure");
+    const char *why = e->message[0] ? e->message : "hypervisor failure";
+
+    /* what this host cannot do is no bug: the driver's reason says why */
+    if (e->code == -ENOTSUP)
+        return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+    return XCP__ERR_INTERNAL_ERROR(why);
+}
+
+int xcp__dev_bridge_ready(xcp__ctx *c, const char *bridge)
+{
+    xcp_hv_error e;
+
+    if (!bridge || !*bridge ||
+        !xcp__hv_supports(c->e->hv, XCP_HV_OP_BRIDGE_ENSURE) ||
+        xcp__hv_bridge_ensure(c->e->hv, bridge, &e) == 0)
+        return 0;
+    if (e.code != -ENODEV)
+        return xcp__dev_hv_err(&e);
+    xcp__log(XCP__LOG_WARN, "bridge %s is not available: %s", bridge,
+             e.message);
+    return XCP__ERR_BRIDGE_NOT_AVAILABLE(bridge);
 }
 
 bool xcp__dev_slot_used(xcp__ctx *c, xcp__obj *vm, int set_field, int cls,

@@ -13,8 +13,13 @@ bool xcp__dev_running(xcp__ctx *c, const char *vmref, int64_t *domid,
                       bool *is_hvm);
 /* VM_BAD_POWER_STATE for a device operation on vmref that needs `want`. */
 int xcp__dev_bad_state(xcp__ctx *c, const char *vmref, const char *want);
-/* INTERNAL_ERROR for a hypervisor driver's failure e. */
+/* The XenAPI error for a hypervisor driver's failure e: OPERATION_NOT_ALLOWED
+ * [reason] for what the host cannot do (ENOTSUP), else INTERNAL_ERROR. */
 int xcp__dev_hv_err(const xcp_hv_error *e);
+/* Has the driver make host bridge `bridge` ready for a NIC to join (NULL
+ * or "": none needed). BRIDGE_NOT_AVAILABLE [bridge] when it cannot be had,
+ * the driver's reason in the log. */
+int xcp__dev_bridge_ready(xcp__ctx *c, const char *bridge);
 /* Whether one of the objects (class cls) in vm's set_field has dev in its
  * dev_field. */
 bool xcp__dev_slot_used(xcp__ctx *c, xcp__obj *vm, int set_field, int cls,

@@ -133,7 +133,8 @@ static int vif_plug(xcp__ctx *c)
         return xcp__dev_bad_state(c, xcp__obj_str(vif, F(VIF, VM)), "running");
     if (xcp__obj_bool(vif, F(VIF, currently_attached)))
         return XCP__ERR_DEVICE_ALREADY_ATTACHED(vif->ref);
-    if ((rc = nic_of(c, vif, &n)) < 0)
+    if ((rc = nic_of(c, vif, &n)) < 0 ||
+        (rc = xcp__dev_bridge_ready(c, n.bridge)) < 0)
         return rc;
     if (xcp__hv_nic_plug(c->e->hv, (uint32_t)domid, &n, &e) < 0)
         return xcp__dev_hv_err(&e);
@@ -183,6 +184,10 @@ static int vif_move(xcp__ctx *c)
         return rc;
     att = xcp__obj_bool(vif, F(VIF, currently_attached)) &&
           xcp__dev_running(c, xcp__obj_str(vif, F(VIF, VM)), &domid, NULL);
+    /* the new network's bridge first: a VIF that cannot move stays put */
+    if (att && (rc = xcp__dev_bridge_ready(c, xcp__obj_str(net,
+                                           F(network, bridge)))) < 0)
+        return rc;
     if (att && xcp__hv_nic_unplug(c->e->hv, (uint32_t)domid,
                                   (uint32_t)atoi(xcp__obj_str(vif,
                                                               F(VIF, device))),

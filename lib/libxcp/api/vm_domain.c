@@ -620,6 +620,18 @@ int xcp__vm_refresh_host_memory(xcp__ctx *c)
 
 /* ---- domain building (lock dropped) ------------------------------------------ */
 
+/* The bridges of cfg's NICs, made ready before the domain is built. */
+static int bridges_ready(xcp__ctx *c, const xcp_hv_domain_config *cfg)
+{
+    size_t i;
+    int rc;
+
+    for (i = 0; i < cfg->n_nics; i++)
+        if ((rc = xcp__dev_bridge_ready(c, cfg->nics[i].bridge)) < 0)
+            return rc;
+    return 0;
+}
+
 /* Build the domain of vm (already checked, op committed). On return the
  * lock is held again and *vm re-resolved (NULL if it vanished). */
 int xcp__vm_build_domain(xcp__ctx *c, xcp__obj **vm, bool paused,
@@ -632,7 +644,8 @@ int xcp__vm_build_domain(xcp__ctx *c, xcp__obj **vm, bool paused,
 
     snprintf(ref, sizeof(ref), "%s", (*vm)->ref);
     if ((rc = xcp__vm_build_cfg(c, *vm, &d, image != NULL)) < 0 ||
-        (!image && (rc = xcp__vm_check_host_fits(c, *vm, &d)) < 0)) {
+        (!image && (rc = xcp__vm_check_host_fits(c, *vm, &d)) < 0) ||
+        (rc = bridges_ready(c, &d.cfg)) < 0) {
         xcp__vm_domcfg_free(&d);
         return rc;
     }

@@ -1517,6 +1517,9 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     case XCP_HV_OP_BRIDGE_REMOVE:
         rc = drv->bridge_remove(hv, "xapi0", &err);
         break;
+    case XCP_HV_OP_BRIDGE_ENSURE:
+        rc = drv->bridge_ensure(hv, "xapi0", &err);
+        break;
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }
