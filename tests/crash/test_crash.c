@@ -2436,6 +2436,7 @@ enum disk_effect {
 struct dvdi {
     bool live, ro;
     bool cbt;                     /* tracking on (acknowledged) */
+    bool cbt_lost;                /* found off after a crash once */
     bool meta;                    /* cbt_metadata: no data to check */
     int8_t base;                  /* the snapshot that began the VDI's
                                    * epoch (taken tracked), -1: none */
@@ -2971,6 +2972,10 @@ struct disk_check {
     int cbt_short;                /* list_changed_blocks under-reports */
     int cbt_fail;                 /* or fails, or tracking state is wrong */
     int cbt_checked, cbt_off;     /* checks made; tracking found off */
+    /* Known bugs (XFAIL unless XCP_CRASH_STRICT=1): images with leaked
+     * clusters only; tracking found off after a crash, then on again
+     * (the record followed the storage late, see scenario_disk). */
+    int leaky, cbt_back;
     int8_t cbt[DISK_MAX];         /* tracking found: -1 as the model */
     bool meta[DISK_MAX];          /* data found destroyed (or unknown) */
     /* the in-flight operation's outcome, to adopt */
@@ -3017,8 +3022,9 @@ static const char *qemu_format(const char *fmt)
 }
 
 /* One image, by QEMU: check (qcow2: clean; vpc: QEMU 7.2 has no checker
- * and exits 63) and info. */
-static bool disk_image_ok(const char *path, const char *fmt)
+ * and exits 63) and info: 0 clean, 1 leaked clusters only (a known bug,
+ * below), -1 bad. */
+static int disk_image_ok(const char *path, const char *fmt)
 {
     char *check[] = {"qemu-img", "check", "-q", "-f",
                      (char *)qemu_format(fmt), (char *)path, NULL};
@@ -3027,20 +3033,22 @@ static bool disk_image_ok(const char *path, const char *fmt)
     int rc;
 
     if (!strcmp(fmt, "raw"))
-        return true;
+        return 0;
     rc = disk_run(check);
     if (rc != 0 && !(rc == 63 && !strcmp(fmt, "vhd"))) {
         note("disk: qemu-img check -f %s %s exited %d:", qemu_format(fmt),
              path, rc);
         check[2] = "--output=human";
         disk_run_to(check, false);
-        return false;
+        if (rc == 3)
+            return 1;
+        return -1;
     }
     if (disk_run(info) != 0) {
         note("disk: qemu-img info -f %s %s fails", qemu_format(fmt), path);
-        return false;
+        return -1;
     }
-    return true;
+    return 0;
 }
 
 /* The value a 4 KiB block of ours holds: its seq, 0 for zeros, -1 for
@@ -3123,6 +3131,7 @@ static void disk_check_images(const char *dir, struct disk_check *c)
 {
     char path[PATH_MAX + 512];
     struct dirent *de;
+    int rc;
     DIR *d = opendir(dir);
 
     if (!d)
@@ -3131,7 +3140,9 @@ static void disk_check_images(const char *dir, struct disk_check *c)
         if (!is_image_name(de->d_name))
             continue;
         path_in(path, sizeof(path), dir, de->d_name);
-        c->bad_image += !disk_image_ok(path, disk_format(de->d_name));
+        rc = disk_image_ok(path, disk_format(de->d_name));
+        c->bad_image += rc < 0;
+        c->leaky += rc > 0;
     }
     closedir(d);
 }
@@ -3256,8 +3267,12 @@ static void disk_check_cbt(xcp_session *s, const struct dmodel *m,
                 c->cbt_off++;
                 continue;
             }
-            note("disk: VDI %s: tracking on, never acknowledged", v->uuid);
-            c->cbt_fail++;
+            note("disk: VDI %s: tracking on, never acknowledged%s", v->uuid,
+                 v->cbt_lost ? " (found off after an earlier crash)" : "");
+            if (v->cbt_lost)
+                c->cbt_back++;
+            else
+                c->cbt_fail++;
             continue;
         }
         if (!v->cbt || v->base < 0 || !m->v[v->base].live ||
@@ -3383,8 +3398,8 @@ static void disk_check_data(const char *dir, struct dmodel *m,
                 v->data[k] = in->seq;
                 continue;
             }
-            note("disk: VDI %s slot %d reads %lld, acknowledged %u",
-                 v->uuid, k, (long long)seqs[k], v->data[k]);
+            note("disk: VDI %s (%s) slot %d reads %lld, acknowledged %u",
+                 v->uuid, r[j].location, k, (long long)seqs[k], v->data[k]);
             c->bad_data++;
         }
     }
@@ -3470,8 +3485,10 @@ static void disk_take_cbt(struct dmodel *m, const struct disk_check *c,
     int i;
 
     for (i = 0; i < DISK_MAX; i++) {
-        if (c->cbt[i] >= 0 && m->v[i].live && c->cbt[i] != m->v[i].cbt)
+        if (c->cbt[i] >= 0 && m->v[i].live && c->cbt[i] != m->v[i].cbt) {
             disk_set_cbt(&m->v[i], c->cbt[i]);
+            m->v[i].cbt_lost = !c->cbt[i];
+        }
         if (c->meta[i] && m->v[i].live)
             m->v[i].meta = true;
     }
@@ -3479,6 +3496,8 @@ static void disk_take_cbt(struct dmodel *m, const struct disk_check *c,
     sum->cbt_short += c->cbt_short;
     sum->cbt_fail += c->cbt_fail;
     sum->cbt_off += c->cbt_off;
+    sum->leaky += c->leaky;
+    sum->cbt_back += c->cbt_back;
 }
 
 static int disk_check(const char *dir, struct dmodel *m,
@@ -3566,7 +3585,7 @@ static void scenario_disk(int iterations)
     struct dmsg in;
     int64_t t0 = now_ms();
     char *dir = make_dir("disk");
-    int i, kills = 0, bad_runs = 0, fd[2], status;
+    int i, kills = 0, bad_runs = 0, known_runs = 0, fd[2], status;
     bool inflight;
     char ready;
     pid_t pid;
@@ -3618,16 +3637,22 @@ static void scenario_disk(int iterations)
         disk_take_cbt(&m, &c, &sum);
         if (c.open_failed || c.lost || c.unknown || c.bad_size ||
             c.dangling || c.unowned || c.tmp || c.bad_image || c.bad_data ||
-            c.cbt_short || c.cbt_fail) {
-            bad_runs++;
+            c.cbt_short || c.cbt_fail || c.leaky || c.cbt_back) {
+            bool known = !(c.open_failed || c.lost || c.unknown ||
+                           c.bad_size || c.dangling || c.unowned || c.tmp ||
+                           c.bad_image || c.bad_data || c.cbt_short ||
+                           c.cbt_fail);
+            known_runs += known;
+            bad_runs += !known;
             note("disk: iteration %d (killed in %s): %d lost, %d unknown, "
                  "%d wrong size, %d dangling, %d unowned, %d temporary, "
                  "%d bad image(s), %d bad slot(s), %d block(s) missing "
-                 "from CBT, %d CBT failure(s)%s", i + 1,
+                 "from CBT, %d CBT failure(s), %d leaky image(s), %d "
+                 "tracking back on%s", i + 1,
                  inflight ? disk_ops[in.op].name : "nothing", c.lost,
                  c.unknown, c.bad_size, c.dangling, c.unowned, c.tmp,
-                 c.bad_image, c.bad_data, c.cbt_short, c.cbt_fail,
-                 c.open_failed ? ", open failed" : "");
+                 c.bad_image, c.bad_data, c.cbt_short, c.cbt_fail, c.leaky,
+                 c.cbt_back, c.open_failed ? ", open failed" : "");
         }
         sum.images = c.images;
         sum.records = c.records;
@@ -3658,6 +3683,16 @@ static void scenario_disk(int iterations)
     if (st.internal)
         fail("disk: %d call(s) failed with INTERNAL_ERROR or an I/O error",
              st.internal);
+    if (known_runs && !strict()) {
+        nxfail++;
+        printf("XFAIL: disk: %d of %d iterations: known library bugs: "
+               "%d qcow2 image(s) with leaked clusters (a kill in a CBT "
+               "bitmap change of an image no writer opens again); tracking "
+               "found off after a crash and on again later %d time(s)\n",
+               known_runs, iterations, sum.leaky, sum.cbt_back);
+    } else if (known_runs) {
+        bad_runs += known_runs;
+    }
     if (bad_runs)
         fail("disk: %d of %d iterations left chains, records, files or data "
              "wrong (dir %s)", bad_runs, iterations, dir);
