@@ -2702,9 +2702,11 @@ static int dop_write(struct dctx *x, struct dmsg *msg)
     if (xcp__image_close(im) < 0 && rc == 0)
         rc = -EIO;
     xcp_free(loc);
-    if (rc < 0)
+    if (rc < 0) {
         snprintf(msg->error, sizeof(msg->error), "image write: %.50s",
                  strerror(-rc));
+        note("disk: write to %s: %s", path, err);
+    }
     return rc;
 }
 
@@ -2978,6 +2980,7 @@ struct disk_check {
     int leaky, cbt_back;
     int8_t cbt[DISK_MAX];         /* tracking found: -1 as the model */
     bool meta[DISK_MAX];          /* data found destroyed (or unknown) */
+    bool unlink[DISK_MAX];        /* the base snapshot's tracking off */
     /* the in-flight operation's outcome, to adopt */
     bool adopt;
     struct dmsg adopted;
@@ -3246,7 +3249,7 @@ static void disk_check_cbt(xcp_session *s, const struct dmodel *m,
                            size_t n, struct disk_check *c)
 {
     const struct disk_op *op = in ? &disk_ops[in->op] : NULL;
-    const struct disk_rec *rv;
+    const struct disk_rec *rv, *rb;
     int i, got;
 
     for (i = 0; i < DISK_MAX; i++) {
@@ -3276,8 +3279,16 @@ static void disk_check_cbt(xcp_session *s, const struct dmodel *m,
             continue;
         }
         if (!v->cbt || v->base < 0 || !m->v[v->base].live ||
-            !disk_rec_of(&m->v[v->base], r, n))
+            !(rb = disk_rec_of(&m->v[v->base], r, n)))
             continue;
+        if (!rb->cbt) {
+            /* The snapshot's tracking visibly off: the link is gone. */
+            note("disk: snapshot %s: tracking found off (in flight: %s)",
+                 m->v[v->base].uuid, op ? op->name : "nothing");
+            c->cbt_off++;
+            c->unlink[i] = true;
+            continue;
+        }
         c->cbt_checked++;
         if ((got = disk_cbt_missing(s, &m->v[v->base], v)) < 0)
             c->cbt_fail++;
@@ -3491,6 +3502,10 @@ static void disk_take_cbt(struct dmodel *m, const struct disk_check *c,
         }
         if (c->meta[i] && m->v[i].live)
             m->v[i].meta = true;
+        if (c->unlink[i] && m->v[i].live) {
+            m->v[i].base = -1;
+            memset(m->v[i].changed, 0, sizeof(m->v[i].changed));
+        }
     }
     sum->cbt_checked += c->cbt_checked;
     sum->cbt_short += c->cbt_short;
