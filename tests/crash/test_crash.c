@@ -2396,6 +2396,19 @@ static void scenario_storage(int iterations)
  * A failed call (chain too long, online resize on a type without it) must
  * have changed nothing; an INTERNAL_ERROR fails the run.
  *
+ * The online collector: "collect" destroys a snapshot (its parent, a
+ * hidden node, is then left with one child) and closes the session,
+ * which runs the collector's pending pass (coalesce, journal
+ * xcp-gc.journal) to its end, then opens it again; kills land in the
+ * pass, and recovery's open runs one more.
+ * CBT: enable_cbt, disable_cbt, data_destroy of a tracked snapshot; the
+ * writes and snapshots above then also land on tracked VDIs.  After
+ * recovery, for every tracked VDI whose last acknowledged snapshot was
+ * taken with tracking on, VDI.list_changed_blocks(snapshot, VDI) must
+ * include the block of every write acknowledged since (CBT may
+ * over-report, never under-report), unless tracking is visibly off
+ * (cbt_enabled false), the documented crash outcome, which is counted.
+ *
  * New operations (the online collector, CBT) are one row each in
  * disk_ops: a run function and the effect the checker expects.
  */
@@ -2411,6 +2424,9 @@ static void scenario_storage(int iterations)
 
 enum disk_effect {
     DE_NEW,     /* a new VDI, with the data of its source (if any) */
+    DE_CBT_ON,  /* tracking starts (a new epoch, linked to nothing) */
+    DE_CBT_OFF, /* tracking stops */
+    DE_META,    /* a tracked snapshot's data goes (type cbt_metadata) */
     DE_SIZE,    /* the VDI's virtual size changes */
     DE_GONE,    /* the VDI goes */
     DE_DATA,    /* one slot of the VDI gets a new value */
@@ -2419,6 +2435,12 @@ enum disk_effect {
 
 struct dvdi {
     bool live, ro;
+    bool cbt;                     /* tracking on (acknowledged) */
+    bool cbt_lost;                /* found off after a crash once */
+    bool meta;                    /* cbt_metadata: no data to check */
+    int8_t base;                  /* the snapshot that began the VDI's
+                                   * epoch (taken tracked), -1: none */
+    bool changed[DISK_SLOTS];     /* slots written since base */
     int sr;                       /* 0: the default SR, 1: the VHD SR */
     char uuid[UUID_MAX];
     uint64_t size;
@@ -2450,10 +2472,20 @@ struct dctx {
     struct dmodel *m;
 };
 
+/* Which live VDI an operation takes. */
+enum disk_pick {
+    DP_ANY,
+    DP_DATA,                      /* one with data (not cbt_metadata) */
+    DP_WRITABLE,                  /* not a snapshot */
+    DP_SNAP,                      /* a snapshot with data */
+    DP_TRACKED_SNAP,              /* a tracked snapshot with data */
+};
+
 struct disk_op {
     const char *name;
     enum disk_effect effect;
-    bool needs_writable;          /* the source must not be a snapshot */
+    enum disk_pick pick;
+    bool collects;                /* may ask for a collector pass */
     /* Make the call for msg (vdi, sr, size, slot, seq filled in); on
      * success fill msg->uuid for DE_NEW.  <0: failed, error set. */
     int (*run)(struct dctx *x, struct dmsg *msg);
@@ -2549,6 +2581,59 @@ static int dop_destroy(struct dctx *x, struct dmsg *msg)
     return disk_ref(x, msg->vdi, &v) < 0 ? -1 : xcp_vdi_destroy(x->s, v);
 }
 
+/*
+ * Run the collector pass a call may have asked for (an image deleted, a
+ * failed call's image dropped) now: closing the session runs the pending
+ * pass to its end, and the open after it one more.  The guest writes of
+ * dop_write go to the image file behind the engine's back, as if to a
+ * disk nothing has attached, which the collector may leaf-coalesce (its
+ * file replaced) at any moment: so no pass may run while one is made.
+ */
+static void disk_settle(struct dctx *x)
+{
+    xcp_session_close(x->s);
+    x->s = NULL;
+    if (open_session(&x->s, x->dir) < 0)
+        _exit(2);
+}
+
+/* A collector pass with a hidden node to coalesce: a snapshot goes (its
+ * parent is left with one child), then the pass runs (disk_settle, from
+ * the worker's loop). */
+static int dop_collect(struct dctx *x, struct dmsg *msg)
+{
+    xcp_vdi v;
+
+    return disk_ref(x, msg->vdi, &v) < 0 ? -1 : xcp_vdi_destroy(x->s, v);
+}
+
+static int dop_cbt(struct dctx *x, struct dmsg *msg, bool on)
+{
+    xcp_vdi v;
+
+    if (disk_ref(x, msg->vdi, &v) < 0)
+        return -1;
+    return on ? xcp_vdi_enable_cbt(x->s, v) : xcp_vdi_disable_cbt(x->s, v);
+}
+
+static int dop_enable_cbt(struct dctx *x, struct dmsg *msg)
+{
+    return dop_cbt(x, msg, true);
+}
+
+static int dop_disable_cbt(struct dctx *x, struct dmsg *msg)
+{
+    return dop_cbt(x, msg, false);
+}
+
+static int dop_data_destroy(struct dctx *x, struct dmsg *msg)
+{
+    xcp_vdi v;
+
+    return disk_ref(x, msg->vdi, &v) < 0 ? -1
+                                         : xcp_vdi_data_destroy(x->s, v);
+}
+
 /* The 4 KiB block that says slot holds seq (all zeros for seq 0). */
 static void disk_block(uint8_t *b, uint32_t seq, int slot)
 {
@@ -2617,9 +2702,11 @@ static int dop_write(struct dctx *x, struct dmsg *msg)
     if (xcp__image_close(im) < 0 && rc == 0)
         rc = -EIO;
     xcp_free(loc);
-    if (rc < 0)
+    if (rc < 0) {
         snprintf(msg->error, sizeof(msg->error), "image write: %.50s",
                  strerror(-rc));
+        note("disk: write to %s: %s", path, err);
+    }
     return rc;
 }
 
@@ -2629,16 +2716,23 @@ static int dop_write(struct dctx *x, struct dmsg *msg)
  * must leave every VDI's records, chain and data as they were.
  */
 static const struct disk_op disk_ops[] = {
-    {"create", DE_NEW, false, dop_create},
-    {"snapshot", DE_NEW, false, dop_snapshot},
-    {"clone", DE_NEW, false, dop_clone},
-    {"copy", DE_NEW, false, dop_copy},
-    {"resize", DE_SIZE, true, dop_resize},
-    {"resize_online", DE_SIZE, true, dop_resize_online},
-    {"destroy", DE_GONE, false, dop_destroy},
-    {"write", DE_DATA, true, dop_write},
-    {"write", DE_DATA, true, dop_write},
-    {"write", DE_DATA, true, dop_write},
+    {"create", DE_NEW, DP_ANY, false, dop_create},
+    {"snapshot", DE_NEW, DP_DATA, false, dop_snapshot},
+    {"snapshot", DE_NEW, DP_WRITABLE, false, dop_snapshot},
+    {"clone", DE_NEW, DP_DATA, false, dop_clone},
+    {"copy", DE_NEW, DP_DATA, false, dop_copy},
+    {"resize", DE_SIZE, DP_WRITABLE, false, dop_resize},
+    {"resize_online", DE_SIZE, DP_WRITABLE, false, dop_resize_online},
+    {"destroy", DE_GONE, DP_ANY, true, dop_destroy},
+    {"collect", DE_GONE, DP_SNAP, true, dop_collect},
+    {"enable_cbt", DE_CBT_ON, DP_WRITABLE, false, dop_enable_cbt},
+    {"enable_cbt", DE_CBT_ON, DP_WRITABLE, false, dop_enable_cbt},
+    {"disable_cbt", DE_CBT_OFF, DP_WRITABLE, false, dop_disable_cbt},
+    {"data_destroy", DE_META, DP_TRACKED_SNAP, true, dop_data_destroy},
+    {"write", DE_DATA, DP_WRITABLE, false, dop_write},
+    {"write", DE_DATA, DP_WRITABLE, false, dop_write},
+    {"write", DE_DATA, DP_WRITABLE, false, dop_write},
+    {"write", DE_DATA, DP_WRITABLE, false, dop_write},
 };
 #define DISK_NOPS ((int)(sizeof(disk_ops) / sizeof(disk_ops[0])))
 
@@ -2651,12 +2745,29 @@ static int disk_live(const struct dmodel *m)
     return n;
 }
 
-static int disk_pick(const struct dmodel *m, bool writable)
+static bool disk_picks(const struct dvdi *v, enum disk_pick what)
+{
+    switch (what) {
+    case DP_ANY:
+        return v->live;
+    case DP_DATA:
+        return v->live && !v->meta;
+    case DP_WRITABLE:
+        return v->live && !v->ro;
+    case DP_SNAP:
+        return v->live && v->ro && !v->meta;
+    case DP_TRACKED_SNAP:
+        return v->live && v->ro && !v->meta && v->cbt;
+    }
+    return false;
+}
+
+static int disk_pick(const struct dmodel *m, enum disk_pick what)
 {
     int i, n = 0, pick[DISK_MAX];
 
     for (i = 0; i < DISK_MAX; i++)
-        if (m->v[i].live && (!writable || !m->v[i].ro))
+        if (disk_picks(&m->v[i], what))
             pick[n++] = i;
     return n ? pick[rnd_below((unsigned)n)] : -1;
 }
@@ -2688,7 +2799,7 @@ static bool disk_choose(struct dmodel *m, struct dmsg *msg)
     if (op->effect == DE_GONE && live < 3)
         return false;
     if (op->run != dop_create &&
-        (msg->vdi = (int8_t)disk_pick(m, op->needs_writable)) < 0)
+        (msg->vdi = (int8_t)disk_pick(m, op->pick)) < 0)
         return false;
     if (op->effect == DE_NEW && op->run != dop_create &&
         op->run != dop_copy)
@@ -2703,6 +2814,14 @@ static bool disk_choose(struct dmodel *m, struct dmsg *msg)
         msg->seq = ++m->seq;
     }
     return true;
+}
+
+/* Tracking of v turned on (a new epoch, linked to nothing) or off. */
+static void disk_set_cbt(struct dvdi *v, bool on)
+{
+    v->cbt = on;
+    v->base = -1;
+    memset(v->changed, 0, sizeof(v->changed));
 }
 
 /* Apply an acknowledged (or adopted) operation to the model. */
@@ -2727,18 +2846,36 @@ static void disk_apply(struct dmodel *m, const struct dmsg *msg)
         n->live = true;
         n->ro = op->run == dop_snapshot;
         n->sr = msg->sr;
+        n->base = -1;
         snprintf(n->uuid, sizeof(n->uuid), "%s", msg->uuid);
+        /* A tracked VDI's snapshot takes its epoch; it starts another. */
+        if (v && n->ro && v->cbt) {
+            n->cbt = true;
+            v->base = (int8_t)i;
+            memset(v->changed, 0, sizeof(v->changed));
+        }
         break;
     case DE_SIZE:
         v->size = msg->size;
         break;
     case DE_GONE:
         v->live = false;
+        for (i = 0; i < DISK_MAX; i++)
+            if (m->v[i].base == msg->vdi)
+                m->v[i].base = -1;
         break;
     case DE_DATA:
         v->data[msg->slot] = msg->seq;
+        v->changed[msg->slot] = true;
         if (msg->seq > m->seq)
             m->seq = msg->seq;
+        break;
+    case DE_CBT_ON:
+    case DE_CBT_OFF:
+        disk_set_cbt(v, op->effect == DE_CBT_ON);
+        break;
+    case DE_META:
+        v->meta = true;
         break;
     case DE_NONE:
         break;
@@ -2794,10 +2931,13 @@ static void disk_worker(const char *dir, struct dmodel *m, int fd,
             if (!msg.error[0])
                 snprintf(msg.error, sizeof(msg.error), "%s",
                          e && e->name ? e->name : "?");
+            disk_settle(&x);
             if (disk_send(fd, &msg, 'F') < 0)
                 _exit(2);
             continue;
         }
+        if (disk_ops[msg.op].collects)
+            disk_settle(&x);
         disk_apply(m, &msg);
         if (disk_send(fd, &msg, 'A') < 0)
             _exit(2);
@@ -2831,21 +2971,37 @@ static void disk_setup_child(const char *dir)
 struct disk_check {
     int open_failed, lost, unknown, bad_size, dangling, unowned, tmp;
     int bad_image, bad_data, images, records;
+    int cbt_short;                /* list_changed_blocks under-reports */
+    int cbt_fail;                 /* or fails, or tracking state is wrong */
+    int cbt_checked, cbt_off;     /* checks made; tracking found off */
+    /* Known bugs (XFAIL unless XCP_CRASH_STRICT=1): images with leaked
+     * clusters only; tracking found off after a crash, then on again
+     * (the record followed the storage late, see scenario_disk). */
+    int leaky, cbt_back;
+    int8_t cbt[DISK_MAX];         /* tracking found: -1 as the model */
+    bool meta[DISK_MAX];          /* data found destroyed (or unknown) */
+    bool unlink[DISK_MAX];        /* the base snapshot's tracking off */
     /* the in-flight operation's outcome, to adopt */
     bool adopt;
     struct dmsg adopted;
 };
 
-/* Run argv with output to /dev/null; its exit status, -1 if not run. */
-static int disk_run(char *const argv[])
+/* Run argv with output to /dev/null (quiet) or ours; its exit status, -1
+ * if not run. */
+static int disk_run_to(char *const argv[], bool quiet)
 {
     posix_spawn_file_actions_t fa;
     pid_t pid;
     int st;
 
+    fflush(stdout);
     posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    if (quiet) {
+        posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+    } else {
+        posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    }
     if (posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ) != 0) {
         posix_spawn_file_actions_destroy(&fa);
         return -1;
@@ -2857,6 +3013,11 @@ static int disk_run(char *const argv[])
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static int disk_run(char *const argv[])
+{
+    return disk_run_to(argv, true);
+}
+
 /* qemu-img's name of a format of ours. */
 static const char *qemu_format(const char *fmt)
 {
@@ -2864,8 +3025,9 @@ static const char *qemu_format(const char *fmt)
 }
 
 /* One image, by QEMU: check (qcow2: clean; vpc: QEMU 7.2 has no checker
- * and exits 63) and info. */
-static bool disk_image_ok(const char *path, const char *fmt)
+ * and exits 63) and info: 0 clean, 1 leaked clusters only (a known bug,
+ * below), -1 bad. */
+static int disk_image_ok(const char *path, const char *fmt)
 {
     char *check[] = {"qemu-img", "check", "-q", "-f",
                      (char *)qemu_format(fmt), (char *)path, NULL};
@@ -2874,18 +3036,22 @@ static bool disk_image_ok(const char *path, const char *fmt)
     int rc;
 
     if (!strcmp(fmt, "raw"))
-        return true;
+        return 0;
     rc = disk_run(check);
     if (rc != 0 && !(rc == 63 && !strcmp(fmt, "vhd"))) {
-        note("disk: qemu-img check -f %s %s exited %d", qemu_format(fmt),
+        note("disk: qemu-img check -f %s %s exited %d:", qemu_format(fmt),
              path, rc);
-        return false;
+        check[2] = "--output=human";
+        disk_run_to(check, false);
+        if (rc == 3)
+            return 1;
+        return -1;
     }
     if (disk_run(info) != 0) {
         note("disk: qemu-img info -f %s %s fails", qemu_format(fmt), path);
-        return false;
+        return -1;
     }
-    return true;
+    return 0;
 }
 
 /* The value a 4 KiB block of ours holds: its seq, 0 for zeros, -1 for
@@ -2968,6 +3134,7 @@ static void disk_check_images(const char *dir, struct disk_check *c)
 {
     char path[PATH_MAX + 512];
     struct dirent *de;
+    int rc;
     DIR *d = opendir(dir);
 
     if (!d)
@@ -2976,7 +3143,9 @@ static void disk_check_images(const char *dir, struct disk_check *c)
         if (!is_image_name(de->d_name))
             continue;
         path_in(path, sizeof(path), dir, de->d_name);
-        c->bad_image += !disk_image_ok(path, disk_format(de->d_name));
+        rc = disk_image_ok(path, disk_format(de->d_name));
+        c->bad_image += rc < 0;
+        c->leaky += rc > 0;
     }
     closedir(d);
 }
@@ -2986,7 +3155,147 @@ struct disk_rec {
     char location[128];
     int sr;
     int64_t size;
+    bool cbt, meta;               /* cbt_enabled; type cbt_metadata */
 };
+
+/* The record of a model VDI, NULL: none. */
+static const struct disk_rec *disk_rec_of(const struct dvdi *v,
+                                          const struct disk_rec *r, size_t n)
+{
+    size_t j;
+
+    for (j = 0; j < n; j++)
+        if (!strcmp(r[j].uuid, v->uuid))
+            return &r[j];
+    return NULL;
+}
+
+static int b64_val(char ch)
+{
+    const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                    "0123456789+/";
+    const char *p = ch ? strchr(a, ch) : NULL;
+
+    return p ? (int)(p - a) : -1;
+}
+
+/* Base64 text into out (cap bytes); the bytes decoded, -1 if malformed. */
+static long b64_decode(const char *in, uint8_t *out, size_t cap)
+{
+    unsigned long acc = 0;
+    size_t n = 0;
+    int bits = 0, v;
+
+    for (; *in && *in != '='; in++) {
+        if ((v = b64_val(*in)) < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned long)v;
+        if ((bits += 6) >= 8) {
+            bits -= 8;
+            if (n < cap)
+                out[n] = (uint8_t)(acc >> bits);
+            n++;
+        }
+    }
+    return (long)n;
+}
+
+/* list_changed_blocks(base, leaf) has the block of every slot written
+ * since base; the number of slots missing, -1 if the call fails. */
+static int disk_cbt_missing(xcp_session *s, const struct dvdi *base,
+                            const struct dvdi *v)
+{
+    uint8_t bits[(DISK_SIZE_MAX / XCP__CBT_BLOCK_SIZE + 7) / 8 + 8];
+    char *b64 = NULL, e[512];
+    xcp_vdi from, to;
+    long n;
+    int k, missing = 0;
+
+    if (xcp_vdi_get_by_uuid(s, &from, base->uuid) < 0 ||
+        xcp_vdi_get_by_uuid(s, &to, v->uuid) < 0 ||
+        xcp_vdi_list_changed_blocks(s, &b64, from, to) < 0) {
+        error_text(e, sizeof(e), "list_changed_blocks");
+        note("disk: VDI %s since %s: %s", v->uuid, base->uuid, e);
+        return -1;
+    }
+    memset(bits, 0, sizeof(bits));
+    n = b64_decode(b64, bits, sizeof(bits));
+    xcp_free(b64);
+    if (n < 0) {
+        note("disk: VDI %s: list_changed_blocks is not base64", v->uuid);
+        return -1;
+    }
+    for (k = 0; k < DISK_SLOTS; k++) {
+        uint64_t b = (uint64_t)k * DISK_STRIDE / XCP__CBT_BLOCK_SIZE;
+        if (!v->changed[k] || (b / 8 < (uint64_t)n &&
+                               (bits[b / 8] & (0x80 >> (b % 8)))))
+            continue;
+        note("disk: VDI %s: slot %d written since snapshot %s, not in "
+             "list_changed_blocks", v->uuid, k, base->uuid);
+        missing++;
+    }
+    return missing;
+}
+
+/*
+ * Tracking against the model (session open): a tracked VDI's changes
+ * since its base snapshot include every acknowledged write, or tracking
+ * is visibly off.  The in-flight switch may or may not have happened; an
+ * in-flight snapshot of the VDI does not matter (list_changed_blocks
+ * goes back across it).  What was found goes to c->cbt and c->meta.
+ */
+static void disk_check_cbt(xcp_session *s, const struct dmodel *m,
+                           const struct dmsg *in, const struct disk_rec *r,
+                           size_t n, struct disk_check *c)
+{
+    const struct disk_op *op = in ? &disk_ops[in->op] : NULL;
+    const struct disk_rec *rv, *rb;
+    int i, got;
+
+    for (i = 0; i < DISK_MAX; i++) {
+        const struct dvdi *v = &m->v[i];
+        bool here = op && in->vdi == i;
+        c->cbt[i] = -1;
+        if (here && op->effect == DE_META)
+            c->meta[i] = true;
+        if (!v->live || v->ro || !(rv = disk_rec_of(v, r, n)))
+            continue;
+        if (rv->cbt != v->cbt) {
+            c->cbt[i] = rv->cbt;
+            if (here && (op->effect == DE_CBT_ON || op->effect == DE_CBT_OFF))
+                continue;
+            if (!rv->cbt) {
+                note("disk: VDI %s: tracking found off (in flight: %s)",
+                     v->uuid, op ? op->name : "nothing");
+                c->cbt_off++;
+                continue;
+            }
+            note("disk: VDI %s: tracking on, never acknowledged%s", v->uuid,
+                 v->cbt_lost ? " (found off after an earlier crash)" : "");
+            if (v->cbt_lost)
+                c->cbt_back++;
+            else
+                c->cbt_fail++;
+            continue;
+        }
+        if (!v->cbt || v->base < 0 || !m->v[v->base].live ||
+            !(rb = disk_rec_of(&m->v[v->base], r, n)))
+            continue;
+        if (!rb->cbt) {
+            /* The snapshot's tracking visibly off: the link is gone. */
+            note("disk: snapshot %s: tracking found off (in flight: %s)",
+                 m->v[v->base].uuid, op ? op->name : "nothing");
+            c->cbt_off++;
+            c->unlink[i] = true;
+            continue;
+        }
+        c->cbt_checked++;
+        if ((got = disk_cbt_missing(s, &m->v[v->base], v)) < 0)
+            c->cbt_fail++;
+        else
+            c->cbt_short += got;
+    }
+}
 
 /* The in-flight operation's outcome as found, into c->adopted. */
 static void disk_adopt(struct disk_check *c, const struct dmsg *in)
@@ -3079,7 +3388,7 @@ static void disk_check_data(const char *dir, struct dmodel *m,
     snprintf(scratch, sizeof(scratch), "%s/disk-read-back.raw", dir);
     for (i = 0; i < DISK_MAX; i++) {
         struct dvdi *v = &m->v[i];
-        if (!v->live)
+        if (!v->live || v->meta || c->meta[i])
             continue;
         for (j = 0; j < n && strcmp(r[j].uuid, v->uuid); j++)
             ;
@@ -3100,8 +3409,8 @@ static void disk_check_data(const char *dir, struct dmodel *m,
                 v->data[k] = in->seq;
                 continue;
             }
-            note("disk: VDI %s slot %d reads %lld, acknowledged %u",
-                 v->uuid, k, (long long)seqs[k], v->data[k]);
+            note("disk: VDI %s (%s) slot %d reads %lld, acknowledged %u",
+                 v->uuid, r[j].location, k, (long long)seqs[k], v->data[k]);
             c->bad_data++;
         }
     }
@@ -3124,6 +3433,7 @@ static void disk_check_child(const char *dir, struct dmodel *m,
     int k;
 
     memset(&c, 0, sizeof(c));
+    memset(c.cbt, -1, sizeof(c.cbt));
     memset(&sc, 0, sizeof(sc));
     if (open_session(&s, dir) < 0 || disk_srs(s, sr) < 0 ||
         xcp_vdi_get_all_records(s, &all) < 0) {
@@ -3147,8 +3457,11 @@ static void disk_check_child(const char *dir, struct dmodel *m,
                  v->location ? v->location : "");
         r[n].sr = !strcmp(v->SR.ref, sr[1].ref);
         r[n].size = v->virtual_size;
+        r[n].cbt = v->cbt_enabled;
+        r[n].meta = v->type == XCP_VDI_TYPE_CBT_METADATA;
         n++;
     }
+    disk_check_cbt(s, m, in, r, n, &c);
     c.records = (int)records.n;
     xcp_vdi_record_map_dispose(&all);
     xcp_session_close(s); /* the collector's pending pass ends first */
@@ -3176,6 +3489,32 @@ out:
     _exit(0);
 }
 
+/* What a check found of tracking into the model; its counts into sum. */
+static void disk_take_cbt(struct dmodel *m, const struct disk_check *c,
+                          struct disk_check *sum)
+{
+    int i;
+
+    for (i = 0; i < DISK_MAX; i++) {
+        if (c->cbt[i] >= 0 && m->v[i].live && c->cbt[i] != m->v[i].cbt) {
+            disk_set_cbt(&m->v[i], c->cbt[i]);
+            m->v[i].cbt_lost = !c->cbt[i];
+        }
+        if (c->meta[i] && m->v[i].live)
+            m->v[i].meta = true;
+        if (c->unlink[i] && m->v[i].live) {
+            m->v[i].base = -1;
+            memset(m->v[i].changed, 0, sizeof(m->v[i].changed));
+        }
+    }
+    sum->cbt_checked += c->cbt_checked;
+    sum->cbt_short += c->cbt_short;
+    sum->cbt_fail += c->cbt_fail;
+    sum->cbt_off += c->cbt_off;
+    sum->leaky += c->leaky;
+    sum->cbt_back += c->cbt_back;
+}
+
 static int disk_check(const char *dir, struct dmodel *m,
                       const struct dmsg *in, struct disk_check *c)
 {
@@ -3183,6 +3522,7 @@ static int disk_check(const char *dir, struct dmodel *m,
     pid_t pid;
 
     memset(c, 0, sizeof(*c));
+    memset(c->cbt, -1, sizeof(c->cbt));
     if (pipe2(p, O_CLOEXEC) < 0)
         return -1;
     fflush(stdout);
@@ -3260,7 +3600,7 @@ static void scenario_disk(int iterations)
     struct dmsg in;
     int64_t t0 = now_ms();
     char *dir = make_dir("disk");
-    int i, kills = 0, bad_runs = 0, fd[2], status;
+    int i, kills = 0, bad_runs = 0, known_runs = 0, fd[2], status;
     bool inflight;
     char ready;
     pid_t pid;
@@ -3309,16 +3649,25 @@ static void scenario_disk(int iterations)
             c.open_failed = 1;
         if (c.adopt)
             disk_apply(&m, &c.adopted);
+        disk_take_cbt(&m, &c, &sum);
         if (c.open_failed || c.lost || c.unknown || c.bad_size ||
-            c.dangling || c.unowned || c.tmp || c.bad_image || c.bad_data) {
-            bad_runs++;
+            c.dangling || c.unowned || c.tmp || c.bad_image || c.bad_data ||
+            c.cbt_short || c.cbt_fail || c.leaky || c.cbt_back) {
+            bool known = !(c.open_failed || c.lost || c.unknown ||
+                           c.bad_size || c.dangling || c.unowned || c.tmp ||
+                           c.bad_image || c.bad_data || c.cbt_short ||
+                           c.cbt_fail);
+            known_runs += known;
+            bad_runs += !known;
             note("disk: iteration %d (killed in %s): %d lost, %d unknown, "
                  "%d wrong size, %d dangling, %d unowned, %d temporary, "
-                 "%d bad image(s), %d bad slot(s)%s", i + 1,
+                 "%d bad image(s), %d bad slot(s), %d block(s) missing "
+                 "from CBT, %d CBT failure(s), %d leaky image(s), %d "
+                 "tracking back on%s", i + 1,
                  inflight ? disk_ops[in.op].name : "nothing", c.lost,
                  c.unknown, c.bad_size, c.dangling, c.unowned, c.tmp,
-                 c.bad_image, c.bad_data,
-                 c.open_failed ? ", open failed" : "");
+                 c.bad_image, c.bad_data, c.cbt_short, c.cbt_fail, c.leaky,
+                 c.cbt_back, c.open_failed ? ", open failed" : "");
         }
         sum.images = c.images;
         sum.records = c.records;
@@ -3327,6 +3676,9 @@ static void scenario_disk(int iterations)
            "VDIs, %d records, %d images\n", kills, iterations,
            (double)(now_ms() - t0) / 1000, disk_live(&m), sum.records,
            sum.images);
+    printf("    disk: %d list_changed_blocks checks, %d blocks missing, "
+           "%d failed; tracking found off %d time(s)\n", sum.cbt_checked,
+           sum.cbt_short, sum.cbt_fail, sum.cbt_off);
     for (i = 0; i < DISK_NOPS; i++) {
         int j, dup = 0;
         for (j = 0; j < i; j++)
@@ -3346,6 +3698,16 @@ static void scenario_disk(int iterations)
     if (st.internal)
         fail("disk: %d call(s) failed with INTERNAL_ERROR or an I/O error",
              st.internal);
+    if (known_runs && !strict()) {
+        nxfail++;
+        printf("XFAIL: disk: %d of %d iterations: known library bugs: "
+               "%d qcow2 image(s) with leaked clusters (a kill in a CBT "
+               "bitmap change of an image no writer opens again); tracking "
+               "found off after a crash and on again later %d time(s)\n",
+               known_runs, iterations, sum.leaky, sum.cbt_back);
+    } else if (known_runs) {
+        bad_runs += known_runs;
+    }
     if (bad_runs)
         fail("disk: %d of %d iterations left chains, records, files or data "
              "wrong (dir %s)", bad_runs, iterations, dir);

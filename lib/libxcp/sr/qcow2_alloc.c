@@ -759,15 +759,36 @@ static int want_one(xcp__qcow2 *q, uint16_t *want, uint64_t n,
     return 0;
 }
 
+struct want_ctx {
+    xcp__qcow2 *q;
+    uint16_t *want;
+    uint64_t n;
+    char *err;
+    size_t errlen;
+};
+
+static int want_bitmap_cluster(void *arg, uint64_t host)
+{
+    struct want_ctx *w = arg;
+
+    return want_one(w->q, w->want, w->n, host, w->err, w->errlen);
+}
+
 /* What every cluster's refcount should be: header, L1, L2 tables, data,
- * refcount table and blocks.  No internal snapshots (refused for
- * writing) and no bitmaps (their autoclear bit went at open). */
+ * refcount table and blocks, and the persistent bitmaps kept (loaded at
+ * open before the repair; those dropped there have their autoclear bit
+ * gone, and their clusters are leaks).  No internal snapshots (refused
+ * for writing). */
 static int count_reached(xcp__qcow2 *q, uint16_t *want, uint64_t n,
                          char *err, size_t errlen)
 {
     uint64_t cs = q->cluster_size, i, j, host, l2off;
+    struct want_ctx w = { q, want, n, err, errlen };
     uint8_t *table;
     int kind, ret = want_one(q, want, n, 0, err, errlen);
+
+    if (ret == 0)
+        ret = xcp__qcow2_bitmaps_each_cluster(q, want_bitmap_cluster, &w);
 
     for (i = 0; ret == 0 && i < div_up(q->l1_size * 8, cs); i++)
         ret = want_one(q, want, n, q->l1_offset + i * cs, err, errlen);

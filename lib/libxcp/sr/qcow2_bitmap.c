@@ -135,6 +135,30 @@ static int parse_entry(xcp__qcow2 *q, const uint8_t *d, size_t end,
 static int read_bits(xcp__qcow2 *q, struct qbitmap *b, char *err,
                      size_t errlen);
 
+int xcp__qcow2_bitmaps_each_cluster(const xcp__qcow2 *q,
+                                    int (*fn)(void *arg, uint64_t host),
+                                    void *arg)
+{
+    uint64_t cs = q->cluster_size, i, host;
+    uint32_t k, j;
+    int ret = 0;
+
+    if (!q->nb_bm)
+        return 0;
+    for (i = 0; ret == 0 && i < div_up(q->bm_dir_size, cs); i++)
+        ret = fn(arg, q->bm_dir_off + i * cs);
+    for (k = 0; ret == 0 && k < q->nb_bm; k++) {
+        const struct qbitmap *b = &q->bm[k];
+        for (i = 0; ret == 0 && i < div_up((uint64_t)b->table_size * 8, cs);
+             i++)
+            ret = fn(arg, b->table_off + i * cs);
+        for (j = 0; ret == 0 && b->table && j < b->table_size; j++)
+            if ((host = b->table[j] & BTE_OFFSET_MASK))
+                ret = fn(arg, host);
+    }
+    return ret;
+}
+
 int xcp__qcow2_bitmaps_load(xcp__qcow2 *q, const uint8_t *ext, uint32_t len,
                             char *err, size_t errlen)
 {

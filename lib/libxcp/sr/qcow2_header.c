@@ -423,18 +423,19 @@ static int open_qcow2(xcp__qcow2 *q, char *err, size_t errlen)
         ret = load_rt(q, err, errlen);
         if (ret < 0)
             goto out;
-        if (q->incompat & INCOMPAT_DIRTY) {
-            q->dirty = true;
-            ret = xcp__qcow2_repair_leaks(q, err, errlen);
-            if (ret == 0)
-                ret = xcp__qcow2_flush(q, err, errlen);
-            if (ret < 0)
-                goto out;
-        }
     }
     ret = open_bitmaps(q, h, &bitmaps, err, errlen);
     if (ret < 0)
         goto out;
+    /* After the bitmaps: the clusters of those kept are in use. */
+    if (!(q->flags & XCP__QCOW2_RDONLY) && (q->incompat & INCOMPAT_DIRTY)) {
+        q->dirty = true;
+        ret = xcp__qcow2_repair_leaks(q, err, errlen);
+        if (ret == 0)
+            ret = xcp__qcow2_flush(q, err, errlen);
+        if (ret < 0)
+            goto out;
+    }
     if (q->has_backing && !(q->flags & XCP__QCOW2_NO_BACKING))
         ret = xcp__qcow2_open_chain(&q->below, q, q->backing, q->backing_fmt,
                                     err,

@@ -325,6 +325,13 @@ int xcp__qcow2_bitmaps_load(xcp__qcow2 *q, const uint8_t *ext, uint32_t len,
 /* Free the in-memory bitmaps. */
 void xcp__qcow2_bitmaps_free(xcp__qcow2 *q);
 
+/* Call fn(arg, host) for every cluster the loaded bitmaps use (their
+ * directory, tables and data); stops at and returns fn's first nonzero
+ * answer. */
+int xcp__qcow2_bitmaps_each_cluster(const xcp__qcow2 *q,
+                                    int (*fn)(void *arg, uint64_t host),
+                                    void *arg);
+
 /* Set the bits of [off, off + len) in every enabled bitmap, durably,
  * before the data is written. */
 int xcp__qcow2_bitmaps_mark(xcp__qcow2 *q, uint64_t off, uint64_t len,

@@ -105,6 +105,38 @@ Test(cbt, qcow2_bitmap_listed_by_qemu_img_and_check_clean)
     xcp__image_cbt_dispose(&c);
 }
 
+/*
+ * A writer killed mid-write leaves the image dirty; the next writer's
+ * leak repair must count the bitmap's clusters (directory, table, data)
+ * as in use.  Before: the repair ran before the bitmaps were loaded and
+ * freed them (qemu-img check: "refcount=0 reference=1"; the file's tail
+ * truncated), seen by the crash loop of tests/crash (disk, CBT rows).
+ */
+Test(cbt, qcow2_dirty_repair_keeps_the_bitmap)
+{
+    const char *img = P("d.qcow2");
+    xcp__image *im;
+    xcp__image_cbt c;
+
+    img_new(img, "qcow2", 64 * MiB, NULL);
+    im = img_open(img, "qcow2", 0);
+    put(im, 0, 4096);                       /* data first: bitmap last */
+    xcp__image_close(im);
+    enable(img, "qcow2", "");
+    im = img_open(img, "qcow2", 0);
+    put(im, 5 * BLK, 4096);                 /* block 5 */
+    xcp__image_close(im);
+    patch64(img, 72, 1);                    /* dirty: its writer died */
+    im = img_open(img, "qcow2", 0);         /* repairs */
+    put(im, 9 * BLK, 4096);                 /* block 9 */
+    xcp__image_close(im);
+    assert_qemu_check(img);
+    cbt_of(img, "qcow2", &c);
+    cr_expect(bit(&c, 5) && bit(&c, 9), "blocks 5 and 9 are not marked");
+    cr_expect_eq(count(&c), 2);
+    xcp__image_cbt_dispose(&c);
+}
+
 Test(cbt, qcow2_bitmap_made_and_marked_by_qemu_reads_right)
 {
     const char *img = P("q.qcow2");
