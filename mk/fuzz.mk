@@ -32,7 +32,8 @@ fuzz/fuzz_journal: $(top_srcdir)/tests/fuzz/fuzz_journal.c fuzz/libcore.a
 QCOW2_SRCS = $(top_srcdir)/lib/libxcp/sr/qcow2.c \
 	$(top_srcdir)/lib/libxcp/sr/qcow2_header.c \
 	$(top_srcdir)/lib/libxcp/sr/qcow2_alloc.c \
-	$(top_srcdir)/lib/libxcp/sr/qcow2_chain.c
+	$(top_srcdir)/lib/libxcp/sr/qcow2_chain.c \
+	$(top_srcdir)/lib/libxcp/sr/qcow2_bitmap.c
 fuzz/fuzz_qcow2_header: $(top_srcdir)/tests/fuzz/fuzz_qcow2_header.c $(QCOW2_SRCS) \
 	$(top_srcdir)/lib/libxcp/sr/qcow2_int.h \
 	$(top_srcdir)/tests/fuzz/fuzz_image_files.h
