@@ -131,6 +131,9 @@ bool xcp__list_has(const char *list, const char *item);
 /* mkdir path and its missing parents with mode (existing ones are fine):
  * 0 or a negative errno (-ENAMETOOLONG beyond PATH_MAX). */
 int xcp__mkdir_p(const char *path, unsigned mode);
+/* fsync the directory dir, so that the names created, renamed or removed
+ * in it are durable: 0 or a negative errno. */
+int xcp__fsync_dir(const char *dir);
 
 /* ---- core/num.c: numbers as text, whatever the locale ---- */
 /* snprintf(buf, n, "%.*g", prec, f) with '.' as the decimal point whatever

@@ -8,10 +8,12 @@
 #include "core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 bool xcp__path_clean(const char *path)
 {
@@ -141,4 +143,16 @@ int xcp__mkdir_p(const char *path, unsigned mode)
     if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
         return -errno;
     return 0;
+}
+
+int xcp__fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
 }

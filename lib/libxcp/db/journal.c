@@ -724,19 +724,6 @@ int xcp__journal_sync(struct xcp__journal *j)
     return err ? io_error(j, "fsync", err) : 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0;
-
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        rc = -errno;
-    close(fd);
-    return rc;
-}
-
 int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
 {
     char *tmp = xcp__printf("%s.tmp", j->spath);
@@ -776,7 +763,7 @@ int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
     }
     close(fd);
     fd = -1;
-    if (rename(tmp, j->spath) < 0 || fsync_dir(j->dir) < 0) {
+    if (rename(tmp, j->spath) < 0 || xcp__fsync_dir(j->dir) < 0) {
         rc = xcp__internal("cannot install %s: %s", j->spath,
                            strerror(errno));
         goto out;

@@ -159,18 +159,6 @@ static int sr_dir(const xcp_sr_target *t, char *dir, xcp_sr_error *err)
     return 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), ret = 0;
-
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        ret = -errno;
-    close(fd);
-    return ret;
-}
-
 /* ------------------------------------------------------------------ */
 /* Names                                                               */
 
@@ -701,7 +689,7 @@ static int file_sr_create(const xcp_sr_target *sr, uint64_t *physical_size,
     ret = write_small(dir, MARKER, text, err);
     if (ret < 0)
         return ret;
-    ret = fsync_dir(dir);
+    ret = xcp__fsync_dir(dir);
     if (ret < 0)
         return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
                        "SR create failed [opterr=%s: %s]", dir, strerror(-ret));
@@ -1003,7 +991,7 @@ static void journal_clear(const char *dir)
 
     if (join(path, sizeof(path), dir, GC_JOURNAL, NULL) == 0 &&
         unlink(path) == 0)
-        fsync_dir(dir);
+        xcp__fsync_dir(dir);
 }
 
 /* Whether node is a hidden image whose parent is hidden, of its format
@@ -1478,7 +1466,7 @@ static int gc_run(const xcp_sr_target *sr, unsigned int flags,
     if (ret > 0)
         ret = 0;
     /* Removals are idempotent: one lost in a crash is redone next time. */
-    fsync_dir(r.dir);
+    xcp__fsync_dir(r.dir);
 out:
     if (lockfd >= 0)
         close(lockfd);
@@ -1595,7 +1583,7 @@ static int file_vdi_create(const xcp_sr_target *sr,
         write_meta(dir, uuid, false, false, NULL);
         return ret;
     }
-    ret = fsync_dir(dir);
+    ret = xcp__fsync_dir(dir);
     if (ret < 0)
         return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
                        "VDI create failed [opterr=%s: %s]",
@@ -1636,7 +1624,7 @@ static int file_vdi_destroy(const xcp_sr_target *sr, const char *location,
         ret = 0;
     /* Removals are idempotent: one lost in a crash is redone by gc. */
     if (ret == 0)
-        fsync_dir(dir);
+        xcp__fsync_dir(dir);
 out:
     list_free(&l);
     return ret;
@@ -1957,12 +1945,12 @@ static int file_vdi_data_destroy(const xcp_sr_target *sr,
         unlink(tpath);
         return ret;
     }
-    fsync_dir(dir);
+    xcp__fsync_dir(dir);
     /* The parents it read through may be garbage now. */
     if (v.parent_location[0] && list_vdis(dir, &l, false, err) == 0)
         gc_up(dir, &l, v.parent_location, err);
     list_free(&l);
-    fsync_dir(dir);
+    xcp__fsync_dir(dir);
     return 0;
 }
 
@@ -2031,7 +2019,7 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
                       err);
     if (ret < 0)
         goto out;
-    ret = fsync_dir(dir);
+    ret = xcp__fsync_dir(dir);
     if (ret < 0) {
         ret = sr_fail(err, ret, XCP_SR_ERR_BACKEND,
                       "%s failed [opterr=%s: %s]", what,
@@ -2122,7 +2110,7 @@ static int file_vdi_copy(const xcp_sr_target *src, const char *location,
         write_meta(ddir, nuuid, false, false, NULL);
         return ret;
     }
-    ret = fsync_dir(ddir);
+    ret = xcp__fsync_dir(ddir);
     if (ret < 0)
         return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
                        "VDI copy failed [opterr=%s: %s]", ddir, strerror(-ret));

@@ -15,6 +15,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "../core/core.h"
 #include "image_int.h"
 #include "image_io.h"
 #include "qcow2.h"
@@ -121,17 +122,10 @@ static int fsync_parent(const char *path)
 {
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
-    int fd, ret = 0;
 
     snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 1,
              slash ? path : ".");
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    if (fsync(fd) < 0)
-        ret = -errno;
-    close(fd);
-    return ret;
+    return xcp__fsync_dir(dir);
 }
 
 /* Replace the log at path with in (nblocks blocks), atomically. */
