@@ -50,6 +50,7 @@
 #include <xcp/xcp.h>
 
 #include "image.h"
+#include "api/storage.h" /* the engine's VDI streams */
 
 #include <dirent.h>
 #include <errno.h>
@@ -2676,38 +2677,57 @@ static const char *disk_format(const char *location)
     return dot ? dot + 1 : "";
 }
 
-/* A guest write: the block through the image library, flushed (the
- * acknowledgement a guest's write gets once it is on the disk). */
+/* A guest write's VDI stream, opened in an engine transaction. */
+struct disk_stream {
+    const char *uuid;
+    xcp__vdi_stream *s;
+};
+
+static int disk_stream_open(xcp__ctx *c, void *arg)
+{
+    struct disk_stream *w = arg;
+    xcp__obj *v = xcp__db_by_uuid(c->db, C(VDI), w->uuid);
+
+    return v ? xcp__vdi_stream_open(c, v, "write", &w->s)
+             : XCP__ERR_UUID_INVALID("VDI", w->uuid);
+}
+
+/*
+ * A guest write: the block through a VDI stream of the engine (the path
+ * of /import_raw_vdi, and of any writer the engine lets at a disk), acked
+ * once the stream's close has flushed it.  The engine counts the stream,
+ * so its collector leaves the leaf alone meanwhile, as it does a running
+ * VM's disk; a writer behind the engine's back, which no guest is, could
+ * see its image replaced under it.
+ */
 static int dop_write(struct dctx *x, struct dmsg *msg)
 {
-    char sdir[PATH_MAX], path[PATH_MAX + 128], err[512], *loc = NULL;
+    xcp_open_options o = {XCP_OPEN_OPTIONS_VERSION};
+    struct disk_stream w = {x->m->v[msg->vdi].uuid, NULL};
     uint8_t block[DISK_BLOCK];
-    xcp__image *im = NULL;
-    xcp_vdi v;
-    xcp_sr sr;
+    xcp__engine *e = NULL;
+    char err[512];
     int rc;
 
-    if (disk_ref(x, msg->vdi, &v) < 0 || xcp_vdi_get_SR(x->s, &sr, v) < 0 ||
-        xcp_vdi_get_location(x->s, &loc, v) < 0)
-        return -1;
-    disk_sr_dir(x->s, x->dir, sr, sdir, sizeof(sdir));
-    snprintf(path, sizeof(path), "%s/%s", sdir, loc);
+    o.state_dir = x->dir;       /* the session's engine, shared */
     disk_block(block, msg->seq, msg->slot);
-    rc = xcp__image_open(&im, path, disk_format(loc), 0, err, sizeof(err));
+    rc = xcp__engine_get(&e, &o);
     if (rc == 0)
-        rc = xcp__image_write(im, (uint64_t)msg->slot * DISK_STRIDE, block,
-                              sizeof(block), err, sizeof(err));
+        rc = xcp__engine_txn(e, disk_stream_open, &w);
     if (rc == 0)
-        rc = xcp__image_flush(im, err, sizeof(err));
-    if (xcp__image_close(im) < 0 && rc == 0)
-        rc = -EIO;
-    xcp_free(loc);
+        rc = xcp__vdi_stream_write(w.s, (uint64_t)msg->slot * DISK_STRIDE,
+                                   block, sizeof(block));
+    if (w.s && xcp__vdi_stream_close(w.s) < 0 && rc == 0)
+        rc = -1;
+    if (e)
+        xcp__engine_put(e);
     if (rc < 0) {
-        snprintf(msg->error, sizeof(msg->error), "image write: %.50s",
-                 strerror(-rc));
-        note("disk: write to %s: %s", path, err);
+        /* Any failure of a write to a writable VDI is a bug (counted). */
+        error_text(err, sizeof(err), "stream");
+        snprintf(msg->error, sizeof(msg->error), "image write: %.50s", err);
+        note("disk: write to VDI %s: %s", w.uuid, err);
     }
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 /*
