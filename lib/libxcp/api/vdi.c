@@ -353,8 +353,14 @@ static int set_cbt(xcp__ctx *c, bool on)
         return XCP__ERR_VDI_IN_USE(vdi->ref, op);
     if ((rc = cbt_target(c, vdi, &sr, &t)) < 0)
         return rc;
+    /* The image changes before the record commits: a kill between the
+     * two has the next open read the record again from the image (else
+     * it stays out of step, a disable of it a no-op, until some later
+     * refresh flips it). */
+    rc = xcp__vdi_intent_refresh(c, sr, xcp__obj_str(vdi, F(VDI, location)));
     memset(&err, 0, sizeof(err));
-    if (t.type->ops->vdi_cbt_set(&t.t, xcp__obj_str(vdi, F(VDI, location)),
+    if (rc == 0 &&
+        t.type->ops->vdi_cbt_set(&t.t, xcp__obj_str(vdi, F(VDI, location)),
                                  on, &err) < 0)
         rc = xcp__sr_fail(&err, sr, vdi, 0);
     xcp__srt_free(&t);
