@@ -1083,17 +1083,21 @@ static void run_unpause(struct gc_run *r, const char *location);
 
 /*
  * Whether l.v[i] is a child of nloc whose writer must be paused while its
- * parent link changes: a VDI with changed block tracking.  Its writer
- * rewrites the image's header from memory when it stores its bitmaps
- * (QEMU at close, as our library does), which would bring back the link
- * to the deleted node.  Other writers never touch the link, so a relink
- * under them is safe, and is what lets a running VM's chain shorten.
+ * parent link changes: a VDI with changed block tracking, or a VHD one.
+ * A tracked VDI's writer rewrites the image's header from memory when it
+ * stores its bitmaps (QEMU at close, as our library does), which would
+ * bring back the link to the deleted node.  A VHD relink appends the new
+ * parent locators at the end of the file and moves the footer past them,
+ * where a writer that opened the image before allocates its next block
+ * (over the locators, or the locators over its block: a lost write).
+ * Other writers (qcow2) never touch the link, so a relink under them is
+ * safe, and is what lets a running VM's chain shorten.
  */
 static bool visible_child(const struct vdi_list *l, size_t i,
                           const char *nloc)
 {
     return l->v[i].location[0] && !l->v[i].hidden &&
-           l->v[i].cbt_enabled &&
+           (l->v[i].cbt_enabled || strcmp(l->v[i].format, "vhd") == 0) &&
            strcmp(l->v[i].parent_location, nloc) == 0;
 }
 

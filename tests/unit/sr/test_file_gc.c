@@ -332,6 +332,49 @@ Test(file_gc, a_child_that_cannot_be_paused_keeps_its_node)
     cr_expect_str_eq(find(&s, ch.a.location)->parent_location, ch.p1);
 }
 
+/* A VHD child's relink appends new parent locators at the end of its
+ * file: a writer that opened it before (a running VM's disk, a VDI
+ * stream) and cannot be paused keeps the node from being merged, and its
+ * next block (allocated where its view of the file ends) reads back.
+ * Before: the child was relinked under the writer, whose block then
+ * landed on the locators (the chain lost, or the write read as zeros). */
+Test(file_gc, a_vhd_child_that_cannot_be_paused_keeps_its_node)
+{
+    struct chain ch = build_chain("vhd", 32, 1);
+    struct refuser f = { NULL, 0, 0 };
+    xcp_sr_gc_hooks h = { 1, &f, NULL, NULL, NULL, refuse_pause,
+                          count_unpause };
+    const uint64_t at = 40 * MiB;   /* a block c does not hold yet */
+    xcp_sr_gc_result g;
+    xcp__image *w;
+    uint8_t *want;
+    uint64_t n;
+
+    f.refuse = ch.c.location;
+    want = contents(ch.c.location, &n);
+    memset(want + at, 0x5a, BLOCK);
+    cr_assert_eq(xcp__image_open(&w, img_path(ch.c.location), "vhd", 0, err,
+                                 sizeof(err)), 0, "%s", err);
+    cr_assert_eq(ops->sr_gc_run(&sr, XCP_SR_GC_COALESCE_HIDDEN, &h, &g, &e),
+                 0, "%s", e.reason);
+    cr_expect_eq(g.coalesced, 0, "relinked under its writer");
+    cr_assert_eq(xcp__image_write(w, at, want + at, BLOCK, err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_eq(xcp__image_flush(w, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(xcp__image_close(w), 0);
+    scan_checked();
+    expect_contents(ch.c.location, want, n, "after the writer's block");
+    /* The writer gone, the chain shortens. */
+    f.refuse = "";
+    cr_assert_eq(ops->sr_gc_run(&sr, XCP_SR_GC_COALESCE_HIDDEN, &h, &g, &e),
+                 0, "%s", e.reason);
+    cr_expect_eq(g.coalesced, 1);
+    cr_expect_not(present(ch.p2), "the node merged stays");
+    scan_checked();
+    expect_contents(ch.c.location, want, n, "after the merge");
+    free(want);
+}
+
 Test(file_gc, merges_a_qcow2_node_up_and_reparents_its_children)
 {
     merge_up("qcow2");

@@ -115,6 +115,12 @@ static UNUSED unsigned vhd_check(const char *path)
             continue;
         cr_assert_leq(be64_(l + 16) + be32_(l + 8), lim,
                       "%s: locator %u past the footer", path, i);
+        /* Nor in a block: a writer's block over it loses the name. */
+        for (uint32_t j = 0; j < n; j++)
+            cr_assert(be64_(l + 16) + be32_(l + 8) <= (uint64_t)blk[j] * 512 ||
+                          be64_(l + 16) >= (uint64_t)blk[j] * 512 + bmsz + bs,
+                      "%s: locator %u overlaps block at sector %u", path, i,
+                      blk[j]);
     }
     free(bat);
     free(blk);
