@@ -281,6 +281,32 @@ Test(vdi_cbt, data_destroy_keeps_the_metadata_only)
     OK(xcp_vdi_destroy(S, s1));
 }
 
+/* A clone of a tracked snapshot reads through the snapshot's image:
+ * data_destroy of the snapshot is refused while the clone needs it, and
+ * the clone keeps its data.  Before: the snapshot's image was replaced by
+ * an empty one and the clone read zeros (the crash loop of tests/crash
+ * found it: acknowledged writes reading 0 in a clone of a snapshot). */
+Test(vdi_cbt, data_destroy_of_a_snapshot_with_clones_keeps_their_data)
+{
+    xcp_vdi v = new_disk(), s1, c;
+    enum xcp_vdi_type type;
+
+    OK(xcp_vdi_enable_cbt(S, v));
+    qemu_write(v, 0, 2 * MiB);
+    s1 = snap(v);
+    OK(xcp_vdi_clone(S, &c, s1, NULL));
+    assert_error_name(xcp_vdi_data_destroy(S, s1), "SR_BACKEND_FAILURE");
+    OK(xcp_vdi_get_type(S, &type, s1));
+    cr_assert_eq(type, XCP_VDI_TYPE_USER);
+    cr_assert_eq(RUN("qemu-img", "compare", "-q", file_of(v), file_of(c)), 0,
+                 "the clone lost the snapshot's data");
+    /* The clone gone, the snapshot's data may go. */
+    OK(xcp_vdi_destroy(S, c));
+    OK(xcp_vdi_data_destroy(S, s1));
+    OK(xcp_vdi_get_type(S, &type, s1));
+    cr_assert_eq(type, XCP_VDI_TYPE_CBT_METADATA);
+}
+
 Test(vdi_cbt, error_paths_answer_xapis_errors)
 {
     xcp_vdi v = new_disk(), plain = new_disk(), s_plain, s1, other;

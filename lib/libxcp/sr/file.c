@@ -1911,6 +1911,7 @@ static int file_vdi_data_destroy(const xcp_sr_target *sr,
     struct vdi_list l = { 0 };
     xcp_sr_vdi_info v;
     xcp__image *im = NULL;
+    size_t n;
     int ret;
 
     snprintf(tname, sizeof(tname), TMP_PREFIX "%.64s", location);
@@ -1925,6 +1926,17 @@ static int file_vdi_data_destroy(const xcp_sr_target *sr,
                                          : XCP_SR_ERR_NO_CBT_METADATA,
                        "%s failed [opterr=%s is not a tracked snapshot]",
                        what, location);
+    /* A clone of the snapshot reads through its image: replaced by an
+     * empty one, the clone's data would go with it. */
+    if ((ret = list_vdis(dir, &l, false, err)) < 0)
+        return ret;
+    n = count_children(&l, location);
+    list_free(&l);
+    if (n)
+        return sr_fail(err, -EBUSY, XCP_SR_ERR_BACKEND,
+                       "%s failed [opterr=%s is the parent of %zu other "
+                       "image(s), the clones of the snapshot]", what,
+                       location, n);
     if ((ret = cbt_load(dir, location, &c, err)) < 0)
         return ret;
     unlink(tpath);
