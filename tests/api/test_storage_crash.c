@@ -174,3 +174,46 @@ Test(storage_crash, cbt_switch_killed_before_its_commit_is_read_again,
     free(uuid);
     free(loc);
 }
+
+/*
+ * A VDI.snapshot of a tracked disk killed after the driver started the
+ * disk's new epoch (linked to the new snapshot), before the snapshot's
+ * record committed: the next open deletes the snapshot's image (its 'C'
+ * intent) and switches the disk's tracking off, visibly, since its epoch
+ * follows a snapshot that never was.  Before: cbt_enabled stayed true
+ * and list_changed_blocks from the earlier snapshot failed as unrelated.
+ * The state the kill leaves is made here: a committed snapshot's record
+ * forgotten (its image stays, as an uncommitted one's) and the intent.
+ */
+Test(storage_crash, snapshot_killed_before_its_commit_leaves_no_dangling_cbt)
+{
+    xcp_vdi vdi, s1, s2;
+    char *loc, *sr_uuid, *s2_uuid, *b64 = NULL, line[512];
+    bool on;
+    int rc;
+    FILE *f;
+
+    vdi = vdi_of(4 * MiB, &loc);
+    OK(xcp_sr_get_uuid(S, &sr_uuid, api_default_sr()));
+    OK(xcp_vdi_enable_cbt(S, vdi));
+    OK(xcp_vdi_snapshot(S, &s1, vdi, NULL));
+    OK(xcp_vdi_snapshot(S, &s2, vdi, NULL));
+    OK(xcp_vdi_get_uuid(S, &s2_uuid, s2));
+    OK(xcp_vdi_forget(S, s2));
+    snprintf(line, sizeof(line), "%s/sr-intents", api_dir);
+    f = fopen(line, "a");
+    cr_assert_not_null(f, "%s", line);
+    fprintf(f, "C %s %s\n", sr_uuid, s2_uuid);
+    fclose(f);
+    api_reopen();
+    OK(xcp_vdi_get_cbt_enabled(S, &on, vdi));
+    rc = xcp_vdi_list_changed_blocks(S, &b64, s1, vdi);
+    cr_expect(!on || rc == 0, "tracking on, and list_changed_blocks from "
+              "the earlier snapshot fails: %s",
+              xcp_error_last() ? xcp_error_last()->name : "?");
+    cr_expect_not(on, "tracking kept on a link to nothing");
+    xcp_free(b64);
+    free(s2_uuid);
+    free(sr_uuid);
+    free(loc);
+}

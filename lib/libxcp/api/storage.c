@@ -4,6 +4,7 @@
  * deletion, with the records (sizes, chains, SR accounting) kept right.
  */
 #include "storage.h"
+#include "../sr/image.h" /* XCP__CBT_BLOCK_SIZE */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1242,6 +1243,58 @@ static int find_uuid_cb(void *arg, const xcp_sr_vdi_info *vdi)
 }
 
 /*
+ * The tracked VDIs of sr whose epoch follows the snapshot uuid, which
+ * never committed (a VDI.snapshot killed after the driver had switched
+ * its source to a new epoch): their link leads to no VDI, and
+ * list_changed_blocks from any earlier snapshot would fail as unrelated
+ * while cbt_enabled says true.  Their tracking is switched off, visibly
+ * (the documented crash outcome: the next backup is a full one).
+ */
+static void unlink_epochs(xcp__ctx *c, xcp__obj *sr, const xcp__srt *t,
+                          const char *uuid)
+{
+    const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
+    const xcp_sr_ops *o = t->type->ops;
+    char prev[XCP_SR_UUID_BUFLEN];
+    xcp_sr_error err;
+    uint64_t nblocks;
+    uint8_t *bits;
+    size_t i;
+
+    if (o->version < 5 || !o->vdi_cbt_changes || !o->vdi_cbt_set)
+        return;
+    for (i = 0; vdis->kind == XCP_VAL_ARRAY && i < vdis->u.arr.n; i++) {
+        xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        const char *loc = v ? xcp__obj_str(v, F(VDI, location)) : "";
+        if (!v || !xcp__obj_bool(v, F(VDI, cbt_enabled)))
+            continue;
+        nblocks = ((uint64_t)xcp__obj_int(v, F(VDI, virtual_size)) +
+                   XCP__CBT_BLOCK_SIZE - 1) / XCP__CBT_BLOCK_SIZE;
+        if (!(bits = calloc((size_t)(nblocks + 7) / 8 + 1, 1)))
+            return;
+        memset(&err, 0, sizeof(err));
+        prev[0] = '\0';
+        if (o->vdi_cbt_changes(&t->t, loc, bits, nblocks, prev, &err) == 0 &&
+            !strcmp(prev, uuid)) {
+            memset(&err, 0, sizeof(err));
+            if (o->vdi_cbt_set(&t->t, loc, false, &err) < 0 ||
+                xcp__db_set_bool(c->db, v, F(VDI, cbt_enabled), false) < 0 ||
+                xcp__update_allowed(c, v) < 0)
+                xcp__log(XCP__LOG_WARN, "SR %s: %s follows the snapshot %s "
+                         "that never was: %s", xcp__obj_uuid(sr), loc, uuid,
+                         err.reason[0] ? err.reason : "cannot untrack it");
+            else
+                xcp__log(XCP__LOG_WARN, "SR %s: changed block tracking of "
+                         "%s switched off: its epoch follows the snapshot "
+                         "%s of an interrupted call", xcp__obj_uuid(sr),
+                         loc, uuid);
+            xcp_error_clear();
+        }
+        free(bits);
+    }
+}
+
+/*
  * One intent left by a crash: the image made (kind 'C', key its uuid)
  * whose record never committed, or the one whose record went (kind 'D',
  * key its location) but not the image, is deleted; the record of an image
@@ -1275,6 +1328,8 @@ static void replay_intent(xcp__ctx *c, char kind, const char *sr_uuid,
              t.type->ops->sr_scan(&t.t, find_uuid_cb, &f, &err) < 0)
         xcp__log(XCP__LOG_WARN, "SR %s: cannot look for the leftover %s: "
                  "%s", sr_uuid, key, err.reason);
+    if (kind == 'C')
+        unlink_epochs(c, sr, &t, key);
     if (f.location[0] && !location_known(c, sr, f.location)) {
         memset(&err, 0, sizeof(err));
         if (t.type->ops->vdi_destroy(&t.t, f.location, &err) < 0 &&
