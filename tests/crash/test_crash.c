@@ -2374,9 +2374,9 @@ static void scenario_storage(int iterations)
  * Chains, records and data (issue 10, item 7).  A worker runs a table of
  * VDI operations (disk_ops below: create, snapshot, clone, resize offline
  * and online, copy within and across SRs, destroy, and guest writes of a
- * known 4 KiB pattern through the image library) on VDIs of two file SRs,
- * the default one (qcow2) and one with sm-config:image-format=vhd, and is
- * killed at a random moment.  Over a pipe it announces each operation
+ * known 4 KiB pattern through a VDI stream of the engine) on VDIs of two
+ * file SRs, the default one (qcow2) and one with
+ * sm-config:image-format=vhd, and is killed at a random moment.  Over a pipe it announces each operation
  * (intent) and acknowledges it once the call has returned; the parent keeps
  * the model: which VDIs exist, their size, what each slot holds.
  *
@@ -2585,10 +2585,9 @@ static int dop_destroy(struct dctx *x, struct dmsg *msg)
 /*
  * Run the collector pass a call may have asked for (an image deleted, a
  * failed call's image dropped) now: closing the session runs the pending
- * pass to its end, and the open after it one more.  The guest writes of
- * dop_write go to the image file behind the engine's back, as if to a
- * disk nothing has attached, which the collector may leaf-coalesce (its
- * file replaced) at any moment: so no pass may run while one is made.
+ * pass to its end, and the open after it one more, so that kills land in
+ * passes often.  Background passes also run meanwhile, beside the guest
+ * writes of dop_write (the engine's VDI streams, which they respect).
  */
 static void disk_settle(struct dctx *x)
 {
@@ -3621,7 +3620,7 @@ static void scenario_disk(int iterations)
     int64_t t0 = now_ms();
     char *dir = make_dir("disk");
     int i, kills = 0, bad_runs = 0, known_runs = 0, fd[2], status;
-    bool inflight, keep_failed = false;
+    bool inflight;
     char ready;
     pid_t pid;
 
@@ -3715,22 +3714,6 @@ static void scenario_disk(int iterations)
                "flight\n", disk_ops[i].name, st.acked[i], st.failed[i],
                st.killed[i]);
     }
-    /* Open bug (issue 10): since the online collector, kills around
-     * snapshot, destroy and collector passes can lose acknowledged writes
-     * and leave VHD chains whose writes fail (EBADMSG, a parent id the
-     * child does not expect). Reported as XFAIL in the make check slice
-     * so that it stays visible; XCP_CRASH_STRICT=1 (make check-crash)
-     * fails on it. Remove this once the cause is fixed. */
-    if ((st.internal || bad_runs) && !strict()) {
-        nxfail++;
-        printf("XFAIL: disk: KNOWN OPEN BUG: %d call(s) failed with "
-               "INTERNAL_ERROR or an I/O error, %d of %d iterations left "
-               "chains, records, files or data wrong (dir %s, kept)\n",
-               st.internal, bad_runs, iterations, dir);
-        st.internal = 0;
-        bad_runs = 0;
-        keep_failed = true;
-    }
     if (st.internal)
         fail("disk: %d call(s) failed with INTERNAL_ERROR or an I/O error",
              st.internal);
@@ -3750,7 +3733,7 @@ static void scenario_disk(int iterations)
     else
         pass("disk: after %d kills every chain checks, records and files "
              "agree and every acknowledged write reads back", kills);
-    if (!bad_runs && !keep_failed && !keep_dirs())
+    if (!bad_runs && !keep_dirs())
         rm_tree(dir);
     free(dir);
 }
