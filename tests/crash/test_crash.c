@@ -2993,9 +2993,9 @@ struct disk_check {
     int cbt_short;                /* list_changed_blocks under-reports */
     int cbt_fail;                 /* or fails, or tracking state is wrong */
     int cbt_checked, cbt_off;     /* checks made; tracking found off */
-    /* Known bugs (XFAIL unless XCP_CRASH_STRICT=1): images with leaked
-     * clusters only; tracking found off after a crash, then on again
-     * (the record followed the storage late, see scenario_disk). */
+    /* Known bug (XFAIL unless XCP_CRASH_STRICT=1): images with leaked
+     * clusters only, see scenario_disk.  Tracking found off after a
+     * crash, then on again (cbt_back) is a failure. */
     int leaky, cbt_back;
     int8_t cbt[DISK_MAX];         /* tracking found: -1 as the model */
     bool meta[DISK_MAX];          /* data found destroyed (or unknown) */
@@ -3675,7 +3675,7 @@ static void scenario_disk(int iterations)
             bool known = !(c.open_failed || c.lost || c.unknown ||
                            c.bad_size || c.dangling || c.unowned || c.tmp ||
                            c.bad_image || c.bad_data || c.cbt_short ||
-                           c.cbt_fail);
+                           c.cbt_fail || c.cbt_back);
             known_runs += known;
             bad_runs += !known;
             note("disk: iteration %d (killed in %s): %d lost, %d unknown, "
@@ -3717,13 +3717,26 @@ static void scenario_disk(int iterations)
     if (st.internal)
         fail("disk: %d call(s) failed with INTERNAL_ERROR or an I/O error",
              st.internal);
+    /*
+     * Open bug (issue 10), the one class left: a qcow2 image with leaked
+     * clusters on a clean image (no dirty bit for the SR's attach to
+     * repair).  Seen 2 times in 300 strict kills before the last fixes,
+     * 0 in 300 after.  Likely cause (analysed, not proven): the
+     * collector relinks an untracked qcow2 child while a writer has it
+     * open (a VDI stream here, a running VM's disk on Xen); the relink
+     * opens the image for writing a second time, repairs the writer's
+     * leaks under it if the image is dirty, and its flush clears the
+     * dirty bit the writer set, so a kill in the writer's next
+     * allocation leaves leaks on a clean image.  The fix is a relink
+     * that writes the backing name alone, leaving the dirty bit and the
+     * refcounts to the writer.  XCP_CRASH_STRICT=1 fails on it.
+     */
     if (known_runs && !strict()) {
         nxfail++;
-        printf("XFAIL: disk: %d of %d iterations: known library bugs: "
-               "%d qcow2 image(s) with leaked clusters (a kill in a CBT "
-               "bitmap change of an image no writer opens again); tracking "
-               "found off after a crash and on again later %d time(s)\n",
-               known_runs, iterations, sum.leaky, sum.cbt_back);
+        printf("XFAIL: disk: %d of %d iterations: known library bug: %d "
+               "qcow2 image(s) with leaked clusters on a clean image (a "
+               "relink under a live writer clears its dirty bit)\n",
+               known_runs, iterations, sum.leaky);
     } else if (known_runs) {
         bad_runs += known_runs;
     }
