@@ -1041,7 +1041,8 @@ static int commit_into(const char *dir, const xcp_sr_vdi_info *c,
 }
 
 /* Point the image c at parent instead (parent shows what its old one
- * does): one header write, atomic against a kill. */
+ * does): one header write, atomic against a kill, which leaves the dirty
+ * bit and the refcounts to a writer that may have c open. */
 static int reparent(const char *dir, const xcp_sr_vdi_info *c,
                     const char *parent, xcp_sr_error *err)
 {
@@ -1051,7 +1052,8 @@ static int reparent(const char *dir, const xcp_sr_vdi_info *c,
 
     if ((ret = join(path, sizeof(path), dir, c->location, err)) < 0)
         return ret;
-    ret = xcp__image_open(&im, path, c->format, XCP__IMAGE_NO_PARENT, msg,
+    ret = xcp__image_open(&im, path, c->format,
+                          XCP__IMAGE_NO_PARENT | XCP__IMAGE_RELINK, msg,
                           sizeof(msg));
     if (ret == 0) {
         ret = xcp__image_set_parent(im, parent, msg, sizeof(msg));
@@ -1090,8 +1092,9 @@ static void run_unpause(struct gc_run *r, const char *location);
  * parent locators at the end of the file and moves the footer past them,
  * where a writer that opened the image before allocates its next block
  * (over the locators, or the locators over its block: a lost write).
- * Other writers (qcow2) never touch the link, so a relink under them is
- * safe, and is what lets a running VM's chain shorten.
+ * Other writers (qcow2) never touch the link, and the relink leaves
+ * their dirty bit and refcounts alone (XCP__IMAGE_RELINK), so a relink
+ * under them is safe, and is what lets a running VM's chain shorten.
  */
 static bool visible_child(const struct vdi_list *l, size_t i,
                           const char *nloc)

@@ -101,7 +101,9 @@ static int qcow2_open_w(void **h, const char *path, const char *fmt,
                            (flags & XCP__IMAGE_RDONLY ? XCP__QCOW2_RDONLY
                                                       : 0) |
                                (flags & XCP__IMAGE_NO_PARENT
-                                    ? XCP__QCOW2_NO_BACKING : 0),
+                                    ? XCP__QCOW2_NO_BACKING : 0) |
+                               (flags & XCP__IMAGE_RELINK ? XCP__QCOW2_SHARED
+                                                          : 0),
                            err, errlen);
 }
 

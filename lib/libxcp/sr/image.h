@@ -32,6 +32,12 @@
 /* Do not open the parent chain (metadata only; reading what the parent
  * holds fails with -ENXIO). */
 #define XCP__IMAGE_NO_PARENT (1u << 1)
+/* For a change of the parent link alone (xcp__image_set_parent), beside
+ * a writer that may have the image open: a dirty image's leaks are not
+ * repaired (they may be the writer's allocations in flight) and the dirty
+ * bit is left as the writer has it (the change allocates nothing).
+ * qcow2; VHD relinks append, so they need the writer paused instead. */
+#define XCP__IMAGE_RELINK (1u << 2)
 
 typedef struct xcp__image xcp__image;
 

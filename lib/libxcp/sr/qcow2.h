@@ -46,6 +46,9 @@
 /* Do not open the backing chain: for looking at metadata only.  Reading
  * a cluster that would come from the backing file fails with -ENXIO. */
 #define XCP__QCOW2_NO_BACKING (1u << 1)
+/* Beside another writer: no leak repair, the dirty bit never touched;
+ * for header changes that allocate nothing (XCP__IMAGE_RELINK). */
+#define XCP__QCOW2_SHARED (1u << 2)
 
 typedef struct xcp__qcow2 xcp__qcow2;
 

@@ -210,7 +210,7 @@ static inline int qwrite(xcp__qcow2 *q, const void *buf, size_t len,
                          uint64_t off,
                   const char *what, char *err, size_t errlen)
 {
-    int ret = q->dirty || q->version < 3
+    int ret = q->dirty || q->version < 3 || (q->flags & XCP__QCOW2_SHARED)
                   ? 0 : xcp__qcow2_set_dirty(q, true, err, errlen);
 
     if (ret < 0)

@@ -375,6 +375,58 @@ Test(file_gc, a_vhd_child_that_cannot_be_paused_keeps_its_node)
     free(want);
 }
 
+/* Whether qemu-img sees the image at loc marked dirty. */
+static bool dirty_on_disk(const char *loc)
+{
+    char *info = NULL;
+    bool dirty;
+
+    cr_assert_eq(RUN(&info, "qemu-img", "info", "-U", "--output=json",
+                     img_path(loc)), 0, "qemu-img info %s", loc);
+    dirty = strstr(info, "\"dirty-flag\": true") != NULL;
+    free(info);
+    return dirty;
+}
+
+/* An untracked qcow2 child is relinked under its writer (a running VM's
+ * disk, a VDI stream): the relink writes the backing name alone, so the
+ * dirty bit the writer set stays until the writer's own flush, and a
+ * kill in its next allocation leaves leaks the SR's attach repairs.
+ * Before: the relink opened the dirty image for writing, repaired the
+ * writer's leaks under it and cleared its dirty bit (the crash loop's
+ * leaked clusters on a clean image). */
+Test(file_gc, a_qcow2_relink_leaves_its_writers_dirty_bit)
+{
+    struct chain ch = build_chain("qcow2", 32, 1);
+    xcp_sr_gc_result g;
+    xcp__image *w;
+    uint8_t *want, blk[BLOCK];
+    uint64_t n;
+
+    want = contents(ch.c.location, &n);
+    memset(blk, 0x6b, sizeof(blk));
+    memcpy(want + 40 * MiB, blk, BLOCK);
+    memcpy(want + 41 * MiB, blk, BLOCK);
+    cr_assert_eq(xcp__image_open(&w, img_path(ch.c.location), "qcow2", 0,
+                                 err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(xcp__image_write(w, 40 * MiB, blk, BLOCK, err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert(dirty_on_disk(ch.c.location), "the writer's image is clean");
+    cr_assert_eq(ops->sr_gc(&sr, XCP_SR_GC_COALESCE_HIDDEN, &g, &e), 0, "%s",
+                 e.reason);
+    cr_expect_eq(g.coalesced, 1);
+    cr_expect(dirty_on_disk(ch.c.location),
+              "the relink cleared the dirty bit of a writer in flight");
+    cr_assert_eq(xcp__image_write(w, 41 * MiB, blk, BLOCK, err, sizeof(err)),
+                 0, "%s", err);
+    cr_assert_eq(xcp__image_close(w), 0);
+    cr_expect_not(dirty_on_disk(ch.c.location), "the writer's close left "
+                  "its image dirty");
+    scan_checked();
+    expect_contents(ch.c.location, want, n, "after the writer's close");
+    free(want);
+}
+
 Test(file_gc, merges_a_qcow2_node_up_and_reparents_its_children)
 {
     merge_up("qcow2");
