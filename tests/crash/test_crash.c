@@ -3720,22 +3720,21 @@ static void scenario_disk(int iterations)
     /*
      * Open bug (issue 10), the one class left: a qcow2 image with leaked
      * clusters on a clean image (no dirty bit for the SR's attach to
-     * repair).  Seen 2 times in 300 strict kills before the last fixes,
-     * 0 in 300 after.  Likely cause (analysed, not proven): the
-     * collector relinks an untracked qcow2 child while a writer has it
-     * open (a VDI stream here, a running VM's disk on Xen); the relink
-     * opens the image for writing a second time, repairs the writer's
-     * leaks under it if the image is dirty, and its flush clears the
-     * dirty bit the writer set, so a kill in the writer's next
-     * allocation leaves leaks on a clean image.  The fix is a relink
-     * that writes the backing name alone, leaving the dirty bit and the
-     * refcounts to the writer.  XCP_CRASH_STRICT=1 fails on it.
+     * repair).  One cause is fixed: a relink of an untracked child under
+     * its writer cleared the writer's dirty bit (test_file_gc,
+     * a_qcow2_relink_leaves_its_writers_dirty_bit).  Still seen after it:
+     * 1 iteration in 300 strict kills (before the fixes of this series:
+     * 2 in 300), a kill in disable_cbt leaving an image of 7 clusters
+     * whose last 3 (the clusters of a dropped bitmap: directory, table,
+     * bits) leaked on a clean image; every write of the qcow2 library
+     * marks the image dirty first, so the cause is still to be found.
+     * XCP_CRASH_STRICT=1 (make check-crash) fails on it.
      */
     if (known_runs && !strict()) {
         nxfail++;
         printf("XFAIL: disk: %d of %d iterations: known library bug: %d "
-               "qcow2 image(s) with leaked clusters on a clean image (a "
-               "relink under a live writer clears its dirty bit)\n",
+               "qcow2 image(s) with leaked clusters on a clean image "
+               "(about 1 in 300 kills; cause not found)\n",
                known_runs, iterations, sum.leaky);
     } else if (known_runs) {
         bad_runs += known_runs;
