@@ -472,6 +472,9 @@ static int write_header(xcp__qcow2 *q, char *err, size_t errlen)
         ret = fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
         goto done;
     }
+    /* Dirty first: the header rewritten below carries the bit. */
+    if ((ret = qmark(q, err, errlen)) < 0)
+        goto done;
     if (pread_full(q->fd, h, hlen, 0) != (ssize_t)hlen) {
         ret = fail(err, errlen, -EIO, "%s: rereading the header failed",
                    q->path);

@@ -204,14 +204,22 @@ int xcp__qcow2_repair_leaks(xcp__qcow2 *q, char *err, size_t errlen);
 /* Read the L1 table, once (it is read lazily, at its first use). */
 int xcp__qcow2_load_l1(xcp__qcow2 *q, char *err, size_t errlen);
 
+/* Mark the image dirty before its first change (qwrite does); a
+ * rewrite of the header read from the disk must call it before the read,
+ * or the rewrite would carry the bit as it was before. */
+static inline int qmark(xcp__qcow2 *q, char *err, size_t errlen)
+{
+    return q->dirty || q->version < 3 || (q->flags & XCP__QCOW2_SHARED)
+               ? 0 : xcp__qcow2_set_dirty(q, true, err, errlen);
+}
+
 /* Every write to an image goes through here so file_size stays exact,
  * after marking the image dirty. */
 static inline int qwrite(xcp__qcow2 *q, const void *buf, size_t len,
                          uint64_t off,
                   const char *what, char *err, size_t errlen)
 {
-    int ret = q->dirty || q->version < 3 || (q->flags & XCP__QCOW2_SHARED)
-                  ? 0 : xcp__qcow2_set_dirty(q, true, err, errlen);
+    int ret = qmark(q, err, errlen);
 
     if (ret < 0)
         return ret;

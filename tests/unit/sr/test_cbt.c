@@ -137,6 +137,38 @@ Test(cbt, qcow2_dirty_repair_keeps_the_bitmap)
     xcp__image_cbt_dispose(&c);
 }
 
+/*
+ * Dropping the bitmap (disable_cbt) rewrites the header, then frees the
+ * bitmap's clusters: the image must be dirty on the disk from the header
+ * write until the close, so that a kill before the frees leaves leaks
+ * the next writer (or the SR's attach) repairs.  Before: the header
+ * rewrite, read from the disk before its own write marked the image
+ * dirty, wrote the bit back clear (the crash loop's 3 leaked clusters on
+ * a clean image after a kill in disable_cbt).
+ */
+Test(cbt, qcow2_bitmap_drop_keeps_the_image_dirty_until_closed)
+{
+    const char *img = P("d.qcow2");
+    xcp__image *im;
+    char *info;
+
+    img_new(img, "qcow2", 64 * MiB, NULL);
+    enable(img, "qcow2", "");
+    im = img_open(img, "qcow2", 0);
+    cr_assert_eq(xcp__image_cbt_set(im, NULL, err, sizeof(err)), 0, "%s",
+                 err);
+    info = qemu_info(img);
+    cr_expect(strstr(info, "\"dirty-flag\": true") != NULL,
+              "the bitmap's clusters freed on a clean image:\n%s", info);
+    free(info);
+    xcp__image_close(im);
+    info = qemu_info(img);
+    cr_expect(strstr(info, "\"dirty-flag\": false") != NULL,
+              "dirty after the close:\n%s", info);
+    free(info);
+    assert_qemu_check(img);
+}
+
 Test(cbt, qcow2_bitmap_made_and_marked_by_qemu_reads_right)
 {
     const char *img = P("q.qcow2");
