@@ -2993,9 +2993,9 @@ struct disk_check {
     int cbt_short;                /* list_changed_blocks under-reports */
     int cbt_fail;                 /* or fails, or tracking state is wrong */
     int cbt_checked, cbt_off;     /* checks made; tracking found off */
-    /* Known bug (XFAIL unless XCP_CRASH_STRICT=1): images with leaked
-     * clusters only, see scenario_disk.  Tracking found off after a
-     * crash, then on again (cbt_back) is a failure. */
+    /* qcow2 images with leaked clusters on a clean image (no dirty bit
+     * for the attach to repair); tracking found off after a crash, then
+     * on again. */
     int leaky, cbt_back;
     int8_t cbt[DISK_MAX];         /* tracking found: -1 as the model */
     bool meta[DISK_MAX];          /* data found destroyed (or unknown) */
@@ -3044,8 +3044,8 @@ static const char *qemu_format(const char *fmt)
 }
 
 /* One image, by QEMU: check (qcow2: clean; vpc: QEMU 7.2 has no checker
- * and exits 63) and info: 0 clean, 1 leaked clusters only (a known bug,
- * below), -1 bad. */
+ * and exits 63) and info: 0 clean, 1 leaked clusters only (on a clean
+ * image: the attach repairs those of a dirty one), -1 bad. */
 static int disk_image_ok(const char *path, const char *fmt)
 {
     char *check[] = {"qemu-img", "check", "-q", "-f",
@@ -3619,7 +3619,7 @@ static void scenario_disk(int iterations)
     struct dmsg in;
     int64_t t0 = now_ms();
     char *dir = make_dir("disk");
-    int i, kills = 0, bad_runs = 0, known_runs = 0, fd[2], status;
+    int i, kills = 0, bad_runs = 0, fd[2], status;
     bool inflight;
     char ready;
     pid_t pid;
@@ -3672,12 +3672,7 @@ static void scenario_disk(int iterations)
         if (c.open_failed || c.lost || c.unknown || c.bad_size ||
             c.dangling || c.unowned || c.tmp || c.bad_image || c.bad_data ||
             c.cbt_short || c.cbt_fail || c.leaky || c.cbt_back) {
-            bool known = !(c.open_failed || c.lost || c.unknown ||
-                           c.bad_size || c.dangling || c.unowned || c.tmp ||
-                           c.bad_image || c.bad_data || c.cbt_short ||
-                           c.cbt_fail || c.cbt_back);
-            known_runs += known;
-            bad_runs += !known;
+            bad_runs++;
             note("disk: iteration %d (killed in %s): %d lost, %d unknown, "
                  "%d wrong size, %d dangling, %d unowned, %d temporary, "
                  "%d bad image(s), %d bad slot(s), %d block(s) missing "
@@ -3717,28 +3712,6 @@ static void scenario_disk(int iterations)
     if (st.internal)
         fail("disk: %d call(s) failed with INTERNAL_ERROR or an I/O error",
              st.internal);
-    /*
-     * Open bug (issue 10), the one class left: a qcow2 image with leaked
-     * clusters on a clean image (no dirty bit for the SR's attach to
-     * repair).  One cause is fixed: a relink of an untracked child under
-     * its writer cleared the writer's dirty bit (test_file_gc,
-     * a_qcow2_relink_leaves_its_writers_dirty_bit).  Still seen after it:
-     * 1 iteration in 300 strict kills (before the fixes of this series:
-     * 2 in 300), a kill in disable_cbt leaving an image of 7 clusters
-     * whose last 3 (the clusters of a dropped bitmap: directory, table,
-     * bits) leaked on a clean image; every write of the qcow2 library
-     * marks the image dirty first, so the cause is still to be found.
-     * XCP_CRASH_STRICT=1 (make check-crash) fails on it.
-     */
-    if (known_runs && !strict()) {
-        nxfail++;
-        printf("XFAIL: disk: %d of %d iterations: known library bug: %d "
-               "qcow2 image(s) with leaked clusters on a clean image "
-               "(about 1 in 300 kills; cause not found)\n",
-               known_runs, iterations, sum.leaky);
-    } else if (known_runs) {
-        bad_runs += known_runs;
-    }
     if (bad_runs)
         fail("disk: %d of %d iterations left chains, records, files or data "
              "wrong (dir %s)", bad_runs, iterations, dir);
