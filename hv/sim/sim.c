@@ -1570,6 +1570,17 @@ SHARED(domain_guest_data, xcp__sim_guest_data,
 SHARED(domain_migrate_local, sim_domain_migrate_local,
        (void *self, uint32_t domid, uint32_t *new_domid, xcp_hv_error *err),
        (self, domid, new_domid, err))
+SHARED(disk_pause, xcp__sim_disk_pause,
+       (void *self, uint32_t domid, const char *vdev, xcp_hv_error *err),
+       (self, domid, vdev, err))
+SHARED(disk_reopen, xcp__sim_disk_reopen,
+       (void *self, uint32_t domid, const char *vdev, const char *path,
+        const char *format, xcp_hv_error *err),
+       (self, domid, vdev, path, format, err))
+SHARED(disk_size, xcp__sim_disk_size,
+       (void *self, uint32_t domid, const char *vdev, uint64_t *bytes,
+        xcp_hv_error *err),
+       (self, domid, vdev, bytes, err))
 
 const xcp_hv_driver xcp__hv_sim_driver = {
     .version = XCP_HV_DRIVER_VERSION,
@@ -1607,4 +1618,9 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .domain_migrate_local = shared_domain_migrate_local,
     .bridge_remove = sim_bridge_remove,
     .bridge_ensure = sim_bridge_ensure,
+    /* its back ends pause and reopen: disk_resize and disk_cbt are the
+     * library's, on the paused image */
+    .disk_pause = shared_disk_pause,
+    .disk_reopen = shared_disk_reopen,
+    .disk_size = shared_disk_size,
 };
