@@ -46,6 +46,9 @@ struct disk {
      * the virtual size the guest sees, read when it opened the image. */
     bool paused;
     uint64_t size;
+    /* disk_cbt: the back end's dirty bitmap is on (a model: it is not
+     * written into the image) */
+    bool cbt;
 };
 
 struct nic {
@@ -232,7 +235,7 @@ bool xcp__sim_parse_u32(const char *s, uint32_t *out);
 /* True if u is a uuid in its 36-character text form. */
 bool xcp__sim_uuid_valid(const char *u);
 
-#define MAX_TOKENS 8
+#define MAX_TOKENS 12 /* a disk: 9 */
 
 /*
  * Splits a line in place into at most MAX_TOKENS space-separated tokens:
@@ -367,6 +370,12 @@ int xcp__sim_disk_reopen(void *self, uint32_t domid, const char *vdev,
                          xcp_hv_error *err);
 int xcp__sim_disk_size(void *self, uint32_t domid, const char *vdev,
                        uint64_t *bytes, xcp_hv_error *err);
+/* Slots disk_resize (raw, and qcow2 within its L1 table) and disk_cbt
+ * (qcow2; the bitmap is modelled, not written). */
+int xcp__sim_disk_resize(void *self, uint32_t domid, const char *vdev,
+                         uint64_t bytes, xcp_hv_error *err);
+int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
+                      const char *bitmap, bool on, xcp_hv_error *err);
 /* The disk of d called vdev, or NULL. */
 struct disk *xcp__sim_disk_find(struct dom *d, const char *vdev);
 

@@ -169,3 +169,112 @@ int xcp__sim_disk_size(void *self, uint32_t domid, const char *vdev,
     *bytes = k->size;
     return 0;
 }
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    int i;
+
+    for (i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Grows the image as the back end would: a raw file is extended; a
+ * qcow2 image gets its new size in the header when its L1 table already
+ * covers it (as qemu-img does then; a larger L1 table is not modelled:
+ * -ENOSPC); VHD is not modelled (-ENOTSUP).
+ */
+static int grow_image(const struct disk *k, uint64_t bytes,
+                      xcp_hv_error *err)
+{
+    unsigned char h[40], sz[8];
+    uint64_t cover;
+    int fd, rc = 0;
+
+    if (!strcmp(k->format, "vhd"))
+        return xcp__hv_error_set(err, -ENOTSUP, "sim: %s: its back end "
+                                 "grows raw and qcow2 images only", k->path);
+    if ((fd = open(k->path, O_RDWR | O_CLOEXEC)) < 0)
+        return xcp__hv_error_set(err, -errno, "sim: %s: %s", k->path,
+                                 strerror(errno));
+    if (!strcmp(k->format, "raw")) {
+        if (ftruncate(fd, (off_t)bytes) < 0)
+            rc = xcp__hv_error_set(err, -errno, "sim: %s: %s", k->path,
+                                   strerror(errno));
+    } else if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+               memcmp(h, QCOW2_MAGIC, 4) != 0 || be32(h + 20) < 9 ||
+               be32(h + 20) > 21) {
+        rc = bad_image(k->path, k->format, err);
+    } else {
+        /* L1 entries x L2 entries per cluster x cluster size */
+        cover = (uint64_t)be32(h + 36) << (2 * be32(h + 20) - 3);
+        put_be64(sz, bytes);
+        if (bytes > cover)
+            rc = xcp__hv_error_set(err, -ENOSPC, "sim: %s: %" PRIu64
+                                   " bytes is past what its L1 table "
+                                   "covers (%" PRIu64 ")", k->path, bytes,
+                                   cover);
+        else if (pwrite(fd, sz, 8, 24) != 8 || fdatasync(fd) < 0)
+            rc = xcp__hv_error_set(err, -errno, "sim: %s: %s", k->path,
+                                   strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
+int xcp__sim_disk_resize(void *self, uint32_t domid, const char *vdev,
+                         uint64_t bytes, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    int rc = live_disk(s, XCP_HV_OP_DISK_RESIZE, domid, vdev,
+                       "resize a disk of", &d, &k, err);
+
+    if (rc < 0)
+        return rc;
+    if (k->paused)
+        return xcp__hv_error_set(err, -EBUSY, "sim: domain %" PRIu32
+                                 ": disk %s is paused", domid, vdev);
+    if (bytes < k->size || bytes % 512)
+        return xcp__hv_error_set(err, -EINVAL, "sim: domain %" PRIu32
+                                 ": disk %s: %" PRIu64 " bytes is below its "
+                                 "%" PRIu64 " or no whole sectors", domid,
+                                 vdev, bytes, k->size);
+    if ((rc = grow_image(k, bytes, err)) < 0)
+        return rc;
+    k->size = bytes;
+    xcp__sim_mark_dirty(s, domid);
+    return xcp__sim_commit(s, domid, err);
+}
+
+int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
+                      const char *bitmap, bool on, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    int rc = live_disk(s, XCP_HV_OP_DISK_CBT, domid, vdev,
+                       "switch the tracking of a disk of", &d, &k, err);
+
+    if (rc < 0)
+        return rc;
+    if (strcmp(k->format, "qcow2") != 0)
+        return xcp__hv_error_set(err, -ENOTSUP, "sim: domain %" PRIu32
+                                 ": disk %s is %s: no bitmaps", domid, vdev,
+                                 k->format);
+    if (!bitmap || !*bitmap)
+        return xcp__hv_error_set(err, -EINVAL, "sim: no bitmap name");
+    if (on && k->cbt)
+        return xcp__hv_error_set(err, -EEXIST, "sim: domain %" PRIu32
+                                 ": disk %s has bitmap %s already", domid,
+                                 vdev, bitmap);
+    k->cbt = on;
+    return xcp__sim_commit(s, domid, err);
+}

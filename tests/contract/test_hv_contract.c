@@ -569,6 +569,12 @@ Test(hv_contract, live_disk_pause_reopen_or_resize)
     rc = xcp__hv_disk_plug(hv, d, &disk, &err);
     cr_assert_eq(rc, 0, "disk_plug: %d %s", rc, err.message);
     cr_expect_eq(guest_size(d, "xvdb"), 1 * MiB);
+    if (xcp__hv_supports(hv, XCP_HV_OP_DISK_CBT)) {
+        rc = xcp__hv_disk_cbt(hv, d, "xvdb", "xcp-cbt", true, &err);
+        cr_expect_eq(rc, 0, "disk_cbt on: %d %s", rc, err.message);
+        rc = xcp__hv_disk_cbt(hv, d, "xvdb", "xcp-cbt", false, &err);
+        cr_expect_eq(rc, 0, "disk_cbt off: %d %s", rc, err.message);
+    }
     if (!pause) {
         rc = xcp__hv_disk_resize(hv, d, "xvdb", 3 * MiB, &err);
         cr_assert_eq(rc, 0, "disk_resize: %d %s", rc, err.message);
@@ -588,4 +594,11 @@ Test(hv_contract, live_disk_pause_reopen_or_resize)
     cr_expect_eq(guest_size(d, "xvdb"), 2 * MiB);
     rc = xcp__hv_disk_pause(hv, d, "xvdz", &err);
     cr_expect_eq(rc, -ENODEV, "pause of no disk: %d", rc);
+    if (xcp__hv_supports(hv, XCP_HV_OP_DISK_RESIZE)) {
+        rc = xcp__hv_disk_resize(hv, d, "xvdb", 3 * MiB, &err);
+        cr_assert_eq(rc, 0, "disk_resize: %d %s", rc, err.message);
+        cr_expect_eq(guest_size(d, "xvdb"), 3 * MiB);
+        rc = xcp__hv_disk_resize(hv, d, "xvdb", 1 * MiB, &err);
+        cr_expect_eq(rc, -EINVAL, "disk_resize down: %d", rc);
+    }
 }
