@@ -188,12 +188,18 @@ static int resize_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
                        struct resize *r, const char *op)
 {
     xcp_hv_error e;
+    uint64_t max;
 
     if (xcp__live_can_pause(c->e->hv))
         return xcp__vdi_live_change(c, vdi, d, resize_image, r);
     if (!xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_RESIZE) ||
         !r->t->type->ops->vdi_stat)
         return XCP__ERR_VDI_IN_USE(vdi->ref, op);
+    /* the format's limit, which the SR's own resize would enforce */
+    max = xcp__image_max_size(xcp__obj_map_str(vdi, F(VDI, sm_config),
+                                               "image-format"));
+    if (max && r->size > max)
+        return too_large(vdi);
     if (xcp__hv_disk_resize(c->e->hv, d->domid, d->vdev, r->size, &e) < 0)
         return xcp__dev_hv_err(&e);
     memset(&r->err, 0, sizeof(r->err));

@@ -465,8 +465,13 @@ static bool vdi_live_ok(xcp__ctx *c, xcp__obj *vdi, const char *op,
         return t && (t->capabilities & XCP_SR_CAP_VDI_RESIZE_ONLINE) &&
                (!pinned || pause ||
                 xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_RESIZE));
-    if (!strcmp(op, "enable_cbt") || !strcmp(op, "disable_cbt"))
-        return pause || xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_CBT);
+    if (!strcmp(op, "enable_cbt") || !strcmp(op, "disable_cbt")) {
+        const char *fmt = xcp__obj_map_str(vdi, F(VDI, sm_config),
+                                           "image-format");
+        /* a back end's own bitmaps are qcow2's */
+        return pause || (xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_CBT) &&
+                         fmt && !strcmp(fmt, "qcow2"));
+    }
     return false;
 }
 
