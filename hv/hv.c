@@ -218,6 +218,11 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_DOMAIN_MIGRATE_LOCAL] = "domain_migrate_local",
     [XCP_HV_OP_BRIDGE_REMOVE] = "bridge_remove",
     [XCP_HV_OP_BRIDGE_ENSURE] = "bridge_ensure",
+    [XCP_HV_OP_DISK_PAUSE] = "disk_pause",
+    [XCP_HV_OP_DISK_REOPEN] = "disk_reopen",
+    [XCP_HV_OP_DISK_RESIZE] = "disk_resize",
+    [XCP_HV_OP_DISK_CBT] = "disk_cbt",
+    [XCP_HV_OP_DISK_SIZE] = "disk_size",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};
@@ -474,6 +479,11 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_DOMAIN_MIGRATE_LOCAL: return d->version >= 2 && d->domain_migrate_local;
     case XCP_HV_OP_BRIDGE_REMOVE: return d->version >= 2 && d->bridge_remove;
     case XCP_HV_OP_BRIDGE_ENSURE: return d->version >= 3 && d->bridge_ensure;
+    case XCP_HV_OP_DISK_PAUSE: return d->version >= 4 && d->disk_pause;
+    case XCP_HV_OP_DISK_REOPEN: return d->version >= 4 && d->disk_reopen;
+    case XCP_HV_OP_DISK_RESIZE: return d->version >= 4 && d->disk_resize;
+    case XCP_HV_OP_DISK_CBT: return d->version >= 4 && d->disk_cbt;
+    case XCP_HV_OP_DISK_SIZE: return d->version >= 4 && d->disk_size;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -706,6 +716,48 @@ int xcp__hv_bridge_ensure(xcp_hv *hv, const char *bridge, xcp_hv_error *err)
     if (hv->drv->version < 3)
         return unsupported(hv, XCP_HV_OP_BRIDGE_ENSURE, err);
     HV_CALL(hv, XCP_HV_OP_BRIDGE_ENSURE, bridge_ensure, err, bridge, err);
+}
+
+/* The version-4 slots: an older table has none of them. */
+#define HV_CALL4(hv, op, slot, err, ...)                                   \
+    do {                                                                   \
+        if ((hv)->drv->version < 4)                                        \
+            return unsupported(hv, op, err);                               \
+        HV_CALL(hv, op, slot, err, __VA_ARGS__);                           \
+    } while (0)
+
+int xcp__hv_disk_pause(xcp_hv *hv, uint32_t domid, const char *vdev,
+                       xcp_hv_error *err)
+{
+    HV_CALL4(hv, XCP_HV_OP_DISK_PAUSE, disk_pause, err, domid, vdev, err);
+}
+
+int xcp__hv_disk_reopen(xcp_hv *hv, uint32_t domid, const char *vdev,
+                        const char *path, const char *format,
+                        xcp_hv_error *err)
+{
+    HV_CALL4(hv, XCP_HV_OP_DISK_REOPEN, disk_reopen, err, domid, vdev, path,
+             format, err);
+}
+
+int xcp__hv_disk_resize(xcp_hv *hv, uint32_t domid, const char *vdev,
+                        uint64_t bytes, xcp_hv_error *err)
+{
+    HV_CALL4(hv, XCP_HV_OP_DISK_RESIZE, disk_resize, err, domid, vdev, bytes,
+             err);
+}
+
+int xcp__hv_disk_cbt(xcp_hv *hv, uint32_t domid, const char *vdev,
+                     const char *bitmap, bool on, xcp_hv_error *err)
+{
+    HV_CALL4(hv, XCP_HV_OP_DISK_CBT, disk_cbt, err, domid, vdev, bitmap, on,
+             err);
+}
+
+int xcp__hv_disk_size(xcp_hv *hv, uint32_t domid, const char *vdev,
+                      uint64_t *bytes, xcp_hv_error *err)
+{
+    HV_CALL4(hv, XCP_HV_OP_DISK_SIZE, disk_size, err, domid, vdev, bytes, err);
 }
 
 bool xcp__hv_bridge_name_valid(const char *name)

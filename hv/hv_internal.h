@@ -164,6 +164,18 @@ bool xcp__hv_bridge_name_valid(const char *name);
 /* Makes host bridge `bridge` ready for NICs (driver slot bridge_ensure):
  * -ENODEV when it cannot be had; -ENOTSUP when the driver has none. */
 int xcp__hv_bridge_ensure(xcp_hv *hv, const char *bridge, xcp_hv_error *err);
+/* The disks of running domains (driver version 4; -ENOTSUP below it). */
+int xcp__hv_disk_pause(xcp_hv *hv, uint32_t domid, const char *vdev,
+                       xcp_hv_error *err);
+int xcp__hv_disk_reopen(xcp_hv *hv, uint32_t domid, const char *vdev,
+                        const char *path, const char *format,
+                        xcp_hv_error *err);
+int xcp__hv_disk_resize(xcp_hv *hv, uint32_t domid, const char *vdev,
+                        uint64_t bytes, xcp_hv_error *err);
+int xcp__hv_disk_cbt(xcp_hv *hv, uint32_t domid, const char *vdev,
+                     const char *bitmap, bool on, xcp_hv_error *err);
+int xcp__hv_disk_size(xcp_hv *hv, uint32_t domid, const char *vdev,
+                      uint64_t *bytes, xcp_hv_error *err);
 
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN). */
 extern const xcp_hv_driver xcp__hv_sim_driver;

@@ -1570,6 +1570,25 @@ SHARED(domain_guest_data, xcp__sim_guest_data,
 SHARED(domain_migrate_local, sim_domain_migrate_local,
        (void *self, uint32_t domid, uint32_t *new_domid, xcp_hv_error *err),
        (self, domid, new_domid, err))
+SHARED(disk_pause, xcp__sim_disk_pause,
+       (void *self, uint32_t domid, const char *vdev, xcp_hv_error *err),
+       (self, domid, vdev, err))
+SHARED(disk_reopen, xcp__sim_disk_reopen,
+       (void *self, uint32_t domid, const char *vdev, const char *path,
+        const char *format, xcp_hv_error *err),
+       (self, domid, vdev, path, format, err))
+SHARED(disk_resize, xcp__sim_disk_resize,
+       (void *self, uint32_t domid, const char *vdev, uint64_t bytes,
+        xcp_hv_error *err),
+       (self, domid, vdev, bytes, err))
+SHARED(disk_cbt, xcp__sim_disk_cbt,
+       (void *self, uint32_t domid, const char *vdev, const char *bitmap,
+        bool on, xcp_hv_error *err),
+       (self, domid, vdev, bitmap, on, err))
+SHARED(disk_size, xcp__sim_disk_size,
+       (void *self, uint32_t domid, const char *vdev, uint64_t *bytes,
+        xcp_hv_error *err),
+       (self, domid, vdev, bytes, err))
 
 const xcp_hv_driver xcp__hv_sim_driver = {
     .version = XCP_HV_DRIVER_VERSION,
@@ -1607,4 +1626,10 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .domain_migrate_local = shared_domain_migrate_local,
     .bridge_remove = sim_bridge_remove,
     .bridge_ensure = sim_bridge_ensure,
+    /* its back ends pause and reopen, which the library takes first */
+    .disk_pause = shared_disk_pause,
+    .disk_reopen = shared_disk_reopen,
+    .disk_resize = shared_disk_resize,
+    .disk_cbt = shared_disk_cbt,
+    .disk_size = shared_disk_size,
 };

@@ -145,6 +145,11 @@ bool xcp__sim_disk_copy(struct disk *k, const xcp_hv_disk *src)
     memset(k, 0, sizeof(*k));
     k->ro = src->readonly || src->cdrom;
     k->cdrom = src->cdrom;
+    /* What the guest sees at once; 0 (asked again later) if unreadable. */
+    if (!k->cdrom && src->path && *src->path &&
+        xcp__sim_image_size(src->path, src->format ? src->format : "raw",
+                            &k->size, NULL) < 0)
+        k->size = 0;
     return dup_into(&k->path, src->path && *src->path ? src->path : NULL) &&
            dup_into(&k->format, src->format ? src->format : "raw") &&
            dup_into(&k->vdev, src->vdev);
@@ -192,7 +197,7 @@ int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,
     return xcp__sim_commit(s, domid, err);
 }
 
-static struct disk *disk_find(struct dom *d, const char *vdev)
+struct disk *xcp__sim_disk_find(struct dom *d, const char *vdev)
 {
     size_t i;
 
@@ -221,7 +226,7 @@ int xcp__sim_disk_unplug(void *self, uint32_t domid, const char *vdev,
     (void)force; /* sim guests always release their devices */
     if (rc < 0)
         return rc;
-    k = disk_find(d, vdev);
+    k = xcp__sim_disk_find(d, vdev);
     if (!k)
         return no_disk(d, vdev, err);
     free(k->path);
@@ -247,7 +252,7 @@ int xcp__sim_cdrom_insert(void *self, uint32_t domid, const char *vdev,
 
     if (rc < 0)
         return rc;
-    k = disk_find(d, vdev);
+    k = xcp__sim_disk_find(d, vdev);
     if (!k)
         return no_disk(d, vdev, err);
     if (!k->cdrom)

@@ -42,6 +42,13 @@
 struct disk {
     char *path, *format, *vdev;
     bool ro, cdrom;
+    /* The back end (sim_live.c): stopped by disk_pause, its image closed;
+     * the virtual size the guest sees, read when it opened the image. */
+    bool paused;
+    uint64_t size;
+    /* disk_cbt: the back end's dirty bitmap is on (a model: it is not
+     * written into the image) */
+    bool cbt;
 };
 
 struct nic {
@@ -228,7 +235,7 @@ bool xcp__sim_parse_u32(const char *s, uint32_t *out);
 /* True if u is a uuid in its 36-character text form. */
 bool xcp__sim_uuid_valid(const char *u);
 
-#define MAX_TOKENS 8
+#define MAX_TOKENS 12 /* a disk: 9 */
 
 /*
  * Splits a line in place into at most MAX_TOKENS space-separated tokens:
@@ -348,6 +355,29 @@ int xcp__sim_nic_clash(const char *uuid, const struct nic *have, size_t n,
 /* Copies a device into the model (defaults filled); false if OOM. */
 bool xcp__sim_disk_copy(struct disk *k, const xcp_hv_disk *src);
 bool xcp__sim_nic_copy(struct nic *k, const xcp_hv_nic *src);
+
+/* ---- sim_live.c: the disks of running domains ------------------------------ */
+
+/* The virtual size of the image at path in format ("raw", "qcow2", "vhd")
+ * read from its header (footer), as a back end does when it opens it. */
+int xcp__sim_image_size(const char *path, const char *format, uint64_t *out,
+                        xcp_hv_error *err);
+/* Slots disk_pause, disk_reopen, disk_size (xcp/sys/hv.h). */
+int xcp__sim_disk_pause(void *self, uint32_t domid, const char *vdev,
+                        xcp_hv_error *err);
+int xcp__sim_disk_reopen(void *self, uint32_t domid, const char *vdev,
+                         const char *path, const char *format,
+                         xcp_hv_error *err);
+int xcp__sim_disk_size(void *self, uint32_t domid, const char *vdev,
+                       uint64_t *bytes, xcp_hv_error *err);
+/* Slots disk_resize (raw, and qcow2 within its L1 table) and disk_cbt
+ * (qcow2; the bitmap is modelled, not written). */
+int xcp__sim_disk_resize(void *self, uint32_t domid, const char *vdev,
+                         uint64_t bytes, xcp_hv_error *err);
+int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
+                      const char *bitmap, bool on, xcp_hv_error *err);
+/* The disk of d called vdev, or NULL. */
+struct disk *xcp__sim_disk_find(struct dom *d, const char *vdev);
 
 /* The driver's device slots (xcp/sys/hv.h). */
 int xcp__sim_disk_plug(void *self, uint32_t domid, const xcp_hv_disk *disk,

@@ -91,7 +91,8 @@ static void emit_dom(struct buf *b, const struct dom *d)
         xcp__sim_buf_str(b, k->path);
         xcp__sim_buf_str(b, k->format);
         xcp__sim_buf_str(b, k->vdev);
-        xcp__sim_buf_printf(b, " %d %d\n", k->ro, k->cdrom);
+        xcp__sim_buf_printf(b, " %d %d %d %" PRIu64 " %d\n", k->ro,
+                            k->cdrom, k->paused, k->size, k->cbt);
     }
     for (i = 0; i < d->n_nics; i++) {
         const struct nic *n = &d->nics[i];
@@ -311,7 +312,7 @@ static int parse_dom_line(struct dom *d, char **t, int n)
                    : 0;
     if (n == 2 && strcmp(t[0], "guest-os") == 0)
         return xcp__sim_token_str(t[1], &d->guest_os) ? -1 : 0;
-    if (n == 6 && strcmp(t[0], "disk") == 0) {
+    if ((n == 6 || n == 9) && strcmp(t[0], "disk") == 0) {
         struct disk *v = realloc(d->disks, (d->n_disks + 1) * sizeof(*v)), *k;
 
         if (!v)
@@ -320,6 +321,10 @@ static int parse_dom_line(struct dom *d, char **t, int n)
         k = memset(&v[d->n_disks++], 0, sizeof(*k));
         k->ro = strcmp(t[4], "1") == 0;
         k->cdrom = strcmp(t[5], "1") == 0;
+        /* 9: since the back end's state is kept (sim_live.c) */
+        k->paused = n == 9 && strcmp(t[6], "1") == 0;
+        k->size = n == 9 ? strtoull(t[7], NULL, 10) : 0;
+        k->cbt = n == 9 && strcmp(t[8], "1") == 0;
         return xcp__sim_token_str(t[1], &k->path) ||
                        xcp__sim_token_str(t[2], &k->format) ||
                        xcp__sim_token_str(t[3], &k->vdev) || !k->vdev ||

@@ -46,6 +46,7 @@
 #include "xen_dev.h"
 #include "xen_int.h"
 #include "xen_log.h"
+#include "xen_blk.h"
 #include "xen_migrate.h"
 #include "xen_qdisk.h"
 
@@ -1561,6 +1562,10 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .domain_migrate_local = xcp__xen_domain_migrate_local,
     .bridge_remove = xen_bridge_remove,
     .bridge_ensure = xen_bridge_ensure,
+    /* QEMU keeps its images open: no disk_pause/reopen (xen_blk.c) */
+    .disk_resize = xcp__xen_disk_resize,
+    .disk_cbt = xcp__xen_disk_cbt,
+    .disk_size = xcp__xen_disk_size,
 };
 
 #else

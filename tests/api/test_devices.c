@@ -230,14 +230,18 @@ Test(vdi, resize_shrink_fails_vdi_too_small)
     cr_assert_eq(size, 1 * GiB);
 }
 
-Test(vdi, resize_of_attached_disk_fails_vdi_in_use)
+/* Online since issue 10 (tests/api/test_vdi_live.c); a paused VM's disk
+ * too, its back end paused meanwhile. */
+Test(vdi, resize_of_attached_disk_is_online)
 {
     xcp_vm vm = api_install("vm");
     xcp_vdi vdi = first_vdi(vm);
+    int64_t size = 0;
 
-    OK(xcp_vm_start(S, vm, false, false));
-    assert_error(xcp_vdi_resize(S, vdi, 20 * GiB), "VDI_IN_USE", vdi.ref,
-                 "resize");
+    OK(xcp_vm_start(S, vm, true, false));
+    OK(xcp_vdi_resize(S, vdi, 20 * GiB));
+    OK(xcp_vdi_get_virtual_size(S, &size, vdi));
+    cr_assert_eq(size, 20 * GiB);
 }
 
 Test(vdi, resize_updates_sr_virtual_allocation)
@@ -366,9 +370,9 @@ Test(vdi, unattached_vdi_allows_destroy_and_resize)
     cr_assert(vdi_allows(vdi, XCP_VDI_OPERATIONS_CLONE));
 }
 
-/* VDI.destroy and VDI.resize fail VDI_IN_USE on a running VM's disk, so
- * allowed_operations must not advertise them. */
-Test(vdi, running_vm_disk_does_not_allow_destroy_or_resize)
+/* VDI.destroy fails VDI_IN_USE on a running VM's disk, so
+ * allowed_operations must not advertise it; resize is online (issue 10). */
+Test(vdi, running_vm_disk_does_not_allow_destroy_but_resize)
 {
     xcp_vm vm = api_install("vm");
     xcp_vdi vdi = first_vdi(vm);
@@ -376,8 +380,8 @@ Test(vdi, running_vm_disk_does_not_allow_destroy_or_resize)
     OK(xcp_vm_start(S, vm, false, false));
     cr_assert(!vdi_allows(vdi, XCP_VDI_OPERATIONS_DESTROY),
               "running VM's disk lists destroy");
-    cr_assert(!vdi_allows(vdi, XCP_VDI_OPERATIONS_RESIZE),
-              "running VM's disk lists resize");
+    cr_assert(vdi_allows(vdi, XCP_VDI_OPERATIONS_RESIZE),
+              "running VM's disk does not list resize");
     cr_assert(vdi_allows(vdi, XCP_VDI_OPERATIONS_SNAPSHOT));
 }
 

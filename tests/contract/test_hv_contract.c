@@ -21,10 +21,12 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -515,4 +517,90 @@ Test(hv_contract, migrate_local_moves_the_guest_to_a_new_domain)
     rc = xcp__hv_domain_info(hv, d, &i, &err);
     cr_expect(rc == -ESRCH || (rc == 0 && i.state == XCP_HV_STATE_DYING),
               "the sender is still there: %d", rc);
+}
+
+/* ---- disks of running domains (driver version 4) ---------------------- */
+
+/* Runs qemu-img with args (NULL-terminated); its exit status. */
+static int qemu_img(const char *const *args)
+{
+    pid_t pid;
+    int status;
+
+    if (posix_spawnp(&pid, "qemu-img", NULL, NULL, (char *const *)args,
+                     environ) != 0 || waitpid(pid, &status, 0) < 0)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+#define QEMU_IMG(...) qemu_img((const char *const[]){"qemu-img", __VA_ARGS__, NULL})
+
+static uint64_t guest_size(uint32_t d, const char *vdev)
+{
+    uint64_t n = 0;
+    int rc = xcp__hv_disk_size(hv, d, vdev, &n, &err);
+
+    cr_assert_eq(rc, 0, "disk_size %s: %d %s", vdev, rc, err.message);
+    return n;
+}
+
+/*
+ * A disk's back end pauses (once), the image changes under it, and at
+ * reopen the guest sees the image as it is now; or the back end grows
+ * the image itself (disk_resize). Drivers with neither skip.
+ */
+Test(hv_contract, live_disk_pause_reopen_or_resize)
+{
+    xcp_hv_disk disk = {0};
+    char path[320];
+    bool pause = xcp__hv_supports(hv, XCP_HV_OP_DISK_PAUSE) &&
+                 xcp__hv_supports(hv, XCP_HV_OP_DISK_REOPEN);
+    uint32_t d;
+    int rc;
+
+    if (!xcp__hv_supports(hv, XCP_HV_OP_DISK_SIZE) ||
+        (!pause && !xcp__hv_supports(hv, XCP_HV_OP_DISK_RESIZE)))
+        cr_skip_test("%s: no live disk slots", xcp__hv_name(hv));
+    if (QEMU_IMG("--version") != 0) /* the Xen lab's dom0 has none */
+        cr_skip_test("no qemu-img to make the disk's image");
+    snprintf(path, sizeof(path), "%s/live-%.8s.qcow2", dir, uuid_a);
+    cr_assert_eq(QEMU_IMG("create", "-q", "-f", "qcow2", path, "1M"), 0);
+    d = create(uuid_a, name_a, false);
+    disk.path = path;
+    disk.format = "qcow2";
+    disk.vdev = "xvdb";
+    rc = xcp__hv_disk_plug(hv, d, &disk, &err);
+    cr_assert_eq(rc, 0, "disk_plug: %d %s", rc, err.message);
+    cr_expect_eq(guest_size(d, "xvdb"), 1 * MiB);
+    if (xcp__hv_supports(hv, XCP_HV_OP_DISK_CBT)) {
+        rc = xcp__hv_disk_cbt(hv, d, "xvdb", "xcp-cbt", true, &err);
+        cr_expect_eq(rc, 0, "disk_cbt on: %d %s", rc, err.message);
+        rc = xcp__hv_disk_cbt(hv, d, "xvdb", "xcp-cbt", false, &err);
+        cr_expect_eq(rc, 0, "disk_cbt off: %d %s", rc, err.message);
+    }
+    if (!pause) {
+        rc = xcp__hv_disk_resize(hv, d, "xvdb", 3 * MiB, &err);
+        cr_assert_eq(rc, 0, "disk_resize: %d %s", rc, err.message);
+        cr_expect_eq(guest_size(d, "xvdb"), 3 * MiB);
+        return;
+    }
+    rc = xcp__hv_disk_reopen(hv, d, "xvdb", path, "qcow2", &err);
+    cr_expect_eq(rc, -EINVAL, "reopen of a running disk: %d", rc);
+    rc = xcp__hv_disk_pause(hv, d, "xvdb", &err);
+    cr_assert_eq(rc, 0, "disk_pause: %d %s", rc, err.message);
+    rc = xcp__hv_disk_pause(hv, d, "xvdb", &err);
+    cr_expect_eq(rc, -EBUSY, "second pause: %d", rc);
+    cr_assert_eq(QEMU_IMG("resize", "-q", "-f", "qcow2", path, "2M"), 0);
+    cr_expect_eq(guest_size(d, "xvdb"), 1 * MiB, "seen before the reopen");
+    rc = xcp__hv_disk_reopen(hv, d, "xvdb", path, "qcow2", &err);
+    cr_assert_eq(rc, 0, "disk_reopen: %d %s", rc, err.message);
+    cr_expect_eq(guest_size(d, "xvdb"), 2 * MiB);
+    rc = xcp__hv_disk_pause(hv, d, "xvdz", &err);
+    cr_expect_eq(rc, -ENODEV, "pause of no disk: %d", rc);
+    if (xcp__hv_supports(hv, XCP_HV_OP_DISK_RESIZE)) {
+        rc = xcp__hv_disk_resize(hv, d, "xvdb", 3 * MiB, &err);
+        cr_assert_eq(rc, 0, "disk_resize: %d %s", rc, err.message);
+        cr_expect_eq(guest_size(d, "xvdb"), 3 * MiB);
+        rc = xcp__hv_disk_resize(hv, d, "xvdb", 1 * MiB, &err);
+        cr_expect_eq(rc, -EINVAL, "disk_resize down: %d", rc);
+    }
 }

@@ -793,6 +793,97 @@ sc_vbd_readonly() {
     x vbd-destroy uuid="$vbd" && x vdi-destroy uuid="$vdi"
 }
 
+# ---- livedisk: the disks of running guests (issue 10) ----------------------
+
+# The image file of VDI $1.
+vdi_file() { find "$XCP_STATE_DIR/sr" -name "$(x vdi-param-get uuid="$1" \
+    param-name=location)" | head -1; }
+# The guest writes 64 KiB block $2 of its disk $1 (domU-init), and says so.
+guest_write() {
+    local n
+    n=$(lines "$VM")
+    xenstore-write "/local/domain/$(param "$VM" dom-id)/control/xcp-lab-write" \
+        "$1 $2" || return 1
+    wait_console "$VM" "XCPGUEST: wrote $1 $2" 30 "$n"
+}
+
+# A running PV guest's disk grows online (xe vdi-resize of an attached
+# VDI, QEMU's block_resize): the guest sees the new size.
+sc_livedisk_resize() {
+    local vdi n sec
+    ensure_running "$VM" || return 1
+    hotplug_disk 1 RW "ro=0 removable=0 write=ok" || return 1
+    vdi=$(x vbd-param-get uuid="$HOT_VBD" param-name=vdi-uuid) || return 1
+    n=$(lines "$VM")
+    x vdi-resize uuid="$vdi" disk-size=33554432 || return 1
+    [ "$(x vdi-param-get uuid="$vdi" param-name=virtual-size)" = 33554432 ] ||
+        bad "virtual-size not 32 MiB" || return 1
+    sec=$(xenstore-ls -f "/local/domain/0/backend" 2>/dev/null |
+        grep "/$(param "$VM" dom-id)/.*/sectors " | tr '\n' ' ')
+    echo "back end: $sec"
+    wait_console "$VM" "XCPGUEST: sizes .*$HOT_DEV=65536 " 60 "$n" ||
+        return 1
+    unplug_disk "$HOT_VBD" "$HOT_DEV"
+}
+
+# Changed block tracking switched on while the guest runs (QEMU's
+# persistent dirty bitmap on the qcow2 image, stored when QEMU lets the
+# image go): a snapshot then starts an epoch, and the blocks the guest
+# writes after it are what VDI.list_changed_blocks reports. (dom0 has no
+# qemu-img: the library reads the bitmaps QEMU stored.)
+sc_livedisk_cbt() {
+    local vdi vbd s1 b64
+    ensure_running "$VM" || return 1
+    hotplug_disk 1 RW "ro=0 removable=0 write=ok" || return 1
+    vdi=$(x vbd-param-get uuid="$HOT_VBD" param-name=vdi-uuid) || return 1
+    vbd=$HOT_VBD
+    x vdi-enable-cbt uuid="$vdi" || return 1
+    [ "$(x vdi-param-get uuid="$vdi" param-name=cbt-enabled)" = true ] ||
+        bad "cbt-enabled is not true" || return 1
+    guest_write "$HOT_DEV" 3 || return 1
+    unplug_disk "$vbd" "$HOT_DEV" || return 1
+    s1=$(x vdi-snapshot uuid="$vdi") || return 1
+    vbd=$(x vbd-create vm-uuid="$VM" vdi-uuid="$vdi" device=1 type=Disk \
+        mode=RW) || return 1
+    x vbd-plug uuid="$vbd" || return 1
+    sleep 3
+    guest_write "$HOT_DEV" 7 || return 1
+    unplug_disk "$vbd" "$HOT_DEV" || return 1
+    b64=$(x vdi-list-changed-blocks vdi-from-uuid="$s1" vdi-to-uuid="$vdi") ||
+        return 1
+    echo "changed: $(echo "$b64" | cut -c1-16)"
+    # block 7: bit 0x01 of the first byte (block 0 is the guest's own
+    # write at plug): base64's second character then is one of Q..f
+    case $b64 in ?[Q-Za-f]*) ;; *) bad "changed blocks $b64, want block 7";
+        return 1 ;; esac
+}
+
+# Image files in the file SR.
+sr_files() { ls "$XCP_STATE_DIR"/sr/*/ | grep -c -E '[.](qcow2|vhd)$'; }
+
+# Leaf coalesce of a running guest's disk: Xen's QEMU keeps its image open
+# and cannot be paused, so the collector leaves the leaf on its parent
+# (a clear refusal, the chain intact: one image more than before the
+# snapshot), and the guest goes on writing.
+sc_livedisk_coalesce() {
+    local vdi s n0 n1
+    ensure_running "$VM" || return 1
+    hotplug_disk 1 RW "ro=0 removable=0 write=ok" || return 1
+    vdi=$(x vbd-param-get uuid="$HOT_VBD" param-name=vdi-uuid) || return 1
+    n0=$(sr_files)
+    s=$(x vdi-snapshot uuid="$vdi") || return 1
+    x vdi-destroy uuid="$s" || return 1
+    x sr-scan uuid="$(x sr-list type=file --minimal | cut -d, -f1)" ||
+        return 1
+    sleep 10
+    n1=$(sr_files)
+    echo "image files: $n0 before the snapshot, $n1 after its destroy"
+    [ "$n1" = $((n0 + 1)) ] ||
+        bad "$n1 image files, want $((n0 + 1)) (leaf and parent)" || return 1
+    guest_write "$HOT_DEV" 5 || return 1
+    unplug_disk "$HOT_VBD" "$HOT_DEV"
+}
+
 # The domain ids that device models (QEMU, "-xen-domid <id>") serve now,
 # dom0's own (the lab's) left out.
 dm_domids() {
@@ -1377,6 +1468,9 @@ run failed_start_no_leaks leaks
 run vm_uninstall pv
 run no_leaks pv
 run xcpd_down pv
+run livedisk_resize livedisk
+run livedisk_cbt livedisk
+run livedisk_coalesce livedisk
 run contract contract
 [ -s /tmp/xcpd.log ] && { echo "---- xcpd log (tail)"; tail -40 /tmp/xcpd.log; }
 note "$npass passed, $nfail failed"

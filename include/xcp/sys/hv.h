@@ -42,10 +42,11 @@ extern "C" {
 
 /*
  * Version of struct xcp_hv_driver. Bumped when slots are added (at the end).
- * 2: console_open. 3: bridge_ensure. A table of an older version has no
- * such slot: the library treats it as NULL.
+ * 2: console_open. 3: bridge_ensure. 4: disk_pause, disk_reopen,
+ * disk_resize, disk_cbt, disk_size (disks of running domains). A table of
+ * an older version has no such slot: the library treats it as NULL.
  */
-#define XCP_HV_DRIVER_VERSION 3
+#define XCP_HV_DRIVER_VERSION 4
 /* Version of struct xcp_hv_domain_config. */
 #define XCP_HV_CONFIG_VERSION 1
 /* Version of struct xcp_hv_fault. */
@@ -131,6 +132,11 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, /* driver version 2 */
     XCP_HV_OP_BRIDGE_REMOVE,        /* driver version 2 */
     XCP_HV_OP_BRIDGE_ENSURE,        /* driver version 3 */
+    XCP_HV_OP_DISK_PAUSE,           /* driver version 4 */
+    XCP_HV_OP_DISK_REOPEN,          /* driver version 4 */
+    XCP_HV_OP_DISK_RESIZE,          /* driver version 4 */
+    XCP_HV_OP_DISK_CBT,             /* driver version 4 */
+    XCP_HV_OP_DISK_SIZE,            /* driver version 4 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -469,6 +475,57 @@ typedef struct xcp_hv_driver {
      * driver makes no bridges.
      */
     int (*bridge_ensure)(void *self, const char *bridge, xcp_hv_error *err);
+
+    /* ---- version 4: the disks of running domains ---- */
+    /*
+     * Two ways to change the image of a disk a running domain has
+     * attached; a driver fills the slots of one or both, and the library
+     * takes the first that the driver has: pause/reopen (the library
+     * rewrites the image meanwhile, as XAPI pauses tapdisk), else
+     * resize/cbt done by the back end that holds the image open (QEMU).
+     */
+
+    /*
+     * Stops the back end of disk vdev: requests in flight complete and
+     * reach the image, new ones wait (the guest sees its I/O stall, not
+     * fail), and the back end closes its image files, so that the caller
+     * may replace or rewrite them. -EBUSY if it is paused already,
+     * -ENODEV if the domain has no such disk, -ENOTSUP for a disk whose
+     * back end cannot stop (a CD).
+     */
+    int (*disk_pause)(void *self, uint32_t domid, const char *vdev,
+                      xcp_hv_error *err);
+    /*
+     * Ends a disk_pause: the back end opens the image at path (format as
+     * in xcp_hv_disk), which may be a new file or have a new chain, and
+     * serves the waiting requests from it. The guest then sees the
+     * image's virtual size. -EINVAL if the disk is not paused; on failure
+     * the disk stays paused (call again, with the old image).
+     */
+    int (*disk_reopen)(void *self, uint32_t domid, const char *vdev,
+                       const char *path, const char *format,
+                       xcp_hv_error *err);
+    /*
+     * Grows the image the back end of disk vdev has open to `bytes` of
+     * virtual size (its own write of the image's metadata) and makes the
+     * guest see it (xen: QEMU's block_resize; blkfront reads the new
+     * "sectors"). -EINVAL for a size below the current one.
+     */
+    int (*disk_resize)(void *self, uint32_t domid, const char *vdev,
+                       uint64_t bytes, xcp_hv_error *err);
+    /*
+     * Changed block tracking on the qcow2 image the back end of disk
+     * vdev has open, done by that back end: on, it adds persistent dirty
+     * bitmap `bitmap` (64 KiB granularity, stored in the image when the
+     * back end closes it or flushes its bitmaps); off, it removes the
+     * bitmap called `bitmap` and any called "<bitmap>:<suffix>".
+     * -ENOTSUP for an image format with no bitmaps (raw, VHD).
+     */
+    int (*disk_cbt)(void *self, uint32_t domid, const char *vdev,
+                    const char *bitmap, bool on, xcp_hv_error *err);
+    /* The size in bytes the guest sees of disk vdev now. */
+    int (*disk_size)(void *self, uint32_t domid, const char *vdev,
+                     uint64_t *bytes, xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

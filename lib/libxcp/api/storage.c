@@ -906,13 +906,22 @@ void xcp__sr_gc_request(xcp__engine *e)
     pthread_cond_signal(&e->gc_cond);
 }
 
+/* An attached VDI: its location, and the device to pause, if the
+ * hypervisor driver can (live), with the image to reopen. */
+struct gc_busy {
+    char *location;
+    bool live, paused;
+    xcp__live_disk disk;
+    xcp_sr_vdi_path path;
+};
+
 /* One SR for a collector pass. */
 struct gc_job {
     char sr[XCP_REF_MAX];
     xcp__srt t;                 /* built without sr_lock */
-    /* Locations of its VDIs attached to running VMs at planning time:
-     * their images are never replaced (see gc_pause). */
-    char **busy;
+    /* Its VDIs attached to running VMs at planning time: their images
+     * are replaced only with their back ends paused (see gc_pause). */
+    struct gc_busy *busy;
     size_t nbusy;
     bool changed;
 };
@@ -933,12 +942,19 @@ static int gc_busy(xcp__ctx *c, xcp__obj *sr, struct gc_job *j)
         return xcp__oom();
     for (i = 0; i < n; i++) {
         xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), vdis->u.arr.items[i].u.s);
+        struct gc_busy *b = &j->busy[j->nbusy];
+        xcp_sr_error err;
         if (!v || !xcp__vdi_attached(c, v))
             continue;
-        if (!(j->busy[j->nbusy] =
-                  xcp__strdup(xcp__obj_str(v, F(VDI, location)))))
+        if (!(b->location = xcp__strdup(xcp__obj_str(v, F(VDI, location)))))
             return xcp__oom();
         j->nbusy++;
+        memset(&err, 0, sizeof(err));
+        /* the driver's own call: no image is handed out (sr_open_gen) */
+        b->live = xcp__live_can_pause(c->e->hv) && j->t.type->ops->vdi_path &&
+                  xcp__vdi_live_find(c, v, &b->disk) &&
+                  j->t.type->ops->vdi_path(&j->t.t, b->location, &b->path,
+                                           &err) == 0;
     }
     return 0;
 }
@@ -948,7 +964,7 @@ static void gc_job_free(struct gc_job *j)
     size_t i;
 
     for (i = 0; i < j->nbusy; i++)
-        free(j->busy[i]);
+        free(j->busy[i].location);
     free(j->busy);
     xcp__srt_free(&j->t);
 }
@@ -1095,33 +1111,51 @@ static int gc_progress(void *ctx, const char *location, uint64_t done,
     return 0;
 }
 
+/* The attached VDI of job at location, or NULL. */
+static struct gc_busy *gc_busy_find(const struct gc_job *job,
+                                    const char *location)
+{
+    size_t i;
+
+    for (i = 0; i < job->nbusy; i++)
+        if (!strcmp(job->busy[i].location, location))
+            return &job->busy[i];
+    return NULL;
+}
+
 /*
  * Whether the leaf at location may have its image replaced now (sr_lock
- * held).  The hypervisor drivers have no slot to pause a disk and reopen
- * it (on Xen, QEMU keeps its file descriptors): so a leaf attached to a
- * running VM is left alone, as is any leaf while an image was handed out
- * since the pass looked (a VM started, a VBD plugged) or a VDI stream is
- * open.  An hv driver that can pause a disk's writer and reopen it would
- * be called from here and from gc_unpause.
+ * held).  A leaf attached to a running VM is, with its back end paused
+ * by the hypervisor driver (reopened by gc_unpause), when the driver can
+ * (on Xen, QEMU keeps its file descriptors: it cannot, and the leaf is
+ * left alone).  No leaf is while an image was handed out since the pass
+ * looked (a VM started, a VBD plugged) or a VDI stream is open.
  */
 static int gc_pause(void *ctx, const char *location)
 {
     struct gc_ctx *g = ctx;
-    size_t i;
+    struct gc_busy *b;
 
     if (g->e->sr_open_gen != g->open_gen ||
         __atomic_load_n(&g->e->sr_streams, __ATOMIC_SEQ_CST))
         return -EBUSY;
-    for (i = 0; i < g->job->nbusy; i++)
-        if (!strcmp(g->job->busy[i], location))
-            return -EBUSY;
+    if (!(b = gc_busy_find(g->job, location)))
+        return 0;
+    if (!b->live || b->paused || xcp__live_pause_path(g->e->hv, &b->disk) < 0)
+        return -EBUSY;
+    b->paused = true;
     return 0;
 }
 
 static void gc_unpause(void *ctx, const char *location)
 {
-    (void)ctx;
-    (void)location;             /* nothing was paused (see gc_pause) */
+    struct gc_ctx *g = ctx;
+    struct gc_busy *b = gc_busy_find(g->job, location);
+
+    if (!b || !b->paused)
+        return;
+    xcp__live_reopen_path(g->e->hv, &b->disk, &b->path);
+    b->paused = false;
 }
 
 /* One collector run over one SR (sr_lock held), logged; g NULL: a plain

@@ -194,4 +194,30 @@ int xcp__sr_intents_open(xcp__engine *e);
  * pass (hidden parents, temporary files). */
 int xcp__sr_collect_leftovers(xcp__ctx *c);
 
+/* ---- disks of running VMs (vdi_live.c) ---------------------------------- */
+
+/* The device serving a VDI in a running domain. */
+typedef struct xcp__live_disk {
+    uint32_t domid;
+    char vdev[16];
+} xcp__live_disk;
+
+/* 1 with *out filled when a running VM has vdi attached, else 0. */
+int xcp__vdi_live_find(xcp__ctx *c, xcp__obj *vdi, xcp__live_disk *out);
+/* Whether the hypervisor driver can pause and reopen a disk's back end. */
+bool xcp__live_can_pause(xcp_hv *hv);
+/*
+ * change(arg) run with the back end of d paused, then the back end
+ * reopens vdi's image (whatever change returned). change's return, or
+ * the XenAPI error of a failed pause or reopen.
+ */
+int xcp__vdi_live_change(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
+                         int (*change)(void *arg), void *arg);
+/* For the collector (no engine lock): the pause of d's back end, 0 or a
+ * negative errno (-ENOTSUP when the driver cannot); then its reopen on
+ * path, retried, logged when it fails. */
+int xcp__live_pause_path(xcp_hv *hv, const xcp__live_disk *d);
+void xcp__live_reopen_path(xcp_hv *hv, const xcp__live_disk *d,
+                           const xcp_sr_vdi_path *path);
+
 #endif

@@ -2,6 +2,7 @@
  * VDI.*: virtual disks, over the SR drivers (include/xcp/sys/sr.h).
  */
 #include "storage.h"
+#include "devices.h"
 #include "../sr/image.h"
 
 #include <stdio.h>
@@ -149,19 +150,84 @@ static int too_large(xcp__obj *vdi)
     return XCP__ERR_VDI_TOO_LARGE(vdi->ref, max);
 }
 
-static int do_resize(xcp__ctx *c, bool online)
+/* Whether sr's type has capability cap. */
+static bool sr_can(xcp__obj *sr, uint64_t cap)
 {
-    xcp__obj *vdi, *sr;
-    xcp__srt t;
+    const xcp_sr_type *type = xcp__sr_type_find(xcp__obj_str(sr, F(SR, type)));
+
+    return type && (type->capabilities & cap);
+}
+
+/* One resize of an image by its SR's driver (see do_resize). */
+struct resize {
+    xcp__srt *t;
+    const char *location;
+    uint64_t size;
     xcp_sr_vdi_info info;
     xcp_sr_error err;
+    bool failed;                /* the driver's call failed: see err */
+};
+
+static int resize_image(void *arg)
+{
+    struct resize *r = arg;
+
+    memset(&r->err, 0, sizeof(r->err));
+    memset(&r->info, 0, sizeof(r->info));
+    r->failed = r->t->type->ops->vdi_resize(&r->t->t, r->location, r->size,
+                                            &r->info, &r->err) < 0;
+    return r->failed ? -1 : 0;
+}
+
+/*
+ * The image of a disk a running VM has attached grown: paused and
+ * reopened around the SR's resize when the hypervisor driver can, else
+ * by the back end holding it open (then read back), else VDI_IN_USE.
+ */
+static int resize_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
+                       struct resize *r, const char *op)
+{
+    xcp_hv_error e;
+    uint64_t max;
+
+    if (xcp__live_can_pause(c->e->hv))
+        return xcp__vdi_live_change(c, vdi, d, resize_image, r);
+    if (!xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_RESIZE) ||
+        !r->t->type->ops->vdi_stat)
+        return XCP__ERR_VDI_IN_USE(vdi->ref, op);
+    /* the format's limit, which the SR's own resize would enforce */
+    max = xcp__image_max_size(xcp__obj_map_str(vdi, F(VDI, sm_config),
+                                               "image-format"));
+    if (max && r->size > max)
+        return too_large(vdi);
+    if (xcp__hv_disk_resize(c->e->hv, d->domid, d->vdev, r->size, &e) < 0)
+        return xcp__dev_hv_err(&e);
+    memset(&r->err, 0, sizeof(r->err));
+    memset(&r->info, 0, sizeof(r->info));
+    r->failed = r->t->type->ops->vdi_stat(&r->t->t, r->location, &r->info,
+                                          &r->err) < 0;
+    return r->failed ? -1 : 0;
+}
+
+/*
+ * VDI.resize and VDI.resize_online.  A disk a running VM has attached is
+ * resized online (VDI.resize too, as XAPI routes it) when its SR has
+ * VDI_RESIZE_ONLINE; VDI.resize of it on an SR without is VDI_IN_USE.
+ */
+static int do_resize(xcp__ctx *c, bool online)
+{
+    const char *op = online ? "resize_online" : "resize";
+    xcp__obj *vdi, *sr;
+    xcp__srt t;
+    xcp__live_disk d;
+    struct resize r;
     int64_t size = xcp__arg_int(c, 1);
     int64_t old;
-    int rc;
+    bool attached;
+    int live, rc;
 
     if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
-        (rc = xcp__vdi_check_cbt(c, vdi, online ? "resize_online"
-                                                : "resize")) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, vdi, op)) < 0 ||
         (rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR), &sr)) < 0)
         return rc;
     old = xcp__obj_int(vdi, F(VDI, virtual_size));
@@ -170,30 +236,38 @@ static int do_resize(xcp__ctx *c, bool online)
         snprintf(n, sizeof(n), "%lld", (long long)old);
         return XCP__ERR_VDI_TOO_SMALL(vdi->ref, n);
     }
-    if (!online && xcp__vdi_attached(c, vdi))
-        return XCP__ERR_VDI_IN_USE(vdi->ref, "resize");
+    attached = xcp__vdi_attached(c, vdi);
+    live = attached ? xcp__vdi_live_find(c, vdi, &d) : 0;
+    if (attached &&
+        (!live || (!online && !sr_can(sr, XCP_SR_CAP_VDI_RESIZE_ONLINE))))
+        return XCP__ERR_VDI_IN_USE(vdi->ref, op);
     if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
         return rc;
-    if ((rc = xcp__sr_need(sr, &t, online ? XCP_SR_CAP_VDI_RESIZE_ONLINE
-                                          : XCP_SR_CAP_VDI_RESIZE)) < 0)
+    if ((rc = xcp__sr_need(sr, &t, online || live
+                                       ? XCP_SR_CAP_VDI_RESIZE_ONLINE
+                                       : XCP_SR_CAP_VDI_RESIZE)) < 0)
         goto out;
     if ((rc = xcp__vdi_intent_refresh(c, sr, xcp__obj_str(vdi, F(VDI,
                                                            location)))) < 0)
         goto out;
-    memset(&err, 0, sizeof(err));
-    memset(&info, 0, sizeof(info));
-    if (t.type->ops->vdi_resize(&t.t, xcp__obj_str(vdi, F(VDI, location)),
-                                (uint64_t)size, &info, &err) < 0) {
-        rc = err.kind == XCP_SR_ERR_VDI_SIZE ? too_large(vdi)
-                                             : xcp__sr_fail(&err, sr, vdi,
-                                                            size);
+    memset(&r, 0, sizeof(r));
+    r.t = &t;
+    r.location = xcp__obj_str(vdi, F(VDI, location));
+    r.size = (uint64_t)size;
+    rc = live ? resize_live(c, vdi, &d, &r, op) : resize_image(&r);
+    if (r.failed) {
+        rc = r.err.kind == XCP_SR_ERR_VDI_SIZE ? too_large(vdi)
+                                               : xcp__sr_fail(&r.err, sr, vdi,
+                                                              size);
         goto out;
     }
+    if (rc < 0)
+        goto out;
     if ((rc = xcp__db_set_int(c->db, vdi, F(VDI, virtual_size),
-                              (int64_t)info.virtual_size)) < 0 ||
+                              (int64_t)r.info.virtual_size)) < 0 ||
         (rc = xcp__db_set_int(c->db, sr, F(SR, virtual_allocation),
                               xcp__obj_int(sr, F(SR, virtual_allocation)) +
-                                  (int64_t)info.virtual_size - old)) < 0)
+                                  (int64_t)r.info.virtual_size - old)) < 0)
         goto out;
 out:
     xcp__srt_free(&t);
@@ -329,27 +403,67 @@ static int cbt_target(xcp__ctx *c, xcp__obj *vdi, xcp__obj **sr,
     return rc;
 }
 
+/* One switch of a VDI's tracking by its SR's driver (see set_cbt). */
+struct cbt_switch {
+    xcp__srt *t;
+    const char *location;
+    bool on;
+    xcp_sr_error err;
+    bool failed;
+};
+
+static int cbt_image(void *arg)
+{
+    struct cbt_switch *w = arg;
+
+    memset(&w->err, 0, sizeof(w->err));
+    w->failed = w->t->type->ops->vdi_cbt_set(&w->t->t, w->location, w->on,
+                                             &w->err) < 0;
+    return w->failed ? -1 : 0;
+}
+
 /*
- * VDI.enable_cbt / disable_cbt.  XAPI allows them while a VM runs on the
- * disk; here they rewrite the image's bitmap directory, which the
- * process writing the image (qemu on Xen) must not race with, so a
- * disk a running VM has attached is refused (VDI_IN_USE) until it can
- * be asked to do it itself.
+ * The tracking of a disk a running VM has attached switched, as XAPI
+ * does it live: with the back end paused and reopened around the
+ * image's change when the hypervisor driver can, else by the back end
+ * that holds the image open (qcow2 only: a VHD's log is ours), else
+ * VDI_IN_USE.
  */
+static int cbt_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
+                    struct cbt_switch *w, const char *op)
+{
+    const char *fmt;
+    xcp_hv_error e;
+
+    if (xcp__live_can_pause(c->e->hv))
+        return xcp__vdi_live_change(c, vdi, d, cbt_image, w);
+    fmt = xcp__obj_map_str(vdi, F(VDI, sm_config), "image-format");
+    if (!xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_CBT) || !fmt ||
+        strcmp(fmt, "qcow2") != 0)
+        return XCP__ERR_VDI_IN_USE(vdi->ref, op);
+    if (xcp__hv_disk_cbt(c->e->hv, d->domid, d->vdev, XCP__CBT_BITMAP, w->on,
+                         &e) < 0)
+        return xcp__dev_hv_err(&e);
+    return 0;
+}
+
+/* VDI.enable_cbt / disable_cbt, on a running VM's disk too (cbt_live). */
 static int set_cbt(xcp__ctx *c, bool on)
 {
     const char *op = on ? "enable_cbt" : "disable_cbt";
+    struct cbt_switch w;
+    xcp__live_disk d;
     xcp__obj *vdi, *sr;
-    xcp_sr_error err;
     xcp__srt t;
-    int rc;
+    int live, rc;
 
     if ((rc = vdi_arg(c, &vdi)) < 0 || (rc = vdi_busy(vdi)) < 0 ||
         (rc = xcp__vdi_check_cbt(c, vdi, op)) < 0)
         return rc;
     if (xcp__obj_bool(vdi, F(VDI, cbt_enabled)) == on)
         return 0;
-    if (xcp__vdi_attached(c, vdi))
+    live = xcp__vdi_attached(c, vdi) ? xcp__vdi_live_find(c, vdi, &d) : 0;
+    if (xcp__vdi_attached(c, vdi) && !live)
         return XCP__ERR_VDI_IN_USE(vdi->ref, op);
     if ((rc = cbt_target(c, vdi, &sr, &t)) < 0)
         return rc;
@@ -358,11 +472,14 @@ static int set_cbt(xcp__ctx *c, bool on)
      * it stays out of step, a disable of it a no-op, until some later
      * refresh flips it). */
     rc = xcp__vdi_intent_refresh(c, sr, xcp__obj_str(vdi, F(VDI, location)));
-    memset(&err, 0, sizeof(err));
-    if (rc == 0 &&
-        t.type->ops->vdi_cbt_set(&t.t, xcp__obj_str(vdi, F(VDI, location)),
-                                 on, &err) < 0)
-        rc = xcp__sr_fail(&err, sr, vdi, 0);
+    memset(&w, 0, sizeof(w));
+    w.t = &t;
+    w.location = xcp__obj_str(vdi, F(VDI, location));
+    w.on = on;
+    if (rc == 0)
+        rc = live ? cbt_live(c, vdi, &d, &w, op) : cbt_image(&w);
+    if (w.failed)
+        rc = xcp__sr_fail(&w.err, sr, vdi, 0);
     xcp__srt_free(&t);
     if (rc == 0)
         rc = xcp__db_set_bool(c->db, vdi, F(VDI, cbt_enabled), on);

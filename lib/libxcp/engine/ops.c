@@ -445,6 +445,36 @@ int xcp__vdi_check_cbt(xcp__ctx *c, xcp__obj *vdi, const char *op)
     return 0;
 }
 
+/*
+ * Whether op may act on vdi (pinned: while a running VM has it attached),
+ * the rules of VDI.resize, resize_online, enable_cbt and disable_cbt: the
+ * SR type resizes online, and the hypervisor driver pauses and reopens
+ * the disk's back end, or has that back end do it.
+ */
+static bool vdi_live_ok(xcp__ctx *c, xcp__obj *vdi, const char *op,
+                        bool pinned)
+{
+    xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), xcp__obj_str(vdi, F(VDI, SR)));
+    const xcp_sr_type *t = sr ? xcp__sr_type_find(xcp__obj_str(sr,
+                                                               F(SR, type)))
+                              : NULL;
+    bool pause = xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_PAUSE) &&
+                 xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_REOPEN);
+
+    if (!strcmp(op, "resize") || !strcmp(op, "resize_online"))
+        return t && (t->capabilities & XCP_SR_CAP_VDI_RESIZE_ONLINE) &&
+               (!pinned || pause ||
+                xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_RESIZE));
+    if (!strcmp(op, "enable_cbt") || !strcmp(op, "disable_cbt")) {
+        const char *fmt = xcp__obj_map_str(vdi, F(VDI, sm_config),
+                                           "image-format");
+        /* a back end's own bitmaps are qcow2's */
+        return pause || (xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_CBT) &&
+                         fmt && !strcmp(fmt, "qcow2"));
+    }
+    return false;
+}
+
 /* Collect the valid operations of o into an array value. */
 static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
 {
@@ -498,6 +528,10 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
                 ok[i] = false;
             else if (in_list(op, always, XCP__ARRAY_LEN(always)))
                 ok[i] = true;
+            else if (pinned && vdi_live_ok(c, o, op, true))
+                ok[i] = true;
+            else if (!strcmp(op, "resize_online"))
+                ok[i] = !pinned && vdi_live_ok(c, o, op, false);
             else if (in_list(op, detached, XCP__ARRAY_LEN(detached)))
                 ok[i] = !pinned || !strcmp(op, "forget");
         } else if (o->cls == C(VIF)) {

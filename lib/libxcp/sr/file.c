@@ -2227,6 +2227,7 @@ const xcp_sr_type xcp__sr_type_file = {
                     XCP_SR_CAP_VDI_CREATE | XCP_SR_CAP_VDI_DELETE |
                     XCP_SR_CAP_VDI_UPDATE | XCP_SR_CAP_VDI_SNAPSHOT |
                     XCP_SR_CAP_VDI_CLONE | XCP_SR_CAP_VDI_RESIZE |
+                    XCP_SR_CAP_VDI_RESIZE_ONLINE |
                     XCP_SR_CAP_VDI_COPY | XCP_SR_CAP_THIN_PROVISIONING |
                     XCP_SR_CAP_VDI_CONFIG_CBT,
     .content_type = "user",

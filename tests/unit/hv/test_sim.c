@@ -29,6 +29,7 @@
 static const xcp_hv_driver *drv = &xcp__hv_sim_driver;
 static char dir[64];
 static char disk_path[128];
+static char live_path[160]; /* qcow2_disk */
 static void *hv;
 static xcp_hv_error err;
 static struct xcp__sim_options opt;
@@ -1520,6 +1521,19 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     case XCP_HV_OP_BRIDGE_ENSURE:
         rc = drv->bridge_ensure(hv, "xapi0", &err);
         break;
+    case XCP_HV_OP_DISK_PAUSE: rc = drv->disk_pause(hv, d, "xvdc", &err); break;
+    case XCP_HV_OP_DISK_REOPEN:
+        rc = drv->disk_reopen(hv, d, "xvdc", live_path, "qcow2", &err);
+        break;
+    case XCP_HV_OP_DISK_RESIZE:
+        rc = drv->disk_resize(hv, d, "xvdc", 2 * MiB, &err);
+        break;
+    case XCP_HV_OP_DISK_CBT:
+        rc = drv->disk_cbt(hv, d, "xvdc", "xcp-cbt", true, &err);
+        break;
+    case XCP_HV_OP_DISK_SIZE:
+        rc = drv->disk_size(hv, d, "xvdc", &bytes, &err);
+        break;
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }
@@ -1528,6 +1542,33 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     free(vcpus);
     free(util);
     return rc;
+}
+
+/* A minimal qcow2 image of 1 MiB (header only: magic, version 2, 64 KiB
+ * clusters, one L1 entry), what the sim's back end reads, beside the
+ * raw disk. */
+static const char *qcow2_disk(void)
+{
+    char *path = live_path;
+    unsigned char h[512] = {'Q', 'F', 'I', 0xfb, 0, 0, 0, 2};
+    FILE *f;
+
+    h[23] = 16;                 /* cluster_bits */
+    h[29] = 0x10;               /* size: 0x100000 */
+    h[39] = 1;                  /* l1_size */
+    snprintf(path, sizeof(live_path), "%s/live.qcow2", dir);
+    f = fopen(path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(h, 1, sizeof(h), f), sizeof(h));
+    fclose(f);
+    return path;
+}
+
+static bool live_op(xcp_hv_op op)
+{
+    return op == XCP_HV_OP_DISK_PAUSE || op == XCP_HV_OP_DISK_REOPEN ||
+           op == XCP_HV_OP_DISK_RESIZE || op == XCP_HV_OP_DISK_CBT ||
+           op == XCP_HV_OP_DISK_SIZE;
 }
 
 /* A domain on which every operation can succeed, in the order of the enum. */
@@ -1545,6 +1586,12 @@ static uint32_t prepare_for(xcp_hv_op op, char *img, size_t size)
         cr_assert_eq(drv->disk_plug(hv, d, &disk, &err), 0);
     if (op == XCP_HV_OP_NIC_UNPLUG)
         cr_assert_eq(drv->nic_plug(hv, d, &nic, &err), 0);
+    if (live_op(op)) {
+        xcp_hv_disk q = {qcow2_disk(), "qcow2", "xvdc", false, false};
+        cr_assert_eq(drv->disk_plug(hv, d, &q, &err), 0, "%s", err.message);
+    }
+    if (op == XCP_HV_OP_DISK_REOPEN)
+        cr_assert_eq(drv->disk_pause(hv, d, "xvdc", &err), 0);
     if (op == XCP_HV_OP_DOMAIN_RESTORE) {
         cr_assert_eq(drv->domain_suspend(hv, d, img, &err), 0);
         d = 0;

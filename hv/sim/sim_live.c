@@ -1,0 +1,280 @@
+/*
+ * hv/sim/sim_live.c - the disks of running domains: the back end paused
+ * and reopened around a change of its image (as XAPI pauses tapdisk), and
+ * the virtual size the guest sees, read from the image when the back end
+ * opens it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sim_int.h"
+
+#define QCOW2_MAGIC "QFI\xfb"
+#define VHD_COOKIE "conectix"
+#define VHD_FOOTER 512
+
+static uint64_t be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    int i;
+
+    for (i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int bad_image(const char *path, const char *format, xcp_hv_error *err)
+{
+    return xcp__hv_error_set(err, -EINVAL, "sim: %s is no %s image", path,
+                             format);
+}
+
+int xcp__sim_image_size(const char *path, const char *format, uint64_t *out,
+                        xcp_hv_error *err)
+{
+    unsigned char b[VHD_FOOTER];
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    ssize_t n = 0;
+
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        rc = xcp__hv_error_set(err, -errno, "sim: %s: %s", path,
+                               strerror(errno));
+        goto out;
+    }
+    if (!format || !strcmp(format, "raw")) {
+        *out = (uint64_t)st.st_size;
+    } else if (!strcmp(format, "qcow2")) {
+        /* header: magic, version, backing offset/size, cluster bits, size */
+        n = pread(fd, b, 32, 0);
+        if (n != 32 || memcmp(b, QCOW2_MAGIC, 4) != 0)
+            rc = bad_image(path, format, err);
+        else
+            *out = be64(b + 24);
+    } else if (!strcmp(format, "vhd")) {
+        /* footer at the end: cookie, ..., current size at 48 */
+        if (st.st_size >= VHD_FOOTER)
+            n = pread(fd, b, VHD_FOOTER, st.st_size - VHD_FOOTER);
+        if (n != VHD_FOOTER || memcmp(b, VHD_COOKIE, 8) != 0)
+            rc = bad_image(path, format, err);
+        else
+            *out = be64(b + 48);
+    } else {
+        rc = bad_image(path, format, err);
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* The live domain's disk vdev that has a back end to pause (no CD). */
+static int live_disk(struct sim *s, xcp_hv_op op, uint32_t domid,
+                     const char *vdev, const char *what, struct dom **d,
+                     struct disk **k, xcp_hv_error *err)
+{
+    int rc = xcp__sim_live_dom(s, op, domid, what, d, err);
+
+    if (rc < 0)
+        return rc;
+    if (!(*k = xcp__sim_disk_find(*d, vdev)))
+        return xcp__hv_error_set(err, -ENODEV,
+                                 "sim: domain %" PRIu32 " (VM %s) has no "
+                                 "disk %s", domid, (*d)->uuid,
+                                 vdev ? vdev : "(null)");
+    if ((*k)->cdrom || !(*k)->path)
+        return xcp__hv_error_set(err, -ENOTSUP,
+                                 "sim: domain %" PRIu32 ": %s is a CD drive",
+                                 domid, vdev);
+    return 0;
+}
+
+int xcp__sim_disk_pause(void *self, uint32_t domid, const char *vdev,
+                        xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    int rc = live_disk(s, XCP_HV_OP_DISK_PAUSE, domid, vdev,
+                       "pause a disk of", &d, &k, err);
+
+    if (rc < 0)
+        return rc;
+    if (k->paused)
+        return xcp__hv_error_set(err, -EBUSY,
+                                 "sim: domain %" PRIu32 ": disk %s is "
+                                 "paused already", domid, vdev);
+    k->paused = true;
+    return xcp__sim_commit(s, domid, err);
+}
+
+int xcp__sim_disk_reopen(void *self, uint32_t domid, const char *vdev,
+                         const char *path, const char *format,
+                         xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    uint64_t size;
+    char *p, *f;
+    int rc = live_disk(s, XCP_HV_OP_DISK_REOPEN, domid, vdev,
+                       "reopen a disk of", &d, &k, err);
+
+    if (rc < 0)
+        return rc;
+    if (!k->paused)
+        return xcp__hv_error_set(err, -EINVAL,
+                                 "sim: domain %" PRIu32 ": disk %s is not "
+                                 "paused", domid, vdev);
+    if (!format)
+        format = "raw";
+    /* As the back end opens it: the image must be there and readable. */
+    if ((rc = xcp__sim_need_file(d->uuid, "disk image", path, err)) < 0 ||
+        (rc = xcp__sim_image_size(path, format, &size, err)) < 0)
+        return rc;
+    p = strdup(path);
+    f = strdup(format);
+    if (!p || !f) {
+        free(p);
+        free(f);
+        return oom(err);
+    }
+    free(k->path);
+    free(k->format);
+    k->path = p;
+    k->format = f;
+    k->size = size;
+    k->paused = false;
+    xcp__sim_mark_dirty(s, domid);
+    return xcp__sim_commit(s, domid, err);
+}
+
+int xcp__sim_disk_size(void *self, uint32_t domid, const char *vdev,
+                       uint64_t *bytes, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    int rc = live_disk(s, XCP_HV_OP_DISK_SIZE, domid, vdev,
+                       "read the size of a disk of", &d, &k, err);
+
+    if (rc < 0)
+        return rc;
+    /* A state kept before sizes were: read now, once. */
+    if (!k->size &&
+        (rc = xcp__sim_image_size(k->path, k->format, &k->size, err)) < 0)
+        return rc;
+    *bytes = k->size;
+    return 0;
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    int i;
+
+    for (i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+           (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Grows the image as the back end would: a raw file is extended; a
+ * qcow2 image gets its new size in the header when its L1 table already
+ * covers it (as qemu-img does then; a larger L1 table is not modelled:
+ * -ENOSPC); VHD is not modelled (-ENOTSUP).
+ */
+static int grow_image(const struct disk *k, uint64_t bytes,
+                      xcp_hv_error *err)
+{
+    unsigned char h[40], sz[8];
+    uint64_t cover;
+    int fd, rc = 0;
+
+    if (!strcmp(k->format, "vhd"))
+        return xcp__hv_error_set(err, -ENOTSUP, "sim: %s: its back end "
+                                 "grows raw and qcow2 images only", k->path);
+    if ((fd = open(k->path, O_RDWR | O_CLOEXEC)) < 0)
+        return xcp__hv_error_set(err, -errno, "sim: %s: %s", k->path,
+                                 strerror(errno));
+    if (!strcmp(k->format, "raw")) {
+        if (ftruncate(fd, (off_t)bytes) < 0)
+            rc = xcp__hv_error_set(err, -errno, "sim: %s: %s", k->path,
+                                   strerror(errno));
+    } else if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+               memcmp(h, QCOW2_MAGIC, 4) != 0 || be32(h + 20) < 9 ||
+               be32(h + 20) > 21) {
+        rc = bad_image(k->path, k->format, err);
+    } else {
+        /* L1 entries x L2 entries per cluster x cluster size */
+        cover = (uint64_t)be32(h + 36) << (2 * be32(h + 20) - 3);
+        put_be64(sz, bytes);
+        if (bytes > cover)
+            rc = xcp__hv_error_set(err, -ENOSPC, "sim: %s: %" PRIu64
+                                   " bytes is past what its L1 table "
+                                   "covers (%" PRIu64 ")", k->path, bytes,
+                                   cover);
+        else if (pwrite(fd, sz, 8, 24) != 8 || fdatasync(fd) < 0)
+            rc = xcp__hv_error_set(err, -errno, "sim: %s: %s", k->path,
+                                   strerror(errno));
+    }
+    close(fd);
+    return rc;
+}
+
+int xcp__sim_disk_resize(void *self, uint32_t domid, const char *vdev,
+                         uint64_t bytes, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    int rc = live_disk(s, XCP_HV_OP_DISK_RESIZE, domid, vdev,
+                       "resize a disk of", &d, &k, err);
+
+    if (rc < 0)
+        return rc;
+    if (k->paused)
+        return xcp__hv_error_set(err, -EBUSY, "sim: domain %" PRIu32
+                                 ": disk %s is paused", domid, vdev);
+    if (bytes < k->size || bytes % 512)
+        return xcp__hv_error_set(err, -EINVAL, "sim: domain %" PRIu32
+                                 ": disk %s: %" PRIu64 " bytes is below its "
+                                 "%" PRIu64 " or no whole sectors", domid,
+                                 vdev, bytes, k->size);
+    if ((rc = grow_image(k, bytes, err)) < 0)
+        return rc;
+    k->size = bytes;
+    xcp__sim_mark_dirty(s, domid);
+    return xcp__sim_commit(s, domid, err);
+}
+
+int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
+                      const char *bitmap, bool on, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    int rc = live_disk(s, XCP_HV_OP_DISK_CBT, domid, vdev,
+                       "switch the tracking of a disk of", &d, &k, err);
+
+    if (rc < 0)
+        return rc;
+    if (strcmp(k->format, "qcow2") != 0)
+        return xcp__hv_error_set(err, -ENOTSUP, "sim: domain %" PRIu32
+                                 ": disk %s is %s: no bitmaps", domid, vdev,
+                                 k->format);
+    if (!bitmap || !*bitmap)
+        return xcp__hv_error_set(err, -EINVAL, "sim: no bitmap name");
+    if (on && k->cbt)
+        return xcp__hv_error_set(err, -EEXIST, "sim: domain %" PRIu32
+                                 ": disk %s has bitmap %s already", domid,
+                                 vdev, bitmap);
+    k->cbt = on;
+    return xcp__sim_commit(s, domid, err);
+}

@@ -1,0 +1,365 @@
+/*
+ * hv/xen/xen_blk.c - the disks of running domains on Xen (driver slots
+ * disk_resize, disk_cbt, disk_size). A qcow2 or VHD disk is served by
+ * QEMU's qdisk back end in dom0 (xen-block), which keeps its image open:
+ * it cannot be paused while the library rewrites the image (no
+ * disk_pause: the library then leaves such a leaf uncoalesced), so QEMU
+ * itself changes it, asked over the QMP socket libxl gives each device
+ * model (/var/run/xen/qmp-libxl-<domid>): block_resize (xen-block then
+ * writes the new "sectors" to xenstore and blkfront sees it) and
+ * block-dirty-bitmap-add/-remove of a persistent bitmap (stored in the
+ * qcow2 image when QEMU closes it). The node is found by its image path
+ * in query-named-block-nodes.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <xenstore.h>
+
+#include "xen_blk.h"
+#include "xen_migrate.h"
+
+#define QMP_DIR "/var/run/xen"
+#define QMP_TIMEOUT_MS 30000
+#define REPLY_MAX (1u << 20)
+
+/* One QMP session: the socket and what was read past the last line. */
+struct qmp {
+    int fd;
+    char *buf;
+    size_t len;
+};
+
+static void qmp_close(struct qmp *q)
+{
+    if (q->fd >= 0)
+        close(q->fd);
+    free(q->buf);
+    q->fd = -1;
+    q->buf = NULL;
+}
+
+/* The next line QEMU sends (malloc()ed into *line), waiting at most the
+ * QMP timeout. */
+static int qmp_line(struct qmp *q, char **line, xcp_hv_error *err)
+{
+    struct pollfd p = {q->fd, POLLIN, 0};
+    char *nl, *nb;
+    ssize_t n;
+
+    for (;;) {
+        if (q->buf && (nl = memchr(q->buf, '\n', q->len))) {
+            size_t l = (size_t)(nl - q->buf);
+            if (!(*line = strndup(q->buf, l)))
+                return xcp__hv_error_set(err, -ENOMEM, "xen: out of memory");
+            memmove(q->buf, nl + 1, q->len - l - 1);
+            q->len -= l + 1;
+            return 0;
+        }
+        if (q->len >= REPLY_MAX)
+            return xcp__hv_error_set(err, -EPROTO, "xen: QMP reply too long");
+        if (poll(&p, 1, QMP_TIMEOUT_MS) <= 0)
+            return xcp__hv_error_set(err, -ETIMEDOUT, "xen: QMP: no reply "
+                                     "from QEMU in %d ms", QMP_TIMEOUT_MS);
+        if (!(nb = realloc(q->buf, q->len + 65536 + 1)))
+            return xcp__hv_error_set(err, -ENOMEM, "xen: out of memory");
+        q->buf = nb;
+        n = read(q->fd, q->buf + q->len, 65536);
+        if (n <= 0)
+            return xcp__hv_error_set(err, -EPIPE, "xen: QMP: QEMU closed "
+                                     "the socket");
+        q->len += (size_t)n;
+    }
+}
+
+/*
+ * Sends one command (a JSON object) and returns QEMU's reply line in
+ * *reply (malloc()ed), events skipped. An error reply fails with -EIO and
+ * QEMU's "desc" in the message.
+ */
+static int qmp_exec(struct qmp *q, const char *cmd, char **reply,
+                    xcp_hv_error *err)
+{
+    size_t len = strlen(cmd), off = 0;
+    char *line = NULL, *d;
+    ssize_t n;
+    int rc;
+
+    while (off < len) {
+        n = write(q->fd, cmd + off, len - off);
+        if (n <= 0)
+            return xcp__hv_error_set(err, -EPIPE, "xen: QMP: write: %s",
+                                     strerror(errno));
+        off += (size_t)n;
+    }
+    for (;;) {
+        if ((rc = qmp_line(q, &line, err)) < 0)
+            return rc;
+        if (strstr(line, "\"return\"")) {
+            *reply = line;
+            return 0;
+        }
+        if (strstr(line, "\"error\"")) {
+            d = strstr(line, "\"desc\": \"");
+            rc = xcp__hv_error_set(err, -EIO, "xen: QEMU refused %.60s: "
+                                   "%.300s", cmd, d ? d + 9 : line);
+            free(line);
+            return rc;
+        }
+        free(line);             /* an event */
+    }
+}
+
+/* Connects to domain domid's device model and leaves command mode on. */
+static int qmp_open(struct qmp *q, uint32_t domid, xcp_hv_error *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char *line = NULL;
+    int rc;
+
+    q->buf = NULL;
+    q->len = 0;
+    snprintf(sa.sun_path, sizeof(sa.sun_path), QMP_DIR "/qmp-libxl-%" PRIu32,
+             domid);
+    q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (q->fd < 0 || connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        rc = xcp__hv_error_set(err, errno == ENOENT ? -ENOTSUP : -errno,
+                               "xen: domain %" PRIu32 ": no QEMU back end "
+                               "to ask (%s: %s)", domid, sa.sun_path,
+                               strerror(errno));
+        qmp_close(q);
+        return rc;
+    }
+    if ((rc = qmp_line(q, &line, err)) < 0 || !strstr(line, "\"QMP\"") ||
+        (free(line), line = NULL,
+         rc = qmp_exec(q, "{\"execute\": \"qmp_capabilities\"}\n", &line,
+                       err)) < 0) {
+        if (rc == 0)
+            rc = xcp__hv_error_set(err, -EPROTO, "xen: %s: no QMP greeting",
+                                   sa.sun_path);
+        free(line);
+        qmp_close(q);
+        return rc;
+    }
+    free(line);
+    return 0;
+}
+
+/* The image path and format of disk vdev, as libxl handed it to qdisk. */
+static int disk_image(void *self, uint32_t domid, const char *vdev,
+                      char *path, size_t plen, xcp_hv_error *err)
+{
+    libxl_device_disk d;
+    int rc = 0;
+
+    libxl_device_disk_init(&d);
+    if (libxl_vdev_to_device_disk(xcp__xen_ctx(self), domid, vdev, &d) != 0)
+        rc = xcp__hv_error_set(err, -ENODEV, "xen: domain %" PRIu32
+                               " has no disk %s", domid, vdev);
+    else if (d.backend != LIBXL_DISK_BACKEND_QDISK &&
+             d.format != LIBXL_DISK_FORMAT_QCOW2 &&
+             d.format != LIBXL_DISK_FORMAT_VHD)
+        rc = xcp__hv_error_set(err, -ENOTSUP, "xen: domain %" PRIu32
+                               ": disk %s is not served by QEMU", domid,
+                               vdev);
+    else
+        snprintf(path, plen, "%s", d.pdev_path ? d.pdev_path : "");
+    libxl_device_disk_dispose(&d);
+    return rc;
+}
+
+/* The object of reply that contains position at (a top-level node). */
+static void enclosing(const char *reply, const char *at, const char **b,
+                      const char **e)
+{
+    int depth = 0;
+
+    for (*b = at; *b > reply; (*b)--) {
+        if (**b == '}')
+            depth++;
+        else if (**b == '{' && depth-- == 0)
+            break;
+    }
+    depth = 0;
+    for (*e = at; **e; (*e)++) {
+        if (**e == '{')
+            depth++;
+        else if (**e == '}' && depth-- == 0)
+            break;
+    }
+}
+
+/*
+ * The node name of the format node QEMU has open on image path (the one
+ * whose "file" is path and "drv" not "file"), and that node's object in
+ * *obj, *obj_len (inside *reply, which the caller frees).
+ */
+static int find_node(struct qmp *q, const char *path, char *node,
+                     size_t nlen, char **reply, const char **obj,
+                     size_t *obj_len, xcp_hv_error *err)
+{
+    char want[600];
+    const char *at, *b, *e, *nn;
+    int rc;
+
+    if ((rc = qmp_exec(q, "{\"execute\": \"query-named-block-nodes\"}\n",
+                       reply, err)) < 0)
+        return rc;
+    snprintf(want, sizeof(want), "\"file\": \"%s\"", path);
+    for (at = *reply; (at = strstr(at, "\"node-name\": \"")); at++) {
+        enclosing(*reply, at, &b, &e);
+        if (!memmem(b, (size_t)(e - b), want, strlen(want)) ||
+            memmem(b, (size_t)(e - b), "\"drv\": \"file\"", 13))
+            continue;
+        nn = at + 14;
+        snprintf(node, nlen, "%.*s", (int)strcspn(nn, "\""), nn);
+        *obj = b;
+        *obj_len = (size_t)(e - b);
+        return 0;
+    }
+    free(*reply);
+    *reply = NULL;
+    return xcp__hv_error_set(err, -ENODEV, "xen: QEMU has no block node on "
+                             "%s", path);
+}
+
+/* Opens QMP to domain domid and finds the node of its disk vdev. */
+static int open_node(void *self, uint32_t domid, const char *vdev,
+                     struct qmp *q, char *node, size_t nlen, char **reply,
+                     const char **obj, size_t *obj_len, xcp_hv_error *err)
+{
+    char path[512];
+    int rc;
+
+    if ((rc = xcp__xen_guest(self, domid, "change a disk of", err)) < 0 ||
+        (rc = disk_image(self, domid, vdev, path, sizeof(path), err)) < 0 ||
+        (rc = qmp_open(q, domid, err)) < 0)
+        return rc;
+    if ((rc = find_node(q, path, node, nlen, reply, obj, obj_len, err)) < 0)
+        qmp_close(q);
+    return rc;
+}
+
+int xcp__xen_disk_resize(void *self, uint32_t domid, const char *vdev,
+                         uint64_t bytes, xcp_hv_error *err)
+{
+    struct qmp q;
+    char node[128], cmd[320], *reply = NULL, *r2 = NULL;
+    const char *obj;
+    size_t olen;
+    int rc = open_node(self, domid, vdev, &q, node, sizeof(node), &reply,
+                       &obj, &olen, err);
+
+    if (rc < 0)
+        return rc;
+    snprintf(cmd, sizeof(cmd), "{\"execute\": \"block_resize\", "
+             "\"arguments\": {\"node-name\": \"%s\", \"size\": %" PRIu64
+             "}}\n", node, bytes);
+    rc = qmp_exec(&q, cmd, &r2, err);
+    free(r2);
+    free(reply);
+    qmp_close(&q);
+    return rc;
+}
+
+int xcp__xen_disk_cbt(void *self, uint32_t domid, const char *vdev,
+                      const char *bitmap, bool on, xcp_hv_error *err)
+{
+    struct qmp q;
+    char node[128], cmd[512], want[160], name[160], *reply = NULL, *r2;
+    const char *obj, *at;
+    size_t olen, wl;
+    int rc = open_node(self, domid, vdev, &q, node, sizeof(node), &reply,
+                       &obj, &olen, err);
+
+    if (rc < 0)
+        return rc;
+    if (!memmem(obj, olen, "\"drv\": \"qcow2\"", 14)) {
+        rc = xcp__hv_error_set(err, -ENOTSUP, "xen: domain %" PRIu32
+                               ": disk %s is no qcow2 image: no bitmaps",
+                               domid, vdev);
+    } else if (on) {
+        snprintf(cmd, sizeof(cmd), "{\"execute\": \"block-dirty-bitmap-add\","
+                 " \"arguments\": {\"node\": \"%s\", \"name\": \"%s\", "
+                 "\"granularity\": 65536, \"persistent\": true}}\n", node,
+                 bitmap);
+        r2 = NULL;
+        rc = qmp_exec(&q, cmd, &r2, err);
+        free(r2);
+    } else {
+        /* "bitmap" and "bitmap:<suffix>", wherever the node lists them */
+        wl = (size_t)snprintf(want, sizeof(want), "\"name\": \"%s", bitmap);
+        for (at = obj; rc == 0 && (at = memmem(at, olen - (size_t)(at - obj),
+                                               want, wl)); at += wl) {
+            if (at[wl] != '"' && at[wl] != ':')
+                continue;
+            snprintf(name, sizeof(name), "%.*s",
+                     (int)strcspn(at + 9, "\""), at + 9);
+            snprintf(cmd, sizeof(cmd), "{\"execute\": "
+                     "\"block-dirty-bitmap-remove\", \"arguments\": "
+                     "{\"node\": \"%s\", \"name\": \"%s\"}}\n", node, name);
+            r2 = NULL;
+            rc = qmp_exec(&q, cmd, &r2, err);
+            free(r2);
+        }
+    }
+    free(reply);
+    qmp_close(&q);
+    return rc;
+}
+
+int xcp__xen_disk_size(void *self, uint32_t domid, const char *vdev,
+                       uint64_t *bytes, xcp_hv_error *err)
+{
+    struct xs_handle *xs;
+    char dir[96], p[320], **ids;
+    char *be, *dev, *sec;
+    unsigned n = 0, i;
+    int rc;
+
+    if ((rc = xcp__xen_guest(self, domid, "read a disk of", err)) < 0)
+        return rc;
+    if (!(xs = xs_open(0)))
+        return xcp__hv_error_set(err, -errno, "xen: xenstore: %s",
+                                 strerror(errno));
+    rc = xcp__hv_error_set(err, -ENODEV, "xen: domain %" PRIu32 " has no "
+                           "disk %s", domid, vdev);
+    snprintf(dir, sizeof(dir), "/local/domain/%" PRIu32 "/device/vbd",
+             domid);
+    ids = xs_directory(xs, XBT_NULL, dir, &n);
+    for (i = 0; ids && i < n && rc < 0; i++) {
+        snprintf(p, sizeof(p), "%s/%s/backend", dir, ids[i]);
+        if (!(be = xs_read(xs, XBT_NULL, p, NULL)))
+            continue;
+        snprintf(p, sizeof(p), "%s/dev", be);
+        dev = xs_read(xs, XBT_NULL, p, NULL);
+        if (dev && !strcmp(dev, vdev)) {
+            /* in 512-byte units whatever "sector-size" says (blkif.h) */
+            snprintf(p, sizeof(p), "%s/sectors", be);
+            sec = xs_read(xs, XBT_NULL, p, NULL);
+            if (sec) {
+                *bytes = strtoull(sec, NULL, 10) * 512;
+                rc = 0;
+                xcp__hv_error_clear(err);
+            }
+            free(sec);
+        }
+        free(dev);
+        free(be);
+    }
+    free(ids);
+    xs_close(xs);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/*
+ * hv/xen/xen_blk.h - the disks of running domains on Xen, through QEMU's
+ * QMP (xen_blk.c): the driver's disk_resize, disk_cbt and disk_size
+ * slots (xcp/sys/hv.h), self being the driver's handle.
+ */
+#ifndef XCP_XEN_BLK_H
+#define XCP_XEN_BLK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hv_internal.h"
+
+/* block_resize of the disk's node in its qdisk QEMU. */
+int xcp__xen_disk_resize(void *self, uint32_t domid, const char *vdev,
+                         uint64_t bytes, xcp_hv_error *err);
+/* block-dirty-bitmap-add (persistent) / -remove on the disk's qcow2 node. */
+int xcp__xen_disk_cbt(void *self, uint32_t domid, const char *vdev,
+                      const char *bitmap, bool on, xcp_hv_error *err);
+/* The size blkfront is told: the back end's xenstore "sectors". */
+int xcp__xen_disk_size(void *self, uint32_t domid, const char *vdev,
+                       uint64_t *bytes, xcp_hv_error *err);
+
+#endif /* XCP_XEN_BLK_H */

@@ -1,0 +1,104 @@
+/*
+ * vdi_live.c - the images of disks running VMs have attached: which
+ * domain and device serve a VDI, and a change of its image made while
+ * the hypervisor driver holds that device's back end paused (as XAPI
+ * pauses tapdisk), or done by the back end itself.
+ */
+#include "storage.h"
+#include "devices.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+int xcp__vdi_live_find(xcp__ctx *c, xcp__obj *vdi, xcp__live_disk *out)
+{
+    const xcp_value *vbds = xcp__obj_val(vdi, F(VDI, VBDs));
+    int64_t domid;
+    size_t i;
+
+    memset(out, 0, sizeof(*out));
+    for (i = 0; vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n; i++) {
+        xcp__obj *vbd = xcp__db_get_cls(c->db, C(VBD),
+                                        vbds->u.arr.items[i].u.s);
+        xcp__obj *vm = vbd ? xcp__db_get_cls(c->db, C(VM),
+                                             xcp__obj_str(vbd, F(VBD, VM)))
+                           : NULL;
+        const char *ps = vm ? xcp__obj_str(vm, F(VM, power_state)) : "";
+        /* a paused VM's domain is there too, its back ends running */
+        if (!vm || !xcp__obj_bool(vbd, F(VBD, currently_attached)) ||
+            (strcmp(ps, "Running") && strcmp(ps, "Paused")) ||
+            (domid = xcp__obj_int(vm, F(VM, domid))) < 0)
+            continue;
+        out->domid = (uint32_t)domid;
+        snprintf(out->vdev, sizeof(out->vdev), "%s",
+                 xcp__obj_str(vbd, F(VBD, device)));
+        return 1;
+    }
+    return 0;
+}
+
+bool xcp__live_can_pause(xcp_hv *hv)
+{
+    return xcp__hv_supports(hv, XCP_HV_OP_DISK_PAUSE) &&
+           xcp__hv_supports(hv, XCP_HV_OP_DISK_REOPEN);
+}
+
+/* A failed driver call on a live disk: OPERATION_NOT_ALLOWED when the
+ * back end cannot, else INTERNAL_ERROR, with the driver's reason. */
+static int live_err(const xcp_hv_error *e)
+{
+    xcp__log(XCP__LOG_WARN, "live disk: %s", e->message);
+    return xcp__dev_hv_err(e);
+}
+
+int xcp__vdi_live_change(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
+                         int (*change)(void *arg), void *arg)
+{
+    xcp_sr_vdi_path path;
+    xcp_hv_error e;
+    int rc, again;
+
+    if ((rc = xcp__vdi_path(c, vdi, &path)) < 0)
+        return rc;
+    if (xcp__hv_disk_pause(c->e->hv, d->domid, d->vdev, &e) < 0)
+        return live_err(&e);
+    rc = change(arg);
+    /* Reopened whatever the change did: the image is whole either way
+     * (the SR's operations are atomic), and the guest must go on. */
+    if (xcp__hv_disk_reopen(c->e->hv, d->domid, d->vdev, path.path,
+                            path.format, &e) < 0) {
+        again = live_err(&e);
+        if (rc == 0)
+            rc = again;
+    }
+    return rc;
+}
+
+int xcp__live_pause_path(xcp_hv *hv, const xcp__live_disk *d)
+{
+    xcp_hv_error e;
+
+    if (!xcp__live_can_pause(hv))
+        return -ENOTSUP;
+    if (xcp__hv_disk_pause(hv, d->domid, d->vdev, &e) < 0) {
+        xcp__log(XCP__LOG_INFO, "SR collector: domain %u disk %s: %s",
+                 d->domid, d->vdev, e.message);
+        return e.code;
+    }
+    return 0;
+}
+
+void xcp__live_reopen_path(xcp_hv *hv, const xcp__live_disk *d,
+                           const xcp_sr_vdi_path *path)
+{
+    xcp_hv_error e;
+    int i;
+
+    /* A guest left paused would hang: retried, then loudly logged. */
+    for (i = 0; i < 3; i++)
+        if (xcp__hv_disk_reopen(hv, d->domid, d->vdev, path->path,
+                                path->format, &e) == 0 || e.code == -ESRCH)
+            return;
+    xcp__log(XCP__LOG_ERR, "SR collector: domain %u disk %s stays "
+             "paused: %s", d->domid, d->vdev, e.message);
+}
