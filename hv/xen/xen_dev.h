@@ -1,11 +1,12 @@
 /*
- * hv/xen/xen_dev.h - device changes libxl has no single call for.
+ * hv/xen/xen_dev.h - device changes and settings libxl has no call for.
  */
 #ifndef XCP_XEN_DEV_H
 #define XCP_XEN_DEV_H
 
 #include <stdint.h>
 #include <libxl.h>
+#include <xenstore.h>
 
 /*
  * Changes the medium in CD drive want->vdev of PV or PVH domain domid
@@ -16,5 +17,27 @@
  */
 int xcp__xen_pv_cd_change(libxl_ctx *ctx, uint32_t domid,
                           libxl_device_disk *want, const char **call);
+
+/*
+ * Offers NIC n's MTU to domain domid's front end, as xenopsd does: the
+ * "mtu" key of the front end's own directory (device/vif/<devid>), which
+ * the guest's PV drivers read (libxl writes only the back end's, which
+ * sets dom0's vif port). Nothing for a NIC without an MTU. False (errno
+ * set) if xenstore refused the write.
+ */
+bool xcp__xen_nic_publish(struct xs_handle *xs, uint32_t domid,
+                          const libxl_device_nic *n);
+
+/*
+ * Takes offline the qdisk back end of HVM domain domid's CD drive vdev if
+ * QEMU never took it up (it is still Initialising: the drive was empty,
+ * which QEMU's xen-block cannot open). The guest uses the emulated drive
+ * (PV drivers ignore a PV CD on HVM); but QEMU (Debian 12's 7.2) tries
+ * such a back end again at every change of its keys, and dereferences a
+ * NULL drive, killing the guest's device model, when "params" is empty,
+ * as libxl_cdrom_insert writes it while it changes the medium.
+ */
+void xcp__xen_hvm_cd_quiesce(struct xs_handle *xs, uint32_t domid,
+                             const char *vdev);
 
 #endif /* XCP_XEN_DEV_H */
