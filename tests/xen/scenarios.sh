@@ -119,18 +119,22 @@ wait_gone() {
     bad "the guest still lists $3 in its $2 after $4 s"
 }
 
+# vm-start of VM $1. libxl gives QEMU (qdisk, HVM) 10 s for its QMP
+# set-up, which a host loaded by several TCG labs can miss: say so, try
+# once more.
+vm_start() {
+    x vm-start uuid="$1" && return 0
+    case $why in *"device model did not start"*) ;; *) return 1 ;; esac
+    echo "NOTE vm-start: $why; once more" >&2
+    x vm-start uuid="$1"
+}
+
 # Starts VM $1 and waits for the guest's userspace; $2 names the timing.
 start_guest() {
     local n t0
     n=$(lines "$1")
     t0=$(up)
-    if ! x vm-start uuid="$1"; then
-        # libxl gives QEMU (qdisk) 10 s for its QMP set-up, which a host
-        # loaded by several TCG labs can miss: say so, try once more
-        case $why in *"device model did not start"*) ;; *) return 1 ;; esac
-        echo "NOTE vm-start: $why; once more"
-        x vm-start uuid="$1" || return 1
-    fi
+    vm_start "$1" || return 1
     echo "TIMING ${2:-vm-start} xe=$(since "$t0")s"
     wait_console "$1" "$MARK" 240 "$n" || return 1
     echo "TIMING ${2:-vm-start} to-userspace=$(since "$t0")s"
@@ -1109,7 +1113,7 @@ sc_hvm_iso() {
         mode=RO >/dev/null || return 1
     x vm-param-set uuid="$vm" HVM-boot-params:order=dc || return 1
     t0=$(up)
-    x vm-start uuid="$vm" >/dev/null || rc=1
+    vm_start "$vm" >/dev/null || rc=1
     echo "TIMING hvm-iso xe=$(since "$t0")s"
     [ $rc = 0 ] && { d=$(param "$vm" dom-id) || rc=1; }
     [ $rc = 0 ] && { tty=$(xenstore-read "/local/domain/$d/serial/0/tty") ||
