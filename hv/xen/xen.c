@@ -762,21 +762,6 @@ static int check_fit(struct xen *x, const char *uuid, uint64_t need,
 }
 
 /*
- * Offers the MTUs of n NICs of domain domid to its guest (xen_dev.h); a
- * failure costs the guest its MTU only, so it is logged, not fatal.
- */
-static void publish_nics(struct xen *x, uint32_t domid,
-                         const libxl_device_nic *nics, int n)
-{
-    int i;
-
-    for (i = 0; i < n; i++)
-        if (!xcp__xen_nic_publish(x->xs, domid, &nics[i]))
-            fprintf(stderr, "xen: domain %" PRIu32 ": cannot offer NIC %d "
-                    "its MTU: %s\n", domid, nics[i].devid, strerror(errno));
-}
-
-/*
  * Builds (or restores, restore_fd >= 0) a domain and unpauses it unless
  * asked not to. libxl leaves new domains paused.
  */
@@ -827,7 +812,6 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
             libxl_domain_destroy(x->ctx, id, NULL);
         goto out;
     }
-    publish_nics(x, id, dc.nics, dc.num_nics);
     if (!paused && (rc = libxl_domain_unpause(x->ctx, id, NULL)) != 0) {
         rc = libxl_fail(err, rc, "libxl_domain_unpause", id);
         libxl_domain_destroy(x->ctx, id, NULL);
@@ -1382,10 +1366,7 @@ static int xen_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
         rc = oom(err);
     } else {
         rc = libxl_device_nic_add(x->ctx, domid, &d, NULL);
-        if (rc)
-            rc = libxl_fail(err, rc, "libxl_device_nic_add", domid);
-        else
-            publish_nics(x, domid, &d, 1);
+        rc = rc ? libxl_fail(err, rc, "libxl_device_nic_add", domid) : 0;
     }
     libxl_device_nic_dispose(&d);
     return rc;
@@ -1480,12 +1461,6 @@ int xcp__xen_check_fit(void *self, const char *uuid, uint64_t need,
 int xcp__xen_destroy(void *self, uint32_t domid, xcp_hv_error *err)
 {
     return destroy(self, domid, err);
-}
-
-void xcp__xen_publish_nics(void *self, uint32_t domid,
-                           const libxl_domain_config *dc)
-{
-    publish_nics(self, domid, dc->nics, dc->num_nics);
 }
 
 void xcp__xen_mark(void *self, uint32_t domid)

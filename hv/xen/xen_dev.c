@@ -1,7 +1,7 @@
 /*
- * hv/xen/xen_dev.c - device changes and settings libxl has no call for
+ * hv/xen/xen_dev.c - device changes libxl has no single call for
  * (xen_dev.h): a PV or PVH guest's CD change, an HVM guest's empty CD
- * kept from QEMU's qdisk, a NIC's MTU for the guest.
+ * kept from QEMU's qdisk.
  */
 #ifdef XCP_HAVE_XEN
 
@@ -30,20 +30,6 @@ int xcp__xen_pv_cd_change(libxl_ctx *ctx, uint32_t domid,
         rc = libxl_device_disk_add(ctx, domid, want, NULL);
     }
     return rc;
-}
-
-bool xcp__xen_nic_publish(struct xs_handle *xs, uint32_t domid,
-                          const libxl_device_nic *n)
-{
-    char path[128], v[16];
-    int len;
-
-    if (n->mtu <= 0)
-        return true;
-    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/device/vif/%d/mtu",
-             domid, n->devid);
-    len = snprintf(v, sizeof(v), "%d", n->mtu);
-    return xs_write(xs, XBT_NULL, path, v, (unsigned int)len);
 }
 
 /* Does xenstore's dir/key read want? */

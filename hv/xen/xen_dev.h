@@ -1,5 +1,5 @@
 /*
- * hv/xen/xen_dev.h - device changes and settings libxl has no call for.
+ * hv/xen/xen_dev.h - device changes libxl has no single call for.
  */
 #ifndef XCP_XEN_DEV_H
 #define XCP_XEN_DEV_H
@@ -17,16 +17,6 @@
  */
 int xcp__xen_pv_cd_change(libxl_ctx *ctx, uint32_t domid,
                           libxl_device_disk *want, const char **call);
-
-/*
- * Offers NIC n's MTU to domain domid's front end, as xenopsd does: the
- * "mtu" key of the front end's own directory (device/vif/<devid>), which
- * the guest's PV drivers read (libxl writes only the back end's, which
- * sets dom0's vif port). Nothing for a NIC without an MTU. False (errno
- * set) if xenstore refused the write.
- */
-bool xcp__xen_nic_publish(struct xs_handle *xs, uint32_t domid,
-                          const libxl_device_nic *n);
 
 /*
  * Takes offline the qdisk back end of HVM domain domid's CD drive vdev if

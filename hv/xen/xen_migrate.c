@@ -185,7 +185,6 @@ static int finish(void *self, struct incoming *in, uint32_t domid,
     if (rc)
         return xcp__xen_libxl_fail(err, rc, "libxl_domain_rename",
                                    in->domid);
-    xcp__xen_publish_nics(self, in->domid, &in->dc);
     if (!paused && (rc = libxl_domain_unpause(ctx, in->domid, NULL)) != 0) {
         rc = xcp__xen_libxl_fail(err, rc, "libxl_domain_unpause",
                                  in->domid);

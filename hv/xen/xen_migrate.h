@@ -37,10 +37,6 @@ int xcp__xen_check_fit(void *self, const char *uuid, uint64_t need,
 /* Destroys domid and waits until Xen has let it go; marks it changed. */
 int xcp__xen_destroy(void *self, uint32_t domid, xcp_hv_error *err);
 
-/* Offers the MTUs of dc's NICs to domain domid's guest (xen_dev.h). */
-void xcp__xen_publish_nics(void *self, uint32_t domid,
-                           const libxl_domain_config *dc);
-
 /* Marks domid as changed, for the next event_read. */
 void xcp__xen_mark(void *self, uint32_t domid);
 

@@ -644,11 +644,11 @@ fe_devs() { xenstore-list "/local/domain/$1/device/$2" 2>/dev/null | sort | tr '
 
 # A network of its own with MTU 1400: the VIF made on it takes the
 # network's MTU (as XAPI derives it); dom0's vif port has it (the back
-# end's mtu key, which netback applies) and the guest is offered it as
-# xenopsd offers it (the front end's mtu key, which Linux's netfront
-# ignores: the lab guest applies it itself, as PV drivers that read it
-# do); the guest's eth0 has the VIF's MAC and MTU and answers a ping
-# from dom0 over the bridge, full-sized packets too.
+# end's mtu key, which netback applies) and the guest is offered it in
+# the front end's mtu key (libxl writes it, as xenopsd does; Linux's
+# netfront ignores it: the lab guest applies it itself, as PV drivers
+# that read it do); the guest's eth0 has the VIF's MAC and MTU and
+# answers a ping from dom0 over the bridge, full-sized packets too.
 NET2="" BR2=""
 sc_vif_mtu_ping() {
     local v d
