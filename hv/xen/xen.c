@@ -1337,6 +1337,7 @@ static int xen_cdrom_insert(void *self, uint32_t domid, const char *vdev,
     } else if (di.flags & XEN_DOMINF_hvm_guest &&
                libxl_domain_info(x->ctx, &info, domid) == 0 &&
                info.domain_type == LIBXL_DOMAIN_TYPE_HVM) {
+        xcp__xen_hvm_cd_quiesce(x->xs, domid, vdev);
         rc = libxl_cdrom_insert(x->ctx, domid, &d, NULL);
         rc = rc ? libxl_fail(err, rc, "libxl_cdrom_insert", domid) : 0;
     } else if ((rc = qdisk_first(x, domid, &d, err)) == 0) {

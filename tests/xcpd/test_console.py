@@ -190,9 +190,11 @@ def open_ws(d, tls, query, proto="binary"):
 
 # ---- RFB -------------------------------------------------------------------
 
-def rfb_session(stream, label):
+def rfb_session(stream, label, size=(640, 400), name_has="domain"):
     """RFB 3.8 handshake and one full framebuffer update; checks each
-    message, records the handshake latency."""
+    message (the framebuffer's size and desktop name against size and
+    name_has, the sim's, unless None), records the handshake latency.
+    Returns the desktop name."""
     t0 = time.monotonic()
     version = stream.recv_exact(12)
     t1 = time.monotonic()
@@ -210,8 +212,8 @@ def rfb_session(stream, label):
     (nlen,) = struct.unpack("!I", stream.recv_exact(4))
     name = stream.recv_exact(nlen).decode()
     LATENCY[label] = (t1 - t0, time.monotonic() - t1)
-    check((w, h) == (640, 400), "framebuffer %dx%d" % (w, h))
-    check("domain" in name, "desktop name %r" % name)
+    check(size is None or (w, h) == size, "framebuffer %dx%d" % (w, h))
+    check(name_has is None or name_has in name, "desktop name %r" % name)
     bpp = pf[0]
     check(bpp == 32, "bits per pixel %d" % bpp)
     # FramebufferUpdateRequest, not incremental, the whole screen

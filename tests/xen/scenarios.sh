@@ -11,12 +11,15 @@
 # Which scenarios run: $XCP_LAB_SET, or xcplab_set= on the kernel command
 # line ('+'-separated names or groups), default "all". Groups: pv (the PV
 # life cycle, the CI slice), devices (disks, NICs, bridges, CDs, hot-plug),
-# hvm (PVH and HVM guests), contract, timing, behind (a pause behind the
+# hvm (PVH and HVM guests, an HVM guest booted from an ISO with its RFB
+# console read by the host), contract, timing, behind (a pause behind the
 # toolstack's back, which Xen signals to no one), guest (the console and
 # the guest agent's data), remote (xe -s from the host, outside dom0, with
 # tools/xen-lab/remote), reattach (kill -9 of xcpd while the guest lives
-# on, or shuts down or reboots itself), leaks (starts that fail leave
-# nothing behind; no_leaks, in pv, checks the end of the run).
+# on, or shuts down, reboots or crashes itself, or is paused, unpaused or
+# destroyed with xl, and nothing of its dead domains is left), leaks
+# (starts that fail leave nothing behind; no_leaks, in pv, checks the end
+# of the run).
 set -u
 export XCP_HV=xen
 export XCP_STATE_DIR=${XCP_STATE_DIR:-/var/lib/xcp}
@@ -116,18 +119,22 @@ wait_gone() {
     bad "the guest still lists $3 in its $2 after $4 s"
 }
 
+# vm-start of VM $1. libxl gives QEMU (qdisk, HVM) 10 s for its QMP
+# set-up, which a host loaded by several TCG labs can miss: say so, try
+# once more.
+vm_start() {
+    x vm-start uuid="$1" && return 0
+    case $why in *"device model did not start"*) ;; *) return 1 ;; esac
+    echo "NOTE vm-start: $why; once more" >&2
+    x vm-start uuid="$1"
+}
+
 # Starts VM $1 and waits for the guest's userspace; $2 names the timing.
 start_guest() {
     local n t0
     n=$(lines "$1")
     t0=$(up)
-    if ! x vm-start uuid="$1"; then
-        # libxl gives QEMU (qdisk) 10 s for its QMP set-up, which a host
-        # loaded by several TCG labs can miss: say so, try once more
-        case $why in *"device model did not start"*) ;; *) return 1 ;; esac
-        echo "NOTE vm-start: $why; once more"
-        x vm-start uuid="$1" || return 1
-    fi
+    vm_start "$1" || return 1
     echo "TIMING ${2:-vm-start} xe=$(since "$t0")s"
     wait_console "$1" "$MARK" 240 "$n" || return 1
     echo "TIMING ${2:-vm-start} to-userspace=$(since "$t0")s"
@@ -256,20 +263,23 @@ XCPD_ARGS=""
 [ -f /etc/xcp/users ] && XCPD_ARGS="--listen 0.0.0.0:80 --tls-listen 0.0.0.0:443
     --auth-file /etc/xcp/users"
 sc_xcpd_up() {
-    local i=0 n
+    local t0 n
     # a restart (reattach) finds the socket a killed xcpd left: wait for
-    # this one's "ready"
+    # this one's "ready" (which may follow a guest's restart: up to 300 s
+    # on a loaded host)
     n=$(grep -c '^xcpd: ready$' /tmp/xcpd.log 2>/dev/null)
     # shellcheck disable=SC2086
     xcpd $XCPD_ARGS >>/tmp/xcpd.log 2>&1 &
     XCPD_PID=$!
-    while [ "$(grep -c '^xcpd: ready$' /tmp/xcpd.log)" -le "${n:-0}" ] &&
-        [ $i -lt 600 ]; do
-        kill -0 $XCPD_PID 2>/dev/null || bad "xcpd exited: $(tail -3 /tmp/xcpd.log)"
+    t0=$(up)
+    while [ "$(grep -c '^xcpd: ready$' /tmp/xcpd.log)" -le "${n:-0}" ]; do
+        kill -0 $XCPD_PID 2>/dev/null ||
+            bad "xcpd exited: $(tail -3 /tmp/xcpd.log)" || return 1
+        awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 300) }' &&
+            { bad "xcpd not ready after 300 s"; return 1; }
         sleep 0.1
-        i=$((i + 1))
     done
-    [ -S "$XCP_STATE_DIR/xapi" ] || bad "no socket after 60 s"
+    echo "TIMING xcpd-ready=$(since "$t0")s"
     x vm-list params=uuid >/dev/null
 }
 
@@ -422,15 +432,21 @@ wait_match() {
 # `xe console` types a command into the running guest's console (a shell
 # on hvc0) and shows its output: through the engine's driver when run
 # embedded, through xcpd's CONNECT /console on the socket when xcpd runs.
-# The VM has a vt100 console record.
+# The VM has a vt100 console record. The line is typed three times, 6 s
+# apart: a guest just booted on a loaded host may not have its shell's
+# prompt up yet (busybox's ash swallows what comes before its terminal
+# query is answered).
 console_types() {
     local out p
     ensure_running "$VM" || return 1
     p=$(x console-list vm-uuid="$VM" params=protocol --minimal) || return 1
     echo "$p" | grep -qi vt100 || bad "no vt100 console record: '$p'" ||
         return 1
-    out=$({ sleep 2; echo 'echo "XCPGUEST: console $((6 * 7))"'; sleep 8; } |
-        x console uuid="$VM") || return 1
+    out=$({ for p in 1 2 3; do
+              sleep 2
+              echo 'echo "XCPGUEST: console $((6 * 7))"'
+              sleep 4
+          done; sleep 4; } | x console uuid="$VM") || return 1
     echo "$out" | tail -5
     echo "$out" | grep -q "XCPGUEST: console 42" ||
         bad "the console did not run the typed command: $(echo "$out" |
@@ -633,10 +649,12 @@ sc_migrate_local_rollback() {
 fe_devs() { xenstore-list "/local/domain/$1/device/$2" 2>/dev/null | sort | tr '\n' ' '; }
 
 # A network of its own with MTU 1400: the VIF made on it takes the
-# network's MTU (as XAPI derives it); the back end offers it to the guest
-# (xenstore's mtu, which Linux's netfront does not apply: the guest's
-# eth0 stays at 1500) and dom0's vif and bridge have it; the guest's eth0
-# has the VIF's MAC and answers a ping from dom0 over the bridge.
+# network's MTU (as XAPI derives it); dom0's vif port has it (the back
+# end's mtu key, which netback applies) and the guest is offered it in
+# the front end's mtu key (libxl writes it, as xenopsd does; Linux's
+# netfront ignores it: the lab guest applies it itself, as PV drivers
+# that read it do); the guest's eth0 has the VIF's MAC and MTU and
+# answers a ping from dom0 over the bridge, full-sized packets too.
 NET2="" BR2=""
 sc_vif_mtu_ping() {
     local v d
@@ -655,10 +673,15 @@ sc_vif_mtu_ping() {
     start_guest "$VM" vif-mtu-start || return 1
     wait_console "$VM" "XCPGUEST: nic eth0 mac=02:16:3e:00:00:02" 30 0 ||
         return 1
-    grep "XCPGUEST: nic eth0" "$(clog "$VM")" | tail -1
     d=$(param "$VM" dom-id) || return 1
     [ "$(xenstore-read "/local/domain/0/backend/vif/$d/0/mtu")" = 1400 ] ||
-        bad "the back end does not offer MTU 1400" || return 1
+        bad "the back end does not have MTU 1400" || return 1
+    [ "$(xenstore-read "/local/domain/$d/device/vif/0/mtu")" = 1400 ] ||
+        bad "the guest is not offered MTU 1400 (device/vif/0/mtu)" ||
+        return 1
+    wait_console "$VM" "XCPGUEST: nic eth0 mac=02:16:3e:00:00:02 mtu=1400" \
+        30 0 || { grep "XCPGUEST: nic eth0" "$(clog "$VM")" | tail -1
+        return 1; }
     [ "$(cat "/sys/class/net/vif$d.0/mtu")" = 1400 ] ||
         bad "dom0's vif$d.0 has MTU $(cat "/sys/class/net/vif$d.0/mtu")" ||
         return 1
@@ -666,11 +689,16 @@ sc_vif_mtu_ping() {
         bad "vif$d.0 is not on $BR2" || return 1
     ip addr add 10.77.0.1/24 dev "$BR2" 2>/dev/null
     ping -c 3 -W 5 10.77.0.2 >/tmp/ping.out 2>&1 ||
-        bad "no answer from the guest: $(tail -2 /tmp/ping.out | tr '\n' ' ')"
+        bad "no answer from the guest: $(tail -2 /tmp/ping.out | tr '\n' ' ')" ||
+        return 1
+    # 1372 bytes of data + 28 of headers: a packet of the whole MTU
+    ping -c 2 -W 5 -s 1372 10.77.0.2 >/tmp/ping.out 2>&1 ||
+        bad "no answer to 1400-byte packets: $(tail -2 /tmp/ping.out |
+            tr '\n' ' ')"
 }
 
-# VIF.plug/unplug on the running guest: eth1 appears, joins its bridge,
-# and goes again.
+# VIF.plug/unplug on the running guest: eth1 appears with its network's
+# MTU, joins its bridge, and goes again.
 sc_vif_hotplug() {
     local v d n
     ensure_running "$VM" || return 1
@@ -679,10 +707,14 @@ sc_vif_hotplug() {
         mac=02:16:3e:00:00:03) || return 1
     n=$(lines "$VM")
     x vif-plug uuid="$v" || return 1
-    wait_console "$VM" "XCPGUEST: nic eth1 mac=02:16:3e:00:00:03" 60 "$n" ||
-        return 1
+    # with its network's MTU, on both ends
+    wait_console "$VM" "XCPGUEST: nic eth1 mac=02:16:3e:00:00:03 mtu=1400" \
+        60 "$n" || return 1
     [ -e "/sys/class/net/$BR2/brif/vif$d.1" ] ||
         bad "vif$d.1 is not on $BR2" || return 1
+    [ "$(cat "/sys/class/net/vif$d.1/mtu")" = 1400 ] ||
+        bad "dom0's vif$d.1 has MTU $(cat "/sys/class/net/vif$d.1/mtu")" ||
+        return 1
     n=$(lines "$VM")
     x vif-unplug uuid="$v" || return 1
     wait_gone "$VM" nics eth1 60 "$n" || return 1
@@ -1074,6 +1106,13 @@ sc_cd_hvm() {
     x vm-start uuid="$vm" >/dev/null || rc=1
     [ $rc = 0 ] && { d=$(param "$vm" dom-id) || rc=1; }
     [ $rc = 0 ] && { x vm-cd-insert uuid="$vm" cd-name=lab.iso || rc=1; }
+    # QEMU's own words, for a failure
+    if [ $rc != 0 ]; then
+        cat "/var/log/xen/qemu-dm-$vm.log" 2>/dev/null | tail -n 40
+        echo "device models: $(dm_domids | tr '\n' ' ')"
+        dmesg | tail -n 8
+        xl cd-insert "$d" hdd "$ISO_DIR/lab.iso" 2>&1 | tail -n 8
+    fi
     if [ $rc = 0 ]; then
         p=$(cd_params "$d")
         echo "inserted: '$p'"
@@ -1142,6 +1181,65 @@ sc_hvm_boot_order() {
     return $rc
 }
 
+# An HVM guest booted from a real ISO in an ISO SR (lab-boot.iso of
+# tools/xen-lab/build: isolinux, the lab's kernel and ramdisk), as an
+# installer is, with HVM boot order "dc" (the CD before a blank disk):
+# its firmware boots the CD, the guest reaches userspace on its serial
+# line (QEMU's pty, read here), and the host reads its RFB console
+# through xcpd's /console, CONNECT and WebSocket (tools/xen-lab/remote).
+sc_hvm_iso() {
+    local vm sr vdi iso d tty pid="" i=0 rc=0 t0 first=""
+    [ -n "$XCPD_ARGS" ] || bad "no /etc/xcp/users: xcpd is not on the network" ||
+        return 1
+    iso_sr || return 1
+    cp "$GUEST/lab-boot.iso" "$ISO_DIR/" && x sr-scan uuid="$ISO_SR" ||
+        return 1
+    iso=$(x vdi-list sr-uuid="$ISO_SR" name-label=lab-boot.iso --minimal) ||
+        return 1
+    [ -n "$iso" ] || bad "lab-boot.iso is not in the ISO SR" || return 1
+    vm=$(x vm-install template="Other install media" \
+        new-name-label=lab-hvm-iso) || return 1
+    x vm-memory-limits-set uuid="$vm" static-min=256MiB dynamic-min=256MiB \
+        dynamic-max=256MiB static-max=256MiB || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-hvm-blank \
+        virtual-size=16777216) || return 1
+    x vbd-create vm-uuid="$vm" vdi-uuid="$vdi" device=0 type=Disk \
+        mode=RW >/dev/null || return 1
+    x vbd-create vm-uuid="$vm" vdi-uuid="$iso" type=CD device=3 \
+        mode=RO >/dev/null || return 1
+    x vm-param-set uuid="$vm" HVM-boot-params:order=dc || return 1
+    t0=$(up)
+    vm_start "$vm" >/dev/null || rc=1
+    echo "TIMING hvm-iso xe=$(since "$t0")s"
+    [ $rc = 0 ] && { d=$(param "$vm" dom-id) || rc=1; }
+    [ $rc = 0 ] && { tty=$(xenstore-read "/local/domain/$d/serial/0/tty") ||
+        bad "domain $d has no serial pty" || rc=1; }
+    if [ $rc = 0 ]; then
+        cat "$tty" >/tmp/hvm-serial.log 2>&1 &
+        pid=$!
+        while [ $i -lt 3000 ] && ! grep -q "$MARK" /tmp/hvm-serial.log; do
+            sleep 0.2
+            i=$((i + 1))
+        done
+        grep -q "$MARK" /tmp/hvm-serial.log ||
+            bad "no '$MARK' on the serial line within 600 s: $(tail -c 300 \
+                /tmp/hvm-serial.log | tr '\r\n' '  ')" || rc=1
+        grep XCPGUEST /tmp/hvm-serial.log | head -3
+        first=$(bios "$d" | grep -m1 "Booting from" | sed 's/Booting from //')
+        echo "first boot device: '$first'"
+    fi
+    [ $rc = 0 ] && echo "TIMING hvm-iso to-userspace=$(since "$t0")s"
+    case $rc$first in 0DVD/CD*) ;; 0*) bad "booted '$first' first"; rc=1 ;; esac
+    [ $rc = 0 ] && { host_steps hvm-ready hvm-done "VM=$vm" || rc=1; }
+    local w=$why
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null
+    x vm-shutdown uuid="$vm" --force >/dev/null
+    x vm-uninstall uuid="$vm" --force >/dev/null
+    why=$w
+    [ $rc = 0 ]
+}
+
 sc_vm_uninstall() {
     ensure_halted "$VM" || return 1
     x vm-uninstall uuid="$VM" --force >/dev/null
@@ -1172,23 +1270,16 @@ sc_contract() {
 
 # ---- remote: xe -s from outside dom0 (the host, tools/xen-lab/remote) ----
 
-# dom0 hands the host a halted PV guest and its own management address in
-# /host/remote-ready, then waits for the host's results in
-# /host/remote-done, merged here into this run's PASS/FAIL lines.
-sc_remote() {
-    local addr t0 l n
-    [ -n "$XCPD_ARGS" ] || bad "no /etc/xcp/users: xcpd is not on the network" ||
-        return 1
-    ensure_halted "$VM" || return 1
-    addr=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
-    [ -n "$addr" ] || bad "dom0's eth0 has no address" || return 1
-    rm -f /host/remote-done
-    n=$(lines "$VM")
-    printf 'VM=%s\nADDR=%s\n' "$VM" "$addr" >/host/remote-ready.tmp &&
-        mv /host/remote-ready.tmp /host/remote-ready ||
-        bad "cannot write /host/remote-ready" || return 1
+# Hands the host (tools/xen-lab/remote) the lines $3 in /host/$1, waits
+# up to 900 s for its results in /host/$2 and merges them into this run's
+# PASS/FAIL lines.
+host_steps() {
+    local t0 l
+    rm -f "/host/$2"
+    printf '%s\n' "$3" >"/host/$1.tmp" && mv "/host/$1.tmp" "/host/$1" ||
+        bad "cannot write /host/$1" || return 1
     t0=$(up)
-    while [ ! -f /host/remote-done ]; do
+    while [ ! -f "/host/$2" ]; do
         awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 900) }' &&
             { bad "no results from the host within 900 s"; return 1; }
         sleep 1
@@ -1199,8 +1290,23 @@ sc_remote() {
         FAIL*) note "$l"; nfail=$((nfail + 1)) ;;
         SKIP*) note "$l" ;;
         esac
-    done </host/remote-done
-    grep -q . /host/remote-done || bad "the host ran nothing" || return 1
+    done <"/host/$2"
+    grep -q . "/host/$2" || bad "the host ran nothing"
+}
+
+# dom0 hands the host a halted PV guest and its own management address in
+# /host/remote-ready, then waits for the host's results in
+# /host/remote-done, merged here into this run's PASS/FAIL lines.
+sc_remote() {
+    local addr n
+    [ -n "$XCPD_ARGS" ] || bad "no /etc/xcp/users: xcpd is not on the network" ||
+        return 1
+    ensure_halted "$VM" || return 1
+    addr=$(ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)
+    [ -n "$addr" ] || bad "dom0's eth0 has no address" || return 1
+    n=$(lines "$VM")
+    host_steps remote-ready remote-done "$(printf 'VM=%s\nADDR=%s' "$VM" \
+        "$addr")" || return 1
     # what the host asked for happened here (the guest may not have
     # reached userspace when the host's vm-shutdown came: its kernel then
     # powers off without /sbin/poweroff's line, so only Xen is asked)
@@ -1237,10 +1343,34 @@ wait_xl_shutdown() {
     bad "domain $1 is not shut down after $2 s: $(xl_state "$1")"
 }
 
+# The reattach group's guest: PV, with a disk (which a qdisk QEMU serves)
+# and a NIC on a bridge of its own, so that what a dead domain leaves
+# behind shows (domain_leaks).
+RVM="" RNET=""
+reattach_vm() {
+    local vm sr vdi
+    [ -n "$RVM" ] && return 0
+    vm=$(make_pv_vm lab-reattach) || return 1
+    x vm-param-set uuid="$vm" domain-type=pv || return 1
+    x vm-memory-limits-set uuid="$vm" static-min=96MiB dynamic-min=96MiB \
+        dynamic-max=96MiB static-max=96MiB || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-reattach-disk \
+        virtual-size=16777216) || return 1
+    x vbd-create vm-uuid="$vm" vdi-uuid="$vdi" device=0 type=Disk \
+        mode=RW >/dev/null || return 1
+    RNET=$(x network-create name-label=lab-reattach-net) || return 1
+    x vif-create vm-uuid="$vm" network-uuid="$RNET" device=0 \
+        mac=02:16:3e:00:00:07 >/dev/null || return 1
+    RVM=$vm
+}
+
 # The guest runs on while xcpd dies; a new xcpd finds it (same domain,
 # running) and manages it: pause, unpause.
 sc_reattach_running() {
-    local d
+    local d VM
+    reattach_vm || return 1
+    VM=$RVM
     ensure_running "$VM" || return 1
     d=$(param "$VM" dom-id) || return 1
     xcpd_kill9 || return 1
@@ -1257,47 +1387,119 @@ sc_reattach_running() {
     wait_power "$VM" running 5
 }
 
+# With xcpd killed, the guest of domain $2 (VM $VM) is made to end itself
+# by writing $3 at its xenstore key $1 (control/shutdown: poweroff or
+# reboot, control/xcp-lab-crash: a kernel crash), shows line $4 on its
+# console and is shut down in Xen (xl state letter $5) before xcpd
+# comes back.
+end_while_down() {
+    local n
+    n=$(lines "$VM")
+    xcpd_kill9 || return 1
+    xenstore-write "/local/domain/$2/$1" "$3" ||
+        bad "xenstore-write $1 failed" || return 1
+    wait_console "$VM" "$4" 60 "$n" ||
+        { tail -3 "$(clog "$VM")"; return 1; }
+    wait_xl_shutdown "$2" 60 || return 1
+    echo "domain $2 is '$(xl_state "$2")' with xcpd down"
+    case $(xl_state "$2") in *$5*) ;;
+    *) bad "domain $2 is '$(xl_state "$2")' in xl list, not '$5'"
+        return 1 ;; esac
+}
+
+# The new xcpd applies the VM's actions_after_* to the domain $1 that
+# ended meanwhile: $2 = halted (the domain reaped) or restart (a new
+# domain, the guest up again); nothing of domain $1 is left either way.
+after_restart() {
+    local n d1
+    n=$(lines "$VM")
+    sc_xcpd_up || return 1
+    if [ "$2" = restart ]; then
+        wait_console "$VM" "$MARK" 240 "$n" || return 1
+        wait_power "$VM" running 10 || return 1
+        d1=$(param "$VM" dom-id) || return 1
+        [ "$d1" != "$1" ] || bad "still domain $1 after the restart" ||
+            return 1
+    else
+        wait_power "$VM" halted 10 || return 1
+    fi
+    domain_leaks "$1"
+}
+
 # The guest powers itself off (asked through xenstore by hand, as nobody
 # else is there) while xcpd is down: the new xcpd applies
 # actions_after_shutdown (destroy: halted, the domain reaped).
 sc_reattach_guest_poweroff() {
-    local d n
+    local d VM
+    reattach_vm || return 1
+    VM=$RVM
     ensure_running "$VM" || return 1
     d=$(param "$VM" dom-id) || return 1
-    n=$(lines "$VM")
-    xcpd_kill9 || return 1
-    xenstore-write "/local/domain/$d/control/shutdown" poweroff ||
-        bad "xenstore-write control/shutdown failed" || return 1
-    wait_console "$VM" "XCPGUEST: poweroff" 60 "$n" || return 1
-    wait_xl_shutdown "$d" 60 || return 1
-    echo "domain $d is '$(xl_state "$d")' with xcpd down"
-    sc_xcpd_up || return 1
-    wait_power "$VM" halted 10 || return 1
-    [ -z "$(xl_state "$d")" ] || bad "domain $d was not reaped" || return 1
+    end_while_down control/shutdown "$d" poweroff "XCPGUEST: poweroff" s ||
+        return 1
+    after_restart "$d" halted || return 1
     start_guest "$VM" && wait_power "$VM" running 10
 }
 
 # The guest reboots itself while xcpd is down: the new xcpd applies
 # actions_after_reboot (restart: a new domain, the guest up again).
 sc_reattach_guest_reboot() {
-    local d n d1
+    local d VM
+    reattach_vm || return 1
+    VM=$RVM
     ensure_running "$VM" || return 1
     d=$(param "$VM" dom-id) || return 1
-    n=$(lines "$VM")
+    end_while_down control/shutdown "$d" reboot "XCPGUEST: reboot" s ||
+        return 1
+    after_restart "$d" restart
+}
+
+# The guest's kernel crashes while xcpd is down: the new xcpd applies
+# actions_after_crash, "restart" (a new domain) and then, crashed again,
+# "destroy" (halted).
+sc_reattach_guest_crash() {
+    local d VM
+    reattach_vm || return 1
+    VM=$RVM
+    x vm-param-set uuid="$VM" actions-after-crash=restart || return 1
+    ensure_running "$VM" || return 1
+    d=$(param "$VM" dom-id) || return 1
+    end_while_down control/xcp-lab-crash "$d" 1 "XCPGUEST: crashing" c ||
+        return 1
+    after_restart "$d" restart || return 1
+    x vm-param-set uuid="$VM" actions-after-crash=destroy || return 1
+    d=$(param "$VM" dom-id) || return 1
+    end_while_down control/xcp-lab-crash "$d" 1 "XCPGUEST: crashing" c ||
+        return 1
+    after_restart "$d" halted
+}
+
+# Xen changes behind the back of a dead xcpd: a pause, an unpause and a
+# destroy, each done while it is down, are what the next one finds.
+behind_while_down() { # $1=xl command, $2=domid, $3=power state expected
     xcpd_kill9 || return 1
-    xenstore-write "/local/domain/$d/control/shutdown" reboot ||
-        bad "xenstore-write control/shutdown failed" || return 1
-    wait_console "$VM" "XCPGUEST: reboot" 60 "$n" ||
-        { tail -3 "$(clog "$VM")"; return 1; }
-    wait_xl_shutdown "$d" 60 || return 1
-    echo "domain $d is '$(xl_state "$d")' with xcpd down"
-    n=$(lines "$VM")
+    xl "$1" "$2" || bad "xl $1 $2 failed" || return 1
     sc_xcpd_up || return 1
-    wait_console "$VM" "$MARK" 240 "$n" || return 1
-    wait_power "$VM" running 10 || return 1
-    d1=$(param "$VM" dom-id) || return 1
-    [ "$d1" != "$d" ] || bad "still domain $d after the reboot" || return 1
-    [ -z "$(xl_state "$d")" ] || bad "domain $d was not reaped"
+    wait_power "$VM" "$3" 10
+}
+sc_reattach_behind_back() {
+    local d VM
+    reattach_vm || return 1
+    VM=$RVM
+    ensure_running "$VM" || return 1
+    d=$(param "$VM" dom-id) || return 1
+    behind_while_down pause "$d" paused || return 1
+    behind_while_down unpause "$d" running || return 1
+    behind_while_down destroy "$d" halted || return 1
+    domain_leaks "$d" || return 1
+    # and the VM starts again from there
+    start_guest "$VM" || return 1
+    d=$(param "$VM" dom-id) || return 1
+    x vm-shutdown uuid="$VM" --force || return 1
+    domain_leaks "$d" || return 1
+    x vm-uninstall uuid="$VM" --force >/dev/null || return 1
+    x network-destroy uuid="$RNET" || return 1
+    RVM=""
 }
 
 # |$1 - $2| <= $3
@@ -1333,31 +1535,45 @@ sc_metrics_from_xen() {
 
 # ---- leaks: nothing of a dead domain stays behind -------------------------
 
-# Fails (bad) naming what a domain that is no more left behind: domains
-# other than dom0, device models, xenstore entries, bridge ports,
-# suspend images, image files without a VDI.
-no_leaks() {
-    local l t id f u c
-    l=$(xl list | awk 'NR > 1 && $1 != "Domain-0" { printf "%s(%s) ", $1, $2 }')
+# Fails (bad) naming what is left of the domains whose ids match the
+# extended regex $1 (whole ids): domains, device models, their xenstore
+# homes, back-end and /libxl entries, vif ports.
+domain_leaks() {
+    local p=$1 l t id f
+    l=$(xl list | awk 'NR > 1 { print $2, $1 }' | grep -E "^($p) " |
+        tr '\n' ' ')
     [ -z "$l" ] || bad "domains left: $l" || return 1
-    l=$(dm_domids | tr '\n' ' ')
+    l=$(dm_domids | grep -Ex "$p" | tr '\n' ' ')
     [ -z "$l" ] || bad "device models left for domains $l" || return 1
-    l=$(xenstore-list /local/domain | grep -vx 0 | tr '\n' ' ')
+    l=$(xenstore-list /local/domain | grep -Ex "$p" | tr '\n' ' ')
     [ -z "$l" ] || bad "/local/domain has $l" || return 1
     l=""
     for t in $(xenstore-list /local/domain/0/backend 2>/dev/null); do
-        for id in $(xenstore-list "/local/domain/0/backend/$t" 2>/dev/null); do
-            [ "$id" = 0 ] || l="$l $t/$id"
+        for id in $(xenstore-list "/local/domain/0/backend/$t" 2>/dev/null |
+            grep -Ex "$p"); do
+            l="$l $t/$id"
         done
     done
     [ -z "$l" ] || bad "backend entries left:$l" || return 1
-    l=$(xenstore-list /libxl 2>/dev/null | grep -vx 0 | tr '\n' ' ')
+    l=$(xenstore-list /libxl 2>/dev/null | grep -Ex "$p" | tr '\n' ' ')
     [ -z "$l" ] || bad "/libxl has $l" || return 1
+    l=""
+    for f in /sys/class/net/vif*; do
+        [ -e "$f" ] || continue
+        id=${f##*/vif}
+        echo "${id%%.*}" | grep -Eqx "$p" && l="$l ${f##*/}"
+    done
+    [ -z "$l" ] || bad "vif ports left: $l"
+}
+
+# Fails (bad) naming what a domain that is no more left behind: domains
+# other than dom0 and what domain_leaks names of them, /vm entries,
+# suspend images, image files without a VDI.
+no_leaks() {
+    local l f u
+    domain_leaks '[1-9][0-9]*' || return 1
     l=$(xenstore-list /vm 2>/dev/null | tr '\n' ' ')
     [ -z "$l" ] || bad "/vm has $l" || return 1
-    l=""
-    for f in /sys/class/net/vif*; do [ -e "$f" ] && l="$l ${f##*/}"; done
-    [ -z "$l" ] || bad "vif ports left: $l" || return 1
     l=$(x vdi-list type=suspend --minimal) || return 1
     [ -z "$l" ] || bad "suspend images left: $l" || return 1
     l=""
@@ -1459,10 +1675,13 @@ run network_destroy_bridge devices
 run pvh_guest hvm
 run hvm_boot_order hvm
 run cd_hvm hvm
+run hvm_iso hvm
 run remote remote
 run reattach_running reattach
 run reattach_guest_poweroff reattach
 run reattach_guest_reboot reattach
+run reattach_guest_crash reattach
+run reattach_behind_back reattach
 run metrics_from_xen reattach
 run failed_start_no_leaks leaks
 run vm_uninstall pv
