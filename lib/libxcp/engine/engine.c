@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -181,14 +182,18 @@ static void *monitor_main(void *arg)
             break;
         if (hvfd < 0 || !(p[1].revents & POLLIN))
             continue;
-        pthread_mutex_lock(&e->lock);
+        /* Which domains changed is the driver's business alone: asked
+         * without the engine lock, so that a driver call in progress
+         * elsewhere (a domain being built, for seconds) keeps only this
+         * thread waiting, not every call that needs the engine. */
         if (xcp__hv_event_read(e->hv, ids, XCP__ARRAY_LEN(ids), &n,
-                               &herr) == 0) {
-            for (i = 0; i < n; i++)
-                txn_locked(e, reconcile_domain_txn, &ids[i]);
-            /* Calls waiting on a domain (clean shutdown) re-check it. */
-            pthread_cond_broadcast(&e->changed);
-        }
+                               &herr) < 0)
+            continue;
+        pthread_mutex_lock(&e->lock);
+        for (i = 0; i < n; i++)
+            txn_locked(e, reconcile_domain_txn, &ids[i]);
+        /* Calls waiting on a domain (clean shutdown) re-check it. */
+        pthread_cond_broadcast(&e->changed);
         pthread_mutex_unlock(&e->lock);
     }
     return NULL;
@@ -403,7 +408,15 @@ int xcp__ctx_unlock(xcp__ctx *c)
 
 void xcp__ctx_lock(xcp__ctx *c)
 {
-    pthread_mutex_lock(&c->e->lock);
+    int64_t t0;
+
+    if (pthread_mutex_trylock(&c->e->lock) != 0) {
+        t0 = xcp__now_ms();
+        pthread_mutex_lock(&c->e->lock);
+        if (xcp__now_ms() - t0 >= XCP__TRACE_WAIT_MS)
+            xcp__trace("waited %" PRId64 " ms for the engine lock",
+                       xcp__now_ms() - t0);
+    }
     xcp__db_begin(c->db);
 }
 
