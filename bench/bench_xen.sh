@@ -52,7 +52,8 @@ XCPD_PID=""
 BASE=/opt/xcp-base
 rm -rf "$BASE"
 if [ -d /host/base/usr/local ]; then
-    mkdir -p "$BASE" && cp -a /host/base/usr/local "$BASE/" || BASE=""
+    mkdir -p "$BASE/usr" && cp -a /host/base/usr/local "$BASE/usr/" ||
+        BASE=""
 else
     BASE=""
 fi
@@ -351,10 +352,14 @@ base_round() {
 }
 VMB=""
 if [ -n "$BASE" ]; then
-    VMB=$(in_base make_vm pv)
-    HOSTB=$(in_base xe host-list --minimal)
-    say "bench_xen: base build from /host/base: xe-base is its xe through" \
-        "its xcpd"
+    VMB=$(in_base make_vm pv) && HOSTB=$(in_base xe host-list --minimal)
+    if [ -n "$VMB" ] && [ -n "$HOSTB" ]; then
+        say "bench_xen: base build from /host/base: xe-base is its xe" \
+            "through its xcpd"
+    else
+        say "bench_xen: the base build could not make its VM: no xe-base"
+        BASE=""
+    fi
 fi
 for i in $(seq "$N"); do
     say "bench_xen: round $i at uptime $(cut -d' ' -f1 /proc/uptime)"
