@@ -162,6 +162,52 @@ static int reconcile_domain_txn(xcp__ctx *c, void *domid)
     return xcp__vm_reconcile_domain(c, *(uint32_t *)domid);
 }
 
+void xcp__engine_defer(xcp__engine *e, uint32_t domid)
+{
+    xcp__hv_dirty_mark(&e->deferred, domid);
+}
+
+void xcp__engine_recheck(xcp__engine *e)
+{
+    char b = 'r';
+
+    if (e->deferred.n && e->monitor_running &&
+        write(e->monitor_pipe[1], &b, 1) < 0)
+        xcp__log(XCP__LOG_WARN, "cannot wake the domain monitor");
+}
+
+/* Reconciles, under the lock, the n domains of ids. */
+static void reconcile_ids(xcp__engine *e, const uint32_t *ids, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        txn_locked(e, reconcile_domain_txn, (void *)&ids[i]);
+    /* Calls waiting on a domain (clean shutdown) re-check it. */
+    pthread_cond_broadcast(&e->changed);
+}
+
+/* The monitor's pipe: 'q' stops it, 'r' has it reconcile the deferred
+ * domains (those that changed while their VM was busy). Returns false on
+ * 'q'. */
+static bool monitor_pipe_read(xcp__engine *e)
+{
+    char b[64];
+    uint32_t ids[64];
+    ssize_t got = read(e->monitor_pipe[0], b, sizeof(b)), i;
+    size_t n;
+
+    for (i = 0; i < got; i++)
+        if (b[i] == 'q')
+            return false;
+    pthread_mutex_lock(&e->lock);
+    while ((n = xcp__hv_dirty_take(&e->deferred, ids,
+                                   XCP__ARRAY_LEN(ids))) > 0)
+        reconcile_ids(e, ids, n);
+    pthread_mutex_unlock(&e->lock);
+    return true;
+}
+
 static void *monitor_main(void *arg)
 {
     xcp__engine *e = arg;
@@ -174,11 +220,11 @@ static void *monitor_main(void *arg)
         struct pollfd p[2] = {{e->monitor_pipe[0], POLLIN, 0},
                               {hvfd, POLLIN, 0}};
         uint32_t ids[64];
-        size_t n = 0, i;
+        size_t n = 0;
 
         if (poll(p, hvfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
             break;
-        if (p[0].revents)
+        if (p[0].revents && !monitor_pipe_read(e))
             break;
         if (hvfd < 0 || !(p[1].revents & POLLIN))
             continue;
@@ -190,10 +236,7 @@ static void *monitor_main(void *arg)
                                &herr) < 0)
             continue;
         pthread_mutex_lock(&e->lock);
-        for (i = 0; i < n; i++)
-            txn_locked(e, reconcile_domain_txn, &ids[i]);
-        /* Calls waiting on a domain (clean shutdown) re-check it. */
-        pthread_cond_broadcast(&e->changed);
+        reconcile_ids(e, ids, n);
         pthread_mutex_unlock(&e->lock);
     }
     return NULL;
@@ -219,6 +262,7 @@ static void engine_free(xcp__engine *e)
         close(e->monitor_pipe[0]);
         close(e->monitor_pipe[1]);
     }
+    xcp__hv_dirty_free(&e->deferred);
     if (e->hv)
         xcp__hv_close(e->hv);
     xcp__db_close(e->db);
