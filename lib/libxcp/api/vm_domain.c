@@ -489,8 +489,8 @@ int xcp__vm_set_running(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
         return rc;
     /* No read of the guest agent's data here, on the way of every start
      * and resume (a walk of xenstore on Xen): what the agent writes is
-     * news for the monitor, which reconciles it, once the operation is
-     * over if it comes during it (xcp__engine_defer). */
+     * news for the monitor, which reconciles it, after the operation if
+     * it comes during it (xcp__engine_defer). */
     if (!xcp__obj_val(vm, F(VM, consoles))->u.arr.n) {
         if ((rc = add_console(c, vm, "vt100")) < 0 ||
             (hvm(vm) && (rc = add_console(c, vm, "rfb")) < 0))

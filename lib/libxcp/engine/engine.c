@@ -167,15 +167,6 @@ void xcp__engine_defer(xcp__engine *e, uint32_t domid)
     xcp__hv_dirty_mark(&e->deferred, domid);
 }
 
-void xcp__engine_recheck(xcp__engine *e)
-{
-    char b = 'r';
-
-    if (e->deferred.n && e->monitor_running &&
-        write(e->monitor_pipe[1], &b, 1) < 0)
-        xcp__log(XCP__LOG_WARN, "cannot wake the domain monitor");
-}
-
 /* Reconciles, under the lock, the n domains of ids. */
 static void reconcile_ids(xcp__engine *e, const uint32_t *ids, size_t n)
 {
@@ -187,32 +178,39 @@ static void reconcile_ids(xcp__engine *e, const uint32_t *ids, size_t n)
     pthread_cond_broadcast(&e->changed);
 }
 
-/* The monitor's pipe: 'q' stops it, 'r' has it reconcile the deferred
- * domains (those that changed while their VM was busy). Returns false on
- * 'q'. */
-static bool monitor_pipe_read(xcp__engine *e)
+/* The deferred domains (news that came while their VM was busy), tried
+ * again; those whose VM is still busy are deferred anew. Returns whether
+ * any remain. */
+static bool reconcile_deferred(xcp__engine *e)
 {
-    char b[64];
     uint32_t ids[64];
-    ssize_t got = read(e->monitor_pipe[0], b, sizeof(b)), i;
     size_t n;
+    bool left;
 
-    for (i = 0; i < got; i++)
-        if (b[i] == 'q')
-            return false;
     pthread_mutex_lock(&e->lock);
-    while ((n = xcp__hv_dirty_take(&e->deferred, ids,
-                                   XCP__ARRAY_LEN(ids))) > 0)
-        reconcile_ids(e, ids, n);
+    n = xcp__hv_dirty_take(&e->deferred, ids, XCP__ARRAY_LEN(ids));
+    reconcile_ids(e, ids, n);
+    left = e->deferred.n > 0;
     pthread_mutex_unlock(&e->lock);
-    return true;
+    return left;
 }
+
+/*
+ * The domain monitor: reconciles the domains the driver says changed. News
+ * for a VM whose operation is under way waits (the operation owns the VM)
+ * and is tried again every DEFER_MS, off the way of the operation's own
+ * end: not at the moment it ends, when the monitor's driver calls would
+ * hold the engine lock just as the call finishes its task.
+ */
+#define DEFER_MS 1000
 
 static void *monitor_main(void *arg)
 {
     xcp__engine *e = arg;
     xcp_hv_error herr;
-    int hvfd = -1;
+    int64_t due = -1; /* when the deferred domains are tried again */
+    int hvfd = -1, timeout;
+    bool left;
 
     if (xcp__hv_event_fd(e->hv, &hvfd, &herr) < 0)
         hvfd = -1;
@@ -222,10 +220,15 @@ static void *monitor_main(void *arg)
         uint32_t ids[64];
         size_t n = 0;
 
-        if (poll(p, hvfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+        timeout = due < 0 ? -1
+                          : (int)(due > xcp__now_ms() ? due - xcp__now_ms()
+                                                      : 0);
+        if (poll(p, hvfd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
             break;
-        if (p[0].revents && !monitor_pipe_read(e))
+        if (p[0].revents)
             break;
+        if (due >= 0 && xcp__now_ms() >= due)
+            due = reconcile_deferred(e) ? xcp__now_ms() + DEFER_MS : -1;
         if (hvfd < 0 || !(p[1].revents & POLLIN))
             continue;
         /* Which domains changed is the driver's business alone: asked
@@ -237,7 +240,10 @@ static void *monitor_main(void *arg)
             continue;
         pthread_mutex_lock(&e->lock);
         reconcile_ids(e, ids, n);
+        left = e->deferred.n > 0;
         pthread_mutex_unlock(&e->lock);
+        if (left && due < 0)
+            due = xcp__now_ms() + DEFER_MS;
     }
     return NULL;
 }

@@ -57,7 +57,7 @@ struct xcp__engine {
     bool monitor_running;
     int monitor_pipe[2];
     /* domains whose news came while their VM was busy (under lock): the
-     * monitor reconciles them once an operation ends (xcp__engine_defer) */
+     * monitor tries them again (xcp__engine_defer) */
     xcp__hv_dirty deferred;
     /* parked long polls (engine/event.c) */
     xcp__waiter *waiters;
@@ -141,12 +141,9 @@ typedef struct xcp__call_opts {
 /* Run fn(c, arg) as an internal call in one transaction under the
  * engine lock (committed when it returns >= 0, else rolled back). */
 /* Domain domid changed while its VM was busy (an operation under way):
- * the monitor reconciles it once an operation ends (xcp__engine_recheck).
- * Under the engine lock. */
+ * the monitor tries it again later, until the VM is not busy. Called by
+ * the monitor's own reconciliation, under the engine lock. */
 void xcp__engine_defer(xcp__engine *e, uint32_t domid);
-/* An operation ended: wakes the monitor if news waits (xcp__engine_defer).
- * Under the engine lock. */
-void xcp__engine_recheck(xcp__engine *e);
 int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
                     void *arg);
 /* A slice of a streamed get_all_records (engine/slice.c): under one hold

@@ -603,6 +603,5 @@ int xcp__op_end(xcp__ctx *c, xcp__obj *o)
         return 0;
     if ((rc = xcp__db_map_del(c->db, o, cf, c->task)) < 0)
         return rc;
-    xcp__engine_recheck(c->e);
     return xcp__update_allowed(c, o);
 }
