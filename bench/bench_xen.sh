@@ -15,7 +15,11 @@
 #
 # Knobs: BENCH_N (or xcpbench_n=<n> on dom0's command line), default 3;
 # BENCH_PVH=1 (xcpbench_pvh=1) adds the PVH rounds; BENCH_START_ONLY=1
-# (xcpbench_start=1) measures VM.start alone;
+# (xcpbench_start=1) measures VM.start alone; a base build (another
+# tree's `make install DESTDIR=` stage, found in /host/base, which
+# tools/xen-lab/bench puts there from BENCH_BASE) adds, in each round, the
+# same operations through that build's xe and xcpd (own state directory),
+# so that a change is measured before and after in one boot;
 # results also go to $BENCH_OUT (default /host/bench.txt, the 9p share).
 set -u
 export XCP_HV=xen
@@ -44,6 +48,15 @@ mkdir -p "$R"
 MEM_MIB=128
 ARGS="console=hvc0 quiet"
 XCPD_PID=""
+# the base build, copied into RAM (libraries read over 9p are slow)
+BASE=/opt/xcp-base
+rm -rf "$BASE"
+if [ -d /host/base/usr/local ]; then
+    mkdir -p "$BASE/usr" && cp -a /host/base/usr/local "$BASE/usr/" ||
+        BASE=""
+else
+    BASE=""
+fi
 
 say() { echo "$*" | tee -a "$OUT"; }
 die() {
@@ -248,13 +261,13 @@ libxl_create_s() {
         awk '{ print $(NF - 1) }'
 }
 
-# One round of libxcp through xe; $1 names it (emb, xcpd, xcpd.pvh), $2
-# is the log where the driver's timing lines go (xe's stderr when
-# embedded, which vm-start appends to /tmp/bench.emb.log; xcpd's log
-# otherwise), $3 the VM (the PV one: every operation; else start,
-# migrate, shutdown).
+# One round of libxcp through xe; $1 names it (emb, xcpd, xcpd.pvh,
+# base), $2 is the log where the driver's timing lines go (xe's stderr
+# when embedded, which vm-start appends to /tmp/bench.emb.log; xcpd's log
+# otherwise), $3 the VM, $4 1 for every operation (the PV VMs), else
+# start, migrate, shutdown.
 xe_round() {
-    local k=$1 log=$2 vm=$3 n a b lx
+    local k=$1 log=$2 vm=$3 full=$4 n a b lx
     n=$(lines "$vm")
     a=$(t)
     xe vm-start uuid="$vm" 2>/tmp/bench.cmd.err || die "$k: vm-start failed"
@@ -272,7 +285,7 @@ xe_round() {
         return
     fi
     wait_console "$vm" "$MARK" "$n"
-    if [ "$vm" = "$VM" ]; then
+    if [ "$full" = 1 ]; then
         timed "$k.suspend" xe vm-suspend uuid="$vm" &&
             timed "$k.resume" xe vm-resume uuid="$vm" || xe_clean "$vm" ||
             return
@@ -325,27 +338,52 @@ VMH=$(make_vm pvh)
 HOST=$(xe host-list --minimal)
 : >/tmp/bench.emb.log
 : >/tmp/xcpd.log
+# Runs "$@" with the base build's xe and xcpd and their own state dir.
+in_base() {
+    PATH=$BASE/usr/local/bin:$BASE/usr/local/sbin:$PATH \
+        LD_LIBRARY_PATH=$BASE/usr/local/lib \
+        XCP_STATE_DIR=/var/lib/xcp-base "$@"
+}
+base_round() {
+    local HOST=$HOSTB
+    xcpd_up
+    xe_round base /tmp/xcpd.log "$VMB" 1
+    xcpd_down
+}
+VMB=""
+if [ -n "$BASE" ]; then
+    VMB=$(in_base make_vm pv) && HOSTB=$(in_base xe host-list --minimal)
+    if [ -n "$VMB" ] && [ -n "$HOSTB" ]; then
+        say "bench_xen: base build from /host/base: xe-base is its xe" \
+            "through its xcpd"
+    else
+        say "bench_xen: the base build could not make its VM: no xe-base"
+        BASE=""
+    fi
+fi
 for i in $(seq "$N"); do
     say "bench_xen: round $i at uptime $(cut -d' ' -f1 /proc/uptime)"
     xl_round pv
-    xe_round emb /tmp/bench.emb.log "$VM"
+    xe_round emb /tmp/bench.emb.log "$VM" 1
     xcpd_up
-    xe_round xcpd /tmp/xcpd.log "$VM"
+    xe_round xcpd /tmp/xcpd.log "$VM" 1
     xcpd_down
+    [ -z "$BASE" ] || in_base base_round
 done
 if [ "$PVH" = 1 ]; then
     for i in $(seq "$N"); do
         xl_round pvh
         xcpd_up
-        xe_round xcpd.pvh /tmp/xcpd.log "$VMH"
+        xe_round xcpd.pvh /tmp/xcpd.log "$VMH" 0
         xcpd_down
     done
 fi
 say "bench_xen: rounds done"
 
-# a row: label, then the keys of xl, xe through xcpd, xe embedded
+# a row: label, then the keys of xl, xe through xcpd, xe embedded (and,
+# with a base build, the base's xe through its xcpd: key $5)
 row() {
-    local a d e
+    local a d e b=""
     a=$(median "$2")
     [ -e "$R/$2.unsupported" ] && a="n/a"
     d=$(median "$3")
@@ -353,24 +391,33 @@ row() {
     [ -e "$R/$2.failed" ] && a="$a!"
     [ -e "$R/$3.failed" ] && d="$d!"
     [ -e "$R/$4.failed" ] && e="$e!"
+    if [ -n "$BASE" ]; then
+        b=$(median "${5:--}")
+        [ -e "$R/${5:--}.failed" ] && b="$b!"
+        b=$(printf ' %8s %6s' "$b" "$(ratio "$b" "$a")")
+    fi
     say "$(printf '%-22s %8s %8s %6s %10s %6s' "$1" "$a" "$d" \
-        "$(ratio "$d" "$a")" "$e" "$(ratio "$e" "$a")")"
+        "$(ratio "$d" "$a")" "$e" "$(ratio "$e" "$a")")$b"
 }
 
 say ""
-say "median of $N, seconds           xl  xe-xcpd  ratio xe-embedded  ratio"
+say "median of $N, seconds           xl  xe-xcpd  ratio xe-embedded " \
+    " ratio$([ -z "$BASE" ] || echo "  xe-base  ratio")"
 for op in start shutdown suspend resume migrate; do
-    row "$op (PV)" "xl.$op" "xcpd.$op" "emb.$op"
+    row "$op (PV)" "xl.$op" "xcpd.$op" "emb.$op" "base.$op"
 done
 # the same end state on both sides: the domain gone (VM Halted)
-row "shutdown, to halted" "xl.halted" "xcpd.shutdown" "emb.shutdown"
+row "shutdown, to halted" "xl.halted" "xcpd.shutdown" "emb.shutdown" \
+    "base.shutdown"
 for op in start migrate shutdown; do
     row "$op (PVH)" "xl.pvh.$op" "xcpd.pvh.$op" "-"
 done
-say "$(printf '%-22s %8s %8s %6s %10s' "xe no-op call" - \
-    "$(median xcpd.noop)" "" "$(median emb.noop)")"
-say "$(printf '%-22s %8s %8s %6s %10s' "xe start-up, no call" - \
-    "$(median xcpd.startup)" "" "$(median emb.startup)")"
+say "$(printf '%-22s %8s %8s %6s %10s %6s' "xe no-op call" - \
+    "$(median xcpd.noop)" "" "$(median emb.noop)" "")$([ -z "$BASE" ] ||
+    printf ' %8s' "$(median base.noop)")"
+say "$(printf '%-22s %8s %8s %6s %10s %6s' "xe start-up, no call" - \
+    "$(median xcpd.startup)" "" "$(median emb.startup)" "")$([ -z "$BASE" ] ||
+    printf ' %8s' "$(median base.startup)")"
 say "shutdown (PV): xl = 'xl shutdown -w' (returns once Xen reports the" \
     "domain shut down; 'xl destroy' after it took $(median xl.destroy) s);" \
     "libxcp = VM.clean_shutdown (returns once the VM is Halted: domain" \
@@ -385,7 +432,8 @@ done
 say "VM.start (PV) inside libxl_domain_create_new: xcpd" \
     "$(median xcpd.libxl_create) s, embedded $(median emb.libxl_create) s"
 say "VM.start (PV), the toolstack's own share (xe's start-up included):" \
-    "xcpd $(median xcpd.own) s, embedded $(median emb.own) s"
+    "xcpd $(median xcpd.own) s, embedded $(median emb.own) s$([ -z "$BASE" ] ||
+    echo ", base through its xcpd $(median base.own) s")"
 # where the time went inside the driver (XCP_XEN_TIMING), for the record
 echo "bench_xen: driver timing lines (embedded, then xcpd):"
 grep -h 'xen: timing' /tmp/bench.emb.log /tmp/bench.cmd.err /tmp/xcpd.log \

@@ -1,22 +1,25 @@
 /*
- * hv/hv.c - the hypervisor driver registry: which drivers are compiled in,
- * how one is chosen (XCP_HV, or "auto": xen if it opens, else sim), and the
- * xcp__hv_* wrappers through which the library calls a driver, so that an
- * empty slot or a driver that forgot to fill its error is handled in one
- * place.
+ * hv/hv.c - the hypervisor driver registry: which drivers there are (sim
+ * built in; xen a module of its own, loaded at its first use), how one is
+ * chosen (XCP_HV, or "auto": xen if it opens, else sim), and the xcp__hv_*
+ * wrappers through which the library calls a driver, so that an empty slot
+ * or a driver that forgot to fill its error is handled in one place.
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* getline */
+#define _GNU_SOURCE /* dladdr */
 #endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/core.h"
 #include "hv_internal.h"
 
 struct xcp_hv {
@@ -28,295 +31,34 @@ struct xcp_hv {
     char fallback_reason[XCP_HV_ERROR_MSG_MAX + 32];
 };
 
-static const xcp_hv_driver *const drivers[] = {
-#ifdef XCP_HAVE_XEN
-    &xcp__hv_xen_driver,
-#endif
-    &xcp__hv_sim_driver,
+/*
+ * The drivers: built in, or a module (a shared object linked with the
+ * libraries the driver needs, dlopened when the driver is first asked
+ * for). The xen driver is one, so that a process that never opens it
+ * (xe talking to a daemon, a client of a remote host) never loads the
+ * Xen libraries and what they pull in.
+ */
+struct entry {
+    const char *name;
+    const xcp_hv_driver *builtin;
+    const char *module;          /* file name, see module_load */
+    bool tried;                  /* under load_lock: */
+    const xcp_hv_driver *loaded;
+    char why[XCP_HV_ERROR_MSG_MAX]; /* why it did not load */
 };
+
+static struct entry drivers[] = {
+#ifdef XCP_HAVE_XEN
+    {"xen", NULL, "xcp-hv-xen.so", false, NULL, ""},
+#endif
+    {"sim", &xcp__hv_sim_driver, NULL, false, NULL, ""},
+};
+
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 
 #define N_DRIVERS (sizeof(drivers) / sizeof(drivers[0]))
 
-/* ---- errors -------------------------------------------------------------- */
-
-int xcp__hv_error_set(xcp_hv_error *err, int code, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err) {
-        err->code = code;
-        va_start(ap, fmt);
-        vsnprintf(err->message, sizeof(err->message), fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-void xcp__hv_error_clear(xcp_hv_error *err)
-{
-    if (err) {
-        err->code = 0;
-        err->message[0] = '\0';
-    }
-}
-
-/* ---- host CPU identity --------------------------------------------------- */
-
-/* Copies the value of "key<spaces>: value" from a cpuinfo line. */
-static bool cpuinfo_field(const char *line, const char *key, char *out,
-                          size_t size)
-{
-    size_t klen = strlen(key), len;
-    const char *colon;
-
-    if (strncmp(line, key, klen) != 0 || (line[klen] != ' ' &&
-                                          line[klen] != '\t' &&
-                                          line[klen] != ':'))
-        return false;
-    colon = strchr(line + klen, ':');
-    if (!colon)
-        return false;
-    colon++;
-    while (*colon == ' ')
-        colon++;
-    snprintf(out, size, "%s", colon);
-    len = strlen(out);
-    while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
-        out[--len] = '\0';
-    return true;
-}
-
-/*
- * CPU identity and topology from this machine's /proc/cpuinfo (first CPU).
- * The topology is used only if it adds up to host_cpus, else 1 socket of
- * host_cpus cores.
- */
-void xcp__hv_host_cpuinfo(xcp_hv_host_info *h, uint32_t host_cpus)
-{
-    char *line = NULL, val[64], ids[64] = "";
-    size_t cap = 0;
-    unsigned cores = 0, siblings = 0, sockets = 0, id;
-    bool first = true;
-    FILE *f = fopen("/proc/cpuinfo", "re");
-
-    while (f && getline(&line, &cap, f) > 0) {
-        if (line[0] == '\n') {
-            first = false;
-            continue;
-        }
-        if (cpuinfo_field(line, "physical id", val, sizeof(val)) &&
-            sscanf(val, "%u", &id) == 1 && id < sizeof(ids) && !ids[id]) {
-            ids[id] = 1;
-            sockets++;
-        }
-        if (!first)
-            continue;
-        cpuinfo_field(line, "vendor_id", h->cpu_vendor,
-                      sizeof(h->cpu_vendor));
-        cpuinfo_field(line, "model name", h->cpu_model_name,
-                      sizeof(h->cpu_model_name));
-        cpuinfo_field(line, "flags", h->cpu_flags, sizeof(h->cpu_flags));
-        if (cpuinfo_field(line, "cpu family", val, sizeof(val)))
-            sscanf(val, "%" SCNu32, &h->cpu_family);
-        if (cpuinfo_field(line, "model", val, sizeof(val)))
-            sscanf(val, "%" SCNu32, &h->cpu_model);
-        if (cpuinfo_field(line, "stepping", val, sizeof(val)))
-            sscanf(val, "%" SCNu32, &h->cpu_stepping);
-        if (cpuinfo_field(line, "cpu MHz", val, sizeof(val)))
-            h->cpu_mhz = (uint32_t)strtod(val, NULL);
-        if (cpuinfo_field(line, "cpu cores", val, sizeof(val)))
-            sscanf(val, "%u", &cores);
-        if (cpuinfo_field(line, "siblings", val, sizeof(val)))
-            sscanf(val, "%u", &siblings);
-    }
-    free(line);
-    if (f)
-        fclose(f);
-    /* the machine's topology if it adds up to the simulated CPU count */
-    if (sockets && cores && siblings >= cores && siblings % cores == 0 &&
-        sockets * siblings == host_cpus) {
-        h->sockets = sockets;
-        h->cores_per_socket = cores;
-        h->threads_per_core = siblings / cores;
-    } else {
-        h->sockets = 1;
-        h->cores_per_socket = host_cpus;
-        h->threads_per_core = 1;
-    }
-}
-
-/* ---- the changed-domain queue ------------------------------------------- */
-
-void xcp__hv_dirty_mark(xcp__hv_dirty *q, uint32_t domid)
-{
-    uint32_t *v;
-    size_t i;
-
-    for (i = 0; i < q->n; i++)
-        if (q->ids[i] == domid)
-            return;
-    v = realloc(q->ids, (q->n + 1) * sizeof(*v));
-    if (!v)
-        return;
-    q->ids = v;
-    q->ids[q->n++] = domid;
-}
-
-size_t xcp__hv_dirty_take(xcp__hv_dirty *q, uint32_t *out, size_t cap)
-{
-    size_t take = q->n < cap ? q->n : cap;
-
-    if (take == 0)
-        return 0;
-    memcpy(out, q->ids, take * sizeof(*out));
-    memmove(q->ids, q->ids + take, (q->n - take) * sizeof(*q->ids));
-    q->n -= take;
-    return take;
-}
-
-void xcp__hv_dirty_clear(xcp__hv_dirty *q)
-{
-    q->n = 0;
-}
-
-void xcp__hv_dirty_free(xcp__hv_dirty *q)
-{
-    free(q->ids);
-    q->ids = NULL;
-    q->n = 0;
-}
-
-/* ---- names --------------------------------------------------------------- */
-
-static const char *const op_names[XCP_HV_OP__COUNT] = {
-    [XCP_HV_OP_HOST_INFO] = "host_info",
-    [XCP_HV_OP_HOST_CPU_USAGE] = "host_cpu_usage",
-    [XCP_HV_OP_MEMORY_OVERHEAD] = "memory_overhead",
-    [XCP_HV_OP_DOMAIN_CREATE] = "domain_create",
-    [XCP_HV_OP_DOMAIN_DESTROY] = "domain_destroy",
-    [XCP_HV_OP_DOMAIN_PAUSE] = "domain_pause",
-    [XCP_HV_OP_DOMAIN_UNPAUSE] = "domain_unpause",
-    [XCP_HV_OP_DOMAIN_SHUTDOWN] = "domain_shutdown",
-    [XCP_HV_OP_DOMAIN_WAIT] = "domain_wait",
-    [XCP_HV_OP_DOMAIN_SUSPEND] = "domain_suspend",
-    [XCP_HV_OP_DOMAIN_RESTORE] = "domain_restore",
-    [XCP_HV_OP_DOMAIN_SET_MEMORY_TARGET] = "domain_set_memory_target",
-    [XCP_HV_OP_DOMAIN_SET_VCPUS] = "domain_set_vcpus",
-    [XCP_HV_OP_DOMAIN_LIST] = "domain_list",
-    [XCP_HV_OP_DOMAIN_INFO] = "domain_info",
-    [XCP_HV_OP_DOMAIN_VCPU_INFO] = "domain_vcpu_info",
-    [XCP_HV_OP_DISK_PLUG] = "disk_plug",
-    [XCP_HV_OP_DISK_UNPLUG] = "disk_unplug",
-    [XCP_HV_OP_CDROM_INSERT] = "cdrom_insert",
-    [XCP_HV_OP_NIC_PLUG] = "nic_plug",
-    [XCP_HV_OP_NIC_UNPLUG] = "nic_unplug",
-    [XCP_HV_OP_EVENT_FD] = "event_fd",
-    [XCP_HV_OP_EVENT_READ] = "event_read",
-    [XCP_HV_OP_FAULT] = "fault",
-    [XCP_HV_OP_CONSOLE_OPEN] = "console_open",
-    [XCP_HV_OP_DOMAIN_GUEST_DATA] = "domain_guest_data",
-    [XCP_HV_OP_DOMAIN_MIGRATE_LOCAL] = "domain_migrate_local",
-    [XCP_HV_OP_BRIDGE_REMOVE] = "bridge_remove",
-    [XCP_HV_OP_BRIDGE_ENSURE] = "bridge_ensure",
-    [XCP_HV_OP_DISK_PAUSE] = "disk_pause",
-    [XCP_HV_OP_DISK_REOPEN] = "disk_reopen",
-    [XCP_HV_OP_DISK_RESIZE] = "disk_resize",
-    [XCP_HV_OP_DISK_CBT] = "disk_cbt",
-    [XCP_HV_OP_DISK_SIZE] = "disk_size",
-};
-
-static const char *const type_names[] = {"pv", "hvm", "pvh"};
-static const char *const state_names[] = {"running", "paused", "shutdown",
-                                          "dying"};
-static const char *const reason_names[] = {
-    "none", "poweroff", "reboot", "suspend", "crash", "watchdog",
-    "soft_reset"};
-
-static const char *name_of(const char *const *names, size_t n, int v)
-{
-    return v >= 0 && (size_t)v < n && names[v] ? names[v] : "unknown";
-}
-
-static int value_of(const char *const *names, size_t n, const char *name)
-{
-    size_t i;
-
-    for (i = 0; name && i < n; i++)
-        if (names[i] && strcmp(names[i], name) == 0)
-            return (int)i;
-    return -1;
-}
-
-#define NAMES(a) a, sizeof(a) / sizeof(a[0])
-
-const char *xcp__hv_op_name(xcp_hv_op op)
-{
-    return name_of(NAMES(op_names), op);
-}
-
-int xcp__hv_op_from_name(const char *name)
-{
-    return value_of(NAMES(op_names), name);
-}
-
-const char *xcp__hv_domain_type_name(xcp_hv_domain_type t)
-{
-    return name_of(NAMES(type_names), t);
-}
-
-int xcp__hv_domain_type_from_name(const char *name)
-{
-    return value_of(NAMES(type_names), name);
-}
-
-const char *xcp__hv_state_name(xcp_hv_domain_state s)
-{
-    return name_of(NAMES(state_names), s);
-}
-
-int xcp__hv_state_from_name(const char *name)
-{
-    return value_of(NAMES(state_names), name);
-}
-
-const char *xcp__hv_shutdown_reason_name(xcp_hv_shutdown_reason r)
-{
-    return name_of(NAMES(reason_names), r);
-}
-
-int xcp__hv_shutdown_reason_from_name(const char *name)
-{
-    return value_of(NAMES(reason_names), name);
-}
-
-const char *xcp__hv_console_protocol_name(xcp_hv_console_protocol p)
-{
-    static const char *const names[] = {"vt100", "rfb"};
-
-    return name_of(NAMES(names), p);
-}
-
 /* ---- registry ------------------------------------------------------------ */
-
-size_t xcp__hv_driver_count(void)
-{
-    return N_DRIVERS;
-}
-
-const xcp_hv_driver *xcp__hv_driver_at(size_t i)
-{
-    return i < N_DRIVERS ? drivers[i] : NULL;
-}
-
-const xcp_hv_driver *xcp__hv_driver_find(const char *name)
-{
-    size_t i;
-
-    for (i = 0; name && i < N_DRIVERS; i++)
-        if (strcmp(drivers[i]->name, name) == 0)
-            return drivers[i];
-    return NULL;
-}
 
 static void known_drivers(char *buf, size_t size)
 {
@@ -325,7 +67,113 @@ static void known_drivers(char *buf, size_t size)
     buf[0] = '\0';
     for (i = 0; i < N_DRIVERS && len < size; i++)
         len += (size_t)snprintf(buf + len, size - len, "%s%s",
-                                i ? ", " : "", drivers[i]->name);
+                                i ? ", " : "", drivers[i].name);
+}
+
+/* The directory of the object this code is in (libxcp.so, or a program
+ * linked with the library's objects) into dir; false if unknown. */
+static bool own_dir(char *dir, size_t size)
+{
+    Dl_info info;
+    char *slash;
+
+    if (!dladdr((void *)own_dir, &info) || !info.dli_fname ||
+        (size_t)snprintf(dir, size, "%s", info.dli_fname) >= size ||
+        !(slash = strrchr(dir, '/')))
+        return false;
+    *slash = '\0';
+    return true;
+}
+
+/*
+ * Loads module file and returns its table, or NULL with the reason in
+ * why. It is looked for in $XCP_HV_MODULE_DIR alone when that is set;
+ * else beside the library (a build tree: libtool builds both into
+ * lib/libxcp/.libs), then where `make install` puts it (XCP_MODULEDIR).
+ */
+static const xcp_hv_driver *module_load(const char *file, char *why,
+                                        size_t size)
+{
+    const char *env = getenv("XCP_HV_MODULE_DIR");
+    char dirs[2][PATH_MAX], path[PATH_MAX + 64];
+    const xcp_hv_driver *(*entry)(void);
+    const xcp_hv_driver *drv;
+    size_t n = 0, i;
+    void *h;
+
+    if (env && *env) {
+        snprintf(dirs[n++], PATH_MAX, "%s", env);
+    } else {
+        if (own_dir(dirs[n], PATH_MAX))
+            n++;
+        snprintf(dirs[n++], PATH_MAX, "%s", XCP_MODULEDIR);
+    }
+    snprintf(why, size, "%s is in none of", file);
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dirs[i], file);
+        if (access(path, F_OK) == 0)
+            break;
+        snprintf(why + strlen(why), size - strlen(why), " %s", dirs[i]);
+    }
+    if (i == n)
+        return NULL;
+    if (!(h = dlopen(path, RTLD_NOW | RTLD_LOCAL))) {
+        snprintf(why, size, "%s", dlerror());
+        return NULL;
+    }
+    *(void **)&entry = dlsym(h, XCP__HV_MODULE_ENTRY);
+    drv = entry ? entry() : NULL;
+    if (!drv) {
+        snprintf(why, size, "%.300s: no %s()", path, XCP__HV_MODULE_ENTRY);
+        dlclose(h);
+        return NULL;
+    }
+    return drv; /* the module stays loaded: its table is in use */
+}
+
+/* Entry d's driver, loading its module the first time; NULL with the
+ * reason in err if it cannot be had. */
+static const xcp_hv_driver *entry_driver(struct entry *d, xcp_hv_error *err)
+{
+    const xcp_hv_driver *drv;
+
+    if (d->builtin)
+        return d->builtin;
+    pthread_mutex_lock(&load_lock);
+    if (!d->tried) {
+        d->tried = true;
+        d->loaded = module_load(d->module, d->why, sizeof(d->why));
+    }
+    drv = d->loaded;
+    if (!drv)
+        xcp__hv_error_set(err, -ENOENT, "hypervisor driver %s did not "
+                          "load: %s", d->name, d->why);
+    pthread_mutex_unlock(&load_lock);
+    return drv;
+}
+
+static struct entry *entry_find(const char *name)
+{
+    size_t i;
+
+    for (i = 0; name && i < N_DRIVERS; i++)
+        if (strcmp(drivers[i].name, name) == 0)
+            return &drivers[i];
+    return NULL;
+}
+
+const xcp_hv_driver *xcp__hv_driver_find(const char *name,
+                                         xcp_hv_error *err)
+{
+    struct entry *d = entry_find(name);
+    char known[128];
+
+    if (d)
+        return entry_driver(d, err);
+    known_drivers(known, sizeof(known));
+    xcp__hv_error_set(err, -ENOENT, "no hypervisor driver named '%s' "
+                      "(there are: %s)", name ? name : "", known);
+    return NULL;
 }
 
 static int open_driver(const xcp_hv_driver *drv, const char *state_dir,
@@ -371,7 +219,7 @@ int xcp__hv_open(xcp_hv **out, const char *state_dir, const char *name,
 {
     const xcp_hv_driver *drv, *sim = &xcp__hv_sim_driver;
     xcp_hv_error xen_err;
-    char known[128], reason[sizeof((*out)->fallback_reason)];
+    char reason[sizeof((*out)->fallback_reason)];
     int rc;
 
     *out = NULL;
@@ -380,27 +228,21 @@ int xcp__hv_open(xcp_hv **out, const char *state_dir, const char *name,
     if (!name || !*name)
         name = "auto";
     if (strcmp(name, "auto") != 0) {
-        drv = xcp__hv_driver_find(name);
-        if (!drv) {
-            known_drivers(known, sizeof(known));
-            rc = xcp__hv_error_set(err, -ENOENT,
-                                   "no hypervisor driver named '%s' "
-                                   "(compiled in: %s)", name, known);
-            goto out;
-        }
-        rc = open_driver(drv, state_dir, out, err);
+        drv = xcp__hv_driver_find(name, err);
+        rc = drv ? open_driver(drv, state_dir, out, err) : -ENOENT;
         goto out;
     }
 
-    drv = xcp__hv_driver_find("xen");
-    if (drv) {
+    if (!entry_find("xen")) {
+        snprintf(reason, sizeof(reason), "xen driver not compiled in");
+    } else if (!(drv = xcp__hv_driver_find("xen", &xen_err))) {
+        snprintf(reason, sizeof(reason), "%s", xen_err.message);
+    } else {
         rc = open_driver(drv, state_dir, out, &xen_err);
         if (rc == 0)
             goto out;
         snprintf(reason, sizeof(reason), "xen driver did not open: %s",
                  xen_err.message);
-    } else {
-        snprintf(reason, sizeof(reason), "xen driver not compiled in");
     }
     rc = open_driver(sim, state_dir, out, err);
     if (rc == 0) {
@@ -507,6 +349,29 @@ static int unsupported(const xcp_hv *hv, xcp_hv_op op, xcp_hv_error *err)
                              xcp__hv_op_name(op));
 }
 
+/* The driver's lock, and where the time went (t[0]: asked, t[1]: got,
+ * t[2]: only set by hv_unlock): with $XCP_TRACE, a call that waited for
+ * the instance or took long is traced, as the engine's lock is. */
+static void hv_lock(xcp_hv *hv, int64_t t[3])
+{
+    t[0] = t[1] = xcp__now_ms();
+    if (pthread_mutex_trylock(&hv->lock) == 0)
+        return;
+    pthread_mutex_lock(&hv->lock);
+    t[1] = xcp__now_ms();
+}
+
+static void hv_unlock(xcp_hv *hv, xcp_hv_op op, int64_t t[3])
+{
+    pthread_mutex_unlock(&hv->lock);
+    t[2] = xcp__now_ms();
+    if (t[1] - t[0] >= XCP__TRACE_WAIT_MS ||
+        t[2] - t[1] >= 10 * XCP__TRACE_WAIT_MS)
+        xcp__trace("hv %s: %" PRId64 " ms (after %" PRId64 " ms waiting for "
+                   "the driver)", xcp__hv_op_name(op), t[2] - t[1],
+                   t[1] - t[0]);
+}
+
 /* One wrapper per slot: check the slot, clear err, call (serialised:
  * the engine calls from several threads), normalise. */
 #define HV_CALL(hv, op, slot, err, ...)                                    \
@@ -514,10 +379,11 @@ static int unsupported(const xcp_hv *hv, xcp_hv_op op, xcp_hv_error *err)
         int rc_;                                                           \
         if (!(hv)->drv->slot)                                              \
             return unsupported(hv, op, err);                               \
+        int64_t t_[3];                                                     \
         xcp__hv_error_clear(err);                                          \
-        pthread_mutex_lock(&(hv)->lock);                                   \
+        hv_lock(hv, t_);                                                   \
         rc_ = (hv)->drv->slot((hv)->self, __VA_ARGS__);                    \
-        pthread_mutex_unlock(&(hv)->lock);                                 \
+        hv_unlock(hv, op, t_);                                             \
         return finish(hv, op, rc_, err);                                   \
     } while (0)
 
@@ -758,13 +624,4 @@ int xcp__hv_disk_size(xcp_hv *hv, uint32_t domid, const char *vdev,
                       uint64_t *bytes, xcp_hv_error *err)
 {
     HV_CALL4(hv, XCP_HV_OP_DISK_SIZE, disk_size, err, domid, vdev, bytes, err);
-}
-
-bool xcp__hv_bridge_name_valid(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-
-    if (n == 0 || n >= 16 || !strcmp(name, ".") || !strcmp(name, ".."))
-        return false;
-    return strcspn(name, "/: \t\n\v\f\r") == n;
 }

@@ -1,7 +1,8 @@
 /*
  * hv/hv_internal.h - the library's side of the hypervisor driver table:
  * helpers the drivers share, the registry and its wrappers. Not installed:
- * drivers are compiled into libxcp, and these names are not exported.
+ * drivers are compiled into libxcp (or into a module of their own that
+ * carries its copy of hv_util.c), and these names are not exported.
  */
 #ifndef XCP_HV_INTERNAL_H
 #define XCP_HV_INTERNAL_H
@@ -69,15 +70,16 @@ int xcp__hv_shutdown_reason_from_name(const char *name); /* none poweroff
 /* An open driver instance. */
 typedef struct xcp_hv xcp_hv;
 
-/* Drivers compiled in, sim last. */
-size_t xcp__hv_driver_count(void);
-const xcp_hv_driver *xcp__hv_driver_at(size_t i);
-const xcp_hv_driver *xcp__hv_driver_find(const char *name);
+/* The driver named name, loading its module the first time (see hv/hv.c);
+ * NULL with err filled (-ENOENT) if there is none or it did not load. */
+const xcp_hv_driver *xcp__hv_driver_find(const char *name,
+                                         xcp_hv_error *err);
 
 /*
  * Opens a driver. name: "sim", "xen", "auto" or NULL; NULL means the
  * environment variable XCP_HV, and if that is unset or empty, "auto".
- * "auto" picks xen when it is compiled in and its open succeeds, else sim
+ * "auto" picks xen when it is built, its module loads and its open
+ * succeeds, else sim
  * (xcp__hv_fallback_reason then says why xen was not used). An explicit
  * name that fails to open is an error, never a silent fallback.
  */
@@ -177,11 +179,18 @@ int xcp__hv_disk_cbt(xcp_hv *hv, uint32_t domid, const char *vdev,
 int xcp__hv_disk_size(xcp_hv *hv, uint32_t domid, const char *vdev,
                       uint64_t *bytes, xcp_hv_error *err);
 
-/* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN). */
+/* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN,
+ * in its module). */
 extern const xcp_hv_driver xcp__hv_sim_driver;
 #ifdef XCP_HAVE_XEN
 extern const xcp_hv_driver xcp__hv_xen_driver;
 #endif
+
+/* A driver built as a module exports one function, by this name, that
+ * returns its table (XCP__HV_MODULE_EXPORT marks it): hv/hv.c dlopens the
+ * module when the driver is first asked for. */
+#define XCP__HV_MODULE_ENTRY "xcp__hv_module"
+#define XCP__HV_MODULE_EXPORT __attribute__((visibility("default")))
 
 #ifdef __cplusplus
 }

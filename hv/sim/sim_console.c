@@ -12,6 +12,9 @@
  * while bytes move. vt100 consoles are the text itself; RFB consoles are
  * libvncserver's RFB 3.8 server (one screen per connection) showing the
  * same text in a 640x400 framebuffer, drawn with rfbDrawString.
+ * libvncserver is loaded (dlopen) at the first RFB console: a process that
+ * never serves one (xe, most embedders) does not map it and the TLS, JPEG
+ * and crypto libraries it pulls in.
  *
  * The instance keeps the open consoles in a list (mutex-guarded, since
  * their threads run beside it). xcp__sim_console_changed, called on every
@@ -21,6 +24,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -349,6 +353,60 @@ static void vt100_serve(struct con *c)
 
 #ifdef XCP_HAVE_VNCSERVER
 
+/* libvncserver's functions this file calls, once loaded (rfb_load). */
+static struct {
+    rfbScreenInfoPtr (*get_screen)(int *, char **, int, int, int, int, int);
+    void (*log_enable)(int);
+    void (*init_server)(rfbScreenInfoPtr);
+    rfbClientPtr (*new_client)(rfbScreenInfoPtr, rfbSocket);
+    rfbBool (*process_events)(rfbScreenInfoPtr, long);
+    void (*screen_cleanup)(rfbScreenInfoPtr);
+    int (*draw_string)(rfbScreenInfoPtr, rfbFontDataPtr, int, int,
+                       const char *, rfbPixel);
+    void (*mark_modified)(rfbScreenInfoPtr, int, int, int, int);
+    char why[256]; /* why it is not there */
+} rfb;
+static pthread_once_t rfb_once = PTHREAD_ONCE_INIT;
+
+/* A function's symbol, through rfb.h's macros (rfbInitServer is one). */
+#define SYM(f) SYM_(f)
+#define SYM_(f) #f
+
+static void rfb_load(void)
+{
+    static const char lib[] = "libvncserver.so.1";
+    struct {
+        void **fn;
+        const char *name;
+    } syms[] = {
+        {(void **)&rfb.get_screen, SYM(rfbGetScreen)},
+        {(void **)&rfb.log_enable, SYM(rfbLogEnable)},
+        {(void **)&rfb.init_server, SYM(rfbInitServer)},
+        {(void **)&rfb.new_client, SYM(rfbNewClient)},
+        {(void **)&rfb.process_events, SYM(rfbProcessEvents)},
+        {(void **)&rfb.screen_cleanup, SYM(rfbScreenCleanup)},
+        {(void **)&rfb.draw_string, SYM(rfbDrawString)},
+        {(void **)&rfb.mark_modified, SYM(rfbMarkRectAsModified)},
+    };
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    size_t i;
+
+    if (!h) {
+        snprintf(rfb.why, sizeof(rfb.why), "%s", dlerror());
+        return;
+    }
+    for (i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+        if (!(*syms[i].fn = dlsym(h, syms[i].name))) {
+            snprintf(rfb.why, sizeof(rfb.why), "%s has no %s", lib,
+                     syms[i].name);
+            rfb.get_screen = NULL;
+            return;
+        }
+    }
+    /* libvncserver logs every connection to stderr: not in a library */
+    rfb.log_enable(FALSE);
+}
+
 /*
  * The font. libvncserver's default 8x16 font (rfb/default8x16.h) is not
  * installed by Debian's libvncserver-dev, so the glyphs come from a Linux
@@ -461,9 +519,9 @@ static void render(rfbScreenInfoPtr scr, struct font *ft, const struct buf *t)
     first = row + 1 > ROWS ? row + 1 - ROWS : 0;
     memset(scr->frameBuffer, 0, (size_t)scr->width * scr->height * 4);
     for (i = first; i <= row; i++)
-        rfbDrawString(scr, &ft->f, 0, (int)(i - first) * CELL_H, g[i],
-                      0xc0c0c0);
-    rfbMarkRectAsModified(scr, 0, 0, scr->width, scr->height);
+        rfb.draw_string(scr, &ft->f, 0, (int)(i - first) * CELL_H, g[i],
+                        0xc0c0c0);
+    rfb.mark_modified(scr, 0, 0, scr->width, scr->height);
 }
 
 static void rfb_key(rfbBool down, rfbKeySym key, rfbClientPtr cl)
@@ -487,15 +545,8 @@ static void rfb_key(rfbBool down, rfbKeySym key, rfbClientPtr cl)
     con_wake(c);
 }
 
-/* libvncserver logs every connection to stderr: not in a library. */
-static void rfb_quiet(void)
-{
-    rfbLogEnable(FALSE);
-}
-
 static void rfb_serve(struct con *c, const char *name)
 {
-    static pthread_once_t quiet = PTHREAD_ONCE_INIT;
     int argc = 0;
     rfbScreenInfoPtr scr;
     struct font *ft = malloc(sizeof(*ft));
@@ -504,12 +555,11 @@ static void rfb_serve(struct con *c, const char *name)
     struct pollfd pf[2];
     int sock;
 
-    scr = ft ? rfbGetScreen(&argc, NULL, COLS * CELL_W, ROWS * CELL_H, 8, 3,
-                            4)
+    scr = ft ? rfb.get_screen(&argc, NULL, COLS * CELL_W, ROWS * CELL_H, 8,
+                              3, 4)
              : NULL;
     if (!scr)
         goto out;
-    pthread_once(&quiet, rfb_quiet);
     scr->frameBuffer = calloc((size_t)COLS * CELL_W * ROWS * CELL_H, 4);
     if (!scr->frameBuffer)
         goto out;
@@ -523,7 +573,7 @@ static void rfb_serve(struct con *c, const char *name)
     scr->screenData = c;
     scr->kbdAddEvent = rfb_key;
     scr->alwaysShared = TRUE;
-    rfbInitServer(scr);
+    rfb.init_server(scr);
     scr->deferUpdateTime = 0; /* answer at once: nothing polls for it */
     pf[0].fd = c->sock;
     pf[0].events = POLLIN;
@@ -533,7 +583,7 @@ static void rfb_serve(struct con *c, const char *name)
        rfbScreenCleanup otherwise) */
     sock = c->sock;
     c->sock = -1;
-    if (!rfbNewClient(scr, sock))
+    if (!rfb.new_client(scr, sock))
         goto out;
     /* Sleep until the client speaks or there is news, then let
        libvncserver do what is due without waiting. */
@@ -546,7 +596,7 @@ static void rfb_serve(struct con *c, const char *name)
         }
         gone = c->gone;
         pthread_mutex_unlock(&c->mu);
-        rfbProcessEvents(scr, 0);
+        rfb.process_events(scr, 0);
         if (gone || !scr->clientHead)
             break;
         if (poll(pf, 2, -1) < 0 && errno != EINTR)
@@ -558,7 +608,7 @@ out:
     if (scr) {
         free(scr->frameBuffer);
         scr->frameBuffer = NULL;
-        rfbScreenCleanup(scr);
+        rfb.screen_cleanup(scr);
     }
     free(ft);
 }
@@ -657,6 +707,12 @@ int xcp__sim_console_open(void *self, uint32_t domid,
                                  "sim: domain %" PRIu32 ": no RFB console: "
                                  "libxcp was built without libvncserver",
                                  domid);
+#else
+    if (proto == XCP_HV_CONSOLE_RFB &&
+        (pthread_once(&rfb_once, rfb_load), !rfb.get_screen))
+        return xcp__hv_error_set(err, -ENOTSUP,
+                                 "sim: domain %" PRIu32 ": no RFB console: "
+                                 "%s", domid, rfb.why);
 #endif
     if (proto != XCP_HV_CONSOLE_VT100 && proto != XCP_HV_CONSOLE_RFB)
         return xcp__hv_error_set(err, -ENOTSUP,

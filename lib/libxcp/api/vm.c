@@ -78,6 +78,7 @@ int xcp__vm_end(xcp__ctx *c, xcp__obj *vm)
 
     if (rc == 0)
         rc = xcp__vm_refresh_host_memory(c);
+    xcp__trace("VM %s: operation ended", vm->ref);
     return rc;
 }
 
@@ -432,10 +433,13 @@ static int do_resume(xcp__ctx *c, bool paused, const char *op)
     if ((rc = xcp__vdi_path(c, vdi, &path)) < 0 ||
         (rc = xcp__vm_build_domain(c, &vm, paused, path.path, &domid)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
-    if ((rc = xcp__vm_drop_suspend_vdi(c, vm)) < 0 ||
-        (rc = xcp__vm_set_running(c, vm, domid, paused,
-                                      XCP__VM_RESUMED)) < 0)
+    if ((rc = xcp__vm_drop_suspend_vdi(c, vm)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
+    xcp__trace("VM %s: suspend image dropped", ref);
+    if ((rc = xcp__vm_set_running(c, vm, domid, paused,
+                                  XCP__VM_RESUMED)) < 0)
+        return xcp__vm_fail_op(c, ref, rc);
+    xcp__trace("VM %s: recorded running", ref);
     return xcp__vm_end(c, vm);
 }
 

@@ -485,9 +485,12 @@ int xcp__vm_set_running(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
                                                         : DEVS_ALL)) < 0 ||
         (rc = set_vm_metrics(c, vm, how == XCP__VM_BOOTED)) < 0 ||
         (how == XCP__VM_BOOTED &&
-         (rc = xcp__vm_drop_guest_metrics(c, vm)) < 0) ||
-        (rc = xcp__vm_update_guest_metrics(c, vm)) < 0)
+         (rc = xcp__vm_drop_guest_metrics(c, vm)) < 0))
         return rc;
+    /* No read of the guest agent's data here, on the way of every start
+     * and resume (a walk of xenstore on Xen): what the agent writes is
+     * news for the monitor, which reconciles it, after the operation if
+     * it comes during it (xcp__engine_defer). */
     if (!xcp__obj_val(vm, F(VM, consoles))->u.arr.n) {
         if ((rc = add_console(c, vm, "vt100")) < 0 ||
             (hvm(vm) && (rc = add_console(c, vm, "rfb")) < 0))
@@ -830,11 +833,13 @@ static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
     if (info->state == XCP_HV_STATE_DYING)
         return reconcile_one(c, vm, NULL);
     if (xcp__vm_is(vm, "Halted") || xcp__vm_is(vm, "Suspended") ||
-        xcp__obj_int(vm, F(VM, domid)) != (int64_t)info->domid)
-        return xcp__vm_set_running(c, vm, info->domid,
-                                   info->state == XCP_HV_STATE_PAUSED,
-                                   xcp__vm_is(vm, "Suspended")
-                                       ? XCP__VM_RESUMED : XCP__VM_FOUND);
+        xcp__obj_int(vm, F(VM, domid)) != (int64_t)info->domid) {
+        rc = xcp__vm_set_running(c, vm, info->domid,
+                                 info->state == XCP_HV_STATE_PAUSED,
+                                 xcp__vm_is(vm, "Suspended")
+                                     ? XCP__VM_RESUMED : XCP__VM_FOUND);
+        return rc < 0 ? rc : xcp__vm_update_guest_metrics(c, vm);
+    }
     if (xcp__vm_is(vm, "Running") != (info->state == XCP_HV_STATE_RUNNING)) {
         rc = xcp__db_set_str(c->db, vm, F(VM, power_state),
                              info->state == XCP_HV_STATE_PAUSED ? "Paused"
@@ -861,8 +866,13 @@ int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
 
     if (xcp__hv_domain_info(c->e->hv, domid, &info, &e) == 0) {
         vm = xcp__db_by_uuid(c->db, C(VM), info.vm_uuid);
-        if (!vm || busy(vm) || xcp__obj_bool(vm, F(VM, is_control_domain)))
+        if (!vm || xcp__obj_bool(vm, F(VM, is_control_domain)))
             return 0;
+        /* The operation owns the VM: its news waits for the end. */
+        if (busy(vm)) {
+            xcp__engine_defer(c->e, domid);
+            return 0;
+        }
         return reconcile_one(c, vm, &info);
     }
     /* Gone: find the VM that had it (rare path: a domain vanished). */

@@ -161,6 +161,8 @@ void xcp__log(int level, const char *fmt, ...)
  * seconds (as bash's $EPOCHREALTIME, for bench/bench_xen.sh to place the
  * steps of a call it timed); nothing otherwise. */
 void xcp__trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Waits (for a lock, a driver) at least this long are traced. */
+#define XCP__TRACE_WAIT_MS 2
 
 /* ---- values (core/value.c builds them; model/value.c walks records) ---- */
 /* Move: *dst = *src, src reset to NONE (dst not disposed). */

@@ -488,10 +488,15 @@ int xcp__db_commit(xcp__db *db)
         /* Work waiting for this commit (say, deleting a file the
          * transaction stops referring to) must not outrun it, even on
          * power loss: this one line is synced whatever the policy. */
+        int64_t t0 = xcp__now_ms();
         rc = xcp__journal_append(db->j, line.data, line.len,
                                  db->nafter ? XCP__FSYNC_ALWAYS
                                             : db->fsync_policy,
                                  db->group_ms);
+        if (xcp__now_ms() - t0 >= 10 * XCP__TRACE_WAIT_MS)
+            xcp__trace("journal: commit %llu written in %lld ms",
+                       (unsigned long long)gen,
+                       (long long)(xcp__now_ms() - t0));
         if (rc < 0) {
             /* Not durable: undo, so memory never runs ahead of disk. */
             xcp__buf_free(&line);

@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -161,11 +162,55 @@ static int reconcile_domain_txn(xcp__ctx *c, void *domid)
     return xcp__vm_reconcile_domain(c, *(uint32_t *)domid);
 }
 
+void xcp__engine_defer(xcp__engine *e, uint32_t domid)
+{
+    xcp__hv_dirty_mark(&e->deferred, domid);
+}
+
+/* Reconciles, under the lock, the n domains of ids. */
+static void reconcile_ids(xcp__engine *e, const uint32_t *ids, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        txn_locked(e, reconcile_domain_txn, (void *)&ids[i]);
+    /* Calls waiting on a domain (clean shutdown) re-check it. */
+    pthread_cond_broadcast(&e->changed);
+}
+
+/* The deferred domains (news that came while their VM was busy), tried
+ * again; those whose VM is still busy are deferred anew. Returns whether
+ * any remain. */
+static bool reconcile_deferred(xcp__engine *e)
+{
+    uint32_t ids[64];
+    size_t n;
+    bool left;
+
+    pthread_mutex_lock(&e->lock);
+    n = xcp__hv_dirty_take(&e->deferred, ids, XCP__ARRAY_LEN(ids));
+    reconcile_ids(e, ids, n);
+    left = e->deferred.n > 0;
+    pthread_mutex_unlock(&e->lock);
+    return left;
+}
+
+/*
+ * The domain monitor: reconciles the domains the driver says changed. News
+ * for a VM whose operation is under way waits (the operation owns the VM)
+ * and is tried again every DEFER_MS, off the way of the operation's own
+ * end: not at the moment it ends, when the monitor's driver calls would
+ * hold the engine lock just as the call finishes its task.
+ */
+#define DEFER_MS 1000
+
 static void *monitor_main(void *arg)
 {
     xcp__engine *e = arg;
     xcp_hv_error herr;
-    int hvfd = -1;
+    int64_t due = -1; /* when the deferred domains are tried again */
+    int hvfd = -1, timeout;
+    bool left;
 
     if (xcp__hv_event_fd(e->hv, &hvfd, &herr) < 0)
         hvfd = -1;
@@ -173,23 +218,32 @@ static void *monitor_main(void *arg)
         struct pollfd p[2] = {{e->monitor_pipe[0], POLLIN, 0},
                               {hvfd, POLLIN, 0}};
         uint32_t ids[64];
-        size_t n = 0, i;
+        size_t n = 0;
 
-        if (poll(p, hvfd >= 0 ? 2 : 1, -1) < 0 && errno != EINTR)
+        timeout = due < 0 ? -1
+                          : (int)(due > xcp__now_ms() ? due - xcp__now_ms()
+                                                      : 0);
+        if (poll(p, hvfd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
             break;
         if (p[0].revents)
             break;
+        if (due >= 0 && xcp__now_ms() >= due)
+            due = reconcile_deferred(e) ? xcp__now_ms() + DEFER_MS : -1;
         if (hvfd < 0 || !(p[1].revents & POLLIN))
             continue;
-        pthread_mutex_lock(&e->lock);
+        /* Which domains changed is the driver's business alone: asked
+         * without the engine lock, so that a driver call in progress
+         * elsewhere (a domain being built, for seconds) keeps only this
+         * thread waiting, not every call that needs the engine. */
         if (xcp__hv_event_read(e->hv, ids, XCP__ARRAY_LEN(ids), &n,
-                               &herr) == 0) {
-            for (i = 0; i < n; i++)
-                txn_locked(e, reconcile_domain_txn, &ids[i]);
-            /* Calls waiting on a domain (clean shutdown) re-check it. */
-            pthread_cond_broadcast(&e->changed);
-        }
+                               &herr) < 0)
+            continue;
+        pthread_mutex_lock(&e->lock);
+        reconcile_ids(e, ids, n);
+        left = e->deferred.n > 0;
         pthread_mutex_unlock(&e->lock);
+        if (left && due < 0)
+            due = xcp__now_ms() + DEFER_MS;
     }
     return NULL;
 }
@@ -214,6 +268,7 @@ static void engine_free(xcp__engine *e)
         close(e->monitor_pipe[0]);
         close(e->monitor_pipe[1]);
     }
+    xcp__hv_dirty_free(&e->deferred);
     if (e->hv)
         xcp__hv_close(e->hv);
     xcp__db_close(e->db);
@@ -403,7 +458,15 @@ int xcp__ctx_unlock(xcp__ctx *c)
 
 void xcp__ctx_lock(xcp__ctx *c)
 {
-    pthread_mutex_lock(&c->e->lock);
+    int64_t t0;
+
+    if (pthread_mutex_trylock(&c->e->lock) != 0) {
+        t0 = xcp__now_ms();
+        pthread_mutex_lock(&c->e->lock);
+        if (xcp__now_ms() - t0 >= XCP__TRACE_WAIT_MS)
+            xcp__trace("waited %" PRId64 " ms for the engine lock",
+                       xcp__now_ms() - t0);
+    }
     xcp__db_begin(c->db);
 }
 

@@ -56,6 +56,9 @@ struct xcp__engine {
     pthread_t monitor;
     bool monitor_running;
     int monitor_pipe[2];
+    /* domains whose news came while their VM was busy (under lock): the
+     * monitor tries them again (xcp__engine_defer) */
+    xcp__hv_dirty deferred;
     /* parked long polls (engine/event.c) */
     xcp__waiter *waiters;
     size_t nwaiters;
@@ -137,6 +140,10 @@ typedef struct xcp__call_opts {
 } xcp__call_opts;
 /* Run fn(c, arg) as an internal call in one transaction under the
  * engine lock (committed when it returns >= 0, else rolled back). */
+/* Domain domid changed while its VM was busy (an operation under way):
+ * the monitor tries it again later, until the VM is not busy. Called by
+ * the monitor's own reconciliation, under the engine lock. */
+void xcp__engine_defer(xcp__engine *e, uint32_t domid);
 int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
                     void *arg);
 /* A slice of a streamed get_all_records (engine/slice.c): under one hold

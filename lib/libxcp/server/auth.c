@@ -4,11 +4,14 @@
  * string libcrypt knows, e.g. SHA-512 "$6$..." from `openssl passwd -6`),
  * re-read when it changes, or else PAM (service "xapi" by default, as
  * XAPI). The failure delay is the server's business (a timer), so PAM's
- * own blocking fail delay is switched off.
+ * own blocking fail delay is switched off. libpam is loaded (dlopen) at
+ * the first PAM login: a process that never makes one (xe, an embedder,
+ * xcpd with an auth file) does not map it and what its modules need.
  */
 #include "server.h"
 
 #include <crypt.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <security/pam_appl.h>
 #include <stdio.h>
@@ -221,12 +224,60 @@ static void no_delay(int retval, unsigned usec_delay, void *appdata)
     XCP__UNUSED(appdata);
 }
 
+/* libpam's functions this file calls, once loaded (pam_load). */
+static struct {
+    int (*start)(const char *, const char *, const struct pam_conv *,
+                 pam_handle_t **);
+    int (*start_confdir)(const char *, const char *, const struct pam_conv *,
+                         const char *, pam_handle_t **);
+    int (*set_item)(pam_handle_t *, int, const void *);
+    int (*authenticate)(pam_handle_t *, int);
+    int (*acct_mgmt)(pam_handle_t *, int);
+    int (*end)(pam_handle_t *, int);
+    char why[256]; /* why it is not there */
+} pam;
+static pthread_once_t pam_once = PTHREAD_ONCE_INIT;
+
+static void pam_load(void)
+{
+    static const char lib[] = "libpam.so.0";
+    struct {
+        void **fn;
+        const char *name;
+    } syms[] = {
+        {(void **)&pam.start, "pam_start"},
+        {(void **)&pam.start_confdir, "pam_start_confdir"},
+        {(void **)&pam.set_item, "pam_set_item"},
+        {(void **)&pam.authenticate, "pam_authenticate"},
+        {(void **)&pam.acct_mgmt, "pam_acct_mgmt"},
+        {(void **)&pam.end, "pam_end"},
+    };
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    size_t i;
+
+    if (!h) {
+        snprintf(pam.why, sizeof(pam.why), "%s", dlerror());
+        return;
+    }
+    for (i = 0; i < XCP__ARRAY_LEN(syms); i++) {
+        if (!(*syms[i].fn = dlsym(h, syms[i].name))) {
+            snprintf(pam.why, sizeof(pam.why), "%s has no %s", lib,
+                     syms[i].name);
+            pam.start = NULL;
+            return;
+        }
+    }
+}
+
 static int check_pam(xcp__auth *a, const char *user, const char *password)
 {
     struct pam_conv c = {conv, (void *)password};
     pam_handle_t *h = NULL;
     int r;
 
+    pthread_once(&pam_once, pam_load);
+    if (!pam.start)
+        return XCP__ERR_INTERNAL_ERROR(pam.why);
     /* Modules are not all thread-safe: one conversation at a time. */
     pthread_mutex_lock(&a->lock);
     if (strchr(a->service, '/')) {
@@ -235,18 +286,18 @@ static int check_pam(xcp__auth *a, const char *user, const char *password)
         const char *slash = strrchr(a->service, '/');
         snprintf(dir, sizeof(dir), "%.*s", (int)(slash - a->service),
                  a->service);
-        r = pam_start_confdir(slash + 1, user, &c, *dir ? dir : "/", &h);
+        r = pam.start_confdir(slash + 1, user, &c, *dir ? dir : "/", &h);
     } else {
-        r = pam_start(a->service, user, &c, &h);
+        r = pam.start(a->service, user, &c, &h);
     }
     if (r == PAM_SUCCESS)
-        r = pam_set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
+        r = pam.set_item(h, PAM_FAIL_DELAY, (const void *)no_delay);
     if (r == PAM_SUCCESS)
-        r = pam_authenticate(h, PAM_SILENT);
+        r = pam.authenticate(h, PAM_SILENT);
     if (r == PAM_SUCCESS)
-        r = pam_acct_mgmt(h, PAM_SILENT);
+        r = pam.acct_mgmt(h, PAM_SILENT);
     if (h)
-        pam_end(h, r);
+        pam.end(h, r);
     pthread_mutex_unlock(&a->lock);
     if (r == PAM_SUCCESS)
         return 0;
