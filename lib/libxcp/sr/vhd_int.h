@@ -69,6 +69,12 @@
  * address more in any case. */
 #define OPEN_MAX_SIZE (2ull << 40)
 
+/* Internal open flag (with XCP__VHD_RDONLY): for the parent link alone
+ * (xcp__vhd_relink), while a writer may be appending blocks: the blocks
+ * the BAT names are not checked against the end of the file, which the
+ * writer moves between its footer write and its BAT entry. */
+#define VHD_LINK_ONLY (1u << 16)
+
 struct locator {
     uint32_t code;
     uint32_t space;             /* bytes reserved (the field may say
