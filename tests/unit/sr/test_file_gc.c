@@ -471,10 +471,11 @@ static void *guest_main(void *arg)
             pthread_cond_broadcast(&g->cv);
             while (g->want_pause)
                 pthread_cond_wait(&g->cv, &g->m);
-            g->paused = false;
             cr_assert_eq(xcp__image_open(&im, img_path(g->loc),
                                          fmt_of(g->loc), 0, msg,
                                          sizeof(msg)), 0, "%s", msg);
+            g->paused = false;
+            pthread_cond_broadcast(&g->cv);
             continue;
         }
         pthread_mutex_unlock(&g->m);
@@ -522,6 +523,11 @@ static void guest_unpause(void *ctx, const char *loc)
         g->longest_pause_ms = ms;
     g->want_pause = false;
     pthread_cond_broadcast(&g->cv);
+    /* Back when the writer has its image open again, as a paused
+     * tapdisk's unpause returns: the collector may relink the image and
+     * delete its old parent right after. */
+    while (g->paused)
+        pthread_cond_wait(&g->cv, &g->m);
     pthread_mutex_unlock(&g->m);
 }
 
