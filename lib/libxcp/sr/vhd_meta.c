@@ -545,8 +545,8 @@ int xcp__vhd_relink(const char *path, const char *parent_path, char *err,
     int fd = -1, ret;
 
     /* Read-only: a writable open would repair a footer the writer is
-     * moving. */
-    ret = xcp__vhd_open(&v, path, ro | VHD_LINK_ONLY, err, errlen);
+     * moving; and the BAT, which the writer changes, is never read. */
+    ret = xcp__vhd_open(&v, path, ro, err, errlen);
     if (ret == 0 && v->type != XCP__VHD_DIFFERENCING)
         ret = fail(err, errlen, -EINVAL, "%s: not a differencing disk",
                    path);
@@ -848,13 +848,55 @@ static void bat_room(xcp__vhd *v, uint64_t hdr_off)
         v->room = v->entries;
 }
 
+/* Read the BAT, check its blocks (inside [the metadata's end, limit),
+ * apart; *end: past the last) and find how far it may grow. */
+static int load_bat(xcp__vhd *v, uint64_t limit, uint64_t *end, char *err,
+                    size_t errlen)
+{
+    uint64_t hdr_off = be64(v->footer + F_DATA_OFFSET);
+    uint64_t bat_bytes = (uint64_t)v->entries * 4, meta_end;
+    uint8_t *raw = malloc(bat_bytes + 4);
+    uint32_t i;
+    int ret = 0;
+
+    v->bat = malloc(bat_bytes + 4);
+    if (!raw || !v->bat)
+        ret = fail(err, errlen, -ENOMEM, "%s: out of memory", v->path);
+    else if (pread_full(v->fd, raw, bat_bytes, v->bat_off) !=
+             (ssize_t)bat_bytes)
+        ret = fail(err, errlen, -EIO, "%s: reading the BAT failed", v->path);
+    for (i = 0; ret == 0 && i < v->entries; i++)
+        v->bat[i] = be32(raw + 4 * (size_t)i);
+    free(raw);
+    meta_end = hdr_off + HEADER_SIZE;
+    if (v->bat_off + bat_bytes > meta_end)
+        meta_end = v->bat_off + bat_bytes;
+    if (ret == 0)
+        ret = check_blocks(v, meta_end, limit, end, err, errlen);
+    if (ret < 0) {
+        free(v->bat);
+        v->bat = NULL;
+        return ret;
+    }
+    bat_room(v, hdr_off);
+    return 0;
+}
+
+int xcp__vhd_need_bat(xcp__vhd *v, char *err, size_t errlen)
+{
+    uint64_t end = 0;
+
+    if (v->bat || v->type == XCP__VHD_FIXED)
+        return 0;
+    return load_bat(v, v->footer_off, &end, err, errlen);
+}
+
 static int open_dynamic(xcp__vhd *v, bool torn, char *err, size_t errlen)
 {
     uint64_t hdr_off = be64(v->footer + F_DATA_OFFSET);
     uint64_t limit = torn ? v->file_size : v->footer_off;
-    uint64_t bat_bytes, meta_end, end;
-    uint8_t *h = v->header, *raw = NULL;
-    uint32_t i;
+    uint64_t bat_bytes, end;
+    uint8_t *h = v->header;
     int ret;
 
     if (hdr_off > limit || HEADER_SIZE > limit - hdr_off ||
@@ -894,31 +936,21 @@ static int open_dynamic(xcp__vhd *v, bool torn, char *err, size_t errlen)
          v->bat_off + bat_bytes > hdr_off))
         return fail(err, errlen, -EBADMSG, "%s: BAT is out of bounds",
                     v->path);
-    raw = malloc(bat_bytes + 4);
-    v->bat = malloc(bat_bytes + 4);
     v->bm = malloc(v->bitmap_size);
-    if (!raw || !v->bat || !v->bm) {
-        ret = fail(err, errlen, -ENOMEM, "%s: out of memory", v->path);
-        goto out;
-    }
+    if (!v->bm)
+        return fail(err, errlen, -ENOMEM, "%s: out of memory", v->path);
     v->bm_block = BAT_FREE;
-    if (pread_full(v->fd, raw, bat_bytes, v->bat_off) != (ssize_t)bat_bytes) {
-        ret = fail(err, errlen, -EIO, "%s: reading the BAT failed", v->path);
-        goto out;
-    }
-    for (i = 0; i < v->entries; i++)
-        v->bat[i] = be32(raw + 4 * (size_t)i);
-    meta_end = hdr_off + HEADER_SIZE;
-    if (v->bat_off + bat_bytes > meta_end)
-        meta_end = v->bat_off + bat_bytes;
-    end = meta_end;
-    ret = v->flags & VHD_LINK_ONLY
-              ? 0 : check_blocks(v, meta_end, limit, &end, err, errlen);
-    if (ret == 0)
-        ret = read_locators(v, limit, &end, err, errlen);
+    end = hdr_off + HEADER_SIZE;
+    if (v->bat_off + bat_bytes > end)
+        end = v->bat_off + bat_bytes;
+    ret = read_locators(v, limit, &end, err, errlen);
+    /* The BAT (4 MiB at 2 TiB) is read when first needed: by a writer
+     * now, by a reader at its first data access, and now when the
+     * footer is torn (the blocks tell where it goes). */
+    if (ret == 0 && (torn || !(v->flags & XCP__VHD_RDONLY)))
+        ret = load_bat(v, limit, &end, err, errlen);
     if (ret < 0)
-        goto out;
-    bat_room(v, hdr_off);
+        return ret;
     if (torn)
         v->footer_off = div_up(end, SECTOR) * SECTOR;
     if (torn && !(v->flags & XCP__VHD_RDONLY)) {
@@ -930,15 +962,13 @@ static int open_dynamic(xcp__vhd *v, bool torn, char *err, size_t errlen)
                        strerror(errno));
         v->file_size = v->footer_off + FOOTER_SIZE;
         if (ret < 0)
-            goto out;
+            return ret;
     }
     if (v->type == XCP__VHD_DIFFERENCING) {
         v->has_parent = true;
         if (!(v->flags & XCP__VHD_NO_PARENT))
             ret = open_parent(v, err, errlen);
     }
-out:
-    free(raw);
     return ret;
 }
 
