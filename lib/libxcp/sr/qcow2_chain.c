@@ -330,6 +330,11 @@ int xcp__qcow2_commit_progress(xcp__qcow2 *child, xcp__qcow2 *parent,
             n = min64(e.len - pos, COMMIT_CHUNK);
             ret = xcp__qcow2_write_from(parent, off + pos, child->fd,
                                         e.host + pos, n, err, errlen);
+            /* The disk writes each chunk while the next is copied, so
+             * the final flush has little left to wait for (a hint: the
+             * flush is what makes it durable). */
+            if (ret == 0)
+                sync_file_range(parent->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
             if (ret == 0)
                 ret = xcp__progress_at(p, off + pos + n, child->size);
         }
