@@ -100,10 +100,13 @@ int main(int argc, char **argv)
 }
 CEOF
 sr="$top/lib/libxcp/sr"
-gcc -std=gnu11 -O2 -I"$sr" "$work/bench-coalesce-harness.c" "$sr/image.c" \
-    "$sr/qcow2.c" "$sr/qcow2_header.c" "$sr/qcow2_alloc.c" \
-    "$sr/qcow2_chain.c" "$sr/vhd.c" "$sr/vhd_meta.c" "$sr/vhd_chain.c" \
-    -o "$work/bench-coalesce-harness"
+# The image layer and what it calls: CBT (bitmaps, the VHD log, which
+# syncs directories with core's path.c).
+gcc -std=gnu11 -O2 -I"$sr" -I"$top/include" "$work/bench-coalesce-harness.c" \
+    "$sr/image.c" "$sr/image_cbt.c" "$sr/qcow2.c" "$sr/qcow2_header.c" \
+    "$sr/qcow2_alloc.c" "$sr/qcow2_chain.c" "$sr/qcow2_bitmap.c" \
+    "$sr/vhd.c" "$sr/vhd_meta.c" "$sr/vhd_chain.c" \
+    "$top/lib/libxcp/core/path.c" -o "$work/bench-coalesce-harness"
 h="$work/bench-coalesce-harness"
 
 now() { date +%s.%N; }

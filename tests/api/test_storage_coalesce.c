@@ -227,6 +227,51 @@ Test(storage_coalesce, background_merge_shows_a_garbage_collection_task)
 }
 
 /*
+ * A snapshot at the chain limit while the background collector is in the
+ * middle of a merge that would bring the chain under it.  Before: the
+ * snapshot's synchronous pass could not take the SR's merge lock over
+ * from the running merge, which in turn needed the locks the snapshot
+ * held for its next step, so the snapshot failed SR_BACKEND_FAILURE_109
+ * (a client had to retry until the collector caught up).
+ */
+Test(storage_coalesce, a_snapshot_at_the_chain_limit_takes_over_a_merge)
+{
+    xcp_vdi v = new_vdi("deep", 2 * GiB), snaps[29], s;
+    enum xcp_task_status_type status = XCP_TASK_STATUS_TYPE_SUCCESS;
+    double progress = 0;
+    char img[1024], *descr = NULL;
+    bool merging = false;
+    int i;
+
+    image_of(v, img, sizeof(img));
+    OK(xcp_vdi_snapshot(S, &snaps[0], v, NULL));
+    /* The second hidden image holds 1 GiB: merging it takes a while. */
+    write_both(img, NULL, 0x5a, 0, 1 * GiB);
+    for (i = 1; i < 29; i++)
+        OK(xcp_vdi_snapshot(S, &snaps[i], v, NULL));
+    cr_assert_eq(chain_length(img), 30);
+    /* The first hidden image keeps one child: the 1 GiB one merges into
+     * it in the background, which takes the chain down to 29. */
+    OK(xcp_vdi_destroy(S, snaps[0]));
+    for (i = 0; i < 3000 && !merging; i++) {
+        free(descr);
+        descr = NULL;
+        merging = gc_task(&status, &progress, &descr) &&
+                  status == XCP_TASK_STATUS_TYPE_PENDING;
+        if (!merging)
+            usleep(10 * 1000);
+    }
+    free(descr);
+    cr_assert(merging, "no merge under way after 30 s");
+    OK(xcp_vdi_snapshot(S, &s, v, NULL));
+    cr_expect_leq(chain_length(img), 30);
+    cr_expect_eq(RUN("qemu-img", "check", "-q", img), 0);
+    cr_expect_eq(RUN("qemu-io", "-r", "-U", "-f", "qcow2", "-c",
+                     "read -P 90 0 1G", img), 0,
+                 "the disk lost its data");
+}
+
+/*
  * A backup-like job on a busy disk: each cycle the disk is written (4 MiB
  * at a moving place, by qemu-io), snapshotted, and the snapshot before
  * the last one deleted, while the collector merges in the background.

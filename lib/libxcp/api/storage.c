@@ -668,13 +668,14 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)
     return rc;
 }
 
-static bool gc_one(const xcp__srt *t);
+static bool gc_one(xcp__engine *e, const xcp__srt *t);
 
 /*
  * The driver's snapshot or clone.  A chain too long for the type
  * (-EMLINK) is normally kept short by the background collector; should
  * it lag behind (a burst of snapshot-and-delete cycles), its pass runs
- * here, and the call is tried once more.
+ * here, taking the merges over from a background run under way, and the
+ * call is tried once more.
  */
 static int cow_once(xcp__srt *t, bool snapshot, const char *location,
                     const char *uuid, xcp_sr_cow_result *res,
@@ -690,14 +691,14 @@ static int cow_once(xcp__srt *t, bool snapshot, const char *location,
                                                        err);
 }
 
-static int cow_call(xcp__srt *t, bool snapshot, const char *location,
-                    const char *uuid, xcp_sr_cow_result *res,
-                    xcp_sr_error *err)
+static int cow_call(xcp__engine *e, xcp__srt *t, bool snapshot,
+                    const char *location, const char *uuid,
+                    xcp_sr_cow_result *res, xcp_sr_error *err)
 {
     int rc = cow_once(t, snapshot, location, uuid, res, err);
 
     if (rc == -EMLINK && (t->type->capabilities & XCP_SR_CAP_SR_GC) &&
-        gc_one(t))
+        gc_one(e, t))
         rc = cow_once(t, snapshot, location, uuid, res, err);
     return rc;
 }
@@ -720,8 +721,8 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
     memset(&err, 0, sizeof(err));
     if ((rc = image_to_make(c, sr, uuid)) < 0)
         goto out;
-    rc = cow_call(&t, snapshot, xcp__obj_str(vdi, F(VDI, location)), uuid,
-                  &res, &err);
+    rc = cow_call(c->e, &t, snapshot, xcp__obj_str(vdi, F(VDI, location)),
+                  uuid, &res, &err);
     if (rc < 0) {
         intent_done(c->e);
         rc = xcp__sr_fail(&err, sr, vdi,
@@ -1084,30 +1085,42 @@ static void gc_task_end(struct gc_ctx *g)
     g->task[0] = '\0';
 }
 
-/* Called unlocked (neither the engine lock nor sr_lock held). */
+/*
+ * Called unlocked (neither the engine lock nor sr_lock held), and never
+ * waits for the engine lock: a call holding it may be waiting for this
+ * run to stop (gc_take_over).  Progress is best effort: when the lock is
+ * busy it is told at a later report.
+ */
 static int gc_progress(void *ctx, const char *location, uint64_t done,
                        uint64_t total)
 {
     struct gc_ctx *g = ctx;
     int64_t now = xcp__now_ms();
-    bool stop;
+    int rc;
 
-    pthread_mutex_lock(&g->e->lock);
-    stop = g->e->gc_stop;
-    pthread_mutex_unlock(&g->e->lock);
-    if (stop)
-        return 1;               /* closing: the journal resumes it */
+    /* Closing, or a call takes the merges over: the journal resumes. */
+    if (__atomic_load_n(&g->e->gc_stop, __ATOMIC_SEQ_CST) ||
+        __atomic_load_n(&g->e->gc_yield, __ATOMIC_SEQ_CST))
+        return 1;
     if (strcmp(location, g->what) != 0) {
-        gc_task_end(g);
+        g->progress = -1;
+        if (g->task[0] &&
+            (rc = xcp__engine_try_txn(g->e, gc_task_txn, g)) != 0) {
+            if (rc < 0)
+                xcp_error_clear();
+            return 0;           /* the old task ends at a later report */
+        }
+        g->task[0] = '\0';
         snprintf(g->what, sizeof(g->what), "%s", location);
         g->last_ms = 0;
     }
     if (now - g->last_ms < 200 && done < total)
         return 0;
-    g->last_ms = now;
     g->progress = total ? (double)done / (double)total : 1.0;
-    if (xcp__engine_txn(g->e, gc_task_txn, g) < 0)
-        xcp_error_clear();      /* progress is best effort */
+    if ((rc = xcp__engine_try_txn(g->e, gc_task_txn, g)) < 0)
+        xcp_error_clear();
+    if (rc <= 0)
+        g->last_ms = now;
     return 0;
 }
 
@@ -1186,8 +1199,65 @@ static bool gc_one_run(const xcp__srt *t, struct gc_ctx *g)
     return res.removed || res.coalesced;
 }
 
-static bool gc_one(const xcp__srt *t)
+/*
+ * The collector thread's run over one SR: it starts once no call waits
+ * to take the merges over (gc_take_over), and says when it is done.
+ */
+static void gc_run_begin(xcp__engine *e)
 {
+    pthread_mutex_lock(&e->gc_run_lock);
+    while (e->gc_yield)
+        pthread_cond_wait(&e->gc_run_cond, &e->gc_run_lock);
+    e->gc_in_run = true;
+    pthread_mutex_unlock(&e->gc_run_lock);
+}
+
+static void gc_run_end(xcp__engine *e)
+{
+    pthread_mutex_lock(&e->gc_run_lock);
+    e->gc_in_run = false;
+    pthread_cond_broadcast(&e->gc_run_cond);
+    pthread_mutex_unlock(&e->gc_run_lock);
+}
+
+/*
+ * A call holding sr_lock (and the engine lock) that needs merges now: a
+ * collector run under way holds the SR's right to merge (the driver's)
+ * and needs sr_lock between its copies, so it is asked to stop at its
+ * next progress report (what it merged stays; the driver's journal hands
+ * the merge it was in to the next run), with sr_lock let go meanwhile,
+ * every level of it.  The collector's next run waits for the call.
+ */
+static void gc_take_over(xcp__engine *e)
+{
+    unsigned depth = 0;
+
+    pthread_mutex_lock(&e->gc_run_lock);
+    if (!e->gc_in_run) {
+        pthread_mutex_unlock(&e->gc_run_lock);
+        return;
+    }
+    e->gc_yield++;
+    pthread_mutex_unlock(&e->gc_run_lock);
+    /* A recursive mutex: unlocking past the last level fails (EPERM). */
+    while (pthread_mutex_unlock(&e->sr_lock) == 0)
+        depth++;
+    pthread_mutex_lock(&e->gc_run_lock);
+    while (e->gc_in_run)
+        pthread_cond_wait(&e->gc_run_cond, &e->gc_run_lock);
+    pthread_mutex_unlock(&e->gc_run_lock);
+    while (depth--)
+        pthread_mutex_lock(&e->sr_lock);
+    pthread_mutex_lock(&e->gc_run_lock);
+    e->gc_yield--;
+    pthread_cond_broadcast(&e->gc_run_cond);
+    pthread_mutex_unlock(&e->gc_run_lock);
+}
+
+/* A collector run for a call holding sr_lock, now. */
+static bool gc_one(xcp__engine *e, const xcp__srt *t)
+{
+    gc_take_over(e);
     return gc_one_run(t, NULL);
 }
 
@@ -1206,8 +1276,10 @@ void xcp__sr_collect(xcp__engine *e)
         g.e = e;
         g.job = &p.jobs[i];
         g.open_gen = p.open_gen;
+        gc_run_begin(e);
         pthread_mutex_lock(&e->sr_lock);
         p.jobs[i].changed = gc_one_run(&p.jobs[i].t, &g);
+        gc_run_end(e);
         pthread_mutex_unlock(&e->sr_lock);
         gc_task_end(&g);
         any = any || p.jobs[i].changed;
@@ -1543,7 +1615,7 @@ int xcp__sr_collect_leftovers(xcp__ctx *c)
         }
         /* Hidden parents nothing depends on any more, temporary files:
          * nothing runs yet, so now rather than in the background. */
-        if ((t.type->capabilities & XCP_SR_CAP_SR_GC) && gc_one(&t))
+        if ((t.type->capabilities & XCP_SR_CAP_SR_GC) && gc_one(c->e, &t))
             xcp__sr_refresh(c, sr);
         xcp__srt_free(&t);
         if (rc == 0)

@@ -119,6 +119,19 @@ int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
     return rc;
 }
 
+int xcp__engine_try_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
+                        void *arg)
+{
+    int rc;
+
+    if (pthread_mutex_trylock(&e->lock) != 0)
+        return 1;
+    rc = txn_locked(e, fn, arg);
+    xcp__tasks_gc(e);
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
 static int firstboot_txn(xcp__ctx *c, void *arg)
 {
     XCP__UNUSED(arg);
@@ -279,6 +292,8 @@ static void engine_free(xcp__engine *e)
     pthread_mutex_destroy(&e->lock);
     pthread_mutex_destroy(&e->sr_lock);
     pthread_cond_destroy(&e->gc_cond);
+    pthread_mutex_destroy(&e->gc_run_lock);
+    pthread_cond_destroy(&e->gc_run_cond);
     pthread_cond_destroy(&e->changed);
     pthread_cond_destroy(&e->workers_done);
     free(e->state_dir);
@@ -321,6 +336,8 @@ static int engine_open(xcp__engine **out, const char *dir,
     pthread_mutex_init(&e->sr_lock, &ma);
     pthread_mutexattr_destroy(&ma);
     pthread_cond_init(&e->gc_cond, NULL);
+    pthread_mutex_init(&e->gc_run_lock, NULL);
+    pthread_cond_init(&e->gc_run_cond, NULL);
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->changed, &ca);

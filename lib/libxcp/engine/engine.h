@@ -83,6 +83,13 @@ struct xcp__engine {
     pthread_t gc_thread;
     bool gc_running, gc_wanted, gc_stop;
     pthread_cond_t gc_cond;
+    /* A collector run under way (gc_in_run), and calls waiting for it to
+     * hand the SR's merges over (gc_yield: a snapshot at the chain
+     * limit): under gc_run_lock, taken after sr_lock (api/storage.c). */
+    pthread_mutex_t gc_run_lock;
+    pthread_cond_t gc_run_cond;
+    bool gc_in_run;
+    unsigned gc_yield;
     /* VDI images handed out (xcp__vdi_path, VDI streams; counted under
      * sr_lock) and VDI streams open now: the collector replaces a leaf's
      * image only when neither moved since it looked (api/storage.c). */
@@ -146,6 +153,10 @@ typedef struct xcp__call_opts {
 void xcp__engine_defer(xcp__engine *e, uint32_t domid);
 int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
                     void *arg);
+/* The same when the engine lock is free now; 1 (nothing done) when it
+ * is held: for best-effort updates that must never wait for it. */
+int xcp__engine_try_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
+                        void *arg);
 /* A slice of a streamed get_all_records (engine/slice.c): under one hold
  * of the lock, the records of cls named by refs[0..n) into out[0..n),
  * whole (fields NULL) or as STRUCTs of the named fields; NONE for a ref

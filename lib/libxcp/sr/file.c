@@ -1040,26 +1040,51 @@ static int commit_into(const char *dir, const xcp_sr_vdi_info *c,
     return ret < 0 ? img_fail(err, ret, "VDI coalesce", msg) : 0;
 }
 
-/* Point the image c at parent instead (parent shows what its old one
- * does): one header write, atomic against a kill, which leaves the dirty
- * bit and the refcounts to a writer that may have c open. */
-static int reparent(const char *dir, const xcp_sr_vdi_info *c,
-                    const char *parent, xcp_sr_error *err)
+static int run_pause(struct gc_run *r, const char *location);
+static void run_unpause(struct gc_run *r, const char *location);
+
+/* Rewrite c's parent link as a handle of ours would (the writer paused). */
+static int set_parent_paused(const char *path, const xcp_sr_vdi_info *c,
+                             const char *parent, char *msg, size_t len)
 {
-    char path[XCP_SR_PATH_MAX], msg[1024];
     xcp__image *im;
     int ret;
 
-    if ((ret = join(path, sizeof(path), dir, c->location, err)) < 0)
-        return ret;
-    ret = xcp__image_open(&im, path, c->format,
-                          XCP__IMAGE_NO_PARENT | XCP__IMAGE_RELINK, msg,
-                          sizeof(msg));
+    ret = xcp__image_open(&im, path, c->format, XCP__IMAGE_NO_PARENT, msg,
+                          len);
     if (ret == 0) {
-        ret = xcp__image_set_parent(im, parent, msg, sizeof(msg));
+        ret = xcp__image_set_parent(im, parent, msg, len);
         if (ret == 0)
-            ret = xcp__image_flush(im, msg, sizeof(msg));
+            ret = xcp__image_flush(im, msg, len);
         xcp__image_close(im);
+    }
+    return ret;
+}
+
+/*
+ * Point the image c at parent instead (parent shows what its old one
+ * does) under whoever writes it (a running guest: the link is rewritten
+ * in place, atomic against a kill; a second writable handle would repair
+ * the writer's allocations in flight as leaks, and clear its dirty bit).
+ * When the link does not fit in place, c's writer is paused (paused:
+ * already) for a full rewrite.  1 when that pause is refused (the merge
+ * waits for a later run), else 0 or a negative code.
+ */
+static int reparent(struct gc_run *r, const xcp_sr_vdi_info *c,
+                    const char *parent, bool paused, xcp_sr_error *err)
+{
+    char path[XCP_SR_PATH_MAX], msg[1024];
+    int ret;
+
+    if ((ret = join(path, sizeof(path), r->dir, c->location, err)) < 0)
+        return ret;
+    ret = xcp__image_relink(path, c->format, parent, msg, sizeof(msg));
+    if (ret == -ENOSPC) {
+        if (!paused && run_pause(r, c->location) < 0)
+            return 1;
+        ret = set_parent_paused(path, c, parent, msg, sizeof(msg));
+        if (!paused)
+            run_unpause(r, c->location);
     }
     return ret < 0 ? img_fail(err, ret, "VDI coalesce", msg) : 0;
 }
@@ -1080,21 +1105,14 @@ static int reparent(const char *dir, const xcp_sr_vdi_info *c,
  * resumes from the journal (copied: from step 4).  Returns 1 when node
  * was merged, 0 when it was left (gone, changed, or the run stopped).
  */
-static int run_pause(struct gc_run *r, const char *location);
-static void run_unpause(struct gc_run *r, const char *location);
-
 /*
  * Whether l.v[i] is a child of nloc whose writer must be paused while its
- * parent link changes: a VDI with changed block tracking, or a VHD one.
- * A tracked VDI's writer rewrites the image's header from memory when it
- * stores its bitmaps (QEMU at close, as our library does), which would
- * bring back the link to the deleted node.  A VHD relink appends the new
- * parent locators at the end of the file and moves the footer past them,
- * where a writer that opened the image before allocates its next block
- * (over the locators, or the locators over its block: a lost write).
- * Other writers (qcow2) never touch the link, and the relink leaves
- * their dirty bit and refcounts alone (XCP__IMAGE_RELINK), so a relink
- * under them is safe, and is what lets a running VM's chain shorten.
+ * parent link changes: a VDI with changed block tracking.  Its writer
+ * rewrites the image's header from memory when it stores its bitmaps
+ * (QEMU at close, as our library does), which would bring back the link
+ * to the deleted node.  Other writers never touch the link, so a relink
+ * under them (the link's bytes alone: reparent) is safe, and is what lets
+ * a running VM's chain shorten.
  */
 static bool visible_child(const struct vdi_list *l, size_t i,
                           const char *nloc)
@@ -1208,8 +1226,13 @@ static int merge_node(struct gc_run *r, const char *node, bool copied,
     for (i = 0; i < l.n && ret == 0; i++)
         if (l.v[i].location[0] &&
             strcmp(l.v[i].parent_location, nloc) == 0)
-            ret = reparent(r->dir, &l.v[i], ploc, err);
+            ret = reparent(r, &l.v[i], ploc, visible_child(&l, i, nloc),
+                           err);
     unpause_children(r, &l, nloc);
+    if (ret > 0) {
+        list_free(&l);
+        return 0;               /* the journal resumes it */
+    }
     if (ret == 0 && (n = list_find(&l, nloc)))
         ret = remove_vdi(r->dir, n, err);
     list_free(&l);

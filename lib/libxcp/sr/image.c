@@ -101,9 +101,7 @@ static int qcow2_open_w(void **h, const char *path, const char *fmt,
                            (flags & XCP__IMAGE_RDONLY ? XCP__QCOW2_RDONLY
                                                       : 0) |
                                (flags & XCP__IMAGE_NO_PARENT
-                                    ? XCP__QCOW2_NO_BACKING : 0) |
-                               (flags & XCP__IMAGE_RELINK ? XCP__QCOW2_SHARED
-                                                          : 0),
+                                    ? XCP__QCOW2_NO_BACKING : 0),
                            err, errlen);
 }
 
@@ -128,6 +126,13 @@ static int qcow2_set_parent_w(void *h, const char *parent, const char *ppath,
 {
     (void)ppath;                /* resolved by the library, as stored */
     return xcp__qcow2_set_backing(h, parent, NULL, err, errlen);
+}
+
+static int qcow2_relink_w(const char *path, const char *parent,
+                          const char *ppath, char *err, size_t errlen)
+{
+    (void)ppath;                /* stored as named, as set_parent */
+    return xcp__qcow2_relink(path, parent, NULL, err, errlen);
 }
 
 static int qcow2_copy_w(void *src, const char *dst, const char *fmt,
@@ -185,6 +190,13 @@ static int vhd_set_parent_w(void *h, const char *parent, const char *ppath,
     return xcp__vhd_set_parent(h, parent ? ppath : NULL, err, errlen);
 }
 
+static int vhd_relink_w(const char *path, const char *parent,
+                        const char *ppath, char *err, size_t errlen)
+{
+    (void)parent;
+    return xcp__vhd_relink(path, ppath, err, errlen);
+}
+
 static int vhd_copy_w(void *src, const char *dst, const char *fmt, char *err,
                       size_t errlen)
 {
@@ -196,16 +208,16 @@ static const struct fmt_ops formats[] = {
     { "qcow2", XCP__IMAGE_QCOW2_MAX_SIZE, qcow2_create_w, qcow2_open_w,
       qcow2_close_w, qcow2_flush_w, qcow2_info_w, qcow2_size_w,
       qcow2_read_w, qcow2_write_w, qcow2_extent_w, qcow2_resize_w,
-      qcow2_set_parent_w, qcow2_copy_w, qcow2_commit_w },
+      qcow2_set_parent_w, qcow2_relink_w, qcow2_copy_w, qcow2_commit_w },
     /* raw: the qcow2 library's plain files, without parents. */
     { "raw", INT64_MAX - 511, qcow2_create_w, qcow2_open_w, qcow2_close_w,
       qcow2_flush_w, qcow2_info_w, qcow2_size_w, qcow2_read_w,
-      qcow2_write_w, qcow2_extent_w, qcow2_resize_w, NULL, qcow2_copy_w,
-      NULL },
+      qcow2_write_w, qcow2_extent_w, qcow2_resize_w, NULL, NULL,
+      qcow2_copy_w, NULL },
     { "vhd", XCP__VHD_MAX_SIZE, vhd_create_w, vhd_open_w, vhd_close_w,
       vhd_flush_w, vhd_info_w, vhd_size_w, vhd_read_w, vhd_write_w,
-      vhd_extent_w, vhd_resize_w, vhd_set_parent_w, vhd_copy_w,
-      vhd_commit_w },
+      vhd_extent_w, vhd_resize_w, vhd_set_parent_w, vhd_relink_w,
+      vhd_copy_w, vhd_commit_w },
 };
 
 static const struct fmt_ops *find(const char *fmt)
@@ -335,6 +347,24 @@ int xcp__image_open(xcp__image **out, const char *path, const char *fmt,
     }
     *out = im;
     return 0;
+}
+
+int xcp__image_relink(const char *path, const char *fmt, const char *parent,
+                      char *err, size_t errlen)
+{
+    const struct fmt_ops *f = find(fmt);
+    char dir[PATH_MAX], ppath[PATH_MAX];
+    int ret;
+
+    if (!f)
+        return unknown(path, fmt, err, errlen);
+    if (!f->relink)
+        return fail(err, errlen, -ENOTSUP, "%s: %s images have no parent",
+                    path, f->name);
+    dir_of(path, dir, sizeof(dir));
+    if ((ret = resolve(dir, parent, ppath, sizeof(ppath), err, errlen)) < 0)
+        return ret;
+    return f->relink(path, parent, ppath, err, errlen);
 }
 
 int xcp__image_recover(const char *path, const char *fmt, char *err,

@@ -32,12 +32,6 @@
 /* Do not open the parent chain (metadata only; reading what the parent
  * holds fails with -ENXIO). */
 #define XCP__IMAGE_NO_PARENT (1u << 1)
-/* For a change of the parent link alone (xcp__image_set_parent), beside
- * a writer that may have the image open: a dirty image's leaks are not
- * repaired (they may be the writer's allocations in flight) and the dirty
- * bit is left as the writer has it (the change allocates nothing).
- * qcow2; VHD relinks append, so they need the writer paused instead. */
-#define XCP__IMAGE_RELINK (1u << 2)
 
 typedef struct xcp__image xcp__image;
 
@@ -112,6 +106,25 @@ int xcp__image_resize(xcp__image *im, uint64_t new_size,
  * directory, NULL for none. */
 int xcp__image_set_parent(xcp__image *im, const char *parent,
                           char *err, size_t errlen);
+
+/*
+ * The same for the image at path, of fmt, which another process may be
+ * writing (a running guest's disk): only the bytes of the parent link
+ * are rewritten in place (qcow2: the backing name; VHD: the header and
+ * the parent locators), through a descriptor of the call's own, and
+ * synced.  Nothing the writer keeps in memory changes on disk (tables,
+ * refcounts, the dirty bit, the footer), nothing is allocated, and
+ * nothing is repaired, so the writer goes on as if nothing happened.
+ * The writer must not rewrite the header itself meanwhile (qcow2
+ * persistent bitmaps, VHD resize: pause such a writer).  parent is
+ * named relative to the image's directory.  -ENOSPC, with nothing
+ * written, when the new link does not fit where the old one lies (VHD
+ * locators for a much longer name); -EINVAL when the image has no
+ * parent.  Against a kill: the old link or the new one for names as
+ * long as the old (the SR's).
+ */
+int xcp__image_relink(const char *path, const char *fmt, const char *parent,
+                      char *err, size_t errlen);
 
 /*
  * Full standalone copy of what src shows (through its chain) into a new

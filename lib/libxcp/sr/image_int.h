@@ -31,6 +31,9 @@ struct fmt_ops {
     int (*resize)(void *h, uint64_t size, char *err, size_t errlen);
     int (*set_parent)(void *h, const char *parent, const char *ppath,
                       char *err, size_t errlen);
+    /* image.h's xcp__image_relink, ppath the parent as a path. */
+    int (*relink)(const char *path, const char *parent, const char *ppath,
+                  char *err, size_t errlen);
     /* The library's own copy, within the format. */
     int (*copy)(void *src, const char *dst, const char *fmt, char *err,
                 size_t errlen);

@@ -46,9 +46,6 @@
 /* Do not open the backing chain: for looking at metadata only.  Reading
  * a cluster that would come from the backing file fails with -ENXIO. */
 #define XCP__QCOW2_NO_BACKING (1u << 1)
-/* Beside another writer: no leak repair, the dirty bit never touched;
- * for header changes that allocate nothing (XCP__IMAGE_RELINK). */
-#define XCP__QCOW2_SHARED (1u << 2)
 
 typedef struct xcp__qcow2 xcp__qcow2;
 
@@ -145,6 +142,21 @@ int xcp__qcow2_resize(xcp__qcow2 *q, uint64_t new_size,
 int xcp__qcow2_set_backing(xcp__qcow2 *q, const char *backing_file,
                            const char *backing_format,
                            char *err, size_t errlen);
+
+/*
+ * The same for the image at path, which another handle or process may be
+ * writing (a running guest's disk): only the bytes of the backing link
+ * in the first cluster are written, through a descriptor of this call's
+ * own, then synced; no refcount, table, dirty bit or persistent bitmap
+ * is touched, nothing is allocated or repaired, so the writer's state
+ * stays true.  The writer must not change the header extensions
+ * meanwhile (it does when it stores persistent bitmaps: pause such a
+ * writer).  The image must have a backing file; the new one is not
+ * opened.  A kill leaves the old link or the new one when both names are
+ * as long (the names lie at the same place).
+ */
+int xcp__qcow2_relink(const char *path, const char *backing_file,
+                      const char *backing_format, char *err, size_t errlen);
 
 /*
  * Full copy: write what src shows (through its chain) into a new

@@ -16,83 +16,116 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int xcp__qcow2_set_backing(xcp__qcow2 *q, const char *backing_file,
-                           const char *backing_format, char *err,
-                           size_t errlen)
+/*
+ * The bytes of q's backing link for backing_file (NULL: none) of format
+ * fmt: from the first cluster h (hlen bytes), every header extension but
+ * the backing format, then ours, the end marker and the name, into area
+ * (a zeroed cluster, *alen bytes used, written at header_length); the
+ * header's backing offset and size into hdr (written at
+ * H_BACKING_OFFSET).  Nothing else of the header changes.
+ */
+static int link_bytes(xcp__qcow2 *q, const uint8_t *h, size_t hlen,
+                      const char *backing_file, const char *fmt,
+                      uint8_t *area, size_t *alen, uint8_t hdr[12],
+                      char *err, size_t errlen)
 {
-    uint64_t cs = q->cluster_size;
-    const char *fmt = backing_format ? backing_format : "qcow2";
-    uint8_t *h = NULL, *area = NULL, hdr[12] = { 0 };
-    size_t hlen, pos, apos = 0, blen = 0, flen = strlen(fmt);
-    uint64_t ext_end;
-    xcp__qcow2 *below = NULL;
+    size_t pos = q->header_length, apos = 0, flen = strlen(fmt), blen = 0;
+    uint64_t ext_end = be64(h + H_BACKING_OFFSET) ? be64(h + H_BACKING_OFFSET)
+                                                  : hlen;
     struct ext x = { 0, 0, 0 };
     int ret;
 
-    ret = xcp__qcow2_check_writable(q, err, errlen);
-    if (ret < 0)
-        return ret;
-    if (q->raw)
-        return fail(err, errlen, -ENOTSUP,
-                    "%s: raw images have no backing file", q->path);
-    if (backing_file) {
-        blen = strlen(backing_file);
-        if (blen == 0 || blen > XCP__QCOW2_BACKING_MAX ||
-            !xcp__qcow2_format_ok(fmt))
-            return fail(err, errlen, -EINVAL,
-                        "%s: bad backing file name or format", q->path);
-        if (!(q->flags & XCP__QCOW2_NO_BACKING)) {
-            ret = xcp__qcow2_open_chain(&below, q, backing_file, fmt, err,
-                                        errlen);
-            if (ret < 0)
-                return ret;
-        }
-    }
-    hlen = min64(cs, q->file_size);
-    h = malloc(hlen);
-    area = calloc(1, cs);
-    if (!h || !area) {
-        ret = fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
-        goto out;
-    }
-    if (pread_full(q->fd, h, hlen, 0) != (ssize_t)hlen) {
-        ret = fail(err, errlen, -EIO, "%s: rereading the header failed",
-                   q->path);
-        goto out;
-    }
-    /* Keep every extension but the backing format, then add ours. */
-    pos = q->header_length;
-    ext_end = be64(h + H_BACKING_OFFSET) ? be64(h + H_BACKING_OFFSET) : hlen;
     while ((ret = xcp__qcow2_ext_next(q->path, h, min64(ext_end, hlen), &pos,
-                                      &x, err,
-                                      errlen)) > 0) {
+                                      &x, err, errlen)) > 0) {
         if (x.type == EXT_BACKING_FORMAT)
             continue;
         memcpy(area + apos, h + x.data - 8, 8 + x.len);
         apos += 8 + div_up(x.len, 8) * 8;
     }
     if (ret < 0)
-        goto out;
+        return ret;
     if (backing_file) {
+        blen = strlen(backing_file);
         put32(area + apos, EXT_BACKING_FORMAT);
         put32(area + apos + 4, (uint32_t)flen);
         memcpy(area + apos + 8, fmt, flen);
         apos += 8 + div_up(flen, 8) * 8;
     }
     apos += 8;                  /* end marker */
-    if (q->header_length + apos + blen > cs) {
-        ret = fail(err, errlen, -ENAMETOOLONG,
-                   "%s: backing file name does not fit in the first cluster",
-                   q->path);
-        goto out;
-    }
+    if (q->header_length + apos + blen > q->cluster_size)
+        return fail(err, errlen, -ENAMETOOLONG,
+                    "%s: backing file name does not fit in the first cluster",
+                    q->path);
+    memset(hdr, 0, 12);
     if (backing_file) {
         memcpy(area + apos, backing_file, blen);
         put64(hdr, q->header_length + apos);
         put32(hdr + 8, (uint32_t)blen);
     }
-    ret = qwrite(q, area, apos + blen, q->header_length, "header extensions",
-                 err, errlen);
+    *alen = apos + blen;
+    return 0;
+}
+
+/* Check a backing name and format before they are stored. */
+static int link_ok(xcp__qcow2 *q, const char *backing_file, const char *fmt,
+                   char *err, size_t errlen)
+{
+    size_t blen = backing_file ? strlen(backing_file) : 1;
+
+    if (q->raw)
+        return fail(err, errlen, -ENOTSUP,
+                    "%s: raw images have no backing file", q->path);
+    if (blen == 0 || blen > XCP__QCOW2_BACKING_MAX ||
+        !xcp__qcow2_format_ok(fmt))
+        return fail(err, errlen, -EINVAL,
+                    "%s: bad backing file name or format", q->path);
+    return 0;
+}
+
+/* The first cluster of q (hlen bytes, malloc'd) into *h. */
+static int read_first(xcp__qcow2 *q, uint8_t **h, size_t *hlen, char *err,
+                      size_t errlen)
+{
+    *hlen = min64(q->cluster_size, q->file_size);
+    *h = malloc(*hlen);
+    if (!*h)
+        return fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
+    if (pread_full(q->fd, *h, *hlen, 0) != (ssize_t)*hlen)
+        return fail(err, errlen, -EIO, "%s: rereading the header failed",
+                    q->path);
+    return 0;
+}
+
+int xcp__qcow2_set_backing(xcp__qcow2 *q, const char *backing_file,
+                           const char *backing_format, char *err,
+                           size_t errlen)
+{
+    const char *fmt = backing_format ? backing_format : "qcow2";
+    uint8_t *h = NULL, *area = NULL, hdr[12];
+    size_t hlen, alen;
+    xcp__qcow2 *below = NULL;
+    int ret;
+
+    ret = xcp__qcow2_check_writable(q, err, errlen);
+    if (ret == 0)
+        ret = link_ok(q, backing_file, fmt, err, errlen);
+    if (ret < 0)
+        return ret;
+    if (backing_file && !(q->flags & XCP__QCOW2_NO_BACKING)) {
+        ret = xcp__qcow2_open_chain(&below, q, backing_file, fmt, err,
+                                    errlen);
+        if (ret < 0)
+            return ret;
+    }
+    area = calloc(1, q->cluster_size);
+    ret = area ? read_first(q, &h, &hlen, err, errlen)
+               : fail(err, errlen, -ENOMEM, "%s: out of memory", q->path);
+    if (ret == 0)
+        ret = link_bytes(q, h, hlen, backing_file, fmt, area, &alen, hdr,
+                         err, errlen);
+    if (ret == 0)
+        ret = qwrite(q, area, alen, q->header_length, "header extensions",
+                     err, errlen);
     if (ret == 0)
         ret = qwrite(q, hdr, sizeof(hdr), H_BACKING_OFFSET, "header", err,
                      errlen);
@@ -105,11 +138,70 @@ int xcp__qcow2_set_backing(xcp__qcow2 *q, const char *backing_file,
     memset(q->backing, 0, sizeof(q->backing));
     memset(q->backing_fmt, 0, sizeof(q->backing_fmt));
     if (backing_file) {
-        memcpy(q->backing, backing_file, blen);
-        memcpy(q->backing_fmt, fmt, flen);
+        memcpy(q->backing, backing_file, strlen(backing_file));
+        memcpy(q->backing_fmt, fmt, strlen(fmt));
     }
 out:
     xcp__qcow2_close(below);
+    free(h);
+    free(area);
+    return ret;
+}
+
+/* Write the link bytes into path through a descriptor of its own, and
+ * sync them.  The name lies where the old one did when both are as long
+ * (the SR's names are): the first write is then the whole change. */
+static int write_link(const char *path, uint64_t at, const uint8_t *area,
+                      size_t alen, const uint8_t hdr[12], char *err,
+                      size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY), ret;
+
+    if (fd < 0)
+        return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    ret = pwrite_full(fd, area, alen, at);
+    if (ret == 0)
+        ret = pwrite_full(fd, hdr, 12, H_BACKING_OFFSET);
+    if (ret == 0 && fdatasync(fd) < 0)
+        ret = -errno;
+    close(fd);
+    return ret < 0 ? fail(err, errlen, ret, "%s: writing the backing link: "
+                          "%s", path, strerror(-ret))
+                   : 0;
+}
+
+int xcp__qcow2_relink(const char *path, const char *backing_file,
+                      const char *backing_format, char *err, size_t errlen)
+{
+    const char *fmt = backing_format ? backing_format : "qcow2";
+    uint8_t *h = NULL, *area = NULL, hdr[12];
+    xcp__qcow2 *q = NULL;
+    size_t hlen, alen;
+    int ret;
+
+    /* Read-only: no refcount table, no repair, no dirty bit. */
+    ret = xcp__qcow2_open(&q, path, "qcow2",
+                          XCP__QCOW2_RDONLY | XCP__QCOW2_NO_BACKING, err,
+                          errlen);
+    if (ret < 0)
+        return ret;
+    ret = backing_file ? link_ok(q, backing_file, fmt, err, errlen)
+                       : fail(err, errlen, -EINVAL,
+                              "%s: relinking needs a backing file", path);
+    if (ret == 0 && !q->has_backing)
+        ret = fail(err, errlen, -EINVAL, "%s: has no backing file to "
+                   "relink", path);
+    area = calloc(1, q->cluster_size);
+    if (ret == 0)
+        ret = area ? read_first(q, &h, &hlen, err, errlen)
+                   : fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+    if (ret == 0)
+        ret = link_bytes(q, h, hlen, backing_file, fmt, area, &alen, hdr,
+                         err, errlen);
+    if (ret == 0)
+        ret = write_link(path, q->header_length, area, alen, hdr, err,
+                         errlen);
+    xcp__qcow2_close(q);
     free(h);
     free(area);
     return ret;
@@ -238,6 +330,11 @@ int xcp__qcow2_commit_progress(xcp__qcow2 *child, xcp__qcow2 *parent,
             n = min64(e.len - pos, COMMIT_CHUNK);
             ret = xcp__qcow2_write_from(parent, off + pos, child->fd,
                                         e.host + pos, n, err, errlen);
+            /* The disk writes each chunk while the next is copied, so
+             * the final flush has little left to wait for (a hint: the
+             * flush is what makes it durable). */
+            if (ret == 0)
+                sync_file_range(parent->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
             if (ret == 0)
                 ret = xcp__progress_at(p, off + pos + n, child->size);
         }

@@ -428,8 +428,7 @@ static int open_qcow2(xcp__qcow2 *q, char *err, size_t errlen)
     if (ret < 0)
         goto out;
     /* After the bitmaps: the clusters of those kept are in use. */
-    if (!(q->flags & (XCP__QCOW2_RDONLY | XCP__QCOW2_SHARED)) &&
-        (q->incompat & INCOMPAT_DIRTY)) {
+    if (!(q->flags & XCP__QCOW2_RDONLY) && (q->incompat & INCOMPAT_DIRTY)) {
         q->dirty = true;
         ret = xcp__qcow2_repair_leaks(q, err, errlen);
         if (ret == 0)

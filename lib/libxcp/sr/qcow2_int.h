@@ -209,7 +209,7 @@ int xcp__qcow2_load_l1(xcp__qcow2 *q, char *err, size_t errlen);
  * or the rewrite would carry the bit as it was before. */
 static inline int qmark(xcp__qcow2 *q, char *err, size_t errlen)
 {
-    return q->dirty || q->version < 3 || (q->flags & XCP__QCOW2_SHARED)
+    return q->dirty || q->version < 3
                ? 0 : xcp__qcow2_set_dirty(q, true, err, errlen);
 }
 

@@ -87,6 +87,8 @@ int xcp__vhd_own_extent(xcp__vhd *v, uint64_t off, uint64_t max,
         *len = max;
         return 0;
     }
+    if ((ret = xcp__vhd_need_bat(v, err, errlen)) < 0)
+        return ret;
     b = (uint32_t)(off / v->block_size);
     in = off % v->block_size;
     max = min64(max, v->block_size - in);
@@ -512,10 +514,10 @@ int xcp__vhd_get_info(xcp__vhd *v, xcp__vhd_info *info, char *err,
     info->virtual_size = v->size;
     info->block_size = v->block_size;
     info->max_table_entries = v->entries;
-    info->max_size = v->type == XCP__VHD_FIXED
-                         ? v->size
-                         : min64((uint64_t)v->room * v->block_size,
-                                 XCP__VHD_MAX_SIZE);
+    info->max_size = v->type == XCP__VHD_FIXED ? v->size
+                     : v->bat ? min64((uint64_t)v->room * v->block_size,
+                                      XCP__VHD_MAX_SIZE)
+                              : 0;
     info->file_size = (uint64_t)st.st_size;
     info->allocated_bytes = (uint64_t)st.st_blocks * 512;
     xcp__vhd_uuid_str(v->footer + F_UUID, info->uuid);

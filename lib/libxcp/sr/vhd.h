@@ -187,6 +187,21 @@ int xcp__vhd_set_parent(xcp__vhd *v, const char *parent_path,
                         char *err, size_t errlen);
 
 /*
+ * Make parent_path the parent of the differencing disk at path, which
+ * another handle or process may be writing (a running guest's disk), as
+ * vhd-util modify -p does: the new locators are written in place of the
+ * old ones, then the header, through a descriptor of this call's own,
+ * and synced; the footer, BAT and blocks the writer owns are never
+ * touched, nothing is appended.  -ENOSPC (nothing written) when the new
+ * locators do not fit the old ones' space (names much longer than the
+ * old).  A kill between the two writes leaves locators naming the new
+ * parent and a header naming the old, which opening resolves (the parent
+ * is the candidate whose unique id the header names).
+ */
+int xcp__vhd_relink(const char *path, const char *parent_path, char *err,
+                    size_t errlen);
+
+/*
  * Full copy: write what src shows (through its chain) into a new dynamic
  * image at dst_path of src's size, allocating only blocks that are not all
  * zeros.  opts->parent must be NULL.  On failure dst_path is removed.

@@ -95,7 +95,8 @@ struct xcp__vhd {
     uint64_t bat_off;
     uint32_t entries;           /* max table entries */
     uint32_t room;              /* entries the BAT area has room for */
-    uint32_t *bat;              /* host order */
+    uint32_t *bat;              /* host order; NULL until first needed
+                                 * (xcp__vhd_need_bat) */
     uint32_t block_size;
     uint32_t spb;               /* sectors per block */
     uint32_t bitmap_size;       /* bytes, a multiple of 512 */
@@ -127,6 +128,11 @@ int xcp__vhd_pwrite(xcp__vhd *v, const uint8_t *data, uint64_t len,
 /* -EFBIG: size is beyond XCP__VHD_MAX_SIZE, with the message. */
 int xcp__vhd_too_big(const char *path, uint64_t size, char *err,
                      size_t errlen);
+
+/* Read the BAT of a dynamic or differencing disk if it is not yet (a
+ * read-only handle reads it at its first data access): 0, or -EBADMSG
+ * for a BAT whose blocks lie outside the file or overlap. */
+int xcp__vhd_need_bat(xcp__vhd *v, char *err, size_t errlen);
 
 /* Seal and write the footer at the end (at off) and, for dynamic
  * disks, its copy at offset 0. */

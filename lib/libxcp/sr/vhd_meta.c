@@ -374,31 +374,31 @@ static void locator_put(uint8_t *e, const struct locator *l)
     put64(e + 16, l->offset);
 }
 
-int xcp__vhd_link_parent(xcp__vhd *v, xcp__vhd *p, const char *name,
-                         char *err, size_t errlen)
+static const uint32_t link_codes[3] = { PLAT_MACX, PLAT_W2RU, PLAT_W2KU };
+
+/*
+ * The parent fields of header h for parent p at name: its unique id,
+ * time and base name, and the payloads of the three locators (file://
+ * URL, relative and absolute name) one after another in data (3 *
+ * LOC_MAX_BYTES, zeroed), each sector-rounded, l[i].offset relative to
+ * data; *total the bytes they take.  h's locator entries are cleared.
+ */
+static int parent_fields(xcp__vhd *v, xcp__vhd *p, const char *name,
+                         uint8_t *h, uint8_t *data, struct locator *l,
+                         uint64_t *total, char *err, size_t errlen)
 {
-    static const uint32_t codes[3] = { PLAT_MACX, PLAT_W2RU, PLAT_W2KU };
     char abs[PATH_MAX], dir[PATH_MAX], rdir[PATH_MAX], rel[PATH_MAX + 8];
     char text[PATH_MAX + 16];
-    uint8_t *data = NULL;
-    uint64_t at, total = 0;
-    struct locator l[3];
     const char *base;
     struct stat st;
     long n;
-    int ret = 0, i;
+    int i;
     size_t j;
 
-    memset(v->header + D_PARENT_UUID, 0, 16);
-    put32(v->header + D_PARENT_TIME, 0);
-    memset(v->header + D_PARENT_NAME, 0, D_PARENT_NAME_LEN);
-    memset(v->header + D_LOCATORS, 0, N_LOCATORS * LOC_SIZE);
-    memset(v->loc, 0, sizeof(v->loc));
-    if (!p) {
-        v->type = XCP__VHD_DYNAMIC;
-        put32(v->footer + F_TYPE, v->type);
-        return 0;
-    }
+    memset(h + D_PARENT_UUID, 0, 16);
+    put32(h + D_PARENT_TIME, 0);
+    memset(h + D_PARENT_NAME, 0, D_PARENT_NAME_LEN);
+    memset(h + D_LOCATORS, 0, N_LOCATORS * LOC_SIZE);
     dir_of(v->path, dir, sizeof(dir));
     if (!realpath(name, abs) || !realpath(dir, rdir))
         return fail(err, errlen, -errno, "%s: resolving parent %s: %s",
@@ -408,42 +408,66 @@ int xcp__vhd_link_parent(xcp__vhd *v, xcp__vhd *p, const char *name,
                     v->path);
     base = strrchr(abs, '/') ? strrchr(abs, '/') + 1 : abs;
     if (strlen(abs) > XCP__VHD_PARENT_MAX ||
-        to_utf16(base, v->header + D_PARENT_NAME, D_PARENT_NAME_LEN,
-                 true) < 0)
+        to_utf16(base, h + D_PARENT_NAME, D_PARENT_NAME_LEN, true) < 0)
         return fail(err, errlen, -ENAMETOOLONG,
                     "%s: parent name %s is too long for a VHD header or "
                     "not UTF-8", v->path, abs);
-    data = calloc(3, LOC_MAX_BYTES);
-    if (!data)
-        return fail(err, errlen, -ENOMEM, "%s: out of memory", v->path);
+    *total = 0;
     for (i = 0; i < 3; i++) {
-        if (codes[i] == PLAT_MACX)
+        if (link_codes[i] == PLAT_MACX)
             snprintf(text, sizeof(text), "file://%s", rel);
         else
             snprintf(text, sizeof(text), "%s",
-                     codes[i] == PLAT_W2RU ? rel : abs);
-        if (codes[i] == PLAT_MACX) {
+                     link_codes[i] == PLAT_W2RU ? rel : abs);
+        if (link_codes[i] == PLAT_MACX) {
             n = (long)strlen(text);
-            memcpy(data + total, text, (size_t)n);
+            memcpy(data + *total, text, (size_t)n);
         } else {
             for (j = 0; text[j]; j++)
                 if (text[j] == '/')
                     text[j] = '\\';
-            n = to_utf16(text, data + total, LOC_MAX_BYTES, false);
+            n = to_utf16(text, data + *total, LOC_MAX_BYTES, false);
         }
-        if (n <= 0 || n > (long)LOC_MAX_BYTES) {
-            ret = fail(err, errlen, -ENAMETOOLONG,
-                       "%s: parent name %s does not fit a locator",
-                       v->path, abs);
-            goto out;
-        }
-        l[i].code = codes[i];
+        if (n <= 0 || n > (long)LOC_MAX_BYTES)
+            return fail(err, errlen, -ENAMETOOLONG,
+                        "%s: parent name %s does not fit a locator",
+                        v->path, abs);
+        l[i].code = link_codes[i];
         l[i].len = (uint32_t)n;
         l[i].space = (uint32_t)div_up((uint64_t)n, SECTOR) * SECTOR;
-        l[i].offset = total;
-        total += l[i].space;
+        l[i].offset = *total;
+        *total += l[i].space;
     }
-    ret = xcp__vhd_append(v, total, &at, err, errlen);
+    memcpy(h + D_PARENT_UUID, p->footer + F_UUID, 16);
+    if (fstat(p->fd, &st) == 0 && st.st_mtime > VHD_EPOCH)
+        put32(h + D_PARENT_TIME, (uint32_t)(st.st_mtime - VHD_EPOCH));
+    return 0;
+}
+
+int xcp__vhd_link_parent(xcp__vhd *v, xcp__vhd *p, const char *name,
+                         char *err, size_t errlen)
+{
+    struct locator l[3];
+    uint8_t *data = NULL;
+    uint64_t at, total;
+    int ret, i;
+
+    memset(v->loc, 0, sizeof(v->loc));
+    if (!p) {
+        memset(v->header + D_PARENT_UUID, 0, 16);
+        put32(v->header + D_PARENT_TIME, 0);
+        memset(v->header + D_PARENT_NAME, 0, D_PARENT_NAME_LEN);
+        memset(v->header + D_LOCATORS, 0, N_LOCATORS * LOC_SIZE);
+        v->type = XCP__VHD_DYNAMIC;
+        put32(v->footer + F_TYPE, v->type);
+        return 0;
+    }
+    data = calloc(3, LOC_MAX_BYTES);
+    if (!data)
+        return fail(err, errlen, -ENOMEM, "%s: out of memory", v->path);
+    ret = parent_fields(v, p, name, v->header, data, l, &total, err, errlen);
+    if (ret == 0)
+        ret = xcp__vhd_append(v, total, &at, err, errlen);
     if (ret == 0)
         ret = xcp__vhd_pwrite(v, data, total, at, "the parent locators",
                               err, errlen);
@@ -454,13 +478,100 @@ int xcp__vhd_link_parent(xcp__vhd *v, xcp__vhd *p, const char *name,
         v->loc[i] = l[i];
         locator_put(v->header + D_LOCATORS + i * LOC_SIZE, &l[i]);
     }
-    memcpy(v->header + D_PARENT_UUID, p->footer + F_UUID, 16);
-    if (fstat(p->fd, &st) == 0 && st.st_mtime > VHD_EPOCH)
-        put32(v->header + D_PARENT_TIME, (uint32_t)(st.st_mtime - VHD_EPOCH));
     v->type = XCP__VHD_DIFFERENCING;
     put32(v->footer + F_TYPE, v->type);
 out:
     free(data);
+    return ret;
+}
+
+/* Give each new locator l[i] the place of an old one of v of its kind
+ * with room for it (l[i].offset then the file offset, .space the old
+ * room); -ENOSPC when one has none. */
+static int reuse_locators(xcp__vhd *v, struct locator *l, char *err,
+                          size_t errlen)
+{
+    bool taken[N_LOCATORS] = { false };
+    int i, j;
+
+    for (i = 0; i < 3; i++) {
+        for (j = 0; j < N_LOCATORS; j++)
+            if (!taken[j] && v->loc[j].code == l[i].code &&
+                v->loc[j].space >= l[i].space)
+                break;
+        if (j == N_LOCATORS)
+            return fail(err, errlen, -ENOSPC,
+                        "%s: the new parent's locators do not fit where the "
+                        "old ones lie", v->path);
+        taken[j] = true;
+        l[i].space = v->loc[j].space;
+        l[i].offset = v->loc[j].offset;
+    }
+    return 0;
+}
+
+/* Write the payloads (from data at the offsets src gives) where l puts
+ * them, then header h, through fd, and sync. */
+static int write_relink(xcp__vhd *v, int fd, const uint8_t *data,
+                        const struct locator *src, const struct locator *l,
+                        uint8_t *h, char *err, size_t errlen)
+{
+    int ret = 0, i;
+
+    for (i = 0; i < 3 && ret == 0; i++)
+        ret = pwrite_full(fd, data + src[i].offset,
+                          div_up(l[i].len, SECTOR) * SECTOR, l[i].offset);
+    for (i = 0; i < 3; i++)
+        locator_put(h + D_LOCATORS + i * LOC_SIZE, &l[i]);
+    put32(h + D_CHECKSUM, 0);
+    put32(h + D_CHECKSUM, xcp__vhd_checksum(h, HEADER_SIZE, D_CHECKSUM));
+    if (ret == 0)
+        ret = pwrite_full(fd, h, HEADER_SIZE, be64(v->footer + F_DATA_OFFSET));
+    if (ret == 0 && fdatasync(fd) < 0)
+        ret = -errno;
+    return ret < 0 ? fail(err, errlen, ret, "%s: writing the parent link: "
+                          "%s", v->path, strerror(-ret))
+                   : 0;
+}
+
+int xcp__vhd_relink(const char *path, const char *parent_path, char *err,
+                    size_t errlen)
+{
+    const unsigned ro = XCP__VHD_RDONLY | XCP__VHD_NO_PARENT;
+    struct locator src[3], l[3];
+    uint8_t h[HEADER_SIZE], *data = NULL;
+    xcp__vhd *v = NULL, *p = NULL;
+    uint64_t total;
+    int fd = -1, ret;
+
+    /* Read-only: a writable open would repair a footer the writer is
+     * moving; and the BAT, which the writer changes, is never read. */
+    ret = xcp__vhd_open(&v, path, ro, err, errlen);
+    if (ret == 0 && v->type != XCP__VHD_DIFFERENCING)
+        ret = fail(err, errlen, -EINVAL, "%s: not a differencing disk",
+                   path);
+    if (ret == 0)
+        ret = xcp__vhd_open(&p, parent_path, ro, err, errlen);
+    if (ret == 0 && !(data = calloc(3, LOC_MAX_BYTES)))
+        ret = fail(err, errlen, -ENOMEM, "%s: out of memory", path);
+    if (ret == 0) {
+        memcpy(h, v->header, HEADER_SIZE);
+        ret = parent_fields(v, p, parent_path, h, data, src, &total, err,
+                            errlen);
+    }
+    if (ret == 0) {
+        memcpy(l, src, sizeof(l));
+        ret = reuse_locators(v, l, err, errlen);
+    }
+    if (ret == 0 && (fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+        ret = fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    if (ret == 0)
+        ret = write_relink(v, fd, data, src, l, h, err, errlen);
+    if (fd >= 0)
+        close(fd);
+    free(data);
+    xcp__vhd_close(p);
+    xcp__vhd_close(v);
     return ret;
 }
 
@@ -493,7 +604,9 @@ static void locator_name(xcp__vhd *v, const struct locator *l, char *out,
             s[i] = '/';
 }
 
-int xcp__vhd_find_parent(xcp__vhd *v, char *path, size_t cap)
+/* The nth existing file the locators (then the header's name) lead to,
+ * as xcp__vhd_find_parent's first. */
+static int find_candidate(xcp__vhd *v, unsigned nth, char *path, size_t cap)
 {
     static const uint32_t order[3] = { PLAT_MACX, PLAT_W2RU, PLAT_W2KU };
     char name[XCP__VHD_PARENT_MAX + 1], dir[PATH_MAX], full[2 * PATH_MAX];
@@ -518,7 +631,7 @@ int xcp__vhd_find_parent(xcp__vhd *v, char *path, size_t cap)
             else
                 snprintf(full, sizeof(full), "%s/%s", dir, name);
             if (strlen(full) > XCP__VHD_PARENT_MAX || strlen(full) >= cap ||
-                stat(full, &st) < 0 || !S_ISREG(st.st_mode))
+                stat(full, &st) < 0 || !S_ISREG(st.st_mode) || nth--)
                 continue;
             memcpy(path, full, strlen(full) + 1);
             return 0;
@@ -531,30 +644,53 @@ int xcp__vhd_find_parent(xcp__vhd *v, char *path, size_t cap)
     return -ENOENT;
 }
 
-/* Open the first parent the locators (then the header's name) lead to. */
+int xcp__vhd_find_parent(xcp__vhd *v, char *path, size_t cap)
+{
+    return find_candidate(v, 0, path, cap);
+}
+
+/*
+ * Open the parent: the first file the locators (then the header's name)
+ * lead to whose unique id is the one the header names.  A relink killed
+ * between its locator and header writes leaves locators naming the new
+ * parent and a header naming the old one, still there: the header's name
+ * finds it.  When no candidate has the id, the first one's mismatch is
+ * the error.
+ */
 static int open_parent(xcp__vhd *v, char *err, size_t errlen)
 {
-    char path[2 * PATH_MAX], want[37], got[37];
+    char path[2 * PATH_MAX], first[2 * PATH_MAX], want[37], got[37];
+    uint8_t got_id[16];
+    unsigned nth;
     int ret;
 
-    if (xcp__vhd_find_parent(v, path, sizeof(path)) < 0)
+    for (nth = 0; find_candidate(v, nth, path, sizeof(path)) == 0; nth++) {
+        if (nth == 0)
+            memcpy(first, path, strlen(path) + 1);
+        ret = xcp__vhd_open_image(&v->below, path, XCP__VHD_RDONLY,
+                                  v->depth + 1, err, errlen);
+        /* Only the top names itself: a long chain would push the cause
+         * out of the message. */
+        if (ret < 0)
+            return v->depth ? ret : prefix_err(err, errlen, ret, v->path);
+        if (!memcmp(v->below->footer + F_UUID, v->header + D_PARENT_UUID,
+                    16)) {
+            memcpy(v->parent, path, strlen(path) + 1);  /* length checked */
+            return 0;
+        }
+        if (nth == 0)
+            memcpy(got_id, v->below->footer + F_UUID, 16);
+        xcp__vhd_close(v->below);
+        v->below = NULL;
+    }
+    if (nth == 0)
         return fail(err, errlen, -ENOENT,
                     "%s: no parent locator names an existing image", v->path);
-    memcpy(v->parent, path, strlen(path) + 1);     /* length checked */
-    ret = xcp__vhd_open_image(&v->below, path, XCP__VHD_RDONLY, v->depth + 1,
-                              err, errlen);
-    /* Only the top names itself: a long chain would push the cause out
-     * of the message. */
-    if (ret < 0)
-        return v->depth ? ret : prefix_err(err, errlen, ret, v->path);
-    if (memcmp(v->below->footer + F_UUID, v->header + D_PARENT_UUID, 16)) {
-        xcp__vhd_uuid_str(v->header + D_PARENT_UUID, want);
-        xcp__vhd_uuid_str(v->below->footer + F_UUID, got);
-        return fail(err, errlen, -EBADMSG,
-                    "%s: parent %s has unique id %s, the image expects %s",
-                    v->path, path, got, want);
-    }
-    return 0;
+    xcp__vhd_uuid_str(v->header + D_PARENT_UUID, want);
+    xcp__vhd_uuid_str(got_id, got);
+    return fail(err, errlen, -EBADMSG,
+                "%s: parent %s has unique id %s, the image expects %s",
+                v->path, first, got, want);
 }
 
 /* ------------------------------------------------------------------ */
@@ -712,13 +848,55 @@ static void bat_room(xcp__vhd *v, uint64_t hdr_off)
         v->room = v->entries;
 }
 
+/* Read the BAT, check its blocks (inside [the metadata's end, limit),
+ * apart; *end: past the last) and find how far it may grow. */
+static int load_bat(xcp__vhd *v, uint64_t limit, uint64_t *end, char *err,
+                    size_t errlen)
+{
+    uint64_t hdr_off = be64(v->footer + F_DATA_OFFSET);
+    uint64_t bat_bytes = (uint64_t)v->entries * 4, meta_end;
+    uint8_t *raw = malloc(bat_bytes + 4);
+    uint32_t i;
+    int ret = 0;
+
+    v->bat = malloc(bat_bytes + 4);
+    if (!raw || !v->bat)
+        ret = fail(err, errlen, -ENOMEM, "%s: out of memory", v->path);
+    else if (pread_full(v->fd, raw, bat_bytes, v->bat_off) !=
+             (ssize_t)bat_bytes)
+        ret = fail(err, errlen, -EIO, "%s: reading the BAT failed", v->path);
+    for (i = 0; ret == 0 && i < v->entries; i++)
+        v->bat[i] = be32(raw + 4 * (size_t)i);
+    free(raw);
+    meta_end = hdr_off + HEADER_SIZE;
+    if (v->bat_off + bat_bytes > meta_end)
+        meta_end = v->bat_off + bat_bytes;
+    if (ret == 0)
+        ret = check_blocks(v, meta_end, limit, end, err, errlen);
+    if (ret < 0) {
+        free(v->bat);
+        v->bat = NULL;
+        return ret;
+    }
+    bat_room(v, hdr_off);
+    return 0;
+}
+
+int xcp__vhd_need_bat(xcp__vhd *v, char *err, size_t errlen)
+{
+    uint64_t end = 0;
+
+    if (v->bat || v->type == XCP__VHD_FIXED)
+        return 0;
+    return load_bat(v, v->footer_off, &end, err, errlen);
+}
+
 static int open_dynamic(xcp__vhd *v, bool torn, char *err, size_t errlen)
 {
     uint64_t hdr_off = be64(v->footer + F_DATA_OFFSET);
     uint64_t limit = torn ? v->file_size : v->footer_off;
-    uint64_t bat_bytes, meta_end, end;
-    uint8_t *h = v->header, *raw = NULL;
-    uint32_t i;
+    uint64_t bat_bytes, end;
+    uint8_t *h = v->header;
     int ret;
 
     if (hdr_off > limit || HEADER_SIZE > limit - hdr_off ||
@@ -758,30 +936,21 @@ static int open_dynamic(xcp__vhd *v, bool torn, char *err, size_t errlen)
          v->bat_off + bat_bytes > hdr_off))
         return fail(err, errlen, -EBADMSG, "%s: BAT is out of bounds",
                     v->path);
-    raw = malloc(bat_bytes + 4);
-    v->bat = malloc(bat_bytes + 4);
     v->bm = malloc(v->bitmap_size);
-    if (!raw || !v->bat || !v->bm) {
-        ret = fail(err, errlen, -ENOMEM, "%s: out of memory", v->path);
-        goto out;
-    }
+    if (!v->bm)
+        return fail(err, errlen, -ENOMEM, "%s: out of memory", v->path);
     v->bm_block = BAT_FREE;
-    if (pread_full(v->fd, raw, bat_bytes, v->bat_off) != (ssize_t)bat_bytes) {
-        ret = fail(err, errlen, -EIO, "%s: reading the BAT failed", v->path);
-        goto out;
-    }
-    for (i = 0; i < v->entries; i++)
-        v->bat[i] = be32(raw + 4 * (size_t)i);
-    meta_end = hdr_off + HEADER_SIZE;
-    if (v->bat_off + bat_bytes > meta_end)
-        meta_end = v->bat_off + bat_bytes;
-    end = meta_end;
-    ret = check_blocks(v, meta_end, limit, &end, err, errlen);
-    if (ret == 0)
-        ret = read_locators(v, limit, &end, err, errlen);
+    end = hdr_off + HEADER_SIZE;
+    if (v->bat_off + bat_bytes > end)
+        end = v->bat_off + bat_bytes;
+    ret = read_locators(v, limit, &end, err, errlen);
+    /* The BAT (4 MiB at 2 TiB) is read when first needed: by a writer
+     * now, by a reader at its first data access, and now when the
+     * footer is torn (the blocks tell where it goes). */
+    if (ret == 0 && (torn || !(v->flags & XCP__VHD_RDONLY)))
+        ret = load_bat(v, limit, &end, err, errlen);
     if (ret < 0)
-        goto out;
-    bat_room(v, hdr_off);
+        return ret;
     if (torn)
         v->footer_off = div_up(end, SECTOR) * SECTOR;
     if (torn && !(v->flags & XCP__VHD_RDONLY)) {
@@ -793,15 +962,13 @@ static int open_dynamic(xcp__vhd *v, bool torn, char *err, size_t errlen)
                        strerror(errno));
         v->file_size = v->footer_off + FOOTER_SIZE;
         if (ret < 0)
-            goto out;
+            return ret;
     }
     if (v->type == XCP__VHD_DIFFERENCING) {
         v->has_parent = true;
         if (!(v->flags & XCP__VHD_NO_PARENT))
             ret = open_parent(v, err, errlen);
     }
-out:
-    free(raw);
     return ret;
 }
 
