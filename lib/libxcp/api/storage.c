@@ -1079,6 +1079,12 @@ static int gc_task_txn(xcp__ctx *c, void *arg)
 /* The end of the task of the merge under way, if any (SR lock not held). */
 static void gc_task_end(struct gc_ctx *g)
 {
+    /* A merge whose reports all found the engine lock busy still shows
+     * its task, done. */
+    g->progress = 1.0;
+    if (g->what[0] && !g->task[0] &&
+        xcp__engine_txn(g->e, gc_task_txn, g) < 0)
+        xcp_error_clear();
     g->progress = -1;
     if (g->task[0] && xcp__engine_txn(g->e, gc_task_txn, g) < 0)
         xcp_error_clear();

@@ -69,6 +69,11 @@
  * address more in any case. */
 #define OPEN_MAX_SIZE (2ull << 40)
 
+/* Internal open flag (with XCP__VHD_RDONLY): the header alone, for
+ * xcp__vhd_relink while a writer may be appending: the BAT is never
+ * read, not even when the footer looks torn (the writer moving it). */
+#define VHD_LINK_ONLY (1u << 16)
+
 struct locator {
     uint32_t code;
     uint32_t space;             /* bytes reserved (the field may say

@@ -546,7 +546,7 @@ int xcp__vhd_relink(const char *path, const char *parent_path, char *err,
 
     /* Read-only: a writable open would repair a footer the writer is
      * moving; and the BAT, which the writer changes, is never read. */
-    ret = xcp__vhd_open(&v, path, ro, err, errlen);
+    ret = xcp__vhd_open(&v, path, ro | VHD_LINK_ONLY, err, errlen);
     if (ret == 0 && v->type != XCP__VHD_DIFFERENCING)
         ret = fail(err, errlen, -EINVAL, "%s: not a differencing disk",
                    path);
@@ -947,7 +947,8 @@ static int open_dynamic(xcp__vhd *v, bool torn, char *err, size_t errlen)
     /* The BAT (4 MiB at 2 TiB) is read when first needed: by a writer
      * now, by a reader at its first data access, and now when the
      * footer is torn (the blocks tell where it goes). */
-    if (ret == 0 && (torn || !(v->flags & XCP__VHD_RDONLY)))
+    if (ret == 0 && !(v->flags & VHD_LINK_ONLY) &&
+        (torn || !(v->flags & XCP__VHD_RDONLY)))
         ret = load_bat(v, limit, &end, err, errlen);
     if (ret < 0)
         return ret;
