@@ -110,6 +110,23 @@ static xcp_vm find_vm(xcp_session *s, const char *name)
     return vm;
 }
 
+/* Until the started vm's guest agent has reported (bounded): its
+ * VM_guest_metrics arrive after VM.start returns, as with XAPI, and
+ * records compared across a daemon restart must not change in between. */
+static void wait_guest_agent(xcp_session *s, xcp_vm vm)
+{
+    xcp_vm_guest_metrics gm;
+    int i;
+
+    for (i = 0; i < 3000; i++) {
+        OK(xcp_vm_get_guest_metrics(s, &gm, vm));
+        if (!xcp_ref_is_null(gm.ref))
+            return;
+        usleep(10000);
+    }
+    cr_assert_fail("the guest agent of %s never reported", vm.ref);
+}
+
 /* Install and start a VM over s: records with sets, maps, datetimes and
  * refs to other objects. */
 static xcp_vm install_started(xcp_session *s, const char *name)
@@ -119,6 +136,7 @@ static xcp_vm install_started(xcp_session *s, const char *name)
     OK(xcp_vm_clone(s, &vm, tmpl, name));
     OK(xcp_vm_provision(s, vm));
     OK(xcp_vm_start(s, vm, false, false));
+    wait_guest_agent(s, vm);
     return vm;
 }
 
