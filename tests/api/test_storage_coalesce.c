@@ -79,7 +79,7 @@ static void write_both(const char *img, const char *ref, int pattern,
 static unsigned chain_length(const char *img)
 {
     char out[512];
-    int fd, st;
+    int fd, st, tries;
     unsigned n = 0;
     pid_t pid;
     posix_spawn_file_actions_t fa;
@@ -91,15 +91,23 @@ static unsigned chain_length(const char *img)
     FILE *f;
 
     snprintf(out, sizeof(out), "%s/chain.txt", api_dir);
-    fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    cr_assert_geq(fd, 0);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fd, 1);
-    cr_assert_eq(posix_spawnp(&pid, "qemu-img", &fa, NULL,
-                              (char *const *)argv, environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fd);
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    /* qemu-img reads the chain from outside the engine: the collector may
+     * relink an image and delete its old parent between qemu-img's read
+     * of the header and its open of that parent.  Read it again then. */
+    for (tries = 0;; tries++) {
+        fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        cr_assert_geq(fd, 0);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, fd, 1);
+        cr_assert_eq(posix_spawnp(&pid, "qemu-img", &fa, NULL,
+                                  (char *const *)argv, environ), 0);
+        posix_spawn_file_actions_destroy(&fa);
+        close(fd);
+        cr_assert_eq(waitpid(pid, &st, 0), pid);
+        if ((WIFEXITED(st) && WEXITSTATUS(st) == 0) || tries == 50)
+            break;
+        usleep(20 * 1000);
+    }
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "qemu-img info %s",
               img);
     f = fopen(out, "r");
