@@ -133,9 +133,11 @@ Test(durability, grouping_keeps_syncs_below_commits)
     elapsed = mono_ms() - t0;
     cr_log_info("%d commits in %lld ms: %d journal syncs", n,
                 (long long)elapsed, syncs() - before);
-    /* At most one sync per period plus the inline one at each end. */
+    /* At most one sync per period plus the inline one at each end, and a
+     * few periods' slack for a loaded host, where the sync thread's
+     * period drifts (ungrouped, this is one sync per commit: 100). */
     cr_assert_gt(syncs(), before);
-    cr_assert_leq(syncs() - before, elapsed / 200 + 3,
+    cr_assert_leq(syncs() - before, elapsed / 200 + 6,
                   "%d syncs for %d commits in %lld ms", syncs() - before, n,
                   (long long)elapsed);
 }
