@@ -590,8 +590,13 @@ sc_migrate_local() {
         sleep 0.2
         i=$((i + 1))
     done
-    [ $i -lt 200 ] || bad "no heartbeat from the guest after migrating" ||
+    if [ $i -ge 200 ]; then
+        echo "guest console (last lines):"
+        { cat "$(clog "$vm")"; cat "$CONS/guest-$vm--incoming.log"; } \
+            2>/dev/null | tail -15
+        bad "no heartbeat from the guest after migrating"
         return 1
+    fi
     MVM=$vm # for migrate_local_rollback
 }
 
