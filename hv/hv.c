@@ -279,6 +279,15 @@ const xcp_hv_driver *xcp__hv_driver(const xcp_hv *hv)
     return hv->drv;
 }
 
+void xcp__hv_set_image_ops(xcp_hv *hv, const xcp_hv_image_ops *ops)
+{
+    if (hv->drv->version < 5 || !hv->drv->image_ops)
+        return;
+    pthread_mutex_lock(&hv->lock);
+    hv->drv->image_ops(hv->self, ops);
+    pthread_mutex_unlock(&hv->lock);
+}
+
 const char *xcp__hv_fallback_reason(const xcp_hv *hv)
 {
     return hv->fell_back ? hv->fallback_reason : NULL;

@@ -91,6 +91,9 @@ int xcp__hv_open_driver(xcp_hv **out, const xcp_hv_driver *drv,
 void xcp__hv_close(xcp_hv *hv);
 const char *xcp__hv_name(const xcp_hv *hv);
 const xcp_hv_driver *xcp__hv_driver(const xcp_hv *hv);
+/* Hands the instance the library's image operations (slot image_ops);
+ * nothing for a driver without the slot. ops outlives hv. */
+void xcp__hv_set_image_ops(xcp_hv *hv, const xcp_hv_image_ops *ops);
 /* Why "auto" did not pick xen, or NULL. Lives as long as hv. */
 const char *xcp__hv_fallback_reason(const xcp_hv *hv);
 /* Whether the driver fills the slot of op. */

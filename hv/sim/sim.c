@@ -411,8 +411,11 @@ void xcp__sim_rearm(struct sim *s)
 
 int xcp__sim_check_fault(struct sim *s, xcp_hv_op op, xcp_hv_error *err)
 {
-    int e = s->fail[op].error;
+    int e;
 
+    if (op >= XCP_HV_OP__COUNT) /* no slot's: nothing injected */
+        return 0;
+    e = s->fail[op].error;
     if (s->fail[op].count == 0)
         return 0;
     if (s->fail[op].count != UINT_MAX)
@@ -585,6 +588,11 @@ int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err)
     if (rc < 0)
         return rc;
     opt->faults = getenv("XCP_SIM_FAULTS");
+    delay_ms = 0;
+    rc = env_u64("XCP_SIM_GUEST_WRITE_MS", &delay_ms, err);
+    if (rc < 0)
+        return rc;
+    opt->guest_write_ns = muldiv(delay_ms, NS_PER_MS, 1);
     return 0;
 }
 
@@ -1361,6 +1369,7 @@ static void sim_close(void *self)
 
     if (!s)
         return;
+    xcp__sim_guest_stop(s);
     xcp__sim_consoles_free(s);
     xcp__sim_doms_clear(s);
     if (s->tfd >= 0)
@@ -1373,6 +1382,8 @@ static void sim_close(void *self)
     free(s->dir);
     free(s->path);
     free(s->log_path);
+    pthread_cond_destroy(&s->guest_cond);
+    pthread_mutex_destroy(&s->mu);
     free(s);
 }
 
@@ -1395,6 +1406,8 @@ int xcp__sim_open(void **self, const char *state_dir,
     }
     s->tfd = -1;
     s->log_fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->guest_cond, NULL);
     s->opt = *opt;
     s->opt.faults = NULL;
     s->host_pages = opt->host_memory / PAGE;
@@ -1632,4 +1645,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .disk_resize = shared_disk_resize,
     .disk_cbt = shared_disk_cbt,
     .disk_size = shared_disk_size,
+    .image_ops = xcp__sim_image_ops,
 };

@@ -27,6 +27,10 @@
  *                              capabilities list no hvm-*), default 1
  *   XCP_SIM_AGENT_DELAY_MS     vCPU time a guest runs before its agent
  *                              reports (OS, addresses, memory); default 50
+ *   XCP_SIM_GUEST_WRITE_MS     a running guest writes one record to each
+ *                              of its disks per this much vCPU time
+ *                              (sim_guest.c); 0 (the default): it writes
+ *                              only when asked (xcp__sim_guest_write)
  */
 struct xcp__sim_options {
     uint64_t host_memory;       /* bytes */
@@ -38,6 +42,8 @@ struct xcp__sim_options {
     uint64_t agent_delay_ns;    /* vCPU time before the guest agent runs */
     bool no_hvm;                /* a host without HVM support (no VT-x or
                                    AMD-V): only PV guests run */
+    uint64_t guest_write_ns;    /* vCPU time per guest disk record, 0 =
+                                   none (XCP_SIM_GUEST_WRITE_MS) */
 };
 
 int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err);
@@ -49,6 +55,42 @@ int xcp__sim_open(void **self, const char *state_dir,
 /* Per-domain overhead in 4 KiB pages: the formula documented in sim.c. */
 uint64_t xcp__sim_overhead_pages(xcp_hv_domain_type type, uint64_t max_pages,
                                  uint32_t vcpus_max);
+
+/* ---- the guests' disk I/O (sim_guest.c), for tests ---- */
+
+/* A guest record's size, and the slots (64 KiB apart from offset 0) that
+ * the records of one disk go round. */
+#define XCP__SIM_RECORD_SIZE 512
+#define XCP__SIM_RECORD_SLOTS 64
+
+/*
+ * Record seq (1, 2, ...) that the guest of VM uuid writes to its disk
+ * vdev: its bytes into out, and the offset it is written at (returned).
+ */
+uint64_t xcp__sim_guest_record(uint64_t seq, const char *uuid,
+                               const char *vdev,
+                               unsigned char out[XCP__SIM_RECORD_SIZE]);
+
+/*
+ * The guest of live domain domid writes len bytes at offset of its disk
+ * vdev, through its back end (the library's image operations, handed by
+ * the image_ops slot: -ENOTSUP without them), flushed: 0 is the guest's
+ * acknowledgement. While the disk is paused the write waits (the host
+ * let go meanwhile), up to timeout_ms (< 0: forever; then -ETIMEDOUT),
+ * and goes to the chain disk_reopen opened. self is an instance (any of
+ * those that share the host).
+ */
+int xcp__sim_guest_write(void *self, uint32_t domid, const char *vdev,
+                         uint64_t offset, const void *buf, size_t len,
+                         int timeout_ms, xcp_hv_error *err);
+/* The same for a read of what the guest sees. */
+int xcp__sim_guest_read(void *self, uint32_t domid, const char *vdev,
+                        uint64_t offset, void *buf, size_t len,
+                        int timeout_ms, xcp_hv_error *err);
+/* How many records (XCP_SIM_GUEST_WRITE_MS) the guest has acknowledged on
+ * disk vdev: records 1 .. *n. */
+int xcp__sim_guest_written(void *self, uint32_t domid, const char *vdev,
+                           uint64_t *n, xcp_hv_error *err);
 
 /* Parses "512MiB", "2G", "1073741824" into bytes; -EINVAL if malformed. */
 int xcp__sim_parse_size(const char *s, uint64_t *bytes);

@@ -7,6 +7,7 @@
 #define XCP_HV_SIM_INT_H
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -46,9 +47,11 @@ struct disk {
      * the virtual size the guest sees, read when it opened the image. */
     bool paused;
     uint64_t size;
-    /* disk_cbt: the back end's dirty bitmap is on (a model: it is not
-     * written into the image) */
+    /* disk_cbt: the back end switched tracking on (in the image, through
+     * the library's image operations) */
     bool cbt;
+    /* The guest's records on it acknowledged so far (sim_guest.c). */
+    uint64_t written;
 };
 
 struct nic {
@@ -116,6 +119,15 @@ struct sim {
     bool log_stale;          /* must be started afresh before appending */
     bool loaded;             /* the state was loaded once (xcp__sim_enter) */
     struct xcp__sim_consoles *consoles; /* open consoles (sim_console.c) */
+    /* The guests' disk I/O (sim_guest.c): the library's image operations
+     * (NULL: the guests write nothing), and the thread that writes their
+     * records, which shares the instance with the slots through mu (held
+     * between xcp__sim_enter and xcp__sim_leave). */
+    const xcp_hv_image_ops *img;
+    pthread_mutex_t mu;
+    pthread_cond_t guest_cond;
+    pthread_t guest;
+    bool guest_running, guest_stop;
 };
 
 /* Growable text buffer; a failed allocation is remembered, not fatal. */
@@ -235,7 +247,7 @@ bool xcp__sim_parse_u32(const char *s, uint32_t *out);
 /* True if u is a uuid in its 36-character text form. */
 bool xcp__sim_uuid_valid(const char *u);
 
-#define MAX_TOKENS 12 /* a disk: 9 */
+#define MAX_TOKENS 12 /* a disk: 10 */
 
 /*
  * Splits a line in place into at most MAX_TOKENS space-separated tokens:
@@ -297,7 +309,8 @@ void xcp__sim_rearm(struct sim *s);
  */
 int xcp__sim_sleep_until(struct sim *s, uint64_t t, xcp_hv_error *err);
 
-/* 0, or the injected failure of op (consuming one of its count). */
+/* 0, or the injected failure of op (consuming one of its count); 0 for
+ * XCP_HV_OP__COUNT (no slot's operation: a test hook's). */
 int xcp__sim_check_fault(struct sim *s, xcp_hv_op op, xcp_hv_error *err);
 
 /*
@@ -359,7 +372,8 @@ bool xcp__sim_nic_copy(struct nic *k, const xcp_hv_nic *src);
 /* ---- sim_live.c: the disks of running domains ------------------------------ */
 
 /* The virtual size of the image at path in format ("raw", "qcow2", "vhd")
- * read from its header (footer), as a back end does when it opens it. */
+ * read from its header (footer): what a sim without the library's image
+ * operations sees (its own unit tests; disk_plug's first guess). */
 int xcp__sim_image_size(const char *path, const char *format, uint64_t *out,
                         xcp_hv_error *err);
 /* Slots disk_pause, disk_reopen, disk_size (xcp/sys/hv.h). */
@@ -370,12 +384,20 @@ int xcp__sim_disk_reopen(void *self, uint32_t domid, const char *vdev,
                          xcp_hv_error *err);
 int xcp__sim_disk_size(void *self, uint32_t domid, const char *vdev,
                        uint64_t *bytes, xcp_hv_error *err);
-/* Slots disk_resize (raw, and qcow2 within its L1 table) and disk_cbt
- * (qcow2; the bitmap is modelled, not written). */
+/* Slots disk_resize and disk_cbt: the back end's own change of the image,
+ * through the library's image operations (-ENOTSUP without them). */
 int xcp__sim_disk_resize(void *self, uint32_t domid, const char *vdev,
                          uint64_t bytes, xcp_hv_error *err);
 int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
                       const char *bitmap, bool on, xcp_hv_error *err);
+/*
+ * The live domain's disk vdev that has a back end (no CD), for operation
+ * op (its injected fault; XCP_HV_OP__COUNT: none): -ENODEV if there is
+ * no such disk, -ENOTSUP for a CD drive.
+ */
+int xcp__sim_live_disk(struct sim *s, xcp_hv_op op, uint32_t domid,
+                       const char *vdev, const char *what, struct dom **d,
+                       struct disk **k, xcp_hv_error *err);
 /* The disk of d called vdev, or NULL. */
 struct disk *xcp__sim_disk_find(struct dom *d, const char *vdev);
 
@@ -391,6 +413,14 @@ int xcp__sim_nic_plug(void *self, uint32_t domid, const xcp_hv_nic *nic,
                       xcp_hv_error *err);
 int xcp__sim_nic_unplug(void *self, uint32_t domid, uint32_t devid, bool force,
                         xcp_hv_error *err);
+
+/* ---- sim_guest.c: what the guests write to their disks ------------------ */
+
+/* The driver's image_ops slot: the library's image I/O; starts the
+ * guests' writer thread when opt.guest_write_ns asks for records. */
+void xcp__sim_image_ops(void *self, const xcp_hv_image_ops *ops);
+/* Stops that thread (the instance closes); nothing if none runs. */
+void xcp__sim_guest_stop(struct sim *s);
 
 /* ---- sim_suspend.c: suspend images --------------------------------------- */
 
@@ -435,6 +465,8 @@ int xcp__sim_commit_many(struct sim *s, const uint32_t *domids, size_t n,
  * others did meanwhile (their records replayed, their domains marked
  * changed; everything reloaded if one of them folded the log into a new
  * snapshot), and xcp__sim_leave, which rearms the event timer and lets go.
+ * Within the process, the pair holds s->mu too (the guests' writer thread
+ * is the instance's other user).
  */
 int xcp__sim_enter(struct sim *s, xcp_hv_error *err);
 void xcp__sim_leave(struct sim *s);

@@ -70,10 +70,29 @@ out:
     return rc;
 }
 
-/* The live domain's disk vdev that has a back end to pause (no CD). */
-static int live_disk(struct sim *s, xcp_hv_op op, uint32_t domid,
-                     const char *vdev, const char *what, struct dom **d,
-                     struct disk **k, xcp_hv_error *err)
+/*
+ * The virtual size of the image at path as the back end sees it when it
+ * opens it: through the library's image operations; a sim driven
+ * without them (its own unit tests) reads the header's size field.
+ */
+static int back_end_size(struct sim *s, const char *path,
+                         const char *format, uint64_t *out,
+                         xcp_hv_error *err)
+{
+    xcp_hv_image *im;
+    int rc;
+
+    if (!s->img)
+        return xcp__sim_image_size(path, format, out, err);
+    if ((rc = s->img->open(&im, path, format, true, err)) < 0)
+        return rc;
+    *out = s->img->size(im);
+    return s->img->close(im, err);
+}
+
+int xcp__sim_live_disk(struct sim *s, xcp_hv_op op, uint32_t domid,
+                      const char *vdev, const char *what, struct dom **d,
+                      struct disk **k, xcp_hv_error *err)
 {
     int rc = xcp__sim_live_dom(s, op, domid, what, d, err);
 
@@ -97,7 +116,7 @@ int xcp__sim_disk_pause(void *self, uint32_t domid, const char *vdev,
     struct sim *s = self;
     struct disk *k;
     struct dom *d;
-    int rc = live_disk(s, XCP_HV_OP_DISK_PAUSE, domid, vdev,
+    int rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_PAUSE, domid, vdev,
                        "pause a disk of", &d, &k, err);
 
     if (rc < 0)
@@ -119,7 +138,7 @@ int xcp__sim_disk_reopen(void *self, uint32_t domid, const char *vdev,
     struct dom *d;
     uint64_t size;
     char *p, *f;
-    int rc = live_disk(s, XCP_HV_OP_DISK_REOPEN, domid, vdev,
+    int rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_REOPEN, domid, vdev,
                        "reopen a disk of", &d, &k, err);
 
     if (rc < 0)
@@ -132,7 +151,7 @@ int xcp__sim_disk_reopen(void *self, uint32_t domid, const char *vdev,
         format = "raw";
     /* As the back end opens it: the image must be there and readable. */
     if ((rc = xcp__sim_need_file(d->uuid, "disk image", path, err)) < 0 ||
-        (rc = xcp__sim_image_size(path, format, &size, err)) < 0)
+        (rc = back_end_size(s, path, format, &size, err)) < 0)
         return rc;
     p = strdup(path);
     f = strdup(format);
@@ -157,75 +176,43 @@ int xcp__sim_disk_size(void *self, uint32_t domid, const char *vdev,
     struct sim *s = self;
     struct disk *k;
     struct dom *d;
-    int rc = live_disk(s, XCP_HV_OP_DISK_SIZE, domid, vdev,
+    int rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_SIZE, domid, vdev,
                        "read the size of a disk of", &d, &k, err);
 
     if (rc < 0)
         return rc;
     /* A state kept before sizes were: read now, once. */
     if (!k->size &&
-        (rc = xcp__sim_image_size(k->path, k->format, &k->size, err)) < 0)
+        (rc = back_end_size(s, k->path, k->format, &k->size, err)) < 0)
         return rc;
     *bytes = k->size;
     return 0;
 }
 
-static void put_be64(unsigned char *p, uint64_t v)
-{
-    int i;
-
-    for (i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-           (uint32_t)p[2] << 8 | p[3];
-}
-
 /*
- * Grows the image as the back end would: a raw file is extended; a
- * qcow2 image gets its new size in the header when its L1 table already
- * covers it (as qemu-img does then; a larger L1 table is not modelled:
- * -ENOSPC); VHD is not modelled (-ENOTSUP).
+ * Opens the image of disk k as its back end holds it, runs the change
+ * (resize, cbt) through the library's image operations, and closes it:
+ * any format the library has (raw, qcow2, VHD).
  */
-static int grow_image(const struct disk *k, uint64_t bytes,
-                      xcp_hv_error *err)
+static int back_end_change(struct sim *s, uint32_t domid, struct disk *k,
+                           uint64_t bytes, int cbt, xcp_hv_error *err)
 {
-    unsigned char h[40], sz[8];
-    uint64_t cover;
-    int fd, rc = 0;
+    xcp_hv_image *im;
+    xcp_hv_error e;
+    int rc, c;
 
-    if (!strcmp(k->format, "vhd"))
-        return xcp__hv_error_set(err, -ENOTSUP, "sim: %s: its back end "
-                                 "grows raw and qcow2 images only", k->path);
-    if ((fd = open(k->path, O_RDWR | O_CLOEXEC)) < 0)
-        return xcp__hv_error_set(err, -errno, "sim: %s: %s", k->path,
-                                 strerror(errno));
-    if (!strcmp(k->format, "raw")) {
-        if (ftruncate(fd, (off_t)bytes) < 0)
-            rc = xcp__hv_error_set(err, -errno, "sim: %s: %s", k->path,
-                                   strerror(errno));
-    } else if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
-               memcmp(h, QCOW2_MAGIC, 4) != 0 || be32(h + 20) < 9 ||
-               be32(h + 20) > 21) {
-        rc = bad_image(k->path, k->format, err);
-    } else {
-        /* L1 entries x L2 entries per cluster x cluster size */
-        cover = (uint64_t)be32(h + 36) << (2 * be32(h + 20) - 3);
-        put_be64(sz, bytes);
-        if (bytes > cover)
-            rc = xcp__hv_error_set(err, -ENOSPC, "sim: %s: %" PRIu64
-                                   " bytes is past what its L1 table "
-                                   "covers (%" PRIu64 ")", k->path, bytes,
-                                   cover);
-        else if (pwrite(fd, sz, 8, 24) != 8 || fdatasync(fd) < 0)
-            rc = xcp__hv_error_set(err, -errno, "sim: %s: %s", k->path,
-                                   strerror(errno));
-    }
-    close(fd);
-    return rc;
+    if (k->paused)
+        return xcp__hv_error_set(err, -EBUSY, "sim: domain %" PRIu32
+                                 ": disk %s is paused", domid, k->vdev);
+    if (!s->img)
+        return xcp__hv_error_set(err, -ENOTSUP, "sim: %s: no image library "
+                                 "was handed to the driver", k->path);
+    if ((rc = s->img->open(&im, k->path, k->format, false, err)) < 0)
+        return rc;
+    rc = cbt < 0 ? s->img->resize(im, bytes, err)
+                 : s->img->cbt(im, cbt > 0, err);
+    c = s->img->close(im, rc < 0 ? &e : err);
+    return rc < 0 ? rc : c;
 }
 
 int xcp__sim_disk_resize(void *self, uint32_t domid, const char *vdev,
@@ -234,20 +221,17 @@ int xcp__sim_disk_resize(void *self, uint32_t domid, const char *vdev,
     struct sim *s = self;
     struct disk *k;
     struct dom *d;
-    int rc = live_disk(s, XCP_HV_OP_DISK_RESIZE, domid, vdev,
-                       "resize a disk of", &d, &k, err);
+    int rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_RESIZE, domid, vdev,
+                                "resize a disk of", &d, &k, err);
 
     if (rc < 0)
         return rc;
-    if (k->paused)
-        return xcp__hv_error_set(err, -EBUSY, "sim: domain %" PRIu32
-                                 ": disk %s is paused", domid, vdev);
     if (bytes < k->size || bytes % 512)
         return xcp__hv_error_set(err, -EINVAL, "sim: domain %" PRIu32
                                  ": disk %s: %" PRIu64 " bytes is below its "
                                  "%" PRIu64 " or no whole sectors", domid,
                                  vdev, bytes, k->size);
-    if ((rc = grow_image(k, bytes, err)) < 0)
+    if ((rc = back_end_change(s, domid, k, bytes, -1, err)) < 0)
         return rc;
     k->size = bytes;
     xcp__sim_mark_dirty(s, domid);
@@ -260,21 +244,27 @@ int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
     struct sim *s = self;
     struct disk *k;
     struct dom *d;
-    int rc = live_disk(s, XCP_HV_OP_DISK_CBT, domid, vdev,
-                       "switch the tracking of a disk of", &d, &k, err);
+    int rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_CBT, domid, vdev,
+                                "switch the tracking of a disk of", &d, &k,
+                                err);
 
     if (rc < 0)
         return rc;
-    if (strcmp(k->format, "qcow2") != 0)
+    if (!strcmp(k->format, "raw"))
         return xcp__hv_error_set(err, -ENOTSUP, "sim: domain %" PRIu32
-                                 ": disk %s is %s: no bitmaps", domid, vdev,
-                                 k->format);
-    if (!bitmap || !*bitmap)
-        return xcp__hv_error_set(err, -EINVAL, "sim: no bitmap name");
+                                 ": disk %s is raw: no tracking", domid,
+                                 vdev);
+    /* the library's image operations keep one tracking, its own */
+    if (!bitmap || strcmp(bitmap, XCP_HV_CBT_BITMAP) != 0)
+        return xcp__hv_error_set(err, -EINVAL, "sim: bitmap %s is not "
+                                 "the library's (%s)", bitmap ? bitmap : "",
+                                 XCP_HV_CBT_BITMAP);
     if (on && k->cbt)
         return xcp__hv_error_set(err, -EEXIST, "sim: domain %" PRIu32
                                  ": disk %s has bitmap %s already", domid,
                                  vdev, bitmap);
+    if ((rc = back_end_change(s, domid, k, 0, on, err)) < 0)
+        return rc;
     k->cbt = on;
     return xcp__sim_commit(s, domid, err);
 }

@@ -91,8 +91,9 @@ static void emit_dom(struct buf *b, const struct dom *d)
         xcp__sim_buf_str(b, k->path);
         xcp__sim_buf_str(b, k->format);
         xcp__sim_buf_str(b, k->vdev);
-        xcp__sim_buf_printf(b, " %d %d %d %" PRIu64 " %d\n", k->ro,
-                            k->cdrom, k->paused, k->size, k->cbt);
+        xcp__sim_buf_printf(b, " %d %d %d %" PRIu64 " %d %" PRIu64 "\n",
+                            k->ro, k->cdrom, k->paused, k->size, k->cbt,
+                            k->written);
     }
     for (i = 0; i < d->n_nics; i++) {
         const struct nic *n = &d->nics[i];
@@ -312,7 +313,7 @@ static int parse_dom_line(struct dom *d, char **t, int n)
                    : 0;
     if (n == 2 && strcmp(t[0], "guest-os") == 0)
         return xcp__sim_token_str(t[1], &d->guest_os) ? -1 : 0;
-    if ((n == 6 || n == 9) && strcmp(t[0], "disk") == 0) {
+    if ((n == 6 || n == 9 || n == 10) && strcmp(t[0], "disk") == 0) {
         struct disk *v = realloc(d->disks, (d->n_disks + 1) * sizeof(*v)), *k;
 
         if (!v)
@@ -322,9 +323,11 @@ static int parse_dom_line(struct dom *d, char **t, int n)
         k->ro = strcmp(t[4], "1") == 0;
         k->cdrom = strcmp(t[5], "1") == 0;
         /* 9: since the back end's state is kept (sim_live.c) */
-        k->paused = n == 9 && strcmp(t[6], "1") == 0;
-        k->size = n == 9 ? strtoull(t[7], NULL, 10) : 0;
-        k->cbt = n == 9 && strcmp(t[8], "1") == 0;
+        k->paused = n >= 9 && strcmp(t[6], "1") == 0;
+        k->size = n >= 9 ? strtoull(t[7], NULL, 10) : 0;
+        k->cbt = n >= 9 && strcmp(t[8], "1") == 0;
+        /* 10: since the guest writes (sim_guest.c) */
+        k->written = n == 10 ? strtoull(t[9], NULL, 10) : 0;
         return xcp__sim_token_str(t[1], &k->path) ||
                        xcp__sim_token_str(t[2], &k->format) ||
                        xcp__sim_token_str(t[3], &k->vdev) || !k->vdev ||
@@ -888,10 +891,14 @@ static int state_sync(struct sim *s, xcp_hv_error *err)
 
 int xcp__sim_enter(struct sim *s, xcp_hv_error *err)
 {
-    int rc = state_lock(s, err);
+    int rc;
 
+    pthread_mutex_lock(&s->mu);
+    rc = state_lock(s, err);
     if (rc == 0 && (rc = state_sync(s, err)) < 0)
         flock(s->log_fd, LOCK_UN);
+    if (rc < 0)
+        pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
@@ -900,4 +907,5 @@ void xcp__sim_leave(struct sim *s)
     xcp__sim_rearm(s);
     if (s->log_fd >= 0)
         flock(s->log_fd, LOCK_UN);
+    pthread_mutex_unlock(&s->mu);
 }

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/engine.h" /* xcp__hv_image_ops */
 #include "hv_internal.h"
 
 #define MiB (1024ull * 1024)
@@ -115,6 +116,7 @@ static void setup(void)
     new_identities();
     rc = xcp__hv_open(&hv, dir, name, &err);
     cr_assert_eq(rc, 0, "open driver %s: %d %s", name, rc, err.message);
+    xcp__hv_set_image_ops(hv, &xcp__hv_image_ops); /* as engine.c does */
     cr_assert_str_eq(xcp__hv_name(hv), name);
     rc = xcp__hv_host_info(hv, &host, &err);
     cr_assert_eq(rc, 0, "host_info: %s", err.message);

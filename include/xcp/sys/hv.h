@@ -43,14 +43,17 @@ extern "C" {
 /*
  * Version of struct xcp_hv_driver. Bumped when slots are added (at the end).
  * 2: console_open. 3: bridge_ensure. 4: disk_pause, disk_reopen,
- * disk_resize, disk_cbt, disk_size (disks of running domains). A table of
- * an older version has no such slot: the library treats it as NULL.
+ * disk_resize, disk_cbt, disk_size (disks of running domains). 5: image_ops
+ * (the library's image I/O handed to the instance). A table of an older
+ * version has no such slot: the library treats it as NULL.
  */
-#define XCP_HV_DRIVER_VERSION 4
+#define XCP_HV_DRIVER_VERSION 5
 /* Version of struct xcp_hv_domain_config. */
 #define XCP_HV_CONFIG_VERSION 1
 /* Version of struct xcp_hv_fault. */
 #define XCP_HV_FAULT_VERSION 1
+/* Version of struct xcp_hv_image_ops. */
+#define XCP_HV_IMAGE_OPS_VERSION 1
 
 #define XCP_HV_PAGE_SIZE 4096u
 #define XCP_HV_UUID_LEN 37            /* 36 characters + NUL */
@@ -295,6 +298,56 @@ typedef struct xcp_hv_fault {
     bool on;
 } xcp_hv_fault;
 
+/* ---- image I/O, lent by the library (driver version 5) ------------------ */
+
+/*
+ * A back end that serves a disk from an image file (qcow2, VHD, raw) needs
+ * an image library; a driver that has none of its own (the sim) borrows
+ * the library's through this table, which the library hands it with the
+ * image_ops slot right after open. A driver thus never links or includes
+ * the library's storage code (hv/ sits beside sr/, not above it).
+ *
+ * An open image is a chain: path and the parents its header names, read
+ * through; writes go to path alone. Handles are the caller's, one thread
+ * at a time each; two writable handles of one image at once (in any
+ * processes) corrupt it: a driver keeps at most one, and none while the
+ * disk is paused (the library may then rewrite or replace the image).
+ * Errors as elsewhere here: 0 or a negative errno, with err filled.
+ */
+typedef struct xcp_hv_image xcp_hv_image;
+
+/* The name of the library's changed block tracking bitmap in a qcow2
+ * image (what disk_cbt is asked to switch). */
+#define XCP_HV_CBT_BITMAP "xcp-cbt"
+
+typedef struct xcp_hv_image_ops {
+    unsigned version;         /* XCP_HV_IMAGE_OPS_VERSION                   */
+    /* Opens the image at path, of format ("raw", "qcow2", "vhd"; NULL =
+     * "raw"), with its chain; readonly: no write, resize or cbt. */
+    int (*open)(xcp_hv_image **out, const char *path, const char *format,
+                bool readonly, xcp_hv_error *err);
+    /* len bytes at offset, within the virtual size (-EINVAL past it). */
+    int (*read)(xcp_hv_image *im, uint64_t offset, void *buf, size_t len,
+                xcp_hv_error *err);
+    int (*write)(xcp_hv_image *im, uint64_t offset, const void *buf,
+                 size_t len, xcp_hv_error *err);
+    /* Makes every write before it durable (a guest's flush). */
+    int (*flush)(xcp_hv_image *im, xcp_hv_error *err);
+    /* Flushes and frees the handle (freed even when the flush fails:
+     * that failure is returned). NULL accepted. */
+    int (*close)(xcp_hv_image *im, xcp_hv_error *err);
+    /* The virtual size in bytes. */
+    uint64_t (*size)(const xcp_hv_image *im);
+    /* Grows the virtual size to bytes (a multiple of 512); smaller than
+     * now: -EINVAL; past the format's limit: -EFBIG. */
+    int (*resize)(xcp_hv_image *im, uint64_t bytes, xcp_hv_error *err);
+    /* Changed block tracking on (a fresh epoch: no block marked) or off,
+     * as the library keeps it: qcow2 persistent dirty bitmap "xcp-cbt",
+     * VHD log beside the image; raw: -ENOTSUP. Writes through a handle
+     * of a tracked image mark their blocks. */
+    int (*cbt)(xcp_hv_image *im, bool on, xcp_hv_error *err);
+} xcp_hv_image_ops;
+
 /* ---- the driver table ---------------------------------------------------- */
 
 typedef struct xcp_hv_driver {
@@ -526,6 +579,16 @@ typedef struct xcp_hv_driver {
     /* The size in bytes the guest sees of disk vdev now. */
     int (*disk_size)(void *self, uint32_t domid, const char *vdev,
                      uint64_t *bytes, xcp_hv_error *err);
+
+    /* ---- version 5 ---- */
+
+    /*
+     * The library's image operations (xcp_hv_image_ops), handed to the
+     * instance once, right after open; ops lives as long as the
+     * instance. A driver whose back ends do image I/O themselves
+     * (QEMU) leaves this NULL.
+     */
+    void (*image_ops)(void *self, const xcp_hv_image_ops *ops);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

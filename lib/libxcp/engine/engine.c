@@ -369,6 +369,7 @@ static int engine_open(xcp__engine **out, const char *dir,
                            herr.message);
         goto fail;
     }
+    xcp__hv_set_image_ops(e->hv, &xcp__hv_image_ops);
     pthread_mutex_lock(&e->lock);
     rc = txn_locked(e, firstboot_txn, NULL);
     if (rc == 0)

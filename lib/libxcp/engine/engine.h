@@ -129,6 +129,11 @@ struct xcp__impl {
     xcp__impl_fn fn;
 };
 
+/* ---- hv_image.c ---- */
+/* The image layer as the hypervisor drivers see it (xcp_hv_image_ops):
+ * what the engine hands its driver at open. */
+extern const xcp_hv_image_ops xcp__hv_image_ops;
+
 /* ---- engine.c ---- */
 /* Open (or share) the engine of a state directory; NULL = default dir. */
 int xcp__engine_get(xcp__engine **out, const xcp_open_options *opts);

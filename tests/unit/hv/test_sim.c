@@ -19,7 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/engine.h" /* xcp__hv_image_ops */
 #include "hv_internal.h"
+#include "image.h"
 #include "sim.h"
 
 #define MiB (1024ull * 1024)
@@ -51,6 +53,8 @@ static void open_sim(void)
     int rc = xcp__sim_open(&hv, dir, &opt, &err);
 
     cr_assert_eq(rc, 0, "open: %d %s", rc, err.message);
+    /* as the library hands it at open (engine.c) */
+    drv->image_ops(hv, &xcp__hv_image_ops);
 }
 
 static void close_sim(void)
@@ -1544,23 +1548,16 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     return rc;
 }
 
-/* A minimal qcow2 image of 1 MiB (header only: magic, version 2, 64 KiB
- * clusters, one L1 entry), what the sim's back end reads, beside the
- * raw disk. */
+/* A qcow2 image of 1 MiB made by the library, what the sim's back end
+ * opens, beside the raw disk. */
 static const char *qcow2_disk(void)
 {
-    char *path = live_path;
-    unsigned char h[512] = {'Q', 'F', 'I', 0xfb, 0, 0, 0, 2};
-    FILE *f;
+    char *path = live_path, msg[256];
 
-    h[23] = 16;                 /* cluster_bits */
-    h[29] = 0x10;               /* size: 0x100000 */
-    h[39] = 1;                  /* l1_size */
     snprintf(path, sizeof(live_path), "%s/live.qcow2", dir);
-    f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(h, 1, sizeof(h), f), sizeof(h));
-    fclose(f);
+    unlink(path);
+    cr_assert_eq(xcp__image_create(path, "qcow2", MiB, NULL, msg,
+                                   sizeof(msg)), 0, "%s", msg);
     return path;
 }
 
