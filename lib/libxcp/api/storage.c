@@ -703,6 +703,53 @@ static int cow_call(xcp__engine *e, xcp__srt *t, bool snapshot,
     return rc;
 }
 
+/* cow_call with its arguments, for a disk's back end held paused. */
+struct cow_args {
+    xcp__engine *e;
+    xcp__srt *t;
+    bool snapshot;
+    const char *location, *uuid;
+    xcp_sr_cow_result *res;
+    xcp_sr_error *err;
+    int rc;                     /* 1 until it ran */
+    int live_rc;                /* the XenAPI error of a failed pause or
+                                   reopen (set), else 0 */
+};
+
+static int cow_paused(void *arg)
+{
+    struct cow_args *a = arg;
+
+    a->rc = cow_call(a->e, a->t, a->snapshot, a->location, a->uuid, a->res,
+                     a->err);
+    return a->rc < 0 ? -1 : 0;
+}
+
+/*
+ * cow_call on a VDI a running VM's disk is served from: with its back end
+ * paused (as XAPI pauses tapdisk), so that no write of the guest's lands
+ * in the image that becomes the snapshot's after it was taken, nor runs
+ * into the snapshot's rewrite of the image (its CBT bitmaps); the back
+ * end then reopens the VDI's new leaf.  Other VDIs: cow_call.  Returns
+ * cow_call's rc (err filled on failure); a->live_rc says whether the
+ * pause or the reopen failed.
+ */
+static int cow_live(xcp__ctx *c, xcp__obj *vdi, struct cow_args *a)
+{
+    xcp__live_disk d;
+    int rc;
+
+    if (!xcp__vdi_attached(c, vdi) || !xcp__live_can_pause(c->e->hv) ||
+        !xcp__vdi_live_find(c, vdi, &d)) {
+        cow_paused(a);
+        return a->rc;
+    }
+    rc = xcp__vdi_live_change(c, vdi, &d, cow_paused, a);
+    if (a->rc >= 0 && rc < 0)
+        a->live_rc = rc;
+    return a->rc < 0 ? a->rc : 0;
+}
+
 int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
 {
     xcp__obj *sr, *n;
@@ -721,8 +768,20 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
     memset(&err, 0, sizeof(err));
     if ((rc = image_to_make(c, sr, uuid)) < 0)
         goto out;
-    rc = cow_call(c->e, &t, snapshot, xcp__obj_str(vdi, F(VDI, location)),
-                  uuid, &res, &err);
+    {
+        struct cow_args a = {c->e, &t, snapshot,
+                             xcp__obj_str(vdi, F(VDI, location)), uuid, &res,
+                             &err, 1, 0};
+
+        rc = cow_live(c, vdi, &a);
+        if (rc == 0 && a.live_rc < 0) {
+            /* no pause: nothing made; no reopen: the images made are
+             * collected as the leftovers of their intent */
+            intent_done(c->e);
+            rc = a.live_rc;
+            goto out;
+        }
+    }
     if (rc < 0) {
         intent_done(c->e);
         rc = xcp__sr_fail(&err, sr, vdi,
