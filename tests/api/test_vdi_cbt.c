@@ -11,6 +11,8 @@
 #include "helpers.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -427,4 +429,83 @@ Test(vdi_cbt, changed_blocks_wait_for_a_running_vm_to_let_go)
     xcp_free(b64);
     OK(xcp_vdi_disable_cbt(S, disk));
     OK(xcp_vm_hard_shutdown(S, vm));
+}
+
+/* Every file write past `bytes` of a file fails (EFBIG) while on. */
+static void writes_past(rlim_t bytes, bool on)
+{
+    static struct rlimit saved;
+    struct rlimit r;
+
+    if (on) {
+        signal(SIGXFSZ, SIG_IGN);
+        cr_assert_eq(getrlimit(RLIMIT_FSIZE, &saved), 0);
+        r = saved;
+        r.rlim_cur = bytes;
+        cr_assert_eq(setrlimit(RLIMIT_FSIZE, &r), 0);
+    } else {
+        cr_assert_eq(setrlimit(RLIMIT_FSIZE, &saved), 0);
+    }
+}
+
+/* The switch of a VHD VDI's tracking with the database's journal write
+ * failing (the log beside the image, a new file of some KiB, is written;
+ * the journal, past them, is not): the call's transaction rolls back.
+ * Before: the image kept the switch (a log without the record's flag, or
+ * the flag without its log, the blocks written meanwhile untracked) until
+ * a restart, as only a kill was covered. */
+Test(vdi_cbt, a_rolled_back_switch_leaves_image_and_record_agreeing)
+{
+    xcp_string_map dc = {0}, smc = {0};
+    char loc[320], log[700], journal[320], desc[4000], *l = NULL;
+    struct stat st;
+    xcp_vdi v;
+    xcp_sr sr;
+    int rc, i;
+
+    snprintf(loc, sizeof(loc), "%s/vhdsr", api_dir);
+    xcp_string_map_set(&dc, "location", loc);
+    xcp_string_map_set(&smc, "image-format", "vhd");
+    OK(xcp_sr_create(S, &sr, api_host(), &dc, 0, "vhd", "", "file", "user",
+                     false, &smc));
+    xcp_string_map_dispose(&dc);
+    xcp_string_map_dispose(&smc);
+    OK(api_vdi_create(&v, sr, "disk", DISK));
+    OK(xcp_vdi_get_uuid(S, &l, v));
+    snprintf(log, sizeof(log), "%s/%s.cbtlog", loc, l);
+    xcp_free(l);
+    /* a journal well past the size of the log */
+    snprintf(journal, sizeof(journal), "%s/db.journal", api_dir);
+    memset(desc, 'x', sizeof(desc) - 1);
+    desc[sizeof(desc) - 1] = '\0';
+    for (i = 0; i < 200 && (stat(journal, &st) < 0 || st.st_size < 256 * 1024);
+         i++) {
+        desc[0] = (char)('a' + i % 26);
+        OK(xcp_vdi_set_name_description(S, v, desc));
+    }
+    cr_assert_eq(stat(journal, &st), 0);
+    cr_assert_geq(st.st_size, 256 * 1024, "journal of %lld bytes",
+                  (long long)st.st_size);
+
+    writes_past((rlim_t)st.st_size, true);
+    rc = xcp_vdi_enable_cbt(S, v);
+    writes_past(0, false);
+    cr_assert_lt(rc, 0, "the commit did not fail");
+    cr_assert_not(cbt_on(v));
+    cr_assert_neq(stat(log, &st), 0, "%s made, its record rolled back", log);
+
+    OK(xcp_vdi_enable_cbt(S, v));
+    cr_assert_eq(stat(log, &st), 0, "no %s", log);
+    cr_assert_eq(stat(journal, &st), 0);
+    writes_past((rlim_t)st.st_size, true);
+    rc = xcp_vdi_disable_cbt(S, v);
+    writes_past(0, false);
+    cr_assert_lt(rc, 0, "the commit did not fail");
+    cr_assert(cbt_on(v));
+    cr_assert_eq(stat(log, &st), 0, "%s removed, its record rolled back",
+                 log);
+    /* and both go on together */
+    OK(xcp_vdi_disable_cbt(S, v));
+    cr_assert_not(cbt_on(v));
+    cr_assert_neq(stat(log, &st), 0, "%s left behind", log);
 }

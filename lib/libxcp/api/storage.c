@@ -379,6 +379,87 @@ static int image_on_txn_end(xcp__ctx *c, xcp__obj *sr, const char *location,
     return xcp__db_after_commit(c->db, pending_image_run, d);
 }
 
+/* A switch of a VDI's changed block tracking left to the end of its
+ * call's transaction (xcp__vdi_cbt_on_txn_end). */
+struct pending_cbt {
+    xcp__engine *e;
+    xcp__srt t;                 /* built without sr_lock */
+    char location[XCP_SR_LOCATION_MAX];
+    bool on, at_commit, live;
+    xcp__live_disk disk;
+    xcp_sr_vdi_path path;
+};
+
+/* The switch itself (sr_lock held): by the SR's driver, the disk's back
+ * end paused around it; or by the back end that holds the image open. */
+static int pending_cbt_switch(struct pending_cbt *p, char *why, size_t len)
+{
+    xcp_sr_error err;
+    xcp_hv_error he;
+    int rc;
+
+    if (p->live && !xcp__live_can_pause(p->e->hv)) {
+        rc = xcp__hv_disk_cbt(p->e->hv, p->disk.domid, p->disk.vdev,
+                              XCP_HV_CBT_BITMAP, p->on, &he);
+        snprintf(why, len, "%s", rc < 0 ? he.message : "");
+        return rc;
+    }
+    if (p->live && (rc = xcp__live_pause_path(p->e->hv, &p->disk)) < 0) {
+        snprintf(why, len, "its back end did not pause");
+        return rc;
+    }
+    memset(&err, 0, sizeof(err));
+    rc = p->t.type->ops->vdi_cbt_set(&p->t.t, p->location, p->on, &err);
+    snprintf(why, len, "%s", rc < 0 ? err.reason : "");
+    if (p->live)
+        xcp__live_reopen_path(p->e->hv, &p->disk, &p->path);
+    return rc;
+}
+
+static void pending_cbt_run(void *arg, bool committed)
+{
+    struct pending_cbt *p = arg;
+    char why[XCP_SR_REASON_MAX];
+
+    if (committed == p->at_commit) {
+        pthread_mutex_lock(&p->e->sr_lock);
+        if (pending_cbt_switch(p, why, sizeof(why)) < 0)
+            xcp__log(XCP__LOG_WARN, "changed block tracking of %s of SR %s "
+                     "not switched %s %s: %s", p->location,
+                     p->t.t.sr_uuid, p->on ? "on" : "off",
+                     committed ? "after its record" : "back after a rolled "
+                                                      "back call", why);
+        pthread_mutex_unlock(&p->e->sr_lock);
+    }
+    xcp__srt_free(&p->t);
+    free(p);
+}
+
+int xcp__vdi_cbt_on_txn_end(xcp__ctx *c, xcp__obj *vdi, xcp__obj *sr,
+                            bool on, bool at_commit,
+                            const xcp__live_disk *live)
+{
+    struct pending_cbt *p = xcp__calloc(1, sizeof(*p));
+    int rc;
+
+    if (!p)
+        return xcp__oom();
+    if ((live && (rc = xcp__vdi_path(c, vdi, &p->path)) < 0) ||
+        (rc = srt_build(c, sr, false, &p->t)) < 0) {
+        free(p);
+        return rc;
+    }
+    p->e = c->e;
+    p->on = on;
+    p->at_commit = at_commit;
+    p->live = live != NULL;
+    if (live)
+        p->disk = *live;
+    snprintf(p->location, sizeof(p->location), "%s",
+             xcp__obj_str(vdi, F(VDI, location)));
+    return xcp__db_after_commit(c->db, pending_cbt_run, p);
+}
+
 int xcp__image_format_check(const char *format)
 {
     if (!format || !strcmp(format, "vhd") || !strcmp(format, "qcow2"))
@@ -1689,5 +1770,10 @@ int xcp__sr_collect_leftovers(xcp__ctx *c)
     for (i = 0; i < n; i++)
         free(refs[i]);
     free(refs);
+    /* What the pass above leaves to the background collector (a leaf
+     * coalesce, which may need a running disk's back end paused): a run
+     * the previous engine stopped at its close, or a kill, left it, and
+     * nothing else would ask for it until the next change of a chain. */
+    xcp__sr_gc_request(c->e);
     return rc;
 }

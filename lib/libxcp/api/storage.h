@@ -220,4 +220,15 @@ int xcp__live_pause_path(xcp_hv *hv, const xcp__live_disk *d);
 void xcp__live_reopen_path(xcp_hv *hv, const xcp__live_disk *d,
                            const xcp_sr_vdi_path *path);
 
+/*
+ * Switch the changed block tracking of vdi's image (of sr) on or off when
+ * the open transaction ends: at its commit (at_commit), or at its abort
+ * (the undo of a switch done before the commit); live: the running VM's
+ * disk it is, whose back end is paused around it (or does it itself).
+ * A failure then is logged: the image keeps its tracking, never less.
+ */
+int xcp__vdi_cbt_on_txn_end(xcp__ctx *c, xcp__obj *vdi, xcp__obj *sr,
+                            bool on, bool at_commit,
+                            const xcp__live_disk *live);
+
 #endif

@@ -422,6 +422,21 @@ static int cbt_image(void *arg)
     return w->failed ? -1 : 0;
 }
 
+/* VDI_IN_USE unless the tracking of vdi, a running VM's disk, can be
+ * switched: its back end paused, or by the back end (qcow2 only). */
+static int cbt_live_check(xcp__ctx *c, xcp__obj *vdi, const char *op)
+{
+    const char *fmt = xcp__obj_map_str(vdi, F(VDI, sm_config),
+                                       "image-format");
+
+    if (xcp__live_can_pause(c->e->hv))
+        return 0;
+    if (!xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_CBT) || !fmt ||
+        strcmp(fmt, "qcow2") != 0)
+        return XCP__ERR_VDI_IN_USE(vdi->ref, op);
+    return 0;
+}
+
 /*
  * The tracking of a disk a running VM has attached switched, as XAPI
  * does it live: with the back end paused and reopened around the
@@ -432,15 +447,13 @@ static int cbt_image(void *arg)
 static int cbt_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
                     struct cbt_switch *w, const char *op)
 {
-    const char *fmt;
     xcp_hv_error e;
+    int rc;
 
     if (xcp__live_can_pause(c->e->hv))
         return xcp__vdi_live_change(c, vdi, d, cbt_image, w);
-    fmt = xcp__obj_map_str(vdi, F(VDI, sm_config), "image-format");
-    if (!xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_CBT) || !fmt ||
-        strcmp(fmt, "qcow2") != 0)
-        return XCP__ERR_VDI_IN_USE(vdi->ref, op);
+    if ((rc = cbt_live_check(c, vdi, op)) < 0)
+        return rc;
     if (xcp__hv_disk_cbt(c->e->hv, d->domid, d->vdev, XCP__CBT_BITMAP, w->on,
                          &e) < 0)
         return xcp__dev_hv_err(&e);
@@ -467,16 +480,27 @@ static int set_cbt(xcp__ctx *c, bool on)
         return XCP__ERR_VDI_IN_USE(vdi->ref, op);
     if ((rc = cbt_target(c, vdi, &sr, &t)) < 0)
         return rc;
-    /* The image changes before the record commits: a kill between the
-     * two has the next open read the record again from the image (else
-     * it stays out of step, a disable of it a no-op, until some later
-     * refresh flips it). */
-    rc = xcp__vdi_intent_refresh(c, sr, xcp__obj_str(vdi, F(VDI, location)));
+    /*
+     * The image and the record agree whatever ends the call: tracking
+     * goes on in the image before the record commits, and off again if
+     * the transaction rolls back (out of memory, a failed journal
+     * write); it goes off only once the record has committed (until
+     * then the image tracks, never less than the record says). That
+     * end runs first, then the intent's: a kill between the image's
+     * change and the commit has the next open read the record again
+     * from the image.
+     */
+    rc = xcp__vdi_cbt_on_txn_end(c, vdi, sr, false, !on, live ? &d : NULL);
+    if (rc == 0)
+        rc = xcp__vdi_intent_refresh(c, sr,
+                                     xcp__obj_str(vdi, F(VDI, location)));
     memset(&w, 0, sizeof(w));
     w.t = &t;
     w.location = xcp__obj_str(vdi, F(VDI, location));
     w.on = on;
-    if (rc == 0)
+    if (rc == 0 && live && !on)
+        rc = cbt_live_check(c, vdi, op);
+    else if (rc == 0 && on)
         rc = live ? cbt_live(c, vdi, &d, &w, op) : cbt_image(&w);
     if (w.failed)
         rc = xcp__sr_fail(&w.err, sr, vdi, 0);

@@ -416,14 +416,8 @@ Test(sim_guest, acknowledged_writes_survive_snapshots_and_the_collector)
             sleep(1);
     }
     wait_records(domid, vdev, n + 5);
-    /* Known gap (see the session's report): with the guest writing, the
-     * last leaf coalesce is not always done; the merges of the hidden
-     * parents are. At most the leaf and its parent remain. */
-    cr_assert_leq(count_images(), start + 1, "the running disk's chain "
-                  "was not merged: %zu images, %zu before", count_images(),
-                  start);
-    if (count_images() > start)
-        cr_log_warn("the leaf was not coalesced under the writing guest");
+    cr_assert_eq(count_images(), start, "the running disk's chain was not "
+                 "coalesced: %zu images, %zu before", count_images(), start);
     wait_records(domid, vdev, XCP__SIM_RECORD_SLOTS + 8);
     /* Stop the guest, then read everything back. */
     OK(xcp_vm_pause(S, vm));
