@@ -431,3 +431,70 @@ Test(sim_guest, acknowledged_writes_survive_snapshots_and_the_collector)
     xcp_free(uuid);
     OK(xcp_vm_hard_shutdown(S, vm));
 }
+
+/* The back end's own resize and tracking switch (slots disk_resize and
+ * disk_cbt), through the library's image I/O, on a VHD disk too: before,
+ * the sim wrote a qcow2 header's size field by hand (VHD: -ENOTSUP) and
+ * only noted the bitmap (qcow2 only), nothing in the image. */
+Test(sim_guest, the_back_end_resizes_and_tracks_a_vhd_disk)
+{
+    char path[600], log[620], msg[256];
+    xcp_hv_disk k = {0};
+    unsigned char buf[4096], want[4096];
+    xcp__image *im;
+    struct stat st;
+    uint64_t size = 0;
+    uint32_t domid;
+    xcp_vm vm = running_vm(&domid);
+
+    snprintf(path, sizeof(path), "%s/extra.vhd", api_dir);
+    snprintf(log, sizeof(log), "%s/extra.cbtlog", api_dir);
+    cr_assert_eq(xcp__image_create(path, "vhd", 8 * MiB, NULL, msg,
+                                   sizeof(msg)), 0, "%s", msg);
+    k.path = path;
+    k.format = "vhd";
+    k.vdev = "xvdc";
+    cr_assert_eq(xcp__hv_sim_driver.disk_plug(guest, domid, &k, &herr), 0,
+                 "%s", herr.message);
+    guest_write(domid, "xvdc", 1 * MiB, 7);
+    cr_assert_eq(xcp__hv_sim_driver.disk_resize(guest, domid, "xvdc",
+                                                16 * MiB, &herr),
+                 0, "disk_resize: %s", herr.message);
+    cr_assert_eq(xcp__hv_sim_driver.disk_size(guest, domid, "xvdc", &size,
+                                              &herr), 0);
+    cr_assert_eq(size, 16 * MiB);
+    cr_assert_eq(xcp__hv_sim_driver.disk_cbt(guest, domid, "xvdc",
+                                             XCP_HV_CBT_BITMAP, true, &herr),
+                 0, "disk_cbt: %s", herr.message);
+    cr_assert_eq(stat(log, &st), 0, "no %s", log);
+    guest_write(domid, "xvdc", 12 * MiB, 8); /* past the old end */
+    cr_assert_eq(xcp__image_open(&im, path, "vhd", XCP__IMAGE_RDONLY, msg,
+                                 sizeof(msg)), 0, "%s", msg);
+    cr_assert_eq(xcp__image_virtual_size(im), 16 * MiB);
+    cr_assert_eq(xcp__image_read(im, 1 * MiB, buf, sizeof(buf), msg,
+                                 sizeof(msg)), 0, "%s", msg);
+    pattern(want, sizeof(want), 7);
+    cr_assert(memcmp(buf, want, sizeof(buf)) == 0);
+    cr_assert_eq(xcp__image_read(im, 12 * MiB, buf, sizeof(buf), msg,
+                                 sizeof(msg)), 0, "%s", msg);
+    pattern(want, sizeof(want), 8);
+    cr_assert(memcmp(buf, want, sizeof(buf)) == 0);
+    {
+        xcp__image_cbt c = {{0}, 0, NULL};
+        bool on = false;
+
+        cr_assert_eq(xcp__image_cbt_get(im, &on, &c, msg, sizeof(msg)), 0,
+                     "%s", msg);
+        cr_assert(on);
+        /* the write after the switch is marked: block 12 MiB / 64 KiB */
+        cr_assert(c.bits[(12 * MiB / 65536) / 8] &
+                  (0x80 >> ((12 * MiB / 65536) % 8)));
+        xcp__image_cbt_dispose(&c);
+    }
+    xcp__image_close(im);
+    cr_assert_eq(xcp__hv_sim_driver.disk_cbt(guest, domid, "xvdc",
+                                             XCP_HV_CBT_BITMAP, false, &herr),
+                 0, "disk_cbt off: %s", herr.message);
+    cr_assert_neq(stat(log, &st), 0, "%s left behind", log);
+    OK(xcp_vm_hard_shutdown(S, vm));
+}
