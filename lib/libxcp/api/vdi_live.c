@@ -60,8 +60,13 @@ int xcp__vdi_live_change(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
 
     if ((rc = xcp__vdi_path(c, vdi, &path)) < 0)
         return rc;
-    if (xcp__hv_disk_pause(c->e->hv, d->domid, d->vdev, &e) < 0)
+    if (xcp__hv_disk_pause(c->e->hv, d->domid, d->vdev, &e) < 0) {
+        /* No domain, no back end: a VM on its way down (suspended for
+         * VM.checkpoint) writes nothing more, nothing is to reopen. */
+        if (e.code == -ESRCH)
+            return change(arg);
         return live_err(&e);
+    }
     rc = change(arg);
     /* Reopened whatever the change did: the image is whole either way
      * (the SR's operations are atomic), and the guest must go on. */
