@@ -1589,6 +1589,10 @@ SHARED(disk_size, xcp__sim_disk_size,
        (void *self, uint32_t domid, const char *vdev, uint64_t *bytes,
         xcp_hv_error *err),
        (self, domid, vdev, bytes, err))
+SHARED(disk_snapshot, xcp__sim_disk_snapshot,
+       (void *self, uint32_t domid, const char *vdev, const char *overlay,
+        const char *format, xcp_hv_error *err),
+       (self, domid, vdev, overlay, format, err))
 
 const xcp_hv_driver xcp__hv_sim_driver = {
     .version = XCP_HV_DRIVER_VERSION,
@@ -1632,4 +1636,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .disk_resize = shared_disk_resize,
     .disk_cbt = shared_disk_cbt,
     .disk_size = shared_disk_size,
+    .disk_snapshot = shared_disk_snapshot,
 };

@@ -376,6 +376,10 @@ int xcp__sim_disk_resize(void *self, uint32_t domid, const char *vdev,
                          uint64_t bytes, xcp_hv_error *err);
 int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
                       const char *bitmap, bool on, xcp_hv_error *err);
+/* Slot disk_snapshot (qcow2, as QEMU): the back end holds overlay now. */
+int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
+                           const char *overlay, const char *format,
+                           xcp_hv_error *err);
 /* The disk of d called vdev, or NULL. */
 struct disk *xcp__sim_disk_find(struct dom *d, const char *vdev);
 

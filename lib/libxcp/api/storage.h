@@ -220,4 +220,17 @@ int xcp__live_pause_path(xcp_hv *hv, const xcp__live_disk *d);
 void xcp__live_reopen_path(xcp_hv *hv, const xcp__live_disk *d,
                            const xcp_sr_vdi_path *path);
 
+/* The back end of a live disk that moves its writes itself at a snapshot
+ * (driver slot disk_snapshot), for the SR's vdi_cow_live: e holds the
+ * driver's error when the move failed. */
+typedef struct xcp__live_writer {
+    xcp_hv *hv;
+    xcp__live_disk disk;
+    bool failed;
+    xcp_hv_error e;
+} xcp__live_writer;
+/* xcp_sr_cow_hooks.switch_to over an xcp__live_writer (ctx). */
+int xcp__live_switch_to(void *ctx, const char *path, const char *format,
+                        char *reason, size_t len);
+
 #endif
