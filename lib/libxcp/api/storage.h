@@ -208,8 +208,9 @@ int xcp__vdi_live_find(xcp__ctx *c, xcp__obj *vdi, xcp__live_disk *out);
 bool xcp__live_can_pause(xcp_hv *hv);
 /*
  * change(arg) run with the back end of d paused, then the back end
- * reopens vdi's image (whatever change returned). change's return, or
- * the XenAPI error of a failed pause or reopen.
+ * reopens vdi's image (whatever change returned); run as it is when the
+ * domain is gone already. change's return, or the XenAPI error of a
+ * failed pause or reopen.
  */
 int xcp__vdi_live_change(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
                          int (*change)(void *arg), void *arg);

@@ -61,8 +61,13 @@ int xcp__vdi_live_change(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
 
     if ((rc = xcp__vdi_path(c, vdi, &path)) < 0)
         return rc;
-    if (xcp__hv_disk_pause(c->e->hv, d->domid, d->vdev, &e) < 0)
+    if (xcp__hv_disk_pause(c->e->hv, d->domid, d->vdev, &e) < 0) {
+        /* a domain gone already (a VM checkpoint suspends it before its
+         * disks are snapshotted): nobody writes the image */
+        if (e.code == -ESRCH)
+            return change(arg);
         return live_err(&e);
+    }
     rc = change(arg);
     /* Reopened whatever the change did: the image is whole either way
      * (the SR's operations are atomic), and the guest must go on. */
@@ -109,8 +114,9 @@ int xcp__live_switch_to(void *ctx, const char *path, const char *format,
 {
     xcp__live_writer *w = ctx;
 
+    /* (a domain gone already: nobody writes the image, nothing moves) */
     if (xcp__hv_disk_snapshot(w->hv, w->disk.domid, w->disk.vdev, path,
-                              format, &w->e) == 0)
+                              format, &w->e) == 0 || w->e.code == -ESRCH)
         return 0;
     w->failed = true;
     snprintf(reason, len, "%s", w->e.message);
