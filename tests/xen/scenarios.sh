@@ -941,18 +941,31 @@ sc_livedisk_snapshot() {
         [ "$b" = "$2" ] || bad "a snapshot's block 3 reads '$b', not" \
             "$2 (written before it)" || return 1
     done
+    check_chain "$(vdi_file "$s1")" && check_chain "$(vdi_file "$s2")" ||
+        return 1
     n=$(lines "$VM")
     x vdi-resize uuid="$vdi" disk-size=33554432 || return 1
     wait_console "$VM" "XCPGUEST: sizes .*$HOT_DEV=65536 " 60 "$n" ||
         return 1
+    # the snapshots go while the guest runs: the collector merges their
+    # hidden parents under the leaf QEMU writes (never into it)
+    x vdi-destroy uuid="$s1" && x vdi-destroy uuid="$s2" || return 1
+    x sr-scan uuid="$(x sr-list type=file --minimal | cut -d, -f1)" ||
+        return 1
+    sleep 10
+    guest_write "$HOT_DEV" "4 snapD" || return 1
     unplug_disk "$vbd" "$HOT_DEV" || return 1
     f=$(vdi_file "$vdi")
-    b=$(image_block "$f" 3) || return 1
-    echo "disk: block 3 reads '$b'"
-    [ "$b" = snapC ] || bad "the disk's block 3 reads '$b', not snapC" ||
-        return 1
-    check_chain "$f" && check_chain "$(vdi_file "$s1")" || return 1
-    x vdi-destroy uuid="$s1" && x vdi-destroy uuid="$s2"
+    echo "disk: chain $("$QIMG" info -U --backing-chain "$f" |
+        sed -n 's/^image: //p' | tr '\n' ' ')"
+    for b in "3 snapC" "4 snapD"; do
+        set -- $b
+        b=$(image_block "$f" "$1") || return 1
+        echo "disk: block $1 reads '$b'"
+        [ "$b" = "$2" ] || bad "the disk's block $1 reads '$b', not $2" ||
+            return 1
+    done
+    check_chain "$f"
 }
 
 # Image files in the file SR.

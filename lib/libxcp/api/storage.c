@@ -1237,7 +1237,16 @@ static int gc_pause(void *ctx, const char *location)
         return -EBUSY;
     if (!(b = gc_busy_find(g->job, location)))
         return 0;
-    if (!b->live || b->paused || xcp__live_pause_path(g->e->hv, &b->disk) < 0)
+    if (!b->live) {
+        /* Xen: QEMU holds the image and cannot let go of it (a live
+         * commit would reopen its backing image by a name that a live
+         * snapshot gave to the leaf): the chain waits for the VM */
+        xcp__log(XCP__LOG_INFO, "SR collector: %s is attached and its "
+                 "back end cannot be paused: not coalesced while attached",
+                 location);
+        return -EBUSY;
+    }
+    if (b->paused || xcp__live_pause_path(g->e->hv, &b->disk) < 0)
         return -EBUSY;
     b->paused = true;
     return 0;
