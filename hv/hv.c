@@ -335,6 +335,7 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_DISK_RESIZE: return d->version >= 4 && d->disk_resize;
     case XCP_HV_OP_DISK_CBT: return d->version >= 4 && d->disk_cbt;
     case XCP_HV_OP_DISK_SIZE: return d->version >= 4 && d->disk_size;
+    case XCP_HV_OP_DISK_SNAPSHOT: return d->version >= 5 && d->disk_snapshot;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -633,4 +634,14 @@ int xcp__hv_disk_size(xcp_hv *hv, uint32_t domid, const char *vdev,
                       uint64_t *bytes, xcp_hv_error *err)
 {
     HV_CALL4(hv, XCP_HV_OP_DISK_SIZE, disk_size, err, domid, vdev, bytes, err);
+}
+
+int xcp__hv_disk_snapshot(xcp_hv *hv, uint32_t domid, const char *vdev,
+                          const char *overlay, const char *format,
+                          xcp_hv_error *err)
+{
+    if (hv->drv->version < 5)
+        return unsupported(hv, XCP_HV_OP_DISK_SNAPSHOT, err);
+    HV_CALL(hv, XCP_HV_OP_DISK_SNAPSHOT, disk_snapshot, err, domid, vdev,
+            overlay, format, err);
 }

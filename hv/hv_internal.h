@@ -166,6 +166,14 @@ int xcp__hv_bridge_remove(xcp_hv *hv, const char *bridge, xcp_hv_error *err);
 /* Whether Linux takes `name` for an interface (a bridge): 1 to 15
  * characters, none of them '/', ':' or blank, and not "." or "..". */
 bool xcp__hv_bridge_name_valid(const char *name);
+/*
+ * For disk_snapshot: 0 when overlay is a qcow2 image whose backing file
+ * (a relative name is taken from overlay's folder) is the file image
+ * names (the same inode); -ENOTSUP for no qcow2 image, -EINVAL for
+ * another or no backing file, -errno when a file cannot be read.
+ */
+int xcp__hv_overlay_check(const char *overlay, const char *image,
+                          xcp_hv_error *err);
 /* Makes host bridge `bridge` ready for NICs (driver slot bridge_ensure):
  * -ENODEV when it cannot be had; -ENOTSUP when the driver has none. */
 int xcp__hv_bridge_ensure(xcp_hv *hv, const char *bridge, xcp_hv_error *err);
@@ -181,6 +189,11 @@ int xcp__hv_disk_cbt(xcp_hv *hv, uint32_t domid, const char *vdev,
                      const char *bitmap, bool on, xcp_hv_error *err);
 int xcp__hv_disk_size(xcp_hv *hv, uint32_t domid, const char *vdev,
                       uint64_t *bytes, xcp_hv_error *err);
+/* Moves disk vdev's writes onto overlay (driver slot disk_snapshot,
+ * version 5; -ENOTSUP below it). */
+int xcp__hv_disk_snapshot(xcp_hv *hv, uint32_t domid, const char *vdev,
+                          const char *overlay, const char *format,
+                          xcp_hv_error *err);
 
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN,
  * in its module). */

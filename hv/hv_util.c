@@ -1,7 +1,8 @@
 /*
  * hv/hv_util.c - what the hypervisor drivers share beside the registry:
  * their error reports, the host's CPU identity, the changed-domain queue,
- * the names of the interface's enums, bridge names. Plain C on libc only,
+ * the names of the interface's enums, bridge names, the backing file of a
+ * disk_snapshot overlay. Plain C on libc only,
  * so that a driver built as a module (hv/xen, dlopened by hv/hv.c)
  * carries its own copy of these and needs nothing else from the library.
  */
@@ -9,12 +10,15 @@
 #define _GNU_SOURCE /* getline */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hv_internal.h"
 
@@ -204,6 +208,7 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_DISK_RESIZE] = "disk_resize",
     [XCP_HV_OP_DISK_CBT] = "disk_cbt",
     [XCP_HV_OP_DISK_SIZE] = "disk_size",
+    [XCP_HV_OP_DISK_SNAPSHOT] = "disk_snapshot",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};
@@ -286,4 +291,60 @@ bool xcp__hv_bridge_name_valid(const char *name)
     if (n == 0 || n >= 16 || !strcmp(name, ".") || !strcmp(name, ".."))
         return false;
     return strcspn(name, "/: \t\n\v\f\r") == n;
+}
+
+/* ---- images ------------------------------------------------------------- */
+
+static uint64_t be_at(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+
+    while (n--)
+        v = v << 8 | *p++;
+    return v;
+}
+
+int xcp__hv_overlay_check(const char *overlay, const char *image,
+                          xcp_hv_error *err)
+{
+    unsigned char h[20];
+    char name[1024], path[2048];
+    const char *slash = strrchr(overlay, '/');
+    struct stat a, b;
+    uint64_t off, len;
+    int fd = open(overlay, O_RDONLY | O_CLOEXEC), rc = 0;
+
+    if (fd < 0)
+        return xcp__hv_error_set(err, -errno, "overlay %s: %s", overlay,
+                                 strerror(errno));
+    /* qcow2 header: magic, version, backing file offset (8), size (4) */
+    if (pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+        memcmp(h, "QFI\xfb", 4) != 0) {
+        rc = xcp__hv_error_set(err, -ENOTSUP, "overlay %s is no qcow2 "
+                               "image", overlay);
+        goto out;
+    }
+    off = be_at(h + 8, 8);
+    len = be_at(h + 16, 4);
+    if (!off || !len || len >= sizeof(name) ||
+        pread(fd, name, len, (off_t)off) != (ssize_t)len) {
+        rc = xcp__hv_error_set(err, -EINVAL, "overlay %s has no backing "
+                               "file", overlay);
+        goto out;
+    }
+    name[len] = '\0';
+    /* a relative backing file name is relative to the overlay's folder */
+    if (name[0] == '/' || !slash)
+        snprintf(path, sizeof(path), "%s", name);
+    else
+        snprintf(path, sizeof(path), "%.*s/%s", (int)(slash - overlay),
+                 overlay, name);
+    if (stat(path, &a) < 0 || stat(image, &b) < 0 || a.st_dev != b.st_dev ||
+        a.st_ino != b.st_ino)
+        rc = xcp__hv_error_set(err, -EINVAL, "overlay %s: its backing file "
+                               "%s is not the disk's image %s", overlay,
+                               path, image);
+out:
+    close(fd);
+    return rc;
 }

@@ -1602,6 +1602,10 @@ SHARED(disk_size, xcp__sim_disk_size,
        (void *self, uint32_t domid, const char *vdev, uint64_t *bytes,
         xcp_hv_error *err),
        (self, domid, vdev, bytes, err))
+SHARED(disk_snapshot, xcp__sim_disk_snapshot,
+       (void *self, uint32_t domid, const char *vdev, const char *overlay,
+        const char *format, xcp_hv_error *err),
+       (self, domid, vdev, overlay, format, err))
 
 const xcp_hv_driver xcp__hv_sim_driver = {
     .version = XCP_HV_DRIVER_VERSION,
@@ -1646,4 +1650,5 @@ const xcp_hv_driver xcp__hv_sim_driver = {
     .disk_cbt = shared_disk_cbt,
     .disk_size = shared_disk_size,
     .image_ops = xcp__sim_image_ops,
+    .disk_snapshot = shared_disk_snapshot,
 };

@@ -398,6 +398,10 @@ int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
 int xcp__sim_live_disk(struct sim *s, xcp_hv_op op, uint32_t domid,
                        const char *vdev, const char *what, struct dom **d,
                        struct disk **k, xcp_hv_error *err);
+/* Slot disk_snapshot (qcow2, as QEMU): the back end holds overlay now. */
+int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
+                           const char *overlay, const char *format,
+                           xcp_hv_error *err);
 /* The disk of d called vdev, or NULL. */
 struct disk *xcp__sim_disk_find(struct dom *d, const char *vdev);
 

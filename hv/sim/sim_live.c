@@ -2,7 +2,8 @@
  * hv/sim/sim_live.c - the disks of running domains: the back end paused
  * and reopened around a change of its image (as XAPI pauses tapdisk), and
  * the virtual size the guest sees, read from the image when the back end
- * opens it.
+ * opens it; and its writes moved onto an overlay at a snapshot
+ * (disk_snapshot, as QEMU does on Xen).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -266,5 +267,44 @@ int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
     if ((rc = back_end_change(s, domid, k, 0, on, err)) < 0)
         return rc;
     k->cbt = on;
+    return xcp__sim_commit(s, domid, err);
+}
+
+int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
+                           const char *overlay, const char *format,
+                           xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    char *p;
+    int rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_SNAPSHOT, domid, vdev,
+                                "snapshot a disk of", &d, &k, err);
+
+    if (rc < 0)
+        return rc;
+    if (k->paused)
+        return xcp__hv_error_set(err, -EBUSY,
+                                 "sim: domain %" PRIu32 ": disk %s is "
+                                 "paused", domid, vdev);
+    /* what Xen's QEMU can: a qcow2 overlay on a qcow2 image */
+    if (!format || strcmp(format, "qcow2") != 0 || !k->format ||
+        strcmp(k->format, "qcow2") != 0)
+        return xcp__hv_error_set(err, -ENOTSUP,
+                                 "sim: domain %" PRIu32 ": disk %s (%s) "
+                                 "cannot move onto a %s overlay (qcow2 "
+                                 "only)", domid, vdev,
+                                 k->format ? k->format : "raw",
+                                 format ? format : "raw");
+    if ((rc = xcp__sim_need_file(d->uuid, "overlay", overlay, err)) < 0 ||
+        (rc = xcp__hv_overlay_check(overlay, k->path, err)) < 0)
+        return rc;
+    if (!(p = strdup(overlay)))
+        return oom(err);
+    /* the back end holds the overlay's file from now on, whatever name
+     * the caller gives it (the next pause/reopen names the image again) */
+    free(k->path);
+    k->path = p;
+    xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }

@@ -1567,6 +1567,7 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .disk_resize = xcp__xen_disk_resize,
     .disk_cbt = xcp__xen_disk_cbt,
     .disk_size = xcp__xen_disk_size,
+    .disk_snapshot = xcp__xen_disk_snapshot,
 };
 
 #else

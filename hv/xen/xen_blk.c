@@ -1,15 +1,23 @@
 /*
  * hv/xen/xen_blk.c - the disks of running domains on Xen (driver slots
- * disk_resize, disk_cbt, disk_size). A qcow2 or VHD disk is served by
- * QEMU's qdisk back end in dom0 (xen-block), which keeps its image open:
- * it cannot be paused while the library rewrites the image (no
- * disk_pause: the library then leaves such a leaf uncoalesced), so QEMU
- * itself changes it, asked over the QMP socket libxl gives each device
- * model (/var/run/xen/qmp-libxl-<domid>): block_resize (xen-block then
- * writes the new "sectors" to xenstore and blkfront sees it) and
+ * disk_resize, disk_cbt, disk_size, disk_snapshot). A qcow2 or VHD disk
+ * is served by QEMU's qdisk back end in dom0 (xen-block), which keeps its
+ * image open: it cannot be paused while the library rewrites the image
+ * (no disk_pause: the library then leaves such a leaf uncoalesced), so
+ * QEMU itself changes it, asked over the QMP socket libxl gives each
+ * device model (/var/run/xen/qmp-libxl-<domid>): block_resize (xen-block
+ * then writes the new "sectors" to xenstore and blkfront sees it),
  * block-dirty-bitmap-add/-remove of a persistent bitmap (stored in the
- * qcow2 image when QEMU closes it). The node is found by its image path
- * in query-named-block-nodes.
+ * qcow2 image when QEMU closes it), and blockdev-snapshot-sync onto an
+ * existing overlay (the writes move onto it; the old image becomes its
+ * backing node).
+ *
+ * The node: xen-block names the format node it opens "<vdev>-<driver>"
+ * (hw/block/xen-block.c: the drive id is the backend's "dev"); each
+ * overlay of disk_snapshot is named "<vdev>-<driver>-<n>" here, and the
+ * one serving the guest is the root of the device's block backend, which
+ * query-block lists. (Image paths do not tell: the library renames the
+ * overlay into the disk's name, and the old node keeps that name.)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -22,6 +30,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libxl.h>
@@ -157,7 +166,7 @@ static int qmp_open(struct qmp *q, uint32_t domid, xcp_hv_error *err)
     return 0;
 }
 
-/* The image path and format of disk vdev, as libxl handed it to qdisk. */
+/* The image path of disk vdev, as libxl handed it to qdisk. */
 static int disk_image(void *self, uint32_t domid, const char *vdev,
                       char *path, size_t plen, xcp_hv_error *err)
 {
@@ -202,52 +211,62 @@ static void enclosing(const char *reply, const char *at, const char **b,
 }
 
 /*
- * The node name of the format node QEMU has open on image path (the one
- * whose "file" is path and "drv" not "file"), and that node's object in
- * *obj, *obj_len (inside *reply, which the caller frees).
+ * The node of disk vdev that serves the guest ("<vdev>-<driver>", or an
+ * overlay of it, "<vdev>-<driver>-<n>": see the head of this file): its
+ * name in node, and its object in *obj, *obj_len (inside *reply, which
+ * the caller frees).
  */
-static int find_node(struct qmp *q, const char *path, char *node,
+static int find_node(struct qmp *q, const char *vdev, char *node,
                      size_t nlen, char **reply, const char **obj,
                      size_t *obj_len, xcp_hv_error *err)
 {
-    char want[600];
     const char *at, *b, *e, *nn;
+    size_t vl = strlen(vdev), l, sl = 0;
+    char seen[160] = "";
     int rc;
 
-    if ((rc = qmp_exec(q, "{\"execute\": \"query-named-block-nodes\"}\n",
-                       reply, err)) < 0)
+    if ((rc = qmp_exec(q, "{\"execute\": \"query-block\"}\n", reply,
+                       err)) < 0)
         return rc;
-    snprintf(want, sizeof(want), "\"file\": \"%s\"", path);
     for (at = *reply; (at = strstr(at, "\"node-name\": \"")); at++) {
-        enclosing(*reply, at, &b, &e);
-        if (!memmem(b, (size_t)(e - b), want, strlen(want)) ||
-            memmem(b, (size_t)(e - b), "\"drv\": \"file\"", 13))
-            continue;
         nn = at + 14;
-        snprintf(node, nlen, "%.*s", (int)strcspn(nn, "\""), nn);
+        l = strcspn(nn, "\"");
+        if (l <= vl + 1 || strncmp(nn, vdev, vl) != 0 || nn[vl] != '-') {
+            if (sl < sizeof(seen))  /* for the error below */
+                sl += (size_t)snprintf(seen + sl, sizeof(seen) - sl, " %.*s",
+                                       (int)l, nn);
+            continue;
+        }
+        enclosing(*reply, at, &b, &e);
+        snprintf(node, nlen, "%.*s", (int)l, nn);
         *obj = b;
         *obj_len = (size_t)(e - b);
         return 0;
     }
     free(*reply);
     *reply = NULL;
-    return xcp__hv_error_set(err, -ENODEV, "xen: QEMU has no block node on "
-                             "%s", path);
+    return xcp__hv_error_set(err, -ENODEV, "xen: QEMU serves no block node "
+                             "of disk %s (it serves:%s)", vdev,
+                             seen[0] ? seen : " none");
 }
 
-/* Opens QMP to domain domid and finds the node of its disk vdev. */
+/* Opens QMP to domain domid and finds the node of its disk vdev; the
+ * image libxl gave QEMU in path (NULL: not wanted). */
 static int open_node(void *self, uint32_t domid, const char *vdev,
                      struct qmp *q, char *node, size_t nlen, char **reply,
-                     const char **obj, size_t *obj_len, xcp_hv_error *err)
+                     const char **obj, size_t *obj_len, char *path,
+                     xcp_hv_error *err)
 {
-    char path[512];
+    char own[512];
     int rc;
 
+    if (!path)
+        path = own;
     if ((rc = xcp__xen_guest(self, domid, "change a disk of", err)) < 0 ||
-        (rc = disk_image(self, domid, vdev, path, sizeof(path), err)) < 0 ||
+        (rc = disk_image(self, domid, vdev, path, sizeof(own), err)) < 0 ||
         (rc = qmp_open(q, domid, err)) < 0)
         return rc;
-    if ((rc = find_node(q, path, node, nlen, reply, obj, obj_len, err)) < 0)
+    if ((rc = find_node(q, vdev, node, nlen, reply, obj, obj_len, err)) < 0)
         qmp_close(q);
     return rc;
 }
@@ -260,7 +279,7 @@ int xcp__xen_disk_resize(void *self, uint32_t domid, const char *vdev,
     const char *obj;
     size_t olen;
     int rc = open_node(self, domid, vdev, &q, node, sizeof(node), &reply,
-                       &obj, &olen, err);
+                       &obj, &olen, NULL, err);
 
     if (rc < 0)
         return rc;
@@ -282,7 +301,7 @@ int xcp__xen_disk_cbt(void *self, uint32_t domid, const char *vdev,
     const char *obj, *at;
     size_t olen, wl;
     int rc = open_node(self, domid, vdev, &q, node, sizeof(node), &reply,
-                       &obj, &olen, err);
+                       &obj, &olen, NULL, err);
 
     if (rc < 0)
         return rc;
@@ -361,5 +380,60 @@ int xcp__xen_disk_size(void *self, uint32_t domid, const char *vdev,
     }
     free(ids);
     xs_close(xs);
+    return rc;
+}
+
+/* The length of "<vdev>-<driver>" at the start of a node's name. */
+static int base_len(const char *node)
+{
+    size_t v = strcspn(node, "-");
+
+    return node[v] ? (int)(v + 1 + strcspn(node + v + 1, "-")) : (int)v;
+}
+
+int xcp__xen_disk_snapshot(void *self, uint32_t domid, const char *vdev,
+                           const char *overlay, const char *format,
+                           xcp_hv_error *err)
+{
+    struct qmp q;
+    struct timespec ts;
+    char node[128], path[512], cmd[1536], *reply = NULL, *r2 = NULL;
+    const char *obj;
+    size_t olen;
+    int rc;
+
+    if (!format || strcmp(format, "qcow2") != 0)
+        return xcp__hv_error_set(err, -ENOTSUP, "xen: domain %" PRIu32
+                                 ": QEMU cannot move disk %s onto a %s "
+                                 "overlay (qcow2 only)", domid, vdev,
+                                 format ? format : "raw");
+    if (strlen(overlay) > 1024 || strpbrk(overlay, "\"\\"))
+        return xcp__hv_error_set(err, -EINVAL, "xen: overlay path %.64s... "
+                                 "cannot be given to QEMU", overlay);
+    rc = open_node(self, domid, vdev, &q, node, sizeof(node), &reply, &obj,
+                   &olen, path, err);
+    if (rc < 0)
+        return rc;
+    if (!memmem(obj, olen, "\"drv\": \"qcow2\"", 14))
+        rc = xcp__hv_error_set(err, -ENOTSUP, "xen: domain %" PRIu32
+                               ": disk %s is no qcow2 image: it cannot "
+                               "have an overlay", domid, vdev);
+    else
+        rc = xcp__hv_overlay_check(overlay, path, err);
+    if (rc == 0) {
+        /* a name no node of this QEMU had: the nanoseconds now */
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(cmd, sizeof(cmd), "{\"execute\": \"blockdev-snapshot-sync\","
+                 " \"arguments\": {\"node-name\": \"%s\", "
+                 "\"snapshot-file\": \"%s\", \"snapshot-node-name\": "
+                 "\"%.*s-%" PRIx64 "\", \"format\": \"qcow2\", \"mode\": "
+                 "\"existing\"}}\n", node, overlay, base_len(node), node,
+                 ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec) &
+                     0xffffffffffffu);
+        rc = qmp_exec(&q, cmd, &r2, err);
+        free(r2);
+    }
+    free(reply);
+    qmp_close(&q);
     return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * hv/xen/xen_blk.h - the disks of running domains on Xen, through QEMU's
- * QMP (xen_blk.c): the driver's disk_resize, disk_cbt and disk_size
- * slots (xcp/sys/hv.h), self being the driver's handle.
+ * QMP (xen_blk.c): the driver's disk_resize, disk_cbt, disk_size and
+ * disk_snapshot slots (xcp/sys/hv.h), self being the driver's handle.
  */
 #ifndef XCP_XEN_BLK_H
 #define XCP_XEN_BLK_H
@@ -20,5 +20,10 @@ int xcp__xen_disk_cbt(void *self, uint32_t domid, const char *vdev,
 /* The size blkfront is told: the back end's xenstore "sectors". */
 int xcp__xen_disk_size(void *self, uint32_t domid, const char *vdev,
                        uint64_t *bytes, xcp_hv_error *err);
+/* blockdev-snapshot-sync of the disk's serving node onto the existing
+ * qcow2 overlay (its backing file checked to be the disk's image). */
+int xcp__xen_disk_snapshot(void *self, uint32_t domid, const char *vdev,
+                           const char *overlay, const char *format,
+                           xcp_hv_error *err);
 
 #endif /* XCP_XEN_BLK_H */

@@ -4,7 +4,7 @@
  * online, enable_cbt / disable_cbt switch its tracking live, and the SR
  * collector leaf-coalesces it (issue 10, items 4, 5, 6). Before, all
  * three waited for the VM to stop: VDI_IN_USE, or a leaf left on its
- * parent.
+ * parent. A snapshot of it is taken with its back end paused.
  */
 #include "helpers.h"
 
@@ -200,5 +200,34 @@ Test(vdi_live, collector_leaf_coalesces_a_running_vms_disk)
                    qemu_info(disk));
     /* The back end was reopened: the disk resizes online again. */
     OK(xcp_vdi_resize(S, disk, 12 * GiB));
+    OK(xcp_vm_clean_shutdown(S, vm));
+}
+
+/*
+ * Before: the snapshot was taken with the disk's back end running (what
+ * the guest wrote meanwhile could land in the new parent, under the
+ * snapshot), and a back end that could not pause was not even asked.
+ * Now it is paused around the snapshot, and one that refuses fails the
+ * snapshot with the driver's reason and nothing made.
+ */
+Test(vdi_live, snapshot_of_a_running_vms_disk_pauses_its_back_end)
+{
+    xcp_vm vm;
+    xcp_vdi disk = running_disk(&vm), snap;
+    size_t images = count_images(), vdis = api_count_vdis(-1);
+
+    api_reopen_with_faults("disk_pause=ENOTSUP");
+    assert_error_name(xcp_vdi_snapshot(S, &snap, disk, NULL),
+                      "OPERATION_NOT_ALLOWED");
+    cr_assert_eq(count_images(), images, "the refused snapshot left images");
+    cr_assert_eq(api_count_vdis(-1), vdis);
+    cr_assert_null(strstr(qemu_info(disk), "backing file"), "%s",
+                   qemu_info(disk));
+    /* the fault was for one call: the next snapshot pauses, and the back
+     * end is reopened after it (a second pause works) */
+    OK(xcp_vdi_snapshot(S, &snap, disk, NULL));
+    cr_assert_eq(count_images(), images + 2);
+    OK(xcp_vdi_clone(S, &snap, disk, NULL));
+    cr_assert_eq(count_images(), images + 4);
     OK(xcp_vm_clean_shutdown(S, vm));
 }

@@ -606,3 +606,48 @@ Test(hv_contract, live_disk_pause_reopen_or_resize)
         cr_expect_eq(rc, -EINVAL, "disk_resize down: %d", rc);
     }
 }
+
+/*
+ * A disk's writes move onto an overlay of its image at a snapshot
+ * (disk_snapshot, driver version 5): the overlay must be qcow2 and backed
+ * by the disk's image; the guest's disk keeps its size. Drivers without
+ * the slot skip.
+ */
+Test(hv_contract, live_disk_snapshot_moves_onto_an_overlay)
+{
+    xcp_hv_disk disk = {0};
+    char path[320], ov[320], other[320], bad[320];
+    uint32_t d;
+    int rc;
+
+    if (!xcp__hv_supports(hv, XCP_HV_OP_DISK_SNAPSHOT))
+        cr_skip_test("%s: no disk_snapshot", xcp__hv_name(hv));
+    if (QEMU_IMG("--version") != 0)
+        cr_skip_test("no qemu-img to make the disk's images");
+    snprintf(path, sizeof(path), "%s/snap-%.8s.qcow2", dir, uuid_a);
+    snprintf(ov, sizeof(ov), "%s/snap-%.8s-ov.qcow2", dir, uuid_a);
+    snprintf(other, sizeof(other), "%s/snap-%.8s-other.qcow2", dir, uuid_a);
+    snprintf(bad, sizeof(bad), "%s/snap-%.8s-bad.qcow2", dir, uuid_a);
+    cr_assert_eq(QEMU_IMG("create", "-q", "-f", "qcow2", path, "1M"), 0);
+    cr_assert_eq(QEMU_IMG("create", "-q", "-f", "qcow2", other, "1M"), 0);
+    cr_assert_eq(QEMU_IMG("create", "-q", "-f", "qcow2", "-b", path, "-F",
+                          "qcow2", ov), 0);
+    cr_assert_eq(QEMU_IMG("create", "-q", "-f", "qcow2", "-b", other, "-F",
+                          "qcow2", bad), 0);
+    d = create(uuid_a, name_a, false);
+    disk.path = path;
+    disk.format = "qcow2";
+    disk.vdev = "xvdb";
+    rc = xcp__hv_disk_plug(hv, d, &disk, &err);
+    cr_assert_eq(rc, 0, "disk_plug: %d %s", rc, err.message);
+    rc = xcp__hv_disk_snapshot(hv, d, "xvdb", bad, "qcow2", &err);
+    cr_expect_eq(rc, -EINVAL, "an overlay on another image: %d %s", rc,
+                 err.message);
+    rc = xcp__hv_disk_snapshot(hv, d, "xvdz", ov, "qcow2", &err);
+    cr_expect_eq(rc, -ENODEV, "no such disk: %d", rc);
+    rc = xcp__hv_disk_snapshot(hv, d, "xvdb", ov, "vhd", &err);
+    cr_expect_eq(rc, -ENOTSUP, "a VHD overlay: %d", rc);
+    rc = xcp__hv_disk_snapshot(hv, d, "xvdb", ov, "qcow2", &err);
+    cr_assert_eq(rc, 0, "disk_snapshot: %d %s", rc, err.message);
+    cr_expect_eq(guest_size(d, "xvdb"), 1 * MiB);
+}

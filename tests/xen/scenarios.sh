@@ -895,6 +895,79 @@ sc_livedisk_cbt() {
         return 1 ;; esac
 }
 
+# The host's qemu-img, brought into dom0 by tools/xen-lab/build.
+QIMG=/xcp-tests/qemu-img
+# The first 5 bytes of 64 KiB block $2 of what image $1 shows (its chain).
+image_block() {
+    "$QIMG" convert -U -O raw "$1" /tmp/img.raw 2>/tmp/qimg.err ||
+        bad "qemu-img convert $1: $(cat /tmp/qimg.err)" || return 1
+    dd if=/tmp/img.raw bs=65536 skip="$2" count=1 2>/dev/null | head -c 5
+    rm -f /tmp/img.raw
+}
+# qemu-img check of image $1 and of every image below it.
+check_chain() {
+    local i
+    for i in $("$QIMG" info -U --backing-chain "$1" | sed -n 's/^image: //p')
+    do
+        "$QIMG" check -U -q "$i" >/tmp/qimg.err 2>&1 ||
+            bad "qemu-img check $i: $(tr '\n' ' ' </tmp/qimg.err)" ||
+            return 1
+    done
+}
+
+# VDI.snapshot of a running guest's disk is point-in-time: the guest
+# writes A into a block, the snapshot is taken, the guest writes B into
+# the same block, and again (B, a second snapshot, C); each snapshot holds
+# what was written before it, the disk (once QEMU lets it go) holds C, and
+# every image of the chains is clean. (QEMU keeps its image open: its
+# writes must move onto the new leaf at the snapshot.) The disk then still
+# grows online (QEMU's node is found after the moves).
+sc_livedisk_snapshot() {
+    local vdi vbd s1 s2 f b n
+    [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
+    ensure_running "$VM" || return 1
+    hotplug_disk 1 RW "ro=0 removable=0 write=ok" || return 1
+    vbd=$HOT_VBD
+    vdi=$(x vbd-param-get uuid="$vbd" param-name=vdi-uuid) || return 1
+    guest_write "$HOT_DEV" "3 snapA" || return 1
+    s1=$(x vdi-snapshot uuid="$vdi") || return 1
+    guest_write "$HOT_DEV" "3 snapB" || return 1
+    s2=$(x vdi-snapshot uuid="$vdi") || return 1
+    guest_write "$HOT_DEV" "3 snapC" || return 1
+    for f in "$s1 snapA" "$s2 snapB"; do
+        set -- $f
+        b=$(image_block "$(vdi_file "$1")" 3) || return 1
+        echo "snapshot $1: block 3 reads '$b'"
+        [ "$b" = "$2" ] || bad "a snapshot's block 3 reads '$b', not" \
+            "$2 (written before it)" || return 1
+    done
+    check_chain "$(vdi_file "$s1")" && check_chain "$(vdi_file "$s2")" ||
+        return 1
+    n=$(lines "$VM")
+    x vdi-resize uuid="$vdi" disk-size=33554432 || return 1
+    wait_console "$VM" "XCPGUEST: sizes .*$HOT_DEV=65536 " 60 "$n" ||
+        return 1
+    # the snapshots go while the guest runs: the collector merges their
+    # hidden parents under the leaf QEMU writes (never into it)
+    x vdi-destroy uuid="$s1" && x vdi-destroy uuid="$s2" || return 1
+    x sr-scan uuid="$(x sr-list type=file --minimal | cut -d, -f1)" ||
+        return 1
+    sleep 10
+    guest_write "$HOT_DEV" "4 snapD" || return 1
+    unplug_disk "$vbd" "$HOT_DEV" || return 1
+    f=$(vdi_file "$vdi")
+    echo "disk: chain $("$QIMG" info -U --backing-chain "$f" |
+        sed -n 's/^image: //p' | tr '\n' ' ')"
+    for b in "3 snapC" "4 snapD"; do
+        set -- $b
+        b=$(image_block "$f" "$1") || return 1
+        echo "disk: block $1 reads '$b'"
+        [ "$b" = "$2" ] || bad "the disk's block $1 reads '$b', not $2" ||
+            return 1
+    done
+    check_chain "$f"
+}
+
 # Image files in the file SR.
 sr_files() { ls "$XCP_STATE_DIR"/sr/*/ | grep -c -E '[.](qcow2|vhd)$'; }
 
@@ -1694,6 +1767,7 @@ run no_leaks pv
 run xcpd_down pv
 run livedisk_resize livedisk
 run livedisk_cbt livedisk
+run livedisk_snapshot livedisk
 run livedisk_coalesce livedisk
 run contract contract
 [ -s /tmp/xcpd.log ] && { echo "---- xcpd log (tail)"; tail -40 /tmp/xcpd.log; }

@@ -44,8 +44,8 @@ extern "C" {
  * Version of struct xcp_hv_driver. Bumped when slots are added (at the end).
  * 2: console_open. 3: bridge_ensure. 4: disk_pause, disk_reopen,
  * disk_resize, disk_cbt, disk_size (disks of running domains). 5: image_ops
- * (the library's image I/O handed to the instance). A table of an older
- * version has no such slot: the library treats it as NULL.
+ * (the library's image I/O handed to the instance), disk_snapshot. A table
+ * of an older version has no such slot: the library treats it as NULL.
  */
 #define XCP_HV_DRIVER_VERSION 5
 /* Version of struct xcp_hv_domain_config. */
@@ -140,6 +140,7 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_DISK_RESIZE,          /* driver version 4 */
     XCP_HV_OP_DISK_CBT,             /* driver version 4 */
     XCP_HV_OP_DISK_SIZE,            /* driver version 4 */
+    XCP_HV_OP_DISK_SNAPSHOT,        /* driver version 5 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -589,6 +590,25 @@ typedef struct xcp_hv_driver {
      * (QEMU) leaves this NULL.
      */
     void (*image_ops)(void *self, const xcp_hv_image_ops *ops);
+
+    /*
+     * Moves the writes of disk vdev onto overlay, an image (format as in
+     * xcp_hv_disk, qcow2) that the caller made and whose backing file is
+     * the image the back end has open now (the same file, under any
+     * name), at one instant: what the guest wrote before is in the old
+     * image, what it writes after goes to overlay, and the old image is
+     * not written again. The back end then holds overlay's file, not its
+     * name: the caller may rename it. It is how a snapshot of a running
+     * guest's disk stays point-in-time when the back end cannot be
+     * paused (xen: QEMU's blockdev-snapshot-sync onto an existing
+     * image). -EINVAL if overlay's backing file is not the disk's image,
+     * -ENODEV if the domain has no such disk, -ENOTSUP for a format or
+     * disk the back end cannot do it for (a CD, raw, VHD); on failure the
+     * back end goes on with its old image.
+     */
+    int (*disk_snapshot)(void *self, uint32_t domid, const char *vdev,
+                         const char *overlay, const char *format,
+                         xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

@@ -46,8 +46,9 @@ extern "C" {
  * older table, whose drivers would fill the old struct.  Version 5 added
  * the changed block tracking slots, xcp_sr_vdi_info.cbt_enabled and
  * XCP_SR_ERR_NO_CBT_METADATA, and sr_gc_run (a collector run that lets
- * other calls in, with its hooks) and XCP_SR_ERR_CHAIN_TOO_LONG. */
-#define XCP_SR_OPS_VERSION 5
+ * other calls in, with its hooks) and XCP_SR_ERR_CHAIN_TOO_LONG.
+ * Version 6 added vdi_cow_live and xcp_sr_cow_hooks. */
+#define XCP_SR_OPS_VERSION 6
 
 /* Buffer sizes of the strings in the structs below, NUL included. */
 #define XCP_SR_UUID_BUFLEN 37
@@ -269,6 +270,21 @@ typedef struct xcp_sr_gc_hooks {
 } xcp_sr_gc_hooks;
 
 /*
+ * What the SR layer lends vdi_cow_live: the writer of a VDI that keeps
+ * its image open (QEMU on Xen) and cannot let go of it.
+ */
+typedef struct xcp_sr_cow_hooks {
+    unsigned int version;       /* 1; fields are only added at the end */
+    void *ctx;                  /* passed to every hook */
+    /* The writer moves its writes onto the image at path (format), whose
+     * backing file is the image it has open, at one instant; it then
+     * holds that file whatever its name.  0: done; negative: it did not
+     * (it goes on with its image), with the reason in reason. */
+    int (*switch_to)(void *ctx, const char *path, const char *format,
+                     char *reason, size_t len);
+} xcp_sr_cow_hooks;
+
+/*
  * An open VDI image, for moving its bytes (imports, exports): what the
  * driver's vdi_stream_open made, opaque to the SR layer.  One handle is
  * used by one thread at a time; two writable handles on one VDI are not
@@ -485,6 +501,23 @@ typedef struct xcp_sr_ops {
     int (*sr_gc_run)(const xcp_sr_target *sr, unsigned int flags,
                      const xcp_sr_gc_hooks *hooks, xcp_sr_gc_result *out,
                      xcp_sr_error *err);
+
+    /* ---- version 6 ---- */
+
+    /*
+     * vdi_cow of a writable VDI whose image a running writer keeps open
+     * (hooks): the VDI's new leaf is made under another name first, its
+     * backing file the new hidden parent (the writer's image, under its
+     * new name), hooks->switch_to moves the writer onto it, and only then
+     * does it take the VDI's name; so the writer's data up to the switch
+     * is in the parent the snapshot shares, and none after it.  When the
+     * switch fails, nothing is left changed.  A crash between the switch
+     * and the rename is finished at the next sr_attach.  Optional.
+     */
+    int (*vdi_cow_live)(const xcp_sr_target *sr, const char *location,
+                        bool read_only, const char *uuid,
+                        const xcp_sr_cow_hooks *hooks,
+                        xcp_sr_cow_result *out, xcp_sr_error *err);
 } xcp_sr_ops;
 
 /* The static description of an SR type. */

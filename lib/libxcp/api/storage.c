@@ -4,6 +4,7 @@
  * deletion, with the records (sizes, chains, SR accounting) kept right.
  */
 #include "storage.h"
+#include "devices.h"
 #include "../sr/image.h" /* XCP__CBT_BLOCK_SIZE */
 
 #include <errno.h>
@@ -752,20 +753,24 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)
 static bool gc_one(xcp__engine *e, const xcp__srt *t);
 
 /*
- * The driver's snapshot or clone.  A chain too long for the type
- * (-EMLINK) is normally kept short by the background collector; should
- * it lag behind (a burst of snapshot-and-delete cycles), its pass runs
- * here, taking the merges over from a background run under way, and the
- * call is tried once more.
+ * The driver's snapshot or clone (live: of a VDI whose writer keeps its
+ * image open, vdi_cow_live).  A chain too long for the type (-EMLINK) is
+ * normally kept short by the background collector; should it lag behind
+ * (a burst of snapshot-and-delete cycles), its pass runs here, taking the
+ * merges over from a background run under way, and the call is tried
+ * once more.
  */
 static int cow_once(xcp__srt *t, bool snapshot, const char *location,
-                    const char *uuid, xcp_sr_cow_result *res,
-                    xcp_sr_error *err)
+                    const char *uuid, const xcp_sr_cow_hooks *live,
+                    xcp_sr_cow_result *res, xcp_sr_error *err)
 {
     const xcp_sr_ops *o = t->type->ops;
 
     memset(res, 0, sizeof(*res));
     memset(err, 0, sizeof(*err));
+    if (live)
+        return o->vdi_cow_live(&t->t, location, snapshot, uuid, live, res,
+                               err);
     if (o->version >= 2 && o->vdi_cow)
         return o->vdi_cow(&t->t, location, snapshot, uuid, res, err);
     return (snapshot ? o->vdi_snapshot : o->vdi_clone)(&t->t, location, res,
@@ -774,61 +779,79 @@ static int cow_once(xcp__srt *t, bool snapshot, const char *location,
 
 static int cow_call(xcp__engine *e, xcp__srt *t, bool snapshot,
                     const char *location, const char *uuid,
-                    xcp_sr_cow_result *res, xcp_sr_error *err)
+                    const xcp_sr_cow_hooks *live, xcp_sr_cow_result *res,
+                    xcp_sr_error *err)
 {
-    int rc = cow_once(t, snapshot, location, uuid, res, err);
+    int rc = cow_once(t, snapshot, location, uuid, live, res, err);
 
     if (rc == -EMLINK && (t->type->capabilities & XCP_SR_CAP_SR_GC) &&
         gc_one(e, t))
-        rc = cow_once(t, snapshot, location, uuid, res, err);
+        rc = cow_once(t, snapshot, location, uuid, live, res, err);
     return rc;
 }
 
-/* cow_call with its arguments, for a disk's back end held paused. */
+/* One snapshot or clone, and how it failed: sr (the SR's err), or with
+ * the XenAPI error set already. */
 struct cow_args {
     xcp__engine *e;
     xcp__srt *t;
-    bool snapshot;
+    bool snapshot, sr_failed;
     const char *location, *uuid;
+    const xcp_sr_cow_hooks *live;
     xcp_sr_cow_result *res;
     xcp_sr_error *err;
-    int rc;                     /* 1 until it ran */
-    int live_rc;                /* the XenAPI error of a failed pause or
-                                   reopen (set), else 0 */
 };
 
-static int cow_paused(void *arg)
+static int cow_run(void *arg)
 {
     struct cow_args *a = arg;
+    int rc = cow_call(a->e, a->t, a->snapshot, a->location, a->uuid,
+                      a->live, a->res, a->err);
 
-    a->rc = cow_call(a->e, a->t, a->snapshot, a->location, a->uuid, a->res,
-                     a->err);
-    return a->rc < 0 ? -1 : 0;
+    a->sr_failed = rc < 0;
+    return rc;
 }
 
 /*
- * cow_call on a VDI a running VM's disk is served from: with its back end
- * paused (as XAPI pauses tapdisk), so that no write of the guest's lands
- * in the image that becomes the snapshot's after it was taken, nor runs
- * into the snapshot's rewrite of the image (its CBT bitmaps); the back
- * end then reopens the VDI's new leaf.  Other VDIs: cow_call.  Returns
- * cow_call's rc (err filled on failure); a->live_rc says whether the
- * pause or the reopen failed.
+ * The snapshot or clone of a VDI a running VM has attached (disk d): the
+ * copy must be of one instant.  The back end is paused around the SR's
+ * call when the hypervisor driver can (as XAPI pauses tapdisk), else it
+ * moves its writes onto the new leaf itself at the snapshot's instant
+ * (disk_snapshot, through the SR's vdi_cow_live); else, and for a VDI
+ * with changed block tracking (whose bitmap that back end keeps), the
+ * call is refused: VDI_IN_USE, nothing changed.
  */
-static int cow_live(xcp__ctx *c, xcp__obj *vdi, struct cow_args *a)
+static int cow_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
+                    struct cow_args *a)
 {
-    xcp__live_disk d;
+    const xcp_sr_ops *o = a->t->type->ops;
+    xcp__live_writer w;
+    xcp_sr_cow_hooks h = {1, &w, xcp__live_switch_to};
     int rc;
 
-    if (!xcp__vdi_attached(c, vdi) || !xcp__live_can_pause(c->e->hv) ||
-        !xcp__vdi_live_find(c, vdi, &d)) {
-        cow_paused(a);
-        return a->rc;
+    if (xcp__live_can_pause(c->e->hv))
+        return xcp__vdi_live_change(c, vdi, d, cow_run, a);
+    if (!xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_SNAPSHOT) ||
+        o->version < 6 || !o->vdi_cow_live ||
+        xcp__obj_bool(vdi, F(VDI, cbt_enabled))) {
+        xcp__log(XCP__LOG_WARN, "VDI %s: domain %u disk %s can neither be "
+                 "paused nor moved onto a new leaf: no %s while it runs",
+                 xcp__obj_str(vdi, F(VDI, uuid)), d->domid, d->vdev,
+                 a->snapshot ? "snapshot" : "clone");
+        return XCP__ERR_VDI_IN_USE(vdi->ref,
+                                   a->snapshot ? "snapshot" : "clone");
     }
-    rc = xcp__vdi_live_change(c, vdi, &d, cow_paused, a);
-    if (a->rc >= 0 && rc < 0)
-        a->live_rc = rc;
-    return a->rc < 0 ? a->rc : 0;
+    memset(&w, 0, sizeof(w));
+    w.hv = c->e->hv;
+    w.disk = *d;
+    a->live = &h;
+    rc = cow_run(a);
+    a->live = NULL;
+    if (rc < 0 && w.failed) {
+        a->sr_failed = false;
+        return xcp__dev_hv_err(&w.e);
+    }
+    return rc;
 }
 
 int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
@@ -837,7 +860,10 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
     xcp__srt t;
     xcp_sr_cow_result res;
     xcp_sr_error err;
+    xcp__live_disk d;
+    struct cow_args a;
     char uuid[37];
+    bool live;
     int rc;
 
     if ((rc = vdi_target(c, vdi, &sr, &t)) < 0)
@@ -849,24 +875,16 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot, xcp__obj **out)
     memset(&err, 0, sizeof(err));
     if ((rc = image_to_make(c, sr, uuid)) < 0)
         goto out;
-    {
-        struct cow_args a = {c->e, &t, snapshot,
-                             xcp__obj_str(vdi, F(VDI, location)), uuid, &res,
-                             &err, 1, 0};
-
-        rc = cow_live(c, vdi, &a);
-        if (rc == 0 && a.live_rc < 0) {
-            /* no pause: nothing made; no reopen: the images made are
-             * collected as the leftovers of their intent */
-            intent_done(c->e);
-            rc = a.live_rc;
-            goto out;
-        }
-    }
+    a = (struct cow_args){c->e, &t, snapshot, false,
+                          xcp__obj_str(vdi, F(VDI, location)), uuid, NULL,
+                          &res, &err};
+    live = xcp__vdi_attached(c, vdi) && xcp__vdi_live_find(c, vdi, &d);
+    rc = live ? cow_live(c, vdi, &d, &a) : cow_run(&a);
     if (rc < 0) {
         intent_done(c->e);
-        rc = xcp__sr_fail(&err, sr, vdi,
-                          xcp__obj_int(vdi, F(VDI, virtual_size)));
+        if (a.sr_failed)
+            rc = xcp__sr_fail(&err, sr, vdi,
+                              xcp__obj_int(vdi, F(VDI, virtual_size)));
         goto out;
     }
     if ((rc = xcp__vdi_apply_info(c, vdi, &res.source)) < 0)
@@ -1300,7 +1318,16 @@ static int gc_pause(void *ctx, const char *location)
         return -EBUSY;
     if (!(b = gc_busy_find(g->job, location)))
         return 0;
-    if (!b->live || b->paused || xcp__live_pause_path(g->e->hv, &b->disk) < 0)
+    if (!b->live) {
+        /* Xen: QEMU holds the image and cannot let go of it (a live
+         * commit would reopen its backing image by a name that a live
+         * snapshot gave to the leaf): the chain waits for the VM */
+        xcp__log(XCP__LOG_INFO, "SR collector: %s is attached and its "
+                 "back end cannot be paused: not coalesced while attached",
+                 location);
+        return -EBUSY;
+    }
+    if (b->paused || xcp__live_pause_path(g->e->hv, &b->disk) < 0)
         return -EBUSY;
     b->paused = true;
     return 0;

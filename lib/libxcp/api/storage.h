@@ -208,8 +208,9 @@ int xcp__vdi_live_find(xcp__ctx *c, xcp__obj *vdi, xcp__live_disk *out);
 bool xcp__live_can_pause(xcp_hv *hv);
 /*
  * change(arg) run with the back end of d paused, then the back end
- * reopens vdi's image (whatever change returned). change's return, or
- * the XenAPI error of a failed pause or reopen.
+ * reopens vdi's image (whatever change returned); run as it is when the
+ * domain is gone already. change's return, or the XenAPI error of a
+ * failed pause or reopen.
  */
 int xcp__vdi_live_change(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
                          int (*change)(void *arg), void *arg);
@@ -230,5 +231,17 @@ void xcp__live_reopen_path(xcp_hv *hv, const xcp__live_disk *d,
 int xcp__vdi_cbt_on_txn_end(xcp__ctx *c, xcp__obj *vdi, xcp__obj *sr,
                             bool on, bool at_commit,
                             const xcp__live_disk *live);
+/* The back end of a live disk that moves its writes itself at a snapshot
+ * (driver slot disk_snapshot), for the SR's vdi_cow_live: e holds the
+ * driver's error when the move failed. */
+typedef struct xcp__live_writer {
+    xcp_hv *hv;
+    xcp__live_disk disk;
+    bool failed;
+    xcp_hv_error e;
+} xcp__live_writer;
+/* xcp_sr_cow_hooks.switch_to over an xcp__live_writer (ctx). */
+int xcp__live_switch_to(void *ctx, const char *path, const char *format,
+                        char *reason, size_t len);
 
 #endif

@@ -2,7 +2,8 @@
  * vdi_live.c - the images of disks running VMs have attached: which
  * domain and device serve a VDI, and a change of its image made while
  * the hypervisor driver holds that device's back end paused (as XAPI
- * pauses tapdisk), or done by the back end itself.
+ * pauses tapdisk), or done by the back end itself (its writes moved onto
+ * a snapshot's new leaf).
  */
 #include "storage.h"
 #include "devices.h"
@@ -106,4 +107,19 @@ void xcp__live_reopen_path(xcp_hv *hv, const xcp__live_disk *d,
             return;
     xcp__log(XCP__LOG_ERR, "SR collector: domain %u disk %s stays "
              "paused: %s", d->domid, d->vdev, e.message);
+}
+
+int xcp__live_switch_to(void *ctx, const char *path, const char *format,
+                        char *reason, size_t len)
+{
+    xcp__live_writer *w = ctx;
+
+    /* (a domain gone already: nobody writes the image, nothing moves) */
+    if (xcp__hv_disk_snapshot(w->hv, w->disk.domid, w->disk.vdev, path,
+                              format, &w->e) == 0 || w->e.code == -ESRCH)
+        return 0;
+    w->failed = true;
+    snprintf(reason, len, "%s", w->e.message);
+    xcp__log(XCP__LOG_WARN, "live disk: %s", w->e.message);
+    return w->e.code < 0 ? w->e.code : -EIO;
 }

@@ -51,6 +51,10 @@
 
 #define MARKER "xcp-sr.conf"
 #define TMP_PREFIX ".xcp-tmp-"
+/* The new leaf of a live snapshot (vdi_cow_live) before it takes the
+ * VDI's name: LIVE_PREFIX "<location>.<new parent's uuid>" (a name never
+ * used twice: the writer may still know the file by it). */
+#define LIVE_PREFIX ".xcp-live-"
 /* Longest chain we build, as XAPI's VHD SRs ("snapshot chain too long"). */
 #define MAX_CHAIN 30
 #define UUID_LEN 36
@@ -744,18 +748,52 @@ static int attached_dir(const xcp_sr_target *sr, char *dir, xcp_sr_error *err)
     return 0;
 }
 
+/*
+ * A live snapshot stopped between its writer's switch onto the new leaf
+ * and the leaf's rename (insert_parent): the writer may be writing the
+ * new leaf already, which shows all the VDI shows (its backing file is
+ * the VDI's old image), so the rename is done now.  (Stopped before the
+ * switch, the rename gives the VDI an empty leaf on the same data.)
+ */
+static void finish_live_cow(const char *dir)
+{
+    char from[XCP_SR_PATH_MAX], to[XCP_SR_PATH_MAX];
+    char loc[XCP_SR_LOCATION_MAX];
+    const char *name, *dot, *fmt;
+    struct dirent *de;
+    DIR *d = opendir(dir);
+
+    while (d && (de = readdir(d))) {
+        if (strncmp(de->d_name, LIVE_PREFIX, strlen(LIVE_PREFIX)) != 0)
+            continue;
+        name = de->d_name + strlen(LIVE_PREFIX);
+        if (!(dot = strrchr(name, '.')) ||
+            (size_t)(dot - name) >= sizeof(loc))
+            continue;
+        snprintf(loc, sizeof(loc), "%.*s", (int)(dot - name), name);
+        if (parse_location(loc, NULL, &fmt) &&
+            join(from, sizeof(from), dir, de->d_name, NULL) == 0 &&
+            join(to, sizeof(to), dir, loc, NULL) == 0 &&
+            rename(from, to) == 0)
+            xcp__fsync_dir(dir);
+    }
+    if (d)
+        closedir(d);
+}
+
 /* Images a writer left in the middle of a change (a qcow2 image's leaks
- * behind its dirty bit) are made clean at attach, before any VDI of the
- * SR is used. */
+ * behind its dirty bit, a live snapshot's leaf not yet in place) are made
+ * clean at attach, before any VDI of the SR is used. */
 static int recover_images(const char *dir, xcp_sr_error *err)
 {
     char path[XCP_SR_PATH_MAX], msg[1024];
     const char *fmt;
     struct dirent *de;
-    DIR *d = opendir(dir);
+    DIR *d;
     int ret = 0;
 
-    if (!d)
+    finish_live_cow(dir);
+    if (!(d = opendir(dir)))
         return sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                        "SR attach failed [opterr=%s: %s]", dir,
                        strerror(errno));
@@ -913,7 +951,8 @@ static int file_sr_stat(const xcp_sr_target *sr, xcp_sr_stat *out,
 
 static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
                          const char *puuid, const char *ploc,
-                         const char *what, xcp_sr_error *err);
+                         const xcp_sr_cow_hooks *live, const char *what,
+                         xcp_sr_error *err);
 static int cbt_load(const char *dir, const char *location,
                     xcp__image_cbt *c, xcp_sr_error *err);
 static int cbt_store(const char *dir, const char *location,
@@ -1320,7 +1359,7 @@ static int leaf_to_node(struct gc_run *r, const xcp_sr_vdi_info *c,
     if (c->cbt_enabled &&
         (ret = cbt_load(r->dir, c->location, &cbt, err)) < 0)
         return ret;
-    ret = insert_parent(r->dir, c, nuuid, nloc, "VDI coalesce", err);
+    ret = insert_parent(r->dir, c, nuuid, nloc, NULL, "VDI coalesce", err);
     if (ret == 0 && cbt.bits)
         ret = cbt_store(r->dir, c->location, &cbt, err);
     if (ret == 0 && cbt.bits)
@@ -1741,6 +1780,22 @@ static int make_child(const char *dir, const char *uuid, const char *loc,
     return ret;
 }
 
+/* The writer of a live VDI moves onto the new leaf at tpath. */
+static int switch_writer(const xcp_sr_cow_hooks *live, const char *tpath,
+                         const char *format, const char *what,
+                         xcp_sr_error *err)
+{
+    char reason[512] = "";
+    int ret = live->switch_to(live->ctx, tpath, format, reason,
+                              sizeof(reason));
+
+    if (ret >= 0)
+        return 0;
+    return sr_fail(err, ret, XCP_SR_ERR_BACKEND, "%s failed [opterr=the "
+                   "disk's writer cannot move onto the new leaf: %s]", what,
+                   reason[0] ? reason : strerror(-ret));
+}
+
 /*
  * Move the data of the writable VDI src under a new hidden parent ploc:
  *   1. sidecar P.meta: hidden        (harmless orphan if we stop here)
@@ -1749,18 +1804,28 @@ static int make_child(const char *dir, const char *uuid, const char *loc,
  *   3. temporary leaf on P           (made once P exists: a VHD child
  *                                     records its parent's unique id)
  *   4. rename the leaf over A        (A is now an empty leaf on P)
- * Hard links keep A present at every instant.
+ * Hard links keep A present at every instant.  With a live writer that
+ * keeps A's file open (live), the leaf of step 3 has a name of its own
+ * and the writer moves onto it before step 4 (it writes P's file until
+ * then, and the leaf after); from that switch on, the leaf is never
+ * removed: a failed rename is finished at the next attach
+ * (finish_live_cow).
  */
 static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
                          const char *puuid, const char *ploc,
-                         const char *what, xcp_sr_error *err)
+                         const xcp_sr_cow_hooks *live, const char *what,
+                         xcp_sr_error *err)
 {
     char apath[XCP_SR_PATH_MAX], ppath[XCP_SR_PATH_MAX];
     char tpath[XCP_SR_PATH_MAX], tname[XCP_SR_LOCATION_MAX];
-    bool linked = false;
+    bool linked = false, switched = false;
     int ret;
 
-    snprintf(tname, sizeof(tname), TMP_PREFIX "%.64s", src->location);
+    if (live)
+        snprintf(tname, sizeof(tname), LIVE_PREFIX "%.64s.%s",
+                 src->location, puuid);
+    else
+        snprintf(tname, sizeof(tname), TMP_PREFIX "%.64s", src->location);
     if ((ret = join(apath, sizeof(apath), dir, src->location, err)) < 0 ||
         (ret = join(ppath, sizeof(ppath), dir, ploc, err)) < 0 ||
         (ret = join(tpath, sizeof(tpath), dir, tname, err)) < 0)
@@ -1777,12 +1842,21 @@ static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
     linked = true;
     ret = create_image(dir, tname, src->format, src->virtual_size, ploc,
                        what, err);
+    if (ret == 0 && live) {
+        /* durable before the writer relies on it */
+        if ((ret = xcp__fsync_dir(dir)) < 0)
+            ret = sr_fail(err, ret, XCP_SR_ERR_BACKEND, "%s failed "
+                          "[opterr=%s: %s]", what, dir, strerror(-ret));
+        else
+            ret = switch_writer(live, tpath, src->format, what, err);
+        switched = ret == 0;
+    }
     if (ret == 0 && rename(tpath, apath) < 0)
         ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                       "%s failed [opterr=rename %s: %s]",
                       what, apath, strerror(errno));
 out:
-    if (ret < 0) {
+    if (ret < 0 && !switched) {
         unlink(tpath);
         if (linked)
             unlink(ppath);
@@ -2002,7 +2076,8 @@ static int file_vdi_data_destroy(const xcp_sr_target *sr,
  * written again, so it serves as the children's parent itself.
  */
 static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
-               const char *uuid, xcp_sr_cow_result *out, xcp_sr_error *err)
+               const char *uuid, const xcp_sr_cow_hooks *live,
+               xcp_sr_cow_result *out, xcp_sr_error *err)
 {
     const char *what = child_ro ? "VDI snapshot" : "VDI clone";
     char dir[XCP_SR_PATH_MAX], puuid[XCP_SR_UUID_BUFLEN];
@@ -2050,7 +2125,7 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
         (ret = cbt_load(dir, location, &cbt, err)) < 0)
         return ret;
     if (!src.read_only &&
-        (ret = insert_parent(dir, &src, puuid, ploc, what, err)) < 0)
+        (ret = insert_parent(dir, &src, puuid, ploc, live, what, err)) < 0)
         goto out;
     /* From here the SR is consistent whatever happens: a failure only
      * means there is no snapshot. */
@@ -2081,20 +2156,31 @@ out:
 static int file_vdi_snapshot(const xcp_sr_target *sr, const char *location,
                              xcp_sr_cow_result *out, xcp_sr_error *err)
 {
-    return cow(sr, location, true, NULL, out, err);
+    return cow(sr, location, true, NULL, NULL, out, err);
 }
 
 static int file_vdi_clone(const xcp_sr_target *sr, const char *location,
                           xcp_sr_cow_result *out, xcp_sr_error *err)
 {
-    return cow(sr, location, false, NULL, out, err);
+    return cow(sr, location, false, NULL, NULL, out, err);
 }
 
 static int file_vdi_cow(const xcp_sr_target *sr, const char *location,
                         bool read_only, const char *uuid,
                         xcp_sr_cow_result *out, xcp_sr_error *err)
 {
-    return cow(sr, location, read_only, uuid, out, err);
+    return cow(sr, location, read_only, uuid, NULL, out, err);
+}
+
+static int file_vdi_cow_live(const xcp_sr_target *sr, const char *location,
+                             bool read_only, const char *uuid,
+                             const xcp_sr_cow_hooks *hooks,
+                             xcp_sr_cow_result *out, xcp_sr_error *err)
+{
+    if (!hooks || hooks->version < 1 || !hooks->switch_to)
+        return sr_fail(err, -EINVAL, XCP_SR_ERR_BACKEND, "VDI snapshot "
+                       "failed [opterr=no writer to move]");
+    return cow(sr, location, read_only, uuid, hooks, out, err);
 }
 
 static int file_vdi_copy(const xcp_sr_target *src, const char *location,
@@ -2236,6 +2322,7 @@ const xcp_sr_ops xcp__sr_file_ops = {
     .vdi_cbt_changes = file_vdi_cbt_changes,
     .vdi_data_destroy = file_vdi_data_destroy,
     .sr_gc_run = file_sr_gc_run,
+    .vdi_cow_live = file_vdi_cow_live,
 };
 
 const xcp_sr_type xcp__sr_type_file = {

@@ -32,6 +32,8 @@ static const xcp_hv_driver *drv = &xcp__hv_sim_driver;
 static char dir[64];
 static char disk_path[128];
 static char live_path[160]; /* qcow2_disk */
+static char overlay_path[160]; /* qcow2_overlay */
+static const char *qcow2_overlay(void);
 static void *hv;
 static xcp_hv_error err;
 static struct xcp__sim_options opt;
@@ -1538,6 +1540,10 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     case XCP_HV_OP_DISK_SIZE:
         rc = drv->disk_size(hv, d, "xvdc", &bytes, &err);
         break;
+    case XCP_HV_OP_DISK_SNAPSHOT:
+        rc = drv->disk_snapshot(hv, d, "xvdc", qcow2_overlay(), "qcow2",
+                                &err);
+        break;
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }
@@ -1561,11 +1567,33 @@ static const char *qcow2_disk(void)
     return path;
 }
 
+/* A qcow2 overlay of qcow2_disk's image: its header with a backing file
+ * name, "live.qcow2" (relative: beside it), at offset 512. */
+static const char *qcow2_overlay(void)
+{
+    unsigned char h[1024] = {'Q', 'F', 'I', 0xfb, 0, 0, 0, 2};
+    const char *name = "live.qcow2";
+    FILE *f;
+
+    h[14] = 0x02;               /* backing_file_offset: 512 */
+    h[19] = (unsigned char)strlen(name); /* backing_file_size */
+    h[23] = 16;                 /* cluster_bits */
+    h[29] = 0x10;               /* size: 0x100000 */
+    h[39] = 1;                  /* l1_size */
+    memcpy(h + 512, name, strlen(name));
+    snprintf(overlay_path, sizeof(overlay_path), "%s/live-ov.qcow2", dir);
+    f = fopen(overlay_path, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(h, 1, sizeof(h), f), sizeof(h));
+    fclose(f);
+    return overlay_path;
+}
+
 static bool live_op(xcp_hv_op op)
 {
     return op == XCP_HV_OP_DISK_PAUSE || op == XCP_HV_OP_DISK_REOPEN ||
            op == XCP_HV_OP_DISK_RESIZE || op == XCP_HV_OP_DISK_CBT ||
-           op == XCP_HV_OP_DISK_SIZE;
+           op == XCP_HV_OP_DISK_SIZE || op == XCP_HV_OP_DISK_SNAPSHOT;
 }
 
 /* A domain on which every operation can succeed, in the order of the enum. */

@@ -14,6 +14,7 @@
 
 #include "qcow2.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -778,4 +779,142 @@ Test(file_vdi, snapshot_chain_length_is_limited)
     cr_expect_not_null(strstr(e.reason, "chain is too long"), "%s",
                        e.reason);
     assert_qemu_check(a.location);
+}
+
+/* ---- vdi_cow_live: a writer that keeps its image open ------------------ */
+
+/* A writer holding its image by a file descriptor, as QEMU does. */
+struct writer {
+    int fd;
+    const char *vdi_path;
+    ino_t old_ino;              /* the VDI's file at the switch */
+    int fail;                   /* switch_to fails with this */
+    int calls;
+};
+
+static ino_t ino_of(const char *path)
+{
+    struct stat st;
+
+    cr_assert_eq(stat(path, &st), 0, "stat %s: %s", path, strerror(errno));
+    return st.st_ino;
+}
+
+static ino_t fd_ino(int fd)
+{
+    struct stat st;
+
+    cr_assert_eq(fstat(fd, &st), 0);
+    return st.st_ino;
+}
+
+static int writer_switch(void *ctx, const char *path, const char *format,
+                         char *reason, size_t len)
+{
+    struct writer *w = ctx;
+    int fd;
+
+    w->calls++;
+    cr_expect_str_eq(format, "qcow2");
+    /* until the switch, the VDI's name is the writer's file */
+    w->old_ino = ino_of(w->vdi_path);
+    if (w->fail) {
+        snprintf(reason, len, "the writer refused");
+        return w->fail;
+    }
+    cr_assert_geq(fd = open(path, O_RDWR | O_CLOEXEC), 0, "%s", path);
+    close(w->fd);
+    w->fd = fd;
+    return 0;
+}
+
+/* Entries of the SR's folder (dot files too, but . and ..). */
+static size_t count_dir(void)
+{
+    struct dirent *de;
+    size_t n = 0;
+    DIR *d = opendir(srdir);
+
+    cr_assert_not_null(d);
+    while ((de = readdir(d)))
+        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+/* The writer moves onto the new leaf before it takes the VDI's name: its
+ * file is then the VDI's leaf, its old one the snapshot's parent. */
+Test(file_vdi, live_cow_moves_the_writer_onto_the_new_leaf)
+{
+    xcp_sr_vdi_info a = vdi_new(8 * MiB);
+    struct writer w = {-1, NULL, 0, 0, 0};
+    xcp_sr_cow_hooks h = {1, &w, writer_switch};
+    xcp_sr_cow_result r;
+    size_t files = count_dir();
+    ino_t before;
+
+    vdi_fill(a.location, 0, MiB, 0xaa);
+    w.vdi_path = path_of(a.location);
+    cr_assert_geq(w.fd = open(w.vdi_path, O_RDWR | O_CLOEXEC), 0);
+    before = fd_ino(w.fd);
+    cr_assert_eq(ops->vdi_cow_live(&sr, a.location, true, NULL, &h, &r, &e),
+                 0, "%s", e.reason);
+    cr_expect_eq(w.calls, 1);
+    cr_expect_eq(w.old_ino, before);
+    cr_expect_eq(ino_of(path_of(a.location)), fd_ino(w.fd),
+                 "the writer's file is not the VDI's leaf");
+    cr_expect_eq(ino_of(path_of(r.parent.location)), before,
+                 "the snapshot's parent is not the writer's old file");
+    cr_expect_str_eq(r.child.parent_location, r.parent.location);
+    vdi_fill(a.location, 0, 4096, 0xbb);
+    cr_expect(vdi_holds(r.child.location, 0, MiB, 0xaa));
+    cr_expect(vdi_holds(a.location, 0, 4096, 0xbb));
+    /* two images and the sidecars of the hidden parent and the snapshot;
+     * no leaf left under its temporary name */
+    cr_expect_eq(count_dir(), files + 4);
+    assert_qemu_check(a.location);
+    assert_qemu_check(r.child.location);
+    assert_qemu_check(r.parent.location);
+    close(w.fd);
+}
+
+/* A writer that cannot move: no snapshot, nothing changed. */
+Test(file_vdi, live_cow_whose_writer_cannot_move_changes_nothing)
+{
+    xcp_sr_vdi_info a = vdi_new(8 * MiB);
+    struct writer w = {-1, NULL, 0, -ENOTSUP, 0};
+    xcp_sr_cow_hooks h = {1, &w, writer_switch};
+    xcp_sr_cow_result r;
+    size_t files = count_dir();
+    ino_t before;
+    int ret;
+
+    w.vdi_path = path_of(a.location);
+    cr_assert_geq(w.fd = open(w.vdi_path, O_RDWR | O_CLOEXEC), 0);
+    before = fd_ino(w.fd);
+    ret = ops->vdi_cow_live(&sr, a.location, false, NULL, &h, &r, &e);
+    cr_expect_eq(ret, -ENOTSUP);
+    cr_expect_not_null(strstr(e.reason, "the writer refused"), "%s",
+                       e.reason);
+    cr_expect_eq(count_dir(), files);
+    cr_expect_eq(scan().n, 1);
+    cr_expect_eq(ino_of(path_of(a.location)), before);
+    assert_qemu_check(a.location);
+    close(w.fd);
+}
+
+/* Stopped between the switch and the rename: attach finishes it. */
+Test(file_vdi, attach_finishes_a_live_cow_cut_short)
+{
+    xcp_sr_vdi_info a = vdi_new(8 * MiB), b = vdi_new(8 * MiB);
+    char live[512];
+    ino_t leaf;
+
+    snprintf(live, sizeof(live), "%s/.xcp-live-%s.%s", srdir, a.location,
+             "33333333-3333-4333-8333-333333333333");
+    cr_assert_eq(rename(path_of(b.location), live), 0);
+    leaf = ino_of(live);
+    cr_assert_eq(ops->sr_attach(&sr, &e), 0, "%s", e.reason);
+    cr_expect_eq(ino_of(path_of(a.location)), leaf);
+    cr_expect_eq(access(live, F_OK), -1);
 }
