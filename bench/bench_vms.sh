@@ -19,7 +19,7 @@
 # took an flock on the state log and replayed what other processes
 # appended; the rows are the median of 3 interleaved storms each and the
 # ratio ours/base is printed). --quick: 32 VMs, 1,000, 3 runs, a storm of
-# 64 (under a minute).
+# 64 (under a minute); BENCH_STORM_N sets the storm's size alone.
 #
 # Environment: abs_top_builddir / abs_top_srcdir (set by make), XE (an xe
 # binary; default: the build's, run without libtool's wrapper script, which
@@ -38,6 +38,7 @@ if [ "$quick" = 1 ]; then
 else
     n_life=512 n_big=10000 reps=5 n_storm=512
 fi
+n_storm=${BENCH_STORM_N:-$n_storm} # the storm's size alone
 
 here=$(cd "$(dirname "$0")" && pwd)
 srcdir=${abs_top_srcdir:-$(cd "$here/.." && pwd)}
