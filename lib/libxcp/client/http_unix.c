@@ -2,23 +2,23 @@
  * client/http_unix.c - HTTP/1.1 over a unix socket for the remote driver
  * (http_unix.h): what xe needs to talk to the local xcpd without libcurl.
  * A request is written whole, then the reply is read with poll() against
- * the call's deadline: the head, then the body by Content-Length, in
- * chunks, or up to the close.
+ * the call's deadline and parsed by http-parser: the head, then the body
+ * by Content-Length, in chunks, or up to the close.
  */
 #include "http_unix.h"
+
+#include <http_parser.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdio.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
-#define HEAD_MAX (64u << 10) /* a reply head, or a chunk's size line */
 #define READ_MIN 16384       /* room made for each read */
 
 int xcp__uhttp_init(xcp__uhttp *c, const char *path)
@@ -173,157 +173,115 @@ static xcp__uh_status fill(xcp__uhttp *c, int64_t deadline)
     }
 }
 
-/* The next line ("\r\n" or "\n" ended, at most HEAD_MAX): *line points
- * into c->in (valid until the next fill), NUL-terminated, ending cut. */
-static xcp__uh_status next_line(xcp__uhttp *c, char **line, int64_t deadline)
-{
-    xcp__uh_status st;
-    char *s, *nl;
+/* What the parser's callbacks fill in for one reply (read_reply). */
+typedef struct reply_state {
+    xcp__buf *reply;   /* the body goes here */
+    size_t max;        /* at most this much of it */
+    int status;        /* the final (non-1xx) status, once its head is in */
+    bool done;         /* the final reply is whole */
+    bool too_big;      /* the body went over max */
+    bool oom;
+} reply_state;
 
-    for (;;) {
-        s = c->in.data + c->pos;
-        if (c->in.len > c->pos &&
-            (nl = memchr(s, '\n', c->in.len - c->pos)) != NULL) {
-            c->pos += (size_t)(nl + 1 - s);
-            if (nl > s && nl[-1] == '\r')
-                nl--;
-            *nl = '\0';
-            *line = s;
-            return XCP__UH_OK;
-        }
-        if (c->in.len - c->pos > HEAD_MAX)
-            return XCP__UH_BAD;
-        if ((st = fill(c, deadline)) != XCP__UH_OK)
-            return st;
+static int on_headers(http_parser *p)
+{
+    reply_state *r = p->data;
+
+    if (p->status_code < 200) /* 1xx: no body, another head follows */
+        return 0;
+    r->status = p->status_code;
+    /* a declared length over the limit is refused before its body */
+    if ((p->flags & F_CHUNKED) == 0 && p->content_length != ULLONG_MAX &&
+        p->content_length > r->max) {
+        r->too_big = true;
+        return -1;
     }
+    return 0;
 }
 
-/* Moves n bytes of body (or, n == SIZE_MAX, all up to the close) from
- * the stream to reply. */
-static xcp__uh_status take(xcp__uhttp *c, size_t n, xcp__buf *reply,
-                           size_t max, int64_t deadline)
+static int on_body(http_parser *p, const char *at, size_t len)
 {
-    xcp__uh_status st;
-    size_t k;
+    reply_state *r = p->data;
 
-    for (;;) {
-        k = c->in.len - c->pos;
-        if (k > n)
-            k = n;
-        if (reply->len + k > max)
-            return XCP__UH_TOO_BIG;
-        xcp__buf_add(reply, c->in.data + c->pos, k);
-        if (reply->oom)
-            return XCP__UH_NOMEM;
-        c->pos += k;
-        if (n != SIZE_MAX)
-            n -= k;
-        if (n == 0)
-            return XCP__UH_OK;
-        st = fill(c, deadline);
-        if (st == XCP__UH_CLOSED && n == SIZE_MAX)
-            return XCP__UH_OK;
-        if (st != XCP__UH_OK)
-            return st;
+    if (r->reply->len + len > r->max) {
+        r->too_big = true;
+        return -1;
     }
-}
-
-/* A chunked body (RFC 9112 7.1), its trailer lines skipped. */
-static xcp__uh_status take_chunked(xcp__uhttp *c, xcp__buf *reply,
-                                   size_t max, int64_t deadline)
-{
-    xcp__uh_status st;
-    unsigned long long size;
-    char *line, *end;
-
-    for (;;) {
-        if ((st = next_line(c, &line, deadline)) != XCP__UH_OK)
-            return st;
-        errno = 0;
-        size = strtoull(line, &end, 16);
-        if (end == line || errno || (*end && *end != ';' && *end != ' ' &&
-                                     *end != '\t'))
-            return XCP__UH_BAD;
-        if (size > max)
-            return XCP__UH_TOO_BIG;
-        if (size == 0)
-            break;
-        if ((st = take(c, (size_t)size, reply, max, deadline)) !=
-                XCP__UH_OK ||
-            (st = next_line(c, &line, deadline)) != XCP__UH_OK)
-            return st;
-        if (*line)
-            return XCP__UH_BAD;
+    xcp__buf_add(r->reply, at, len);
+    if (r->reply->oom) {
+        r->oom = true;
+        return -1;
     }
-    do { /* trailers, up to the empty line */
-        if ((st = next_line(c, &line, deadline)) != XCP__UH_OK)
-            return st;
-    } while (*line);
-    return XCP__UH_OK;
+    return 0;
 }
 
-/* Does the header line's value (after "name:") hold token, any case? */
-static bool header_has(const char *line, const char *name, const char *token)
+static int on_complete(http_parser *p)
 {
-    size_t n = strlen(name);
+    reply_state *r = p->data;
 
-    return strncasecmp(line, name, n) == 0 && line[n] == ':' &&
-           strcasestr(line + n + 1, token) != NULL;
+    if (p->status_code < 200)
+        return 0;
+    r->done = true;
+    http_parser_pause(p, 1); /* what follows is not this reply's */
+    return 0;
 }
 
-/* The reply to the request just sent: head, then body into reply. */
+static const http_parser_settings reply_settings = {
+    .on_headers_complete = on_headers,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
+};
+
+/* Feeds what c->in holds (from pos) to the parser; XCP__UH_OK while the
+ * reply is not whole or once it is (r->done). */
+static xcp__uh_status parse_some(xcp__uhttp *c, http_parser *p,
+                                 reply_state *r, bool eof)
+{
+    size_t n = eof ? 0 : c->in.len - c->pos;
+    size_t k = http_parser_execute(p, &reply_settings,
+                                   eof ? NULL : c->in.data + c->pos, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(p);
+
+    c->pos += k;
+    if (e == HPE_OK || (e == HPE_PAUSED && r->done))
+        return XCP__UH_OK;
+    return r->oom ? XCP__UH_NOMEM : r->too_big ? XCP__UH_TOO_BIG
+                                               : XCP__UH_BAD;
+}
+
+/* The reply to the request just sent, parsed by http-parser (Debian's
+ * libhttp-parser, the parser Node.js used for a decade): the status, and
+ * the body (by Content-Length, chunked, or up to the close) into reply. */
 static xcp__uh_status read_reply(xcp__uhttp *c, int *status,
                                  xcp__buf *reply, size_t max,
                                  int64_t deadline)
 {
+    reply_state r = {reply, max, 0, false, false, false};
     xcp__uh_status st;
-    char *line, *end;
-    int minor;
-    bool chunked, close_after, has_len;
-    unsigned long long clen;
+    http_parser p;
 
-    do { /* 1xx heads come before the real one */
-        if ((st = next_line(c, &line, deadline)) != XCP__UH_OK)
+    http_parser_init(&p, HTTP_RESPONSE);
+    p.data = &r;
+    for (;;) {
+        if (c->in.len > c->pos &&
+            (st = parse_some(c, &p, &r, false)) != XCP__UH_OK)
             return st;
-        if (sscanf(line, "HTTP/1.%d %3d", &minor, status) != 2 ||
-            *status < 100)
-            return XCP__UH_BAD;
-        chunked = has_len = false;
-        close_after = minor == 0;
-        clen = 0;
-        while ((st = next_line(c, &line, deadline)) == XCP__UH_OK && *line) {
-            if (header_has(line, "Transfer-Encoding", "chunked")) {
-                chunked = true;
-            } else if (header_has(line, "Connection", "close")) {
-                close_after = true;
-            } else if (header_has(line, "Connection", "keep-alive")) {
-                close_after = false;
-            } else if (strncasecmp(line, "Content-Length:", 15) == 0) {
-                errno = 0;
-                clen = strtoull(line + 15, &end, 10);
-                if (errno || end == line + 15)
-                    return XCP__UH_BAD;
-                has_len = true;
-            }
+        if (r.done)
+            break;
+        st = fill(c, deadline);
+        if (st == XCP__UH_CLOSED) {
+            /* the end of a body that runs to the close, or a cut reply */
+            if (parse_some(c, &p, &r, true) == XCP__UH_OK && r.done)
+                break;
+            return XCP__UH_CLOSED;
         }
         if (st != XCP__UH_OK)
             return st;
-    } while (*status < 200);
-
-    if (*status == 204 || *status == 304)
-        st = XCP__UH_OK;
-    else if (chunked)
-        st = take_chunked(c, reply, max, deadline);
-    else if (has_len)
-        st = clen > max ? XCP__UH_TOO_BIG
-                        : take(c, (size_t)clen, reply, max, deadline);
-    else {
-        close_after = true;
-        st = take(c, SIZE_MAX, reply, max, deadline);
     }
-    if (st == XCP__UH_OK && close_after)
+    *status = r.status;
+    if (!http_should_keep_alive(&p))
         drop(c);
-    return st;
+    return XCP__UH_OK;
 }
 
 /* One try of the request on c's connection (opened if need be). */
