@@ -14,8 +14,12 @@
 # created, started and hard-shut-down on the sim driver alone, in one
 # process, against libvirt's test driver doing define/start/destroy/undefine
 # in this process (test:///default, through bench/libvirt_peer; the row says
-# why when it cannot run). --quick: 32 VMs, 1,000, 3 runs, a storm of 64
-# (under a minute).
+# why when it cannot run), and against another build's bench_sim when
+# BENCH_SIM_BASE names one (the older sim: say, before every driver call
+# took an flock on the state log and replayed what other processes
+# appended; the rows are the median of 3 interleaved storms each and the
+# ratio ours/base is printed). --quick: 32 VMs, 1,000, 3 runs, a storm of
+# 64 (under a minute); BENCH_STORM_N sets the storm's size alone.
 #
 # Environment: abs_top_builddir / abs_top_srcdir (set by make), XE (an xe
 # binary; default: the build's, run without libtool's wrapper script, which
@@ -34,6 +38,7 @@ if [ "$quick" = 1 ]; then
 else
     n_life=512 n_big=10000 reps=5 n_storm=512
 fi
+n_storm=${BENCH_STORM_N:-$n_storm} # the storm's size alone
 
 here=$(cd "$(dirname "$0")" && pwd)
 srcdir=${abs_top_srcdir:-$(cd "$here/.." && pwd)}
@@ -149,8 +154,33 @@ echo
 
 # ---- sim storm --------------------------------------------------------------
 # The sim driver alone against libvirt's test driver, both in this process.
-mkdir -p "$work/storm"
-"$BENCH_SIM" storm "$n_storm" "$work/storm" >"$work/storm.out"
+# One storm of bench_sim $1 (fresh host), its output in $2.
+storm() {
+    rm -rf "$work/storm"
+    mkdir -p "$work/storm"
+    "$1" storm "$n_storm" "$work/storm" >"$2"
+}
+# The storm (of 3, with a base) whose total is the median, in $1.
+median_storm() { # out files...
+    out=$1
+    shift
+    cp "$(for f in "$@"; do echo "$(kv seconds "$f") $f"; done |
+        sort -n | awk '{ f[NR] = $2 } END { print f[int((NR + 1) / 2)] }')" \
+        "$out"
+}
+if [ -n "${BENCH_SIM_BASE:-}" ]; then
+    [ -x "$BENCH_SIM_BASE" ] ||
+        { echo "bench_vms.sh: BENCH_SIM_BASE=$BENCH_SIM_BASE" \
+            "is not a program" >&2; exit 1; }
+    for r in 1 2 3; do # interleaved: the machine's load alike for both
+        storm "$BENCH_SIM" "$work/storm.$r.out"
+        storm "$BENCH_SIM_BASE" "$work/base-storm.$r.out"
+    done
+    median_storm "$work/storm.out" "$work"/storm.?.out
+    median_storm "$work/base-storm.out" "$work"/base-storm.?.out
+else
+    storm "$BENCH_SIM" "$work/storm.out"
+fi
 lv_reason=
 if [ ! -x "$LIBVIRT_PEER" ]; then
     lv_reason="libvirt_peer not built (needs libvirt-dev: tools/deps.sh)"
@@ -171,6 +201,18 @@ printf "  %-24s %9s %9s %10s %9s %9s %11s\n" "" create start shutdown \
 o=$work/storm.out
 storm_row "sim driver" "$(kv create "$o")" "$(kv start "$o")" \
     "$(kv shutdown "$o")" "$(kv seconds "$o")" "$(kv cpu "$o")"
+if [ -n "${BENCH_SIM_BASE:-}" ]; then
+    o=$work/base-storm.out
+    storm_row "sim driver, base build" "$(kv create "$o")" \
+        "$(kv start "$o")" "$(kv shutdown "$o")" "$(kv seconds "$o")" \
+        "$(kv cpu "$o")"
+    calc 'printf "  ours/base: %.2fx (wall), %.2fx (CPU); base: %s\n",
+                 sw / bw, sc / bc, b' \
+        -v sw="$(kv seconds "$work/storm.out")" \
+        -v sc="$(kv cpu "$work/storm.out")" \
+        -v bw="$(kv seconds "$o")" -v bc="$(kv cpu "$o")" \
+        -v b="$BENCH_SIM_BASE"
+fi
 if [ -z "$lv_reason" ]; then
     o=$work/lv-storm.out
     storm_row "libvirt test driver" "$(kv define "$o")" "$(kv start "$o")" \

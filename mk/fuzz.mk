@@ -7,8 +7,8 @@
 FUZZ_CC = clang
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_LIB_SRCS = $(addprefix $(top_srcdir)/,$(filter %.c,$(lib_libxcp_libxcp_core_la_SOURCES)))
-FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(JANSSON_LIBS) $(PAM_LIBS) $(VNCSERVER_LIBS) $(LIBS) -lpthread
-FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS) fuzz/fuzz_http
+FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS) $(VNCSERVER_LIBS) $(LIBS) -lpthread
+FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS) fuzz/fuzz_http fuzz/fuzz_uhttp_reply
 FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header fuzz/fuzz_vhd_header \
 	$(FUZZ_EXTRA)
 FUZZ_SECONDS ?= 20
@@ -27,6 +27,10 @@ fuzz/libcore.a: $(FUZZ_OBJS)
 	$(AR) rcs $@ $(FUZZ_OBJS)
 
 fuzz/fuzz_journal: $(top_srcdir)/tests/fuzz/fuzz_journal.c fuzz/libcore.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< fuzz/libcore.a $(FUZZ_LIBS)
+
+# The unix-socket HTTP client's reply reader (lib/libxcp/client/http_unix.c).
+fuzz/fuzz_uhttp_reply: $(top_srcdir)/tests/fuzz/fuzz_uhttp_reply.c fuzz/libcore.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< fuzz/libcore.a $(FUZZ_LIBS)
 
 QCOW2_SRCS = $(top_srcdir)/lib/libxcp/sr/qcow2.c \

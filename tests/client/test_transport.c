@@ -4,7 +4,9 @@
  * content type, method names, the session first, Async. names), one
  * connection kept alive for a whole session, and what it makes of replies
  * that are not XenAPI answers (HTTP errors, garbage, a closed connection,
- * no answer within the timeout).
+ * no answer within the timeout); the same over a unix socket, where the
+ * driver speaks HTTP itself (client/http_unix.c), with chunked replies
+ * and a server that closes the connection after each reply.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <xcp/xcp.h>
@@ -32,9 +35,13 @@ enum mode {
 
 static struct server {
     int fd, port;
-    pthread_t th;
+    int ufd;           /* the unix socket's */
+    char upath[108];
+    pthread_t th, uth;
     pthread_mutex_t mu;
     enum mode mode;
+    bool chunked;      /* replies in chunks, with an extension and trailer */
+    bool close_after;  /* each connection closed after one reply */
     int connections;
     char last_path[64];
     char last_type[64];
@@ -74,12 +81,36 @@ static const char *const RECORDS_VALUE =
 
 static void reply(int c, int status, const char *type, const char *body)
 {
+    static const char trailer[] = "0\r\nX-Trailer: 1\r\n\r\n";
     char head[256];
-    int n = snprintf(head, sizeof(head),
+    size_t len = strlen(body), i, k;
+    int n;
+
+    if (!SV.chunked) {
+        n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d X\r\nContent-Type: %s\r\n"
                      "Content-Length: %zu\r\n\r\n",
-                     status, type, strlen(body));
-    if (write(c, head, (size_t)n) < 0 || write(c, body, strlen(body)) < 0)
+                     status, type, len);
+        if (write(c, head, (size_t)n) < 0 || write(c, body, len) < 0)
+            return;
+        return;
+    }
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 %d X\r\nContent-Type: %s\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n", status, type);
+    if (write(c, head, (size_t)n) < 0)
+        return;
+    for (i = 0; i < len; i += k) { /* chunks of 1 to 97 bytes */
+        k = 1 + (i * 31) % 97;
+        if (k > len - i)
+            k = len - i;
+        n = snprintf(head, sizeof(head), i ? "%zx\r\n" : "%zX;ext=1\r\n",
+                     k);
+        if (write(c, head, (size_t)n) < 0 || write(c, body + i, k) < 0 ||
+            write(c, "\r\n", 2) < 0)
+            return;
+    }
+    if (write(c, trailer, strlen(trailer)) < 0)
         return;
 }
 
@@ -153,6 +184,8 @@ static void serve(int c)
             sleep(5);
             return;
         }
+        if (SV.close_after)
+            return;
         memmove(buf, buf + hlen + blen, have - hlen - blen);
         have -= hlen + blen;
     }
@@ -160,9 +193,10 @@ static void serve(int c)
 
 static void *server_main(void *arg)
 {
-    (void)arg;
+    int fd = *(int *)arg;
+
     for (;;) {
-        int c = accept(SV.fd, NULL, NULL);
+        int c = accept(fd, NULL, NULL);
         if (c < 0)
             return NULL;
         pthread_mutex_lock(&SV.mu);
@@ -187,10 +221,28 @@ static void start(void)
     cr_assert_eq(listen(SV.fd, 8), 0);
     getsockname(SV.fd, (struct sockaddr *)&sa, &len);
     SV.port = ntohs(sa.sin_port);
-    pthread_create(&SV.th, NULL, server_main, NULL);
+    pthread_create(&SV.th, NULL, server_main, &SV.fd);
+
+    struct sockaddr_un su;
+    SV.ufd = socket(AF_UNIX, SOCK_STREAM, 0);
+    cr_assert_geq(SV.ufd, 0);
+    snprintf(SV.upath, sizeof(SV.upath), "%s/xcp-transport-%d.sock",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    unlink(SV.upath);
+    memset(&su, 0, sizeof(su));
+    su.sun_family = AF_UNIX;
+    memcpy(su.sun_path, SV.upath, strlen(SV.upath));
+    cr_assert_eq(bind(SV.ufd, (struct sockaddr *)&su, sizeof(su)), 0);
+    cr_assert_eq(listen(SV.ufd, 8), 0);
+    pthread_create(&SV.uth, NULL, server_main, &SV.ufd);
 }
 
-TestSuite(transport, .init = start, .timeout = 60);
+static void stop(void)
+{
+    unlink(SV.upath);
+}
+
+TestSuite(transport, .init = start, .fini = stop, .timeout = 60);
 
 static const char *errname(void)
 {
@@ -198,13 +250,19 @@ static const char *errname(void)
     return e ? e->name : "(no error)";
 }
 
+/* The server's address: over TCP, or (unix) its socket. */
+static bool over_unix;
+
 static xcp_session *open_s(xcp_remote_protocol proto, unsigned timeout_ms)
 {
     xcp_remote_options o;
     xcp_session *s = NULL;
-    char uri[64];
+    char uri[160];
 
-    snprintf(uri, sizeof(uri), "http://127.0.0.1:%d", SV.port);
+    if (over_unix)
+        snprintf(uri, sizeof(uri), "unix:%s", SV.upath);
+    else
+        snprintf(uri, sizeof(uri), "http://127.0.0.1:%d", SV.port);
     memset(&o, 0, sizeof(o));
     o.version = XCP_REMOTE_OPTIONS_VERSION;
     o.uri = uri;
@@ -223,7 +281,7 @@ static void set_mode(enum mode m)
     pthread_mutex_unlock(&SV.mu);
 }
 
-Test(transport, request_shape_and_keep_alive)
+static void request_shape_and_keep_alive(void)
 {
     xcp_session *s = open_s(XCP_REMOTE_XMLRPC, 0);
     xcp_value arg, res;
@@ -258,6 +316,11 @@ Test(transport, request_shape_and_keep_alive)
     cr_assert_not_null(strstr(SV.last_body, "session.logout"));
     /* login, two calls and logout on one connection */
     cr_assert_eq(SV.connections, 1);
+}
+
+Test(transport, request_shape_and_keep_alive)
+{
+    request_shape_and_keep_alive();
 }
 
 /* xcp_get_records_fields on a server that does not take a field list
@@ -364,4 +427,79 @@ Test(transport, connection_closed)
 Test(transport, reply_timeout)
 {
     expect_failure(M_SILENT, XCP_EIO, "TRANSPORT_ERROR", NULL);
+}
+
+/* ---- the same over a unix socket (the driver's own HTTP) --------------- */
+
+Test(transport, unix_request_shape_and_keep_alive)
+{
+    over_unix = true;
+    request_shape_and_keep_alive();
+}
+
+Test(transport, unix_failures)
+{
+    over_unix = true;
+    expect_failure(M_503, XCP_EIO, "TRANSPORT_ERROR", "HTTP status 503");
+    expect_failure(M_GARBAGE, XCP_EIO, "TRANSPORT_ERROR",
+                   "not a XenAPI reply");
+    expect_failure(M_EMPTY, XCP_EIO, "TRANSPORT_ERROR", "not a XenAPI reply");
+    expect_failure(M_FAIL_500, XCP_EAPI, "HOST_IS_SLAVE", NULL);
+    cr_assert_str_eq(xcp_error_last()->params[0], "10.0.0.1");
+    expect_failure(M_CLOSE, XCP_EIO, "TRANSPORT_ERROR", "Empty reply");
+    expect_failure(M_SILENT, XCP_EIO, "TRANSPORT_ERROR", "timed out");
+}
+
+/* Replies in chunks (as xcpd streams get_all_records), one with a chunk
+ * extension, the last with a trailer, read whole; the connection still
+ * serves the next call. */
+Test(transport, unix_chunked_replies)
+{
+    static const char *const f[] = {"uuid", "VCPUs_max"};
+    xcp_session *s;
+    xcp_value arg, res;
+
+    over_unix = true;
+    SV.chunked = true;
+    s = open_s(XCP_REMOTE_XMLRPC, 5000);
+    cr_assert_str_eq(xcp_session_ref(s), "OpaqueRef:sess-1");
+    cr_assert_eq(xcp_get_records_fields(s, &res, "VM", NULL, 2, f), 0, "%s",
+                 errname());
+    cr_assert_eq(res.kind, XCP_VAL_STRUCT);
+    cr_assert_eq(res.u.st.n, 1);
+    cr_assert_str_eq(res.u.st.keys[0], "OpaqueRef:vm-1");
+    xcp_value_dispose(&res);
+    xcp_value_set_string(&arg, "OpaqueRef:vm-1");
+    cr_assert_eq(xcp_call(s, &res, "VM.get_name_label", 1, &arg), 0, "%s",
+                 errname());
+    cr_assert_str_eq(res.u.s, "ok");
+    xcp_value_dispose(&res);
+    xcp_value_dispose(&arg);
+    xcp_session_close(s);
+    cr_assert_eq(SV.connections, 1);
+}
+
+/* A server that closes the connection after each reply (as one that
+ * drops idle connections): every call still gets its answer, each on a
+ * connection of its own. */
+Test(transport, unix_server_closes_after_each_reply)
+{
+    xcp_session *s;
+    xcp_value arg, res;
+    int i;
+
+    over_unix = true;
+    SV.close_after = true;
+    s = open_s(XCP_REMOTE_XMLRPC, 5000);
+    xcp_value_set_string(&arg, "OpaqueRef:vm-1");
+    for (i = 0; i < 3; i++) {
+        cr_assert_eq(xcp_call(s, &res, "VM.get_name_label", 1, &arg), 0,
+                     "call %d: %s", i, errname());
+        cr_assert_str_eq(res.u.s, "ok");
+        xcp_value_dispose(&res);
+    }
+    xcp_value_dispose(&arg);
+    xcp_session_close(s);
+    cr_assert_not_null(strstr(SV.last_body, "session.logout"));
+    cr_assert_eq(SV.connections, 5); /* login, 3 calls, logout */
 }

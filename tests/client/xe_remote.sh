@@ -129,6 +129,21 @@ same "-pwf equals http" "$base/http" "$base/pwfout"
 same "socket equals http" "$base/http" "$base/socket"
 same "~/.xe equals http" "$base/http" "$base/rcfile"
 
+# xe through the daemon's socket, every local command, does not load
+# libcurl (nor the TLS, DNS and authentication libraries it links): the
+# unix transport is the library's own; xe -s over http does load it.
+maps_curl() {
+    LD_DEBUG=files "$XE" "$@" vm-list 2>&1 >/dev/null | grep -q 'file=libcurl'
+}
+checks=$((checks + 1))
+if maps_curl; then
+    fail "xe through the unix socket maps libcurl"
+elif ! maps_curl -s 127.0.0.1 -p "$HTTP" --nossl -u root -pw "$PW"; then
+    fail "xe -s over http did not map libcurl (is LD_DEBUG working?)"
+else
+    echo "ok: xe through the socket does not map libcurl"
+fi
+
 # Changes made remotely are seen through the socket.
 desc=$("$XE" vm-param-get uuid="$V" param-name=name-description)
 "$XE" -s 127.0.0.1 -p "$HTTP" --nossl -u root -pw "$PW" \

@@ -1,7 +1,9 @@
 #!/bin/sh
 # What xe loads: the Xen libraries (the xen driver is a module,
 # lib/libxcp/xcp-hv-xen.so), libpam and libvncserver (dlopened at the first
-# PAM login and RFB console) are loaded only by a process that uses them,
+# PAM login and RFB console) and libcurl (dlopened at the first http(s)
+# session; tests/client/xe_remote.sh checks xe through the daemon's unix
+# socket) are loaded only by a process that uses them,
 # so xe's start-up (the first cost of every xe command, local or remote)
 # does not pay for them. Checked on the library's DT_NEEDED and on what the
 # dynamic loader maps for `xe help` and for an embedded `xe vm-list` on
@@ -11,7 +13,7 @@
 top=${abs_top_builddir:-.}
 so=$top/lib/libxcp/.libs/libxcp.so
 xe=$top/cmd/xe/xe
-LAZY='libxen|libpam\.|libvncserver'
+LAZY='libxen|libpam\.|libvncserver|libcurl'
 [ -f "$so" ] && [ -x "$xe" ] || { echo "build first: no $so or $xe"; exit 1; }
 
 needed=$(readelf -d "$so" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p')

@@ -143,8 +143,8 @@ static int guest_record(xcp__ctx *c, xcp__obj *vm, xcp__obj **out)
     return xcp__db_set_str(c->db, vm, F(VM, guest_metrics), (*out)->ref);
 }
 
-static int apply(xcp__ctx *c, xcp__obj *vm, const xcp_hv_guest_datum *data,
-                 size_t n)
+int xcp__vm_apply_guest_data(xcp__ctx *c, xcp__obj *vm,
+                             const xcp_hv_guest_datum *data, size_t n)
 {
     xcp__obj *gm;
     xcp_value v;
@@ -208,7 +208,7 @@ int xcp__vm_update_guest_metrics(xcp__ctx *c, xcp__obj *vm)
         free(data);
         return 0;
     }
-    rc = apply(c, vm, data, n);
+    rc = xcp__vm_apply_guest_data(c, vm, data, n);
     free(data);
     return rc;
 }

@@ -815,8 +815,32 @@ static bool busy(const xcp__obj *vm)
     return cur->kind == XCP_VAL_STRUCT && cur->u.st.n > 0;
 }
 
+/* What the monitor read of a domain from the driver without the engine
+ * lock (xcp__vm_monitor_news); reconcile_one acts on it. */
+struct news {
+    uint32_t domid;
+    bool found; /* info holds the domain; else it is gone */
+    bool act;   /* its VM may be reconciled (not busy, ours) */
+    xcp_hv_domain_info info;
+    xcp_hv_guest_datum *data; /* the guest agent's, if any */
+    size_t ndata;
+};
+
+/* The guest agent's data into vm's VM_guest_metrics: read from the
+ * driver now, or (nw) as the monitor read it. */
+static int guest_news(xcp__ctx *c, xcp__obj *vm, const struct news *nw)
+{
+    if (!nw)
+        return xcp__vm_update_guest_metrics(c, vm);
+    return nw->ndata ? xcp__vm_apply_guest_data(c, vm, nw->data, nw->ndata)
+                     : 0;
+}
+
+/* vm's state from its domain's info (NULL: the domain is gone); the guest
+ * agent's data from nw, else from the driver. */
 static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
-                         const xcp_hv_domain_info *info)
+                         const xcp_hv_domain_info *info,
+                         const struct news *nw)
 {
     int rc;
 
@@ -831,14 +855,14 @@ static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
      * dying domain a while longer, and nothing says when it is gone for
      * good (xenstored fires @releaseDomain once, while it dies). */
     if (info->state == XCP_HV_STATE_DYING)
-        return reconcile_one(c, vm, NULL);
+        return reconcile_one(c, vm, NULL, NULL);
     if (xcp__vm_is(vm, "Halted") || xcp__vm_is(vm, "Suspended") ||
         xcp__obj_int(vm, F(VM, domid)) != (int64_t)info->domid) {
         rc = xcp__vm_set_running(c, vm, info->domid,
                                  info->state == XCP_HV_STATE_PAUSED,
                                  xcp__vm_is(vm, "Suspended")
                                      ? XCP__VM_RESUMED : XCP__VM_FOUND);
-        return rc < 0 ? rc : xcp__vm_update_guest_metrics(c, vm);
+        return rc < 0 ? rc : guest_news(c, vm, nw);
     }
     if (xcp__vm_is(vm, "Running") != (info->state == XCP_HV_STATE_RUNNING)) {
         rc = xcp__db_set_str(c->db, vm, F(VM, power_state),
@@ -853,7 +877,7 @@ static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
      * guest agent's news. */
     if ((rc = xcp__vm_update_metrics(c, vm, info)) < 0)
         return rc;
-    return xcp__vm_update_guest_metrics(c, vm);
+    return guest_news(c, vm, nw);
 }
 
 int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
@@ -873,7 +897,7 @@ int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
             xcp__engine_defer(c->e, domid);
             return 0;
         }
-        return reconcile_one(c, vm, &info);
+        return reconcile_one(c, vm, &info, NULL);
     }
     /* Gone: find the VM that had it (rare path: a domain vanished). */
     all = xcp__db_all(c->db, C(VM), &n);
@@ -881,9 +905,128 @@ int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
         vm = all[i];
         if (xcp__obj_int(vm, F(VM, domid)) == (int64_t)domid && !busy(vm) &&
             !xcp__obj_bool(vm, F(VM, is_control_domain)))
-            return reconcile_one(c, vm, NULL);
+            return reconcile_one(c, vm, NULL, NULL);
     }
     return 0;
+}
+
+/* ---- the domain monitor's news, read without the engine lock ------------ */
+
+/*
+ * The monitor used to reconcile each domain inside one transaction, with
+ * the engine lock held across the driver's reads (on Xen, four or more
+ * xenstore reads for a domain's state and a walk of the guest agent's
+ * tree): every call waited for them, and for a driver held by a domain
+ * being built. Now the driver is read outside the lock and the reads are
+ * acted on inside it, if they still hold: a VM whose record changed since
+ * the reads began (an operation ran on it meanwhile) is read again under
+ * the lock, as before. A domain's own changes after the reads are news
+ * of their own.
+ */
+struct news_batch {
+    struct news *nw;
+    size_t n, i;  /* i: the one news_apply acts on */
+    uint64_t gen; /* the database's generation before the reads */
+};
+
+static int news_gen(xcp__ctx *c, void *arg)
+{
+    ((struct news_batch *)arg)->gen = xcp__db_generation(c->db);
+    return 0;
+}
+
+/* The VM a domain's news is for, if the monitor may act on it now; a
+ * busy VM's news is deferred (it waits for the operation's end). */
+static xcp__obj *news_vm(xcp__ctx *c, const struct news *nw)
+{
+    xcp__obj *vm = xcp__db_by_uuid(c->db, C(VM), nw->info.vm_uuid);
+
+    if (!vm || xcp__obj_bool(vm, F(VM, is_control_domain)))
+        return NULL;
+    if (busy(vm)) {
+        xcp__engine_defer(c->e, nw->domid);
+        return NULL;
+    }
+    return vm;
+}
+
+/* Which domains' news will be acted on: before the guest agent's data is
+ * read for them (none for a busy VM's domain, as before). */
+static int news_sort(xcp__ctx *c, void *arg)
+{
+    struct news_batch *b = arg;
+    size_t i;
+
+    for (i = 0; i < b->n; i++)
+        b->nw[i].act = !b->nw[i].found || news_vm(c, &b->nw[i]) != NULL;
+    return 0;
+}
+
+static int news_apply(xcp__ctx *c, void *arg)
+{
+    struct news_batch *b = arg;
+    struct news *nw = &b->nw[b->i];
+    xcp__obj *const *all;
+    xcp__obj *vm;
+    size_t n, i;
+
+    if (nw->found) {
+        if (!(vm = news_vm(c, nw)))
+            return 0;
+        if (vm->gen > b->gen) /* changed since: read again */
+            return xcp__vm_reconcile_domain(c, nw->domid);
+        return reconcile_one(c, vm, &nw->info, nw);
+    }
+    all = xcp__db_all(c->db, C(VM), &n);
+    for (i = 0; i < n; i++) {
+        vm = all[i];
+        if (xcp__obj_int(vm, F(VM, domid)) != (int64_t)nw->domid ||
+            busy(vm) || xcp__obj_bool(vm, F(VM, is_control_domain)))
+            continue;
+        return vm->gen > b->gen ? xcp__vm_reconcile_domain(c, nw->domid)
+                                : reconcile_one(c, vm, NULL, NULL);
+    }
+    return 0;
+}
+
+void xcp__vm_monitor_news(xcp__engine *e, const uint32_t *ids, size_t n)
+{
+    struct news_batch b = {0};
+    xcp_hv_error err;
+    size_t i;
+
+    if (n == 0)
+        return;
+    if (!(b.nw = xcp__calloc(n, sizeof(*b.nw)))) {
+        xcp_error_clear();
+        return;
+    }
+    b.n = n;
+    xcp__engine_txn(e, news_gen, &b);
+    for (i = 0; i < n; i++) {
+        b.nw[i].domid = ids[i];
+        b.nw[i].found = xcp__hv_domain_info(e->hv, ids[i], &b.nw[i].info,
+                                            &err) == 0;
+    }
+    xcp__engine_txn(e, news_sort, &b);
+    for (i = 0; i < n; i++) {
+        struct news *nw = &b.nw[i];
+        /* a driver without an agent channel: no data, as before */
+        if (nw->act && nw->found &&
+            xcp__hv_domain_guest_data(e->hv, nw->domid, &nw->data,
+                                      &nw->ndata, &err) < 0) {
+            free(nw->data);
+            nw->data = NULL;
+            nw->ndata = 0;
+        }
+    }
+    for (b.i = 0; b.i < n; b.i++)
+        if (b.nw[b.i].act)
+            xcp__engine_txn(e, news_apply, &b);
+    for (i = 0; i < n; i++)
+        free(b.nw[i].data);
+    free(b.nw);
+    xcp_error_clear();
 }
 
 static int clear_ops(xcp__ctx *c)
@@ -947,8 +1090,9 @@ int xcp__vm_reconcile_all(xcp__ctx *c)
             xcp__obj *vm = vms[i];
             if (xcp__obj_bool(vm, F(VM, is_control_domain)))
                 continue;
-            rc = reconcile_one(c, vm, xcp__hmap_get(&byuuid,
-                                                    xcp__obj_uuid(vm)));
+            rc = reconcile_one(c, vm,
+                               xcp__hmap_get(&byuuid, xcp__obj_uuid(vm)),
+                               NULL);
         }
         xcp__hmap_free(&byuuid);
     }

@@ -130,6 +130,10 @@ int xcp__vm_set_stopped(xcp__ctx *c, xcp__obj *vm, const char *state,
 /* VM_guest_metrics from what the guest agent of vm's domain reports
  * (guest_metrics.c); nothing while no agent runs. */
 int xcp__vm_update_guest_metrics(xcp__ctx *c, xcp__obj *vm);
+/* The same from data[0, n), the agent's keys as the driver read them
+ * (the domain monitor reads them without the engine lock). */
+int xcp__vm_apply_guest_data(xcp__ctx *c, xcp__obj *vm,
+                             const xcp_hv_guest_datum *data, size_t n);
 
 /* Destroy vm's VM_guest_metrics, if any (a new boot, as XAPI). */
 int xcp__vm_drop_guest_metrics(xcp__ctx *c, xcp__obj *vm);

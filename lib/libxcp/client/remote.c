@@ -1,7 +1,10 @@
 /*
  * The remote session driver: every message of the public API sent as a
- * XenAPI call to a server (our xcpd or a XAPI host) with libcurl, over
- * https://, http:// or a unix socket, in XML-RPC (default) or JSON-RPC.
+ * XenAPI call to a server (our xcpd or a XAPI host), over https:// or
+ * http:// with libcurl, or over a unix socket with http_unix.c, in XML-RPC
+ * (default) or JSON-RPC. libcurl is loaded (dlopen) at the first http(s)
+ * session: xe talking to the local xcpd, the common case, does not map it
+ * nor the TLS, DNS and authentication libraries it links.
  *
  * The driver sits below xcp_call() like the local one: it receives checked
  * arguments, prepends the session, encodes with the rpc/ codecs, and gives
@@ -9,10 +12,12 @@
  * so that the typed API and xe cannot tell the two apart.
  */
 #include "client.h"
+#include "http_unix.h"
 #include "../rpc/rpc.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -27,22 +32,80 @@
 #define EVENT_FROM_MARGIN_MS 60000
 #define DEFAULT_CONNECT_TIMEOUT_MS 30000
 
-/* ---- global initialisation ------------------------------------------- */
+/* ---- libcurl, loaded at the first http(s) session ---------------------- */
 
+static struct {
+    CURLcode (*global_init)(long);
+    const char *(*strerror)(CURLcode);
+    CURL *(*init)(void);
+    CURL *(*duphandle)(CURL *);
+    void (*cleanup)(CURL *);
+    CURLcode (*setopt)(CURL *, CURLoption, ...);
+    CURLcode (*getinfo)(CURL *, CURLINFO, ...);
+    CURLcode (*perform)(CURL *);
+    CURLcode (*send)(CURL *, const void *, size_t, size_t *);
+    CURLcode (*recv)(CURL *, void *, size_t, size_t *);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+    char *(*version)(void);
+    bool ready;
+    char why[256]; /* why it is not */
+} cu;
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
 
-/* curl_global_init is not thread-safe and must run once per process. */
+/* Loads libcurl and runs curl_global_init, which is not thread-safe and
+ * must run once per process. */
 static void curl_init(void)
 {
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    static const char lib[] = "libcurl.so.4";
+    const struct {
+        void **fn;
+        const char *name;
+    } syms[] = {
+        {(void **)&cu.global_init, "curl_global_init"},
+        {(void **)&cu.strerror, "curl_easy_strerror"},
+        {(void **)&cu.init, "curl_easy_init"},
+        {(void **)&cu.duphandle, "curl_easy_duphandle"},
+        {(void **)&cu.cleanup, "curl_easy_cleanup"},
+        {(void **)&cu.setopt, "curl_easy_setopt"},
+        {(void **)&cu.getinfo, "curl_easy_getinfo"},
+        {(void **)&cu.perform, "curl_easy_perform"},
+        {(void **)&cu.send, "curl_easy_send"},
+        {(void **)&cu.recv, "curl_easy_recv"},
+        {(void **)&cu.slist_append, "curl_slist_append"},
+        {(void **)&cu.slist_free_all, "curl_slist_free_all"},
+        {(void **)&cu.version, "curl_version"},
+    };
+    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+    CURLcode cc;
+    size_t i;
+
+    if (!h) {
+        snprintf(cu.why, sizeof(cu.why), "%s", dlerror());
+        return;
+    }
+    for (i = 0; i < XCP__ARRAY_LEN(syms); i++) {
+        if (!(*syms[i].fn = dlsym(h, syms[i].name))) {
+            snprintf(cu.why, sizeof(cu.why), "%s has no %s", lib,
+                     syms[i].name);
+            return;
+        }
+    }
+    if ((cc = cu.global_init(CURL_GLOBAL_DEFAULT)) != CURLE_OK) {
+        snprintf(cu.why, sizeof(cu.why), "curl_global_init: %s",
+                 cu.strerror(cc));
+        return;
+    }
+    cu.ready = true;
 }
 
 /* ---- the session's connection ---------------------------------------- */
 
 struct remote {
-    CURL *curl;
+    CURL *curl;                 /* http(s) */
     struct curl_slist *headers;
+    xcp__uhttp uh;              /* unix */
+    char *uh_headers;           /* its header lines */
     xcp_remote_protocol protocol;
     char *uri;       /* as given: named in errors */
     char *host;      /* for TLS_CONNECTION_FAILED */
@@ -142,8 +205,12 @@ static void remote_free(struct remote *r)
     if (!r)
         return;
     if (r->curl)
-        curl_easy_cleanup(r->curl);
-    curl_slist_free_all(r->headers);
+        cu.cleanup(r->curl);
+    if (r->headers)
+        cu.slist_free_all(r->headers);
+    if (r->uh.path) /* set up */
+        xcp__uhttp_dispose(&r->uh);
+    free(r->uh_headers);
     xcp__buf_free(&r->request);
     xcp__buf_free(&r->reply);
     free(r->uri);
@@ -155,17 +222,14 @@ static void remote_free(struct remote *r)
 
 static int remote_setup(struct remote *r, const xcp_remote_options *o)
 {
+    const char *ctype = r->protocol == XCP_REMOTE_JSONRPC
+                            ? "Content-Type: application/json"
+                            : "Content-Type: text/xml";
     CURL *c;
     char *path, *ua;
     struct curl_slist *h;
     bool ok;
 
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return xcp__internal("curl_global_init: %s",
-                             curl_easy_strerror(curl_init_rc));
-    if (!(r->curl = c = curl_easy_init()))
-        return xcp__oom();
     path = xcp__printf("%s%s", r->url,
                        r->protocol == XCP_REMOTE_JSONRPC ? "/jsonrpc" : "/");
     ua = xcp__printf("User-Agent: libxcp/%s", xcp_version());
@@ -176,26 +240,40 @@ static int remote_setup(struct remote *r, const xcp_remote_options *o)
     }
     free(r->url);
     r->url = path;
-    h = curl_slist_append(NULL, r->protocol == XCP_REMOTE_JSONRPC
-                                    ? "Content-Type: application/json"
-                                    : "Content-Type: text/xml");
+    if (r->is_unix) {
+        r->uh_headers = xcp__printf("%s\r\n%s\r\n", ctype, ua);
+        free(ua);
+        if (!r->uh_headers)
+            return xcp__oom();
+        return xcp__uhttp_init(&r->uh, r->host);
+    }
+    pthread_once(&curl_once, curl_init);
+    if (!cu.ready) {
+        free(ua);
+        return xcp__internal("libcurl: %s", cu.why);
+    }
+    if (!(r->curl = c = cu.init())) {
+        free(ua);
+        return xcp__oom();
+    }
+    h = cu.slist_append(NULL, ctype);
     r->headers = h;
     /* No "Expect: 100-continue" round trip before bodies over 1 KiB. */
-    h = h ? curl_slist_append(r->headers, "Expect:") : NULL;
-    h = h ? curl_slist_append(r->headers, ua) : NULL;
+    h = h ? cu.slist_append(r->headers, "Expect:") : NULL;
+    h = h ? cu.slist_append(r->headers, ua) : NULL;
     free(ua);
     if (!h)
         return xcp__oom();
 
-    ok = curl_easy_setopt(c, CURLOPT_URL, r->url) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_HTTPHEADER, r->headers) == CURLE_OK &&
+    ok = cu.setopt(c, CURLOPT_URL, r->url) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_HTTPHEADER, r->headers) == CURLE_OK &&
          /* Sessions may live in threads: no SIGALRM for DNS timeouts. */
-         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->errbuf) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_WRITEDATA, r) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_POST, 1L) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+         cu.setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_ERRORBUFFER, r->errbuf) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_WRITEDATA, r) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_POST, 1L) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                           (long)(o->connect_timeout_ms
                                      ? o->connect_timeout_ms
                                      : DEFAULT_CONNECT_TIMEOUT_MS)) ==
@@ -203,22 +281,19 @@ static int remote_setup(struct remote *r, const xcp_remote_options *o)
          /* A call may legitimately take minutes (VM.start) and long polls
           * send nothing until they answer, so no low-speed limit: dead
           * peers are found by TCP keep-alive instead. */
-         curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 60L) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 15L) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER,
+         cu.setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_TCP_KEEPIDLE, 60L) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_TCP_KEEPINTVL, 15L) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_SSL_VERIFYPEER,
                           o->insecure ? 0L : 1L) == CURLE_OK &&
-         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST,
+         cu.setopt(c, CURLOPT_SSL_VERIFYHOST,
                           o->insecure ? 0L : 2L) == CURLE_OK;
     if (ok && o->ca_file)
-        ok = curl_easy_setopt(c, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
-    if (ok && r->is_unix)
-        ok = curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, r->host) ==
-             CURLE_OK;
+        ok = cu.setopt(c, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
     if (!ok)
         return xcp__internal("libcurl refused an option (%s)",
-                             curl_version());
+                             cu.version());
     return 0;
 }
 
@@ -244,28 +319,20 @@ static int fail_io(const char *name, ...)
 /* A transport failure as a XenAPI-style error; returns XCP_EIO. */
 static int transport_error(struct remote *r, CURLcode cc)
 {
-    const char *why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc);
+    const char *why = r->errbuf[0] ? r->errbuf : cu.strerror(cc);
     long sent = 0;
 
     switch (cc) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
-        if (r->is_unix) {
-            /* curl names the placeholder "localhost port 80": say what
-             * happened to the socket instead. */
-            long os_errno = 0;
-            curl_easy_getinfo(r->curl, CURLINFO_OS_ERRNO, &os_errno);
-            if (os_errno)
-                why = strerror((int)os_errno);
-        }
         fail_io("CONNECTION_FAILED", r->uri, why, NULL);
         break;
     case CURLE_OPERATION_TIMEDOUT:
         /* Timed out before the request could be sent: nothing answered
          * (a reused connection has no connect time, so ask about the
          * request instead). */
-        curl_easy_getinfo(r->curl, CURLINFO_REQUEST_SIZE, &sent);
+        cu.getinfo(r->curl, CURLINFO_REQUEST_SIZE, &sent);
         fail_io(sent == 0 ? "CONNECTION_FAILED" : "TRANSPORT_ERROR", r->uri,
                 why, NULL);
         break;
@@ -294,6 +361,70 @@ static int transport_error(struct remote *r, CURLcode cc)
     return XCP_EIO;
 }
 
+/* The request in r->request sent with libcurl: 0 with *status and the
+ * reply's body in r->reply, or a transport error. */
+static int post_curl(struct remote *r, long timeout_ms, long *status)
+{
+    xcp__buf *body = &r->request;
+    CURLcode cc;
+
+    r->reply_too_big = false;
+    r->errbuf[0] = '\0';
+    if (cu.setopt(r->curl, CURLOPT_POSTFIELDS, body->data) != CURLE_OK ||
+        cu.setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
+                  (curl_off_t)body->len) != CURLE_OK ||
+        cu.setopt(r->curl, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK)
+        return xcp__internal("libcurl refused a request option");
+    cc = cu.perform(r->curl);
+    /* curl keeps the pointer, not a copy: forget it before the buffer
+     * changes. */
+    cu.setopt(r->curl, CURLOPT_POSTFIELDS, NULL);
+    if (cc != CURLE_OK)
+        return transport_error(r, cc);
+    cu.getinfo(r->curl, CURLINFO_RESPONSE_CODE, status);
+    return 0;
+}
+
+/* The same over the unix socket, with the errors curl gave there. */
+static int post_unix(struct remote *r, long timeout_ms, long *status)
+{
+    const char *target = strchr(r->url + 7, '/'); /* after http:// */
+    char what[80];
+    int st;
+
+    switch (xcp__uhttp_post(&r->uh, target, r->uh_headers, r->request.data,
+                            r->request.len, timeout_ms, &st, &r->reply,
+                            XCP__RPC_MAX_RESPONSE_BODY)) {
+    case XCP__UH_OK:
+        *status = st;
+        return 0;
+    case XCP__UH_CONNECT:
+        return fail_io("CONNECTION_FAILED", r->uri, strerror(r->uh.err),
+                       NULL);
+    case XCP__UH_TIMEOUT:
+        snprintf(what, sizeof(what),
+                 "Operation timed out after %ld milliseconds", timeout_ms);
+        return fail_io(r->uh.sent ? "TRANSPORT_ERROR" : "CONNECTION_FAILED",
+                       r->uri, what, NULL);
+    case XCP__UH_TOO_BIG:
+        return fail_io("TRANSPORT_ERROR", r->uri, "reply too large", NULL);
+    case XCP__UH_CLOSED:
+        return fail_io("TRANSPORT_ERROR", r->uri,
+                       st ? "the server closed the connection mid-reply"
+                          : "Empty reply from server",
+                       NULL);
+    case XCP__UH_IO:
+        return fail_io("TRANSPORT_ERROR", r->uri, strerror(r->uh.err),
+                       NULL);
+    case XCP__UH_BAD:
+        return fail_io("TRANSPORT_ERROR", r->uri, "not an HTTP answer",
+                       NULL);
+    case XCP__UH_NOMEM:
+    default:
+        return xcp__oom();
+    }
+}
+
 /*
  * One XenAPI call: method with params (an ARRAY, borrowed), waiting at
  * most timeout_ms (0: no limit). 0 with *result the decoded value (not yet
@@ -306,7 +437,6 @@ static int rpc(struct remote *r, const char *method, const xcp_value *params,
     xcp__buf *body = &r->request;
     xcp_value error;
     const char *reply;
-    CURLcode cc;
     long status = 0;
     char err[200];
     int rc;
@@ -324,25 +454,13 @@ static int rpc(struct remote *r, const char *method, const xcp_value *params,
     }
     r->reply.len = 0;
     r->reply.oom = false;
-    r->reply_too_big = false;
-    r->errbuf[0] = '\0';
-    if (curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, body->data) !=
-            CURLE_OK ||
-        curl_easy_setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)body->len) != CURLE_OK ||
-        curl_easy_setopt(r->curl, CURLOPT_TIMEOUT_MS, timeout_ms) !=
-            CURLE_OK)
-        return xcp__internal("libcurl refused a request option");
-    cc = curl_easy_perform(r->curl);
-    /* curl keeps the pointer, not a copy: forget it before the buffer
-     * changes. */
-    curl_easy_setopt(r->curl, CURLOPT_POSTFIELDS, NULL);
+    rc = r->is_unix ? post_unix(r, timeout_ms, &status)
+                    : post_curl(r, timeout_ms, &status);
     /* Keep a large buffer from lingering after a big request. */
     if (body->cap > (1u << 20))
         xcp__buf_free(body);
-    if (cc != CURLE_OK)
-        return transport_error(r, cc);
-    curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (rc < 0)
+        return rc;
 
     err[0] = '\0';
     reply = r->reply.data ? r->reply.data : ""; /* an empty body */
@@ -771,29 +889,56 @@ static int remote_records_fields(xcp_session *s, int cls, const char *where,
 
 /* ---- consoles: CONNECT /console ----------------------------------------- */
 
-/* Waits until curl's socket can do what `events` asks (30 s at most). */
-static bool console_wait(CURL *c, short events)
+/* A console's connection: libcurl's (http, https), or a unix socket's
+ * own (c NULL). */
+struct conn {
+    CURL *c;
+    int fd;
+};
+
+/* Waits until the socket can do what `events` asks (30 s at most). */
+static bool console_wait(const struct conn *k, short events)
 {
-    curl_socket_t fd;
+    curl_socket_t fd = k->fd;
     struct pollfd pf;
 
-    if (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
-        fd == CURL_SOCKET_BAD)
+    if (k->c && (cu.getinfo(k->c, CURLINFO_ACTIVESOCKET, &fd) != CURLE_OK ||
+                 fd == CURL_SOCKET_BAD))
         return false;
     pf.fd = fd;
     pf.events = events;
     return poll(&pf, 1, 30000) > 0;
 }
 
-static CURLcode console_send(CURL *c, const char *p, size_t n)
+/* Sends or receives up to n bytes without waiting: curl_easy_send/recv's
+ * contract for either kind of connection. */
+static CURLcode console_io(const struct conn *k, bool out, char *p, size_t n,
+                           size_t *done)
+{
+    ssize_t got;
+
+    if (k->c)
+        return out ? cu.send(k->c, p, n, done) : cu.recv(k->c, p, n, done);
+    got = out ? send(k->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT)
+              : recv(k->fd, p, n, MSG_DONTWAIT);
+    if (got >= 0) {
+        *done = (size_t)got;
+        return CURLE_OK;
+    }
+    if (errno == EAGAIN || errno == EINTR)
+        return CURLE_AGAIN;
+    return out ? CURLE_SEND_ERROR : CURLE_RECV_ERROR;
+}
+
+static CURLcode console_send(const struct conn *k, const char *p, size_t n)
 {
     size_t sent;
     CURLcode cc;
 
     while (n > 0) {
-        cc = curl_easy_send(c, p, n, &sent);
+        cc = console_io(k, true, (char *)p, n, &sent);
         if (cc == CURLE_AGAIN) {
-            if (!console_wait(c, POLLOUT))
+            if (!console_wait(k, POLLOUT))
                 return CURLE_OPERATION_TIMEDOUT;
             continue;
         }
@@ -807,15 +952,15 @@ static CURLcode console_send(CURL *c, const char *p, size_t n)
 
 /* One byte (nothing read past the response head); CURLE_GOT_NOTHING at
  * the end. */
-static CURLcode console_byte(CURL *c, char *ch)
+static CURLcode console_byte(const struct conn *k, char *ch)
 {
     size_t got;
     CURLcode cc;
 
     for (;;) {
-        cc = curl_easy_recv(c, ch, 1, &got);
+        cc = console_io(k, false, ch, 1, &got);
         if (cc == CURLE_AGAIN) {
-            if (!console_wait(c, POLLIN))
+            if (!console_wait(k, POLLIN))
                 return CURLE_OPERATION_TIMEDOUT;
             continue;
         }
@@ -825,9 +970,22 @@ static CURLcode console_byte(CURL *c, char *ch)
     }
 }
 
+/* A console connection's failure cc as a transport error. */
+static int console_fail(struct remote *r, CURLcode cc)
+{
+    if (!r->is_unix)
+        return transport_error(r, cc);
+    return fail_io("TRANSPORT_ERROR", r->uri,
+                   cc == CURLE_GOT_NOTHING ? "Empty reply from server"
+                   : cc == CURLE_OPERATION_TIMEDOUT ? "Operation timed out"
+                                                    : strerror(errno),
+                   NULL);
+}
+
 /* A refusal's body, "NAME: p1, p2" (xcpd's), as the thread's error; any
  * other as TRANSPORT_ERROR [uri, "HTTP <status>"]. */
-static int console_refused(struct remote *r, CURL *c, int status)
+static int console_refused(struct remote *r, const struct conn *c,
+                           int status)
 {
     char body[2048], *p, *params[XCP__ERROR_MAX_PARAMS], *colon, *nl;
     const char *cp[XCP__ERROR_MAX_PARAMS];
@@ -858,8 +1016,8 @@ static int console_refused(struct remote *r, CURL *c, int status)
 }
 
 /* CONNECT on c (connected) and the status of the answer's head. */
-static int console_request(struct remote *r, CURL *c, const char *session,
-                           const char *ref, int *status)
+static int console_request(struct remote *r, const struct conn *c,
+                           const char *session, const char *ref, int *status)
 {
     char *req, line[256], ch;
     size_t len = 0, nl = 0;
@@ -886,7 +1044,7 @@ static int console_request(struct remote *r, CURL *c, const char *session,
         nl = ch == '\n' ? nl + 1 : ch == '\r' ? nl : 0;
     }
     if (cc != CURLE_OK)
-        return transport_error(r, cc);
+        return console_fail(r, cc);
     if (*status <= 0)
         return fail_io("TRANSPORT_ERROR", r->uri, "not an HTTP answer",
                        NULL);
@@ -908,7 +1066,7 @@ static void *console_relay_run(void *arg)
     size_t got;
     ssize_t n;
     CURLcode cc;
-    bool go = curl_easy_getinfo(cr->c, CURLINFO_ACTIVESOCKET, &net) ==
+    bool go = cu.getinfo(cr->c, CURLINFO_ACTIVESOCKET, &net) ==
               CURLE_OK;
 
     pf[0].fd = net;
@@ -917,7 +1075,7 @@ static void *console_relay_run(void *arg)
     pf[1].events = POLLIN;
     while (go) {
         /* TLS may hold decrypted bytes poll cannot see: drain first */
-        while (go && (cc = curl_easy_recv(cr->c, buf, sizeof(buf), &got)) ==
+        while (go && (cc = cu.recv(cr->c, buf, sizeof(buf), &got)) ==
                          CURLE_OK) {
             go = got > 0 && send(cr->fd, buf, got, MSG_NOSIGNAL) ==
                                 (ssize_t)got;
@@ -927,11 +1085,12 @@ static void *console_relay_run(void *arg)
             break;
         if (pf[1].revents) {
             n = recv(cr->fd, buf, sizeof(buf), 0);
-            go = n > 0 && console_send(cr->c, buf, (size_t)n) == CURLE_OK;
+            go = n > 0 && console_send(&(struct conn){cr->c, -1}, buf,
+                                       (size_t)n) == CURLE_OK;
         }
     }
     close(cr->fd);
-    curl_easy_cleanup(cr->c);
+    cu.cleanup(cr->c);
     free(cr);
     return NULL;
 }
@@ -946,10 +1105,10 @@ static int console_handover(CURL *c, bool tls, int *fd)
     int sv[2], rc;
 
     if (!tls) {
-        if (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &net) != CURLE_OK ||
+        if (cu.getinfo(c, CURLINFO_ACTIVESOCKET, &net) != CURLE_OK ||
             (*fd = fcntl(net, F_DUPFD_CLOEXEC, 0)) < 0)
             return xcp__internal("console: no socket to hand over");
-        curl_easy_cleanup(c);
+        cu.cleanup(c);
         return 0;
     }
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -979,27 +1138,41 @@ static int remote_console_open(xcp_session *s, const char *ref, int *fd)
 {
     struct remote *r = s->priv;
     bool tls = !r->is_unix && strncasecmp(r->url, "https", 5) == 0;
-    CURL *c = curl_easy_duphandle(r->curl);
+    struct conn k = {NULL, -1};
+    CURL *c;
     CURLcode cc;
     int rc, status;
 
-    if (!c)
+    if (r->is_unix) {
+        if ((rc = xcp__uhttp_connect(r->host, &k.fd)) != 0)
+            return fail_io("CONNECTION_FAILED", r->uri, strerror(rc), NULL);
+        if ((rc = console_request(r, &k, s->ref, ref, &status)) == 0 &&
+            status != 200)
+            rc = console_refused(r, &k, status);
+        if (rc == 0) {
+            *fd = k.fd; /* the stream, as it is */
+            return 0;
+        }
+        close(k.fd);
+        return rc;
+    }
+    if (!(k.c = c = cu.duphandle(r->curl)))
         return xcp__oom();
     r->errbuf[0] = '\0';
-    if (curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L) != CURLE_OK) {
-        curl_easy_cleanup(c);
+    if (cu.setopt(c, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
+        cu.setopt(c, CURLOPT_TIMEOUT_MS, 0L) != CURLE_OK) {
+        cu.cleanup(c);
         return xcp__internal("console: libcurl refused CONNECT_ONLY");
     }
-    if ((cc = curl_easy_perform(c)) != CURLE_OK) {
+    if ((cc = cu.perform(c)) != CURLE_OK) {
         rc = transport_error(r, cc);
-    } else if ((rc = console_request(r, c, s->ref, ref, &status)) == 0 &&
+    } else if ((rc = console_request(r, &k, s->ref, ref, &status)) == 0 &&
                status != 200) {
-        rc = console_refused(r, c, status);
+        rc = console_refused(r, &k, status);
     } else if (rc == 0) {
         return console_handover(c, tls, fd); /* c is taken */
     }
-    curl_easy_cleanup(c);
+    cu.cleanup(c);
     return rc;
 }
 

@@ -170,25 +170,24 @@ static void *collector_main(void *arg)
     return NULL;
 }
 
-static int reconcile_domain_txn(xcp__ctx *c, void *domid)
-{
-    return xcp__vm_reconcile_domain(c, *(uint32_t *)domid);
-}
-
 void xcp__engine_defer(xcp__engine *e, uint32_t domid)
 {
     xcp__hv_dirty_mark(&e->deferred, domid);
 }
 
-/* Reconciles, under the lock, the n domains of ids. */
-static void reconcile_ids(xcp__engine *e, const uint32_t *ids, size_t n)
+/* Reconciles the n domains of ids (the driver read without the lock,
+ * xcp__vm_monitor_news); returns whether news is left deferred. */
+static bool reconcile_ids(xcp__engine *e, const uint32_t *ids, size_t n)
 {
-    size_t i;
+    bool left;
 
-    for (i = 0; i < n; i++)
-        txn_locked(e, reconcile_domain_txn, (void *)&ids[i]);
+    xcp__vm_monitor_news(e, ids, n);
+    pthread_mutex_lock(&e->lock);
     /* Calls waiting on a domain (clean shutdown) re-check it. */
     pthread_cond_broadcast(&e->changed);
+    left = e->deferred.n > 0;
+    pthread_mutex_unlock(&e->lock);
+    return left;
 }
 
 /* The deferred domains (news that came while their VM was busy), tried
@@ -198,14 +197,11 @@ static bool reconcile_deferred(xcp__engine *e)
 {
     uint32_t ids[64];
     size_t n;
-    bool left;
 
     pthread_mutex_lock(&e->lock);
     n = xcp__hv_dirty_take(&e->deferred, ids, XCP__ARRAY_LEN(ids));
-    reconcile_ids(e, ids, n);
-    left = e->deferred.n > 0;
     pthread_mutex_unlock(&e->lock);
-    return left;
+    return reconcile_ids(e, ids, n);
 }
 
 /*
@@ -251,10 +247,7 @@ static void *monitor_main(void *arg)
         if (xcp__hv_event_read(e->hv, ids, XCP__ARRAY_LEN(ids), &n,
                                &herr) < 0)
             continue;
-        pthread_mutex_lock(&e->lock);
-        reconcile_ids(e, ids, n);
-        left = e->deferred.n > 0;
-        pthread_mutex_unlock(&e->lock);
+        left = reconcile_ids(e, ids, n);
         if (left && due < 0)
             due = xcp__now_ms() + DEFER_MS;
     }

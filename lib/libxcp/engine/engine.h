@@ -270,6 +270,12 @@ int xcp__templates_sync(xcp__ctx *c);
 /* ---- reconcile (vm.c) ---- */
 int xcp__vm_reconcile_all(xcp__ctx *c);
 int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid);
+/* The domain monitor's news for the n domains of ids: each domain (and its
+ * guest agent's data) read from the driver without the engine lock, then
+ * reconciled under it, in a transaction of its own (as
+ * xcp__vm_reconcile_domain, which serves a VM changed since the reads).
+ * Takes and releases e's lock itself: the caller must not hold it. */
+void xcp__vm_monitor_news(xcp__engine *e, const uint32_t *ids, size_t n);
 /* allowed_operations for any object with the field, per class rules. */
 int xcp__update_allowed(xcp__ctx *c, xcp__obj *o);
 

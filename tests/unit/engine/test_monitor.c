@@ -160,3 +160,56 @@ Test(monitor, news_for_a_busy_vm_is_acted_on_when_its_operation_ends)
               "after its operation ended");
     fixture_engine_close(e, dir);
 }
+
+/* ---- the monitor reads the driver without the engine lock -------------- */
+
+/*
+ * News for a VM is acted on once its operation ends: the monitor tries it
+ * again every second. If the driver is held just then (on Xen, libxl
+ * building another domain for seconds), the monitor waits for it to read
+ * the domain, but without the engine lock: a call that needs the engine
+ * goes on meanwhile. It used to read the domain's state (and the guest
+ * agent's data) inside the lock, so every call waited for the driver.
+ */
+Test(monitor, reading_a_domain_keeps_only_the_monitor_waiting)
+{
+    xcp_hv_domain_config cfg = {.version = XCP_HV_CONFIG_VERSION};
+    xcp_hv_error err;
+    pthread_t holder, prober;
+    bool running = false;
+    int i;
+
+    setenv("XCP_SIM_AGENT_DELAY_MS", "100000000", 1);
+    e = fixture_engine_open(dir, sizeof(dir), "monitor-read");
+    cr_assert_eq(xcp__engine_txn(e, begin_start, NULL), 0);
+    cfg.vm_uuid = vm_uuid;
+    cfg.name = "monitor-read";
+    cfg.type = XCP_HV_DOMAIN_HVM;
+    cfg.memory_static_max = cfg.memory_target = 64ull << 20;
+    cfg.vcpus_max = 1;
+    cr_assert_eq(xcp__hv_domain_create(e->hv, &cfg, false, &domid, &err), 0,
+                 "domain_create: %s", err.message);
+    usleep(500 * 1000); /* the news, deferred: the VM is busy */
+    /* the operation ends, and the driver is held across the monitor's
+     * next try (within a second) */
+    cr_assert_eq(xcp__engine_txn(e, end_start, NULL), 0);
+    cr_assert_eq(pthread_create(&holder, NULL, hold_driver, NULL), 0);
+    while (!atomic_load(&held))
+        usleep(1000);
+    usleep(HOLD_MS * 1000 / 2); /* the monitor's try, even when slow */
+    cr_assert_eq(pthread_create(&prober, NULL, probe, NULL), 0);
+    pthread_join(prober, NULL);
+    pthread_join(holder, NULL);
+    cr_assert(atomic_load(&probed));
+    cr_expect(atomic_load(&probe_before_release),
+              "a call needing the engine waited for the driver to be "
+              "released: the monitor read the domain inside the engine "
+              "lock");
+    /* and the news is still acted on once the driver is free */
+    for (i = 0; i < 200 && !running; i++) {
+        usleep(50 * 1000);
+        cr_assert_eq(xcp__engine_txn(e, is_running, &running), 0);
+    }
+    cr_expect(running, "the VM stayed Halted beside its running domain");
+    fixture_engine_close(e, dir);
+}
