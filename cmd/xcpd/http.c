@@ -43,6 +43,12 @@
    closes the socket at the end; MHD 0.9.75 only notices that close when
    the connection times out, so such imports get a short timeout. */
 #define FAKE_LENGTH ((uint64_t)1 << 50)
+/* An import with XO's made-up length gets its 200 after this long
+   without body bytes (XO's empty probe waits for it), and MHD's idle
+   timeout until its first body byte, after which the upload thread's
+   own timeout counts. */
+#define EARLY_MS 200
+#define FAKE_LENGTH_TIMEOUT_S 5u
 /* An import read until close is read in pieces of this size. */
 #define UPLOAD_BLOCK ((size_t)256 * 1024)
 /* 413 under a name every libmicrohttpd since 0.9.71 accepts (the macro
@@ -106,6 +112,12 @@ typedef struct req {
     uint64_t received;      /* import: body bytes MHD passed on */
     int taken;              /* the connection is an upload thread's */
     int taken_done;         /* ... which has handed it back: close it */
+    int body_seen;          /* import: a body byte came (under mu) */
+    int early_sent;         /* the 200 went out already (under mu) */
+    int watched;            /* early_thread holds r (under mu) */
+    int ending;             /* the request is ending (under mu) */
+    int gone;               /* ... ended while watched: early_thread
+                               frees r (under mu) */
 
     xcpd_console *console;  /* /console (console.c) */
 } req;
@@ -214,6 +226,8 @@ static xcp_server_peer peer(const req *r)
 
 static void req_free(req *r)
 {
+    if (r == NULL)
+        return;
     free(r->body);
     free(r->content_type);
     free(r->reply);
@@ -773,10 +787,13 @@ static void *upload_thread(void *arg)
     upload *u = arg;
     req *r = u->r;
     char *buf = malloc(UPLOAD_BLOCK), *text = NULL;
-    int ok = 0, early = u->left == UINT64_MAX;
+    int ok = 0, early = u->left == UINT64_MAX, sent;
 
+    pthread_mutex_lock(&u->h->mu);
+    sent = r->early_sent;
+    pthread_mutex_unlock(&u->h->mu);
     xcp_error_clear();
-    if (buf != NULL && (!early || upload_answer(u, 200, NULL) == 0))
+    if (buf != NULL && (!early || sent || upload_answer(u, 200, NULL) == 0))
         ok = upload_body(u, buf);
     free(buf);
     if (xcp_server_transfer_close(r->t, ok) < 0 || !ok) {
@@ -858,6 +875,58 @@ unsigned xcpd_upload_shutdown(xcpd_http *h, unsigned wait_ms)
     }
 }
 
+/* XO's made-up length: XAPI answers 200 before the body, and XO's probe
+   (that length, no body) waits for it. Body bytes MHD had buffered with
+   the head reach the handler at once; when none came in EARLY_MS, MHD's
+   buffer is empty, and since MHD writes nothing while no response is
+   queued, the 200 goes out on the socket from here (GnuTLS sends and
+   receives on one session from two threads). The body, if any, then
+   comes as usual, without a second 200. */
+static void *early_thread(void *arg)
+{
+    req *r = arg;
+    xcpd_http *h = r->l->http;
+    struct timespec ts = {0, EARLY_MS * 1000L * 1000L};
+    const union MHD_ConnectionInfo *fd, *tls;
+    upload u;
+    int free_it;
+
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&h->mu);
+    if (!r->ending && !r->body_seen && !r->taken && r->t != NULL) {
+        fd = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        tls = MHD_get_connection_info(r->c,
+                                      MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        memset(&u, 0, sizeof(u));
+        u.r = r;
+        if (fd != NULL) {
+            u.client.fd = fd->connect_fd;
+            u.client.tls = tls != NULL ? (gnutls_session_t)tls->tls_session
+                                       : NULL;
+            r->early_sent = upload_answer(&u, 200, NULL) == 0;
+        }
+    }
+    r->watched = 0;
+    free_it = r->gone;
+    pthread_mutex_unlock(&h->mu);
+    if (free_it)
+        req_free(r);
+    return NULL;
+}
+
+static void early_watch(req *r)
+{
+    pthread_attr_t a;
+    pthread_t th;
+
+    r->watched = 1;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &a, early_thread, r) != 0)
+        r->watched = 0;
+    pthread_attr_destroy(&a);
+}
+
 static enum MHD_Result import_step(req *r, const char *data, size_t *n)
 {
     struct MHD_Response *x;
@@ -869,6 +938,9 @@ static enum MHD_Result import_step(req *r, const char *data, size_t *n)
                                                                  : MHD_YES;
     }
     if (*n > 0) {
+        pthread_mutex_lock(&r->l->http->mu);
+        r->body_seen = 1;
+        pthread_mutex_unlock(&r->l->http->mu);
         if (r->t != NULL
             && xcp_server_transfer_write(r->t, data, *n) < 0) {
             char *text = error_text("VDI_IO_ERROR");
@@ -1098,7 +1170,14 @@ static enum MHD_Result first_call(req *r)
         transfer_open(r);
         /* Refused: answer before the body (the connection then closes,
            the body is never read). */
-        return r->fail_status != 0 ? transfer_refusal(r) : MHD_YES;
+        if (r->fail_status != 0)
+            return transfer_refusal(r);
+        if (r->until_close && !r->no_length) {
+            MHD_set_connection_option(r->c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                      FAKE_LENGTH_TIMEOUT_S);
+            early_watch(r);
+        }
+        return MHD_YES;
     case ROUTE_EXPORT:
         transfer_open(r);
         return MHD_YES;
@@ -1176,6 +1255,11 @@ void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r == NULL)
         return;
     h = r->l->http;
+    /* From here early_thread leaves the connection alone (it writes
+       under mu, so a write in progress ends first). */
+    pthread_mutex_lock(&h->mu);
+    r->ending = 1;
+    pthread_mutex_unlock(&h->mu);
     if (r->t != NULL) {
         /* An import that never saw its end or an export that was cut
            short: the task fails, with the error recorded on this thread
@@ -1197,6 +1281,12 @@ void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     if (r->counted)
         __atomic_sub_fetch(&h->dispatched, 1, __ATOMIC_SEQ_CST);
-    req_free(r);
     *con_cls = NULL;
+    pthread_mutex_lock(&h->mu);
+    if (r->watched) {
+        r->gone = 1;
+        r = NULL; /* early_thread frees it */
+    }
+    pthread_mutex_unlock(&h->mu);
+    req_free(r);
 }
