@@ -20,12 +20,16 @@ Per transport:
  - a client that vanishes in the middle of a Content-Length upload fails
    its task within seconds (VDI_IO_ERROR);
  - unknown format: 404 and the client's task fails with INVALID_VALUE.
+Then xe vdi-import / vdi-export (raw and vhd): embedded, through the
+daemon's socket, and with -s over HTTP and HTTPS; a progress bar on a
+terminal (a pty as stderr), nothing on stderr otherwise.
 """
 
 import base64
 import hashlib
 import http.client
 import os
+import pty
 import shutil
 import socket
 import ssl
@@ -36,7 +40,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Checks, Daemon, XenAPI, insecure_context,  # noqa: E402
+from harness import (Checks, Daemon, XE, XenAPI, insecure_context,  # noqa: E402
                      install_signal_exit, log, PASSWORD, USER)
 
 MiB = 1 << 20
@@ -317,6 +321,75 @@ def t_errors(where, x, s):
     C.eq(r.status, 400, "chunked vhd: 400")
 
 
+def xe(d, *args, tty=False):
+    """xe on d's state directory (its daemon when it runs): (rc, out,
+    err); with tty, stderr is a terminal."""
+    env = dict(os.environ, XCP_STATE_DIR=d.state)
+    if not tty:
+        p = subprocess.run([XE] + list(args), env=env, capture_output=True,
+                           text=True, timeout=300)
+        return p.returncode, p.stdout, p.stderr
+    master, slave = pty.openpty()
+    p = subprocess.Popen([XE] + list(args), env=env, stdout=subprocess.PIPE,
+                         stderr=slave, text=True)
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            got = os.read(master, 4096)
+        except OSError:
+            break
+        if not got:
+            break
+        err += got
+    out = p.communicate(timeout=300)[0]
+    os.close(master)
+    return p.returncode, out, err.decode("utf-8", "replace")
+
+
+def t_xe(d, tmp, how, extra):
+    """vdi-import and vdi-export, raw and vhd, by one way of reaching the
+    engine (extra: xe's connection arguments)."""
+    data = pattern()
+    raw = os.path.join(tmp, "xe-in.raw")
+    with open(raw, "wb") as f:
+        f.write(data)
+    sr = xe(d, *extra, "sr-list", "params=uuid",
+            "--minimal")[1].strip().split(",")[0]
+    rc, vdi, err = xe(d, *extra, "vdi-create", "sr-uuid=" + sr,
+                      "name-label=xe", "virtual-size=%d" % SIZE)
+    vdi = vdi.strip()
+    C.eq(rc, 0, "%s: vdi-create %s" % (how, err))
+    rc, out, err = xe(d, *extra, "vdi-import", "uuid=" + vdi,
+                      "filename=" + raw)
+    C.eq((rc, err), (0, ""), "%s: vdi-import raw, quiet off a terminal" % how)
+    vhd = os.path.join(tmp, "xe-out.vhd")
+    rc, out, err = xe(d, *extra, "vdi-export", "uuid=" + vdi,
+                      "filename=" + vhd, "format=vhd", tty=True)
+    C.eq(rc, 0, "%s: vdi-export vhd" % how)
+    C.ok("%" in err and "MiB/s" in err,
+         "%s: a progress bar on a terminal" % how, repr(err[-200:]))
+    p = qemu_img("compare", "-f", "vpc", "-F", "raw", vhd, raw)
+    C.eq(p.returncode, 0, "%s: qemu-img compare of xe's VHD %s"
+         % (how, p.stdout + p.stderr))
+    rc, vdi2, err = xe(d, *extra, "vdi-create", "sr-uuid=" + sr,
+                       "name-label=xe2", "virtual-size=%d" % SIZE)
+    vdi2 = vdi2.strip()
+    rc, out, err = xe(d, *extra, "vdi-import", "uuid=" + vdi2,
+                      "filename=" + vhd, "format=vhd")
+    C.eq(rc, 0, "%s: vdi-import vhd %s" % (how, err))
+    back = os.path.join(tmp, "xe-back.raw")
+    rc, out, err = xe(d, *extra, "vdi-export", "uuid=" + vdi2,
+                      "filename=" + back)
+    C.eq(rc, 0, "%s: vdi-export raw %s" % (how, err))
+    with open(back, "rb") as f:
+        C.ok(same(f.read(), data), "%s: what went in came back" % how)
+    rc, out, err = xe(d, *extra, "vdi-import", "uuid=" + vdi2,
+                      "filename=/etc/hostname", "format=vhd")
+    C.ok(rc != 0 and "VDI_IO_ERROR" in out + err,
+         "%s: a file that is no VHD fails with VDI_IO_ERROR" % how, out + err)
+
+
 def run(d, where, tmp):
     x = XenAPI(where)
     s = x.login()
@@ -336,9 +409,18 @@ def main():
     tmp = tempfile.mkdtemp(prefix="transfer-")
     try:
         with Daemon("transfer") as d:
+            C.section("xe embedded", t_xe, d, tmp, "embedded", [])
             d.start()
             for where in (d.http, d.https):
                 run(d, where, tmp)
+            # xe finds a local daemon at <state dir>/xapi
+            os.symlink(d.sock_path, os.path.join(d.state, "xapi"))
+            C.section("xe daemon", t_xe, d, tmp, "daemon socket", [])
+            for where, flags in ((d.https, []), (d.http, ["--nossl"])):
+                C.section("xe -s %s" % where[0], t_xe, d, tmp,
+                          "xe -s " + where[0],
+                          ["-s", where[1], "-p", str(where[2]), "-u", USER,
+                           "-pw", PASSWORD] + flags)
             C.eq(d.stop(), 0, "xcpd stops cleanly")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

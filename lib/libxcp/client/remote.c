@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Slack on top of event.from's own timeout before the reply counts as
@@ -825,18 +826,15 @@ static CURLcode console_byte(CURL *c, char *ch)
     }
 }
 
-/* A refusal's body, "NAME: p1, p2" (xcpd's), as the thread's error; any
- * other as TRANSPORT_ERROR [uri, "HTTP <status>"]. */
-static int console_refused(struct remote *r, CURL *c, int status)
+/* A refusal's body, "NAME: p1, p2" (xcpd's; body is changed), as the
+ * thread's error; any other as TRANSPORT_ERROR [uri, "HTTP <status>"]. */
+static int refusal(struct remote *r, char *body, int status)
 {
-    char body[2048], *p, *params[XCP__ERROR_MAX_PARAMS], *colon, *nl;
+    char *p, *params[XCP__ERROR_MAX_PARAMS], *colon, *nl;
     const char *cp[XCP__ERROR_MAX_PARAMS];
-    size_t len = 0, n = 0;
+    size_t n = 0;
     char what[32];
 
-    while (len + 1 < sizeof(body) && console_byte(c, &body[len]) == CURLE_OK)
-        len++;
-    body[len] = '\0';
     if ((nl = strchr(body, '\n')))
         *nl = '\0';
     colon = strstr(body, ": ");
@@ -855,6 +853,17 @@ static int console_refused(struct remote *r, CURL *c, int status)
     }
     memcpy(cp, params, n * sizeof(cp[0]));
     return xcp__failv(body, n, cp);
+}
+
+static int console_refused(struct remote *r, CURL *c, int status)
+{
+    char body[2048];
+    size_t len = 0;
+
+    while (len + 1 < sizeof(body) && console_byte(c, &body[len]) == CURLE_OK)
+        len++;
+    body[len] = '\0';
+    return refusal(r, body, status);
 }
 
 /* CONNECT on c (connected) and the status of the answer's head. */
@@ -1003,8 +1012,184 @@ static int remote_console_open(xcp_session *s, const char *ref, int *fd)
     return rc;
 }
 
+/* ---- VDI transfers: /import_raw_vdi, /export_raw_vdi ------------------ */
+
+struct xfer {
+    int fd;
+    bool import;
+    int err;                 /* errno of the file */
+    uint64_t total;
+    uint64_t done;
+    char body[2048];         /* a refusal's (non-200) body */
+    size_t body_len;
+    long status;
+    const xcp_vdi_transfer_options *o;
+    int64_t last_ms;
+};
+
+static size_t xfer_read(char *p, size_t size, size_t n, void *arg)
+{
+    struct xfer *x = arg;
+    ssize_t got;
+
+    do
+        got = read(x->fd, p, size * n);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+        x->err = errno;
+        return CURL_READFUNC_ABORT;
+    }
+    return (size_t)got;
+}
+
+static size_t xfer_write(char *p, size_t size, size_t n, void *arg)
+{
+    struct xfer *x = arg;
+    size_t len = size * n, k;
+    ssize_t w;
+
+    if (x->import || x->status != 200) {
+        /* an answer's body: kept for the error */
+        k = len < sizeof(x->body) - 1 - x->body_len
+                ? len : sizeof(x->body) - 1 - x->body_len;
+        memcpy(x->body + x->body_len, p, k);
+        x->body_len += k;
+        return len;
+    }
+    for (k = 0; k < len; k += (size_t)w) {
+        w = write(x->fd, p + k, len - k);
+        if (w < 0 && errno == EINTR) {
+            w = 0;
+            continue;
+        }
+        if (w <= 0) {
+            x->err = w < 0 ? errno : EIO;
+            return 0;
+        }
+    }
+    return len;
+}
+
+static int xfer_info(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+                     curl_off_t ultotal, curl_off_t ulnow)
+{
+    struct xfer *x = arg;
+    int64_t now = xcp__now_ms();
+    uint64_t total = (uint64_t)(x->import ? ultotal : dltotal);
+
+    x->done = (uint64_t)(x->import ? ulnow : dlnow);
+    if (total)
+        x->total = total;
+    if (x->o->progress && now - x->last_ms >= 250) {
+        x->last_ms = now;
+        x->o->progress(x->o->progress_ctx, x->done, x->total);
+    }
+    return 0;
+}
+
+/* Where the body must go: only 200 answers carry an export's data. */
+static size_t xfer_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct xfer *x = arg;
+
+    if (size * n > 9 && strncmp(p, "HTTP/", 5) == 0) {
+        const char *sp = memchr(p, ' ', size * n);
+
+        x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    }
+    return size * n;
+}
+
+static int remote_vdi_transfer(xcp_session *s, const char *vdi, bool import,
+                               int fd, const xcp_vdi_transfer_options *o)
+{
+    struct remote *r = s->priv;
+    struct xfer x;
+    struct curl_slist *h = NULL;
+    struct stat st;
+    char *url, *ev, *es, *ef;
+    const char *auth;
+    CURL *c;
+    CURLcode cc;
+    int rc = 0;
+
+    memset(&x, 0, sizeof(x));
+    x.fd = fd;
+    x.import = import;
+    x.o = o;
+    if (!(c = curl_easy_duphandle(r->curl)))
+        return xcp__oom();
+    ev = curl_easy_escape(c, vdi, 0);
+    es = curl_easy_escape(c, s->ref, 0);
+    ef = curl_easy_escape(c, o->format && *o->format ? o->format : "raw", 0);
+    /* r->url is the RPC's: scheme://authority + its path */
+    auth = strstr(r->url, "://");
+    auth = auth ? auth + 3 : r->url;
+    url = ev && es && ef
+              ? xcp__printf("%.*s/%s?vdi=%s&session_id=%s&format=%s",
+                            (int)(auth - r->url + strcspn(auth, "/")),
+                            r->url,
+                            import ? "import_raw_vdi" : "export_raw_vdi", ev,
+                            es, ef)
+              : NULL;
+    curl_free(ev);
+    curl_free(es);
+    curl_free(ef);
+    h = curl_slist_append(NULL, "Expect:");
+    if (!url || !h) {
+        curl_slist_free_all(h);
+        free(url);
+        curl_easy_cleanup(c);
+        return xcp__oom();
+    }
+    r->errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, xfer_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, xfer_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_info);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+    /* A stalled peer fails the transfer rather than hang it. */
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+    if (import) {
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, xfer_read);
+        curl_easy_setopt(c, CURLOPT_READDATA, &x);
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            x.total = (uint64_t)st.st_size;
+            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
+                             (curl_off_t)st.st_size);
+        }
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    }
+    cc = curl_easy_perform(c);
+    if (x.err) {
+        rc = XCP__ERR_VDI_IO_ERROR(strerror(x.err));
+    } else if (cc != CURLE_OK && x.status == 200) {
+        rc = transport_error(r, cc);
+    } else if (x.status != 200 && x.status != 0) {
+        x.body[x.body_len] = '\0';
+        rc = refusal(r, x.body, (int)x.status);
+    } else if (cc != CURLE_OK) {
+        rc = transport_error(r, cc);
+    } else if (o->progress) {
+        o->progress(o->progress_ctx, x.done, x.total ? x.total : x.done);
+    }
+    curl_slist_free_all(h);
+    free(url);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
 static const struct xcp__session_ops remote_ops = {
-    remote_invoke, remote_close, remote_records_fields, remote_console_open};
+    remote_invoke, remote_close, remote_records_fields, remote_console_open,
+    remote_vdi_transfer};
 
 int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
 {

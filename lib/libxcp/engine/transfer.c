@@ -14,8 +14,11 @@
 #include "../api/storage.h"
 #include "../sr/vhd_stream.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum xfmt {
     XFMT_RAW,
@@ -629,4 +632,118 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
     }
     transfer_free(t);
     return rc;
+}
+
+/* ---- to and from a file descriptor (xcp_vdi_import, xcp_vdi_export) ---- */
+
+#define FD_BLOCK ((size_t)1 << 20)
+#define FD_PROGRESS_MS 250
+
+struct fd_progress {
+    void (*fn)(void *, uint64_t, uint64_t);
+    void *ctx;
+    uint64_t total;
+    int64_t last_ms;
+};
+
+static void fd_progress(struct fd_progress *p, uint64_t done, bool last)
+{
+    int64_t now;
+
+    if (!p->fn)
+        return;
+    now = xcp__now_ms();
+    if (!last && now - p->last_ms < FD_PROGRESS_MS)
+        return;
+    p->last_ms = now;
+    p->fn(p->ctx, done, p->total);
+}
+
+static int fd_import(xcp__transfer *t, int fd, uint8_t *buf,
+                     struct fd_progress *p)
+{
+    uint64_t done = 0;
+    ssize_t n;
+
+    for (;;) {
+        n = read(fd, buf, FD_BLOCK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return XCP__ERR_VDI_IO_ERROR(strerror(errno));
+        if (n == 0)
+            return 0;
+        if (xcp__transfer_write(t, buf, (size_t)n) < 0)
+            return -1;
+        done += (uint64_t)n;
+        fd_progress(p, done, false);
+    }
+}
+
+static int fd_export(xcp__transfer *t, int fd, uint8_t *buf,
+                     struct fd_progress *p)
+{
+    uint64_t off = 0;
+    size_t got, k;
+    ssize_t w;
+
+    for (;;) {
+        if (xcp__transfer_read(t, off, buf, FD_BLOCK, &got) < 0)
+            return -1;
+        if (got == 0)
+            return 0;
+        for (k = 0; k < got; k += (size_t)w) {
+            w = write(fd, buf + k, got - k);
+            if (w < 0 && errno == EINTR) {
+                w = 0;
+                continue;
+            }
+            if (w <= 0)
+                return XCP__ERR_VDI_IO_ERROR(strerror(errno));
+        }
+        off += got;
+        fd_progress(p, off, false);
+    }
+}
+
+int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
+                     bool import, int fd, const char *format,
+                     void (*progress)(void *, uint64_t, uint64_t),
+                     void *ctx)
+{
+    xcp__transfer_req r;
+    xcp__transfer *t;
+    struct fd_progress p = {progress, ctx, 0, 0};
+    struct stat st;
+    uint8_t *buf;
+    int http, rc;
+
+    memset(&r, 0, sizeof(r));
+    r.import = import;
+    r.session = session;
+    r.vdi = vdi;
+    r.format = format;
+    r.content_length = UINT64_MAX;
+    if (import && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        off_t pos = lseek(fd, 0, SEEK_CUR);
+
+        if (pos >= 0 && st.st_size >= pos)
+            r.content_length = (uint64_t)(st.st_size - pos);
+    }
+    if (!(buf = malloc(FD_BLOCK)))
+        return xcp__oom();
+    if (xcp__transfer_begin(e, &r, &t, &http) < 0) {
+        free(buf);
+        return -1;
+    }
+    p.total = import ? (r.content_length != UINT64_MAX ? r.content_length
+                                                       : 0)
+                     : xcp__transfer_size(t);
+    fd_progress(&p, 0, true);
+    rc = import ? fd_import(t, fd, buf, &p) : fd_export(t, fd, buf, &p);
+    free(buf);
+    if (xcp__transfer_end(t, rc == 0) < 0 || rc < 0)
+        return -1;
+    fd_progress(&p, p.total, true);
+    return 0;
 }

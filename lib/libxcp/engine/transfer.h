@@ -68,4 +68,15 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
  * no block and the VDI had data. Frees t (NULL accepted). */
 int xcp__transfer_end(xcp__transfer *t, int ok);
 
+/*
+ * The whole transfer between the VDI and a file descriptor, for
+ * xcp_vdi_import (import: fd read to its end) and xcp_vdi_export (the
+ * body written to fd), in session (NULL: trusted), reporting to
+ * progress (may be NULL) as it goes. Its own task records the outcome.
+ */
+int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
+                     bool import, int fd, const char *format,
+                     void (*progress)(void *, uint64_t, uint64_t),
+                     void *ctx);
+
 #endif
