@@ -20,6 +20,8 @@ Per transport:
  - a client that vanishes in the middle of a Content-Length upload fails
    its task within seconds (VDI_IO_ERROR);
  - unknown format: 404 and the client's task fails with INVALID_VALUE.
+Last, kill -9 of xcpd in the middle of an import: the daemon comes back,
+every image passes `qemu-img check`, and the VDI takes a new import.
 Then xe vdi-import / vdi-export (raw and vhd): embedded, through the
 daemon's socket, and with -s over HTTP and HTTPS; a progress bar on a
 terminal (a pty as stderr), nothing on stderr otherwise.
@@ -401,6 +403,49 @@ def run(d, where, tmp):
     C.section("%s errors" % where[0], t_errors, where, x, s)
 
 
+def images(state):
+    out = []
+    for root, _, files in os.walk(state):
+        out += [os.path.join(root, f) for f in files
+                if f.endswith((".qcow2", ".vhd"))]
+    return out
+
+
+def t_kill9(tmp):
+    with Daemon("transfer-kill") as d:
+        d.start()
+        where = d.http
+        x = XenAPI(where)
+        s = x.login()
+        vdi = new_vdi(x, s)
+        data = pattern()
+        k = raw_socket(where)
+        k.sendall(("PUT /import_raw_vdi?vdi=%s&session_id=%s HTTP/1.1\r\n"
+                   "Host: x\r\nContent-Length: %d\r\n\r\n"
+                   % (vdi, s, SIZE)).encode())
+        k.sendall(data[:SIZE // 2])
+        time.sleep(0.5)
+        d.proc.kill()
+        d.proc.wait()
+        k.close()
+        log("xcpd killed in the middle of an import")
+        for img in images(d.state):
+            fmt = "vpc" if img.endswith(".vhd") else "qcow2"
+            p = qemu_img("check", "-f", fmt, img)
+            C.eq(p.returncode, 0, "after kill -9: qemu-img check %s %s"
+                 % (os.path.basename(img), p.stdout + p.stderr))
+        C.ok(images(d.state), "after kill -9: the images are there")
+        d.start()
+        x = XenAPI(d.http)
+        s = x.login()
+        C.ok(x.call("VDI.get_uuid", s, vdi), "after kill -9: the VDI is there")
+        r, _ = put(d.http, "/import_raw_vdi?vdi=%s&session_id=%s"
+                   % (vdi, s), data)
+        C.eq(r.status, 200, "after kill -9: a new import")
+        check_exported(x, s, d.http, vdi, data, "after kill -9")
+        C.eq(d.stop(), 0, "after kill -9: xcpd stops cleanly")
+
+
 def main():
     install_signal_exit(C, watchdog_s=600)
     if shutil.which("qemu-img") is None:
@@ -422,6 +467,7 @@ def main():
                           ["-s", where[1], "-p", str(where[2]), "-u", USER,
                            "-pw", PASSWORD] + flags)
             C.eq(d.stop(), 0, "xcpd stops cleanly")
+        C.section("kill -9 in an import", t_kill9, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return C.finish()
