@@ -170,8 +170,18 @@ def t_until_close(where, x, s):
     C.eq(status, 200, "until close: 200 before the body")
     task = hdrs.get("task-id", "")
     C.ok(task.startswith("OpaqueRef:"), "until close: task-id header", task)
+    progress = 0.0
     for off in range(0, len(data), 1 << 18):
+        if off == len(data) // 2 + (1 << 18):
+            # a piece after a pause updates the task's progress
+            time.sleep(0.7)
+            k.sendall(data[off:off + (1 << 18)])
+            time.sleep(0.5)
+            progress = x.call("task.get_progress", s, task)
+            continue
         k.sendall(data[off:off + (1 << 18)])
+    C.ok(0.3 < progress < 1.0, "until close: the task's progress moves",
+         "%r" % progress)
     k.shutdown(socket.SHUT_WR)
     k.recv(1)
     k.close()
@@ -374,8 +384,22 @@ def t_xe(d, tmp, how, extra):
     p = qemu_img("compare", "-f", "vpc", "-F", "raw", vhd, raw)
     C.eq(p.returncode, 0, "%s: qemu-img compare of xe's VHD %s"
          % (how, p.stdout + p.stderr))
+    # into a VDI whose own image is a VHD, then into a qcow2 one
     rc, vdi2, err = xe(d, *extra, "vdi-create", "sr-uuid=" + sr,
-                       "name-label=xe2", "virtual-size=%d" % SIZE)
+                       "name-label=xe2", "virtual-size=%d" % SIZE,
+                       "sm-config:image-format=vhd")
+    vdi2 = vdi2.strip()
+    rc, out, err = xe(d, *extra, "vdi-import", "uuid=" + vdi2,
+                      "filename=" + vhd, "format=vhd")
+    C.eq(rc, 0, "%s: vdi-import vhd into a VHD VDI %s" % (how, err))
+    back = os.path.join(tmp, "xe-back.raw")
+    rc, out, err = xe(d, *extra, "vdi-export", "uuid=" + vdi2,
+                      "filename=" + back)
+    with open(back, "rb") as f:
+        C.ok(rc == 0 and same(f.read(), data),
+             "%s: the VHD VDI holds the image's data" % how, err)
+    rc, vdi2, err = xe(d, *extra, "vdi-create", "sr-uuid=" + sr,
+                       "name-label=xe3", "virtual-size=%d" % SIZE)
     vdi2 = vdi2.strip()
     rc, out, err = xe(d, *extra, "vdi-import", "uuid=" + vdi2,
                       "filename=" + vhd, "format=vhd")
@@ -411,6 +435,21 @@ def images(state):
     return out
 
 
+def check_images(state, what):
+    """Every image the SR holds passes qemu-img's check (qcow2) or opens
+    (VHD: qemu-img has no VHD checker)."""
+    found = images(state)
+    for img in found:
+        if img.endswith(".vhd"):
+            p = qemu_img("info", "-f", "vpc", img)
+        else:
+            p = qemu_img("check", "-f", "qcow2", img)
+        C.eq(p.returncode, 0, "%s: qemu-img on %s %s"
+             % (what, os.path.basename(img),
+                (p.stdout + p.stderr) if p.returncode else ""))
+    C.ok(found, "%s: images found" % what)
+
+
 def t_kill9(tmp):
     with Daemon("transfer-kill") as d:
         d.start()
@@ -429,12 +468,7 @@ def t_kill9(tmp):
         d.proc.wait()
         k.close()
         log("xcpd killed in the middle of an import")
-        for img in images(d.state):
-            fmt = "vpc" if img.endswith(".vhd") else "qcow2"
-            p = qemu_img("check", "-f", fmt, img)
-            C.eq(p.returncode, 0, "after kill -9: qemu-img check %s %s"
-                 % (os.path.basename(img), p.stdout + p.stderr))
-        C.ok(images(d.state), "after kill -9: the images are there")
+        check_images(d.state, "after kill -9")
         d.start()
         x = XenAPI(d.http)
         s = x.login()
@@ -467,6 +501,7 @@ def main():
                           ["-s", where[1], "-p", str(where[2]), "-u", USER,
                            "-pw", PASSWORD] + flags)
             C.eq(d.stop(), 0, "xcpd stops cleanly")
+            check_images(d.state, "every image written")
         C.section("kill -9 in an import", t_kill9, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
