@@ -100,7 +100,8 @@ typedef struct req {
     xcp_server_transfer *t;
     char *task;             /* the transfer's task ref */
     char *vdi_uuid;
-    int vhd;                /* format=vhd (else raw) */
+    const char *ext;        /* format: file extension ("raw", "vhd",
+                               "qcow2") */
     uint64_t size;          /* export: bytes to send */
     unsigned fail_status;   /* nonzero: answer this with fail_text */
     char *fail_text;
@@ -627,7 +628,10 @@ static void transfer_open(req *r)
     tr.vdi = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "vdi");
     tr.format = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
                                             "format");
-    r->vhd = tr.format != NULL && strcasecmp(tr.format, "vhd") == 0;
+    r->ext = tr.format == NULL || strcasecmp(tr.format, "vhd") != 0
+                 ? (tr.format != NULL && strcasecmp(tr.format, "qcow2") == 0
+                        ? "qcow2" : "raw")
+                 : "vhd";
     user = MHD_basic_auth_get_username_password(r->c, &password);
     tr.basic_user = user;
     tr.basic_password = user != NULL ? password : NULL;
@@ -1037,12 +1041,14 @@ static enum MHD_Result export_step(req *r, const char *data, size_t *n)
                                           export_reader, r, NULL);
     if (x == NULL)
         return MHD_NO;
+    /* XAPI's types (export_raw_vdi.ml) */
     MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            r->vhd ? "application/vhd"
-                                   : "application/octet-stream");
+                            r->ext[0] == 'v' ? "application/vhd"
+                            : r->ext[0] == 'q' ? "application/x-qemu-disk"
+                                               : "application/octet-stream");
     snprintf(disposition, sizeof(disposition),
              "attachment; filename=\"%s.%s\"",
-             r->vdi_uuid != NULL ? r->vdi_uuid : "", r->vhd ? "vhd" : "raw");
+             r->vdi_uuid != NULL ? r->vdi_uuid : "", r->ext);
     MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                             disposition);
     add_transfer_headers(r, x);

@@ -30,8 +30,9 @@ typedef void (*xcp_transfer_progress)(void *ctx, uint64_t done,
  * end. */
 typedef struct xcp_vdi_transfer_options {
     unsigned version;
-    /** "raw" (NULL: raw) or "vhd" (a dynamic VHD image; an import also
-     * takes a differencing one, applied over the VDI's contents). */
+    /** "raw" (NULL: raw), "vhd" (a dynamic VHD image; an import also
+     * takes a differencing one, applied over the VDI's contents) or, for
+     * an export only, "qcow2" (a qcow2 v3 image). */
     const char *format;
     xcp_transfer_progress progress;  /**< or NULL */
     void *progress_ctx;
@@ -52,7 +53,8 @@ XCP_EXTERN int xcp_vdi_import(xcp_session *s, xcp_vdi vdi, int fd,
 
 /**
  * Write the VDI's contents to fd: raw (its virtual size, holes as
- * zeros), or a dynamic VHD image holding only the blocks that have data.
+ * zeros), or a dynamic VHD or qcow2 image holding only the blocks or
+ * clusters that have data.
  * Errors as xcp_vdi_import(), but for the write ones.
  */
 XCP_EXTERN int xcp_vdi_export(xcp_session *s, xcp_vdi vdi, int fd,

@@ -11,9 +11,9 @@ Per transport:
  - XAPI's chunk framing (?chunked): frames at scattered offsets, with a
    Content-Length and until close; a body without its last frame fails;
  - session by cookie and by Basic credentials;
- - export as VHD: `qemu-img check` passes and `qemu-img compare` finds it
-   equal to the data; sparse regions are not sent (the stream is smaller
-   than the disk);
+ - export as VHD and as qcow2: `qemu-img info`/`check` pass and `qemu-img
+   compare` finds them equal to the data; sparse regions are not sent
+   (the stream is smaller than the disk);
  - import of a dynamic VHD made by `qemu-img convert` into a VDI that
    held other data: the VDI then equals the image (zeros where the image
    has no block);
@@ -274,6 +274,26 @@ def t_vhd(where, x, s, tmp):
     p = qemu_img("compare", "-f", "vpc", "-F", "raw", vhd, raw)
     C.eq(p.returncode, 0, "qemu-img compare: exported VHD = data" +
          (": " + p.stdout + p.stderr if p.returncode else ""))
+
+    # qcow2 export: qemu-img check and compare
+    r, img = export(where, vdi, s, "qcow2")
+    C.eq(r.status, 200, "qcow2 export status")
+    C.eq(r.getheader("Content-Type"), "application/x-qemu-disk",
+         "qcow2 content type")
+    C.ok(len(img) < SIZE, "qcow2 export: empty clusters not sent",
+         "%d bytes for %d" % (len(img), SIZE))
+    q = os.path.join(tmp, "e.qcow2")
+    with open(q, "wb") as f:
+        f.write(img)
+    p = qemu_img("check", "-f", "qcow2", q)
+    C.eq(p.returncode, 0, "qemu-img check of the exported qcow2" +
+         (": " + p.stdout + p.stderr if p.returncode else ""))
+    p = qemu_img("compare", "-f", "qcow2", "-F", "raw", q, raw)
+    C.eq(p.returncode, 0, "qemu-img compare: exported qcow2 = data" +
+         (": " + p.stdout + p.stderr if p.returncode else ""))
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&format=qcow2"
+               % (vdi, s), img[:4096])
+    C.eq(r.status, 404, "qcow2 import: not ours yet (404)")
 
     # import: qemu-img's dynamic VHD of other data into this VDI
     other = bytearray(SIZE)

@@ -12,6 +12,7 @@
  */
 #include "transfer.h"
 #include "../api/storage.h"
+#include "../sr/qcow2_stream.h"
 #include "../sr/vhd_stream.h"
 
 #include <errno.h>
@@ -23,7 +24,56 @@
 typedef enum xfmt {
     XFMT_RAW,
     XFMT_VHD,
+    XFMT_QCOW2,     /* export only */
 } xfmt;
+
+/* An export's image producer (sr/vhd_stream.c, sr/qcow2_stream.c). */
+typedef struct encoder {
+    int (*create)(void **out, uint64_t size, char *err, size_t errlen);
+    void (*mark)(void *o, uint64_t offset, uint64_t len);
+    uint64_t (*length)(void *o);
+    int (*read)(void *o, uint64_t pos, void *buf, size_t n, size_t *got,
+                xcp__vhd_stream_read_cb read, void *ctx, char *err,
+                size_t errlen);
+    void (*free)(void *o);
+} encoder;
+
+/* The producers' own types behind the encoder's void pointers. */
+#define ENCODER_OF(name, type)                                             \
+    static int name##_create(void **out, uint64_t size, char *err,         \
+                             size_t errlen)                                \
+    {                                                                      \
+        type *o = NULL;                                                    \
+        int rc = xcp__##name##_out_new(&o, size, err, errlen);             \
+        *out = o;                                                          \
+        return rc;                                                         \
+    }                                                                      \
+    static void name##_mark(void *o, uint64_t offset, uint64_t len)        \
+    {                                                                      \
+        xcp__##name##_out_mark(o, offset, len);                            \
+    }                                                                      \
+    static uint64_t name##_length(void *o)                                 \
+    {                                                                      \
+        return xcp__##name##_out_length(o);                                \
+    }                                                                      \
+    static int name##_read(void *o, uint64_t pos, void *buf, size_t n,     \
+                           size_t *got, xcp__vhd_stream_read_cb read,      \
+                           void *ctx, char *err, size_t errlen)            \
+    {                                                                      \
+        return xcp__##name##_out_read(o, pos, buf, n, got, read, ctx, err, \
+                                      errlen);                             \
+    }                                                                      \
+    static void name##_free(void *o)                                       \
+    {                                                                      \
+        xcp__##name##_out_free(o);                                         \
+    }                                                                      \
+    static const encoder name##_encoder = {                                \
+        name##_create, name##_mark, name##_length, name##_read,            \
+        name##_free,                                                       \
+    };
+
+ENCODER_OF(vhd, xcp__vhd_out)
+ENCODER_OF(qcow2, xcp__qcow2_out)
 
 /* Zeros are left unwritten over holes in pieces of this size (the
    clusters of qcow2 images). */
@@ -47,7 +97,8 @@ struct xcp__transfer {
     int64_t progress_ms;  /* last progress update */
     xfmt format;
     uint64_t length;      /* export: bytes of the body */
-    xcp__vhd_out *vout;   /* export as vhd */
+    const encoder *enc;   /* export as an image: its producer */
+    void *out;
     xcp__vhd_in *vin;     /* import of a vhd */
     /* import in chunk frames */
     bool chunked;
@@ -65,6 +116,8 @@ static int format_of(const char *f)
         return XFMT_RAW;
     if (!strcasecmp(f, "vhd"))
         return XFMT_VHD;
+    if (!strcasecmp(f, "qcow2"))
+        return XFMT_QCOW2;
     return -1;
 }
 
@@ -117,7 +170,8 @@ static int open_txn(xcp__ctx *c, void *arg)
         o->http = 404;
         return xcp__handle_invalid(C(task), r->task_id);
     }
-    if (format_of(r->format) < 0) {
+    if (format_of(r->format) < 0 ||
+        (r->import && format_of(r->format) == XFMT_QCOW2)) {
         o->http = 404;
         return XCP__ERR_INVALID_VALUE("format", r->format);
     }
@@ -266,7 +320,9 @@ static int read_sparse(void *ctx, uint64_t offset, void *buf, size_t n)
 
 static int mark_extent(void *ctx, uint64_t offset, uint64_t length)
 {
-    xcp__vhd_out_mark(ctx, offset, length);
+    xcp__transfer *t = ctx;
+
+    t->enc->mark(t->out, offset, length);
     return 0;
 }
 
@@ -280,26 +336,28 @@ static int codec_open(xcp__transfer *t)
 
     err[0] = '\0';
     t->length = t->size;
-    if (t->format != XFMT_VHD)
+    if (t->format == XFMT_RAW)
         return 0;
     if (t->import) {
         rc = xcp__vhd_in_new(&t->vin, t->size, err, sizeof(err));
         return rc < 0 ? stream_error(rc, err) : 0;
     }
-    if ((rc = xcp__vhd_out_new(&t->vout, t->size, err, sizeof(err))) < 0)
+    t->enc = t->format == XFMT_VHD ? &vhd_encoder : &qcow2_encoder;
+    if ((rc = t->enc->create(&t->out, t->size, err, sizeof(err))) < 0)
         return stream_error(rc, err);
-    if (xcp__vdi_stream_extents(t->s, 0, t->size, mark_extent, t->vout))
+    if (xcp__vdi_stream_extents(t->s, 0, t->size, mark_extent, t))
         return -1;
-    t->length = t->expected = xcp__vhd_out_length(t->vout);
+    t->length = t->expected = t->enc->length(t->out);
     return 0;
 }
 
 static void codec_free(xcp__transfer *t)
 {
     xcp__vhd_in_free(t->vin);
-    xcp__vhd_out_free(t->vout);
+    if (t->enc)
+        t->enc->free(t->out);
     t->vin = NULL;
-    t->vout = NULL;
+    t->out = NULL;
 }
 
 static void transfer_free(xcp__transfer *t)
@@ -521,10 +579,10 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
         return 0;
     if (n > t->length - offset)
         n = (size_t)(t->length - offset);
-    if (t->vout) {
+    if (t->out) {
         err[0] = '\0';
-        rc = xcp__vhd_out_read(t->vout, offset, buf, n, got, read_sparse,
-                               t, err, sizeof(err));
+        rc = t->enc->read(t->out, offset, buf, n, got, read_sparse, t, err,
+                          sizeof(err));
         if (rc < 0)
             return stream_error(rc, err);
     } else {

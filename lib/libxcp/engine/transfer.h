@@ -20,14 +20,16 @@ typedef struct xcp__transfer_req {
                                  * made (and goes if the begin fails) */
     const char *vdi;            /* ref or uuid */
     uint64_t content_length;    /* import: UINT64_MAX when not declared */
-    const char *format;         /* "raw" (NULL, "": raw) or "vhd", any
-                                 * case; others: INVALID_VALUE (404) */
+    const char *format;         /* "raw" (NULL, "": raw), "vhd" or (export
+                                 * only) "qcow2", any case; others:
+                                 * INVALID_VALUE (404) */
     bool chunked;               /* import: raw in XAPI's chunk framing */
 } xcp__transfer_req;
 
 /*
  * Begin a transfer: SESSION_INVALID (HTTP 401), the task unknown (404),
- * a format other than raw or vhd (INVALID_VALUE ["format", f], 404),
+ * a format other than raw or vhd, or qcow2 for an export
+ * (INVALID_VALUE ["format", f], 404),
  * chunked framing of another format than raw (INVALID_VALUE ["chunked",
  * format], 400),
  * no VDI given (INVALID_VALUE, 400) or unknown (UUID_INVALID or
