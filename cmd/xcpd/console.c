@@ -41,17 +41,11 @@
 #define WS_MAX_PAYLOAD ((uint64_t)BUF) /* per client frame (RFB's are
                                           small) */
 
-/* The client's side of a console connection. */
-typedef struct io {
-    int fd;                  /* the client's socket */
-    gnutls_session_t tls;    /* or NULL for plain */
-} io;
-
 /* One console connection in progress: what a pump thread moves. */
 typedef struct xcpd_pump {
     xcpd_http *h;
     struct xcpd_pump *next;  /* h->pumps, under h->mu */
-    io client;
+    xcpd_io client;
     int con;                 /* the console's stream */
     int ws;                  /* WebSocket framing on the client side */
     struct MHD_Connection *c;            /* CONNECT: resumed at the end */
@@ -72,60 +66,11 @@ struct xcpd_console {
     pump *ws_pending;
 };
 
-/* ---- client I/O, plain or through the connection's TLS session ---------- */
-
-/* > 0 bytes, 0 end of stream, -1 error, -2 nothing now. */
-static ssize_t io_read(io *x, void *buf, size_t n)
-{
-    ssize_t r;
-
-    if (x->tls != NULL) {
-        r = gnutls_record_recv(x->tls, buf, n);
-        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
-            return -2;
-        return r < 0 ? -1 : r;
-    }
-    r = recv(x->fd, buf, n, MSG_DONTWAIT);
-    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return -2;
-    return r;
-}
-
-/* Bytes the TLS layer holds already decrypted (poll cannot see them). */
-static int io_pending(io *x)
-{
-    return x->tls != NULL && gnutls_record_check_pending(x->tls) > 0;
-}
-
-/* xcmd_put on an io: its TLS session, or its socket without blocking. */
-static ssize_t io_put(void *arg, const void *buf, size_t n)
-{
-    io *x = arg;
-    ssize_t w;
-
-    if (x->tls != NULL) {
-        w = gnutls_record_send(x->tls, buf, n);
-        if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
-            return XCMD_AGAIN;
-        return w;
-    }
-    w = send(x->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return XCMD_AGAIN;
-    return w;
-}
-
-/* All of buf to the client: 0, or -1 when it is gone (or stalled 30 s). */
-static int io_write(io *x, const void *buf, size_t n)
-{
-    return xcmd_write_with(io_put, x, x->fd, buf, n, 30000);
-}
-
 /* ---- WebSocket framing (RFC 6455) --------------------------------------- */
 
 /* One unmasked server frame (FIN set) carrying payload (at most BUF
  * bytes), written at once: a header apart would wait on Nagle. */
-static int ws_send(io *x, int opcode, const void *payload, size_t n)
+static int ws_send(xcpd_io *x, int opcode, const void *payload, size_t n)
 {
     unsigned char f[BUF + 4];
     size_t hl = 2;
@@ -142,7 +87,7 @@ static int ws_send(io *x, int opcode, const void *payload, size_t n)
         hl = 4;
     }
     memcpy(f + hl, payload, n);
-    return io_write(x, f, hl + n);
+    return xcpd_io_write(x, f, hl + n);
 }
 
 /*
@@ -222,14 +167,14 @@ static int from_client(pump *p)
     if (!p->ws) {
         unsigned char buf[BUF];
 
-        n = io_read(&p->client, buf, sizeof(buf));
+        n = xcpd_io_read(&p->client, buf, sizeof(buf));
         if (n == -2)
             return 1;
         if (n <= 0)
             return 0;
         return xcmd_write_all(p->con, buf, (size_t)n, -1) < 0 ? -1 : 1;
     }
-    n = io_read(&p->client, p->in + p->in_len, sizeof(p->in) - p->in_len);
+    n = xcpd_io_read(&p->client, p->in + p->in_len, sizeof(p->in) - p->in_len);
     if (n == -2)
         return 1;
     if (n <= 0)
@@ -253,7 +198,7 @@ static int to_client(pump *p)
     }
     if (p->ws)
         return ws_send(&p->client, 0x2, buf, (size_t)n) < 0 ? -1 : 1;
-    return io_write(&p->client, buf, (size_t)n) < 0 ? -1 : 1;
+    return xcpd_io_write(&p->client, buf, (size_t)n) < 0 ? -1 : 1;
 }
 
 static void pump_run(pump *p)
@@ -266,7 +211,7 @@ static void pump_run(pump *p)
     pf[1].fd = p->con;
     pf[1].events = POLLIN;
     while (go > 0) {
-        if (io_pending(&p->client)) {
+        if (xcpd_io_pending(&p->client)) {
             go = from_client(p);
             continue;
         }
@@ -479,18 +424,11 @@ static enum MHD_Result connect_answer(struct MHD_Connection *c,
     static const char ok[] = "HTTP/1.1 200 OK\r\n"
                              "Connection: keep-alive\r\n"
                              "Cache-Control: no-cache, no-store\r\n\r\n";
-    const union MHD_ConnectionInfo *fd, *tls;
-
-    fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-    tls = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (fd == NULL)
-        return MHD_NO;
-    p->client.fd = fd->connect_fd;
-    p->client.tls = tls != NULL ? (gnutls_session_t)tls->tls_session : NULL;
     p->c = c;
     p->done = &st->done;
-    MHD_suspend_connection(c);
-    if (io_write(&p->client, ok, sizeof(ok) - 1) < 0 || pump_start(p) < 0) {
+    if (xcpd_io_take(c, &p->client) < 0)
+        return MHD_NO;
+    if (xcpd_io_write(&p->client, ok, sizeof(ok) - 1) < 0 || pump_start(p) < 0) {
         close(p->con);
         free(p);
         st->done = 1;

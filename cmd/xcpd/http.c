@@ -5,6 +5,12 @@
  * transfers through the library's transfer API. The fuzzer drives these
  * same callbacks, so everything reachable from a request lives here.
  *
+ * An import whose body runs until the client closes (no Content-Length
+ * and no Transfer-Encoding, as XenServer's samples send it, or Xen
+ * Orchestra's made-up length) is answered `200 OK` at once, as XAPI
+ * does, and its body read by a thread of this file on the connection
+ * taken from MHD (sockio.c; docs/notes-mhd.md §10 says why).
+ *
  * Parking follows docs/notes-mhd.md §1: the completion may run on any
  * thread, even before xcp_server_rpc() returns, so it only stores a copy
  * of the reply and resumes the connection; MHD then calls the handler
@@ -25,6 +31,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <syslog.h>
+#include <time.h>
 
 #include <xcp/xcp.h>
 
@@ -36,7 +43,14 @@
    closes the socket at the end; MHD 0.9.75 only notices that close when
    the connection times out, so such imports get a short timeout. */
 #define FAKE_LENGTH ((uint64_t)1 << 50)
+/* An import with XO's made-up length gets its 200 after this long
+   without body bytes (XO's empty probe waits for it), and MHD's idle
+   timeout until its first body byte, after which the upload thread's
+   own timeout counts. */
+#define EARLY_MS 200
 #define FAKE_LENGTH_TIMEOUT_S 5u
+/* An import read until close is read in pieces of this size. */
+#define UPLOAD_BLOCK ((size_t)256 * 1024)
 /* 413 under a name every libmicrohttpd since 0.9.71 accepts (the macro
    was renamed in 0.9.74). */
 #define HTTP_TOO_LARGE 413u
@@ -86,12 +100,25 @@ typedef struct req {
     xcp_server_transfer *t;
     char *task;             /* the transfer's task ref */
     char *vdi_uuid;
+    const char *ext;        /* format: file extension ("raw", "vhd",
+                               "qcow2") */
     uint64_t size;          /* export: bytes to send */
     unsigned fail_status;   /* nonzero: answer this with fail_text */
     char *fail_text;
     int stream_error;       /* export: a read failed */
-    int until_close;        /* import with XO's fake length: the body is
-                               whatever arrives before the client closes */
+    int until_close;        /* import: the body is whatever arrives
+                               before the client closes */
+    int no_length;          /* ... and MHD sees no body at all */
+    uint64_t declared;      /* import: Content-Length, else UINT64_MAX */
+    uint64_t received;      /* import: body bytes MHD passed on */
+    int taken;              /* the connection is an upload thread's */
+    int taken_done;         /* ... which has handed it back: close it */
+    int body_seen;          /* import: a body byte came (under mu) */
+    int early_sent;         /* the 200 went out already (under mu) */
+    int watched;            /* early_thread holds r (under mu) */
+    int ending;             /* the request is ending (under mu) */
+    int gone;               /* ... ended while watched: early_thread
+                               frees r (under mu) */
 
     xcpd_console *console;  /* /console (console.c) */
 } req;
@@ -200,6 +227,8 @@ static xcp_server_peer peer(const req *r)
 
 static void req_free(req *r)
 {
+    if (r == NULL)
+        return;
     free(r->body);
     free(r->content_type);
     free(r->reply);
@@ -584,17 +613,14 @@ static void transfer_open(req *r)
                         strdup("Service unavailable"));
         return;
     }
-    /* XAPI's own chunk framing (?chunked) is not implemented: writing
-       its frame headers into the disk would corrupt it. */
-    if (r->route == ROUTE_IMPORT
-        && MHD_lookup_connection_value_n(r->c, MHD_GET_ARGUMENT_KIND,
-                                         "chunked", 7, NULL, NULL)
-               == MHD_YES) {
-        transfer_failed(r, MHD_HTTP_BAD_REQUEST,
-                        strdup("chunked framing is not supported"));
-        return;
-    }
     memset(&tr, 0, sizeof(tr));
+    /* XAPI's own chunk framing: a flag argument (?chunked) or a cookie. */
+    tr.chunked = r->route == ROUTE_IMPORT
+                 && (MHD_lookup_connection_value_n(r->c, MHD_GET_ARGUMENT_KIND,
+                                                   "chunked", 7, NULL, NULL)
+                         == MHD_YES
+                     || MHD_lookup_connection_value(r->c, MHD_COOKIE_KIND,
+                                                    "chunked") != NULL);
     tr.direction = r->route == ROUTE_IMPORT ? XCP_SERVER_IMPORT
                                             : XCP_SERVER_EXPORT;
     tr.session_id = arg_or_cookie(r->c, "session_id");
@@ -602,17 +628,28 @@ static void transfer_open(req *r)
     tr.vdi = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "vdi");
     tr.format = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
                                             "format");
+    r->ext = tr.format == NULL || strcasecmp(tr.format, "vhd") != 0
+                 ? (tr.format != NULL && strcasecmp(tr.format, "qcow2") == 0
+                        ? "qcow2" : "raw")
+                 : "vhd";
     user = MHD_basic_auth_get_username_password(r->c, &password);
     tr.basic_user = user;
     tr.basic_password = user != NULL ? password : NULL;
     tr.content_length = r->route == ROUTE_IMPORT ? declared_length(r->c)
                                                  : UINT64_MAX;
-    /* XO's made-up length means "unknown": the body ends when the
+    /* XO's made-up length means "unknown", and so does no length at all
+       (MHD would take that as an empty body): the body ends when the
        client closes. */
     fake = tr.content_length != UINT64_MAX && tr.content_length >= FAKE_LENGTH;
+    r->no_length = r->route == ROUTE_IMPORT
+                   && tr.content_length == UINT64_MAX
+                   && MHD_lookup_connection_value(
+                          r->c, MHD_HEADER_KIND,
+                          MHD_HTTP_HEADER_TRANSFER_ENCODING) == NULL;
     if (fake)
         tr.content_length = UINT64_MAX;
-    r->until_close = fake;
+    r->until_close = fake || r->no_length;
+    r->declared = tr.content_length;
     tr.peer = peer(r);
 
     xcp_error_clear();
@@ -635,8 +672,7 @@ static void transfer_open(req *r)
     r->vdi_uuid = strdup(s != NULL ? s : "");
     xcpd_guard_trust(r->c); /* then the transfer's own timeout */
     MHD_set_connection_option(r->c, MHD_CONNECTION_OPTION_TIMEOUT,
-                              fake ? FAKE_LENGTH_TIMEOUT_S
-                                   : h->transfer_timeout_s);
+                              h->transfer_timeout_s);
 }
 
 static enum MHD_Result transfer_refusal(req *r)
@@ -663,11 +699,252 @@ static void add_transfer_headers(req *r, struct MHD_Response *x)
                             "no-cache, no-store");
 }
 
+/* ---- imports read until the client closes -------------------------------- */
+
+/* One such import: its request and the connection taken from MHD. */
+typedef struct xcpd_upload {
+    xcpd_http *h;
+    struct xcpd_upload *next;   /* h->uploads, under h->mu */
+    req *r;
+    xcpd_io client;
+    uint64_t left;              /* body bytes still to come; UINT64_MAX:
+                                   until the client closes */
+    int stopping;               /* shutdown: the end is not the client's */
+} upload;
+
+static void upload_unlist(upload *u)
+{
+    upload **q;
+
+    pthread_mutex_lock(&u->h->mu);
+    for (q = &u->h->uploads; *q != NULL; q = &(*q)->next)
+        if (*q == u) {
+            *q = u->next;
+            break;
+        }
+    pthread_mutex_unlock(&u->h->mu);
+}
+
+/* The answer on the taken connection: the 200 XAPI sends before it
+   reads a body of unknown length (text NULL), or, after a body of known
+   length, its outcome (a failure's text as the body). */
+static int upload_answer(upload *u, unsigned status, const char *text)
+{
+    char head[1536];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %u %s\r\n"
+                     "Connection: close\r\n"
+                     "Cache-Control: no-cache, no-store\r\n"
+                     "Content-Type: %s\r\n"
+                     "task-id: %s\r\n",
+                     status, status == 200 ? "OK" : "Error",
+                     text != NULL ? "text/plain" : "application/octet-stream",
+                     u->r->task != NULL ? u->r->task : "");
+
+    if (n > 0 && text != NULL && (size_t)n < sizeof(head))
+        n += snprintf(head + n, sizeof(head) - (size_t)n,
+                      "Content-Length: %zu\r\n\r\n%s\n",
+                      strlen(text) + 1, text);
+    else if (n > 0 && (size_t)n < sizeof(head))
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+    return n > 0 && (size_t)n < sizeof(head)
+               ? xcpd_io_write(&u->client, head, (size_t)n)
+               : -1;
+}
+
+/* Read the body: until the client closes, or its declared length. 1
+   when it all came, 0 when the transfer or the connection failed (the
+   thread's error says why when the transfer did; a client gone before
+   the end of its length is VDI_IO_ERROR "transfer incomplete"). */
+static int upload_body(upload *u, char *buf)
+{
+    req *r = u->r;
+    int timeout_ms = (int)r->l->http->transfer_timeout_s * 1000;
+    size_t want;
+    ssize_t n;
+
+    while (u->left > 0) {
+        want = u->left < UPLOAD_BLOCK ? (size_t)u->left : UPLOAD_BLOCK;
+        n = xcpd_io_read_wait(&u->client, buf, want,
+                              timeout_ms > 0 ? timeout_ms : -1);
+        if (n > 0) {
+            if (xcp_server_transfer_write(r->t, buf, (size_t)n) < 0)
+                return 0;
+            if (u->left != UINT64_MAX)
+                u->left -= (uint64_t)n;
+            continue;
+        }
+        xcp_error_clear();
+        if (r->l->http->verbose && (n != 0 || u->left != UINT64_MAX))
+            xcpd_log(LOG_INFO, "%s %s from %s: upload %s", r->method,
+                     r->path, r->addr, n == -3 ? "idle too long"
+                                      : n == 0 ? "cut short"
+                                               : "connection failed");
+        return n == 0 && u->left == UINT64_MAX
+               && !__atomic_load_n(&u->stopping, __ATOMIC_SEQ_CST);
+    }
+    return 1;
+}
+
+static void *upload_thread(void *arg)
+{
+    upload *u = arg;
+    req *r = u->r;
+    char *buf = malloc(UPLOAD_BLOCK), *text = NULL;
+    int ok = 0, early = u->left == UINT64_MAX, sent;
+
+    pthread_mutex_lock(&u->h->mu);
+    sent = r->early_sent;
+    pthread_mutex_unlock(&u->h->mu);
+    xcp_error_clear();
+    if (buf != NULL && (!early || sent || upload_answer(u, 200, NULL) == 0))
+        ok = upload_body(u, buf);
+    free(buf);
+    if (xcp_server_transfer_close(r->t, ok) < 0 || !ok) {
+        ok = 0;
+        text = error_text("VDI_IO_ERROR: transfer incomplete");
+        if (r->l->http->verbose)
+            xcpd_log(LOG_INFO, "%s %s from %s: %s", r->method, r->path,
+                     r->addr, text != NULL ? text : "");
+    }
+    r->t = NULL;
+    if (!early)
+        upload_answer(u, ok ? 200 : 500, ok ? "" : text ? text : "error");
+    free(text);
+    upload_unlist(u);
+    /* the handler closes the connection once resumed */
+    __atomic_store_n(&r->taken_done, 1, __ATOMIC_SEQ_CST);
+    MHD_resume_connection(r->c);
+    free(u);
+    return NULL;
+}
+
+/* Take r's connection and read the rest of its body (left bytes, or
+   UINT64_MAX: until the client closes) on a thread; MHD_NO when that
+   cannot start (the transfer then fails). */
+static enum MHD_Result upload_take(req *r, uint64_t left)
+{
+    xcpd_http *h = r->l->http;
+    upload *u = calloc(1, sizeof(*u));
+    pthread_attr_t a;
+    pthread_t th;
+    int rc = -1;
+
+    if (u != NULL && xcpd_io_take(r->c, &u->client) == 0) {
+        u->h = h;
+        u->r = r;
+        u->left = left;
+        r->taken = 1;
+        pthread_mutex_lock(&h->mu);
+        u->next = h->uploads;
+        h->uploads = u;
+        pthread_mutex_unlock(&h->mu);
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&th, &a, upload_thread, u);
+        pthread_attr_destroy(&a);
+        if (rc != 0) {
+            upload_unlist(u);
+            r->taken_done = 1;
+            MHD_resume_connection(r->c);
+        }
+    }
+    if (rc != 0) {
+        free(u);
+        xcp_server_transfer_close(r->t, 0);
+        r->t = NULL;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+unsigned xcpd_upload_shutdown(xcpd_http *h, unsigned wait_ms)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    unsigned waited = 0, left;
+    upload *u;
+
+    for (;;) {
+        left = 0;
+        pthread_mutex_lock(&h->mu);
+        for (u = h->uploads; u != NULL; u = u->next, left++) {
+            __atomic_store_n(&u->stopping, 1, __ATOMIC_SEQ_CST);
+            shutdown(u->client.fd, SHUT_RDWR);
+        }
+        pthread_mutex_unlock(&h->mu);
+        if (left == 0 || waited >= wait_ms)
+            return left;
+        nanosleep(&ts, NULL);
+        waited += 10;
+    }
+}
+
+/* XO's made-up length: XAPI answers 200 before the body, and XO's probe
+   (that length, no body) waits for it. Body bytes MHD had buffered with
+   the head reach the handler at once; when none came in EARLY_MS, MHD's
+   buffer is empty, and since MHD writes nothing while no response is
+   queued, the 200 goes out on the socket from here (GnuTLS sends and
+   receives on one session from two threads). The body, if any, then
+   comes as usual, without a second 200. */
+static void *early_thread(void *arg)
+{
+    req *r = arg;
+    xcpd_http *h = r->l->http;
+    struct timespec ts = {0, EARLY_MS * 1000L * 1000L};
+    const union MHD_ConnectionInfo *fd, *tls;
+    upload u;
+    int free_it;
+
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&h->mu);
+    if (!r->ending && !r->body_seen && !r->taken && r->t != NULL) {
+        fd = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        tls = MHD_get_connection_info(r->c,
+                                      MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        memset(&u, 0, sizeof(u));
+        u.r = r;
+        if (fd != NULL) {
+            u.client.fd = fd->connect_fd;
+            u.client.tls = tls != NULL ? (gnutls_session_t)tls->tls_session
+                                       : NULL;
+            r->early_sent = upload_answer(&u, 200, NULL) == 0;
+        }
+    }
+    r->watched = 0;
+    free_it = r->gone;
+    pthread_mutex_unlock(&h->mu);
+    if (free_it)
+        req_free(r);
+    return NULL;
+}
+
+static void early_watch(req *r)
+{
+    pthread_attr_t a;
+    pthread_t th;
+
+    r->watched = 1;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &a, early_thread, r) != 0)
+        r->watched = 0;
+    pthread_attr_destroy(&a);
+}
+
 static enum MHD_Result import_step(req *r, const char *data, size_t *n)
 {
     struct MHD_Response *x;
 
+    if (r->taken) {
+        /* Resumed once the upload thread is done: close. */
+        *n = 0;
+        return __atomic_load_n(&r->taken_done, __ATOMIC_SEQ_CST) ? MHD_NO
+                                                                 : MHD_YES;
+    }
     if (*n > 0) {
+        pthread_mutex_lock(&r->l->http->mu);
+        r->body_seen = 1;
+        pthread_mutex_unlock(&r->l->http->mu);
         if (r->t != NULL
             && xcp_server_transfer_write(r->t, data, *n) < 0) {
             char *text = error_text("VDI_IO_ERROR");
@@ -678,11 +955,24 @@ static enum MHD_Result import_step(req *r, const char *data, size_t *n)
             r->t = NULL;
             transfer_failed(r, MHD_HTTP_INTERNAL_SERVER_ERROR, text);
         }
+        r->received += *n;
         *n = 0;
+        /* What MHD had read is written; the rest is read on the
+           connection itself, which sees the client go at once (MHD
+           0.9.75 only sees it at the idle timeout): until the client
+           closes for XO's made-up length, else the declared length.
+           (A chunked encoding MHD decodes to the end.) */
+        if (r->t != NULL && r->until_close)
+            return upload_take(r, UINT64_MAX);
+        if (r->t != NULL && r->declared != UINT64_MAX
+            && r->received < r->declared)
+            return upload_take(r, r->declared - r->received);
         return MHD_YES;
     }
     if (r->fail_status != 0)
         return transfer_refusal(r);
+    if (r->no_length && r->t != NULL)
+        return upload_take(r, UINT64_MAX); /* the client waits for the 200 */
     xcp_error_clear();
     if (xcp_server_transfer_close(r->t, 1) < 0) {
         r->t = NULL;
@@ -751,11 +1041,14 @@ static enum MHD_Result export_step(req *r, const char *data, size_t *n)
                                           export_reader, r, NULL);
     if (x == NULL)
         return MHD_NO;
+    /* XAPI's types (export_raw_vdi.ml) */
     MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/octet-stream");
+                            r->ext[0] == 'v' ? "application/vhd"
+                            : r->ext[0] == 'q' ? "application/x-qemu-disk"
+                                               : "application/octet-stream");
     snprintf(disposition, sizeof(disposition),
-             "attachment; filename=\"%s.raw\"",
-             r->vdi_uuid != NULL ? r->vdi_uuid : "");
+             "attachment; filename=\"%s.%s\"",
+             r->vdi_uuid != NULL ? r->vdi_uuid : "", r->ext);
     MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
                             disposition);
     add_transfer_headers(r, x);
@@ -883,7 +1176,14 @@ static enum MHD_Result first_call(req *r)
         transfer_open(r);
         /* Refused: answer before the body (the connection then closes,
            the body is never read). */
-        return r->fail_status != 0 ? transfer_refusal(r) : MHD_YES;
+        if (r->fail_status != 0)
+            return transfer_refusal(r);
+        if (r->until_close && !r->no_length) {
+            MHD_set_connection_option(r->c, MHD_CONNECTION_OPTION_TIMEOUT,
+                                      FAKE_LENGTH_TIMEOUT_S);
+            early_watch(r);
+        }
+        return MHD_YES;
     case ROUTE_EXPORT:
         transfer_open(r);
         return MHD_YES;
@@ -961,12 +1261,16 @@ void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     if (r == NULL)
         return;
     h = r->l->http;
+    /* From here early_thread leaves the connection alone (it writes
+       under mu, so a write in progress ends first). */
+    pthread_mutex_lock(&h->mu);
+    r->ending = 1;
+    pthread_mutex_unlock(&h->mu);
     if (r->t != NULL) {
         /* An import that never saw its end or an export that was cut
            short: the task fails, with the error recorded on this thread
-           when there is one. A fake-length import ends this way by
-           design (MHD 0.9.75 sees the client's close only as a timeout
-           or an abort) and keeps what it received. */
+           when there is one. (An import read until its client closes
+           is the upload thread's, which ends it.) */
         int ok = r->route == ROUTE_EXPORT
                      ? toe == MHD_REQUEST_TERMINATED_COMPLETED_OK
                            && !r->stream_error
@@ -983,6 +1287,12 @@ void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     if (r->counted)
         __atomic_sub_fetch(&h->dispatched, 1, __ATOMIC_SEQ_CST);
-    req_free(r);
     *con_cls = NULL;
+    pthread_mutex_lock(&h->mu);
+    if (r->watched) {
+        r->gone = 1;
+        r = NULL; /* early_thread frees it */
+    }
+    pthread_mutex_unlock(&h->mu);
+    req_free(r);
 }

@@ -711,6 +711,8 @@ out:
         xcp_server_shutdown(srv);
     if (http_ready && xcpd_console_shutdown(&http, DRAIN_MS) > 0)
         xcpd_log(LOG_WARNING, "%s", "consoles still open at shutdown");
+    if (http_ready && xcpd_upload_shutdown(&http, DRAIN_MS) > 0)
+        xcpd_log(LOG_WARNING, "%s", "uploads still open at shutdown");
     if (http_ready)
         drain(&http);
     for (i = 0; i < n; i++) {

@@ -5,6 +5,7 @@
 #ifndef XCPD_H
 #define XCPD_H
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,6 +32,8 @@ typedef struct xcpd_http {
                                  completion callback takes no lock of
                                  ours) */
     struct xcpd_pump *pumps;  /* open consoles (console.c), under mu */
+    struct xcpd_upload *uploads; /* imports read until the client
+                                    closes (http.c), under mu */
 } xcpd_http;
 
 /* One listener: the handler's cls. */
@@ -52,6 +55,33 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
                             size_t *upload_data_size, void **con_cls);
 void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                     enum MHD_RequestTerminationCode toe);
+
+/* ---- connections taken from MHD (sockio.c) ------------------------------ */
+
+/* The client's side of a connection taken from MHD. */
+typedef struct xcpd_io {
+    int fd;                  /* the client's socket */
+    gnutls_session_t tls;    /* or NULL for plain */
+} xcpd_io;
+
+/* Take c's connection (in its handler): suspend it and fill x with its
+ * socket and TLS session. MHD then leaves it alone until resumed. -1
+ * (nothing done) when MHD does not say its socket. */
+int xcpd_io_take(struct MHD_Connection *c, xcpd_io *x);
+/* > 0 bytes, 0 end of stream, -1 error, -2 nothing now. */
+ssize_t xcpd_io_read(xcpd_io *x, void *buf, size_t n);
+/* The same, waiting up to timeout_ms (-1: forever) for bytes: -3 when
+ * none came. */
+ssize_t xcpd_io_read_wait(xcpd_io *x, void *buf, size_t n, int timeout_ms);
+/* Bytes the TLS layer holds already decrypted (poll cannot see them). */
+int xcpd_io_pending(xcpd_io *x);
+/* All of buf to the client: 0, or -1 when it is gone (or stalled 30 s). */
+int xcpd_io_write(xcpd_io *x, const void *buf, size_t n);
+
+/* End every import read until its client closes (shutdown: they fail),
+ * waiting up to wait_ms for their connections to be handed back; the
+ * count still open. */
+unsigned xcpd_upload_shutdown(xcpd_http *h, unsigned wait_ms);
 
 /* ---- /console (console.c) ------------------------------------------------ */
 

@@ -180,10 +180,21 @@ static const xe_cmd static_cmds[] = {
      L0,
      "Enable changed block tracking on the VDI.",
      0, xe_vdi_enable_cbt},
+    {"vdi-export", L("uuid", "filename"),
+     L("format", "base", "progress"),
+     "Export a VDI: format=raw (the default) or vhd. A progress bar is "
+     "shown when standard error is a terminal.",
+     0, xe_vdi_export},
     {"vdi-forget", L("uuid"),
      L0,
      "Forget about a VDI.",
      0, xe_vdi_forget},
+    {"vdi-import", L("uuid", "filename"),
+     L("format", "progress"),
+     "Import a raw or VHD image (format=raw, the default, or vhd) into an "
+     "existing VDI. A progress bar is shown when standard error is a "
+     "terminal.",
+     0, xe_vdi_import},
     {"vdi-introduce", L("uuid", "sr-uuid", "type", "location"),
      L("name-description", "sharable", "read-only", "other-config:",
        "xenstore-data:", "sm-config:", "name-label", "managed"),

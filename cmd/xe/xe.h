@@ -385,6 +385,8 @@ int xe_cmd_help(xe_ctx *ctx);
 
 /* Static command implementations (cmd_vm.c, cmd_dev.c). */
 int xe_console(xe_ctx *ctx); /* cmd_console.c */
+int xe_vdi_import(xe_ctx *ctx); /* cmd_transfer.c */
+int xe_vdi_export(xe_ctx *ctx);
 int xe_vm_install(xe_ctx *ctx);
 int xe_vm_cd_insert(xe_ctx *ctx);   /* cmd_cd.c */
 int xe_vm_cd_eject(xe_ctx *ctx);

@@ -188,13 +188,24 @@ typedef struct xcp_server_transfer_request {
     const char *session_id;  /**< NULL when absent */
     const char *task_id;     /**< existing task to report into, or NULL */
     const char *vdi;         /**< VDI ref or uuid */
-    const char *format;      /**< "raw" (default when NULL); others give
-                                  INVALID_VALUE ["format", f] → 404 */
+    const char *format;      /**< "raw" (default when NULL), "vhd" or,
+                                  export only, "qcow2", any case; others
+                                  give INVALID_VALUE ["format", f] → 404.
+                                  An import of a VHD writes what the
+                                  image holds into the VDI, whatever its
+                                  own format; an export produces a
+                                  dynamic VHD or a qcow2 v3 image */
     const char *basic_user;  /**< Authorization: Basic credentials, or */
     const char *basic_password; /**< NULL */
     uint64_t content_length; /**< import: declared body size; UINT64_MAX
                                   when not given */
     xcp_server_peer peer;
+    int chunked;             /**< import: the body is in XAPI's chunk
+                                  frames (raw only, else INVALID_VALUE
+                                  ["chunked", format] → 400): 12-byte
+                                  headers (offset u64, length u32,
+                                  little-endian) each before its data,
+                                  the last one all zeros */
 } xcp_server_transfer_request;
 
 /**
@@ -205,7 +216,8 @@ typedef struct xcp_server_transfer_request {
  * error as the thread's last error and *http_status set (401, 403, 404,
  * 500); a given task_id is failed with that error. On success
  * *http_status is 200 and, for an export, *size is the byte count that
- * will be sent (the VDI's virtual size).
+ * will be sent (the VDI's virtual size for raw, the image's length for
+ * vhd).
  */
 XCP_EXTERN int xcp_server_transfer_open(xcp_server *srv,
                                         xcp_server_transfer **out,
@@ -223,9 +235,10 @@ XCP_EXTERN const char *
 xcp_server_transfer_vdi_uuid(const xcp_server_transfer *t);
 
 /**
- * Import: write the next n bytes of the body (sequential; a write past the
- * VDI's virtual size fails with VDI_IO_ERROR). Task progress follows the
- * declared content length.
+ * Import: write the next n bytes of the body, decoded by its format and
+ * framing (a write past the VDI's virtual size, a malformed image or
+ * frame fail with VDI_IO_ERROR). Task progress follows the declared
+ * content length, else the disk offset reached.
  */
 XCP_EXTERN int xcp_server_transfer_write(xcp_server_transfer *t,
                                          const void *buf, size_t n);
@@ -242,7 +255,9 @@ XCP_EXTERN int xcp_server_transfer_read(xcp_server_transfer *t, void *buf,
  * End a transfer. ok nonzero: data flushed, the task succeeds (an import's
  * result is the VDI ref). ok zero (client went away, short body): the task
  * fails with the thread's last error, or VDI_IO_ERROR ["transfer
- * incomplete"] when there is none. Returns the flush result (ok) or 0.
+ * incomplete"] when there is none. An ok import still fails when its body
+ * was short of its declared length, of its last chunk frame or of a VHD
+ * block. Returns the flush result (ok) or 0.
  * Frees t.
  */
 XCP_EXTERN int xcp_server_transfer_close(xcp_server_transfer *t, int ok);

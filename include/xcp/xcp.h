@@ -21,5 +21,6 @@
 #include <xcp/model.h>
 #include <xcp/classes.h>
 #include <xcp/console.h>
+#include <xcp/transfer.h>
 
 #endif

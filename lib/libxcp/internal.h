@@ -12,6 +12,7 @@
 #include "model/model.h"
 
 #include <xcp/session.h>
+#include <xcp/transfer.h>
 
 /* ---- session driver ---- */
 struct xcp__session_ops {
@@ -28,6 +29,10 @@ struct xcp__session_ops {
                           const xcp_value *names, xcp_value *result);
     /* Optional: xcp_console_open for console ref `ref`. */
     int (*console_open)(xcp_session *s, const char *ref, int *fd);
+    /* Optional: xcp_vdi_import (import) or xcp_vdi_export of VDI ref
+     * `vdi` from/to fd; o checked. */
+    int (*vdi_transfer)(xcp_session *s, const char *vdi, bool import,
+                        int fd, const xcp_vdi_transfer_options *o);
 };
 
 struct xcp_session {

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Slack on top of event.from's own timeout before the reply counts as
@@ -48,6 +49,8 @@ static struct {
     struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
     void (*slist_free_all)(struct curl_slist *);
     char *(*version)(void);
+    char *(*escape)(CURL *, const char *, int);
+    void (*free)(void *);
     bool ready;
     char why[256]; /* why it is not */
 } cu;
@@ -75,6 +78,8 @@ static void curl_init(void)
         {(void **)&cu.slist_append, "curl_slist_append"},
         {(void **)&cu.slist_free_all, "curl_slist_free_all"},
         {(void **)&cu.version, "curl_version"},
+        {(void **)&cu.escape, "curl_easy_escape"},
+        {(void **)&cu.free, "curl_free"},
     };
     void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
     CURLcode cc;
@@ -982,19 +987,15 @@ static int console_fail(struct remote *r, CURLcode cc)
                    NULL);
 }
 
-/* A refusal's body, "NAME: p1, p2" (xcpd's), as the thread's error; any
- * other as TRANSPORT_ERROR [uri, "HTTP <status>"]. */
-static int console_refused(struct remote *r, const struct conn *c,
-                           int status)
+/* A refusal's body, "NAME: p1, p2" (xcpd's; body is changed), as the
+ * thread's error; any other as TRANSPORT_ERROR [uri, "HTTP <status>"]. */
+static int refusal(struct remote *r, char *body, int status)
 {
-    char body[2048], *p, *params[XCP__ERROR_MAX_PARAMS], *colon, *nl;
+    char *p, *params[XCP__ERROR_MAX_PARAMS], *colon, *nl;
     const char *cp[XCP__ERROR_MAX_PARAMS];
-    size_t len = 0, n = 0;
+    size_t n = 0;
     char what[32];
 
-    while (len + 1 < sizeof(body) && console_byte(c, &body[len]) == CURLE_OK)
-        len++;
-    body[len] = '\0';
     if ((nl = strchr(body, '\n')))
         *nl = '\0';
     colon = strstr(body, ": ");
@@ -1013,6 +1014,18 @@ static int console_refused(struct remote *r, const struct conn *c,
     }
     memcpy(cp, params, n * sizeof(cp[0]));
     return xcp__failv(body, n, cp);
+}
+
+static int console_refused(struct remote *r, const struct conn *c,
+                           int status)
+{
+    char body[2048];
+    size_t len = 0;
+
+    while (len + 1 < sizeof(body) && console_byte(c, &body[len]) == CURLE_OK)
+        len++;
+    body[len] = '\0';
+    return refusal(r, body, status);
 }
 
 /* CONNECT on c (connected) and the status of the answer's head. */
@@ -1176,8 +1189,212 @@ static int remote_console_open(xcp_session *s, const char *ref, int *fd)
     return rc;
 }
 
+/* ---- VDI transfers: /import_raw_vdi, /export_raw_vdi ------------------ */
+
+struct xfer {
+    int fd;
+    bool import;
+    int err;                 /* errno of the file */
+    uint64_t total;
+    uint64_t done;
+    char body[2048];         /* a refusal's (non-200) body */
+    size_t body_len;
+    long status;
+    const xcp_vdi_transfer_options *o;
+    int64_t last_ms;
+};
+
+static size_t xfer_read(char *p, size_t size, size_t n, void *arg)
+{
+    struct xfer *x = arg;
+    ssize_t got;
+
+    do
+        got = read(x->fd, p, size * n);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+        x->err = errno;
+        return CURL_READFUNC_ABORT;
+    }
+    return (size_t)got;
+}
+
+static size_t xfer_write(char *p, size_t size, size_t n, void *arg)
+{
+    struct xfer *x = arg;
+    size_t len = size * n, k;
+    ssize_t w;
+
+    if (x->import || x->status != 200) {
+        /* an answer's body: kept for the error */
+        k = len < sizeof(x->body) - 1 - x->body_len
+                ? len : sizeof(x->body) - 1 - x->body_len;
+        memcpy(x->body + x->body_len, p, k);
+        x->body_len += k;
+        return len;
+    }
+    for (k = 0; k < len; k += (size_t)w) {
+        w = write(x->fd, p + k, len - k);
+        if (w < 0 && errno == EINTR) {
+            w = 0;
+            continue;
+        }
+        if (w <= 0) {
+            x->err = w < 0 ? errno : EIO;
+            return 0;
+        }
+    }
+    return len;
+}
+
+static int xfer_info(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+                     curl_off_t ultotal, curl_off_t ulnow)
+{
+    struct xfer *x = arg;
+    int64_t now = xcp__now_ms();
+    uint64_t total = (uint64_t)(x->import ? ultotal : dltotal);
+
+    x->done = (uint64_t)(x->import ? ulnow : dlnow);
+    if (total)
+        x->total = total;
+    if (x->o->progress && now - x->last_ms >= 250) {
+        x->last_ms = now;
+        x->o->progress(x->o->progress_ctx, x->done, x->total);
+    }
+    return 0;
+}
+
+/* Where the body must go: only 200 answers carry an export's data. */
+static size_t xfer_header(char *p, size_t size, size_t n, void *arg)
+{
+    struct xfer *x = arg;
+
+    if (size * n > 9 && strncmp(p, "HTTP/", 5) == 0) {
+        const char *sp = memchr(p, ' ', size * n);
+
+        x->status = sp ? strtol(sp + 1, NULL, 10) : 0;
+    }
+    return size * n;
+}
+
+/* A libcurl handle for a transfer on r's connection: a copy of an
+ * http(s) session's, or (a unix: session, which speaks its RPCs without
+ * libcurl) one on the session's socket, libcurl loaded now. */
+static int xfer_handle(struct remote *r, CURL **out)
+{
+    CURL *c;
+
+    *out = NULL;
+    if (r->curl) {
+        if (!(*out = cu.duphandle(r->curl)))
+            return xcp__oom();
+        return 0;
+    }
+    pthread_once(&curl_once, curl_init);
+    if (!cu.ready)
+        return xcp__internal("libcurl: %s", cu.why);
+    if (!(c = cu.init()))
+        return xcp__oom();
+    if (cu.setopt(c, CURLOPT_UNIX_SOCKET_PATH, r->host) != CURLE_OK ||
+        cu.setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+        cu.setopt(c, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK) {
+        cu.cleanup(c);
+        return xcp__oom();
+    }
+    *out = c;
+    return 0;
+}
+
+static int remote_vdi_transfer(xcp_session *s, const char *vdi, bool import,
+                               int fd, const xcp_vdi_transfer_options *o)
+{
+    struct remote *r = s->priv;
+    struct xfer x;
+    struct curl_slist *h = NULL;
+    struct stat st;
+    char *url, *ev, *es, *ef;
+    const char *auth;
+    CURL *c;
+    CURLcode cc;
+    int rc = 0;
+
+    memset(&x, 0, sizeof(x));
+    x.fd = fd;
+    x.import = import;
+    x.o = o;
+    if ((rc = xfer_handle(r, &c)) < 0)
+        return rc;
+    ev = cu.escape(c, vdi, 0);
+    es = cu.escape(c, s->ref, 0);
+    ef = cu.escape(c, o->format && *o->format ? o->format : "raw", 0);
+    /* r->url is the RPC's: scheme://authority + its path */
+    auth = strstr(r->url, "://");
+    auth = auth ? auth + 3 : r->url;
+    url = ev && es && ef
+              ? xcp__printf("%.*s/%s?vdi=%s&session_id=%s&format=%s",
+                            (int)(auth - r->url + strcspn(auth, "/")),
+                            r->url,
+                            import ? "import_raw_vdi" : "export_raw_vdi", ev,
+                            es, ef)
+              : NULL;
+    cu.free(ev);
+    cu.free(es);
+    cu.free(ef);
+    h = cu.slist_append(NULL, "Expect:");
+    if (!url || !h) {
+        cu.slist_free_all(h);
+        free(url);
+        cu.cleanup(c);
+        return xcp__oom();
+    }
+    r->errbuf[0] = '\0';
+    cu.setopt(c, CURLOPT_URL, url);
+    cu.setopt(c, CURLOPT_HTTPHEADER, h);
+    cu.setopt(c, CURLOPT_TIMEOUT_MS, 0L);
+    cu.setopt(c, CURLOPT_WRITEFUNCTION, xfer_write);
+    cu.setopt(c, CURLOPT_WRITEDATA, &x);
+    cu.setopt(c, CURLOPT_HEADERFUNCTION, xfer_header);
+    cu.setopt(c, CURLOPT_HEADERDATA, &x);
+    cu.setopt(c, CURLOPT_NOPROGRESS, 0L);
+    cu.setopt(c, CURLOPT_XFERINFOFUNCTION, xfer_info);
+    cu.setopt(c, CURLOPT_XFERINFODATA, &x);
+    /* A stalled peer fails the transfer rather than hang it. */
+    cu.setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    cu.setopt(c, CURLOPT_LOW_SPEED_TIME, 120L);
+    if (import) {
+        cu.setopt(c, CURLOPT_UPLOAD, 1L);
+        cu.setopt(c, CURLOPT_READFUNCTION, xfer_read);
+        cu.setopt(c, CURLOPT_READDATA, &x);
+        if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+            x.total = (uint64_t)st.st_size;
+            cu.setopt(c, CURLOPT_INFILESIZE_LARGE,
+                             (curl_off_t)st.st_size);
+        }
+    } else {
+        cu.setopt(c, CURLOPT_HTTPGET, 1L);
+    }
+    cc = cu.perform(c);
+    if (x.err) {
+        rc = XCP__ERR_VDI_IO_ERROR(strerror(x.err));
+    } else if (cc != CURLE_OK && x.status == 200) {
+        rc = transport_error(r, cc);
+    } else if (x.status != 200 && x.status != 0) {
+        x.body[x.body_len] = '\0';
+        rc = refusal(r, x.body, (int)x.status);
+    } else if (cc != CURLE_OK) {
+        rc = transport_error(r, cc);
+    } else if (o->progress) {
+        o->progress(o->progress_ctx, x.done, x.total ? x.total : x.done);
+    }
+    cu.slist_free_all(h);
+    free(url);
+    cu.cleanup(c);
+    return rc;
+}
+
 static const struct xcp__session_ops remote_ops = {
-    remote_invoke, remote_close, remote_records_fields, remote_console_open};
+    remote_invoke, remote_close, remote_records_fields, remote_console_open,
+    remote_vdi_transfer};
 
 int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
 {

@@ -7,6 +7,9 @@
 #include "engine.h"
 #include "../rpc/rpc.h"
 #include "../client/client.h"
+#include "transfer.h"
+
+#include <xcp/transfer.h>
 
 #include <stdio.h>
 
@@ -422,8 +425,18 @@ static int local_console_open(xcp_session *s, const char *ref, int *fd)
     return xcp__console_open(l->e, &r, fd, &http);
 }
 
+static int local_vdi_transfer(xcp_session *s, const char *vdi, bool import,
+                              int fd, const xcp_vdi_transfer_options *o)
+{
+    struct local *l = s->priv;
+
+    return xcp__transfer_fd(l->e, s->ref, vdi, import, fd, o->format,
+                            o->progress, o->progress_ctx);
+}
+
 static const struct xcp__session_ops local_ops = {
-    local_invoke, local_close, local_records_fields, local_console_open};
+    local_invoke, local_close, local_records_fields, local_console_open,
+    local_vdi_transfer};
 
 int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
 {

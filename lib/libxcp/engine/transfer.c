@@ -1,15 +1,85 @@
 /*
- * Raw VDI transfers, the XenAPI side: session, task and VDI checks, the
+ * VDI transfers, the XenAPI side: session, task and VDI checks, the
  * VDI's image through the SR layer's streams (api/storage.c), progress
  * into the task and its completion (xcp__task_complete, as for Async.
  * calls). The engine lock is taken only to look things up and open the
  * image (in the same transaction, so the checks hold for what is opened)
  * and to update the task; the bytes move without it, a buffer at a time.
+ * The body is the disk's bytes (raw), XAPI's chunk frames (12 bytes:
+ * offset u64 and length u32, little-endian, then the data; a frame of
+ * offset and length 0 ends it), or a VHD image streamed through
+ * sr/vhd_stream.c, whatever the format of the VDI's own image.
  */
 #include "transfer.h"
 #include "../api/storage.h"
+#include "../sr/qcow2_stream.h"
+#include "../sr/vhd_stream.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef enum xfmt {
+    XFMT_RAW,
+    XFMT_VHD,
+    XFMT_QCOW2,     /* export only */
+} xfmt;
+
+/* An export's image producer (sr/vhd_stream.c, sr/qcow2_stream.c). */
+typedef struct encoder {
+    int (*create)(void **out, uint64_t size, char *err, size_t errlen);
+    void (*mark)(void *o, uint64_t offset, uint64_t len);
+    uint64_t (*length)(void *o);
+    int (*read)(void *o, uint64_t pos, void *buf, size_t n, size_t *got,
+                xcp__vhd_stream_read_cb read, void *ctx, char *err,
+                size_t errlen);
+    void (*free)(void *o);
+} encoder;
+
+/* The producers' own types behind the encoder's void pointers. */
+#define ENCODER_OF(name, type)                                             \
+    static int name##_create(void **out, uint64_t size, char *err,         \
+                             size_t errlen)                                \
+    {                                                                      \
+        type *o = NULL;                                                    \
+        int rc = xcp__##name##_out_new(&o, size, err, errlen);             \
+        *out = o;                                                          \
+        return rc;                                                         \
+    }                                                                      \
+    static void name##_mark(void *o, uint64_t offset, uint64_t len)        \
+    {                                                                      \
+        xcp__##name##_out_mark(o, offset, len);                            \
+    }                                                                      \
+    static uint64_t name##_length(void *o)                                 \
+    {                                                                      \
+        return xcp__##name##_out_length(o);                                \
+    }                                                                      \
+    static int name##_read(void *o, uint64_t pos, void *buf, size_t n,     \
+                           size_t *got, xcp__vhd_stream_read_cb read,      \
+                           void *ctx, char *err, size_t errlen)            \
+    {                                                                      \
+        return xcp__##name##_out_read(o, pos, buf, n, got, read, ctx, err, \
+                                      errlen);                             \
+    }                                                                      \
+    static void name##_free(void *o)                                       \
+    {                                                                      \
+        xcp__##name##_out_free(o);                                         \
+    }                                                                      \
+    static const encoder name##_encoder = {                                \
+        name##_create, name##_mark, name##_length, name##_read,            \
+        name##_free,                                                       \
+    };
+
+ENCODER_OF(vhd, xcp__vhd_out)
+ENCODER_OF(qcow2, xcp__qcow2_out)
+
+/* Zeros are left unwritten over holes in pieces of this size (the
+   clusters of qcow2 images). */
+#define SPARSE_GRAIN ((size_t)64 * 1024)
+/* XAPI's chunk frame header. */
+#define CHUNK_HEADER 12
 
 struct xcp__transfer {
     xcp__engine *e;
@@ -19,12 +89,37 @@ struct xcp__transfer {
     char vdi_uuid[XCP_REF_MAX];
     xcp__vdi_stream *s;
     uint64_t size;        /* virtual size */
-    uint64_t offset;      /* import: next byte */
+    uint64_t offset;      /* import: next byte (raw) */
+    uint64_t received;    /* import: body bytes so far */
     uint64_t expected;    /* bytes the transfer should move */
     bool declared;        /* import: expected is the declared length */
     bool own_task;        /* the task was made here (no task_id) */
     int64_t progress_ms;  /* last progress update */
+    xfmt format;
+    uint64_t length;      /* export: bytes of the body */
+    const encoder *enc;   /* export as an image: its producer */
+    void *out;
+    xcp__vhd_in *vin;     /* import of a vhd */
+    /* import in chunk frames */
+    bool chunked;
+    bool chunk_end;       /* the last frame came */
+    uint8_t chunk_hdr[CHUNK_HEADER];
+    size_t chunk_have;    /* header bytes gathered */
+    uint64_t chunk_off;   /* where the frame's next data byte goes */
+    uint32_t chunk_left;  /* data bytes left in the frame */
 };
+
+/* The format named by f (NULL or "": raw); -1 when unknown. */
+static int format_of(const char *f)
+{
+    if (!f || !*f || !strcasecmp(f, "raw"))
+        return XFMT_RAW;
+    if (!strcasecmp(f, "vhd"))
+        return XFMT_VHD;
+    if (!strcasecmp(f, "qcow2"))
+        return XFMT_QCOW2;
+    return -1;
+}
 
 struct opener {
     const xcp__transfer_req *r;
@@ -75,6 +170,17 @@ static int open_txn(xcp__ctx *c, void *arg)
         o->http = 404;
         return xcp__handle_invalid(C(task), r->task_id);
     }
+    if (format_of(r->format) < 0 ||
+        (r->import && format_of(r->format) == XFMT_QCOW2)) {
+        o->http = 404;
+        return XCP__ERR_INVALID_VALUE("format", r->format);
+    }
+    t->format = (xfmt)format_of(r->format);
+    if (r->import && r->chunked && t->format != XFMT_RAW) {
+        o->http = 400;
+        return XCP__ERR_INVALID_VALUE("chunked", r->format);
+    }
+    t->chunked = r->import && r->chunked;
     if (!r->vdi || !*r->vdi) {
         o->http = 400;
         return XCP__ERR_INVALID_VALUE("vdi", "");
@@ -94,7 +200,8 @@ static int open_txn(xcp__ctx *c, void *arg)
     t->size = xcp__vdi_stream_size(t->s);
     t->expected = t->size;
     if (r->import && r->content_length != UINT64_MAX) {
-        if (r->content_length > t->size) {
+        if (t->format == XFMT_RAW && !t->chunked &&
+            r->content_length > t->size) {
             o->http = 400;
             return XCP__ERR_VDI_IO_ERROR("the body is larger than the VDI");
         }
@@ -173,6 +280,92 @@ void xcp__transfer_fail_task(xcp__engine *e, const char *task_ref)
     xcp_value_dispose(&err);
 }
 
+/* An sr/ stream library's failure as the thread's error. */
+static int stream_error(int rc, const char *msg)
+{
+    if (xcp_error_last())
+        return -1; /* the VDI stream's own, set by a callback */
+    (void)rc;
+    return XCP__ERR_VDI_IO_ERROR(msg);
+}
+
+/* Read [offset, offset + n) of the VDI: only what may hold data is read;
+ * the rest is zeros. */
+struct span {
+    xcp__vdi_stream *s;
+    uint64_t base;
+    uint8_t *buf;
+};
+
+static int read_extent(void *ctx, uint64_t offset, uint64_t length)
+{
+    struct span *sp = ctx;
+
+    return xcp__vdi_stream_read(sp->s, offset, sp->buf + (offset - sp->base),
+                                (size_t)length) < 0 ? -1 : 0;
+}
+
+static int read_sparse(void *ctx, uint64_t offset, void *buf, size_t n)
+{
+    xcp__transfer *t = ctx;
+    struct span sp;
+
+    memset(buf, 0, n);
+    sp.s = t->s;
+    sp.base = offset;
+    sp.buf = buf;
+    return xcp__vdi_stream_extents(t->s, offset, n, read_extent, &sp) != 0
+               ? -1 : 0;
+}
+
+static int mark_extent(void *ctx, uint64_t offset, uint64_t length)
+{
+    xcp__transfer *t = ctx;
+
+    t->enc->mark(t->out, offset, length);
+    return 0;
+}
+
+/* The format's state once the VDI is open: an export's image layout
+ * (which blocks hold data: one pass over the disk's map, not its
+ * bytes), an import's parser. */
+static int codec_open(xcp__transfer *t)
+{
+    char err[256];
+    int rc;
+
+    err[0] = '\0';
+    t->length = t->size;
+    if (t->format == XFMT_RAW)
+        return 0;
+    if (t->import) {
+        rc = xcp__vhd_in_new(&t->vin, t->size, err, sizeof(err));
+        return rc < 0 ? stream_error(rc, err) : 0;
+    }
+    t->enc = t->format == XFMT_VHD ? &vhd_encoder : &qcow2_encoder;
+    if ((rc = t->enc->create(&t->out, t->size, err, sizeof(err))) < 0)
+        return stream_error(rc, err);
+    if (xcp__vdi_stream_extents(t->s, 0, t->size, mark_extent, t))
+        return -1;
+    t->length = t->expected = t->enc->length(t->out);
+    return 0;
+}
+
+static void codec_free(xcp__transfer *t)
+{
+    xcp__vhd_in_free(t->vin);
+    if (t->enc)
+        t->enc->free(t->out);
+    t->vin = NULL;
+    t->out = NULL;
+}
+
+static void transfer_free(xcp__transfer *t)
+{
+    codec_free(t);
+    free(t);
+}
+
 int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
                         xcp__transfer **out, int *http)
 {
@@ -199,6 +392,10 @@ int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
         return -1;
     }
     t->progress_ms = xcp__now_ms();
+    if (codec_open(t) < 0) {
+        xcp__transfer_end(t, 0); /* fails the task, ours or the client's */
+        return -1;
+    }
     *http = 200;
     *out = t;
     return 0;
@@ -216,7 +413,7 @@ const char *xcp__transfer_vdi_uuid(const xcp__transfer *t)
 
 uint64_t xcp__transfer_size(const xcp__transfer *t)
 {
-    return t->size;
+    return t->length;
 }
 
 /* Progress at most every 500 ms: each update is a commit (and events). */
@@ -239,56 +436,220 @@ static void progress(xcp__transfer *t, uint64_t pos)
     xcp__error_restore(&saved);
 }
 
-int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n)
+static int found_data(void *ctx, uint64_t offset, uint64_t length)
 {
-    if (!t->import)
-        return XCP__ERR_INVALID_VALUE("transfer", "not an import");
-    if (n > t->size - t->offset)
+    (void)ctx;
+    (void)offset;
+    (void)length;
+    return 1;
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* Whether piece [offset, offset + n) of buf need not be written: zeros
+   over what holds no data yet. */
+static int skippable(xcp__transfer *t, uint64_t offset, const uint8_t *p,
+                     size_t n)
+{
+    int rc;
+
+    if (!all_zero(p, n))
+        return 0;
+    rc = xcp__vdi_stream_extents(t->s, offset, n, found_data, NULL);
+    return rc < 0 ? -1 : rc == 0;
+}
+
+/* Guest bytes [offset, offset + n) into the VDI, within its size. Zero
+   pieces (aligned on SPARSE_GRAIN) over what holds no data are not
+   written: the image stays sparse. */
+static int put(void *ctx, uint64_t offset, const void *buf, size_t n)
+{
+    xcp__transfer *t = ctx;
+    const uint8_t *p = buf;
+    size_t run = 0, piece;
+    int skip;
+
+    if (offset > t->size || n > t->size - offset)
         return XCP__ERR_VDI_IO_ERROR("write past the end of the VDI");
-    if (n && xcp__vdi_stream_write(t->s, t->offset, buf, n) < 0)
-        return -1;
-    t->offset += n;
-    progress(t, t->offset);
+    while (n > 0) {
+        piece = SPARSE_GRAIN - (size_t)((offset + run) % SPARSE_GRAIN);
+        if (piece > n - run)
+            piece = n - run;
+        if ((skip = skippable(t, offset + run, p + run, piece)) < 0)
+            return -1;
+        if (!skip) {
+            run += piece;
+            if (run < n)
+                continue;
+        }
+        if (run && xcp__vdi_stream_write(t->s, offset, p, run) < 0)
+            return -1;
+        if (skip)
+            run += piece;
+        offset += run;
+        p += run;
+        n -= run;
+        run = 0;
+    }
+    if (offset > t->offset)
+        t->offset = offset;
     return 0;
 }
 
-/* Where an export's buffer starts, for read_extent. */
-struct span {
-    xcp__vdi_stream *s;
-    uint64_t base;
-    uint8_t *buf;
-};
-
-static int read_extent(void *ctx, uint64_t offset, uint64_t length)
+static uint64_t le(const uint8_t *p, unsigned n)
 {
-    struct span *sp = ctx;
+    uint64_t v = 0;
 
-    return xcp__vdi_stream_read(sp->s, offset, sp->buf + (offset - sp->base),
-                                (size_t)length) < 0 ? -1 : 0;
+    while (n--)
+        v = v << 8 | p[n];
+    return v;
+}
+
+/* XAPI's chunk frames: headers gathered across buffers, data written
+ * where each frame says. */
+static int put_chunked(xcp__transfer *t, const uint8_t *p, size_t n)
+{
+    size_t take;
+
+    while (n > 0) {
+        if (t->chunk_end)
+            return XCP__ERR_VDI_IO_ERROR("data after the last chunk");
+        if (t->chunk_left == 0) {
+            take = CHUNK_HEADER - t->chunk_have;
+            take = take < n ? take : n;
+            memcpy(t->chunk_hdr + t->chunk_have, p, take);
+            t->chunk_have += take;
+            p += take;
+            n -= take;
+            if (t->chunk_have < CHUNK_HEADER)
+                break;
+            t->chunk_have = 0;
+            t->chunk_off = le(t->chunk_hdr, 8);
+            t->chunk_left = (uint32_t)le(t->chunk_hdr + 8, 4);
+            t->chunk_end = t->chunk_off == 0 && t->chunk_left == 0;
+            continue;
+        }
+        take = t->chunk_left < n ? t->chunk_left : n;
+        if (put(t, t->chunk_off, p, take) < 0)
+            return -1;
+        t->chunk_off += take;
+        t->chunk_left -= (uint32_t)take;
+        p += take;
+        n -= take;
+    }
+    return 0;
+}
+
+int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n)
+{
+    char err[256];
+    int rc;
+
+    if (!t->import)
+        return XCP__ERR_INVALID_VALUE("transfer", "not an import");
+    err[0] = '\0';
+    if (t->vin) {
+        rc = xcp__vhd_in_feed(t->vin, buf, n, put, t, err, sizeof(err));
+        if (rc != 0)
+            return stream_error(rc, err);
+    } else if (t->chunked) {
+        if (put_chunked(t, buf, n) < 0)
+            return -1;
+    } else if (put(t, t->offset, buf, n) < 0) {
+        return -1;
+    }
+    t->received += n;
+    progress(t, t->declared ? t->received : t->offset);
+    return 0;
 }
 
 int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
                        size_t n, size_t *got)
 {
-    struct span sp;
+    char err[256];
+    int rc;
 
     *got = 0;
     if (t->import)
         return XCP__ERR_INVALID_VALUE("transfer", "not an export");
-    if (offset >= t->size)
+    if (offset >= t->length)
         return 0;
-    if (n > t->size - offset)
-        n = (size_t)(t->size - offset);
-    /* Only what may hold data is read; the rest is zeros. */
-    memset(buf, 0, n);
-    sp.s = t->s;
-    sp.base = offset;
-    sp.buf = buf;
-    if (xcp__vdi_stream_extents(t->s, offset, n, read_extent, &sp) != 0)
-        return -1;
-    *got = n;
-    progress(t, offset + n);
+    if (n > t->length - offset)
+        n = (size_t)(t->length - offset);
+    if (t->out) {
+        err[0] = '\0';
+        rc = t->enc->read(t->out, offset, buf, n, got, read_sparse, t, err,
+                          sizeof(err));
+        if (rc < 0)
+            return stream_error(rc, err);
+    } else {
+        if (read_sparse(t, offset, buf, n) < 0)
+            return -1;
+        *got = n;
+    }
+    progress(t, offset + *got);
     return 0;
+}
+
+/* Zeros over [offset, offset + len) of the VDI. */
+static int put_zeros(xcp__transfer *t, uint64_t offset, uint64_t len)
+{
+    static const uint8_t zeros[64 * 1024];
+    size_t n;
+
+    while (len > 0) {
+        n = len < sizeof(zeros) ? (size_t)len : sizeof(zeros);
+        if (put(t, offset, zeros, n) < 0)
+            return -1;
+        offset += n;
+        len -= n;
+    }
+    return 0;
+}
+
+/* A dynamic VHD says zeros where it has no block: what the VDI held
+ * there goes. */
+static int clear_uncovered(void *ctx, uint64_t offset, uint64_t length)
+{
+    xcp__transfer *t = ctx;
+    uint64_t end = offset + length, next;
+    uint32_t bs;
+
+    while (offset < end) {
+        bool held = xcp__vhd_in_covered(t->vin, offset, &bs);
+
+        next = (offset / bs + 1) * bs;
+        if (next > end)
+            next = end;
+        if (!held && put_zeros(t, offset, next - offset) < 0)
+            return -1;
+        offset = next;
+    }
+    return 0;
+}
+
+/* What an import's format still needs once the body ended: 0, or the
+ * thread's error. */
+static int codec_finish(xcp__transfer *t)
+{
+    char err[256];
+    int rc;
+
+    if (t->chunked && !t->chunk_end)
+        return XCP__ERR_VDI_IO_ERROR("the body ended before its last "
+                                     "chunk");
+    if (!t->vin)
+        return 0;
+    err[0] = '\0';
+    if ((rc = xcp__vhd_in_finish(t->vin, err, sizeof(err))) < 0)
+        return stream_error(rc, err);
+    if (xcp__vhd_in_differencing(t->vin))
+        return 0;
+    return xcp__vdi_stream_extents(t->s, 0, t->size, clear_uncovered, t)
+               ? -1 : 0;
 }
 
 int xcp__transfer_end(xcp__transfer *t, int ok)
@@ -299,6 +660,10 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
 
     if (!t)
         return 0;
+    if (ok && t->import && codec_finish(t) < 0) {
+        ok = 0;
+        rc = -1;
+    }
     xcp__error_save(&saved);
     frc = xcp__vdi_stream_close(t->s);
     xcp__error_restore(&saved);
@@ -308,7 +673,7 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
         ok = 0;
         rc = -1;
     }
-    if (ok && t->declared && t->offset != t->expected) {
+    if (ok && t->declared && t->received != t->expected) {
         XCP__ERR_VDI_IO_ERROR("transfer incomplete");
         ok = 0;
         rc = -1;
@@ -323,6 +688,120 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
         complete(t, &err);
         xcp_value_dispose(&err);
     }
-    free(t);
+    transfer_free(t);
     return rc;
+}
+
+/* ---- to and from a file descriptor (xcp_vdi_import, xcp_vdi_export) ---- */
+
+#define FD_BLOCK ((size_t)1 << 20)
+#define FD_PROGRESS_MS 250
+
+struct fd_progress {
+    void (*fn)(void *, uint64_t, uint64_t);
+    void *ctx;
+    uint64_t total;
+    int64_t last_ms;
+};
+
+static void fd_progress(struct fd_progress *p, uint64_t done, bool last)
+{
+    int64_t now;
+
+    if (!p->fn)
+        return;
+    now = xcp__now_ms();
+    if (!last && now - p->last_ms < FD_PROGRESS_MS)
+        return;
+    p->last_ms = now;
+    p->fn(p->ctx, done, p->total);
+}
+
+static int fd_import(xcp__transfer *t, int fd, uint8_t *buf,
+                     struct fd_progress *p)
+{
+    uint64_t done = 0;
+    ssize_t n;
+
+    for (;;) {
+        n = read(fd, buf, FD_BLOCK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return XCP__ERR_VDI_IO_ERROR(strerror(errno));
+        if (n == 0)
+            return 0;
+        if (xcp__transfer_write(t, buf, (size_t)n) < 0)
+            return -1;
+        done += (uint64_t)n;
+        fd_progress(p, done, false);
+    }
+}
+
+static int fd_export(xcp__transfer *t, int fd, uint8_t *buf,
+                     struct fd_progress *p)
+{
+    uint64_t off = 0;
+    size_t got, k;
+    ssize_t w;
+
+    for (;;) {
+        if (xcp__transfer_read(t, off, buf, FD_BLOCK, &got) < 0)
+            return -1;
+        if (got == 0)
+            return 0;
+        for (k = 0; k < got; k += (size_t)w) {
+            w = write(fd, buf + k, got - k);
+            if (w < 0 && errno == EINTR) {
+                w = 0;
+                continue;
+            }
+            if (w <= 0)
+                return XCP__ERR_VDI_IO_ERROR(strerror(errno));
+        }
+        off += got;
+        fd_progress(p, off, false);
+    }
+}
+
+int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
+                     bool import, int fd, const char *format,
+                     void (*progress)(void *, uint64_t, uint64_t),
+                     void *ctx)
+{
+    xcp__transfer_req r;
+    xcp__transfer *t;
+    struct fd_progress p = {progress, ctx, 0, 0};
+    struct stat st;
+    uint8_t *buf;
+    int http, rc;
+
+    memset(&r, 0, sizeof(r));
+    r.import = import;
+    r.session = session;
+    r.vdi = vdi;
+    r.format = format;
+    r.content_length = UINT64_MAX;
+    if (import && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        off_t pos = lseek(fd, 0, SEEK_CUR);
+
+        if (pos >= 0 && st.st_size >= pos)
+            r.content_length = (uint64_t)(st.st_size - pos);
+    }
+    if (!(buf = malloc(FD_BLOCK)))
+        return xcp__oom();
+    if (xcp__transfer_begin(e, &r, &t, &http) < 0) {
+        free(buf);
+        return -1;
+    }
+    p.total = import ? (r.content_length != UINT64_MAX ? r.content_length
+                                                       : 0)
+                     : xcp__transfer_size(t);
+    fd_progress(&p, 0, true);
+    rc = import ? fd_import(t, fd, buf, &p) : fd_export(t, fd, buf, &p);
+    free(buf);
+    if (xcp__transfer_end(t, rc == 0) < 0 || rc < 0)
+        return -1;
+    fd_progress(&p, p.total, true);
+    return 0;
 }

@@ -20,10 +20,18 @@ typedef struct xcp__transfer_req {
                                  * made (and goes if the begin fails) */
     const char *vdi;            /* ref or uuid */
     uint64_t content_length;    /* import: UINT64_MAX when not declared */
+    const char *format;         /* "raw" (NULL, "": raw), "vhd" or (export
+                                 * only) "qcow2", any case; others:
+                                 * INVALID_VALUE (404) */
+    bool chunked;               /* import: raw in XAPI's chunk framing */
 } xcp__transfer_req;
 
 /*
  * Begin a transfer: SESSION_INVALID (HTTP 401), the task unknown (404),
+ * a format other than raw or vhd, or qcow2 for an export
+ * (INVALID_VALUE ["format", f], 404),
+ * chunked framing of another format than raw (INVALID_VALUE ["chunked",
+ * format], 400),
  * no VDI given (INVALID_VALUE, 400) or unknown (UUID_INVALID or
  * HANDLE_INVALID, 404), for an import VDI_READONLY (403), VDI_IN_USE
  * (409) or a body larger than the VDI (VDI_IO_ERROR, 400); anything else
@@ -38,12 +46,15 @@ int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
 void xcp__transfer_fail_task(xcp__engine *e, const char *task_ref);
 
 /* The task's ref, the VDI's uuid (valid until xcp__transfer_end) and the
- * VDI's virtual size. */
+ * byte count of an export (the VDI's virtual size for raw, the image's
+ * length for vhd; an import's: the VDI's virtual size). */
 const char *xcp__transfer_task(const xcp__transfer *t);
 const char *xcp__transfer_vdi_uuid(const xcp__transfer *t);
 uint64_t xcp__transfer_size(const xcp__transfer *t);
 
-/* Import: the next n bytes of the body (VDI_IO_ERROR past the end). */
+/* Import: the next n bytes of the body, decoded as the format and the
+ * framing say (VDI_IO_ERROR for a write past the end or a malformed
+ * image or frame). */
 int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n);
 
 /* Export: up to n bytes at offset into buf, *got of them (0 at the end). */
@@ -53,8 +64,21 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
 /* End the transfer (ok: the transport succeeded) and complete its task:
  * success with the VDI's ref (import) or none (export), else failure
  * with the thread's error (VDI_IO_ERROR "transfer incomplete" when there
- * is none). -1 when an ok transfer still failed (a flush, or an import
- * shorter than declared). Frees t (NULL accepted). */
+ * is none). -1 when an ok transfer still failed (a flush, an import
+ * shorter than declared, a chunked body without its last frame, a VHD
+ * cut short). A dynamic VHD's import leaves zeros where the image has
+ * no block and the VDI had data. Frees t (NULL accepted). */
 int xcp__transfer_end(xcp__transfer *t, int ok);
+
+/*
+ * The whole transfer between the VDI and a file descriptor, for
+ * xcp_vdi_import (import: fd read to its end) and xcp_vdi_export (the
+ * body written to fd), in session (NULL: trusted), reporting to
+ * progress (may be NULL) as it goes. Its own task records the outcome.
+ */
+int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
+                     bool import, int fd, const char *format,
+                     void (*progress)(void *, uint64_t, uint64_t),
+                     void *ctx);
 
 #endif

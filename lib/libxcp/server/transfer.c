@@ -1,5 +1,5 @@
 /*
- * Raw VDI transfers for /import_raw_vdi and /export_raw_vdi: the
+ * VDI transfers for /import_raw_vdi and /export_raw_vdi: the
  * transport streams bytes; this file turns the request's credentials
  * into a session (local root, session_id or HTTP Basic) and hands the
  * rest to the engine's transfers (engine/transfer.c), which check the
@@ -10,7 +10,6 @@
 #include "../engine/transfer.h"
 
 #include <stdio.h>
-#include <strings.h>
 
 struct xcp_server_transfer {
     xcp_server *srv;
@@ -88,11 +87,10 @@ int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
     req.task_id = r->task_id;
     req.vdi = r->vdi;
     req.content_length = r->content_length;
+    req.format = r->format;
+    req.chunked = r->chunked != 0;
     if (credentials(t, r, &req.session) < 0) {
         *http_status = 401;
-    } else if (r->format && *r->format && strcasecmp(r->format, "raw")) {
-        XCP__ERR_INVALID_VALUE("format", r->format);
-        *http_status = 404;
     } else if (xcp__transfer_begin(e, &req, &t->x, http_status) == 0) {
         if (size)
             *size = xcp__transfer_size(t->x);

@@ -1048,7 +1048,7 @@ Test(server, raw_vdi_import_export_round_trip)
     cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 401);
     q.session_id = s;
-    q.format = "vhd";
+    q.format = "vmdk"; /* vhd and qcow2 are formats of ours now */
     cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(http, 404);
     q.format = "raw";

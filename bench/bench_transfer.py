@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+"""bench_transfer: VDI import and export through xcpd over HTTP and HTTPS
+(curl as the client, as fast a client as there is) against `qemu-img
+convert` of the same data in the same run, and the memory a transfer
+holds in xcpd.
+
+For each size (MIB, default 256, and a quarter of it) a raw file of that
+many MiB is made, three quarters random data and one quarter holes, and a
+dynamic VHD of it (qemu-img). Then per scheme:
+  import raw   PUT the raw file          vs qemu-img convert raw -> qcow2
+  import vhd   PUT the VHD               vs qemu-img convert vpc -> qcow2
+  export raw   GET format=raw            vs qemu-img convert qcow2 -> raw
+  export vhd   GET format=vhd            vs qemu-img convert qcow2 -> vpc
+  export qcow2 GET format=qcow2          vs qemu-img convert qcow2 -> qcow2
+(the file SR's VDIs are qcow2 images, so each peer does the same format
+work on the same bytes). Times are the best of REPS runs; the ratio is
+peer time / our time (above 1: faster than the peer). The memory is the
+peak RSS of xcpd during the transfer above its RSS before it (VmHWM reset
+through /proc/PID/clear_refs), which must not grow with the disk.
+qcow2 import is not implemented (reported n/a).
+
+    bench/bench_transfer.py [MIB] [REPS]
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "server"))
+from harness import Daemon, XenAPI, PASSWORD, USER  # noqa: E402
+
+MiB = 1 << 20
+
+
+def status(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def timed(argv, pid=None):
+    """Run argv: (seconds, peak RSS growth of pid during it)."""
+    base = 0
+    if pid:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        base = status(pid, "VmRSS")
+    t0 = time.monotonic()
+    p = subprocess.run(argv, capture_output=True)
+    dt = time.monotonic() - t0
+    if p.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(argv), p.stderr.decode()))
+    return dt, (status(pid, "VmHWM") - base) if pid else 0
+
+
+def best(reps, fn):
+    runs = [fn() for _ in range(reps)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def make_data(tmp, mib):
+    raw = os.path.join(tmp, "data-%d.raw" % mib)
+    with open(raw, "wb") as f:
+        for i in range(mib):
+            f.write(os.urandom(MiB) if i % 4 != 3 else b"")
+            if i % 4 == 3:
+                f.seek(MiB, 1)
+        f.truncate(mib * MiB)
+    vhd = os.path.join(tmp, "data-%d.vhd" % mib)
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o",
+                    "subformat=dynamic,force_size=on", raw, vhd], check=True)
+    return raw, vhd
+
+
+def image_of(state, uuid):
+    for root, _, files in os.walk(state):
+        for f in files:
+            if f.startswith(uuid):
+                return os.path.join(root, f)
+    raise RuntimeError("no image for %s" % uuid)
+
+
+def main():
+    mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
+    reps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    tmp = tempfile.mkdtemp(prefix="bench-transfer-")
+    rows = []
+    try:
+        with Daemon("bench-transfer") as d:
+            d.start()
+            pid = d.proc.pid
+            x = XenAPI(d.http)
+            s = x.login()
+            sr = x.call("SR.get_all", s)[0]
+            for size in (mib // 4, mib):
+                raw, vhd = make_data(tmp, size)
+                rec = {"name_label": "b", "name_description": "", "SR": sr,
+                       "virtual_size": str(size * MiB), "type": "user",
+                       "sharable": False, "read_only": False,
+                       "other_config": {}, "xenstore_data": {},
+                       "sm_config": {}, "tags": []}
+                vdi = x.call("VDI.create", s, rec)
+                uuid = x.call("VDI.get_uuid", s, vdi)
+                out = os.path.join(tmp, "out")
+                peer = os.path.join(tmp, "peer")
+
+                def peer_run(*a):
+                    def go():
+                        if os.path.exists(peer):
+                            os.unlink(peer)
+                        return timed(["qemu-img", "convert"] + list(a)
+                                     + [peer])
+                    return go
+                for scheme, where in (("http", d.http), ("https", d.https)):
+                    url = "%s://%s:%d" % (scheme, where[1], where[2])
+                    q = "vdi=%s&session_id=%s" % (vdi, s)
+                    curl = ["curl", "-k", "-sS", "-f", "-H", "Expect:"]
+                    cases = [
+                        ("import raw", curl + ["-T", raw, url +
+                                               "/import_raw_vdi?" + q],
+                         peer_run("-f", "raw", "-O", "qcow2", raw)),
+                        ("import vhd", curl + ["-T", vhd, url +
+                                               "/import_raw_vdi?format=vhd&"
+                                               + q],
+                         peer_run("-f", "vpc", "-O", "qcow2", vhd)),
+                    ]
+                    for name, argv, peerfn in cases:
+                        ours = best(reps, lambda: timed(argv, pid))
+                        theirs = best(reps, peerfn)
+                        rows.append((size, scheme, name, ours, theirs[0]))
+                    img = image_of(d.state, uuid)
+                    for fmt, qfmt in (("raw", "raw"), ("vhd", "vpc"),
+                                      ("qcow2", "qcow2")):
+                        argv = curl + ["-o", out, url + "/export_raw_vdi?"
+                                       "format=%s&" % fmt + q]
+                        ours = best(reps, lambda: timed(argv, pid))
+                        theirs = best(reps, peer_run("-f", "qcow2", "-O",
+                                                     qfmt, img))
+                        rows.append((size, scheme, "export " + fmt, ours,
+                                     theirs[0]))
+                    rows.append((size, scheme, "import qcow2", None, None))
+            d.stop()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("%-6s %-6s %-20s %10s %10s %7s %12s" % (
+        "MiB", "scheme", "transfer", "ours MB/s", "peer MB/s", "ratio",
+        "xcpd +RSS"))
+    for size, scheme, name, ours, peer in rows:
+        if ours is None:
+            print("%-6d %-6s %-20s %10s" % (size, scheme, name, "n/a"))
+            continue
+        mb = size * MiB / 1e6
+        print("%-6d %-6s %-20s %10.1f %10.1f %6.2fx %9.1f MiB" % (
+            size, scheme, name, mb / ours[0], mb / peer, peer / ours[0],
+            ours[1] / MiB))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

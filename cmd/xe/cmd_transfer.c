@@ -1,0 +1,103 @@
+/*
+ * xe vdi-import / vdi-export: a VDI's contents from or to a file, raw or
+ * VHD, through xcp_vdi_import()/xcp_vdi_export() (the embedded engine, a
+ * daemon or a remote host alike). On a terminal, stderr shows a progress
+ * bar (percent, rate, time left); elsewhere nothing.
+ */
+#include "fields.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xcp/transfer.h>
+
+typedef struct bar {
+    struct timespec t0;
+    int shown;
+} bar;
+
+static double since(const struct timespec *t0)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec)
+           + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* "[#####     ]  42%  118.3 MiB/s  0:12 left" on one line of stderr. */
+static void show(void *ctx, uint64_t done, uint64_t total)
+{
+    bar *b = ctx;
+    double dt = since(&b->t0), rate = dt > 0 ? (double)done / dt : 0;
+    char fill[31];
+    int pct = total ? (int)(done * 100 / total) : 0, i;
+
+    for (i = 0; i < 30; i++)
+        fill[i] = total && i < pct * 30 / 100 ? '#' : ' ';
+    fill[30] = '\0';
+    if (total && rate > 0 && done < total) {
+        unsigned left = (unsigned)((double)(total - done) / rate);
+
+        fprintf(stderr, "\r[%s] %3d%%  %7.1f MiB/s  %u:%02u left ", fill, pct,
+                rate / 1048576.0, left / 60, left % 60);
+    } else if (total) {
+        fprintf(stderr, "\r[%s] %3d%%  %7.1f MiB/s            ", fill, pct,
+                rate / 1048576.0);
+    } else {
+        fprintf(stderr, "\r%.1f MiB  %7.1f MiB/s ", (double)done / 1048576.0,
+                rate / 1048576.0);
+    }
+    b->shown = 1;
+}
+
+static int transfer(xe_ctx *ctx, bool import)
+{
+    const char *vdi, *file = xe_param(ctx, "filename");
+    xcp_vdi_transfer_options o = {XCP_VDI_TRANSFER_OPTIONS_VERSION};
+    xcp_vdi ref;
+    bar b = {{0, 0}, 0};
+    int fd, rc;
+
+    if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0)
+        return -1;
+    if (xe_param(ctx, "base"))
+        return xe_fail(ctx, "base= is not supported yet");
+    o.format = xe_param(ctx, "format");
+    if (isatty(STDERR_FILENO)) {
+        clock_gettime(CLOCK_MONOTONIC, &b.t0);
+        o.progress = show;
+        o.progress_ctx = &b;
+    }
+    fd = import ? open(file, O_RDONLY | O_CLOEXEC)
+                : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return xe_fail(ctx, "%s: %s", file, strerror(errno));
+    snprintf(ref.ref, sizeof(ref.ref), "%s", vdi);
+    rc = import ? xcp_vdi_import(ctx->s, ref, fd, &o)
+                : xcp_vdi_export(ctx->s, ref, fd, &o);
+    if (b.shown)
+        fputc('\n', stderr);
+    if (close(fd) < 0 && rc == 0)
+        return xe_fail(ctx, "%s: %s", file, strerror(errno));
+    if (rc < 0) {
+        if (!import)
+            unlink(file); /* no half-written export left behind */
+        return xe_fail_lib(ctx);
+    }
+    return 0;
+}
+
+int xe_vdi_import(xe_ctx *ctx)
+{
+    return transfer(ctx, true);
+}
+
+int xe_vdi_export(xe_ctx *ctx)
+{
+    return transfer(ctx, false);
+}

@@ -1,0 +1,65 @@
+/*
+ * libxcp public API: moving a VDI's contents to and from a file, as
+ * XAPI's `xe vdi-import` / `xe vdi-export` do.
+ *
+ * A local session moves the bytes through the engine's transfers (the
+ * same code as the daemon's /import_raw_vdi and /export_raw_vdi); a
+ * remote one through those HTTP handlers of its server (xcpd or XAPI),
+ * with its session.
+ */
+#ifndef XCP_TRANSFER_H
+#define XCP_TRANSFER_H
+
+#include <stdint.h>
+
+#include <xcp/common.h>
+#include <xcp/session.h>
+#include <xcp/classes.h>
+
+XCP_BEGIN_DECLS
+
+/** Called as a transfer goes (at most a few times a second, and once at
+ * the end): bytes moved so far, of total (0 when unknown). */
+typedef void (*xcp_transfer_progress)(void *ctx, uint64_t done,
+                                      uint64_t total);
+
+#define XCP_VDI_TRANSFER_OPTIONS_VERSION 1
+
+/** Options of xcp_vdi_import() and xcp_vdi_export(). Start with
+ * `{XCP_VDI_TRANSFER_OPTIONS_VERSION}`; the struct only grows at its
+ * end. */
+typedef struct xcp_vdi_transfer_options {
+    unsigned version;
+    /** "raw" (NULL: raw), "vhd" (a dynamic VHD image; an import also
+     * takes a differencing one, applied over the VDI's contents) or, for
+     * an export only, "qcow2" (a qcow2 v3 image). */
+    const char *format;
+    xcp_transfer_progress progress;  /**< or NULL */
+    void *progress_ctx;
+} xcp_vdi_transfer_options;
+
+/**
+ * Write what fd holds (read to its end) into the VDI: raw bytes from
+ * offset 0, or a VHD image's contents (the VDI then reads as the image
+ * does, whatever its own format). The VDI must be writable and not
+ * attached to a running VM. Errors: SESSION_INVALID; HANDLE_INVALID
+ * ["VDI", ref]; VDI_READONLY; VDI_IN_USE; INVALID_VALUE ["format", f];
+ * VDI_IO_ERROR [reason] for data past the VDI's end, a malformed image,
+ * a read error of fd or the storage's; for a remote session, the
+ * transport errors of xcp_session_open_remote().
+ */
+XCP_EXTERN int xcp_vdi_import(xcp_session *s, xcp_vdi vdi, int fd,
+                              const xcp_vdi_transfer_options *o);
+
+/**
+ * Write the VDI's contents to fd: raw (its virtual size, holes as
+ * zeros), or a dynamic VHD or qcow2 image holding only the blocks or
+ * clusters that have data.
+ * Errors as xcp_vdi_import(), but for the write ones.
+ */
+XCP_EXTERN int xcp_vdi_export(xcp_session *s, xcp_vdi vdi, int fd,
+                              const xcp_vdi_transfer_options *o);
+
+XCP_END_DECLS
+
+#endif

@@ -1,0 +1,532 @@
+#!/usr/bin/python3
+"""VDI transfers (/import_raw_vdi, /export_raw_vdi) with Python's standard
+library, as XenServer's SDK samples use them, over HTTP and HTTPS.
+
+Per transport:
+ - raw import with Content-Length (http.client), the task's result is the
+   VDI ref; export back, byte for byte;
+ - raw import as XenServer's sample sends it: `PUT ... HTTP/1.0`, no
+   Content-Length, the `200 OK` read BEFORE the body, which then runs
+   until the client closes;
+ - XAPI's chunk framing (?chunked): frames at scattered offsets, with a
+   Content-Length and until close; a body without its last frame fails;
+ - session by cookie and by Basic credentials;
+ - export as VHD and as qcow2: `qemu-img info`/`check` pass and `qemu-img
+   compare` finds them equal to the data; sparse regions are not sent
+   (the stream is smaller than the disk);
+ - import of a dynamic VHD made by `qemu-img convert` into a VDI that
+   held other data: the VDI then equals the image (zeros where the image
+   has no block);
+ - a client that vanishes in the middle of a Content-Length upload fails
+   its task within seconds (VDI_IO_ERROR);
+ - unknown format: 404 and the client's task fails with INVALID_VALUE.
+Last, kill -9 of xcpd in the middle of an import: the daemon comes back,
+every image passes `qemu-img check`, and the VDI takes a new import.
+Then xe vdi-import / vdi-export (raw and vhd): embedded, through the
+daemon's socket, and with -s over HTTP and HTTPS; a progress bar on a
+terminal (a pty as stderr), nothing on stderr otherwise.
+"""
+
+import base64
+import hashlib
+import http.client
+import os
+import pty
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Checks, Daemon, XE, XenAPI, insecure_context,  # noqa: E402
+                     install_signal_exit, log, PASSWORD, USER)
+
+MiB = 1 << 20
+SIZE = 16 * MiB
+C = Checks("transfer_python")
+
+
+def connect(where, timeout=60):
+    kind, host, port = where
+    if kind == "https":
+        return http.client.HTTPSConnection(host, port, timeout=timeout,
+                                           context=insecure_context())
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
+def raw_socket(where, timeout=60):
+    kind, host, port = where
+    s = socket.create_connection((host, port), timeout=timeout)
+    if kind == "https":
+        s = insecure_context().wrap_socket(s, server_hostname=host)
+    return s
+
+
+def read_head(s):
+    """Read a response head from socket s: (status, {header: value})."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        got = s.recv(4096)
+        if not got:
+            break
+        buf += got
+    head = buf.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1]) if head and head[0] else 0
+    hdrs = {}
+    for line in head[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs
+
+
+def wait_task(x, s, task, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        rec = x.call("task.get_record", s, task)
+        if rec["status"] != "pending" or time.monotonic() > deadline:
+            return rec
+
+
+def new_vdi(x, s, size=SIZE, name="t"):
+    sr = x.call("SR.get_all", s)[0]
+    rec = {"name_label": name, "name_description": "", "SR": sr,
+           "virtual_size": str(size), "type": "user", "sharable": False,
+           "read_only": False, "other_config": {}, "xenstore_data": {},
+           "sm_config": {}, "tags": []}
+    return x.call("VDI.create", s, rec)
+
+
+def pattern(size=SIZE):
+    """Data with holes: 1 MiB of random bytes every 4 MiB, zeros between,
+    and a random last sector."""
+    b = bytearray(size)
+    for off in range(0, size, 4 * MiB):
+        b[off:off + MiB] = os.urandom(MiB)
+    b[size - 512:] = os.urandom(512)
+    return bytes(b)
+
+
+def export(where, vdi, s, fmt=None):
+    c = connect(where)
+    q = "/export_raw_vdi?vdi=%s&session_id=%s" % (vdi, s)
+    if fmt:
+        q += "&format=" + fmt
+    c.request("GET", q)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r, body
+
+
+def put(where, path, body, headers=None):
+    c = connect(where)
+    c.request("PUT", path, body, headers or {})
+    r = c.getresponse()
+    text = r.read()
+    c.close()
+    return r, text
+
+
+def task_of(r):
+    return r.getheader("task-id", "")
+
+
+def same(a, b):
+    return hashlib.sha256(a).digest() == hashlib.sha256(b).digest()
+
+
+def check_exported(x, s, where, vdi, data, what):
+    r, got = export(where, vdi, s)
+    C.eq(r.status, 200, "%s: export status" % what)
+    C.ok(same(got, data), "%s: the VDI holds the data" % what,
+         "%d bytes back" % len(got))
+
+
+def t_raw(where, x, s):
+    data = pattern()
+    vdi = new_vdi(x, s)
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s" % (vdi, s), data)
+    C.eq(r.status, 200, "raw import with Content-Length")
+    rec = wait_task(x, s, task_of(r))
+    C.eq(rec["status"], "success", "raw import: task succeeds")
+    C.ok(vdi in rec["result"], "raw import: the task's result is the VDI",
+         rec["result"])
+    check_exported(x, s, where, vdi, data, "raw import")
+    return vdi, data
+
+
+def t_until_close(where, x, s):
+    """XenServer's sample: HTTP/1.0, no length, the 200 before the body."""
+    data = pattern()
+    vdi = new_vdi(x, s)
+    k = raw_socket(where)
+    k.sendall(("PUT /import_raw_vdi?vdi=%s&session_id=%s HTTP/1.0\r\n"
+               "Host: x\r\n\r\n" % (vdi, s)).encode())
+    status, hdrs = read_head(k)
+    C.eq(status, 200, "until close: 200 before the body")
+    task = hdrs.get("task-id", "")
+    C.ok(task.startswith("OpaqueRef:"), "until close: task-id header", task)
+    progress = 0.0
+    for off in range(0, len(data), 1 << 18):
+        if off == len(data) // 2 + (1 << 18):
+            # a piece after a pause updates the task's progress
+            time.sleep(0.7)
+            k.sendall(data[off:off + (1 << 18)])
+            time.sleep(0.5)
+            progress = x.call("task.get_progress", s, task)
+            continue
+        k.sendall(data[off:off + (1 << 18)])
+    C.ok(0.3 < progress < 1.0, "until close: the task's progress moves",
+         "%r" % progress)
+    k.shutdown(socket.SHUT_WR)
+    k.recv(1)
+    k.close()
+    rec = wait_task(x, s, task)
+    C.eq(rec["status"], "success", "until close: task succeeds")
+    check_exported(x, s, where, vdi, data, "until close")
+
+
+def frames(data, order):
+    """XAPI's chunk frames of data's 1 MiB pieces, in order, then the
+    last frame."""
+    out = b""
+    for i in order:
+        piece = data[i * MiB:(i + 1) * MiB]
+        if piece.count(0) == len(piece):
+            continue
+        out += struct.pack("<QI", i * MiB, len(piece)) + piece
+    return out + struct.pack("<QI", 0, 0)
+
+
+def t_chunked(where, x, s):
+    data = pattern()
+    n = SIZE // MiB
+    body = frames(data, list(range(n - 1, -1, -1)))  # backwards
+    vdi = new_vdi(x, s)
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&chunked"
+               % (vdi, s), body)
+    C.eq(r.status, 200, "chunked with Content-Length")
+    rec = wait_task(x, s, task_of(r))
+    C.eq(rec["status"], "success", "chunked: task succeeds")
+    check_exported(x, s, where, vdi, data, "chunked")
+    C.ok(len(body) < SIZE, "chunked: zero pieces not sent",
+         "%d bytes" % len(body))
+
+    # until close, HTTP/1.0, and a Basic login
+    vdi = new_vdi(x, s)
+    k = raw_socket(where)
+    auth = base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
+    k.sendall(("PUT /import_raw_vdi?vdi=%s&chunked HTTP/1.0\r\n"
+               "Authorization: Basic %s\r\n\r\n" % (vdi, auth)).encode())
+    status, hdrs = read_head(k)
+    C.eq(status, 200, "chunked until close (Basic): 200 first")
+    k.sendall(body)
+    k.shutdown(socket.SHUT_WR)
+    k.recv(1)
+    k.close()
+    rec = wait_task(x, s, hdrs.get("task-id", ""))
+    C.eq(rec["status"], "success", "chunked until close: task succeeds")
+    check_exported(x, s, where, vdi, data, "chunked until close")
+
+    # without its last frame
+    task = x.call("task.create", s, "t", "")
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&chunked"
+               "&task_id=%s" % (vdi, s, task), body[:-12])
+    rec = wait_task(x, s, task)
+    C.eq(rec["status"], "failure", "chunked without its last frame fails")
+    C.eq(rec["error_info"][:1], ["VDI_IO_ERROR"], "... with VDI_IO_ERROR")
+
+
+def qemu_img(*args):
+    return subprocess.run(["qemu-img"] + list(args), capture_output=True,
+                          text=True)
+
+
+def t_vhd(where, x, s, tmp):
+    data = pattern()
+    vdi = new_vdi(x, s)
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s" % (vdi, s), data)
+    C.eq(r.status, 200, "vhd: raw data in")
+    r, img = export(where, vdi, s, "vhd")
+    C.eq(r.status, 200, "vhd export status")
+    C.eq(r.getheader("Content-Type"), "application/vhd", "vhd content type")
+    C.ok(r.getheader("Content-Disposition", "").endswith('.vhd"'),
+         "vhd file name")
+    C.eq(int(r.getheader("Content-Length", "-1")), len(img),
+         "vhd Content-Length")
+    C.ok(len(img) < SIZE, "vhd export: sparse blocks not sent",
+         "%d bytes for %d" % (len(img), SIZE))
+    vhd = os.path.join(tmp, "e.vhd")
+    raw = os.path.join(tmp, "d.raw")
+    with open(vhd, "wb") as f:
+        f.write(img)
+    with open(raw, "wb") as f:
+        f.write(data)
+    # qemu-img check has no VHD checker: its reader and the VHD library's
+    # (the sr layer's strict opener, via xe on a file SR) must both take it
+    p = qemu_img("info", "-f", "vpc", "--output=json", vhd)
+    C.ok(p.returncode == 0 and '"virtual-size": %d' % SIZE in p.stdout,
+         "qemu-img info of the exported VHD", p.stdout + p.stderr)
+    p = qemu_img("compare", "-f", "vpc", "-F", "raw", vhd, raw)
+    C.eq(p.returncode, 0, "qemu-img compare: exported VHD = data" +
+         (": " + p.stdout + p.stderr if p.returncode else ""))
+
+    # qcow2 export: qemu-img check and compare
+    r, img = export(where, vdi, s, "qcow2")
+    C.eq(r.status, 200, "qcow2 export status")
+    C.eq(r.getheader("Content-Type"), "application/x-qemu-disk",
+         "qcow2 content type")
+    C.ok(len(img) < SIZE, "qcow2 export: empty clusters not sent",
+         "%d bytes for %d" % (len(img), SIZE))
+    q = os.path.join(tmp, "e.qcow2")
+    with open(q, "wb") as f:
+        f.write(img)
+    p = qemu_img("check", "-f", "qcow2", q)
+    C.eq(p.returncode, 0, "qemu-img check of the exported qcow2" +
+         (": " + p.stdout + p.stderr if p.returncode else ""))
+    p = qemu_img("compare", "-f", "qcow2", "-F", "raw", q, raw)
+    C.eq(p.returncode, 0, "qemu-img compare: exported qcow2 = data" +
+         (": " + p.stdout + p.stderr if p.returncode else ""))
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&format=qcow2"
+               % (vdi, s), img[:4096])
+    C.eq(r.status, 404, "qcow2 import: not ours yet (404)")
+
+    # import: qemu-img's dynamic VHD of other data into this VDI
+    other = bytearray(SIZE)
+    other[5 * MiB:6 * MiB] = os.urandom(MiB)
+    with open(raw, "wb") as f:
+        f.write(other)
+    src = os.path.join(tmp, "q.vhd")
+    p = qemu_img("convert", "-f", "raw", "-O", "vpc", "-o",
+                 "subformat=dynamic,force_size=on", raw, src)
+    C.eq(p.returncode, 0, "qemu-img convert to vhd" + p.stderr)
+    with open(src, "rb") as f:
+        body = f.read()
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&format=vhd"
+               % (vdi, s), body)
+    C.eq(r.status, 200, "vhd import status")
+    rec = wait_task(x, s, task_of(r))
+    C.eq(rec["status"], "success", "vhd import: task succeeds")
+    check_exported(x, s, where, vdi, bytes(other),
+                   "vhd import over other data")
+
+    # a VHD cut short fails the task
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&format=vhd"
+               % (vdi, s), body[:len(body) // 2])
+    rec = wait_task(x, s, task_of(r))
+    C.eq(rec["status"], "failure", "a VHD cut short fails")
+
+
+def t_vanish(where, x, s):
+    """Content-Length declared, half sent, connection closed."""
+    vdi = new_vdi(x, s)
+    task = x.call("task.create", s, "t", "")
+    k = raw_socket(where)
+    k.sendall(("PUT /import_raw_vdi?vdi=%s&session_id=%s&task_id=%s "
+               "HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+               % (vdi, s, task, SIZE)).encode())
+    k.sendall(os.urandom(SIZE // 2))
+    t0 = time.monotonic()
+    k.close()
+    rec = wait_task(x, s, task, timeout=60)
+    dt = time.monotonic() - t0
+    C.eq(rec["status"], "failure", "client gone mid-upload: task fails")
+    C.ok(dt < 10, "... within seconds", "%.1f s" % dt)
+    C.eq(rec["error_info"][:1], ["VDI_IO_ERROR"], "... with VDI_IO_ERROR")
+
+
+def t_errors(where, x, s):
+    vdi = new_vdi(x, s)
+    task = x.call("task.create", s, "t", "")
+    r, _ = export(where, vdi, s, "bogus&task_id=" + task)
+    C.eq(r.status, 404, "unknown format: 404")
+    rec = wait_task(x, s, task)
+    C.eq(rec["status"], "failure", "unknown format: the task fails")
+    C.eq(rec["error_info"], ["INVALID_VALUE", "format", "bogus"],
+         "unknown format: INVALID_VALUE")
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&format=vhd"
+               "&chunked" % (vdi, s), b"x")
+    C.eq(r.status, 400, "chunked vhd: 400")
+
+
+def xe(d, *args, tty=False):
+    """xe on d's state directory (its daemon when it runs): (rc, out,
+    err); with tty, stderr is a terminal."""
+    env = dict(os.environ, XCP_STATE_DIR=d.state)
+    if not tty:
+        p = subprocess.run([XE] + list(args), env=env, capture_output=True,
+                           text=True, timeout=300)
+        return p.returncode, p.stdout, p.stderr
+    master, slave = pty.openpty()
+    p = subprocess.Popen([XE] + list(args), env=env, stdout=subprocess.PIPE,
+                         stderr=slave, text=True)
+    os.close(slave)
+    err = b""
+    while True:
+        try:
+            got = os.read(master, 4096)
+        except OSError:
+            break
+        if not got:
+            break
+        err += got
+    out = p.communicate(timeout=300)[0]
+    os.close(master)
+    return p.returncode, out, err.decode("utf-8", "replace")
+
+
+def t_xe(d, tmp, how, extra):
+    """vdi-import and vdi-export, raw and vhd, by one way of reaching the
+    engine (extra: xe's connection arguments)."""
+    data = pattern()
+    raw = os.path.join(tmp, "xe-in.raw")
+    with open(raw, "wb") as f:
+        f.write(data)
+    sr = xe(d, *extra, "sr-list", "params=uuid",
+            "--minimal")[1].strip().split(",")[0]
+    rc, vdi, err = xe(d, *extra, "vdi-create", "sr-uuid=" + sr,
+                      "name-label=xe", "virtual-size=%d" % SIZE)
+    vdi = vdi.strip()
+    C.eq(rc, 0, "%s: vdi-create %s" % (how, err))
+    rc, out, err = xe(d, *extra, "vdi-import", "uuid=" + vdi,
+                      "filename=" + raw)
+    C.eq((rc, err), (0, ""), "%s: vdi-import raw, quiet off a terminal" % how)
+    vhd = os.path.join(tmp, "xe-out.vhd")
+    rc, out, err = xe(d, *extra, "vdi-export", "uuid=" + vdi,
+                      "filename=" + vhd, "format=vhd", tty=True)
+    C.eq(rc, 0, "%s: vdi-export vhd" % how)
+    C.ok("%" in err and "MiB/s" in err,
+         "%s: a progress bar on a terminal" % how, repr(err[-200:]))
+    p = qemu_img("compare", "-f", "vpc", "-F", "raw", vhd, raw)
+    C.eq(p.returncode, 0, "%s: qemu-img compare of xe's VHD %s"
+         % (how, p.stdout + p.stderr))
+    # into a VDI whose own image is a VHD, then into a qcow2 one
+    rc, vdi2, err = xe(d, *extra, "vdi-create", "sr-uuid=" + sr,
+                       "name-label=xe2", "virtual-size=%d" % SIZE,
+                       "sm-config:image-format=vhd")
+    vdi2 = vdi2.strip()
+    rc, out, err = xe(d, *extra, "vdi-import", "uuid=" + vdi2,
+                      "filename=" + vhd, "format=vhd")
+    C.eq(rc, 0, "%s: vdi-import vhd into a VHD VDI %s" % (how, err))
+    back = os.path.join(tmp, "xe-back.raw")
+    rc, out, err = xe(d, *extra, "vdi-export", "uuid=" + vdi2,
+                      "filename=" + back)
+    with open(back, "rb") as f:
+        C.ok(rc == 0 and same(f.read(), data),
+             "%s: the VHD VDI holds the image's data" % how, err)
+    rc, vdi2, err = xe(d, *extra, "vdi-create", "sr-uuid=" + sr,
+                       "name-label=xe3", "virtual-size=%d" % SIZE)
+    vdi2 = vdi2.strip()
+    rc, out, err = xe(d, *extra, "vdi-import", "uuid=" + vdi2,
+                      "filename=" + vhd, "format=vhd")
+    C.eq(rc, 0, "%s: vdi-import vhd %s" % (how, err))
+    back = os.path.join(tmp, "xe-back.raw")
+    rc, out, err = xe(d, *extra, "vdi-export", "uuid=" + vdi2,
+                      "filename=" + back)
+    C.eq(rc, 0, "%s: vdi-export raw %s" % (how, err))
+    with open(back, "rb") as f:
+        C.ok(same(f.read(), data), "%s: what went in came back" % how)
+    rc, out, err = xe(d, *extra, "vdi-import", "uuid=" + vdi2,
+                      "filename=/etc/hostname", "format=vhd")
+    C.ok(rc != 0 and "VDI_IO_ERROR" in out + err,
+         "%s: a file that is no VHD fails with VDI_IO_ERROR" % how, out + err)
+
+
+def run(d, where, tmp):
+    x = XenAPI(where)
+    s = x.login()
+    C.section("%s raw" % where[0], t_raw, where, x, s)
+    C.section("%s until close" % where[0], t_until_close, where, x, s)
+    C.section("%s chunked" % where[0], t_chunked, where, x, s)
+    C.section("%s vhd" % where[0], t_vhd, where, x, s, tmp)
+    C.section("%s vanish" % where[0], t_vanish, where, x, s)
+    C.section("%s errors" % where[0], t_errors, where, x, s)
+
+
+def images(state):
+    out = []
+    for root, _, files in os.walk(state):
+        out += [os.path.join(root, f) for f in files
+                if f.endswith((".qcow2", ".vhd"))]
+    return out
+
+
+def check_images(state, what):
+    """Every image the SR holds passes qemu-img's check (qcow2) or opens
+    (VHD: qemu-img has no VHD checker)."""
+    found = images(state)
+    for img in found:
+        if img.endswith(".vhd"):
+            p = qemu_img("info", "-f", "vpc", img)
+        else:
+            p = qemu_img("check", "-f", "qcow2", img)
+        C.eq(p.returncode, 0, "%s: qemu-img on %s %s"
+             % (what, os.path.basename(img),
+                (p.stdout + p.stderr) if p.returncode else ""))
+    C.ok(found, "%s: images found" % what)
+
+
+def t_kill9(tmp):
+    with Daemon("transfer-kill") as d:
+        d.start()
+        where = d.http
+        x = XenAPI(where)
+        s = x.login()
+        vdi = new_vdi(x, s)
+        data = pattern()
+        k = raw_socket(where)
+        k.sendall(("PUT /import_raw_vdi?vdi=%s&session_id=%s HTTP/1.1\r\n"
+                   "Host: x\r\nContent-Length: %d\r\n\r\n"
+                   % (vdi, s, SIZE)).encode())
+        k.sendall(data[:SIZE // 2])
+        time.sleep(0.5)
+        d.proc.kill()
+        d.proc.wait()
+        k.close()
+        log("xcpd killed in the middle of an import")
+        check_images(d.state, "after kill -9")
+        d.start()
+        x = XenAPI(d.http)
+        s = x.login()
+        C.ok(x.call("VDI.get_uuid", s, vdi), "after kill -9: the VDI is there")
+        r, _ = put(d.http, "/import_raw_vdi?vdi=%s&session_id=%s"
+                   % (vdi, s), data)
+        C.eq(r.status, 200, "after kill -9: a new import")
+        check_exported(x, s, d.http, vdi, data, "after kill -9")
+        C.eq(d.stop(), 0, "after kill -9: xcpd stops cleanly")
+
+
+def main():
+    install_signal_exit(C, watchdog_s=600)
+    if shutil.which("qemu-img") is None:
+        log("SKIP: qemu-img not installed")
+        return 77
+    tmp = tempfile.mkdtemp(prefix="transfer-")
+    try:
+        with Daemon("transfer") as d:
+            C.section("xe embedded", t_xe, d, tmp, "embedded", [])
+            d.start()
+            for where in (d.http, d.https):
+                run(d, where, tmp)
+            # xe finds a local daemon at <state dir>/xapi
+            os.symlink(d.sock_path, os.path.join(d.state, "xapi"))
+            C.section("xe daemon", t_xe, d, tmp, "daemon socket", [])
+            for where, flags in ((d.https, []), (d.http, ["--nossl"])):
+                C.section("xe -s %s" % where[0], t_xe, d, tmp,
+                          "xe -s " + where[0],
+                          ["-s", where[1], "-p", str(where[2]), "-u", USER,
+                           "-pw", PASSWORD] + flags)
+            C.eq(d.stop(), 0, "xcpd stops cleanly")
+            check_images(d.state, "every image written")
+        C.section("kill -9 in an import", t_kill9, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return C.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
