@@ -144,14 +144,13 @@ dm_story() {
 }
 
 # vm-start of VM $1. libxl gives QEMU (qdisk, HVM) 10 s for its QMP
-# set-up, which a host loaded by several TCG labs can miss: say so, try
-# once more.
+# set-up, which a host loaded by several TCG labs can miss: the driver
+# then builds the domain again (XCP_XEN_DM_START_TRIES, hv/xen/xen_dm.h);
+# when every try missed, QEMU's and libxl's words are shown.
 vm_start() {
     x vm-start uuid="$1" && return 0
-    case $why in *"device model did not start"*) ;; *) return 1 ;; esac
-    dm_story "$1" >&2
-    echo "NOTE vm-start: $why; once more" >&2
-    x vm-start uuid="$1"
+    case $why in *"device model did not start"*) dm_story "$1" >&2 ;; esac
+    return 1
 }
 
 # Starts VM $1 and waits for the guest's userspace; $2 names the timing.
