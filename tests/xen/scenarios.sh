@@ -1267,13 +1267,20 @@ sc_hvm_iso() {
     if [ $rc = 0 ]; then
         cat "$tty" >/tmp/hvm-serial.log 2>&1 &
         pid=$!
-        while [ $i -lt 3000 ] && ! grep -q "$MARK" /tmp/hvm-serial.log; do
-            sleep 0.2
+        # (by dom0's clock: on a loaded host each grep takes a while; the
+        # firmware reads the kernel from the CD through emulated IDE,
+        # which under TCG takes many minutes)
+        while ! grep -q "$MARK" /tmp/hvm-serial.log &&
+            awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a < 1500) }'; do
+            sleep 1
             i=$((i + 1))
+            [ $((i % 60)) = 0 ] && echo "hvm-iso: $(since "$t0") s," \
+                "serial: $(tail -c 120 /tmp/hvm-serial.log | tr -c \
+                '[:print:]' ' ')" >&2
         done
         grep -q "$MARK" /tmp/hvm-serial.log ||
-            bad "no '$MARK' on the serial line within 600 s: $(tail -c 300 \
-                /tmp/hvm-serial.log | tr '\r\n' '  ')" || rc=1
+            bad "no '$MARK' on the serial line within 1500 s: $(tail -c \
+                300 /tmp/hvm-serial.log | tr '\r\n' '  ')" || rc=1
         grep XCPGUEST /tmp/hvm-serial.log | head -3
         first=$(bios "$d" | grep -m1 "Booting from" | sed 's/Booting from //')
         echo "first boot device: '$first'"
