@@ -44,6 +44,7 @@
 #include "hv_internal.h"
 #include "xen_bridge.h"
 #include "xen_dev.h"
+#include "xen_dm.h"
 #include "xen_int.h"
 #include "xen_log.h"
 #include "xen_blk.h"
@@ -763,17 +764,76 @@ static int check_fit(struct xen *x, const char *uuid, uint64_t need,
 }
 
 /*
+ * One libxl build of dc (a restore when restore_fd >= 0), its domain in
+ * *id (INVALID_DOMID if none was made); libxl's error code.
+ */
+static int create_once(struct xen *x, libxl_domain_config *dc,
+                       int restore_fd, uint32_t *id)
+{
+    libxl_domain_restore_params params;
+    uint64_t t0 = mono_ns();
+    int rc;
+
+    *id = (uint32_t)INVALID_DOMID;
+    if (restore_fd >= 0) {
+        libxl_domain_restore_params_init(&params);
+        /* what libxl_domain_suspend writes; the default (1) would send
+         * the stream through the convert-legacy-stream helper */
+        params.stream_version = 2;
+        rc = libxl_domain_create_restore(x->ctx, dc, id, restore_fd, -1,
+                                         &params, NULL, NULL);
+        libxl_domain_restore_params_dispose(&params);
+    } else {
+        rc = libxl_domain_create_new(x->ctx, dc, id, NULL, NULL);
+    }
+    xcp__xen_timing(restore_fd >= 0 ? "libxl_domain_create_restore"
+                                    : "libxl_domain_create_new", *id, t0);
+    return rc;
+}
+
+/*
+ * Whether a build that failed (err says how) is worth another one: libxl
+ * gave up on the device model's start-up time (xen_dm.h), this was not
+ * the last of the tries allowed, and a restore's stream can be read
+ * again from stream_at.
+ */
+static bool build_again(const xcp_hv_domain_config *c, int restore_fd,
+                        off_t stream_at, unsigned n, xcp_hv_error *err)
+{
+    unsigned tries = xcp__xen_dm_start_tries();
+    size_t len;
+
+    if (!xcp__xen_dm_timed_out(xcp__xen_log_errors()))
+        return false;
+    if (n < tries && (restore_fd < 0 ||
+                      (stream_at >= 0 &&
+                       lseek(restore_fd, stream_at, SEEK_SET) == stream_at))) {
+        fprintf(stderr, "xen: VM %s: libxl gave up waiting for its device "
+                "model (try %u of %u, XCP_XEN_DM_START_TRIES): building "
+                "the domain again\n", c->vm_uuid, n, tries);
+        xcp__xen_log_reset();
+        return true;
+    }
+    if (err && (len = strlen(err->message)) < sizeof(err->message))
+        snprintf(err->message + len, sizeof(err->message) - len,
+                 " (libxl gave up on the device model's start-up %u "
+                 "time(s): XCP_XEN_DM_START_TRIES allows more)", n);
+    return false;
+}
+
+/*
  * Builds (or restores, restore_fd >= 0) a domain and unpauses it unless
  * asked not to. libxl leaves new domains paused.
  */
 static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
                  bool paused, uint32_t *domid, xcp_hv_error *err)
 {
-    libxl_domain_restore_params params;
     libxl_domain_config dc;
     xc_domaininfo_t di;
     uint32_t id = (uint32_t)INVALID_DOMID;
-    uint64_t need = 0, t0;
+    uint64_t need = 0;
+    off_t stream_at = restore_fd >= 0 ? lseek(restore_fd, 0, SEEK_CUR) : 0;
+    unsigned n;
     size_t i;
     int rc;
 
@@ -788,21 +848,9 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
         rc = xcp__xen_bridge_ensure(c->nics[i].bridge, err);
     if (rc < 0)
         goto out;
-    t0 = mono_ns();
-    if (restore_fd >= 0) {
-        libxl_domain_restore_params_init(&params);
-        /* what libxl_domain_suspend writes; the default (1) would send
-         * the stream through the convert-legacy-stream helper */
-        params.stream_version = 2;
-        rc = libxl_domain_create_restore(x->ctx, &dc, &id, restore_fd, -1,
-                                         &params, NULL, NULL);
-        libxl_domain_restore_params_dispose(&params);
-    } else {
-        rc = libxl_domain_create_new(x->ctx, &dc, &id, NULL, NULL);
-    }
-    xcp__xen_timing(restore_fd >= 0 ? "libxl_domain_create_restore"
-                                    : "libxl_domain_create_new", id, t0);
-    if (rc) {
+    for (n = 1;; n++) {
+        if ((rc = create_once(x, &dc, restore_fd, &id)) == 0)
+            break;
         rc = libxl_fail(err, rc, restore_fd >= 0
                                      ? "libxl_domain_create_restore"
                                      : "libxl_domain_create_new", id);
@@ -811,7 +859,8 @@ static int build(struct xen *x, const xcp_hv_domain_config *c, int restore_fd,
         if (id != (uint32_t)INVALID_DOMID &&
             xc_domain_getinfolist(x->xch, id, 1, &di) == 1 && di.domain == id)
             libxl_domain_destroy(x->ctx, id, NULL);
-        goto out;
+        if (!build_again(c, restore_fd, stream_at, n, err))
+            goto out;
     }
     if (!paused && (rc = libxl_domain_unpause(x->ctx, id, NULL)) != 0) {
         rc = libxl_fail(err, rc, "libxl_domain_unpause", id);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "xen_log.h"
 
@@ -77,17 +78,40 @@ static void destroy(xentoollog_logger *l)
     free(x);
 }
 
+/*
+ * The least level of libxl's messages that go to the stream:
+ * XCP_XEN_LOG_LEVEL names one of xentoollog's levels ("debug", "verbose",
+ * "detail", "progress", "info", "notice", "warning", "error",
+ * "critical"); error when unset or unknown.
+ */
+static xentoollog_level stream_level(FILE *stream)
+{
+    const char *v = getenv("XCP_XEN_LOG_LEVEL");
+    int l;
+
+    if (!v || !*v)
+        return XTL_ERROR;
+    for (l = XTL_DEBUG; l < XTL_NUM_LEVELS; l++)
+        if (strcasecmp(v, xtl_level_to_string((xentoollog_level)l)) == 0)
+            return (xentoollog_level)l;
+    fprintf(stream, "xen: XCP_XEN_LOG_LEVEL=%s is no xentoollog level "
+            "(debug ... critical): error used\n", v);
+    return XTL_ERROR;
+}
+
 xentoollog_logger *xcp__xen_log_new(FILE *stream)
 {
     struct xen_log *x = calloc(1, sizeof(*x));
+    xentoollog_level level = stream_level(stream);
 
     if (!x)
         return NULL;
     x->vtable.vmessage = vmessage;
     x->vtable.progress = progress;
     x->vtable.destroy = destroy;
-    x->out = (xentoollog_logger *)xtl_createlogger_stdiostream(stream,
-                                                               XTL_ERROR, 0);
+    /* below error, the messages tell a story in time: date them */
+    x->out = (xentoollog_logger *)xtl_createlogger_stdiostream(
+        stream, level, level < XTL_ERROR ? XTL_STDIOSTREAM_SHOW_DATE : 0);
     if (!x->out) {
         free(x);
         return NULL;

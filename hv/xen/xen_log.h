@@ -12,7 +12,10 @@
 
 /*
  * A logger writing messages of level >= XTL_ERROR (and keeping them) to
- * stream; NULL when out of memory. Free it with xtl_logger_destroy().
+ * stream, or from the level that the environment's XCP_XEN_LOG_LEVEL
+ * names ("debug", "verbose", ..., "error"; dated then: libxl's debug
+ * messages show where a domain's build spends its time); NULL when out
+ * of memory. Free it with xtl_logger_destroy().
  * Usable from any thread: each thread keeps its own messages.
  */
 xentoollog_logger *xcp__xen_log_new(FILE *stream);

@@ -89,3 +89,53 @@ Test(xen_log, threads_keep_their_own)
     cr_assert_not_null(ok, "the other thread saw its own message only");
     cr_assert_str_eq(xcp__xen_log_errors(), "mine");
 }
+
+/* XCP_XEN_LOG_LEVEL: libxl's messages from that level on reach the stream
+ * (the daemon's log), dated; errors alone by default. */
+static char *logged_with(const char *level)
+{
+    static char text[4096];
+    xentoollog_logger *l;
+    FILE *f = tmpfile();
+    size_t n;
+
+    cr_assert_not_null(f);
+    if (level)
+        setenv("XCP_XEN_LOG_LEVEL", level, 1);
+    else
+        unsetenv("XCP_XEN_LOG_LEVEL");
+    l = xcp__xen_log_new(f);
+    cr_assert_not_null(l);
+    xtl_log(l, XTL_DEBUG, -1, "libxl", "spawning the device model");
+    xtl_log(l, XTL_ERROR, -1, "libxl", "device model did not start");
+    xtl_logger_destroy(l);
+    rewind(f);
+    n = fread(text, 1, sizeof(text) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    unsetenv("XCP_XEN_LOG_LEVEL");
+    return text;
+}
+
+Test(xen_log, stream_has_errors_only_by_default)
+{
+    char *t = logged_with(NULL);
+
+    cr_assert(strstr(t, "device model did not start"), "%s", t);
+    cr_assert_null(strstr(t, "spawning"), "%s", t);
+}
+
+Test(xen_log, level_setting_lets_debug_through_dated)
+{
+    char *t = logged_with("debug");
+
+    cr_assert(strstr(t, "spawning the device model"), "%s", t);
+    cr_assert(strstr(t, "device model did not start"), "%s", t);
+    /* xentoollog's date: "YYYY-MM-DD hh:mm:ss ZONE " first */
+    cr_assert(t[0] >= '1' && t[0] <= '9' && t[4] == '-' && t[7] == '-' &&
+                  t[13] == ':',
+              "dated: %s", t);
+    cr_assert_null(strstr(logged_with("WARNING"), "spawning"));
+    cr_assert_null(strstr(logged_with("chatty"), "spawning"),
+                   "an unknown level is error");
+}
