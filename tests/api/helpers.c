@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "helpers.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +306,23 @@ bool api_str_set_has(const xcp_string_set *s, const char *v)
 bool api_is_null(const char *ref)
 {
     return xcp_ref_is_null(ref);
+}
+
+size_t api_count_image_files(void)
+{
+    char dir[512];
+    struct dirent *de;
+    size_t n = 0, len;
+    DIR *d;
+
+    snprintf(dir, sizeof(dir), "%s/sr/local", api_dir);
+    cr_assert_not_null(d = opendir(dir), "%s", dir);
+    while ((de = readdir(d))) {
+        len = strlen(de->d_name);
+        n += len > 6 && !strcmp(de->d_name + len - 6, ".qcow2");
+    }
+    closedir(d);
+    return n;
 }
 
 size_t api_sr_vdi_count(xcp_sr sr)

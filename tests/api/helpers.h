@@ -83,6 +83,9 @@ size_t api_count_vdis(int type);
 /* How many VDIs sr has (SR.get_VDIs; asserts the call succeeds). */
 size_t api_sr_vdi_count(xcp_sr sr);
 
+/* How many qcow2 image files the default SR's directory holds. */
+size_t api_count_image_files(void);
+
 /* VDI.create of a user disk `name` (empty description) of size bytes in
  * sr; returns what the call does (*out set on success). */
 int api_vdi_create(xcp_vdi *out, xcp_sr sr, const char *name, int64_t size);

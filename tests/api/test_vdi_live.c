@@ -105,23 +105,6 @@ static bool allows(xcp_vdi v, enum xcp_vdi_operations op)
     return found;
 }
 
-/* Image files in the default SR. */
-static size_t count_images(void)
-{
-    char dir[512];
-    struct dirent *de;
-    size_t n = 0, len;
-    DIR *d;
-
-    snprintf(dir, sizeof(dir), "%s/sr/local", api_dir);
-    cr_assert_not_null(d = opendir(dir), "%s", dir);
-    while ((de = readdir(d))) {
-        len = strlen(de->d_name);
-        n += len > 6 && !strcmp(de->d_name + len - 6, ".qcow2");
-    }
-    closedir(d);
-    return n;
-}
 
 /* Before: VDI_IN_USE [vdi, resize] (the file SR had no VDI_RESIZE_ONLINE
  * and nothing could pause the disk). */
@@ -187,15 +170,16 @@ Test(vdi_live, collector_leaf_coalesces_a_running_vms_disk)
 {
     xcp_vm vm;
     xcp_vdi disk = running_disk(&vm), snap;
-    size_t start = count_images();
+    size_t start = api_count_image_files();
 
     OK(xcp_vdi_snapshot(S, &snap, disk, NULL));
-    cr_assert_eq(count_images(), start + 2);
+    cr_assert_eq(api_count_image_files(), start + 2);
     OK(xcp_vdi_destroy(S, snap));
     /* Closing the engine finishes the collector's pending pass. */
     api_reopen();
-    cr_assert_eq(count_images(), start, "the running disk's leaf was not "
-                 "coalesced: %zu images, %zu before", count_images(), start);
+    cr_assert_eq(api_count_image_files(), start,
+                 "the running disk's leaf was not coalesced: %zu images, "
+                 "%zu before", api_count_image_files(), start);
     cr_assert_null(strstr(qemu_info(disk), "backing file"), "%s",
                    qemu_info(disk));
     /* The back end was reopened: the disk resizes online again. */
@@ -214,20 +198,21 @@ Test(vdi_live, snapshot_of_a_running_vms_disk_pauses_its_back_end)
 {
     xcp_vm vm;
     xcp_vdi disk = running_disk(&vm), snap;
-    size_t images = count_images(), vdis = api_count_vdis(-1);
+    size_t images = api_count_image_files(), vdis = api_count_vdis(-1);
 
     api_reopen_with_faults("disk_pause=ENOTSUP");
     assert_error_name(xcp_vdi_snapshot(S, &snap, disk, NULL),
                       "OPERATION_NOT_ALLOWED");
-    cr_assert_eq(count_images(), images, "the refused snapshot left images");
+    cr_assert_eq(api_count_image_files(), images,
+                 "the refused snapshot left images");
     cr_assert_eq(api_count_vdis(-1), vdis);
     cr_assert_null(strstr(qemu_info(disk), "backing file"), "%s",
                    qemu_info(disk));
     /* the fault was for one call: the next snapshot pauses, and the back
      * end is reopened after it (a second pause works) */
     OK(xcp_vdi_snapshot(S, &snap, disk, NULL));
-    cr_assert_eq(count_images(), images + 2);
+    cr_assert_eq(api_count_image_files(), images + 2);
     OK(xcp_vdi_clone(S, &snap, disk, NULL));
-    cr_assert_eq(count_images(), images + 4);
+    cr_assert_eq(api_count_image_files(), images + 4);
     OK(xcp_vm_clean_shutdown(S, vm));
 }

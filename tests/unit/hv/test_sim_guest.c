@@ -172,23 +172,6 @@ static void check_records(xcp_vdi vdi, const char *uuid, const char *vdev,
     }
 }
 
-/* Image files in the default SR. */
-static size_t count_images(void)
-{
-    char dir[512];
-    struct dirent *de;
-    size_t n = 0, len;
-    DIR *d;
-
-    snprintf(dir, sizeof(dir), "%s/sr/local", api_dir);
-    cr_assert_not_null(d = opendir(dir), "%s", dir);
-    while ((de = readdir(d))) {
-        len = strlen(de->d_name);
-        n += len > 6 && !strcmp(de->d_name + len - 6, ".qcow2");
-    }
-    closedir(d);
-    return n;
-}
 
 extern char **environ;
 
@@ -380,7 +363,7 @@ Test(sim_guest, acknowledged_writes_survive_snapshots_and_the_collector)
     unsigned i;
 
     OK(xcp_vm_get_uuid(S, &uuid, vm));
-    start = count_images();
+    start = api_count_image_files();
     h.domid = domid;
     h.vdev = vdev;
     cr_assert_eq(pthread_create(&t, NULL, hammer_main, &h), 0);
@@ -410,14 +393,15 @@ Test(sim_guest, acknowledged_writes_survive_snapshots_and_the_collector)
     /* The collector's pass, the guest still writing (closing the engine
      * finishes it); the guest's records go on meanwhile. */
     n = records(domid, vdev);
-    for (i = 0; i < 10 && count_images() > start; i++) {
+    for (i = 0; i < 10 && api_count_image_files() > start; i++) {
         api_reopen();
-        if (count_images() > start)
+        if (api_count_image_files() > start)
             sleep(1);
     }
     wait_records(domid, vdev, n + 5);
-    cr_assert_eq(count_images(), start, "the running disk's chain was not "
-                 "coalesced: %zu images, %zu before", count_images(), start);
+    cr_assert_eq(api_count_image_files(), start,
+                 "the running disk's chain was not coalesced: %zu images, "
+                 "%zu before", api_count_image_files(), start);
     wait_records(domid, vdev, XCP__SIM_RECORD_SLOTS + 8);
     /* Stop the guest, then read everything back. */
     OK(xcp_vm_pause(S, vm));
