@@ -308,6 +308,19 @@ bool api_is_null(const char *ref)
     return xcp_ref_is_null(ref);
 }
 
+bool api_vdi_allows(xcp_vdi v, enum xcp_vdi_operations op)
+{
+    xcp_vdi_operations_set s = {0};
+    bool found = false;
+    size_t i;
+
+    OK(xcp_vdi_get_allowed_operations(S, &s, v));
+    for (i = 0; i < s.n; i++)
+        found = found || s.items[i] == op;
+    xcp_vdi_operations_set_dispose(&s);
+    return found;
+}
+
 size_t api_count_image_files(void)
 {
     char dir[512];

@@ -83,6 +83,9 @@ size_t api_count_vdis(int type);
 /* How many VDIs sr has (SR.get_VDIs; asserts the call succeeds). */
 size_t api_sr_vdi_count(xcp_sr sr);
 
+/* Does VDI v's allowed_operations hold op? (asserts the call succeeds) */
+bool api_vdi_allows(xcp_vdi v, enum xcp_vdi_operations op);
+
 /* How many qcow2 image files the default SR's directory holds. */
 size_t api_count_image_files(void);
 

@@ -92,20 +92,6 @@ static int64_t vsize(xcp_vdi v)
     return n;
 }
 
-static bool allows(xcp_vdi v, enum xcp_vdi_operations op)
-{
-    xcp_vdi_operations_set s = {0};
-    bool found = false;
-    size_t i;
-
-    OK(xcp_vdi_get_allowed_operations(S, &s, v));
-    for (i = 0; i < s.n; i++)
-        found = found || s.items[i] == op;
-    xcp_vdi_operations_set_dispose(&s);
-    return found;
-}
-
-
 /* Before: VDI_IN_USE [vdi, resize] (the file SR had no VDI_RESIZE_ONLINE
  * and nothing could pause the disk). */
 Test(vdi_live, resize_of_a_running_vms_disk_is_done_online)
@@ -114,8 +100,8 @@ Test(vdi_live, resize_of_a_running_vms_disk_is_done_online)
     xcp_vdi disk = running_disk(&vm);
     char want[64];
 
-    cr_assert(allows(disk, XCP_VDI_OPERATIONS_RESIZE));
-    cr_assert(allows(disk, XCP_VDI_OPERATIONS_RESIZE_ONLINE));
+    cr_assert(api_vdi_allows(disk, XCP_VDI_OPERATIONS_RESIZE));
+    cr_assert(api_vdi_allows(disk, XCP_VDI_OPERATIONS_RESIZE_ONLINE));
     OK(xcp_vdi_resize(S, disk, 20 * GiB));
     cr_assert_eq(vsize(disk), 20 * GiB);
     snprintf(want, sizeof(want), "(%lld bytes)", (long long)(20 * GiB));
@@ -131,7 +117,7 @@ Test(vdi_live, resize_of_a_running_vms_disk_is_done_online)
         assert_error(xcp_vdi_resize_online(S, disk, 1 * GiB),
                      "VDI_TOO_SMALL", disk.ref, n);
     }
-    cr_assert(!allows(disk, XCP_VDI_OPERATIONS_DESTROY));
+    cr_assert(!api_vdi_allows(disk, XCP_VDI_OPERATIONS_DESTROY));
     /* The guest goes on: a clean shutdown, then the disk detaches. */
     OK(xcp_vm_clean_shutdown(S, vm));
     OK(xcp_vdi_resize(S, disk, 25 * GiB));
@@ -145,7 +131,7 @@ Test(vdi_live, cbt_is_switched_on_and_off_on_a_running_vms_disk)
     bool on = false;
     char *b64 = NULL;
 
-    cr_assert(allows(disk, XCP_VDI_OPERATIONS_ENABLE_CBT));
+    cr_assert(api_vdi_allows(disk, XCP_VDI_OPERATIONS_ENABLE_CBT));
     OK(xcp_vdi_enable_cbt(S, disk));
     OK(xcp_vdi_get_cbt_enabled(S, &on, disk));
     cr_assert(on);

@@ -125,6 +125,8 @@ struct remote {
     char errbuf[CURL_ERROR_SIZE];
 };
 
+static int curl_unusable(const struct remote *r, const char *why);
+
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
     struct remote *r = arg;
@@ -255,7 +257,7 @@ static int remote_setup(struct remote *r, const xcp_remote_options *o)
     pthread_once(&curl_once, curl_init);
     if (!cu.ready) {
         free(ua);
-        return xcp__internal("libcurl: %s", cu.why);
+        return curl_unusable(r, cu.why);
     }
     if (!(r->curl = c = cu.init())) {
         free(ua);
@@ -297,8 +299,8 @@ static int remote_setup(struct remote *r, const xcp_remote_options *o)
     if (ok && o->ca_file)
         ok = cu.setopt(c, CURLOPT_CAINFO, o->ca_file) == CURLE_OK;
     if (!ok)
-        return xcp__internal("libcurl refused an option (%s)",
-                             cu.version());
+        return curl_unusable(r, "an option is not supported by this "
+                                "build of it");
     return 0;
 }
 
@@ -322,6 +324,16 @@ static int fail_io(const char *name, ...)
 }
 
 /* A transport failure as a XenAPI-style error; returns XCP_EIO. */
+/* libcurl missing, or refusing an option this build of it lacks: a
+ * cause the host can mend, TRANSPORT_ERROR [uri, why]. */
+static int curl_unusable(const struct remote *r, const char *why)
+{
+    char msg[320];
+
+    snprintf(msg, sizeof(msg), "libcurl: %s", why);
+    return fail_io("TRANSPORT_ERROR", r->uri, msg, NULL);
+}
+
 static int transport_error(struct remote *r, CURLcode cc)
 {
     const char *why = r->errbuf[0] ? r->errbuf : cu.strerror(cc);
@@ -379,7 +391,8 @@ static int post_curl(struct remote *r, long timeout_ms, long *status)
         cu.setopt(r->curl, CURLOPT_POSTFIELDSIZE_LARGE,
                   (curl_off_t)body->len) != CURLE_OK ||
         cu.setopt(r->curl, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK)
-        return xcp__internal("libcurl refused a request option");
+        return curl_unusable(r, "a request option is not supported by "
+                                "this build of it");
     cc = cu.perform(r->curl);
     /* curl keeps the pointer, not a copy: forget it before the buffer
      * changes. */
@@ -1292,14 +1305,14 @@ static int xfer_handle(struct remote *r, CURL **out)
     }
     pthread_once(&curl_once, curl_init);
     if (!cu.ready)
-        return xcp__internal("libcurl: %s", cu.why);
+        return curl_unusable(r, cu.why);
     if (!(c = cu.init()))
         return xcp__oom();
     if (cu.setopt(c, CURLOPT_UNIX_SOCKET_PATH, r->host) != CURLE_OK ||
         cu.setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
         cu.setopt(c, CURLOPT_ERRORBUFFER, r->errbuf) != CURLE_OK) {
         cu.cleanup(c);
-        return xcp__oom();
+        return curl_unusable(r, "this build of it has no unix sockets");
     }
     *out = c;
     return 0;
