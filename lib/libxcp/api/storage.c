@@ -328,14 +328,21 @@ struct pending_image {
     xcp__srt t;                 /* built without sr_lock */
     char location[XCP_SR_LOCATION_MAX];
     bool made;                  /* made: deleted on abort; else on commit */
+    bool later;                 /* deleted by the collector's thread */
+    struct pending_image *next; /* in the engine's queue (later) */
 };
 
-static void pending_image_run(void *arg, bool committed)
+void (*xcp__sr_drop_probe)(const char *location);
+
+/* The deletion itself (no engine lock needed), if the transaction's end
+ * calls for it. */
+static void pending_image_drop(struct pending_image *d, bool committed)
 {
-    struct pending_image *d = arg;
     xcp_sr_error err;
 
     if (committed != d->made) {
+        if (committed && xcp__sr_drop_probe)
+            xcp__sr_drop_probe(d->location);
         memset(&err, 0, sizeof(err));
         pthread_mutex_lock(&d->e->sr_lock);
         if (d->t.type->ops->vdi_destroy(&d->t.t, d->location, &err) < 0 &&
@@ -346,19 +353,59 @@ static void pending_image_run(void *arg, bool committed)
                                              : "after its record went",
                      err.reason);
         pthread_mutex_unlock(&d->e->sr_lock);
-        /* Its parents may be free now, or mergeable. */
-        xcp__sr_gc_request(d->e);
     }
+}
+
+/* Engine lock held: the intent is done, d goes. */
+static void pending_image_free(struct pending_image *d)
+{
     intent_done(d->e);
     xcp__srt_free(&d->t);
     free(d);
+}
+
+static void pending_image_run(void *arg, bool committed)
+{
+    struct pending_image *d = arg;
+
+    /* Queued for the collector's thread, which deletes it off the engine
+     * lock, once the call has answered; its intent stays recorded until
+     * then, so a crash meanwhile leaves it to the next open. */
+    if (committed && d->later && d->e->gc_running) {
+        d->next = d->e->doomed;
+        d->e->doomed = d;
+        xcp__sr_gc_request(d->e);
+        return;
+    }
+    pending_image_drop(d, committed);
+    /* Its parents may be free now, or mergeable. */
+    if (committed != d->made)
+        xcp__sr_gc_request(d->e);
+    pending_image_free(d);
+}
+
+void xcp__sr_drop_doomed(xcp__engine *e)
+{
+    struct pending_image *d, *next;
+
+    pthread_mutex_lock(&e->lock);
+    d = e->doomed;
+    e->doomed = NULL;
+    pthread_mutex_unlock(&e->lock);
+    for (; d; d = next) {
+        next = d->next;
+        pending_image_drop(d, true);
+        pthread_mutex_lock(&e->lock);
+        pending_image_free(d);
+        pthread_mutex_unlock(&e->lock);
+    }
 }
 
 /* Delete the image at location of sr when the transaction ends: at its
  * commit (made false) or its abort (made true).  Its intent is recorded
  * (deletions) or was (made: before the driver made it). */
 static int image_on_txn_end(xcp__ctx *c, xcp__obj *sr, const char *location,
-                            bool made)
+                            bool made, bool later)
 {
     struct pending_image *d;
     int rc;
@@ -376,6 +423,7 @@ static int image_on_txn_end(xcp__ctx *c, xcp__obj *sr, const char *location,
     }
     d->e = c->e;
     d->made = made;
+    d->later = later;
     snprintf(d->location, sizeof(d->location), "%s", location);
     return xcp__db_after_commit(c->db, pending_image_run, d);
 }
@@ -499,7 +547,7 @@ static int new_record(xcp__ctx *c, xcp__obj *sr, const xcp_sr_vdi_info *in,
     int rc;
 
     /* Whatever fails from here, the image goes with the rollback. */
-    if ((rc = image_on_txn_end(c, sr, in->location, true)) < 0 ||
+    if ((rc = image_on_txn_end(c, sr, in->location, true, false)) < 0 ||
         (rc = xcp__db_create(c->db, C(VDI), NULL, in->uuid[0] ? in->uuid
                                                              : NULL,
                              &v)) < 0)
@@ -703,7 +751,8 @@ int xcp__vdi_stream_close(xcp__vdi_stream *s)
     return rc;
 }
 
-int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
+/* xcp__vdi_delete; later: its image deleted after the call answered. */
+static int vdi_delete(xcp__ctx *c, xcp__obj *vdi, bool later)
 {
     xcp__obj *sr;
     xcp__srt t;
@@ -716,7 +765,7 @@ int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
         return rc;
     if ((rc = xcp__sr_need(sr, &t, XCP_SR_CAP_VDI_DELETE)) < 0 ||
         (rc = image_on_txn_end(c, sr, xcp__obj_str(vdi, F(VDI, location)),
-                               false)) < 0)
+                               false, later)) < 0)
         goto out;
     if ((rc = add_allocation(c, sr, -xcp__obj_int(vdi, F(VDI, virtual_size)))) <
             0 ||
@@ -726,6 +775,16 @@ int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
 out:
     xcp__srt_free(&t);
     return rc;
+}
+
+int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi)
+{
+    return vdi_delete(c, vdi, false);
+}
+
+int xcp__vdi_delete_later(xcp__ctx *c, xcp__obj *vdi)
+{
+    return vdi_delete(c, vdi, true);
 }
 
 int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)

@@ -87,6 +87,17 @@ int xcp__vdi_new(xcp__ctx *c, xcp__obj *sr, const char *name,
  * once that is committed, so a crash never leaves a record without its
  * image (a leftover image is collected at the next open). */
 int xcp__vdi_delete(xcp__ctx *c, xcp__obj *vdi);
+/* xcp__vdi_delete whose image is deleted by the collector's thread after
+ * the commit, off the engine lock, so that the call answers first (a
+ * suspend image at VM.resume): its intent stays recorded until then, and
+ * the collector's last pass at close deletes what is still queued. */
+int xcp__vdi_delete_later(xcp__ctx *c, xcp__obj *vdi);
+/* The collector's thread (unlocked): delete the images queued by
+ * xcp__vdi_delete_later. */
+void xcp__sr_drop_doomed(xcp__engine *e);
+/* Tests: called with the image's location just before an image whose
+ * record was committed gone is deleted (NULL: nothing). */
+extern void (*xcp__sr_drop_probe)(const char *location);
 /* Copy-on-write children: snapshot (read-only) or clone (writable). */
 int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot,
                  xcp__obj **out);

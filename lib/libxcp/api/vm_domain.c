@@ -541,7 +541,8 @@ int xcp__vm_drop_suspend_vdi(xcp__ctx *c, xcp__obj *vm)
     if ((rc = xcp__db_set_str(c->db, vm, F(VM, suspend_VDI),
                               XCP_NULL_REF)) < 0)
         return rc;
-    return xcp__vdi_delete(c, vdi);
+    /* Deleting it (a file of the VM's memory) is no part of the call. */
+    return xcp__vdi_delete_later(c, vdi);
 }
 
 /* ---- checks before building a domain --------------------------------------- */

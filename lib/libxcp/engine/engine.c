@@ -163,6 +163,7 @@ static void *collector_main(void *arg)
             break;
         e->gc_wanted = false;
         pthread_mutex_unlock(&e->lock);
+        xcp__sr_drop_doomed(e);
         xcp__sr_collect(e);
         pthread_mutex_lock(&e->lock);
     }
@@ -263,6 +264,7 @@ static void engine_free(xcp__engine *e)
         pthread_cond_signal(&e->gc_cond);
         pthread_mutex_unlock(&e->lock);
         pthread_join(e->gc_thread, NULL);
+        xcp__sr_drop_doomed(e); /* none left, unless it could not run */
     }
     if (e->monitor_running) {
         char b = 'q';

@@ -99,6 +99,9 @@ struct xcp__engine {
      * commit of their record, and how many are in flight (storage.c). */
     int intent_fd;
     size_t intents;
+    /* Images whose record went, for the collector's thread to delete
+     * (xcp__vdi_delete_later, api/storage.c). */
+    struct pending_image *doomed;
 };
 
 /* The context of one call. */
