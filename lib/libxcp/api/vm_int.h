@@ -111,7 +111,8 @@ enum xcp__vm_up {
 };
 
 /* Domain up: vm Running (or Paused) as domid on this host, its devices
- * recorded as how says and its metrics read from the hypervisor. */
+ * recorded as how says; its metrics are what it was built with until the
+ * monitor reads the domain, once the operation has ended. */
 int xcp__vm_set_running(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
                         bool paused, enum xcp__vm_up how);
 
