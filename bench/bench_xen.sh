@@ -338,10 +338,13 @@ VMH=$(make_vm pvh)
 HOST=$(xe host-list --minimal)
 : >/tmp/bench.emb.log
 : >/tmp/xcpd.log
-# Runs "$@" with the base build's xe and xcpd and their own state dir.
+# Runs "$@" with the base build's xe and xcpd, its xen driver (else the
+# library, copied away from its install prefix, loads this build's from
+# XCP_MODULEDIR) and their own state dir.
 in_base() {
     PATH=$BASE/usr/local/bin:$BASE/usr/local/sbin:$PATH \
         LD_LIBRARY_PATH=$BASE/usr/local/lib \
+        XCP_HV_MODULE_DIR=$BASE/usr/local/lib/libxcp \
         XCP_STATE_DIR=/var/lib/xcp-base "$@"
 }
 base_round() {
