@@ -290,10 +290,12 @@ static int stream_error(int rc, const char *msg)
 }
 
 /* Read [offset, offset + n) of the VDI: only what may hold data is read;
- * the rest is zeros. */
+ * the rest is zeroed (only the rest: a buffer of data is not cleared
+ * first). */
 struct span {
     xcp__vdi_stream *s;
     uint64_t base;
+    uint64_t done;      /* filled up to here */
     uint8_t *buf;
 };
 
@@ -301,6 +303,10 @@ static int read_extent(void *ctx, uint64_t offset, uint64_t length)
 {
     struct span *sp = ctx;
 
+    if (offset > sp->done)
+        memset(sp->buf + (sp->done - sp->base), 0,
+               (size_t)(offset - sp->done));
+    sp->done = offset + length;
     return xcp__vdi_stream_read(sp->s, offset, sp->buf + (offset - sp->base),
                                 (size_t)length) < 0 ? -1 : 0;
 }
@@ -310,12 +316,15 @@ static int read_sparse(void *ctx, uint64_t offset, void *buf, size_t n)
     xcp__transfer *t = ctx;
     struct span sp;
 
-    memset(buf, 0, n);
     sp.s = t->s;
-    sp.base = offset;
+    sp.base = sp.done = offset;
     sp.buf = buf;
-    return xcp__vdi_stream_extents(t->s, offset, n, read_extent, &sp) != 0
-               ? -1 : 0;
+    if (xcp__vdi_stream_extents(t->s, offset, n, read_extent, &sp) != 0)
+        return -1;
+    if (sp.done < offset + n)
+        memset(sp.buf + (sp.done - offset), 0,
+               (size_t)(offset + n - sp.done));
+    return 0;
 }
 
 static int mark_extent(void *ctx, uint64_t offset, uint64_t length)
