@@ -689,6 +689,9 @@ static enum MHD_Result transfer_refusal(req *r)
     if (x != NULL && r->fail_status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(x, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Basic realm=\"xapi\"");
+    /* A transfer that failed once open names its (failed) task. */
+    if (x != NULL && r->task != NULL)
+        MHD_add_response_header(x, "task-id", r->task);
     return queue(r, r->fail_status, x);
 }
 

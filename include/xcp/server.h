@@ -188,13 +188,13 @@ typedef struct xcp_server_transfer_request {
     const char *session_id;  /**< NULL when absent */
     const char *task_id;     /**< existing task to report into, or NULL */
     const char *vdi;         /**< VDI ref or uuid */
-    const char *format;      /**< "raw" (default when NULL), "vhd" or,
-                                  export only, "qcow2", any case; others
-                                  give INVALID_VALUE ["format", f] → 404.
-                                  An import of a VHD writes what the
-                                  image holds into the VDI, whatever its
-                                  own format; an export produces a
-                                  dynamic VHD or a qcow2 v3 image */
+    const char *format;      /**< "raw" (default when NULL), "vhd" or
+                                  "qcow2", any case; others give
+                                  INVALID_VALUE ["format", f] → 404.
+                                  An import of an image writes what it
+                                  holds into the VDI, whatever its own
+                                  format; an export produces a dynamic
+                                  VHD or a qcow2 v3 image */
     const char *basic_user;  /**< Authorization: Basic credentials, or */
     const char *basic_password; /**< NULL */
     uint64_t content_length; /**< import: declared body size; UINT64_MAX

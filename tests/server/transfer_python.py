@@ -17,6 +17,11 @@ Per transport:
  - import of a dynamic VHD made by `qemu-img convert` into a VDI that
    held other data: the VDI then equals the image (zeros where the image
    has no block);
+ - import of qcow2 images (qemu-img's v3 and v2 with 4 KiB clusters, our
+   own export) into VDIs of either image format that held other data,
+   of an overlay with a backing file (only what it holds changes); a
+   qcow2 cut short, compressed, larger than the VDI, or no qcow2 at all
+   fails its task with VDI_IO_ERROR;
  - a client that vanishes in the middle of a Content-Length upload fails
    its task within seconds (VDI_IO_ERROR);
  - unknown format: 404 and the client's task fails with INVALID_VALUE.
@@ -291,9 +296,7 @@ def t_vhd(where, x, s, tmp):
     p = qemu_img("compare", "-f", "qcow2", "-F", "raw", q, raw)
     C.eq(p.returncode, 0, "qemu-img compare: exported qcow2 = data" +
          (": " + p.stdout + p.stderr if p.returncode else ""))
-    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&format=qcow2"
-               % (vdi, s), img[:4096])
-    C.eq(r.status, 404, "qcow2 import: not ours yet (404)")
+    t_qcow2(where, x, s, tmp, raw, img)
 
     # import: qemu-img's dynamic VHD of other data into this VDI
     other = bytearray(SIZE)
@@ -319,6 +322,111 @@ def t_vhd(where, x, s, tmp):
                % (vdi, s), body[:len(body) // 2])
     rec = wait_task(x, s, task_of(r))
     C.eq(rec["status"], "failure", "a VHD cut short fails")
+
+
+def import_image(where, x, s, vdi, body, fmt="qcow2"):
+    """PUT body as fmt into vdi, in a task of ours: (HTTP status, the
+    task's record). A refused upload may be cut before the client has
+    sent it all (XAPI closes too): status None then."""
+    task = x.call("task.create", s, "import", "")
+    try:
+        r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&format=%s"
+                   "&task_id=%s" % (vdi, s, fmt, task), body)
+        status = r.status
+    except (OSError, http.client.HTTPException):
+        status = None
+    return status, wait_task(x, s, task)
+
+
+def other_data():
+    """Data unlike pattern()'s, where pattern() has holes: an import of
+    an image without a parent must leave zeros there."""
+    b = bytearray(SIZE)
+    b[2 * MiB:3 * MiB] = os.urandom(MiB)
+    b[9 * MiB:10 * MiB] = os.urandom(MiB)
+    return bytes(b)
+
+
+def t_qcow2(where, x, s, tmp, raw, ours):
+    """qcow2 imports: qemu-img's (v3 64 KiB clusters, v2 4 KiB ones) and
+    our own export, into VDIs of either image format that held other
+    data; an overlay with a backing file applied over the VDI; images we
+    cannot take fail their task with VDI_IO_ERROR."""
+    with open(raw, "rb") as f:
+        data = f.read()
+    imgs = {"ours": ours}
+    for name, opts in (("qemu-img v3", "cluster_size=65536"),
+                       ("qemu-img v2 4k", "compat=0.10,cluster_size=4096")):
+        q = os.path.join(tmp, "in.qcow2")
+        p = qemu_img("convert", "-f", "raw", "-O", "qcow2", "-o", opts, raw, q)
+        C.eq(p.returncode, 0, "qemu-img convert %s %s" % (name, p.stderr))
+        with open(q, "rb") as f:
+            imgs[name] = f.read()
+    for name, body in imgs.items():
+        for fmt in ("qcow2", "vhd"):
+            what = "qcow2 import (%s) into a %s VDI" % (name, fmt)
+            vdi = new_vdi(x, s)
+            if fmt == "vhd":
+                sr = x.call("SR.get_all", s)[0]
+                vdi = x.call("VDI.create", s, {
+                    "name_label": "v", "name_description": "", "SR": sr,
+                    "virtual_size": str(SIZE), "type": "user",
+                    "sharable": False, "read_only": False,
+                    "other_config": {}, "xenstore_data": {},
+                    "sm_config": {"image-format": "vhd"}, "tags": []})
+            put(where, "/import_raw_vdi?vdi=%s&session_id=%s" % (vdi, s),
+                other_data())
+            status, rec = import_image(where, x, s, vdi, body)
+            C.eq((status, rec["status"], rec["error_info"]),
+                 (200, "success", []), what)
+            C.ok(vdi in rec["result"], what + ": the result is the VDI",
+                 rec["result"])
+            check_exported(x, s, where, vdi, data, what)
+
+    # an overlay (backing file) changes only what it holds
+    base = os.path.join(tmp, "base.raw")
+    with open(base, "wb") as f:
+        f.write(data)
+    ov = os.path.join(tmp, "ov.qcow2")
+    p = qemu_img("create", "-f", "qcow2", "-b", base, "-F", "raw", ov)
+    C.eq(p.returncode, 0, "qemu-img create overlay " + p.stderr)
+    p = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                        "write -P 0x55 %d 65536" % (3 * MiB), "-c",
+                        "write -z %d 65536" % (0), ov],
+                       capture_output=True, text=True)
+    C.eq(p.returncode, 0, "qemu-io write into the overlay " + p.stderr)
+    with open(ov, "rb") as f:
+        body = f.read()
+    vdi = new_vdi(x, s)
+    put(where, "/import_raw_vdi?vdi=%s&session_id=%s" % (vdi, s), data)
+    status, rec = import_image(where, x, s, vdi, body)
+    C.eq((rec["status"], rec["error_info"]), ("success", []),
+         "qcow2 overlay import")
+    want = bytearray(data)
+    want[3 * MiB:3 * MiB + 65536] = b"\x55" * 65536
+    want[0:65536] = bytes(65536)
+    check_exported(x, s, where, vdi, bytes(want),
+                   "qcow2 overlay over the VDI's data")
+
+    # what we cannot take
+    vdi = new_vdi(x, s)
+    status, rec = import_image(where, x, s, vdi, ours[:len(ours) // 2])
+    C.eq((rec["status"], rec["error_info"][:1]), ("failure", ["VDI_IO_ERROR"]),
+         "a qcow2 cut short fails with VDI_IO_ERROR")
+    q = os.path.join(tmp, "c.qcow2")
+    qemu_img("convert", "-c", "-f", "raw", "-O", "qcow2", raw, q)
+    with open(q, "rb") as f:
+        status, rec = import_image(where, x, s, vdi, f.read())
+    C.ok(rec["status"] == "failure" and "compressed" in str(rec["error_info"]),
+         "a compressed qcow2 fails, saying why", str(rec["error_info"]))
+    q = os.path.join(tmp, "big.qcow2")
+    qemu_img("create", "-f", "qcow2", q, str(2 * SIZE))
+    with open(q, "rb") as f:
+        status, rec = import_image(where, x, s, vdi, f.read())
+    C.ok(rec["status"] == "failure" and "larger" in str(rec["error_info"]),
+         "a qcow2 larger than the VDI fails", str(rec["error_info"]))
+    status, rec = import_image(where, x, s, vdi, b"\0" * 65536)
+    C.eq(rec["error_info"][:1], ["VDI_IO_ERROR"], "not a qcow2: VDI_IO_ERROR")
 
 
 def t_vanish(where, x, s):

@@ -7,8 +7,9 @@
  * and to update the task; the bytes move without it, a buffer at a time.
  * The body is the disk's bytes (raw), XAPI's chunk frames (12 bytes:
  * offset u64 and length u32, little-endian, then the data; a frame of
- * offset and length 0 ends it), or a VHD image streamed through
- * sr/vhd_stream.c, whatever the format of the VDI's own image.
+ * offset and length 0 ends it), or a VHD or qcow2 image streamed through
+ * sr/vhd_stream.c or sr/qcow2_stream_in.c, whatever the format of the
+ * VDI's own image.
  */
 #include "transfer.h"
 #include "../api/storage.h"
@@ -24,7 +25,7 @@
 typedef enum xfmt {
     XFMT_RAW,
     XFMT_VHD,
-    XFMT_QCOW2,     /* export only */
+    XFMT_QCOW2,
 } xfmt;
 
 /* An export's image producer (sr/vhd_stream.c, sr/qcow2_stream.c). */
@@ -75,6 +76,58 @@ typedef struct encoder {
 ENCODER_OF(vhd, xcp__vhd_out)
 ENCODER_OF(qcow2, xcp__qcow2_out)
 
+/* An import's image parser (sr/vhd_stream.c, sr/qcow2_stream_in.c). */
+typedef struct decoder {
+    int (*create)(void **out, uint64_t max_size, char *err, size_t errlen);
+    int (*feed)(void *in, const void *buf, size_t n,
+                xcp__vhd_stream_write_cb write, void *ctx, char *err,
+                size_t errlen);
+    int (*finish)(void *in, char *err, size_t errlen);
+    bool (*differencing)(const void *in);
+    bool (*covered)(const void *in, uint64_t offset, uint32_t *unit);
+    void (*free)(void *in);
+} decoder;
+
+#define DECODER_OF(name, type)                                             \
+    static int name##_in_create(void **out, uint64_t max, char *err,       \
+                                size_t errlen)                             \
+    {                                                                      \
+        type *in = NULL;                                                   \
+        int rc = xcp__##name##_in_new(&in, max, err, errlen);              \
+        *out = in;                                                         \
+        return rc;                                                         \
+    }                                                                      \
+    static int name##_in_feed(void *in, const void *buf, size_t n,         \
+                              xcp__vhd_stream_write_cb write, void *ctx,   \
+                              char *err, size_t errlen)                    \
+    {                                                                      \
+        return xcp__##name##_in_feed(in, buf, n, write, ctx, err, errlen); \
+    }                                                                      \
+    static int name##_in_finish(void *in, char *err, size_t errlen)        \
+    {                                                                      \
+        return xcp__##name##_in_finish(in, err, errlen);                   \
+    }                                                                      \
+    static bool name##_in_differencing(const void *in)                     \
+    {                                                                      \
+        return xcp__##name##_in_differencing(in);                          \
+    }                                                                      \
+    static bool name##_in_covered(const void *in, uint64_t off,            \
+                                  uint32_t *unit)                          \
+    {                                                                      \
+        return xcp__##name##_in_covered(in, off, unit);                    \
+    }                                                                      \
+    static void name##_in_free(void *in)                                   \
+    {                                                                      \
+        xcp__##name##_in_free(in);                                         \
+    }                                                                      \
+    static const decoder name##_decoder = {                                \
+        name##_in_create,       name##_in_feed,    name##_in_finish,       \
+        name##_in_differencing, name##_in_covered, name##_in_free,         \
+    };
+
+DECODER_OF(vhd, xcp__vhd_in)
+DECODER_OF(qcow2, xcp__qcow2_in)
+
 /* Zeros are left unwritten over holes in pieces of this size (the
    clusters of qcow2 images). */
 #define SPARSE_GRAIN ((size_t)64 * 1024)
@@ -99,7 +152,8 @@ struct xcp__transfer {
     uint64_t length;      /* export: bytes of the body */
     const encoder *enc;   /* export as an image: its producer */
     void *out;
-    xcp__vhd_in *vin;     /* import of a vhd */
+    const decoder *dec;   /* import of an image: its parser */
+    void *in;
     /* import in chunk frames */
     bool chunked;
     bool chunk_end;       /* the last frame came */
@@ -170,8 +224,7 @@ static int open_txn(xcp__ctx *c, void *arg)
         o->http = 404;
         return xcp__handle_invalid(C(task), r->task_id);
     }
-    if (format_of(r->format) < 0 ||
-        (r->import && format_of(r->format) == XFMT_QCOW2)) {
+    if (format_of(r->format) < 0) {
         o->http = 404;
         return XCP__ERR_INVALID_VALUE("format", r->format);
     }
@@ -348,7 +401,8 @@ static int codec_open(xcp__transfer *t)
     if (t->format == XFMT_RAW)
         return 0;
     if (t->import) {
-        rc = xcp__vhd_in_new(&t->vin, t->size, err, sizeof(err));
+        t->dec = t->format == XFMT_VHD ? &vhd_decoder : &qcow2_decoder;
+        rc = t->dec->create(&t->in, t->size, err, sizeof(err));
         return rc < 0 ? stream_error(rc, err) : 0;
     }
     t->enc = t->format == XFMT_VHD ? &vhd_encoder : &qcow2_encoder;
@@ -362,10 +416,11 @@ static int codec_open(xcp__transfer *t)
 
 static void codec_free(xcp__transfer *t)
 {
-    xcp__vhd_in_free(t->vin);
+    if (t->dec)
+        t->dec->free(t->in);
     if (t->enc)
         t->enc->free(t->out);
-    t->vin = NULL;
+    t->in = NULL;
     t->out = NULL;
 }
 
@@ -560,8 +615,8 @@ int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n)
     if (!t->import)
         return XCP__ERR_INVALID_VALUE("transfer", "not an import");
     err[0] = '\0';
-    if (t->vin) {
-        rc = xcp__vhd_in_feed(t->vin, buf, n, put, t, err, sizeof(err));
+    if (t->in) {
+        rc = t->dec->feed(t->in, buf, n, put, t, err, sizeof(err));
         if (rc != 0)
             return stream_error(rc, err);
     } else if (t->chunked) {
@@ -619,7 +674,8 @@ static int put_zeros(xcp__transfer *t, uint64_t offset, uint64_t len)
     return 0;
 }
 
-/* A dynamic VHD says zeros where it has no block: what the VDI held
+/* An image without a parent (a dynamic VHD, a qcow2 without a backing
+ * file) says zeros where it has no block or cluster: what the VDI held
  * there goes. */
 static int clear_uncovered(void *ctx, uint64_t offset, uint64_t length)
 {
@@ -628,7 +684,7 @@ static int clear_uncovered(void *ctx, uint64_t offset, uint64_t length)
     uint32_t bs;
 
     while (offset < end) {
-        bool held = xcp__vhd_in_covered(t->vin, offset, &bs);
+        bool held = t->dec->covered(t->in, offset, &bs);
 
         next = (offset / bs + 1) * bs;
         if (next > end)
@@ -650,12 +706,12 @@ static int codec_finish(xcp__transfer *t)
     if (t->chunked && !t->chunk_end)
         return XCP__ERR_VDI_IO_ERROR("the body ended before its last "
                                      "chunk");
-    if (!t->vin)
+    if (!t->in)
         return 0;
     err[0] = '\0';
-    if ((rc = xcp__vhd_in_finish(t->vin, err, sizeof(err))) < 0)
+    if ((rc = t->dec->finish(t->in, err, sizeof(err))) < 0)
         return stream_error(rc, err);
-    if (xcp__vhd_in_differencing(t->vin))
+    if (t->dec->differencing(t->in))
         return 0;
     return xcp__vdi_stream_extents(t->s, 0, t->size, clear_uncovered, t)
                ? -1 : 0;

@@ -20,16 +20,16 @@ typedef struct xcp__transfer_req {
                                  * made (and goes if the begin fails) */
     const char *vdi;            /* ref or uuid */
     uint64_t content_length;    /* import: UINT64_MAX when not declared */
-    const char *format;         /* "raw" (NULL, "": raw), "vhd" or (export
-                                 * only) "qcow2", any case; others:
+    const char *format;         /* "raw" (NULL, "": raw), "vhd" or
+                                 * "qcow2", any case; others:
                                  * INVALID_VALUE (404) */
     bool chunked;               /* import: raw in XAPI's chunk framing */
 } xcp__transfer_req;
 
 /*
  * Begin a transfer: SESSION_INVALID (HTTP 401), the task unknown (404),
- * a format other than raw or vhd, or qcow2 for an export
- * (INVALID_VALUE ["format", f], 404),
+ * a format other than raw, vhd or qcow2 (INVALID_VALUE ["format", f],
+ * 404),
  * chunked framing of another format than raw (INVALID_VALUE ["chunked",
  * format], 400),
  * no VDI given (INVALID_VALUE, 400) or unknown (UUID_INVALID or
@@ -65,9 +65,9 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
  * success with the VDI's ref (import) or none (export), else failure
  * with the thread's error (VDI_IO_ERROR "transfer incomplete" when there
  * is none). -1 when an ok transfer still failed (a flush, an import
- * shorter than declared, a chunked body without its last frame, a VHD
- * cut short). A dynamic VHD's import leaves zeros where the image has
- * no block and the VDI had data. Frees t (NULL accepted). */
+ * shorter than declared, a chunked body without its last frame, an image
+ * cut short). The import of an image without a parent leaves zeros
+ * where the image has no block or cluster and the VDI had data. Frees t (NULL accepted). */
 int xcp__transfer_end(xcp__transfer *t, int ok);
 
 /*
