@@ -599,6 +599,8 @@ bool xcp__vdi_attached(xcp__ctx *c, xcp__obj *vdi)
 
 struct xcp__vdi_stream {
     xcp__engine *e;
+    struct xcp__vdi_stream *next;   /* e->sr_writers, when writing */
+    bool writer;
     const xcp_sr_ops *ops;
     xcp_sr_stream *s;
     uint64_t size;
@@ -606,6 +608,17 @@ struct xcp__vdi_stream {
     char sr[XCP_REF_MAX];
     char vdi[XCP_REF_MAX];
 };
+
+/* Whether a stream writes into VDI vdi_ref now (sr_lock held). */
+static bool vdi_writer(xcp__engine *e, const char *vdi_ref)
+{
+    const xcp__vdi_stream *w;
+
+    for (w = e->sr_writers; w; w = w->next)
+        if (!strcmp(w->vdi, vdi_ref))
+            return true;
+    return false;
+}
 
 int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
                          xcp__vdi_stream **out)
@@ -627,7 +640,11 @@ int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
         return rc;
     ops = t.type->ops;
     memset(&err, 0, sizeof(err));
-    if (ops->version < 3 || !ops->vdi_stream_open) {
+    if (write_op && vdi_writer(c->e, vdi->ref)) {
+        /* A second writer (another import) would interleave its blocks
+           with the first's: refused as a VBD would be. */
+        rc = XCP__ERR_VDI_IN_USE(vdi->ref, write_op);
+    } else if (ops->version < 3 || !ops->vdi_stream_open) {
         rc = XCP__ERR_SR_OPERATION_NOT_SUPPORTED(sr->ref);
     } else if (!(s = xcp__calloc(1, sizeof(*s)))) {
         rc = xcp__oom();
@@ -646,6 +663,11 @@ int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
         snprintf(s->vdi, sizeof(s->vdi), "%s", vdi->ref);
         s->about.sr = s->sr;
         s->about.vdi = s->vdi;
+        if (write_op) {         /* sr_lock held */
+            s->writer = true;
+            s->next = c->e->sr_writers;
+            c->e->sr_writers = s;
+        }
         *out = s;
     }
     xcp__srt_free(&t);
@@ -698,6 +720,17 @@ int xcp__vdi_stream_close(xcp__vdi_stream *s)
     memset(&err, 0, sizeof(err));
     if ((rc = s->ops->stream_close(s->s, &err)) < 0)
         rc = xcp__sr_fail_about(&err, &s->about);
+    if (s->writer) {
+        xcp__vdi_stream **p;
+
+        pthread_mutex_lock(&s->e->sr_lock);
+        for (p = &s->e->sr_writers; *p; p = &(*p)->next)
+            if (*p == s) {
+                *p = s->next;
+                break;
+            }
+        pthread_mutex_unlock(&s->e->sr_lock);
+    }
     __atomic_sub_fetch(&s->e->sr_streams, 1, __ATOMIC_SEQ_CST);
     free(s);
     return rc;

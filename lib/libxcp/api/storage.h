@@ -110,7 +110,8 @@ bool xcp__vdi_attached(xcp__ctx *c, xcp__obj *vdi);
  * engine lock, one thread at a time, until xcp__vdi_stream_close. A
  * stream for writing (write_op non-NULL: the operation, as VDI_IN_USE
  * names it) needs a writable VDI (VDI_READONLY for a read-only one or a
- * snapshot) that no running VM has attached (VDI_IN_USE). I/O errors are
+ * snapshot) that no running VM has attached and no other stream writes
+ * (VDI_IN_USE [vdi, write_op]). I/O errors are
  * the driver's (VDI_IO_ERROR [reason]); every failure sets the thread's
  * error.
  */

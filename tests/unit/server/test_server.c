@@ -1267,6 +1267,44 @@ Test(server, transfer_into_attached_vdi_is_refused)
     free(s);
 }
 
+/* One writer at a time: a second import into a VDI that an import is
+ * writing is refused (409, VDI_IN_USE [vdi, "import_raw_vdi"]) and its
+ * task fails; an export may read alongside; once the first import ends,
+ * the VDI takes a new one. */
+Test(server, second_concurrent_import_is_refused_vdi_in_use)
+{
+    char *s = login("root", "secret"), *vdi;
+    xcp_server_transfer_request q;
+    xcp_server_transfer *t, *t2;
+    const xcp_error *err;
+    int http = 0;
+
+    vdi = new_vdi(s, false);
+    memset(&q, 0, sizeof(q));
+    q.direction = XCP_SERVER_IMPORT;
+    q.session_id = s;
+    q.vdi = vdi;
+    q.content_length = UINT64_MAX;
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t2, NULL, &http, &q), 0);
+    cr_assert_eq(http, 409);
+    err = xcp_error_last();
+    cr_assert_str_eq(err->name, "VDI_IN_USE");
+    cr_assert_eq(err->nparams, 2);
+    cr_assert_str_eq(err->params[0], vdi);
+    cr_assert_str_eq(err->params[1], "import_raw_vdi");
+    q.direction = XCP_SERVER_EXPORT;
+    cr_assert_eq(xcp_server_transfer_open(srv, &t2, NULL, &http, &q), 0);
+    cr_assert_eq(xcp_server_transfer_close(t2, 1), 0);
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    q.direction = XCP_SERVER_IMPORT;
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0,
+                 "%s", xcp_error_last() ? xcp_error_last()->name : "");
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    free(vdi);
+    free(s);
+}
+
 /* The client's task, destroyed while its transfer runs, goes when the
  * transfer ends, as an Async. call's task does. */
 Test(server, transfer_task_destroyed_while_pending_goes_at_the_end)
