@@ -614,6 +614,7 @@ static void transfer_open(req *r)
         return;
     }
     memset(&tr, 0, sizeof(tr));
+    tr.version = XCP_SERVER_TRANSFER_REQUEST_VERSION;
     /* XAPI's own chunk framing: a flag argument (?chunked) or a cookie. */
     tr.chunked = r->route == ROUTE_IMPORT
                  && (MHD_lookup_connection_value_n(r->c, MHD_GET_ARGUMENT_KIND,

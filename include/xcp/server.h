@@ -181,9 +181,14 @@ typedef enum xcp_server_direction {
     XCP_SERVER_EXPORT = 1,   /**< VDI → client (GET /export_raw_vdi) */
 } xcp_server_direction;
 
+#define XCP_SERVER_TRANSFER_REQUEST_VERSION 1
+
 /** What a transfer handler parsed from its URL (query or cookies).
- * Borrowed for the duration of xcp_server_transfer_open() only. */
+ * Zero-initialise, set version; the struct only grows at its end, under
+ * a new version. Borrowed for the duration of
+ * xcp_server_transfer_open() only. */
 typedef struct xcp_server_transfer_request {
+    unsigned version;        /**< XCP_SERVER_TRANSFER_REQUEST_VERSION */
     xcp_server_direction direction;
     const char *session_id;  /**< NULL when absent */
     const char *task_id;     /**< existing task to report into, or NULL */
@@ -209,7 +214,9 @@ typedef struct xcp_server_transfer_request {
 } xcp_server_transfer_request;
 
 /**
- * Start a transfer: authenticate (local root, session_id, or Basic
+ * Start a transfer: check r->version (INVALID_VALUE
+ * ["xcp_server_transfer_request.version", v], 500), authenticate (local
+ * root, session_id, or Basic
  * credentials), find the VDI, check it can be used (not attached
  * read-write by a running VM), create a task unless task_id names one, and
  * open the disk image. On failure returns a negative code with the XenAPI
