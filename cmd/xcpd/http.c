@@ -627,6 +627,7 @@ static void transfer_open(req *r)
     tr.session_id = arg_or_cookie(r->c, "session_id");
     tr.task_id = arg_or_cookie(r->c, "task_id");
     tr.vdi = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "vdi");
+    tr.sr_id = arg_or_cookie(r->c, "sr_id");
     tr.format = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
                                             "format");
     r->ext = tr.format == NULL || strcasecmp(tr.format, "vhd") != 0

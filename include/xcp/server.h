@@ -211,6 +211,12 @@ typedef struct xcp_server_transfer_request {
                                   headers (offset u64, length u32,
                                   little-endian) each before its data,
                                   the last one all zeros */
+    const char *sr_id;       /**< import without vdi: a new VDI ("Imported
+                                  VDI", content_length bytes, raw only,
+                                  else NOT_IMPLEMENTED → 400) is made in
+                                  this SR (ref or uuid) and destroyed
+                                  again if the import fails; the task's
+                                  result is its ref. NULL when absent */
 } xcp_server_transfer_request;
 
 /**

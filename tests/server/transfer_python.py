@@ -22,6 +22,9 @@ Per transport:
    of an overlay with a backing file (only what it holds changes); a
    qcow2 cut short, compressed, larger than the VDI, or no qcow2 at all
    fails its task with VDI_IO_ERROR;
+ - an import by sr_id (no vdi) makes "Imported VDI" of the body's length
+   (task result, name, size, data); a VHD, a body of unknown length or an
+   import cut short leave no VDI behind;
  - a client that vanishes in the middle of a Content-Length upload fails
    its task within seconds (VDI_IO_ERROR);
  - unknown format: 404 and the client's task fails with INVALID_VALUE.
@@ -429,6 +432,54 @@ def t_qcow2(where, x, s, tmp, raw, ours):
     C.eq(rec["error_info"][:1], ["VDI_IO_ERROR"], "not a qcow2: VDI_IO_ERROR")
 
 
+def t_sr_id(where, x, s):
+    """An import by sr_id (no vdi) makes "Imported VDI" of the body's
+    length, as XAPI's handler does; images, a body of unknown length or
+    an import that fails leave no VDI behind."""
+    sr = x.call("SR.get_all", s)[0]
+    before = set(x.call("VDI.get_all", s))
+    data = pattern()
+    r, _ = put(where, "/import_raw_vdi?sr_id=%s&session_id=%s" % (sr, s),
+               data)
+    C.eq(r.status, 200, "sr_id import status")
+    rec = wait_task(x, s, task_of(r))
+    C.eq((rec["status"], rec["error_info"]), ("success", []),
+         "sr_id import: task succeeds")
+    made = set(x.call("VDI.get_all", s)) - before
+    C.eq(len(made), 1, "sr_id import: one new VDI")
+    vdi = made.pop() if made else ""
+    C.ok(vdi in rec["result"], "sr_id import: the task's result is it",
+         rec["result"])
+    C.eq((x.call("VDI.get_name_label", s, vdi),
+          x.call("VDI.get_virtual_size", s, vdi),
+          x.call("VDI.get_SR", s, vdi)),
+         ("Imported VDI", str(SIZE), sr), "sr_id import: name, size, SR")
+    check_exported(x, s, where, vdi, data, "sr_id import")
+    before = set(x.call("VDI.get_all", s))
+    uuid = x.call("SR.get_uuid", s, sr)
+    status, rec = import_image(where, x, s, "&sr_id=" + uuid, data[:4096],
+                               "vhd")
+    C.eq((status, rec["error_info"][:1]), (400, ["NOT_IMPLEMENTED"]),
+         "sr_id import of a VHD: 400 NOT_IMPLEMENTED")
+    k = raw_socket(where)
+    k.sendall(("PUT /import_raw_vdi?sr_id=%s&session_id=%s HTTP/1.0\r\n"
+               "\r\n" % (sr, s)).encode())
+    status, hdrs = read_head(k)
+    k.close()
+    C.eq(status, 400, "sr_id import of unknown length: 400")
+    task = x.call("task.create", s, "t", "")
+    k = raw_socket(where)
+    k.sendall(("PUT /import_raw_vdi?sr_id=%s&session_id=%s&task_id=%s "
+               "HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+               % (sr, s, task, SIZE)).encode())
+    k.sendall(data[:SIZE // 2])
+    k.close()
+    rec = wait_task(x, s, task, timeout=60)
+    C.eq(rec["status"], "failure", "sr_id import cut short fails")
+    C.eq(set(x.call("VDI.get_all", s)), before,
+         "... and no VDI is left behind by the failures")
+
+
 def t_vanish(where, x, s):
     """Content-Length declared, half sent, connection closed."""
     vdi = new_vdi(x, s)
@@ -551,6 +602,7 @@ def run(d, where, tmp):
     C.section("%s until close" % where[0], t_until_close, where, x, s)
     C.section("%s chunked" % where[0], t_chunked, where, x, s)
     C.section("%s vhd" % where[0], t_vhd, where, x, s, tmp)
+    C.section("%s sr_id" % where[0], t_sr_id, where, x, s)
     C.section("%s vanish" % where[0], t_vanish, where, x, s)
     C.section("%s errors" % where[0], t_errors, where, x, s)
 

@@ -147,6 +147,8 @@ struct xcp__transfer {
     uint64_t expected;    /* bytes the transfer should move */
     bool declared;        /* import: expected is the declared length */
     bool own_task;        /* the task was made here (no task_id) */
+    bool made;            /* the VDI was made here (sr_id): it goes if
+                             the import fails */
     int64_t progress_ms;  /* last progress update */
     xfmt format;
     uint64_t length;      /* export: bytes of the body */
@@ -430,8 +432,105 @@ static void transfer_free(xcp__transfer *t)
     free(t);
 }
 
+/* ---- a new VDI for an import by sr_id, as XAPI's handler makes one ---- */
+
+struct maker {
+    const xcp__transfer_req *r;
+    char ref[XCP_REF_MAX];
+    int http;
+};
+
+static int find_sr(xcp__ctx *c, const char *id, xcp__obj **out)
+{
+    xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), id);
+
+    if (!sr)
+        sr = xcp__db_by_uuid(c->db, C(SR), id);
+    if (!sr)
+        return xcp__uuid_valid(id) ? XCP__ERR_UUID_INVALID("SR", id)
+                                   : XCP__ERR_HANDLE_INVALID("SR", id);
+    *out = sr;
+    return 0;
+}
+
+static int make_txn(xcp__ctx *c, void *arg)
+{
+    struct maker *m = arg;
+    const xcp__transfer_req *r = m->r;
+    xcp__obj *sr = NULL, *vdi;
+    int rc;
+
+    if (r->session && !xcp__db_get_cls(c->db, C(session), r->session)) {
+        m->http = 401;
+        return XCP__ERR_SESSION_INVALID(r->session);
+    }
+    m->http = 400;
+    /* The size of an image's disk is known only once its header came;
+       XAPI takes raw bodies of a declared length only, too. */
+    if (format_of(r->format) != XFMT_RAW)
+        return XCP__ERR_NOT_IMPLEMENTED("import_raw_vdi of an image into "
+                                        "an SR");
+    if (r->chunked || r->content_length == UINT64_MAX ||
+        r->content_length == 0 || r->content_length > INT64_MAX)
+        return XCP__ERR_INVALID_VALUE("content-length", "");
+    m->http = 404;
+    if ((rc = find_sr(c, r->sr, &sr)) < 0)
+        return rc;
+    m->http = 500;
+    if ((rc = xcp__vdi_new(c, sr, "Imported VDI", "",
+                           (int64_t)r->content_length, "user", NULL,
+                           &vdi)) < 0)
+        return rc;
+    snprintf(m->ref, sizeof(m->ref), "%s", vdi->ref);
+    return 0;
+}
+
+static int unmake_txn(xcp__ctx *c, void *arg)
+{
+    xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI), (const char *)arg);
+
+    return vdi ? xcp__vdi_delete(c, vdi) : 0;
+}
+
+/* Destroy a VDI made for a failed import, keeping the thread's error. */
+static void unmake(xcp__engine *e, const char *ref)
+{
+    xcp__saved_error saved;
+
+    xcp__error_save(&saved);
+    xcp__engine_txn(e, unmake_txn, (void *)ref);
+    xcp__error_restore(&saved);
+}
+
+static int begin(xcp__engine *e, const xcp__transfer_req *r,
+                 xcp__transfer **out, int *http, bool made);
+
 int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
                         xcp__transfer **out, int *http)
+{
+    xcp__transfer_req with;
+    struct maker m;
+
+    if (!r->import || (r->vdi && *r->vdi) || !r->sr || !*r->sr)
+        return begin(e, r, out, http, false);
+    m.r = r;
+    m.http = 500;
+    if (xcp__engine_txn(e, make_txn, &m) < 0) {
+        *http = m.http;
+        xcp__transfer_fail_task(e, r->task_id);
+        return -1;
+    }
+    with = *r;
+    with.vdi = m.ref;
+    if (begin(e, &with, out, http, true) < 0) {
+        unmake(e, m.ref);
+        return -1;
+    }
+    return 0;
+}
+
+static int begin(xcp__engine *e, const xcp__transfer_req *r,
+                 xcp__transfer **out, int *http, bool made)
 {
     xcp__transfer *t;
     struct opener o;
@@ -440,6 +539,7 @@ int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
     if (!(t = xcp__calloc(1, sizeof(*t))))
         return xcp__oom();
     t->e = e;
+    t->made = made;
     t->import = r->import;
     o.r = r;
     o.t = t;
@@ -457,6 +557,7 @@ int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
     }
     t->progress_ms = xcp__now_ms();
     if (codec_open(t) < 0) {
+        t->made = false;         /* the caller destroys it */
         xcp__transfer_end(t, 0); /* fails the task, ours or the client's */
         return -1;
     }
@@ -752,6 +853,8 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
             xcp_value_set_array(&err, 0);
         complete(t, &err);
         xcp_value_dispose(&err);
+        if (t->made)    /* no half-made VDI is left behind */
+            unmake(t->e, t->vdi);
     }
     transfer_free(t);
     return rc;

@@ -19,6 +19,10 @@ typedef struct xcp__transfer_req {
     const char *task_id;        /* the client's task; NULL or "": one is
                                  * made (and goes if the begin fails) */
     const char *vdi;            /* ref or uuid */
+    const char *sr;             /* import without vdi: a new VDI "Imported
+                                 * VDI" of content_length bytes in this SR
+                                 * (ref or uuid), raw bodies only, gone
+                                 * again if the import fails */
     uint64_t content_length;    /* import: UINT64_MAX when not declared */
     const char *format;         /* "raw" (NULL, "": raw), "vhd" or
                                  * "qcow2", any case; others:
@@ -32,8 +36,9 @@ typedef struct xcp__transfer_req {
  * 404),
  * chunked framing of another format than raw (INVALID_VALUE ["chunked",
  * format], 400),
- * no VDI given (INVALID_VALUE, 400) or unknown (UUID_INVALID or
- * HANDLE_INVALID, 404), for an import VDI_READONLY (403), VDI_IN_USE
+ * no VDI given (INVALID_VALUE, 400; with an SR, a raw import of a
+ * declared length makes one, other formats NOT_IMPLEMENTED, 400) or
+ * unknown (UUID_INVALID or HANDLE_INVALID, 404), for an import VDI_READONLY (403), VDI_IN_USE
  * (409) or a body larger than the VDI (VDI_IO_ERROR, 400); anything else
  * 500. *http is the status to answer with (200 on success). On failure
  * the client's task fails with the error (xcp__transfer_fail_task).

@@ -93,6 +93,7 @@ int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
     req.import = r->direction == XCP_SERVER_IMPORT;
     req.task_id = r->task_id;
     req.vdi = r->vdi;
+    req.sr = r->sr_id;
     req.content_length = r->content_length;
     req.format = r->format;
     req.chunked = r->chunked != 0;
