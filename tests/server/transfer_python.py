@@ -25,6 +25,9 @@ Per transport:
  - an import by sr_id (no vdi) makes "Imported VDI" of the body's length
    (task result, name, size, data); a VHD, a body of unknown length or an
    import cut short leave no VDI behind;
+ - an SR on an 8 MiB tmpfs: SR_FULL before a byte is written for a raw
+   import of a declared length it cannot hold, SR_FULL (not
+   VDI_IO_ERROR) when writes of an unknown length run out of space;
  - a client that vanishes in the middle of a Content-Length upload fails
    its task within seconds (VDI_IO_ERROR);
  - unknown format: 404 and the client's task fails with INVALID_VALUE.
@@ -480,6 +483,76 @@ def t_sr_id(where, x, s):
          "... and no VDI is left behind by the failures")
 
 
+def t_full(where, x, s, state):
+    """An SR on an 8 MiB tmpfs: a raw import of a declared length it
+    cannot hold is refused with SR_FULL before a byte is written (the
+    VDI keeps its data); one of unknown length that runs out of space
+    fails with SR_FULL, not VDI_IO_ERROR, and leaves an image qemu-img
+    check passes."""
+    mnt = os.path.join(state, "full-%s" % where[0])  # where SRs may be
+    os.mkdir(mnt)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs",
+                        mnt], capture_output=True, text=True)
+    if p.returncode != 0:
+        log("SKIP full SR: cannot mount a tmpfs: " + p.stderr.strip())
+        return
+    try:
+        host = x.call("host.get_all", s)[0]
+        sr = x.call("SR.create", s, host, {"location": mnt}, "0", "small",
+                    "", "file", "user", False, {})
+        rec = {"name_label": "f", "name_description": "", "SR": sr,
+               "virtual_size": str(SIZE), "type": "user", "sharable": False,
+               "read_only": False, "other_config": {}, "xenstore_data": {},
+               "sm_config": {}, "tags": []}
+        vdi = x.call("VDI.create", s, rec)
+        first = os.urandom(MiB)
+        r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s"
+                   % (vdi, s), first)
+        C.eq(wait_task(x, s, task_of(r))["status"], "success",
+             "full SR: a 1 MiB import fits")
+        big = os.urandom(SIZE)
+        status, rec = import_image(where, x, s, vdi, big, "raw")
+        C.eq(rec["error_info"][:1], ["SR_FULL"],
+             "full SR: a 16 MiB import is refused with SR_FULL")
+        C.ok(len(rec["error_info"]) == 3 and
+             int(rec["error_info"][1]) > int(rec["error_info"][2]),
+             "... [requested, maximum], requested above maximum",
+             str(rec["error_info"]))
+        r, got = export(where, vdi, s)
+        C.ok(got[:MiB] == first and got[MiB:] == bytes(SIZE - MiB),
+             "... before a byte was written: the VDI kept its data")
+        # unknown length: the writes run out of space
+        task = x.call("task.create", s, "t", "")
+        k = raw_socket(where)
+        k.sendall(("PUT /import_raw_vdi?vdi=%s&session_id=%s&task_id=%s "
+                   "HTTP/1.0\r\n\r\n" % (vdi, s, task)).encode())
+        read_head(k)
+        try:
+            k.sendall(big)
+            k.shutdown(socket.SHUT_WR)
+            k.recv(1)
+        except OSError:
+            pass
+        k.close()
+        rec = wait_task(x, s, task, timeout=60)
+        C.eq((rec["status"], rec["error_info"][:1]), ("failure", ["SR_FULL"]),
+             "full SR, unknown length: the task fails with SR_FULL")
+        # The next import repairs what the failed writes leaked (the
+        # image stayed marked dirty), and the image then passes check.
+        r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s"
+                   % (vdi, s), first)
+        C.eq(wait_task(x, s, task_of(r))["status"], "success",
+             "full SR: the VDI takes an import again")
+        for img in images(mnt):
+            p = qemu_img("check", "-f", "qcow2", img)
+            C.eq(p.returncode, 0, "full SR: qemu-img check of the image "
+                 "after ENOSPC and a new import" +
+                 (": " + p.stdout + p.stderr if p.returncode else ""))
+        x.call("VDI.destroy", s, vdi)
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+
 def t_vanish(where, x, s):
     """Content-Length declared, half sent, connection closed."""
     vdi = new_vdi(x, s)
@@ -603,6 +676,7 @@ def run(d, where, tmp):
     C.section("%s chunked" % where[0], t_chunked, where, x, s)
     C.section("%s vhd" % where[0], t_vhd, where, x, s, tmp)
     C.section("%s sr_id" % where[0], t_sr_id, where, x, s)
+    C.section("%s full SR" % where[0], t_full, where, x, s, d.state)
     C.section("%s vanish" % where[0], t_vanish, where, x, s)
     C.section("%s errors" % where[0], t_errors, where, x, s)
 

@@ -234,6 +234,27 @@ int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr)
     return xcp__update_allowed(c, sr);
 }
 
+int xcp__sr_room(xcp__ctx *c, xcp__obj *sr, uint64_t need)
+{
+    xcp__srt t;
+    xcp_sr_stat st;
+    xcp_sr_error err;
+    char req[24], max[24];
+    int rc;
+
+    if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    memset(&st, 0, sizeof(st));
+    rc = t.type->ops->sr_stat ? t.type->ops->sr_stat(&t.t, &st, &err) : -1;
+    xcp__srt_free(&t);
+    if (rc < 0 || need <= st.free_space)
+        return 0;               /* or unknown: the writes will tell */
+    snprintf(req, sizeof(req), "%llu", (unsigned long long)need);
+    snprintf(max, sizeof(max), "%llu", (unsigned long long)st.free_space);
+    return XCP__ERR_SR_FULL(req, max);
+}
+
 static int add_allocation(xcp__ctx *c, xcp__obj *sr, int64_t delta)
 {
     int64_t cur = xcp__obj_int(sr, F(SR, virtual_allocation));
@@ -695,9 +716,12 @@ int xcp__vdi_stream_write(xcp__vdi_stream *s, uint64_t offset,
     xcp_sr_error err;
 
     memset(&err, 0, sizeof(err));
-    return s->ops->stream_write(s->s, offset, buf, n, &err) < 0
-               ? xcp__sr_fail_about(&err, &s->about) : 0;
+    if (s->ops->stream_write(s->s, offset, buf, n, &err) == 0)
+        return 0;
+    s->about.requested = (int64_t)n;    /* SR_FULL: this write's */
+    return xcp__sr_fail_about(&err, &s->about);
 }
+
 
 int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
                             uint64_t length, xcp_sr_extent_cb cb, void *ctx)

@@ -138,6 +138,9 @@ int xcp__vdi_stream_close(xcp__vdi_stream *s);
  * (the parent's uuid, removed when there is none). */
 int xcp__vdi_apply_info(xcp__ctx *c, xcp__obj *vdi,
                         const xcp_sr_vdi_info *in);
+/* SR_FULL [need, free] when the storage behind sr has fewer than need
+ * bytes free now (the driver's sr_stat; 0 when it cannot tell). */
+int xcp__sr_room(xcp__ctx *c, xcp__obj *sr, uint64_t need);
 /* Refresh a VDI's sizes from storage, and its SR's totals. */
 int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi);
 

@@ -208,6 +208,35 @@ static int open_status(void)
     return 500;
 }
 
+static int add_extent(void *ctx, uint64_t offset, uint64_t length)
+{
+    (void)offset;
+    *(uint64_t *)ctx += length;
+    return 0;
+}
+
+/* SR_FULL before a byte is written when the SR cannot take a raw body of
+ * len bytes: what of [0, len) the VDI does not hold yet, and the image's
+ * tables for it (a qcow2 L2 entry and refcount per 64 KiB cluster, a VHD
+ * bitmap per 2 MiB block: under 1/4096 of it), plus a few clusters. Zeros
+ * in the body are not written, so this errs on the safe side. */
+static int room_for(xcp__ctx *c, xcp__obj *vdi, xcp__vdi_stream *s,
+                    uint64_t len)
+{
+    xcp__obj *sr = xcp__db_get_cls(c->db, C(SR),
+                                   xcp__obj_str(vdi, F(VDI, SR)));
+    uint64_t held = 0, need;
+
+    if (!sr || xcp__vdi_stream_extents(s, 0, len, add_extent, &held) < 0) {
+        xcp_error_clear();
+        return 0;               /* the writes will tell */
+    }
+    need = len > held ? len - held : 0;
+    if (need == 0)
+        return 0;
+    return xcp__sr_room(c, sr, need + need / 4096 + ((uint64_t)256 << 10));
+}
+
 /* Checks in order, then the task and the stream, all or nothing. */
 static int open_txn(xcp__ctx *c, void *arg)
 {
@@ -262,6 +291,9 @@ static int open_txn(xcp__ctx *c, void *arg)
         }
         t->expected = r->content_length;
         t->declared = true;
+        if (t->format == XFMT_RAW && !t->chunked &&
+            (rc = room_for(c, vdi, t->s, r->content_length)) < 0)
+            return rc;
     }
     if (!task) {
         if ((rc = xcp__task_new(c, r->import ? "VDI import" : "VDI export",
