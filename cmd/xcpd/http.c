@@ -105,7 +105,6 @@ typedef struct req {
     uint64_t size;          /* export: bytes to send */
     unsigned fail_status;   /* nonzero: answer this with fail_text */
     char *fail_text;
-    int stream_error;       /* export: a read failed */
     int until_close;        /* import: the body is whatever arrives
                                before the client closes */
     int no_length;          /* ... and MHD sees no body at all */
@@ -1329,15 +1328,12 @@ void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     r->ending = 1;
     pthread_mutex_unlock(&h->mu);
     if (r->t != NULL) {
-        /* An import that never saw its end or an export that was cut
-           short: the task fails, with the error recorded on this thread
-           when there is one. (An import read until its client closes
-           is the upload thread's, which ends it.) */
-        int ok = r->route == ROUTE_EXPORT
-                     ? toe == MHD_REQUEST_TERMINATED_COMPLETED_OK
-                           && !r->stream_error
-                     : r->until_close
-                           && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN;
+        /* An import that never saw its end or an export that never got
+           its thread (the client went first): the task fails, with the
+           error recorded on this thread when there is one. (A transfer
+           on a taken connection is its thread's, which ends it.) */
+        int ok = r->route != ROUTE_EXPORT && r->until_close
+                 && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN;
 
         xcp_error_clear();
         if (!ok && h->verbose)
