@@ -52,7 +52,8 @@ typedef struct xcp__qcow2_in xcp__qcow2_in;
  * as every writer lays them out (else -EBADMSG). It holds the L1 table
  * being read, one L2 table, a bit per disk cluster and the runs of data
  * still to come (one per stretch of clusters contiguous both in the file
- * and on the disk).
+ * and on the disk), at most 2^20 of them (else -EFBIG: an image that
+ * fragmented is to be converted first).
  */
 int xcp__qcow2_in_new(xcp__qcow2_in **out, uint64_t max_size, char *err,
                       size_t errlen);

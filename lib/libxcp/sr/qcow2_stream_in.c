@@ -16,6 +16,11 @@
 
 #include <stdlib.h>
 
+/* Targets held at most (32 bytes each): a sequentially written image
+ * needs a few per L2 table; one fragmented past this (a VM's working
+ * image) is refused rather than let grow with the disk. */
+#define MAX_TARGETS ((size_t)1 << 20)
+
 typedef enum tkind { T_L1, T_L2, T_DATA } tkind;
 
 /* A range of the stream that is wanted. */
@@ -96,6 +101,11 @@ static int add(xcp__qcow2_in *in, tkind kind, uint64_t at, uint64_t len,
         lo -= in->first;
         in->first = 0;
     }
+    if (in->n >= MAX_TARGETS)
+        return fail(err, errlen, -EFBIG,
+                    "qcow2 stream: more than %zu fragments ahead; lay the "
+                    "image out first (qemu-img convert -O qcow2)",
+                    MAX_TARGETS);
     if (in->first + in->n == in->cap) {
         size_t cap = in->cap ? in->cap * 2 : 64;
         target *nt = realloc(in->t, cap * sizeof(*nt));
