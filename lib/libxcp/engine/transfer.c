@@ -183,15 +183,18 @@ struct opener {
     int http;
 };
 
-static int find_vdi(xcp__ctx *c, const char *id, xcp__obj **out)
+/* The object of class cls (named name in errors) whose ref or uuid is
+ * id: UUID_INVALID or HANDLE_INVALID [name, id] when there is none. */
+static int find_obj(xcp__ctx *c, int cls, const char *name, const char *id,
+                    xcp__obj **out)
 {
-    xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), id);
+    xcp__obj *v = xcp__db_get_cls(c->db, cls, id);
 
     if (!v)
-        v = xcp__db_by_uuid(c->db, C(VDI), id);
+        v = xcp__db_by_uuid(c->db, cls, id);
     if (!v)
-        return xcp__uuid_valid(id) ? XCP__ERR_UUID_INVALID("VDI", id)
-                                   : XCP__ERR_HANDLE_INVALID("VDI", id);
+        return xcp__uuid_valid(id) ? XCP__ERR_UUID_INVALID(name, id)
+                                   : XCP__ERR_HANDLE_INVALID(name, id);
     *out = v;
     return 0;
 }
@@ -269,7 +272,7 @@ static int open_txn(xcp__ctx *c, void *arg)
         o->http = 400;
         return XCP__ERR_INVALID_VALUE("vdi", "");
     }
-    if ((rc = find_vdi(c, r->vdi, &vdi)) < 0) {
+    if ((rc = find_obj(c, C(VDI), "VDI", r->vdi, &vdi)) < 0) {
         o->http = 404;
         return rc;
     }
@@ -472,19 +475,6 @@ struct maker {
     int http;
 };
 
-static int find_sr(xcp__ctx *c, const char *id, xcp__obj **out)
-{
-    xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), id);
-
-    if (!sr)
-        sr = xcp__db_by_uuid(c->db, C(SR), id);
-    if (!sr)
-        return xcp__uuid_valid(id) ? XCP__ERR_UUID_INVALID("SR", id)
-                                   : XCP__ERR_HANDLE_INVALID("SR", id);
-    *out = sr;
-    return 0;
-}
-
 static int make_txn(xcp__ctx *c, void *arg)
 {
     struct maker *m = arg;
@@ -506,7 +496,7 @@ static int make_txn(xcp__ctx *c, void *arg)
         r->content_length == 0 || r->content_length > INT64_MAX)
         return XCP__ERR_INVALID_VALUE("content-length", "");
     m->http = 404;
-    if ((rc = find_sr(c, r->sr, &sr)) < 0)
+    if ((rc = find_obj(c, C(SR), "SR", r->sr, &sr)) < 0)
         return rc;
     m->http = 500;
     if ((rc = xcp__vdi_new(c, sr, "Imported VDI", "",
