@@ -9,16 +9,17 @@ many MiB is made, three quarters random data and one quarter holes, and a
 dynamic VHD of it (qemu-img). Then per scheme:
   import raw   PUT the raw file          vs qemu-img convert raw -> qcow2
   import vhd   PUT the VHD               vs qemu-img convert vpc -> qcow2
+  import qcow2 PUT qemu-img's qcow2      vs qemu-img convert qcow2 -> qcow2
   export raw   GET format=raw            vs qemu-img convert qcow2 -> raw
   export vhd   GET format=vhd            vs qemu-img convert qcow2 -> vpc
   export qcow2 GET format=qcow2          vs qemu-img convert qcow2 -> qcow2
 (the file SR's VDIs are qcow2 images, so each peer does the same format
-work on the same bytes). Times are the best of REPS runs; the ratio is
-peer time / our time (above 1: faster than the peer). The memory is the
+work on the same bytes). Each case runs REPS times, ours and the peer's
+interleaved (the host is shared: a burst of load then falls on both);
+times are the medians, the ratio is peer time / our time (above 1:
+faster than the peer). The memory is the
 peak RSS of xcpd during the transfer above its RSS before it (VmHWM reset
 through /proc/PID/clear_refs), which must not grow with the disk.
-qcow2 import is not implemented (reported n/a).
-
     bench/bench_transfer.py [MIB] [REPS]
 """
 
@@ -59,9 +60,21 @@ def timed(argv, pid=None):
     return dt, (status(pid, "VmHWM") - base) if pid else 0
 
 
-def best(reps, fn):
-    runs = [fn() for _ in range(reps)]
-    return min(r[0] for r in runs), max(r[1] for r in runs)
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def interleaved(reps, ours, peer):
+    """ours() and peer() in turn, reps times each: (our median time, our
+    largest RSS growth), the peer's median time."""
+    a, b = [], []
+    for _ in range(reps):
+        a.append(ours())
+        b.append(peer())
+    return ((median([r[0] for r in a]), max(r[1] for r in a)),
+            median([r[0] for r in b]))
 
 
 def make_data(tmp, mib):
@@ -75,7 +88,10 @@ def make_data(tmp, mib):
     vhd = os.path.join(tmp, "data-%d.vhd" % mib)
     subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "vpc", "-o",
                     "subformat=dynamic,force_size=on", raw, vhd], check=True)
-    return raw, vhd
+    qcow2 = os.path.join(tmp, "data-%d.qcow2" % mib)
+    subprocess.run(["qemu-img", "convert", "-f", "raw", "-O", "qcow2", raw,
+                    qcow2], check=True)
+    return raw, vhd, qcow2
 
 
 def image_of(state, uuid):
@@ -99,7 +115,7 @@ def main():
             s = x.login()
             sr = x.call("SR.get_all", s)[0]
             for size in (mib // 4, mib):
-                raw, vhd = make_data(tmp, size)
+                raw, vhd, qcow2 = make_data(tmp, size)
                 rec = {"name_label": "b", "name_description": "", "SR": sr,
                        "virtual_size": str(size * MiB), "type": "user",
                        "sharable": False, "read_only": False,
@@ -129,25 +145,33 @@ def main():
                                                "/import_raw_vdi?format=vhd&"
                                                + q],
                          peer_run("-f", "vpc", "-O", "qcow2", vhd)),
+                        ("import qcow2", curl + ["-T", qcow2, url +
+                                                 "/import_raw_vdi?format=qcow2&"
+                                                 + q],
+                         peer_run("-f", "qcow2", "-O", "qcow2", qcow2)),
                     ]
                     for name, argv, peerfn in cases:
-                        ours = best(reps, lambda: timed(argv, pid))
-                        theirs = best(reps, peerfn)
-                        rows.append((size, scheme, name, ours, theirs[0]))
+                        try:
+                            ours, theirs = interleaved(
+                                reps, lambda: timed(argv, pid), peerfn)
+                        except RuntimeError:    # a build without it
+                            ours = theirs = None
+                        rows.append((size, scheme, name, ours, theirs))
                     img = image_of(d.state, uuid)
                     for fmt, qfmt in (("raw", "raw"), ("vhd", "vpc"),
                                       ("qcow2", "qcow2")):
                         argv = curl + ["-o", out, url + "/export_raw_vdi?"
                                        "format=%s&" % fmt + q]
-                        ours = best(reps, lambda: timed(argv, pid))
-                        theirs = best(reps, peer_run("-f", "qcow2", "-O",
-                                                     qfmt, img))
+                        ours, theirs = interleaved(
+                            reps, lambda: timed(argv, pid),
+                            peer_run("-f", "qcow2", "-O", qfmt, img))
                         rows.append((size, scheme, "export " + fmt, ours,
-                                     theirs[0]))
-                    rows.append((size, scheme, "import qcow2", None, None))
+                                     theirs))
             d.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    with open("/proc/loadavg") as f:
+        print("load average at the end: %s" % " ".join(f.read().split()[:3]))
     print("%-6s %-6s %-20s %10s %10s %7s %12s" % (
         "MiB", "scheme", "transfer", "ours MB/s", "peer MB/s", "ratio",
         "xcpd +RSS"))

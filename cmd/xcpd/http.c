@@ -37,8 +37,8 @@
 
 /* Streamed RPC replies are asked for in blocks of this size. */
 #define RPC_STREAM_BLOCK ((size_t)64 * 1024)
-/* Export responses are produced in blocks of this size. */
-#define EXPORT_BLOCK ((size_t)256 * 1024)
+/* Export responses are produced and sent in blocks of this size. */
+#define EXPORT_BLOCK ((size_t)1024 * 1024)
 /* XO declares this length (2^50) when it does not know the size and just
    closes the socket at the end; MHD 0.9.75 only notices that close when
    the connection times out, so such imports get a short timeout. */
@@ -50,7 +50,7 @@
 #define EARLY_MS 200
 #define FAKE_LENGTH_TIMEOUT_S 5u
 /* An import read until close is read in pieces of this size. */
-#define UPLOAD_BLOCK ((size_t)256 * 1024)
+#define UPLOAD_BLOCK ((size_t)1024 * 1024)
 /* 413 under a name every libmicrohttpd since 0.9.71 accepts (the macro
    was renamed in 0.9.74). */
 #define HTTP_TOO_LARGE 413u
@@ -105,7 +105,6 @@ typedef struct req {
     uint64_t size;          /* export: bytes to send */
     unsigned fail_status;   /* nonzero: answer this with fail_text */
     char *fail_text;
-    int stream_error;       /* export: a read failed */
     int until_close;        /* import: the body is whatever arrives
                                before the client closes */
     int no_length;          /* ... and MHD sees no body at all */
@@ -614,6 +613,7 @@ static void transfer_open(req *r)
         return;
     }
     memset(&tr, 0, sizeof(tr));
+    tr.version = XCP_SERVER_TRANSFER_REQUEST_VERSION;
     /* XAPI's own chunk framing: a flag argument (?chunked) or a cookie. */
     tr.chunked = r->route == ROUTE_IMPORT
                  && (MHD_lookup_connection_value_n(r->c, MHD_GET_ARGUMENT_KIND,
@@ -626,6 +626,7 @@ static void transfer_open(req *r)
     tr.session_id = arg_or_cookie(r->c, "session_id");
     tr.task_id = arg_or_cookie(r->c, "task_id");
     tr.vdi = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "vdi");
+    tr.sr_id = arg_or_cookie(r->c, "sr_id");
     tr.format = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
                                             "format");
     r->ext = tr.format == NULL || strcasecmp(tr.format, "vhd") != 0
@@ -689,6 +690,9 @@ static enum MHD_Result transfer_refusal(req *r)
     if (x != NULL && r->fail_status == MHD_HTTP_UNAUTHORIZED)
         MHD_add_response_header(x, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Basic realm=\"xapi\"");
+    /* A transfer that failed once open names its (failed) task. */
+    if (x != NULL && r->task != NULL)
+        MHD_add_response_header(x, "task-id", r->task);
     return queue(r, r->fail_status, x);
 }
 
@@ -699,16 +703,17 @@ static void add_transfer_headers(req *r, struct MHD_Response *x)
                             "no-cache, no-store");
 }
 
-/* ---- imports read until the client closes -------------------------------- */
+/* ---- transfers on connections taken from MHD ------------------------------ */
 
-/* One such import: its request and the connection taken from MHD. */
+/* An import read until the client closes or past MHD's first buffer, or
+   an export: its request and the connection taken from MHD. */
 typedef struct xcpd_upload {
     xcpd_http *h;
     struct xcpd_upload *next;   /* h->uploads, under h->mu */
     req *r;
     xcpd_io client;
-    uint64_t left;              /* body bytes still to come; UINT64_MAX:
-                                   until the client closes */
+    uint64_t left;              /* import: body bytes still to come;
+                                   UINT64_MAX: until the client closes */
     int stopping;               /* shutdown: the end is not the client's */
 } upload;
 
@@ -761,12 +766,12 @@ static int upload_body(upload *u, char *buf)
     req *r = u->r;
     int timeout_ms = (int)r->l->http->transfer_timeout_s * 1000;
     size_t want;
-    ssize_t n;
+    ssize_t n, end = 1;
 
     while (u->left > 0) {
         want = u->left < UPLOAD_BLOCK ? (size_t)u->left : UPLOAD_BLOCK;
-        n = xcpd_io_read_wait(&u->client, buf, want,
-                              timeout_ms > 0 ? timeout_ms : -1);
+        n = xcpd_io_read_fill(&u->client, buf, want,
+                              timeout_ms > 0 ? timeout_ms : -1, &end);
         if (n > 0) {
             if (xcp_server_transfer_write(r->t, buf, (size_t)n) < 0)
                 return 0;
@@ -786,13 +791,53 @@ static int upload_body(upload *u, char *buf)
     return 1;
 }
 
+static int download_head(upload *u);
+static int download_body(upload *u, char *buf);
+
+/* An export on its taken connection: the head, the body, the task's
+   outcome; the client learns of a failure by the connection closing
+   short of Content-Length. */
+static void download(upload *u)
+{
+    req *r = u->r;
+    char *buf = malloc(EXPORT_BLOCK);
+    int ok;
+
+    xcp_error_clear();
+    ok = buf != NULL && download_head(u) == 0 && download_body(u, buf);
+    free(buf);
+    if (!ok && r->l->http->verbose)
+        xcpd_log(LOG_INFO, "%s %s from %s: transfer incomplete", r->method,
+                 r->path, r->addr);
+    xcp_server_transfer_close(r->t, ok);
+    r->t = NULL;
+}
+
+/* Hand a taken connection back to MHD, which closes it. */
+static void upload_end(upload *u)
+{
+    req *r = u->r;
+
+    upload_unlist(u);
+    /* the handler closes the connection once resumed */
+    __atomic_store_n(&r->taken_done, 1, __ATOMIC_SEQ_CST);
+    MHD_resume_connection(r->c);
+    free(u);
+}
+
 static void *upload_thread(void *arg)
 {
     upload *u = arg;
     req *r = u->r;
-    char *buf = malloc(UPLOAD_BLOCK), *text = NULL;
+    char *buf, *text = NULL;
     int ok = 0, early = u->left == UINT64_MAX, sent;
 
+    if (r->route == ROUTE_EXPORT) {
+        download(u);
+        upload_end(u);
+        return NULL;
+    }
+    buf = malloc(UPLOAD_BLOCK);
     pthread_mutex_lock(&u->h->mu);
     sent = r->early_sent;
     pthread_mutex_unlock(&u->h->mu);
@@ -811,17 +856,14 @@ static void *upload_thread(void *arg)
     if (!early)
         upload_answer(u, ok ? 200 : 500, ok ? "" : text ? text : "error");
     free(text);
-    upload_unlist(u);
-    /* the handler closes the connection once resumed */
-    __atomic_store_n(&r->taken_done, 1, __ATOMIC_SEQ_CST);
-    MHD_resume_connection(r->c);
-    free(u);
+    upload_end(u);
     return NULL;
 }
 
-/* Take r's connection and read the rest of its body (left bytes, or
-   UINT64_MAX: until the client closes) on a thread; MHD_NO when that
-   cannot start (the transfer then fails). */
+/* Take r's connection and, on a thread, read the rest of its body (left
+   bytes, or UINT64_MAX: until the client closes) or, for an export, send
+   the response; MHD_NO when that cannot start (the transfer then
+   fails). */
 static enum MHD_Result upload_take(req *r, uint64_t left)
 {
     xcpd_http *h = r->l->http;
@@ -987,73 +1029,92 @@ static enum MHD_Result import_step(req *r, const char *data, size_t *n)
     return queue(r, MHD_HTTP_OK, x);
 }
 
-static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
+/* The content type XAPI gives each format (export_raw_vdi.ml). */
+static const char *export_type(const req *r)
 {
-    req *r = cls;
-    size_t got = 0;
+    return r->ext[0] == 'v'   ? "application/vhd"
+           : r->ext[0] == 'q' ? "application/x-qemu-disk"
+                              : "application/octet-stream";
+}
 
-    if (r->t == NULL)
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    if (xcp_server_transfer_read(r->t, buf, max, &got, pos) < 0) {
-        /* MHD closes the connection short of Content-Length; the task
-           gets the error when the request ends. */
-        r->stream_error = 1;
-        if (r->l->http->verbose) {
-            char *text = error_text("VDI_IO_ERROR");
+/* The export's head, as MHD would have sent it: the length is known, so
+   no chunking; the closing matches XAPI's transfer replies. */
+static int download_head(upload *u)
+{
+    req *r = u->r;
+    char head[1024];
+    int n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 200 OK\r\n"
+                     "Connection: close\r\n"
+                     "Content-Length: %" PRIu64 "\r\n"
+                     "Content-Type: %s\r\n"
+                     "Content-Disposition: attachment; "
+                     "filename=\"%s.%s\"\r\n"
+                     "task-id: %s\r\n"
+                     "Cache-Control: no-cache, no-store\r\n\r\n",
+                     r->size, export_type(r),
+                     r->vdi_uuid != NULL ? r->vdi_uuid : "", r->ext,
+                     r->task != NULL ? r->task : "");
 
-            xcpd_log(LOG_INFO, "%s %s from %s: read at %" PRIu64 ": %s",
-                     r->method, r->path, r->addr, pos,
-                     text != NULL ? text : "");
-            free(text);
+    return n > 0 && (size_t)n < sizeof(head)
+               ? xcpd_io_write(&u->client, head, (size_t)n)
+               : -1;
+}
+
+/* The export's body, EXPORT_BLOCK at a time: 1 when it all went, 0 when
+   the transfer (its error on this thread) or the client failed. */
+static int download_body(upload *u, char *buf)
+{
+    req *r = u->r;
+    uint64_t pos = 0;
+    size_t got;
+
+    while (pos < r->size) {
+        if (__atomic_load_n(&u->stopping, __ATOMIC_SEQ_CST))
+            return 0;
+        if (xcp_server_transfer_read(r->t, buf, EXPORT_BLOCK, &got, pos)
+            < 0)
+            return 0;
+        if (got == 0) {
+            /* The end before the announced size. */
+            if (r->l->http->verbose)
+                xcpd_log(LOG_INFO, "%s %s from %s: data ends at %" PRIu64
+                         " of %" PRIu64, r->method, r->path, r->addr, pos,
+                         r->size);
+            return 0;
         }
-        return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (xcpd_io_write(&u->client, buf, got) < 0) {
+            xcp_error_clear();
+            if (r->l->http->verbose)
+                xcpd_log(LOG_INFO, "%s %s from %s: client gone at %" PRIu64,
+                         r->method, r->path, r->addr, pos);
+            return 0;
+        }
+        pos += got;
     }
-    if (got > 0)
-        return (ssize_t)got;
-    /* The end before the announced size: MHD would report the request
-       completed (and the task succeed) on a body short of its
-       Content-Length. */
-    if (pos < r->size) {
-        r->stream_error = 1;
-        if (r->l->http->verbose)
-            xcpd_log(LOG_INFO, "%s %s from %s: data ends at %" PRIu64
-                     " of %" PRIu64, r->method, r->path, r->addr, pos,
-                     r->size);
-        return MHD_CONTENT_READER_END_WITH_ERROR;
-    }
-    return MHD_CONTENT_READER_END_OF_STREAM;
+    return 1;
 }
 
 static enum MHD_Result export_step(req *r, const char *data, size_t *n)
 {
-    struct MHD_Response *x;
-    char disposition[128];
-
+    (void)data;
+    if (r->taken) {
+        /* Resumed once the export thread is done: close. */
+        *n = 0;
+        return __atomic_load_n(&r->taken_done, __ATOMIC_SEQ_CST) ? MHD_NO
+                                                                 : MHD_YES;
+    }
     if (*n > 0) {
         *n = 0; /* a GET body means nothing here */
         return MHD_YES;
     }
     if (r->fail_status != 0)
         return transfer_refusal(r);
-    /* The size is known, so MHD sends Content-Length and no chunking;
-       the closing matches XAPI's transfer replies. */
-    x = MHD_create_response_from_callback(r->size, EXPORT_BLOCK,
-                                          export_reader, r, NULL);
-    if (x == NULL)
-        return MHD_NO;
-    /* XAPI's types (export_raw_vdi.ml) */
-    MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            r->ext[0] == 'v' ? "application/vhd"
-                            : r->ext[0] == 'q' ? "application/x-qemu-disk"
-                                               : "application/octet-stream");
-    snprintf(disposition, sizeof(disposition),
-             "attachment; filename=\"%s.%s\"",
-             r->vdi_uuid != NULL ? r->vdi_uuid : "", r->ext);
-    MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
-                            disposition);
-    add_transfer_headers(r, x);
-    MHD_add_response_header(x, MHD_HTTP_HEADER_CONNECTION, "close");
-    return queue(r, MHD_HTTP_OK, x);
+    /* Sent by a thread of its own on the connection taken from MHD: big
+       blocks straight from the transfer to the socket (or TLS records
+       back to back), where MHD's loop would take one event-loop turn per
+       TLS record (16 KiB). */
+    return upload_take(r, 0);
 }
 
 /* ---- request framing ---------------------------------------------------- */
@@ -1267,15 +1328,12 @@ void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     r->ending = 1;
     pthread_mutex_unlock(&h->mu);
     if (r->t != NULL) {
-        /* An import that never saw its end or an export that was cut
-           short: the task fails, with the error recorded on this thread
-           when there is one. (An import read until its client closes
-           is the upload thread's, which ends it.) */
-        int ok = r->route == ROUTE_EXPORT
-                     ? toe == MHD_REQUEST_TERMINATED_COMPLETED_OK
-                           && !r->stream_error
-                     : r->until_close
-                           && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN;
+        /* An import that never saw its end or an export that never got
+           its thread (the client went first): the task fails, with the
+           error recorded on this thread when there is one. (A transfer
+           on a taken connection is its thread's, which ends it.) */
+        int ok = r->route != ROUTE_EXPORT && r->until_close
+                 && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN;
 
         xcp_error_clear();
         if (!ok && h->verbose)

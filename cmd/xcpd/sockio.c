@@ -65,20 +65,40 @@ ssize_t xcpd_io_read_wait(xcpd_io *x, void *buf, size_t n, int timeout_ms)
     struct pollfd pf;
     ssize_t r;
 
-    for (;;) {
-        if (!xcpd_io_pending(x)) {
-            pf.fd = x->fd;
-            pf.events = POLLIN;
-            r = poll(&pf, 1, timeout_ms);
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return r == 0 ? -3 : -1;
-        }
-        r = xcpd_io_read(x, buf, n);
-        if (r != -2)
-            return r;
+    /* Read first and poll only when nothing is there: a busy upload then
+       costs one syscall per buffer, not two. */
+    while ((r = xcpd_io_read(x, buf, n)) == -2) {
+        pf.fd = x->fd;
+        pf.events = POLLIN;
+        r = poll(&pf, 1, timeout_ms);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r == 0 ? -3 : -1;
     }
+    return r;
+}
+
+ssize_t xcpd_io_read_fill(xcpd_io *x, void *buf, size_t n, int timeout_ms,
+                          ssize_t *end)
+{
+    size_t have;
+    ssize_t r;
+
+    if (*end <= 0)
+        return *end;
+    r = xcpd_io_read_wait(x, buf, n, timeout_ms);
+    /* Then what is there already, without waiting: over TLS each read
+       gives one record (16 KiB), which would otherwise be one write of
+       the disk each. An end or error after some bytes is kept for the
+       next call (GnuTLS does not say it twice). */
+    for (have = r > 0 ? (size_t)r : n; have < n; have += (size_t)r)
+        if ((r = xcpd_io_read(x, (char *)buf + have, n - have)) <= 0) {
+            if (r != -2)
+                *end = r;
+            return (ssize_t)have;
+        }
+    return r > 0 ? (ssize_t)have : r;
 }
 
 int xcpd_io_take(struct MHD_Connection *c, xcpd_io *x)

@@ -73,6 +73,12 @@ ssize_t xcpd_io_read(xcpd_io *x, void *buf, size_t n);
 /* The same, waiting up to timeout_ms (-1: forever) for bytes: -3 when
  * none came. */
 ssize_t xcpd_io_read_wait(xcpd_io *x, void *buf, size_t n, int timeout_ms);
+/* As xcpd_io_read_wait, then reading on while bytes are already there
+ * (without waiting), up to n: > 0 bytes, or its 0, -1 or -3. *end (1
+ * before the first call) keeps an end or error met after some bytes,
+ * which the next call returns. */
+ssize_t xcpd_io_read_fill(xcpd_io *x, void *buf, size_t n, int timeout_ms,
+                          ssize_t *end);
 /* Bytes the TLS layer holds already decrypted (poll cannot see them). */
 int xcpd_io_pending(xcpd_io *x);
 /* All of buf to the client: 0, or -1 when it is gone (or stalled 30 s). */

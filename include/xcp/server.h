@@ -181,20 +181,25 @@ typedef enum xcp_server_direction {
     XCP_SERVER_EXPORT = 1,   /**< VDI → client (GET /export_raw_vdi) */
 } xcp_server_direction;
 
+#define XCP_SERVER_TRANSFER_REQUEST_VERSION 1
+
 /** What a transfer handler parsed from its URL (query or cookies).
- * Borrowed for the duration of xcp_server_transfer_open() only. */
+ * Zero-initialise, set version; the struct only grows at its end, under
+ * a new version. Borrowed for the duration of
+ * xcp_server_transfer_open() only. */
 typedef struct xcp_server_transfer_request {
+    unsigned version;        /**< XCP_SERVER_TRANSFER_REQUEST_VERSION */
     xcp_server_direction direction;
     const char *session_id;  /**< NULL when absent */
     const char *task_id;     /**< existing task to report into, or NULL */
     const char *vdi;         /**< VDI ref or uuid */
-    const char *format;      /**< "raw" (default when NULL), "vhd" or,
-                                  export only, "qcow2", any case; others
-                                  give INVALID_VALUE ["format", f] → 404.
-                                  An import of a VHD writes what the
-                                  image holds into the VDI, whatever its
-                                  own format; an export produces a
-                                  dynamic VHD or a qcow2 v3 image */
+    const char *format;      /**< "raw" (default when NULL), "vhd" or
+                                  "qcow2", any case; others give
+                                  INVALID_VALUE ["format", f] → 404.
+                                  An import of an image writes what it
+                                  holds into the VDI, whatever its own
+                                  format; an export produces a dynamic
+                                  VHD or a qcow2 v3 image */
     const char *basic_user;  /**< Authorization: Basic credentials, or */
     const char *basic_password; /**< NULL */
     uint64_t content_length; /**< import: declared body size; UINT64_MAX
@@ -206,10 +211,18 @@ typedef struct xcp_server_transfer_request {
                                   headers (offset u64, length u32,
                                   little-endian) each before its data,
                                   the last one all zeros */
+    const char *sr_id;       /**< import without vdi: a new VDI ("Imported
+                                  VDI", content_length bytes, raw only,
+                                  else NOT_IMPLEMENTED → 400) is made in
+                                  this SR (ref or uuid) and destroyed
+                                  again if the import fails; the task's
+                                  result is its ref. NULL when absent */
 } xcp_server_transfer_request;
 
 /**
- * Start a transfer: authenticate (local root, session_id, or Basic
+ * Start a transfer: check r->version (INVALID_VALUE
+ * ["xcp_server_transfer_request.version", v], 500), authenticate (local
+ * root, session_id, or Basic
  * credentials), find the VDI, check it can be used (not attached
  * read-write by a running VM), create a task unless task_id names one, and
  * open the disk image. On failure returns a negative code with the XenAPI

@@ -31,8 +31,9 @@ typedef void (*xcp_transfer_progress)(void *ctx, uint64_t done,
 typedef struct xcp_vdi_transfer_options {
     unsigned version;
     /** "raw" (NULL: raw), "vhd" (a dynamic VHD image; an import also
-     * takes a differencing one, applied over the VDI's contents) or, for
-     * an export only, "qcow2" (a qcow2 v3 image). */
+     * takes a differencing one, applied over the VDI's contents) or
+     * "qcow2" (a qcow2 v3 image; an import takes version 2 or 3, and
+     * one with a backing file is applied over the VDI's contents). */
     const char *format;
     xcp_transfer_progress progress;  /**< or NULL */
     void *progress_ctx;
@@ -40,8 +41,8 @@ typedef struct xcp_vdi_transfer_options {
 
 /**
  * Write what fd holds (read to its end) into the VDI: raw bytes from
- * offset 0, or a VHD image's contents (the VDI then reads as the image
- * does, whatever its own format). The VDI must be writable and not
+ * offset 0, or a VHD or qcow2 image's contents (the VDI then reads as
+ * the image does, whatever its own format). The VDI must be writable and not
  * attached to a running VM. Errors: SESSION_INVALID; HANDLE_INVALID
  * ["VDI", ref]; VDI_READONLY; VDI_IN_USE; INVALID_VALUE ["format", f];
  * VDI_IO_ERROR [reason] for data past the VDI's end, a malformed image,

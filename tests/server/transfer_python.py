@@ -17,6 +17,17 @@ Per transport:
  - import of a dynamic VHD made by `qemu-img convert` into a VDI that
    held other data: the VDI then equals the image (zeros where the image
    has no block);
+ - import of qcow2 images (qemu-img's v3 and v2 with 4 KiB clusters, our
+   own export) into VDIs of either image format that held other data,
+   of an overlay with a backing file (only what it holds changes); a
+   qcow2 cut short, compressed, larger than the VDI, or no qcow2 at all
+   fails its task with VDI_IO_ERROR;
+ - an import by sr_id (no vdi) makes "Imported VDI" of the body's length
+   (task result, name, size, data); a VHD, a body of unknown length or an
+   import cut short leave no VDI behind;
+ - an SR on an 8 MiB tmpfs: SR_FULL before a byte is written for a raw
+   import of a declared length it cannot hold, SR_FULL (not
+   VDI_IO_ERROR) when writes of an unknown length run out of space;
  - a client that vanishes in the middle of a Content-Length upload fails
    its task within seconds (VDI_IO_ERROR);
  - unknown format: 404 and the client's task fails with INVALID_VALUE.
@@ -291,9 +302,7 @@ def t_vhd(where, x, s, tmp):
     p = qemu_img("compare", "-f", "qcow2", "-F", "raw", q, raw)
     C.eq(p.returncode, 0, "qemu-img compare: exported qcow2 = data" +
          (": " + p.stdout + p.stderr if p.returncode else ""))
-    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&format=qcow2"
-               % (vdi, s), img[:4096])
-    C.eq(r.status, 404, "qcow2 import: not ours yet (404)")
+    t_qcow2(where, x, s, tmp, raw, img)
 
     # import: qemu-img's dynamic VHD of other data into this VDI
     other = bytearray(SIZE)
@@ -319,6 +328,229 @@ def t_vhd(where, x, s, tmp):
                % (vdi, s), body[:len(body) // 2])
     rec = wait_task(x, s, task_of(r))
     C.eq(rec["status"], "failure", "a VHD cut short fails")
+
+
+def import_image(where, x, s, vdi, body, fmt="qcow2"):
+    """PUT body as fmt into vdi, in a task of ours: (HTTP status, the
+    task's record). A refused upload may be cut before the client has
+    sent it all (XAPI closes too): status None then."""
+    task = x.call("task.create", s, "import", "")
+    try:
+        r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&format=%s"
+                   "&task_id=%s" % (vdi, s, fmt, task), body)
+        status = r.status
+    except (OSError, http.client.HTTPException):
+        status = None
+    return status, wait_task(x, s, task)
+
+
+def other_data():
+    """Data unlike pattern()'s, where pattern() has holes: an import of
+    an image without a parent must leave zeros there."""
+    b = bytearray(SIZE)
+    b[2 * MiB:3 * MiB] = os.urandom(MiB)
+    b[9 * MiB:10 * MiB] = os.urandom(MiB)
+    return bytes(b)
+
+
+def t_qcow2(where, x, s, tmp, raw, ours):
+    """qcow2 imports: qemu-img's (v3 64 KiB clusters, v2 4 KiB ones) and
+    our own export, into VDIs of either image format that held other
+    data; an overlay with a backing file applied over the VDI; images we
+    cannot take fail their task with VDI_IO_ERROR."""
+    with open(raw, "rb") as f:
+        data = f.read()
+    imgs = {"ours": ours}
+    for name, opts in (("qemu-img v3", "cluster_size=65536"),
+                       ("qemu-img v2 4k", "compat=0.10,cluster_size=4096")):
+        q = os.path.join(tmp, "in.qcow2")
+        p = qemu_img("convert", "-f", "raw", "-O", "qcow2", "-o", opts, raw, q)
+        C.eq(p.returncode, 0, "qemu-img convert %s %s" % (name, p.stderr))
+        with open(q, "rb") as f:
+            imgs[name] = f.read()
+    for name, body in imgs.items():
+        for fmt in ("qcow2", "vhd"):
+            what = "qcow2 import (%s) into a %s VDI" % (name, fmt)
+            vdi = new_vdi(x, s)
+            if fmt == "vhd":
+                sr = x.call("SR.get_all", s)[0]
+                vdi = x.call("VDI.create", s, {
+                    "name_label": "v", "name_description": "", "SR": sr,
+                    "virtual_size": str(SIZE), "type": "user",
+                    "sharable": False, "read_only": False,
+                    "other_config": {}, "xenstore_data": {},
+                    "sm_config": {"image-format": "vhd"}, "tags": []})
+            put(where, "/import_raw_vdi?vdi=%s&session_id=%s" % (vdi, s),
+                other_data())
+            status, rec = import_image(where, x, s, vdi, body)
+            C.eq((status, rec["status"], rec["error_info"]),
+                 (200, "success", []), what)
+            C.ok(vdi in rec["result"], what + ": the result is the VDI",
+                 rec["result"])
+            check_exported(x, s, where, vdi, data, what)
+
+    # an overlay (backing file) changes only what it holds
+    base = os.path.join(tmp, "base.raw")
+    with open(base, "wb") as f:
+        f.write(data)
+    ov = os.path.join(tmp, "ov.qcow2")
+    p = qemu_img("create", "-f", "qcow2", "-b", base, "-F", "raw", ov)
+    C.eq(p.returncode, 0, "qemu-img create overlay " + p.stderr)
+    p = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                        "write -P 0x55 %d 65536" % (3 * MiB), "-c",
+                        "write -z %d 65536" % (0), ov],
+                       capture_output=True, text=True)
+    C.eq(p.returncode, 0, "qemu-io write into the overlay " + p.stderr)
+    with open(ov, "rb") as f:
+        body = f.read()
+    vdi = new_vdi(x, s)
+    put(where, "/import_raw_vdi?vdi=%s&session_id=%s" % (vdi, s), data)
+    status, rec = import_image(where, x, s, vdi, body)
+    C.eq((rec["status"], rec["error_info"]), ("success", []),
+         "qcow2 overlay import")
+    want = bytearray(data)
+    want[3 * MiB:3 * MiB + 65536] = b"\x55" * 65536
+    want[0:65536] = bytes(65536)
+    check_exported(x, s, where, vdi, bytes(want),
+                   "qcow2 overlay over the VDI's data")
+
+    # what we cannot take
+    vdi = new_vdi(x, s)
+    status, rec = import_image(where, x, s, vdi, ours[:len(ours) // 2])
+    C.eq((rec["status"], rec["error_info"][:1]), ("failure", ["VDI_IO_ERROR"]),
+         "a qcow2 cut short fails with VDI_IO_ERROR")
+    q = os.path.join(tmp, "c.qcow2")
+    qemu_img("convert", "-c", "-f", "raw", "-O", "qcow2", raw, q)
+    with open(q, "rb") as f:
+        status, rec = import_image(where, x, s, vdi, f.read())
+    C.ok(rec["status"] == "failure" and "compressed" in str(rec["error_info"]),
+         "a compressed qcow2 fails, saying why", str(rec["error_info"]))
+    q = os.path.join(tmp, "big.qcow2")
+    qemu_img("create", "-f", "qcow2", q, str(2 * SIZE))
+    with open(q, "rb") as f:
+        status, rec = import_image(where, x, s, vdi, f.read())
+    C.ok(rec["status"] == "failure" and "larger" in str(rec["error_info"]),
+         "a qcow2 larger than the VDI fails", str(rec["error_info"]))
+    status, rec = import_image(where, x, s, vdi, b"\0" * 65536)
+    C.eq(rec["error_info"][:1], ["VDI_IO_ERROR"], "not a qcow2: VDI_IO_ERROR")
+
+
+def t_sr_id(where, x, s):
+    """An import by sr_id (no vdi) makes "Imported VDI" of the body's
+    length, as XAPI's handler does; images, a body of unknown length or
+    an import that fails leave no VDI behind."""
+    sr = x.call("SR.get_all", s)[0]
+    before = set(x.call("VDI.get_all", s))
+    data = pattern()
+    r, _ = put(where, "/import_raw_vdi?sr_id=%s&session_id=%s" % (sr, s),
+               data)
+    C.eq(r.status, 200, "sr_id import status")
+    rec = wait_task(x, s, task_of(r))
+    C.eq((rec["status"], rec["error_info"]), ("success", []),
+         "sr_id import: task succeeds")
+    made = set(x.call("VDI.get_all", s)) - before
+    C.eq(len(made), 1, "sr_id import: one new VDI")
+    vdi = made.pop() if made else ""
+    C.ok(vdi in rec["result"], "sr_id import: the task's result is it",
+         rec["result"])
+    C.eq((x.call("VDI.get_name_label", s, vdi),
+          x.call("VDI.get_virtual_size", s, vdi),
+          x.call("VDI.get_SR", s, vdi)),
+         ("Imported VDI", str(SIZE), sr), "sr_id import: name, size, SR")
+    check_exported(x, s, where, vdi, data, "sr_id import")
+    before = set(x.call("VDI.get_all", s))
+    uuid = x.call("SR.get_uuid", s, sr)
+    status, rec = import_image(where, x, s, "&sr_id=" + uuid, data[:4096],
+                               "vhd")
+    C.eq((status, rec["error_info"][:1]), (400, ["NOT_IMPLEMENTED"]),
+         "sr_id import of a VHD: 400 NOT_IMPLEMENTED")
+    k = raw_socket(where)
+    k.sendall(("PUT /import_raw_vdi?sr_id=%s&session_id=%s HTTP/1.0\r\n"
+               "\r\n" % (sr, s)).encode())
+    status, hdrs = read_head(k)
+    k.close()
+    C.eq(status, 400, "sr_id import of unknown length: 400")
+    task = x.call("task.create", s, "t", "")
+    k = raw_socket(where)
+    k.sendall(("PUT /import_raw_vdi?sr_id=%s&session_id=%s&task_id=%s "
+               "HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+               % (sr, s, task, SIZE)).encode())
+    k.sendall(data[:SIZE // 2])
+    k.close()
+    rec = wait_task(x, s, task, timeout=60)
+    C.eq(rec["status"], "failure", "sr_id import cut short fails")
+    C.eq(set(x.call("VDI.get_all", s)), before,
+         "... and no VDI is left behind by the failures")
+
+
+def t_full(where, x, s, state):
+    """An SR on an 8 MiB tmpfs: a raw import of a declared length it
+    cannot hold is refused with SR_FULL before a byte is written (the
+    VDI keeps its data); one of unknown length that runs out of space
+    fails with SR_FULL, not VDI_IO_ERROR, and leaves an image qemu-img
+    check passes."""
+    mnt = os.path.join(state, "full-%s" % where[0])  # where SRs may be
+    os.mkdir(mnt)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs",
+                        mnt], capture_output=True, text=True)
+    if p.returncode != 0:
+        log("SKIP full SR: cannot mount a tmpfs: " + p.stderr.strip())
+        return
+    try:
+        host = x.call("host.get_all", s)[0]
+        sr = x.call("SR.create", s, host, {"location": mnt}, "0", "small",
+                    "", "file", "user", False, {})
+        rec = {"name_label": "f", "name_description": "", "SR": sr,
+               "virtual_size": str(SIZE), "type": "user", "sharable": False,
+               "read_only": False, "other_config": {}, "xenstore_data": {},
+               "sm_config": {}, "tags": []}
+        vdi = x.call("VDI.create", s, rec)
+        first = os.urandom(MiB)
+        r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s"
+                   % (vdi, s), first)
+        C.eq(wait_task(x, s, task_of(r))["status"], "success",
+             "full SR: a 1 MiB import fits")
+        big = os.urandom(SIZE)
+        status, rec = import_image(where, x, s, vdi, big, "raw")
+        C.eq(rec["error_info"][:1], ["SR_FULL"],
+             "full SR: a 16 MiB import is refused with SR_FULL")
+        C.ok(len(rec["error_info"]) == 3 and
+             int(rec["error_info"][1]) > int(rec["error_info"][2]),
+             "... [requested, maximum], requested above maximum",
+             str(rec["error_info"]))
+        r, got = export(where, vdi, s)
+        C.ok(got[:MiB] == first and got[MiB:] == bytes(SIZE - MiB),
+             "... before a byte was written: the VDI kept its data")
+        # unknown length: the writes run out of space
+        task = x.call("task.create", s, "t", "")
+        k = raw_socket(where)
+        k.sendall(("PUT /import_raw_vdi?vdi=%s&session_id=%s&task_id=%s "
+                   "HTTP/1.0\r\n\r\n" % (vdi, s, task)).encode())
+        read_head(k)
+        try:
+            k.sendall(big)
+            k.shutdown(socket.SHUT_WR)
+            k.recv(1)
+        except OSError:
+            pass
+        k.close()
+        rec = wait_task(x, s, task, timeout=60)
+        C.eq((rec["status"], rec["error_info"][:1]), ("failure", ["SR_FULL"]),
+             "full SR, unknown length: the task fails with SR_FULL")
+        # The next import repairs what the failed writes leaked (the
+        # image stayed marked dirty), and the image then passes check.
+        r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s"
+                   % (vdi, s), first)
+        C.eq(wait_task(x, s, task_of(r))["status"], "success",
+             "full SR: the VDI takes an import again")
+        for img in images(mnt):
+            p = qemu_img("check", "-f", "qcow2", img)
+            C.eq(p.returncode, 0, "full SR: qemu-img check of the image "
+                 "after ENOSPC and a new import" +
+                 (": " + p.stdout + p.stderr if p.returncode else ""))
+        x.call("VDI.destroy", s, vdi)
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 
 def t_vanish(where, x, s):
@@ -443,6 +675,8 @@ def run(d, where, tmp):
     C.section("%s until close" % where[0], t_until_close, where, x, s)
     C.section("%s chunked" % where[0], t_chunked, where, x, s)
     C.section("%s vhd" % where[0], t_vhd, where, x, s, tmp)
+    C.section("%s sr_id" % where[0], t_sr_id, where, x, s)
+    C.section("%s full SR" % where[0], t_full, where, x, s, d.state)
     C.section("%s vanish" % where[0], t_vanish, where, x, s)
     C.section("%s errors" % where[0], t_errors, where, x, s)
 

@@ -234,6 +234,27 @@ int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr)
     return xcp__update_allowed(c, sr);
 }
 
+int xcp__sr_room(xcp__ctx *c, xcp__obj *sr, uint64_t need)
+{
+    xcp__srt t;
+    xcp_sr_stat st;
+    xcp_sr_error err;
+    char req[24], max[24];
+    int rc;
+
+    if ((rc = xcp__srt_get(c, sr, false, &t)) < 0)
+        return rc;
+    memset(&err, 0, sizeof(err));
+    memset(&st, 0, sizeof(st));
+    rc = t.type->ops->sr_stat ? t.type->ops->sr_stat(&t.t, &st, &err) : -1;
+    xcp__srt_free(&t);
+    if (rc < 0 || need <= st.free_space)
+        return 0;               /* or unknown: the writes will tell */
+    snprintf(req, sizeof(req), "%llu", (unsigned long long)need);
+    snprintf(max, sizeof(max), "%llu", (unsigned long long)st.free_space);
+    return XCP__ERR_SR_FULL(req, max);
+}
+
 static int add_allocation(xcp__ctx *c, xcp__obj *sr, int64_t delta)
 {
     int64_t cur = xcp__obj_int(sr, F(SR, virtual_allocation));
@@ -647,6 +668,8 @@ bool xcp__vdi_attached(xcp__ctx *c, xcp__obj *vdi)
 
 struct xcp__vdi_stream {
     xcp__engine *e;
+    struct xcp__vdi_stream *next;   /* e->sr_writers, when writing */
+    bool writer;
     const xcp_sr_ops *ops;
     xcp_sr_stream *s;
     uint64_t size;
@@ -654,6 +677,17 @@ struct xcp__vdi_stream {
     char sr[XCP_REF_MAX];
     char vdi[XCP_REF_MAX];
 };
+
+/* Whether a stream writes into VDI vdi_ref now (sr_lock held). */
+static bool vdi_writer(xcp__engine *e, const char *vdi_ref)
+{
+    const xcp__vdi_stream *w;
+
+    for (w = e->sr_writers; w; w = w->next)
+        if (!strcmp(w->vdi, vdi_ref))
+            return true;
+    return false;
+}
 
 int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
                          xcp__vdi_stream **out)
@@ -675,7 +709,11 @@ int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
         return rc;
     ops = t.type->ops;
     memset(&err, 0, sizeof(err));
-    if (ops->version < 3 || !ops->vdi_stream_open) {
+    if (write_op && vdi_writer(c->e, vdi->ref)) {
+        /* A second writer (another import) would interleave its blocks
+           with the first's: refused as a VBD would be. */
+        rc = XCP__ERR_VDI_IN_USE(vdi->ref, write_op);
+    } else if (ops->version < 3 || !ops->vdi_stream_open) {
         rc = XCP__ERR_SR_OPERATION_NOT_SUPPORTED(sr->ref);
     } else if (!(s = xcp__calloc(1, sizeof(*s)))) {
         rc = xcp__oom();
@@ -694,6 +732,11 @@ int xcp__vdi_stream_open(xcp__ctx *c, xcp__obj *vdi, const char *write_op,
         snprintf(s->vdi, sizeof(s->vdi), "%s", vdi->ref);
         s->about.sr = s->sr;
         s->about.vdi = s->vdi;
+        if (write_op) {         /* sr_lock held */
+            s->writer = true;
+            s->next = c->e->sr_writers;
+            c->e->sr_writers = s;
+        }
         *out = s;
     }
     xcp__srt_free(&t);
@@ -721,9 +764,12 @@ int xcp__vdi_stream_write(xcp__vdi_stream *s, uint64_t offset,
     xcp_sr_error err;
 
     memset(&err, 0, sizeof(err));
-    return s->ops->stream_write(s->s, offset, buf, n, &err) < 0
-               ? xcp__sr_fail_about(&err, &s->about) : 0;
+    if (s->ops->stream_write(s->s, offset, buf, n, &err) == 0)
+        return 0;
+    s->about.requested = (int64_t)n;    /* SR_FULL: this write's */
+    return xcp__sr_fail_about(&err, &s->about);
 }
+
 
 int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
                             uint64_t length, xcp_sr_extent_cb cb, void *ctx)
@@ -746,6 +792,17 @@ int xcp__vdi_stream_close(xcp__vdi_stream *s)
     memset(&err, 0, sizeof(err));
     if ((rc = s->ops->stream_close(s->s, &err)) < 0)
         rc = xcp__sr_fail_about(&err, &s->about);
+    if (s->writer) {
+        xcp__vdi_stream **p;
+
+        pthread_mutex_lock(&s->e->sr_lock);
+        for (p = &s->e->sr_writers; *p; p = &(*p)->next)
+            if (*p == s) {
+                *p = s->next;
+                break;
+            }
+        pthread_mutex_unlock(&s->e->sr_lock);
+    }
     __atomic_sub_fetch(&s->e->sr_streams, 1, __ATOMIC_SEQ_CST);
     free(s);
     return rc;

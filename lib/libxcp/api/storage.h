@@ -121,7 +121,8 @@ bool xcp__vdi_attached(xcp__ctx *c, xcp__obj *vdi);
  * engine lock, one thread at a time, until xcp__vdi_stream_close. A
  * stream for writing (write_op non-NULL: the operation, as VDI_IN_USE
  * names it) needs a writable VDI (VDI_READONLY for a read-only one or a
- * snapshot) that no running VM has attached (VDI_IN_USE). I/O errors are
+ * snapshot) that no running VM has attached and no other stream writes
+ * (VDI_IN_USE [vdi, write_op]). I/O errors are
  * the driver's (VDI_IO_ERROR [reason]); every failure sets the thread's
  * error.
  */
@@ -148,6 +149,9 @@ int xcp__vdi_stream_close(xcp__vdi_stream *s);
  * (the parent's uuid, removed when there is none). */
 int xcp__vdi_apply_info(xcp__ctx *c, xcp__obj *vdi,
                         const xcp_sr_vdi_info *in);
+/* SR_FULL [need, free] when the storage behind sr has fewer than need
+ * bytes free now (the driver's sr_stat; 0 when it cannot tell). */
+int xcp__sr_room(xcp__ctx *c, xcp__obj *sr, uint64_t need);
 /* Refresh a VDI's sizes from storage, and its SR's totals. */
 int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi);
 

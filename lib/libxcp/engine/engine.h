@@ -95,6 +95,9 @@ struct xcp__engine {
      * image only when neither moved since it looked (api/storage.c). */
     uint64_t sr_open_gen;
     unsigned sr_streams;
+    /* VDI streams open for writing (a VDI has one writer at a time),
+     * under sr_lock (api/storage.c). */
+    struct xcp__vdi_stream *sr_writers;
     /* <state dir>/sr-intents: images being made or deleted outside the
      * commit of their record, and how many are in flight (storage.c). */
     int intent_fd;

@@ -7,8 +7,9 @@
  * and to update the task; the bytes move without it, a buffer at a time.
  * The body is the disk's bytes (raw), XAPI's chunk frames (12 bytes:
  * offset u64 and length u32, little-endian, then the data; a frame of
- * offset and length 0 ends it), or a VHD image streamed through
- * sr/vhd_stream.c, whatever the format of the VDI's own image.
+ * offset and length 0 ends it), or a VHD or qcow2 image streamed through
+ * sr/vhd_stream.c or sr/qcow2_stream_in.c, whatever the format of the
+ * VDI's own image.
  */
 #include "transfer.h"
 #include "../api/storage.h"
@@ -24,7 +25,7 @@
 typedef enum xfmt {
     XFMT_RAW,
     XFMT_VHD,
-    XFMT_QCOW2,     /* export only */
+    XFMT_QCOW2,
 } xfmt;
 
 /* An export's image producer (sr/vhd_stream.c, sr/qcow2_stream.c). */
@@ -75,6 +76,58 @@ typedef struct encoder {
 ENCODER_OF(vhd, xcp__vhd_out)
 ENCODER_OF(qcow2, xcp__qcow2_out)
 
+/* An import's image parser (sr/vhd_stream.c, sr/qcow2_stream_in.c). */
+typedef struct decoder {
+    int (*create)(void **out, uint64_t max_size, char *err, size_t errlen);
+    int (*feed)(void *in, const void *buf, size_t n,
+                xcp__vhd_stream_write_cb write, void *ctx, char *err,
+                size_t errlen);
+    int (*finish)(void *in, char *err, size_t errlen);
+    bool (*differencing)(const void *in);
+    bool (*covered)(const void *in, uint64_t offset, uint32_t *unit);
+    void (*free)(void *in);
+} decoder;
+
+#define DECODER_OF(name, type)                                             \
+    static int name##_in_create(void **out, uint64_t max, char *err,       \
+                                size_t errlen)                             \
+    {                                                                      \
+        type *in = NULL;                                                   \
+        int rc = xcp__##name##_in_new(&in, max, err, errlen);              \
+        *out = in;                                                         \
+        return rc;                                                         \
+    }                                                                      \
+    static int name##_in_feed(void *in, const void *buf, size_t n,         \
+                              xcp__vhd_stream_write_cb write, void *ctx,   \
+                              char *err, size_t errlen)                    \
+    {                                                                      \
+        return xcp__##name##_in_feed(in, buf, n, write, ctx, err, errlen); \
+    }                                                                      \
+    static int name##_in_finish(void *in, char *err, size_t errlen)        \
+    {                                                                      \
+        return xcp__##name##_in_finish(in, err, errlen);                   \
+    }                                                                      \
+    static bool name##_in_differencing(const void *in)                     \
+    {                                                                      \
+        return xcp__##name##_in_differencing(in);                          \
+    }                                                                      \
+    static bool name##_in_covered(const void *in, uint64_t off,            \
+                                  uint32_t *unit)                          \
+    {                                                                      \
+        return xcp__##name##_in_covered(in, off, unit);                    \
+    }                                                                      \
+    static void name##_in_free(void *in)                                   \
+    {                                                                      \
+        xcp__##name##_in_free(in);                                         \
+    }                                                                      \
+    static const decoder name##_decoder = {                                \
+        name##_in_create,       name##_in_feed,    name##_in_finish,       \
+        name##_in_differencing, name##_in_covered, name##_in_free,         \
+    };
+
+DECODER_OF(vhd, xcp__vhd_in)
+DECODER_OF(qcow2, xcp__qcow2_in)
+
 /* Zeros are left unwritten over holes in pieces of this size (the
    clusters of qcow2 images). */
 #define SPARSE_GRAIN ((size_t)64 * 1024)
@@ -94,12 +147,15 @@ struct xcp__transfer {
     uint64_t expected;    /* bytes the transfer should move */
     bool declared;        /* import: expected is the declared length */
     bool own_task;        /* the task was made here (no task_id) */
+    bool made;            /* the VDI was made here (sr_id): it goes if
+                             the import fails */
     int64_t progress_ms;  /* last progress update */
     xfmt format;
     uint64_t length;      /* export: bytes of the body */
     const encoder *enc;   /* export as an image: its producer */
     void *out;
-    xcp__vhd_in *vin;     /* import of a vhd */
+    const decoder *dec;   /* import of an image: its parser */
+    void *in;
     /* import in chunk frames */
     bool chunked;
     bool chunk_end;       /* the last frame came */
@@ -127,15 +183,18 @@ struct opener {
     int http;
 };
 
-static int find_vdi(xcp__ctx *c, const char *id, xcp__obj **out)
+/* The object of class cls (named name in errors) whose ref or uuid is
+ * id: UUID_INVALID or HANDLE_INVALID [name, id] when there is none. */
+static int find_obj(xcp__ctx *c, int cls, const char *name, const char *id,
+                    xcp__obj **out)
 {
-    xcp__obj *v = xcp__db_get_cls(c->db, C(VDI), id);
+    xcp__obj *v = xcp__db_get_cls(c->db, cls, id);
 
     if (!v)
-        v = xcp__db_by_uuid(c->db, C(VDI), id);
+        v = xcp__db_by_uuid(c->db, cls, id);
     if (!v)
-        return xcp__uuid_valid(id) ? XCP__ERR_UUID_INVALID("VDI", id)
-                                   : XCP__ERR_HANDLE_INVALID("VDI", id);
+        return xcp__uuid_valid(id) ? XCP__ERR_UUID_INVALID(name, id)
+                                   : XCP__ERR_HANDLE_INVALID(name, id);
     *out = v;
     return 0;
 }
@@ -150,6 +209,35 @@ static int open_status(void)
     if (err && !strcmp(err->name, "VDI_IN_USE"))
         return 409;
     return 500;
+}
+
+static int add_extent(void *ctx, uint64_t offset, uint64_t length)
+{
+    (void)offset;
+    *(uint64_t *)ctx += length;
+    return 0;
+}
+
+/* SR_FULL before a byte is written when the SR cannot take a raw body of
+ * len bytes: what of [0, len) the VDI does not hold yet, and the image's
+ * tables for it (a qcow2 L2 entry and refcount per 64 KiB cluster, a VHD
+ * bitmap per 2 MiB block: under 1/4096 of it), plus a few clusters. Zeros
+ * in the body are not written, so this errs on the safe side. */
+static int room_for(xcp__ctx *c, xcp__obj *vdi, xcp__vdi_stream *s,
+                    uint64_t len)
+{
+    xcp__obj *sr = xcp__db_get_cls(c->db, C(SR),
+                                   xcp__obj_str(vdi, F(VDI, SR)));
+    uint64_t held = 0, need;
+
+    if (!sr || xcp__vdi_stream_extents(s, 0, len, add_extent, &held) < 0) {
+        xcp_error_clear();
+        return 0;               /* the writes will tell */
+    }
+    need = len > held ? len - held : 0;
+    if (need == 0)
+        return 0;
+    return xcp__sr_room(c, sr, need + need / 4096 + ((uint64_t)256 << 10));
 }
 
 /* Checks in order, then the task and the stream, all or nothing. */
@@ -170,8 +258,7 @@ static int open_txn(xcp__ctx *c, void *arg)
         o->http = 404;
         return xcp__handle_invalid(C(task), r->task_id);
     }
-    if (format_of(r->format) < 0 ||
-        (r->import && format_of(r->format) == XFMT_QCOW2)) {
+    if (format_of(r->format) < 0) {
         o->http = 404;
         return XCP__ERR_INVALID_VALUE("format", r->format);
     }
@@ -185,7 +272,7 @@ static int open_txn(xcp__ctx *c, void *arg)
         o->http = 400;
         return XCP__ERR_INVALID_VALUE("vdi", "");
     }
-    if ((rc = find_vdi(c, r->vdi, &vdi)) < 0) {
+    if ((rc = find_obj(c, C(VDI), "VDI", r->vdi, &vdi)) < 0) {
         o->http = 404;
         return rc;
     }
@@ -207,6 +294,9 @@ static int open_txn(xcp__ctx *c, void *arg)
         }
         t->expected = r->content_length;
         t->declared = true;
+        if (t->format == XFMT_RAW && !t->chunked &&
+            (rc = room_for(c, vdi, t->s, r->content_length)) < 0)
+            return rc;
     }
     if (!task) {
         if ((rc = xcp__task_new(c, r->import ? "VDI import" : "VDI export",
@@ -290,10 +380,12 @@ static int stream_error(int rc, const char *msg)
 }
 
 /* Read [offset, offset + n) of the VDI: only what may hold data is read;
- * the rest is zeros. */
+ * the rest is zeroed (only the rest: a buffer of data is not cleared
+ * first). */
 struct span {
     xcp__vdi_stream *s;
     uint64_t base;
+    uint64_t done;      /* filled up to here */
     uint8_t *buf;
 };
 
@@ -301,6 +393,10 @@ static int read_extent(void *ctx, uint64_t offset, uint64_t length)
 {
     struct span *sp = ctx;
 
+    if (offset > sp->done)
+        memset(sp->buf + (sp->done - sp->base), 0,
+               (size_t)(offset - sp->done));
+    sp->done = offset + length;
     return xcp__vdi_stream_read(sp->s, offset, sp->buf + (offset - sp->base),
                                 (size_t)length) < 0 ? -1 : 0;
 }
@@ -310,12 +406,15 @@ static int read_sparse(void *ctx, uint64_t offset, void *buf, size_t n)
     xcp__transfer *t = ctx;
     struct span sp;
 
-    memset(buf, 0, n);
     sp.s = t->s;
-    sp.base = offset;
+    sp.base = sp.done = offset;
     sp.buf = buf;
-    return xcp__vdi_stream_extents(t->s, offset, n, read_extent, &sp) != 0
-               ? -1 : 0;
+    if (xcp__vdi_stream_extents(t->s, offset, n, read_extent, &sp) != 0)
+        return -1;
+    if (sp.done < offset + n)
+        memset(sp.buf + (sp.done - offset), 0,
+               (size_t)(offset + n - sp.done));
+    return 0;
 }
 
 static int mark_extent(void *ctx, uint64_t offset, uint64_t length)
@@ -339,7 +438,8 @@ static int codec_open(xcp__transfer *t)
     if (t->format == XFMT_RAW)
         return 0;
     if (t->import) {
-        rc = xcp__vhd_in_new(&t->vin, t->size, err, sizeof(err));
+        t->dec = t->format == XFMT_VHD ? &vhd_decoder : &qcow2_decoder;
+        rc = t->dec->create(&t->in, t->size, err, sizeof(err));
         return rc < 0 ? stream_error(rc, err) : 0;
     }
     t->enc = t->format == XFMT_VHD ? &vhd_encoder : &qcow2_encoder;
@@ -353,10 +453,11 @@ static int codec_open(xcp__transfer *t)
 
 static void codec_free(xcp__transfer *t)
 {
-    xcp__vhd_in_free(t->vin);
+    if (t->dec)
+        t->dec->free(t->in);
     if (t->enc)
         t->enc->free(t->out);
-    t->vin = NULL;
+    t->in = NULL;
     t->out = NULL;
 }
 
@@ -366,8 +467,92 @@ static void transfer_free(xcp__transfer *t)
     free(t);
 }
 
+/* ---- a new VDI for an import by sr_id, as XAPI's handler makes one ---- */
+
+struct maker {
+    const xcp__transfer_req *r;
+    char ref[XCP_REF_MAX];
+    int http;
+};
+
+static int make_txn(xcp__ctx *c, void *arg)
+{
+    struct maker *m = arg;
+    const xcp__transfer_req *r = m->r;
+    xcp__obj *sr = NULL, *vdi;
+    int rc;
+
+    if (r->session && !xcp__db_get_cls(c->db, C(session), r->session)) {
+        m->http = 401;
+        return XCP__ERR_SESSION_INVALID(r->session);
+    }
+    m->http = 400;
+    /* The size of an image's disk is known only once its header came;
+       XAPI takes raw bodies of a declared length only, too. */
+    if (format_of(r->format) != XFMT_RAW)
+        return XCP__ERR_NOT_IMPLEMENTED("import_raw_vdi of an image into "
+                                        "an SR");
+    if (r->chunked || r->content_length == UINT64_MAX ||
+        r->content_length == 0 || r->content_length > INT64_MAX)
+        return XCP__ERR_INVALID_VALUE("content-length", "");
+    m->http = 404;
+    if ((rc = find_obj(c, C(SR), "SR", r->sr, &sr)) < 0)
+        return rc;
+    m->http = 500;
+    if ((rc = xcp__vdi_new(c, sr, "Imported VDI", "",
+                           (int64_t)r->content_length, "user", NULL,
+                           &vdi)) < 0)
+        return rc;
+    snprintf(m->ref, sizeof(m->ref), "%s", vdi->ref);
+    return 0;
+}
+
+static int unmake_txn(xcp__ctx *c, void *arg)
+{
+    xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI), (const char *)arg);
+
+    return vdi ? xcp__vdi_delete(c, vdi) : 0;
+}
+
+/* Destroy a VDI made for a failed import, keeping the thread's error. */
+static void unmake(xcp__engine *e, const char *ref)
+{
+    xcp__saved_error saved;
+
+    xcp__error_save(&saved);
+    xcp__engine_txn(e, unmake_txn, (void *)ref);
+    xcp__error_restore(&saved);
+}
+
+static int begin(xcp__engine *e, const xcp__transfer_req *r,
+                 xcp__transfer **out, int *http, bool made);
+
 int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
                         xcp__transfer **out, int *http)
+{
+    xcp__transfer_req with;
+    struct maker m;
+
+    if (!r->import || (r->vdi && *r->vdi) || !r->sr || !*r->sr)
+        return begin(e, r, out, http, false);
+    m.r = r;
+    m.http = 500;
+    if (xcp__engine_txn(e, make_txn, &m) < 0) {
+        *http = m.http;
+        xcp__transfer_fail_task(e, r->task_id);
+        return -1;
+    }
+    with = *r;
+    with.vdi = m.ref;
+    if (begin(e, &with, out, http, true) < 0) {
+        unmake(e, m.ref);
+        return -1;
+    }
+    return 0;
+}
+
+static int begin(xcp__engine *e, const xcp__transfer_req *r,
+                 xcp__transfer **out, int *http, bool made)
 {
     xcp__transfer *t;
     struct opener o;
@@ -376,6 +561,7 @@ int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
     if (!(t = xcp__calloc(1, sizeof(*t))))
         return xcp__oom();
     t->e = e;
+    t->made = made;
     t->import = r->import;
     o.r = r;
     o.t = t;
@@ -393,6 +579,7 @@ int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
     }
     t->progress_ms = xcp__now_ms();
     if (codec_open(t) < 0) {
+        t->made = false;         /* the caller destroys it */
         xcp__transfer_end(t, 0); /* fails the task, ours or the client's */
         return -1;
     }
@@ -551,8 +738,8 @@ int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n)
     if (!t->import)
         return XCP__ERR_INVALID_VALUE("transfer", "not an import");
     err[0] = '\0';
-    if (t->vin) {
-        rc = xcp__vhd_in_feed(t->vin, buf, n, put, t, err, sizeof(err));
+    if (t->in) {
+        rc = t->dec->feed(t->in, buf, n, put, t, err, sizeof(err));
         if (rc != 0)
             return stream_error(rc, err);
     } else if (t->chunked) {
@@ -610,7 +797,8 @@ static int put_zeros(xcp__transfer *t, uint64_t offset, uint64_t len)
     return 0;
 }
 
-/* A dynamic VHD says zeros where it has no block: what the VDI held
+/* An image without a parent (a dynamic VHD, a qcow2 without a backing
+ * file) says zeros where it has no block or cluster: what the VDI held
  * there goes. */
 static int clear_uncovered(void *ctx, uint64_t offset, uint64_t length)
 {
@@ -619,7 +807,7 @@ static int clear_uncovered(void *ctx, uint64_t offset, uint64_t length)
     uint32_t bs;
 
     while (offset < end) {
-        bool held = xcp__vhd_in_covered(t->vin, offset, &bs);
+        bool held = t->dec->covered(t->in, offset, &bs);
 
         next = (offset / bs + 1) * bs;
         if (next > end)
@@ -641,12 +829,12 @@ static int codec_finish(xcp__transfer *t)
     if (t->chunked && !t->chunk_end)
         return XCP__ERR_VDI_IO_ERROR("the body ended before its last "
                                      "chunk");
-    if (!t->vin)
+    if (!t->in)
         return 0;
     err[0] = '\0';
-    if ((rc = xcp__vhd_in_finish(t->vin, err, sizeof(err))) < 0)
+    if ((rc = t->dec->finish(t->in, err, sizeof(err))) < 0)
         return stream_error(rc, err);
-    if (xcp__vhd_in_differencing(t->vin))
+    if (t->dec->differencing(t->in))
         return 0;
     return xcp__vdi_stream_extents(t->s, 0, t->size, clear_uncovered, t)
                ? -1 : 0;
@@ -687,6 +875,8 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
             xcp_value_set_array(&err, 0);
         complete(t, &err);
         xcp_value_dispose(&err);
+        if (t->made)    /* no half-made VDI is left behind */
+            unmake(t->e, t->vdi);
     }
     transfer_free(t);
     return rc;

@@ -19,21 +19,26 @@ typedef struct xcp__transfer_req {
     const char *task_id;        /* the client's task; NULL or "": one is
                                  * made (and goes if the begin fails) */
     const char *vdi;            /* ref or uuid */
+    const char *sr;             /* import without vdi: a new VDI "Imported
+                                 * VDI" of content_length bytes in this SR
+                                 * (ref or uuid), raw bodies only, gone
+                                 * again if the import fails */
     uint64_t content_length;    /* import: UINT64_MAX when not declared */
-    const char *format;         /* "raw" (NULL, "": raw), "vhd" or (export
-                                 * only) "qcow2", any case; others:
+    const char *format;         /* "raw" (NULL, "": raw), "vhd" or
+                                 * "qcow2", any case; others:
                                  * INVALID_VALUE (404) */
     bool chunked;               /* import: raw in XAPI's chunk framing */
 } xcp__transfer_req;
 
 /*
  * Begin a transfer: SESSION_INVALID (HTTP 401), the task unknown (404),
- * a format other than raw or vhd, or qcow2 for an export
- * (INVALID_VALUE ["format", f], 404),
+ * a format other than raw, vhd or qcow2 (INVALID_VALUE ["format", f],
+ * 404),
  * chunked framing of another format than raw (INVALID_VALUE ["chunked",
  * format], 400),
- * no VDI given (INVALID_VALUE, 400) or unknown (UUID_INVALID or
- * HANDLE_INVALID, 404), for an import VDI_READONLY (403), VDI_IN_USE
+ * no VDI given (INVALID_VALUE, 400; with an SR, a raw import of a
+ * declared length makes one, other formats NOT_IMPLEMENTED, 400) or
+ * unknown (UUID_INVALID or HANDLE_INVALID, 404), for an import VDI_READONLY (403), VDI_IN_USE
  * (409) or a body larger than the VDI (VDI_IO_ERROR, 400); anything else
  * 500. *http is the status to answer with (200 on success). On failure
  * the client's task fails with the error (xcp__transfer_fail_task).
@@ -65,9 +70,9 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
  * success with the VDI's ref (import) or none (export), else failure
  * with the thread's error (VDI_IO_ERROR "transfer incomplete" when there
  * is none). -1 when an ok transfer still failed (a flush, an import
- * shorter than declared, a chunked body without its last frame, a VHD
- * cut short). A dynamic VHD's import leaves zeros where the image has
- * no block and the VDI had data. Frees t (NULL accepted). */
+ * shorter than declared, a chunked body without its last frame, an image
+ * cut short). The import of an image without a parent leaves zeros
+ * where the image has no block or cluster and the VDI had data. Frees t (NULL accepted). */
 int xcp__transfer_end(xcp__transfer *t, int ok);
 
 /*

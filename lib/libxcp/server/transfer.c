@@ -79,6 +79,13 @@ int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
 
     xcp_error_clear();
     *http_status = 500;
+    if (!r || r->version != XCP_SERVER_TRANSFER_REQUEST_VERSION) {
+        char v[16];
+
+        snprintf(v, sizeof(v), "%u", r ? r->version : 0);
+        return XCP__ERR_INVALID_VALUE("xcp_server_transfer_request.version",
+                                      v);
+    }
     if (!(t = xcp__calloc(1, sizeof(*t))))
         return xcp__oom();
     t->srv = srv;
@@ -86,6 +93,7 @@ int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
     req.import = r->direction == XCP_SERVER_IMPORT;
     req.task_id = r->task_id;
     req.vdi = r->vdi;
+    req.sr = r->sr_id;
     req.content_length = r->content_length;
     req.format = r->format;
     req.chunked = r->chunked != 0;

@@ -14,12 +14,14 @@ struct xcp_sr_stream {
     xcp__image *q;
 };
 
-/* A failure of the image library on a VDI, its message as is. */
+/* A failure of the image library on a VDI, its message as is; a full
+ * file system is the SR's being full (SR_FULL), not an I/O error. */
 static int io_fail(xcp_sr_error *err, int code, const char *msg)
 {
     if (err) {
         err->code = code;
-        err->kind = XCP_SR_ERR_VDI_IO;
+        err->kind = code == -ENOSPC || code == -EDQUOT ? XCP_SR_ERR_FULL
+                                                      : XCP_SR_ERR_VDI_IO;
         snprintf(err->reason, sizeof(err->reason), "%s", msg);
     }
     return code;

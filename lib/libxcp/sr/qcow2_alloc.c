@@ -608,7 +608,9 @@ int xcp__qcow2_write(xcp__qcow2 *q, uint64_t offset, const void *buf,
         ret = xcp__qcow2_bitmaps_mark(q, offset, len, err, errlen);
     if (ret < 0)
         return ret;
-    return xcp__qcow2_write_at(q, offset, buf, len, err, errlen);
+    if ((ret = xcp__qcow2_write_at(q, offset, buf, len, err, errlen)) < 0)
+        q->torn = true;
+    return ret;
 }
 
 /* ------------------------------------------------------------------ */

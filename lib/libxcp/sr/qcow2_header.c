@@ -529,8 +529,11 @@ int xcp__qcow2_flush(xcp__qcow2 *q, char *err, size_t errlen)
         return fail(err, errlen, -errno, "%s: fdatasync: %s", q->path,
                     strerror(errno));
     q->written = false;
-    /* Everything is on the disk: consistent again. */
-    return q->dirty ? xcp__qcow2_set_dirty(q, false, err, errlen) : 0;
+    /* Everything is on the disk: consistent again, unless a write failed
+       part way (its allocated clusters may be leaked: the next writable
+       open repairs them, as after a crash). */
+    return q->dirty && !q->torn ? xcp__qcow2_set_dirty(q, false, err, errlen)
+                                : 0;
 }
 
 int xcp__qcow2_close(xcp__qcow2 *q)

@@ -144,6 +144,10 @@ struct xcp__qcow2 {
     bool raw;
     bool written;               /* since the last flush */
     bool dirty;                 /* the header's dirty bit is set (ours) */
+    bool torn;                  /* a write failed part way (ENOSPC...):
+                                   clusters may have leaked, so the dirty
+                                   bit stays for the next writable open
+                                   to repair them */
 
     uint64_t size;              /* virtual size */
     uint64_t file_size;

@@ -5,11 +5,13 @@
  * refcounts, laid out header, refcount table, refcount blocks, L1, L2
  * tables, then the data clusters in the disk's order, so that every byte
  * follows from which clusters hold data (a bit per cluster) and nothing
- * is ever rewritten. Conventions are qcow2.h's.
+ * is ever rewritten; and one consumed front to back into a disk
+ * (qcow2_stream_in.c). Conventions are qcow2.h's.
  */
 #ifndef XCP_SR_QCOW2_STREAM_H
 #define XCP_SR_QCOW2_STREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,5 +38,49 @@ int xcp__qcow2_out_read(xcp__qcow2_out *o, uint64_t pos, void *buf,
                         void *ctx, char *err, size_t errlen);
 
 void xcp__qcow2_out_free(xcp__qcow2_out *o);
+
+/* ---- consuming a qcow2 stream (qcow2_stream_in.c) ------------------------ */
+
+typedef struct xcp__qcow2_in xcp__qcow2_in;
+
+/*
+ * A parser for a qcow2 image (version 2 or 3, any cluster size, no
+ * encryption, compression or external data file: -EMEDIUMTYPE) arriving
+ * front to back, for a disk of max_size bytes (a larger virtual size
+ * fails with -EFBIG). Only the clusters the image holds are written
+ * (zero clusters as zeros); the tables must come before what they map,
+ * as every writer lays them out (else -EBADMSG). It holds the L1 table
+ * being read, one L2 table, a bit per disk cluster and the runs of data
+ * still to come (one per stretch of clusters contiguous both in the file
+ * and on the disk), at most 2^20 of them (else -EFBIG: an image that
+ * fragmented is to be converted first).
+ */
+int xcp__qcow2_in_new(xcp__qcow2_in **out, uint64_t max_size, char *err,
+                      size_t errlen);
+
+/* The next n bytes of the stream; the data they complete goes to write.
+ * -EBADMSG on a malformed image, -EMEDIUMTYPE on an unsupported one,
+ * write's nonzero as is. */
+int xcp__qcow2_in_feed(xcp__qcow2_in *in, const void *buf, size_t n,
+                       xcp__vhd_stream_write_cb write, void *ctx, char *err,
+                       size_t errlen);
+
+/* 0 when the stream ended after everything its tables map, else
+ * -EBADMSG naming what is missing. */
+int xcp__qcow2_in_finish(xcp__qcow2_in *in, char *err, size_t errlen);
+
+/* Whether the image has a backing file (its unallocated clusters mean
+ * "as the parent", not zeros). */
+bool xcp__qcow2_in_differencing(const xcp__qcow2_in *in);
+
+/* Whether the image holds the cluster covering guest offset (data or
+ * zero, once its L2 table was read); *cluster_size receives its size. */
+bool xcp__qcow2_in_covered(const xcp__qcow2_in *in, uint64_t offset,
+                           uint32_t *cluster_size);
+
+/* Tables and data runs still awaited (what the parser holds). */
+size_t xcp__qcow2_in_pending(const xcp__qcow2_in *in);
+
+void xcp__qcow2_in_free(xcp__qcow2_in *in);
 
 #endif

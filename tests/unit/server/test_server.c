@@ -1041,6 +1041,7 @@ Test(server, raw_vdi_import_export_round_trip)
     for (i = 0; i < sizeof(buf); i++)
         buf[i] = (unsigned char)(i * 7 + 3);
     memset(&q, 0, sizeof(q));
+    q.version = XCP_SERVER_TRANSFER_REQUEST_VERSION;
     q.direction = XCP_SERVER_IMPORT;
     q.session_id = "OpaqueRef:bad";
     q.vdi = vdi;
@@ -1139,6 +1140,7 @@ Test(server, transfer_into_read_only_vdi_is_refused)
     vdi = new_vdi(s, true);
     task = new_task(s, "import");
     memset(&q, 0, sizeof(q));
+    q.version = XCP_SERVER_TRANSFER_REQUEST_VERSION;
     q.direction = XCP_SERVER_IMPORT;
     q.session_id = s;
     q.task_id = task;
@@ -1180,6 +1182,7 @@ Test(server, export_read_across_data_and_hole)
     for (i = 0; i < sizeof(buf); i++)
         buf[i] = (unsigned char)(i % 251 + 1);
     memset(&q, 0, sizeof(q));
+    q.version = XCP_SERVER_TRANSFER_REQUEST_VERSION;
     q.direction = XCP_SERVER_IMPORT;
     q.session_id = s;
     q.vdi = vdi;
@@ -1252,6 +1255,7 @@ Test(server, transfer_into_attached_vdi_is_refused)
     cr_assert(strstr(r, "Success"), "%s", r);
     free(r);
     memset(&q, 0, sizeof(q));
+    q.version = XCP_SERVER_TRANSFER_REQUEST_VERSION;
     q.direction = XCP_SERVER_IMPORT;
     q.session_id = s;
     q.vdi = vdi;
@@ -1263,6 +1267,78 @@ Test(server, transfer_into_attached_vdi_is_refused)
     cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
     cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
     free(vm);
+    free(vdi);
+    free(s);
+}
+
+/* The request struct carries its version: one without (an embedder built
+ * against another layout) or from the future is refused, naming it. */
+Test(server, transfer_request_without_its_version_is_refused)
+{
+    char *s = login("root", "secret"), *vdi;
+    xcp_server_transfer_request q;
+    xcp_server_transfer *t = NULL;
+    const xcp_error *err;
+    unsigned v[] = {0, XCP_SERVER_TRANSFER_REQUEST_VERSION + 1};
+    size_t i;
+    int http = 0;
+
+    vdi = new_vdi(s, false);
+    for (i = 0; i < 2; i++) {
+        memset(&q, 0, sizeof(q));
+        q.version = v[i];
+        q.direction = XCP_SERVER_EXPORT;
+        q.session_id = s;
+        q.vdi = vdi;
+        cr_assert_lt(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
+        cr_assert_eq(http, 500);
+        err = xcp_error_last();
+        cr_assert_str_eq(err->name, "INVALID_VALUE");
+        cr_assert_str_eq(err->params[0],
+                         "xcp_server_transfer_request.version");
+    }
+    q.version = XCP_SERVER_TRANSFER_REQUEST_VERSION;
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    free(vdi);
+    free(s);
+}
+
+/* One writer at a time: a second import into a VDI that an import is
+ * writing is refused (409, VDI_IN_USE [vdi, "import_raw_vdi"]) and its
+ * task fails; an export may read alongside; once the first import ends,
+ * the VDI takes a new one. */
+Test(server, second_concurrent_import_is_refused_vdi_in_use)
+{
+    char *s = login("root", "secret"), *vdi;
+    xcp_server_transfer_request q;
+    xcp_server_transfer *t, *t2;
+    const xcp_error *err;
+    int http = 0;
+
+    vdi = new_vdi(s, false);
+    memset(&q, 0, sizeof(q));
+    q.version = XCP_SERVER_TRANSFER_REQUEST_VERSION;
+    q.direction = XCP_SERVER_IMPORT;
+    q.session_id = s;
+    q.vdi = vdi;
+    q.content_length = UINT64_MAX;
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0);
+    cr_assert_lt(xcp_server_transfer_open(srv, &t2, NULL, &http, &q), 0);
+    cr_assert_eq(http, 409);
+    err = xcp_error_last();
+    cr_assert_str_eq(err->name, "VDI_IN_USE");
+    cr_assert_eq(err->nparams, 2);
+    cr_assert_str_eq(err->params[0], vdi);
+    cr_assert_str_eq(err->params[1], "import_raw_vdi");
+    q.direction = XCP_SERVER_EXPORT;
+    cr_assert_eq(xcp_server_transfer_open(srv, &t2, NULL, &http, &q), 0);
+    cr_assert_eq(xcp_server_transfer_close(t2, 1), 0);
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
+    q.direction = XCP_SERVER_IMPORT;
+    cr_assert_eq(xcp_server_transfer_open(srv, &t, NULL, &http, &q), 0,
+                 "%s", xcp_error_last() ? xcp_error_last()->name : "");
+    cr_assert_eq(xcp_server_transfer_close(t, 1), 0);
     free(vdi);
     free(s);
 }
@@ -1280,6 +1356,7 @@ Test(server, transfer_task_destroyed_while_pending_goes_at_the_end)
     vdi = new_vdi(s, false);
     task = new_task(s, "import");
     memset(&q, 0, sizeof(q));
+    q.version = XCP_SERVER_TRANSFER_REQUEST_VERSION;
     q.direction = XCP_SERVER_IMPORT;
     q.session_id = s;
     q.task_id = task;
