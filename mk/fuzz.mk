@@ -7,7 +7,7 @@
 FUZZ_CC = clang
 FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_LIB_SRCS = $(addprefix $(top_srcdir)/,$(filter %.c,$(lib_libxcp_libxcp_core_la_SOURCES)))
-FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS) $(VNCSERVER_LIBS) $(LIBS) -lpthread
+FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS) $(VNCSERVER_LIBS) $(LIBS) -lpthread
 FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS) fuzz/fuzz_http fuzz/fuzz_uhttp_reply
 FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header fuzz/fuzz_vhd_header \
 	$(FUZZ_EXTRA)
