@@ -492,7 +492,6 @@ static int header(xcp__xva_in *in)
     const uint8_t *h = in->hdr;
     unsigned sum = 0, want;
     char type = (char)h[156];
-    uint8_t *p;
     size_t i;
 
     if (all_zero(h, BLOCK)) {
@@ -521,15 +520,28 @@ static int header(xcp__xva_in *in)
     in->keep = type == '0' || type == '\0' || type == 'L';
     if (in->keep && in->size > MAX_MEMBER)
         return XCP__ERR_IMPORT_ERROR("Invalid XVA file: member too large");
-    if (in->keep && in->size + 1 > in->cap) {
-        p = xcp__realloc(in->data, (size_t)in->size + 1);
-        if (!p)
-            return xcp__oom();
-        in->data = p;
-        in->cap = (size_t)in->size + 1;
-    }
     in->have = 0;
     in->st = T_DATA;
+    return 0;
+}
+
+/* Room for need bytes of the member (and a NUL), grown as its data
+ * comes rather than at its header's word. */
+static int reserve(xcp__xva_in *in, size_t need)
+{
+    size_t cap = in->cap ? in->cap : 64 * 1024;
+    uint8_t *p;
+
+    if (need + 1 <= in->cap)
+        return 0;
+    while (cap < need + 1)
+        cap *= 2;
+    if (cap > in->size + 1)
+        cap = (size_t)in->size + 1;
+    if (!(p = xcp__realloc(in->data, cap)))
+        return xcp__oom();
+    in->data = p;
+    in->cap = cap;
     return 0;
 }
 
@@ -539,6 +551,8 @@ static int member_done(xcp__xva_in *in)
     in->have = 0;
     if (!in->keep)
         return 0;
+    if (reserve(in, (size_t)in->size) < 0)
+        return -1;
     in->data[in->size] = '\0';
     if (in->is_longname) {
         snprintf(in->longname, sizeof(in->longname), "%s",
@@ -573,8 +587,11 @@ static int tar_feed(xcp__xva_in *in, const uint8_t *p, size_t n)
         case T_DATA:
             take = in->size - in->have < n ? (size_t)(in->size - in->have)
                                            : n;
-            if (in->keep)
+            if (in->keep) {
+                if (reserve(in, (size_t)in->have + take) < 0)
+                    return -1;
                 memcpy(in->data + in->have, p, take);
+            }
             in->have += take;
             if (in->have == in->size && member_done(in) < 0)
                 return -1;
