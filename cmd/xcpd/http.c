@@ -149,6 +149,18 @@ static int has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* XAPI's VM transfers (XVA): /import, /export and their _metadata
+   forms; 2 for the latter. */
+static int vm_path(const char *url)
+{
+    if (strcmp(url, "/import") == 0 || strcmp(url, "/export") == 0)
+        return 1;
+    if (strcmp(url, "/import_metadata") == 0
+        || strcmp(url, "/export_metadata") == 0)
+        return 2;
+    return 0;
+}
+
 /* Handlers are chosen by method and longest path prefix, as in XAPI's
    table: every POST that is not JSON-RPC is XML-RPC, OPTIONS is
    registered on "/" and so answers everywhere. */
@@ -167,11 +179,11 @@ static route route_of(const char *method, const char *url,
         && strcmp(url, "/console") == 0)
         return ROUTE_CONSOLE;
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
-        return has_prefix(url, "/import_raw_vdi") ? ROUTE_IMPORT
-                                                  : ROUTE_NOT_FOUND;
+        return has_prefix(url, "/import_raw_vdi") || vm_path(url)
+                   ? ROUTE_IMPORT : ROUTE_NOT_FOUND;
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
-        return has_prefix(url, "/export_raw_vdi") ? ROUTE_EXPORT
-                                                  : ROUTE_NOT_FOUND;
+        return has_prefix(url, "/export_raw_vdi") || vm_path(url)
+                   ? ROUTE_EXPORT : ROUTE_NOT_FOUND;
     return ROUTE_BAD_METHOD;
 }
 
@@ -597,6 +609,40 @@ static void transfer_failed(req *r, unsigned status, char *text)
                  r->addr, status, text != NULL ? text : "");
 }
 
+/* A boolean query argument: "true" (any case) or "1". */
+static int arg_true(struct MHD_Connection *c, const char *name, int def)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                                name);
+
+    if (v == NULL)
+        return def;
+    return strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
+}
+
+/* The arguments of XAPI's /export and /import (export.ml, import.ml). */
+static void vm_request(req *r, xcp_server_transfer_request *tr)
+{
+    tr->kind = XCP_SERVER_VM;
+    tr->metadata = vm_path(r->path) == 2;
+    r->ext = "xva";
+    tr->vm = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                         "uuid");
+    if (tr->vm == NULL)
+        tr->vm = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                             "ref");
+    tr->sr = arg_or_cookie(r->c, "sr_id");
+    if (tr->sr == NULL)
+        tr->sr = arg_or_cookie(r->c, "sr_uuid");
+    tr->compression = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                                  "use_compression");
+    tr->no_snapshots = !arg_true(r->c, "export_snapshots", 1);
+    tr->preserve_power_state = arg_true(r->c, "preserve_power_state", 0);
+    tr->restore = arg_true(r->c, "restore", 0);
+    tr->force = arg_true(r->c, "force", 0);
+    tr->chunked = 0;
+}
+
 /* Authenticate and open the transfer as soon as the headers are known, so
    a refused upload is answered before its body is read. */
 static void transfer_open(req *r)
@@ -632,6 +678,8 @@ static void transfer_open(req *r)
                  ? (tr.format != NULL && strcasecmp(tr.format, "qcow2") == 0
                         ? "qcow2" : "raw")
                  : "vhd";
+    if (vm_path(r->path))
+        vm_request(r, &tr);
     user = MHD_basic_auth_get_username_password(r->c, &password);
     tr.basic_user = user;
     tr.basic_password = user != NULL ? password : NULL;
@@ -1013,7 +1061,7 @@ static ssize_t export_reader(void *cls, uint64_t pos, char *buf, size_t max)
     /* The end before the announced size: MHD would report the request
        completed (and the task succeed) on a body short of its
        Content-Length. */
-    if (pos < r->size) {
+    if (r->size != UINT64_MAX && pos < r->size) {
         r->stream_error = 1;
         if (r->l->http->verbose)
             xcpd_log(LOG_INFO, "%s %s from %s: data ends at %" PRIu64
@@ -1037,20 +1085,24 @@ static enum MHD_Result export_step(req *r, const char *data, size_t *n)
         return transfer_refusal(r);
     /* The size is known, so MHD sends Content-Length and no chunking;
        the closing matches XAPI's transfer replies. */
-    x = MHD_create_response_from_callback(r->size, EXPORT_BLOCK,
-                                          export_reader, r, NULL);
+    x = MHD_create_response_from_callback(r->size != UINT64_MAX
+                                              ? r->size : MHD_SIZE_UNKNOWN,
+                                          EXPORT_BLOCK, export_reader, r,
+                                          NULL);
     if (x == NULL)
         return MHD_NO;
     /* XAPI's types (export_raw_vdi.ml) */
     MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->ext[0] == 'v' ? "application/vhd"
                             : r->ext[0] == 'q' ? "application/x-qemu-disk"
+                            : r->ext[0] == 'x' ? "application/x-tar"
                                                : "application/octet-stream");
     snprintf(disposition, sizeof(disposition),
              "attachment; filename=\"%s.%s\"",
              r->vdi_uuid != NULL ? r->vdi_uuid : "", r->ext);
-    MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
-                            disposition);
+    if (r->vdi_uuid != NULL && r->vdi_uuid[0])
+        MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_DISPOSITION,
+                                disposition);
     add_transfer_headers(r, x);
     MHD_add_response_header(x, MHD_HTTP_HEADER_CONNECTION, "close");
     return queue(r, MHD_HTTP_OK, x);

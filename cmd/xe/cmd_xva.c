@@ -76,7 +76,8 @@ int xe_vm_import(xe_ctx *ctx)
     if (!file)
         return xe_fail(ctx, "Required parameter not found: filename");
     if (xe_param_bool(ctx, "preserve", false, &o.restore) < 0 ||
-        xe_param_bool(ctx, "force", false, &o.force) < 0)
+        xe_param_bool(ctx, "force", false, &o.force) < 0 ||
+        xe_param_bool(ctx, "metadata", false, &o.metadata) < 0)
         return -1;
     if (sr_uuid) {
         if (xe_get_by_uuid(ctx, "SR", sr_uuid, &sr) < 0)

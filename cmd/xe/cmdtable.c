@@ -292,7 +292,7 @@ static const xe_cmd static_cmds[] = {
      "VM suspended.",
      XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_export},
     {"vm-import", L0,
-     L("filename", "preserve", "sr-uuid", "force", "progress"),
+     L("filename", "preserve", "sr-uuid", "force", "metadata", "progress"),
      "Import a VM from an XVA file (plain, gzip or zstd) into sr-uuid (the "
      "pool's default SR when not given); preserve=true keeps its uuid.",
      XE_CF_STANDARD, xe_vm_import},

@@ -181,6 +181,13 @@ typedef enum xcp_server_direction {
     XCP_SERVER_EXPORT = 1,   /**< VDI → client (GET /export_raw_vdi) */
 } xcp_server_direction;
 
+/** What a transfer moves. */
+typedef enum xcp_server_transfer_kind {
+    XCP_SERVER_VDI = 0,      /**< a VDI's contents (/import_raw_vdi, ...) */
+    XCP_SERVER_VM = 1,       /**< a VM as an XVA (/import, /export and
+                                  their _metadata forms) */
+} xcp_server_transfer_kind;
+
 /** What a transfer handler parsed from its URL (query or cookies).
  * Borrowed for the duration of xcp_server_transfer_open() only. */
 typedef struct xcp_server_transfer_request {
@@ -206,6 +213,19 @@ typedef struct xcp_server_transfer_request {
                                   headers (offset u64, length u32,
                                   little-endian) each before its data,
                                   the last one all zeros */
+    /* XCP_SERVER_VM transfers (XAPI's /export and /import): */
+    xcp_server_transfer_kind kind;
+    const char *vm;          /**< export: VM ref or uuid */
+    const char *sr;          /**< import: SR ref or uuid (sr_id), NULL:
+                                  the pool's default SR */
+    const char *compression; /**< export: use_compression (NULL, false,
+                                  true, gzip, zstd) */
+    int metadata;            /**< ova.xml only (the _metadata forms); an
+                                  import then uses the existing VDIs */
+    int no_snapshots;        /**< export: export_snapshots=false */
+    int preserve_power_state;/**< export: a suspended VM stays so */
+    int restore;             /**< import: keep the VMs' uuids */
+    int force;               /**< import: despite checksum mismatches */
 } xcp_server_transfer_request;
 
 /**
@@ -229,7 +249,7 @@ XCP_EXTERN int xcp_server_transfer_open(xcp_server *srv,
 XCP_EXTERN const char *
 xcp_server_transfer_task(const xcp_server_transfer *t);
 
-/** The VDI's uuid (for content-disposition). Owned by the transfer:
+/** The VDI's uuid (for content-disposition; "" for a VM). Owned by the transfer:
  * valid until xcp_server_transfer_close(t). */
 XCP_EXTERN const char *
 xcp_server_transfer_vdi_uuid(const xcp_server_transfer *t);
@@ -246,6 +266,9 @@ XCP_EXTERN int xcp_server_transfer_write(xcp_server_transfer *t,
 /**
  * Export: read up to n bytes at offset into buf; *got receives the count
  * (0 at the end). Task progress follows the offset. (pread(2)'s order.)
+ * A VM's XVA, whose size is not known beforehand (open's *size is then
+ * UINT64_MAX), is read in order: offset must be where the last read
+ * ended.
  */
 XCP_EXTERN int xcp_server_transfer_read(xcp_server_transfer *t, void *buf,
                                         size_t n, size_t *got,

@@ -67,6 +67,10 @@ typedef struct xcp_vm_import_options {
     bool force;
     xcp_transfer_progress progress;  /**< disk bytes; or NULL */
     void *progress_ctx;
+    /** A metadata-only export (XAPI's /import_metadata): the VMs' disks
+     * are the existing VDIs of the exported uuids
+     * (IMPORT_ERROR_ATTACHED_DISKS_NOT_FOUND when one is not here). */
+    bool metadata;
 } xcp_vm_import_options;
 
 /**

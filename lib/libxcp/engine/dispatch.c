@@ -450,7 +450,8 @@ static int local_vm_import(xcp_session *s, int fd,
                            const xcp_vm_import_options *o, xcp_value *vms)
 {
     struct local *l = s->priv;
-    xcp__xva_import_req r = {s->ref, NULL, o->sr.ref, o->force, o->restore};
+    xcp__xva_import_req r = {s->ref, NULL, o->sr.ref, o->force, o->restore,
+                             o->metadata};
 
     return xcp__xva_import_fd(l->e, &r, fd, o->progress, o->progress_ctx,
                               vms);

@@ -163,6 +163,11 @@ struct xcp__xva_export {
     int64_t last_ms;
     void (*progress)(void *, uint64_t, uint64_t);
     void *pctx;
+    /* where xcp__xva_export_next is */
+    xcp__xva_out *out;
+    size_t disk;          /* the disk being sent */
+    uint64_t chunk;       /* its next chunk */
+    bool done;
 };
 
 struct plan {
@@ -473,6 +478,7 @@ static void export_free(xcp__xva_export *x)
     xcp__error_restore(&saved);
     free(x->disks);
     xcp__buf_free(&x->ova);
+    xcp__xva_out_free(x->out);
     free(x);
 }
 
@@ -553,31 +559,49 @@ static void disk_progress(void *ctx, uint64_t done)
         x->progress(x->pctx, all, x->total);
 }
 
+int xcp__xva_export_next(xcp__xva_export *x, xcp__xva_sink sink,
+                         void *ctx)
+{
+    struct disk_ctx dc = {x, NULL};
+    xcp__xva_disk d = {disk_read, disk_may_hold, disk_progress, &dc};
+    struct xdisk *xd;
+
+    if (x->done)
+        return 1;
+    if (!x->out) {
+        if (xcp__xva_out_new(&x->out, (xcp__xva_compression)x->compression,
+                             sink, ctx) < 0)
+            return -1;
+        return xcp__xva_out_file(x->out, "ova.xml", x->ova.data,
+                                 x->ova.len) < 0 ? -1 : 0;
+    }
+    while (x->disk < x->ndisks) {
+        xd = &x->disks[x->disk];
+        if (x->chunk * XCP__XVA_CHUNK < xd->size) {
+            dc.d = xd;
+            return xcp__xva_out_disk_chunk(x->out, xd->id, xd->size,
+                                           x->chunk++, &d) < 0 ? -1 : 0;
+        }
+        x->done_before += xd->size;
+        x->disk++;
+        x->chunk = 0;
+    }
+    if (xcp__xva_out_finish(x->out) < 0)
+        return -1;
+    x->done = true;
+    return 1;
+}
+
 int xcp__xva_export_run(xcp__xva_export *x, xcp__xva_sink sink, void *ctx,
                         void (*progress)(void *, uint64_t, uint64_t),
                         void *pctx)
 {
-    xcp__xva_out *o = NULL;
-    struct disk_ctx dc;
-    xcp__xva_disk d = {disk_read, disk_may_hold, disk_progress, &dc};
-    size_t i;
     int rc;
 
     x->progress = progress;
     x->pctx = pctx;
-    dc.x = x;
-    if ((rc = xcp__xva_out_new(&o, (xcp__xva_compression)x->compression,
-                               sink, ctx)) < 0)
-        return rc;
-    rc = xcp__xva_out_file(o, "ova.xml", x->ova.data, x->ova.len);
-    for (i = 0; rc == 0 && i < x->ndisks; i++) {
-        dc.d = &x->disks[i];
-        rc = xcp__xva_out_disk(o, dc.d->id, dc.d->size, &d);
-        x->done_before += dc.d->size;
-    }
-    if (rc == 0)
-        rc = xcp__xva_out_finish(o);
-    xcp__xva_out_free(o);
+    while ((rc = xcp__xva_export_next(x, sink, ctx)) == 0)
+        ;
     return rc < 0 ? -1 : 0;
 }
 
@@ -848,6 +872,17 @@ static int64_t rec_int(const xcp_value *rec, const char *key)
     return v && v->kind == XCP_VAL_STRING ? strtoll(v->u.s, NULL, 10) : -1;
 }
 
+/* A metadata import's VDI: the existing one of the exported uuid. */
+static int find_vdi(xcp__ctx *c, xcp__xva_import *m, const char *id,
+                    const xcp_value *rec)
+{
+    xcp__obj *vdi = xcp__db_by_uuid(c->db, C(VDI), rec_str(rec, "uuid"));
+
+    if (!vdi)
+        return XCP__ERR_IMPORT_ERROR_ATTACHED_DISKS_NOT_FOUND();
+    return map_put(m, id, vdi->ref);
+}
+
 static int make_vdi(xcp__ctx *c, xcp__xva_import *m, const char *id,
                     const xcp_value *rec)
 {
@@ -1048,7 +1083,7 @@ static int make_txn(xcp__ctx *c, void *arg)
     if (!xcp__db_get_cls(c->db, C(SR), m->sr))
         return xcp__handle_invalid(C(SR), m->sr);
     if ((rc = each_of(c, m, "SR", map_sr)) < 0 ||
-        (rc = each_of(c, m, "VDI", make_vdi)) < 0 ||
+        (rc = each_of(c, m, "VDI", m->r.metadata ? find_vdi : make_vdi)) < 0 ||
         (rc = each_of(c, m, "VM", make_vm)) < 0 ||
         (rc = each_of(c, m, "VM", link_vm)) < 0 ||
         (rc = each_of(c, m, "VBD", vbd_maker)) < 0 ||
@@ -1222,7 +1257,7 @@ static int finish_txn(xcp__ctx *c, void *arg)
     xcp__xva_import *m = arg;
     struct task_end t = {m->task, &m->vms, NULL, -1};
 
-    if (each_of(c, m, "VDI", mark_vdi) < 0)
+    if (!m->r.metadata && each_of(c, m, "VDI", mark_vdi) < 0)
         return -1;
     return task_txn(c, &t);
 }

@@ -43,6 +43,11 @@ const char *xcp__xva_export_task(const xcp__xva_export *x);
 int xcp__xva_export_run(xcp__xva_export *x, xcp__xva_sink sink, void *ctx,
                         void (*progress)(void *, uint64_t, uint64_t),
                         void *pctx);
+/* The same a piece at a time, for a consumer that pulls: the next
+ * piece (ova.xml, a chunk, the end) to sink, the same sink each time:
+ * 0, 1 when all was written, or -1. */
+int xcp__xva_export_next(xcp__xva_export *x, xcp__xva_sink sink,
+                         void *ctx);
 /* Complete the task (ok: success) and free x (NULL accepted). */
 int xcp__xva_export_end(xcp__xva_export *x, int ok);
 
@@ -53,6 +58,9 @@ typedef struct xcp__xva_import_req {
     const char *sr;           /* ref or uuid; NULL/"": pool.default_SR */
     bool force;               /* go on despite checksum mismatches */
     bool restore;             /* keep the VMs' uuids (full restore) */
+    bool metadata;            /* ova.xml only (/import_metadata): the
+                               * VDIs are the existing ones of the
+                               * exported uuids */
 } xcp__xva_import_req;
 
 typedef struct xcp__xva_import xcp__xva_import;

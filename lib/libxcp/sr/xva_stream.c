@@ -258,32 +258,45 @@ static int out_chunk(xcp__xva_out *o, const char *prefix, uint64_t no,
     return tar_member(o, name, sum, 40);
 }
 
+int xcp__xva_out_disk_chunk(xcp__xva_out *o, const char *prefix,
+                            uint64_t size, uint64_t i,
+                            const xcp__xva_disk *d)
+{
+    uint64_t nchunks = (size + XCP__XVA_CHUNK - 1) / XCP__XVA_CHUNK;
+    uint64_t off = i * XCP__XVA_CHUNK;
+    size_t n;
+    bool must;
+    int may;
+
+    if (i >= nchunks)
+        return 0;
+    n = size - off < XCP__XVA_CHUNK ? (size_t)(size - off) : XCP__XVA_CHUNK;
+    must = i == 0 || i + 1 == nchunks;
+    if (!o->chunk && !(o->chunk = xcp__malloc(XCP__XVA_CHUNK)))
+        return xcp__oom();
+    may = must ? 1 : d->may_hold_data(d->ctx, off, n);
+    if (may < 0)
+        return -1;
+    if (may) {
+        if (d->read(d->ctx, off, o->chunk, n) < 0)
+            return -1;
+        if ((must || !all_zero(o->chunk, n)) &&
+            out_chunk(o, prefix, i, o->chunk, n) < 0)
+            return -1;
+    }
+    if (d->progress)
+        d->progress(d->ctx, off + n);
+    return 0;
+}
+
 int xcp__xva_out_disk(xcp__xva_out *o, const char *prefix, uint64_t size,
                       const xcp__xva_disk *d)
 {
     uint64_t nchunks = (size + XCP__XVA_CHUNK - 1) / XCP__XVA_CHUNK, i;
 
-    if (!o->chunk && !(o->chunk = xcp__malloc(XCP__XVA_CHUNK)))
-        return xcp__oom();
-    for (i = 0; i < nchunks; i++) {
-        uint64_t off = i * XCP__XVA_CHUNK;
-        size_t n = size - off < XCP__XVA_CHUNK ? (size_t)(size - off)
-                                               : XCP__XVA_CHUNK;
-        bool must = i == 0 || i + 1 == nchunks;
-        int may = must ? 1 : d->may_hold_data(d->ctx, off, n);
-
-        if (may < 0)
+    for (i = 0; i < nchunks; i++)
+        if (xcp__xva_out_disk_chunk(o, prefix, size, i, d) < 0)
             return -1;
-        if (may) {
-            if (d->read(d->ctx, off, o->chunk, n) < 0)
-                return -1;
-            if ((must || !all_zero(o->chunk, n)) &&
-                out_chunk(o, prefix, i, o->chunk, n) < 0)
-                return -1;
-        }
-        if (d->progress)
-            d->progress(d->ctx, off + n);
-    }
     return 0;
 }
 

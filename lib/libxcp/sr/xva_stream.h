@@ -61,6 +61,12 @@ typedef struct xcp__xva_disk {
  * and the last. */
 int xcp__xva_out_disk(xcp__xva_out *o, const char *prefix, uint64_t size,
                       const xcp__xva_disk *d);
+/* Chunk number i of such a disk alone (nothing past its end): what
+ * xcp__xva_out_disk does for each, for a producer that goes a piece at
+ * a time. */
+int xcp__xva_out_disk_chunk(xcp__xva_out *o, const char *prefix,
+                            uint64_t size, uint64_t i,
+                            const xcp__xva_disk *d);
 /* End the tar (two zero blocks) and the compression, flushing all. */
 int xcp__xva_out_finish(xcp__xva_out *o);
 void xcp__xva_out_free(xcp__xva_out *o);
