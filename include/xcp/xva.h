@@ -6,8 +6,9 @@
  * VBDs, VDIs, VIFs, networks and SRs) and each disk in 1 MiB chunks with
  * their SHA-1 checksums, optionally gzip or zstd compressed. What these
  * functions write XAPI imports, and what XAPI exports they import.
- * A local session moves the bytes through the engine; a remote one is
- * not served yet (NOT_IMPLEMENTED).
+ * A local session moves the bytes through the engine; a remote one
+ * through its server's /export, /export_metadata, /import and
+ * /import_metadata handlers (xcpd's or XAPI's), with its session.
  */
 #ifndef XCP_XVA_H
 #define XCP_XVA_H
@@ -47,7 +48,8 @@ typedef struct xcp_vm_export_options {
  * to fd. Errors: SESSION_INVALID; HANDLE_INVALID ["VM", ref];
  * VM_BAD_POWER_STATE [vm, "halted", state] for a running or paused VM;
  * INVALID_VALUE ["compression", c]; VDI_IO_ERROR [reason] for a read or
- * write error; NOT_IMPLEMENTED for a remote session.
+ * write error; for a remote session, the transport errors of
+ * xcp_session_open_remote().
  */
 XCP_EXTERN int xcp_vm_export_xva(xcp_session *s, xcp_vm vm, int fd,
                              const xcp_vm_export_options *o);
