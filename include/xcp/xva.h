@@ -52,7 +52,7 @@ typedef struct xcp_vm_export_options {
  * xcp_session_open_remote().
  */
 XCP_EXTERN int xcp_vm_export_xva(xcp_session *s, xcp_vm vm, int fd,
-                             const xcp_vm_export_options *o);
+                                 const xcp_vm_export_options *o);
 
 #define XCP_VM_IMPORT_OPTIONS_VERSION 1
 
@@ -84,11 +84,11 @@ typedef struct xcp_vm_import_options {
  * [reason] for a malformed archive or a checksum mismatch (without
  * force); IMPORT_ERROR_PREMATURE_EOF for one cut short;
  * IMPORT_ERROR_UNEXPECTED_FILE ["ova.xml", found] when it does not start
- * with ova.xml; IMPORT_INCOMPATIBLE_VERSION; the SR's errors;
- * NOT_IMPLEMENTED for a remote session.
+ * with ova.xml; IMPORT_INCOMPATIBLE_VERSION; the SR's errors; for a
+ * remote session, the transport errors of xcp_session_open_remote().
  */
 XCP_EXTERN int xcp_vm_import_xva(xcp_session *s, xcp_vm_set *out, int fd,
-                             const xcp_vm_import_options *o);
+                                 const xcp_vm_import_options *o);
 
 XCP_END_DECLS
 
