@@ -149,14 +149,22 @@ static int has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* Whether url is path, or path and a slash (XO's "/import/"). */
+static int is_path(const char *url, const char *path)
+{
+    size_t n = strlen(path);
+
+    return strncmp(url, path, n) == 0
+           && (url[n] == '\0' || (url[n] == '/' && url[n + 1] == '\0'));
+}
+
 /* XAPI's VM transfers (XVA): /import, /export and their _metadata
    forms; 2 for the latter. */
 static int vm_path(const char *url)
 {
-    if (strcmp(url, "/import") == 0 || strcmp(url, "/export") == 0)
+    if (is_path(url, "/import") || is_path(url, "/export"))
         return 1;
-    if (strcmp(url, "/import_metadata") == 0
-        || strcmp(url, "/export_metadata") == 0)
+    if (is_path(url, "/import_metadata") || is_path(url, "/export_metadata"))
         return 2;
     return 0;
 }
