@@ -684,7 +684,9 @@ static void transfer_open(req *r)
                                             "format");
     r->ext = tr.format == NULL || strcasecmp(tr.format, "vhd") != 0
                  ? (tr.format != NULL && strcasecmp(tr.format, "qcow2") == 0
-                        ? "qcow2" : "raw")
+                        ? "qcow2"
+                        : tr.format != NULL && strcasecmp(tr.format, "tar") == 0
+                              ? "tar" : "raw")
                  : "vhd";
     if (vm_path(r->path))
         vm_request(r, &tr);
@@ -1103,7 +1105,8 @@ static enum MHD_Result export_step(req *r, const char *data, size_t *n)
     MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
                             r->ext[0] == 'v' ? "application/vhd"
                             : r->ext[0] == 'q' ? "application/x-qemu-disk"
-                            : r->ext[0] == 'x' ? "application/x-tar"
+                            : r->ext[0] == 'x' || r->ext[0] == 't'
+                                ? "application/x-tar"
                                                : "application/octet-stream");
     snprintf(disposition, sizeof(disposition),
              "attachment; filename=\"%s.%s\"",

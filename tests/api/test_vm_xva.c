@@ -443,3 +443,63 @@ Test(vm_xva, suspended_vm_keeps_its_power_state_when_asked)
     cr_assert_eq(api_power(got.items[0]), XCP_VM_POWER_STATE_HALTED);
     xcp_vm_set_dispose(&got);
 }
+
+/* ---- format=tar: XAPI's chunked tar of one disk ------------------------ */
+
+static int vdi_transfer_file(xcp_vdi vdi, const char *name, bool import,
+                             const char *format)
+{
+    xcp_vdi_transfer_options o = {XCP_VDI_TRANSFER_OPTIONS_VERSION};
+    char path[512];
+    int fd, rc;
+
+    o.format = format;
+    path_of(path, sizeof(path), name);
+    fd = import ? open(path, O_RDONLY)
+                : open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    cr_assert_geq(fd, 0);
+    rc = import ? xcp_vdi_import(S, vdi, fd, &o)
+                : xcp_vdi_export(S, vdi, fd, &o);
+    close(fd);
+    return rc;
+}
+
+Test(vm_xva, vdi_tar_export_is_xapis_chunks_and_imports_back)
+{
+    xcp_vdi vdi, back;
+    member m[32];
+    size_t n, i;
+
+    OK(api_vdi_create(&vdi, api_default_sr(), "data", DISK));
+    vdi_put_pattern(vdi);
+    OK(vdi_transfer_file(vdi, "d.tar", false, "tar"));
+    n = members("d.tar", m, 32);
+    cr_assert_eq(n, 6, "chunks 0, 5 and 7 with their checksums");
+    for (i = 0; i < n; i += 2) {
+        cr_assert_eq(strncmp(m[i].name, "vdi/0000000", 11), 0, "%s",
+                     m[i].name);
+        cr_assert_str_eq(m[i + 1].name + strlen(m[i].name), ".checksum");
+    }
+    OK(api_vdi_create(&back, api_default_sr(), "back", DISK));
+    OK(vdi_transfer_file(back, "d.tar", true, "tar"));
+    cr_assert(vdi_has_pattern(back));
+}
+
+Test(vm_xva, vdi_tar_import_cut_short_fails_premature_eof)
+{
+    xcp_vdi vdi, back;
+    char path[512];
+    struct stat st;
+
+    OK(api_vdi_create(&vdi, api_default_sr(), "data", DISK));
+    vdi_put_pattern(vdi);
+    OK(vdi_transfer_file(vdi, "d.tar", false, "tar"));
+    path_of(path, sizeof(path), "d.tar");
+    cr_assert_eq(stat(path, &st), 0);
+    /* Without the last chunk and the end blocks. */
+    cr_assert_eq(truncate(path, st.st_size - 1024 - (1 * MiB + 512) - 1024),
+                 0);
+    OK(api_vdi_create(&back, api_default_sr(), "back", DISK));
+    assert_error0(vdi_transfer_file(back, "d.tar", true, "tar"),
+                  "IMPORT_ERROR_PREMATURE_EOF");
+}

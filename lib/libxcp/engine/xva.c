@@ -168,6 +168,11 @@ struct xcp__xva_export {
     size_t disk;          /* the disk being sent */
     uint64_t chunk;       /* its next chunk */
     bool done;
+    /* a disk's tar alone: no ova.xml, the stream the caller's */
+    bool disk_only;
+    /* xcp__xva_export_read's bytes made and not yet taken */
+    xcp__buf pending;
+    size_t pending_off;
 };
 
 struct plan {
@@ -473,11 +478,12 @@ static void export_free(xcp__xva_export *x)
     size_t i;
 
     xcp__error_save(&saved);
-    for (i = 0; i < x->ndisks; i++)
+    for (i = 0; i < x->ndisks && !x->disk_only; i++)
         xcp__vdi_stream_close(x->disks[i].s);
     xcp__error_restore(&saved);
     free(x->disks);
     xcp__buf_free(&x->ova);
+    xcp__buf_free(&x->pending);
     xcp__xva_out_free(x->out);
     free(x);
 }
@@ -572,6 +578,8 @@ int xcp__xva_export_next(xcp__xva_export *x, xcp__xva_sink sink,
         if (xcp__xva_out_new(&x->out, (xcp__xva_compression)x->compression,
                              sink, ctx) < 0)
             return -1;
+        if (x->disk_only)
+            return 0;
         return xcp__xva_out_file(x->out, "ova.xml", x->ova.data,
                                  x->ova.len) < 0 ? -1 : 0;
     }
@@ -603,6 +611,64 @@ int xcp__xva_export_run(xcp__xva_export *x, xcp__xva_sink sink, void *ctx,
     while ((rc = xcp__xva_export_next(x, sink, ctx)) == 0)
         ;
     return rc < 0 ? -1 : 0;
+}
+
+static int pending_sink(void *ctx, const void *buf, size_t n)
+{
+    xcp__xva_export *x = ctx;
+
+    xcp__buf_add(&x->pending, buf, n);
+    return x->pending.oom ? xcp__oom() : 0;
+}
+
+int xcp__xva_export_read(xcp__xva_export *x, void *buf, size_t n,
+                         size_t *got)
+{
+    int rc = 0;
+
+    *got = 0;
+    while (x->pending_off == x->pending.len && rc == 0) {
+        x->pending.len = x->pending_off = 0;
+        rc = xcp__xva_export_next(x, pending_sink, x);
+    }
+    if (rc < 0)
+        return -1;
+    *got = x->pending.len - x->pending_off < n
+               ? x->pending.len - x->pending_off : n;
+    memcpy(buf, x->pending.data + x->pending_off, *got);
+    x->pending_off += *got;
+    return 0;
+}
+
+bool xcp__xva_export_complete(const xcp__xva_export *x)
+{
+    return x->done && x->pending_off == x->pending.len;
+}
+
+int xcp__xva_disk_export_new(xcp__xva_export **out, xcp__engine *e,
+                             xcp__vdi_stream *s, uint64_t size)
+{
+    xcp__xva_export *x = xcp__calloc(1, sizeof(*x));
+
+    if (!x || !(x->disks = xcp__calloc(1, sizeof(*x->disks)))) {
+        free(x);
+        return xcp__oom();
+    }
+    x->e = e;
+    x->disk_only = true;
+    x->ndisks = 1;
+    x->total = size;
+    x->disks[0].s = s;
+    x->disks[0].size = size;
+    snprintf(x->disks[0].id, sizeof(x->disks[0].id), "%s", XCP__XVA_TAR_DIR);
+    *out = x;
+    return 0;
+}
+
+void xcp__xva_export_free(xcp__xva_export *x)
+{
+    if (x)
+        export_free(x);
 }
 
 int xcp__xva_export_end(xcp__xva_export *x, int ok)

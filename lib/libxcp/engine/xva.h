@@ -11,6 +11,7 @@
 #define XCP_ENGINE_XVA_H
 
 #include "engine.h"
+#include "../api/storage.h"
 #include "../sr/xva_stream.h"
 
 /* What an export is asked for; strings borrowed for the call. */
@@ -48,6 +49,19 @@ int xcp__xva_export_run(xcp__xva_export *x, xcp__xva_sink sink, void *ctx,
  * 0, 1 when all was written, or -1. */
 int xcp__xva_export_next(xcp__xva_export *x, xcp__xva_sink sink,
                          void *ctx);
+/* The same for a consumer that reads: the next bytes of the XVA in
+ * order, up to n, *got of them (0 at the end). */
+int xcp__xva_export_read(xcp__xva_export *x, void *buf, size_t n,
+                         size_t *got);
+/* Whether every byte was produced and read. */
+bool xcp__xva_export_complete(const xcp__xva_export *x);
+/* XAPI's format=tar of one disk: the chunks of stream s (the caller's,
+ * not closed here) of size bytes under XCP__XVA_TAR_DIR, no ova.xml and
+ * no task (its progress is the caller's); read it with
+ * xcp__xva_export_read, free it with xcp__xva_export_free. */
+int xcp__xva_disk_export_new(xcp__xva_export **out, xcp__engine *e,
+                             xcp__vdi_stream *s, uint64_t size);
+void xcp__xva_export_free(xcp__xva_export *x);
 /* Complete the task (ok: success) and free x (NULL accepted). */
 int xcp__xva_export_end(xcp__xva_export *x, int ok);
 

@@ -15,12 +15,10 @@
 struct xcp_server_transfer {
     xcp_server *srv;
     xcp__transfer *x;
-    /* or a VM's XVA (engine/xva.c): an export pulled a piece at a time
-     * through pending, or an import */
+    /* or a VM's XVA (engine/xva.c): an export read in order, or an
+     * import */
     xcp__xva_export *xe;
     xcp__xva_import *xi;
-    xcp__buf pending;
-    size_t pending_off;
     uint64_t sent;
     char basic_session[XCP_REF_MAX]; /* made from Basic credentials */
 };
@@ -173,32 +171,14 @@ int xcp_server_transfer_write(xcp_server_transfer *t, const void *buf,
     return xcp__transfer_write(t->x, buf, n);
 }
 
-static int pending_sink(void *ctx, const void *buf, size_t n)
-{
-    xcp_server_transfer *t = ctx;
-
-    xcp__buf_add(&t->pending, buf, n);
-    return t->pending.oom ? xcp__oom() : 0;
-}
-
 /* An XVA export's next bytes, in order. */
 static int xva_read(xcp_server_transfer *t, void *buf, size_t n,
                     size_t *got, uint64_t offset)
 {
-    int rc = 0;
-
     if (offset != t->sent)
         return XCP__ERR_INVALID_VALUE("offset", "out of order");
-    while (t->pending_off == t->pending.len && rc == 0) {
-        t->pending.len = t->pending_off = 0;
-        rc = xcp__xva_export_next(t->xe, pending_sink, t);
-    }
-    if (rc < 0)
+    if (xcp__xva_export_read(t->xe, buf, n, got) < 0)
         return -1;
-    *got = t->pending.len - t->pending_off < n
-               ? t->pending.len - t->pending_off : n;
-    memcpy(buf, t->pending.data + t->pending_off, *got);
-    t->pending_off += *got;
     t->sent += *got;
     return 0;
 }
@@ -222,13 +202,12 @@ int xcp_server_transfer_close(xcp_server_transfer *t, int ok)
     if (!t)
         return 0;
     if (t->xe)
-        rc = xcp__xva_export_end(t->xe, ok && t->pending_off ==
-                                                t->pending.len);
+        rc = xcp__xva_export_end(t->xe,
+                                 ok && xcp__xva_export_complete(t->xe));
     else if (t->xi)
         rc = xcp__xva_import_end(t->xi, ok, NULL);
     else
         rc = xcp__transfer_end(t->x, ok);
-    xcp__buf_free(&t->pending);
     logout(t);
     free(t);
     return rc;

@@ -725,3 +725,84 @@ int xcp__xva_in_finish(xcp__xva_in *in)
         return XCP__ERR_IMPORT_ERROR_PREMATURE_EOF();
     return deliver(in);
 }
+
+/* ---- one disk's chunked tar ------------------------------------------ */
+
+struct xcp__xva_disk_in {
+    xcp__xva_in *in;
+    uint64_t size;
+    bool last_seen;
+    int (*put)(void *ctx, uint64_t offset, const void *buf, size_t n);
+    void *ctx;
+};
+
+static int disk_file(void *ctx, const char *name, const void *data,
+                     size_t n)
+{
+    (void)ctx;
+    (void)data;
+    (void)n;
+    return XCP__ERR_IMPORT_ERROR_UNEXPECTED_FILE(XCP__XVA_TAR_DIR
+                                                 "/00000000", name);
+}
+
+static int disk_chunk(void *ctx, const char *prefix, uint64_t no,
+                      const void *data, size_t n)
+{
+    xcp__xva_disk_in *d = ctx;
+    uint64_t off = no * XCP__XVA_CHUNK;
+
+    (void)prefix;
+    if (no > d->size / XCP__XVA_CHUNK || off + n > d->size)
+        return XCP__ERR_IMPORT_ERROR("Invalid tar: a chunk past the end "
+                                     "of the disk");
+    if (n && off + n == d->size)
+        d->last_seen = true;
+    if (all_zero(data, n))
+        return 0;
+    return d->put(d->ctx, off, data, n) ? -1 : 0;
+}
+
+static const xcp__xva_in_ops disk_ops = {disk_file, disk_chunk};
+
+int xcp__xva_disk_in_new(xcp__xva_disk_in **out, uint64_t size,
+                         int (*put)(void *ctx, uint64_t offset,
+                                    const void *buf, size_t n),
+                         void *ctx)
+{
+    xcp__xva_disk_in *d = xcp__calloc(1, sizeof(*d));
+
+    if (!d)
+        return xcp__oom();
+    d->size = size;
+    d->put = put;
+    d->ctx = ctx;
+    if (xcp__xva_in_new(&d->in, &disk_ops, d, true) < 0) {
+        free(d);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+int xcp__xva_disk_in_feed(xcp__xva_disk_in *d, const void *buf, size_t n)
+{
+    return xcp__xva_in_feed(d->in, buf, n);
+}
+
+int xcp__xva_disk_in_finish(xcp__xva_disk_in *d)
+{
+    if (xcp__xva_in_finish(d->in) < 0)
+        return -1;
+    if (d->size && !d->last_seen)
+        return XCP__ERR_IMPORT_ERROR_PREMATURE_EOF();
+    return 0;
+}
+
+void xcp__xva_disk_in_free(xcp__xva_disk_in *d)
+{
+    if (!d)
+        return;
+    xcp__xva_in_free(d->in);
+    free(d);
+}

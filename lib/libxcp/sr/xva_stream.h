@@ -93,4 +93,24 @@ int xcp__xva_in_feed(xcp__xva_in *in, const void *buf, size_t n);
 int xcp__xva_in_finish(xcp__xva_in *in);
 void xcp__xva_in_free(xcp__xva_in *in);
 
+/* XAPI's format=tar of one disk (/import_raw_vdi, /export_raw_vdi): the
+ * chunks and checksums under this directory, no ova.xml. */
+#define XCP__XVA_TAR_DIR "vdi"
+
+/*
+ * Reading such a tar of one disk of size bytes: each chunk's bytes go to
+ * put (0, or nonzero to stop with the thread's error) at their offset;
+ * chunks of zeros were left out, and are not written. Checksums are
+ * verified. finish: IMPORT_ERROR_PREMATURE_EOF unless the disk's last
+ * chunk came.
+ */
+typedef struct xcp__xva_disk_in xcp__xva_disk_in;
+int xcp__xva_disk_in_new(xcp__xva_disk_in **out, uint64_t size,
+                         int (*put)(void *ctx, uint64_t offset,
+                                    const void *buf, size_t n),
+                         void *ctx);
+int xcp__xva_disk_in_feed(xcp__xva_disk_in *d, const void *buf, size_t n);
+int xcp__xva_disk_in_finish(xcp__xva_disk_in *d);
+void xcp__xva_disk_in_free(xcp__xva_disk_in *d);
+
 #endif
