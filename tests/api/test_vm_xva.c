@@ -503,3 +503,30 @@ Test(vm_xva, vdi_tar_import_cut_short_fails_premature_eof)
     assert_error0(vdi_transfer_file(back, "d.tar", true, "tar"),
                   "IMPORT_ERROR_PREMATURE_EOF");
 }
+
+Test(vm_xva, restore_keeps_the_uuid_and_refuses_a_taken_one)
+{
+    xcp_vm vm = api_install_from(T_OTHER, "kept");
+    xcp_vm_import_options o = {XCP_VM_IMPORT_OPTIONS_VERSION};
+    xcp_vm_set got;
+    char path[512], *u1, *u2;
+    int fd;
+
+    OK(export_to(vm, "k.xva", NULL, false));
+    OK(xcp_vm_get_uuid(S, &u1, vm));
+    o.restore = true;
+    path_of(path, sizeof(path), "k.xva");
+    fd = open(path, O_RDONLY);
+    assert_error_name(xcp_vm_import_xva(S, &got, fd, &o), "IMPORT_ERROR");
+    close(fd);
+    OK(xcp_vm_destroy(S, vm));
+    fd = open(path, O_RDONLY);
+    OK(xcp_vm_import_xva(S, &got, fd, &o));
+    close(fd);
+    cr_assert_eq(got.n, 1);
+    OK(xcp_vm_get_uuid(S, &u2, got.items[0]));
+    cr_assert_str_eq(u1, u2, "a full restore keeps the VM's uuid");
+    xcp_free(u1);
+    xcp_free(u2);
+    xcp_vm_set_dispose(&got);
+}

@@ -1002,8 +1002,13 @@ static int make_vm(xcp__ctx *c, xcp__xva_import *m, const char *id,
     int rc;
 
     if (m->r.restore && xcp__uuid_valid(uuid) &&
-        xcp__db_by_uuid(c->db, C(VM), uuid))
-        return XCP__ERR_UUID_INVALID("VM", uuid); /* already here */
+        xcp__db_by_uuid(c->db, C(VM), uuid)) {
+        /* A full restore keeps the uuid, which must then be free. */
+        char *why = xcp__printf("a VM with uuid %s exists already", uuid);
+        rc = XCP__ERR_IMPORT_ERROR(why ? why : "the VM exists already");
+        free(why);
+        return rc;
+    }
     if ((rc = xcp__db_create(c->db, C(VM), NULL,
                              m->r.restore && xcp__uuid_valid(uuid) ? uuid
                                                                   : NULL,
