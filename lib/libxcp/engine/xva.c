@@ -1204,9 +1204,9 @@ static int on_file(void *ctx, const char *name, const void *data, size_t n)
         xcp_value_dispose(&m->made_vms);
         xcp_value_dispose(&m->made_vdis);
         xcp_value_dispose(&m->vms);
-        m->ndisks = 0;
         rc = 0;
-        close_streams(m, &rc);
+        close_streams(m, &rc); /* those opened before the failure */
+        m->ndisks = 0;
         return -1;
     }
     return 0;
