@@ -3,7 +3,7 @@
 # Root: installs directly; otherwise through sudo when it is there.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config python3
-libxml2-dev libcurl4-openssl-dev libyaml-dev libssl-dev zlib1g-dev
+libxml2-dev libcurl4-openssl-dev libyaml-dev libssl-dev zlib1g-dev libzstd-dev libxxhash-dev
 libcriterion-dev libjansson-dev libxen-dev qemu-utils clang libclang-rt-14-dev
 libmicrohttpd-dev libhttp-parser-dev libgnutls28-dev libvncserver-dev libpam0g-dev libcrypt-dev openssl curl
 e2fsprogs mount"

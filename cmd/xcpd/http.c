@@ -148,6 +148,26 @@ static int has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* Whether url is path, or path and a slash (XO's "/import/"). */
+static int is_path(const char *url, const char *path)
+{
+    size_t n = strlen(path);
+
+    return strncmp(url, path, n) == 0
+           && (url[n] == '\0' || (url[n] == '/' && url[n + 1] == '\0'));
+}
+
+/* XAPI's VM transfers (XVA): /import, /export and their _metadata
+   forms; 2 for the latter. */
+static int vm_path(const char *url)
+{
+    if (is_path(url, "/import") || is_path(url, "/export"))
+        return 1;
+    if (is_path(url, "/import_metadata") || is_path(url, "/export_metadata"))
+        return 2;
+    return 0;
+}
+
 /* Handlers are chosen by method and longest path prefix, as in XAPI's
    table: every POST that is not JSON-RPC is XML-RPC, OPTIONS is
    registered on "/" and so answers everywhere. */
@@ -166,11 +186,11 @@ static route route_of(const char *method, const char *url,
         && strcmp(url, "/console") == 0)
         return ROUTE_CONSOLE;
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
-        return has_prefix(url, "/import_raw_vdi") ? ROUTE_IMPORT
-                                                  : ROUTE_NOT_FOUND;
+        return has_prefix(url, "/import_raw_vdi") || vm_path(url)
+                   ? ROUTE_IMPORT : ROUTE_NOT_FOUND;
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
-        return has_prefix(url, "/export_raw_vdi") ? ROUTE_EXPORT
-                                                  : ROUTE_NOT_FOUND;
+        return has_prefix(url, "/export_raw_vdi") || vm_path(url)
+                   ? ROUTE_EXPORT : ROUTE_NOT_FOUND;
     return ROUTE_BAD_METHOD;
 }
 
@@ -596,6 +616,39 @@ static void transfer_failed(req *r, unsigned status, char *text)
                  r->addr, status, text != NULL ? text : "");
 }
 
+/* A boolean query argument: "true" (any case) or "1". */
+static int arg_true(struct MHD_Connection *c, const char *name, int def)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                                name);
+
+    if (v == NULL)
+        return def;
+    return strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
+}
+
+/* The arguments of XAPI's /export and /import (export.ml, import.ml). */
+static void vm_request(req *r, xcp_server_transfer_request *tr)
+{
+    tr->kind = XCP_SERVER_VM;
+    tr->metadata = vm_path(r->path) == 2;
+    r->ext = "xva";
+    tr->vm = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                         "uuid");
+    if (tr->vm == NULL)
+        tr->vm = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                             "ref");
+    if (tr->sr_id == NULL)
+        tr->sr_id = arg_or_cookie(r->c, "sr_uuid");
+    tr->compression = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                                  "use_compression");
+    tr->no_snapshots = !arg_true(r->c, "export_snapshots", 1);
+    tr->preserve_power_state = arg_true(r->c, "preserve_power_state", 0);
+    tr->restore = arg_true(r->c, "restore", 0);
+    tr->force = arg_true(r->c, "force", 0);
+    tr->chunked = 0;
+}
+
 /* Authenticate and open the transfer as soon as the headers are known, so
    a refused upload is answered before its body is read. */
 static void transfer_open(req *r)
@@ -631,8 +684,12 @@ static void transfer_open(req *r)
                                             "format");
     r->ext = tr.format == NULL || strcasecmp(tr.format, "vhd") != 0
                  ? (tr.format != NULL && strcasecmp(tr.format, "qcow2") == 0
-                        ? "qcow2" : "raw")
+                        ? "qcow2"
+                        : tr.format != NULL && strcasecmp(tr.format, "tar") == 0
+                              ? "tar" : "raw")
                  : "vhd";
+    if (vm_path(r->path))
+        vm_request(r, &tr);
     user = MHD_basic_auth_get_username_password(r->c, &password);
     tr.basic_user = user;
     tr.basic_password = user != NULL ? password : NULL;
@@ -1034,6 +1091,7 @@ static const char *export_type(const req *r)
 {
     return r->ext[0] == 'v'   ? "application/vhd"
            : r->ext[0] == 'q' ? "application/x-qemu-disk"
+           : r->ext[0] == 'x' || r->ext[0] == 't' ? "application/x-tar"
                               : "application/octet-stream";
 }
 
@@ -1042,27 +1100,36 @@ static const char *export_type(const req *r)
 static int download_head(upload *u)
 {
     req *r = u->r;
-    char head[1024];
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 200 OK\r\n"
-                     "Connection: close\r\n"
-                     "Content-Length: %" PRIu64 "\r\n"
-                     "Content-Type: %s\r\n"
-                     "Content-Disposition: attachment; "
-                     "filename=\"%s.%s\"\r\n"
-                     "task-id: %s\r\n"
-                     "Cache-Control: no-cache, no-store\r\n\r\n",
-                     r->size, export_type(r),
-                     r->vdi_uuid != NULL ? r->vdi_uuid : "", r->ext,
-                     r->task != NULL ? r->task : "");
+    char head[1024], length[48] = "";
+    int n;
+
+    /* An XVA's or a chunked tar's length is known only once it is sent:
+       no Content-Length then, the end is the close (as XAPI's /export). */
+    if (r->size != UINT64_MAX)
+        snprintf(length, sizeof(length), "Content-Length: %" PRIu64 "\r\n",
+                 r->size);
+    n = snprintf(head, sizeof(head),
+                 "HTTP/1.1 200 OK\r\n"
+                 "Connection: close\r\n"
+                 "%s"
+                 "Content-Type: %s\r\n"
+                 "%s%s%s%s%s"
+                 "task-id: %s\r\n"
+                 "Cache-Control: no-cache, no-store\r\n\r\n",
+                 length, export_type(r),
+                 r->vdi_uuid != NULL && r->vdi_uuid[0]
+                     ? "Content-Disposition: attachment; filename=\"" : "",
+                 r->vdi_uuid != NULL && r->vdi_uuid[0] ? r->vdi_uuid : "",
+                 r->vdi_uuid != NULL && r->vdi_uuid[0] ? "." : "",
+                 r->vdi_uuid != NULL && r->vdi_uuid[0] ? r->ext : "",
+                 r->vdi_uuid != NULL && r->vdi_uuid[0] ? "\"\r\n" : "",
+                 r->task != NULL ? r->task : "");
 
     return n > 0 && (size_t)n < sizeof(head)
                ? xcpd_io_write(&u->client, head, (size_t)n)
                : -1;
 }
 
-/* The export's body, EXPORT_BLOCK at a time: 1 when it all went, 0 when
-   the transfer (its error on this thread) or the client failed. */
 static int download_body(upload *u, char *buf)
 {
     req *r = u->r;
@@ -1076,6 +1143,8 @@ static int download_body(upload *u, char *buf)
             < 0)
             return 0;
         if (got == 0) {
+            if (r->size == UINT64_MAX)
+                return 1;       /* the end of a body of unknown length */
             /* The end before the announced size. */
             if (r->l->http->verbose)
                 xcpd_log(LOG_INFO, "%s %s from %s: data ends at %" PRIu64

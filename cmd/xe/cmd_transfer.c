@@ -15,11 +15,6 @@
 
 #include <xcp/transfer.h>
 
-typedef struct bar {
-    struct timespec t0;
-    int shown;
-} bar;
-
 static double since(const struct timespec *t0)
 {
     struct timespec now;
@@ -29,10 +24,26 @@ static double since(const struct timespec *t0)
            + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* "[#####     ]  42%  118.3 MiB/s  0:12 left" on one line of stderr. */
-static void show(void *ctx, uint64_t done, uint64_t total)
+void xe_bar_start(xe_bar *b, xcp_transfer_progress *fn, void **ctx)
 {
-    bar *b = ctx;
+    b->shown = 0;
+    if (!isatty(STDERR_FILENO))
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &b->t0);
+    *fn = xe_bar_show;
+    *ctx = b;
+}
+
+void xe_bar_end(xe_bar *b)
+{
+    if (b->shown)
+        fputc('\n', stderr);
+}
+
+/* "[#####     ]  42%  118.3 MiB/s  0:12 left" on one line of stderr. */
+void xe_bar_show(void *ctx, uint64_t done, uint64_t total)
+{
+    xe_bar *b = ctx;
     double dt = since(&b->t0), rate = dt > 0 ? (double)done / dt : 0;
     char fill[31];
     int pct = total ? (int)(done * 100 / total) : 0, i;
@@ -60,7 +71,7 @@ static int transfer(xe_ctx *ctx, bool import)
     const char *vdi, *file = xe_param(ctx, "filename");
     xcp_vdi_transfer_options o = {XCP_VDI_TRANSFER_OPTIONS_VERSION};
     xcp_vdi ref;
-    bar b = {{0, 0}, 0};
+    xe_bar b;
     int fd, rc;
 
     if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0)
@@ -68,11 +79,7 @@ static int transfer(xe_ctx *ctx, bool import)
     if (xe_param(ctx, "base"))
         return xe_fail(ctx, "base= is not supported yet");
     o.format = xe_param(ctx, "format");
-    if (isatty(STDERR_FILENO)) {
-        clock_gettime(CLOCK_MONOTONIC, &b.t0);
-        o.progress = show;
-        o.progress_ctx = &b;
-    }
+    xe_bar_start(&b, &o.progress, &o.progress_ctx);
     fd = import ? open(file, O_RDONLY | O_CLOEXEC)
                 : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
@@ -80,8 +87,7 @@ static int transfer(xe_ctx *ctx, bool import)
     snprintf(ref.ref, sizeof(ref.ref), "%s", vdi);
     rc = import ? xcp_vdi_import(ctx->s, ref, fd, &o)
                 : xcp_vdi_export(ctx->s, ref, fd, &o);
-    if (b.shown)
-        fputc('\n', stderr);
+    xe_bar_end(&b);
     if (close(fd) < 0 && rc == 0)
         return xe_fail(ctx, "%s: %s", file, strerror(errno));
     if (rc < 0) {

@@ -253,6 +253,14 @@ int xe_vm_do_one(xe_ctx *ctx, const char *const *own, xe_vm_op op,
     return run_on_vms(ctx, &sel, op, data);
 }
 
+int xe_vm_do_single(xe_ctx *ctx, const char *const *own, xe_vm_op op,
+                    const void *data)
+{
+    vm_sel sel = {.templates = true, .single = true, .ignore = own};
+
+    return run_on_vms(ctx, &sel, op, data);
+}
+
 /* ---- lifecycle ---- */
 
 /* get_host_by_name_or_id: the first host with that name-label or uuid */

@@ -284,6 +284,18 @@ static const xe_cmd static_cmds[] = {
      "Destroy a VM. This leaves the storage associated with the VM intact. "
      "To delete storage too, use vm-uninstall.",
      0, xe_vm_destroy},
+    {"vm-export", L("filename"),
+     L("preserve-power-state", "compress", "metadata", "include-snapshots",
+       "excluded-device-types", "progress"),
+     "Export a VM to a file (XVA): compress=true|gzip|zstd, metadata=true "
+     "for its metadata only, preserve-power-state=true to keep a suspended "
+     "VM suspended.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_export},
+    {"vm-import", L0,
+     L("filename", "preserve", "sr-uuid", "force", "metadata", "progress"),
+     "Import a VM from an XVA file (plain, gzip or zstd) into sr-uuid (the "
+     "pool's default SR when not given); preserve=true keeps its uuid.",
+     XE_CF_STANDARD, xe_vm_import},
     {"vm-install", L("new-name-label"),
      L("sr-name-label", "sr-uuid", "template", "copy-bios-strings-from"),
      "Install a new VM from a template. The template parameter can match "

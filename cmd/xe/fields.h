@@ -202,6 +202,10 @@ int xe_vm_do(xe_ctx *ctx, const char *const *own, xe_vm_op op,
  * include_control_vms, multiple false: several matches fail). */
 int xe_vm_do_one(xe_ctx *ctx, const char *const *own, xe_vm_op op,
                  const void *data);
+/* The same on exactly one VM, templates and snapshots included (what
+ * vm-export may export). */
+int xe_vm_do_single(xe_ctx *ctx, const char *const *own, xe_vm_op op,
+                    const void *data);
 
 /* Generated commands, the class in ctx->cmd_data. */
 int xe_gen_list(xe_ctx *ctx);

@@ -23,11 +23,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <xcp/common.h>
 #include <xcp/errors.h>
 #include <xcp/model.h>
 #include <xcp/session.h>
+#include <xcp/transfer.h>
 #include <xcp/value.h>
 
 /* ---- arena and strings (util.c) ---- */
@@ -387,6 +389,18 @@ int xe_cmd_help(xe_ctx *ctx);
 int xe_console(xe_ctx *ctx); /* cmd_console.c */
 int xe_vdi_import(xe_ctx *ctx); /* cmd_transfer.c */
 int xe_vdi_export(xe_ctx *ctx);
+/* A transfer's progress bar on stderr (cmd_transfer.c): xe_bar_start
+ * sets *fn and *ctx to xe_bar_show and b when stderr is a terminal, and
+ * leaves them otherwise; xe_bar_end ends the bar's line. */
+typedef struct xe_bar {
+    struct timespec t0;
+    int shown;
+} xe_bar;
+void xe_bar_start(xe_bar *b, xcp_transfer_progress *fn, void **ctx);
+void xe_bar_show(void *ctx, uint64_t done, uint64_t total);
+void xe_bar_end(xe_bar *b);
+int xe_vm_export(xe_ctx *ctx); /* cmd_xva.c */
+int xe_vm_import(xe_ctx *ctx);
 int xe_vm_install(xe_ctx *ctx);
 int xe_vm_cd_insert(xe_ctx *ctx);   /* cmd_cd.c */
 int xe_vm_cd_eject(xe_ctx *ctx);

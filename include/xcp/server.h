@@ -183,6 +183,13 @@ typedef enum xcp_server_direction {
 
 #define XCP_SERVER_TRANSFER_REQUEST_VERSION 1
 
+/** What a transfer moves. */
+typedef enum xcp_server_transfer_kind {
+    XCP_SERVER_VDI = 0,      /**< a VDI's contents (/import_raw_vdi, ...) */
+    XCP_SERVER_VM = 1,       /**< a VM as an XVA (/import, /export and
+                                  their _metadata forms) */
+} xcp_server_transfer_kind;
+
 /** What a transfer handler parsed from its URL (query or cookies).
  * Zero-initialise, set version; the struct only grows at its end, under
  * a new version. Borrowed for the duration of
@@ -194,7 +201,8 @@ typedef struct xcp_server_transfer_request {
     const char *task_id;     /**< existing task to report into, or NULL */
     const char *vdi;         /**< VDI ref or uuid */
     const char *format;      /**< "raw" (default when NULL), "vhd" or
-                                  "qcow2", any case; others give
+                                  "qcow2" or "tar" (XAPI's chunked tar),
+                                  any case; others give
                                   INVALID_VALUE ["format", f] → 404.
                                   An import of an image writes what it
                                   holds into the VDI, whatever its own
@@ -216,7 +224,20 @@ typedef struct xcp_server_transfer_request {
                                   else NOT_IMPLEMENTED → 400) is made in
                                   this SR (ref or uuid) and destroyed
                                   again if the import fails; the task's
-                                  result is its ref. NULL when absent */
+                                  result is its ref. A VM import
+                                  (XCP_SERVER_VM) goes to this SR. NULL
+                                  when absent: the pool's default SR */
+    /* XCP_SERVER_VM transfers (XAPI's /export and /import): */
+    xcp_server_transfer_kind kind;
+    const char *vm;          /**< export: VM ref or uuid */
+    const char *compression; /**< export: use_compression (NULL, false,
+                                  true, gzip, zstd) */
+    int metadata;            /**< ova.xml only (the _metadata forms); an
+                                  import then uses the existing VDIs */
+    int no_snapshots;        /**< export: export_snapshots=false */
+    int preserve_power_state;/**< export: a suspended VM stays so */
+    int restore;             /**< import: keep the VMs' uuids */
+    int force;               /**< import: despite checksum mismatches */
 } xcp_server_transfer_request;
 
 /**
@@ -242,7 +263,7 @@ XCP_EXTERN int xcp_server_transfer_open(xcp_server *srv,
 XCP_EXTERN const char *
 xcp_server_transfer_task(const xcp_server_transfer *t);
 
-/** The VDI's uuid (for content-disposition). Owned by the transfer:
+/** The VDI's uuid (for content-disposition; "" for a VM). Owned by the transfer:
  * valid until xcp_server_transfer_close(t). */
 XCP_EXTERN const char *
 xcp_server_transfer_vdi_uuid(const xcp_server_transfer *t);
@@ -259,6 +280,9 @@ XCP_EXTERN int xcp_server_transfer_write(xcp_server_transfer *t,
 /**
  * Export: read up to n bytes at offset into buf; *got receives the count
  * (0 at the end). Task progress follows the offset. (pread(2)'s order.)
+ * A VM's XVA, whose size is not known beforehand (open's *size is then
+ * UINT64_MAX), is read in order: offset must be where the last read
+ * ended.
  */
 XCP_EXTERN int xcp_server_transfer_read(xcp_server_transfer *t, void *buf,
                                         size_t n, size_t *got,

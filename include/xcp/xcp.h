@@ -22,5 +22,6 @@
 #include <xcp/classes.h>
 #include <xcp/console.h>
 #include <xcp/transfer.h>
+#include <xcp/xva.h>
 
 #endif

@@ -13,6 +13,7 @@
 
 #include <xcp/session.h>
 #include <xcp/transfer.h>
+#include <xcp/xva.h>
 
 /* ---- session driver ---- */
 struct xcp__session_ops {
@@ -33,6 +34,12 @@ struct xcp__session_ops {
      * `vdi` from/to fd; o checked. */
     int (*vdi_transfer)(xcp_session *s, const char *vdi, bool import,
                         int fd, const xcp_vdi_transfer_options *o);
+    /* Optional: xcp_vm_export_xva of VM ref `vm` to fd, and xcp_vm_import
+     * from fd (*vms: an ARRAY of the VMs' refs); o checked. */
+    int (*vm_export)(xcp_session *s, const char *vm, int fd,
+                     const xcp_vm_export_options *o);
+    int (*vm_import)(xcp_session *s, int fd, const xcp_vm_import_options *o,
+                     xcp_value *vms);
 };
 
 struct xcp_session {

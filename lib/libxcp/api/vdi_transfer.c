@@ -24,7 +24,8 @@ static int transfer(xcp_session *s, xcp_vdi vdi, bool import, int fd,
     if (o->version < 1 || o->version > XCP_VDI_TRANSFER_OPTIONS_VERSION)
         return XCP__ERR_INVALID_VALUE("version", "");
     if (o->format && *o->format && strcasecmp(o->format, "raw") &&
-        strcasecmp(o->format, "vhd") && strcasecmp(o->format, "qcow2"))
+        strcasecmp(o->format, "vhd") && strcasecmp(o->format, "qcow2") &&
+        strcasecmp(o->format, "tar"))
         return XCP__ERR_INVALID_VALUE("format", o->format);
     if (!s->ops->vdi_transfer)
         return XCP__ERR_NOT_IMPLEMENTED(import ? "xcp_vdi_import"

@@ -1213,7 +1213,8 @@ struct xfer {
     char body[2048];         /* a refusal's (non-200) body */
     size_t body_len;
     long status;
-    const xcp_vdi_transfer_options *o;
+    xcp_transfer_progress progress;
+    void *progress_ctx;
     int64_t last_ms;
 };
 
@@ -1270,9 +1271,9 @@ static int xfer_info(void *arg, curl_off_t dltotal, curl_off_t dlnow,
     x->done = (uint64_t)(x->import ? ulnow : dlnow);
     if (total)
         x->total = total;
-    if (x->o->progress && now - x->last_ms >= 250) {
+    if (x->progress && now - x->last_ms >= 250) {
         x->last_ms = now;
-        x->o->progress(x->o->progress_ctx, x->done, x->total);
+        x->progress(x->progress_ctx, x->done, x->total);
     }
     return 0;
 }
@@ -1318,41 +1319,36 @@ static int xfer_handle(struct remote *r, CURL **out)
     return 0;
 }
 
-static int remote_vdi_transfer(xcp_session *s, const char *vdi, bool import,
-                               int fd, const xcp_vdi_transfer_options *o)
+/* PUT (import: fd read to its end) or GET (fd written) the server's
+ * handler at path with query (escaped; the session is added) on c,
+ * which is consumed: XAPI's transfer handlers. */
+static int http_transfer(xcp_session *s, CURL *c, const char *path,
+                         const char *query, bool import, int fd,
+                         xcp_transfer_progress progress, void *pctx)
 {
     struct remote *r = s->priv;
     struct xfer x;
     struct curl_slist *h = NULL;
     struct stat st;
-    char *url, *ev, *es, *ef;
+    char *url, *es;
     const char *auth;
-    CURL *c;
     CURLcode cc;
     int rc = 0;
 
     memset(&x, 0, sizeof(x));
     x.fd = fd;
     x.import = import;
-    x.o = o;
-    if ((rc = xfer_handle(r, &c)) < 0)
-        return rc;
-    ev = cu.escape(c, vdi, 0);
+    x.progress = progress;
+    x.progress_ctx = pctx;
     es = cu.escape(c, s->ref, 0);
-    ef = cu.escape(c, o->format && *o->format ? o->format : "raw", 0);
     /* r->url is the RPC's: scheme://authority + its path */
     auth = strstr(r->url, "://");
     auth = auth ? auth + 3 : r->url;
-    url = ev && es && ef
-              ? xcp__printf("%.*s/%s?vdi=%s&session_id=%s&format=%s",
-                            (int)(auth - r->url + strcspn(auth, "/")),
-                            r->url,
-                            import ? "import_raw_vdi" : "export_raw_vdi", ev,
-                            es, ef)
-              : NULL;
-    cu.free(ev);
+    url = es ? xcp__printf("%.*s/%s?%s&session_id=%s",
+                           (int)(auth - r->url + strcspn(auth, "/")),
+                           r->url, path, query, es)
+             : NULL;
     cu.free(es);
-    cu.free(ef);
     h = cu.slist_append(NULL, "Expect:");
     if (!url || !h) {
         cu.slist_free_all(h);
@@ -1396,8 +1392,8 @@ static int remote_vdi_transfer(xcp_session *s, const char *vdi, bool import,
         rc = refusal(r, x.body, (int)x.status);
     } else if (cc != CURLE_OK) {
         rc = transport_error(r, cc);
-    } else if (o->progress) {
-        o->progress(o->progress_ctx, x.done, x.total ? x.total : x.done);
+    } else if (progress) {
+        progress(pctx, x.done, x.total ? x.total : x.done);
     }
     cu.slist_free_all(h);
     free(url);
@@ -1405,9 +1401,140 @@ static int remote_vdi_transfer(xcp_session *s, const char *vdi, bool import,
     return rc;
 }
 
+/* "k1=v1&k2=v2..." of n pairs, values escaped for c (NULL ones left
+ * out); free() it. */
+static char *query_of(CURL *c, const char *const *kv, size_t n)
+{
+    xcp__buf b = {0};
+    size_t i;
+    char *e;
+
+    for (i = 0; i + 1 < 2 * n; i += 2) {
+        if (!kv[i + 1])
+            continue;
+        if (!(e = cu.escape(c, kv[i + 1], 0))) {
+            xcp__buf_free(&b);
+            return NULL;
+        }
+        xcp__buf_printf(&b, "%s%s=%s", b.len ? "&" : "", kv[i], e);
+        cu.free(e);
+    }
+    if (b.oom) {
+        xcp__buf_free(&b);
+        return NULL;
+    }
+    return b.len ? xcp__buf_steal(&b) : xcp__strdup("");
+}
+
+/* Make a handle, the query of the pairs, and transfer. */
+static int http_transfer_kv(xcp_session *s, const char *path,
+                            const char *const *kv, size_t n, bool import,
+                            int fd, xcp_transfer_progress progress,
+                            void *pctx)
+{
+    CURL *c;
+    char *q;
+    int rc;
+
+    if ((rc = xfer_handle(s->priv, &c)) < 0)
+        return rc;
+    if (!(q = query_of(c, kv, n))) {
+        cu.cleanup(c);
+        return xcp__oom();
+    }
+    rc = http_transfer(s, c, path, q, import, fd, progress, pctx);
+    free(q);
+    return rc;
+}
+
+static int remote_vdi_transfer(xcp_session *s, const char *vdi, bool import,
+                               int fd, const xcp_vdi_transfer_options *o)
+{
+    const char *kv[] = {
+        "vdi", vdi,
+        "format", o->format && *o->format ? o->format : "raw"};
+
+    return http_transfer_kv(s, import ? "import_raw_vdi" : "export_raw_vdi",
+                            kv, 2, import, fd, o->progress, o->progress_ctx);
+}
+
+/* XAPI's /export (or /export_metadata), as its xe does. */
+static int remote_vm_export(xcp_session *s, const char *vm, int fd,
+                            const xcp_vm_export_options *o)
+{
+    const char *kv[] = {
+        "ref", vm,
+        "use_compression", o->compression && *o->compression
+                               ? o->compression : NULL,
+        "export_snapshots", o->no_snapshots ? "false" : NULL,
+        "preserve_power_state", o->preserve_power_state ? "true" : NULL};
+
+    return http_transfer_kv(s, o->metadata_only ? "export_metadata"
+                                                : "export",
+                            kv, 4, false, fd, o->progress, o->progress_ctx);
+}
+
+/* A task's result, an XML-RPC <value> fragment, as a value. */
+static int task_value(const char *xml, xcp_value *out)
+{
+    xcp__buf b = {0};
+    xcp_value err;
+    int rc;
+
+    xcp__buf_adds(&b, "<?xml version=\"1.0\"?><methodResponse><params>"
+                      "<param>");
+    xcp__buf_adds(&b, xml);
+    xcp__buf_adds(&b, "</param></params></methodResponse>");
+    if (b.oom) {
+        xcp__buf_free(&b);
+        return xcp__oom();
+    }
+    err.kind = XCP_VAL_NONE;
+    rc = xcp__xmlrpc_decode_response(b.data, b.len, out, &err, NULL, 0);
+    xcp_value_dispose(&err);
+    xcp__buf_free(&b);
+    if (rc != 0 || out->kind != XCP_VAL_ARRAY) {
+        xcp_value_dispose(out);
+        return rc == XCP_ENOMEM ? rc
+                                : XCP__ERR_IMPORT_ERROR("no VMs in the "
+                                                        "task's result");
+    }
+    return 0;
+}
+
+/* XAPI's /import (or /import_metadata) into a task of ours, whose
+ * result names the VMs made. */
+static int remote_vm_import(xcp_session *s, int fd,
+                            const xcp_vm_import_options *o, xcp_value *vms)
+{
+    const char *kv[] = {
+        "task_id", NULL,
+        "sr_id", o->sr.ref[0] ? o->sr.ref : NULL,
+        "restore", o->restore ? "true" : NULL,
+        "force", o->force ? "true" : NULL};
+    xcp_task task;
+    char *result = NULL;
+    xcp__saved_error saved;
+    int rc;
+
+    vms->kind = XCP_VAL_NONE;
+    if ((rc = xcp_task_create(s, &task, "VM import", "")) < 0)
+        return rc;
+    kv[1] = task.ref;
+    rc = http_transfer_kv(s, o->metadata ? "import_metadata" : "import",
+                          kv, 4, true, fd, o->progress, o->progress_ctx);
+    if (rc == 0 && (rc = xcp_task_get_result(s, &result, task)) == 0)
+        rc = task_value(result, vms);
+    xcp_free(result);
+    xcp__error_save(&saved);
+    xcp_task_destroy(s, task);
+    xcp__error_restore(&saved);
+    return rc;
+}
+
 static const struct xcp__session_ops remote_ops = {
     remote_invoke, remote_close, remote_records_fields, remote_console_open,
-    remote_vdi_transfer};
+    remote_vdi_transfer, remote_vm_export, remote_vm_import};
 
 int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
 {

@@ -8,6 +8,7 @@
 #include "../rpc/rpc.h"
 #include "../client/client.h"
 #include "transfer.h"
+#include "xva.h"
 
 #include <xcp/transfer.h>
 
@@ -434,9 +435,31 @@ static int local_vdi_transfer(xcp_session *s, const char *vdi, bool import,
                             o->progress, o->progress_ctx);
 }
 
+static int local_vm_export(xcp_session *s, const char *vm, int fd,
+                           const xcp_vm_export_options *o)
+{
+    struct local *l = s->priv;
+    xcp__xva_export_req r = {s->ref, NULL, vm, o->compression,
+                             o->metadata_only, !o->no_snapshots,
+                             o->preserve_power_state};
+
+    return xcp__xva_export_fd(l->e, &r, fd, o->progress, o->progress_ctx);
+}
+
+static int local_vm_import(xcp_session *s, int fd,
+                           const xcp_vm_import_options *o, xcp_value *vms)
+{
+    struct local *l = s->priv;
+    xcp__xva_import_req r = {s->ref, NULL, o->sr.ref, o->force, o->restore,
+                             o->metadata};
+
+    return xcp__xva_import_fd(l->e, &r, fd, o->progress, o->progress_ctx,
+                              vms);
+}
+
 static const struct xcp__session_ops local_ops = {
     local_invoke, local_close, local_records_fields, local_console_open,
-    local_vdi_transfer};
+    local_vdi_transfer, local_vm_export, local_vm_import};
 
 int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
 {

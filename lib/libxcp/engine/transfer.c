@@ -15,6 +15,7 @@
 #include "../api/storage.h"
 #include "../sr/qcow2_stream.h"
 #include "../sr/vhd_stream.h"
+#include "xva.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ typedef enum xfmt {
     XFMT_RAW,
     XFMT_VHD,
     XFMT_QCOW2,
+    XFMT_TAR,       /* XAPI's chunked tar (sr/xva_stream.c) */
 } xfmt;
 
 /* An export's image producer (sr/vhd_stream.c, sr/qcow2_stream.c). */
@@ -156,6 +158,8 @@ struct xcp__transfer {
     void *out;
     const decoder *dec;   /* import of an image: its parser */
     void *in;
+    xcp__xva_export *tout; /* export as a chunked tar */
+    xcp__xva_disk_in *tin; /* import of one */
     /* import in chunk frames */
     bool chunked;
     bool chunk_end;       /* the last frame came */
@@ -174,6 +178,8 @@ static int format_of(const char *f)
         return XFMT_VHD;
     if (!strcasecmp(f, "qcow2"))
         return XFMT_QCOW2;
+    if (!strcasecmp(f, "tar"))
+        return XFMT_TAR;
     return -1;
 }
 
@@ -425,6 +431,8 @@ static int mark_extent(void *ctx, uint64_t offset, uint64_t length)
     return 0;
 }
 
+static int put(void *ctx, uint64_t offset, const void *buf, size_t n);
+
 /* The format's state once the VDI is open: an export's image layout
  * (which blocks hold data: one pass over the disk's map, not its
  * bytes), an import's parser. */
@@ -437,6 +445,14 @@ static int codec_open(xcp__transfer *t)
     t->length = t->size;
     if (t->format == XFMT_RAW)
         return 0;
+    if (t->format == XFMT_TAR && t->import)
+        return xcp__xva_disk_in_new(&t->tin, t->size, put, t) < 0 ? -1 : 0;
+    if (t->format == XFMT_TAR) {
+        /* Its length is known once it is sent: UINT64_MAX until then. */
+        t->length = UINT64_MAX;
+        return xcp__xva_disk_export_new(&t->tout, t->e, t->s, t->size) < 0
+                   ? -1 : 0;
+    }
     if (t->import) {
         t->dec = t->format == XFMT_VHD ? &vhd_decoder : &qcow2_decoder;
         rc = t->dec->create(&t->in, t->size, err, sizeof(err));
@@ -455,6 +471,10 @@ static void codec_free(xcp__transfer *t)
 {
     if (t->dec)
         t->dec->free(t->in);
+    xcp__xva_disk_in_free(t->tin);
+    xcp__xva_export_free(t->tout);
+    t->tin = NULL;
+    t->tout = NULL;
     if (t->enc)
         t->enc->free(t->out);
     t->in = NULL;
@@ -738,7 +758,10 @@ int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n)
     if (!t->import)
         return XCP__ERR_INVALID_VALUE("transfer", "not an import");
     err[0] = '\0';
-    if (t->in) {
+    if (t->tin) {
+        if (xcp__xva_disk_in_feed(t->tin, buf, n) < 0)
+            return -1;
+    } else if (t->in) {
         rc = t->dec->feed(t->in, buf, n, put, t, err, sizeof(err));
         if (rc != 0)
             return stream_error(rc, err);
@@ -766,7 +789,13 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
         return 0;
     if (n > t->length - offset)
         n = (size_t)(t->length - offset);
-    if (t->out) {
+    if (t->tout) {
+        /* read in order: how far the disk is sent is the progress */
+        if (xcp__xva_export_read(t->tout, buf, n, got) < 0)
+            return -1;
+        progress(t, offset + *got < t->size ? offset + *got : t->size);
+        return 0;
+    } else if (t->out) {
         err[0] = '\0';
         rc = t->enc->read(t->out, offset, buf, n, got, read_sparse, t, err,
                           sizeof(err));
@@ -829,6 +858,8 @@ static int codec_finish(xcp__transfer *t)
     if (t->chunked && !t->chunk_end)
         return XCP__ERR_VDI_IO_ERROR("the body ended before its last "
                                      "chunk");
+    if (t->tin)
+        return xcp__xva_disk_in_finish(t->tin) < 0 ? -1 : 0;
     if (!t->in)
         return 0;
     err[0] = '\0';
@@ -987,6 +1018,8 @@ int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
     p.total = import ? (r.content_length != UINT64_MAX ? r.content_length
                                                        : 0)
                      : xcp__transfer_size(t);
+    if (p.total == UINT64_MAX)
+        p.total = 0; /* a tar's length is known at its end */
     fd_progress(&p, 0, true);
     rc = import ? fd_import(t, fd, buf, &p) : fd_export(t, fd, buf, &p);
     free(buf);

@@ -8,12 +8,18 @@
  */
 #include "server.h"
 #include "../engine/transfer.h"
+#include "../engine/xva.h"
 
 #include <stdio.h>
 
 struct xcp_server_transfer {
     xcp_server *srv;
     xcp__transfer *x;
+    /* or a VM's XVA (engine/xva.c): an export read in order, or an
+     * import */
+    xcp__xva_export *xe;
+    xcp__xva_import *xi;
+    uint64_t sent;
     char basic_session[XCP_REF_MAX]; /* made from Basic credentials */
 };
 
@@ -69,13 +75,51 @@ static void logout(xcp_server_transfer *t)
     xcp__server_creds_end(t->srv, t->basic_session);
 }
 
+/* Open what r asks for, as the session: a VDI transfer or a VM's. */
+static int open_kind(xcp_server_transfer *t, xcp__engine *e,
+                     const xcp_server_transfer_request *r,
+                     const char *session, uint64_t *size, int *http)
+{
+    xcp__transfer_req req;
+
+    if (r->kind == XCP_SERVER_VM && r->direction == XCP_SERVER_EXPORT) {
+        xcp__xva_export_req xr = {session, r->task_id, r->vm,
+                                  r->compression, r->metadata != 0,
+                                  !r->no_snapshots,
+                                  r->preserve_power_state != 0};
+        if (size)
+            *size = UINT64_MAX;
+        return xcp__xva_export_begin(e, &xr, &t->xe, http);
+    }
+    if (r->kind == XCP_SERVER_VM) {
+        xcp__xva_import_req xr = {session, r->task_id, r->sr_id,
+                                  r->force != 0, r->restore != 0,
+                                  r->metadata != 0};
+        return xcp__xva_import_begin(e, &xr, &t->xi, http);
+    }
+    memset(&req, 0, sizeof(req));
+    req.import = r->direction == XCP_SERVER_IMPORT;
+    req.session = session;
+    req.task_id = r->task_id;
+    req.vdi = r->vdi;
+    req.sr = r->sr_id;
+    req.content_length = r->content_length;
+    req.format = r->format;
+    req.chunked = r->chunked != 0;
+    if (xcp__transfer_begin(e, &req, &t->x, http) < 0)
+        return -1;
+    if (size)
+        *size = xcp__transfer_size(t->x);
+    return 0;
+}
+
 int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
                              uint64_t *size, int *http_status,
                              const xcp_server_transfer_request *r)
 {
     xcp__engine *e = xcp__server_engine(srv);
     xcp_server_transfer *t;
-    xcp__transfer_req req;
+    const char *session;
 
     xcp_error_clear();
     *http_status = 500;
@@ -89,19 +133,9 @@ int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
     if (!(t = xcp__calloc(1, sizeof(*t))))
         return xcp__oom();
     t->srv = srv;
-    memset(&req, 0, sizeof(req));
-    req.import = r->direction == XCP_SERVER_IMPORT;
-    req.task_id = r->task_id;
-    req.vdi = r->vdi;
-    req.sr = r->sr_id;
-    req.content_length = r->content_length;
-    req.format = r->format;
-    req.chunked = r->chunked != 0;
-    if (credentials(t, r, &req.session) < 0) {
+    if (credentials(t, r, &session) < 0) {
         *http_status = 401;
-    } else if (xcp__transfer_begin(e, &req, &t->x, http_status) == 0) {
-        if (size)
-            *size = xcp__transfer_size(t->x);
+    } else if (open_kind(t, e, r, session, size, http_status) == 0) {
         *out = t;
         return 0;
     } else {
@@ -118,21 +152,43 @@ int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
 
 const char *xcp_server_transfer_task(const xcp_server_transfer *t)
 {
-    return t ? xcp__transfer_task(t->x) : NULL;
+    if (!t)
+        return NULL;
+    if (t->xe)
+        return xcp__xva_export_task(t->xe);
+    if (t->xi)
+        return xcp__xva_import_task(t->xi);
+    return xcp__transfer_task(t->x);
 }
 
 const char *xcp_server_transfer_vdi_uuid(const xcp_server_transfer *t)
 {
-    return t ? xcp__transfer_vdi_uuid(t->x) : NULL;
+    if (!t)
+        return NULL;
+    return t->xe || t->xi ? "" : xcp__transfer_vdi_uuid(t->x);
 }
 
 int xcp_server_transfer_write(xcp_server_transfer *t, const void *buf,
                               size_t n)
 {
     xcp_error_clear();
-    if (!t)
+    if (!t || t->xe)
         return XCP__ERR_INVALID_VALUE("transfer", "not an import");
+    if (t->xi)
+        return xcp__xva_import_write(t->xi, buf, n);
     return xcp__transfer_write(t->x, buf, n);
+}
+
+/* An XVA export's next bytes, in order. */
+static int xva_read(xcp_server_transfer *t, void *buf, size_t n,
+                    size_t *got, uint64_t offset)
+{
+    if (offset != t->sent)
+        return XCP__ERR_INVALID_VALUE("offset", "out of order");
+    if (xcp__xva_export_read(t->xe, buf, n, got) < 0)
+        return -1;
+    t->sent += *got;
+    return 0;
 }
 
 int xcp_server_transfer_read(xcp_server_transfer *t, void *buf, size_t n,
@@ -140,8 +196,10 @@ int xcp_server_transfer_read(xcp_server_transfer *t, void *buf, size_t n,
 {
     xcp_error_clear();
     *got = 0;
-    if (!t)
+    if (!t || t->xi)
         return XCP__ERR_INVALID_VALUE("transfer", "not an export");
+    if (t->xe)
+        return xva_read(t, buf, n, got, offset);
     return xcp__transfer_read(t->x, offset, buf, n, got);
 }
 
@@ -151,7 +209,13 @@ int xcp_server_transfer_close(xcp_server_transfer *t, int ok)
 
     if (!t)
         return 0;
-    rc = xcp__transfer_end(t->x, ok);
+    if (t->xe)
+        rc = xcp__xva_export_end(t->xe,
+                                 ok && xcp__xva_export_complete(t->xe));
+    else if (t->xi)
+        rc = xcp__xva_import_end(t->xi, ok, NULL);
+    else
+        rc = xcp__transfer_end(t->x, ok);
     logout(t);
     free(t);
     return rc;

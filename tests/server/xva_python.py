@@ -1,0 +1,270 @@
+#!/usr/bin/python3
+"""VM export and import as XVA through xcpd's /export, /export_metadata
+and /import with Python's standard library, as XenServer's SDK samples
+and XAPI's own clients use them, over HTTP and HTTPS.
+
+Per transport:
+ - GET /export?uuid=&use_compression=gzip: 200, task-id, the archive
+   passes the XVA reader of tests/interop/xva_interop.py (written from
+   XAPI's format description) with both disks' data, the task succeeds;
+ - GET /export_metadata?ref=: ova.xml alone;
+ - PUT /import as XenServer's sample sends it (HTTP/1.0, no length, the
+   200 read before the body, which runs until the client closes) into
+   the client's task: its result is the new VM's ref, as XAPI puts it
+   (an XML-RPC array of refs), and the VM has its disk;
+ - PUT /import with Content-Length, Basic credentials and sr_id;
+ - refusals: an unknown VM (404, HANDLE_INVALID), a body that is not an
+   XVA (the client's task fails with IMPORT_ERROR..., no VM left).
+Then xe vm-export / vm-import with -s over HTTPS.
+"""
+
+import base64
+import http.client
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Checks, Daemon, XE, XenAPI, insecure_context,  # noqa: E402
+                     install_signal_exit, log, PASSWORD, USER)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+spec = importlib.util.spec_from_file_location(
+    "xva_interop", os.path.join(HERE, "..", "interop", "xva_interop.py"))
+xva = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(xva)
+
+MiB = 1 << 20
+C = Checks("xva_python")
+
+
+def connect(where, timeout=60):
+    kind, host, port = where
+    if kind == "https":
+        return http.client.HTTPSConnection(host, port, timeout=timeout,
+                                           context=insecure_context())
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
+def raw_socket(where, timeout=60):
+    kind, host, port = where
+    s = socket.create_connection((host, port), timeout=timeout)
+    if kind == "https":
+        s = insecure_context().wrap_socket(s, server_hostname=host)
+    return s
+
+
+def read_head(s):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        got = s.recv(4096)
+        if not got:
+            break
+        buf += got
+    head = buf.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1]) if head and head[0] else 0
+    hdrs = {}
+    for line in head[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs
+
+
+def wait_task(x, s, task, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        rec = x.call("task.get_record", s, task)
+        if rec["status"] != "pending" or time.monotonic() > deadline:
+            return rec
+        time.sleep(0.1)
+
+
+def get(where, path, headers=None):
+    c = connect(where)
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r, body
+
+
+def put(where, path, body, headers=None):
+    c = connect(where)
+    c.request("PUT", path, body, headers or {})
+    r = c.getresponse()
+    text = r.read()
+    c.close()
+    return r, text
+
+
+def vms_of_result(result):
+    return re.findall(r"OpaqueRef:[0-9a-f-]+", result or "")
+
+
+def t_export(where, x, s, d, tmp, data):
+    vm = d.vms["exported"]
+    r, body = get(where, "/export?uuid=%s&session_id=%s&use_compression=gzip"
+                  % (vm, s))
+    C.eq(r.status, 200, "%s export: 200" % where[0])
+    C.eq(r.getheader("content-type"), "application/x-tar",
+         "%s export: XAPI's content type" % where[0])
+    task = r.getheader("task-id", "")
+    path = os.path.join(tmp, "got.xva")
+    with open(path, "wb") as f:
+        f.write(body)
+    C.ok(body[:2] == b"\x1f\x8b", "%s export: gzip" % where[0])
+    try:
+        hdr, disks = xva.read_xva(path)
+        small = [v for v in disks.values() if v is not None and
+                 len(v) == len(data)]
+        C.ok(len(small) == 2 and all(v == data for v in small),
+             "%s export: the reader finds the data disk and its "
+             "snapshot's" % where[0])
+        names = sorted(o["snapshot"]["name_label"] for o in hdr["objects"]
+                       if o["class"] == "VM")
+        C.eq(names, ["exported", "snap"], "%s export: VM and snapshot"
+             % where[0])
+    except xva.XvaError as e:
+        C.ok(False, "%s export: the reader accepts it" % where[0], str(e))
+    C.eq(wait_task(x, s, task)["status"], "success",
+         "%s export: task succeeds" % where[0])
+    r, body = get(where, "/export_metadata?ref=%s&session_id=%s"
+                  % (x.call("VM.get_by_uuid", s, vm), s))
+    with open(path, "wb") as f:
+        f.write(body)
+    try:
+        hdr, disks = xva.read_xva(path)
+        C.ok(r.status == 200 and disks == {},
+             "%s export_metadata: ova.xml alone" % where[0])
+    except xva.XvaError as e:
+        C.ok(False, "%s export_metadata: readable" % where[0], str(e))
+    return path
+
+
+def t_import(where, x, s, tmp, data):
+    src = os.path.join(tmp, "src.xva")
+    with open(src, "rb") as f:
+        body = f.read()
+    # XenServer's sample: HTTP/1.0, no length, the 200 before the body.
+    task = x.call("task.create", s, "import", "")
+    k = raw_socket(where)
+    k.sendall(("PUT /import?session_id=%s&task_id=%s HTTP/1.0\r\n"
+               "Host: x\r\n\r\n" % (s, task)).encode())
+    status, hdrs = read_head(k)
+    C.eq(status, 200, "%s until close: 200 before the body" % where[0])
+    for off in range(0, len(body), 1 << 16):
+        k.sendall(body[off:off + (1 << 16)])
+    k.shutdown(socket.SHUT_WR)
+    k.recv(1)
+    k.close()
+    rec = wait_task(x, s, task)
+    C.eq(rec["status"], "success", "%s until close: task succeeds %s"
+         % (where[0], rec.get("error_info")))
+    refs = vms_of_result(rec["result"])
+    C.ok(len(refs) == 1 and rec["result"].startswith("<value><array>"),
+         "%s until close: the VM's ref as XAPI's result" % where[0],
+         rec["result"])
+    if refs:
+        C.eq(x.call("VM.get_name_label", s, refs[0]), "exported",
+             "%s until close: the VM" % where[0])
+        C.eq(len(x.call("VM.get_snapshots", s, refs[0])), 1,
+             "%s until close: with its snapshot" % where[0])
+    # Content-Length, Basic credentials, sr_id
+    sr = x.call("SR.get_all", s)[0]
+    auth = base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
+    r, text = put(where, "/import?sr_id=%s" % sr, body,
+                  {"Authorization": "Basic " + auth})
+    C.eq(r.status, 200, "%s Basic + length: 200 %s" % (where[0], text))
+    rec = wait_task(x, s, r.getheader("task-id", ""))
+    C.eq(rec["status"], "success", "%s Basic + length: task" % where[0])
+
+
+def t_refusals(where, x, s):
+    r, body = get(where, "/export?uuid=nosuch&session_id=%s" % s)
+    C.ok(r.status == 404 and body.startswith(b"HANDLE_INVALID"),
+         "%s export of no VM: 404 HANDLE_INVALID" % where[0], repr(body))
+    before = len(x.call("VM.get_all", s))
+    task = x.call("task.create", s, "import", "")
+    r, text = put(where, "/import?session_id=%s&task_id=%s" % (s, task),
+                  b"this is not an XVA at all" * 100)
+    rec = wait_task(x, s, task)
+    C.ok(r.status == 500 and rec["status"] == "failure" and
+         rec["error_info"][0].startswith("IMPORT_ERROR"),
+         "%s import of garbage: 500, task fails IMPORT_ERROR" % where[0],
+         "%d %r %r" % (r.status, text, rec["error_info"]))
+    C.eq(len(x.call("VM.get_all", s)), before,
+         "%s import of garbage: no VM left" % where[0])
+
+
+def t_xe_remote(d, tmp, where, flags):
+    env = dict(os.environ, XCP_STATE_DIR=os.path.join(tmp, "nowhere"))
+    args = ["-s", where[1], "-p", str(where[2]), "-u", USER, "-pw",
+            PASSWORD] + flags
+    out = os.path.join(tmp, "xe.xva")
+
+    def run(*a):
+        return subprocess.run([XE] + args + list(a), env=env,
+                              capture_output=True, text=True, timeout=300)
+
+    p = run("vm-export", "uuid=" + d.vms["exported"], "filename=" + out,
+            "compress=zstd")
+    C.eq((p.returncode, p.stdout.strip()), (0, "Export succeeded"),
+         "xe -s %s vm-export %s" % (where[0], p.stderr))
+    p = run("vm-import", "filename=" + out)
+    uuid = p.stdout.strip()
+    C.ok(p.returncode == 0 and re.fullmatch(r"[0-9a-f-]{36}", uuid),
+         "xe -s %s vm-import prints the uuid" % where[0], p.stdout + p.stderr)
+
+
+def main():
+    install_signal_exit(C, watchdog_s=600)
+    tmp = tempfile.mkdtemp(prefix="xva-")
+    data = bytearray(3 * MiB + 4096)
+    data[0:4] = b"boot"
+    data[2 * MiB:2 * MiB + 4] = b"data"
+    data[-4:] = b"tail"
+    data = bytes(data)
+    try:
+        with Daemon("xva") as d:
+            d.make_vms(["exported"])
+            raw = os.path.join(tmp, "d.raw")
+            with open(raw, "wb") as f:
+                f.write(data)
+            sr = d.xe("pool-param-get", "uuid=" + d.xe("pool-list",
+                      "--minimal"), "param-name=default-SR")
+            vdi = d.xe("vdi-create", "sr-uuid=" + sr, "name-label=d",
+                       "virtual-size=%d" % len(data))
+            d.xe("vdi-import", "uuid=" + vdi, "filename=" + raw)
+            d.xe("vbd-create", "vm-uuid=" + d.vms["exported"],
+                 "vdi-uuid=" + vdi, "device=1")
+            d.xe("vm-snapshot", "vm=exported", "new-name-label=snap")
+            d.start()
+            for where in (d.http, d.https):
+                x = XenAPI(where)
+                s = x.login()
+                path = C.section("%s export" % where[0], t_export, where, x,
+                                 s, d, tmp, data)
+                if path:
+                    get_src = get(where, "/export?uuid=%s&session_id=%s"
+                                  % (d.vms["exported"], s))[1]
+                    with open(os.path.join(tmp, "src.xva"), "wb") as f:
+                        f.write(get_src)
+                    C.section("%s import" % where[0], t_import, where, x, s,
+                              tmp, data)
+                C.section("%s refusals" % where[0], t_refusals, where, x, s)
+                x.close()
+            C.section("xe -s https", t_xe_remote, d, tmp, d.https, [])
+            C.eq(d.stop(), 0, "xcpd stops cleanly")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return C.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
