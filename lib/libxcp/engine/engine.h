@@ -13,6 +13,8 @@
 #include "../db/db.h"
 #include "hv_internal.h"
 
+#include <xcp/server.h>
+
 typedef struct xcp__engine xcp__engine;
 
 /*
@@ -95,6 +97,9 @@ struct xcp__engine {
      * image only when neither moved since it looked (api/storage.c). */
     uint64_t sr_open_gen;
     unsigned sr_streams;
+    /* The embedder's NBD server (xcp_server_set_nbd; nbd.export_vdi NULL:
+     * none), under the engine lock (api/vdi_nbd.c). */
+    xcp_server_nbd nbd;
     /* <state dir>/sr-intents: images being made or deleted outside the
      * commit of their record, and how many are in flight (storage.c). */
     int intent_fd;
@@ -237,7 +242,7 @@ extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
     xcp__impl_pool[], xcp__impl_sr[], xcp__impl_pbd[], xcp__impl_vdi[],
     xcp__impl_vbd[], xcp__impl_vif[], xcp__impl_network[],
     xcp__impl_console[], xcp__impl_blob[], xcp__impl_secret[],
-    xcp__impl_message[];
+    xcp__impl_message[], xcp__impl_vdi_nbd[];
 
 /* ---- generic.c: generated messages ---- */
 int xcp__generic_call(xcp__ctx *c);
