@@ -3,10 +3,13 @@
  * qemu-storage-daemon serves the exports (qcow2 chains, TLS, the images'
  * persistent dirty bitmaps as qemu:dirty-bitmap:<name> contexts); xcpd
  * starts it, drives it over QMP (a unix socket in the state directory)
- * and stops it. An export is named as XAPI names it,
- * "/<VDI uuid>?session_id=<ref>", added when get_nbd_info names it and
+ * and stops it. An export is named as XAPI's clients expect,
+ * "/<VDI uuid>?session_id=<token>", added when get_nbd_info names it and
  * withdrawn when the session ends, so a name with any other session is
- * unknown to the server and refused. See docs/design-nbd.md.
+ * unknown to the server and refused. The token is a random reference
+ * that stands for the session on NBD alone: QEMU answers NBD_OPT_LIST
+ * with every export's name, which must not hand out the API session
+ * itself. See docs/design-nbd.md.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -20,6 +23,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
@@ -45,6 +49,13 @@ struct nbd_export {
     struct nbd_export *next;
 };
 
+/* The NBD token of a session. */
+struct nbd_token {
+    char *session;
+    char token[48];          /* "OpaqueRef:" and a random uuid */
+    struct nbd_token *next;
+};
+
 struct xcpd_nbd {
     pthread_mutex_t mu;
     pid_t pid;
@@ -56,6 +67,7 @@ struct xcpd_nbd {
     int serving;             /* -1 no NBD server yet, else its tls flag */
     unsigned next_node;
     struct nbd_export *exports;
+    struct nbd_token *tokens;
     char *cert_pem, subject[256];
 };
 
@@ -338,6 +350,49 @@ static void forget_exports(xcpd_nbd *n)
 
 /* ---- exports ------------------------------------------------------------ */
 
+/* The session's token, made at its first export; NULL when out of
+ * memory or randomness. */
+static const char *token_of(xcpd_nbd *n, const char *session)
+{
+    struct nbd_token *t;
+    unsigned char r[16];
+
+    for (t = n->tokens; t; t = t->next)
+        if (!strcmp(t->session, session))
+            return t->token;
+    if (RAND_bytes(r, sizeof(r)) != 1 || !(t = calloc(1, sizeof(*t))))
+        return NULL;
+    if (!(t->session = strdup(session))) {
+        free(t);
+        return NULL;
+    }
+    r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* a version 4 uuid */
+    r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);
+    snprintf(t->token, sizeof(t->token),
+             "OpaqueRef:%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+             "%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
+             r[10], r[11], r[12], r[13], r[14], r[15]);
+    t->next = n->tokens;
+    n->tokens = t;
+    return t->token;
+}
+
+static void forget_token(xcpd_nbd *n, const char *session)
+{
+    struct nbd_token **pt = &n->tokens, *t;
+
+    while ((t = *pt) != NULL) {
+        if (!strcmp(t->session, session)) {
+            *pt = t->next;
+            free(t->session);
+            free(t);
+            return;
+        }
+        pt = &t->next;
+    }
+}
+
 /* The NBD server in the mode wanted (TLS or not): started, or stopped
  * and started again (dropping the exports) when the networks' purposes
  * changed from nbd to insecure_nbd or back. */
@@ -422,23 +477,29 @@ static int drop_node(xcpd_nbd *n, const char *node)
  * disk is read as it is on disk (its writer keeps it), a snapshot's is
  * immutable. QEMU follows a qcow2 image's backing chain itself.
  */
-static int export_vdi(void *arg, const xcp_server_nbd_export *ex, char *why,
-                      size_t whylen)
+static int export_vdi(void *arg, const xcp_server_nbd_export *ex,
+                      char *name, size_t namelen, char *why, size_t whylen)
 {
     xcpd_nbd *n = arg;
     struct nbd_export *e = NULL;
     json_t *args;
     const char *drv = !strcmp(ex->format, "vhd") ? "vpc" : ex->format;
+    const char *token;
     int rc = -1, added = 0;
 
     pthread_mutex_lock(&n->mu);
     if (serve(n, ex->tls, why, whylen) < 0)
         goto out;
-    if (find(n, ex->name)) {
+    if (!(token = token_of(n, ex->session))) {
+        snprintf(why, whylen, "no NBD token for the session");
+        goto out;
+    }
+    snprintf(name, namelen, "/%s?session_id=%s", ex->vdi_uuid, token);
+    if (find(n, name)) {
         rc = 0;
         goto out;
     }
-    if (!(e = calloc(1, sizeof(*e))) || !(e->name = strdup(ex->name)) ||
+    if (!(e = calloc(1, sizeof(*e))) || !(e->name = strdup(name)) ||
         !(e->session = strdup(ex->session))) {
         snprintf(why, whylen, "out of memory");
         goto out;
@@ -451,7 +512,7 @@ static int export_vdi(void *arg, const xcp_server_nbd_export *ex, char *why,
         goto out;
     added = 1;
     args = json_pack("{s:s,s:s,s:s,s:s,s:b,s:o}", "type", "nbd", "id",
-                     e->node, "node-name", e->node, "name", ex->name,
+                     e->node, "node-name", e->node, "name", name,
                      "writable", 0, "bitmaps", node_bitmaps(n, e->node));
     if (qmp(n, "block-export-add", args, NULL, why, whylen) < 0)
         goto out;
@@ -501,6 +562,7 @@ static void session_gone(void *arg, const char *session)
         free(e->session);
         free(e);
     }
+    forget_token(n, session);
     pthread_mutex_unlock(&n->mu);
 }
 
@@ -553,6 +615,8 @@ void xcpd_nbd_stop(xcpd_nbd *n)
         return;
     reap(n);
     forget_exports(n);
+    while (n->tokens)
+        forget_token(n, n->tokens->session);
     snprintf(sock, sizeof(sock), "%s/qmp.sock", n->dir);
     unlink(sock);
     free(n->rbuf);

@@ -4289,7 +4289,8 @@ XCP_EXTERN void xcp_task_record_map_dispose(xcp_task_record_map *m);
 typedef struct xcp_vdi_nbd_server_info_record {
     /**
      * string RO. The export name to ask the server for: /<VDI
-     * uuid>?session_id=<session ref>.
+     * uuid>?session_id=<token>, the token a random ref standing for the
+     * session that called VDI.get_nbd_info.
      */
     char *exportname;
     /**
@@ -4303,13 +4304,13 @@ typedef struct xcp_vdi_nbd_server_info_record {
      */
     int64_t port;
     /**
-     * string RO. The TLS certificate (PEM) the server presents; empty for
-     * insecure_nbd.
+     * string RO. The TLS certificate (PEM) the server presents (given for
+     * insecure_nbd too, as XAPI).
      */
     char *cert;
     /**
      * string RO. The host name in the certificate, for the client to check it
-     * against; empty for insecure_nbd.
+     * against: its first DNS name that is not a wildcard.
      */
     char *subject;
 } xcp_vdi_nbd_server_info_record;
@@ -11225,11 +11226,13 @@ XCP_EXTERN int xcp_vdi_list_changed_blocks_async(xcp_session *session, xcp_task 
  * Where NBD clients can read the VDI, as XAPI answers: one record per address
  * of this host on a network whose purpose holds nbd or insecure_nbd (PIF IP,
  * then IPv6 ones in brackets), with the export name /<VDI
- * uuid>?session_id=<the calling session>, the port, and for TLS the host's
- * certificate (PEM) and the name in it. Empty when no network allows NBD, the
- * VDI's SR is not attached here, or no NBD server runs (the embedded engine;
- * xcpd without --nbd-listen). The export is made ready for the session as it
- * is named and is withdrawn when the session ends (see docs/design-nbd.md).
+ * uuid>?session_id=<token>, the port, the host's TLS certificate (PEM) and
+ * the name in it. Unlike XAPI, the token is not the calling session's ref but
+ * a random one standing for it on NBD alone (QEMU's server lists its export
+ * names to any client). Empty when no network allows NBD, the VDI's SR is not
+ * attached here, or no NBD server runs (the embedded engine; xcpd without
+ * --nbd-listen). The export is made ready for the session as it is named and
+ * is withdrawn when the session ends (see docs/design-nbd.md).
  *
  * Errors: VDI_INCOMPATIBLE_TYPE, SR_OPERATION_NOT_SUPPORTED,
  * SR_BACKEND_FAILURE.

@@ -78,7 +78,7 @@ XCP_EXTERN void xcp_server_close(xcp_server *srv);
 /** An export VDI.get_nbd_info asks the embedder's NBD server for. Every
  * string is borrowed for the duration of the call. */
 typedef struct xcp_server_nbd_export {
-    const char *name;        /**< "/<VDI uuid>?session_id=<session ref>" */
+    const char *vdi_uuid;    /**< the VDI */
     const char *session;     /**< the session it is for */
     const char *path;        /**< the VDI's image file, served read-only */
     const char *format;      /**< its image format ("qcow2", "vhd", "raw") */
@@ -97,10 +97,12 @@ typedef struct xcp_server_nbd {
     unsigned port;           /**< the TCP port clients connect to */
     const char *cert_pem;    /**< the certificate presented with TLS */
     const char *subject;     /**< the host name in it */
-    /** Export e (a no-op when it is exported already): 0, or -1 with
-     * why (a sentence) in why. */
+    /** Export e (a no-op when it is exported already) under the name
+     * written to name, "/<VDI uuid>?session_id=<token>" as XAPI's
+     * clients expect, the token standing for the session (see
+     * docs/design-nbd.md): 0, or -1 with why (a sentence) in why. */
     int (*export_vdi)(void *arg, const xcp_server_nbd_export *e,
-                      char *why, size_t whylen);
+                      char *name, size_t namelen, char *why, size_t whylen);
     /** Withdraw every export of this session. */
     void (*session_gone)(void *arg, const char *session);
     void *arg;               /**< passed to both */

@@ -81,9 +81,17 @@ static int add_info(xcp_value *out, const char *addr, const char *name,
     return 0;
 }
 
-/* The addresses of this host's attached PIFs on NBD networks, as XAPI
- * lists them: each PIF's IPv4 address, then its IPv6 ones in brackets
- * (without their prefix length). */
+/* This host's attached PIFs on NBD networks. */
+static bool nbd_pif(xcp__ctx *c, const xcp__obj *pif)
+{
+    return !strcmp(xcp__obj_str(pif, F(PIF, host)), c->e->host) &&
+           xcp__obj_bool(pif, F(PIF, currently_attached)) &&
+           nbd_network(c, xcp__obj_str(pif, F(PIF, network)));
+}
+
+/* The addresses of the NBD PIFs, as XAPI lists them: each PIF's IPv4
+ * address, then its IPv6 ones in brackets (without their prefix length);
+ * with out NULL, only whether there is one (1) or not (0). */
 static int add_addresses(xcp__ctx *c, xcp_value *out, const char *name)
 {
     xcp__obj *const *pifs;
@@ -94,13 +102,12 @@ static int add_addresses(xcp__ctx *c, xcp_value *out, const char *name)
 
     pifs = xcp__db_all(c->db, C(PIF), &n);
     for (i = 0; i < n && rc == 0; i++) {
-        if (strcmp(xcp__obj_str(pifs[i], F(PIF, host)), c->e->host) ||
-            !xcp__obj_bool(pifs[i], F(PIF, currently_attached)) ||
-            !nbd_network(c, xcp__obj_str(pifs[i], F(PIF, network))))
+        if (!nbd_pif(c, pifs[i]))
             continue;
         if (xcp__obj_str(pifs[i], F(PIF, IP))[0])
-            rc = add_info(out, xcp__obj_str(pifs[i], F(PIF, IP)), name,
-                          &c->e->nbd);
+            rc = out ? add_info(out, xcp__obj_str(pifs[i], F(PIF, IP)), name,
+                                &c->e->nbd)
+                     : 1;
         v6 = xcp__obj_val(pifs[i], F(PIF, IPv6));
         for (j = 0; rc == 0 && v6 && v6->kind == XCP_VAL_ARRAY &&
                     j < v6->u.arr.n; j++) {
@@ -109,7 +116,7 @@ static int add_addresses(xcp__ctx *c, xcp_value *out, const char *name)
             if (v6->u.arr.items[j].kind != XCP_VAL_STRING || !a[0])
                 continue;
             snprintf(addr, sizeof(addr), "[%.*s]", (int)strcspn(a, "/"), a);
-            rc = add_info(out, addr, name, &c->e->nbd);
+            rc = out ? add_info(out, addr, name, &c->e->nbd) : 1;
         }
     }
     return rc;
@@ -120,7 +127,7 @@ static int vdi_get_nbd_info(xcp__ctx *c)
     xcp_server_nbd_export ex;
     xcp_sr_vdi_path path;
     xcp__obj *vdi;
-    char name[XCP_REF_MAX + 64], why[512] = "";
+    char name[256] = "", why[512] = "", reason[600];
     int rc, mode;
 
     if ((rc = xcp__arg_obj(c, 0, C(VDI), &vdi)) < 0)
@@ -131,28 +138,24 @@ static int vdi_get_nbd_info(xcp__ctx *c)
         return rc;
     mode = nbd_mode(c);
     if (!c->e->nbd.export_vdi || mode < 0 ||
-        !sr_attached_here(c, xcp__obj_str(vdi, F(VDI, SR))))
+        !sr_attached_here(c, xcp__obj_str(vdi, F(VDI, SR))) ||
+        !add_addresses(c, NULL, NULL))
         return 0;
-    snprintf(name, sizeof(name), "/%s?session_id=%s", xcp__obj_uuid(vdi),
-             c->session);
-    if ((rc = add_addresses(c, c->result, name)) < 0 || !c->result->u.arr.n)
-        return rc;
     if ((rc = xcp__vdi_path(c, vdi, &path)) < 0)
         return rc;
     memset(&ex, 0, sizeof(ex));
-    ex.name = name;
+    ex.vdi_uuid = xcp__obj_uuid(vdi);
     ex.session = c->session;
     ex.path = path.path;
     ex.format = path.format;
     ex.tls = mode;
-    if (c->e->nbd.export_vdi(c->e->nbd.arg, &ex, why, sizeof(why)) < 0) {
-        char reason[600];
-
+    if (c->e->nbd.export_vdi(c->e->nbd.arg, &ex, name, sizeof(name), why,
+                             sizeof(why)) < 0) {
         snprintf(reason, sizeof(reason), "cannot export the VDI over NBD: %s",
                  why[0] ? why : "the NBD server failed");
         return XCP__ERR_SR_BACKEND_FAILURE("", reason, "");
     }
-    return 0;
+    return add_addresses(c, c->result, name);
 }
 
 const struct xcp__impl xcp__impl_vdi_nbd[] = {
