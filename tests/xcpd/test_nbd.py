@@ -271,6 +271,32 @@ def t_running_vm(st):
     call(c, "VM.hard_shutdown", s, vm)
 
 
+def t_vhd(st):
+    """A VHD VDI: QEMU's vpc driver reads a dynamic VHD, not a
+    differencing one (a snapshot's leaf): get_nbd_info says so."""
+    c, s = st.c, st.s
+    rec = {"name_label": "vhd", "name_description": "", "SR": st.sr,
+           "virtual_size": str(8 * MIB), "type": "user", "sharable": False,
+           "read_only": False, "other_config": {}, "xenstore_data": {},
+           "sm_config": {"image-format": "vhd"}, "tags": []}
+    vdi = call(c, "VDI.create", s, rec)
+    st.put(vdi, st.data)
+    i = st.info(vdi)[0]
+    out = os.path.join(st.tmp, "vhd.raw")
+    nbd("nbdcopy", uri(i), out)
+    with open(out, "rb") as f:
+        got = f.read()
+    check(got == qemu_raw(st.image(vdi), os.path.join(st.tmp, "qv.raw")),
+          "nbdcopy differs from qemu-img's view of the VHD")
+    check(got[:len(st.data)] == st.data, "the VHD's data")
+    # QEMU would read a differencing VHD without its parent: refused
+    snap = call(c, "VDI.snapshot", s, vdi, {})
+    for v in (snap, vdi):
+        err = call_error(c, "VDI.get_nbd_info", s, v)
+        check(err[0] == "SR_BACKEND_FAILURE" and "differencing" in err[2],
+              "a differencing VHD: %r" % (err,))
+
+
 def t_tls(st):
     st.purpose(False, "insecure_nbd")
     st.purpose(True, "nbd")
@@ -354,7 +380,8 @@ def main():
         for name, fn in (("records", t_records), ("read", t_read),
                          ("bad_session", t_bad_session),
                          ("changed_blocks", t_changed_blocks),
-                         ("running_vm", t_running_vm), ("tls", t_tls)):
+                         ("running_vm", t_running_vm), ("vhd", t_vhd),
+                         ("tls", t_tls)):
             run(name, lambda fn=fn: fn(st))
     finally:
         st.close()

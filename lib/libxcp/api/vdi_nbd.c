@@ -143,6 +143,13 @@ static int vdi_get_nbd_info(xcp__ctx *c)
         return 0;
     if ((rc = xcp__vdi_path(c, vdi, &path)) < 0)
         return rc;
+    /* QEMU's vpc driver reads a differencing VHD as if it had no parent:
+     * wrong data, so not served (docs/design-nbd.md). */
+    if (!strcmp(path.format, "vhd") &&
+        xcp__obj_map_str(vdi, F(VDI, sm_config), "vhd-parent"))
+        return XCP__ERR_SR_BACKEND_FAILURE(
+            "", "cannot export the VDI over NBD: QEMU does not read "
+                "differencing VHDs (the VDI has a parent image)", "");
     memset(&ex, 0, sizeof(ex));
     ex.vdi_uuid = xcp__obj_uuid(vdi);
     ex.session = c->session;
