@@ -258,9 +258,10 @@ static int connect_qmp(const char *path)
 
 /*
  * Start qemu-storage-daemon with its QMP monitor on <dir>/qmp.sock. It
- * is forked by the daemon's main thread (which lives as long as xcpd)
- * and dies with it (PR_SET_PDEATHSIG), so kill -9 of xcpd leaves no
- * server behind.
+ * is forked by the daemon's main thread (which lives as long as xcpd;
+ * after a crash of the server, by the call thread that needs it again)
+ * and dies with that thread (PR_SET_PDEATHSIG), so kill -9 of xcpd
+ * leaves no server behind.
  */
 static int spawn(xcpd_nbd *n)
 {
@@ -292,6 +293,9 @@ static int spawn(xcpd_nbd *n)
             dup2(null, 0);
             dup2(null, 1);
         }
+        /* Not a client's socket nor a listener of ours: a closed
+         * connection must close. */
+        close_range(3, ~0u, 0);
         execvp(QSD, argv);
         _exit(127);
     }
