@@ -158,6 +158,14 @@ def t_records(st):
     check(int(i["port"]) == st.port, "port %r" % i["port"])
     check(i["cert"].startswith("-----BEGIN CERTIFICATE-----"), "cert")
     check(i["subject"] != "", "subject")
+    # JSON-RPC (Xen Orchestra's transport): the same record, port a number
+    body = json.dumps({"jsonrpc": "2.0", "method": "VDI.get_nbd_info",
+                       "params": [st.s, st.vdi], "id": 1})
+    r, reply = post(st.c, "/jsonrpc", body.encode(),
+                    {"Content-Type": "application/json"})
+    j = json.loads(reply)["result"]
+    check(j == [dict(i, port=st.port)] and j[0]["port"] == st.port,
+          "JSON-RPC %r" % (j,))
     # nbd and insecure_nbd exclude each other, on any network, as XAPI
     err = call_error(st.c, "network.add_purpose", st.s, st.net, "nbd")
     check(err == ["NETWORK_INCOMPATIBLE_PURPOSES", "nbd", "insecure_nbd"],
