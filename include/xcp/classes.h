@@ -1210,18 +1210,6 @@ typedef struct xcp_task_set {
 /** Free the contents of a set of task refs and zero it. */
 XCP_EXTERN void xcp_task_set_dispose(xcp_task_set *s);
 
-/** A reference to a vdi_nbd_server_info object. */
-typedef struct xcp_vdi_nbd_server_info {
-    char ref[XCP_REF_MAX];
-} xcp_vdi_nbd_server_info;
-/** A set of vdi_nbd_server_info refs. */
-typedef struct xcp_vdi_nbd_server_info_set {
-    size_t n;
-    xcp_vdi_nbd_server_info *items;
-} xcp_vdi_nbd_server_info_set;
-/** Free the contents of a set of vdi_nbd_server_info refs and zero it. */
-XCP_EXTERN void xcp_vdi_nbd_server_info_set_dispose(xcp_vdi_nbd_server_info_set *s);
-
 /** A reference to a event object. */
 typedef struct xcp_event {
     char ref[XCP_REF_MAX];
@@ -1293,6 +1281,18 @@ typedef struct xcp_pool_update_set {
 } xcp_pool_update_set;
 /** Free the contents of a set of pool_update refs and zero it. */
 XCP_EXTERN void xcp_pool_update_set_dispose(xcp_pool_update_set *s);
+
+/** A reference to a vdi_nbd_server_info object. */
+typedef struct xcp_vdi_nbd_server_info {
+    char ref[XCP_REF_MAX];
+} xcp_vdi_nbd_server_info;
+/** A set of vdi_nbd_server_info refs. */
+typedef struct xcp_vdi_nbd_server_info_set {
+    size_t n;
+    xcp_vdi_nbd_server_info *items;
+} xcp_vdi_nbd_server_info_set;
+/** Free the contents of a set of vdi_nbd_server_info refs and zero it. */
+XCP_EXTERN void xcp_vdi_nbd_server_info_set_dispose(xcp_vdi_nbd_server_info_set *s);
 
 /* ---- records ---- */
 
@@ -4281,53 +4281,6 @@ XCP_EXTERN void xcp_task_record_dispose(xcp_task_record *r);
 XCP_EXTERN void xcp_task_record_map_dispose(xcp_task_record_map *m);
 
 /**
- * A vdi_nbd_server_info record: every field of the class, in model order.
- *
- * Details for connecting to a VDI over NBD, as VDI.get_nbd_info returns them.
- * Not a stored object: there is no get_record or get_all.
- */
-typedef struct xcp_vdi_nbd_server_info_record {
-    /**
-     * string RO. The export name to ask the server for: /<VDI
-     * uuid>?session_id=<token>, the token a random ref standing for the
-     * session that called VDI.get_nbd_info.
-     */
-    char *exportname;
-    /**
-     * string RO. An IPv4 address, or an IPv6 address in brackets, of the host
-     * serving NBD.
-     */
-    char *address;
-    /**
-     * int RO. The TCP port of the NBD server (XAPI's 10809 unless xcpd was
-     * told otherwise).
-     */
-    int64_t port;
-    /**
-     * string RO. The TLS certificate (PEM) the server presents (given for
-     * insecure_nbd too, as XAPI).
-     */
-    char *cert;
-    /**
-     * string RO. The host name in the certificate, for the client to check it
-     * against: its first DNS name that is not a wildcard.
-     */
-    char *subject;
-} xcp_vdi_nbd_server_info_record;
-/** Refs and records of several vdi_nbd_server_info objects. */
-typedef struct xcp_vdi_nbd_server_info_record_map {
-    size_t n;
-    xcp_vdi_nbd_server_info *refs;
-    xcp_vdi_nbd_server_info_record *records;
-} xcp_vdi_nbd_server_info_record_map;
-/** Zero a record before use. */
-XCP_EXTERN void xcp_vdi_nbd_server_info_record_init(xcp_vdi_nbd_server_info_record *r);
-/** Free a record's contents and zero it. */
-XCP_EXTERN void xcp_vdi_nbd_server_info_record_dispose(xcp_vdi_nbd_server_info_record *r);
-/** Free a record map's contents and zero it. */
-XCP_EXTERN void xcp_vdi_nbd_server_info_record_map_dispose(xcp_vdi_nbd_server_info_record_map *m);
-
-/**
  * A event record: every field of the class, in model order.
  *
  * A change to an object, as event.from and event.next report it. Events are
@@ -4615,6 +4568,53 @@ XCP_EXTERN void xcp_pool_update_record_init(xcp_pool_update_record *r);
 XCP_EXTERN void xcp_pool_update_record_dispose(xcp_pool_update_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pool_update_record_map_dispose(xcp_pool_update_record_map *m);
+
+/**
+ * A vdi_nbd_server_info record: every field of the class, in model order.
+ *
+ * Details for connecting to a VDI over NBD, as VDI.get_nbd_info returns them.
+ * Not a stored object: there is no get_record or get_all.
+ */
+typedef struct xcp_vdi_nbd_server_info_record {
+    /**
+     * string RO. The export name to ask the server for: /<VDI
+     * uuid>?session_id=<token>, the token a random ref standing for the
+     * session that called VDI.get_nbd_info.
+     */
+    char *exportname;
+    /**
+     * string RO. An IPv4 address, or an IPv6 address in brackets, of the host
+     * serving NBD.
+     */
+    char *address;
+    /**
+     * int RO. The TCP port of the NBD server (XAPI's 10809 unless xcpd was
+     * told otherwise).
+     */
+    int64_t port;
+    /**
+     * string RO. The TLS certificate (PEM) the server presents (given for
+     * insecure_nbd too, as XAPI).
+     */
+    char *cert;
+    /**
+     * string RO. The host name in the certificate, for the client to check it
+     * against: its first DNS name that is not a wildcard.
+     */
+    char *subject;
+} xcp_vdi_nbd_server_info_record;
+/** Refs and records of several vdi_nbd_server_info objects. */
+typedef struct xcp_vdi_nbd_server_info_record_map {
+    size_t n;
+    xcp_vdi_nbd_server_info *refs;
+    xcp_vdi_nbd_server_info_record *records;
+} xcp_vdi_nbd_server_info_record_map;
+/** Zero a record before use. */
+XCP_EXTERN void xcp_vdi_nbd_server_info_record_init(xcp_vdi_nbd_server_info_record *r);
+/** Free a record's contents and zero it. */
+XCP_EXTERN void xcp_vdi_nbd_server_info_record_dispose(xcp_vdi_nbd_server_info_record *r);
+/** Free a record map's contents and zero it. */
+XCP_EXTERN void xcp_vdi_nbd_server_info_record_map_dispose(xcp_vdi_nbd_server_info_record_map *m);
 
 /* ---- messages ---- */
 

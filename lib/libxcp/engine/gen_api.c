@@ -868,24 +868,6 @@ void xcp_task_record_map_dispose(xcp_task_record_map *m)
 {
     xcp__c_dispose(&xcp__T_map_ref_task_record_task, m);
 }
-void xcp_vdi_nbd_server_info_set_dispose(xcp_vdi_nbd_server_info_set *s)
-{
-    xcp_free(s->items);
-    s->items = NULL;
-    s->n = 0;
-}
-void xcp_vdi_nbd_server_info_record_init(xcp_vdi_nbd_server_info_record *r)
-{
-    memset(r, 0, sizeof(*r));
-}
-void xcp_vdi_nbd_server_info_record_dispose(xcp_vdi_nbd_server_info_record *r)
-{
-    xcp__c_dispose(&xcp__T_record_vdi_nbd_server_info, r);
-}
-void xcp_vdi_nbd_server_info_record_map_dispose(xcp_vdi_nbd_server_info_record_map *m)
-{
-    xcp__c_dispose(&xcp__T_map_ref_vdi_nbd_server_info_record_vdi_nbd_server_info, m);
-}
 void xcp_event_set_dispose(xcp_event_set *s)
 {
     xcp_free(s->items);
@@ -993,6 +975,24 @@ void xcp_pool_update_record_dispose(xcp_pool_update_record *r)
 void xcp_pool_update_record_map_dispose(xcp_pool_update_record_map *m)
 {
     xcp__c_dispose(&xcp__T_map_ref_pool_update_record_pool_update, m);
+}
+void xcp_vdi_nbd_server_info_set_dispose(xcp_vdi_nbd_server_info_set *s)
+{
+    xcp_free(s->items);
+    s->items = NULL;
+    s->n = 0;
+}
+void xcp_vdi_nbd_server_info_record_init(xcp_vdi_nbd_server_info_record *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+void xcp_vdi_nbd_server_info_record_dispose(xcp_vdi_nbd_server_info_record *r)
+{
+    xcp__c_dispose(&xcp__T_record_vdi_nbd_server_info, r);
+}
+void xcp_vdi_nbd_server_info_record_map_dispose(xcp_vdi_nbd_server_info_record_map *m)
+{
+    xcp__c_dispose(&xcp__T_map_ref_vdi_nbd_server_info_record_vdi_nbd_server_info, m);
 }
 int xcp_session_get_record(xcp_session *session, xcp_session_record *result, xcp_session_id self)
 {

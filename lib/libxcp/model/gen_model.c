@@ -155,14 +155,14 @@ const struct xcp__type xcp__T_map_ref_VM_guest_metrics_record_VM_guest_metrics =
 const struct xcp__type xcp__T_ref_VM_metrics = {XT_REF, XC_REF, 6, NULL, NULL, "ref:VM_metrics", sizeof(xcp_vm_metrics)};
 const struct xcp__type xcp__T_record_VM_metrics = {XT_RECORD, XC_RECORD, 6, NULL, NULL, "record:VM_metrics", sizeof(xcp_vm_metrics_record)};
 const struct xcp__type xcp__T_map_ref_VM_metrics_record_VM_metrics = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_VM_metrics, &xcp__T_record_VM_metrics, "map:ref:VM_metrics:record:VM_metrics", sizeof(xcp_vm_metrics_record_map)};
-const struct xcp__type xcp__T_ref_blob = {XT_REF, XC_REF, 23, NULL, NULL, "ref:blob", sizeof(xcp_blob)};
-const struct xcp__type xcp__T_record_blob = {XT_RECORD, XC_RECORD, 23, NULL, NULL, "record:blob", sizeof(xcp_blob_record)};
+const struct xcp__type xcp__T_ref_blob = {XT_REF, XC_REF, 22, NULL, NULL, "ref:blob", sizeof(xcp_blob)};
+const struct xcp__type xcp__T_record_blob = {XT_RECORD, XC_RECORD, 22, NULL, NULL, "record:blob", sizeof(xcp_blob_record)};
 const struct xcp__type xcp__T_map_ref_blob_record_blob = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_blob, &xcp__T_record_blob, "map:ref:blob:record:blob", sizeof(xcp_blob_record_map)};
-const struct xcp__type xcp__T_ref_console = {XT_REF, XC_REF, 22, NULL, NULL, "ref:console", sizeof(xcp_console)};
-const struct xcp__type xcp__T_record_console = {XT_RECORD, XC_RECORD, 22, NULL, NULL, "record:console", sizeof(xcp_console_record)};
+const struct xcp__type xcp__T_ref_console = {XT_REF, XC_REF, 21, NULL, NULL, "ref:console", sizeof(xcp_console)};
+const struct xcp__type xcp__T_record_console = {XT_RECORD, XC_RECORD, 21, NULL, NULL, "record:console", sizeof(xcp_console_record)};
 const struct xcp__type xcp__T_map_ref_console_record_console = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_console, &xcp__T_record_console, "map:ref:console:record:console", sizeof(xcp_console_record_map)};
-const struct xcp__type xcp__T_ref_event = {XT_REF, XC_REF, 20, NULL, NULL, "ref:event", sizeof(xcp_event)};
-const struct xcp__type xcp__T_record_event = {XT_RECORD, XC_RECORD, 20, NULL, NULL, "record:event", sizeof(xcp_event_record)};
+const struct xcp__type xcp__T_ref_event = {XT_REF, XC_REF, 19, NULL, NULL, "ref:event", sizeof(xcp_event)};
+const struct xcp__type xcp__T_record_event = {XT_RECORD, XC_RECORD, 19, NULL, NULL, "record:event", sizeof(xcp_event_record)};
 const struct xcp__type xcp__T_map_ref_event_record_event = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_event, &xcp__T_record_event, "map:ref:event:record:event", sizeof(xcp_event_record_map)};
 const struct xcp__type xcp__T_ref_host = {XT_REF, XC_REF, 2, NULL, NULL, "ref:host", sizeof(xcp_host)};
 const struct xcp__type xcp__T_record_host = {XT_RECORD, XC_RECORD, 2, NULL, NULL, "record:host", sizeof(xcp_host_record)};
@@ -173,8 +173,8 @@ const struct xcp__type xcp__T_map_ref_host_cpu_record_host_cpu = {XT_MAP, XC_REC
 const struct xcp__type xcp__T_ref_host_metrics = {XT_REF, XC_REF, 3, NULL, NULL, "ref:host_metrics", sizeof(xcp_host_metrics)};
 const struct xcp__type xcp__T_record_host_metrics = {XT_RECORD, XC_RECORD, 3, NULL, NULL, "record:host_metrics", sizeof(xcp_host_metrics_record)};
 const struct xcp__type xcp__T_map_ref_host_metrics_record_host_metrics = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_host_metrics, &xcp__T_record_host_metrics, "map:ref:host_metrics:record:host_metrics", sizeof(xcp_host_metrics_record_map)};
-const struct xcp__type xcp__T_ref_message = {XT_REF, XC_REF, 21, NULL, NULL, "ref:message", sizeof(xcp_message)};
-const struct xcp__type xcp__T_record_message = {XT_RECORD, XC_RECORD, 21, NULL, NULL, "record:message", sizeof(xcp_message_record)};
+const struct xcp__type xcp__T_ref_message = {XT_REF, XC_REF, 20, NULL, NULL, "ref:message", sizeof(xcp_message)};
+const struct xcp__type xcp__T_record_message = {XT_RECORD, XC_RECORD, 20, NULL, NULL, "record:message", sizeof(xcp_message_record)};
 const struct xcp__type xcp__T_map_ref_message_record_message = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_message, &xcp__T_record_message, "map:ref:message:record:message", sizeof(xcp_message_record_map)};
 const struct xcp__type xcp__T_ref_network = {XT_REF, XC_REF, 13, NULL, NULL, "ref:network", sizeof(xcp_network)};
 const struct xcp__type xcp__T_record_network = {XT_RECORD, XC_RECORD, 13, NULL, NULL, "record:network", sizeof(xcp_network_record)};
@@ -182,11 +182,11 @@ const struct xcp__type xcp__T_map_ref_network_record_network = {XT_MAP, XC_RECMA
 const struct xcp__type xcp__T_ref_pool = {XT_REF, XC_REF, 1, NULL, NULL, "ref:pool", sizeof(xcp_pool)};
 const struct xcp__type xcp__T_record_pool = {XT_RECORD, XC_RECORD, 1, NULL, NULL, "record:pool", sizeof(xcp_pool_record)};
 const struct xcp__type xcp__T_map_ref_pool_record_pool = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_pool, &xcp__T_record_pool, "map:ref:pool:record:pool", sizeof(xcp_pool_record_map)};
-const struct xcp__type xcp__T_ref_pool_update = {XT_REF, XC_REF, 25, NULL, NULL, "ref:pool_update", sizeof(xcp_pool_update)};
-const struct xcp__type xcp__T_record_pool_update = {XT_RECORD, XC_RECORD, 25, NULL, NULL, "record:pool_update", sizeof(xcp_pool_update_record)};
+const struct xcp__type xcp__T_ref_pool_update = {XT_REF, XC_REF, 24, NULL, NULL, "ref:pool_update", sizeof(xcp_pool_update)};
+const struct xcp__type xcp__T_record_pool_update = {XT_RECORD, XC_RECORD, 24, NULL, NULL, "record:pool_update", sizeof(xcp_pool_update_record)};
 const struct xcp__type xcp__T_map_ref_pool_update_record_pool_update = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_pool_update, &xcp__T_record_pool_update, "map:ref:pool_update:record:pool_update", sizeof(xcp_pool_update_record_map)};
-const struct xcp__type xcp__T_ref_secret = {XT_REF, XC_REF, 24, NULL, NULL, "ref:secret", sizeof(xcp_secret)};
-const struct xcp__type xcp__T_record_secret = {XT_RECORD, XC_RECORD, 24, NULL, NULL, "record:secret", sizeof(xcp_secret_record)};
+const struct xcp__type xcp__T_ref_secret = {XT_REF, XC_REF, 23, NULL, NULL, "ref:secret", sizeof(xcp_secret)};
+const struct xcp__type xcp__T_record_secret = {XT_RECORD, XC_RECORD, 23, NULL, NULL, "record:secret", sizeof(xcp_secret_record)};
 const struct xcp__type xcp__T_map_ref_secret_record_secret = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_secret, &xcp__T_record_secret, "map:ref:secret:record:secret", sizeof(xcp_secret_record_map)};
 const struct xcp__type xcp__T_ref_session = {XT_REF, XC_REF, 0, NULL, NULL, "ref:session", sizeof(xcp_session_id)};
 const struct xcp__type xcp__T_record_session = {XT_RECORD, XC_RECORD, 0, NULL, NULL, "record:session", sizeof(xcp_session_record)};
@@ -194,8 +194,8 @@ const struct xcp__type xcp__T_map_ref_session_record_session = {XT_MAP, XC_RECMA
 const struct xcp__type xcp__T_ref_task = {XT_REF, XC_REF, 18, NULL, NULL, "ref:task", sizeof(xcp_task)};
 const struct xcp__type xcp__T_record_task = {XT_RECORD, XC_RECORD, 18, NULL, NULL, "record:task", sizeof(xcp_task_record)};
 const struct xcp__type xcp__T_map_ref_task_record_task = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_task, &xcp__T_record_task, "map:ref:task:record:task", sizeof(xcp_task_record_map)};
-const struct xcp__type xcp__T_ref_vdi_nbd_server_info = {XT_REF, XC_REF, 19, NULL, NULL, "ref:vdi_nbd_server_info", sizeof(xcp_vdi_nbd_server_info)};
-const struct xcp__type xcp__T_record_vdi_nbd_server_info = {XT_RECORD, XC_RECORD, 19, NULL, NULL, "record:vdi_nbd_server_info", sizeof(xcp_vdi_nbd_server_info_record)};
+const struct xcp__type xcp__T_ref_vdi_nbd_server_info = {XT_REF, XC_REF, 25, NULL, NULL, "ref:vdi_nbd_server_info", sizeof(xcp_vdi_nbd_server_info)};
+const struct xcp__type xcp__T_record_vdi_nbd_server_info = {XT_RECORD, XC_RECORD, 25, NULL, NULL, "record:vdi_nbd_server_info", sizeof(xcp_vdi_nbd_server_info_record)};
 const struct xcp__type xcp__T_map_ref_vdi_nbd_server_info_record_vdi_nbd_server_info = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_vdi_nbd_server_info, &xcp__T_record_vdi_nbd_server_info, "map:ref:vdi_nbd_server_info:record:vdi_nbd_server_info", sizeof(xcp_vdi_nbd_server_info_record_map)};
 const struct xcp__type xcp__T_map_string_host_allowed_operations = {XT_MAP, XC_STRMAP, -1, &xcp__T_string, &xcp__T_host_allowed_operations, "map:string:host_allowed_operations", sizeof(xcp_string_map)};
 const struct xcp__type xcp__T_network_operations = {XT_ENUM, XC_ENUM, 24, NULL, NULL, "network_operations", sizeof(enum xcp_network_operations)};
@@ -752,7 +752,7 @@ static const struct xcp__field fields_VM[] = {
     {"actions_after_shutdown", &xcp__T_on_normal_exit, XQ_RW, XF_REQ, NULL, offsetof(xcp_vm_record, actions_after_shutdown), -1, -1},
     {"actions_after_reboot", &xcp__T_on_normal_exit, XQ_RW, XF_REQ, NULL, offsetof(xcp_vm_record, actions_after_reboot), -1, -1},
     {"actions_after_crash", &xcp__T_on_crash_behaviour, XQ_ROS, XF_REQ, NULL, offsetof(xcp_vm_record, actions_after_crash), -1, -1},
-    {"consoles", &xcp__T_set_ref_console, XQ_RO, XF_DERIVED, NULL, offsetof(xcp_vm_record, consoles), 22, 3},
+    {"consoles", &xcp__T_set_ref_console, XQ_RO, XF_DERIVED, NULL, offsetof(xcp_vm_record, consoles), 21, 3},
     {"VIFs", &xcp__T_set_ref_VIF, XQ_RO, XF_DERIVED, NULL, offsetof(xcp_vm_record, VIFs), 12, 5},
     {"VBDs", &xcp__T_set_ref_VBD, XQ_RO, XF_DERIVED, NULL, offsetof(xcp_vm_record, VBDs), 8, 3},
     {"VTPMs", &xcp__T_set_ref_VTPM, XQ_RO, 0, NULL, offsetof(xcp_vm_record, VTPMs), -1, -1},
@@ -1442,20 +1442,6 @@ static const xcp_field_info finfo_task[] = {
     {"subtask_of", "ref:task", XCP_QUAL_RO, 0, NULL},
     {"subtasks", "set:ref:task", XCP_QUAL_RO, 0, NULL},
 };
-static const struct xcp__field fields_vdi_nbd_server_info[] = {
-    {"exportname", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, exportname), -1, -1},
-    {"address", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, address), -1, -1},
-    {"port", &xcp__T_int, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, port), -1, -1},
-    {"cert", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, cert), -1, -1},
-    {"subject", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, subject), -1, -1},
-};
-static const xcp_field_info finfo_vdi_nbd_server_info[] = {
-    {"exportname", "string", XCP_QUAL_RO, 0, NULL},
-    {"address", "string", XCP_QUAL_RO, 0, NULL},
-    {"port", "int", XCP_QUAL_RO, 0, NULL},
-    {"cert", "string", XCP_QUAL_RO, 0, NULL},
-    {"subject", "string", XCP_QUAL_RO, 0, NULL},
-};
 static const struct xcp__field fields_event[] = {
     {"id", &xcp__T_int, XQ_RO, 0, NULL, offsetof(xcp_event_record, id), -1, -1},
     {"timestamp", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_event_record, timestamp), -1, -1},
@@ -1560,6 +1546,20 @@ static const xcp_field_info finfo_pool_update[] = {
     {"enforce_homogeneity", "bool", XCP_QUAL_ROS, 0, NULL},
     {"name_description", "string", XCP_QUAL_ROS, 0, NULL},
 };
+static const struct xcp__field fields_vdi_nbd_server_info[] = {
+    {"exportname", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, exportname), -1, -1},
+    {"address", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, address), -1, -1},
+    {"port", &xcp__T_int, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, port), -1, -1},
+    {"cert", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, cert), -1, -1},
+    {"subject", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, subject), -1, -1},
+};
+static const xcp_field_info finfo_vdi_nbd_server_info[] = {
+    {"exportname", "string", XCP_QUAL_RO, 0, NULL},
+    {"address", "string", XCP_QUAL_RO, 0, NULL},
+    {"port", "int", XCP_QUAL_RO, 0, NULL},
+    {"cert", "string", XCP_QUAL_RO, 0, NULL},
+    {"subject", "string", XCP_QUAL_RO, 0, NULL},
+};
 const struct xcp__class xcp__classes[] = {
     {"session", "session", XK_NOEVENTS|XK_NOGETALL|XK_VOLATILE, 16, fields_session, 0, -1, sizeof(xcp_session_record), finfo_session},
     {"pool", "pool", 0, 64, fields_pool, 0, 1, sizeof(xcp_pool_record), finfo_pool},
@@ -1580,13 +1580,13 @@ const struct xcp__class xcp__classes[] = {
     {"Bond", "bond", 0, 9, fields_Bond, 0, -1, sizeof(xcp_bond_record), finfo_Bond},
     {"VLAN", "vlan", 0, 5, fields_VLAN, 0, -1, sizeof(xcp_vlan_record), finfo_VLAN},
     {"task", "task", XK_VOLATILE, 17, fields_task, 0, 1, sizeof(xcp_task_record), finfo_task},
-    {"vdi_nbd_server_info", "vdi_nbd_server_info", XK_NODB|XK_NOEVENTS|XK_NOGETALL, 5, fields_vdi_nbd_server_info, -1, -1, sizeof(xcp_vdi_nbd_server_info_record), finfo_vdi_nbd_server_info},
     {"event", "event", XK_NODB|XK_NOEVENTS|XK_NOGETALL, 7, fields_event, -1, -1, sizeof(xcp_event_record), finfo_event},
     {"message", "message", 0, 7, fields_message, 0, -1, sizeof(xcp_message_record), finfo_message},
     {"console", "console", XK_CREATE|XK_DESTROY, 5, fields_console, 0, -1, sizeof(xcp_console_record), finfo_console},
     {"blob", "blob", 0, 7, fields_blob, 0, 1, sizeof(xcp_blob_record), finfo_blob},
     {"secret", "secret", XK_CREATE|XK_DESTROY|XK_NOEVENTS, 3, fields_secret, 0, -1, sizeof(xcp_secret_record), finfo_secret},
     {"pool_update", "pool_update", 0, 11, fields_pool_update, 0, 1, sizeof(xcp_pool_update_record), finfo_pool_update},
+    {"vdi_nbd_server_info", "vdi_nbd_server_info", XK_NODB|XK_NOEVENTS|XK_NOGETALL, 5, fields_vdi_nbd_server_info, -1, -1, sizeof(xcp_vdi_nbd_server_info_record), finfo_vdi_nbd_server_info},
 };
 const int xcp__nclasses = 26;
 
@@ -6800,108 +6800,108 @@ const struct xcp__message xcp__messages[] = {
     {"task.set_result", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1002, &xcp__T_void},
     {"task.set_error_info", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1003, &xcp__T_void},
     {"task.set_resident_on", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1004, &xcp__T_void},
-    {"event.from", 20, XM_EXPLICIT, 0, -1, 3, 3, p_1005, &xcp__T_any},
-    {"event.inject", 20, XM_EXPLICIT, 0, -1, 2, 2, p_1006, &xcp__T_string},
-    {"event.get_current_id", 20, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_int},
-    {"event.register", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1008, &xcp__T_void},
-    {"event.unregister", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1009, &xcp__T_void},
-    {"event.next", 20, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_any},
-    {"message.get_record", 21, XM_GET_RECORD, 0, -1, 1, 1, p_1011, &xcp__T_record_message},
-    {"message.get_by_uuid", 21, XM_GET_BY_UUID, 0, -1, 1, 1, p_1012, &xcp__T_ref_message},
-    {"message.get_all", 21, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_message},
-    {"message.get_all_records", 21, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_message_record_message},
-    {"message.get_all_where", 21, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1015, &xcp__T_set_ref_message},
-    {"message.get_all_records_where", 21, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1016, &xcp__T_map_ref_message_record_message},
-    {"message.get_uuid", 21, XM_GET_FIELD, 0, 0, 1, 1, p_1017, &xcp__T_string},
-    {"message.get_name", 21, XM_GET_FIELD, 0, 1, 1, 1, p_1018, &xcp__T_string},
-    {"message.get_priority", 21, XM_GET_FIELD, 0, 2, 1, 1, p_1019, &xcp__T_int},
-    {"message.get_cls", 21, XM_GET_FIELD, 0, 3, 1, 1, p_1020, &xcp__T_cls},
-    {"message.get_obj_uuid", 21, XM_GET_FIELD, 0, 4, 1, 1, p_1021, &xcp__T_string},
-    {"message.get_timestamp", 21, XM_GET_FIELD, 0, 5, 1, 1, p_1022, &xcp__T_datetime},
-    {"message.get_body", 21, XM_GET_FIELD, 0, 6, 1, 1, p_1023, &xcp__T_string},
-    {"message.create", 21, XM_EXPLICIT, 0, -1, 5, 5, p_1024, &xcp__T_ref_message},
-    {"message.destroy", 21, XM_EXPLICIT, 0, -1, 1, 1, p_1025, &xcp__T_void},
-    {"message.destroy_many", 21, XM_EXPLICIT, 0, -1, 1, 1, p_1026, &xcp__T_void},
-    {"message.get", 21, XM_EXPLICIT, 0, -1, 3, 3, p_1027, &xcp__T_map_ref_message_record_message},
-    {"message.get_since", 21, XM_EXPLICIT, 0, -1, 1, 1, p_1028, &xcp__T_map_ref_message_record_message},
-    {"console.get_record", 22, XM_GET_RECORD, 0, -1, 1, 1, p_1029, &xcp__T_record_console},
-    {"console.get_by_uuid", 22, XM_GET_BY_UUID, 0, -1, 1, 1, p_1030, &xcp__T_ref_console},
-    {"console.get_all", 22, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_console},
-    {"console.get_all_records", 22, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_console_record_console},
-    {"console.get_all_where", 22, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1033, &xcp__T_set_ref_console},
-    {"console.get_all_records_where", 22, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1034, &xcp__T_map_ref_console_record_console},
-    {"console.get_uuid", 22, XM_GET_FIELD, 0, 0, 1, 1, p_1035, &xcp__T_string},
-    {"console.get_protocol", 22, XM_GET_FIELD, 0, 1, 1, 1, p_1036, &xcp__T_console_protocol},
-    {"console.get_location", 22, XM_GET_FIELD, 0, 2, 1, 1, p_1037, &xcp__T_string},
-    {"console.get_VM", 22, XM_GET_FIELD, 0, 3, 1, 1, p_1038, &xcp__T_ref_VM},
-    {"console.get_other_config", 22, XM_GET_FIELD, 0, 4, 1, 1, p_1039, &xcp__T_map_string_string},
-    {"console.set_other_config", 22, XM_SET_FIELD, 0, 4, 2, 2, p_1040, &xcp__T_void},
-    {"console.add_to_other_config", 22, XM_ADD_TO_MAP, 0, 4, 3, 3, p_1041, &xcp__T_void},
-    {"console.remove_from_other_config", 22, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_1042, &xcp__T_void},
-    {"console.create", 22, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1043, &xcp__T_ref_console},
-    {"console.destroy", 22, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1044, &xcp__T_void},
-    {"blob.get_record", 23, XM_GET_RECORD, 0, -1, 1, 1, p_1045, &xcp__T_record_blob},
-    {"blob.get_by_uuid", 23, XM_GET_BY_UUID, 0, -1, 1, 1, p_1046, &xcp__T_ref_blob},
-    {"blob.get_by_name_label", 23, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1047, &xcp__T_set_ref_blob},
-    {"blob.get_all", 23, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_blob},
-    {"blob.get_all_records", 23, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_blob_record_blob},
-    {"blob.get_all_where", 23, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1050, &xcp__T_set_ref_blob},
-    {"blob.get_all_records_where", 23, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1051, &xcp__T_map_ref_blob_record_blob},
-    {"blob.get_uuid", 23, XM_GET_FIELD, 0, 0, 1, 1, p_1052, &xcp__T_string},
-    {"blob.get_name_label", 23, XM_GET_FIELD, 0, 1, 1, 1, p_1053, &xcp__T_string},
-    {"blob.set_name_label", 23, XM_SET_FIELD, 0, 1, 2, 2, p_1054, &xcp__T_void},
-    {"blob.get_name_description", 23, XM_GET_FIELD, 0, 2, 1, 1, p_1055, &xcp__T_string},
-    {"blob.set_name_description", 23, XM_SET_FIELD, 0, 2, 2, 2, p_1056, &xcp__T_void},
-    {"blob.get_size", 23, XM_GET_FIELD, 0, 3, 1, 1, p_1057, &xcp__T_int},
-    {"blob.get_public", 23, XM_GET_FIELD, 0, 4, 1, 1, p_1058, &xcp__T_bool},
-    {"blob.set_public", 23, XM_SET_FIELD, 0, 4, 2, 2, p_1059, &xcp__T_void},
-    {"blob.get_mime_type", 23, XM_GET_FIELD, 0, 5, 1, 1, p_1060, &xcp__T_string},
-    {"blob.get_last_updated", 23, XM_GET_FIELD, 0, 6, 1, 1, p_1061, &xcp__T_datetime},
-    {"blob.create", 23, XM_EXPLICIT, 0, -1, 2, 1, p_1062, &xcp__T_ref_blob},
-    {"blob.destroy", 23, XM_EXPLICIT, 0, -1, 1, 1, p_1063, &xcp__T_void},
-    {"secret.get_record", 24, XM_GET_RECORD, 0, -1, 1, 1, p_1064, &xcp__T_record_secret},
-    {"secret.get_by_uuid", 24, XM_GET_BY_UUID, 0, -1, 1, 1, p_1065, &xcp__T_ref_secret},
-    {"secret.get_all", 24, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_secret},
-    {"secret.get_all_records", 24, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_secret_record_secret},
-    {"secret.get_all_where", 24, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1068, &xcp__T_set_ref_secret},
-    {"secret.get_all_records_where", 24, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1069, &xcp__T_map_ref_secret_record_secret},
-    {"secret.get_uuid", 24, XM_GET_FIELD, 0, 0, 1, 1, p_1070, &xcp__T_string},
-    {"secret.get_value", 24, XM_GET_FIELD, 0, 1, 1, 1, p_1071, &xcp__T_string},
-    {"secret.set_value", 24, XM_SET_FIELD, 0, 1, 2, 2, p_1072, &xcp__T_void},
-    {"secret.get_other_config", 24, XM_GET_FIELD, 0, 2, 1, 1, p_1073, &xcp__T_map_string_string},
-    {"secret.set_other_config", 24, XM_SET_FIELD, 0, 2, 2, 2, p_1074, &xcp__T_void},
-    {"secret.add_to_other_config", 24, XM_ADD_TO_MAP, 0, 2, 3, 3, p_1075, &xcp__T_void},
-    {"secret.remove_from_other_config", 24, XM_REMOVE_FROM_MAP, 0, 2, 2, 2, p_1076, &xcp__T_void},
-    {"secret.create", 24, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1077, &xcp__T_ref_secret},
-    {"secret.destroy", 24, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1078, &xcp__T_void},
-    {"secret.introduce", 24, XM_EXPLICIT, 0, -1, 3, 3, p_1079, &xcp__T_ref_secret},
-    {"pool_update.get_record", 25, XM_GET_RECORD, 0, -1, 1, 1, p_1080, &xcp__T_record_pool_update},
-    {"pool_update.get_by_uuid", 25, XM_GET_BY_UUID, 0, -1, 1, 1, p_1081, &xcp__T_ref_pool_update},
-    {"pool_update.get_by_name_label", 25, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1082, &xcp__T_set_ref_pool_update},
-    {"pool_update.get_all", 25, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_pool_update},
-    {"pool_update.get_all_records", 25, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_pool_update_record_pool_update},
-    {"pool_update.get_all_where", 25, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1085, &xcp__T_set_ref_pool_update},
-    {"pool_update.get_all_records_where", 25, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1086, &xcp__T_map_ref_pool_update_record_pool_update},
-    {"pool_update.get_uuid", 25, XM_GET_FIELD, 0, 0, 1, 1, p_1087, &xcp__T_string},
-    {"pool_update.get_name_label", 25, XM_GET_FIELD, 0, 1, 1, 1, p_1088, &xcp__T_string},
-    {"pool_update.get_version", 25, XM_GET_FIELD, 0, 2, 1, 1, p_1089, &xcp__T_string},
-    {"pool_update.get_installation_size", 25, XM_GET_FIELD, 0, 3, 1, 1, p_1090, &xcp__T_int},
-    {"pool_update.get_key", 25, XM_GET_FIELD, 0, 4, 1, 1, p_1091, &xcp__T_string},
-    {"pool_update.get_after_apply_guidance", 25, XM_GET_FIELD, 0, 5, 1, 1, p_1092, &xcp__T_set_update_after_apply_guidance},
-    {"pool_update.get_vdi", 25, XM_GET_FIELD, 0, 6, 1, 1, p_1093, &xcp__T_ref_VDI},
-    {"pool_update.get_hosts", 25, XM_GET_FIELD, 0, 7, 1, 1, p_1094, &xcp__T_set_ref_host},
-    {"pool_update.get_other_config", 25, XM_GET_FIELD, 0, 8, 1, 1, p_1095, &xcp__T_map_string_string},
-    {"pool_update.set_other_config", 25, XM_SET_FIELD, 0, 8, 2, 2, p_1096, &xcp__T_void},
-    {"pool_update.add_to_other_config", 25, XM_ADD_TO_MAP, 0, 8, 3, 3, p_1097, &xcp__T_void},
-    {"pool_update.remove_from_other_config", 25, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_1098, &xcp__T_void},
-    {"pool_update.get_enforce_homogeneity", 25, XM_GET_FIELD, 0, 9, 1, 1, p_1099, &xcp__T_bool},
-    {"pool_update.get_name_description", 25, XM_GET_FIELD, 0, 10, 1, 1, p_1100, &xcp__T_string},
-    {"pool_update.introduce", 25, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1101, &xcp__T_ref_pool_update},
-    {"pool_update.precheck", 25, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1102, &xcp__T_livepatch_status},
-    {"pool_update.apply", 25, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1103, &xcp__T_void},
-    {"pool_update.pool_apply", 25, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1104, &xcp__T_void},
-    {"pool_update.pool_clean", 25, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1105, &xcp__T_void},
-    {"pool_update.destroy", 25, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1106, &xcp__T_void},
+    {"event.from", 19, XM_EXPLICIT, 0, -1, 3, 3, p_1005, &xcp__T_any},
+    {"event.inject", 19, XM_EXPLICIT, 0, -1, 2, 2, p_1006, &xcp__T_string},
+    {"event.get_current_id", 19, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_int},
+    {"event.register", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1008, &xcp__T_void},
+    {"event.unregister", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1009, &xcp__T_void},
+    {"event.next", 19, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_any},
+    {"message.get_record", 20, XM_GET_RECORD, 0, -1, 1, 1, p_1011, &xcp__T_record_message},
+    {"message.get_by_uuid", 20, XM_GET_BY_UUID, 0, -1, 1, 1, p_1012, &xcp__T_ref_message},
+    {"message.get_all", 20, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_message},
+    {"message.get_all_records", 20, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_message_record_message},
+    {"message.get_all_where", 20, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1015, &xcp__T_set_ref_message},
+    {"message.get_all_records_where", 20, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1016, &xcp__T_map_ref_message_record_message},
+    {"message.get_uuid", 20, XM_GET_FIELD, 0, 0, 1, 1, p_1017, &xcp__T_string},
+    {"message.get_name", 20, XM_GET_FIELD, 0, 1, 1, 1, p_1018, &xcp__T_string},
+    {"message.get_priority", 20, XM_GET_FIELD, 0, 2, 1, 1, p_1019, &xcp__T_int},
+    {"message.get_cls", 20, XM_GET_FIELD, 0, 3, 1, 1, p_1020, &xcp__T_cls},
+    {"message.get_obj_uuid", 20, XM_GET_FIELD, 0, 4, 1, 1, p_1021, &xcp__T_string},
+    {"message.get_timestamp", 20, XM_GET_FIELD, 0, 5, 1, 1, p_1022, &xcp__T_datetime},
+    {"message.get_body", 20, XM_GET_FIELD, 0, 6, 1, 1, p_1023, &xcp__T_string},
+    {"message.create", 20, XM_EXPLICIT, 0, -1, 5, 5, p_1024, &xcp__T_ref_message},
+    {"message.destroy", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1025, &xcp__T_void},
+    {"message.destroy_many", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1026, &xcp__T_void},
+    {"message.get", 20, XM_EXPLICIT, 0, -1, 3, 3, p_1027, &xcp__T_map_ref_message_record_message},
+    {"message.get_since", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1028, &xcp__T_map_ref_message_record_message},
+    {"console.get_record", 21, XM_GET_RECORD, 0, -1, 1, 1, p_1029, &xcp__T_record_console},
+    {"console.get_by_uuid", 21, XM_GET_BY_UUID, 0, -1, 1, 1, p_1030, &xcp__T_ref_console},
+    {"console.get_all", 21, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_console},
+    {"console.get_all_records", 21, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_console_record_console},
+    {"console.get_all_where", 21, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1033, &xcp__T_set_ref_console},
+    {"console.get_all_records_where", 21, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1034, &xcp__T_map_ref_console_record_console},
+    {"console.get_uuid", 21, XM_GET_FIELD, 0, 0, 1, 1, p_1035, &xcp__T_string},
+    {"console.get_protocol", 21, XM_GET_FIELD, 0, 1, 1, 1, p_1036, &xcp__T_console_protocol},
+    {"console.get_location", 21, XM_GET_FIELD, 0, 2, 1, 1, p_1037, &xcp__T_string},
+    {"console.get_VM", 21, XM_GET_FIELD, 0, 3, 1, 1, p_1038, &xcp__T_ref_VM},
+    {"console.get_other_config", 21, XM_GET_FIELD, 0, 4, 1, 1, p_1039, &xcp__T_map_string_string},
+    {"console.set_other_config", 21, XM_SET_FIELD, 0, 4, 2, 2, p_1040, &xcp__T_void},
+    {"console.add_to_other_config", 21, XM_ADD_TO_MAP, 0, 4, 3, 3, p_1041, &xcp__T_void},
+    {"console.remove_from_other_config", 21, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_1042, &xcp__T_void},
+    {"console.create", 21, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1043, &xcp__T_ref_console},
+    {"console.destroy", 21, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1044, &xcp__T_void},
+    {"blob.get_record", 22, XM_GET_RECORD, 0, -1, 1, 1, p_1045, &xcp__T_record_blob},
+    {"blob.get_by_uuid", 22, XM_GET_BY_UUID, 0, -1, 1, 1, p_1046, &xcp__T_ref_blob},
+    {"blob.get_by_name_label", 22, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1047, &xcp__T_set_ref_blob},
+    {"blob.get_all", 22, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_blob},
+    {"blob.get_all_records", 22, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_blob_record_blob},
+    {"blob.get_all_where", 22, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1050, &xcp__T_set_ref_blob},
+    {"blob.get_all_records_where", 22, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1051, &xcp__T_map_ref_blob_record_blob},
+    {"blob.get_uuid", 22, XM_GET_FIELD, 0, 0, 1, 1, p_1052, &xcp__T_string},
+    {"blob.get_name_label", 22, XM_GET_FIELD, 0, 1, 1, 1, p_1053, &xcp__T_string},
+    {"blob.set_name_label", 22, XM_SET_FIELD, 0, 1, 2, 2, p_1054, &xcp__T_void},
+    {"blob.get_name_description", 22, XM_GET_FIELD, 0, 2, 1, 1, p_1055, &xcp__T_string},
+    {"blob.set_name_description", 22, XM_SET_FIELD, 0, 2, 2, 2, p_1056, &xcp__T_void},
+    {"blob.get_size", 22, XM_GET_FIELD, 0, 3, 1, 1, p_1057, &xcp__T_int},
+    {"blob.get_public", 22, XM_GET_FIELD, 0, 4, 1, 1, p_1058, &xcp__T_bool},
+    {"blob.set_public", 22, XM_SET_FIELD, 0, 4, 2, 2, p_1059, &xcp__T_void},
+    {"blob.get_mime_type", 22, XM_GET_FIELD, 0, 5, 1, 1, p_1060, &xcp__T_string},
+    {"blob.get_last_updated", 22, XM_GET_FIELD, 0, 6, 1, 1, p_1061, &xcp__T_datetime},
+    {"blob.create", 22, XM_EXPLICIT, 0, -1, 2, 1, p_1062, &xcp__T_ref_blob},
+    {"blob.destroy", 22, XM_EXPLICIT, 0, -1, 1, 1, p_1063, &xcp__T_void},
+    {"secret.get_record", 23, XM_GET_RECORD, 0, -1, 1, 1, p_1064, &xcp__T_record_secret},
+    {"secret.get_by_uuid", 23, XM_GET_BY_UUID, 0, -1, 1, 1, p_1065, &xcp__T_ref_secret},
+    {"secret.get_all", 23, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_secret},
+    {"secret.get_all_records", 23, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_secret_record_secret},
+    {"secret.get_all_where", 23, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1068, &xcp__T_set_ref_secret},
+    {"secret.get_all_records_where", 23, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1069, &xcp__T_map_ref_secret_record_secret},
+    {"secret.get_uuid", 23, XM_GET_FIELD, 0, 0, 1, 1, p_1070, &xcp__T_string},
+    {"secret.get_value", 23, XM_GET_FIELD, 0, 1, 1, 1, p_1071, &xcp__T_string},
+    {"secret.set_value", 23, XM_SET_FIELD, 0, 1, 2, 2, p_1072, &xcp__T_void},
+    {"secret.get_other_config", 23, XM_GET_FIELD, 0, 2, 1, 1, p_1073, &xcp__T_map_string_string},
+    {"secret.set_other_config", 23, XM_SET_FIELD, 0, 2, 2, 2, p_1074, &xcp__T_void},
+    {"secret.add_to_other_config", 23, XM_ADD_TO_MAP, 0, 2, 3, 3, p_1075, &xcp__T_void},
+    {"secret.remove_from_other_config", 23, XM_REMOVE_FROM_MAP, 0, 2, 2, 2, p_1076, &xcp__T_void},
+    {"secret.create", 23, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1077, &xcp__T_ref_secret},
+    {"secret.destroy", 23, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1078, &xcp__T_void},
+    {"secret.introduce", 23, XM_EXPLICIT, 0, -1, 3, 3, p_1079, &xcp__T_ref_secret},
+    {"pool_update.get_record", 24, XM_GET_RECORD, 0, -1, 1, 1, p_1080, &xcp__T_record_pool_update},
+    {"pool_update.get_by_uuid", 24, XM_GET_BY_UUID, 0, -1, 1, 1, p_1081, &xcp__T_ref_pool_update},
+    {"pool_update.get_by_name_label", 24, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1082, &xcp__T_set_ref_pool_update},
+    {"pool_update.get_all", 24, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_pool_update},
+    {"pool_update.get_all_records", 24, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_pool_update_record_pool_update},
+    {"pool_update.get_all_where", 24, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1085, &xcp__T_set_ref_pool_update},
+    {"pool_update.get_all_records_where", 24, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1086, &xcp__T_map_ref_pool_update_record_pool_update},
+    {"pool_update.get_uuid", 24, XM_GET_FIELD, 0, 0, 1, 1, p_1087, &xcp__T_string},
+    {"pool_update.get_name_label", 24, XM_GET_FIELD, 0, 1, 1, 1, p_1088, &xcp__T_string},
+    {"pool_update.get_version", 24, XM_GET_FIELD, 0, 2, 1, 1, p_1089, &xcp__T_string},
+    {"pool_update.get_installation_size", 24, XM_GET_FIELD, 0, 3, 1, 1, p_1090, &xcp__T_int},
+    {"pool_update.get_key", 24, XM_GET_FIELD, 0, 4, 1, 1, p_1091, &xcp__T_string},
+    {"pool_update.get_after_apply_guidance", 24, XM_GET_FIELD, 0, 5, 1, 1, p_1092, &xcp__T_set_update_after_apply_guidance},
+    {"pool_update.get_vdi", 24, XM_GET_FIELD, 0, 6, 1, 1, p_1093, &xcp__T_ref_VDI},
+    {"pool_update.get_hosts", 24, XM_GET_FIELD, 0, 7, 1, 1, p_1094, &xcp__T_set_ref_host},
+    {"pool_update.get_other_config", 24, XM_GET_FIELD, 0, 8, 1, 1, p_1095, &xcp__T_map_string_string},
+    {"pool_update.set_other_config", 24, XM_SET_FIELD, 0, 8, 2, 2, p_1096, &xcp__T_void},
+    {"pool_update.add_to_other_config", 24, XM_ADD_TO_MAP, 0, 8, 3, 3, p_1097, &xcp__T_void},
+    {"pool_update.remove_from_other_config", 24, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_1098, &xcp__T_void},
+    {"pool_update.get_enforce_homogeneity", 24, XM_GET_FIELD, 0, 9, 1, 1, p_1099, &xcp__T_bool},
+    {"pool_update.get_name_description", 24, XM_GET_FIELD, 0, 10, 1, 1, p_1100, &xcp__T_string},
+    {"pool_update.introduce", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1101, &xcp__T_ref_pool_update},
+    {"pool_update.precheck", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1102, &xcp__T_livepatch_status},
+    {"pool_update.apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1103, &xcp__T_void},
+    {"pool_update.pool_apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1104, &xcp__T_void},
+    {"pool_update.pool_clean", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1105, &xcp__T_void},
+    {"pool_update.destroy", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1106, &xcp__T_void},
 };
 const int xcp__nmessages = 1107;
 const xcp_message_info xcp__message_infos[] = {

@@ -24,13 +24,13 @@ enum {
     XCP__C_Bond = 16,
     XCP__C_VLAN = 17,
     XCP__C_task = 18,
-    XCP__C_vdi_nbd_server_info = 19,
-    XCP__C_event = 20,
-    XCP__C_message = 21,
-    XCP__C_console = 22,
-    XCP__C_blob = 23,
-    XCP__C_secret = 24,
-    XCP__C_pool_update = 25,
+    XCP__C_event = 19,
+    XCP__C_message = 20,
+    XCP__C_console = 21,
+    XCP__C_blob = 22,
+    XCP__C_secret = 23,
+    XCP__C_pool_update = 24,
+    XCP__C_vdi_nbd_server_info = 25,
     XCP__NCLASSES = 26
 };
 
@@ -592,11 +592,6 @@ enum {
     XCP__F_task_backtrace = 14,
     XCP__F_task_subtask_of = 15,
     XCP__F_task_subtasks = 16,
-    XCP__F_vdi_nbd_server_info_exportname = 0,
-    XCP__F_vdi_nbd_server_info_address = 1,
-    XCP__F_vdi_nbd_server_info_port = 2,
-    XCP__F_vdi_nbd_server_info_cert = 3,
-    XCP__F_vdi_nbd_server_info_subject = 4,
     XCP__F_event_id = 0,
     XCP__F_event_timestamp = 1,
     XCP__F_event_class = 2,
@@ -637,6 +632,11 @@ enum {
     XCP__F_pool_update_other_config = 8,
     XCP__F_pool_update_enforce_homogeneity = 9,
     XCP__F_pool_update_name_description = 10,
+    XCP__F_vdi_nbd_server_info_exportname = 0,
+    XCP__F_vdi_nbd_server_info_address = 1,
+    XCP__F_vdi_nbd_server_info_port = 2,
+    XCP__F_vdi_nbd_server_info_cert = 3,
+    XCP__F_vdi_nbd_server_info_subject = 4,
     XCP__F_END_ = 0
 };
 
