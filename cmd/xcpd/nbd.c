@@ -445,10 +445,9 @@ static json_t *node_bitmaps(xcpd_nbd *n, const char *node)
             &nodes, why, sizeof(why)) < 0)
         return out;
     json_array_foreach(nodes, i, v) {
-        if (strcmp(json_string_value(json_object_get(v, "node-name"))
-                       ? json_string_value(json_object_get(v, "node-name"))
-                       : "",
-                   node))
+        const char *name = json_string_value(json_object_get(v, "node-name"));
+
+        if (!name || strcmp(name, node))
             continue;
         json_array_foreach(json_object_get(v, "dirty-bitmaps"), j, b)
             if (json_is_true(json_object_get(b, "persistent")))
