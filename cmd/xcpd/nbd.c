@@ -576,6 +576,7 @@ xcpd_nbd *xcpd_nbd_start(const char *state_dir, const char *listen,
 {
     xcpd_nbd *n = calloc(1, sizeof(*n));
     const char *colon;
+    char why[256];
 
     if (!n)
         return NULL;
@@ -591,6 +592,13 @@ xcpd_nbd *xcpd_nbd_start(const char *state_dir, const char *listen,
     n->cert_pem = strdup(cert_pem);
     if (!n->cert_pem || (mkdir(n->dir, 0700) < 0 && errno != EEXIST) ||
         write_tls(n, key_pem) < 0 || spawn(n) < 0) {
+        xcpd_nbd_stop(n);
+        return NULL;
+    }
+    /* Listen now (with TLS until an export wants it plain), so that a
+     * busy port fails the start as the other listeners do. */
+    if (serve(n, 1, why, sizeof(why)) < 0) {
+        xcpd_log(LOG_ERR, "nbd: cannot listen on %s: %s", listen, why);
         xcpd_nbd_stop(n);
         return NULL;
     }

@@ -378,6 +378,21 @@ def t_stop(sig):
         d.stop()
 
 
+def t_busy_port():
+    """A port in use fails xcpd's start, as its other listeners do."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    try:
+        Daemon("--nbd-listen", "127.0.0.1:%d" % busy.getsockname()[1])
+    except RuntimeError as e:
+        check("nbd: cannot listen" in str(e), str(e)[-500:])
+    else:
+        raise AssertionError("xcpd started on a busy NBD port")
+    finally:
+        busy.close()
+
+
 def main():
     for tool in ("nbdinfo", "nbdcopy", "qemu-storage-daemon", "qemu-img"):
         if shutil.which(tool) is None:
@@ -395,6 +410,7 @@ def main():
         st.close()
     run("sigterm_stops_server", lambda: t_stop(signal.SIGTERM))
     run("kill9_stops_server", lambda: t_stop(signal.SIGKILL))
+    run("busy_port_fails_start", t_busy_port)
     print("%d failed" % len(FAILED))
     sys.exit(1 if FAILED else 0)
 
