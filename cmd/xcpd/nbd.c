@@ -285,8 +285,14 @@ static int spawn(xcpd_nbd *n)
         return -1;
     if (n->pid == 0) {
         int null = open("/dev/null", O_RDWR);
+        sigset_t none;
 
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* xcpd blocks SIGTERM (its signalfd) and ignores SIGPIPE: the
+         * daemon gets the defaults, so that SIGTERM stops it. */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
         if (getppid() != parent)
             _exit(1);
         if (null >= 0) {
