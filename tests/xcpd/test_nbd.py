@@ -371,6 +371,11 @@ def t_stop(sig):
     try:
         kids = qsd_children(d.proc.pid)
         check(len(kids) == 1, "one qemu-storage-daemon: %r" % kids)
+        with open("/proc/%d/status" % kids[0]) as f:
+            blk = [int(x.split()[1], 16) for x in f
+                   if x.startswith("SigBlk:")][0]
+        check(not blk & (1 << (signal.SIGTERM - 1)),
+              "SIGTERM blocked in qemu-storage-daemon (xcpd's mask)")
         d.proc.send_signal(sig)
         d.proc.wait(30)
         check(gone(kids[0]), "qemu-storage-daemon outlived xcpd (%s)" % sig)
