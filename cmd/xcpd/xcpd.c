@@ -83,6 +83,7 @@ typedef struct options {
     const char *auth_file, *pam_service;
     unsigned session_timeout_s, session_limit, auth_fail_delay_ms;
     const char *tls_priorities;
+    const char *nbd_listen;   /* NULL: no NBD server */
     unsigned idle_timeout_s, unauth_timeout_s, unauth_per_ip, unauth_limit;
     int syslog, verbose;
 } options;
@@ -124,6 +125,8 @@ static void usage(FILE *f)
           "  --session-timeout S    idle seconds before a session ends\n"
           "  --session-limit N      sessions kept per originator\n"
           "  --auth-fail-delay MS   delay before a failed login is answered\n"
+          "  --nbd-listen ADDR:PORT serve VDIs over NBD there (VDI.get_nbd_info;\n"
+          "                         XAPI's port is 10809), with qemu-storage-daemon\n"
           "  --syslog               log to syslog instead of stderr\n"
           "  --verbose              log every failed call and transfer\n"
           "  --help                 this text\n"
@@ -211,7 +214,7 @@ static int parse_options(int argc, char **argv, options *o)
         O_STATE = 256, O_SOCKET, O_NO_SOCKET, O_LISTEN, O_TLS_LISTEN,
         O_CERT, O_KEY, O_AUTH, O_PAM, O_TIMEOUT, O_LIMIT, O_DELAY,
         O_PRIORITIES, O_IDLE, O_UNAUTH_TIMEOUT, O_UNAUTH_PER_IP,
-        O_UNAUTH_LIMIT, O_SYSLOG, O_VERBOSE, O_HELP, O_VERSION,
+        O_UNAUTH_LIMIT, O_NBD, O_SYSLOG, O_VERBOSE, O_HELP, O_VERSION,
     };
     /* The numeric options: where each goes, and whether 0 is allowed. */
     const struct {
@@ -246,6 +249,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"unauth-timeout", required_argument, NULL, O_UNAUTH_TIMEOUT},
         {"unauth-per-ip", required_argument, NULL, O_UNAUTH_PER_IP},
         {"unauth-limit", required_argument, NULL, O_UNAUTH_LIMIT},
+        {"nbd-listen", required_argument, NULL, O_NBD},
         {"syslog", no_argument, NULL, O_SYSLOG},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"help", no_argument, NULL, O_HELP},
@@ -309,6 +313,15 @@ static int parse_options(int argc, char **argv, options *o)
         case O_PRIORITIES:
             o->tls_priorities = optarg;
             break;
+        case O_NBD: {
+            listen_spec check;
+
+            if (parse_listen(optarg, 1, &check) < 0)
+                return bad_usage("bad NBD address '%s' (want ADDR:PORT or "
+                                 "[IPv6]:PORT)", optarg);
+            o->nbd_listen = optarg;
+            break;
+        }
         case O_SYSLOG:
             o->syslog = 1;
             break;
@@ -584,6 +597,7 @@ int main(int argc, char **argv)
     static listener ls[MAX_LISTENERS + 1];
     xcp_server_options so;
     xcp_server *srv = NULL;
+    xcpd_nbd *nbd = NULL;
     xcpd_http http;
     sigset_t mask;
     struct signalfd_siginfo si;
@@ -670,9 +684,18 @@ int main(int argc, char **argv)
             goto out;
         n++;
     }
-    if (any_tls
+    if ((any_tls || o.nbd_listen != NULL)
         && xcpd_tls_material(state, o.tls_cert, o.tls_key, &cert, &key) < 0)
         goto out;
+    if (o.nbd_listen != NULL) {
+        xcp_server_nbd hook;
+
+        nbd = xcpd_nbd_start(state, o.nbd_listen, cert, key);
+        if (nbd == NULL)
+            goto out;
+        xcpd_nbd_hook(nbd, &hook);
+        xcp_server_set_nbd(srv, &hook);
+    }
 
     limit = fit_fd_limit(n);
     for (i = 0; i < n; i++) {
@@ -722,6 +745,9 @@ out:
             close(ls[i].fd);
         xcpd_guard_free(ls[i].guard);
     }
+    if (srv != NULL)
+        xcp_server_set_nbd(srv, NULL);
+    xcpd_nbd_stop(nbd);
     if (srv != NULL)
         xcp_server_close(srv);
     if (http_ready)

@@ -163,4 +163,22 @@ void xcpd_log_fatal(void);
 int xcpd_tls_material(const char *state_dir, const char *cert_file,
                       const char *key_file, char **cert_pem, char **key_pem);
 
+/* ---- NBD (nbd.c) ---------------------------------------------------------- */
+
+/* The NBD server behind VDI.get_nbd_info: a qemu-storage-daemon. */
+typedef struct xcpd_nbd xcpd_nbd;
+
+/*
+ * Start it (from the main thread: it dies with the thread that started
+ * it) to listen on listen ("ADDR:PORT" or "[IPv6]:PORT", checked
+ * already), with the host's certificate and key for TLS; its files go
+ * in <state_dir>/nbd. NULL after logging why.
+ */
+xcpd_nbd *xcpd_nbd_start(const char *state_dir, const char *listen,
+                         const char *cert_pem, const char *key_pem);
+/* The hook to hand to xcp_server_set_nbd(); valid until xcpd_nbd_stop. */
+void xcpd_nbd_hook(xcpd_nbd *n, xcp_server_nbd *out);
+/* Stop the server (its clients are cut off) and free n. NULL is fine. */
+void xcpd_nbd_stop(xcpd_nbd *n);
+
 #endif

@@ -1282,6 +1282,18 @@ typedef struct xcp_pool_update_set {
 /** Free the contents of a set of pool_update refs and zero it. */
 XCP_EXTERN void xcp_pool_update_set_dispose(xcp_pool_update_set *s);
 
+/** A reference to a vdi_nbd_server_info object. */
+typedef struct xcp_vdi_nbd_server_info {
+    char ref[XCP_REF_MAX];
+} xcp_vdi_nbd_server_info;
+/** A set of vdi_nbd_server_info refs. */
+typedef struct xcp_vdi_nbd_server_info_set {
+    size_t n;
+    xcp_vdi_nbd_server_info *items;
+} xcp_vdi_nbd_server_info_set;
+/** Free the contents of a set of vdi_nbd_server_info refs and zero it. */
+XCP_EXTERN void xcp_vdi_nbd_server_info_set_dispose(xcp_vdi_nbd_server_info_set *s);
+
 /* ---- records ---- */
 
 /**
@@ -3756,7 +3768,8 @@ typedef struct xcp_network_record {
     /**
      * set:network_purpose RO. What else the network is used for (nbd,
      * insecure_nbd: serving disks over NBD); changed with add_purpose and
-     * remove_purpose. Recorded only: libxcp runs no NBD server.
+     * remove_purpose. Where the host's daemon serves NBD (xcpd --nbd-listen),
+     * VDI.get_nbd_info names this host's addresses on these networks.
      */
     xcp_network_purpose_set purpose;
     /**
@@ -4555,6 +4568,53 @@ XCP_EXTERN void xcp_pool_update_record_init(xcp_pool_update_record *r);
 XCP_EXTERN void xcp_pool_update_record_dispose(xcp_pool_update_record *r);
 /** Free a record map's contents and zero it. */
 XCP_EXTERN void xcp_pool_update_record_map_dispose(xcp_pool_update_record_map *m);
+
+/**
+ * A vdi_nbd_server_info record: every field of the class, in model order.
+ *
+ * Details for connecting to a VDI over NBD, as VDI.get_nbd_info returns them.
+ * Not a stored object: there is no get_record or get_all.
+ */
+typedef struct xcp_vdi_nbd_server_info_record {
+    /**
+     * string RO. The export name to ask the server for: /<VDI
+     * uuid>?session_id=<token>, the token a random ref standing for the
+     * session that called VDI.get_nbd_info.
+     */
+    char *exportname;
+    /**
+     * string RO. An IPv4 address, or an IPv6 address in brackets, of the host
+     * serving NBD.
+     */
+    char *address;
+    /**
+     * int RO. The TCP port of the NBD server (XAPI's 10809 unless xcpd was
+     * told otherwise).
+     */
+    int64_t port;
+    /**
+     * string RO. The TLS certificate (PEM) the server presents (given for
+     * insecure_nbd too, as XAPI).
+     */
+    char *cert;
+    /**
+     * string RO. The host name in the certificate, for the client to check it
+     * against: its first DNS name that is not a wildcard.
+     */
+    char *subject;
+} xcp_vdi_nbd_server_info_record;
+/** Refs and records of several vdi_nbd_server_info objects. */
+typedef struct xcp_vdi_nbd_server_info_record_map {
+    size_t n;
+    xcp_vdi_nbd_server_info *refs;
+    xcp_vdi_nbd_server_info_record *records;
+} xcp_vdi_nbd_server_info_record_map;
+/** Zero a record before use. */
+XCP_EXTERN void xcp_vdi_nbd_server_info_record_init(xcp_vdi_nbd_server_info_record *r);
+/** Free a record's contents and zero it. */
+XCP_EXTERN void xcp_vdi_nbd_server_info_record_dispose(xcp_vdi_nbd_server_info_record *r);
+/** Free a record map's contents and zero it. */
+XCP_EXTERN void xcp_vdi_nbd_server_info_record_map_dispose(xcp_vdi_nbd_server_info_record_map *m);
 
 /* ---- messages ---- */
 
@@ -11161,6 +11221,25 @@ XCP_EXTERN int xcp_vdi_list_changed_blocks(xcp_session *session, char * *result,
 XCP_EXTERN int xcp_vdi_list_changed_blocks_async(xcp_session *session, xcp_task *task, xcp_vdi vdi_from, xcp_vdi vdi_to);
 
 /**
+ * XenAPI VDI.get_nbd_info(self) -> set:record:vdi_nbd_server_info.
+ *
+ * Where NBD clients can read the VDI, as XAPI answers: one record per address
+ * of this host on a network whose purpose holds nbd or insecure_nbd (PIF IP,
+ * then IPv6 ones in brackets), with the export name /<VDI
+ * uuid>?session_id=<token>, the port, the host's TLS certificate (PEM) and
+ * the name in it. Unlike XAPI, the token is not the calling session's ref but
+ * a random one standing for it on NBD alone (QEMU's server lists its export
+ * names to any client). Empty when no network allows NBD, the VDI's SR is not
+ * attached here, or no NBD server runs (the embedded engine; xcpd without
+ * --nbd-listen). The export is made ready for the session as it is named and
+ * is withdrawn when the session ends (see docs/design-nbd.md).
+ *
+ * Errors: VDI_INCOMPATIBLE_TYPE, SR_OPERATION_NOT_SUPPORTED,
+ * SR_BACKEND_FAILURE.
+ */
+XCP_EXTERN int xcp_vdi_get_nbd_info(xcp_session *session, xcp_value *result, xcp_vdi self);
+
+/**
  * XenAPI VDI.data_destroy(self).
  *
  * Deletes the data of a snapshot with changed-block tracking on, keeping its
@@ -12620,8 +12699,9 @@ XCP_EXTERN int xcp_network_get_default_locking_mode(xcp_session *session, enum x
  * XenAPI network.get_purpose(self) -> set:network_purpose. Reads one field.
  *
  * What else the network is used for (nbd, insecure_nbd: serving disks over
- * NBD); changed with add_purpose and remove_purpose. Recorded only: libxcp
- * runs no NBD server.
+ * NBD); changed with add_purpose and remove_purpose. Where the host's daemon
+ * serves NBD (xcpd --nbd-listen), VDI.get_nbd_info names this host's
+ * addresses on these networks.
  */
 XCP_EXTERN int xcp_network_get_purpose(xcp_session *session, xcp_network_purpose_set *result, xcp_network self);
 
@@ -12666,10 +12746,14 @@ XCP_EXTERN int xcp_network_destroy_async(xcp_session *session, xcp_task *task, x
 /**
  * XenAPI network.add_purpose(self, value).
  *
- * Adds a purpose to the network (no change when it is there already). Unlike
- * XAPI, libxcp does not refuse incompatible purposes (nbd with insecure_nbd).
+ * Adds a purpose to the network (no change when it is there already). As in
+ * XAPI, nbd (TLS required) and insecure_nbd (plain NBD) exclude each other:
+ * adding one while this or another network has the other fails with
+ * NETWORK_INCOMPATIBLE_PURPOSES (the new purpose, the one in the way).
  *
  * @param value The purpose to add.
+ *
+ * Errors: NETWORK_INCOMPATIBLE_PURPOSES.
  */
 XCP_EXTERN int xcp_network_add_purpose(xcp_session *session, xcp_network self, enum xcp_network_purpose value);
 

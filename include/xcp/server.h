@@ -75,6 +75,47 @@ XCP_EXTERN void xcp_server_shutdown(xcp_server *srv);
 /** Shut down if not yet done, close the engine and free the server. */
 XCP_EXTERN void xcp_server_close(xcp_server *srv);
 
+/** An export VDI.get_nbd_info asks the embedder's NBD server for. Every
+ * string is borrowed for the duration of the call. */
+typedef struct xcp_server_nbd_export {
+    const char *vdi_uuid;    /**< the VDI */
+    const char *session;     /**< the session it is for */
+    const char *path;        /**< the VDI's image file, served read-only */
+    const char *format;      /**< its image format ("qcow2", "vhd", "raw") */
+    int tls;                 /**< nonzero: clients must use TLS (a network
+                                  has purpose nbd; else insecure_nbd) */
+} xcp_server_nbd_export;
+
+/**
+ * The NBD server of an embedder (xcpd --nbd-listen): VDI.get_nbd_info
+ * names it and has it export the VDI for the calling session; the end of
+ * a session (logout, expiry) withdraws that session's exports. The
+ * callbacks run on a call's thread with the engine's lock held: they must
+ * not call the library, and should be quick.
+ */
+typedef struct xcp_server_nbd {
+    unsigned port;           /**< the TCP port clients connect to */
+    const char *cert_pem;    /**< the certificate presented with TLS */
+    const char *subject;     /**< the host name in it */
+    /** Export e (a no-op when it is exported already) under the name
+     * written to name, "/<VDI uuid>?session_id=<token>" as XAPI's
+     * clients expect, the token standing for the session (see
+     * docs/design-nbd.md): 0, or -1 with why (a sentence) in why. */
+    int (*export_vdi)(void *arg, const xcp_server_nbd_export *e,
+                      char *name, size_t namelen, char *why, size_t whylen);
+    /** Withdraw every export of this session. */
+    void (*session_gone)(void *arg, const char *session);
+    void *arg;               /**< passed to both */
+} xcp_server_nbd;
+
+/**
+ * Hand the server an NBD server to name in VDI.get_nbd_info (copied; its
+ * strings and arg must stay valid until this is called again or the
+ * server closed), or NULL to have none (get_nbd_info then answers an
+ * empty list). Returns 0.
+ */
+XCP_EXTERN int xcp_server_set_nbd(xcp_server *srv, const xcp_server_nbd *nbd);
+
 /** The canonical state directory the server runs on. Owned by the
  * server: valid until xcp_server_close(srv). */
 XCP_EXTERN const char *xcp_server_state_dir(const xcp_server *srv);

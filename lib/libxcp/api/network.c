@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int net_create(xcp__ctx *c)
 {
@@ -117,17 +118,40 @@ static int net_destroy(xcp__ctx *c)
     return 0;
 }
 
+bool xcp__net_has_purpose(const xcp__obj *net, const char *purpose)
+{
+    const xcp_value *v = xcp__obj_val(net, F(network, purpose));
+    size_t i;
+
+    for (i = 0; v && v->kind == XCP_VAL_ARRAY && i < v->u.arr.n; i++)
+        if (v->u.arr.items[i].kind == XCP_VAL_STRING &&
+            !strcmp(v->u.arr.items[i].u.s, purpose))
+            return true;
+    return false;
+}
+
+/* nbd (TLS) and insecure_nbd (plain) exclude each other across the pool,
+ * as in XAPI: the host runs one NBD server, with TLS or without. */
 static int net_purpose(xcp__ctx *c, bool add)
 {
-    xcp__obj *net;
+    const char *want = xcp__arg_str(c, 1), *other;
+    xcp__obj *net, *const *all;
+    size_t i, n;
     int rc;
 
     if ((rc = xcp__arg_obj(c, 0, C(network), &net)) < 0)
         return rc;
-    if (add)
-        return xcp__db_set_add_str(c->db, net, F(network, purpose),
-                                   xcp__arg_str(c, 1));
-    return xcp__db_set_del(c->db, net, F(network, purpose), xcp__arg(c, 1));
+    if (!add)
+        return xcp__db_set_del(c->db, net, F(network, purpose),
+                               xcp__arg(c, 1));
+    other = !strcmp(want, "nbd")            ? "insecure_nbd"
+            : !strcmp(want, "insecure_nbd") ? "nbd"
+                                            : NULL;
+    all = xcp__db_all(c->db, C(network), &n);
+    for (i = 0; other && i < n; i++)
+        if (xcp__net_has_purpose(all[i], other))
+            return XCP__ERR_NETWORK_INCOMPATIBLE_PURPOSES(want, other);
+    return xcp__db_set_add_str(c->db, net, F(network, purpose), want);
 }
 
 static int net_add_purpose(xcp__ctx *c) { return net_purpose(c, true); }

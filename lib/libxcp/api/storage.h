@@ -109,6 +109,8 @@ int xcp__vdi_cow(xcp__ctx *c, xcp__obj *vdi, bool snapshot,
  * when the source's differs; raw images stay raw. */
 int xcp__vdi_full_copy(xcp__ctx *c, xcp__obj *vdi, xcp__obj *sr,
                        xcp__obj **out);
+/* Whether network net's purpose set holds purpose (network.c). */
+bool xcp__net_has_purpose(const xcp__obj *net, const char *purpose);
 /* Path and format a hypervisor opens. */
 int xcp__vdi_path(xcp__ctx *c, xcp__obj *vdi, xcp_sr_vdi_path *out);
 /* Whether a VBD of vdi is currently attached (to a running VM). */

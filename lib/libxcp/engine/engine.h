@@ -13,6 +13,8 @@
 #include "../db/db.h"
 #include "hv_internal.h"
 
+#include <xcp/server.h>
+
 typedef struct xcp__engine xcp__engine;
 
 /*
@@ -98,6 +100,9 @@ struct xcp__engine {
     /* VDI streams open for writing (a VDI has one writer at a time),
      * under sr_lock (api/storage.c). */
     struct xcp__vdi_stream *sr_writers;
+    /* The embedder's NBD server (xcp_server_set_nbd; nbd.export_vdi NULL:
+     * none), under the engine lock (api/vdi_nbd.c). */
+    xcp_server_nbd nbd;
     /* <state dir>/sr-intents: images being made or deleted outside the
      * commit of their record, and how many are in flight (storage.c). */
     int intent_fd;
@@ -243,7 +248,7 @@ extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
     xcp__impl_pool[], xcp__impl_sr[], xcp__impl_pbd[], xcp__impl_vdi[],
     xcp__impl_vbd[], xcp__impl_vif[], xcp__impl_network[],
     xcp__impl_console[], xcp__impl_blob[], xcp__impl_secret[],
-    xcp__impl_message[];
+    xcp__impl_message[], xcp__impl_vdi_nbd[];
 
 /* ---- generic.c: generated messages ---- */
 int xcp__generic_call(xcp__ctx *c);

@@ -976,6 +976,24 @@ void xcp_pool_update_record_map_dispose(xcp_pool_update_record_map *m)
 {
     xcp__c_dispose(&xcp__T_map_ref_pool_update_record_pool_update, m);
 }
+void xcp_vdi_nbd_server_info_set_dispose(xcp_vdi_nbd_server_info_set *s)
+{
+    xcp_free(s->items);
+    s->items = NULL;
+    s->n = 0;
+}
+void xcp_vdi_nbd_server_info_record_init(xcp_vdi_nbd_server_info_record *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+void xcp_vdi_nbd_server_info_record_dispose(xcp_vdi_nbd_server_info_record *r)
+{
+    xcp__c_dispose(&xcp__T_record_vdi_nbd_server_info, r);
+}
+void xcp_vdi_nbd_server_info_record_map_dispose(xcp_vdi_nbd_server_info_record_map *m)
+{
+    xcp__c_dispose(&xcp__T_map_ref_vdi_nbd_server_info_record_vdi_nbd_server_info, m);
+}
 int xcp_session_get_record(xcp_session *session, xcp_session_record *result, xcp_session_id self)
 {
     const void *a[] = {&self};
@@ -4887,6 +4905,11 @@ int xcp_vdi_list_changed_blocks_async(xcp_session *session, xcp_task *task, xcp_
 {
     const void *a[] = {&vdi_from, &vdi_to};
     return xcp__typed_call(session, XCP__M_VDI_list_changed_blocks, true, task, a);
+}
+int xcp_vdi_get_nbd_info(xcp_session *session, xcp_value *result, xcp_vdi self)
+{
+    const void *a[] = {&self};
+    return xcp__typed_call(session, XCP__M_VDI_get_nbd_info, false, result, a);
 }
 int xcp_vdi_data_destroy(xcp_session *session, xcp_vdi self)
 {

@@ -37,6 +37,8 @@ static int logout(xcp__ctx *c)
     if (!s)
         return 0;
     xcp__events_session_gone(c->e, s->ref);
+    if (c->e->nbd.session_gone)
+        c->e->nbd.session_gone(c->e->nbd.arg, s->ref);
     return xcp__db_destroy(c->db, s);
 }
 

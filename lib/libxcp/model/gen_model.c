@@ -194,6 +194,9 @@ const struct xcp__type xcp__T_map_ref_session_record_session = {XT_MAP, XC_RECMA
 const struct xcp__type xcp__T_ref_task = {XT_REF, XC_REF, 18, NULL, NULL, "ref:task", sizeof(xcp_task)};
 const struct xcp__type xcp__T_record_task = {XT_RECORD, XC_RECORD, 18, NULL, NULL, "record:task", sizeof(xcp_task_record)};
 const struct xcp__type xcp__T_map_ref_task_record_task = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_task, &xcp__T_record_task, "map:ref:task:record:task", sizeof(xcp_task_record_map)};
+const struct xcp__type xcp__T_ref_vdi_nbd_server_info = {XT_REF, XC_REF, 25, NULL, NULL, "ref:vdi_nbd_server_info", sizeof(xcp_vdi_nbd_server_info)};
+const struct xcp__type xcp__T_record_vdi_nbd_server_info = {XT_RECORD, XC_RECORD, 25, NULL, NULL, "record:vdi_nbd_server_info", sizeof(xcp_vdi_nbd_server_info_record)};
+const struct xcp__type xcp__T_map_ref_vdi_nbd_server_info_record_vdi_nbd_server_info = {XT_MAP, XC_RECMAP, -1, &xcp__T_ref_vdi_nbd_server_info, &xcp__T_record_vdi_nbd_server_info, "map:ref:vdi_nbd_server_info:record:vdi_nbd_server_info", sizeof(xcp_vdi_nbd_server_info_record_map)};
 const struct xcp__type xcp__T_map_string_host_allowed_operations = {XT_MAP, XC_STRMAP, -1, &xcp__T_string, &xcp__T_host_allowed_operations, "map:string:host_allowed_operations", sizeof(xcp_string_map)};
 const struct xcp__type xcp__T_network_operations = {XT_ENUM, XC_ENUM, 24, NULL, NULL, "network_operations", sizeof(enum xcp_network_operations)};
 const struct xcp__type xcp__T_map_string_network_operations = {XT_MAP, XC_STRMAP, -1, &xcp__T_string, &xcp__T_network_operations, "map:string:network_operations", sizeof(xcp_string_map)};
@@ -269,6 +272,7 @@ const struct xcp__type xcp__T_set_on_softreboot_behavior = {XT_SET, XC_ARRAY, -1
 const struct xcp__type xcp__T_set_pif_igmp_status = {XT_SET, XC_ARRAY, -1, &xcp__T_pif_igmp_status, NULL, "set:pif_igmp_status", sizeof(xcp_pif_igmp_status_set)};
 const struct xcp__type xcp__T_set_pool_allowed_operations = {XT_SET, XC_ARRAY, -1, &xcp__T_pool_allowed_operations, NULL, "set:pool_allowed_operations", sizeof(xcp_pool_allowed_operations_set)};
 const struct xcp__type xcp__T_set_primary_address_type = {XT_SET, XC_ARRAY, -1, &xcp__T_primary_address_type, NULL, "set:primary_address_type", sizeof(xcp_primary_address_type_set)};
+const struct xcp__type xcp__T_set_record_vdi_nbd_server_info = {XT_SET, XC_VALUE, -1, &xcp__T_record_vdi_nbd_server_info, NULL, "set:record:vdi_nbd_server_info", sizeof(xcp_value)};
 const struct xcp__type xcp__T_set_ref_Bond = {XT_SET, XC_ARRAY, -1, &xcp__T_ref_Bond, NULL, "set:ref:Bond", sizeof(xcp_bond_set)};
 const struct xcp__type xcp__T_set_ref_Certificate = {XT_SET, XC_ARRAY, -1, &xcp__T_ref_Certificate, NULL, "set:ref:Certificate", sizeof(xcp_ref_set)};
 const struct xcp__type xcp__T_set_ref_Feature = {XT_SET, XC_ARRAY, -1, &xcp__T_ref_Feature, NULL, "set:ref:Feature", sizeof(xcp_ref_set)};
@@ -309,6 +313,7 @@ const struct xcp__type xcp__T_set_ref_secret = {XT_SET, XC_ARRAY, -1, &xcp__T_re
 const struct xcp__type xcp__T_set_ref_session = {XT_SET, XC_ARRAY, -1, &xcp__T_ref_session, NULL, "set:ref:session", sizeof(xcp_session_id_set)};
 const struct xcp__type xcp__T_set_ref_task = {XT_SET, XC_ARRAY, -1, &xcp__T_ref_task, NULL, "set:ref:task", sizeof(xcp_task_set)};
 const struct xcp__type xcp__T_set_ref_tunnel = {XT_SET, XC_ARRAY, -1, &xcp__T_ref_tunnel, NULL, "set:ref:tunnel", sizeof(xcp_ref_set)};
+const struct xcp__type xcp__T_set_ref_vdi_nbd_server_info = {XT_SET, XC_ARRAY, -1, &xcp__T_ref_vdi_nbd_server_info, NULL, "set:ref:vdi_nbd_server_info", sizeof(xcp_vdi_nbd_server_info_set)};
 const struct xcp__type xcp__T_set_storage_operations = {XT_SET, XC_ARRAY, -1, &xcp__T_storage_operations, NULL, "set:storage_operations", sizeof(xcp_storage_operations_set)};
 const struct xcp__type xcp__T_set_task_allowed_operations = {XT_SET, XC_ARRAY, -1, &xcp__T_task_allowed_operations, NULL, "set:task_allowed_operations", sizeof(xcp_task_allowed_operations_set)};
 const struct xcp__type xcp__T_task_status_type = {XT_ENUM, XC_ENUM, 32, NULL, NULL, "task_status_type", sizeof(enum xcp_task_status_type)};
@@ -1541,6 +1546,20 @@ static const xcp_field_info finfo_pool_update[] = {
     {"enforce_homogeneity", "bool", XCP_QUAL_ROS, 0, NULL},
     {"name_description", "string", XCP_QUAL_ROS, 0, NULL},
 };
+static const struct xcp__field fields_vdi_nbd_server_info[] = {
+    {"exportname", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, exportname), -1, -1},
+    {"address", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, address), -1, -1},
+    {"port", &xcp__T_int, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, port), -1, -1},
+    {"cert", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, cert), -1, -1},
+    {"subject", &xcp__T_string, XQ_RO, 0, NULL, offsetof(xcp_vdi_nbd_server_info_record, subject), -1, -1},
+};
+static const xcp_field_info finfo_vdi_nbd_server_info[] = {
+    {"exportname", "string", XCP_QUAL_RO, 0, NULL},
+    {"address", "string", XCP_QUAL_RO, 0, NULL},
+    {"port", "int", XCP_QUAL_RO, 0, NULL},
+    {"cert", "string", XCP_QUAL_RO, 0, NULL},
+    {"subject", "string", XCP_QUAL_RO, 0, NULL},
+};
 const struct xcp__class xcp__classes[] = {
     {"session", "session", XK_NOEVENTS|XK_NOGETALL|XK_VOLATILE, 16, fields_session, 0, -1, sizeof(xcp_session_record), finfo_session},
     {"pool", "pool", 0, 64, fields_pool, 0, 1, sizeof(xcp_pool_record), finfo_pool},
@@ -1567,8 +1586,9 @@ const struct xcp__class xcp__classes[] = {
     {"blob", "blob", 0, 7, fields_blob, 0, 1, sizeof(xcp_blob_record), finfo_blob},
     {"secret", "secret", XK_CREATE|XK_DESTROY|XK_NOEVENTS, 3, fields_secret, 0, -1, sizeof(xcp_secret_record), finfo_secret},
     {"pool_update", "pool_update", 0, 11, fields_pool_update, 0, 1, sizeof(xcp_pool_update_record), finfo_pool_update},
+    {"vdi_nbd_server_info", "vdi_nbd_server_info", XK_NODB|XK_NOEVENTS|XK_NOGETALL, 5, fields_vdi_nbd_server_info, -1, -1, sizeof(xcp_vdi_nbd_server_info_record), finfo_vdi_nbd_server_info},
 };
-const int xcp__nclasses = 25;
+const int xcp__nclasses = 26;
 
 static const struct xcp__param p_0[] = {{"self", &xcp__T_ref_session, NULL}};
 static const char *const pn_0[] = {"self"};
@@ -4234,29 +4254,29 @@ static const struct xcp__param p_690[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_690[] = {"self"};
 static const char *const pt_690[] = {"ref:VDI"};
 static const char *const pd_690[] = {NULL};
-static const struct xcp__param p_691[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const struct xcp__param p_691[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_691[] = {"self"};
-static const char *const pt_691[] = {"ref:SR"};
+static const char *const pt_691[] = {"ref:VDI"};
 static const char *const pd_691[] = {NULL};
-static const struct xcp__param p_692[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_692[] = {"uuid"};
-static const char *const pt_692[] = {"string"};
+static const struct xcp__param p_692[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_692[] = {"self"};
+static const char *const pt_692[] = {"ref:SR"};
 static const char *const pd_692[] = {NULL};
-static const struct xcp__param p_693[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_693[] = {"label"};
+static const struct xcp__param p_693[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_693[] = {"uuid"};
 static const char *const pt_693[] = {"string"};
 static const char *const pd_693[] = {NULL};
-static const struct xcp__param p_696[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_696[] = {"expr"};
-static const char *const pt_696[] = {"string"};
-static const char *const pd_696[] = {NULL};
+static const struct xcp__param p_694[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_694[] = {"label"};
+static const char *const pt_694[] = {"string"};
+static const char *const pd_694[] = {NULL};
 static const struct xcp__param p_697[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_697[] = {"expr"};
 static const char *const pt_697[] = {"string"};
 static const char *const pd_697[] = {NULL};
-static const struct xcp__param p_698[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_698[] = {"self"};
-static const char *const pt_698[] = {"ref:SR"};
+static const struct xcp__param p_698[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_698[] = {"expr"};
+static const char *const pt_698[] = {"string"};
 static const char *const pd_698[] = {NULL};
 static const struct xcp__param p_699[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_699[] = {"self"};
@@ -4310,54 +4330,54 @@ static const struct xcp__param p_711[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_711[] = {"self"};
 static const char *const pt_711[] = {"ref:SR"};
 static const char *const pd_711[] = {NULL};
-static const struct xcp__param p_712[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_712[] = {"self", "value"};
-static const char *const pt_712[] = {"ref:SR", "map:string:string"};
-static const char *const pd_712[] = {NULL, NULL};
-static const struct xcp__param p_713[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_713[] = {"self", "key", "value"};
-static const char *const pt_713[] = {"ref:SR", "string", "string"};
-static const char *const pd_713[] = {NULL, NULL, NULL};
-static const struct xcp__param p_714[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_714[] = {"self", "key"};
-static const char *const pt_714[] = {"ref:SR", "string"};
-static const char *const pd_714[] = {NULL, NULL};
-static const struct xcp__param p_715[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_715[] = {"self"};
-static const char *const pt_715[] = {"ref:SR"};
-static const char *const pd_715[] = {NULL};
-static const struct xcp__param p_716[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_716[] = {"self", "value"};
-static const char *const pt_716[] = {"ref:SR", "set:string"};
-static const char *const pd_716[] = {NULL, NULL};
-static const struct xcp__param p_717[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_712[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_712[] = {"self"};
+static const char *const pt_712[] = {"ref:SR"};
+static const char *const pd_712[] = {NULL};
+static const struct xcp__param p_713[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_713[] = {"self", "value"};
+static const char *const pt_713[] = {"ref:SR", "map:string:string"};
+static const char *const pd_713[] = {NULL, NULL};
+static const struct xcp__param p_714[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_714[] = {"self", "key", "value"};
+static const char *const pt_714[] = {"ref:SR", "string", "string"};
+static const char *const pd_714[] = {NULL, NULL, NULL};
+static const struct xcp__param p_715[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_715[] = {"self", "key"};
+static const char *const pt_715[] = {"ref:SR", "string"};
+static const char *const pd_715[] = {NULL, NULL};
+static const struct xcp__param p_716[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_716[] = {"self"};
+static const char *const pt_716[] = {"ref:SR"};
+static const char *const pd_716[] = {NULL};
+static const struct xcp__param p_717[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_717[] = {"self", "value"};
-static const char *const pt_717[] = {"ref:SR", "string"};
+static const char *const pt_717[] = {"ref:SR", "set:string"};
 static const char *const pd_717[] = {NULL, NULL};
 static const struct xcp__param p_718[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_718[] = {"self", "value"};
 static const char *const pt_718[] = {"ref:SR", "string"};
 static const char *const pd_718[] = {NULL, NULL};
-static const struct xcp__param p_719[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_719[] = {"self"};
-static const char *const pt_719[] = {"ref:SR"};
-static const char *const pd_719[] = {NULL};
-static const struct xcp__param p_720[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_720[] = {"self", "value"};
-static const char *const pt_720[] = {"ref:SR", "map:string:string"};
-static const char *const pd_720[] = {NULL, NULL};
-static const struct xcp__param p_721[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_721[] = {"self", "key", "value"};
-static const char *const pt_721[] = {"ref:SR", "string", "string"};
-static const char *const pd_721[] = {NULL, NULL, NULL};
-static const struct xcp__param p_722[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_722[] = {"self", "key"};
-static const char *const pt_722[] = {"ref:SR", "string"};
-static const char *const pd_722[] = {NULL, NULL};
-static const struct xcp__param p_723[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_723[] = {"self"};
-static const char *const pt_723[] = {"ref:SR"};
-static const char *const pd_723[] = {NULL};
+static const struct xcp__param p_719[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_719[] = {"self", "value"};
+static const char *const pt_719[] = {"ref:SR", "string"};
+static const char *const pd_719[] = {NULL, NULL};
+static const struct xcp__param p_720[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_720[] = {"self"};
+static const char *const pt_720[] = {"ref:SR"};
+static const char *const pd_720[] = {NULL};
+static const struct xcp__param p_721[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_721[] = {"self", "value"};
+static const char *const pt_721[] = {"ref:SR", "map:string:string"};
+static const char *const pd_721[] = {NULL, NULL};
+static const struct xcp__param p_722[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_722[] = {"self", "key", "value"};
+static const char *const pt_722[] = {"ref:SR", "string", "string"};
+static const char *const pd_722[] = {NULL, NULL, NULL};
+static const struct xcp__param p_723[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_723[] = {"self", "key"};
+static const char *const pt_723[] = {"ref:SR", "string"};
+static const char *const pd_723[] = {NULL, NULL};
 static const struct xcp__param p_724[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_724[] = {"self"};
 static const char *const pt_724[] = {"ref:SR"};
@@ -4374,22 +4394,22 @@ static const struct xcp__param p_727[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_727[] = {"self"};
 static const char *const pt_727[] = {"ref:SR"};
 static const char *const pd_727[] = {NULL};
-static const struct xcp__param p_728[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"physical_size", &xcp__T_int, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_728[] = {"host", "device_config", "physical_size", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
-static const char *const pt_728[] = {"ref:host", "map:string:string", "int", "string", "string", "string", "string", "bool", "map:string:string"};
-static const char *const pd_728[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
-static const struct xcp__param p_729[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_729[] = {"uuid", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
-static const char *const pt_729[] = {"string", "string", "string", "string", "string", "bool", "map:string:string"};
-static const char *const pd_729[] = {NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
-static const struct xcp__param p_730[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"type", &xcp__T_string, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_730[] = {"host", "device_config", "type", "sm_config"};
-static const char *const pt_730[] = {"ref:host", "map:string:string", "string", "map:string:string"};
-static const char *const pd_730[] = {NULL, NULL, NULL, "{}"};
-static const struct xcp__param p_731[] = {{"sr", &xcp__T_ref_SR, NULL}};
-static const char *const pn_731[] = {"sr"};
-static const char *const pt_731[] = {"ref:SR"};
-static const char *const pd_731[] = {NULL};
+static const struct xcp__param p_728[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_728[] = {"self"};
+static const char *const pt_728[] = {"ref:SR"};
+static const char *const pd_728[] = {NULL};
+static const struct xcp__param p_729[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"physical_size", &xcp__T_int, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_729[] = {"host", "device_config", "physical_size", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
+static const char *const pt_729[] = {"ref:host", "map:string:string", "int", "string", "string", "string", "string", "bool", "map:string:string"};
+static const char *const pd_729[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
+static const struct xcp__param p_730[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_730[] = {"uuid", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
+static const char *const pt_730[] = {"string", "string", "string", "string", "string", "bool", "map:string:string"};
+static const char *const pd_730[] = {NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
+static const struct xcp__param p_731[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"type", &xcp__T_string, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_731[] = {"host", "device_config", "type", "sm_config"};
+static const char *const pt_731[] = {"ref:host", "map:string:string", "string", "map:string:string"};
+static const char *const pd_731[] = {NULL, NULL, NULL, "{}"};
 static const struct xcp__param p_732[] = {{"sr", &xcp__T_ref_SR, NULL}};
 static const char *const pn_732[] = {"sr"};
 static const char *const pt_732[] = {"ref:SR"};
@@ -4402,45 +4422,45 @@ static const struct xcp__param p_734[] = {{"sr", &xcp__T_ref_SR, NULL}};
 static const char *const pn_734[] = {"sr"};
 static const char *const pt_734[] = {"ref:SR"};
 static const char *const pd_734[] = {NULL};
-static const struct xcp__param p_735[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_735[] = {"sr", "value"};
-static const char *const pt_735[] = {"ref:SR", "string"};
-static const char *const pd_735[] = {NULL, NULL};
+static const struct xcp__param p_735[] = {{"sr", &xcp__T_ref_SR, NULL}};
+static const char *const pn_735[] = {"sr"};
+static const char *const pt_735[] = {"ref:SR"};
+static const char *const pd_735[] = {NULL};
 static const struct xcp__param p_736[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_736[] = {"sr", "value"};
 static const char *const pt_736[] = {"ref:SR", "string"};
 static const char *const pd_736[] = {NULL, NULL};
-static const struct xcp__param p_737[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_737[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_737[] = {"sr", "value"};
-static const char *const pt_737[] = {"ref:SR", "bool"};
+static const char *const pt_737[] = {"ref:SR", "string"};
 static const char *const pd_737[] = {NULL, NULL};
-static const struct xcp__param p_738[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_738[] = {"self", "value"};
-static const char *const pt_738[] = {"ref:SR", "int"};
+static const struct xcp__param p_738[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_738[] = {"sr", "value"};
+static const char *const pt_738[] = {"ref:SR", "bool"};
 static const char *const pd_738[] = {NULL, NULL};
-static const struct xcp__param p_740[] = {{"sr", &xcp__T_ref_SR, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_740[] = {"sr", "name", "mime_type", "public"};
-static const char *const pt_740[] = {"ref:SR", "string", "string", "bool"};
-static const char *const pd_740[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_741[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_741[] = {"self"};
-static const char *const pt_741[] = {"ref:PBD"};
-static const char *const pd_741[] = {NULL};
-static const struct xcp__param p_742[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_742[] = {"uuid"};
-static const char *const pt_742[] = {"string"};
+static const struct xcp__param p_739[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_739[] = {"self", "value"};
+static const char *const pt_739[] = {"ref:SR", "int"};
+static const char *const pd_739[] = {NULL, NULL};
+static const struct xcp__param p_741[] = {{"sr", &xcp__T_ref_SR, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_741[] = {"sr", "name", "mime_type", "public"};
+static const char *const pt_741[] = {"ref:SR", "string", "string", "bool"};
+static const char *const pd_741[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_742[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_742[] = {"self"};
+static const char *const pt_742[] = {"ref:PBD"};
 static const char *const pd_742[] = {NULL};
-static const struct xcp__param p_745[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_745[] = {"expr"};
-static const char *const pt_745[] = {"string"};
-static const char *const pd_745[] = {NULL};
+static const struct xcp__param p_743[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_743[] = {"uuid"};
+static const char *const pt_743[] = {"string"};
+static const char *const pd_743[] = {NULL};
 static const struct xcp__param p_746[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_746[] = {"expr"};
 static const char *const pt_746[] = {"string"};
 static const char *const pd_746[] = {NULL};
-static const struct xcp__param p_747[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_747[] = {"self"};
-static const char *const pt_747[] = {"ref:PBD"};
+static const struct xcp__param p_747[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_747[] = {"expr"};
+static const char *const pt_747[] = {"string"};
 static const char *const pd_747[] = {NULL};
 static const struct xcp__param p_748[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_748[] = {"self"};
@@ -4462,25 +4482,25 @@ static const struct xcp__param p_752[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_752[] = {"self"};
 static const char *const pt_752[] = {"ref:PBD"};
 static const char *const pd_752[] = {NULL};
-static const struct xcp__param p_753[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_753[] = {"self", "value"};
-static const char *const pt_753[] = {"ref:PBD", "map:string:string"};
-static const char *const pd_753[] = {NULL, NULL};
-static const struct xcp__param p_754[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_754[] = {"self", "key", "value"};
-static const char *const pt_754[] = {"ref:PBD", "string", "string"};
-static const char *const pd_754[] = {NULL, NULL, NULL};
-static const struct xcp__param p_755[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_755[] = {"self", "key"};
-static const char *const pt_755[] = {"ref:PBD", "string"};
-static const char *const pd_755[] = {NULL, NULL};
-static const struct xcp__param p_756[] = {{"args", &xcp__T_record_PBD, NULL}};
-static const char *const pn_756[] = {"args"};
-static const char *const pt_756[] = {"record:PBD"};
-static const char *const pd_756[] = {NULL};
-static const struct xcp__param p_757[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_757[] = {"self"};
-static const char *const pt_757[] = {"ref:PBD"};
+static const struct xcp__param p_753[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_753[] = {"self"};
+static const char *const pt_753[] = {"ref:PBD"};
+static const char *const pd_753[] = {NULL};
+static const struct xcp__param p_754[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_754[] = {"self", "value"};
+static const char *const pt_754[] = {"ref:PBD", "map:string:string"};
+static const char *const pd_754[] = {NULL, NULL};
+static const struct xcp__param p_755[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_755[] = {"self", "key", "value"};
+static const char *const pt_755[] = {"ref:PBD", "string", "string"};
+static const char *const pd_755[] = {NULL, NULL, NULL};
+static const struct xcp__param p_756[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_756[] = {"self", "key"};
+static const char *const pt_756[] = {"ref:PBD", "string"};
+static const char *const pd_756[] = {NULL, NULL};
+static const struct xcp__param p_757[] = {{"args", &xcp__T_record_PBD, NULL}};
+static const char *const pn_757[] = {"args"};
+static const char *const pt_757[] = {"record:PBD"};
 static const char *const pd_757[] = {NULL};
 static const struct xcp__param p_758[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_758[] = {"self"};
@@ -4490,29 +4510,29 @@ static const struct xcp__param p_759[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_759[] = {"self"};
 static const char *const pt_759[] = {"ref:PBD"};
 static const char *const pd_759[] = {NULL};
-static const struct xcp__param p_760[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_760[] = {"self", "value"};
-static const char *const pt_760[] = {"ref:PBD", "map:string:string"};
-static const char *const pd_760[] = {NULL, NULL};
-static const struct xcp__param p_761[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_761[] = {"self"};
-static const char *const pt_761[] = {"ref:VIF"};
-static const char *const pd_761[] = {NULL};
-static const struct xcp__param p_762[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_762[] = {"uuid"};
-static const char *const pt_762[] = {"string"};
+static const struct xcp__param p_760[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_760[] = {"self"};
+static const char *const pt_760[] = {"ref:PBD"};
+static const char *const pd_760[] = {NULL};
+static const struct xcp__param p_761[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_761[] = {"self", "value"};
+static const char *const pt_761[] = {"ref:PBD", "map:string:string"};
+static const char *const pd_761[] = {NULL, NULL};
+static const struct xcp__param p_762[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_762[] = {"self"};
+static const char *const pt_762[] = {"ref:VIF"};
 static const char *const pd_762[] = {NULL};
-static const struct xcp__param p_765[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_765[] = {"expr"};
-static const char *const pt_765[] = {"string"};
-static const char *const pd_765[] = {NULL};
+static const struct xcp__param p_763[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_763[] = {"uuid"};
+static const char *const pt_763[] = {"string"};
+static const char *const pd_763[] = {NULL};
 static const struct xcp__param p_766[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_766[] = {"expr"};
 static const char *const pt_766[] = {"string"};
 static const char *const pd_766[] = {NULL};
-static const struct xcp__param p_767[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_767[] = {"self"};
-static const char *const pt_767[] = {"ref:VIF"};
+static const struct xcp__param p_767[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_767[] = {"expr"};
+static const char *const pt_767[] = {"string"};
 static const char *const pd_767[] = {NULL};
 static const struct xcp__param p_768[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_768[] = {"self"};
@@ -4546,50 +4566,50 @@ static const struct xcp__param p_775[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_775[] = {"self"};
 static const char *const pt_775[] = {"ref:VIF"};
 static const char *const pd_775[] = {NULL};
-static const struct xcp__param p_776[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_776[] = {"self", "value"};
-static const char *const pt_776[] = {"ref:VIF", "map:string:string"};
-static const char *const pd_776[] = {NULL, NULL};
-static const struct xcp__param p_777[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_777[] = {"self", "key", "value"};
-static const char *const pt_777[] = {"ref:VIF", "string", "string"};
-static const char *const pd_777[] = {NULL, NULL, NULL};
-static const struct xcp__param p_778[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_778[] = {"self", "key"};
-static const char *const pt_778[] = {"ref:VIF", "string"};
-static const char *const pd_778[] = {NULL, NULL};
-static const struct xcp__param p_779[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_779[] = {"self"};
-static const char *const pt_779[] = {"ref:VIF"};
-static const char *const pd_779[] = {NULL};
+static const struct xcp__param p_776[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_776[] = {"self"};
+static const char *const pt_776[] = {"ref:VIF"};
+static const char *const pd_776[] = {NULL};
+static const struct xcp__param p_777[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_777[] = {"self", "value"};
+static const char *const pt_777[] = {"ref:VIF", "map:string:string"};
+static const char *const pd_777[] = {NULL, NULL};
+static const struct xcp__param p_778[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_778[] = {"self", "key", "value"};
+static const char *const pt_778[] = {"ref:VIF", "string", "string"};
+static const char *const pd_778[] = {NULL, NULL, NULL};
+static const struct xcp__param p_779[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_779[] = {"self", "key"};
+static const char *const pt_779[] = {"ref:VIF", "string"};
+static const char *const pd_779[] = {NULL, NULL};
 static const struct xcp__param p_780[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_780[] = {"self"};
 static const char *const pt_780[] = {"ref:VIF"};
 static const char *const pd_780[] = {NULL};
-static const struct xcp__param p_781[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_781[] = {"self", "value"};
-static const char *const pt_781[] = {"ref:VIF", "string"};
-static const char *const pd_781[] = {NULL, NULL};
-static const struct xcp__param p_782[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_782[] = {"self"};
-static const char *const pt_782[] = {"ref:VIF"};
-static const char *const pd_782[] = {NULL};
-static const struct xcp__param p_783[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_783[] = {"self", "value"};
-static const char *const pt_783[] = {"ref:VIF", "map:string:string"};
-static const char *const pd_783[] = {NULL, NULL};
-static const struct xcp__param p_784[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_784[] = {"self", "key", "value"};
-static const char *const pt_784[] = {"ref:VIF", "string", "string"};
-static const char *const pd_784[] = {NULL, NULL, NULL};
-static const struct xcp__param p_785[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_785[] = {"self", "key"};
-static const char *const pt_785[] = {"ref:VIF", "string"};
-static const char *const pd_785[] = {NULL, NULL};
-static const struct xcp__param p_786[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_786[] = {"self"};
-static const char *const pt_786[] = {"ref:VIF"};
-static const char *const pd_786[] = {NULL};
+static const struct xcp__param p_781[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_781[] = {"self"};
+static const char *const pt_781[] = {"ref:VIF"};
+static const char *const pd_781[] = {NULL};
+static const struct xcp__param p_782[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_782[] = {"self", "value"};
+static const char *const pt_782[] = {"ref:VIF", "string"};
+static const char *const pd_782[] = {NULL, NULL};
+static const struct xcp__param p_783[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_783[] = {"self"};
+static const char *const pt_783[] = {"ref:VIF"};
+static const char *const pd_783[] = {NULL};
+static const struct xcp__param p_784[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_784[] = {"self", "value"};
+static const char *const pt_784[] = {"ref:VIF", "map:string:string"};
+static const char *const pd_784[] = {NULL, NULL};
+static const struct xcp__param p_785[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_785[] = {"self", "key", "value"};
+static const char *const pt_785[] = {"ref:VIF", "string", "string"};
+static const char *const pd_785[] = {NULL, NULL, NULL};
+static const struct xcp__param p_786[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_786[] = {"self", "key"};
+static const char *const pt_786[] = {"ref:VIF", "string"};
+static const char *const pd_786[] = {NULL, NULL};
 static const struct xcp__param p_787[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_787[] = {"self"};
 static const char *const pt_787[] = {"ref:VIF"};
@@ -4650,13 +4670,13 @@ static const struct xcp__param p_801[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_801[] = {"self"};
 static const char *const pt_801[] = {"ref:VIF"};
 static const char *const pd_801[] = {NULL};
-static const struct xcp__param p_802[] = {{"args", &xcp__T_record_VIF, NULL}};
-static const char *const pn_802[] = {"args"};
-static const char *const pt_802[] = {"record:VIF"};
+static const struct xcp__param p_802[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_802[] = {"self"};
+static const char *const pt_802[] = {"ref:VIF"};
 static const char *const pd_802[] = {NULL};
-static const struct xcp__param p_803[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_803[] = {"self"};
-static const char *const pt_803[] = {"ref:VIF"};
+static const struct xcp__param p_803[] = {{"args", &xcp__T_record_VIF, NULL}};
+static const char *const pn_803[] = {"args"};
+static const char *const pt_803[] = {"record:VIF"};
 static const char *const pd_803[] = {NULL};
 static const struct xcp__param p_804[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_804[] = {"self"};
@@ -4670,90 +4690,90 @@ static const struct xcp__param p_806[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_806[] = {"self"};
 static const char *const pt_806[] = {"ref:VIF"};
 static const char *const pd_806[] = {NULL};
-static const struct xcp__param p_807[] = {{"self", &xcp__T_ref_VIF, NULL}, {"network", &xcp__T_ref_network, NULL}};
-static const char *const pn_807[] = {"self", "network"};
-static const char *const pt_807[] = {"ref:VIF", "ref:network"};
-static const char *const pd_807[] = {NULL, NULL};
-static const struct xcp__param p_808[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_vif_locking_mode, NULL}};
-static const char *const pn_808[] = {"self", "value"};
-static const char *const pt_808[] = {"ref:VIF", "vif_locking_mode"};
+static const struct xcp__param p_807[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_807[] = {"self"};
+static const char *const pt_807[] = {"ref:VIF"};
+static const char *const pd_807[] = {NULL};
+static const struct xcp__param p_808[] = {{"self", &xcp__T_ref_VIF, NULL}, {"network", &xcp__T_ref_network, NULL}};
+static const char *const pn_808[] = {"self", "network"};
+static const char *const pt_808[] = {"ref:VIF", "ref:network"};
 static const char *const pd_808[] = {NULL, NULL};
-static const struct xcp__param p_809[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_809[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_vif_locking_mode, NULL}};
 static const char *const pn_809[] = {"self", "value"};
-static const char *const pt_809[] = {"ref:VIF", "set:string"};
+static const char *const pt_809[] = {"ref:VIF", "vif_locking_mode"};
 static const char *const pd_809[] = {NULL, NULL};
-static const struct xcp__param p_810[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_810[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_810[] = {"self", "value"};
-static const char *const pt_810[] = {"ref:VIF", "string"};
+static const char *const pt_810[] = {"ref:VIF", "set:string"};
 static const char *const pd_810[] = {NULL, NULL};
 static const struct xcp__param p_811[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_811[] = {"self", "value"};
 static const char *const pt_811[] = {"ref:VIF", "string"};
 static const char *const pd_811[] = {NULL, NULL};
-static const struct xcp__param p_812[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_812[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_812[] = {"self", "value"};
-static const char *const pt_812[] = {"ref:VIF", "set:string"};
+static const char *const pt_812[] = {"ref:VIF", "string"};
 static const char *const pd_812[] = {NULL, NULL};
-static const struct xcp__param p_813[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_813[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_813[] = {"self", "value"};
-static const char *const pt_813[] = {"ref:VIF", "string"};
+static const char *const pt_813[] = {"ref:VIF", "set:string"};
 static const char *const pd_813[] = {NULL, NULL};
 static const struct xcp__param p_814[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_814[] = {"self", "value"};
 static const char *const pt_814[] = {"ref:VIF", "string"};
 static const char *const pd_814[] = {NULL, NULL};
-static const struct xcp__param p_815[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv4_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
-static const char *const pn_815[] = {"self", "mode", "address", "gateway"};
-static const char *const pt_815[] = {"ref:VIF", "vif_ipv4_configuration_mode", "string", "string"};
-static const char *const pd_815[] = {NULL, NULL, "", ""};
-static const struct xcp__param p_816[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv6_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
+static const struct xcp__param p_815[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_815[] = {"self", "value"};
+static const char *const pt_815[] = {"ref:VIF", "string"};
+static const char *const pd_815[] = {NULL, NULL};
+static const struct xcp__param p_816[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv4_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
 static const char *const pn_816[] = {"self", "mode", "address", "gateway"};
-static const char *const pt_816[] = {"ref:VIF", "vif_ipv6_configuration_mode", "string", "string"};
+static const char *const pt_816[] = {"ref:VIF", "vif_ipv4_configuration_mode", "string", "string"};
 static const char *const pd_816[] = {NULL, NULL, "", ""};
-static const struct xcp__param p_817[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_817[] = {"self"};
-static const char *const pt_817[] = {"ref:network"};
-static const char *const pd_817[] = {NULL};
-static const struct xcp__param p_818[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_818[] = {"uuid"};
-static const char *const pt_818[] = {"string"};
+static const struct xcp__param p_817[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv6_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
+static const char *const pn_817[] = {"self", "mode", "address", "gateway"};
+static const char *const pt_817[] = {"ref:VIF", "vif_ipv6_configuration_mode", "string", "string"};
+static const char *const pd_817[] = {NULL, NULL, "", ""};
+static const struct xcp__param p_818[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_818[] = {"self"};
+static const char *const pt_818[] = {"ref:network"};
 static const char *const pd_818[] = {NULL};
-static const struct xcp__param p_819[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_819[] = {"label"};
+static const struct xcp__param p_819[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_819[] = {"uuid"};
 static const char *const pt_819[] = {"string"};
 static const char *const pd_819[] = {NULL};
-static const struct xcp__param p_822[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_822[] = {"expr"};
-static const char *const pt_822[] = {"string"};
-static const char *const pd_822[] = {NULL};
+static const struct xcp__param p_820[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_820[] = {"label"};
+static const char *const pt_820[] = {"string"};
+static const char *const pd_820[] = {NULL};
 static const struct xcp__param p_823[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_823[] = {"expr"};
 static const char *const pt_823[] = {"string"};
 static const char *const pd_823[] = {NULL};
-static const struct xcp__param p_824[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_824[] = {"self"};
-static const char *const pt_824[] = {"ref:network"};
+static const struct xcp__param p_824[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_824[] = {"expr"};
+static const char *const pt_824[] = {"string"};
 static const char *const pd_824[] = {NULL};
 static const struct xcp__param p_825[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_825[] = {"self"};
 static const char *const pt_825[] = {"ref:network"};
 static const char *const pd_825[] = {NULL};
-static const struct xcp__param p_826[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_826[] = {"self", "value"};
-static const char *const pt_826[] = {"ref:network", "string"};
-static const char *const pd_826[] = {NULL, NULL};
-static const struct xcp__param p_827[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_827[] = {"self"};
-static const char *const pt_827[] = {"ref:network"};
-static const char *const pd_827[] = {NULL};
-static const struct xcp__param p_828[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_828[] = {"self", "value"};
-static const char *const pt_828[] = {"ref:network", "string"};
-static const char *const pd_828[] = {NULL, NULL};
-static const struct xcp__param p_829[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_829[] = {"self"};
-static const char *const pt_829[] = {"ref:network"};
-static const char *const pd_829[] = {NULL};
+static const struct xcp__param p_826[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_826[] = {"self"};
+static const char *const pt_826[] = {"ref:network"};
+static const char *const pd_826[] = {NULL};
+static const struct xcp__param p_827[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_827[] = {"self", "value"};
+static const char *const pt_827[] = {"ref:network", "string"};
+static const char *const pd_827[] = {NULL, NULL};
+static const struct xcp__param p_828[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_828[] = {"self"};
+static const char *const pt_828[] = {"ref:network"};
+static const char *const pd_828[] = {NULL};
+static const struct xcp__param p_829[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_829[] = {"self", "value"};
+static const char *const pt_829[] = {"ref:network", "string"};
+static const char *const pd_829[] = {NULL, NULL};
 static const struct xcp__param p_830[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_830[] = {"self"};
 static const char *const pt_830[] = {"ref:network"};
@@ -4770,30 +4790,30 @@ static const struct xcp__param p_833[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_833[] = {"self"};
 static const char *const pt_833[] = {"ref:network"};
 static const char *const pd_833[] = {NULL};
-static const struct xcp__param p_834[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_834[] = {"self", "value"};
-static const char *const pt_834[] = {"ref:network", "int"};
-static const char *const pd_834[] = {NULL, NULL};
-static const struct xcp__param p_835[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_835[] = {"self"};
-static const char *const pt_835[] = {"ref:network"};
-static const char *const pd_835[] = {NULL};
-static const struct xcp__param p_836[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_836[] = {"self", "value"};
-static const char *const pt_836[] = {"ref:network", "map:string:string"};
-static const char *const pd_836[] = {NULL, NULL};
-static const struct xcp__param p_837[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_837[] = {"self", "key", "value"};
-static const char *const pt_837[] = {"ref:network", "string", "string"};
-static const char *const pd_837[] = {NULL, NULL, NULL};
-static const struct xcp__param p_838[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_838[] = {"self", "key"};
-static const char *const pt_838[] = {"ref:network", "string"};
-static const char *const pd_838[] = {NULL, NULL};
-static const struct xcp__param p_839[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_839[] = {"self"};
-static const char *const pt_839[] = {"ref:network"};
-static const char *const pd_839[] = {NULL};
+static const struct xcp__param p_834[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_834[] = {"self"};
+static const char *const pt_834[] = {"ref:network"};
+static const char *const pd_834[] = {NULL};
+static const struct xcp__param p_835[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_835[] = {"self", "value"};
+static const char *const pt_835[] = {"ref:network", "int"};
+static const char *const pd_835[] = {NULL, NULL};
+static const struct xcp__param p_836[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_836[] = {"self"};
+static const char *const pt_836[] = {"ref:network"};
+static const char *const pd_836[] = {NULL};
+static const struct xcp__param p_837[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_837[] = {"self", "value"};
+static const char *const pt_837[] = {"ref:network", "map:string:string"};
+static const char *const pd_837[] = {NULL, NULL};
+static const struct xcp__param p_838[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_838[] = {"self", "key", "value"};
+static const char *const pt_838[] = {"ref:network", "string", "string"};
+static const char *const pd_838[] = {NULL, NULL, NULL};
+static const struct xcp__param p_839[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_839[] = {"self", "key"};
+static const char *const pt_839[] = {"ref:network", "string"};
+static const char *const pd_839[] = {NULL, NULL};
 static const struct xcp__param p_840[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_840[] = {"self"};
 static const char *const pt_840[] = {"ref:network"};
@@ -4802,22 +4822,22 @@ static const struct xcp__param p_841[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_841[] = {"self"};
 static const char *const pt_841[] = {"ref:network"};
 static const char *const pd_841[] = {NULL};
-static const struct xcp__param p_842[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_842[] = {"self", "value"};
-static const char *const pt_842[] = {"ref:network", "set:string"};
-static const char *const pd_842[] = {NULL, NULL};
-static const struct xcp__param p_843[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_842[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_842[] = {"self"};
+static const char *const pt_842[] = {"ref:network"};
+static const char *const pd_842[] = {NULL};
+static const struct xcp__param p_843[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_843[] = {"self", "value"};
-static const char *const pt_843[] = {"ref:network", "string"};
+static const char *const pt_843[] = {"ref:network", "set:string"};
 static const char *const pd_843[] = {NULL, NULL};
 static const struct xcp__param p_844[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_844[] = {"self", "value"};
 static const char *const pt_844[] = {"ref:network", "string"};
 static const char *const pd_844[] = {NULL, NULL};
-static const struct xcp__param p_845[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_845[] = {"self"};
-static const char *const pt_845[] = {"ref:network"};
-static const char *const pd_845[] = {NULL};
+static const struct xcp__param p_845[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_845[] = {"self", "value"};
+static const char *const pt_845[] = {"ref:network", "string"};
+static const char *const pd_845[] = {NULL, NULL};
 static const struct xcp__param p_846[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_846[] = {"self"};
 static const char *const pt_846[] = {"ref:network"};
@@ -4830,49 +4850,49 @@ static const struct xcp__param p_848[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_848[] = {"self"};
 static const char *const pt_848[] = {"ref:network"};
 static const char *const pd_848[] = {NULL};
-static const struct xcp__param p_849[] = {{"args", &xcp__T_record_network, NULL}};
-static const char *const pn_849[] = {"args"};
-static const char *const pt_849[] = {"record:network"};
+static const struct xcp__param p_849[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_849[] = {"self"};
+static const char *const pt_849[] = {"ref:network"};
 static const char *const pd_849[] = {NULL};
-static const struct xcp__param p_850[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_850[] = {"self"};
-static const char *const pt_850[] = {"ref:network"};
+static const struct xcp__param p_850[] = {{"args", &xcp__T_record_network, NULL}};
+static const char *const pn_850[] = {"args"};
+static const char *const pt_850[] = {"record:network"};
 static const char *const pd_850[] = {NULL};
-static const struct xcp__param p_851[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
-static const char *const pn_851[] = {"self", "value"};
-static const char *const pt_851[] = {"ref:network", "network_purpose"};
-static const char *const pd_851[] = {NULL, NULL};
+static const struct xcp__param p_851[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_851[] = {"self"};
+static const char *const pt_851[] = {"ref:network"};
+static const char *const pd_851[] = {NULL};
 static const struct xcp__param p_852[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
 static const char *const pn_852[] = {"self", "value"};
 static const char *const pt_852[] = {"ref:network", "network_purpose"};
 static const char *const pd_852[] = {NULL, NULL};
-static const struct xcp__param p_853[] = {{"network", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_default_locking_mode, NULL}};
-static const char *const pn_853[] = {"network", "value"};
-static const char *const pt_853[] = {"ref:network", "network_default_locking_mode"};
+static const struct xcp__param p_853[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
+static const char *const pn_853[] = {"self", "value"};
+static const char *const pt_853[] = {"ref:network", "network_purpose"};
 static const char *const pd_853[] = {NULL, NULL};
-static const struct xcp__param p_854[] = {{"network", &xcp__T_ref_network, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_854[] = {"network", "name", "mime_type", "public"};
-static const char *const pt_854[] = {"ref:network", "string", "string", "bool"};
-static const char *const pd_854[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_855[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_855[] = {"self"};
-static const char *const pt_855[] = {"ref:PIF"};
-static const char *const pd_855[] = {NULL};
-static const struct xcp__param p_856[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_856[] = {"uuid"};
-static const char *const pt_856[] = {"string"};
+static const struct xcp__param p_854[] = {{"network", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_default_locking_mode, NULL}};
+static const char *const pn_854[] = {"network", "value"};
+static const char *const pt_854[] = {"ref:network", "network_default_locking_mode"};
+static const char *const pd_854[] = {NULL, NULL};
+static const struct xcp__param p_855[] = {{"network", &xcp__T_ref_network, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_855[] = {"network", "name", "mime_type", "public"};
+static const char *const pt_855[] = {"ref:network", "string", "string", "bool"};
+static const char *const pd_855[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_856[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_856[] = {"self"};
+static const char *const pt_856[] = {"ref:PIF"};
 static const char *const pd_856[] = {NULL};
-static const struct xcp__param p_859[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_859[] = {"expr"};
-static const char *const pt_859[] = {"string"};
-static const char *const pd_859[] = {NULL};
+static const struct xcp__param p_857[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_857[] = {"uuid"};
+static const char *const pt_857[] = {"string"};
+static const char *const pd_857[] = {NULL};
 static const struct xcp__param p_860[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_860[] = {"expr"};
 static const char *const pt_860[] = {"string"};
 static const char *const pd_860[] = {NULL};
-static const struct xcp__param p_861[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_861[] = {"self"};
-static const char *const pt_861[] = {"ref:PIF"};
+static const struct xcp__param p_861[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_861[] = {"expr"};
+static const char *const pt_861[] = {"string"};
 static const char *const pd_861[] = {NULL};
 static const struct xcp__param p_862[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_862[] = {"self"};
@@ -4946,22 +4966,22 @@ static const struct xcp__param p_879[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_879[] = {"self"};
 static const char *const pt_879[] = {"ref:PIF"};
 static const char *const pd_879[] = {NULL};
-static const struct xcp__param p_880[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_880[] = {"self", "value"};
-static const char *const pt_880[] = {"ref:PIF", "map:string:string"};
-static const char *const pd_880[] = {NULL, NULL};
-static const struct xcp__param p_881[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_881[] = {"self", "key", "value"};
-static const char *const pt_881[] = {"ref:PIF", "string", "string"};
-static const char *const pd_881[] = {NULL, NULL, NULL};
-static const struct xcp__param p_882[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_882[] = {"self", "key"};
-static const char *const pt_882[] = {"ref:PIF", "string"};
-static const char *const pd_882[] = {NULL, NULL};
-static const struct xcp__param p_883[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_883[] = {"self"};
-static const char *const pt_883[] = {"ref:PIF"};
-static const char *const pd_883[] = {NULL};
+static const struct xcp__param p_880[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_880[] = {"self"};
+static const char *const pt_880[] = {"ref:PIF"};
+static const char *const pd_880[] = {NULL};
+static const struct xcp__param p_881[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_881[] = {"self", "value"};
+static const char *const pt_881[] = {"ref:PIF", "map:string:string"};
+static const char *const pd_881[] = {NULL, NULL};
+static const struct xcp__param p_882[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_882[] = {"self", "key", "value"};
+static const char *const pt_882[] = {"ref:PIF", "string", "string"};
+static const char *const pd_882[] = {NULL, NULL, NULL};
+static const struct xcp__param p_883[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_883[] = {"self", "key"};
+static const char *const pt_883[] = {"ref:PIF", "string"};
+static const char *const pd_883[] = {NULL, NULL};
 static const struct xcp__param p_884[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_884[] = {"self"};
 static const char *const pt_884[] = {"ref:PIF"};
@@ -5022,65 +5042,65 @@ static const struct xcp__param p_898[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_898[] = {"self"};
 static const char *const pt_898[] = {"ref:PIF"};
 static const char *const pd_898[] = {NULL};
-static const struct xcp__param p_899[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ip_configuration_mode, NULL}, {"IP", &xcp__T_string, NULL}, {"netmask", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
-static const char *const pn_899[] = {"self", "mode", "IP", "netmask", "gateway", "DNS"};
-static const char *const pt_899[] = {"ref:PIF", "ip_configuration_mode", "string", "string", "string", "string"};
-static const char *const pd_899[] = {NULL, NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_900[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ipv6_configuration_mode, NULL}, {"IPv6", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
-static const char *const pn_900[] = {"self", "mode", "IPv6", "gateway", "DNS"};
-static const char *const pt_900[] = {"ref:PIF", "ipv6_configuration_mode", "string", "string", "string"};
-static const char *const pd_900[] = {NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_901[] = {{"self", &xcp__T_ref_PIF, NULL}, {"primary_address_type", &xcp__T_primary_address_type, NULL}};
-static const char *const pn_901[] = {"self", "primary_address_type"};
-static const char *const pt_901[] = {"ref:PIF", "primary_address_type"};
-static const char *const pd_901[] = {NULL, NULL};
-static const struct xcp__param p_902[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_902[] = {"self"};
-static const char *const pt_902[] = {"ref:PIF"};
-static const char *const pd_902[] = {NULL};
+static const struct xcp__param p_899[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_899[] = {"self"};
+static const char *const pt_899[] = {"ref:PIF"};
+static const char *const pd_899[] = {NULL};
+static const struct xcp__param p_900[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ip_configuration_mode, NULL}, {"IP", &xcp__T_string, NULL}, {"netmask", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
+static const char *const pn_900[] = {"self", "mode", "IP", "netmask", "gateway", "DNS"};
+static const char *const pt_900[] = {"ref:PIF", "ip_configuration_mode", "string", "string", "string", "string"};
+static const char *const pd_900[] = {NULL, NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_901[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ipv6_configuration_mode, NULL}, {"IPv6", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
+static const char *const pn_901[] = {"self", "mode", "IPv6", "gateway", "DNS"};
+static const char *const pt_901[] = {"ref:PIF", "ipv6_configuration_mode", "string", "string", "string"};
+static const char *const pd_901[] = {NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_902[] = {{"self", &xcp__T_ref_PIF, NULL}, {"primary_address_type", &xcp__T_primary_address_type, NULL}};
+static const char *const pn_902[] = {"self", "primary_address_type"};
+static const char *const pt_902[] = {"ref:PIF", "primary_address_type"};
+static const char *const pd_902[] = {NULL, NULL};
 static const struct xcp__param p_903[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_903[] = {"self"};
 static const char *const pt_903[] = {"ref:PIF"};
 static const char *const pd_903[] = {NULL};
-static const struct xcp__param p_904[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_904[] = {"host"};
-static const char *const pt_904[] = {"ref:host"};
+static const struct xcp__param p_904[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_904[] = {"self"};
+static const char *const pt_904[] = {"ref:PIF"};
 static const char *const pd_904[] = {NULL};
-static const struct xcp__param p_905[] = {{"host", &xcp__T_ref_host, NULL}, {"MAC", &xcp__T_string, NULL}, {"device", &xcp__T_string, NULL}, {"managed", &xcp__T_bool, "true"}};
-static const char *const pn_905[] = {"host", "MAC", "device", "managed"};
-static const char *const pt_905[] = {"ref:host", "string", "string", "bool"};
-static const char *const pd_905[] = {NULL, NULL, NULL, "true"};
-static const struct xcp__param p_906[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_906[] = {"self"};
-static const char *const pt_906[] = {"ref:PIF"};
-static const char *const pd_906[] = {NULL};
-static const struct xcp__param p_907[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_907[] = {"self", "value"};
-static const char *const pt_907[] = {"ref:PIF", "bool"};
-static const char *const pd_907[] = {NULL, NULL};
-static const struct xcp__param p_908[] = {{"self", &xcp__T_ref_PIF, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_908[] = {"self", "name", "value"};
-static const char *const pt_908[] = {"ref:PIF", "string", "string"};
-static const char *const pd_908[] = {NULL, NULL, NULL};
-static const struct xcp__param p_909[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_909[] = {"self"};
-static const char *const pt_909[] = {"ref:PIF_metrics"};
-static const char *const pd_909[] = {NULL};
-static const struct xcp__param p_910[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_910[] = {"uuid"};
-static const char *const pt_910[] = {"string"};
+static const struct xcp__param p_905[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_905[] = {"host"};
+static const char *const pt_905[] = {"ref:host"};
+static const char *const pd_905[] = {NULL};
+static const struct xcp__param p_906[] = {{"host", &xcp__T_ref_host, NULL}, {"MAC", &xcp__T_string, NULL}, {"device", &xcp__T_string, NULL}, {"managed", &xcp__T_bool, "true"}};
+static const char *const pn_906[] = {"host", "MAC", "device", "managed"};
+static const char *const pt_906[] = {"ref:host", "string", "string", "bool"};
+static const char *const pd_906[] = {NULL, NULL, NULL, "true"};
+static const struct xcp__param p_907[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_907[] = {"self"};
+static const char *const pt_907[] = {"ref:PIF"};
+static const char *const pd_907[] = {NULL};
+static const struct xcp__param p_908[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_908[] = {"self", "value"};
+static const char *const pt_908[] = {"ref:PIF", "bool"};
+static const char *const pd_908[] = {NULL, NULL};
+static const struct xcp__param p_909[] = {{"self", &xcp__T_ref_PIF, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_909[] = {"self", "name", "value"};
+static const char *const pt_909[] = {"ref:PIF", "string", "string"};
+static const char *const pd_909[] = {NULL, NULL, NULL};
+static const struct xcp__param p_910[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_910[] = {"self"};
+static const char *const pt_910[] = {"ref:PIF_metrics"};
 static const char *const pd_910[] = {NULL};
-static const struct xcp__param p_913[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_913[] = {"expr"};
-static const char *const pt_913[] = {"string"};
-static const char *const pd_913[] = {NULL};
+static const struct xcp__param p_911[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_911[] = {"uuid"};
+static const char *const pt_911[] = {"string"};
+static const char *const pd_911[] = {NULL};
 static const struct xcp__param p_914[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_914[] = {"expr"};
 static const char *const pt_914[] = {"string"};
 static const char *const pd_914[] = {NULL};
-static const struct xcp__param p_915[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_915[] = {"self"};
-static const char *const pt_915[] = {"ref:PIF_metrics"};
+static const struct xcp__param p_915[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_915[] = {"expr"};
+static const char *const pt_915[] = {"string"};
 static const char *const pd_915[] = {NULL};
 static const struct xcp__param p_916[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
 static const char *const pn_916[] = {"self"};
@@ -5114,22 +5134,22 @@ static const struct xcp__param p_923[] = {{"self", &xcp__T_ref_PIF_metrics, NULL
 static const char *const pn_923[] = {"self"};
 static const char *const pt_923[] = {"ref:PIF_metrics"};
 static const char *const pd_923[] = {NULL};
-static const struct xcp__param p_924[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_924[] = {"self", "value"};
-static const char *const pt_924[] = {"ref:PIF_metrics", "map:string:string"};
-static const char *const pd_924[] = {NULL, NULL};
-static const struct xcp__param p_925[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_925[] = {"self", "key", "value"};
-static const char *const pt_925[] = {"ref:PIF_metrics", "string", "string"};
-static const char *const pd_925[] = {NULL, NULL, NULL};
-static const struct xcp__param p_926[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_926[] = {"self", "key"};
-static const char *const pt_926[] = {"ref:PIF_metrics", "string"};
-static const char *const pd_926[] = {NULL, NULL};
-static const struct xcp__param p_927[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_927[] = {"self"};
-static const char *const pt_927[] = {"ref:PIF_metrics"};
-static const char *const pd_927[] = {NULL};
+static const struct xcp__param p_924[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_924[] = {"self"};
+static const char *const pt_924[] = {"ref:PIF_metrics"};
+static const char *const pd_924[] = {NULL};
+static const struct xcp__param p_925[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_925[] = {"self", "value"};
+static const char *const pt_925[] = {"ref:PIF_metrics", "map:string:string"};
+static const char *const pd_925[] = {NULL, NULL};
+static const struct xcp__param p_926[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_926[] = {"self", "key", "value"};
+static const char *const pt_926[] = {"ref:PIF_metrics", "string", "string"};
+static const char *const pd_926[] = {NULL, NULL, NULL};
+static const struct xcp__param p_927[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_927[] = {"self", "key"};
+static const char *const pt_927[] = {"ref:PIF_metrics", "string"};
+static const char *const pd_927[] = {NULL, NULL};
 static const struct xcp__param p_928[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
 static const char *const pn_928[] = {"self"};
 static const char *const pt_928[] = {"ref:PIF_metrics"};
@@ -5142,25 +5162,25 @@ static const struct xcp__param p_930[] = {{"self", &xcp__T_ref_PIF_metrics, NULL
 static const char *const pn_930[] = {"self"};
 static const char *const pt_930[] = {"ref:PIF_metrics"};
 static const char *const pd_930[] = {NULL};
-static const struct xcp__param p_931[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const struct xcp__param p_931[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
 static const char *const pn_931[] = {"self"};
-static const char *const pt_931[] = {"ref:Bond"};
+static const char *const pt_931[] = {"ref:PIF_metrics"};
 static const char *const pd_931[] = {NULL};
-static const struct xcp__param p_932[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_932[] = {"uuid"};
-static const char *const pt_932[] = {"string"};
+static const struct xcp__param p_932[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_932[] = {"self"};
+static const char *const pt_932[] = {"ref:Bond"};
 static const char *const pd_932[] = {NULL};
-static const struct xcp__param p_935[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_935[] = {"expr"};
-static const char *const pt_935[] = {"string"};
-static const char *const pd_935[] = {NULL};
+static const struct xcp__param p_933[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_933[] = {"uuid"};
+static const char *const pt_933[] = {"string"};
+static const char *const pd_933[] = {NULL};
 static const struct xcp__param p_936[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_936[] = {"expr"};
 static const char *const pt_936[] = {"string"};
 static const char *const pd_936[] = {NULL};
-static const struct xcp__param p_937[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_937[] = {"self"};
-static const char *const pt_937[] = {"ref:Bond"};
+static const struct xcp__param p_937[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_937[] = {"expr"};
+static const char *const pt_937[] = {"string"};
 static const char *const pd_937[] = {NULL};
 static const struct xcp__param p_938[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_938[] = {"self"};
@@ -5174,22 +5194,22 @@ static const struct xcp__param p_940[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_940[] = {"self"};
 static const char *const pt_940[] = {"ref:Bond"};
 static const char *const pd_940[] = {NULL};
-static const struct xcp__param p_941[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_941[] = {"self", "value"};
-static const char *const pt_941[] = {"ref:Bond", "map:string:string"};
-static const char *const pd_941[] = {NULL, NULL};
-static const struct xcp__param p_942[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_942[] = {"self", "key", "value"};
-static const char *const pt_942[] = {"ref:Bond", "string", "string"};
-static const char *const pd_942[] = {NULL, NULL, NULL};
-static const struct xcp__param p_943[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_943[] = {"self", "key"};
-static const char *const pt_943[] = {"ref:Bond", "string"};
-static const char *const pd_943[] = {NULL, NULL};
-static const struct xcp__param p_944[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_944[] = {"self"};
-static const char *const pt_944[] = {"ref:Bond"};
-static const char *const pd_944[] = {NULL};
+static const struct xcp__param p_941[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_941[] = {"self"};
+static const char *const pt_941[] = {"ref:Bond"};
+static const char *const pd_941[] = {NULL};
+static const struct xcp__param p_942[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_942[] = {"self", "value"};
+static const char *const pt_942[] = {"ref:Bond", "map:string:string"};
+static const char *const pd_942[] = {NULL, NULL};
+static const struct xcp__param p_943[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_943[] = {"self", "key", "value"};
+static const char *const pt_943[] = {"ref:Bond", "string", "string"};
+static const char *const pd_943[] = {NULL, NULL, NULL};
+static const struct xcp__param p_944[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_944[] = {"self", "key"};
+static const char *const pt_944[] = {"ref:Bond", "string"};
+static const char *const pd_944[] = {NULL, NULL};
 static const struct xcp__param p_945[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_945[] = {"self"};
 static const char *const pt_945[] = {"ref:Bond"};
@@ -5206,41 +5226,41 @@ static const struct xcp__param p_948[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_948[] = {"self"};
 static const char *const pt_948[] = {"ref:Bond"};
 static const char *const pd_948[] = {NULL};
-static const struct xcp__param p_949[] = {{"network", &xcp__T_ref_network, NULL}, {"members", &xcp__T_set_ref_PIF, NULL}, {"MAC", &xcp__T_string, NULL}, {"mode", &xcp__T_bond_mode, "balance-slb"}, {"properties", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_949[] = {"network", "members", "MAC", "mode", "properties"};
-static const char *const pt_949[] = {"ref:network", "set:ref:PIF", "string", "bond_mode", "map:string:string"};
-static const char *const pd_949[] = {NULL, NULL, NULL, "balance-slb", "{}"};
-static const struct xcp__param p_950[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_950[] = {"self"};
-static const char *const pt_950[] = {"ref:Bond"};
-static const char *const pd_950[] = {NULL};
-static const struct xcp__param p_951[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_bond_mode, NULL}};
-static const char *const pn_951[] = {"self", "value"};
-static const char *const pt_951[] = {"ref:Bond", "bond_mode"};
-static const char *const pd_951[] = {NULL, NULL};
-static const struct xcp__param p_952[] = {{"self", &xcp__T_ref_Bond, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_952[] = {"self", "name", "value"};
-static const char *const pt_952[] = {"ref:Bond", "string", "string"};
-static const char *const pd_952[] = {NULL, NULL, NULL};
-static const struct xcp__param p_953[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_953[] = {"self"};
-static const char *const pt_953[] = {"ref:VLAN"};
-static const char *const pd_953[] = {NULL};
-static const struct xcp__param p_954[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_954[] = {"uuid"};
-static const char *const pt_954[] = {"string"};
+static const struct xcp__param p_949[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_949[] = {"self"};
+static const char *const pt_949[] = {"ref:Bond"};
+static const char *const pd_949[] = {NULL};
+static const struct xcp__param p_950[] = {{"network", &xcp__T_ref_network, NULL}, {"members", &xcp__T_set_ref_PIF, NULL}, {"MAC", &xcp__T_string, NULL}, {"mode", &xcp__T_bond_mode, "balance-slb"}, {"properties", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_950[] = {"network", "members", "MAC", "mode", "properties"};
+static const char *const pt_950[] = {"ref:network", "set:ref:PIF", "string", "bond_mode", "map:string:string"};
+static const char *const pd_950[] = {NULL, NULL, NULL, "balance-slb", "{}"};
+static const struct xcp__param p_951[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_951[] = {"self"};
+static const char *const pt_951[] = {"ref:Bond"};
+static const char *const pd_951[] = {NULL};
+static const struct xcp__param p_952[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_bond_mode, NULL}};
+static const char *const pn_952[] = {"self", "value"};
+static const char *const pt_952[] = {"ref:Bond", "bond_mode"};
+static const char *const pd_952[] = {NULL, NULL};
+static const struct xcp__param p_953[] = {{"self", &xcp__T_ref_Bond, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_953[] = {"self", "name", "value"};
+static const char *const pt_953[] = {"ref:Bond", "string", "string"};
+static const char *const pd_953[] = {NULL, NULL, NULL};
+static const struct xcp__param p_954[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_954[] = {"self"};
+static const char *const pt_954[] = {"ref:VLAN"};
 static const char *const pd_954[] = {NULL};
-static const struct xcp__param p_957[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_957[] = {"expr"};
-static const char *const pt_957[] = {"string"};
-static const char *const pd_957[] = {NULL};
+static const struct xcp__param p_955[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_955[] = {"uuid"};
+static const char *const pt_955[] = {"string"};
+static const char *const pd_955[] = {NULL};
 static const struct xcp__param p_958[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_958[] = {"expr"};
 static const char *const pt_958[] = {"string"};
 static const char *const pd_958[] = {NULL};
-static const struct xcp__param p_959[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_959[] = {"self"};
-static const char *const pt_959[] = {"ref:VLAN"};
+static const struct xcp__param p_959[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_959[] = {"expr"};
+static const char *const pt_959[] = {"string"};
 static const char *const pd_959[] = {NULL};
 static const struct xcp__param p_960[] = {{"self", &xcp__T_ref_VLAN, NULL}};
 static const char *const pn_960[] = {"self"};
@@ -5258,49 +5278,49 @@ static const struct xcp__param p_963[] = {{"self", &xcp__T_ref_VLAN, NULL}};
 static const char *const pn_963[] = {"self"};
 static const char *const pt_963[] = {"ref:VLAN"};
 static const char *const pd_963[] = {NULL};
-static const struct xcp__param p_964[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_964[] = {"self", "value"};
-static const char *const pt_964[] = {"ref:VLAN", "map:string:string"};
-static const char *const pd_964[] = {NULL, NULL};
-static const struct xcp__param p_965[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_965[] = {"self", "key", "value"};
-static const char *const pt_965[] = {"ref:VLAN", "string", "string"};
-static const char *const pd_965[] = {NULL, NULL, NULL};
-static const struct xcp__param p_966[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_966[] = {"self", "key"};
-static const char *const pt_966[] = {"ref:VLAN", "string"};
-static const char *const pd_966[] = {NULL, NULL};
-static const struct xcp__param p_967[] = {{"tagged_PIF", &xcp__T_ref_PIF, NULL}, {"tag", &xcp__T_int, NULL}, {"network", &xcp__T_ref_network, NULL}};
-static const char *const pn_967[] = {"tagged_PIF", "tag", "network"};
-static const char *const pt_967[] = {"ref:PIF", "int", "ref:network"};
-static const char *const pd_967[] = {NULL, NULL, NULL};
-static const struct xcp__param p_968[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_968[] = {"self"};
-static const char *const pt_968[] = {"ref:VLAN"};
-static const char *const pd_968[] = {NULL};
-static const struct xcp__param p_969[] = {{"self", &xcp__T_ref_task, NULL}};
+static const struct xcp__param p_964[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_964[] = {"self"};
+static const char *const pt_964[] = {"ref:VLAN"};
+static const char *const pd_964[] = {NULL};
+static const struct xcp__param p_965[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_965[] = {"self", "value"};
+static const char *const pt_965[] = {"ref:VLAN", "map:string:string"};
+static const char *const pd_965[] = {NULL, NULL};
+static const struct xcp__param p_966[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_966[] = {"self", "key", "value"};
+static const char *const pt_966[] = {"ref:VLAN", "string", "string"};
+static const char *const pd_966[] = {NULL, NULL, NULL};
+static const struct xcp__param p_967[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_967[] = {"self", "key"};
+static const char *const pt_967[] = {"ref:VLAN", "string"};
+static const char *const pd_967[] = {NULL, NULL};
+static const struct xcp__param p_968[] = {{"tagged_PIF", &xcp__T_ref_PIF, NULL}, {"tag", &xcp__T_int, NULL}, {"network", &xcp__T_ref_network, NULL}};
+static const char *const pn_968[] = {"tagged_PIF", "tag", "network"};
+static const char *const pt_968[] = {"ref:PIF", "int", "ref:network"};
+static const char *const pd_968[] = {NULL, NULL, NULL};
+static const struct xcp__param p_969[] = {{"self", &xcp__T_ref_VLAN, NULL}};
 static const char *const pn_969[] = {"self"};
-static const char *const pt_969[] = {"ref:task"};
+static const char *const pt_969[] = {"ref:VLAN"};
 static const char *const pd_969[] = {NULL};
-static const struct xcp__param p_970[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_970[] = {"uuid"};
-static const char *const pt_970[] = {"string"};
+static const struct xcp__param p_970[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_970[] = {"self"};
+static const char *const pt_970[] = {"ref:task"};
 static const char *const pd_970[] = {NULL};
-static const struct xcp__param p_971[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_971[] = {"label"};
+static const struct xcp__param p_971[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_971[] = {"uuid"};
 static const char *const pt_971[] = {"string"};
 static const char *const pd_971[] = {NULL};
-static const struct xcp__param p_974[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_974[] = {"expr"};
-static const char *const pt_974[] = {"string"};
-static const char *const pd_974[] = {NULL};
+static const struct xcp__param p_972[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_972[] = {"label"};
+static const char *const pt_972[] = {"string"};
+static const char *const pd_972[] = {NULL};
 static const struct xcp__param p_975[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_975[] = {"expr"};
 static const char *const pt_975[] = {"string"};
 static const char *const pd_975[] = {NULL};
-static const struct xcp__param p_976[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_976[] = {"self"};
-static const char *const pt_976[] = {"ref:task"};
+static const struct xcp__param p_976[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_976[] = {"expr"};
+static const char *const pt_976[] = {"string"};
 static const char *const pd_976[] = {NULL};
 static const struct xcp__param p_977[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_977[] = {"self"};
@@ -5354,22 +5374,22 @@ static const struct xcp__param p_989[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_989[] = {"self"};
 static const char *const pt_989[] = {"ref:task"};
 static const char *const pd_989[] = {NULL};
-static const struct xcp__param p_990[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_990[] = {"self", "value"};
-static const char *const pt_990[] = {"ref:task", "map:string:string"};
-static const char *const pd_990[] = {NULL, NULL};
-static const struct xcp__param p_991[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_991[] = {"self", "key", "value"};
-static const char *const pt_991[] = {"ref:task", "string", "string"};
-static const char *const pd_991[] = {NULL, NULL, NULL};
-static const struct xcp__param p_992[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_992[] = {"self", "key"};
-static const char *const pt_992[] = {"ref:task", "string"};
-static const char *const pd_992[] = {NULL, NULL};
-static const struct xcp__param p_993[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_993[] = {"self"};
-static const char *const pt_993[] = {"ref:task"};
-static const char *const pd_993[] = {NULL};
+static const struct xcp__param p_990[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_990[] = {"self"};
+static const char *const pt_990[] = {"ref:task"};
+static const char *const pd_990[] = {NULL};
+static const struct xcp__param p_991[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_991[] = {"self", "value"};
+static const char *const pt_991[] = {"ref:task", "map:string:string"};
+static const char *const pd_991[] = {NULL, NULL};
+static const struct xcp__param p_992[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_992[] = {"self", "key", "value"};
+static const char *const pt_992[] = {"ref:task", "string", "string"};
+static const char *const pd_992[] = {NULL, NULL, NULL};
+static const struct xcp__param p_993[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_993[] = {"self", "key"};
+static const char *const pt_993[] = {"ref:task", "string"};
+static const char *const pd_993[] = {NULL, NULL};
 static const struct xcp__param p_994[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_994[] = {"self"};
 static const char *const pt_994[] = {"ref:task"};
@@ -5378,73 +5398,73 @@ static const struct xcp__param p_995[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_995[] = {"self"};
 static const char *const pt_995[] = {"ref:task"};
 static const char *const pd_995[] = {NULL};
-static const struct xcp__param p_996[] = {{"label", &xcp__T_string, NULL}, {"description", &xcp__T_string, NULL}};
-static const char *const pn_996[] = {"label", "description"};
-static const char *const pt_996[] = {"string", "string"};
-static const char *const pd_996[] = {NULL, NULL};
-static const struct xcp__param p_997[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_997[] = {"self"};
-static const char *const pt_997[] = {"ref:task"};
-static const char *const pd_997[] = {NULL};
-static const struct xcp__param p_998[] = {{"task", &xcp__T_ref_task, NULL}};
-static const char *const pn_998[] = {"task"};
+static const struct xcp__param p_996[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_996[] = {"self"};
+static const char *const pt_996[] = {"ref:task"};
+static const char *const pd_996[] = {NULL};
+static const struct xcp__param p_997[] = {{"label", &xcp__T_string, NULL}, {"description", &xcp__T_string, NULL}};
+static const char *const pn_997[] = {"label", "description"};
+static const char *const pt_997[] = {"string", "string"};
+static const char *const pd_997[] = {NULL, NULL};
+static const struct xcp__param p_998[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_998[] = {"self"};
 static const char *const pt_998[] = {"ref:task"};
 static const char *const pd_998[] = {NULL};
-static const struct xcp__param p_999[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_task_status_type, NULL}};
-static const char *const pn_999[] = {"self", "value"};
-static const char *const pt_999[] = {"ref:task", "task_status_type"};
-static const char *const pd_999[] = {NULL, NULL};
-static const struct xcp__param p_1000[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_float, NULL}};
+static const struct xcp__param p_999[] = {{"task", &xcp__T_ref_task, NULL}};
+static const char *const pn_999[] = {"task"};
+static const char *const pt_999[] = {"ref:task"};
+static const char *const pd_999[] = {NULL};
+static const struct xcp__param p_1000[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_task_status_type, NULL}};
 static const char *const pn_1000[] = {"self", "value"};
-static const char *const pt_1000[] = {"ref:task", "float"};
+static const char *const pt_1000[] = {"ref:task", "task_status_type"};
 static const char *const pd_1000[] = {NULL, NULL};
-static const struct xcp__param p_1001[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_1001[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_float, NULL}};
 static const char *const pn_1001[] = {"self", "value"};
-static const char *const pt_1001[] = {"ref:task", "string"};
+static const char *const pt_1001[] = {"ref:task", "float"};
 static const char *const pd_1001[] = {NULL, NULL};
-static const struct xcp__param p_1002[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_1002[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_1002[] = {"self", "value"};
-static const char *const pt_1002[] = {"ref:task", "set:string"};
+static const char *const pt_1002[] = {"ref:task", "string"};
 static const char *const pd_1002[] = {NULL, NULL};
-static const struct xcp__param p_1003[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_ref_host, NULL}};
+static const struct xcp__param p_1003[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_1003[] = {"self", "value"};
-static const char *const pt_1003[] = {"ref:task", "ref:host"};
+static const char *const pt_1003[] = {"ref:task", "set:string"};
 static const char *const pd_1003[] = {NULL, NULL};
-static const struct xcp__param p_1004[] = {{"classes", &xcp__T_set_string, NULL}, {"token", &xcp__T_string, NULL}, {"timeout", &xcp__T_float, NULL}};
-static const char *const pn_1004[] = {"classes", "token", "timeout"};
-static const char *const pt_1004[] = {"set:string", "string", "float"};
-static const char *const pd_1004[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1005[] = {{"class", &xcp__T_string, NULL}, {"ref", &xcp__T_string, NULL}};
-static const char *const pn_1005[] = {"class", "ref"};
-static const char *const pt_1005[] = {"string", "string"};
-static const char *const pd_1005[] = {NULL, NULL};
-static const struct xcp__param p_1007[] = {{"classes", &xcp__T_set_string, NULL}};
-static const char *const pn_1007[] = {"classes"};
-static const char *const pt_1007[] = {"set:string"};
-static const char *const pd_1007[] = {NULL};
+static const struct xcp__param p_1004[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_ref_host, NULL}};
+static const char *const pn_1004[] = {"self", "value"};
+static const char *const pt_1004[] = {"ref:task", "ref:host"};
+static const char *const pd_1004[] = {NULL, NULL};
+static const struct xcp__param p_1005[] = {{"classes", &xcp__T_set_string, NULL}, {"token", &xcp__T_string, NULL}, {"timeout", &xcp__T_float, NULL}};
+static const char *const pn_1005[] = {"classes", "token", "timeout"};
+static const char *const pt_1005[] = {"set:string", "string", "float"};
+static const char *const pd_1005[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1006[] = {{"class", &xcp__T_string, NULL}, {"ref", &xcp__T_string, NULL}};
+static const char *const pn_1006[] = {"class", "ref"};
+static const char *const pt_1006[] = {"string", "string"};
+static const char *const pd_1006[] = {NULL, NULL};
 static const struct xcp__param p_1008[] = {{"classes", &xcp__T_set_string, NULL}};
 static const char *const pn_1008[] = {"classes"};
 static const char *const pt_1008[] = {"set:string"};
 static const char *const pd_1008[] = {NULL};
-static const struct xcp__param p_1010[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1010[] = {"self"};
-static const char *const pt_1010[] = {"ref:message"};
-static const char *const pd_1010[] = {NULL};
-static const struct xcp__param p_1011[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1011[] = {"uuid"};
-static const char *const pt_1011[] = {"string"};
+static const struct xcp__param p_1009[] = {{"classes", &xcp__T_set_string, NULL}};
+static const char *const pn_1009[] = {"classes"};
+static const char *const pt_1009[] = {"set:string"};
+static const char *const pd_1009[] = {NULL};
+static const struct xcp__param p_1011[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1011[] = {"self"};
+static const char *const pt_1011[] = {"ref:message"};
 static const char *const pd_1011[] = {NULL};
-static const struct xcp__param p_1014[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1014[] = {"expr"};
-static const char *const pt_1014[] = {"string"};
-static const char *const pd_1014[] = {NULL};
+static const struct xcp__param p_1012[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1012[] = {"uuid"};
+static const char *const pt_1012[] = {"string"};
+static const char *const pd_1012[] = {NULL};
 static const struct xcp__param p_1015[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1015[] = {"expr"};
 static const char *const pt_1015[] = {"string"};
 static const char *const pd_1015[] = {NULL};
-static const struct xcp__param p_1016[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1016[] = {"self"};
-static const char *const pt_1016[] = {"ref:message"};
+static const struct xcp__param p_1016[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1016[] = {"expr"};
+static const char *const pt_1016[] = {"string"};
 static const char *const pd_1016[] = {NULL};
 static const struct xcp__param p_1017[] = {{"self", &xcp__T_ref_message, NULL}};
 static const char *const pn_1017[] = {"self"};
@@ -5470,45 +5490,45 @@ static const struct xcp__param p_1022[] = {{"self", &xcp__T_ref_message, NULL}};
 static const char *const pn_1022[] = {"self"};
 static const char *const pt_1022[] = {"ref:message"};
 static const char *const pd_1022[] = {NULL};
-static const struct xcp__param p_1023[] = {{"name", &xcp__T_string, NULL}, {"priority", &xcp__T_int, NULL}, {"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"body", &xcp__T_string, NULL}};
-static const char *const pn_1023[] = {"name", "priority", "cls", "obj_uuid", "body"};
-static const char *const pt_1023[] = {"string", "int", "cls", "string", "string"};
-static const char *const pd_1023[] = {NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_1024[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1024[] = {"self"};
-static const char *const pt_1024[] = {"ref:message"};
-static const char *const pd_1024[] = {NULL};
-static const struct xcp__param p_1025[] = {{"messages", &xcp__T_set_ref_message, NULL}};
-static const char *const pn_1025[] = {"messages"};
-static const char *const pt_1025[] = {"set:ref:message"};
+static const struct xcp__param p_1023[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1023[] = {"self"};
+static const char *const pt_1023[] = {"ref:message"};
+static const char *const pd_1023[] = {NULL};
+static const struct xcp__param p_1024[] = {{"name", &xcp__T_string, NULL}, {"priority", &xcp__T_int, NULL}, {"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"body", &xcp__T_string, NULL}};
+static const char *const pn_1024[] = {"name", "priority", "cls", "obj_uuid", "body"};
+static const char *const pt_1024[] = {"string", "int", "cls", "string", "string"};
+static const char *const pd_1024[] = {NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_1025[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1025[] = {"self"};
+static const char *const pt_1025[] = {"ref:message"};
 static const char *const pd_1025[] = {NULL};
-static const struct xcp__param p_1026[] = {{"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"since", &xcp__T_datetime, NULL}};
-static const char *const pn_1026[] = {"cls", "obj_uuid", "since"};
-static const char *const pt_1026[] = {"cls", "string", "datetime"};
-static const char *const pd_1026[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1027[] = {{"since", &xcp__T_datetime, NULL}};
-static const char *const pn_1027[] = {"since"};
-static const char *const pt_1027[] = {"datetime"};
-static const char *const pd_1027[] = {NULL};
-static const struct xcp__param p_1028[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1028[] = {"self"};
-static const char *const pt_1028[] = {"ref:console"};
+static const struct xcp__param p_1026[] = {{"messages", &xcp__T_set_ref_message, NULL}};
+static const char *const pn_1026[] = {"messages"};
+static const char *const pt_1026[] = {"set:ref:message"};
+static const char *const pd_1026[] = {NULL};
+static const struct xcp__param p_1027[] = {{"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"since", &xcp__T_datetime, NULL}};
+static const char *const pn_1027[] = {"cls", "obj_uuid", "since"};
+static const char *const pt_1027[] = {"cls", "string", "datetime"};
+static const char *const pd_1027[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1028[] = {{"since", &xcp__T_datetime, NULL}};
+static const char *const pn_1028[] = {"since"};
+static const char *const pt_1028[] = {"datetime"};
 static const char *const pd_1028[] = {NULL};
-static const struct xcp__param p_1029[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1029[] = {"uuid"};
-static const char *const pt_1029[] = {"string"};
+static const struct xcp__param p_1029[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1029[] = {"self"};
+static const char *const pt_1029[] = {"ref:console"};
 static const char *const pd_1029[] = {NULL};
-static const struct xcp__param p_1032[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1032[] = {"expr"};
-static const char *const pt_1032[] = {"string"};
-static const char *const pd_1032[] = {NULL};
+static const struct xcp__param p_1030[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1030[] = {"uuid"};
+static const char *const pt_1030[] = {"string"};
+static const char *const pd_1030[] = {NULL};
 static const struct xcp__param p_1033[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1033[] = {"expr"};
 static const char *const pt_1033[] = {"string"};
 static const char *const pd_1033[] = {NULL};
-static const struct xcp__param p_1034[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1034[] = {"self"};
-static const char *const pt_1034[] = {"ref:console"};
+static const struct xcp__param p_1034[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1034[] = {"expr"};
+static const char *const pt_1034[] = {"string"};
 static const char *const pd_1034[] = {NULL};
 static const struct xcp__param p_1035[] = {{"self", &xcp__T_ref_console, NULL}};
 static const char *const pn_1035[] = {"self"};
@@ -5526,173 +5546,173 @@ static const struct xcp__param p_1038[] = {{"self", &xcp__T_ref_console, NULL}};
 static const char *const pn_1038[] = {"self"};
 static const char *const pt_1038[] = {"ref:console"};
 static const char *const pd_1038[] = {NULL};
-static const struct xcp__param p_1039[] = {{"self", &xcp__T_ref_console, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1039[] = {"self", "value"};
-static const char *const pt_1039[] = {"ref:console", "map:string:string"};
-static const char *const pd_1039[] = {NULL, NULL};
-static const struct xcp__param p_1040[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1040[] = {"self", "key", "value"};
-static const char *const pt_1040[] = {"ref:console", "string", "string"};
-static const char *const pd_1040[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1041[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1041[] = {"self", "key"};
-static const char *const pt_1041[] = {"ref:console", "string"};
-static const char *const pd_1041[] = {NULL, NULL};
-static const struct xcp__param p_1042[] = {{"args", &xcp__T_record_console, NULL}};
-static const char *const pn_1042[] = {"args"};
-static const char *const pt_1042[] = {"record:console"};
-static const char *const pd_1042[] = {NULL};
-static const struct xcp__param p_1043[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1043[] = {"self"};
-static const char *const pt_1043[] = {"ref:console"};
+static const struct xcp__param p_1039[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1039[] = {"self"};
+static const char *const pt_1039[] = {"ref:console"};
+static const char *const pd_1039[] = {NULL};
+static const struct xcp__param p_1040[] = {{"self", &xcp__T_ref_console, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1040[] = {"self", "value"};
+static const char *const pt_1040[] = {"ref:console", "map:string:string"};
+static const char *const pd_1040[] = {NULL, NULL};
+static const struct xcp__param p_1041[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1041[] = {"self", "key", "value"};
+static const char *const pt_1041[] = {"ref:console", "string", "string"};
+static const char *const pd_1041[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1042[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1042[] = {"self", "key"};
+static const char *const pt_1042[] = {"ref:console", "string"};
+static const char *const pd_1042[] = {NULL, NULL};
+static const struct xcp__param p_1043[] = {{"args", &xcp__T_record_console, NULL}};
+static const char *const pn_1043[] = {"args"};
+static const char *const pt_1043[] = {"record:console"};
 static const char *const pd_1043[] = {NULL};
-static const struct xcp__param p_1044[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const struct xcp__param p_1044[] = {{"self", &xcp__T_ref_console, NULL}};
 static const char *const pn_1044[] = {"self"};
-static const char *const pt_1044[] = {"ref:blob"};
+static const char *const pt_1044[] = {"ref:console"};
 static const char *const pd_1044[] = {NULL};
-static const struct xcp__param p_1045[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1045[] = {"uuid"};
-static const char *const pt_1045[] = {"string"};
+static const struct xcp__param p_1045[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1045[] = {"self"};
+static const char *const pt_1045[] = {"ref:blob"};
 static const char *const pd_1045[] = {NULL};
-static const struct xcp__param p_1046[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_1046[] = {"label"};
+static const struct xcp__param p_1046[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1046[] = {"uuid"};
 static const char *const pt_1046[] = {"string"};
 static const char *const pd_1046[] = {NULL};
-static const struct xcp__param p_1049[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1049[] = {"expr"};
-static const char *const pt_1049[] = {"string"};
-static const char *const pd_1049[] = {NULL};
+static const struct xcp__param p_1047[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_1047[] = {"label"};
+static const char *const pt_1047[] = {"string"};
+static const char *const pd_1047[] = {NULL};
 static const struct xcp__param p_1050[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1050[] = {"expr"};
 static const char *const pt_1050[] = {"string"};
 static const char *const pd_1050[] = {NULL};
-static const struct xcp__param p_1051[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1051[] = {"self"};
-static const char *const pt_1051[] = {"ref:blob"};
+static const struct xcp__param p_1051[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1051[] = {"expr"};
+static const char *const pt_1051[] = {"string"};
 static const char *const pd_1051[] = {NULL};
 static const struct xcp__param p_1052[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1052[] = {"self"};
 static const char *const pt_1052[] = {"ref:blob"};
 static const char *const pd_1052[] = {NULL};
-static const struct xcp__param p_1053[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1053[] = {"self", "value"};
-static const char *const pt_1053[] = {"ref:blob", "string"};
-static const char *const pd_1053[] = {NULL, NULL};
-static const struct xcp__param p_1054[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1054[] = {"self"};
-static const char *const pt_1054[] = {"ref:blob"};
-static const char *const pd_1054[] = {NULL};
-static const struct xcp__param p_1055[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1055[] = {"self", "value"};
-static const char *const pt_1055[] = {"ref:blob", "string"};
-static const char *const pd_1055[] = {NULL, NULL};
-static const struct xcp__param p_1056[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1056[] = {"self"};
-static const char *const pt_1056[] = {"ref:blob"};
-static const char *const pd_1056[] = {NULL};
+static const struct xcp__param p_1053[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1053[] = {"self"};
+static const char *const pt_1053[] = {"ref:blob"};
+static const char *const pd_1053[] = {NULL};
+static const struct xcp__param p_1054[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1054[] = {"self", "value"};
+static const char *const pt_1054[] = {"ref:blob", "string"};
+static const char *const pd_1054[] = {NULL, NULL};
+static const struct xcp__param p_1055[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1055[] = {"self"};
+static const char *const pt_1055[] = {"ref:blob"};
+static const char *const pd_1055[] = {NULL};
+static const struct xcp__param p_1056[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1056[] = {"self", "value"};
+static const char *const pt_1056[] = {"ref:blob", "string"};
+static const char *const pd_1056[] = {NULL, NULL};
 static const struct xcp__param p_1057[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1057[] = {"self"};
 static const char *const pt_1057[] = {"ref:blob"};
 static const char *const pd_1057[] = {NULL};
-static const struct xcp__param p_1058[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_1058[] = {"self", "value"};
-static const char *const pt_1058[] = {"ref:blob", "bool"};
-static const char *const pd_1058[] = {NULL, NULL};
-static const struct xcp__param p_1059[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1059[] = {"self"};
-static const char *const pt_1059[] = {"ref:blob"};
-static const char *const pd_1059[] = {NULL};
+static const struct xcp__param p_1058[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1058[] = {"self"};
+static const char *const pt_1058[] = {"ref:blob"};
+static const char *const pd_1058[] = {NULL};
+static const struct xcp__param p_1059[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_1059[] = {"self", "value"};
+static const char *const pt_1059[] = {"ref:blob", "bool"};
+static const char *const pd_1059[] = {NULL, NULL};
 static const struct xcp__param p_1060[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1060[] = {"self"};
 static const char *const pt_1060[] = {"ref:blob"};
 static const char *const pd_1060[] = {NULL};
-static const struct xcp__param p_1061[] = {{"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_1061[] = {"mime_type", "public"};
-static const char *const pt_1061[] = {"string", "bool"};
-static const char *const pd_1061[] = {NULL, "false"};
-static const struct xcp__param p_1062[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1062[] = {"self"};
-static const char *const pt_1062[] = {"ref:blob"};
-static const char *const pd_1062[] = {NULL};
-static const struct xcp__param p_1063[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const struct xcp__param p_1061[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1061[] = {"self"};
+static const char *const pt_1061[] = {"ref:blob"};
+static const char *const pd_1061[] = {NULL};
+static const struct xcp__param p_1062[] = {{"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_1062[] = {"mime_type", "public"};
+static const char *const pt_1062[] = {"string", "bool"};
+static const char *const pd_1062[] = {NULL, "false"};
+static const struct xcp__param p_1063[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1063[] = {"self"};
-static const char *const pt_1063[] = {"ref:secret"};
+static const char *const pt_1063[] = {"ref:blob"};
 static const char *const pd_1063[] = {NULL};
-static const struct xcp__param p_1064[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1064[] = {"uuid"};
-static const char *const pt_1064[] = {"string"};
+static const struct xcp__param p_1064[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1064[] = {"self"};
+static const char *const pt_1064[] = {"ref:secret"};
 static const char *const pd_1064[] = {NULL};
-static const struct xcp__param p_1067[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1067[] = {"expr"};
-static const char *const pt_1067[] = {"string"};
-static const char *const pd_1067[] = {NULL};
+static const struct xcp__param p_1065[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1065[] = {"uuid"};
+static const char *const pt_1065[] = {"string"};
+static const char *const pd_1065[] = {NULL};
 static const struct xcp__param p_1068[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1068[] = {"expr"};
 static const char *const pt_1068[] = {"string"};
 static const char *const pd_1068[] = {NULL};
-static const struct xcp__param p_1069[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1069[] = {"self"};
-static const char *const pt_1069[] = {"ref:secret"};
+static const struct xcp__param p_1069[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1069[] = {"expr"};
+static const char *const pt_1069[] = {"string"};
 static const char *const pd_1069[] = {NULL};
 static const struct xcp__param p_1070[] = {{"self", &xcp__T_ref_secret, NULL}};
 static const char *const pn_1070[] = {"self"};
 static const char *const pt_1070[] = {"ref:secret"};
 static const char *const pd_1070[] = {NULL};
-static const struct xcp__param p_1071[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1071[] = {"self", "value"};
-static const char *const pt_1071[] = {"ref:secret", "string"};
-static const char *const pd_1071[] = {NULL, NULL};
-static const struct xcp__param p_1072[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1072[] = {"self"};
-static const char *const pt_1072[] = {"ref:secret"};
-static const char *const pd_1072[] = {NULL};
-static const struct xcp__param p_1073[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1073[] = {"self", "value"};
-static const char *const pt_1073[] = {"ref:secret", "map:string:string"};
-static const char *const pd_1073[] = {NULL, NULL};
-static const struct xcp__param p_1074[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1074[] = {"self", "key", "value"};
-static const char *const pt_1074[] = {"ref:secret", "string", "string"};
-static const char *const pd_1074[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1075[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1075[] = {"self", "key"};
-static const char *const pt_1075[] = {"ref:secret", "string"};
-static const char *const pd_1075[] = {NULL, NULL};
-static const struct xcp__param p_1076[] = {{"args", &xcp__T_record_secret, NULL}};
-static const char *const pn_1076[] = {"args"};
-static const char *const pt_1076[] = {"record:secret"};
-static const char *const pd_1076[] = {NULL};
-static const struct xcp__param p_1077[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1077[] = {"self"};
-static const char *const pt_1077[] = {"ref:secret"};
+static const struct xcp__param p_1071[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1071[] = {"self"};
+static const char *const pt_1071[] = {"ref:secret"};
+static const char *const pd_1071[] = {NULL};
+static const struct xcp__param p_1072[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1072[] = {"self", "value"};
+static const char *const pt_1072[] = {"ref:secret", "string"};
+static const char *const pd_1072[] = {NULL, NULL};
+static const struct xcp__param p_1073[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1073[] = {"self"};
+static const char *const pt_1073[] = {"ref:secret"};
+static const char *const pd_1073[] = {NULL};
+static const struct xcp__param p_1074[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1074[] = {"self", "value"};
+static const char *const pt_1074[] = {"ref:secret", "map:string:string"};
+static const char *const pd_1074[] = {NULL, NULL};
+static const struct xcp__param p_1075[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1075[] = {"self", "key", "value"};
+static const char *const pt_1075[] = {"ref:secret", "string", "string"};
+static const char *const pd_1075[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1076[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1076[] = {"self", "key"};
+static const char *const pt_1076[] = {"ref:secret", "string"};
+static const char *const pd_1076[] = {NULL, NULL};
+static const struct xcp__param p_1077[] = {{"args", &xcp__T_record_secret, NULL}};
+static const char *const pn_1077[] = {"args"};
+static const char *const pt_1077[] = {"record:secret"};
 static const char *const pd_1077[] = {NULL};
-static const struct xcp__param p_1078[] = {{"uuid", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}, {"other_config", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1078[] = {"uuid", "value", "other_config"};
-static const char *const pt_1078[] = {"string", "string", "map:string:string"};
-static const char *const pd_1078[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1079[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1079[] = {"self"};
-static const char *const pt_1079[] = {"ref:pool_update"};
-static const char *const pd_1079[] = {NULL};
-static const struct xcp__param p_1080[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1080[] = {"uuid"};
-static const char *const pt_1080[] = {"string"};
+static const struct xcp__param p_1078[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1078[] = {"self"};
+static const char *const pt_1078[] = {"ref:secret"};
+static const char *const pd_1078[] = {NULL};
+static const struct xcp__param p_1079[] = {{"uuid", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}, {"other_config", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1079[] = {"uuid", "value", "other_config"};
+static const char *const pt_1079[] = {"string", "string", "map:string:string"};
+static const char *const pd_1079[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1080[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1080[] = {"self"};
+static const char *const pt_1080[] = {"ref:pool_update"};
 static const char *const pd_1080[] = {NULL};
-static const struct xcp__param p_1081[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_1081[] = {"label"};
+static const struct xcp__param p_1081[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1081[] = {"uuid"};
 static const char *const pt_1081[] = {"string"};
 static const char *const pd_1081[] = {NULL};
-static const struct xcp__param p_1084[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1084[] = {"expr"};
-static const char *const pt_1084[] = {"string"};
-static const char *const pd_1084[] = {NULL};
+static const struct xcp__param p_1082[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_1082[] = {"label"};
+static const char *const pt_1082[] = {"string"};
+static const char *const pd_1082[] = {NULL};
 static const struct xcp__param p_1085[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1085[] = {"expr"};
 static const char *const pt_1085[] = {"string"};
 static const char *const pd_1085[] = {NULL};
-static const struct xcp__param p_1086[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1086[] = {"self"};
-static const char *const pt_1086[] = {"ref:pool_update"};
+static const struct xcp__param p_1086[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1086[] = {"expr"};
+static const char *const pt_1086[] = {"string"};
 static const char *const pd_1086[] = {NULL};
 static const struct xcp__param p_1087[] = {{"self", &xcp__T_ref_pool_update, NULL}};
 static const char *const pn_1087[] = {"self"};
@@ -5726,42 +5746,42 @@ static const struct xcp__param p_1094[] = {{"self", &xcp__T_ref_pool_update, NUL
 static const char *const pn_1094[] = {"self"};
 static const char *const pt_1094[] = {"ref:pool_update"};
 static const char *const pd_1094[] = {NULL};
-static const struct xcp__param p_1095[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1095[] = {"self", "value"};
-static const char *const pt_1095[] = {"ref:pool_update", "map:string:string"};
-static const char *const pd_1095[] = {NULL, NULL};
-static const struct xcp__param p_1096[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1096[] = {"self", "key", "value"};
-static const char *const pt_1096[] = {"ref:pool_update", "string", "string"};
-static const char *const pd_1096[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1097[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1097[] = {"self", "key"};
-static const char *const pt_1097[] = {"ref:pool_update", "string"};
-static const char *const pd_1097[] = {NULL, NULL};
-static const struct xcp__param p_1098[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1098[] = {"self"};
-static const char *const pt_1098[] = {"ref:pool_update"};
-static const char *const pd_1098[] = {NULL};
+static const struct xcp__param p_1095[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1095[] = {"self"};
+static const char *const pt_1095[] = {"ref:pool_update"};
+static const char *const pd_1095[] = {NULL};
+static const struct xcp__param p_1096[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1096[] = {"self", "value"};
+static const char *const pt_1096[] = {"ref:pool_update", "map:string:string"};
+static const char *const pd_1096[] = {NULL, NULL};
+static const struct xcp__param p_1097[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1097[] = {"self", "key", "value"};
+static const char *const pt_1097[] = {"ref:pool_update", "string", "string"};
+static const char *const pd_1097[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1098[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1098[] = {"self", "key"};
+static const char *const pt_1098[] = {"ref:pool_update", "string"};
+static const char *const pd_1098[] = {NULL, NULL};
 static const struct xcp__param p_1099[] = {{"self", &xcp__T_ref_pool_update, NULL}};
 static const char *const pn_1099[] = {"self"};
 static const char *const pt_1099[] = {"ref:pool_update"};
 static const char *const pd_1099[] = {NULL};
-static const struct xcp__param p_1100[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_1100[] = {"vdi"};
-static const char *const pt_1100[] = {"ref:VDI"};
+static const struct xcp__param p_1100[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1100[] = {"self"};
+static const char *const pt_1100[] = {"ref:pool_update"};
 static const char *const pd_1100[] = {NULL};
-static const struct xcp__param p_1101[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_1101[] = {"self", "host"};
-static const char *const pt_1101[] = {"ref:pool_update", "ref:host"};
-static const char *const pd_1101[] = {NULL, NULL};
+static const struct xcp__param p_1101[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_1101[] = {"vdi"};
+static const char *const pt_1101[] = {"ref:VDI"};
+static const char *const pd_1101[] = {NULL};
 static const struct xcp__param p_1102[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_1102[] = {"self", "host"};
 static const char *const pt_1102[] = {"ref:pool_update", "ref:host"};
 static const char *const pd_1102[] = {NULL, NULL};
-static const struct xcp__param p_1103[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1103[] = {"self"};
-static const char *const pt_1103[] = {"ref:pool_update"};
-static const char *const pd_1103[] = {NULL};
+static const struct xcp__param p_1103[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_1103[] = {"self", "host"};
+static const char *const pt_1103[] = {"ref:pool_update", "ref:host"};
+static const char *const pd_1103[] = {NULL, NULL};
 static const struct xcp__param p_1104[] = {{"self", &xcp__T_ref_pool_update, NULL}};
 static const char *const pn_1104[] = {"self"};
 static const char *const pt_1104[] = {"ref:pool_update"};
@@ -5770,6 +5790,10 @@ static const struct xcp__param p_1105[] = {{"self", &xcp__T_ref_pool_update, NUL
 static const char *const pn_1105[] = {"self"};
 static const char *const pt_1105[] = {"ref:pool_update"};
 static const char *const pd_1105[] = {NULL};
+static const struct xcp__param p_1106[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1106[] = {"self"};
+static const char *const pt_1106[] = {"ref:pool_update"};
+static const char *const pd_1106[] = {NULL};
 const struct xcp__message xcp__messages[] = {
     {"session.get_record", 0, XM_GET_RECORD, 0, -1, 1, 1, p_0, &xcp__T_record_session},
     {"session.get_by_uuid", 0, XM_GET_BY_UUID, 0, -1, 1, 1, p_1, &xcp__T_ref_session},
@@ -6461,424 +6485,425 @@ const struct xcp__message xcp__messages[] = {
     {"VDI.enable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_687, &xcp__T_void},
     {"VDI.disable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_688, &xcp__T_void},
     {"VDI.list_changed_blocks", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_689, &xcp__T_string},
-    {"VDI.data_destroy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_690, &xcp__T_void},
-    {"SR.get_record", 10, XM_GET_RECORD, 0, -1, 1, 1, p_691, &xcp__T_record_SR},
-    {"SR.get_by_uuid", 10, XM_GET_BY_UUID, 0, -1, 1, 1, p_692, &xcp__T_ref_SR},
-    {"SR.get_by_name_label", 10, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_693, &xcp__T_set_ref_SR},
+    {"VDI.get_nbd_info", 9, XM_EXPLICIT, 0, -1, 1, 1, p_690, &xcp__T_set_record_vdi_nbd_server_info},
+    {"VDI.data_destroy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_691, &xcp__T_void},
+    {"SR.get_record", 10, XM_GET_RECORD, 0, -1, 1, 1, p_692, &xcp__T_record_SR},
+    {"SR.get_by_uuid", 10, XM_GET_BY_UUID, 0, -1, 1, 1, p_693, &xcp__T_ref_SR},
+    {"SR.get_by_name_label", 10, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_694, &xcp__T_set_ref_SR},
     {"SR.get_all", 10, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_SR},
     {"SR.get_all_records", 10, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_SR_record_SR},
-    {"SR.get_all_where", 10, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_696, &xcp__T_set_ref_SR},
-    {"SR.get_all_records_where", 10, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_697, &xcp__T_map_ref_SR_record_SR},
-    {"SR.get_uuid", 10, XM_GET_FIELD, 0, 0, 1, 1, p_698, &xcp__T_string},
-    {"SR.get_name_label", 10, XM_GET_FIELD, 0, 1, 1, 1, p_699, &xcp__T_string},
-    {"SR.get_name_description", 10, XM_GET_FIELD, 0, 2, 1, 1, p_700, &xcp__T_string},
-    {"SR.get_allowed_operations", 10, XM_GET_FIELD, 0, 3, 1, 1, p_701, &xcp__T_set_storage_operations},
-    {"SR.get_current_operations", 10, XM_GET_FIELD, 0, 4, 1, 1, p_702, &xcp__T_map_string_storage_operations},
-    {"SR.get_VDIs", 10, XM_GET_FIELD, 0, 5, 1, 1, p_703, &xcp__T_set_ref_VDI},
-    {"SR.get_PBDs", 10, XM_GET_FIELD, 0, 6, 1, 1, p_704, &xcp__T_set_ref_PBD},
-    {"SR.get_virtual_allocation", 10, XM_GET_FIELD, 0, 7, 1, 1, p_705, &xcp__T_int},
-    {"SR.get_physical_utilisation", 10, XM_GET_FIELD, 0, 8, 1, 1, p_706, &xcp__T_int},
-    {"SR.get_physical_size", 10, XM_GET_FIELD, 0, 9, 1, 1, p_707, &xcp__T_int},
-    {"SR.get_type", 10, XM_GET_FIELD, 0, 10, 1, 1, p_708, &xcp__T_string},
-    {"SR.get_content_type", 10, XM_GET_FIELD, 0, 11, 1, 1, p_709, &xcp__T_string},
-    {"SR.get_shared", 10, XM_GET_FIELD, 0, 12, 1, 1, p_710, &xcp__T_bool},
-    {"SR.get_other_config", 10, XM_GET_FIELD, 0, 13, 1, 1, p_711, &xcp__T_map_string_string},
-    {"SR.set_other_config", 10, XM_SET_FIELD, 0, 13, 2, 2, p_712, &xcp__T_void},
-    {"SR.add_to_other_config", 10, XM_ADD_TO_MAP, 0, 13, 3, 3, p_713, &xcp__T_void},
-    {"SR.remove_from_other_config", 10, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_714, &xcp__T_void},
-    {"SR.get_tags", 10, XM_GET_FIELD, 0, 14, 1, 1, p_715, &xcp__T_set_string},
-    {"SR.set_tags", 10, XM_SET_FIELD, 0, 14, 2, 2, p_716, &xcp__T_void},
-    {"SR.add_tags", 10, XM_ADD_TO_SET, 0, 14, 2, 2, p_717, &xcp__T_void},
-    {"SR.remove_tags", 10, XM_REMOVE_FROM_SET, 0, 14, 2, 2, p_718, &xcp__T_void},
-    {"SR.get_sm_config", 10, XM_GET_FIELD, 0, 15, 1, 1, p_719, &xcp__T_map_string_string},
-    {"SR.set_sm_config", 10, XM_SET_FIELD, 0, 15, 2, 2, p_720, &xcp__T_void},
-    {"SR.add_to_sm_config", 10, XM_ADD_TO_MAP, 0, 15, 3, 3, p_721, &xcp__T_void},
-    {"SR.remove_from_sm_config", 10, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_722, &xcp__T_void},
-    {"SR.get_blobs", 10, XM_GET_FIELD, 0, 16, 1, 1, p_723, &xcp__T_map_string_ref_blob},
-    {"SR.get_local_cache_enabled", 10, XM_GET_FIELD, 0, 17, 1, 1, p_724, &xcp__T_bool},
-    {"SR.get_introduced_by", 10, XM_GET_FIELD, 0, 18, 1, 1, p_725, &xcp__T_ref_DR_task},
-    {"SR.get_clustered", 10, XM_GET_FIELD, 0, 19, 1, 1, p_726, &xcp__T_bool},
-    {"SR.get_is_tools_sr", 10, XM_GET_FIELD, 0, 20, 1, 1, p_727, &xcp__T_bool},
-    {"SR.create", 10, XM_EXPLICIT, XMF_ASYNC, -1, 9, 8, p_728, &xcp__T_ref_SR},
-    {"SR.introduce", 10, XM_EXPLICIT, XMF_ASYNC, -1, 7, 6, p_729, &xcp__T_ref_SR},
-    {"SR.probe", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_730, &xcp__T_string},
-    {"SR.scan", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_731, &xcp__T_void},
-    {"SR.update", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_732, &xcp__T_void},
-    {"SR.forget", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_733, &xcp__T_void},
-    {"SR.destroy", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_734, &xcp__T_void},
-    {"SR.set_name_label", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_735, &xcp__T_void},
-    {"SR.set_name_description", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_736, &xcp__T_void},
-    {"SR.set_shared", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_737, &xcp__T_void},
-    {"SR.set_physical_size", 10, XM_EXPLICIT, 0, -1, 2, 2, p_738, &xcp__T_void},
+    {"SR.get_all_where", 10, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_697, &xcp__T_set_ref_SR},
+    {"SR.get_all_records_where", 10, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_698, &xcp__T_map_ref_SR_record_SR},
+    {"SR.get_uuid", 10, XM_GET_FIELD, 0, 0, 1, 1, p_699, &xcp__T_string},
+    {"SR.get_name_label", 10, XM_GET_FIELD, 0, 1, 1, 1, p_700, &xcp__T_string},
+    {"SR.get_name_description", 10, XM_GET_FIELD, 0, 2, 1, 1, p_701, &xcp__T_string},
+    {"SR.get_allowed_operations", 10, XM_GET_FIELD, 0, 3, 1, 1, p_702, &xcp__T_set_storage_operations},
+    {"SR.get_current_operations", 10, XM_GET_FIELD, 0, 4, 1, 1, p_703, &xcp__T_map_string_storage_operations},
+    {"SR.get_VDIs", 10, XM_GET_FIELD, 0, 5, 1, 1, p_704, &xcp__T_set_ref_VDI},
+    {"SR.get_PBDs", 10, XM_GET_FIELD, 0, 6, 1, 1, p_705, &xcp__T_set_ref_PBD},
+    {"SR.get_virtual_allocation", 10, XM_GET_FIELD, 0, 7, 1, 1, p_706, &xcp__T_int},
+    {"SR.get_physical_utilisation", 10, XM_GET_FIELD, 0, 8, 1, 1, p_707, &xcp__T_int},
+    {"SR.get_physical_size", 10, XM_GET_FIELD, 0, 9, 1, 1, p_708, &xcp__T_int},
+    {"SR.get_type", 10, XM_GET_FIELD, 0, 10, 1, 1, p_709, &xcp__T_string},
+    {"SR.get_content_type", 10, XM_GET_FIELD, 0, 11, 1, 1, p_710, &xcp__T_string},
+    {"SR.get_shared", 10, XM_GET_FIELD, 0, 12, 1, 1, p_711, &xcp__T_bool},
+    {"SR.get_other_config", 10, XM_GET_FIELD, 0, 13, 1, 1, p_712, &xcp__T_map_string_string},
+    {"SR.set_other_config", 10, XM_SET_FIELD, 0, 13, 2, 2, p_713, &xcp__T_void},
+    {"SR.add_to_other_config", 10, XM_ADD_TO_MAP, 0, 13, 3, 3, p_714, &xcp__T_void},
+    {"SR.remove_from_other_config", 10, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_715, &xcp__T_void},
+    {"SR.get_tags", 10, XM_GET_FIELD, 0, 14, 1, 1, p_716, &xcp__T_set_string},
+    {"SR.set_tags", 10, XM_SET_FIELD, 0, 14, 2, 2, p_717, &xcp__T_void},
+    {"SR.add_tags", 10, XM_ADD_TO_SET, 0, 14, 2, 2, p_718, &xcp__T_void},
+    {"SR.remove_tags", 10, XM_REMOVE_FROM_SET, 0, 14, 2, 2, p_719, &xcp__T_void},
+    {"SR.get_sm_config", 10, XM_GET_FIELD, 0, 15, 1, 1, p_720, &xcp__T_map_string_string},
+    {"SR.set_sm_config", 10, XM_SET_FIELD, 0, 15, 2, 2, p_721, &xcp__T_void},
+    {"SR.add_to_sm_config", 10, XM_ADD_TO_MAP, 0, 15, 3, 3, p_722, &xcp__T_void},
+    {"SR.remove_from_sm_config", 10, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_723, &xcp__T_void},
+    {"SR.get_blobs", 10, XM_GET_FIELD, 0, 16, 1, 1, p_724, &xcp__T_map_string_ref_blob},
+    {"SR.get_local_cache_enabled", 10, XM_GET_FIELD, 0, 17, 1, 1, p_725, &xcp__T_bool},
+    {"SR.get_introduced_by", 10, XM_GET_FIELD, 0, 18, 1, 1, p_726, &xcp__T_ref_DR_task},
+    {"SR.get_clustered", 10, XM_GET_FIELD, 0, 19, 1, 1, p_727, &xcp__T_bool},
+    {"SR.get_is_tools_sr", 10, XM_GET_FIELD, 0, 20, 1, 1, p_728, &xcp__T_bool},
+    {"SR.create", 10, XM_EXPLICIT, XMF_ASYNC, -1, 9, 8, p_729, &xcp__T_ref_SR},
+    {"SR.introduce", 10, XM_EXPLICIT, XMF_ASYNC, -1, 7, 6, p_730, &xcp__T_ref_SR},
+    {"SR.probe", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_731, &xcp__T_string},
+    {"SR.scan", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_732, &xcp__T_void},
+    {"SR.update", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_733, &xcp__T_void},
+    {"SR.forget", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_734, &xcp__T_void},
+    {"SR.destroy", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_735, &xcp__T_void},
+    {"SR.set_name_label", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_736, &xcp__T_void},
+    {"SR.set_name_description", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_737, &xcp__T_void},
+    {"SR.set_shared", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_738, &xcp__T_void},
+    {"SR.set_physical_size", 10, XM_EXPLICIT, 0, -1, 2, 2, p_739, &xcp__T_void},
     {"SR.get_supported_types", 10, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_set_string},
-    {"SR.create_new_blob", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_740, &xcp__T_ref_blob},
-    {"PBD.get_record", 11, XM_GET_RECORD, 0, -1, 1, 1, p_741, &xcp__T_record_PBD},
-    {"PBD.get_by_uuid", 11, XM_GET_BY_UUID, 0, -1, 1, 1, p_742, &xcp__T_ref_PBD},
+    {"SR.create_new_blob", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_741, &xcp__T_ref_blob},
+    {"PBD.get_record", 11, XM_GET_RECORD, 0, -1, 1, 1, p_742, &xcp__T_record_PBD},
+    {"PBD.get_by_uuid", 11, XM_GET_BY_UUID, 0, -1, 1, 1, p_743, &xcp__T_ref_PBD},
     {"PBD.get_all", 11, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_PBD},
     {"PBD.get_all_records", 11, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_PBD_record_PBD},
-    {"PBD.get_all_where", 11, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_745, &xcp__T_set_ref_PBD},
-    {"PBD.get_all_records_where", 11, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_746, &xcp__T_map_ref_PBD_record_PBD},
-    {"PBD.get_uuid", 11, XM_GET_FIELD, 0, 0, 1, 1, p_747, &xcp__T_string},
-    {"PBD.get_host", 11, XM_GET_FIELD, 0, 1, 1, 1, p_748, &xcp__T_ref_host},
-    {"PBD.get_SR", 11, XM_GET_FIELD, 0, 2, 1, 1, p_749, &xcp__T_ref_SR},
-    {"PBD.get_device_config", 11, XM_GET_FIELD, 0, 3, 1, 1, p_750, &xcp__T_map_string_string},
-    {"PBD.get_currently_attached", 11, XM_GET_FIELD, 0, 4, 1, 1, p_751, &xcp__T_bool},
-    {"PBD.get_other_config", 11, XM_GET_FIELD, 0, 5, 1, 1, p_752, &xcp__T_map_string_string},
-    {"PBD.set_other_config", 11, XM_SET_FIELD, 0, 5, 2, 2, p_753, &xcp__T_void},
-    {"PBD.add_to_other_config", 11, XM_ADD_TO_MAP, 0, 5, 3, 3, p_754, &xcp__T_void},
-    {"PBD.remove_from_other_config", 11, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_755, &xcp__T_void},
-    {"PBD.create", 11, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_756, &xcp__T_ref_PBD},
-    {"PBD.destroy", 11, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_757, &xcp__T_void},
-    {"PBD.plug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_758, &xcp__T_void},
-    {"PBD.unplug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_759, &xcp__T_void},
-    {"PBD.set_device_config", 11, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_760, &xcp__T_void},
-    {"VIF.get_record", 12, XM_GET_RECORD, 0, -1, 1, 1, p_761, &xcp__T_record_VIF},
-    {"VIF.get_by_uuid", 12, XM_GET_BY_UUID, 0, -1, 1, 1, p_762, &xcp__T_ref_VIF},
+    {"PBD.get_all_where", 11, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_746, &xcp__T_set_ref_PBD},
+    {"PBD.get_all_records_where", 11, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_747, &xcp__T_map_ref_PBD_record_PBD},
+    {"PBD.get_uuid", 11, XM_GET_FIELD, 0, 0, 1, 1, p_748, &xcp__T_string},
+    {"PBD.get_host", 11, XM_GET_FIELD, 0, 1, 1, 1, p_749, &xcp__T_ref_host},
+    {"PBD.get_SR", 11, XM_GET_FIELD, 0, 2, 1, 1, p_750, &xcp__T_ref_SR},
+    {"PBD.get_device_config", 11, XM_GET_FIELD, 0, 3, 1, 1, p_751, &xcp__T_map_string_string},
+    {"PBD.get_currently_attached", 11, XM_GET_FIELD, 0, 4, 1, 1, p_752, &xcp__T_bool},
+    {"PBD.get_other_config", 11, XM_GET_FIELD, 0, 5, 1, 1, p_753, &xcp__T_map_string_string},
+    {"PBD.set_other_config", 11, XM_SET_FIELD, 0, 5, 2, 2, p_754, &xcp__T_void},
+    {"PBD.add_to_other_config", 11, XM_ADD_TO_MAP, 0, 5, 3, 3, p_755, &xcp__T_void},
+    {"PBD.remove_from_other_config", 11, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_756, &xcp__T_void},
+    {"PBD.create", 11, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_757, &xcp__T_ref_PBD},
+    {"PBD.destroy", 11, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_758, &xcp__T_void},
+    {"PBD.plug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_759, &xcp__T_void},
+    {"PBD.unplug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_760, &xcp__T_void},
+    {"PBD.set_device_config", 11, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_761, &xcp__T_void},
+    {"VIF.get_record", 12, XM_GET_RECORD, 0, -1, 1, 1, p_762, &xcp__T_record_VIF},
+    {"VIF.get_by_uuid", 12, XM_GET_BY_UUID, 0, -1, 1, 1, p_763, &xcp__T_ref_VIF},
     {"VIF.get_all", 12, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VIF},
     {"VIF.get_all_records", 12, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VIF_record_VIF},
-    {"VIF.get_all_where", 12, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_765, &xcp__T_set_ref_VIF},
-    {"VIF.get_all_records_where", 12, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_766, &xcp__T_map_ref_VIF_record_VIF},
-    {"VIF.get_uuid", 12, XM_GET_FIELD, 0, 0, 1, 1, p_767, &xcp__T_string},
-    {"VIF.get_allowed_operations", 12, XM_GET_FIELD, 0, 1, 1, 1, p_768, &xcp__T_set_vif_operations},
-    {"VIF.get_current_operations", 12, XM_GET_FIELD, 0, 2, 1, 1, p_769, &xcp__T_map_string_vif_operations},
-    {"VIF.get_device", 12, XM_GET_FIELD, 0, 3, 1, 1, p_770, &xcp__T_string},
-    {"VIF.get_network", 12, XM_GET_FIELD, 0, 4, 1, 1, p_771, &xcp__T_ref_network},
-    {"VIF.get_VM", 12, XM_GET_FIELD, 0, 5, 1, 1, p_772, &xcp__T_ref_VM},
-    {"VIF.get_MAC", 12, XM_GET_FIELD, 0, 6, 1, 1, p_773, &xcp__T_string},
-    {"VIF.get_MTU", 12, XM_GET_FIELD, 0, 7, 1, 1, p_774, &xcp__T_int},
-    {"VIF.get_other_config", 12, XM_GET_FIELD, 0, 8, 1, 1, p_775, &xcp__T_map_string_string},
-    {"VIF.set_other_config", 12, XM_SET_FIELD, 0, 8, 2, 2, p_776, &xcp__T_void},
-    {"VIF.add_to_other_config", 12, XM_ADD_TO_MAP, 0, 8, 3, 3, p_777, &xcp__T_void},
-    {"VIF.remove_from_other_config", 12, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_778, &xcp__T_void},
-    {"VIF.get_currently_attached", 12, XM_GET_FIELD, 0, 9, 1, 1, p_779, &xcp__T_bool},
-    {"VIF.get_qos_algorithm_type", 12, XM_GET_FIELD, 0, 10, 1, 1, p_780, &xcp__T_string},
-    {"VIF.set_qos_algorithm_type", 12, XM_SET_FIELD, 0, 10, 2, 2, p_781, &xcp__T_void},
-    {"VIF.get_qos_algorithm_params", 12, XM_GET_FIELD, 0, 11, 1, 1, p_782, &xcp__T_map_string_string},
-    {"VIF.set_qos_algorithm_params", 12, XM_SET_FIELD, 0, 11, 2, 2, p_783, &xcp__T_void},
-    {"VIF.add_to_qos_algorithm_params", 12, XM_ADD_TO_MAP, 0, 11, 3, 3, p_784, &xcp__T_void},
-    {"VIF.remove_from_qos_algorithm_params", 12, XM_REMOVE_FROM_MAP, 0, 11, 2, 2, p_785, &xcp__T_void},
-    {"VIF.get_metrics", 12, XM_GET_FIELD, 0, 12, 1, 1, p_786, &xcp__T_ref_VIF_metrics},
-    {"VIF.get_locking_mode", 12, XM_GET_FIELD, 0, 13, 1, 1, p_787, &xcp__T_vif_locking_mode},
-    {"VIF.get_ipv4_allowed", 12, XM_GET_FIELD, 0, 14, 1, 1, p_788, &xcp__T_set_string},
-    {"VIF.get_ipv6_allowed", 12, XM_GET_FIELD, 0, 15, 1, 1, p_789, &xcp__T_set_string},
-    {"VIF.get_ipv4_configuration_mode", 12, XM_GET_FIELD, 0, 16, 1, 1, p_790, &xcp__T_vif_ipv4_configuration_mode},
-    {"VIF.get_trunks", 12, XM_GET_FIELD, 0, 17, 1, 1, p_791, &xcp__T_set_int},
-    {"VIF.get_status_code", 12, XM_GET_FIELD, 0, 18, 1, 1, p_792, &xcp__T_int},
-    {"VIF.get_status_detail", 12, XM_GET_FIELD, 0, 19, 1, 1, p_793, &xcp__T_string},
-    {"VIF.get_runtime_properties", 12, XM_GET_FIELD, 0, 20, 1, 1, p_794, &xcp__T_map_string_string},
-    {"VIF.get_qos_supported_algorithms", 12, XM_GET_FIELD, 0, 21, 1, 1, p_795, &xcp__T_set_string},
-    {"VIF.get_MAC_autogenerated", 12, XM_GET_FIELD, 0, 22, 1, 1, p_796, &xcp__T_bool},
-    {"VIF.get_ipv4_addresses", 12, XM_GET_FIELD, 0, 23, 1, 1, p_797, &xcp__T_set_string},
-    {"VIF.get_ipv4_gateway", 12, XM_GET_FIELD, 0, 24, 1, 1, p_798, &xcp__T_string},
-    {"VIF.get_ipv6_configuration_mode", 12, XM_GET_FIELD, 0, 25, 1, 1, p_799, &xcp__T_vif_ipv6_configuration_mode},
-    {"VIF.get_ipv6_addresses", 12, XM_GET_FIELD, 0, 26, 1, 1, p_800, &xcp__T_set_string},
-    {"VIF.get_ipv6_gateway", 12, XM_GET_FIELD, 0, 27, 1, 1, p_801, &xcp__T_string},
-    {"VIF.create", 12, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_802, &xcp__T_ref_VIF},
-    {"VIF.destroy", 12, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_803, &xcp__T_void},
-    {"VIF.plug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_804, &xcp__T_void},
-    {"VIF.unplug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_805, &xcp__T_void},
-    {"VIF.unplug_force", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_806, &xcp__T_void},
-    {"VIF.move", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_807, &xcp__T_void},
-    {"VIF.set_locking_mode", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_808, &xcp__T_void},
-    {"VIF.set_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_809, &xcp__T_void},
-    {"VIF.add_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_810, &xcp__T_void},
-    {"VIF.remove_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_811, &xcp__T_void},
-    {"VIF.set_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_812, &xcp__T_void},
-    {"VIF.add_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_813, &xcp__T_void},
-    {"VIF.remove_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_814, &xcp__T_void},
-    {"VIF.configure_ipv4", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_815, &xcp__T_void},
-    {"VIF.configure_ipv6", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_816, &xcp__T_void},
-    {"network.get_record", 13, XM_GET_RECORD, 0, -1, 1, 1, p_817, &xcp__T_record_network},
-    {"network.get_by_uuid", 13, XM_GET_BY_UUID, 0, -1, 1, 1, p_818, &xcp__T_ref_network},
-    {"network.get_by_name_label", 13, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_819, &xcp__T_set_ref_network},
+    {"VIF.get_all_where", 12, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_766, &xcp__T_set_ref_VIF},
+    {"VIF.get_all_records_where", 12, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_767, &xcp__T_map_ref_VIF_record_VIF},
+    {"VIF.get_uuid", 12, XM_GET_FIELD, 0, 0, 1, 1, p_768, &xcp__T_string},
+    {"VIF.get_allowed_operations", 12, XM_GET_FIELD, 0, 1, 1, 1, p_769, &xcp__T_set_vif_operations},
+    {"VIF.get_current_operations", 12, XM_GET_FIELD, 0, 2, 1, 1, p_770, &xcp__T_map_string_vif_operations},
+    {"VIF.get_device", 12, XM_GET_FIELD, 0, 3, 1, 1, p_771, &xcp__T_string},
+    {"VIF.get_network", 12, XM_GET_FIELD, 0, 4, 1, 1, p_772, &xcp__T_ref_network},
+    {"VIF.get_VM", 12, XM_GET_FIELD, 0, 5, 1, 1, p_773, &xcp__T_ref_VM},
+    {"VIF.get_MAC", 12, XM_GET_FIELD, 0, 6, 1, 1, p_774, &xcp__T_string},
+    {"VIF.get_MTU", 12, XM_GET_FIELD, 0, 7, 1, 1, p_775, &xcp__T_int},
+    {"VIF.get_other_config", 12, XM_GET_FIELD, 0, 8, 1, 1, p_776, &xcp__T_map_string_string},
+    {"VIF.set_other_config", 12, XM_SET_FIELD, 0, 8, 2, 2, p_777, &xcp__T_void},
+    {"VIF.add_to_other_config", 12, XM_ADD_TO_MAP, 0, 8, 3, 3, p_778, &xcp__T_void},
+    {"VIF.remove_from_other_config", 12, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_779, &xcp__T_void},
+    {"VIF.get_currently_attached", 12, XM_GET_FIELD, 0, 9, 1, 1, p_780, &xcp__T_bool},
+    {"VIF.get_qos_algorithm_type", 12, XM_GET_FIELD, 0, 10, 1, 1, p_781, &xcp__T_string},
+    {"VIF.set_qos_algorithm_type", 12, XM_SET_FIELD, 0, 10, 2, 2, p_782, &xcp__T_void},
+    {"VIF.get_qos_algorithm_params", 12, XM_GET_FIELD, 0, 11, 1, 1, p_783, &xcp__T_map_string_string},
+    {"VIF.set_qos_algorithm_params", 12, XM_SET_FIELD, 0, 11, 2, 2, p_784, &xcp__T_void},
+    {"VIF.add_to_qos_algorithm_params", 12, XM_ADD_TO_MAP, 0, 11, 3, 3, p_785, &xcp__T_void},
+    {"VIF.remove_from_qos_algorithm_params", 12, XM_REMOVE_FROM_MAP, 0, 11, 2, 2, p_786, &xcp__T_void},
+    {"VIF.get_metrics", 12, XM_GET_FIELD, 0, 12, 1, 1, p_787, &xcp__T_ref_VIF_metrics},
+    {"VIF.get_locking_mode", 12, XM_GET_FIELD, 0, 13, 1, 1, p_788, &xcp__T_vif_locking_mode},
+    {"VIF.get_ipv4_allowed", 12, XM_GET_FIELD, 0, 14, 1, 1, p_789, &xcp__T_set_string},
+    {"VIF.get_ipv6_allowed", 12, XM_GET_FIELD, 0, 15, 1, 1, p_790, &xcp__T_set_string},
+    {"VIF.get_ipv4_configuration_mode", 12, XM_GET_FIELD, 0, 16, 1, 1, p_791, &xcp__T_vif_ipv4_configuration_mode},
+    {"VIF.get_trunks", 12, XM_GET_FIELD, 0, 17, 1, 1, p_792, &xcp__T_set_int},
+    {"VIF.get_status_code", 12, XM_GET_FIELD, 0, 18, 1, 1, p_793, &xcp__T_int},
+    {"VIF.get_status_detail", 12, XM_GET_FIELD, 0, 19, 1, 1, p_794, &xcp__T_string},
+    {"VIF.get_runtime_properties", 12, XM_GET_FIELD, 0, 20, 1, 1, p_795, &xcp__T_map_string_string},
+    {"VIF.get_qos_supported_algorithms", 12, XM_GET_FIELD, 0, 21, 1, 1, p_796, &xcp__T_set_string},
+    {"VIF.get_MAC_autogenerated", 12, XM_GET_FIELD, 0, 22, 1, 1, p_797, &xcp__T_bool},
+    {"VIF.get_ipv4_addresses", 12, XM_GET_FIELD, 0, 23, 1, 1, p_798, &xcp__T_set_string},
+    {"VIF.get_ipv4_gateway", 12, XM_GET_FIELD, 0, 24, 1, 1, p_799, &xcp__T_string},
+    {"VIF.get_ipv6_configuration_mode", 12, XM_GET_FIELD, 0, 25, 1, 1, p_800, &xcp__T_vif_ipv6_configuration_mode},
+    {"VIF.get_ipv6_addresses", 12, XM_GET_FIELD, 0, 26, 1, 1, p_801, &xcp__T_set_string},
+    {"VIF.get_ipv6_gateway", 12, XM_GET_FIELD, 0, 27, 1, 1, p_802, &xcp__T_string},
+    {"VIF.create", 12, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_803, &xcp__T_ref_VIF},
+    {"VIF.destroy", 12, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_804, &xcp__T_void},
+    {"VIF.plug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_805, &xcp__T_void},
+    {"VIF.unplug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_806, &xcp__T_void},
+    {"VIF.unplug_force", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_807, &xcp__T_void},
+    {"VIF.move", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_808, &xcp__T_void},
+    {"VIF.set_locking_mode", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_809, &xcp__T_void},
+    {"VIF.set_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_810, &xcp__T_void},
+    {"VIF.add_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_811, &xcp__T_void},
+    {"VIF.remove_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_812, &xcp__T_void},
+    {"VIF.set_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_813, &xcp__T_void},
+    {"VIF.add_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_814, &xcp__T_void},
+    {"VIF.remove_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_815, &xcp__T_void},
+    {"VIF.configure_ipv4", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_816, &xcp__T_void},
+    {"VIF.configure_ipv6", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_817, &xcp__T_void},
+    {"network.get_record", 13, XM_GET_RECORD, 0, -1, 1, 1, p_818, &xcp__T_record_network},
+    {"network.get_by_uuid", 13, XM_GET_BY_UUID, 0, -1, 1, 1, p_819, &xcp__T_ref_network},
+    {"network.get_by_name_label", 13, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_820, &xcp__T_set_ref_network},
     {"network.get_all", 13, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_network},
     {"network.get_all_records", 13, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_network_record_network},
-    {"network.get_all_where", 13, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_822, &xcp__T_set_ref_network},
-    {"network.get_all_records_where", 13, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_823, &xcp__T_map_ref_network_record_network},
-    {"network.get_uuid", 13, XM_GET_FIELD, 0, 0, 1, 1, p_824, &xcp__T_string},
-    {"network.get_name_label", 13, XM_GET_FIELD, 0, 1, 1, 1, p_825, &xcp__T_string},
-    {"network.set_name_label", 13, XM_SET_FIELD, 0, 1, 2, 2, p_826, &xcp__T_void},
-    {"network.get_name_description", 13, XM_GET_FIELD, 0, 2, 1, 1, p_827, &xcp__T_string},
-    {"network.set_name_description", 13, XM_SET_FIELD, 0, 2, 2, 2, p_828, &xcp__T_void},
-    {"network.get_allowed_operations", 13, XM_GET_FIELD, 0, 3, 1, 1, p_829, &xcp__T_set_network_operations},
-    {"network.get_current_operations", 13, XM_GET_FIELD, 0, 4, 1, 1, p_830, &xcp__T_map_string_network_operations},
-    {"network.get_VIFs", 13, XM_GET_FIELD, 0, 5, 1, 1, p_831, &xcp__T_set_ref_VIF},
-    {"network.get_PIFs", 13, XM_GET_FIELD, 0, 6, 1, 1, p_832, &xcp__T_set_ref_PIF},
-    {"network.get_MTU", 13, XM_GET_FIELD, 0, 7, 1, 1, p_833, &xcp__T_int},
-    {"network.set_MTU", 13, XM_SET_FIELD, 0, 7, 2, 2, p_834, &xcp__T_void},
-    {"network.get_other_config", 13, XM_GET_FIELD, 0, 8, 1, 1, p_835, &xcp__T_map_string_string},
-    {"network.set_other_config", 13, XM_SET_FIELD, 0, 8, 2, 2, p_836, &xcp__T_void},
-    {"network.add_to_other_config", 13, XM_ADD_TO_MAP, 0, 8, 3, 3, p_837, &xcp__T_void},
-    {"network.remove_from_other_config", 13, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_838, &xcp__T_void},
-    {"network.get_bridge", 13, XM_GET_FIELD, 0, 9, 1, 1, p_839, &xcp__T_string},
-    {"network.get_managed", 13, XM_GET_FIELD, 0, 10, 1, 1, p_840, &xcp__T_bool},
-    {"network.get_tags", 13, XM_GET_FIELD, 0, 11, 1, 1, p_841, &xcp__T_set_string},
-    {"network.set_tags", 13, XM_SET_FIELD, 0, 11, 2, 2, p_842, &xcp__T_void},
-    {"network.add_tags", 13, XM_ADD_TO_SET, 0, 11, 2, 2, p_843, &xcp__T_void},
-    {"network.remove_tags", 13, XM_REMOVE_FROM_SET, 0, 11, 2, 2, p_844, &xcp__T_void},
-    {"network.get_default_locking_mode", 13, XM_GET_FIELD, 0, 12, 1, 1, p_845, &xcp__T_network_default_locking_mode},
-    {"network.get_purpose", 13, XM_GET_FIELD, 0, 13, 1, 1, p_846, &xcp__T_set_network_purpose},
-    {"network.get_blobs", 13, XM_GET_FIELD, 0, 14, 1, 1, p_847, &xcp__T_map_string_ref_blob},
-    {"network.get_assigned_ips", 13, XM_GET_FIELD, 0, 15, 1, 1, p_848, &xcp__T_map_ref_VIF_string},
-    {"network.create", 13, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_849, &xcp__T_ref_network},
-    {"network.destroy", 13, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_850, &xcp__T_void},
-    {"network.add_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_851, &xcp__T_void},
-    {"network.remove_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_852, &xcp__T_void},
-    {"network.set_default_locking_mode", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_853, &xcp__T_void},
-    {"network.create_new_blob", 13, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_854, &xcp__T_ref_blob},
-    {"PIF.get_record", 14, XM_GET_RECORD, 0, -1, 1, 1, p_855, &xcp__T_record_PIF},
-    {"PIF.get_by_uuid", 14, XM_GET_BY_UUID, 0, -1, 1, 1, p_856, &xcp__T_ref_PIF},
+    {"network.get_all_where", 13, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_823, &xcp__T_set_ref_network},
+    {"network.get_all_records_where", 13, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_824, &xcp__T_map_ref_network_record_network},
+    {"network.get_uuid", 13, XM_GET_FIELD, 0, 0, 1, 1, p_825, &xcp__T_string},
+    {"network.get_name_label", 13, XM_GET_FIELD, 0, 1, 1, 1, p_826, &xcp__T_string},
+    {"network.set_name_label", 13, XM_SET_FIELD, 0, 1, 2, 2, p_827, &xcp__T_void},
+    {"network.get_name_description", 13, XM_GET_FIELD, 0, 2, 1, 1, p_828, &xcp__T_string},
+    {"network.set_name_description", 13, XM_SET_FIELD, 0, 2, 2, 2, p_829, &xcp__T_void},
+    {"network.get_allowed_operations", 13, XM_GET_FIELD, 0, 3, 1, 1, p_830, &xcp__T_set_network_operations},
+    {"network.get_current_operations", 13, XM_GET_FIELD, 0, 4, 1, 1, p_831, &xcp__T_map_string_network_operations},
+    {"network.get_VIFs", 13, XM_GET_FIELD, 0, 5, 1, 1, p_832, &xcp__T_set_ref_VIF},
+    {"network.get_PIFs", 13, XM_GET_FIELD, 0, 6, 1, 1, p_833, &xcp__T_set_ref_PIF},
+    {"network.get_MTU", 13, XM_GET_FIELD, 0, 7, 1, 1, p_834, &xcp__T_int},
+    {"network.set_MTU", 13, XM_SET_FIELD, 0, 7, 2, 2, p_835, &xcp__T_void},
+    {"network.get_other_config", 13, XM_GET_FIELD, 0, 8, 1, 1, p_836, &xcp__T_map_string_string},
+    {"network.set_other_config", 13, XM_SET_FIELD, 0, 8, 2, 2, p_837, &xcp__T_void},
+    {"network.add_to_other_config", 13, XM_ADD_TO_MAP, 0, 8, 3, 3, p_838, &xcp__T_void},
+    {"network.remove_from_other_config", 13, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_839, &xcp__T_void},
+    {"network.get_bridge", 13, XM_GET_FIELD, 0, 9, 1, 1, p_840, &xcp__T_string},
+    {"network.get_managed", 13, XM_GET_FIELD, 0, 10, 1, 1, p_841, &xcp__T_bool},
+    {"network.get_tags", 13, XM_GET_FIELD, 0, 11, 1, 1, p_842, &xcp__T_set_string},
+    {"network.set_tags", 13, XM_SET_FIELD, 0, 11, 2, 2, p_843, &xcp__T_void},
+    {"network.add_tags", 13, XM_ADD_TO_SET, 0, 11, 2, 2, p_844, &xcp__T_void},
+    {"network.remove_tags", 13, XM_REMOVE_FROM_SET, 0, 11, 2, 2, p_845, &xcp__T_void},
+    {"network.get_default_locking_mode", 13, XM_GET_FIELD, 0, 12, 1, 1, p_846, &xcp__T_network_default_locking_mode},
+    {"network.get_purpose", 13, XM_GET_FIELD, 0, 13, 1, 1, p_847, &xcp__T_set_network_purpose},
+    {"network.get_blobs", 13, XM_GET_FIELD, 0, 14, 1, 1, p_848, &xcp__T_map_string_ref_blob},
+    {"network.get_assigned_ips", 13, XM_GET_FIELD, 0, 15, 1, 1, p_849, &xcp__T_map_ref_VIF_string},
+    {"network.create", 13, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_850, &xcp__T_ref_network},
+    {"network.destroy", 13, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_851, &xcp__T_void},
+    {"network.add_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_852, &xcp__T_void},
+    {"network.remove_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_853, &xcp__T_void},
+    {"network.set_default_locking_mode", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_854, &xcp__T_void},
+    {"network.create_new_blob", 13, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_855, &xcp__T_ref_blob},
+    {"PIF.get_record", 14, XM_GET_RECORD, 0, -1, 1, 1, p_856, &xcp__T_record_PIF},
+    {"PIF.get_by_uuid", 14, XM_GET_BY_UUID, 0, -1, 1, 1, p_857, &xcp__T_ref_PIF},
     {"PIF.get_all", 14, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_PIF},
     {"PIF.get_all_records", 14, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_PIF_record_PIF},
-    {"PIF.get_all_where", 14, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_859, &xcp__T_set_ref_PIF},
-    {"PIF.get_all_records_where", 14, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_860, &xcp__T_map_ref_PIF_record_PIF},
-    {"PIF.get_uuid", 14, XM_GET_FIELD, 0, 0, 1, 1, p_861, &xcp__T_string},
-    {"PIF.get_device", 14, XM_GET_FIELD, 0, 1, 1, 1, p_862, &xcp__T_string},
-    {"PIF.get_network", 14, XM_GET_FIELD, 0, 2, 1, 1, p_863, &xcp__T_ref_network},
-    {"PIF.get_host", 14, XM_GET_FIELD, 0, 3, 1, 1, p_864, &xcp__T_ref_host},
-    {"PIF.get_MAC", 14, XM_GET_FIELD, 0, 4, 1, 1, p_865, &xcp__T_string},
-    {"PIF.get_MTU", 14, XM_GET_FIELD, 0, 5, 1, 1, p_866, &xcp__T_int},
-    {"PIF.get_VLAN", 14, XM_GET_FIELD, 0, 6, 1, 1, p_867, &xcp__T_int},
-    {"PIF.get_metrics", 14, XM_GET_FIELD, 0, 7, 1, 1, p_868, &xcp__T_ref_PIF_metrics},
-    {"PIF.get_physical", 14, XM_GET_FIELD, 0, 8, 1, 1, p_869, &xcp__T_bool},
-    {"PIF.get_currently_attached", 14, XM_GET_FIELD, 0, 9, 1, 1, p_870, &xcp__T_bool},
-    {"PIF.get_ip_configuration_mode", 14, XM_GET_FIELD, 0, 10, 1, 1, p_871, &xcp__T_ip_configuration_mode},
-    {"PIF.get_IP", 14, XM_GET_FIELD, 0, 11, 1, 1, p_872, &xcp__T_string},
-    {"PIF.get_netmask", 14, XM_GET_FIELD, 0, 12, 1, 1, p_873, &xcp__T_string},
-    {"PIF.get_gateway", 14, XM_GET_FIELD, 0, 13, 1, 1, p_874, &xcp__T_string},
-    {"PIF.get_DNS", 14, XM_GET_FIELD, 0, 14, 1, 1, p_875, &xcp__T_string},
-    {"PIF.get_bond_slave_of", 14, XM_GET_FIELD, 0, 15, 1, 1, p_876, &xcp__T_ref_Bond},
-    {"PIF.get_bond_master_of", 14, XM_GET_FIELD, 0, 16, 1, 1, p_877, &xcp__T_set_ref_Bond},
-    {"PIF.get_management", 14, XM_GET_FIELD, 0, 17, 1, 1, p_878, &xcp__T_bool},
-    {"PIF.get_other_config", 14, XM_GET_FIELD, 0, 18, 1, 1, p_879, &xcp__T_map_string_string},
-    {"PIF.set_other_config", 14, XM_SET_FIELD, 0, 18, 2, 2, p_880, &xcp__T_void},
-    {"PIF.add_to_other_config", 14, XM_ADD_TO_MAP, 0, 18, 3, 3, p_881, &xcp__T_void},
-    {"PIF.remove_from_other_config", 14, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_882, &xcp__T_void},
-    {"PIF.get_disallow_unplug", 14, XM_GET_FIELD, 0, 19, 1, 1, p_883, &xcp__T_bool},
-    {"PIF.get_ipv6_configuration_mode", 14, XM_GET_FIELD, 0, 20, 1, 1, p_884, &xcp__T_ipv6_configuration_mode},
-    {"PIF.get_IPv6", 14, XM_GET_FIELD, 0, 21, 1, 1, p_885, &xcp__T_set_string},
-    {"PIF.get_primary_address_type", 14, XM_GET_FIELD, 0, 22, 1, 1, p_886, &xcp__T_primary_address_type},
-    {"PIF.get_VLAN_master_of", 14, XM_GET_FIELD, 0, 23, 1, 1, p_887, &xcp__T_ref_VLAN},
-    {"PIF.get_VLAN_slave_of", 14, XM_GET_FIELD, 0, 24, 1, 1, p_888, &xcp__T_set_ref_VLAN},
-    {"PIF.get_tunnel_access_PIF_of", 14, XM_GET_FIELD, 0, 25, 1, 1, p_889, &xcp__T_set_ref_tunnel},
-    {"PIF.get_tunnel_transport_PIF_of", 14, XM_GET_FIELD, 0, 26, 1, 1, p_890, &xcp__T_set_ref_tunnel},
-    {"PIF.get_ipv6_gateway", 14, XM_GET_FIELD, 0, 27, 1, 1, p_891, &xcp__T_string},
-    {"PIF.get_managed", 14, XM_GET_FIELD, 0, 28, 1, 1, p_892, &xcp__T_bool},
-    {"PIF.get_properties", 14, XM_GET_FIELD, 0, 29, 1, 1, p_893, &xcp__T_map_string_string},
-    {"PIF.get_capabilities", 14, XM_GET_FIELD, 0, 30, 1, 1, p_894, &xcp__T_set_string},
-    {"PIF.get_igmp_snooping_status", 14, XM_GET_FIELD, 0, 31, 1, 1, p_895, &xcp__T_pif_igmp_status},
-    {"PIF.get_sriov_physical_PIF_of", 14, XM_GET_FIELD, 0, 32, 1, 1, p_896, &xcp__T_set_ref_network_sriov},
-    {"PIF.get_sriov_logical_PIF_of", 14, XM_GET_FIELD, 0, 33, 1, 1, p_897, &xcp__T_set_ref_network_sriov},
-    {"PIF.get_PCI", 14, XM_GET_FIELD, 0, 34, 1, 1, p_898, &xcp__T_ref_PCI},
-    {"PIF.reconfigure_ip", 14, XM_EXPLICIT, XMF_ASYNC, -1, 6, 6, p_899, &xcp__T_void},
-    {"PIF.reconfigure_ipv6", 14, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_900, &xcp__T_void},
-    {"PIF.set_primary_address_type", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_901, &xcp__T_void},
-    {"PIF.plug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_902, &xcp__T_void},
-    {"PIF.unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_903, &xcp__T_void},
-    {"PIF.scan", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_904, &xcp__T_void},
-    {"PIF.introduce", 14, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_905, &xcp__T_ref_PIF},
-    {"PIF.forget", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_906, &xcp__T_void},
-    {"PIF.set_disallow_unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_907, &xcp__T_void},
-    {"PIF.set_property", 14, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_908, &xcp__T_void},
-    {"PIF_metrics.get_record", 15, XM_GET_RECORD, 0, -1, 1, 1, p_909, &xcp__T_record_PIF_metrics},
-    {"PIF_metrics.get_by_uuid", 15, XM_GET_BY_UUID, 0, -1, 1, 1, p_910, &xcp__T_ref_PIF_metrics},
+    {"PIF.get_all_where", 14, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_860, &xcp__T_set_ref_PIF},
+    {"PIF.get_all_records_where", 14, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_861, &xcp__T_map_ref_PIF_record_PIF},
+    {"PIF.get_uuid", 14, XM_GET_FIELD, 0, 0, 1, 1, p_862, &xcp__T_string},
+    {"PIF.get_device", 14, XM_GET_FIELD, 0, 1, 1, 1, p_863, &xcp__T_string},
+    {"PIF.get_network", 14, XM_GET_FIELD, 0, 2, 1, 1, p_864, &xcp__T_ref_network},
+    {"PIF.get_host", 14, XM_GET_FIELD, 0, 3, 1, 1, p_865, &xcp__T_ref_host},
+    {"PIF.get_MAC", 14, XM_GET_FIELD, 0, 4, 1, 1, p_866, &xcp__T_string},
+    {"PIF.get_MTU", 14, XM_GET_FIELD, 0, 5, 1, 1, p_867, &xcp__T_int},
+    {"PIF.get_VLAN", 14, XM_GET_FIELD, 0, 6, 1, 1, p_868, &xcp__T_int},
+    {"PIF.get_metrics", 14, XM_GET_FIELD, 0, 7, 1, 1, p_869, &xcp__T_ref_PIF_metrics},
+    {"PIF.get_physical", 14, XM_GET_FIELD, 0, 8, 1, 1, p_870, &xcp__T_bool},
+    {"PIF.get_currently_attached", 14, XM_GET_FIELD, 0, 9, 1, 1, p_871, &xcp__T_bool},
+    {"PIF.get_ip_configuration_mode", 14, XM_GET_FIELD, 0, 10, 1, 1, p_872, &xcp__T_ip_configuration_mode},
+    {"PIF.get_IP", 14, XM_GET_FIELD, 0, 11, 1, 1, p_873, &xcp__T_string},
+    {"PIF.get_netmask", 14, XM_GET_FIELD, 0, 12, 1, 1, p_874, &xcp__T_string},
+    {"PIF.get_gateway", 14, XM_GET_FIELD, 0, 13, 1, 1, p_875, &xcp__T_string},
+    {"PIF.get_DNS", 14, XM_GET_FIELD, 0, 14, 1, 1, p_876, &xcp__T_string},
+    {"PIF.get_bond_slave_of", 14, XM_GET_FIELD, 0, 15, 1, 1, p_877, &xcp__T_ref_Bond},
+    {"PIF.get_bond_master_of", 14, XM_GET_FIELD, 0, 16, 1, 1, p_878, &xcp__T_set_ref_Bond},
+    {"PIF.get_management", 14, XM_GET_FIELD, 0, 17, 1, 1, p_879, &xcp__T_bool},
+    {"PIF.get_other_config", 14, XM_GET_FIELD, 0, 18, 1, 1, p_880, &xcp__T_map_string_string},
+    {"PIF.set_other_config", 14, XM_SET_FIELD, 0, 18, 2, 2, p_881, &xcp__T_void},
+    {"PIF.add_to_other_config", 14, XM_ADD_TO_MAP, 0, 18, 3, 3, p_882, &xcp__T_void},
+    {"PIF.remove_from_other_config", 14, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_883, &xcp__T_void},
+    {"PIF.get_disallow_unplug", 14, XM_GET_FIELD, 0, 19, 1, 1, p_884, &xcp__T_bool},
+    {"PIF.get_ipv6_configuration_mode", 14, XM_GET_FIELD, 0, 20, 1, 1, p_885, &xcp__T_ipv6_configuration_mode},
+    {"PIF.get_IPv6", 14, XM_GET_FIELD, 0, 21, 1, 1, p_886, &xcp__T_set_string},
+    {"PIF.get_primary_address_type", 14, XM_GET_FIELD, 0, 22, 1, 1, p_887, &xcp__T_primary_address_type},
+    {"PIF.get_VLAN_master_of", 14, XM_GET_FIELD, 0, 23, 1, 1, p_888, &xcp__T_ref_VLAN},
+    {"PIF.get_VLAN_slave_of", 14, XM_GET_FIELD, 0, 24, 1, 1, p_889, &xcp__T_set_ref_VLAN},
+    {"PIF.get_tunnel_access_PIF_of", 14, XM_GET_FIELD, 0, 25, 1, 1, p_890, &xcp__T_set_ref_tunnel},
+    {"PIF.get_tunnel_transport_PIF_of", 14, XM_GET_FIELD, 0, 26, 1, 1, p_891, &xcp__T_set_ref_tunnel},
+    {"PIF.get_ipv6_gateway", 14, XM_GET_FIELD, 0, 27, 1, 1, p_892, &xcp__T_string},
+    {"PIF.get_managed", 14, XM_GET_FIELD, 0, 28, 1, 1, p_893, &xcp__T_bool},
+    {"PIF.get_properties", 14, XM_GET_FIELD, 0, 29, 1, 1, p_894, &xcp__T_map_string_string},
+    {"PIF.get_capabilities", 14, XM_GET_FIELD, 0, 30, 1, 1, p_895, &xcp__T_set_string},
+    {"PIF.get_igmp_snooping_status", 14, XM_GET_FIELD, 0, 31, 1, 1, p_896, &xcp__T_pif_igmp_status},
+    {"PIF.get_sriov_physical_PIF_of", 14, XM_GET_FIELD, 0, 32, 1, 1, p_897, &xcp__T_set_ref_network_sriov},
+    {"PIF.get_sriov_logical_PIF_of", 14, XM_GET_FIELD, 0, 33, 1, 1, p_898, &xcp__T_set_ref_network_sriov},
+    {"PIF.get_PCI", 14, XM_GET_FIELD, 0, 34, 1, 1, p_899, &xcp__T_ref_PCI},
+    {"PIF.reconfigure_ip", 14, XM_EXPLICIT, XMF_ASYNC, -1, 6, 6, p_900, &xcp__T_void},
+    {"PIF.reconfigure_ipv6", 14, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_901, &xcp__T_void},
+    {"PIF.set_primary_address_type", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_902, &xcp__T_void},
+    {"PIF.plug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_903, &xcp__T_void},
+    {"PIF.unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_904, &xcp__T_void},
+    {"PIF.scan", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_905, &xcp__T_void},
+    {"PIF.introduce", 14, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_906, &xcp__T_ref_PIF},
+    {"PIF.forget", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_907, &xcp__T_void},
+    {"PIF.set_disallow_unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_908, &xcp__T_void},
+    {"PIF.set_property", 14, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_909, &xcp__T_void},
+    {"PIF_metrics.get_record", 15, XM_GET_RECORD, 0, -1, 1, 1, p_910, &xcp__T_record_PIF_metrics},
+    {"PIF_metrics.get_by_uuid", 15, XM_GET_BY_UUID, 0, -1, 1, 1, p_911, &xcp__T_ref_PIF_metrics},
     {"PIF_metrics.get_all", 15, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_PIF_metrics},
     {"PIF_metrics.get_all_records", 15, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_PIF_metrics_record_PIF_metrics},
-    {"PIF_metrics.get_all_where", 15, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_913, &xcp__T_set_ref_PIF_metrics},
-    {"PIF_metrics.get_all_records_where", 15, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_914, &xcp__T_map_ref_PIF_metrics_record_PIF_metrics},
-    {"PIF_metrics.get_uuid", 15, XM_GET_FIELD, 0, 0, 1, 1, p_915, &xcp__T_string},
-    {"PIF_metrics.get_io_read_kbs", 15, XM_GET_FIELD, 0, 1, 1, 1, p_916, &xcp__T_float},
-    {"PIF_metrics.get_io_write_kbs", 15, XM_GET_FIELD, 0, 2, 1, 1, p_917, &xcp__T_float},
-    {"PIF_metrics.get_carrier", 15, XM_GET_FIELD, 0, 3, 1, 1, p_918, &xcp__T_bool},
-    {"PIF_metrics.get_vendor_name", 15, XM_GET_FIELD, 0, 4, 1, 1, p_919, &xcp__T_string},
-    {"PIF_metrics.get_device_name", 15, XM_GET_FIELD, 0, 5, 1, 1, p_920, &xcp__T_string},
-    {"PIF_metrics.get_speed", 15, XM_GET_FIELD, 0, 6, 1, 1, p_921, &xcp__T_int},
-    {"PIF_metrics.get_duplex", 15, XM_GET_FIELD, 0, 7, 1, 1, p_922, &xcp__T_bool},
-    {"PIF_metrics.get_other_config", 15, XM_GET_FIELD, 0, 8, 1, 1, p_923, &xcp__T_map_string_string},
-    {"PIF_metrics.set_other_config", 15, XM_SET_FIELD, 0, 8, 2, 2, p_924, &xcp__T_void},
-    {"PIF_metrics.add_to_other_config", 15, XM_ADD_TO_MAP, 0, 8, 3, 3, p_925, &xcp__T_void},
-    {"PIF_metrics.remove_from_other_config", 15, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_926, &xcp__T_void},
-    {"PIF_metrics.get_vendor_id", 15, XM_GET_FIELD, 0, 9, 1, 1, p_927, &xcp__T_string},
-    {"PIF_metrics.get_device_id", 15, XM_GET_FIELD, 0, 10, 1, 1, p_928, &xcp__T_string},
-    {"PIF_metrics.get_pci_bus_path", 15, XM_GET_FIELD, 0, 11, 1, 1, p_929, &xcp__T_string},
-    {"PIF_metrics.get_last_updated", 15, XM_GET_FIELD, 0, 12, 1, 1, p_930, &xcp__T_datetime},
-    {"Bond.get_record", 16, XM_GET_RECORD, 0, -1, 1, 1, p_931, &xcp__T_record_Bond},
-    {"Bond.get_by_uuid", 16, XM_GET_BY_UUID, 0, -1, 1, 1, p_932, &xcp__T_ref_Bond},
+    {"PIF_metrics.get_all_where", 15, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_914, &xcp__T_set_ref_PIF_metrics},
+    {"PIF_metrics.get_all_records_where", 15, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_915, &xcp__T_map_ref_PIF_metrics_record_PIF_metrics},
+    {"PIF_metrics.get_uuid", 15, XM_GET_FIELD, 0, 0, 1, 1, p_916, &xcp__T_string},
+    {"PIF_metrics.get_io_read_kbs", 15, XM_GET_FIELD, 0, 1, 1, 1, p_917, &xcp__T_float},
+    {"PIF_metrics.get_io_write_kbs", 15, XM_GET_FIELD, 0, 2, 1, 1, p_918, &xcp__T_float},
+    {"PIF_metrics.get_carrier", 15, XM_GET_FIELD, 0, 3, 1, 1, p_919, &xcp__T_bool},
+    {"PIF_metrics.get_vendor_name", 15, XM_GET_FIELD, 0, 4, 1, 1, p_920, &xcp__T_string},
+    {"PIF_metrics.get_device_name", 15, XM_GET_FIELD, 0, 5, 1, 1, p_921, &xcp__T_string},
+    {"PIF_metrics.get_speed", 15, XM_GET_FIELD, 0, 6, 1, 1, p_922, &xcp__T_int},
+    {"PIF_metrics.get_duplex", 15, XM_GET_FIELD, 0, 7, 1, 1, p_923, &xcp__T_bool},
+    {"PIF_metrics.get_other_config", 15, XM_GET_FIELD, 0, 8, 1, 1, p_924, &xcp__T_map_string_string},
+    {"PIF_metrics.set_other_config", 15, XM_SET_FIELD, 0, 8, 2, 2, p_925, &xcp__T_void},
+    {"PIF_metrics.add_to_other_config", 15, XM_ADD_TO_MAP, 0, 8, 3, 3, p_926, &xcp__T_void},
+    {"PIF_metrics.remove_from_other_config", 15, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_927, &xcp__T_void},
+    {"PIF_metrics.get_vendor_id", 15, XM_GET_FIELD, 0, 9, 1, 1, p_928, &xcp__T_string},
+    {"PIF_metrics.get_device_id", 15, XM_GET_FIELD, 0, 10, 1, 1, p_929, &xcp__T_string},
+    {"PIF_metrics.get_pci_bus_path", 15, XM_GET_FIELD, 0, 11, 1, 1, p_930, &xcp__T_string},
+    {"PIF_metrics.get_last_updated", 15, XM_GET_FIELD, 0, 12, 1, 1, p_931, &xcp__T_datetime},
+    {"Bond.get_record", 16, XM_GET_RECORD, 0, -1, 1, 1, p_932, &xcp__T_record_Bond},
+    {"Bond.get_by_uuid", 16, XM_GET_BY_UUID, 0, -1, 1, 1, p_933, &xcp__T_ref_Bond},
     {"Bond.get_all", 16, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_Bond},
     {"Bond.get_all_records", 16, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_Bond_record_Bond},
-    {"Bond.get_all_where", 16, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_935, &xcp__T_set_ref_Bond},
-    {"Bond.get_all_records_where", 16, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_936, &xcp__T_map_ref_Bond_record_Bond},
-    {"Bond.get_uuid", 16, XM_GET_FIELD, 0, 0, 1, 1, p_937, &xcp__T_string},
-    {"Bond.get_master", 16, XM_GET_FIELD, 0, 1, 1, 1, p_938, &xcp__T_ref_PIF},
-    {"Bond.get_slaves", 16, XM_GET_FIELD, 0, 2, 1, 1, p_939, &xcp__T_set_ref_PIF},
-    {"Bond.get_other_config", 16, XM_GET_FIELD, 0, 3, 1, 1, p_940, &xcp__T_map_string_string},
-    {"Bond.set_other_config", 16, XM_SET_FIELD, 0, 3, 2, 2, p_941, &xcp__T_void},
-    {"Bond.add_to_other_config", 16, XM_ADD_TO_MAP, 0, 3, 3, 3, p_942, &xcp__T_void},
-    {"Bond.remove_from_other_config", 16, XM_REMOVE_FROM_MAP, 0, 3, 2, 2, p_943, &xcp__T_void},
-    {"Bond.get_mode", 16, XM_GET_FIELD, 0, 4, 1, 1, p_944, &xcp__T_bond_mode},
-    {"Bond.get_properties", 16, XM_GET_FIELD, 0, 5, 1, 1, p_945, &xcp__T_map_string_string},
-    {"Bond.get_primary_slave", 16, XM_GET_FIELD, 0, 6, 1, 1, p_946, &xcp__T_ref_PIF},
-    {"Bond.get_links_up", 16, XM_GET_FIELD, 0, 7, 1, 1, p_947, &xcp__T_int},
-    {"Bond.get_auto_update_mac", 16, XM_GET_FIELD, 0, 8, 1, 1, p_948, &xcp__T_bool},
-    {"Bond.create", 16, XM_EXPLICIT, XMF_ASYNC, -1, 5, 3, p_949, &xcp__T_ref_Bond},
-    {"Bond.destroy", 16, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_950, &xcp__T_void},
-    {"Bond.set_mode", 16, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_951, &xcp__T_void},
-    {"Bond.set_property", 16, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_952, &xcp__T_void},
-    {"VLAN.get_record", 17, XM_GET_RECORD, 0, -1, 1, 1, p_953, &xcp__T_record_VLAN},
-    {"VLAN.get_by_uuid", 17, XM_GET_BY_UUID, 0, -1, 1, 1, p_954, &xcp__T_ref_VLAN},
+    {"Bond.get_all_where", 16, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_936, &xcp__T_set_ref_Bond},
+    {"Bond.get_all_records_where", 16, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_937, &xcp__T_map_ref_Bond_record_Bond},
+    {"Bond.get_uuid", 16, XM_GET_FIELD, 0, 0, 1, 1, p_938, &xcp__T_string},
+    {"Bond.get_master", 16, XM_GET_FIELD, 0, 1, 1, 1, p_939, &xcp__T_ref_PIF},
+    {"Bond.get_slaves", 16, XM_GET_FIELD, 0, 2, 1, 1, p_940, &xcp__T_set_ref_PIF},
+    {"Bond.get_other_config", 16, XM_GET_FIELD, 0, 3, 1, 1, p_941, &xcp__T_map_string_string},
+    {"Bond.set_other_config", 16, XM_SET_FIELD, 0, 3, 2, 2, p_942, &xcp__T_void},
+    {"Bond.add_to_other_config", 16, XM_ADD_TO_MAP, 0, 3, 3, 3, p_943, &xcp__T_void},
+    {"Bond.remove_from_other_config", 16, XM_REMOVE_FROM_MAP, 0, 3, 2, 2, p_944, &xcp__T_void},
+    {"Bond.get_mode", 16, XM_GET_FIELD, 0, 4, 1, 1, p_945, &xcp__T_bond_mode},
+    {"Bond.get_properties", 16, XM_GET_FIELD, 0, 5, 1, 1, p_946, &xcp__T_map_string_string},
+    {"Bond.get_primary_slave", 16, XM_GET_FIELD, 0, 6, 1, 1, p_947, &xcp__T_ref_PIF},
+    {"Bond.get_links_up", 16, XM_GET_FIELD, 0, 7, 1, 1, p_948, &xcp__T_int},
+    {"Bond.get_auto_update_mac", 16, XM_GET_FIELD, 0, 8, 1, 1, p_949, &xcp__T_bool},
+    {"Bond.create", 16, XM_EXPLICIT, XMF_ASYNC, -1, 5, 3, p_950, &xcp__T_ref_Bond},
+    {"Bond.destroy", 16, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_951, &xcp__T_void},
+    {"Bond.set_mode", 16, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_952, &xcp__T_void},
+    {"Bond.set_property", 16, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_953, &xcp__T_void},
+    {"VLAN.get_record", 17, XM_GET_RECORD, 0, -1, 1, 1, p_954, &xcp__T_record_VLAN},
+    {"VLAN.get_by_uuid", 17, XM_GET_BY_UUID, 0, -1, 1, 1, p_955, &xcp__T_ref_VLAN},
     {"VLAN.get_all", 17, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VLAN},
     {"VLAN.get_all_records", 17, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VLAN_record_VLAN},
-    {"VLAN.get_all_where", 17, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_957, &xcp__T_set_ref_VLAN},
-    {"VLAN.get_all_records_where", 17, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_958, &xcp__T_map_ref_VLAN_record_VLAN},
-    {"VLAN.get_uuid", 17, XM_GET_FIELD, 0, 0, 1, 1, p_959, &xcp__T_string},
-    {"VLAN.get_tagged_PIF", 17, XM_GET_FIELD, 0, 1, 1, 1, p_960, &xcp__T_ref_PIF},
-    {"VLAN.get_untagged_PIF", 17, XM_GET_FIELD, 0, 2, 1, 1, p_961, &xcp__T_ref_PIF},
-    {"VLAN.get_tag", 17, XM_GET_FIELD, 0, 3, 1, 1, p_962, &xcp__T_int},
-    {"VLAN.get_other_config", 17, XM_GET_FIELD, 0, 4, 1, 1, p_963, &xcp__T_map_string_string},
-    {"VLAN.set_other_config", 17, XM_SET_FIELD, 0, 4, 2, 2, p_964, &xcp__T_void},
-    {"VLAN.add_to_other_config", 17, XM_ADD_TO_MAP, 0, 4, 3, 3, p_965, &xcp__T_void},
-    {"VLAN.remove_from_other_config", 17, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_966, &xcp__T_void},
-    {"VLAN.create", 17, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_967, &xcp__T_ref_VLAN},
-    {"VLAN.destroy", 17, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_968, &xcp__T_void},
-    {"task.get_record", 18, XM_GET_RECORD, 0, -1, 1, 1, p_969, &xcp__T_record_task},
-    {"task.get_by_uuid", 18, XM_GET_BY_UUID, 0, -1, 1, 1, p_970, &xcp__T_ref_task},
-    {"task.get_by_name_label", 18, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_971, &xcp__T_set_ref_task},
+    {"VLAN.get_all_where", 17, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_958, &xcp__T_set_ref_VLAN},
+    {"VLAN.get_all_records_where", 17, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_959, &xcp__T_map_ref_VLAN_record_VLAN},
+    {"VLAN.get_uuid", 17, XM_GET_FIELD, 0, 0, 1, 1, p_960, &xcp__T_string},
+    {"VLAN.get_tagged_PIF", 17, XM_GET_FIELD, 0, 1, 1, 1, p_961, &xcp__T_ref_PIF},
+    {"VLAN.get_untagged_PIF", 17, XM_GET_FIELD, 0, 2, 1, 1, p_962, &xcp__T_ref_PIF},
+    {"VLAN.get_tag", 17, XM_GET_FIELD, 0, 3, 1, 1, p_963, &xcp__T_int},
+    {"VLAN.get_other_config", 17, XM_GET_FIELD, 0, 4, 1, 1, p_964, &xcp__T_map_string_string},
+    {"VLAN.set_other_config", 17, XM_SET_FIELD, 0, 4, 2, 2, p_965, &xcp__T_void},
+    {"VLAN.add_to_other_config", 17, XM_ADD_TO_MAP, 0, 4, 3, 3, p_966, &xcp__T_void},
+    {"VLAN.remove_from_other_config", 17, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_967, &xcp__T_void},
+    {"VLAN.create", 17, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_968, &xcp__T_ref_VLAN},
+    {"VLAN.destroy", 17, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_969, &xcp__T_void},
+    {"task.get_record", 18, XM_GET_RECORD, 0, -1, 1, 1, p_970, &xcp__T_record_task},
+    {"task.get_by_uuid", 18, XM_GET_BY_UUID, 0, -1, 1, 1, p_971, &xcp__T_ref_task},
+    {"task.get_by_name_label", 18, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_972, &xcp__T_set_ref_task},
     {"task.get_all", 18, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_task},
     {"task.get_all_records", 18, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_task_record_task},
-    {"task.get_all_where", 18, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_974, &xcp__T_set_ref_task},
-    {"task.get_all_records_where", 18, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_975, &xcp__T_map_ref_task_record_task},
-    {"task.get_uuid", 18, XM_GET_FIELD, 0, 0, 1, 1, p_976, &xcp__T_string},
-    {"task.get_name_label", 18, XM_GET_FIELD, 0, 1, 1, 1, p_977, &xcp__T_string},
-    {"task.get_name_description", 18, XM_GET_FIELD, 0, 2, 1, 1, p_978, &xcp__T_string},
-    {"task.get_allowed_operations", 18, XM_GET_FIELD, 0, 3, 1, 1, p_979, &xcp__T_set_task_allowed_operations},
-    {"task.get_current_operations", 18, XM_GET_FIELD, 0, 4, 1, 1, p_980, &xcp__T_map_string_task_allowed_operations},
-    {"task.get_created", 18, XM_GET_FIELD, 0, 5, 1, 1, p_981, &xcp__T_datetime},
-    {"task.get_finished", 18, XM_GET_FIELD, 0, 6, 1, 1, p_982, &xcp__T_datetime},
-    {"task.get_status", 18, XM_GET_FIELD, 0, 7, 1, 1, p_983, &xcp__T_task_status_type},
-    {"task.get_resident_on", 18, XM_GET_FIELD, 0, 8, 1, 1, p_984, &xcp__T_ref_host},
-    {"task.get_progress", 18, XM_GET_FIELD, 0, 9, 1, 1, p_985, &xcp__T_float},
-    {"task.get_type", 18, XM_GET_FIELD, 0, 10, 1, 1, p_986, &xcp__T_string},
-    {"task.get_result", 18, XM_GET_FIELD, 0, 11, 1, 1, p_987, &xcp__T_string},
-    {"task.get_error_info", 18, XM_GET_FIELD, 0, 12, 1, 1, p_988, &xcp__T_set_string},
-    {"task.get_other_config", 18, XM_GET_FIELD, 0, 13, 1, 1, p_989, &xcp__T_map_string_string},
-    {"task.set_other_config", 18, XM_SET_FIELD, 0, 13, 2, 2, p_990, &xcp__T_void},
-    {"task.add_to_other_config", 18, XM_ADD_TO_MAP, 0, 13, 3, 3, p_991, &xcp__T_void},
-    {"task.remove_from_other_config", 18, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_992, &xcp__T_void},
-    {"task.get_backtrace", 18, XM_GET_FIELD, 0, 14, 1, 1, p_993, &xcp__T_string},
-    {"task.get_subtask_of", 18, XM_GET_FIELD, 0, 15, 1, 1, p_994, &xcp__T_ref_task},
-    {"task.get_subtasks", 18, XM_GET_FIELD, 0, 16, 1, 1, p_995, &xcp__T_set_ref_task},
-    {"task.create", 18, XM_EXPLICIT, 0, -1, 2, 2, p_996, &xcp__T_ref_task},
-    {"task.destroy", 18, XM_EXPLICIT, 0, -1, 1, 1, p_997, &xcp__T_void},
-    {"task.cancel", 18, XM_EXPLICIT, 0, -1, 1, 1, p_998, &xcp__T_void},
-    {"task.set_status", 18, XM_EXPLICIT, 0, -1, 2, 2, p_999, &xcp__T_void},
-    {"task.set_progress", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1000, &xcp__T_void},
-    {"task.set_result", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1001, &xcp__T_void},
-    {"task.set_error_info", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1002, &xcp__T_void},
-    {"task.set_resident_on", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1003, &xcp__T_void},
-    {"event.from", 19, XM_EXPLICIT, 0, -1, 3, 3, p_1004, &xcp__T_any},
-    {"event.inject", 19, XM_EXPLICIT, 0, -1, 2, 2, p_1005, &xcp__T_string},
+    {"task.get_all_where", 18, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_975, &xcp__T_set_ref_task},
+    {"task.get_all_records_where", 18, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_976, &xcp__T_map_ref_task_record_task},
+    {"task.get_uuid", 18, XM_GET_FIELD, 0, 0, 1, 1, p_977, &xcp__T_string},
+    {"task.get_name_label", 18, XM_GET_FIELD, 0, 1, 1, 1, p_978, &xcp__T_string},
+    {"task.get_name_description", 18, XM_GET_FIELD, 0, 2, 1, 1, p_979, &xcp__T_string},
+    {"task.get_allowed_operations", 18, XM_GET_FIELD, 0, 3, 1, 1, p_980, &xcp__T_set_task_allowed_operations},
+    {"task.get_current_operations", 18, XM_GET_FIELD, 0, 4, 1, 1, p_981, &xcp__T_map_string_task_allowed_operations},
+    {"task.get_created", 18, XM_GET_FIELD, 0, 5, 1, 1, p_982, &xcp__T_datetime},
+    {"task.get_finished", 18, XM_GET_FIELD, 0, 6, 1, 1, p_983, &xcp__T_datetime},
+    {"task.get_status", 18, XM_GET_FIELD, 0, 7, 1, 1, p_984, &xcp__T_task_status_type},
+    {"task.get_resident_on", 18, XM_GET_FIELD, 0, 8, 1, 1, p_985, &xcp__T_ref_host},
+    {"task.get_progress", 18, XM_GET_FIELD, 0, 9, 1, 1, p_986, &xcp__T_float},
+    {"task.get_type", 18, XM_GET_FIELD, 0, 10, 1, 1, p_987, &xcp__T_string},
+    {"task.get_result", 18, XM_GET_FIELD, 0, 11, 1, 1, p_988, &xcp__T_string},
+    {"task.get_error_info", 18, XM_GET_FIELD, 0, 12, 1, 1, p_989, &xcp__T_set_string},
+    {"task.get_other_config", 18, XM_GET_FIELD, 0, 13, 1, 1, p_990, &xcp__T_map_string_string},
+    {"task.set_other_config", 18, XM_SET_FIELD, 0, 13, 2, 2, p_991, &xcp__T_void},
+    {"task.add_to_other_config", 18, XM_ADD_TO_MAP, 0, 13, 3, 3, p_992, &xcp__T_void},
+    {"task.remove_from_other_config", 18, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_993, &xcp__T_void},
+    {"task.get_backtrace", 18, XM_GET_FIELD, 0, 14, 1, 1, p_994, &xcp__T_string},
+    {"task.get_subtask_of", 18, XM_GET_FIELD, 0, 15, 1, 1, p_995, &xcp__T_ref_task},
+    {"task.get_subtasks", 18, XM_GET_FIELD, 0, 16, 1, 1, p_996, &xcp__T_set_ref_task},
+    {"task.create", 18, XM_EXPLICIT, 0, -1, 2, 2, p_997, &xcp__T_ref_task},
+    {"task.destroy", 18, XM_EXPLICIT, 0, -1, 1, 1, p_998, &xcp__T_void},
+    {"task.cancel", 18, XM_EXPLICIT, 0, -1, 1, 1, p_999, &xcp__T_void},
+    {"task.set_status", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1000, &xcp__T_void},
+    {"task.set_progress", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1001, &xcp__T_void},
+    {"task.set_result", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1002, &xcp__T_void},
+    {"task.set_error_info", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1003, &xcp__T_void},
+    {"task.set_resident_on", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1004, &xcp__T_void},
+    {"event.from", 19, XM_EXPLICIT, 0, -1, 3, 3, p_1005, &xcp__T_any},
+    {"event.inject", 19, XM_EXPLICIT, 0, -1, 2, 2, p_1006, &xcp__T_string},
     {"event.get_current_id", 19, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_int},
-    {"event.register", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1007, &xcp__T_void},
-    {"event.unregister", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1008, &xcp__T_void},
+    {"event.register", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1008, &xcp__T_void},
+    {"event.unregister", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1009, &xcp__T_void},
     {"event.next", 19, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_any},
-    {"message.get_record", 20, XM_GET_RECORD, 0, -1, 1, 1, p_1010, &xcp__T_record_message},
-    {"message.get_by_uuid", 20, XM_GET_BY_UUID, 0, -1, 1, 1, p_1011, &xcp__T_ref_message},
+    {"message.get_record", 20, XM_GET_RECORD, 0, -1, 1, 1, p_1011, &xcp__T_record_message},
+    {"message.get_by_uuid", 20, XM_GET_BY_UUID, 0, -1, 1, 1, p_1012, &xcp__T_ref_message},
     {"message.get_all", 20, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_message},
     {"message.get_all_records", 20, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_message_record_message},
-    {"message.get_all_where", 20, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1014, &xcp__T_set_ref_message},
-    {"message.get_all_records_where", 20, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1015, &xcp__T_map_ref_message_record_message},
-    {"message.get_uuid", 20, XM_GET_FIELD, 0, 0, 1, 1, p_1016, &xcp__T_string},
-    {"message.get_name", 20, XM_GET_FIELD, 0, 1, 1, 1, p_1017, &xcp__T_string},
-    {"message.get_priority", 20, XM_GET_FIELD, 0, 2, 1, 1, p_1018, &xcp__T_int},
-    {"message.get_cls", 20, XM_GET_FIELD, 0, 3, 1, 1, p_1019, &xcp__T_cls},
-    {"message.get_obj_uuid", 20, XM_GET_FIELD, 0, 4, 1, 1, p_1020, &xcp__T_string},
-    {"message.get_timestamp", 20, XM_GET_FIELD, 0, 5, 1, 1, p_1021, &xcp__T_datetime},
-    {"message.get_body", 20, XM_GET_FIELD, 0, 6, 1, 1, p_1022, &xcp__T_string},
-    {"message.create", 20, XM_EXPLICIT, 0, -1, 5, 5, p_1023, &xcp__T_ref_message},
-    {"message.destroy", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1024, &xcp__T_void},
-    {"message.destroy_many", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1025, &xcp__T_void},
-    {"message.get", 20, XM_EXPLICIT, 0, -1, 3, 3, p_1026, &xcp__T_map_ref_message_record_message},
-    {"message.get_since", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1027, &xcp__T_map_ref_message_record_message},
-    {"console.get_record", 21, XM_GET_RECORD, 0, -1, 1, 1, p_1028, &xcp__T_record_console},
-    {"console.get_by_uuid", 21, XM_GET_BY_UUID, 0, -1, 1, 1, p_1029, &xcp__T_ref_console},
+    {"message.get_all_where", 20, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1015, &xcp__T_set_ref_message},
+    {"message.get_all_records_where", 20, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1016, &xcp__T_map_ref_message_record_message},
+    {"message.get_uuid", 20, XM_GET_FIELD, 0, 0, 1, 1, p_1017, &xcp__T_string},
+    {"message.get_name", 20, XM_GET_FIELD, 0, 1, 1, 1, p_1018, &xcp__T_string},
+    {"message.get_priority", 20, XM_GET_FIELD, 0, 2, 1, 1, p_1019, &xcp__T_int},
+    {"message.get_cls", 20, XM_GET_FIELD, 0, 3, 1, 1, p_1020, &xcp__T_cls},
+    {"message.get_obj_uuid", 20, XM_GET_FIELD, 0, 4, 1, 1, p_1021, &xcp__T_string},
+    {"message.get_timestamp", 20, XM_GET_FIELD, 0, 5, 1, 1, p_1022, &xcp__T_datetime},
+    {"message.get_body", 20, XM_GET_FIELD, 0, 6, 1, 1, p_1023, &xcp__T_string},
+    {"message.create", 20, XM_EXPLICIT, 0, -1, 5, 5, p_1024, &xcp__T_ref_message},
+    {"message.destroy", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1025, &xcp__T_void},
+    {"message.destroy_many", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1026, &xcp__T_void},
+    {"message.get", 20, XM_EXPLICIT, 0, -1, 3, 3, p_1027, &xcp__T_map_ref_message_record_message},
+    {"message.get_since", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1028, &xcp__T_map_ref_message_record_message},
+    {"console.get_record", 21, XM_GET_RECORD, 0, -1, 1, 1, p_1029, &xcp__T_record_console},
+    {"console.get_by_uuid", 21, XM_GET_BY_UUID, 0, -1, 1, 1, p_1030, &xcp__T_ref_console},
     {"console.get_all", 21, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_console},
     {"console.get_all_records", 21, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_console_record_console},
-    {"console.get_all_where", 21, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1032, &xcp__T_set_ref_console},
-    {"console.get_all_records_where", 21, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1033, &xcp__T_map_ref_console_record_console},
-    {"console.get_uuid", 21, XM_GET_FIELD, 0, 0, 1, 1, p_1034, &xcp__T_string},
-    {"console.get_protocol", 21, XM_GET_FIELD, 0, 1, 1, 1, p_1035, &xcp__T_console_protocol},
-    {"console.get_location", 21, XM_GET_FIELD, 0, 2, 1, 1, p_1036, &xcp__T_string},
-    {"console.get_VM", 21, XM_GET_FIELD, 0, 3, 1, 1, p_1037, &xcp__T_ref_VM},
-    {"console.get_other_config", 21, XM_GET_FIELD, 0, 4, 1, 1, p_1038, &xcp__T_map_string_string},
-    {"console.set_other_config", 21, XM_SET_FIELD, 0, 4, 2, 2, p_1039, &xcp__T_void},
-    {"console.add_to_other_config", 21, XM_ADD_TO_MAP, 0, 4, 3, 3, p_1040, &xcp__T_void},
-    {"console.remove_from_other_config", 21, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_1041, &xcp__T_void},
-    {"console.create", 21, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1042, &xcp__T_ref_console},
-    {"console.destroy", 21, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1043, &xcp__T_void},
-    {"blob.get_record", 22, XM_GET_RECORD, 0, -1, 1, 1, p_1044, &xcp__T_record_blob},
-    {"blob.get_by_uuid", 22, XM_GET_BY_UUID, 0, -1, 1, 1, p_1045, &xcp__T_ref_blob},
-    {"blob.get_by_name_label", 22, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1046, &xcp__T_set_ref_blob},
+    {"console.get_all_where", 21, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1033, &xcp__T_set_ref_console},
+    {"console.get_all_records_where", 21, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1034, &xcp__T_map_ref_console_record_console},
+    {"console.get_uuid", 21, XM_GET_FIELD, 0, 0, 1, 1, p_1035, &xcp__T_string},
+    {"console.get_protocol", 21, XM_GET_FIELD, 0, 1, 1, 1, p_1036, &xcp__T_console_protocol},
+    {"console.get_location", 21, XM_GET_FIELD, 0, 2, 1, 1, p_1037, &xcp__T_string},
+    {"console.get_VM", 21, XM_GET_FIELD, 0, 3, 1, 1, p_1038, &xcp__T_ref_VM},
+    {"console.get_other_config", 21, XM_GET_FIELD, 0, 4, 1, 1, p_1039, &xcp__T_map_string_string},
+    {"console.set_other_config", 21, XM_SET_FIELD, 0, 4, 2, 2, p_1040, &xcp__T_void},
+    {"console.add_to_other_config", 21, XM_ADD_TO_MAP, 0, 4, 3, 3, p_1041, &xcp__T_void},
+    {"console.remove_from_other_config", 21, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_1042, &xcp__T_void},
+    {"console.create", 21, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1043, &xcp__T_ref_console},
+    {"console.destroy", 21, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1044, &xcp__T_void},
+    {"blob.get_record", 22, XM_GET_RECORD, 0, -1, 1, 1, p_1045, &xcp__T_record_blob},
+    {"blob.get_by_uuid", 22, XM_GET_BY_UUID, 0, -1, 1, 1, p_1046, &xcp__T_ref_blob},
+    {"blob.get_by_name_label", 22, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1047, &xcp__T_set_ref_blob},
     {"blob.get_all", 22, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_blob},
     {"blob.get_all_records", 22, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_blob_record_blob},
-    {"blob.get_all_where", 22, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1049, &xcp__T_set_ref_blob},
-    {"blob.get_all_records_where", 22, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1050, &xcp__T_map_ref_blob_record_blob},
-    {"blob.get_uuid", 22, XM_GET_FIELD, 0, 0, 1, 1, p_1051, &xcp__T_string},
-    {"blob.get_name_label", 22, XM_GET_FIELD, 0, 1, 1, 1, p_1052, &xcp__T_string},
-    {"blob.set_name_label", 22, XM_SET_FIELD, 0, 1, 2, 2, p_1053, &xcp__T_void},
-    {"blob.get_name_description", 22, XM_GET_FIELD, 0, 2, 1, 1, p_1054, &xcp__T_string},
-    {"blob.set_name_description", 22, XM_SET_FIELD, 0, 2, 2, 2, p_1055, &xcp__T_void},
-    {"blob.get_size", 22, XM_GET_FIELD, 0, 3, 1, 1, p_1056, &xcp__T_int},
-    {"blob.get_public", 22, XM_GET_FIELD, 0, 4, 1, 1, p_1057, &xcp__T_bool},
-    {"blob.set_public", 22, XM_SET_FIELD, 0, 4, 2, 2, p_1058, &xcp__T_void},
-    {"blob.get_mime_type", 22, XM_GET_FIELD, 0, 5, 1, 1, p_1059, &xcp__T_string},
-    {"blob.get_last_updated", 22, XM_GET_FIELD, 0, 6, 1, 1, p_1060, &xcp__T_datetime},
-    {"blob.create", 22, XM_EXPLICIT, 0, -1, 2, 1, p_1061, &xcp__T_ref_blob},
-    {"blob.destroy", 22, XM_EXPLICIT, 0, -1, 1, 1, p_1062, &xcp__T_void},
-    {"secret.get_record", 23, XM_GET_RECORD, 0, -1, 1, 1, p_1063, &xcp__T_record_secret},
-    {"secret.get_by_uuid", 23, XM_GET_BY_UUID, 0, -1, 1, 1, p_1064, &xcp__T_ref_secret},
+    {"blob.get_all_where", 22, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1050, &xcp__T_set_ref_blob},
+    {"blob.get_all_records_where", 22, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1051, &xcp__T_map_ref_blob_record_blob},
+    {"blob.get_uuid", 22, XM_GET_FIELD, 0, 0, 1, 1, p_1052, &xcp__T_string},
+    {"blob.get_name_label", 22, XM_GET_FIELD, 0, 1, 1, 1, p_1053, &xcp__T_string},
+    {"blob.set_name_label", 22, XM_SET_FIELD, 0, 1, 2, 2, p_1054, &xcp__T_void},
+    {"blob.get_name_description", 22, XM_GET_FIELD, 0, 2, 1, 1, p_1055, &xcp__T_string},
+    {"blob.set_name_description", 22, XM_SET_FIELD, 0, 2, 2, 2, p_1056, &xcp__T_void},
+    {"blob.get_size", 22, XM_GET_FIELD, 0, 3, 1, 1, p_1057, &xcp__T_int},
+    {"blob.get_public", 22, XM_GET_FIELD, 0, 4, 1, 1, p_1058, &xcp__T_bool},
+    {"blob.set_public", 22, XM_SET_FIELD, 0, 4, 2, 2, p_1059, &xcp__T_void},
+    {"blob.get_mime_type", 22, XM_GET_FIELD, 0, 5, 1, 1, p_1060, &xcp__T_string},
+    {"blob.get_last_updated", 22, XM_GET_FIELD, 0, 6, 1, 1, p_1061, &xcp__T_datetime},
+    {"blob.create", 22, XM_EXPLICIT, 0, -1, 2, 1, p_1062, &xcp__T_ref_blob},
+    {"blob.destroy", 22, XM_EXPLICIT, 0, -1, 1, 1, p_1063, &xcp__T_void},
+    {"secret.get_record", 23, XM_GET_RECORD, 0, -1, 1, 1, p_1064, &xcp__T_record_secret},
+    {"secret.get_by_uuid", 23, XM_GET_BY_UUID, 0, -1, 1, 1, p_1065, &xcp__T_ref_secret},
     {"secret.get_all", 23, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_secret},
     {"secret.get_all_records", 23, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_secret_record_secret},
-    {"secret.get_all_where", 23, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1067, &xcp__T_set_ref_secret},
-    {"secret.get_all_records_where", 23, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1068, &xcp__T_map_ref_secret_record_secret},
-    {"secret.get_uuid", 23, XM_GET_FIELD, 0, 0, 1, 1, p_1069, &xcp__T_string},
-    {"secret.get_value", 23, XM_GET_FIELD, 0, 1, 1, 1, p_1070, &xcp__T_string},
-    {"secret.set_value", 23, XM_SET_FIELD, 0, 1, 2, 2, p_1071, &xcp__T_void},
-    {"secret.get_other_config", 23, XM_GET_FIELD, 0, 2, 1, 1, p_1072, &xcp__T_map_string_string},
-    {"secret.set_other_config", 23, XM_SET_FIELD, 0, 2, 2, 2, p_1073, &xcp__T_void},
-    {"secret.add_to_other_config", 23, XM_ADD_TO_MAP, 0, 2, 3, 3, p_1074, &xcp__T_void},
-    {"secret.remove_from_other_config", 23, XM_REMOVE_FROM_MAP, 0, 2, 2, 2, p_1075, &xcp__T_void},
-    {"secret.create", 23, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1076, &xcp__T_ref_secret},
-    {"secret.destroy", 23, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1077, &xcp__T_void},
-    {"secret.introduce", 23, XM_EXPLICIT, 0, -1, 3, 3, p_1078, &xcp__T_ref_secret},
-    {"pool_update.get_record", 24, XM_GET_RECORD, 0, -1, 1, 1, p_1079, &xcp__T_record_pool_update},
-    {"pool_update.get_by_uuid", 24, XM_GET_BY_UUID, 0, -1, 1, 1, p_1080, &xcp__T_ref_pool_update},
-    {"pool_update.get_by_name_label", 24, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1081, &xcp__T_set_ref_pool_update},
+    {"secret.get_all_where", 23, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1068, &xcp__T_set_ref_secret},
+    {"secret.get_all_records_where", 23, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1069, &xcp__T_map_ref_secret_record_secret},
+    {"secret.get_uuid", 23, XM_GET_FIELD, 0, 0, 1, 1, p_1070, &xcp__T_string},
+    {"secret.get_value", 23, XM_GET_FIELD, 0, 1, 1, 1, p_1071, &xcp__T_string},
+    {"secret.set_value", 23, XM_SET_FIELD, 0, 1, 2, 2, p_1072, &xcp__T_void},
+    {"secret.get_other_config", 23, XM_GET_FIELD, 0, 2, 1, 1, p_1073, &xcp__T_map_string_string},
+    {"secret.set_other_config", 23, XM_SET_FIELD, 0, 2, 2, 2, p_1074, &xcp__T_void},
+    {"secret.add_to_other_config", 23, XM_ADD_TO_MAP, 0, 2, 3, 3, p_1075, &xcp__T_void},
+    {"secret.remove_from_other_config", 23, XM_REMOVE_FROM_MAP, 0, 2, 2, 2, p_1076, &xcp__T_void},
+    {"secret.create", 23, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1077, &xcp__T_ref_secret},
+    {"secret.destroy", 23, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1078, &xcp__T_void},
+    {"secret.introduce", 23, XM_EXPLICIT, 0, -1, 3, 3, p_1079, &xcp__T_ref_secret},
+    {"pool_update.get_record", 24, XM_GET_RECORD, 0, -1, 1, 1, p_1080, &xcp__T_record_pool_update},
+    {"pool_update.get_by_uuid", 24, XM_GET_BY_UUID, 0, -1, 1, 1, p_1081, &xcp__T_ref_pool_update},
+    {"pool_update.get_by_name_label", 24, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1082, &xcp__T_set_ref_pool_update},
     {"pool_update.get_all", 24, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_pool_update},
     {"pool_update.get_all_records", 24, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_pool_update_record_pool_update},
-    {"pool_update.get_all_where", 24, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1084, &xcp__T_set_ref_pool_update},
-    {"pool_update.get_all_records_where", 24, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1085, &xcp__T_map_ref_pool_update_record_pool_update},
-    {"pool_update.get_uuid", 24, XM_GET_FIELD, 0, 0, 1, 1, p_1086, &xcp__T_string},
-    {"pool_update.get_name_label", 24, XM_GET_FIELD, 0, 1, 1, 1, p_1087, &xcp__T_string},
-    {"pool_update.get_version", 24, XM_GET_FIELD, 0, 2, 1, 1, p_1088, &xcp__T_string},
-    {"pool_update.get_installation_size", 24, XM_GET_FIELD, 0, 3, 1, 1, p_1089, &xcp__T_int},
-    {"pool_update.get_key", 24, XM_GET_FIELD, 0, 4, 1, 1, p_1090, &xcp__T_string},
-    {"pool_update.get_after_apply_guidance", 24, XM_GET_FIELD, 0, 5, 1, 1, p_1091, &xcp__T_set_update_after_apply_guidance},
-    {"pool_update.get_vdi", 24, XM_GET_FIELD, 0, 6, 1, 1, p_1092, &xcp__T_ref_VDI},
-    {"pool_update.get_hosts", 24, XM_GET_FIELD, 0, 7, 1, 1, p_1093, &xcp__T_set_ref_host},
-    {"pool_update.get_other_config", 24, XM_GET_FIELD, 0, 8, 1, 1, p_1094, &xcp__T_map_string_string},
-    {"pool_update.set_other_config", 24, XM_SET_FIELD, 0, 8, 2, 2, p_1095, &xcp__T_void},
-    {"pool_update.add_to_other_config", 24, XM_ADD_TO_MAP, 0, 8, 3, 3, p_1096, &xcp__T_void},
-    {"pool_update.remove_from_other_config", 24, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_1097, &xcp__T_void},
-    {"pool_update.get_enforce_homogeneity", 24, XM_GET_FIELD, 0, 9, 1, 1, p_1098, &xcp__T_bool},
-    {"pool_update.get_name_description", 24, XM_GET_FIELD, 0, 10, 1, 1, p_1099, &xcp__T_string},
-    {"pool_update.introduce", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1100, &xcp__T_ref_pool_update},
-    {"pool_update.precheck", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1101, &xcp__T_livepatch_status},
-    {"pool_update.apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1102, &xcp__T_void},
-    {"pool_update.pool_apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1103, &xcp__T_void},
-    {"pool_update.pool_clean", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1104, &xcp__T_void},
-    {"pool_update.destroy", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1105, &xcp__T_void},
+    {"pool_update.get_all_where", 24, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1085, &xcp__T_set_ref_pool_update},
+    {"pool_update.get_all_records_where", 24, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1086, &xcp__T_map_ref_pool_update_record_pool_update},
+    {"pool_update.get_uuid", 24, XM_GET_FIELD, 0, 0, 1, 1, p_1087, &xcp__T_string},
+    {"pool_update.get_name_label", 24, XM_GET_FIELD, 0, 1, 1, 1, p_1088, &xcp__T_string},
+    {"pool_update.get_version", 24, XM_GET_FIELD, 0, 2, 1, 1, p_1089, &xcp__T_string},
+    {"pool_update.get_installation_size", 24, XM_GET_FIELD, 0, 3, 1, 1, p_1090, &xcp__T_int},
+    {"pool_update.get_key", 24, XM_GET_FIELD, 0, 4, 1, 1, p_1091, &xcp__T_string},
+    {"pool_update.get_after_apply_guidance", 24, XM_GET_FIELD, 0, 5, 1, 1, p_1092, &xcp__T_set_update_after_apply_guidance},
+    {"pool_update.get_vdi", 24, XM_GET_FIELD, 0, 6, 1, 1, p_1093, &xcp__T_ref_VDI},
+    {"pool_update.get_hosts", 24, XM_GET_FIELD, 0, 7, 1, 1, p_1094, &xcp__T_set_ref_host},
+    {"pool_update.get_other_config", 24, XM_GET_FIELD, 0, 8, 1, 1, p_1095, &xcp__T_map_string_string},
+    {"pool_update.set_other_config", 24, XM_SET_FIELD, 0, 8, 2, 2, p_1096, &xcp__T_void},
+    {"pool_update.add_to_other_config", 24, XM_ADD_TO_MAP, 0, 8, 3, 3, p_1097, &xcp__T_void},
+    {"pool_update.remove_from_other_config", 24, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_1098, &xcp__T_void},
+    {"pool_update.get_enforce_homogeneity", 24, XM_GET_FIELD, 0, 9, 1, 1, p_1099, &xcp__T_bool},
+    {"pool_update.get_name_description", 24, XM_GET_FIELD, 0, 10, 1, 1, p_1100, &xcp__T_string},
+    {"pool_update.introduce", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1101, &xcp__T_ref_pool_update},
+    {"pool_update.precheck", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1102, &xcp__T_livepatch_status},
+    {"pool_update.apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1103, &xcp__T_void},
+    {"pool_update.pool_apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1104, &xcp__T_void},
+    {"pool_update.pool_clean", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1105, &xcp__T_void},
+    {"pool_update.destroy", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1106, &xcp__T_void},
 };
-const int xcp__nmessages = 1106;
+const int xcp__nmessages = 1107;
 const xcp_message_info xcp__message_infos[] = {
     {"session.get_record", "session", 1, pn_0, pt_0, pd_0, "record:session", false, true},
     {"session.get_by_uuid", "session", 1, pn_1, pt_1, pd_1, "ref:session", false, true},
@@ -7570,592 +7595,593 @@ const xcp_message_info xcp__message_infos[] = {
     {"VDI.enable_cbt", "VDI", 1, pn_687, pt_687, pd_687, "void", true, true},
     {"VDI.disable_cbt", "VDI", 1, pn_688, pt_688, pd_688, "void", true, true},
     {"VDI.list_changed_blocks", "VDI", 2, pn_689, pt_689, pd_689, "string", true, true},
-    {"VDI.data_destroy", "VDI", 1, pn_690, pt_690, pd_690, "void", true, true},
-    {"SR.get_record", "SR", 1, pn_691, pt_691, pd_691, "record:SR", false, true},
-    {"SR.get_by_uuid", "SR", 1, pn_692, pt_692, pd_692, "ref:SR", false, true},
-    {"SR.get_by_name_label", "SR", 1, pn_693, pt_693, pd_693, "set:ref:SR", false, true},
+    {"VDI.get_nbd_info", "VDI", 1, pn_690, pt_690, pd_690, "set:record:vdi_nbd_server_info", false, true},
+    {"VDI.data_destroy", "VDI", 1, pn_691, pt_691, pd_691, "void", true, true},
+    {"SR.get_record", "SR", 1, pn_692, pt_692, pd_692, "record:SR", false, true},
+    {"SR.get_by_uuid", "SR", 1, pn_693, pt_693, pd_693, "ref:SR", false, true},
+    {"SR.get_by_name_label", "SR", 1, pn_694, pt_694, pd_694, "set:ref:SR", false, true},
     {"SR.get_all", "SR", 0, NULL, NULL, NULL, "set:ref:SR", false, true},
     {"SR.get_all_records", "SR", 0, NULL, NULL, NULL, "map:ref:SR:record:SR", false, true},
-    {"SR.get_all_where", "SR", 1, pn_696, pt_696, pd_696, "set:ref:SR", false, true},
-    {"SR.get_all_records_where", "SR", 1, pn_697, pt_697, pd_697, "map:ref:SR:record:SR", false, true},
-    {"SR.get_uuid", "SR", 1, pn_698, pt_698, pd_698, "string", false, true},
-    {"SR.get_name_label", "SR", 1, pn_699, pt_699, pd_699, "string", false, true},
-    {"SR.get_name_description", "SR", 1, pn_700, pt_700, pd_700, "string", false, true},
-    {"SR.get_allowed_operations", "SR", 1, pn_701, pt_701, pd_701, "set:storage_operations", false, true},
-    {"SR.get_current_operations", "SR", 1, pn_702, pt_702, pd_702, "map:string:storage_operations", false, true},
-    {"SR.get_VDIs", "SR", 1, pn_703, pt_703, pd_703, "set:ref:VDI", false, true},
-    {"SR.get_PBDs", "SR", 1, pn_704, pt_704, pd_704, "set:ref:PBD", false, true},
-    {"SR.get_virtual_allocation", "SR", 1, pn_705, pt_705, pd_705, "int", false, true},
-    {"SR.get_physical_utilisation", "SR", 1, pn_706, pt_706, pd_706, "int", false, true},
-    {"SR.get_physical_size", "SR", 1, pn_707, pt_707, pd_707, "int", false, true},
-    {"SR.get_type", "SR", 1, pn_708, pt_708, pd_708, "string", false, true},
-    {"SR.get_content_type", "SR", 1, pn_709, pt_709, pd_709, "string", false, true},
-    {"SR.get_shared", "SR", 1, pn_710, pt_710, pd_710, "bool", false, true},
-    {"SR.get_other_config", "SR", 1, pn_711, pt_711, pd_711, "map:string:string", false, true},
-    {"SR.set_other_config", "SR", 2, pn_712, pt_712, pd_712, "void", false, true},
-    {"SR.add_to_other_config", "SR", 3, pn_713, pt_713, pd_713, "void", false, true},
-    {"SR.remove_from_other_config", "SR", 2, pn_714, pt_714, pd_714, "void", false, true},
-    {"SR.get_tags", "SR", 1, pn_715, pt_715, pd_715, "set:string", false, true},
-    {"SR.set_tags", "SR", 2, pn_716, pt_716, pd_716, "void", false, true},
-    {"SR.add_tags", "SR", 2, pn_717, pt_717, pd_717, "void", false, true},
-    {"SR.remove_tags", "SR", 2, pn_718, pt_718, pd_718, "void", false, true},
-    {"SR.get_sm_config", "SR", 1, pn_719, pt_719, pd_719, "map:string:string", false, true},
-    {"SR.set_sm_config", "SR", 2, pn_720, pt_720, pd_720, "void", false, true},
-    {"SR.add_to_sm_config", "SR", 3, pn_721, pt_721, pd_721, "void", false, true},
-    {"SR.remove_from_sm_config", "SR", 2, pn_722, pt_722, pd_722, "void", false, true},
-    {"SR.get_blobs", "SR", 1, pn_723, pt_723, pd_723, "map:string:ref:blob", false, true},
-    {"SR.get_local_cache_enabled", "SR", 1, pn_724, pt_724, pd_724, "bool", false, true},
-    {"SR.get_introduced_by", "SR", 1, pn_725, pt_725, pd_725, "ref:DR_task", false, true},
-    {"SR.get_clustered", "SR", 1, pn_726, pt_726, pd_726, "bool", false, true},
-    {"SR.get_is_tools_sr", "SR", 1, pn_727, pt_727, pd_727, "bool", false, true},
-    {"SR.create", "SR", 9, pn_728, pt_728, pd_728, "ref:SR", true, true},
-    {"SR.introduce", "SR", 7, pn_729, pt_729, pd_729, "ref:SR", true, true},
-    {"SR.probe", "SR", 4, pn_730, pt_730, pd_730, "string", true, true},
-    {"SR.scan", "SR", 1, pn_731, pt_731, pd_731, "void", true, true},
-    {"SR.update", "SR", 1, pn_732, pt_732, pd_732, "void", true, true},
-    {"SR.forget", "SR", 1, pn_733, pt_733, pd_733, "void", true, true},
-    {"SR.destroy", "SR", 1, pn_734, pt_734, pd_734, "void", true, true},
-    {"SR.set_name_label", "SR", 2, pn_735, pt_735, pd_735, "void", true, true},
-    {"SR.set_name_description", "SR", 2, pn_736, pt_736, pd_736, "void", true, true},
-    {"SR.set_shared", "SR", 2, pn_737, pt_737, pd_737, "void", true, true},
-    {"SR.set_physical_size", "SR", 2, pn_738, pt_738, pd_738, "void", false, true},
+    {"SR.get_all_where", "SR", 1, pn_697, pt_697, pd_697, "set:ref:SR", false, true},
+    {"SR.get_all_records_where", "SR", 1, pn_698, pt_698, pd_698, "map:ref:SR:record:SR", false, true},
+    {"SR.get_uuid", "SR", 1, pn_699, pt_699, pd_699, "string", false, true},
+    {"SR.get_name_label", "SR", 1, pn_700, pt_700, pd_700, "string", false, true},
+    {"SR.get_name_description", "SR", 1, pn_701, pt_701, pd_701, "string", false, true},
+    {"SR.get_allowed_operations", "SR", 1, pn_702, pt_702, pd_702, "set:storage_operations", false, true},
+    {"SR.get_current_operations", "SR", 1, pn_703, pt_703, pd_703, "map:string:storage_operations", false, true},
+    {"SR.get_VDIs", "SR", 1, pn_704, pt_704, pd_704, "set:ref:VDI", false, true},
+    {"SR.get_PBDs", "SR", 1, pn_705, pt_705, pd_705, "set:ref:PBD", false, true},
+    {"SR.get_virtual_allocation", "SR", 1, pn_706, pt_706, pd_706, "int", false, true},
+    {"SR.get_physical_utilisation", "SR", 1, pn_707, pt_707, pd_707, "int", false, true},
+    {"SR.get_physical_size", "SR", 1, pn_708, pt_708, pd_708, "int", false, true},
+    {"SR.get_type", "SR", 1, pn_709, pt_709, pd_709, "string", false, true},
+    {"SR.get_content_type", "SR", 1, pn_710, pt_710, pd_710, "string", false, true},
+    {"SR.get_shared", "SR", 1, pn_711, pt_711, pd_711, "bool", false, true},
+    {"SR.get_other_config", "SR", 1, pn_712, pt_712, pd_712, "map:string:string", false, true},
+    {"SR.set_other_config", "SR", 2, pn_713, pt_713, pd_713, "void", false, true},
+    {"SR.add_to_other_config", "SR", 3, pn_714, pt_714, pd_714, "void", false, true},
+    {"SR.remove_from_other_config", "SR", 2, pn_715, pt_715, pd_715, "void", false, true},
+    {"SR.get_tags", "SR", 1, pn_716, pt_716, pd_716, "set:string", false, true},
+    {"SR.set_tags", "SR", 2, pn_717, pt_717, pd_717, "void", false, true},
+    {"SR.add_tags", "SR", 2, pn_718, pt_718, pd_718, "void", false, true},
+    {"SR.remove_tags", "SR", 2, pn_719, pt_719, pd_719, "void", false, true},
+    {"SR.get_sm_config", "SR", 1, pn_720, pt_720, pd_720, "map:string:string", false, true},
+    {"SR.set_sm_config", "SR", 2, pn_721, pt_721, pd_721, "void", false, true},
+    {"SR.add_to_sm_config", "SR", 3, pn_722, pt_722, pd_722, "void", false, true},
+    {"SR.remove_from_sm_config", "SR", 2, pn_723, pt_723, pd_723, "void", false, true},
+    {"SR.get_blobs", "SR", 1, pn_724, pt_724, pd_724, "map:string:ref:blob", false, true},
+    {"SR.get_local_cache_enabled", "SR", 1, pn_725, pt_725, pd_725, "bool", false, true},
+    {"SR.get_introduced_by", "SR", 1, pn_726, pt_726, pd_726, "ref:DR_task", false, true},
+    {"SR.get_clustered", "SR", 1, pn_727, pt_727, pd_727, "bool", false, true},
+    {"SR.get_is_tools_sr", "SR", 1, pn_728, pt_728, pd_728, "bool", false, true},
+    {"SR.create", "SR", 9, pn_729, pt_729, pd_729, "ref:SR", true, true},
+    {"SR.introduce", "SR", 7, pn_730, pt_730, pd_730, "ref:SR", true, true},
+    {"SR.probe", "SR", 4, pn_731, pt_731, pd_731, "string", true, true},
+    {"SR.scan", "SR", 1, pn_732, pt_732, pd_732, "void", true, true},
+    {"SR.update", "SR", 1, pn_733, pt_733, pd_733, "void", true, true},
+    {"SR.forget", "SR", 1, pn_734, pt_734, pd_734, "void", true, true},
+    {"SR.destroy", "SR", 1, pn_735, pt_735, pd_735, "void", true, true},
+    {"SR.set_name_label", "SR", 2, pn_736, pt_736, pd_736, "void", true, true},
+    {"SR.set_name_description", "SR", 2, pn_737, pt_737, pd_737, "void", true, true},
+    {"SR.set_shared", "SR", 2, pn_738, pt_738, pd_738, "void", true, true},
+    {"SR.set_physical_size", "SR", 2, pn_739, pt_739, pd_739, "void", false, true},
     {"SR.get_supported_types", "SR", 0, NULL, NULL, NULL, "set:string", false, true},
-    {"SR.create_new_blob", "SR", 4, pn_740, pt_740, pd_740, "ref:blob", true, true},
-    {"PBD.get_record", "PBD", 1, pn_741, pt_741, pd_741, "record:PBD", false, true},
-    {"PBD.get_by_uuid", "PBD", 1, pn_742, pt_742, pd_742, "ref:PBD", false, true},
+    {"SR.create_new_blob", "SR", 4, pn_741, pt_741, pd_741, "ref:blob", true, true},
+    {"PBD.get_record", "PBD", 1, pn_742, pt_742, pd_742, "record:PBD", false, true},
+    {"PBD.get_by_uuid", "PBD", 1, pn_743, pt_743, pd_743, "ref:PBD", false, true},
     {"PBD.get_all", "PBD", 0, NULL, NULL, NULL, "set:ref:PBD", false, true},
     {"PBD.get_all_records", "PBD", 0, NULL, NULL, NULL, "map:ref:PBD:record:PBD", false, true},
-    {"PBD.get_all_where", "PBD", 1, pn_745, pt_745, pd_745, "set:ref:PBD", false, true},
-    {"PBD.get_all_records_where", "PBD", 1, pn_746, pt_746, pd_746, "map:ref:PBD:record:PBD", false, true},
-    {"PBD.get_uuid", "PBD", 1, pn_747, pt_747, pd_747, "string", false, true},
-    {"PBD.get_host", "PBD", 1, pn_748, pt_748, pd_748, "ref:host", false, true},
-    {"PBD.get_SR", "PBD", 1, pn_749, pt_749, pd_749, "ref:SR", false, true},
-    {"PBD.get_device_config", "PBD", 1, pn_750, pt_750, pd_750, "map:string:string", false, true},
-    {"PBD.get_currently_attached", "PBD", 1, pn_751, pt_751, pd_751, "bool", false, true},
-    {"PBD.get_other_config", "PBD", 1, pn_752, pt_752, pd_752, "map:string:string", false, true},
-    {"PBD.set_other_config", "PBD", 2, pn_753, pt_753, pd_753, "void", false, true},
-    {"PBD.add_to_other_config", "PBD", 3, pn_754, pt_754, pd_754, "void", false, true},
-    {"PBD.remove_from_other_config", "PBD", 2, pn_755, pt_755, pd_755, "void", false, true},
-    {"PBD.create", "PBD", 1, pn_756, pt_756, pd_756, "ref:PBD", true, true},
-    {"PBD.destroy", "PBD", 1, pn_757, pt_757, pd_757, "void", true, true},
-    {"PBD.plug", "PBD", 1, pn_758, pt_758, pd_758, "void", true, true},
-    {"PBD.unplug", "PBD", 1, pn_759, pt_759, pd_759, "void", true, true},
-    {"PBD.set_device_config", "PBD", 2, pn_760, pt_760, pd_760, "void", true, true},
-    {"VIF.get_record", "VIF", 1, pn_761, pt_761, pd_761, "record:VIF", false, true},
-    {"VIF.get_by_uuid", "VIF", 1, pn_762, pt_762, pd_762, "ref:VIF", false, true},
+    {"PBD.get_all_where", "PBD", 1, pn_746, pt_746, pd_746, "set:ref:PBD", false, true},
+    {"PBD.get_all_records_where", "PBD", 1, pn_747, pt_747, pd_747, "map:ref:PBD:record:PBD", false, true},
+    {"PBD.get_uuid", "PBD", 1, pn_748, pt_748, pd_748, "string", false, true},
+    {"PBD.get_host", "PBD", 1, pn_749, pt_749, pd_749, "ref:host", false, true},
+    {"PBD.get_SR", "PBD", 1, pn_750, pt_750, pd_750, "ref:SR", false, true},
+    {"PBD.get_device_config", "PBD", 1, pn_751, pt_751, pd_751, "map:string:string", false, true},
+    {"PBD.get_currently_attached", "PBD", 1, pn_752, pt_752, pd_752, "bool", false, true},
+    {"PBD.get_other_config", "PBD", 1, pn_753, pt_753, pd_753, "map:string:string", false, true},
+    {"PBD.set_other_config", "PBD", 2, pn_754, pt_754, pd_754, "void", false, true},
+    {"PBD.add_to_other_config", "PBD", 3, pn_755, pt_755, pd_755, "void", false, true},
+    {"PBD.remove_from_other_config", "PBD", 2, pn_756, pt_756, pd_756, "void", false, true},
+    {"PBD.create", "PBD", 1, pn_757, pt_757, pd_757, "ref:PBD", true, true},
+    {"PBD.destroy", "PBD", 1, pn_758, pt_758, pd_758, "void", true, true},
+    {"PBD.plug", "PBD", 1, pn_759, pt_759, pd_759, "void", true, true},
+    {"PBD.unplug", "PBD", 1, pn_760, pt_760, pd_760, "void", true, true},
+    {"PBD.set_device_config", "PBD", 2, pn_761, pt_761, pd_761, "void", true, true},
+    {"VIF.get_record", "VIF", 1, pn_762, pt_762, pd_762, "record:VIF", false, true},
+    {"VIF.get_by_uuid", "VIF", 1, pn_763, pt_763, pd_763, "ref:VIF", false, true},
     {"VIF.get_all", "VIF", 0, NULL, NULL, NULL, "set:ref:VIF", false, true},
     {"VIF.get_all_records", "VIF", 0, NULL, NULL, NULL, "map:ref:VIF:record:VIF", false, true},
-    {"VIF.get_all_where", "VIF", 1, pn_765, pt_765, pd_765, "set:ref:VIF", false, true},
-    {"VIF.get_all_records_where", "VIF", 1, pn_766, pt_766, pd_766, "map:ref:VIF:record:VIF", false, true},
-    {"VIF.get_uuid", "VIF", 1, pn_767, pt_767, pd_767, "string", false, true},
-    {"VIF.get_allowed_operations", "VIF", 1, pn_768, pt_768, pd_768, "set:vif_operations", false, true},
-    {"VIF.get_current_operations", "VIF", 1, pn_769, pt_769, pd_769, "map:string:vif_operations", false, true},
-    {"VIF.get_device", "VIF", 1, pn_770, pt_770, pd_770, "string", false, true},
-    {"VIF.get_network", "VIF", 1, pn_771, pt_771, pd_771, "ref:network", false, true},
-    {"VIF.get_VM", "VIF", 1, pn_772, pt_772, pd_772, "ref:VM", false, true},
-    {"VIF.get_MAC", "VIF", 1, pn_773, pt_773, pd_773, "string", false, true},
-    {"VIF.get_MTU", "VIF", 1, pn_774, pt_774, pd_774, "int", false, true},
-    {"VIF.get_other_config", "VIF", 1, pn_775, pt_775, pd_775, "map:string:string", false, true},
-    {"VIF.set_other_config", "VIF", 2, pn_776, pt_776, pd_776, "void", false, true},
-    {"VIF.add_to_other_config", "VIF", 3, pn_777, pt_777, pd_777, "void", false, true},
-    {"VIF.remove_from_other_config", "VIF", 2, pn_778, pt_778, pd_778, "void", false, true},
-    {"VIF.get_currently_attached", "VIF", 1, pn_779, pt_779, pd_779, "bool", false, true},
-    {"VIF.get_qos_algorithm_type", "VIF", 1, pn_780, pt_780, pd_780, "string", false, true},
-    {"VIF.set_qos_algorithm_type", "VIF", 2, pn_781, pt_781, pd_781, "void", false, true},
-    {"VIF.get_qos_algorithm_params", "VIF", 1, pn_782, pt_782, pd_782, "map:string:string", false, true},
-    {"VIF.set_qos_algorithm_params", "VIF", 2, pn_783, pt_783, pd_783, "void", false, true},
-    {"VIF.add_to_qos_algorithm_params", "VIF", 3, pn_784, pt_784, pd_784, "void", false, true},
-    {"VIF.remove_from_qos_algorithm_params", "VIF", 2, pn_785, pt_785, pd_785, "void", false, true},
-    {"VIF.get_metrics", "VIF", 1, pn_786, pt_786, pd_786, "ref:VIF_metrics", false, true},
-    {"VIF.get_locking_mode", "VIF", 1, pn_787, pt_787, pd_787, "vif_locking_mode", false, true},
-    {"VIF.get_ipv4_allowed", "VIF", 1, pn_788, pt_788, pd_788, "set:string", false, true},
-    {"VIF.get_ipv6_allowed", "VIF", 1, pn_789, pt_789, pd_789, "set:string", false, true},
-    {"VIF.get_ipv4_configuration_mode", "VIF", 1, pn_790, pt_790, pd_790, "vif_ipv4_configuration_mode", false, true},
-    {"VIF.get_trunks", "VIF", 1, pn_791, pt_791, pd_791, "set:int", false, true},
-    {"VIF.get_status_code", "VIF", 1, pn_792, pt_792, pd_792, "int", false, true},
-    {"VIF.get_status_detail", "VIF", 1, pn_793, pt_793, pd_793, "string", false, true},
-    {"VIF.get_runtime_properties", "VIF", 1, pn_794, pt_794, pd_794, "map:string:string", false, true},
-    {"VIF.get_qos_supported_algorithms", "VIF", 1, pn_795, pt_795, pd_795, "set:string", false, true},
-    {"VIF.get_MAC_autogenerated", "VIF", 1, pn_796, pt_796, pd_796, "bool", false, true},
-    {"VIF.get_ipv4_addresses", "VIF", 1, pn_797, pt_797, pd_797, "set:string", false, true},
-    {"VIF.get_ipv4_gateway", "VIF", 1, pn_798, pt_798, pd_798, "string", false, true},
-    {"VIF.get_ipv6_configuration_mode", "VIF", 1, pn_799, pt_799, pd_799, "vif_ipv6_configuration_mode", false, true},
-    {"VIF.get_ipv6_addresses", "VIF", 1, pn_800, pt_800, pd_800, "set:string", false, true},
-    {"VIF.get_ipv6_gateway", "VIF", 1, pn_801, pt_801, pd_801, "string", false, true},
-    {"VIF.create", "VIF", 1, pn_802, pt_802, pd_802, "ref:VIF", true, true},
-    {"VIF.destroy", "VIF", 1, pn_803, pt_803, pd_803, "void", true, true},
-    {"VIF.plug", "VIF", 1, pn_804, pt_804, pd_804, "void", true, true},
-    {"VIF.unplug", "VIF", 1, pn_805, pt_805, pd_805, "void", true, true},
-    {"VIF.unplug_force", "VIF", 1, pn_806, pt_806, pd_806, "void", true, true},
-    {"VIF.move", "VIF", 2, pn_807, pt_807, pd_807, "void", true, true},
-    {"VIF.set_locking_mode", "VIF", 2, pn_808, pt_808, pd_808, "void", true, true},
-    {"VIF.set_ipv4_allowed", "VIF", 2, pn_809, pt_809, pd_809, "void", true, true},
-    {"VIF.add_ipv4_allowed", "VIF", 2, pn_810, pt_810, pd_810, "void", true, true},
-    {"VIF.remove_ipv4_allowed", "VIF", 2, pn_811, pt_811, pd_811, "void", true, true},
-    {"VIF.set_ipv6_allowed", "VIF", 2, pn_812, pt_812, pd_812, "void", true, true},
-    {"VIF.add_ipv6_allowed", "VIF", 2, pn_813, pt_813, pd_813, "void", true, true},
-    {"VIF.remove_ipv6_allowed", "VIF", 2, pn_814, pt_814, pd_814, "void", true, true},
-    {"VIF.configure_ipv4", "VIF", 4, pn_815, pt_815, pd_815, "void", true, true},
-    {"VIF.configure_ipv6", "VIF", 4, pn_816, pt_816, pd_816, "void", true, true},
-    {"network.get_record", "network", 1, pn_817, pt_817, pd_817, "record:network", false, true},
-    {"network.get_by_uuid", "network", 1, pn_818, pt_818, pd_818, "ref:network", false, true},
-    {"network.get_by_name_label", "network", 1, pn_819, pt_819, pd_819, "set:ref:network", false, true},
+    {"VIF.get_all_where", "VIF", 1, pn_766, pt_766, pd_766, "set:ref:VIF", false, true},
+    {"VIF.get_all_records_where", "VIF", 1, pn_767, pt_767, pd_767, "map:ref:VIF:record:VIF", false, true},
+    {"VIF.get_uuid", "VIF", 1, pn_768, pt_768, pd_768, "string", false, true},
+    {"VIF.get_allowed_operations", "VIF", 1, pn_769, pt_769, pd_769, "set:vif_operations", false, true},
+    {"VIF.get_current_operations", "VIF", 1, pn_770, pt_770, pd_770, "map:string:vif_operations", false, true},
+    {"VIF.get_device", "VIF", 1, pn_771, pt_771, pd_771, "string", false, true},
+    {"VIF.get_network", "VIF", 1, pn_772, pt_772, pd_772, "ref:network", false, true},
+    {"VIF.get_VM", "VIF", 1, pn_773, pt_773, pd_773, "ref:VM", false, true},
+    {"VIF.get_MAC", "VIF", 1, pn_774, pt_774, pd_774, "string", false, true},
+    {"VIF.get_MTU", "VIF", 1, pn_775, pt_775, pd_775, "int", false, true},
+    {"VIF.get_other_config", "VIF", 1, pn_776, pt_776, pd_776, "map:string:string", false, true},
+    {"VIF.set_other_config", "VIF", 2, pn_777, pt_777, pd_777, "void", false, true},
+    {"VIF.add_to_other_config", "VIF", 3, pn_778, pt_778, pd_778, "void", false, true},
+    {"VIF.remove_from_other_config", "VIF", 2, pn_779, pt_779, pd_779, "void", false, true},
+    {"VIF.get_currently_attached", "VIF", 1, pn_780, pt_780, pd_780, "bool", false, true},
+    {"VIF.get_qos_algorithm_type", "VIF", 1, pn_781, pt_781, pd_781, "string", false, true},
+    {"VIF.set_qos_algorithm_type", "VIF", 2, pn_782, pt_782, pd_782, "void", false, true},
+    {"VIF.get_qos_algorithm_params", "VIF", 1, pn_783, pt_783, pd_783, "map:string:string", false, true},
+    {"VIF.set_qos_algorithm_params", "VIF", 2, pn_784, pt_784, pd_784, "void", false, true},
+    {"VIF.add_to_qos_algorithm_params", "VIF", 3, pn_785, pt_785, pd_785, "void", false, true},
+    {"VIF.remove_from_qos_algorithm_params", "VIF", 2, pn_786, pt_786, pd_786, "void", false, true},
+    {"VIF.get_metrics", "VIF", 1, pn_787, pt_787, pd_787, "ref:VIF_metrics", false, true},
+    {"VIF.get_locking_mode", "VIF", 1, pn_788, pt_788, pd_788, "vif_locking_mode", false, true},
+    {"VIF.get_ipv4_allowed", "VIF", 1, pn_789, pt_789, pd_789, "set:string", false, true},
+    {"VIF.get_ipv6_allowed", "VIF", 1, pn_790, pt_790, pd_790, "set:string", false, true},
+    {"VIF.get_ipv4_configuration_mode", "VIF", 1, pn_791, pt_791, pd_791, "vif_ipv4_configuration_mode", false, true},
+    {"VIF.get_trunks", "VIF", 1, pn_792, pt_792, pd_792, "set:int", false, true},
+    {"VIF.get_status_code", "VIF", 1, pn_793, pt_793, pd_793, "int", false, true},
+    {"VIF.get_status_detail", "VIF", 1, pn_794, pt_794, pd_794, "string", false, true},
+    {"VIF.get_runtime_properties", "VIF", 1, pn_795, pt_795, pd_795, "map:string:string", false, true},
+    {"VIF.get_qos_supported_algorithms", "VIF", 1, pn_796, pt_796, pd_796, "set:string", false, true},
+    {"VIF.get_MAC_autogenerated", "VIF", 1, pn_797, pt_797, pd_797, "bool", false, true},
+    {"VIF.get_ipv4_addresses", "VIF", 1, pn_798, pt_798, pd_798, "set:string", false, true},
+    {"VIF.get_ipv4_gateway", "VIF", 1, pn_799, pt_799, pd_799, "string", false, true},
+    {"VIF.get_ipv6_configuration_mode", "VIF", 1, pn_800, pt_800, pd_800, "vif_ipv6_configuration_mode", false, true},
+    {"VIF.get_ipv6_addresses", "VIF", 1, pn_801, pt_801, pd_801, "set:string", false, true},
+    {"VIF.get_ipv6_gateway", "VIF", 1, pn_802, pt_802, pd_802, "string", false, true},
+    {"VIF.create", "VIF", 1, pn_803, pt_803, pd_803, "ref:VIF", true, true},
+    {"VIF.destroy", "VIF", 1, pn_804, pt_804, pd_804, "void", true, true},
+    {"VIF.plug", "VIF", 1, pn_805, pt_805, pd_805, "void", true, true},
+    {"VIF.unplug", "VIF", 1, pn_806, pt_806, pd_806, "void", true, true},
+    {"VIF.unplug_force", "VIF", 1, pn_807, pt_807, pd_807, "void", true, true},
+    {"VIF.move", "VIF", 2, pn_808, pt_808, pd_808, "void", true, true},
+    {"VIF.set_locking_mode", "VIF", 2, pn_809, pt_809, pd_809, "void", true, true},
+    {"VIF.set_ipv4_allowed", "VIF", 2, pn_810, pt_810, pd_810, "void", true, true},
+    {"VIF.add_ipv4_allowed", "VIF", 2, pn_811, pt_811, pd_811, "void", true, true},
+    {"VIF.remove_ipv4_allowed", "VIF", 2, pn_812, pt_812, pd_812, "void", true, true},
+    {"VIF.set_ipv6_allowed", "VIF", 2, pn_813, pt_813, pd_813, "void", true, true},
+    {"VIF.add_ipv6_allowed", "VIF", 2, pn_814, pt_814, pd_814, "void", true, true},
+    {"VIF.remove_ipv6_allowed", "VIF", 2, pn_815, pt_815, pd_815, "void", true, true},
+    {"VIF.configure_ipv4", "VIF", 4, pn_816, pt_816, pd_816, "void", true, true},
+    {"VIF.configure_ipv6", "VIF", 4, pn_817, pt_817, pd_817, "void", true, true},
+    {"network.get_record", "network", 1, pn_818, pt_818, pd_818, "record:network", false, true},
+    {"network.get_by_uuid", "network", 1, pn_819, pt_819, pd_819, "ref:network", false, true},
+    {"network.get_by_name_label", "network", 1, pn_820, pt_820, pd_820, "set:ref:network", false, true},
     {"network.get_all", "network", 0, NULL, NULL, NULL, "set:ref:network", false, true},
     {"network.get_all_records", "network", 0, NULL, NULL, NULL, "map:ref:network:record:network", false, true},
-    {"network.get_all_where", "network", 1, pn_822, pt_822, pd_822, "set:ref:network", false, true},
-    {"network.get_all_records_where", "network", 1, pn_823, pt_823, pd_823, "map:ref:network:record:network", false, true},
-    {"network.get_uuid", "network", 1, pn_824, pt_824, pd_824, "string", false, true},
-    {"network.get_name_label", "network", 1, pn_825, pt_825, pd_825, "string", false, true},
-    {"network.set_name_label", "network", 2, pn_826, pt_826, pd_826, "void", false, true},
-    {"network.get_name_description", "network", 1, pn_827, pt_827, pd_827, "string", false, true},
-    {"network.set_name_description", "network", 2, pn_828, pt_828, pd_828, "void", false, true},
-    {"network.get_allowed_operations", "network", 1, pn_829, pt_829, pd_829, "set:network_operations", false, true},
-    {"network.get_current_operations", "network", 1, pn_830, pt_830, pd_830, "map:string:network_operations", false, true},
-    {"network.get_VIFs", "network", 1, pn_831, pt_831, pd_831, "set:ref:VIF", false, true},
-    {"network.get_PIFs", "network", 1, pn_832, pt_832, pd_832, "set:ref:PIF", false, true},
-    {"network.get_MTU", "network", 1, pn_833, pt_833, pd_833, "int", false, true},
-    {"network.set_MTU", "network", 2, pn_834, pt_834, pd_834, "void", false, true},
-    {"network.get_other_config", "network", 1, pn_835, pt_835, pd_835, "map:string:string", false, true},
-    {"network.set_other_config", "network", 2, pn_836, pt_836, pd_836, "void", false, true},
-    {"network.add_to_other_config", "network", 3, pn_837, pt_837, pd_837, "void", false, true},
-    {"network.remove_from_other_config", "network", 2, pn_838, pt_838, pd_838, "void", false, true},
-    {"network.get_bridge", "network", 1, pn_839, pt_839, pd_839, "string", false, true},
-    {"network.get_managed", "network", 1, pn_840, pt_840, pd_840, "bool", false, true},
-    {"network.get_tags", "network", 1, pn_841, pt_841, pd_841, "set:string", false, true},
-    {"network.set_tags", "network", 2, pn_842, pt_842, pd_842, "void", false, true},
-    {"network.add_tags", "network", 2, pn_843, pt_843, pd_843, "void", false, true},
-    {"network.remove_tags", "network", 2, pn_844, pt_844, pd_844, "void", false, true},
-    {"network.get_default_locking_mode", "network", 1, pn_845, pt_845, pd_845, "network_default_locking_mode", false, true},
-    {"network.get_purpose", "network", 1, pn_846, pt_846, pd_846, "set:network_purpose", false, true},
-    {"network.get_blobs", "network", 1, pn_847, pt_847, pd_847, "map:string:ref:blob", false, true},
-    {"network.get_assigned_ips", "network", 1, pn_848, pt_848, pd_848, "map:ref:VIF:string", false, true},
-    {"network.create", "network", 1, pn_849, pt_849, pd_849, "ref:network", true, true},
-    {"network.destroy", "network", 1, pn_850, pt_850, pd_850, "void", true, true},
-    {"network.add_purpose", "network", 2, pn_851, pt_851, pd_851, "void", true, true},
-    {"network.remove_purpose", "network", 2, pn_852, pt_852, pd_852, "void", true, true},
-    {"network.set_default_locking_mode", "network", 2, pn_853, pt_853, pd_853, "void", true, true},
-    {"network.create_new_blob", "network", 4, pn_854, pt_854, pd_854, "ref:blob", true, true},
-    {"PIF.get_record", "PIF", 1, pn_855, pt_855, pd_855, "record:PIF", false, true},
-    {"PIF.get_by_uuid", "PIF", 1, pn_856, pt_856, pd_856, "ref:PIF", false, true},
+    {"network.get_all_where", "network", 1, pn_823, pt_823, pd_823, "set:ref:network", false, true},
+    {"network.get_all_records_where", "network", 1, pn_824, pt_824, pd_824, "map:ref:network:record:network", false, true},
+    {"network.get_uuid", "network", 1, pn_825, pt_825, pd_825, "string", false, true},
+    {"network.get_name_label", "network", 1, pn_826, pt_826, pd_826, "string", false, true},
+    {"network.set_name_label", "network", 2, pn_827, pt_827, pd_827, "void", false, true},
+    {"network.get_name_description", "network", 1, pn_828, pt_828, pd_828, "string", false, true},
+    {"network.set_name_description", "network", 2, pn_829, pt_829, pd_829, "void", false, true},
+    {"network.get_allowed_operations", "network", 1, pn_830, pt_830, pd_830, "set:network_operations", false, true},
+    {"network.get_current_operations", "network", 1, pn_831, pt_831, pd_831, "map:string:network_operations", false, true},
+    {"network.get_VIFs", "network", 1, pn_832, pt_832, pd_832, "set:ref:VIF", false, true},
+    {"network.get_PIFs", "network", 1, pn_833, pt_833, pd_833, "set:ref:PIF", false, true},
+    {"network.get_MTU", "network", 1, pn_834, pt_834, pd_834, "int", false, true},
+    {"network.set_MTU", "network", 2, pn_835, pt_835, pd_835, "void", false, true},
+    {"network.get_other_config", "network", 1, pn_836, pt_836, pd_836, "map:string:string", false, true},
+    {"network.set_other_config", "network", 2, pn_837, pt_837, pd_837, "void", false, true},
+    {"network.add_to_other_config", "network", 3, pn_838, pt_838, pd_838, "void", false, true},
+    {"network.remove_from_other_config", "network", 2, pn_839, pt_839, pd_839, "void", false, true},
+    {"network.get_bridge", "network", 1, pn_840, pt_840, pd_840, "string", false, true},
+    {"network.get_managed", "network", 1, pn_841, pt_841, pd_841, "bool", false, true},
+    {"network.get_tags", "network", 1, pn_842, pt_842, pd_842, "set:string", false, true},
+    {"network.set_tags", "network", 2, pn_843, pt_843, pd_843, "void", false, true},
+    {"network.add_tags", "network", 2, pn_844, pt_844, pd_844, "void", false, true},
+    {"network.remove_tags", "network", 2, pn_845, pt_845, pd_845, "void", false, true},
+    {"network.get_default_locking_mode", "network", 1, pn_846, pt_846, pd_846, "network_default_locking_mode", false, true},
+    {"network.get_purpose", "network", 1, pn_847, pt_847, pd_847, "set:network_purpose", false, true},
+    {"network.get_blobs", "network", 1, pn_848, pt_848, pd_848, "map:string:ref:blob", false, true},
+    {"network.get_assigned_ips", "network", 1, pn_849, pt_849, pd_849, "map:ref:VIF:string", false, true},
+    {"network.create", "network", 1, pn_850, pt_850, pd_850, "ref:network", true, true},
+    {"network.destroy", "network", 1, pn_851, pt_851, pd_851, "void", true, true},
+    {"network.add_purpose", "network", 2, pn_852, pt_852, pd_852, "void", true, true},
+    {"network.remove_purpose", "network", 2, pn_853, pt_853, pd_853, "void", true, true},
+    {"network.set_default_locking_mode", "network", 2, pn_854, pt_854, pd_854, "void", true, true},
+    {"network.create_new_blob", "network", 4, pn_855, pt_855, pd_855, "ref:blob", true, true},
+    {"PIF.get_record", "PIF", 1, pn_856, pt_856, pd_856, "record:PIF", false, true},
+    {"PIF.get_by_uuid", "PIF", 1, pn_857, pt_857, pd_857, "ref:PIF", false, true},
     {"PIF.get_all", "PIF", 0, NULL, NULL, NULL, "set:ref:PIF", false, true},
     {"PIF.get_all_records", "PIF", 0, NULL, NULL, NULL, "map:ref:PIF:record:PIF", false, true},
-    {"PIF.get_all_where", "PIF", 1, pn_859, pt_859, pd_859, "set:ref:PIF", false, true},
-    {"PIF.get_all_records_where", "PIF", 1, pn_860, pt_860, pd_860, "map:ref:PIF:record:PIF", false, true},
-    {"PIF.get_uuid", "PIF", 1, pn_861, pt_861, pd_861, "string", false, true},
-    {"PIF.get_device", "PIF", 1, pn_862, pt_862, pd_862, "string", false, true},
-    {"PIF.get_network", "PIF", 1, pn_863, pt_863, pd_863, "ref:network", false, true},
-    {"PIF.get_host", "PIF", 1, pn_864, pt_864, pd_864, "ref:host", false, true},
-    {"PIF.get_MAC", "PIF", 1, pn_865, pt_865, pd_865, "string", false, true},
-    {"PIF.get_MTU", "PIF", 1, pn_866, pt_866, pd_866, "int", false, true},
-    {"PIF.get_VLAN", "PIF", 1, pn_867, pt_867, pd_867, "int", false, true},
-    {"PIF.get_metrics", "PIF", 1, pn_868, pt_868, pd_868, "ref:PIF_metrics", false, true},
-    {"PIF.get_physical", "PIF", 1, pn_869, pt_869, pd_869, "bool", false, true},
-    {"PIF.get_currently_attached", "PIF", 1, pn_870, pt_870, pd_870, "bool", false, true},
-    {"PIF.get_ip_configuration_mode", "PIF", 1, pn_871, pt_871, pd_871, "ip_configuration_mode", false, true},
-    {"PIF.get_IP", "PIF", 1, pn_872, pt_872, pd_872, "string", false, true},
-    {"PIF.get_netmask", "PIF", 1, pn_873, pt_873, pd_873, "string", false, true},
-    {"PIF.get_gateway", "PIF", 1, pn_874, pt_874, pd_874, "string", false, true},
-    {"PIF.get_DNS", "PIF", 1, pn_875, pt_875, pd_875, "string", false, true},
-    {"PIF.get_bond_slave_of", "PIF", 1, pn_876, pt_876, pd_876, "ref:Bond", false, true},
-    {"PIF.get_bond_master_of", "PIF", 1, pn_877, pt_877, pd_877, "set:ref:Bond", false, true},
-    {"PIF.get_management", "PIF", 1, pn_878, pt_878, pd_878, "bool", false, true},
-    {"PIF.get_other_config", "PIF", 1, pn_879, pt_879, pd_879, "map:string:string", false, true},
-    {"PIF.set_other_config", "PIF", 2, pn_880, pt_880, pd_880, "void", false, true},
-    {"PIF.add_to_other_config", "PIF", 3, pn_881, pt_881, pd_881, "void", false, true},
-    {"PIF.remove_from_other_config", "PIF", 2, pn_882, pt_882, pd_882, "void", false, true},
-    {"PIF.get_disallow_unplug", "PIF", 1, pn_883, pt_883, pd_883, "bool", false, true},
-    {"PIF.get_ipv6_configuration_mode", "PIF", 1, pn_884, pt_884, pd_884, "ipv6_configuration_mode", false, true},
-    {"PIF.get_IPv6", "PIF", 1, pn_885, pt_885, pd_885, "set:string", false, true},
-    {"PIF.get_primary_address_type", "PIF", 1, pn_886, pt_886, pd_886, "primary_address_type", false, true},
-    {"PIF.get_VLAN_master_of", "PIF", 1, pn_887, pt_887, pd_887, "ref:VLAN", false, true},
-    {"PIF.get_VLAN_slave_of", "PIF", 1, pn_888, pt_888, pd_888, "set:ref:VLAN", false, true},
-    {"PIF.get_tunnel_access_PIF_of", "PIF", 1, pn_889, pt_889, pd_889, "set:ref:tunnel", false, true},
-    {"PIF.get_tunnel_transport_PIF_of", "PIF", 1, pn_890, pt_890, pd_890, "set:ref:tunnel", false, true},
-    {"PIF.get_ipv6_gateway", "PIF", 1, pn_891, pt_891, pd_891, "string", false, true},
-    {"PIF.get_managed", "PIF", 1, pn_892, pt_892, pd_892, "bool", false, true},
-    {"PIF.get_properties", "PIF", 1, pn_893, pt_893, pd_893, "map:string:string", false, true},
-    {"PIF.get_capabilities", "PIF", 1, pn_894, pt_894, pd_894, "set:string", false, true},
-    {"PIF.get_igmp_snooping_status", "PIF", 1, pn_895, pt_895, pd_895, "pif_igmp_status", false, true},
-    {"PIF.get_sriov_physical_PIF_of", "PIF", 1, pn_896, pt_896, pd_896, "set:ref:network_sriov", false, true},
-    {"PIF.get_sriov_logical_PIF_of", "PIF", 1, pn_897, pt_897, pd_897, "set:ref:network_sriov", false, true},
-    {"PIF.get_PCI", "PIF", 1, pn_898, pt_898, pd_898, "ref:PCI", false, true},
-    {"PIF.reconfigure_ip", "PIF", 6, pn_899, pt_899, pd_899, "void", true, true},
-    {"PIF.reconfigure_ipv6", "PIF", 5, pn_900, pt_900, pd_900, "void", true, true},
-    {"PIF.set_primary_address_type", "PIF", 2, pn_901, pt_901, pd_901, "void", true, true},
-    {"PIF.plug", "PIF", 1, pn_902, pt_902, pd_902, "void", true, true},
-    {"PIF.unplug", "PIF", 1, pn_903, pt_903, pd_903, "void", true, true},
-    {"PIF.scan", "PIF", 1, pn_904, pt_904, pd_904, "void", true, true},
-    {"PIF.introduce", "PIF", 4, pn_905, pt_905, pd_905, "ref:PIF", true, true},
-    {"PIF.forget", "PIF", 1, pn_906, pt_906, pd_906, "void", true, true},
-    {"PIF.set_disallow_unplug", "PIF", 2, pn_907, pt_907, pd_907, "void", true, true},
-    {"PIF.set_property", "PIF", 3, pn_908, pt_908, pd_908, "void", true, true},
-    {"PIF_metrics.get_record", "PIF_metrics", 1, pn_909, pt_909, pd_909, "record:PIF_metrics", false, true},
-    {"PIF_metrics.get_by_uuid", "PIF_metrics", 1, pn_910, pt_910, pd_910, "ref:PIF_metrics", false, true},
+    {"PIF.get_all_where", "PIF", 1, pn_860, pt_860, pd_860, "set:ref:PIF", false, true},
+    {"PIF.get_all_records_where", "PIF", 1, pn_861, pt_861, pd_861, "map:ref:PIF:record:PIF", false, true},
+    {"PIF.get_uuid", "PIF", 1, pn_862, pt_862, pd_862, "string", false, true},
+    {"PIF.get_device", "PIF", 1, pn_863, pt_863, pd_863, "string", false, true},
+    {"PIF.get_network", "PIF", 1, pn_864, pt_864, pd_864, "ref:network", false, true},
+    {"PIF.get_host", "PIF", 1, pn_865, pt_865, pd_865, "ref:host", false, true},
+    {"PIF.get_MAC", "PIF", 1, pn_866, pt_866, pd_866, "string", false, true},
+    {"PIF.get_MTU", "PIF", 1, pn_867, pt_867, pd_867, "int", false, true},
+    {"PIF.get_VLAN", "PIF", 1, pn_868, pt_868, pd_868, "int", false, true},
+    {"PIF.get_metrics", "PIF", 1, pn_869, pt_869, pd_869, "ref:PIF_metrics", false, true},
+    {"PIF.get_physical", "PIF", 1, pn_870, pt_870, pd_870, "bool", false, true},
+    {"PIF.get_currently_attached", "PIF", 1, pn_871, pt_871, pd_871, "bool", false, true},
+    {"PIF.get_ip_configuration_mode", "PIF", 1, pn_872, pt_872, pd_872, "ip_configuration_mode", false, true},
+    {"PIF.get_IP", "PIF", 1, pn_873, pt_873, pd_873, "string", false, true},
+    {"PIF.get_netmask", "PIF", 1, pn_874, pt_874, pd_874, "string", false, true},
+    {"PIF.get_gateway", "PIF", 1, pn_875, pt_875, pd_875, "string", false, true},
+    {"PIF.get_DNS", "PIF", 1, pn_876, pt_876, pd_876, "string", false, true},
+    {"PIF.get_bond_slave_of", "PIF", 1, pn_877, pt_877, pd_877, "ref:Bond", false, true},
+    {"PIF.get_bond_master_of", "PIF", 1, pn_878, pt_878, pd_878, "set:ref:Bond", false, true},
+    {"PIF.get_management", "PIF", 1, pn_879, pt_879, pd_879, "bool", false, true},
+    {"PIF.get_other_config", "PIF", 1, pn_880, pt_880, pd_880, "map:string:string", false, true},
+    {"PIF.set_other_config", "PIF", 2, pn_881, pt_881, pd_881, "void", false, true},
+    {"PIF.add_to_other_config", "PIF", 3, pn_882, pt_882, pd_882, "void", false, true},
+    {"PIF.remove_from_other_config", "PIF", 2, pn_883, pt_883, pd_883, "void", false, true},
+    {"PIF.get_disallow_unplug", "PIF", 1, pn_884, pt_884, pd_884, "bool", false, true},
+    {"PIF.get_ipv6_configuration_mode", "PIF", 1, pn_885, pt_885, pd_885, "ipv6_configuration_mode", false, true},
+    {"PIF.get_IPv6", "PIF", 1, pn_886, pt_886, pd_886, "set:string", false, true},
+    {"PIF.get_primary_address_type", "PIF", 1, pn_887, pt_887, pd_887, "primary_address_type", false, true},
+    {"PIF.get_VLAN_master_of", "PIF", 1, pn_888, pt_888, pd_888, "ref:VLAN", false, true},
+    {"PIF.get_VLAN_slave_of", "PIF", 1, pn_889, pt_889, pd_889, "set:ref:VLAN", false, true},
+    {"PIF.get_tunnel_access_PIF_of", "PIF", 1, pn_890, pt_890, pd_890, "set:ref:tunnel", false, true},
+    {"PIF.get_tunnel_transport_PIF_of", "PIF", 1, pn_891, pt_891, pd_891, "set:ref:tunnel", false, true},
+    {"PIF.get_ipv6_gateway", "PIF", 1, pn_892, pt_892, pd_892, "string", false, true},
+    {"PIF.get_managed", "PIF", 1, pn_893, pt_893, pd_893, "bool", false, true},
+    {"PIF.get_properties", "PIF", 1, pn_894, pt_894, pd_894, "map:string:string", false, true},
+    {"PIF.get_capabilities", "PIF", 1, pn_895, pt_895, pd_895, "set:string", false, true},
+    {"PIF.get_igmp_snooping_status", "PIF", 1, pn_896, pt_896, pd_896, "pif_igmp_status", false, true},
+    {"PIF.get_sriov_physical_PIF_of", "PIF", 1, pn_897, pt_897, pd_897, "set:ref:network_sriov", false, true},
+    {"PIF.get_sriov_logical_PIF_of", "PIF", 1, pn_898, pt_898, pd_898, "set:ref:network_sriov", false, true},
+    {"PIF.get_PCI", "PIF", 1, pn_899, pt_899, pd_899, "ref:PCI", false, true},
+    {"PIF.reconfigure_ip", "PIF", 6, pn_900, pt_900, pd_900, "void", true, true},
+    {"PIF.reconfigure_ipv6", "PIF", 5, pn_901, pt_901, pd_901, "void", true, true},
+    {"PIF.set_primary_address_type", "PIF", 2, pn_902, pt_902, pd_902, "void", true, true},
+    {"PIF.plug", "PIF", 1, pn_903, pt_903, pd_903, "void", true, true},
+    {"PIF.unplug", "PIF", 1, pn_904, pt_904, pd_904, "void", true, true},
+    {"PIF.scan", "PIF", 1, pn_905, pt_905, pd_905, "void", true, true},
+    {"PIF.introduce", "PIF", 4, pn_906, pt_906, pd_906, "ref:PIF", true, true},
+    {"PIF.forget", "PIF", 1, pn_907, pt_907, pd_907, "void", true, true},
+    {"PIF.set_disallow_unplug", "PIF", 2, pn_908, pt_908, pd_908, "void", true, true},
+    {"PIF.set_property", "PIF", 3, pn_909, pt_909, pd_909, "void", true, true},
+    {"PIF_metrics.get_record", "PIF_metrics", 1, pn_910, pt_910, pd_910, "record:PIF_metrics", false, true},
+    {"PIF_metrics.get_by_uuid", "PIF_metrics", 1, pn_911, pt_911, pd_911, "ref:PIF_metrics", false, true},
     {"PIF_metrics.get_all", "PIF_metrics", 0, NULL, NULL, NULL, "set:ref:PIF_metrics", false, true},
     {"PIF_metrics.get_all_records", "PIF_metrics", 0, NULL, NULL, NULL, "map:ref:PIF_metrics:record:PIF_metrics", false, true},
-    {"PIF_metrics.get_all_where", "PIF_metrics", 1, pn_913, pt_913, pd_913, "set:ref:PIF_metrics", false, true},
-    {"PIF_metrics.get_all_records_where", "PIF_metrics", 1, pn_914, pt_914, pd_914, "map:ref:PIF_metrics:record:PIF_metrics", false, true},
-    {"PIF_metrics.get_uuid", "PIF_metrics", 1, pn_915, pt_915, pd_915, "string", false, true},
-    {"PIF_metrics.get_io_read_kbs", "PIF_metrics", 1, pn_916, pt_916, pd_916, "float", false, true},
-    {"PIF_metrics.get_io_write_kbs", "PIF_metrics", 1, pn_917, pt_917, pd_917, "float", false, true},
-    {"PIF_metrics.get_carrier", "PIF_metrics", 1, pn_918, pt_918, pd_918, "bool", false, true},
-    {"PIF_metrics.get_vendor_name", "PIF_metrics", 1, pn_919, pt_919, pd_919, "string", false, true},
-    {"PIF_metrics.get_device_name", "PIF_metrics", 1, pn_920, pt_920, pd_920, "string", false, true},
-    {"PIF_metrics.get_speed", "PIF_metrics", 1, pn_921, pt_921, pd_921, "int", false, true},
-    {"PIF_metrics.get_duplex", "PIF_metrics", 1, pn_922, pt_922, pd_922, "bool", false, true},
-    {"PIF_metrics.get_other_config", "PIF_metrics", 1, pn_923, pt_923, pd_923, "map:string:string", false, true},
-    {"PIF_metrics.set_other_config", "PIF_metrics", 2, pn_924, pt_924, pd_924, "void", false, true},
-    {"PIF_metrics.add_to_other_config", "PIF_metrics", 3, pn_925, pt_925, pd_925, "void", false, true},
-    {"PIF_metrics.remove_from_other_config", "PIF_metrics", 2, pn_926, pt_926, pd_926, "void", false, true},
-    {"PIF_metrics.get_vendor_id", "PIF_metrics", 1, pn_927, pt_927, pd_927, "string", false, true},
-    {"PIF_metrics.get_device_id", "PIF_metrics", 1, pn_928, pt_928, pd_928, "string", false, true},
-    {"PIF_metrics.get_pci_bus_path", "PIF_metrics", 1, pn_929, pt_929, pd_929, "string", false, true},
-    {"PIF_metrics.get_last_updated", "PIF_metrics", 1, pn_930, pt_930, pd_930, "datetime", false, true},
-    {"Bond.get_record", "Bond", 1, pn_931, pt_931, pd_931, "record:Bond", false, true},
-    {"Bond.get_by_uuid", "Bond", 1, pn_932, pt_932, pd_932, "ref:Bond", false, true},
+    {"PIF_metrics.get_all_where", "PIF_metrics", 1, pn_914, pt_914, pd_914, "set:ref:PIF_metrics", false, true},
+    {"PIF_metrics.get_all_records_where", "PIF_metrics", 1, pn_915, pt_915, pd_915, "map:ref:PIF_metrics:record:PIF_metrics", false, true},
+    {"PIF_metrics.get_uuid", "PIF_metrics", 1, pn_916, pt_916, pd_916, "string", false, true},
+    {"PIF_metrics.get_io_read_kbs", "PIF_metrics", 1, pn_917, pt_917, pd_917, "float", false, true},
+    {"PIF_metrics.get_io_write_kbs", "PIF_metrics", 1, pn_918, pt_918, pd_918, "float", false, true},
+    {"PIF_metrics.get_carrier", "PIF_metrics", 1, pn_919, pt_919, pd_919, "bool", false, true},
+    {"PIF_metrics.get_vendor_name", "PIF_metrics", 1, pn_920, pt_920, pd_920, "string", false, true},
+    {"PIF_metrics.get_device_name", "PIF_metrics", 1, pn_921, pt_921, pd_921, "string", false, true},
+    {"PIF_metrics.get_speed", "PIF_metrics", 1, pn_922, pt_922, pd_922, "int", false, true},
+    {"PIF_metrics.get_duplex", "PIF_metrics", 1, pn_923, pt_923, pd_923, "bool", false, true},
+    {"PIF_metrics.get_other_config", "PIF_metrics", 1, pn_924, pt_924, pd_924, "map:string:string", false, true},
+    {"PIF_metrics.set_other_config", "PIF_metrics", 2, pn_925, pt_925, pd_925, "void", false, true},
+    {"PIF_metrics.add_to_other_config", "PIF_metrics", 3, pn_926, pt_926, pd_926, "void", false, true},
+    {"PIF_metrics.remove_from_other_config", "PIF_metrics", 2, pn_927, pt_927, pd_927, "void", false, true},
+    {"PIF_metrics.get_vendor_id", "PIF_metrics", 1, pn_928, pt_928, pd_928, "string", false, true},
+    {"PIF_metrics.get_device_id", "PIF_metrics", 1, pn_929, pt_929, pd_929, "string", false, true},
+    {"PIF_metrics.get_pci_bus_path", "PIF_metrics", 1, pn_930, pt_930, pd_930, "string", false, true},
+    {"PIF_metrics.get_last_updated", "PIF_metrics", 1, pn_931, pt_931, pd_931, "datetime", false, true},
+    {"Bond.get_record", "Bond", 1, pn_932, pt_932, pd_932, "record:Bond", false, true},
+    {"Bond.get_by_uuid", "Bond", 1, pn_933, pt_933, pd_933, "ref:Bond", false, true},
     {"Bond.get_all", "Bond", 0, NULL, NULL, NULL, "set:ref:Bond", false, true},
     {"Bond.get_all_records", "Bond", 0, NULL, NULL, NULL, "map:ref:Bond:record:Bond", false, true},
-    {"Bond.get_all_where", "Bond", 1, pn_935, pt_935, pd_935, "set:ref:Bond", false, true},
-    {"Bond.get_all_records_where", "Bond", 1, pn_936, pt_936, pd_936, "map:ref:Bond:record:Bond", false, true},
-    {"Bond.get_uuid", "Bond", 1, pn_937, pt_937, pd_937, "string", false, true},
-    {"Bond.get_master", "Bond", 1, pn_938, pt_938, pd_938, "ref:PIF", false, true},
-    {"Bond.get_slaves", "Bond", 1, pn_939, pt_939, pd_939, "set:ref:PIF", false, true},
-    {"Bond.get_other_config", "Bond", 1, pn_940, pt_940, pd_940, "map:string:string", false, true},
-    {"Bond.set_other_config", "Bond", 2, pn_941, pt_941, pd_941, "void", false, true},
-    {"Bond.add_to_other_config", "Bond", 3, pn_942, pt_942, pd_942, "void", false, true},
-    {"Bond.remove_from_other_config", "Bond", 2, pn_943, pt_943, pd_943, "void", false, true},
-    {"Bond.get_mode", "Bond", 1, pn_944, pt_944, pd_944, "bond_mode", false, true},
-    {"Bond.get_properties", "Bond", 1, pn_945, pt_945, pd_945, "map:string:string", false, true},
-    {"Bond.get_primary_slave", "Bond", 1, pn_946, pt_946, pd_946, "ref:PIF", false, true},
-    {"Bond.get_links_up", "Bond", 1, pn_947, pt_947, pd_947, "int", false, true},
-    {"Bond.get_auto_update_mac", "Bond", 1, pn_948, pt_948, pd_948, "bool", false, true},
-    {"Bond.create", "Bond", 5, pn_949, pt_949, pd_949, "ref:Bond", true, true},
-    {"Bond.destroy", "Bond", 1, pn_950, pt_950, pd_950, "void", true, true},
-    {"Bond.set_mode", "Bond", 2, pn_951, pt_951, pd_951, "void", true, true},
-    {"Bond.set_property", "Bond", 3, pn_952, pt_952, pd_952, "void", true, true},
-    {"VLAN.get_record", "VLAN", 1, pn_953, pt_953, pd_953, "record:VLAN", false, true},
-    {"VLAN.get_by_uuid", "VLAN", 1, pn_954, pt_954, pd_954, "ref:VLAN", false, true},
+    {"Bond.get_all_where", "Bond", 1, pn_936, pt_936, pd_936, "set:ref:Bond", false, true},
+    {"Bond.get_all_records_where", "Bond", 1, pn_937, pt_937, pd_937, "map:ref:Bond:record:Bond", false, true},
+    {"Bond.get_uuid", "Bond", 1, pn_938, pt_938, pd_938, "string", false, true},
+    {"Bond.get_master", "Bond", 1, pn_939, pt_939, pd_939, "ref:PIF", false, true},
+    {"Bond.get_slaves", "Bond", 1, pn_940, pt_940, pd_940, "set:ref:PIF", false, true},
+    {"Bond.get_other_config", "Bond", 1, pn_941, pt_941, pd_941, "map:string:string", false, true},
+    {"Bond.set_other_config", "Bond", 2, pn_942, pt_942, pd_942, "void", false, true},
+    {"Bond.add_to_other_config", "Bond", 3, pn_943, pt_943, pd_943, "void", false, true},
+    {"Bond.remove_from_other_config", "Bond", 2, pn_944, pt_944, pd_944, "void", false, true},
+    {"Bond.get_mode", "Bond", 1, pn_945, pt_945, pd_945, "bond_mode", false, true},
+    {"Bond.get_properties", "Bond", 1, pn_946, pt_946, pd_946, "map:string:string", false, true},
+    {"Bond.get_primary_slave", "Bond", 1, pn_947, pt_947, pd_947, "ref:PIF", false, true},
+    {"Bond.get_links_up", "Bond", 1, pn_948, pt_948, pd_948, "int", false, true},
+    {"Bond.get_auto_update_mac", "Bond", 1, pn_949, pt_949, pd_949, "bool", false, true},
+    {"Bond.create", "Bond", 5, pn_950, pt_950, pd_950, "ref:Bond", true, true},
+    {"Bond.destroy", "Bond", 1, pn_951, pt_951, pd_951, "void", true, true},
+    {"Bond.set_mode", "Bond", 2, pn_952, pt_952, pd_952, "void", true, true},
+    {"Bond.set_property", "Bond", 3, pn_953, pt_953, pd_953, "void", true, true},
+    {"VLAN.get_record", "VLAN", 1, pn_954, pt_954, pd_954, "record:VLAN", false, true},
+    {"VLAN.get_by_uuid", "VLAN", 1, pn_955, pt_955, pd_955, "ref:VLAN", false, true},
     {"VLAN.get_all", "VLAN", 0, NULL, NULL, NULL, "set:ref:VLAN", false, true},
     {"VLAN.get_all_records", "VLAN", 0, NULL, NULL, NULL, "map:ref:VLAN:record:VLAN", false, true},
-    {"VLAN.get_all_where", "VLAN", 1, pn_957, pt_957, pd_957, "set:ref:VLAN", false, true},
-    {"VLAN.get_all_records_where", "VLAN", 1, pn_958, pt_958, pd_958, "map:ref:VLAN:record:VLAN", false, true},
-    {"VLAN.get_uuid", "VLAN", 1, pn_959, pt_959, pd_959, "string", false, true},
-    {"VLAN.get_tagged_PIF", "VLAN", 1, pn_960, pt_960, pd_960, "ref:PIF", false, true},
-    {"VLAN.get_untagged_PIF", "VLAN", 1, pn_961, pt_961, pd_961, "ref:PIF", false, true},
-    {"VLAN.get_tag", "VLAN", 1, pn_962, pt_962, pd_962, "int", false, true},
-    {"VLAN.get_other_config", "VLAN", 1, pn_963, pt_963, pd_963, "map:string:string", false, true},
-    {"VLAN.set_other_config", "VLAN", 2, pn_964, pt_964, pd_964, "void", false, true},
-    {"VLAN.add_to_other_config", "VLAN", 3, pn_965, pt_965, pd_965, "void", false, true},
-    {"VLAN.remove_from_other_config", "VLAN", 2, pn_966, pt_966, pd_966, "void", false, true},
-    {"VLAN.create", "VLAN", 3, pn_967, pt_967, pd_967, "ref:VLAN", true, true},
-    {"VLAN.destroy", "VLAN", 1, pn_968, pt_968, pd_968, "void", true, true},
-    {"task.get_record", "task", 1, pn_969, pt_969, pd_969, "record:task", false, true},
-    {"task.get_by_uuid", "task", 1, pn_970, pt_970, pd_970, "ref:task", false, true},
-    {"task.get_by_name_label", "task", 1, pn_971, pt_971, pd_971, "set:ref:task", false, true},
+    {"VLAN.get_all_where", "VLAN", 1, pn_958, pt_958, pd_958, "set:ref:VLAN", false, true},
+    {"VLAN.get_all_records_where", "VLAN", 1, pn_959, pt_959, pd_959, "map:ref:VLAN:record:VLAN", false, true},
+    {"VLAN.get_uuid", "VLAN", 1, pn_960, pt_960, pd_960, "string", false, true},
+    {"VLAN.get_tagged_PIF", "VLAN", 1, pn_961, pt_961, pd_961, "ref:PIF", false, true},
+    {"VLAN.get_untagged_PIF", "VLAN", 1, pn_962, pt_962, pd_962, "ref:PIF", false, true},
+    {"VLAN.get_tag", "VLAN", 1, pn_963, pt_963, pd_963, "int", false, true},
+    {"VLAN.get_other_config", "VLAN", 1, pn_964, pt_964, pd_964, "map:string:string", false, true},
+    {"VLAN.set_other_config", "VLAN", 2, pn_965, pt_965, pd_965, "void", false, true},
+    {"VLAN.add_to_other_config", "VLAN", 3, pn_966, pt_966, pd_966, "void", false, true},
+    {"VLAN.remove_from_other_config", "VLAN", 2, pn_967, pt_967, pd_967, "void", false, true},
+    {"VLAN.create", "VLAN", 3, pn_968, pt_968, pd_968, "ref:VLAN", true, true},
+    {"VLAN.destroy", "VLAN", 1, pn_969, pt_969, pd_969, "void", true, true},
+    {"task.get_record", "task", 1, pn_970, pt_970, pd_970, "record:task", false, true},
+    {"task.get_by_uuid", "task", 1, pn_971, pt_971, pd_971, "ref:task", false, true},
+    {"task.get_by_name_label", "task", 1, pn_972, pt_972, pd_972, "set:ref:task", false, true},
     {"task.get_all", "task", 0, NULL, NULL, NULL, "set:ref:task", false, true},
     {"task.get_all_records", "task", 0, NULL, NULL, NULL, "map:ref:task:record:task", false, true},
-    {"task.get_all_where", "task", 1, pn_974, pt_974, pd_974, "set:ref:task", false, true},
-    {"task.get_all_records_where", "task", 1, pn_975, pt_975, pd_975, "map:ref:task:record:task", false, true},
-    {"task.get_uuid", "task", 1, pn_976, pt_976, pd_976, "string", false, true},
-    {"task.get_name_label", "task", 1, pn_977, pt_977, pd_977, "string", false, true},
-    {"task.get_name_description", "task", 1, pn_978, pt_978, pd_978, "string", false, true},
-    {"task.get_allowed_operations", "task", 1, pn_979, pt_979, pd_979, "set:task_allowed_operations", false, true},
-    {"task.get_current_operations", "task", 1, pn_980, pt_980, pd_980, "map:string:task_allowed_operations", false, true},
-    {"task.get_created", "task", 1, pn_981, pt_981, pd_981, "datetime", false, true},
-    {"task.get_finished", "task", 1, pn_982, pt_982, pd_982, "datetime", false, true},
-    {"task.get_status", "task", 1, pn_983, pt_983, pd_983, "task_status_type", false, true},
-    {"task.get_resident_on", "task", 1, pn_984, pt_984, pd_984, "ref:host", false, true},
-    {"task.get_progress", "task", 1, pn_985, pt_985, pd_985, "float", false, true},
-    {"task.get_type", "task", 1, pn_986, pt_986, pd_986, "string", false, true},
-    {"task.get_result", "task", 1, pn_987, pt_987, pd_987, "string", false, true},
-    {"task.get_error_info", "task", 1, pn_988, pt_988, pd_988, "set:string", false, true},
-    {"task.get_other_config", "task", 1, pn_989, pt_989, pd_989, "map:string:string", false, true},
-    {"task.set_other_config", "task", 2, pn_990, pt_990, pd_990, "void", false, true},
-    {"task.add_to_other_config", "task", 3, pn_991, pt_991, pd_991, "void", false, true},
-    {"task.remove_from_other_config", "task", 2, pn_992, pt_992, pd_992, "void", false, true},
-    {"task.get_backtrace", "task", 1, pn_993, pt_993, pd_993, "string", false, true},
-    {"task.get_subtask_of", "task", 1, pn_994, pt_994, pd_994, "ref:task", false, true},
-    {"task.get_subtasks", "task", 1, pn_995, pt_995, pd_995, "set:ref:task", false, true},
-    {"task.create", "task", 2, pn_996, pt_996, pd_996, "ref:task", false, true},
-    {"task.destroy", "task", 1, pn_997, pt_997, pd_997, "void", false, true},
-    {"task.cancel", "task", 1, pn_998, pt_998, pd_998, "void", false, true},
-    {"task.set_status", "task", 2, pn_999, pt_999, pd_999, "void", false, true},
-    {"task.set_progress", "task", 2, pn_1000, pt_1000, pd_1000, "void", false, true},
-    {"task.set_result", "task", 2, pn_1001, pt_1001, pd_1001, "void", false, true},
-    {"task.set_error_info", "task", 2, pn_1002, pt_1002, pd_1002, "void", false, true},
-    {"task.set_resident_on", "task", 2, pn_1003, pt_1003, pd_1003, "void", false, true},
-    {"event.from", "event", 3, pn_1004, pt_1004, pd_1004, "any", false, true},
-    {"event.inject", "event", 2, pn_1005, pt_1005, pd_1005, "string", false, true},
+    {"task.get_all_where", "task", 1, pn_975, pt_975, pd_975, "set:ref:task", false, true},
+    {"task.get_all_records_where", "task", 1, pn_976, pt_976, pd_976, "map:ref:task:record:task", false, true},
+    {"task.get_uuid", "task", 1, pn_977, pt_977, pd_977, "string", false, true},
+    {"task.get_name_label", "task", 1, pn_978, pt_978, pd_978, "string", false, true},
+    {"task.get_name_description", "task", 1, pn_979, pt_979, pd_979, "string", false, true},
+    {"task.get_allowed_operations", "task", 1, pn_980, pt_980, pd_980, "set:task_allowed_operations", false, true},
+    {"task.get_current_operations", "task", 1, pn_981, pt_981, pd_981, "map:string:task_allowed_operations", false, true},
+    {"task.get_created", "task", 1, pn_982, pt_982, pd_982, "datetime", false, true},
+    {"task.get_finished", "task", 1, pn_983, pt_983, pd_983, "datetime", false, true},
+    {"task.get_status", "task", 1, pn_984, pt_984, pd_984, "task_status_type", false, true},
+    {"task.get_resident_on", "task", 1, pn_985, pt_985, pd_985, "ref:host", false, true},
+    {"task.get_progress", "task", 1, pn_986, pt_986, pd_986, "float", false, true},
+    {"task.get_type", "task", 1, pn_987, pt_987, pd_987, "string", false, true},
+    {"task.get_result", "task", 1, pn_988, pt_988, pd_988, "string", false, true},
+    {"task.get_error_info", "task", 1, pn_989, pt_989, pd_989, "set:string", false, true},
+    {"task.get_other_config", "task", 1, pn_990, pt_990, pd_990, "map:string:string", false, true},
+    {"task.set_other_config", "task", 2, pn_991, pt_991, pd_991, "void", false, true},
+    {"task.add_to_other_config", "task", 3, pn_992, pt_992, pd_992, "void", false, true},
+    {"task.remove_from_other_config", "task", 2, pn_993, pt_993, pd_993, "void", false, true},
+    {"task.get_backtrace", "task", 1, pn_994, pt_994, pd_994, "string", false, true},
+    {"task.get_subtask_of", "task", 1, pn_995, pt_995, pd_995, "ref:task", false, true},
+    {"task.get_subtasks", "task", 1, pn_996, pt_996, pd_996, "set:ref:task", false, true},
+    {"task.create", "task", 2, pn_997, pt_997, pd_997, "ref:task", false, true},
+    {"task.destroy", "task", 1, pn_998, pt_998, pd_998, "void", false, true},
+    {"task.cancel", "task", 1, pn_999, pt_999, pd_999, "void", false, true},
+    {"task.set_status", "task", 2, pn_1000, pt_1000, pd_1000, "void", false, true},
+    {"task.set_progress", "task", 2, pn_1001, pt_1001, pd_1001, "void", false, true},
+    {"task.set_result", "task", 2, pn_1002, pt_1002, pd_1002, "void", false, true},
+    {"task.set_error_info", "task", 2, pn_1003, pt_1003, pd_1003, "void", false, true},
+    {"task.set_resident_on", "task", 2, pn_1004, pt_1004, pd_1004, "void", false, true},
+    {"event.from", "event", 3, pn_1005, pt_1005, pd_1005, "any", false, true},
+    {"event.inject", "event", 2, pn_1006, pt_1006, pd_1006, "string", false, true},
     {"event.get_current_id", "event", 0, NULL, NULL, NULL, "int", false, true},
-    {"event.register", "event", 1, pn_1007, pt_1007, pd_1007, "void", false, true},
-    {"event.unregister", "event", 1, pn_1008, pt_1008, pd_1008, "void", false, true},
+    {"event.register", "event", 1, pn_1008, pt_1008, pd_1008, "void", false, true},
+    {"event.unregister", "event", 1, pn_1009, pt_1009, pd_1009, "void", false, true},
     {"event.next", "event", 0, NULL, NULL, NULL, "any", false, true},
-    {"message.get_record", "message", 1, pn_1010, pt_1010, pd_1010, "record:message", false, true},
-    {"message.get_by_uuid", "message", 1, pn_1011, pt_1011, pd_1011, "ref:message", false, true},
+    {"message.get_record", "message", 1, pn_1011, pt_1011, pd_1011, "record:message", false, true},
+    {"message.get_by_uuid", "message", 1, pn_1012, pt_1012, pd_1012, "ref:message", false, true},
     {"message.get_all", "message", 0, NULL, NULL, NULL, "set:ref:message", false, true},
     {"message.get_all_records", "message", 0, NULL, NULL, NULL, "map:ref:message:record:message", false, true},
-    {"message.get_all_where", "message", 1, pn_1014, pt_1014, pd_1014, "set:ref:message", false, true},
-    {"message.get_all_records_where", "message", 1, pn_1015, pt_1015, pd_1015, "map:ref:message:record:message", false, true},
-    {"message.get_uuid", "message", 1, pn_1016, pt_1016, pd_1016, "string", false, true},
-    {"message.get_name", "message", 1, pn_1017, pt_1017, pd_1017, "string", false, true},
-    {"message.get_priority", "message", 1, pn_1018, pt_1018, pd_1018, "int", false, true},
-    {"message.get_cls", "message", 1, pn_1019, pt_1019, pd_1019, "cls", false, true},
-    {"message.get_obj_uuid", "message", 1, pn_1020, pt_1020, pd_1020, "string", false, true},
-    {"message.get_timestamp", "message", 1, pn_1021, pt_1021, pd_1021, "datetime", false, true},
-    {"message.get_body", "message", 1, pn_1022, pt_1022, pd_1022, "string", false, true},
-    {"message.create", "message", 5, pn_1023, pt_1023, pd_1023, "ref:message", false, true},
-    {"message.destroy", "message", 1, pn_1024, pt_1024, pd_1024, "void", false, true},
-    {"message.destroy_many", "message", 1, pn_1025, pt_1025, pd_1025, "void", false, true},
-    {"message.get", "message", 3, pn_1026, pt_1026, pd_1026, "map:ref:message:record:message", false, true},
-    {"message.get_since", "message", 1, pn_1027, pt_1027, pd_1027, "map:ref:message:record:message", false, true},
-    {"console.get_record", "console", 1, pn_1028, pt_1028, pd_1028, "record:console", false, true},
-    {"console.get_by_uuid", "console", 1, pn_1029, pt_1029, pd_1029, "ref:console", false, true},
+    {"message.get_all_where", "message", 1, pn_1015, pt_1015, pd_1015, "set:ref:message", false, true},
+    {"message.get_all_records_where", "message", 1, pn_1016, pt_1016, pd_1016, "map:ref:message:record:message", false, true},
+    {"message.get_uuid", "message", 1, pn_1017, pt_1017, pd_1017, "string", false, true},
+    {"message.get_name", "message", 1, pn_1018, pt_1018, pd_1018, "string", false, true},
+    {"message.get_priority", "message", 1, pn_1019, pt_1019, pd_1019, "int", false, true},
+    {"message.get_cls", "message", 1, pn_1020, pt_1020, pd_1020, "cls", false, true},
+    {"message.get_obj_uuid", "message", 1, pn_1021, pt_1021, pd_1021, "string", false, true},
+    {"message.get_timestamp", "message", 1, pn_1022, pt_1022, pd_1022, "datetime", false, true},
+    {"message.get_body", "message", 1, pn_1023, pt_1023, pd_1023, "string", false, true},
+    {"message.create", "message", 5, pn_1024, pt_1024, pd_1024, "ref:message", false, true},
+    {"message.destroy", "message", 1, pn_1025, pt_1025, pd_1025, "void", false, true},
+    {"message.destroy_many", "message", 1, pn_1026, pt_1026, pd_1026, "void", false, true},
+    {"message.get", "message", 3, pn_1027, pt_1027, pd_1027, "map:ref:message:record:message", false, true},
+    {"message.get_since", "message", 1, pn_1028, pt_1028, pd_1028, "map:ref:message:record:message", false, true},
+    {"console.get_record", "console", 1, pn_1029, pt_1029, pd_1029, "record:console", false, true},
+    {"console.get_by_uuid", "console", 1, pn_1030, pt_1030, pd_1030, "ref:console", false, true},
     {"console.get_all", "console", 0, NULL, NULL, NULL, "set:ref:console", false, true},
     {"console.get_all_records", "console", 0, NULL, NULL, NULL, "map:ref:console:record:console", false, true},
-    {"console.get_all_where", "console", 1, pn_1032, pt_1032, pd_1032, "set:ref:console", false, true},
-    {"console.get_all_records_where", "console", 1, pn_1033, pt_1033, pd_1033, "map:ref:console:record:console", false, true},
-    {"console.get_uuid", "console", 1, pn_1034, pt_1034, pd_1034, "string", false, true},
-    {"console.get_protocol", "console", 1, pn_1035, pt_1035, pd_1035, "console_protocol", false, true},
-    {"console.get_location", "console", 1, pn_1036, pt_1036, pd_1036, "string", false, true},
-    {"console.get_VM", "console", 1, pn_1037, pt_1037, pd_1037, "ref:VM", false, true},
-    {"console.get_other_config", "console", 1, pn_1038, pt_1038, pd_1038, "map:string:string", false, true},
-    {"console.set_other_config", "console", 2, pn_1039, pt_1039, pd_1039, "void", false, true},
-    {"console.add_to_other_config", "console", 3, pn_1040, pt_1040, pd_1040, "void", false, true},
-    {"console.remove_from_other_config", "console", 2, pn_1041, pt_1041, pd_1041, "void", false, true},
-    {"console.create", "console", 1, pn_1042, pt_1042, pd_1042, "ref:console", true, true},
-    {"console.destroy", "console", 1, pn_1043, pt_1043, pd_1043, "void", true, true},
-    {"blob.get_record", "blob", 1, pn_1044, pt_1044, pd_1044, "record:blob", false, true},
-    {"blob.get_by_uuid", "blob", 1, pn_1045, pt_1045, pd_1045, "ref:blob", false, true},
-    {"blob.get_by_name_label", "blob", 1, pn_1046, pt_1046, pd_1046, "set:ref:blob", false, true},
+    {"console.get_all_where", "console", 1, pn_1033, pt_1033, pd_1033, "set:ref:console", false, true},
+    {"console.get_all_records_where", "console", 1, pn_1034, pt_1034, pd_1034, "map:ref:console:record:console", false, true},
+    {"console.get_uuid", "console", 1, pn_1035, pt_1035, pd_1035, "string", false, true},
+    {"console.get_protocol", "console", 1, pn_1036, pt_1036, pd_1036, "console_protocol", false, true},
+    {"console.get_location", "console", 1, pn_1037, pt_1037, pd_1037, "string", false, true},
+    {"console.get_VM", "console", 1, pn_1038, pt_1038, pd_1038, "ref:VM", false, true},
+    {"console.get_other_config", "console", 1, pn_1039, pt_1039, pd_1039, "map:string:string", false, true},
+    {"console.set_other_config", "console", 2, pn_1040, pt_1040, pd_1040, "void", false, true},
+    {"console.add_to_other_config", "console", 3, pn_1041, pt_1041, pd_1041, "void", false, true},
+    {"console.remove_from_other_config", "console", 2, pn_1042, pt_1042, pd_1042, "void", false, true},
+    {"console.create", "console", 1, pn_1043, pt_1043, pd_1043, "ref:console", true, true},
+    {"console.destroy", "console", 1, pn_1044, pt_1044, pd_1044, "void", true, true},
+    {"blob.get_record", "blob", 1, pn_1045, pt_1045, pd_1045, "record:blob", false, true},
+    {"blob.get_by_uuid", "blob", 1, pn_1046, pt_1046, pd_1046, "ref:blob", false, true},
+    {"blob.get_by_name_label", "blob", 1, pn_1047, pt_1047, pd_1047, "set:ref:blob", false, true},
     {"blob.get_all", "blob", 0, NULL, NULL, NULL, "set:ref:blob", false, true},
     {"blob.get_all_records", "blob", 0, NULL, NULL, NULL, "map:ref:blob:record:blob", false, true},
-    {"blob.get_all_where", "blob", 1, pn_1049, pt_1049, pd_1049, "set:ref:blob", false, true},
-    {"blob.get_all_records_where", "blob", 1, pn_1050, pt_1050, pd_1050, "map:ref:blob:record:blob", false, true},
-    {"blob.get_uuid", "blob", 1, pn_1051, pt_1051, pd_1051, "string", false, true},
-    {"blob.get_name_label", "blob", 1, pn_1052, pt_1052, pd_1052, "string", false, true},
-    {"blob.set_name_label", "blob", 2, pn_1053, pt_1053, pd_1053, "void", false, true},
-    {"blob.get_name_description", "blob", 1, pn_1054, pt_1054, pd_1054, "string", false, true},
-    {"blob.set_name_description", "blob", 2, pn_1055, pt_1055, pd_1055, "void", false, true},
-    {"blob.get_size", "blob", 1, pn_1056, pt_1056, pd_1056, "int", false, true},
-    {"blob.get_public", "blob", 1, pn_1057, pt_1057, pd_1057, "bool", false, true},
-    {"blob.set_public", "blob", 2, pn_1058, pt_1058, pd_1058, "void", false, true},
-    {"blob.get_mime_type", "blob", 1, pn_1059, pt_1059, pd_1059, "string", false, true},
-    {"blob.get_last_updated", "blob", 1, pn_1060, pt_1060, pd_1060, "datetime", false, true},
-    {"blob.create", "blob", 2, pn_1061, pt_1061, pd_1061, "ref:blob", false, true},
-    {"blob.destroy", "blob", 1, pn_1062, pt_1062, pd_1062, "void", false, true},
-    {"secret.get_record", "secret", 1, pn_1063, pt_1063, pd_1063, "record:secret", false, true},
-    {"secret.get_by_uuid", "secret", 1, pn_1064, pt_1064, pd_1064, "ref:secret", false, true},
+    {"blob.get_all_where", "blob", 1, pn_1050, pt_1050, pd_1050, "set:ref:blob", false, true},
+    {"blob.get_all_records_where", "blob", 1, pn_1051, pt_1051, pd_1051, "map:ref:blob:record:blob", false, true},
+    {"blob.get_uuid", "blob", 1, pn_1052, pt_1052, pd_1052, "string", false, true},
+    {"blob.get_name_label", "blob", 1, pn_1053, pt_1053, pd_1053, "string", false, true},
+    {"blob.set_name_label", "blob", 2, pn_1054, pt_1054, pd_1054, "void", false, true},
+    {"blob.get_name_description", "blob", 1, pn_1055, pt_1055, pd_1055, "string", false, true},
+    {"blob.set_name_description", "blob", 2, pn_1056, pt_1056, pd_1056, "void", false, true},
+    {"blob.get_size", "blob", 1, pn_1057, pt_1057, pd_1057, "int", false, true},
+    {"blob.get_public", "blob", 1, pn_1058, pt_1058, pd_1058, "bool", false, true},
+    {"blob.set_public", "blob", 2, pn_1059, pt_1059, pd_1059, "void", false, true},
+    {"blob.get_mime_type", "blob", 1, pn_1060, pt_1060, pd_1060, "string", false, true},
+    {"blob.get_last_updated", "blob", 1, pn_1061, pt_1061, pd_1061, "datetime", false, true},
+    {"blob.create", "blob", 2, pn_1062, pt_1062, pd_1062, "ref:blob", false, true},
+    {"blob.destroy", "blob", 1, pn_1063, pt_1063, pd_1063, "void", false, true},
+    {"secret.get_record", "secret", 1, pn_1064, pt_1064, pd_1064, "record:secret", false, true},
+    {"secret.get_by_uuid", "secret", 1, pn_1065, pt_1065, pd_1065, "ref:secret", false, true},
     {"secret.get_all", "secret", 0, NULL, NULL, NULL, "set:ref:secret", false, true},
     {"secret.get_all_records", "secret", 0, NULL, NULL, NULL, "map:ref:secret:record:secret", false, true},
-    {"secret.get_all_where", "secret", 1, pn_1067, pt_1067, pd_1067, "set:ref:secret", false, true},
-    {"secret.get_all_records_where", "secret", 1, pn_1068, pt_1068, pd_1068, "map:ref:secret:record:secret", false, true},
-    {"secret.get_uuid", "secret", 1, pn_1069, pt_1069, pd_1069, "string", false, true},
-    {"secret.get_value", "secret", 1, pn_1070, pt_1070, pd_1070, "string", false, true},
-    {"secret.set_value", "secret", 2, pn_1071, pt_1071, pd_1071, "void", false, true},
-    {"secret.get_other_config", "secret", 1, pn_1072, pt_1072, pd_1072, "map:string:string", false, true},
-    {"secret.set_other_config", "secret", 2, pn_1073, pt_1073, pd_1073, "void", false, true},
-    {"secret.add_to_other_config", "secret", 3, pn_1074, pt_1074, pd_1074, "void", false, true},
-    {"secret.remove_from_other_config", "secret", 2, pn_1075, pt_1075, pd_1075, "void", false, true},
-    {"secret.create", "secret", 1, pn_1076, pt_1076, pd_1076, "ref:secret", true, true},
-    {"secret.destroy", "secret", 1, pn_1077, pt_1077, pd_1077, "void", true, true},
-    {"secret.introduce", "secret", 3, pn_1078, pt_1078, pd_1078, "ref:secret", false, true},
-    {"pool_update.get_record", "pool_update", 1, pn_1079, pt_1079, pd_1079, "record:pool_update", false, true},
-    {"pool_update.get_by_uuid", "pool_update", 1, pn_1080, pt_1080, pd_1080, "ref:pool_update", false, true},
-    {"pool_update.get_by_name_label", "pool_update", 1, pn_1081, pt_1081, pd_1081, "set:ref:pool_update", false, true},
+    {"secret.get_all_where", "secret", 1, pn_1068, pt_1068, pd_1068, "set:ref:secret", false, true},
+    {"secret.get_all_records_where", "secret", 1, pn_1069, pt_1069, pd_1069, "map:ref:secret:record:secret", false, true},
+    {"secret.get_uuid", "secret", 1, pn_1070, pt_1070, pd_1070, "string", false, true},
+    {"secret.get_value", "secret", 1, pn_1071, pt_1071, pd_1071, "string", false, true},
+    {"secret.set_value", "secret", 2, pn_1072, pt_1072, pd_1072, "void", false, true},
+    {"secret.get_other_config", "secret", 1, pn_1073, pt_1073, pd_1073, "map:string:string", false, true},
+    {"secret.set_other_config", "secret", 2, pn_1074, pt_1074, pd_1074, "void", false, true},
+    {"secret.add_to_other_config", "secret", 3, pn_1075, pt_1075, pd_1075, "void", false, true},
+    {"secret.remove_from_other_config", "secret", 2, pn_1076, pt_1076, pd_1076, "void", false, true},
+    {"secret.create", "secret", 1, pn_1077, pt_1077, pd_1077, "ref:secret", true, true},
+    {"secret.destroy", "secret", 1, pn_1078, pt_1078, pd_1078, "void", true, true},
+    {"secret.introduce", "secret", 3, pn_1079, pt_1079, pd_1079, "ref:secret", false, true},
+    {"pool_update.get_record", "pool_update", 1, pn_1080, pt_1080, pd_1080, "record:pool_update", false, true},
+    {"pool_update.get_by_uuid", "pool_update", 1, pn_1081, pt_1081, pd_1081, "ref:pool_update", false, true},
+    {"pool_update.get_by_name_label", "pool_update", 1, pn_1082, pt_1082, pd_1082, "set:ref:pool_update", false, true},
     {"pool_update.get_all", "pool_update", 0, NULL, NULL, NULL, "set:ref:pool_update", false, true},
     {"pool_update.get_all_records", "pool_update", 0, NULL, NULL, NULL, "map:ref:pool_update:record:pool_update", false, true},
-    {"pool_update.get_all_where", "pool_update", 1, pn_1084, pt_1084, pd_1084, "set:ref:pool_update", false, true},
-    {"pool_update.get_all_records_where", "pool_update", 1, pn_1085, pt_1085, pd_1085, "map:ref:pool_update:record:pool_update", false, true},
-    {"pool_update.get_uuid", "pool_update", 1, pn_1086, pt_1086, pd_1086, "string", false, true},
-    {"pool_update.get_name_label", "pool_update", 1, pn_1087, pt_1087, pd_1087, "string", false, true},
-    {"pool_update.get_version", "pool_update", 1, pn_1088, pt_1088, pd_1088, "string", false, true},
-    {"pool_update.get_installation_size", "pool_update", 1, pn_1089, pt_1089, pd_1089, "int", false, true},
-    {"pool_update.get_key", "pool_update", 1, pn_1090, pt_1090, pd_1090, "string", false, true},
-    {"pool_update.get_after_apply_guidance", "pool_update", 1, pn_1091, pt_1091, pd_1091, "set:update_after_apply_guidance", false, true},
-    {"pool_update.get_vdi", "pool_update", 1, pn_1092, pt_1092, pd_1092, "ref:VDI", false, true},
-    {"pool_update.get_hosts", "pool_update", 1, pn_1093, pt_1093, pd_1093, "set:ref:host", false, true},
-    {"pool_update.get_other_config", "pool_update", 1, pn_1094, pt_1094, pd_1094, "map:string:string", false, true},
-    {"pool_update.set_other_config", "pool_update", 2, pn_1095, pt_1095, pd_1095, "void", false, true},
-    {"pool_update.add_to_other_config", "pool_update", 3, pn_1096, pt_1096, pd_1096, "void", false, true},
-    {"pool_update.remove_from_other_config", "pool_update", 2, pn_1097, pt_1097, pd_1097, "void", false, true},
-    {"pool_update.get_enforce_homogeneity", "pool_update", 1, pn_1098, pt_1098, pd_1098, "bool", false, true},
-    {"pool_update.get_name_description", "pool_update", 1, pn_1099, pt_1099, pd_1099, "string", false, true},
-    {"pool_update.introduce", "pool_update", 1, pn_1100, pt_1100, pd_1100, "ref:pool_update", true, true},
-    {"pool_update.precheck", "pool_update", 2, pn_1101, pt_1101, pd_1101, "livepatch_status", true, true},
-    {"pool_update.apply", "pool_update", 2, pn_1102, pt_1102, pd_1102, "void", true, true},
-    {"pool_update.pool_apply", "pool_update", 1, pn_1103, pt_1103, pd_1103, "void", true, true},
-    {"pool_update.pool_clean", "pool_update", 1, pn_1104, pt_1104, pd_1104, "void", true, true},
-    {"pool_update.destroy", "pool_update", 1, pn_1105, pt_1105, pd_1105, "void", true, true},
+    {"pool_update.get_all_where", "pool_update", 1, pn_1085, pt_1085, pd_1085, "set:ref:pool_update", false, true},
+    {"pool_update.get_all_records_where", "pool_update", 1, pn_1086, pt_1086, pd_1086, "map:ref:pool_update:record:pool_update", false, true},
+    {"pool_update.get_uuid", "pool_update", 1, pn_1087, pt_1087, pd_1087, "string", false, true},
+    {"pool_update.get_name_label", "pool_update", 1, pn_1088, pt_1088, pd_1088, "string", false, true},
+    {"pool_update.get_version", "pool_update", 1, pn_1089, pt_1089, pd_1089, "string", false, true},
+    {"pool_update.get_installation_size", "pool_update", 1, pn_1090, pt_1090, pd_1090, "int", false, true},
+    {"pool_update.get_key", "pool_update", 1, pn_1091, pt_1091, pd_1091, "string", false, true},
+    {"pool_update.get_after_apply_guidance", "pool_update", 1, pn_1092, pt_1092, pd_1092, "set:update_after_apply_guidance", false, true},
+    {"pool_update.get_vdi", "pool_update", 1, pn_1093, pt_1093, pd_1093, "ref:VDI", false, true},
+    {"pool_update.get_hosts", "pool_update", 1, pn_1094, pt_1094, pd_1094, "set:ref:host", false, true},
+    {"pool_update.get_other_config", "pool_update", 1, pn_1095, pt_1095, pd_1095, "map:string:string", false, true},
+    {"pool_update.set_other_config", "pool_update", 2, pn_1096, pt_1096, pd_1096, "void", false, true},
+    {"pool_update.add_to_other_config", "pool_update", 3, pn_1097, pt_1097, pd_1097, "void", false, true},
+    {"pool_update.remove_from_other_config", "pool_update", 2, pn_1098, pt_1098, pd_1098, "void", false, true},
+    {"pool_update.get_enforce_homogeneity", "pool_update", 1, pn_1099, pt_1099, pd_1099, "bool", false, true},
+    {"pool_update.get_name_description", "pool_update", 1, pn_1100, pt_1100, pd_1100, "string", false, true},
+    {"pool_update.introduce", "pool_update", 1, pn_1101, pt_1101, pd_1101, "ref:pool_update", true, true},
+    {"pool_update.precheck", "pool_update", 2, pn_1102, pt_1102, pd_1102, "livepatch_status", true, true},
+    {"pool_update.apply", "pool_update", 2, pn_1103, pt_1103, pd_1103, "void", true, true},
+    {"pool_update.pool_apply", "pool_update", 1, pn_1104, pt_1104, pd_1104, "void", true, true},
+    {"pool_update.pool_clean", "pool_update", 1, pn_1105, pt_1105, pd_1105, "void", true, true},
+    {"pool_update.destroy", "pool_update", 1, pn_1106, pt_1106, pd_1106, "void", true, true},
 };
 const struct xcp__msg_index xcp__msg_index[] = {
-    {"Bond.add_to_other_config", 942},
-    {"Bond.create", 949},
-    {"Bond.destroy", 950},
-    {"Bond.get_all", 933},
-    {"Bond.get_all_records", 934},
-    {"Bond.get_all_records_where", 936},
-    {"Bond.get_all_where", 935},
-    {"Bond.get_auto_update_mac", 948},
-    {"Bond.get_by_uuid", 932},
-    {"Bond.get_links_up", 947},
-    {"Bond.get_master", 938},
-    {"Bond.get_mode", 944},
-    {"Bond.get_other_config", 940},
-    {"Bond.get_primary_slave", 946},
-    {"Bond.get_properties", 945},
-    {"Bond.get_record", 931},
-    {"Bond.get_slaves", 939},
-    {"Bond.get_uuid", 937},
-    {"Bond.remove_from_other_config", 943},
-    {"Bond.set_mode", 951},
-    {"Bond.set_other_config", 941},
-    {"Bond.set_property", 952},
-    {"PBD.add_to_other_config", 754},
-    {"PBD.create", 756},
-    {"PBD.destroy", 757},
-    {"PBD.get_SR", 749},
-    {"PBD.get_all", 743},
-    {"PBD.get_all_records", 744},
-    {"PBD.get_all_records_where", 746},
-    {"PBD.get_all_where", 745},
-    {"PBD.get_by_uuid", 742},
-    {"PBD.get_currently_attached", 751},
-    {"PBD.get_device_config", 750},
-    {"PBD.get_host", 748},
-    {"PBD.get_other_config", 752},
-    {"PBD.get_record", 741},
-    {"PBD.get_uuid", 747},
-    {"PBD.plug", 758},
-    {"PBD.remove_from_other_config", 755},
-    {"PBD.set_device_config", 760},
-    {"PBD.set_other_config", 753},
-    {"PBD.unplug", 759},
-    {"PIF.add_to_other_config", 881},
-    {"PIF.forget", 906},
-    {"PIF.get_DNS", 875},
-    {"PIF.get_IP", 872},
-    {"PIF.get_IPv6", 885},
-    {"PIF.get_MAC", 865},
-    {"PIF.get_MTU", 866},
-    {"PIF.get_PCI", 898},
-    {"PIF.get_VLAN", 867},
-    {"PIF.get_VLAN_master_of", 887},
-    {"PIF.get_VLAN_slave_of", 888},
-    {"PIF.get_all", 857},
-    {"PIF.get_all_records", 858},
-    {"PIF.get_all_records_where", 860},
-    {"PIF.get_all_where", 859},
-    {"PIF.get_bond_master_of", 877},
-    {"PIF.get_bond_slave_of", 876},
-    {"PIF.get_by_uuid", 856},
-    {"PIF.get_capabilities", 894},
-    {"PIF.get_currently_attached", 870},
-    {"PIF.get_device", 862},
-    {"PIF.get_disallow_unplug", 883},
-    {"PIF.get_gateway", 874},
-    {"PIF.get_host", 864},
-    {"PIF.get_igmp_snooping_status", 895},
-    {"PIF.get_ip_configuration_mode", 871},
-    {"PIF.get_ipv6_configuration_mode", 884},
-    {"PIF.get_ipv6_gateway", 891},
-    {"PIF.get_managed", 892},
-    {"PIF.get_management", 878},
-    {"PIF.get_metrics", 868},
-    {"PIF.get_netmask", 873},
-    {"PIF.get_network", 863},
-    {"PIF.get_other_config", 879},
-    {"PIF.get_physical", 869},
-    {"PIF.get_primary_address_type", 886},
-    {"PIF.get_properties", 893},
-    {"PIF.get_record", 855},
-    {"PIF.get_sriov_logical_PIF_of", 897},
-    {"PIF.get_sriov_physical_PIF_of", 896},
-    {"PIF.get_tunnel_access_PIF_of", 889},
-    {"PIF.get_tunnel_transport_PIF_of", 890},
-    {"PIF.get_uuid", 861},
-    {"PIF.introduce", 905},
-    {"PIF.plug", 902},
-    {"PIF.reconfigure_ip", 899},
-    {"PIF.reconfigure_ipv6", 900},
-    {"PIF.remove_from_other_config", 882},
-    {"PIF.scan", 904},
-    {"PIF.set_disallow_unplug", 907},
-    {"PIF.set_other_config", 880},
-    {"PIF.set_primary_address_type", 901},
-    {"PIF.set_property", 908},
-    {"PIF.unplug", 903},
-    {"PIF_metrics.add_to_other_config", 925},
-    {"PIF_metrics.get_all", 911},
-    {"PIF_metrics.get_all_records", 912},
-    {"PIF_metrics.get_all_records_where", 914},
-    {"PIF_metrics.get_all_where", 913},
-    {"PIF_metrics.get_by_uuid", 910},
-    {"PIF_metrics.get_carrier", 918},
-    {"PIF_metrics.get_device_id", 928},
-    {"PIF_metrics.get_device_name", 920},
-    {"PIF_metrics.get_duplex", 922},
-    {"PIF_metrics.get_io_read_kbs", 916},
-    {"PIF_metrics.get_io_write_kbs", 917},
-    {"PIF_metrics.get_last_updated", 930},
-    {"PIF_metrics.get_other_config", 923},
-    {"PIF_metrics.get_pci_bus_path", 929},
-    {"PIF_metrics.get_record", 909},
-    {"PIF_metrics.get_speed", 921},
-    {"PIF_metrics.get_uuid", 915},
-    {"PIF_metrics.get_vendor_id", 927},
-    {"PIF_metrics.get_vendor_name", 919},
-    {"PIF_metrics.remove_from_other_config", 926},
-    {"PIF_metrics.set_other_config", 924},
-    {"SR.add_tags", 717},
-    {"SR.add_to_other_config", 713},
-    {"SR.add_to_sm_config", 721},
-    {"SR.create", 728},
-    {"SR.create_new_blob", 740},
-    {"SR.destroy", 734},
-    {"SR.forget", 733},
-    {"SR.get_PBDs", 704},
-    {"SR.get_VDIs", 703},
-    {"SR.get_all", 694},
-    {"SR.get_all_records", 695},
-    {"SR.get_all_records_where", 697},
-    {"SR.get_all_where", 696},
-    {"SR.get_allowed_operations", 701},
-    {"SR.get_blobs", 723},
-    {"SR.get_by_name_label", 693},
-    {"SR.get_by_uuid", 692},
-    {"SR.get_clustered", 726},
-    {"SR.get_content_type", 709},
-    {"SR.get_current_operations", 702},
-    {"SR.get_introduced_by", 725},
-    {"SR.get_is_tools_sr", 727},
-    {"SR.get_local_cache_enabled", 724},
-    {"SR.get_name_description", 700},
-    {"SR.get_name_label", 699},
-    {"SR.get_other_config", 711},
-    {"SR.get_physical_size", 707},
-    {"SR.get_physical_utilisation", 706},
-    {"SR.get_record", 691},
-    {"SR.get_shared", 710},
-    {"SR.get_sm_config", 719},
-    {"SR.get_supported_types", 739},
-    {"SR.get_tags", 715},
-    {"SR.get_type", 708},
-    {"SR.get_uuid", 698},
-    {"SR.get_virtual_allocation", 705},
-    {"SR.introduce", 729},
-    {"SR.probe", 730},
-    {"SR.remove_from_other_config", 714},
-    {"SR.remove_from_sm_config", 722},
-    {"SR.remove_tags", 718},
-    {"SR.scan", 731},
-    {"SR.set_name_description", 736},
-    {"SR.set_name_label", 735},
-    {"SR.set_other_config", 712},
-    {"SR.set_physical_size", 738},
-    {"SR.set_shared", 737},
-    {"SR.set_sm_config", 720},
-    {"SR.set_tags", 716},
-    {"SR.update", 732},
+    {"Bond.add_to_other_config", 943},
+    {"Bond.create", 950},
+    {"Bond.destroy", 951},
+    {"Bond.get_all", 934},
+    {"Bond.get_all_records", 935},
+    {"Bond.get_all_records_where", 937},
+    {"Bond.get_all_where", 936},
+    {"Bond.get_auto_update_mac", 949},
+    {"Bond.get_by_uuid", 933},
+    {"Bond.get_links_up", 948},
+    {"Bond.get_master", 939},
+    {"Bond.get_mode", 945},
+    {"Bond.get_other_config", 941},
+    {"Bond.get_primary_slave", 947},
+    {"Bond.get_properties", 946},
+    {"Bond.get_record", 932},
+    {"Bond.get_slaves", 940},
+    {"Bond.get_uuid", 938},
+    {"Bond.remove_from_other_config", 944},
+    {"Bond.set_mode", 952},
+    {"Bond.set_other_config", 942},
+    {"Bond.set_property", 953},
+    {"PBD.add_to_other_config", 755},
+    {"PBD.create", 757},
+    {"PBD.destroy", 758},
+    {"PBD.get_SR", 750},
+    {"PBD.get_all", 744},
+    {"PBD.get_all_records", 745},
+    {"PBD.get_all_records_where", 747},
+    {"PBD.get_all_where", 746},
+    {"PBD.get_by_uuid", 743},
+    {"PBD.get_currently_attached", 752},
+    {"PBD.get_device_config", 751},
+    {"PBD.get_host", 749},
+    {"PBD.get_other_config", 753},
+    {"PBD.get_record", 742},
+    {"PBD.get_uuid", 748},
+    {"PBD.plug", 759},
+    {"PBD.remove_from_other_config", 756},
+    {"PBD.set_device_config", 761},
+    {"PBD.set_other_config", 754},
+    {"PBD.unplug", 760},
+    {"PIF.add_to_other_config", 882},
+    {"PIF.forget", 907},
+    {"PIF.get_DNS", 876},
+    {"PIF.get_IP", 873},
+    {"PIF.get_IPv6", 886},
+    {"PIF.get_MAC", 866},
+    {"PIF.get_MTU", 867},
+    {"PIF.get_PCI", 899},
+    {"PIF.get_VLAN", 868},
+    {"PIF.get_VLAN_master_of", 888},
+    {"PIF.get_VLAN_slave_of", 889},
+    {"PIF.get_all", 858},
+    {"PIF.get_all_records", 859},
+    {"PIF.get_all_records_where", 861},
+    {"PIF.get_all_where", 860},
+    {"PIF.get_bond_master_of", 878},
+    {"PIF.get_bond_slave_of", 877},
+    {"PIF.get_by_uuid", 857},
+    {"PIF.get_capabilities", 895},
+    {"PIF.get_currently_attached", 871},
+    {"PIF.get_device", 863},
+    {"PIF.get_disallow_unplug", 884},
+    {"PIF.get_gateway", 875},
+    {"PIF.get_host", 865},
+    {"PIF.get_igmp_snooping_status", 896},
+    {"PIF.get_ip_configuration_mode", 872},
+    {"PIF.get_ipv6_configuration_mode", 885},
+    {"PIF.get_ipv6_gateway", 892},
+    {"PIF.get_managed", 893},
+    {"PIF.get_management", 879},
+    {"PIF.get_metrics", 869},
+    {"PIF.get_netmask", 874},
+    {"PIF.get_network", 864},
+    {"PIF.get_other_config", 880},
+    {"PIF.get_physical", 870},
+    {"PIF.get_primary_address_type", 887},
+    {"PIF.get_properties", 894},
+    {"PIF.get_record", 856},
+    {"PIF.get_sriov_logical_PIF_of", 898},
+    {"PIF.get_sriov_physical_PIF_of", 897},
+    {"PIF.get_tunnel_access_PIF_of", 890},
+    {"PIF.get_tunnel_transport_PIF_of", 891},
+    {"PIF.get_uuid", 862},
+    {"PIF.introduce", 906},
+    {"PIF.plug", 903},
+    {"PIF.reconfigure_ip", 900},
+    {"PIF.reconfigure_ipv6", 901},
+    {"PIF.remove_from_other_config", 883},
+    {"PIF.scan", 905},
+    {"PIF.set_disallow_unplug", 908},
+    {"PIF.set_other_config", 881},
+    {"PIF.set_primary_address_type", 902},
+    {"PIF.set_property", 909},
+    {"PIF.unplug", 904},
+    {"PIF_metrics.add_to_other_config", 926},
+    {"PIF_metrics.get_all", 912},
+    {"PIF_metrics.get_all_records", 913},
+    {"PIF_metrics.get_all_records_where", 915},
+    {"PIF_metrics.get_all_where", 914},
+    {"PIF_metrics.get_by_uuid", 911},
+    {"PIF_metrics.get_carrier", 919},
+    {"PIF_metrics.get_device_id", 929},
+    {"PIF_metrics.get_device_name", 921},
+    {"PIF_metrics.get_duplex", 923},
+    {"PIF_metrics.get_io_read_kbs", 917},
+    {"PIF_metrics.get_io_write_kbs", 918},
+    {"PIF_metrics.get_last_updated", 931},
+    {"PIF_metrics.get_other_config", 924},
+    {"PIF_metrics.get_pci_bus_path", 930},
+    {"PIF_metrics.get_record", 910},
+    {"PIF_metrics.get_speed", 922},
+    {"PIF_metrics.get_uuid", 916},
+    {"PIF_metrics.get_vendor_id", 928},
+    {"PIF_metrics.get_vendor_name", 920},
+    {"PIF_metrics.remove_from_other_config", 927},
+    {"PIF_metrics.set_other_config", 925},
+    {"SR.add_tags", 718},
+    {"SR.add_to_other_config", 714},
+    {"SR.add_to_sm_config", 722},
+    {"SR.create", 729},
+    {"SR.create_new_blob", 741},
+    {"SR.destroy", 735},
+    {"SR.forget", 734},
+    {"SR.get_PBDs", 705},
+    {"SR.get_VDIs", 704},
+    {"SR.get_all", 695},
+    {"SR.get_all_records", 696},
+    {"SR.get_all_records_where", 698},
+    {"SR.get_all_where", 697},
+    {"SR.get_allowed_operations", 702},
+    {"SR.get_blobs", 724},
+    {"SR.get_by_name_label", 694},
+    {"SR.get_by_uuid", 693},
+    {"SR.get_clustered", 727},
+    {"SR.get_content_type", 710},
+    {"SR.get_current_operations", 703},
+    {"SR.get_introduced_by", 726},
+    {"SR.get_is_tools_sr", 728},
+    {"SR.get_local_cache_enabled", 725},
+    {"SR.get_name_description", 701},
+    {"SR.get_name_label", 700},
+    {"SR.get_other_config", 712},
+    {"SR.get_physical_size", 708},
+    {"SR.get_physical_utilisation", 707},
+    {"SR.get_record", 692},
+    {"SR.get_shared", 711},
+    {"SR.get_sm_config", 720},
+    {"SR.get_supported_types", 740},
+    {"SR.get_tags", 716},
+    {"SR.get_type", 709},
+    {"SR.get_uuid", 699},
+    {"SR.get_virtual_allocation", 706},
+    {"SR.introduce", 730},
+    {"SR.probe", 731},
+    {"SR.remove_from_other_config", 715},
+    {"SR.remove_from_sm_config", 723},
+    {"SR.remove_tags", 719},
+    {"SR.scan", 732},
+    {"SR.set_name_description", 737},
+    {"SR.set_name_label", 736},
+    {"SR.set_other_config", 713},
+    {"SR.set_physical_size", 739},
+    {"SR.set_shared", 738},
+    {"SR.set_sm_config", 721},
+    {"SR.set_tags", 717},
+    {"SR.update", 733},
     {"VBD.add_to_other_config", 595},
     {"VBD.add_to_qos_algorithm_params", 602},
     {"VBD.assert_attachable", 618},
@@ -8211,7 +8237,7 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"VDI.clone", 673},
     {"VDI.copy", 674},
     {"VDI.create", 670},
-    {"VDI.data_destroy", 690},
+    {"VDI.data_destroy", 691},
     {"VDI.destroy", 671},
     {"VDI.disable_cbt", 688},
     {"VDI.enable_cbt", 687},
@@ -8238,6 +8264,7 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"VDI.get_missing", 644},
     {"VDI.get_name_description", 628},
     {"VDI.get_name_label", 627},
+    {"VDI.get_nbd_info", 690},
     {"VDI.get_on_boot", 662},
     {"VDI.get_other_config", 638},
     {"VDI.get_parent", 645},
@@ -8276,78 +8303,78 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"VDI.set_xenstore_data", 647},
     {"VDI.snapshot", 672},
     {"VDI.update", 680},
-    {"VIF.add_ipv4_allowed", 810},
-    {"VIF.add_ipv6_allowed", 813},
-    {"VIF.add_to_other_config", 777},
-    {"VIF.add_to_qos_algorithm_params", 784},
-    {"VIF.configure_ipv4", 815},
-    {"VIF.configure_ipv6", 816},
-    {"VIF.create", 802},
-    {"VIF.destroy", 803},
-    {"VIF.get_MAC", 773},
-    {"VIF.get_MAC_autogenerated", 796},
-    {"VIF.get_MTU", 774},
-    {"VIF.get_VM", 772},
-    {"VIF.get_all", 763},
-    {"VIF.get_all_records", 764},
-    {"VIF.get_all_records_where", 766},
-    {"VIF.get_all_where", 765},
-    {"VIF.get_allowed_operations", 768},
-    {"VIF.get_by_uuid", 762},
-    {"VIF.get_current_operations", 769},
-    {"VIF.get_currently_attached", 779},
-    {"VIF.get_device", 770},
-    {"VIF.get_ipv4_addresses", 797},
-    {"VIF.get_ipv4_allowed", 788},
-    {"VIF.get_ipv4_configuration_mode", 790},
-    {"VIF.get_ipv4_gateway", 798},
-    {"VIF.get_ipv6_addresses", 800},
-    {"VIF.get_ipv6_allowed", 789},
-    {"VIF.get_ipv6_configuration_mode", 799},
-    {"VIF.get_ipv6_gateway", 801},
-    {"VIF.get_locking_mode", 787},
-    {"VIF.get_metrics", 786},
-    {"VIF.get_network", 771},
-    {"VIF.get_other_config", 775},
-    {"VIF.get_qos_algorithm_params", 782},
-    {"VIF.get_qos_algorithm_type", 780},
-    {"VIF.get_qos_supported_algorithms", 795},
-    {"VIF.get_record", 761},
-    {"VIF.get_runtime_properties", 794},
-    {"VIF.get_status_code", 792},
-    {"VIF.get_status_detail", 793},
-    {"VIF.get_trunks", 791},
-    {"VIF.get_uuid", 767},
-    {"VIF.move", 807},
-    {"VIF.plug", 804},
-    {"VIF.remove_from_other_config", 778},
-    {"VIF.remove_from_qos_algorithm_params", 785},
-    {"VIF.remove_ipv4_allowed", 811},
-    {"VIF.remove_ipv6_allowed", 814},
-    {"VIF.set_ipv4_allowed", 809},
-    {"VIF.set_ipv6_allowed", 812},
-    {"VIF.set_locking_mode", 808},
-    {"VIF.set_other_config", 776},
-    {"VIF.set_qos_algorithm_params", 783},
-    {"VIF.set_qos_algorithm_type", 781},
-    {"VIF.unplug", 805},
-    {"VIF.unplug_force", 806},
-    {"VLAN.add_to_other_config", 965},
-    {"VLAN.create", 967},
-    {"VLAN.destroy", 968},
-    {"VLAN.get_all", 955},
-    {"VLAN.get_all_records", 956},
-    {"VLAN.get_all_records_where", 958},
-    {"VLAN.get_all_where", 957},
-    {"VLAN.get_by_uuid", 954},
-    {"VLAN.get_other_config", 963},
-    {"VLAN.get_record", 953},
-    {"VLAN.get_tag", 962},
-    {"VLAN.get_tagged_PIF", 960},
-    {"VLAN.get_untagged_PIF", 961},
-    {"VLAN.get_uuid", 959},
-    {"VLAN.remove_from_other_config", 966},
-    {"VLAN.set_other_config", 964},
+    {"VIF.add_ipv4_allowed", 811},
+    {"VIF.add_ipv6_allowed", 814},
+    {"VIF.add_to_other_config", 778},
+    {"VIF.add_to_qos_algorithm_params", 785},
+    {"VIF.configure_ipv4", 816},
+    {"VIF.configure_ipv6", 817},
+    {"VIF.create", 803},
+    {"VIF.destroy", 804},
+    {"VIF.get_MAC", 774},
+    {"VIF.get_MAC_autogenerated", 797},
+    {"VIF.get_MTU", 775},
+    {"VIF.get_VM", 773},
+    {"VIF.get_all", 764},
+    {"VIF.get_all_records", 765},
+    {"VIF.get_all_records_where", 767},
+    {"VIF.get_all_where", 766},
+    {"VIF.get_allowed_operations", 769},
+    {"VIF.get_by_uuid", 763},
+    {"VIF.get_current_operations", 770},
+    {"VIF.get_currently_attached", 780},
+    {"VIF.get_device", 771},
+    {"VIF.get_ipv4_addresses", 798},
+    {"VIF.get_ipv4_allowed", 789},
+    {"VIF.get_ipv4_configuration_mode", 791},
+    {"VIF.get_ipv4_gateway", 799},
+    {"VIF.get_ipv6_addresses", 801},
+    {"VIF.get_ipv6_allowed", 790},
+    {"VIF.get_ipv6_configuration_mode", 800},
+    {"VIF.get_ipv6_gateway", 802},
+    {"VIF.get_locking_mode", 788},
+    {"VIF.get_metrics", 787},
+    {"VIF.get_network", 772},
+    {"VIF.get_other_config", 776},
+    {"VIF.get_qos_algorithm_params", 783},
+    {"VIF.get_qos_algorithm_type", 781},
+    {"VIF.get_qos_supported_algorithms", 796},
+    {"VIF.get_record", 762},
+    {"VIF.get_runtime_properties", 795},
+    {"VIF.get_status_code", 793},
+    {"VIF.get_status_detail", 794},
+    {"VIF.get_trunks", 792},
+    {"VIF.get_uuid", 768},
+    {"VIF.move", 808},
+    {"VIF.plug", 805},
+    {"VIF.remove_from_other_config", 779},
+    {"VIF.remove_from_qos_algorithm_params", 786},
+    {"VIF.remove_ipv4_allowed", 812},
+    {"VIF.remove_ipv6_allowed", 815},
+    {"VIF.set_ipv4_allowed", 810},
+    {"VIF.set_ipv6_allowed", 813},
+    {"VIF.set_locking_mode", 809},
+    {"VIF.set_other_config", 777},
+    {"VIF.set_qos_algorithm_params", 784},
+    {"VIF.set_qos_algorithm_type", 782},
+    {"VIF.unplug", 806},
+    {"VIF.unplug_force", 807},
+    {"VLAN.add_to_other_config", 966},
+    {"VLAN.create", 968},
+    {"VLAN.destroy", 969},
+    {"VLAN.get_all", 956},
+    {"VLAN.get_all_records", 957},
+    {"VLAN.get_all_records_where", 959},
+    {"VLAN.get_all_where", 958},
+    {"VLAN.get_by_uuid", 955},
+    {"VLAN.get_other_config", 964},
+    {"VLAN.get_record", 954},
+    {"VLAN.get_tag", 963},
+    {"VLAN.get_tagged_PIF", 961},
+    {"VLAN.get_untagged_PIF", 962},
+    {"VLAN.get_uuid", 960},
+    {"VLAN.remove_from_other_config", 967},
+    {"VLAN.set_other_config", 965},
     {"VM.add_tags", 404},
     {"VM.add_to_HVM_boot_params", 375},
     {"VM.add_to_NVRAM", 510},
@@ -8604,47 +8631,47 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"VM_metrics.get_uuid", 526},
     {"VM_metrics.remove_from_other_config", 535},
     {"VM_metrics.set_other_config", 533},
-    {"blob.create", 1061},
-    {"blob.destroy", 1062},
-    {"blob.get_all", 1047},
-    {"blob.get_all_records", 1048},
-    {"blob.get_all_records_where", 1050},
-    {"blob.get_all_where", 1049},
-    {"blob.get_by_name_label", 1046},
-    {"blob.get_by_uuid", 1045},
-    {"blob.get_last_updated", 1060},
-    {"blob.get_mime_type", 1059},
-    {"blob.get_name_description", 1054},
-    {"blob.get_name_label", 1052},
-    {"blob.get_public", 1057},
-    {"blob.get_record", 1044},
-    {"blob.get_size", 1056},
-    {"blob.get_uuid", 1051},
-    {"blob.set_name_description", 1055},
-    {"blob.set_name_label", 1053},
-    {"blob.set_public", 1058},
-    {"console.add_to_other_config", 1040},
-    {"console.create", 1042},
-    {"console.destroy", 1043},
-    {"console.get_VM", 1037},
-    {"console.get_all", 1030},
-    {"console.get_all_records", 1031},
-    {"console.get_all_records_where", 1033},
-    {"console.get_all_where", 1032},
-    {"console.get_by_uuid", 1029},
-    {"console.get_location", 1036},
-    {"console.get_other_config", 1038},
-    {"console.get_protocol", 1035},
-    {"console.get_record", 1028},
-    {"console.get_uuid", 1034},
-    {"console.remove_from_other_config", 1041},
-    {"console.set_other_config", 1039},
-    {"event.from", 1004},
-    {"event.get_current_id", 1006},
-    {"event.inject", 1005},
-    {"event.next", 1009},
-    {"event.register", 1007},
-    {"event.unregister", 1008},
+    {"blob.create", 1062},
+    {"blob.destroy", 1063},
+    {"blob.get_all", 1048},
+    {"blob.get_all_records", 1049},
+    {"blob.get_all_records_where", 1051},
+    {"blob.get_all_where", 1050},
+    {"blob.get_by_name_label", 1047},
+    {"blob.get_by_uuid", 1046},
+    {"blob.get_last_updated", 1061},
+    {"blob.get_mime_type", 1060},
+    {"blob.get_name_description", 1055},
+    {"blob.get_name_label", 1053},
+    {"blob.get_public", 1058},
+    {"blob.get_record", 1045},
+    {"blob.get_size", 1057},
+    {"blob.get_uuid", 1052},
+    {"blob.set_name_description", 1056},
+    {"blob.set_name_label", 1054},
+    {"blob.set_public", 1059},
+    {"console.add_to_other_config", 1041},
+    {"console.create", 1043},
+    {"console.destroy", 1044},
+    {"console.get_VM", 1038},
+    {"console.get_all", 1031},
+    {"console.get_all_records", 1032},
+    {"console.get_all_records_where", 1034},
+    {"console.get_all_where", 1033},
+    {"console.get_by_uuid", 1030},
+    {"console.get_location", 1037},
+    {"console.get_other_config", 1039},
+    {"console.get_protocol", 1036},
+    {"console.get_record", 1029},
+    {"console.get_uuid", 1035},
+    {"console.remove_from_other_config", 1042},
+    {"console.set_other_config", 1040},
+    {"event.from", 1005},
+    {"event.get_current_id", 1007},
+    {"event.inject", 1006},
+    {"event.next", 1010},
+    {"event.register", 1008},
+    {"event.unregister", 1009},
     {"host.add_tags", 189},
     {"host.add_to_guest_VCPUs_params", 203},
     {"host.add_to_license_server", 194},
@@ -8816,62 +8843,62 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"host_metrics.get_uuid", 284},
     {"host_metrics.remove_from_other_config", 292},
     {"host_metrics.set_other_config", 290},
-    {"message.create", 1023},
-    {"message.destroy", 1024},
-    {"message.destroy_many", 1025},
-    {"message.get", 1026},
-    {"message.get_all", 1012},
-    {"message.get_all_records", 1013},
-    {"message.get_all_records_where", 1015},
-    {"message.get_all_where", 1014},
-    {"message.get_body", 1022},
-    {"message.get_by_uuid", 1011},
-    {"message.get_cls", 1019},
-    {"message.get_name", 1017},
-    {"message.get_obj_uuid", 1020},
-    {"message.get_priority", 1018},
-    {"message.get_record", 1010},
-    {"message.get_since", 1027},
-    {"message.get_timestamp", 1021},
-    {"message.get_uuid", 1016},
-    {"network.add_purpose", 851},
-    {"network.add_tags", 843},
-    {"network.add_to_other_config", 837},
-    {"network.create", 849},
-    {"network.create_new_blob", 854},
-    {"network.destroy", 850},
-    {"network.get_MTU", 833},
-    {"network.get_PIFs", 832},
-    {"network.get_VIFs", 831},
-    {"network.get_all", 820},
-    {"network.get_all_records", 821},
-    {"network.get_all_records_where", 823},
-    {"network.get_all_where", 822},
-    {"network.get_allowed_operations", 829},
-    {"network.get_assigned_ips", 848},
-    {"network.get_blobs", 847},
-    {"network.get_bridge", 839},
-    {"network.get_by_name_label", 819},
-    {"network.get_by_uuid", 818},
-    {"network.get_current_operations", 830},
-    {"network.get_default_locking_mode", 845},
-    {"network.get_managed", 840},
-    {"network.get_name_description", 827},
-    {"network.get_name_label", 825},
-    {"network.get_other_config", 835},
-    {"network.get_purpose", 846},
-    {"network.get_record", 817},
-    {"network.get_tags", 841},
-    {"network.get_uuid", 824},
-    {"network.remove_from_other_config", 838},
-    {"network.remove_purpose", 852},
-    {"network.remove_tags", 844},
-    {"network.set_MTU", 834},
-    {"network.set_default_locking_mode", 853},
-    {"network.set_name_description", 828},
-    {"network.set_name_label", 826},
-    {"network.set_other_config", 836},
-    {"network.set_tags", 842},
+    {"message.create", 1024},
+    {"message.destroy", 1025},
+    {"message.destroy_many", 1026},
+    {"message.get", 1027},
+    {"message.get_all", 1013},
+    {"message.get_all_records", 1014},
+    {"message.get_all_records_where", 1016},
+    {"message.get_all_where", 1015},
+    {"message.get_body", 1023},
+    {"message.get_by_uuid", 1012},
+    {"message.get_cls", 1020},
+    {"message.get_name", 1018},
+    {"message.get_obj_uuid", 1021},
+    {"message.get_priority", 1019},
+    {"message.get_record", 1011},
+    {"message.get_since", 1028},
+    {"message.get_timestamp", 1022},
+    {"message.get_uuid", 1017},
+    {"network.add_purpose", 852},
+    {"network.add_tags", 844},
+    {"network.add_to_other_config", 838},
+    {"network.create", 850},
+    {"network.create_new_blob", 855},
+    {"network.destroy", 851},
+    {"network.get_MTU", 834},
+    {"network.get_PIFs", 833},
+    {"network.get_VIFs", 832},
+    {"network.get_all", 821},
+    {"network.get_all_records", 822},
+    {"network.get_all_records_where", 824},
+    {"network.get_all_where", 823},
+    {"network.get_allowed_operations", 830},
+    {"network.get_assigned_ips", 849},
+    {"network.get_blobs", 848},
+    {"network.get_bridge", 840},
+    {"network.get_by_name_label", 820},
+    {"network.get_by_uuid", 819},
+    {"network.get_current_operations", 831},
+    {"network.get_default_locking_mode", 846},
+    {"network.get_managed", 841},
+    {"network.get_name_description", 828},
+    {"network.get_name_label", 826},
+    {"network.get_other_config", 836},
+    {"network.get_purpose", 847},
+    {"network.get_record", 818},
+    {"network.get_tags", 842},
+    {"network.get_uuid", 825},
+    {"network.remove_from_other_config", 839},
+    {"network.remove_purpose", 853},
+    {"network.remove_tags", 845},
+    {"network.set_MTU", 835},
+    {"network.set_default_locking_mode", 854},
+    {"network.set_name_description", 829},
+    {"network.set_name_label", 827},
+    {"network.set_other_config", 837},
+    {"network.set_tags", 843},
     {"pool.add_tags", 57},
     {"pool.add_to_gui_config", 61},
     {"pool.add_to_health_check_config", 65},
@@ -8988,49 +9015,49 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"pool.set_wlb_enabled", 68},
     {"pool.set_wlb_verify_cert", 70},
     {"pool.sync_database", 137},
-    {"pool_update.add_to_other_config", 1096},
-    {"pool_update.apply", 1102},
-    {"pool_update.destroy", 1105},
-    {"pool_update.get_after_apply_guidance", 1091},
-    {"pool_update.get_all", 1082},
-    {"pool_update.get_all_records", 1083},
-    {"pool_update.get_all_records_where", 1085},
-    {"pool_update.get_all_where", 1084},
-    {"pool_update.get_by_name_label", 1081},
-    {"pool_update.get_by_uuid", 1080},
-    {"pool_update.get_enforce_homogeneity", 1098},
-    {"pool_update.get_hosts", 1093},
-    {"pool_update.get_installation_size", 1089},
-    {"pool_update.get_key", 1090},
-    {"pool_update.get_name_description", 1099},
-    {"pool_update.get_name_label", 1087},
-    {"pool_update.get_other_config", 1094},
-    {"pool_update.get_record", 1079},
-    {"pool_update.get_uuid", 1086},
-    {"pool_update.get_vdi", 1092},
-    {"pool_update.get_version", 1088},
-    {"pool_update.introduce", 1100},
-    {"pool_update.pool_apply", 1103},
-    {"pool_update.pool_clean", 1104},
-    {"pool_update.precheck", 1101},
-    {"pool_update.remove_from_other_config", 1097},
-    {"pool_update.set_other_config", 1095},
-    {"secret.add_to_other_config", 1074},
-    {"secret.create", 1076},
-    {"secret.destroy", 1077},
-    {"secret.get_all", 1065},
-    {"secret.get_all_records", 1066},
-    {"secret.get_all_records_where", 1068},
-    {"secret.get_all_where", 1067},
-    {"secret.get_by_uuid", 1064},
-    {"secret.get_other_config", 1072},
-    {"secret.get_record", 1063},
-    {"secret.get_uuid", 1069},
-    {"secret.get_value", 1070},
-    {"secret.introduce", 1078},
-    {"secret.remove_from_other_config", 1075},
-    {"secret.set_other_config", 1073},
-    {"secret.set_value", 1071},
+    {"pool_update.add_to_other_config", 1097},
+    {"pool_update.apply", 1103},
+    {"pool_update.destroy", 1106},
+    {"pool_update.get_after_apply_guidance", 1092},
+    {"pool_update.get_all", 1083},
+    {"pool_update.get_all_records", 1084},
+    {"pool_update.get_all_records_where", 1086},
+    {"pool_update.get_all_where", 1085},
+    {"pool_update.get_by_name_label", 1082},
+    {"pool_update.get_by_uuid", 1081},
+    {"pool_update.get_enforce_homogeneity", 1099},
+    {"pool_update.get_hosts", 1094},
+    {"pool_update.get_installation_size", 1090},
+    {"pool_update.get_key", 1091},
+    {"pool_update.get_name_description", 1100},
+    {"pool_update.get_name_label", 1088},
+    {"pool_update.get_other_config", 1095},
+    {"pool_update.get_record", 1080},
+    {"pool_update.get_uuid", 1087},
+    {"pool_update.get_vdi", 1093},
+    {"pool_update.get_version", 1089},
+    {"pool_update.introduce", 1101},
+    {"pool_update.pool_apply", 1104},
+    {"pool_update.pool_clean", 1105},
+    {"pool_update.precheck", 1102},
+    {"pool_update.remove_from_other_config", 1098},
+    {"pool_update.set_other_config", 1096},
+    {"secret.add_to_other_config", 1075},
+    {"secret.create", 1077},
+    {"secret.destroy", 1078},
+    {"secret.get_all", 1066},
+    {"secret.get_all_records", 1067},
+    {"secret.get_all_records_where", 1069},
+    {"secret.get_all_where", 1068},
+    {"secret.get_by_uuid", 1065},
+    {"secret.get_other_config", 1073},
+    {"secret.get_record", 1064},
+    {"secret.get_uuid", 1070},
+    {"secret.get_value", 1071},
+    {"secret.introduce", 1079},
+    {"secret.remove_from_other_config", 1076},
+    {"secret.set_other_config", 1074},
+    {"secret.set_value", 1072},
     {"session.add_to_other_config", 8},
     {"session.change_password", 25},
     {"session.get_all_subject_identifiers", 26},
@@ -9059,40 +9086,40 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"session.remove_from_other_config", 9},
     {"session.set_other_config", 7},
     {"session.slave_local_login_with_password", 24},
-    {"task.add_to_other_config", 991},
-    {"task.cancel", 998},
-    {"task.create", 996},
-    {"task.destroy", 997},
-    {"task.get_all", 972},
-    {"task.get_all_records", 973},
-    {"task.get_all_records_where", 975},
-    {"task.get_all_where", 974},
-    {"task.get_allowed_operations", 979},
-    {"task.get_backtrace", 993},
-    {"task.get_by_name_label", 971},
-    {"task.get_by_uuid", 970},
-    {"task.get_created", 981},
-    {"task.get_current_operations", 980},
-    {"task.get_error_info", 988},
-    {"task.get_finished", 982},
-    {"task.get_name_description", 978},
-    {"task.get_name_label", 977},
-    {"task.get_other_config", 989},
-    {"task.get_progress", 985},
-    {"task.get_record", 969},
-    {"task.get_resident_on", 984},
-    {"task.get_result", 987},
-    {"task.get_status", 983},
-    {"task.get_subtask_of", 994},
-    {"task.get_subtasks", 995},
-    {"task.get_type", 986},
-    {"task.get_uuid", 976},
-    {"task.remove_from_other_config", 992},
-    {"task.set_error_info", 1002},
-    {"task.set_other_config", 990},
-    {"task.set_progress", 1000},
-    {"task.set_resident_on", 1003},
-    {"task.set_result", 1001},
-    {"task.set_status", 999},
+    {"task.add_to_other_config", 992},
+    {"task.cancel", 999},
+    {"task.create", 997},
+    {"task.destroy", 998},
+    {"task.get_all", 973},
+    {"task.get_all_records", 974},
+    {"task.get_all_records_where", 976},
+    {"task.get_all_where", 975},
+    {"task.get_allowed_operations", 980},
+    {"task.get_backtrace", 994},
+    {"task.get_by_name_label", 972},
+    {"task.get_by_uuid", 971},
+    {"task.get_created", 982},
+    {"task.get_current_operations", 981},
+    {"task.get_error_info", 989},
+    {"task.get_finished", 983},
+    {"task.get_name_description", 979},
+    {"task.get_name_label", 978},
+    {"task.get_other_config", 990},
+    {"task.get_progress", 986},
+    {"task.get_record", 970},
+    {"task.get_resident_on", 985},
+    {"task.get_result", 988},
+    {"task.get_status", 984},
+    {"task.get_subtask_of", 995},
+    {"task.get_subtasks", 996},
+    {"task.get_type", 987},
+    {"task.get_uuid", 977},
+    {"task.remove_from_other_config", 993},
+    {"task.set_error_info", 1003},
+    {"task.set_other_config", 991},
+    {"task.set_progress", 1001},
+    {"task.set_resident_on", 1004},
+    {"task.set_result", 1002},
+    {"task.set_status", 1000},
     {NULL, -1}
 };

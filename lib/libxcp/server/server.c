@@ -1144,6 +1144,17 @@ void xcp_server_close(xcp_server *s)
     server_free(s);
 }
 
+int xcp_server_set_nbd(xcp_server *s, const xcp_server_nbd *nbd)
+{
+    pthread_mutex_lock(&s->e->lock);
+    if (nbd)
+        s->e->nbd = *nbd;
+    else
+        memset(&s->e->nbd, 0, sizeof(s->e->nbd));
+    pthread_mutex_unlock(&s->e->lock);
+    return 0;
+}
+
 const char *xcp_server_state_dir(const xcp_server *s)
 {
     return s ? s->e->state_dir : NULL;

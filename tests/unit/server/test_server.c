@@ -1442,3 +1442,122 @@ Test(pam, permit_and_deny, .timeout = 60)
     pam_service = NULL;
     pam_teardown();
 }
+
+/* ---- NBD: the embedder's server behind VDI.get_nbd_info ---------------- */
+
+/* What the fake NBD server was asked. */
+static struct {
+    int exports, gone;
+    char session[128], vdi_uuid[64], format[16], gone_session[128];
+    int tls, path_exists;
+} nbd_seen;
+
+static int fake_export(void *arg, const xcp_server_nbd_export *e, char *name,
+                       size_t namelen, char *why, size_t whylen)
+{
+    (void)arg;
+    (void)why;
+    (void)whylen;
+    nbd_seen.exports++;
+    snprintf(nbd_seen.session, sizeof(nbd_seen.session), "%s", e->session);
+    snprintf(nbd_seen.vdi_uuid, sizeof(nbd_seen.vdi_uuid), "%s",
+             e->vdi_uuid);
+    snprintf(nbd_seen.format, sizeof(nbd_seen.format), "%s", e->format);
+    nbd_seen.tls = e->tls;
+    nbd_seen.path_exists = access(e->path, R_OK) == 0;
+    snprintf(name, namelen, "/%s?session_id=OpaqueRef:token", e->vdi_uuid);
+    return 0;
+}
+
+static void fake_gone(void *arg, const char *session)
+{
+    (void)arg;
+    nbd_seen.gone++;
+    snprintf(nbd_seen.gone_session, sizeof(nbd_seen.gone_session), "%s",
+             session);
+}
+
+/* Call method(session, ref, value) on every ref the call list(session)
+ * returns. */
+static void for_each_ref(const char *s, const char *list, const char *method,
+                         const char *value)
+{
+    char params[512], *r, *p, ref[64];
+
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
+    r = callx(list, params);
+    for (p = strstr(r, "OpaqueRef:"); p; p = strstr(p + 1, "OpaqueRef:")) {
+        char *one;
+
+        snprintf(ref, sizeof(ref), "%.46s", p);
+        snprintf(params, sizeof(params),
+                 "<param><value>%s</value></param><param><value>%s</value>"
+                 "</param><param><value>%s</value></param>",
+                 s, ref, value);
+        one = callx(method, params);
+        free(value_of(one));
+        free(one);
+    }
+    free(r);
+}
+
+Test(server, get_nbd_info_exports_through_the_hook_until_logout)
+{
+    xcp_server_nbd h = {.port = 10809,
+                        .cert_pem = "-----BEGIN CERTIFICATE-----\n",
+                        .subject = "host.example",
+                        .export_vdi = fake_export,
+                        .session_gone = fake_gone};
+    char *s = login("root", "secret"), *vdi = new_vdi(s, false);
+    char params[512], want[256], *r;
+
+    memset(&nbd_seen, 0, sizeof(nbd_seen));
+    snprintf(params, sizeof(params),
+             "<param><value>%s</value></param><param><value>%s</value>"
+             "</param>", s, vdi);
+    /* No NBD server yet, then no network allowing NBD: nothing. */
+    r = callx("VDI.get_nbd_info", params);
+    cr_assert(strstr(r, "<array><data/></array>") ||
+                  strstr(r, "<array><data></data></array>"), "%s", r);
+    free(r);
+    cr_assert_eq(xcp_server_set_nbd(srv, &h), 0);
+    r = callx("VDI.get_nbd_info", params);
+    cr_assert(!strstr(r, "exportname"), "%s", r);
+    free(r);
+    cr_assert_eq(nbd_seen.exports, 0);
+    for_each_ref(s, "network.get_all", "network.add_purpose",
+                 "insecure_nbd");
+    r = callx("VDI.get_nbd_info", params);
+    cr_assert_eq(nbd_seen.exports, 1, "%s", r);
+    snprintf(want, sizeof(want),
+             "<name>exportname</name><value>/%s?session_id=OpaqueRef:token"
+             "</value>", nbd_seen.vdi_uuid);
+    cr_assert(strstr(r, want), "%s", r);
+    cr_assert(strstr(r, "<name>port</name><value>10809</value>"), "%s", r);
+    cr_assert(strstr(r, "<name>subject</name><value>host.example</value>"),
+              "%s", r);
+    cr_assert(strstr(r, "<name>address</name><value>"), "%s", r);
+    free(r);
+    cr_assert_str_eq(nbd_seen.session, s);
+    cr_assert_str_eq(nbd_seen.format, "qcow2");
+    cr_assert_eq(nbd_seen.tls, 0);
+    cr_assert(nbd_seen.path_exists);
+    /* nbd instead: TLS */
+    for_each_ref(s, "network.get_all", "network.remove_purpose",
+                 "insecure_nbd");
+    for_each_ref(s, "network.get_all", "network.add_purpose", "nbd");
+    r = callx("VDI.get_nbd_info", params);
+    cr_assert_eq(nbd_seen.exports, 2, "%s", r);
+    cr_assert_eq(nbd_seen.tls, 1);
+    free(r);
+    /* The session's end reaches the NBD server. */
+    cr_assert_eq(nbd_seen.gone, 0);
+    snprintf(params, sizeof(params), "<param><value>%s</value></param>", s);
+    r = callx("session.logout", params);
+    free(r);
+    cr_assert_eq(nbd_seen.gone, 1);
+    cr_assert_str_eq(nbd_seen.gone_session, s);
+    cr_assert_eq(xcp_server_set_nbd(srv, NULL), 0);
+    free(vdi);
+    free(s);
+}
