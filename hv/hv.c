@@ -52,6 +52,7 @@ static struct entry drivers[] = {
     {"xen", NULL, "xcp-hv-xen.so", false, NULL, ""},
 #endif
     {"sim", &xcp__hv_sim_driver, NULL, false, NULL, ""},
+    {"sim-qemu", &xcp__hv_sim_qemu_driver, NULL, false, NULL, ""},
 };
 
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -204,6 +204,8 @@ int xcp__hv_disk_stream(xcp_hv *hv, uint32_t domid, const char *vdev,
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN,
  * in its module). */
 extern const xcp_hv_driver xcp__hv_sim_driver;
+/* The sim whose disks' back ends cannot pause, as Xen's QEMU ("sim-qemu"). */
+extern const xcp_hv_driver xcp__hv_sim_qemu_driver;
 #ifdef XCP_HAVE_XEN
 extern const xcp_hv_driver xcp__hv_xen_driver;
 #endif

@@ -53,8 +53,8 @@ extern "C" {
 #define XCP_HV_CONFIG_VERSION 1
 /* Version of struct xcp_hv_fault. */
 #define XCP_HV_FAULT_VERSION 1
-/* Version of struct xcp_hv_image_ops. */
-#define XCP_HV_IMAGE_OPS_VERSION 1
+/* Version of struct xcp_hv_image_ops (2: stream). */
+#define XCP_HV_IMAGE_OPS_VERSION 2
 
 #define XCP_HV_PAGE_SIZE 4096u
 #define XCP_HV_UUID_LEN 37            /* 36 characters + NUL */
@@ -349,6 +349,13 @@ typedef struct xcp_hv_image_ops {
      * VHD log beside the image; raw: -ENOTSUP. Writes through a handle
      * of a tracked image mark their blocks. */
     int (*cbt)(xcp_hv_image *im, bool on, xcp_hv_error *err);
+    /* ---- version 2 ---- */
+    /* What disk_stream asks of a back end: what im shows through its
+     * chain is written into im itself (the bytes im holds are rewritten
+     * as they are), then im's parent becomes backing (named relative to
+     * im's folder; NULL: none), which must show what the parents left
+     * out show (the library's SR knows). im reads the same throughout. */
+    int (*stream)(xcp_hv_image *im, const char *backing, xcp_hv_error *err);
 } xcp_hv_image_ops;
 
 /* ---- the driver table ---------------------------------------------------- */
