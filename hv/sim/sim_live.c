@@ -125,8 +125,9 @@ int xcp__sim_disk_follow(struct sim *s, uint32_t domid, struct disk *k,
     struct stat st;
     DIR *dd;
 
-    if (!k->ino || (stat(k->path, &st) == 0 && (uint64_t)st.st_dev == k->dev &&
-                    (uint64_t)st.st_ino == k->ino))
+    if (!k->ino ||
+        (stat(k->path, &st) == 0 && (uint64_t)st.st_dev == k->dev &&
+         (uint64_t)st.st_ino == k->ino))
         return 0;
     snprintf(dir, sizeof(dir), "%s", k->path);
     if ((slash = strrchr(dir, '/')))

@@ -82,6 +82,7 @@ struct xcp__engine {
      * xcp__sr_gc_request), one last one at close if it is pending. */
     pthread_t gc_thread;
     bool gc_running, gc_wanted, gc_stop;
+    unsigned gc_passes;         /* passes the thread began (tests read it) */
     pthread_cond_t gc_cond;
     /* A collector run under way (gc_in_run), and calls waiting for it to
      * hand the SR's merges over (gc_yield: a snapshot at the chain
