@@ -826,16 +826,15 @@ static int cow_run(void *arg)
 static int cow_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
                     struct cow_args *a)
 {
-    const xcp_sr_ops *o = a->t->type->ops;
     xcp__live_writer w;
     xcp_sr_cow_hooks h = {1, &w, xcp__live_switch_to};
     int rc;
 
     if (xcp__live_can_pause(c->e->hv))
         return xcp__vdi_live_change(c, vdi, d, cow_run, a);
-    if (!xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_SNAPSHOT) ||
-        o->version < 6 || !o->vdi_cow_live ||
-        xcp__obj_bool(vdi, F(VDI, cbt_enabled))) {
+    /* (the image's format is the back end's to refuse: a domain gone
+     * meanwhile, as at VM.checkpoint, writes nothing to move) */
+    if (!xcp__vdi_live_cow_ok(c, vdi, false)) {
         xcp__log(XCP__LOG_WARN, "VDI %s: domain %u disk %s can neither be "
                  "paused nor moved onto a new leaf: no %s while it runs",
                  xcp__obj_str(vdi, F(VDI, uuid)), d->domid, d->vdev,

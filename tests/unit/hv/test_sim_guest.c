@@ -483,21 +483,6 @@ Test(sim_guest, the_back_end_resizes_and_tracks_a_vhd_disk)
     OK(xcp_vm_hard_shutdown(S, vm));
 }
 
-/* The engine again, on the same host, through hypervisor driver hv. */
-static void reopen_as(const char *hv)
-{
-    xcp_open_options o;
-
-    xcp_session_close(S);
-    S = NULL;
-    memset(&o, 0, sizeof(o));
-    o.version = XCP_OPEN_OPTIONS_VERSION;
-    o.state_dir = api_dir;
-    o.hv = hv;
-    o.originator = "tests/unit/hv";
-    OK(xcp_session_open_local(&S, &o));
-}
-
 /*
  * A back end that never lets go of its image (the sim as Xen's QEMU,
  * "sim-qemu": no disk_pause): a snapshot moves its writes onto the new
@@ -519,7 +504,7 @@ Test(sim_guest, a_back_end_that_cannot_pause_follows_a_snapshot_and_streams)
     uint64_t n;
     unsigned i;
 
-    reopen_as("sim-qemu");
+    api_reopen_with_hv("sim-qemu");
     vm = running_vm(&domid);
     disk = vm_disk(vm, vdev, sizeof(vdev));
     OK(xcp_vm_get_uuid(S, &uuid, vm));
@@ -537,7 +522,7 @@ Test(sim_guest, a_back_end_that_cannot_pause_follows_a_snapshot_and_streams)
     /* the collector's pass (closing the engine finishes it) */
     n = records(domid, vdev);
     for (i = 0; i < 10 && api_count_image_files() > start; i++) {
-        reopen_as("sim-qemu");
+        api_reopen();
         if (api_count_image_files() > start)
             sleep(1);
     }
