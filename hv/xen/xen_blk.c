@@ -521,8 +521,9 @@ static int chain_below(const char *graph, const char *top,
 
 /*
  * Our job on disk vdev in the reply of query-jobs: 1 while it runs (its
- * progress in *done, *total), 0 when none is there, else what it ended
- * with once dismissed (0, or -EIO and QEMU's reason).
+ * progress in *done, *total); 0 when none is there, or it was over and is
+ * dismissed now (the chain then says what it did); -EIO with QEMU's
+ * reason when it failed (dismissed too).
  */
 static int stream_job(struct qmp *q, const char *jobs, const char *job,
                       uint64_t *done, uint64_t *total, xcp_hv_error *err)
@@ -549,7 +550,7 @@ static int stream_job(struct qmp *q, const char *jobs, const char *job,
     free(r);
     return failed ? xcp__hv_error_set(err, -EIO, "xen: QEMU's block-stream "
                                       "of %s failed: %s", job, why)
-                  : 2;
+                  : 0;
 }
 
 int xcp__xen_disk_stream(void *self, uint32_t domid, const char *vdev,
@@ -574,7 +575,8 @@ int xcp__xen_disk_stream(void *self, uint32_t domid, const char *vdev,
         (rc = disk_image(self, domid, vdev, path, sizeof(path), err)) < 0 ||
         (rc = qmp_open(&q, domid, err)) < 0)
         return rc;
-    /* a copy under way (or over, not dismissed) is followed */
+    /* a copy under way is followed (one over is dismissed: the chain
+     * below tells whether it is what is asked now) */
     rc = qmp_exec(&q, "{\"execute\": \"query-jobs\"}\n", &reply, err);
     if (rc == 0)
         rc = stream_job(&q, reply, job, done, total, err);
@@ -582,7 +584,7 @@ int xcp__xen_disk_stream(void *self, uint32_t domid, const char *vdev,
     reply = NULL;
     if (rc != 0) {
         qmp_close(&q);
-        return rc == 2 ? 0 : rc;
+        return rc;
     }
     if ((rc = find_node(&q, vdev, node, sizeof(node), &reply, &obj, &olen,
                         err)) < 0) {

@@ -806,8 +806,9 @@ HOT_VBD="" HOT_DEV=""
 hotplug_disk() {
     local sr vdi vbd n dev
     sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
-    vdi=$(x vdi-create sr-uuid="$sr" name-label="lab-hot$1" \
-        virtual-size=16777216) || return 1
+    # $4: a VDI of the caller's, else a new one of 16 MiB
+    vdi=${4:-$(x vdi-create sr-uuid="$sr" name-label="lab-hot$1" \
+        virtual-size=16777216)} || return 1
     vbd=$(x vbd-create vm-uuid="$VM" vdi-uuid="$vdi" device="$1" type=Disk \
         mode="$2") || return 1
     dev=xvd$(echo abcdefgh | cut -c$(($1 + 1)))
@@ -1064,6 +1065,66 @@ sc_livedisk_coalesce() {
         [ "$b" = "$(echo "$2" | cut -c1-5)" ] ||
             bad "the disk's block $1 reads '$b', not $2" || return 1
     done
+    check_chain "$f"
+}
+
+# kill -9 of xcpd while QEMU streams a running disk's parent (96 MiB of
+# data, so that the copy takes a while) into its leaf: QEMU's job goes on;
+# the next xcpd follows it (or finds it over) and its collector removes
+# the parent; the disk reads all it held and every image is clean once
+# QEMU lets it go.
+sc_livedisk_coalesce_kill() {
+    local sr vdi s f c0 c t0 seen="" rc=0
+    [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
+    ensure_running "$VM" || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-stream \
+        virtual-size=100663296) || return 1
+    f=$(vdi_file "$vdi")
+    # data the guest's parent will hold (written before the plug)
+    head -c 100663296 /dev/urandom >/tmp/stream.raw &&
+        "$QIMG" convert -n -f raw -O qcow2 /tmp/stream.raw "$f" ||
+        bad "cannot fill $f" || return 1
+    hotplug_disk 1 RW "ro=0 removable=0 write=ok" "$vdi" || return 1
+    guest_write "$HOT_DEV" "2 live2" || return 1
+    s=$(x vdi-snapshot uuid="$vdi") || return 1
+    c0=$(chain_len "$f")
+    x vdi-destroy uuid="$s" || return 1
+    x sr-scan uuid="$sr" || return 1
+    # killed once the collector's task shows (the stream under way)
+    t0=$(up)
+    while [ -z "$seen" ]; do
+        seen=$(x task-list name-label="Garbage collection" --minimal)
+        awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 60) }' && break
+        sleep 0.2
+    done
+    echo "collector task: ${seen:-none seen}; chain $(chain_len "$f")" \
+        "images when xcpd is killed"
+    xcpd_kill9
+    sc_xcpd_up || return 1
+    guest_write "$HOT_DEV" "3 live3" || return 1
+    t0=$(up)
+    while c=$(chain_len "$f") && [ "$c" -ge "$c0" ]; do
+        awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 600) }' && break
+        sleep 2
+    done
+    echo "chain of the disk: $c0 images after the snapshot, $c now"
+    grep -a "SR collector" /tmp/xcpd.log | tail -4
+    [ "$c" -lt "$c0" ] || bad "the chain stays $c images long" || return 1
+    unplug_disk "$HOT_VBD" "$HOT_DEV" || return 1
+    for b in "2 live2" "3 live3"; do
+        set -- $b
+        b=$(image_block "$f" "$1") || return 1
+        [ "$b" = "$2" ] || bad "the disk's block $1 reads '$b', not $2" ||
+            return 1
+    done
+    # what the parent held: block 40 of the data written before the plug
+    "$QIMG" convert -U -O raw "$f" /tmp/img.raw &&
+        cmp -s <(dd if=/tmp/img.raw bs=65536 skip=40 count=8 2>/dev/null) \
+            <(dd if=/tmp/stream.raw bs=65536 skip=40 count=8 2>/dev/null) ||
+        bad "the disk lost the data its parent held" || rc=1
+    rm -f /tmp/img.raw /tmp/stream.raw
+    [ "$rc" = 0 ] || return 1
     check_chain "$f"
 }
 
@@ -1849,6 +1910,7 @@ run livedisk_resize livedisk
 run livedisk_cbt livedisk
 run livedisk_snapshot livedisk
 run livedisk_coalesce livedisk
+run livedisk_coalesce_kill livedisk
 run contract contract
 [ -s /tmp/xcpd.log ] && { echo "---- xcpd log (tail)"; tail -40 /tmp/xcpd.log; }
 note "$npass passed, $nfail failed"
