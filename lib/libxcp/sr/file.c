@@ -1406,28 +1406,30 @@ static int leaf_stream(struct gc_run *r, struct vdi_list *l,
                        xcp_sr_error *err)
 {
     char cloc[XCP_SR_LOCATION_MAX], backing[XCP_SR_LOCATION_MAX];
+    char ploc[XCP_SR_LOCATION_MAX];
     unsigned keep = depth_below(l, p);
+    xcp_sr_vdi_info now;
     int ret;
 
     if (!r->h || r->h->version < 2 || !r->h->stream || c->cbt_enabled)
         return 0;
     snprintf(cloc, sizeof(cloc), "%s", c->location);
+    snprintf(ploc, sizeof(ploc), "%s", p->location);
     snprintf(backing, sizeof(backing), "%s", p->parent_location);
-    if ((ret = journal_put(r->dir, cloc, p->location, "stream", err)) < 0)
+    if ((ret = journal_put(r->dir, cloc, ploc, "stream", err)) < 0)
         return ret;
     r->what = cloc;
     run_unlock(r);
     ret = r->h->stream(r->h->ctx, cloc, keep, backing);
     run_lock(r);
-    if (ret == 0)
+    if (ret >= 0)
         journal_clear(r->dir);
-    if (ret != 0) {
-        /* left as it was, or its copy goes on in the writer: the journal
-         * keeps it for the next run */
-        if (ret == 1)
-            journal_clear(r->dir);
+    /* left as it was, or its copy goes on in the writer (the journal
+     * keeps it for the next run); done only once the link moved, which
+     * the writer wrote (else the run would ask again and again) */
+    if (ret != 0 || stat_vdi(r->dir, cloc, &now, NULL) < 0 ||
+        strcmp(now.parent_location, ploc) == 0)
         return 0;
-    }
     r->res.coalesced++;
     return 1;
 }
