@@ -3,8 +3,9 @@
  * disk_resize, disk_cbt, disk_size, disk_snapshot, disk_stream). A qcow2
  * or VHD disk is served by QEMU's qdisk back end in dom0 (xen-block),
  * which keeps its image open: it cannot be paused while the library
- * rewrites the image (no disk_pause), so QEMU itself changes it, asked over the QMP socket libxl gives each
- * device model (/var/run/xen/qmp-libxl-<domid>): block_resize (xen-block
+ * rewrites the image (no disk_pause), so QEMU itself changes it, asked
+ * over the QMP socket libxl gives each device model
+ * (/var/run/xen/qmp-libxl-<domid>): block_resize (xen-block
  * then writes the new "sectors" to xenstore and blkfront sees it),
  * block-dirty-bitmap-add/-remove of a persistent bitmap (stored in the
  * qcow2 image when QEMU closes it), and blockdev-snapshot-sync onto an
