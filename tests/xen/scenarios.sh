@@ -1074,7 +1074,7 @@ sc_livedisk_coalesce() {
 # the parent; the disk reads all it held and every image is clean once
 # QEMU lets it go.
 sc_livedisk_coalesce_kill() {
-    local sr vdi s f c0 c t0 seen="" rc=0
+    local sr vdi s f c0 c t0 old seen="" rc=0
     [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
     ensure_running "$VM" || return 1
     sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
@@ -1090,11 +1090,15 @@ sc_livedisk_coalesce_kill() {
     s=$(x vdi-snapshot uuid="$vdi") || return 1
     c0=$(chain_len "$f")
     x vdi-destroy uuid="$s" || return 1
+    old=$(x task-list name-label="Garbage collection" --minimal)
     x sr-scan uuid="$sr" || return 1
-    # killed once the collector's task shows (the stream under way)
+    # killed once a new task of the collector shows (the stream under way)
     t0=$(up)
     while [ -z "$seen" ]; do
-        seen=$(x task-list name-label="Garbage collection" --minimal)
+        for s in $(x task-list name-label="Garbage collection" --minimal |
+            tr ',' ' '); do
+            case ",$old," in *",$s,"*) ;; *) seen=$s ;; esac
+        done
         awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 60) }' && break
         sleep 0.2
     done
@@ -1118,12 +1122,16 @@ sc_livedisk_coalesce_kill() {
         [ "$b" = "$2" ] || bad "the disk's block $1 reads '$b', not $2" ||
             return 1
     done
-    # what the parent held: block 40 of the data written before the plug
+    # what the parent held: blocks 40-47 of the data written before the
+    # plug (files, not <(...): dom0 may have no /dev/fd)
     "$QIMG" convert -U -O raw "$f" /tmp/img.raw &&
-        cmp -s <(dd if=/tmp/img.raw bs=65536 skip=40 count=8 2>/dev/null) \
-            <(dd if=/tmp/stream.raw bs=65536 skip=40 count=8 2>/dev/null) ||
+        dd if=/tmp/img.raw of=/tmp/img.part bs=65536 skip=40 count=8 \
+            2>/dev/null &&
+        dd if=/tmp/stream.raw of=/tmp/stream.part bs=65536 skip=40 \
+            count=8 2>/dev/null &&
+        cmp -s /tmp/img.part /tmp/stream.part ||
         bad "the disk lost the data its parent held" || rc=1
-    rm -f /tmp/img.raw /tmp/stream.raw
+    rm -f /tmp/img.raw /tmp/stream.raw /tmp/img.part /tmp/stream.part
     [ "$rc" = 0 ] || return 1
     check_chain "$f"
 }
