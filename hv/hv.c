@@ -52,6 +52,7 @@ static struct entry drivers[] = {
     {"xen", NULL, "xcp-hv-xen.so", false, NULL, ""},
 #endif
     {"sim", &xcp__hv_sim_driver, NULL, false, NULL, ""},
+    {"sim-qemu", &xcp__hv_sim_qemu_driver, NULL, false, NULL, ""},
 };
 
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -336,6 +337,7 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_DISK_CBT: return d->version >= 4 && d->disk_cbt;
     case XCP_HV_OP_DISK_SIZE: return d->version >= 4 && d->disk_size;
     case XCP_HV_OP_DISK_SNAPSHOT: return d->version >= 5 && d->disk_snapshot;
+    case XCP_HV_OP_DISK_STREAM: return d->version >= 6 && d->disk_stream;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -644,4 +646,14 @@ int xcp__hv_disk_snapshot(xcp_hv *hv, uint32_t domid, const char *vdev,
         return unsupported(hv, XCP_HV_OP_DISK_SNAPSHOT, err);
     HV_CALL(hv, XCP_HV_OP_DISK_SNAPSHOT, disk_snapshot, err, domid, vdev,
             overlay, format, err);
+}
+
+int xcp__hv_disk_stream(xcp_hv *hv, uint32_t domid, const char *vdev,
+                        unsigned keep, const char *backing, uint64_t *done,
+                        uint64_t *total, xcp_hv_error *err)
+{
+    if (hv->drv->version < 6)
+        return unsupported(hv, XCP_HV_OP_DISK_STREAM, err);
+    HV_CALL(hv, XCP_HV_OP_DISK_STREAM, disk_stream, err, domid, vdev, keep,
+            backing, done, total, err);
 }

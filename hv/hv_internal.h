@@ -194,10 +194,18 @@ int xcp__hv_disk_size(xcp_hv *hv, uint32_t domid, const char *vdev,
 int xcp__hv_disk_snapshot(xcp_hv *hv, uint32_t domid, const char *vdev,
                           const char *overlay, const char *format,
                           xcp_hv_error *err);
+/* Starts or follows the copy of disk vdev's chain into its leaf, down to
+ * the last keep images (driver slot disk_stream, version 6; -ENOTSUP
+ * below it): 1 while it runs, 0 once over. */
+int xcp__hv_disk_stream(xcp_hv *hv, uint32_t domid, const char *vdev,
+                        unsigned keep, const char *backing, uint64_t *done,
+                        uint64_t *total, xcp_hv_error *err);
 
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN,
  * in its module). */
 extern const xcp_hv_driver xcp__hv_sim_driver;
+/* The sim whose disks' back ends cannot pause, as Xen's QEMU ("sim-qemu"). */
+extern const xcp_hv_driver xcp__hv_sim_qemu_driver;
 #ifdef XCP_HAVE_XEN
 extern const xcp_hv_driver xcp__hv_xen_driver;
 #endif

@@ -209,6 +209,7 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_DISK_CBT] = "disk_cbt",
     [XCP_HV_OP_DISK_SIZE] = "disk_size",
     [XCP_HV_OP_DISK_SNAPSHOT] = "disk_snapshot",
+    [XCP_HV_OP_DISK_STREAM] = "disk_stream",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};

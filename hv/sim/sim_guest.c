@@ -128,7 +128,8 @@ static bool write_due(struct sim *s, struct dom *d)
             continue;
         n = min_u64(due - k->written, BATCH);
         /* not written: due again at the next pass */
-        if (write_records(s, d, k, k->written + 1, n, &err) < 0)
+        if (xcp__sim_disk_follow(s, d->domid, k, &err) < 0 ||
+            write_records(s, d, k, k->written + 1, n, &err) < 0)
             continue;
         k->written += n;
         if (xcp__sim_commit(s, d->domid, &err) < 0)

@@ -52,6 +52,11 @@ struct disk {
     bool cbt;
     /* The guest's records on it acknowledged so far (sim_guest.c). */
     uint64_t written;
+    /* The file the back end holds, when it holds it whatever its name
+     * (disk_snapshot: as QEMU keeps the overlay's descriptor, which the
+     * library then renames): path is followed to it (sim_live.c); 0
+     * when the back end opens path by its name. */
+    uint64_t dev, ino;
 };
 
 struct nic {
@@ -247,7 +252,7 @@ bool xcp__sim_parse_u32(const char *s, uint32_t *out);
 /* True if u is a uuid in its 36-character text form. */
 bool xcp__sim_uuid_valid(const char *u);
 
-#define MAX_TOKENS 12 /* a disk: 10 */
+#define MAX_TOKENS 12 /* a disk: 12 */
 
 /*
  * Splits a line in place into at most MAX_TOKENS space-separated tokens:
@@ -402,6 +407,16 @@ int xcp__sim_live_disk(struct sim *s, xcp_hv_op op, uint32_t domid,
 int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
                            const char *overlay, const char *format,
                            xcp_hv_error *err);
+/* Slot disk_stream (qcow2, as QEMU's block-stream), done at once through
+ * the library's image operations (version 2). */
+int xcp__sim_disk_stream(void *self, uint32_t domid, const char *vdev,
+                         unsigned keep, const char *backing, uint64_t *done,
+                         uint64_t *total, xcp_hv_error *err);
+/* The name of the file disk k of domain domid's back end holds (k->ino)
+ * now, into k->path: the caller may have renamed it within its folder.
+ * -ENOENT when it is gone. */
+int xcp__sim_disk_follow(struct sim *s, uint32_t domid, struct disk *k,
+                         xcp_hv_error *err);
 /* The disk of d called vdev, or NULL. */
 struct disk *xcp__sim_disk_find(struct dom *d, const char *vdev);
 

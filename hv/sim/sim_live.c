@@ -5,8 +5,14 @@
  * opens it; and its writes moved onto an overlay at a snapshot
  * (disk_snapshot, as QEMU does on Xen).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -108,6 +114,42 @@ int xcp__sim_live_disk(struct sim *s, xcp_hv_op op, uint32_t domid,
         return xcp__hv_error_set(err, -ENOTSUP,
                                  "sim: domain %" PRIu32 ": %s is a CD drive",
                                  domid, vdev);
+    return xcp__sim_disk_follow(s, domid, *k, err);
+}
+
+int xcp__sim_disk_follow(struct sim *s, uint32_t domid, struct disk *k,
+                         xcp_hv_error *err)
+{
+    char dir[PATH_MAX], *slash, *p = NULL;
+    struct dirent *de;
+    struct stat st;
+    DIR *dd;
+
+    if (!k->ino ||
+        (stat(k->path, &st) == 0 && (uint64_t)st.st_dev == k->dev &&
+         (uint64_t)st.st_ino == k->ino))
+        return 0;
+    snprintf(dir, sizeof(dir), "%s", k->path);
+    if ((slash = strrchr(dir, '/')))
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    else
+        snprintf(dir, sizeof(dir), ".");
+    if (!(dd = opendir(dir)))
+        return xcp__hv_error_set(err, -errno, "sim: domain %" PRIu32 ": %s: "
+                                 "%s", domid, dir, strerror(errno));
+    while (!p && (de = readdir(dd)))
+        if (fstatat(dirfd(dd), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (uint64_t)st.st_dev == k->dev && (uint64_t)st.st_ino == k->ino &&
+            asprintf(&p, "%s/%s", strcmp(dir, "/") ? dir : "", de->d_name) < 0)
+            p = NULL;
+    closedir(dd);
+    if (!p)
+        return xcp__hv_error_set(err, -ENOENT, "sim: domain %" PRIu32 ": the "
+                                 "file its back end held as %s is gone",
+                                 domid, k->path);
+    free(k->path);
+    k->path = p;
+    xcp__sim_mark_dirty(s, domid);
     return 0;
 }
 
@@ -167,6 +209,7 @@ int xcp__sim_disk_reopen(void *self, uint32_t domid, const char *vdev,
     k->format = f;
     k->size = size;
     k->paused = false;
+    k->dev = k->ino = 0;        /* opened by its name */
     xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }
@@ -277,6 +320,7 @@ int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
     struct sim *s = self;
     struct disk *k;
     struct dom *d;
+    struct stat st;
     char *p;
     int rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_SNAPSHOT, domid, vdev,
                                 "snapshot a disk of", &d, &k, err);
@@ -305,6 +349,53 @@ int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
      * the caller gives it (the next pause/reopen names the image again) */
     free(k->path);
     k->path = p;
+    /* QEMU holds the overlay's descriptor: renamed, it is the same file,
+     * which the back end goes on writing (xcp__sim_disk_follow) */
+    if (stat(p, &st) < 0)
+        return xcp__hv_error_set(err, -errno, "sim: %s: %s", p,
+                                 strerror(errno));
+    k->dev = (uint64_t)st.st_dev;
+    k->ino = (uint64_t)st.st_ino;
     xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
+}
+
+int xcp__sim_disk_stream(void *self, uint32_t domid, const char *vdev,
+                         unsigned keep, const char *backing, uint64_t *done,
+                         uint64_t *total, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    xcp_hv_image *im;
+    struct disk *k;
+    struct dom *d;
+    xcp_hv_error e;
+    int c, rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_STREAM, domid, vdev,
+                                   "coalesce a disk of", &d, &k, err);
+
+    *done = *total = 0;
+    if (rc < 0)
+        return rc;
+    if (k->paused)
+        return xcp__hv_error_set(err, -EBUSY, "sim: domain %" PRIu32
+                                 ": disk %s is paused", domid, vdev);
+    if (!k->format || strcmp(k->format, "qcow2") != 0)
+        return xcp__hv_error_set(err, -ENOTSUP, "sim: domain %" PRIu32
+                                 ": disk %s (%s) cannot be streamed into "
+                                 "(qcow2 only)", domid, vdev,
+                                 k->format ? k->format : "raw");
+    if (keep && (!backing || !backing[0]))
+        return xcp__hv_error_set(err, -EINVAL, "sim: domain %" PRIu32
+                                 ": disk %s: no backing file to keep",
+                                 domid, vdev);
+    if (!s->img || s->img->version < 2 || !s->img->stream)
+        return xcp__hv_error_set(err, -ENOTSUP, "sim: no image library "
+                                 "that streams was handed to the driver");
+    /* under the host's lock: the guest's writes wait, as QEMU's copy and
+     * its guest's requests never touch a cluster at once */
+    if ((rc = s->img->open(&im, k->path, k->format, false, err)) < 0)
+        return rc;
+    rc = s->img->stream(im, keep ? backing : NULL, err);
+    *done = *total = s->img->size(im);
+    c = s->img->close(im, rc < 0 ? &e : err);
+    return rc < 0 ? rc : c;
 }

@@ -91,9 +91,10 @@ static void emit_dom(struct buf *b, const struct dom *d)
         xcp__sim_buf_str(b, k->path);
         xcp__sim_buf_str(b, k->format);
         xcp__sim_buf_str(b, k->vdev);
-        xcp__sim_buf_printf(b, " %d %d %d %" PRIu64 " %d %" PRIu64 "\n",
-                            k->ro, k->cdrom, k->paused, k->size, k->cbt,
-                            k->written);
+        xcp__sim_buf_printf(b, " %d %d %d %" PRIu64 " %d %" PRIu64
+                            " %" PRIu64 " %" PRIu64 "\n", k->ro, k->cdrom,
+                            k->paused, k->size, k->cbt, k->written, k->dev,
+                            k->ino);
     }
     for (i = 0; i < d->n_nics; i++) {
         const struct nic *n = &d->nics[i];
@@ -313,7 +314,8 @@ static int parse_dom_line(struct dom *d, char **t, int n)
                    : 0;
     if (n == 2 && strcmp(t[0], "guest-os") == 0)
         return xcp__sim_token_str(t[1], &d->guest_os) ? -1 : 0;
-    if ((n == 6 || n == 9 || n == 10) && strcmp(t[0], "disk") == 0) {
+    if ((n == 6 || n == 9 || n == 10 || n == 12) &&
+        strcmp(t[0], "disk") == 0) {
         struct disk *v = realloc(d->disks, (d->n_disks + 1) * sizeof(*v)), *k;
 
         if (!v)
@@ -327,7 +329,10 @@ static int parse_dom_line(struct dom *d, char **t, int n)
         k->size = n >= 9 ? strtoull(t[7], NULL, 10) : 0;
         k->cbt = n >= 9 && strcmp(t[8], "1") == 0;
         /* 10: since the guest writes (sim_guest.c) */
-        k->written = n == 10 ? strtoull(t[9], NULL, 10) : 0;
+        k->written = n >= 10 ? strtoull(t[9], NULL, 10) : 0;
+        /* 12: since a back end may hold its file by identity */
+        k->dev = n == 12 ? strtoull(t[10], NULL, 10) : 0;
+        k->ino = n == 12 ? strtoull(t[11], NULL, 10) : 0;
         return xcp__sim_token_str(t[1], &k->path) ||
                        xcp__sim_token_str(t[2], &k->format) ||
                        xcp__sim_token_str(t[3], &k->vdev) || !k->vdev ||

@@ -1628,6 +1628,7 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .disk_cbt = xcp__xen_disk_cbt,
     .disk_size = xcp__xen_disk_size,
     .disk_snapshot = xcp__xen_disk_snapshot,
+    .disk_stream = xcp__xen_disk_stream,
 };
 
 #else

@@ -1,16 +1,20 @@
 /*
  * hv/xen/xen_blk.c - the disks of running domains on Xen (driver slots
- * disk_resize, disk_cbt, disk_size, disk_snapshot). A qcow2 or VHD disk
- * is served by QEMU's qdisk back end in dom0 (xen-block), which keeps its
- * image open: it cannot be paused while the library rewrites the image
- * (no disk_pause: the library then leaves such a leaf uncoalesced), so
- * QEMU itself changes it, asked over the QMP socket libxl gives each
- * device model (/var/run/xen/qmp-libxl-<domid>): block_resize (xen-block
+ * disk_resize, disk_cbt, disk_size, disk_snapshot, disk_stream). A qcow2
+ * or VHD disk is served by QEMU's qdisk back end in dom0 (xen-block),
+ * which keeps its image open: it cannot be paused while the library
+ * rewrites the image (no disk_pause), so QEMU itself changes it, asked
+ * over the QMP socket libxl gives each device model
+ * (/var/run/xen/qmp-libxl-<domid>): block_resize (xen-block
  * then writes the new "sectors" to xenstore and blkfront sees it),
  * block-dirty-bitmap-add/-remove of a persistent bitmap (stored in the
  * qcow2 image when QEMU closes it), and blockdev-snapshot-sync onto an
  * existing overlay (the writes move onto it; the old image becomes its
- * backing node).
+ * backing node), and block-stream for the leaf coalesce of a running disk
+ * (QEMU copies the chain below into the image it writes, then records a
+ * new backing file in it: only the file QEMU holds read-write is written,
+ * where block-commit would reopen a backing image by its name, which a
+ * live snapshot gave to the leaf).
  *
  * The node: xen-block names the format node it opens "<vdev>-<driver>"
  * (hw/block/xen-block.c: the drive id is the backend's "dev"); each
@@ -432,6 +436,191 @@ int xcp__xen_disk_snapshot(void *self, uint32_t domid, const char *vdev,
                      0xffffffffffffu);
         rc = qmp_exec(&q, cmd, &r2, err);
         free(r2);
+    }
+    free(reply);
+    qmp_close(&q);
+    return rc;
+}
+
+/* ---- leaf coalesce by QEMU: block-stream (disk_stream) ------------------ */
+
+/* The value of "key" in the JSON object [b, e) of a QMP reply, as text up
+ * to its end (a number's digits, a string's characters), into out; false
+ * when the object has no such key. */
+static bool obj_field(const char *b, const char *e, const char *key,
+                      char *out, size_t len)
+{
+    char want[64];
+    size_t wl = (size_t)snprintf(want, sizeof(want), "\"%s\": ", key);
+    const char *at = memmem(b, (size_t)(e - b), want, wl);
+    size_t l;
+
+    if (!at)
+        return false;
+    at += wl;
+    if (*at == '"')
+        at++;
+    l = strcspn(at, "\",}");
+    snprintf(out, len, "%.*s", (int)l, at);
+    return true;
+}
+
+/* The object of reply in which "key": value (a number: no quotes, as
+ * text) stands, and another field it must have (NULL: none), or false. */
+static bool find_obj(const char *reply, const char *key, const char *value,
+                     bool quoted, const char *also, const char **b,
+                     const char **e)
+{
+    char want[200];
+    size_t wl = (size_t)snprintf(want, sizeof(want), quoted ? "\"%s\": \"%s\""
+                                                            : "\"%s\": %s",
+                                 key, value);
+    const char *at;
+
+    for (at = reply; (at = strstr(at, want)); at += wl) {
+        if (!quoted && (at[wl] >= '0' && at[wl] <= '9'))
+            continue;           /* "id": 4 is not "id": 42 */
+        enclosing(reply, at, b, e);
+        if (!also || memmem(*b, (size_t)(*e - *b), also, strlen(also)))
+            return true;
+    }
+    return false;
+}
+
+#define MAX_CHAIN_NODES 64
+
+/*
+ * The format nodes below node top in QEMU's block graph (the reply of
+ * x-debug-query-block-graph), following "backing" edges: their names into
+ * below[], top first, their count in *n. (Image names do not tell: see
+ * the head of this file.)
+ */
+static int chain_below(const char *graph, const char *top,
+                       char below[][128], size_t *n, xcp_hv_error *err)
+{
+    const char *b, *e;
+    char id[32], child[32];
+
+    *n = 0;
+    if (!find_obj(graph, "name", top, true, "\"type\": \"block-driver\"",
+                  &b, &e) || !obj_field(b, e, "id", id, sizeof(id)))
+        return xcp__hv_error_set(err, -ENODEV, "xen: node %s is not in "
+                                 "QEMU's block graph", top);
+    while (find_obj(graph, "parent", id, false, "\"name\": \"backing\"", &b,
+                    &e) && obj_field(b, e, "child", child, sizeof(child))) {
+        if (*n == MAX_CHAIN_NODES ||
+            !find_obj(graph, "id", child, false,
+                      "\"type\": \"block-driver\"", &b, &e) ||
+            !obj_field(b, e, "name", below[*n], sizeof(below[0])))
+            return xcp__hv_error_set(err, -EPROTO, "xen: QEMU's block graph "
+                                     "of %s cannot be followed", top);
+        (*n)++;
+        snprintf(id, sizeof(id), "%s", child);
+    }
+    return 0;
+}
+
+/*
+ * Our job on disk vdev in the reply of query-jobs: 1 while it runs (its
+ * progress in *done, *total); 0 when none is there, or it was over and is
+ * dismissed now (the chain then says what it did); -EIO with QEMU's
+ * reason when it failed (dismissed too).
+ */
+static int stream_job(struct qmp *q, const char *jobs, const char *job,
+                      uint64_t *done, uint64_t *total, xcp_hv_error *err)
+{
+    const char *b, *e;
+    char status[32], num[32], why[400], cmd[200], *r = NULL;
+    bool failed;
+    int rc;
+
+    if (!find_obj(jobs, "id", job, true, NULL, &b, &e) ||
+        !obj_field(b, e, "status", status, sizeof(status)))
+        return 0;
+    if (obj_field(b, e, "current-progress", num, sizeof(num)))
+        *done = strtoull(num, NULL, 10);
+    if (obj_field(b, e, "total-progress", num, sizeof(num)))
+        *total = strtoull(num, NULL, 10);
+    if (strcmp(status, "concluded") != 0)
+        return 1;
+    failed = obj_field(b, e, "error", why, sizeof(why));
+    snprintf(cmd, sizeof(cmd), "{\"execute\": \"job-dismiss\", "
+             "\"arguments\": {\"id\": \"%s\"}}\n", job);
+    if ((rc = qmp_exec(q, cmd, &r, err)) < 0)
+        return rc;
+    free(r);
+    return failed ? xcp__hv_error_set(err, -EIO, "xen: QEMU's block-stream "
+                                      "of %s failed: %s", job, why)
+                  : 0;
+}
+
+int xcp__xen_disk_stream(void *self, uint32_t domid, const char *vdev,
+                         unsigned keep, const char *backing, uint64_t *done,
+                         uint64_t *total, xcp_hv_error *err)
+{
+    char below[MAX_CHAIN_NODES][128];
+    struct qmp q;
+    char node[128], path[512], job[96], cmd[1024], base[200];
+    char *reply = NULL, *r2 = NULL;
+    const char *obj;
+    size_t olen, n = 0;
+    int rc;
+
+    *done = *total = 0;
+    if (keep && (!backing || !backing[0] || strlen(backing) > 255 ||
+                 strpbrk(backing, "\"\\/")))
+        return xcp__hv_error_set(err, -EINVAL, "xen: disk %s: no backing "
+                                 "file to record for QEMU", vdev);
+    snprintf(job, sizeof(job), "xcp-stream-%s", vdev);
+    if ((rc = xcp__xen_guest(self, domid, "coalesce a disk of", err)) < 0 ||
+        (rc = disk_image(self, domid, vdev, path, sizeof(path), err)) < 0 ||
+        (rc = qmp_open(&q, domid, err)) < 0)
+        return rc;
+    /* a copy under way is followed (one over is dismissed: the chain
+     * below tells whether it is what is asked now) */
+    rc = qmp_exec(&q, "{\"execute\": \"query-jobs\"}\n", &reply, err);
+    if (rc == 0)
+        rc = stream_job(&q, reply, job, done, total, err);
+    free(reply);
+    reply = NULL;
+    if (rc != 0) {
+        qmp_close(&q);
+        return rc;
+    }
+    if ((rc = find_node(&q, vdev, node, sizeof(node), &reply, &obj, &olen,
+                        err)) < 0) {
+        qmp_close(&q);
+        return rc;
+    }
+    if (!memmem(obj, olen, "\"drv\": \"qcow2\"", 14))
+        rc = xcp__hv_error_set(err, -ENOTSUP, "xen: domain %" PRIu32
+                               ": disk %s is no qcow2 image: QEMU cannot "
+                               "stream into it", domid, vdev);
+    free(reply);
+    reply = NULL;
+    if (rc == 0)
+        rc = qmp_exec(&q, "{\"execute\": \"x-debug-query-block-graph\"}\n",
+                      &reply, err);
+    if (rc == 0)
+        rc = chain_below(reply, node, below, &n, err);
+    if (rc == 0 && n < keep)
+        rc = xcp__hv_error_set(err, -EINVAL, "xen: disk %s: QEMU's chain "
+                               "below %s is %zu images deep, not %u or more",
+                               vdev, node, n, keep);
+    if (rc == 0 && n > keep) {
+        /* the last `keep` nodes stay: the copy stops at the first */
+        base[0] = '\0';
+        if (keep)
+            snprintf(base, sizeof(base), ", \"base-node\": \"%s\", "
+                     "\"backing-file\": \"%s\"", below[n - keep], backing);
+        snprintf(cmd, sizeof(cmd), "{\"execute\": \"block-stream\", "
+                 "\"arguments\": {\"job-id\": \"%s\", \"device\": \"%s\"%s, "
+                 "\"auto-dismiss\": false, \"filter-node-name\": "
+                 "\"xcp-cor-%s\"}}\n", job, node, base, vdev);
+        rc = qmp_exec(&q, cmd, &r2, err);
+        free(r2);
+        if (rc == 0)
+            rc = 1;
     }
     free(reply);
     qmp_close(&q);

@@ -1,7 +1,8 @@
 /*
  * hv/xen/xen_blk.h - the disks of running domains on Xen, through QEMU's
- * QMP (xen_blk.c): the driver's disk_resize, disk_cbt, disk_size and
- * disk_snapshot slots (xcp/sys/hv.h), self being the driver's handle.
+ * QMP (xen_blk.c): the driver's disk_resize, disk_cbt, disk_size,
+ * disk_snapshot and disk_stream slots (xcp/sys/hv.h), self being the
+ * driver's handle.
  */
 #ifndef XCP_XEN_BLK_H
 #define XCP_XEN_BLK_H
@@ -25,5 +26,11 @@ int xcp__xen_disk_size(void *self, uint32_t domid, const char *vdev,
 int xcp__xen_disk_snapshot(void *self, uint32_t domid, const char *vdev,
                            const char *overlay, const char *format,
                            xcp_hv_error *err);
+/* block-stream of the chain below the disk's node into it, keeping the
+ * last `keep` nodes (x-debug-query-block-graph tells them), or the job of
+ * an earlier call followed (query-jobs). */
+int xcp__xen_disk_stream(void *self, uint32_t domid, const char *vdev,
+                         unsigned keep, const char *backing, uint64_t *done,
+                         uint64_t *total, xcp_hv_error *err);
 
 #endif /* XCP_XEN_BLK_H */

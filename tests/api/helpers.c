@@ -101,6 +101,9 @@ void api_assert_error_name_(const char *file, int line, int rc,
               "%s:%d: expected %s, got %s", file, line, name, msg);
 }
 
+/* The driver sessions open (api_reopen_with_hv). */
+static const char *api_hv = "sim";
+
 xcp_session *api_session(const char *originator)
 {
     xcp_open_options o;
@@ -109,7 +112,7 @@ xcp_session *api_session(const char *originator)
     memset(&o, 0, sizeof(o));
     o.version = XCP_OPEN_OPTIONS_VERSION;
     o.state_dir = api_dir;
-    o.hv = "sim";
+    o.hv = api_hv;
     o.originator = originator;
     OK(xcp_session_open_local(&s, &o));
     cr_assert_not_null(s);
@@ -123,6 +126,7 @@ void api_open(void)
 
 void api_setup(void)
 {
+    api_hv = "sim";
     env_default("XCP_HV", "sim");
     env_default("XCP_TEMPLATES", API_SRCDIR "/data/templates.yaml");
     env_default("XCP_SIM_HOST_MEMORY", "64GiB");
@@ -150,6 +154,12 @@ void api_reopen(void)
     xcp_session_close(S);
     S = NULL;
     api_open();
+}
+
+void api_reopen_with_hv(const char *hv)
+{
+    api_hv = hv;
+    api_reopen();
 }
 
 void api_reopen_with_faults(const char *faults)
@@ -375,4 +385,21 @@ size_t api_count_vdis(int type)
             n++;
     xcp_vdi_record_map_dispose(&m);
     return n;
+}
+
+xcp_vbd api_disk_vbd(xcp_vm vm, xcp_vdi vdi, const char *userdevice)
+{
+    xcp_vbd_record r;
+    xcp_vbd vbd;
+
+    xcp_vbd_record_init(&r);
+    r.VM = vm;
+    r.VDI = vdi;
+    r.userdevice = (char *)userdevice;
+    r.mode = XCP_VBD_MODE_RW;
+    r.type = XCP_VBD_TYPE_DISK;
+    r.unpluggable = true;
+    r.qos_algorithm_type = (char *)"";
+    OK(xcp_vbd_create(S, &vbd, &r));
+    return vbd;
 }

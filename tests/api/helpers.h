@@ -46,6 +46,10 @@ void api_reopen(void);
 xcp_session *api_session(const char *originator);
 /* Open the session on api_dir (after api_setup's environment). */
 void api_open(void);
+/* Reopen through hypervisor driver hv ("sim", or "sim-qemu": disks whose
+ * back ends never pause, as Xen's QEMU), and later reopens too, until the
+ * next api_setup. */
+void api_reopen_with_hv(const char *hv);
 /* Reopen with sim faults injected at open (XCP_SIM_FAULTS syntax). */
 void api_reopen_with_faults(const char *faults);
 /* Make every guest ignore shutdown requests from now on, and clean
@@ -85,6 +89,9 @@ size_t api_sr_vdi_count(xcp_sr sr);
 
 /* Does VDI v's allowed_operations hold op? (asserts the call succeeds) */
 bool api_vdi_allows(xcp_vdi v, enum xcp_vdi_operations op);
+
+/* A new read-write disk VBD of vdi for vm at userdevice (not plugged). */
+xcp_vbd api_disk_vbd(xcp_vm vm, xcp_vdi vdi, const char *userdevice);
 
 /* How many qcow2 image files the default SR's directory holds. */
 size_t api_count_image_files(void);

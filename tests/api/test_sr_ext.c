@@ -368,3 +368,38 @@ Test(sr_ext, a_restart_after_the_mount_went_mounts_it_again)
     cr_assert_eq(qemu_io(mnt, vdi, "read -P 0x5a 0 1M"), 0);
     OK(xcp_sr_scan(S, sr));
 }
+
+/*
+ * A snapshot of a running VM's disk on an ext SR whose back end cannot
+ * pause (the sim as Xen's QEMU): the file SR's vdi_cow_live on the
+ * mounted directory (issue 10, item 2), point-in-time.  Before: ext had
+ * no vdi_cow_live: VDI_IN_USE.
+ */
+Test(sr_ext, a_running_disk_is_snapshotted_live)
+{
+    char mnt[512];
+    xcp_vdi vdi, snap;
+    xcp_vm vm;
+    xcp_sr sr;
+
+    make_loop();
+    OK(ext_create(loop_dev, &sr));
+    mount_of(sr, mnt, sizeof(mnt));
+    OK(api_vdi_create(&vdi, sr, "disk", 64 * MiB));
+    cr_assert_eq(qemu_io(mnt, vdi, "write -P 0xab 0 1M"), 0);
+    api_reopen_with_hv("sim-qemu");
+    vm = api_install("vm");
+    api_disk_vbd(vm, vdi, "1");
+    OK(xcp_vm_start(S, vm, false, false));
+    cr_assert(api_vdi_allows(vdi, XCP_VDI_OPERATIONS_SNAPSHOT));
+    OK(xcp_vdi_snapshot(S, &snap, vdi, NULL));
+    OK(xcp_vm_hard_shutdown(S, vm));
+    cr_assert_eq(qemu_io(mnt, snap, "read -P 0xab 0 1M"), 0);
+    cr_assert_eq(qemu_io(mnt, vdi, "write -P 0xcd 0 64k"), 0);
+    cr_assert_eq(qemu_io(mnt, snap, "read -P 0xab 0 1M"), 0);
+    cr_assert_eq(qemu_io(mnt, vdi, "read -P 0xab 64k 960k"), 0);
+    OK(xcp_vdi_destroy(S, snap));
+    OK(xcp_vm_destroy(S, vm));
+    OK(xcp_vdi_destroy(S, vdi));
+    OK(xcp_pbd_unplug(S, only_pbd(sr)));
+}

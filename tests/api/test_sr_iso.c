@@ -104,6 +104,12 @@ Test(sr_iso, scan_registers_iso_files_as_read_only_vdis)
     cr_assert_eq(r.virtual_size, 1024 * 1024 + 3);
     cr_assert(!r.missing);
     xcp_vdi_record_dispose(&r);
+    /* the SR type snapshots and clones nothing: not offered (before:
+     * listed, then refused SR_OPERATION_NOT_SUPPORTED) */
+    cr_assert(!api_vdi_allows(vdi_named(sr, "debian.iso"),
+                              XCP_VDI_OPERATIONS_SNAPSHOT) &&
+              !api_vdi_allows(vdi_named(sr, "debian.iso"),
+                              XCP_VDI_OPERATIONS_CLONE));
 
     /* Files added and removed behind the toolstack's back. */
     put_file("tools.ISO", 4096);

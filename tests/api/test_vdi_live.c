@@ -202,3 +202,74 @@ Test(vdi_live, snapshot_of_a_running_vms_disk_pauses_its_back_end)
     cr_assert_eq(api_count_image_files(), images + 4);
     OK(xcp_vm_clean_shutdown(S, vm));
 }
+
+static bool vm_allows(xcp_vm vm, enum xcp_vm_operations op)
+{
+    xcp_vm_operations_set s = {0};
+    bool r;
+
+    OK(xcp_vm_get_allowed_operations(S, &s, vm));
+    r = api_ops_has(&s, op);
+    xcp_vm_operations_set_dispose(&s);
+    return r;
+}
+
+/*
+ * The disks of a running VM whose back ends cannot pause (the sim as Xen's
+ * QEMU): a snapshot or clone is offered (VDI and VM allowed_operations)
+ * exactly where it would be taken.  A qcow2 disk: yes (the back end moves
+ * its writes onto the new leaf); with changed block tracking on: no (the
+ * back end keeps the bitmap: VDI_IN_USE); a VHD disk: no (QEMU's vpc has
+ * no backing files), except VM.checkpoint, whose domain is gone when its
+ * disks are snapshotted.  Before: snapshot and clone were always listed,
+ * and the calls refused.
+ */
+Test(vdi_live, allowed_operations_offer_what_a_running_disk_can_take)
+{
+    xcp_string_map dc = {0}, smc = {0};
+    char loc[320];
+    xcp_vm vm;
+    xcp_vdi disk, vhd, snap;
+    xcp_sr sr;
+
+    api_reopen_with_hv("sim-qemu");
+    disk = running_disk(&vm);
+    cr_assert(api_vdi_allows(disk, XCP_VDI_OPERATIONS_SNAPSHOT) &&
+              api_vdi_allows(disk, XCP_VDI_OPERATIONS_CLONE));
+    cr_assert(vm_allows(vm, XCP_VM_OPERATIONS_SNAPSHOT) &&
+              vm_allows(vm, XCP_VM_OPERATIONS_CHECKPOINT));
+
+    OK(xcp_vdi_enable_cbt(S, disk));
+    cr_assert(!api_vdi_allows(disk, XCP_VDI_OPERATIONS_SNAPSHOT) &&
+              !api_vdi_allows(disk, XCP_VDI_OPERATIONS_CLONE),
+              "a tracked running disk offers a snapshot");
+    cr_assert(!vm_allows(vm, XCP_VM_OPERATIONS_SNAPSHOT) &&
+              !vm_allows(vm, XCP_VM_OPERATIONS_CHECKPOINT));
+    assert_error_name(xcp_vdi_snapshot(S, &snap, disk, NULL), "VDI_IN_USE");
+    OK(xcp_vdi_disable_cbt(S, disk));
+    cr_assert(api_vdi_allows(disk, XCP_VDI_OPERATIONS_SNAPSHOT));
+    cr_assert(vm_allows(vm, XCP_VM_OPERATIONS_SNAPSHOT));
+
+    snprintf(loc, sizeof(loc), "%s/vhdsr", api_dir);
+    xcp_string_map_set(&dc, "location", loc);
+    xcp_string_map_set(&smc, "image-format", "vhd");
+    OK(xcp_sr_create(S, &sr, api_host(), &dc, 0, "vhd", "", "file", "user",
+                     false, &smc));
+    xcp_string_map_dispose(&dc);
+    xcp_string_map_dispose(&smc);
+    OK(api_vdi_create(&vhd, sr, "vhd disk", 64 * MiB));
+    cr_assert(api_vdi_allows(vhd, XCP_VDI_OPERATIONS_SNAPSHOT),
+              "a detached VHD disk is snapshotted offline");
+    OK(xcp_vbd_plug(S, api_disk_vbd(vm, vhd, "3")));
+    cr_assert(!api_vdi_allows(vhd, XCP_VDI_OPERATIONS_SNAPSHOT) &&
+              !api_vdi_allows(vhd, XCP_VDI_OPERATIONS_CLONE),
+              "a running VHD disk offers a snapshot");
+    cr_assert(!vm_allows(vm, XCP_VM_OPERATIONS_SNAPSHOT));
+    cr_assert(vm_allows(vm, XCP_VM_OPERATIONS_CHECKPOINT));
+    assert_error_name(xcp_vdi_snapshot(S, &snap, vhd, NULL),
+                      "OPERATION_NOT_ALLOWED");
+    OK(xcp_vm_checkpoint(S, &snap, vm, "cp"));
+    OK(xcp_vm_hard_shutdown(S, vm));
+    cr_assert(api_vdi_allows(vhd, XCP_VDI_OPERATIONS_SNAPSHOT));
+    cr_assert(vm_allows(vm, XCP_VM_OPERATIONS_SNAPSHOT));
+}

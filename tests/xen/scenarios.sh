@@ -806,8 +806,9 @@ HOT_VBD="" HOT_DEV=""
 hotplug_disk() {
     local sr vdi vbd n dev
     sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
-    vdi=$(x vdi-create sr-uuid="$sr" name-label="lab-hot$1" \
-        virtual-size=16777216) || return 1
+    # $4: a VDI of the caller's, else a new one of 16 MiB
+    vdi=${4:-$(x vdi-create sr-uuid="$sr" name-label="lab-hot$1" \
+        virtual-size=16777216)} || return 1
     vbd=$(x vbd-create vm-uuid="$VM" vdi-uuid="$vdi" device="$1" type=Disk \
         mode="$2") || return 1
     dev=xvd$(echo abcdefgh | cut -c$(($1 + 1)))
@@ -1015,27 +1016,115 @@ sc_livedisk_snapshot() {
 # Image files in the file SR.
 sr_files() { ls "$XCP_STATE_DIR"/sr/*/ | grep -c -E '[.](qcow2|vhd)$'; }
 
+# Images in the backing chain of image file $1 (QEMU may hold it: -U).
+chain_len() { "$QIMG" info -U --backing-chain "$1" | grep -c '^image: '; }
+
 # Leaf coalesce of a running guest's disk: Xen's QEMU keeps its image open
-# and cannot be paused, so the collector leaves the leaf on its parent
-# (a clear refusal, the chain intact: one image more than before the
-# snapshot), and the guest goes on writing.
+# and cannot be paused, so QEMU itself streams the parent's data into the
+# leaf it writes (block-stream) and then points the leaf past it; the
+# parent, unreferenced, goes. The guest writes before the snapshot (into
+# what becomes the parent) and keeps writing while the collector works;
+# then the chain is one image shorter, every write reads back from the
+# disk, and every image is clean.
 sc_livedisk_coalesce() {
-    local vdi s n0 n1
+    local vdi s f n0 n1 b t0 c0 c task=""
+    [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
     ensure_running "$VM" || return 1
     hotplug_disk 1 RW "ro=0 removable=0 write=ok" || return 1
     vdi=$(x vbd-param-get uuid="$HOT_VBD" param-name=vdi-uuid) || return 1
+    for b in 1 2 3; do guest_write "$HOT_DEV" "$b old$b" || return 1; done
     n0=$(sr_files)
     s=$(x vdi-snapshot uuid="$vdi") || return 1
+    f=$(vdi_file "$vdi")
+    c0=$(chain_len "$f")
     x vdi-destroy uuid="$s" || return 1
     x sr-scan uuid="$(x sr-list type=file --minimal | cut -d, -f1)" ||
         return 1
-    sleep 10
+    # the guest writes on while the collector runs
+    for b in 4 5 2 6; do guest_write "$HOT_DEV" "$b new$b" || return 1; done
+    t0=$(up)
+    while c=$(chain_len "$f") && [ "$c" -ge "$c0" ]; do
+        awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 300) }' && break
+        [ -n "${task:-}" ] || task=$(x task-list \
+            name-label="Garbage collection" params=name-description,progress)
+        sleep 1
+    done
+    echo "collector task seen: ${task:-none}" | tr '\n' ' '; echo
     n1=$(sr_files)
-    echo "image files: $n0 before the snapshot, $n1 after its destroy"
-    [ "$n1" = $((n0 + 1)) ] ||
-        bad "$n1 image files, want $((n0 + 1)) (leaf and parent)" || return 1
-    guest_write "$HOT_DEV" 5 || return 1
-    unplug_disk "$HOT_VBD" "$HOT_DEV"
+    echo "chain of the disk: $c0 images after the snapshot, $c now;" \
+        "image files: $n0 before the snapshot, $n1 now"
+    grep -a "SR collector" /tmp/xcpd.log | tail -6
+    [ "$c" -lt "$c0" ] || bad "the chain stays $c images long" || return 1
+    [ "$n1" = "$n0" ] || bad "$n1 image files, want $n0" || return 1
+    guest_write "$HOT_DEV" "7 new7" || return 1
+    unplug_disk "$HOT_VBD" "$HOT_DEV" || return 1
+    for b in "1 old1" "2 new2" "3 old3" "4 new4" "5 new5" "6 new6" \
+        "7 new7"; do
+        set -- $b
+        b=$(image_block "$f" "$1") || return 1
+        [ "$b" = "$(echo "$2" | cut -c1-5)" ] ||
+            bad "the disk's block $1 reads '$b', not $2" || return 1
+    done
+    check_chain "$f"
+}
+
+# kill -9 of xcpd while QEMU streams a running disk's parent (96 MiB of
+# data, so that the copy takes a while) into its leaf: QEMU's job goes on;
+# the next xcpd follows it (or finds it over) and its collector removes
+# the parent; the disk reads all it held and every image is clean once
+# QEMU lets it go.
+sc_livedisk_coalesce_kill() {
+    local sr vdi s f c0 c t0 rc=0
+    [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
+    ensure_running "$VM" || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-stream \
+        virtual-size=100663296) || return 1
+    f=$(vdi_file "$vdi")
+    # data the guest's parent will hold (written before the plug)
+    head -c 100663296 /dev/urandom >/tmp/stream.raw &&
+        "$QIMG" convert -n -f raw -O qcow2 /tmp/stream.raw "$f" ||
+        bad "cannot fill $f" || return 1
+    hotplug_disk 1 RW "ro=0 removable=0 write=ok" "$vdi" || return 1
+    guest_write "$HOT_DEV" "2 live2" || return 1
+    s=$(x vdi-snapshot uuid="$vdi") || return 1
+    c0=$(chain_len "$f")
+    x vdi-destroy uuid="$s" || return 1
+    x sr-scan uuid="$sr" || return 1
+    # killed a second after the pass was asked for: the collector has
+    # started QEMU's copy (the chain still 2 images long), or not yet
+    sleep 1
+    echo "chain $(chain_len "$f") images when xcpd is killed"
+    xcpd_kill9
+    sc_xcpd_up || return 1
+    guest_write "$HOT_DEV" "3 live3" || return 1
+    t0=$(up)
+    while c=$(chain_len "$f") && [ "$c" -ge "$c0" ]; do
+        awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 600) }' && break
+        sleep 2
+    done
+    echo "chain of the disk: $c0 images after the snapshot, $c now"
+    grep -a "SR collector" /tmp/xcpd.log | tail -4
+    [ "$c" -lt "$c0" ] || bad "the chain stays $c images long" || return 1
+    unplug_disk "$HOT_VBD" "$HOT_DEV" || return 1
+    for b in "2 live2" "3 live3"; do
+        set -- $b
+        b=$(image_block "$f" "$1") || return 1
+        [ "$b" = "$2" ] || bad "the disk's block $1 reads '$b', not $2" ||
+            return 1
+    done
+    # what the parent held: blocks 40-47 of the data written before the
+    # plug (files, not <(...): dom0 may have no /dev/fd)
+    "$QIMG" convert -U -O raw "$f" /tmp/img.raw &&
+        dd if=/tmp/img.raw of=/tmp/img.part bs=65536 skip=40 count=8 \
+            2>/dev/null &&
+        dd if=/tmp/stream.raw of=/tmp/stream.part bs=65536 skip=40 \
+            count=8 2>/dev/null &&
+        cmp -s /tmp/img.part /tmp/stream.part ||
+        bad "the disk lost the data its parent held" || rc=1
+    rm -f /tmp/img.raw /tmp/stream.raw /tmp/img.part /tmp/stream.part
+    [ "$rc" = 0 ] || return 1
+    check_chain "$f"
 }
 
 # The domain ids that device models (QEMU, "-xen-domid <id>") serve now,
@@ -1820,6 +1909,7 @@ run livedisk_resize livedisk
 run livedisk_cbt livedisk
 run livedisk_snapshot livedisk
 run livedisk_coalesce livedisk
+run livedisk_coalesce_kill livedisk
 run contract contract
 [ -s /tmp/xcpd.log ] && { echo "---- xcpd log (tail)"; tail -40 /tmp/xcpd.log; }
 note "$npass passed, $nfail failed"

@@ -44,16 +44,17 @@ extern "C" {
  * Version of struct xcp_hv_driver. Bumped when slots are added (at the end).
  * 2: console_open. 3: bridge_ensure. 4: disk_pause, disk_reopen,
  * disk_resize, disk_cbt, disk_size (disks of running domains). 5: image_ops
- * (the library's image I/O handed to the instance), disk_snapshot. A table
- * of an older version has no such slot: the library treats it as NULL.
+ * (the library's image I/O handed to the instance), disk_snapshot. 6:
+ * disk_stream. A table of an older version has no such slot: the library
+ * treats it as NULL.
  */
-#define XCP_HV_DRIVER_VERSION 5
+#define XCP_HV_DRIVER_VERSION 6
 /* Version of struct xcp_hv_domain_config. */
 #define XCP_HV_CONFIG_VERSION 1
 /* Version of struct xcp_hv_fault. */
 #define XCP_HV_FAULT_VERSION 1
-/* Version of struct xcp_hv_image_ops. */
-#define XCP_HV_IMAGE_OPS_VERSION 1
+/* Version of struct xcp_hv_image_ops (2: stream). */
+#define XCP_HV_IMAGE_OPS_VERSION 2
 
 #define XCP_HV_PAGE_SIZE 4096u
 #define XCP_HV_UUID_LEN 37            /* 36 characters + NUL */
@@ -141,6 +142,7 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_DISK_CBT,             /* driver version 4 */
     XCP_HV_OP_DISK_SIZE,            /* driver version 4 */
     XCP_HV_OP_DISK_SNAPSHOT,        /* driver version 5 */
+    XCP_HV_OP_DISK_STREAM,          /* driver version 6 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -347,6 +349,13 @@ typedef struct xcp_hv_image_ops {
      * VHD log beside the image; raw: -ENOTSUP. Writes through a handle
      * of a tracked image mark their blocks. */
     int (*cbt)(xcp_hv_image *im, bool on, xcp_hv_error *err);
+    /* ---- version 2 ---- */
+    /* What disk_stream asks of a back end: what im shows through its
+     * chain is written into im itself (the bytes im holds are rewritten
+     * as they are), then im's parent becomes backing (named relative to
+     * im's folder; NULL: none), which must show what the parents left
+     * out show (the library's SR knows). im reads the same throughout. */
+    int (*stream)(xcp_hv_image *im, const char *backing, xcp_hv_error *err);
 } xcp_hv_image_ops;
 
 /* ---- the driver table ---------------------------------------------------- */
@@ -609,6 +618,33 @@ typedef struct xcp_hv_driver {
     int (*disk_snapshot)(void *self, uint32_t domid, const char *vdev,
                          const char *overlay, const char *format,
                          xcp_hv_error *err);
+
+    /* ---- version 6 ---- */
+
+    /*
+     * Leaf coalesce of a disk whose back end cannot be paused: the back
+     * end copies into the image it writes what the images below it in
+     * its chain show, down to (not including) the last `keep` images of
+     * that chain (0: all of them), then records `backing` (the file of
+     * the image it now stops at, named relative to its own image's
+     * folder; "" with keep 0) as its image's backing file and reads none
+     * of the images it copied from again. The guest goes on reading and
+     * writing meanwhile (what it writes is never overwritten). Returns at
+     * once, the copy running in the back end: 1 while it runs (*done of
+     * *total bytes so far), 0 once it is over. A call while a copy of the
+     * disk runs (one an earlier call, even of an earlier instance,
+     * started) follows that copy and starts none; one when the chain
+     * below is `keep` images deep already returns 0. A back end that
+     * dies meanwhile leaves its image reading as before, its backing
+     * file unchanged. -ENODEV if the domain has no such disk, -EINVAL if
+     * its chain is fewer than `keep` images deep, -ENOTSUP for a format
+     * or disk the back end cannot do it for (a CD, raw, VHD), -EIO when
+     * the copy failed (the image reads as before). xen: QEMU's
+     * block-stream job.
+     */
+    int (*disk_stream)(void *self, uint32_t domid, const char *vdev,
+                       unsigned keep, const char *backing, uint64_t *done,
+                       uint64_t *total, xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

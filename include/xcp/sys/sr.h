@@ -47,8 +47,10 @@ extern "C" {
  * the changed block tracking slots, xcp_sr_vdi_info.cbt_enabled and
  * XCP_SR_ERR_NO_CBT_METADATA, and sr_gc_run (a collector run that lets
  * other calls in, with its hooks) and XCP_SR_ERR_CHAIN_TOO_LONG.
- * Version 6 added vdi_cow_live and xcp_sr_cow_hooks. */
-#define XCP_SR_OPS_VERSION 6
+ * Version 6 added vdi_cow_live and xcp_sr_cow_hooks.  Version 7 added
+ * xcp_sr_gc_result.leaf_left (set by drivers of version 7 and up only)
+ * and version 2 of xcp_sr_gc_hooks (stream). */
+#define XCP_SR_OPS_VERSION 7
 
 /* Buffer sizes of the strings in the structs below, NUL included. */
 #define XCP_SR_UUID_BUFLEN 37
@@ -242,6 +244,10 @@ typedef struct xcp_sr_cow_result {
 typedef struct xcp_sr_gc_result {
     unsigned int removed;       /* hidden images deleted */
     unsigned int coalesced;     /* hidden parents merged into a child */
+    /* Leaf coalesces the run could have done and left: not asked for
+     * (no XCP_SR_GC_COALESCE), or not possible now (a writer that can
+     * neither pause nor stream, a run stopped).  Version 7. */
+    unsigned int leaf_left;
 } xcp_sr_gc_result;
 
 /*
@@ -249,7 +255,7 @@ typedef struct xcp_sr_gc_result {
  * NULL.  A run starts with the SR layer's lock on the SR held.
  */
 typedef struct xcp_sr_gc_hooks {
-    unsigned int version;       /* 1; fields are only added at the end */
+    unsigned int version;       /* 2; fields are only added at the end */
     void *ctx;                  /* passed to every hook */
     /* Let other calls on the SR run while the run copies data, and take
      * the SR back; the driver re-reads what it relies on afterwards. */
@@ -267,6 +273,21 @@ typedef struct xcp_sr_gc_hooks {
     int (*pause)(void *ctx, const char *location);
     /* After: the writer opens location again (a new file) and goes on. */
     void (*unpause)(void *ctx, const char *location);
+    /* ---- version 2 ---- */
+    /*
+     * Leaf coalesce by the writer of the leaf at location, when pause
+     * refused (it keeps the image open: QEMU on Xen): the writer copies
+     * into the leaf what the images below it show, down to (not
+     * including) the last keep images of its chain, then records backing
+     * (a location, "" with keep 0) as the leaf's parent, writing only the
+     * file it holds; the images it copied from are then unreferenced.
+     * Called with the SR lock let go (unlock); reports through progress.
+     * 0: done; 1: nobody can (the leaf is left as it is); negative:
+     * failed or stopped, the leaf reading as before (its parent link
+     * either still the old one or already backing).
+     */
+    int (*stream)(void *ctx, const char *location, unsigned keep,
+                  const char *backing);
 } xcp_sr_gc_hooks;
 
 /*

@@ -866,7 +866,8 @@ int xcp__vdi_refresh(xcp__ctx *c, xcp__obj *vdi)
     return rc;
 }
 
-static bool gc_one(xcp__engine *e, const xcp__srt *t);
+static bool gc_one(xcp__engine *e, const xcp__srt *t,
+                   xcp_sr_gc_result *res);
 
 /*
  * The driver's snapshot or clone (live: of a VDI whose writer keeps its
@@ -898,10 +899,11 @@ static int cow_call(xcp__engine *e, xcp__srt *t, bool snapshot,
                     const xcp_sr_cow_hooks *live, xcp_sr_cow_result *res,
                     xcp_sr_error *err)
 {
+    xcp_sr_gc_result gr;
     int rc = cow_once(t, snapshot, location, uuid, live, res, err);
 
     if (rc == -EMLINK && (t->type->capabilities & XCP_SR_CAP_SR_GC) &&
-        gc_one(e, t))
+        gc_one(e, t, &gr))
         rc = cow_once(t, snapshot, location, uuid, live, res, err);
     return rc;
 }
@@ -940,16 +942,15 @@ static int cow_run(void *arg)
 static int cow_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
                     struct cow_args *a)
 {
-    const xcp_sr_ops *o = a->t->type->ops;
     xcp__live_writer w;
     xcp_sr_cow_hooks h = {1, &w, xcp__live_switch_to};
     int rc;
 
     if (xcp__live_can_pause(c->e->hv))
         return xcp__vdi_live_change(c, vdi, d, cow_run, a);
-    if (!xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_SNAPSHOT) ||
-        o->version < 6 || !o->vdi_cow_live ||
-        xcp__obj_bool(vdi, F(VDI, cbt_enabled))) {
+    /* (the image's format is the back end's to refuse: a domain gone
+     * meanwhile, as at VM.checkpoint, writes nothing to move) */
+    if (!xcp__vdi_live_cow_ok(c, vdi, false)) {
         xcp__log(XCP__LOG_WARN, "VDI %s: domain %u disk %s can neither be "
                  "paused nor moved onto a new leaf: no %s while it runs",
                  xcp__obj_str(vdi, F(VDI, uuid)), d->domid, d->vdev,
@@ -1186,6 +1187,7 @@ void xcp__sr_gc_request(xcp__engine *e)
 struct gc_busy {
     char *location;
     bool live, paused;
+    bool stream;                /* else its back end may stream (Xen) */
     xcp__live_disk disk;
     xcp_sr_vdi_path path;
 };
@@ -1230,6 +1232,9 @@ static int gc_busy(xcp__ctx *c, xcp__obj *sr, struct gc_job *j)
                   xcp__vdi_live_find(c, v, &b->disk) &&
                   j->t.type->ops->vdi_path(&j->t.t, b->location, &b->path,
                                            &err) == 0;
+        b->stream = !xcp__live_can_pause(c->e->hv) &&
+                    xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_STREAM) &&
+                    xcp__vdi_live_find(c, v, &b->disk);
     }
     return 0;
 }
@@ -1437,10 +1442,12 @@ static int gc_pause(void *ctx, const char *location)
     if (!b->live) {
         /* Xen: QEMU holds the image and cannot let go of it (a live
          * commit would reopen its backing image by a name that a live
-         * snapshot gave to the leaf): the chain waits for the VM */
-        xcp__log(XCP__LOG_INFO, "SR collector: %s is attached and its "
-                 "back end cannot be paused: not coalesced while attached",
-                 location);
+         * snapshot gave to the leaf): it streams instead (gc_stream),
+         * or the chain waits for the VM */
+        if (!b->stream)
+            xcp__log(XCP__LOG_INFO, "SR collector: %s is attached and its "
+                     "back end can neither pause nor stream: not coalesced "
+                     "while attached", location);
         return -EBUSY;
     }
     if (b->paused || xcp__live_pause_path(g->e->hv, &b->disk) < 0)
@@ -1460,32 +1467,77 @@ static void gc_unpause(void *ctx, const char *location)
     b->paused = false;
 }
 
+/* How often a stream's progress is asked for. */
+#define GC_STREAM_POLL_MS 250
+
+/*
+ * Leaf coalesce of the running disk at location by its back end, which
+ * cannot be paused (driver slot disk_stream: QEMU's block-stream), polled
+ * until over, its progress shown as the merge's task.  Called unlocked.
+ * A run told to stop (closing, a call taking the merges over) leaves the
+ * copy going on in the back end: the next run follows it.
+ */
+static int gc_stream(void *ctx, const char *location, unsigned keep,
+                     const char *backing)
+{
+    struct gc_ctx *g = ctx;
+    struct gc_busy *b = gc_busy_find(g->job, location);
+    uint64_t done = 0, total = 0;
+    xcp_hv_error e;
+    int rc;
+
+    if (!b || !b->stream || g->e->sr_open_gen != g->open_gen)
+        return 1;
+    xcp__log(XCP__LOG_INFO, "SR collector: domain %u disk %s (%s) streams "
+             "its chain into its leaf, down to %u image(s)", b->disk.domid,
+             b->disk.vdev, location, keep);
+    for (;;) {
+        rc = xcp__hv_disk_stream(g->e->hv, b->disk.domid, b->disk.vdev, keep,
+                                 backing, &done, &total, &e);
+        if (rc <= 0)
+            break;
+        if (gc_progress(g, location, done, total ? total : 1) != 0)
+            return -ECANCELED;
+        usleep(GC_STREAM_POLL_MS * 1000);
+    }
+    if (rc < 0) {
+        xcp__log(XCP__LOG_WARN, "SR collector: %s not coalesced: %s",
+                 location, e.message);
+        return rc == -ENOTSUP || rc == -ESRCH ? 1 : rc;
+    }
+    gc_progress(g, location, 1, 1);
+    return 0;
+}
+
 /* One collector run over one SR (sr_lock held), logged; g NULL: a plain
  * sr_gc under the lock throughout (engine open, a snapshot waiting). */
-static bool gc_one_run(const xcp__srt *t, struct gc_ctx *g)
+static bool gc_one_run(const xcp__srt *t, struct gc_ctx *g,
+                       xcp_sr_gc_result *res)
 {
     const xcp_sr_ops *o = t->type->ops;
-    xcp_sr_gc_hooks h = {1, g, gc_unlock, gc_lock, gc_progress, gc_pause,
-                         gc_unpause};
-    xcp_sr_gc_result res;
+    xcp_sr_gc_hooks h = {2, g, gc_unlock, gc_lock, gc_progress, gc_pause,
+                         gc_unpause, gc_stream};
     xcp_sr_error err;
     int rc;
 
-    memset(&res, 0, sizeof(res));
+    memset(res, 0, sizeof(*res));
     memset(&err, 0, sizeof(err));
     if (g && o->version >= 5 && o->sr_gc_run)
         rc = o->sr_gc_run(&t->t, XCP_SR_GC_COALESCE_HIDDEN |
-                                     XCP_SR_GC_COALESCE, &h, &res, &err);
+                                     XCP_SR_GC_COALESCE, &h, res, &err);
     else
-        rc = o->sr_gc(&t->t, XCP_SR_GC_COALESCE_HIDDEN, &res, &err);
+        rc = o->sr_gc(&t->t, XCP_SR_GC_COALESCE_HIDDEN, res, &err);
+    /* an older driver says nothing of what it left: maybe a leaf */
+    if (o->version < 7)
+        res->leaf_left = 1;
     if (rc < 0)
         xcp__log(XCP__LOG_WARN, "SR collector: SR %s: %s", t->t.sr_uuid,
                  err.reason);
-    if (res.removed || res.coalesced)
+    if (res->removed || res->coalesced)
         xcp__log(XCP__LOG_INFO, "SR collector: SR %s: %u image(s) removed, "
-                 "%u image(s) merged", t->t.sr_uuid, res.removed,
-                 res.coalesced);
-    return res.removed || res.coalesced;
+                 "%u image(s) merged", t->t.sr_uuid, res->removed,
+                 res->coalesced);
+    return res->removed || res->coalesced;
 }
 
 /*
@@ -1544,15 +1596,17 @@ static void gc_take_over(xcp__engine *e)
 }
 
 /* A collector run for a call holding sr_lock, now. */
-static bool gc_one(xcp__engine *e, const xcp__srt *t)
+static bool gc_one(xcp__engine *e, const xcp__srt *t,
+                   xcp_sr_gc_result *res)
 {
     gc_take_over(e);
-    return gc_one_run(t, NULL);
+    return gc_one_run(t, NULL, res);
 }
 
 void xcp__sr_collect(xcp__engine *e)
 {
     struct gc_pass p = {NULL, 0, 0};
+    xcp_sr_gc_result res;
     struct gc_ctx g;
     bool any = false;
     size_t i;
@@ -1567,7 +1621,7 @@ void xcp__sr_collect(xcp__engine *e)
         g.open_gen = p.open_gen;
         gc_run_begin(e);
         pthread_mutex_lock(&e->sr_lock);
-        p.jobs[i].changed = gc_one_run(&p.jobs[i].t, &g);
+        p.jobs[i].changed = gc_one_run(&p.jobs[i].t, &g, &res);
         gc_run_end(e);
         pthread_mutex_unlock(&e->sr_lock);
         gc_task_end(&g);
@@ -1879,6 +1933,8 @@ static int reattach_all(xcp__ctx *c)
 int xcp__sr_collect_leftovers(xcp__ctx *c)
 {
     xcp__obj *const *all;
+    xcp_sr_gc_result res;
+    bool leaf_left = false;
     char **refs;
     size_t i, n;
     int rc;
@@ -1904,8 +1960,11 @@ int xcp__sr_collect_leftovers(xcp__ctx *c)
         }
         /* Hidden parents nothing depends on any more, temporary files:
          * nothing runs yet, so now rather than in the background. */
-        if ((t.type->capabilities & XCP_SR_CAP_SR_GC) && gc_one(c->e, &t))
+        memset(&res, 0, sizeof(res));
+        if ((t.type->capabilities & XCP_SR_CAP_SR_GC) &&
+            gc_one(c->e, &t, &res))
             xcp__sr_refresh(c, sr);
+        leaf_left = leaf_left || res.leaf_left;
         xcp__srt_free(&t);
         if (rc == 0)
             rc = drop_orphan_suspend_images(c, sr);
@@ -1916,7 +1975,9 @@ int xcp__sr_collect_leftovers(xcp__ctx *c)
     /* What the pass above leaves to the background collector (a leaf
      * coalesce, which may need a running disk's back end paused): a run
      * the previous engine stopped at its close, or a kill, left it, and
-     * nothing else would ask for it until the next change of a chain. */
-    xcp__sr_gc_request(c->e);
+     * nothing else would ask for it until the next change of a chain.
+     * When no SR has one left, no pass walks the chains again. */
+    if (leaf_left)
+        xcp__sr_gc_request(c->e);
     return rc;
 }

@@ -162,6 +162,7 @@ static void *collector_main(void *arg)
         if (!e->gc_wanted)
             break;
         e->gc_wanted = false;
+        e->gc_passes++;
         pthread_mutex_unlock(&e->lock);
         xcp__sr_drop_doomed(e);
         xcp__sr_collect(e);

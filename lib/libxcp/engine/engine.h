@@ -84,6 +84,7 @@ struct xcp__engine {
      * xcp__sr_gc_request), one last one at close if it is pending. */
     pthread_t gc_thread;
     bool gc_running, gc_wanted, gc_stop;
+    unsigned gc_passes;         /* passes the thread began (tests read it) */
     pthread_cond_t gc_cond;
     /* A collector run under way (gc_in_run), and calls waiting for it to
      * hand the SR's merges over (gc_yield: a snapshot at the chain
@@ -308,6 +309,17 @@ int xcp__vm_check_op(xcp__obj *vm, const char *op);
  * data_destroy, what a cbt_metadata or tracked VDI refuses ...): 0, or
  * the XenAPI error raised.  Attachment is not looked at. */
 int xcp__vdi_check_cbt(xcp__ctx *c, xcp__obj *vdi, const char *op);
+/*
+ * Whether a snapshot or clone of vdi can be taken while a running VM's
+ * domain has it attached (api/storage.c takes it so, and refuses it
+ * otherwise): the hypervisor driver pauses the disk's back end, or that
+ * back end moves its writes onto the new leaf (disk_snapshot, through the
+ * SR type's vdi_cow_live), which it cannot for a VDI with changed block
+ * tracking (the back end keeps the bitmap) nor, with format (its domain
+ * still there to write it), for any image but qcow2 (QEMU's vpc has no
+ * backing files).  From tables alone: no driver call.
+ */
+bool xcp__vdi_live_cow_ok(xcp__ctx *c, xcp__obj *vdi, bool format);
 /* VM_BAD_POWER_STATE [vm, expected, actual state in lower case]. */
 int xcp__vm_bad_power_state(const char *vmref, const char *power_state,
                             const char *expected);

@@ -115,6 +115,47 @@ static int img_cbt(xcp_hv_image *h, bool on, xcp_hv_error *err)
     return rc < 0 ? fail(err, rc, msg) : 0;
 }
 
+/* How much one step of img_stream copies at most. */
+#define STREAM_CHUNK (1u << 20)
+
+static int img_stream(xcp_hv_image *h, const char *backing,
+                      xcp_hv_error *err)
+{
+    char msg[XCP_HV_ERROR_MSG_MAX];
+    uint64_t size = xcp__image_virtual_size(h->im), off = 0, len, n;
+    void *buf = malloc(STREAM_CHUNK);
+    bool data;
+    int rc = buf ? 0 : -ENOMEM;
+
+    if (rc < 0)
+        snprintf(msg, sizeof(msg), "image stream: out of memory");
+    while (rc == 0 && off < size) {
+        rc = xcp__image_extent(h->im, off, size - off, &data, &len, msg,
+                               sizeof(msg));
+        if (rc == 0 && !len)
+            break;
+        for (n = 0; rc == 0 && data && n < len; n += STREAM_CHUNK) {
+            size_t l = (size_t)(len - n < STREAM_CHUNK ? len - n
+                                                       : STREAM_CHUNK);
+            rc = xcp__image_read(h->im, off + n, buf, l, msg, sizeof(msg));
+            if (rc == 0)
+                rc = xcp__image_write(h->im, off + n, buf, l, msg,
+                                      sizeof(msg));
+        }
+        off += len;
+    }
+    free(buf);
+    if (rc == 0)
+        rc = xcp__image_flush(h->im, msg, sizeof(msg));
+    if (rc == 0)
+        rc = xcp__image_set_parent(h->im, backing && backing[0] ? backing
+                                                                : NULL,
+                                   msg, sizeof(msg));
+    if (rc == 0)
+        rc = xcp__image_flush(h->im, msg, sizeof(msg));
+    return rc < 0 ? fail(err, rc, msg) : 0;
+}
+
 const xcp_hv_image_ops xcp__hv_image_ops = {
     .version = XCP_HV_IMAGE_OPS_VERSION,
     .open = img_open,
@@ -125,4 +166,5 @@ const xcp_hv_image_ops xcp__hv_image_ops = {
     .size = img_size,
     .resize = img_resize,
     .cbt = img_cbt,
+    .stream = img_stream,
 };

@@ -475,6 +475,61 @@ static bool vdi_live_ok(xcp__ctx *c, xcp__obj *vdi, const char *op,
     return false;
 }
 
+bool xcp__vdi_live_cow_ok(xcp__ctx *c, xcp__obj *vdi, bool format)
+{
+    xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), xcp__obj_str(vdi, F(VDI, SR)));
+    const xcp_sr_type *t = sr ? xcp__sr_type_find(xcp__obj_str(sr,
+                                                               F(SR, type)))
+                              : NULL;
+    const char *fmt = xcp__obj_map_str(vdi, F(VDI, sm_config),
+                                       "image-format");
+
+    if (xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_PAUSE) &&
+        xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_REOPEN))
+        return true;
+    return t && t->ops->version >= 6 && t->ops->vdi_cow_live &&
+           xcp__hv_supports(c->e->hv, XCP_HV_OP_DISK_SNAPSHOT) &&
+           !xcp__obj_bool(vdi, F(VDI, cbt_enabled)) &&
+           (!format || (fmt && !strcmp(fmt, "qcow2")));
+}
+
+/* Whether the SR type of vdi has capability cap. */
+static bool vdi_sr_can(xcp__ctx *c, xcp__obj *vdi, uint64_t cap)
+{
+    xcp__obj *sr = xcp__db_get_cls(c->db, C(SR), xcp__obj_str(vdi, F(VDI, SR)));
+    const xcp_sr_type *t = sr ? xcp__sr_type_find(xcp__obj_str(sr,
+                                                               F(SR, type)))
+                              : NULL;
+
+    return t && (t->capabilities & cap);
+}
+
+/* Whether the running vm's disks can all be snapshotted where they are
+ * (VM.snapshot, and VM.checkpoint, whose domain is gone by then: format
+ * not checked), each VDI's SR able to, by the rules of VDI.snapshot. */
+static bool vm_disks_snapshot_ok(xcp__ctx *c, xcp__obj *vm, bool checkpoint)
+{
+    const xcp_value *vbds = xcp__obj_val(vm, F(VM, VBDs));
+    size_t i;
+
+    for (i = 0; vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n; i++) {
+        xcp__obj *vbd = xcp__db_get_cls(c->db, C(VBD),
+                                        vbds->u.arr.items[i].u.s);
+        xcp__obj *vdi = vbd && !xcp__obj_bool(vbd, F(VBD, empty)) &&
+                                strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD")
+                            ? xcp__db_get_cls(c->db, C(VDI),
+                                              xcp__obj_str(vbd, F(VBD, VDI)))
+                            : NULL;
+        if (!vdi)
+            continue;
+        if (!vdi_sr_can(c, vdi, XCP_SR_CAP_VDI_SNAPSHOT) ||
+            (xcp__obj_bool(vbd, F(VBD, currently_attached)) &&
+             !xcp__vdi_live_cow_ok(c, vdi, !checkpoint)))
+            return false;
+    }
+    return true;
+}
+
 /* Collect the valid operations of o into an array value. */
 static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
 {
@@ -492,6 +547,13 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
         if (o->cls == C(VM)) {
             ok[i] = !in_list(op, vm_hidden, XCP__ARRAY_LEN(vm_hidden)) &&
                     vm_check(o, op, NULL) == 0;
+            /* a snapshot of a running VM's disks the driver cannot take
+             * (VDI_IN_USE, OPERATION_NOT_ALLOWED) is not offered */
+            if (ok[i] && (!strcmp(op, "snapshot") ||
+                          !strcmp(op, "checkpoint")) &&
+                !xcp__obj_bool(o, F(VM, is_a_template)))
+                ok[i] = vm_disks_snapshot_ok(c, o, !strcmp(op,
+                                                           "checkpoint"));
         } else if (o->cls == C(VBD)) {
             bool att = xcp__obj_bool(o, F(VBD, currently_attached));
             bool cd = !strcmp(xcp__obj_str(o, F(VBD, type)), "CD");
@@ -518,14 +580,21 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
                                                F(VBD, currently_attached));
             bool busy = has_current(o, F(VDI, current_operations));
             static const char *const always[] = {
-                "clone", "copy", "snapshot", "update", "generate_config"};
+                "copy", "update", "generate_config"};
             /* enable/disable_cbt are live in XAPI; see VDI.enable_cbt. */
             static const char *const detached[] = {
                 "resize", "destroy", "forget", "set_on_boot",
                 "data_destroy", "force_unlock", "list_changed_blocks",
                 "enable_cbt", "disable_cbt"};
+            bool snap = !strcmp(op, "snapshot");
             if (busy || xcp__vdi_check_cbt(c, o, op) < 0)
                 ok[i] = false;
+            else if (snap || !strcmp(op, "clone"))
+                /* the SR's type can, and a running VM's disk the driver
+                 * can take at one instant */
+                ok[i] = vdi_sr_can(c, o, snap ? XCP_SR_CAP_VDI_SNAPSHOT
+                                              : XCP_SR_CAP_VDI_CLONE) &&
+                        (!pinned || xcp__vdi_live_cow_ok(c, o, true));
             else if (in_list(op, always, XCP__ARRAY_LEN(always)))
                 ok[i] = true;
             else if (pinned && vdi_live_ok(c, o, op, true))
@@ -574,6 +643,26 @@ static int compute_allowed(xcp__ctx *c, xcp__obj *o, xcp_value *out)
     return 0;
 }
 
+/* The allowed operations of the VMs whose VBDs hold vdi. */
+static int update_vms_of(xcp__ctx *c, xcp__obj *vdi)
+{
+    const xcp_value *vbds = xcp__obj_val(vdi, F(VDI, VBDs));
+    size_t i;
+    int rc = 0;
+
+    for (i = 0; rc == 0 && vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n;
+         i++) {
+        xcp__obj *vbd = xcp__db_get_cls(c->db, C(VBD),
+                                        vbds->u.arr.items[i].u.s);
+        xcp__obj *vm = vbd ? xcp__db_get_cls(c->db, C(VM),
+                                             xcp__obj_str(vbd, F(VBD, VM)))
+                           : NULL;
+        if (vm)
+            rc = xcp__update_allowed(c, vm);
+    }
+    return rc;
+}
+
 int xcp__update_allowed(xcp__ctx *c, xcp__obj *o)
 {
     int af;
@@ -589,6 +678,9 @@ int xcp__update_allowed(xcp__ctx *c, xcp__obj *o)
         return rc;
     rc = xcp__db_set(c->db, o, af, &v);
     xcp_value_dispose(&v);
+    /* a VM's snapshot depends on its disks' state (vm_disks_snapshot_ok) */
+    if (rc == 0 && o->cls == C(VDI))
+        rc = update_vms_of(c, o);
     return rc;
 }
 

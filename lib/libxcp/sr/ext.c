@@ -467,6 +467,11 @@ FORWARD(vdi_cow, (const xcp_sr_target *sr, const char *location,
                   bool read_only, const char *uuid, xcp_sr_cow_result *out,
                   xcp_sr_error *err), (&ft, location, read_only, uuid, out,
                                        err))
+FORWARD(vdi_cow_live, (const xcp_sr_target *sr, const char *location,
+                       bool read_only, const char *uuid,
+                       const xcp_sr_cow_hooks *hooks, xcp_sr_cow_result *out,
+                       xcp_sr_error *err), (&ft, location, read_only, uuid,
+                                            hooks, out, err))
 FORWARD(vdi_stream_open, (const xcp_sr_target *sr, const char *location,
                           unsigned int flags, xcp_sr_stream **out,
                           uint64_t *virtual_size, xcp_sr_error *err),
@@ -536,6 +541,7 @@ static const xcp_sr_ops ext_ops = {
     .vdi_cbt_changes = ext_vdi_cbt_changes,
     .vdi_data_destroy = ext_vdi_data_destroy,
     .sr_gc_run = ext_sr_gc_run,
+    .vdi_cow_live = ext_vdi_cow_live,
 };
 
 const xcp_sr_type xcp__sr_type_ext = {

@@ -1003,9 +1003,10 @@ static int journal_put(const char *dir, const char *node,
 }
 
 /* The merge a run left: 0 and its node, parent and whether its copy was
- * done; -ENOENT when there is none. */
+ * done, or whether it was a leaf's stream (node the leaf); -ENOENT when
+ * there is none. */
 static int journal_get(const char *dir, char *node, char *parent,
-                       bool *copied)
+                       bool *copied, bool *stream)
 {
     char path[XCP_SR_PATH_MAX], text[2 * XCP_SR_LOCATION_MAX + 32];
     char phase[16];
@@ -1021,6 +1022,7 @@ static int journal_get(const char *dir, char *node, char *parent,
         !parse_location(parent, NULL, &fmt))
         return -EBADMSG;
     *copied = strcmp(phase, "reparent") == 0;
+    *stream = strcmp(phase, "stream") == 0;
     return 0;
 }
 
@@ -1373,6 +1375,65 @@ static int run_pause(struct gc_run *r, const char *location)
     return r->h && r->h->pause ? r->h->pause(r->h->ctx, location) : 0;
 }
 
+/* Images below v in l, v not counted. */
+static unsigned depth_below(struct vdi_list *l, const xcp_sr_vdi_info *v)
+{
+    unsigned n = 0;
+
+    while (v && v->parent_location[0] && n <= MAX_CHAIN) {
+        v = list_find(l, v->parent_location);
+        n++;
+    }
+    return n;
+}
+
+/*
+ * Leaf coalesce of the writable leaf c, whose writer cannot be paused,
+ * by that writer (hooks->stream): it copies what p shows over p's own
+ * parent into c, then points c at p's parent; p, unreferenced, is then
+ * gc_up's.  Only the file the writer holds is written, and at every
+ * instant c reads as before (a copied cluster holds what the chain held
+ * there; the new link is written once all is copied, by the writer, in
+ * one write), so a kill of either side leaves a consistent chain.  The
+ * journal says a stream may be under way: the next run, finding it,
+ * plans again (the writer's copy, still running, is followed).  Returns
+ * 1 when done, 0 when left, or a negative code.  (A leaf with changed
+ * block tracking is left: its writer keeps the bitmap, which the copy
+ * must not mark.)
+ */
+static int leaf_stream(struct gc_run *r, struct vdi_list *l,
+                       const xcp_sr_vdi_info *c, const xcp_sr_vdi_info *p,
+                       xcp_sr_error *err)
+{
+    char cloc[XCP_SR_LOCATION_MAX], backing[XCP_SR_LOCATION_MAX];
+    char ploc[XCP_SR_LOCATION_MAX];
+    unsigned keep = depth_below(l, p);
+    xcp_sr_vdi_info now;
+    int ret;
+
+    if (!r->h || r->h->version < 2 || !r->h->stream || c->cbt_enabled)
+        return 0;
+    snprintf(cloc, sizeof(cloc), "%s", c->location);
+    snprintf(ploc, sizeof(ploc), "%s", p->location);
+    snprintf(backing, sizeof(backing), "%s", p->parent_location);
+    if ((ret = journal_put(r->dir, cloc, ploc, "stream", err)) < 0)
+        return ret;
+    r->what = cloc;
+    run_unlock(r);
+    ret = r->h->stream(r->h->ctx, cloc, keep, backing);
+    run_lock(r);
+    if (ret >= 0)
+        journal_clear(r->dir);
+    /* left as it was, or its copy goes on in the writer (the journal
+     * keeps it for the next run); done only once the link moved, which
+     * the writer wrote (else the run would ask again and again) */
+    if (ret != 0 || stat_vdi(r->dir, cloc, &now, NULL) < 0 ||
+        strcmp(now.parent_location, ploc) == 0)
+        return 0;
+    r->res.coalesced++;
+    return 1;
+}
+
 static void run_unpause(struct gc_run *r, const char *location)
 {
     if (r->h && r->h->unpause)
@@ -1413,8 +1474,9 @@ static int leaf_coalesce(struct gc_run *r, const char *cloc,
             break;
         }
         if (run_pause(r, loc) < 0) {
+            ret = leaf_stream(r, &l, c, p, err);
             list_free(&l);
-            return 0;
+            return ret;
         }
         if (r->h && round < LEAF_ROUNDS &&
             c->physical_utilisation > LEAF_PAUSE_MAX) {
@@ -1463,17 +1525,22 @@ static int plan_step(struct gc_run *r, char *what, xcp_sr_error *err)
             again = again || ret > 0;
         }
     }
-    for (i = 0; i < l.n && !kind; i++) {
+    r->res.leaf_left = 0;
+    for (i = 0; i < l.n; i++) {
         if (!l.v[i].location[0])
             continue;
-        if ((r->flags & (XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN)) &&
+        if (!kind &&
+            (r->flags & (XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN)) &&
             merge_pair(&l, l.v[i].location, &n, &p))
             kind = 'n';
-        else if ((r->flags & XCP_SR_GC_COALESCE) &&
-                 (c = leaf_child(&l, &l.v[i])))
-            kind = 'l';
-        else
+        else if (!(c = leaf_child(&l, &l.v[i])))
             continue;
+        else if (!kind && (r->flags & XCP_SR_GC_COALESCE))
+            kind = 'l';
+        else {
+            r->res.leaf_left++; /* one not taken in this step */
+            continue;
+        }
         snprintf(what, XCP_SR_LOCATION_MAX, "%s",
                  kind == 'n' ? l.v[i].location : c->location);
     }
@@ -1506,7 +1573,7 @@ static int gc_run(const xcp_sr_target *sr, unsigned int flags,
 {
     char node[XCP_SR_LOCATION_MAX], parent[XCP_SR_LOCATION_MAX];
     struct gc_run r;
-    bool copied;
+    bool copied, streamed;
     int ret, lockfd = -1, step = 0;
 
     memset(&r, 0, sizeof(r));
@@ -1520,15 +1587,23 @@ static int gc_run(const xcp_sr_target *sr, unsigned int flags,
     if (!(flags & (XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN)) ||
         (lockfd = merge_lock(r.dir)) < 0)
         r.flags &= ~(XCP_SR_GC_COALESCE | XCP_SR_GC_COALESCE_HIDDEN);
-    /* A merge a killed run left: finished first, whatever flags say. */
-    if (lockfd >= 0 && journal_get(r.dir, node, parent, &copied) == 0 &&
-        (ret = merge_node(&r, node, copied, err)) < 0)
-        goto out;
+    /* A merge a killed run left: finished first, whatever flags say (a
+     * leaf's stream is planned again, as anything else). */
+    if (lockfd >= 0 &&
+        journal_get(r.dir, node, parent, &copied, &streamed) == 0) {
+        if (streamed)
+            journal_clear(r.dir);
+        else if ((ret = merge_node(&r, node, copied, err)) < 0)
+            goto out;
+    }
     while (!r.stop && (step = plan_step(&r, node, err)) > 0) {
         ret = step == 'n' ? merge_node(&r, node, false, err)
                           : leaf_coalesce(&r, node, err);
-        if (ret <= 0)
+        if (ret <= 0) {
+            if (step == 'l')
+                r.res.leaf_left++;
             break;              /* left for the next run, or failed */
+        }
     }
     if (ret >= 0 && step < 0)
         ret = step;

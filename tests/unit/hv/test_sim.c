@@ -1544,6 +1544,9 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
         rc = drv->disk_snapshot(hv, d, "xvdc", qcow2_overlay(), "qcow2",
                                 &err);
         break;
+    case XCP_HV_OP_DISK_STREAM:
+        rc = drv->disk_stream(hv, d, "xvdc", 0, "", &bytes, &bytes, &err);
+        break;
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }
@@ -1593,7 +1596,8 @@ static bool live_op(xcp_hv_op op)
 {
     return op == XCP_HV_OP_DISK_PAUSE || op == XCP_HV_OP_DISK_REOPEN ||
            op == XCP_HV_OP_DISK_RESIZE || op == XCP_HV_OP_DISK_CBT ||
-           op == XCP_HV_OP_DISK_SIZE || op == XCP_HV_OP_DISK_SNAPSHOT;
+           op == XCP_HV_OP_DISK_SIZE || op == XCP_HV_OP_DISK_SNAPSHOT ||
+           op == XCP_HV_OP_DISK_STREAM;
 }
 
 /* A domain on which every operation can succeed, in the order of the enum. */

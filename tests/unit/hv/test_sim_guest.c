@@ -482,3 +482,62 @@ Test(sim_guest, the_back_end_resizes_and_tracks_a_vhd_disk)
     cr_assert_neq(stat(log, &st), 0, "%s left behind", log);
     OK(xcp_vm_hard_shutdown(S, vm));
 }
+
+/*
+ * A back end that never lets go of its image (the sim as Xen's QEMU,
+ * "sim-qemu": no disk_pause): a snapshot moves its writes onto the new
+ * leaf (disk_snapshot), which the library then renames into the VDI's
+ * name; the back end holds that file (QEMU its descriptor), so the
+ * guest's writes go on to it, and the collector leaf-coalesces the
+ * running disk by the back end's own copy (disk_stream), the guest
+ * writing all along.  Before: the sim reopened the leaf by its
+ * temporary name, gone after the rename (the guest's writes failed:
+ * ENOENT), and the leaf stayed on its parent while the VM ran.
+ */
+Test(sim_guest, a_back_end_that_cannot_pause_follows_a_snapshot_and_streams)
+{
+    char vdev[16], *uuid = NULL;
+    uint32_t domid;
+    size_t start;
+    xcp_vm vm;
+    xcp_vdi disk, snap;
+    uint64_t n;
+    unsigned i;
+
+    api_reopen_with_hv("sim-qemu");
+    vm = running_vm(&domid);
+    disk = vm_disk(vm, vdev, sizeof(vdev));
+    OK(xcp_vm_get_uuid(S, &uuid, vm));
+    start = api_count_image_files();
+    guest_write(domid, vdev, DATA_AT, 10);
+    OK(xcp_vdi_snapshot(S, &snap, disk, NULL));
+    cr_assert_eq(api_count_image_files(), start + 2);
+    guest_write(domid, vdev, DATA_AT, 20);
+    cr_assert(holds(snap, DATA_AT, 10), "the snapshot lost the write "
+              "before it");
+    cr_assert(holds(disk, DATA_AT, 20), "the write after the snapshot "
+              "is not on the disk");
+    wait_records(domid, vdev, records(domid, vdev) + 3);
+    OK(xcp_vdi_destroy(S, snap));
+    /* the collector's pass (closing the engine finishes it) */
+    n = records(domid, vdev);
+    for (i = 0; i < 10 && api_count_image_files() > start; i++) {
+        api_reopen();
+        if (api_count_image_files() > start)
+            sleep(1);
+    }
+    cr_assert_eq(api_count_image_files(), start,
+                 "the running disk's leaf was not coalesced: %zu images, "
+                 "%zu before", api_count_image_files(), start);
+    wait_records(domid, vdev, n + 5);
+    wait_records(domid, vdev, XCP__SIM_RECORD_SLOTS + 8);
+    guest_write(domid, vdev, DATA_AT + MiB, 30);
+    OK(xcp_vm_pause(S, vm));
+    n = records(domid, vdev);
+    check_images();
+    check_records(disk, uuid, vdev, n);
+    cr_assert(holds(disk, DATA_AT, 20) && holds(disk, DATA_AT + MiB, 30),
+              "a write was lost");
+    xcp_free(uuid);
+    OK(xcp_vm_hard_shutdown(S, vm));
+}

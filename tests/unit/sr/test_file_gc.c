@@ -1038,3 +1038,101 @@ Test(relink, leaves_the_writers_dirty_bit_alone)
     assert_qemu_check(a);
     expect_parent(a, "qcow2", "p2.qcow2");
 }
+
+/*
+ * The writer of a leaf that cannot pause (QEMU on Xen) streams instead
+ * (hooks version 2): what the chain shows above the kept images is
+ * copied into the leaf by the writer, which then points the leaf at
+ * backing; here the test's own handle does what QEMU's block-stream does.
+ */
+struct streamer {
+    unsigned calls, keep;
+    char loc[XCP_SR_LOCATION_MAX], backing[XCP_SR_LOCATION_MAX];
+};
+
+static int refuse_all(void *ctx, const char *loc)
+{
+    (void)ctx;
+    (void)loc;
+    return -1;
+}
+
+static int stream_leaf(void *ctx, const char *loc, unsigned keep,
+                       const char *backing)
+{
+    struct streamer *st = ctx;
+    xcp__image *im;
+    uint64_t size;
+    uint8_t *buf;
+
+    st->calls++;
+    st->keep = keep;
+    snprintf(st->loc, sizeof(st->loc), "%s", loc);
+    snprintf(st->backing, sizeof(st->backing), "%s", backing);
+    buf = contents(loc, &size);
+    cr_assert_eq(xcp__image_open(&im, img_path(loc), fmt_of(loc), 0, err,
+                                 sizeof(err)), 0, "%s", err);
+    cr_assert_eq(xcp__image_write(im, 0, buf, size, err, sizeof(err)), 0,
+                 "%s", err);
+    cr_assert_eq(xcp__image_set_parent(im, backing[0] ? backing : NULL, err,
+                                       sizeof(err)), 0, "%s", err);
+    cr_assert_eq(xcp__image_close(im), 0);
+    free(buf);
+    return 0;
+}
+
+/* Before: xcp_sr_gc_result had no leaf_left (the engine asked for a
+ * background pass after every open, in case), and a leaf whose writer
+ * refused the pause stayed on its parent while it ran. */
+Test(file_gc, a_leaf_that_cannot_pause_is_reported_then_streamed)
+{
+    struct chain ch = build_chain("qcow2", 32, 1);
+    struct streamer st = { 0, 99, "", "" };
+    xcp_sr_gc_hooks h1 = { 1, &st, NULL, NULL, NULL, refuse_all, NULL, NULL };
+    xcp_sr_gc_hooks h2 = { 2, &st, NULL, NULL, NULL, refuse_all, NULL,
+                           stream_leaf };
+    xcp_sr_gc_result res;
+    xcp_sr_cow_result r;
+    uint8_t *want, *got;
+    uint64_t n, m;
+    struct scan s;
+
+    /* P1 <- P2 <- {a, c} merged to P1 <- {a, c}; then a snapshot of c,
+     * deleted: P1 <- {a, P3 <- c}, c a leaf on P3, P3 hidden, alone */
+    cr_assert_eq(ops->sr_gc(&sr, XCP_SR_GC_COALESCE_HIDDEN, &res, &e), 0,
+                 "%s", e.reason);
+    cr_assert_eq(ops->vdi_snapshot(&sr, ch.c.location, &r, &e), 0, "%s",
+                 e.reason);
+    cr_assert_eq(ops->vdi_destroy(&sr, r.child.location, &e), 0, "%s",
+                 e.reason);
+    fill_blocks(ch.c.location, 9, 2, 0xa0);
+    want = contents(ch.c.location, &n);
+    /* a plain pass merges no leaf: it says one is left */
+    cr_assert_eq(ops->sr_gc(&sr, XCP_SR_GC_COALESCE_HIDDEN, &res, &e), 0,
+                 "%s", e.reason);
+    cr_expect_eq(res.leaf_left, 1, "leaf_left %u", res.leaf_left);
+    /* a writer that can neither pause nor stream: left, and said */
+    cr_assert_eq(ops->sr_gc_run(&sr, XCP_SR_GC_COALESCE, &h1, &res, &e), 0,
+                 "%s", e.reason);
+    cr_expect_eq(res.leaf_left, 1);
+    s = scan_checked();
+    cr_assert_str_eq(find(&s, ch.c.location)->parent_location,
+                     r.parent.location);
+    /* one that streams: told to keep P1 (the chain's last image), which
+     * becomes c's parent; P3 goes */
+    cr_assert_eq(ops->sr_gc_run(&sr, XCP_SR_GC_COALESCE, &h2, &res, &e), 0,
+                 "%s", e.reason);
+    cr_expect_eq(st.calls, 1);
+    cr_expect_eq(st.keep, 1);
+    cr_expect_str_eq(st.loc, ch.c.location);
+    cr_expect_str_eq(st.backing, ch.p1);
+    cr_expect_eq(res.leaf_left, 0);
+    s = scan_checked();
+    cr_assert_null(find(&s, r.parent.location), "the streamed parent stays");
+    cr_assert_str_eq(find(&s, ch.c.location)->parent_location, ch.p1);
+    got = contents(ch.c.location, &m);
+    cr_assert_eq(m, n);
+    cr_assert(memcmp(got, want, n) == 0, "the leaf changed");
+    free(got);
+    free(want);
+}
