@@ -1,7 +1,8 @@
 #!/bin/sh
 # What xe loads: the Xen libraries (the xen driver is a module,
 # lib/libxcp/xcp-hv-xen.so), libpam and libvncserver (dlopened at the first
-# PAM login and RFB console) and libcurl (dlopened at the first http(s)
+# PAM login and RFB console), libcrypto and libzstd (at the first XVA
+# export or import) and libcurl (dlopened at the first http(s)
 # session; tests/client/xe_remote.sh checks xe through the daemon's unix
 # socket) are loaded only by a process that uses them,
 # so xe's start-up (the first cost of every xe command, local or remote)
@@ -13,7 +14,7 @@
 top=${abs_top_builddir:-.}
 so=$top/lib/libxcp/.libs/libxcp.so
 xe=$top/cmd/xe/xe
-LAZY='libxen|libpam\.|libvncserver|libcurl'
+LAZY='libxen|libpam\.|libvncserver|libcurl|libcrypto|libzstd'
 [ -f "$so" ] && [ -x "$xe" ] || { echo "build first: no $so or $xe"; exit 1; }
 
 needed=$(readelf -d "$so" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p')

@@ -639,3 +639,50 @@ class LatencyProbe(threading.Thread):
     def stop(self):
         self.stop_ev.set()
         self.join(self.timeout + 5)
+
+
+# ---- HTTP transfer helpers (transfer_python, xva_python) ----------------
+
+def connect(where, timeout=60):
+    """An http.client connection to where = (kind, host, port)."""
+    kind, host, port = where
+    if kind == "https":
+        return http.client.HTTPSConnection(host, port, timeout=timeout,
+                                           context=insecure_context())
+    return http.client.HTTPConnection(host, port, timeout=timeout)
+
+
+def raw_socket(where, timeout=60):
+    """A plain (or TLS-wrapped) socket to where = (kind, host, port)."""
+    kind, host, port = where
+    s = socket.create_connection((host, port), timeout=timeout)
+    if kind == "https":
+        s = insecure_context().wrap_socket(s, server_hostname=host)
+    return s
+
+
+def read_head(s):
+    """Read a response head from socket s: (status, {header: value})."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        got = s.recv(4096)
+        if not got:
+            break
+        buf += got
+    head = buf.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    status = int(head[0].split()[1]) if head and head[0] else 0
+    hdrs = {}
+    for line in head[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return status, hdrs
+
+
+def wait_task(x, s, task, timeout=60):
+    """task's record once it is no longer pending (or after timeout s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rec = x.call("task.get_record", s, task)
+        if rec["status"] != "pending" or time.monotonic() > deadline:
+            return rec
+        time.sleep(0.1)

@@ -32,6 +32,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Checks, Daemon, XE, XenAPI, insecure_context,  # noqa: E402
+                     connect, raw_socket, read_head, wait_task,
                      install_signal_exit, log, PASSWORD, USER)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,47 +43,6 @@ spec.loader.exec_module(xva)
 
 MiB = 1 << 20
 C = Checks("xva_python")
-
-
-def connect(where, timeout=60):
-    kind, host, port = where
-    if kind == "https":
-        return http.client.HTTPSConnection(host, port, timeout=timeout,
-                                           context=insecure_context())
-    return http.client.HTTPConnection(host, port, timeout=timeout)
-
-
-def raw_socket(where, timeout=60):
-    kind, host, port = where
-    s = socket.create_connection((host, port), timeout=timeout)
-    if kind == "https":
-        s = insecure_context().wrap_socket(s, server_hostname=host)
-    return s
-
-
-def read_head(s):
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        got = s.recv(4096)
-        if not got:
-            break
-        buf += got
-    head = buf.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-    status = int(head[0].split()[1]) if head and head[0] else 0
-    hdrs = {}
-    for line in head[1:]:
-        k, _, v = line.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    return status, hdrs
-
-
-def wait_task(x, s, task, timeout=60):
-    deadline = time.monotonic() + timeout
-    while True:
-        rec = x.call("task.get_record", s, task)
-        if rec["status"] != "pending" or time.monotonic() > deadline:
-            return rec
-        time.sleep(0.1)
 
 
 def get(where, path, headers=None):

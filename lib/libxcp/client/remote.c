@@ -17,7 +17,6 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -61,10 +60,7 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init(void)
 {
     static const char lib[] = "libcurl.so.4";
-    const struct {
-        void **fn;
-        const char *name;
-    } syms[] = {
+    const xcp__dl_sym syms[] = {
         {(void **)&cu.global_init, "curl_global_init"},
         {(void **)&cu.strerror, "curl_easy_strerror"},
         {(void **)&cu.init, "curl_easy_init"},
@@ -81,21 +77,11 @@ static void curl_init(void)
         {(void **)&cu.escape, "curl_easy_escape"},
         {(void **)&cu.free, "curl_free"},
     };
-    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
     CURLcode cc;
-    size_t i;
 
-    if (!h) {
-        snprintf(cu.why, sizeof(cu.why), "%s", dlerror());
+    if (xcp__dl_load(lib, syms, XCP__ARRAY_LEN(syms), cu.why,
+                     sizeof(cu.why)) < 0)
         return;
-    }
-    for (i = 0; i < XCP__ARRAY_LEN(syms); i++) {
-        if (!(*syms[i].fn = dlsym(h, syms[i].name))) {
-            snprintf(cu.why, sizeof(cu.why), "%s has no %s", lib,
-                     syms[i].name);
-            return;
-        }
-    }
     if ((cc = cu.global_init(CURL_GLOBAL_DEFAULT)) != CURLE_OK) {
         snprintf(cu.why, sizeof(cu.why), "curl_global_init: %s",
                  cu.strerror(cc));

@@ -161,6 +161,20 @@ void xcp__log(int level, const char *fmt, ...)
  * seconds (as bash's $EPOCHREALTIME, for bench/bench_xen.sh to place the
  * steps of a call it timed); nothing otherwise. */
 void xcp__trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A function to resolve from a library loaded at first use: where its
+ * address goes, and its name. */
+typedef struct xcp__dl_sym {
+    void **fn;
+    const char *name;
+} xcp__dl_sym;
+
+/* dlopen lib (RTLD_NOW, RTLD_LOCAL) and resolve each of syms[0..n). 0 when
+ * all were found; -1 with why (dlerror's text, or the missing symbol) and
+ * every *fn NULL otherwise. Not an API error: the caller says which one,
+ * for the feature it wanted. Call once per process (pthread_once). */
+int xcp__dl_load(const char *lib, const xcp__dl_sym *syms, size_t n,
+                 char *why, size_t why_len);
 /* Waits (for a lock, a driver) at least this long are traced. */
 #define XCP__TRACE_WAIT_MS 2
 

@@ -11,7 +11,6 @@
 #include "server.h"
 
 #include <crypt.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <security/pam_appl.h>
 #include <stdio.h>
@@ -241,10 +240,7 @@ static pthread_once_t pam_once = PTHREAD_ONCE_INIT;
 static void pam_load(void)
 {
     static const char lib[] = "libpam.so.0";
-    struct {
-        void **fn;
-        const char *name;
-    } syms[] = {
+    const xcp__dl_sym syms[] = {
         {(void **)&pam.start, "pam_start"},
         {(void **)&pam.start_confdir, "pam_start_confdir"},
         {(void **)&pam.set_item, "pam_set_item"},
@@ -252,21 +248,10 @@ static void pam_load(void)
         {(void **)&pam.acct_mgmt, "pam_acct_mgmt"},
         {(void **)&pam.end, "pam_end"},
     };
-    void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
-    size_t i;
 
-    if (!h) {
-        snprintf(pam.why, sizeof(pam.why), "%s", dlerror());
-        return;
-    }
-    for (i = 0; i < XCP__ARRAY_LEN(syms); i++) {
-        if (!(*syms[i].fn = dlsym(h, syms[i].name))) {
-            snprintf(pam.why, sizeof(pam.why), "%s has no %s", lib,
-                     syms[i].name);
-            pam.start = NULL;
-            return;
-        }
-    }
+    /* On failure every function is NULL: check_pam looks at pam.start. */
+    (void)xcp__dl_load(lib, syms, XCP__ARRAY_LEN(syms), pam.why,
+                       sizeof(pam.why));
 }
 
 static int check_pam(xcp__auth *a, const char *user, const char *password)

@@ -8,11 +8,15 @@
  * reads by pulling from a callback, which would need a thread and a
  * pipe per import), and a chunk's checksum must be checked against the
  * chunk before the chunk is written to the disk.
+ *
+ * libcrypto (SHA-1) and libzstd are loaded at the first XVA (dlopen,
+ * core/dl.c): every xe command maps libxcp, and most never move a VM.
  */
 #include "xva_stream.h"
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
 
@@ -29,6 +33,73 @@
 #define OUTBUF ((size_t)256 * 1024)
 /* The largest member a reader holds whole (ova.xml, a chunk). */
 #define MAX_MEMBER ((uint64_t)256 << 20)
+
+/* ---- libraries loaded at first use ----------------------------------- */
+
+static struct {
+    int (*digest)(const void *, size_t, unsigned char *, unsigned int *,
+                  const EVP_MD *, ENGINE *);
+    const EVP_MD *(*sha1)(void);
+    char why[256];
+} crypto;
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+
+static struct {
+    ZSTD_CStream *(*create_c)(void);
+    size_t (*set_parameter)(ZSTD_CCtx *, ZSTD_cParameter, int);
+    size_t (*compress)(ZSTD_CCtx *, ZSTD_outBuffer *, ZSTD_inBuffer *,
+                       ZSTD_EndDirective);
+    size_t (*free_c)(ZSTD_CStream *);
+    ZSTD_DStream *(*create_d)(void);
+    size_t (*decompress)(ZSTD_DStream *, ZSTD_outBuffer *, ZSTD_inBuffer *);
+    size_t (*free_d)(ZSTD_DStream *);
+    unsigned (*is_error)(size_t);
+    const char *(*error_name)(size_t);
+    char why[256];
+} zs;
+static pthread_once_t zstd_once = PTHREAD_ONCE_INIT;
+
+static void crypto_load(void)
+{
+    const xcp__dl_sym syms[] = {
+        {(void **)&crypto.digest, "EVP_Digest"},
+        {(void **)&crypto.sha1, "EVP_sha1"},
+    };
+
+    (void)xcp__dl_load("libcrypto.so.3", syms, XCP__ARRAY_LEN(syms),
+                       crypto.why, sizeof(crypto.why));
+}
+
+static void zstd_load(void)
+{
+    const xcp__dl_sym syms[] = {
+        {(void **)&zs.create_c, "ZSTD_createCStream"},
+        {(void **)&zs.set_parameter, "ZSTD_CCtx_setParameter"},
+        {(void **)&zs.compress, "ZSTD_compressStream2"},
+        {(void **)&zs.free_c, "ZSTD_freeCStream"},
+        {(void **)&zs.create_d, "ZSTD_createDStream"},
+        {(void **)&zs.decompress, "ZSTD_decompressStream"},
+        {(void **)&zs.free_d, "ZSTD_freeDStream"},
+        {(void **)&zs.is_error, "ZSTD_isError"},
+        {(void **)&zs.error_name, "ZSTD_getErrorName"},
+    };
+
+    (void)xcp__dl_load("libzstd.so.1", syms, XCP__ARRAY_LEN(syms), zs.why,
+                       sizeof(zs.why));
+}
+
+/* 0 when SHA-1 (and zstd, when zstd is set) can be had; else the error
+ * naming the library and why it did not load. */
+static int need_libs(bool zstd)
+{
+    pthread_once(&crypto_once, crypto_load);
+    if (!crypto.digest)
+        return XCP__ERR_IMPORT_ERROR(crypto.why);
+    if (!zstd)
+        return 0;
+    pthread_once(&zstd_once, zstd_load);
+    return zs.create_c ? 0 : XCP__ERR_IMPORT_ERROR(zs.why);
+}
 
 int xcp__xva_compression_of(const char *s)
 {
@@ -48,7 +119,7 @@ static void sha1_hex(const void *p, size_t n, char out[41])
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0, i;
 
-    EVP_Digest(p, n, md, &len, EVP_sha1(), NULL);
+    crypto.digest(p, n, md, &len, crypto.sha1(), NULL);
     for (i = 0; i < len && i < 20; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
     out[40] = '\0';
@@ -130,10 +201,10 @@ static int zstd_push(xcp__xva_out *o, const void *p, size_t n, bool end)
         out.dst = o->buf;
         out.size = OUTBUF;
         out.pos = o->len;
-        left = ZSTD_compressStream2(o->zs, &out, &in,
+        left = zs.compress(o->zs, &out, &in,
                                     end ? ZSTD_e_end : ZSTD_e_continue);
-        if (ZSTD_isError(left))
-            return XCP__ERR_IMPORT_ERROR(ZSTD_getErrorName(left));
+        if (zs.is_error(left))
+            return XCP__ERR_IMPORT_ERROR(zs.error_name(left));
         o->len = out.pos;
         if ((o->len == OUTBUF || (end && left == 0)) && flush_buf(o) < 0)
             return -1;
@@ -210,8 +281,11 @@ static int tar_member(xcp__xva_out *o, const char *name, const void *data,
 int xcp__xva_out_new(xcp__xva_out **out, xcp__xva_compression c,
                      xcp__xva_sink sink, void *ctx)
 {
-    xcp__xva_out *o = xcp__calloc(1, sizeof(*o));
+    xcp__xva_out *o;
 
+    if (need_libs(c == XCP__XVA_ZSTD) < 0)
+        return -1;
+    o = xcp__calloc(1, sizeof(*o));
     if (!o || !(o->buf = xcp__malloc(OUTBUF)))
         goto oom;
     o->c = c;
@@ -223,9 +297,9 @@ int xcp__xva_out_new(xcp__xva_out **out, xcp__xva_compression c,
             goto oom;
         o->z_init = true;
     } else if (c == XCP__XVA_ZSTD) {
-        if (!(o->zs = ZSTD_createCStream()))
+        if (!(o->zs = zs.create_c()))
             goto oom;
-        ZSTD_CCtx_setParameter(o->zs, ZSTD_c_compressionLevel, 3);
+        zs.set_parameter(o->zs, ZSTD_c_compressionLevel, 3);
     }
     *out = o;
     return 0;
@@ -319,7 +393,8 @@ void xcp__xva_out_free(xcp__xva_out *o)
         return;
     if (o->z_init)
         deflateEnd(&o->z);
-    ZSTD_freeCStream(o->zs);
+    if (o->zs)
+        zs.free_c(o->zs);
     free(o->buf);
     free(o->chunk);
     free(o);
@@ -363,9 +438,11 @@ struct xcp__xva_in {
 int xcp__xva_in_new(xcp__xva_in **out, const xcp__xva_in_ops *ops,
                     void *ctx, bool verify)
 {
-    xcp__xva_in *in = xcp__calloc(1, sizeof(*in));
+    xcp__xva_in *in;
 
-    if (!in)
+    if (need_libs(false) < 0)
+        return -1;
+    if (!(in = xcp__calloc(1, sizeof(*in))))
         return xcp__oom();
     in->ops = ops;
     in->ctx = ctx;
@@ -381,7 +458,8 @@ void xcp__xva_in_free(xcp__xva_in *in)
         return;
     if (in->z_init)
         inflateEnd(&in->z);
-    ZSTD_freeDStream(in->zs);
+    if (in->zs)
+        zs.free_d(in->zs);
     free(in->dbuf);
     free(in->data);
     free(in->pdata);
@@ -657,8 +735,8 @@ static int zstd_feed(xcp__xva_in *in, const uint8_t *p, size_t n)
         dst.dst = in->dbuf;
         dst.size = OUTBUF;
         dst.pos = 0;
-        rc = ZSTD_decompressStream(in->zs, &dst, &src);
-        if (ZSTD_isError(rc))
+        rc = zs.decompress(in->zs, &dst, &src);
+        if (zs.is_error(rc))
             return XCP__ERR_IMPORT_ERROR("Invalid XVA file: bad zstd "
                                          "stream");
         if (tar_feed(in, in->dbuf, dst.pos) < 0)
@@ -693,8 +771,11 @@ static int detect(xcp__xva_in *in)
         if (inflateInit2(&in->z, 15 + 32) != Z_OK)
             return xcp__oom();
         in->z_init = true;
-    } else if (in->c == XCP__XVA_ZSTD && !(in->zs = ZSTD_createDStream())) {
-        return xcp__oom();
+    } else if (in->c == XCP__XVA_ZSTD) {
+        if (need_libs(true) < 0)
+            return -1;
+        if (!(in->zs = zs.create_d()))
+            return xcp__oom();
     }
     return body_feed(in, in->magic, in->nmagic);
 }

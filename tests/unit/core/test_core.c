@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -177,4 +178,32 @@ Test(core_value, datetime_parse_failure_sets_the_thread_error)
     xcp_error_clear();
     cr_assert_eq(xcp_datetime_parse(&t, "2024-06-11T08:05:59+02:00"), 0);
     cr_assert_eq(t, 1718093159 - 7200); /* 2024-06-11T06:05:59Z */
+}
+
+/* A library loaded at first use: every function found, or none set and
+ * the reason given (no such library; a missing function). */
+Test(core_dl, loads_resolves_and_says_why_not)
+{
+    unsigned long (*crc)(unsigned long, const unsigned char *, unsigned) =
+        NULL;
+    void *other = NULL;
+    xcp__dl_sym ok[] = {{(void **)&crc, "crc32"}};
+    xcp__dl_sym missing[] = {{(void **)&crc, "crc32"},
+                             {&other, "no_such_function_in_zlib"}};
+    char why[256] = "";
+
+    cr_assert_eq(xcp__dl_load("libz.so.1", ok, 1, why, sizeof(why)), 0,
+                 "%s", why);
+    cr_assert_not_null(crc);
+    cr_assert_eq(crc(0, (const unsigned char *)"abc", 3), 0x352441c2UL);
+
+    cr_assert_lt(xcp__dl_load("libz.so.1", missing, 2, why, sizeof(why)),
+                 0);
+    cr_assert_null(crc, "a failed load leaves no function half-set");
+    cr_assert_null(other);
+    cr_assert_not_null(strstr(why, "no_such_function_in_zlib"), "%s", why);
+
+    cr_assert_lt(xcp__dl_load("libxcp-no-such-library.so.9", ok, 1, why,
+                              sizeof(why)), 0);
+    cr_assert_not_null(strstr(why, "libxcp-no-such-library"), "%s", why);
 }
