@@ -228,7 +228,7 @@ Test(vdi_live, allowed_operations_offer_what_a_running_disk_can_take)
 {
     xcp_string_map dc = {0}, smc = {0};
     char loc[320];
-    xcp_vm vm;
+    xcp_vm vm, cp;
     xcp_vdi disk, vhd, snap;
     xcp_sr sr;
 
@@ -268,7 +268,7 @@ Test(vdi_live, allowed_operations_offer_what_a_running_disk_can_take)
     cr_assert(vm_allows(vm, XCP_VM_OPERATIONS_CHECKPOINT));
     assert_error_name(xcp_vdi_snapshot(S, &snap, vhd, NULL),
                       "OPERATION_NOT_ALLOWED");
-    OK(xcp_vm_checkpoint(S, &snap, vm, "cp"));
+    OK(xcp_vm_checkpoint(S, &cp, vm, "cp"));
     OK(xcp_vm_hard_shutdown(S, vm));
     cr_assert(api_vdi_allows(vhd, XCP_VDI_OPERATIONS_SNAPSHOT));
     cr_assert(vm_allows(vm, XCP_VM_OPERATIONS_SNAPSHOT));
