@@ -686,3 +686,30 @@ def wait_task(x, s, task, timeout=60):
         if rec["status"] != "pending" or time.monotonic() > deadline:
             return rec
         time.sleep(0.1)
+
+
+def put(where, path, body, headers=None):
+    """PUT body at path: (response, its body read whole)."""
+    c = connect(where)
+    c.request("PUT", path, body, headers or {})
+    r = c.getresponse()
+    text = r.read()
+    c.close()
+    return r, text
+
+
+def run_node(checks, script, env, what, timeout=600):
+    """Run a Node client script (its PASS:/FAIL: lines logged and counted
+    into checks) and check that it exited 0; returns the finished run."""
+    env = dict(env)
+    env.pop("NODE_OPTIONS", None)
+    p = subprocess.run(["node", script], env=env, capture_output=True,
+                       text=True, timeout=timeout)
+    for line in (p.stdout + p.stderr).splitlines():
+        log(line)
+        if line.startswith("PASS: "):
+            checks.passed += 1
+        elif line.startswith("FAIL: "):
+            checks.failed += 1
+    checks.eq(p.returncode, 0, "%s node client exit status" % what)
+    return p

@@ -5,24 +5,14 @@
 // Prints one "PASS: ..." or "FAIL: ..." line per check.
 import assert from 'node:assert/strict'
 import { pathToFileURL } from 'node:url'
+import { checker, withTimeout } from './xo_check.mjs'
 
 const { createClient } = await import(pathToFileURL(process.env.XEN_API_MODULE).href)
 
 const url = process.env.XAPI_URL
 const transport = process.env.XO_TRANSPORT
 const tag = `[${transport} ${url.split(':')[0]}] `
-let passed = 0
-let failed = 0
-function check(cond, what, detail = '') {
-  if (cond) {
-    passed++
-    console.log('PASS: ' + tag + what)
-  } else {
-    failed++
-    console.log('FAIL: ' + tag + what + (detail ? ' -- ' + detail : ''))
-  }
-  return cond
-}
+const { check, finish } = checker(tag)
 const show = v => {
   try {
     return JSON.stringify(v)?.slice(0, 300)
@@ -30,8 +20,6 @@ const show = v => {
     return String(v)
   }
 }
-const withTimeout = (p, ms, what) =>
-  Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error('timeout (' + ms + ' ms): ' + what)), ms))])
 
 const xapi = createClient({
   url,
@@ -287,6 +275,5 @@ try {
     await withTimeout(xapi.disconnect(), 10e3, 'disconnect')
     check(xapi.status === 'disconnected', 'disconnect')
   })
-  console.log(`${tag}${passed} passed, ${failed} failed`)
-  process.exit(failed === 0 && passed > 0 ? 0 : 1)
+  finish()
 }

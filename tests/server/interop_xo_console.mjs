@@ -14,26 +14,14 @@
 // daemon listens elsewhere, so only the host:port is swapped for it.
 import tls from 'node:tls'
 import { pathToFileURL } from 'node:url'
+import { checker, withTimeout } from './xo_check.mjs'
 
 const load = async p => import(pathToFileURL(p).href)
 const { createClient } = await load(process.env.XEN_API_MODULE)
 const { default: WebSocket } = await load(process.env.WS_MODULE)
 
 const base = new URL(process.env.XAPI_URL)
-let passed = 0
-let failed = 0
-function check(cond, what, detail = '') {
-  if (cond) {
-    passed++
-    console.log('PASS: [console] ' + what)
-  } else {
-    failed++
-    console.log('FAIL: [console] ' + what + (detail ? ' -- ' + detail : ''))
-  }
-  return cond
-}
-const withTimeout = (p, ms, what) =>
-  Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error('timeout (' + ms + ' ms): ' + what)), ms))])
+const { check, finish } = checker('[console] ')
 const RFB = 'RFB 003.008\n'
 
 // Opens XO's WebSocket to url with sessionId; resolves with the first
@@ -134,5 +122,4 @@ try {
 } finally {
   await xapi.disconnect().catch(() => {})
 }
-console.log(`[console] ${passed} passed, ${failed} failed`)
-process.exit(failed ? 1 : 0)
+finish()

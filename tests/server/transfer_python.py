@@ -54,7 +54,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Checks, Daemon, XE, XenAPI, insecure_context,  # noqa: E402
-                     connect, raw_socket, read_head, wait_task,
+                     connect, put, raw_socket, read_head, wait_task,
                      install_signal_exit, log, PASSWORD, USER)
 
 MiB = 1 << 20
@@ -91,15 +91,6 @@ def export(where, vdi, s, fmt=None):
     body = r.read()
     c.close()
     return r, body
-
-
-def put(where, path, body, headers=None):
-    c = connect(where)
-    c.request("PUT", path, body, headers or {})
-    r = c.getresponse()
-    text = r.read()
-    c.close()
-    return r, text
 
 
 def task_of(r):

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { Readable } from 'node:stream'
 import { pathToFileURL } from 'node:url'
+import { checker, withTimeout, readAll } from './xo_check.mjs'
 
 const { createClient } = await import(pathToFileURL(process.env.XEN_API_MODULE).href)
 
@@ -15,27 +16,9 @@ const url = process.env.XAPI_URL
 const tag = `[${url.split(':')[0]}] `
 const MiB = 1 << 20
 const SIZE = 8 * MiB
-let passed = 0
-let failed = 0
-function check(cond, what, detail = '') {
-  if (cond) {
-    passed++
-    console.log('PASS: ' + tag + what)
-  } else {
-    failed++
-    console.log('FAIL: ' + tag + what + (detail ? ' -- ' + detail : ''))
-  }
-  return cond
-}
-const withTimeout = (p, ms, what) =>
-  Promise.race([p, new Promise((_, rej) => setTimeout(() => rej(new Error('timeout (' + ms + ' ms): ' + what)), ms))])
+const { check, finish } = checker(tag)
 const sha = b => createHash('sha256').update(b).digest('hex')
 
-async function readAll(stream) {
-  const parts = []
-  for await (const p of stream) parts.push(p)
-  return Buffer.concat(parts)
-}
 
 const xapi = createClient({
   url,
@@ -121,5 +104,4 @@ try {
     await withTimeout(xapi.disconnect(), 10e3, 'disconnect')
   } catch {}
 }
-console.log(`${tag}${passed} passed, ${failed} failed`)
-process.exit(failed ? 1 : 0)
+finish()

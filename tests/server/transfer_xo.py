@@ -13,7 +13,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Daemon, HERE, PASSWORD, USER, install_signal_exit, log  # noqa: E402
+from harness import (Daemon, HERE, PASSWORD, USER, install_signal_exit,  # noqa: E402
+                     log, run_node)
 import interop_xo as X  # noqa: E402
 
 C = X.C
@@ -25,16 +26,7 @@ def run(d, module, scheme, tmp):
     env = dict(os.environ, XEN_API_MODULE=module, OUT_DIR=tmp,
                XAPI_URL="%s://%s:%d" % (scheme, addr[1], addr[2]),
                XO_USER=USER, XO_PASS=PASSWORD)
-    env.pop("NODE_OPTIONS", None)
-    p = subprocess.run(["node", os.path.join(HERE, "transfer_xo.mjs")],
-                       env=env, capture_output=True, text=True, timeout=600)
-    for line in (p.stdout + p.stderr).splitlines():
-        log(line)
-        if line.startswith("PASS: "):
-            C.passed += 1
-        elif line.startswith("FAIL: "):
-            C.failed += 1
-    C.eq(p.returncode, 0, "[%s] node client exit status" % scheme)
+    run_node(C, os.path.join(HERE, "transfer_xo.mjs"), env, "[%s]" % scheme)
     q = subprocess.run(["qemu-img", "compare", "-f", "vpc", "-F", "raw",
                         os.path.join(tmp, "xo.vhd"), os.path.join(tmp, "xo.raw")],
                        capture_output=True, text=True)
