@@ -1100,7 +1100,7 @@ static const char *export_type(const req *r)
 static int download_head(upload *u)
 {
     req *r = u->r;
-    char head[1024], length[48] = "";
+    char head[1024], length[48] = "", disposition[160] = "";
     int n;
 
     /* An XVA's or a chunked tar's length is known only once it is sent:
@@ -1108,21 +1108,19 @@ static int download_head(upload *u)
     if (r->size != UINT64_MAX)
         snprintf(length, sizeof(length), "Content-Length: %" PRIu64 "\r\n",
                  r->size);
+    if (r->vdi_uuid != NULL && r->vdi_uuid[0])
+        snprintf(disposition, sizeof(disposition),
+                 "Content-Disposition: attachment; filename=\"%s.%s\"\r\n",
+                 r->vdi_uuid, r->ext);
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 200 OK\r\n"
                  "Connection: close\r\n"
                  "%s"
                  "Content-Type: %s\r\n"
-                 "%s%s%s%s%s"
+                 "%s"
                  "task-id: %s\r\n"
                  "Cache-Control: no-cache, no-store\r\n\r\n",
-                 length, export_type(r),
-                 r->vdi_uuid != NULL && r->vdi_uuid[0]
-                     ? "Content-Disposition: attachment; filename=\"" : "",
-                 r->vdi_uuid != NULL && r->vdi_uuid[0] ? r->vdi_uuid : "",
-                 r->vdi_uuid != NULL && r->vdi_uuid[0] ? "." : "",
-                 r->vdi_uuid != NULL && r->vdi_uuid[0] ? r->ext : "",
-                 r->vdi_uuid != NULL && r->vdi_uuid[0] ? "\"\r\n" : "",
+                 length, export_type(r), disposition,
                  r->task != NULL ? r->task : "");
 
     return n > 0 && (size_t)n < sizeof(head)
