@@ -403,3 +403,20 @@ xcp_vbd api_disk_vbd(xcp_vm vm, xcp_vdi vdi, const char *userdevice)
     OK(xcp_vbd_create(S, &vbd, &r));
     return vbd;
 }
+
+xcp_sr api_file_sr(const char *name, const char *fmt)
+{
+    xcp_string_map dc = {0}, smc = {0};
+    char loc[320];
+    xcp_sr sr;
+
+    snprintf(loc, sizeof(loc), "%s/%s", api_dir, name);
+    xcp_string_map_set(&dc, "location", loc);
+    if (fmt)
+        xcp_string_map_set(&smc, "image-format", fmt);
+    OK(xcp_sr_create(S, &sr, api_host(), &dc, 0, name, "", "file", "user",
+                     false, &smc));
+    xcp_string_map_dispose(&dc);
+    xcp_string_map_dispose(&smc);
+    return sr;
+}

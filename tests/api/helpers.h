@@ -96,6 +96,10 @@ xcp_vbd api_disk_vbd(xcp_vm vm, xcp_vdi vdi, const char *userdevice);
 /* How many qcow2 image files the default SR's directory holds. */
 size_t api_count_image_files(void);
 
+/* A new file SR at api_dir/name (also its name_label), with
+ * sm-config:image-format=fmt unless NULL (asserts the call succeeds). */
+xcp_sr api_file_sr(const char *name, const char *fmt);
+
 /* VDI.create of a user disk `name` (empty description) of size bytes in
  * sr; returns what the call does (*out set on success). */
 int api_vdi_create(xcp_vdi *out, xcp_sr sr, const char *name, int64_t size);

@@ -354,7 +354,6 @@ Test(vdi_cbt, error_paths_answer_xapis_errors)
 
 Test(vdi_cbt, vhd_disks_keep_a_log_beside_the_image)
 {
-    xcp_string_map dc = {0}, smc = {0};
     xcp_vdi v, s1, s2;
     enum xcp_vdi_type type;
     char loc[320], log[700], *l = NULL;
@@ -362,12 +361,7 @@ Test(vdi_cbt, vhd_disks_keep_a_log_beside_the_image)
     struct stat st;
 
     snprintf(loc, sizeof(loc), "%s/vhdsr", api_dir);
-    xcp_string_map_set(&dc, "location", loc);
-    xcp_string_map_set(&smc, "image-format", "vhd");
-    OK(xcp_sr_create(S, &sr, api_host(), &dc, 0, "vhd", "", "file", "user",
-                     false, &smc));
-    xcp_string_map_dispose(&dc);
-    xcp_string_map_dispose(&smc);
+    sr = api_file_sr("vhdsr", "vhd");
     OK(api_vdi_create(&v, sr, "disk", DISK));
     OK(xcp_vdi_enable_cbt(S, v));
     OK(xcp_vdi_get_uuid(S, &l, v));
@@ -443,7 +437,6 @@ static void writes_past(rlim_t bytes, bool on)
  * a restart, as only a kill was covered. */
 Test(vdi_cbt, a_rolled_back_switch_leaves_image_and_record_agreeing)
 {
-    xcp_string_map dc = {0}, smc = {0};
     char loc[320], log[700], journal[320], desc[4000], *l = NULL;
     struct stat st;
     xcp_vdi v;
@@ -451,12 +444,7 @@ Test(vdi_cbt, a_rolled_back_switch_leaves_image_and_record_agreeing)
     int rc, i;
 
     snprintf(loc, sizeof(loc), "%s/vhdsr", api_dir);
-    xcp_string_map_set(&dc, "location", loc);
-    xcp_string_map_set(&smc, "image-format", "vhd");
-    OK(xcp_sr_create(S, &sr, api_host(), &dc, 0, "vhd", "", "file", "user",
-                     false, &smc));
-    xcp_string_map_dispose(&dc);
-    xcp_string_map_dispose(&smc);
+    sr = api_file_sr("vhdsr", "vhd");
     OK(api_vdi_create(&v, sr, "disk", DISK));
     OK(xcp_vdi_get_uuid(S, &l, v));
     snprintf(log, sizeof(log), "%s/%s.cbtlog", loc, l);

@@ -23,24 +23,6 @@ extern char **environ;
 
 TestSuite(vdi_format, .init = api_setup, .fini = api_teardown);
 
-/* A file SR at api_dir/name, with sm-config:image-format=fmt unless NULL. */
-static xcp_sr file_sr(const char *name, const char *fmt)
-{
-    xcp_string_map dc = {0}, smc = {0};
-    char loc[320];
-    xcp_sr sr;
-
-    snprintf(loc, sizeof(loc), "%s/%s", api_dir, name);
-    xcp_string_map_set(&dc, "location", loc);
-    if (fmt)
-        xcp_string_map_set(&smc, "image-format", fmt);
-    OK(xcp_sr_create(S, &sr, api_host(), &dc, 0, name, "", "file", "user",
-                     false, &smc));
-    xcp_string_map_dispose(&dc);
-    xcp_string_map_dispose(&smc);
-    return sr;
-}
-
 /* VDI.create in sr, with sm_config:image-format=fmt unless NULL. */
 static int vdi_create(xcp_vdi *out, xcp_sr sr, int64_t size, const char *fmt)
 {
@@ -75,7 +57,7 @@ static const char *format_of(xcp_vdi vdi)
     return buf;
 }
 
-/* The image file of a VDI of an SR made by file_sr(name). */
+/* The image file of a VDI of an SR made by api_file_sr(name). */
 static const char *file_of(const char *sr_name, xcp_vdi vdi)
 {
     static char path[2][640];
@@ -141,7 +123,7 @@ static void assert_same(const char *f1, const char *a, const char *f2,
 
 Test(vdi_format, default_is_qcow2)
 {
-    xcp_sr sr = file_sr("plain", NULL);
+    xcp_sr sr = api_file_sr("plain", NULL);
     xcp_string_map m = {0};
     xcp_vdi v;
 
@@ -154,7 +136,7 @@ Test(vdi_format, default_is_qcow2)
 
 Test(vdi_format, sr_image_format_is_recorded_and_the_vdis_default)
 {
-    xcp_sr sr = file_sr("vhdsr", "vhd");
+    xcp_sr sr = api_file_sr("vhdsr", "vhd");
     xcp_string_map m = {0};
     xcp_vdi v;
 
@@ -169,7 +151,7 @@ Test(vdi_format, sr_image_format_is_recorded_and_the_vdis_default)
 
 Test(vdi_format, vdi_image_format_overrides_the_srs)
 {
-    xcp_sr vhd = file_sr("vhdsr", "vhd"), q = file_sr("qsr", "qcow2");
+    xcp_sr vhd = api_file_sr("vhdsr", "vhd"), q = api_file_sr("qsr", "qcow2");
     xcp_vdi a, b;
 
     OK(vdi_create(&a, vhd, 8 * MiB, "qcow2"));
@@ -204,7 +186,7 @@ Test(vdi_format, unknown_image_format_is_invalid_value)
 
 Test(vdi_format, vhd_past_2040_gib_is_sr_backend_failure_79)
 {
-    xcp_sr sr = file_sr("vhdsr", "vhd");
+    xcp_sr sr = api_file_sr("vhdsr", "vhd");
     const xcp_error *e;
     xcp_vdi v;
 
@@ -220,7 +202,7 @@ Test(vdi_format, vhd_past_2040_gib_is_sr_backend_failure_79)
 
 Test(vdi_format, vhd_resize_past_2040_gib_is_vdi_too_large)
 {
-    xcp_sr sr = file_sr("vhdsr", "vhd");
+    xcp_sr sr = api_file_sr("vhdsr", "vhd");
     char max[32];
     xcp_vdi v;
     int64_t size;
@@ -236,7 +218,7 @@ Test(vdi_format, vhd_resize_past_2040_gib_is_vdi_too_large)
 
 Test(vdi_format, qcow2_goes_to_16_tib)
 {
-    xcp_sr sr = file_sr("qsr", NULL);
+    xcp_sr sr = api_file_sr("qsr", NULL);
     const xcp_error *e;
     xcp_vdi v;
 
@@ -249,7 +231,7 @@ Test(vdi_format, qcow2_goes_to_16_tib)
 /* Copy a VDI of format from, with data, into an SR of format to. */
 static void copy_case(const char *from, const char *to)
 {
-    xcp_sr src = file_sr("src", from), dst = file_sr("dst", to);
+    xcp_sr src = api_file_sr("src", from), dst = api_file_sr("dst", to);
     xcp_vdi v, c, null_vdi;
     int64_t used, size;
 
@@ -278,7 +260,7 @@ Test(vdi_format, copy_vhd_to_a_qcow2_sr_converts)
 
 Test(vdi_format, copy_vhd_to_an_sr_without_format_gives_qcow2)
 {
-    xcp_sr src = file_sr("src", "vhd"), dst = file_sr("dst", NULL);
+    xcp_sr src = api_file_sr("src", "vhd"), dst = api_file_sr("dst", NULL);
     xcp_vdi v, c, null_vdi;
 
     SET_REF(null_vdi, XCP_NULL_REF);
@@ -291,7 +273,7 @@ Test(vdi_format, copy_vhd_to_an_sr_without_format_gives_qcow2)
 
 Test(vdi_format, copy_within_an_sr_takes_its_format)
 {
-    xcp_sr sr = file_sr("src", "qcow2");
+    xcp_sr sr = api_file_sr("src", "qcow2");
     xcp_vdi v, c, null_vdi;
 
     SET_REF(null_vdi, XCP_NULL_REF);
@@ -304,7 +286,7 @@ Test(vdi_format, copy_within_an_sr_takes_its_format)
 
 Test(vdi_format, copy_into_vhd_of_a_too_large_disk_fails_leaving_nothing)
 {
-    xcp_sr src = file_sr("src", NULL), dst = file_sr("dst", "vhd");
+    xcp_sr src = api_file_sr("src", NULL), dst = api_file_sr("dst", "vhd");
     xcp_vdi v, c, null_vdi;
     const xcp_error *e;
 
@@ -318,7 +300,7 @@ Test(vdi_format, copy_into_vhd_of_a_too_large_disk_fails_leaving_nothing)
 
 Test(vdi_format, snapshot_and_clone_of_a_vhd_vdi_stay_vhd)
 {
-    xcp_sr sr = file_sr("vhdsr", "vhd");
+    xcp_sr sr = api_file_sr("vhdsr", "vhd");
     xcp_string_map none = {0}, m = {0};
     xcp_vdi v, s, c;
 
@@ -340,7 +322,7 @@ Test(vdi_format, snapshot_and_clone_of_a_vhd_vdi_stay_vhd)
  * SR.scan with its format, and its size as the image says. */
 Test(vdi_format, scan_registers_a_vhd_made_outside)
 {
-    xcp_sr sr = file_sr("scansr", NULL);
+    xcp_sr sr = api_file_sr("scansr", NULL);
     const char *uuid = "2c3d4e5f-6a7b-4c8d-9e0f-a1b2c3d4e5f6";
     char path[640];
     xcp_vdi v;
@@ -357,7 +339,7 @@ Test(vdi_format, scan_registers_a_vhd_made_outside)
     cr_assert_geq(size, 32 * MiB);
     /* And it can be copied out of VHD like any other. */
     {
-        xcp_sr dst = file_sr("dst", "qcow2");
+        xcp_sr dst = api_file_sr("dst", "qcow2");
         xcp_vdi c, null_vdi;
 
         SET_REF(null_vdi, XCP_NULL_REF);
@@ -370,7 +352,7 @@ Test(vdi_format, scan_registers_a_vhd_made_outside)
  * hypervisor is given as VHD, and runs. */
 Test(vdi_format, vm_on_a_vhd_sr_gets_vhd_disks_and_starts)
 {
-    xcp_sr sr = file_sr("vhdsr", "vhd");
+    xcp_sr sr = api_file_sr("vhdsr", "vhd");
     xcp_vbd_set vbds = {0};
     xcp_vm vm;
     xcp_vdi d;

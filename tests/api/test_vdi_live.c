@@ -226,8 +226,6 @@ static bool vm_allows(xcp_vm vm, enum xcp_vm_operations op)
  */
 Test(vdi_live, allowed_operations_offer_what_a_running_disk_can_take)
 {
-    xcp_string_map dc = {0}, smc = {0};
-    char loc[320];
     xcp_vm vm, cp;
     xcp_vdi disk, vhd, snap;
     xcp_sr sr;
@@ -250,13 +248,7 @@ Test(vdi_live, allowed_operations_offer_what_a_running_disk_can_take)
     cr_assert(api_vdi_allows(disk, XCP_VDI_OPERATIONS_SNAPSHOT));
     cr_assert(vm_allows(vm, XCP_VM_OPERATIONS_SNAPSHOT));
 
-    snprintf(loc, sizeof(loc), "%s/vhdsr", api_dir);
-    xcp_string_map_set(&dc, "location", loc);
-    xcp_string_map_set(&smc, "image-format", "vhd");
-    OK(xcp_sr_create(S, &sr, api_host(), &dc, 0, "vhd", "", "file", "user",
-                     false, &smc));
-    xcp_string_map_dispose(&dc);
-    xcp_string_map_dispose(&smc);
+    sr = api_file_sr("vhdsr", "vhd");
     OK(api_vdi_create(&vhd, sr, "vhd disk", 64 * MiB));
     cr_assert(api_vdi_allows(vhd, XCP_VDI_OPERATIONS_SNAPSHOT),
               "a detached VHD disk is snapshotted offline");
