@@ -20,10 +20,15 @@ times are the medians, the ratio is peer time / our time (above 1:
 faster than the peer). The memory is the
 peak RSS of xcpd during the transfer above its RSS before it (VmHWM reset
 through /proc/PID/clear_refs), which must not grow with the disk.
+The CPU columns add up the processor time of every process of a case
+(xcpd's and the client's for ours, qemu-img's for the peer): unlike the
+wall times they hardly move with the load of a shared host, so the CPU
+ratio says how much work a transfer costs when the times are noisy.
     bench/bench_transfer.py [MIB] [REPS]
 """
 
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -45,19 +50,34 @@ def status(pid, key):
     return 0
 
 
+def cpu_of(pid):
+    """Processor seconds pid has used (all its threads, user + system)."""
+    with open("/proc/%d/stat" % pid) as f:
+        v = f.read().rsplit(")", 1)[1].split()
+    return (int(v[11]) + int(v[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(argv, pid=None):
-    """Run argv: (seconds, peak RSS growth of pid during it)."""
+    """Run argv: (seconds, peak RSS growth of pid during it, processor
+    seconds of argv and of pid during it)."""
     base = 0
     if pid:
         with open("/proc/%d/clear_refs" % pid, "w") as f:
             f.write("5")
         base = status(pid, "VmRSS")
+    c0, p0 = children_cpu(), cpu_of(pid) if pid else 0
     t0 = time.monotonic()
     p = subprocess.run(argv, capture_output=True)
     dt = time.monotonic() - t0
+    cpu = children_cpu() - c0 + (cpu_of(pid) - p0 if pid else 0)
     if p.returncode != 0:
         raise RuntimeError("%s: %s" % (" ".join(argv), p.stderr.decode()))
-    return dt, (status(pid, "VmHWM") - base) if pid else 0
+    return dt, (status(pid, "VmHWM") - base) if pid else 0, cpu
 
 
 def median(xs):
@@ -68,13 +88,15 @@ def median(xs):
 
 def interleaved(reps, ours, peer):
     """ours() and peer() in turn, reps times each: (our median time, our
-    largest RSS growth), the peer's median time."""
+    largest RSS growth, our median CPU), (the peer's median time, its
+    median CPU)."""
     a, b = [], []
     for _ in range(reps):
         a.append(ours())
         b.append(peer())
-    return ((median([r[0] for r in a]), max(r[1] for r in a)),
-            median([r[0] for r in b]))
+    return ((median([r[0] for r in a]), max(r[1] for r in a),
+             median([r[2] for r in a])),
+            (median([r[0] for r in b]), median([r[2] for r in b])))
 
 
 def make_data(tmp, mib):
@@ -172,17 +194,18 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     with open("/proc/loadavg") as f:
         print("load average at the end: %s" % " ".join(f.read().split()[:3]))
-    print("%-6s %-6s %-20s %10s %10s %7s %12s" % (
+    print("%-6s %-6s %-14s %9s %9s %6s %8s %8s %6s %12s" % (
         "MiB", "scheme", "transfer", "ours MB/s", "peer MB/s", "ratio",
-        "xcpd +RSS"))
+        "ours cpu", "peer cpu", "ratio", "xcpd +RSS"))
     for size, scheme, name, ours, peer in rows:
         if ours is None:
-            print("%-6d %-6s %-20s %10s" % (size, scheme, name, "n/a"))
+            print("%-6d %-6s %-14s %9s" % (size, scheme, name, "n/a"))
             continue
         mb = size * MiB / 1e6
-        print("%-6d %-6s %-20s %10.1f %10.1f %6.2fx %9.1f MiB" % (
-            size, scheme, name, mb / ours[0], mb / peer, peer / ours[0],
-            ours[1] / MiB))
+        print("%-6d %-6s %-14s %9.1f %9.1f %5.2fx %7.3fs %7.3fs %5.2fx "
+              "%8.1f MiB" % (size, scheme, name, mb / ours[0], mb / peer[0],
+                             peer[0] / ours[0], ours[2], peer[1],
+                             peer[1] / max(ours[2], 1e-3), ours[1] / MiB))
     return 0
 
 
