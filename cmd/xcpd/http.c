@@ -682,6 +682,8 @@ static void transfer_open(req *r)
     tr.sr_id = arg_or_cookie(r->c, "sr_id");
     tr.format = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
                                             "format");
+    tr.base = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                          "base");
     r->ext = tr.format == NULL || strcasecmp(tr.format, "vhd") != 0
                  ? (tr.format != NULL && strcasecmp(tr.format, "qcow2") == 0
                         ? "qcow2"
