@@ -14,7 +14,12 @@ Per transport:
    (an XML-RPC array of refs), and the VM has its disk;
  - PUT /import with Content-Length, Basic credentials and sr_id;
  - refusals: an unknown VM (404, HANDLE_INVALID), a body that is not an
-   XVA (the client's task fails with IMPORT_ERROR..., no VM left).
+   XVA: 200 and the task fails with IMPORT_ERROR... (as XAPI, which
+   answers before it reads the body), Content-Length or not; no VM left;
+ - networks (once, over HTTP), as XAPI's import finds them: a VIF joins
+   the network of the exported one's name, else the one with its bridge,
+   else a network made from the exported record (name, bridge), which a
+   failed import does not leave behind.
 Then xe vm-export / vm-import with -s over HTTPS.
 """
 
@@ -163,6 +168,59 @@ def t_refusals(where, x, s):
          "%s import of garbage: no VM left" % where[0])
 
 
+def import_xva(where, x, s, body):
+    """PUT body at /import: the task's record."""
+    r, _ = put(where, "/import?session_id=%s" % s, body)
+    return wait_task(x, s, r.getheader("task-id", ""))
+
+
+def nic_networks(x, s, rec):
+    """The networks of the VIFs of the VM the import task made."""
+    vm = vms_of_result(rec["result"])[0]
+    return [x.call("VIF.get_network", s, v)
+            for v in x.call("VM.get_VIFs", s, vm)]
+
+
+def t_networks(where, x, s, d):
+    net = x.call("network.create", s, {
+        "name_label": "xva-net", "name_description": "", "MTU": "1500",
+        "bridge": "xvabr0", "other_config": {}, "tags": []})
+    vm = x.call("VM.get_by_uuid", s, d.vms["nic"])
+    vif = x.call("VIF.create", s, {
+        "device": "0", "network": net, "VM": vm, "MAC": "",
+        "MTU": "1500", "other_config": {}, "qos_algorithm_type": "",
+        "qos_algorithm_params": {}})
+    r, body = get(where, "/export?uuid=%s&session_id=%s" % (d.vms["nic"], s))
+    C.eq(r.status, 200, "networks: export of a VM with a NIC")
+    rec = import_xva(where, x, s, body)
+    C.eq(nic_networks(x, s, rec), [net], "networks: joins the one of its "
+         "name")
+    x.call("network.set_name_label", s, net, "renamed")
+    rec = import_xva(where, x, s, body)
+    C.eq(nic_networks(x, s, rec), [net], "networks: else the one of its "
+         "bridge")
+    nets = len(x.call("network.get_all", s))
+    bad = body[:len(body) - 4096]   # cut short: the disks do not come
+    r, _ = put(where, "/import?session_id=%s" % s, bad)
+    bad_rec = wait_task(x, s, r.getheader("task-id", ""))
+    C.eq(bad_rec["status"], "failure", "networks: a cut import fails")
+    for v in x.call("network.get_VIFs", s, net):
+        x.call("VIF.destroy", s, v)
+    x.call("network.destroy", s, net)
+    r, _ = put(where, "/import?session_id=%s" % s, bad)
+    wait_task(x, s, r.getheader("task-id", ""))
+    C.eq(len(x.call("network.get_all", s)), nets - 1,
+         "networks: a failed import leaves no network it made")
+    rec = import_xva(where, x, s, body)
+    made = nic_networks(x, s, rec)
+    C.ok(len(made) == 1 and made[0] != net and
+         x.call("network.get_name_label", s, made[0]) == "xva-net" and
+         x.call("network.get_bridge", s, made[0]) == "xvabr0",
+         "networks: else one made from the exported record",
+         repr([x.call("network.get_record", s, m) for m in made]))
+    del vif
+
+
 def t_xe_remote(d, tmp, where, flags):
     env = dict(os.environ, XCP_STATE_DIR=os.path.join(tmp, "nowhere"))
     args = ["-s", where[1], "-p", str(where[2]), "-u", USER, "-pw",
@@ -193,7 +251,7 @@ def main():
     data = bytes(data)
     try:
         with Daemon("xva") as d:
-            d.make_vms(["exported"])
+            d.make_vms(["exported", "nic"])
             raw = os.path.join(tmp, "d.raw")
             with open(raw, "wb") as f:
                 f.write(data)
@@ -205,6 +263,13 @@ def main():
             d.xe("vbd-create", "vm-uuid=" + d.vms["exported"],
                  "vdi-uuid=" + vdi, "device=1")
             d.xe("vm-snapshot", "vm=exported", "new-name-label=snap")
+            # the NIC's VM has a disk, so that a cut import fails after
+            # its objects (a network among them) were made
+            vdi = d.xe("vdi-create", "sr-uuid=" + sr, "name-label=n",
+                       "virtual-size=%d" % len(data))
+            d.xe("vdi-import", "uuid=" + vdi, "filename=" + raw)
+            d.xe("vbd-create", "vm-uuid=" + d.vms["nic"], "vdi-uuid=" + vdi,
+                 "device=1")
             d.start()
             for where in (d.http, d.https):
                 x = XenAPI(where)
@@ -219,6 +284,8 @@ def main():
                     C.section("%s import" % where[0], t_import, where, x, s,
                               tmp, data)
                 C.section("%s refusals" % where[0], t_refusals, where, x, s)
+                if where == d.http:
+                    C.section("networks", t_networks, where, x, s, d)
                 x.close()
             C.section("xe -s https", t_xe_remote, d, tmp, d.https, [])
             C.eq(d.stop(), 0, "xcpd stops cleanly")

@@ -146,6 +146,9 @@ int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
 /* Flush if written to and free s (NULL accepted); the flush result. */
 int xcp__vdi_stream_close(xcp__vdi_stream *s);
 
+/* The first bridge name xapiN no network has, into out (api/network.c). */
+void xcp__network_free_bridge(xcp__ctx *c, char *out, size_t len);
+
 /* The blocks (XCP__CBT_BLOCK_SIZE each, a bit per block as
  * VDI.list_changed_blocks gives them) changed from snapshot from to to (a
  * later snapshot of the same disk, or the disk), from their changed block

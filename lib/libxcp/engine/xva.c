@@ -785,7 +785,7 @@ struct xcp__xva_import {
     uint64_t total;
     int64_t last_ms;
     /* what was made, to undo */
-    xcp_value made_vms, made_vdis;
+    xcp_value made_vms, made_vdis, made_nets;
     xcp_value vms;        /* the result */
     void (*progress)(void *, uint64_t, uint64_t);
     void *pctx;
@@ -976,22 +976,39 @@ static int make_vdi(xcp__ctx *c, xcp__xva_import *m, const char *id,
     return 0;
 }
 
-/* The network a VIF joins: the one with the exported one's bridge, else
- * its name, else the first one. */
-static xcp__obj *pick_network(xcp__ctx *c, const xcp_value *rec)
+/* The network a VIF joins, as XAPI's import finds it (import.ml): the
+ * first with the exported network's name, else with its bridge, else a
+ * new one made from its record (on a bridge of its own if the exported
+ * one is taken), gone again if the import fails. */
+static int join_network(xcp__ctx *c, xcp__xva_import *m,
+                        const xcp_value *rec, xcp__obj **out)
 {
     size_t n, i;
     xcp__obj *const *all = xcp__db_all(c->db, C(network), &n);
     const char *bridge = rec_str(rec, "bridge");
     const char *name = rec_str(rec, "name_label");
+    char free_br[32];
+    int rc;
 
+    for (i = 0; i < n; i++)
+        if (!strcmp(xcp__obj_str(all[i], F(network, name_label)), name)) {
+            *out = all[i];
+            return 0;
+        }
     for (i = 0; *bridge && i < n; i++)
-        if (!strcmp(xcp__obj_str(all[i], F(network, bridge)), bridge))
-            return all[i];
-    for (i = 0; *name && i < n; i++)
-        if (!strcmp(xcp__obj_str(all[i], F(network, name_label)), name))
-            return all[i];
-    return n ? all[0] : NULL;
+        if (!strcmp(xcp__obj_str(all[i], F(network, bridge)), bridge)) {
+            *out = all[i];
+            return 0;
+        }
+    if ((rc = xcp__db_create(c->db, C(network), NULL, NULL, out)) < 0 ||
+        (rc = set_from(c, *out, C(network), rec, false)) < 0 ||
+        (rc = push_ref(&m->made_nets, (*out)->ref)) < 0)
+        return rc;
+    if (!*bridge) {
+        xcp__network_free_bridge(c, free_br, sizeof(free_br));
+        rc = xcp__db_set_str(c->db, *out, F(network, bridge), free_br);
+    }
+    return rc;
 }
 
 static int make_vm(xcp__ctx *c, xcp__xva_import *m, const char *id,
@@ -1054,8 +1071,10 @@ static int make_device(xcp__ctx *c, xcp__xva_import *m, int cls,
                         rec_str(rec, "network")))
                 nrec = xcp_value_struct_get(&objs->u.arr.items[i],
                                             "snapshot");
-        if (!(net = pick_network(c, nrec ? nrec : rec)))
-            return xcp__db_destroy(c->db, o);
+        if (!nrec)
+            return xcp__db_destroy(c->db, o);  /* no network: no NIC */
+        if ((rc = join_network(c, m, nrec, &net)) < 0)
+            return rc;
         if ((rc = xcp__db_set_str(c->db, o, F(VIF, VM), vm)) < 0 ||
             (rc = xcp__db_set_str(c->db, o, F(VIF, network), net->ref)) < 0)
             return rc;
@@ -1203,6 +1222,7 @@ static int on_file(void *ctx, const char *name, const void *data, size_t n)
         /* Rolled back: nothing of it stays. */
         xcp_value_dispose(&m->made_vms);
         xcp_value_dispose(&m->made_vdis);
+        xcp_value_dispose(&m->made_nets);
         xcp_value_dispose(&m->vms);
         rc = 0;
         close_streams(m, &rc); /* those opened before the failure */
@@ -1348,6 +1368,11 @@ static int undo_txn(xcp__ctx *c, void *arg)
         if ((o = xcp__db_get_cls(c->db, C(VDI),
                                  m->made_vdis.u.arr.items[i].u.s)))
             xcp__vdi_delete(c, o);
+    for (i = 0; m->made_nets.kind == XCP_VAL_ARRAY &&
+                i < m->made_nets.u.arr.n; i++)
+        if ((o = xcp__db_get_cls(c->db, C(network),
+                                 m->made_nets.u.arr.items[i].u.s)))
+            xcp__db_destroy(c->db, o);
     return 0;
 }
 
@@ -1373,6 +1398,7 @@ static void import_free(xcp__xva_import *m)
     xcp_value_dispose(&m->header);
     xcp_value_dispose(&m->made_vms);
     xcp_value_dispose(&m->made_vdis);
+    xcp_value_dispose(&m->made_nets);
     xcp_value_dispose(&m->vms);
     xcp__hmap_free(&m->map);
     for (i = 0; i < m->nkeys; i++)
