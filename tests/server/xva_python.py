@@ -19,7 +19,10 @@ Per transport:
  - networks (once, over HTTP), as XAPI's import finds them: a VIF joins
    the network of the exported one's name, else the one with its bridge,
    else a network made from the exported record (name, bridge), which a
-   failed import does not leave behind.
+   failed import does not leave behind;
+ - a CD drive (once, over HTTP): exported with its VDI's record and its
+   ISO SR's, no data; imported, it holds the ISO VDI of that location
+   again, or comes empty when no ISO SR has it (as XAPI).
 Then xe vm-export / vm-import with -s over HTTPS.
 """
 
@@ -221,6 +224,61 @@ def t_networks(where, x, s, d):
     del vif
 
 
+def t_cd(where, x, s, d, tmp):
+    isos = os.path.join(d.state, "isos")
+    os.makedirs(isos, exist_ok=True)
+    with open(os.path.join(isos, "tools.iso"), "wb") as f:
+        f.write(b"CD001" * 1000)
+    host = x.call("host.get_all", s)[0]
+    isr = x.call("SR.create", s, host, {"location": isos}, "0", "isos", "",
+                 "iso", "iso", False, {})
+    x.call("SR.scan", s, isr)
+    cd = [v for v in x.call("SR.get_VDIs", s, isr)
+          if x.call("VDI.get_location", s, v) == "tools.iso"]
+    C.eq(len(cd), 1, "cd: the ISO SR holds tools.iso")
+    vm = x.call("VM.get_by_uuid", s, d.vms["cd"])
+    x.call("VBD.create", s, {
+        "VM": vm, "VDI": cd[0], "userdevice": "3", "bootable": False,
+        "mode": "RO", "type": "CD", "unpluggable": True, "empty": False,
+        "other_config": {}, "qos_algorithm_type": "",
+        "qos_algorithm_params": {}})
+    r, body = get(where, "/export?uuid=%s&session_id=%s" % (d.vms["cd"], s))
+    C.eq(r.status, 200, "cd: export")
+    path = os.path.join(tmp, "cd.xva")
+    with open(path, "wb") as f:
+        f.write(body)
+    hdr, disks = xva.read_xva(path)
+    recs = {o["id"]: o for o in hdr["objects"]}
+    vbds = [o["snapshot"] for o in hdr["objects"] if o["class"] == "VBD"
+            and o["snapshot"]["type"] == "CD"]
+    C.ok(len(vbds) == 1 and vbds[0]["VDI"] in recs,
+         "cd: the drive names its VDI", repr(vbds))
+    if vbds and vbds[0]["VDI"] in recs:
+        v = recs[vbds[0]["VDI"]]["snapshot"]
+        C.eq(v["location"], "tools.iso", "cd: the VDI's location")
+        C.eq(recs[v["SR"]]["snapshot"]["content_type"], "iso",
+             "cd: with its ISO SR")
+        C.ok(disks.get(vbds[0]["VDI"]) is None, "cd: no data sent")
+
+    def drives(rec):
+        new = vms_of_result(rec["result"])[0]
+        return [(x.call("VBD.get_type", s, b), x.call("VBD.get_empty", s, b),
+                 x.call("VBD.get_VDI", s, b))
+                for b in x.call("VM.get_VBDs", s, new)
+                if x.call("VBD.get_type", s, b) == "CD"]
+    rec = import_xva(where, x, s, body)
+    C.eq(rec["status"], "success", "cd: import %s" % rec.get("error_info"))
+    C.eq(drives(rec), [("CD", False, cd[0])],
+         "cd: the drive holds the ISO VDI of that location")
+    os.rename(os.path.join(isos, "tools.iso"), os.path.join(isos, "x.iso"))
+    x.call("SR.scan", s, isr)
+    rec = import_xva(where, x, s, body)
+    C.eq(rec["status"], "success", "cd: import without the ISO %s"
+         % rec.get("error_info"))
+    C.eq(drives(rec), [("CD", True, "OpaqueRef:NULL")],
+         "cd: no ISO of that location: the drive comes empty")
+
+
 def t_xe_remote(d, tmp, where, flags):
     env = dict(os.environ, XCP_STATE_DIR=os.path.join(tmp, "nowhere"))
     args = ["-s", where[1], "-p", str(where[2]), "-u", USER, "-pw",
@@ -251,7 +309,7 @@ def main():
     data = bytes(data)
     try:
         with Daemon("xva") as d:
-            d.make_vms(["exported", "nic"])
+            d.make_vms(["exported", "nic", "cd"])
             raw = os.path.join(tmp, "d.raw")
             with open(raw, "wb") as f:
                 f.write(data)
@@ -286,6 +344,7 @@ def main():
                 C.section("%s refusals" % where[0], t_refusals, where, x, s)
                 if where == d.http:
                     C.section("networks", t_networks, where, x, s, d)
+                    C.section("cd", t_cd, where, x, s, d, tmp)
                 x.close()
             C.section("xe -s https", t_xe_remote, d, tmp, d.https, [])
             C.eq(d.stop(), 0, "xcpd stops cleanly")

@@ -220,6 +220,16 @@ static xcp__obj *ref_field(xcp__ctx *c, int cls, xcp__obj *o, int f)
     return xcp__db_get_cls(c->db, cls, xcp__obj_str(o, f));
 }
 
+/* Whether vdi lies in an ISO SR: an export names it (its record and its
+ * SR's) but sends no data, and an import finds it again by location
+ * in an ISO SR of its own (XAPI's export.ml and import.ml). */
+static bool iso_vdi(xcp__ctx *c, xcp__obj *vdi)
+{
+    xcp__obj *sr = ref_field(c, C(SR), vdi, F(VDI, SR));
+
+    return sr && !strcmp(xcp__obj_str(sr, F(SR, content_type)), "iso");
+}
+
 /* A VM's devices and what they lead to. */
 static int add_vm(xcp__ctx *c, struct plan *p, xcp__obj *vm)
 {
@@ -236,9 +246,9 @@ static int add_vm(xcp__ctx *c, struct plan *p, xcp__obj *vm)
         if (!vbd || (rc = add_obj(p, C(VBD), vbd)) < 0)
             continue;
         vdi = ref_field(c, C(VDI), vbd, F(VBD, VDI));
-        /* CD images stay in their ISO SR: the drive comes back empty. */
-        if (!vdi || xcp__obj_bool(vbd, F(VBD, empty)) ||
-            !strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD"))
+        /* A CD's image is named with its ISO SR (the record, not the
+           data: see iso_vdi), as XAPI exports it. */
+        if (!vdi || xcp__obj_bool(vbd, F(VBD, empty)))
             continue;
         if ((rc = add_obj(p, C(VDI), vdi)) < 0 ||
             (rc = add_obj(p, C(SR), ref_field(c, C(SR), vdi, F(VDI, SR)))) < 0)
@@ -446,14 +456,14 @@ static int plan_txn(xcp__ctx *c, void *arg)
     if (r->metadata_only)
         return 0;
     for (i = 0; i < p->n; i++)
-        if (p->objs[i].cls == C(VDI))
+        if (p->objs[i].cls == C(VDI) && !iso_vdi(c, p->objs[i].o))
             x->ndisks++;
     if (x->ndisks && !(x->disks = xcp__calloc(x->ndisks, sizeof(*x->disks))))
         return xcp__oom();
     x->ndisks = 0;
     for (i = 0; i < p->n; i++) {
         struct xdisk *d;
-        if (p->objs[i].cls != C(VDI))
+        if (p->objs[i].cls != C(VDI) || iso_vdi(c, p->objs[i].o))
             continue;
         d = &x->disks[x->ndisks];
         if ((rc = xcp__vdi_stream_open(c, p->objs[i].o, NULL, &d->s)) < 0)
@@ -939,11 +949,56 @@ static int64_t rec_int(const xcp_value *rec, const char *key)
 }
 
 /* A metadata import's VDI: the existing one of the exported uuid. */
+/* The exported record of the object with this id (NULL: none). */
+static const xcp_value *exported(xcp__xva_import *m, const char *id)
+{
+    const xcp_value *objs = xcp_value_struct_get(&m->header, "objects");
+    size_t i;
+
+    for (i = 0; i < objs->u.arr.n; i++)
+        if (!strcmp(rec_str(&objs->u.arr.items[i], "id"), id))
+            return xcp_value_struct_get(&objs->u.arr.items[i], "snapshot");
+    return NULL;
+}
+
+/* An exported VDI of an ISO SR: the VDI of that location in an ISO SR
+ * here (not udev's, not missing from it), else none, the drive then empty, as XAPI's import
+ * does; 1 when rec is one, 0 when it is another disk. */
+static int iso_import(xcp__ctx *c, xcp__xva_import *m, const char *id,
+                      const xcp_value *rec)
+{
+    const xcp_value *sr = exported(m, rec_str(rec, "SR"));
+    const char *loc = rec_str(rec, "location");
+    xcp__obj *const *all;
+    xcp__obj *isr;
+    size_t n, i;
+    int rc;
+
+    if (!sr || strcmp(rec_str(sr, "content_type"), "iso"))
+        return 0;
+    all = xcp__db_all(c->db, C(VDI), &n);
+    for (i = 0; *loc && i < n; i++) {
+        isr = ref_field(c, C(SR), all[i], F(VDI, SR));
+        if (isr && !strcmp(xcp__obj_str(isr, F(SR, content_type)), "iso") &&
+            strcmp(xcp__obj_str(isr, F(SR, type)), "udev") &&
+            !xcp__obj_bool(all[i], F(VDI, missing)) &&
+            !strcmp(xcp__obj_str(all[i], F(VDI, location)), loc))
+            return (rc = map_put(m, id, all[i]->ref)) < 0 ? rc : 1;
+    }
+    xcp__log(XCP__LOG_WARN, "XVA import: no ISO VDI with location %s: "
+             "its drive comes empty", loc);
+    return 1;
+}
+
 static int find_vdi(xcp__ctx *c, xcp__xva_import *m, const char *id,
                     const xcp_value *rec)
 {
-    xcp__obj *vdi = xcp__db_by_uuid(c->db, C(VDI), rec_str(rec, "uuid"));
+    xcp__obj *vdi;
+    int rc;
 
+    if ((rc = iso_import(c, m, id, rec)) != 0)
+        return rc < 0 ? rc : 0;
+    vdi = xcp__db_by_uuid(c->db, C(VDI), rec_str(rec, "uuid"));
     if (!vdi)
         return XCP__ERR_IMPORT_ERROR_ATTACHED_DISKS_NOT_FOUND();
     return map_put(m, id, vdi->ref);
@@ -958,6 +1013,8 @@ static int make_vdi(xcp__ctx *c, xcp__xva_import *m, const char *id,
     struct idisk *d;
     int rc;
 
+    if ((rc = iso_import(c, m, id, rec)) != 0)
+        return rc < 0 ? rc : 0;
     if (size < 0)
         return XCP__ERR_IMPORT_ERROR("Invalid ova.xml: a VDI without "
                                      "virtual_size");
@@ -1063,14 +1120,8 @@ static int make_device(xcp__ctx *c, xcp__xva_import *m, int cls,
             (rc = xcp__db_set_bool(c->db, o, F(VBD, empty), !vdi)) < 0)
             return rc;
     } else {
-        const xcp_value *nrec = NULL;
-        const xcp_value *objs = xcp_value_struct_get(&m->header, "objects");
-        size_t i;
-        for (i = 0; i < objs->u.arr.n; i++)
-            if (!strcmp(rec_str(&objs->u.arr.items[i], "id"),
-                        rec_str(rec, "network")))
-                nrec = xcp_value_struct_get(&objs->u.arr.items[i],
-                                            "snapshot");
+        const xcp_value *nrec = exported(m, rec_str(rec, "network"));
+
         if (!nrec)
             return xcp__db_destroy(c->db, o);  /* no network: no NIC */
         if ((rc = join_network(c, m, nrec, &net)) < 0)
