@@ -1089,6 +1089,7 @@ static int fd_export(xcp__transfer *t, int fd, uint8_t *buf,
 
 int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
                      bool import, int fd, const char *format,
+                     const char *base,
                      void (*progress)(void *, uint64_t, uint64_t),
                      void *ctx)
 {
@@ -1104,6 +1105,7 @@ int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
     r.session = session;
     r.vdi = vdi;
     r.format = format;
+    r.base = base;
     r.content_length = UINT64_MAX;
     if (import && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         off_t pos = lseek(fd, 0, SEEK_CUR);

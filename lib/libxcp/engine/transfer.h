@@ -90,11 +90,13 @@ int xcp__transfer_end(xcp__transfer *t, int ok);
 /*
  * The whole transfer between the VDI and a file descriptor, for
  * xcp_vdi_import (import: fd read to its end) and xcp_vdi_export (the
- * body written to fd), in session (NULL: trusted), reporting to
+ * body written to fd; relative to base when not NULL, see
+ * xcp__transfer_begin), in session (NULL: trusted), reporting to
  * progress (may be NULL) as it goes. Its own task records the outcome.
  */
 int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
                      bool import, int fd, const char *format,
+                     const char *base,
                      void (*progress)(void *, uint64_t, uint64_t),
                      void *ctx);
 
