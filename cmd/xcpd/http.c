@@ -682,6 +682,8 @@ static void transfer_open(req *r)
     tr.sr_id = arg_or_cookie(r->c, "sr_id");
     tr.format = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
                                             "format");
+    tr.base = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                          "base");
     r->ext = tr.format == NULL || strcasecmp(tr.format, "vhd") != 0
                  ? (tr.format != NULL && strcasecmp(tr.format, "qcow2") == 0
                         ? "qcow2"
@@ -751,6 +753,15 @@ static enum MHD_Result transfer_refusal(req *r)
     if (x != NULL && r->task != NULL)
         MHD_add_response_header(x, "task-id", r->task);
     return queue(r, r->fail_status, x);
+}
+
+/* The status of an import that failed once its body began: XAPI's
+   /import (import.ml) sends its 200 and the task before it reads the
+   body, so a failure then is the task's alone; the disk handlers answer
+   500 with the error. */
+static unsigned failed_import_status(const req *r)
+{
+    return vm_path(r->path) ? MHD_HTTP_OK : MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
 static void add_transfer_headers(req *r, struct MHD_Response *x)
@@ -911,7 +922,8 @@ static void *upload_thread(void *arg)
     }
     r->t = NULL;
     if (!early)
-        upload_answer(u, ok ? 200 : 500, ok ? "" : text ? text : "error");
+        upload_answer(u, ok ? 200 : failed_import_status(r),
+                      ok ? "" : text ? text : "error");
     free(text);
     upload_end(u);
     return NULL;
@@ -1052,7 +1064,7 @@ static enum MHD_Result import_step(req *r, const char *data, size_t *n)
                and dropped so the 500 can still be sent. */
             xcp_server_transfer_close(r->t, 0);
             r->t = NULL;
-            transfer_failed(r, MHD_HTTP_INTERNAL_SERVER_ERROR, text);
+            transfer_failed(r, failed_import_status(r), text);
         }
         r->received += *n;
         *n = 0;
@@ -1075,7 +1087,7 @@ static enum MHD_Result import_step(req *r, const char *data, size_t *n)
     xcp_error_clear();
     if (xcp_server_transfer_close(r->t, 1) < 0) {
         r->t = NULL;
-        transfer_failed(r, MHD_HTTP_INTERNAL_SERVER_ERROR,
+        transfer_failed(r, failed_import_status(r),
                         error_text("VDI_IO_ERROR"));
         return transfer_refusal(r);
     }

@@ -76,9 +76,8 @@ static int transfer(xe_ctx *ctx, bool import)
 
     if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0)
         return -1;
-    if (xe_param(ctx, "base"))
-        return xe_fail(ctx, "base= is not supported yet");
     o.format = xe_param(ctx, "format");
+    o.base = import ? NULL : xe_param(ctx, "base");
     xe_bar_start(&b, &o.progress, &o.progress_ctx);
     fd = import ? open(file, O_RDONLY | O_CLOEXEC)
                 : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

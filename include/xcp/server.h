@@ -222,7 +222,8 @@ typedef enum xcp_server_direction {
     XCP_SERVER_EXPORT = 1,   /**< VDI → client (GET /export_raw_vdi) */
 } xcp_server_direction;
 
-#define XCP_SERVER_TRANSFER_REQUEST_VERSION 1
+/* Version 2 added base. */
+#define XCP_SERVER_TRANSFER_REQUEST_VERSION 2
 
 /** What a transfer moves. */
 typedef enum xcp_server_transfer_kind {
@@ -279,6 +280,14 @@ typedef struct xcp_server_transfer_request {
     int preserve_power_state;/**< export: a suspended VM stays so */
     int restore;             /**< import: keep the VMs' uuids */
     int force;               /**< import: despite checksum mismatches */
+    /* version 2: */
+    const char *base;        /**< VDI export: base= (NULL: none), an
+                                  earlier snapshot (ref or uuid) to send
+                                  only what differs from: vhd, a
+                                  differencing VHD whose parent is base;
+                                  qcow2, an image backed by
+                                  "<base uuid>.qcow2"; raw, zeros where
+                                  nothing changed; not found: 404 */
 } xcp_server_transfer_request;
 
 /**

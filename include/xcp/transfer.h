@@ -23,7 +23,8 @@ XCP_BEGIN_DECLS
 typedef void (*xcp_transfer_progress)(void *ctx, uint64_t done,
                                       uint64_t total);
 
-#define XCP_VDI_TRANSFER_OPTIONS_VERSION 1
+/* Version 2 added base. */
+#define XCP_VDI_TRANSFER_OPTIONS_VERSION 2
 
 /** Options of xcp_vdi_import() and xcp_vdi_export(). Start with
  * `{XCP_VDI_TRANSFER_OPTIONS_VERSION}`; the struct only grows at its
@@ -37,6 +38,14 @@ typedef struct xcp_vdi_transfer_options {
     const char *format;
     xcp_transfer_progress progress;  /**< or NULL */
     void *progress_ctx;
+    /** Version 2. Export only: NULL for the whole disk, else a VDI (ref
+     * or uuid: an earlier snapshot of the same disk) to send only what
+     * differs from, as XAPI's /export_raw_vdi?base=: "vhd", a
+     * differencing VHD whose parent is base; "qcow2", an image backed
+     * by "<base uuid>.qcow2"; raw, zeros where nothing changed. Found
+     * from changed block tracking when both have it on, else from the
+     * images' chains, no data read. */
+    const char *base;
 } xcp_vdi_transfer_options;
 
 /**

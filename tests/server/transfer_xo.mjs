@@ -1,7 +1,8 @@
 // Xen Orchestra's client (npm xen-api) moving VDIs through xcpd as XO does:
 // putResource (a Buffer of known length, and a stream of unknown length:
 // XO's made-up content-length, its empty probe first) and getResource
-// (raw and vhd). Run by transfer_xo.py; environment: XEN_API_MODULE,
+// (raw and vhd), and a delta export (base=) as XO's delta backups take
+// one, applied over a copy of the base. Run by transfer_xo.py; environment: XEN_API_MODULE,
 // XAPI_URL, XO_USER, XO_PASS, OUT_DIR (where the exported VHD and the
 // data go, for qemu-img). Prints one "PASS: ..." or "FAIL: ..." per check.
 import { createHash, randomBytes } from 'node:crypto'
@@ -86,6 +87,32 @@ try {
     const back = await newVdi(sr, 'xo-vhd-back')
     await xapi.putResource(vhd, '/import_raw_vdi', { query: { format: 'vhd', vdi: back } })
     check(sha(await exportRaw(back)) === sha(data), 'putResource vhd: the VDI holds the data')
+  })
+
+  await step('delta export (base=) as XO\'s delta backups', async () => {
+    const vdi = await newVdi(sr, 'xo-delta')
+    await xapi.putResource(data, '/import_raw_vdi', { query: { format: 'raw', vdi } })
+    await xapi.call('VDI.enable_cbt', vdi)
+    const s1 = await xapi.call('VDI.snapshot', vdi, {})
+    // 1 MiB rewritten at 2 MiB, in XAPI's chunk frames
+    const later = Buffer.from(data)
+    randomBytes(MiB).copy(later, 2 * MiB)
+    const head = Buffer.alloc(12)
+    head.writeBigUInt64LE(BigInt(2 * MiB), 0)
+    head.writeUInt32LE(MiB, 8)
+    const frames = Buffer.concat([head, later.subarray(2 * MiB, 3 * MiB), Buffer.alloc(12)])
+    await xapi.putResource(frames, '/import_raw_vdi', { query: { format: 'raw', vdi, chunked: 'true' } })
+    const s2 = await xapi.call('VDI.snapshot', vdi, {})
+    const res = await xapi.getResource('/export_raw_vdi', { query: { format: 'vhd', vdi: s2, base: s1 } })
+    const delta = await readAll(res.body)
+    check(delta.length <= 2 * MiB + 64 * 1024, 'delta: one 2 MiB block sent', String(delta.length))
+    check(delta.readUInt32BE(delta.length - 512 + 60) === 4, 'delta: a differencing VHD')
+    const s1uuid = await xapi.call('VDI.get_uuid', s1)
+    check(delta.subarray(512 + 40, 512 + 56).toString('hex') === s1uuid.replace(/-/g, ''),
+      'delta: its parent is the base')
+    const copy = await xapi.call('VDI.clone', s1, {})
+    await xapi.putResource(delta, '/import_raw_vdi', { query: { format: 'vhd', vdi: copy } })
+    check(sha(await exportRaw(copy)) === sha(later), 'delta: applied over a copy of the base, the later snapshot')
   })
 
   await step('putResource into a VDI that does not exist', async () => {

@@ -14,7 +14,15 @@ Per transport:
    (an XML-RPC array of refs), and the VM has its disk;
  - PUT /import with Content-Length, Basic credentials and sr_id;
  - refusals: an unknown VM (404, HANDLE_INVALID), a body that is not an
-   XVA (the client's task fails with IMPORT_ERROR..., no VM left).
+   XVA: 200 and the task fails with IMPORT_ERROR... (as XAPI, which
+   answers before it reads the body), Content-Length or not; no VM left;
+ - networks (once, over HTTP), as XAPI's import finds them: a VIF joins
+   the network of the exported one's name, else the one with its bridge,
+   else a network made from the exported record (name, bridge), which a
+   failed import does not leave behind;
+ - a CD drive (once, over HTTP): exported with its VDI's record and its
+   ISO SR's, no data; imported, it holds the ISO VDI of that location
+   again, or comes empty when no ISO SR has it (as XAPI).
 Then xe vm-export / vm-import with -s over HTTPS.
 """
 
@@ -145,12 +153,130 @@ def t_refusals(where, x, s):
     r, text = put(where, "/import?session_id=%s&task_id=%s" % (s, task),
                   b"this is not an XVA at all" * 100)
     rec = wait_task(x, s, task)
-    C.ok(r.status == 500 and rec["status"] == "failure" and
+    # XAPI's /import answers 200 (and the task) before it reads the body:
+    # a failure then is the task's (import.ml), Content-Length or not.
+    C.ok(r.status == 200 and r.getheader("task-id", "") == task and
+         rec["status"] == "failure" and
          rec["error_info"][0].startswith("IMPORT_ERROR"),
-         "%s import of garbage: 500, task fails IMPORT_ERROR" % where[0],
+         "%s import of garbage: 200, task fails IMPORT_ERROR" % where[0],
          "%d %r %r" % (r.status, text, rec["error_info"]))
+    r, text = put(where, "/import?session_id=%s" % s,
+                  b"this is not an XVA at all" * 100)
+    rec = wait_task(x, s, r.getheader("task-id", ""))
+    C.ok(r.status == 200 and rec["status"] == "failure" and
+         rec["error_info"][0].startswith("IMPORT_ERROR"),
+         "%s import of garbage, no task given: 200, its task fails"
+         % where[0], "%d %r %r" % (r.status, text, rec.get("error_info")))
     C.eq(len(x.call("VM.get_all", s)), before,
          "%s import of garbage: no VM left" % where[0])
+
+
+def import_xva(where, x, s, body):
+    """PUT body at /import: the task's record."""
+    r, _ = put(where, "/import?session_id=%s" % s, body)
+    return wait_task(x, s, r.getheader("task-id", ""))
+
+
+def nic_networks(x, s, rec):
+    """The networks of the VIFs of the VM the import task made."""
+    vm = vms_of_result(rec["result"])[0]
+    return [x.call("VIF.get_network", s, v)
+            for v in x.call("VM.get_VIFs", s, vm)]
+
+
+def t_networks(where, x, s, d):
+    net = x.call("network.create", s, {
+        "name_label": "xva-net", "name_description": "", "MTU": "1500",
+        "bridge": "xvabr0", "other_config": {}, "tags": []})
+    vm = x.call("VM.get_by_uuid", s, d.vms["nic"])
+    vif = x.call("VIF.create", s, {
+        "device": "0", "network": net, "VM": vm, "MAC": "",
+        "MTU": "1500", "other_config": {}, "qos_algorithm_type": "",
+        "qos_algorithm_params": {}})
+    r, body = get(where, "/export?uuid=%s&session_id=%s" % (d.vms["nic"], s))
+    C.eq(r.status, 200, "networks: export of a VM with a NIC")
+    rec = import_xva(where, x, s, body)
+    C.eq(nic_networks(x, s, rec), [net], "networks: joins the one of its "
+         "name")
+    x.call("network.set_name_label", s, net, "renamed")
+    rec = import_xva(where, x, s, body)
+    C.eq(nic_networks(x, s, rec), [net], "networks: else the one of its "
+         "bridge")
+    nets = len(x.call("network.get_all", s))
+    bad = body[:len(body) - 4096]   # cut short: the disks do not come
+    r, _ = put(where, "/import?session_id=%s" % s, bad)
+    bad_rec = wait_task(x, s, r.getheader("task-id", ""))
+    C.eq(bad_rec["status"], "failure", "networks: a cut import fails")
+    for v in x.call("network.get_VIFs", s, net):
+        x.call("VIF.destroy", s, v)
+    x.call("network.destroy", s, net)
+    r, _ = put(where, "/import?session_id=%s" % s, bad)
+    wait_task(x, s, r.getheader("task-id", ""))
+    C.eq(len(x.call("network.get_all", s)), nets - 1,
+         "networks: a failed import leaves no network it made")
+    rec = import_xva(where, x, s, body)
+    made = nic_networks(x, s, rec)
+    C.ok(len(made) == 1 and made[0] != net and
+         x.call("network.get_name_label", s, made[0]) == "xva-net" and
+         x.call("network.get_bridge", s, made[0]) == "xvabr0",
+         "networks: else one made from the exported record",
+         repr([x.call("network.get_record", s, m) for m in made]))
+    del vif
+
+
+def t_cd(where, x, s, d, tmp):
+    isos = os.path.join(d.state, "isos")
+    os.makedirs(isos, exist_ok=True)
+    with open(os.path.join(isos, "tools.iso"), "wb") as f:
+        f.write(b"CD001" * 1000)
+    host = x.call("host.get_all", s)[0]
+    isr = x.call("SR.create", s, host, {"location": isos}, "0", "isos", "",
+                 "iso", "iso", False, {})
+    x.call("SR.scan", s, isr)
+    cd = [v for v in x.call("SR.get_VDIs", s, isr)
+          if x.call("VDI.get_location", s, v) == "tools.iso"]
+    C.eq(len(cd), 1, "cd: the ISO SR holds tools.iso")
+    vm = x.call("VM.get_by_uuid", s, d.vms["cd"])
+    x.call("VBD.create", s, {
+        "VM": vm, "VDI": cd[0], "userdevice": "3", "bootable": False,
+        "mode": "RO", "type": "CD", "unpluggable": True, "empty": False,
+        "other_config": {}, "qos_algorithm_type": "",
+        "qos_algorithm_params": {}})
+    r, body = get(where, "/export?uuid=%s&session_id=%s" % (d.vms["cd"], s))
+    C.eq(r.status, 200, "cd: export")
+    path = os.path.join(tmp, "cd.xva")
+    with open(path, "wb") as f:
+        f.write(body)
+    hdr, disks = xva.read_xva(path)
+    recs = {o["id"]: o for o in hdr["objects"]}
+    vbds = [o["snapshot"] for o in hdr["objects"] if o["class"] == "VBD"
+            and o["snapshot"]["type"] == "CD"]
+    C.ok(len(vbds) == 1 and vbds[0]["VDI"] in recs,
+         "cd: the drive names its VDI", repr(vbds))
+    if vbds and vbds[0]["VDI"] in recs:
+        v = recs[vbds[0]["VDI"]]["snapshot"]
+        C.eq(v["location"], "tools.iso", "cd: the VDI's location")
+        C.eq(recs[v["SR"]]["snapshot"]["content_type"], "iso",
+             "cd: with its ISO SR")
+        C.ok(disks.get(vbds[0]["VDI"]) is None, "cd: no data sent")
+
+    def drives(rec):
+        new = vms_of_result(rec["result"])[0]
+        return [(x.call("VBD.get_type", s, b), x.call("VBD.get_empty", s, b),
+                 x.call("VBD.get_VDI", s, b))
+                for b in x.call("VM.get_VBDs", s, new)
+                if x.call("VBD.get_type", s, b) == "CD"]
+    rec = import_xva(where, x, s, body)
+    C.eq(rec["status"], "success", "cd: import %s" % rec.get("error_info"))
+    C.eq(drives(rec), [("CD", False, cd[0])],
+         "cd: the drive holds the ISO VDI of that location")
+    os.rename(os.path.join(isos, "tools.iso"), os.path.join(isos, "x.iso"))
+    x.call("SR.scan", s, isr)
+    rec = import_xva(where, x, s, body)
+    C.eq(rec["status"], "success", "cd: import without the ISO %s"
+         % rec.get("error_info"))
+    C.eq(drives(rec), [("CD", True, "OpaqueRef:NULL")],
+         "cd: no ISO of that location: the drive comes empty")
 
 
 def t_xe_remote(d, tmp, where, flags):
@@ -183,7 +309,7 @@ def main():
     data = bytes(data)
     try:
         with Daemon("xva") as d:
-            d.make_vms(["exported"])
+            d.make_vms(["exported", "nic", "cd"])
             raw = os.path.join(tmp, "d.raw")
             with open(raw, "wb") as f:
                 f.write(data)
@@ -195,6 +321,13 @@ def main():
             d.xe("vbd-create", "vm-uuid=" + d.vms["exported"],
                  "vdi-uuid=" + vdi, "device=1")
             d.xe("vm-snapshot", "vm=exported", "new-name-label=snap")
+            # the NIC's VM has a disk, so that a cut import fails after
+            # its objects (a network among them) were made
+            vdi = d.xe("vdi-create", "sr-uuid=" + sr, "name-label=n",
+                       "virtual-size=%d" % len(data))
+            d.xe("vdi-import", "uuid=" + vdi, "filename=" + raw)
+            d.xe("vbd-create", "vm-uuid=" + d.vms["nic"], "vdi-uuid=" + vdi,
+                 "device=1")
             d.start()
             for where in (d.http, d.https):
                 x = XenAPI(where)
@@ -209,6 +342,9 @@ def main():
                     C.section("%s import" % where[0], t_import, where, x, s,
                               tmp, data)
                 C.section("%s refusals" % where[0], t_refusals, where, x, s)
+                if where == d.http:
+                    C.section("networks", t_networks, where, x, s, d)
+                    C.section("cd", t_cd, where, x, s, d, tmp)
                 x.close()
             C.section("xe -s https", t_xe_remote, d, tmp, d.https, [])
             C.eq(d.stop(), 0, "xcpd stops cleanly")

@@ -68,9 +68,9 @@ try {
     } catch (e) {
       err = e
     }
-    // The body had a length: its outcome is the answer (500 with the
-    // error), where XAPI answers 200 first and fails the task.
-    check(err !== undefined, 'garbage: putResource rejects', String(err?.code ?? err))
+    // As XAPI: 200 (the body had a length or not), then the task fails,
+    // and putResource rejects with the task's error.
+    check(err?.code === 'IMPORT_ERROR', 'garbage: putResource rejects with the task\'s IMPORT_ERROR', String(err?.code ?? err))
     check((await xapi.call('VM.get_all')).length === before, 'garbage: no VM left')
   })
 } catch (e) {

@@ -49,8 +49,9 @@ extern "C" {
  * other calls in, with its hooks) and XCP_SR_ERR_CHAIN_TOO_LONG.
  * Version 6 added vdi_cow_live and xcp_sr_cow_hooks.  Version 7 added
  * xcp_sr_gc_result.leaf_left (set by drivers of version 7 and up only)
- * and version 2 of xcp_sr_gc_hooks (stream). */
-#define XCP_SR_OPS_VERSION 7
+ * and version 2 of xcp_sr_gc_hooks (stream).  Version 8 added
+ * vdi_changes (delta exports). */
+#define XCP_SR_OPS_VERSION 8
 
 /* Buffer sizes of the strings in the structs below, NUL included. */
 #define XCP_SR_UUID_BUFLEN 37
@@ -539,6 +540,21 @@ typedef struct xcp_sr_ops {
                         bool read_only, const char *uuid,
                         const xcp_sr_cow_hooks *hooks,
                         xcp_sr_cow_result *out, xcp_sr_error *err);
+
+    /* ---- version 8 ---- */
+
+    /*
+     * The ranges of [0, length) where the VDI at location may differ from
+     * the VDI at base (both of this SR), as their chains tell without
+     * reading data: what the images of either chain above the nearest
+     * image both share set themselves, merged and in order, one cb call
+     * each (nonzero from cb stops and is returned).  *related is false,
+     * and cb not called, when the chains share no image.  Optional
+     * (NULL: the SR layer compares what the two VDIs hold).
+     */
+    int (*vdi_changes)(const xcp_sr_target *sr, const char *location,
+                       const char *base, uint64_t length, bool *related,
+                       xcp_sr_extent_cb cb, void *ctx, xcp_sr_error *err);
 } xcp_sr_ops;
 
 /* The static description of an SR type. */

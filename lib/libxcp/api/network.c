@@ -7,6 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+void xcp__network_free_bridge(xcp__ctx *c, char *out, size_t len)
+{
+    size_t n, j;
+    int k;
+    xcp__obj *const *all = xcp__db_all(c->db, C(network), &n);
+
+    for (k = 0;; k++) {
+        snprintf(out, len, "xapi%d", k);
+        for (j = 0; j < n; j++)
+            if (!strcmp(xcp__obj_str(all[j], F(network, bridge)), out))
+                break;
+        if (j == n)
+            return;
+    }
+}
+
 static int net_create(xcp__ctx *c)
 {
     const xcp_value *f = xcp__arg(c, 0)->u.rec.fields;
@@ -22,19 +38,7 @@ static int net_create(xcp__ctx *c)
     br = f[F(network, bridge)].kind == XCP_VAL_STRING
              ? f[F(network, bridge)].u.s : "";
     if (!*br) {
-        /* The first free xapiN. */
-        size_t n;
-        int k;
-        xcp__obj *const *all = xcp__db_all(c->db, C(network), &n);
-        for (k = 0;; k++) {
-            size_t j;
-            snprintf(bridge, sizeof(bridge), "xapi%d", k);
-            for (j = 0; j < n; j++)
-                if (!strcmp(xcp__obj_str(all[j], F(network, bridge)), bridge))
-                    break;
-            if (j == n)
-                break;
-        }
+        xcp__network_free_bridge(c, bridge, sizeof(bridge));
         br = bridge;
     }
     if ((rc = xcp__db_create(c->db, C(network), NULL, NULL, &net)) < 0 ||

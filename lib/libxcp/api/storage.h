@@ -146,6 +146,28 @@ int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
 /* Flush if written to and free s (NULL accepted); the flush result. */
 int xcp__vdi_stream_close(xcp__vdi_stream *s);
 
+/* The first bridge name xapiN no network has, into out (api/network.c). */
+void xcp__network_free_bridge(xcp__ctx *c, char *out, size_t len);
+
+/* The blocks (XCP__CBT_BLOCK_SIZE each, a bit per block as
+ * VDI.list_changed_blocks gives them) changed from snapshot from to to (a
+ * later snapshot of the same disk, or the disk), from their changed block
+ * tracking: VDI_NO_CBT_METADATA when one has none, SR_BACKEND_FAILURE
+ * when their epochs do not link (unrelated).  *bits is malloc'd. */
+int xcp__vdi_changed_bits(xcp__ctx *c, xcp__obj *from, xcp__obj *to,
+                          uint8_t **bits, uint64_t *nblocks);
+/*
+ * The ranges of vdi that may differ from base (a delta export), merged,
+ * into out, and how they were found into *how (static): "cbt" when both
+ * track their changes and the epochs link, else "chain" when the SR
+ * tells from their images (what the images above the one both chains
+ * share hold), else "compare" (every range either may hold: other SRs,
+ * unrelated disks).  No data is read.  A call of the caller's
+ * transaction.
+ */
+int xcp__vdi_delta(xcp__ctx *c, xcp__obj *vdi, xcp__obj *base,
+                   xcp__ranges *out, const char **how);
+
 /* Record what the driver says of a VDI's image: virtual size,
  * physical utilisation, location, sm_config image-format and vhd-parent
  * (the parent's uuid, removed when there is none). */

@@ -526,18 +526,11 @@ static int unrelated(const char *why)
     return XCP__ERR_SR_BACKEND_FAILURE("", reason, "");
 }
 
-/*
- * The blocks changed between snapshot vdi_from and vdi_to (a later
- * snapshot of the same disk, or the disk): vdi_to's epoch, then the one
- * of the snapshot that ended the epoch before it, and so on back to
- * vdi_from's successor, ORed.  A link that does not lead to vdi_from
- * (tracking was off meanwhile, a VDI forgotten) means the two are
- * unrelated, as sm says.
- */
-static int vdi_list_changed_blocks(xcp__ctx *c)
+int xcp__vdi_changed_bits(xcp__ctx *c, xcp__obj *from, xcp__obj *to,
+                          uint8_t **out, uint64_t *nblocks_out)
 {
-    xcp__obj *from, *to, *cur, *sr;
-    char prev[XCP_SR_UUID_BUFLEN], *b64 = NULL;
+    xcp__obj *cur, *sr;
+    char prev[XCP_SR_UUID_BUFLEN];
     uint64_t nblocks;
     uint8_t *bits = NULL;
     xcp_sr_error err;
@@ -545,17 +538,11 @@ static int vdi_list_changed_blocks(xcp__ctx *c)
     unsigned steps = 0;
     int rc;
 
-    if ((rc = xcp__arg_obj(c, 0, C(VDI), &from)) < 0 ||
-        (rc = xcp__arg_obj(c, 1, C(VDI), &to)) < 0 ||
-        (rc = xcp__vdi_check_cbt(c, from, "list_changed_blocks")) < 0 ||
-        (rc = xcp__vdi_check_cbt(c, to, "list_changed_blocks")) < 0)
-        return rc;
+    *out = NULL;
     if (!xcp__obj_bool(from, F(VDI, cbt_enabled)))
         return XCP__ERR_VDI_NO_CBT_METADATA(from->ref);
     if (!xcp__obj_bool(to, F(VDI, cbt_enabled)))
         return XCP__ERR_VDI_NO_CBT_METADATA(to->ref);
-    if (xcp__vdi_attached(c, to))
-        return XCP__ERR_VDI_IN_USE(to->ref, "list_changed_blocks");
     if (strcmp(xcp__obj_str(from, F(VDI, SR)), xcp__obj_str(to, F(VDI, SR))))
         return unrelated("Source and target VDI are in different SRs");
     if ((rc = cbt_target(c, to, &sr, &t)) < 0)
@@ -584,16 +571,157 @@ static int vdi_list_changed_blocks(xcp__ctx *c)
             goto out;
         }
     }
-    if (!(b64 = xcp__base64(bits, (size_t)(nblocks + 7) / 8))) {
-        rc = XCP_ENOMEM;
-        goto out;
-    }
-    rc = xcp__ret_str(c, b64);
+    *out = bits;
+    *nblocks_out = nblocks;
+    bits = NULL;
+    rc = 0;
 out:
-    free(b64);
     free(bits);
     xcp__srt_free(&t);
     return rc;
+}
+
+/*
+ * The blocks changed between snapshot vdi_from and vdi_to (a later
+ * snapshot of the same disk, or the disk): see xcp__vdi_changed_bits.
+ */
+static int vdi_list_changed_blocks(xcp__ctx *c)
+{
+    xcp__obj *from, *to;
+    char *b64 = NULL;
+    uint64_t nblocks;
+    uint8_t *bits = NULL;
+    int rc;
+
+    if ((rc = xcp__arg_obj(c, 0, C(VDI), &from)) < 0 ||
+        (rc = xcp__arg_obj(c, 1, C(VDI), &to)) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, from, "list_changed_blocks")) < 0 ||
+        (rc = xcp__vdi_check_cbt(c, to, "list_changed_blocks")) < 0)
+        return rc;
+    if (!xcp__obj_bool(from, F(VDI, cbt_enabled)))
+        return XCP__ERR_VDI_NO_CBT_METADATA(from->ref);
+    if (!xcp__obj_bool(to, F(VDI, cbt_enabled)))
+        return XCP__ERR_VDI_NO_CBT_METADATA(to->ref);
+    if (xcp__vdi_attached(c, to))
+        return XCP__ERR_VDI_IN_USE(to->ref, "list_changed_blocks");
+    if ((rc = xcp__vdi_changed_bits(c, from, to, &bits, &nblocks)) < 0)
+        return rc;
+    if (!(b64 = xcp__base64(bits, (size_t)(nblocks + 7) / 8)))
+        rc = XCP_ENOMEM;
+    else
+        rc = xcp__ret_str(c, b64);
+    free(b64);
+    free(bits);
+    return rc;
+}
+
+/* ---- what differs between two VDIs (delta exports) -------------------- */
+
+/* The blocks set in bits, as ranges of [0, size). */
+static int ranges_of_bits(const uint8_t *bits, uint64_t nblocks,
+                          uint64_t size, xcp__ranges *out)
+{
+    uint64_t b, off, len;
+
+    for (b = 0; b < nblocks; b++) {
+        if (!(bits[b / 8] & (0x80u >> (b % 8))))
+            continue;
+        off = b * XCP__CBT_BLOCK_SIZE;
+        if (off >= size)
+            break;
+        len = size - off < XCP__CBT_BLOCK_SIZE ? size - off
+                                               : XCP__CBT_BLOCK_SIZE;
+        if (xcp__ranges_add(out, off, len) < 0)
+            return xcp__oom();
+    }
+    return 0;
+}
+
+static int add_range(void *ctx, uint64_t offset, uint64_t length)
+{
+    return xcp__ranges_add(ctx, offset, length) < 0 ? xcp__oom() : 0;
+}
+
+/* The SR's own answer from the two chains; *related false when it has
+ * none (no vdi_changes slot, other SRs, chains that share no image). */
+static int chain_delta(xcp__ctx *c, xcp__obj *vdi, xcp__obj *base,
+                       uint64_t size, xcp__ranges *out, bool *related)
+{
+    xcp__obj *sr;
+    xcp_sr_error err;
+    xcp__srt t;
+    int rc;
+
+    *related = false;
+    if (strcmp(xcp__obj_str(vdi, F(VDI, SR)), xcp__obj_str(base, F(VDI, SR))))
+        return 0;
+    if ((rc = xcp__ref_obj(c, xcp__obj_str(vdi, F(VDI, SR)), C(SR),
+                           &sr)) < 0 ||
+        (rc = xcp__srt_get(c, sr, false, &t)) < 0)
+        return rc;
+    if (t.type->ops->version >= 8 && t.type->ops->vdi_changes) {
+        memset(&err, 0, sizeof(err));
+        rc = t.type->ops->vdi_changes(&t.t,
+                                      xcp__obj_str(vdi, F(VDI, location)),
+                                      xcp__obj_str(base, F(VDI, location)),
+                                      size, related, add_range, out, &err);
+        if (rc < 0 && !xcp_error_last())
+            rc = xcp__sr_fail(&err, sr, vdi, 0);
+    }
+    xcp__srt_free(&t);
+    return rc;
+}
+
+/* Every range either VDI may hold (what differs is among them). */
+static int union_delta(xcp__ctx *c, xcp__obj *vdi, xcp__obj *base,
+                       uint64_t size, xcp__ranges *out)
+{
+    xcp__obj *one[2] = {vdi, base};
+    xcp__vdi_stream *s;
+    uint64_t len;
+    int rc = 0, i;
+
+    for (i = 0; i < 2 && rc == 0; i++) {
+        if ((rc = xcp__vdi_stream_open(c, one[i], NULL, &s)) < 0)
+            return rc;
+        len = xcp__vdi_stream_size(s);
+        rc = xcp__vdi_stream_extents(s, 0, len < size ? len : size,
+                                     add_range, out);
+        xcp__vdi_stream_close(s);
+    }
+    return rc;
+}
+
+int xcp__vdi_delta(xcp__ctx *c, xcp__obj *vdi, xcp__obj *base,
+                   xcp__ranges *out, const char **how)
+{
+    uint64_t size = (uint64_t)xcp__obj_int(vdi, F(VDI, virtual_size));
+    uint64_t nblocks;
+    uint8_t *bits = NULL;
+    bool related;
+    int rc;
+
+    if (xcp__obj_bool(vdi, F(VDI, cbt_enabled)) &&
+        xcp__obj_bool(base, F(VDI, cbt_enabled))) {
+        if (xcp__vdi_changed_bits(c, base, vdi, &bits, &nblocks) == 0) {
+            *how = "cbt";
+            rc = ranges_of_bits(bits, nblocks, size, out);
+            free(bits);
+            xcp__ranges_merge(out);
+            return rc;
+        }
+        xcp_error_clear();      /* unrelated epochs: the chains may tell */
+    }
+    if ((rc = chain_delta(c, vdi, base, size, out, &related)) < 0)
+        return rc;
+    *how = "chain";
+    if (!related) {
+        *how = "compare";
+        if ((rc = union_delta(c, vdi, base, size, out)) < 0)
+            return rc;
+    }
+    xcp__ranges_merge(out);
+    return 0;
 }
 
 /* A tracked snapshot loses its data and keeps its tracking state; its

@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Slack on top of event.from's own timeout before the reply counts as
@@ -1438,10 +1439,11 @@ static int remote_vdi_transfer(xcp_session *s, const char *vdi, bool import,
 {
     const char *kv[] = {
         "vdi", vdi,
-        "format", o->format && *o->format ? o->format : "raw"};
+        "format", o->format && *o->format ? o->format : "raw",
+        "base", !import && o->version >= 2 ? o->base : NULL};
 
     return http_transfer_kv(s, import ? "import_raw_vdi" : "export_raw_vdi",
-                            kv, 2, import, fd, o->progress, o->progress_ctx);
+                            kv, 3, import, fd, o->progress, o->progress_ctx);
 }
 
 /* XAPI's /export (or /export_metadata), as its xe does. */
@@ -1488,6 +1490,37 @@ static int task_value(const char *xml, xcp_value *out)
     return 0;
 }
 
+/* A task's failure as the thread's error (0 when it succeeded), as
+ * XAPI's xe reports an upload's outcome: XAPI's /import answers 200
+ * before it reads the body, so the outcome is the task's alone. A task
+ * still pending (the server completes it before answering: a moment at
+ * most) is waited for, 10 s at most. */
+static int task_outcome(xcp_session *s, xcp_task task)
+{
+    enum xcp_task_status_type st = XCP_TASK_STATUS_TYPE_PENDING;
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    xcp_string_set info = {0};
+    int rc, tries;
+
+    for (tries = 0; tries < 100; tries++) {
+        if ((rc = xcp_task_get_status(s, &st, task)) < 0)
+            return rc;
+        if (st != XCP_TASK_STATUS_TYPE_PENDING)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    if (st == XCP_TASK_STATUS_TYPE_SUCCESS)
+        return 0;
+    if ((rc = xcp_task_get_error_info(s, &info, task)) < 0)
+        return rc;
+    rc = info.n ? xcp_error_set(info.items[0], info.n - 1,
+                                (const char *const *)info.items + 1)
+                : XCP__ERR_INTERNAL_ERROR("the import's task did not "
+                                          "succeed");
+    xcp_string_set_dispose(&info);
+    return rc;
+}
+
 /* XAPI's /import (or /import_metadata) into a task of ours, whose
  * result names the VMs made. */
 static int remote_vm_import(xcp_session *s, int fd,
@@ -1509,6 +1542,8 @@ static int remote_vm_import(xcp_session *s, int fd,
     kv[1] = task.ref;
     rc = http_transfer_kv(s, o->metadata ? "import_metadata" : "import",
                           kv, 4, true, fd, o->progress, o->progress_ctx);
+    if (rc == 0)
+        rc = task_outcome(s, task);
     if (rc == 0 && (rc = xcp_task_get_result(s, &result, task)) == 0)
         rc = task_value(result, vms);
     xcp_free(result);

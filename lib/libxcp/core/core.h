@@ -143,6 +143,26 @@ void xcp__format_double(char *buf, size_t n, int prec, double f);
  * locale. Returns 0, XCP_EINVAL (not entirely a number) or XCP_ENOMEM. */
 int xcp__parse_double(const char *s, double *out);
 
+/* ---- core/range.c: sets of byte ranges ---- */
+typedef struct xcp__range {
+    uint64_t off;
+    uint64_t len;
+} xcp__range;
+/* Zero-initialised; v holds n ranges (disjoint and in order once
+ * merged). */
+typedef struct xcp__ranges {
+    xcp__range *v;
+    size_t n, cap;
+} xcp__ranges;
+/* Add [off, off + len) (len 0: nothing): 0 or -ENOMEM. */
+int xcp__ranges_add(xcp__ranges *r, uint64_t off, uint64_t len);
+/* Sort and merge overlapping or touching ranges. */
+void xcp__ranges_merge(xcp__ranges *r);
+/* The bytes the ranges cover (merged first, or overlaps count twice). */
+uint64_t xcp__ranges_bytes(const xcp__ranges *r);
+/* Free r's ranges; r is empty again. */
+void xcp__ranges_dispose(xcp__ranges *r);
+
 /* ---- core/env.c: settings from the environment ---- */
 /* The value of name, or dflt when it is unset or empty (borrowed: lives
  * until the environment changes). */

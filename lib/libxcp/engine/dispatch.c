@@ -432,7 +432,8 @@ static int local_vdi_transfer(xcp_session *s, const char *vdi, bool import,
     struct local *l = s->priv;
 
     return xcp__transfer_fd(l->e, s->ref, vdi, import, fd, o->format,
-                            o->progress, o->progress_ctx);
+                            o->version >= 2 ? o->base : NULL, o->progress,
+                            o->progress_ctx);
 }
 
 static int local_vm_export(xcp_session *s, const char *vm, int fd,

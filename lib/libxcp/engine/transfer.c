@@ -35,6 +35,8 @@ typedef struct encoder {
     int (*create)(void **out, uint64_t size, char *err, size_t errlen);
     void (*mark)(void *o, uint64_t offset, uint64_t len);
     uint64_t (*length)(void *o);
+    /* a delta: the image's parent is the VDI with this uuid */
+    int (*parent)(void *o, const char *uuid, char *err, size_t errlen);
     int (*read)(void *o, uint64_t pos, void *buf, size_t n, size_t *got,
                 xcp__vhd_stream_read_cb read, void *ctx, char *err,
                 size_t errlen);
@@ -59,6 +61,14 @@ typedef struct encoder {
     {                                                                      \
         return xcp__##name##_out_length(o);                                \
     }                                                                      \
+    static int name##_parent(void *o, const char *uuid, char *err,         \
+                             size_t errlen)                                \
+    {                                                                      \
+        char file[64];                                                     \
+                                                                           \
+        snprintf(file, sizeof(file), "%s." #name, uuid);                   \
+        return name##_out_parent(o, uuid, file, err, errlen);              \
+    }                                                                      \
     static int name##_read(void *o, uint64_t pos, void *buf, size_t n,     \
                            size_t *got, xcp__vhd_stream_read_cb read,      \
                            void *ctx, char *err, size_t errlen)            \
@@ -71,9 +81,25 @@ typedef struct encoder {
         xcp__##name##_out_free(o);                                         \
     }                                                                      \
     static const encoder name##_encoder = {                                \
-        name##_create, name##_mark, name##_length, name##_read,            \
-        name##_free,                                                       \
+        name##_create, name##_mark, name##_length, name##_parent,          \
+        name##_read,   name##_free,                                        \
     };
+
+/* A delta's parent: a VHD names it by uuid and name, a qcow2 image by
+ * name (its backing file); the name is the file base would have in an
+ * SR, <uuid>.<format>. */
+static int vhd_out_parent(void *o, const char *uuid, const char *file,
+                          char *err, size_t errlen)
+{
+    return xcp__vhd_out_parent(o, uuid, file, err, errlen);
+}
+
+static int qcow2_out_parent(void *o, const char *uuid, const char *file,
+                            char *err, size_t errlen)
+{
+    (void)uuid;
+    return xcp__qcow2_out_backing(o, file, err, errlen);
+}
 
 ENCODER_OF(vhd, xcp__vhd_out)
 ENCODER_OF(qcow2, xcp__qcow2_out)
@@ -160,6 +186,10 @@ struct xcp__transfer {
     void *in;
     xcp__xva_export *tout; /* export as a chunked tar */
     xcp__xva_disk_in *tin; /* import of one */
+    /* export with base=: what may differ from base, sent alone */
+    bool delta;
+    char base_uuid[XCP_REF_MAX];
+    xcp__ranges changed;
     /* import in chunk frames */
     bool chunked;
     bool chunk_end;       /* the last frame came */
@@ -246,6 +276,36 @@ static int room_for(xcp__ctx *c, xcp__obj *vdi, xcp__vdi_stream *s,
     return xcp__sr_room(c, sr, need + need / 4096 + ((uint64_t)256 << 10));
 }
 
+/* An export's base (base=): what of the VDI may differ from it, as
+ * xcp__vdi_delta finds it. XAPI's chunked tar carries no delta. */
+static int open_base(xcp__ctx *c, struct opener *o, xcp__obj *vdi)
+{
+    xcp__transfer *t = o->t;
+    xcp__obj *base;
+    const char *how = "";
+    int rc;
+
+    if ((rc = find_obj(c, C(VDI), "VDI", o->r->base, &base)) < 0) {
+        o->http = 404;
+        return rc;
+    }
+    if (t->format == XFMT_TAR) {
+        o->http = 400;
+        return XCP__ERR_INVALID_VALUE("base", o->r->base);
+    }
+    if ((rc = xcp__vdi_delta(c, vdi, base, &t->changed, &how)) < 0) {
+        o->http = 500;
+        return rc;
+    }
+    t->delta = true;
+    snprintf(t->base_uuid, sizeof(t->base_uuid), "%s", xcp__obj_uuid(base));
+    xcp__log(XCP__LOG_INFO, "export of VDI %s relative to %s: %llu bytes "
+             "in %zu ranges may differ (%s)", t->vdi_uuid, t->base_uuid,
+             (unsigned long long)xcp__ranges_bytes(&t->changed),
+             t->changed.n, how);
+    return 0;
+}
+
 /* Checks in order, then the task and the stream, all or nothing. */
 static int open_txn(xcp__ctx *c, void *arg)
 {
@@ -292,6 +352,9 @@ static int open_txn(xcp__ctx *c, void *arg)
     }
     t->size = xcp__vdi_stream_size(t->s);
     t->expected = t->size;
+    if (!r->import && r->base && *r->base &&
+        (rc = open_base(c, o, vdi)) < 0)
+        return rc;
     if (r->import && r->content_length != UINT64_MAX) {
         if (t->format == XFMT_RAW && !t->chunked &&
             r->content_length > t->size) {
@@ -423,6 +486,33 @@ static int read_sparse(void *ctx, uint64_t offset, void *buf, size_t n)
     return 0;
 }
 
+/* A raw delta's [offset, offset + n): the ranges that may differ from
+ * base as the VDI shows them, zeros elsewhere (as vhd-tool's raw stream
+ * relative to a base sends it). */
+static int read_delta(xcp__transfer *t, uint64_t offset, void *buf, size_t n)
+{
+    const xcp__range *v = t->changed.v;
+    size_t lo = 0, hi = t->changed.n, mid;
+    uint64_t a, b, end = offset + n;
+
+    memset(buf, 0, n);
+    while (lo < hi) {           /* the first range ending after offset */
+        mid = lo + (hi - lo) / 2;
+        if (v[mid].off + v[mid].len <= offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < t->changed.n && v[lo].off < end; lo++) {
+        a = v[lo].off > offset ? v[lo].off : offset;
+        b = v[lo].off + v[lo].len < end ? v[lo].off + v[lo].len : end;
+        if (read_sparse(t, a, (uint8_t *)buf + (a - offset),
+                        (size_t)(b - a)) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int mark_extent(void *ctx, uint64_t offset, uint64_t length)
 {
     xcp__transfer *t = ctx;
@@ -461,8 +551,17 @@ static int codec_open(xcp__transfer *t)
     t->enc = t->format == XFMT_VHD ? &vhd_encoder : &qcow2_encoder;
     if ((rc = t->enc->create(&t->out, t->size, err, sizeof(err))) < 0)
         return stream_error(rc, err);
-    if (xcp__vdi_stream_extents(t->s, 0, t->size, mark_extent, t))
+    if (t->delta) {
+        size_t i;
+
+        if ((rc = t->enc->parent(t->out, t->base_uuid, err,
+                                 sizeof(err))) < 0)
+            return stream_error(rc, err);
+        for (i = 0; i < t->changed.n; i++)
+            mark_extent(t, t->changed.v[i].off, t->changed.v[i].len);
+    } else if (xcp__vdi_stream_extents(t->s, 0, t->size, mark_extent, t)) {
         return -1;
+    }
     t->length = t->expected = t->enc->length(t->out);
     return 0;
 }
@@ -484,6 +583,7 @@ static void codec_free(xcp__transfer *t)
 static void transfer_free(xcp__transfer *t)
 {
     codec_free(t);
+    xcp__ranges_dispose(&t->changed);
     free(t);
 }
 
@@ -594,6 +694,7 @@ static int begin(xcp__engine *e, const xcp__transfer_req *r,
         xcp__vdi_stream_close(t->s);
         xcp__error_restore(&saved);
         xcp__transfer_fail_task(e, r->task_id);
+        xcp__ranges_dispose(&t->changed);
         free(t);
         return -1;
     }
@@ -802,7 +903,8 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
         if (rc < 0)
             return stream_error(rc, err);
     } else {
-        if (read_sparse(t, offset, buf, n) < 0)
+        if ((t->delta ? read_delta(t, offset, buf, n)
+                      : read_sparse(t, offset, buf, n)) < 0)
             return -1;
         *got = n;
     }
@@ -987,6 +1089,7 @@ static int fd_export(xcp__transfer *t, int fd, uint8_t *buf,
 
 int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
                      bool import, int fd, const char *format,
+                     const char *base,
                      void (*progress)(void *, uint64_t, uint64_t),
                      void *ctx)
 {
@@ -1002,6 +1105,7 @@ int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
     r.session = session;
     r.vdi = vdi;
     r.format = format;
+    r.base = base;
     r.content_length = UINT64_MAX;
     if (import && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         off_t pos = lseek(fd, 0, SEEK_CUR);

@@ -28,6 +28,10 @@ typedef struct xcp__transfer_req {
                                  * "qcow2", any case; others:
                                  * INVALID_VALUE (404) */
     bool chunked;               /* import: raw in XAPI's chunk framing */
+    const char *base;           /* export: NULL or "": the whole disk;
+                                 * else a VDI (ref or uuid: an earlier
+                                 * snapshot) to send the delta from, see
+                                 * xcp__transfer_begin */
 } xcp__transfer_req;
 
 /*
@@ -40,7 +44,15 @@ typedef struct xcp__transfer_req {
  * declared length makes one, other formats NOT_IMPLEMENTED, 400) or
  * unknown (UUID_INVALID or HANDLE_INVALID, 404), for an import VDI_READONLY (403), VDI_IN_USE
  * (409) or a body larger than the VDI (VDI_IO_ERROR, 400); anything else
- * 500. *http is the status to answer with (200 on success). On failure
+ * 500.
+ * An export with a base sends only what may differ from it
+ * (xcp__vdi_delta: no data is read to find it): vhd, a differencing VHD
+ * whose parent is base (its uuid, "<uuid>.vhd"); qcow2, an image whose
+ * backing file is "<base uuid>.qcow2"; raw, the whole disk with zeros
+ * where nothing changed, as vhd-tool sends one; tar refuses it
+ * (INVALID_VALUE ["base", base], 400). A base not found is UUID_INVALID
+ * or HANDLE_INVALID (404). *http is the status to answer with (200 on
+ * success). On failure
  * the client's task fails with the error (xcp__transfer_fail_task).
  */
 int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
@@ -78,11 +90,13 @@ int xcp__transfer_end(xcp__transfer *t, int ok);
 /*
  * The whole transfer between the VDI and a file descriptor, for
  * xcp_vdi_import (import: fd read to its end) and xcp_vdi_export (the
- * body written to fd), in session (NULL: trusted), reporting to
+ * body written to fd; relative to base when not NULL, see
+ * xcp__transfer_begin), in session (NULL: trusted), reporting to
  * progress (may be NULL) as it goes. Its own task records the outcome.
  */
 int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
                      bool import, int fd, const char *format,
+                     const char *base,
                      void (*progress)(void *, uint64_t, uint64_t),
                      void *ctx);
 

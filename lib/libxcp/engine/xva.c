@@ -220,6 +220,16 @@ static xcp__obj *ref_field(xcp__ctx *c, int cls, xcp__obj *o, int f)
     return xcp__db_get_cls(c->db, cls, xcp__obj_str(o, f));
 }
 
+/* Whether vdi lies in an ISO SR: an export names it (its record and its
+ * SR's) but sends no data, and an import finds it again by location
+ * in an ISO SR of its own (XAPI's export.ml and import.ml). */
+static bool iso_vdi(xcp__ctx *c, xcp__obj *vdi)
+{
+    xcp__obj *sr = ref_field(c, C(SR), vdi, F(VDI, SR));
+
+    return sr && !strcmp(xcp__obj_str(sr, F(SR, content_type)), "iso");
+}
+
 /* A VM's devices and what they lead to. */
 static int add_vm(xcp__ctx *c, struct plan *p, xcp__obj *vm)
 {
@@ -236,9 +246,9 @@ static int add_vm(xcp__ctx *c, struct plan *p, xcp__obj *vm)
         if (!vbd || (rc = add_obj(p, C(VBD), vbd)) < 0)
             continue;
         vdi = ref_field(c, C(VDI), vbd, F(VBD, VDI));
-        /* CD images stay in their ISO SR: the drive comes back empty. */
-        if (!vdi || xcp__obj_bool(vbd, F(VBD, empty)) ||
-            !strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD"))
+        /* A CD's image is named with its ISO SR (the record, not the
+           data: see iso_vdi), as XAPI exports it. */
+        if (!vdi || xcp__obj_bool(vbd, F(VBD, empty)))
             continue;
         if ((rc = add_obj(p, C(VDI), vdi)) < 0 ||
             (rc = add_obj(p, C(SR), ref_field(c, C(SR), vdi, F(VDI, SR)))) < 0)
@@ -446,14 +456,14 @@ static int plan_txn(xcp__ctx *c, void *arg)
     if (r->metadata_only)
         return 0;
     for (i = 0; i < p->n; i++)
-        if (p->objs[i].cls == C(VDI))
+        if (p->objs[i].cls == C(VDI) && !iso_vdi(c, p->objs[i].o))
             x->ndisks++;
     if (x->ndisks && !(x->disks = xcp__calloc(x->ndisks, sizeof(*x->disks))))
         return xcp__oom();
     x->ndisks = 0;
     for (i = 0; i < p->n; i++) {
         struct xdisk *d;
-        if (p->objs[i].cls != C(VDI))
+        if (p->objs[i].cls != C(VDI) || iso_vdi(c, p->objs[i].o))
             continue;
         d = &x->disks[x->ndisks];
         if ((rc = xcp__vdi_stream_open(c, p->objs[i].o, NULL, &d->s)) < 0)
@@ -785,7 +795,7 @@ struct xcp__xva_import {
     uint64_t total;
     int64_t last_ms;
     /* what was made, to undo */
-    xcp_value made_vms, made_vdis;
+    xcp_value made_vms, made_vdis, made_nets;
     xcp_value vms;        /* the result */
     void (*progress)(void *, uint64_t, uint64_t);
     void *pctx;
@@ -939,11 +949,56 @@ static int64_t rec_int(const xcp_value *rec, const char *key)
 }
 
 /* A metadata import's VDI: the existing one of the exported uuid. */
+/* The exported record of the object with this id (NULL: none). */
+static const xcp_value *exported(xcp__xva_import *m, const char *id)
+{
+    const xcp_value *objs = xcp_value_struct_get(&m->header, "objects");
+    size_t i;
+
+    for (i = 0; i < objs->u.arr.n; i++)
+        if (!strcmp(rec_str(&objs->u.arr.items[i], "id"), id))
+            return xcp_value_struct_get(&objs->u.arr.items[i], "snapshot");
+    return NULL;
+}
+
+/* An exported VDI of an ISO SR: the VDI of that location in an ISO SR
+ * here (not udev's, not missing from it), else none, the drive then empty, as XAPI's import
+ * does; 1 when rec is one, 0 when it is another disk. */
+static int iso_import(xcp__ctx *c, xcp__xva_import *m, const char *id,
+                      const xcp_value *rec)
+{
+    const xcp_value *sr = exported(m, rec_str(rec, "SR"));
+    const char *loc = rec_str(rec, "location");
+    xcp__obj *const *all;
+    xcp__obj *isr;
+    size_t n, i;
+    int rc;
+
+    if (!sr || strcmp(rec_str(sr, "content_type"), "iso"))
+        return 0;
+    all = xcp__db_all(c->db, C(VDI), &n);
+    for (i = 0; *loc && i < n; i++) {
+        isr = ref_field(c, C(SR), all[i], F(VDI, SR));
+        if (isr && !strcmp(xcp__obj_str(isr, F(SR, content_type)), "iso") &&
+            strcmp(xcp__obj_str(isr, F(SR, type)), "udev") &&
+            !xcp__obj_bool(all[i], F(VDI, missing)) &&
+            !strcmp(xcp__obj_str(all[i], F(VDI, location)), loc))
+            return (rc = map_put(m, id, all[i]->ref)) < 0 ? rc : 1;
+    }
+    xcp__log(XCP__LOG_WARN, "XVA import: no ISO VDI with location %s: "
+             "its drive comes empty", loc);
+    return 1;
+}
+
 static int find_vdi(xcp__ctx *c, xcp__xva_import *m, const char *id,
                     const xcp_value *rec)
 {
-    xcp__obj *vdi = xcp__db_by_uuid(c->db, C(VDI), rec_str(rec, "uuid"));
+    xcp__obj *vdi;
+    int rc;
 
+    if ((rc = iso_import(c, m, id, rec)) != 0)
+        return rc < 0 ? rc : 0;
+    vdi = xcp__db_by_uuid(c->db, C(VDI), rec_str(rec, "uuid"));
     if (!vdi)
         return XCP__ERR_IMPORT_ERROR_ATTACHED_DISKS_NOT_FOUND();
     return map_put(m, id, vdi->ref);
@@ -958,6 +1013,8 @@ static int make_vdi(xcp__ctx *c, xcp__xva_import *m, const char *id,
     struct idisk *d;
     int rc;
 
+    if ((rc = iso_import(c, m, id, rec)) != 0)
+        return rc < 0 ? rc : 0;
     if (size < 0)
         return XCP__ERR_IMPORT_ERROR("Invalid ova.xml: a VDI without "
                                      "virtual_size");
@@ -976,22 +1033,39 @@ static int make_vdi(xcp__ctx *c, xcp__xva_import *m, const char *id,
     return 0;
 }
 
-/* The network a VIF joins: the one with the exported one's bridge, else
- * its name, else the first one. */
-static xcp__obj *pick_network(xcp__ctx *c, const xcp_value *rec)
+/* The network a VIF joins, as XAPI's import finds it (import.ml): the
+ * first with the exported network's name, else with its bridge, else a
+ * new one made from its record (on a bridge of its own if the exported
+ * one is taken), gone again if the import fails. */
+static int join_network(xcp__ctx *c, xcp__xva_import *m,
+                        const xcp_value *rec, xcp__obj **out)
 {
     size_t n, i;
     xcp__obj *const *all = xcp__db_all(c->db, C(network), &n);
     const char *bridge = rec_str(rec, "bridge");
     const char *name = rec_str(rec, "name_label");
+    char free_br[32];
+    int rc;
 
+    for (i = 0; i < n; i++)
+        if (!strcmp(xcp__obj_str(all[i], F(network, name_label)), name)) {
+            *out = all[i];
+            return 0;
+        }
     for (i = 0; *bridge && i < n; i++)
-        if (!strcmp(xcp__obj_str(all[i], F(network, bridge)), bridge))
-            return all[i];
-    for (i = 0; *name && i < n; i++)
-        if (!strcmp(xcp__obj_str(all[i], F(network, name_label)), name))
-            return all[i];
-    return n ? all[0] : NULL;
+        if (!strcmp(xcp__obj_str(all[i], F(network, bridge)), bridge)) {
+            *out = all[i];
+            return 0;
+        }
+    if ((rc = xcp__db_create(c->db, C(network), NULL, NULL, out)) < 0 ||
+        (rc = set_from(c, *out, C(network), rec, false)) < 0 ||
+        (rc = push_ref(&m->made_nets, (*out)->ref)) < 0)
+        return rc;
+    if (!*bridge) {
+        xcp__network_free_bridge(c, free_br, sizeof(free_br));
+        rc = xcp__db_set_str(c->db, *out, F(network, bridge), free_br);
+    }
+    return rc;
 }
 
 static int make_vm(xcp__ctx *c, xcp__xva_import *m, const char *id,
@@ -1046,16 +1120,12 @@ static int make_device(xcp__ctx *c, xcp__xva_import *m, int cls,
             (rc = xcp__db_set_bool(c->db, o, F(VBD, empty), !vdi)) < 0)
             return rc;
     } else {
-        const xcp_value *nrec = NULL;
-        const xcp_value *objs = xcp_value_struct_get(&m->header, "objects");
-        size_t i;
-        for (i = 0; i < objs->u.arr.n; i++)
-            if (!strcmp(rec_str(&objs->u.arr.items[i], "id"),
-                        rec_str(rec, "network")))
-                nrec = xcp_value_struct_get(&objs->u.arr.items[i],
-                                            "snapshot");
-        if (!(net = pick_network(c, nrec ? nrec : rec)))
-            return xcp__db_destroy(c->db, o);
+        const xcp_value *nrec = exported(m, rec_str(rec, "network"));
+
+        if (!nrec)
+            return xcp__db_destroy(c->db, o);  /* no network: no NIC */
+        if ((rc = join_network(c, m, nrec, &net)) < 0)
+            return rc;
         if ((rc = xcp__db_set_str(c->db, o, F(VIF, VM), vm)) < 0 ||
             (rc = xcp__db_set_str(c->db, o, F(VIF, network), net->ref)) < 0)
             return rc;
@@ -1203,6 +1273,7 @@ static int on_file(void *ctx, const char *name, const void *data, size_t n)
         /* Rolled back: nothing of it stays. */
         xcp_value_dispose(&m->made_vms);
         xcp_value_dispose(&m->made_vdis);
+        xcp_value_dispose(&m->made_nets);
         xcp_value_dispose(&m->vms);
         rc = 0;
         close_streams(m, &rc); /* those opened before the failure */
@@ -1348,6 +1419,11 @@ static int undo_txn(xcp__ctx *c, void *arg)
         if ((o = xcp__db_get_cls(c->db, C(VDI),
                                  m->made_vdis.u.arr.items[i].u.s)))
             xcp__vdi_delete(c, o);
+    for (i = 0; m->made_nets.kind == XCP_VAL_ARRAY &&
+                i < m->made_nets.u.arr.n; i++)
+        if ((o = xcp__db_get_cls(c->db, C(network),
+                                 m->made_nets.u.arr.items[i].u.s)))
+            xcp__db_destroy(c->db, o);
     return 0;
 }
 
@@ -1373,6 +1449,7 @@ static void import_free(xcp__xva_import *m)
     xcp_value_dispose(&m->header);
     xcp_value_dispose(&m->made_vms);
     xcp_value_dispose(&m->made_vdis);
+    xcp_value_dispose(&m->made_nets);
     xcp_value_dispose(&m->vms);
     xcp__hmap_free(&m->map);
     for (i = 0; i < m->nkeys; i++)

@@ -106,6 +106,7 @@ static int open_kind(xcp_server_transfer *t, xcp__engine *e,
     req.content_length = r->content_length;
     req.format = r->format;
     req.chunked = r->chunked != 0;
+    req.base = r->version >= 2 ? r->base : NULL;
     if (xcp__transfer_begin(e, &req, &t->x, http) < 0)
         return -1;
     if (size)
@@ -123,7 +124,8 @@ int xcp_server_transfer_open(xcp_server *srv, xcp_server_transfer **out,
 
     xcp_error_clear();
     *http_status = 500;
-    if (!r || r->version != XCP_SERVER_TRANSFER_REQUEST_VERSION) {
+    if (!r || r->version < 1 ||
+        r->version > XCP_SERVER_TRANSFER_REQUEST_VERSION) {
         char v[16];
 
         snprintf(v, sizeof(v), "%u", r ? r->version : 0);

@@ -485,6 +485,10 @@ FORWARD(vdi_cbt_changes, (const xcp_sr_target *sr, const char *location,
         (&ft, location, bits, nblocks, prev, err))
 FORWARD(vdi_data_destroy, (const xcp_sr_target *sr, const char *location,
                            xcp_sr_error *err), (&ft, location, err))
+FORWARD(vdi_changes, (const xcp_sr_target *sr, const char *location,
+                      const char *base, uint64_t length, bool *related,
+                      xcp_sr_extent_cb cb, void *ctx, xcp_sr_error *err),
+        (&ft, location, base, length, related, cb, ctx, err))
 
 /* Both SRs are ext SRs, each mounted at its own directory. */
 static int ext_vdi_copy(const xcp_sr_target *src, const char *location,
@@ -542,6 +546,7 @@ static const xcp_sr_ops ext_ops = {
     .vdi_data_destroy = ext_vdi_data_destroy,
     .sr_gc_run = ext_sr_gc_run,
     .vdi_cow_live = ext_vdi_cow_live,
+    .vdi_changes = ext_vdi_changes,
 };
 
 const xcp_sr_type xcp__sr_type_ext = {

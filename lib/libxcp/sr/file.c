@@ -2359,6 +2359,125 @@ static int file_vdi_stream_open(const xcp_sr_target *sr,
                                   virtual_size, err);
 }
 
+/* ------------------------------------------------------------------ */
+/* Changes between two VDIs (delta exports)                            */
+
+/* The locations of the chain of the VDI at location, itself first. */
+struct chain {
+    char loc[MAX_CHAIN + 1][XCP_SR_LOCATION_MAX];
+    unsigned n;
+};
+
+static int chain_of(const char *dir, const char *location, struct chain *c,
+                    xcp_sr_error *err)
+{
+    xcp_sr_vdi_info v;
+    int ret;
+
+    c->n = 0;
+    snprintf(v.parent_location, sizeof(v.parent_location), "%s", location);
+    while (v.parent_location[0]) {
+        if (c->n > MAX_CHAIN)
+            return sr_fail(err, -ELOOP, XCP_SR_ERR_CHAIN_TOO_LONG,
+                           "The VDI chain is too long [opterr=%s]",
+                           location);
+        snprintf(c->loc[c->n], XCP_SR_LOCATION_MAX, "%s",
+                 v.parent_location);
+        if ((ret = stat_vdi(dir, c->loc[c->n], &v, err)) < 0)
+            return ret;
+        c->n++;
+    }
+    return 0;
+}
+
+/* Where of c's chain c first reaches an image of o's: *i (c->n: never). */
+static unsigned first_shared(const struct chain *c, const struct chain *o)
+{
+    unsigned i, j;
+
+    for (i = 0; i < c->n; i++)
+        for (j = 0; j < o->n; j++)
+            if (!strcmp(c->loc[i], o->loc[j]))
+                return i;
+    return c->n;
+}
+
+/* What the image at location sets itself within [0, length), into r. */
+static int own_ranges(const char *dir, const char *location, uint64_t length,
+                      xcp__ranges *r, xcp_sr_error *err)
+{
+    char msg[1024];
+    xcp__image *im;
+    uint64_t off = 0, len, size;
+    bool held;
+    int ret;
+
+    if ((ret = open_vdi(dir, location, XCP__IMAGE_RDONLY, &im,
+                        "VDI changes", err)) < 0)
+        return ret;
+    size = xcp__image_virtual_size(im);
+    if (size > length)
+        size = length;
+    for (ret = 0; off < size && ret == 0; off += len) {
+        ret = xcp__image_own_extent(im, off, size - off, &held, &len, msg,
+                                    sizeof(msg));
+        if (ret == 0 && held && xcp__ranges_add(r, off, len) < 0)
+            ret = -ENOMEM;
+    }
+    xcp__image_close(im);
+    if (ret == -ENOMEM)
+        return sr_fail(err, ret, XCP_SR_ERR_BACKEND,
+                       "VDI changes failed [opterr=out of memory]");
+    return ret < 0 ? img_fail(err, ret, "VDI changes", msg) : 0;
+}
+
+/* Only the images above the one both chains share can differ; what they
+ * set is all that may. */
+static int file_vdi_changes(const xcp_sr_target *sr, const char *location,
+                            const char *base, uint64_t length, bool *related,
+                            xcp_sr_extent_cb cb, void *ctx,
+                            xcp_sr_error *err)
+{
+    char dir[XCP_SR_PATH_MAX];
+    struct chain *a = NULL, *b = NULL;
+    xcp__ranges r = {0};
+    unsigned na, nb, i;
+    size_t k;
+    int ret;
+
+    *related = false;
+    if ((ret = attached_dir(sr, dir, err)) < 0)
+        return ret;
+    a = malloc(sizeof(*a));
+    b = malloc(sizeof(*b));
+    if (!a || !b) {
+        ret = sr_fail(err, -ENOMEM, XCP_SR_ERR_BACKEND,
+                      "VDI changes failed [opterr=out of memory]");
+        goto out;
+    }
+    if ((ret = chain_of(dir, location, a, err)) < 0 ||
+        (ret = chain_of(dir, base, b, err)) < 0)
+        goto out;
+    na = first_shared(a, b);
+    nb = first_shared(b, a);
+    if (na == a->n)
+        goto out;               /* unrelated */
+    *related = true;
+    for (i = 0; i < na + nb && ret == 0; i++)
+        ret = own_ranges(dir, i < na ? a->loc[i] : b->loc[i - na], length,
+                         &r, err);
+    if (ret < 0)
+        goto out;
+    xcp__ranges_merge(&r);
+    for (k = 0; k < r.n && ret == 0; k++)
+        ret = cb(ctx, r.v[k].off, r.v[k].len);
+out:
+    xcp__ranges_dispose(&r);
+    free(a);
+    free(b);
+    return ret;
+}
+
 static const xcp_sr_config_key file_config_keys[] = {
     { "location",
       "absolute path of the directory holding the images, below one of "
@@ -2398,6 +2517,7 @@ const xcp_sr_ops xcp__sr_file_ops = {
     .vdi_data_destroy = file_vdi_data_destroy,
     .sr_gc_run = file_sr_gc_run,
     .vdi_cow_live = file_vdi_cow_live,
+    .vdi_changes = file_vdi_changes,
 };
 
 const xcp_sr_type xcp__sr_type_file = {

@@ -204,20 +204,34 @@ static int vhd_copy_w(void *src, const char *dst, const char *fmt, char *err,
     return xcp__vhd_copy(src, dst, NULL, err, errlen);
 }
 
+static int qcow2_own_extent_w(void *h, uint64_t off, uint64_t max,
+                              bool *held, uint64_t *len, char *err,
+                              size_t errlen)
+{
+    return xcp__qcow2_own_extent(h, off, max, held, len, err, errlen);
+}
+
+static int vhd_own_extent_w(void *h, uint64_t off, uint64_t max, bool *held,
+                            uint64_t *len, char *err, size_t errlen)
+{
+    return xcp__vhd_held_extent(h, off, max, held, len, err, errlen);
+}
+
 static const struct fmt_ops formats[] = {
     { "qcow2", XCP__IMAGE_QCOW2_MAX_SIZE, qcow2_create_w, qcow2_open_w,
       qcow2_close_w, qcow2_flush_w, qcow2_info_w, qcow2_size_w,
       qcow2_read_w, qcow2_write_w, qcow2_extent_w, qcow2_resize_w,
-      qcow2_set_parent_w, qcow2_relink_w, qcow2_copy_w, qcow2_commit_w },
+      qcow2_set_parent_w, qcow2_relink_w, qcow2_copy_w, qcow2_commit_w,
+      qcow2_own_extent_w },
     /* raw: the qcow2 library's plain files, without parents. */
     { "raw", INT64_MAX - 511, qcow2_create_w, qcow2_open_w, qcow2_close_w,
       qcow2_flush_w, qcow2_info_w, qcow2_size_w, qcow2_read_w,
       qcow2_write_w, qcow2_extent_w, qcow2_resize_w, NULL, NULL,
-      qcow2_copy_w, NULL },
+      qcow2_copy_w, NULL, qcow2_own_extent_w },
     { "vhd", XCP__VHD_MAX_SIZE, vhd_create_w, vhd_open_w, vhd_close_w,
       vhd_flush_w, vhd_info_w, vhd_size_w, vhd_read_w, vhd_write_w,
       vhd_extent_w, vhd_resize_w, vhd_set_parent_w, vhd_relink_w,
-      vhd_copy_w, vhd_commit_w },
+      vhd_copy_w, vhd_commit_w, vhd_own_extent_w },
 };
 
 static const struct fmt_ops *find(const char *fmt)
@@ -448,6 +462,13 @@ int xcp__image_extent(xcp__image *im, uint64_t offset, uint64_t max,
                       bool *data, uint64_t *len, char *err, size_t errlen)
 {
     return im->ops->extent(im->h, offset, max, data, len, err, errlen);
+}
+
+int xcp__image_own_extent(xcp__image *im, uint64_t offset, uint64_t max,
+                          bool *held, uint64_t *len, char *err,
+                          size_t errlen)
+{
+    return im->ops->own_extent(im->h, offset, max, held, len, err, errlen);
 }
 
 int xcp__image_resize(xcp__image *im, uint64_t new_size, char *err,

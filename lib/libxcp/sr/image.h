@@ -96,6 +96,13 @@ int xcp__image_write(xcp__image *im, uint64_t offset, const void *buf,
                      size_t len, char *err, size_t errlen);
 int xcp__image_extent(xcp__image *im, uint64_t offset, uint64_t max,
                       bool *data, uint64_t *len, char *err, size_t errlen);
+/* How the bytes at offset start in im alone (open it with
+ * XCP__IMAGE_NO_PARENT): *held tells whether the first *len bytes (at
+ * least 1, at most max) are set by im itself (data, or qcow2 zero
+ * clusters: anything that hides the parent), else left to its parent. */
+int xcp__image_own_extent(xcp__image *im, uint64_t offset, uint64_t max,
+                          bool *held, uint64_t *len, char *err,
+                          size_t errlen);
 
 /* Grow to new_size (shrinking: -ENOTSUP; past the limit: -EFBIG). */
 int xcp__image_resize(xcp__image *im, uint64_t new_size,

@@ -39,6 +39,9 @@ struct fmt_ops {
                 size_t errlen);
     int (*commit)(void *child, void *parent, const xcp__progress *p,
                   char *err, size_t errlen);
+    /* As extent, in the image alone (image.h's xcp__image_own_extent). */
+    int (*own_extent)(void *h, uint64_t off, uint64_t max, bool *held,
+                      uint64_t *len, char *err, size_t errlen);
 };
 
 struct xcp__image {

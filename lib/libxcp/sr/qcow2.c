@@ -396,3 +396,23 @@ int xcp__qcow2_extent(xcp__qcow2 *q, uint64_t offset, uint64_t max,
         return ret;
     return xcp__qcow2_chain_extent(q, offset, max, data, len, err, errlen);
 }
+
+int xcp__qcow2_own_extent(xcp__qcow2 *q, uint64_t offset, uint64_t max,
+                          bool *held, uint64_t *len, char *err,
+                          size_t errlen)
+{
+    struct extent e;
+    int ret = xcp__qcow2_check_range(q, offset, max, err, errlen);
+
+    if (ret == 0 && !max)
+        ret = fail(err, errlen, -EINVAL, "%s: empty extent query", q->path);
+    if (ret < 0)
+        return ret;
+    if (q->raw)
+        return raw_extent(q, offset, max, held, len);
+    if ((ret = xcp__qcow2_map_extent(q, offset, max, &e, err, errlen)) < 0)
+        return ret;
+    *held = e.kind != K_UNALLOC;
+    *len = e.len;
+    return 0;
+}

@@ -122,6 +122,17 @@ int xcp__qcow2_read(xcp__qcow2 *q, uint64_t offset, void *buf, size_t len,
 int xcp__qcow2_extent(xcp__qcow2 *q, uint64_t offset, uint64_t max,
                       bool *data, uint64_t *len, char *err, size_t errlen);
 
+/*
+ * How the bytes at offset start in this image alone: *held tells whether
+ * the first *len bytes (at least 1, at most max) are set by the image
+ * itself (data, compressed or zero clusters: what hides its backing
+ * file), or left to the backing file.  A raw file holds what is not a
+ * hole.  The range must lie within the virtual size.
+ */
+int xcp__qcow2_own_extent(xcp__qcow2 *q, uint64_t offset, uint64_t max,
+                          bool *held, uint64_t *len, char *err,
+                          size_t errlen);
+
 /* Write len bytes at offset, allocating clusters and L2 tables as needed
  * and copying the rest of a partly written new cluster from below. */
 int xcp__qcow2_write(xcp__qcow2 *q, uint64_t offset, const void *buf,

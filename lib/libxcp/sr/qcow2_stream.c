@@ -9,7 +9,9 @@
 #include "qcow2_int.h"
 #include "image.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define CBITS 16u
 #define CSIZE ((uint64_t)1 << CBITS)
@@ -30,6 +32,7 @@ struct xcp__qcow2_out {
     uint8_t *meta;                      /* one metadata cluster */
     uint64_t meta_k;                    /* which (UINT64_MAX: none) */
     uint64_t c_cluster, c_rank;         /* data cursor */
+    char backing[1024];                 /* "": none */
 };
 
 static bool held(const xcp__qcow2_out *o, uint64_t c)
@@ -72,6 +75,17 @@ void xcp__qcow2_out_mark(xcp__qcow2_out *o, uint64_t offset, uint64_t len)
     for (c = offset / CSIZE; c < end; c++)
         o->map[c / 8] |= (uint8_t)(0x80u >> (c % 8));
     o->planned = false;
+}
+
+int xcp__qcow2_out_backing(xcp__qcow2_out *o, const char *name, char *err,
+                           size_t errlen)
+{
+    if (strlen(name) >= sizeof(o->backing))
+        return fail(err, errlen, -ENAMETOOLONG,
+                    "qcow2 stream: backing file name %.64s... is too long",
+                    name);
+    snprintf(o->backing, sizeof(o->backing), "%s", name);
+    return 0;
 }
 
 /* Count what is held and place the areas; 0 or -ENOMEM. */
@@ -138,7 +152,17 @@ static void header(xcp__qcow2_out *o, uint8_t *h)
     put32(h + H_RT_CLUSTERS, (uint32_t)o->rt);
     put32(h + H_REFCOUNT_ORDER, 4);
     put32(h + H_HEADER_LENGTH, V3_MIN_HEADER_LEN);
-    /* then the end of the header extensions: 8 zero bytes */
+    /* then the header extensions, ended by 8 zero bytes, and the backing
+       file's name: its format (8 bytes of type and length, "qcow2"
+       padded to 8), the end, the name */
+    if (o->backing[0]) {
+        put32(h + V3_MIN_HEADER_LEN, EXT_BACKING_FORMAT);
+        put32(h + V3_MIN_HEADER_LEN + 4, 5);
+        memcpy(h + V3_MIN_HEADER_LEN + 8, "qcow2", 5);
+        put64(h + H_BACKING_OFFSET, V3_MIN_HEADER_LEN + 24);
+        put32(h + H_BACKING_SIZE, (uint32_t)strlen(o->backing));
+        memcpy(h + V3_MIN_HEADER_LEN + 24, o->backing, strlen(o->backing));
+    }
 }
 
 /* The L2 table of the i-th held range. */

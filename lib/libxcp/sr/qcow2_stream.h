@@ -25,6 +25,13 @@ typedef struct xcp__qcow2_out xcp__qcow2_out;
 int xcp__qcow2_out_new(xcp__qcow2_out **out, uint64_t virtual_size,
                        char *err, size_t errlen);
 
+/* Give the image a backing file named name (a delta: clusters not held
+ * read from it), of format qcow2 (a backing format extension says so, as
+ * qemu-img writes one), before the first read; -ENAMETOOLONG past 1023
+ * bytes. */
+int xcp__qcow2_out_backing(xcp__qcow2_out *o, const char *name, char *err,
+                           size_t errlen);
+
 /* Hold the clusters covering guest bytes [offset, offset + len). */
 void xcp__qcow2_out_mark(xcp__qcow2_out *o, uint64_t offset, uint64_t len);
 

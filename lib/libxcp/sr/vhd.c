@@ -205,6 +205,18 @@ int xcp__vhd_extent(xcp__vhd *v, uint64_t offset, uint64_t max,
     return chain_extent(v, offset, max, data, len, err, errlen);
 }
 
+int xcp__vhd_held_extent(xcp__vhd *v, uint64_t offset, uint64_t max,
+                         bool *held, uint64_t *len, char *err, size_t errlen)
+{
+    int ret = xcp__vhd_check_range(v, offset, max, err, errlen);
+
+    if (ret == 0 && !max)
+        ret = fail(err, errlen, -EINVAL, "%s: empty extent query", v->path);
+    if (ret < 0)
+        return ret;
+    return xcp__vhd_own_extent(v, offset, max, held, len, err, errlen);
+}
+
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 

@@ -152,6 +152,12 @@ int xcp__vhd_read(xcp__vhd *v, uint64_t offset, void *buf, size_t len,
 int xcp__vhd_extent(xcp__vhd *v, uint64_t offset, uint64_t max,
                     bool *data, uint64_t *len, char *err, size_t errlen);
 
+/* The same in this image alone: *held tells whether the first *len bytes
+ * are its own sectors (a fixed image holds all), else its parent's. */
+int xcp__vhd_held_extent(xcp__vhd *v, uint64_t offset, uint64_t max,
+                         bool *held, uint64_t *len, char *err,
+                         size_t errlen);
+
 /*
  * Write len bytes at offset.  A new block is appended (footer first, so a
  * crash leaks space but never loses the footer), then its data and

@@ -190,5 +190,8 @@ int xcp__vhd_check_writable(xcp__vhd *v, char *err, size_t errlen);
 
 /* Format a 16-byte unique id as text (37 bytes with the NUL). */
 void xcp__vhd_uuid_str(const uint8_t *u, char *out);
+/* Encode UTF-8 s as UTF-16 (big- or little-endian, be) into out: the
+ * bytes written, or -1 when s is not UTF-8 or out is too small. */
+long xcp__vhd_utf16(const char *s, uint8_t *out, size_t cap, bool be);
 
 #endif

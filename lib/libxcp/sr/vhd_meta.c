@@ -275,6 +275,11 @@ static long to_utf16(const char *s, uint8_t *out, size_t cap, bool be)
 
 /* Decode UTF-16 in[0, len) (up to a NUL unit) into out as UTF-8; -1 when
  * malformed or out is too small. */
+long xcp__vhd_utf16(const char *s, uint8_t *out, size_t cap, bool be)
+{
+    return to_utf16(s, out, cap, be);
+}
+
 static int from_utf16(const uint8_t *in, size_t len, bool be, char *out,
                       size_t cap)
 {

@@ -82,6 +82,51 @@ int xcp__vhd_out_new(xcp__vhd_out **out, uint64_t virtual_size, char *err,
     return 0;
 }
 
+/* The 16 bytes of uuid text u (8-4-4-4-12 hex digits); -1 if not one. */
+static int uuid_bytes(const char *u, uint8_t *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *d;
+    int i, n = 0;
+
+    for (i = 0; u[i] && n < 32; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (u[i] != '-')
+                return -1;
+            continue;
+        }
+        if (!(d = strchr(hex, u[i] | 0x20)) || !*d)
+            return -1;
+        if (n % 2)
+            out[n / 2] |= (uint8_t)(d - hex);
+        else
+            out[n / 2] = (uint8_t)((d - hex) << 4);
+        n++;
+    }
+    return n == 32 && i == 36 && !u[i] ? 0 : -1;
+}
+
+int xcp__vhd_out_parent(xcp__vhd_out *o, const char *parent_uuid,
+                        const char *name, char *err, size_t errlen)
+{
+    uint8_t h[HEADER_SIZE];
+
+    memcpy(h, o->header, HEADER_SIZE);
+    if (uuid_bytes(parent_uuid, h + D_PARENT_UUID) < 0)
+        return fail(err, errlen, -EINVAL, "VHD stream: parent uuid %s is "
+                    "not a uuid", parent_uuid);
+    memset(h + D_PARENT_NAME, 0, D_PARENT_NAME_LEN);
+    if (xcp__vhd_utf16(name, h + D_PARENT_NAME, D_PARENT_NAME_LEN, true) < 0)
+        return fail(err, errlen, -ENAMETOOLONG, "VHD stream: parent name "
+                    "%s is too long for a VHD header or not UTF-8", name);
+    put32(h + D_CHECKSUM, xcp__vhd_checksum(h, HEADER_SIZE, D_CHECKSUM));
+    memcpy(o->header, h, HEADER_SIZE);
+    put32(o->footer + F_TYPE, XCP__VHD_DIFFERENCING);
+    put32(o->footer + F_CHECKSUM,
+          xcp__vhd_checksum(o->footer, FOOTER_SIZE, F_CHECKSUM));
+    return 0;
+}
+
 uint32_t xcp__vhd_out_block_size(const xcp__vhd_out *o)
 {
     return o->block_size;

@@ -39,6 +39,17 @@ typedef struct xcp__vhd_out xcp__vhd_out;
 int xcp__vhd_out_new(xcp__vhd_out **out, uint64_t virtual_size,
                      char *err, size_t errlen);
 
+/*
+ * Make o a differencing VHD (a delta) whose parent is the disk with uuid
+ * parent_uuid (its footer's unique id, as vhd-tool writes a delta's),
+ * named name (the header's parent name, UTF-8; no locators: the reader
+ * places it); before the first read.  Its sent blocks (all sectors set)
+ * hide the parent's, the others read from it.  -ENAMETOOLONG for a name
+ * the header cannot hold, -EINVAL for a uuid that is not one.
+ */
+int xcp__vhd_out_parent(xcp__vhd_out *o, const char *parent_uuid,
+                        const char *name, char *err, size_t errlen);
+
 /* The block size of o (what xcp__vhd_out_mark counts in). */
 uint32_t xcp__vhd_out_block_size(const xcp__vhd_out *o);
 

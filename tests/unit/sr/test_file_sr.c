@@ -13,6 +13,7 @@
 #include <xcp/sys/sr.h>
 
 #include "qcow2.h"
+#include "../core/core.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -917,4 +918,95 @@ Test(file_vdi, attach_finishes_a_live_cow_cut_short)
     cr_assert_eq(ops->sr_attach(&sr, &e), 0, "%s", e.reason);
     cr_expect_eq(ino_of(path_of(a.location)), leaf);
     cr_expect_eq(access(live, F_OK), -1);
+}
+
+/* ---- vdi_changes: what may differ between two VDIs (delta exports) ---- */
+
+struct spans {
+    uint64_t off[16], len[16];
+    unsigned n;
+};
+
+static int span_cb(void *ctx, uint64_t off, uint64_t len)
+{
+    struct spans *s = ctx;
+
+    if (s->n < 16) {
+        s->off[s->n] = off;
+        s->len[s->n] = len;
+    }
+    s->n++;
+    return 0;
+}
+
+static struct spans changes(const char *loc, const char *base, bool related)
+{
+    struct spans s = {{0}, {0}, 0};
+    bool rel = !related;
+
+    cr_assert_eq(ops->vdi_changes(&sr, loc, base, 8 * MiB, &rel, span_cb,
+                                  &s, &e), 0, "%s", e.reason);
+    cr_assert_eq(rel, related);
+    return s;
+}
+
+/* Only what the images above the one both chains share set themselves:
+ * the writes between two snapshots, whole clusters, no data read; the
+ * leaf's own writes count too; unrelated disks share nothing. */
+Test(file_vdi, changes_are_what_the_images_above_the_shared_one_set)
+{
+    xcp_sr_vdi_info a = vdi_new(8 * MiB), other = vdi_new(8 * MiB);
+    xcp_sr_cow_result r1, r2;
+    struct spans s;
+
+    vdi_fill(a.location, 0, 2 * MiB, 0xaa);
+    cr_assert_eq(ops->vdi_snapshot(&sr, a.location, &r1, &e), 0, "%s",
+                 e.reason);
+    vdi_fill(a.location, 4 * MiB + 100, 4096, 0xbb);
+    vdi_fill(a.location, 6 * MiB, 2 * 65536, 0xcc);
+    cr_assert_eq(ops->vdi_snapshot(&sr, a.location, &r2, &e), 0, "%s",
+                 e.reason);
+    s = changes(r2.child.location, r1.child.location, true);
+    cr_assert_eq(s.n, 2);
+    cr_expect_eq(s.off[0], 4 * MiB);
+    cr_expect_eq(s.len[0], 65536);
+    cr_expect_eq(s.off[1], 6 * MiB);
+    cr_expect_eq(s.len[1], 2 * 65536);
+    /* the leaf, with a write of its own since S2, and zeros QEMU wrote
+       as a zero cluster (no data, yet it hides the data below) */
+    vdi_fill(a.location, 7 * MiB, 10, 0xdd);
+    {
+        const char *const argv[] = { "qemu-io", "-f", "qcow2", "-c",
+                                     "write -z 1M 64k",
+                                     path_of(a.location), NULL };
+        cr_assert_eq(run(argv), 0, "qemu-io write -z");
+    }
+    s = changes(a.location, r1.child.location, true);
+    cr_assert_eq(s.n, 4);
+    cr_expect_eq(s.off[0], MiB);
+    cr_expect_eq(s.len[0], 65536);
+    s = changes(r2.child.location, r2.child.location, true);
+    cr_expect_eq(s.n, 0);
+    changes(r2.child.location, other.location, false);
+}
+
+Test(ranges, merge_sorts_and_joins)
+{
+    xcp__ranges r = {0};
+
+    cr_assert_eq(xcp__ranges_add(&r, 100, 10), 0);
+    cr_assert_eq(xcp__ranges_add(&r, 110, 5), 0);    /* joins the last */
+    cr_assert_eq(xcp__ranges_add(&r, 0, 50), 0);
+    cr_assert_eq(xcp__ranges_add(&r, 40, 20), 0);    /* overlaps */
+    cr_assert_eq(xcp__ranges_add(&r, 60, 0), 0);     /* nothing */
+    cr_assert_eq(xcp__ranges_add(&r, 112, 1), 0);    /* inside */
+    xcp__ranges_merge(&r);
+    cr_assert_eq(r.n, 2);
+    cr_expect_eq(r.v[0].off, 0);
+    cr_expect_eq(r.v[0].len, 60);
+    cr_expect_eq(r.v[1].off, 100);
+    cr_expect_eq(r.v[1].len, 15);
+    cr_expect_eq(xcp__ranges_bytes(&r), 75);
+    xcp__ranges_dispose(&r);
+    cr_expect_eq(r.n, 0);
 }
