@@ -196,10 +196,8 @@ def t_bad_session(st):
         i["exportname"] = "/%s?session_id=%s" % (uuid, bad)
         p = nbd("nbdinfo", "--size", uri(i), ok=False)
         check(p.returncode != 0, "session %r is served" % bad)
-    # the server lists its exports to anyone (QEMU): no API session there
-    p = nbd("nbdinfo", "--list", "--json", uri(st.info(st.vdi)[0]))
-    check(st.s not in p.stdout and st.s.split(":")[1] not in p.stdout,
-          "the listing shows the API session")
+    # no listing of the exports: the names are capabilities
+    no_listing(st, uri(st.info(st.vdi)[0]))
     # a session that ended: its export is gone
     s2 = login(st.c)
     i2 = st.info(st.vdi, s2)[0]
@@ -209,6 +207,116 @@ def t_bad_session(st):
     check(p.returncode != 0, "an ended session's export is served")
     # the other session's export is still there
     nbd("nbdinfo", "--size", uri(st.info(st.vdi)[0]))
+
+
+def no_listing(st, u):
+    """nbdinfo --list shows no export (refused, or nothing): neither the
+    names handed out nor any session."""
+    name = st.info(st.vdi)[0]["exportname"]
+    p = nbd("nbdinfo", "--list", "--json", u, ok=False)
+    check(name not in p.stdout and st.s not in p.stdout and
+          st.s.split(":")[1] not in p.stdout, "the listing shows %r" % name)
+    if p.returncode == 0:
+        check(json.loads(p.stdout)["exports"] == [], p.stdout)
+
+
+# The fixed newstyle negotiation by hand (NetworkBlockDevice doc/proto.md)
+IHAVEOPT = 0x49484156454F5054
+REPLY_MAGIC = 0x3e889045565a9
+OPT_LIST, OPT_GO = 3, 7
+REP_ACK, REP_SERVER = 1, 2
+ERR_UNSUP, ERR_POLICY, ERR_UNKNOWN = (1 << 31) + 1, (1 << 31) + 2, \
+    (1 << 31) + 6
+
+
+def recv_all(sk, n):
+    b = b""
+    while len(b) < n:
+        got = sk.recv(n - len(b))
+        if not got:
+            raise EOFError("closed after %d of %d bytes" % (len(b), n))
+        b += got
+    return b
+
+
+def raw_client(port):
+    """A plain connection past the greeting (fixed newstyle, no zeroes)."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=60)
+    hello = recv_all(sk, 18)
+    check(hello[:16] == b"NBDMAGICIHAVEOPT", "greeting %r" % hello)
+    sk.sendall(struct.pack(">I", 3))
+    return sk
+
+
+def raw_option(sk, opt, data=b""):
+    """Send an option; its replies [(type, data)] up to the last one."""
+    sk.sendall(struct.pack(">QII", IHAVEOPT, opt, len(data)) + data)
+    replies = []
+    while True:
+        magic, ropt, rtype, rlen = struct.unpack(">QIII", recv_all(sk, 20))
+        check(magic == REPLY_MAGIC and ropt == opt, "reply %x" % magic)
+        replies.append((rtype, recv_all(sk, rlen)))
+        if rtype == REP_ACK or rtype & (1 << 31):
+            return replies
+
+
+def go(name):
+    n = name.encode()
+    return struct.pack(">I", len(n)) + n + struct.pack(">H", 0)
+
+
+def t_negotiation(st):
+    """The front end's answers, by hand (insecure_nbd): no listing, names
+    not handed out unknown, unknown options unsupported, a stalled client
+    dropped."""
+    name = st.info(st.vdi)[0]["exportname"]
+    sk = raw_client(st.port)
+    try:
+        r = raw_option(sk, OPT_LIST)
+        check(r == [(ERR_POLICY, b"")], "NBD_OPT_LIST answered %r" % r)
+        uuid = call(st.c, "VDI.get_uuid", st.s, st.vdi)
+        for bad in ("", uuid, "/" + uuid, name + "x",
+                    "/%s?session_id=%s" % (uuid, st.s)):
+            r = raw_option(sk, OPT_GO, go(bad))
+            check(r == [(ERR_UNKNOWN, b"")], "GO %r: %r" % (bad, r))
+        r = raw_option(sk, 99)
+        check(r == [(ERR_UNSUP, b"")], "option 99: %r" % r)
+        # the name handed out is served on the same connection
+        r = raw_option(sk, OPT_GO, go(name))
+        check(r[-1][0] == REP_ACK, "GO %r: %r" % (name, r))
+    finally:
+        sk.close()
+    # a client that says nothing is dropped (10 s), not kept forever
+    sk = raw_client(st.port)
+    try:
+        start = time.time()
+        sk.settimeout(60)
+        check(sk.recv(1) == b"", "a stalled client got bytes")
+        check(time.time() - start < 55, "a stalled client was kept")
+    except OSError as e:
+        check(False, "a stalled client was kept: %s" % e)
+    finally:
+        sk.close()
+
+
+def concurrent_copies(st, u, tag):
+    """Four nbdcopy at once, and one with four connections: each the
+    image's bytes."""
+    want = qemu_raw(st.image(st.vdi), os.path.join(st.tmp, "want.raw"))
+    outs = [os.path.join(st.tmp, "%s%d.raw" % (tag, k)) for k in range(5)]
+    procs = [subprocess.Popen(["nbdcopy", u, o], stderr=subprocess.PIPE)
+             for o in outs[:4]]
+    procs.append(subprocess.Popen(["nbdcopy", "--connections=4", u,
+                                   outs[4]], stderr=subprocess.PIPE))
+    for p, o in zip(procs, outs):
+        err = p.communicate(timeout=300)[1]
+        check(p.returncode == 0, "nbdcopy %s: %s" % (o, err))
+        with open(o, "rb") as f:
+            check(f.read() == want, "concurrent copy %s differs" % o)
+
+
+def t_concurrent(st):
+    concurrent_copies(st, uri(st.info(st.vdi)[0]), "plain")
 
 
 def blocks_of_map(text, nblocks):
@@ -248,6 +356,7 @@ def t_changed_blocks(st):
     got = blocks_of_map(p.stdout, 16 * MIB // BLOCK)
     check(got == want, "dirty bitmap %s != list_changed_blocks %s" %
           (got.hex(), want.hex()))
+    st.cbt = (b, dirty[0], want)   # read again over TLS (t_tls)
     changed = [k for k in range(16 * MIB // BLOCK)
                if want[k // 8] & (0x80 >> (k % 8))]
     check(changed == [16, 144, 145, 146, 147], "changed blocks %r" % changed)
@@ -325,6 +434,13 @@ def t_tls(st):
         check(f.read()[:len(st.data)] == st.data, "data over TLS")
     p = nbd("nbdinfo", "--size", uri(i), ok=False)
     check(p.returncode != 0, "plain NBD served where TLS is required")
+    no_listing(st, uri(i, certs))
+    concurrent_copies(st, uri(i, certs), "tls")
+    # the dirty bitmap context over TLS too
+    snap, ctx, want = st.cbt
+    p = nbd("nbdinfo", "--map=" + ctx, uri(st.info(snap)[0], certs))
+    check(blocks_of_map(p.stdout, len(want) * 8) == want,
+          "dirty bitmap over TLS: %r" % p.stdout)
     # a certificate that is not the host's is refused by the client
     other = os.path.join(st.tmp, "other")
     os.makedirs(other, exist_ok=True)
@@ -411,6 +527,8 @@ def main():
     try:
         for name, fn in (("records", t_records), ("read", t_read),
                          ("bad_session", t_bad_session),
+                         ("negotiation", t_negotiation),
+                         ("concurrent", t_concurrent),
                          ("changed_blocks", t_changed_blocks),
                          ("running_vm", t_running_vm), ("vhd", t_vhd),
                          ("tls", t_tls)):
