@@ -14,7 +14,7 @@ is our rate / qemu-nbd's (1.0: as fast as QEMU's own server).
 """
 
 import os
-import socket
+import signal
 import subprocess
 import sys
 import time
@@ -42,26 +42,19 @@ def copy_time(uri):
     return time.monotonic() - t0
 
 
-def wait_port(port):
-    for _ in range(500):
-        try:
-            socket.create_connection(("127.0.0.1", port), 1).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError("qemu-nbd did not listen on %d" % port)
-
-
-def qemu_nbd(image, port, tls_dir):
+def qemu_nbd(image, port, tls_dir, pidfile):
+    """qemu-nbd serving image read-only on port, listening when this
+    returns (--fork); its pid."""
     argv = ["qemu-nbd", "-r", "-f", "qcow2", "--shared=8", "-b", "127.0.0.1",
-            "-p", str(port), "-x", "peer", "--persistent"]
+            "-p", str(port), "-x", "peer", "--persistent", "--fork",
+            "--pid-file", pidfile]
     if tls_dir:
         argv[1:1] = ["--object", "tls-creds-x509,id=tls0,dir=%s,"
                      "endpoint=server,verify-peer=off,sanity-check=off"
                      % tls_dir, "--tls-creds", "tls0"]
-    p = subprocess.Popen(argv + [image])
-    wait_port(port)
-    return p
+    subprocess.run(argv + [image], check=True, timeout=60)
+    with open(pidfile) as f:
+        return int(f.read())
 
 
 def main():
@@ -94,7 +87,8 @@ def main():
             certs = tls if mode == "tls" else None
             ours_uri = t.uri(st.info(vdi)[0], certs)
             port = t.free_port()
-            peer = qemu_nbd(image, port, certs)
+            peer = qemu_nbd(image, port, certs,
+                            os.path.join(st.tmp, "qemu-nbd.pid"))
             peer_uri = "%s://127.0.0.1:%d/peer%s" % (
                 "nbds" if certs else "nbd", port,
                 "?tls-certificates=" + certs if certs else "")
@@ -104,8 +98,7 @@ def main():
                     a.append(copy_time(ours_uri))
                     b.append(copy_time(peer_uri))
             finally:
-                peer.terminate()
-                peer.wait()
+                os.kill(peer, signal.SIGTERM)
             ours, theirs = mib * MiB / median(a) / 1e6, \
                 mib * MiB / median(b) / 1e6
             print("%-6s %12.0f %12.0f %7.2f" % (mode, ours, theirs,
