@@ -410,7 +410,10 @@ static SSL_CTX *tls_context(const char *cert_pem, const char *key_pem)
 
     if (!ctx || !x || !k || SSL_CTX_use_certificate(ctx, x) != 1 ||
         SSL_CTX_use_PrivateKey(ctx, k) != 1 ||
-        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) {
+        SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+        /* Forward secrecy only, as the HTTPS listeners (TLS 1.3's
+         * suites all have it). */
+        SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20") != 1) {
         SSL_CTX_free(ctx);
         ctx = NULL;
         goto out;
