@@ -302,6 +302,28 @@ def t_stalled_client(st):
         sk.close()
 
 
+def t_connection_limit(st):
+    """64 clients at once at most: the next one is closed at once, and a
+    slot is free again when a client leaves."""
+    held = [raw_client(st.port) for _ in range(64)]
+    try:
+        sk = socket.create_connection(("127.0.0.1", st.port), timeout=30)
+        check(sk.recv(18) == b"", "a 65th client was served")
+        sk.close()
+        held.pop().close()
+        deadline = time.time() + 30
+        while True:
+            try:
+                raw_client(st.port).close()
+                break
+            except (AssertionError, EOFError, OSError):
+                check(time.time() < deadline, "no slot after one left")
+                time.sleep(0.1)
+    finally:
+        for sk in held:
+            sk.close()
+
+
 def concurrent_copies(st, u, tag):
     """Four nbdcopy at once, and one with four connections: each the
     image's bytes."""
@@ -532,6 +554,7 @@ def main():
                          ("bad_session", t_bad_session),
                          ("negotiation", t_negotiation),
                          ("stalled_client", t_stalled_client),
+                         ("connection_limit", t_connection_limit),
                          ("concurrent", t_concurrent),
                          ("changed_blocks", t_changed_blocks),
                          ("running_vm", t_running_vm), ("vhd", t_vhd),
