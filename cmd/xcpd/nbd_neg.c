@@ -223,6 +223,19 @@ static int skip(neg *g)
     return 0;
 }
 
+/* NBD_OPT_STARTTLS: the handshake, unless TLS is on already or the
+ * backend has seen options in the clear (their state would outlive the
+ * switch: refused, so the client starts again instead). */
+static int start_tls(neg *g)
+{
+    if (g->len || g->tls || g->backend)
+        return reply(g, ERR_INVALID);
+    if (reply(g, REP_ACK) < 0 || g->io->starttls(g->io->arg) < 0)
+        return -1;
+    g->tls = 1;
+    return 0;
+}
+
 /* One option, read already: 1 transmission, 0 go on, 2 the client
  * aborted, -1 failure. */
 static int option(neg *g, char *name)
@@ -236,16 +249,12 @@ static int option(neg *g, char *name)
             return -1; /* no way to say no but to hang up */
         if (g->opt != OPT_STARTTLS)
             return reply(g, ERR_TLS_REQD);
-        if (g->len)
-            return reply(g, ERR_INVALID);
-        if (reply(g, REP_ACK) < 0 || g->io->starttls(g->io->arg) < 0)
-            return -1;
-        g->tls = 1;
-        return 0;
     }
     switch (g->opt) {
     case OPT_STARTTLS:
-        return reply(g, g->tls ? ERR_INVALID : ERR_POLICY);
+        /* Optional under insecure_nbd: clients given a certificate (Xen
+         * Orchestra's) ask for it. */
+        return start_tls(g);
     case OPT_LIST:
         /* The names are capabilities: never listed. */
         return reply(g, ERR_POLICY);

@@ -38,12 +38,15 @@ typedef struct nbd_neg_io {
     /* Whether an export of that name (NUL-terminated) is handed out. */
     int (*known)(void *arg, const char *name);
     void *arg;
-    int tls_required;          /* 1: nbd purpose; 0: insecure_nbd */
+    int tls_required;          /* 1: nbd purpose; 0: insecure_nbd, TLS
+                                  optional */
 } nbd_neg_io;
 
 /*
  * The server's side of the fixed newstyle handshake, up to transmission:
- * our greeting, the client's options with STARTTLS done here, NBD_OPT_LIST
+ * our greeting, the client's options with STARTTLS done here (required
+ * when tls_required, else optional, before any option the backend sees),
+ * NBD_OPT_LIST
  * refused (NBD_REP_ERR_POLICY), every option that names an export checked
  * with known() (an unknown name is refused, NBD_REP_ERR_UNKNOWN, and never
  * reaches the backend), and the options that pass relayed to the backend

@@ -10,6 +10,8 @@ test_nbd.py PATH-TO-XCPD. Exit 0 when every test passed, 77 (skip) when
 libnbd-bin or qemu-storage-daemon is missing."""
 
 import base64
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -340,6 +342,69 @@ def concurrent_copies(st, u, tag):
             check(f.read() == want, "concurrent copy %s differs" % o)
 
 
+# Xen Orchestra's NBD client, from npm into the interop tests' cache. The
+# registry we can reach has xen-api 4.7.6 and async-map 0.1.4 only: the
+# NBD code uses neither's newer parts.
+XO_NBD = {"dependencies": {"@vates/nbd-client": "3.6.0"},
+          "overrides": {"@xen-orchestra/async-map": "0.1.4",
+                        "xen-api": "4.7.6"}}
+
+
+def xo_nbd_modules():
+    """The directory holding @vates/nbd-client (installed on first use),
+    or None with why printed when node or npm cannot provide it."""
+    root = os.environ.get("XCP_INTEROP_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or
+        os.path.join(os.environ.get("HOME", "/tmp"), ".cache"),
+        "libxcp-interop")
+    d = os.path.join(root, "nbd-client")
+    if not (shutil.which("node") and shutil.which("npm")):
+        print("SKIP xo: node or npm missing")
+        return None
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pkg = os.path.join(d, "node_modules", "@vates", "nbd-client")
+        if not os.path.isdir(pkg):
+            with open(os.path.join(d, "package.json"), "w") as f:
+                json.dump(XO_NBD, f)
+            p = subprocess.run(["npm", "install", "--no-audit", "--no-fund"],
+                               cwd=d, capture_output=True, text=True,
+                               timeout=600)
+            if p.returncode != 0 or not os.path.isdir(pkg):
+                print("SKIP xo: npm install failed: %s" % p.stderr[-500:])
+                return None
+    return d
+
+
+def xo_reads(st, infos, tls):
+    """@vates/nbd-client reads the VDI whole, one connection and four."""
+    modules = xo_nbd_modules()
+    if modules is None:
+        return
+    want = qemu_raw(st.image(st.vdi), os.path.join(st.tmp, "xo.raw"))
+    # the sim's addresses are not this machine's: the server listens here
+    recs = [dict(i, port=int(i["port"]), address="127.0.0.1") for i in infos]
+    if not tls:
+        for r in recs:
+            del r["cert"]
+    p = subprocess.run(["node", os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "nbd_xo.mjs"), modules, json.dumps(recs)],
+        capture_output=True, text=True, timeout=180)
+    check(p.returncode == 0, "XO's NBD client: %s" % p.stderr[-1000:])
+    got = json.loads(p.stdout)
+    w = {"size": len(want), "sha256": hashlib.sha256(want).hexdigest()}
+    check(got == {"single": w, "multi": w}, "XO read %r, want %r" % (got, w))
+
+
+def t_xo_client(st):
+    """XO's client on an insecure_nbd network: plain, and with the
+    certificate it is given (TLS is optional there, XO asks for it)."""
+    infos = st.info(st.vdi)
+    xo_reads(st, infos, False)
+    xo_reads(st, infos, True)
+
+
 def t_concurrent(st):
     concurrent_copies(st, uri(st.info(st.vdi)[0]), "plain")
 
@@ -461,6 +526,7 @@ def t_tls(st):
     check(p.returncode != 0, "plain NBD served where TLS is required")
     no_listing(st, uri(i, certs))
     concurrent_copies(st, uri(i, certs), "tls")
+    xo_reads(st, st.info(st.vdi), True)
     # the dirty bitmap context over TLS too
     snap, ctx, want = st.cbt
     p = nbd("nbdinfo", "--map=" + ctx, uri(st.info(snap)[0], certs))
@@ -556,6 +622,7 @@ def main():
                          ("stalled_client", t_stalled_client),
                          ("connection_limit", t_connection_limit),
                          ("concurrent", t_concurrent),
+                         ("xo_client", t_xo_client),
                          ("changed_blocks", t_changed_blocks),
                          ("running_vm", t_running_vm), ("vhd", t_vhd),
                          ("tls", t_tls)):

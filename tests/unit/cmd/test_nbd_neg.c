@@ -216,16 +216,27 @@ Test(nbd_neg, export_name_before_tls_hangs_up)
     cr_assert_not(s.opened);
 }
 
-Test(nbd_neg, starttls_under_insecure_nbd_is_policy)
+Test(nbd_neg, starttls_optional_under_insecure_nbd_not_after_backend)
 {
-    static script s;
+    static script s, late;
 
     hello(&s);
     option(&s.cin, 5, NULL, 0);
     option(&s.cin, 2, NULL, 0);
     cr_assert_eq(run(&s, 0), 0);
-    expect(&s, 5, ERR(2));
-    cr_assert_not(s.tls);
+    expect(&s, 5, 1);
+    cr_assert(s.tls);
+    /* After an option QEMU saw in the clear: too late. */
+    hello(&late);
+    option(&late.cin, 8, NULL, 0);
+    option(&late.cin, 5, NULL, 0);
+    option(&late.cin, 2, NULL, 0);
+    put(&late.bin, "NBDMAGICIHAVEOPT\0\3", 18);
+    reply(&late.bin, 8, 1, NULL, 0);
+    cr_assert_eq(run(&late, 0), 0);
+    expect(&late, 8, 1);
+    expect(&late, 5, ERR(3));
+    cr_assert_not(late.tls);
 }
 
 Test(nbd_neg, unknown_and_malformed_names_never_reach_the_backend)
