@@ -392,8 +392,16 @@ static void *accept_main(void *arg)
         if (!(p[0].revents & POLLIN))
             continue;
         fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd >= 0)
+        if (fd >= 0) {
             take(f, fd);
+        } else if (errno != EAGAIN && errno != EINTR &&
+                   errno != ECONNABORTED) {
+            /* Out of descriptors or memory: the client waits in the
+             * backlog rather than the loop spinning. */
+            struct timespec ts = {0, 100 * 1000 * 1000};
+
+            nanosleep(&ts, NULL);
+        }
     }
     return NULL;
 }
