@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """xcpd's NBD server (--nbd-listen) against the sim driver, read by libnbd's
-nbdinfo and nbdcopy: VDI.get_nbd_info's records (none until a network has
-an NBD purpose), a VDI's data as qemu-img reads the same image, a bad or
-ended session refused, a running VM's disk, the changed blocks between two
-snapshots as a qemu:dirty-bitmap context equal to VDI.list_changed_blocks,
-TLS with the certificate from get_nbd_info (plain refused then), and no
+nbdinfo and nbdcopy and by Xen Orchestra's @vates/nbd-client:
+VDI.get_nbd_info's records (none until a network has an NBD purpose), a
+VDI's data as qemu-img reads the same image, a bad or ended session
+refused, no listing of the exports, the front end's negotiation by hand,
+its bounds (a stalled client dropped, 64 clients at once), concurrent
+readers, a running VM's disk, the changed blocks between two snapshots as
+a qemu:dirty-bitmap context equal to VDI.list_changed_blocks, TLS with the
+certificate from get_nbd_info (plain refused then), and no
 qemu-storage-daemon left after SIGTERM or kill -9 of xcpd. Usage:
 test_nbd.py PATH-TO-XCPD. Exit 0 when every test passed, 77 (skip) when
 libnbd-bin or qemu-storage-daemon is missing."""
