@@ -28,7 +28,8 @@ typedef struct script {
 static void put(buf *b, const void *p, size_t n)
 {
     cr_assert_leq(b->len + n, sizeof(b->b));
-    memcpy(b->b + b->len, p, n);
+    if (n)
+        memcpy(b->b + b->len, p, n);
     b->len += n;
 }
 
