@@ -103,7 +103,6 @@ def main():
                 mib * MiB / median(b) / 1e6
             print("%-6s %12.0f %12.0f %7.2f" % (mode, ours, theirs,
                                                 ours / theirs))
-        st.purpose(False, "nbd")
     finally:
         st.close()
 
