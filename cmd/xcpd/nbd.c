@@ -1,15 +1,16 @@
 /*
  * xcpd: the NBD server behind VDI.get_nbd_info (--nbd-listen). QEMU's
- * qemu-storage-daemon serves the exports (qcow2 chains, TLS, the images'
- * persistent dirty bitmaps as qemu:dirty-bitmap:<name> contexts); xcpd
- * starts it, drives it over QMP (a unix socket in the state directory)
- * and stops it. An export is named as XAPI's clients expect,
- * "/<VDI uuid>?session_id=<token>", added when get_nbd_info names it and
- * withdrawn when the session ends, so a name with any other session is
- * unknown to the server and refused. The token is a random reference
- * that stands for the session on NBD alone: QEMU answers NBD_OPT_LIST
- * with every export's name, which must not hand out the API session
- * itself. See docs/design-nbd.md.
+ * qemu-storage-daemon serves the exports (qcow2 chains, the images'
+ * persistent dirty bitmaps as qemu:dirty-bitmap:<name> contexts) on a
+ * unix socket of the state directory; xcpd starts it, drives it over QMP
+ * (another unix socket there) and stops it. Clients reach it only through
+ * xcpd's front end on the NBD port (nbd_front.c: TLS, the name checked
+ * against the exports listed here, no listing). An export is named as
+ * XAPI's clients expect, "/<VDI uuid>?session_id=<token>", added when
+ * get_nbd_info names it and withdrawn when the session ends, so a name
+ * with any other session is unknown and refused. The token is a random
+ * reference that stands for the session on NBD alone. See
+ * docs/design-nbd.md.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -62,9 +63,11 @@ struct xcpd_nbd {
     int qmp;                 /* the QMP connection, -1 when gone */
     char *rbuf;              /* bytes read past the last reply line */
     size_t rlen;
-    char dir[PATH_MAX / 2];  /* <state>/nbd: QMP socket, TLS files */
+    char dir[PATH_MAX / 2];  /* <state>/nbd: the QMP and NBD sockets */
     char host[INET6_ADDRSTRLEN + 1], port[8];
-    int serving;             /* -1 no NBD server yet, else its tls flag */
+    int serving;             /* QEMU's NBD server is listening */
+    int tls;                 /* clients must do TLS (the nbd purpose) */
+    xcpd_nbd_front *front;
     unsigned next_node;
     struct nbd_export *exports;
     struct nbd_token *tokens;
@@ -176,39 +179,6 @@ out:
 
 /* ---- the daemon process ----------------------------------------------- */
 
-static int write_file(const char *dir, const char *name, const char *text)
-{
-    char path[PATH_MAX];
-    int fd, rc;
-
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    unlink(path);
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    rc = xcmd_write_all(fd, text, strlen(text), QMP_TIMEOUT_MS);
-    close(fd);
-    return rc;
-}
-
-/* The TLS directory QEMU reads: the host's certificate as its own CA
- * (self-signed; no client certificates are asked for). QEMU's sanity
- * check wants a CA certificate there, which a host certificate is not. */
-static int write_tls(xcpd_nbd *n, const char *key_pem)
-{
-    char tls[PATH_MAX];
-
-    snprintf(tls, sizeof(tls), "%s/tls", n->dir);
-    if ((mkdir(tls, 0700) < 0 && errno != EEXIST) ||
-        write_file(tls, "ca-cert.pem", n->cert_pem) < 0 ||
-        write_file(tls, "server-cert.pem", n->cert_pem) < 0 ||
-        write_file(tls, "server-key.pem", key_pem) < 0) {
-        xcpd_log(LOG_ERR, "nbd: cannot write %s: %s", tls, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 /* The first DNS name of the certificate that is not a wildcard (the last
  * one if all are), else its CN: what XAPI puts in the records' subject. */
 static void cert_subject(const char *pem, char *out, size_t outlen)
@@ -265,9 +235,9 @@ static int connect_qmp(const char *path)
  */
 static int spawn(xcpd_nbd *n)
 {
-    char sock[PATH_MAX], chardev[PATH_MAX + 64], tls[PATH_MAX + 128];
+    char sock[PATH_MAX], chardev[PATH_MAX + 64];
     char *argv[] = {QSD, "--chardev", chardev, "--monitor", "chardev=qmp",
-                    "--object", tls, NULL};
+                    NULL};
     struct timespec ts = {0, 20 * 1000 * 1000};
     char *greeting, why[256];
     pid_t parent = getpid();
@@ -276,9 +246,6 @@ static int spawn(xcpd_nbd *n)
     snprintf(sock, sizeof(sock), "%s/qmp.sock", n->dir);
     snprintf(chardev, sizeof(chardev),
              "socket,id=qmp,path=%s,server=on,wait=off", sock);
-    snprintf(tls, sizeof(tls),
-             "tls-creds-x509,id=tls0,dir=%s/tls,endpoint=server,"
-             "verify-peer=off,sanity-check=off", n->dir);
     unlink(sock);
     n->pid = fork();
     if (n->pid < 0)
@@ -403,39 +370,38 @@ static void forget_token(xcpd_nbd *n, const char *session)
     }
 }
 
-/* The NBD server in the mode wanted (TLS or not): started, or stopped
- * and started again (dropping the exports) when the networks' purposes
- * changed from nbd to insecure_nbd or back. */
-static int serve(xcpd_nbd *n, int tls, char *why, size_t whylen)
+/* QEMU's NBD server listening on <dir>/nbd.sock (plain: TLS is the
+ * front end's), the daemon started first if it is not running. */
+static int serve(xcpd_nbd *n, char *why, size_t whylen)
 {
+    char path[PATH_MAX];
     json_t *args;
 
     if (n->qmp < 0) {
         /* First use, or the daemon died: begin again. */
         reap(n);
         forget_exports(n);
-        n->serving = -1;
+        n->serving = 0;
         if (spawn(n) < 0) {
             reap(n);
             snprintf(why, whylen, "%s did not start", QSD);
             return -1;
         }
     }
-    if (n->serving == tls)
+    if (n->serving)
         return 0;
-    if (n->serving >= 0) {
-        if (qmp(n, "nbd-server-stop", NULL, NULL, why, whylen) < 0)
-            return -1;
-        forget_exports(n);
-        n->serving = -1;
-    }
-    args = json_pack("{s:{s:s,s:{s:s,s:s}}}", "addr", "type", "inet",
-                     "data", "host", n->host, "port", n->port);
-    if (args && tls)
-        json_object_set_new(args, "tls-creds", json_string("tls0"));
+    snprintf(path, sizeof(path), "%s/nbd.sock", n->dir);
+    unlink(path);
+    args = json_pack("{s:{s:s,s:{s:s}}}", "addr", "type", "unix", "data",
+                     "path", path);
     if (qmp(n, "nbd-server-start", args, NULL, why, whylen) < 0)
         return -1;
-    n->serving = tls;
+    /* The directory is 0700 already; the socket is ours alone too. */
+    if (chmod(path, 0600) < 0) {
+        snprintf(why, whylen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    n->serving = 1;
     return 0;
 }
 
@@ -481,6 +447,40 @@ static int drop_node(xcpd_nbd *n, const char *node)
                NULL, why, sizeof(why));
 }
 
+/* An export goes, its clients cut off ("hard"), then its node, and e. */
+static void withdraw(xcpd_nbd *n, struct nbd_export *e)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    char why[256];
+    int i;
+
+    if (qmp(n, "block-export-del",
+            json_pack("{s:s,s:s}", "id", e->node, "mode", "hard"), NULL, why,
+            sizeof(why)) < 0)
+        xcpd_log(LOG_WARNING, "nbd: %s", why);
+    /* The export goes once its clients have; then its node. */
+    for (i = 0; i < 100 && drop_node(n, e->node) < 0 && n->qmp >= 0; i++)
+        nanosleep(&ts, NULL);
+    free(e->name);
+    free(e->session);
+    free(e);
+}
+
+/* Every export of the session (all when session is NULL) goes. */
+static void withdraw_all(xcpd_nbd *n, const char *session)
+{
+    struct nbd_export **pe = &n->exports, *e;
+
+    while ((e = *pe) != NULL) {
+        if (session && strcmp(e->session, session)) {
+            pe = &e->next;
+            continue;
+        }
+        *pe = e->next;
+        withdraw(n, e);
+    }
+}
+
 /*
  * The image opened read-only without taking its lock: a running VM's
  * disk is read as it is on disk (its writer keeps it), a snapshot's is
@@ -497,8 +497,14 @@ static int export_vdi(void *arg, const xcp_server_nbd_export *ex,
     int rc = -1, added = 0;
 
     pthread_mutex_lock(&n->mu);
-    if (serve(n, ex->tls, why, whylen) < 0)
+    if (serve(n, why, whylen) < 0)
         goto out;
+    /* The networks' purposes changed from nbd to insecure_nbd or back:
+     * names handed out for one mode are not served in the other. */
+    if (n->tls != ex->tls) {
+        withdraw_all(n, NULL);
+        n->tls = ex->tls;
+    }
     if (!(token = token_of(n, ex->session))) {
         snprintf(why, whylen, "no NBD token for the session");
         goto out;
@@ -541,38 +547,37 @@ out:
     return rc;
 }
 
-/* Every export of the session goes, its clients cut off ("hard"). */
 static void session_gone(void *arg, const char *session)
 {
     xcpd_nbd *n = arg;
-    struct nbd_export **pe = &n->exports, *e;
-    char why[256];
-    int i;
 
     pthread_mutex_lock(&n->mu);
-    while ((e = *pe) != NULL) {
-        if (strcmp(e->session, session)) {
-            pe = &e->next;
-            continue;
-        }
-        *pe = e->next;
-        if (qmp(n, "block-export-del",
-                json_pack("{s:s,s:s}", "id", e->node, "mode", "hard"), NULL,
-                why, sizeof(why)) < 0)
-            xcpd_log(LOG_WARNING, "nbd: %s", why);
-        /* The export goes once its clients have; then its node. */
-        for (i = 0; i < 100 && drop_node(n, e->node) < 0 && n->qmp >= 0;
-             i++) {
-            struct timespec ts = {0, 10 * 1000 * 1000};
-
-            nanosleep(&ts, NULL);
-        }
-        free(e->name);
-        free(e->session);
-        free(e);
-    }
+    withdraw_all(n, session);
     forget_token(n, session);
     pthread_mutex_unlock(&n->mu);
+}
+
+/* The front end's questions (nbd_front.c), from its threads. */
+static int front_known(void *arg, const char *name)
+{
+    xcpd_nbd *n = arg;
+    int rc;
+
+    pthread_mutex_lock(&n->mu);
+    rc = find(n, name) != NULL;
+    pthread_mutex_unlock(&n->mu);
+    return rc;
+}
+
+static int front_tls(void *arg)
+{
+    xcpd_nbd *n = arg;
+    int rc;
+
+    pthread_mutex_lock(&n->mu);
+    rc = n->tls;
+    pthread_mutex_unlock(&n->mu);
+    return rc;
 }
 
 /* ---- the public face ---------------------------------------------------- */
@@ -581,35 +586,39 @@ xcpd_nbd *xcpd_nbd_start(const char *state_dir, const char *listen,
                          const char *cert_pem, const char *key_pem)
 {
     xcpd_nbd *n = calloc(1, sizeof(*n));
+    xcpd_nbd_front_hooks hooks = {front_known, front_tls, n};
     const char *colon;
-    char why[256];
+    char why[256], sock[PATH_MAX];
 
     if (!n)
         return NULL;
     pthread_mutex_init(&n->mu, NULL);
     n->pid = -1;
     n->qmp = -1;
-    n->serving = -1;
+    n->tls = 1; /* until an export wants it plain */
     colon = strrchr(listen, ':');
     snprintf(n->host, sizeof(n->host), "%.*s", (int)(colon - listen)
              - (listen[0] == '[' ? 2 : 0), listen + (listen[0] == '['));
     snprintf(n->port, sizeof(n->port), "%s", colon + 1);
     snprintf(n->dir, sizeof(n->dir), "%s/nbd", state_dir);
+    snprintf(sock, sizeof(sock), "%s/nbd.sock", n->dir);
     n->cert_pem = strdup(cert_pem);
     if (!n->cert_pem || (mkdir(n->dir, 0700) < 0 && errno != EEXIST) ||
-        write_tls(n, key_pem) < 0 || spawn(n) < 0) {
+        spawn(n) < 0 || serve(n, why, sizeof(why)) < 0) {
         xcpd_nbd_stop(n);
         return NULL;
     }
-    /* Listen now (with TLS until an export wants it plain), so that a
-     * busy port fails the start as the other listeners do. */
-    if (serve(n, 1, why, sizeof(why)) < 0) {
+    /* Listen now, so that a busy port fails the start as the other
+     * listeners do. */
+    n->front = xcpd_nbd_front_start(n->host, n->port, cert_pem, key_pem,
+                                    sock, &hooks, why, sizeof(why));
+    if (!n->front) {
         xcpd_log(LOG_ERR, "nbd: cannot listen on %s: %s", listen, why);
         xcpd_nbd_stop(n);
         return NULL;
     }
     cert_subject(cert_pem, n->subject, sizeof(n->subject));
-    xcpd_log(LOG_INFO, "nbd: %s serves VDIs on %s", QSD, listen);
+    xcpd_log(LOG_INFO, "nbd: serving VDIs on %s (%s behind)", listen, QSD);
     return n;
 }
 
@@ -630,11 +639,14 @@ void xcpd_nbd_stop(xcpd_nbd *n)
 
     if (!n)
         return;
+    xcpd_nbd_front_stop(n->front);
     reap(n);
     forget_exports(n);
     while (n->tokens)
         forget_token(n, n->tokens->session);
     snprintf(sock, sizeof(sock), "%s/qmp.sock", n->dir);
+    unlink(sock);
+    snprintf(sock, sizeof(sock), "%s/nbd.sock", n->dir);
     unlink(sock);
     free(n->rbuf);
     free(n->cert_pem);

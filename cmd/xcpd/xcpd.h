@@ -165,7 +165,8 @@ int xcpd_tls_material(const char *state_dir, const char *cert_file,
 
 /* ---- NBD (nbd.c) ---------------------------------------------------------- */
 
-/* The NBD server behind VDI.get_nbd_info: a qemu-storage-daemon. */
+/* The NBD server behind VDI.get_nbd_info: our front end (nbd_front.c)
+ * before a qemu-storage-daemon. */
 typedef struct xcpd_nbd xcpd_nbd;
 
 /*
@@ -180,5 +181,35 @@ xcpd_nbd *xcpd_nbd_start(const char *state_dir, const char *listen,
 void xcpd_nbd_hook(xcpd_nbd *n, xcp_server_nbd *out);
 /* Stop the server (its clients are cut off) and free n. NULL is fine. */
 void xcpd_nbd_stop(xcpd_nbd *n);
+
+/* ---- the NBD front end (nbd_front.c) ------------------------------------ */
+
+/* xcpd's NBD listener: negotiation and TLS here, then QEMU's NBD server. */
+typedef struct xcpd_nbd_front xcpd_nbd_front;
+
+/* What the front end asks of its owner; called from its threads. */
+typedef struct xcpd_nbd_front_hooks {
+    /* Whether an export of that name is handed out now. */
+    int (*known)(void *arg, const char *name);
+    /* Whether a new client must do TLS first (the nbd purpose). */
+    int (*tls_required)(void *arg);
+    void *arg;
+} xcpd_nbd_front_hooks;
+
+/*
+ * Listen on host:port (numeric; host "" for any) and serve NBD clients:
+ * TLS with cert_pem and key_pem, the names checked with the hooks, each
+ * accepted connection then handed to the NBD server on the unix socket
+ * backend. NULL with why said in why.
+ */
+xcpd_nbd_front *xcpd_nbd_front_start(const char *host, const char *port,
+                                     const char *cert_pem,
+                                     const char *key_pem,
+                                     const char *backend,
+                                     const xcpd_nbd_front_hooks *hooks,
+                                     char *why, size_t whylen);
+/* Stop listening, cut every client off, wait for them and free f. NULL
+ * is fine. */
+void xcpd_nbd_front_stop(xcpd_nbd_front *f);
 
 #endif

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
 """xcpd's NBD server (--nbd-listen) against the sim driver, read by libnbd's
-nbdinfo and nbdcopy: VDI.get_nbd_info's records (none until a network has
-an NBD purpose), a VDI's data as qemu-img reads the same image, a bad or
-ended session refused, a running VM's disk, the changed blocks between two
-snapshots as a qemu:dirty-bitmap context equal to VDI.list_changed_blocks,
-TLS with the certificate from get_nbd_info (plain refused then), and no
+nbdinfo and nbdcopy and by Xen Orchestra's @vates/nbd-client:
+VDI.get_nbd_info's records (none until a network has an NBD purpose), a
+VDI's data as qemu-img reads the same image, a bad or ended session
+refused, no listing of the exports, the front end's negotiation by hand,
+its bounds (a stalled client dropped, 64 clients at once), concurrent
+readers, a running VM's disk, the changed blocks between two snapshots as
+a qemu:dirty-bitmap context equal to VDI.list_changed_blocks, TLS with the
+certificate from get_nbd_info (plain refused then), and no
 qemu-storage-daemon left after SIGTERM or kill -9 of xcpd. Usage:
 test_nbd.py PATH-TO-XCPD. Exit 0 when every test passed, 77 (skip) when
 libnbd-bin or qemu-storage-daemon is missing."""
 
 import base64
+import fcntl
+import hashlib
 import json
 import os
 import re
@@ -196,10 +201,8 @@ def t_bad_session(st):
         i["exportname"] = "/%s?session_id=%s" % (uuid, bad)
         p = nbd("nbdinfo", "--size", uri(i), ok=False)
         check(p.returncode != 0, "session %r is served" % bad)
-    # the server lists its exports to anyone (QEMU): no API session there
-    p = nbd("nbdinfo", "--list", "--json", uri(st.info(st.vdi)[0]))
-    check(st.s not in p.stdout and st.s.split(":")[1] not in p.stdout,
-          "the listing shows the API session")
+    # no listing of the exports: the names are capabilities
+    no_listing(st, uri(st.info(st.vdi)[0]))
     # a session that ended: its export is gone
     s2 = login(st.c)
     i2 = st.info(st.vdi, s2)[0]
@@ -209,6 +212,204 @@ def t_bad_session(st):
     check(p.returncode != 0, "an ended session's export is served")
     # the other session's export is still there
     nbd("nbdinfo", "--size", uri(st.info(st.vdi)[0]))
+
+
+def no_listing(st, u):
+    """nbdinfo --list shows no export (refused, or nothing): neither the
+    names handed out nor any session."""
+    name = st.info(st.vdi)[0]["exportname"]
+    p = nbd("nbdinfo", "--list", "--json", u, ok=False)
+    check(name not in p.stdout and st.s not in p.stdout and
+          st.s.split(":")[1] not in p.stdout, "the listing shows %r" % name)
+    if p.returncode == 0:
+        check(json.loads(p.stdout)["exports"] == [], p.stdout)
+
+
+# The fixed newstyle negotiation by hand (NetworkBlockDevice doc/proto.md)
+IHAVEOPT = 0x49484156454F5054
+REPLY_MAGIC = 0x3e889045565a9
+OPT_LIST, OPT_GO = 3, 7
+REP_ACK, REP_SERVER = 1, 2
+ERR_UNSUP, ERR_POLICY, ERR_UNKNOWN = (1 << 31) + 1, (1 << 31) + 2, \
+    (1 << 31) + 6
+
+
+def recv_all(sk, n):
+    b = b""
+    while len(b) < n:
+        got = sk.recv(n - len(b))
+        if not got:
+            raise EOFError("closed after %d of %d bytes" % (len(b), n))
+        b += got
+    return b
+
+
+def raw_client(port):
+    """A plain connection past the greeting (fixed newstyle, no zeroes)."""
+    sk = socket.create_connection(("127.0.0.1", port), timeout=60)
+    hello = recv_all(sk, 18)
+    check(hello[:16] == b"NBDMAGICIHAVEOPT", "greeting %r" % hello)
+    sk.sendall(struct.pack(">I", 3))
+    return sk
+
+
+def raw_option(sk, opt, data=b""):
+    """Send an option; its replies [(type, data)] up to the last one."""
+    sk.sendall(struct.pack(">QII", IHAVEOPT, opt, len(data)) + data)
+    replies = []
+    while True:
+        magic, ropt, rtype, rlen = struct.unpack(">QIII", recv_all(sk, 20))
+        check(magic == REPLY_MAGIC and ropt == opt, "reply %x" % magic)
+        replies.append((rtype, recv_all(sk, rlen)))
+        if rtype == REP_ACK or rtype & (1 << 31):
+            return replies
+
+
+def go(name):
+    n = name.encode()
+    return struct.pack(">I", len(n)) + n + struct.pack(">H", 0)
+
+
+def t_negotiation(st):
+    """The front end's answers, by hand (insecure_nbd): no listing, names
+    not handed out unknown, unknown options unsupported."""
+    name = st.info(st.vdi)[0]["exportname"]
+    sk = raw_client(st.port)
+    try:
+        r = raw_option(sk, OPT_LIST)
+        check(r == [(ERR_POLICY, b"")], "NBD_OPT_LIST answered %r" % r)
+        uuid = call(st.c, "VDI.get_uuid", st.s, st.vdi)
+        for bad in ("", uuid, "/" + uuid, name + "x",
+                    "/%s?session_id=%s" % (uuid, st.s)):
+            r = raw_option(sk, OPT_GO, go(bad))
+            check(r == [(ERR_UNKNOWN, b"")], "GO %r: %r" % (bad, r))
+        r = raw_option(sk, 99)
+        check(r == [(ERR_UNSUP, b"")], "option 99: %r" % r)
+        # the name handed out is served on the same connection
+        r = raw_option(sk, OPT_GO, go(name))
+        check(r[-1][0] == REP_ACK, "GO %r: %r" % (name, r))
+    finally:
+        sk.close()
+
+
+def t_stalled_client(st):
+    """A client that says nothing after the greeting is dropped (10 s),
+    not kept forever."""
+    sk = raw_client(st.port)
+    try:
+        start = time.time()
+        sk.settimeout(60)
+        check(sk.recv(1) == b"", "a stalled client got bytes")
+        check(time.time() - start < 55, "a stalled client was kept")
+    except OSError as e:
+        check(False, "a stalled client was kept: %s" % e)
+    finally:
+        sk.close()
+
+
+def t_connection_limit(st):
+    """64 clients at once at most: the next one is closed at once, and a
+    slot is free again when a client leaves."""
+    held = [raw_client(st.port) for _ in range(64)]
+    try:
+        sk = socket.create_connection(("127.0.0.1", st.port), timeout=30)
+        check(sk.recv(18) == b"", "a 65th client was served")
+        sk.close()
+        held.pop().close()
+        deadline = time.time() + 30
+        while True:
+            try:
+                raw_client(st.port).close()
+                break
+            except (AssertionError, EOFError, OSError):
+                check(time.time() < deadline, "no slot after one left")
+                time.sleep(0.1)
+    finally:
+        for sk in held:
+            sk.close()
+
+
+def concurrent_copies(st, u, tag):
+    """Four nbdcopy at once, and one with four connections: each the
+    image's bytes."""
+    want = qemu_raw(st.image(st.vdi), os.path.join(st.tmp, "want.raw"))
+    outs = [os.path.join(st.tmp, "%s%d.raw" % (tag, k)) for k in range(5)]
+    procs = [subprocess.Popen(["nbdcopy", u, o], stderr=subprocess.PIPE)
+             for o in outs[:4]]
+    procs.append(subprocess.Popen(["nbdcopy", "--connections=4", u,
+                                   outs[4]], stderr=subprocess.PIPE))
+    for p, o in zip(procs, outs):
+        err = p.communicate(timeout=300)[1]
+        check(p.returncode == 0, "nbdcopy %s: %s" % (o, err))
+        with open(o, "rb") as f:
+            check(f.read() == want, "concurrent copy %s differs" % o)
+
+
+# Xen Orchestra's NBD client, from npm into the interop tests' cache. The
+# registry we can reach has xen-api 4.7.6 and async-map 0.1.4 only: the
+# NBD code uses neither's newer parts.
+XO_NBD = {"dependencies": {"@vates/nbd-client": "3.6.0"},
+          "overrides": {"@xen-orchestra/async-map": "0.1.4",
+                        "xen-api": "4.7.6"}}
+
+
+def xo_nbd_modules():
+    """The directory holding @vates/nbd-client (installed on first use),
+    or None with why printed when node or npm cannot provide it."""
+    root = os.environ.get("XCP_INTEROP_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or
+        os.path.join(os.environ.get("HOME", "/tmp"), ".cache"),
+        "libxcp-interop")
+    d = os.path.join(root, "nbd-client")
+    if not (shutil.which("node") and shutil.which("npm")):
+        print("SKIP xo: node or npm missing")
+        return None
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pkg = os.path.join(d, "node_modules", "@vates", "nbd-client")
+        if not os.path.isdir(pkg):
+            with open(os.path.join(d, "package.json"), "w") as f:
+                json.dump(XO_NBD, f)
+            p = subprocess.run(["npm", "install", "--no-audit", "--no-fund"],
+                               cwd=d, capture_output=True, text=True,
+                               timeout=600)
+            if p.returncode != 0 or not os.path.isdir(pkg):
+                print("SKIP xo: npm install failed: %s" % p.stderr[-500:])
+                return None
+    return d
+
+
+def xo_reads(st, infos, tls):
+    """@vates/nbd-client reads the VDI whole, one connection and four."""
+    modules = xo_nbd_modules()
+    if modules is None:
+        return
+    want = qemu_raw(st.image(st.vdi), os.path.join(st.tmp, "xo.raw"))
+    # the sim's addresses are not this machine's: the server listens here
+    recs = [dict(i, port=int(i["port"]), address="127.0.0.1") for i in infos]
+    if not tls:
+        for r in recs:
+            del r["cert"]
+    p = subprocess.run(["node", os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "nbd_xo.mjs"), modules, json.dumps(recs)],
+        capture_output=True, text=True, timeout=180)
+    check(p.returncode == 0, "XO's NBD client: %s" % p.stderr[-1000:])
+    got = json.loads(p.stdout)
+    w = {"size": len(want), "sha256": hashlib.sha256(want).hexdigest()}
+    check(got == {"single": w, "multi": w}, "XO read %r, want %r" % (got, w))
+
+
+def t_xo_client(st):
+    """XO's client on an insecure_nbd network: plain, and with the
+    certificate it is given (TLS is optional there, XO asks for it)."""
+    infos = st.info(st.vdi)
+    xo_reads(st, infos, False)
+    xo_reads(st, infos, True)
+
+
+def t_concurrent(st):
+    concurrent_copies(st, uri(st.info(st.vdi)[0]), "plain")
 
 
 def blocks_of_map(text, nblocks):
@@ -248,6 +449,7 @@ def t_changed_blocks(st):
     got = blocks_of_map(p.stdout, 16 * MIB // BLOCK)
     check(got == want, "dirty bitmap %s != list_changed_blocks %s" %
           (got.hex(), want.hex()))
+    st.cbt = (b, dirty[0], want)   # read again over TLS (t_tls)
     changed = [k for k in range(16 * MIB // BLOCK)
                if want[k // 8] & (0x80 >> (k % 8))]
     check(changed == [16, 144, 145, 146, 147], "changed blocks %r" % changed)
@@ -325,6 +527,14 @@ def t_tls(st):
         check(f.read()[:len(st.data)] == st.data, "data over TLS")
     p = nbd("nbdinfo", "--size", uri(i), ok=False)
     check(p.returncode != 0, "plain NBD served where TLS is required")
+    no_listing(st, uri(i, certs))
+    concurrent_copies(st, uri(i, certs), "tls")
+    xo_reads(st, st.info(st.vdi), True)
+    # the dirty bitmap context over TLS too
+    snap, ctx, want = st.cbt
+    p = nbd("nbdinfo", "--map=" + ctx, uri(st.info(snap)[0], certs))
+    check(blocks_of_map(p.stdout, len(want) * 8) == want,
+          "dirty bitmap over TLS: %r" % p.stdout)
     # a certificate that is not the host's is refused by the client
     other = os.path.join(st.tmp, "other")
     os.makedirs(other, exist_ok=True)
@@ -411,6 +621,11 @@ def main():
     try:
         for name, fn in (("records", t_records), ("read", t_read),
                          ("bad_session", t_bad_session),
+                         ("negotiation", t_negotiation),
+                         ("stalled_client", t_stalled_client),
+                         ("connection_limit", t_connection_limit),
+                         ("concurrent", t_concurrent),
+                         ("xo_client", t_xo_client),
                          ("changed_blocks", t_changed_blocks),
                          ("running_vm", t_running_vm), ("vhd", t_vhd),
                          ("tls", t_tls)):
