@@ -31,6 +31,9 @@
  *                              of its disks per this much vCPU time
  *                              (sim_guest.c); 0 (the default): it writes
  *                              only when asked (xcp__sim_guest_write)
+ *   XCP_SIM_STREAM_MS          how long a disk back end's leaf coalesce
+ *                              (disk_stream, as QEMU's block-stream job)
+ *                              runs; 0 (the default): done at once
  */
 struct xcp__sim_options {
     uint64_t host_memory;       /* bytes */
@@ -44,6 +47,10 @@ struct xcp__sim_options {
                                    AMD-V): only PV guests run */
     uint64_t guest_write_ns;    /* vCPU time per guest disk record, 0 =
                                    none (XCP_SIM_GUEST_WRITE_MS) */
+    uint64_t stream_ns;         /* how long a back end's disk_stream copy
+                                   runs (one started by any instance), 0 =
+                                   done at the first call
+                                   (XCP_SIM_STREAM_MS) */
 };
 
 int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err);

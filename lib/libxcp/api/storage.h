@@ -257,6 +257,22 @@ typedef struct xcp__live_writer {
     bool failed;
     xcp_hv_error e;
 } xcp__live_writer;
+/*
+ * Before a change of running disk d by its back end (a snapshot, a
+ * resize, tracking switched on): a leaf coalesce that back end runs on
+ * it for the SR collector (disk_stream; the disk takes no change
+ * meanwhile) is cancelled, as XAPI aborts its GC when an SR operation
+ * needs a disk, the collector's run following it stopped first (it
+ * plans the coalesce again later).  The engine lock and sr_lock held.
+ * 0, or the driver's negative code with err filled.
+ */
+int xcp__live_stream_stop(xcp__engine *e, const xcp__live_disk *d,
+                          xcp_hv_error *err);
+/* The XenAPI error of a failed driver call on a running disk:
+ * OPERATION_NOT_ALLOWED when the back end cannot (-ENOTSUP), else
+ * SR_BACKEND_FAILURE with the driver's reason (QEMU's error class and
+ * description on Xen); INTERNAL_ERROR only for no memory. */
+int xcp__live_fail(const xcp_hv_error *e);
 /* xcp_sr_cow_hooks.switch_to over an xcp__live_writer (ctx). */
 int xcp__live_switch_to(void *ctx, const char *path, const char *format,
                         char *reason, size_t len);

@@ -44,12 +44,24 @@ bool xcp__live_can_pause(xcp_hv *hv)
            xcp__hv_supports(hv, XCP_HV_OP_DISK_REOPEN);
 }
 
-/* A failed driver call on a live disk: OPERATION_NOT_ALLOWED when the
- * back end cannot, else INTERNAL_ERROR, with the driver's reason. */
+/* A failed driver call on a live disk: xcp__live_fail, logged. */
 static int live_err(const xcp_hv_error *e)
 {
     xcp__log(XCP__LOG_WARN, "live disk: %s", e->message);
-    return xcp__dev_hv_err(e);
+    return xcp__live_fail(e);
+}
+
+int xcp__live_fail(const xcp_hv_error *e)
+{
+    const char *why = e->message[0] ? e->message : "disk back end failure";
+
+    /* a back end that cannot (a format, a CD) and our own failures keep
+     * the devices' mapping; what the back end refused or failed at (QEMU's
+     * error class and reason in the message) is the storage's failure,
+     * as XAPI relays tapdisk's and sm's */
+    if (e->code == -ENOTSUP || e->code == -ENOMEM || e->code == 0)
+        return xcp__dev_hv_err(e);
+    return XCP__ERR_SR_BACKEND_FAILURE("", why, "");
 }
 
 int xcp__vdi_live_change(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
