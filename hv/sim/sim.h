@@ -99,6 +99,15 @@ int xcp__sim_guest_read(void *self, uint32_t domid, const char *vdev,
 int xcp__sim_guest_written(void *self, uint32_t domid, const char *vdev,
                            uint64_t *n, xcp_hv_error *err);
 
+/*
+ * When the back end of disk vdev of live domain domid last moved its
+ * writes onto a snapshot's overlay (disk_snapshot), in the guest's time:
+ * its vCPU 0's running time then, which stands still while the domain is
+ * paused (0: never). Disks moved at one instant of the guest share it.
+ */
+int xcp__sim_disk_switched(void *self, uint32_t domid, const char *vdev,
+                           uint64_t *vcpu_ns, xcp_hv_error *err);
+
 /* Parses "512MiB", "2G", "1073741824" into bytes; -EINVAL if malformed. */
 int xcp__sim_parse_size(const char *s, uint64_t *bytes);
 

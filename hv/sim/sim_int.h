@@ -65,6 +65,10 @@ struct disk {
     uint64_t stream_start;
     unsigned stream_keep;
     char stream_backing[256];
+    /* The instant of its last disk_snapshot in the guest's time (its
+     * vCPU 0's running time, which stands still while it is paused):
+     * tests see whether a VM's disks moved at one instant. 0: never. */
+    uint64_t switch_vcpu_ns;
 };
 
 struct nic {

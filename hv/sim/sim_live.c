@@ -372,6 +372,8 @@ int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
                                  strerror(errno));
     k->dev = (uint64_t)st.st_dev;
     k->ino = (uint64_t)st.st_ino;
+    /* (settled by xcp__sim_live_disk) */
+    k->switch_vcpu_ns = max_u64(d->vcpu_ns[0], 1);
     xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
 }
@@ -491,4 +493,22 @@ int xcp__sim_disk_stream_cancel(void *self, uint32_t domid, const char *vdev,
     if ((rc = xcp__sim_commit(s, domid, err)) < 0)
         return rc;
     return 1;
+}
+
+int xcp__sim_disk_switched(void *self, uint32_t domid, const char *vdev,
+                           uint64_t *vcpu_ns, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    int rc = xcp__sim_enter(s, err);
+
+    if (rc < 0)
+        return rc;
+    rc = xcp__sim_live_disk(s, XCP_HV_OP__COUNT, domid, vdev,
+                            "read the snapshot instant of", &d, &k, err);
+    if (rc == 0)
+        *vcpu_ns = k->switch_vcpu_ns;
+    xcp__sim_leave(s);
+    return rc;
 }

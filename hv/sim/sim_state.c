@@ -95,6 +95,9 @@ static void emit_dom(struct buf *b, const struct dom *d)
                             " %" PRIu64 " %" PRIu64 "\n", k->ro, k->cdrom,
                             k->paused, k->size, k->cbt, k->written, k->dev,
                             k->ino);
+        if (k->switch_vcpu_ns)
+            xcp__sim_buf_printf(b, "switched %" PRIu64 "\n",
+                                k->switch_vcpu_ns);
         /* its copy under way (sim_live.c), on a line of its own */
         if (k->stream_start) {
             xcp__sim_buf_printf(b, "stream %" PRIu64 " %u", k->stream_start,
@@ -347,6 +350,11 @@ static int parse_dom_line(struct dom *d, char **t, int n)
                    ? -1
                    : 0;
     }
+    if (n == 2 && strcmp(t[0], "switched") == 0 && d->n_disks)
+        return xcp__sim_parse_u64(t[1],
+                                  &d->disks[d->n_disks - 1].switch_vcpu_ns)
+                   ? 0
+                   : -1;
     if (n == 4 && strcmp(t[0], "stream") == 0 && d->n_disks) {
         /* the copy under way on the disk of the line before */
         struct disk *k = &d->disks[d->n_disks - 1];

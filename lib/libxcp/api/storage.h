@@ -268,6 +268,17 @@ typedef struct xcp__live_writer {
  */
 int xcp__live_stream_stop(xcp__engine *e, const xcp__live_disk *d,
                           xcp_hv_error *err);
+/*
+ * The snapshot of several disks of a running domain at one instant, as
+ * XAPI pauses every tapdisk first: the domain is paused around them
+ * (its vCPUs stopped, no write is issued meanwhile: each disk's snapshot
+ * holds what the guest had been told was written before the first).
+ * xcp__live_hold: 1 when paused, 0 when there is no domain, or the
+ * XenAPI error. xcp__live_release unpauses it (retried, logged) and
+ * returns rc, or the failure of the unpause when rc is 0.
+ */
+int xcp__live_hold(xcp__ctx *c, uint32_t domid);
+int xcp__live_release(xcp__ctx *c, uint32_t domid, int rc);
 /* The XenAPI error of a failed driver call on a running disk:
  * OPERATION_NOT_ALLOWED when the back end cannot (-ENOTSUP), else
  * SR_BACKEND_FAILURE with the driver's reason (QEMU's error class and

@@ -135,3 +135,30 @@ int xcp__live_switch_to(void *ctx, const char *path, const char *format,
     xcp__log(XCP__LOG_WARN, "live disk: %s", w->e.message);
     return w->e.code < 0 ? w->e.code : -EIO;
 }
+
+int xcp__live_hold(xcp__ctx *c, uint32_t domid)
+{
+    xcp_hv_error e;
+
+    if (xcp__hv_domain_pause(c->e->hv, domid, &e) < 0) {
+        xcp__log(XCP__LOG_WARN, "domain %u not paused for the snapshot of "
+                 "its disks: %s", domid, e.message);
+        return e.code == -ESRCH ? 0 : xcp__dev_hv_err(&e);
+    }
+    return 1;
+}
+
+int xcp__live_release(xcp__ctx *c, uint32_t domid, int rc)
+{
+    xcp_hv_error e;
+    int i;
+
+    /* A guest left paused would hang: retried, then loudly logged. */
+    for (i = 0; i < 3; i++)
+        if (xcp__hv_domain_unpause(c->e->hv, domid, &e) == 0 ||
+            e.code == -ESRCH)
+            return rc;
+    xcp__log(XCP__LOG_ERR, "domain %u stays paused after the snapshot of "
+             "its disks: %s", domid, e.message);
+    return rc < 0 ? rc : xcp__dev_hv_err(&e);
+}

@@ -651,3 +651,96 @@ Test(sim_guest, a_snapshot_and_a_resize_during_a_stream_cancel_it)
     xcp_free(uuid);
     OK(xcp_vm_hard_shutdown(S, vm));
 }
+
+/* The device name of the VBD of vm that holds vdi. */
+static void vdev_of(xcp_vm vm, xcp_vdi vdi, char *vdev, size_t len)
+{
+    xcp_vbd_set vbds = {0};
+    xcp_vdi v;
+    char *dev = NULL;
+    size_t i;
+
+    vdev[0] = '\0';
+    OK(xcp_vm_get_VBDs(S, &vbds, vm));
+    for (i = 0; i < vbds.n; i++) {
+        OK(xcp_vbd_get_VDI(S, &v, vbds.items[i]));
+        if (strcmp(v.ref, vdi.ref) != 0)
+            continue;
+        OK(xcp_vbd_get_device(S, &dev, vbds.items[i]));
+        snprintf(vdev, len, "%s", dev);
+        xcp_free(dev);
+    }
+    xcp_vbd_set_dispose(&vbds);
+    cr_assert(vdev[0], "no VBD of the VM holds the VDI");
+}
+
+/* When the back end of disk vdev moved onto its last snapshot's overlay,
+ * in the guest's time (0: never). */
+static uint64_t switched(uint32_t domid, const char *vdev)
+{
+    uint64_t ns = 0;
+
+    cr_assert_eq(xcp__sim_disk_switched(guest, domid, vdev, &ns, &herr), 0,
+                 "%s", herr.message);
+    return ns;
+}
+
+/* The state of domain domid in the simulated host. */
+static xcp_hv_domain_state dom_state(uint32_t domid)
+{
+    xcp_hv_domain_info info;
+
+    cr_assert_eq(xcp__hv_sim_driver.domain_info(guest, domid, &info, &herr),
+                 0, "%s", herr.message);
+    return info.state;
+}
+
+/*
+ * VM.snapshot of a running VM with two disks whose back ends cannot
+ * pause (the sim as Xen's QEMU): the disks move onto their snapshots'
+ * overlays at one instant of the guest (the domain held paused around
+ * them, as XAPI pauses every tapdisk first), and the guest runs on
+ * afterwards; a snapshot that fails unpauses it too.  Before: one disk
+ * after the other while the guest ran (its vCPU time moved between
+ * them).
+ */
+Test(sim_guest, a_vm_snapshot_moves_all_its_disks_at_one_instant)
+{
+    char vdev[16], vdev2[16];
+    uint32_t domid;
+    xcp_vdi disk, disk2;
+    xcp_vm vm, snap;
+
+    api_reopen_with_hv("sim-qemu");
+    vm = api_install("vm");
+    disk = vm_disk(vm, vdev, sizeof(vdev));
+    OK(api_vdi_create(&disk2, api_default_sr(), "second", 64 * MiB));
+    api_disk_vbd(vm, disk2, "1");
+    OK(xcp_vm_start(S, vm, false, false));
+    domid = (uint32_t)api_domid(vm);
+    vdev_of(vm, disk, vdev, sizeof(vdev));
+    vdev_of(vm, disk2, vdev2, sizeof(vdev2));
+    cr_assert_str_neq(vdev, vdev2);
+    wait_records(domid, vdev, 3);
+
+    OK(xcp_vm_snapshot(S, &snap, vm, "both", NULL));
+    cr_assert_neq(switched(domid, vdev), 0, "disk %s was not moved", vdev);
+    cr_assert_eq(switched(domid, vdev), switched(domid, vdev2),
+                 "disks %s and %s moved at guest times %" PRIu64 " and %"
+                 PRIu64 " ns", vdev, vdev2, switched(domid, vdev),
+                 switched(domid, vdev2));
+    cr_assert_eq(dom_state(domid), XCP_HV_STATE_RUNNING,
+                 "the guest stays paused");
+    /* (the guest's time moves on: the next snapshot is at a later one) */
+    wait_records(domid, vdev, records(domid, vdev) + 2);
+
+    /* a failed snapshot leaves the guest running too */
+    api_reopen_with_faults("disk_snapshot=EIO");
+    assert_error_name(xcp_vm_snapshot(S, &snap, vm, "failed", NULL),
+                      "SR_BACKEND_FAILURE");
+    cr_assert_eq(dom_state(domid), XCP_HV_STATE_RUNNING,
+                 "the failed snapshot left the guest paused");
+    OK(xcp_vm_snapshot(S, &snap, vm, "again", NULL));
+    cr_assert_eq(switched(domid, vdev), switched(domid, vdev2));
+    OK(xcp_vm_hard_shutdown(S, vm));
+}
