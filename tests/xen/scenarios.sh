@@ -1224,6 +1224,53 @@ sc_livedisk_stream_busy() {
     check_chain "$f"
 }
 
+# VM.snapshot of a running guest with two disks (QEMU serves both): the
+# domain is held paused while its disks move onto their snapshots, so that
+# they are of one instant (as XAPI pauses every tapdisk first); each
+# snapshot holds what the guest wrote before, the guest runs on (not left
+# paused), and its later writes are on the disks, not in the snapshots.
+sc_livedisk_vm_snapshot() {
+    local vbd1 vbd2 d1 d2 snap n s of b want
+    [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
+    ensure_running "$VM" || return 1
+    hotplug_disk 1 RW "ro=0 removable=0 write=ok" || return 1
+    vbd1=$HOT_VBD d1=$HOT_DEV
+    hotplug_disk 2 RW "ro=0 removable=0 write=ok" || return 1
+    vbd2=$HOT_VBD d2=$HOT_DEV
+    guest_write "$d1" "3 vmsA1" && guest_write "$d2" "3 vmsA2" || return 1
+    n=$(log_count "paused for the snapshot of its disks")
+    snap=$(x vm-snapshot uuid="$VM" new-name-label=lab-two-disks) ||
+        return 1
+    wait_log "paused for the snapshot of its disks" "$n" 5 || return 1
+    case $(xl_state "$(param "$VM" dom-id)") in
+    *p*) bad "the domain stays paused after the snapshot"; return 1 ;;
+    esac
+    [ "$(param "$VM" power-state)" = running ] ||
+        bad "power-state is not running after the snapshot" || return 1
+    guest_write "$d1" "3 vmsB1" && guest_write "$d2" "3 vmsB2" || return 1
+    n=0
+    for s in $(x vbd-list vm-uuid="$snap" type=Disk params=vdi-uuid \
+        --minimal | tr ',' ' '); do
+        of=$(x vdi-param-get uuid="$s" param-name=snapshot-of) || return 1
+        case $of in
+        "$(x vbd-param-get uuid="$vbd1" param-name=vdi-uuid)") want=vmsA1 ;;
+        "$(x vbd-param-get uuid="$vbd2" param-name=vdi-uuid)") want=vmsA2 ;;
+        *) continue ;;
+        esac
+        b=$(image_block "$(vdi_file "$s")" 3) || return 1
+        echo "snapshot of $of: block 3 reads '$b'"
+        [ "$b" = "$want" ] || bad "a snapshot's block 3 reads '$b', not" \
+            "$want" || return 1
+        check_chain "$(vdi_file "$s")" || return 1
+        n=$((n + 1))
+    done
+    [ "$n" = 2 ] || bad "$n snapshots of the two hot disks" || return 1
+    unplug_disk "$vbd2" "$d2" && unplug_disk "$vbd1" "$d1" || return 1
+    x snapshot-uninstall uuid="$snap" force=true >/dev/null ||
+        echo "(the snapshot stays: $why)"
+    why=""
+}
+
 # The domain ids that device models (QEMU, "-xen-domid <id>") serve now,
 # dom0's own (the lab's) left out.
 dm_domids() {
@@ -2008,6 +2055,7 @@ run livedisk_snapshot livedisk
 run livedisk_coalesce livedisk
 run livedisk_coalesce_kill livedisk
 run livedisk_stream_busy livedisk
+run livedisk_vm_snapshot livedisk
 run contract contract
 [ -s /tmp/xcpd.log ] && { echo "---- xcpd log (tail)"; tail -40 /tmp/xcpd.log; }
 note "$npass passed, $nfail failed"

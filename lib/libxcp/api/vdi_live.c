@@ -145,6 +145,8 @@ int xcp__live_hold(xcp__ctx *c, uint32_t domid)
                  "its disks: %s", domid, e.message);
         return e.code == -ESRCH ? 0 : xcp__dev_hv_err(&e);
     }
+    xcp__log(XCP__LOG_INFO, "domain %u paused for the snapshot of its "
+             "disks", domid);
     return 1;
 }
 
