@@ -740,13 +740,14 @@ int xcp__xen_disk_stream_cancel(void *self, uint32_t domid, const char *vdev,
                                 xcp_hv_error *err)
 {
     struct qmp q;
-    char job[64], cor[64];
+    char job[64], cor[64], path[512];
     json_t *j = NULL;
     int rc, waited = 0;
     bool ran;
 
     stream_names(vdev, job, sizeof(job), cor, sizeof(cor));
     if ((rc = xcp__xen_guest(self, domid, "cancel a coalesce of", err)) < 0 ||
+        (rc = disk_image(self, domid, vdev, path, sizeof(path), err)) < 0 ||
         (rc = qmp_open(&q, domid, err)) < 0)
         return rc;
     if ((rc = query_job(&q, job, &j, err)) < 0 || !j)
