@@ -1,13 +1,12 @@
 /*
  * hv/xen/xen_blk.c - the disks of running domains on Xen (driver slots
  * disk_resize, disk_cbt, disk_size, disk_snapshot, disk_stream,
- * disk_stream_cancel). A qcow2
- * or VHD disk is served by QEMU's qdisk back end in dom0 (xen-block),
- * which keeps its image open: it cannot be paused while the library
- * rewrites the image (no disk_pause), so QEMU itself changes it, asked
- * over the QMP socket libxl gives each device model
- * (/var/run/xen/qmp-libxl-<domid>): block_resize (xen-block
- * then writes the new "sectors" to xenstore and blkfront sees it),
+ * disk_stream_cancel). A qcow2 or VHD disk is served by QEMU's qdisk back
+ * end in dom0 (xen-block), which keeps its image open: it cannot be
+ * paused while the library rewrites the image (no disk_pause), so QEMU
+ * itself changes it, asked over the QMP socket libxl gives each device
+ * model (/var/run/xen/qmp-libxl-<domid>): block_resize (xen-block then
+ * writes the new "sectors" to xenstore and blkfront sees it),
  * block-dirty-bitmap-add/-remove of a persistent bitmap (stored in the
  * qcow2 image when QEMU closes it), and blockdev-snapshot-sync onto an
  * existing overlay (the writes move onto it; the old image becomes its

@@ -1,8 +1,8 @@
 /*
  * hv/xen/xen_blk.h - the disks of running domains on Xen, through QEMU's
  * QMP (xen_blk.c): the driver's disk_resize, disk_cbt, disk_size,
- * disk_snapshot, disk_stream and disk_stream_cancel slots (xcp/sys/hv.h), self being the
- * driver's handle.
+ * disk_snapshot, disk_stream and disk_stream_cancel slots (xcp/sys/hv.h),
+ * self being the driver's handle.
  */
 #ifndef XCP_XEN_BLK_H
 #define XCP_XEN_BLK_H
