@@ -1139,6 +1139,9 @@ wait_log() {
         sleep 0.2
     done
 }
+# Restarts xcpd with its INFO lines in its log (what the scenarios below
+# wait for), and the environment assignments the caller prefixed.
+xcpd_info() { sc_xcpd_down && XCP_LOG_LEVEL=info sc_xcpd_up; }
 STREAMS="streams its chain into its leaf"
 CANCELS="its leaf coalesce by its back end is cancelled"
 
@@ -1154,7 +1157,7 @@ sc_livedisk_stream_busy() {
     local sr vdi s f c0 c t0 b n k rc=0
     [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
     ensure_running "$VM" || return 1
-    sc_xcpd_down && XCP_XEN_STREAM_SPEED=2097152 sc_xcpd_up || return 1
+    XCP_XEN_STREAM_SPEED=2097152 xcpd_info || return 1
     sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
     vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-stream-busy \
         virtual-size=67108864) || return 1
@@ -1193,7 +1196,7 @@ sc_livedisk_stream_busy() {
         return 1
     guest_write "$HOT_DEV" "5 busy5" || return 1
     # full speed: the next xcpd follows the copy QEMU runs or starts one
-    sc_xcpd_down && sc_xcpd_up || return 1
+    xcpd_info || return 1
     t0=$(up)
     while c=$(chain_len "$f") && [ "$c" -ge "$c0" ]; do
         awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 600) }' && break
@@ -1232,7 +1235,7 @@ sc_livedisk_stream_busy() {
 sc_livedisk_vm_snapshot() {
     local vbd1 vbd2 d1 d2 snap n s of b want
     [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
-    ensure_running "$VM" || return 1
+    ensure_running "$VM" && xcpd_info || return 1
     hotplug_disk 1 RW "ro=0 removable=0 write=ok" || return 1
     vbd1=$HOT_VBD d1=$HOT_DEV
     hotplug_disk 2 RW "ro=0 removable=0 write=ok" || return 1
