@@ -403,11 +403,9 @@ static int stream_copy(struct sim *s, struct disk *k, unsigned keep,
 static int stream_follow(struct sim *s, uint32_t domid, struct disk *k,
                          uint64_t *done, uint64_t *total, xcp_hv_error *err)
 {
-    uint64_t now = xcp__sim_now(s);
+    uint64_t now = xcp__sim_now(s), end = k->stream_start + s->opt.stream_ns;
     xcp_hv_error e;
     int rc, c;
-
-    uint64_t end = k->stream_start + s->opt.stream_ns;
 
     *total = k->size ? k->size : 1;
     if (now < end) {
