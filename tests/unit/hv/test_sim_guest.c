@@ -583,20 +583,20 @@ static void wait_coalescing(xcp_vdi vdi)
 /*
  * A running disk whose back end streams its chain into its leaf (the
  * sim as Xen's QEMU, a copy that lasts: XCP_SIM_STREAM_MS) is
- * snapshotted, and then resized, while the copy runs and the guest
- * writes: each call cancels the copy first (the back end takes no other
+ * snapshotted (VDI.snapshot), resized, and its VM snapshotted, while the
+ * copy runs and the guest writes: each call cancels the copy first (the back end takes no other
  * change of the disk while it runs, as QEMU's block job holds its node)
  * and goes ahead; the collector plans the coalesce again and, once
  * copies are quick, finishes it: no image more than before, every
  * acknowledged write on the disk, every image clean.  Before: the
- * snapshot and the resize failed (INTERNAL_ERROR: the disk is busy).
+ * snapshots and the resize failed (INTERNAL_ERROR: the disk is busy).
  */
-Test(sim_guest, a_snapshot_and_a_resize_during_a_stream_cancel_it)
+Test(sim_guest, snapshots_and_a_resize_during_a_stream_cancel_it)
 {
-    char vdev[16], *uuid = NULL;
+    char vdev[16], sdev[16], *uuid = NULL;
     uint32_t domid;
     size_t start;
-    xcp_vm vm;
+    xcp_vm vm, vsnap;
     xcp_vdi disk, snap;
     uint64_t n;
     unsigned i;
@@ -629,6 +629,15 @@ Test(sim_guest, a_snapshot_and_a_resize_during_a_stream_cancel_it)
     OK(xcp_vdi_get_virtual_size(S, (int64_t *)&n, disk));
     cr_assert_eq(n, 12 * GiB);
     guest_write(domid, vdev, DATA_AT + 2 * MiB, 50);
+
+    /* and again (the cancel asked for a pass): a VM.snapshot during it */
+    wait_coalescing(disk);
+    OK(xcp_vm_snapshot(S, &vsnap, vm, "during", NULL));
+    snap = vm_disk(vsnap, sdev, sizeof(sdev));
+    cr_assert(holds(snap, DATA_AT + 2 * MiB, 50), "the VM snapshot lost a "
+              "write before it");
+    OK(xcp_vm_destroy(S, vsnap));
+    OK(xcp_vdi_destroy(S, snap));
 
     /* quick copies now: the collector's next passes finish the coalesce */
     unsetenv("XCP_SIM_STREAM_MS");
