@@ -338,6 +338,8 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_DISK_SIZE: return d->version >= 4 && d->disk_size;
     case XCP_HV_OP_DISK_SNAPSHOT: return d->version >= 5 && d->disk_snapshot;
     case XCP_HV_OP_DISK_STREAM: return d->version >= 6 && d->disk_stream;
+    case XCP_HV_OP_DISK_STREAM_CANCEL:
+        return d->version >= 7 && d->disk_stream_cancel;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -656,4 +658,13 @@ int xcp__hv_disk_stream(xcp_hv *hv, uint32_t domid, const char *vdev,
         return unsupported(hv, XCP_HV_OP_DISK_STREAM, err);
     HV_CALL(hv, XCP_HV_OP_DISK_STREAM, disk_stream, err, domid, vdev, keep,
             backing, done, total, err);
+}
+
+int xcp__hv_disk_stream_cancel(xcp_hv *hv, uint32_t domid, const char *vdev,
+                               xcp_hv_error *err)
+{
+    if (hv->drv->version < 7)
+        return unsupported(hv, XCP_HV_OP_DISK_STREAM_CANCEL, err);
+    HV_CALL(hv, XCP_HV_OP_DISK_STREAM_CANCEL, disk_stream_cancel, err, domid,
+            vdev, err);
 }

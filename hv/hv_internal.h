@@ -200,6 +200,11 @@ int xcp__hv_disk_snapshot(xcp_hv *hv, uint32_t domid, const char *vdev,
 int xcp__hv_disk_stream(xcp_hv *hv, uint32_t domid, const char *vdev,
                         unsigned keep, const char *backing, uint64_t *done,
                         uint64_t *total, xcp_hv_error *err);
+/* Stops that copy, waiting until the back end let go of it (driver slot
+ * disk_stream_cancel, version 7; -ENOTSUP below it): 1 when one was
+ * stopped, 0 when none ran. */
+int xcp__hv_disk_stream_cancel(xcp_hv *hv, uint32_t domid, const char *vdev,
+                               xcp_hv_error *err);
 
 /* The drivers' tables (sim always; xen when built with XCP_HAVE_XEN,
  * in its module). */

@@ -593,6 +593,11 @@ int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err)
     if (rc < 0)
         return rc;
     opt->guest_write_ns = muldiv(delay_ms, NS_PER_MS, 1);
+    delay_ms = 0;
+    rc = env_u64("XCP_SIM_STREAM_MS", &delay_ms, err);
+    if (rc < 0)
+        return rc;
+    opt->stream_ns = muldiv(delay_ms, NS_PER_MS, 1);
     return 0;
 }
 
@@ -1612,6 +1617,9 @@ SHARED(disk_stream, xcp__sim_disk_stream,
         const char *backing, uint64_t *done, uint64_t *total,
         xcp_hv_error *err),
        (self, domid, vdev, keep, backing, done, total, err))
+SHARED(disk_stream_cancel, xcp__sim_disk_stream_cancel,
+       (void *self, uint32_t domid, const char *vdev, xcp_hv_error *err),
+       (self, domid, vdev, err))
 
 /* The slots of both tables below: all but the pause of a disk. */
 #define SIM_SLOTS                                                           \
@@ -1652,7 +1660,8 @@ SHARED(disk_stream, xcp__sim_disk_stream,
     .disk_size = shared_disk_size,                                          \
     .image_ops = xcp__sim_image_ops,                                        \
     .disk_snapshot = shared_disk_snapshot,                                  \
-    .disk_stream = shared_disk_stream
+    .disk_stream = shared_disk_stream,                                      \
+    .disk_stream_cancel = shared_disk_stream_cancel
 
 const xcp_hv_driver xcp__hv_sim_driver = {
     SIM_SLOTS,

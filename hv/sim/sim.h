@@ -31,6 +31,9 @@
  *                              of its disks per this much vCPU time
  *                              (sim_guest.c); 0 (the default): it writes
  *                              only when asked (xcp__sim_guest_write)
+ *   XCP_SIM_STREAM_MS          how long a disk back end's leaf coalesce
+ *                              (disk_stream, as QEMU's block-stream job)
+ *                              runs; 0 (the default): done at once
  */
 struct xcp__sim_options {
     uint64_t host_memory;       /* bytes */
@@ -44,6 +47,10 @@ struct xcp__sim_options {
                                    AMD-V): only PV guests run */
     uint64_t guest_write_ns;    /* vCPU time per guest disk record, 0 =
                                    none (XCP_SIM_GUEST_WRITE_MS) */
+    uint64_t stream_ns;         /* how long a back end's disk_stream copy
+                                   runs (one started by any instance), 0 =
+                                   done at the first call
+                                   (XCP_SIM_STREAM_MS) */
 };
 
 int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err);
@@ -91,6 +98,15 @@ int xcp__sim_guest_read(void *self, uint32_t domid, const char *vdev,
  * disk vdev: records 1 .. *n. */
 int xcp__sim_guest_written(void *self, uint32_t domid, const char *vdev,
                            uint64_t *n, xcp_hv_error *err);
+
+/*
+ * When the back end of disk vdev of live domain domid last moved its
+ * writes onto a snapshot's overlay (disk_snapshot), in the guest's time:
+ * its vCPU 0's running time then, which stands still while the domain is
+ * paused (0: never). Disks moved at one instant of the guest share it.
+ */
+int xcp__sim_disk_switched(void *self, uint32_t domid, const char *vdev,
+                           uint64_t *vcpu_ns, xcp_hv_error *err);
 
 /* Parses "512MiB", "2G", "1073741824" into bytes; -EINVAL if malformed. */
 int xcp__sim_parse_size(const char *s, uint64_t *bytes);

@@ -57,6 +57,18 @@ struct disk {
      * library then renames): path is followed to it (sim_live.c); 0
      * when the back end opens path by its name. */
     uint64_t dev, ino;
+    /* A copy of disk_stream under way (sim_live.c), as QEMU's
+     * block-stream job: started at stream_start (sim clock, ns; 0:
+     * none), over opt.stream_ns later (the host's pace, as the instance
+     * that follows it sees it), when the chain is streamed into the
+     * image, keeping stream_keep images, the last one stream_backing. */
+    uint64_t stream_start;
+    unsigned stream_keep;
+    char stream_backing[256];
+    /* The instant of its last disk_snapshot in the guest's time (its
+     * vCPU 0's running time, which stands still while it is paused):
+     * tests see whether a VM's disks moved at one instant. 0: never. */
+    uint64_t switch_vcpu_ns;
 };
 
 struct nic {
@@ -407,11 +419,16 @@ int xcp__sim_live_disk(struct sim *s, xcp_hv_op op, uint32_t domid,
 int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
                            const char *overlay, const char *format,
                            xcp_hv_error *err);
-/* Slot disk_stream (qcow2, as QEMU's block-stream), done at once through
- * the library's image operations (version 2). */
+/* Slot disk_stream (qcow2, as QEMU's block-stream), through the library's
+ * image operations (version 2): at once, or over opt.stream_ns (the copy
+ * then runs as a job the disk's other changes wait for: -EBUSY). */
 int xcp__sim_disk_stream(void *self, uint32_t domid, const char *vdev,
                          unsigned keep, const char *backing, uint64_t *done,
                          uint64_t *total, xcp_hv_error *err);
+/* Slot disk_stream_cancel: the copy under way forgotten (the image was
+ * not written yet: the sim copies at the end). */
+int xcp__sim_disk_stream_cancel(void *self, uint32_t domid, const char *vdev,
+                                xcp_hv_error *err);
 /* The name of the file disk k of domain domid's back end holds (k->ino)
  * now, into k->path: the caller may have renamed it within its folder.
  * -ENOENT when it is gone. */

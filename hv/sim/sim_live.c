@@ -233,6 +233,18 @@ int xcp__sim_disk_size(void *self, uint32_t domid, const char *vdev,
     return 0;
 }
 
+/* -EBUSY while a disk_stream copy of disk k runs, as QEMU refuses a
+ * node its block job holds (the caller cancels it first). */
+static int stream_busy(uint32_t domid, const struct disk *k,
+                       xcp_hv_error *err)
+{
+    if (!k->stream_start)
+        return 0;
+    return xcp__hv_error_set(err, -EBUSY, "sim: domain %" PRIu32 ": disk "
+                             "%s is busy: it is in use by block job "
+                             "stream", domid, k->vdev);
+}
+
 /*
  * Opens the image of disk k as its back end holds it, runs the change
  * (resize, cbt) through the library's image operations, and closes it:
@@ -248,6 +260,8 @@ static int back_end_change(struct sim *s, uint32_t domid, struct disk *k,
     if (k->paused)
         return xcp__hv_error_set(err, -EBUSY, "sim: domain %" PRIu32
                                  ": disk %s is paused", domid, k->vdev);
+    if ((rc = stream_busy(domid, k, err)) < 0)
+        return rc;
     if (!s->img)
         return xcp__hv_error_set(err, -ENOTSUP, "sim: %s: no image library "
                                  "was handed to the driver", k->path);
@@ -331,6 +345,8 @@ int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
         return xcp__hv_error_set(err, -EBUSY,
                                  "sim: domain %" PRIu32 ": disk %s is "
                                  "paused", domid, vdev);
+    if ((rc = stream_busy(domid, k, err)) < 0)
+        return rc;
     /* what Xen's QEMU can: a qcow2 overlay on a qcow2 image */
     if (!format || strcmp(format, "qcow2") != 0 || !k->format ||
         strcmp(k->format, "qcow2") != 0)
@@ -356,8 +372,55 @@ int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
                                  strerror(errno));
     k->dev = (uint64_t)st.st_dev;
     k->ino = (uint64_t)st.st_ino;
+    /* (settled by xcp__sim_live_disk) */
+    k->switch_vcpu_ns = max_u64(d->vcpu_ns[0], 1);
     xcp__sim_mark_dirty(s, domid);
     return xcp__sim_commit(s, domid, err);
+}
+
+/* The copy of disk k: the chain streamed into its image, keeping keep
+ * images, through the library's image operations, under the host's lock
+ * (the guest's writes wait, as QEMU's copy and its guest's requests never
+ * touch a cluster at once). */
+static int stream_copy(struct sim *s, struct disk *k, unsigned keep,
+                       const char *backing, uint64_t *done, uint64_t *total,
+                       xcp_hv_error *err)
+{
+    xcp_hv_image *im;
+    xcp_hv_error e;
+    int c, rc;
+
+    if ((rc = s->img->open(&im, k->path, k->format, false, err)) < 0)
+        return rc;
+    rc = s->img->stream(im, keep ? backing : NULL, err);
+    *done = *total = s->img->size(im);
+    c = s->img->close(im, rc < 0 ? &e : err);
+    return rc < 0 ? rc : c;
+}
+
+/* Follows the copy under way on disk k (1 while it runs), and does it
+ * when its time is over (its result). */
+static int stream_follow(struct sim *s, uint32_t domid, struct disk *k,
+                         uint64_t *done, uint64_t *total, xcp_hv_error *err)
+{
+    uint64_t now = xcp__sim_now(s), end = k->stream_start + s->opt.stream_ns;
+    xcp_hv_error e;
+    int rc, c;
+
+    *total = k->size ? k->size : 1;
+    if (now < end) {
+        *done = (uint64_t)((double)*total *
+                           (double)(now - min_u64(now, k->stream_start)) /
+                           (double)s->opt.stream_ns);
+        return 1;
+    }
+    rc = stream_copy(s, k, k->stream_keep, k->stream_backing, done, total,
+                     err);
+    /* over, done or failed: QEMU's concluded job is dismissed */
+    k->stream_start = 0;
+    xcp__sim_mark_dirty(s, domid);
+    c = xcp__sim_commit(s, domid, rc < 0 ? &e : err);
+    return rc < 0 ? rc : c;
 }
 
 int xcp__sim_disk_stream(void *self, uint32_t domid, const char *vdev,
@@ -365,16 +428,17 @@ int xcp__sim_disk_stream(void *self, uint32_t domid, const char *vdev,
                          uint64_t *total, xcp_hv_error *err)
 {
     struct sim *s = self;
-    xcp_hv_image *im;
     struct disk *k;
     struct dom *d;
-    xcp_hv_error e;
-    int c, rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_STREAM, domid, vdev,
-                                   "coalesce a disk of", &d, &k, err);
+    int rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_STREAM, domid, vdev,
+                                "coalesce a disk of", &d, &k, err);
 
     *done = *total = 0;
     if (rc < 0)
         return rc;
+    /* a copy under way (of any instance: it is in the host's state) */
+    if (k->stream_start)
+        return stream_follow(s, domid, k, done, total, err);
     if (k->paused)
         return xcp__hv_error_set(err, -EBUSY, "sim: domain %" PRIu32
                                  ": disk %s is paused", domid, vdev);
@@ -390,12 +454,59 @@ int xcp__sim_disk_stream(void *self, uint32_t domid, const char *vdev,
     if (!s->img || s->img->version < 2 || !s->img->stream)
         return xcp__hv_error_set(err, -ENOTSUP, "sim: no image library "
                                  "that streams was handed to the driver");
-    /* under the host's lock: the guest's writes wait, as QEMU's copy and
-     * its guest's requests never touch a cluster at once */
-    if ((rc = s->img->open(&im, k->path, k->format, false, err)) < 0)
+    if (!s->opt.stream_ns)
+        return stream_copy(s, k, keep, backing, done, total, err);
+    if (keep && strlen(backing) >= sizeof(k->stream_backing))
+        return xcp__hv_error_set(err, -EINVAL, "sim: backing file name "
+                                 "%.64s... too long", backing);
+    /* a job that runs for opt.stream_ns, followed by the next calls */
+    k->stream_start = max_u64(xcp__sim_now(s), 1);
+    k->stream_keep = keep;
+    snprintf(k->stream_backing, sizeof(k->stream_backing), "%s",
+             keep ? backing : "");
+    *total = k->size ? k->size : 1;
+    xcp__sim_mark_dirty(s, domid);
+    if ((rc = xcp__sim_commit(s, domid, err)) < 0)
         return rc;
-    rc = s->img->stream(im, keep ? backing : NULL, err);
-    *done = *total = s->img->size(im);
-    c = s->img->close(im, rc < 0 ? &e : err);
-    return rc < 0 ? rc : c;
+    return 1;
+}
+
+int xcp__sim_disk_stream_cancel(void *self, uint32_t domid, const char *vdev,
+                                xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    int rc = xcp__sim_live_disk(s, XCP_HV_OP_DISK_STREAM_CANCEL, domid, vdev,
+                                "cancel the coalesce of a disk of", &d, &k,
+                                err);
+
+    if (rc < 0)
+        return rc;
+    if (!k->stream_start)
+        return 0;
+    /* nothing was written yet: the sim copies at the end */
+    k->stream_start = 0;
+    xcp__sim_mark_dirty(s, domid);
+    if ((rc = xcp__sim_commit(s, domid, err)) < 0)
+        return rc;
+    return 1;
+}
+
+int xcp__sim_disk_switched(void *self, uint32_t domid, const char *vdev,
+                           uint64_t *vcpu_ns, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    struct disk *k;
+    struct dom *d;
+    int rc = xcp__sim_enter(s, err);
+
+    if (rc < 0)
+        return rc;
+    rc = xcp__sim_live_disk(s, XCP_HV_OP__COUNT, domid, vdev,
+                            "read the snapshot instant of", &d, &k, err);
+    if (rc == 0)
+        *vcpu_ns = k->switch_vcpu_ns;
+    xcp__sim_leave(s);
+    return rc;
 }

@@ -95,6 +95,16 @@ static void emit_dom(struct buf *b, const struct dom *d)
                             " %" PRIu64 " %" PRIu64 "\n", k->ro, k->cdrom,
                             k->paused, k->size, k->cbt, k->written, k->dev,
                             k->ino);
+        if (k->switch_vcpu_ns)
+            xcp__sim_buf_printf(b, "switched %" PRIu64 "\n",
+                                k->switch_vcpu_ns);
+        /* its copy under way (sim_live.c), on a line of its own */
+        if (k->stream_start) {
+            xcp__sim_buf_printf(b, "stream %" PRIu64 " %u", k->stream_start,
+                                k->stream_keep);
+            xcp__sim_buf_str(b, k->stream_backing);
+            xcp__sim_buf_add(b, "\n", 1);
+        }
     }
     for (i = 0; i < d->n_nics; i++) {
         const struct nic *n = &d->nics[i];
@@ -339,6 +349,26 @@ static int parse_dom_line(struct dom *d, char **t, int n)
                        !k->format
                    ? -1
                    : 0;
+    }
+    if (n == 2 && strcmp(t[0], "switched") == 0 && d->n_disks)
+        return xcp__sim_parse_u64(t[1],
+                                  &d->disks[d->n_disks - 1].switch_vcpu_ns)
+                   ? 0
+                   : -1;
+    if (n == 4 && strcmp(t[0], "stream") == 0 && d->n_disks) {
+        /* the copy under way on the disk of the line before */
+        struct disk *k = &d->disks[d->n_disks - 1];
+        char *backing = NULL;
+        int bad = xcp__sim_token_str(t[3], &backing) || !backing ||
+                  strlen(backing) >= sizeof(k->stream_backing) ||
+                  !xcp__sim_parse_u64(t[1], &k->stream_start);
+
+        k->stream_keep = (unsigned)strtoul(t[2], NULL, 10);
+        if (!bad)
+            snprintf(k->stream_backing, sizeof(k->stream_backing), "%s",
+                     backing);
+        free(backing);
+        return bad ? -1 : 0;
     }
     if (n == 5 && strcmp(t[0], "nic") == 0) {
         struct nic *v = realloc(d->nics, (d->n_nics + 1) * sizeof(*v)), *k;

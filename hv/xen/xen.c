@@ -1629,6 +1629,7 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .disk_size = xcp__xen_disk_size,
     .disk_snapshot = xcp__xen_disk_snapshot,
     .disk_stream = xcp__xen_disk_stream,
+    .disk_stream_cancel = xcp__xen_disk_stream_cancel,
 };
 
 #else

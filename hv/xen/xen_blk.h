@@ -1,8 +1,8 @@
 /*
  * hv/xen/xen_blk.h - the disks of running domains on Xen, through QEMU's
  * QMP (xen_blk.c): the driver's disk_resize, disk_cbt, disk_size,
- * disk_snapshot and disk_stream slots (xcp/sys/hv.h), self being the
- * driver's handle.
+ * disk_snapshot, disk_stream and disk_stream_cancel slots (xcp/sys/hv.h),
+ * self being the driver's handle.
  */
 #ifndef XCP_XEN_BLK_H
 #define XCP_XEN_BLK_H
@@ -32,5 +32,9 @@ int xcp__xen_disk_snapshot(void *self, uint32_t domid, const char *vdev,
 int xcp__xen_disk_stream(void *self, uint32_t domid, const char *vdev,
                          unsigned keep, const char *backing, uint64_t *done,
                          uint64_t *total, xcp_hv_error *err);
+/* block-job-cancel of that copy, the job waited for and dismissed: 1
+ * when one ran, 0 when none did. */
+int xcp__xen_disk_stream_cancel(void *self, uint32_t domid, const char *vdev,
+                                xcp_hv_error *err);
 
 #endif /* XCP_XEN_BLK_H */

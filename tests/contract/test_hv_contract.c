@@ -651,3 +651,37 @@ Test(hv_contract, live_disk_snapshot_moves_onto_an_overlay)
     cr_assert_eq(rc, 0, "disk_snapshot: %d %s", rc, err.message);
     cr_expect_eq(guest_size(d, "xvdb"), 1 * MiB);
 }
+
+/*
+ * The cancel of a disk's leaf coalesce by its back end (disk_stream_cancel,
+ * driver version 7) when none runs: 0, nothing changed (the disk takes a
+ * resize after it); no such disk: -ENODEV. Drivers without the slot skip.
+ */
+Test(hv_contract, live_disk_stream_cancel_without_a_copy)
+{
+    xcp_hv_disk disk = {0};
+    char path[320];
+    uint32_t d;
+    int rc;
+
+    if (!xcp__hv_supports(hv, XCP_HV_OP_DISK_STREAM_CANCEL))
+        cr_skip_test("%s: no disk_stream_cancel", xcp__hv_name(hv));
+    if (QEMU_IMG("--version") != 0)
+        cr_skip_test("no qemu-img to make the disk's image");
+    snprintf(path, sizeof(path), "%s/cancel-%.8s.qcow2", dir, uuid_a);
+    cr_assert_eq(QEMU_IMG("create", "-q", "-f", "qcow2", path, "1M"), 0);
+    d = create(uuid_a, name_a, false);
+    disk.path = path;
+    disk.format = "qcow2";
+    disk.vdev = "xvdb";
+    rc = xcp__hv_disk_plug(hv, d, &disk, &err);
+    cr_assert_eq(rc, 0, "disk_plug: %d %s", rc, err.message);
+    rc = xcp__hv_disk_stream_cancel(hv, d, "xvdb", &err);
+    cr_expect_eq(rc, 0, "disk_stream_cancel: %d %s", rc, err.message);
+    rc = xcp__hv_disk_stream_cancel(hv, d, "xvdz", &err);
+    cr_expect_eq(rc, -ENODEV, "no such disk: %d", rc);
+    if (xcp__hv_supports(hv, XCP_HV_OP_DISK_RESIZE)) {
+        rc = xcp__hv_disk_resize(hv, d, "xvdb", 2 * MiB, &err);
+        cr_expect_eq(rc, 0, "disk_resize after it: %d %s", rc, err.message);
+    }
+}

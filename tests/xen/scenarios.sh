@@ -1127,6 +1127,153 @@ sc_livedisk_coalesce_kill() {
     check_chain "$f"
 }
 
+# Lines of xcpd's log that say $1.
+log_count() { grep -a -c "$1" /tmp/xcpd.log; }
+# Waits up to $3 s until xcpd's log says $1 more than $2 times.
+wait_log() {
+    local t0
+    t0=$(up)
+    while [ "$(log_count "$1")" -le "$2" ]; do
+        awk -v a="$t0" -v b="$(up)" -v l="$3" 'BEGIN { exit !(b - a > l) }' &&
+            { bad "xcpd's log does not say '$1' after $3 s"; return 1; }
+        sleep 0.2
+    done
+}
+# Restarts xcpd with its INFO lines in its log (what the scenarios below
+# wait for), and the environment assignments the caller prefixed.
+xcpd_info() { sc_xcpd_down && XCP_LOG_LEVEL=info sc_xcpd_up; }
+STREAMS="streams its chain into its leaf"
+CANCELS="its leaf coalesce by its back end is cancelled"
+
+# A snapshot and an online resize of a running disk while QEMU streams its
+# parent into it (the collector's leaf coalesce, slowed to 2 MiB/s by
+# XCP_XEN_STREAM_SPEED so that the calls come during the copy), the guest
+# writing all along: each call cancels QEMU's job first (its copy-on-read
+# filter holds the disk meanwhile), the snapshot holds what was written
+# before it, the guest sees the new size, and the collector plans the
+# coalesce again and finishes it once the copy runs at full speed; every
+# write reads back and every image is clean.
+sc_livedisk_stream_busy() {
+    local sr vdi s f c0 c t0 b n k rc=0
+    [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
+    ensure_running "$VM" || return 1
+    XCP_XEN_STREAM_SPEED=2097152 xcpd_info || return 1
+    sr=$(x sr-list type=file --minimal | cut -d, -f1) || return 1
+    vdi=$(x vdi-create sr-uuid="$sr" name-label=lab-stream-busy \
+        virtual-size=67108864) || return 1
+    f=$(vdi_file "$vdi")
+    head -c 67108864 /dev/urandom >/tmp/stream.raw &&
+        "$QIMG" convert -n -f raw -O qcow2 /tmp/stream.raw "$f" ||
+        bad "cannot fill $f" || return 1
+    hotplug_disk 1 RW "ro=0 removable=0 write=ok" "$vdi" || return 1
+    guest_write "$HOT_DEV" "2 busy2" || return 1
+    s=$(x vdi-snapshot uuid="$vdi") || return 1
+    c0=$(chain_len "$f")
+    n=$(log_count "$STREAMS")
+    k=$(log_count "$CANCELS")
+    x vdi-destroy uuid="$s" && x sr-scan uuid="$sr" || return 1
+    wait_log "$STREAMS" "$n" 120 || return 1
+    # the guest writes during the copy, then a snapshot is taken
+    guest_write "$HOT_DEV" "3 busy3" || return 1
+    s=$(x vdi-snapshot uuid="$vdi") || return 1
+    guest_write "$HOT_DEV" "3 late3" || return 1
+    wait_log "$CANCELS" "$k" 10 || return 1
+    b=$(image_block "$(vdi_file "$s")" 3) || return 1
+    echo "snapshot during the copy: block 3 reads '$b'"
+    [ "$b" = busy3 ] || bad "the snapshot's block 3 reads '$b', not busy3" ||
+        return 1
+    check_chain "$(vdi_file "$s")" || return 1
+    n=$(log_count "$STREAMS")
+    k=$(log_count "$CANCELS")
+    x vdi-destroy uuid="$s" && x sr-scan uuid="$sr" || return 1
+    # the collector plans again and streams again: a resize during it
+    wait_log "$STREAMS" "$n" 180 || return 1
+    guest_write "$HOT_DEV" "4 busy4" || return 1
+    n=$(lines "$VM")
+    x vdi-resize uuid="$vdi" disk-size=100663296 || return 1
+    wait_log "$CANCELS" "$k" 10 || return 1
+    wait_console "$VM" "XCPGUEST: sizes .*$HOT_DEV=196608 " 60 "$n" ||
+        return 1
+    guest_write "$HOT_DEV" "5 busy5" || return 1
+    # full speed: the next xcpd follows the copy QEMU runs or starts one
+    xcpd_info || return 1
+    t0=$(up)
+    while c=$(chain_len "$f") && [ "$c" -ge "$c0" ]; do
+        awk -v a="$t0" -v b="$(up)" 'BEGIN { exit !(b - a > 600) }' && break
+        sleep 2
+    done
+    echo "chain of the disk: $c0 images after the first snapshot, $c now"
+    grep -a "SR collector\|cancelled" /tmp/xcpd.log | tail -6
+    [ "$c" -lt "$c0" ] || bad "the chain stays $c images long" || return 1
+    guest_write "$HOT_DEV" "6 busy6" || return 1
+    unplug_disk "$HOT_VBD" "$HOT_DEV" || return 1
+    for b in "2 busy2" "3 late3" "4 busy4" "5 busy5" "6 busy6"; do
+        set -- $b
+        b=$(image_block "$f" "$1") || return 1
+        [ "$b" = "$2" ] || bad "the disk's block $1 reads '$b', not $2" ||
+            return 1
+    done
+    # what the parent held: blocks 40-47 of the data written before the
+    # plug
+    "$QIMG" convert -U -O raw "$f" /tmp/img.raw &&
+        dd if=/tmp/img.raw of=/tmp/img.part bs=65536 skip=40 count=8 \
+            2>/dev/null &&
+        dd if=/tmp/stream.raw of=/tmp/stream.part bs=65536 skip=40 \
+            count=8 2>/dev/null &&
+        cmp -s /tmp/img.part /tmp/stream.part ||
+        bad "the disk lost the data its parent held" || rc=1
+    rm -f /tmp/img.raw /tmp/stream.raw /tmp/img.part /tmp/stream.part
+    [ "$rc" = 0 ] || return 1
+    check_chain "$f"
+}
+
+# VM.snapshot of a running guest with two disks (QEMU serves both): the
+# domain is held paused while its disks move onto their snapshots, so that
+# they are of one instant (as XAPI pauses every tapdisk first); each
+# snapshot holds what the guest wrote before, the guest runs on (not left
+# paused), and its later writes are on the disks, not in the snapshots.
+sc_livedisk_vm_snapshot() {
+    local vbd1 vbd2 d1 d2 snap n s of b want
+    [ -x "$QIMG" ] || bad "no qemu-img in dom0" || return 1
+    ensure_running "$VM" && xcpd_info || return 1
+    hotplug_disk 1 RW "ro=0 removable=0 write=ok" || return 1
+    vbd1=$HOT_VBD d1=$HOT_DEV
+    hotplug_disk 2 RW "ro=0 removable=0 write=ok" || return 1
+    vbd2=$HOT_VBD d2=$HOT_DEV
+    guest_write "$d1" "3 vmsA1" && guest_write "$d2" "3 vmsA2" || return 1
+    n=$(log_count "paused for the snapshot of its disks")
+    snap=$(x vm-snapshot uuid="$VM" new-name-label=lab-two-disks) ||
+        return 1
+    wait_log "paused for the snapshot of its disks" "$n" 5 || return 1
+    case $(xl_state "$(param "$VM" dom-id)") in
+    *p*) bad "the domain stays paused after the snapshot"; return 1 ;;
+    esac
+    [ "$(param "$VM" power-state)" = running ] ||
+        bad "power-state is not running after the snapshot" || return 1
+    guest_write "$d1" "3 vmsB1" && guest_write "$d2" "3 vmsB2" || return 1
+    n=0
+    for s in $(x vbd-list vm-uuid="$snap" type=Disk params=vdi-uuid \
+        --minimal | tr ',' ' '); do
+        of=$(x vdi-param-get uuid="$s" param-name=snapshot-of) || return 1
+        case $of in
+        "$(x vbd-param-get uuid="$vbd1" param-name=vdi-uuid)") want=vmsA1 ;;
+        "$(x vbd-param-get uuid="$vbd2" param-name=vdi-uuid)") want=vmsA2 ;;
+        *) continue ;;
+        esac
+        b=$(image_block "$(vdi_file "$s")" 3) || return 1
+        echo "snapshot of $of: block 3 reads '$b'"
+        [ "$b" = "$want" ] || bad "a snapshot's block 3 reads '$b', not" \
+            "$want" || return 1
+        check_chain "$(vdi_file "$s")" || return 1
+        n=$((n + 1))
+    done
+    [ "$n" = 2 ] || bad "$n snapshots of the two hot disks" || return 1
+    unplug_disk "$vbd2" "$d2" && unplug_disk "$vbd1" "$d1" || return 1
+    x snapshot-uninstall uuid="$snap" force=true >/dev/null ||
+        echo "(the snapshot stays: $why)"
+    why=""
+}
+
 # The domain ids that device models (QEMU, "-xen-domid <id>") serve now,
 # dom0's own (the lab's) left out.
 dm_domids() {
@@ -1910,6 +2057,8 @@ run livedisk_cbt livedisk
 run livedisk_snapshot livedisk
 run livedisk_coalesce livedisk
 run livedisk_coalesce_kill livedisk
+run livedisk_stream_busy livedisk
+run livedisk_vm_snapshot livedisk
 run contract contract
 [ -s /tmp/xcpd.log ] && { echo "---- xcpd log (tail)"; tail -40 /tmp/xcpd.log; }
 note "$npass passed, $nfail failed"

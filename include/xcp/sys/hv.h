@@ -45,10 +45,10 @@ extern "C" {
  * 2: console_open. 3: bridge_ensure. 4: disk_pause, disk_reopen,
  * disk_resize, disk_cbt, disk_size (disks of running domains). 5: image_ops
  * (the library's image I/O handed to the instance), disk_snapshot. 6:
- * disk_stream. A table of an older version has no such slot: the library
- * treats it as NULL.
+ * disk_stream. 7: disk_stream_cancel. A table of an older version has no
+ * such slot: the library treats it as NULL.
  */
-#define XCP_HV_DRIVER_VERSION 6
+#define XCP_HV_DRIVER_VERSION 7
 /* Version of struct xcp_hv_domain_config. */
 #define XCP_HV_CONFIG_VERSION 1
 /* Version of struct xcp_hv_fault. */
@@ -143,6 +143,7 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_DISK_SIZE,            /* driver version 4 */
     XCP_HV_OP_DISK_SNAPSHOT,        /* driver version 5 */
     XCP_HV_OP_DISK_STREAM,          /* driver version 6 */
+    XCP_HV_OP_DISK_STREAM_CANCEL,   /* driver version 7 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -640,11 +641,28 @@ typedef struct xcp_hv_driver {
      * its chain is fewer than `keep` images deep, -ENOTSUP for a format
      * or disk the back end cannot do it for (a CD, raw, VHD), -EIO when
      * the copy failed (the image reads as before). xen: QEMU's
-     * block-stream job.
+     * block-stream job. While the copy runs the back end takes no other
+     * change of the disk (disk_snapshot, disk_resize, disk_cbt: -EBUSY):
+     * disk_stream_cancel first.
      */
     int (*disk_stream)(void *self, uint32_t domid, const char *vdev,
                        unsigned keep, const char *backing, uint64_t *done,
                        uint64_t *total, xcp_hv_error *err);
+
+    /* ---- version 7 ---- */
+
+    /*
+     * Stops the copy disk_stream started on disk vdev (by any instance)
+     * and returns once the back end has let go of it: the image reads as
+     * before and keeps its backing file (what was copied stays, which
+     * is harmless: it is what the chain below showed there), and the
+     * disk takes changes again. 1 when a copy was stopped, 0 when none
+     * ran (one over is forgotten too). -ENODEV if the domain has no such
+     * disk. xen: QEMU's block-job-cancel, then the job waited for and
+     * dismissed.
+     */
+    int (*disk_stream_cancel)(void *self, uint32_t domid, const char *vdev,
+                              xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

@@ -961,12 +961,14 @@ static int cow_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
     memset(&w, 0, sizeof(w));
     w.hv = c->e->hv;
     w.disk = *d;
+    if (xcp__live_stream_stop(c->e, d, &w.e) < 0)
+        return xcp__live_fail(&w.e);
     a->live = &h;
     rc = cow_run(a);
     a->live = NULL;
     if (rc < 0 && w.failed) {
         a->sr_failed = false;
-        return xcp__dev_hv_err(&w.e);
+        return xcp__live_fail(&w.e);
     }
     return rc;
 }
@@ -1421,6 +1423,18 @@ static struct gc_busy *gc_busy_find(const struct gc_job *job,
     return NULL;
 }
 
+/* The disk whose stream the run may start (NULL: none), told before
+ * sr_lock is let go for it, so that a call holding sr_lock knows
+ * (xcp__live_stream_stop). */
+static void gc_stream_mark(xcp__engine *e, const xcp__live_disk *d)
+{
+    pthread_mutex_lock(&e->gc_run_lock);
+    e->gc_stream_domid = d ? d->domid : 0;
+    snprintf(e->gc_stream_vdev, sizeof(e->gc_stream_vdev), "%s",
+             d ? d->vdev : "");
+    pthread_mutex_unlock(&e->gc_run_lock);
+}
+
 /*
  * Whether the leaf at location may have its image replaced now (sr_lock
  * held).  A leaf attached to a running VM is, with its back end paused
@@ -1448,6 +1462,8 @@ static int gc_pause(void *ctx, const char *location)
             xcp__log(XCP__LOG_INFO, "SR collector: %s is attached and its "
                      "back end can neither pause nor stream: not coalesced "
                      "while attached", location);
+        else
+            gc_stream_mark(g->e, &b->disk);
         return -EBUSY;
     }
     if (b->paused || xcp__live_pause_path(g->e->hv, &b->disk) < 0)
@@ -1469,6 +1485,23 @@ static void gc_unpause(void *ctx, const char *location)
 
 /* How often a stream's progress is asked for. */
 #define GC_STREAM_POLL_MS 250
+
+/*
+ * A stream the run was told to stop following: closing, it goes on in the
+ * back end and the journal keeps it (-ECANCELED: the next run follows
+ * it); for a call that takes the merges over, the run leaves it as not
+ * done (1: the journal step is cleared), as XAPI aborts its GC: the call
+ * cancels it if it needs the disk (xcp__live_stream_stop), and the next
+ * run plans again.
+ */
+static int gc_stream_left(struct gc_ctx *g, const char *location)
+{
+    if (__atomic_load_n(&g->e->gc_stop, __ATOMIC_SEQ_CST))
+        return -ECANCELED;
+    xcp__log(XCP__LOG_INFO, "SR collector: a call needs the SR: the leaf "
+             "coalesce of %s is left, planned again later", location);
+    return 1;
+}
 
 /*
  * Leaf coalesce of the running disk at location by its back end, which
@@ -1497,7 +1530,7 @@ static int gc_stream(void *ctx, const char *location, unsigned keep,
         if (rc <= 0)
             break;
         if (gc_progress(g, location, done, total ? total : 1) != 0)
-            return -ECANCELED;
+            return gc_stream_left(g, location);
         usleep(GC_STREAM_POLL_MS * 1000);
     }
     if (rc < 0) {
@@ -1595,6 +1628,35 @@ static void gc_take_over(xcp__engine *e)
     pthread_mutex_unlock(&e->gc_run_lock);
 }
 
+int xcp__live_stream_stop(xcp__engine *e, const xcp__live_disk *d,
+                          xcp_hv_error *err)
+{
+    bool followed;
+    int rc;
+
+    memset(err, 0, sizeof(*err));
+    if (!xcp__hv_supports(e->hv, XCP_HV_OP_DISK_STREAM_CANCEL))
+        return 0;
+    /* a run that may stream this disk stops first: it would start the
+     * copy again (it cannot while the call holds the locks) */
+    pthread_mutex_lock(&e->gc_run_lock);
+    followed = e->gc_in_run && e->gc_stream_vdev[0] &&
+               e->gc_stream_domid == d->domid &&
+               !strcmp(e->gc_stream_vdev, d->vdev);
+    pthread_mutex_unlock(&e->gc_run_lock);
+    if (followed)
+        gc_take_over(e);
+    rc = xcp__hv_disk_stream_cancel(e->hv, d->domid, d->vdev, err);
+    if (rc > 0) {
+        xcp__log(XCP__LOG_INFO, "domain %u disk %s: its leaf coalesce by "
+                 "its back end is cancelled for a change of the disk (the "
+                 "collector plans it again)", d->domid, d->vdev);
+        xcp__sr_gc_request(e);
+    }
+    /* (a domain gone meanwhile has no copy running) */
+    return rc < 0 && rc != -ESRCH ? rc : 0;
+}
+
 /* A collector run for a call holding sr_lock, now. */
 static bool gc_one(xcp__engine *e, const xcp__srt *t,
                    xcp_sr_gc_result *res)
@@ -1622,6 +1684,7 @@ void xcp__sr_collect(xcp__engine *e)
         gc_run_begin(e);
         pthread_mutex_lock(&e->sr_lock);
         p.jobs[i].changed = gc_one_run(&p.jobs[i].t, &g, &res);
+        gc_stream_mark(e, NULL);
         gc_run_end(e);
         pthread_mutex_unlock(&e->sr_lock);
         gc_task_end(&g);

@@ -279,6 +279,33 @@ typedef struct xcp__live_writer {
     bool failed;
     xcp_hv_error e;
 } xcp__live_writer;
+/*
+ * Before a change of running disk d by its back end (a snapshot, a
+ * resize, tracking switched on): a leaf coalesce that back end runs on
+ * it for the SR collector (disk_stream; the disk takes no change
+ * meanwhile) is cancelled, as XAPI aborts its GC when an SR operation
+ * needs a disk, the collector's run following it stopped first (it
+ * plans the coalesce again later).  The engine lock and sr_lock held.
+ * 0, or the driver's negative code with err filled.
+ */
+int xcp__live_stream_stop(xcp__engine *e, const xcp__live_disk *d,
+                          xcp_hv_error *err);
+/*
+ * The snapshot of several disks of a running domain at one instant, as
+ * XAPI pauses every tapdisk first: the domain is paused around them
+ * (its vCPUs stopped, no write is issued meanwhile: each disk's snapshot
+ * holds what the guest had been told was written before the first).
+ * xcp__live_hold: 1 when paused, 0 when there is no domain, or the
+ * XenAPI error. xcp__live_release unpauses it (retried, logged) and
+ * returns rc, or the failure of the unpause when rc is 0.
+ */
+int xcp__live_hold(xcp__ctx *c, uint32_t domid);
+int xcp__live_release(xcp__ctx *c, uint32_t domid, int rc);
+/* The XenAPI error of a failed driver call on a running disk:
+ * OPERATION_NOT_ALLOWED when the back end cannot (-ENOTSUP), else
+ * SR_BACKEND_FAILURE with the driver's reason (QEMU's error class and
+ * description on Xen); INTERNAL_ERROR only for no memory. */
+int xcp__live_fail(const xcp_hv_error *e);
 /* xcp_sr_cow_hooks.switch_to over an xcp__live_writer (ctx). */
 int xcp__live_switch_to(void *ctx, const char *path, const char *format,
                         char *reason, size_t len);

@@ -200,8 +200,9 @@ static int resize_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
                                                "image-format"));
     if (max && r->size > max)
         return too_large(vdi);
-    if (xcp__hv_disk_resize(c->e->hv, d->domid, d->vdev, r->size, &e) < 0)
-        return xcp__dev_hv_err(&e);
+    if (xcp__live_stream_stop(c->e, d, &e) < 0 ||
+        xcp__hv_disk_resize(c->e->hv, d->domid, d->vdev, r->size, &e) < 0)
+        return xcp__live_fail(&e);
     memset(&r->err, 0, sizeof(r->err));
     memset(&r->info, 0, sizeof(r->info));
     r->failed = r->t->type->ops->vdi_stat(&r->t->t, r->location, &r->info,
@@ -454,9 +455,11 @@ static int cbt_live(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
         return xcp__vdi_live_change(c, vdi, d, cbt_image, w);
     if ((rc = cbt_live_check(c, vdi, op)) < 0)
         return rc;
-    if (xcp__hv_disk_cbt(c->e->hv, d->domid, d->vdev, XCP__CBT_BITMAP, w->on,
+    /* (a copy the back end runs would mark the bitmap: it goes first) */
+    if (xcp__live_stream_stop(c->e, d, &e) < 0 ||
+        xcp__hv_disk_cbt(c->e->hv, d->domid, d->vdev, XCP__CBT_BITMAP, w->on,
                          &e) < 0)
-        return xcp__dev_hv_err(&e);
+        return xcp__live_fail(&e);
     return 0;
 }
 

@@ -44,12 +44,24 @@ bool xcp__live_can_pause(xcp_hv *hv)
            xcp__hv_supports(hv, XCP_HV_OP_DISK_REOPEN);
 }
 
-/* A failed driver call on a live disk: OPERATION_NOT_ALLOWED when the
- * back end cannot, else INTERNAL_ERROR, with the driver's reason. */
+/* A failed driver call on a live disk: xcp__live_fail, logged. */
 static int live_err(const xcp_hv_error *e)
 {
     xcp__log(XCP__LOG_WARN, "live disk: %s", e->message);
-    return xcp__dev_hv_err(e);
+    return xcp__live_fail(e);
+}
+
+int xcp__live_fail(const xcp_hv_error *e)
+{
+    const char *why = e->message[0] ? e->message : "disk back end failure";
+
+    /* a back end that cannot (a format, a CD) and our own failures keep
+     * the devices' mapping; what the back end refused or failed at (QEMU's
+     * error class and reason in the message) is the storage's failure,
+     * as XAPI relays tapdisk's and sm's */
+    if (e->code == -ENOTSUP || e->code == -ENOMEM || e->code == 0)
+        return xcp__dev_hv_err(e);
+    return XCP__ERR_SR_BACKEND_FAILURE("", why, "");
 }
 
 int xcp__vdi_live_change(xcp__ctx *c, xcp__obj *vdi, const xcp__live_disk *d,
@@ -122,4 +134,33 @@ int xcp__live_switch_to(void *ctx, const char *path, const char *format,
     snprintf(reason, len, "%s", w->e.message);
     xcp__log(XCP__LOG_WARN, "live disk: %s", w->e.message);
     return w->e.code < 0 ? w->e.code : -EIO;
+}
+
+int xcp__live_hold(xcp__ctx *c, uint32_t domid)
+{
+    xcp_hv_error e;
+
+    if (xcp__hv_domain_pause(c->e->hv, domid, &e) < 0) {
+        xcp__log(XCP__LOG_WARN, "domain %u not paused for the snapshot of "
+                 "its disks: %s", domid, e.message);
+        return e.code == -ESRCH ? 0 : xcp__dev_hv_err(&e);
+    }
+    xcp__log(XCP__LOG_INFO, "domain %u paused for the snapshot of its "
+             "disks", domid);
+    return 1;
+}
+
+int xcp__live_release(xcp__ctx *c, uint32_t domid, int rc)
+{
+    xcp_hv_error e;
+    int i;
+
+    /* A guest left paused would hang: retried, then loudly logged. */
+    for (i = 0; i < 3; i++)
+        if (xcp__hv_domain_unpause(c->e->hv, domid, &e) == 0 ||
+            e.code == -ESRCH)
+            return rc;
+    xcp__log(XCP__LOG_ERR, "domain %u stays paused after the snapshot of "
+             "its disks: %s", domid, e.message);
+    return rc < 0 ? rc : xcp__dev_hv_err(&e);
 }

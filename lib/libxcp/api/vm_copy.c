@@ -177,6 +177,36 @@ static int copy_disks(xcp__ctx *c, xcp__obj *src, xcp__obj *dst,
     return rc;
 }
 
+/*
+ * copy_disks of a snapshot: a running VM with more than one disk to take
+ * is held still meanwhile (xcp__live_hold), so that its disks are
+ * consistent with each other (a paused VM is still already; a
+ * checkpoint's domain is gone).
+ */
+static int snapshot_disks(xcp__ctx *c, xcp__obj *src, xcp__obj *dst,
+                          const xcp_value *ignore, bool keep)
+{
+    const xcp_value *vbds = xcp__obj_val(src, F(VM, VBDs));
+    uint32_t domid = (uint32_t)xcp__obj_int(src, F(VM, domid));
+    size_t i, live = 0;
+    int held = 0, rc;
+
+    for (i = 0; xcp__vm_is(src, "Running") && vbds->kind == XCP_VAL_ARRAY &&
+                i < vbds->u.arr.n; i++) {
+        xcp__obj *vbd = xcp__db_get_cls(c->db, C(VBD),
+                                        vbds->u.arr.items[i].u.s);
+        if (vbd && xcp__obj_bool(vbd, F(VBD, currently_attached)) &&
+            !xcp__obj_bool(vbd, F(VBD, empty)) &&
+            strcmp(xcp__obj_str(vbd, F(VBD, type)), "CD") != 0 &&
+            !in_set(ignore, xcp__obj_str(vbd, F(VBD, VDI))))
+            live++;
+    }
+    if (live > 1 && (held = xcp__live_hold(c, domid)) < 0)
+        return held;
+    rc = copy_disks(c, src, dst, M_SNAPSHOT, NULL, ignore, keep);
+    return held > 0 ? xcp__live_release(c, domid, rc) : rc;
+}
+
 static int copy_vifs(xcp__ctx *c, xcp__obj *src, xcp__obj *dst, bool new_mac,
                      bool keep)
 {
@@ -227,7 +257,9 @@ static int make_copy(xcp__ctx *c, xcp__obj *src, const char *name,
             return rc;
     }
     keep = mode == M_CHECKPOINT || xcp__vm_is(src, "Suspended");
-    if ((rc = copy_disks(c, src, vm, mode, sr, ignore, keep)) < 0 ||
+    if ((rc = mode == M_SNAPSHOT
+                  ? snapshot_disks(c, src, vm, ignore, keep)
+                  : copy_disks(c, src, vm, mode, sr, ignore, keep)) < 0 ||
         (rc = copy_vifs(c, src, vm, mode == M_CLONE || mode == M_COPY,
                         keep)) < 0)
         return rc;

@@ -93,6 +93,11 @@ struct xcp__engine {
     pthread_cond_t gc_run_cond;
     bool gc_in_run;
     unsigned gc_yield;
+    /* The running disk whose leaf coalesce by its back end (disk_stream)
+     * the run under way may start or follow: domid, vdev ("" none);
+     * under gc_run_lock (api/storage.c, xcp__live_stream_stop). */
+    uint32_t gc_stream_domid;
+    char gc_stream_vdev[16];
     /* VDI images handed out (xcp__vdi_path, VDI streams; counted under
      * sr_lock) and VDI streams open now: the collector replaces a leaf's
      * image only when neither moved since it looked (api/storage.c). */

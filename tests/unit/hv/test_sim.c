@@ -1547,6 +1547,9 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     case XCP_HV_OP_DISK_STREAM:
         rc = drv->disk_stream(hv, d, "xvdc", 0, "", &bytes, &bytes, &err);
         break;
+    case XCP_HV_OP_DISK_STREAM_CANCEL:
+        rc = drv->disk_stream_cancel(hv, d, "xvdc", &err);
+        break;
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }
@@ -1597,7 +1600,7 @@ static bool live_op(xcp_hv_op op)
     return op == XCP_HV_OP_DISK_PAUSE || op == XCP_HV_OP_DISK_REOPEN ||
            op == XCP_HV_OP_DISK_RESIZE || op == XCP_HV_OP_DISK_CBT ||
            op == XCP_HV_OP_DISK_SIZE || op == XCP_HV_OP_DISK_SNAPSHOT ||
-           op == XCP_HV_OP_DISK_STREAM;
+           op == XCP_HV_OP_DISK_STREAM || op == XCP_HV_OP_DISK_STREAM_CANCEL;
 }
 
 /* A domain on which every operation can succeed, in the order of the enum. */

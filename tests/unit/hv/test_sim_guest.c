@@ -541,3 +541,215 @@ Test(sim_guest, a_back_end_that_cannot_pause_follows_a_snapshot_and_streams)
     xcp_free(uuid);
     OK(xcp_vm_hard_shutdown(S, vm));
 }
+
+/* Whether the collector follows a leaf coalesce of the VDI by its back
+ * end now: its "Garbage collection" task, pending, names the VDI's
+ * location (shown once the back end's copy runs). */
+static bool coalescing(xcp_vdi vdi)
+{
+    xcp_task_set set = {0};
+    enum xcp_task_status_type st;
+    char *loc = NULL, *d;
+    bool yes = false;
+    size_t i;
+
+    OK(xcp_vdi_get_location(S, &loc, vdi));
+    OK(xcp_task_get_by_name_label(S, &set, "Garbage collection"));
+    for (i = 0; i < set.n && !yes; i++) {
+        d = NULL;
+        if (xcp_task_get_status(S, &st, set.items[i]) < 0 ||
+            xcp_task_get_name_description(S, &d, set.items[i]) < 0) {
+            xcp_error_clear(); /* a task just destroyed */
+            continue;
+        }
+        yes = st == XCP_TASK_STATUS_TYPE_PENDING && strstr(d, loc);
+        xcp_free(d);
+    }
+    xcp_task_set_dispose(&set);
+    xcp_free(loc);
+    return yes;
+}
+
+/* Waits (up to 2 minutes) until the back end streams the VDI's chain. */
+static void wait_coalescing(xcp_vdi vdi)
+{
+    int i;
+
+    for (i = 0; i < 1200 && !coalescing(vdi); i++)
+        usleep(100000);
+    cr_assert(coalescing(vdi), "the collector does not stream the disk");
+}
+
+/*
+ * A running disk whose back end streams its chain into its leaf (the
+ * sim as Xen's QEMU, a copy that lasts: XCP_SIM_STREAM_MS) is
+ * snapshotted (VDI.snapshot), resized, and its VM snapshotted, while the
+ * copy runs and the guest writes: each call cancels the copy first (the back end takes no other
+ * change of the disk while it runs, as QEMU's block job holds its node)
+ * and goes ahead; the collector plans the coalesce again and, once
+ * copies are quick, finishes it: no image more than before, every
+ * acknowledged write on the disk, every image clean.  Before: the
+ * snapshots and the resize failed (INTERNAL_ERROR: the disk is busy).
+ */
+Test(sim_guest, snapshots_and_a_resize_during_a_stream_cancel_it)
+{
+    char vdev[16], sdev[16], *uuid = NULL;
+    uint32_t domid;
+    size_t start;
+    xcp_vm vm, vsnap;
+    xcp_vdi disk, snap;
+    uint64_t n;
+    unsigned i;
+
+    setenv("XCP_SIM_STREAM_MS", "600000", 1); /* outlasts the test */
+    api_reopen_with_hv("sim-qemu");
+    vm = running_vm(&domid);
+    disk = vm_disk(vm, vdev, sizeof(vdev));
+    OK(xcp_vm_get_uuid(S, &uuid, vm));
+    start = api_count_image_files();
+    guest_write(domid, vdev, DATA_AT, 10);
+    OK(xcp_vdi_snapshot(S, &snap, disk, NULL));
+    guest_write(domid, vdev, DATA_AT, 20);
+    OK(xcp_vdi_destroy(S, snap));
+    wait_coalescing(disk);
+
+    /* a snapshot during the copy: point-in-time, the copy cancelled */
+    guest_write(domid, vdev, DATA_AT + MiB, 30);
+    OK(xcp_vdi_snapshot(S, &snap, disk, NULL));
+    guest_write(domid, vdev, DATA_AT + MiB, 40);
+    cr_assert(holds(snap, DATA_AT, 20) && holds(snap, DATA_AT + MiB, 30),
+              "the snapshot lost a write before it");
+    cr_assert(holds(disk, DATA_AT + MiB, 40), "a write after the snapshot "
+              "is not on the disk");
+    OK(xcp_vdi_destroy(S, snap));
+
+    /* the collector streams again: a resize during that copy */
+    wait_coalescing(disk);
+    OK(xcp_vdi_resize(S, disk, 12 * GiB));
+    OK(xcp_vdi_get_virtual_size(S, (int64_t *)&n, disk));
+    cr_assert_eq(n, 12 * GiB);
+    guest_write(domid, vdev, DATA_AT + 2 * MiB, 50);
+
+    /* and again (the cancel asked for a pass): a VM.snapshot during it */
+    wait_coalescing(disk);
+    OK(xcp_vm_snapshot(S, &vsnap, vm, "during", NULL));
+    snap = vm_disk(vsnap, sdev, sizeof(sdev));
+    cr_assert(holds(snap, DATA_AT + 2 * MiB, 50), "the VM snapshot lost a "
+              "write before it");
+    OK(xcp_vm_destroy(S, vsnap));
+    OK(xcp_vdi_destroy(S, snap));
+
+    /* quick copies now: the collector's next passes finish the coalesce */
+    unsetenv("XCP_SIM_STREAM_MS");
+    for (i = 0; i < 30 && api_count_image_files() > start; i++) {
+        api_reopen();
+        if (api_count_image_files() > start)
+            sleep(1);
+    }
+    cr_assert_eq(api_count_image_files(), start,
+                 "the running disk's leaf was not coalesced: %zu images, "
+                 "%zu before", api_count_image_files(), start);
+    wait_records(domid, vdev, XCP__SIM_RECORD_SLOTS + 8);
+    OK(xcp_vm_pause(S, vm));
+    n = records(domid, vdev);
+    check_images();
+    check_records(disk, uuid, vdev, n);
+    cr_assert(holds(disk, DATA_AT, 20) && holds(disk, DATA_AT + MiB, 40) &&
+                  holds(disk, DATA_AT + 2 * MiB, 50),
+              "a write was lost");
+    xcp_free(uuid);
+    OK(xcp_vm_hard_shutdown(S, vm));
+}
+
+/* The device name of the VBD of vm that holds vdi. */
+static void vdev_of(xcp_vm vm, xcp_vdi vdi, char *vdev, size_t len)
+{
+    xcp_vbd_set vbds = {0};
+    xcp_vdi v;
+    char *dev = NULL;
+    size_t i;
+
+    vdev[0] = '\0';
+    OK(xcp_vm_get_VBDs(S, &vbds, vm));
+    for (i = 0; i < vbds.n; i++) {
+        OK(xcp_vbd_get_VDI(S, &v, vbds.items[i]));
+        if (strcmp(v.ref, vdi.ref) != 0)
+            continue;
+        OK(xcp_vbd_get_device(S, &dev, vbds.items[i]));
+        snprintf(vdev, len, "%s", dev);
+        xcp_free(dev);
+    }
+    xcp_vbd_set_dispose(&vbds);
+    cr_assert(vdev[0], "no VBD of the VM holds the VDI");
+}
+
+/* When the back end of disk vdev moved onto its last snapshot's overlay,
+ * in the guest's time (0: never). */
+static uint64_t switched(uint32_t domid, const char *vdev)
+{
+    uint64_t ns = 0;
+
+    cr_assert_eq(xcp__sim_disk_switched(guest, domid, vdev, &ns, &herr), 0,
+                 "%s", herr.message);
+    return ns;
+}
+
+/* The state of domain domid in the simulated host. */
+static xcp_hv_domain_state dom_state(uint32_t domid)
+{
+    xcp_hv_domain_info info;
+
+    cr_assert_eq(xcp__hv_sim_driver.domain_info(guest, domid, &info, &herr),
+                 0, "%s", herr.message);
+    return info.state;
+}
+
+/*
+ * VM.snapshot of a running VM with two disks whose back ends cannot
+ * pause (the sim as Xen's QEMU): the disks move onto their snapshots'
+ * overlays at one instant of the guest (the domain held paused around
+ * them, as XAPI pauses every tapdisk first), and the guest runs on
+ * afterwards; a snapshot that fails unpauses it too.  Before: one disk
+ * after the other while the guest ran (its vCPU time moved between
+ * them).
+ */
+Test(sim_guest, a_vm_snapshot_moves_all_its_disks_at_one_instant)
+{
+    char vdev[16], vdev2[16];
+    uint32_t domid;
+    xcp_vdi disk, disk2;
+    xcp_vm vm, snap;
+
+    api_reopen_with_hv("sim-qemu");
+    vm = api_install("vm");
+    disk = vm_disk(vm, vdev, sizeof(vdev));
+    OK(api_vdi_create(&disk2, api_default_sr(), "second", 64 * MiB));
+    api_disk_vbd(vm, disk2, "1");
+    OK(xcp_vm_start(S, vm, false, false));
+    domid = (uint32_t)api_domid(vm);
+    vdev_of(vm, disk, vdev, sizeof(vdev));
+    vdev_of(vm, disk2, vdev2, sizeof(vdev2));
+    cr_assert_str_neq(vdev, vdev2);
+    wait_records(domid, vdev, 3);
+
+    OK(xcp_vm_snapshot(S, &snap, vm, "both", NULL));
+    cr_assert_neq(switched(domid, vdev), 0, "disk %s was not moved", vdev);
+    cr_assert_eq(switched(domid, vdev), switched(domid, vdev2),
+                 "disks %s and %s moved at guest times %" PRIu64 " and %"
+                 PRIu64 " ns", vdev, vdev2, switched(domid, vdev),
+                 switched(domid, vdev2));
+    cr_assert_eq(dom_state(domid), XCP_HV_STATE_RUNNING,
+                 "the guest stays paused");
+    /* (the guest's time moves on: the next snapshot is at a later one) */
+    wait_records(domid, vdev, records(domid, vdev) + 2);
+
+    /* a failed snapshot leaves the guest running too */
+    api_reopen_with_faults("disk_snapshot=EIO");
+    assert_error_name(xcp_vm_snapshot(S, &snap, vm, "failed", NULL),
+                      "SR_BACKEND_FAILURE");
+    cr_assert_eq(dom_state(domid), XCP_HV_STATE_RUNNING,
+                 "the failed snapshot left the guest paused");
+    OK(xcp_vm_snapshot(S, &snap, vm, "again", NULL));
+    cr_assert_eq(switched(domid, vdev), switched(domid, vdev2));
+    OK(xcp_vm_hard_shutdown(S, vm));
+}
