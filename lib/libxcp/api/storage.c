@@ -1692,12 +1692,20 @@ static int find_uuid_cb(void *arg, const xcp_sr_vdi_info *vdi)
 }
 
 /*
- * The tracked VDIs of sr whose epoch follows the snapshot uuid, which
- * never committed (a VDI.snapshot killed after the driver had switched
- * its source to a new epoch): their link leads to no VDI, and
- * list_changed_blocks from any earlier snapshot would fail as unrelated
- * while cbt_enabled says true.  Their tracking is switched off, visibly
- * (the documented crash outcome: the next backup is a full one).
+ * After a call interrupted while it made the image uuid (VDI.snapshot,
+ * VDI.clone, VDI.copy, VDI.create), the invariant of changed block
+ * tracking holds again: a VDI whose record says cbt_enabled has its
+ * tracking metadata, and its epochs link to VDIs that exist, so that
+ * list_changed_blocks from any of its snapshots answers.  The tracked
+ * VDIs of sr that break it have their tracking switched off, record and
+ * image, visibly (the documented crash outcome: the next backup is a
+ * full one, as after XAPI's disable_cbt):
+ *   - an epoch that follows the snapshot uuid, which never committed (a
+ *     VDI.snapshot killed after the driver had started its source's new
+ *     epoch): its link leads to no VDI;
+ *   - no metadata at all (VDI_NO_CBT_METADATA from the driver), which no
+ *     call of ours leaves behind (a driver's cow keeps the source's
+ *     tracking at every instant) but a record must not promise.
  */
 static void unlink_epochs(xcp__ctx *c, xcp__obj *sr, const xcp__srt *t,
                           const char *uuid)
@@ -1705,10 +1713,12 @@ static void unlink_epochs(xcp__ctx *c, xcp__obj *sr, const xcp__srt *t,
     const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
     const xcp_sr_ops *o = t->type->ops;
     char prev[XCP_SR_UUID_BUFLEN];
+    const char *why;
     xcp_sr_error err;
     uint64_t nblocks;
     uint8_t *bits;
     size_t i;
+    int rc;
 
     if (o->version < 5 || !o->vdi_cbt_changes || !o->vdi_cbt_set)
         return;
@@ -1723,23 +1733,27 @@ static void unlink_epochs(xcp__ctx *c, xcp__obj *sr, const xcp__srt *t,
             return;
         memset(&err, 0, sizeof(err));
         prev[0] = '\0';
-        if (o->vdi_cbt_changes(&t->t, loc, bits, nblocks, prev, &err) == 0 &&
-            !strcmp(prev, uuid)) {
-            memset(&err, 0, sizeof(err));
-            if (o->vdi_cbt_set(&t->t, loc, false, &err) < 0 ||
-                xcp__db_set_bool(c->db, v, F(VDI, cbt_enabled), false) < 0 ||
-                xcp__update_allowed(c, v) < 0)
-                xcp__log(XCP__LOG_WARN, "SR %s: %s follows the snapshot %s "
-                         "that never was: %s", xcp__obj_uuid(sr), loc, uuid,
-                         err.reason[0] ? err.reason : "cannot untrack it");
-            else
-                xcp__log(XCP__LOG_WARN, "SR %s: changed block tracking of "
-                         "%s switched off: its epoch follows the snapshot "
-                         "%s of an interrupted call", xcp__obj_uuid(sr),
-                         loc, uuid);
-            xcp_error_clear();
-        }
+        rc = o->vdi_cbt_changes(&t->t, loc, bits, nblocks, prev, &err);
         free(bits);
+        if (rc == 0 && strcmp(prev, uuid))
+            continue;
+        if (rc < 0 && err.kind != XCP_SR_ERR_NO_CBT_METADATA)
+            continue;           /* unreadable now: not ours to judge */
+        why = rc == 0 ? "its epoch follows that snapshot, which never was"
+                      : "its image has no tracking metadata";
+        memset(&err, 0, sizeof(err));
+        if (o->vdi_cbt_set(&t->t, loc, false, &err) < 0 ||
+            xcp__db_set_bool(c->db, v, F(VDI, cbt_enabled), false) < 0 ||
+            xcp__update_allowed(c, v) < 0)
+            xcp__log(XCP__LOG_WARN, "SR %s: after the interrupted call "
+                     "making %s, %s: %s, and its tracking cannot be switched "
+                     "off: %s", xcp__obj_uuid(sr), uuid, loc, why,
+                     err.reason[0] ? err.reason : "?");
+        else
+            xcp__log(XCP__LOG_WARN, "SR %s: after the interrupted call "
+                     "making %s, changed block tracking of %s switched off: "
+                     "%s", xcp__obj_uuid(sr), uuid, loc, why);
+        xcp_error_clear();
     }
 }
 
