@@ -243,20 +243,28 @@ static const struct cow_step {
     {"file:cow-done", false, false},
 };
 
+/* Run argv (a QEMU tool) to a successful end. */
+static void run_ok(char *const argv[])
+{
+    int status;
+    pid_t pid;
+
+    cr_assert_eq(posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ), 0,
+                 "%s", argv[0]);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s %s fails",
+              argv[0], argv[1]);
+}
+
 /* A guest write to the qcow2 image at path, by QEMU: it marks our
  * (auto) bitmap itself. */
 static void qemu_write(const char *path, long long off, long long len)
 {
     char cmd[96];
-    char *argv[] = {"qemu-io", "-f", "qcow2", "-c", cmd, (char *)path, NULL};
-    int status;
-    pid_t pid;
 
     snprintf(cmd, sizeof(cmd), "write -q %lld %lld", off, len);
-    cr_assert_eq(posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ), 0);
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "qemu-io %s %s",
-              cmd, path);
+    run_ok((char *[]){"qemu-io", "-f", "qcow2", "-c", cmd, (char *)path,
+                      NULL});
 }
 
 /*
@@ -413,4 +421,47 @@ Test(storage_crash, vhd_snapshot_killed_at_each_step_keeps_cbt_true,
      .timeout = 300)
 {
     cow_killed_at_each_step("vhd", true);
+}
+
+/*
+ * What the old driver left (a qcow2 disk's bitmap gone with its file to
+ * the new parent, the call killed before the leaf got it back) is made
+ * right by the next open whatever leaves it: after an interrupted call
+ * (its 'C' intent), a tracked disk found without metadata has its
+ * tracking switched off, record and image, so that cbt_enabled never
+ * promises what list_changed_blocks cannot answer.  Before: the record
+ * stayed on, and list_changed_blocks answered VDI_NO_CBT_METADATA.
+ */
+Test(storage_crash, tracked_disk_without_metadata_is_switched_off_at_open)
+{
+    char *loc, *sr_uuid, path[640], uuid[37], *b64 = NULL;
+    xcp_vdi v, s1;
+    FILE *f;
+    bool on;
+
+    OK(api_vdi_create(&v, api_default_sr(), "disk", 4 * MiB));
+    OK(xcp_vdi_enable_cbt(S, v));
+    OK(xcp_vdi_get_location(S, &loc, v));
+    OK(xcp_sr_get_uuid(S, &sr_uuid, api_default_sr()));
+    snprintf(path, sizeof(path), "%s/sr/local/%s", api_dir, loc);
+    xcp_session_close(S);
+    S = NULL;
+    run_ok((char *[]){"qemu-img", "bitmap", "--remove", "-f", "qcow2", path,
+                      "xcp-cbt", NULL});
+    snprintf(uuid, sizeof(uuid), "%s", "0f0e0d0c-0b0a-4908-8706-050403020100");
+    snprintf(path, sizeof(path), "%s/sr-intents", api_dir);
+    f = fopen(path, "a");
+    cr_assert_not_null(f, "%s", path);
+    fprintf(f, "C %s %s\n", sr_uuid, uuid);
+    fclose(f);
+    api_open();
+    OK(xcp_vdi_get_cbt_enabled(S, &on, v));
+    cr_expect_not(on, "cbt_enabled kept over an image without tracking");
+    /* Tracking can be switched on again: a new first epoch. */
+    OK(xcp_vdi_enable_cbt(S, v));
+    OK(xcp_vdi_snapshot(S, &s1, v, NULL));
+    OK(xcp_vdi_list_changed_blocks(S, &b64, s1, v));
+    xcp_free(b64);
+    xcp_free(loc);
+    xcp_free(sr_uuid);
 }
