@@ -334,6 +334,11 @@ int xcp__qcow2_ext_next(const char *path, const uint8_t *h, size_t end,
 int xcp__qcow2_bitmaps_load(xcp__qcow2 *q, const uint8_t *ext, uint32_t len,
                             char *err, size_t errlen);
 
+/* Drop the bitmaps a writer that died left in use (inconsistent, as
+ * QEMU's next writer finds them) from writable q, unless a writer
+ * still holds the image (xcp__qcow2_live_writer). */
+int xcp__qcow2_bitmaps_drop_stale(xcp__qcow2 *q, char *err, size_t errlen);
+
 /* Free the in-memory bitmaps. */
 void xcp__qcow2_bitmaps_free(xcp__qcow2 *q);
 
