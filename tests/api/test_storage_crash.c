@@ -267,17 +267,42 @@ static void qemu_write(const char *path, long long off, long long len)
                       NULL});
 }
 
+/* The calls killed at a crash point: on the VDI v of session s. */
+static int call_snapshot(xcp_session *s, xcp_vdi v)
+{
+    xcp_vdi out;
+
+    return xcp_vdi_snapshot(s, &out, v, NULL);
+}
+
+static int call_clone(xcp_session *s, xcp_vdi v)
+{
+    xcp_vdi out;
+
+    return xcp_vdi_clone(s, &out, v, NULL);
+}
+
+/* Past 32 GiB: a qcow2 bitmap of 64 KiB granules then needs a second
+ * cluster of bits (its table grows). */
+#define GROWN (40 * GiB)
+
+static int call_resize(xcp_session *s, xcp_vdi v)
+{
+    return xcp_vdi_resize(s, v, GROWN);
+}
+
 /*
- * VDI.snapshot (snapshot) or VDI.clone of the VDI vdi_uuid in a child
- * process on api_dir (S closed), which kills itself at the crash point
- * point (XCP_CRASH_AT); whether it died there (else the call ran to its
- * end: the step was never reached).  S is open again after.
+ * call on the VDI vdi_uuid in a child process on api_dir (S closed),
+ * which kills itself at the crash point point (XCP_CRASH_AT); whether it
+ * died there (else the call ran to its end: the step was never
+ * reached).  S is open again after.
  */
-static bool cow_killed_at(const char *vdi_uuid, bool snapshot,
-                          const char *point)
+static bool killed_at(const char *vdi_uuid, int (*call)(xcp_session *,
+                                                        xcp_vdi),
+                      const char *point)
 {
     xcp_session *s;
-    xcp_vdi v, out;
+    xcp_vdi v;
     int status;
     pid_t pid;
 
@@ -288,8 +313,7 @@ static bool cow_killed_at(const char *vdi_uuid, bool snapshot,
         if (!s || xcp_vdi_get_by_uuid(s, &v, vdi_uuid) < 0)
             _exit(2);
         setenv("XCP_CRASH_AT", point, 1);
-        _exit((snapshot ? xcp_vdi_snapshot(s, &out, v, NULL)
-                        : xcp_vdi_clone(s, &out, v, NULL)) < 0 ? 1 : 0);
+        _exit(call(s, v) < 0 ? 1 : 0);
     }
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     api_open();
@@ -334,7 +358,8 @@ static void cow_killed_at_each_step(const char *fmt, bool snapshot)
             qemu_write(path, 5 * BLK, 512);
             qemu_write(path, 9 * BLK + 100, 512);
         }
-        cr_assert(cow_killed_at(uuid, snapshot, st->point), "%s %s: no "
+        cr_assert(killed_at(uuid, snapshot ? call_snapshot : call_clone,
+                            st->point), "%s %s: no "
                   "kill at %s (the step was not reached)", fmt,
                   snapshot ? "snapshot" : "clone", st->point);
         OK(xcp_vdi_get_cbt_enabled(S, &on, v));
@@ -429,4 +454,67 @@ Test(storage_crash, tracked_disk_without_metadata_is_switched_off_at_open)
     xcp_free(b64);
     xcp_free(loc);
     xcp_free(sr_uuid);
+}
+
+/*
+ * A tracked 4 MiB qcow2 disk of the default SR with a snapshot *s1 and a
+ * QEMU write to block 5 since, the engine closed (S NULL) for a call
+ * killed_at; its uuid into uuid (37 bytes).
+ */
+static xcp_vdi killed_disk(xcp_vdi *s1, char *uuid)
+{
+    char *loc, *u, path[640];
+    xcp_vdi v;
+
+    OK(api_vdi_create(&v, api_default_sr(), "disk", 4 * MiB));
+    OK(xcp_vdi_enable_cbt(S, v));
+    OK(xcp_vdi_snapshot(S, s1, v, NULL));
+    OK(xcp_vdi_get_uuid(S, &u, v));
+    OK(xcp_vdi_get_location(S, &loc, v));
+    snprintf(uuid, 37, "%s", u);
+    snprintf(path, sizeof(path), "%s/sr/local/%s", api_dir, loc);
+    xcp_free(u);
+    xcp_free(loc);
+    xcp_session_close(S);
+    S = NULL;
+    qemu_write(path, 5 * BLK, 512);
+    return v;
+}
+
+/*
+ * VDI.resize of a tracked qcow2 disk killed before the bitmaps are
+ * rewritten for the new size (one that needs a longer bitmap table): the
+ * disk is still tracked, its changes answer, the record agrees with the
+ * image's size, and QEMU opens the image.  Before: the new size reached
+ * the header first, the bitmap's table no longer matched it, and QEMU
+ * refused the image ("Bitmap 'xcp-cbt' doesn't satisfy the
+ * constraints"); we found the disk untracked.
+ */
+Test(storage_crash, qcow2_resize_killed_midway_keeps_tracking)
+{
+    char uuid[37], *loc, path[640];
+    const char *got;
+    xcp_vdi v, s1;
+    int64_t size;
+    bool on;
+
+    v = killed_disk(&s1, uuid);
+    cr_assert(killed_at(uuid, call_resize, "qcow2:resize-bitmaps"),
+              "no kill at qcow2:resize-bitmaps");
+    OK(xcp_vdi_get_location(S, &loc, v));
+    snprintf(path, sizeof(path), "%s/sr/local/%s", api_dir, loc);
+    xcp_free(loc);
+    run_ok((char *[]){"qemu-img", "check", "-q", path, NULL});
+    OK(xcp_vdi_get_cbt_enabled(S, &on, v));
+    cr_expect(on, "tracking lost");
+    got = on ? api_changed_blocks(s1, v, NULL) : NULL;
+    cr_expect(!on || (got && !strcmp(got, "5,")), "changed blocks %s",
+              got ? got : "(error)");
+    OK(xcp_vdi_get_virtual_size(S, &size, v));
+    cr_expect_eq(size, (int64_t)(4 * MiB), "size %lld", (long long)size);
+    /* And the resize goes through when run again. */
+    OK(xcp_vdi_resize(S, v, GROWN));
+    OK(xcp_vdi_get_cbt_enabled(S, &on, v));
+    cr_expect(on);
+    run_ok((char *[]){"qemu-img", "check", "-q", path, NULL});
 }

@@ -490,6 +490,7 @@ static int write_header(xcp__qcow2 *q, char *err, size_t errlen)
         goto done;
     }
     memcpy(out, h, q->header_length);
+    put64(out + H_SIZE, q->size);       /* a resize's, with its bitmaps */
     boff = be64(h + H_BACKING_OFFSET);
     blen = be32(h + H_BACKING_SIZE);
     ext_end = boff ? boff : hlen;

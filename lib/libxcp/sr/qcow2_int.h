@@ -354,8 +354,9 @@ int xcp__qcow2_bitmaps_each_cluster(const xcp__qcow2 *q,
 int xcp__qcow2_bitmaps_mark(xcp__qcow2 *q, uint64_t off, uint64_t len,
                             char *err, size_t errlen);
 
-/* Rewrite all bitmaps for the current virtual size, after a resize
- * from old_size. */
+/* Rewrite all bitmaps for the current virtual size, q->size, after a
+ * resize from old_size: the header write switching to them writes the
+ * new size too, so a crash leaves old size and bitmaps or new ones. */
 int xcp__qcow2_bitmaps_resized(xcp__qcow2 *q, uint64_t old_size, char *err,
                                size_t errlen);
 
