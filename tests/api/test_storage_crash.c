@@ -291,6 +291,11 @@ static int call_resize(xcp_session *s, xcp_vdi v)
     return xcp_vdi_resize(s, v, GROWN);
 }
 
+static int call_data_destroy(xcp_session *s, xcp_vdi v)
+{
+    return xcp_vdi_data_destroy(s, v);
+}
+
 /*
  * call on the VDI vdi_uuid in a child process on api_dir (S closed),
  * which kills itself at the crash point point (XCP_CRASH_AT); whether it
@@ -517,4 +522,43 @@ Test(storage_crash, qcow2_resize_killed_midway_keeps_tracking)
     OK(xcp_vdi_get_cbt_enabled(S, &on, v));
     cr_expect(on);
     run_ok((char *[]){"qemu-img", "check", "-q", path, NULL});
+}
+
+/*
+ * VDI.data_destroy of a tracked snapshot killed before its new empty
+ * image replaced the snapshot's, and after: the next open finishes it
+ * (its 'X' intent), so the record says cbt_metadata with the empty
+ * image's sizes and list_changed_blocks from it still answers.  Before:
+ * the record stayed a user disk with its old sizes over an image
+ * without data (or, killed before the rename, over the data).
+ */
+Test(storage_crash, data_destroy_killed_midway_is_finished_at_open)
+{
+    static const char *const points[] = {"file:dd-made", "file:dd-renamed"};
+    enum xcp_vdi_type type;
+    char uuid[37], *su;
+    const char *got;
+    int64_t phys;
+    xcp_vdi v, s1;
+    size_t i;
+
+    for (i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
+        v = killed_disk(&s1, uuid);
+        api_open();
+        OK(xcp_vdi_get_uuid(S, &su, s1));
+        xcp_session_close(S);
+        S = NULL;
+        cr_assert(killed_at(su, call_data_destroy, points[i]),
+                  "no kill at %s", points[i]);
+        xcp_free(su);
+        OK(xcp_vdi_get_type(S, &type, s1));
+        cr_expect_eq(type, XCP_VDI_TYPE_CBT_METADATA, "killed at %s: type "
+                     "%d", points[i], (int)type);
+        OK(xcp_vdi_get_physical_utilisation(S, &phys, s1));
+        cr_expect_lt(phys, (int64_t)(1 * MiB), "killed at %s: %lld bytes",
+                     points[i], (long long)phys);
+        got = api_changed_blocks(s1, v, NULL);
+        cr_expect(got && !strcmp(got, "5,"), "killed at %s: changed "
+                  "blocks %s", points[i], got ? got : "(error)");
+    }
 }

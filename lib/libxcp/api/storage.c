@@ -334,13 +334,19 @@ static void intent_end(void *arg, bool committed)
     intent_done(arg);
 }
 
-int xcp__vdi_intent_refresh(xcp__ctx *c, xcp__obj *sr, const char *location)
+int xcp__vdi_intent(xcp__ctx *c, char kind, xcp__obj *sr,
+                    const char *location)
 {
-    int rc = intent_add(c, 'R', sr, location);
+    int rc = intent_add(c, kind, sr, location);
 
     if (rc == 0 && (rc = xcp__db_after_commit(c->db, intent_end, c->e)) < 0)
         intent_done(c->e);
     return rc;
+}
+
+int xcp__vdi_intent_refresh(xcp__ctx *c, xcp__obj *sr, const char *location)
+{
+    return xcp__vdi_intent(c, 'R', sr, location);
 }
 
 /* An image made or to be deleted, waiting for its transaction's end. */
@@ -1676,6 +1682,42 @@ static void replay_refresh(xcp__ctx *c, xcp__obj *sr, const char *location)
     }
 }
 
+/*
+ * A VDI.data_destroy interrupted (kind 'X'): the driver's step is run
+ * again (it replaces the image by an empty one with its tracking, as
+ * often as asked), then the record's, so that the record and the image
+ * agree (type cbt_metadata, sizes) whether the kill came before the
+ * image was replaced or after.  A driver that cannot finish it leaves
+ * the record read again from the storage, as for 'R'.
+ */
+static void replay_data_destroy(xcp__ctx *c, xcp__obj *sr,
+                                const char *location)
+{
+    xcp__obj *v = vdi_at(c, sr, location);
+    xcp_sr_error err;
+    xcp__srt t;
+    int rc;
+
+    if (!v || !strcmp(xcp__obj_str(v, F(VDI, type)), "cbt_metadata"))
+        return;
+    memset(&err, 0, sizeof(err));
+    if ((rc = xcp__srt_get(c, sr, false, &t)) == 0) {
+        rc = t.type->ops->vdi_data_destroy(&t.t, location, &err);
+        xcp__srt_free(&t);
+    }
+    if (rc == 0 && (rc = xcp__vdi_data_destroyed(c, v, sr)) == 0) {
+        xcp__log(XCP__LOG_INFO, "SR %s: finished the interrupted "
+                 "VDI.data_destroy of %s", xcp__obj_uuid(sr), location);
+        return;
+    }
+    xcp__log(XCP__LOG_WARN, "SR %s: cannot finish the interrupted "
+             "VDI.data_destroy of %s: %s", xcp__obj_uuid(sr), location,
+             err.reason[0] ? err.reason
+                           : xcp_error_last() ? xcp_error_last()->name : "?");
+    xcp_error_clear();
+    replay_refresh(c, sr, location);
+}
+
 struct find_uuid {
     const char *uuid;
     char location[XCP_SR_LOCATION_MAX];
@@ -1761,8 +1803,9 @@ static void unlink_epochs(xcp__ctx *c, xcp__obj *sr, const xcp__srt *t,
  * One intent left by a crash: the image made (kind 'C', key its uuid)
  * whose record never committed, or the one whose record went (kind 'D',
  * key its location) but not the image, is deleted; the record of an image
- * changed in place (kind 'R', key its location) is read again.  Anything
- * else stays.
+ * changed in place (kind 'R', key its location) is read again; a
+ * data_destroy (kind 'X', key its location) is finished.  Anything else
+ * stays.
  */
 static void replay_intent(xcp__ctx *c, char kind, const char *sr_uuid,
                           const char *key)
@@ -1774,6 +1817,10 @@ static void replay_intent(xcp__ctx *c, char kind, const char *sr_uuid,
 
     if (sr && kind == 'R') {
         replay_refresh(c, sr, key);
+        return;
+    }
+    if (sr && kind == 'X') {
+        replay_data_destroy(c, sr, key);
         return;
     }
     if (!sr || (kind == 'C' && xcp__db_by_uuid(c->db, C(VDI), key)) ||
@@ -1827,7 +1874,8 @@ static int replay_intents(xcp__ctx *c)
             char sr[64], key[XCP_SR_LOCATION_MAX], kind;
             *end = '\0';
             if (sscanf(line, "%c %63s %255s", &kind, sr, key) == 3 &&
-                (kind == 'C' || kind == 'D' || kind == 'R'))
+                (kind == 'C' || kind == 'D' || kind == 'R' ||
+                 kind == 'X'))
                 replay_intent(c, kind, sr, key);
         }
         /* Keep a partial line (a torn last write is dropped at the end). */

@@ -2121,7 +2121,9 @@ static int file_vdi_cbt_changes(const xcp_sr_target *sr,
  * data_destroy: a new empty standalone image of the snapshot's size
  * (with its CBT state, for qcow2; a VHD's log stays beside the name)
  * replaces the snapshot's image by rename, then the parents it held go
- * if nobody else reads through them.
+ * if nobody else reads through them.  Run again after a kill, it does
+ * the same (the engine's 'X' intent).  Crash points "file:dd-made"
+ * (before the rename), "file:dd-renamed" (after).
  */
 static int file_vdi_data_destroy(const xcp_sr_target *sr,
                                  const char *location, xcp_sr_error *err)
@@ -2165,6 +2167,8 @@ static int file_vdi_data_destroy(const xcp_sr_target *sr,
                        err);
     if (ret == 0)
         ret = carry_cbt(tpath, v.format, &c, what, err);
+    if (ret == 0)
+        xcp__crash_point("file:dd-made");
     if (ret == 0 && rename(tpath, path) < 0)
         ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                       "%s failed [opterr=rename %s: %s]", what, path,
@@ -2175,6 +2179,7 @@ static int file_vdi_data_destroy(const xcp_sr_target *sr,
         return ret;
     }
     xcp__fsync_dir(dir);
+    xcp__crash_point("file:dd-renamed");
     /* The parents it read through may be garbage now. */
     if (v.parent_location[0] && list_vdis(dir, &l, false, err) == 0)
         gc_up(dir, &l, v.parent_location, err);
