@@ -2936,13 +2936,15 @@ static int disk_srs(xcp_session *s, xcp_sr sr[2])
 /*
  * The crash points of the file SR's snapshot and clone (sr/file.c, in
  * the order of their steps; the first three also in the collector's move
- * of a leaf under a new node): steps a few system calls apart, which a
- * timer seldom hits.
+ * of a leaf under a new node), of its data_destroy, and of a qcow2
+ * resize (qcow2_alloc.c, also in the collector's coalesce): steps a few
+ * system calls apart, which a timer seldom hits.
  */
 static const char *const disk_points[] = {
-    "file:parent-linked", "file:leaf-made", "file:leaf-renamed",
-    "file:child-made",    "file:cbt-child", "file:cbt-source",
-    "file:cbt-parent",    "file:cow-done",
+    "file:parent-linked", "file:leaf-made",  "file:leaf-renamed",
+    "file:child-made",    "file:cbt-child",  "file:cbt-source",
+    "file:cbt-parent",    "file:cow-done",   "file:dd-made",
+    "file:dd-renamed",    "qcow2:resize-bitmaps",
 };
 
 /* The worker: point, if not NULL, is where it kills itself the first
