@@ -420,3 +420,47 @@ xcp_sr api_file_sr(const char *name, const char *fmt)
     xcp_string_map_dispose(&smc);
     return sr;
 }
+
+/* Decode the base64 text s into out (cap bytes); the bytes decoded. */
+static size_t unbase64(const char *s, uint8_t *out, size_t cap)
+{
+    static const char al[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint32_t v = 0;
+    size_t n = 0;
+    int bits = 0;
+    const char *p;
+
+    for (; *s && *s != '='; s++) {
+        p = strchr(al, *s);
+        cr_assert_not_null(p, "bad base64 '%c'", *s);
+        v = v << 6 | (uint32_t)(p - al);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            cr_assert_lt(n, cap);
+            out[n++] = (uint8_t)(v >> bits);
+        }
+    }
+    return n;
+}
+
+const char *api_changed_blocks(xcp_vdi from, xcp_vdi to, size_t *nbytes)
+{
+    static char list[512];
+    uint8_t bits[4096];
+    char *b64 = NULL;
+    size_t n, i, o = 0;
+
+    if (xcp_vdi_list_changed_blocks(S, &b64, from, to) < 0)
+        return NULL;
+    n = unbase64(b64, bits, sizeof(bits));
+    xcp_free(b64);
+    list[0] = '\0';
+    for (i = 0; i < n * 8; i++)
+        if (bits[i / 8] & (0x80 >> (i % 8)))
+            o += (size_t)snprintf(list + o, sizeof(list) - o, "%zu,", i);
+    if (nbytes)
+        *nbytes = n;
+    return list;
+}

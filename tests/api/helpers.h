@@ -100,6 +100,12 @@ size_t api_count_image_files(void);
  * sm-config:image-format=fmt unless NULL (asserts the call succeeds). */
 xcp_sr api_file_sr(const char *name, const char *fmt);
 
+/* VDI.list_changed_blocks(from, to) as the list of the changed blocks'
+ * numbers, "3,100," ("" for none; static storage, until the next call),
+ * and in *nbytes (if not NULL) the bytes of the bitmap; NULL, with the
+ * thread's error, when the call fails. */
+const char *api_changed_blocks(xcp_vdi from, xcp_vdi to, size_t *nbytes);
+
 /* VDI.create of a user disk `name` (empty description) of size bytes in
  * sr; returns what the call does (*out set on success). */
 int api_vdi_create(xcp_vdi *out, xcp_sr sr, const char *name, int64_t size);

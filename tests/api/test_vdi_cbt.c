@@ -8,6 +8,9 @@
  * operations of the VDI and of its SR (the type's VDI_CONFIG_CBT
  * capability), every error path with XAPI's error, a restart and VHD.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include "helpers.h"
 
 #include <fcntl.h>
@@ -92,46 +95,17 @@ static bool cbt_on(xcp_vdi v)
     return b;
 }
 
-static size_t unb64(const char *s, uint8_t *out, size_t cap)
-{
-    static const char al[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    uint32_t v = 0;
-    size_t n = 0;
-    int bits = 0;
-    const char *p;
-
-    for (; *s && *s != '='; s++) {
-        p = strchr(al, *s);
-        cr_assert_not_null(p, "bad base64 '%c'", *s);
-        v = v << 6 | (uint32_t)(p - al);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            cr_assert_lt(n, cap);
-            out[n++] = (uint8_t)(v >> bits);
-        }
-    }
-    return n;
-}
-
 /* The changed blocks from..to, as a list "3,100," of block numbers. */
 static const char *changed(xcp_vdi from, xcp_vdi to)
 {
-    static char list[512];
-    uint8_t bits[DISK / BLK / 8];
-    char *b64 = NULL;
-    size_t n, i, o = 0;
+    const char *list;
+    size_t n = 0;
 
-    OK(xcp_vdi_list_changed_blocks(S, &b64, from, to));
-    n = unb64(b64, bits, sizeof(bits));
-    cr_assert_eq(n, sizeof(bits), "bitmap of %zu bytes for %d blocks", n,
+    list = api_changed_blocks(from, to, &n);
+    cr_assert_not_null(list, "list_changed_blocks: %s",
+                       xcp_error_last() ? xcp_error_last()->name : "?");
+    cr_assert_eq(n, DISK / BLK / 8, "bitmap of %zu bytes for %d blocks", n,
                  DISK / BLK);
-    xcp_free(b64);
-    list[0] = '\0';
-    for (i = 0; i < n * 8; i++)
-        if (bits[i / 8] & (0x80 >> (i % 8)))
-            o += (size_t)snprintf(list + o, sizeof(list) - o, "%zu,", i);
     return list;
 }
 
@@ -483,4 +457,142 @@ Test(vdi_cbt, a_rolled_back_switch_leaves_image_and_record_agreeing)
     OK(xcp_vdi_disable_cbt(S, v));
     cr_assert_not(cbt_on(v));
     cr_assert_neq(stat(log, &st), 0, "%s left behind", log);
+}
+
+/* QEMU's lock on a held write permission (block/file-posix.c: byte 100
+ * + BLK_PERM_WRITE's bit) is on path. */
+static bool write_locked(const char *path)
+{
+    struct flock fl = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool held;
+
+    cr_assert_geq(fd, 0, "%s", path);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 101;
+    fl.l_len = 1;
+    held = fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+    close(fd);
+    return held;
+}
+
+/* Whether `qemu-img info` lists our bitmap in vdi's image (-U: QEMU may
+ * hold it): 0 no, 1 yes, 2 yes and in use. */
+static int bitmap_state(xcp_vdi vdi)
+{
+    const char *argv[] = {"qemu-img", "info", "-U", file_of(vdi), NULL};
+    posix_spawn_file_actions_t fa;
+    char line[256];
+    int found = 0;
+    int p[2], status;
+    FILE *f;
+    pid_t pid;
+
+    cr_assert_eq(pipe(p), 0);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+    posix_spawn_file_actions_addclose(&fa, p[0]);
+    cr_assert_eq(posix_spawnp(&pid, argv[0], &fa, NULL,
+                              (char *const *)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    f = fdopen(p[0], "r");
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof(line), f))
+        if (strstr(line, "in-use"))
+            found = 2;
+        else if (!found && strstr(line, "xcp-cbt"))
+            found = 1;
+    fclose(f);
+    waitpid(pid, &status, 0);
+    return found;
+}
+
+static bool has_bitmap(xcp_vdi vdi)
+{
+    return bitmap_state(vdi) > 0;
+}
+
+/* A QEMU holding vdi's image open for writing (as a running VM's does):
+ * qemu-io reading commands from a pipe, *to, until it is closed.  It
+ * marks the disk's bitmap in use. */
+static pid_t qemu_holds(xcp_vdi vdi, int *to)
+{
+    const char *argv[] = {"qemu-io", "-f", "qcow2", file_of(vdi), NULL};
+    posix_spawn_file_actions_t fa;
+    int p[2], i;
+    pid_t pid;
+
+    cr_assert_eq(pipe(p), 0);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, p[0], 0);
+    posix_spawn_file_actions_addclose(&fa, p[1]);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    cr_assert_eq(posix_spawnp(&pid, argv[0], &fa, NULL,
+                              (char *const *)argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[0]);
+    *to = p[1];
+    /* It locks the file, then marks the bitmap. */
+    for (i = 0; i < 3000 && !(write_locked(argv[3]) &&
+                              bitmap_state(vdi) == 2); i++)
+        usleep(10000);
+    cr_assert(write_locked(argv[3]) && bitmap_state(vdi) == 2,
+              "qemu-io never took %s", argv[3]);
+    return pid;
+}
+
+/* A running VM's tracked qcow2 disk: QEMU has marked its bitmap in use.
+ * A refresh meanwhile (VDI.update, SR.scan) finds tracking on and
+ * leaves the image alone; QEMU's marks are read once it closes.  Before,
+ * the in-use bitmap was skipped and the refresh wrote cbt_enabled=false
+ * under the running VM. */
+Test(vdi_cbt, a_refresh_while_qemu_writes_keeps_the_tracking)
+{
+    xcp_vdi v = new_disk(), s1;
+    int to, status;
+    pid_t pid;
+
+    OK(xcp_vdi_enable_cbt(S, v));
+    s1 = snap(v);
+    pid = qemu_holds(v, &to);
+    cr_assert_eq(write(to, "write 128k 64k\n", 15), 15);
+    OK(xcp_vdi_update(S, v));
+    cr_assert(cbt_on(v), "VDI.update under QEMU switched tracking off");
+    OK(xcp_sr_scan(S, api_default_sr()));
+    cr_assert(cbt_on(v), "SR.scan under QEMU switched tracking off");
+    cr_assert(write_locked(file_of(v)) && has_bitmap(v));
+    close(to);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    OK(xcp_vdi_update(S, v));
+    cr_assert(cbt_on(v));
+    cr_assert_str_eq(changed(s1, v), "2,");
+}
+
+/* QEMU killed with the bitmap in use: its bits are inconsistent.  The
+ * refresh switches the record off, and our next writer drops the bitmap
+ * from the image, as the invariant of a lost epoch wants (no image
+ * tracked behind an untracked record).  Before, the stale bitmap stayed
+ * in the image for good. */
+Test(vdi_cbt, a_bitmap_left_in_use_by_a_dead_qemu_is_dropped)
+{
+    xcp_vdi v = new_disk();
+    int to, status;
+    pid_t pid;
+
+    OK(xcp_vdi_enable_cbt(S, v));
+    pid = qemu_holds(v, &to);
+    kill(pid, SIGKILL);
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    close(to);
+    cr_assert_not(write_locked(file_of(v)));
+    cr_assert(has_bitmap(v), "the dead QEMU's bitmap");
+    OK(xcp_vdi_update(S, v));
+    cr_assert_not(cbt_on(v), "a dead writer's bitmap taken as tracking");
+    OK(xcp_vdi_resize(S, v, 2 * DISK));     /* our writer opens it */
+    cr_assert_not(has_bitmap(v), "the stale bitmap stayed in the image");
+    OK(xcp_vdi_enable_cbt(S, v));
+    cr_assert(cbt_on(v) && has_bitmap(v));
 }

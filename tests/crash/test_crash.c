@@ -26,7 +26,9 @@
  *            record has its image and every image an owner
  *   disk     random kills of a worker running VDI operations and guest
  *            writes on qcow2 and VHD SRs: chains pass qemu-img, records
- *            and files agree, acknowledged writes read back (below)
+ *            and files agree, acknowledged writes read back (below); a
+ *            third of the workers kill themselves at a crash point of
+ *            the file SR instead (XCP_CRASH_AT), where one is reached
  *   damage   deterministic damage: a torn or flipped journal tail must
  *            give the earlier state; damaged snapshots must make the open
  *            fail with an error naming the file, leaving both files as
@@ -223,6 +225,18 @@ static void path_in(char *out, size_t n, const char *dir, const char *name)
 }
 
 /* Wait for a child, killing it after timeout_ms. Returns the wait status. */
+/* A child reaped with status st: one dead of a signal other than our
+ * SIGKILL counts as a crash. */
+static int reaped(pid_t pid, int st)
+{
+    if (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) {
+        ncrashes++;
+        note("process %d died of signal %d (%s)", (int)pid, WTERMSIG(st),
+             strsignal(WTERMSIG(st)));
+    }
+    return st;
+}
+
 static int wait_child(pid_t pid, int timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;
@@ -230,14 +244,8 @@ static int wait_child(pid_t pid, int timeout_ms)
 
     for (;;) {
         pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid) {
-            if (WIFSIGNALED(st) && WTERMSIG(st) != SIGKILL) {
-                ncrashes++;
-                note("process %d died of signal %d (%s)", (int)pid,
-                     WTERMSIG(st), strsignal(WTERMSIG(st)));
-            }
-            return st;
-        }
+        if (r == pid)
+            return reaped(pid, st);
         if (r < 0 && errno != EINTR)
             return -1;
         if (now_ms() > deadline) {
@@ -2925,8 +2933,24 @@ static int disk_srs(xcp_session *s, xcp_sr sr[2])
     return rc;
 }
 
+/*
+ * The crash points of the file SR's snapshot and clone (sr/file.c, in
+ * the order of their steps; the first three also in the collector's move
+ * of a leaf under a new node), of its data_destroy, and of a qcow2
+ * resize (qcow2_alloc.c, also in the collector's coalesce): steps a few
+ * system calls apart, which a timer seldom hits.
+ */
+static const char *const disk_points[] = {
+    "file:parent-linked", "file:leaf-made",  "file:leaf-renamed",
+    "file:child-made",    "file:cbt-child",  "file:cbt-source",
+    "file:cbt-parent",    "file:cow-done",   "file:dd-made",
+    "file:dd-renamed",    "qcow2:resize-bitmaps",
+};
+
+/* The worker: point, if not NULL, is where it kills itself the first
+ * time a call reaches it (its open, with the recovery, runs before). */
 static void disk_worker(const char *dir, struct dmodel *m, int fd,
-                        uint64_t seed)
+                        uint64_t seed, const char *point)
 {
     struct dctx x;
     struct dmsg msg;
@@ -2938,6 +2962,8 @@ static void disk_worker(const char *dir, struct dmodel *m, int fd,
     x.m = m;
     if (open_session(&x.s, dir) < 0 || disk_srs(x.s, x.sr) < 0)
         _exit(2);
+    if (point)
+        setenv("XCP_CRASH_AT", point, 1);
     if (write(fd, "r", 1) != 1)
         _exit(2);
     for (;;) {
@@ -3619,7 +3645,8 @@ static void scenario_disk(int iterations)
     struct dmsg in;
     int64_t t0 = now_ms();
     char *dir = make_dir("disk");
-    int i, kills = 0, bad_runs = 0, fd[2], status;
+    int i, kills = 0, at_points = 0, bad_runs = 0, fd[2], status;
+    const char *point;
     bool inflight;
     char ready;
     pid_t pid;
@@ -3643,10 +3670,13 @@ static void scenario_disk(int iterations)
     for (i = 0; i < iterations; i++) {
         if (pipe2(fd, O_CLOEXEC) < 0)
             break;
+        point = rnd_below(3) ? NULL
+                             : disk_points[rnd_below(sizeof(disk_points) /
+                                                     sizeof(*disk_points))];
         fflush(stdout);
         if ((pid = fork()) == 0) {
             close(fd[0]);
-            disk_worker(dir, &m, fd[1], rnd());
+            disk_worker(dir, &m, fd[1], rnd(), point);
         }
         close(fd[1]);
         if (pid < 0 || read(fd[0], &ready, 1) != 1) {
@@ -3658,8 +3688,14 @@ static void scenario_disk(int iterations)
             continue;
         }
         sleep_ms(20 + rnd_below(400));
-        kill(pid, SIGKILL);
-        status = wait_child(pid, 10000);
+        /* Dead already: it reached its crash point. */
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            reaped(pid, status);
+            at_points += WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        } else {
+            kill(pid, SIGKILL);
+            status = wait_child(pid, 10000);
+        }
         kills += status >= 0 && WIFSIGNALED(status) &&
                  WTERMSIG(status) == SIGKILL;
         inflight = disk_drain(fd[0], &m, &in, &st);
@@ -3686,10 +3722,10 @@ static void scenario_disk(int iterations)
         sum.images = c.images;
         sum.records = c.records;
     }
-    printf("    disk: %d kills in %d iterations (%.1f s); at the end %d "
-           "VDIs, %d records, %d images\n", kills, iterations,
-           (double)(now_ms() - t0) / 1000, disk_live(&m), sum.records,
-           sum.images);
+    printf("    disk: %d kills in %d iterations (%d at a crash point) "
+           "(%.1f s); at the end %d VDIs, %d records, %d images\n", kills,
+           iterations, at_points, (double)(now_ms() - t0) / 1000,
+           disk_live(&m), sum.records, sum.images);
     printf("    disk: %d list_changed_blocks checks, %d blocks missing, "
            "%d failed; tracking found off %d time(s)\n", sum.cbt_checked,
            sum.cbt_short, sum.cbt_fail, sum.cbt_off);

@@ -334,13 +334,19 @@ static void intent_end(void *arg, bool committed)
     intent_done(arg);
 }
 
-int xcp__vdi_intent_refresh(xcp__ctx *c, xcp__obj *sr, const char *location)
+int xcp__vdi_intent(xcp__ctx *c, char kind, xcp__obj *sr,
+                    const char *location)
 {
-    int rc = intent_add(c, 'R', sr, location);
+    int rc = intent_add(c, kind, sr, location);
 
     if (rc == 0 && (rc = xcp__db_after_commit(c->db, intent_end, c->e)) < 0)
         intent_done(c->e);
     return rc;
+}
+
+int xcp__vdi_intent_refresh(xcp__ctx *c, xcp__obj *sr, const char *location)
+{
+    return xcp__vdi_intent(c, 'R', sr, location);
 }
 
 /* An image made or to be deleted, waiting for its transaction's end. */
@@ -1739,6 +1745,42 @@ static void replay_refresh(xcp__ctx *c, xcp__obj *sr, const char *location)
     }
 }
 
+/*
+ * A VDI.data_destroy interrupted (kind 'X'): the driver's step is run
+ * again (it replaces the image by an empty one with its tracking, as
+ * often as asked), then the record's, so that the record and the image
+ * agree (type cbt_metadata, sizes) whether the kill came before the
+ * image was replaced or after.  A driver that cannot finish it leaves
+ * the record read again from the storage, as for 'R'.
+ */
+static void replay_data_destroy(xcp__ctx *c, xcp__obj *sr,
+                                const char *location)
+{
+    xcp__obj *v = vdi_at(c, sr, location);
+    xcp_sr_error err;
+    xcp__srt t;
+    int rc;
+
+    if (!v || !strcmp(xcp__obj_str(v, F(VDI, type)), "cbt_metadata"))
+        return;
+    memset(&err, 0, sizeof(err));
+    if ((rc = xcp__srt_get(c, sr, false, &t)) == 0) {
+        rc = t.type->ops->vdi_data_destroy(&t.t, location, &err);
+        xcp__srt_free(&t);
+    }
+    if (rc == 0 && (rc = xcp__vdi_data_destroyed(c, v, sr)) == 0) {
+        xcp__log(XCP__LOG_INFO, "SR %s: finished the interrupted "
+                 "VDI.data_destroy of %s", xcp__obj_uuid(sr), location);
+        return;
+    }
+    xcp__log(XCP__LOG_WARN, "SR %s: cannot finish the interrupted "
+             "VDI.data_destroy of %s: %s", xcp__obj_uuid(sr), location,
+             err.reason[0] ? err.reason
+                           : xcp_error_last() ? xcp_error_last()->name : "?");
+    xcp_error_clear();
+    replay_refresh(c, sr, location);
+}
+
 struct find_uuid {
     const char *uuid;
     char location[XCP_SR_LOCATION_MAX];
@@ -1755,12 +1797,20 @@ static int find_uuid_cb(void *arg, const xcp_sr_vdi_info *vdi)
 }
 
 /*
- * The tracked VDIs of sr whose epoch follows the snapshot uuid, which
- * never committed (a VDI.snapshot killed after the driver had switched
- * its source to a new epoch): their link leads to no VDI, and
- * list_changed_blocks from any earlier snapshot would fail as unrelated
- * while cbt_enabled says true.  Their tracking is switched off, visibly
- * (the documented crash outcome: the next backup is a full one).
+ * After a call interrupted while it made the image uuid (VDI.snapshot,
+ * VDI.clone, VDI.copy, VDI.create), the invariant of changed block
+ * tracking holds again: a VDI whose record says cbt_enabled has its
+ * tracking metadata, and its epochs link to VDIs that exist, so that
+ * list_changed_blocks from any of its snapshots answers.  The tracked
+ * VDIs of sr that break it have their tracking switched off, record and
+ * image, visibly (the documented crash outcome: the next backup is a
+ * full one, as after XAPI's disable_cbt):
+ *   - an epoch that follows the snapshot uuid, which never committed (a
+ *     VDI.snapshot killed after the driver had started its source's new
+ *     epoch): its link leads to no VDI;
+ *   - no metadata at all (VDI_NO_CBT_METADATA from the driver), which no
+ *     call of ours leaves behind (a driver's cow keeps the source's
+ *     tracking at every instant) but a record must not promise.
  */
 static void unlink_epochs(xcp__ctx *c, xcp__obj *sr, const xcp__srt *t,
                           const char *uuid)
@@ -1768,10 +1818,12 @@ static void unlink_epochs(xcp__ctx *c, xcp__obj *sr, const xcp__srt *t,
     const xcp_value *vdis = xcp__obj_val(sr, F(SR, VDIs));
     const xcp_sr_ops *o = t->type->ops;
     char prev[XCP_SR_UUID_BUFLEN];
+    const char *why;
     xcp_sr_error err;
     uint64_t nblocks;
     uint8_t *bits;
     size_t i;
+    int rc;
 
     if (o->version < 5 || !o->vdi_cbt_changes || !o->vdi_cbt_set)
         return;
@@ -1786,23 +1838,27 @@ static void unlink_epochs(xcp__ctx *c, xcp__obj *sr, const xcp__srt *t,
             return;
         memset(&err, 0, sizeof(err));
         prev[0] = '\0';
-        if (o->vdi_cbt_changes(&t->t, loc, bits, nblocks, prev, &err) == 0 &&
-            !strcmp(prev, uuid)) {
-            memset(&err, 0, sizeof(err));
-            if (o->vdi_cbt_set(&t->t, loc, false, &err) < 0 ||
-                xcp__db_set_bool(c->db, v, F(VDI, cbt_enabled), false) < 0 ||
-                xcp__update_allowed(c, v) < 0)
-                xcp__log(XCP__LOG_WARN, "SR %s: %s follows the snapshot %s "
-                         "that never was: %s", xcp__obj_uuid(sr), loc, uuid,
-                         err.reason[0] ? err.reason : "cannot untrack it");
-            else
-                xcp__log(XCP__LOG_WARN, "SR %s: changed block tracking of "
-                         "%s switched off: its epoch follows the snapshot "
-                         "%s of an interrupted call", xcp__obj_uuid(sr),
-                         loc, uuid);
-            xcp_error_clear();
-        }
+        rc = o->vdi_cbt_changes(&t->t, loc, bits, nblocks, prev, &err);
         free(bits);
+        if (rc == 0 && strcmp(prev, uuid))
+            continue;
+        if (rc < 0 && err.kind != XCP_SR_ERR_NO_CBT_METADATA)
+            continue;           /* unreadable now: not ours to judge */
+        why = rc == 0 ? "its epoch follows that snapshot, which never was"
+                      : "its image has no tracking metadata";
+        memset(&err, 0, sizeof(err));
+        if (o->vdi_cbt_set(&t->t, loc, false, &err) < 0 ||
+            xcp__db_set_bool(c->db, v, F(VDI, cbt_enabled), false) < 0 ||
+            xcp__update_allowed(c, v) < 0)
+            xcp__log(XCP__LOG_WARN, "SR %s: after the interrupted call "
+                     "making %s, %s: %s, and its tracking cannot be switched "
+                     "off: %s", xcp__obj_uuid(sr), uuid, loc, why,
+                     err.reason[0] ? err.reason : "?");
+        else
+            xcp__log(XCP__LOG_WARN, "SR %s: after the interrupted call "
+                     "making %s, changed block tracking of %s switched off: "
+                     "%s", xcp__obj_uuid(sr), uuid, loc, why);
+        xcp_error_clear();
     }
 }
 
@@ -1810,8 +1866,9 @@ static void unlink_epochs(xcp__ctx *c, xcp__obj *sr, const xcp__srt *t,
  * One intent left by a crash: the image made (kind 'C', key its uuid)
  * whose record never committed, or the one whose record went (kind 'D',
  * key its location) but not the image, is deleted; the record of an image
- * changed in place (kind 'R', key its location) is read again.  Anything
- * else stays.
+ * changed in place (kind 'R', key its location) is read again; a
+ * data_destroy (kind 'X', key its location) is finished.  Anything else
+ * stays.
  */
 static void replay_intent(xcp__ctx *c, char kind, const char *sr_uuid,
                           const char *key)
@@ -1823,6 +1880,10 @@ static void replay_intent(xcp__ctx *c, char kind, const char *sr_uuid,
 
     if (sr && kind == 'R') {
         replay_refresh(c, sr, key);
+        return;
+    }
+    if (sr && kind == 'X') {
+        replay_data_destroy(c, sr, key);
         return;
     }
     if (!sr || (kind == 'C' && xcp__db_by_uuid(c->db, C(VDI), key)) ||
@@ -1876,7 +1937,8 @@ static int replay_intents(xcp__ctx *c)
             char sr[64], key[XCP_SR_LOCATION_MAX], kind;
             *end = '\0';
             if (sscanf(line, "%c %63s %255s", &kind, sr, key) == 3 &&
-                (kind == 'C' || kind == 'D' || kind == 'R'))
+                (kind == 'C' || kind == 'D' || kind == 'R' ||
+                 kind == 'X'))
                 replay_intent(c, kind, sr, key);
         }
         /* Keep a partial line (a torn last write is dropped at the end). */

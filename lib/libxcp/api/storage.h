@@ -191,6 +191,14 @@ int xcp__pbd_new(xcp__ctx *c, xcp__obj *sr, xcp__obj *host,
                  const xcp_value *dconf, xcp__obj **out);
 
 int xcp__vdi_intent_refresh(xcp__ctx *c, xcp__obj *sr, const char *location);
+/* Any intent (kind 'R' as above, or 'X': a VDI.data_destroy of the VDI
+ * at location, which the next open finishes) until the transaction
+ * ends. */
+int xcp__vdi_intent(xcp__ctx *c, char kind, xcp__obj *sr,
+                    const char *location);
+/* The record's side of a VDI.data_destroy whose driver step is done: the
+ * VBDs go, type cbt_metadata, sizes read again (vdi.c). */
+int xcp__vdi_data_destroyed(xcp__ctx *c, xcp__obj *vdi, xcp__obj *sr);
 int xcp__sr_refresh(xcp__ctx *c, xcp__obj *sr);
 /* The SR to use for new disks when none is given: pool.default_SR. */
 xcp__obj *xcp__default_sr(xcp__ctx *c);

@@ -746,14 +746,21 @@ static int vdi_data_destroy(xcp__ctx *c)
     if ((rc = cbt_target(c, vdi, &sr, &t)) < 0)
         return rc;
     memset(&err, 0, sizeof(err));
-    if (t.type->ops->vdi_data_destroy(&t.t, xcp__obj_str(vdi,
+    rc = xcp__vdi_intent(c, 'X', sr, xcp__obj_str(vdi, F(VDI, location)));
+    if (rc == 0 &&
+        t.type->ops->vdi_data_destroy(&t.t, xcp__obj_str(vdi,
                                                          F(VDI, location)),
                                       &err) < 0)
         rc = xcp__sr_fail(&err, sr, vdi, 0);
     xcp__srt_free(&t);
+    return rc < 0 ? rc : xcp__vdi_data_destroyed(c, vdi, sr);
+}
+
+int xcp__vdi_data_destroyed(xcp__ctx *c, xcp__obj *vdi, xcp__obj *sr)
+{
     /* Its drives have nothing left to show: gone, as in XAPI. */
-    if (rc == 0)
-        rc = xcp__destroy_set(c, vdi, F(VDI, VBDs), C(VBD));
+    int rc = xcp__destroy_set(c, vdi, F(VDI, VBDs), C(VBD));
+
     if (rc == 0)
         rc = xcp__db_set_str(c->db, vdi, F(VDI, type), "cbt_metadata");
     if (rc == 0)

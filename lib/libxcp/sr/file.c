@@ -951,6 +951,7 @@ static int file_sr_stat(const xcp_sr_target *sr, xcp_sr_stat *out,
 
 static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
                          const char *puuid, const char *ploc,
+                         const xcp__image_cbt *cbt,
                          const xcp_sr_cow_hooks *live, const char *what,
                          xcp_sr_error *err);
 static int cbt_load(const char *dir, const char *location,
@@ -1346,9 +1347,9 @@ static xcp_sr_vdi_info *leaf_child(struct vdi_list *l,
 
 /* Move the data of the writable leaf c under a new hidden node (paused by
  * the caller), as a snapshot does: the node is then merged online.  The
- * leaf keeps its changed block tracking (its epoch goes on): the node is
- * the old file, and gives its copy up.  A kill between the two leaves
- * tracking visibly off on the leaf, never blocks missing. */
+ * leaf keeps its changed block tracking (its epoch goes on) at every
+ * instant (insert_parent); the node, the old file, gives its copy up
+ * after. */
 static int leaf_to_node(struct gc_run *r, const xcp_sr_vdi_info *c,
                         char *nloc, xcp_sr_error *err)
 {
@@ -1361,9 +1362,8 @@ static int leaf_to_node(struct gc_run *r, const xcp_sr_vdi_info *c,
     if (c->cbt_enabled &&
         (ret = cbt_load(r->dir, c->location, &cbt, err)) < 0)
         return ret;
-    ret = insert_parent(r->dir, c, nuuid, nloc, NULL, "VDI coalesce", err);
-    if (ret == 0 && cbt.bits)
-        ret = cbt_store(r->dir, c->location, &cbt, err);
+    ret = insert_parent(r->dir, c, nuuid, nloc, &cbt, NULL, "VDI coalesce",
+                        err);
     if (ret == 0 && cbt.bits)
         ret = cbt_store(r->dir, nloc, NULL, err);
     xcp__image_cbt_dispose(&cbt);
@@ -1872,14 +1872,42 @@ static int switch_writer(const xcp_sr_cow_hooks *live, const char *tpath,
 }
 
 /*
+ * The new image at path (format fmt), about to take a VDI's name by
+ * rename, takes that VDI's tracking state c (xcp__image_cbt_carry).
+ */
+static int carry_cbt(const char *path, const char *fmt,
+                     const xcp__image_cbt *c, const char *what,
+                     xcp_sr_error *err)
+{
+    char msg[1024] = "";
+    xcp__image *im;
+    int ret;
+
+    ret = xcp__image_open(&im, path, fmt, XCP__IMAGE_NO_PARENT, msg,
+                          sizeof(msg));
+    if (ret == 0) {
+        ret = xcp__image_cbt_carry(im, c, msg, sizeof(msg));
+        if (xcp__image_close(im) < 0 && ret == 0)
+            ret = -EIO;
+    }
+    return ret < 0 ? img_fail(err, ret, what, msg) : 0;
+}
+
+/*
  * Move the data of the writable VDI src under a new hidden parent ploc:
  *   1. sidecar P.meta: hidden        (harmless orphan if we stop here)
  *   2. link A -> P                   (A unchanged; P, a hidden parent
  *                                     without children, is gc's to remove)
  *   3. temporary leaf on P           (made once P exists: a VHD child
- *                                     records its parent's unique id)
+ *                                     records its parent's unique id),
+ *      given A's tracking state cbt  (when src has CBT on: a qcow2
+ *                                     bitmap lives in the file, which P
+ *                                     takes; a VHD log stays beside A)
  *   4. rename the leaf over A        (A is now an empty leaf on P)
- * Hard links keep A present at every instant.  With a live writer that
+ * Hard links keep A present at every instant, and with its changed block
+ * tracking: the caller changes A's epoch, if it must, only after this.
+ * Crash points (xcp__crash_point): "file:parent-linked" (2),
+ * "file:leaf-made" (3), "file:leaf-renamed" (4).  With a live writer that
  * keeps A's file open (live), the leaf of step 3 has a name of its own
  * and the writer moves onto it before step 4 (it writes P's file until
  * then, and the leaf after); from that switch on, the leaf is never
@@ -1888,6 +1916,7 @@ static int switch_writer(const xcp_sr_cow_hooks *live, const char *tpath,
  */
 static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
                          const char *puuid, const char *ploc,
+                         const xcp__image_cbt *cbt,
                          const xcp_sr_cow_hooks *live, const char *what,
                          xcp_sr_error *err)
 {
@@ -1915,8 +1944,13 @@ static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
         goto out;
     }
     linked = true;
+    xcp__crash_point("file:parent-linked");
     ret = create_image(dir, tname, src->format, src->virtual_size, ploc,
                        what, err);
+    if (ret == 0 && cbt && cbt->bits)
+        ret = carry_cbt(tpath, src->format, cbt, what, err);
+    if (ret == 0)
+        xcp__crash_point("file:leaf-made");
     if (ret == 0 && live) {
         /* durable before the writer relies on it */
         if ((ret = xcp__fsync_dir(dir)) < 0)
@@ -1930,6 +1964,8 @@ static int insert_parent(const char *dir, const xcp_sr_vdi_info *src,
         ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                       "%s failed [opterr=rename %s: %s]",
                       what, apath, strerror(errno));
+    if (ret == 0)
+        xcp__crash_point("file:leaf-renamed");
 out:
     if (ret < 0 && !switched) {
         unlink(tpath);
@@ -1998,12 +2034,16 @@ static int cbt_store(const char *dir, const char *location,
 
 /*
  * After a snapshot (child_ro) or clone of the tracked VDI at location,
- * whose state before was *c: a snapshot takes the epoch so far and the
- * VDI starts a new one after it; a clone leaves the VDI's epoch going
- * and starts untracked.  The hidden parent keeps none (a qcow2 parent
- * is the old file, bitmap included).  A crash midway leaves a VDI with
- * more blocks marked than changed, or none (tracking visibly off),
- * never fewer.
+ * whose epoch so far, *c, its new leaf kept (insert_parent): a snapshot
+ * takes that epoch and the VDI starts a new one after it; a clone leaves
+ * the VDI's epoch going and starts untracked.  The hidden parent keeps
+ * none (a qcow2 parent is the old file, bitmap included).  A kill midway
+ * leaves the VDI tracked all along: with its epoch so far (the new
+ * image, its record never committed, goes at the next open), or with a
+ * new one after a snapshot that never committed, which the next open
+ * switches off, visibly (api/storage.c); never with fewer blocks marked
+ * than changed.  Crash points: "file:cbt-child", "file:cbt-source" (a
+ * snapshot's), "file:cbt-parent".
  */
 static int cbt_cow(const char *dir, const char *location, const char *cloc,
                    const char *ploc, const char *cuuid, bool child_ro,
@@ -2013,12 +2053,19 @@ static int cbt_cow(const char *dir, const char *location, const char *cloc,
     int ret = 0;
 
     snprintf(fresh.prev, sizeof(fresh.prev), "%s", cuuid);
-    if (child_ro)
+    if (child_ro) {
         ret = cbt_store(dir, cloc, c, err);
-    if (ret == 0)
-        ret = cbt_store(dir, location, child_ro ? &fresh : c, err);
+        if (ret == 0) {
+            xcp__crash_point("file:cbt-child");
+            ret = cbt_store(dir, location, &fresh, err);
+        }
+        if (ret == 0)
+            xcp__crash_point("file:cbt-source");
+    }
     if (ret == 0)
         ret = cbt_store(dir, ploc, NULL, err);
+    if (ret == 0)
+        xcp__crash_point("file:cbt-parent");
     return ret;
 }
 
@@ -2074,18 +2121,19 @@ static int file_vdi_cbt_changes(const xcp_sr_target *sr,
  * data_destroy: a new empty standalone image of the snapshot's size
  * (with its CBT state, for qcow2; a VHD's log stays beside the name)
  * replaces the snapshot's image by rename, then the parents it held go
- * if nobody else reads through them.
+ * if nobody else reads through them.  Run again after a kill, it does
+ * the same (the engine's 'X' intent).  Crash points "file:dd-made"
+ * (before the rename), "file:dd-renamed" (after).
  */
 static int file_vdi_data_destroy(const xcp_sr_target *sr,
                                  const char *location, xcp_sr_error *err)
 {
     char dir[XCP_SR_PATH_MAX], tname[XCP_SR_LOCATION_MAX];
-    char tpath[XCP_SR_PATH_MAX], path[XCP_SR_PATH_MAX], msg[1024];
+    char tpath[XCP_SR_PATH_MAX], path[XCP_SR_PATH_MAX];
     const char *what = "VDI data destroy";
     xcp__image_cbt c = { { 0 }, 0, NULL };
     struct vdi_list l = { 0 };
     xcp_sr_vdi_info v;
-    xcp__image *im = NULL;
     size_t n;
     int ret;
 
@@ -2117,16 +2165,10 @@ static int file_vdi_data_destroy(const xcp_sr_target *sr,
     unlink(tpath);
     ret = create_image(dir, tname, v.format, v.virtual_size, NULL, what,
                        err);
-    if (ret == 0 && strcmp(v.format, "qcow2") == 0) {
-        ret = xcp__image_open(&im, tpath, v.format, XCP__IMAGE_NO_PARENT,
-                              msg, sizeof(msg));
-        if (ret == 0)
-            ret = xcp__image_cbt_set(im, &c, msg, sizeof(msg));
-        if (xcp__image_close(im) < 0 && ret == 0)
-            ret = -EIO;
-        if (ret < 0)
-            ret = img_fail(err, ret, what, msg);
-    }
+    if (ret == 0)
+        ret = carry_cbt(tpath, v.format, &c, what, err);
+    if (ret == 0)
+        xcp__crash_point("file:dd-made");
     if (ret == 0 && rename(tpath, path) < 0)
         ret = sr_fail(err, -errno, XCP_SR_ERR_BACKEND,
                       "%s failed [opterr=rename %s: %s]", what, path,
@@ -2137,6 +2179,7 @@ static int file_vdi_data_destroy(const xcp_sr_target *sr,
         return ret;
     }
     xcp__fsync_dir(dir);
+    xcp__crash_point("file:dd-renamed");
     /* The parents it read through may be garbage now. */
     if (v.parent_location[0] && list_vdis(dir, &l, false, err) == 0)
         gc_up(dir, &l, v.parent_location, err);
@@ -2200,12 +2243,15 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
         (ret = cbt_load(dir, location, &cbt, err)) < 0)
         return ret;
     if (!src.read_only &&
-        (ret = insert_parent(dir, &src, puuid, ploc, live, what, err)) < 0)
+        (ret = insert_parent(dir, &src, puuid, ploc, &cbt, live, what,
+                             err)) < 0)
         goto out;
     /* From here the SR is consistent whatever happens: a failure only
      * means there is no snapshot. */
     ret = make_child(dir, cuuid, cloc, child_ro, &src,
                      src.read_only ? location : ploc, what, err);
+    if (ret == 0)
+        xcp__crash_point("file:child-made");
     if (ret == 0 && cbt.bits)
         ret = cbt_cow(dir, location, cloc, ploc, cuuid, child_ro, &cbt,
                       err);
@@ -2223,6 +2269,8 @@ static int cow(const xcp_sr_target *sr, const char *location, bool child_ro,
         goto out;
     if (!src.read_only)
         ret = stat_vdi(dir, ploc, &out->parent, err);
+    if (ret == 0)
+        xcp__crash_point("file:cow-done");
 out:
     xcp__image_cbt_dispose(&cbt);
     return ret;

@@ -203,6 +203,17 @@ int xcp__image_cbt_set(xcp__image *im, const xcp__image_cbt *in,
 int xcp__image_cbt_merge(xcp__image *parent, xcp__image *child,
                          char *err, size_t errlen);
 
+/*
+ * im, a new image about to take another's name (its file renamed over
+ * the other's), takes the CBT state c that name has (or none: c NULL),
+ * before the rename, so that the name never shows an image without it:
+ * written into im where the format keeps it in the image (qcow2); a VHD
+ * log, named after the image, stays beside the name as it is.  im is
+ * writable.
+ */
+int xcp__image_cbt_carry(xcp__image *im, const xcp__image_cbt *c,
+                         char *err, size_t errlen);
+
 /* The path of the CBT log a VHD image at path has (cap bytes). */
 int xcp__image_cbt_log_path(const char *path, char *out, size_t cap);
 

@@ -412,6 +412,12 @@ int xcp__image_cbt_set(xcp__image *im, const xcp__image_cbt *in,
     return ret;
 }
 
+int xcp__image_cbt_carry(xcp__image *im, const xcp__image_cbt *c,
+                         char *err, size_t errlen)
+{
+    return is_qcow2(im) ? xcp__image_cbt_set(im, c, err, errlen) : 0;
+}
+
 int xcp__image_cbt_merge(xcp__image *parent, xcp__image *child, char *err,
                          size_t errlen)
 {

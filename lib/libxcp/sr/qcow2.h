@@ -209,9 +209,19 @@ int xcp__qcow2_commit_progress(xcp__qcow2 *child, xcp__qcow2 *parent,
  * Find the first bitmap whose name starts with prefix: *found, its name
  * (name, namelen bytes), granularity (2^*gran_bits bytes), whether it
  * is enabled, and a malloc'd copy of its bits in *bits (*nbits granules
- * covering the virtual size); bits may be NULL to skip them.  In-use
- * bitmaps (left by a QEMU that stopped) are inconsistent: not found.
+ * covering the virtual size); bits may be NULL to skip them.  An in-use
+ * bitmap is found while a process (QEMU) holds the image for writing
+ * (xcp__qcow2_live_writer): its bits are then in that process, and
+ * asking for them fails with -EBUSY.  One left in use by a writer that
+ * died is inconsistent: not found.
  */
+/*
+ * Whether another process holds q's file with the right to write it, by
+ * QEMU's image locks (a shared OFD lock on byte 101: QEMU's
+ * raw_apply_lock_bytes); a process that dies loses its locks.
+ */
+bool xcp__qcow2_live_writer(const xcp__qcow2 *q);
+
 int xcp__qcow2_bitmap_find(xcp__qcow2 *q, const char *prefix, bool *found,
                            char *name, size_t namelen, unsigned *gran_bits,
                            bool *enabled, uint8_t **bits, uint64_t *nbits,

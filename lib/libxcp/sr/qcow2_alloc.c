@@ -5,6 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE             /* SEEK_DATA, SEEK_HOLE */
 #endif
+#include "../core/core.h"
 #include "qcow2_int.h"
 
 #include <errno.h>
@@ -706,12 +707,18 @@ int xcp__qcow2_resize(xcp__qcow2 *q, uint64_t new_size, char *err,
         if (ret < 0)
             return ret;
     }
-    put64(b, new_size);
-    ret = qwrite(q, b, 8, H_SIZE, "header", err, errlen);
-    if (ret < 0)
-        return ret;
-    q->size = new_size;
-    ret = xcp__qcow2_bitmaps_resized(q, old, err, errlen);
+    xcp__crash_point("qcow2:resize-bitmaps");
+    if (q->nb_bm) {
+        /* The bitmaps, sized anew, and the new size reach the header in
+         * one write: a kill before it leaves the old size and bitmaps. */
+        q->size = new_size;
+        ret = xcp__qcow2_bitmaps_resized(q, old, err, errlen);
+    } else {
+        put64(b, new_size);
+        ret = qwrite(q, b, 8, H_SIZE, "header", err, errlen);
+        if (ret == 0)
+            q->size = new_size;
+    }
     if (ret < 0)
         return ret;
     /* A backing file larger than we were must not show through. */

@@ -12,9 +12,18 @@
 #include "qcow2_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/*
+ * QEMU's image locking (block/file-posix.c): a process holding a
+ * permission on the image keeps a shared OFD lock on byte
+ * LOCK_PERM_BASE + the permission's bit number; BLK_PERM_WRITE is bit 1.
+ */
+#define LOCK_PERM_BASE 100
+#define LOCK_PERM_WRITE_BIT 1
 
 /* Directory entry: fixed part before the extra data and the name. */
 #define BME_FIXED 24
@@ -481,6 +490,7 @@ static int write_header(xcp__qcow2 *q, char *err, size_t errlen)
         goto done;
     }
     memcpy(out, h, q->header_length);
+    put64(out + H_SIZE, q->size);       /* a resize's, with its bitmaps */
     boff = be64(h + H_BACKING_OFFSET);
     blen = be32(h + H_BACKING_SIZE);
     ext_end = boff ? boff : hlen;
@@ -605,6 +615,57 @@ static bool has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool xcp__qcow2_live_writer(const xcp__qcow2 *q)
+{
+    struct flock fl;
+
+    memset(&fl, 0, sizeof(fl));
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = LOCK_PERM_BASE + LOCK_PERM_WRITE_BIT;
+    fl.l_len = 1;
+    /* Our handle holds no lock: any conflict is another process's. */
+    return fcntl(q->fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+/* b is in use by a writer still running (not one that died). */
+static bool held(const xcp__qcow2 *q, const struct qbitmap *b, int *live)
+{
+    if (!(b->flags & BME_IN_USE))
+        return false;
+    if (*live < 0)
+        *live = xcp__qcow2_live_writer(q);
+    return *live;
+}
+
+int xcp__qcow2_bitmaps_drop_stale(xcp__qcow2 *q, char *err, size_t errlen)
+{
+    struct old_set old;
+    uint32_t i, keep = 0;
+    int ret;
+
+    for (i = 0; i < q->nb_bm && !(q->bm[i].flags & BME_IN_USE); i++)
+        ;
+    if (i == q->nb_bm || (q->flags & XCP__QCOW2_RDONLY) ||
+        xcp__qcow2_live_writer(q))
+        return 0;
+    for (i = 0; i < q->nb_bm; i++)
+        if ((ret = read_bits(q, &q->bm[i], err, errlen)) < 0)
+            return ret;
+    if ((ret = save_old(q, &old, err, errlen)) == 0) {
+        for (i = 0; i < q->nb_bm; i++) {
+            if (q->bm[i].flags & BME_IN_USE)
+                bm_free(&q->bm[i]);
+            else
+                q->bm[keep++] = q->bm[i];
+        }
+        q->nb_bm = keep;
+        ret = commit_set(q, &old, err, errlen);
+    }
+    free_old(&old);
+    return ret;
+}
+
 int xcp__qcow2_bitmap_find(xcp__qcow2 *q, const char *prefix, bool *found,
                            char *name, size_t namelen, unsigned *gran_bits,
                            bool *enabled, uint8_t **bits, uint64_t *nbits,
@@ -612,12 +673,12 @@ int xcp__qcow2_bitmap_find(xcp__qcow2 *q, const char *prefix, bool *found,
 {
     struct qbitmap *b = NULL;
     uint32_t i;
-    int ret;
+    int ret, live = -1;
 
     *found = false;
     for (i = 0; !b && i < q->nb_bm; i++)
         if (has_prefix(q->bm[i].name, prefix) &&
-            !(q->bm[i].flags & BME_IN_USE))
+            (!(q->bm[i].flags & BME_IN_USE) || held(q, &q->bm[i], &live)))
             b = &q->bm[i];
     if (!b)
         return 0;
@@ -628,6 +689,10 @@ int xcp__qcow2_bitmap_find(xcp__qcow2 *q, const char *prefix, bool *found,
     *nbits = granules(q, b->gran_bits);
     if (!bits)
         return 0;
+    /* Its writer keeps the current bits in memory, not in the file. */
+    if (b->flags & BME_IN_USE)
+        return fail(err, errlen, -EBUSY, "%s: bitmap '%s' is in use by "
+                    "the process writing the image", q->path, b->name);
     if ((ret = read_bits(q, b, err, errlen)) < 0)
         return ret;
     *bits = malloc(bits_bytes(q, b->gran_bits) + 1);

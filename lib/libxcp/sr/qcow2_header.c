@@ -425,6 +425,8 @@ static int open_qcow2(xcp__qcow2 *q, char *err, size_t errlen)
             goto out;
     }
     ret = open_bitmaps(q, h, &bitmaps, err, errlen);
+    if (ret == 0 && !(q->flags & XCP__QCOW2_RDONLY))
+        ret = xcp__qcow2_bitmaps_drop_stale(q, err, errlen);
     if (ret < 0)
         goto out;
     /* After the bitmaps: the clusters of those kept are in use. */

@@ -334,6 +334,11 @@ int xcp__qcow2_ext_next(const char *path, const uint8_t *h, size_t end,
 int xcp__qcow2_bitmaps_load(xcp__qcow2 *q, const uint8_t *ext, uint32_t len,
                             char *err, size_t errlen);
 
+/* Drop the bitmaps a writer that died left in use (inconsistent, as
+ * QEMU's next writer finds them) from writable q, unless a writer
+ * still holds the image (xcp__qcow2_live_writer). */
+int xcp__qcow2_bitmaps_drop_stale(xcp__qcow2 *q, char *err, size_t errlen);
+
 /* Free the in-memory bitmaps. */
 void xcp__qcow2_bitmaps_free(xcp__qcow2 *q);
 
@@ -349,8 +354,9 @@ int xcp__qcow2_bitmaps_each_cluster(const xcp__qcow2 *q,
 int xcp__qcow2_bitmaps_mark(xcp__qcow2 *q, uint64_t off, uint64_t len,
                             char *err, size_t errlen);
 
-/* Rewrite all bitmaps for the current virtual size, after a resize
- * from old_size. */
+/* Rewrite all bitmaps for the current virtual size, q->size, after a
+ * resize from old_size: the header write switching to them writes the
+ * new size too, so a crash leaves old size and bitmaps or new ones. */
 int xcp__qcow2_bitmaps_resized(xcp__qcow2 *q, uint64_t old_size, char *err,
                                size_t errlen);
 
