@@ -2,9 +2,10 @@
 # What xe loads: the Xen libraries (the xen driver is a module,
 # lib/libxcp/xcp-hv-xen.so), libpam and libvncserver (dlopened at the first
 # PAM login and RFB console), libcrypto and libzstd (at the first XVA
-# export or import) and libcurl (dlopened at the first http(s)
-# session; tests/client/xe_remote.sh checks xe through the daemon's unix
-# socket) are loaded only by a process that uses them,
+# export or import), libxml2 with the ICU it pulls in (at the first XML
+# parse: an XML-RPC message, a template's disks) and libcurl (dlopened at
+# the first http(s) session; tests/client/xe_remote.sh checks xe through
+# the daemon's unix socket) are loaded only by a process that uses them,
 # so xe's start-up (the first cost of every xe command, local or remote)
 # does not pay for them. Checked on the library's DT_NEEDED and on what the
 # dynamic loader maps for `xe help` and for an embedded `xe vm-list` on
@@ -14,7 +15,7 @@
 top=${abs_top_builddir:-.}
 so=$top/lib/libxcp/.libs/libxcp.so
 xe=$top/cmd/xe/xe
-LAZY='libxen|libpam\.|libvncserver|libcurl|libcrypto|libzstd'
+LAZY='libxen|libpam\.|libvncserver|libcurl|libcrypto|libzstd|libxml2|libicu'
 [ -f "$so" ] && [ -x "$xe" ] || { echo "build first: no $so or $xe"; exit 1; }
 
 needed=$(readelf -d "$so" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p')
@@ -49,6 +50,20 @@ for cmd in "help vm-start" "vm-list"; do
     fi
     echo "xe $cmd maps $(echo "$m" | wc -l) objects"
 done
+
+# libxml2 still loads when XML comes: vm-install parses the template's
+# disks (<provision>), and the VM gets them.
+out=$(XCP_STATE_DIR=$tmp/state XCP_HV=sim LD_DEBUG=files "$xe" vm-install \
+    template="Debian Bookworm 12" new-name-label=lazy-xml 2>&1)
+vm=$(echo "$out" | grep -E '^[0-9a-f]{8}-' | tail -1)
+if ! echo "$out" | grep -q 'file=libxml2'; then
+    bad "vm-install did not map libxml2"
+elif [ -z "$vm" ] || [ -z "$(XCP_STATE_DIR=$tmp/state XCP_HV=sim "$xe" \
+    vbd-list vm-uuid="$vm" type=Disk --minimal)" ]; then
+    bad "vm-install with libxml2 loaded late: no disk ($out)"
+else
+    ok
+fi
 
 # The xen driver, when built, still loads on demand: asked for on a host
 # without Xen, its open fails with the driver's own words (not "did not

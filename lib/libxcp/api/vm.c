@@ -17,8 +17,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

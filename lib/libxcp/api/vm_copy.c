@@ -2,10 +2,9 @@
  * VM.clone, copy, snapshot, checkpoint, revert and provision.
  */
 #include "vm_int.h"
+#include "../rpc/xml_lib.h"
 
 #include <inttypes.h>
-#include <libxml/parser.h>
-#include <libxml/tree.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -483,52 +482,56 @@ struct pdisk {
 static int parse_disks(const char *xml, struct pdisk *out, size_t cap,
                        size_t *n)
 {
+    const xcp__xml_lib *x;
     xmlDocPtr doc;
     xmlNodePtr root, d;
+    int rc;
 
     *n = 0;
-    doc = xmlReadMemory(xml, (int)strlen(xml), "disks.xml", NULL,
+    if ((rc = xcp__xml(&x)) < 0)
+        return rc;
+    doc = x->ReadMemory(xml, (int)strlen(xml), "disks.xml", NULL,
                         XML_PARSE_NONET | XML_PARSE_NOERROR |
                             XML_PARSE_NOWARNING);
     if (!doc)
         return XCP__ERR_INVALID_VALUE("other_config:disks", xml);
-    root = xmlDocGetRootElement(doc);
-    if (!root || xmlStrcmp(root->name, (const xmlChar *)"provision")) {
-        xmlFreeDoc(doc);
+    root = x->DocGetRootElement(doc);
+    if (!root || x->Strcmp(root->name, (const xmlChar *)"provision")) {
+        x->FreeDoc(doc);
         return XCP__ERR_INVALID_VALUE("other_config:disks", xml);
     }
     for (d = root->children; d; d = d->next) {
         xmlChar *dev, *size, *sr, *boot, *type;
         if (d->type != XML_ELEMENT_NODE ||
-            xmlStrcmp(d->name, (const xmlChar *)"disk"))
+            x->Strcmp(d->name, (const xmlChar *)"disk"))
             continue;
         if (*n >= cap)
             break;
-        dev = xmlGetProp(d, (const xmlChar *)"device");
-        size = xmlGetProp(d, (const xmlChar *)"size");
-        sr = xmlGetProp(d, (const xmlChar *)"sr");
-        boot = xmlGetProp(d, (const xmlChar *)"bootable");
-        type = xmlGetProp(d, (const xmlChar *)"type");
+        dev = x->GetProp(d, (const xmlChar *)"device");
+        size = x->GetProp(d, (const xmlChar *)"size");
+        sr = x->GetProp(d, (const xmlChar *)"sr");
+        boot = x->GetProp(d, (const xmlChar *)"bootable");
+        type = x->GetProp(d, (const xmlChar *)"type");
         memset(&out[*n], 0, sizeof(out[*n]));
         snprintf(out[*n].device, sizeof(out[*n].device), "%s",
                  dev ? (char *)dev : "0");
         out[*n].size = size ? strtoll((char *)size, NULL, 10) : 0;
         snprintf(out[*n].sr, sizeof(out[*n].sr), "%s", sr ? (char *)sr : "");
-        out[*n].bootable = boot && !xmlStrcmp(boot, (const xmlChar *)"true");
+        out[*n].bootable = boot && !x->Strcmp(boot, (const xmlChar *)"true");
         snprintf(out[*n].type, sizeof(out[*n].type), "%s",
                  type ? (char *)type : "system");
-        xmlFree(dev);
-        xmlFree(size);
-        xmlFree(sr);
-        xmlFree(boot);
-        xmlFree(type);
+        x->Free(dev);
+        x->Free(size);
+        x->Free(sr);
+        x->Free(boot);
+        x->Free(type);
         if (out[*n].size <= 0) {
-            xmlFreeDoc(doc);
+            x->FreeDoc(doc);
             return XCP__ERR_INVALID_VALUE("other_config:disks", xml);
         }
         (*n)++;
     }
-    xmlFreeDoc(doc);
+    x->FreeDoc(doc);
     return 0;
 }
 

@@ -590,64 +590,120 @@ static int decode_result(const char *xml, xcp_value *out)
     return 0;
 }
 
+/* Whether a task status (task.status) is final. */
+static bool task_done(const char *status)
+{
+    return strcmp(status, "pending") && strcmp(status, "cancelling");
+}
+
+/*
+ * The task's record in an event.from answer: the snapshot of its last
+ * event there, NULL when none has one (no event for it since the token,
+ * its deletion, or a server that sends no snapshots).
+ */
+static const xcp_value *task_snapshot(const xcp_value *ev, const char *task)
+{
+    const xcp_value *evs = xcp_value_struct_get(ev, "events");
+    const xcp_value *snap = NULL, *ref;
+    size_t i;
+
+    if (!evs || evs->kind != XCP_VAL_ARRAY)
+        return NULL;
+    for (i = 0; i < evs->u.arr.n; i++) {
+        ref = xcp_value_struct_get(&evs->u.arr.items[i], "ref");
+        if (ref && ref->kind == XCP_VAL_STRING && !strcmp(ref->u.s, task))
+            snap = xcp_value_struct_get(&evs->u.arr.items[i], "snapshot");
+    }
+    return snap;
+}
+
+/* A field of the task: from its snapshot when that has it as a value of
+ * the kind wanted, else asked for (task.get_<field>). *out is a copy. */
+static int task_get(xcp_session *s, const char *task, const xcp_value *snap,
+                    const char *field, xcp_value_kind kind, xcp_value *out)
+{
+    const xcp_value *v = snap ? xcp_value_struct_get(snap, field) : NULL;
+
+    if (v && v->kind == kind)
+        return xcp_value_copy(out, v);
+    return task_field(s, task, field, out);
+}
+
+/* The outcome of a finished task: its decoded result (success), else its
+ * error made the thread's last error. */
+static int task_outcome(xcp_session *s, const char *task,
+                        const xcp_value *snap, bool ok, xcp_value *result)
+{
+    xcp_value v;
+    int rc;
+
+    if ((rc = task_get(s, task, snap, ok ? "result" : "error_info",
+                       ok ? XCP_VAL_STRING : XCP_VAL_ARRAY, &v)) < 0)
+        return rc;
+    if (ok)
+        rc = result && v.kind == XCP_VAL_STRING ? decode_result(v.u.s, result)
+                                                : 0;
+    else
+        rc = xcp__error_from_value(&v);
+    xcp_value_dispose(&v);
+    return rc;
+}
+
+/*
+ * Blocks in event.from on the task alone; each answer carries the task's
+ * record when it changed (the first, from the empty token, always), so
+ * its status, result and error come from there: two event.from and the
+ * task.destroy in the common case. What an answer lacks (a server that
+ * sends no snapshot, a timeout with no change, a task gone) is asked for
+ * with task.get_*, which also reports a task that does not exist.
+ */
 int xcp_task_wait(xcp_session *s, xcp_value *result, const char *task)
 {
-    xcp_value st, classes, args[3], ev, token;
+    xcp_value st, args[3], ev, token;
+    const xcp_value *snap, *t;
+    char *sub;
+    bool ok;
     int rc;
 
     if (result)
         result->kind = XCP_VAL_NONE;
     xcp_value_set_string(&token, "");
     for (;;) {
-        if ((rc = task_field(s, task, "status", &st)) < 0)
+        if ((rc = xcp_value_set_array(&args[0], 1)) < 0)
             goto out;
-        if (strcmp(st.u.s, "pending") && strcmp(st.u.s, "cancelling")) {
-            bool ok = !strcmp(st.u.s, "success");
-            xcp_value_dispose(&st);
-            if (ok) {
-                xcp_value r;
-                if ((rc = task_field(s, task, "result", &r)) < 0)
-                    goto out;
-                rc = result ? decode_result(r.u.s, result) : 0;
-                xcp_value_dispose(&r);
-            } else {
-                xcp_value info;
-                if ((rc = task_field(s, task, "error_info", &info)) < 0)
-                    goto out;
-                rc = xcp__error_from_value(&info);
-                xcp_value_dispose(&info);
-            }
-            break;
-        }
-        xcp_value_dispose(&st);
-        /* Block until the task changes (no polling loop). */
-        if ((rc = xcp_value_set_array(&classes, 1)) < 0)
-            goto out;
-        {
-            char *sub = xcp__printf("task/%s", task);
-            rc = sub ? xcp_value_set_string(&classes.u.arr.items[0], sub)
-                     : xcp__oom();
-            free(sub);
-        }
-        if (rc < 0) {
-            xcp_value_dispose(&classes);
+        sub = xcp__printf("task/%s", task);
+        rc = sub ? xcp_value_set_string(&args[0].u.arr.items[0], sub)
+                 : xcp__oom();
+        free(sub);
+        if (rc < 0 || (rc = xcp_value_copy(&args[1], &token)) < 0) {
+            xcp_value_dispose(&args[0]);
             goto out;
         }
-        args[0] = classes;
-        xcp_value_copy(&args[1], &token);
         xcp_value_set_float(&args[2], 30.0);
         rc = xcp_call(s, &ev, "event.from", 3, args);
         xcp_value_dispose(&args[0]);
         xcp_value_dispose(&args[1]);
         if (rc < 0)
             goto out;
-        {
-            const xcp_value *t = xcp_value_struct_get(&ev, "token");
-            if (t && t->kind == XCP_VAL_STRING) {
-                xcp_value_dispose(&token);
-                xcp_value_copy(&token, t);
-            }
+        t = xcp_value_struct_get(&ev, "token");
+        if (t && t->kind == XCP_VAL_STRING) {
+            xcp_value_dispose(&token);
+            xcp_value_copy(&token, t);
         }
+        snap = task_snapshot(&ev, task);
+        if ((rc = task_get(s, task, snap, "status", XCP_VAL_STRING,
+                           &st)) < 0) {
+            xcp_value_dispose(&ev);
+            goto out;
+        }
+        ok = st.kind == XCP_VAL_STRING && !strcmp(st.u.s, "success");
+        if (st.kind != XCP_VAL_STRING || task_done(st.u.s)) {
+            xcp_value_dispose(&st);
+            rc = task_outcome(s, task, snap, ok, result);
+            xcp_value_dispose(&ev);
+            break;
+        }
+        xcp_value_dispose(&st);
         xcp_value_dispose(&ev);
     }
     {

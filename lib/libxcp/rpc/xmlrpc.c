@@ -18,9 +18,7 @@
 #include <stdio.h>
 #include <strings.h>
 
-#include <libxml/parser.h>
-#include <libxml/xmlerror.h>
-#include <libxml/xmlreader.h>
+#include "xml_lib.h"
 
 /* ======================================================================
  * Shared helpers
@@ -390,20 +388,12 @@ void xcp__rpc_utf8_walk(xcp__buf *b, const char *s,
  * Decoding
  * ====================================================================== */
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-/* libxml2's one global initialisation; xmlInitParser is not safe to race
- * with itself, hence the once. */
-static void xml_init(void)
-{
-    xmlInitParser();
-}
-
 enum tok { TK_EOF, TK_START, TK_END, TK_TEXT };
 
 /* One decoding: the reader, the current token, limits, and the first
  * error. */
 struct xdec {
+    const xcp__xml_lib *x; /* libxml2, loaded at the first decoding */
     xmlTextReaderPtr r;
     int tok;
     const char *name;   /* TK_START, TK_END: element name (reader's) */
@@ -457,29 +447,29 @@ static int advance(struct xdec *d)
         return 0;
     }
     for (;;) {
-        rc = xmlTextReaderRead(d->r);
+        rc = d->x->TextReaderRead(d->r);
         if (rc < 0 || d->c.reported)
             return dfail(d, "malformed XML");
         if (rc == 0) {
             d->tok = TK_EOF;
             return 0;
         }
-        switch (xmlTextReaderNodeType(d->r)) {
+        switch (d->x->TextReaderNodeType(d->r)) {
         case XML_READER_TYPE_ELEMENT:
             d->tok = TK_START;
-            d->name = (const char *)xmlTextReaderConstName(d->r);
-            d->empty_pending = xmlTextReaderIsEmptyElement(d->r) == 1;
+            d->name = (const char *)d->x->TextReaderConstName(d->r);
+            d->empty_pending = d->x->TextReaderIsEmptyElement(d->r) == 1;
             return d->name ? 0 : dfail(d, "unnamed element");
         case XML_READER_TYPE_END_ELEMENT:
             d->tok = TK_END;
-            d->name = (const char *)xmlTextReaderConstName(d->r);
+            d->name = (const char *)d->x->TextReaderConstName(d->r);
             return d->name ? 0 : dfail(d, "unnamed element");
         case XML_READER_TYPE_TEXT:
         case XML_READER_TYPE_CDATA:
         case XML_READER_TYPE_WHITESPACE:
         case XML_READER_TYPE_SIGNIFICANT_WHITESPACE:
             d->tok = TK_TEXT;
-            d->text = (const char *)xmlTextReaderConstValue(d->r);
+            d->text = (const char *)d->x->TextReaderConstValue(d->r);
             if (!d->text)
                 d->text = "";
             return 0;
@@ -491,7 +481,7 @@ static int advance(struct xdec *d)
             return dfail(d, "DTDs are not allowed");
         default:
             return dfail(d, "unexpected XML node (type %d)",
-                         xmlTextReaderNodeType(d->r));
+                         d->x->TextReaderNodeType(d->r));
         }
     }
 }
@@ -941,22 +931,23 @@ static int xdec_open(struct xdec *d, const char *body, size_t len,
      * DOCTYPE keeps entity expansion (billion laughs, XXE) out. */
     if (memmem(body, len, "<!DOCTYPE", 9))
         return dfail(d, "DTDs are not allowed");
-    pthread_once(&xml_once, xml_init);
+    if ((rc = xcp__xml(&d->x)) < 0)
+        return rc;
     /* No XML_PARSE_NOENT (never substitute entities), no DTD loading,
      * no network, no XML_PARSE_HUGE (keep libxml2's own limits). */
-    d->r = xmlReaderForMemory(body, (int)len, NULL, NULL,
-                              XML_PARSE_NONET | XML_PARSE_NOERROR |
-                              XML_PARSE_NOWARNING);
+    d->r = d->x->ReaderForMemory(body, (int)len, NULL, NULL,
+                                 XML_PARSE_NONET | XML_PARSE_NOERROR |
+                                     XML_PARSE_NOWARNING);
     if (!d->r)
         return xcp__oom();
-    xmlTextReaderSetStructuredErrorHandler(d->r, on_xml_error, d);
+    d->x->TextReaderSetStructuredErrorHandler(d->r, on_xml_error, d);
     return advance(d);
 }
 
 static void xdec_close(struct xdec *d, char *owned)
 {
     if (d->r)
-        xmlFreeTextReader(d->r);
+        d->x->FreeTextReader(d->r);
     d->r = NULL;
     xcp__buf_free(&d->acc);
     free(owned);
