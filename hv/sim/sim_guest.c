@@ -27,7 +27,9 @@
  * to the chain it opened.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "sim_int.h"
 
@@ -266,8 +268,9 @@ int xcp__sim_guest_read(void *self, uint32_t domid, const char *vdev,
                     err);
 }
 
-int xcp__sim_guest_written(void *self, uint32_t domid, const char *vdev,
-                           uint64_t *n, xcp_hv_error *err)
+int xcp__sim_disk_u64(void *self, uint32_t domid, const char *vdev,
+                      size_t field, const char *what, uint64_t *out,
+                      xcp_hv_error *err)
 {
     struct sim *s = self;
     struct disk *k;
@@ -276,10 +279,18 @@ int xcp__sim_guest_written(void *self, uint32_t domid, const char *vdev,
 
     if (rc < 0)
         return rc;
-    rc = xcp__sim_live_disk(s, XCP_HV_OP__COUNT, domid, vdev,
-                            "read the records of", &d, &k, err);
+    rc = xcp__sim_live_disk(s, XCP_HV_OP__COUNT, domid, vdev, what, &d, &k,
+                            err);
     if (rc == 0)
-        *n = k->written;
+        memcpy(out, (const char *)k + field, sizeof *out);
     xcp__sim_leave(s);
     return rc;
+}
+
+int xcp__sim_guest_written(void *self, uint32_t domid, const char *vdev,
+                           uint64_t *n, xcp_hv_error *err)
+{
+    return xcp__sim_disk_u64(self, domid, vdev,
+                             offsetof(struct disk, written),
+                             "read the records of", n, err);
 }

@@ -415,6 +415,11 @@ int xcp__sim_disk_cbt(void *self, uint32_t domid, const char *vdev,
 int xcp__sim_live_disk(struct sim *s, xcp_hv_op op, uint32_t domid,
                        const char *vdev, const char *what, struct dom **d,
                        struct disk **k, xcp_hv_error *err);
+/* One uint64_t field (offsetof in struct disk) of disk vdev of live domain
+ * domid, read under the sim's lock; `what` names the read in errors. */
+int xcp__sim_disk_u64(void *self, uint32_t domid, const char *vdev,
+                      size_t field, const char *what, uint64_t *out,
+                      xcp_hv_error *err);
 /* Slot disk_snapshot (qcow2, as QEMU): the back end holds overlay now. */
 int xcp__sim_disk_snapshot(void *self, uint32_t domid, const char *vdev,
                            const char *overlay, const char *format,

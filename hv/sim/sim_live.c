@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -496,17 +497,7 @@ int xcp__sim_disk_stream_cancel(void *self, uint32_t domid, const char *vdev,
 int xcp__sim_disk_switched(void *self, uint32_t domid, const char *vdev,
                            uint64_t *vcpu_ns, xcp_hv_error *err)
 {
-    struct sim *s = self;
-    struct disk *k;
-    struct dom *d;
-    int rc = xcp__sim_enter(s, err);
-
-    if (rc < 0)
-        return rc;
-    rc = xcp__sim_live_disk(s, XCP_HV_OP__COUNT, domid, vdev,
-                            "read the snapshot instant of", &d, &k, err);
-    if (rc == 0)
-        *vcpu_ns = k->switch_vcpu_ns;
-    xcp__sim_leave(s);
-    return rc;
+    return xcp__sim_disk_u64(self, domid, vdev,
+                             offsetof(struct disk, switch_vcpu_ns),
+                             "read the snapshot instant of", vcpu_ns, err);
 }

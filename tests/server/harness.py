@@ -688,6 +688,24 @@ def wait_task(x, s, task, timeout=60):
         time.sleep(0.1)
 
 
+def export(where, vdi, s, fmt=None, base=None, task=None):
+    """GET /export_raw_vdi of vdi (format, base= delta, task_id when
+    given): (response, its body read whole)."""
+    c = connect(where)
+    q = "/export_raw_vdi?vdi=%s&session_id=%s" % (vdi, s)
+    if fmt:
+        q += "&format=" + fmt
+    if base:
+        q += "&base=" + base
+    if task:
+        q += "&task_id=" + task
+    c.request("GET", q)
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r, body
+
+
 def put(where, path, body, headers=None):
     """PUT body at path: (response, its body read whole)."""
     c = connect(where)

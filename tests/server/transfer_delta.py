@@ -33,7 +33,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Checks, Daemon, XenAPI, connect, put,  # noqa: E402
+from harness import (Checks, Daemon, XenAPI, export, put,  # noqa: E402
                      wait_task, install_signal_exit, log)
 
 MiB = 1 << 20
@@ -66,22 +66,6 @@ def pattern(seed):
             piece += h * 64
         b[off:off + MiB] = piece[:MiB]
     return bytes(b)
-
-
-def export(where, vdi, s, fmt=None, base=None, task=None):
-    c = connect(where)
-    q = "/export_raw_vdi?vdi=%s&session_id=%s" % (vdi, s)
-    if fmt:
-        q += "&format=" + fmt
-    if base:
-        q += "&base=" + base
-    if task:
-        q += "&task_id=" + task
-    c.request("GET", q)
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    return r, body
 
 
 def upload(where, x, s, vdi, body, fmt="raw", what="upload"):

@@ -54,7 +54,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Checks, Daemon, XE, XenAPI, insecure_context,  # noqa: E402
-                     connect, put, raw_socket, read_head, wait_task,
+                     export, put, raw_socket, read_head, wait_task,
                      install_signal_exit, log, PASSWORD, USER)
 
 MiB = 1 << 20
@@ -79,18 +79,6 @@ def pattern(size=SIZE):
         b[off:off + MiB] = os.urandom(MiB)
     b[size - 512:] = os.urandom(512)
     return bytes(b)
-
-
-def export(where, vdi, s, fmt=None):
-    c = connect(where)
-    q = "/export_raw_vdi?vdi=%s&session_id=%s" % (vdi, s)
-    if fmt:
-        q += "&format=" + fmt
-    c.request("GET", q)
-    r = c.getresponse()
-    body = r.read()
-    c.close()
-    return r, body
 
 
 def task_of(r):

@@ -1067,6 +1067,22 @@ sc_livedisk_coalesce() {
     done
     check_chain "$f"
 }
+# Whether disk image $1 still holds what its parent held: blocks 40-47 of
+# /tmp/stream.raw, the data written before the plug (files, not <(...):
+# dom0 may have no /dev/fd). Removes the scratch files.
+parent_data_kept() {
+    _ok=0
+    "$QIMG" convert -U -O raw "$1" /tmp/img.raw &&
+        dd if=/tmp/img.raw of=/tmp/img.part bs=65536 skip=40 count=8 \
+            2>/dev/null &&
+        dd if=/tmp/stream.raw of=/tmp/stream.part bs=65536 skip=40 \
+            count=8 2>/dev/null &&
+        cmp -s /tmp/img.part /tmp/stream.part ||
+        _ok=1
+    rm -f /tmp/img.raw /tmp/stream.raw /tmp/img.part /tmp/stream.part
+    [ "$_ok" = 0 ] || bad "the disk lost the data its parent held"
+}
+
 
 # kill -9 of xcpd while QEMU streams a running disk's parent (96 MiB of
 # data, so that the copy takes a while) into its leaf: QEMU's job goes on;
@@ -1113,16 +1129,7 @@ sc_livedisk_coalesce_kill() {
         [ "$b" = "$2" ] || bad "the disk's block $1 reads '$b', not $2" ||
             return 1
     done
-    # what the parent held: blocks 40-47 of the data written before the
-    # plug (files, not <(...): dom0 may have no /dev/fd)
-    "$QIMG" convert -U -O raw "$f" /tmp/img.raw &&
-        dd if=/tmp/img.raw of=/tmp/img.part bs=65536 skip=40 count=8 \
-            2>/dev/null &&
-        dd if=/tmp/stream.raw of=/tmp/stream.part bs=65536 skip=40 \
-            count=8 2>/dev/null &&
-        cmp -s /tmp/img.part /tmp/stream.part ||
-        bad "the disk lost the data its parent held" || rc=1
-    rm -f /tmp/img.raw /tmp/stream.raw /tmp/img.part /tmp/stream.part
+    parent_data_kept "$f" || rc=1
     [ "$rc" = 0 ] || return 1
     check_chain "$f"
 }
@@ -1213,16 +1220,7 @@ sc_livedisk_stream_busy() {
         [ "$b" = "$2" ] || bad "the disk's block $1 reads '$b', not $2" ||
             return 1
     done
-    # what the parent held: blocks 40-47 of the data written before the
-    # plug
-    "$QIMG" convert -U -O raw "$f" /tmp/img.raw &&
-        dd if=/tmp/img.raw of=/tmp/img.part bs=65536 skip=40 count=8 \
-            2>/dev/null &&
-        dd if=/tmp/stream.raw of=/tmp/stream.part bs=65536 skip=40 \
-            count=8 2>/dev/null &&
-        cmp -s /tmp/img.part /tmp/stream.part ||
-        bad "the disk lost the data its parent held" || rc=1
-    rm -f /tmp/img.raw /tmp/stream.raw /tmp/img.part /tmp/stream.part
+    parent_data_kept "$f" || rc=1
     [ "$rc" = 0 ] || return 1
     check_chain "$f"
 }
