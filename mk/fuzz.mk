@@ -45,6 +45,7 @@ QCOW2_SRCS = $(top_srcdir)/lib/libxcp/sr/qcow2.c \
 	$(top_srcdir)/lib/libxcp/sr/qcow2_bitmap.c
 fuzz/fuzz_qcow2_header: $(top_srcdir)/tests/fuzz/fuzz_qcow2_header.c $(QCOW2_SRCS) \
 	$(top_srcdir)/lib/libxcp/sr/qcow2_int.h \
+	$(top_srcdir)/lib/libxcp/core/crash_point.h \
 	$(top_srcdir)/tests/fuzz/fuzz_image_files.h
 	@mkdir -p fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< $(QCOW2_SRCS)

@@ -171,15 +171,7 @@ const char *xcp__env_str(const char *name, const char *dflt);
  * empty, else a non-negative decimal integer; anything else fails with
  * INVALID_VALUE [name, text]. */
 int xcp__env_int(const char *name, int64_t dflt, int64_t *out);
-/*
- * A crash point, for the tests of crash safety: when XCP_CRASH_AT names
- * point (exactly), the process kills itself there with SIGKILL, as a
- * kill -9 at that instant would (nothing flushed, no handler run);
- * otherwise nothing happens.  Points are named "<module>:<step>" after
- * the step just done (e.g. "file:leaf-renamed"); each is listed where
- * it is placed.
- */
-void xcp__crash_point(const char *point);
+#include "crash_point.h"   /* xcp__crash_point */
 
 /* ---- core/log.c ---- */
 enum { XCP__LOG_ERR = 3, XCP__LOG_WARN = 4, XCP__LOG_INFO = 6,

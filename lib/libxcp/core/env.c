@@ -1,12 +1,11 @@
 /*
  * Settings from the environment: strings with a default, counts or
- * durations that fail with INVALID_VALUE when they are not numbers, and
- * the crash points of the crash-safety tests (XCP_CRASH_AT).
+ * durations that fail with INVALID_VALUE when they are not numbers (the
+ * crash points of the crash-safety tests are in crash_point.h).
  */
 #include "core.h"
 
 #include <errno.h>
-#include <signal.h>
 
 const char *xcp__env_str(const char *name, const char *dflt)
 {
@@ -30,12 +29,4 @@ int xcp__env_int(const char *name, int64_t dflt, int64_t *out)
         return XCP__ERR_INVALID_VALUE(name, s);
     *out = v;
     return 0;
-}
-
-void xcp__crash_point(const char *point)
-{
-    const char *at = getenv("XCP_CRASH_AT");
-
-    if (at && !strcmp(at, point))
-        raise(SIGKILL);
 }

@@ -5,7 +5,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE             /* SEEK_DATA, SEEK_HOLE */
 #endif
-#include "../core/core.h"
+#include "../core/crash_point.h"
 #include "qcow2_int.h"
 
 #include <errno.h>
