@@ -25,7 +25,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Slack on top of event.from's own timeout before the reply counts as
@@ -1462,65 +1461,6 @@ static int remote_vm_export(xcp_session *s, const char *vm, int fd,
                             kv, 4, false, fd, o->progress, o->progress_ctx);
 }
 
-/* A task's result, an XML-RPC <value> fragment, as a value. */
-static int task_value(const char *xml, xcp_value *out)
-{
-    xcp__buf b = {0};
-    xcp_value err;
-    int rc;
-
-    xcp__buf_adds(&b, "<?xml version=\"1.0\"?><methodResponse><params>"
-                      "<param>");
-    xcp__buf_adds(&b, xml);
-    xcp__buf_adds(&b, "</param></params></methodResponse>");
-    if (b.oom) {
-        xcp__buf_free(&b);
-        return xcp__oom();
-    }
-    err.kind = XCP_VAL_NONE;
-    rc = xcp__xmlrpc_decode_response(b.data, b.len, out, &err, NULL, 0);
-    xcp_value_dispose(&err);
-    xcp__buf_free(&b);
-    if (rc != 0 || out->kind != XCP_VAL_ARRAY) {
-        xcp_value_dispose(out);
-        return rc == XCP_ENOMEM ? rc
-                                : XCP__ERR_IMPORT_ERROR("no VMs in the "
-                                                        "task's result");
-    }
-    return 0;
-}
-
-/* A task's failure as the thread's error (0 when it succeeded), as
- * XAPI's xe reports an upload's outcome: XAPI's /import answers 200
- * before it reads the body, so the outcome is the task's alone. A task
- * still pending (the server completes it before answering: a moment at
- * most) is waited for, 10 s at most. */
-static int task_outcome(xcp_session *s, xcp_task task)
-{
-    enum xcp_task_status_type st = XCP_TASK_STATUS_TYPE_PENDING;
-    struct timespec pause = {0, 100 * 1000 * 1000};
-    xcp_string_set info = {0};
-    int rc, tries;
-
-    for (tries = 0; tries < 100; tries++) {
-        if ((rc = xcp_task_get_status(s, &st, task)) < 0)
-            return rc;
-        if (st != XCP_TASK_STATUS_TYPE_PENDING)
-            break;
-        nanosleep(&pause, NULL);
-    }
-    if (st == XCP_TASK_STATUS_TYPE_SUCCESS)
-        return 0;
-    if ((rc = xcp_task_get_error_info(s, &info, task)) < 0)
-        return rc;
-    rc = info.n ? xcp_error_set(info.items[0], info.n - 1,
-                                (const char *const *)info.items + 1)
-                : XCP__ERR_INTERNAL_ERROR("the import's task did not "
-                                          "succeed");
-    xcp_string_set_dispose(&info);
-    return rc;
-}
-
 /* XAPI's /import (or /import_metadata) into a task of ours, whose
  * result names the VMs made. */
 static int remote_vm_import(xcp_session *s, int fd,
@@ -1532,7 +1472,6 @@ static int remote_vm_import(xcp_session *s, int fd,
         "restore", o->restore ? "true" : NULL,
         "force", o->force ? "true" : NULL};
     xcp_task task;
-    char *result = NULL;
     xcp__saved_error saved;
     int rc;
 
@@ -1542,14 +1481,19 @@ static int remote_vm_import(xcp_session *s, int fd,
     kv[1] = task.ref;
     rc = http_transfer_kv(s, o->metadata ? "import_metadata" : "import",
                           kv, 4, true, fd, o->progress, o->progress_ctx);
-    if (rc == 0)
-        rc = task_outcome(s, task);
-    if (rc == 0 && (rc = xcp_task_get_result(s, &result, task)) == 0)
-        rc = task_value(result, vms);
-    xcp_free(result);
-    xcp__error_save(&saved);
-    xcp_task_destroy(s, task);
-    xcp__error_restore(&saved);
+    if (rc < 0) {
+        xcp__error_save(&saved);
+        xcp_task_destroy(s, task);
+        xcp__error_restore(&saved);
+        return rc;
+    }
+    /* XAPI's /import answers 200 before it reads the body: the outcome
+     * is the task's alone (its error, or the VMs in its result). */
+    if ((rc = xcp_task_wait(s, vms, task.ref)) == 0 &&
+        vms->kind != XCP_VAL_ARRAY) {
+        xcp_value_dispose(vms);
+        rc = XCP__ERR_IMPORT_ERROR("no VMs in the task's result");
+    }
     return rc;
 }
 
