@@ -93,7 +93,6 @@ def wait_task(x, task, timeout=30):
 
 
 def scenario(XenAPI, d, kind, sockpath):
-    t = "[%s] " % kind
     if kind == "http":
         x = XenAPI.Session("http://127.0.0.1:%d/" % d.http[2])
     elif kind == "https":
@@ -105,6 +104,21 @@ def scenario(XenAPI, d, kind, sockpath):
         # XAPI's current XenAPI.py does it: an AF_UNIX HTTP transport.
         x = XenAPI.Session("http://localhost/",
                            transport=UnixTransport(sockpath))
+
+    def end_session(ref):
+        raw = Raw(d.http)
+        s = raw.login()
+        raw.call("session.logout", ref)
+        raw.call("session.logout", s)
+    run_scenario(C, XenAPI, x, kind, end_session)
+
+
+def run_scenario(C, XenAPI, x, kind, end_session):
+    """The scenario on a session x of a XenAPI module (XenAPI.py, or the
+    Python binding's xcp.XenAPI, embedded, in tests/python): the VMs
+    <kind>-a and <kind>-b exist, halted; end_session(ref) ends a session
+    behind the client's back."""
+    t = "[%s] " % kind
     x.xenapi.login_with_password(USER, PASSWORD, "1.0", "interop-xenapi")
     C.ok(str(x._session).startswith("OpaqueRef:"), t + "login_with_password",
          repr(x._session))
@@ -139,14 +153,11 @@ def scenario(XenAPI, d, kind, sockpath):
     x.xenapi.task.destroy(task)
     # The session ends on the server: the module logs in again by itself.
     old = x._session
-    raw = Raw(d.http)
-    s = raw.login()
-    raw.call("session.logout", old)
+    end_session(old)
     n = len(x.xenapi.VM.get_all())
     C.ok(n >= 2 and x._session != old,
          t + "after SESSION_INVALID the module re-logs in and retries",
          repr((n, old, x._session)))
-    raw.call("session.logout", s)
     x.xenapi.session.logout()
     C.ok(x._session is None, t + "logout")
 

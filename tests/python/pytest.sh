@@ -1,0 +1,13 @@
+#!/bin/sh
+# make check wrapper: the Python binding's pytest suite (tests/python) with
+# Debian's python3 and python3-pytest, against the build tree's libxcp.so.
+# Exit 0 pass, 1 fail, 77 skip (no pytest).
+srcdir=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+if ! "$PY" -c "import pytest" 2>/dev/null; then
+    echo "SKIP: python3-pytest is not installed (tools/deps.sh installs it)"
+    exit 77
+fi
+cd "$srcdir/tests/python" || exit 1
+exec "$PY" -B -m pytest -q -p no:cacheprovider "$srcdir/tests/python" "$@"
