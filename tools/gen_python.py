@@ -155,8 +155,11 @@ class PyGen:
         w("")
         w("__all__ = [")
         names = [self.enum_cls[en] for en, _ in self.m.enums]
-        for c in self.m.classes:
+        for ci, c in enumerate(self.m.classes):
             names += [c["name"] + "Ref", c["name"] + "Record", c["name"] + "API"]
+            if any("async" in mm["flags"] for mm in self.g.msgs if mm["cls"] == ci):
+                names.append("Async%sAPI" % c["name"])
+        names += ["AsyncAPI", "SessionAPI"]
         for n in names:
             w("    %s," % pystr(n))
         w("]")

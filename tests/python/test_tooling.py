@@ -51,7 +51,7 @@ def test_generated_module_is_current():
 @pytest.mark.skipif(not have_mypy(), reason="mypy not installed (python3-mypy)")
 def test_mypy_accepts_package_and_typed_use():
     here = os.path.dirname(os.path.abspath(__file__))
-    r = mypy("-p", "xcp", os.path.join(here, "typed_usage.py"),
+    r = mypy("xcp", os.path.join(here, "typed_usage.py"),
              os.path.join(SRCDIR, "examples", "python", "hello.py"))
     assert r.returncode == 0, r.stdout + r.stderr
 

@@ -3,6 +3,7 @@ events; the same tests embedded and remote (xcpd over http, https, unix)."""
 import ctypes
 import datetime
 import inspect
+import keyword
 
 import pytest
 
@@ -161,13 +162,13 @@ def test_every_message_is_a_method(state_dir):
         m = get(i).contents
         cls, name = m.wire.decode().split(".", 1)
         api = getattr(xcp, cls + "API")
-        meth = getattr(api, name + "_" if name in ("from",) else name, None)
+        meth = getattr(api, name + "_" if keyword.iskeyword(name) else name, None)
         if meth is None or not meth.__doc__:
             missing.append(m.wire.decode())
             continue
         params = list(inspect.signature(meth).parameters)[1:]
         if m.session and len(params) != m.nparams:
             missing.append(m.wire.decode() + " (arity)")
-        if m.async_ and not hasattr(getattr(xcp, "Async" + cls + "API"), name):
+        if m.async_ and not hasattr(getattr(xcp, "Async" + cls + "API"), meth.__name__):
             missing.append("Async." + m.wire.decode())
     assert not missing, missing

@@ -177,7 +177,7 @@ def _parse(tokens: List[str]) -> Callable[[Any], Any]:
         cls = _REGISTRY["refs"].get(tokens.pop(0), Ref)
         return lambda x: cls(x)
     if t == "record":
-        rc = _REGISTRY["records"].get(tokens.pop(0))
+        rc: Any = _REGISTRY["records"].get(tokens.pop(0))
         if rc is None:
             return _ident
         return lambda x: rc.from_dict(x) if isinstance(x, dict) else x
@@ -186,7 +186,7 @@ def _parse(tokens: List[str]) -> Callable[[Any], Any]:
               "void": lambda x: None}
     if t in simple:
         return simple[t]
-    en = _REGISTRY["enums"].get(t)
+    en: Any = _REGISTRY["enums"].get(t)
     if en is None:
         return _ident
 
