@@ -58,17 +58,13 @@ class Record:
 
     def to_struct(self, create: bool = True) -> Dict[str, Any]:
         """The record as a struct for <Class>.create: the fields settable
-        at creation (not RO) that differ from their defaults, and the
-        required ones; with create False, every field."""
+        at creation (not RO), as the C API's constructors send them; with
+        create False, every field."""
         out: Dict[str, Any] = {}
-        defaults = _defaults(type(self))
         for py, wire, spell, qual in self.FIELDS:
             v = getattr(self, py)
-            if create:
-                if qual.rstrip("!") == "RO":
-                    continue
-                if not qual.endswith("!") and v == defaults.get(py, _NODEF):
-                    continue
+            if create and qual.rstrip("!") == "RO":
+                continue
             if v is None:
                 continue
             out[wire] = v
@@ -79,9 +75,7 @@ class Record:
         return {wire: getattr(self, py) for py, wire, _, _ in self.FIELDS}
 
 
-_NODEF = object()
 _PLANS: Dict[type, List[Tuple[str, str, Callable[[Any], Any]]]] = {}
-_DEFAULTS: Dict[type, Dict[str, Any]] = {}
 
 
 def _record_plan(cls: Any) -> List[Tuple[str, str, Callable[[Any], Any]]]:
@@ -90,19 +84,6 @@ def _record_plan(cls: Any) -> List[Tuple[str, str, Callable[[Any], Any]]]:
         plan = [(py, wire, converter(spell)) for py, wire, spell, _ in cls.FIELDS]
         _PLANS[cls] = plan
     return plan
-
-
-def _defaults(cls: Any) -> Dict[str, Any]:
-    d = _DEFAULTS.get(cls)
-    if d is None:
-        d = {}
-        for f in dataclasses.fields(cls):
-            if f.default is not dataclasses.MISSING:
-                d[f.name] = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                d[f.name] = f.default_factory()
-        _DEFAULTS[cls] = d
-    return d
 
 
 def omitted(v: Any, factory: Optional[Callable[[], Any]]) -> Any:
