@@ -101,3 +101,32 @@ def test_xapi_local(state_dir, monkeypatch):
     x.xenapi.login_with_password("root", "")
     assert len(x.xenapi.host.get_all()) == 1
     x.xenapi.logout()
+
+
+def test_values_equal_xenapi_py(daemon):
+    """The face returns what XAPI's XenAPI.py itself returns from the same
+    server: the same records, value for value and type for type."""
+    path = interop_xenapi.fetch_module()
+    if path is None:
+        pytest.skip("cannot get XenAPI.py (python3-os-xenapi) from Debian")
+    Real = interop_xenapi.load(path)
+    real = Real.Session("http://127.0.0.1:%d/" % daemon.http[2])
+    real.xenapi.login_with_password(harness.USER, harness.PASSWORD, "1.0", "t")
+    ours = XenAPI.Session("http://127.0.0.1:%d/" % daemon.http[2])
+    ours.xenapi.login_with_password(harness.USER, harness.PASSWORD, "1.0", "t")
+
+    def typed(v):
+        if isinstance(v, dict):
+            return {k: typed(w) for k, w in v.items()}
+        if isinstance(v, list):
+            return [typed(w) for w in v]
+        return (type(v).__name__, str(v))
+    try:
+        for cls in ("VM", "SR", "VDI", "network", "pool"):
+            want = getattr(real.xenapi, cls).get_all_records()
+            got = getattr(ours.xenapi, cls).get_all_records()
+            assert typed(got) == typed(want), cls
+        assert ours.API_version == real.API_version
+    finally:
+        real.xenapi.session.logout()
+        ours.xenapi.session.logout()

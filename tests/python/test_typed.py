@@ -1,5 +1,6 @@
 """The typed API (xcp.Session): records, enums, refs, errors, Async tasks,
-events; the same tests embedded and remote (xcpd over http, https, unix)."""
+events; the same tests embedded and remote (xcpd over http, https, unix,
+and JSON-RPC)."""
 import ctypes
 import datetime
 import inspect
@@ -13,7 +14,7 @@ from conftest import TEMPLATE
 import harness
 
 
-@pytest.fixture(params=["local", "http", "https", "unix"])
+@pytest.fixture(params=["local", "http", "https", "unix", "jsonrpc"])
 def session(request, state_dir):
     kind = request.param
     if kind == "local":
@@ -23,6 +24,9 @@ def session(request, state_dir):
         if kind == "http":
             s = xcp.Session("http://127.0.0.1:%d/" % d.http[2],
                             harness.USER, harness.PASSWORD)
+        elif kind == "jsonrpc":
+            s = xcp.Session("http://127.0.0.1:%d" % d.http[2], harness.USER,
+                            harness.PASSWORD, protocol="jsonrpc")
         elif kind == "https":
             s = xcp.Session("https://127.0.0.1:%d" % d.https[2],
                             harness.USER, harness.PASSWORD, insecure=True)
@@ -172,3 +176,25 @@ def test_every_message_is_a_method(state_dir):
         if m.async_ and not hasattr(getattr(xcp, "Async" + cls + "API"), meth.__name__):
             missing.append("Async." + m.wire.decode())
     assert not missing, missing
+
+
+def test_remote_failures(daemon, state_dir):
+    with pytest.raises(xcp.Failure) as e:
+        xcp.Session("http://127.0.0.1:%d" % daemon.http[2], harness.USER, "bad")
+    assert e.value.name == "SESSION_AUTHENTICATION_FAILED"
+    with pytest.raises(xcp.Failure) as e:
+        xcp.Session("https://127.0.0.1:%d" % daemon.https[2], harness.USER,
+                    harness.PASSWORD)  # self-signed: verification fails
+    assert e.value.code == -4
+    with pytest.raises(xcp.Failure) as e:
+        xcp.Session("unix:" + state_dir + "/nothing-listens")
+    assert e.value.name == "CONNECTION_FAILED"
+    with pytest.raises(xcp.Failure) as e:
+        xcp.Session("ftp://host")
+    assert e.value.name == "INVALID_VALUE"
+    s = xcp.Session("local:" + state_dir)
+    s.close()
+    s.close()
+    with pytest.raises(xcp.Failure) as e:
+        s.VM.get_all()
+    assert e.value.name == "SESSION_INVALID"
