@@ -4,7 +4,6 @@ ones, driven by the model's type spellings ("set:ref:VM", "map:string:int",
 "record:VM", "vm_power_state")."""
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import enum
 from typing import (Any, Callable, Dict, Generic, List, Optional, Sequence,

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import ctypes
 import threading
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Iterator, List, Optional, Sequence
 
 from . import _ffi
 from ._errors import Failure
 from ._model import SessionAPI, eventRecord
-from ._runtime import converter
 
 
 def parse_uri(uri: Optional[str]) -> Optional[str]:
