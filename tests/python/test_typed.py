@@ -198,3 +198,27 @@ def test_remote_failures(daemon, state_dir):
     with pytest.raises(xcp.Failure) as e:
         s.VM.get_all()
     assert e.value.name == "SESSION_INVALID"
+
+
+def test_bad_values_get_xenapi_errors(state_dir):
+    with xcp.Session("local:" + state_dir) as s:
+        vm = s.VM.get_by_name_label(TEMPLATE)[0]
+        for bad in ("a\0b",):
+            with pytest.raises(xcp.Failure) as e:
+                s.VM.set_name_label(vm, bad)
+            assert e.value.name == "INVALID_VALUE"
+        with pytest.raises(xcp.Failure) as e:
+            s.call("VM.set_memory_static_max", vm, 1 << 70)
+        assert e.value.name == "INVALID_VALUE"
+        # a value of the wrong type: the engine answers as XAPI's
+        # unmarshaller does, INTERNAL_ERROR "Expected int64, got ..."
+        with pytest.raises(xcp.Failure) as e:
+            s.call("VM.set_memory_static_max", vm, "many")
+        assert e.value.params[0].startswith("Expected int64")
+        with pytest.raises(xcp.Failure) as e:
+            s.call("VM.start", vm, "yes", False)
+        assert e.value.params[0].startswith("Expected bool")
+        with pytest.raises(xcp.Failure) as e:
+            s.call("VM.set_name_label", vm, "\udcff")
+        assert e.value.name == "INVALID_VALUE"
+        assert s.VM.get_name_label(vm) == TEMPLATE
