@@ -302,6 +302,53 @@ xe_round() {
     timed "$k.startup" xe help vm-start
 }
 
+# One round through the library with one session held open, as an
+# orchestrator linking libxcp does (bench/xen_lib.c: no process start-up,
+# no login per call); $1 names it (lib: embedded, no daemon; libd: a
+# remote session to xcpd over its unix socket), $2 the session's target,
+# $3 the VM. Records the call times xen_lib reports.
+lib_round() {
+    local k=$1 vm=$3 n r
+    LIB=/xcp-tests/xen_lib
+    [ -x "$LIB" ] || LIB=$(dirname "$0")/xen_lib
+    [ -x "$LIB" ] || { say "bench_xen: no xen_lib: no $k column"; return; }
+    coproc XL_LIB { "$LIB" "$2" 2>>/tmp/bench.lib.err; }
+    read -r r <&"${XL_LIB[0]}" || r="died"
+    if [ "$r" != ready ]; then
+        echo "$2: $r $(tail -2 /tmp/bench.lib.err | tr '\n' ' ')" \
+            >>"$R/$k.start.failed"
+        say "bench_xen: $k: cannot open a session: $r"
+        return
+    fi
+    lib_op() { # $1=op: the call's time under $k.$1
+        local a
+        echo "bench_xen: $k.$1 begins at uptime $(cut -d' ' -f1 /proc/uptime)"
+        echo "$1 $vm ${2:-}" >&"${XL_LIB[1]}"
+        read -r r a <&"${XL_LIB[0]}" || r=died
+        if [ "$r" != ok ]; then
+            echo "$1: $r $a" >>"$R/$k.$1.failed"
+            say "bench_xen: $k.$1: $r $a"
+            return 1
+        fi
+        rec "$k.$1" 0 "$a"
+    }
+    n=$(lines "$vm")
+    if lib_op start; then
+        if [ "$ONLY" = 1 ]; then
+            lib_op hard_shutdown
+        else
+            wait_console "$vm" "$MARK" "$n"
+            lib_op suspend && lib_op resume
+            sleep 1
+            lib_op migrate "$HOST"
+            sleep 1
+            lib_op shutdown || lib_op hard_shutdown
+        fi
+    fi
+    echo quit >&"${XL_LIB[1]}"
+    wait "$XL_LIB_PID" 2>/dev/null
+}
+
 # Whatever a failed step left of VM $1 goes.
 xe_clean() {
     timeout "$STEP_TMO" xe vm-shutdown uuid="$1" --force >/dev/null 2>&1 ||
@@ -368,8 +415,10 @@ for i in $(seq "$N"); do
     say "bench_xen: round $i at uptime $(cut -d' ' -f1 /proc/uptime)"
     xl_round pv
     xe_round emb /tmp/bench.emb.log "$VM" 1
+    lib_round lib local "$VM"
     xcpd_up
     xe_round xcpd /tmp/xcpd.log "$VM" 1
+    lib_round libd "unix:$XCP_STATE_DIR/xapi" "$VM"
     xcpd_down
     [ -z "$BASE" ] || in_base base_round
 done
@@ -415,6 +464,25 @@ row "shutdown, to halted" "xl.halted" "xcpd.shutdown" "emb.shutdown" \
 for op in start migrate shutdown; do
     row "$op (PVH)" "xl.pvh.$op" "xcpd.pvh.$op" "-"
 done
+# the library with one session held (no xe process, no login per call)
+rowlib() {
+    local a d e
+    a=$(median "$2")
+    [ -e "$R/$2.unsupported" ] && a="n/a"
+    d=$(median "$3")
+    e=$(median "$4")
+    [ -e "$R/$3.failed" ] && d="$d!"
+    [ -e "$R/$4.failed" ] && e="$e!"
+    say "$(printf '%-22s %8s %8s %6s %10s %6s' "$1" "$a" "$d" \
+        "$(ratio "$d" "$a")" "$e" "$(ratio "$e" "$a")")"
+}
+say ""
+say "library, one session held   xl  lib-xcpd ratio lib-embedded ratio"
+for op in start suspend resume migrate; do
+    rowlib "$op (PV)" "xl.$op" "libd.$op" "lib.$op"
+done
+rowlib "shutdown, to halted" "xl.halted" "libd.shutdown" "lib.shutdown"
+say ""
 say "$(printf '%-22s %8s %8s %6s %10s %6s' "xe no-op call" - \
     "$(median xcpd.noop)" "" "$(median emb.noop)" "")$([ -z "$BASE" ] ||
     printf ' %8s' "$(median base.noop)")"
