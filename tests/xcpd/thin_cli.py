@@ -86,10 +86,6 @@ class Result:
         self.commands = []
 
 
-def http_port_of(url, default_port):
-    return default_port
-
-
 def run(connect, http_port, words, user="root", password="null",
         stdin_lines=(), major=0, body=None, permitted=None):
     """Run one command; connect() gives a connected socket to the
