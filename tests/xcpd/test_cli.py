@@ -11,6 +11,7 @@ test_cli.py PATH-TO-XCPD PATH-TO-XE. Exit 0 when every test passed."""
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -229,6 +230,51 @@ def t_client_fails_transfer():
     check(time.time() - t0 < 20, "took %.1f s" % (time.time() - t0))
 
 
+def t_console():
+    """xe console: HttpConnect to the daemon's /console, the VM's text."""
+    vm = E.xe("vm-install", "template=Other install media",
+              "new-name-label=con")[1].strip()
+    check(E.xe("vm-start", "uuid=" + vm)[0] == 0, "vm-start")
+    r = E.thin("console", "vm=con")
+    cons = [a for n, a in r.commands if n == "HttpConnect"]
+    check(r.code == 0 and cons and cons[0][0].startswith("/console?ref="),
+          "console %r %r" % (r.commands, r.err))
+    check(b"login:" in r.console, "console said %r" % r.console)
+    check(r.out.startswith("Connecting to console on VM con."), r.out)
+
+
+def t_load():
+    """device-config:<key>-filename: the client's file through Load."""
+    host = E.xe("host-list", "--minimal")[1].strip()
+    sr = "11111111-2222-3333-4444-555555555555"
+    check(E.xe("sr-introduce", "uuid=" + sr, "name-label=intro",
+               "type=file", "content-type=user")[0] == 0, "sr-introduce")
+    f = E.path("cfg")
+    with open(f, "w") as fh:
+        fh.write("from the client")
+    r = E.thin("pbd-create", "host-uuid=" + host, "sr-uuid=" + sr,
+               "device-config:foo-filename=" + f)
+    check(("Load", [f]) in r.commands and r.code == 0, "%r" % r.commands)
+    cfg = E.xe("pbd-param-get", "uuid=" + r.out.strip(),
+               "param-name=device-config")[1]
+    check(cfg == "foo: from the client\n", "device-config %r" % cfg)
+    E.same("pbd-create", "host-uuid=" + host, "sr-uuid=" + sr,
+           "device-config:foo-filename=" + f + ".missing")
+
+
+def t_tls():
+    """/cli on the TLS listener (newcli through stunnel)."""
+    def tls():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx.wrap_socket(socket.create_connection(
+            ("127.0.0.1", E.d.https), timeout=60))
+    r = E.thin("vm-list", "--minimal", connect=tls)
+    check((r.code, r.out, r.err) == E.xe("vm-list", "--minimal"),
+          "tls %r" % r.out)
+
+
 def t_version_and_size():
     try:
         r = E.thin("vm-list", major=1)
@@ -253,7 +299,7 @@ def main():
         for fn in (t_handshake, t_lists_same_as_xe, t_errors_same_as_xe,
                    t_logins, t_prompt, t_vm_export_import,
                    t_vdi_export_import, t_client_fails_transfer,
-                   t_version_and_size):
+                   t_console, t_load, t_tls, t_version_and_size):
             run(fn.__name__[2:], fn)
     finally:
         rc = E.d.stop()

@@ -86,7 +86,7 @@ class Result:
         self.commands = []
 
 
-def run(connect, http_port, words, user="root", password="null",
+def run(connect, http_port, words=(), user="root", password="null",
         stdin_lines=(), major=0, body=None, permitted=None):
     """Run one command; connect() gives a connected socket to the
     server's /cli listener, http_port the TCP port HttpGet/HttpPut go to
@@ -138,6 +138,10 @@ def run(connect, http_port, words, user="root", password="null",
                 sock.sendall(FAILED)
                 continue
             sock.sendall(OK + chunk(len(data)) + data + END)
+        elif name == "HttpConnect":
+            res.console = b""
+            ok = console(args[0], http_port, res)
+            sock.sendall(OK if ok else FAILED)
         elif name in ("HttpGet", "HttpPut"):
             sock.sendall(OK if transfer(name, args[0], args[1], http_port,
                                         permitted) else FAILED)
@@ -145,6 +149,32 @@ def run(connect, http_port, words, user="root", password="null",
             raise AssertionError("unexpected %s" % name)
     sock.close()
     return res
+
+
+def console(url, port, res):
+    """newcli's HttpConnect, the user typing nothing: CONNECT, the 200,
+    then what the console says for a moment (into res.console)."""
+    assert url.startswith("/"), url
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    try:
+        s.sendall(b"CONNECT %s HTTP/1.0\r\ncontent-length: 0\r\n\r\n"
+                  % url.encode())
+        head = read_head(s)
+        res.console_status = head.split(b"\r\n")[0]
+        if b" 200" not in res.console_status:
+            return False
+        s.settimeout(1)
+        try:
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                res.console += b
+        except socket.timeout:
+            pass
+        return True
+    finally:
+        s.close()
 
 
 def transfer(kind, filename, url, port, permitted):
