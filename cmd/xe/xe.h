@@ -13,7 +13,7 @@
  *
  * Errors: functions return 0 or -1; on -1 the reason is in ctx->err
  * (an API error copied out of the library's thread-local error, or a
- * CLI-level failure), printed once by main().
+ * CLI-level failure), printed once by xe_execute() (run.c).
  */
 #ifndef XE_H
 #define XE_H
