@@ -9,7 +9,7 @@ FUZZ_CFLAGS = -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer
 FUZZ_LIB_SRCS = $(addprefix $(top_srcdir)/,$(filter %.c,$(lib_libxcp_libxcp_core_la_SOURCES)))
 FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS) $(VNCSERVER_LIBS) $(LIBS) -lpthread
 FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS) fuzz/fuzz_http fuzz/fuzz_uhttp_reply \
-	fuzz/fuzz_xva fuzz/fuzz_nbd_neg
+	fuzz/fuzz_xva fuzz/fuzz_nbd_neg fuzz/fuzz_cli
 FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header fuzz/fuzz_vhd_header \
 	$(FUZZ_EXTRA)
 FUZZ_SECONDS ?= 20
@@ -65,9 +65,17 @@ fuzz/fuzz_http: $(top_srcdir)/tests/fuzz/fuzz_http.c \
 		$(addprefix $(top_srcdir)/,$(XCPD_HTTP_SRCS)) \
 		$(top_srcdir)/cmd/xcpd/xcpd.h fuzz/libcore.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/include -I$(top_srcdir)/cmd/xcpd \
-	    $(MHD_CFLAGS) $(GNUTLS_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_http.c \
-	    $(addprefix $(top_srcdir)/,$(XCPD_HTTP_SRCS)) fuzz/libcore.a \
+	    $(MHD_CFLAGS) $(GNUTLS_CFLAGS) $(JANSSON_CFLAGS) -o $@ $(top_srcdir)/tests/fuzz/fuzz_http.c \
+	    $(addprefix $(top_srcdir)/,$(XCPD_HTTP_SRCS)) \
+	    $(addprefix $(top_srcdir)/,$(XE_CMD_FUZZ_SRCS)) fuzz/libcore.a \
 	    $(MHD_LIBS) $(GNUTLS_LIBS) $(FUZZ_LIBS)
+
+# xcpd's /cli wire code (cmd/xcpd/cli_proto.c): libc only.
+fuzz/fuzz_cli: $(top_srcdir)/tests/fuzz/fuzz_cli.c \
+		$(top_srcdir)/cmd/xcpd/cli_proto.c $(top_srcdir)/cmd/xcpd/cli_proto.h
+	@mkdir -p fuzz
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(top_srcdir)/cmd/xcpd -o $@ \
+	    $(top_srcdir)/tests/fuzz/fuzz_cli.c $(top_srcdir)/cmd/xcpd/cli_proto.c
 
 # xcpd's NBD negotiation (cmd/xcpd/nbd_neg.c): libc only.
 fuzz/fuzz_nbd_neg: $(top_srcdir)/tests/fuzz/fuzz_nbd_neg.c \

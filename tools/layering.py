@@ -64,7 +64,9 @@ RULES = {
     "public": [],
     "cmd": [],
     "xe": ["public", "sys", "cmd"],
-    "xcpd": ["public", "sys", "cmd"],
+    # xcpd's /cli runs xe's commands (cmd/xe/libxecmd.la) for XAPI's
+    # thin client (issue 12): the same code, so the same output
+    "xcpd": ["public", "sys", "cmd", "xe"],
     "examples": ["public", "sys"],
     "bindings": ["public", "sys"],
 }

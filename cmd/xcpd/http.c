@@ -61,6 +61,7 @@ typedef enum route {
     ROUTE_IMPORT,
     ROUTE_EXPORT,
     ROUTE_CONSOLE,
+    ROUTE_CLI,
     ROUTE_NOT_FOUND,
     ROUTE_BAD_METHOD,
     ROUTE_REFUSED, /* answered before its body, which is dropped */
@@ -120,6 +121,8 @@ typedef struct req {
                                frees r (under mu) */
 
     xcpd_console *console;  /* /console (console.c) */
+    xcpd_cli *cli;          /* /cli (cli.c) */
+    int http10;             /* an HTTP/1.0 request */
 } req;
 
 void xcpd_http_init(xcpd_http *h, xcp_server *srv, int verbose)
@@ -174,6 +177,8 @@ static int vm_path(const char *url)
 static route route_of(const char *method, const char *url,
                       xcp_server_protocol *protocol)
 {
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && is_path(url, "/cli"))
+        return ROUTE_CLI;
     if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
         *protocol = has_prefix(url, "/jsonrpc") ? XCP_SERVER_JSONRPC
                                                 : XCP_SERVER_XMLRPC;
@@ -256,6 +261,7 @@ static void req_free(req *r)
     free(r->vdi_uuid);
     free(r->fail_text);
     xcpd_console_free(r->console);
+    xcpd_cli_free(r->cli);
     free(r);
 }
 
@@ -921,7 +927,7 @@ static void *upload_thread(void *arg)
                      r->addr, text != NULL ? text : "");
     }
     r->t = NULL;
-    if (!early)
+    if (!early && !sent) /* an early 200 was the answer */
         upload_answer(u, ok ? 200 : failed_import_status(r),
                       ok ? "" : text ? text : "error");
     free(text);
@@ -1045,6 +1051,7 @@ static void early_watch(req *r)
 static enum MHD_Result import_step(req *r, const char *data, size_t *n)
 {
     struct MHD_Response *x;
+    int early;
 
     if (r->taken) {
         /* Resumed once the upload thread is done: close. */
@@ -1092,6 +1099,11 @@ static enum MHD_Result import_step(req *r, const char *data, size_t *n)
         return transfer_refusal(r);
     }
     r->t = NULL;
+    pthread_mutex_lock(&r->l->http->mu);
+    early = r->early_sent;
+    pthread_mutex_unlock(&r->l->http->mu);
+    if (early) /* the 200 went out before the body: nothing to add */
+        return MHD_NO;
     x = response("", 0, NULL);
     if (x != NULL)
         add_transfer_headers(r, x);
@@ -1318,7 +1330,11 @@ static enum MHD_Result first_call(req *r)
            the body is never read). */
         if (r->fail_status != 0)
             return transfer_refusal(r);
-        if (r->until_close && !r->no_length) {
+        /* XAPI's thin client (HttpPut) and XenServer's samples PUT with
+           HTTP/1.0 and wait for the 200 before the body, length or not */
+        if ((r->until_close && !r->no_length)
+            || (r->http10 && !r->until_close && r->declared > 0
+                && r->declared != UINT64_MAX)) {
             MHD_set_connection_option(r->c, MHD_CONNECTION_OPTION_TIMEOUT,
                                       FAKE_LENGTH_TIMEOUT_S);
             early_watch(r);
@@ -1353,6 +1369,7 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
         r->method = method;
         snprintf(r->path, sizeof(r->path), "%s", url);
         r->route = route_of(method, url, &r->protocol);
+        r->http10 = version != NULL && strcmp(version, "HTTP/1.0") == 0;
         peer_of(r);
         *con_cls = r;
         status = framing_error(c, &why);
@@ -1370,6 +1387,9 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
     case ROUTE_CONSOLE:
         return xcpd_console_step(r->l, c, method, peer(r), &r->console,
                                  upload_data_size);
+    case ROUTE_CLI:
+        return xcpd_cli_step(r->l, c, peer(r), &r->cli, upload_data,
+                             upload_data_size);
     default:
         break;
     }

@@ -34,6 +34,7 @@ typedef struct xcpd_http {
     struct xcpd_pump *pumps;  /* open consoles (console.c), under mu */
     struct xcpd_upload *uploads; /* imports read until the client
                                     closes (http.c), under mu */
+    struct xcpd_cli_conn *clis; /* /cli commands running (cli.c), under mu */
 } xcpd_http;
 
 /* One listener: the handler's cls. */
@@ -110,6 +111,26 @@ void xcpd_console_free(xcpd_console *st);
  * connections suspended or upgraded) and wait up to wait_ms for them to
  * be handed back; the count still open. */
 unsigned xcpd_console_shutdown(xcpd_http *h, unsigned wait_ms);
+
+/* ---- /cli (cli.c) -------------------------------------------------------- */
+
+/* A /cli request's state, owned by the request (xcpd_cli_free). */
+typedef struct xcpd_cli xcpd_cli;
+
+/*
+ * The handler of POST /cli (XAPI's thin CLI protocol, for the stock xe),
+ * for every call after the first (headers) one: gathers the body, then
+ * takes the connection and runs the command on a thread (cli.c says
+ * how); *state starts NULL.
+ */
+enum MHD_Result xcpd_cli_step(xcpd_listener *l, struct MHD_Connection *c,
+                              xcp_server_peer peer, xcpd_cli **state,
+                              const char *data, size_t *size);
+void xcpd_cli_free(xcpd_cli *st);
+
+/* End every running command's client connection (shutdown) and wait up
+ * to wait_ms for their threads; the count still running. */
+unsigned xcpd_cli_shutdown(xcpd_http *h, unsigned wait_ms);
 
 /* ---- anonymous connections (guard.c) ------------------------------------ */
 

@@ -397,7 +397,7 @@ static int device_config(xe_ctx *ctx, xcp_value *out)
 
         kl = strlen(k);
         if (kl > sl && strcmp(k + kl - sl, sfx) == 0) {
-            const char *data = xe_slurp(&ctx->arena, val);
+            const char *data = xe_io_load(ctx, val);
 
             if (data == NULL) {
                 xe_fail(ctx, "Failed to read file %s", val);

@@ -70,31 +70,12 @@ static int transfer(xe_ctx *ctx, bool import)
 {
     const char *vdi, *file = xe_param(ctx, "filename");
     xcp_vdi_transfer_options o = {XCP_VDI_TRANSFER_OPTIONS_VERSION};
-    xcp_vdi ref;
-    xe_bar b;
-    int fd, rc;
 
     if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0)
         return -1;
     o.format = xe_param(ctx, "format");
     o.base = import ? NULL : xe_param(ctx, "base");
-    xe_bar_start(&b, &o.progress, &o.progress_ctx);
-    fd = import ? open(file, O_RDONLY | O_CLOEXEC)
-                : open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return xe_fail(ctx, "%s: %s", file, strerror(errno));
-    snprintf(ref.ref, sizeof(ref.ref), "%s", vdi);
-    rc = import ? xcp_vdi_import(ctx->s, ref, fd, &o)
-                : xcp_vdi_export(ctx->s, ref, fd, &o);
-    xe_bar_end(&b);
-    if (close(fd) < 0 && rc == 0)
-        return xe_fail(ctx, "%s: %s", file, strerror(errno));
-    if (rc < 0) {
-        if (!import)
-            unlink(file); /* no half-written export left behind */
-        return xe_fail_lib(ctx);
-    }
-    return 0;
+    return xe_io_vdi_transfer(ctx, file, vdi, import, &o);
 }
 
 int xe_vdi_import(xe_ctx *ctx)

@@ -998,23 +998,18 @@ static int destroy_vm(xe_ctx *ctx, const doomed *d)
     return 0;
 }
 
-/* user_says_yes: a line from stdin; EOF is the thin client's lost
- * connection. Returns 1 yes, 0 no, -1 EOF. */
+/* user_says_yes: a line from the user (xe_io_prompt; its end is the
+ * thin client's lost connection). Returns 1 yes, 0 no, -1 EOF. */
 static int user_says_yes(xe_ctx *ctx)
 {
-    char line[4096];
+    const char *line;
     size_t len;
     const char *p, *e;
 
     xe_print_direct(ctx, "Type 'yes' to continue");
-    if (fgets(line, sizeof(line), ctx->in) == NULL) {
-        ctx->err.kind = XE_E_RAW;
-        ctx->err.text = "Lost connection to the server.\n";
+    if ((line = xe_io_prompt(ctx)) == NULL)
         return -1;
-    }
     len = strlen(line);
-    if (len > 0 && line[len - 1] == '\n')
-        line[--len] = '\0';
     for (p = line; *p == ' ' || *p == '\t' || *p == '\r'; p++)
         ;
     for (e = line + len; e > p && (e[-1] == ' ' || e[-1] == '\t'

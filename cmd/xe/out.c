@@ -9,18 +9,16 @@
 
 #include <string.h>
 
-/* stdout and stderr share a terminal or a transcript: keep them ordered */
-static void to_stdout(const char *s)
+/* Through the user's side (io.c), which keeps stdout and stderr in
+ * order on a terminal or a transcript. */
+static void to_stdout(xe_ctx *ctx, const char *s)
 {
-    fputs(s, stdout);
-    fflush(stdout);
+    xe_io_out(ctx, s);
 }
 
-static void to_stderr(const char *s)
+static void to_stderr(xe_ctx *ctx, const char *s)
 {
-    fflush(stdout);
-    fputs(s, stderr);
-    fflush(stderr);
+    xe_io_err(ctx, s);
 }
 
 static const char *escape_commas(xe_arena *a, const char *s)
@@ -81,7 +79,7 @@ void xe_print_table(xe_ctx *ctx, const xe_table_rec *recs, size_t n)
 
     if (!ctx->out.minimal) {
         for (i = 0; i < n; i++)
-            to_stdout(format_record(&ctx->arena, &recs[i]));
+            to_stdout(ctx, format_record(&ctx->arena, &recs[i]));
         return;
     }
     if (n == 0)
@@ -103,8 +101,8 @@ void xe_print_list(xe_ctx *ctx, const char *const *items, size_t n)
 
     if (!ctx->out.minimal) {
         for (i = 0; i < n; i++) {
-            to_stdout(items[i]);
-            to_stdout("\n");
+            to_stdout(ctx, items[i]);
+            to_stdout(ctx, "\n");
         }
         return;
     }
@@ -123,23 +121,23 @@ void xe_print_msg(xe_ctx *ctx, const char *s)
 {
     if (ctx->out.minimal)
         return;
-    to_stdout(s);
-    to_stdout("\n");
+    to_stdout(ctx, s);
+    to_stdout(ctx, "\n");
 }
 
 void xe_print_stderr(xe_ctx *ctx, const char *s)
 {
     if (ctx->out.minimal)
         return;
-    to_stderr(s);
-    to_stderr("\n");
+    to_stderr(ctx, s);
+    to_stderr(ctx, "\n");
 }
 
 void xe_print_direct(xe_ctx *ctx, const char *s)
 {
     (void)ctx;
-    to_stdout(s);
-    to_stdout("\n");
+    to_stdout(ctx, s);
+    to_stdout(ctx, "\n");
 }
 
 void xe_out_flush(xe_ctx *ctx)
@@ -158,7 +156,7 @@ void xe_out_flush(xe_ctx *ctx)
             xe_buf_addc(&b, ',');
     }
     xe_buf_addc(&b, '\n');
-    to_stdout(xe_buf_str(&b));
+    to_stdout(ctx, xe_buf_str(&b));
 }
 
 const char *xe_api_error_text(xe_ctx *ctx, const char *name, size_t n,
@@ -200,7 +198,7 @@ static void print_multi(xe_ctx *ctx)
     size_t i;
 
     for (i = 0; i < ctx->err.nfail; i++)
-        to_stdout(xe_sprintf(&ctx->arena, "operation failed on %s: %s\n",
+        to_stdout(ctx, xe_sprintf(&ctx->arena, "operation failed on %s: %s\n",
                              ctx->err.fail[i].uuid, ctx->err.fail[i].msg));
 }
 
@@ -210,28 +208,28 @@ int xe_print_error(xe_ctx *ctx)
 
     switch (e->kind) {
     case XE_E_NONE:
-        to_stderr("Error: the command failed without a reason (a bug)\n");
+        to_stderr(ctx, "Error: the command failed without a reason (a bug)\n");
         break;
     case XE_E_API:
-        to_stderr(xe_api_error_text(ctx, e->name, e->nparams, e->params));
-        to_stderr("\n");
+        to_stderr(ctx, xe_api_error_text(ctx, e->name, e->nparams, e->params));
+        to_stderr(ctx, "\n");
         break;
     case XE_E_CLI:
-        to_stderr(xe_sprintf(&ctx->arena, "Error: %s\n", e->text));
+        to_stderr(ctx, xe_sprintf(&ctx->arena, "Error: %s\n", e->text));
         break;
     case XE_E_PARAM:
         if (e->prefix != NULL && *e->prefix != '\0')
-            to_stderr(xe_sprintf(&ctx->arena, "%s: %s\n", e->prefix,
+            to_stderr(ctx, xe_sprintf(&ctx->arena, "%s: %s\n", e->prefix,
                                  e->text));
         else
-            to_stderr(xe_sprintf(&ctx->arena, "%s\n", e->text));
-        to_stderr("For usage run: 'xe help'\n");
+            to_stderr(ctx, xe_sprintf(&ctx->arena, "%s\n", e->text));
+        to_stderr(ctx, "For usage run: 'xe help'\n");
         break;
     case XE_E_MULTI:
         print_multi(ctx);
         break;
     case XE_E_RAW:
-        to_stderr(e->text);
+        to_stderr(ctx, e->text);
         break;
     }
     return 1;

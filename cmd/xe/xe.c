@@ -235,44 +235,10 @@ static int open_session(xe_ctx *ctx, const xe_conn *c)
     return 0;
 }
 
-static int param_error(xe_ctx *ctx, const char *prefix, const char *text)
+/* xe_open_fn: this host's toolstack or the server of the command line. */
+static int open_cb(xe_ctx *ctx, void *arg)
 {
-    ctx->err.kind = XE_E_PARAM;
-    ctx->err.prefix = prefix;
-    ctx->err.text = text;
-    return -1;
-}
-
-static int check_required(xe_ctx *ctx, const xe_cmd *c)
-{
-    size_t i;
-
-    for (i = 0; c->reqd[i] != NULL; i++)
-        if (!xe_params_has(&ctx->params, c->reqd[i]))
-            return param_error(ctx, "Required parameter not found",
-                               c->reqd[i]);
-    return 0;
-}
-
-/* Everything after the client-side parse; 0 or -1 with ctx->err. */
-static int run(xe_ctx *ctx, const xe_cmdline *cl)
-{
-    xe_command cmd;
-    const xe_cmd *c;
-
-    if (xe_command_parse(&ctx->arena, &cmd, cl->nwords, cl->words) < 0)
-        return param_error(ctx, "Syntax error", "");
-    ctx->cmdname = cmd.name;
-    ctx->params = cmd.params;
-    ctx->out.minimal = xe_streq(xe_param(ctx, "minimal"), "true");
-    if (strcmp(cmd.name, "help") == 0)
-        return xe_cmd_help(ctx);
-    c = xe_cmd_find(ctx, cmd.name);
-    if (c == NULL)
-        return param_error(ctx, "Unknown command", cmd.name);
-    if (check_required(ctx, c) < 0 || open_session(ctx, &cl->conn) < 0)
-        return -1;
-    return c->fn(ctx);
+    return open_session(ctx, arg);
 }
 
 int main(int argc, char **argv)
@@ -285,9 +251,7 @@ int main(int argc, char **argv)
         fputs("xe: out of memory\n", stderr);
         return 1;
     }
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.in = stdin;
-    xe_strv_init(&ctx.out.minbuf, &ctx.arena);
+    xe_ctx_init(&ctx, xe_io_local());
     xe_cmdline_parse(&ctx.arena, &cl, argc - 1, argv + 1,
                      rc_text(&ctx.arena), getenv("XE_EXTRA_ARGS"));
     fputs(cl.prelude != NULL ? cl.prelude : "", stderr);
@@ -309,15 +273,9 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    if (run(&ctx, &cl) == 0)
-        xe_out_flush(&ctx);
-    else
-        rc = xe_print_error(&ctx);
+    rc = xe_execute(&ctx, cl.nwords, cl.words, open_cb, &cl.conn);
 out:
-    xe_cache_clear(&ctx);
-    if (ctx.s != NULL)
-        xcp_session_close(ctx.s);
-    xe_arena_free(&ctx.arena);
+    xe_ctx_dispose(&ctx);
     fflush(stdout);
     return rc;
 }

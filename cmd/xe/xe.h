@@ -13,7 +13,7 @@
  *
  * Errors: functions return 0 or -1; on -1 the reason is in ctx->err
  * (an API error copied out of the library's thread-local error, or a
- * CLI-level failure), printed once by main().
+ * CLI-level failure), printed once by xe_execute() (run.c).
  */
 #ifndef XE_H
 #define XE_H
@@ -31,6 +31,7 @@
 #include <xcp/session.h>
 #include <xcp/transfer.h>
 #include <xcp/value.h>
+#include <xcp/xva.h>
 
 /* ---- arena and strings (util.c) ---- */
 
@@ -214,8 +215,11 @@ typedef struct xe_out {
     xe_strv minbuf;    /* --minimal lines, in print order */
 } xe_out;
 
+typedef struct xe_io xe_io;
+
 typedef struct xe_ctx {
     xe_arena arena;
+    const xe_io *io;        /* the user's side (io.c): never NULL */
     xcp_session *s;
     const char *cmdname;
     xe_params params;
@@ -272,6 +276,75 @@ int xe_print_error(xe_ctx *ctx);
 const char *xe_api_error_text(xe_ctx *ctx, const char *name, size_t n,
                               const char *const *params);
 void xe_print_usage(FILE *f);
+
+/* ---- the user's side: terminal, files, transfers (io.c) ---- */
+
+/*
+ * Where a command's output goes and where the files it reads or writes
+ * are: the terminal and files of this process for the xe program
+ * (xe_io_local), or, in xcpd serving XAPI's /cli, the thin client at the
+ * other end of the connection (prints become Print/PrintStderr, files
+ * Load/HttpGet/HttpPut exchanges). Commands reach it only through the
+ * xe_io_* functions below, so their code is the same in both.
+ */
+struct xe_io {
+    /** Any fragment of text for the user's stdout / stderr. */
+    void (*out)(const xe_io *io, const char *s);
+    void (*err)(const xe_io *io, const char *s);
+    /** One line typed by the user (no newline, arena copy); NULL when
+     *  the input has ended (ctx->err is then set). */
+    char *(*prompt)(const xe_io *io, xe_ctx *ctx);
+    /** The whole of a small file of the user's (arena), or NULL. */
+    char *(*load)(const xe_io *io, xe_ctx *ctx, const char *path);
+    /** The transfers: 0, or -1 with ctx->err. vm_import adds the
+     *  imported VMs' refs to *vms (arena strings). */
+    int (*vm_export)(const xe_io *io, xe_ctx *ctx, const char *file,
+                     const char *vm, const xcp_vm_export_options *o);
+    int (*vm_import)(const xe_io *io, xe_ctx *ctx, const char *file,
+                     const xcp_vm_import_options *o, xe_strv *vms);
+    int (*vdi_transfer)(const xe_io *io, xe_ctx *ctx, const char *file,
+                        const char *vdi, bool import,
+                        const xcp_vdi_transfer_options *o);
+    /** Attach the user's terminal to console ref con: 0 or -1. */
+    int (*console)(const xe_io *io, xe_ctx *ctx, const char *con);
+    void *arg;              /* the implementation's */
+};
+
+/** This process's terminal and files (what the xe program uses). */
+const xe_io *xe_io_local(void);
+
+/** Through ctx->io: see struct xe_io. */
+void xe_io_out(xe_ctx *ctx, const char *s);
+void xe_io_err(xe_ctx *ctx, const char *s);
+char *xe_io_prompt(xe_ctx *ctx);
+char *xe_io_load(xe_ctx *ctx, const char *path);
+int xe_io_vm_export(xe_ctx *ctx, const char *file, const char *vm,
+                    const xcp_vm_export_options *o);
+int xe_io_vm_import(xe_ctx *ctx, const char *file,
+                    const xcp_vm_import_options *o, xe_strv *vms);
+int xe_io_vdi_transfer(xe_ctx *ctx, const char *file, const char *vdi,
+                       bool import, const xcp_vdi_transfer_options *o);
+int xe_io_console(xe_ctx *ctx, const char *con);
+
+/* ---- running a command (run.c): XAPI's server side ---- */
+
+/** Opens ctx->s once the command is known to exist and to have its
+ *  required parameters: 0, or -1 with ctx->err. */
+typedef int (*xe_open_fn)(xe_ctx *ctx, void *arg);
+
+/** Set up ctx for one command whose output goes to io. */
+void xe_ctx_init(xe_ctx *ctx, const xe_io *io);
+/** Release what ctx holds (records, session, arena). */
+void xe_ctx_dispose(xe_ctx *ctx);
+
+/**
+ * The server side of one command, as XAPI's xapi_cli.ml: parse the
+ * words, answer "help", find the command, check its required
+ * parameters, open the session with open_fn and run it; then print the
+ * output (--minimal's) or the error. Returns the exit code.
+ */
+int xe_execute(xe_ctx *ctx, size_t nwords, const char *const *words,
+               xe_open_fn open_fn, void *arg);
 
 /* ---- library access (api.c) ---- */
 

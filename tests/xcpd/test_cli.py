@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""xcpd's /cli against the sim driver, played from the client's side byte
+by byte (thin_cli.py: XAPI's newcli protocol): the handshake, output,
+--minimal, errors and exit codes, logins (bad password, no user, local
+root on the unix socket, session_id=), a prompt, vm-export/vm-import and
+vdi-export/vdi-import through HttpGet/HttpPut against the daemon's own
+handlers, a client that fails a transfer, a newer major version and an
+oversized command line. Every output is compared with libxcp's own xe
+run against the same daemon: byte for byte the same. Usage:
+test_cli.py PATH-TO-XCPD PATH-TO-XE. Exit 0 when every test passed."""
+
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+XE = sys.argv.pop(2)
+import test_xcpd as base  # noqa: E402  (the Daemon and RPC helpers)
+import thin_cli  # noqa: E402
+
+from test_xcpd import FAILED, PASSWORD, Daemon, check, run  # noqa: E402
+
+
+class Env:
+    def __init__(self):
+        self.d = Daemon()
+        self.tmp = tempfile.mkdtemp(prefix="xcpd-cli.")
+
+    def tcp(self):
+        return socket.create_connection(("127.0.0.1", self.d.http),
+                                        timeout=60)
+
+    def unix(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        s.connect(self.d.sock)
+        return s
+
+    def thin(self, *words, password=PASSWORD, user="root", lines=(),
+             connect=None, **kw):
+        r = thin_cli.run(connect or self.tcp, self.d.http, words, user=user,
+                         password=password, stdin_lines=lines, **kw)
+        return r
+
+    def xe(self, *words, password=PASSWORD, user="root", stdin=""):
+        p = subprocess.run([XE, "-s", "127.0.0.1", "-p", str(self.d.http),
+                            "--nossl", "-u", user, "-pw", password, *words],
+                           capture_output=True, text=True, input=stdin,
+                           timeout=120)
+        return p.returncode, p.stdout, p.stderr
+
+    def same(self, *words, **kw):
+        """Run words through /cli and through libxcp's xe: identical."""
+        r = self.thin(*words, **kw)
+        mine = (r.code, r.out, r.err)
+        theirs = self.xe(*words, **{k: v for k, v in kw.items()
+                                    if k in ("password", "user")})
+        check(mine == theirs, "%s: /cli %r != xe %r" % (words, mine, theirs))
+        return r
+
+    def path(self, name):
+        return os.path.join(self.tmp, name)
+
+
+E = None
+
+
+def t_handshake():
+    r = E.thin("host-list", "--minimal")
+    check(r.server_version == (0, 2), "version %r" % (r.server_version,))
+    check(r.code == 0 and len(r.out.strip()) == 36, "host-list %r" % r.out)
+    check(r.commands[-1] == ("Exit", [0]), "ends with Exit 0")
+
+
+def t_lists_same_as_xe():
+    for name in ("web1", "web2"):
+        code, out, err = E.xe("vm-install", "template=Other install media",
+                              "new-name-label=" + name)
+        check(code == 0, "vm-install: %r" % err)
+    E.same("vm-list")
+    E.same("vm-list", "--minimal")
+    E.same("vm-list", "params=all")
+    E.same("template-list", "params=name-label")
+    E.same("sr-list")
+    uuid = E.xe("vm-list", "name-label=web1", "--minimal")[1].strip()
+    r = E.same("vm-param-get", "uuid=" + uuid, "param-name=name-label")
+    check(r.out == "web1\n", "param-get %r" % r.out)
+    # whole lines a Print: the client's newline completes each one
+    check(all(n != "Print" or not a[0].endswith("\n")
+              or a[0].endswith("\n\n") for n, a in r.commands), "Print")
+
+
+def t_errors_same_as_xe():
+    r = E.same("vm-param-get", "uuid=nope", "param-name=name-label")
+    check(r.code == 1 and r.err == ("The uuid you supplied was invalid.\n"
+                                    "type: VM\nuuid: nope\n"), repr(r.err))
+    r = E.same("no-such-command")
+    check(r.code == 1 and r.err == ("Unknown command: no-such-command\n"
+                                    "For usage run: 'xe help'\n"),
+          repr(r.err))
+    r = E.same("vm-param-get", "param-name=name-label")
+    check(r.code == 1 and r.err.startswith("Required parameter not found: "),
+          repr(r.err))
+    check(r.commands[-1] == ("Exit", [1]), "exit 1")
+    E.same("vm-start", "vm=no-such-vm")
+
+
+def t_logins():
+    r = E.same("vm-list", password="wrong")
+    check(r.code == 1 and r.err == ("Authentication failed\n"
+                                    "For usage run: 'xe help'\n"),
+          repr(r.err))
+    r = E.thin("vm-list", user="", password="")
+    check(r.code == 1 and r.err == ("Username/password must be specified\n"
+                                    "For usage run: 'xe help'\n"),
+          repr(r.err))
+    # as newcli on the host: the unix socket, "null" for a password
+    if os.geteuid() == 0:
+        r = E.thin("host-list", "--minimal", password="null",
+                   connect=E.unix)
+        check(r.code == 0 and len(r.out.strip()) == 36,
+              "local root: %r %r" % (r.out, r.err))
+    # a forwarded command: a session_id= line instead of credentials
+    c = E.d.tcp()
+    s = base.login(c)
+    r = E.thin(body="session_id=%s\nhost-list\n--minimal" % s)
+    check(r.code == 0 and len(r.out.strip()) == 36,
+          "session_id: %r %r" % (r.out, r.err))
+    r = E.thin(body="session_id=OpaqueRef:bogus\nhost-list")
+    check(r.code == 1 and "session" in r.err.lower(), "bad session %r"
+          % r.err)
+
+
+def t_prompt():
+    code, out, err = E.xe("vm-install", "template=Other install media",
+                          "new-name-label=doomed")
+    check(code == 0, err)
+    r = E.thin("vm-uninstall", "vm=doomed", lines=["no"])
+    check(("Prompt", []) in r.commands, "no Prompt: %r" % r.commands)
+    check(r.code == 0 and r.out.endswith(
+        "Type 'yes' to continue\nAborted (you typed: 'no')\n"), repr(r.out))
+    r = E.thin("vm-uninstall", "vm=doomed", lines=["yes"])
+    check(r.code == 0, r.err)
+    check(E.xe("vm-list", "name-label=doomed", "--minimal")[1] == "\n",
+          "doomed VM still there")
+
+
+def tasks():
+    """The tasks there are (name-labels); the commands of /cli leave none
+    (libxcp's xe, over the remote driver, may: not checked here)."""
+    return set(E.xe("task-list", "params=uuid", "--minimal")[1].strip()
+               .split(","))
+
+
+def thin_no_task(*words, **kw):
+    before = tasks()
+    r = E.thin(*words, **kw)
+    check(tasks() == before, "%s left tasks: %r" % (words[0],
+                                                   tasks() - before))
+    return r
+
+
+def t_vm_export_import():
+    f = E.path("web1.xva")
+    r = thin_no_task("vm-export", "vm=web1", "filename=" + f)
+    check(r.code == 0 and r.out == "Export succeeded\n", "%r %r"
+          % (r.out, r.err))
+    gets = [a for n, a in r.commands if n == "HttpGet"]
+    check(len(gets) == 1 and gets[0][0] == f
+          and gets[0][1].startswith("/export?session_id=OpaqueRef:")
+          and "&task_id=OpaqueRef:" in gets[0][1], "HttpGet %r" % gets)
+    with tarfile.open(f) as t:
+        check("ova.xml" in t.getnames(), "not an XVA: %r" % t.getnames())
+    # the same output as libxcp's xe (which writes the file itself)
+    code, out, err = E.xe("vm-export", "vm=web1",
+                          "filename=" + E.path("web1-xe.xva"))
+    check((code, out, err) == (r.code, r.out, r.err), "xe %r" % out)
+    r = thin_no_task("vm-import", "filename=" + f)
+    check(r.code == 0 and len(r.out.strip()) == 36, "%r %r" % (r.out, r.err))
+    check(any(n == "HttpPut" and a[1].startswith("/import?")
+              for n, a in r.commands), "HttpPut %r" % r.commands)
+    name = E.xe("vm-param-get", "uuid=" + r.out.strip(),
+                "param-name=name-label")[1]
+    check(name == "web1\n", "imported %r" % name)
+
+
+def t_vdi_export_import():
+    sr = E.xe("sr-list", "name-label=Local storage", "--minimal")[1].strip()
+    vdi = E.xe("vdi-create", "sr-uuid=" + sr, "name-label=d",
+               "virtual-size=1MiB")[1].strip()
+    src = E.path("pattern.raw")
+    data = bytes((i * 7 + i // 4096) & 0xff for i in range(1 << 20))
+    with open(src, "wb") as f:
+        f.write(data)
+    r = thin_no_task("vdi-import", "uuid=" + vdi, "filename=" + src)
+    check(r.code == 0 and r.out == "" and r.err == "", "%r %r"
+          % (r.out, r.err))
+    puts = [a for n, a in r.commands if n == "HttpPut"]
+    check(puts and puts[0][1].startswith("/import_raw_vdi?session_id="),
+          "HttpPut %r" % puts)
+    out = E.path("back.raw")
+    r = thin_no_task("vdi-export", "uuid=" + vdi, "filename=" + out)
+    check(r.code == 0, r.err)
+    with open(out, "rb") as f:
+        check(f.read() == data, "exported data differ")
+    code, _, err = E.xe("vdi-export", "uuid=" + vdi,
+                        "filename=" + E.path("xe.raw"))
+    with open(E.path("xe.raw"), "rb") as f:
+        check(code == 0 and f.read() == data, "xe's export differs " + err)
+    r = E.thin("vdi-export", "uuid=" + vdi, "filename=" + out + ".vhd",
+               "format=vhd")
+    check(r.code == 0, r.err)
+    with open(out + ".vhd", "rb") as f:
+        check(f.read(8) == b"conectix", "not a VHD")
+
+
+def t_client_fails_transfer():
+    """newcli refuses to overwrite a file (O_EXCL) and answers Failed: the
+    command ends, its task goes."""
+    f = E.path("exists.xva")
+    open(f, "w").close()
+    t0 = time.time()
+    r = thin_no_task("vm-export", "vm=web1", "filename=" + f)
+    check(r.code == 1, "exit %r" % r.code)
+    check(time.time() - t0 < 20, "took %.1f s" % (time.time() - t0))
+
+
+def t_console():
+    """xe console: HttpConnect to the daemon's /console, the VM's text."""
+    vm = E.xe("vm-install", "template=Other install media",
+              "new-name-label=con")[1].strip()
+    check(E.xe("vm-start", "uuid=" + vm)[0] == 0, "vm-start")
+    r = E.thin("console", "vm=con")
+    cons = [a for n, a in r.commands if n == "HttpConnect"]
+    check(r.code == 0 and cons and cons[0][0].startswith("/console?ref="),
+          "console %r %r" % (r.commands, r.err))
+    check(b"login:" in r.console, "console said %r" % r.console)
+    check(r.out.startswith("Connecting to console on VM con."), r.out)
+
+
+def t_load():
+    """device-config:<key>-filename: the client's file through Load."""
+    host = E.xe("host-list", "--minimal")[1].strip()
+    sr = "11111111-2222-3333-4444-555555555555"
+    check(E.xe("sr-introduce", "uuid=" + sr, "name-label=intro",
+               "type=file", "content-type=user")[0] == 0, "sr-introduce")
+    f = E.path("cfg")
+    with open(f, "w") as fh:
+        fh.write("from the client")
+    r = E.thin("pbd-create", "host-uuid=" + host, "sr-uuid=" + sr,
+               "device-config:foo-filename=" + f)
+    check(("Load", [f]) in r.commands and r.code == 0, "%r" % r.commands)
+    cfg = E.xe("pbd-param-get", "uuid=" + r.out.strip(),
+               "param-name=device-config")[1]
+    check(cfg == "foo: from the client\n", "device-config %r" % cfg)
+    E.same("pbd-create", "host-uuid=" + host, "sr-uuid=" + sr,
+           "device-config:foo-filename=" + f + ".missing")
+
+
+def t_tls():
+    """/cli on the TLS listener (newcli through stunnel)."""
+    def tls():
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx.wrap_socket(socket.create_connection(
+            ("127.0.0.1", E.d.https), timeout=60))
+    r = E.thin("vm-list", "--minimal", connect=tls)
+    check((r.code, r.out, r.err) == E.xe("vm-list", "--minimal"),
+          "tls %r" % r.out)
+
+
+def t_version_and_size():
+    try:
+        r = E.thin("vm-list", major=1)
+        check(False, "a major-1 client got %r" % r.commands)
+    except (EOFError, ConnectionResetError):
+        pass
+    s = E.tcp()
+    body = b"vm-list\n" + b"x" * (400 * 1024)
+    s.sendall(b"POST /cli HTTP/1.0\r\ncontent-length: %d\r\n\r\n"
+              % len(body) + body)
+    head = thin_cli.read_head(s)
+    check(head.startswith(b"HTTP/1.1 413"), "oversized: %r" % head)
+    s.close()
+    # the daemon still answers
+    check(E.thin("host-list", "--minimal").code == 0, "daemon gone")
+
+
+def main():
+    global E
+    E = Env()
+    try:
+        for fn in (t_handshake, t_lists_same_as_xe, t_errors_same_as_xe,
+                   t_logins, t_prompt, t_vm_export_import,
+                   t_vdi_export_import, t_client_fails_transfer,
+                   t_console, t_load, t_tls, t_version_and_size):
+            run(fn.__name__[2:], fn)
+    finally:
+        rc = E.d.stop()
+        if rc != 0:
+            FAILED.append("clean stop (exit %d)" % rc)
+    if FAILED:
+        print("FAILED:", ", ".join(FAILED))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
