@@ -890,6 +890,7 @@ static void upload_end(upload *u)
     /* the handler closes the connection once resumed */
     __atomic_store_n(&r->taken_done, 1, __ATOMIC_SEQ_CST);
     MHD_resume_connection(r->c);
+    xcpd_io_release(&u->client);
     free(u);
 }
 

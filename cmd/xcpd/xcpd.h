@@ -62,6 +62,8 @@ void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 typedef struct xcpd_io {
     int fd;                  /* the client's socket */
     gnutls_session_t tls;    /* or NULL for plain */
+    char *wbuf;              /* TLS records of a large write, gathered */
+    size_t wlen;
 } xcpd_io;
 
 /* Take c's connection (in its handler): suspend it and fill x with its
@@ -81,8 +83,13 @@ ssize_t xcpd_io_read_fill(xcpd_io *x, void *buf, size_t n, int timeout_ms,
                           ssize_t *end);
 /* Bytes the TLS layer holds already decrypted (poll cannot see them). */
 int xcpd_io_pending(xcpd_io *x);
-/* All of buf to the client: 0, or -1 when it is gone (or stalled 30 s). */
+/* All of buf to the client: 0, or -1 when it is gone (or stalled 30 s).
+ * Over TLS, a buffer of 64 KiB or more has its records gathered and sent
+ * together (a buffer of about its size is then kept in x until
+ * xcpd_io_release). */
 int xcpd_io_write(xcpd_io *x, const void *buf, size_t n);
+/* Free what xcpd_io_write kept in x (the connection itself stays). */
+void xcpd_io_release(xcpd_io *x);
 
 /* End every import read until its client closes (shutdown: they fail),
  * waiting up to wait_ms for their connections to be handed back; the
