@@ -64,6 +64,9 @@ typedef struct xcpd_io {
     gnutls_session_t tls;    /* or NULL for plain */
     char *wbuf;              /* TLS records of a large write, gathered */
     size_t wlen;
+    char *rbuf;              /* TLS: bytes read ahead from the socket */
+    size_t rpos, rlen;       /* rbuf[rpos, rlen) not yet handed out */
+    int no_read_ahead;       /* the session's transport is not fd */
 } xcpd_io;
 
 /* Take c's connection (in its handler): suspend it and fill x with its
@@ -81,14 +84,16 @@ ssize_t xcpd_io_read_wait(xcpd_io *x, void *buf, size_t n, int timeout_ms);
  * which the next call returns. */
 ssize_t xcpd_io_read_fill(xcpd_io *x, void *buf, size_t n, int timeout_ms,
                           ssize_t *end);
-/* Bytes the TLS layer holds already decrypted (poll cannot see them). */
+/* Bytes the TLS layer holds already decrypted or read ahead (poll cannot
+ * see them). */
 int xcpd_io_pending(xcpd_io *x);
 /* All of buf to the client: 0, or -1 when it is gone (or stalled 30 s).
  * Over TLS, a buffer of 64 KiB or more has its records gathered and sent
  * together (a buffer of about its size is then kept in x until
  * xcpd_io_release). */
 int xcpd_io_write(xcpd_io *x, const void *buf, size_t n);
-/* Free what xcpd_io_write kept in x (the connection itself stays). */
+/* Free what xcpd_io_write and xcpd_io_read (its TLS read-ahead buffer:
+ * bytes it holds are dropped) kept in x (the connection itself stays). */
 void xcpd_io_release(xcpd_io *x);
 
 /* End every import read until its client closes (shutdown: they fail),
