@@ -14,7 +14,10 @@
    (above 1: faster than tar), and the peak RSS of xcpd during an export
    above its RSS before it (VmHWM reset through /proc/PID/clear_refs),
    at MIB and MIB/4 per disk (it must not grow with the disks).
-curl is the client. The numbers are printed, never judged.
+curl is the client of the delta exports; the XVA export goes through
+bench/xfer_client (libcurl moving 1 MiB blocks, see bench_transfer.py),
+or curl when BENCH_CLIENTS is "curl". The numbers are printed, never
+judged.
     bench/bench_delta.py [MIB] [REPS]
 """
 
@@ -128,9 +131,15 @@ def bench_xva(d, x, s, sr, tmp, mib, reps, pid):
                 "bootable": False, "mode": "RW", "type": "Disk",
                 "unpluggable": True, "empty": False, "other_config": {},
                 "qos_algorithm_type": "", "qos_algorithm_params": {}})
-        ours = ["curl", "-sS", "-f", "-o", out, url +
-                "/export?uuid=%s&session_id=%s&use_compression=false"
-                % (d.vms["bench-%d" % size], s)]
+        src = (url + "/export?uuid=%s&session_id=%s&use_compression=false"
+               % (d.vms["bench-%d" % size], s))
+        client = os.path.join(os.environ.get("abs_top_builddir", ""),
+                              "bench", "xfer_client")
+        if os.environ.get("BENCH_CLIENTS", "stream") == "curl" or \
+                not os.access(client, os.X_OK):
+            ours = ["curl", "-sS", "-f", "-o", out, src]
+        else:
+            ours = [client, "get", src, out]
         peer = ["tar", "-cf", tar_out, "-C", tmp] + \
             [os.path.basename(r) for r in raws]
         t_ours, t_tar = interleaved(reps, lambda: timed(ours, pid),
