@@ -185,10 +185,12 @@ typedef struct xcpd_nbd xcpd_nbd;
  * Start it (from the main thread: it dies with the thread that started
  * it) to listen on listen ("ADDR:PORT" or "[IPv6]:PORT", checked
  * already), with the host's certificate and key for TLS; its files go
- * in <state_dir>/nbd. NULL after logging why.
+ * in <state_dir>/nbd; a negotiated client on which no byte moves for
+ * idle_s seconds is closed (0: never). NULL after logging why.
  */
 xcpd_nbd *xcpd_nbd_start(const char *state_dir, const char *listen,
-                         const char *cert_pem, const char *key_pem);
+                         const char *cert_pem, const char *key_pem,
+                         unsigned idle_s);
 /* The hook to hand to xcp_server_set_nbd(); valid until xcpd_nbd_stop. */
 void xcpd_nbd_hook(xcpd_nbd *n, xcp_server_nbd *out);
 /* Stop the server (its clients are cut off) and free n. NULL is fine. */
@@ -212,13 +214,15 @@ typedef struct xcpd_nbd_front_hooks {
  * Listen on host:port (numeric; host "" for any) and serve NBD clients:
  * TLS with cert_pem and key_pem, the names checked with the hooks, each
  * accepted connection then handed to the NBD server on the unix socket
- * backend. NULL with why said in why.
+ * backend; one on which no byte moved either way for idle_s seconds once
+ * negotiated is closed (0: never). NULL with why said in why.
  */
 xcpd_nbd_front *xcpd_nbd_front_start(const char *host, const char *port,
                                      const char *cert_pem,
                                      const char *key_pem,
                                      const char *backend,
                                      const xcpd_nbd_front_hooks *hooks,
+                                     unsigned idle_s,
                                      char *why, size_t whylen);
 /* Stop listening, cut every client off, wait for them and free f. NULL
  * is fine. */
