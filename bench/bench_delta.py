@@ -100,8 +100,9 @@ def bench_delta(d, x, s, sr, tmp, mib, reps):
             b_delta = os.path.getsize(out)
             timed(full)
             b_full = os.path.getsize(out)
+            # interleaved(): ((time, RSS, CPU), (time, CPU)) medians
             rows.append(("cbt" if cbt else "chain", fmt, changed, t_delta[0],
-                         t_full, b_delta, b_full))
+                         t_full[0], b_delta, b_full))
     print("delta exports: %d MiB disk, 5%% rewritten, base=S1 against the "
           "full export of S2 (median of %d)" % (mib, reps))
     print("%-6s %-6s %10s %10s %7s %12s %12s %7s" % (
@@ -144,7 +145,7 @@ def bench_xva(d, x, s, sr, tmp, mib, reps, pid):
             [os.path.basename(r) for r in raws]
         t_ours, t_tar = interleaved(reps, lambda: timed(ours, pid),
                                     lambda: timed(peer))
-        rows.append((size, t_ours, t_tar, os.path.getsize(out),
+        rows.append((size, t_ours[:2], t_tar[0], os.path.getsize(out),
                      os.path.getsize(tar_out)))
         for r in raws:
             os.unlink(r)

@@ -9,7 +9,6 @@
 #include "../common/fdio.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
