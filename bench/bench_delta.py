@@ -14,7 +14,10 @@
    (above 1: faster than tar), and the peak RSS of xcpd during an export
    above its RSS before it (VmHWM reset through /proc/PID/clear_refs),
    at MIB and MIB/4 per disk (it must not grow with the disks).
-curl is the client. The numbers are printed, never judged.
+curl is the client of the delta exports; the XVA export goes through
+bench/xfer_client (libcurl moving 1 MiB blocks, see bench_transfer.py),
+or curl when BENCH_CLIENTS is "curl". The numbers are printed, never
+judged.
     bench/bench_delta.py [MIB] [REPS]
 """
 
@@ -97,8 +100,9 @@ def bench_delta(d, x, s, sr, tmp, mib, reps):
             b_delta = os.path.getsize(out)
             timed(full)
             b_full = os.path.getsize(out)
+            # interleaved(): ((time, RSS, CPU), (time, CPU)) medians
             rows.append(("cbt" if cbt else "chain", fmt, changed, t_delta[0],
-                         t_full, b_delta, b_full))
+                         t_full[0], b_delta, b_full))
     print("delta exports: %d MiB disk, 5%% rewritten, base=S1 against the "
           "full export of S2 (median of %d)" % (mib, reps))
     print("%-6s %-6s %10s %10s %7s %12s %12s %7s" % (
@@ -128,14 +132,20 @@ def bench_xva(d, x, s, sr, tmp, mib, reps, pid):
                 "bootable": False, "mode": "RW", "type": "Disk",
                 "unpluggable": True, "empty": False, "other_config": {},
                 "qos_algorithm_type": "", "qos_algorithm_params": {}})
-        ours = ["curl", "-sS", "-f", "-o", out, url +
-                "/export?uuid=%s&session_id=%s&use_compression=false"
-                % (d.vms["bench-%d" % size], s)]
+        src = (url + "/export?uuid=%s&session_id=%s&use_compression=false"
+               % (d.vms["bench-%d" % size], s))
+        client = os.path.join(os.environ.get("abs_top_builddir", ""),
+                              "bench", "xfer_client")
+        if os.environ.get("BENCH_CLIENTS", "stream") == "curl" or \
+                not os.access(client, os.X_OK):
+            ours = ["curl", "-sS", "-f", "-o", out, src]
+        else:
+            ours = [client, "get", src, out]
         peer = ["tar", "-cf", tar_out, "-C", tmp] + \
             [os.path.basename(r) for r in raws]
         t_ours, t_tar = interleaved(reps, lambda: timed(ours, pid),
                                     lambda: timed(peer))
-        rows.append((size, t_ours, t_tar, os.path.getsize(out),
+        rows.append((size, t_ours[:2], t_tar[0], os.path.getsize(out),
                      os.path.getsize(tar_out)))
         for r in raws:
             os.unlink(r)

@@ -1,8 +1,14 @@
 #!/usr/bin/python3
 """bench_transfer: VDI import and export through xcpd over HTTP and HTTPS
-(curl as the client, as fast a client as there is) against `qemu-img
-convert` of the same data in the same run, and the memory a transfer
-holds in xcpd.
+against `qemu-img convert` of the same data in the same run, and the
+memory a transfer holds in xcpd.
+
+The client is bench/xfer_client (libcurl moving 1-2 MiB blocks, writing
+downloads sparse as qemu-img writes its output: the fair client, as Xen
+Orchestra and XAPI's own clients stream large blocks); BENCH_CLIENTS
+names the clients to run, in turn: "stream" (that one, the default),
+"curl" (the curl tool, which writes what it downloads in 8-16 KiB pieces,
+zeros included, and uploads in 64 KiB ones), or both ("stream curl").
 
 For each size (MIB, default 256, and a quarter of it) a raw file of that
 many MiB is made, three quarters random data and one quarter holes, and a
@@ -116,6 +122,21 @@ def make_data(tmp, mib):
     return raw, vhd, qcow2
 
 
+def client_argv(client):
+    """(import argv maker, export argv maker) for client: each takes the
+    URL and the file."""
+    if client == "curl":
+        curl = ["curl", "-k", "-sS", "-f", "-H", "Expect:"]
+        return (lambda url, f: curl + ["-T", f, url],
+                lambda url, f: curl + ["-o", f, url])
+    exe = os.path.join(os.environ.get("abs_top_builddir", ""), "bench",
+                       "xfer_client")
+    if not os.access(exe, os.X_OK):
+        raise SystemExit("%s not built (make bench/xfer_client)" % exe)
+    return (lambda url, f: [exe, "put", url, f],
+            lambda url, f: [exe, "get", url, f])
+
+
 def image_of(state, uuid):
     for root, _, files in os.walk(state):
         for f in files:
@@ -127,6 +148,7 @@ def image_of(state, uuid):
 def main():
     mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     reps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    clients = os.environ.get("BENCH_CLIENTS", "stream").split()
     tmp = tempfile.mkdtemp(prefix="bench-transfer-")
     rows = []
     try:
@@ -155,55 +177,56 @@ def main():
                         return timed(["qemu-img", "convert"] + list(a)
                                      + [peer])
                     return go
-                for scheme, where in (("http", d.http), ("https", d.https)):
-                    url = "%s://%s:%d" % (scheme, where[1], where[2])
-                    q = "vdi=%s&session_id=%s" % (vdi, s)
-                    curl = ["curl", "-k", "-sS", "-f", "-H", "Expect:"]
-                    cases = [
-                        ("import raw", curl + ["-T", raw, url +
-                                               "/import_raw_vdi?" + q],
-                         peer_run("-f", "raw", "-O", "qcow2", raw)),
-                        ("import vhd", curl + ["-T", vhd, url +
-                                               "/import_raw_vdi?format=vhd&"
-                                               + q],
-                         peer_run("-f", "vpc", "-O", "qcow2", vhd)),
-                        ("import qcow2", curl + ["-T", qcow2, url +
-                                                 "/import_raw_vdi?format=qcow2&"
-                                                 + q],
-                         peer_run("-f", "qcow2", "-O", "qcow2", qcow2)),
-                    ]
-                    for name, argv, peerfn in cases:
-                        try:
+                for client in clients:
+                    put, get = client_argv(client)
+                    for scheme, where in (("http", d.http), ("https", d.https)):
+                        url = "%s://%s:%d" % (scheme, where[1], where[2])
+                        q = "vdi=%s&session_id=%s" % (vdi, s)
+                        cases = [
+                            ("import raw", put(url + "/import_raw_vdi?" + q, raw),
+                             peer_run("-f", "raw", "-O", "qcow2", raw)),
+                            ("import vhd", put(url + "/import_raw_vdi?format=vhd&"
+                                               + q, vhd),
+                             peer_run("-f", "vpc", "-O", "qcow2", vhd)),
+                            ("import qcow2", put(url + "/import_raw_vdi?"
+                                                 "format=qcow2&" + q, qcow2),
+                             peer_run("-f", "qcow2", "-O", "qcow2", qcow2)),
+                        ]
+                        for name, argv, peerfn in cases:
+                            try:
+                                ours, theirs = interleaved(
+                                    reps, lambda: timed(argv, pid), peerfn)
+                            except RuntimeError:    # a build without it
+                                ours = theirs = None
+                            rows.append((size, client, scheme, name, ours,
+                                         theirs))
+                        img = image_of(d.state, uuid)
+                        for fmt, qfmt in (("raw", "raw"), ("vhd", "vpc"),
+                                          ("qcow2", "qcow2")):
+                            argv = get(url + "/export_raw_vdi?format=%s&" % fmt
+                                       + q, out)
                             ours, theirs = interleaved(
-                                reps, lambda: timed(argv, pid), peerfn)
-                        except RuntimeError:    # a build without it
-                            ours = theirs = None
-                        rows.append((size, scheme, name, ours, theirs))
-                    img = image_of(d.state, uuid)
-                    for fmt, qfmt in (("raw", "raw"), ("vhd", "vpc"),
-                                      ("qcow2", "qcow2")):
-                        argv = curl + ["-o", out, url + "/export_raw_vdi?"
-                                       "format=%s&" % fmt + q]
-                        ours, theirs = interleaved(
-                            reps, lambda: timed(argv, pid),
-                            peer_run("-f", "qcow2", "-O", qfmt, img))
-                        rows.append((size, scheme, "export " + fmt, ours,
-                                     theirs))
+                                reps, lambda: timed(argv, pid),
+                                peer_run("-f", "qcow2", "-O", qfmt, img))
+                            rows.append((size, client, scheme, "export " + fmt,
+                                         ours, theirs))
             d.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     with open("/proc/loadavg") as f:
         print("load average at the end: %s" % " ".join(f.read().split()[:3]))
-    print("%-6s %-6s %-14s %9s %9s %6s %8s %8s %6s %12s" % (
-        "MiB", "scheme", "transfer", "ours MB/s", "peer MB/s", "ratio",
-        "ours cpu", "peer cpu", "ratio", "xcpd +RSS"))
-    for size, scheme, name, ours, peer in rows:
+    print("%-6s %-6s %-6s %-14s %9s %9s %6s %8s %8s %6s %12s" % (
+        "MiB", "client", "scheme", "transfer", "ours MB/s", "peer MB/s",
+        "ratio", "ours cpu", "peer cpu", "ratio", "xcpd +RSS"))
+    for size, client, scheme, name, ours, peer in rows:
         if ours is None:
-            print("%-6d %-6s %-14s %9s" % (size, scheme, name, "n/a"))
+            print("%-6d %-6s %-6s %-14s %9s" % (size, client, scheme, name,
+                                                "n/a"))
             continue
         mb = size * MiB / 1e6
-        print("%-6d %-6s %-14s %9.1f %9.1f %5.2fx %7.3fs %7.3fs %5.2fx "
-              "%8.1f MiB" % (size, scheme, name, mb / ours[0], mb / peer[0],
+        print("%-6d %-6s %-6s %-14s %9.1f %9.1f %5.2fx %7.3fs %7.3fs %5.2fx "
+              "%8.1f MiB" % (size, client, scheme, name, mb / ours[0],
+                             mb / peer[0],
                              peer[0] / ours[0], ours[2], peer[1],
                              peer[1] / max(ours[2], 1e-3), ours[1] / MiB))
     return 0

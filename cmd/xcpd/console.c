@@ -255,6 +255,7 @@ static void *pump_thread(void *arg)
         __atomic_store_n(p->done, 1, __ATOMIC_SEQ_CST);
         MHD_resume_connection(p->c);
     }
+    xcpd_io_release(&p->client);
     free(p);
     return NULL;
 }

@@ -650,6 +650,7 @@ static void vm_request(req *r, xcp_server_transfer_request *tr)
                                                   "use_compression");
     tr->no_snapshots = !arg_true(r->c, "export_snapshots", 1);
     tr->preserve_power_state = arg_true(r->c, "preserve_power_state", 0);
+    tr->include_vhd_parents = arg_true(r->c, "include_vhd_parents", 0);
     tr->restore = arg_true(r->c, "restore", 0);
     tr->force = arg_true(r->c, "force", 0);
     tr->chunked = 0;
@@ -896,6 +897,7 @@ static void upload_end(upload *u)
     /* the handler closes the connection once resumed */
     __atomic_store_n(&r->taken_done, 1, __ATOMIC_SEQ_CST);
     MHD_resume_connection(r->c);
+    xcpd_io_release(&u->client);
     free(u);
 }
 

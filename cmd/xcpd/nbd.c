@@ -583,7 +583,8 @@ static int front_tls(void *arg)
 /* ---- the public face ---------------------------------------------------- */
 
 xcpd_nbd *xcpd_nbd_start(const char *state_dir, const char *listen,
-                         const char *cert_pem, const char *key_pem)
+                         const char *cert_pem, const char *key_pem,
+                         unsigned idle_s)
 {
     xcpd_nbd *n = calloc(1, sizeof(*n));
     xcpd_nbd_front_hooks hooks = {front_known, front_tls, n};
@@ -611,7 +612,7 @@ xcpd_nbd *xcpd_nbd_start(const char *state_dir, const char *listen,
     /* Listen now, so that a busy port fails the start as the other
      * listeners do. */
     n->front = xcpd_nbd_front_start(n->host, n->port, cert_pem, key_pem,
-                                    sock, &hooks, why, sizeof(why));
+                                    sock, &hooks, idle_s, why, sizeof(why));
     if (!n->front) {
         xcpd_log(LOG_ERR, "nbd: cannot listen on %s: %s", listen, why);
         xcpd_nbd_stop(n);

@@ -5,7 +5,10 @@
  * VDI.get_nbd_info, and then hands the connection to QEMU's NBD server on
  * a unix socket of the state directory: from then on it moves bytes both
  * ways. A thread per connection, at most FRONT_MAX_CONN of them; a client
- * still negotiating after NEG_TIMEOUT_MS is dropped.
+ * still negotiating after NEG_TIMEOUT_MS is dropped, and so is a
+ * negotiated connection on which no byte moved either way for the
+ * daemon's --nbd-idle-timeout (a client that stopped talking, or one
+ * whose request QEMU never answered).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -16,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -63,6 +67,7 @@ struct xcpd_nbd_front {
     pthread_mutex_t mu;
     pthread_cond_t idle;
     int stopping;
+    long long idle_ms;         /* 0: connections may idle forever */
     unsigned nconn;
     conn *conns[FRONT_MAX_CONN];
 };
@@ -284,7 +289,8 @@ static void splice_conn(conn *c)
 {
     pipe_buf up = {0}, down = {0};
     struct pollfd p[2];
-    int a, b;
+    long long last = now_ms(), left;
+    int a, b, r;
 
     up.b = malloc(SPLICE_BUF);
     down.b = malloc(SPLICE_BUF);
@@ -293,8 +299,10 @@ static void splice_conn(conn *c)
         b = pump(&c->be, &c->cl, &down);
         if (a < 0 || b < 0)
             break;
-        if (a || b)
+        if (a || b) {
+            last = now_ms();
             continue;
+        }
         /* Nothing moved: wait for what the blocked calls wait for. */
         p[0].fd = c->cl.fd;
         p[0].events = (short)((up.len == up.off ? c->cl.rwant : 0) |
@@ -302,9 +310,16 @@ static void splice_conn(conn *c)
         p[1].fd = c->be.fd;
         p[1].events = (short)((down.len == down.off ? c->be.rwant : 0) |
                               (up.len > up.off ? c->be.wwant : 0));
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        left = c->f->idle_ms ? last + c->f->idle_ms - now_ms() : -1;
+        if (c->f->idle_ms && left <= 0) {
+            xcpd_log(LOG_INFO, "nbd: a client idle for %lld s is closed",
+                     c->f->idle_ms / 1000);
             break;
-        if ((p[0].revents | p[1].revents) & POLLNVAL)
+        }
+        r = poll(p, 2, left < 0 ? -1 : left > INT_MAX ? INT_MAX : (int)left);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r > 0 && (p[0].revents | p[1].revents) & POLLNVAL)
             break;
     }
     free(up.b);
@@ -473,6 +488,7 @@ xcpd_nbd_front *xcpd_nbd_front_start(const char *host, const char *port,
                                      const char *key_pem,
                                      const char *backend,
                                      const xcpd_nbd_front_hooks *hooks,
+                                     unsigned idle_s,
                                      char *why, size_t whylen)
 {
     xcpd_nbd_front *f = calloc(1, sizeof(*f));
@@ -483,6 +499,7 @@ xcpd_nbd_front *xcpd_nbd_front_start(const char *host, const char *port,
     }
     f->lfd = f->wake[0] = f->wake[1] = -1;
     f->hooks = *hooks;
+    f->idle_ms = (long long)idle_s * 1000;
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->idle, NULL);
     if (strlen(backend) >= sizeof(f->backend)) {

@@ -10,14 +10,71 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+
+/* Socket reads under TLS take this much at a time. */
+#define READ_AHEAD ((size_t)256 * 1024)
+
+/* The io whose socket this thread reads ahead on, while in a read. */
+static __thread xcpd_io *reading;
+
+/* GnuTLS's pull for a taken session: on the thread reading it through
+   xcpd_io_read, one recv of up to READ_AHEAD bytes serves many records
+   (GnuTLS asks for a record's header, then its body: two recv calls per
+   16 KiB otherwise); elsewhere (MHD's thread once the connection is
+   handed back, which only closes it) a plain recv. Bytes read ahead are
+   always handed out before the socket is read again, so a poll for more
+   happens only when none are left. */
+static ssize_t io_pull(gnutls_transport_ptr_t ptr, void *data, size_t len)
+{
+    int fd = (int)(intptr_t)ptr;
+    xcpd_io *x = reading;
+    ssize_t r;
+
+    if (x == NULL || x->fd != fd)
+        return recv(fd, data, len, 0);
+    if (x->rpos == x->rlen) {
+        r = recv(fd, x->rbuf, READ_AHEAD, 0);
+        if (r <= 0)
+            return r;
+        x->rpos = 0;
+        x->rlen = (size_t)r;
+    }
+    if (len > x->rlen - x->rpos)
+        len = x->rlen - x->rpos;
+    memcpy(data, x->rbuf + x->rpos, len);
+    x->rpos += len;
+    return (ssize_t)len;
+}
+
+/* Read ahead on x's socket from now on: once its session's transport is
+   known to be that socket, and the buffer is there. */
+static void read_ahead_start(xcpd_io *x)
+{
+    if (x->rbuf != NULL || x->no_read_ahead)
+        return;
+    if (gnutls_transport_get_int(x->tls) != x->fd ||
+        (x->rbuf = malloc(READ_AHEAD)) == NULL) {
+        x->no_read_ahead = 1;
+        return;
+    }
+    x->rpos = x->rlen = 0;
+    gnutls_transport_set_pull_function(x->tls, io_pull);
+}
 
 ssize_t xcpd_io_read(xcpd_io *x, void *buf, size_t n)
 {
     ssize_t r;
 
     if (x->tls != NULL) {
+        read_ahead_start(x);
+        reading = x;
         r = gnutls_record_recv(x->tls, buf, n);
+        reading = NULL;
         if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
             return -2;
         /* A peer that closes without close_notify has still closed (a
@@ -34,7 +91,8 @@ ssize_t xcpd_io_read(xcpd_io *x, void *buf, size_t n)
 
 int xcpd_io_pending(xcpd_io *x)
 {
-    return x->tls != NULL && gnutls_record_check_pending(x->tls) > 0;
+    return x->tls != NULL && (gnutls_record_check_pending(x->tls) > 0 ||
+                              x->rpos < x->rlen);
 }
 
 /* xcmd_put on an io: its TLS session, or its socket without blocking. */
@@ -55,9 +113,133 @@ static ssize_t io_put(void *arg, const void *buf, size_t n)
     return w;
 }
 
+#define WRITE_TIMEOUT_MS 30000
+/* Writes from this size on go through the write-combining push. */
+#define COMBINE_MIN ((size_t)64 * 1024)
+/* The combining buffer: the largest block a writer hands over in one
+   piece (http.c's 1 MiB), with room for each record's framing. */
+#define COMBINE_CAP ((size_t)1024 * 1024 + 128 * 1024)
+
+/* All of [p, p + n) on non-blocking socket fd: 0, or -1 (errno set). */
+static int send_all(int fd, const char *p, size_t n)
+{
+    struct pollfd pf;
+    ssize_t w;
+    int r;
+
+    while (n > 0) {
+        w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return -1;
+        pf.fd = fd;
+        pf.events = POLLOUT;
+        pf.revents = 0;
+        r = poll(&pf, 1, WRITE_TIMEOUT_MS);
+        if (r == 0)
+            errno = ETIMEDOUT;
+        if (r == 0 || (r < 0 && errno != EINTR))
+            return -1;
+    }
+    return 0;
+}
+
+/* The io whose TLS records this thread gathers, while it has one. */
+static __thread xcpd_io *combining;
+
+/* GnuTLS's push for a taken session: while this thread writes a large
+   block (xcpd_io_write), the records gather in the io's buffer and go
+   out in a few sends when the block is done, instead of one send per
+   16 KiB record; otherwise (MHD's own thread, which closes the session
+   once handed back) one sendmsg, as GnuTLS's own push. */
+static ssize_t io_vec_push(gnutls_transport_ptr_t ptr, const giovec_t *iov,
+                           int iovcnt)
+{
+    int fd = (int)(intptr_t)ptr;
+    xcpd_io *x = combining;
+    struct msghdr m;
+    size_t total = 0;
+    int i;
+
+    if (x == NULL || x->fd != fd) {
+        memset(&m, 0, sizeof(m));
+        m.msg_iov = (struct iovec *)iov;
+        m.msg_iovlen = (size_t)(iovcnt < 1024 ? iovcnt : 1024); /* Linux IOV_MAX */
+        return sendmsg(fd, &m, MSG_NOSIGNAL);
+    }
+    for (i = 0; i < iovcnt; i++) {
+        if (x->wlen + iov[i].iov_len > COMBINE_CAP) {
+            if (send_all(fd, x->wbuf, x->wlen) < 0)
+                return -1;
+            x->wlen = 0;
+        }
+        if (iov[i].iov_len > COMBINE_CAP) {
+            if (send_all(fd, iov[i].iov_base, iov[i].iov_len) < 0)
+                return -1;
+        } else {
+            memcpy(x->wbuf + x->wlen, iov[i].iov_base, iov[i].iov_len);
+            x->wlen += iov[i].iov_len;
+        }
+        total += iov[i].iov_len;
+    }
+    return (ssize_t)total;
+}
+
+/* A large block over TLS, its records gathered; -1 to fall back to one
+   send per record (the session's transport is not the io's socket, or
+   no memory). */
+static int tls_write_combined(xcpd_io *x, const char *p, size_t n)
+{
+    ssize_t w;
+    int ok = 1;
+
+    if (gnutls_transport_get_int(x->tls) != x->fd)
+        return -1;
+    if (x->wbuf == NULL && (x->wbuf = malloc(COMBINE_CAP)) == NULL)
+        return -1;
+    gnutls_transport_set_vec_push_function(x->tls, io_vec_push);
+    x->wlen = 0;
+    combining = x;
+    while (ok && n > 0) {
+        w = gnutls_record_send(x->tls, p, n);
+        if (w == GNUTLS_E_INTERRUPTED || w == GNUTLS_E_AGAIN)
+            continue;
+        if (w <= 0)
+            ok = 0;
+        else {
+            p += w;
+            n -= (size_t)w;
+        }
+    }
+    combining = NULL;
+    if (ok && send_all(x->fd, x->wbuf, x->wlen) < 0)
+        ok = 0;
+    x->wlen = 0;
+    return ok ? 0 : -2;
+}
+
 int xcpd_io_write(xcpd_io *x, const void *buf, size_t n)
 {
-    return xcmd_write_with(io_put, x, x->fd, buf, n, 30000);
+    int r;
+
+    if (x->tls != NULL && n >= COMBINE_MIN &&
+        (r = tls_write_combined(x, buf, n)) != -1)
+        return r == 0 ? 0 : -1;
+    return xcmd_write_with(io_put, x, x->fd, buf, n, WRITE_TIMEOUT_MS);
+}
+
+void xcpd_io_release(xcpd_io *x)
+{
+    free(x->wbuf);
+    x->wbuf = NULL;
+    x->wlen = 0;
+    free(x->rbuf);
+    x->rbuf = NULL;
+    x->rpos = x->rlen = 0;
 }
 
 ssize_t xcpd_io_read_wait(xcpd_io *x, void *buf, size_t n, int timeout_ms)
@@ -111,6 +293,9 @@ int xcpd_io_take(struct MHD_Connection *c, xcpd_io *x)
         return -1;
     x->fd = fd->connect_fd;
     x->tls = tls != NULL ? (gnutls_session_t)tls->tls_session : NULL;
+    x->wbuf = x->rbuf = NULL;
+    x->wlen = x->rpos = x->rlen = 0;
+    x->no_read_ahead = 0;
     MHD_suspend_connection(c);
     return 0;
 }

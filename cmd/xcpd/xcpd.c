@@ -52,6 +52,9 @@
 #define TLS_PRIORITIES \
     "SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:" \
     "+ECDHE-RSA"
+/* An NBD client reading a disk never pauses this long; one that stopped
+   talking holds one of the front end's 64 places until then. */
+#define NBD_IDLE_S 3600u
 #define FD_RESERVE 256u
 /* After xcp_server_shutdown() every parked request has its reply; give
    the connections this long to write them before the transport stops. */
@@ -84,6 +87,7 @@ typedef struct options {
     unsigned session_timeout_s, session_limit, auth_fail_delay_ms;
     const char *tls_priorities;
     const char *nbd_listen;   /* NULL: no NBD server */
+    unsigned nbd_idle_s;      /* NBD clients silent this long go (0: never) */
     unsigned idle_timeout_s, unauth_timeout_s, unauth_per_ip, unauth_limit;
     int syslog, verbose;
 } options;
@@ -127,6 +131,9 @@ static void usage(FILE *f)
           "  --auth-fail-delay MS   delay before a failed login is answered\n"
           "  --nbd-listen ADDR:PORT serve VDIs over NBD there (VDI.get_nbd_info;\n"
           "                         XAPI's port is 10809), with qemu-storage-daemon\n"
+          "  --nbd-idle-timeout S   seconds an NBD connection may move no byte\n"
+          "                         either way once negotiated before it is\n"
+          "                         closed (default 3600; 0: never)\n"
           "  --syslog               log to syslog instead of stderr\n"
           "  --verbose              log every failed call and transfer\n"
           "  --help                 this text\n"
@@ -214,7 +221,7 @@ static int parse_options(int argc, char **argv, options *o)
         O_STATE = 256, O_SOCKET, O_NO_SOCKET, O_LISTEN, O_TLS_LISTEN,
         O_CERT, O_KEY, O_AUTH, O_PAM, O_TIMEOUT, O_LIMIT, O_DELAY,
         O_PRIORITIES, O_IDLE, O_UNAUTH_TIMEOUT, O_UNAUTH_PER_IP,
-        O_UNAUTH_LIMIT, O_NBD, O_SYSLOG, O_VERBOSE, O_HELP, O_VERSION,
+        O_UNAUTH_LIMIT, O_NBD, O_NBD_IDLE, O_SYSLOG, O_VERBOSE, O_HELP, O_VERSION,
     };
     /* The numeric options: where each goes, and whether 0 is allowed. */
     const struct {
@@ -229,6 +236,7 @@ static int parse_options(int argc, char **argv, options *o)
         {O_UNAUTH_TIMEOUT, &o->unauth_timeout_s, 1},
         {O_UNAUTH_PER_IP, &o->unauth_per_ip, 1},
         {O_UNAUTH_LIMIT, &o->unauth_limit, 1},
+        {O_NBD_IDLE, &o->nbd_idle_s, 0},
     };
     size_t k;
     static const struct option longopts[] = {
@@ -250,6 +258,7 @@ static int parse_options(int argc, char **argv, options *o)
         {"unauth-per-ip", required_argument, NULL, O_UNAUTH_PER_IP},
         {"unauth-limit", required_argument, NULL, O_UNAUTH_LIMIT},
         {"nbd-listen", required_argument, NULL, O_NBD},
+        {"nbd-idle-timeout", required_argument, NULL, O_NBD_IDLE},
         {"syslog", no_argument, NULL, O_SYSLOG},
         {"verbose", no_argument, NULL, O_VERBOSE},
         {"help", no_argument, NULL, O_HELP},
@@ -264,6 +273,7 @@ static int parse_options(int argc, char **argv, options *o)
     o->unauth_timeout_s = UNAUTH_TIMEOUT_S;
     o->unauth_per_ip = UNAUTH_PER_IP;
     o->unauth_limit = UNAUTH_LIMIT;
+    o->nbd_idle_s = NBD_IDLE_S;
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -690,7 +700,7 @@ int main(int argc, char **argv)
     if (o.nbd_listen != NULL) {
         xcp_server_nbd hook;
 
-        nbd = xcpd_nbd_start(state, o.nbd_listen, cert, key);
+        nbd = xcpd_nbd_start(state, o.nbd_listen, cert, key, o.nbd_idle_s);
         if (nbd == NULL)
             goto out;
         xcpd_nbd_hook(nbd, &hook);

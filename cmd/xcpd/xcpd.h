@@ -63,6 +63,11 @@ void xcpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 typedef struct xcpd_io {
     int fd;                  /* the client's socket */
     gnutls_session_t tls;    /* or NULL for plain */
+    char *wbuf;              /* TLS records of a large write, gathered */
+    size_t wlen;
+    char *rbuf;              /* TLS: bytes read ahead from the socket */
+    size_t rpos, rlen;       /* rbuf[rpos, rlen) not yet handed out */
+    int no_read_ahead;       /* the session's transport is not fd */
 } xcpd_io;
 
 /* Take c's connection (in its handler): suspend it and fill x with its
@@ -80,10 +85,17 @@ ssize_t xcpd_io_read_wait(xcpd_io *x, void *buf, size_t n, int timeout_ms);
  * which the next call returns. */
 ssize_t xcpd_io_read_fill(xcpd_io *x, void *buf, size_t n, int timeout_ms,
                           ssize_t *end);
-/* Bytes the TLS layer holds already decrypted (poll cannot see them). */
+/* Bytes the TLS layer holds already decrypted or read ahead (poll cannot
+ * see them). */
 int xcpd_io_pending(xcpd_io *x);
-/* All of buf to the client: 0, or -1 when it is gone (or stalled 30 s). */
+/* All of buf to the client: 0, or -1 when it is gone (or stalled 30 s).
+ * Over TLS, a buffer of 64 KiB or more has its records gathered and sent
+ * together (a buffer of about its size is then kept in x until
+ * xcpd_io_release). */
 int xcpd_io_write(xcpd_io *x, const void *buf, size_t n);
+/* Free what xcpd_io_write and xcpd_io_read (its TLS read-ahead buffer:
+ * bytes it holds are dropped) kept in x (the connection itself stays). */
+void xcpd_io_release(xcpd_io *x);
 
 /* End every import read until its client closes (shutdown: they fail),
  * waiting up to wait_ms for their connections to be handed back; the
@@ -194,10 +206,12 @@ typedef struct xcpd_nbd xcpd_nbd;
  * Start it (from the main thread: it dies with the thread that started
  * it) to listen on listen ("ADDR:PORT" or "[IPv6]:PORT", checked
  * already), with the host's certificate and key for TLS; its files go
- * in <state_dir>/nbd. NULL after logging why.
+ * in <state_dir>/nbd; a negotiated client on which no byte moves for
+ * idle_s seconds is closed (0: never). NULL after logging why.
  */
 xcpd_nbd *xcpd_nbd_start(const char *state_dir, const char *listen,
-                         const char *cert_pem, const char *key_pem);
+                         const char *cert_pem, const char *key_pem,
+                         unsigned idle_s);
 /* The hook to hand to xcp_server_set_nbd(); valid until xcpd_nbd_stop. */
 void xcpd_nbd_hook(xcpd_nbd *n, xcp_server_nbd *out);
 /* Stop the server (its clients are cut off) and free n. NULL is fine. */
@@ -221,13 +235,15 @@ typedef struct xcpd_nbd_front_hooks {
  * Listen on host:port (numeric; host "" for any) and serve NBD clients:
  * TLS with cert_pem and key_pem, the names checked with the hooks, each
  * accepted connection then handed to the NBD server on the unix socket
- * backend. NULL with why said in why.
+ * backend; one on which no byte moved either way for idle_s seconds once
+ * negotiated is closed (0: never). NULL with why said in why.
  */
 xcpd_nbd_front *xcpd_nbd_front_start(const char *host, const char *port,
                                      const char *cert_pem,
                                      const char *key_pem,
                                      const char *backend,
                                      const xcpd_nbd_front_hooks *hooks,
+                                     unsigned idle_s,
                                      char *why, size_t whylen);
 /* Stop listening, cut every client off, wait for them and free f. NULL
  * is fine. */

@@ -223,7 +223,7 @@ typedef enum xcp_server_direction {
 } xcp_server_direction;
 
 /* Version 2 added base. */
-#define XCP_SERVER_TRANSFER_REQUEST_VERSION 2
+#define XCP_SERVER_TRANSFER_REQUEST_VERSION 3
 
 /** What a transfer moves. */
 typedef enum xcp_server_transfer_kind {
@@ -288,6 +288,12 @@ typedef struct xcp_server_transfer_request {
                                   qcow2, an image backed by
                                   "<base uuid>.qcow2"; raw, zeros where
                                   nothing changed; not found: 404 */
+    /* version 3: */
+    int include_vhd_parents; /**< VM metadata export (/export_metadata):
+                                  the VDIs the disks' sm_config
+                                  "vhd-parent" names, and theirs, go in
+                                  too (as XAPI's export.ml); ignored
+                                  elsewhere, as XAPI does */
 } xcp_server_transfer_request;
 
 /**

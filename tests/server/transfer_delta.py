@@ -8,7 +8,8 @@ frames), and snapshotted again (S2). For VDIs whose images are qcow2 and
 VHD, from their chains and (qcow2 and VHD with CBT on) from their
 changed-block tracking:
  - vhd, base=S1: a differencing VHD (footer type 4) whose parent uuid is
-   S1's, no larger than the changed 2 MiB blocks plus its metadata;
+   S1's, with the parent locators vhd-util writes for "<S1 uuid>.vhd"
+   beside it, no larger than the changed 2 MiB blocks plus its metadata;
    uploaded (format=vhd) onto a VDI that holds S1's data, only its blocks
    are written: the VDI then equals S2 (and qemu-img compare agrees);
  - qcow2, base=S1: an image backed by "<S1 uuid>.qcow2" (qemu-img info),
@@ -137,6 +138,39 @@ def copy_of_base(where, x, s, d, fmt, what):
     return c
 
 
+def check_locators(img, name, what):
+    """The parent locators vhd-util writes for a parent beside the child
+    (MacX file://./name, W2ku and W2ru .\\name in UTF-16LE), each payload
+    within the file, after the header and BAT and before the first
+    block."""
+    header = img[512:1536]
+    bat_off = struct.unpack(">Q", header[16:24])[0]
+    entries = struct.unpack(">I", header[28:32])[0]
+    bat = struct.unpack(">%dI" % entries, img[bat_off:bat_off + 4 * entries])
+    used = [e * 512 for e in bat if e != 0xffffffff]
+    first_block = min(used) if used else len(img) - 512
+    want = {b"MacX": ("file://./" + name).encode(),
+            b"W2ku": (".\\" + name).encode("utf-16-le"),
+            b"W2ru": (".\\" + name).encode("utf-16-le")}
+    got = {}
+    for i in range(8):
+        e = header[576 + 24 * i:576 + 24 * (i + 1)]
+        code = e[0:4]
+        if code == b"\0\0\0\0":
+            continue
+        space, length = struct.unpack(">II", e[4:12])
+        off = struct.unpack(">Q", e[16:24])[0]
+        space = space * 512 if space < 512 else space
+        C.ok(length <= space and off >= bat_off + 4 * entries
+             and off + space <= first_block,
+             "%s: locator %s lies between the BAT and the blocks" %
+             (what, code), "offset %d, space %d, length %d, BAT at %d, "
+             "first block at %d" % (off, space, length, bat_off,
+                                    first_block))
+        got[code] = img[off:off + length]
+    C.eq(got, want, "%s: the parent locators (MacX, W2ku, W2ru)" % what)
+
+
 def t_vhd(where, x, s, tmp, d, what):
     r, img = export(where, d.s2, s, "vhd", d.s1)
     C.eq(r.status, 200, "%s: vhd delta status" % what)
@@ -151,6 +185,7 @@ def t_vhd(where, x, s, tmp, d, what):
          "%s: the parent uuid is S1's" % what)
     C.eq(header[64:64 + 2 * 40].decode("utf-16-be"), d.s1_uuid + ".vhd",
          "%s: the parent name" % what)
+    check_locators(img, d.s1_uuid + ".vhd", what)
     c = copy_of_base(where, x, s, d, d.fmt, what)
     upload(where, x, s, c, img, "vhd", what + ": the delta onto the copy")
     r, got = export(where, c, s)

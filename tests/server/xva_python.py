@@ -8,6 +8,10 @@ Per transport:
    passes the XVA reader of tests/interop/xva_interop.py (written from
    XAPI's format description) with both disks' data, the task succeeds;
  - GET /export_metadata?ref=: ova.xml alone;
+ - /export_metadata?include_vhd_parents=true (once, over HTTP): the VDIs
+   the disks' sm_config "vhd-parent" names go in too, and their parents
+   in turn (each once, a loop ends), as XAPI's export.ml walks them; a
+   parent without a record is skipped; without the flag, none;
  - PUT /import as XenServer's sample sends it (HTTP/1.0, no length, the
    200 read before the body, which runs until the client closes) into
    the client's task: its result is the new VM's ref, as XAPI puts it
@@ -104,6 +108,52 @@ def t_export(where, x, s, d, tmp, data):
     except xva.XvaError as e:
         C.ok(False, "%s export_metadata: readable" % where[0], str(e))
     return path
+
+
+def metadata_vdis(where, s, vm, tmp, flag):
+    """The uuids of the VDIs /export_metadata of vm lists."""
+    r, body = get(where, "/export_metadata?ref=%s&session_id=%s%s"
+                  % (vm, s, "&include_vhd_parents=" + flag if flag else ""))
+    C.eq(r.status, 200, "%s export_metadata (include_vhd_parents=%s): 200"
+         % (where[0], flag))
+    path = os.path.join(tmp, "meta.xva")
+    with open(path, "wb") as f:
+        f.write(body)
+    hdr, _ = xva.read_xva(path)
+    return sorted(o["snapshot"]["uuid"] for o in hdr["objects"]
+                  if o["class"] == "VDI")
+
+
+def t_vhd_parents(where, x, s, d, tmp):
+    vm = x.call("VM.get_by_uuid", s, d.vms["nic"])
+    disk = [x.call("VBD.get_VDI", s, b) for b in x.call("VM.get_VBDs", s, vm)
+            if x.call("VBD.get_type", s, b) == "Disk"][0]
+    plain = metadata_vdis(where, s, vm, tmp, None)
+    C.eq(metadata_vdis(where, s, vm, tmp, "true"), plain,
+         "include_vhd_parents: a parent image without a record is skipped")
+    sr = x.call("VDI.get_SR", s, disk)
+    made = []
+    for name in ("p1", "p2"):
+        made.append(x.call("VDI.create", s, {
+            "name_label": name, "name_description": "", "SR": sr,
+            "virtual_size": str(MiB), "type": "user", "sharable": False,
+            "read_only": False, "other_config": {}, "xenstore_data": {},
+            "sm_config": {}, "tags": []}))
+    u = [x.call("VDI.get_uuid", s, v) for v in made]
+    # disk -> p1 -> p2 -> disk (a loop ends at a VDI already in)
+    x.call("VDI.remove_from_sm_config", s, disk, "vhd-parent")
+    x.call("VDI.add_to_sm_config", s, disk, "vhd-parent", u[0])
+    x.call("VDI.add_to_sm_config", s, made[0], "vhd-parent", u[1])
+    x.call("VDI.add_to_sm_config", s, made[1], "vhd-parent",
+           x.call("VDI.get_uuid", s, disk))
+    C.eq(metadata_vdis(where, s, vm, tmp, "true"), sorted(plain + u),
+         "include_vhd_parents=true: the parents and theirs are in")
+    C.eq(metadata_vdis(where, s, vm, tmp, "false"), plain,
+         "include_vhd_parents=false: no parent is in")
+    C.eq(metadata_vdis(where, s, vm, tmp, None), plain,
+         "without include_vhd_parents: no parent is in")
+    for v in made:
+        x.call("VDI.destroy", s, v)
 
 
 def t_import(where, x, s, tmp, data):
@@ -343,6 +393,8 @@ def main():
                               tmp, data)
                 C.section("%s refusals" % where[0], t_refusals, where, x, s)
                 if where == d.http:
+                    C.section("vhd parents", t_vhd_parents, where, x, s, d,
+                              tmp)
                     C.section("networks", t_networks, where, x, s, d)
                     C.section("cd", t_cd, where, x, s, d, tmp)
                 x.close()

@@ -4,7 +4,8 @@ nbdinfo and nbdcopy and by Xen Orchestra's @vates/nbd-client:
 VDI.get_nbd_info's records (none until a network has an NBD purpose), a
 VDI's data as qemu-img reads the same image, a bad or ended session
 refused, no listing of the exports, the front end's negotiation by hand,
-its bounds (a stalled client dropped, 64 clients at once), concurrent
+its bounds (a stalled client dropped, 64 clients at once, a negotiated
+client idle past --nbd-idle-timeout closed, one reading on kept), concurrent
 readers, a running VM's disk, the changed blocks between two snapshots as
 a qemu:dirty-bitmap context equal to VDI.list_changed_blocks, TLS with the
 certificate from get_nbd_info (plain refused then), and no
@@ -93,9 +94,9 @@ def qemu_raw(path, out):
 
 
 class Setup:
-    def __init__(self):
+    def __init__(self, *extra):
         self.port = free_port()
-        self.d = Daemon("--nbd-listen", "127.0.0.1:%d" % self.port)
+        self.d = Daemon("--nbd-listen", "127.0.0.1:%d" % self.port, *extra)
         self.c = c = self.d.unix()
         self.s = login(c)
         self.tmp = tempfile.mkdtemp(prefix="nbd-test.")
@@ -305,6 +306,57 @@ def t_stalled_client(st):
         check(False, "a stalled client was kept: %s" % e)
     finally:
         sk.close()
+
+
+CMD_READ, REQ_MAGIC, SIMPLE_REPLY_MAGIC = 0, 0x25609513, 0x67446698
+
+
+def nbd_read(sk, handle, offset, length):
+    """One NBD_CMD_READ on a negotiated connection (simple replies)."""
+    sk.sendall(struct.pack(">IHHQQI", REQ_MAGIC, 0, CMD_READ, handle,
+                           offset, length))
+    magic, err, h = struct.unpack(">IIQ", recv_all(sk, 16))
+    check(magic == SIMPLE_REPLY_MAGIC and err == 0 and h == handle,
+          "read reply %x %d %d" % (magic, err, h))
+    return recv_all(sk, length)
+
+
+def t_idle_timeout():
+    """--nbd-idle-timeout 2: a client that reads on, a request a second
+    for 6 s, is served throughout; once it stops talking after its
+    negotiation, it is closed within a few seconds (the default, an hour,
+    is what every other test runs under)."""
+    st = Setup("--nbd-idle-timeout", "2")
+    try:
+        st.purpose(True, "insecure_nbd")
+        name = st.info(st.vdi)[0]["exportname"]
+        sk = raw_client(st.port)
+        try:
+            r = raw_option(sk, OPT_GO, go(name))
+            check(r[-1][0] == REP_ACK, "GO %r: %r" % (name, r))
+            for k in range(7):
+                if k:
+                    time.sleep(1)
+                got = nbd_read(sk, k + 1, k * 4096, 4096)
+                check(got == st.data[k * 4096:(k + 1) * 4096],
+                      "read %d: not the imported data" % k)
+            start = time.time()     # the last byte moved
+            sk.settimeout(60)
+            check(sk.recv(1) == b"", "an idle client got bytes")
+            waited = time.time() - start
+            check(1.5 < waited < 15, "an idle client closed after %.1f s "
+                  "(timeout 2 s)" % waited)
+        except OSError as e:
+            check(False, "an idle client was kept: %s" % e)
+        finally:
+            sk.close()
+        # a timeout that is not a number is refused
+        p = subprocess.run([base.XCPD, "--nbd-idle-timeout", "x"],
+                           capture_output=True, text=True)
+        check(p.returncode == 2 and "bad number" in p.stderr,
+              "--nbd-idle-timeout x: %d %r" % (p.returncode, p.stderr))
+    finally:
+        st.close()
 
 
 def t_connection_limit(st):
@@ -635,6 +687,7 @@ def main():
     run("sigterm_stops_server", lambda: t_stop(signal.SIGTERM))
     run("kill9_stops_server", lambda: t_stop(signal.SIGKILL))
     run("busy_port_fails_start", t_busy_port)
+    run("idle_timeout", t_idle_timeout)
     print("%d failed" % len(FAILED))
     sys.exit(1 if FAILED else 0)
 

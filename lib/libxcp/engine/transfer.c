@@ -20,7 +20,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <strings.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef enum xfmt {
@@ -647,6 +649,11 @@ static void unmake(xcp__engine *e, const char *ref)
 static int begin(xcp__engine *e, const xcp__transfer_req *r,
                  xcp__transfer **out, int *http, bool made);
 
+/* How long an import waits for another writer of its VDI to go before
+ * VDI_IN_USE, and how often it looks. */
+#define IN_USE_WAIT_MS 2000
+#define IN_USE_NAP_MS 50
+
 int xcp__transfer_begin(xcp__engine *e, const xcp__transfer_req *r,
                         xcp__transfer **out, int *http)
 {
@@ -676,6 +683,7 @@ static int begin(xcp__engine *e, const xcp__transfer_req *r,
 {
     xcp__transfer *t;
     struct opener o;
+    int waited_ms = 0;
 
     *http = 500;
     if (!(t = xcp__calloc(1, sizeof(*t))))
@@ -686,8 +694,26 @@ static int begin(xcp__engine *e, const xcp__transfer_req *r,
     o.r = r;
     o.t = t;
     o.http = 500;
-    if (xcp__engine_txn(e, open_txn, &o) < 0) {
+    while (xcp__engine_txn(e, open_txn, &o) < 0) {
         xcp__saved_error saved;
+        struct timespec nap = {0, IN_USE_NAP_MS * 1000000L};
+        const xcp_error *err = xcp_error_last();
+
+        /* Xen Orchestra's upload of unknown length comes right after its
+           probe (the same PUT without a body, dropped at the 200): the
+           probe's writer may still be closing. Another writer gets a
+           moment to go before the import is refused. */
+        if (r->import && err && !strcmp(err->name, "VDI_IN_USE") &&
+            waited_ms < IN_USE_WAIT_MS) {
+            xcp__error_save(&saved);
+            xcp__vdi_stream_close(t->s);
+            xcp__error_restore(&saved);
+            t->s = NULL;
+            nanosleep(&nap, NULL);
+            waited_ms += IN_USE_NAP_MS;
+            o.http = 500;
+            continue;
+        }
         *http = o.http;
         /* Rolled back: a task made here is gone with it. */
         xcp__error_save(&saved);

@@ -43,6 +43,8 @@ typedef struct xcp__transfer_req {
  * no VDI given (INVALID_VALUE, 400; with an SR, a raw import of a
  * declared length makes one, other formats NOT_IMPLEMENTED, 400) or
  * unknown (UUID_INVALID or HANDLE_INVALID, 404), for an import VDI_READONLY (403), VDI_IN_USE
+ * (another writer still there after 2 s: Xen Orchestra uploads right
+ * after a probe whose writer may still be closing)
  * (409) or a body larger than the VDI (VDI_IO_ERROR, 400); anything else
  * 500.
  * An export with a base sends only what may differ from it

@@ -231,6 +231,29 @@ static bool iso_vdi(xcp__ctx *c, xcp__obj *vdi)
 }
 
 /* A VM's devices and what they lead to. */
+/* A disk and its SR; with include_vhd_parents, then the VDIs its
+ * sm_config's "vhd-parent" leads to, each once, as XAPI's export.ml
+ * walks them (a parent without a record is skipped, as XAPI warns and
+ * goes on). */
+static int add_disk(xcp__ctx *c, struct plan *p, xcp__obj *vdi)
+{
+    const char *parent;
+    int rc;
+
+    while (vdi && !id_of(p, vdi->ref)) {
+        if ((rc = add_obj(p, C(VDI), vdi)) < 0 ||
+            (rc = add_obj(p, C(SR), ref_field(c, C(SR), vdi,
+                                              F(VDI, SR)))) < 0)
+            return rc;
+        if (!p->r->vhd_parents)
+            break;
+        parent = xcp__obj_map_str(vdi, F(VDI, sm_config), "vhd-parent");
+        vdi = parent && *parent ? xcp__db_by_uuid(c->db, C(VDI), parent)
+                                : NULL;
+    }
+    return 0;
+}
+
 static int add_vm(xcp__ctx *c, struct plan *p, xcp__obj *vm)
 {
     const xcp_value *set;
@@ -250,8 +273,7 @@ static int add_vm(xcp__ctx *c, struct plan *p, xcp__obj *vm)
            data: see iso_vdi), as XAPI exports it. */
         if (!vdi || xcp__obj_bool(vbd, F(VBD, empty)))
             continue;
-        if ((rc = add_obj(p, C(VDI), vdi)) < 0 ||
-            (rc = add_obj(p, C(SR), ref_field(c, C(SR), vdi, F(VDI, SR)))) < 0)
+        if ((rc = add_disk(c, p, vdi)) < 0)
             return rc;
     }
     set = xcp__obj_val(vm, F(VM, VIFs));

@@ -23,6 +23,8 @@ typedef struct xcp__xva_export_req {
     bool metadata_only;       /* ova.xml only (/export_metadata) */
     bool snapshots;           /* the VM's snapshots too, with disks */
     bool preserve_power_state;/* a suspended VM stays so, with its image */
+    bool vhd_parents;         /* metadata only: with the VDIs the disks'
+                                 sm_config "vhd-parent" leads to */
 } xcp__xva_export_req;
 
 typedef struct xcp__xva_export xcp__xva_export;

@@ -86,7 +86,9 @@ static int open_kind(xcp_server_transfer *t, xcp__engine *e,
         xcp__xva_export_req xr = {session, r->task_id, r->vm,
                                   r->compression, r->metadata != 0,
                                   !r->no_snapshots,
-                                  r->preserve_power_state != 0};
+                                  r->preserve_power_state != 0,
+                                  r->version >= 3 && r->metadata != 0 &&
+                                      r->include_vhd_parents != 0};
         if (size)
             *size = UINT64_MAX;
         return xcp__xva_export_begin(e, &xr, &t->xe, http);

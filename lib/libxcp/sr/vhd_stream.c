@@ -35,6 +35,9 @@ struct xcp__vhd_out {
     uint32_t nsent;
     bool counted;
     uint64_t bat_bytes;
+    uint8_t *loc;               /* a delta's parent locator payloads,
+                                 * after the BAT (NULL: none) */
+    uint64_t loc_bytes;
     uint64_t data_off;          /* the first sent block's bitmap */
     uint64_t stride;            /* bitmap + block */
     uint8_t footer[FOOTER_SIZE];
@@ -106,10 +109,67 @@ static int uuid_bytes(const char *u, uint8_t *out)
     return n == 32 && i == 36 && !u[i] ? 0 : -1;
 }
 
+/* The three locators vhd-util writes for a parent beside the child
+ * (libvhd's vhd_write_parent_locators: MacX, W2ku, W2ru, in that order,
+ * each a relative name, Microsoft's ".\" form for the Windows ones), as
+ * a stream's parent lies beside it where the reader puts both. */
+static const uint32_t loc_codes[3] = { PLAT_MACX, PLAT_W2KU, PLAT_W2RU };
+
+/* Lay out the locators for parent file name into o->loc (after the BAT)
+ * and their entries into header h. */
+static int out_locators(xcp__vhd_out *o, const char *name, uint8_t *h,
+                        char *err, size_t errlen)
+{
+    uint8_t pay[3][LOC_MAX_BYTES];
+    char text[XCP__VHD_PARENT_MAX + 16];
+    long len[3];
+    uint64_t at, total = 0;
+    uint8_t *buf, *e;
+    int i;
+
+    if (strlen(name) > XCP__VHD_PARENT_MAX)
+        return fail(err, errlen, -ENAMETOOLONG, "VHD stream: parent name "
+                    "%s is too long for a locator", name);
+    for (i = 0; i < 3; i++) {
+        if (loc_codes[i] == PLAT_MACX) {
+            len[i] = snprintf(text, sizeof(text), "file://./%s", name);
+            memcpy(pay[i], text, (size_t)len[i]);
+        } else {
+            snprintf(text, sizeof(text), ".\\%s", name);
+            len[i] = xcp__vhd_utf16(text, pay[i], LOC_MAX_BYTES, false);
+        }
+        if (len[i] <= 0)
+            return fail(err, errlen, -ENAMETOOLONG, "VHD stream: parent "
+                        "name %s does not fit a locator or is not UTF-8",
+                        name);
+        total += div_up((uint64_t)len[i], SECTOR) * SECTOR;
+    }
+    if (!(buf = calloc(1, total)))
+        return fail(err, errlen, -ENOMEM, "VHD stream: out of memory");
+    at = FOOTER_SIZE + HEADER_SIZE + o->bat_bytes;
+    memset(h + D_LOCATORS, 0, N_LOCATORS * LOC_SIZE);
+    for (i = 0, total = 0; i < 3; i++) {
+        uint64_t space = div_up((uint64_t)len[i], SECTOR) * SECTOR;
+
+        memcpy(buf + total, pay[i], (size_t)len[i]);
+        e = h + D_LOCATORS + i * LOC_SIZE;
+        put32(e, loc_codes[i]);
+        put32(e + 4, (uint32_t)(space / SECTOR));   /* sectors: the spec */
+        put32(e + 8, (uint32_t)len[i]);
+        put64(e + 16, at + total);
+        total += space;
+    }
+    free(o->loc);
+    o->loc = buf;
+    o->loc_bytes = total;
+    return 0;
+}
+
 int xcp__vhd_out_parent(xcp__vhd_out *o, const char *parent_uuid,
                         const char *name, char *err, size_t errlen)
 {
     uint8_t h[HEADER_SIZE];
+    int rc;
 
     memcpy(h, o->header, HEADER_SIZE);
     if (uuid_bytes(parent_uuid, h + D_PARENT_UUID) < 0)
@@ -119,8 +179,12 @@ int xcp__vhd_out_parent(xcp__vhd_out *o, const char *parent_uuid,
     if (xcp__vhd_utf16(name, h + D_PARENT_NAME, D_PARENT_NAME_LEN, true) < 0)
         return fail(err, errlen, -ENAMETOOLONG, "VHD stream: parent name "
                     "%s is too long for a VHD header or not UTF-8", name);
+    if ((rc = out_locators(o, name, h, err, errlen)) < 0)
+        return rc;
     put32(h + D_CHECKSUM, xcp__vhd_checksum(h, HEADER_SIZE, D_CHECKSUM));
     memcpy(o->header, h, HEADER_SIZE);
+    o->data_off = FOOTER_SIZE + HEADER_SIZE + o->bat_bytes + o->loc_bytes;
+    o->counted = false;
     put32(o->footer + F_TYPE, XCP__VHD_DIFFERENCING);
     put32(o->footer + F_CHECKSUM,
           xcp__vhd_checksum(o->footer, FOOTER_SIZE, F_CHECKSUM));
@@ -231,10 +295,14 @@ int xcp__vhd_out_read(xcp__vhd_out *o, uint64_t pos, void *buf, size_t n,
             rel = at - FOOTER_SIZE;
             take = min64(left, HEADER_SIZE - rel);
             memcpy(p + *got, o->header + rel, take);
-        } else if (at < o->data_off) {
+        } else if (at < FOOTER_SIZE + HEADER_SIZE + o->bat_bytes) {
             rel = at - FOOTER_SIZE - HEADER_SIZE;
             take = min64(left, o->bat_bytes - rel);
             bat_bytes_at(o, rel, p + *got, take);
+        } else if (at < o->data_off) {
+            rel = at - FOOTER_SIZE - HEADER_SIZE - o->bat_bytes;
+            take = min64(left, o->loc_bytes - rel);
+            memcpy(p + *got, o->loc + rel, take);
         } else if (at < end_blocks) {
             rel = (at - o->data_off) % o->stride;
             seek_rank(o, (uint32_t)((at - o->data_off) / o->stride));
@@ -269,6 +337,7 @@ void xcp__vhd_out_free(xcp__vhd_out *o)
     if (!o)
         return;
     free(o->map);
+    free(o->loc);
     free(o);
 }
 

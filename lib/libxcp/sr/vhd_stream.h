@@ -42,8 +42,11 @@ int xcp__vhd_out_new(xcp__vhd_out **out, uint64_t virtual_size,
 /*
  * Make o a differencing VHD (a delta) whose parent is the disk with uuid
  * parent_uuid (its footer's unique id, as vhd-tool writes a delta's),
- * named name (the header's parent name, UTF-8; no locators: the reader
- * places it); before the first read.  Its sent blocks (all sectors set)
+ * named name (the header's parent name, UTF-8), found beside the delta:
+ * its three parent locators are those vhd-util writes for a parent in
+ * the same directory (MacX "file://./name", W2ku and W2ru ".\name" in
+ * UTF-16LE), their payloads between the BAT and the first block; before
+ * the first read.  Its sent blocks (all sectors set)
  * hide the parent's, the others read from it.  -ENAMETOOLONG for a name
  * the header cannot hold, -EINVAL for a uuid that is not one.
  */

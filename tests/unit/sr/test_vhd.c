@@ -18,6 +18,7 @@
 
 #include "vhd.h"
 #include "vhd_check.h"
+#include "vhd_stream.h"
 
 #include <sys/random.h>
 
@@ -1102,4 +1103,94 @@ Test(vhd_corrupt, hostile_locators)
         patch_header_sum(P("top.vhd"));
     }
     expect_open(P("top.vhd"), 0, -ENOENT, "parent locator");
+}
+
+/* ------------------------------------------------------------------ */
+/* A delta as /export_raw_vdi?base= streams it                         */
+
+static int serve_pattern(void *ctx, uint64_t offset, void *buf, size_t len)
+{
+    memcpy(buf, (const uint8_t *)ctx + offset, len);
+    return 0;
+}
+
+/* Make the header's parent name lead nowhere ("gone.vhd"), with a good
+ * checksum again: the parent is then found through the locators alone. */
+static void hide_parent_name(const char *path)
+{
+    uint8_t h[1024];
+    uint32_t sum = 0;
+    const char *gone = "gone.vhd";
+    int fd = open(path, O_RDWR), i;
+
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pread(fd, h, sizeof(h), 512), (ssize_t)sizeof(h));
+    memset(h + 64, 0, 512);                 /* parent unicode name */
+    for (i = 0; gone[i]; i++)
+        h[64 + 2 * i + 1] = (uint8_t)gone[i]; /* UTF-16 big-endian */
+    memset(h + 36, 0, 4);                   /* checksum */
+    for (i = 0; i < (int)sizeof(h); i++)
+        sum += h[i];
+    sum = ~sum;
+    h[36] = (uint8_t)(sum >> 24);
+    h[37] = (uint8_t)(sum >> 16);
+    h[38] = (uint8_t)(sum >> 8);
+    h[39] = (uint8_t)sum;
+    cr_assert_eq(pwrite(fd, h, sizeof(h), 512), (ssize_t)sizeof(h));
+    cr_assert_eq(close(fd), 0);
+}
+
+/* The differencing VHD of the stream producer (vhd_stream.c), written to
+ * a file beside its parent, opens as a chain: its parent locators
+ * (checked against the file by the strict open) lead to the parent, even
+ * with the header's parent name leading nowhere (vhd-util and tapdisk
+ * follow the locators), and
+ * the data reads through: the delta's block over the parent's data. */
+Test(vhd_chain, streamed_delta_opens_beside_its_parent)
+{
+    uint64_t size = 8 * MiB, len, pos = 0;
+    uint8_t *model = calloc(1, size), *delta = calloc(1, size), *ours;
+    uint8_t *buf = malloc(MiB);
+    xcp__vhd_out *o = NULL;
+    xcp__vhd_info info;
+    xcp__vhd *v;
+    size_t got;
+    FILE *f;
+
+    create(P("base.vhd"), size, NULL);
+    v = open_img(P("base.vhd"), 0);
+    put(v, model, 0, 6 * MiB, 7);
+    cr_assert_eq(xcp__vhd_get_info(v, &info, err, sizeof(err)), 0);
+    xcp__vhd_close(v);
+    fill(delta + 2 * MiB, 2 * MiB, 9);
+    memcpy(model + 2 * MiB, delta + 2 * MiB, 2 * MiB);
+    cr_assert_eq(xcp__vhd_out_new(&o, size, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(xcp__vhd_out_parent(o, info.uuid, "base.vhd", err,
+                                     sizeof(err)), 0, "%s", err);
+    xcp__vhd_out_mark(o, 2 * MiB, 2 * MiB);
+    len = xcp__vhd_out_length(o);
+    cr_assert_not_null(f = fopen(P("delta.vhd"), "wb"));
+    while (pos < len) {
+        cr_assert_eq(xcp__vhd_out_read(o, pos, buf, MiB, &got, serve_pattern,
+                                       delta, err, sizeof(err)), 0, "%s",
+                     err);
+        cr_assert_eq(fwrite(buf, 1, got, f), got);
+        pos += got;
+    }
+    cr_assert_eq(fclose(f), 0);
+    xcp__vhd_out_free(o);
+    hide_parent_name(P("delta.vhd"));
+    vhd_check(P("delta.vhd"));
+    v = open_img(P("delta.vhd"), XCP__VHD_RDONLY);
+    cr_assert_eq(xcp__vhd_get_info(v, &info, err, sizeof(err)), 0);
+    cr_assert_eq(info.disk_type, XCP__VHD_DIFFERENCING);
+    cr_assert(info.has_parent);
+    cr_assert_str_eq(info.parent, P("base.vhd"));
+    xcp__vhd_close(v);
+    ours = read_all(P("delta.vhd"), size);
+    assert_same(ours, model, size, "base + streamed delta");
+    free(ours);
+    free(buf);
+    free(delta);
+    free(model);
 }
