@@ -7,7 +7,8 @@ libxml2-dev libcurl4-openssl-dev libyaml-dev libssl-dev zlib1g-dev libzstd-dev l
 libcriterion-dev libjansson-dev libxen-dev qemu-utils clang libclang-rt-14-dev
 libmicrohttpd-dev libhttp-parser-dev libgnutls28-dev libvncserver-dev libpam0g-dev libcrypt-dev openssl curl
 e2fsprogs mount
-libnbd-bin qemu-system-common"
+libnbd-bin qemu-system-common
+golang-go"
 # The daemon benchmark's peer (libvirtd's test driver), installed without
 # its recommendations (which would pull in QEMU).
 PEER_PKGS="libvirt-daemon libvirt-clients libvirt-dev"

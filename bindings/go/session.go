@@ -531,3 +531,10 @@ func takeError(rc C.int, e *C.goxcp_err) *Error {
 	// the block ends with a NUL: one more (empty) part than it holds
 	return &Error{Code: int(rc), Name: parts[0], Params: append([]string{}, parts[1:1+int(e.nparams)]...)}
 }
+
+// WaitTask waits for any task (one made by task.create, or an Async call
+// made with Call) as Pending.Wait does; its result is generic (decAny).
+func (s *Session) WaitTask(ctx context.Context, task TaskRef) (any, error) {
+	p := &Pending[any]{s: s, Task: task, dec: decAny}
+	return p.Wait(ctx)
+}
