@@ -299,11 +299,33 @@ class GoGen:
             w("}")
             w("")
             w("// encRecord%s writes a %s record; ctor: only the fields a" % (gn, c["name"]))
-            w("// constructor takes (ROs, RW, RWs), the others left NONE.")
+            w("// constructor takes (ROs, RW, RWs), and of those not the empty strings")
+            w("// and nil sets and maps of fields it does not require, which are left")
+            w("// NONE (unset: the model's default applies, as for the C API's NULLs);")
+            w("// an empty enum is its default, else its first value (as C's zero).")
             w("func encRecord%s(a *arena, v *cval, x %sRecord, ctor bool) {" % (gn, gn))
             w("\tf := a.record(v, %d, %d)" % (self.m.class_ids[c["name"]], len(c["fields"])))
             for i, f in enumerate(c["fields"]):
-                cond = "" if f["qual"] in ("ROs", "RW", "RWs") else "!ctor"
+                k = f["type"].kind
+                if f["qual"] not in ("ROs", "RW", "RWs"):
+                    cond = "!ctor"
+                elif k == "enum":
+                    # an unset enum is its default, else its first value
+                    # (the C API's zeroed record sends that one too)
+                    vals = dict(self.m.enums)[f["type"].ref]
+                    dv = f["def"] if f["def"] in vals else vals[0]
+                    w("\tif ctor && x.%s == \"\" {" % f["go"])
+                    w("\t\tx.%s = %s" % (f["go"], golit(dv)))
+                    w("\t}")
+                    cond = ""
+                elif "req" in f["flags"]:
+                    cond = ""
+                elif k in ("string", "ref", "enum"):
+                    cond = '!ctor || x.%s != ""' % f["go"]
+                elif k in ("set", "map"):
+                    cond = "!ctor || x.%s != nil" % f["go"]
+                else:
+                    cond = ""
                 if cond:
                     w("\tif %s {" % cond)
                     w("\t\t%s(a, &f[%d], x.%s)" % (self.enc_fn(f["type"]), i, f["go"]))
@@ -395,7 +417,7 @@ class GoGen:
         "XM_GET_ALL_RECORDS_WHERE": "The records a query expression selects.",
         "XM_GET_BY_UUID": "UUID_INVALID when no object has it.",
         "XM_GET_BY_NAME_LABEL": "Every object of that name_label.",
-        "XM_CREATE": "Creates an object from the record's constructor fields (ROs, RW, RWs).",
+        "XM_CREATE": "Creates an object from the record's constructor fields (ROs, RW, RWs); empty strings and nil sets and maps of fields it does not require are left unset (the model's defaults apply), empty enums are their default or first value.",
         "XM_DESTROY": "Destroys the object.",
         "XM_ADD_TO_MAP": "Adds a key to a map field.",
         "XM_REMOVE_FROM_MAP": "Removes a key from a map field.",

@@ -1029,7 +1029,10 @@ func decRecordSession(d *decoder, v *cval) (r SessionRecord) {
 }
 
 // encRecordSession writes a session record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordSession(a *arena, v *cval, x SessionRecord, ctor bool) {
 	f := a.record(v, 0, 16)
 	if !ctor {
@@ -1044,7 +1047,9 @@ func encRecordSession(a *arena, v *cval, x SessionRecord, ctor bool) {
 	if !ctor {
 		enc_datetime(a, &f[3], x.LastActive)
 	}
-	enc_map_string_string(a, &f[4], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[4], x.OtherConfig)
+	}
 	if !ctor {
 		enc_bool(a, &f[5], x.IsLocalSuperuser)
 	}
@@ -1066,11 +1071,15 @@ func encRecordSession(a *arena, v *cval, x SessionRecord, ctor bool) {
 	if !ctor {
 		enc_string(a, &f[11], x.AuthUserSid)
 	}
-	enc_set_string(a, &f[12], x.RbacPermissions)
+	if !ctor || x.RbacPermissions != nil {
+		enc_set_string(a, &f[12], x.RbacPermissions)
+	}
 	if !ctor {
 		enc_set_ref_task(a, &f[13], x.Tasks)
 	}
-	enc_ref_session(a, &f[14], x.Parent)
+	if !ctor || x.Parent != "" {
+		enc_ref_session(a, &f[14], x.Parent)
+	}
 	if !ctor {
 		enc_bool(a, &f[15], x.ClientCertificate)
 	}
@@ -1506,21 +1515,36 @@ func decRecordPool(d *decoder, v *cval) (r PoolRecord) {
 }
 
 // encRecordPool writes a pool record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordPool(a *arena, v *cval, x PoolRecord, ctor bool) {
 	f := a.record(v, 1, 64)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_string(a, &f[1], x.NameLabel)
-	enc_string(a, &f[2], x.NameDescription)
+	if !ctor || x.NameLabel != "" {
+		enc_string(a, &f[1], x.NameLabel)
+	}
+	if !ctor || x.NameDescription != "" {
+		enc_string(a, &f[2], x.NameDescription)
+	}
 	if !ctor {
 		enc_ref_host(a, &f[3], x.Master)
 	}
-	enc_ref_SR(a, &f[4], x.DefaultSR)
-	enc_ref_SR(a, &f[5], x.SuspendImageSR)
-	enc_ref_SR(a, &f[6], x.CrashDumpSR)
-	enc_map_string_string(a, &f[7], x.OtherConfig)
+	if !ctor || x.DefaultSR != "" {
+		enc_ref_SR(a, &f[4], x.DefaultSR)
+	}
+	if !ctor || x.SuspendImageSR != "" {
+		enc_ref_SR(a, &f[5], x.SuspendImageSR)
+	}
+	if !ctor || x.CrashDumpSR != "" {
+		enc_ref_SR(a, &f[6], x.CrashDumpSR)
+	}
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[7], x.OtherConfig)
+	}
 	if !ctor {
 		enc_bool(a, &f[8], x.HAEnabled)
 	}
@@ -1528,9 +1552,15 @@ func encRecordPool(a *arena, v *cval, x PoolRecord, ctor bool) {
 		enc_set_string(a, &f[9], x.HAStatefiles)
 	}
 	enc_bool(a, &f[10], x.HAAllowOvercommit)
-	enc_set_string(a, &f[11], x.Tags)
-	enc_map_string_string(a, &f[12], x.GuiConfig)
-	enc_map_string_string(a, &f[13], x.HealthCheckConfig)
+	if !ctor || x.Tags != nil {
+		enc_set_string(a, &f[11], x.Tags)
+	}
+	if !ctor || x.GuiConfig != nil {
+		enc_map_string_string(a, &f[12], x.GuiConfig)
+	}
+	if !ctor || x.HealthCheckConfig != nil {
+		enc_map_string_string(a, &f[13], x.HealthCheckConfig)
+	}
 	enc_bool(a, &f[14], x.WlbEnabled)
 	enc_bool(a, &f[15], x.WlbVerifyCert)
 	if !ctor {
@@ -1605,8 +1635,12 @@ func encRecordPool(a *arena, v *cval, x PoolRecord, ctor bool) {
 	if !ctor {
 		enc_bool(a, &f[45], x.IGMPSnoopingEnabled)
 	}
-	enc_string(a, &f[46], x.UefiCertificates)
-	enc_string(a, &f[47], x.CustomUefiCertificates)
+	if !ctor || x.UefiCertificates != "" {
+		enc_string(a, &f[46], x.UefiCertificates)
+	}
+	if !ctor || x.CustomUefiCertificates != "" {
+		enc_string(a, &f[47], x.CustomUefiCertificates)
+	}
 	if !ctor {
 		enc_bool(a, &f[48], x.TLSVerificationEnabled)
 	}
@@ -2189,14 +2223,21 @@ func decRecordHost(d *decoder, v *cval) (r HostRecord) {
 }
 
 // encRecordHost writes a host record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordHost(a *arena, v *cval, x HostRecord, ctor bool) {
 	f := a.record(v, 2, 80)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_string(a, &f[1], x.NameLabel)
-	enc_string(a, &f[2], x.NameDescription)
+	if !ctor || x.NameLabel != "" {
+		enc_string(a, &f[1], x.NameLabel)
+	}
+	if !ctor || x.NameDescription != "" {
+		enc_string(a, &f[2], x.NameDescription)
+	}
 	if !ctor {
 		enc_set_host_allowed_operations(a, &f[3], x.AllowedOperations)
 	}
@@ -2212,18 +2253,30 @@ func encRecordHost(a *arena, v *cval, x HostRecord, ctor bool) {
 	if !ctor {
 		enc_bool(a, &f[7], x.Enabled)
 	}
-	enc_map_string_string(a, &f[8], x.SoftwareVersion)
-	enc_map_string_string(a, &f[9], x.OtherConfig)
-	enc_set_string(a, &f[10], x.Capabilities)
+	if !ctor || x.SoftwareVersion != nil {
+		enc_map_string_string(a, &f[8], x.SoftwareVersion)
+	}
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[9], x.OtherConfig)
+	}
+	if !ctor || x.Capabilities != nil {
+		enc_set_string(a, &f[10], x.Capabilities)
+	}
 	if !ctor {
 		enc_set_ref_VM(a, &f[11], x.ResidentVMs)
 	}
-	enc_map_string_string(a, &f[12], x.Logging)
+	if !ctor || x.Logging != nil {
+		enc_map_string_string(a, &f[12], x.Logging)
+	}
 	if !ctor {
 		enc_set_ref_PIF(a, &f[13], x.PIFs)
 	}
-	enc_ref_SR(a, &f[14], x.SuspendImageSR)
-	enc_ref_SR(a, &f[15], x.CrashDumpSR)
+	if !ctor || x.SuspendImageSR != "" {
+		enc_ref_SR(a, &f[14], x.SuspendImageSR)
+	}
+	if !ctor || x.CrashDumpSR != "" {
+		enc_ref_SR(a, &f[15], x.CrashDumpSR)
+	}
 	if !ctor {
 		enc_set_ref_pool_update(a, &f[16], x.Updates)
 	}
@@ -2236,19 +2289,27 @@ func encRecordHost(a *arena, v *cval, x HostRecord, ctor bool) {
 	if !ctor {
 		enc_map_string_string(a, &f[19], x.CPUInfo)
 	}
-	enc_string(a, &f[20], x.Hostname)
-	enc_string(a, &f[21], x.Address)
+	if !ctor || x.Hostname != "" {
+		enc_string(a, &f[20], x.Hostname)
+	}
+	if !ctor || x.Address != "" {
+		enc_string(a, &f[21], x.Address)
+	}
 	if !ctor {
 		enc_ref_host_metrics(a, &f[22], x.Metrics)
 	}
 	if !ctor {
 		enc_map_string_string(a, &f[23], x.LicenseParams)
 	}
-	enc_set_string(a, &f[24], x.Tags)
+	if !ctor || x.Tags != nil {
+		enc_set_string(a, &f[24], x.Tags)
+	}
 	if !ctor {
 		enc_string(a, &f[25], x.Edition)
 	}
-	enc_map_string_string(a, &f[26], x.LicenseServer)
+	if !ctor || x.LicenseServer != nil {
+		enc_map_string_string(a, &f[26], x.LicenseServer)
+	}
 	if !ctor {
 		enc_map_string_string(a, &f[27], x.BiosStrings)
 	}
@@ -2264,7 +2325,12 @@ func encRecordHost(a *arena, v *cval, x HostRecord, ctor bool) {
 	if !ctor {
 		enc_set_ref_PGPU(a, &f[31], x.PGPUs)
 	}
-	enc_map_string_string(a, &f[32], x.GuestVCPUsParams)
+	if !ctor || x.GuestVCPUsParams != nil {
+		enc_map_string_string(a, &f[32], x.GuestVCPUsParams)
+	}
+	if ctor && x.Display == "" {
+		x.Display = "enabled"
+	}
 	enc_host_display(a, &f[33], x.Display)
 	if !ctor {
 		enc_ref_VM(a, &f[34], x.ControlDomain)
@@ -2272,7 +2338,9 @@ func encRecordHost(a *arena, v *cval, x HostRecord, ctor bool) {
 	if !ctor {
 		enc_set_ref_pool_update(a, &f[35], x.UpdatesRequiringReboot)
 	}
-	enc_string(a, &f[36], x.IscsiIqn)
+	if !ctor || x.IscsiIqn != "" {
+		enc_string(a, &f[36], x.IscsiIqn)
+	}
 	enc_bool(a, &f[37], x.Multipathing)
 	if !ctor {
 		enc_set_ref_Certificate(a, &f[38], x.Certificates)
@@ -2355,7 +2423,9 @@ func encRecordHost(a *arena, v *cval, x HostRecord, ctor bool) {
 	if !ctor {
 		enc_map_string_string(a, &f[64], x.PowerOnConfig)
 	}
-	enc_ref_SR(a, &f[65], x.LocalCacheSR)
+	if !ctor || x.LocalCacheSR != "" {
+		enc_ref_SR(a, &f[65], x.LocalCacheSR)
+	}
 	if !ctor {
 		enc_set_ref_PUSB(a, &f[66], x.PUSBs)
 	}
@@ -2366,7 +2436,9 @@ func encRecordHost(a *arena, v *cval, x HostRecord, ctor bool) {
 	if !ctor {
 		enc_set_ref_Feature(a, &f[69], x.Features)
 	}
-	enc_string(a, &f[70], x.UefiCertificates)
+	if !ctor || x.UefiCertificates != "" {
+		enc_string(a, &f[70], x.UefiCertificates)
+	}
 	if !ctor {
 		enc_set_string(a, &f[71], x.Editions)
 	}
@@ -2460,7 +2532,10 @@ func decRecordHostMetrics(d *decoder, v *cval) (r HostMetricsRecord) {
 }
 
 // encRecordHostMetrics writes a host_metrics record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordHostMetrics(a *arena, v *cval, x HostMetricsRecord, ctor bool) {
 	f := a.record(v, 3, 6)
 	if !ctor {
@@ -2478,7 +2553,9 @@ func encRecordHostMetrics(a *arena, v *cval, x HostMetricsRecord, ctor bool) {
 	if !ctor {
 		enc_datetime(a, &f[4], x.LastUpdated)
 	}
-	enc_map_string_string(a, &f[5], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[5], x.OtherConfig)
+	}
 }
 
 // HostMetricsFields are the host_metrics record's field names in model order.
@@ -2577,7 +2654,10 @@ func decRecordHostCPU(d *decoder, v *cval) (r HostCPURecord) {
 }
 
 // encRecordHostCPU writes a host_cpu record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordHostCPU(a *arena, v *cval, x HostCPURecord, ctor bool) {
 	f := a.record(v, 4, 13)
 	if !ctor {
@@ -2607,7 +2687,9 @@ func encRecordHostCPU(a *arena, v *cval, x HostCPURecord, ctor bool) {
 	if !ctor {
 		enc_float(a, &f[8], x.Utilisation)
 	}
-	enc_map_string_string(a, &f[9], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[9], x.OtherConfig)
+	}
 	if !ctor {
 		enc_int(a, &f[10], x.Family)
 	}
@@ -3237,7 +3319,10 @@ func decRecordVM(d *decoder, v *cval) (r VMRecord) {
 }
 
 // encRecordVM writes a VM record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordVM(a *arena, v *cval, x VMRecord, ctor bool) {
 	f := a.record(v, 5, 92)
 	if !ctor {
@@ -3249,15 +3334,24 @@ func encRecordVM(a *arena, v *cval, x VMRecord, ctor bool) {
 	if !ctor {
 		enc_map_string_vm_operations(a, &f[2], x.CurrentOperations)
 	}
-	enc_string(a, &f[3], x.NameLabel)
-	enc_string(a, &f[4], x.NameDescription)
+	if !ctor || x.NameLabel != "" {
+		enc_string(a, &f[3], x.NameLabel)
+	}
+	if !ctor || x.NameDescription != "" {
+		enc_string(a, &f[4], x.NameDescription)
+	}
+	if ctor && x.PowerState == "" {
+		x.PowerState = "Halted"
+	}
 	enc_vm_power_state(a, &f[5], x.PowerState)
 	enc_int(a, &f[6], x.UserVersion)
 	enc_bool(a, &f[7], x.IsATemplate)
 	if !ctor {
 		enc_bool(a, &f[8], x.IsDefaultTemplate)
 	}
-	enc_ref_VDI(a, &f[9], x.SuspendVDI)
+	if !ctor || x.SuspendVDI != "" {
+		enc_ref_VDI(a, &f[9], x.SuspendVDI)
+	}
 	if !ctor {
 		enc_ref_host(a, &f[10], x.ResidentOn)
 	}
@@ -3269,9 +3363,21 @@ func encRecordVM(a *arena, v *cval, x VMRecord, ctor bool) {
 	enc_map_string_string(a, &f[16], x.VCPUsParams)
 	enc_int(a, &f[17], x.VCPUsMax)
 	enc_int(a, &f[18], x.VCPUsAtStartup)
+	if ctor && x.ActionsAfterSoftreboot == "" {
+		x.ActionsAfterSoftreboot = "soft_reboot"
+	}
 	enc_on_softreboot_behavior(a, &f[19], x.ActionsAfterSoftreboot)
+	if ctor && x.ActionsAfterShutdown == "" {
+		x.ActionsAfterShutdown = "destroy"
+	}
 	enc_on_normal_exit(a, &f[20], x.ActionsAfterShutdown)
+	if ctor && x.ActionsAfterReboot == "" {
+		x.ActionsAfterReboot = "destroy"
+	}
 	enc_on_normal_exit(a, &f[21], x.ActionsAfterReboot)
+	if ctor && x.ActionsAfterCrash == "" {
+		x.ActionsAfterCrash = "destroy"
+	}
 	enc_on_crash_behaviour(a, &f[22], x.ActionsAfterCrash)
 	if !ctor {
 		enc_set_ref_console(a, &f[23], x.Consoles)
@@ -3309,8 +3415,12 @@ func encRecordVM(a *arena, v *cval, x VMRecord, ctor bool) {
 		enc_ref_VM_guest_metrics(a, &f[41], x.GuestMetrics)
 	}
 	enc_string(a, &f[42], x.Recommendations)
-	enc_map_string_string(a, &f[43], x.XenstoreData)
-	enc_string(a, &f[44], x.HARestartPriority)
+	if !ctor || x.XenstoreData != nil {
+		enc_map_string_string(a, &f[43], x.XenstoreData)
+	}
+	if !ctor || x.HARestartPriority != "" {
+		enc_string(a, &f[44], x.HARestartPriority)
+	}
 	if !ctor {
 		enc_bool(a, &f[45], x.IsASnapshot)
 	}
@@ -3323,15 +3433,21 @@ func encRecordVM(a *arena, v *cval, x VMRecord, ctor bool) {
 	if !ctor {
 		enc_datetime(a, &f[48], x.SnapshotTime)
 	}
-	enc_set_string(a, &f[49], x.Tags)
-	enc_map_vm_operations_string(a, &f[50], x.BlockedOperations)
+	if !ctor || x.Tags != nil {
+		enc_set_string(a, &f[49], x.Tags)
+	}
+	if !ctor || x.BlockedOperations != nil {
+		enc_map_vm_operations_string(a, &f[50], x.BlockedOperations)
+	}
 	if !ctor {
 		enc_ref_VM(a, &f[51], x.Parent)
 	}
 	if !ctor {
 		enc_map_string_string(a, &f[52], x.BiosStrings)
 	}
-	enc_ref_VM_appliance(a, &f[53], x.Appliance)
+	if !ctor || x.Appliance != "" {
+		enc_ref_VM_appliance(a, &f[53], x.Appliance)
+	}
 	enc_int(a, &f[54], x.StartDelay)
 	if !ctor {
 		enc_set_ref_VGPU(a, &f[55], x.VGPUs)
@@ -3339,15 +3455,24 @@ func encRecordVM(a *arena, v *cval, x VMRecord, ctor bool) {
 	if !ctor {
 		enc_set_ref_PCI(a, &f[56], x.AttachedPCIs)
 	}
-	enc_ref_SR(a, &f[57], x.SuspendSR)
+	if !ctor || x.SuspendSR != "" {
+		enc_ref_SR(a, &f[57], x.SuspendSR)
+	}
 	enc_int(a, &f[58], x.HardwarePlatformVersion)
 	enc_bool(a, &f[59], x.HasVendorDevice)
 	if !ctor {
 		enc_bool(a, &f[60], x.RequiresReboot)
 	}
-	enc_string(a, &f[61], x.ReferenceLabel)
+	if !ctor || x.ReferenceLabel != "" {
+		enc_string(a, &f[61], x.ReferenceLabel)
+	}
+	if ctor && x.DomainType == "" {
+		x.DomainType = "unspecified"
+	}
 	enc_domain_type(a, &f[62], x.DomainType)
-	enc_map_string_string(a, &f[63], x.NVRAM)
+	if !ctor || x.NVRAM != nil {
+		enc_map_string_string(a, &f[63], x.NVRAM)
+	}
 	if !ctor {
 		enc_set_ref_VM_group(a, &f[64], x.Groups)
 	}
@@ -3371,8 +3496,12 @@ func encRecordVM(a *arena, v *cval, x VMRecord, ctor bool) {
 	if !ctor {
 		enc_string(a, &f[72], x.Domarch)
 	}
-	enc_map_string_string(a, &f[73], x.LastBootCPUFlags)
-	enc_string(a, &f[74], x.LastBootedRecord)
+	if !ctor || x.LastBootCPUFlags != nil {
+		enc_map_string_string(a, &f[73], x.LastBootCPUFlags)
+	}
+	if !ctor || x.LastBootedRecord != "" {
+		enc_string(a, &f[74], x.LastBootedRecord)
+	}
 	enc_bool(a, &f[75], x.HAAlwaysRun)
 	if !ctor {
 		enc_string(a, &f[76], x.TransportableSnapshotID)
@@ -3389,14 +3518,20 @@ func encRecordVM(a *arena, v *cval, x VMRecord, ctor bool) {
 	if !ctor {
 		enc_set_ref_VM(a, &f[80], x.Children)
 	}
-	enc_ref_VMPP(a, &f[81], x.ProtectionPolicy)
+	if !ctor || x.ProtectionPolicy != "" {
+		enc_ref_VMPP(a, &f[81], x.ProtectionPolicy)
+	}
 	enc_bool(a, &f[82], x.IsSnapshotFromVmpp)
-	enc_ref_VMSS(a, &f[83], x.SnapshotSchedule)
+	if !ctor || x.SnapshotSchedule != "" {
+		enc_ref_VMSS(a, &f[83], x.SnapshotSchedule)
+	}
 	enc_bool(a, &f[84], x.IsVmssSnapshot)
 	enc_int(a, &f[85], x.ShutdownDelay)
 	enc_int(a, &f[86], x.Order)
 	enc_int(a, &f[87], x.Version)
-	enc_string(a, &f[88], x.GenerationID)
+	if !ctor || x.GenerationID != "" {
+		enc_string(a, &f[88], x.GenerationID)
+	}
 	if !ctor {
 		enc_set_update_guidances(a, &f[89], x.PendingGuidances)
 	}
@@ -3545,7 +3680,10 @@ func decRecordVMMetrics(d *decoder, v *cval) (r VMMetricsRecord) {
 }
 
 // encRecordVMMetrics writes a VM_metrics record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordVMMetrics(a *arena, v *cval, x VMMetricsRecord, ctor bool) {
 	f := a.record(v, 6, 19)
 	if !ctor {
@@ -3566,7 +3704,9 @@ func encRecordVMMetrics(a *arena, v *cval, x VMMetricsRecord, ctor bool) {
 	if !ctor {
 		enc_datetime(a, &f[5], x.InstallTime)
 	}
-	enc_map_string_string(a, &f[6], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[6], x.OtherConfig)
+	}
 	if !ctor {
 		enc_domain_type(a, &f[7], x.CurrentDomainType)
 	}
@@ -3709,7 +3849,10 @@ func decRecordVMGuestMetrics(d *decoder, v *cval) (r VMGuestMetricsRecord) {
 }
 
 // encRecordVMGuestMetrics writes a VM_guest_metrics record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordVMGuestMetrics(a *arena, v *cval, x VMGuestMetricsRecord, ctor bool) {
 	f := a.record(v, 7, 14)
 	if !ctor {
@@ -3733,7 +3876,9 @@ func encRecordVMGuestMetrics(a *arena, v *cval, x VMGuestMetricsRecord, ctor boo
 	if !ctor {
 		enc_map_string_string(a, &f[6], x.Other)
 	}
-	enc_map_string_string(a, &f[7], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[7], x.OtherConfig)
+	}
 	if !ctor {
 		enc_bool(a, &f[8], x.Live)
 	}
@@ -3920,7 +4065,10 @@ func decRecordVBD(d *decoder, v *cval) (r VBDRecord) {
 }
 
 // encRecordVBD writes a VBD record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordVBD(a *arena, v *cval, x VBDRecord, ctor bool) {
 	f := a.record(v, 8, 22)
 	if !ctor {
@@ -3934,10 +4082,18 @@ func encRecordVBD(a *arena, v *cval, x VBDRecord, ctor bool) {
 	}
 	enc_ref_VM(a, &f[3], x.VM)
 	enc_ref_VDI(a, &f[4], x.VDI)
-	enc_string(a, &f[5], x.Device)
+	if !ctor || x.Device != "" {
+		enc_string(a, &f[5], x.Device)
+	}
 	enc_string(a, &f[6], x.Userdevice)
 	enc_bool(a, &f[7], x.Bootable)
+	if ctor && x.Mode == "" {
+		x.Mode = "RW"
+	}
 	enc_vbd_mode(a, &f[8], x.Mode)
+	if ctor && x.Type == "" {
+		x.Type = "Disk"
+	}
 	enc_vbd_type(a, &f[9], x.Type)
 	enc_bool(a, &f[10], x.Unpluggable)
 	enc_bool(a, &f[11], x.Empty)
@@ -4204,14 +4360,21 @@ func decRecordVDI(d *decoder, v *cval) (r VDIRecord) {
 }
 
 // encRecordVDI writes a VDI record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordVDI(a *arena, v *cval, x VDIRecord, ctor bool) {
 	f := a.record(v, 9, 32)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_string(a, &f[1], x.NameLabel)
-	enc_string(a, &f[2], x.NameDescription)
+	if !ctor || x.NameLabel != "" {
+		enc_string(a, &f[1], x.NameLabel)
+	}
+	if !ctor || x.NameDescription != "" {
+		enc_string(a, &f[2], x.NameDescription)
+	}
 	if !ctor {
 		enc_set_vdi_operations(a, &f[3], x.AllowedOperations)
 	}
@@ -4225,6 +4388,9 @@ func encRecordVDI(a *arena, v *cval, x VDIRecord, ctor bool) {
 	enc_int(a, &f[7], x.VirtualSize)
 	if !ctor {
 		enc_int(a, &f[8], x.PhysicalUtilisation)
+	}
+	if ctor && x.Type == "" {
+		x.Type = "user"
 	}
 	enc_vdi_type(a, &f[9], x.Type)
 	enc_bool(a, &f[10], x.Sharable)
@@ -4242,8 +4408,12 @@ func encRecordVDI(a *arena, v *cval, x VDIRecord, ctor bool) {
 	if !ctor {
 		enc_ref_VDI(a, &f[16], x.Parent)
 	}
-	enc_map_string_string(a, &f[17], x.XenstoreData)
-	enc_map_string_string(a, &f[18], x.SmConfig)
+	if !ctor || x.XenstoreData != nil {
+		enc_map_string_string(a, &f[17], x.XenstoreData)
+	}
+	if !ctor || x.SmConfig != nil {
+		enc_map_string_string(a, &f[18], x.SmConfig)
+	}
 	if !ctor {
 		enc_bool(a, &f[19], x.IsASnapshot)
 	}
@@ -4256,7 +4426,9 @@ func encRecordVDI(a *arena, v *cval, x VDIRecord, ctor bool) {
 	if !ctor {
 		enc_datetime(a, &f[22], x.SnapshotTime)
 	}
-	enc_set_string(a, &f[23], x.Tags)
+	if !ctor || x.Tags != nil {
+		enc_set_string(a, &f[23], x.Tags)
+	}
 	if !ctor {
 		enc_on_boot(a, &f[24], x.OnBoot)
 	}
@@ -4442,14 +4614,21 @@ func decRecordSR(d *decoder, v *cval) (r SRRecord) {
 }
 
 // encRecordSR writes a SR record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordSR(a *arena, v *cval, x SRRecord, ctor bool) {
 	f := a.record(v, 10, 21)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_string(a, &f[1], x.NameLabel)
-	enc_string(a, &f[2], x.NameDescription)
+	if !ctor || x.NameLabel != "" {
+		enc_string(a, &f[1], x.NameLabel)
+	}
+	if !ctor || x.NameDescription != "" {
+		enc_string(a, &f[2], x.NameDescription)
+	}
 	if !ctor {
 		enc_set_storage_operations(a, &f[3], x.AllowedOperations)
 	}
@@ -4469,14 +4648,24 @@ func encRecordSR(a *arena, v *cval, x SRRecord, ctor bool) {
 		enc_int(a, &f[8], x.PhysicalUtilisation)
 	}
 	enc_int(a, &f[9], x.PhysicalSize)
-	enc_string(a, &f[10], x.Type)
-	enc_string(a, &f[11], x.ContentType)
+	if !ctor || x.Type != "" {
+		enc_string(a, &f[10], x.Type)
+	}
+	if !ctor || x.ContentType != "" {
+		enc_string(a, &f[11], x.ContentType)
+	}
 	if !ctor {
 		enc_bool(a, &f[12], x.Shared)
 	}
-	enc_map_string_string(a, &f[13], x.OtherConfig)
-	enc_set_string(a, &f[14], x.Tags)
-	enc_map_string_string(a, &f[15], x.SmConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[13], x.OtherConfig)
+	}
+	if !ctor || x.Tags != nil {
+		enc_set_string(a, &f[14], x.Tags)
+	}
+	if !ctor || x.SmConfig != nil {
+		enc_map_string_string(a, &f[15], x.SmConfig)
+	}
 	if !ctor {
 		enc_map_string_ref_blob(a, &f[16], x.Blobs)
 	}
@@ -4557,7 +4746,10 @@ func decRecordPBD(d *decoder, v *cval) (r PBDRecord) {
 }
 
 // encRecordPBD writes a PBD record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordPBD(a *arena, v *cval, x PBDRecord, ctor bool) {
 	f := a.record(v, 11, 6)
 	if !ctor {
@@ -4569,7 +4761,9 @@ func encRecordPBD(a *arena, v *cval, x PBDRecord, ctor bool) {
 	if !ctor {
 		enc_bool(a, &f[4], x.CurrentlyAttached)
 	}
-	enc_map_string_string(a, &f[5], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[5], x.OtherConfig)
+	}
 }
 
 // PBDFields are the PBD record's field names in model order.
@@ -4769,7 +4963,10 @@ func decRecordVIF(d *decoder, v *cval) (r VIFRecord) {
 }
 
 // encRecordVIF writes a VIF record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordVIF(a *arena, v *cval, x VIFRecord, ctor bool) {
 	f := a.record(v, 12, 28)
 	if !ctor {
@@ -4793,13 +4990,22 @@ func encRecordVIF(a *arena, v *cval, x VIFRecord, ctor bool) {
 	if !ctor {
 		enc_ref_VIF_metrics(a, &f[12], x.Metrics)
 	}
+	if ctor && x.LockingMode == "" {
+		x.LockingMode = "network_default"
+	}
 	enc_vif_locking_mode(a, &f[13], x.LockingMode)
-	enc_set_string(a, &f[14], x.IPv4Allowed)
-	enc_set_string(a, &f[15], x.IPv6Allowed)
+	if !ctor || x.IPv4Allowed != nil {
+		enc_set_string(a, &f[14], x.IPv4Allowed)
+	}
+	if !ctor || x.IPv6Allowed != nil {
+		enc_set_string(a, &f[15], x.IPv6Allowed)
+	}
 	if !ctor {
 		enc_vif_ipv4_configuration_mode(a, &f[16], x.IPv4ConfigurationMode)
 	}
-	enc_set_int(a, &f[17], x.Trunks)
+	if !ctor || x.Trunks != nil {
+		enc_set_int(a, &f[17], x.Trunks)
+	}
 	if !ctor {
 		enc_int(a, &f[18], x.StatusCode)
 	}
@@ -4959,14 +5165,21 @@ func decRecordNetwork(d *decoder, v *cval) (r NetworkRecord) {
 }
 
 // encRecordNetwork writes a network record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordNetwork(a *arena, v *cval, x NetworkRecord, ctor bool) {
 	f := a.record(v, 13, 16)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_string(a, &f[1], x.NameLabel)
-	enc_string(a, &f[2], x.NameDescription)
+	if !ctor || x.NameLabel != "" {
+		enc_string(a, &f[1], x.NameLabel)
+	}
+	if !ctor || x.NameDescription != "" {
+		enc_string(a, &f[2], x.NameDescription)
+	}
 	if !ctor {
 		enc_set_network_operations(a, &f[3], x.AllowedOperations)
 	}
@@ -4981,9 +5194,13 @@ func encRecordNetwork(a *arena, v *cval, x NetworkRecord, ctor bool) {
 	}
 	enc_int(a, &f[7], x.MTU)
 	enc_map_string_string(a, &f[8], x.OtherConfig)
-	enc_string(a, &f[9], x.Bridge)
+	if !ctor || x.Bridge != "" {
+		enc_string(a, &f[9], x.Bridge)
+	}
 	enc_bool(a, &f[10], x.Managed)
-	enc_set_string(a, &f[11], x.Tags)
+	if !ctor || x.Tags != nil {
+		enc_set_string(a, &f[11], x.Tags)
+	}
 	if !ctor {
 		enc_network_default_locking_mode(a, &f[12], x.DefaultLockingMode)
 	}
@@ -5237,16 +5454,27 @@ func decRecordPIF(d *decoder, v *cval) (r PIFRecord) {
 }
 
 // encRecordPIF writes a PIF record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordPIF(a *arena, v *cval, x PIFRecord, ctor bool) {
 	f := a.record(v, 14, 35)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_string(a, &f[1], x.Device)
-	enc_ref_network(a, &f[2], x.Network)
-	enc_ref_host(a, &f[3], x.Host)
-	enc_string(a, &f[4], x.MAC)
+	if !ctor || x.Device != "" {
+		enc_string(a, &f[1], x.Device)
+	}
+	if !ctor || x.Network != "" {
+		enc_ref_network(a, &f[2], x.Network)
+	}
+	if !ctor || x.Host != "" {
+		enc_ref_host(a, &f[3], x.Host)
+	}
+	if !ctor || x.MAC != "" {
+		enc_string(a, &f[4], x.MAC)
+	}
 	enc_int(a, &f[5], x.MTU)
 	enc_int(a, &f[6], x.VLAN)
 	if !ctor {
@@ -5282,7 +5510,9 @@ func encRecordPIF(a *arena, v *cval, x PIFRecord, ctor bool) {
 	if !ctor {
 		enc_bool(a, &f[17], x.Management)
 	}
-	enc_map_string_string(a, &f[18], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[18], x.OtherConfig)
+	}
 	if !ctor {
 		enc_bool(a, &f[19], x.DisallowUnplug)
 	}
@@ -5430,7 +5660,10 @@ func decRecordPIFMetrics(d *decoder, v *cval) (r PIFMetricsRecord) {
 }
 
 // encRecordPIFMetrics writes a PIF_metrics record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordPIFMetrics(a *arena, v *cval, x PIFMetricsRecord, ctor bool) {
 	f := a.record(v, 15, 13)
 	if !ctor {
@@ -5457,7 +5690,9 @@ func encRecordPIFMetrics(a *arena, v *cval, x PIFMetricsRecord, ctor bool) {
 	if !ctor {
 		enc_bool(a, &f[7], x.Duplex)
 	}
-	enc_map_string_string(a, &f[8], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[8], x.OtherConfig)
+	}
 	if !ctor {
 		enc_string(a, &f[9], x.VendorID)
 	}
@@ -5544,17 +5779,24 @@ func decRecordBond(d *decoder, v *cval) (r BondRecord) {
 }
 
 // encRecordBond writes a Bond record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordBond(a *arena, v *cval, x BondRecord, ctor bool) {
 	f := a.record(v, 16, 9)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_ref_PIF(a, &f[1], x.Master)
+	if !ctor || x.Master != "" {
+		enc_ref_PIF(a, &f[1], x.Master)
+	}
 	if !ctor {
 		enc_set_ref_PIF(a, &f[2], x.Slaves)
 	}
-	enc_map_string_string(a, &f[3], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[3], x.OtherConfig)
+	}
 	if !ctor {
 		enc_bond_mode(a, &f[4], x.Mode)
 	}
@@ -5621,18 +5863,25 @@ func decRecordVLAN(d *decoder, v *cval) (r VLANRecord) {
 }
 
 // encRecordVLAN writes a VLAN record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordVLAN(a *arena, v *cval, x VLANRecord, ctor bool) {
 	f := a.record(v, 17, 5)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_ref_PIF(a, &f[1], x.TaggedPIF)
+	if !ctor || x.TaggedPIF != "" {
+		enc_ref_PIF(a, &f[1], x.TaggedPIF)
+	}
 	if !ctor {
 		enc_ref_PIF(a, &f[2], x.UntaggedPIF)
 	}
 	enc_int(a, &f[3], x.Tag)
-	enc_map_string_string(a, &f[4], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[4], x.OtherConfig)
+	}
 }
 
 // VLANFields are the VLAN record's field names in model order.
@@ -5767,7 +6016,10 @@ func decRecordTask(d *decoder, v *cval) (r TaskRecord) {
 }
 
 // encRecordTask writes a task record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordTask(a *arena, v *cval, x TaskRecord, ctor bool) {
 	f := a.record(v, 18, 17)
 	if !ctor {
@@ -5809,7 +6061,9 @@ func encRecordTask(a *arena, v *cval, x TaskRecord, ctor bool) {
 	if !ctor {
 		enc_set_string(a, &f[12], x.ErrorInfo)
 	}
-	enc_map_string_string(a, &f[13], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[13], x.OtherConfig)
+	}
 	if !ctor {
 		enc_string(a, &f[14], x.Backtrace)
 	}
@@ -5886,7 +6140,10 @@ func decRecordEvent(d *decoder, v *cval) (r EventRecord) {
 }
 
 // encRecordEvent writes a event record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordEvent(a *arena, v *cval, x EventRecord, ctor bool) {
 	f := a.record(v, 19, 7)
 	if !ctor {
@@ -5976,7 +6233,10 @@ func decRecordMessage(d *decoder, v *cval) (r MessageRecord) {
 }
 
 // encRecordMessage writes a message record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordMessage(a *arena, v *cval, x MessageRecord, ctor bool) {
 	f := a.record(v, 20, 7)
 	if !ctor {
@@ -6054,7 +6314,10 @@ func decRecordConsole(d *decoder, v *cval) (r ConsoleRecord) {
 }
 
 // encRecordConsole writes a console record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordConsole(a *arena, v *cval, x ConsoleRecord, ctor bool) {
 	f := a.record(v, 21, 5)
 	if !ctor {
@@ -6069,7 +6332,9 @@ func encRecordConsole(a *arena, v *cval, x ConsoleRecord, ctor bool) {
 	if !ctor {
 		enc_ref_VM(a, &f[3], x.VM)
 	}
-	enc_map_string_string(a, &f[4], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[4], x.OtherConfig)
+	}
 }
 
 // ConsoleFields are the console record's field names in model order.
@@ -6133,19 +6398,28 @@ func decRecordBlob(d *decoder, v *cval) (r BlobRecord) {
 }
 
 // encRecordBlob writes a blob record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordBlob(a *arena, v *cval, x BlobRecord, ctor bool) {
 	f := a.record(v, 22, 7)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_string(a, &f[1], x.NameLabel)
-	enc_string(a, &f[2], x.NameDescription)
+	if !ctor || x.NameLabel != "" {
+		enc_string(a, &f[1], x.NameLabel)
+	}
+	if !ctor || x.NameDescription != "" {
+		enc_string(a, &f[2], x.NameDescription)
+	}
 	if !ctor {
 		enc_int(a, &f[3], x.Size)
 	}
 	enc_bool(a, &f[4], x.Public)
-	enc_string(a, &f[5], x.MimeType)
+	if !ctor || x.MimeType != "" {
+		enc_string(a, &f[5], x.MimeType)
+	}
 	enc_datetime(a, &f[6], x.LastUpdated)
 }
 
@@ -6189,14 +6463,19 @@ func decRecordSecret(d *decoder, v *cval) (r SecretRecord) {
 }
 
 // encRecordSecret writes a secret record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordSecret(a *arena, v *cval, x SecretRecord, ctor bool) {
 	f := a.record(v, 23, 3)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
 	enc_string(a, &f[1], x.Value)
-	enc_map_string_string(a, &f[2], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[2], x.OtherConfig)
+	}
 }
 
 // SecretFields are the secret record's field names in model order.
@@ -6283,24 +6562,41 @@ func decRecordPoolUpdate(d *decoder, v *cval) (r PoolUpdateRecord) {
 }
 
 // encRecordPoolUpdate writes a pool_update record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordPoolUpdate(a *arena, v *cval, x PoolUpdateRecord, ctor bool) {
 	f := a.record(v, 24, 11)
 	if !ctor {
 		enc_string(a, &f[0], x.UUID)
 	}
-	enc_string(a, &f[1], x.NameLabel)
-	enc_string(a, &f[2], x.Version)
+	if !ctor || x.NameLabel != "" {
+		enc_string(a, &f[1], x.NameLabel)
+	}
+	if !ctor || x.Version != "" {
+		enc_string(a, &f[2], x.Version)
+	}
 	enc_int(a, &f[3], x.InstallationSize)
-	enc_string(a, &f[4], x.Key)
-	enc_set_update_after_apply_guidance(a, &f[5], x.AfterApplyGuidance)
-	enc_ref_VDI(a, &f[6], x.VDI)
+	if !ctor || x.Key != "" {
+		enc_string(a, &f[4], x.Key)
+	}
+	if !ctor || x.AfterApplyGuidance != nil {
+		enc_set_update_after_apply_guidance(a, &f[5], x.AfterApplyGuidance)
+	}
+	if !ctor || x.VDI != "" {
+		enc_ref_VDI(a, &f[6], x.VDI)
+	}
 	if !ctor {
 		enc_set_ref_host(a, &f[7], x.Hosts)
 	}
-	enc_map_string_string(a, &f[8], x.OtherConfig)
+	if !ctor || x.OtherConfig != nil {
+		enc_map_string_string(a, &f[8], x.OtherConfig)
+	}
 	enc_bool(a, &f[9], x.EnforceHomogeneity)
-	enc_string(a, &f[10], x.NameDescription)
+	if !ctor || x.NameDescription != "" {
+		enc_string(a, &f[10], x.NameDescription)
+	}
 }
 
 // PoolUpdateFields are the pool_update record's field names in model order.
@@ -6356,7 +6652,10 @@ func decRecordVDINBDServerInfo(d *decoder, v *cval) (r VDINBDServerInfoRecord) {
 }
 
 // encRecordVDINBDServerInfo writes a vdi_nbd_server_info record; ctor: only the fields a
-// constructor takes (ROs, RW, RWs), the others left NONE.
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
 func encRecordVDINBDServerInfo(a *arena, v *cval, x VDINBDServerInfoRecord, ctor bool) {
 	f := a.record(v, 25, 5)
 	if !ctor {
@@ -12428,7 +12727,9 @@ func (c VMClass) GetPendingGuidancesFull(ctx context.Context, self VMRef) ([]Upd
 }
 
 // XenAPI VM.create(args) -> ref:VM. Creates an object from the record's
-// constructor fields (ROs, RW, RWs).
+// constructor fields (ROs, RW, RWs); empty strings and nil sets and maps of
+// fields it does not require are left unset (the model's defaults apply),
+// empty enums are their default or first value.
 func (c VMClass) Create(ctx context.Context, args_ VMRecord) (VMRef, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -15081,7 +15382,9 @@ func (c VBDClass) GetQosSupportedAlgorithms(ctx context.Context, self VBDRef) ([
 }
 
 // XenAPI VBD.create(args) -> ref:VBD. Creates an object from the record's
-// constructor fields (ROs, RW, RWs).
+// constructor fields (ROs, RW, RWs); empty strings and nil sets and maps of
+// fields it does not require are left unset (the model's defaults apply),
+// empty enums are their default or first value.
 func (c VBDClass) Create(ctx context.Context, args_ VBDRecord) (VBDRef, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -15835,7 +16138,9 @@ func (c VDIClass) GetMetadataLatest(ctx context.Context, self VDIRef) (bool, err
 }
 
 // XenAPI VDI.create(args) -> ref:VDI. Creates an object from the record's
-// constructor fields (ROs, RW, RWs).
+// constructor fields (ROs, RW, RWs); empty strings and nil sets and maps of
+// fields it does not require are left unset (the model's defaults apply),
+// empty enums are their default or first value.
 func (c VDIClass) Create(ctx context.Context, args_ VDIRecord) (VDIRef, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -17461,7 +17766,9 @@ func (c PBDClass) RemoveFromOtherConfig(ctx context.Context, self PBDRef, key st
 }
 
 // XenAPI PBD.create(args) -> ref:PBD. Creates an object from the record's
-// constructor fields (ROs, RW, RWs).
+// constructor fields (ROs, RW, RWs); empty strings and nil sets and maps of
+// fields it does not require are left unset (the model's defaults apply),
+// empty enums are their default or first value.
 func (c PBDClass) Create(ctx context.Context, args_ PBDRecord) (PBDRef, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -18018,7 +18325,9 @@ func (c VIFClass) GetIPv6Gateway(ctx context.Context, self VIFRef) (string, erro
 }
 
 // XenAPI VIF.create(args) -> ref:VIF. Creates an object from the record's
-// constructor fields (ROs, RW, RWs).
+// constructor fields (ROs, RW, RWs); empty strings and nil sets and maps of
+// fields it does not require are left unset (the model's defaults apply),
+// empty enums are their default or first value.
 func (c VIFClass) Create(ctx context.Context, args_ VIFRecord) (VIFRef, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -18775,7 +19084,9 @@ func (c NetworkClass) GetAssignedIps(ctx context.Context, self NetworkRef) (map[
 }
 
 // XenAPI network.create(args) -> ref:network. Creates an object from the
-// record's constructor fields (ROs, RW, RWs).
+// record's constructor fields (ROs, RW, RWs); empty strings and nil sets and
+// maps of fields it does not require are left unset (the model's defaults
+// apply), empty enums are their default or first value.
 func (c NetworkClass) Create(ctx context.Context, args_ NetworkRecord) (NetworkRef, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -21406,7 +21717,9 @@ func (c ConsoleClass) RemoveFromOtherConfig(ctx context.Context, self ConsoleRef
 }
 
 // XenAPI console.create(args) -> ref:console. Creates an object from the
-// record's constructor fields (ROs, RW, RWs).
+// record's constructor fields (ROs, RW, RWs); empty strings and nil sets and
+// maps of fields it does not require are left unset (the model's defaults
+// apply), empty enums are their default or first value.
 func (c ConsoleClass) Create(ctx context.Context, args_ ConsoleRecord) (ConsoleRef, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -21796,7 +22109,9 @@ func (c SecretClass) RemoveFromOtherConfig(ctx context.Context, self SecretRef, 
 }
 
 // XenAPI secret.create(args) -> ref:secret. Creates an object from the
-// record's constructor fields (ROs, RW, RWs).
+// record's constructor fields (ROs, RW, RWs); empty strings and nil sets and
+// maps of fields it does not require are left unset (the model's defaults
+// apply), empty enums are their default or first value.
 func (c SecretClass) Create(ctx context.Context, args_ SecretRecord) (SecretRef, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
