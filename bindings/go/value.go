@@ -177,7 +177,7 @@ func keyInt(d *decoder, s string) int64 {
 }
 
 func keyFromString[K ~string](k K) string { return string(k) }
-func keyFromInt(k int64) string            { return strconv.FormatInt(k, 10) }
+func keyFromInt(k int64) string           { return strconv.FormatInt(k, 10) }
 
 func decMap[K comparable, V any](d *decoder, v *cval, fk func(*decoder, string) K, fv func(*decoder, *cval) V) map[K]V {
 	switch v.kind {
@@ -347,9 +347,11 @@ func (s *Session) newArgs(n int) *argList {
 	return &argList{a: a, vals: a.vals(n + 1), n: n}
 }
 
-func (l *argList) at(i int) *cval { return (*cval)(unsafe.Add(unsafe.Pointer(l.vals), uintptr(i)*valSize)) }
-func (l *argList) result() *cval  { return l.at(l.n) }
-func (l *argList) free()          { putArena(l.a) }
+func (l *argList) at(i int) *cval {
+	return (*cval)(unsafe.Add(unsafe.Pointer(l.vals), uintptr(i)*valSize))
+}
+func (l *argList) result() *cval { return l.at(l.n) }
+func (l *argList) free()         { putArena(l.a) }
 
 func encString(a *arena, v *cval, s string) {
 	v.kind = C.XCP_VAL_STRING
