@@ -8,7 +8,8 @@ libcriterion-dev libjansson-dev libxen-dev qemu-utils clang libclang-rt-14-dev
 libmicrohttpd-dev libhttp-parser-dev libgnutls28-dev libvncserver-dev libpam0g-dev libcrypt-dev openssl curl
 e2fsprogs mount
 libnbd-bin qemu-system-common
-python3-pytest python3-mypy python3-setuptools python3-pip"
+python3-pytest python3-mypy python3-setuptools python3-pip
+golang-go"
 # The daemon benchmark's peer (libvirtd's test driver), installed without
 # its recommendations (which would pull in QEMU).
 PEER_PKGS="libvirt-daemon libvirt-clients libvirt-dev"

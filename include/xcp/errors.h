@@ -21,6 +21,8 @@ enum {
     XCP_EINVAL = -3,    /**< invalid argument */
     XCP_EIO = -4,       /**< I/O or transport failure */
     XCP_EINTERNAL = -5, /**< internal error (a bug) */
+    XCP_EINTR = -6,     /**< interrupted by xcp_session_interrupt(): the
+                             error is INTERRUPTED [] */
 };
 
 /** The last error of the calling thread. */

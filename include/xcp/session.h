@@ -146,6 +146,36 @@ XCP_EXTERN int xcp_get_records_fields(xcp_session *s, xcp_value *result,
 XCP_EXTERN int xcp_task_wait(xcp_session *s, xcp_value *result,
                              const char *task_ref);
 
+/**
+ * Interrupt what a session is waiting for, from another thread: the one
+ * function that may be called on a session while another thread uses it
+ * (a language binding's cancellation: Go's context, Python's
+ * KeyboardInterrupt). The call blocked on s now returns at once with XCP_EINTR
+ * and the error INTERRUPTED [] when it is waiting: a long poll
+ * (event.from, event.next, so xcp_task_wait too) on a local session, or
+ * any call waiting for its reply on a remote one (whose connection is then
+ * dropped; the next call opens another, and what the server was doing goes
+ * on there). A local call that is working rather than waiting (VM.start
+ * under way) runs to its end. s stays interrupted: every later call on it
+ * fails the same way, at once, until xcp_session_resume(s), so an
+ * interrupt that comes just after a call returned stops the next one
+ * instead of being lost. xcp_task_wait() interrupted leaves its task
+ * (still running, not destroyed) to the caller, and xcp_session_close()
+ * of a remote session still interrupted does not log out (the server ends
+ * the session when it expires). Thread-safe; allocates nothing.
+ */
+XCP_EXTERN void xcp_session_interrupt(xcp_session *s);
+
+/**
+ * End the interruption of s (xcp_session_interrupt): calls on it work
+ * again. Call it from the thread using s, between calls. Nothing happens
+ * when s is not interrupted.
+ */
+XCP_EXTERN void xcp_session_resume(xcp_session *s);
+
+/** Whether s is interrupted (xcp_session_interrupt, not yet resumed). */
+XCP_EXTERN bool xcp_session_interrupted(const xcp_session *s);
+
 XCP_END_DECLS
 
 #endif

@@ -40,13 +40,24 @@ struct xcp__session_ops {
                      const xcp_vm_export_options *o);
     int (*vm_import)(xcp_session *s, int fd, const xcp_vm_import_options *o,
                      xcp_value *vms);
+    /* Optional: wake a call of s that waits (xcp_session_interrupt, from
+     * another thread; s->interrupted is already set), or, on false, undo
+     * what that left (xcp_session_resume, from the session's thread). */
+    void (*interrupt)(xcp_session *s, bool on);
 };
 
 struct xcp_session {
     const struct xcp__session_ops *ops;
     char ref[XCP_REF_MAX];
     void *priv;
+    int interrupted; /* xcp_session_interrupt; __atomic_* access only */
 };
+
+/* Whether s is interrupted (xcp_session_interrupt). */
+bool xcp__session_interrupted(const xcp_session *s);
+/* The error of a call on an interrupted session: INTERRUPTED [], with the
+ * code XCP_EINTR (returned). */
+int xcp__interrupted(void);
 
 /* The typed API's entry: converts C args, invokes, converts the result. */
 int xcp__typed_call(xcp_session *s, int mid, bool async, void *out,

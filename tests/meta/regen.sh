@@ -11,11 +11,12 @@ cp "$src/lib/libxcp/model/model.def" "$src/lib/libxcp/model/errors.def" \
 cp -r "$src/include/xcp" "$tmp/include/"
 rm -f "$tmp/include/xcp/classes.h"
 python3 "$src/tools/genmodel.py" "$tmp"
+python3 "$src/tools/gen_go.py" "$tmp"
 fail=0
 for f in include/xcp/classes.h lib/libxcp/model/gen_model.h \
          lib/libxcp/model/gen_model.c lib/libxcp/engine/gen_api.c \
          lib/libxcp/model/gen_errors.c lib/libxcp/core/gen_errors.h \
-         lib/libxcp/libxcp.sym; do
+         lib/libxcp/libxcp.sym bindings/go/model_gen.go; do
     if ! cmp -s "$src/$f" "$tmp/$f"; then
         echo "stale: $f (run make regen)"; fail=1
     fi

@@ -25,6 +25,7 @@ int xcp__uhttp_init(xcp__uhttp *c, const char *path)
 {
     memset(c, 0, sizeof(*c));
     c->fd = -1;
+    c->wake_fd = -1;
     if (!(c->path = xcp__strdup(path)))
         return xcp__oom();
     return 0;
@@ -82,19 +83,31 @@ static int left_ms(int64_t deadline)
     return n <= 0 ? 0 : n > INT_MAX ? INT_MAX : (int)n;
 }
 
-/* Waits for events on c's socket; XCP__UH_OK, _TIMEOUT or _IO. */
+/* Waits for events on c's socket; XCP__UH_OK, _TIMEOUT, _IO or
+ * _INTERRUPTED (c->wake_fd readable). */
 static xcp__uh_status wait_fd(xcp__uhttp *c, short events, int64_t deadline)
 {
-    struct pollfd pf = {c->fd, events, 0};
+    struct pollfd pf[2] = {{c->fd, events, 0}, {c->wake_fd, POLLIN, 0}};
     int n;
 
-    while ((n = poll(&pf, 1, left_ms(deadline))) < 0 && errno == EINTR)
+    while ((n = poll(pf, c->wake_fd >= 0 ? 2 : 1, left_ms(deadline))) < 0 &&
+           errno == EINTR)
         ;
     if (n < 0) {
         c->err = errno;
         return XCP__UH_IO;
     }
+    if (c->wake_fd >= 0 && pf[1].revents)
+        return XCP__UH_INTERRUPTED;
     return n == 0 ? XCP__UH_TIMEOUT : XCP__UH_OK;
+}
+
+/* Whether c->wake_fd is readable now. */
+static bool woken(const xcp__uhttp *c)
+{
+    struct pollfd pf = {c->wake_fd, POLLIN, 0};
+
+    return c->wake_fd >= 0 && poll(&pf, 1, 0) > 0;
 }
 
 /* Writes iov[0, n) whole (iov is consumed). */
@@ -334,6 +347,8 @@ xcp__uh_status xcp__uhttp_post(xcp__uhttp *c, const char *target,
 
     *status = 0;
     c->err = 0;
+    if (woken(c))
+        return XCP__UH_INTERRUPTED;
     /* A reply left half-read (a timeout) makes the stream useless. */
     if (c->in.len > c->pos)
         drop(c);

@@ -23,6 +23,8 @@ typedef enum {
     XCP__UH_IO,      /* send or receive failed: err is the errno */
     XCP__UH_BAD,     /* the answer is not HTTP */
     XCP__UH_NOMEM,
+    XCP__UH_INTERRUPTED, /* wake_fd became readable (the connection is
+                          * dropped) */
 } xcp__uh_status;
 
 /* A connection to the server at a socket path; zeroed, then
@@ -34,6 +36,8 @@ typedef struct xcp__uhttp {
     size_t pos;  /* how much of in was taken */
     int err;     /* the errno of the last XCP__UH_CONNECT or _IO */
     bool sent;   /* the last request went out whole */
+    int wake_fd; /* -1, or a descriptor (the caller's) that interrupts
+                  * a request while readable: XCP__UH_INTERRUPTED */
 } xcp__uhttp;
 
 /* Set c up for the socket at path (copied; nothing is connected yet).

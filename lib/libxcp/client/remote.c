@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -109,6 +110,14 @@ struct remote {
     xcp__buf reply;
     bool reply_too_big;
     char errbuf[CURL_ERROR_SIZE];
+    /* xcp_session_interrupt: the session's flag; an eventfd readable while
+     * it is set (the unix transport polls it); and curl's socket, shut
+     * down by the interrupt (under sock_lock, which curl's close callback
+     * takes too, so the descriptor is never another one by then). */
+    const int *interrupted;
+    int wake;
+    pthread_mutex_t sock_lock;
+    curl_socket_t sock;
 };
 
 static int curl_unusable(const struct remote *r, const char *why);
@@ -124,6 +133,65 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
     }
     xcp__buf_add(&r->reply, p, len);
     return r->reply.oom ? 0 : len;
+}
+
+/* curl's sockets: the session's is tracked for remote_interrupt. */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
+                                    struct curl_sockaddr *a)
+{
+    struct remote *r = arg;
+    curl_socket_t fd;
+
+    XCP__UNUSED(purpose);
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    pthread_mutex_lock(&r->sock_lock);
+    r->sock = fd;
+    pthread_mutex_unlock(&r->sock_lock);
+    return fd;
+}
+
+static int on_close_socket(void *arg, curl_socket_t fd)
+{
+    struct remote *r = arg;
+    int rc;
+
+    pthread_mutex_lock(&r->sock_lock);
+    if (r->sock == fd)
+        r->sock = CURL_SOCKET_BAD;
+    rc = close(fd);
+    pthread_mutex_unlock(&r->sock_lock);
+    return rc;
+}
+
+/* Stops a transfer that has not reached its socket's wait yet (DNS,
+ * connect): curl calls it at least once a second. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
+                       curl_off_t un)
+{
+    const struct remote *r = arg;
+
+    XCP__UNUSED(dt);
+    XCP__UNUSED(dn);
+    XCP__UNUSED(ut);
+    XCP__UNUSED(un);
+    return __atomic_load_n(r->interrupted, __ATOMIC_SEQ_CST) ? 1 : 0;
+}
+
+/* A copy of the session's handle (transfers, consoles) without its
+ * socket tracking: it may outlive the session (a console's relay). */
+static CURL *dup_handle(struct remote *r)
+{
+    CURL *c = cu.duphandle(r->curl);
+
+    if (c) {
+        cu.setopt(c, CURLOPT_OPENSOCKETFUNCTION, NULL);
+        cu.setopt(c, CURLOPT_CLOSESOCKETFUNCTION, NULL);
+        cu.setopt(c, CURLOPT_XFERINFOFUNCTION, NULL);
+        cu.setopt(c, CURLOPT_NOPROGRESS, 1L);
+    }
+    return c;
 }
 
 /*
@@ -199,6 +267,11 @@ static void remote_free(struct remote *r)
         return;
     if (r->curl)
         cu.cleanup(r->curl);
+    if (r->interrupted) { /* set up */
+        if (r->wake >= 0)
+            close(r->wake);
+        pthread_mutex_destroy(&r->sock_lock);
+    }
     if (r->headers)
         cu.slist_free_all(r->headers);
     if (r->uh.path) /* set up */
@@ -238,7 +311,10 @@ static int remote_setup(struct remote *r, const xcp_remote_options *o)
         free(ua);
         if (!r->uh_headers)
             return xcp__oom();
-        return xcp__uhttp_init(&r->uh, r->host);
+        if (xcp__uhttp_init(&r->uh, r->host) < 0)
+            return XCP_ENOMEM;
+        r->uh.wake_fd = r->wake;
+        return 0;
     }
     pthread_once(&curl_once, curl_init);
     if (!cu.ready) {
@@ -265,6 +341,15 @@ static int remote_setup(struct remote *r, const xcp_remote_options *o)
          cu.setopt(c, CURLOPT_ERRORBUFFER, r->errbuf) == CURLE_OK &&
          cu.setopt(c, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK &&
          cu.setopt(c, CURLOPT_WRITEDATA, r) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket) ==
+             CURLE_OK &&
+         cu.setopt(c, CURLOPT_OPENSOCKETDATA, r) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket) ==
+             CURLE_OK &&
+         cu.setopt(c, CURLOPT_CLOSESOCKETDATA, r) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_XFERINFODATA, r) == CURLE_OK &&
+         cu.setopt(c, CURLOPT_NOPROGRESS, 0L) == CURLE_OK &&
          cu.setopt(c, CURLOPT_POST, 1L) == CURLE_OK &&
          cu.setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                           (long)(o->connect_timeout_ms
@@ -383,6 +468,8 @@ static int post_curl(struct remote *r, long timeout_ms, long *status)
     /* curl keeps the pointer, not a copy: forget it before the buffer
      * changes. */
     cu.setopt(r->curl, CURLOPT_POSTFIELDS, NULL);
+    if (cc != CURLE_OK && __atomic_load_n(r->interrupted, __ATOMIC_SEQ_CST))
+        return xcp__interrupted();
     if (cc != CURLE_OK)
         return transport_error(r, cc);
     cu.getinfo(r->curl, CURLINFO_RESPONSE_CODE, status);
@@ -423,6 +510,8 @@ static int post_unix(struct remote *r, long timeout_ms, long *status)
     case XCP__UH_BAD:
         return fail_io("TRANSPORT_ERROR", r->uri, "not an HTTP answer",
                        NULL);
+    case XCP__UH_INTERRUPTED:
+        return xcp__interrupted();
     case XCP__UH_NOMEM:
     default:
         return xcp__oom();
@@ -812,6 +901,29 @@ out:
     return rc;
 }
 
+/* xcp_session_interrupt: the unix transport's poll wakes on r->wake;
+ * curl's wait ends with its socket shut down (the connection is lost
+ * either way: the next call opens another). Resuming empties r->wake. */
+static void remote_interrupt(xcp_session *s, bool on)
+{
+    struct remote *r = s->priv;
+    uint64_t one = 1;
+
+    ssize_t n;
+
+    if (!on) {
+        n = read(r->wake, &one, sizeof(one)); /* EAGAIN: it was empty */
+        XCP__UNUSED(n);
+        return;
+    }
+    n = write(r->wake, &one, sizeof(one)); /* EAGAIN: full, so readable */
+    XCP__UNUSED(n);
+    pthread_mutex_lock(&r->sock_lock);
+    if (r->sock != CURL_SOCKET_BAD)
+        shutdown(r->sock, SHUT_RDWR);
+    pthread_mutex_unlock(&r->sock_lock);
+}
+
 static void remote_close(xcp_session *s)
 {
     struct remote *r = s->priv;
@@ -1168,7 +1280,7 @@ static int remote_console_open(xcp_session *s, const char *ref, int *fd)
         close(k.fd);
         return rc;
     }
-    if (!(k.c = c = cu.duphandle(r->curl)))
+    if (!(k.c = c = dup_handle(r)))
         return xcp__oom();
     r->errbuf[0] = '\0';
     if (cu.setopt(c, CURLOPT_CONNECT_ONLY, 1L) != CURLE_OK ||
@@ -1286,7 +1398,7 @@ static int xfer_handle(struct remote *r, CURL **out)
 
     *out = NULL;
     if (r->curl) {
-        if (!(*out = cu.duphandle(r->curl)))
+        if (!(*out = dup_handle(r)))
             return xcp__oom();
         return 0;
     }
@@ -1499,7 +1611,8 @@ static int remote_vm_import(xcp_session *s, int fd,
 
 static const struct xcp__session_ops remote_ops = {
     remote_invoke, remote_close, remote_records_fields, remote_console_open,
-    remote_vdi_transfer, remote_vm_export, remote_vm_import};
+    remote_vdi_transfer, remote_vm_export, remote_vm_import,
+    remote_interrupt};
 
 int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
 {
@@ -1525,6 +1638,13 @@ int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
     }
     r->protocol = o->protocol;
     r->timeout_ms = o->timeout_ms;
+    r->interrupted = &s->interrupted;
+    r->sock = CURL_SOCKET_BAD;
+    pthread_mutex_init(&r->sock_lock, NULL);
+    if ((r->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+        rc = xcp__internal("eventfd: %s", strerror(errno));
+        goto fail;
+    }
     if ((rc = parse_uri(r, o->uri)) < 0 || (rc = remote_setup(r, o)) < 0)
         goto fail;
 

@@ -248,6 +248,8 @@ static int invoke(xcp_session *s, int mid, bool async, size_t nargs,
     const struct xcp__message *m = &xcp__messages[mid];
     int rc;
 
+    if (xcp__session_interrupted(s))
+        return xcp__interrupted();
     if ((rc = xcp__prepare_args(m, args, &nargs)) < 0)
         return rc;
     xcp__trace("call %s%s", async ? "Async." : "", m->wire);
@@ -350,8 +352,23 @@ static int local_invoke(xcp_session *s, int mid, bool async, size_t nargs,
                         xcp_value *args, xcp_value *result)
 {
     struct local *l = s->priv;
+    xcp__call_opts o = {.interrupt = &s->interrupted};
 
-    return xcp__engine_call(l->e, s->ref, mid, async, nargs, args, result);
+    return xcp__engine_call_opts(l->e, s->ref, mid, async, nargs, args,
+                                 result, &o);
+}
+
+/* An interrupt wakes the engine's waiters: the session's own sees its
+ * flag (xcp__ctx_interrupted), the others wait again. */
+static void local_interrupt(xcp_session *s, bool on)
+{
+    struct local *l = s->priv;
+
+    if (!on)
+        return;
+    pthread_mutex_lock(&l->e->lock);
+    pthread_cond_broadcast(&l->e->changed);
+    pthread_mutex_unlock(&l->e->lock);
 }
 
 static void local_close(xcp_session *s)
@@ -460,7 +477,7 @@ static int local_vm_import(xcp_session *s, int fd,
 
 static const struct xcp__session_ops local_ops = {
     local_invoke, local_close, local_records_fields, local_console_open,
-    local_vdi_transfer, local_vm_export, local_vm_import};
+    local_vdi_transfer, local_vm_export, local_vm_import, local_interrupt};
 
 int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
 {
@@ -524,6 +541,38 @@ void xcp_session_close(xcp_session *s)
         return;
     s->ops->close(s);
     free(s);
+}
+
+bool xcp__session_interrupted(const xcp_session *s)
+{
+    return s && __atomic_load_n(&s->interrupted, __ATOMIC_SEQ_CST);
+}
+
+int xcp__interrupted(void)
+{
+    return xcp__fail_code(XCP_EINTR, "INTERRUPTED", 0, NULL);
+}
+
+void xcp_session_interrupt(xcp_session *s)
+{
+    if (!s)
+        return;
+    __atomic_store_n(&s->interrupted, 1, __ATOMIC_SEQ_CST);
+    if (s->ops->interrupt)
+        s->ops->interrupt(s, true);
+}
+
+void xcp_session_resume(xcp_session *s)
+{
+    if (!s || !__atomic_exchange_n(&s->interrupted, 0, __ATOMIC_SEQ_CST))
+        return;
+    if (s->ops->interrupt)
+        s->ops->interrupt(s, false);
+}
+
+bool xcp_session_interrupted(const xcp_session *s)
+{
+    return xcp__session_interrupted(s);
 }
 
 const char *xcp_session_ref(const xcp_session *s)

@@ -510,6 +510,11 @@ bool xcp__ctx_wait(xcp__ctx *c, int64_t deadline_ms)
     return woken;
 }
 
+bool xcp__ctx_interrupted(const xcp__ctx *c)
+{
+    return c->interrupt && __atomic_load_n(c->interrupt, __ATOMIC_SEQ_CST);
+}
+
 int xcp__task_new(xcp__ctx *c, const char *label, const char *descr,
                   xcp__obj **out)
 {
@@ -732,6 +737,7 @@ int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,
         c.park = o->park;
         c.deadline_ms = o->deadline_ms;
         c.no_block = o->no_block;
+        c.interrupt = o->interrupt;
     }
     c.e = e;
     c.db = e->db;

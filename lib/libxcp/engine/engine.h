@@ -136,6 +136,9 @@ typedef struct xcp__ctx {
     xcp__waiter *park;
     int64_t deadline_ms;
     bool no_block;
+    /* The calling session's interrupt flag (xcp_session_interrupt), or
+     * NULL: long polls stop waiting when it is set. */
+    const int *interrupt;
 } xcp__ctx;
 
 typedef int (*xcp__impl_fn)(xcp__ctx *c);
@@ -166,6 +169,7 @@ typedef struct xcp__call_opts {
     xcp__waiter *park;
     int64_t deadline_ms;
     bool no_block;
+    const int *interrupt; /* see xcp__ctx.interrupt */
 } xcp__call_opts;
 /* Run fn(c, arg) as an internal call in one transaction under the
  * engine lock (committed when it returns >= 0, else rolled back). */
@@ -215,6 +219,10 @@ void xcp__ctx_lock(xcp__ctx *c);
 /* Commit, wait for a change (or until deadline_ms, monotonic; <0 =
  * forever), start a new transaction. Returns false on timeout. */
 bool xcp__ctx_wait(xcp__ctx *c, int64_t deadline_ms);
+/* Whether the calling session was interrupted (xcp_session_interrupt):
+ * a waiting call checks it under the engine lock before each wait and
+ * returns xcp__interrupted() (the interrupt broadcasts e->changed). */
+bool xcp__ctx_interrupted(const xcp__ctx *c);
 /* Create a task object (pending) in the current transaction. */
 int xcp__task_new(xcp__ctx *c, const char *label, const char *descr,
                   xcp__obj **out);

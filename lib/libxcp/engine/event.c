@@ -300,6 +300,11 @@ static int from(xcp__ctx *c)
             goto out;
         if (events.u.arr.n > 0 || c->no_block || deadline <= xcp__now_ms())
             break;
+        if (xcp__ctx_interrupted(c)) {
+            xcp_value_dispose(&events);
+            rc = xcp__interrupted();
+            goto out;
+        }
         if (c->park) {
             /* Nothing subscribed changed up to now: wait from here, so
              * the token the call runs again with stays recent. */
@@ -430,6 +435,8 @@ static int next(xcp__ctx *c)
         xcp_value_dispose(c->result);
         if (c->park)
             return park(c, &q->subs);
+        if (xcp__ctx_interrupted(c))
+            return xcp__interrupted();
         xcp__ctx_wait(c, -1);
         if (!session_alive(c) || !(q = find_q(c)))
             return XCP__ERR_SESSION_INVALID(c->session);

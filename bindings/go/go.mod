@@ -1,0 +1,3 @@
+module libxcp.org/xcp
+
+go 1.19
