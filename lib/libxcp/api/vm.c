@@ -80,6 +80,44 @@ int xcp__vm_end(xcp__ctx *c, xcp__obj *vm)
     return rc;
 }
 
+/*
+ * The last steps of a start or resume whose domain was built paused and
+ * recorded (as Paused when the caller asked for that, else Running): the
+ * host's free memory is read while the new guest is still quiet, then the
+ * guest runs, and the operation ends. Nothing of the toolstack's comes
+ * after the unpause but the operation's end: a guest's first moments
+ * (booting, or reconnecting its devices after a resume) compete for
+ * dom0's CPUs, as they do with xl, which exits once the domain runs. A
+ * domain Xen will not unpause stays, recorded as Paused, and the call
+ * fails with the driver's reason.
+ */
+static int go(xcp__ctx *c, xcp__obj *vm, uint32_t domid, bool paused)
+{
+    xcp_hv_error e;
+    int rc;
+
+    if ((rc = xcp__vm_refresh_host_memory(c)) < 0)
+        return xcp__vm_fail_op(c, vm->ref, rc);
+    if (!paused && xcp__hv_domain_unpause(c->e->hv, domid, &e) < 0) {
+        char ref[XCP_REF_MAX];
+
+        snprintf(ref, sizeof(ref), "%s", vm->ref);
+        rc = xcp__vm_hv_fail(c, ref, &e);
+        xcp__saved_error s;
+        xcp__error_save(&s);
+        if (xcp__db_set_str(c->db, vm, F(VM, power_state), "Paused") < 0 ||
+            xcp__update_allowed(c, vm) < 0)
+            xcp__log(XCP__LOG_WARN, "VM %s: its domain %" PRIu32 " would "
+                     "not unpause, and recording it paused failed", ref,
+                     domid);
+        xcp__error_restore(&s);
+        return xcp__vm_fail_op(c, ref, rc);
+    }
+    rc = xcp__op_end(c, vm);
+    xcp__trace("VM %s: operation ended", vm->ref);
+    return rc;
+}
+
 /* Build the domain of a Halted vm whose operation is under way, record it
  * and end the operation. */
 static int boot(xcp__ctx *c, xcp__obj *vm, bool paused)
@@ -89,12 +127,12 @@ static int boot(xcp__ctx *c, xcp__obj *vm, bool paused)
     int rc;
 
     snprintf(ref, sizeof(ref), "%s", vm->ref);
-    if ((rc = xcp__vm_build_domain(c, &vm, paused, NULL, &domid)) < 0)
+    if ((rc = xcp__vm_build_domain(c, &vm, true, NULL, &domid)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
     if ((rc = xcp__vm_set_running(c, vm, domid, paused, XCP__VM_BOOTED)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
     xcp__trace("VM %s: recorded running", ref);
-    return xcp__vm_end(c, vm);
+    return go(c, vm, domid, paused);
 }
 
 /* Argument i, a host, which must be this one: 0, or HANDLE_INVALID or
@@ -429,7 +467,7 @@ static int do_resume(xcp__ctx *c, bool paused, const char *op)
         return xcp__vm_fail_op(c, ref, XCP__ERR_VDI_MISSING(
                            XCP_NULL_REF, xcp__obj_str(vm, F(VM, suspend_VDI))));
     if ((rc = xcp__vdi_path(c, vdi, &path)) < 0 ||
-        (rc = xcp__vm_build_domain(c, &vm, paused, path.path, &domid)) < 0)
+        (rc = xcp__vm_build_domain(c, &vm, true, path.path, &domid)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
     if ((rc = xcp__vm_drop_suspend_vdi(c, vm)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
@@ -438,7 +476,7 @@ static int do_resume(xcp__ctx *c, bool paused, const char *op)
                                   XCP__VM_RESUMED)) < 0)
         return xcp__vm_fail_op(c, ref, rc);
     xcp__trace("VM %s: recorded running", ref);
-    return xcp__vm_end(c, vm);
+    return go(c, vm, domid, paused);
 }
 
 static int resume(xcp__ctx *c)
