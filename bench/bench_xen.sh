@@ -433,7 +433,8 @@ fi
 say "bench_xen: rounds done"
 
 # a row: label, then the keys of xl, xe through xcpd, xe embedded (and,
-# with a base build, the base's xe through its xcpd: key $5)
+# with a base build, the base's xe through its xcpd: key $5; rowlib,
+# the library's table, has no base column)
 row() {
     local a d e b=""
     a=$(median "$2")
@@ -443,7 +444,7 @@ row() {
     [ -e "$R/$2.failed" ] && a="$a!"
     [ -e "$R/$3.failed" ] && d="$d!"
     [ -e "$R/$4.failed" ] && e="$e!"
-    if [ -n "$BASE" ]; then
+    if [ -n "$BASE" ] && [ -z "${NOBASE:-}" ]; then
         b=$(median "${5:--}")
         [ -e "$R/${5:--}.failed" ] && b="$b!"
         b=$(printf ' %8s %6s' "$b" "$(ratio "$b" "$a")")
@@ -465,17 +466,7 @@ for op in start migrate shutdown; do
     row "$op (PVH)" "xl.pvh.$op" "xcpd.pvh.$op" "-"
 done
 # the library with one session held (no xe process, no login per call)
-rowlib() {
-    local a d e
-    a=$(median "$2")
-    [ -e "$R/$2.unsupported" ] && a="n/a"
-    d=$(median "$3")
-    e=$(median "$4")
-    [ -e "$R/$3.failed" ] && d="$d!"
-    [ -e "$R/$4.failed" ] && e="$e!"
-    say "$(printf '%-22s %8s %8s %6s %10s %6s' "$1" "$a" "$d" \
-        "$(ratio "$d" "$a")" "$e" "$(ratio "$e" "$a")")"
-}
+rowlib() { NOBASE=1 row "$@"; }
 say ""
 say "library, one session held   xl  lib-xcpd ratio lib-embedded ratio"
 for op in start suspend resume migrate; do

@@ -686,21 +686,6 @@ unsigned xcpd_cli_shutdown(xcpd_http *h, unsigned wait_ms)
 
 /* ---- the handler ----------------------------------------------------------- */
 
-static enum MHD_Result refuse(struct MHD_Connection *c, unsigned status,
-                              const char *text)
-{
-    struct MHD_Response *x = MHD_create_response_from_buffer(
-        strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    enum MHD_Result ret;
-
-    if (x == NULL)
-        return MHD_NO;
-    MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
-    ret = MHD_queue_response(c, status, x);
-    MHD_destroy_response(x);
-    return ret;
-}
-
 /* Take the connection and start the command's thread. */
 static enum MHD_Result start(xcpd_listener *l, struct MHD_Connection *c,
                              xcp_server_peer peer, xcpd_cli *st)
@@ -787,10 +772,10 @@ enum MHD_Result xcpd_cli_step(xcpd_listener *l, struct MHD_Connection *c,
         return MHD_YES;
     }
     if (st->too_big)
-        return refuse(c, MHD_HTTP_CONTENT_TOO_LARGE,
+        return xcpd_refuse(c, MHD_HTTP_CONTENT_TOO_LARGE,
                       "The command line is too long\n");
     if (l->http->srv == NULL)
-        return refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+        return xcpd_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                       "Service unavailable\n");
     return start(l, c, peer, st);
 }

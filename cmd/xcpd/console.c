@@ -301,8 +301,9 @@ unsigned xcpd_console_shutdown(xcpd_http *h, unsigned wait_ms)
 
 /* ---- the handler --------------------------------------------------------- */
 
-static enum MHD_Result refuse(struct MHD_Connection *c, unsigned status,
-                              const char *text)
+/* (xcpd.h) */
+enum MHD_Result xcpd_refuse(struct MHD_Connection *c, unsigned status,
+                            const char *text)
 {
     struct MHD_Response *x = MHD_create_response_from_buffer(
         strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
@@ -463,16 +464,16 @@ enum MHD_Result xcpd_console_step(xcpd_listener *l, struct MHD_Connection *c,
                                      MHD_HTTP_HEADER_UPGRADE);
     ws = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
     if (ws && (up == NULL || strcasecmp(up, "websocket") != 0))
-        return refuse(c, MHD_HTTP_BAD_REQUEST,
+        return xcpd_refuse(c, MHD_HTTP_BAD_REQUEST,
                       "GET /console needs Upgrade: websocket (or use "
                       "CONNECT)\n");
     key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
     if (ws && (key == NULL || ws_accept(key, acc, sizeof(acc)) < 0))
-        return refuse(c, MHD_HTTP_BAD_REQUEST,
+        return xcpd_refuse(c, MHD_HTTP_BAD_REQUEST,
                       "WebSocket request without a valid "
                       "Sec-WebSocket-Key\n");
     if (l->http->srv == NULL)
-        return refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+        return xcpd_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                       "Service unavailable\n");
     memset(&cr, 0, sizeof(cr));
     cr.id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ref");
@@ -497,7 +498,7 @@ enum MHD_Result xcpd_console_step(xcpd_listener *l, struct MHD_Connection *c,
         if (l->http->verbose)
             xcpd_log(LOG_INFO, "%s /console from %s: HTTP %d: %s", method,
                      peer.address, status, text);
-        return refuse(c, status >= 400 && status < 600 ? (unsigned)status
+        return xcpd_refuse(c, status >= 400 && status < 600 ? (unsigned)status
                                                        : 500u,
                       text);
     }

@@ -104,6 +104,12 @@ unsigned xcpd_upload_shutdown(xcpd_http *h, unsigned wait_ms);
 
 /* ---- /console (console.c) ------------------------------------------------ */
 
+/* Answer the request with a short text/plain body (a 401 also carries
+ * XAPI's WWW-Authenticate "Basic realm=\"xapi\""); the handlers of
+ * /console and /cli share it. */
+enum MHD_Result xcpd_refuse(struct MHD_Connection *c, unsigned status,
+                            const char *text);
+
 /* A console request's state, owned by the request (xcpd_console_free). */
 typedef struct xcpd_console xcpd_console;
 
