@@ -6,6 +6,7 @@
  * confirmation prompt.
  */
 #include "fields.h"
+#include "cmds.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -214,8 +215,9 @@ static const char *failure_text(xe_ctx *ctx)
                       e->text != NULL ? e->text : "");
 }
 
-static int do_multiple(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
-                       const void *data, xe_strv *results)
+/* do_multiple; VM operations (msgs) print the VMs' new messages. */
+static int multiple_aux(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
+                        const void *data, xe_strv *results, bool msgs)
 {
     xe_failure *fails = xe_alloc(&ctx->arena, (n + 1) * sizeof(*fails));
     size_t i, nfail = 0;
@@ -224,7 +226,9 @@ static int do_multiple(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
 
     xe_strv_init(&ok, &ctx->arena);
     for (i = 0; i < n; i++) {
-        if (wrapped(ctx, &vms[i], op, data, &r) == 0) {
+        r = NULL;
+        if ((msgs ? wrapped(ctx, &vms[i], op, data, &r)
+                  : op(ctx, &vms[i], data, &r)) == 0) {
             xe_strv_add(&ok, r != NULL ? r : "");
             continue;
         }
@@ -243,6 +247,21 @@ static int do_multiple(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
     ctx->err.fail = fails;
     ctx->err.nfail = nfail;
     return -1;
+}
+
+static int do_multiple(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
+                       const void *data, xe_strv *results)
+{
+    return multiple_aux(ctx, vms, n, op, data, results, true);
+}
+
+int xe_do_multiple(xe_ctx *ctx, const xe_obj *objs, size_t n, xe_vm_op op,
+                   const void *data)
+{
+    xe_strv results;
+
+    xe_strv_init(&results, &ctx->arena);
+    return multiple_aux(ctx, objs, n, op, data, &results, false);
 }
 
 static int do_vm_op(xe_ctx *ctx, const vm_sel *sel, vm_op op,
@@ -750,6 +769,15 @@ int xe_vm_clone(xe_ctx *ctx)
     return clone_aux(ctx, &sel, &ca);
 }
 
+int xe_vm_snapshot_with_quiesce(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = clone_ignore};
+    clone_args ca = {"VM.snapshot_with_quiesce",
+                     xe_param(ctx, "new-name-label"), NULL, NULL};
+
+    return clone_aux(ctx, &sel, &ca);
+}
+
 int xe_vm_checkpoint(xe_ctx *ctx)
 {
     vm_sel sel = {.ignore = clone_ignore};
@@ -1000,7 +1028,7 @@ static int destroy_vm(xe_ctx *ctx, const doomed *d)
 
 /* user_says_yes: a line from stdin; EOF is the thin client's lost
  * connection. Returns 1 yes, 0 no, -1 EOF. */
-static int user_says_yes(xe_ctx *ctx)
+int xe_user_says_yes(xe_ctx *ctx)
 {
     char line[4096];
     size_t len;
@@ -1046,7 +1074,7 @@ static int uninstall_common(xe_ctx *ctx, const xe_strv *vms)
     if (xe_param_bool(ctx, "force", false, &force) < 0)
         return -1;
     if (!force)
-        yes = user_says_yes(ctx);
+        yes = xe_user_says_yes(ctx);
     if (yes <= 0)
         return yes;
     for (i = 0; i < vms->n; i++)
@@ -1111,6 +1139,15 @@ static int snapshot_ref(xe_ctx *ctx, const char **ref)
         return xe_fail(ctx, "This operation can only be performed on a VM "
                             "snapshot. %s is not a VM snapshot.", uuid);
     return 0;
+}
+
+int xe_snapshot_reset_powerstate(xe_ctx *ctx)
+{
+    const char *snap;
+
+    if (fail_without_force(ctx) < 0 || snapshot_ref(ctx, &snap) < 0)
+        return -1;
+    return xe_call1(ctx, "VM.power_state_reset", snap);
 }
 
 int xe_snapshot_revert(xe_ctx *ctx)
