@@ -1122,7 +1122,7 @@ int xe_vm_uninstall(xe_ctx *ctx)
 
 /* ---- snapshots and templates by uuid ---- */
 
-static int snapshot_ref(xe_ctx *ctx, const char **ref)
+int xe_snapshot_ref(xe_ctx *ctx, const char **ref)
 {
     const char *uuid = xe_param(ctx, "snapshot-uuid");
     bool is_snap;
@@ -1145,7 +1145,7 @@ int xe_snapshot_reset_powerstate(xe_ctx *ctx)
 {
     const char *snap;
 
-    if (fail_without_force(ctx) < 0 || snapshot_ref(ctx, &snap) < 0)
+    if (fail_without_force(ctx) < 0 || xe_snapshot_ref(ctx, &snap) < 0)
         return -1;
     return xe_call1(ctx, "VM.power_state_reset", snap);
 }
@@ -1154,7 +1154,7 @@ int xe_snapshot_revert(xe_ctx *ctx)
 {
     const char *snap;
 
-    if (snapshot_ref(ctx, &snap) < 0)
+    if (xe_snapshot_ref(ctx, &snap) < 0)
         return -1;
     return xe_call1(ctx, "VM.revert", snap);
 }
@@ -1163,7 +1163,7 @@ int xe_snapshot_destroy(xe_ctx *ctx)
 {
     const char *snap, *state;
 
-    if (snapshot_ref(ctx, &snap) < 0
+    if (xe_snapshot_ref(ctx, &snap) < 0
         || xe_get_str(ctx, "VM.get_power_state", snap, &state) < 0)
         return -1;
     if (strcmp(state, "Halted") != 0
@@ -1178,7 +1178,7 @@ int xe_snapshot_uninstall(xe_ctx *ctx)
     const char *snap;
 
     xe_strv_init(&vms, &ctx->arena);
-    if (snapshot_ref(ctx, &snap) < 0)
+    if (xe_snapshot_ref(ctx, &snap) < 0)
         return -1;
     xe_strv_add(&vms, snap);
     return uninstall_common(ctx, &vms);
@@ -1190,7 +1190,7 @@ static int snapshot_op(xe_ctx *ctx, const clone_args *ca)
     xe_obj o = {.ref = NULL};
     xe_strv vms;
 
-    if (snapshot_ref(ctx, &snap) < 0)
+    if (xe_snapshot_ref(ctx, &snap) < 0)
         return -1;
     o.ref = snap;
     if (op_clone(ctx, &o, ca, &ref) < 0)

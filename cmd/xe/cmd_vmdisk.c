@@ -72,17 +72,6 @@ static int vbd_create_plug(xe_ctx *ctx, const char *vm, const char *vdi,
     return 0;
 }
 
-/* Whether the VDI lies in an SR of content_type iso. */
-static bool vdi_in_iso_sr(xe_ctx *ctx, const char *vdi)
-{
-    const xcp_value *v = xe_record(ctx, xe_class_id("VDI"), vdi);
-    const xcp_value *sr = v ? xe_record(ctx, xe_class_id("SR"),
-                                        xe_rec_str(v, "SR"))
-                            : NULL;
-
-    return sr && xe_streq(xe_rec_str(sr, "content_type"), "iso");
-}
-
 /* ---- vm-cd-add, vm-cd-remove ---- */
 
 static int cd_add_op(xe_ctx *ctx, const xe_obj *vm, const void *data,
@@ -107,7 +96,7 @@ int xe_vm_cd_add(xe_ctx *ctx)
     if (xe_call(ctx, &refs, "VDI.get_by_name_label", &a) < 0)
         return -1;
     for (i = 0; refs.kind == XCP_VAL_ARRAY && i < refs.u.arr.n && !vdi; i++)
-        if (vdi_in_iso_sr(ctx, refs.u.arr.items[i].u.s))
+        if (xe_vdi_in_iso_sr(ctx, refs.u.arr.items[i].u.s))
             vdi = xe_strdup(&ctx->arena, refs.u.arr.items[i].u.s);
     xcp_value_dispose(&refs);
     if (vdi == NULL)
@@ -134,7 +123,7 @@ static int cd_remove_op(xe_ctx *ctx, const xe_obj *vm, const void *data,
         /* An empty drive's VDI is not in the database: XAPI's matches
          * the name "<EMPTY>". */
         if (vdi == NULL ? xe_streq(name, "<EMPTY>")
-                        : vdi_in_iso_sr(ctx, xe_rec_str(vbd, "VDI"))
+                        : xe_vdi_in_iso_sr(ctx, xe_rec_str(vbd, "VDI"))
                               && xe_streq(xe_rec_str(vdi, "name_label"),
                                           name))
             return xe_call1(ctx, "VBD.destroy", ref);
@@ -333,21 +322,11 @@ int xe_vm_cd_list(xe_ctx *ctx)
 
 int xe_snapshot_disk_list(xe_ctx *ctx)
 {
-    const char *uuid = xe_param(ctx, "snapshot-uuid"), *ref;
-    bool is_snap;
+    const char *ref;
     xe_obj snap;
 
-    if (uuid == NULL)
-        uuid = xe_param(ctx, "uuid");
-    if (uuid == NULL)
-        return xe_fail(ctx, "Required parameter not found: snapshot-uuid or "
-                            "uuid.");
-    if (xe_get_by_uuid(ctx, "VM", uuid, &ref) < 0
-        || xe_get_bool(ctx, "VM.get_is_a_snapshot", ref, &is_snap) < 0)
+    if (xe_snapshot_ref(ctx, &ref) < 0)
         return -1;
-    if (!is_snap)
-        return xe_fail(ctx, "This operation can only be performed on a VM "
-                            "snapshot. %s is not a VM snapshot.", uuid);
     snap = obj_of(ctx, "snapshot", "VM", ref);
     if (snap.rec == NULL)
         return xe_fail_lib(ctx);

@@ -20,6 +20,12 @@ int xe_snapshot_disk_list(xe_ctx *ctx);
 int xe_vm_copy_bios_strings(xe_ctx *ctx);
 int xe_vm_is_bios_customized(xe_ctx *ctx);
 
+/* cmd_cd.c: whether the VDI lies in an SR of content_type iso. */
+bool xe_vdi_in_iso_sr(xe_ctx *ctx, const char *vdi);
+/* cmd_vm.c: the snapshot named by snapshot-uuid= or uuid= (refused when
+ * it is not a snapshot, with XAPI's messages). */
+int xe_snapshot_ref(xe_ctx *ctx, const char **ref);
+
 /* cmd_vm.c additions: VM.snapshot_with_quiesce and the snapshot's
  * VM.power_state_reset (refused without --force). */
 int xe_vm_snapshot_with_quiesce(xe_ctx *ctx);
