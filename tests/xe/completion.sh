@@ -2,7 +2,7 @@
 # The bash completion of xe (data/bash-completion/xe), driven as bash
 # does: COMP_LINE/COMP_POINT set, _xe called, COMPREPLY checked, against
 # the built xe on a fresh state directory with one VM.
-srcdir=${srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+srcdir=$(cd "${srcdir:-$(dirname "$0")/../..}" && pwd)
 XE=${XE:-$PWD/cmd/xe/xe}
 [ -x "$XE" ] || exit 77
 command -v bash >/dev/null || exit 77
