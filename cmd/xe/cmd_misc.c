@@ -243,3 +243,63 @@ int xe_unsupported(xe_ctx *ctx)
 
     return xe_fail_api(ctx, x->error, 1, &x->call);
 }
+
+int xe_session_subject_identifier_list(xe_ctx *ctx)
+{
+    xe_table_rec *recs;
+    xcp_value ids;
+    xe_args a;
+    size_t i, n;
+
+    xe_args_init(&a);
+    if (xe_call(ctx, &ids, "session.get_all_subject_identifiers", &a) < 0)
+        return -1;
+    n = ids.kind == XCP_VAL_ARRAY ? ids.u.arr.n : 0;
+    recs = xe_alloc(&ctx->arena, (n + 1) * sizeof(*recs));
+    for (i = 0; i < n; i++) {
+        recs[i].n = 1;
+        recs[i].rows = xe_alloc(&ctx->arena, sizeof(xe_row));
+        recs[i].rows[0] = (xe_row){
+            "subject-identifier ( RO)",
+            xe_strdup(&ctx->arena, ids.u.arr.items[i].u.s)};
+    }
+    xcp_value_dispose(&ids);
+    xe_print_table(ctx, recs, n);
+    return 0;
+}
+
+/* vm_export_aux for templates and snapshots: the object of <kind>-uuid=,
+ * refused when it is not one, exported as vm-export does. */
+static int export_kind(xe_ctx *ctx, const char *kind, const char *flag)
+{
+    const char *key = xe_sprintf(&ctx->arena, "%s-uuid", kind);
+    const char *uuid = xe_param(ctx, key), *ref;
+    xe_params ps = {0, 0, NULL};
+    bool is;
+    size_t i;
+
+    if (xe_get_by_uuid(ctx, "VM", uuid, &ref) < 0
+        || xe_get_bool(ctx, flag, ref, &is) < 0)
+        return -1;
+    if (!is)
+        return xe_fail(ctx, "This operation can only be performed on a VM "
+                            "%s. %s is not a VM %s.", kind, uuid, kind);
+    /* vm-export's selection: that object's uuid. */
+    for (i = 0; i < ctx->params.n; i++)
+        if (strcmp(ctx->params.v[i].key, key) != 0)
+            xe_params_add(&ctx->arena, &ps, ctx->params.v[i].key,
+                          ctx->params.v[i].val);
+    xe_params_add(&ctx->arena, &ps, "uuid", uuid);
+    ctx->params = ps;
+    return xe_vm_export(ctx);
+}
+
+int xe_template_export(xe_ctx *ctx)
+{
+    return export_kind(ctx, "template", "VM.get_is_a_template");
+}
+
+int xe_snapshot_export_to_template(xe_ctx *ctx)
+{
+    return export_kind(ctx, "snapshot", "VM.get_is_a_snapshot");
+}

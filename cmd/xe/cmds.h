@@ -56,6 +56,11 @@ int xe_secret_create(xe_ctx *ctx);
 int xe_secret_destroy(xe_ctx *ctx);
 int xe_event_wait(xe_ctx *ctx);
 int xe_user_password_change(xe_ctx *ctx);
+int xe_session_subject_identifier_list(xe_ctx *ctx);
+/* template-export / snapshot-export-to-template: vm-export of the object
+ * of template-uuid= / snapshot-uuid=, refused when it is not one. */
+int xe_template_export(xe_ctx *ctx);
+int xe_snapshot_export_to_template(xe_ctx *ctx);
 
 /* cmd_dev.c: read_map_params, "name:key=v" (or "name-key=v") pairs as a
  * struct (the caller disposes it). */

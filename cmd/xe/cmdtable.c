@@ -543,6 +543,19 @@ static const xe_cmd static_cmds[] = {
      L0,
      "List the VIFs present on selected VM.",
      XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_vif_list},
+    {"session-subject-identifier-list", L0,
+     L0,
+     "Return a list of all the user subject ids of all "
+     "externally-authenticated existing sessions",
+     0, xe_session_subject_identifier_list},
+    {"snapshot-export-to-template", L("filename", "snapshot-uuid"),
+     L("preserve-power-state", "compress", "metadata", "excluded-device-types"),
+     "Export a snapshot to <filename>.",
+     XE_CF_STANDARD, xe_snapshot_export_to_template},
+    {"template-export", L("filename", "template-uuid"),
+     L("compress", "metadata", "excluded-device-types"),
+     "Export a template to <filename>.",
+     XE_CF_STANDARD, xe_template_export},
 };
 
 static const char hostselectorsinfo[] =

@@ -45,3 +45,9 @@ xe pool-join master-address=a master-username=root master-password=p
 xe vlan-create pif-uuid=x vlan=5 network-uuid=y
 xe appliance-create name-label=app
 xe help pool-join
+xe session-subject-identifier-list
+xe template-export template-uuid=$V filename=t.xva
+xe snapshot-export-to-template snapshot-uuid=$V filename=s.xva
+T=$(xe template-list name-label="Other install media" --minimal)
+xe template-export template-uuid=$T filename=t.xva
+test -s t.xva && echo exported
