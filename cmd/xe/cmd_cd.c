@@ -5,11 +5,12 @@
  * the VDIs of the ISO SRs.
  */
 #include "fields.h"
+#include "cmds.h"
 
 #include <string.h>
 
 /* Whether the VDI ref lies in an SR of content_type iso. */
-static bool in_iso_sr(xe_ctx *ctx, const char *vdi)
+bool xe_vdi_in_iso_sr(xe_ctx *ctx, const char *vdi)
 {
     const xcp_value *v = xe_record(ctx, xe_class_id("VDI"), vdi);
     const xcp_value *sr = v ? xe_record(ctx, xe_class_id("SR"),
@@ -71,7 +72,7 @@ int xe_vm_cd_insert(xe_ctx *ctx)
     if (xe_call(ctx, &refs, "VDI.get_by_name_label", &a) < 0)
         return -1;
     for (i = 0; refs.kind == XCP_VAL_ARRAY && i < refs.u.arr.n; i++)
-        if (in_iso_sr(ctx, refs.u.arr.items[i].u.s)) {
+        if (xe_vdi_in_iso_sr(ctx, refs.u.arr.items[i].u.s)) {
             found = xe_strdup(&ctx->arena, refs.u.arr.items[i].u.s);
             n++;
         }
@@ -116,7 +117,7 @@ int xe_cd_list(xe_ctx *ctx)
     if (xe_objs_all(ctx, xe_class_find("vdi"), &objs, &n) < 0)
         return -1;
     for (i = 0; i < n; i++)
-        if (in_iso_sr(ctx, objs[i].ref))
+        if (xe_vdi_in_iso_sr(ctx, objs[i].ref))
             objs[kept++] = objs[i];
     xe_strv_init(&params, &ctx->arena);
     if (p == NULL) {

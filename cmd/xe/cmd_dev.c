@@ -7,6 +7,7 @@
  * pbd-create/-destroy/-plug/-unplug and task-cancel (cli_operations.ml).
  */
 #include "fields.h"
+#include "cmds.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +62,7 @@ static int create_and_print(xe_ctx *ctx, const char *cls, xcp_value *st)
 }
 
 /* read_map_params: "name:key=v" (or "name-key=v") pairs as a struct. */
-static void map_params(xe_ctx *ctx, const char *name, xcp_value *out)
+void xe_map_params(xe_ctx *ctx, const char *name, xcp_value *out)
 {
     size_t i, len = strlen(name) + 1;
     xcp_value v;
@@ -84,7 +85,7 @@ static void set_params(xe_ctx *ctx, const char *name, xcp_value *out)
     xcp_value m;
     size_t i;
 
-    map_params(ctx, name, &m);
+    xe_map_params(ctx, name, &m);
     xcp_value_set_array(out, m.u.st.n);
     for (i = 0; i < m.u.st.n; i++)
         xcp_value_set_string(&out->u.arr.items[i], m.u.st.keys[i]);
@@ -134,7 +135,7 @@ int xe_vdi_create(xe_ctx *ctx)
     xe_struct_bool(&st, cls, "read_only", false);
     xe_struct_empty_map(&st, cls, "xenstore_data");
     xe_struct_empty_map(&st, cls, "other_config");
-    map_params(ctx, "sm-config", &v);
+    xe_map_params(ctx, "sm-config", &v);
     xe_struct_value(&st, cls, "sm_config", &v);
     set_params(ctx, "tags", &v);
     xe_struct_value(&st, cls, "tags", &v);
@@ -390,7 +391,7 @@ static int device_config(xe_ctx *ctx, xcp_value *out)
     xcp_value all, v;
     size_t i, kl;
 
-    map_params(ctx, "device-config", &all);
+    xe_map_params(ctx, "device-config", &all);
     xcp_value_set_struct(out);
     for (i = 0; i < all.u.st.n; i++) {
         const char *k = all.u.st.keys[i], *val = all.u.st.vals[i].u.s;
@@ -448,7 +449,7 @@ int xe_sr_create(xe_ctx *ctx)
          xe_param_bytes(ctx, "physical-size", &size) < 0) ||
         device_config(ctx, &dc) < 0)
         return -1;
-    map_params(ctx, "sm-config", &sm);
+    xe_map_params(ctx, "sm-config", &sm);
     xe_args_init(&a);
     xe_args_str(&a, host);
     xe_args_value(&a, &dc);
@@ -490,7 +491,7 @@ int xe_sr_probe(xe_ctx *ctx)
 
     if (host_param(ctx, &host) < 0 || device_config(ctx, &dc) < 0)
         return -1;
-    map_params(ctx, "sm-config", &sm);
+    xe_map_params(ctx, "sm-config", &sm);
     xe_args_init(&a);
     xe_args_str(&a, host);
     xe_args_value(&a, &dc);
@@ -596,9 +597,9 @@ int xe_vdi_introduce(xe_ctx *ctx)
         xe_param_bool(ctx, "read-only", false, &ro) < 0 ||
         xe_param_bool(ctx, "managed", true, &managed) < 0)
         return -1;
-    map_params(ctx, "other-config", &oc);
-    map_params(ctx, "xenstore-data", &xd);
-    map_params(ctx, "sm-config", &sm);
+    xe_map_params(ctx, "other-config", &oc);
+    xe_map_params(ctx, "xenstore-data", &xd);
+    xe_map_params(ctx, "sm-config", &sm);
     xe_args_init(&a);
     xe_args_str(&a, xe_param(ctx, "uuid"));
     xe_args_str(&a, param_or(ctx, "name-label", ""));
@@ -672,7 +673,7 @@ static int vdi_dup(xe_ctx *ctx, const char *msg, bool names)
 
     if (xe_get_by_uuid(ctx, "VDI", xe_param(ctx, "uuid"), &vdi) < 0)
         return -1;
-    map_params(ctx, "driver-params", &dp);
+    xe_map_params(ctx, "driver-params", &dp);
     xe_args_init(&a);
     xe_args_str(&a, vdi);
     xe_args_value(&a, &dp);

@@ -7,6 +7,7 @@
  * Follows XAPI's cli_operations.ml vm_install / vm_install_real.
  */
 #include "fields.h"
+#include "cmds.h"
 
 #include <string.h>
 
@@ -130,7 +131,7 @@ static int first_pool(xe_ctx *ctx, const char **pool)
 }
 
 /* get_default_sr_uuid: NULL when the pool default SR is unusable. */
-static int default_sr_uuid(xe_ctx *ctx, const char **uuid)
+int xe_default_sr_uuid(xe_ctx *ctx, const char **uuid)
 {
     const char *pool, *sr;
 
@@ -150,7 +151,7 @@ static int disks_sr_uuid(xe_ctx *ctx, const char *tmpl, const char *sr,
 
     if (sr != NULL && !xcp_ref_is_null(sr))
         return xe_get_str(ctx, "SR.get_uuid", sr, uuid);
-    if (default_sr_uuid(ctx, uuid) < 0)
+    if (xe_default_sr_uuid(ctx, uuid) < 0)
         return -1;
     if (*uuid != NULL)
         return 0;

@@ -6,6 +6,7 @@
  * confirmation prompt.
  */
 #include "fields.h"
+#include "cmds.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -214,8 +215,9 @@ static const char *failure_text(xe_ctx *ctx)
                       e->text != NULL ? e->text : "");
 }
 
-static int do_multiple(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
-                       const void *data, xe_strv *results)
+/* do_multiple; VM operations (msgs) print the VMs' new messages. */
+static int multiple_aux(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
+                        const void *data, xe_strv *results, bool msgs)
 {
     xe_failure *fails = xe_alloc(&ctx->arena, (n + 1) * sizeof(*fails));
     size_t i, nfail = 0;
@@ -224,7 +226,9 @@ static int do_multiple(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
 
     xe_strv_init(&ok, &ctx->arena);
     for (i = 0; i < n; i++) {
-        if (wrapped(ctx, &vms[i], op, data, &r) == 0) {
+        r = NULL;
+        if ((msgs ? wrapped(ctx, &vms[i], op, data, &r)
+                  : op(ctx, &vms[i], data, &r)) == 0) {
             xe_strv_add(&ok, r != NULL ? r : "");
             continue;
         }
@@ -243,6 +247,21 @@ static int do_multiple(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
     ctx->err.fail = fails;
     ctx->err.nfail = nfail;
     return -1;
+}
+
+static int do_multiple(xe_ctx *ctx, const xe_obj *vms, size_t n, vm_op op,
+                       const void *data, xe_strv *results)
+{
+    return multiple_aux(ctx, vms, n, op, data, results, true);
+}
+
+int xe_do_multiple(xe_ctx *ctx, const xe_obj *objs, size_t n, xe_vm_op op,
+                   const void *data)
+{
+    xe_strv results;
+
+    xe_strv_init(&results, &ctx->arena);
+    return multiple_aux(ctx, objs, n, op, data, &results, false);
 }
 
 static int do_vm_op(xe_ctx *ctx, const vm_sel *sel, vm_op op,
@@ -750,6 +769,15 @@ int xe_vm_clone(xe_ctx *ctx)
     return clone_aux(ctx, &sel, &ca);
 }
 
+int xe_vm_snapshot_with_quiesce(xe_ctx *ctx)
+{
+    vm_sel sel = {.ignore = clone_ignore};
+    clone_args ca = {"VM.snapshot_with_quiesce",
+                     xe_param(ctx, "new-name-label"), NULL, NULL};
+
+    return clone_aux(ctx, &sel, &ca);
+}
+
 int xe_vm_checkpoint(xe_ctx *ctx)
 {
     vm_sel sel = {.ignore = clone_ignore};
@@ -998,9 +1026,9 @@ static int destroy_vm(xe_ctx *ctx, const doomed *d)
     return 0;
 }
 
-/* user_says_yes: a line from the user (xe_io_prompt; its end is the
+/* xe_user_says_yes: a line from the user (xe_io_prompt; its end is the
  * thin client's lost connection). Returns 1 yes, 0 no, -1 EOF. */
-static int user_says_yes(xe_ctx *ctx)
+int xe_user_says_yes(xe_ctx *ctx)
 {
     const char *line;
     size_t len;
@@ -1041,7 +1069,7 @@ static int uninstall_common(xe_ctx *ctx, const xe_strv *vms)
     if (xe_param_bool(ctx, "force", false, &force) < 0)
         return -1;
     if (!force)
-        yes = user_says_yes(ctx);
+        yes = xe_user_says_yes(ctx);
     if (yes <= 0)
         return yes;
     for (i = 0; i < vms->n; i++)
@@ -1089,7 +1117,7 @@ int xe_vm_uninstall(xe_ctx *ctx)
 
 /* ---- snapshots and templates by uuid ---- */
 
-static int snapshot_ref(xe_ctx *ctx, const char **ref)
+int xe_snapshot_ref(xe_ctx *ctx, const char **ref)
 {
     const char *uuid = xe_param(ctx, "snapshot-uuid");
     bool is_snap;
@@ -1108,11 +1136,20 @@ static int snapshot_ref(xe_ctx *ctx, const char **ref)
     return 0;
 }
 
+int xe_snapshot_reset_powerstate(xe_ctx *ctx)
+{
+    const char *snap;
+
+    if (fail_without_force(ctx) < 0 || xe_snapshot_ref(ctx, &snap) < 0)
+        return -1;
+    return xe_call1(ctx, "VM.power_state_reset", snap);
+}
+
 int xe_snapshot_revert(xe_ctx *ctx)
 {
     const char *snap;
 
-    if (snapshot_ref(ctx, &snap) < 0)
+    if (xe_snapshot_ref(ctx, &snap) < 0)
         return -1;
     return xe_call1(ctx, "VM.revert", snap);
 }
@@ -1121,7 +1158,7 @@ int xe_snapshot_destroy(xe_ctx *ctx)
 {
     const char *snap, *state;
 
-    if (snapshot_ref(ctx, &snap) < 0
+    if (xe_snapshot_ref(ctx, &snap) < 0
         || xe_get_str(ctx, "VM.get_power_state", snap, &state) < 0)
         return -1;
     if (strcmp(state, "Halted") != 0
@@ -1136,7 +1173,7 @@ int xe_snapshot_uninstall(xe_ctx *ctx)
     const char *snap;
 
     xe_strv_init(&vms, &ctx->arena);
-    if (snapshot_ref(ctx, &snap) < 0)
+    if (xe_snapshot_ref(ctx, &snap) < 0)
         return -1;
     xe_strv_add(&vms, snap);
     return uninstall_common(ctx, &vms);
@@ -1148,7 +1185,7 @@ static int snapshot_op(xe_ctx *ctx, const clone_args *ca)
     xe_obj o = {.ref = NULL};
     xe_strv vms;
 
-    if (snapshot_ref(ctx, &snap) < 0)
+    if (xe_snapshot_ref(ctx, &snap) < 0)
         return -1;
     o.ref = snap;
     if (op_clone(ctx, &o, ca, &ref) < 0)

@@ -6,6 +6,7 @@
  * cli_operations.ml make_param_funs derives them.
  */
 #include "fields.h"
+#include "cmds.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -413,7 +414,162 @@ static const xe_cmd static_cmds[] = {
      L0,
      "Dynamically adjust the number of VCPUs available to running VM.",
      XE_CF_VMSEL, xe_vm_vcpu_hotplug},
+    /* XAPI's commands over calls libxcp implements (cmd_vmdisk.c,
+     * cmd_host.c, cmd_misc.c), sorted by name among themselves. */
+    {"diagnostic-vdi-status", L("uuid"),
+     L0,
+     "Query the locking and sharing status of a VDI.",
+     0, xe_diagnostic_vdi_status},
+    {"event-wait", L("class"),
+     L0,
+     "Wait for the event that satisfies the conditions given on the "
+     "command line.",
+     0, xe_event_wait},
+    {"host-compute-free-memory", L0,
+     L0,
+     "Computes the amount of free memory on the host.",
+     XE_CF_HOSTSEL, xe_host_compute_free_memory},
+    {"host-compute-memory-overhead", L0,
+     L0,
+     "Computes the virtualization memory overhead of a host.",
+     XE_CF_HOSTSEL, xe_host_compute_memory_overhead},
+    {"host-cpu-info", L0,
+     L("uuid"),
+     "Lists information about the host's physical CPUs.",
+     0, xe_host_cpu_info},
+    {"host-disable", L0,
+     L("auto-enable"),
+     "Disable the XE host. Setting auto-enable=false will keep the host"
+     " persistently disabled until manually re-enabled with "
+     "Host.enable.",
+     XE_CF_HOSTSEL, xe_host_disable},
+    {"host-enable", L0,
+     L0,
+     "Enable the XE host.",
+     XE_CF_HOSTSEL, xe_host_enable},
+    {"host-forget", L("uuid"),
+     L0,
+     "Forget about the host without contacting it explicitly. WARNING: "
+     "this call is useful if the host to 'forget' is dead; however, if "
+     "the host is live and part of the pool, you should consider using "
+     "pool-eject instead.",
+     0, xe_host_forget},
+    {"host-get-vms-which-prevent-evacuation", L("uuid"),
+     L0,
+     "Return a list of VMs which prevent the evacuation of a specific "
+     "host and display reasons for each one.",
+     0, xe_host_get_vms_which_prevent_evacuation},
+    {"host-set-hostname-live", L("host-uuid", "host-name"),
+     L0,
+     "Sets the host name to the specified string.  Both the API and "
+     "lower-level system hostname are changed.",
+     XE_CF_HOSTSEL, xe_host_set_hostname_live},
+    {"message-create", L("name", "priority", "body"),
+     L("vm-uuid", "host-uuid", "sr-uuid", "pool-uuid"),
+     "Create a message associated with a particular API object. Note "
+     "exactly one of the optional parameters must be supplied.",
+     0, xe_message_create},
+    {"message-destroy", L0,
+     L("uuid", "uuids"),
+     "Destroy one existing message or many",
+     0, xe_message_destroy},
+    {"secret-create", L("value"),
+     L0,
+     "Create a secret",
+     0, xe_secret_create},
+    {"secret-destroy", L("uuid"),
+     L0,
+     "Destroy a secret",
+     0, xe_secret_destroy},
+    {"snapshot-disk-list", L0,
+     L("uuid", "snapshot-uuid", "vbd-params", "vdi-params"),
+     "List the disks on the selected VM(s).",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_snapshot_disk_list},
+    {"snapshot-reset-powerstate", L0,
+     L("uuid", "snapshot-uuid", "force"),
+     "Force the VM powerstate to halted in the management toolstack "
+     "database only. This command is used to recover a snapshot that is"
+     " marked as 'suspended'. This is a potentially dangerous "
+     "operation: you must ensure that you do not need the memory image "
+     "anymore (ie. you will not be able to resume your snapshot "
+     "anymore).",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_snapshot_reset_powerstate},
+    {"user-password-change", L("new"),
+     L("old"),
+     "Change a user's login password.",
+     0, xe_user_password_change},
+    {"vm-cd-add", L("cd-name", "device"),
+     L0,
+     "Add a CD to the VM(s). The device field should be selected from "
+     "the parameter 'allowed-VBD-devices' of the VM.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_cd_add},
+    {"vm-cd-list", L0,
+     L("vbd-params", "vdi-params"),
+     "List the CDs currently attached to the VM(s).",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_cd_list},
+    {"vm-cd-remove", L("cd-name"),
+     L0,
+     "Remove the selected CDs from the VM(s).",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_cd_remove},
+    {"vm-copy-bios-strings", L("host-uuid"),
+     L0,
+     "Copy the BIOS strings of the given host to the VM.",
+     XE_CF_VMSEL, xe_vm_copy_bios_strings},
+    {"vm-disk-add", L("disk-size", "device"),
+     L("sr-uuid"),
+     "Add a new disk to the selected VM(s). The device field should be "
+     "selected from the field 'allowed-VBD-devices' of the VM.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_disk_add},
+    {"vm-disk-list", L0,
+     L("vbd-params", "vdi-params"),
+     "List the disks on the selected VM(s).",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_disk_list},
+    {"vm-disk-remove", L("device"),
+     L0,
+     "Remove a disk from the selected VM and destroy it.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_disk_remove},
+    {"vm-is-bios-customized", L0,
+     L0,
+     "Indicates whether the BIOS strings of the VM have been "
+     "customized.",
+     XE_CF_VMSEL, xe_vm_is_bios_customized},
+    {"vm-snapshot-with-quiesce", L("new-name-label"),
+     L("new-name-description"),
+     "Support for VSS has been removed - calling this will throw an "
+     "error. Snapshot an existing VM with quiesce, using storage-level "
+     "fast disk snapshot operation where available.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_snapshot_with_quiesce},
+    {"vm-vif-list", L0,
+     L0,
+     "List the VIFs present on selected VM.",
+     XE_CF_STANDARD | XE_CF_VMSEL, xe_vm_vif_list},
+    {"session-subject-identifier-list", L0,
+     L0,
+     "Return a list of all the user subject ids of all "
+     "externally-authenticated existing sessions",
+     0, xe_session_subject_identifier_list},
+    {"snapshot-export-to-template", L("filename", "snapshot-uuid"),
+     L("preserve-power-state", "compress", "metadata", "excluded-device-types"),
+     "Export a snapshot to <filename>.",
+     XE_CF_STANDARD, xe_snapshot_export_to_template},
+    {"template-export", L("filename", "template-uuid"),
+     L("compress", "metadata", "excluded-device-types"),
+     "Export a template to <filename>.",
+     XE_CF_STANDARD, xe_template_export},
 };
+
+static const char hostselectorsinfo[] =
+    " Hosts can be specified by filtering the full list of hosts on the "
+    "values of zero or more fields. For example, specifying "
+    "'uuid=<some_uuid>' will select only the host with that uuid, and "
+    "'enabled=true' will select only hosts whose 'enabled' field is equal "
+    "to 'true'. The special pseudo-field 'host' matches any of hostname, "
+    "name-label or uuid. Where multiple hosts are matching, and the "
+    "operation can be performed on multiple hosts, the option '--multiple' "
+    "must be specified to perform the operation. The full list of fields "
+    "that can be matched can be obtained by the command 'xe host-list "
+    "params=all'. If no parameters to select hosts are given, the operation "
+    "will be performed on all hosts.";
 
 static const char vmselectorsinfo[] =
     " VMs can be specified by filtering the full list of VMs on the values "
@@ -598,10 +754,21 @@ const xe_cmd *xe_cmd_find(xe_ctx *ctx, const char *name)
 {
     size_t i;
 
+    const xe_cmd *c;
+
     for (i = 0; i < XE_ARRAY_LEN(static_cmds); i++)
         if (strcmp(static_cmds[i].name, name) == 0)
             return &static_cmds[i];
-    return gen_find(ctx, name);
+    if ((c = gen_find(ctx, name)) != NULL)
+        return c;
+    /* XAPI's commands libxcp lacks the calls for: known, failing with
+     * the XenAPI error of the missing call (cmd_xapi.c). */
+    for (i = 0; i < xe_n_xapi_cmds; i++)
+        if (strcmp(xe_xapi_cmds[i].cmd.name, name) == 0) {
+            ctx->cmd_data = &xe_xapi_cmds[i];
+            return &xe_xapi_cmds[i].cmd;
+        }
+    return NULL;
 }
 
 /* ---- help ---- */
@@ -644,6 +811,8 @@ static void help_command(xe_ctx *ctx, const char *name)
         xe_strv_add(&optn, c->optn[i]);
     if (c->flags & XE_CF_VMSEL)
         xe_strv_add(&optn, "<vm-selectors>");
+    if (c->flags & XE_CF_HOSTSEL)
+        xe_strv_add(&optn, "<host-selectors>");
     rows = xe_alloc(&ctx->arena, 4 * sizeof(*rows));
     rows[0] = (xe_row){"command name        ", c->name};
     rows[1] = (xe_row){"reqd params     ", xe_strv_join(&reqd, ", ")};
@@ -652,6 +821,9 @@ static void help_command(xe_ctx *ctx, const char *name)
                        (c->flags & XE_CF_VMSEL)
                            ? xe_sprintf(&ctx->arena, "%s%s", c->help,
                                         vmselectorsinfo)
+                       : (c->flags & XE_CF_HOSTSEL)
+                           ? xe_sprintf(&ctx->arena, "%s%s", c->help,
+                                        hostselectorsinfo)
                            : c->help};
     rec.n = 4;
     rec.rows = rows;
