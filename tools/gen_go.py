@@ -508,13 +508,7 @@ def main():
     model = genmodel.parse(os.path.join(src, "lib/libxcp/model/model.def"))
     g = genmodel.Gen(model)
     text = GoGen(g).generate()
-    path = os.path.join(out, OUT)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    old = open(path).read() if os.path.exists(path) else None
-    if old != text:
-        with open(path + ".tmp", "w") as fh:
-            fh.write(text)
-        os.replace(path + ".tmp", path)
+    genmodel.write_if_changed(os.path.join(out, OUT), text)
 
 
 if __name__ == "__main__":

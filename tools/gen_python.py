@@ -342,13 +342,7 @@ def main():
     out = sys.argv[2] if len(sys.argv) > 2 else src
     model = genmodel.parse(os.path.join(src, "lib/libxcp/model/model.def"))
     text = PyGen(genmodel.Gen(model)).gen()
-    path = os.path.join(out, OUT)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    old = open(path).read() if os.path.exists(path) else None
-    if old != text:
-        with open(path + ".tmp", "w") as fh:
-            fh.write(text)
-        os.replace(path + ".tmp", path)
+    genmodel.write_if_changed(os.path.join(out, OUT), text)
 
 
 if __name__ == "__main__":

@@ -975,6 +975,17 @@ def gen_errors_h(path):
     return "\n".join(o)
 
 
+def write_if_changed(path, text):
+    """Write a generated file, atomically, only when its text changed (so
+    make sees no change otherwise). The other generators use it too."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    old = open(path).read() if os.path.exists(path) else None
+    if old != text:
+        with open(path + ".tmp", "w") as fh:
+            fh.write(text)
+        os.replace(path + ".tmp", path)
+
+
 def main():
     src = sys.argv[1]
     out = sys.argv[2] if len(sys.argv) > 2 else src
@@ -994,13 +1005,7 @@ def main():
     }
     files["lib/libxcp/libxcp.sym"] = gen_syms(src, files["include/xcp/classes.h"])
     for rel, text in files.items():
-        path = os.path.join(out, rel)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        old = open(path).read() if os.path.exists(path) else None
-        if old != text:
-            with open(path + ".tmp", "w") as fh:
-                fh.write(text)
-            os.replace(path + ".tmp", path)
+        write_if_changed(os.path.join(out, rel), text)
 
 
 if __name__ == "__main__":
