@@ -656,6 +656,7 @@ static void *cli_thread(void *arg)
     unlist(k);
     xcpd_cli_buf_free(&k->pending);
     free(k->body);
+    xcpd_io_release(&k->client); /* its TLS read-ahead and write buffers */
     /* the handler closes the connection once resumed */
     __atomic_store_n(k->done, 1, __ATOMIC_SEQ_CST);
     MHD_resume_connection(k->c);
