@@ -33,6 +33,8 @@ LAYERS = {
     "server": ["lib/libxcp/server/"],
     "client": ["lib/libxcp/client/"],
     "sr": ["lib/libxcp/sr/"],
+    # pools: the corosync side, self-contained (libc and corosync only)
+    "cluster": ["lib/libxcp/cluster/"],
     "hv": ["hv/"],
     "sys": ["include/xcp/sys/"],
     "public": ["include/xcp/"],
@@ -59,6 +61,7 @@ RULES = {
     "server": ["engine", "rpc", "model", "core", "public"],
     "client": ["engine", "rpc", "model", "core", "public"],
     "sr": ["core", "sys"],
+    "cluster": [],
     "hv": ["core", "sys"],
     "sys": ["public"],
     "public": [],

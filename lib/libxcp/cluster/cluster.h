@@ -1,0 +1,181 @@
+/*
+ * The corosync side of pools (docs/design-pool.md): a member's
+ * corosync.conf from the pool's hosts, corosync started and supervised
+ * (or left to systemd), a closed process group that delivers messages in
+ * one total order with a sequence number, votequorum's view, and the
+ * replication record that travels in that group.
+ *
+ * Self-contained: libc and corosync's client libraries only (so that the
+ * daemon can load it when its host is pooled and not before). Every
+ * function returns 0 (or a count) on success and a negative errno on
+ * failure, with a sentence for the log in the caller's xcp__cluster_err
+ * when one is given. Handles are not thread-safe: one thread uses each.
+ */
+#ifndef XCP_CLUSTER_H
+#define XCP_CLUSTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Why the last call failed, for the log. */
+typedef struct xcp__cluster_err {
+    char msg[256];
+} xcp__cluster_err;
+
+/* ---- corosync.conf (conf.c) ---------------------------------------------- */
+
+/* One host of the pool, as corosync names it. */
+typedef struct xcp__cluster_node {
+    uint32_t nodeid;   /* 1.., stable for the host's life in the pool */
+    const char *name;  /* the host's uuid (letters, digits, - _ .) */
+    const char *addr;  /* ring0_addr: the host's address */
+} xcp__cluster_node;
+
+typedef struct xcp__cluster_conf {
+    const char *cluster_name;     /* 1-32 characters of [A-Za-z0-9_.-] */
+    const xcp__cluster_node *nodes;
+    size_t nnodes;                /* 2..XCP__CLUSTER_MAX_NODES */
+    uint32_t coordinator;         /* nodeid: first in the tie-breaker list */
+    /* totem token: token_ms + (hosts - 2) * token_coefficient_ms;
+     * 0: 1000 and 100 (64 hosts: 7.2 s; corosync's own 650 ms per host
+     * would make 41 s, too slow a failover). */
+    unsigned token_ms;
+    unsigned token_coefficient_ms;
+    bool crypto;                  /* aes256+sha256 with the authkey file */
+    /* two_node instead of the tie-breaker for 2 hosts: both halves of a
+     * split stay quorate, so only for hosts that fence each other. */
+    bool two_node;
+    bool log_stderr;              /* corosync logs to stderr, not syslog */
+} xcp__cluster_conf;
+
+#define XCP__CLUSTER_MAX_NODES 256
+
+/* The text of corosync.conf for c (docs/design-pool.md §4, §6): knet,
+ * the nodelist, and votequorum with the quorum policy for the number of
+ * hosts (2: auto_tie_breaker on the coordinator, or two_node if asked;
+ * 3 and more: last_man_standing + wait_for_all + auto_tie_breaker with
+ * the coordinator first). *out is malloc'ed (free it). -EINVAL with err
+ * set when c is not a valid pool (a duplicate node id, name or address,
+ * a name or address corosync would misread, the coordinator not among
+ * the nodes, fewer than 2 or more than XCP__CLUSTER_MAX_NODES nodes). */
+int xcp__corosync_conf_format(const xcp__cluster_conf *c, char **out,
+                              xcp__cluster_err *err);
+
+/* Write that text to path atomically (path.tmp, fsync, rename, fsync of
+ * the directory): a crash leaves the old file or the new one. */
+int xcp__corosync_conf_write(const xcp__cluster_conf *c, const char *path,
+                             xcp__cluster_err *err);
+
+/* ---- corosync's process (corosync.c) ------------------------------------- */
+
+typedef struct xcp__corosync xcp__corosync;
+
+typedef struct xcp__corosync_opts {
+    const char *conf;      /* corosync.conf (NULL: /etc/corosync/...) */
+    const char *binary;    /* NULL: "corosync" from PATH */
+    const char *log;       /* file for corosync's stdout and stderr
+                              (NULL: inherit) */
+    /* Use systemd (systemctl start/reload-or-restart corosync) where it
+     * runs. Tests in namespaces turn it off. */
+    bool use_systemd;
+} xcp__corosync_opts;
+
+/* True when systemd is the init system (/run/systemd/system exists). */
+bool xcp__cluster_systemd_running(void);
+
+/* Start corosync and keep it running: with systemd (when asked and
+ * running) through systemctl; else a corosync already running for this
+ * host (its /run/corosync.pid names a live corosync) is adopted, or
+ * `corosync -f -c CONF` is spawned; a supervisor thread restarts it
+ * whenever it dies (backoff 0.1 s doubling to 5 s, reset after 30 s up)
+ * until xcp__corosync_stop. */
+int xcp__corosync_start(xcp__corosync **out, const xcp__corosync_opts *o,
+                        xcp__cluster_err *err);
+
+/* Make the running corosync read its configuration again (corosync-cfgtool
+ * -R; systemctl reload-or-restart under systemd). */
+int xcp__corosync_reload(xcp__corosync *c, xcp__cluster_err *err);
+
+/* The pid of the corosync being supervised (0 between a death and its
+ * restart, or under systemd), and how many times it was (re)started. */
+pid_t xcp__corosync_pid(xcp__corosync *c);
+unsigned xcp__corosync_starts(xcp__corosync *c);
+
+/* Stop supervising; with kill, also stop corosync (SIGTERM, then SIGKILL
+ * after 10 s). Frees c. */
+void xcp__corosync_stop(xcp__corosync *c, bool kill);
+
+/* ---- votequorum (quorum.c) ----------------------------------------------- */
+
+typedef struct xcp__cluster_quorum {
+    bool quorate;
+    uint32_t nodeid;         /* this node */
+    uint32_t quorum;         /* votes needed */
+    uint32_t total_votes;    /* votes present in this partition */
+    uint32_t expected_votes;
+} xcp__cluster_quorum;
+
+/* This node's view of quorum now (-ENOTCONN: corosync is not running). */
+int xcp__cluster_quorum_get(xcp__cluster_quorum *out, xcp__cluster_err *err);
+
+/* ---- the process group (cpg.c) ------------------------------------------- */
+
+typedef struct xcp__cpg xcp__cpg;
+
+typedef struct xcp__cpg_member {
+    uint32_t nodeid;
+    uint32_t pid;
+} xcp__cpg_member;
+
+typedef struct xcp__cpg_callbacks {
+    /* A message, in the group's total order: seq counts the messages this
+     * handle has delivered (1, 2, ...), so two members that joined before
+     * the first message see the same seq for the same message. */
+    void (*deliver)(void *arg, uint64_t seq, uint32_t nodeid, uint32_t pid,
+                    const void *msg, size_t len);
+    /* The group's members changed (also delivered in the total order). */
+    void (*members)(void *arg, const xcp__cpg_member *m, size_t n,
+                    const xcp__cpg_member *left, size_t nleft,
+                    const xcp__cpg_member *joined, size_t njoined);
+} xcp__cpg_callbacks;
+
+/* Join the group (at most 127 bytes of name). The callbacks run from
+ * xcp__cpg_dispatch, in the caller's thread. */
+int xcp__cpg_open(xcp__cpg **out, const char *group,
+                  const xcp__cpg_callbacks *cb, void *arg,
+                  xcp__cluster_err *err);
+/* A descriptor that becomes readable when dispatch has work. */
+int xcp__cpg_fd(xcp__cpg *g);
+/* Run the callbacks for everything received; timeout_ms < 0 waits. */
+int xcp__cpg_dispatch(xcp__cpg *g, int timeout_ms, xcp__cluster_err *err);
+/* Multicast len bytes (agreed order) to the group, this handle included;
+ * waits while corosync's queue is full. */
+int xcp__cpg_send(xcp__cpg *g, const void *msg, size_t len,
+                  xcp__cluster_err *err);
+uint32_t xcp__cpg_nodeid(xcp__cpg *g);
+void xcp__cpg_close(xcp__cpg *g);
+
+/* ---- replication records (record.c) -------------------------------------- */
+
+/* "XCPR 1 <epoch> <seq> <gen> <len> <crc32 hex>\n" then len bytes of
+ * journal body (docs/design-pool.md §2). */
+typedef struct xcp__cluster_record {
+    uint64_t epoch, seq, gen;
+    const char *body;        /* decode: points into the buffer */
+    size_t len;
+} xcp__cluster_record;
+
+#define XCP__CLUSTER_RECORD_HDR_MAX 96
+
+/* Encode r into buf (size: XCP__CLUSTER_RECORD_HDR_MAX + r->len);
+ * returns the bytes written or -ENOSPC. */
+ssize_t xcp__cluster_record_encode(const xcp__cluster_record *r, char *buf,
+                                   size_t size);
+/* Decode a whole message; r->body points into buf. -EBADMSG when it is
+ * not exactly one well-formed record with a matching CRC. */
+int xcp__cluster_record_decode(const char *buf, size_t len,
+                               xcp__cluster_record *r);
+
+#endif

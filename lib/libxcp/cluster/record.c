@@ -1,0 +1,122 @@
+/*
+ * The replication record (docs/design-pool.md §2): one committed
+ * transaction as it travels in the pool's process group,
+ *     "XCPR 1 <epoch> <seq> <gen> <len> <crc32 hex>\n" <len bytes of body>
+ * the body being the journal line db.c built at commit, the CRC over the
+ * header's numbers and the body.
+ * Decoding is strict: exactly one record, canonical decimal numbers, the
+ * length and the checksum matching; anything else is refused whole.
+ */
+#include "cluster.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <zlib.h>
+
+#define MAGIC "XCPR 1 "
+
+static uint32_t crc(uint32_t c, const char *p, size_t n)
+{
+    /* zlib takes uInt lengths: feed large bodies in pieces. */
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        c = (uint32_t)crc32(c, (const Bytef *)p, k);
+        p += k;
+        n -= k;
+    }
+    return c;
+}
+
+ssize_t xcp__cluster_record_encode(const xcp__cluster_record *r, char *buf,
+                                   size_t size)
+{
+    uint32_t sum;
+    int h = snprintf(buf, size, MAGIC "%" PRIu64 " %" PRIu64 " %" PRIu64
+                                " %zu ",
+                     r->epoch, r->seq, r->gen, r->len);
+
+    if (h < 0 || (size_t)h + 9 >= size || size - (size_t)h - 9 < r->len)
+        return -ENOSPC;
+    /* The CRC covers the numbers before it and the body after it. */
+    sum = crc(crc(0, buf, (size_t)h), r->body, r->len);
+    snprintf(buf + h, 10, "%08" PRIx32 "\n", sum);
+    memcpy(buf + h + 9, r->body, r->len);
+    return (ssize_t)((size_t)h + 9 + r->len);
+}
+
+/* A canonical decimal (no sign, no leading zero but "0"), then sep. */
+static const char *dec(const char *p, const char *end, char sep,
+                       uint64_t *out)
+{
+    uint64_t v = 0;
+    const char *s = p;
+
+    while (p < end && *p >= '0' && *p <= '9') {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return NULL;
+        v = v * 10 + d;
+        p++;
+    }
+    if (p == s || (p - s > 1 && *s == '0') || p >= end || *p != sep)
+        return NULL;
+    *out = v;
+    return p + 1;
+}
+
+static const char *hex32(const char *p, const char *end, uint32_t *out)
+{
+    uint32_t v = 0;
+    int i;
+
+    if (end - p < 9)
+        return NULL;
+    for (i = 0; i < 8; i++) {
+        char c = p[i];
+        unsigned d;
+        if (c >= '0' && c <= '9')
+            d = (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            d = (unsigned)(c - 'a' + 10);
+        else
+            return NULL;
+        v = v << 4 | d;
+    }
+    if (p[8] != '\n')
+        return NULL;
+    *out = v;
+    return p + 9;
+}
+
+int xcp__cluster_record_decode(const char *buf, size_t len,
+                               xcp__cluster_record *r)
+{
+    const char *p = buf, *end = buf + len;
+    uint64_t epoch, seq, gen, blen;
+    uint32_t sum;
+    size_t hdr;
+
+    memset(r, 0, sizeof(*r));
+    if (len < sizeof(MAGIC) - 1 || memcmp(p, MAGIC, sizeof(MAGIC) - 1) != 0)
+        return -EBADMSG;
+    p += sizeof(MAGIC) - 1;
+    if ((p = dec(p, end, ' ', &epoch)) == NULL ||
+        (p = dec(p, end, ' ', &seq)) == NULL ||
+        (p = dec(p, end, ' ', &gen)) == NULL ||
+        (p = dec(p, end, ' ', &blen)) == NULL)
+        return -EBADMSG;
+    hdr = (size_t)(p - buf);
+    if ((p = hex32(p, end, &sum)) == NULL)
+        return -EBADMSG;
+    if (blen != (uint64_t)(end - p) ||
+        crc(crc(0, buf, hdr), p, (size_t)blen) != sum)
+        return -EBADMSG;
+    r->epoch = epoch;
+    r->seq = seq;
+    r->gen = gen;
+    r->body = p;
+    r->len = (size_t)blen;
+    return 0;
+}

@@ -1,0 +1,214 @@
+#!/bin/sh
+# tests/pool/cluster.sh - lib/libxcp/cluster on three tools/netns-pool hosts
+# (tests/pool/cluster_member drives it in each): corosync.conf written from
+# the host list, corosync started and supervised, the three quorate; 200
+# records sent by each host are delivered to all three in one order with
+# the same sequence numbers; a SIGKILLed corosync is restarted by its
+# supervisor and its host is quorate again; a cut host is inquorate while
+# the other two stay quorate, and quorate again once healed. Prints the
+# time for the three to be quorate and each host's memory.
+# Skips (77) without root, namespaces, corosync or the cluster library.
+set -u
+src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+b=${abs_top_builddir:-$src}
+pool=$src/tools/netns-pool
+member=$b/tests/pool/cluster_member
+
+skip() {
+    echo "SKIP: $*"
+    exit 77
+}
+[ "$(id -u)" -eq 0 ] || skip "needs root"
+for t in ip unshare python3 openssl corosync corosync-cfgtool; do
+    command -v $t >/dev/null 2>&1 || skip "no $t"
+done
+[ -x "$member" ] || skip "no $member (configure found no corosync libraries)"
+[ -x "$b/cmd/xcpd/xcpd" ] || skip "xcpd not built"
+
+XCP_POOL_NAME=xpc$(($$ % 100000))
+XCP_POOL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/xcp-pool-cluster.XXXXXX") || exit 1
+XCP_POOL_NET=10.78.$(($$ % 200 + 20))
+XCP_POOL_PASSWORD=pw-$$
+XCP_POOL_XCPD=$b/cmd/xcpd/xcpd
+XCP_POOL_TIMEOUT=120
+XCP_SIM_HOST_MEMORY=${XCP_SIM_HOST_MEMORY:-16GiB}
+export XCP_POOL_NAME XCP_POOL_DIR XCP_POOL_NET XCP_POOL_PASSWORD \
+    XCP_POOL_XCPD XCP_POOL_TIMEOUT XCP_SIM_HOST_MEMORY
+ip netns add "${XCP_POOL_NAME}probe" 2>/dev/null ||
+    skip "cannot make a network namespace"
+ip netns del "${XCP_POOL_NAME}probe"
+
+out=$(mktemp -d "${TMPDIR:-/tmp}/xcp-cluster-out.XXXXXX") || exit 1
+sups=""
+fails=0
+cleanup() {
+    for p in $sups; do kill -TERM "$p" 2>/dev/null; done
+    for p in $sups; do
+        t=0
+        while [ -d "/proc/$p" ] && [ $t -lt 150 ]; do
+            sleep 0.1
+            t=$((t + 1))
+        done
+    done
+    "$pool" down >/dev/null 2>&1
+    rm -rf "$XCP_POOL_DIR" "$out"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+ok() { echo "ok - $*"; }
+not_ok() {
+    echo "not ok - $*"
+    fails=$((fails + 1))
+}
+check() {
+    d=$1
+    shift
+    if "$@"; then ok "$d"; else not_ok "$d"; fi
+}
+now_ms() { date +%s%3N; }
+# corosync's pid in host $1 (the one process named corosync there).
+corosync_pid() {
+    for p in $(ip netns pids "$XCP_POOL_NAME$1" 2>/dev/null); do
+        [ "$(cat "/proc/$p/comm" 2>/dev/null)" = corosync ] && echo "$p"
+    done
+}
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$1/status" 2>/dev/null; }
+# until_ms SECONDS CMD...: run CMD every 0.2 s until it succeeds; print
+# how long it took (ms); fail after SECONDS.
+until_ms() {
+    lim=$(($1 * 1000))
+    shift
+    t0=$(now_ms)
+    while ! "$@" >/dev/null 2>&1; do
+        [ $(($(now_ms) - t0)) -lt "$lim" ] || return 1
+        sleep 0.2
+    done
+    echo $(($(now_ms) - t0))
+}
+quorate() { "$pool" exec "$1" "$member" quorum; }
+is_quorate() { quorate "$1" >/dev/null; }
+inquorate() { quorate "$1" >/dev/null; [ $? -eq 1 ]; }
+logs() {
+    for i in 1 2 3; do
+        echo "--- host $i corosync log"
+        tail -n 15 "$XCP_POOL_DIR/h$i/root/var/log/corosync/corosync.log" 2>/dev/null
+        echo "--- host $i supervisor"
+        cat "$out/sup$i" 2>/dev/null
+    done
+}
+
+"$pool" up 3 >/dev/null || {
+    echo "not ok - up 3"
+    exit 1
+}
+
+# 1. corosync.conf from the host list, the same on every host.
+nodes=""
+for i in 1 2 3; do nodes="$nodes $i:host$i:$("$pool" addr $i)"; done
+for i in 1 2 3; do
+    # shellcheck disable=SC2086
+    "$pool" exec $i "$member" conf /etc/corosync/corosync.conf "xcp-test" 1 $nodes
+done
+check "corosync.conf is written in each host's own /etc/corosync, the same" \
+    sh -c "cmp -s '$XCP_POOL_DIR/h1/root/etc/corosync/corosync.conf' \
+        '$XCP_POOL_DIR/h2/root/etc/corosync/corosync.conf' &&
+        cmp -s '$XCP_POOL_DIR/h1/root/etc/corosync/corosync.conf' \
+        '$XCP_POOL_DIR/h3/root/etc/corosync/corosync.conf'"
+check "the root's /etc/corosync is untouched" \
+    sh -c "! grep -q xcp-test /etc/corosync/corosync.conf"
+
+# 2. Supervised corosync on each; time until the three are quorate.
+t0=$(now_ms)
+for i in 1 2 3; do
+    "$pool" exec $i "$member" supervise /etc/corosync/corosync.conf \
+        /var/log/corosync/corosync.log >"$out/sup$i" 2>&1 &
+    sups="$sups $!"
+done
+all=1
+for i in 1 2 3; do
+    until_ms 60 quorate $i >/dev/null || all=0
+done
+t_quorate=$(($(now_ms) - t0))
+if [ $all -eq 1 ]; then
+    ok "three hosts quorate"
+    echo "# three hosts quorate ${t_quorate} ms after their corosyncs were started"
+else
+    not_ok "three hosts quorate within 60 s"
+    logs
+    exit 1
+fi
+for i in 1 2 3; do
+    q=$(quorate $i)
+    check "host $i: $q" [ "$q" = "quorate=1 nodeid=$i votes=3 expected=3 quorum=2" ]
+done
+
+# 3. Total order: 3 x 200 records, delivered everywhere the same way.
+pids=""
+for i in 1 2 3; do
+    "$pool" exec $i "$member" chat xcp-test 3 200 "$out/chat$i" 60 \
+        >"$out/chat$i.err" 2>&1 &
+    pids="$pids $!"
+done
+rc=0
+for p in $pids; do wait "$p" || rc=1; done
+check "each host delivered 600 records" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || cat "$out"/chat*.err
+check "hosts 1 and 2 delivered them in the same order, same seq" \
+    cmp -s "$out/chat1" "$out/chat2"
+check "hosts 1 and 3 delivered them in the same order, same seq" \
+    cmp -s "$out/chat1" "$out/chat3"
+check "seq runs 1..600 without a gap" \
+    [ "$(cut -d' ' -f1 "$out/chat1" | tr '\n' ' ')" = "$(seq 1 600 | tr '\n' ' ')" ]
+for i in 1 2 3; do
+    check "host $i's 200 records arrive in the order it sent them" \
+        [ "$(awk -v n=$i '$2 == n { print $4 }' "$out/chat1" | tr '\n' ' ')" = \
+        "$(seq 1 200 | tr '\n' ' ')" ]
+done
+check "the senders' records interleave (one total order, not one host after another)" \
+    [ "$(awk 'NR > 1 && $2 != prev { c++ } { prev = $2 } END { print c + 0 }' \
+        "$out/chat1")" -gt 2 ]
+
+# 4. Supervision: corosync killed, restarted, quorate again.
+old=$(corosync_pid 2)
+check "host 2 runs one corosync" [ -n "$old" ]
+kill -KILL "$old"
+ms=$(until_ms 30 sh -c "p=\$(ip netns pids $XCP_POOL_NAME""2); for x in \$p; do
+    [ \"\$(cat /proc/\$x/comm 2>/dev/null)\" = corosync ] && [ \$x != $old ] && exit 0; done; exit 1")
+check "the supervisor restarted host 2's corosync (${ms:-?} ms)" [ -n "$ms" ]
+ms=$(until_ms 60 quorate 2)
+check "host 2 is quorate again after the restart (${ms:-?} ms)" [ -n "$ms" ]
+check "the supervisor logged the second start" grep -q "start 2" "$out/sup2"
+
+# 5. Partition: host 3 alone is inquorate, 1 and 2 keep quorum.
+"$pool" cut 3
+ms=$(until_ms 30 inquorate 3)
+check "host 3, cut, is inquorate (${ms:-?} ms)" [ -n "$ms" ]
+check "host 1 stays quorate: $(quorate 1)" is_quorate 1
+check "host 2 stays quorate: $(quorate 2)" is_quorate 2
+"$pool" heal 3
+ms=$(until_ms 60 quorate 3)
+check "host 3 is quorate again once healed (${ms:-?} ms)" [ -n "$ms" ]
+check "after heal host 1 counts 3 votes" \
+    sh -c "'$pool' exec 1 '$member' quorum | grep -q 'votes=3 '"
+
+# 6. Memory per host.
+for i in 1 2 3; do
+    c=$(corosync_pid $i)
+    x=$(cat "$XCP_POOL_DIR/h$i/xcpd.pid")
+    echo "# host $i: corosync $(rss_kb "$c") kB RSS, xcpd $(rss_kb "$x") kB RSS"
+done
+
+# 7. SIGTERM to the supervisors stops their corosyncs.
+for p in $sups; do kill -TERM "$p"; done
+for p in $sups; do wait "$p"; done
+sups=""
+left=""
+for i in 1 2 3; do left="$left$(corosync_pid $i)"; done
+check "stopping the supervisors stops corosync" [ -z "$left" ]
+
+[ $fails -eq 0 ] || {
+    logs
+    echo "$fails failure(s)"
+    exit 1
+}

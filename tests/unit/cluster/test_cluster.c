@@ -1,0 +1,226 @@
+/*
+ * lib/libxcp/cluster without a running corosync: corosync.conf from a
+ * host list (quorum policy per pool size, refusals), its atomic write, and
+ * the replication record codec. The parts that need corosync run in the
+ * netns harness (tests/pool/cluster.sh).
+ */
+#include "cluster.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const xcp__cluster_node three[] = {
+    {1, "h1", "10.77.0.1"}, {2, "h2", "10.77.0.2"}, {3, "h3", "10.77.0.3"}};
+
+static char *format(const xcp__cluster_node *n, size_t nn, uint32_t coord,
+                    bool two_node, int *rc, xcp__cluster_err *err)
+{
+    xcp__cluster_conf c = {0};
+    char *text = NULL;
+
+    c.cluster_name = "xcp-pool";
+    c.nodes = n;
+    c.nnodes = nn;
+    c.coordinator = coord;
+    c.two_node = two_node;
+    *rc = xcp__corosync_conf_format(&c, &text, err);
+    return text;
+}
+
+Test(cluster_conf, three_hosts_lms_wfa_and_coordinator_first_tie_breaker)
+{
+    xcp__cluster_err err;
+    int rc;
+    char *t = format(three, 3, 2, false, &rc, &err);
+
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_assert(strstr(t, "cluster_name: xcp-pool\n"));
+    cr_assert(strstr(t, "transport: knet\n"));
+    cr_assert(strstr(t, "token: 1000\n"));
+    cr_assert(strstr(t, "token_coefficient: 100\n"));
+    cr_assert(strstr(t, "        nodeid: 3\n        name: h3\n"
+                        "        ring0_addr: 10.77.0.3\n"));
+    cr_assert(strstr(t, "provider: corosync_votequorum\n"));
+    cr_assert(strstr(t, "wait_for_all: 1\n"));
+    cr_assert(strstr(t, "last_man_standing: 1\n"));
+    cr_assert(strstr(t, "auto_tie_breaker_node: 2 1 3\n"), "%s", t);
+    cr_assert_null(strstr(t, "two_node"));
+    free(t);
+}
+
+Test(cluster_conf, two_hosts_tie_breaker_not_two_node_unless_asked)
+{
+    xcp__cluster_err err;
+    int rc;
+    char *t = format(three, 2, 1, false, &rc, &err);
+
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_assert_null(strstr(t, "two_node"));
+    cr_assert_null(strstr(t, "last_man_standing"));
+    cr_assert(strstr(t, "auto_tie_breaker: 1\n"));
+    cr_assert(strstr(t, "auto_tie_breaker_node: 1 2\n"), "%s", t);
+    free(t);
+    t = format(three, 2, 1, true, &rc, &err);
+    cr_assert_eq(rc, 0, "%s", err.msg);
+    cr_assert(strstr(t, "two_node: 1\n"));
+    cr_assert_null(strstr(t, "auto_tie_breaker"));
+    free(t);
+}
+
+Test(cluster_conf, same_hosts_any_order_same_text)
+{
+    const xcp__cluster_node rev[] = {three[2], three[1], three[0]};
+    xcp__cluster_err err;
+    int rc;
+    char *a = format(three, 3, 1, false, &rc, &err);
+    char *b = format(rev, 3, 1, false, &rc, &err);
+
+    /* The tie-breaker order does not depend on the list's order. */
+    cr_assert(strstr(a, "auto_tie_breaker_node: 1 2 3\n"));
+    cr_assert(strstr(b, "auto_tie_breaker_node: 1 2 3\n"));
+    free(a);
+    free(b);
+}
+
+Test(cluster_conf, refuses_what_corosync_would_misread)
+{
+    xcp__cluster_node bad[3];
+    xcp__cluster_err err;
+    char *t;
+    int rc;
+    size_t i;
+    static const struct {
+        const char *name, *addr;
+        uint32_t id;
+        const char *why;
+    } cases[] = {
+        {"h 1", "10.77.0.1", 1, "bad name"},
+        {"h1}", "10.77.0.1", 1, "bad name"},
+        {"h1", "10.77.0.1\n}", 1, "bad address"},
+        {"h1", "", 1, "bad address"},
+        {"h1", "10.77.0.1", 0, "out of range"},
+        {"h9", "10.77.0.9", 2, "node id 2 twice"},
+        {"h2", "10.77.0.9", 9, "node name h2 twice"},
+        {"h9", "10.77.0.2", 9, "address 10.77.0.2 twice"},
+    };
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        memcpy(bad, three, sizeof(bad));
+        bad[0].name = cases[i].name;
+        bad[0].addr = cases[i].addr;
+        bad[0].nodeid = cases[i].id;
+        memset(&err, 0, sizeof(err));
+        t = format(bad, 3, 3, false, &rc, &err);
+        cr_assert_eq(rc, -EINVAL, "case %zu accepted", i);
+        cr_assert_null(t);
+        cr_assert(strstr(err.msg, cases[i].why), "case %zu: %s", i, err.msg);
+    }
+    t = format(three, 1, 1, false, &rc, &err);
+    cr_assert_eq(rc, -EINVAL);
+    cr_assert(strstr(err.msg, "a pool has 2 to"), "%s", err.msg);
+    t = format(three, 3, 7, false, &rc, &err);
+    cr_assert_eq(rc, -EINVAL);
+    cr_assert(strstr(err.msg, "coordinator 7 is not among"), "%s", err.msg);
+    t = format(three, 3, 1, true, &rc, &err);
+    cr_assert_eq(rc, -EINVAL);
+    cr_assert(strstr(err.msg, "two_node with 3 hosts"), "%s", err.msg);
+}
+
+Test(cluster_conf, write_is_atomic_and_readable)
+{
+    char dir[] = "/tmp/xcp-cluster-conf-XXXXXX", path[64], tmp[80];
+    xcp__cluster_conf c = {0};
+    xcp__cluster_err err;
+    char buf[4096], *text;
+    FILE *f;
+    size_t n;
+
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/corosync.conf", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    c.cluster_name = "p";
+    c.nodes = three;
+    c.nnodes = 3;
+    c.coordinator = 1;
+    cr_assert_eq(xcp__corosync_conf_write(&c, path, &err), 0, "%s", err.msg);
+    cr_assert_eq(access(tmp, F_OK), -1);
+    f = fopen(path, "r");
+    cr_assert_not_null(f);
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    cr_assert_eq(xcp__corosync_conf_format(&c, &text, &err), 0);
+    cr_assert_str_eq(buf, text);
+    free(text);
+    /* A refused host list leaves the file as it was. */
+    c.coordinator = 9;
+    cr_assert_eq(xcp__corosync_conf_write(&c, path, &err), -EINVAL);
+    f = fopen(path, "r");
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    cr_assert(strstr(buf, "auto_tie_breaker_node: 1 2 3\n"));
+    unlink(path);
+    rmdir(dir);
+}
+
+Test(cluster_record, round_trip)
+{
+    const char *body = "T 42 S OpaqueRef:x name_label 'web%201";
+    xcp__cluster_record r = {7, 1234567890123ull, 42, body, strlen(body)}, d;
+    char buf[XCP__CLUSTER_RECORD_HDR_MAX + 64];
+    ssize_t n = xcp__cluster_record_encode(&r, buf, sizeof(buf));
+
+    cr_assert_gt(n, 0);
+    cr_assert_eq(xcp__cluster_record_decode(buf, (size_t)n, &d), 0);
+    cr_assert_eq(d.epoch, 7);
+    cr_assert_eq(d.seq, 1234567890123ull);
+    cr_assert_eq(d.gen, 42);
+    cr_assert_eq(d.len, strlen(body));
+    cr_assert_eq(memcmp(d.body, body, d.len), 0);
+    cr_assert_eq(xcp__cluster_record_encode(&r, buf, 20), -ENOSPC);
+}
+
+Test(cluster_record, refuses_damage_and_trailing_bytes)
+{
+    const char *body = "T 1 D OpaqueRef:y";
+    xcp__cluster_record r = {1, 1, 1, body, strlen(body)}, d;
+    char buf[XCP__CLUSTER_RECORD_HDR_MAX + 64], copy[sizeof(buf) + 1];
+    ssize_t n = xcp__cluster_record_encode(&r, buf, sizeof(buf));
+    size_t i;
+
+    cr_assert_gt(n, 0);
+    /* Any single flipped byte is refused (header fields, CRC or body). */
+    for (i = 0; i < (size_t)n; i++) {
+        memcpy(copy, buf, (size_t)n);
+        copy[i] ^= 0x01;
+        cr_assert_eq(xcp__cluster_record_decode(copy, (size_t)n, &d),
+                     -EBADMSG, "byte %zu flipped was accepted", i);
+    }
+    /* Truncated or with bytes after the body. */
+    cr_assert_eq(xcp__cluster_record_decode(buf, (size_t)n - 1, &d), -EBADMSG);
+    memcpy(copy, buf, (size_t)n);
+    copy[n] = 'x';
+    cr_assert_eq(xcp__cluster_record_decode(copy, (size_t)n + 1, &d),
+                 -EBADMSG);
+    /* Not canonical: a leading zero. */
+    cr_assert_eq(xcp__cluster_record_decode("XCPR 1 01 1 1 0 00000000\n", 25,
+                                            &d),
+                 -EBADMSG);
+    /* An empty body is a record too (its CRC is the header's). */
+    r.body = "";
+    r.len = 0;
+    n = xcp__cluster_record_encode(&r, buf, sizeof(buf));
+    cr_assert_gt(n, 0);
+    cr_assert_eq(xcp__cluster_record_decode(buf, (size_t)n, &d), 0);
+    cr_assert_eq(d.len, 0);
+    /* Numbers beyond 64 bits. */
+    cr_assert_eq(xcp__cluster_record_decode(
+                     "XCPR 1 99999999999999999999 1 1 0 00000000\n", 44, &d),
+                 -EBADMSG);
+}
