@@ -5,8 +5,10 @@
 # records sent by each host are delivered to all three in one order with
 # the same sequence numbers; a SIGKILLed corosync is restarted by its
 # supervisor and its host is quorate again; a cut host is inquorate while
-# the other two stay quorate, and quorate again once healed. Prints the
-# time for the three to be quorate and each host's memory.
+# the other two stay quorate, and quorate again once healed; a supervisor
+# killed and started again adopts the running corosync; a fourth host
+# joins by a new host list and a reload. Prints the time for the three to
+# be quorate, for the fourth to join, and each host's memory.
 # Skips (77) without root, namespaces, corosync or the cluster library.
 set -u
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -90,11 +92,11 @@ quorate() { "$pool" exec "$1" "$member" quorum; }
 is_quorate() { quorate "$1" >/dev/null; }
 inquorate() { quorate "$1" >/dev/null; [ $? -eq 1 ]; }
 logs() {
-    for i in 1 2 3; do
+    for i in 1 2 3 4; do
         echo "--- host $i corosync log"
         tail -n 15 "$XCP_POOL_DIR/h$i/root/var/log/corosync/corosync.log" 2>/dev/null
         echo "--- host $i supervisor"
-        cat "$out/sup$i" 2>/dev/null
+        cat "$out/sup$i" "$out/sup${i}b" 2>/dev/null
     done
 }
 
@@ -192,19 +194,57 @@ check "host 3 is quorate again once healed (${ms:-?} ms)" [ -n "$ms" ]
 check "after heal host 1 counts 3 votes" \
     sh -c "'$pool' exec 1 '$member' quorum | grep -q 'votes=3 '"
 
-# 6. Memory per host.
-for i in 1 2 3; do
+# 6. Adoption: the supervisor dies (SIGKILL), corosync keeps running; a new
+# supervisor adopts it instead of starting a second one.
+# shellcheck disable=SC2086 # the pids, one word each
+set -- $sups
+c1=$(corosync_pid 1)
+kill -KILL "$1"
+wait "$1" 2>/dev/null
+"$pool" exec 1 "$member" supervise /etc/corosync/corosync.conf \
+    /var/log/corosync/corosync.log >"$out/sup1b" 2>&1 &
+shift
+sups="$! $*"
+ms=$(until_ms 10 grep -q "^corosync pid $c1 start 0\$" "$out/sup1b")
+check "a new supervisor adopts the running corosync $c1 (${ms:-?} ms)" [ -n "$ms" ]
+check "host 1 still runs one corosync, the same" [ "$(corosync_pid 1)" = "$c1" ]
+check "host 1 is still quorate" is_quorate 1
+
+# 7. A host joins: the new host list is written on every host, the running
+# corosyncs reload it (corosync-cfgtool -R), the new host's starts.
+"$pool" up 4 >/dev/null || not_ok "up 4"
+nodes="$nodes 4:host4:$("$pool" addr 4)"
+for i in 1 2 3 4; do
+    # shellcheck disable=SC2086
+    "$pool" exec $i "$member" conf /etc/corosync/corosync.conf "xcp-test" 1 $nodes
+done
+t0=$(now_ms)
+for p in $sups; do kill -HUP "$p"; done
+"$pool" exec 4 "$member" supervise /etc/corosync/corosync.conf \
+    /var/log/corosync/corosync.log >"$out/sup4" 2>&1 &
+sups="$sups $!"
+four() { "$pool" exec "$1" "$member" quorum | grep -q "^quorate=1 .* votes=4 expected=4 "; }
+all=1
+for i in 1 2 3 4; do until_ms 60 four $i >/dev/null || all=0; done
+t_join=$(($(now_ms) - t0))
+check "after the reload the four hosts are quorate with 4 votes (${t_join} ms)" [ $all -eq 1 ]
+for f in sup1b sup2 sup3; do
+    check "$f reloaded corosync" grep -q '^reloaded$' "$out/$f"
+done
+
+# 8. Memory per host.
+for i in 1 2 3 4; do
     c=$(corosync_pid $i)
     x=$(cat "$XCP_POOL_DIR/h$i/xcpd.pid")
     echo "# host $i: corosync $(rss_kb "$c") kB RSS, xcpd $(rss_kb "$x") kB RSS"
 done
 
-# 7. SIGTERM to the supervisors stops their corosyncs.
+# 9. SIGTERM to the supervisors stops their corosyncs.
 for p in $sups; do kill -TERM "$p"; done
 for p in $sups; do wait "$p"; done
 sups=""
 left=""
-for i in 1 2 3; do left="$left$(corosync_pid $i)"; done
+for i in 1 2 3 4; do left="$left$(corosync_pid $i)"; done
 check "stopping the supervisors stops corosync" [ -z "$left" ]
 
 [ $fails -eq 0 ] || {

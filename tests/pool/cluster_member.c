@@ -4,8 +4,10 @@
  * lib/libxcp/cluster only.
  *
  *   conf PATH NAME COORD ID:NAME:ADDR...   write corosync.conf for the hosts
- *   supervise CONF LOG                     start corosync, keep it running
- *                                          until SIGTERM (then stop it)
+ *   supervise CONF LOG                     start corosync (or adopt the
+ *                                          one running), keep it running
+ *                                          until SIGTERM (then stop it);
+ *                                          SIGHUP: reload its configuration
  *   quorum                                 print this node's quorum; exit
  *                                          0 quorate, 1 not, 2 no corosync
  *   wait-quorate SECONDS                   wait for quorum; print the ms
@@ -91,6 +93,7 @@ static int cmd_supervise(int argc, char **argv)
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (xcp__corosync_start(&c, &o, &err) < 0) {
         fprintf(stderr, "supervise: %s\n", err.msg);
@@ -108,6 +111,13 @@ static int cmd_supervise(int argc, char **argv)
         sig = sigtimedwait(&set, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             break;
+        if (sig == SIGHUP) {
+            if (xcp__corosync_reload(c, &err) < 0)
+                printf("reload failed: %s\n", err.msg);
+            else
+                printf("reloaded\n");
+            fflush(stdout);
+        }
     }
     xcp__corosync_stop(c, true);
     printf("stopped\n");
