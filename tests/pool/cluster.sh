@@ -167,9 +167,10 @@ for i in 1 2 3; do
         [ "$(awk -v n=$i '$2 == n { print $4 }' "$out/chat1" | tr '\n' ' ')" = \
         "$(seq 1 200 | tr '\n' ' ')" ]
 done
-check "the senders' records interleave (one total order, not one host after another)" \
-    [ "$(awk 'NR > 1 && $2 != prev { c++ } { prev = $2 } END { print c + 0 }' \
-        "$out/chat1")" -gt 2 ]
+# How much the senders interleaved depends on scheduling (under load one
+# host may send all before the others start): shown, not checked.
+echo "# the delivery order switches sender $(awk 'NR > 1 && $2 != prev { c++ }
+    { prev = $2 } END { print c + 0 }' "$out/chat1") times"
 
 # 4. Supervision: corosync killed, restarted, quorate again.
 old=$(corosync_pid 2)
