@@ -1,8 +1,9 @@
 /*
- * libFuzzer target: the replication record decoder (lib/libxcp/cluster/
- * record.c). Arbitrary bytes are one CPG message: decoding accepts or
- * refuses them, never reads outside them; an accepted record encodes back
- * to exactly the same bytes (decimal numbers are canonical).
+ * libFuzzer target: the replication record and ack decoders
+ * (lib/libxcp/cluster/record.c). Arbitrary bytes are one CPG message:
+ * decoding accepts or refuses them, never reads outside them; an accepted
+ * record or ack encodes back to exactly the same bytes (decimal numbers
+ * are canonical).
  */
 #include "cluster.h"
 
@@ -13,9 +14,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     xcp__cluster_record r;
-    char *buf;
+    char *buf, ack[XCP__CLUSTER_ACK_MAX];
+    uint64_t epoch, seq;
     ssize_t n;
 
+    if (xcp__cluster_ack_decode((const char *)data, size, &epoch, &seq) == 0) {
+        n = xcp__cluster_ack_encode(epoch, seq, ack, sizeof(ack));
+        if (n < 0 || (size_t)n != size || memcmp(ack, data, size) != 0)
+            abort();
+    }
     if (xcp__cluster_record_decode((const char *)data, size, &r) < 0)
         return 0;
     if (r.body < (const char *)data ||

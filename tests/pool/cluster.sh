@@ -172,6 +172,28 @@ done
 echo "# the delivery order switches sender $(awk 'NR > 1 && $2 != prev { c++ }
     { prev = $2 } END { print c + 0 }' "$out/chat1") times"
 
+# 3b. Replication (lib/libxcp/cluster/repl.c): host 1 commits 2 x 200
+# records (acked by a quorum); every host holds the same ones in order.
+repl_run() { # repl_run COORD MEMBERS N HOSTS...: run, wait, 0 if all ok
+    coord=$1 nm=$2 n=$3
+    shift 3
+    rp=""
+    for i in "$@"; do
+        "$pool" exec "$i" "$member" repl "$coord" "$nm" "$n" "$out/repl$i" 60 \
+            >"$out/repl$i.out" 2>&1 &
+        rp="$rp $!"
+    done
+    rrc=0
+    for p in $rp; do wait "$p" || rrc=1; done
+    return $rrc
+}
+check "host 1 commits 400 records, hosts 2 and 3 apply them" repl_run 1 3 200 1 2 3
+sed "s/^/# /" "$out/repl1.out"
+check "host 2 holds host 1's 400 records, in order" cmp -s "$out/repl1" "$out/repl2"
+check "host 3 holds host 1's 400 records, in order" cmp -s "$out/repl1" "$out/repl3"
+check "400 records, seq 1..400" \
+    [ "$(cut -d' ' -f1 "$out/repl3" | tr '\n' ' ')" = "$(seq 1 400 | tr '\n' ' ')" ]
+
 # 4. Supervision: corosync killed, restarted, quorate again.
 old=$(corosync_pid 2)
 check "host 2 runs one corosync" [ -n "$old" ]
@@ -189,6 +211,13 @@ ms=$(until_ms 30 inquorate 3)
 check "host 3, cut, is inquorate (${ms:-?} ms)" [ -n "$ms" ]
 check "host 1 stays quorate: $(quorate 1)" is_quorate 1
 check "host 2 stays quorate: $(quorate 2)" is_quorate 2
+check "hosts 1 and 2 still commit (quorum 2 of 3)" repl_run 1 2 50 1 2
+check "host 2 holds the 100 records" cmp -s "$out/repl1" "$out/repl2"
+"$pool" exec 3 "$member" repl 3 1 5 "$out/repl3" 20 >"$out/repl3.out" 2>&1
+rc=$?
+check "host 3 alone refuses to commit (exit $rc: $(cat "$out/repl3.out"))" \
+    [ $rc -eq 3 ]
+check "and sent nothing" [ ! -s "$out/repl3" ]
 "$pool" heal 3
 ms=$(until_ms 60 quorate 3)
 check "host 3 is quorate again once healed (${ms:-?} ms)" [ -n "$ms" ]

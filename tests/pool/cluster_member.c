@@ -15,6 +15,14 @@
  *                                          members, send COUNT records,
  *                                          write every delivery to OUT as
  *                                          "seq nodeid epoch recseq body"
+ *   repl COORD MEMBERS N OUT SECONDS       replication: the coordinator
+ *                                          (node COORD) commits N records
+ *                                          one at a time (latency) then N
+ *                                          at once (throughput); members
+ *                                          apply them; every host writes
+ *                                          "seq gen body" lines to OUT.
+ *                                          Exit 3: not quorate (nothing
+ *                                          sent)
  */
 #define _GNU_SOURCE
 #include "cluster.h"
@@ -259,6 +267,138 @@ out:
     return rc;
 }
 
+static int apply(void *arg, const xcp__cluster_record *r)
+{
+    FILE *f = arg;
+
+    fprintf(f, "%" PRIu64 " %" PRIu64 " %.*s\n", r->seq, r->gen, (int)r->len,
+            r->body);
+    return fflush(f) == 0 ? 0 : -EIO;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int cmd_repl(int argc, char **argv)
+{
+    xcp__repl_callbacks cb = {apply};
+    xcp__cluster_err err = {{0}};
+    xcp__repl *r;
+    uint32_t coord;
+    size_t want, n, i;
+    int64_t t0 = now_ms(), limit, *lat = NULL;
+    FILE *out;
+    int rc = 1;
+
+    if (argc != 5)
+        return usage();
+    coord = (uint32_t)strtoul(argv[0], NULL, 10);
+    want = strtoul(argv[1], NULL, 10);
+    n = strtoul(argv[2], NULL, 10);
+    limit = atoi(argv[4]) * 1000;
+    out = fopen(argv[3], "w");
+    if (out == NULL || (lat = calloc(n ? n : 1, sizeof(*lat))) == NULL) {
+        perror(argv[3]);
+        return 1;
+    }
+    if (xcp__repl_open(&r, "xcp-repl", coord, 1, 0, &cb, out, &err) < 0) {
+        fprintf(stderr, "repl: %s\n", err.msg);
+        goto out_file;
+    }
+    while (xcp__repl_members(r) < want && now_ms() - t0 < limit)
+        if (xcp__repl_dispatch(r, 100, &err) < 0)
+            goto out;
+    if (xcp__repl_members(r) < want) {
+        fprintf(stderr, "repl: %zu members of %zu\n", xcp__repl_members(r),
+                want);
+        goto out;
+    }
+    if (xcp__repl_nodeid(r) == coord) {
+        char body[96];
+        uint64_t seq = 0;
+        int64_t t, burst0 = now_us();
+
+        for (i = 0; i < 2 * n; i++) {
+            int len = snprintf(body, sizeof(body),
+                               "T %zu S OpaqueRef:vm-%zu name_label 'v%zu",
+                               i + 1, i % 7, i);
+            int s = xcp__repl_submit(r, i + 1, body, (size_t)len, &seq, &err);
+            if (s == -EROFS) {
+                printf("not quorate: %s\n", err.msg);
+                rc = 3;
+                goto out;
+            }
+            if (s < 0) {
+                fprintf(stderr, "repl: submit: %s\n", err.msg);
+                goto out;
+            }
+            apply(out, &(xcp__cluster_record){1, seq, i + 1, body,
+                                               (size_t)len});
+            if (i < n) { /* one at a time: the commit latency */
+                t = now_us();
+                if (xcp__repl_wait(r, seq, (int)limit, &err) < 0)
+                    goto fail;
+                lat[i] = now_us() - t;
+            }
+            if (i + 1 == n && n > 0) { /* the latencies, then the burst */
+                qsort(lat, n, sizeof(*lat), cmp_i64);
+                printf("commit latency: p50 %" PRId64 " us, p99 %" PRId64
+                       " us, max %" PRId64 " us (%zu records)\n",
+                       lat[n / 2], lat[(n * 99) / 100], lat[n - 1], n);
+                burst0 = now_us();
+                t0 = now_ms();
+            }
+        }
+        if (xcp__repl_wait(r, seq, (int)limit, &err) < 0)
+            goto fail;
+        printf("burst: %zu records committed in %" PRId64 " us\n", n,
+               now_us() - burst0);
+        fflush(stdout);
+        /* every member has them too, before the coordinator leaves */
+        while (xcp__repl_all_acked(r) < seq && now_ms() - t0 < limit)
+            if (xcp__repl_dispatch(r, 100, &err) < 0)
+                goto out;
+        if (xcp__repl_all_acked(r) < seq) {
+            fprintf(stderr, "repl: members acked %llu of %llu\n",
+                    (unsigned long long)xcp__repl_all_acked(r),
+                    (unsigned long long)seq);
+            goto out;
+        }
+        rc = 0;
+    } else {
+        while (xcp__repl_last(r) < 2 * n && !xcp__repl_broken(r) &&
+               now_ms() - t0 < limit)
+            if (xcp__repl_dispatch(r, 100, &err) < 0)
+                goto out;
+        /* the last ack goes out in the dispatch that applied it */
+        rc = xcp__repl_last(r) == 2 * n && !xcp__repl_broken(r) ? 0 : 1;
+        if (rc)
+            fprintf(stderr, "repl: applied %llu of %zu\n",
+                    (unsigned long long)xcp__repl_last(r), 2 * n);
+    }
+    goto out;
+fail:
+    fprintf(stderr, "repl: %s\n", err.msg);
+out:
+    xcp__repl_close(r);
+out_file:
+    fclose(out);
+    free(lat);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -273,5 +413,7 @@ int main(int argc, char **argv)
         return cmd_wait_quorate(argc - 2, argv + 2);
     if (strcmp(argv[1], "chat") == 0)
         return cmd_chat(argc - 2, argv + 2);
+    if (strcmp(argv[1], "repl") == 0)
+        return cmd_repl(argc - 2, argv + 2);
     return usage();
 }

@@ -178,4 +178,55 @@ ssize_t xcp__cluster_record_encode(const xcp__cluster_record *r, char *buf,
 int xcp__cluster_record_decode(const char *buf, size_t len,
                                xcp__cluster_record *r);
 
+/* "XCPA 1 <epoch> <seq>\n": a member has applied and written every
+ * record of the epoch up to seq (cumulative). */
+#define XCP__CLUSTER_ACK_MAX 64
+ssize_t xcp__cluster_ack_encode(uint64_t epoch, uint64_t seq, char *buf,
+                                size_t size);
+/* -EBADMSG unless buf is exactly one canonical ack. */
+int xcp__cluster_ack_decode(const char *buf, size_t len, uint64_t *epoch,
+                            uint64_t *seq);
+
+/* ---- replication (repl.c) ------------------------------------------------ */
+
+/* The commit path of docs/design-pool.md §3 on top of a CPG group: the
+ * coordinator multicasts records numbered seq = last + 1; members apply
+ * them in order and multicast cumulative acks (one per dispatch batch);
+ * a seq is committed once acked by votequorum's quorum of votes, the
+ * coordinator's own included (its journal holds the record before it
+ * sends it). */
+typedef struct xcp__repl xcp__repl;
+
+typedef struct xcp__repl_callbacks {
+    /* Member: apply and persist r (its seq is the next one); 0 acks it,
+     * < 0 stops this member (it needs a catch-up). */
+    int (*apply)(void *arg, const xcp__cluster_record *r);
+} xcp__repl_callbacks;
+
+/* Join group as nodeid-of-this-host, the coordinator being coordinator,
+ * in epoch, with last the seq of the last record this replica holds. */
+int xcp__repl_open(xcp__repl **out, const char *group, uint32_t coordinator,
+                   uint64_t epoch, uint64_t last,
+                   const xcp__repl_callbacks *cb, void *arg,
+                   xcp__cluster_err *err);
+/* Coordinator: send one record (its seq in *seq). -EPERM on a member,
+ * -EROFS while this partition is not quorate (nothing sent). */
+int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
+                     size_t len, uint64_t *seq, xcp__cluster_err *err);
+/* Dispatch until seq is committed: 0, or -ETIMEDOUT after timeout_ms. */
+int xcp__repl_wait(xcp__repl *r, uint64_t seq, int timeout_ms,
+                   xcp__cluster_err *err);
+/* Run callbacks for what arrived (timeout_ms < 0: wait for something). */
+int xcp__repl_dispatch(xcp__repl *r, int timeout_ms, xcp__cluster_err *err);
+uint64_t xcp__repl_last(const xcp__repl *r);      /* sent / applied */
+uint64_t xcp__repl_committed(const xcp__repl *r); /* coordinator */
+/* The lowest seq every current member has acked (coordinator). */
+uint64_t xcp__repl_all_acked(const xcp__repl *r);
+size_t xcp__repl_members(const xcp__repl *r);
+uint32_t xcp__repl_nodeid(const xcp__repl *r);      /* this host's */
+bool xcp__repl_quorate(const xcp__repl *r);
+/* Member: true once a gap or a failed apply stopped it. */
+bool xcp__repl_broken(const xcp__repl *r);
+void xcp__repl_close(xcp__repl *r);
+
 #endif

@@ -120,3 +120,31 @@ int xcp__cluster_record_decode(const char *buf, size_t len,
     r->len = (size_t)blen;
     return 0;
 }
+
+#define ACK_MAGIC "XCPA 1 "
+
+ssize_t xcp__cluster_ack_encode(uint64_t epoch, uint64_t seq, char *buf,
+                                size_t size)
+{
+    int n = snprintf(buf, size, ACK_MAGIC "%" PRIu64 " %" PRIu64 "\n", epoch,
+                     seq);
+
+    if (n < 0 || (size_t)n >= size)
+        return -ENOSPC;
+    return n;
+}
+
+int xcp__cluster_ack_decode(const char *buf, size_t len, uint64_t *epoch,
+                            uint64_t *seq)
+{
+    const char *p = buf, *end = buf + len;
+
+    if (len < sizeof(ACK_MAGIC) - 1 ||
+        memcmp(p, ACK_MAGIC, sizeof(ACK_MAGIC) - 1) != 0)
+        return -EBADMSG;
+    p += sizeof(ACK_MAGIC) - 1;
+    if ((p = dec(p, end, ' ', epoch)) == NULL ||
+        (p = dec(p, end, '\n', seq)) == NULL || p != end)
+        return -EBADMSG;
+    return 0;
+}

@@ -224,3 +224,27 @@ Test(cluster_record, refuses_damage_and_trailing_bytes)
                      "XCPR 1 99999999999999999999 1 1 0 00000000\n", 44, &d),
                  -EBADMSG);
 }
+
+Test(cluster_ack, round_trip_and_strictness)
+{
+    char buf[XCP__CLUSTER_ACK_MAX];
+    uint64_t e, q;
+    ssize_t n = xcp__cluster_ack_encode(3, 18446744073709551615ull, buf,
+                                        sizeof(buf));
+
+    cr_assert_gt(n, 0);
+    cr_assert_eq(xcp__cluster_ack_decode(buf, (size_t)n, &e, &q), 0);
+    cr_assert_eq(e, 3);
+    cr_assert_eq(q, 18446744073709551615ull);
+    cr_assert_eq(xcp__cluster_ack_decode(buf, (size_t)n - 1, &e, &q),
+                 -EBADMSG); /* no newline */
+    cr_assert_eq(xcp__cluster_ack_decode("XCPA 1 3 7\nx", 12, &e, &q),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_ack_decode("XCPA 1 3 07\n", 12, &e, &q),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_ack_decode("XCPA 2 3 7\n", 11, &e, &q),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_ack_decode("XCPA 1 3 -7\n", 12, &e, &q),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_ack_encode(1, 1, buf, 8), -ENOSPC);
+}
