@@ -7,8 +7,10 @@
 # supervisor and its host is quorate again; a cut host is inquorate while
 # the other two stay quorate, and quorate again once healed; a supervisor
 # killed and started again adopts the running corosync; a fourth host
-# joins by a new host list and a reload. Prints the time for the three to
-# be quorate, for the fourth to join, and each host's memory.
+# joins by a new host list and a reload; the coordinator's host killed,
+# the others elect a new one that goes on committing, nothing lost.
+# Prints the time for the three to be quorate, for the fourth to join,
+# the commit latency, the election time, and each host's memory.
 # Skips (77) without root, namespaces, corosync or the cluster library.
 set -u
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -269,8 +271,42 @@ for i in 1 2 3 4; do
     echo "# host $i: corosync $(rss_kb "$c") kB RSS, xcpd $(rss_kb "$x") kB RSS"
 done
 
-# 9. SIGTERM to the supervisors stops their corosyncs.
-for p in $sups; do kill -TERM "$p"; done
+# 9. Failover: host 1, coordinator, commits 100 records (acked by all);
+# then the host dies (every process, corosync included). Hosts 2-4 elect
+# host 2 (same last seq: lowest node id), which commits 50 more; hosts 3
+# and 4 apply them after the 100: nothing acknowledged is lost.
+fp=""
+for i in 1 2 3 4; do
+    "$pool" exec $i "$member" failover 1 4 100 50 "$out/fo$i" 60 \
+        >"$out/fo$i.out" 2>&1 &
+    fp="$fp $!"
+done
+ms=$(until_ms 60 grep -q '^committed 100$' "$out/fo1.out")
+check "host 1 committed 100 records as coordinator (${ms:-?} ms)" [ -n "$ms" ]
+"$pool" kill 1
+ms=$(until_ms 30 grep -q '^elected 2 epoch 2$' "$out/fo2.out")
+check "host 1 killed: hosts 2-4 elect host 2 for epoch 2 (${ms:-?} ms)" [ -n "$ms" ]
+# shellcheck disable=SC2086 # the pids, one word each
+set -- $fp
+p1=$1
+shift
+rc=0
+for p in "$@"; do wait "$p" || rc=1; done
+wait "$p1" 2>/dev/null # killed with its host
+check "host 2 commits 50 more, hosts 3 and 4 apply them" [ $rc -eq 0 ]
+for i in 3 4; do
+    check "host $i elected host 2 too" grep -q '^elected 2 epoch 2$' "$out/fo$i.out"
+    check "host $i holds the 100 + 50 records, in order" cmp -s "$out/fo2" "$out/fo$i"
+done
+check "host 2's log starts with host 1's 100 records" \
+    sh -c "head -n 100 '$out/fo2' | cmp -s - '$out/fo1'"
+check "and ends with 50 of epoch 2, seq 101..150" \
+    [ "$(tail -n 50 "$out/fo2" | awk '/epoch2$/ { print $1 }' | tr '\n' ' ')" = \
+    "$(seq 101 150 | tr '\n' ' ')" ]
+[ $rc -eq 0 ] || cat "$out"/fo*.out
+
+# 10. SIGTERM to the supervisors stops their corosyncs.
+for p in $sups; do kill -TERM "$p" 2>/dev/null; done # host 1's died with it
 for p in $sups; do wait "$p"; done
 sups=""
 left=""

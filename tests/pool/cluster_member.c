@@ -23,6 +23,11 @@
  *                                          "seq gen body" lines to OUT.
  *                                          Exit 3: not quorate (nothing
  *                                          sent)
+ *   failover COORD MEMBERS N M OUT SECONDS the coordinator commits N
+ *                                          records and waits to be killed;
+ *                                          the others elect a new one when
+ *                                          it is gone, which commits M
+ *                                          more; OUT as for repl
  */
 #define _GNU_SOURCE
 #include "cluster.h"
@@ -399,6 +404,118 @@ out_file:
     return rc;
 }
 
+struct failover {
+    FILE *out;
+    uint32_t elected;
+    uint64_t epoch;
+};
+
+static int fo_apply(void *arg, const xcp__cluster_record *r)
+{
+    return apply(((struct failover *)arg)->out, r);
+}
+
+static void fo_elected(void *arg, uint32_t coordinator, uint64_t epoch)
+{
+    struct failover *f = arg;
+
+    f->elected = coordinator;
+    f->epoch = epoch;
+    printf("elected %u epoch %llu\n", coordinator, (unsigned long long)epoch);
+    fflush(stdout);
+}
+
+/* Commit n records (numbered from the current last + 1), each waited for,
+ * then wait until every member has them. */
+static int commit_n(xcp__repl *r, FILE *out, size_t n, int64_t limit_ms,
+                    xcp__cluster_err *err)
+{
+    char body[96];
+    uint64_t seq = xcp__repl_last(r);
+    int64_t t0 = now_ms();
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        uint64_t next = xcp__repl_last(r) + 1;
+        int len = snprintf(body, sizeof(body), "T %llu S OpaqueRef:vm-1 "
+                           "name_label 'epoch%llu",
+                           (unsigned long long)next,
+                           (unsigned long long)xcp__repl_epoch(r));
+        if (xcp__repl_submit(r, next, body, (size_t)len, &seq, err) < 0 ||
+            xcp__repl_wait(r, seq, (int)limit_ms, err) < 0)
+            return -1;
+        apply(out, &(xcp__cluster_record){xcp__repl_epoch(r), seq, next,
+                                           body, (size_t)len});
+    }
+    while (xcp__repl_all_acked(r) < seq && now_ms() - t0 < limit_ms)
+        if (xcp__repl_dispatch(r, 100, err) < 0)
+            return -1;
+    return xcp__repl_all_acked(r) >= seq ? 0 : -1;
+}
+
+static int cmd_failover(int argc, char **argv)
+{
+    struct failover f = {0};
+    xcp__repl_callbacks cb = {fo_apply, fo_elected};
+    xcp__cluster_err err = {{0}};
+    xcp__repl *r;
+    uint32_t coord;
+    size_t want, n, m;
+    int64_t t0 = now_ms(), limit;
+    int rc = 1;
+
+    if (argc != 6)
+        return usage();
+    coord = (uint32_t)strtoul(argv[0], NULL, 10);
+    want = strtoul(argv[1], NULL, 10);
+    n = strtoul(argv[2], NULL, 10);
+    m = strtoul(argv[3], NULL, 10);
+    limit = atoi(argv[5]) * 1000;
+    f.out = fopen(argv[4], "w");
+    if (f.out == NULL) {
+        perror(argv[4]);
+        return 1;
+    }
+    if (xcp__repl_open(&r, "xcp-failover", coord, 1, 0, &cb, &f, &err) < 0) {
+        fprintf(stderr, "failover: %s\n", err.msg);
+        fclose(f.out);
+        return 1;
+    }
+    while (xcp__repl_members(r) < want && now_ms() - t0 < limit)
+        if (xcp__repl_dispatch(r, 100, &err) < 0)
+            goto out;
+    if (xcp__repl_members(r) < want)
+        goto out;
+    if (xcp__repl_nodeid(r) == coord) {
+        if (commit_n(r, f.out, n, limit, &err) < 0)
+            goto out;
+        printf("committed %zu\n", n);
+        fflush(stdout);
+        for (;;) /* until killed with its host */
+            if (xcp__repl_dispatch(r, 1000, &err) < 0)
+                goto out;
+    }
+    while (now_ms() - t0 < limit && !xcp__repl_broken(r)) {
+        if (xcp__repl_dispatch(r, 100, &err) < 0)
+            goto out;
+        if (f.elected == xcp__repl_nodeid(r)) {
+            rc = commit_n(r, f.out, m, limit, &err) < 0 ? 1 : 0;
+            printf("committed %zu more as coordinator\n", m);
+            goto out;
+        }
+        if (f.elected && xcp__repl_last(r) == n + m) {
+            rc = 0;
+            goto out;
+        }
+    }
+out:
+    if (rc && err.msg[0])
+        fprintf(stderr, "failover: %s\n", err.msg);
+    xcp__repl_close(r);
+    fclose(f.out);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -415,5 +532,7 @@ int main(int argc, char **argv)
         return cmd_chat(argc - 2, argv + 2);
     if (strcmp(argv[1], "repl") == 0)
         return cmd_repl(argc - 2, argv + 2);
+    if (strcmp(argv[1], "failover") == 0)
+        return cmd_failover(argc - 2, argv + 2);
     return usage();
 }

@@ -187,6 +187,20 @@ ssize_t xcp__cluster_ack_encode(uint64_t epoch, uint64_t seq, char *buf,
 int xcp__cluster_ack_decode(const char *buf, size_t len, uint64_t *epoch,
                             uint64_t *seq);
 
+/* "XCPS 1 <epoch> <last epoch> <last seq> <quorate 0|1>\n": a member's
+ * state, sent to the group when the coordinator has left it (election,
+ * docs/design-pool.md §5). */
+typedef struct xcp__cluster_state {
+    uint64_t epoch, last_epoch, last;
+    bool quorate;
+} xcp__cluster_state;
+#define XCP__CLUSTER_STATE_MAX 96
+ssize_t xcp__cluster_state_encode(const xcp__cluster_state *s, char *buf,
+                                  size_t size);
+/* -EBADMSG unless buf is exactly one canonical state message. */
+int xcp__cluster_state_decode(const char *buf, size_t len,
+                              xcp__cluster_state *s);
+
 /* ---- replication (repl.c) ------------------------------------------------ */
 
 /* The commit path of docs/design-pool.md §3 on top of a CPG group: the
@@ -194,13 +208,20 @@ int xcp__cluster_ack_decode(const char *buf, size_t len, uint64_t *epoch,
  * them in order and multicast cumulative acks (one per dispatch batch);
  * a seq is committed once acked by votequorum's quorum of votes, the
  * coordinator's own included (its journal holds the record before it
- * sends it). */
+ * sends it). When the coordinator leaves the group, the members of a
+ * quorate partition exchange their state and all pick the same new one:
+ * the highest (last epoch, last seq), then the lowest node id; the epoch
+ * goes up by one. */
 typedef struct xcp__repl xcp__repl;
 
 typedef struct xcp__repl_callbacks {
     /* Member: apply and persist r (its seq is the next one); 0 acks it,
      * < 0 stops this member (it needs a catch-up). */
     int (*apply)(void *arg, const xcp__cluster_record *r);
+    /* An election made coordinator the coordinator of epoch (every member
+     * of the partition decides the same, at the same point of the
+     * group's order). May be NULL. */
+    void (*elected)(void *arg, uint32_t coordinator, uint64_t epoch);
 } xcp__repl_callbacks;
 
 /* Join group as nodeid-of-this-host, the coordinator being coordinator,
@@ -225,6 +246,8 @@ uint64_t xcp__repl_all_acked(const xcp__repl *r);
 size_t xcp__repl_members(const xcp__repl *r);
 uint32_t xcp__repl_nodeid(const xcp__repl *r);      /* this host's */
 bool xcp__repl_quorate(const xcp__repl *r);
+uint32_t xcp__repl_coordinator(const xcp__repl *r);
+uint64_t xcp__repl_epoch(const xcp__repl *r);
 /* Member: true once a gap or a failed apply stopped it. */
 bool xcp__repl_broken(const xcp__repl *r);
 void xcp__repl_close(xcp__repl *r);

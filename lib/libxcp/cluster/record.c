@@ -148,3 +148,39 @@ int xcp__cluster_ack_decode(const char *buf, size_t len, uint64_t *epoch,
         return -EBADMSG;
     return 0;
 }
+
+#define STATE_MAGIC "XCPS 1 "
+
+ssize_t xcp__cluster_state_encode(const xcp__cluster_state *s, char *buf,
+                                  size_t size)
+{
+    int n = snprintf(buf, size,
+                     STATE_MAGIC "%" PRIu64 " %" PRIu64 " %" PRIu64 " %d\n",
+                     s->epoch, s->last_epoch, s->last, s->quorate ? 1 : 0);
+
+    if (n < 0 || (size_t)n >= size)
+        return -ENOSPC;
+    return n;
+}
+
+int xcp__cluster_state_decode(const char *buf, size_t len,
+                              xcp__cluster_state *s)
+{
+    const char *p = buf, *end = buf + len;
+    uint64_t q;
+
+    memset(s, 0, sizeof(*s));
+    if (len < sizeof(STATE_MAGIC) - 1 ||
+        memcmp(p, STATE_MAGIC, sizeof(STATE_MAGIC) - 1) != 0)
+        return -EBADMSG;
+    p += sizeof(STATE_MAGIC) - 1;
+    if ((p = dec(p, end, ' ', &s->epoch)) == NULL ||
+        (p = dec(p, end, ' ', &s->last_epoch)) == NULL ||
+        (p = dec(p, end, ' ', &s->last)) == NULL ||
+        (p = dec(p, end, '\n', &q)) == NULL || p != end || q > 1) {
+        memset(s, 0, sizeof(*s));
+        return -EBADMSG;
+    }
+    s->quorate = q == 1;
+    return 0;
+}

@@ -5,9 +5,14 @@
  * member acks the highest seq it has applied and written, cumulatively,
  * once per dispatch batch; the coordinator holds, per node, the highest
  * seq acked, and a seq is committed when votequorum's quorum of votes
- * (its own included) has acked it or more. Elections, catch-up and the
- * database hook are the next steps (§5, §8); a member that sees a gap
- * stops (broken) rather than apply out of order.
+ * (its own included) has acked it or more. When the coordinator leaves
+ * the group, every member sends its state; once the states of all the
+ * members are in (delivered in the group's order, so every member has the
+ * same set at the same point) and all say quorate, each picks the same
+ * coordinator (§5): the highest (last epoch, last seq), then the lowest
+ * node id, for the next epoch. Catch-up and the database hook are the
+ * next steps (§8): a member behind the new coordinator, or that sees a
+ * gap, stops (broken) rather than apply out of order.
  */
 #include "cluster.h"
 
@@ -29,7 +34,16 @@ struct xcp__repl {
     uint64_t last;        /* coordinator: last sent; member: last applied */
     uint64_t committed;   /* coordinator */
     uint64_t acked_sent;  /* member: last seq it acked */
+    uint64_t last_epoch;  /* epoch of the record at last */
     bool broken;
+    /* election: the coordinator is not in the group */
+    bool electing, state_due;
+    int64_t state_sent_ms;
+    struct {
+        uint32_t nodeid;
+        bool have;
+        xcp__cluster_state st;
+    } states[MAX_NODES]; /* by position in members[] */
     /* coordinator: the highest ack of each node ever heard (an ack is a
      * record on that node's disk, whether or not it is still here) */
     struct {
@@ -118,6 +132,63 @@ static void on_record(xcp__repl *r, const xcp__cluster_record *rec)
         return;
     }
     r->last = rec->seq;
+    r->last_epoch = rec->epoch;
+}
+
+/* All the members' states are in: pick (every member picks the same). */
+static void decide(xcp__repl *r)
+{
+    size_t i, best = 0;
+    uint64_t epoch = r->epoch;
+
+    for (i = 0; i < r->nmembers; i++) {
+        const xcp__cluster_state *a = &r->states[i].st, *b;
+        if (!r->states[i].have || !a->quorate)
+            return; /* not yet, or not here: a minority never elects */
+        if (a->epoch > epoch)
+            epoch = a->epoch;
+        b = &r->states[best].st;
+        if (a->last_epoch > b->last_epoch ||
+            (a->last_epoch == b->last_epoch &&
+             (a->last > b->last ||
+              (a->last == b->last &&
+               r->states[i].nodeid < r->states[best].nodeid))))
+            best = i;
+    }
+    r->electing = false;
+    r->coordinator = r->states[best].nodeid;
+    r->epoch = epoch + 1;
+    if (r->coordinator == r->me) {
+        r->committed = r->last;
+        r->nacks = 0;
+    } else if (r->last != r->states[best].st.last ||
+               r->last_epoch != r->states[best].st.last_epoch) {
+        fprintf(stderr,
+                "xcp repl: node %u (seq %llu) is behind the new coordinator "
+                "%u (seq %llu): needs a catch-up\n",
+                r->me, (unsigned long long)r->last, r->coordinator,
+                (unsigned long long)r->states[best].st.last);
+        r->broken = true;
+    }
+    if (r->cb.elected)
+        r->cb.elected(r->arg, r->coordinator, r->epoch);
+}
+
+static void on_state(xcp__repl *r, uint32_t nodeid,
+                     const xcp__cluster_state *st)
+{
+    size_t i;
+
+    if (!r->electing) { /* joined the group during an election */
+        r->electing = true;
+        r->state_due = true;
+    }
+    for (i = 0; i < r->nmembers; i++)
+        if (r->members[i].nodeid == nodeid) {
+            r->states[i].have = true;
+            r->states[i].st = *st; /* the latest counts */
+        }
+    decide(r);
 }
 
 static void deliver(void *arg, uint64_t dseq, uint32_t nodeid, uint32_t pid,
@@ -125,10 +196,15 @@ static void deliver(void *arg, uint64_t dseq, uint32_t nodeid, uint32_t pid,
 {
     xcp__repl *r = arg;
     xcp__cluster_record rec;
+    xcp__cluster_state st;
     uint64_t epoch, seq;
 
     (void)dseq;
     (void)pid;
+    if (xcp__cluster_state_decode(msg, len, &st) == 0) {
+        on_state(r, nodeid, &st);
+        return;
+    }
     if (xcp__cluster_ack_decode(msg, len, &epoch, &seq) == 0) {
         if (r->me == r->coordinator && epoch == r->epoch)
             on_ack(r, nodeid, seq);
@@ -147,16 +223,29 @@ static void members(void *arg, const xcp__cpg_member *m, size_t n,
 {
     xcp__repl *r = arg;
 
-    (void)left;
-    (void)nleft;
     (void)joined;
     (void)njoined;
     if (n > MAX_NODES)
         n = MAX_NODES;
+    size_t i;
+
     memcpy(r->members, m, n * sizeof(*m));
     r->nmembers = n;
     refresh_quorum(r);
     recount(r);
+    /* An election starts when the coordinator leaves; a new round
+     * whenever the group changes during one (states from before the
+     * change do not count). A member that never saw the coordinator (it
+     * may not have joined yet) does not start one: it joins one when a
+     * state reaches it (on_state). */
+    for (i = 0; i < n; i++) {
+        r->states[i].nodeid = m[i].nodeid;
+        r->states[i].have = false;
+    }
+    for (i = 0; i < nleft; i++)
+        if (left[i].nodeid == r->coordinator)
+            r->electing = true;
+    r->state_due = r->electing;
 }
 
 int xcp__repl_open(xcp__repl **out, const char *group, uint32_t coordinator,
@@ -177,6 +266,7 @@ int xcp__repl_open(xcp__repl **out, const char *group, uint32_t coordinator,
     r->coordinator = coordinator;
     r->epoch = epoch;
     r->last = r->committed = r->acked_sent = last;
+    r->last_epoch = last ? epoch : 0;
     if ((rc = xcp__cpg_open(&r->g, group, &ccb, r, err)) < 0) {
         free(r);
         return rc;
@@ -187,12 +277,31 @@ int xcp__repl_open(xcp__repl **out, const char *group, uint32_t coordinator,
     return 0;
 }
 
-/* After a batch: a member acks what it applied, once. */
+/* After a batch: a member acks what it applied, once; and sends its state
+ * when an election needs it. */
 static int flush_ack(xcp__repl *r, xcp__cluster_err *err)
 {
     char buf[XCP__CLUSTER_ACK_MAX];
     ssize_t n;
     int rc;
+
+    /* While electing without quorum, say so again when it comes (the
+     * quorum may follow the group's change by a moment). */
+    if (r->electing && !r->state_due && r->have_q && r->q.quorate &&
+        now_ms() - r->state_sent_ms >= QUORUM_REFRESH_MS)
+        r->state_due = true;
+    if (r->state_due) {
+        char sb[XCP__CLUSTER_STATE_MAX];
+        xcp__cluster_state st = {r->epoch, r->last_epoch, r->last,
+                                 r->have_q && r->q.quorate};
+        n = xcp__cluster_state_encode(&st, sb, sizeof(sb));
+        if (n < 0)
+            return (int)n;
+        if ((rc = xcp__cpg_send(r->g, sb, (size_t)n, err)) < 0)
+            return rc;
+        r->state_due = false;
+        r->state_sent_ms = now_ms();
+    }
 
     if (r->me == r->coordinator || r->last <= r->acked_sent)
         return 0;
@@ -226,11 +335,11 @@ int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
     ssize_t n;
     int rc;
 
-    if (r->me != r->coordinator) {
+    if (r->me != r->coordinator || r->electing) {
         if (err)
             snprintf(err->msg, sizeof(err->msg),
-                     "node %u is not the coordinator (%u)", r->me,
-                     r->coordinator);
+                     "node %u is not the coordinator (%u%s)", r->me,
+                     r->coordinator, r->electing ? ", electing" : "");
         return -EPERM;
     }
     if (!r->have_q || !r->q.quorate) {
@@ -257,6 +366,7 @@ int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
     if ((rc = xcp__cpg_send(r->g, r->buf, (size_t)n, err)) < 0)
         return rc;
     r->last = rec.seq;
+    r->last_epoch = rec.epoch;
     recount(r);
     *seq = rec.seq;
     return 0;
@@ -316,6 +426,16 @@ uint64_t xcp__repl_all_acked(const xcp__repl *r)
 size_t xcp__repl_members(const xcp__repl *r)
 {
     return r->nmembers;
+}
+
+uint32_t xcp__repl_coordinator(const xcp__repl *r)
+{
+    return r->coordinator;
+}
+
+uint64_t xcp__repl_epoch(const xcp__repl *r)
+{
+    return r->epoch;
 }
 
 uint32_t xcp__repl_nodeid(const xcp__repl *r)

@@ -248,3 +248,26 @@ Test(cluster_ack, round_trip_and_strictness)
                  -EBADMSG);
     cr_assert_eq(xcp__cluster_ack_encode(1, 1, buf, 8), -ENOSPC);
 }
+
+Test(cluster_state, round_trip_and_strictness)
+{
+    xcp__cluster_state st = {4, 3, 1000, true}, d;
+    char buf[XCP__CLUSTER_STATE_MAX];
+    ssize_t n = xcp__cluster_state_encode(&st, buf, sizeof(buf));
+
+    cr_assert_gt(n, 0);
+    cr_assert_str_eq(buf, "XCPS 1 4 3 1000 1\n");
+    cr_assert_eq(xcp__cluster_state_decode(buf, (size_t)n, &d), 0);
+    cr_assert_eq(d.epoch, 4);
+    cr_assert_eq(d.last_epoch, 3);
+    cr_assert_eq(d.last, 1000);
+    cr_assert(d.quorate);
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 1 4 3 1000 2\n", 18, &d),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 1 4 3 1000\n", 16, &d),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 1 4 3 1000 0\n ", 19, &d),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_state_decode("XCPA 1 4 3\n", 11, &d), -EBADMSG);
+    cr_assert_eq(xcp__cluster_state_encode(&st, buf, 10), -ENOSPC);
+}
