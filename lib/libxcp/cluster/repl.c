@@ -141,6 +141,8 @@ static void decide(xcp__repl *r)
     size_t i, best = 0;
     uint64_t epoch = r->epoch;
 
+    if (r->nmembers == 0)
+        return;
     for (i = 0; i < r->nmembers; i++) {
         const xcp__cluster_state *a = &r->states[i].st, *b;
         if (!r->states[i].have || !a->quorate)
@@ -159,8 +161,22 @@ static void decide(xcp__repl *r)
     r->coordinator = r->states[best].nodeid;
     r->epoch = epoch + 1;
     if (r->coordinator == r->me) {
-        r->committed = r->last;
+        /* What is committed is what a quorum holds: the members whose
+         * state is exactly ours count as having acked our last (one
+         * coordinator per epoch: same epoch and seq, same records). A
+         * tail that no quorum holds is committed only once a record of
+         * the new epoch is (acks are cumulative). */
         r->nacks = 0;
+        r->committed = 0;
+        for (i = 0; i < r->nmembers; i++) {
+            const xcp__cluster_state *a = &r->states[i].st;
+            if (r->states[i].nodeid != r->me && a->last == r->last &&
+                a->last_epoch == r->last_epoch) {
+                r->acks[r->nacks].nodeid = r->states[i].nodeid;
+                r->acks[r->nacks++].seq = a->last;
+            }
+        }
+        recount(r);
     } else if (r->last != r->states[best].st.last ||
                r->last_epoch != r->states[best].st.last_epoch) {
         fprintf(stderr,
