@@ -4,7 +4,8 @@
 # reaches the others through the bridge); a killed host is gone until
 # started again on the same state; a cut host is unreachable from the
 # others but answers itself, until healed; every host sees the shared
-# directory; down leaves no namespace, link, process or directory.
+# directory, where a file SR can live; down leaves no namespace, link,
+# process or directory.
 # Skips (77) where network namespaces cannot be made (not root, no iproute2).
 set -u
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -105,6 +106,16 @@ sh_dir=$("$pool" shared)
 "$pool" exec 1 sh -c "echo from-host1 > $sh_dir/probe"
 check "host 3 sees host 1's file in the shared directory" \
     [ "$("$pool" exec 3 cat "$sh_dir/probe")" = from-host1 ]
+# A file SR there: made by host 1, its VDI's image seen by host 2.
+xe=$b/cmd/xe/xe
+sr=$("$pool" exec 1 "$xe" sr-create name-label=shared1 type=file shared=true \
+    device-config:location="$sh_dir/sr1" content-type=user 2>&1)
+check "host 1 makes a file SR in the shared directory: $sr" \
+    [ "$("$pool" exec 1 "$xe" sr-param-get uuid="$sr" param-name=name-label)" = shared1 ]
+vdi=$("$pool" exec 1 "$xe" vdi-create sr-uuid="$sr" name-label=d1 \
+    virtual-size=1MiB 2>&1)
+check "host 2 sees the image of host 1's new VDI $vdi" \
+    "$pool" exec 2 test -f "$sh_dir/sr1/$vdi.qcow2"
 
 # kill: everything of host 2 is gone; start: the same host again.
 pid2=$(cat "$XCP_POOL_DIR/h2/xcpd.pid")
