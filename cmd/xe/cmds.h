@@ -70,6 +70,19 @@ void xe_map_params(xe_ctx *ctx, const char *name, xcp_value *out);
  * SR is unusable. */
 int xe_default_sr_uuid(xe_ctx *ctx, const char **uuid);
 
+/* cmd_admin.c: CPU features, licences, VIF IP settings, crashdumps, HA's
+ * hypothetical failures, the deprecated pool-disable-ssl-legacy. */
+int xe_host_get_cpu_features(xe_ctx *ctx);
+int xe_pool_get_cpu_features(xe_ctx *ctx);
+int xe_host_license_view(xe_ctx *ctx);
+int xe_host_all_editions(xe_ctx *ctx);
+int xe_diagnostic_license_status(xe_ctx *ctx);
+int xe_vif_configure_ipv4(xe_ctx *ctx);
+int xe_vif_configure_ipv6(xe_ctx *ctx);
+int xe_vm_crashdump_list(xe_ctx *ctx);
+int xe_pool_ha_compute_max_failures(xe_ctx *ctx);
+int xe_pool_disable_ssl_legacy(xe_ctx *ctx);
+
 /** One of XAPI's commands libxcp does not support (cmd_xapi.c). */
 typedef struct xe_xapi_cmd {
     xe_cmd cmd;          /* XAPI's name, parameters, help and flags */

@@ -308,10 +308,17 @@ struct xe_io {
     /** Attach the user's terminal to console ref con: 0 or -1. */
     int (*console)(const xe_io *io, xe_ctx *ctx, const char *con);
     void *arg;              /* the implementation's */
+    /** One line of debug output (no newline): what the command does on
+     *  the server's side (XAPI's protocol: a Debug message, which the
+     *  stock xe shows with --debug). NULL: none wanted. */
+    void (*debug)(const xe_io *io, const char *s);
 };
 
 /** This process's terminal and files (what the xe program uses). */
 const xe_io *xe_io_local(void);
+/** The same, with debug lines written to f ("debug: <line>"), as
+ *  newcli's --debug (stderr) and --debug-on-fail (a temporary file). */
+const xe_io *xe_io_local_debug(FILE *f);
 
 /** Through ctx->io: see struct xe_io. */
 void xe_io_out(xe_ctx *ctx, const char *s);
@@ -325,6 +332,11 @@ int xe_io_vm_import(xe_ctx *ctx, const char *file,
 int xe_io_vdi_transfer(xe_ctx *ctx, const char *file, const char *vdi,
                        bool import, const xcp_vdi_transfer_options *o);
 int xe_io_console(xe_ctx *ctx, const char *con);
+/** Whether the user's side takes debug lines (xe --debug, /cli). */
+bool xe_io_debugging(const xe_ctx *ctx);
+/** A debug line for the user's side, when it takes them. */
+void xe_io_debug(xe_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- running a command (run.c): XAPI's server side ---- */
 

@@ -277,6 +277,32 @@ def t_load():
            "device-config:foo-filename=" + f + ".missing")
 
 
+def t_debug():
+    """The command's server side as Debug messages (newcli shows them with
+    --debug): each XenAPI call, its outcome; the output is unchanged.
+    libxcp's xe prints the same lines with --debug, and with
+    --debug-on-fail only when the command fails."""
+    r = E.same("vm-param-get", "uuid=nope", "param-name=name-label")
+    check(any(d.startswith("VM.get_by_uuid: UUID_INVALID (")
+              for d in r.debug), "debug %r" % r.debug)
+    r = E.same("vm-list", "name-label=web1", "--minimal")
+    check(r.debug and all(d.endswith(" ms)") for d in r.debug),
+          "debug %r" % r.debug)
+    check(r.commands.index(("Debug", [r.debug[-1]]))
+          < [n for n, _ in r.commands].index("Print"), "Debug after Print")
+    code, out, err = E.xe("--debug", "vm-list", "name-label=web1",
+                          "--minimal")
+    check(code == 0 and out == r.out
+          and "debug: VM records (some fields): ok (" in err, "xe --debug "
+          "%r %r" % (out, err))
+    code, out, err = E.xe("--debug-on-fail", "vm-list", "--minimal")
+    check(code == 0 and "debug" not in err, "on-fail, no fail %r" % err)
+    code, out, err = E.xe("--debug-on-fail", "vm-param-get", "uuid=nope",
+                          "param-name=name-label")
+    check(code == 1 and "\nDebug info:\n\ndebug: VM.get_by_uuid: "
+          "UUID_INVALID (" in err, "on-fail %r" % err)
+
+
 def t_tls():
     """/cli on the TLS listener (newcli through stunnel)."""
     def tls():
@@ -314,7 +340,7 @@ def main():
         for fn in (t_handshake, t_lists_same_as_xe, t_errors_same_as_xe,
                    t_logins, t_prompt, t_vm_export_import,
                    t_vdi_export_import, t_client_fails_transfer,
-                   t_console, t_load, t_tls, t_version_and_size):
+                   t_console, t_load, t_debug, t_tls, t_version_and_size):
             run(fn.__name__[2:], fn)
     finally:
         rc = E.d.stop()
