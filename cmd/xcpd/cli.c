@@ -442,6 +442,13 @@ static int cli_vdi_transfer(const xe_io *io, xe_ctx *ctx, const char *file,
                    import ? "/import_raw_vdi" : "/export_raw_vdi", q, NULL);
 }
 
+static int cli_download(const xe_io *io, xe_ctx *ctx, const char *file,
+                        const xe_download *d)
+{
+    return http_op(io->arg, ctx, XCPD_CLI_HTTP_GET, file, d->label, d->path,
+                   d->query, NULL);
+}
+
 static int cli_console(const xe_io *io, xe_ctx *ctx, const char *con)
 {
     conn *k = io->arg;
@@ -726,6 +733,7 @@ static enum MHD_Result start(xcpd_listener *l, struct MHD_Connection *c,
     k->io.vdi_transfer = cli_vdi_transfer;
     k->io.console = cli_console;
     k->io.debug = cli_debug;
+    k->io.download = cli_download;
     k->io.arg = k;
     if (xcpd_io_take(c, &k->client) < 0) {
         free(k);

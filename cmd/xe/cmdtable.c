@@ -556,6 +556,11 @@ static const xe_cmd static_cmds[] = {
      L("compress", "metadata", "excluded-device-types"),
      "Export a template to <filename>.",
      XE_CF_STANDARD, xe_template_export},
+    /* cmd_dbdump.c */
+    {"pool-dump-database", L("file-name"),
+     L0,
+     "Download a dump of the pool database.",
+     0, xe_pool_dump_database},
     /* cmd_admin.c */
     {"diagnostic-license-status", L0,
      L0,

@@ -69,6 +69,11 @@ int xe_io_console(xe_ctx *ctx, const char *con)
     return ctx->io->console(ctx->io, ctx, con);
 }
 
+int xe_io_download(xe_ctx *ctx, const char *file, const xe_download *d)
+{
+    return ctx->io->download(ctx->io, ctx, file, d);
+}
+
 bool xe_io_debugging(const xe_ctx *ctx)
 {
     return ctx->io->debug != NULL;
@@ -271,10 +276,28 @@ static int local_console(const xe_io *io, xe_ctx *ctx, const char *con)
     return 0;
 }
 
+/* The data made here, into the file (removed when it fails). */
+static int local_download(const xe_io *io, xe_ctx *ctx, const char *file,
+                          const xe_download *d)
+{
+    int fd, rc;
+
+    (void)io;
+    fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return xe_fail(ctx, "%s: %s", file, strerror(errno));
+    rc = d->produce(ctx, fd);
+    if (close(fd) < 0 && rc == 0)
+        rc = xe_fail(ctx, "%s: %s", file, strerror(errno));
+    if (rc < 0)
+        unlink(file);
+    return rc;
+}
+
 static const xe_io local_io = {
     local_out,       local_err,          local_prompt,
     local_load,      local_vm_export,    local_vm_import,
-    local_vdi_transfer, local_console,   NULL, NULL,
+    local_vdi_transfer, local_console,   NULL, NULL, local_download,
 };
 
 const xe_io *xe_io_local(void)

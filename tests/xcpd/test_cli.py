@@ -303,6 +303,55 @@ def t_debug():
           "UUID_INVALID (" in err, "on-fail %r" % err)
 
 
+def t_dump_database():
+    """pool-dump-database: the stock xe's HttpGet of /pool/xmldbdump, which
+    xcpd serves with the code libxcp's xe writes the file with: XAPI's
+    database XML, the same tables and rows either way."""
+    import xml.etree.ElementTree as ET
+    f = E.path("db.xml")
+    r = thin_no_task("pool-dump-database", "file-name=" + f)
+    gets = [a for n, a in r.commands if n == "HttpGet"]
+    check(r.code == 0 and r.out == "" and r.err == "", "%r %r"
+          % (r.out, r.err))
+    check(len(gets) == 1 and gets[0][1].startswith(
+        "/pool/xmldbdump?session_id=OpaqueRef:")
+        and "&task_id=OpaqueRef:" in gets[0][1], "HttpGet %r" % gets)
+    code, out, err = xe_no_task("pool-dump-database",
+                                "file-name=" + E.path("db-xe.xml"))
+    check(code == 0 and out == "" and err == "", err)
+
+    def rows(path):
+        db = ET.parse(path).getroot()
+        check(db.tag == "database" and db.find("manifest") is not None,
+              "not a database dump")
+        return {t.get("name"): sorted(x.get("ref") for x in t)
+                for t in db.findall("table")}
+    # (tables a running VM's guest agent may change meanwhile left out)
+    stable = ("pool", "host", "VM", "VDI", "SR", "PBD", "network")
+    mine = {k: v for k, v in rows(f).items() if k in stable}
+    theirs = {k: v for k, v in rows(E.path("db-xe.xml")).items()
+              if k in stable}
+    check(len(mine) == len(stable) and mine == theirs, "dumps differ: %r" % (
+        [(k, mine.get(k), theirs.get(k)) for k in set(mine) | set(theirs)
+         if mine.get(k) != theirs.get(k)],))
+    vms = set(E.xe("vm-list", "name-label=web1", "--minimal")[1].strip()
+              .split(","))
+    db = ET.parse(f).getroot()
+    names = set(x.get("name_label") for t in db.findall("table")
+                if t.get("name") == "VM" for x in t if x.get("uuid") in vms)
+    check(vms and names == {"web1"}, "VM rows %r" % names)
+    # without a live session: 401, and no file for the thin client
+    s = E.tcp()
+    s.sendall(b"GET /pool/xmldbdump?session_id=OpaqueRef:bogus HTTP/1.0"
+              b"\r\n\r\n")
+    head = thin_cli.read_head(s)
+    s.close()
+    check(head.split(b"\r\n")[0].endswith(b"401 Unauthorized"),
+          "bogus session: %r" % head)
+    r = E.same("pool-dump-database")
+    check(r.code == 1 and "file-name" in r.err, r.err)
+
+
 def t_tls():
     """/cli on the TLS listener (newcli through stunnel)."""
     def tls():
@@ -340,7 +389,8 @@ def main():
         for fn in (t_handshake, t_lists_same_as_xe, t_errors_same_as_xe,
                    t_logins, t_prompt, t_vm_export_import,
                    t_vdi_export_import, t_client_fails_transfer,
-                   t_console, t_load, t_debug, t_tls, t_version_and_size):
+                   t_console, t_load, t_debug, t_dump_database, t_tls,
+                   t_version_and_size):
             run(fn.__name__[2:], fn)
     finally:
         rc = E.d.stop()

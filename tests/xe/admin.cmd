@@ -31,3 +31,6 @@ xe help blob-list
 xe update-list
 xe update-param-get uuid=nope param-name=version
 xe help update-param-clear
+xe pool-dump-database
+xe pool-dump-database file-name=/nonexistent/dump.xml
+xe pool-dump-database file-name=$XCP_STATE_DIR/../dump.xml
