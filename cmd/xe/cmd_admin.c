@@ -516,3 +516,14 @@ int xe_pool_disable_ssl_legacy(xe_ctx *ctx)
     (void)ctx;
     return 0;
 }
+
+/* pool-sync-bundle: XAPI's /bundle handler (put_bundle_handler) fails
+ * its task with NO_REPOSITORY_ENABLED before it reads the bundle when
+ * the pool has no enabled update repository, which a libxcp pool never
+ * has (no repository class in its model). */
+int xe_pool_sync_bundle(xe_ctx *ctx)
+{
+    if (xe_param(ctx, "filename") == NULL)
+        return xe_fail(ctx, "Required parameter not found: filename");
+    return xe_fail_api(ctx, "NO_REPOSITORY_ENABLED", 0, NULL);
+}

@@ -71,6 +71,24 @@ static const char *scalar(xe_ctx *ctx, const xcp_value *v)
     }
 }
 
+/* Http.urlencode: RFC 3986's unreserved characters kept. */
+static const char *url_encode(xe_ctx *ctx, const char *s)
+{
+    xe_buf b;
+
+    xe_buf_init(&b, &ctx->arena);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || strchr("-._~", c) != NULL)
+            xe_buf_addc(&b, (char)c);
+        else
+            xe_buf_printf(&b, "%%%02X", c);
+    }
+    return xe_buf_str(&b);
+}
+
 /* SExpr.string_of of a string: quoted, ' and \ escaped. */
 static void sexpr_str(xe_buf *b, const char *s)
 {
@@ -231,9 +249,33 @@ int xe_db_dump(xe_ctx *ctx, int fd)
     return rc;
 }
 
+/* XAPI's WLB report and diagnostics handlers (wlb_reports.ml) first
+ * check that the pool has a WLB server: libxcp has no WLB client, so
+ * its pools have none (pool.initialize_wlb is not there to set one). */
+static int wlb_produce(xe_ctx *ctx, int fd)
+{
+    xe_obj *pools;
+    const char *url;
+    size_t n;
+
+    (void)fd;
+    if (xe_objs_all(ctx, xe_class_find("pool"), &pools, &n) < 0)
+        return -1;
+    url = n > 0 ? xe_rec_str(pools[0].rec, "wlb_url") : NULL;
+    if (url == NULL || *url == '\0')
+        return xe_fail_api(ctx, "WLB_NOT_INITIALIZED", 0, NULL);
+    {
+        const char *what = "pool.initialize_wlb";
+
+        return xe_fail_api(ctx, "MESSAGE_METHOD_UNKNOWN", 1, &what);
+    }
+}
+
 /* The downloads xe's code makes, by XAPI's handler path. */
 static const xe_download downloads[] = {
     {"dump database", "/pool/xmldbdump", "", xe_db_dump},
+    {"WLB report", "/wlb_report", "", wlb_produce},
+    {"WLB diagnostics download", "/wlb_diagnostics", "", wlb_produce},
 };
 
 const xe_download *xe_download_find(const char *path)
@@ -244,6 +286,51 @@ const xe_download *xe_download_find(const char *path)
         if (strcmp(downloads[i].path, path) == 0)
             return &downloads[i];
     return NULL;
+}
+
+/* download_file_with_task: the file (stdout when ""), "<label>
+ * succeeded" after a named file. */
+static int download_labelled(xe_ctx *ctx, const char *path,
+                             const char *query, const char *label)
+{
+    xe_download d = *xe_download_find(path);
+    const char *file = xe_param(ctx, "filename");
+
+    d.query = query;
+    if (file == NULL)
+        file = "";
+    if (xe_io_download(ctx, file, &d) < 0)
+        return -1;
+    if (*file != '\0')
+        xe_print_line(ctx, xe_sprintf(&ctx->arena, "%s succeeded", label));
+    return 0;
+}
+
+int xe_pool_retrieve_wlb_report(xe_ctx *ctx)
+{
+    xe_buf q;
+    size_t i;
+
+    xe_buf_init(&q, &ctx->arena);
+    xe_buf_printf(&q, "report=%s", url_encode(ctx, xe_param(ctx,
+                                                               "report")));
+    for (i = 0; i < ctx->params.n; i++) {
+        const xe_kv *p = &ctx->params.v[i];
+
+        if (strcmp(p->key, "report") == 0 || strcmp(p->key, "filename") == 0
+            || xe_is_stdparam(p->key))
+            continue;
+        xe_buf_printf(&q, "&%s=%s", url_encode(ctx, p->key),
+                      url_encode(ctx, p->val));
+    }
+    return download_labelled(ctx, "/wlb_report", xe_buf_str(&q),
+                             "Report generation");
+}
+
+int xe_pool_retrieve_wlb_diagnostics(xe_ctx *ctx)
+{
+    return download_labelled(ctx, "/wlb_diagnostics", "",
+                             "WLB diagnostics download");
 }
 
 int xe_pool_dump_database(xe_ctx *ctx)

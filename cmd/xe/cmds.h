@@ -82,10 +82,13 @@ int xe_vif_configure_ipv6(xe_ctx *ctx);
 int xe_vm_crashdump_list(xe_ctx *ctx);
 int xe_pool_ha_compute_max_failures(xe_ctx *ctx);
 int xe_pool_disable_ssl_legacy(xe_ctx *ctx);
+int xe_pool_sync_bundle(xe_ctx *ctx);
 
 /* cmd_dbdump.c: XAPI's database XML of what the session sees. */
 int xe_db_dump(xe_ctx *ctx, int fd);
 int xe_pool_dump_database(xe_ctx *ctx);
+int xe_pool_retrieve_wlb_report(xe_ctx *ctx);
+int xe_pool_retrieve_wlb_diagnostics(xe_ctx *ctx);
 
 /** One of XAPI's commands libxcp does not support (cmd_xapi.c). */
 typedef struct xe_xapi_cmd {

@@ -283,6 +283,10 @@ static int local_download(const xe_io *io, xe_ctx *ctx, const char *file,
     int fd, rc;
 
     (void)io;
+    if (*file == '\0') { /* newcli: no file name, stdout */
+        fflush(stdout);
+        return d->produce(ctx, STDOUT_FILENO);
+    }
     fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return xe_fail(ctx, "%s: %s", file, strerror(errno));

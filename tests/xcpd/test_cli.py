@@ -350,6 +350,17 @@ def t_dump_database():
           "bogus session: %r" % head)
     r = E.same("pool-dump-database")
     check(r.code == 1 and "file-name" in r.err, r.err)
+    # XAPI's WLB handlers: the pool has no WLB server (the task's error)
+    r = thin_no_task("pool-retrieve-wlb-report", "report=pool_health",
+                     "filename=" + E.path("report"))
+    check(r.code == 1 and r.err == "No WLB connection is configured.\n"
+          and not os.path.exists(E.path("report")), "%r" % r.err)
+    check(any(n == "HttpGet" and a[1].startswith("/wlb_report?session_id=")
+              and a[1].endswith("&report=pool_health")
+              for n, a in r.commands), "%r" % r.commands)
+    check((r.code, r.out, r.err) == E.xe("pool-retrieve-wlb-report",
+                                         "report=pool_health", "filename="
+                                         + E.path("report")), "xe differs")
 
 
 def t_tls():

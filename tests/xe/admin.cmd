@@ -34,3 +34,10 @@ xe help update-param-clear
 xe pool-dump-database
 xe pool-dump-database file-name=/nonexistent/dump.xml
 xe pool-dump-database file-name=$XCP_STATE_DIR/../dump.xml
+xe pool-retrieve-wlb-report
+xe pool-retrieve-wlb-report report=pool_health filename=$XCP_STATE_DIR/../report
+xe pool-retrieve-wlb-diagnostics
+xe pool-sync-bundle
+xe pool-sync-bundle filename=bundle.tar
+xe host-backup file-name=backup
+xe blob-get uuid=nope filename=blob
