@@ -163,6 +163,9 @@ enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
                                  const char *url, xcpd_xe_get **state,
                                  size_t *upload_data_size);
 void xcpd_xe_get_free(xcpd_xe_get *st);
+/* Wait up to wait_ms for the running ones (shutdown: their connections
+ * are suspended); the count still running. */
+unsigned xcpd_xe_get_shutdown(unsigned wait_ms);
 
 /* ---- anonymous connections (guard.c) ------------------------------------ */
 

@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 struct xcpd_xe_get {
@@ -39,6 +40,22 @@ struct xcpd_xe_get {
     unsigned status; /* the answer */
     char *text;      /* error text for a failure */
 };
+
+/* Producers running (their connections suspended): shutdown waits. */
+static unsigned running;
+
+unsigned xcpd_xe_get_shutdown(unsigned wait_ms)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    unsigned waited = 0, left;
+
+    while ((left = __atomic_load_n(&running, __ATOMIC_SEQ_CST)) > 0
+           && waited < wait_ms) {
+        nanosleep(&ts, NULL);
+        waited += 10;
+    }
+    return left;
+}
 
 int xcpd_xe_get_route(const char *url)
 {
@@ -140,6 +157,7 @@ out:
     xe_ctx_dispose(&ctx);
     __atomic_store_n(&st->done, 1, __ATOMIC_SEQ_CST);
     MHD_resume_connection(st->c);
+    __atomic_sub_fetch(&running, 1, __ATOMIC_SEQ_CST);
     return NULL;
 }
 
@@ -188,9 +206,11 @@ enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
     if (!st->started) {
         st->started = 1;
         MHD_suspend_connection(c);
+        __atomic_add_fetch(&running, 1, __ATOMIC_SEQ_CST);
         pthread_attr_init(&a);
         pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
         if (pthread_create(&th, &a, produce, st) != 0) {
+            __atomic_sub_fetch(&running, 1, __ATOMIC_SEQ_CST);
             st->done = 1;
             MHD_resume_connection(c);
         }
