@@ -15,27 +15,13 @@
 #include <string.h>
 #include <time.h>
 
-/* get_host_from_session: the master of the pool this session talks to. */
-static int this_host(xe_ctx *ctx, const char **ref)
-{
-    xe_obj *pools;
-    size_t n;
-
-    if (xe_objs_all(ctx, xe_class_find("pool"), &pools, &n) < 0)
-        return -1;
-    if (n == 0)
-        return xe_fail(ctx, "No pool found");
-    *ref = xe_rec_str(pools[0].rec, "master");
-    return 0;
-}
-
 /* The host of key= (a uuid) when given, else this host. */
 static int host_of(xe_ctx *ctx, const char *key, const char **ref)
 {
     const char *uuid = xe_param(ctx, key);
 
     return uuid ? xe_get_by_uuid(ctx, "host", uuid, ref)
-                : this_host(ctx, ref);
+                : xe_this_host(ctx, ref);
 }
 
 /* get_pool_with_default: uuid= or the (first) pool. */
@@ -146,7 +132,7 @@ int xe_host_all_editions(xe_ctx *ctx)
     xe_strv sv;
     size_t i;
 
-    if (this_host(ctx, &host) < 0
+    if (xe_this_host(ctx, &host) < 0
         || xe_get_value(ctx, "host.get_editions", host, &v) < 0)
         return -1;
     xe_strv_init(&sv, &ctx->arena);
@@ -258,28 +244,6 @@ static const char *compact_features(xe_ctx *ctx, const xcp_value *m)
     return xe_buf_str(&b);
 }
 
-/* Date.of_iso8601 of the forms XAPI writes ("20240101T00:00:00Z" or
- * with dashes); -1 when it is not one. */
-static int parse_expiry(const char *s, double *out)
-{
-    struct tm tm;
-    int y, mo, d, h, mi, sec;
-
-    memset(&tm, 0, sizeof(tm));
-    if (sscanf(s, "%4d%2d%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6
-        && sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec)
-               != 6)
-        return -1;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    *out = (double)timegm(&tm);
-    return 0;
-}
-
 typedef struct lic_row {
     const char *col[6];
     double expiry;
@@ -325,6 +289,7 @@ int xe_diagnostic_license_status(xe_ctx *ctx)
             const char *uuid = xe_rec_str(hosts[i].rec, "uuid");
             const char *hn = xe_rec_str(hosts[i].rec, "hostname");
             const char *exp = NULL;
+            xcp_datetime t = 0;
             double e = 0;
             lic_row *r;
 
@@ -333,7 +298,8 @@ int xe_diagnostic_license_status(xe_ctx *ctx)
                 if (strcmp(lp->u.st.keys[j], "expiry") == 0)
                     exp = lp->u.st.vals[j].u.s;
             uuid = xe_strndup(&ctx->arena, uuid ? uuid : "", 8);
-            if (exp != NULL && parse_expiry(exp, &e) < 0) {
+            /* Date.of_iso8601 (libxcp's parser takes its forms) */
+            if (exp != NULL && xcp_datetime_parse(&t, exp) < 0) {
                 r = &invalid[ni++];
                 r->col[0] = hn ? hn : "";
                 r->col[1] = uuid;
@@ -341,6 +307,8 @@ int xe_diagnostic_license_status(xe_ctx *ctx)
                     r->col[j] = "-";
                 continue;
             }
+            if (exp != NULL)
+                e = (double)t;
             r = &valid[nv++];
             r->expiry = e;
             r->col[0] = hn ? hn : "";

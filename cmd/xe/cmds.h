@@ -66,6 +66,9 @@ int xe_snapshot_export_to_template(xe_ctx *ctx);
  * struct (the caller disposes it). */
 void xe_map_params(xe_ctx *ctx, const char *name, xcp_value *out);
 
+/* cmd_dev.c: get_host_from_session, the master of the session's pool. */
+int xe_this_host(xe_ctx *ctx, const char **ref);
+
 /* cmd_install.c: get_default_sr_uuid, *uuid NULL when the pool's default
  * SR is unusable. */
 int xe_default_sr_uuid(xe_ctx *ctx, const char **uuid);
