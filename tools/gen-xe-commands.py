@@ -90,8 +90,35 @@ def wire(msgs, call):
     return w, ('ok' if w in IGNORED else 'nomsg' if w not in msgs else None)
 
 
+# Commands whose calls libxcp has but whose data goes through one of
+# XAPI's HTTP handlers that xcpd does not serve: the handler, and why.
+HTTP = {
+    'audit-log-get': ('/audit_log', 'xcpd keeps no audit log (its log '
+                      'goes to stderr or syslog)'),
+    'blob-get': ('/blob', 'libxcp stores no blob data (blob records '
+                 'only)'),
+    'blob-put': ('/blob', 'libxcp stores no blob data (blob records '
+                 'only)'),
+    'host-backup': ('/host_backup', 'no consistent backup of the state '
+                    'directory yet'),
+    'host-restore': ('/host_restore', 'no restore of a state directory '
+                     'backup yet'),
+    'host-get-system-status': ('/system-status', 'no system status '
+                               'report collector'),
+    'host-logs-download': ('/host_logs_download', 'xcpd writes no log '
+                           'files (stderr or syslog)'),
+    'pool-restore-database': ('/pool/xmldbdump', 'no restore of a '
+                              'database dump (PUT) yet'),
+}
+
+
 def classify(cmd, msgs, unimpl):
     """(call, error, reason) for a command xe lacks."""
+    if cmd['name'] in HTTP:
+        path, why = HTTP[cmd['name']]
+        return (path, 'NOT_IMPLEMENTED',
+                'needs XAPI\'s HTTP handler %s, which xcpd does not serve: '
+                '%s' % (path, why))
     bad = []
     for call in cmd['calls']:
         w, st = wire(msgs, call)

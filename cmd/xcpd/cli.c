@@ -240,6 +240,16 @@ static void cli_err(const xe_io *io, const char *s)
     send_cmd(k, XCPD_CLI_PRINT_STDERR, s, strlen(s), NULL);
 }
 
+/* XAPI's Debug message: the stock xe shows it with --debug ("debug from
+ * server: ..."), and ignores it otherwise. */
+static void cli_debug(const xe_io *io, const char *s)
+{
+    conn *k = io->arg;
+
+    flush_lines(k, 0);
+    send_cmd(k, XCPD_CLI_DEBUG, s, strlen(s), NULL);
+}
+
 static int lost(xe_ctx *ctx)
 {
     ctx->err.kind = XE_E_RAW;
@@ -430,6 +440,13 @@ static int cli_vdi_transfer(const xe_io *io, xe_ctx *ctx, const char *file,
                    import ? XCPD_CLI_HTTP_PUT : XCPD_CLI_HTTP_GET, file,
                    import ? "VDI import" : "VDI export",
                    import ? "/import_raw_vdi" : "/export_raw_vdi", q, NULL);
+}
+
+static int cli_download(const xe_io *io, xe_ctx *ctx, const char *file,
+                        const xe_download *d)
+{
+    return http_op(io->arg, ctx, XCPD_CLI_HTTP_GET, file, d->label, d->path,
+                   d->query, NULL);
 }
 
 static int cli_console(const xe_io *io, xe_ctx *ctx, const char *con)
@@ -715,6 +732,8 @@ static enum MHD_Result start(xcpd_listener *l, struct MHD_Connection *c,
     k->io.vm_import = cli_vm_import;
     k->io.vdi_transfer = cli_vdi_transfer;
     k->io.console = cli_console;
+    k->io.debug = cli_debug;
+    k->io.download = cli_download;
     k->io.arg = k;
     if (xcpd_io_take(c, &k->client) < 0) {
         free(k);

@@ -65,6 +65,7 @@ typedef enum route {
     ROUTE_NOT_FOUND,
     ROUTE_BAD_METHOD,
     ROUTE_REFUSED, /* answered before its body, which is dropped */
+    ROUTE_XE_GET,  /* a download xe's code makes (xe_get.c) */
 } route;
 
 /* Where an RPC stands; changed under xcpd_http.mu once dispatched. */
@@ -122,6 +123,7 @@ typedef struct req {
 
     xcpd_console *console;  /* /console (console.c) */
     xcpd_cli *cli;          /* /cli (cli.c) */
+    xcpd_xe_get *xe_get;    /* xe_get.c */
     int http10;             /* an HTTP/1.0 request */
 } req;
 
@@ -193,6 +195,8 @@ static route route_of(const char *method, const char *url,
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return has_prefix(url, "/import_raw_vdi") || vm_path(url)
                    ? ROUTE_IMPORT : ROUTE_NOT_FOUND;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 && xcpd_xe_get_route(url))
+        return ROUTE_XE_GET;
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
         return has_prefix(url, "/export_raw_vdi") || vm_path(url)
                    ? ROUTE_EXPORT : ROUTE_NOT_FOUND;
@@ -262,6 +266,7 @@ static void req_free(req *r)
     free(r->fail_text);
     xcpd_console_free(r->console);
     xcpd_cli_free(r->cli);
+    xcpd_xe_get_free(r->xe_get);
     free(r);
 }
 
@@ -1392,6 +1397,8 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
     case ROUTE_CLI:
         return xcpd_cli_step(r->l, c, peer(r), &r->cli, upload_data,
                              upload_data_size);
+    case ROUTE_XE_GET:
+        return xcpd_xe_get_step(r->l, c, url, &r->xe_get, upload_data_size);
     default:
         break;
     }

@@ -748,6 +748,8 @@ out:
         xcpd_log(LOG_WARNING, "%s", "uploads still open at shutdown");
     if (http_ready && xcpd_cli_shutdown(&http, DRAIN_MS) > 0)
         xcpd_log(LOG_WARNING, "%s", "/cli commands still running at shutdown");
+    if (http_ready && xcpd_xe_get_shutdown(DRAIN_MS) > 0)
+        xcpd_log(LOG_WARNING, "%s", "downloads still running at shutdown");
     if (http_ready)
         drain(&http);
     for (i = 0; i < n; i++) {

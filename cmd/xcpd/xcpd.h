@@ -150,6 +150,23 @@ void xcpd_cli_free(xcpd_cli *st);
  * to wait_ms for their threads; the count still running. */
 unsigned xcpd_cli_shutdown(xcpd_http *h, unsigned wait_ms);
 
+/* ---- downloads made by xe's code (xe_get.c) ------------------------------ */
+
+/* A GET of such a download's state, owned by the request. */
+typedef struct xcpd_xe_get xcpd_xe_get;
+
+/* Whether url is one of them (XAPI's /pool/xmldbdump). */
+int xcpd_xe_get_route(const char *url);
+/* The handler, for every call after the first (headers) one; *state
+ * starts NULL (xe_get.c says how it answers). */
+enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
+                                 const char *url, xcpd_xe_get **state,
+                                 size_t *upload_data_size);
+void xcpd_xe_get_free(xcpd_xe_get *st);
+/* Wait up to wait_ms for the running ones (shutdown: their connections
+ * are suspended); the count still running. */
+unsigned xcpd_xe_get_shutdown(unsigned wait_ms);
+
 /* ---- anonymous connections (guard.c) ------------------------------------ */
 
 /* The accounting of one TCP listener's anonymous connections. */

@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct xe_cent {
     xe_cent *next;
@@ -153,15 +154,38 @@ void xe_args_dispose(xe_args *a)
     a->n = 0;
 }
 
+static double mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The debug line of a call: its method, outcome and time. */
+static void debug_call(xe_ctx *ctx, const char *method, int rc, double t0)
+{
+    const xcp_error *e = rc < 0 ? xcp_error_last() : NULL;
+
+    xe_io_debug(ctx, "%s: %s (%.3f ms)", method,
+                rc < 0 ? (e != NULL && e->name != NULL ? e->name : "failed")
+                       : "ok",
+                mono_ms() - t0);
+}
+
 int xe_call_quiet(xe_ctx *ctx, xcp_value *result, const char *method,
                   xe_args *args)
 {
+    bool dbg = xe_io_debugging(ctx);
+    double t0 = dbg ? mono_ms() : 0;
     int rc;
 
     if (result != NULL)
         memset(result, 0, sizeof(*result));
     rc = xcp_call(ctx->s, result, method, args->n, args->v);
     xe_args_dispose(args);
+    if (dbg)
+        debug_call(ctx, method, rc, t0);
     return rc < 0 ? -1 : 0;
 }
 
@@ -407,10 +431,17 @@ int xe_partial_records(xe_ctx *ctx, int cls, const char *const *fields,
 {
     xcp_value *all = &ctx->cache.partial;
     size_t i;
+    bool dbg = xe_io_debugging(ctx);
+    double t0 = dbg ? mono_ms() : 0;
+    int rc;
 
     xcp_value_dispose(all);
-    if (xcp_get_records_fields(ctx->s, all, xcp_class_name(cls), NULL,
-                               nfields, fields) < 0)
+    rc = xcp_get_records_fields(ctx->s, all, xcp_class_name(cls), NULL,
+                                nfields, fields);
+    if (dbg)
+        debug_call(ctx, xe_sprintf(&ctx->arena, "%s records (some fields)",
+                                   xcp_class_name(cls)), rc, t0);
+    if (rc < 0)
         return xe_fail_lib(ctx);
     *recs = xe_alloc(&ctx->arena, (all->u.st.n + 1) * sizeof(**recs));
     for (i = 0; i < all->u.st.n; i++) {

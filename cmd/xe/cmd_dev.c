@@ -358,7 +358,7 @@ int xe_task_cancel(xe_ctx *ctx)
 
 /* get_host_from_session: the host this session talks to, the pool's
  * master (the one host of a libxcp pool, or the master xe talks to). */
-static int this_host(xe_ctx *ctx, const char **ref)
+int xe_this_host(xe_ctx *ctx, const char **ref)
 {
     xe_obj *pools;
     size_t n;
@@ -377,7 +377,7 @@ static int host_param(xe_ctx *ctx, const char **ref)
     const char *uuid = xe_param(ctx, "host-uuid");
 
     return uuid ? xe_get_by_uuid(ctx, "host", uuid, ref)
-                : this_host(ctx, ref);
+                : xe_this_host(ctx, ref);
 }
 
 /*

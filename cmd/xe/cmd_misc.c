@@ -230,6 +230,16 @@ int xe_event_wait(xe_ctx *ctx)
     }
     if ((m = poll_all(ctx, cc, c, n)) != 0)
         return m < 0 ? -1 : 0;
+    /* The xe program with the engine in its own process (no daemon
+     * listens): it holds the state directory, so no one else can make
+     * the change it would wait for. XAPI's waits on the server; here
+     * that is xcpd, which xe uses whenever it runs. */
+    if (ctx->io->out == xe_io_local()->out
+        && xcp_session_state_dir(ctx->s) != NULL)
+        return xe_fail(ctx, "event-wait needs a running xcpd: no %s matches "
+                            "yet, and this xe holds the state directory "
+                            "%s itself, so nothing else can change it",
+                       name, xcp_session_state_dir(ctx->s));
     while ((m = poll_events(ctx, cc, &token, c, n)) == 0)
         ;
     return m < 0 ? -1 : 0;

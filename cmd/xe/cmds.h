@@ -66,9 +66,32 @@ int xe_snapshot_export_to_template(xe_ctx *ctx);
  * struct (the caller disposes it). */
 void xe_map_params(xe_ctx *ctx, const char *name, xcp_value *out);
 
+/* cmd_dev.c: get_host_from_session, the master of the session's pool. */
+int xe_this_host(xe_ctx *ctx, const char **ref);
+
 /* cmd_install.c: get_default_sr_uuid, *uuid NULL when the pool's default
  * SR is unusable. */
 int xe_default_sr_uuid(xe_ctx *ctx, const char **uuid);
+
+/* cmd_admin.c: CPU features, licences, VIF IP settings, crashdumps, HA's
+ * hypothetical failures, the deprecated pool-disable-ssl-legacy. */
+int xe_host_get_cpu_features(xe_ctx *ctx);
+int xe_pool_get_cpu_features(xe_ctx *ctx);
+int xe_host_license_view(xe_ctx *ctx);
+int xe_host_all_editions(xe_ctx *ctx);
+int xe_diagnostic_license_status(xe_ctx *ctx);
+int xe_vif_configure_ipv4(xe_ctx *ctx);
+int xe_vif_configure_ipv6(xe_ctx *ctx);
+int xe_vm_crashdump_list(xe_ctx *ctx);
+int xe_pool_ha_compute_max_failures(xe_ctx *ctx);
+int xe_pool_disable_ssl_legacy(xe_ctx *ctx);
+int xe_pool_sync_bundle(xe_ctx *ctx);
+
+/* cmd_dbdump.c: XAPI's database XML of what the session sees. */
+int xe_db_dump(xe_ctx *ctx, int fd);
+int xe_pool_dump_database(xe_ctx *ctx);
+int xe_pool_retrieve_wlb_report(xe_ctx *ctx);
+int xe_pool_retrieve_wlb_diagnostics(xe_ctx *ctx);
 
 /** One of XAPI's commands libxcp does not support (cmd_xapi.c). */
 typedef struct xe_xapi_cmd {

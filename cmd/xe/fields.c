@@ -1085,6 +1085,31 @@ static xe_field secret_fields[] = {
     M("value"),
 };
 
+/* XAPI's records.ml has no blob record (its gen_cmds line is commented
+ * out, with the columns uuid and mime-type): the model's fields, all RO,
+ * as XAPI's list has no blob-param-set. */
+static xe_field blob_fields[] = {
+    M("uuid"),
+    X("name_label", RO),
+    X("name_description", RO),
+    M("size"),
+    X("public", RO),
+    M("mime_type"),
+    M("last_updated"),
+};
+
+/* pool_update_record: no other_config, every field RO. */
+static xe_field update_fields[] = {
+    M("uuid"),
+    M("name_label"),
+    M("name_description"),
+    M("version"),
+    M("installation_size"),
+    M("hosts"),
+    M("after_apply_guidance"),
+    M("enforce_homogeneity"),
+};
+
 /* ---- classes ---- */
 
 static const char *const vm_defaults[] = {"name-label", "uuid",
@@ -1128,6 +1153,10 @@ static const char *const console_defaults[] = {
 static const char *const task_defaults[] = {
     "uuid", "name-label", "name-description", "status", "progress", NULL};
 static const char *const no_defaults[] = {NULL};
+static const char *const blob_defaults[] = {"uuid", "mime-type", NULL};
+static const char *const update_defaults[] = {
+    "uuid", "name-label", "name-description", "version", "installation-size",
+    "hosts", "after-apply-guidance", NULL};
 
 static const char *const vm_filters[] = {"is-a-template", "false", NULL};
 static const char *const template_filters[] = {
@@ -1167,6 +1196,9 @@ const xe_class xe_classes[] = {
           false),
     CLASS("secret", "secret", secret_fields, no_defaults, no_filters,
           false),
+    CLASS("update", "pool_update", update_fields, update_defaults,
+          no_filters, false),
+    CLASS("blob", "blob", blob_fields, blob_defaults, no_filters, false),
 };
 
 const size_t xe_nclasses = XE_ARRAY_LEN(xe_classes);

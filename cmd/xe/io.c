@@ -9,6 +9,7 @@
 #include "../common/fdio.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -66,6 +67,29 @@ int xe_io_vdi_transfer(xe_ctx *ctx, const char *file, const char *vdi,
 int xe_io_console(xe_ctx *ctx, const char *con)
 {
     return ctx->io->console(ctx->io, ctx, con);
+}
+
+int xe_io_download(xe_ctx *ctx, const char *file, const xe_download *d)
+{
+    return ctx->io->download(ctx->io, ctx, file, d);
+}
+
+bool xe_io_debugging(const xe_ctx *ctx)
+{
+    return ctx->io->debug != NULL;
+}
+
+void xe_io_debug(xe_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    if (ctx->io->debug == NULL)
+        return;
+    va_start(ap, fmt);
+    s = xe_vsprintf(&ctx->arena, fmt, ap);
+    va_end(ap);
+    ctx->io->debug(ctx->io, s);
 }
 
 /* ---- this process's terminal and files ---- */
@@ -252,13 +276,55 @@ static int local_console(const xe_io *io, xe_ctx *ctx, const char *con)
     return 0;
 }
 
+/* The data made here, into the file (removed when it fails). */
+static int local_download(const xe_io *io, xe_ctx *ctx, const char *file,
+                          const xe_download *d)
+{
+    int fd, rc;
+
+    (void)io;
+    if (*file == '\0') { /* newcli: no file name, stdout */
+        fflush(stdout);
+        return d->produce(ctx, STDOUT_FILENO);
+    }
+    fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return xe_fail(ctx, "%s: %s", file, strerror(errno));
+    rc = d->produce(ctx, fd);
+    if (close(fd) < 0 && rc == 0)
+        rc = xe_fail(ctx, "%s: %s", file, strerror(errno));
+    if (rc < 0)
+        unlink(file);
+    return rc;
+}
+
 static const xe_io local_io = {
     local_out,       local_err,          local_prompt,
     local_load,      local_vm_export,    local_vm_import,
-    local_vdi_transfer, local_console,   NULL,
+    local_vdi_transfer, local_console,   NULL, NULL, local_download,
 };
 
 const xe_io *xe_io_local(void)
 {
     return &local_io;
+}
+
+static void local_debug(const xe_io *io, const char *s)
+{
+    FILE *f = io->arg;
+
+    if (f == stderr)
+        fflush(stdout);
+    fprintf(f, "debug: %s\n", s);
+    fflush(f);
+}
+
+const xe_io *xe_io_local_debug(FILE *f)
+{
+    static xe_io io;
+
+    io = local_io;
+    io.arg = f;
+    io.debug = local_debug;
+    return &io;
 }

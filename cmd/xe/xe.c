@@ -245,6 +245,7 @@ int main(int argc, char **argv)
 {
     xe_ctx ctx;
     xe_cmdline cl;
+    FILE *dbg = NULL;
     int rc = 0;
 
     if (xe_fields_init() < 0) {
@@ -273,7 +274,26 @@ int main(int argc, char **argv)
         rc = 1;
         goto out;
     }
+    /* newcli: --debug to stderr; --debug-on-fail to a temporary file,
+     * shown after "Debug info:" when the command fails. */
+    if (cl.conn.debug)
+        ctx.io = xe_io_local_debug(stderr);
+    else if (cl.conn.debugonfail && (dbg = tmpfile()) != NULL)
+        ctx.io = xe_io_local_debug(dbg);
     rc = xe_execute(&ctx, cl.nwords, cl.words, open_cb, &cl.conn);
+    if (dbg != NULL) {
+        char buf[4096];
+        size_t n;
+
+        if (rc != 0) {
+            fflush(stdout);
+            fputs("\nDebug info:\n\n", stderr);
+            rewind(dbg);
+            while ((n = fread(buf, 1, sizeof(buf), dbg)) > 0)
+                fwrite(buf, 1, n, stderr);
+        }
+        fclose(dbg);
+    }
 out:
     xe_ctx_dispose(&ctx);
     fflush(stdout);

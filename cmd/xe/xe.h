@@ -216,8 +216,26 @@ typedef struct xe_out {
 } xe_out;
 
 typedef struct xe_io xe_io;
+typedef struct xe_ctx xe_ctx;
 
-typedef struct xe_ctx {
+/*
+ * A download whose data xe's own code makes (pool-dump-database): the
+ * xe program writes it into the user's file itself; xcpd's /cli has the
+ * thin client fetch XAPI's handler path (HttpGet), which xcpd serves
+ * with the same produce function (xe_download_find).
+ */
+typedef struct xe_download {
+    const char *label;   /* the transfer's task */
+    const char *path;    /* XAPI's HTTP handler, "/pool/xmldbdump" */
+    const char *query;   /* more of the query than session_id, task_id */
+    /* Write the data to fd: 0, or -1 with ctx->err. */
+    int (*produce)(xe_ctx *ctx, int fd);
+} xe_download;
+
+/** The download served at path (a handler xcpd registers), or NULL. */
+const xe_download *xe_download_find(const char *path);
+
+struct xe_ctx {
     xe_arena arena;
     const xe_io *io;        /* the user's side (io.c): never NULL */
     xcp_session *s;
@@ -228,7 +246,7 @@ typedef struct xe_ctx {
     xe_err err;
     FILE *in;               /* where prompts read from */
     const void *cmd_data;   /* generated commands: their CLI class */
-} xe_ctx;
+};
 
 /** Set a CLI failure ("Error: ..."); returns -1. */
 int xe_fail(xe_ctx *ctx, const char *fmt, ...)
@@ -308,10 +326,20 @@ struct xe_io {
     /** Attach the user's terminal to console ref con: 0 or -1. */
     int (*console)(const xe_io *io, xe_ctx *ctx, const char *con);
     void *arg;              /* the implementation's */
+    /** One line of debug output (no newline): what the command does on
+     *  the server's side (XAPI's protocol: a Debug message, which the
+     *  stock xe shows with --debug). NULL: none wanted. */
+    void (*debug)(const xe_io *io, const char *s);
+    /** Make d's data into the user's file: 0, or -1 with ctx->err. */
+    int (*download)(const xe_io *io, xe_ctx *ctx, const char *file,
+                    const xe_download *d);
 };
 
 /** This process's terminal and files (what the xe program uses). */
 const xe_io *xe_io_local(void);
+/** The same, with debug lines written to f ("debug: <line>"), as
+ *  newcli's --debug (stderr) and --debug-on-fail (a temporary file). */
+const xe_io *xe_io_local_debug(FILE *f);
 
 /** Through ctx->io: see struct xe_io. */
 void xe_io_out(xe_ctx *ctx, const char *s);
@@ -325,6 +353,12 @@ int xe_io_vm_import(xe_ctx *ctx, const char *file,
 int xe_io_vdi_transfer(xe_ctx *ctx, const char *file, const char *vdi,
                        bool import, const xcp_vdi_transfer_options *o);
 int xe_io_console(xe_ctx *ctx, const char *con);
+int xe_io_download(xe_ctx *ctx, const char *file, const xe_download *d);
+/** Whether the user's side takes debug lines (xe --debug, /cli). */
+bool xe_io_debugging(const xe_ctx *ctx);
+/** A debug line for the user's side, when it takes them. */
+void xe_io_debug(xe_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* ---- running a command (run.c): XAPI's server side ---- */
 

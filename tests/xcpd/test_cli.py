@@ -151,8 +151,8 @@ def t_prompt():
 
 
 def tasks():
-    """The tasks there are (name-labels); the commands of /cli leave none
-    (libxcp's xe, over the remote driver, may: not checked here)."""
+    """The tasks there are (uuids): neither the commands of /cli nor
+    libxcp's xe over the remote driver leave one."""
     return set(E.xe("task-list", "params=uuid", "--minimal")[1].strip()
                .split(","))
 
@@ -162,6 +162,16 @@ def thin_no_task(*words, **kw):
     r = E.thin(*words, **kw)
     check(tasks() == before, "%s left tasks: %r" % (words[0],
                                                    tasks() - before))
+    return r
+
+
+def xe_no_task(*words):
+    """libxcp's xe -s: its transfers go through tasks of its own, which
+    it destroys (as XAPI's xe does), success or not."""
+    before = tasks()
+    r = E.xe(*words)
+    check(tasks() == before, "xe %s left tasks: %r" % (words[0],
+                                                      tasks() - before))
     return r
 
 
@@ -177,8 +187,8 @@ def t_vm_export_import():
     with tarfile.open(f) as t:
         check("ova.xml" in t.getnames(), "not an XVA: %r" % t.getnames())
     # the same output as libxcp's xe (which writes the file itself)
-    code, out, err = E.xe("vm-export", "vm=web1",
-                          "filename=" + E.path("web1-xe.xva"))
+    code, out, err = xe_no_task("vm-export", "vm=web1",
+                                "filename=" + E.path("web1-xe.xva"))
     check((code, out, err) == (r.code, r.out, r.err), "xe %r" % out)
     r = thin_no_task("vm-import", "filename=" + f)
     check(r.code == 0 and len(r.out.strip()) == 36, "%r %r" % (r.out, r.err))
@@ -187,6 +197,8 @@ def t_vm_export_import():
     name = E.xe("vm-param-get", "uuid=" + r.out.strip(),
                 "param-name=name-label")[1]
     check(name == "web1\n", "imported %r" % name)
+    code, out, err = xe_no_task("vm-import", "filename=" + f)
+    check(code == 0 and len(out.strip()) == 36, "xe import %r" % err)
 
 
 def t_vdi_export_import():
@@ -208,10 +220,13 @@ def t_vdi_export_import():
     check(r.code == 0, r.err)
     with open(out, "rb") as f:
         check(f.read() == data, "exported data differ")
-    code, _, err = E.xe("vdi-export", "uuid=" + vdi,
-                        "filename=" + E.path("xe.raw"))
+    code, _, err = xe_no_task("vdi-export", "uuid=" + vdi,
+                              "filename=" + E.path("xe.raw"))
     with open(E.path("xe.raw"), "rb") as f:
         check(code == 0 and f.read() == data, "xe's export differs " + err)
+    code, _, err = xe_no_task("vdi-import", "uuid=" + vdi,
+                              "filename=" + src)
+    check(code == 0, "xe vdi-import " + err)
     r = E.thin("vdi-export", "uuid=" + vdi, "filename=" + out + ".vhd",
                "format=vhd")
     check(r.code == 0, r.err)
@@ -262,6 +277,92 @@ def t_load():
            "device-config:foo-filename=" + f + ".missing")
 
 
+def t_debug():
+    """The command's server side as Debug messages (newcli shows them with
+    --debug): each XenAPI call, its outcome; the output is unchanged.
+    libxcp's xe prints the same lines with --debug, and with
+    --debug-on-fail only when the command fails."""
+    r = E.same("vm-param-get", "uuid=nope", "param-name=name-label")
+    check(any(d.startswith("VM.get_by_uuid: UUID_INVALID (")
+              for d in r.debug), "debug %r" % r.debug)
+    r = E.same("vm-list", "name-label=web1", "--minimal")
+    check(r.debug and all(d.endswith(" ms)") for d in r.debug),
+          "debug %r" % r.debug)
+    check(r.commands.index(("Debug", [r.debug[-1]]))
+          < [n for n, _ in r.commands].index("Print"), "Debug after Print")
+    code, out, err = E.xe("--debug", "vm-list", "name-label=web1",
+                          "--minimal")
+    check(code == 0 and out == r.out
+          and "debug: VM records (some fields): ok (" in err, "xe --debug "
+          "%r %r" % (out, err))
+    code, out, err = E.xe("--debug-on-fail", "vm-list", "--minimal")
+    check(code == 0 and "debug" not in err, "on-fail, no fail %r" % err)
+    code, out, err = E.xe("--debug-on-fail", "vm-param-get", "uuid=nope",
+                          "param-name=name-label")
+    check(code == 1 and "\nDebug info:\n\ndebug: VM.get_by_uuid: "
+          "UUID_INVALID (" in err, "on-fail %r" % err)
+
+
+def t_dump_database():
+    """pool-dump-database: the stock xe's HttpGet of /pool/xmldbdump, which
+    xcpd serves with the code libxcp's xe writes the file with: XAPI's
+    database XML, the same tables and rows either way."""
+    import xml.etree.ElementTree as ET
+    f = E.path("db.xml")
+    r = thin_no_task("pool-dump-database", "file-name=" + f)
+    gets = [a for n, a in r.commands if n == "HttpGet"]
+    check(r.code == 0 and r.out == "" and r.err == "", "%r %r"
+          % (r.out, r.err))
+    check(len(gets) == 1 and gets[0][1].startswith(
+        "/pool/xmldbdump?session_id=OpaqueRef:")
+        and "&task_id=OpaqueRef:" in gets[0][1], "HttpGet %r" % gets)
+    code, out, err = xe_no_task("pool-dump-database",
+                                "file-name=" + E.path("db-xe.xml"))
+    check(code == 0 and out == "" and err == "", err)
+
+    def rows(path):
+        db = ET.parse(path).getroot()
+        check(db.tag == "database" and db.find("manifest") is not None,
+              "not a database dump")
+        return {t.get("name"): sorted(x.get("ref") for x in t)
+                for t in db.findall("table")}
+    # (tables a running VM's guest agent may change meanwhile left out)
+    stable = ("pool", "host", "VM", "VDI", "SR", "PBD", "network")
+    mine = {k: v for k, v in rows(f).items() if k in stable}
+    theirs = {k: v for k, v in rows(E.path("db-xe.xml")).items()
+              if k in stable}
+    check(len(mine) == len(stable) and mine == theirs, "dumps differ: %r" % (
+        [(k, mine.get(k), theirs.get(k)) for k in set(mine) | set(theirs)
+         if mine.get(k) != theirs.get(k)],))
+    vms = set(E.xe("vm-list", "name-label=web1", "--minimal")[1].strip()
+              .split(","))
+    db = ET.parse(f).getroot()
+    names = set(x.get("name_label") for t in db.findall("table")
+                if t.get("name") == "VM" for x in t if x.get("uuid") in vms)
+    check(vms and names == {"web1"}, "VM rows %r" % names)
+    # without a live session: 401, and no file for the thin client
+    s = E.tcp()
+    s.sendall(b"GET /pool/xmldbdump?session_id=OpaqueRef:bogus HTTP/1.0"
+              b"\r\n\r\n")
+    head = thin_cli.read_head(s)
+    s.close()
+    check(head.split(b"\r\n")[0].endswith(b"401 Unauthorized"),
+          "bogus session: %r" % head)
+    r = E.same("pool-dump-database")
+    check(r.code == 1 and "file-name" in r.err, r.err)
+    # XAPI's WLB handlers: the pool has no WLB server (the task's error)
+    r = thin_no_task("pool-retrieve-wlb-report", "report=pool_health",
+                     "filename=" + E.path("report"))
+    check(r.code == 1 and r.err == "No WLB connection is configured.\n"
+          and not os.path.exists(E.path("report")), "%r" % r.err)
+    check(any(n == "HttpGet" and a[1].startswith("/wlb_report?session_id=")
+              and a[1].endswith("&report=pool_health")
+              for n, a in r.commands), "%r" % r.commands)
+    check((r.code, r.out, r.err) == E.xe("pool-retrieve-wlb-report",
+                                         "report=pool_health", "filename="
+                                         + E.path("report")), "xe differs")
+
+
 def t_tls():
     """/cli on the TLS listener (newcli through stunnel)."""
     def tls():
@@ -299,7 +400,8 @@ def main():
         for fn in (t_handshake, t_lists_same_as_xe, t_errors_same_as_xe,
                    t_logins, t_prompt, t_vm_export_import,
                    t_vdi_export_import, t_client_fails_transfer,
-                   t_console, t_load, t_tls, t_version_and_size):
+                   t_console, t_load, t_debug, t_dump_database, t_tls,
+                   t_version_and_size):
             run(fn.__name__[2:], fn)
     finally:
         rc = E.d.stop()

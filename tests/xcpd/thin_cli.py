@@ -84,6 +84,7 @@ class Result:
         self.err = ""
         self.code = None
         self.commands = []
+        self.debug = []
 
 
 def run(connect, http_port, words=(), user="root", password="null",
@@ -119,7 +120,8 @@ def run(connect, http_port, words=(), user="root", password="null",
         elif name == "PrintStderr":
             res.err += args[0]
         elif name == "Debug":
-            pass
+            # newcli --debug: "debug from server: <text>" on stderr
+            res.debug.append(args[0])
         elif name == "Error":
             res.err += "Error code: %s\n" % args[0]
             res.err += "Error parameters: %s\n" % ", ".join(args[1])

@@ -12,6 +12,20 @@ export XCP_STATE_DIR XCP_HV HOME
 mkdir -p "$XCP_STATE_DIR"
 V=$("$XE" vm-install template="Other install media" new-name-label=ev) \
     || exit 1
+# Embedded (no daemon yet): a condition that holds returns at once; one
+# that does not is refused at once (this xe holds the state directory,
+# nothing else could change it), never a wait.
+"$XE" event-wait class=vm uuid="$V" name-label=ev || {
+    echo "FAIL: embedded event-wait on a met condition" >&2; exit 1; }
+t0=$(date +%s)
+out=$(timeout 20 "$XE" event-wait class=vm uuid="$V" name-label=never 2>&1)
+rc=$?
+case $rc:$out in
+1:"Error: event-wait needs a running xcpd: no vm matches yet"*) ;;
+*) echo "FAIL: embedded event-wait said ($rc): $out" >&2; exit 1 ;;
+esac
+[ $(($(date +%s) - t0)) -lt 10 ] || {
+    echo "FAIL: embedded event-wait took long" >&2; exit 1; }
 printf 'root:%s\n' "$(openssl passwd -6 null)" >"$tmp/auth"
 "$XCPD" --state-dir "$XCP_STATE_DIR" --auth-file "$tmp/auth" \
     >"$tmp/xcpd.log" 2>&1 &

@@ -1545,16 +1545,47 @@ static int http_transfer_kv(xcp_session *s, const char *path,
     return rc;
 }
 
+/* Destroy a task of ours, keeping the thread's error. */
+static void drop_task(xcp_session *s, xcp_task task)
+{
+    xcp__saved_error saved;
+
+    xcp__error_save(&saved);
+    xcp_task_destroy(s, task);
+    xcp__error_restore(&saved);
+}
+
+/* A transfer through a task of ours (task_id=, kv[0..1]), destroyed when
+ * it ends as XAPI's xe does (track_http_operation): a handler given no
+ * task makes one that outlives the transfer. */
+static int tasked_transfer(xcp_session *s, const char *label,
+                           const char *path, const char **kv, size_t n,
+                           bool import, int fd,
+                           xcp_transfer_progress progress, void *pctx)
+{
+    xcp_task task;
+    int rc;
+
+    if ((rc = xcp_task_create(s, &task, label, "")) < 0)
+        return rc;
+    kv[1] = task.ref;
+    rc = http_transfer_kv(s, path, kv, n, import, fd, progress, pctx);
+    drop_task(s, task);
+    return rc;
+}
+
 static int remote_vdi_transfer(xcp_session *s, const char *vdi, bool import,
                                int fd, const xcp_vdi_transfer_options *o)
 {
     const char *kv[] = {
+        "task_id", NULL,
         "vdi", vdi,
         "format", o->format && *o->format ? o->format : "raw",
         "base", !import && o->version >= 2 ? o->base : NULL};
 
-    return http_transfer_kv(s, import ? "import_raw_vdi" : "export_raw_vdi",
-                            kv, 3, import, fd, o->progress, o->progress_ctx);
+    return tasked_transfer(s, import ? "VDI import" : "VDI export",
+                           import ? "import_raw_vdi" : "export_raw_vdi",
+                           kv, 4, import, fd, o->progress, o->progress_ctx);
 }
 
 /* XAPI's /export (or /export_metadata), as its xe does. */
@@ -1562,15 +1593,16 @@ static int remote_vm_export(xcp_session *s, const char *vm, int fd,
                             const xcp_vm_export_options *o)
 {
     const char *kv[] = {
+        "task_id", NULL,
         "ref", vm,
         "use_compression", o->compression && *o->compression
                                ? o->compression : NULL,
         "export_snapshots", o->no_snapshots ? "false" : NULL,
         "preserve_power_state", o->preserve_power_state ? "true" : NULL};
 
-    return http_transfer_kv(s, o->metadata_only ? "export_metadata"
-                                                : "export",
-                            kv, 4, false, fd, o->progress, o->progress_ctx);
+    return tasked_transfer(s, "VM export",
+                           o->metadata_only ? "export_metadata" : "export",
+                           kv, 5, false, fd, o->progress, o->progress_ctx);
 }
 
 /* XAPI's /import (or /import_metadata) into a task of ours, whose
@@ -1584,7 +1616,6 @@ static int remote_vm_import(xcp_session *s, int fd,
         "restore", o->restore ? "true" : NULL,
         "force", o->force ? "true" : NULL};
     xcp_task task;
-    xcp__saved_error saved;
     int rc;
 
     vms->kind = XCP_VAL_NONE;
@@ -1593,19 +1624,14 @@ static int remote_vm_import(xcp_session *s, int fd,
     kv[1] = task.ref;
     rc = http_transfer_kv(s, o->metadata ? "import_metadata" : "import",
                           kv, 4, true, fd, o->progress, o->progress_ctx);
-    if (rc < 0) {
-        xcp__error_save(&saved);
-        xcp_task_destroy(s, task);
-        xcp__error_restore(&saved);
-        return rc;
-    }
     /* XAPI's /import answers 200 before it reads the body: the outcome
      * is the task's alone (its error, or the VMs in its result). */
-    if ((rc = xcp_task_wait(s, vms, task.ref)) == 0 &&
+    if (rc == 0 && (rc = xcp_task_wait(s, vms, task.ref)) == 0 &&
         vms->kind != XCP_VAL_ARRAY) {
         xcp_value_dispose(vms);
         rc = XCP__ERR_IMPORT_ERROR("no VMs in the task's result");
     }
+    drop_task(s, task);
     return rc;
 }
 
