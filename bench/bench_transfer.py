@@ -9,6 +9,9 @@ Orchestra and XAPI's own clients stream large blocks); BENCH_CLIENTS
 names the clients to run, in turn: "stream" (that one, the default),
 "curl" (the curl tool, which writes what it downloads in 8-16 KiB pieces,
 zeros included, and uploads in 64 KiB ones), or both ("stream curl").
+BENCH_SCHEMES narrows the schemes ("http https", the default) and
+BENCH_SIZES the sizes in MiB (default: MIB and a quarter of it), e.g.
+BENCH_SCHEMES=http BENCH_SIZES=256 for the plain-HTTP rows at 256 MiB.
 
 For each size (MIB, default 256, and a quarter of it) a raw file of that
 many MiB is made, three quarters random data and one quarter holes, and a
@@ -149,6 +152,9 @@ def main():
     mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     reps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     clients = os.environ.get("BENCH_CLIENTS", "stream").split()
+    schemes = os.environ.get("BENCH_SCHEMES", "http https").split()
+    sizes = [int(v) for v in
+             os.environ.get("BENCH_SIZES", "%d %d" % (mib // 4, mib)).split()]
     tmp = tempfile.mkdtemp(prefix="bench-transfer-")
     rows = []
     try:
@@ -158,7 +164,7 @@ def main():
             x = XenAPI(d.http)
             s = x.login()
             sr = x.call("SR.get_all", s)[0]
-            for size in (mib // 4, mib):
+            for size in sizes:
                 raw, vhd, qcow2 = make_data(tmp, size)
                 rec = {"name_label": "b", "name_description": "", "SR": sr,
                        "virtual_size": str(size * MiB), "type": "user",
@@ -180,6 +186,8 @@ def main():
                 for client in clients:
                     put, get = client_argv(client)
                     for scheme, where in (("http", d.http), ("https", d.https)):
+                        if scheme not in schemes:
+                            continue
                         url = "%s://%s:%d" % (scheme, where[1], where[2])
                         q = "vdi=%s&session_id=%s" % (vdi, s)
                         cases = [
@@ -205,8 +213,14 @@ def main():
                                           ("qcow2", "qcow2")):
                             argv = get(url + "/export_raw_vdi?format=%s&" % fmt
                                        + q, out)
+                            def ours_run(argv=argv):
+                                # as the peer's: a new file each time (an
+                                # old one's truncation is not the transfer)
+                                if os.path.exists(out):
+                                    os.unlink(out)
+                                return timed(argv, pid)
                             ours, theirs = interleaved(
-                                reps, lambda: timed(argv, pid),
+                                reps, ours_run,
                                 peer_run("-f", "qcow2", "-O", qfmt, img))
                             rows.append((size, client, scheme, "export " + fmt,
                                          ours, theirs))
