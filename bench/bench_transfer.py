@@ -236,7 +236,7 @@ def main():
                                 if os.path.exists(out):
                                     os.unlink(out)
                                 return timed(argv, pid)
-                            ours, theirs = interleaved(
+                            ours, theirs, _ = interleaved(
                                 reps, ours_run,
                                 peer_run("-f", "qcow2", "-O", qfmt, img))
                             rows.append((size, client, scheme, "export " + fmt,
