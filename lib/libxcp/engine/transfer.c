@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <strings.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1177,28 +1178,77 @@ static int fd_import(xcp__transfer *t, int fd, uint8_t *buf,
     }
 }
 
+/* All of [p, p + n) to fd. */
+static int fd_write_all(int fd, const uint8_t *p, size_t n)
+{
+    ssize_t w;
+
+    while (n > 0) {
+        w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return XCP__ERR_VDI_IO_ERROR(strerror(w < 0 ? errno : EIO));
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* A file run of an export to fd: sendfile(2) (the kernel copies, or
+   shares, the pages), else, where it cannot (*no_sendfile set from then
+   on), read and written through buf. */
+static int fd_send_run(int fd, const xcp__piece *pc, uint8_t *buf,
+                       bool *no_sendfile)
+{
+    off_t at = (off_t)pc->pos;
+    size_t left = pc->n;
+    ssize_t r;
+
+    while (left > 0 && !*no_sendfile) {
+        r = sendfile(fd, pc->fd, &at, left);
+        if (r > 0) {
+            left -= (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
+            *no_sendfile = true;
+            break;
+        }
+        return XCP__ERR_VDI_IO_ERROR(strerror(r < 0 ? errno : EIO));
+    }
+    while (left > 0) {
+        r = pread(pc->fd, buf, left < FD_BLOCK ? left : FD_BLOCK, at);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return XCP__ERR_VDI_IO_ERROR(strerror(r < 0 ? errno : EIO));
+        if (fd_write_all(fd, buf, (size_t)r) < 0)
+            return -1;
+        at += r;
+        left -= (size_t)r;
+    }
+    return 0;
+}
+
 static int fd_export(xcp__transfer *t, int fd, uint8_t *buf,
                      struct fd_progress *p)
 {
+    bool no_sendfile = getenv("XCPD_NO_SENDFILE") != NULL;
     uint64_t off = 0;
-    size_t got, k;
-    ssize_t w;
+    xcp__piece pc;
 
     for (;;) {
-        if (xcp__transfer_read(t, off, buf, FD_BLOCK, &got) < 0)
+        if (xcp__transfer_read_piece(t, off, buf, FD_BLOCK, &pc) < 0)
             return -1;
-        if (got == 0)
+        if (pc.n == 0)
             return 0;
-        for (k = 0; k < got; k += (size_t)w) {
-            w = write(fd, buf + k, got - k);
-            if (w < 0 && errno == EINTR) {
-                w = 0;
-                continue;
-            }
-            if (w <= 0)
-                return XCP__ERR_VDI_IO_ERROR(strerror(errno));
-        }
-        off += got;
+        if ((pc.fd >= 0 ? fd_send_run(fd, &pc, buf, &no_sendfile)
+                        : fd_write_all(fd, buf, pc.n)) < 0)
+            return -1;
+        off += pc.n;
         fd_progress(p, off, false);
     }
 }
