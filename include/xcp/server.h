@@ -360,7 +360,8 @@ typedef struct xcp_server_piece {
 /**
  * Export: the body's next piece at offset, as xcp_server_transfer_read()
  * but without reading the disk's data where it lies as it is in an image
- * file (a raw image, a qcow2 image's data clusters, through its chain):
+ * file (a raw image, a qcow2 image's data clusters, a VHD's data
+ * sectors, through its chain):
  * such a piece names the file, and may be longer than n (up to 16 MiB);
  * the bytes the format makes (headers, tables, zeros) come into buf (at
  * most n). A VM's XVA, XAPI's chunked tar and raw deltas always come as

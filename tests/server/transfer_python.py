@@ -32,8 +32,8 @@ Per transport:
    its task within seconds (VDI_IO_ERROR);
  - unknown format: 404 and the client's task fails with INVALID_VALUE;
  - exports sent from the image files (sendfile on HTTP): a VDI whose
-   data lies in both files of a snapshot chain, the snapshot, a VHD VDI
-   (read, not mapped), as raw, vhd and qcow2, checked with qemu-img; a
+   data lies in both files of a snapshot chain, the snapshot, a VHD VDI,
+   as raw, vhd and qcow2, checked with qemu-img; a
    client gone mid-export (raw, qcow2) fails the export's task within
    seconds. Once more on a daemon with XCPD_NO_SENDFILE (the fallback).
 Last, kill -9 of xcpd in the middle of an import: the daemon comes back,
@@ -566,7 +566,7 @@ def t_zero_copy(where, x, s, tmp):
                     "zero-copy through the chain")
     exported_images(where, x, s, snap, data, tmp, "zero-copy, the snapshot")
 
-    # a VDI with VHD images: its data is read (not mapped), same bytes
+    # a VDI with VHD images: its data sectors are sent from the file
     sr = x.call("SR.get_all", s)[0]
     vhd = x.call("VDI.create", s, {
         "name_label": "v", "name_description": "", "SR": sr,

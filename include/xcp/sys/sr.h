@@ -561,8 +561,8 @@ typedef struct xcp_sr_ops {
 
     /*
      * Where the VDI's bytes at offset lie, as they are, in a file the
-     * stream holds open (a raw image, a qcow2 image's data clusters, in
-     * the chain), so that a transfer can send them with sendfile(2)
+     * stream holds open (a raw image, a qcow2 image's data clusters, a
+     * VHD's data sectors, in the chain), so that a transfer can send them with sendfile(2)
      * instead of reading them: *fd (the stream's, valid until
      * stream_close, only ever read) and *pos, for the first *len bytes
      * (at least 1, at most length).  *fd = -1 when those bytes are to be

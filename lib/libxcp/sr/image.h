@@ -107,8 +107,8 @@ int xcp__image_own_extent(xcp__image *im, uint64_t offset, uint64_t max,
 /* Where the bytes at offset lie as they are in a file, through the
  * chain (as qcow2.h's xcp__qcow2_map): *fd, valid while im is open, and
  * *pos for the first *len bytes (at least 1, at most max), or *fd = -1
- * when they are to be read with xcp__image_read (zeros, or a format that
- * cannot tell: VHD, whose data sectors are not mapped yet). */
+ * when they are to be read with xcp__image_read (zeros, or what the file
+ * lacks). Raw files, qcow2 data clusters and VHD data sectors map. */
 int xcp__image_map(xcp__image *im, uint64_t offset, uint64_t max, int *fd,
                    uint64_t *pos, uint64_t *len, char *err, size_t errlen);
 

@@ -363,17 +363,16 @@ Test(vdi_stream, raw_map_names_the_file)
     map_round_trip("raw", true);
 }
 
-/* VHD data sectors are not mapped (yet): every byte is to be read. */
-Test(vdi_stream, vhd_map_reads_everything)
+Test(vdi_stream, vhd_map_names_the_data_sectors)
 {
-    map_round_trip("vhd", false);
+    map_round_trip("vhd", true);
 }
 
 /* After a snapshot, what the parent holds is named in the parent's file
  * and what the leaf wrote since in the leaf's: two descriptors. */
-Test(vdi_stream, map_through_the_backing_chain)
+static void map_chain(const char *format)
 {
-    xcp_sr_vdi_info v = vdi_new("qcow2", 4 * MiB);
+    xcp_sr_vdi_info v = vdi_new(format, 4 * MiB);
     static uint8_t a[2 * 65536];
     xcp_sr_cow_result cow;
     xcp_sr_stream *s;
@@ -394,7 +393,17 @@ Test(vdi_stream, map_through_the_backing_chain)
     cr_assert_eq(ops->stream_close(s, &e), 0);
     s = open_stream(v.location, 0, 4 * MiB);
     runs = check_map(s, 4 * MiB, fds, &n);
-    cr_assert_geq(runs, 3, "%zu file runs", runs);
-    cr_assert_eq(n, 2, "%zu files", n);
+    cr_assert_geq(runs, 3, "%s: %zu file runs", format, runs);
+    cr_assert_eq(n, 2, "%s: %zu files", format, n);
     cr_assert_eq(ops->stream_close(s, &e), 0);
+}
+
+Test(vdi_stream, map_through_the_backing_chain)
+{
+    map_chain("qcow2");
+}
+
+Test(vdi_stream, vhd_map_through_the_parent_chain)
+{
+    map_chain("vhd");
 }
