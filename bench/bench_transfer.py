@@ -9,6 +9,9 @@ Orchestra and XAPI's own clients stream large blocks); BENCH_CLIENTS
 names the clients to run, in turn: "stream" (that one, the default),
 "curl" (the curl tool, which writes what it downloads in 8-16 KiB pieces,
 zeros included, and uploads in 64 KiB ones), or both ("stream curl").
+BENCH_SCHEMES narrows the schemes ("http https", the default) and
+BENCH_SIZES the sizes in MiB (default: MIB and a quarter of it), e.g.
+BENCH_SCHEMES=http BENCH_SIZES=256 for the plain-HTTP rows at 256 MiB.
 
 For each size (MIB, default 256, and a quarter of it) a raw file of that
 many MiB is made, three quarters random data and one quarter holes, and a
@@ -20,7 +23,11 @@ dynamic VHD of it (qemu-img). Then per scheme:
   export vhd   GET format=vhd            vs qemu-img convert qcow2 -> vpc
   export qcow2 GET format=qcow2          vs qemu-img convert qcow2 -> qcow2
 (the file SR's VDIs are qcow2 images, so each peer does the same format
-work on the same bytes). Each case runs REPS times, ours and the peer's
+work on the same bytes). An import ends with its data on the disk (one
+fdatasync; the task succeeds only then), which qemu-img convert's
+default cache mode for its output ("unsafe") never asks for: each import
+also runs against `qemu-img convert -t writeback`, which flushes at its
+end as we do, in the rows marked "/wb". Each case runs REPS times, ours and the peer's
 interleaved (the host is shared: a burst of load then falls on both);
 times are the medians, the ratio is peer time / our time (above 1:
 faster than the peer). The memory is the
@@ -92,17 +99,21 @@ def median(xs):
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
-def interleaved(reps, ours, peer):
-    """ours() and peer() in turn, reps times each: (our median time, our
-    largest RSS growth, our median CPU), (the peer's median time, its
-    median CPU)."""
-    a, b = [], []
+def interleaved(reps, ours, peer, peer2=None):
+    """ours(), peer() (and peer2()) in turn, reps times each: (our median
+    time, our largest RSS growth, our median CPU), (the peer's median
+    time, its median CPU), and the same for peer2 (None without it)."""
+    a, b, c = [], [], []
     for _ in range(reps):
         a.append(ours())
         b.append(peer())
+        if peer2:
+            c.append(peer2())
+
+    def med(v):
+        return (median([r[0] for r in v]), median([r[2] for r in v]))
     return ((median([r[0] for r in a]), max(r[1] for r in a),
-             median([r[2] for r in a])),
-            (median([r[0] for r in b]), median([r[2] for r in b])))
+             median([r[2] for r in a])), med(b), med(c) if c else None)
 
 
 def make_data(tmp, mib):
@@ -149,6 +160,9 @@ def main():
     mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     reps = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     clients = os.environ.get("BENCH_CLIENTS", "stream").split()
+    schemes = os.environ.get("BENCH_SCHEMES", "http https").split()
+    sizes = [int(v) for v in
+             os.environ.get("BENCH_SIZES", "%d %d" % (mib // 4, mib)).split()]
     tmp = tempfile.mkdtemp(prefix="bench-transfer-")
     rows = []
     try:
@@ -158,7 +172,7 @@ def main():
             x = XenAPI(d.http)
             s = x.login()
             sr = x.call("SR.get_all", s)[0]
-            for size in (mib // 4, mib):
+            for size in sizes:
                 raw, vhd, qcow2 = make_data(tmp, size)
                 rec = {"name_label": "b", "name_description": "", "SR": sr,
                        "virtual_size": str(size * MiB), "type": "user",
@@ -180,33 +194,50 @@ def main():
                 for client in clients:
                     put, get = client_argv(client)
                     for scheme, where in (("http", d.http), ("https", d.https)):
+                        if scheme not in schemes:
+                            continue
                         url = "%s://%s:%d" % (scheme, where[1], where[2])
                         q = "vdi=%s&session_id=%s" % (vdi, s)
                         cases = [
                             ("import raw", put(url + "/import_raw_vdi?" + q, raw),
-                             peer_run("-f", "raw", "-O", "qcow2", raw)),
+                             peer_run("-f", "raw", "-O", "qcow2", raw),
+                             peer_run("-t", "writeback", "-f", "raw", "-O",
+                                      "qcow2", raw)),
                             ("import vhd", put(url + "/import_raw_vdi?format=vhd&"
                                                + q, vhd),
-                             peer_run("-f", "vpc", "-O", "qcow2", vhd)),
+                             peer_run("-f", "vpc", "-O", "qcow2", vhd),
+                             peer_run("-t", "writeback", "-f", "vpc", "-O",
+                                      "qcow2", vhd)),
                             ("import qcow2", put(url + "/import_raw_vdi?"
                                                  "format=qcow2&" + q, qcow2),
-                             peer_run("-f", "qcow2", "-O", "qcow2", qcow2)),
+                             peer_run("-f", "qcow2", "-O", "qcow2", qcow2),
+                             peer_run("-t", "writeback", "-f", "qcow2", "-O",
+                                      "qcow2", qcow2)),
                         ]
-                        for name, argv, peerfn in cases:
+                        for name, argv, peerfn, peer_wb in cases:
                             try:
-                                ours, theirs = interleaved(
-                                    reps, lambda: timed(argv, pid), peerfn)
+                                ours, theirs, flushed = interleaved(
+                                    reps, lambda: timed(argv, pid), peerfn,
+                                    peer_wb)
                             except RuntimeError:    # a build without it
-                                ours = theirs = None
+                                ours = theirs = flushed = None
                             rows.append((size, client, scheme, name, ours,
                                          theirs))
+                            rows.append((size, client, scheme,
+                                         name + " /wb", ours, flushed))
                         img = image_of(d.state, uuid)
                         for fmt, qfmt in (("raw", "raw"), ("vhd", "vpc"),
                                           ("qcow2", "qcow2")):
                             argv = get(url + "/export_raw_vdi?format=%s&" % fmt
                                        + q, out)
-                            ours, theirs = interleaved(
-                                reps, lambda: timed(argv, pid),
+                            def ours_run(argv=argv):
+                                # as the peer's: a new file each time (an
+                                # old one's truncation is not the transfer)
+                                if os.path.exists(out):
+                                    os.unlink(out)
+                                return timed(argv, pid)
+                            ours, theirs, _ = interleaved(
+                                reps, ours_run,
                                 peer_run("-f", "qcow2", "-O", qfmt, img))
                             rows.append((size, client, scheme, "export " + fmt,
                                          ours, theirs))
@@ -219,7 +250,7 @@ def main():
         "MiB", "client", "scheme", "transfer", "ours MB/s", "peer MB/s",
         "ratio", "ours cpu", "peer cpu", "ratio", "xcpd +RSS"))
     for size, client, scheme, name, ours, peer in rows:
-        if ours is None:
+        if ours is None or peer is None:
             print("%-6d %-6s %-6s %-14s %9s" % (size, client, scheme, name,
                                                 "n/a"))
             continue

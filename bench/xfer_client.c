@@ -8,8 +8,9 @@
  *     xfer_client get URL FILE    download the body into FILE
  *
  * Uploads read FILE in 2 MiB pieces (libcurl's largest upload buffer);
- * downloads take up to 1 MiB per receive, gather 1 MiB and write FILE
- * sparse: 64 KiB
+ * downloads take up to 1 MiB per receive, gather 1 MiB (what comes in
+ * pieces of 256 KiB or more is written as it is, without a copy) and
+ * write FILE sparse: 64 KiB
  * pieces of zeros are left as holes, so a raw export lands as qemu-img
  * convert writes a raw file. The curl tool instead writes every byte
  * it receives, in pieces of what each receive returned (8-16 KiB seen
@@ -31,6 +32,8 @@
 
 #define GRAIN ((size_t)64 * 1024)
 #define GATHER ((size_t)1024 * 1024)
+/* Pieces from this size on are written without being gathered first. */
+#define DIRECT_MIN ((size_t)256 * 1024)
 
 typedef struct sink {
     int fd;
@@ -81,6 +84,9 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *arg)
     sink *s = arg;
     size_t n = size * nmemb, take, done = 0;
 
+    /* A large piece with nothing gathered goes out as it is: no copy. */
+    if (s->len == 0 && n >= DIRECT_MIN)
+        return put_sparse(s, p, n) < 0 ? 0 : n;
     while (done < n) {
         take = GATHER - s->len < n - done ? GATHER - s->len : n - done;
         memcpy(s->buf + s->len, p + done, take);

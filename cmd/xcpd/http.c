@@ -22,6 +22,7 @@
 #include "xcpd.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -1159,19 +1160,23 @@ static int download_head(upload *u)
                : -1;
 }
 
+/* The body in pieces: the format's bytes through buf, the disk's data,
+   where it lies as it is in an image file, straight from that file to the
+   socket (sendfile on plain connections). */
 static int download_body(upload *u, char *buf)
 {
     req *r = u->r;
     uint64_t pos = 0;
-    size_t got;
+    xcp_server_piece p;
+    int rc;
 
     while (pos < r->size) {
         if (__atomic_load_n(&u->stopping, __ATOMIC_SEQ_CST))
             return 0;
-        if (xcp_server_transfer_read(r->t, buf, EXPORT_BLOCK, &got, pos)
+        if (xcp_server_transfer_read_piece(r->t, buf, EXPORT_BLOCK, pos, &p)
             < 0)
             return 0;
-        if (got == 0) {
+        if (p.len == 0) {
             if (r->size == UINT64_MAX)
                 return 1;       /* the end of a body of unknown length */
             /* The end before the announced size. */
@@ -1181,14 +1186,19 @@ static int download_body(upload *u, char *buf)
                          r->size);
             return 0;
         }
-        if (xcpd_io_write(&u->client, buf, got) < 0) {
+        rc = p.fd >= 0 ? xcpd_io_send_file(&u->client, p.fd, p.pos, p.len,
+                                           buf, EXPORT_BLOCK)
+                       : xcpd_io_write(&u->client, buf, p.len);
+        if (rc < 0) {
             xcp_error_clear();
             if (r->l->http->verbose)
-                xcpd_log(LOG_INFO, "%s %s from %s: client gone at %" PRIu64,
-                         r->method, r->path, r->addr, pos);
+                xcpd_log(LOG_INFO, "%s %s from %s: %s at %" PRIu64 ": %s",
+                         r->method, r->path, r->addr,
+                         errno == EIO ? "image file short" : "client gone",
+                         pos, strerror(errno));
             return 0;
         }
-        pos += got;
+        pos += p.len;
     }
     return 1;
 }

@@ -13,8 +13,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 /* Socket reads under TLS take this much at a time. */
 #define READ_AHEAD ((size_t)256 * 1024)
@@ -232,6 +234,76 @@ int xcpd_io_write(xcpd_io *x, const void *buf, size_t n)
     return xcmd_write_with(io_put, x, x->fd, buf, n, WRITE_TIMEOUT_MS);
 }
 
+/* Wait until fd can take more: 0, or -1 (errno set; ETIMEDOUT). */
+static int wait_out(int fd)
+{
+    struct pollfd pf;
+    int r;
+
+    pf.fd = fd;
+    pf.events = POLLOUT;
+    pf.revents = 0;
+    do
+        r = poll(&pf, 1, WRITE_TIMEOUT_MS);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        errno = ETIMEDOUT;
+    return r > 0 ? 0 : -1;
+}
+
+/* The file's bytes read and written: 0, or -1. */
+static int send_file_copy(xcpd_io *x, int fd, uint64_t pos, size_t len,
+                          char *buf, size_t cap)
+{
+    ssize_t r;
+
+    while (len > 0) {
+        r = pread(fd, buf, len < cap ? len : cap, (off_t)pos);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            if (r == 0)
+                errno = EIO;    /* the file is shorter than said */
+            return -1;
+        }
+        if (xcpd_io_write(x, buf, (size_t)r) < 0)
+            return -1;
+        pos += (uint64_t)r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+int xcpd_io_send_file(xcpd_io *x, int fd, uint64_t pos, size_t len,
+                      char *buf, size_t cap)
+{
+    off_t at = (off_t)pos;
+    ssize_t w;
+
+    while (len > 0 && x->tls == NULL && !x->no_sendfile) {
+        w = sendfile(x->fd, fd, &at, len);
+        if (w > 0) {
+            len -= (size_t)w;
+            continue;
+        }
+        if (w == 0) {
+            errno = EIO;        /* the file is shorter than said */
+            return -1;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (wait_out(x->fd) < 0)
+                return -1;
+            continue;
+        }
+        if (errno != EINVAL && errno != ENOSYS)
+            return -1;
+        x->no_sendfile = 1;     /* this pair cannot: bytes from now on */
+    }
+    return len > 0 ? send_file_copy(x, fd, (uint64_t)at, len, buf, cap) : 0;
+}
+
 void xcpd_io_release(xcpd_io *x)
 {
     free(x->wbuf);
@@ -296,6 +368,7 @@ int xcpd_io_take(struct MHD_Connection *c, xcpd_io *x)
     x->wbuf = x->rbuf = NULL;
     x->wlen = x->rpos = x->rlen = 0;
     x->no_read_ahead = 0;
+    x->no_sendfile = getenv("XCPD_NO_SENDFILE") != NULL;
     MHD_suspend_connection(c);
     return 0;
 }

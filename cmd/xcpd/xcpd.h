@@ -68,6 +68,7 @@ typedef struct xcpd_io {
     char *rbuf;              /* TLS: bytes read ahead from the socket */
     size_t rpos, rlen;       /* rbuf[rpos, rlen) not yet handed out */
     int no_read_ahead;       /* the session's transport is not fd */
+    int no_sendfile;         /* file runs go as bytes (xcpd_io_send_file) */
 } xcpd_io;
 
 /* Take c's connection (in its handler): suspend it and fill x with its
@@ -93,6 +94,15 @@ int xcpd_io_pending(xcpd_io *x);
  * together (a buffer of about its size is then kept in x until
  * xcpd_io_release). */
 int xcpd_io_write(xcpd_io *x, const void *buf, size_t n);
+/* len bytes of file fd from pos to the client: with sendfile(2) on a
+ * plain connection (the kernel moves the file's pages to the socket:
+ * nothing is copied through xcpd), else, or where sendfile cannot (over
+ * TLS; a file or socket it refuses; when x->no_sendfile is set), read
+ * into buf (cap bytes) a piece at a time and written as xcpd_io_write.
+ * 0, or -1 when the client is gone (or stalled 30 s) or the file cannot
+ * be read (errno says which: EIO for a file shorter than announced). */
+int xcpd_io_send_file(xcpd_io *x, int fd, uint64_t pos, size_t len,
+                      char *buf, size_t cap);
 /* Free what xcpd_io_write and xcpd_io_read (its TLS read-ahead buffer:
  * bytes it holds are dropped) kept in x (the connection itself stays). */
 void xcpd_io_release(xcpd_io *x);

@@ -344,6 +344,35 @@ XCP_EXTERN int xcp_server_transfer_read(xcp_server_transfer *t, void *buf,
                                         size_t n, size_t *got,
                                         uint64_t offset);
 
+/** A piece of an export's body, as xcp_server_transfer_read_piece()
+ * hands it out. */
+typedef struct xcp_server_piece {
+    size_t len;         /**< bytes of the body (0: the end) */
+    int fd;             /**< -1: they are in the caller's buffer; else
+                             they lie as they are in this file, from pos,
+                             to be sent with sendfile(2) (the transfer's
+                             own descriptor: valid until
+                             xcp_server_transfer_close(), never to be
+                             written to or closed) */
+    uint64_t pos;       /**< where in fd */
+} xcp_server_piece;
+
+/**
+ * Export: the body's next piece at offset, as xcp_server_transfer_read()
+ * but without reading the disk's data where it lies as it is in an image
+ * file (a raw image, a qcow2 image's data clusters, a VHD's data
+ * sectors, through its chain):
+ * such a piece names the file, and may be longer than n (up to 16 MiB);
+ * the bytes the format makes (headers, tables, zeros) come into buf (at
+ * most n). A VM's XVA, XAPI's chunked tar and raw deltas always come as
+ * bytes. Task progress follows the offset. Errors as
+ * xcp_server_transfer_read().
+ */
+XCP_EXTERN int xcp_server_transfer_read_piece(xcp_server_transfer *t,
+                                              void *buf, size_t n,
+                                              uint64_t offset,
+                                              xcp_server_piece *out);
+
 /**
  * End a transfer. ok nonzero: data flushed, the task succeeds (an import's
  * result is the VDI ref). ok zero (client went away, short body): the task

@@ -30,7 +30,12 @@ Per transport:
    VDI_IO_ERROR) when writes of an unknown length run out of space;
  - a client that vanishes in the middle of a Content-Length upload fails
    its task within seconds (VDI_IO_ERROR);
- - unknown format: 404 and the client's task fails with INVALID_VALUE.
+ - unknown format: 404 and the client's task fails with INVALID_VALUE;
+ - exports sent from the image files (sendfile on HTTP): a VDI whose
+   data lies in both files of a snapshot chain, the snapshot, a VHD VDI,
+   as raw, vhd and qcow2, checked with qemu-img; a
+   client gone mid-export (raw, qcow2) fails the export's task within
+   seconds. Once more on a daemon with XCPD_NO_SENDFILE (the fallback).
 Last, kill -9 of xcpd in the middle of an import: the daemon comes back,
 every image passes `qemu-img check`, and the VDI takes a new import.
 Then xe vdi-import / vdi-export (raw and vhd): embedded, through the
@@ -510,6 +515,87 @@ def t_vanish(where, x, s):
     C.eq(rec["error_info"][:1], ["VDI_IO_ERROR"], "... with VDI_IO_ERROR")
 
 
+def exported_images(where, x, s, vdi, want, tmp, what):
+    """Export vdi as raw, vhd and qcow2: the raw body is want, byte for
+    byte; the images pass qemu-img check (qcow2) and compare equal to
+    want."""
+    check_exported(x, s, where, vdi, want, what + ", raw")
+    raw = os.path.join(tmp, "zc.raw")
+    with open(raw, "wb") as f:
+        f.write(want)
+    for fmt, qfmt in (("vhd", "vpc"), ("qcow2", "qcow2")):
+        r, img = export(where, vdi, s, fmt)
+        C.eq(r.status, 200, "%s, %s: status" % (what, fmt))
+        C.eq(int(r.getheader("Content-Length", "-1")), len(img),
+             "%s, %s: the whole body" % (what, fmt))
+        path = os.path.join(tmp, "zc." + fmt)
+        with open(path, "wb") as f:
+            f.write(img)
+        if fmt == "qcow2":
+            p = qemu_img("check", "-f", "qcow2", path)
+            C.eq(p.returncode, 0, "%s: qemu-img check %s" %
+                 (what, p.stdout + p.stderr if p.returncode else ""))
+        p = qemu_img("compare", "-f", qfmt, "-F", "raw", path, raw)
+        C.eq(p.returncode, 0, "%s, %s: qemu-img compare %s" %
+             (what, fmt, p.stdout + p.stderr if p.returncode else ""))
+
+
+def t_zero_copy(where, x, s, tmp):
+    """Exports send the disk's data straight from the image files
+    (sendfile over plain HTTP, read and written over TLS or with
+    XCPD_NO_SENDFILE): a VDI whose data lies in two files of its chain
+    (a snapshot's parent and the leaf), a VDI of each image format, and
+    a client gone mid-export."""
+    data = pattern()
+    vdi = new_vdi(x, s)
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s" % (vdi, s), data)
+    C.eq(r.status, 200, "zero-copy: data in")
+    snap = x.call("VDI.snapshot", s, vdi, {})
+    # the leaf overwrites part of the parent's data and adds its own,
+    # in chunk frames: 1 MiB at 4 MiB and at 6 MiB (a hole before)
+    want = bytearray(data)
+    new = os.urandom(2 * MiB)
+    want[4 * MiB:5 * MiB] = new[:MiB]
+    want[6 * MiB:7 * MiB] = new[MiB:]
+    body = frames(bytes(want), [4, 6])
+    r, _ = put(where, "/import_raw_vdi?vdi=%s&session_id=%s&chunked"
+               % (vdi, s), body)
+    C.eq((r.status, wait_task(x, s, task_of(r))["status"]), (200, "success"),
+         "zero-copy: the leaf's writes in")
+    exported_images(where, x, s, vdi, bytes(want), tmp,
+                    "zero-copy through the chain")
+    exported_images(where, x, s, snap, data, tmp, "zero-copy, the snapshot")
+
+    # a VDI with VHD images: its data sectors are sent from the file
+    sr = x.call("SR.get_all", s)[0]
+    vhd = x.call("VDI.create", s, {
+        "name_label": "v", "name_description": "", "SR": sr,
+        "virtual_size": str(SIZE), "type": "user", "sharable": False,
+        "read_only": False, "other_config": {}, "xenstore_data": {},
+        "sm_config": {"image-format": "vhd"}, "tags": []})
+    put(where, "/import_raw_vdi?vdi=%s&session_id=%s" % (vhd, s), data)
+    exported_images(where, x, s, vhd, data, tmp, "zero-copy, a VHD VDI")
+
+    # the client goes after the head and a few bytes of a large body
+    for fmt in ("raw", "qcow2"):
+        task = x.call("task.create", s, "t", "")
+        k = raw_socket(where)
+        k.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        k.sendall(("GET /export_raw_vdi?vdi=%s&session_id=%s&format=%s"
+                   "&task_id=%s HTTP/1.1\r\nHost: x\r\n\r\n"
+                   % (vdi, s, fmt, task)).encode())
+        status, _ = read_head(k)
+        k.recv(1000)
+        t0 = time.monotonic()
+        k.close()
+        rec = wait_task(x, s, task, timeout=60)
+        C.eq((status, rec["status"]), (200, "failure"),
+             "zero-copy %s: client gone mid-export: its task fails" % fmt)
+        C.ok(time.monotonic() - t0 < 10, "... within seconds")
+    check_exported(x, s, where, vdi, bytes(want),
+                   "zero-copy: an export after the client gone")
+
+
 def t_errors(where, x, s):
     vdi = new_vdi(x, s)
     task = x.call("task.create", s, "t", "")
@@ -618,6 +704,7 @@ def run(d, where, tmp):
     C.section("%s full SR" % where[0], t_full, where, x, s, d.state)
     C.section("%s vanish" % where[0], t_vanish, where, x, s)
     C.section("%s errors" % where[0], t_errors, where, x, s)
+    C.section("%s zero-copy" % where[0], t_zero_copy, where, x, s, tmp)
 
 
 def images(state):
@@ -696,6 +783,17 @@ def main():
             C.eq(d.stop(), 0, "xcpd stops cleanly")
             check_images(d.state, "every image written")
         C.section("kill -9 in an import", t_kill9, tmp)
+        # exports as bytes on plain HTTP too: the sendfile fallback
+        os.environ["XCPD_NO_SENDFILE"] = "1"
+        try:
+            with Daemon("transfer-nosendfile") as d:
+                d.start()
+                x = XenAPI(d.http)
+                C.section("no sendfile: zero-copy", t_zero_copy, d.http, x,
+                          x.login(), tmp)
+                C.eq(d.stop(), 0, "no sendfile: xcpd stops cleanly")
+        finally:
+            del os.environ["XCPD_NO_SENDFILE"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return C.finish()

@@ -50,8 +50,9 @@ extern "C" {
  * Version 6 added vdi_cow_live and xcp_sr_cow_hooks.  Version 7 added
  * xcp_sr_gc_result.leaf_left (set by drivers of version 7 and up only)
  * and version 2 of xcp_sr_gc_hooks (stream).  Version 8 added
- * vdi_changes (delta exports). */
-#define XCP_SR_OPS_VERSION 8
+ * vdi_changes (delta exports).  Version 9 added stream_map (zero-copy
+ * exports). */
+#define XCP_SR_OPS_VERSION 9
 
 /* Buffer sizes of the strings in the structs below, NUL included. */
 #define XCP_SR_UUID_BUFLEN 37
@@ -555,6 +556,23 @@ typedef struct xcp_sr_ops {
     int (*vdi_changes)(const xcp_sr_target *sr, const char *location,
                        const char *base, uint64_t length, bool *related,
                        xcp_sr_extent_cb cb, void *ctx, xcp_sr_error *err);
+
+    /* ---- version 9 ---- */
+
+    /*
+     * Where the VDI's bytes at offset lie, as they are, in a file the
+     * stream holds open (a raw image, a qcow2 image's data clusters, a
+     * VHD's data sectors, in the chain), so that a transfer can send them with sendfile(2)
+     * instead of reading them: *fd (the stream's, valid until
+     * stream_close, only ever read) and *pos, for the first *len bytes
+     * (at least 1, at most length).  *fd = -1 when those bytes are to be
+     * read with stream_read instead (zeros, or stored otherwise).  The
+     * range lies within the virtual size.  Errors: XCP_SR_ERR_VDI_IO.
+     * Optional (NULL: every byte is read).
+     */
+    int (*stream_map)(xcp_sr_stream *s, uint64_t offset, uint64_t length,
+                      int *fd, uint64_t *pos, uint64_t *len,
+                      xcp_sr_error *err);
 } xcp_sr_ops;
 
 /* The static description of an SR type. */

@@ -788,6 +788,27 @@ int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
     return rc < 0 && err.code ? xcp__sr_fail_about(&err, &s->about) : rc;
 }
 
+int xcp__vdi_stream_map(xcp__vdi_stream *s, uint64_t offset,
+                        uint64_t length, int *fd, uint64_t *pos,
+                        uint64_t *len)
+{
+    xcp_sr_error err;
+
+    *fd = -1;
+    *pos = 0;
+    *len = length;
+    if (s->ops->version < 9 || !s->ops->stream_map)
+        return 0;
+    memset(&err, 0, sizeof(err));
+    if (s->ops->stream_map(s->s, offset, length, fd, pos, len, &err) < 0)
+        return xcp__sr_fail_about(&err, &s->about);
+    if (*len == 0 || *len > length) {   /* a driver's bug: read instead */
+        *fd = -1;
+        *len = length;
+    }
+    return 0;
+}
+
 int xcp__vdi_stream_close(xcp__vdi_stream *s)
 {
     xcp_sr_error err;

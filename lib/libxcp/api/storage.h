@@ -143,6 +143,13 @@ int xcp__vdi_stream_write(xcp__vdi_stream *s, uint64_t offset,
  * returned, the thread's error left as cb left it. */
 int xcp__vdi_stream_extents(xcp__vdi_stream *s, uint64_t offset,
                             uint64_t length, xcp_sr_extent_cb cb, void *ctx);
+/* Where [offset, offset + length) starts as it is in a file the stream
+ * holds (*fd, valid until close, and *pos, for *len bytes), for
+ * sendfile(2); *fd = -1 when those *len bytes are to be read (zeros, or
+ * a driver without the slot: then *len is length). */
+int xcp__vdi_stream_map(xcp__vdi_stream *s, uint64_t offset,
+                        uint64_t length, int *fd, uint64_t *pos,
+                        uint64_t *len);
 /* Flush if written to and free s (NULL accepted); the flush result. */
 int xcp__vdi_stream_close(xcp__vdi_stream *s);
 

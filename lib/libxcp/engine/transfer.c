@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <strings.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,8 @@ typedef struct encoder {
     int (*read)(void *o, uint64_t pos, void *buf, size_t n, size_t *got,
                 xcp__vhd_stream_read_cb read, void *ctx, char *err,
                 size_t errlen);
+    /* whether the bytes from pos are the disk's (from *guest), for *len */
+    bool (*data)(void *o, uint64_t pos, uint64_t *guest, uint64_t *len);
     void (*free)(void *o);
 } encoder;
 
@@ -78,13 +81,18 @@ typedef struct encoder {
         return xcp__##name##_out_read(o, pos, buf, n, got, read, ctx, err, \
                                       errlen);                             \
     }                                                                      \
+    static bool name##_data(void *o, uint64_t pos, uint64_t *guest,       \
+                            uint64_t *len)                                 \
+    {                                                                      \
+        return xcp__##name##_out_data(o, pos, guest, len);                 \
+    }                                                                      \
     static void name##_free(void *o)                                       \
     {                                                                      \
         xcp__##name##_out_free(o);                                         \
     }                                                                      \
     static const encoder name##_encoder = {                                \
         name##_create, name##_mark, name##_length, name##_parent,          \
-        name##_read,   name##_free,                                        \
+        name##_read,   name##_data, name##_free,                           \
     };
 
 /* A delta's parent: a VHD names it by uuid and name, a qcow2 image by
@@ -938,6 +946,89 @@ int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
     return 0;
 }
 
+/* ---- exports in pieces: file runs sent without being read ---- */
+
+/* A file piece spans at most this much (sendfile(2) takes it in one
+   call; bytes pieces are bounded by the caller's buffer). */
+#define FILE_PIECE_MAX ((uint64_t)16 << 20)
+
+struct first_extent {
+    bool found;
+    uint64_t off, len;
+};
+
+static int first_extent(void *ctx, uint64_t offset, uint64_t length)
+{
+    struct first_extent *f = ctx;
+
+    f->found = true;
+    f->off = offset;
+    f->len = length;
+    return 1;
+}
+
+/* The disk's bytes [g, g + m) (m <= max_file), as much of them from g on
+   as one piece holds: zeros or bytes read into buf (at most n), or a run
+   of an image file. */
+static int guest_piece(xcp__transfer *t, uint64_t g, uint64_t m, void *buf,
+                       size_t n, xcp__piece *p)
+{
+    struct first_extent f = {false, 0, 0};
+    uint64_t pos, len;
+    int fd, rc;
+
+    rc = xcp__vdi_stream_extents(t->s, g, m, first_extent, &f);
+    if (rc < 0)
+        return -1;
+    if (!f.found || f.off > g) {        /* a hole: zeros */
+        len = f.found ? f.off - g : m;
+        p->n = (size_t)(len < n ? len : n);
+        memset(buf, 0, p->n);
+        return 0;
+    }
+    len = f.off + f.len - g < m ? f.off + f.len - g : m;
+    if (xcp__vdi_stream_map(t->s, g, len, &fd, &pos, &len) < 0)
+        return -1;
+    if (fd >= 0) {
+        p->fd = fd;
+        p->pos = pos;
+        p->n = (size_t)len;
+        return 0;
+    }
+    p->n = (size_t)(len < n ? len : n);
+    return xcp__vdi_stream_read(t->s, g, buf, p->n);
+}
+
+int xcp__transfer_read_piece(xcp__transfer *t, uint64_t offset, void *buf,
+                             size_t n, xcp__piece *p)
+{
+    uint64_t left, g = offset, m;
+    int rc;
+
+    p->n = 0;
+    p->fd = -1;
+    p->pos = 0;
+    /* XAPI's chunked tar and raw deltas go as bytes. */
+    if (t->import || t->tout || (t->delta && !t->out) || offset >= t->length)
+        return xcp__transfer_read(t, offset, buf, n, &p->n);
+    left = t->length - offset;
+    m = left < FILE_PIECE_MAX ? left : FILE_PIECE_MAX;
+    if (t->out && !t->enc->data(t->out, offset, &g, &m)) {
+        /* the format's own bytes, up to the next data */
+        if (m == 0)
+            return 0;
+        return xcp__transfer_read(t, offset, buf, m < n ? (size_t)m : n,
+                                  &p->n);
+    }
+    if (m > FILE_PIECE_MAX)
+        m = FILE_PIECE_MAX;
+    xcp_error_clear();
+    if ((rc = guest_piece(t, g, m, buf, n, p)) < 0)
+        return stream_error(rc, "reading the disk");
+    progress(t, offset + p->n);
+    return 0;
+}
+
 /* Zeros over [offset, offset + len) of the VDI. */
 static int put_zeros(xcp__transfer *t, uint64_t offset, uint64_t len)
 {
@@ -1087,28 +1178,77 @@ static int fd_import(xcp__transfer *t, int fd, uint8_t *buf,
     }
 }
 
+/* All of [p, p + n) to fd. */
+static int fd_write_all(int fd, const uint8_t *p, size_t n)
+{
+    ssize_t w;
+
+    while (n > 0) {
+        w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return XCP__ERR_VDI_IO_ERROR(strerror(w < 0 ? errno : EIO));
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* A file run of an export to fd: sendfile(2) (the kernel copies, or
+   shares, the pages), else, where it cannot (*no_sendfile set from then
+   on), read and written through buf. */
+static int fd_send_run(int fd, const xcp__piece *pc, uint8_t *buf,
+                       bool *no_sendfile)
+{
+    off_t at = (off_t)pc->pos;
+    size_t left = pc->n;
+    ssize_t r;
+
+    while (left > 0 && !*no_sendfile) {
+        r = sendfile(fd, pc->fd, &at, left);
+        if (r > 0) {
+            left -= (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
+            *no_sendfile = true;
+            break;
+        }
+        return XCP__ERR_VDI_IO_ERROR(strerror(r < 0 ? errno : EIO));
+    }
+    while (left > 0) {
+        r = pread(pc->fd, buf, left < FD_BLOCK ? left : FD_BLOCK, at);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return XCP__ERR_VDI_IO_ERROR(strerror(r < 0 ? errno : EIO));
+        if (fd_write_all(fd, buf, (size_t)r) < 0)
+            return -1;
+        at += r;
+        left -= (size_t)r;
+    }
+    return 0;
+}
+
 static int fd_export(xcp__transfer *t, int fd, uint8_t *buf,
                      struct fd_progress *p)
 {
+    bool no_sendfile = getenv("XCPD_NO_SENDFILE") != NULL;
     uint64_t off = 0;
-    size_t got, k;
-    ssize_t w;
+    xcp__piece pc;
 
     for (;;) {
-        if (xcp__transfer_read(t, off, buf, FD_BLOCK, &got) < 0)
+        if (xcp__transfer_read_piece(t, off, buf, FD_BLOCK, &pc) < 0)
             return -1;
-        if (got == 0)
+        if (pc.n == 0)
             return 0;
-        for (k = 0; k < got; k += (size_t)w) {
-            w = write(fd, buf + k, got - k);
-            if (w < 0 && errno == EINTR) {
-                w = 0;
-                continue;
-            }
-            if (w <= 0)
-                return XCP__ERR_VDI_IO_ERROR(strerror(errno));
-        }
-        off += got;
+        if ((pc.fd >= 0 ? fd_send_run(fd, &pc, buf, &no_sendfile)
+                        : fd_write_all(fd, buf, pc.n)) < 0)
+            return -1;
+        off += pc.n;
         fd_progress(p, off, false);
     }
 }

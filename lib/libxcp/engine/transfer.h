@@ -80,6 +80,23 @@ int xcp__transfer_write(xcp__transfer *t, const void *buf, size_t n);
 int xcp__transfer_read(xcp__transfer *t, uint64_t offset, void *buf,
                        size_t n, size_t *got);
 
+/* A piece of an export's body: n bytes, in the caller's buffer (fd -1)
+ * or, as they are, in file fd from pos (the transfer's own descriptor,
+ * valid until xcp__transfer_end: for sendfile(2), never written). */
+typedef struct xcp__piece {
+    size_t n;
+    int fd;
+    uint64_t pos;
+} xcp__piece;
+
+/* Export: the body's next piece at offset, p->n 0 at the end: the bytes
+ * the format makes and zeros into buf (at most n), the disk's data, when
+ * it lies as it is in an image file, as a run of that file of up to
+ * 16 MiB (raw and image exports; a chunked tar and a raw delta always
+ * come as bytes). Errors as xcp__transfer_read. */
+int xcp__transfer_read_piece(xcp__transfer *t, uint64_t offset, void *buf,
+                             size_t n, xcp__piece *p);
+
 /* End the transfer (ok: the transport succeeded) and complete its task:
  * success with the VDI's ref (import) or none (export), else failure
  * with the thread's error (VDI_IO_ERROR "transfer incomplete" when there

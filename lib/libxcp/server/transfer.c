@@ -207,6 +207,29 @@ int xcp_server_transfer_read(xcp_server_transfer *t, void *buf, size_t n,
     return xcp__transfer_read(t->x, offset, buf, n, got);
 }
 
+int xcp_server_transfer_read_piece(xcp_server_transfer *t, void *buf,
+                                   size_t n, uint64_t offset,
+                                   xcp_server_piece *out)
+{
+    xcp__piece p;
+    int rc;
+
+    xcp_error_clear();
+    out->len = 0;
+    out->fd = -1;
+    out->pos = 0;
+    if (!t || t->xi)
+        return XCP__ERR_INVALID_VALUE("transfer", "not an export");
+    if (t->xe)
+        return xva_read(t, buf, n, &out->len, offset);
+    if ((rc = xcp__transfer_read_piece(t->x, offset, buf, n, &p)) < 0)
+        return rc;
+    out->len = p.n;
+    out->fd = p.fd;
+    out->pos = p.pos;
+    return 0;
+}
+
 int xcp_server_transfer_close(xcp_server_transfer *t, int ok)
 {
     int rc;

@@ -547,6 +547,7 @@ static const xcp_sr_ops ext_ops = {
     .sr_gc_run = ext_sr_gc_run,
     .vdi_cow_live = ext_vdi_cow_live,
     .vdi_changes = ext_vdi_changes,
+    .stream_map = xcp__image_stream_map,
 };
 
 const xcp_sr_type xcp__sr_type_ext = {

@@ -2566,6 +2566,7 @@ const xcp_sr_ops xcp__sr_file_ops = {
     .sr_gc_run = file_sr_gc_run,
     .vdi_cow_live = file_vdi_cow_live,
     .vdi_changes = file_vdi_changes,
+    .stream_map = xcp__image_stream_map,
 };
 
 const xcp_sr_type xcp__sr_type_file = {

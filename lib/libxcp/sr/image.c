@@ -217,21 +217,39 @@ static int vhd_own_extent_w(void *h, uint64_t off, uint64_t max, bool *held,
     return xcp__vhd_held_extent(h, off, max, held, len, err, errlen);
 }
 
+static int qcow2_map_w(void *h, uint64_t off, uint64_t max, int *fd,
+                       uint64_t *pos, uint64_t *len, char *err, size_t errlen)
+{
+    return xcp__qcow2_map(h, off, max, fd, pos, len, err, errlen);
+}
+
+static void qcow2_writeback_w(void *h)
+{
+    xcp__qcow2_start_writeback(h);
+}
+
+static int vhd_map_w(void *h, uint64_t off, uint64_t max, int *fd,
+                     uint64_t *pos, uint64_t *len, char *err, size_t errlen)
+{
+    return xcp__vhd_map(h, off, max, fd, pos, len, err, errlen);
+}
+
 static const struct fmt_ops formats[] = {
     { "qcow2", XCP__IMAGE_QCOW2_MAX_SIZE, qcow2_create_w, qcow2_open_w,
       qcow2_close_w, qcow2_flush_w, qcow2_info_w, qcow2_size_w,
       qcow2_read_w, qcow2_write_w, qcow2_extent_w, qcow2_resize_w,
       qcow2_set_parent_w, qcow2_relink_w, qcow2_copy_w, qcow2_commit_w,
-      qcow2_own_extent_w },
+      qcow2_own_extent_w, qcow2_map_w, qcow2_writeback_w },
     /* raw: the qcow2 library's plain files, without parents. */
     { "raw", INT64_MAX - 511, qcow2_create_w, qcow2_open_w, qcow2_close_w,
       qcow2_flush_w, qcow2_info_w, qcow2_size_w, qcow2_read_w,
       qcow2_write_w, qcow2_extent_w, qcow2_resize_w, NULL, NULL,
-      qcow2_copy_w, NULL, qcow2_own_extent_w },
+      qcow2_copy_w, NULL, qcow2_own_extent_w, qcow2_map_w,
+      qcow2_writeback_w },
     { "vhd", XCP__VHD_MAX_SIZE, vhd_create_w, vhd_open_w, vhd_close_w,
       vhd_flush_w, vhd_info_w, vhd_size_w, vhd_read_w, vhd_write_w,
       vhd_extent_w, vhd_resize_w, vhd_set_parent_w, vhd_relink_w,
-      vhd_copy_w, vhd_commit_w, vhd_own_extent_w },
+      vhd_copy_w, vhd_commit_w, vhd_own_extent_w, vhd_map_w, NULL },
 };
 
 static const struct fmt_ops *find(const char *fmt)
@@ -462,6 +480,23 @@ int xcp__image_extent(xcp__image *im, uint64_t offset, uint64_t max,
                       bool *data, uint64_t *len, char *err, size_t errlen)
 {
     return im->ops->extent(im->h, offset, max, data, len, err, errlen);
+}
+
+int xcp__image_map(xcp__image *im, uint64_t offset, uint64_t max, int *fd,
+                   uint64_t *pos, uint64_t *len, char *err, size_t errlen)
+{
+    if (im->ops->map)
+        return im->ops->map(im->h, offset, max, fd, pos, len, err, errlen);
+    *fd = -1;
+    *pos = 0;
+    *len = max;
+    return 0;
+}
+
+void xcp__image_start_writeback(xcp__image *im)
+{
+    if (im->ops->writeback)
+        im->ops->writeback(im->h);
 }
 
 int xcp__image_own_extent(xcp__image *im, uint64_t offset, uint64_t max,

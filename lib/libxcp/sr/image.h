@@ -104,6 +104,19 @@ int xcp__image_own_extent(xcp__image *im, uint64_t offset, uint64_t max,
                           bool *held, uint64_t *len, char *err,
                           size_t errlen);
 
+/* Where the bytes at offset lie as they are in a file, through the
+ * chain (as qcow2.h's xcp__qcow2_map): *fd, valid while im is open, and
+ * *pos for the first *len bytes (at least 1, at most max), or *fd = -1
+ * when they are to be read with xcp__image_read (zeros, or what the file
+ * lacks). Raw files, qcow2 data clusters and VHD data sectors map. */
+int xcp__image_map(xcp__image *im, uint64_t offset, uint64_t max, int *fd,
+                   uint64_t *pos, uint64_t *len, char *err, size_t errlen);
+
+/* Start writing back what a writable handle wrote, without waiting (a
+ * long import's flush then finds little left); nothing for a format that
+ * cannot. */
+void xcp__image_start_writeback(xcp__image *im);
+
 /* Grow to new_size (shrinking: -ENOTSUP; past the limit: -EFBIG). */
 int xcp__image_resize(xcp__image *im, uint64_t new_size,
                       char *err, size_t errlen);

@@ -42,6 +42,11 @@ struct fmt_ops {
     /* As extent, in the image alone (image.h's xcp__image_own_extent). */
     int (*own_extent)(void *h, uint64_t off, uint64_t max, bool *held,
                       uint64_t *len, char *err, size_t errlen);
+    /* image.h's xcp__image_map and xcp__image_start_writeback; NULL: the
+     * format cannot tell (bytes are read) or has nothing to start. */
+    int (*map)(void *h, uint64_t off, uint64_t max, int *fd, uint64_t *pos,
+               uint64_t *len, char *err, size_t errlen);
+    void (*writeback)(void *h);
 };
 
 struct xcp__image {

@@ -10,8 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* Writeback of what a stream wrote starts every this many bytes, so
+ * that the flush at its end (an import's) does not wait for it all. */
+#define WRITEBACK_EVERY ((uint64_t)16 << 20)
+
 struct xcp_sr_stream {
     xcp__image *q;
+    uint64_t unkicked;          /* bytes written since writeback started */
 };
 
 /* A failure of the image library on a VDI, its message as is; a full
@@ -65,7 +70,14 @@ int xcp__image_stream_write(xcp_sr_stream *s, uint64_t offset,
     char msg[XCP_SR_REASON_MAX];
     int ret = xcp__image_write(s->q, offset, buf, n, msg, sizeof(msg));
 
-    return ret < 0 ? io_fail(err, ret, msg) : 0;
+    if (ret < 0)
+        return io_fail(err, ret, msg);
+    s->unkicked += n;
+    if (s->unkicked >= WRITEBACK_EVERY) {
+        s->unkicked = 0;
+        xcp__image_start_writeback(s->q);
+    }
+    return 0;
 }
 
 int xcp__image_stream_extents(xcp_sr_stream *s, uint64_t offset,
@@ -94,6 +106,17 @@ int xcp__image_stream_extents(xcp_sr_stream *s, uint64_t offset,
         length -= len;
     }
     return run ? cb(ctx, start, run) : 0;
+}
+
+int xcp__image_stream_map(xcp_sr_stream *s, uint64_t offset,
+                          uint64_t length, int *fd, uint64_t *pos,
+                          uint64_t *len, xcp_sr_error *err)
+{
+    char msg[XCP_SR_REASON_MAX];
+    int ret = xcp__image_map(s->q, offset, length, fd, pos, len, msg,
+                             sizeof(msg));
+
+    return ret < 0 ? io_fail(err, ret, msg) : 0;
 }
 
 int xcp__image_stream_flush(xcp_sr_stream *s, xcp_sr_error *err)

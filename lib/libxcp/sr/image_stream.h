@@ -24,6 +24,9 @@ int xcp__image_stream_write(xcp_sr_stream *s, uint64_t offset,
 int xcp__image_stream_extents(xcp_sr_stream *s, uint64_t offset,
                               uint64_t length, xcp_sr_extent_cb cb,
                               void *ctx, xcp_sr_error *err);
+int xcp__image_stream_map(xcp_sr_stream *s, uint64_t offset,
+                          uint64_t length, int *fd, uint64_t *pos,
+                          uint64_t *len, xcp_sr_error *err);
 int xcp__image_stream_flush(xcp_sr_stream *s, xcp_sr_error *err);
 int xcp__image_stream_close(xcp_sr_stream *s, xcp_sr_error *err);
 

@@ -416,3 +416,52 @@ int xcp__qcow2_own_extent(xcp__qcow2 *q, uint64_t offset, uint64_t max,
     *len = e.len;
     return 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* Where guest bytes lie in a file (zero-copy exports)                 */
+
+static int map_at(xcp__qcow2 *q, uint64_t off, uint64_t max, int *fd,
+                  uint64_t *pos, uint64_t *len, char *err, size_t errlen)
+{
+    struct extent e;
+    int ret;
+
+    *fd = -1;
+    *pos = 0;
+    if (q->raw) {
+        e.kind = K_DATA;
+        e.host = off;
+        e.len = max;
+    } else if ((ret = xcp__qcow2_map_extent(q, off, max, &e, err,
+                                            errlen)) < 0) {
+        return ret;
+    }
+    *len = e.len;
+    if (e.kind == K_UNALLOC && q->below && off < q->below->size)
+        return map_at(q->below, off, min64(e.len, q->below->size - off), fd,
+                      pos, len, err, errlen);
+    /* What the file lacks reads as zeros: read, not sent from the file. */
+    if (e.kind != K_DATA || e.host >= q->file_size)
+        return 0;
+    *fd = q->fd;
+    *pos = e.host;
+    *len = min64(e.len, q->file_size - e.host);
+    return 0;
+}
+
+int xcp__qcow2_map(xcp__qcow2 *q, uint64_t offset, uint64_t max, int *fd,
+                   uint64_t *pos, uint64_t *len, char *err, size_t errlen)
+{
+    int ret = xcp__qcow2_check_range(q, offset, max, err, errlen);
+
+    if (ret == 0 && !max)
+        ret = fail(err, errlen, -EINVAL, "%s: empty map query", q->path);
+    if (ret < 0)
+        return ret;
+    return map_at(q, offset, max, fd, pos, len, err, errlen);
+}
+
+void xcp__qcow2_start_writeback(xcp__qcow2 *q)
+{
+    sync_file_range(q->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}

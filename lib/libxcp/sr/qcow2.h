@@ -133,6 +133,23 @@ int xcp__qcow2_own_extent(xcp__qcow2 *q, uint64_t offset, uint64_t max,
                           bool *held, uint64_t *len, char *err,
                           size_t errlen);
 
+/*
+ * Where the bytes at offset lie as they are in a file, through the
+ * backing chain, for sending them with sendfile(2): *fd (the handle's own
+ * descriptor or one of its chain's, valid while q is open) and *pos, for
+ * the first *len bytes (at least 1, at most max); or *fd = -1 when those
+ * read otherwise (zeros, a compressed cluster, past the end of the file):
+ * read them with xcp__qcow2_read.  The range must lie within the virtual
+ * size.
+ */
+int xcp__qcow2_map(xcp__qcow2 *q, uint64_t offset, uint64_t max, int *fd,
+                   uint64_t *pos, uint64_t *len, char *err, size_t errlen);
+
+/* Start writing back what was written so far (sync_file_range(2)
+ * without waiting), so that the flush at the end of a long write finds
+ * little left to do. */
+void xcp__qcow2_start_writeback(xcp__qcow2 *q);
+
 /* Write len bytes at offset, allocating clusters and L2 tables as needed
  * and copying the rest of a partly written new cluster from below. */
 int xcp__qcow2_write(xcp__qcow2 *q, uint64_t offset, const void *buf,

@@ -266,6 +266,40 @@ int xcp__qcow2_out_read(xcp__qcow2_out *o, uint64_t pos, void *buf,
     return 0;
 }
 
+/* Clusters a data run of xcp__qcow2_out_data spans at most. */
+#define RUN_CLUSTERS 256u
+
+bool xcp__qcow2_out_data(xcp__qcow2_out *o, uint64_t pos, uint64_t *guest,
+                         uint64_t *len)
+{
+    uint64_t k, rel, c, g, n;
+
+    *guest = 0;
+    *len = 0;
+    if (plan(o) < 0 || pos >= o->total * CSIZE)
+        return false;
+    k = pos / CSIZE;
+    rel = pos % CSIZE;
+    if (k < o->data_at) {
+        *len = o->data_at * CSIZE - pos;
+        return false;
+    }
+    c = select_rank(o, k - o->data_at);
+    g = c * CSIZE + rel;
+    if (g >= o->size) {
+        *len = CSIZE - rel;
+        return false;
+    }
+    /* The next ranks are the next held clusters: consecutive in the disk
+       while none is skipped. */
+    for (n = 1; n < RUN_CLUSTERS && c + n < o->nclusters && held(o, c + n);
+         n++)
+        ;
+    *guest = g;
+    *len = min64(n * CSIZE - rel, o->size - g);
+    return true;
+}
+
 void xcp__qcow2_out_free(xcp__qcow2_out *o)
 {
     if (!o)

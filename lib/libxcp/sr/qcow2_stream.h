@@ -44,6 +44,15 @@ int xcp__qcow2_out_read(xcp__qcow2_out *o, uint64_t pos, void *buf,
                         size_t n, size_t *got, xcp__vhd_stream_read_cb read,
                         void *ctx, char *err, size_t errlen);
 
+/* As xcp__vhd_out_data: true when the image's bytes from pos are the
+ * disk's from *guest on, for *len bytes (data clusters that follow each
+ * other in the disk too, up to 16 MiB, within the disk's size); false
+ * when they are the format's own (or a last cluster's zeros past the
+ * disk's end) for *len bytes, to be read with xcp__qcow2_out_read (0:
+ * past the end). */
+bool xcp__qcow2_out_data(xcp__qcow2_out *o, uint64_t pos, uint64_t *guest,
+                         uint64_t *len);
+
 void xcp__qcow2_out_free(xcp__qcow2_out *o);
 
 /* ---- consuming a qcow2 stream (qcow2_stream_in.c) ------------------------ */

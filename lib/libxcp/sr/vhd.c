@@ -217,6 +217,49 @@ int xcp__vhd_held_extent(xcp__vhd *v, uint64_t offset, uint64_t max,
     return xcp__vhd_own_extent(v, offset, max, held, len, err, errlen);
 }
 
+static int map_at(xcp__vhd *v, uint64_t off, uint64_t max, int *fd,
+                  uint64_t *pos, uint64_t *len, char *err, size_t errlen)
+{
+    uint64_t host;
+    bool held;
+    int ret;
+
+    *fd = -1;
+    *pos = 0;
+    if ((ret = xcp__vhd_own_extent(v, off, max, &held, len, err,
+                                   errlen)) < 0)
+        return ret;
+    if (!held) {
+        if (v->type == XCP__VHD_DIFFERENCING && v->below &&
+            off < v->below->size)
+            return map_at(v->below, off, min64(*len, v->below->size - off),
+                          fd, pos, len, err, errlen);
+        return 0;               /* zeros (or a parent not opened: read) */
+    }
+    host = v->type == XCP__VHD_FIXED
+               ? off
+               : block_off(v, (uint32_t)(off / v->block_size)) +
+                     v->bitmap_size + off % v->block_size;
+    if (host >= v->file_size)
+        return 0;               /* what the file lacks reads as zeros */
+    *fd = v->fd;
+    *pos = host;
+    *len = min64(*len, v->file_size - host);
+    return 0;
+}
+
+int xcp__vhd_map(xcp__vhd *v, uint64_t offset, uint64_t max, int *fd,
+                 uint64_t *pos, uint64_t *len, char *err, size_t errlen)
+{
+    int ret = xcp__vhd_check_range(v, offset, max, err, errlen);
+
+    if (ret == 0 && !max)
+        ret = fail(err, errlen, -EINVAL, "%s: empty map query", v->path);
+    if (ret < 0)
+        return ret;
+    return map_at(v, offset, max, fd, pos, len, err, errlen);
+}
+
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 

@@ -158,6 +158,14 @@ int xcp__vhd_held_extent(xcp__vhd *v, uint64_t offset, uint64_t max,
                          bool *held, uint64_t *len, char *err,
                          size_t errlen);
 
+/* Where the bytes at offset lie as they are in a file, through the
+ * chain, for sendfile(2) (as qcow2.h's xcp__qcow2_map): *fd, valid while
+ * v is open, and *pos for the first *len bytes (at least 1, at most max,
+ * within one block), or *fd = -1 when those read otherwise (zeros,
+ * sectors past the end of the file). */
+int xcp__vhd_map(xcp__vhd *v, uint64_t offset, uint64_t max, int *fd,
+                 uint64_t *pos, uint64_t *len, char *err, size_t errlen);
+
 /*
  * Write len bytes at offset.  A new block is appended (footer first, so a
  * crash leaks space but never loses the footer), then its data and

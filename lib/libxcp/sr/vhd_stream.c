@@ -332,6 +332,42 @@ int xcp__vhd_out_read(xcp__vhd_out *o, uint64_t pos, void *buf, size_t n,
     return 0;
 }
 
+bool xcp__vhd_out_data(xcp__vhd_out *o, uint64_t pos, uint64_t *guest,
+                       uint64_t *len)
+{
+    uint64_t total = xcp__vhd_out_length(o), end_blocks, rel, g;
+    uint32_t bm = bitmap_bytes(o->block_size);
+
+    *guest = 0;
+    *len = 0;
+    if (pos >= total)
+        return false;
+    end_blocks = o->data_off + (uint64_t)o->nsent * o->stride;
+    if (pos < o->data_off) {
+        *len = o->data_off - pos;
+        return false;
+    }
+    if (pos >= end_blocks) {
+        *len = total - pos;
+        return false;
+    }
+    rel = (pos - o->data_off) % o->stride;
+    if (rel < bm) {
+        *len = bm - rel;
+        return false;
+    }
+    rel -= bm;
+    seek_rank(o, (uint32_t)((pos - o->data_off) / o->stride));
+    g = (uint64_t)o->c_block * o->block_size + rel;
+    if (g >= o->size) {                 /* the last block's zeros */
+        *len = o->block_size - rel;
+        return false;
+    }
+    *guest = g;
+    *len = min64(o->block_size - rel, o->size - g);
+    return true;
+}
+
 void xcp__vhd_out_free(xcp__vhd_out *o)
 {
     if (!o)

@@ -72,6 +72,17 @@ int xcp__vhd_out_read(xcp__vhd_out *o, uint64_t pos, void *buf, size_t n,
                       size_t *got, xcp__vhd_stream_read_cb read, void *ctx,
                       char *err, size_t errlen);
 
+/*
+ * What the stream's bytes from pos are, so that a transfer can send a
+ * block's data without reading it through xcp__vhd_out_read: true when
+ * they are the disk's bytes from *guest on, for *len bytes (to the end of
+ * the block or of the disk); false when they are the format's own (or a
+ * last block's zeros past the disk's end), for *len bytes, to be read
+ * with xcp__vhd_out_read (0: past the end).
+ */
+bool xcp__vhd_out_data(xcp__vhd_out *o, uint64_t pos, uint64_t *guest,
+                       uint64_t *len);
+
 void xcp__vhd_out_free(xcp__vhd_out *o);
 
 /* ---- consuming a VHD stream ---------------------------------------------- */

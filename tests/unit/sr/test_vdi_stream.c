@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* From file.c and registry.c (no internal SR header yet). */
 extern const xcp_sr_type xcp__sr_type_file;
@@ -285,4 +286,124 @@ Test(vdi_stream, registry_requires_stream_slots)
     t.ops = &o;
     cr_assert_lt(xcp__sr_type_check(&t, msg, sizeof(msg)), 0);
     cr_assert(strstr(msg, "stream"), "%s", msg);
+}
+
+/* ---- stream_map (version 9): where the bytes lie as they are ---------- */
+
+/* Walk [0, size) of s by stream_map: every run named in a file reads
+ * there (pread) as stream_read shows it; the others are read. Returns the
+ * file runs' count, and the distinct descriptors into fds (at most 4). */
+static size_t check_map(xcp_sr_stream *s, uint64_t size, int fds[4],
+                        size_t *nfds)
+{
+    static uint8_t want[4 * 1024 * 1024], got[4 * 1024 * 1024];
+    uint64_t off = 0, pos, len;
+    size_t runs = 0, i;
+    int fd;
+
+    *nfds = 0;
+    while (off < size) {
+        fd = -2;
+        cr_assert_eq(ops->stream_map(s, off, size - off, &fd, &pos, &len,
+                                     &e), 0, "stream_map: %s", e.reason);
+        cr_assert_geq(fd, -1);
+        cr_assert_gt(len, 0);
+        cr_assert_leq(len, size - off);
+        if (len > sizeof(want))
+            len = sizeof(want);
+        cr_assert_eq(ops->stream_read(s, off, want, len, &e), 0);
+        if (fd >= 0) {
+            cr_assert_eq(pread(fd, got, len, (off_t)pos), (ssize_t)len,
+                         "the file holds the run at %llu",
+                         (unsigned long long)off);
+            cr_assert_arr_eq(got, want, len, "run at %llu differs",
+                             (unsigned long long)off);
+            runs++;
+            for (i = 0; i < *nfds && fds[i] != fd; i++)
+                ;
+            if (i == *nfds && *nfds < 4)
+                fds[(*nfds)++] = fd;
+        }
+        off += len;
+    }
+    return runs;
+}
+
+static void map_round_trip(const char *format, bool mapped)
+{
+    const uint64_t size = 8 * MiB;
+    xcp_sr_vdi_info v = vdi_new(format, size);
+    static uint8_t a[3 * 65536 + 100];
+    xcp_sr_stream *s;
+    int fds[4];
+    size_t n, runs;
+
+    fill(a, sizeof(a), 3);
+    s = open_stream(v.location, XCP_SR_STREAM_WRITE, size);
+    cr_assert_eq(ops->stream_write(s, 100, a, sizeof(a), &e), 0);
+    cr_assert_eq(ops->stream_write(s, 5 * MiB, a, sizeof(a), &e), 0);
+    cr_assert_eq(ops->stream_close(s, &e), 0);
+    s = open_stream(v.location, 0, size);
+    cr_assert_not_null(ops->stream_map);
+    runs = check_map(s, size, fds, &n);
+    if (mapped)
+        cr_assert_geq(runs, 2, "%s: %zu file runs", format, runs);
+    else
+        cr_assert_eq(runs, 0, "%s: %zu file runs", format, runs);
+    cr_assert_eq(ops->stream_close(s, &e), 0);
+}
+
+Test(vdi_stream, qcow2_map_names_the_data_clusters)
+{
+    map_round_trip("qcow2", true);
+}
+
+Test(vdi_stream, raw_map_names_the_file)
+{
+    map_round_trip("raw", true);
+}
+
+Test(vdi_stream, vhd_map_names_the_data_sectors)
+{
+    map_round_trip("vhd", true);
+}
+
+/* After a snapshot, what the parent holds is named in the parent's file
+ * and what the leaf wrote since in the leaf's: two descriptors. */
+static void map_chain(const char *format)
+{
+    xcp_sr_vdi_info v = vdi_new(format, 4 * MiB);
+    static uint8_t a[2 * 65536];
+    xcp_sr_cow_result cow;
+    xcp_sr_stream *s;
+    int fds[4];
+    size_t n, runs;
+
+    fill(a, sizeof(a), 9);
+    s = open_stream(v.location, XCP_SR_STREAM_WRITE, 4 * MiB);
+    cr_assert_eq(ops->stream_write(s, MiB, a, sizeof(a), &e), 0);
+    cr_assert_eq(ops->stream_close(s, &e), 0);
+    cr_assert_eq(ops->vdi_snapshot(&sr, v.location, &cow, &e), 0, "%s",
+                 e.reason);
+    fill(a, sizeof(a), 77);
+    s = open_stream(v.location, XCP_SR_STREAM_WRITE, 4 * MiB);
+    /* over half of the parent's run, and elsewhere */
+    cr_assert_eq(ops->stream_write(s, MiB + 65536, a, 65536, &e), 0);
+    cr_assert_eq(ops->stream_write(s, 3 * MiB, a, sizeof(a), &e), 0);
+    cr_assert_eq(ops->stream_close(s, &e), 0);
+    s = open_stream(v.location, 0, 4 * MiB);
+    runs = check_map(s, 4 * MiB, fds, &n);
+    cr_assert_geq(runs, 3, "%s: %zu file runs", format, runs);
+    cr_assert_eq(n, 2, "%s: %zu files", format, n);
+    cr_assert_eq(ops->stream_close(s, &e), 0);
+}
+
+Test(vdi_stream, map_through_the_backing_chain)
+{
+    map_chain("qcow2");
+}
+
+Test(vdi_stream, vhd_map_through_the_parent_chain)
+{
+    map_chain("vhd");
 }
