@@ -199,6 +199,39 @@ Test(vm_xva, round_trip_plain)
     round_trip(NULL);
 }
 
+/* The tasks the transfers make for themselves (no task_id) go with them,
+ * as XAPI's handlers destroy theirs: none is left after VDI and VM
+ * exports and imports on a local session. */
+Test(vm_xva, transfers_leave_no_task)
+{
+    xcp_vm vm = make_vm();
+    xcp_vm_set got;
+    xcp_task_set tasks;
+
+    OK(xcp_task_get_all(S, &tasks));
+    size_t before = tasks.n;
+    xcp_task_set_dispose(&tasks);
+    vdi_put_pattern(data_vdi(vm));
+    cr_assert(vdi_has_pattern(data_vdi(vm)));
+    OK(export_to(vm, "vm.xva", NULL, false));
+    OK(import_from("vm.xva", false, &got));
+    xcp_vm_set_dispose(&got);
+    {   /* and a failed import neither */
+        char path[512];
+        FILE *f;
+
+        path_of(path, sizeof(path), "junk.xva");
+        cr_assert_not_null(f = fopen(path, "w"));
+        fputs("not a tar archive at all", f);
+        fclose(f);
+        cr_assert_lt(import_from("junk.xva", false, &got), 0);
+    }
+    OK(xcp_task_get_all(S, &tasks));
+    cr_assert_eq(tasks.n, before, "%zu tasks left by the transfers",
+                 tasks.n - before);
+    xcp_task_set_dispose(&tasks);
+}
+
 Test(vm_xva, round_trip_gzip)
 {
     round_trip("gzip");

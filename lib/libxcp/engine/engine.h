@@ -367,6 +367,10 @@ int xcp__console_set_location(xcp__ctx *c, xcp__obj *con);
 int xcp__consoles_relocate(xcp__ctx *c);
 
 /* ---- task.c ---- */
+/* Destroy task ref in a transaction of its own, keeping the thread's error:
+ * the end of a task an HTTP handler made because its client named none
+ * (XAPI's with_context destroys it with the request's context). */
+void xcp__task_drop(xcp__engine *e, const char *ref);
 /* True when the call's task was asked to cancel. */
 bool xcp__task_cancelling(xcp__ctx *c);
 /* Stamp task t finished (now) and queue it for the task collector. Call

@@ -40,6 +40,24 @@ static int destroy(xcp__ctx *c)
     return xcp__db_destroy(c->db, t);
 }
 
+static int drop_txn(xcp__ctx *c, void *arg)
+{
+    xcp__obj *t = xcp__db_get_cls(c->db, C(task), arg);
+
+    return t ? xcp__db_destroy(c->db, t) : 0;
+}
+
+void xcp__task_drop(xcp__engine *e, const char *ref)
+{
+    xcp__saved_error saved;
+
+    if (!ref || !*ref)
+        return;
+    xcp__error_save(&saved);
+    xcp__engine_txn(e, drop_txn, (void *)ref);
+    xcp__error_restore(&saved);
+}
+
 static int cancel(xcp__ctx *c)
 {
     xcp__obj *t;

@@ -184,7 +184,8 @@ struct xcp__transfer {
     uint64_t received;    /* import: body bytes so far */
     uint64_t expected;    /* bytes the transfer should move */
     bool declared;        /* import: expected is the declared length */
-    bool own_task;        /* the task was made here (no task_id) */
+    bool own_task;        /* the task was made here (no task_id) for a
+                           * local caller: destroyed at the end */
     bool made;            /* the VDI was made here (sr_id): it goes if
                              the import fails */
     int64_t progress_ms;  /* last progress update */
@@ -383,7 +384,7 @@ static int open_txn(xcp__ctx *c, void *arg)
             o->http = 500;
             return rc;
         }
-        t->own_task = true;
+        t->own_task = r->drop_task;
     }
     snprintf(t->task, sizeof(t->task), "%s", task->ref);
     return 0;
@@ -1128,6 +1129,8 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
         if (t->made)    /* no half-made VDI is left behind */
             unmake(t->e, t->vdi);
     }
+    if (t->own_task)    /* nobody can ask for it */
+        xcp__task_drop(t->e, t->task);
     transfer_free(t);
     return rc;
 }
@@ -1273,6 +1276,7 @@ int xcp__transfer_fd(xcp__engine *e, const char *session, const char *vdi,
     r.format = format;
     r.base = base;
     r.content_length = UINT64_MAX;
+    r.drop_task = true;
     if (import && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         off_t pos = lseek(fd, 0, SEEK_CUR);
 

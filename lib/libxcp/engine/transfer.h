@@ -32,6 +32,9 @@ typedef struct xcp__transfer_req {
                                  * else a VDI (ref or uuid: an earlier
                                  * snapshot) to send the delta from, see
                                  * xcp__transfer_begin */
+    bool drop_task;             /* the task made here (no task_id) is
+                                 * destroyed at the end: local callers,
+                                 * whose task nobody else can name */
 } xcp__transfer_req;
 
 /*

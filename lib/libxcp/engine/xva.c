@@ -93,7 +93,8 @@ static void task_progress(xcp__engine *e, const char *task, int64_t *last,
 
 /* The session and the client's task, or a new one: 0 with *task made. */
 static int task_of(xcp__ctx *c, const char *session, const char *task_id,
-                   const char *label, char task[XCP_REF_MAX], int *http)
+                   const char *label, char task[XCP_REF_MAX], bool *own,
+                   int *http)
 {
     xcp__obj *t;
     int rc;
@@ -109,6 +110,8 @@ static int task_of(xcp__ctx *c, const char *session, const char *task_id,
         }
     } else if ((rc = xcp__task_new(c, label, "", &t)) < 0) {
         return rc;
+    } else {
+        *own = true;
     }
     snprintf(task, XCP_REF_MAX, "%s", t->ref);
     return 0;
@@ -155,6 +158,8 @@ struct xdisk {
 struct xcp__xva_export {
     xcp__engine *e;
     char task[XCP_REF_MAX];
+    bool own_task;           /* made here (no task_id) */
+    bool drop_task;          /* ... and destroyed at the end (local) */
     xcp__buf ova;
     struct xdisk *disks;
     size_t ndisks;
@@ -448,7 +453,7 @@ static int plan_txn(xcp__ctx *c, void *arg)
     int rc;
 
     if ((rc = task_of(c, r->session, r->task_id, "VM export", x->task,
-                      &p->http)) < 0)
+                      &x->own_task, &p->http)) < 0)
         return rc;
     p->http = 400;
     if (xcp__xva_compression_of(r->compression) < 0)
@@ -531,6 +536,7 @@ int xcp__xva_export_begin(xcp__engine *e, const xcp__xva_export_req *r,
     if (!x)
         return xcp__oom();
     x->e = e;
+    x->drop_task = r->drop_task;
     memset(&p, 0, sizeof(p));
     p.r = r;
     p.x = x;
@@ -708,6 +714,8 @@ int xcp__xva_export_end(xcp__xva_export *x, int ok)
     if (!x)
         return 0;
     task_done(x->e, x->task, ok, NULL);
+    if (x->own_task && x->drop_task)
+        xcp__task_drop(x->e, x->task);
     export_free(x);
     return ok ? 0 : -1;
 }
@@ -804,6 +812,7 @@ struct xcp__xva_import {
     xcp__engine *e;
     xcp__xva_import_req r;
     char task[XCP_REF_MAX];
+    bool own_task;           /* made here (no task_id) */
     char sr[XCP_REF_MAX];
     xcp__xva_in *in;
     bool have_header;
@@ -833,8 +842,8 @@ static int import_begin_txn(xcp__ctx *c, void *arg)
     xcp__obj *sr;
     int rc;
 
-    if ((rc = task_of(c, m->r.session, m->r.task_id, "VM import", m->task,
-                      &b->http)) < 0)
+    if ((rc = task_of(c, m->r.session, m->r.task_id, "VM import",
+                      m->task, &m->own_task, &b->http)) < 0)
         return rc;
     b->http = 404;
     if (m->r.sr && *m->r.sr) {
@@ -1508,6 +1517,8 @@ int xcp__xva_import_end(xcp__xva_import *m, int ok, xcp_value *vms)
         *vms = m->vms;
         m->vms.kind = XCP_VAL_NONE;
     }
+    if (m->own_task && m->r.drop_task)
+        xcp__task_drop(m->e, m->task);
     import_free(m);
     return rc;
 }
@@ -1538,10 +1549,12 @@ int xcp__xva_export_fd(xcp__engine *e, const xcp__xva_export_req *r,
                        int fd, void (*progress)(void *, uint64_t, uint64_t),
                        void *pctx)
 {
+    xcp__xva_export_req local = *r;
     xcp__xva_export *x;
     int http, rc;
 
-    if (xcp__xva_export_begin(e, r, &x, &http) < 0)
+    local.drop_task = true; /* nobody else can name a task made here */
+    if (xcp__xva_export_begin(e, &local, &x, &http) < 0)
         return -1;
     rc = xcp__xva_export_run(x, fd_sink, &fd, progress, pctx);
     return xcp__xva_export_end(x, rc == 0);
@@ -1551,6 +1564,7 @@ int xcp__xva_import_fd(xcp__engine *e, const xcp__xva_import_req *r,
                        int fd, void (*progress)(void *, uint64_t, uint64_t),
                        void *pctx, xcp_value *vms)
 {
+    xcp__xva_import_req local = *r;
     xcp__xva_import *m;
     uint8_t *buf;
     ssize_t n;
@@ -1560,7 +1574,8 @@ int xcp__xva_import_fd(xcp__engine *e, const xcp__xva_import_req *r,
         vms->kind = XCP_VAL_NONE;
     if (!(buf = xcp__malloc(FD_BLOCK)))
         return xcp__oom();
-    if (xcp__xva_import_begin(e, r, &m, &http) < 0) {
+    local.drop_task = true; /* nobody else can name a task made here */
+    if (xcp__xva_import_begin(e, &local, &m, &http) < 0) {
         free(buf);
         return -1;
     }

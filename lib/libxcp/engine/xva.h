@@ -25,6 +25,7 @@ typedef struct xcp__xva_export_req {
     bool preserve_power_state;/* a suspended VM stays so, with its image */
     bool vhd_parents;         /* metadata only: with the VDIs the disks'
                                  sm_config "vhd-parent" leads to */
+    bool drop_task;           /* a task made here goes at the end (local) */
 } xcp__xva_export_req;
 
 typedef struct xcp__xva_export xcp__xva_export;
@@ -77,6 +78,7 @@ typedef struct xcp__xva_import_req {
     bool metadata;            /* ova.xml only (/import_metadata): the
                                * VDIs are the existing ones of the
                                * exported uuids */
+    bool drop_task;           /* a task made here goes at the end (local) */
 } xcp__xva_import_req;
 
 typedef struct xcp__xva_import xcp__xva_import;
