@@ -438,11 +438,12 @@ int xcp__metrics_sample(xcp__metrics *m, double t)
                                                                : di->vm_uuid;
         mrrd *r;
 
-        /* devices of domains before this one (none expected) */
-        while (dev < st.n_devs && st.devs[dev].kind != XCP_HV_DEV_HOST_NIC &&
-               st.devs[dev].domid != di->domid)
-            dev++;
         if (di->state == XCP_HV_STATE_SHUTDOWN || !uuid[0]) {
+            /* its devices are skipped with it (grouped by domain) */
+            while (dev < st.n_devs &&
+                   st.devs[dev].kind != XCP_HV_DEV_HOST_NIC &&
+                   st.devs[dev].domid == di->domid)
+                dev++;
             vc += di->vcpus_max;
             continue;
         }
@@ -450,6 +451,10 @@ int xcp__metrics_sample(xcp__metrics *m, double t)
         if (!r) {
             if (!(r = mrrd_new(m, uuid, t, false)) || list_add(m, r) < 0) {
                 mrrd_free(r);
+                while (dev < st.n_devs &&
+                       st.devs[dev].kind != XCP_HV_DEV_HOST_NIC &&
+                       st.devs[dev].domid == di->domid)
+                    dev++;
                 vc += di->vcpus_max;
                 continue;
             }
