@@ -842,7 +842,7 @@ int xcp__metrics_rrd(xcp__metrics *m, const char *uuid, bool json,
     mrrd *r;
 
     pthread_mutex_lock(&m->mu);
-    if ((r = find(m, uuid))) {
+    if ((r = uuid ? find(m, uuid) : m->host)) {
         if (json)
             xcp__rrd_json(r->rrd, out);
         else

@@ -46,8 +46,9 @@ int xcp__metrics_forget(xcp__metrics *m, const char *uuid, const char *name);
 int xcp__metrics_updates(xcp__metrics *m, int64_t start, int64_t interval,
                          int cf, bool host, const char *const *vm_uuids,
                          size_t n, bool json, xcp__buf *out);
-/* /host_rrd and /vm_rrd: the whole RRD of uuid (the host's, a running
- * VM's, or the archive a VM left), XML or JSON. -ENOENT when none. */
+/* /host_rrd and /vm_rrd: the whole RRD of uuid (NULL: the host's; a
+ * running VM's, or the archive a VM left), XML or JSON. -ENOENT when
+ * none. */
 int xcp__metrics_rrd(xcp__metrics *m, const char *uuid, bool json,
                      xcp__buf *out);
 /* /metrics: the latest values in Prometheus' text format. */

@@ -420,6 +420,35 @@ struct xcp__metrics *xcp__engine_metrics_locked(xcp__engine *e)
     return m;
 }
 
+int xcp__engine_metrics_doc(xcp__engine *e, int kind, int64_t start,
+                            int64_t interval, const char *cf, bool host,
+                            const char *const *vm_uuids, size_t n, bool json,
+                            const char *uuid, xcp__buf *out)
+{
+    struct xcp__metrics *m = xcp__engine_metrics_locked(e);
+    int rc = 0;
+
+    if (!m)
+        return -ENODEV;
+    switch (kind) {
+    case 0:
+        /* XAPI: a cf it cannot parse means every one */
+        if (xcp__metrics_updates(m, start, interval,
+                                 cf ? xcp__cf_parse(cf) : -1, host, vm_uuids,
+                                 n, json, out) < 0)
+            rc = out->oom ? -ENOMEM : -ERANGE;
+        break;
+    case 1:
+    case 2:
+        rc = xcp__metrics_rrd(m, kind == 1 ? NULL : uuid, json, out);
+        break;
+    default:
+        xcp__metrics_openmetrics(m, out);
+        break;
+    }
+    return rc == 0 && out->oom ? -ENOMEM : rc;
+}
+
 int xcp__engine_get(xcp__engine **out, const xcp_open_options *opts)
 {
     char *dir = (opts && opts->state_dir) ? xcp__strdup(opts->state_dir)
