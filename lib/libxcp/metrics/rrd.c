@@ -519,7 +519,7 @@ int xcp__rrd_fmt(char *buf, double v)
     if (v == 0.0)
         return (int)strlen(strcpy(buf, "0.0"));
     /* integers (most counters and sizes) without printf */
-    if (v == (double)(int64_t)v && fabs(v) < 1e15) {
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
         char tmp[24];
         int64_t x = (int64_t)v;
         uint64_t u = x < 0 ? (uint64_t)-x : (uint64_t)x;
@@ -612,7 +612,9 @@ void xcp__rrd_xml(const xcp__rrd *r, xcp__buf *b)
             xcp__buf_adds(b, "<last_ds>0.0</last_ds>");
         tag_num(b, "value", ds->value);
         xcp__buf_printf(b, "<unknown_sec>%d</unknown_sec></ds>",
-                        (int)ds->unknown_sec);
+                        ds->unknown_sec >= 0 && ds->unknown_sec < 1e9
+                            ? (int)ds->unknown_sec
+                            : 0);
     }
     for (k = 0; k < r->n_rra; k++) {
         const xcp__rra *a = &r->rra[k];
@@ -718,6 +720,7 @@ void xcp__rrd_json(const xcp__rrd *r, xcp__buf *b)
 #define ORDER 0x01020304u
 #define MAX_DS 4096
 #define MAX_ROWS 1000000u
+#define MAX_PDP 10000000u /* XAPI's coarsest: 17280 PDPs (a day) */
 
 static void put(xcp__buf *b, const void *p, size_t n)
 {
@@ -805,7 +808,8 @@ xcp__rrd *xcp__rrd_load(const void *p, size_t n)
     GET(&d, n_ds);
     GET(&d, n_rra);
     if (d.bad || memcmp(magic, MAGIC, 6) || order != ORDER || step == 0 ||
-        n_ds > MAX_DS || n_rra > 64 || isnan(last))
+        step > 86400 ||
+        n_ds > MAX_DS || n_rra > 64 || !(last >= 0 && last < 1e11))
         return NULL;
     if (!(r = xcp__calloc(1, sizeof(*r))) ||
         !(r->ds = xcp__calloc(n_ds ? n_ds : 1, sizeof(*r->ds))) ||
@@ -833,7 +837,8 @@ xcp__rrd *xcp__rrd_load(const void *p, size_t n)
         GET(&d, ds->value);
         GET(&d, ds->unknown_sec);
         GET(&d, ds->last_updated);
-        if (d.bad || t > XCP__DS_DERIVE || strlen(ds->name) != len ||
+        if (d.bad || t > XCP__DS_DERIVE || lk > 1 ||
+            strlen(ds->name) != len ||
             xcp__rrd_find(r, ds->name) != (int)i)
             goto bad;
         ds->type = (xcp__ds_type)t;
@@ -850,7 +855,9 @@ xcp__rrd *xcp__rrd_load(const void *p, size_t n)
         GET(&d, a->head);
         GET(&d, a->xff);
         if (d.bad || cf > XCP__CF_LAST || a->rows == 0 ||
-            a->rows > MAX_ROWS || a->pdp_cnt == 0 || a->head >= a->rows ||
+            a->rows > MAX_ROWS || a->pdp_cnt == 0 ||
+            a->pdp_cnt > MAX_PDP || !(a->xff >= 0 && a->xff <= 1) ||
+            a->head >= a->rows ||
             (size_t)n_ds * a->rows * sizeof(float) > n - d.at)
             goto bad;
         a->cf = (xcp__cf)cf;
