@@ -88,7 +88,7 @@ int main(int argc, char **argv)
     xcp__metrics *m;
     xcp_hv *hv;
     xcp__buf b = {0};
-    double t, c0, cpu = 0, w0, upd_ms, upd2_ms, flush_ms;
+    double t, c0, cpu = 0, w0, upd_ms, upd2_ms, upd2_cpu, flush_ms;
     uint64_t ns;
     double cpu_s;
     size_t rrds, bytes, files, disk_bytes, nds;
@@ -166,23 +166,33 @@ int main(int argc, char **argv)
      * the page faults of a fresh 10+ MB buffer */
     b.len = 0;
     w0 = wall();
+    c0 = thread_cpu();
     xcp__metrics_updates(m, (int64_t)t - 300, 5, XCP__CF_AVERAGE, true, NULL,
                          0, true, &b);
     upd2_ms = (wall() - w0) * 1000;
+    upd2_cpu = (thread_cpu() - c0) * 1000;
     w0 = wall();
     xcp__metrics_flush(m);
     flush_ms = (wall() - w0) * 1000;
     snprintf(rrddir, sizeof(rrddir), "%s/rrd", dir);
     disk_bytes = dir_bytes(rrddir, &files);
 
+    {
+        double la[3] = {0, 0, 0};
+
+        if (getloadavg(la, 3) > 0)
+            printf("(load average %.1f on %ld CPUs while measuring)\n", la[0],
+                   sysconf(_SC_NPROCESSORS_ONLN));
+    }
     printf("metrics at %d VMs (sim, 2 vCPUs, 1 disk, 1 NIC each), %d samples"
            " of 5 s\n", n, samples);
     printf("  sampling (driver stats + every RRD): %.2f ms CPU per sample"
            " = %.3f %% of a core at one per 5 s   (target < 1 %%)\n",
            cpu / samples * 1000, cpu / samples / 5.0 * 100);
     printf("  /rrd_updates, every VM and the host, 5 min, AVERAGE, JSON: "
-           "%.1f ms (%.1f ms into a buffer already grown), %zu bytes   "
-           "(target < 100 ms)\n", upd_ms, upd2_ms, b.len);
+           "%.1f ms (%.1f ms, %.1f ms of CPU, into a buffer already grown), "
+           "%zu bytes   (target < 100 ms)\n", upd_ms, upd2_ms, upd2_cpu,
+           b.len);
     printf("  RRDs in memory: %zu, %.1f KiB per VM of %zu data sources "
            "(%.2f KiB per data source)\n", rrds,
            bytes / 1024.0 / (double)rrds, nds,
