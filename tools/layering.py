@@ -35,6 +35,7 @@ LAYERS = {
     "sr": ["lib/libxcp/sr/"],
     # pools: the corosync side, self-contained (libc and corosync only)
     "cluster": ["lib/libxcp/cluster/"],
+    "metrics": ["lib/libxcp/metrics/"],
     "hv": ["hv/"],
     "sys": ["include/xcp/sys/"],
     "public": ["include/xcp/"],
@@ -49,7 +50,7 @@ LAYERS = {
 # What each layer may use besides itself: layers, or single files (which
 # bind #include lines only; calls are checked by layer).
 BELOW_ENGINE = ["core", "model", "db", "rpc", "client", "sr", "hv", "sys",
-                "public"]
+                "public", "metrics"]
 RULES = {
     "core": ["include/xcp/common.h", "include/xcp/errors.h",
              "include/xcp/value.h"],
@@ -62,6 +63,7 @@ RULES = {
     "client": ["engine", "rpc", "model", "core", "public"],
     "sr": ["core", "sys"],
     "cluster": [],
+    "metrics": ["core", "public"],
     "hv": ["core", "sys"],
     "sys": ["public"],
     "public": [],
