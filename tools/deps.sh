@@ -9,7 +9,8 @@ libmicrohttpd-dev libhttp-parser-dev libgnutls28-dev libvncserver-dev libpam0g-d
 e2fsprogs mount
 libnbd-bin qemu-system-common
 python3-pytest python3-mypy python3-setuptools python3-pip
-golang-go"
+golang-go
+libncurses-dev tmux"
 # The daemon benchmark's peer (libvirtd's test driver), installed without
 # its recommendations (which would pull in QEMU).
 PEER_PKGS="libvirt-daemon libvirt-clients libvirt-dev"

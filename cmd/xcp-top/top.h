@@ -1,0 +1,151 @@
+/*
+ * xcp-top: a live monitor of hosts and VMs (like xentop) on libxcp's
+ * public API. Internal interface shared by its files: the command line
+ * (opts.c, library-free so that a fuzzer can drive it), the snapshot of
+ * what is shown (sample.c), the batch output (batch.c) and the ncurses
+ * view (ui.c).
+ */
+#ifndef XCP_TOP_H
+#define XCP_TOP_H
+
+#include <xcp/xcp.h>
+
+#include <regex.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- command line (opts.c) ---- */
+
+typedef enum top_action {
+    TOP_RUN,     /* monitor */
+    TOP_HELP,    /* --help: usage on stdout, exit 0 */
+    TOP_VERSION, /* --version */
+    TOP_BAD,     /* error text in errtext, exit 1 */
+} top_action;
+
+typedef struct top_opts {
+    top_action action;
+    char errtext[256];
+    bool batch;         /* -b */
+    double interval;    /* -i / -d, seconds (> 0) */
+    long count;         /* -n, iterations; < 0: until stopped */
+    const char *server; /* -s */
+    int port;           /* -p; -1: default */
+    const char *user;   /* -u */
+    const char *password; /* -pw */
+    const char *pwfile;   /* -pwf */
+    bool nossl;           /* --nossl */
+    const char *filter;   /* -f REGEX */
+    int sort;             /* -S FIELD: a top_col, or -1 */
+    bool reverse;         /* -r */
+    bool hosts_only;      /* -H: hosts only (no VM rows) */
+} top_opts;
+
+/** Parse argv (argv[0] excluded). Strings point into argv. Never fails
+ * otherwise than with action TOP_BAD and a message. */
+void top_opts_parse(top_opts *o, int argc, char *const *argv);
+
+/** The usage text of --help. */
+void top_usage(FILE *f);
+
+/* ---- what a refresh shows (sample.c) ---- */
+
+/* Columns, in the order of the batch header; the sortable ones. */
+typedef enum top_col {
+    COL_TYPE,
+    COL_STATE,
+    COL_CPU,    /* % of one CPU, summed over vCPUs (as xentop) */
+    COL_VCPUS,
+    COL_MEM,    /* bytes in use */
+    COL_MEMPCT, /* of the maximum */
+    COL_MAXMEM, /* bytes */
+    COL_RD,     /* disk read, bytes/s */
+    COL_WR,     /* disk write, bytes/s */
+    COL_RX,     /* network received, bytes/s */
+    COL_TX,     /* network sent, bytes/s */
+    COL_UUID,
+    COL_NAME,
+    COL__COUNT
+} top_col;
+
+/** Column heading (batch header and screen), and its sort key name. */
+extern const char *const top_col_names[COL__COUNT];
+
+/** Column by name, case-insensitive (heading or short alias), or -1. */
+int top_col_by_name(const char *name);
+
+typedef struct top_row {
+    bool is_host;
+    char ref[XCP_REF_MAX];
+    char uuid[40];
+    char *name;       /* owned */
+    char state[12];   /* VM power state, host "up"/"down" */
+    char host[XCP_REF_MAX]; /* VM: resident_on; host: its own ref */
+    double vcpus;     /* NAN: unknown */
+    double mem, mempct, maxmem, cpu, rd, wr, rx, tx; /* NAN: unknown */
+    bool ds_wanted;   /* read its data sources at this refresh */
+} top_row;
+
+typedef struct top_stats {
+    unsigned long calls;    /* requests made by the last refresh */
+    unsigned long ds_calls; /* of which data-source reads */
+} top_stats;
+
+typedef struct top_sample {
+    top_row *rows;
+    size_t n, cap;
+    size_t nhosts;       /* host rows come first */
+    size_t vms_total, vms_running;
+    bool ds_missing;     /* the server has no data sources */
+    top_stats stats;
+} top_sample;
+
+/** The view's state that decides what a refresh reads and shows. */
+typedef struct top_view {
+    int sort;        /* top_col */
+    bool reverse;
+    bool hosts_only;
+    bool have_filter;
+    regex_t filter;  /* on name or uuid, when have_filter */
+    /* Interactive: the window of VM rows on screen; the data sources are
+     * read for those only unless the sort needs every row's (batch: all). */
+    bool all_ds;
+    size_t first, visible;
+    bool ds_unsupported; /* the server gave no data-source values */
+} top_view;
+
+/** Free the rows of s and empty it. */
+void top_sample_clear(top_sample *s);
+
+/**
+ * One refresh: hosts, then the VMs that pass the filter, sorted, with
+ * their figures. Records come in four bulk reads (VM, VM_metrics, host,
+ * host_metrics: only the fields shown); data sources with one
+ * get_data_sources per shown host and running VM. Returns 0, or -1 with
+ * the library's error (xcp_error_last) when the records cannot be read.
+ */
+int top_sample_take(xcp_session *s, top_view *v, top_sample *out);
+
+/** Whether a row passes the view's filter (hosts always do). */
+bool top_view_match(const top_view *v, const top_row *r);
+
+/** Sort the VM rows of s (after the hosts) by the view's key. */
+void top_sample_sort(top_sample *s, const top_view *v);
+
+/* ---- output ---- */
+
+/** Batch mode: one header line, then one line per row. */
+void top_batch_print(FILE *f, const top_sample *s);
+
+/** Interactive mode until q, o->count refreshes or *stop; returns the
+ * exit status. where names the server in the title line. */
+int top_ui_run(xcp_session *s, const top_opts *o, top_view *v,
+               const char *where, volatile sig_atomic_t *stop);
+
+/** Format a byte count the way the screen shows it (K/M/G/T, 1024). */
+void top_fmt_bytes(char *buf, size_t len, double v);
+
+#endif
