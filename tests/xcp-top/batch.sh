@@ -49,7 +49,7 @@ awk -v hdr="$hdr" -v want=$((nhosts + nvms)) '
       if (NF < 13) bad = bad " short line: " $0
       if ($1 != "host" && $1 != "vm") bad = bad " bad type: " $0
       for (i = 3; i <= 11; i++) if (!num($i)) bad = bad " field " i ": " $0
-      if ($12 !~ /^[0-9a-f-]{36}$/) bad = bad " uuid: " $0 }
+      if (length($12) != 36 || $12 !~ /^[0-9a-f-]+$/) bad = bad " uuid: " $0 }
     END { if (it != 3) bad = bad " " it " headers, not 3"
           if (rows != want) bad = bad " last iteration has " rows " rows"
           if (bad != "") { print bad; exit 1 } }' "$tmp/out" \

@@ -23,7 +23,7 @@ printf 'root:%s\n' "$(openssl passwd -6 secret)" >"$tmp/auth"
 # A TCP port for the remote check: the daemon says if it is taken.
 port=$((20000 + $$ % 20000))
 "$XCPD" --state-dir "$XCP_STATE_DIR" --auth-file "$tmp/auth" \
-    --listen 127.0.0.1:$port >"$tmp/xcpd.log" 2>&1 &
+    --listen 127.0.0.1:$port --auth-fail-delay 0 >"$tmp/xcpd.log" 2>&1 &
 daemon=$!
 tm() { tmux -L "xcp-top-test-$$" -f /dev/null "$@"; }
 trap 'tm kill-server 2>/dev/null; kill -TERM $daemon 2>/dev/null;
@@ -52,7 +52,7 @@ wait_for() {
     return 1
 }
 # The VM rows' names, top to bottom.
-order() { screen | awk '$1 == "vm" { printf "%s ", $NF }'; }
+order() { screen | awk '$1 == "vm" && !/Control domain/ { printf "%s ", $NF }'; }
 state() { "$XE" vm-param-get uuid="$1" param-name=power-state; }
 until_state() {
     i=0
