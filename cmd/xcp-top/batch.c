@@ -16,7 +16,7 @@ void top_fmt_bytes(char *buf, size_t len, double v)
     int u = 0;
 
     if (isnan(v)) {
-        snprintf(buf, len, "n/a");
+        snprintf(buf, len, "-");
         return;
     }
     v /= 1024;

@@ -186,6 +186,52 @@ static void ds_apply(top_row *r, const char *name, double v, double *aggr_rx,
         acc(&r->tx, v);
 }
 
+int top_row_add_ds(top_row *r, const xcp_value *sources)
+{
+    double aggr_rx = NAN, aggr_tx = NAN, cpus = NAN, mem_kib = NAN,
+           free_kib = NAN, cpu_avg = NAN;
+    size_t i;
+
+    if (sources->kind != XCP_VAL_ARRAY)
+        return 1;
+    for (i = 0; i < sources->u.arr.n; i++) {
+        const xcp_value *d = &sources->u.arr.items[i];
+        if (d->kind != XCP_VAL_STRUCT && d->kind != XCP_VAL_RECORD)
+            return 1; /* names only: no values to show */
+    }
+    for (i = 0; i < sources->u.arr.n; i++) {
+        const xcp_value *d = &sources->u.arr.items[i];
+        const xcp_value *en = xcp_value_struct_get(d, "enabled");
+        double v;
+
+        if (en && en->kind == XCP_VAL_BOOL && !en->u.b)
+            continue;
+        v = fnum(d, "value");
+        if (isnan(v))
+            continue;
+        ds_apply(r, fstr(d, "name_label"), v, &aggr_rx, &aggr_tx, &cpus,
+                 &mem_kib, &free_kib, &cpu_avg);
+    }
+    if (r->is_host) {
+        /* pif_aggr_* is the sum XAPI keeps beside the PIFs' own. */
+        if (!isnan(aggr_rx))
+            r->rx = aggr_rx;
+        if (!isnan(aggr_tx))
+            r->tx = aggr_tx;
+        if (!isnan(cpus))
+            r->vcpus = cpus;
+        if (isnan(r->cpu) && !isnan(cpu_avg) && !isnan(r->vcpus))
+            r->cpu = cpu_avg * 100 * r->vcpus;
+        if (!isnan(mem_kib)) {
+            r->maxmem = mem_kib * 1024;
+            if (!isnan(free_kib))
+                r->mem = (mem_kib - free_kib) * 1024;
+            r->mempct = pct(r->mem, r->maxmem);
+        }
+    }
+    return 0;
+}
+
 /*
  * Read the data sources of one host or VM into its row. Returns 0, 1
  * when the server has none to give (the caller stops asking), or -1 when
@@ -194,10 +240,7 @@ static void ds_apply(top_row *r, const char *name, double v, double *aggr_rx,
 static int read_ds(xcp_session *s, top_row *r, top_sample *out)
 {
     xcp_value arg, res;
-    double aggr_rx = NAN, aggr_tx = NAN, cpus = NAN, mem_kib = NAN,
-           free_kib = NAN, cpu_avg = NAN;
     const xcp_error *e;
-    size_t i;
     int rc;
 
     memset(&res, 0, sizeof(res));
@@ -218,47 +261,9 @@ static int read_ds(xcp_session *s, top_row *r, top_sample *out)
                    ? 1
                    : -1;
     }
-    if (res.kind != XCP_VAL_ARRAY) {
-        xcp_value_dispose(&res);
-        return 1;
-    }
-    for (i = 0; i < res.u.arr.n; i++) {
-        const xcp_value *d = &res.u.arr.items[i];
-        const xcp_value *en;
-        double v;
-
-        if (d->kind != XCP_VAL_STRUCT && d->kind != XCP_VAL_RECORD) {
-            xcp_value_dispose(&res);
-            return 1; /* names only: no values to show */
-        }
-        en = xcp_value_struct_get(d, "enabled");
-        if (en && en->kind == XCP_VAL_BOOL && !en->u.b)
-            continue;
-        v = fnum(d, "value");
-        if (isnan(v))
-            continue;
-        ds_apply(r, fstr(d, "name_label"), v, &aggr_rx, &aggr_tx, &cpus,
-                 &mem_kib, &free_kib, &cpu_avg);
-    }
+    rc = top_row_add_ds(r, &res);
     xcp_value_dispose(&res);
-    if (r->is_host) {
-        /* pif_aggr_* is the sum XAPI keeps beside the PIFs' own. */
-        if (!isnan(aggr_rx))
-            r->rx = aggr_rx;
-        if (!isnan(aggr_tx))
-            r->tx = aggr_tx;
-        if (!isnan(cpus))
-            r->vcpus = cpus;
-        if (isnan(r->cpu) && !isnan(cpu_avg) && !isnan(r->vcpus))
-            r->cpu = cpu_avg * 100 * r->vcpus;
-        if (!isnan(mem_kib)) {
-            r->maxmem = mem_kib * 1024;
-            if (!isnan(free_kib))
-                r->mem = (mem_kib - free_kib) * 1024;
-            r->mempct = pct(r->mem, r->maxmem);
-        }
-    }
-    return 0;
+    return rc;
 }
 
 /* ---- sorting ---- */

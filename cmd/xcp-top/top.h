@@ -129,6 +129,17 @@ void top_sample_clear(top_sample *s);
  */
 int top_sample_take(xcp_session *s, top_view *v, top_sample *out);
 
+/**
+ * Fold the current values of a host's or VM's data sources (what
+ * get_data_sources returns: an array of data_source records, name_label
+ * and value; disabled ones skipped) into its row: cpuN summed as % of one
+ * CPU, vbd_<dev>_read/write, vif_<n>_rx/tx (a host's pif_aggr_rx/tx, else
+ * its pif_<dev>_rx/tx) summed; a host's memory_total_kib/memory_free_kib
+ * and CPU count, and cpu_avg when there are no cpuN. Returns 0, or 1
+ * when sources carry no values (an array of names): r is then untouched.
+ */
+int top_row_add_ds(top_row *r, const xcp_value *sources);
+
 /** Whether a row passes the view's filter (hosts always do). */
 bool top_view_match(const top_view *v, const top_row *r);
 
@@ -145,7 +156,8 @@ void top_batch_print(FILE *f, const top_sample *s);
 int top_ui_run(xcp_session *s, const top_opts *o, top_view *v,
                const char *where, volatile sig_atomic_t *stop);
 
-/** Format a byte count the way the screen shows it (K/M/G/T, 1024). */
+/** Format a byte count the way the screen shows it (K/M/G/T, 1024; "-"
+ * when unknown). */
 void top_fmt_bytes(char *buf, size_t len, double v);
 
 #endif
