@@ -49,7 +49,7 @@ void top_usage(FILE *f)
         "  -S, --sort FIELD       sort by name, state, cpu, vcpus, mem, "
         "mem%,\n"
         "                         maxmem, rd, wr, rx, tx or uuid "
-        "(default cpu)\n"
+        "(default name)\n"
         "  -r, --reverse          reverse the sort order\n"
         "  -H, --hosts            hosts only\n"
         "  -s SERVER              watch SERVER (https) instead of this "
@@ -135,7 +135,9 @@ void top_opts_parse(top_opts *o, int argc, char *const *argv)
     o->interval = 2;
     o->count = -1;
     o->port = -1;
-    o->sort = COL_CPU;
+    /* xentop's default; sorting by a figure of the data sources costs
+     * a read per running VM, shown or not. */
+    o->sort = COL_NAME;
     for (i = 0; i < argc && o->action == TOP_RUN; i++) {
         const char *a = argv[i], *val = NULL;
         bool takes;

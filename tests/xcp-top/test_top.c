@@ -262,7 +262,7 @@ Test(opts, defaults_and_long_forms)
     cr_assert_float_eq(o.interval, 2, 1e-12);
     cr_assert_eq(o.count, -1);
     cr_assert_eq(o.port, -1);
-    cr_assert_eq(o.sort, COL_CPU);
+    cr_assert_eq(o.sort, COL_NAME);
     parse(&o, l);
     cr_assert_eq(o.action, TOP_RUN);
     cr_assert_float_eq(o.interval, 4, 1e-12);
