@@ -11,6 +11,7 @@
 
 #include <ctype.h>
 #include <curses.h>
+#include <locale.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,23 @@ static void fmt_num(char *buf, size_t len, double v, int prec)
         snprintf(buf, len, "%.*f", prec, v);
 }
 
+/* A name as it is (UTF-8 with the terminal's locale), control characters
+ * as '?', cut at the right edge. */
+static void put_name(const char *name)
+{
+    char buf[256];
+    int room = COLS - 1 - getcurx(stdscr);
+    size_t i;
+
+    snprintf(buf, sizeof(buf), "%s", name);
+    for (i = 0; buf[i]; i++)
+        if (iscntrl((unsigned char)buf[i]))
+            buf[i] = '?';
+    if (room > 0)
+        addnstr(buf, room); /* bytes >= columns: never wraps */
+    clrtoeol();
+}
+
 static void draw_row(const top_row *r, int y, bool sel)
 {
     char cpu[16], vc[16], mem[16], pct[16], max[16], rd[16], wr[16],
@@ -189,10 +207,7 @@ static void draw_row(const top_row *r, int y, bool sel)
     mvprintw(y, 0, "%-4s %-9s %7s %5s %8s %6s %8s %7s %7s %7s %7s  ",
              r->is_host ? "host" : "vm", st, cpu, vc, mem, pct, max, rd, wr,
              rx, tx);
-    for (i = 0; r->name[i] && getcurx(stdscr) < COLS - 1; i++)
-        addch(iscntrl((unsigned char)r->name[i]) ? '?'
-                                                 : (unsigned char)r->name[i]);
-    clrtoeol();
+    put_name(r->name);
     if (r->is_host)
         attroff(A_BOLD);
     if (sel) {
@@ -510,6 +525,7 @@ int top_ui_run(xcp_session *s, const top_opts *o, top_view *v,
     u.v = v;
     u.interval = o->interval;
     u.where = where;
+    setlocale(LC_ALL, "");
     if (!initscr()) {
         fputs("xcp-top: cannot use the terminal (try -b)\n", stderr);
         return 1;
