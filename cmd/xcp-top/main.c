@@ -251,7 +251,6 @@ int main(int argc, char **argv)
 out:
     if (s)
         xcp_session_close(s);
-    if (view.have_filter)
-        regfree(&view.filter);
+    top_view_dispose(&view);
     return rc;
 }

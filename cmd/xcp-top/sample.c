@@ -14,19 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const vm_fields[] = {
-    "uuid",       "name_label",        "power_state",   "is_a_template",
-    "is_a_snapshot", "is_control_domain", "resident_on", "metrics",
-    "VCPUs_at_startup", "memory_static_max",
-};
-static const char *const vmm_fields[] = {"memory_actual", "VCPUs_number"};
-static const char *const host_fields[] = {"uuid", "name_label", "metrics",
-                                          "enabled", "host_CPUs"};
-static const char *const hm_fields[] = {"memory_total", "memory_free",
-                                        "live"};
-
-#define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
-
 static const char *fstr(const xcp_value *st, const char *k)
 {
     const xcp_value *v = st ? xcp_value_struct_get(st, k) : NULL;
@@ -59,12 +46,6 @@ static bool fbool(const xcp_value *st, const char *k)
     const xcp_value *v = st ? xcp_value_struct_get(st, k) : NULL;
 
     return v && v->kind == XCP_VAL_BOOL && v->u.b;
-}
-
-/* The member of a ref -> fields struct (get_records_fields) for ref. */
-static const xcp_value *by_ref(const xcp_value *all, const char *ref)
-{
-    return xcp_ref_is_null(ref) ? NULL : xcp_value_struct_get(all, ref);
 }
 
 void top_sample_clear(top_sample *s)
@@ -347,29 +328,31 @@ static bool sort_needs_ds(int col)
 
 /* ---- the refresh ---- */
 
-static int fetch(xcp_session *s, top_sample *out, xcp_value *res,
-                 const char *cls, const char *const *fields, size_t n)
+static int cmp_hosts(const void *pa, const void *pb)
 {
-    out->stats.calls++;
-    return xcp_get_records_fields(s, res, cls, NULL, n, fields);
+    const top_row *a = pa, *b = pb;
+    int c = strcasecmp(a->name, b->name);
+
+    return c ? c : strcmp(a->uuid, b->uuid);
 }
 
-static int add_hosts(top_sample *out, const xcp_value *hosts,
-                     const xcp_value *hms)
+static int add_hosts(top_sample *out, const top_cache *c)
 {
+    const top_table *t = &c->t[TOP_HOST];
     size_t i;
 
-    for (i = 0; i < hosts->u.st.n; i++) {
-        const xcp_value *h = &hosts->u.st.vals[i];
-        const xcp_value *m = by_ref(hms, fstr(h, "metrics"));
+    for (i = 0; i < t->n; i++) {
+        const xcp_value *h = &t->v[i].snap;
+        const xcp_value *m =
+            top_cache_get(c, TOP_HOST_METRICS, fstr(h, "metrics"));
         top_row *r = add_row(out);
         double total = fnum(m, "memory_total"), free = fnum(m, "memory_free");
 
         if (!r || !(r->name = strdup(fstr(h, "name_label"))))
             return -1;
         r->is_host = true;
-        copy(r->ref, sizeof(r->ref), hosts->u.st.keys[i]);
-        copy(r->host, sizeof(r->host), hosts->u.st.keys[i]);
+        copy(r->ref, sizeof(r->ref), t->v[i].ref);
+        copy(r->host, sizeof(r->host), t->v[i].ref);
         copy(r->uuid, sizeof(r->uuid), fstr(h, "uuid"));
         copy(r->state, sizeof(r->state),
              m && !fbool(m, "live") ? "down"
@@ -384,6 +367,7 @@ static int add_hosts(top_sample *out, const xcp_value *hosts,
         r->mempct = pct(r->mem, total);
     }
     out->nhosts = out->n;
+    qsort(out->rows, out->nhosts, sizeof(top_row), cmp_hosts);
     return 0;
 }
 
@@ -398,13 +382,13 @@ static double host_total(const top_sample *out, const char *ref)
     return NAN;
 }
 
-static int add_vms(top_sample *out, const top_view *v, const xcp_value *vms,
-                   const xcp_value *vmms)
+static int add_vms(top_sample *out, const top_view *v, const top_cache *c)
 {
+    const top_table *t = &c->t[TOP_VM];
     size_t i;
 
-    for (i = 0; i < vms->u.st.n; i++) {
-        const xcp_value *x = &vms->u.st.vals[i];
+    for (i = 0; i < t->n; i++) {
+        const xcp_value *x = &t->v[i].snap;
         const xcp_value *m;
         top_row *r;
 
@@ -416,7 +400,7 @@ static int add_vms(top_sample *out, const top_view *v, const xcp_value *vms,
         r = add_row(out);
         if (!r || !(r->name = strdup(fstr(x, "name_label"))))
             return -1;
-        copy(r->ref, sizeof(r->ref), vms->u.st.keys[i]);
+        copy(r->ref, sizeof(r->ref), t->v[i].ref);
         copy(r->uuid, sizeof(r->uuid), fstr(x, "uuid"));
         copy(r->state, sizeof(r->state), fstr(x, "power_state"));
         copy(r->host, sizeof(r->host), fstr(x, "resident_on"));
@@ -428,7 +412,7 @@ static int add_vms(top_sample *out, const top_view *v, const xcp_value *vms,
         r->maxmem = fnum(x, "memory_static_max");
         if (is_live(r)) {
             out->vms_running++;
-            m = by_ref(vmms, fstr(x, "metrics"));
+            m = top_cache_get(c, TOP_VM_METRICS, fstr(x, "metrics"));
             r->mem = fnum(m, "memory_actual");
             r->vcpus = fnum(m, "VCPUs_number");
         } else {
@@ -458,25 +442,13 @@ static void read_all_ds(xcp_session *s, top_sample *out, top_view *v)
 
 int top_sample_take(xcp_session *s, top_view *v, top_sample *out)
 {
-    xcp_value vms, vmms, hosts, hms;
     size_t i, end;
     int rc = -1;
 
     top_sample_clear(out);
-    memset(&vms, 0, sizeof(vms));
-    memset(&vmms, 0, sizeof(vmms));
-    memset(&hosts, 0, sizeof(hosts));
-    memset(&hms, 0, sizeof(hms));
-    if (fetch(s, out, &hosts, "host", host_fields, NFIELDS(host_fields)) < 0
-        || fetch(s, out, &hms, "host_metrics", hm_fields, NFIELDS(hm_fields))
-               < 0
-        || fetch(s, out, &vms, "VM", vm_fields, NFIELDS(vm_fields)) < 0
-        || fetch(s, out, &vmms, "VM_metrics", vmm_fields,
-                 NFIELDS(vmm_fields)) < 0)
-        goto out;
-    if (hosts.kind != XCP_VAL_STRUCT || vms.kind != XCP_VAL_STRUCT)
-        goto out;
-    if (add_hosts(out, &hosts, &hms) < 0 || add_vms(out, v, &vms, &vmms) < 0)
+    if (top_cache_update(s, &v->cache, &out->stats.calls) < 0)
+        return -1;
+    if (add_hosts(out, &v->cache) < 0 || add_vms(out, v, &v->cache) < 0)
         goto out;
     for (i = 0; i < out->nhosts; i++)
         out->rows[i].ds_wanted = true;
@@ -496,11 +468,13 @@ int top_sample_take(xcp_session *s, top_view *v, top_sample *out)
     }
     rc = 0;
 out:
-    xcp_value_dispose(&vms);
-    xcp_value_dispose(&vmms);
-    xcp_value_dispose(&hosts);
-    xcp_value_dispose(&hms);
-    if (rc < 0 && !xcp_error_last())
-        rc = -1;
     return rc;
+}
+
+void top_view_dispose(top_view *v)
+{
+    if (v->have_filter)
+        regfree(&v->filter);
+    v->have_filter = false;
+    top_cache_dispose(&v->cache);
 }

@@ -103,6 +103,43 @@ typedef struct top_sample {
     top_stats stats;
 } top_sample;
 
+/* ---- the records, kept current with event.from (cache.c) ---- */
+
+enum { TOP_HOST, TOP_HOST_METRICS, TOP_VM, TOP_VM_METRICS, TOP_NCLS };
+
+typedef struct top_obj {
+    char ref[XCP_REF_MAX];
+    xcp_value snap; /* the record, as event.from's snapshot */
+    bool gone;      /* deleted (only during a merge) */
+} top_obj;
+
+typedef struct top_table {
+    top_obj *v; /* sorted by ref */
+    size_t n, cap;
+} top_table;
+
+typedef struct top_cache {
+    char *token; /* of the last event.from; NULL before the first */
+    top_table t[TOP_NCLS];
+    size_t events; /* how many the last refresh brought */
+} top_cache;
+
+/**
+ * Bring c up to date: one event.from (timeout 0) from its token; the
+ * first time, a token and the records of each class (the fields shown);
+ * from scratch again after EVENTS_LOST.
+ * *calls counts the requests. Returns 0, or a negative code with the
+ * library's error; c is then as it was (or empty after EVENTS_LOST).
+ */
+int top_cache_update(xcp_session *s, top_cache *c, unsigned long *calls);
+
+/** The record of ref in class cls (TOP_VM...), or NULL. Borrowed from c
+ * until its next update. */
+const xcp_value *top_cache_get(const top_cache *c, int cls, const char *ref);
+
+/** Free what c holds and empty it. */
+void top_cache_dispose(top_cache *c);
+
 /** The view's state that decides what a refresh reads and shows. */
 typedef struct top_view {
     int sort;        /* top_col */
@@ -115,15 +152,19 @@ typedef struct top_view {
     bool all_ds;
     size_t first, visible;
     bool ds_unsupported; /* the server gave no data-source values */
+    top_cache cache;     /* the records, across refreshes */
 } top_view;
+
+/** Free what a view holds (filter, records). */
+void top_view_dispose(top_view *v);
 
 /** Free the rows of s and empty it. */
 void top_sample_clear(top_sample *s);
 
 /**
  * One refresh: hosts, then the VMs that pass the filter, sorted, with
- * their figures. Records come in four bulk reads (VM, VM_metrics, host,
- * host_metrics: only the fields shown); data sources with one
+ * their figures. Records from the view's cache (one event.from: what
+ * changed since the last refresh); data sources with one
  * get_data_sources per shown host and running VM. Returns 0, or -1 with
  * the library's error (xcp_error_last) when the records cannot be read.
  */

@@ -82,15 +82,18 @@ else
     [ "$3" = n/a ] || die "cpu '$3' without data sources"
 fi
 
-# The requests of two refreshes (XCP_TRACE=1 names each): four bulk
-# record reads each, and data sources only for hosts and running VMs
-# (none after the first refusal when the engine has none); never a
-# per-VM record or field read.
+# The requests of two refreshes (XCP_TRACE=1 names each): the first takes
+# a token (event.from on the pool) and the four classes' records in bulk,
+# the second one event.from (what changed since); data sources only for
+# hosts and running VMs (none after the first refusal when the engine has
+# none); never a per-VM record or field read.
 XCP_TRACE=1 "$TOP" -b -n 2 -i 0.2 2>&1 >/dev/null \
     | awk '$1 == "libxcp" && $2 == "trace:" && $4 == "engine" && $5 == "runs" { print $6 }' \
     >"$tmp/calls"
+nev=$(grep -c '^event\.from$' "$tmp/calls")
+[ "$nev" -eq 2 ] || { cat "$tmp/calls" >&2; die "$nev event.from, not 2"; }
 bulk=$(grep -cE '^(host|host_metrics|VM|VM_metrics)\.get_all' "$tmp/calls")
-[ "$bulk" -eq 8 ] || { cat "$tmp/calls" >&2; die "$bulk bulk reads, not 8"; }
+[ "$bulk" -eq 4 ] || { cat "$tmp/calls" >&2; die "$bulk bulk reads, not 4"; }
 nds=$(grep -c 'get_data_sources$' "$tmp/calls")
 running=$(awk '$1 == "TYPE" { n = 0 } $1 == "vm" && $2 == "running" { n++ }
     END { print n }' "$tmp/out")
@@ -100,7 +103,7 @@ if [ $ds -eq 1 ]; then
 else
     [ "$nds" -eq 1 ] || die "$nds data-source reads without data sources"
 fi
-other=$(grep -vcE '^(session\.|(host|host_metrics|VM|VM_metrics)\.get_all|(host|VM)\.get_data_sources$)' "$tmp/calls")
+other=$(grep -vcE '^(session\.|event\.from$|(host|host_metrics|VM|VM_metrics)\.get_all|(host|VM)\.get_data_sources$)' "$tmp/calls")
 [ "$other" -eq 0 ] || { cat "$tmp/calls" >&2; die "other requests"; }
 
 # Filter (regex on name or uuid, case-insensitive): the host and web*.

@@ -110,6 +110,18 @@ until_state "$WEB" halted || die "web1 not halted after x y"
 wait_for "Shut down 'web1': done" || die "shutdown's end not reported"
 [ "$(state "$DB")" = running ] || die "db1 changed"
 
+# VMs made and destroyed while it runs (event.from's add and del).
+tm send-keys -t top / && wait_for 'Filter' && tm send-keys -t top Enter
+NEW=$("$XE" vm-install template="$T" new-name-label=fresh) || die "install"
+wait_for ' fresh$' || die "new VM not shown"
+"$XE" vm-uninstall uuid="$NEW" force=true >/dev/null || die "uninstall"
+i=0
+while screen | grep -q ' fresh$' && [ $i -lt 50 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+screen | grep -q ' fresh$' && die "destroyed VM still shown"
+
 # Clear the filter; help page; quit.
 tm send-keys -t top / && wait_for 'Filter' && tm send-keys -t top Enter
 wait_for 'db1' || die "filter not cleared"
