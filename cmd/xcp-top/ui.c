@@ -15,11 +15,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define HELP_LINE                                                             \
     "q quit  Up/Dn select  S,Left/Right sort  r reverse  / filter  "         \
-    "d delay  p pause  u unpause  x shutdown  h help"
+    "d delay  p pause  u unpause/resume  x shutdown  h help"
 #define MAX_TASKS 16
 #define TOP_LINES 3 /* title, message, headings */
 
@@ -130,12 +131,19 @@ static void poll_tasks(ui *u)
             set_msg(u, "%s: done%s", p->what, "");
         } else {
             xcp_string_set info = {0};
+            char buf[200] = "failed";
+            size_t j, off = 0;
 
-            if (xcp_task_get_error_info(u->s, &info, p->task) == 0
-                && info.n)
-                set_msg(u, "%s: %s", p->what, info.items[0]);
-            else
-                set_msg(u, "%s: %s", p->what, "failed");
+            if (xcp_task_get_error_info(u->s, &info, p->task) == 0)
+                for (j = 0; j < info.n && off < sizeof(buf) - 1; j++)
+                    off += (size_t)snprintf(buf + off, sizeof(buf) - off,
+                                            j == 0   ? "%s"
+                                            : j == 1 ? " [%s"
+                                                     : ", %s",
+                                            info.items[j]);
+            if (info.n > 1 && off < sizeof(buf) - 1)
+                snprintf(buf + off, sizeof(buf) - off, "]");
+            set_msg(u, "%s: %s", p->what, buf);
             xcp_string_set_dispose(&info);
         }
         xcp_task_destroy(u->s, p->task);
@@ -238,7 +246,8 @@ static void draw_help(void)
         "                (empty: every VM)",
         "  d             seconds between refreshes",
         "  p             pause the selected VM (asks y/n)",
-        "  u             unpause the selected VM (asks y/n)",
+        "  u             unpause the selected VM, or resume it when it is",
+        "                suspended (asks y/n)",
         "  x             shut down the selected VM cleanly (asks y/n)",
         "  space         refresh now",
         "  h, ?          this help; any key returns",
@@ -336,13 +345,35 @@ static bool confirm(const char *what, const char *name)
     return ch == 'y' || ch == 'Y';
 }
 
+/* Start a task for the VM; it is followed at each refresh. */
+static void start_task(ui *u, const char *label, int rc)
+{
+    if (rc < 0) {
+        msg_error(u, label);
+        return;
+    }
+    snprintf(u->tasks[u->ntasks++].what, sizeof(u->tasks[0].what), "%s",
+             label);
+    set_msg(u, "%s: under way", label, "");
+}
+
+/*
+ * p: pause (VM.pause); u: unpause a paused VM (VM.unpause) or resume a
+ * suspended one (VM.resume, a task); x: clean shutdown (a task). Each
+ * after a y/n confirmation; the server refuses what the power state does
+ * not allow, and its error is shown.
+ */
 static void act(ui *u, int key)
 {
     top_row *r = selected(u);
-    xcp_vm vm;
-    const char *what = key == 'p' ? "Pause" : key == 'u' ? "Unpause"
-                                                         : "Shut down";
+    bool suspended = r && !strcasecmp(r->state, "Suspended");
+    const char *what = key == 'p'   ? "Pause"
+                       : key == 'x' ? "Shut down"
+                       : suspended  ? "Resume"
+                                    : "Unpause";
     char label[96];
+    xcp_task *task;
+    xcp_vm vm;
     int rc;
 
     if (!r) {
@@ -355,27 +386,22 @@ static void act(ui *u, int key)
     }
     snprintf(vm.ref, sizeof(vm.ref), "%s", r->ref);
     snprintf(label, sizeof(label), "%s '%.60s'", what, r->name);
-    if (key == 'p') {
-        rc = xcp_vm_pause(u->s, vm);
-    } else if (key == 'u') {
-        rc = xcp_vm_unpause(u->s, vm);
-    } else if (u->ntasks == MAX_TASKS) {
-        set_msg(u, "%s: %s", label, "too many shutdowns under way");
+    if (key == 'p' || (key == 'u' && !suspended)) {
+        rc = key == 'p' ? xcp_vm_pause(u->s, vm) : xcp_vm_unpause(u->s, vm);
+        if (rc < 0)
+            msg_error(u, label);
+        else
+            set_msg(u, "%s: done", label, "");
         return;
-    } else {
-        rc = xcp_vm_clean_shutdown_async(u->s, &u->tasks[u->ntasks].task,
-                                         vm);
-        if (rc == 0) {
-            snprintf(u->tasks[u->ntasks++].what, sizeof(u->tasks[0].what),
-                     "%s", label);
-            set_msg(u, "%s: under way", label, "");
-            return;
-        }
     }
-    if (rc < 0)
-        msg_error(u, label);
-    else
-        set_msg(u, "%s: done", label, "");
+    if (u->ntasks == MAX_TASKS) {
+        set_msg(u, "%s: %s", label, "too many tasks under way");
+        return;
+    }
+    task = &u->tasks[u->ntasks].task;
+    rc = key == 'x' ? xcp_vm_clean_shutdown_async(u->s, task, vm)
+                    : xcp_vm_resume_async(u->s, task, vm, false, false);
+    start_task(u, label, rc);
 }
 
 static void set_filter(ui *u)

@@ -109,6 +109,18 @@ wait_for "Shut down VM 'web1'" && tm send-keys -t top y
 until_state "$WEB" halted || die "web1 not halted after x y"
 wait_for "Shut down 'web1': done" || die "shutdown's end not reported"
 [ "$(state "$DB")" = running ] || die "db1 changed"
+# A refused shutdown (halted already): the task's error, parameters too.
+tm send-keys -t top x
+wait_for "Shut down VM 'web1'" && tm send-keys -t top y
+wait_for "Shut down 'web1': VM_BAD_POWER_STATE \\[" \
+    || die "refused shutdown's error not shown"
+# A suspended VM: u resumes it (VM.resume, a task).
+"$XE" vm-start uuid="$WEB" && "$XE" vm-suspend uuid="$WEB" || die "suspend"
+wait_for '^vm +suspended .* web1' || die "web1 not shown suspended"
+tm send-keys -t top u
+wait_for "Resume VM 'web1'" && tm send-keys -t top y
+until_state "$WEB" running || die "web1 not resumed after u y"
+wait_for "Resume 'web1': done" || die "resume's end not reported"
 
 # VMs made and destroyed while it runs (event.from's add and del).
 tm send-keys -t top / && wait_for 'Filter' && tm send-keys -t top Enter
