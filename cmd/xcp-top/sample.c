@@ -404,6 +404,8 @@ static int add_vms(top_sample *out, const top_view *v, const top_cache *c)
         copy(r->uuid, sizeof(r->uuid), fstr(x, "uuid"));
         copy(r->state, sizeof(r->state), fstr(x, "power_state"));
         copy(r->host, sizeof(r->host), fstr(x, "resident_on"));
+        if (is_live(r))
+            out->vms_running++; /* filtered or not, as vms_total */
         if (!top_view_match(v, r)) {
             free(r->name);
             out->n--;
@@ -411,7 +413,6 @@ static int add_vms(top_sample *out, const top_view *v, const top_cache *c)
         }
         r->maxmem = fnum(x, "memory_static_max");
         if (is_live(r)) {
-            out->vms_running++;
             m = top_cache_get(c, TOP_VM_METRICS, fstr(x, "metrics"));
             r->mem = fnum(m, "memory_actual");
             r->vcpus = fnum(m, "VCPUs_number");

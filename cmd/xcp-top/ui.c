@@ -10,19 +10,24 @@
 #include "top.h"
 
 #include <ctype.h>
+#define NCURSES_WIDECHAR 1
 #include <curses.h>
 #include <locale.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <wchar.h>
+#include <wctype.h>
 
 #define HELP_LINE                                                             \
     "q quit  Up/Dn select  S,Left/Right sort  r reverse  / filter  "         \
     "d delay  p pause  u unpause/resume  x shutdown  h help"
 #define MAX_TASKS 16
 #define TOP_LINES 3 /* title, message, headings */
+#define NAME_COLS 20 /* first column, as xentop's NAME */
 
 typedef struct pending {
     xcp_task task;
@@ -165,6 +170,19 @@ static int refresh_data(ui *u)
 
 /* ---- drawing ---- */
 
+/* printw at (y, x), cut before the right edge rather than wrapped. */
+static void line(int y, int x, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (COLS - 1 - x > 0)
+        mvaddnstr(y, x, buf, COLS - 1 - x);
+}
+
 static void fmt_num(char *buf, size_t len, double v, int prec)
 {
     if (isnan(v) || isinf(v))
@@ -173,21 +191,31 @@ static void fmt_num(char *buf, size_t len, double v, int prec)
         snprintf(buf, len, "%.*f", prec, v);
 }
 
-/* A name as it is (UTF-8 with the terminal's locale), control characters
- * as '?', cut at the right edge. */
-static void put_name(const char *name)
+/* A name in the terminal's locale (UTF-8...), control and unprintable
+ * characters as '?', cut or padded to width columns. */
+static void put_name(const char *name, int width)
 {
-    char buf[256];
-    int room = COLS - 1 - getcurx(stdscr);
-    size_t i;
+    wchar_t w[NAME_COLS + 1];
+    size_t n, k;
+    int cols = 0, cw;
 
-    snprintf(buf, sizeof(buf), "%s", name);
-    for (i = 0; buf[i]; i++)
-        if (iscntrl((unsigned char)buf[i]))
-            buf[i] = '?';
-    if (room > 0)
-        addnstr(buf, room); /* bytes >= columns: never wraps */
-    clrtoeol();
+    n = mbstowcs(w, name, NAME_COLS);
+    if (n == (size_t)-1) { /* not in the locale's encoding */
+        for (n = 0; name[n] && n < NAME_COLS; n++)
+            w[n] = (unsigned char)name[n] < 0x80 ? (wchar_t)name[n] : L'?';
+    }
+    for (k = 0; k < n; k++) {
+        if ((cw = wcwidth(w[k])) < 0 || iswcntrl((wint_t)w[k])) {
+            w[k] = L'?';
+            cw = 1;
+        }
+        if (cols + cw > width)
+            break;
+        cols += cw;
+    }
+    addnwstr(w, (int)k);
+    while (cols++ < width)
+        addch(' ');
 }
 
 static void draw_row(const top_row *r, int y, bool sel)
@@ -212,10 +240,12 @@ static void draw_row(const top_row *r, int y, bool sel)
         attron(A_REVERSE);
     if (r->is_host)
         attron(A_BOLD);
-    mvprintw(y, 0, "%-4s %-9s %7s %5s %8s %6s %8s %7s %7s %7s %7s  ",
-             r->is_host ? "host" : "vm", st, cpu, vc, mem, pct, max, rd, wr,
-             rx, tx);
-    put_name(r->name);
+    move(y, 0);
+    put_name(r->name, NAME_COLS);
+    line(y, NAME_COLS, " %-4s %-9s %7s %5s %8s %6s %8s %7s %7s %7s %7s",
+         r->is_host ? "host" : "vm", st, cpu, vc, mem, pct, max, rd, wr, rx,
+         tx);
+    clrtoeol();
     if (r->is_host)
         attroff(A_BOLD);
     if (sel) {
@@ -261,7 +291,7 @@ static void draw_help(void)
 
     erase();
     for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
-        mvprintw((int)i, 0, "%s", lines[i]);
+        line((int)i, 0, "%s", lines[i]);
     refresh();
 }
 
@@ -280,24 +310,23 @@ static void draw(ui *u)
     erase();
     localtime_r(&t, &tm);
     strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
-    mvprintw(0, 0,
+    line(0, 0,
              "xcp-top %s  %s  hosts %zu  VMs %zu running / %zu  every %gs  "
-             "sort %s%s",
+             "sort %s%s%s",
              clock, u->where, u->smp.nhosts, u->smp.vms_running,
              u->smp.vms_total, u->interval, sort_name(u->v->sort),
-             u->v->reverse ? " (reversed)" : "");
-    if (u->v->have_filter)
-        printw("  filtered");
+             u->v->reverse ? " (reversed)" : "",
+             u->v->have_filter ? "  filtered" : "");
     clrtoeol();
     if (u->msg[0])
-        mvprintw(1, 0, "%s", u->msg);
+        line(1, 0, "%s", u->msg);
     else if (u->smp.ds_missing)
-        mvprintw(1, 0, "(the server has no data sources: CPU, disk and "
+        line(1, 0, "(the server has no data sources: CPU, disk and "
                        "network figures unknown)");
     attron(A_REVERSE);
-    mvprintw(2, 0, "%-4s %-9s %7s %5s %8s %6s %8s %7s %7s %7s %7s  %s",
-             "TYPE", "STATE", "CPU(%)", "VCPUS", "MEM", "MEM(%)", "MAXMEM",
-             "RD/s", "WR/s", "RX/s", "TX/s", "NAME");
+    line(2, 0, "%-*s %-4s %-9s %7s %5s %8s %6s %8s %7s %7s %7s %7s",
+         NAME_COLS, "NAME", "TYPE", "STATE", "CPU(%)", "VCPUS", "MEM",
+         "MEM(%)", "MAXMEM", "RD/s", "WR/s", "RX/s", "TX/s");
     for (int x = getcurx(stdscr); x < COLS; x++)
         addch(' ');
     attroff(A_REVERSE);
@@ -307,7 +336,7 @@ static void draw(ui *u)
     for (i = u->v->first; i < n && y < LINES - 1; i++)
         draw_row(&u->smp.rows[u->smp.nhosts + i], y++, i == u->sel);
     attron(A_REVERSE);
-    mvprintw(LINES - 1, 0, "%.*s", COLS - 1, HELP_LINE);
+    line(LINES - 1, 0, "%s", HELP_LINE);
     clrtoeol();
     attroff(A_REVERSE);
     refresh();
@@ -320,7 +349,7 @@ static void ask(const char *prompt, char *buf, int len)
 {
     move(1, 0);
     clrtoeol();
-    mvprintw(1, 0, "%s", prompt);
+    line(1, 0, "%s", prompt);
     echo();
     curs_set(1);
     timeout(-1);
@@ -337,7 +366,7 @@ static bool confirm(const char *what, const char *name)
     move(1, 0);
     clrtoeol();
     attron(A_BOLD);
-    mvprintw(1, 0, "%s VM '%s'? [y/N] ", what, name);
+    line(1, 0, "%s VM '%s'? [y/N] ", what, name);
     attroff(A_BOLD);
     refresh();
     timeout(-1);

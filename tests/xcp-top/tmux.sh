@@ -52,7 +52,7 @@ wait_for() {
     return 1
 }
 # The VM rows' names, top to bottom.
-order() { screen | awk '$1 == "vm" && !/Control domain/ { printf "%s ", $NF }'; }
+order() { screen | awk '$2 == "vm" { printf "%s ", $1 }'; }
 state() { "$XE" vm-param-get uuid="$1" param-name=power-state; }
 until_state() {
     i=0
@@ -69,7 +69,7 @@ tm new-session -d -s top -x 150 -y 30 "$TOP -i 1 -S vcpus" \
 wait_for 'web1' || die "no VM on screen"
 wait_for 'sort vcpus' || die "title without the sort"
 screen | grep -q "q quit .*x shutdown" || die "no help line"
-screen | grep -qE '^host +up ' || die "no host row"
+screen | grep -qE ' host +up ' || die "no host row"
 [ "$(order)" = "db1 web1 " ] || die "sort by vcpus: $(order)"
 tm send-keys -t top r
 wait_for 'sort vcpus \(reversed\)' || die "r did not reverse"
@@ -95,7 +95,7 @@ wait_for "cancelled" || die "no cancellation"
 tm send-keys -t top p
 wait_for "Pause VM 'web1'" && tm send-keys -t top y
 until_state "$WEB" paused || die "web1 not paused after p y"
-wait_for '^vm +paused .* web1' || die "screen does not show web1 paused"
+wait_for '^web1 +vm +paused ' || die "screen does not show web1 paused"
 # Pausing again: the server's error, on the message line.
 tm send-keys -t top p
 wait_for "Pause VM 'web1'" && tm send-keys -t top y
@@ -116,7 +116,7 @@ wait_for "Shut down 'web1': VM_BAD_POWER_STATE \\[" \
     || die "refused shutdown's error not shown"
 # A suspended VM: u resumes it (VM.resume, a task).
 "$XE" vm-start uuid="$WEB" && "$XE" vm-suspend uuid="$WEB" || die "suspend"
-wait_for '^vm +suspended .* web1' || die "web1 not shown suspended"
+wait_for '^web1 +vm +suspended ' || die "web1 not shown suspended"
 tm send-keys -t top u
 wait_for "Resume VM 'web1'" && tm send-keys -t top y
 until_state "$WEB" running || die "web1 not resumed after u y"
@@ -125,14 +125,14 @@ wait_for "Resume 'web1': done" || die "resume's end not reported"
 # VMs made and destroyed while it runs (event.from's add and del).
 tm send-keys -t top / && wait_for 'Filter' && tm send-keys -t top Enter
 NEW=$("$XE" vm-install template="$T" new-name-label=fresh) || die "install"
-wait_for ' fresh$' || die "new VM not shown"
+wait_for '^fresh ' || die "new VM not shown"
 "$XE" vm-uninstall uuid="$NEW" force=true >/dev/null || die "uninstall"
 i=0
-while screen | grep -q ' fresh$' && [ $i -lt 50 ]; do
+while screen | grep -q '^fresh ' && [ $i -lt 50 ]; do
     sleep 0.1
     i=$((i + 1))
 done
-screen | grep -q ' fresh$' && die "destroyed VM still shown"
+screen | grep -q '^fresh ' && die "destroyed VM still shown"
 
 # Clear the filter; help page; quit.
 tm send-keys -t top / && wait_for 'Filter' && tm send-keys -t top Enter
