@@ -110,10 +110,9 @@ static void lib_error(const char *what)
     fputs(e && e->nparams ? "]\n" : "\n", stderr);
 }
 
-/* Open the session; where (for the screen's title) describes it. */
-static int open_session(const top_opts *o, xcp_session **s, char *where,
-                        size_t len)
+int top_conn_open(top_conn *c)
 {
+    const top_opts *o = c->o;
     char dir[4096], sock[4200], uri[600];
     xcp_remote_options ro;
     xcp_open_options lo;
@@ -131,16 +130,22 @@ static int open_session(const top_opts *o, xcp_session **s, char *where,
     if (local) {
         state_dir(dir, sizeof(dir));
         snprintf(sock, sizeof(sock), "%s/xapi", dir);
-        if (!listening(sock)) {
+        /* A daemon's socket, else the engine; once on the daemon, never
+         * the engine (it would hold the state dir the daemon restarts
+         * on). */
+        if (c->via == TOP_VIA_ENGINE
+            || (c->via == TOP_VIA_NONE && !listening(sock))) {
             memset(&lo, 0, sizeof(lo));
             lo.version = XCP_OPEN_OPTIONS_VERSION;
             lo.originator = "xcp-top";
             lo.lock_timeout_ms = 10000;
-            snprintf(where, len, "local %s", dir);
-            return xcp_session_open_local(s, &lo);
+            snprintf(c->where, sizeof(c->where), "local %s", dir);
+            c->via = TOP_VIA_ENGINE;
+            return xcp_session_open_local(&c->s, &lo);
         }
         snprintf(uri, sizeof(uri), "unix:%s", sock);
         ro.protocol = XCP_REMOTE_JSONRPC;
+        c->via = TOP_VIA_SOCKET;
     } else {
         bool v6 = strchr(o->server, ':') && o->server[0] != '[';
         char port[16] = "";
@@ -150,10 +155,44 @@ static int open_session(const top_opts *o, xcp_session **s, char *where,
         snprintf(uri, sizeof(uri), "%s://%s%s%s%s",
                  o->nossl ? "http" : "https", v6 ? "[" : "", o->server,
                  v6 ? "]" : "", port);
+        c->via = TOP_VIA_REMOTE;
     }
     ro.uri = uri;
-    snprintf(where, len, "%s", uri);
-    return xcp_session_open_remote(s, &ro);
+    snprintf(c->where, sizeof(c->where), "%s", uri);
+    if (xcp_session_open_remote(&c->s, &ro) < 0) {
+        c->s = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the last failure means the session is gone, not the request. */
+static bool session_lost(void)
+{
+    const xcp_error *e = xcp_error_last();
+
+    return e && (e->code == XCP_EIO
+                 || (e->name && !strcmp(e->name, "SESSION_INVALID")));
+}
+
+int top_refresh(top_conn *c, top_view *v, top_sample *out)
+{
+    int tries;
+
+    for (tries = 0; tries < 2; tries++) {
+        if (!c->s && top_conn_open(c) < 0)
+            return -1;
+        if (top_sample_take(c->s, v, out) == 0)
+            return 0;
+        if (c->via == TOP_VIA_ENGINE || !session_lost())
+            return -1;
+        /* A new session (the daemon restarted, the connection broke):
+         * the records again from scratch. */
+        xcp_session_close(c->s);
+        c->s = NULL;
+        top_cache_dispose(&v->cache);
+    }
+    return -1;
 }
 
 /* Sleep up to secs seconds, less when a signal stops us. */
@@ -167,8 +206,9 @@ static void pause_for(double secs)
         ;
 }
 
-static int run_batch(xcp_session *s, const top_opts *o, top_view *v)
+static int run_batch(top_conn *c, top_view *v)
 {
+    const top_opts *o = c->o;
     top_sample smp;
     long it;
     int rc = 0;
@@ -180,7 +220,7 @@ static int run_batch(xcp_session *s, const top_opts *o, top_view *v)
             pause_for(o->interval);
         if (stop)
             break;
-        if (top_sample_take(s, v, &smp) < 0) {
+        if (top_refresh(c, v, &smp) < 0) {
             lib_error("cannot read the hosts and VMs");
             rc = 1;
             break;
@@ -197,9 +237,9 @@ static int run_batch(xcp_session *s, const top_opts *o, top_view *v)
 
 int main(int argc, char **argv)
 {
-    char where[4200], pwbuf[4096];
+    char pwbuf[4096];
     struct sigaction sa;
-    xcp_session *s = NULL;
+    top_conn conn;
     top_view view;
     top_opts o;
     int rc, err;
@@ -241,16 +281,17 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    if (open_session(&o, &s, where, sizeof(where)) < 0) {
+    memset(&conn, 0, sizeof(conn));
+    conn.o = &o;
+    if (top_conn_open(&conn) < 0) {
         lib_error("cannot open a session");
         rc = 1;
         goto out;
     }
-    rc = o.batch ? run_batch(s, &o, &view)
-                 : top_ui_run(s, &o, &view, where, &stop);
+    rc = o.batch ? run_batch(&conn, &view) : top_ui_run(&conn, &view, &stop);
 out:
-    if (s)
-        xcp_session_close(s);
+    if (conn.s)
+        xcp_session_close(conn.s);
     top_view_dispose(&view);
     return rc;
 }

@@ -187,15 +187,45 @@ bool top_view_match(const top_view *v, const top_row *r);
 /** Sort the VM rows of s (after the hosts) by the view's key. */
 void top_sample_sort(top_sample *s, const top_view *v);
 
+/* ---- the connection (main.c) ---- */
+
+typedef enum top_via {
+    TOP_VIA_NONE,   /* not opened yet: this host's socket, else embedded */
+    TOP_VIA_ENGINE, /* the engine, embedded */
+    TOP_VIA_SOCKET, /* this host's xcpd, through its unix socket */
+    TOP_VIA_REMOTE, /* -s */
+} top_via;
+
+typedef struct top_conn {
+    const top_opts *o;
+    xcp_session *s; /* NULL while closed */
+    top_via via;    /* how it was first opened, kept on reconnection */
+    char where[4200]; /* for the title: "unix:/...", "https://h", ... */
+} top_conn;
+
+/**
+ * Open (or reopen) c's session: the way it went the first time, so a
+ * monitor of a daemon never takes the state directory from it. Returns 0
+ * or a negative code with the library's error.
+ */
+int top_conn_open(top_conn *c);
+
+/**
+ * A refresh through c: top_sample_take, and when the session was lost
+ * (SESSION_INVALID: the daemon restarted; a transport failure) a new
+ * session and the records from scratch, once. Returns 0 or -1 with the
+ * library's error.
+ */
+int top_refresh(top_conn *c, top_view *v, top_sample *out);
+
 /* ---- output ---- */
 
 /** Batch mode: one header line, then one line per row. */
 void top_batch_print(FILE *f, const top_sample *s);
 
 /** Interactive mode until q, o->count refreshes or *stop; returns the
- * exit status. where names the server in the title line. */
-int top_ui_run(xcp_session *s, const top_opts *o, top_view *v,
-               const char *where, volatile sig_atomic_t *stop);
+ * exit status. */
+int top_ui_run(top_conn *c, top_view *v, volatile sig_atomic_t *stop);
 
 /** Format a byte count the way the screen shows it (K/M/G/T, 1024; "-"
  * when unknown). */

@@ -35,11 +35,10 @@ typedef struct pending {
 } pending;
 
 typedef struct ui {
-    xcp_session *s;
+    top_conn *c;
     top_view *v;
     top_sample smp;
     double interval;
-    const char *where;
     char msg[256];
     char sel_uuid[40]; /* the selected VM, kept across refreshes */
     size_t sel;        /* its index among the VM rows */
@@ -122,11 +121,13 @@ static void poll_tasks(ui *u)
 {
     size_t i = 0;
 
+    if (!u->c->s)
+        return;
     while (i < u->ntasks) {
         enum xcp_task_status_type st;
         pending *p = &u->tasks[i];
 
-        if (xcp_task_get_status(u->s, &st, p->task) < 0) {
+        if (xcp_task_get_status(u->c->s, &st, p->task) < 0) {
             msg_error(u, p->what);
         } else if (st == XCP_TASK_STATUS_TYPE_PENDING
                    || st == XCP_TASK_STATUS_TYPE_CANCELLING) {
@@ -139,7 +140,7 @@ static void poll_tasks(ui *u)
             char buf[200] = "failed";
             size_t j, off = 0;
 
-            if (xcp_task_get_error_info(u->s, &info, p->task) == 0)
+            if (xcp_task_get_error_info(u->c->s, &info, p->task) == 0)
                 for (j = 0; j < info.n && off < sizeof(buf) - 1; j++)
                     off += (size_t)snprintf(buf + off, sizeof(buf) - off,
                                             j == 0   ? "%s"
@@ -151,7 +152,7 @@ static void poll_tasks(ui *u)
             set_msg(u, "%s: %s", p->what, buf);
             xcp_string_set_dispose(&info);
         }
-        xcp_task_destroy(u->s, p->task);
+        xcp_task_destroy(u->c->s, p->task);
         u->tasks[i] = u->tasks[--u->ntasks];
     }
 }
@@ -159,7 +160,7 @@ static void poll_tasks(ui *u)
 static int refresh_data(ui *u)
 {
     place(u);
-    if (top_sample_take(u->s, u->v, &u->smp) < 0) {
+    if (top_sample_take(u->c->s, u->v, &u->smp) < 0) {
         msg_error(u, "refresh");
         return -1;
     }
@@ -313,7 +314,7 @@ static void draw(ui *u)
     line(0, 0,
              "xcp-top %s  %s  hosts %zu  VMs %zu running / %zu  every %gs  "
              "sort %s%s%s",
-             clock, u->where, u->smp.nhosts, u->smp.vms_running,
+             clock, u->c->where, u->smp.nhosts, u->smp.vms_running,
              u->smp.vms_total, u->interval, sort_name(u->v->sort),
              u->v->reverse ? " (reversed)" : "",
              u->v->have_filter ? "  filtered" : "");
@@ -405,8 +406,8 @@ static void act(ui *u, int key)
     xcp_vm vm;
     int rc;
 
-    if (!r) {
-        set_msg(u, "%s%s", "no VM selected", "");
+    if (!r || !u->c->s) {
+        set_msg(u, "%s%s", r ? "not connected" : "no VM selected", "");
         return;
     }
     if (!confirm(what, r->name)) {
@@ -416,7 +417,7 @@ static void act(ui *u, int key)
     snprintf(vm.ref, sizeof(vm.ref), "%s", r->ref);
     snprintf(label, sizeof(label), "%s '%.60s'", what, r->name);
     if (key == 'p' || (key == 'u' && !suspended)) {
-        rc = key == 'p' ? xcp_vm_pause(u->s, vm) : xcp_vm_unpause(u->s, vm);
+        rc = key == 'p' ? xcp_vm_pause(u->c->s, vm) : xcp_vm_unpause(u->c->s, vm);
         if (rc < 0)
             msg_error(u, label);
         else
@@ -428,8 +429,8 @@ static void act(ui *u, int key)
         return;
     }
     task = &u->tasks[u->ntasks].task;
-    rc = key == 'x' ? xcp_vm_clean_shutdown_async(u->s, task, vm)
-                    : xcp_vm_resume_async(u->s, task, vm, false, false);
+    rc = key == 'x' ? xcp_vm_clean_shutdown_async(u->c->s, task, vm)
+                    : xcp_vm_resume_async(u->c->s, task, vm, false, false);
     start_task(u, label, rc);
 }
 
@@ -568,18 +569,17 @@ static int key(ui *u, int ch)
     return 0;
 }
 
-int top_ui_run(xcp_session *s, const top_opts *o, top_view *v,
-               const char *where, volatile sig_atomic_t *stop)
+int top_ui_run(top_conn *c, top_view *v, volatile sig_atomic_t *stop)
 {
+    const top_opts *o = c->o;
     ui u;
     double next;
     int rc = 0, k, ch;
 
     memset(&u, 0, sizeof(u));
-    u.s = s;
+    u.c = c;
     u.v = v;
     u.interval = o->interval;
-    u.where = where;
     setlocale(LC_ALL, "");
     if (!initscr()) {
         fputs("xcp-top: cannot use the terminal (try -b)\n", stderr);

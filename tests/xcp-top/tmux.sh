@@ -162,5 +162,27 @@ fi
 grep -q SESSION_AUTHENTICATION_FAILED "$tmp/e" \
     || { cat "$tmp/e" >&2; die "wrong password: no XenAPI error"; }
 
+# The daemon restarts under a batch run through its socket: a new session
+# at the next refresh (its sessions died with it), every iteration printed,
+# and the state directory left to the daemon (never the engine embedded).
+"$TOP" -b -n 4 -i 1 >"$tmp/re" 2>"$tmp/re.err" &
+top=$!
+sleep 1.5
+kill -TERM $daemon
+wait $daemon
+: >"$tmp/xcpd.log"
+"$XCPD" --state-dir "$XCP_STATE_DIR" --auth-file "$tmp/auth" \
+    >"$tmp/xcpd.log" 2>&1 &
+daemon=$!
+wait $top || { cat "$tmp/re.err" >&2; die "batch run lost the restart"; }
+[ "$(grep -c '^TYPE' "$tmp/re")" -eq 4 ] || die "iterations lost"
+tries=0
+until grep -q '^xcpd: ready' "$tmp/xcpd.log" 2>/dev/null; do
+    tries=$((tries + 1))
+    [ $tries -lt 300 ] && kill -0 $daemon 2>/dev/null || {
+        cat "$tmp/xcpd.log" >&2; die "daemon did not restart"; break; }
+    sleep 0.1
+done
+
 [ $fail -eq 0 ] && echo "PASS: xcp-top under tmux"
 exit $fail
