@@ -340,6 +340,7 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_DISK_STREAM: return d->version >= 6 && d->disk_stream;
     case XCP_HV_OP_DISK_STREAM_CANCEL:
         return d->version >= 7 && d->disk_stream_cancel;
+    case XCP_HV_OP_STATS: return d->version >= 8 && d->stats;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -667,4 +668,22 @@ int xcp__hv_disk_stream_cancel(xcp_hv *hv, uint32_t domid, const char *vdev,
         return unsupported(hv, XCP_HV_OP_DISK_STREAM_CANCEL, err);
     HV_CALL(hv, XCP_HV_OP_DISK_STREAM_CANCEL, disk_stream_cancel, err, domid,
             vdev, err);
+}
+
+int xcp__hv_stats(xcp_hv *hv, xcp_hv_stats *out, xcp_hv_error *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!xcp__hv_supports(hv, XCP_HV_OP_STATS))
+        return unsupported(hv, XCP_HV_OP_STATS, err);
+    HV_CALL(hv, XCP_HV_OP_STATS, stats, err, out, err);
+}
+
+void xcp__hv_stats_free(xcp_hv_stats *st)
+{
+    free(st->pcpu_busy_ns);
+    free(st->doms);
+    free(st->vcpu_ns);
+    free(st->devs);
+    free(st->guest_free_kib);
+    memset(st, 0, sizeof(*st));
 }

@@ -221,6 +221,11 @@ extern const xcp_hv_driver xcp__hv_xen_driver;
 #define XCP__HV_MODULE_ENTRY "xcp__hv_module"
 #define XCP__HV_MODULE_EXPORT __attribute__((visibility("default")))
 
+/* One reading of the host's and domains' counters (the stats slot,
+ * version 8; -ENOTSUP below it). Free it with xcp__hv_stats_free. */
+int xcp__hv_stats(xcp_hv *hv, xcp_hv_stats *out, xcp_hv_error *err);
+void xcp__hv_stats_free(xcp_hv_stats *st);
+
 #ifdef __cplusplus
 }
 #endif

@@ -211,6 +211,7 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_DISK_SNAPSHOT] = "disk_snapshot",
     [XCP_HV_OP_DISK_STREAM] = "disk_stream",
     [XCP_HV_OP_DISK_STREAM_CANCEL] = "disk_stream_cancel",
+    [XCP_HV_OP_STATS] = "stats",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};

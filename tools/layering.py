@@ -33,6 +33,7 @@ LAYERS = {
     "server": ["lib/libxcp/server/"],
     "client": ["lib/libxcp/client/"],
     "sr": ["lib/libxcp/sr/"],
+    "metrics": ["lib/libxcp/metrics/"],
     "hv": ["hv/"],
     "sys": ["include/xcp/sys/"],
     "public": ["include/xcp/"],
@@ -48,7 +49,7 @@ LAYERS = {
 # What each layer may use besides itself: layers, or single files (which
 # bind #include lines only; calls are checked by layer).
 BELOW_ENGINE = ["core", "model", "db", "rpc", "client", "sr", "hv", "sys",
-                "public"]
+                "public", "metrics"]
 RULES = {
     "core": ["include/xcp/common.h", "include/xcp/errors.h",
              "include/xcp/value.h"],
@@ -60,6 +61,7 @@ RULES = {
     "server": ["engine", "rpc", "model", "core", "public"],
     "client": ["engine", "rpc", "model", "core", "public"],
     "sr": ["core", "sys"],
+    "metrics": ["core", "public"],
     "hv": ["core", "sys"],
     "sys": ["public"],
     "public": [],

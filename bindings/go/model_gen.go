@@ -900,6 +900,12 @@ type PoolUpdateRef string
 // IsNull tells whether r is the null reference (or empty).
 func (r PoolUpdateRef) IsNull() bool { return Ref(r).IsNull() }
 
+// DataSourceRef is a reference to a data_source object ("OpaqueRef:...").
+type DataSourceRef string
+
+// IsNull tells whether r is the null reference (or empty).
+func (r DataSourceRef) IsNull() bool { return Ref(r).IsNull() }
+
 // VDINBDServerInfoRef is a reference to a vdi_nbd_server_info object ("OpaqueRef:...").
 type VDINBDServerInfoRef string
 
@@ -6602,6 +6608,103 @@ func encRecordPoolUpdate(a *arena, v *cval, x PoolUpdateRecord, ctor bool) {
 // PoolUpdateFields are the pool_update record's field names in model order.
 var PoolUpdateFields = []string{"uuid", "name_label", "version", "installation_size", "key", "after_apply_guidance", "vdi", "hosts", "other_config", "enforce_homogeneity", "name_description"}
 
+// DataSourceRecord is a data_source record: every field of the class, in model
+// order.
+//
+// A data source of a host's or VM's RRD, as host.get_data_sources and
+// VM.get_data_sources return them. Not a stored object: there is no get_record
+// or get_all.
+type DataSourceRecord struct {
+	// name_label string (RO). The data source's name (cpu0, memory, vif_0_rx
+	// ...).
+	NameLabel string
+	// name_description string (RO). What it measures.
+	NameDescription string
+	// enabled bool (RO). True if the RRD records it.
+	Enabled bool
+	// standard bool (RO). True if it is recorded by default.
+	Standard bool
+	// units string (RO). The units of its value (B, KiB, B/s, (fraction) ...).
+	Units string
+	// min float (RO). The least value it may take.
+	Min float64
+	// max float (RO). The greatest value it may take.
+	Max float64
+	// value float (RO). Its latest value: the average over the last 5 s, NaN when
+	// unknown.
+	Value float64
+}
+
+// decRecordDataSource reads a data_source record (a RECORD by field index, or a
+// STRUCT by field name).
+func decRecordDataSource(d *decoder, v *cval) (r DataSourceRecord) {
+	f := d.record(v, 25, DataSourceFields)
+	if f == nil {
+		return
+	}
+	if v := f(0); v != nil {
+		r.NameLabel = dec_string(d, v)
+	}
+	if v := f(1); v != nil {
+		r.NameDescription = dec_string(d, v)
+	}
+	if v := f(2); v != nil {
+		r.Enabled = dec_bool(d, v)
+	}
+	if v := f(3); v != nil {
+		r.Standard = dec_bool(d, v)
+	}
+	if v := f(4); v != nil {
+		r.Units = dec_string(d, v)
+	}
+	if v := f(5); v != nil {
+		r.Min = dec_float(d, v)
+	}
+	if v := f(6); v != nil {
+		r.Max = dec_float(d, v)
+	}
+	if v := f(7); v != nil {
+		r.Value = dec_float(d, v)
+	}
+	return
+}
+
+// encRecordDataSource writes a data_source record; ctor: only the fields a
+// constructor takes (ROs, RW, RWs), and of those not the empty strings
+// and nil sets and maps of fields it does not require, which are left
+// NONE (unset: the model's default applies, as for the C API's NULLs);
+// an empty enum is its default, else its first value (as C's zero).
+func encRecordDataSource(a *arena, v *cval, x DataSourceRecord, ctor bool) {
+	f := a.record(v, 25, 8)
+	if !ctor {
+		enc_string(a, &f[0], x.NameLabel)
+	}
+	if !ctor {
+		enc_string(a, &f[1], x.NameDescription)
+	}
+	if !ctor {
+		enc_bool(a, &f[2], x.Enabled)
+	}
+	if !ctor {
+		enc_bool(a, &f[3], x.Standard)
+	}
+	if !ctor {
+		enc_string(a, &f[4], x.Units)
+	}
+	if !ctor {
+		enc_float(a, &f[5], x.Min)
+	}
+	if !ctor {
+		enc_float(a, &f[6], x.Max)
+	}
+	if !ctor {
+		enc_float(a, &f[7], x.Value)
+	}
+}
+
+// DataSourceFields are the data_source record's field names in model order.
+var DataSourceFields = []string{"name_label", "name_description", "enabled", "standard", "units", "min", "max", "value"}
+
 // VDINBDServerInfoRecord is a vdi_nbd_server_info record: every field of the
 // class, in model order.
 //
@@ -6629,7 +6732,7 @@ type VDINBDServerInfoRecord struct {
 // decRecordVDINBDServerInfo reads a vdi_nbd_server_info record (a RECORD by field index, or a
 // STRUCT by field name).
 func decRecordVDINBDServerInfo(d *decoder, v *cval) (r VDINBDServerInfoRecord) {
-	f := d.record(v, 25, VDINBDServerInfoFields)
+	f := d.record(v, 26, VDINBDServerInfoFields)
 	if f == nil {
 		return
 	}
@@ -6657,7 +6760,7 @@ func decRecordVDINBDServerInfo(d *decoder, v *cval) (r VDINBDServerInfoRecord) {
 // NONE (unset: the model's default applies, as for the C API's NULLs);
 // an empty enum is its default, else its first value (as C's zero).
 func encRecordVDINBDServerInfo(a *arena, v *cval, x VDINBDServerInfoRecord, ctor bool) {
-	f := a.record(v, 25, 5)
+	f := a.record(v, 26, 5)
 	if !ctor {
 		enc_string(a, &f[0], x.Exportname)
 	}
@@ -6732,6 +6835,8 @@ func decRecordOf(d *decoder, cls int, v *cval) any {
 	case 24:
 		return decRecordPoolUpdate(d, v)
 	case 25:
+		return decRecordDataSource(d, v)
+	case 26:
 		return decRecordVDINBDServerInfo(d, v)
 	}
 	return decStructAny(d, v)
@@ -6790,6 +6895,8 @@ func encRecordAny(a *arena, v *cval, x any) bool {
 		encRecordSecret(a, v, r, false)
 	case PoolUpdateRecord:
 		encRecordPoolUpdate(a, v, r, false)
+	case DataSourceRecord:
+		encRecordDataSource(a, v, r, false)
 	case VDINBDServerInfoRecord:
 		encRecordVDINBDServerInfo(a, v, r, false)
 	default:
@@ -6800,10 +6907,10 @@ func encRecordAny(a *arena, v *cval, x any) bool {
 
 // modelClasses are the model's class names by id (checked against
 // libxcp's tables at init).
-var modelClasses = []string{"session", "pool", "host", "host_metrics", "host_cpu", "VM", "VM_metrics", "VM_guest_metrics", "VBD", "VDI", "SR", "PBD", "VIF", "network", "PIF", "PIF_metrics", "Bond", "VLAN", "task", "event", "message", "console", "blob", "secret", "pool_update", "vdi_nbd_server_info"}
+var modelClasses = []string{"session", "pool", "host", "host_metrics", "host_cpu", "VM", "VM_metrics", "VM_guest_metrics", "VBD", "VDI", "SR", "PBD", "VIF", "network", "PIF", "PIF_metrics", "Bond", "VLAN", "task", "event", "message", "console", "blob", "secret", "pool_update", "data_source", "vdi_nbd_server_info"}
 
 // modelFieldCounts are the record widths by class id.
-var modelFieldCounts = []int{16, 64, 80, 6, 13, 92, 19, 14, 22, 32, 21, 6, 28, 16, 35, 13, 9, 5, 17, 7, 7, 5, 7, 3, 11, 5}
+var modelFieldCounts = []int{16, 64, 80, 6, 13, 92, 19, 14, 22, 32, 21, 6, 28, 16, 35, 13, 9, 5, 17, 7, 7, 5, 7, 3, 11, 8, 5}
 
 func dec_any(d *decoder, v *cval) any { return decAny(d, v) }
 func enc_any(a *arena, v *cval, x any) { encAny(a, v, x) }
@@ -6879,6 +6986,8 @@ func dec_map_ref_blob_record_blob(d *decoder, v *cval) map[BlobRef]BlobRecord { 
 func enc_map_ref_blob_record_blob(a *arena, v *cval, x map[BlobRef]BlobRecord) { encMap(a, v, x, keyFromString[BlobRef], enc_record_blob) }
 func dec_map_ref_console_record_console(d *decoder, v *cval) map[ConsoleRef]ConsoleRecord { return decMap(d, v, keyString[ConsoleRef], dec_record_console) }
 func enc_map_ref_console_record_console(a *arena, v *cval, x map[ConsoleRef]ConsoleRecord) { encMap(a, v, x, keyFromString[ConsoleRef], enc_record_console) }
+func dec_map_ref_data_source_record_data_source(d *decoder, v *cval) map[DataSourceRef]DataSourceRecord { return decMap(d, v, keyString[DataSourceRef], dec_record_data_source) }
+func enc_map_ref_data_source_record_data_source(a *arena, v *cval, x map[DataSourceRef]DataSourceRecord) { encMap(a, v, x, keyFromString[DataSourceRef], enc_record_data_source) }
 func dec_map_ref_event_record_event(d *decoder, v *cval) map[EventRef]EventRecord { return decMap(d, v, keyString[EventRef], dec_record_event) }
 func enc_map_ref_event_record_event(a *arena, v *cval, x map[EventRef]EventRecord) { encMap(a, v, x, keyFromString[EventRef], enc_record_event) }
 func dec_map_ref_host_record_host(d *decoder, v *cval) map[HostRef]HostRecord { return decMap(d, v, keyString[HostRef], dec_record_host) }
@@ -6975,6 +7084,8 @@ func dec_record_blob(d *decoder, v *cval) BlobRecord { return decRecordBlob(d, v
 func enc_record_blob(a *arena, v *cval, x BlobRecord) { encRecordBlob(a, v, x, false) }
 func dec_record_console(d *decoder, v *cval) ConsoleRecord { return decRecordConsole(d, v) }
 func enc_record_console(a *arena, v *cval, x ConsoleRecord) { encRecordConsole(a, v, x, false) }
+func dec_record_data_source(d *decoder, v *cval) DataSourceRecord { return decRecordDataSource(d, v) }
+func enc_record_data_source(a *arena, v *cval, x DataSourceRecord) { encRecordDataSource(a, v, x, false) }
 func dec_record_event(d *decoder, v *cval) EventRecord { return decRecordEvent(d, v) }
 func enc_record_event(a *arena, v *cval, x EventRecord) { encRecordEvent(a, v, x, false) }
 func dec_record_host(d *decoder, v *cval) HostRecord { return decRecordHost(d, v) }
@@ -7061,6 +7172,8 @@ func dec_ref_console(d *decoder, v *cval) ConsoleRef { return ConsoleRef(decStri
 func enc_ref_console(a *arena, v *cval, x ConsoleRef) { encString(a, v, string(x)) }
 func dec_ref_crashdump(d *decoder, v *cval) Ref { return Ref(decString(d, v)) }
 func enc_ref_crashdump(a *arena, v *cval, x Ref) { encString(a, v, string(x)) }
+func dec_ref_data_source(d *decoder, v *cval) DataSourceRef { return DataSourceRef(decString(d, v)) }
+func enc_ref_data_source(a *arena, v *cval, x DataSourceRef) { encString(a, v, string(x)) }
 func dec_ref_event(d *decoder, v *cval) EventRef { return EventRef(decString(d, v)) }
 func enc_ref_event(a *arena, v *cval, x EventRef) { encString(a, v, string(x)) }
 func dec_ref_host(d *decoder, v *cval) HostRef { return HostRef(decString(d, v)) }
@@ -7145,6 +7258,8 @@ func dec_set_pool_allowed_operations(d *decoder, v *cval) []PoolAllowedOperation
 func enc_set_pool_allowed_operations(a *arena, v *cval, x []PoolAllowedOperations) { encSet(a, v, x, enc_pool_allowed_operations) }
 func dec_set_primary_address_type(d *decoder, v *cval) []PrimaryAddressType { return decSet(d, v, dec_primary_address_type) }
 func enc_set_primary_address_type(a *arena, v *cval, x []PrimaryAddressType) { encSet(a, v, x, enc_primary_address_type) }
+func dec_set_record_data_source(d *decoder, v *cval) []DataSourceRecord { return decSet(d, v, dec_record_data_source) }
+func enc_set_record_data_source(a *arena, v *cval, x []DataSourceRecord) { encSet(a, v, x, enc_record_data_source) }
 func dec_set_record_vdi_nbd_server_info(d *decoder, v *cval) []VDINBDServerInfoRecord { return decSet(d, v, dec_record_vdi_nbd_server_info) }
 func enc_set_record_vdi_nbd_server_info(a *arena, v *cval, x []VDINBDServerInfoRecord) { encSet(a, v, x, enc_record_vdi_nbd_server_info) }
 func dec_set_ref_Bond(d *decoder, v *cval) []BondRef { return decSet(d, v, dec_ref_Bond) }
@@ -7197,6 +7312,8 @@ func dec_set_ref_console(d *decoder, v *cval) []ConsoleRef { return decSet(d, v,
 func enc_set_ref_console(a *arena, v *cval, x []ConsoleRef) { encSet(a, v, x, enc_ref_console) }
 func dec_set_ref_crashdump(d *decoder, v *cval) []Ref { return decSet(d, v, dec_ref_crashdump) }
 func enc_set_ref_crashdump(a *arena, v *cval, x []Ref) { encSet(a, v, x, enc_ref_crashdump) }
+func dec_set_ref_data_source(d *decoder, v *cval) []DataSourceRef { return decSet(d, v, dec_ref_data_source) }
+func enc_set_ref_data_source(a *arena, v *cval, x []DataSourceRef) { encSet(a, v, x, enc_ref_data_source) }
 func dec_set_ref_event(d *decoder, v *cval) []EventRef { return decSet(d, v, dec_ref_event) }
 func enc_set_ref_event(a *arena, v *cval, x []EventRef) { encSet(a, v, x, enc_ref_event) }
 func dec_set_ref_host(d *decoder, v *cval) []HostRef { return decSet(d, v, dec_ref_host) }
@@ -7367,6 +7484,8 @@ type classes struct {
 	Secret SecretClass
 	// PoolUpdate: XenAPI class pool_update.
 	PoolUpdate PoolUpdateClass
+	// DataSource: XenAPI class data_source.
+	DataSource DataSourceClass
 	// VDINBDServerInfo: XenAPI class vdi_nbd_server_info.
 	VDINBDServerInfo VDINBDServerInfoClass
 }
@@ -7397,6 +7516,7 @@ func (k *classes) init(s *Session) {
 	k.Blob.s = s
 	k.Secret.s = s
 	k.PoolUpdate.s = s
+	k.DataSource.s = s
 	k.VDINBDServerInfo.s = s
 }
 
@@ -10875,29 +10995,47 @@ func (c HostClass) GetLogAsync(ctx context.Context, host HostRef) (*Pending[stri
 	return &Pending[string]{s: c.s, Task: task, dec: dec_string}, nil
 }
 
-// XenAPI host.get_data_sources(host) -> set:string.
+// XenAPI host.get_data_sources(host) -> set:record:data_source.
 //
-// Lists the performance data sources recorded for the host. Not implemented in
-// libxcp (no RRDs).
-//
-// Errors: NOT_IMPLEMENTED.
-func (c HostClass) GetDataSources(ctx context.Context, host HostRef) ([]string, error) {
+// Lists the host's data sources: those its RRD records (enabled) and those it
+// could record (sampled every 5 s from the hypervisor driver: cpuN, cpu_avg,
+// loadavg, memory_total_kib, memory_free_kib, pif_DEV_rx and _tx), with their
+// units, bounds and latest value, as XAPI's xcp-rrdd lists them.
+func (c HostClass) GetDataSources(ctx context.Context, host HostRef) ([]DataSourceRecord, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
 	enc_ref_host(args.a, args.at(0), host)
-	var x []string
-	err := c.s.call(ctx, "host.get_data_sources", args, func(d *decoder, v *cval) { x = dec_set_string(d, v) })
+	var x []DataSourceRecord
+	err := c.s.call(ctx, "host.get_data_sources", args, func(d *decoder, v *cval) { x = dec_set_record_data_source(d, v) })
 	return x, err
+}
+
+// XenAPI host.record_data_source(host, data_source).
+//
+// Starts recording a data source of the host in its RRD (its archives start
+// empty). Fails, as XAPI, with INTERNAL_ERROR naming the missing data source
+// when the host has no such live data source.
+//
+// dataSource: Name of the data source, as listed by host.get_data_sources.
+//
+// Errors: INTERNAL_ERROR.
+func (c HostClass) RecordDataSource(ctx context.Context, host HostRef, dataSource string) error {
+	args := c.s.newArgs(2)
+	defer args.free()
+	enc_ref_host(args.a, args.at(0), host)
+	enc_string(args.a, args.at(1), dataSource)
+	return c.s.call(ctx, "host.record_data_source", args, nil)
 }
 
 // XenAPI host.query_data_source(host, data_source) -> float.
 //
-// Returns the latest value of one of the host's data sources. Not implemented
-// in libxcp (no RRDs).
+// Returns the latest value of one of the host's recorded data sources: its
+// average over the last 5 s (NaN when unknown). Fails, as XAPI, with
+// INTERNAL_ERROR naming the data source when the RRD does not record it.
 //
 // dataSource: Name of the data source, as listed by host.get_data_sources.
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: INTERNAL_ERROR.
 func (c HostClass) QueryDataSource(ctx context.Context, host HostRef, dataSource string) (float64, error) {
 	args := c.s.newArgs(2)
 	defer args.free()
@@ -10906,6 +11044,21 @@ func (c HostClass) QueryDataSource(ctx context.Context, host HostRef, dataSource
 	var x float64
 	err := c.s.call(ctx, "host.query_data_source", args, func(d *decoder, v *cval) { x = dec_float(d, v) })
 	return x, err
+}
+
+// XenAPI host.forget_data_source_archives(host, data_source).
+//
+// Drops what the host's RRD recorded for a data source. A standard data source
+// is recorded again from the next sample, with empty archives; a name the RRD
+// does not record is ignored, as XAPI ignores it.
+//
+// dataSource: Name of the data source, as listed by host.get_data_sources.
+func (c HostClass) ForgetDataSourceArchives(ctx context.Context, host HostRef, dataSource string) error {
+	args := c.s.newArgs(2)
+	defer args.free()
+	enc_ref_host(args.a, args.at(0), host)
+	enc_string(args.a, args.at(1), dataSource)
+	return c.s.call(ctx, "host.forget_data_source_archives", args, nil)
 }
 
 // XenAPI host.create_new_blob(host, name, mime_type, public) -> ref:blob.
@@ -14310,29 +14463,48 @@ func (c VMClass) GetAllowedVIFDevices(ctx context.Context, vm VMRef) ([]string, 
 	return x, err
 }
 
-// XenAPI VM.get_data_sources(self) -> set:string.
+// XenAPI VM.get_data_sources(self) -> set:record:data_source.
 //
-// Lists the VM's RRD data sources. Not implemented in libxcp: answers
-// NOT_IMPLEMENTED.
-//
-// Errors: NOT_IMPLEMENTED.
-func (c VMClass) GetDataSources(ctx context.Context, self VMRef) ([]string, error) {
+// Lists the VM's data sources: those its RRD records (enabled) and those it
+// could record while it runs (cpuN, memory, memory_target,
+// memory_internal_free, vbd_DEV_read, _write, _iops_read, _iops_write,
+// _iops_total, vif_N_rx, _tx), sampled every 5 s, with their units, bounds and
+// latest value. Empty for a VM that never ran here, as XAPI.
+func (c VMClass) GetDataSources(ctx context.Context, self VMRef) ([]DataSourceRecord, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
 	enc_ref_VM(args.a, args.at(0), self)
-	var x []string
-	err := c.s.call(ctx, "VM.get_data_sources", args, func(d *decoder, v *cval) { x = dec_set_string(d, v) })
+	var x []DataSourceRecord
+	err := c.s.call(ctx, "VM.get_data_sources", args, func(d *decoder, v *cval) { x = dec_set_record_data_source(d, v) })
 	return x, err
+}
+
+// XenAPI VM.record_data_source(self, data_source).
+//
+// Starts recording a data source of the VM in its RRD. Fails, as XAPI, with
+// INTERNAL_ERROR naming what is missing when the VM has no RRD here or no such
+// live data source.
+//
+// dataSource: The data source name.
+//
+// Errors: INTERNAL_ERROR.
+func (c VMClass) RecordDataSource(ctx context.Context, self VMRef, dataSource string) error {
+	args := c.s.newArgs(2)
+	defer args.free()
+	enc_ref_VM(args.a, args.at(0), self)
+	enc_string(args.a, args.at(1), dataSource)
+	return c.s.call(ctx, "VM.record_data_source", args, nil)
 }
 
 // XenAPI VM.query_data_source(self, data_source) -> float.
 //
-// Returns the latest value of one RRD data source of the VM. Not implemented
-// in libxcp: answers NOT_IMPLEMENTED.
+// Returns the latest value of one recorded data source of the VM: its average
+// over the last 5 s. Fails, as XAPI, with INTERNAL_ERROR naming what is
+// missing when the VM has no RRD here or the RRD does not record it.
 //
 // dataSource: The data source name.
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: INTERNAL_ERROR.
 func (c VMClass) QueryDataSource(ctx context.Context, self VMRef, dataSource string) (float64, error) {
 	args := c.s.newArgs(2)
 	defer args.free()
@@ -14341,6 +14513,21 @@ func (c VMClass) QueryDataSource(ctx context.Context, self VMRef, dataSource str
 	var x float64
 	err := c.s.call(ctx, "VM.query_data_source", args, func(d *decoder, v *cval) { x = dec_float(d, v) })
 	return x, err
+}
+
+// XenAPI VM.forget_data_source_archives(self, data_source).
+//
+// Drops what the VM's RRD recorded for a data source (a standard one is
+// recorded again from the next sample). A name not recorded is ignored, as
+// XAPI.
+//
+// dataSource: The data source name.
+func (c VMClass) ForgetDataSourceArchives(ctx context.Context, self VMRef, dataSource string) error {
+	args := c.s.newArgs(2)
+	defer args.free()
+	enc_ref_VM(args.a, args.at(0), self)
+	enc_string(args.a, args.at(1), dataSource)
+	return c.s.call(ctx, "VM.forget_data_source_archives", args, nil)
 }
 
 // XenAPI VM.create_new_blob(vm, name, mime_type, public) -> ref:blob.
@@ -22567,6 +22754,13 @@ func (c PoolUpdateClass) DestroyAsync(ctx context.Context, self PoolUpdateRef) (
 	}
 	return &Pending[struct{}]{s: c.s, Task: task, dec: decNothing}, nil
 }
+
+// DataSourceClass calls the messages of XenAPI class data_source.
+//
+// A data source of a host's or VM's RRD, as host.get_data_sources and
+// VM.get_data_sources return them. Not a stored object: there is no get_record
+// or get_all.
+type DataSourceClass struct{ s *Session }
 
 // VDINBDServerInfoClass calls the messages of XenAPI class
 // vdi_nbd_server_info.

@@ -62,6 +62,7 @@ typedef enum route {
     ROUTE_EXPORT,
     ROUTE_CONSOLE,
     ROUTE_CLI,
+    ROUTE_METRICS, /* GET /rrd_updates, /host_rrd, /vm_rrd, /metrics */
     ROUTE_NOT_FOUND,
     ROUTE_BAD_METHOD,
     ROUTE_REFUSED, /* answered before its body, which is dropped */
@@ -193,6 +194,8 @@ static route route_of(const char *method, const char *url,
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return has_prefix(url, "/import_raw_vdi") || vm_path(url)
                    ? ROUTE_IMPORT : ROUTE_NOT_FOUND;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 && xcpd_metrics_kind(url) >= 0)
+        return ROUTE_METRICS;
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
         return has_prefix(url, "/export_raw_vdi") || vm_path(url)
                    ? ROUTE_EXPORT : ROUTE_NOT_FOUND;
@@ -1408,6 +1411,9 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
             add_cors(x);
         return queue(r, MHD_HTTP_OK, x);
     }
+    if (r->route == ROUTE_METRICS)
+        return xcpd_metrics_answer(r->l, c, xcpd_metrics_kind(r->path),
+                                   peer(r));
     if (r->route == ROUTE_NOT_FOUND)
         return answer_text(r, MHD_HTTP_NOT_FOUND, "Not found\n", 0);
     return answer_text(r, MHD_HTTP_METHOD_NOT_ALLOWED,

@@ -130,6 +130,15 @@ void xcpd_console_free(xcpd_console *st);
  * be handed back; the count still open. */
 unsigned xcpd_console_shutdown(xcpd_http *h, unsigned wait_ms);
 
+/* ---- metrics (metrics.c) ------------------------------------------------- */
+
+/* The xcp_server_metrics_kind of a GET path (/rrd_updates, /host_rrd,
+ * /vm_rrd, /metrics), or -1. */
+int xcpd_metrics_kind(const char *url);
+/* Answer a metrics GET once its headers are in (it has no body). */
+enum MHD_Result xcpd_metrics_answer(xcpd_listener *l, struct MHD_Connection *c,
+                                    int kind, xcp_server_peer peer);
+
 /* ---- /cli (cli.c) -------------------------------------------------------- */
 
 /* A /cli request's state, owned by the request (xcpd_cli_free). */

@@ -791,6 +791,123 @@ static int sim_domain_list(void *self, xcp_hv_domain_info **out, size_t *n,
     return 0;
 }
 
+/*
+ * stats: the modelled guests' I/O follows their running time (vCPU 0's):
+ * a running guest reads SIM_RD_BPS and writes SIM_WR_BPS (writable disks)
+ * per second of CPU in 4 KiB requests, plus the records it writes
+ * (sim_guest.c); each NIC receives SIM_RX_BPS and sends SIM_TX_BPS in
+ * 1000-byte packets. The host's eth0 carries all the guests' traffic.
+ * Counters are thus deterministic, persistent and stand still while a
+ * guest is paused, as real ones do.
+ */
+#define SIM_RD_BPS (2ull * MiB)
+#define SIM_WR_BPS (1ull * MiB)
+#define SIM_RX_BPS (100ull * 1000)
+#define SIM_TX_BPS (50ull * 1000)
+
+static void dev_name(char *out, size_t n, const char *name)
+{
+    snprintf(out, n, "%s", name);
+}
+
+static int sim_stats(void *self, xcp_hv_stats *out, xcp_hv_error *err)
+{
+    struct sim *s = self;
+    size_t i, j, nv = s->dom0_vcpus, nd = 0, at = 0, dv = 0;
+    uint64_t rx = 0, tx = 0, rxp = 0, txp = 0;
+    uint32_t v;
+    int rc = xcp__sim_check_fault(s, XCP_HV_OP_STATS, err);
+
+    memset(out, 0, sizeof(*out));
+    if (rc < 0)
+        return rc;
+    xcp__sim_settle_now(s);
+    xcp__sim_rearm(s);
+    for (i = 0; i < s->n_doms; i++) {
+        nv += s->doms[i]->vcpus_max;
+        nd += s->doms[i]->n_disks + s->doms[i]->n_nics;
+    }
+    out->n_pcpus = s->opt.host_cpus;
+    out->n_doms = s->n_doms + 1;
+    out->pcpu_busy_ns = calloc(out->n_pcpus ? out->n_pcpus : 1,
+                               sizeof(uint64_t));
+    out->doms = calloc(out->n_doms, sizeof(*out->doms));
+    out->vcpu_ns = calloc(nv ? nv : 1, sizeof(uint64_t));
+    out->devs = calloc(nd + 1, sizeof(*out->devs));
+    out->guest_free_kib = calloc(out->n_doms, sizeof(int64_t));
+    if (!out->pcpu_busy_ns || !out->doms || !out->vcpu_ns || !out->devs ||
+        !out->guest_free_kib) {
+        free(out->guest_free_kib);
+        free(out->pcpu_busy_ns);
+        free(out->doms);
+        free(out->vcpu_ns);
+        free(out->devs);
+        memset(out, 0, sizeof(*out));
+        return oom(err);
+    }
+    out->memory_total = s->host_pages * PAGE;
+    out->memory_free = free_pages(s) * PAGE;
+    for (i = 0; i < out->n_pcpus; i++)
+        out->pcpu_busy_ns[i] = s->busy[i];
+    out->loadavg = (double)running_vcpus(s) / (s->opt.host_cpus ? s->opt.host_cpus : 1);
+    fill_dom0(s, &out->doms[0]);
+    out->guest_free_kib[0] = (int64_t)(s->dom0_pages * PAGE / 1024 / 2);
+    for (v = 0; v < s->dom0_vcpus; v++)
+        out->vcpu_ns[at++] = dom0_cpu_ns(s) / s->dom0_vcpus;
+    for (i = 0; i < s->n_doms; i++) {
+        const struct dom *d = s->doms[i];
+        uint64_t cpu_s1000 = d->vcpus_max ? d->vcpu_ns[0] / NS_PER_MS : 0;
+
+        fill_info(d, &out->doms[i + 1]);
+        /* as the modelled agent reports data/meminfo_free (sim_agent.c) */
+        out->guest_free_kib[i + 1] =
+            xcp__sim_agent_running(s, d)
+                ? (int64_t)(d->actual_pages * PAGE / 1024 / 4 * 3)
+                : -1;
+        for (v = 0; v < d->vcpus_max; v++)
+            out->vcpu_ns[at++] = d->vcpu_ns[v];
+        for (j = 0; j < d->n_disks; j++) {
+            const struct disk *k = &d->disks[j];
+            xcp_hv_dev_stats *x = &out->devs[dv];
+
+            if (k->cdrom && !(k->path && k->path[0]))
+                continue;
+            x->domid = d->domid;
+            x->kind = XCP_HV_DEV_DISK;
+            dev_name(x->name, sizeof(x->name), k->vdev);
+            x->rd_bytes = muldiv(cpu_s1000, SIM_RD_BPS, 1000);
+            x->wr_bytes = k->ro ? 0 : muldiv(cpu_s1000, SIM_WR_BPS, 1000) +
+                                          k->written * XCP__SIM_RECORD_SIZE;
+            x->rd_reqs = x->rd_bytes / 4096;
+            x->wr_reqs = x->wr_bytes / 4096 + k->written;
+            dv++;
+        }
+        for (j = 0; j < d->n_nics; j++) {
+            xcp_hv_dev_stats *x = &out->devs[dv++];
+
+            x->domid = d->domid;
+            x->kind = XCP_HV_DEV_NIC;
+            snprintf(x->name, sizeof(x->name), "%" PRIu32, d->nics[j].devid);
+            x->rd_bytes = muldiv(cpu_s1000, SIM_RX_BPS, 1000);
+            x->wr_bytes = muldiv(cpu_s1000, SIM_TX_BPS, 1000);
+            x->rd_reqs = x->rd_bytes / 1000;
+            x->wr_reqs = x->wr_bytes / 1000;
+            rx += x->wr_bytes;
+            tx += x->rd_bytes;
+            rxp += x->wr_reqs;
+            txp += x->rd_reqs;
+        }
+    }
+    out->devs[dv].kind = XCP_HV_DEV_HOST_NIC;
+    dev_name(out->devs[dv].name, sizeof(out->devs[dv].name), "eth0");
+    out->devs[dv].rd_bytes = rx;
+    out->devs[dv].wr_bytes = tx;
+    out->devs[dv].rd_reqs = rxp;
+    out->devs[dv].wr_reqs = txp;
+    out->n_devs = dv + 1;
+    return 0;
+}
+
 static int sim_domain_vcpu_info(void *self, uint32_t domid,
                                 xcp_hv_vcpu_info **out, size_t *n,
                                 xcp_hv_error *err)
@@ -1620,6 +1737,8 @@ SHARED(disk_stream, xcp__sim_disk_stream,
 SHARED(disk_stream_cancel, xcp__sim_disk_stream_cancel,
        (void *self, uint32_t domid, const char *vdev, xcp_hv_error *err),
        (self, domid, vdev, err))
+SHARED(stats, sim_stats, (void *self, xcp_hv_stats *out, xcp_hv_error *err),
+       (self, out, err))
 
 /* The slots of both tables below: all but the pause of a disk. */
 #define SIM_SLOTS                                                           \
@@ -1661,7 +1780,8 @@ SHARED(disk_stream_cancel, xcp__sim_disk_stream_cancel,
     .image_ops = xcp__sim_image_ops,                                        \
     .disk_snapshot = shared_disk_snapshot,                                  \
     .disk_stream = shared_disk_stream,                                      \
-    .disk_stream_cancel = shared_disk_stream_cancel
+    .disk_stream_cancel = shared_disk_stream_cancel,                        \
+    .stats = shared_stats
 
 const xcp_hv_driver xcp__hv_sim_driver = {
     SIM_SLOTS,

@@ -1282,6 +1282,18 @@ typedef struct xcp_pool_update_set {
 /** Free the contents of a set of pool_update refs and zero it. */
 XCP_EXTERN void xcp_pool_update_set_dispose(xcp_pool_update_set *s);
 
+/** A reference to a data_source object. */
+typedef struct xcp_data_source {
+    char ref[XCP_REF_MAX];
+} xcp_data_source;
+/** A set of data_source refs. */
+typedef struct xcp_data_source_set {
+    size_t n;
+    xcp_data_source *items;
+} xcp_data_source_set;
+/** Free the contents of a set of data_source refs and zero it. */
+XCP_EXTERN void xcp_data_source_set_dispose(xcp_data_source_set *s);
+
 /** A reference to a vdi_nbd_server_info object. */
 typedef struct xcp_vdi_nbd_server_info {
     char ref[XCP_REF_MAX];
@@ -4570,6 +4582,47 @@ XCP_EXTERN void xcp_pool_update_record_dispose(xcp_pool_update_record *r);
 XCP_EXTERN void xcp_pool_update_record_map_dispose(xcp_pool_update_record_map *m);
 
 /**
+ * A data_source record: every field of the class, in model order.
+ *
+ * A data source of a host's or VM's RRD, as host.get_data_sources and
+ * VM.get_data_sources return them. Not a stored object: there is no
+ * get_record or get_all.
+ */
+typedef struct xcp_data_source_record {
+    /** string RO. The data source's name (cpu0, memory, vif_0_rx ...). */
+    char *name_label;
+    /** string RO. What it measures. */
+    char *name_description;
+    /** bool RO. True if the RRD records it. */
+    bool enabled;
+    /** bool RO. True if it is recorded by default. */
+    bool standard;
+    /** string RO. The units of its value (B, KiB, B/s, (fraction) ...). */
+    char *units;
+    /** float RO. The least value it may take. */
+    double min;
+    /** float RO. The greatest value it may take. */
+    double max;
+    /**
+     * float RO. Its latest value: the average over the last 5 s, NaN when
+     * unknown.
+     */
+    double value;
+} xcp_data_source_record;
+/** Refs and records of several data_source objects. */
+typedef struct xcp_data_source_record_map {
+    size_t n;
+    xcp_data_source *refs;
+    xcp_data_source_record *records;
+} xcp_data_source_record_map;
+/** Zero a record before use. */
+XCP_EXTERN void xcp_data_source_record_init(xcp_data_source_record *r);
+/** Free a record's contents and zero it. */
+XCP_EXTERN void xcp_data_source_record_dispose(xcp_data_source_record *r);
+/** Free a record map's contents and zero it. */
+XCP_EXTERN void xcp_data_source_record_map_dispose(xcp_data_source_record_map *m);
+
+/**
  * A vdi_nbd_server_info record: every field of the class, in model order.
  *
  * Details for connecting to a VDI over NBD, as VDI.get_nbd_info returns them.
@@ -7174,27 +7227,54 @@ XCP_EXTERN int xcp_host_get_log(xcp_session *session, char * *result, xcp_host h
 XCP_EXTERN int xcp_host_get_log_async(xcp_session *session, xcp_task *task, xcp_host host);
 
 /**
- * XenAPI host.get_data_sources(host) -> set:string.
+ * XenAPI host.get_data_sources(host) -> set:record:data_source.
  *
- * Lists the performance data sources recorded for the host. Not implemented
- * in libxcp (no RRDs).
- *
- * Errors: NOT_IMPLEMENTED.
+ * Lists the host's data sources: those its RRD records (enabled) and those it
+ * could record (sampled every 5 s from the hypervisor driver: cpuN, cpu_avg,
+ * loadavg, memory_total_kib, memory_free_kib, pif_DEV_rx and _tx), with their
+ * units, bounds and latest value, as XAPI's xcp-rrdd lists them.
  */
-XCP_EXTERN int xcp_host_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_host host);
+XCP_EXTERN int xcp_host_get_data_sources(xcp_session *session, xcp_value *result, xcp_host host);
 
 /**
- * XenAPI host.query_data_source(host, data_source) -> float.
+ * XenAPI host.record_data_source(host, data_source).
  *
- * Returns the latest value of one of the host's data sources. Not implemented
- * in libxcp (no RRDs).
+ * Starts recording a data source of the host in its RRD (its archives start
+ * empty). Fails, as XAPI, with INTERNAL_ERROR naming the missing data source
+ * when the host has no such live data source.
  *
  * @param data_source Name of the data source, as listed by
  * host.get_data_sources.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: INTERNAL_ERROR.
+ */
+XCP_EXTERN int xcp_host_record_data_source(xcp_session *session, xcp_host host, const char *data_source);
+
+/**
+ * XenAPI host.query_data_source(host, data_source) -> float.
+ *
+ * Returns the latest value of one of the host's recorded data sources: its
+ * average over the last 5 s (NaN when unknown). Fails, as XAPI, with
+ * INTERNAL_ERROR naming the data source when the RRD does not record it.
+ *
+ * @param data_source Name of the data source, as listed by
+ * host.get_data_sources.
+ *
+ * Errors: INTERNAL_ERROR.
  */
 XCP_EXTERN int xcp_host_query_data_source(xcp_session *session, double *result, xcp_host host, const char *data_source);
+
+/**
+ * XenAPI host.forget_data_source_archives(host, data_source).
+ *
+ * Drops what the host's RRD recorded for a data source. A standard data
+ * source is recorded again from the next sample, with empty archives; a name
+ * the RRD does not record is ignored, as XAPI ignores it.
+ *
+ * @param data_source Name of the data source, as listed by
+ * host.get_data_sources.
+ */
+XCP_EXTERN int xcp_host_forget_data_source_archives(xcp_session *session, xcp_host host, const char *data_source);
 
 /**
  * XenAPI host.create_new_blob(host, name, mime_type, public=false) ->
@@ -9580,26 +9660,52 @@ XCP_EXTERN int xcp_vm_get_allowed_VBD_devices(xcp_session *session, xcp_string_s
 XCP_EXTERN int xcp_vm_get_allowed_VIF_devices(xcp_session *session, xcp_string_set *result, xcp_vm vm);
 
 /**
- * XenAPI VM.get_data_sources(self) -> set:string.
+ * XenAPI VM.get_data_sources(self) -> set:record:data_source.
  *
- * Lists the VM's RRD data sources. Not implemented in libxcp: answers
- * NOT_IMPLEMENTED.
- *
- * Errors: NOT_IMPLEMENTED.
+ * Lists the VM's data sources: those its RRD records (enabled) and those it
+ * could record while it runs (cpuN, memory, memory_target,
+ * memory_internal_free, vbd_DEV_read, _write, _iops_read, _iops_write,
+ * _iops_total, vif_N_rx, _tx), sampled every 5 s, with their units, bounds
+ * and latest value. Empty for a VM that never ran here, as XAPI.
  */
-XCP_EXTERN int xcp_vm_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_vm self);
+XCP_EXTERN int xcp_vm_get_data_sources(xcp_session *session, xcp_value *result, xcp_vm self);
+
+/**
+ * XenAPI VM.record_data_source(self, data_source).
+ *
+ * Starts recording a data source of the VM in its RRD. Fails, as XAPI, with
+ * INTERNAL_ERROR naming what is missing when the VM has no RRD here or no
+ * such live data source.
+ *
+ * @param data_source The data source name.
+ *
+ * Errors: INTERNAL_ERROR.
+ */
+XCP_EXTERN int xcp_vm_record_data_source(xcp_session *session, xcp_vm self, const char *data_source);
 
 /**
  * XenAPI VM.query_data_source(self, data_source) -> float.
  *
- * Returns the latest value of one RRD data source of the VM. Not implemented
- * in libxcp: answers NOT_IMPLEMENTED.
+ * Returns the latest value of one recorded data source of the VM: its average
+ * over the last 5 s. Fails, as XAPI, with INTERNAL_ERROR naming what is
+ * missing when the VM has no RRD here or the RRD does not record it.
  *
  * @param data_source The data source name.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: INTERNAL_ERROR.
  */
 XCP_EXTERN int xcp_vm_query_data_source(xcp_session *session, double *result, xcp_vm self, const char *data_source);
+
+/**
+ * XenAPI VM.forget_data_source_archives(self, data_source).
+ *
+ * Drops what the VM's RRD recorded for a data source (a standard one is
+ * recorded again from the next sample). A name not recorded is ignored, as
+ * XAPI.
+ *
+ * @param data_source The data source name.
+ */
+XCP_EXTERN int xcp_vm_forget_data_source_archives(xcp_session *session, xcp_vm self, const char *data_source);
 
 /**
  * XenAPI VM.create_new_blob(vm, name, mime_type, public=false) -> ref:blob.

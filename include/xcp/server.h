@@ -384,6 +384,51 @@ XCP_EXTERN int xcp_server_console_open(xcp_server *srv, int *fd,
                                        int *http_status,
                                        const xcp_server_console_request *r);
 
+/* ---- metrics (/rrd_updates, /host_rrd, /vm_rrd, /metrics) ------------ */
+
+/** Which metrics document a request asks for. */
+typedef enum xcp_server_metrics_kind {
+    XCP_SERVER_RRD_UPDATES = 0, /**< /rrd_updates: xport rows since start */
+    XCP_SERVER_HOST_RRD = 1,    /**< /host_rrd: the host's whole RRD      */
+    XCP_SERVER_VM_RRD = 2,      /**< /vm_rrd?uuid=: a VM's whole RRD      */
+    XCP_SERVER_METRICS = 3,     /**< /metrics: Prometheus text format     */
+} xcp_server_metrics_kind;
+
+/** What a metrics handler parsed from its request, as XAPI's handlers
+ * read the query. Borrowed for the duration of xcp_server_metrics(). */
+typedef struct xcp_server_metrics_request {
+    xcp_server_metrics_kind kind;
+    const char *start;       /**< rrd_updates: seconds since the epoch, or
+                                  negative: relative to the last update
+                                  (required) */
+    const char *cf;          /**< AVERAGE, MIN, MAX or NULL: all of them */
+    const char *interval;    /**< seconds per row wanted (NULL: finest) */
+    const char *host;        /**< "true": include the host's RRD */
+    const char *const *vm_uuids; /**< vm_uuid= values (NULL: every VM's) */
+    size_t n_vm_uuids;
+    int json;                /**< json= given, or Accept prefers JSON */
+    const char *uuid;        /**< vm_rrd: the VM's uuid */
+    const char *session_id;  /**< query or cookie; NULL when absent */
+    const char *basic_user;  /**< Authorization: Basic credentials, or */
+    const char *basic_password; /**< NULL */
+    xcp_server_peer peer;
+} xcp_server_metrics_request;
+
+/**
+ * Answer a metrics request: authenticate (local root, session_id, or
+ * Basic credentials), then produce the document in XAPI's format (XML,
+ * or JSON when r->json; Prometheus text for /metrics). On success
+ * *body (free it with xcp_free()), *len, *content_type (static) and
+ * *http_status 200. On failure a negative code, the error as the
+ * thread's last error, and *http_status: 401 (no or bad credentials),
+ * 400 (start or uuid missing or malformed), 404 (no RRD for that uuid),
+ * 500 (no archive fits, out of memory).
+ */
+XCP_EXTERN int xcp_server_metrics(xcp_server *srv,
+                                  const xcp_server_metrics_request *r,
+                                  int *http_status, const char **content_type,
+                                  char **body, size_t *len);
+
 XCP_END_DECLS
 
 #endif

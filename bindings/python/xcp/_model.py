@@ -147,6 +147,9 @@ __all__ = [
     'pool_updateRecord',
     'pool_updateAPI',
     'Asyncpool_updateAPI',
+    'data_sourceRef',
+    'data_sourceRecord',
+    'data_sourceAPI',
     'vdi_nbd_server_infoRef',
     'vdi_nbd_server_infoRecord',
     'vdi_nbd_server_infoAPI',
@@ -739,6 +742,12 @@ class pool_updateRef(Ref):
     """A reference to a pool_update object ("OpaqueRef:...")."""
     __slots__ = ()
     CLASS = 'pool_update'
+
+
+class data_sourceRef(Ref):
+    """A reference to a data_source object ("OpaqueRef:...")."""
+    __slots__ = ()
+    CLASS = 'data_source'
 
 
 class vdi_nbd_server_infoRef(Ref):
@@ -3905,6 +3914,46 @@ class pool_updateRecord(Record):
 
 
 @dataclasses.dataclass
+class data_sourceRecord(Record):
+    """A data_source record: every field of the class.
+
+    A data source of a host's or VM's RRD, as host.get_data_sources and
+    VM.get_data_sources return them. Not a stored object: there is no
+    get_record or get_all.
+    """
+    CLASS = 'data_source'
+    name_label: str = ''
+    """string RO. The data source's name (cpu0, memory, vif_0_rx ...)."""
+    name_description: str = ''
+    """string RO. What it measures."""
+    enabled: bool = False
+    """bool RO. True if the RRD records it."""
+    standard: bool = False
+    """bool RO. True if it is recorded by default."""
+    units: str = ''
+    """string RO. The units of its value (B, KiB, B/s, (fraction) ...)."""
+    min: float = 0.0
+    """float RO. The least value it may take."""
+    max: float = 0.0
+    """float RO. The greatest value it may take."""
+    value: float = 0.0
+    """float RO. Its latest value: the average over the last 5 s, NaN when
+    unknown.
+    """
+
+    FIELDS = (
+        ('name_label', 'name_label', 'string', 'RO'),
+        ('name_description', 'name_description', 'string', 'RO'),
+        ('enabled', 'enabled', 'bool', 'RO'),
+        ('standard', 'standard', 'bool', 'RO'),
+        ('units', 'units', 'string', 'RO'),
+        ('min', 'min', 'float', 'RO'),
+        ('max', 'max', 'float', 'RO'),
+        ('value', 'value', 'float', 'RO'),
+    )
+
+
+@dataclasses.dataclass
 class vdi_nbd_server_infoRecord(Record):
     """A vdi_nbd_server_info record: every field of the class.
 
@@ -6626,28 +6675,58 @@ class hostAPI(ClassAPI):
         """
         return self._call('host.get_log', 'string', (host,))
 
-    def get_data_sources(self, host: hostRef) -> List[str]:
+    def get_data_sources(self, host: hostRef) -> List[data_sourceRecord]:
         """host.get_data_sources.
 
-        Lists the performance data sources recorded for the host. Not
-        implemented in libxcp (no RRDs).
-
-        Errors: NOT_IMPLEMENTED.
+        Lists the host's data sources: those its RRD records (enabled) and
+        those it could record (sampled every 5 s from the hypervisor driver:
+        cpuN, cpu_avg, loadavg, memory_total_kib, memory_free_kib,
+        pif_DEV_rx and _tx), with their units, bounds and latest value, as
+        XAPI's xcp-rrdd lists them.
         """
-        return self._call('host.get_data_sources', 'set:string', (host,))
+        return self._call('host.get_data_sources', 'set:record:data_source', (host,))
 
-    def query_data_source(self, host: hostRef, data_source: str) -> float:
-        """host.query_data_source.
+    def record_data_source(self, host: hostRef, data_source: str) -> None:
+        """host.record_data_source.
 
-        Returns the latest value of one of the host's data sources. Not
-        implemented in libxcp (no RRDs).
+        Starts recording a data source of the host in its RRD (its archives
+        start empty). Fails, as XAPI, with INTERNAL_ERROR naming the missing
+        data source when the host has no such live data source.
 
         :param data_source: Name of the data source, as listed by
         host.get_data_sources.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: INTERNAL_ERROR.
+        """
+        return self._call('host.record_data_source', 'void', (host, data_source))
+
+    def query_data_source(self, host: hostRef, data_source: str) -> float:
+        """host.query_data_source.
+
+        Returns the latest value of one of the host's recorded data sources:
+        its average over the last 5 s (NaN when unknown). Fails, as XAPI,
+        with INTERNAL_ERROR naming the data source when the RRD does not
+        record it.
+
+        :param data_source: Name of the data source, as listed by
+        host.get_data_sources.
+
+        Errors: INTERNAL_ERROR.
         """
         return self._call('host.query_data_source', 'float', (host, data_source))
+
+    def forget_data_source_archives(self, host: hostRef, data_source: str) -> None:
+        """host.forget_data_source_archives.
+
+        Drops what the host's RRD recorded for a data source. A standard
+        data source is recorded again from the next sample, with empty
+        archives; a name the RRD does not record is ignored, as XAPI ignores
+        it.
+
+        :param data_source: Name of the data source, as listed by
+        host.get_data_sources.
+        """
+        return self._call('host.forget_data_source_archives', 'void', (host, data_source))
 
     def create_new_blob(self, host: hostRef, name: str, mime_type: str, public: bool = False) -> blobRef:
         """host.create_new_blob.
@@ -9226,27 +9305,55 @@ class VMAPI(ClassAPI):
         """
         return self._call('VM.get_allowed_VIF_devices', 'set:string', (vm,))
 
-    def get_data_sources(self, self_: VMRef) -> List[str]:
+    def get_data_sources(self, self_: VMRef) -> List[data_sourceRecord]:
         """VM.get_data_sources.
 
-        Lists the VM's RRD data sources. Not implemented in libxcp: answers
-        NOT_IMPLEMENTED.
-
-        Errors: NOT_IMPLEMENTED.
+        Lists the VM's data sources: those its RRD records (enabled) and
+        those it could record while it runs (cpuN, memory, memory_target,
+        memory_internal_free, vbd_DEV_read, _write, _iops_read, _iops_write,
+        _iops_total, vif_N_rx, _tx), sampled every 5 s, with their units,
+        bounds and latest value. Empty for a VM that never ran here, as
+        XAPI.
         """
-        return self._call('VM.get_data_sources', 'set:string', (self_,))
+        return self._call('VM.get_data_sources', 'set:record:data_source', (self_,))
+
+    def record_data_source(self, self_: VMRef, data_source: str) -> None:
+        """VM.record_data_source.
+
+        Starts recording a data source of the VM in its RRD. Fails, as XAPI,
+        with INTERNAL_ERROR naming what is missing when the VM has no RRD
+        here or no such live data source.
+
+        :param data_source: The data source name.
+
+        Errors: INTERNAL_ERROR.
+        """
+        return self._call('VM.record_data_source', 'void', (self_, data_source))
 
     def query_data_source(self, self_: VMRef, data_source: str) -> float:
         """VM.query_data_source.
 
-        Returns the latest value of one RRD data source of the VM. Not
-        implemented in libxcp: answers NOT_IMPLEMENTED.
+        Returns the latest value of one recorded data source of the VM: its
+        average over the last 5 s. Fails, as XAPI, with INTERNAL_ERROR
+        naming what is missing when the VM has no RRD here or the RRD does
+        not record it.
 
         :param data_source: The data source name.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: INTERNAL_ERROR.
         """
         return self._call('VM.query_data_source', 'float', (self_, data_source))
+
+    def forget_data_source_archives(self, self_: VMRef, data_source: str) -> None:
+        """VM.forget_data_source_archives.
+
+        Drops what the VM's RRD recorded for a data source (a standard one
+        is recorded again from the next sample). A name not recorded is
+        ignored, as XAPI.
+
+        :param data_source: The data source name.
+        """
+        return self._call('VM.forget_data_source_archives', 'void', (self_, data_source))
 
     def create_new_blob(self, vm: VMRef, name: str, mime_type: str, public: bool = False) -> blobRef:
         """VM.create_new_blob.
@@ -16611,6 +16718,16 @@ class Asyncpool_updateAPI(ClassAPI):
         return self._async('pool_update.destroy', 'void', (self_,))
 
 
+class data_sourceAPI(ClassAPI):
+    """The messages of class data_source.
+
+    A data source of a host's or VM's RRD, as host.get_data_sources and
+    VM.get_data_sources return them. Not a stored object: there is no
+    get_record or get_all.
+    """
+    CLASS = 'data_source'
+
+
 class vdi_nbd_server_infoAPI(ClassAPI):
     """The messages of class vdi_nbd_server_info.
 
@@ -16685,6 +16802,7 @@ class SessionAPI:
     blob: blobAPI
     secret: secretAPI
     pool_update: pool_updateAPI
+    data_source: data_sourceAPI
     vdi_nbd_server_info: vdi_nbd_server_infoAPI
     Async: AsyncAPI
 
@@ -16714,6 +16832,7 @@ class SessionAPI:
         self.blob = blobAPI(self)
         self.secret = secretAPI(self)
         self.pool_update = pool_updateAPI(self)
+        self.data_source = data_sourceAPI(self)
         self.vdi_nbd_server_info = vdi_nbd_server_infoAPI(self)
         self.Async = AsyncAPI(self)
 
@@ -16789,6 +16908,7 @@ REFS = {
     'blob': blobRef,
     'secret': secretRef,
     'pool_update': pool_updateRef,
+    'data_source': data_sourceRef,
     'vdi_nbd_server_info': vdi_nbd_server_infoRef,
 }
 RECORDS = {
@@ -16817,5 +16937,6 @@ RECORDS = {
     'blob': blobRecord,
     'secret': secretRecord,
     'pool_update': pool_updateRecord,
+    'data_source': data_sourceRecord,
     'vdi_nbd_server_info': vdi_nbd_server_infoRecord,
 }

@@ -45,10 +45,10 @@ extern "C" {
  * 2: console_open. 3: bridge_ensure. 4: disk_pause, disk_reopen,
  * disk_resize, disk_cbt, disk_size (disks of running domains). 5: image_ops
  * (the library's image I/O handed to the instance), disk_snapshot. 6:
- * disk_stream. 7: disk_stream_cancel. A table of an older version has no
- * such slot: the library treats it as NULL.
+ * disk_stream. 7: disk_stream_cancel. 8: stats. A table of an older
+ * version has no such slot: the library treats it as NULL.
  */
-#define XCP_HV_DRIVER_VERSION 7
+#define XCP_HV_DRIVER_VERSION 8
 /* Version of struct xcp_hv_domain_config. */
 #define XCP_HV_CONFIG_VERSION 1
 /* Version of struct xcp_hv_fault. */
@@ -144,6 +144,7 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_DISK_SNAPSHOT,        /* driver version 5 */
     XCP_HV_OP_DISK_STREAM,          /* driver version 6 */
     XCP_HV_OP_DISK_STREAM_CANCEL,   /* driver version 7 */
+    XCP_HV_OP_STATS,                /* driver version 8 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -358,6 +359,50 @@ typedef struct xcp_hv_image_ops {
      * out show (the library's SR knows). im reads the same throughout. */
     int (*stream)(xcp_hv_image *im, const char *backing, xcp_hv_error *err);
 } xcp_hv_image_ops;
+
+/* ---- statistics (stats, version 8) --------------------------------------- */
+
+/* What a device counter belongs to. */
+typedef enum xcp_hv_dev_kind {
+    XCP_HV_DEV_DISK = 0,     /* a domain's disk (blkback, qdisk)           */
+    XCP_HV_DEV_NIC = 1,      /* a domain's NIC (its backend vif)           */
+    XCP_HV_DEV_HOST_NIC = 2, /* a physical NIC of the host                 */
+} xcp_hv_dev_kind;
+
+/*
+ * Cumulative counters of one device since it was plugged (they only grow,
+ * but may restart from 0 when it is plugged again). NICs count as the
+ * guest sees them (rd = received by the guest, wr = sent by it); a host
+ * NIC as the host sees it.
+ */
+typedef struct xcp_hv_dev_stats {
+    uint32_t domid;          /* owner; 0 for a host NIC                    */
+    xcp_hv_dev_kind kind;
+    char name[16];           /* disk: guest device ("xvda"); NIC: its devid
+                                in decimal ("0"); host NIC: "eth0"         */
+    uint64_t rd_bytes, wr_bytes;
+    uint64_t rd_reqs, wr_reqs; /* disk: requests done; NIC: packets        */
+} xcp_hv_dev_stats;
+
+/*
+ * One reading of everything the library samples, taken at one instant.
+ * Every array is malloc()ed by the driver (NULL when empty) and freed by
+ * the caller with free().
+ */
+typedef struct xcp_hv_stats {
+    uint64_t memory_total, memory_free; /* bytes, as host_info           */
+    double loadavg;                 /* the control domain's 1-minute load */
+    uint64_t *pcpu_busy_ns;         /* per physical CPU: time not idle    */
+    size_t n_pcpus;
+    xcp_hv_domain_info *doms;       /* as domain_list                     */
+    size_t n_doms;
+    int64_t *guest_free_kib;        /* per doms entry: the free memory its
+                                       guest agent reports (KiB), -1 if none */
+    uint64_t *vcpu_ns;              /* running time of each vCPU: doms[0]'s
+                                       vcpus_max entries, then doms[1]'s.. */
+    xcp_hv_dev_stats *devs;         /* grouped by domain, then host NICs  */
+    size_t n_devs;
+} xcp_hv_stats;
 
 /* ---- the driver table ---------------------------------------------------- */
 
@@ -663,6 +708,19 @@ typedef struct xcp_hv_driver {
      */
     int (*disk_stream_cancel)(void *self, uint32_t domid, const char *vdev,
                               xcp_hv_error *err);
+
+    /* ---- version 8 ---- */
+
+    /*
+     * One reading of the host's and every domain's counters, in one call
+     * whatever the number of domains (the library samples every 5 s):
+     * memory, physical CPU busy time, each domain's info and vCPU times,
+     * and its disks' and NICs' counters (struct xcp_hv_stats). Counters
+     * only; what to record, and how, is the library's. xen: xc_physinfo,
+     * xc_getcpuinfo, xc_domain_getinfolist, xc_vcpu_getinfo, blkback's
+     * sysfs statistics, the backend vifs' netdev statistics, /proc.
+     */
+    int (*stats)(void *self, xcp_hv_stats *out, xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

@@ -21,7 +21,7 @@ static const struct xcp__impl *const impl_tables[] = {
     xcp__impl_vm_copy, xcp__impl_host, xcp__impl_pool,  xcp__impl_sr,
     xcp__impl_pbd,     xcp__impl_vdi,  xcp__impl_vbd,   xcp__impl_vif,
     xcp__impl_network, xcp__impl_console, xcp__impl_blob, xcp__impl_secret,
-    xcp__impl_message, xcp__impl_vdi_nbd};
+    xcp__impl_message, xcp__impl_vdi_nbd, xcp__impl_metrics};
 
 /* The model's explicit messages (those the generic code cannot serve) that
  * have no implementation yet: they answer NOT_IMPLEMENTED. Every explicit
@@ -33,12 +33,12 @@ static const char *const unimplemented[] = {
     "PIF.set_primary_address_type", "PIF.set_property", "PIF.unplug",
     "SR.create_new_blob", "VDI.pool_migrate",
     "VLAN.create", "VLAN.destroy", "VM.call_plugin", "VM.create_new_blob",
-    "VM.get_data_sources", "VM.import", "VM.maximise_memory",
-    "VM.query_data_source", "VM.send_sysrq",
+    "VM.import", "VM.maximise_memory",
+    "VM.send_sysrq",
     "VM.send_trigger", "VM.set_shadow_multiplier_live", "host.call_plugin",
     "host.create_new_blob", "host.declare_dead", "host.dmesg", "host.evacuate",
-    "host.get_data_sources", "host.get_log", "host.management_reconfigure",
-    "host.power_on", "host.query_data_source", "host.reboot",
+    "host.get_log", "host.management_reconfigure",
+    "host.power_on", "host.reboot",
     "host.restart_agent", "host.shutdown", "host.syslog_reconfigure",
     "network.create_new_blob", "pool.apply_edition",
     "pool.create_VLAN_from_PIF", "pool.create_new_blob",

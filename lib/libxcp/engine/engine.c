@@ -10,6 +10,7 @@
  * after another, and a daemon holds it for its lifetime.
  */
 #include "engine.h"
+#include "../api/metrics.h"
 #include "../api/storage.h"
 #include "../rpc/rpc.h"
 
@@ -273,6 +274,8 @@ static void engine_free(xcp__engine *e)
             xcp__log(XCP__LOG_WARN, "cannot stop the domain monitor");
         pthread_join(e->monitor, NULL);
     }
+    xcp__metrics_stop(e->metrics);
+    e->metrics = NULL;
     if (e->monitor_pipe[0] > 0) {
         close(e->monitor_pipe[0]);
         close(e->monitor_pipe[1]);
@@ -391,6 +394,59 @@ static int engine_open(xcp__engine **out, const char *dir,
 fail:
     engine_free(e);
     return rc;
+}
+
+struct xcp__metrics *xcp__engine_metrics(xcp__engine *e)
+{
+    xcp__obj *host, *dom0;
+
+    if (e->metrics || e->stopping)
+        return e->metrics;
+    host = xcp__db_get(e->db, e->host);
+    dom0 = xcp__db_get(e->db, e->dom0);
+    e->metrics = xcp__metrics_start(e->hv, e->state_dir,
+                                    host ? xcp__obj_uuid(host) : "",
+                                    dom0 ? xcp__obj_uuid(dom0) : NULL, true);
+    return e->metrics;
+}
+
+struct xcp__metrics *xcp__engine_metrics_locked(xcp__engine *e)
+{
+    struct xcp__metrics *m;
+
+    pthread_mutex_lock(&e->lock);
+    m = xcp__engine_metrics(e);
+    pthread_mutex_unlock(&e->lock);
+    return m;
+}
+
+int xcp__engine_metrics_doc(xcp__engine *e, int kind, int64_t start,
+                            int64_t interval, const char *cf, bool host,
+                            const char *const *vm_uuids, size_t n, bool json,
+                            const char *uuid, xcp__buf *out)
+{
+    struct xcp__metrics *m = xcp__engine_metrics_locked(e);
+    int rc = 0;
+
+    if (!m)
+        return -ENODEV;
+    switch (kind) {
+    case 0:
+        /* XAPI: a cf it cannot parse means every one */
+        if (xcp__metrics_updates(m, start, interval,
+                                 cf ? xcp__cf_parse(cf) : -1, host, vm_uuids,
+                                 n, json, out) < 0)
+            rc = out->oom ? -ENOMEM : -ERANGE;
+        break;
+    case 1:
+    case 2:
+        rc = xcp__metrics_rrd(m, kind == 1 ? NULL : uuid, json, out);
+        break;
+    default:
+        xcp__metrics_openmetrics(m, out);
+        break;
+    }
+    return rc == 0 && out->oom ? -ENOMEM : rc;
 }
 
 int xcp__engine_get(xcp__engine **out, const xcp_open_options *opts)

@@ -116,7 +116,25 @@ struct xcp__engine {
     /* Images whose record went, for the collector's thread to delete
      * (xcp__vdi_delete_later, api/storage.c). */
     struct pending_image *doomed;
+    /* The performance monitor (api/metrics.c), started by the first
+     * server or data-source call (xcp__engine_metrics); under lock. */
+    struct xcp__metrics *metrics;
 };
+
+/* The engine's performance monitor, started at the first call (engine
+ * lock held): NULL when the driver has no stats (or out of memory). */
+struct xcp__metrics *xcp__engine_metrics(xcp__engine *e);
+/* The same, taking the engine lock (servers, HTTP handlers). */
+struct xcp__metrics *xcp__engine_metrics_locked(xcp__engine *e);
+/* The metrics documents for the server's handlers (api/metrics.h): kind
+ * 0 rrd_updates (start, interval, cf name or NULL, host, vm_uuids),
+ * 1 the host's RRD, 2 the RRD of VM uuid, 3 Prometheus text. 0, -ENODEV
+ * (no monitor: the driver has no stats), -ENOENT (no such RRD), -ERANGE
+ * (no archive fits), -ENOMEM. */
+int xcp__engine_metrics_doc(xcp__engine *e, int kind, int64_t start,
+                            int64_t interval, const char *cf, bool host,
+                            const char *const *vm_uuids, size_t n, bool json,
+                            const char *uuid, xcp__buf *out);
 
 /* The context of one call. */
 typedef struct xcp__ctx {
@@ -262,7 +280,7 @@ extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
     xcp__impl_pool[], xcp__impl_sr[], xcp__impl_pbd[], xcp__impl_vdi[],
     xcp__impl_vbd[], xcp__impl_vif[], xcp__impl_network[],
     xcp__impl_console[], xcp__impl_blob[], xcp__impl_secret[],
-    xcp__impl_message[], xcp__impl_vdi_nbd[];
+    xcp__impl_message[], xcp__impl_vdi_nbd[], xcp__impl_metrics[];
 
 /* ---- generic.c: generated messages ---- */
 int xcp__generic_call(xcp__ctx *c);

@@ -976,6 +976,24 @@ void xcp_pool_update_record_map_dispose(xcp_pool_update_record_map *m)
 {
     xcp__c_dispose(&xcp__T_map_ref_pool_update_record_pool_update, m);
 }
+void xcp_data_source_set_dispose(xcp_data_source_set *s)
+{
+    xcp_free(s->items);
+    s->items = NULL;
+    s->n = 0;
+}
+void xcp_data_source_record_init(xcp_data_source_record *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+void xcp_data_source_record_dispose(xcp_data_source_record *r)
+{
+    xcp__c_dispose(&xcp__T_record_data_source, r);
+}
+void xcp_data_source_record_map_dispose(xcp_data_source_record_map *m)
+{
+    xcp__c_dispose(&xcp__T_map_ref_data_source_record_data_source, m);
+}
 void xcp_vdi_nbd_server_info_set_dispose(xcp_vdi_nbd_server_info_set *s)
 {
     xcp_free(s->items);
@@ -2525,15 +2543,25 @@ int xcp_host_get_log_async(xcp_session *session, xcp_task *task, xcp_host host)
     const void *a[] = {&host};
     return xcp__typed_call(session, XCP__M_host_get_log, true, task, a);
 }
-int xcp_host_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_host host)
+int xcp_host_get_data_sources(xcp_session *session, xcp_value *result, xcp_host host)
 {
     const void *a[] = {&host};
     return xcp__typed_call(session, XCP__M_host_get_data_sources, false, result, a);
+}
+int xcp_host_record_data_source(xcp_session *session, xcp_host host, const char *data_source)
+{
+    const void *a[] = {&host, &data_source};
+    return xcp__typed_call(session, XCP__M_host_record_data_source, false, NULL, a);
 }
 int xcp_host_query_data_source(xcp_session *session, double *result, xcp_host host, const char *data_source)
 {
     const void *a[] = {&host, &data_source};
     return xcp__typed_call(session, XCP__M_host_query_data_source, false, result, a);
+}
+int xcp_host_forget_data_source_archives(xcp_session *session, xcp_host host, const char *data_source)
+{
+    const void *a[] = {&host, &data_source};
+    return xcp__typed_call(session, XCP__M_host_forget_data_source_archives, false, NULL, a);
 }
 int xcp_host_create_new_blob(xcp_session *session, xcp_blob *result, xcp_host host, const char *name, const char *mime_type, bool public_)
 {
@@ -3924,15 +3952,25 @@ int xcp_vm_get_allowed_VIF_devices(xcp_session *session, xcp_string_set *result,
     const void *a[] = {&vm};
     return xcp__typed_call(session, XCP__M_VM_get_allowed_VIF_devices, false, result, a);
 }
-int xcp_vm_get_data_sources(xcp_session *session, xcp_string_set *result, xcp_vm self)
+int xcp_vm_get_data_sources(xcp_session *session, xcp_value *result, xcp_vm self)
 {
     const void *a[] = {&self};
     return xcp__typed_call(session, XCP__M_VM_get_data_sources, false, result, a);
+}
+int xcp_vm_record_data_source(xcp_session *session, xcp_vm self, const char *data_source)
+{
+    const void *a[] = {&self, &data_source};
+    return xcp__typed_call(session, XCP__M_VM_record_data_source, false, NULL, a);
 }
 int xcp_vm_query_data_source(xcp_session *session, double *result, xcp_vm self, const char *data_source)
 {
     const void *a[] = {&self, &data_source};
     return xcp__typed_call(session, XCP__M_VM_query_data_source, false, result, a);
+}
+int xcp_vm_forget_data_source_archives(xcp_session *session, xcp_vm self, const char *data_source)
+{
+    const void *a[] = {&self, &data_source};
+    return xcp__typed_call(session, XCP__M_VM_forget_data_source_archives, false, NULL, a);
 }
 int xcp_vm_create_new_blob(xcp_session *session, xcp_blob *result, xcp_vm vm, const char *name, const char *mime_type, bool public_)
 {

@@ -1079,6 +1079,8 @@ int xcp_server_open(xcp_server **out, const xcp_server_options *o)
     eo.lock_timeout_ms = 30000;
     if ((rc = xcp__engine_get(&s->e, &eo)) < 0)
         goto fail;
+    /* a server samples its host's metrics from the start (api/metrics.c) */
+    xcp__engine_metrics_locked(s->e);
     s->next_gc = xcp__now_ms() + s->gc_ms;
     if (pthread_create(&s->timer, NULL, timer_main, s) != 0) {
         rc = xcp__internal("cannot start the server's timer thread");

@@ -1,0 +1,154 @@
+/*
+ * cmd/xcpd/metrics.c - XAPI's metrics handlers: GET /rrd_updates,
+ * /host_rrd, /vm_rrd and /metrics. The query is read as XAPI's
+ * rrdd_http_handler reads it (start, cf, interval, host, every vm_uuid,
+ * json present or an Accept that prefers application/json); the
+ * document comes from the library (xcp_server_metrics), which also
+ * authenticates: session_id in the query or a cookie, Basic
+ * credentials, or local root on the unix socket.
+ */
+#include "xcpd.h"
+
+#include <syslog.h>
+#include <xcp/xcp.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the path asks for, or -1. */
+int xcpd_metrics_kind(const char *url)
+{
+    if (!strcmp(url, "/rrd_updates"))
+        return XCP_SERVER_RRD_UPDATES;
+    if (!strcmp(url, "/host_rrd"))
+        return XCP_SERVER_HOST_RRD;
+    if (!strcmp(url, "/vm_rrd"))
+        return XCP_SERVER_VM_RRD;
+    if (!strcmp(url, "/metrics"))
+        return XCP_SERVER_METRICS;
+    return -1;
+}
+
+typedef struct uuids {
+    const char **v;
+    size_t n, cap;
+    int oom;
+} uuids;
+
+static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind,
+                               const char *key, const char *value)
+{
+    uuids *u = cls;
+
+    (void)kind;
+    if (strcmp(key, "vm_uuid") != 0 || value == NULL)
+        return MHD_YES;
+    if (u->n == u->cap) {
+        size_t cap = u->cap ? 2 * u->cap : 8;
+        const char **v = realloc(u->v, cap * sizeof(*v));
+
+        if (v == NULL) {
+            u->oom = 1;
+            return MHD_NO;
+        }
+        u->v = v;
+        u->cap = cap;
+    }
+    u->v[u->n++] = value;
+    return MHD_YES;
+}
+
+/* XAPI's client_prefers_json: Accept's first choice between
+ * application/json and text/xml, else whether json= is in the query. */
+static int prefers_json(struct MHD_Connection *c)
+{
+    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
+    const char *j, *x;
+
+    if (a != NULL) {
+        j = strstr(a, "application/json");
+        x = strstr(a, "text/xml");
+        if (j != NULL && (x == NULL || j < x))
+            return 1;
+        if (x != NULL)
+            return 0;
+    }
+    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "json")
+           != NULL;
+}
+
+static const char *arg(struct MHD_Connection *c, const char *key)
+{
+    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+}
+
+enum MHD_Result xcpd_metrics_answer(xcpd_listener *l, struct MHD_Connection *c,
+                                    int kind, xcp_server_peer peer)
+{
+    xcp_server_metrics_request mr;
+    struct MHD_Response *x;
+    uuids u = {0};
+    const char *type;
+    char *user, *password = NULL, *body = NULL;
+    size_t len = 0;
+    int status, rc;
+    enum MHD_Result ret;
+
+    if (l->http->srv == NULL)
+        return xcpd_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                           "Service unavailable\n");
+    memset(&mr, 0, sizeof(mr));
+    mr.kind = (xcp_server_metrics_kind)kind;
+    mr.start = arg(c, "start");
+    mr.cf = arg(c, "cf");
+    mr.interval = arg(c, "interval");
+    mr.host = arg(c, "host");
+    mr.uuid = arg(c, "uuid");
+    mr.json = prefers_json(c);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect, &u);
+    if (u.oom) {
+        free(u.v);
+        return xcpd_refuse(c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                           "Out of memory\n");
+    }
+    mr.vm_uuids = u.n ? u.v : NULL;
+    mr.n_vm_uuids = u.n;
+    mr.session_id = arg(c, "session_id");
+    if (mr.session_id == NULL)
+        mr.session_id = MHD_lookup_connection_value(c, MHD_COOKIE_KIND,
+                                                    "session_id");
+    user = MHD_basic_auth_get_username_password(c, &password);
+    mr.basic_user = user;
+    mr.basic_password = user != NULL ? password : NULL;
+    mr.peer = peer;
+    rc = xcp_server_metrics(l->http->srv, &mr, &status, &type, &body, &len);
+    if (password != NULL)
+        MHD_free(password);
+    if (user != NULL)
+        MHD_free(user);
+    free(u.v);
+    if (rc < 0) {
+        const xcp_error *e = xcp_error_last();
+        char text[512];
+
+        snprintf(text, sizeof(text), "%s%s%s\n", e ? e->name : "error",
+                 e && e->nparams ? ": " : "",
+                 e && e->nparams ? e->params[0] : "");
+        if (l->http->verbose)
+            xcpd_log(LOG_INFO, "GET metrics from %s: HTTP %d: %s",
+                     peer.address, status, text);
+        return xcpd_refuse(c, (unsigned)status, text);
+    }
+    x = MHD_create_response_from_buffer_with_free_callback(len, body,
+                                                           xcp_free);
+    if (x == NULL) {
+        xcp_free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(x, "Access-Control-Allow-Origin", "*");
+    ret = MHD_queue_response(c, (unsigned)status, x);
+    MHD_destroy_response(x);
+    return ret;
+}
