@@ -20,6 +20,11 @@ WEB1=$("$XE" vm-install template="$T" new-name-label=web1) || exit 1
 WEB2=$("$XE" vm-install template="$T" new-name-label="web 2") || exit 1
 DB=$("$XE" vm-install template="$T" new-name-label=db1) || exit 1
 "$XE" vm-param-set uuid="$DB" VCPUs-max=2 VCPUs-at-startup=2 || exit 1
+# web1 with a disk and a NIC, whose sim counters move with its vCPU time.
+"$XE" vm-disk-add uuid="$WEB1" disk-size=64MiB device=0 || exit 1
+NET=$("$XE" network-list --minimal | cut -d, -f1)
+"$XE" vif-create vm-uuid="$WEB1" network-uuid="$NET" device=0 >/dev/null \
+    || exit 1
 "$XE" vm-start uuid="$WEB1" || exit 1
 "$XE" vm-start uuid="$DB" || exit 1
 # The VMs xcp-top must list: not templates, not snapshots (dom0 too).
@@ -75,6 +80,18 @@ awk -v c="$3" 'BEGIN { exit !(c > 0 && c <= 200) }' \
     || die "db1 cpu '$3' not in (0, 200]"
 awk -v u="$WEB1" '$12 == u { print $3; exit }' "$tmp/out" | grep -qx 'n/a' \
     || die "web1 cpu known before two samples"
+# Disk and network rates (vbd_xvda_read/write, vif_0_rx/tx; the host's
+# pif_eth0_rx/tx carry the guests' traffic): moving for web1, unknown for
+# db1 that has neither.
+set -- $(row "$WEB1")
+awk -v rd="$8" -v wr="$9" -v rx="${10}" -v tx="${11}" \
+    'BEGIN { exit !(rd > 0 && wr > 0 && rx > 0 && tx > 0) }' \
+    || die "web1 disk/net rates '$8 $9 ${10} ${11}' not all > 0"
+set -- $(row "$DB")
+[ "$8 $9 ${10} ${11}" = "n/a n/a n/a n/a" ] \
+    || die "db1 disk/net rates '$8 $9 ${10} ${11}' without devices"
+awk '$1 == "host" { h = $0 } END { split(h, f); exit !(f[10] > 0 && f[11] > 0) }' \
+    "$tmp/out" || die "host network rates not > 0"
 
 # The requests of two refreshes (XCP_TRACE=1 names each): the first takes
 # a token (event.from on the pool) and the four classes' records in bulk,
