@@ -137,6 +137,11 @@ screen | grep -q '^fresh ' && die "destroyed VM still shown"
 # Clear the filter; help page; quit.
 tm send-keys -t top / && wait_for 'Filter' && tm send-keys -t top Enter
 wait_for 'db1' || die "filter not cleared"
+# Sorted by CPU (Left from vcpus), db1's figure from the data sources
+# (the daemon samples every 5 s; it has run for more than 10 by now).
+tm send-keys -t top Left
+wait_for 'sort cpu' || die "Left did not sort by cpu"
+wait_for '^db1 +vm +running +[0-9]+\.[0-9] ' 12 || die "no CPU figure for db1"
 tm send-keys -t top h
 wait_for 'xcp-top keys' || die "no help page"
 tm send-keys -t top q   # leaves the help page
