@@ -13,7 +13,8 @@ golang-go
 libncurses-dev tmux"
 # The daemon benchmark's peer (libvirtd's test driver), installed without
 # its recommendations (which would pull in QEMU).
-PEER_PKGS="libvirt-daemon libvirt-clients libvirt-dev"
+PEER_PKGS="libvirt-daemon libvirt-clients libvirt-dev
+prometheus"  # promtool checks xcpd's /metrics (tests/xcpd/metrics.sh)
 # The Xen lab (tools/xen-lab, `make check-xen` and CI's slice of it): QEMU
 # to boot Xen in, the tools that pack its initramfs images, and the shared
 # libraries of qemu-xen (the dom0 device model, whose .deb the lab unpacks

@@ -59,12 +59,25 @@ static enum MHD_Result collect(void *cls, enum MHD_ValueKind kind,
     return MHD_YES;
 }
 
+/* Counts json= in the query, with or without a value. */
+static enum MHD_Result has_json(void *cls, enum MHD_ValueKind kind,
+                                const char *key, const char *value)
+{
+    (void)kind;
+    (void)value;
+    if (strcmp(key, "json") != 0)
+        return MHD_YES;
+    *(int *)cls = 1;
+    return MHD_NO;
+}
+
 /* XAPI's client_prefers_json: Accept's first choice between
  * application/json and text/xml, else whether json= is in the query. */
 static int prefers_json(struct MHD_Connection *c)
 {
     const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Accept");
     const char *j, *x;
+    int json = 0;
 
     if (a != NULL) {
         j = strstr(a, "application/json");
@@ -74,8 +87,8 @@ static int prefers_json(struct MHD_Connection *c)
         if (x != NULL)
             return 0;
     }
-    return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "json")
-           != NULL;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, has_json, &json);
+    return json;
 }
 
 static const char *arg(struct MHD_Connection *c, const char *key)

@@ -343,3 +343,9 @@ int xe_diagnostic_vdi_status(xe_ctx *ctx)
             return -1;
     return 0;
 }
+
+int xe_host_do_one(xe_ctx *ctx, const char *const *own, xe_vm_op op,
+                   const void *data)
+{
+    return do_host_op(ctx, own, false, op, data);
+}

@@ -85,4 +85,17 @@ extern const size_t xe_n_xapi_cmds;
 /** Runs an unsupported command: fails with its call's XenAPI error. */
 int xe_unsupported(xe_ctx *ctx);
 
+/* do_host_op on exactly one host of the <host-selectors> (cmd_host.c). */
+int xe_host_do_one(xe_ctx *ctx, const char *const *own, xe_vm_op op,
+                   const void *data);
+/* host-/vm-data-source-list, -query, -record, -forget (cmd_metrics.c). */
+int xe_host_data_source_list(xe_ctx *ctx);
+int xe_host_data_source_query(xe_ctx *ctx);
+int xe_host_data_source_record(xe_ctx *ctx);
+int xe_host_data_source_forget(xe_ctx *ctx);
+int xe_vm_data_source_list(xe_ctx *ctx);
+int xe_vm_data_source_query(xe_ctx *ctx);
+int xe_vm_data_source_record(xe_ctx *ctx);
+int xe_vm_data_source_forget(xe_ctx *ctx);
+
 #endif

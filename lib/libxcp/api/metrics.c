@@ -538,7 +538,6 @@ static void *monitor_main(void *arg)
     struct timespec ts;
     double now, next;
 
-    xcp__metrics_sample(m, xcp__now_real());
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
         now = xcp__now_real();
@@ -583,6 +582,9 @@ xcp__metrics *xcp__metrics_start(xcp_hv *hv, const char *state_dir,
         xcp__mkdir_p(m->dir, 0700) < 0 ||
         !(m->host = mrrd_new(m, host_uuid, xcp__now_real(), true)))
         goto fail;
+    /* the first sample before the first caller looks: the live data
+     * sources are known at once (values come with the first PDP) */
+    xcp__metrics_sample(m, xcp__now_real());
     if (thread) {
         if (pthread_create(&m->thread, NULL, monitor_main, m) != 0)
             goto fail;

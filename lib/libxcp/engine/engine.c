@@ -420,13 +420,24 @@ struct xcp__metrics *xcp__engine_metrics_locked(xcp__engine *e)
     return m;
 }
 
-int xcp__engine_metrics_doc(xcp__engine *e, int kind, int64_t start,
+int xcp__engine_metrics_doc(xcp__engine *e, const char *session, int kind,
+                            int64_t start,
                             int64_t interval, const char *cf, bool host,
                             const char *const *vm_uuids, size_t n, bool json,
                             const char *uuid, xcp__buf *out)
 {
-    struct xcp__metrics *m = xcp__engine_metrics_locked(e);
+    struct xcp__metrics *m;
+    bool live;
     int rc = 0;
+
+    pthread_mutex_lock(&e->lock);
+    live = !session || xcp__db_get_cls(e->db, C(session), session);
+    m = live ? xcp__engine_metrics(e) : NULL;
+    pthread_mutex_unlock(&e->lock);
+    if (!live) {
+        XCP__ERR_SESSION_INVALID(session);
+        return -EACCES;
+    }
 
     if (!m)
         return -ENODEV;

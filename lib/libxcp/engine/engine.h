@@ -128,10 +128,13 @@ struct xcp__metrics *xcp__engine_metrics(xcp__engine *e);
 struct xcp__metrics *xcp__engine_metrics_locked(xcp__engine *e);
 /* The metrics documents for the server's handlers (api/metrics.h): kind
  * 0 rrd_updates (start, interval, cf name or NULL, host, vm_uuids),
- * 1 the host's RRD, 2 the RRD of VM uuid, 3 Prometheus text. 0, -ENODEV
+ * 1 the host's RRD, 2 the RRD of VM uuid, 3 Prometheus text, for
+ * session (NULL: local root; else -EACCES, SESSION_INVALID, when it is
+ * not a live session). 0, -ENODEV
  * (no monitor: the driver has no stats), -ENOENT (no such RRD), -ERANGE
  * (no archive fits), -ENOMEM. */
-int xcp__engine_metrics_doc(xcp__engine *e, int kind, int64_t start,
+int xcp__engine_metrics_doc(xcp__engine *e, const char *session, int kind,
+                            int64_t start,
                             int64_t interval, const char *cf, bool host,
                             const char *const *vm_uuids, size_t n, bool json,
                             const char *uuid, xcp__buf *out);

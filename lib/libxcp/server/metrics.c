@@ -50,25 +50,33 @@ int xcp_server_metrics(xcp_server *srv, const xcp_server_metrics_request *r,
     if (xcp__server_creds(srv, &r->peer, r->session_id, r->basic_user,
                           r->basic_password, basic, &session) < 0)
         return fail(http_status, 401, -1);
-    xcp__server_creds_end(srv, basic);
-    if (r->kind == XCP_SERVER_RRD_UPDATES &&
-        parse_i64(r->start, &start) < 0)
-        return fail(http_status, 400,
-                    XCP__ERR_INVALID_VALUE("start", r->start ? r->start : ""));
+    /* as XAPI: authenticated first (with_context), then the query */
+    if (r->kind == XCP_SERVER_RRD_UPDATES && parse_i64(r->start, &start) < 0)
+        rc = XCP__ERR_INVALID_VALUE("start", r->start ? r->start : "");
+    else if (r->kind == XCP_SERVER_VM_RRD && (!r->uuid || !*r->uuid))
+        rc = XCP__ERR_INVALID_VALUE("uuid", "");
+    else if (r->kind > XCP_SERVER_METRICS)
+        rc = XCP__ERR_INVALID_VALUE("kind", "");
+    else
+        rc = 0;
+    if (rc < 0) {
+        xcp__server_creds_end(srv, basic);
+        return fail(http_status, 400, rc);
+    }
     /* XAPI: a bad interval is 0 (the finest archive) */
     if (r->interval && parse_i64(r->interval, &interval) < 0)
         interval = 0;
-    if (r->kind == XCP_SERVER_VM_RRD && (!r->uuid || !*r->uuid))
-        return fail(http_status, 400, XCP__ERR_INVALID_VALUE("uuid", ""));
-    if (r->kind > XCP_SERVER_METRICS)
-        return fail(http_status, 400, XCP__ERR_INVALID_VALUE("kind", ""));
-    rc = xcp__engine_metrics_doc(xcp__server_engine(srv), (int)r->kind, start,
+    rc = xcp__engine_metrics_doc(xcp__server_engine(srv), session,
+                                 (int)r->kind, start,
                                  interval, r->cf,
                                  r->host && !strcmp(r->host, "true"),
                                  r->vm_uuids, r->n_vm_uuids, r->json != 0,
                                  r->uuid, &b);
+    xcp__server_creds_end(srv, basic);
     if (rc < 0) {
         xcp__buf_free(&b);
+        if (rc == -EACCES)
+            return fail(http_status, 401, -1);
         if (rc == -ENOENT)
             return fail(http_status, 404,
                         XCP__ERR_UUID_INVALID("VM", r->uuid ? r->uuid : ""));

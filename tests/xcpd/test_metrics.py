@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""xcpd's metrics handlers against the sim driver, read as clients read
+them: /rrd_updates as Xen Orchestra asks for it (cf=AVERAGE&host=true&
+interval=5&json=true&start=...) parsed with json, and in XAPI's xport XML
+parsed with ElementTree (legend "AVERAGE:host:<uuid>:cpu0", rows and
+columns that match the data); /host_rrd and /vm_rrd (XAPI's RRD XML:
+step 5, XAPI's ten archives and their rows); /metrics in Prometheus' text
+format (checked by promtool when installed); and the refusals (400
+without start or uuid, 401 without credentials, 404 for an unknown VM).
+Usage: test_metrics.py PATH-TO-XCPD. Exit 0 when every test passed."""
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_xcpd import (FAILED, PASSWORD, Daemon, check, login, post,  # noqa
+                       run, value, xml_call)
+
+
+def call(conn, method, *args):
+    r, body = post(conn, "/", xml_call(method, *args))
+    return value(body)
+
+
+def get(d, path, headers=None):
+    c = d.tcp()
+    c.request("GET", path, headers=headers or {})
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    return r, body
+
+
+class Setup:
+    def __init__(self):
+        self.d = Daemon()
+        c = self.d.unix()
+        self.s = s = login(c)
+        self.host = call(c, "host.get_all", s)[0]
+        self.host_uuid = call(c, "host.get_uuid", s, self.host)
+        tmpl = call(c, "VM.get_by_name_label", s, "Debian Bookworm 12")[0]
+        self.vm = call(c, "VM.clone", s, tmpl, "metrics-vm")
+        call(c, "VM.provision", s, self.vm)
+        call(c, "VM.start", s, self.vm, False, False)
+        self.vm_uuid = call(c, "VM.get_uuid", s, self.vm)
+        # wait for the VM's first PDP (a 5 s boundary after its first sample)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            r, body = post(c, "/", xml_call("VM.query_data_source", s,
+                                            self.vm, "memory"))
+            res = __import__("xmlrpc.client").client.loads(body)[0][0]
+            if res["Status"] == "Success" and res["Value"] == res["Value"] \
+                    and res["Value"] > 0:
+                break
+            time.sleep(0.2)
+        self.c = c
+
+
+def t_rrd_updates_json(st):
+    start = int(time.time()) - 300
+    r, body = get(st.d, "/rrd_updates?cf=AVERAGE&host=true&interval=5&"
+                  "json=true&start=%d&session_id=%s" % (start, st.s))
+    check(r.status == 200, "status %d: %r" % (r.status, body[:200]))
+    check(r.getheader("Content-Type") == "application/json",
+          r.getheader("Content-Type"))
+    doc = json.loads(body)
+    meta = doc["meta"]
+    legend = meta["legend"]
+    check(int(meta["step"]) == 5, "step %r" % meta["step"])
+    check(int(meta["columns"]) == len(legend), "columns")
+    check(int(meta["rows"]) == len(doc["data"]), "rows")
+    check(len(doc["data"]) >= 1, "no rows")
+    check("AVERAGE:host:%s:cpu0" % st.host_uuid in legend, legend[:5])
+    check("AVERAGE:host:%s:memory_total_kib" % st.host_uuid in legend,
+          "no memory_total_kib")
+    key = "AVERAGE:vm:%s:memory" % st.vm_uuid
+    check(key in legend, "no %s" % key)
+    for row in doc["data"]:
+        check(len(row["values"]) == len(legend), "row width")
+        check(int(row["t"]) <= int(meta["end"]), "row time")
+    # newest first, as XAPI; the VM's memory is its allocation
+    vals = [float(v) for v in doc["data"][0]["values"]]
+    mem = vals[legend.index(key)]
+    check(mem > 0 or mem != mem, "memory %r" % mem)
+    check(int(doc["data"][0]["t"]) == int(meta["end"]), "first row is end")
+
+
+def t_rrd_updates_xml(st):
+    r, body = get(st.d, "/rrd_updates?start=-60&host=true&session_id=%s"
+                  % st.s)
+    check(r.status == 200, "status %d" % r.status)
+    check(r.getheader("Content-Type") == "text/xml", "type")
+    root = ET.fromstring(body)
+    check(root.tag == "xport", root.tag)
+    legend = [e.text for e in root.find("meta/legend")]
+    rows = root.findall("data/row")
+    check(int(root.find("meta/columns").text) == len(legend), "columns")
+    check(int(root.find("meta/rows").text) == len(rows), "rows")
+    for row in rows:
+        check(len(row.findall("v")) == len(legend), "row width")
+    # no cf: every consolidation of the finest archive (AVERAGE only)
+    check(all(e.startswith("AVERAGE:") for e in legend), legend[:3])
+    check(any(e.startswith("AVERAGE:vm:%s:" % st.vm_uuid) for e in legend),
+          "no VM")
+    # vm_uuid= restricts to that VM (and host=false leaves the host out)
+    r, body = get(st.d, "/rrd_updates?start=-60&vm_uuid=%s&session_id=%s"
+                  % (st.vm_uuid, st.s))
+    legend = [e.text for e in ET.fromstring(body).find("meta/legend")]
+    check(legend and all(":vm:%s:" % st.vm_uuid in e for e in legend),
+          legend[:3])
+
+
+def t_rrd_updates_coarse(st):
+    """interval=3600 picks the hourly archives, AVERAGE, MIN and MAX."""
+    r, body = get(st.d, "/rrd_updates?start=-86400&interval=3600&host=true&"
+                  "json&session_id=%s" % st.s)
+    check(r.status == 200, "status %d" % r.status)
+    meta = json.loads(body)["meta"]
+    check(int(meta["step"]) == 3600, meta["step"])
+    cfs = {e.split(":")[0] for e in meta["legend"]}
+    check(cfs == {"AVERAGE", "MIN", "MAX"}, cfs)
+
+
+def t_refusals(st):
+    r, _ = get(st.d, "/rrd_updates?host=true&session_id=%s" % st.s)
+    check(r.status == 400, "no start: %d" % r.status)
+    r, _ = get(st.d, "/rrd_updates?start=0&host=true")
+    check(r.status == 401, "no session: %d" % r.status)
+    check(r.getheader("WWW-Authenticate") is not None, "no challenge")
+    r, _ = get(st.d, "/rrd_updates?start=0&session_id=OpaqueRef:bogus")
+    check(r.status == 401, "bad session: %d" % r.status)
+    r, _ = get(st.d, "/vm_rrd?session_id=%s" % st.s)
+    check(r.status == 400, "no uuid: %d" % r.status)
+    r, _ = get(st.d, "/vm_rrd?uuid=00000000-0000-0000-0000-00000000abcd&"
+               "session_id=%s" % st.s)
+    check(r.status == 404, "unknown VM: %d" % r.status)
+    r, _ = get(st.d, "/metrics")
+    check(r.status == 401, "metrics without credentials: %d" % r.status)
+
+
+def check_rrd_xml(body, want_ds):
+    root = ET.fromstring(body)
+    check(root.tag == "rrd", root.tag)
+    check(root.find("step").text == "5", "step")
+    names = [d.find("name").text for d in root.findall("ds")]
+    for n in want_ds:
+        check(n in names, "no ds %s in %s" % (n, names[:6]))
+    rras = root.findall("rra")
+    shape = [(a.find("cf").text, int(a.find("pdp_per_row").text),
+              len(a.findall("database/row"))) for a in rras]
+    check(shape[0] == ("AVERAGE", 1, 120), shape[0])
+    check(("MAX", 720, 168) in shape and ("MIN", 17280, 366) in shape,
+          shape)
+    for a in rras:
+        for row in a.findall("database/row")[:3]:
+            check(len(row.findall("v")) == len(names), "row width")
+
+
+def t_host_rrd(st):
+    auth = base64.b64encode(b"root:" + PASSWORD.encode()).decode()
+    r, body = get(st.d, "/host_rrd", {"Authorization": "Basic " + auth})
+    check(r.status == 200, "status %d" % r.status)
+    check_rrd_xml(body, ["cpu0", "cpu_avg", "memory_free_kib", "loadavg"])
+    r, body = get(st.d, "/host_rrd?json=true&session_id=%s" % st.s)
+    doc = json.loads(body)
+    check(doc["step"] == "5" and len(doc["rra"]) == 10, "json rrd")
+
+
+def t_vm_rrd(st):
+    r, body = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (st.vm_uuid, st.s))
+    check(r.status == 200, "status %d" % r.status)
+    check_rrd_xml(body, ["memory", "memory_target", "cpu0"])
+
+
+def t_metrics(st):
+    r, body = get(st.d, "/metrics?session_id=%s" % st.s)
+    check(r.status == 200, "status %d" % r.status)
+    text = body.decode()
+    check(r.getheader("Content-Type").startswith("text/plain"), "type")
+    check("# TYPE xcp_host_cpu gauge" in text, text[:300])
+    check('xcp_host_cpu{host="%s",cpu="0"} ' % st.host_uuid in text,
+          "no host cpu0")
+    check('xcp_vm_memory{vm="%s"} ' % st.vm_uuid in text, "no vm memory")
+    check('xcp_host_pif_rx{host="%s",pif="eth0"} ' % st.host_uuid in text,
+          "no pif")
+    promtool = shutil.which("promtool")
+    if promtool:
+        p = subprocess.run([promtool, "check", "metrics"], input=body,
+                           capture_output=True)
+        # promtool's lint only warns about names without unit suffixes
+        check(p.returncode in (0, 3) and b"error" not in p.stderr.lower(),
+              "promtool: %r %r" % (p.returncode, p.stderr[:300]))
+        print("promtool check metrics: exit %d" % p.returncode)
+    else:
+        print("promtool not installed: format not checked by it")
+
+
+def t_rrd_updates_1000_rows_parse_fast(st):
+    """A client's full poll: parse time recorded, not asserted."""
+    t0 = time.time()
+    r, body = get(st.d, "/rrd_updates?cf=AVERAGE&host=true&interval=5&"
+                  "json=true&start=%d&session_id=%s"
+                  % (int(time.time()) - 300, st.s))
+    json.loads(body)
+    print("rrd_updates (1 VM, 5 min): %d bytes, %.1f ms"
+          % (len(body), (time.time() - t0) * 1000))
+
+
+def main():
+    st = Setup()
+    try:
+        run("rrd_updates_json_as_xen_orchestra", lambda: t_rrd_updates_json(st))
+        run("rrd_updates_xml_and_vm_filter", lambda: t_rrd_updates_xml(st))
+        run("rrd_updates_hourly_archives", lambda: t_rrd_updates_coarse(st))
+        run("refusals_400_401_404", lambda: t_refusals(st))
+        run("host_rrd_xml_and_json", lambda: t_host_rrd(st))
+        run("vm_rrd_xml", lambda: t_vm_rrd(st))
+        run("metrics_prometheus_text", lambda: t_metrics(st))
+        run("rrd_updates_timing", lambda: t_rrd_updates_1000_rows_parse_fast(st))
+    finally:
+        rc = st.d.stop()
+    run("sigterm_exit_0", lambda: check(rc == 0, "exit %d" % rc))
+    print("%d failed" % len(FAILED))
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
