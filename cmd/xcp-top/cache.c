@@ -249,12 +249,29 @@ static int prime(xcp_session *s, top_cache *c, unsigned long *calls)
     return 0;
 }
 
+int top_cache_merge(top_cache *c, xcp_value *events)
+{
+    size_t sorted[TOP_NCLS], i;
+    int rc = 0;
+
+    if (events->kind != XCP_VAL_ARRAY)
+        return -1;
+    for (i = 0; i < TOP_NCLS; i++)
+        sorted[i] = c->t[i].n;
+    for (i = 0; i < events->u.arr.n && rc == 0; i++)
+        if (events->u.arr.items[i].kind == XCP_VAL_STRUCT)
+            rc = apply(c, &events->u.arr.items[i], sorted);
+    for (i = 0; i < TOP_NCLS; i++)
+        settle(&c->t[i], sorted[i]);
+    c->events = events->u.arr.n;
+    return rc;
+}
+
 static int from(xcp_session *s, top_cache *c, unsigned long *calls)
 {
     xcp_string_set classes = {TOP_NCLS, (char **)cls_names};
-    const xcp_value *evs, *tok;
-    size_t sorted[TOP_NCLS], i;
-    xcp_value res;
+    const xcp_value *tok;
+    xcp_value res, *evs;
     char *token;
     int rc;
 
@@ -265,22 +282,14 @@ static int from(xcp_session *s, top_cache *c, unsigned long *calls)
     rc = xcp_event_from(s, &res, &classes, c->token, 0.0);
     if (rc < 0)
         return rc;
-    evs = xcp_value_struct_get(&res, "events");
+    evs = (xcp_value *)xcp_value_struct_get(&res, "events");
     tok = xcp_value_struct_get(&res, "token");
     if (!evs || evs->kind != XCP_VAL_ARRAY || !tok
         || tok->kind != XCP_VAL_STRING || !(token = strdup(tok->u.s))) {
         xcp_value_dispose(&res);
         return -1;
     }
-    for (i = 0; i < TOP_NCLS; i++)
-        sorted[i] = c->t[i].n;
-    rc = 0;
-    for (i = 0; i < evs->u.arr.n && rc == 0; i++)
-        if (evs->u.arr.items[i].kind == XCP_VAL_STRUCT)
-            rc = apply(c, &evs->u.arr.items[i], sorted);
-    for (i = 0; i < TOP_NCLS; i++)
-        settle(&c->t[i], sorted[i]);
-    c->events = evs->u.arr.n;
+    rc = top_cache_merge(c, evs);
     xcp_value_dispose(&res);
     if (rc < 0) {
         free(token);

@@ -133,6 +133,14 @@ typedef struct top_cache {
  */
 int top_cache_update(xcp_session *s, top_cache *c, unsigned long *calls);
 
+/**
+ * Merge event.from's events (an array of {class, operation, ref,
+ * snapshot} structs) into c: "add" and "mod" put the snapshot in (moved
+ * out of events), "del" drops the object; other classes are ignored.
+ * Returns 0, or -1 (allocation failure, events not an array).
+ */
+int top_cache_merge(top_cache *c, xcp_value *events);
+
 /** The record of ref in class cls (TOP_VM...), or NULL. Borrowed from c
  * until its next update. */
 const xcp_value *top_cache_get(const top_cache *c, int cls, const char *ref);

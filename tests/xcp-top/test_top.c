@@ -293,3 +293,93 @@ Test(opts, errors_named)
         cr_assert_eq(o.action, TOP_HELP);
     }
 }
+
+/* ---- the event.from cache ---- */
+
+/* Append {class, operation, ref[, snapshot {name_label}]} to events. */
+static void event(xcp_value *events, const char *cls, const char *op,
+                  const char *ref, const char *name)
+{
+    xcp_value ev, v, snap;
+    size_t n = events->kind == XCP_VAL_ARRAY ? events->u.arr.n : 0;
+    xcp_value grown;
+    size_t i;
+
+    cr_assert_eq(xcp_value_set_array(&grown, n + 1), 0);
+    for (i = 0; i < n; i++) {
+        grown.u.arr.items[i] = events->u.arr.items[i];
+        memset(&events->u.arr.items[i], 0, sizeof(xcp_value));
+    }
+    xcp_value_dispose(events);
+    *events = grown;
+    xcp_value_set_struct(&ev);
+    cr_assert_eq(xcp_value_set_string(&v, cls), 0);
+    cr_assert_eq(xcp_value_struct_add(&ev, "class", &v), 0);
+    cr_assert_eq(xcp_value_set_string(&v, op), 0);
+    cr_assert_eq(xcp_value_struct_add(&ev, "operation", &v), 0);
+    cr_assert_eq(xcp_value_set_string(&v, ref), 0);
+    cr_assert_eq(xcp_value_struct_add(&ev, "ref", &v), 0);
+    if (name) {
+        xcp_value_set_struct(&snap);
+        cr_assert_eq(xcp_value_set_string(&v, name), 0);
+        cr_assert_eq(xcp_value_struct_add(&snap, "name_label", &v), 0);
+        cr_assert_eq(xcp_value_struct_add(&ev, "snapshot", &snap), 0);
+    }
+    events->u.arr.items[n] = ev;
+}
+
+static const char *name_of(const top_cache *c, int cls, const char *ref)
+{
+    const xcp_value *r = top_cache_get(c, cls, ref);
+    const xcp_value *n = r ? xcp_value_struct_get(r, "name_label") : NULL;
+
+    return n && n->kind == XCP_VAL_STRING ? n->u.s : NULL;
+}
+
+Test(cache, add_mod_del_across_and_within_replies)
+{
+    top_cache c;
+    xcp_value ev;
+    size_t i;
+
+    memset(&c, 0, sizeof(c));
+    memset(&ev, 0, sizeof(ev));
+    /* XAPI's lower-case class names; refs out of order; a foreign class. */
+    event(&ev, "vm", "add", "OpaqueRef:c", "c");
+    event(&ev, "VM", "add", "OpaqueRef:a", "a");
+    event(&ev, "host", "add", "OpaqueRef:h", "h");
+    event(&ev, "SR", "add", "OpaqueRef:s", "s");
+    event(&ev, "VM", "add", "OpaqueRef:b", "b");
+    cr_assert_eq(top_cache_merge(&c, &ev), 0);
+    xcp_value_dispose(&ev);
+    cr_assert_eq(c.t[TOP_VM].n, 3);
+    for (i = 1; i < c.t[TOP_VM].n; i++) /* sorted by ref */
+        cr_assert(strcmp(c.t[TOP_VM].v[i - 1].ref, c.t[TOP_VM].v[i].ref) < 0);
+    cr_assert_str_eq(name_of(&c, TOP_HOST, "OpaqueRef:h"), "h");
+    cr_assert_null(top_cache_get(&c, TOP_VM, "OpaqueRef:s"));
+    /* Next reply: a change, a deletion, a deletion of the unknown, an
+     * object added and deleted within the reply, one added twice. */
+    event(&ev, "VM", "mod", "OpaqueRef:b", "b2");
+    event(&ev, "VM", "del", "OpaqueRef:a", NULL);
+    event(&ev, "VM", "del", "OpaqueRef:zz", NULL);
+    event(&ev, "VM", "add", "OpaqueRef:d", "d");
+    event(&ev, "VM", "del", "OpaqueRef:d", NULL);
+    event(&ev, "VM", "add", "OpaqueRef:0", "zero");
+    event(&ev, "VM", "mod", "OpaqueRef:0", "zero2");
+    cr_assert_eq(top_cache_merge(&c, &ev), 0);
+    xcp_value_dispose(&ev);
+    cr_assert_eq(c.t[TOP_VM].n, 3, "%zu VMs", c.t[TOP_VM].n);
+    cr_assert_str_eq(name_of(&c, TOP_VM, "OpaqueRef:b"), "b2");
+    cr_assert_null(top_cache_get(&c, TOP_VM, "OpaqueRef:a"));
+    cr_assert_null(top_cache_get(&c, TOP_VM, "OpaqueRef:d"));
+    cr_assert_str_eq(name_of(&c, TOP_VM, "OpaqueRef:0"), "zero2");
+    cr_assert_str_eq(name_of(&c, TOP_VM, "OpaqueRef:c"), "c");
+    for (i = 1; i < c.t[TOP_VM].n; i++)
+        cr_assert(strcmp(c.t[TOP_VM].v[i - 1].ref, c.t[TOP_VM].v[i].ref) < 0);
+    cr_assert_null(top_cache_get(&c, TOP_VM, "OpaqueRef:NULL"));
+    /* Not an array: refused, nothing changed. */
+    xcp_value_set_int(&ev, 1);
+    cr_assert_eq(top_cache_merge(&c, &ev), -1);
+    cr_assert_eq(c.t[TOP_VM].n, 3);
+    top_cache_dispose(&c);
+}
