@@ -19,6 +19,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* asprintf */
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1299,6 +1300,222 @@ static int xen_domain_vcpu_info(void *self, uint32_t domid,
     return 0;
 }
 
+
+/* ---- stats (driver version 8) -------------------------------------------- */
+
+/* A decimal counter from sysfs, 0 when absent. */
+static uint64_t sysfs_u64(const char *fmt, const char *a, const char *b)
+{
+    char path[512], buf[32];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), fmt, a, b);
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return strtoull(buf, NULL, 10);
+}
+
+static int dev_cmp(const void *a, const void *b)
+{
+    const xcp_hv_dev_stats *x = a, *y = b;
+
+    if (x->kind == XCP_HV_DEV_HOST_NIC || y->kind == XCP_HV_DEV_HOST_NIC)
+        return (x->kind == XCP_HV_DEV_HOST_NIC) - (y->kind == XCP_HV_DEV_HOST_NIC);
+    return x->domid < y->domid ? -1 : x->domid > y->domid;
+}
+
+static xcp_hv_dev_stats *dev_add(xcp_hv_stats *out, size_t *cap)
+{
+    xcp_hv_dev_stats *d;
+
+    if (out->n_devs == *cap) {
+        size_t c = *cap ? 2 * *cap : 64;
+
+        if (!(d = realloc(out->devs, c * sizeof(*d))))
+            return NULL;
+        out->devs = d;
+        *cap = c;
+    }
+    d = &out->devs[out->n_devs++];
+    memset(d, 0, sizeof(*d));
+    return d;
+}
+
+/*
+ * The backends' counters: each vif<domid>.<devid> netdev (the guest's
+ * traffic, seen backwards from dom0), each blkback vbd-<domid>-<devid>'s
+ * statistics (sectors of 512 bytes; its guest device name from xenstore),
+ * and the physical NICs (those with a device link). Disks served by QEMU
+ * (qdisk) have no such counters and are not reported.
+ */
+static int scan_devs(struct xen *x, xcp_hv_stats *out)
+{
+    size_t cap = 0;
+    struct dirent *e;
+    DIR *d;
+
+    if ((d = opendir("/sys/class/net"))) {
+        while ((e = readdir(d))) {
+            unsigned dom, dev;
+            char tail[8] = "";
+            xcp_hv_dev_stats *s;
+            char link[512];
+            struct stat st;
+
+            if (e->d_name[0] == '.')
+                continue;
+            if (sscanf(e->d_name, "vif%u.%u%7s", &dom, &dev, tail) >= 2) {
+                if (tail[0]) /* vifN.M-emu: QEMU's tap */
+                    continue;
+                if (!(s = dev_add(out, &cap)))
+                    break;
+                s->domid = dom;
+                s->kind = XCP_HV_DEV_NIC;
+                snprintf(s->name, sizeof(s->name), "%u", dev);
+                s->rd_bytes = sysfs_u64("/sys/class/net/%s/statistics/%s",
+                                        e->d_name, "tx_bytes");
+                s->wr_bytes = sysfs_u64("/sys/class/net/%s/statistics/%s",
+                                        e->d_name, "rx_bytes");
+                s->rd_reqs = sysfs_u64("/sys/class/net/%s/statistics/%s",
+                                       e->d_name, "tx_packets");
+                s->wr_reqs = sysfs_u64("/sys/class/net/%s/statistics/%s",
+                                       e->d_name, "rx_packets");
+                continue;
+            }
+            snprintf(link, sizeof(link), "/sys/class/net/%s/device",
+                     e->d_name);
+            if (stat(link, &st) < 0 || !(s = dev_add(out, &cap)))
+                continue;
+            s->kind = XCP_HV_DEV_HOST_NIC;
+            snprintf(s->name, sizeof(s->name), "%.15s", e->d_name);
+            s->rd_bytes = sysfs_u64("/sys/class/net/%s/statistics/%s",
+                                    e->d_name, "rx_bytes");
+            s->wr_bytes = sysfs_u64("/sys/class/net/%s/statistics/%s",
+                                    e->d_name, "tx_bytes");
+            s->rd_reqs = sysfs_u64("/sys/class/net/%s/statistics/%s",
+                                   e->d_name, "rx_packets");
+            s->wr_reqs = sysfs_u64("/sys/class/net/%s/statistics/%s",
+                                   e->d_name, "tx_packets");
+        }
+        closedir(d);
+    }
+    if ((d = opendir("/sys/bus/xen-backend/devices"))) {
+        while ((e = readdir(d))) {
+            unsigned dom, dev;
+            char path[128], *vdev;
+            xcp_hv_dev_stats *s;
+
+            if (sscanf(e->d_name, "vbd-%u-%u", &dom, &dev) != 2)
+                continue;
+            snprintf(path, sizeof(path),
+                     "/local/domain/0/backend/vbd/%u/%u/dev", dom, dev);
+            if (!(vdev = xs_get(x, 0, path)))
+                continue;
+            if (!(s = dev_add(out, &cap))) {
+                free(vdev);
+                break;
+            }
+            s->domid = dom;
+            s->kind = XCP_HV_DEV_DISK;
+            snprintf(s->name, sizeof(s->name), "%.15s", vdev);
+            free(vdev);
+            s->rd_bytes = 512 * sysfs_u64("/sys/bus/xen-backend/devices/%s/"
+                                          "statistics/%s", e->d_name,
+                                          "rd_sect");
+            s->wr_bytes = 512 * sysfs_u64("/sys/bus/xen-backend/devices/%s/"
+                                          "statistics/%s", e->d_name,
+                                          "wr_sect");
+            s->rd_reqs = sysfs_u64("/sys/bus/xen-backend/devices/%s/"
+                                   "statistics/%s", e->d_name, "rd_req");
+            s->wr_reqs = sysfs_u64("/sys/bus/xen-backend/devices/%s/"
+                                   "statistics/%s", e->d_name, "wr_req");
+        }
+        closedir(d);
+    }
+    if (out->n_devs)
+        qsort(out->devs, out->n_devs, sizeof(*out->devs), dev_cmp);
+    return 0;
+}
+
+static int xen_stats(void *self, xcp_hv_stats *out, xcp_hv_error *err)
+{
+    struct xen *x = self;
+    xc_physinfo_t pi;
+    xc_cpuinfo_t *ci = NULL;
+    xc_vcpuinfo_t vi;
+    struct timespec ts;
+    uint64_t boot_ns;
+    size_t i, nv = 0, at = 0;
+    uint32_t v;
+    int nr = 0, rc;
+    double la[1];
+
+    memset(out, 0, sizeof(*out));
+    memset(&pi, 0, sizeof(pi));
+    if (xc_physinfo(x->xch, &pi) < 0)
+        return xc_fail(err, "xc_physinfo", 0);
+    out->memory_total = pi.total_pages * PAGE;
+    out->memory_free = pi.free_pages * PAGE;
+    if (getloadavg(la, 1) == 1)
+        out->loadavg = la[0];
+    /* busy = uptime - idle; dom0's boot clock stands for Xen's uptime
+     * (only the differences matter: the library records rates) */
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    boot_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec +
+              86400ull * 1000000000ull;
+    if (!(ci = calloc(pi.max_cpu_id + 1, sizeof(*ci))) ||
+        !(out->pcpu_busy_ns = calloc(pi.max_cpu_id + 1, sizeof(uint64_t)))) {
+        rc = oom(err);
+        goto fail;
+    }
+    if (xc_getcpuinfo(x->xch, (int)pi.max_cpu_id + 1, ci, &nr) < 0) {
+        rc = xc_fail(err, "xc_getcpuinfo", 0);
+        goto fail;
+    }
+    for (i = 0; i < (size_t)nr; i++)
+        out->pcpu_busy_ns[i] =
+            boot_ns > ci[i].idletime ? boot_ns - ci[i].idletime : 0;
+    out->n_pcpus = (size_t)nr;
+    if ((rc = xen_domain_list(self, &out->doms, &out->n_doms, err)) < 0)
+        goto fail;
+    for (i = 0; i < out->n_doms; i++)
+        nv += out->doms[i].vcpus_max;
+    if (!(out->vcpu_ns = calloc(nv + 1, sizeof(uint64_t))) ||
+        !(out->guest_free_kib = calloc(out->n_doms + 1, sizeof(int64_t)))) {
+        rc = oom(err);
+        goto fail;
+    }
+    for (i = 0; i < out->n_doms; i++) {
+        const xcp_hv_domain_info *d = &out->doms[i];
+        char *f = xs_get(x, d->domid, "data/meminfo_free");
+
+        out->guest_free_kib[i] = f ? strtoll(f, NULL, 10) : -1;
+        free(f);
+        for (v = 0; v < d->vcpus_max; v++, at++)
+            if (xc_vcpu_getinfo(x->xch, d->domid, v, &vi) == 0)
+                out->vcpu_ns[at] = vi.cpu_time;
+    }
+    if ((rc = scan_devs(x, out)) < 0)
+        goto fail;
+    free(ci);
+    return 0;
+fail:
+    free(ci);
+    free(out->pcpu_busy_ns);
+    free(out->doms);
+    free(out->vcpu_ns);
+    free(out->guest_free_kib);
+    free(out->devs);
+    memset(out, 0, sizeof(*out));
+    return rc;
+}
+
 /* ---- devices ------------------------------------------------------------- */
 
 /*
@@ -1630,6 +1847,7 @@ const xcp_hv_driver xcp__hv_xen_driver = {
     .disk_snapshot = xcp__xen_disk_snapshot,
     .disk_stream = xcp__xen_disk_stream,
     .disk_stream_cancel = xcp__xen_disk_stream_cancel,
+    .stats = xen_stats,
 };
 
 #else

@@ -685,3 +685,57 @@ Test(hv_contract, live_disk_stream_cancel_without_a_copy)
         cr_expect_eq(rc, 0, "disk_resize after it: %d %s", rc, err.message);
     }
 }
+
+/*
+ * stats (version 8): one reading of the host and every domain, as
+ * domain_list lists them; each domain's vCPU times in order; devices
+ * grouped by domain in the same order, host NICs last; running time that
+ * grows while a domain runs.
+ */
+Test(hv_contract, stats_are_one_consistent_reading)
+{
+    xcp_hv_stats a, b;
+    uint32_t d;
+    size_t i, k, at = 0, seen = 0;
+    uint64_t before = 0, after = 0;
+
+    if (!xcp__hv_supports(hv, XCP_HV_OP_STATS))
+        cr_skip_test("%s: no stats", xcp__hv_name(hv));
+    d = create(uuid_a, name_a, false);
+    cr_assert_eq(xcp__hv_stats(hv, &a, &err), 0, "%s", err.message);
+    cr_expect_gt(a.memory_total, 0);
+    cr_expect_leq(a.memory_free, a.memory_total);
+    cr_expect_geq(a.n_pcpus, 1);
+    cr_assert_geq(a.n_doms, 2);
+    cr_expect_eq(a.doms[0].domid, 0);
+    for (i = 0; i < a.n_doms; i++) {
+        if (a.doms[i].domid == d) {
+            for (k = 0; k < a.doms[i].vcpus_max; k++)
+                before += a.vcpu_ns[at + k];
+            seen = 1;
+        }
+        at += a.doms[i].vcpus_max;
+    }
+    cr_expect(seen, "the new domain is in the reading");
+    /* devices: grouped by domain in doms' order, host NICs last */
+    for (i = 1, k = 0; i < a.n_devs; i++) {
+        if (a.devs[i].kind == XCP_HV_DEV_HOST_NIC) {
+            k = 1;
+            continue;
+        }
+        cr_expect(!k, "a domain's device after a host NIC");
+        cr_expect_geq(a.devs[i].domid, a.devs[i - 1].kind ==
+                      XCP_HV_DEV_HOST_NIC ? 0 : a.devs[i - 1].domid);
+    }
+    usleep(200 * 1000);
+    cr_assert_eq(xcp__hv_stats(hv, &b, &err), 0, "%s", err.message);
+    for (i = 0, at = 0; i < b.n_doms; i++) {
+        if (b.doms[i].domid == d)
+            for (k = 0; k < b.doms[i].vcpus_max; k++)
+                after += b.vcpu_ns[at + k];
+        at += b.doms[i].vcpus_max;
+    }
+    cr_expect_geq(after, before, "running time only grows");
+    xcp__hv_stats_free(&a);
+    xcp__hv_stats_free(&b);
+}

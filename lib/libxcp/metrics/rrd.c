@@ -391,12 +391,124 @@ double xcp__rrd_latest(const xcp__rrd *r, size_t i)
 }
 
 /* Row i back from the newest (Fring.peek). */
+/* Room for n more bytes (and the NUL) in b: 0, or -1 when out of memory. */
+static int xcp__buf_reserve(xcp__buf *b, size_t n)
+{
+    size_t need = b->len + n + 1, cap;
+    char *p;
+
+    if (b->oom)
+        return -1;
+    if (need <= b->cap)
+        return 0;
+    cap = b->cap ? b->cap : 4096;
+    while (cap < need)
+        cap *= 2;
+    if (!(p = realloc(b->data, cap))) {
+        b->oom = true;
+        return -1;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
 static float peek(const xcp__rra *a, size_t ds, unsigned i)
 {
     return a->data[ds * a->rows + (a->head + a->rows - i % a->rows) % a->rows];
 }
 
 /* ---- text ---------------------------------------------------------------- */
+
+/* %.15g of v, 1e-4 <= |v| < 1e15, without printf (rrd_updates formats
+ * a million values): the 15 significant digits from one multiplication
+ * in long double (64-bit mantissa; the powers of ten used are exact), so
+ * the rounding agrees with printf's but in the rare value that lies
+ * within 2^-64 of a half-way point (tests/unit/metrics compares them). */
+static int fmt15(char *buf, double v)
+{
+    static const long double p10[] = {
+        1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+        1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L};
+    char dig[24];
+    long double x = fabsl((long double)v);
+    uint64_t m;
+    int e = 0, len = 0, i, nd, point;
+
+    /* the decimal exponent: 10^e <= x < 10^(e+1), guessed in double and
+     * corrected by the digits' count */
+    e = (int)floor(log10(fabs(v)));
+    if (e > 14)
+        e = 14;
+    if (e < -5)
+        e = -5;
+    for (;;) {
+        m = (uint64_t)rintl(14 - e >= 0 ? x * p10[14 - e] : x / p10[e - 14]);
+        if (m >= 1000000000000000ull && e < 15) {
+            e++; /* 10^15 or more: one digit too many */
+            continue;
+        }
+        if (m < 100000000000000ull && e > -5 && m * 10 + 9 >= 100000000000000ull
+            && (14 - (e - 1)) <= 18) {
+            e--; /* one digit too few */
+            continue;
+        }
+        break;
+    }
+    if (m >= 1000000000000000ull) { /* rounded up to 10^15 */
+        m /= 10;
+        e++;
+    }
+    if (e >= 15 || e < -4) {
+        xcp__format_double(buf, 32, 15, v);
+        return (int)strlen(buf);
+    }
+    {
+        /* 15 digits: 7 then 8, in 32-bit arithmetic, two at a time */
+        static const char pairs[] =
+            "00010203040506070809101112131415161718192021222324252627282930"
+            "31323334353637383940414243444546474849505152535455565758596061"
+            "62636465666768697071727374757677787980818283848586878889909192"
+            "939495969798990";
+        uint32_t hi = (uint32_t)(m / 100000000u), lo = (uint32_t)(m % 100000000u);
+
+        for (i = 14; i >= 7; i -= 2) {
+            memcpy(&dig[i - 1], &pairs[(lo % 100) * 2], 2);
+            lo /= 100;
+        }
+        /* dig[7..14] written; now hi into dig[0..6] */
+        for (i = 6; i >= 1; i -= 2) {
+            memcpy(&dig[i - 1], &pairs[(hi % 100) * 2], 2);
+            hi /= 100;
+        }
+        dig[0] = (char)('0' + hi % 10);
+        (void)lo;
+    }
+    nd = 15;
+    while (nd > 1 && dig[nd - 1] == '0')
+        nd--;
+    if (v < 0)
+        buf[len++] = '-';
+    if (e >= 0) {
+        point = e + 1; /* digits before the point */
+        for (i = 0; i < point; i++)
+            buf[len++] = i < nd ? dig[i] : '0';
+        if (nd > point) {
+            buf[len++] = '.';
+            for (i = point; i < nd; i++)
+                buf[len++] = dig[i];
+        }
+    } else {
+        buf[len++] = '0';
+        buf[len++] = '.';
+        for (i = 0; i < -e - 1; i++)
+            buf[len++] = '0';
+        for (i = 0; i < nd; i++)
+            buf[len++] = dig[i];
+    }
+    buf[len] = '\0';
+    return len;
+}
 
 int xcp__rrd_fmt(char *buf, double v)
 {
@@ -407,7 +519,7 @@ int xcp__rrd_fmt(char *buf, double v)
     if (v == 0.0)
         return (int)strlen(strcpy(buf, "0.0"));
     /* integers (most counters and sizes) without printf */
-    if (v == (double)(int64_t)v && fabs(v) < 1e15) {
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
         char tmp[24];
         int64_t x = (int64_t)v;
         uint64_t u = x < 0 ? (uint64_t)-x : (uint64_t)x;
@@ -424,6 +536,8 @@ int xcp__rrd_fmt(char *buf, double v)
         buf[len] = '\0';
         return len;
     }
+    if (fabs(v) >= 1e-4 && fabs(v) < 1e15)
+        return fmt15(buf, v);
     xcp__format_double(buf, 32, 15, v);
     return (int)strlen(buf);
 }
@@ -498,7 +612,9 @@ void xcp__rrd_xml(const xcp__rrd *r, xcp__buf *b)
             xcp__buf_adds(b, "<last_ds>0.0</last_ds>");
         tag_num(b, "value", ds->value);
         xcp__buf_printf(b, "<unknown_sec>%d</unknown_sec></ds>",
-                        (int)ds->unknown_sec);
+                        ds->unknown_sec >= 0 && ds->unknown_sec < 1e9
+                            ? (int)ds->unknown_sec
+                            : 0);
     }
     for (k = 0; k < r->n_rra; k++) {
         const xcp__rra *a = &r->rra[k];
@@ -604,6 +720,7 @@ void xcp__rrd_json(const xcp__rrd *r, xcp__buf *b)
 #define ORDER 0x01020304u
 #define MAX_DS 4096
 #define MAX_ROWS 1000000u
+#define MAX_PDP 10000000u /* XAPI's coarsest: 17280 PDPs (a day) */
 
 static void put(xcp__buf *b, const void *p, size_t n)
 {
@@ -691,7 +808,8 @@ xcp__rrd *xcp__rrd_load(const void *p, size_t n)
     GET(&d, n_ds);
     GET(&d, n_rra);
     if (d.bad || memcmp(magic, MAGIC, 6) || order != ORDER || step == 0 ||
-        n_ds > MAX_DS || n_rra > 64 || isnan(last))
+        step > 86400 ||
+        n_ds > MAX_DS || n_rra > 64 || !(last >= 0 && last < 1e11))
         return NULL;
     if (!(r = xcp__calloc(1, sizeof(*r))) ||
         !(r->ds = xcp__calloc(n_ds ? n_ds : 1, sizeof(*r->ds))) ||
@@ -719,7 +837,8 @@ xcp__rrd *xcp__rrd_load(const void *p, size_t n)
         GET(&d, ds->value);
         GET(&d, ds->unknown_sec);
         GET(&d, ds->last_updated);
-        if (d.bad || t > XCP__DS_DERIVE || strlen(ds->name) != len ||
+        if (d.bad || t > XCP__DS_DERIVE || lk > 1 ||
+            strlen(ds->name) != len ||
             xcp__rrd_find(r, ds->name) != (int)i)
             goto bad;
         ds->type = (xcp__ds_type)t;
@@ -736,7 +855,9 @@ xcp__rrd *xcp__rrd_load(const void *p, size_t n)
         GET(&d, a->head);
         GET(&d, a->xff);
         if (d.bad || cf > XCP__CF_LAST || a->rows == 0 ||
-            a->rows > MAX_ROWS || a->pdp_cnt == 0 || a->head >= a->rows ||
+            a->rows > MAX_ROWS || a->pdp_cnt == 0 ||
+            a->pdp_cnt > MAX_PDP || !(a->xff >= 0 && a->xff <= 1) ||
+            a->head >= a->rows ||
             (size_t)n_ds * a->rows * sizeof(float) > n - d.at)
             goto bad;
         a->cf = (xcp__cf)cf;
@@ -823,7 +944,6 @@ int xcp__rrd_export(const xcp__rrd_src *srcs, size_t n, int64_t start,
     size_t s, k, i, nsel = 0, cols = 0, nrows = 0;
     int64_t pdp_interval, rstep, last_cdp, first_cdp, t;
     unsigned row;
-    char num[32];
 
     if (n == 0)
         return -1;
@@ -914,21 +1034,31 @@ int xcp__rrd_export(const xcp__rrd_src *srcs, size_t n, int64_t start,
         else
             xcp__buf_printf(out, "<row><t>%" PRId64 "</t>", t);
         for (k = 0, i = 0; k < nsel; k++) {
-            size_t d;
+            const xcp__rra *a = sel[k];
+            size_t d, pos = (a->head + a->rows - row % a->rows) % a->rows;
+            char *w;
 
+            /* room for every value of the archive, then written in place */
+            if (xcp__buf_reserve(out, selr[k]->n_ds * 48) < 0)
+                break;
+            w = out->data + out->len;
             for (d = 0; d < selr[k]->n_ds; d++, i++) {
-                int len = xcp__rrd_fmt(num, peek(sel[k], d, row));
-
                 if (json) {
-                    xcp__buf_adds(out, i ? ",\"" : "\"");
-                    xcp__buf_add(out, num, (size_t)len);
-                    xcp__buf_addc(out, '"');
+                    if (i)
+                        *w++ = ',';
+                    *w++ = '"';
+                    w += xcp__rrd_fmt(w, a->data[d * a->rows + pos]);
+                    *w++ = '"';
                 } else {
-                    xcp__buf_adds(out, "<v>");
-                    xcp__buf_add(out, num, (size_t)len);
-                    xcp__buf_adds(out, "</v>");
+                    memcpy(w, "<v>", 3);
+                    w += 3;
+                    w += xcp__rrd_fmt(w, a->data[d * a->rows + pos]);
+                    memcpy(w, "</v>", 4);
+                    w += 4;
                 }
             }
+            *w = '\0';
+            out->len = (size_t)(w - out->data);
         }
         xcp__buf_adds(out, json ? "]}" : "</row>");
     }

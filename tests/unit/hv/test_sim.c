@@ -1550,6 +1550,19 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
     case XCP_HV_OP_DISK_STREAM_CANCEL:
         rc = drv->disk_stream_cancel(hv, d, "xvdc", &err);
         break;
+    case XCP_HV_OP_STATS: {
+        xcp_hv_stats st;
+
+        rc = drv->stats(hv, &st, &err);
+        if (rc == 0) {
+            free(st.pcpu_busy_ns);
+            free(st.doms);
+            free(st.vcpu_ns);
+            free(st.devs);
+            free(st.guest_free_kib);
+        }
+        break;
+    }
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }

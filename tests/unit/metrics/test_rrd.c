@@ -1,0 +1,286 @@
+/*
+ * tests/unit/metrics/test_rrd.c - the RRD maths of lib/libxcp/metrics/rrd.c
+ * against XAPI's (ocaml/libs/xapi-rrd): gauges and counters turned into
+ * PDPs, consolidated as AVERAGE, MIN and MAX, unknown values and the xff,
+ * data sources added and removed, the binary image across a "restart",
+ * rrd_updates' choice of archives and its XML/JSON, and the number format.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "metrics/rrd.h"
+
+/* A small RRD: 5 s step; AVERAGE 1 PDP x 10 rows; AVERAGE, MIN, MAX of 3
+ * PDPs x 10 rows. t0 is a multiple of 15 s, so that CDPs of 3 PDPs start
+ * cleanly at t0. */
+static const xcp__rra_def small[] = {
+    {XCP__CF_AVERAGE, 10, 1, 0.5},
+    {XCP__CF_AVERAGE, 10, 3, 0.5},
+    {XCP__CF_MIN, 10, 3, 0.5},
+    {XCP__CF_MAX, 10, 3, 0.5},
+};
+#define T0 1500.0
+
+static xcp__rrd *make(const char *name, xcp__ds_type type, double max)
+{
+    xcp__rrd *r = xcp__rrd_new(5, small, 4, T0);
+    xcp__ds_def d = {name, type, 0.0, max};
+
+    cr_assert_not_null(r);
+    cr_assert_eq(xcp__rrd_add_ds(r, &d, T0), 0);
+    return r;
+}
+
+/* Row i back from the newest of archive k, data source ds. */
+static double row(const xcp__rrd *r, size_t k, size_t ds, unsigned i)
+{
+    const xcp__rra *a = &r->rra[k];
+
+    return a->data[ds * a->rows + (a->head + a->rows - i) % a->rows];
+}
+
+static void feed(xcp__rrd *r, const double *v, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        xcp__rrd_update(r, T0 + 5.0 * (double)(i + 1), &v[i], 1);
+}
+
+Test(rrd, gauge_pdps_and_consolidation_average_min_max)
+{
+    static const double v[] = {1, 2, 6, 4, 8, 3};
+    xcp__rrd *r = make("memory", XCP__DS_GAUGE, INFINITY);
+
+    feed(r, v, 6);
+    /* the 5 s archive: every value, newest first */
+    cr_expect_float_eq(row(r, 0, 0, 0), 3.0, 1e-6);
+    cr_expect_float_eq(row(r, 0, 0, 1), 8.0, 1e-6);
+    cr_expect_float_eq(row(r, 0, 0, 5), 1.0, 1e-6);
+    /* two CDPs of 3 PDPs: {1,2,6} then {4,8,3} */
+    cr_expect_float_eq(row(r, 1, 0, 0), 5.0, 1e-6);
+    cr_expect_float_eq(row(r, 1, 0, 1), 3.0, 1e-6);
+    cr_expect_float_eq(row(r, 2, 0, 0), 3.0, 1e-6);
+    cr_expect_float_eq(row(r, 2, 0, 1), 1.0, 1e-6);
+    cr_expect_float_eq(row(r, 3, 0, 0), 8.0, 1e-6);
+    cr_expect_float_eq(row(r, 3, 0, 1), 6.0, 1e-6);
+    /* older rows are unknown */
+    cr_expect(isnan(row(r, 1, 0, 2)));
+    /* query_data_source: the newest AVERAGE of the finest archive */
+    cr_expect_float_eq(xcp__rrd_latest(r, 0), 3.0, 1e-6);
+    xcp__rrd_free(r);
+}
+
+Test(rrd, derive_is_a_rate_per_second_and_first_reading_unknown)
+{
+    /* a counter growing by 50 every 5 s: 10 per second */
+    static const double v[] = {100, 150, 200, 250, 300, 350};
+    xcp__rrd *r = make("vif_0_rx", XCP__DS_DERIVE, INFINITY);
+
+    feed(r, v, 6);
+    /* no rate without a previous reading: an unknown PDP, which XAPI's
+     * 1-PDP archive stores as its CDP's starting value, 0 (do_cfs leaves
+     * the CDP alone when every PDP is unknown; CA-329043 made it 0) */
+    cr_expect_float_eq(row(r, 0, 0, 5), 0.0, 1e-9);
+    cr_expect_float_eq(row(r, 0, 0, 0), 10.0, 1e-6);
+    cr_expect_float_eq(row(r, 0, 0, 4), 10.0, 1e-6);
+    /* the second CDP is whole: 10; the first lacks its first PDP */
+    cr_expect_float_eq(row(r, 1, 0, 0), 10.0, 1e-6);
+    xcp__rrd_free(r);
+}
+
+Test(rrd, derive_between_steps_is_time_weighted)
+{
+    /* readings 2.5 s into each step: the PDP mixes two intervals */
+    xcp__rrd *r = make("cpu0", XCP__DS_DERIVE, 1.0);
+    double c = 0, t;
+    int i;
+
+    for (i = 0; i < 8; i++) {
+        t = T0 + 2.5 + 5.0 * i;
+        c += i < 4 ? 1.0 : 4.0; /* 0.2/s, then 0.8/s */
+        xcp__rrd_update(r, t, &c, 1);
+    }
+    /* the last PDP is wholly at 0.8/s, an earlier one at 0.2/s, and the
+     * one across the change half and half */
+    cr_expect_float_eq(row(r, 0, 0, 0), 0.8, 1e-6);
+    cr_expect_float_eq(row(r, 0, 0, 5), 0.2, 1e-6);
+    cr_expect_float_eq(row(r, 0, 0, 3), 0.5, 1e-6);
+    xcp__rrd_free(r);
+}
+
+Test(rrd, out_of_bounds_and_unknown_values)
+{
+    static const double v[] = {0.5, 7.0, NAN, 0.25, 0.25, 0.25};
+    xcp__rrd *r = make("loadavg", XCP__DS_GAUGE, 1.0);
+
+    feed(r, v, 6);
+    /* 7 > max 1: an unknown PDP, 0 in the 1-PDP archive (as above) */
+    cr_expect_float_eq(row(r, 0, 0, 4), 0.0, 1e-9);
+    /* xff 0.5 of 3 PDPs: one unknown is fine, the CDP renormalised */
+    cr_expect_float_eq(row(r, 1, 0, 0), 0.25, 1e-6);
+    xcp__rrd_free(r);
+}
+
+Test(rrd, a_gap_longer_than_the_heartbeat_is_unknown)
+{
+    xcp__rrd *r = make("memory", XCP__DS_GAUGE, INFINITY);
+    double v = 42;
+
+    xcp__rrd_update(r, T0 + 5, &v, 1);
+    xcp__rrd_update(r, T0 + 5 + 400, &v, 1); /* > 300 s mrhb */
+    cr_expect(isnan(row(r, 0, 0, 0)));
+    xcp__rrd_update(r, T0 + 5 + 405, &v, 1);
+    cr_expect_float_eq(row(r, 0, 0, 0), 42.0, 1e-6);
+    xcp__rrd_free(r);
+}
+
+Test(rrd, add_and_remove_data_sources_keep_the_others)
+{
+    xcp__rrd *r = make("a", XCP__DS_GAUGE, INFINITY);
+    xcp__ds_def b = {"b", XCP__DS_GAUGE, 0, INFINITY};
+    double v[2] = {1, 2};
+
+    cr_assert_eq(xcp__rrd_add_ds(r, &b, T0), 1);
+    cr_assert_eq(xcp__rrd_add_ds(r, &b, T0), 1, "added once");
+    xcp__rrd_update(r, T0 + 5, v, 2);
+    cr_assert(xcp__rrd_remove_ds(r, "a"));
+    cr_assert(!xcp__rrd_remove_ds(r, "a"));
+    cr_assert_eq(r->n_ds, 1);
+    cr_expect_str_eq(r->ds[0].name, "b");
+    cr_expect_float_eq(row(r, 0, 0, 0), 2.0, 1e-6);
+    cr_expect_eq(xcp__rrd_find(r, "a"), -1);
+    xcp__rrd_free(r);
+}
+
+Test(rrd, image_round_trip_is_exact_and_bad_images_are_refused)
+{
+    static const double v[] = {1, 2, 6, 4, 8, 3};
+    xcp__rrd *r = make("memory", XCP__DS_GAUGE, INFINITY), *back;
+    xcp__buf a = {0}, b = {0}, x1 = {0}, x2 = {0};
+    size_t i;
+
+    feed(r, v, 6);
+    xcp__rrd_save(r, &a);
+    back = xcp__rrd_load(a.data, a.len);
+    cr_assert_not_null(back);
+    xcp__rrd_save(back, &b);
+    cr_assert_eq(a.len, b.len);
+    cr_expect(memcmp(a.data, b.data, a.len) == 0);
+    /* the "restarted" RRD goes on where the other was */
+    xcp__rrd_xml(r, &x1);
+    xcp__rrd_xml(back, &x2);
+    cr_expect_str_eq(x1.data, x2.data);
+    {
+        double w = 10;
+
+        xcp__rrd_update(back, T0 + 35, &w, 1);
+        cr_expect_float_eq(row(back, 0, 0, 0), 10.0, 1e-6);
+    }
+    /* every truncation and a bad magic are refused */
+    for (i = 0; i < a.len; i += 7)
+        cr_expect_null(xcp__rrd_load(a.data, i), "truncated at %zu", i);
+    a.data[0] ^= 1;
+    cr_expect_null(xcp__rrd_load(a.data, a.len));
+    xcp__buf_free(&a);
+    xcp__buf_free(&b);
+    xcp__buf_free(&x1);
+    xcp__buf_free(&x2);
+    xcp__rrd_free(r);
+    xcp__rrd_free(back);
+}
+
+Test(rrd, xml_is_xapis_shape)
+{
+    static const double v[] = {1, 2, 6};
+    xcp__rrd *r = make("memory", XCP__DS_GAUGE, INFINITY);
+    xcp__buf b = {0};
+
+    feed(r, v, 3);
+    xcp__rrd_xml(r, &b);
+    cr_expect(strstr(b.data, "<rrd><version>0003</version><step>5</step>"
+                             "<lastupdate>1515</lastupdate><ds><name>memory"
+                             "</name><type>GAUGE</type><minimal_heartbeat>"
+                             "300</minimal_heartbeat><min>0.0</min><max>"
+                             "Infinity</max>") != NULL, "%s", b.data);
+    cr_expect(strstr(b.data, "<rra><cf>AVERAGE</cf><pdp_per_row>3"
+                             "</pdp_per_row><params><xff>0.5</xff></params>"
+                             "<cdp_prep><ds><primary_value>0.0"
+                             "</primary_value>") != NULL);
+    /* rows oldest first: the last row of the 5 s archive is the newest */
+    cr_expect(strstr(b.data, "<row><v>6</v></row></database></rra>") != NULL);
+    xcp__buf_free(&b);
+    xcp__rrd_free(r);
+}
+
+Test(rrd, updates_pick_the_archive_and_write_xport)
+{
+    static const double v[] = {1, 2, 6, 4, 8, 3};
+    xcp__rrd *h = make("cpu_avg", XCP__DS_GAUGE, INFINITY);
+    xcp__rrd *m = make("memory", XCP__DS_GAUGE, INFINITY);
+    xcp__rrd_src src[2] = {{"host:H:", h}, {"vm:V:", m}};
+    xcp__buf b = {0};
+
+    feed(h, v, 6);
+    feed(m, v, 6);
+    /* interval 5 since 10 s before the last update: the 5 s archive */
+    cr_assert_eq(xcp__rrd_export(src, 2, -10, 5, XCP__CF_AVERAGE, false, &b),
+                 0);
+    cr_expect(strstr(b.data, "<xport><meta><start>1525</start><step>5</step>"
+                             "<end>1530</end><rows>3</rows><columns>2"
+                             "</columns><legend><entry>AVERAGE:host:H:"
+                             "cpu_avg</entry><entry>AVERAGE:vm:V:memory"
+                             "</entry></legend></meta><data><row><t>1530"
+                             "</t><v>3</v><v>3</v></row>") != NULL,
+              "%s", b.data);
+    xcp__buf_free(&b);
+    /* interval 15, every cf: the 3-PDP archives AVERAGE, MIN, MAX */
+    cr_assert_eq(xcp__rrd_export(src, 1, 1500, 15, -1, true, &b), 0);
+    cr_expect(strstr(b.data, "\"step\":\"15\"") != NULL, "%s", b.data);
+    cr_expect(strstr(b.data, "\"legend\":[\"AVERAGE:host:H:cpu_avg\","
+                             "\"MIN:host:H:cpu_avg\",\"MAX:host:H:cpu_avg\"]")
+                  != NULL, "%s", b.data);
+    cr_expect(strstr(b.data, "{\"t\":\"1530\",\"values\":[\"5\",\"3\",\"8\"]}")
+                  != NULL, "%s", b.data);
+    xcp__buf_free(&b);
+    /* a cf no archive has: no archive fits */
+    cr_expect_eq(xcp__rrd_export(src, 1, 1500, 5, XCP__CF_LAST, false, &b),
+                 -1);
+    xcp__buf_free(&b);
+    xcp__rrd_free(h);
+    xcp__rrd_free(m);
+}
+
+Test(rrd, number_format_is_xapis_and_printfs)
+{
+    char a[40], b[40];
+    unsigned s = 7, i;
+    float f;
+
+    xcp__rrd_fmt(a, NAN);
+    cr_expect_str_eq(a, "NaN");
+    xcp__rrd_fmt(a, INFINITY);
+    cr_expect_str_eq(a, "Infinity");
+    xcp__rrd_fmt(a, -INFINITY);
+    cr_expect_str_eq(a, "-Infinity");
+    xcp__rrd_fmt(a, 0.0);
+    cr_expect_str_eq(a, "0.0");
+    xcp__rrd_fmt(a, 5.0);
+    cr_expect_str_eq(a, "5");
+    xcp__rrd_fmt(a, (float)0.1);
+    cr_expect_str_eq(a, "0.100000001490116");
+    /* the fast path agrees with printf's %.15g */
+    for (i = 0; i < 200000; i++) {
+        s = s * 1103515245u + 12345u;
+        memcpy(&f, &s, sizeof(f));
+        if (!isfinite(f))
+            continue;
+        xcp__rrd_fmt(a, i % 2 ? (double)f : (double)(float)(s % 100000 / 7.0));
+        snprintf(b, sizeof(b), "%.15g",
+                 i % 2 ? (double)f : (double)(float)(s % 100000 / 7.0));
+        if (strcmp(b, "0") != 0)
+            cr_assert_str_eq(a, b, "value %u", i);
+    }
+}
