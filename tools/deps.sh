@@ -9,7 +9,8 @@ libmicrohttpd-dev libhttp-parser-dev libgnutls28-dev libvncserver-dev libpam0g-d
 e2fsprogs mount
 libnbd-bin qemu-system-common
 python3-pytest python3-mypy python3-setuptools python3-pip
-golang-go"
+golang-go
+libncurses-dev tmux"
 # Pools (tools/netns-pool, lib/libxcp/cluster): corosync 3 and its client libraries.
 PKGS="$PKGS corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev"
 # The daemon benchmark's peer (libvirtd's test driver), installed without

@@ -13,12 +13,13 @@ fail=0
 for f in lib/libxcp.so include/xcp/xcp.h include/xcp/classes.h \
          lib/pkgconfig/libxcp.pc bin/xe share/libxcp/templates.yaml \
          share/man/man1/xe.1 share/man/man8/xcpd.8 share/man/man3/libxcp.3 \
-         share/bash-completion/completions/xe; do
+         share/bash-completion/completions/xe \
+         bin/xcp-top share/man/man1/xcp-top.1; do
     [ -e "$root/$f" ] || { echo "missing after install: $f"; fail=1; }
 done
 # the manual pages render without warnings (when man is there)
 if command -v man >/dev/null 2>&1; then
-    for m in man1/xe.1 man8/xcpd.8 man3/libxcp.3; do
+    for m in man1/xe.1 man8/xcpd.8 man3/libxcp.3 man1/xcp-top.1; do
         w=$(MANWIDTH=80 man --warnings -l "$root/share/man/$m" 2>&1 >/dev/null)
         [ -z "$w" ] || { echo "man $m: $w"; fail=1; }
     done

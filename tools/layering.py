@@ -43,6 +43,7 @@ LAYERS = {
     "cmd": ["cmd/common/"],
     "xe": ["cmd/xe/"],
     "xcpd": ["cmd/xcpd/"],
+    "xcp-top": ["cmd/xcp-top/"],
     "examples": ["examples/"],
     "bindings": ["bindings/"],
 }
@@ -72,6 +73,7 @@ RULES = {
     # xcpd's /cli runs xe's commands (cmd/xe/libxecmd.la) for XAPI's
     # thin client (issue 12): the same code, so the same output
     "xcpd": ["public", "sys", "cmd", "xe"],
+    "xcp-top": ["public"],
     "examples": ["public", "sys"],
     "bindings": ["public", "sys"],
 }
