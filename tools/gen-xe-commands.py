@@ -95,10 +95,6 @@ def wire(msgs, call):
 HTTP = {
     'audit-log-get': ('/audit_log', 'xcpd keeps no audit log (its log '
                       'goes to stderr or syslog)'),
-    'blob-get': ('/blob', 'libxcp stores no blob data (blob records '
-                 'only)'),
-    'blob-put': ('/blob', 'libxcp stores no blob data (blob records '
-                 'only)'),
     'host-backup': ('/host_backup', 'no consistent backup of the state '
                     'directory yet'),
     'host-restore': ('/host_restore', 'no restore of a state directory '

@@ -88,7 +88,12 @@ int xe_pool_disable_ssl_legacy(xe_ctx *ctx);
 int xe_pool_sync_bundle(xe_ctx *ctx);
 
 /* cmd_dbdump.c: XAPI's database XML of what the session sees. */
-int xe_db_dump(xe_ctx *ctx, int fd);
+int xe_db_dump(xe_ctx *ctx, const char *query, int fd);
+/* cmd_blob.c: blob-get, blob-put and the /blob data (query ref=). */
+int xe_blob_produce(xe_ctx *ctx, const char *query, int fd);
+int xe_blob_consume(xe_ctx *ctx, const char *query, int fd);
+int xe_blob_get(xe_ctx *ctx);
+int xe_blob_put(xe_ctx *ctx);
 int xe_pool_dump_database(xe_ctx *ctx);
 int xe_pool_retrieve_wlb_report(xe_ctx *ctx);
 int xe_pool_retrieve_wlb_diagnostics(xe_ctx *ctx);

@@ -556,6 +556,13 @@ static const xe_cmd static_cmds[] = {
      L("compress", "metadata", "excluded-device-types"),
      "Export a template to <filename>.",
      XE_CF_STANDARD, xe_template_export},
+    /* cmd_blob.c */
+    {"blob-get", L("uuid", "filename"), L0,
+     "Save the binary blob to the local filesystem",
+     0, xe_blob_get},
+    {"blob-put", L("uuid", "filename"), L0,
+     "Upload a binary blob to the xapi server",
+     0, xe_blob_put},
     /* cmd_dbdump.c */
     {"pool-dump-database", L("file-name"),
      L0,

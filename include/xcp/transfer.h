@@ -70,6 +70,26 @@ XCP_EXTERN int xcp_vdi_import(xcp_session *s, xcp_vdi vdi, int fd,
 XCP_EXTERN int xcp_vdi_export(xcp_session *s, xcp_vdi vdi, int fd,
                               const xcp_vdi_transfer_options *o);
 
+/**
+ * The bytes of blob `blob` (XAPI's GET /blob?ref=...) written to fd; a
+ * blob never written has none. A local session reads them from the
+ * state directory, a remote one from its server's /blob handler.
+ * Errors: SESSION_INVALID; HANDLE_INVALID ["blob", ref]; INVALID_VALUE
+ * ["fd", ""] (with the reason) when fd cannot be written; for a remote
+ * session, the transport errors of xcp_session_open_remote().
+ */
+XCP_EXTERN int xcp_blob_get_data(xcp_session *s, xcp_blob blob, int fd);
+
+/**
+ * Replace the bytes of blob `blob` with what fd holds, read to its end
+ * (XAPI's PUT /blob?ref=...), and set its last_updated. The old bytes
+ * stay until the new ones are all stored (a crash leaves one or the
+ * other); blob.destroy removes them. Errors as xcp_blob_get_data(),
+ * INVALID_VALUE ["fd", ""] when fd cannot be read, and OUT_OF_SPACE
+ * when the state directory's disk is full.
+ */
+XCP_EXTERN int xcp_blob_put_data(xcp_session *s, xcp_blob blob, int fd);
+
 XCP_END_DECLS
 
 #endif
