@@ -95,10 +95,6 @@ def wire(msgs, call):
 HTTP = {
     'audit-log-get': ('/audit_log', 'xcpd keeps no audit log (its log '
                       'goes to stderr or syslog)'),
-    'host-backup': ('/host_backup', 'no consistent backup of the state '
-                    'directory yet'),
-    'host-restore': ('/host_restore', 'no restore of a state directory '
-                     'backup yet'),
     'host-get-system-status': ('/system-status', 'no system status '
                                'report collector'),
     'host-logs-download': ('/host_logs_download', 'xcpd writes no log '

@@ -4,7 +4,9 @@
  * functions (xe_transfer_find): a blob's bytes through the library
  * (xcp_blob_get_data/xcp_blob_put_data), so the embedded engine, the
  * daemon's socket, -s and the stock xe's HttpGet/HttpPut all reach the
- * same file under the state directory.
+ * same file under the state directory. And host-backup/host-restore
+ * (XAPI's /host_backup and /host_restore), the same way over
+ * xcp_host_backup/xcp_host_restore.
  */
 #include "cmds.h"
 
@@ -90,4 +92,50 @@ int xe_blob_get(xe_ctx *ctx)
 int xe_blob_put(xe_ctx *ctx)
 {
     return blob_transfer(ctx, true);
+}
+
+int xe_host_backup_produce(xe_ctx *ctx, const char *query, int fd)
+{
+    (void)query;
+    return xcp_host_backup(ctx->s, fd) < 0 ? xe_fail_lib(ctx) : 0;
+}
+
+int xe_host_restore_consume(xe_ctx *ctx, const char *query, int fd)
+{
+    (void)query;
+    if (ctx->anonymous) {
+        const char *p[] = {"", "no credentials given"};
+
+        return xe_fail_api(ctx, "SESSION_AUTHENTICATION_FAILED", 2, p);
+    }
+    return xcp_host_restore(ctx->s, fd) < 0 ? xe_fail_lib(ctx) : 0;
+}
+
+/* XAPI's host_backup/host_restore: track_http_operation on the one host
+ * selected, nothing printed. */
+static int host_transfer_op(xe_ctx *ctx, const xe_obj *h, const void *data,
+                            const char **out)
+{
+    bool put = data != NULL;
+
+    (void)h;
+    *out = NULL;
+    return xe_io_download(ctx, xe_param(ctx, "file-name"),
+                          xe_transfer_find(put ? "/host_restore"
+                                               : "/host_backup",
+                                           put));
+}
+
+int xe_host_backup(xe_ctx *ctx)
+{
+    static const char *const own[] = {"file-name", NULL};
+
+    return xe_do_host_op(ctx, own, false, host_transfer_op, NULL);
+}
+
+int xe_host_restore(xe_ctx *ctx)
+{
+    static const char *const own[] = {"file-name", NULL};
+
+    return xe_do_host_op(ctx, own, false, host_transfer_op, "put");
 }

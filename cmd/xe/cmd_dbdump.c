@@ -282,6 +282,10 @@ static const xe_download downloads[] = {
     /* cmd_blob.c */
     {"Obtaining blob", "/blob", "", xe_blob_produce, NULL, true},
     {"Blob PUT", "/blob", "", NULL, xe_blob_consume, false},
+    {"host backup download", "/host_backup", "", xe_host_backup_produce,
+     NULL, false},
+    {"host backup upload", "/host_restore", "", NULL,
+     xe_host_restore_consume, false},
 };
 
 const xe_download *xe_download_find(const char *path)

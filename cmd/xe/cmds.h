@@ -94,6 +94,15 @@ int xe_blob_produce(xe_ctx *ctx, const char *query, int fd);
 int xe_blob_consume(xe_ctx *ctx, const char *query, int fd);
 int xe_blob_get(xe_ctx *ctx);
 int xe_blob_put(xe_ctx *ctx);
+/* cmd_blob.c: host-backup, host-restore (/host_backup, /host_restore). */
+int xe_host_backup_produce(xe_ctx *ctx, const char *query, int fd);
+int xe_host_restore_consume(xe_ctx *ctx, const char *query, int fd);
+int xe_host_backup(xe_ctx *ctx);
+int xe_host_restore(xe_ctx *ctx);
+/* cmd_host.c: XAPI's do_host_op over the <host-selectors>; own: the
+ * command's parameters (not filters); multiple false: one host only. */
+int xe_do_host_op(xe_ctx *ctx, const char *const *own, bool multiple,
+                  xe_vm_op op, const void *data);
 int xe_pool_dump_database(xe_ctx *ctx);
 int xe_pool_retrieve_wlb_report(xe_ctx *ctx);
 int xe_pool_retrieve_wlb_diagnostics(xe_ctx *ctx);

@@ -563,6 +563,12 @@ static const xe_cmd static_cmds[] = {
     {"blob-put", L("uuid", "filename"), L0,
      "Upload a binary blob to the xapi server",
      0, xe_blob_put},
+    {"host-backup", L("file-name"), L0,
+     "Download a backup of the host's control domain.",
+     XE_CF_HOSTSEL, xe_host_backup},
+    {"host-restore", L("file-name"), L0,
+     "Upload a backup of the host's control domain.",
+     XE_CF_HOSTSEL, xe_host_restore},
     /* cmd_dbdump.c */
     {"pool-dump-database", L("file-name"),
      L0,

@@ -31,6 +31,10 @@ int xcp__http_handler(xcp__engine *e, const char *session, const char *path,
             return XCP__ERR_INVALID_VALUE("ref", "");
         return xcp__blob_data(e, session, ref, put, fd);
     }
+    if (strcmp(path, "/host_backup") == 0 && !put)
+        return xcp__host_backup(e, session, fd);
+    if (strcmp(path, "/host_restore") == 0 && put)
+        return xcp__host_restore(e, session, fd);
     return XCP__ERR_NOT_IMPLEMENTED(path);
 }
 
@@ -60,4 +64,15 @@ int xcp_blob_put_data(xcp_session *s, xcp_blob blob, int fd)
     const char *kv[] = {"ref", blob.ref};
 
     return handler(s, "xcp_blob_put_data", "/blob", kv, 1, true, fd);
+}
+
+int xcp_host_backup(xcp_session *s, int fd)
+{
+    return handler(s, "xcp_host_backup", "/host_backup", NULL, 0, false, fd);
+}
+
+int xcp_host_restore(xcp_session *s, int fd)
+{
+    return handler(s, "xcp_host_restore", "/host_restore", NULL, 0, true,
+                   fd);
 }
