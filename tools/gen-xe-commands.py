@@ -99,8 +99,10 @@ HTTP = {
                                'report collector'),
     'host-logs-download': ('/host_logs_download', 'xcpd writes no log '
                            'files (stderr or syslog)'),
-    'pool-restore-database': ('/pool/xmldbdump', 'no restore of a '
-                              'database dump (PUT) yet'),
+    'pool-restore-database': ('/pool/xmldbdump', 'no loader of XAPI\'s '
+                              'database XML into libxcp\'s database yet '
+                              '(host-backup/host-restore restore a '
+                              'host\'s database)'),
 }
 
 
