@@ -41,6 +41,10 @@ echo "$out" | grep -q "restore script failed" || fail "bad: $out"
 head -c 700 "$tmp/b.tar" >"$tmp/short"
 out=$("$XE" host-restore file-name="$tmp/short" 2>&1) && fail "short accepted"
 echo "$out" | grep -q "restore script failed" || fail "short: $out"
+# a damaged header (its checksum wrong): the tar reader's refusal
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[3] ^= 0x55; open(sys.argv[2], "wb").write(b)' "$tmp/b.tar" "$tmp/damaged" || fail "python"
+out=$("$XE" host-restore file-name="$tmp/damaged" 2>&1) && fail "damaged accepted"
+echo "$out" | grep -q "restore script failed" || fail "damaged: $out"
 python3 - "$tmp/b.tar" "$tmp/evil.tar" <<'PY' || fail "python"
 import io, sys, tarfile
 src, dst = sys.argv[1:]

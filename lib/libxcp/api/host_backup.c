@@ -389,6 +389,17 @@ static int in_chunk(void *ctx, const char *prefix, uint64_t no,
 
 static const xcp__xva_in_ops in_ops = {in_file, in_chunk};
 
+/* The tar reader's refusal (IMPORT_ERROR...) as the restore's; other
+ * errors (the disk's) kept. */
+static int not_a_tar(int rc)
+{
+    const xcp_error *e = xcp_error_last();
+
+    if (e && e->name && !strncmp(e->name, "IMPORT_ERROR", 12))
+        return bad("the backup is cut short or not a tar");
+    return rc;
+}
+
 /* Every member the manifest lists came. */
 static bool complete(const struct in *in)
 {
@@ -435,11 +446,13 @@ int xcp__host_restore(xcp__engine *e, const char *session, int fd)
         }
         if (n == 0)
             break;
-        if ((rc = xcp__xva_in_feed(r, buf, (size_t)n)) < 0)
+        if ((rc = xcp__xva_in_feed(r, buf, (size_t)n)) < 0) {
+            rc = not_a_tar(rc);
             goto out;
+        }
     }
     if ((rc = xcp__xva_in_finish(r)) < 0) {
-        rc = bad("the backup is cut short or not a tar");
+        rc = not_a_tar(rc);
         goto out;
     }
     if (!in.manifest || !in.db || !complete(&in)) {
