@@ -178,12 +178,13 @@ static void *produce(void *arg)
     }
     /* a live session (any: its ref is its secret), as XAPI checks */
     ctx.anonymous = st->session == NULL;
-    xe_args_init(&a);
-    xe_args_str(&a, st->session);
-    if (st->session != NULL
-        && xe_call(&ctx, NULL, "session.get_uuid", &a) < 0) {
-        st->status = 401;
-        goto out;
+    if (st->session != NULL) {
+        xe_args_init(&a);
+        xe_args_str(&a, st->session);
+        if (xe_call(&ctx, NULL, "session.get_uuid", &a) < 0) {
+            st->status = 401;
+            goto out;
+        }
     }
     checked = st->session != NULL; /* the task is the session's */
     if (st->d->consume != NULL) {
