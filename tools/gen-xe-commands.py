@@ -95,20 +95,14 @@ def wire(msgs, call):
 HTTP = {
     'audit-log-get': ('/audit_log', 'xcpd keeps no audit log (its log '
                       'goes to stderr or syslog)'),
-    'blob-get': ('/blob', 'libxcp stores no blob data (blob records '
-                 'only)'),
-    'blob-put': ('/blob', 'libxcp stores no blob data (blob records '
-                 'only)'),
-    'host-backup': ('/host_backup', 'no consistent backup of the state '
-                    'directory yet'),
-    'host-restore': ('/host_restore', 'no restore of a state directory '
-                     'backup yet'),
     'host-get-system-status': ('/system-status', 'no system status '
                                'report collector'),
     'host-logs-download': ('/host_logs_download', 'xcpd writes no log '
                            'files (stderr or syslog)'),
-    'pool-restore-database': ('/pool/xmldbdump', 'no restore of a '
-                              'database dump (PUT) yet'),
+    'pool-restore-database': ('/pool/xmldbdump', 'no loader of XAPI\'s '
+                              'database XML into libxcp\'s database yet '
+                              '(host-backup/host-restore restore a '
+                              'host\'s database)'),
 }
 
 

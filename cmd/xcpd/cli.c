@@ -445,8 +445,9 @@ static int cli_vdi_transfer(const xe_io *io, xe_ctx *ctx, const char *file,
 static int cli_download(const xe_io *io, xe_ctx *ctx, const char *file,
                         const xe_download *d)
 {
-    return http_op(io->arg, ctx, XCPD_CLI_HTTP_GET, file, d->label, d->path,
-                   d->query, NULL);
+    return http_op(io->arg, ctx,
+                   d->consume != NULL ? XCPD_CLI_HTTP_PUT : XCPD_CLI_HTTP_GET,
+                   file, d->label, d->path, d->query, NULL);
 }
 
 static int cli_console(const xe_io *io, xe_ctx *ctx, const char *con)

@@ -194,6 +194,8 @@ static route route_of(const char *method, const char *url,
          || strcmp(method, MHD_HTTP_METHOD_GET) == 0)
         && strcmp(url, "/console") == 0)
         return ROUTE_CONSOLE;
+    if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0 && xcpd_xe_put_route(url))
+        return ROUTE_XE_GET;
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return has_prefix(url, "/import_raw_vdi") || vm_path(url)
                    ? ROUTE_IMPORT : ROUTE_NOT_FOUND;
@@ -1363,6 +1365,13 @@ static enum MHD_Result first_call(req *r)
     case ROUTE_EXPORT:
         transfer_open(r);
         return MHD_YES;
+    case ROUTE_XE_GET: { /* its checks (and a PUT's early 200) now */
+        size_t none = 0;
+
+        return xcpd_xe_get_step(r->l, r->c, r->path,
+                                strcmp(r->method, MHD_HTTP_METHOD_PUT) == 0,
+                                r->http10, &r->xe_get, NULL, &none);
+    }
     default:
         return MHD_YES;
     }
@@ -1411,7 +1420,10 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
         return xcpd_cli_step(r->l, c, peer(r), &r->cli, upload_data,
                              upload_data_size);
     case ROUTE_XE_GET:
-        return xcpd_xe_get_step(r->l, c, url, &r->xe_get, upload_data_size);
+        return xcpd_xe_get_step(r->l, c, url,
+                                strcmp(method, MHD_HTTP_METHOD_PUT) == 0,
+                                r->http10, &r->xe_get, upload_data,
+                                upload_data_size);
     default:
         break;
     }

@@ -174,12 +174,16 @@ unsigned xcpd_cli_shutdown(xcpd_http *h, unsigned wait_ms);
 /* A GET of such a download's state, owned by the request. */
 typedef struct xcpd_xe_get xcpd_xe_get;
 
-/* Whether url is one of them (XAPI's /pool/xmldbdump). */
+/* Whether url is one of them (XAPI's /pool/xmldbdump, /blob). */
 int xcpd_xe_get_route(const char *url);
+/* The same for the uploads (PUT /blob). */
+int xcpd_xe_put_route(const char *url);
 /* The handler, for every call after the first (headers) one; *state
- * starts NULL (xe_get.c says how it answers). */
+ * starts NULL (xe_get.c says how it answers); put: the request is a
+ * PUT, http10: of HTTP/1.0 (XAPI's thin client). */
 enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
-                                 const char *url, xcpd_xe_get **state,
+                                 const char *url, int put, int http10,
+                                 xcpd_xe_get **state, const char *upload_data,
                                  size_t *upload_data_size);
 void xcpd_xe_get_free(xcpd_xe_get *st);
 /* Wait up to wait_ms for the running ones (shutdown: their connections

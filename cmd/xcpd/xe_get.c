@@ -1,8 +1,18 @@
 /*
  * xcpd: XAPI's download handlers whose data xe's own code makes
- * (xe_download_find: GET /pool/xmldbdump, the database XML), so that
- * the stock xe's HttpGet of pool-dump-database gets what libxcp's xe
- * writes itself.
+ * (xe_download_find: GET /pool/xmldbdump, the database XML; GET /blob),
+ * so that the stock xe's HttpGet of pool-dump-database gets what
+ * libxcp's xe writes itself; and the uploads it takes in the same way
+ * (xe_transfer_find: PUT /blob).
+ *
+ * PUT <path>?session_id=S[&task_id=T]&...: the body is read into an
+ * unnamed file of the state directory (O_TMPFILE; not memory), then the
+ * consume function runs as a producer does; XAPI's thin client (HTTP
+ * 1.0) waits for the 200 before it sends the body, so it gets one
+ * early and the outcome only through T (as XAPI's handlers do); other
+ * clients get the status at the end. A download marked anonymous_ok
+ * (/blob) is served without a session too, the function then serving
+ * public data only.
  *
  * GET <path>?session_id=S[&task_id=T]: S must be a live session (as
  * XAPI's handlers check); the data is made on a thread of its own on a
@@ -19,6 +29,7 @@
 #include "../xe/xe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +41,11 @@
 
 struct xcpd_xe_get {
     const xe_download *d;
-    char *session;
+    char *session;   /* NULL: none (d->anonymous_ok) */
+    char *query;     /* the other arguments, escaped again */
+    int body;        /* PUT: the body, or -1 */
+    int early;       /* PUT: the 200 went out before the body */
+    int failed_body; /* PUT: the body could not be stored (errno) */
     char *task;
     const char *state_dir;
     struct MHD_Connection *c;
@@ -60,6 +75,48 @@ unsigned xcpd_xe_get_shutdown(unsigned wait_ms)
 int xcpd_xe_get_route(const char *url)
 {
     return xe_download_find(url) != NULL;
+}
+
+int xcpd_xe_put_route(const char *url)
+{
+    return xe_transfer_find(url, true) != NULL;
+}
+
+/* The status of a failure: XAPI's handlers' for what they check. */
+static unsigned status_of(const xe_err *err)
+{
+    if (err->kind != XE_E_API)
+        return 500;
+    if (strcmp(err->name, "SESSION_INVALID") == 0
+        || strcmp(err->name, "SESSION_AUTHENTICATION_FAILED") == 0)
+        return 401;
+    if (strcmp(err->name, "HANDLE_INVALID") == 0
+        || strcmp(err->name, "UUID_INVALID") == 0)
+        return 404;
+    if (strcmp(err->name, "INVALID_VALUE") == 0)
+        return 400;
+    return 500;
+}
+
+/* "NAME: p1, p2" (what the remote driver reads back as the error). */
+static char *error_text(const xe_err *err)
+{
+    size_t i, len;
+    char *t;
+
+    if (err->kind != XE_E_API)
+        return strdup(err->text != NULL ? err->text : "failed");
+    len = strlen(err->name) + 3;
+    for (i = 0; i < err->nparams; i++)
+        len += strlen(err->params[i]) + 2;
+    if ((t = malloc(len)) == NULL)
+        return NULL;
+    strcpy(t, err->name);
+    for (i = 0; i < err->nparams; i++) {
+        strcat(t, i == 0 ? ": " : ", ");
+        strcat(t, err->params[i]);
+    }
+    return t;
 }
 
 /* No user's side: a producer prints nothing. */
@@ -106,7 +163,7 @@ static void *produce(void *arg)
     xe_ctx ctx;
     xe_args a;
     struct stat sb;
-    int fd = -1;
+    int fd = -1, checked = 0;
 
     xe_ctx_init(&ctx, &no_io);
     memset(&o, 0, sizeof(o));
@@ -120,18 +177,37 @@ static void *produce(void *arg)
         goto out;
     }
     /* a live session (any: its ref is its secret), as XAPI checks */
-    xe_args_init(&a);
-    xe_args_str(&a, st->session);
-    if (xe_call(&ctx, NULL, "session.get_uuid", &a) < 0) {
-        st->status = 401;
+    ctx.anonymous = st->session == NULL;
+    if (st->session != NULL) {
+        xe_args_init(&a);
+        xe_args_str(&a, st->session);
+        if (xe_call(&ctx, NULL, "session.get_uuid", &a) < 0) {
+            st->status = 401;
+            goto out;
+        }
+    }
+    checked = st->session != NULL; /* the task is the session's */
+    if (st->d->consume != NULL) {
+        if (st->failed_body != 0 || lseek(st->body, 0, SEEK_SET) < 0) {
+            xe_fail(&ctx, "request body: %s",
+                    strerror(st->failed_body ? st->failed_body : errno));
+            goto out;
+        }
+        if (st->d->consume(&ctx, st->query, st->body) < 0) {
+            st->status = status_of(&ctx.err);
+            goto out;
+        }
+        st->status = 200;
         goto out;
     }
     if ((fd = memfd_create("xcpd-download", MFD_CLOEXEC)) < 0) {
         xe_fail(&ctx, "memfd_create: %s", strerror(errno));
         goto out;
     }
-    if (st->d->produce(&ctx, fd) < 0)
+    if (st->d->produce(&ctx, st->query, fd) < 0) {
+        st->status = status_of(&ctx.err);
         goto out;
+    }
     if (fstat(fd, &sb) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
         xe_fail(&ctx, "%s", strerror(errno));
         goto out;
@@ -140,17 +216,17 @@ static void *produce(void *arg)
     st->fd = fd;
     fd = -1;
 out:
-    if (st->status != 401)
+    if (checked)
         task_end(&ctx, st->task, st->status == 200 ? NULL : &ctx.err);
     if (st->status != 200) {
-        const char *t = ctx.err.kind == XE_E_API ? ctx.err.name
-                        : ctx.err.text != NULL    ? ctx.err.text
-                                                  : "failed";
+        char *t = error_text(&ctx.err);
 
-        st->text = malloc(strlen(t) + 2);
+        st->text = t != NULL ? malloc(strlen(t) + 2) : NULL;
         if (st->text != NULL)
             sprintf(st->text, "%s\n", t);
-        xcpd_log(LOG_INFO, "GET %s: %s", st->d->path, t);
+        xcpd_log(LOG_INFO, "%s %s: %s", st->d->consume ? "PUT" : "GET",
+                 st->d->path, t != NULL ? t : "failed");
+        free(t);
     }
     if (fd >= 0)
         close(fd);
@@ -161,47 +237,166 @@ out:
     return NULL;
 }
 
+/* The other arguments than session_id and task_id, escaped again. */
+struct query {
+    char *s;
+    size_t len;
+    int oom;
+};
+
+/* v onto q, escaped unless raw. */
+static void add(struct query *q, const char *v, int raw)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(v), k = 0;
+    char *t = realloc(q->s, q->len + 3 * n + 1);
+
+    if (t == NULL) {
+        q->oom = 1;
+        return;
+    }
+    q->s = t;
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+
+        if (raw || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || strchr("-._~:", c) != NULL)
+            t[q->len + k++] = (char)c;
+        else {
+            t[q->len + k++] = '%';
+            t[q->len + k++] = hex[c >> 4];
+            t[q->len + k++] = hex[c & 15];
+        }
+    }
+    q->len += k;
+    t[q->len] = '\0';
+}
+
+static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind,
+                                 const char *key, const char *value)
+{
+    struct query *q = cls;
+
+    (void)kind;
+    if (strcmp(key, "session_id") == 0 || strcmp(key, "task_id") == 0)
+        return MHD_YES;
+    if (q->len > 0)
+        add(q, "&", 1);
+    add(q, key, 0);
+    add(q, "=", 1);
+    add(q, value != NULL ? value : "", 0);
+    return MHD_YES;
+}
+
+/* XAPI's thin client PUTs with HTTP/1.0 and waits for the 200 before
+ * it sends the body: MHD writes nothing until a response is queued, so
+ * the 200 goes out on the socket from here; the outcome is the task's. */
+static int early_200(struct MHD_Connection *c)
+{
+    static const char head[] = "HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                               "Cache-Control: no-cache, no-store\r\n\r\n";
+    const union MHD_ConnectionInfo *fd, *tls;
+    xcpd_io x;
+    int rc;
+
+    fd = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    tls = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (fd == NULL)
+        return -1;
+    memset(&x, 0, sizeof(x));
+    x.fd = fd->connect_fd;
+    x.tls = tls != NULL ? (gnutls_session_t)tls->tls_session : NULL;
+    rc = xcpd_io_write(&x, head, sizeof(head) - 1);
+    xcpd_io_release(&x);
+    return rc;
+}
+
+/* An unnamed file for a PUT's body: the state directory's disk, else
+ * memory. */
+static int body_file(const char *dir)
+{
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+    return fd >= 0 ? fd : memfd_create("xcpd-upload", MFD_CLOEXEC);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    ssize_t w;
+
+    while (n > 0) {
+        w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w < 0 ? errno : EIO;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
-                                 const char *url, xcpd_xe_get **state,
+                                 const char *url, int put, int http10,
+                                 xcpd_xe_get **state, const char *upload_data,
                                  size_t *upload_data_size)
 {
     xcpd_xe_get *st = *state;
     struct MHD_Response *x;
+    struct query q = {NULL, 0, 0};
     const char *s;
     pthread_attr_t a;
     pthread_t th;
     enum MHD_Result rc;
     struct stat sb;
+    const xe_download *d;
 
-    if (*upload_data_size > 0) { /* a GET with a body: dropped */
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
     if (st == NULL) {
         if (l->http->srv == NULL)
             return xcpd_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                                "Service unavailable\n");
+        d = xe_transfer_find(url, put);
         s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
                                         "session_id");
         if (s == NULL)
             s = MHD_lookup_connection_value(c, MHD_COOKIE_KIND,
                                             "session_id");
-        if (s == NULL)
+        if (s == NULL && (d == NULL || !d->anonymous_ok))
             return xcpd_refuse(c, MHD_HTTP_UNAUTHORIZED,
                                "Authorisation required\n");
         if ((st = calloc(1, sizeof(*st))) == NULL)
             return MHD_NO;
         *state = st;
         st->fd = -1;
+        st->body = -1;
         st->c = c;
-        st->d = xe_download_find(url);
+        st->d = d;
         st->state_dir = xcp_server_state_dir(l->http->srv);
-        st->session = strdup(s);
+        st->session = s != NULL ? strdup(s) : NULL;
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, query_arg, &q);
+        st->query = q.s != NULL ? q.s : strdup("");
         s = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "task_id");
         st->task = s != NULL && *s ? strdup(s) : NULL;
-        if (st->d == NULL || st->session == NULL
+        if (st->d == NULL || st->query == NULL || q.oom
+            || (MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
+                                            "session_id") != NULL
+                && st->session == NULL)
             || (s != NULL && *s && st->task == NULL))
             return MHD_NO;
+        if (put) {
+            if ((st->body = body_file(st->state_dir)) < 0)
+                return MHD_NO;
+            if (http10 && early_200(c) == 0)
+                st->early = 1;
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) { /* a GET's body is dropped */
+        if (st->body >= 0 && st->failed_body == 0)
+            st->failed_body = write_all(st->body, upload_data,
+                                        *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
     }
     if (!st->started) {
         st->started = 1;
@@ -219,6 +414,10 @@ enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
     }
     if (!__atomic_load_n(&st->done, __ATOMIC_SEQ_CST))
         return MHD_YES;
+    if (st->early) /* the 200 went out before the body: nothing to add */
+        return MHD_NO;
+    if (st->d->consume != NULL && st->status == 200)
+        return xcpd_refuse(c, 200, "");
     if (st->status != 200 || st->fd < 0 || fstat(st->fd, &sb) < 0)
         return xcpd_refuse(c, st->status ? st->status : 500,
                            st->text != NULL ? st->text : "failed\n");
@@ -227,7 +426,9 @@ enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
         return MHD_NO;
     st->fd = -1; /* the response's now */
     MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            "application/xml");
+                            strcmp(st->d->path, "/blob") == 0
+                                ? "application/octet-stream"
+                                : "application/xml");
     rc = MHD_queue_response(c, MHD_HTTP_OK, x);
     MHD_destroy_response(x);
     return rc;
@@ -239,7 +440,10 @@ void xcpd_xe_get_free(xcpd_xe_get *st)
         return;
     if (st->fd >= 0)
         close(st->fd);
+    if (st->body >= 0)
+        close(st->body);
     free(st->session);
+    free(st->query);
     free(st->task);
     free(st->text);
     free(st);

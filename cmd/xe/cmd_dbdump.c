@@ -72,7 +72,7 @@ static const char *scalar(xe_ctx *ctx, const xcp_value *v)
 }
 
 /* Http.urlencode: RFC 3986's unreserved characters kept. */
-static const char *url_encode(xe_ctx *ctx, const char *s)
+const char *xe_url_encode(xe_ctx *ctx, const char *s)
 {
     xe_buf b;
 
@@ -221,12 +221,13 @@ static int table(xe_ctx *ctx, FILE *f, int cls)
     return 0;
 }
 
-int xe_db_dump(xe_ctx *ctx, int fd)
+int xe_db_dump(xe_ctx *ctx, const char *query, int fd)
 {
     const char *gen = generation(ctx);
     int dup_fd, cls, rc = 0;
     FILE *f;
 
+    (void)query;
     if (gen == NULL)
         return -1;
     if ((dup_fd = dup(fd)) < 0 || (f = fdopen(dup_fd, "w")) == NULL) {
@@ -252,13 +253,14 @@ int xe_db_dump(xe_ctx *ctx, int fd)
 /* XAPI's WLB report and diagnostics handlers (wlb_reports.ml) first
  * check that the pool has a WLB server: libxcp has no WLB client, so
  * its pools have none (pool.initialize_wlb is not there to set one). */
-static int wlb_produce(xe_ctx *ctx, int fd)
+static int wlb_produce(xe_ctx *ctx, const char *query, int fd)
 {
     xe_obj *pools;
     const char *url;
     size_t n;
 
     (void)fd;
+    (void)query;
     if (xe_objs_all(ctx, xe_class_find("pool"), &pools, &n) < 0)
         return -1;
     url = n > 0 ? xe_rec_str(pools[0].rec, "wlb_url") : NULL;
@@ -273,18 +275,67 @@ static int wlb_produce(xe_ctx *ctx, int fd)
 
 /* The downloads xe's code makes, by XAPI's handler path. */
 static const xe_download downloads[] = {
-    {"dump database", "/pool/xmldbdump", "", xe_db_dump},
-    {"WLB report", "/wlb_report", "", wlb_produce},
-    {"WLB diagnostics download", "/wlb_diagnostics", "", wlb_produce},
+    {"dump database", "/pool/xmldbdump", "", xe_db_dump, NULL, false},
+    {"WLB report", "/wlb_report", "", wlb_produce, NULL, false},
+    {"WLB diagnostics download", "/wlb_diagnostics", "", wlb_produce, NULL,
+     false},
+    /* cmd_blob.c */
+    {"Obtaining blob", "/blob", "", xe_blob_produce, NULL, true},
+    {"Blob PUT", "/blob", "", NULL, xe_blob_consume, false},
+    {"host backup download", "/host_backup", "", xe_host_backup_produce,
+     NULL, false},
+    {"host backup upload", "/host_restore", "", NULL,
+     xe_host_restore_consume, false},
 };
 
 const xe_download *xe_download_find(const char *path)
 {
+    return xe_transfer_find(path, false);
+}
+
+const xe_download *xe_transfer_find(const char *path, bool put)
+{
     size_t i;
 
     for (i = 0; i < XE_ARRAY_LEN(downloads); i++)
-        if (strcmp(downloads[i].path, path) == 0)
+        if (strcmp(downloads[i].path, path) == 0
+            && (downloads[i].consume != NULL) == put)
             return &downloads[i];
+    return NULL;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+const char *xe_query_get(xe_ctx *ctx, const char *query, const char *key)
+{
+    size_t klen = strlen(key), n;
+    const char *p = query, *end;
+    xe_buf b;
+
+    while (p != NULL && *p) {
+        end = strchr(p, '&');
+        n = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (n > klen && strncmp(p, key, klen) == 0 && p[klen] == '=') {
+            xe_buf_init(&b, &ctx->arena);
+            for (p += klen + 1, n -= klen + 1; n > 0; p++, n--)
+                if (*p == '%' && n >= 3 && hexval(p[1]) >= 0
+                    && hexval(p[2]) >= 0) {
+                    xe_buf_addc(&b, (char)(hexval(p[1]) * 16
+                                           + hexval(p[2])));
+                    p += 2;
+                    n -= 2;
+                } else
+                    xe_buf_addc(&b, *p == '+' ? ' ' : *p);
+            return xe_buf_str(&b);
+        }
+        p = end != NULL ? end + 1 : NULL;
+    }
     return NULL;
 }
 
@@ -312,7 +363,7 @@ int xe_pool_retrieve_wlb_report(xe_ctx *ctx)
     size_t i;
 
     xe_buf_init(&q, &ctx->arena);
-    xe_buf_printf(&q, "report=%s", url_encode(ctx, xe_param(ctx,
+    xe_buf_printf(&q, "report=%s", xe_url_encode(ctx, xe_param(ctx,
                                                                "report")));
     for (i = 0; i < ctx->params.n; i++) {
         const xe_kv *p = &ctx->params.v[i];
@@ -320,8 +371,8 @@ int xe_pool_retrieve_wlb_report(xe_ctx *ctx)
         if (strcmp(p->key, "report") == 0 || strcmp(p->key, "filename") == 0
             || xe_is_stdparam(p->key))
             continue;
-        xe_buf_printf(&q, "&%s=%s", url_encode(ctx, p->key),
-                      url_encode(ctx, p->val));
+        xe_buf_printf(&q, "&%s=%s", xe_url_encode(ctx, p->key),
+                      xe_url_encode(ctx, p->val));
     }
     return download_labelled(ctx, "/wlb_report", xe_buf_str(&q),
                              "Report generation");

@@ -70,6 +70,12 @@ static int do_host_op(xe_ctx *ctx, const char *const *own, bool multiple,
                         "to complete the operation");
 }
 
+int xe_do_host_op(xe_ctx *ctx, const char *const *own, bool multiple,
+                  xe_vm_op op, const void *data)
+{
+    return do_host_op(ctx, own, multiple, op, data);
+}
+
 static int enable_op(xe_ctx *ctx, const xe_obj *h, const void *data,
                      const char **out)
 {

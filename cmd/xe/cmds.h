@@ -88,7 +88,21 @@ int xe_pool_disable_ssl_legacy(xe_ctx *ctx);
 int xe_pool_sync_bundle(xe_ctx *ctx);
 
 /* cmd_dbdump.c: XAPI's database XML of what the session sees. */
-int xe_db_dump(xe_ctx *ctx, int fd);
+int xe_db_dump(xe_ctx *ctx, const char *query, int fd);
+/* cmd_blob.c: blob-get, blob-put and the /blob data (query ref=). */
+int xe_blob_produce(xe_ctx *ctx, const char *query, int fd);
+int xe_blob_consume(xe_ctx *ctx, const char *query, int fd);
+int xe_blob_get(xe_ctx *ctx);
+int xe_blob_put(xe_ctx *ctx);
+/* cmd_blob.c: host-backup, host-restore (/host_backup, /host_restore). */
+int xe_host_backup_produce(xe_ctx *ctx, const char *query, int fd);
+int xe_host_restore_consume(xe_ctx *ctx, const char *query, int fd);
+int xe_host_backup(xe_ctx *ctx);
+int xe_host_restore(xe_ctx *ctx);
+/* cmd_host.c: XAPI's do_host_op over the <host-selectors>; own: the
+ * command's parameters (not filters); multiple false: one host only. */
+int xe_do_host_op(xe_ctx *ctx, const char *const *own, bool multiple,
+                  xe_vm_op op, const void *data);
 int xe_pool_dump_database(xe_ctx *ctx);
 int xe_pool_retrieve_wlb_report(xe_ctx *ctx);
 int xe_pool_retrieve_wlb_diagnostics(xe_ctx *ctx);

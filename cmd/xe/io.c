@@ -276,21 +276,29 @@ static int local_console(const xe_io *io, xe_ctx *ctx, const char *con)
     return 0;
 }
 
-/* The data made here, into the file (removed when it fails). */
+/* The data made here, into the file (removed when it fails); an
+ * upload's file read here. */
 static int local_download(const xe_io *io, xe_ctx *ctx, const char *file,
                           const xe_download *d)
 {
     int fd, rc;
 
     (void)io;
+    if (d->consume != NULL) { /* an upload: the file is read */
+        if ((fd = open(file, O_RDONLY | O_CLOEXEC)) < 0)
+            return xe_fail(ctx, "%s: %s", file, strerror(errno));
+        rc = d->consume(ctx, d->query, fd);
+        close(fd);
+        return rc;
+    }
     if (*file == '\0') { /* newcli: no file name, stdout */
         fflush(stdout);
-        return d->produce(ctx, STDOUT_FILENO);
+        return d->produce(ctx, d->query, STDOUT_FILENO);
     }
     fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return xe_fail(ctx, "%s: %s", file, strerror(errno));
-    rc = d->produce(ctx, fd);
+    rc = d->produce(ctx, d->query, fd);
     if (close(fd) < 0 && rc == 0)
         rc = xe_fail(ctx, "%s: %s", file, strerror(errno));
     if (rc < 0)

@@ -219,21 +219,38 @@ typedef struct xe_io xe_io;
 typedef struct xe_ctx xe_ctx;
 
 /*
- * A download whose data xe's own code makes (pool-dump-database): the
- * xe program writes it into the user's file itself; xcpd's /cli has the
- * thin client fetch XAPI's handler path (HttpGet), which xcpd serves
- * with the same produce function (xe_download_find).
+ * A download whose data xe's own code makes (pool-dump-database), or an
+ * upload it takes in (blob-put): the xe program writes or reads the
+ * user's file itself; xcpd's /cli has the thin client GET or PUT XAPI's
+ * handler path (HttpGet, HttpPut), which xcpd serves with the same
+ * functions (xe_download_find).
  */
 typedef struct xe_download {
     const char *label;   /* the transfer's task */
     const char *path;    /* XAPI's HTTP handler, "/pool/xmldbdump" */
-    const char *query;   /* more of the query than session_id, task_id */
-    /* Write the data to fd: 0, or -1 with ctx->err. */
-    int (*produce)(xe_ctx *ctx, int fd);
+    const char *query;   /* more of the query than session_id, task_id
+                            ("ref=OpaqueRef:..."; escaped) */
+    /* Write the data to fd: 0, or -1 with ctx->err. query: as above
+     * (xcpd: the request's, session_id and task_id left out). NULL for
+     * an upload. */
+    int (*produce)(xe_ctx *ctx, const char *query, int fd);
+    /* An upload (HTTP PUT): take in what fd holds, read to its end: 0,
+     * or -1 with ctx->err. NULL for a download. */
+    int (*consume)(xe_ctx *ctx, const char *query, int fd);
+    /* Served by xcpd to a request without a session too (the function
+     * then sees ctx->anonymous and serves public data only). */
+    bool anonymous_ok;
 } xe_download;
+
+/** The value of key in a download's query (decoded, arena), or NULL. */
+const char *xe_query_get(xe_ctx *ctx, const char *query, const char *key);
 
 /** The download served at path (a handler xcpd registers), or NULL. */
 const xe_download *xe_download_find(const char *path);
+/** The same for either method: put, the upload at path. */
+const xe_download *xe_transfer_find(const char *path, bool put);
+/** Http.urlencode of s (arena): RFC 3986's unreserved kept. */
+const char *xe_url_encode(xe_ctx *ctx, const char *s);
 
 struct xe_ctx {
     xe_arena arena;
@@ -246,6 +263,8 @@ struct xe_ctx {
     xe_err err;
     FILE *in;               /* where prompts read from */
     const void *cmd_data;   /* generated commands: their CLI class */
+    bool anonymous;         /* xcpd: a download's request came without
+                               a session (xe_download.anonymous_ok) */
 };
 
 /** Set a CLI failure ("Error: ..."); returns -1. */
@@ -330,7 +349,8 @@ struct xe_io {
      *  the server's side (XAPI's protocol: a Debug message, which the
      *  stock xe shows with --debug). NULL: none wanted. */
     void (*debug)(const xe_io *io, const char *s);
-    /** Make d's data into the user's file: 0, or -1 with ctx->err. */
+    /** Make d's data into the user's file (or, for an upload, take the
+     *  user's file in): 0, or -1 with ctx->err. */
     int (*download)(const xe_io *io, xe_ctx *ctx, const char *file,
                     const xe_download *d);
 };

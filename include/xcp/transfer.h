@@ -70,6 +70,48 @@ XCP_EXTERN int xcp_vdi_import(xcp_session *s, xcp_vdi vdi, int fd,
 XCP_EXTERN int xcp_vdi_export(xcp_session *s, xcp_vdi vdi, int fd,
                               const xcp_vdi_transfer_options *o);
 
+/**
+ * The bytes of blob `blob` (XAPI's GET /blob?ref=...) written to fd; a
+ * blob never written has none. A local session reads them from the
+ * state directory, a remote one from its server's /blob handler.
+ * Errors: SESSION_INVALID; HANDLE_INVALID ["blob", ref]; INVALID_VALUE
+ * ["fd", ""] (with the reason) when fd cannot be written; for a remote
+ * session, the transport errors of xcp_session_open_remote().
+ */
+XCP_EXTERN int xcp_blob_get_data(xcp_session *s, xcp_blob blob, int fd);
+
+/**
+ * Replace the bytes of blob `blob` with what fd holds, read to its end
+ * (XAPI's PUT /blob?ref=...), and set its last_updated. The old bytes
+ * stay until the new ones are all stored (a crash leaves one or the
+ * other); blob.destroy removes them. Errors as xcp_blob_get_data(),
+ * INVALID_VALUE ["fd", ""] when fd cannot be read, and OUT_OF_SPACE
+ * when the state directory's disk is full.
+ */
+XCP_EXTERN int xcp_blob_put_data(xcp_session *s, xcp_blob blob, int fd);
+
+/**
+ * A backup of the session's host (XAPI's GET /host_backup) written to
+ * fd: a tar of what its state directory needs to come back as it is now
+ * (the database as of one commit, blob bytes, each SR's configuration,
+ * the daemon's certificate), not the disk images.
+ * Errors: SESSION_INVALID; INVALID_VALUE ["fd", ""] (with the reason)
+ * when fd cannot be written; for a remote session, the transport errors
+ * of xcp_session_open_remote().
+ */
+XCP_EXTERN int xcp_host_backup(xcp_session *s, int fd);
+
+/**
+ * Restore the session's host from a backup xcp_host_backup() made, read
+ * from fd to its end (XAPI's PUT /host_restore). As on XAPI, it takes
+ * effect at the next start (of the daemon, or of the next embedded
+ * engine on the state directory): the backup is checked and staged now,
+ * put in place then. Errors: SESSION_INVALID; RESTORE_SCRIPT_FAILED
+ * [why] for what is not such a backup (nothing is staged);
+ * INVALID_VALUE ["fd", ""] when fd cannot be read.
+ */
+XCP_EXTERN int xcp_host_restore(xcp_session *s, int fd);
+
 XCP_END_DECLS
 
 #endif

@@ -44,6 +44,11 @@ struct xcp__session_ops {
      * another thread; s->interrupted is already set), or, on false, undo
      * what that left (xcp_session_resume, from the session's thread). */
     void (*interrupt)(xcp_session *s, bool on);
+    /* Optional: XAPI's HTTP handler at path ("/blob") with the query's
+     * n pairs kv[2i] = kv[2i + 1] (NULL values left out): GET (fd
+     * written) or put (fd read to its end). */
+    int (*handler)(xcp_session *s, const char *path, const char *const *kv,
+                   size_t n, bool put, int fd);
 };
 
 struct xcp_session {

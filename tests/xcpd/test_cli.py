@@ -363,6 +363,125 @@ def t_dump_database():
                                          + E.path("report")), "xe differs")
 
 
+def t_blob():
+    """blob-put then blob-get: the same bytes through the stock xe's
+    HttpPut/HttpGet of /blob and through libxcp's xe -s (the remote
+    driver's GET/PUT of the same handler), the same output; a public
+    blob read without a session, a private one refused; bad input."""
+    import urllib.request
+    import urllib.error
+    import xmlrpc.client
+    x = xmlrpc.client.ServerProxy("http://127.0.0.1:%d/" % E.d.http)
+    s = x.session.login_with_password("root", PASSWORD)["Value"]
+    ref = x.blob.create(s, "text/plain", False)["Value"]
+    uuid = x.blob.get_uuid(s, ref)["Value"]
+    data = bytes(range(256)) * 4000 + b"end"
+    src = E.path("blob.in")
+    with open(src, "wb") as f:
+        f.write(data)
+    r = thin_no_task("blob-put", "uuid=" + uuid, "filename=" + src)
+    check((r.code, r.out, r.err) == (0, "Blob put succeeded\n", ""),
+          "%r %r" % (r.out, r.err))
+    puts = [a for n, a in r.commands if n == "HttpPut"]
+    check(len(puts) == 1 and puts[0][1].startswith("/blob?session_id=")
+          and puts[0][1].endswith("&ref=" + ref), "HttpPut %r" % puts)
+    check(x.blob.get_size(s, ref)["Value"] == str(len(data)),
+          "size %r" % x.blob.get_size(s, ref))
+    out = E.path("blob.out")
+    r = thin_no_task("blob-get", "uuid=" + uuid, "filename=" + out)
+    check((r.code, r.out, r.err) == (0, "Blob get succeeded\n", ""),
+          "%r %r" % (r.out, r.err))
+    with open(out, "rb") as f:
+        check(f.read() == data, "blob-get's bytes differ")
+    # libxcp's xe -s: the same output, bytes the other way round
+    data2 = b"second\n" * 1000
+    with open(src, "wb") as f:
+        f.write(data2)
+    r2 = xe_no_task("blob-put", "uuid=" + uuid, "filename=" + src)
+    check(r2 == (0, "Blob put succeeded\n", ""), "xe put %r" % (r2,))
+    r2 = xe_no_task("blob-get", "uuid=" + uuid, "filename=" + out + "2")
+    check(r2 == (0, "Blob get succeeded\n", ""), "xe get %r" % (r2,))
+    with open(out + "2", "rb") as f:
+        check(f.read() == data2, "xe blob-get's bytes differ")
+    # a private blob needs a session; a public one does not (XAPI's)
+    url = "http://127.0.0.1:%d/blob?ref=%s" % (E.d.http, ref)
+    try:
+        urllib.request.urlopen(url, timeout=30)
+        check(False, "private blob read without a session")
+    except urllib.error.HTTPError as e:
+        check(e.code == 401, "private blob: HTTP %d" % e.code)
+    x.blob.set_public(s, ref, True)
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        check(resp.read() == data2, "public blob's bytes differ")
+    req = urllib.request.Request(url, data=b"x", method="PUT")
+    try:
+        urllib.request.urlopen(req, timeout=30)
+        check(False, "anonymous PUT accepted")
+    except urllib.error.HTTPError as e:
+        check(e.code == 401, "anonymous PUT: HTTP %d" % e.code)
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%d/blob?session_id=%s&ref="
+                               "OpaqueRef:nope" % (E.d.http, s), timeout=30)
+        check(False, "unknown blob served")
+    except urllib.error.HTTPError as e:
+        check(e.code == 404 and e.read().startswith(b"HANDLE_INVALID"),
+              "unknown blob: HTTP %d" % e.code)
+    # bad input: the same errors either way
+    r = E.same("blob-get", "uuid=nope", "filename=" + out)
+    check(r.code == 1 and ("UUID_INVALID" in r.err or "uuid" in r.err),
+          r.err)
+    r = E.same("blob-put", "uuid=" + uuid)
+    check(r.code == 1 and "filename" in r.err, r.err)
+    code, _, err = xe_no_task("blob-put", "uuid=" + uuid,
+                              "filename=" + E.path("missing"))
+    check(code == 1, "missing file: %r" % err)
+    # blob.destroy takes its bytes
+    x.blob.destroy(s, ref)
+    check(os.listdir(os.path.join(E.d.state, "blobs")) == [],
+          "blob file left: %r" % os.listdir(os.path.join(E.d.state,
+                                                         "blobs")))
+
+
+def t_host_backup():
+    """host-backup: the stock xe's HttpGet of /host_backup and libxcp's
+    xe -s give a tar of the state directory's database (same members);
+    host-restore: HttpPut of /host_restore stages it for the next start;
+    a file that is not a backup fails the same way either way."""
+    f = E.path("host.tar")
+    r = thin_no_task("host-backup", "file-name=" + f)
+    check((r.code, r.out, r.err) == (0, "", ""), "%r %r" % (r.out, r.err))
+    gets = [a for n, a in r.commands if n == "HttpGet"]
+    check(len(gets) == 1 and gets[0][1].startswith(
+        "/host_backup?session_id=OpaqueRef:"), "HttpGet %r" % gets)
+    with tarfile.open(f) as t:
+        names = t.getnames()
+    check(names[0] == "xcp-host-backup" and ("db.journal" in names
+                                             or "db.snap" in names),
+          "members %r" % names)
+    code, out, err = xe_no_task("host-backup", "file-name=" + f + "2")
+    check((code, out, err) == (0, "", ""), "xe %r" % err)
+    with tarfile.open(f + "2") as t:
+        check(t.getnames() == names, "xe's backup differs")
+    r = thin_no_task("host-restore", "file-name=" + f)
+    check((r.code, r.out, r.err) == (0, "", ""), "%r %r" % (r.out, r.err))
+    check(any(n == "HttpPut" and a[1].startswith("/host_restore?session_id=")
+              for n, a in r.commands), "HttpPut %r" % r.commands)
+    stage = os.path.join(E.d.state, "host-restore")
+    check(os.path.isdir(stage) and os.path.exists(
+        os.path.join(stage, "xcp-host-backup")), "not staged")
+    code, out, err = xe_no_task("host-restore", "file-name=" + f + "2")
+    check((code, out, err) == (0, "", ""), "xe restore %r" % err)
+    bad = E.path("bad.tar")
+    with open(bad, "w") as b:
+        b.write("not a backup\n")
+    r = E.same("host-restore", "file-name=" + bad)
+    check(r.code == 1 and "restore script failed" in r.err, r.err)
+    # the staged restore is the good one still; drop it (later tests)
+    check(os.path.isdir(stage), "a bad restore removed the staged one")
+    import shutil
+    shutil.rmtree(stage)
+
+
 def t_tls():
     """/cli on the TLS listener (newcli through stunnel)."""
     def tls():
@@ -400,7 +519,8 @@ def main():
         for fn in (t_handshake, t_lists_same_as_xe, t_errors_same_as_xe,
                    t_logins, t_prompt, t_vm_export_import,
                    t_vdi_export_import, t_client_fails_transfer,
-                   t_console, t_load, t_debug, t_dump_database, t_tls,
+                   t_console, t_load, t_debug, t_dump_database, t_blob,
+                   t_host_backup, t_tls,
                    t_version_and_size):
             run(fn.__name__[2:], fn)
     finally:

@@ -41,3 +41,4 @@ xe pool-sync-bundle
 xe pool-sync-bundle filename=bundle.tar
 xe host-backup file-name=backup
 xe blob-get uuid=nope filename=blob
+xe audit-log-get filename=audit

@@ -1635,10 +1635,18 @@ static int remote_vm_import(xcp_session *s, int fd,
     return rc;
 }
 
+/* XAPI's other handlers (/blob...): no task, as XAPI's xe has none. */
+static int remote_handler(xcp_session *s, const char *path,
+                          const char *const *kv, size_t n, bool put, int fd)
+{
+    return http_transfer_kv(s, path + (*path == '/'), kv, n, put, fd, NULL,
+                            NULL);
+}
+
 static const struct xcp__session_ops remote_ops = {
     remote_invoke, remote_close, remote_records_fields, remote_console_open,
     remote_vdi_transfer, remote_vm_export, remote_vm_import,
-    remote_interrupt};
+    remote_interrupt, remote_handler};
 
 int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
 {

@@ -9,6 +9,7 @@
 #include "../client/client.h"
 #include "transfer.h"
 #include "xva.h"
+#include "../api/http_handlers.h"
 
 #include <xcp/transfer.h>
 
@@ -475,9 +476,18 @@ static int local_vm_import(xcp_session *s, int fd,
                               vms);
 }
 
+static int local_handler(xcp_session *s, const char *path,
+                         const char *const *kv, size_t n, bool put, int fd)
+{
+    struct local *l = s->priv;
+
+    return xcp__http_handler(l->e, s->ref, path, kv, n, put, fd);
+}
+
 static const struct xcp__session_ops local_ops = {
     local_invoke, local_close, local_records_fields, local_console_open,
-    local_vdi_transfer, local_vm_export, local_vm_import, local_interrupt};
+    local_vdi_transfer, local_vm_export, local_vm_import, local_interrupt,
+    local_handler};
 
 int xcp_session_open_local(xcp_session **out, const xcp_open_options *opts)
 {

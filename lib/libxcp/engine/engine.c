@@ -11,6 +11,7 @@
  */
 #include "engine.h"
 #include "../api/metrics.h"
+#include "../api/http_handlers.h"
 #include "../api/storage.h"
 #include "../rpc/rpc.h"
 
@@ -357,7 +358,9 @@ static int engine_open(xcp__engine **out, const char *dir,
     if ((rc = lock_dir(e, opts ? opts->lock_timeout_ms : 0)) < 0 ||
         (rc = xcp__sr_intents_open(e)) < 0)
         goto fail;
-    if ((rc = xcp__db_open(&e->db, dir)) < 0)
+    /* a host restore staged by /host_restore goes in place first */
+    if ((rc = xcp__host_restore_apply(dir)) < 0 ||
+        (rc = xcp__db_open(&e->db, dir)) < 0)
         goto fail;
     if ((rc = fsync_policy_from_env(e->db)) < 0 ||
         (rc = xcp__tasks_gc_init(e)) < 0)
