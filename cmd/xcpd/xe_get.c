@@ -46,6 +46,8 @@ struct xcpd_xe_get {
     int body;        /* PUT: the body, or -1 */
     int early;       /* PUT: the 200 went out before the body */
     int failed_body; /* PUT: the body could not be stored (errno) */
+    int no_length;   /* PUT with neither Content-Length nor chunked: its
+                      * length is unknown, refused as XAPI's handlers do */
     char *task;
     const char *state_dir;
     struct MHD_Connection *c;
@@ -137,14 +139,18 @@ static void task_end(xe_ctx *ctx, const char *task, const xe_err *err)
     if (task == NULL)
         return;
     if (err != NULL) {
-        size_t n = err->kind == XE_E_API ? err->nparams : 0;
+        size_t n = err->kind == XE_E_API ? err->nparams
+                   : err->text != NULL   ? 1
+                                         : 0;
 
         xcp_value_set_array(&info, n + 1);
         xcp_value_set_string(&info.u.arr.items[0],
                              err->kind == XE_E_API ? err->name
                                                    : "INTERNAL_ERROR");
         for (i = 0; i < n; i++)
-            xcp_value_set_string(&info.u.arr.items[i + 1], err->params[i]);
+            xcp_value_set_string(&info.u.arr.items[i + 1],
+                                 err->kind == XE_E_API ? err->params[i]
+                                                       : err->text);
         xe_args_init(&a);
         xe_args_str(&a, task);
         xe_args_value(&a, &info);
@@ -188,6 +194,11 @@ static void *produce(void *arg)
     }
     checked = st->session != NULL; /* the task is the session's */
     if (st->d->consume != NULL) {
+        if (st->no_length) { /* XAPI's blob handler: "Need content length" */
+            xe_fail(&ctx, "Need content length");
+            st->status = 411;
+            goto out;
+        }
         if (st->failed_body != 0 || lseek(st->body, 0, SEEK_SET) < 0) {
             xe_fail(&ctx, "request body: %s",
                     strerror(st->failed_body ? st->failed_body : errno));
@@ -384,9 +395,16 @@ enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
             || (s != NULL && *s && st->task == NULL))
             return MHD_NO;
         if (put) {
+            const char *te = MHD_lookup_connection_value(
+                c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+
+            st->no_length = MHD_lookup_connection_value(
+                                c, MHD_HEADER_KIND,
+                                MHD_HTTP_HEADER_CONTENT_LENGTH) == NULL &&
+                            (te == NULL || strcasestr(te, "chunked") == NULL);
             if ((st->body = body_file(st->state_dir)) < 0)
                 return MHD_NO;
-            if (http10 && early_200(c) == 0)
+            if (http10 && !st->no_length && early_200(c) == 0)
                 st->early = 1;
         }
         return MHD_YES;

@@ -426,6 +426,30 @@ def t_blob():
     except urllib.error.HTTPError as e:
         check(e.code == 404 and e.read().startswith(b"HANDLE_INVALID"),
               "unknown blob: HTTP %d" % e.code)
+    # a PUT of unknown length (HTTP/1.0, no Content-Length, not chunked)
+    # is refused and its task fails, as XAPI's "Need content length";
+    # the blob keeps its bytes
+    task = x.task.create(s, "blob put", "")["Value"]
+    k = socket.create_connection(("127.0.0.1", E.d.http), timeout=30)
+    k.sendall(("PUT /blob?session_id=%s&ref=%s&task_id=%s HTTP/1.0\r\n\r\n"
+               % (s, ref, task)).encode() + b"lost bytes")
+    k.shutdown(socket.SHUT_WR)
+    head = b""
+    while True:
+        b = k.recv(4096)
+        if not b:
+            break
+        head += b
+    k.close()
+    check(head.startswith(b"HTTP/1.1 411") or head.startswith(b"HTTP/1.0 411"),
+          "PUT without a length: %r" % head[:40])
+    rec = x.task.get_record(s, task)["Value"]
+    check(rec["status"] == "failure" and
+          rec["error_info"] == ["INTERNAL_ERROR", "Need content length"],
+          "its task: %r %r" % (rec["status"], rec["error_info"]))
+    x.task.destroy(s, task)
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        check(resp.read() == data2, "the blob kept its bytes")
     # bad input: the same errors either way
     r = E.same("blob-get", "uuid=nope", "filename=" + out)
     check(r.code == 1 and ("UUID_INVALID" in r.err or "uuid" in r.err),
