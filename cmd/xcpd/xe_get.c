@@ -27,6 +27,7 @@
 #include "xcpd.h"
 
 #include "../xe/xe.h"
+#include "../common/fdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -331,22 +332,6 @@ static int body_file(const char *dir)
     return fd >= 0 ? fd : memfd_create("xcpd-upload", MFD_CLOEXEC);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    ssize_t w;
-
-    while (n > 0) {
-        w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w < 0 ? errno : EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
                                  const char *url, int put, int http10,
                                  xcpd_xe_get **state, const char *upload_data,
@@ -410,9 +395,9 @@ enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
         return MHD_YES;
     }
     if (*upload_data_size > 0) { /* a GET's body is dropped */
-        if (st->body >= 0 && st->failed_body == 0)
-            st->failed_body = write_all(st->body, upload_data,
-                                        *upload_data_size);
+        if (st->body >= 0 && st->failed_body == 0 &&
+            xcmd_write_all(st->body, upload_data, *upload_data_size, -1) < 0)
+            st->failed_body = errno ? errno : EIO;
         *upload_data_size = 0;
         return MHD_YES;
     }

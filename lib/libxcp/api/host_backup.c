@@ -157,21 +157,9 @@ struct out {
 
 static int sink(void *ctx, const void *buf, size_t n)
 {
-    const char *p = buf;
-    int fd = *(int *)ctx;
-    ssize_t w;
-
-    while (n > 0) {
-        w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return XCP__ERR_INVALID_VALUE_WHY(
-                "fd", "", strerror(w < 0 ? errno : EIO));
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return xcp__write_all(*(int *)ctx, buf, n) < 0
+               ? XCP__ERR_INVALID_VALUE_WHY("fd", "", strerror(errno))
+               : 0;
 }
 
 /* The members, name and bytes, gathered before the tar is written (the

@@ -131,6 +131,10 @@ bool xcp__list_has(const char *list, const char *item);
 /* mkdir path and its missing parents with mode (existing ones are fine):
  * 0 or a negative errno (-ENAMETOOLONG beyond PATH_MAX). */
 int xcp__mkdir_p(const char *path, unsigned mode);
+/* Write all of [buf, buf + n) to fd, again after EINTR: 0, or -1 with
+ * errno set (EIO when the fd took nothing). Sets no XenAPI error: the
+ * caller names the failure. */
+int xcp__write_all(int fd, const void *buf, size_t n);
 /* fsync the directory dir, so that the names created, renamed or removed
  * in it are durable: 0 or a negative errno. */
 int xcp__fsync_dir(const char *dir);

@@ -3,7 +3,7 @@
  * checks, and "below one of these directories" with symlinks resolved,
  * so that neither ".." nor a symlink leads out of an allowed tree; and
  * the ':'-separated lists (of directories, of names) that configure them;
- * and making a directory with its parents.
+ * and making a directory with its parents; and writing a whole buffer.
  */
 #include "core.h"
 
@@ -155,4 +155,24 @@ int xcp__fsync_dir(const char *dir)
         rc = -errno;
     close(fd);
     return rc;
+}
+
+int xcp__write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+    ssize_t w;
+
+    while (n > 0) {
+        w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (w == 0)
+                errno = EIO;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }

@@ -1184,18 +1184,9 @@ static int fd_import(xcp__transfer *t, int fd, uint8_t *buf,
 /* All of [p, p + n) to fd. */
 static int fd_write_all(int fd, const uint8_t *p, size_t n)
 {
-    ssize_t w;
-
-    while (n > 0) {
-        w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return XCP__ERR_VDI_IO_ERROR(strerror(w < 0 ? errno : EIO));
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return xcp__write_all(fd, p, n) < 0
+               ? XCP__ERR_VDI_IO_ERROR(strerror(errno))
+               : 0;
 }
 
 /* A file run of an export to fd: sendfile(2) (the kernel copies, or

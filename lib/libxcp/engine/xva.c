@@ -1529,20 +1529,9 @@ int xcp__xva_import_end(xcp__xva_import *m, int ok, xcp_value *vms)
 
 static int fd_sink(void *ctx, const void *buf, size_t n)
 {
-    int fd = *(int *)ctx;
-    const uint8_t *p = buf;
-    ssize_t w;
-
-    while (n > 0) {
-        w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return XCP__ERR_VDI_IO_ERROR(strerror(w < 0 ? errno : EIO));
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    return xcp__write_all(*(int *)ctx, buf, n) < 0
+               ? XCP__ERR_VDI_IO_ERROR(strerror(errno))
+               : 0;
 }
 
 int xcp__xva_export_fd(xcp__engine *e, const xcp__xva_export_req *r,
