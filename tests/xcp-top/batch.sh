@@ -123,16 +123,16 @@ grep -q " db1$" "$tmp/f" && die "filter kept db1"
 "$TOP" -b -n 1 -f "$DB" | grep -q " db1$" || die "filter by uuid"
 
 # Sort by name, and reversed.
-"$TOP" -b -n 1 -S name -f 'web|db' | awk '$1 == "vm" { print $NF }' \
+"$TOP" -b -n 1 -S name -f 'web|^db1$' | awk '$1 == "vm" { print $NF }' \
     >"$tmp/s"
 [ "$(tr '\n' ' ' <"$tmp/s")" = "db1 2 web1 " ] \
     || { cat "$tmp/s" >&2; die "sort by name"; }
-"$TOP" -b -n 1 -S name -r -f 'web|db' | awk '$1 == "vm" { print $NF }' \
+"$TOP" -b -n 1 -S name -r -f 'web|^db1$' | awk '$1 == "vm" { print $NF }' \
     >"$tmp/s"
 [ "$(tr '\n' ' ' <"$tmp/s")" = "web1 2 db1 " ] \
     || { cat "$tmp/s" >&2; die "reversed sort by name"; }
 # By vCPUs: db1 (2) first.
-"$TOP" -b -n 1 -S vcpus -f 'web|db' | awk '$1 == "vm" { print $NF; exit }' \
+"$TOP" -b -n 1 -S vcpus -f 'web|^db1$' | awk '$1 == "vm" { print $NF; exit }' \
     | grep -qx db1 || die "sort by vcpus"
 # Hosts only.
 [ "$("$TOP" -b -n 1 -H | awk '$1 == "vm"' | wc -l)" -eq 0 ] \
