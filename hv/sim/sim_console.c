@@ -58,13 +58,17 @@ struct con {
     size_t sent;              /* vt100: bytes of text written to sock */
     bool farewell;            /* shutdown text appended */
     bool gone;                /* the domain is gone, or the instance */
-    bool ended;               /* its thread is done: the list lets it go */
-    struct con *next;
+    struct con *next;         /* the list, under its mu, while pprev */
+    struct con **pprev;       /* where the list points at c; NULL: off it */
 };
 
+/* The open consoles. A console's thread takes itself off when it ends, so
+ * the list (and its pipes) never outlive their clients; the list is freed
+ * by the last of the instance and the threads still running. */
 struct xcp__sim_consoles {
     pthread_mutex_t mu;
     struct con *head;
+    int refs;                 /* the instance's and one per thread */
 };
 
 /* ---- the text ------------------------------------------------------------ */
@@ -204,54 +208,64 @@ static void con_update(struct con *c, const struct dom *d, uint64_t now)
     }
 }
 
-/*
- * Drops from l the consoles whose client has gone (their thread ended):
- * each holds a socket and a pipe until then. Under l->mu; costs the
- * number of consoles open.
- */
-static void list_prune(struct xcp__sim_consoles *l)
+/* Puts c on l (under l->mu): the list's reference is c's first. */
+static void list_add(struct xcp__sim_consoles *l, struct con *c)
 {
-    struct con **p, *c;
-    bool ended;
+    c->next = l->head;
+    if (c->next)
+        c->next->pprev = &c->next;
+    l->head = c;
+    c->pprev = &l->head;
+}
 
-    for (p = &l->head; (c = *p);) {
-        pthread_mutex_lock(&c->mu);
-        ended = c->ended;
-        pthread_mutex_unlock(&c->mu);
-        if (!ended) {
-            p = &c->next;
-            continue;
-        }
-        *p = c->next;
-        con_put(c);
+/* Takes c off its list (under the list's mu); true if it was on it, and
+ * the caller then drops the list's reference. */
+static bool list_del(struct con *c)
+{
+    if (!c->pprev)
+        return false;
+    *c->pprev = c->next;
+    if (c->next)
+        c->next->pprev = c->pprev;
+    c->next = NULL;
+    c->pprev = NULL;
+    return true;
+}
+
+/* Drops a reference to l (under l->mu, which it releases): true when it
+ * was the last, and l is freed. */
+static bool list_unref(struct xcp__sim_consoles *l)
+{
+    bool last = --l->refs == 0;
+
+    pthread_mutex_unlock(&l->mu);
+    if (last) {
+        pthread_mutex_destroy(&l->mu);
+        free(l);
     }
+    return last;
 }
 
 void xcp__sim_console_changed(struct sim *s, uint32_t domid)
 {
     struct xcp__sim_consoles *l = s->consoles;
-    struct con **p, *c;
+    struct con *c, *next;
     const struct dom *d;
 
     if (!l)
         return;
     d = xcp__sim_dom_find(s, domid);
     pthread_mutex_lock(&l->mu);
-    for (p = &l->head; (c = *p);) {
-        if (c->domid != domid) {
-            p = &c->next;
+    for (c = l->head; c; c = next) {
+        next = c->next;
+        if (c->domid != domid)
             continue;
-        }
         pthread_mutex_lock(&c->mu);
         con_update(c, d, xcp__sim_now(s));
         pthread_mutex_unlock(&c->mu);
         con_wake(c);
-        if (d) {
-            p = &c->next;
-            continue;
-        }
-        *p = c->next;         /* the domain is gone: so is its console */
-        con_put(c);
+        if (!d && list_del(c)) /* the domain is gone: so is its console */
+            con_put(c);
     }
     pthread_mutex_unlock(&l->mu);
 }
@@ -263,17 +277,17 @@ void xcp__sim_consoles_free(struct sim *s)
 
     if (!l)
         return;
+    s->consoles = NULL;
+    pthread_mutex_lock(&l->mu);
     while ((c = l->head)) {
-        l->head = c->next;
+        list_del(c);
         pthread_mutex_lock(&c->mu);
         c->gone = true;
         pthread_mutex_unlock(&c->mu);
         con_wake(c);
         con_put(c);
     }
-    pthread_mutex_destroy(&l->mu);
-    free(l);
-    s->consoles = NULL;
+    list_unref(l); /* threads still ending free it after */
 }
 
 /* ---- vt100 --------------------------------------------------------------- */
@@ -619,6 +633,7 @@ out:
 
 struct start {
     struct con *c;
+    struct xcp__sim_consoles *l;
     char name[XCP_HV_NAME_MAX + 32];
 };
 
@@ -626,6 +641,8 @@ static void *serve(void *arg)
 {
     struct start *st = arg;
     struct con *c = st->c;
+    struct xcp__sim_consoles *l = st->l;
+    bool listed;
 
 #ifdef XCP_HAVE_VNCSERVER
     if (c->proto == XCP_HV_CONSOLE_RFB)
@@ -633,10 +650,13 @@ static void *serve(void *arg)
     else
 #endif
         vt100_serve(c);
+
     free(st);
-    pthread_mutex_lock(&c->mu);
-    c->ended = true;
-    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&l->mu);
+    listed = list_del(c);
+    list_unref(l);
+    if (listed)
+        con_put(c);
     con_put(c);
     return NULL;
 }
@@ -650,6 +670,7 @@ static int list_get(struct sim *s, struct xcp__sim_consoles **out,
         if (!(l = calloc(1, sizeof(*l))))
             return oom(err);
         pthread_mutex_init(&l->mu, NULL);
+        l->refs = 1;
         s->consoles = l;
     }
     *out = l;
@@ -727,22 +748,28 @@ int xcp__sim_console_open(void *self, uint32_t domid,
     if (c->text.failed)
         goto fail;
     st->c = c;
+    st->l = l;
     snprintf(st->name, sizeof(st->name), "%s (domain %" PRIu32 ")", d->name,
              domid);
+    /* listed before its thread runs, which takes it off when it ends */
     c->refs = 2;
+    pthread_mutex_lock(&l->mu);
+    list_add(l, c);
+    l->refs++;
+    pthread_mutex_unlock(&l->mu);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     rc = pthread_create(&th, &attr, serve, st);
     pthread_attr_destroy(&attr);
     if (rc != 0) {
+        pthread_mutex_lock(&l->mu);
+        list_del(c);
         c->refs = 1;
+        l->refs--;
+        pthread_mutex_unlock(&l->mu);
+        errno = rc;
         goto fail;
     }
-    pthread_mutex_lock(&l->mu);
-    list_prune(l);
-    c->next = l->head;
-    l->head = c;
-    pthread_mutex_unlock(&l->mu);
     *fd = peer;
     return 0;
 fail:

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1927,6 +1928,42 @@ Test(sim, console_of_unknown_domain_is_esrch_and_ends_with_its_domain)
     cr_expect_eq(n, 0);
     cr_expect(strstr(buf, "vm1 login: ") != NULL, "%s", buf);
     close(fd);
+}
+
+/* How many descriptors this process has open. */
+static int fds_open(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+
+    cr_assert(d != NULL);
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and d's own */
+}
+
+Test(sim, console_whose_client_leaves_gives_back_its_fds_at_once)
+{
+    uint32_t d = create(uuid1, "vm1", 64 * MiB, 1, false);
+    char buf[256];
+    int fd = -1, before, i;
+
+    cr_assert_eq(drv->console_open(hv, d, XCP_HV_CONSOLE_VT100, &fd, &err), 0,
+                 "%s", err.message);
+    cr_assert(read(fd, buf, sizeof(buf)) > 0);
+    close(fd);
+    cr_assert_eq(drv->console_open(hv, d, XCP_HV_CONSOLE_VT100, &fd, &err), 0,
+                 "%s", err.message);
+    cr_assert(read(fd, buf, sizeof(buf)) > 0);
+    before = fds_open();
+    /* no other open comes to sweep it up: the console's own end (socket
+       and wake pipe) goes when its thread sees the client leave */
+    close(fd);
+    for (i = 0; i < 500 && fds_open() > before - 4; i++)
+        usleep(10 * 1000);
+    cr_expect_eq(fds_open(), before - 4, "%d fds, %d before the close",
+                 fds_open(), before);
 }
 
 /* How many domains of the host carry VM uuid u. */
