@@ -122,12 +122,27 @@ static ssize_t io_put(void *arg, const void *buf, size_t n)
    piece (http.c's 1 MiB), with room for each record's framing. */
 #define COMBINE_CAP ((size_t)1024 * 1024 + 128 * 1024)
 
+/* Wait until fd can take more: 0, or -1 (errno set; ETIMEDOUT). */
+static int wait_out(int fd)
+{
+    struct pollfd pf;
+    int r;
+
+    pf.fd = fd;
+    pf.events = POLLOUT;
+    pf.revents = 0;
+    do
+        r = poll(&pf, 1, WRITE_TIMEOUT_MS);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        errno = ETIMEDOUT;
+    return r > 0 ? 0 : -1;
+}
+
 /* All of [p, p + n) on non-blocking socket fd: 0, or -1 (errno set). */
 static int send_all(int fd, const char *p, size_t n)
 {
-    struct pollfd pf;
     ssize_t w;
-    int r;
 
     while (n > 0) {
         w = send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -138,13 +153,7 @@ static int send_all(int fd, const char *p, size_t n)
         }
         if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             return -1;
-        pf.fd = fd;
-        pf.events = POLLOUT;
-        pf.revents = 0;
-        r = poll(&pf, 1, WRITE_TIMEOUT_MS);
-        if (r == 0)
-            errno = ETIMEDOUT;
-        if (r == 0 || (r < 0 && errno != EINTR))
+        if (wait_out(fd) < 0)
             return -1;
     }
     return 0;
@@ -232,23 +241,6 @@ int xcpd_io_write(xcpd_io *x, const void *buf, size_t n)
         (r = tls_write_combined(x, buf, n)) != -1)
         return r == 0 ? 0 : -1;
     return xcmd_write_with(io_put, x, x->fd, buf, n, WRITE_TIMEOUT_MS);
-}
-
-/* Wait until fd can take more: 0, or -1 (errno set; ETIMEDOUT). */
-static int wait_out(int fd)
-{
-    struct pollfd pf;
-    int r;
-
-    pf.fd = fd;
-    pf.events = POLLOUT;
-    pf.revents = 0;
-    do
-        r = poll(&pf, 1, WRITE_TIMEOUT_MS);
-    while (r < 0 && errno == EINTR);
-    if (r == 0)
-        errno = ETIMEDOUT;
-    return r > 0 ? 0 : -1;
 }
 
 /* The file's bytes read and written: 0, or -1. */
@@ -368,7 +360,7 @@ int xcpd_io_take(struct MHD_Connection *c, xcpd_io *x)
     x->wbuf = x->rbuf = NULL;
     x->wlen = x->rpos = x->rlen = 0;
     x->no_read_ahead = 0;
-    x->no_sendfile = getenv("XCPD_NO_SENDFILE") != NULL;
+    x->no_sendfile = getenv("XCP_NO_SENDFILE") != NULL;
     MHD_suspend_connection(c);
     return 0;
 }

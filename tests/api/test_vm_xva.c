@@ -232,6 +232,20 @@ Test(vm_xva, transfers_leave_no_task)
     xcp_task_set_dispose(&tasks);
 }
 
+/* A local VDI export sends the disk's file runs with sendfile(2) into
+ * the target; with XCP_NO_SENDFILE it reads and writes them instead: the
+ * same bytes either way. */
+Test(vm_xva, vdi_export_without_sendfile_gives_the_same_bytes)
+{
+    xcp_vdi vdi = data_vdi(make_vm());
+
+    vdi_put_pattern(vdi);
+    cr_assert(vdi_has_pattern(vdi), "through sendfile");
+    setenv("XCP_NO_SENDFILE", "1", 1);
+    cr_assert(vdi_has_pattern(vdi), "read and written");
+    unsetenv("XCP_NO_SENDFILE");
+}
+
 Test(vm_xva, round_trip_gzip)
 {
     round_trip("gzip");

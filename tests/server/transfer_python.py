@@ -35,7 +35,7 @@ Per transport:
    data lies in both files of a snapshot chain, the snapshot, a VHD VDI,
    as raw, vhd and qcow2, checked with qemu-img; a
    client gone mid-export (raw, qcow2) fails the export's task within
-   seconds. Once more on a daemon with XCPD_NO_SENDFILE (the fallback).
+   seconds. Once more on a daemon with XCP_NO_SENDFILE (the fallback).
 Last, kill -9 of xcpd in the middle of an import: the daemon comes back,
 every image passes `qemu-img check`, and the VDI takes a new import.
 Then xe vdi-import / vdi-export (raw and vhd): embedded, through the
@@ -543,7 +543,7 @@ def exported_images(where, x, s, vdi, want, tmp, what):
 def t_zero_copy(where, x, s, tmp):
     """Exports send the disk's data straight from the image files
     (sendfile over plain HTTP, read and written over TLS or with
-    XCPD_NO_SENDFILE): a VDI whose data lies in two files of its chain
+    XCP_NO_SENDFILE): a VDI whose data lies in two files of its chain
     (a snapshot's parent and the leaf), a VDI of each image format, and
     a client gone mid-export."""
     data = pattern()
@@ -784,7 +784,7 @@ def main():
             check_images(d.state, "every image written")
         C.section("kill -9 in an import", t_kill9, tmp)
         # exports as bytes on plain HTTP too: the sendfile fallback
-        os.environ["XCPD_NO_SENDFILE"] = "1"
+        os.environ["XCP_NO_SENDFILE"] = "1"
         try:
             with Daemon("transfer-nosendfile") as d:
                 d.start()
@@ -793,7 +793,7 @@ def main():
                           x.login(), tmp)
                 C.eq(d.stop(), 0, "no sendfile: xcpd stops cleanly")
         finally:
-            del os.environ["XCPD_NO_SENDFILE"]
+            del os.environ["XCP_NO_SENDFILE"]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return C.finish()

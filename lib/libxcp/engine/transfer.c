@@ -184,7 +184,7 @@ struct xcp__transfer {
     uint64_t received;    /* import: body bytes so far */
     uint64_t expected;    /* bytes the transfer should move */
     bool declared;        /* import: expected is the declared length */
-    bool own_task;        /* the task was made here (no task_id) for a
+    bool drop_task;       /* the task was made here (no task_id) for a
                            * local caller: destroyed at the end */
     bool made;            /* the VDI was made here (sr_id): it goes if
                              the import fails */
@@ -384,7 +384,7 @@ static int open_txn(xcp__ctx *c, void *arg)
             o->http = 500;
             return rc;
         }
-        t->own_task = r->drop_task;
+        t->drop_task = r->drop_task;
     }
     snprintf(t->task, sizeof(t->task), "%s", task->ref);
     return 0;
@@ -1015,10 +1015,9 @@ int xcp__transfer_read_piece(xcp__transfer *t, uint64_t offset, void *buf,
     left = t->length - offset;
     m = left < FILE_PIECE_MAX ? left : FILE_PIECE_MAX;
     if (t->out && !t->enc->data(t->out, offset, &g, &m)) {
-        /* the format's own bytes, up to the next data */
-        if (m == 0)
-            return 0;
-        return xcp__transfer_read(t, offset, buf, m < n ? (size_t)m : n,
+        /* the format's own bytes, up to the next data (m 0: the encoder
+           cannot tell, and its read says why) */
+        return xcp__transfer_read(t, offset, buf, m && m < n ? (size_t)m : n,
                                   &p->n);
     }
     if (m > FILE_PIECE_MAX)
@@ -1129,7 +1128,7 @@ int xcp__transfer_end(xcp__transfer *t, int ok)
         if (t->made)    /* no half-made VDI is left behind */
             unmake(t->e, t->vdi);
     }
-    if (t->own_task)    /* nobody can ask for it */
+    if (t->drop_task)   /* nobody can ask for it */
         xcp__task_drop(t->e, t->task);
     transfer_free(t);
     return rc;
@@ -1230,7 +1229,7 @@ static int fd_send_run(int fd, const xcp__piece *pc, uint8_t *buf,
 static int fd_export(xcp__transfer *t, int fd, uint8_t *buf,
                      struct fd_progress *p)
 {
-    bool no_sendfile = getenv("XCPD_NO_SENDFILE") != NULL;
+    bool no_sendfile = getenv("XCP_NO_SENDFILE") != NULL;
     uint64_t off = 0;
     xcp__piece pc;
 

@@ -91,10 +91,11 @@ static void task_progress(xcp__engine *e, const char *task, int64_t *last,
     xcp__error_restore(&saved);
 }
 
-/* The session and the client's task, or a new one: 0 with *task made. */
+/* The session and the client's task, or a new one (*drop: to be destroyed
+ * at the end, when drop_new asks it): 0 with *task made. */
 static int task_of(xcp__ctx *c, const char *session, const char *task_id,
-                   const char *label, char task[XCP_REF_MAX], bool *own,
-                   int *http)
+                   const char *label, bool drop_new, char task[XCP_REF_MAX],
+                   bool *drop, int *http)
 {
     xcp__obj *t;
     int rc;
@@ -111,7 +112,7 @@ static int task_of(xcp__ctx *c, const char *session, const char *task_id,
     } else if ((rc = xcp__task_new(c, label, "", &t)) < 0) {
         return rc;
     } else {
-        *own = true;
+        *drop = drop_new;
     }
     snprintf(task, XCP_REF_MAX, "%s", t->ref);
     return 0;
@@ -158,8 +159,8 @@ struct xdisk {
 struct xcp__xva_export {
     xcp__engine *e;
     char task[XCP_REF_MAX];
-    bool own_task;           /* made here (no task_id) */
-    bool drop_task;          /* ... and destroyed at the end (local) */
+    bool drop_task;          /* the task was made here for a local caller
+                              * (no task_id): destroyed at the end */
     xcp__buf ova;
     struct xdisk *disks;
     size_t ndisks;
@@ -452,8 +453,8 @@ static int plan_txn(xcp__ctx *c, void *arg)
     size_t i;
     int rc;
 
-    if ((rc = task_of(c, r->session, r->task_id, "VM export", x->task,
-                      &x->own_task, &p->http)) < 0)
+    if ((rc = task_of(c, r->session, r->task_id, "VM export", r->drop_task,
+                      x->task, &x->drop_task, &p->http)) < 0)
         return rc;
     p->http = 400;
     if (xcp__xva_compression_of(r->compression) < 0)
@@ -536,7 +537,6 @@ int xcp__xva_export_begin(xcp__engine *e, const xcp__xva_export_req *r,
     if (!x)
         return xcp__oom();
     x->e = e;
-    x->drop_task = r->drop_task;
     memset(&p, 0, sizeof(p));
     p.r = r;
     p.x = x;
@@ -714,7 +714,7 @@ int xcp__xva_export_end(xcp__xva_export *x, int ok)
     if (!x)
         return 0;
     task_done(x->e, x->task, ok, NULL);
-    if (x->own_task && x->drop_task)
+    if (x->drop_task)
         xcp__task_drop(x->e, x->task);
     export_free(x);
     return ok ? 0 : -1;
@@ -812,7 +812,7 @@ struct xcp__xva_import {
     xcp__engine *e;
     xcp__xva_import_req r;
     char task[XCP_REF_MAX];
-    bool own_task;           /* made here (no task_id) */
+    bool drop_task;          /* as the export's */
     char sr[XCP_REF_MAX];
     xcp__xva_in *in;
     bool have_header;
@@ -843,7 +843,7 @@ static int import_begin_txn(xcp__ctx *c, void *arg)
     int rc;
 
     if ((rc = task_of(c, m->r.session, m->r.task_id, "VM import",
-                      m->task, &m->own_task, &b->http)) < 0)
+                      m->r.drop_task, m->task, &m->drop_task, &b->http)) < 0)
         return rc;
     b->http = 404;
     if (m->r.sr && *m->r.sr) {
@@ -1517,7 +1517,7 @@ int xcp__xva_import_end(xcp__xva_import *m, int ok, xcp_value *vms)
         *vms = m->vms;
         m->vms.kind = XCP_VAL_NONE;
     }
-    if (m->own_task && m->r.drop_task)
+    if (m->drop_task)
         xcp__task_drop(m->e, m->task);
     import_free(m);
     return rc;

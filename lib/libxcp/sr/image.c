@@ -234,6 +234,11 @@ static int vhd_map_w(void *h, uint64_t off, uint64_t max, int *fd,
     return xcp__vhd_map(h, off, max, fd, pos, len, err, errlen);
 }
 
+static void vhd_writeback_w(void *h)
+{
+    xcp__vhd_start_writeback(h);
+}
+
 static const struct fmt_ops formats[] = {
     { "qcow2", XCP__IMAGE_QCOW2_MAX_SIZE, qcow2_create_w, qcow2_open_w,
       qcow2_close_w, qcow2_flush_w, qcow2_info_w, qcow2_size_w,
@@ -249,7 +254,8 @@ static const struct fmt_ops formats[] = {
     { "vhd", XCP__VHD_MAX_SIZE, vhd_create_w, vhd_open_w, vhd_close_w,
       vhd_flush_w, vhd_info_w, vhd_size_w, vhd_read_w, vhd_write_w,
       vhd_extent_w, vhd_resize_w, vhd_set_parent_w, vhd_relink_w,
-      vhd_copy_w, vhd_commit_w, vhd_own_extent_w, vhd_map_w, NULL },
+      vhd_copy_w, vhd_commit_w, vhd_own_extent_w, vhd_map_w,
+      vhd_writeback_w },
 };
 
 static const struct fmt_ops *find(const char *fmt)

@@ -19,6 +19,7 @@
 #include "vhd_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,11 @@ int xcp__vhd_map(xcp__vhd *v, uint64_t offset, uint64_t max, int *fd,
     if (ret < 0)
         return ret;
     return map_at(v, offset, max, fd, pos, len, err, errlen);
+}
+
+void xcp__vhd_start_writeback(xcp__vhd *v)
+{
+    sync_file_range(v->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 }
 
 /* ------------------------------------------------------------------ */

@@ -166,6 +166,9 @@ int xcp__vhd_held_extent(xcp__vhd *v, uint64_t offset, uint64_t max,
 int xcp__vhd_map(xcp__vhd *v, uint64_t offset, uint64_t max, int *fd,
                  uint64_t *pos, uint64_t *len, char *err, size_t errlen);
 
+/* As xcp__qcow2_start_writeback. */
+void xcp__vhd_start_writeback(xcp__vhd *v);
+
 /*
  * Write len bytes at offset.  A new block is appended (footer first, so a
  * crash leaks space but never loses the footer), then its data and

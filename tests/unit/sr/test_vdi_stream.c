@@ -329,7 +329,7 @@ static size_t check_map(xcp_sr_stream *s, uint64_t size, int fds[4],
     return runs;
 }
 
-static void map_round_trip(const char *format, bool mapped)
+static void map_round_trip(const char *format)
 {
     const uint64_t size = 8 * MiB;
     xcp_sr_vdi_info v = vdi_new(format, size);
@@ -346,26 +346,23 @@ static void map_round_trip(const char *format, bool mapped)
     s = open_stream(v.location, 0, size);
     cr_assert_not_null(ops->stream_map);
     runs = check_map(s, size, fds, &n);
-    if (mapped)
-        cr_assert_geq(runs, 2, "%s: %zu file runs", format, runs);
-    else
-        cr_assert_eq(runs, 0, "%s: %zu file runs", format, runs);
+    cr_assert_geq(runs, 2, "%s: %zu file runs", format, runs);
     cr_assert_eq(ops->stream_close(s, &e), 0);
 }
 
 Test(vdi_stream, qcow2_map_names_the_data_clusters)
 {
-    map_round_trip("qcow2", true);
+    map_round_trip("qcow2");
 }
 
 Test(vdi_stream, raw_map_names_the_file)
 {
-    map_round_trip("raw", true);
+    map_round_trip("raw");
 }
 
 Test(vdi_stream, vhd_map_names_the_data_sectors)
 {
-    map_round_trip("vhd", true);
+    map_round_trip("vhd");
 }
 
 /* After a snapshot, what the parent holds is named in the parent's file
