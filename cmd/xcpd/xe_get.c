@@ -57,6 +57,7 @@ struct xcpd_xe_get {
     int fd;          /* the data, or -1 */
     unsigned status; /* the answer */
     char *text;      /* error text for a failure */
+    char *type;      /* the data's Content-Type (produce's), or NULL */
 };
 
 /* Producers running (their connections suspended): shutdown waits. */
@@ -222,6 +223,11 @@ static void *produce(void *arg)
     }
     if (fstat(fd, &sb) < 0 || lseek(fd, 0, SEEK_SET) < 0) {
         xe_fail(&ctx, "%s", strerror(errno));
+        goto out;
+    }
+    if (ctx.content_type != NULL &&
+        (st->type = strdup(ctx.content_type)) == NULL) {
+        xe_fail(&ctx, "out of memory");
         goto out;
     }
     st->status = 200;
@@ -428,10 +434,8 @@ enum MHD_Result xcpd_xe_get_step(xcpd_listener *l, struct MHD_Connection *c,
     if (x == NULL)
         return MHD_NO;
     st->fd = -1; /* the response's now */
-    MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            strcmp(st->d->path, "/blob") == 0
-                                ? "application/octet-stream"
-                                : "application/xml");
+    if (st->type != NULL)
+        MHD_add_response_header(x, MHD_HTTP_HEADER_CONTENT_TYPE, st->type);
     rc = MHD_queue_response(c, MHD_HTTP_OK, x);
     MHD_destroy_response(x);
     return rc;
@@ -449,5 +453,6 @@ void xcpd_xe_get_free(xcpd_xe_get *st)
     free(st->query);
     free(st->task);
     free(st->text);
+    free(st->type);
     free(st);
 }

@@ -44,13 +44,20 @@ static int query_blob(xe_ctx *ctx, const char *query, xcp_blob *blob)
     return 0;
 }
 
+/* XAPI's handler: the blob's bytes, sent as its mime_type. */
 int xe_blob_produce(xe_ctx *ctx, const char *query, int fd)
 {
     xcp_blob blob;
+    char *mime;
 
     if (query_blob(ctx, query, &blob) < 0)
         return -1;
-    return xcp_blob_get_data(ctx->s, blob, fd) < 0 ? xe_fail_lib(ctx) : 0;
+    if (xcp_blob_get_data(ctx->s, blob, fd) < 0 ||
+        xcp_blob_get_mime_type(ctx->s, &mime, blob) < 0)
+        return xe_fail_lib(ctx);
+    ctx->content_type = xe_strdup(&ctx->arena, mime);
+    xcp_free(mime);
+    return 0;
 }
 
 int xe_blob_consume(xe_ctx *ctx, const char *query, int fd)

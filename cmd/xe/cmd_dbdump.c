@@ -247,6 +247,7 @@ int xe_db_dump(xe_ctx *ctx, const char *query, int fd)
     fputs("</database>", f);
     if (fclose(f) != 0 && rc == 0)
         return xe_fail(ctx, "%s", strerror(errno));
+    ctx->content_type = "application/xml";
     return rc;
 }
 

@@ -265,6 +265,9 @@ struct xe_ctx {
     const void *cmd_data;   /* generated commands: their CLI class */
     bool anonymous;         /* xcpd: a download's request came without
                                a session (xe_download.anonymous_ok) */
+    const char *content_type; /* xcpd: the Content-Type of the data a
+                               download's produce wrote (set by it;
+                               arena or static), NULL: none sent */
 };
 
 /** Set a CLI failure ("Error: ..."); returns -1. */

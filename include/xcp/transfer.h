@@ -71,10 +71,13 @@ XCP_EXTERN int xcp_vdi_export(xcp_session *s, xcp_vdi vdi, int fd,
                               const xcp_vdi_transfer_options *o);
 
 /**
- * The bytes of blob `blob` (XAPI's GET /blob?ref=...) written to fd; a
- * blob never written has none. A local session reads them from the
- * state directory, a remote one from its server's /blob handler.
- * Errors: SESSION_INVALID; HANDLE_INVALID ["blob", ref]; INVALID_VALUE
+ * The bytes of blob `blob` (XAPI's GET /blob?ref=...) written to fd. A
+ * local session reads them from the state directory, a remote one from
+ * its server's /blob handler.
+ * Errors: SESSION_INVALID; HANDLE_INVALID ["blob", ref] for an unknown
+ * blob and for one never written (XAPI's handler answers 404 for
+ * both: the blob has no bytes to read; a real XAPI's 404 reaches a
+ * remote session as TRANSPORT_ERROR [uri, "HTTP 404"]); INVALID_VALUE
  * ["fd", ""] (with the reason) when fd cannot be written; for a remote
  * session, the transport errors of xcp_session_open_remote().
  */

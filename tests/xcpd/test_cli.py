@@ -375,6 +375,19 @@ def t_blob():
     s = x.session.login_with_password("root", PASSWORD)["Value"]
     ref = x.blob.create(s, "text/plain", False)["Value"]
     uuid = x.blob.get_uuid(s, ref)["Value"]
+    # never written: no bytes to read, XAPI's 404 (not an empty 200)
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%d/blob?session_id=%s&ref=%s"
+                               % (E.d.http, s, ref), timeout=30)
+        check(False, "a blob never written served")
+    except urllib.error.HTTPError as e:
+        check(e.code == 404, "blob never written: HTTP %d" % e.code)
+    code, _, err = xe_no_task("blob-get", "uuid=" + uuid,
+                              "filename=" + E.path("never.out"))
+    check(code == 1 and "invalid object reference" in err
+          and "class: blob" in err
+          and not os.path.exists(E.path("never.out")),
+          "xe blob-get of a blob never written: %r %r" % (code, err))
     data = bytes(range(256)) * 4000 + b"end"
     src = E.path("blob.in")
     with open(src, "wb") as f:
@@ -413,6 +426,9 @@ def t_blob():
     x.blob.set_public(s, ref, True)
     with urllib.request.urlopen(url, timeout=30) as resp:
         check(resp.read() == data2, "public blob's bytes differ")
+        # sent as its mime_type, as XAPI's handler does
+        check(resp.headers.get("Content-Type") == "text/plain",
+              "Content-Type %r" % resp.headers.get("Content-Type"))
     req = urllib.request.Request(url, data=b"x", method="PUT")
     try:
         urllib.request.urlopen(req, timeout=30)

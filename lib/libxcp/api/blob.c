@@ -171,14 +171,16 @@ int xcp__blob_data(xcp__engine *e, const char *session, const char *ref,
         free(dir);
         return rc;
     }
-    /* a blob never written reads as no bytes */
     if (!(path = xcp__printf("%s/%s", dir, f.uuid))) {
         free(dir);
         return xcp__oom();
     }
+    /* a blob never written has no bytes to read: XAPI's handler answers
+     * 404, as for an unknown blob */
     in = open(path, O_RDONLY | O_CLOEXEC);
     if (in < 0)
-        rc = errno == ENOENT ? 0 : xcp__io_fail(path, "open", errno);
+        rc = errno == ENOENT ? xcp__handle_invalid(C(blob), ref)
+                             : xcp__io_fail(path, "open", errno);
     else {
         rc = copy_fd(in, fd, path, false);
         close(in);

@@ -13,7 +13,8 @@
 /*
  * The bytes of blob ref: put, fd read to its end replaces them (a new
  * file renamed into place; last_updated set); else they are written to
- * fd (none for a blob never written). session NULL: a trusted caller;
+ * fd (HANDLE_INVALID for a blob never written: XAPI's 404). session
+ * NULL: a trusted caller;
  * "": none (GET of a public blob only, else
  * SESSION_AUTHENTICATION_FAILED); else it must be live
  * (SESSION_INVALID). HANDLE_INVALID ["blob", ref]; the storage's errors
