@@ -24,6 +24,12 @@ typedef struct xcp__cluster_err {
     char msg[256];
 } xcp__cluster_err;
 
+/* Write the sentence (printf format) into err when err is not NULL;
+ * returns rc, so that a failure is `return xcp__cluster_fail(err, -E..,
+ * ...)`. (err.c: the library's callers and its files share it.) */
+int xcp__cluster_fail(xcp__cluster_err *err, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- corosync.conf (conf.c) ---------------------------------------------- */
 
 /* One host of the pool, as corosync names it. */

@@ -28,10 +28,7 @@ struct xcp__cpg {
 
 static int fail(xcp__cluster_err *err, int rc, const char *what, cs_error_t e)
 {
-    if (err)
-        snprintf(err->msg, sizeof(err->msg), "%s: corosync error %d", what,
-                 (int)e);
-    return rc;
+    return xcp__cluster_fail(err, rc, "%s: corosync error %d", what, (int)e);
 }
 
 static int cs_errno(cs_error_t e)
@@ -116,16 +113,13 @@ int xcp__cpg_open(xcp__cpg **out, const char *group,
     int tries;
 
     *out = NULL;
-    if (n == 0 || n >= CPG_MAX_NAME_LENGTH) {
-        if (err)
-            snprintf(err->msg, sizeof(err->msg),
-                     "group name of %zu bytes (1 to %d)", n,
-                     CPG_MAX_NAME_LENGTH - 1);
-        return -EINVAL;
-    }
+    if (n == 0 || n >= CPG_MAX_NAME_LENGTH)
+        return xcp__cluster_fail(err, -EINVAL,
+                                 "group name of %zu bytes (1 to %d)", n,
+                                 CPG_MAX_NAME_LENGTH - 1);
     g = calloc(1, sizeof(*g));
     if (g == NULL)
-        return -ENOMEM;
+        return xcp__cluster_fail(err, -ENOMEM, "out of memory");
     g->cb = *cb;
     g->arg = arg;
     g->name.length = (uint32_t)n;
@@ -181,7 +175,7 @@ int xcp__cpg_dispatch(xcp__cpg *g, int timeout_ms, xcp__cluster_err *err)
     if (r == 0)
         return 0;
     if (p.revents & (POLLHUP | POLLERR) && !(p.revents & POLLIN))
-        return fail(err, -ENOTCONN, "cpg: corosync went away", CS_OK);
+        return xcp__cluster_fail(err, -ENOTCONN, "cpg: corosync went away");
     e = cpg_dispatch(g->h, CS_DISPATCH_ALL);
     if (e != CS_OK && e != CS_ERR_TRY_AGAIN)
         return fail(err, cs_errno(e), "cpg_dispatch", e);
