@@ -70,7 +70,8 @@ int xcp__corosync_conf_format(const xcp__cluster_conf *c, char **out,
                               xcp__cluster_err *err);
 
 /* Write that text to path atomically (path.tmp, fsync, rename, fsync of
- * the directory): a crash leaves the old file or the new one. */
+ * the directory): a crash leaves the old file or the new one, a failure
+ * (-errno, err set) the old one and no path.tmp. */
 int xcp__corosync_conf_write(const xcp__cluster_conf *c, const char *path,
                              xcp__cluster_err *err);
 

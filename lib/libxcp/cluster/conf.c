@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,10 +174,14 @@ int xcp__corosync_conf_format(const xcp__cluster_conf *c, char **out,
     return 0;
 }
 
+/* core/path.c's xcp__write_all, which this library cannot call: it links
+ * nothing of libxcp (cluster.h). */
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
+        if (w == 0)
+            return -EIO;
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -191,12 +196,19 @@ static int write_all(int fd, const char *p, size_t n)
 int xcp__corosync_conf_write(const xcp__cluster_conf *c, const char *path,
                              xcp__cluster_err *err)
 {
-    char *text = NULL, *tmp = NULL, *dir = NULL, *slash;
+    char *text = NULL, *tmp = NULL, *copy = NULL;
+    const char *dir;
     int fd = -1, dfd, rc;
+    bool tmp_made = false; /* to remove on failure */
 
     if ((rc = xcp__corosync_conf_format(c, &text, err)) < 0)
         return rc;
-    if (asprintf(&tmp, "%s.tmp", path) < 0 || (dir = strdup(path)) == NULL) {
+    if (asprintf(&tmp, "%s.tmp", path) < 0) {
+        tmp = NULL;
+        rc = xcp__cluster_fail(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((copy = strdup(path)) == NULL) {
         rc = xcp__cluster_fail(err, -ENOMEM, "out of memory");
         goto out;
     }
@@ -205,39 +217,39 @@ int xcp__corosync_conf_write(const xcp__cluster_conf *c, const char *path,
         rc = xcp__cluster_fail(err, -errno, "%s: %s", tmp, strerror(errno));
         goto out;
     }
+    tmp_made = true;
     if ((rc = write_all(fd, text, strlen(text))) < 0 || fsync(fd) < 0) {
         rc = rc < 0 ? rc : -errno;
         xcp__cluster_fail(err, rc, "%s: %s", tmp, strerror(-rc));
         goto out;
     }
-    close(fd);
+    rc = close(fd);
     fd = -1;
+    if (rc < 0) {
+        rc = xcp__cluster_fail(err, -errno, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
     if (rename(tmp, path) < 0) {
         rc = xcp__cluster_fail(err, -errno, "rename %s to %s: %s", tmp,
                                path, strerror(errno));
         goto out;
     }
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
+    tmp_made = false;
+    /* The new name is durable once its directory is. */
+    dir = dirname(copy);
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) < 0)
-            rc = xcp__cluster_fail(err, -errno, "fsync %s: %s", dir,
-                                   strerror(errno));
+    if (dfd < 0 || fsync(dfd) < 0)
+        rc = xcp__cluster_fail(err, -errno, "fsync %s: %s", dir,
+                               strerror(errno));
+    if (dfd >= 0)
         close(dfd);
-    }
 out:
-    if (fd >= 0) {
+    if (fd >= 0)
         close(fd);
+    if (tmp_made)
         unlink(tmp);
-    }
     free(tmp);
-    free(dir);
+    free(copy);
     free(text);
     return rc;
 }
