@@ -68,16 +68,19 @@ static void on_deliver(cpg_handle_t h, const struct cpg_name *group,
         g->cb.deliver(g->arg, g->seq, nodeid, pid, msg, len);
 }
 
-static xcp__cpg_member *members(const struct cpg_address *a, size_t n)
+/* Copy n addresses into m; corosync reports at most CPG_MEMBERS_MAX. */
+static size_t members(xcp__cpg_member *m, const struct cpg_address *a,
+                      size_t n)
 {
-    xcp__cpg_member *m = calloc(n ? n : 1, sizeof(*m));
     size_t i;
 
-    for (i = 0; m && i < n; i++) {
+    if (n > CPG_MEMBERS_MAX)
+        n = CPG_MEMBERS_MAX;
+    for (i = 0; i < n; i++) {
         m[i].nodeid = a[i].nodeid;
         m[i].pid = a[i].pid;
     }
-    return m;
+    return n;
 }
 
 static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
@@ -85,21 +88,20 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
                        const struct cpg_address *left, size_t nleft,
                        const struct cpg_address *joined, size_t njoined)
 {
+    /* On the stack: a change of membership is never dropped for want of
+     * memory (3 kB). */
+    xcp__cpg_member a[CPG_MEMBERS_MAX], l[CPG_MEMBERS_MAX],
+        j[CPG_MEMBERS_MAX];
     xcp__cpg *g = NULL;
-    xcp__cpg_member *a, *l, *j;
 
     (void)group;
     if (cpg_context_get(h, (void **)&g) != CS_OK || g == NULL ||
         g->cb.members == NULL)
         return;
-    a = members(all, nall);
-    l = members(left, nleft);
-    j = members(joined, njoined);
-    if (a && l && j)
-        g->cb.members(g->arg, a, nall, l, nleft, j, njoined);
-    free(a);
-    free(l);
-    free(j);
+    nall = members(a, all, nall);
+    nleft = members(l, left, nleft);
+    njoined = members(j, joined, njoined);
+    g->cb.members(g->arg, a, nall, l, nleft, j, njoined);
 }
 
 int xcp__cpg_open(xcp__cpg **out, const char *group,
