@@ -12,7 +12,7 @@ python3-pytest python3-mypy python3-setuptools python3-pip
 golang-go
 libncurses-dev tmux"
 # Pools (tools/netns-pool, lib/libxcp/cluster): corosync 3 and its client libraries.
-PKGS="$PKGS corosync libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcorosync-common-dev"
+PKGS="$PKGS corosync libcpg-dev libvotequorum-dev libcorosync-common-dev"
 # The daemon benchmark's peer (libvirtd's test driver), installed without
 # its recommendations (which would pull in QEMU).
 PEER_PKGS="libvirt-daemon libvirt-clients libvirt-dev

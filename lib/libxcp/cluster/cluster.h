@@ -24,6 +24,12 @@ typedef struct xcp__cluster_err {
     char msg[256];
 } xcp__cluster_err;
 
+/* Write the sentence (printf format) into err when err is not NULL;
+ * returns rc, so that a failure is `return xcp__cluster_fail(err, -E..,
+ * ...)`. (err.c: the library's callers and its files share it.) */
+int xcp__cluster_fail(xcp__cluster_err *err, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* ---- corosync.conf (conf.c) ---------------------------------------------- */
 
 /* One host of the pool, as corosync names it. */
@@ -64,7 +70,8 @@ int xcp__corosync_conf_format(const xcp__cluster_conf *c, char **out,
                               xcp__cluster_err *err);
 
 /* Write that text to path atomically (path.tmp, fsync, rename, fsync of
- * the directory): a crash leaves the old file or the new one. */
+ * the directory): a crash leaves the old file or the new one, a failure
+ * (-errno, err set) the old one and no path.tmp. */
 int xcp__corosync_conf_write(const xcp__cluster_conf *c, const char *path,
                              xcp__cluster_err *err);
 

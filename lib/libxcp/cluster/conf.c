@@ -10,24 +10,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int fail(xcp__cluster_err *err, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err) {
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 /* A token corosync's parser reads back as itself: no blanks, braces,
  * colons in names, comments or quotes. Addresses may hold ':' (IPv6). */
@@ -55,39 +43,46 @@ static int check(const xcp__cluster_conf *c, xcp__cluster_err *err)
     bool coord = false;
 
     if (!plain(c->cluster_name, 32, NULL))
-        return fail(err, -EINVAL,
-                    "cluster name '%s': 1-32 letters, digits, '-', '_', '.'",
-                    c->cluster_name ? c->cluster_name : "");
+        return xcp__cluster_fail(
+            err, -EINVAL,
+            "cluster name '%s': 1-32 letters, digits, '-', '_', '.'",
+            c->cluster_name ? c->cluster_name : "");
     if (c->nnodes < 2 || c->nnodes > XCP__CLUSTER_MAX_NODES)
-        return fail(err, -EINVAL, "%zu hosts: a pool has 2 to %d", c->nnodes,
-                    XCP__CLUSTER_MAX_NODES);
+        return xcp__cluster_fail(err, -EINVAL, "%zu hosts: a pool has 2 to %d",
+                                 c->nnodes, XCP__CLUSTER_MAX_NODES);
     for (i = 0; i < c->nnodes; i++) {
         const xcp__cluster_node *n = &c->nodes[i];
         if (n->nodeid == 0 || n->nodeid > INT32_MAX)
-            return fail(err, -EINVAL, "host %zu: node id %u out of range", i,
-                        n->nodeid);
+            return xcp__cluster_fail(err, -EINVAL,
+                                     "host %zu: node id %u out of range", i,
+                                     n->nodeid);
         if (!plain(n->name, 64, NULL))
-            return fail(err, -EINVAL, "node %u: bad name '%s'", n->nodeid,
-                        n->name ? n->name : "");
+            return xcp__cluster_fail(err, -EINVAL, "node %u: bad name '%s'",
+                                     n->nodeid, n->name ? n->name : "");
         if (!plain(n->addr, 253, ":"))
-            return fail(err, -EINVAL, "node %u: bad address '%s'", n->nodeid,
-                        n->addr ? n->addr : "");
+            return xcp__cluster_fail(err, -EINVAL, "node %u: bad address '%s'",
+                                     n->nodeid, n->addr ? n->addr : "");
         coord |= n->nodeid == c->coordinator;
         for (j = 0; j < i; j++) {
             const xcp__cluster_node *m = &c->nodes[j];
             if (m->nodeid == n->nodeid)
-                return fail(err, -EINVAL, "node id %u twice", n->nodeid);
+                return xcp__cluster_fail(err, -EINVAL, "node id %u twice",
+                                         n->nodeid);
             if (strcmp(m->name, n->name) == 0)
-                return fail(err, -EINVAL, "node name %s twice", n->name);
+                return xcp__cluster_fail(err, -EINVAL, "node name %s twice",
+                                         n->name);
             if (strcmp(m->addr, n->addr) == 0)
-                return fail(err, -EINVAL, "address %s twice", n->addr);
+                return xcp__cluster_fail(err, -EINVAL, "address %s twice",
+                                         n->addr);
         }
     }
     if (!coord)
-        return fail(err, -EINVAL, "coordinator %u is not among the nodes",
-                    c->coordinator);
+        return xcp__cluster_fail(err, -EINVAL,
+                                 "coordinator %u is not among the nodes",
+                                 c->coordinator);
     if (c->two_node && c->nnodes != 2)
-        return fail(err, -EINVAL, "two_node with %zu hosts", c->nnodes);
+        return xcp__cluster_fail(err, -EINVAL, "two_node with %zu hosts",
+                                 c->nnodes);
     return 0;
 }
 
@@ -104,7 +99,7 @@ int xcp__corosync_conf_format(const xcp__cluster_conf *c, char **out,
         return rc;
     f = open_memstream(&buf, &size);
     if (f == NULL)
-        return fail(err, -ENOMEM, "out of memory");
+        return xcp__cluster_fail(err, -ENOMEM, "out of memory");
     fprintf(f,
             "# Written by libxcp from the pool's hosts; do not edit: the "
             "pool rewrites it.\n"
@@ -173,16 +168,20 @@ int xcp__corosync_conf_format(const xcp__cluster_conf *c, char **out,
             c->log_stderr ? "yes" : "no", c->log_stderr ? "no" : "yes");
     if (fclose(f) != 0) {
         free(buf);
-        return fail(err, -ENOMEM, "out of memory");
+        return xcp__cluster_fail(err, -ENOMEM, "out of memory");
     }
     *out = buf;
     return 0;
 }
 
+/* core/path.c's xcp__write_all, which this library cannot call: it links
+ * nothing of libxcp (cluster.h). */
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
+        if (w == 0)
+            return -EIO;
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -197,52 +196,60 @@ static int write_all(int fd, const char *p, size_t n)
 int xcp__corosync_conf_write(const xcp__cluster_conf *c, const char *path,
                              xcp__cluster_err *err)
 {
-    char *text = NULL, *tmp = NULL, *dir = NULL, *slash;
+    char *text = NULL, *tmp = NULL, *copy = NULL;
+    const char *dir;
     int fd = -1, dfd, rc;
+    bool tmp_made = false; /* to remove on failure */
 
     if ((rc = xcp__corosync_conf_format(c, &text, err)) < 0)
         return rc;
-    if (asprintf(&tmp, "%s.tmp", path) < 0 || (dir = strdup(path)) == NULL) {
-        rc = fail(err, -ENOMEM, "out of memory");
+    if (asprintf(&tmp, "%s.tmp", path) < 0) {
+        tmp = NULL;
+        rc = xcp__cluster_fail(err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((copy = strdup(path)) == NULL) {
+        rc = xcp__cluster_fail(err, -ENOMEM, "out of memory");
         goto out;
     }
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
-        rc = fail(err, -errno, "%s: %s", tmp, strerror(errno));
+        rc = xcp__cluster_fail(err, -errno, "%s: %s", tmp, strerror(errno));
         goto out;
     }
+    tmp_made = true;
     if ((rc = write_all(fd, text, strlen(text))) < 0 || fsync(fd) < 0) {
         rc = rc < 0 ? rc : -errno;
-        fail(err, rc, "%s: %s", tmp, strerror(-rc));
+        xcp__cluster_fail(err, rc, "%s: %s", tmp, strerror(-rc));
         goto out;
     }
-    close(fd);
+    rc = close(fd);
     fd = -1;
-    if (rename(tmp, path) < 0) {
-        rc = fail(err, -errno, "rename %s to %s: %s", tmp, path,
-                  strerror(errno));
+    if (rc < 0) {
+        rc = xcp__cluster_fail(err, -errno, "%s: %s", tmp, strerror(errno));
         goto out;
     }
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        strcpy(dir, ".");
+    if (rename(tmp, path) < 0) {
+        rc = xcp__cluster_fail(err, -errno, "rename %s to %s: %s", tmp,
+                               path, strerror(errno));
+        goto out;
+    }
+    tmp_made = false;
+    /* The new name is durable once its directory is. */
+    dir = dirname(copy);
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) < 0)
-            rc = fail(err, -errno, "fsync %s: %s", dir, strerror(errno));
+    if (dfd < 0 || fsync(dfd) < 0)
+        rc = xcp__cluster_fail(err, -errno, "fsync %s: %s", dir,
+                               strerror(errno));
+    if (dfd >= 0)
         close(dfd);
-    }
 out:
-    if (fd >= 0) {
+    if (fd >= 0)
         close(fd);
+    if (tmp_made)
         unlink(tmp);
-    }
     free(tmp);
-    free(dir);
+    free(copy);
     free(text);
     return rc;
 }

@@ -13,7 +13,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,20 +44,6 @@ struct xcp__corosync {
     unsigned starts;  /* guarded by mu */
 };
 
-static int fail(xcp__cluster_err *err, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(xcp__cluster_err *err, int rc, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err) {
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -82,16 +67,19 @@ static int run(char *const argv[], xcp__cluster_err *err)
 
     rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
     if (rc != 0)
-        return fail(err, -rc, "%s: %s", argv[0], strerror(rc));
+        return xcp__cluster_fail(err, -rc, "%s: %s", argv[0],
+                                 strerror(rc));
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
-            return fail(err, -errno, "waitpid %s: %s", argv[0],
-                        strerror(errno));
+            return xcp__cluster_fail(err, -errno, "waitpid %s: %s",
+                                     argv[0], strerror(errno));
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return 0;
-    return fail(err, -EIO, "%s %s: %s %d", argv[0], argv[1] ? argv[1] : "",
-                WIFEXITED(st) ? "exit status" : "killed by signal",
-                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    return xcp__cluster_fail(err, -EIO, "%s %s: %s %d", argv[0],
+                             argv[1] ? argv[1] : "",
+                             WIFEXITED(st) ? "exit status"
+                                           : "killed by signal",
+                             WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
 }
 
 static int pidfd_open_(pid_t pid)
@@ -139,7 +127,8 @@ static int spawn(xcp__corosync *c, xcp__cluster_err *err)
      * signals, whatever this thread has. */
     sigemptyset(&none);
     posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setflags(&at,
+                             POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setpgroup(&at, 0);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     if (c->log) {
@@ -151,7 +140,8 @@ static int spawn(xcp__corosync *c, xcp__cluster_err *err)
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (rc != 0)
-        return fail(err, -rc, "spawn %s: %s", c->binary, strerror(rc));
+        return xcp__cluster_fail(err, -rc, "spawn %s: %s", c->binary,
+                                 strerror(rc));
     pthread_mutex_lock(&c->mu);
     c->pid = pid;
     c->child = true;
@@ -228,14 +218,14 @@ int xcp__corosync_start(xcp__corosync **out, const xcp__corosync_opts *o,
     *out = NULL;
     c = calloc(1, sizeof(*c));
     if (c == NULL)
-        return fail(err, -ENOMEM, "out of memory");
+        return xcp__cluster_fail(err, -ENOMEM, "out of memory");
     c->stop_pipe[0] = c->stop_pipe[1] = -1;
     pthread_mutex_init(&c->mu, NULL);
     c->conf = strdup(o->conf ? o->conf : DEFAULT_CONF);
     c->binary = strdup(o->binary ? o->binary : "corosync");
     c->log = o->log ? strdup(o->log) : NULL;
     if (c->conf == NULL || c->binary == NULL || (o->log && c->log == NULL)) {
-        rc = fail(err, -ENOMEM, "out of memory");
+        rc = xcp__cluster_fail(err, -ENOMEM, "out of memory");
         goto fail;
     }
     if (o->use_systemd && xcp__cluster_systemd_running()) {
@@ -247,7 +237,7 @@ int xcp__corosync_start(xcp__corosync **out, const xcp__corosync_opts *o,
         return 0;
     }
     if (pipe2(c->stop_pipe, O_CLOEXEC) < 0) {
-        rc = fail(err, -errno, "pipe: %s", strerror(errno));
+        rc = xcp__cluster_fail(err, -errno, "pipe: %s", strerror(errno));
         goto fail;
     }
     if ((pid = running_corosync()) > 0) {
@@ -258,7 +248,8 @@ int xcp__corosync_start(xcp__corosync **out, const xcp__corosync_opts *o,
     }
     rc = pthread_create(&c->thr, NULL, supervise, c);
     if (rc != 0) {
-        rc = fail(err, -rc, "pthread_create: %s", strerror(rc));
+        rc = xcp__cluster_fail(err, -rc, "pthread_create: %s",
+                               strerror(rc));
         goto fail;
     }
     c->thr_started = true;

@@ -28,10 +28,7 @@ struct xcp__cpg {
 
 static int fail(xcp__cluster_err *err, int rc, const char *what, cs_error_t e)
 {
-    if (err)
-        snprintf(err->msg, sizeof(err->msg), "%s: corosync error %d", what,
-                 (int)e);
-    return rc;
+    return xcp__cluster_fail(err, rc, "%s: corosync error %d", what, (int)e);
 }
 
 static int cs_errno(cs_error_t e)
@@ -71,16 +68,19 @@ static void on_deliver(cpg_handle_t h, const struct cpg_name *group,
         g->cb.deliver(g->arg, g->seq, nodeid, pid, msg, len);
 }
 
-static xcp__cpg_member *members(const struct cpg_address *a, size_t n)
+/* Copy n addresses into m; corosync reports at most CPG_MEMBERS_MAX. */
+static size_t members(xcp__cpg_member *m, const struct cpg_address *a,
+                      size_t n)
 {
-    xcp__cpg_member *m = calloc(n ? n : 1, sizeof(*m));
     size_t i;
 
-    for (i = 0; m && i < n; i++) {
+    if (n > CPG_MEMBERS_MAX)
+        n = CPG_MEMBERS_MAX;
+    for (i = 0; i < n; i++) {
         m[i].nodeid = a[i].nodeid;
         m[i].pid = a[i].pid;
     }
-    return m;
+    return n;
 }
 
 static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
@@ -88,21 +88,20 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
                        const struct cpg_address *left, size_t nleft,
                        const struct cpg_address *joined, size_t njoined)
 {
+    /* On the stack: a change of membership is never dropped for want of
+     * memory (3 kB). */
+    xcp__cpg_member a[CPG_MEMBERS_MAX], l[CPG_MEMBERS_MAX],
+        j[CPG_MEMBERS_MAX];
     xcp__cpg *g = NULL;
-    xcp__cpg_member *a, *l, *j;
 
     (void)group;
     if (cpg_context_get(h, (void **)&g) != CS_OK || g == NULL ||
         g->cb.members == NULL)
         return;
-    a = members(all, nall);
-    l = members(left, nleft);
-    j = members(joined, njoined);
-    if (a && l && j)
-        g->cb.members(g->arg, a, nall, l, nleft, j, njoined);
-    free(a);
-    free(l);
-    free(j);
+    nall = members(a, all, nall);
+    nleft = members(l, left, nleft);
+    njoined = members(j, joined, njoined);
+    g->cb.members(g->arg, a, nall, l, nleft, j, njoined);
 }
 
 int xcp__cpg_open(xcp__cpg **out, const char *group,
@@ -116,16 +115,13 @@ int xcp__cpg_open(xcp__cpg **out, const char *group,
     int tries;
 
     *out = NULL;
-    if (n == 0 || n >= CPG_MAX_NAME_LENGTH) {
-        if (err)
-            snprintf(err->msg, sizeof(err->msg),
-                     "group name of %zu bytes (1 to %d)", n,
-                     CPG_MAX_NAME_LENGTH - 1);
-        return -EINVAL;
-    }
+    if (n == 0 || n >= CPG_MAX_NAME_LENGTH)
+        return xcp__cluster_fail(err, -EINVAL,
+                                 "group name of %zu bytes (1 to %d)", n,
+                                 CPG_MAX_NAME_LENGTH - 1);
     g = calloc(1, sizeof(*g));
     if (g == NULL)
-        return -ENOMEM;
+        return xcp__cluster_fail(err, -ENOMEM, "out of memory");
     g->cb = *cb;
     g->arg = arg;
     g->name.length = (uint32_t)n;
@@ -181,7 +177,7 @@ int xcp__cpg_dispatch(xcp__cpg *g, int timeout_ms, xcp__cluster_err *err)
     if (r == 0)
         return 0;
     if (p.revents & (POLLHUP | POLLERR) && !(p.revents & POLLIN))
-        return fail(err, -ENOTCONN, "cpg: corosync went away", CS_OK);
+        return xcp__cluster_fail(err, -ENOTCONN, "cpg: corosync went away");
     e = cpg_dispatch(g->h, CS_DISPATCH_ALL);
     if (e != CS_OK && e != CS_ERR_TRY_AGAIN)
         return fail(err, cs_errno(e), "cpg_dispatch", e);

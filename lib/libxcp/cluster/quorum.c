@@ -5,7 +5,6 @@
 #include "cluster.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <corosync/corotypes.h>
@@ -21,22 +20,16 @@ int xcp__cluster_quorum_get(xcp__cluster_quorum *out, xcp__cluster_err *err)
     memset(out, 0, sizeof(*out));
     memset(&cb, 0, sizeof(cb));
     e = votequorum_initialize(&h, &cb);
-    if (e != CS_OK) {
-        if (err)
-            snprintf(err->msg, sizeof(err->msg),
-                     "votequorum: cannot connect to corosync (error %d)", e);
-        return -ENOTCONN;
-    }
+    if (e != CS_OK)
+        return xcp__cluster_fail(
+            err, -ENOTCONN, "votequorum: cannot connect to corosync (error %d)",
+            e);
     /* nodeid 0 is this node (VOTEQUORUM_QDEVICE_NODEID names the device
      * only in the qdevice calls). */
     e = votequorum_getinfo(h, 0, &info);
     votequorum_finalize(h);
-    if (e != CS_OK) {
-        if (err)
-            snprintf(err->msg, sizeof(err->msg),
-                     "votequorum_getinfo: error %d", e);
-        return -EIO;
-    }
+    if (e != CS_OK)
+        return xcp__cluster_fail(err, -EIO, "votequorum_getinfo: error %d", e);
     out->quorate = (info.flags & VOTEQUORUM_INFO_QUORATE) != 0;
     out->nodeid = info.node_id;
     out->quorum = info.quorum;

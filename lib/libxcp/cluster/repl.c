@@ -276,7 +276,7 @@ int xcp__repl_open(xcp__repl **out, const char *group, uint32_t coordinator,
     *out = NULL;
     r = calloc(1, sizeof(*r));
     if (r == NULL)
-        return -ENOMEM;
+        return xcp__cluster_fail(err, -ENOMEM, "out of memory");
     r->cb = *cb;
     r->arg = arg;
     r->coordinator = coordinator;
@@ -351,28 +351,23 @@ int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
     ssize_t n;
     int rc;
 
-    if (r->me != r->coordinator || r->electing) {
-        if (err)
-            snprintf(err->msg, sizeof(err->msg),
-                     "node %u is not the coordinator (%u%s)", r->me,
-                     r->coordinator, r->electing ? ", electing" : "");
-        return -EPERM;
-    }
+    if (r->me != r->coordinator || r->electing)
+        return xcp__cluster_fail(err, -EPERM,
+                                 "node %u is not the coordinator (%u%s)",
+                                 r->me, r->coordinator,
+                                 r->electing ? ", electing" : "");
     if (!r->have_q || !r->q.quorate) {
         refresh_quorum(r);
-        if (!r->have_q || !r->q.quorate) {
-            if (err)
-                snprintf(err->msg, sizeof(err->msg),
-                         "not quorate (%u votes of %u needed)",
-                         r->have_q ? r->q.total_votes : 0,
-                         r->have_q ? r->q.quorum : 0);
-            return -EROFS;
-        }
+        if (!r->have_q || !r->q.quorate)
+            return xcp__cluster_fail(err, -EROFS,
+                                     "not quorate (%u votes of %u needed)",
+                                     r->have_q ? r->q.total_votes : 0,
+                                     r->have_q ? r->q.quorum : 0);
     }
     if (need > r->cap) {
         char *b = realloc(r->buf, need);
         if (b == NULL)
-            return -ENOMEM;
+            return xcp__cluster_fail(err, -ENOMEM, "out of memory");
         r->buf = b;
         r->cap = need;
     }
@@ -396,13 +391,10 @@ int xcp__repl_wait(xcp__repl *r, uint64_t seq, int timeout_ms,
 
     while (r->committed < seq) {
         int64_t left = until - now_ms();
-        if (left <= 0) {
-            if (err)
-                snprintf(err->msg, sizeof(err->msg),
-                         "seq %llu not acked by a quorum in %d ms",
-                         (unsigned long long)seq, timeout_ms);
-            return -ETIMEDOUT;
-        }
+        if (left <= 0)
+            return xcp__cluster_fail(err, -ETIMEDOUT,
+                                     "seq %llu not acked by a quorum in %d ms",
+                                     (unsigned long long)seq, timeout_ms);
         if ((rc = xcp__repl_dispatch(r, (int)(left > 100 ? 100 : left),
                                      err)) < 0)
             return rc;

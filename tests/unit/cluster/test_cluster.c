@@ -169,6 +169,40 @@ Test(cluster_conf, write_is_atomic_and_readable)
     rmdir(dir);
 }
 
+Test(cluster_conf, write_failures_are_reported_and_leave_no_tmp)
+{
+    char dir[] = "/tmp/xcp-cluster-conf-XXXXXX", path[64], tmp[80];
+    xcp__cluster_conf c = {0};
+    xcp__cluster_err err;
+
+    cr_assert_not_null(mkdtemp(dir));
+    c.cluster_name = "p";
+    c.nodes = three;
+    c.nnodes = 3;
+    c.coordinator = 1;
+    /* The rename fails (the path is a directory): its errno, and the
+     * temporary file removed. */
+    snprintf(path, sizeof(path), "%s/corosync.conf", dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    cr_assert_eq(mkdir(path, 0755), 0);
+    memset(&err, 0, sizeof(err));
+    cr_assert_eq(xcp__corosync_conf_write(&c, path, &err), -EISDIR);
+    cr_assert(strstr(err.msg, "rename"), "%s", err.msg);
+    cr_assert_eq(access(tmp, F_OK), -1, "%s left behind", tmp);
+    cr_assert_eq(rmdir(path), 0);
+    /* A directory that does not exist. */
+    snprintf(path, sizeof(path), "%s/none/corosync.conf", dir);
+    memset(&err, 0, sizeof(err));
+    cr_assert_eq(xcp__corosync_conf_write(&c, path, &err), -ENOENT);
+    cr_assert(strstr(err.msg, "none/corosync.conf.tmp"), "%s", err.msg);
+    /* A file in the current directory (no '/' in the path). */
+    cr_assert_eq(chdir(dir), 0);
+    cr_assert_eq(xcp__corosync_conf_write(&c, "here.conf", &err), 0, "%s",
+                 err.msg);
+    cr_assert_eq(unlink("here.conf"), 0);
+    cr_assert_eq(rmdir(dir), 0);
+}
+
 Test(cluster_record, round_trip)
 {
     const char *body = "T 42 S OpaqueRef:x name_label 'web%201";
