@@ -167,60 +167,114 @@ static xcp__rrd *load_file(const xcp__metrics *m, const char *uuid)
     return r;
 }
 
-/* Write new, then rename over: a crash leaves the old file or the new. */
-static int save_file(const xcp__metrics *m, const char *uuid,
-                     const xcp__buf *b)
-{
-    char *path = path_of(m, uuid), *tmp = path ? xcp__printf("%s.new", path)
-                                               : NULL;
-    size_t off = 0;
-    ssize_t w;
-    int fd = -1, rc = 0;
+/*
+ * RRD images are written in batches: each as <uuid>.new, unsynced; then
+ * one syncfs(2) of the directory's filesystem for all of them; then each
+ * renamed over its old file, and the directory synced. A crash leaves the
+ * old file or the new, as an fsync per file would, but 1,000 RRDs cost one
+ * sync instead of 1,000 (the flush every FLUSH_S seconds and at stop).
+ */
+typedef struct batch {
+    char (*uuids)[XCP_HV_UUID_LEN]; /* written as <uuid>.new */
+    size_t n, cap;
+    int rc;                         /* 0, or the first negative errno */
+} batch;
 
-    if (!tmp) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    while (off < b->len) {
-        if ((w = write(fd, b->data + off, b->len - off)) < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
-            goto out;
+static void batch_fail(const xcp__metrics *m, batch *bt, const char *uuid,
+                       const char *op, int err)
+{
+    xcp__log(XCP__LOG_WARN, "metrics: cannot %s %s/%s: %s", op, m->dir, uuid,
+             strerror(err));
+    if (bt->rc == 0)
+        bt->rc = -err;
+}
+
+/* Writes the image b of uuid as <uuid>.new, to be installed by
+ * batch_commit. */
+static void batch_add(const xcp__metrics *m, batch *bt, const char *uuid,
+                      const xcp__buf *b)
+{
+    char *tmp = xcp__printf("%s/%s.new", m->dir, uuid);
+    int fd = -1, err = 0;
+
+    if (b->oom || !tmp)
+        err = ENOMEM;
+    else if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                        0600)) < 0 ||
+             xcp__write_all(fd, b->data, b->len) < 0)
+        err = errno;
+    if (fd >= 0 && close(fd) < 0 && !err)
+        err = errno;
+    if (!err && bt->n == bt->cap) {
+        size_t cap = bt->cap ? 2 * bt->cap : 16;
+        char(*u)[XCP_HV_UUID_LEN] = xcp__realloc(bt->uuids,
+                                                 cap * sizeof(*u));
+
+        if (u) {
+            bt->uuids = u;
+            bt->cap = cap;
+        } else {
+            err = ENOMEM;
         }
-        off += (size_t)w;
     }
-    if (fsync(fd) < 0 || close(fd) < 0) {
-        rc = -errno;
-        fd = -1;
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, path) < 0)
-        rc = -errno;
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc < 0 && tmp) {
-        unlink(tmp);
-        xcp__log(XCP__LOG_WARN, "metrics: cannot write %s: %s", path,
-                 strerror(-rc));
+    if (err) {
+        if (tmp)
+            unlink(tmp);
+        batch_fail(m, bt, uuid, "write", err);
+    } else {
+        snprintf(bt->uuids[bt->n++], XCP_HV_UUID_LEN, "%s", uuid);
     }
     free(tmp);
-    free(path);
+}
+
+/* Makes the batch's images durable and puts them in place: 0 or the
+ * first negative errno of the batch. */
+static int batch_commit(const xcp__metrics *m, batch *bt)
+{
+    int dfd, err = 0, rc;
+    size_t i;
+
+    if (bt->n) {
+        if ((dfd = open(m->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+            syncfs(dfd) < 0)
+            err = errno;
+        if (dfd >= 0)
+            close(dfd);
+    }
+    for (i = 0; i < bt->n; i++) {
+        char *path = xcp__printf("%s/%s", m->dir, bt->uuids[i]);
+        char *tmp = xcp__printf("%s/%s.new", m->dir, bt->uuids[i]);
+
+        bool ok = false;
+
+        /* a .new never synced is never put in place */
+        if (!path || !tmp)
+            batch_fail(m, bt, bt->uuids[i], "install", ENOMEM);
+        else if (err)
+            batch_fail(m, bt, bt->uuids[i], "sync", err);
+        else if (rename(tmp, path) < 0)
+            batch_fail(m, bt, bt->uuids[i], "install", errno);
+        else
+            ok = true;
+        if (tmp && !ok)
+            unlink(tmp);
+        free(path);
+        free(tmp);
+    }
+    if (bt->n && !err && (rc = xcp__fsync_dir(m->dir)) < 0)
+        batch_fail(m, bt, "", "sync", -rc);
+    free(bt->uuids);
+    rc = bt->rc;
+    memset(bt, 0, sizeof(*bt));
     return rc;
 }
 
-/* Under mu: the image of r, for writing after mu is let go. */
-static int snapshot(mrrd *r, xcp__buf *b)
+/* Under mu: the image of r, for writing after mu is let go (b->oom when
+ * out of memory). */
+static void snapshot(mrrd *r, xcp__buf *b)
 {
     xcp__rrd_save(r->rrd, b);
     r->dirty = false;
-    return b->oom ? -ENOMEM : 0;
 }
 
 static mrrd *mrrd_new(xcp__metrics *m, const char *uuid, double t,
@@ -424,6 +478,7 @@ int xcp__metrics_sample(xcp__metrics *m, double t)
     /* images of the RRDs whose domain went, written after mu */
     mrrd **gone = NULL;
     size_t n_gone = 0;
+    batch bt = {0};
 
     if ((rc = xcp__hv_stats(m->hv, &st, &herr)) < 0)
         return rc;
@@ -492,11 +547,12 @@ int xcp__metrics_sample(xcp__metrics *m, double t)
     for (i = 0; i < n_gone; i++) {
         xcp__buf b = {0};
 
-        if (snapshot(gone[i], &b) == 0)
-            save_file(m, gone[i]->uuid, &b);
+        snapshot(gone[i], &b);
+        batch_add(m, &bt, gone[i]->uuid, &b);
         xcp__buf_free(&b);
         mrrd_free(gone[i]);
     }
+    batch_commit(m, &bt);
     free(gone);
     xcp__hv_stats_free(&st);
     return 0;
@@ -505,7 +561,8 @@ int xcp__metrics_sample(xcp__metrics *m, double t)
 int xcp__metrics_flush(xcp__metrics *m)
 {
     size_t i, n;
-    int rc = 0;
+    batch bt = {0};
+    int rc;
 
     pthread_mutex_lock(&m->mu);
     n = m->n_list;
@@ -514,20 +571,20 @@ int xcp__metrics_flush(xcp__metrics *m)
     for (i = 0; i <= n; i++) {
         xcp__buf b = {0};
         char uuid[XCP_HV_UUID_LEN] = "";
+        mrrd *r;
 
         pthread_mutex_lock(&m->mu);
-        if (i == n) {
-            if (m->host->dirty && snapshot(m->host, &b) == 0)
-                memcpy(uuid, m->host->uuid, sizeof(uuid));
-        } else if (i < m->n_list && m->list[i]->dirty &&
-                   snapshot(m->list[i], &b) == 0) {
-            memcpy(uuid, m->list[i]->uuid, sizeof(uuid));
+        r = i == n ? m->host : i < m->n_list ? m->list[i] : NULL;
+        if (r && r->dirty) {
+            snapshot(r, &b);
+            memcpy(uuid, r->uuid, sizeof(uuid));
         }
         pthread_mutex_unlock(&m->mu);
-        if (uuid[0] && save_file(m, uuid, &b) < 0)
-            rc = -EIO;
+        if (uuid[0])
+            batch_add(m, &bt, uuid, &b);
         xcp__buf_free(&b);
     }
+    rc = batch_commit(m, &bt);
     m->last_flush = xcp__now();
     return rc;
 }

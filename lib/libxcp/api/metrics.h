@@ -28,7 +28,9 @@ void xcp__metrics_stop(xcp__metrics *m);
 /* One sample now, as of wall-clock time t (tests, benchmarks; the thread
  * calls it with the real time). 0, or a negative errno from the driver. */
 int xcp__metrics_sample(xcp__metrics *m, double t);
-/* Writes the RRDs changed since their last write (write new, rename). */
+/* Writes the RRDs changed since their last write (each as a new file,
+ * one sync for all, then renamed over the old ones): 0, or the first
+ * negative errno (the others are logged). */
 int xcp__metrics_flush(xcp__metrics *m);
 
 /* Data-source messages. uuid: the host's or a VM's. Errors as XAPI:
