@@ -68,12 +68,13 @@ RULES = {
     "hv": ["core", "sys"],
     "sys": ["public"],
     "public": [],
-    "cmd": [],
+    # cmd/common: fdio (libc only) and conn (the public API: sessions)
+    "cmd": ["public"],
     "xe": ["public", "sys", "cmd"],
     # xcpd's /cli runs xe's commands (cmd/xe/libxecmd.la) for XAPI's
     # thin client (issue 12): the same code, so the same output
     "xcpd": ["public", "sys", "cmd", "xe"],
-    "xcp-top": ["public"],
+    "xcp-top": ["public", "cmd"],
     "examples": ["public", "sys"],
     "bindings": ["public", "sys"],
 }

@@ -4,20 +4,18 @@
  * socket when one listens; else the engine of the state directory,
  * embedded in this process) and runs the batch loop or the screen.
  */
-/* _XOPEN_SOURCE (S_ISSOCK) comes with ncurses' cflags. */
-
 #include "top.h"
+#include "../common/conn.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
+
+/* How long xcp-top waits for the state directory while another process
+ * holds it and no daemon listens yet. */
+#define TOP_LOCK_TIMEOUT_MS 10000
 
 static volatile sig_atomic_t stop;
 
@@ -27,53 +25,11 @@ static void on_signal(int sig)
     stop = 1;
 }
 
-/* The engine's default state directory (see xcp_open_options). */
-static void state_dir(char *buf, size_t len)
-{
-    const char *dir = getenv("XCP_STATE_DIR"), *home;
-
-    if (dir && *dir) {
-        snprintf(buf, len, "%s", dir);
-    } else if (geteuid() == 0) {
-        snprintf(buf, len, "/var/lib/xcp");
-    } else if ((dir = getenv("XDG_DATA_HOME")) && *dir) {
-        snprintf(buf, len, "%s/xcp", dir);
-    } else {
-        home = getenv("HOME");
-        if (!home || !*home) {
-            struct passwd *pw = getpwuid(geteuid());
-            home = pw ? pw->pw_dir : "/tmp";
-        }
-        snprintf(buf, len, "%s/.local/share/xcp", home);
-    }
-}
-
-/* Whether a daemon accepts connections on path (not a stale socket). */
-static bool listening(const char *path)
-{
-    struct sockaddr_un sa;
-    struct stat st;
-    int fd, rc;
-
-    if (stat(path, &st) != 0 || !S_ISSOCK(st.st_mode)
-        || strlen(path) >= sizeof(sa.sun_path))
-        return false;
-    memset(&sa, 0, sizeof(sa));
-    sa.sun_family = AF_UNIX;
-    memcpy(sa.sun_path, path, strlen(path) + 1);
-    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-        return false;
-    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-    close(fd);
-    return rc == 0;
-}
-
 /* -pwf: user name on the first line, password on the second. */
 static int read_pwfile(top_opts *o, char *buf, size_t len)
 {
     FILE *f = fopen(o->pwfile, "r");
     size_t n;
-    char *nl;
 
     if (!f) {
         fprintf(stderr, "xcp-top: cannot open password file '%s': %s\n",
@@ -83,18 +39,13 @@ static int read_pwfile(top_opts *o, char *buf, size_t len)
     n = fread(buf, 1, len - 1, f);
     fclose(f);
     buf[n] = '\0';
-    if (!(nl = strchr(buf, '\n')) || nl[1] == '\0') {
+    if (xcmd_pwfile_split(buf, &o->user, &o->password) < 0) {
         fprintf(stderr, "xcp-top: password file '%s': expecting the user "
                         "name on the first line, the password on the "
                         "second\n",
                 o->pwfile);
         return -1;
     }
-    *nl = '\0';
-    o->user = buf;
-    o->password = nl + 1;
-    if ((nl = strchr(nl + 1, '\n')))
-        *nl = '\0';
     return 0;
 }
 
@@ -113,52 +64,38 @@ static void lib_error(const char *what)
 int top_conn_open(top_conn *c)
 {
     const top_opts *o = c->o;
-    char dir[4096], sock[4200], uri[600];
     xcp_remote_options ro;
-    xcp_open_options lo;
-    bool local = !o->server
-                 || (o->port < 0 && (!strcmp(o->server, "localhost")
-                                     || !strcmp(o->server, "127.0.0.1")));
+    char *uri = c->where;
+    int rc;
 
-    memset(&ro, 0, sizeof(ro));
-    ro.version = XCP_REMOTE_OPTIONS_VERSION;
-    ro.originator = "xcp-top";
-    ro.user = o->user ? o->user : "root";
-    ro.password = o->password ? o->password : "null";
-    ro.insecure = true; /* XAPI hosts' certificates are self-signed */
-    ro.timeout_ms = 60000;
-    if (local) {
-        state_dir(dir, sizeof(dir));
-        snprintf(sock, sizeof(sock), "%s/xapi", dir);
-        /* A daemon's socket, else the engine; once on the daemon, never
-         * the engine (it would hold the state dir the daemon restarts
-         * on). */
-        if (c->via == TOP_VIA_ENGINE
-            || (c->via == TOP_VIA_NONE && !listening(sock))) {
-            memset(&lo, 0, sizeof(lo));
-            lo.version = XCP_OPEN_OPTIONS_VERSION;
-            lo.originator = "xcp-top";
-            lo.lock_timeout_ms = 10000;
-            snprintf(c->where, sizeof(c->where), "local %s", dir);
-            c->via = TOP_VIA_ENGINE;
-            return xcp_session_open_local(&c->s, &lo);
+    if (c->via == TOP_VIA_NONE && xcmd_is_local(o->server, o->port)) {
+        /* As xe: the daemon's socket, else the engine (waiting while a
+         * daemon starts). */
+        rc = xcmd_open_here(&c->s, "xcp-top", TOP_LOCK_TIMEOUT_MS, uri,
+                            sizeof(c->where));
+        if (rc <= 0) {
+            if (rc == 0) {
+                c->via = TOP_VIA_ENGINE;
+                snprintf(c->where, sizeof(c->where), "local %s",
+                         xcp_session_state_dir(c->s));
+            }
+            return rc;
         }
-        snprintf(uri, sizeof(uri), "unix:%s", sock);
-        ro.protocol = XCP_REMOTE_JSONRPC;
         c->via = TOP_VIA_SOCKET;
-    } else {
-        bool v6 = strchr(o->server, ':') && o->server[0] != '[';
-        char port[16] = "";
+    } else if (c->via == TOP_VIA_NONE) {
+        if (xcmd_server_uri(uri, sizeof(c->where), o->server, o->port,
+                            o->nossl)
+            < 0) {
+            const char *params[] = {o->server, "server name too long"};
 
-        if (o->port >= 0)
-            snprintf(port, sizeof(port), ":%d", o->port);
-        snprintf(uri, sizeof(uri), "%s://%s%s%s%s",
-                 o->nossl ? "http" : "https", v6 ? "[" : "", o->server,
-                 v6 ? "]" : "", port);
+            return xcp_error_set("CONNECTION_FAILED", 2, params);
+        }
         c->via = TOP_VIA_REMOTE;
     }
-    ro.uri = uri;
-    snprintf(c->where, sizeof(c->where), "%s", uri);
+    /* Reopened the way it went the first time: once on a daemon, never
+     * the engine (it would hold the state dir the daemon restarts on). */
+    xcmd_remote_options(&ro, uri, o->user, o->password, "xcp-top");
+    ro.timeout_ms = 60000;
     if (xcp_session_open_remote(&c->s, &ro) < 0) {
         c->s = NULL;
         return -1;
