@@ -1962,8 +1962,10 @@ Test(sim, console_whose_client_leaves_gives_back_its_fds_at_once)
     close(fd);
     for (i = 0; i < 500 && fds_open() > before - 4; i++)
         usleep(10 * 1000);
-    cr_expect_eq(fds_open(), before - 4, "%d fds, %d before the close",
-                 fds_open(), before);
+    /* at most: the first console's thread may still have been ending
+       when before was counted (3 more then) */
+    cr_expect_leq(fds_open(), before - 4, "%d fds, %d before the close",
+                  fds_open(), before);
 }
 
 /* How many domains of the host carry VM uuid u. */
