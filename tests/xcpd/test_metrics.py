@@ -212,6 +212,23 @@ def t_rrd_updates_1000_rows_parse_fast(st):
           % (len(body), (time.time() - t0) * 1000))
 
 
+def t_jsonrpc_unbounded_max(st):
+    """Over JSON-RPC an unbounded max is Infinity as XAPI (rpclib over
+    Yojson) writes it, not null (which clients read as 0); min 0 stays
+    0.0; XML-RPC's figure is the same float."""
+    r, body = post(st.c, "/jsonrpc", json.dumps({
+        "jsonrpc": "2.0", "method": "host.get_data_sources",
+        "params": [st.s, st.host], "id": 1}).encode())
+    check(b'"max":Infinity' in body, body[:300])
+    check(b'"max":null' not in body, "null max")
+    res = json.loads(body)["result"]
+    cpu = [d for d in res if d["name_label"] == "cpu0"]
+    check(len(cpu) == 1, [d["name_label"] for d in res])
+    check(cpu[0]["max"] == 1.0 and cpu[0]["min"] == 0.0, cpu[0])
+    mem = [d for d in res if d["name_label"] == "memory_total_kib"]
+    check(len(mem) == 1 and mem[0]["max"] == float("inf"), mem)
+
+
 def main():
     st = Setup()
     try:
@@ -222,6 +239,8 @@ def main():
         run("host_rrd_xml_and_json", lambda: t_host_rrd(st))
         run("vm_rrd_xml", lambda: t_vm_rrd(st))
         run("metrics_prometheus_text", lambda: t_metrics(st))
+        run("jsonrpc_unbounded_max_infinity",
+            lambda: t_jsonrpc_unbounded_max(st))
         run("rrd_updates_timing", lambda: t_rrd_updates_1000_rows_parse_fast(st))
     finally:
         rc = st.d.stop()
