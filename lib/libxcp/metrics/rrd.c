@@ -1110,8 +1110,10 @@ static int emit(const xcp__rra *const *sel, const xcp__rrd *const *selr,
         for (d = 0; d < selr[k]->n_ds; d++) /* escaped: 6 bytes a byte */
             legend += 6 * (pl + strlen(selr[k]->ds[d].name)) + 20;
     }
-    /* the whole document's room at once: no growth, no copy */
-    need = 512 + legend + nrows * (cols * (VAL_MAX + VAL_FRAME) + 64);
+    /* the document's likely size at once (values average 10-16 bytes
+     * with their framing): growth and its copies are rare; each row
+     * still makes sure of its worst case before it is written */
+    need = 512 + legend + nrows * (cols * 16 + 64);
     if (xcp__buf_reserve(out, need) < 0 ||
         (nrows && !(tile = malloc(sizeof(*tile) * cols * TILE)))) {
         free(cs);
@@ -1158,6 +1160,11 @@ static int emit(const xcp__rra *const *sel, const xcp__rrd *const *selr,
         for (r = 0; r < nr; r++) {
             const float *v = tile + r * cols;
 
+            out->len = (size_t)(w - out->data);
+            if (xcp__buf_reserve(out, cols * (VAL_MAX + VAL_FRAME) + 64) < 0)
+                break;
+            w = out->data + out->len;
+
             if (json)
                 w += sprintf(w, "%s{\"t\":\"%" PRId64 "\",\"values\":[",
                              r0 + r ? "," : "",
@@ -1180,6 +1187,11 @@ static int emit(const xcp__rra *const *sel, const xcp__rrd *const *selr,
             }
             w = json ? put_s(w, "]}", 2) : put_s(w, "</row>", 6);
         }
+    }
+    if (out->oom) {
+        free(tile);
+        free(cs);
+        return -1;
     }
     w = json ? put_s(w, "]}", 2) : put_s(w, "</data></xport>", 15);
     *w = '\0';
