@@ -76,6 +76,21 @@ static size_t dir_bytes(const char *dir, size_t *files)
     return b;
 }
 
+/* Every disk on one of 4 SRs, as the engine's resolver would say (the
+ * per-SR sums are part of the sampling cost measured). */
+static void bench_srs(void *ctx, const char *vm_uuid, size_t n,
+                      const char *const *devs, char (*srs)[XCP_HV_UUID_LEN])
+{
+    size_t i;
+
+    (void)ctx;
+    (void)devs;
+    for (i = 0; i < n; i++)
+        snprintf(srs[i], XCP_HV_UUID_LEN,
+                 "5r000000-0000-4000-8000-00000000000%c",
+                 '0' + (int)(strlen(vm_uuid) ? vm_uuid[35] % 4 : 0));
+}
+
 int main(int argc, char **argv)
 {
     int n = argc > 1 ? atoi(argv[1]) : 1000;
@@ -139,6 +154,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_metrics: no monitor (driver without stats)\n");
         return 1;
     }
+    xcp__metrics_set_sr_resolver(m, bench_srs, NULL);
     for (i = 0; i < samples; i++) {
         t += 5.0;
         c0 = thread_cpu();
@@ -157,20 +173,46 @@ int main(int argc, char **argv)
         nds = v.kind == XCP_VAL_ARRAY ? v.u.arr.n : 1;
         xcp_value_dispose(&v);
     }
-    /* XO's query: the last 5 minutes, every VM and the host, JSON */
-    w0 = wall();
-    xcp__metrics_updates(m, (int64_t)t - 300, 5, XCP__CF_AVERAGE, true, NULL,
-                         0, true, &b);
-    upd_ms = (wall() - w0) * 1000;
-    /* again, into the same (grown) buffer: the formatting alone, without
-     * the page faults of a fresh 10+ MB buffer */
-    b.len = 0;
-    w0 = wall();
-    c0 = thread_cpu();
-    xcp__metrics_updates(m, (int64_t)t - 300, 5, XCP__CF_AVERAGE, true, NULL,
-                         0, true, &b);
-    upd2_ms = (wall() - w0) * 1000;
-    upd2_cpu = (thread_cpu() - c0) * 1000;
+    /* XO's query: the last 5 minutes, every VM and the host, JSON; as the
+     * server answers it (a fresh buffer each time, freed after): the
+     * median and best of 7 */
+    {
+        double ws[7], cs[7], tmp;
+        int x, y;
+
+        for (x = 0; x < 7; x++) {
+            xcp__buf_free(&b);
+            w0 = wall();
+            c0 = thread_cpu();
+            xcp__metrics_updates(m, (int64_t)t - 300, 5, XCP__CF_AVERAGE,
+                                 true, NULL, 0, true, &b);
+            ws[x] = (wall() - w0) * 1000;
+            cs[x] = (thread_cpu() - c0) * 1000;
+        }
+        for (x = 0; x < 7; x++)
+            for (y = x + 1; y < 7; y++) {
+                if (ws[y] < ws[x]) {
+                    tmp = ws[x], ws[x] = ws[y], ws[y] = tmp;
+                }
+                if (cs[y] < cs[x]) {
+                    tmp = cs[x], cs[x] = cs[y], cs[y] = tmp;
+                }
+            }
+        upd_ms = ws[3];
+        upd2_ms = ws[0];
+        upd2_cpu = cs[3];
+    }
+    if (getenv("BENCH_METRICS_REPEAT")) { /* for perf record */
+        int r, nr = atoi(getenv("BENCH_METRICS_REPEAT"));
+
+        for (r = 0; r < nr; r++) {
+            xcp__buf f = {0};
+
+            xcp__metrics_updates(m, (int64_t)t - 300, 5, XCP__CF_AVERAGE,
+                                 true, NULL, 0, true, &f);
+            xcp__buf_free(&f);
+        }
+    }
     w0 = wall();
     xcp__metrics_flush(m);
     flush_ms = (wall() - w0) * 1000;
@@ -189,10 +231,10 @@ int main(int argc, char **argv)
     printf("  sampling (driver stats + every RRD): %.2f ms CPU per sample"
            " = %.3f %% of a core at one per 5 s   (target < 1 %%)\n",
            cpu / samples * 1000, cpu / samples / 5.0 * 100);
-    printf("  /rrd_updates, every VM and the host, 5 min, AVERAGE, JSON: "
-           "%.1f ms (%.1f ms, %.1f ms of CPU, into a buffer already grown), "
-           "%zu bytes   (target < 100 ms)\n", upd_ms, upd2_ms, upd2_cpu,
-           b.len);
+    printf("  /rrd_updates, every VM and the host, 5 min, AVERAGE, JSON, fresh "
+           "buffer each: %.1f ms wall (median of 7; best %.1f ms), %.1f ms "
+           "CPU, %zu bytes = %.2f x the 100 ms bar\n", upd_ms, upd2_ms,
+           upd2_cpu, b.len, upd_ms / 100.0);
     printf("  RRDs in memory: %zu, %.1f KiB per VM of %zu data sources "
            "(%.2f KiB per data source)\n", rrds,
            bytes / 1024.0 / (double)rrds, nds,

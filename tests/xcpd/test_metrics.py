@@ -212,6 +212,61 @@ def t_rrd_updates_1000_rows_parse_fast(st):
           % (len(body), (time.time() - t0) * 1000))
 
 
+def t_jsonrpc_unbounded_max(st):
+    """Over JSON-RPC an unbounded max is Infinity as XAPI (rpclib over
+    Yojson) writes it, not null (which clients read as 0); min 0 stays
+    0.0; XML-RPC's figure is the same float."""
+    r, body = post(st.c, "/jsonrpc", json.dumps({
+        "jsonrpc": "2.0", "method": "host.get_data_sources",
+        "params": [st.s, st.host], "id": 1}).encode())
+    check(b'"max":Infinity' in body, body[:300])
+    check(b'"max":null' not in body, "null max")
+    res = json.loads(body)["result"]
+    cpu = [d for d in res if d["name_label"] == "cpu0"]
+    check(len(cpu) == 1, [d["name_label"] for d in res])
+    check(cpu[0]["max"] == 1.0 and cpu[0]["min"] == 0.0, cpu[0])
+    mem = [d for d in res if d["name_label"] == "memory_total_kib"]
+    check(len(mem) == 1 and mem[0]["max"] == float("inf"), mem)
+
+
+def t_sr_data_sources(st):
+    """The host's per-SR figures (XAPI's iostat names) in /rrd_updates,
+    /host_rrd (ABSOLUTE, as rrdp-iostat) and /metrics (label sr)."""
+    c = st.c
+    vbd = call(c, "VM.get_VBDs", st.s, st.vm)
+    vdis = [call(c, "VBD.get_VDI", st.s, b) for b in vbd]
+    vdis = [v for v in vdis if v != "OpaqueRef:NULL"]
+    check(vdis, "VM has no disk")
+    sr8 = call(c, "SR.get_uuid", st.s,
+               call(c, "VDI.get_SR", st.s, vdis[0]))[:8]
+    key = "AVERAGE:host:%s:io_throughput_read_%s" % (st.host_uuid, sr8)
+    deadline = time.time() + 15
+    while True:
+        r, body = get(st.d, "/rrd_updates?cf=AVERAGE&host=true&interval=5&"
+                      "json=true&start=%d&session_id=%s"
+                      % (int(time.time()) - 60, st.s))
+        doc = json.loads(body)
+        legend = doc["meta"]["legend"]
+        if key in legend and doc["data"] and \
+                float(doc["data"][0]["values"][legend.index(key)]) > 0:
+            break
+        if time.time() > deadline:
+            check(False, "no %s > 0 in %r" % (key, legend[-12:]))
+            return
+        time.sleep(0.5)
+    for n in ("io_throughput_write_", "io_throughput_total_", "iops_read_",
+              "iops_write_", "iops_total_"):
+        check("AVERAGE:host:%s:%s%s" % (st.host_uuid, n, sr8) in legend, n)
+    r, body = get(st.d, "/host_rrd?session_id=%s" % st.s)
+    root = ET.fromstring(body)
+    types = {d.findtext("name"): d.findtext("type") for d in root.iter("ds")
+             if d.findtext("name")}
+    check(types.get("iops_read_" + sr8) == "ABSOLUTE", types)
+    r, body = get(st.d, "/metrics?session_id=%s" % st.s)
+    check(('xcp_host_io_throughput_read{host="%s",sr="%s"} '
+           % (st.host_uuid, sr8)) in body.decode(), "no sr in /metrics")
+
+
 def main():
     st = Setup()
     try:
@@ -222,6 +277,9 @@ def main():
         run("host_rrd_xml_and_json", lambda: t_host_rrd(st))
         run("vm_rrd_xml", lambda: t_vm_rrd(st))
         run("metrics_prometheus_text", lambda: t_metrics(st))
+        run("sr_data_sources", lambda: t_sr_data_sources(st))
+        run("jsonrpc_unbounded_max_infinity",
+            lambda: t_jsonrpc_unbounded_max(st))
         run("rrd_updates_timing", lambda: t_rrd_updates_1000_rows_parse_fast(st))
     finally:
         rc = st.d.stop()

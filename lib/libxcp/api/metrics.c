@@ -32,6 +32,7 @@ typedef struct ds_meta {
     const char *units;
     xcp__ds_type type;
     double min, max;
+    const char *label; /* OpenMetrics label of the %s (NULL: the prefix) */
 } ds_meta;
 
 enum {
@@ -39,6 +40,8 @@ enum {
     V_CPU, V_CPU_USAGE, V_MEMORY, V_MEMORY_TARGET, V_MEMORY_FREE, V_VBD_READ,
     V_VBD_WRITE, V_VBD_IOPS_READ, V_VBD_IOPS_WRITE, V_VBD_IOPS_TOTAL,
     V_VIF_RX, V_VIF_TX,
+    H_SR_TP_READ, H_SR_TP_WRITE, H_SR_TP_TOTAL, H_SR_IOPS_READ,
+    H_SR_IOPS_WRITE, H_SR_IOPS_TOTAL,
 };
 
 static const ds_meta metas[] = {
@@ -83,7 +86,46 @@ static const ds_meta metas[] = {
     [V_VIF_TX] = {"vif_%s_tx",
                   "Bytes per second transmitted on virtual interface number "
                   "'%s'", "B/s", XCP__DS_DERIVE, 0, INFINITY},
+    /* XAPI's rrdp-iostat, host-owned, per SR (summed over its disks):
+     * counts since the last sample, so ABSOLUTE */
+    [H_SR_TP_READ] = {"io_throughput_read_%s",
+                      "Data read from the SR, in MiB/s", "MiB/s",
+                      XCP__DS_ABSOLUTE, 0, INFINITY, "sr"},
+    [H_SR_TP_WRITE] = {"io_throughput_write_%s",
+                       "Data written to the SR, in MiB/s", "MiB/s",
+                       XCP__DS_ABSOLUTE, 0, INFINITY, "sr"},
+    [H_SR_TP_TOTAL] = {"io_throughput_total_%s", "All SR I/O, in MiB/s",
+                       "MiB/s", XCP__DS_ABSOLUTE, 0, INFINITY, "sr"},
+    [H_SR_IOPS_READ] = {"iops_read_%s", "Read requests per second",
+                        "requests/s", XCP__DS_ABSOLUTE, 0, INFINITY, "sr"},
+    [H_SR_IOPS_WRITE] = {"iops_write_%s", "Write requests per second",
+                         "requests/s", XCP__DS_ABSOLUTE, 0, INFINITY, "sr"},
+    [H_SR_IOPS_TOTAL] = {"iops_total_%s", "I/O Requests per second",
+                         "requests/s", XCP__DS_ABSOLUTE, 0, INFINITY, "sr"},
 };
+
+/* The disks of one running VM and the SR of each, with the counters of
+ * the last sample (per-SR figures are the sums of their deltas). */
+typedef struct vm_disk {
+    char dev[16];
+    char sr[XCP_HV_UUID_LEN];
+    uint64_t rb, wb, rr, wr;
+    bool have;
+} vm_disk;
+
+typedef struct vm_disks {
+    char uuid[XCP_HV_UUID_LEN];
+    size_t n;
+    uint64_t seen;
+    vm_disk d[];
+} vm_disks;
+
+/* One SR's sums in a sample. */
+typedef struct sr_acc {
+    char sr8[9];
+    double rb, wb, rr, wr;
+    size_t known;
+} sr_acc;
 
 /* One live data source: what the last sample read. */
 typedef struct live_ds {
@@ -121,6 +163,14 @@ struct xcp__metrics {
     int64_t last_flush;
     uint64_t samples;
     double cpu_s;
+    /* per-SR figures: touched only by the sampling path */
+    xcp__metrics_sr_fn sr_fn;
+    void *sr_ctx;
+    xcp__hmap disks;     /* vm uuid -> vm_disks* */
+    vm_disks **dlist;
+    size_t n_dlist, cap_dlist;
+    sr_acc *accs;
+    size_t n_accs, cap_accs;
 };
 
 /* ---- RRDs in memory and on disk ------------------------------------------ */
@@ -468,6 +518,202 @@ static double thread_cpu_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* ---- per-SR figures (XAPI's rrdp-iostat) ---------------------------------- */
+
+void xcp__metrics_set_sr_resolver(xcp__metrics *m, xcp__metrics_sr_fn fn,
+                                  void *ctx)
+{
+    pthread_mutex_lock(&m->mu);
+    m->sr_fn = fn;
+    m->sr_ctx = ctx;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static sr_acc *acc_of(xcp__metrics *m, const char *sr)
+{
+    size_t i;
+
+    for (i = 0; i < m->n_accs; i++)
+        if (!strncmp(m->accs[i].sr8, sr, 8))
+            return &m->accs[i];
+    if (m->n_accs == m->cap_accs) {
+        size_t cap = m->cap_accs ? 2 * m->cap_accs : 8;
+        sr_acc *a = xcp__realloc(m->accs, cap * sizeof(*a));
+
+        if (!a)
+            return NULL;
+        m->accs = a;
+        m->cap_accs = cap;
+    }
+    memset(&m->accs[m->n_accs], 0, sizeof(m->accs[0]));
+    snprintf(m->accs[m->n_accs].sr8, sizeof(m->accs[0].sr8), "%.8s", sr);
+    return &m->accs[m->n_accs++];
+}
+
+/* The disks of domain di, devs[first..end) (the domain's devices). */
+static vm_disks *disks_of(xcp__metrics *m, xcp__metrics_sr_fn fn, void *ctx,
+                          const char *uuid, const xcp_hv_stats *st,
+                          size_t first, size_t end)
+{
+    vm_disks *v = xcp__hmap_get(&m->disks, uuid), *nv;
+    const char *devs[64];
+    char (*srs)[XCP_HV_UUID_LEN];
+    size_t i, n = 0, k;
+    bool same;
+
+    for (i = first; i < end; i++)
+        if (st->devs[i].kind == XCP_HV_DEV_DISK && n < 64)
+            devs[n++] = st->devs[i].name;
+    same = v && v->n == n;
+    for (k = 0; same && k < n; k++)
+        same = !strcmp(v->d[k].dev, devs[k]);
+    if (same)
+        return v;
+    /* new, or its disks changed: ask which SRs hold them */
+    if (!(nv = xcp__calloc(1, sizeof(*nv) + n * sizeof(nv->d[0]))) ||
+        !(srs = xcp__calloc(n + 1, sizeof(*srs)))) {
+        free(nv);
+        return v;
+    }
+    if (fn && n)
+        fn(ctx, uuid, n, devs, srs);
+    snprintf(nv->uuid, sizeof(nv->uuid), "%s", uuid);
+    nv->n = n;
+    for (k = 0; k < n; k++) {
+        snprintf(nv->d[k].dev, sizeof(nv->d[k].dev), "%s", devs[k]);
+        memcpy(nv->d[k].sr, srs[k], sizeof(nv->d[k].sr));
+        nv->d[k].sr[XCP_HV_UUID_LEN - 1] = '\0';
+        /* the counters of a disk kept from before stay valid */
+        for (i = 0; v && i < v->n; i++)
+            if (!strcmp(v->d[i].dev, devs[k]) &&
+                !strcmp(v->d[i].sr, nv->d[k].sr)) {
+                nv->d[k].rb = v->d[i].rb;
+                nv->d[k].wb = v->d[i].wb;
+                nv->d[k].rr = v->d[i].rr;
+                nv->d[k].wr = v->d[i].wr;
+                nv->d[k].have = v->d[i].have;
+            }
+    }
+    free(srs);
+    if (xcp__hmap_put(&m->disks, nv->uuid, nv) < 0) {
+        free(nv);
+        return v;
+    }
+    if (v) {
+        for (i = 0; i < m->n_dlist; i++)
+            if (m->dlist[i] == v)
+                m->dlist[i] = nv;
+        free(v);
+    } else {
+        if (m->n_dlist == m->cap_dlist) {
+            size_t cap = m->cap_dlist ? 2 * m->cap_dlist : 64;
+            vm_disks **l = xcp__realloc(m->dlist, cap * sizeof(*l));
+
+            if (!l) {
+                xcp__hmap_del(&m->disks, nv->uuid);
+                free(nv);
+                return NULL;
+            }
+            m->dlist = l;
+            m->cap_dlist = cap;
+        }
+        m->dlist[m->n_dlist++] = nv;
+    }
+    return nv;
+}
+
+static uint64_t delta(uint64_t cur, uint64_t last)
+{
+    return cur >= last ? cur - last : cur; /* as rrdp-iostat: reset */
+}
+
+/* Each SR's bytes and requests since the last sample, summed over the
+ * disks of the running VMs on it, into m->accs (sampling thread only;
+ * the resolver is called here, without m->mu). */
+static void sr_sample(xcp__metrics *m, const xcp_hv_stats *st)
+{
+    xcp__metrics_sr_fn fn;
+    void *ctx;
+    size_t d, dev = 0, end, i, k;
+    uint64_t gen = m->samples + 1;
+
+    pthread_mutex_lock(&m->mu);
+    fn = m->sr_fn;
+    ctx = m->sr_ctx;
+    pthread_mutex_unlock(&m->mu);
+    m->n_accs = 0;
+    if (!fn)
+        return;
+    for (d = 0; d < st->n_doms; d++) {
+        const xcp_hv_domain_info *di = &st->doms[d];
+        vm_disks *v;
+
+        for (end = dev; end < st->n_devs &&
+                        st->devs[end].kind != XCP_HV_DEV_HOST_NIC &&
+                        st->devs[end].domid == di->domid;
+             end++)
+            ;
+        if (di->state != XCP_HV_STATE_SHUTDOWN && di->vm_uuid[0] &&
+            di->domid != 0 &&
+            (v = disks_of(m, fn, ctx, di->vm_uuid, st, dev, end))) {
+            v->seen = gen;
+            for (i = dev, k = 0; i < end; i++) {
+                const xcp_hv_dev_stats *x = &st->devs[i];
+                vm_disk *z;
+                sr_acc *a;
+
+                if (x->kind != XCP_HV_DEV_DISK || k >= v->n)
+                    continue;
+                z = &v->d[k++];
+                if (!z->sr[0] || !(a = acc_of(m, z->sr)))
+                    continue;
+                if (z->have) {
+                    a->rb += (double)delta(x->rd_bytes, z->rb);
+                    a->wb += (double)delta(x->wr_bytes, z->wb);
+                    a->rr += (double)delta(x->rd_reqs, z->rr);
+                    a->wr += (double)delta(x->wr_reqs, z->wr);
+                    a->known++;
+                }
+                z->rb = x->rd_bytes;
+                z->wb = x->wr_bytes;
+                z->rr = x->rd_reqs;
+                z->wr = x->wr_reqs;
+                z->have = true;
+            }
+        }
+        dev = end;
+    }
+    /* the VMs whose domains went */
+    for (i = 0, k = 0; i < m->n_dlist; i++) {
+        if (m->dlist[i]->seen == gen) {
+            m->dlist[k++] = m->dlist[i];
+            continue;
+        }
+        xcp__hmap_del(&m->disks, m->dlist[i]->uuid);
+        free(m->dlist[i]);
+    }
+    m->n_dlist = k;
+}
+
+/* The host's per-SR data sources from m->accs (unknown until a disk on
+ * the SR has two samples). */
+static void sr_values(xcp__metrics *m, mrrd *h)
+{
+    size_t i;
+
+    for (i = 0; i < m->n_accs; i++) {
+        const sr_acc *a = &m->accs[i];
+        double mib = 1048576.0, k = a->known ? 1.0 : NAN;
+
+        live_add(h, H_SR_TP_READ, a->sr8, k * a->rb / mib);
+        live_add(h, H_SR_TP_WRITE, a->sr8, k * a->wb / mib);
+        live_add(h, H_SR_TP_TOTAL, a->sr8, k * (a->rb + a->wb) / mib);
+        live_add(h, H_SR_IOPS_READ, a->sr8, k * a->rr);
+        live_add(h, H_SR_IOPS_WRITE, a->sr8, k * a->wr);
+        live_add(h, H_SR_IOPS_TOTAL, a->sr8, k * (a->rr + a->wr));
+    }
+}
+
 int xcp__metrics_sample(xcp__metrics *m, double t)
 {
     xcp_hv_stats st;
@@ -482,8 +728,10 @@ int xcp__metrics_sample(xcp__metrics *m, double t)
 
     if ((rc = xcp__hv_stats(m->hv, &st, &herr)) < 0)
         return rc;
+    sr_sample(m, &st);
     pthread_mutex_lock(&m->mu);
     host_values(m->host, &st);
+    sr_values(m, m->host);
     feed(m->host, t);
     for (i = 0; i < m->n_list; i++)
         m->list[i]->seen = false;
@@ -675,6 +923,11 @@ void xcp__metrics_stop(xcp__metrics *m)
         mrrd_free(m->list[i]);
     free(m->list);
     xcp__hmap_free(&m->vms);
+    for (i = 0; i < m->n_dlist; i++)
+        free(m->dlist[i]);
+    free(m->dlist);
+    xcp__hmap_free(&m->disks);
+    free(m->accs);
     mrrd_free(m->host);
     free(m->dir);
     pthread_mutex_destroy(&m->mu);
@@ -955,8 +1208,12 @@ static void family_of(const live_ds *l, const char *kind, const char *uuid,
         post++;
     snprintf(s->family, sizeof(s->family), "xcp_%s_%.*s%s%s", kind, pre, pat,
              *post ? "_" : "", post);
-    snprintf(s->labels, sizeof(s->labels), "%s=\"%s\",%.*s=\"%s\"", kind,
-             uuid, pre, pat, l->dev);
+    if (metas[l->meta].label)
+        snprintf(s->labels, sizeof(s->labels), "%s=\"%s\",%s=\"%s\"", kind,
+                 uuid, metas[l->meta].label, l->dev);
+    else
+        snprintf(s->labels, sizeof(s->labels), "%s=\"%s\",%.*s=\"%s\"",
+                 kind, uuid, pre, pat, l->dev);
 }
 
 static void add_samples(const mrrd *r, const char *kind, sample *out,

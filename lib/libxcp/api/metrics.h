@@ -22,6 +22,21 @@ typedef struct xcp__metrics xcp__metrics;
 xcp__metrics *xcp__metrics_start(xcp_hv *hv, const char *state_dir,
                                  const char *host_uuid,
                                  const char *dom0_uuid, bool thread);
+/*
+ * Which SR holds each disk of a running VM, for the host's per-SR data
+ * sources (XAPI's iostat plugin: io_throughput_read_<first 8 of the SR
+ * uuid>, iops_read_..., ...): srs[i] gets the SR uuid of the disk the
+ * guest sees as devs[i] ("" when none). Called from the sampling thread
+ * when a VM's set of disks is new or changed, never with the monitor's
+ * lock held, so it may take the engine's.
+ */
+typedef void (*xcp__metrics_sr_fn)(void *ctx, const char *vm_uuid, size_t n,
+                                   const char *const *devs,
+                                   char (*srs)[XCP_HV_UUID_LEN]);
+/* Sets it (NULL: no per-SR data sources); from the next sample on. */
+void xcp__metrics_set_sr_resolver(xcp__metrics *m, xcp__metrics_sr_fn fn,
+                                  void *ctx);
+
 /* Stops the thread and writes every RRD changed since its last write. */
 void xcp__metrics_stop(xcp__metrics *m);
 

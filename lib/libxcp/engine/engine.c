@@ -399,6 +399,47 @@ fail:
     return rc;
 }
 
+/* The monitor's resolver: the SR of each disk of a running VM, matched
+ * by the device name the guest sees (VBD.device, or the one its
+ * userdevice gives, PV or HVM). Takes the engine's lock; the monitor
+ * calls it without its own. */
+static void metrics_srs(void *ctx, const char *vm_uuid, size_t n,
+                        const char *const *devs, char (*srs)[XCP_HV_UUID_LEN])
+{
+    xcp__engine *e = ctx;
+    const xcp_value *vbds;
+    xcp__obj *vm;
+    size_t i, k;
+
+    pthread_mutex_lock(&e->lock);
+    vm = e->stopping ? NULL : xcp__db_by_uuid(e->db, C(VM), vm_uuid);
+    vbds = vm ? xcp__obj_val(vm, F(VM, VBDs)) : NULL;
+    for (i = 0; vbds && vbds->kind == XCP_VAL_ARRAY && i < vbds->u.arr.n;
+         i++) {
+        xcp__obj *vbd = xcp__db_get_cls(e->db, C(VBD),
+                                        vbds->u.arr.items[i].u.s);
+        xcp__obj *vdi, *sr;
+        char pv[16], hvm[16];
+        const char *dev;
+        int slot;
+
+        if (!vbd || !(vdi = xcp__db_get_cls(e->db, C(VDI),
+                                            xcp__obj_str(vbd, F(VBD, VDI)))) ||
+            !(sr = xcp__db_get_cls(e->db, C(SR),
+                                   xcp__obj_str(vdi, F(VDI, SR)))))
+            continue;
+        dev = xcp__obj_str(vbd, F(VBD, device));
+        slot = atoi(xcp__obj_str(vbd, F(VBD, userdevice)));
+        xcp__vbd_device_name(false, slot, pv);
+        xcp__vbd_device_name(true, slot, hvm);
+        for (k = 0; k < n; k++)
+            if ((*dev && !strcmp(devs[k], dev)) ||
+                (!*dev && (!strcmp(devs[k], pv) || !strcmp(devs[k], hvm))))
+                snprintf(srs[k], XCP_HV_UUID_LEN, "%s", xcp__obj_uuid(sr));
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
 struct xcp__metrics *xcp__engine_metrics(xcp__engine *e)
 {
     xcp__obj *host, *dom0;
@@ -410,6 +451,8 @@ struct xcp__metrics *xcp__engine_metrics(xcp__engine *e)
     e->metrics = xcp__metrics_start(e->hv, e->state_dir,
                                     host ? xcp__obj_uuid(host) : "",
                                     dom0 ? xcp__obj_uuid(dom0) : NULL, true);
+    if (e->metrics)
+        xcp__metrics_set_sr_resolver(e->metrics, metrics_srs, e);
     return e->metrics;
 }
 

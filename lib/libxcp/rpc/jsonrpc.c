@@ -21,8 +21,100 @@
  * Decoding
  * ====================================================================== */
 
+/*
+ * XAPI's JSON-RPC (rpclib over Yojson, not in its "std" mode) writes a
+ * float that is not finite as the bare token NaN, Infinity or -Infinity
+ * (a data source's unbounded max is infinity), and reads them back.
+ * jansson refuses them: outside strings each becomes the string
+ * "\u0000<token>", which jstring turns back into the float. No string
+ * of a body that had \u0000 in a string is rewritten (it would be
+ * ambiguous): such a body with these tokens stays unparsable. NULL when
+ * there is nothing to rewrite (or no memory: jansson then reports it).
+ */
+static const char *const nonfinite_tokens[] = {"NaN", "Infinity",
+                                               "-Infinity"};
+
+static size_t nonfinite_at(const char *p, const char *end)
+{
+    size_t t, n;
+
+    for (t = 0; t < 3; t++) {
+        n = strlen(nonfinite_tokens[t]);
+        if ((size_t)(end - p) >= n && !memcmp(p, nonfinite_tokens[t], n))
+            return n;
+    }
+    return 0;
+}
+
+static char *nonfinite_rewrite(const char *body, size_t len, size_t *out_len)
+{
+    const char *p, *end = body + len;
+    bool str = false;
+    size_t found = 0, n;
+    char *out, *w;
+
+    for (p = body; p < end; p++) {
+        if (str) {
+            if (*p == '\\') {
+                if (end - p >= 6 && !memcmp(p + 1, "u0000", 5))
+                    return NULL;
+                p++;
+            } else if (*p == '"') {
+                str = false;
+            }
+        } else if (*p == '"') {
+            str = true;
+        } else if ((n = nonfinite_at(p, end)) > 0) {
+            found++;
+            p += n - 1;
+        }
+    }
+    if (!found || !(out = malloc(len + found * 8 + 1)))
+        return NULL;
+    str = false;
+    for (p = body, w = out; p < end; p++) {
+        if (str) {
+            if (*p == '\\' && p + 1 < end) {
+                *w++ = *p++;
+            } else if (*p == '"') {
+                str = false;
+            }
+        } else if (*p == '"') {
+            str = true;
+        } else if ((n = nonfinite_at(p, end)) > 0) {
+            memcpy(w, "\"\\u0000", 7); /* "\u0000 */
+            memcpy(w + 7, p, n);
+            w[7 + n] = '"';
+            w += 8 + n;
+            p += n - 1;
+            continue;
+        }
+        *w++ = *p;
+    }
+    *w = '\0';
+    *out_len = (size_t)(w - out);
+    return out;
+}
+
 static int jstring(struct xcp__rpc_dec *d, json_t *j, xcp_value *out)
 {
+    const char *s = json_string_value(j);
+    size_t n = json_string_length(j);
+
+    if (d->nonfinite && n > 1 && s[0] == '\0') {
+        if (n == 4 && !memcmp(s + 1, "NaN", 3)) {
+            xcp_value_set_float(out, NAN);
+            return 0;
+        }
+        if (n == 9 && !memcmp(s + 1, "Infinity", 8)) {
+            xcp_value_set_float(out, INFINITY);
+            return 0;
+        }
+        if (n == 10 && !memcmp(s + 1, "-Infinity", 9)) {
+            xcp_value_set_float(out, -INFINITY);
+            return 0;
+        }
+    }
     return xcp__rpc_string_value(out, json_string_value(j),
                                  json_string_length(j), d->sflags);
 }
@@ -101,12 +193,18 @@ static int jparse(struct xcp__rpc_dec *d, const char *body, size_t len,
                   bool request, json_t **root)
 {
     json_error_t jerr;
-    char *nb;
+    char *nb, *nf;
+    size_t nf_len = 0;
     int rc;
 
     *root = NULL;
     if ((rc = xcp__rpc_open_body(d, &body, &len, request, &nb)) < 0)
         return rc;
+    if ((nf = nonfinite_rewrite(body, len, &nf_len))) {
+        body = nf;
+        len = nf_len;
+        d->nonfinite = true;
+    }
     /* JSON_ALLOW_NUL: a \u0000 reaches our string handling, which marks
      * it invalid rather than making the whole body unparsable. */
     *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
@@ -126,6 +224,7 @@ out:
         json_decref(*root);
         *root = NULL;
     }
+    free(nf);
     free(nb);
     return rc;
 }
@@ -379,8 +478,8 @@ static void json_float(xcp__buf *b, double f)
     char tmp[40];
     double back;
 
-    if (!isfinite(f)) {
-        xcp__buf_adds(b, "null");
+    if (!isfinite(f)) { /* as Yojson writes them (XAPI's JSON-RPC) */
+        xcp__buf_adds(b, isnan(f) ? "NaN" : f > 0 ? "Infinity" : "-Infinity");
         return;
     }
     xcp__format_double(tmp, sizeof(tmp), 16, f);

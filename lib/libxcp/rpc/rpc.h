@@ -127,6 +127,7 @@ struct xcp__rpc_dec {
     size_t nvalues;
     size_t maxvalues;
     unsigned sflags;
+    bool nonfinite; /* JSON: NaN/Infinity tokens were rewritten (jsonrpc.c) */
 };
 
 /* Put the reason in d->err (unless d->reported); returns XCP_EINVAL. */

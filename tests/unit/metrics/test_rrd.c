@@ -284,3 +284,54 @@ Test(rrd, number_format_is_xapis_and_printfs)
             cr_assert_str_eq(a, b, "value %u", i);
     }
 }
+
+/* The formatter's exact path (decimal exponents -13..27, fixed and
+ * exponent forms) gives printf's %.15g digit for digit: random doubles
+ * and floats over that range, values exactly half-way between two
+ * 15-digit results (rounded to even as printf does), and the edges
+ * where rounding carries into one more digit. */
+Test(rrd, fmt_exact_as_printf)
+{
+    static const double cases[] = {
+        12345678901234.5, 12345678901235.5, 1234567890123.25,
+        1234567890123.75, -12345678901234.5, 999999999999999.5,
+        99999999999999.95, 9.999999999999999, 0.99999999999999999,
+        0.000099999999999999995, 1e-4, 1e-5, 1.5e-13, 1e15 + 0.5,
+        123456789012345678.0, 1e27, 9.9999999999999999e26, 5e-324,
+        2.2250738585072014e-308, 1.7976931348623157e308, 1e-14, 3e28,
+        0.1, 0.2, 0.3, 1.0 / 3, -2.0 / 3, 100.25, 4503599627370495.5};
+    char a[64], b[64];
+    uint64_t s = 88172645463325252ull;
+    unsigned i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        xcp__rrd_fmt(a, cases[i]);
+        snprintf(b, sizeof(b), "%.15g", cases[i]);
+        cr_assert_str_eq(a, b, "case %u", i);
+    }
+    for (i = 0; i < 2000000; i++) {
+        double v, scale;
+        float f;
+
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        /* a mantissa in [1, 10) times 10^(-15..29), both signs */
+        scale = pow(10.0, (double)((int)(s % 45) - 15));
+        v = (1.0 + (double)(s >> 11) / 9007199254740992.0 * 9.0) * scale;
+        if (s & 1)
+            v = -v;
+        if (i % 3 == 0) {
+            f = (float)v;
+            v = f;
+        } else if (i % 3 == 1) {
+            /* few significant bits: more values near half-way */
+            v = ldexp(floor(ldexp(v, 20 - ilogb(v))), ilogb(v) - 20);
+        }
+        if (v == 0.0)
+            continue;
+        xcp__rrd_fmt(a, v);
+        snprintf(b, sizeof(b), "%.15g", v);
+        cr_assert_str_eq(a, b, "value %.17g", v);
+    }
+}

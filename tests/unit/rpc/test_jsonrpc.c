@@ -293,7 +293,10 @@ Test(jsonrpc_malformed, syntax_errors)
         "{\"method\":\"m\",\"params\":[],\"id\":1}{}",
         "{'method':'m','params':[],'id':1}",
         "{\"method\":\"m\",\"params\":[01],\"id\":1}",
-        "{\"method\":\"m\",\"params\":[NaN],\"id\":1}",
+        /* NaN, Infinity, -Infinity are XAPI's (Yojson's); not these */
+        "{\"method\":\"m\",\"params\":[nan],\"id\":1}",
+        "{\"method\":\"m\",\"params\":[NaNa],\"id\":1}",
+        "{\"method\":\"m\",\"params\":[+Infinity],\"id\":1}",
         "{\"method\":\"m\",\"params\":[\"\\ud800\"],\"id\":1}",
         "{\"method\":\"m\",\"params\":[\"a\nb\"],\"id\":1}",
         "{\"method\":\"m\",\"params\":[1,],\"id\":1}",
@@ -508,7 +511,8 @@ Test(jsonrpc_response, floats_shortest_exact_and_always_float)
         {1e300, "1e+300"}, {1.0 / 3, "0.3333333333333333"},
         {0.1 + 0.2, "0.30000000000000004"}, {1e22, "1e+22"},
         {123456789012345678.0, "1.2345678901234568e+17"}, {0.0, "0.0"},
-        {NAN, "null"}, {INFINITY, "null"}, {-INFINITY, "null"},
+        /* as XAPI's rpclib/Yojson writes them (a data source's max) */
+        {NAN, "NaN"}, {INFINITY, "Infinity"}, {-INFINITY, "-Infinity"},
     };
     xcp_value v;
     size_t i;
@@ -736,4 +740,70 @@ Test(jsonrpc_client, server_output_round_trips)
     xcp_value_dispose(&want);
     xcp_value_dispose(&v);
     free(s);
+}
+
+/* XAPI writes non-finite floats as bare NaN/Infinity/-Infinity (Yojson,
+ * not in std mode): read back as floats, in results and nested values;
+ * the same words inside strings stay strings. */
+Test(jsonrpc_client, nonfinite_floats_as_xapi_writes_them)
+{
+    xcp_value r, e, id;
+    const char *body =
+        "{\"jsonrpc\":\"2.0\",\"result\":{\"max\":Infinity,\"min\":"
+        "-Infinity,\"value\":NaN,\"name\":\"NaN Infinity\",\"esc\":"
+        "\"a\\\"Infinity\",\"list\":[1.5,Infinity]},\"id\":3}";
+    const xcp_value *f;
+    size_t i;
+
+    cr_assert_eq(dec_resp(body, &r, &e, &id), 0, "%s", err);
+    cr_assert_eq(r.kind, XCP_VAL_STRUCT);
+    for (i = 0; i < r.u.st.n; i++) {
+        f = &r.u.st.vals[i];
+        if (!strcmp(r.u.st.keys[i], "max")) {
+            cr_assert_eq(f->kind, XCP_VAL_FLOAT);
+            cr_assert(isinf(f->u.f) && f->u.f > 0);
+        } else if (!strcmp(r.u.st.keys[i], "min")) {
+            cr_assert_eq(f->kind, XCP_VAL_FLOAT);
+            cr_assert(isinf(f->u.f) && f->u.f < 0);
+        } else if (!strcmp(r.u.st.keys[i], "value")) {
+            cr_assert_eq(f->kind, XCP_VAL_FLOAT);
+            cr_assert(isnan(f->u.f));
+        } else if (!strcmp(r.u.st.keys[i], "name")) {
+            cr_assert_str_eq(f->u.s, "NaN Infinity");
+        } else if (!strcmp(r.u.st.keys[i], "esc")) {
+            cr_assert_str_eq(f->u.s, "a\"Infinity");
+        } else {
+            cr_assert_eq(f->kind, XCP_VAL_ARRAY);
+            cr_assert_eq(f->u.arr.items[1].kind, XCP_VAL_FLOAT);
+            cr_assert(isinf(f->u.arr.items[1].u.f));
+        }
+    }
+    xcp_value_dispose(&r);
+    xcp_value_dispose(&id);
+    /* a body with \u0000 in a string is not rewritten: still refused */
+    cr_assert_neq(dec_resp("{\"jsonrpc\":\"2.0\",\"result\":[\"\\u0000\","
+                           "Infinity],\"id\":3}", &r, &e, &id), 0);
+    /* and a string \u0000NaN without such tokens stays a string */
+    cr_assert_eq(dec_resp("{\"jsonrpc\":\"2.0\",\"result\":\"\\u0000NaN\","
+                          "\"id\":3}", &r, &e, &id), 0);
+    cr_assert_neq(r.kind, XCP_VAL_FLOAT);
+    xcp_value_dispose(&r);
+    xcp_value_dispose(&id);
+}
+
+/* and in requests, as XAPI's reader takes them */
+Test(jsonrpc_request, nonfinite_floats_as_xapi_reads_them)
+{
+    struct req r;
+
+    cr_assert_eq(decs("{\"method\":\"m\",\"params\":[NaN,-Infinity,"
+                      "\"NaN\"],\"id\":1}", &r), 0, "%s", err);
+    cr_assert_eq(r.params.u.arr.n, 3);
+    cr_assert_eq(r.params.u.arr.items[0].kind, XCP_VAL_FLOAT);
+    cr_assert(isnan(r.params.u.arr.items[0].u.f));
+    cr_assert_eq(r.params.u.arr.items[1].kind, XCP_VAL_FLOAT);
+    cr_assert(isinf(r.params.u.arr.items[1].u.f) &&
+              r.params.u.arr.items[1].u.f < 0);
+    cr_assert_eq(r.params.u.arr.items[2].kind, XCP_VAL_STRING);
+    req_dispose(&r);
 }
