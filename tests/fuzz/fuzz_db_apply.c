@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "db/db.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -36,38 +36,8 @@ bool xcp__pool_role_member(const char *state_dir)
     return strncmp(buf, "member ", 7) == 0;
 }
 
-#ifndef XCP_HAVE_COROSYNC
-
-int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
-{
-    char path[PATH_MAX], buf[32] = "";
-    FILE *f;
-
-    *out = NULL;
-    snprintf(path, sizeof(path), "%s/pool-role", e->state_dir);
-    if (!(f = fopen(path, "r")))
-        return 0;
-    if (!fgets(buf, sizeof(buf), f))
-        buf[0] = '\0';
-    fclose(f);
-    if (buf[0] == '\0' || strncmp(buf, "none", 4) == 0)
-        return 0;
-    return xcp__internal("%s: this host is pooled, but libxcp was built "
-                         "without corosync's client libraries", path);
-}
-
-void xcp__pool_close(xcp__pool *p)
-{
-    (void)p;
-}
-
-int xcp__pool_wait(xcp__pool *p)
-{
-    (void)p;
-    return 0;
-}
-
-#else
+#include <dlfcn.h>
+#include <unistd.h>
 
 #include "../cluster/cluster.h"
 
@@ -89,6 +59,85 @@ struct xcp__pool {
     bool running;
 };
 
+/* lib/libxcp/cluster, loaded from the module xcp-cluster.so when a host
+ * is pooled, so that a single host (and xe) never maps corosync's
+ * libraries (tests/meta/lazy_libs.sh). */
+static struct {
+    int (*quorum_get)(xcp__cluster_quorum *, xcp__cluster_err *);
+    int (*open)(xcp__repl **, const char *, uint32_t, uint64_t, uint64_t,
+                const xcp__repl_callbacks *, void *, xcp__cluster_err *);
+    int (*submit)(xcp__repl *, uint64_t, const char *, size_t, uint64_t *,
+                  xcp__cluster_err *);
+    int (*dispatch)(xcp__repl *, int, xcp__cluster_err *);
+    uint64_t (*committed)(const xcp__repl *);
+    bool (*quorate)(const xcp__repl *);
+    uint32_t (*nodeid)(const xcp__repl *);
+    int (*fd)(const xcp__repl *);
+    void (*close)(xcp__repl *);
+} cl;
+static pthread_mutex_t cl_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool cl_loaded;
+
+/* Load the module: from $XCP_POOL_MODULE_DIR when set, else beside the
+ * library (the build tree: lib/libxcp/.libs), else XCP_MODULEDIR. */
+static int cluster_load(void)
+{
+    const xcp__dl_sym syms[] = {
+        {(void **)&cl.quorum_get, "xcp__cluster_quorum_get"},
+        {(void **)&cl.open, "xcp__repl_open"},
+        {(void **)&cl.submit, "xcp__repl_submit"},
+        {(void **)&cl.dispatch, "xcp__repl_dispatch"},
+        {(void **)&cl.committed, "xcp__repl_committed"},
+        {(void **)&cl.quorate, "xcp__repl_quorate"},
+        {(void **)&cl.nodeid, "xcp__repl_nodeid"},
+        {(void **)&cl.fd, "xcp__repl_fd"},
+        {(void **)&cl.close, "xcp__repl_close"},
+    };
+    const char *env = getenv("XCP_POOL_MODULE_DIR");
+    char dirs[2][PATH_MAX], path[PATH_MAX + 32], why[512] = "";
+    size_t n = 0, i;
+    Dl_info info;
+    int rc = 0;
+
+    pthread_mutex_lock(&cl_lock);
+    if (cl_loaded)
+        goto out;
+    if (env && *env) {
+        snprintf(dirs[n++], PATH_MAX, "%s", env);
+    } else {
+        char *slash;
+        if (dladdr((void *)cluster_load, &info) && info.dli_fname &&
+            (size_t)snprintf(dirs[n], PATH_MAX, "%s", info.dli_fname) <
+                PATH_MAX &&
+            (slash = strrchr(dirs[n], '/'))) {
+            *slash = '\0';
+            n++;
+        }
+        snprintf(dirs[n++], PATH_MAX, "%s", XCP_MODULEDIR);
+    }
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "%s/xcp-cluster.so", dirs[i]);
+        if (access(path, F_OK) == 0)
+            break;
+    }
+    if (i == n) {
+        rc = xcp__internal("this host is pooled, but the cluster module "
+                           "xcp-cluster.so is in none of %s%s%s (libxcp "
+                           "built without corosync's client libraries?)",
+                           dirs[0], n > 1 ? " " : "", n > 1 ? dirs[1] : "");
+        goto out;
+    }
+    if (xcp__dl_load(path, syms, XCP__ARRAY_LEN(syms), why,
+                     sizeof(why)) < 0) {
+        rc = xcp__internal("cannot load %s: %s", path, why);
+        goto out;
+    }
+    cl_loaded = true;
+out:
+    pthread_mutex_unlock(&cl_lock);
+    return rc;
+}
+
 /* The seq the calling thread's last replicated commit got (0: none), and
  * on which pool. */
 static _Thread_local uint64_t tls_seq;
@@ -99,7 +148,7 @@ static int not_quorate(xcp__pool *p)
     xcp__cluster_quorum q = {0};
     char votes[16], quorum[16];
 
-    xcp__cluster_quorum_get(&q, NULL);
+    cl.quorum_get(&q, NULL);
     snprintf(votes, sizeof(votes), "%u", q.total_votes);
     snprintf(quorum, sizeof(quorum), "%u", q.quorum);
     return XCP__ERR_POOL_NOT_QUORATE(p->self_addr, votes, quorum);
@@ -121,8 +170,8 @@ static int hook_prepare(void *arg)
                              "pool (a record could not be sent): writes "
                              "wait for a restart and catch-up");
     }
-    if (!xcp__repl_quorate(p->r) &&
-        (xcp__cluster_quorum_get(&q, NULL) < 0 || !q.quorate)) {
+    if (!cl.quorate(p->r) &&
+        (cl.quorum_get(&q, NULL) < 0 || !q.quorate)) {
         pthread_mutex_unlock(&p->mu);
         return not_quorate(p);
     }
@@ -144,7 +193,7 @@ static int hook_submit(void *arg, uint64_t seq, uint64_t gen,
     uint64_t got = 0;
     int rc;
 
-    rc = xcp__repl_submit(p->r, gen, body, len, &got, &err);
+    rc = cl.submit(p->r, gen, body, len, &got, &err);
     if (rc == 0 && got == seq) {
         tls_seq = seq;
         tls_pool = p;
@@ -192,7 +241,7 @@ static int on_apply(void *arg, const xcp__cluster_record *rec)
 static void *dispatch_main(void *arg)
 {
     xcp__pool *p = arg;
-    struct pollfd pfd = {xcp__repl_fd(p->r), POLLIN, 0};
+    struct pollfd pfd = {cl.fd(p->r), POLLIN, 0};
     xcp__cluster_err err = {""};
 
     pthread_mutex_lock(&p->mu);
@@ -203,7 +252,7 @@ static void *dispatch_main(void *arg)
         pthread_mutex_lock(&p->mu);
         if (p->stop)
             break;
-        if (xcp__repl_dispatch(p->r, 0, &err) < 0) {
+        if (cl.dispatch(p->r, 0, &err) < 0) {
             xcp__log(XCP__LOG_ERR, "pool: %s", err.msg);
             p->broken = true;
             pthread_cond_broadcast(&p->cv);
@@ -212,9 +261,9 @@ static void *dispatch_main(void *arg)
             pthread_mutex_lock(&p->mu);
             continue;
         }
-        if (xcp__repl_committed(p->r) != p->committed ||
-            !xcp__repl_quorate(p->r)) {
-            p->committed = xcp__repl_committed(p->r);
+        if (cl.committed(p->r) != p->committed ||
+            !cl.quorate(p->r)) {
+            p->committed = cl.committed(p->r);
             pthread_cond_broadcast(&p->cv);
         }
     }
@@ -275,6 +324,10 @@ int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
         free(p);
         return rc;
     }
+    if ((rc = cluster_load()) < 0) {
+        free(p);
+        return rc;
+    }
     p->e = e;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
@@ -287,16 +340,16 @@ int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
              host ? xcp__obj_str(host, F(host, address)) : "");
     /* (epoch, seq): the journal's seq is the pool's (design §2); epochs
      * and elections are later steps, every pool starts in epoch 1. */
-    rc = xcp__repl_open(&p->r, group, p->coord_nodeid, 1,
+    rc = cl.open(&p->r, group, p->coord_nodeid, 1,
                         xcp__db_seq(e->db), &cb, p, &err);
     if (rc == 0) {
-        if (!p->member && xcp__repl_nodeid(p->r) != p->coord_nodeid) {
-            xcp__repl_close(p->r);
+        if (!p->member && cl.nodeid(p->r) != p->coord_nodeid) {
+            cl.close(p->r);
             rc = xcp__internal("%s says coordinator %u, but this is "
                                "corosync node %u", path, p->coord_nodeid,
-                               xcp__repl_nodeid(p->r));
+                               cl.nodeid(p->r));
         } else {
-            p->committed = xcp__repl_committed(p->r);
+            p->committed = cl.committed(p->r);
             xcp__db_set_repl(e->db, &hook, p);
         }
     } else {
@@ -310,7 +363,7 @@ int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
         pthread_mutex_lock(&e->lock);
         xcp__db_set_repl(e->db, NULL, NULL);
         pthread_mutex_unlock(&e->lock);
-        xcp__repl_close(p->r);
+        cl.close(p->r);
         rc = xcp__internal("cannot start the pool's dispatch thread");
         goto fail;
     }
@@ -340,7 +393,7 @@ int xcp__pool_wait(xcp__pool *p)
     ts.tv_sec += WAIT_MS / 1000;
     pthread_mutex_lock(&p->mu);
     while (p->committed < seq) {
-        if (p->broken || !xcp__repl_quorate(p->r) ||
+        if (p->broken || !cl.quorate(p->r) ||
             pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT) {
             /* Written here, maybe on others: a failover decides (§3). */
             if (p->committed >= seq)
@@ -365,10 +418,8 @@ void xcp__pool_close(xcp__pool *p)
     pthread_mutex_unlock(&p->mu);
     if (p->running)
         pthread_join(p->thr, NULL);
-    xcp__repl_close(p->r);
+    cl.close(p->r);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);
 }
-
-#endif

@@ -16,9 +16,10 @@
  *                                    own writes with HOST_IS_SLAVE
  * A write refused for want of quorum answers POOL_NOT_QUORATE
  * [coordinator address, live votes, quorum] (libxcp's own error: XAPI has
- * none for it, design §4). Without the cluster library (configure found
- * no corosync) a pool-role other than none makes the engine refuse to
- * open.
+ * none for it, design §4). The cluster library is the module
+ * xcp-cluster.so, loaded only here, for a pooled host; without it
+ * (configure found no corosync) a pool-role other than none makes the
+ * engine refuse to open, saying so.
  */
 #ifndef XCP_POOL_H
 #define XCP_POOL_H
