@@ -35,6 +35,8 @@ LAYERS = {
     "sr": ["lib/libxcp/sr/"],
     # pools: the corosync side, self-contained (libc and corosync only)
     "cluster": ["lib/libxcp/cluster/"],
+    # pools: the engine's side of replication (lib/libxcp/pool)
+    "pool": ["lib/libxcp/pool/"],
     "metrics": ["lib/libxcp/metrics/"],
     "hv": ["hv/"],
     "sys": ["include/xcp/sys/"],
@@ -58,12 +60,13 @@ RULES = {
     "model": ["core", "public"],
     "db": ["core", "model", "public"],
     "rpc": ["core", "model", "public"],
-    "engine": BELOW_ENGINE + ["api"],
+    "engine": BELOW_ENGINE + ["api", "pool"],
     "api": BELOW_ENGINE + ["engine"],
     "server": ["engine", "rpc", "model", "core", "public"],
     "client": ["engine", "rpc", "model", "core", "public"],
     "sr": ["core", "sys"],
     "cluster": [],
+    "pool": BELOW_ENGINE + ["engine", "cluster"],
     "metrics": ["core", "public"],
     "hv": ["core", "sys"],
     "sys": ["public"],

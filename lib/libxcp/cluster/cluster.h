@@ -258,5 +258,8 @@ uint64_t xcp__repl_epoch(const xcp__repl *r);
 /* Member: true once a gap or a failed apply stopped it. */
 bool xcp__repl_broken(const xcp__repl *r);
 void xcp__repl_close(xcp__repl *r);
+/* A descriptor that becomes readable when xcp__repl_dispatch has work
+ * (for a thread that polls it without holding the handle's lock). */
+int xcp__repl_fd(const xcp__repl *r);
 
 #endif

@@ -469,3 +469,8 @@ void xcp__repl_close(xcp__repl *r)
     free(r->buf);
     free(r);
 }
+
+int xcp__repl_fd(const xcp__repl *r)
+{
+    return xcp__cpg_fd(r->g);
+}

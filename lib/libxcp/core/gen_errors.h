@@ -726,6 +726,8 @@
     xcp__fail("POOL_JOINING_POOL_CANNOT_ENABLE_CLUSTERING_ON_VLAN_NETWORK", (p_vlan), NULL)
 #define XCP__ERR_POOL_JOINING_SM_FEATURES_INCOMPATIBLE(p_pool_sm_ref, p_candidate_sm_ref) \
     xcp__fail("POOL_JOINING_SM_FEATURES_INCOMPATIBLE", (p_pool_sm_ref), (p_candidate_sm_ref), NULL)
+#define XCP__ERR_POOL_NOT_QUORATE(p_coordinator, p_live_votes, p_quorum) \
+    xcp__fail("POOL_NOT_QUORATE", (p_coordinator), (p_live_votes), (p_quorum), NULL)
 #define XCP__ERR_PROVISION_FAILED_OUT_OF_SPACE() \
     xcp__fail("PROVISION_FAILED_OUT_OF_SPACE", NULL)
 #define XCP__ERR_PROVISION_ONLY_ALLOWED_ON_TEMPLATE() \

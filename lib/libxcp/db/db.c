@@ -9,7 +9,10 @@
  */
 #include "db.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define MAX_FIELDS 256
 #define MAX_TOMBSTONES 65536
@@ -60,6 +63,9 @@ struct xcp__db {
     xcp__obj *touched, *touched_tail; /* in order of first touch */
     struct xcp__journal *j;
     int fsync_policy, group_ms;
+    uint64_t mem_seq; /* transactions committed, without a journal */
+    const xcp__db_repl *repl;
+    void *repl_arg;
     void (*on_commit)(void *, uint64_t);
     void *on_commit_arg;
     /* Work waiting for the open transaction's outcome
@@ -437,24 +443,33 @@ int xcp__db_after_commit(xcp__db *db, void (*fn)(void *, bool), void *arg)
     return 0;
 }
 
-int xcp__db_commit(xcp__db *db)
+/* Commit the open transaction (depth already back to 0). given: a
+ * replicated body to journal as it is (xcp__db_apply), given_gen its
+ * generation; NULL: build the line from the changes. */
+static int commit_txn(xcp__db *db, const char *given, size_t glen,
+                      uint64_t given_gen)
 {
     xcp__buf line = {0};
     xcp__obj *o, *next;
     uint64_t gen;
-    bool any = false;
-    int rc = 0;
+    bool any = false, repl = false;
+    int rc = 0, src = 0;
 
-    if (--db->depth > 0)
-        return 0;
-    if (!db->touched) {
+    if (!db->touched && !given) {
         undo_clear(db);
         run_after(db, true);
         return 0;
     }
     gen = db->gen + 1;
-    xcp__buf_printf(&line, "T %llu", (unsigned long long)gen);
-    for (o = db->touched; o; o = o->tnext) {
+    if (given) {
+        if (given_gen > gen)
+            gen = given_gen;
+        xcp__buf_add(&line, given, glen);
+        any = true;
+    } else {
+        xcp__buf_printf(&line, "T %llu", (unsigned long long)gen);
+    }
+    for (o = given ? NULL : db->touched; o; o = o->tnext) {
         struct objx *x = X(o);
         if (!cls_persistent(o->cls))
             continue;
@@ -484,6 +499,16 @@ int xcp__db_commit(xcp__db *db)
         xcp__db_abort(db);
         return xcp__oom();
     }
+    if (any && !given && db->repl) {
+        /* A pooled host: the hook may refuse (a member, no quorum). */
+        if ((rc = db->repl->prepare(db->repl_arg)) < 0) {
+            xcp__buf_free(&line);
+            db->depth++;
+            xcp__db_abort(db);
+            return rc;
+        }
+        repl = true;
+    }
     if (any && db->j) {
         /* Work waiting for this commit (say, deleting a file the
          * transaction stops referring to) must not outrun it, even on
@@ -499,12 +524,19 @@ int xcp__db_commit(xcp__db *db)
                        (long long)(xcp__now_ms() - t0));
         if (rc < 0) {
             /* Not durable: undo, so memory never runs ahead of disk. */
+            if (repl)
+                db->repl->cancel(db->repl_arg);
             xcp__buf_free(&line);
             db->depth++;
             xcp__db_abort(db);
             return rc;
         }
     }
+    if (any && !db->j)
+        db->mem_seq++;
+    if (repl)
+        src = db->repl->submit(db->repl_arg, xcp__db_seq(db), gen,
+                               line.data, line.len - 1);
     xcp__buf_free(&line);
     db->gen = gen;
     for (o = db->touched; o; o = next) {
@@ -544,7 +576,71 @@ int xcp__db_commit(xcp__db *db)
     if (db->on_commit)
         db->on_commit(db->on_commit_arg, gen);
     run_after(db, true);
-    return 0;
+    return src;
+}
+
+int xcp__db_commit(xcp__db *db)
+{
+    if (--db->depth > 0)
+        return 0;
+    return commit_txn(db, NULL, 0, 0);
+}
+
+uint64_t xcp__db_seq(const xcp__db *db)
+{
+    return db->j ? xcp__journal_seq(db->j) : db->mem_seq;
+}
+
+void xcp__db_set_repl(xcp__db *db, const xcp__db_repl *ops, void *arg)
+{
+    db->repl = ops;
+    db->repl_arg = arg;
+}
+
+int xcp__db_apply(xcp__db *db, uint64_t seq, const char *body, size_t len)
+{
+    uint64_t last = xcp__db_seq(db), gen;
+    char why[160], *text, *end;
+    int rc;
+
+    if (db->depth > 0)
+        return xcp__internal("replicated transaction %" PRIu64 " refused: "
+                             "a transaction is open", seq);
+    if (seq != last + 1)
+        return xcp__internal("replicated transaction %" PRIu64 " refused: "
+                             "this replica holds up to %" PRIu64
+                             " (out of order)", seq, last);
+    if (len > 0 && body[len - 1] == '\n')
+        len--;
+    if (memchr(body, '\n', len) || memchr(body, '\0', len))
+        return xcp__internal("replicated transaction %" PRIu64 " refused: "
+                             "a newline or NUL inside its body", seq);
+    if (!(text = xcp__malloc(len + 1)))
+        return xcp__oom();
+    memcpy(text, body, len);
+    text[len] = '\0';
+    /* "T <gen>" then " <ops>" or nothing */
+    if (len < 3 || text[0] != 'T' || text[1] != ' ' || text[2] < '1' ||
+        text[2] > '9' || (errno = 0, gen = strtoull(text + 2, &end, 10),
+                          errno) || (*end && *end != ' ') ||
+        (*end == ' ' && !end[1])) {
+        free(text);
+        return xcp__internal("replicated transaction %" PRIu64 " refused: "
+                             "its body does not start with \"T <gen>\"",
+                             seq);
+    }
+    xcp__db_begin(db);
+    if (xcp__journal_apply_ops(db, *end ? end + 1 : end, why,
+                               sizeof(why)) < 0) {
+        xcp__db_abort(db);
+        free(text);
+        return xcp__internal("replicated transaction %" PRIu64 " refused: "
+                             "%s", seq, why);
+    }
+    db->depth--;
+    rc = commit_txn(db, text, len, gen);
+    free(text);
+    return rc;
 }
 
 /* Raw primitives shared by undo and loading. */

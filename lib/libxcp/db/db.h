@@ -113,6 +113,45 @@ xcp__obj *xcp__db_newest(xcp__db *db);
 /* Called after each commit with the new generation (engine wakes waiters). */
 void xcp__db_on_commit(xcp__db *db, void (*fn)(void *, uint64_t), void *arg);
 
+/* ---- replication (docs/design-pool.md §2, §3) ---- */
+
+/* Apply one replicated transaction to a replica: body is the journal body
+ * the coordinator wrote, "T <gen> <ops...>" (without its sequence number;
+ * a final newline is allowed), and seq its pool-wide sequence number,
+ * which must be the one after the last this database holds. The ops run
+ * as one transaction of their own (relations, indexes, generations and
+ * tombstones kept as a local commit keeps them, no generation of the
+ * replica's own: the rows get gen, or the next one when the replica's
+ * volatile rows have already gone past it), the same body goes to the
+ * journal under seq (one write(), per the fsync policy), and event.from
+ * waiters wake as after any commit. Refused (INTERNAL_ERROR naming the
+ * cause, nothing changed) inside a transaction, for a seq out of order,
+ * a body that does not parse, or one that creates a row that exists or
+ * changes or destroys one that does not. Engine lock held. */
+int xcp__db_apply(xcp__db *db, uint64_t seq, const char *body, size_t len);
+/* The sequence number of the last transaction in the journal (the pool's
+ * seq on a replica). */
+uint64_t xcp__db_seq(const xcp__db *db);
+
+/* The replication hook of a pooled host. Without one (a single host) the
+ * commit path is unchanged. */
+typedef struct xcp__db_repl {
+    /* Before a commit with persistent changes writes its journal line:
+     * 0 to go on, or < 0 with the thread error set to refuse it (the
+     * transaction is rolled back: a member, an inquorate coordinator). */
+    int (*prepare)(void *arg);
+    /* After the line is written: hand body ("T <gen> <ops...>", no
+     * newline) with its journal seq and gen to the pool. < 0 (error set)
+     * is the commit's result, but the change stays applied and journaled
+     * (it may or may not reach the others: design §3). */
+    int (*submit)(void *arg, uint64_t seq, uint64_t gen, const char *body,
+                  size_t len);
+    /* The journal write failed after prepare said yes. */
+    void (*cancel)(void *arg);
+} xcp__db_repl;
+/* Attach (ops NULL: detach) the hook; ops must outlive the attachment. */
+void xcp__db_set_repl(xcp__db *db, const xcp__db_repl *ops, void *arg);
+
 /* ---- journal.c (persistence), used by db.c ---- */
 struct xcp__journal;
 int xcp__journal_open(struct xcp__journal **out, const char *dir);
@@ -126,6 +165,14 @@ int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db);
 size_t xcp__journal_size(const struct xcp__journal *j);
 size_t xcp__journal_snapshot_size(const struct xcp__journal *j);
 int xcp__journal_sync(struct xcp__journal *j);
+/* The sequence number of the last line written. */
+uint64_t xcp__journal_seq(struct xcp__journal *j);
+/* Run a body's ops (after "T <gen> ") inside the open transaction
+ * through the ordinary changes (xcp__db_create/set/destroy); strict: a
+ * creation of a row that exists, a change to one that does not, or
+ * anything unparsable fails (-1, why says what) and the caller aborts. */
+int xcp__journal_apply_ops(xcp__db *db, const char *ops, char *why,
+                           size_t whylen);
 
 /* An object as a create op (" C <class> <ref> <fields>"), for commits and
  * snapshots. */

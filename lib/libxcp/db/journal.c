@@ -272,7 +272,10 @@ int xcp__dec_value(const char **p, xcp_value *out)
 
 /* ---- applying lines ------------------------------------------------------ */
 
-static int apply_fields(xcp__db *db, xcp__obj *o, const char **p)
+/* Set the fields a line lists on o: with txn, through xcp__db_set (undo,
+ * relations, generations: a replicated record, xcp__db_apply); else with
+ * the raw loader (loading). */
+static int apply_fields(xcp__db *db, xcp__obj *o, const char **p, bool txn)
 {
     const char *t;
     size_t len, n, i, next = 0;
@@ -311,7 +314,14 @@ static int apply_fields(xcp__db *db, xcp__obj *o, const char **p)
             xcp_value_dispose(&v);
             continue;
         }
-        xcp__db_load_set(db, o, f, &v);
+        if (txn) {
+            if (xcp__db_set(db, o, f, &v) < 0) {
+                xcp_value_dispose(&v);
+                return -1;
+            }
+        } else {
+            xcp__db_load_set(db, o, f, &v);
+        }
         xcp_value_dispose(&v);
     }
     return 0;
@@ -341,7 +351,7 @@ static int apply_ops(xcp__db *db, const char *p)
             b[len] = '\0';
             cls = xcp_class_by_name(a);
             o = cls >= 0 ? xcp__db_load_create(db, cls, b) : NULL;
-            if (apply_fields(db, o, &p) < 0 ||
+            if (apply_fields(db, o, &p, false) < 0 ||
                 (o && xcp__db_load_defaults(db, o) < 0))
                 return -1;
         } else if (op == 'S' || op == 'D') {
@@ -353,7 +363,7 @@ static int apply_ops(xcp__db *db, const char *p)
             if (op == 'D') {
                 if (o)
                     xcp__db_load_destroy(db, o);
-            } else if (apply_fields(db, o, &p) < 0) {
+            } else if (apply_fields(db, o, &p, false) < 0) {
                 return -1;
             }
         } else {
@@ -361,6 +371,87 @@ static int apply_ops(xcp__db *db, const char *p)
         }
     }
     return 0;
+}
+
+/* Copy token t (len bytes) into buf of size XCP_REF_MAX, or fail. */
+static bool tok_copy(char *buf, const char *t, size_t len)
+{
+    if (len >= XCP_REF_MAX)
+        return false;
+    memcpy(buf, t, len);
+    buf[len] = '\0';
+    return true;
+}
+
+int xcp__journal_apply_ops(xcp__db *db, const char *p, char *why,
+                           size_t whylen)
+{
+    const char *t;
+    size_t len, nop = 0;
+    char a[XCP_REF_MAX], b[XCP_REF_MAX];
+
+#define REFUSE(...)                                                        \
+    do {                                                                   \
+        snprintf(why, whylen, __VA_ARGS__);                                \
+        return -1;                                                         \
+    } while (0)
+    while (next_tok(&p, &t, &len)) {
+        char op = t[0];
+        xcp__obj *o;
+        nop++;
+        if (len != 1 || (op != 'C' && op != 'S' && op != 'D'))
+            REFUSE("operation %zu: '%.*s' is not C, S or D", nop,
+                   (int)(len > 16 ? 16 : len), t);
+        if (op == 'C') {
+            int cls;
+            if (!next_tok(&p, &t, &len) || !tok_copy(a, t, len) ||
+                !next_tok(&p, &t, &len) || !tok_copy(b, t, len))
+                REFUSE("operation %zu: a creation without class and ref",
+                       nop);
+            cls = xcp_class_by_name(a);
+            o = NULL;
+            if (cls >= 0) {
+                if (xcp__db_get(db, b))
+                    REFUSE("operation %zu: %s %s exists already", nop, a, b);
+                if (xcp__db_create(db, cls, b, NULL, &o) < 0)
+                    REFUSE("operation %zu: cannot create %s %s", nop, a, b);
+            }
+            /* A class this version does not know: its fields are read
+             * and dropped, as on replay. */
+            if (apply_fields(db, o, &p, true) < 0)
+                REFUSE("operation %zu: bad fields for %s %s", nop, a, b);
+        } else {
+            if (!next_tok(&p, &t, &len) || !tok_copy(a, t, len))
+                REFUSE("operation %zu: no ref", nop);
+            o = xcp__db_get(db, a);
+            /* The replica holds what the coordinator held: a row it
+             * changes or destroys that is missing here means the two
+             * differ (or the record is out of place). */
+            if (!o)
+                REFUSE("operation %zu: %s %s: no such object here", nop,
+                       op == 'D' ? "destroy" : "set", a);
+            if (op == 'D') {
+                if (xcp__db_destroy(db, o) < 0)
+                    REFUSE("operation %zu: cannot destroy %s", nop, a);
+            } else if (apply_fields(db, o, &p, true) < 0) {
+                REFUSE("operation %zu: bad fields for %s", nop, a);
+            }
+        }
+    }
+    if (*p)
+        REFUSE("operation %zu: stray text after it", nop);
+    return 0;
+#undef REFUSE
+}
+
+uint64_t xcp__journal_seq(struct xcp__journal *j)
+{
+    uint64_t seq;
+
+    pthread_mutex_lock(&j->mu);
+    seq = j->seq;
+    pthread_mutex_unlock(&j->mu);
+    return seq;
 }
 
 /* Check a line's CRC; returns the body or NULL. line is NUL-terminated

@@ -10,6 +10,7 @@
  * after another, and a daemon holds it for its lifetime.
  */
 #include "engine.h"
+#include "../pool/pool.h"
 #include "../api/metrics.h"
 #include "../api/http_handlers.h"
 #include "../api/storage.h"
@@ -260,6 +261,9 @@ static void *monitor_main(void *arg)
 
 static void engine_free(xcp__engine *e)
 {
+    /* First: its thread applies records under the engine lock. */
+    xcp__pool_close(e->pool_repl);
+    e->pool_repl = NULL;
     if (e->gc_running) {
         /* It finishes a pending pass first. */
         pthread_mutex_lock(&e->lock);
@@ -373,6 +377,19 @@ static int engine_open(xcp__engine **out, const char *dir,
     }
     xcp__hv_set_image_ops(e->hv, &xcp__hv_image_ops);
     pthread_mutex_lock(&e->lock);
+    if (xcp__pool_role_member(dir)) {
+        /* A pool member writes nothing of its own (the coordinator is
+         * the only writer, docs/design-pool.md §2): start-up only learns
+         * which rows are the pool, the host and dom0. */
+        xcp__db_begin(e->db);
+        rc = firstboot_txn(&(xcp__ctx){.e = e, .db = e->db, .mid = -1},
+                           NULL);
+        xcp__db_abort(e->db);
+        pthread_mutex_unlock(&e->lock);
+        if (rc < 0 || (rc = xcp__pool_open(&e->pool_repl, e)) < 0)
+            goto fail;
+        goto started;
+    }
     rc = txn_locked(e, firstboot_txn, NULL);
     if (rc == 0)
         rc = txn_locked(e, reconcile_txn, NULL);
@@ -385,8 +402,9 @@ static int engine_open(xcp__engine **out, const char *dir,
         xcp_error_clear();
     }
     pthread_mutex_unlock(&e->lock);
-    if (rc < 0)
+    if (rc < 0 || (rc = xcp__pool_open(&e->pool_repl, e)) < 0)
         goto fail;
+started:
     if (pthread_create(&e->gc_thread, NULL, collector_main, e) == 0)
         e->gc_running = true;
     if (pipe2(e->monitor_pipe, O_CLOEXEC) == 0 &&
@@ -744,6 +762,13 @@ static void *worker_main(void *arg)
     free(w->c.args);
     xcp_value_dispose(&w->result);
     free(w);
+    if (e->pool_repl) {
+        /* The thread's commits reach a quorum before it ends (its task
+         * is not replicated: its outcome is already set). */
+        pthread_mutex_unlock(&e->lock);
+        xcp__pool_wait(e->pool_repl);
+        pthread_mutex_lock(&e->lock);
+    }
     if (--e->workers == 0)
         pthread_cond_broadcast(&e->workers_done);
     pthread_mutex_unlock(&e->lock);
@@ -872,6 +897,13 @@ int xcp__engine_call_opts(xcp__engine *e, const char *session, int mid,
     xcp__tasks_gc(e);
 out:
     pthread_mutex_unlock(&e->lock);
+    /* A pooled coordinator answers once a quorum holds the call's
+     * commits (docs/design-pool.md §3), waiting outside the lock. */
+    if (e->pool_repl && rc >= 0) {
+        int w = xcp__pool_wait(e->pool_repl);
+        if (w < 0)
+            rc = w;
+    }
     if (rc < 0)
         xcp_value_dispose(result);
     return rc;

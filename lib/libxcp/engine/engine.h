@@ -119,6 +119,8 @@ struct xcp__engine {
     /* The performance monitor (api/metrics.c), started by the first
      * server or data-source call (xcp__engine_metrics); under lock. */
     struct xcp__metrics *metrics;
+    /* A pooled host's replication (pool/pool.h; NULL: a single host). */
+    struct xcp__pool *pool_repl;
 };
 
 /* The engine's performance monitor, started at the first call (engine

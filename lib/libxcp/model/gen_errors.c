@@ -260,131 +260,131 @@ static const char *const ep_351[] = {"master_uuid"};
 static const char *const ep_352[] = {"bundle_path"};
 static const char *const ep_353[] = {"vlan"};
 static const char *const ep_354[] = {"pool_sm_ref", "candidate_sm_ref"};
-static const char *const ep_357[] = {"PUSB", "VDI"};
-static const char *const ep_358[] = {"site", "host"};
-static const char *const ep_359[] = {"PVS_cache_storage"};
-static const char *const ep_360[] = {"proxies"};
-static const char *const ep_361[] = {"device"};
-static const char *const ep_362[] = {"address"};
-static const char *const ep_363[] = {"proxies"};
-static const char *const ep_364[] = {"servers"};
-static const char *const ep_366[] = {"permission", "message"};
-static const char *const ep_368[] = {"ref"};
-static const char *const ep_373[] = {"PIF"};
-static const char *const ep_375[] = {"log"};
-static const char *const ep_377[] = {"device"};
-static const char *const ep_382[] = {"now", "not_after"};
-static const char *const ep_384[] = {"algorithm_oid"};
-static const char *const ep_387[] = {"length"};
-static const char *const ep_389[] = {"now", "not_before"};
-static const char *const ep_392[] = {"username", "msg"};
-static const char *const ep_393[] = {"handle"};
+static const char *const ep_355[] = {"coordinator", "live_votes", "quorum"};
+static const char *const ep_358[] = {"PUSB", "VDI"};
+static const char *const ep_359[] = {"site", "host"};
+static const char *const ep_360[] = {"PVS_cache_storage"};
+static const char *const ep_361[] = {"proxies"};
+static const char *const ep_362[] = {"device"};
+static const char *const ep_363[] = {"address"};
+static const char *const ep_364[] = {"proxies"};
+static const char *const ep_365[] = {"servers"};
+static const char *const ep_367[] = {"permission", "message"};
+static const char *const ep_369[] = {"ref"};
+static const char *const ep_374[] = {"PIF"};
+static const char *const ep_376[] = {"log"};
+static const char *const ep_378[] = {"device"};
+static const char *const ep_383[] = {"now", "not_after"};
+static const char *const ep_385[] = {"algorithm_oid"};
+static const char *const ep_388[] = {"length"};
+static const char *const ep_390[] = {"now", "not_before"};
+static const char *const ep_393[] = {"username", "msg"};
 static const char *const ep_394[] = {"handle"};
-static const char *const ep_395[] = {"hosts"};
+static const char *const ep_395[] = {"handle"};
 static const char *const ep_396[] = {"hosts"};
 static const char *const ep_397[] = {"hosts"};
-static const char *const ep_399[] = {"sm"};
-static const char *const ep_400[] = {"sr"};
-static const char *const ep_401[] = {"status", "stdout", "stderr"};
-static const char *const ep_403[] = {"sr", "capabilities"};
-static const char *const ep_404[] = {"requested", "maximum"};
-static const char *const ep_405[] = {"PBD"};
-static const char *const ep_406[] = {"sr"};
+static const char *const ep_398[] = {"hosts"};
+static const char *const ep_400[] = {"sm"};
+static const char *const ep_401[] = {"sr"};
+static const char *const ep_402[] = {"status", "stdout", "stderr"};
+static const char *const ep_404[] = {"sr", "capabilities"};
+static const char *const ep_405[] = {"requested", "maximum"};
+static const char *const ep_406[] = {"PBD"};
 static const char *const ep_407[] = {"sr"};
 static const char *const ep_408[] = {"sr"};
-static const char *const ep_409[] = {"host"};
-static const char *const ep_410[] = {"sr"};
-static const char *const ep_412[] = {"sr", "host"};
-static const char *const ep_413[] = {"sr"};
+static const char *const ep_409[] = {"sr"};
+static const char *const ep_410[] = {"host"};
+static const char *const ep_411[] = {"sr"};
+static const char *const ep_413[] = {"sr", "host"};
 static const char *const ep_414[] = {"sr"};
-static const char *const ep_415[] = {"SR"};
-static const char *const ep_416[] = {"sr"};
+static const char *const ep_415[] = {"sr"};
+static const char *const ep_416[] = {"SR"};
 static const char *const ep_417[] = {"sr"};
-static const char *const ep_418[] = {"sr", "health", "fix"};
-static const char *const ep_419[] = {"driver"};
-static const char *const ep_420[] = {"uuid"};
-static const char *const ep_422[] = {"reason"};
-static const char *const ep_425[] = {"vdi"};
-static const char *const ep_428[] = {"vm", "message"};
-static const char *const ep_430[] = {"reason"};
-static const char *const ep_431[] = {"task"};
-static const char *const ep_432[] = {"timestamp"};
-static const char *const ep_433[] = {"address", "port"};
-static const char *const ep_438[] = {"number"};
+static const char *const ep_418[] = {"sr"};
+static const char *const ep_419[] = {"sr", "health", "fix"};
+static const char *const ep_420[] = {"driver"};
+static const char *const ep_421[] = {"uuid"};
+static const char *const ep_423[] = {"reason"};
+static const char *const ep_426[] = {"vdi"};
+static const char *const ep_429[] = {"vm", "message"};
+static const char *const ep_431[] = {"reason"};
+static const char *const ep_432[] = {"task"};
+static const char *const ep_433[] = {"timestamp"};
+static const char *const ep_434[] = {"address", "port"};
 static const char *const ep_439[] = {"number"};
-static const char *const ep_440[] = {"PIF"};
-static const char *const ep_441[] = {"fingerprint"};
-static const char *const ep_442[] = {"now", "not_after"};
-static const char *const ep_444[] = {"now", "not_before"};
-static const char *const ep_445[] = {"message"};
-static const char *const ep_446[] = {"vm", "bootloader"};
-static const char *const ep_448[] = {"update"};
+static const char *const ep_440[] = {"number"};
+static const char *const ep_441[] = {"PIF"};
+static const char *const ep_442[] = {"fingerprint"};
+static const char *const ep_443[] = {"now", "not_after"};
+static const char *const ep_445[] = {"now", "not_before"};
+static const char *const ep_446[] = {"message"};
+static const char *const ep_447[] = {"vm", "bootloader"};
 static const char *const ep_449[] = {"update"};
-static const char *const ep_450[] = {"uuid"};
-static const char *const ep_451[] = {"output"};
-static const char *const ep_453[] = {"hosts"};
-static const char *const ep_454[] = {"update", "conflict_update"};
-static const char *const ep_455[] = {"update"};
-static const char *const ep_456[] = {"update", "available_space", "required_space\040"};
-static const char *const ep_457[] = {"update", "prerequisite_update"};
-static const char *const ep_458[] = {"update", "info"};
-static const char *const ep_459[] = {"update", "installed_version", "required_version\040"};
-static const char *const ep_462[] = {"PUSB", "VM"};
-static const char *const ep_463[] = {"USB_group"};
-static const char *const ep_464[] = {"usb_group"};
-static const char *const ep_465[] = {"pusbs"};
-static const char *const ep_466[] = {"vusbs"};
-static const char *const ep_467[] = {"msg"};
-static const char *const ep_468[] = {"type", "uuid"};
-static const char *const ep_470[] = {"field", "value", "reason"};
-static const char *const ep_472[] = {"vbd"};
+static const char *const ep_450[] = {"update"};
+static const char *const ep_451[] = {"uuid"};
+static const char *const ep_452[] = {"output"};
+static const char *const ep_454[] = {"hosts"};
+static const char *const ep_455[] = {"update", "conflict_update"};
+static const char *const ep_456[] = {"update"};
+static const char *const ep_457[] = {"update", "available_space", "required_space\040"};
+static const char *const ep_458[] = {"update", "prerequisite_update"};
+static const char *const ep_459[] = {"update", "info"};
+static const char *const ep_460[] = {"update", "installed_version", "required_version\040"};
+static const char *const ep_463[] = {"PUSB", "VM"};
+static const char *const ep_464[] = {"USB_group"};
+static const char *const ep_465[] = {"usb_group"};
+static const char *const ep_466[] = {"pusbs"};
+static const char *const ep_467[] = {"vusbs"};
+static const char *const ep_468[] = {"msg"};
+static const char *const ep_469[] = {"type", "uuid"};
+static const char *const ep_471[] = {"field", "value", "reason"};
 static const char *const ep_473[] = {"vbd"};
 static const char *const ep_474[] = {"vbd"};
 static const char *const ep_475[] = {"vbd"};
 static const char *const ep_476[] = {"vbd"};
-static const char *const ep_477[] = {"vcpu_max", "cores_per_socket"};
-static const char *const ep_478[] = {"vdi"};
-static const char *const ep_479[] = {"vdi", "pool"};
-static const char *const ep_481[] = {"vdi"};
-static const char *const ep_482[] = {"vdi", "type"};
-static const char *const ep_483[] = {"vdi", "operation"};
-static const char *const ep_484[] = {"message"};
-static const char *const ep_485[] = {"vdi"};
+static const char *const ep_477[] = {"vbd"};
+static const char *const ep_478[] = {"vcpu_max", "cores_per_socket"};
+static const char *const ep_479[] = {"vdi"};
+static const char *const ep_480[] = {"vdi", "pool"};
+static const char *const ep_482[] = {"vdi"};
+static const char *const ep_483[] = {"vdi", "type"};
+static const char *const ep_484[] = {"vdi", "operation"};
+static const char *const ep_485[] = {"message"};
 static const char *const ep_486[] = {"vdi"};
-static const char *const ep_487[] = {"vdi", "type"};
-static const char *const ep_488[] = {"sr", "location"};
-static const char *const ep_489[] = {"sr", "vdi"};
-static const char *const ep_490[] = {"vdi"};
+static const char *const ep_487[] = {"vdi"};
+static const char *const ep_488[] = {"vdi", "type"};
+static const char *const ep_489[] = {"sr", "location"};
+static const char *const ep_490[] = {"sr", "vdi"};
 static const char *const ep_491[] = {"vdi"};
 static const char *const ep_492[] = {"vdi"};
 static const char *const ep_493[] = {"vdi"};
 static const char *const ep_494[] = {"vdi"};
 static const char *const ep_495[] = {"vdi"};
-static const char *const ep_497[] = {"vdi"};
-static const char *const ep_498[] = {"vdi", "maximum\040size"};
-static const char *const ep_499[] = {"vdi", "minimum\040size"};
-static const char *const ep_500[] = {"reason", "vgpu", "host"};
-static const char *const ep_501[] = {"reason", "vm", "host"};
-static const char *const ep_502[] = {"reason", "vgpu", "host"};
-static const char *const ep_503[] = {"type"};
-static const char *const ep_504[] = {"pgpu", "type", "running_type"};
-static const char *const ep_505[] = {"type", "enabled_types"};
-static const char *const ep_506[] = {"type", "supported_types"};
-static const char *const ep_507[] = {"type"};
-static const char *const ep_508[] = {"network", "VIF"};
-static const char *const ep_509[] = {"vif"};
-static const char *const ep_510[] = {"device", "vlan"};
-static const char *const ep_511[] = {"VLAN"};
-static const char *const ep_516[] = {"vm", "vmpp"};
-static const char *const ep_517[] = {"vm", "vmss"};
-static const char *const ep_518[] = {"vm", "expected", "actual"};
-static const char *const ep_520[] = {"VM", "interval", "wait"};
-static const char *const ep_521[] = {"vm"};
+static const char *const ep_496[] = {"vdi"};
+static const char *const ep_498[] = {"vdi"};
+static const char *const ep_499[] = {"vdi", "maximum\040size"};
+static const char *const ep_500[] = {"vdi", "minimum\040size"};
+static const char *const ep_501[] = {"reason", "vgpu", "host"};
+static const char *const ep_502[] = {"reason", "vm", "host"};
+static const char *const ep_503[] = {"reason", "vgpu", "host"};
+static const char *const ep_504[] = {"type"};
+static const char *const ep_505[] = {"pgpu", "type", "running_type"};
+static const char *const ep_506[] = {"type", "enabled_types"};
+static const char *const ep_507[] = {"type", "supported_types"};
+static const char *const ep_508[] = {"type"};
+static const char *const ep_509[] = {"network", "VIF"};
+static const char *const ep_510[] = {"vif"};
+static const char *const ep_511[] = {"device", "vlan"};
+static const char *const ep_512[] = {"VLAN"};
+static const char *const ep_517[] = {"vm", "vmpp"};
+static const char *const ep_518[] = {"vm", "vmss"};
+static const char *const ep_519[] = {"vm", "expected", "actual"};
+static const char *const ep_521[] = {"VM", "interval", "wait"};
 static const char *const ep_522[] = {"vm"};
 static const char *const ep_523[] = {"vm"};
 static const char *const ep_524[] = {"vm"};
-static const char *const ep_525[] = {"vm", "vbd", "device"};
-static const char *const ep_526[] = {"vm"};
+static const char *const ep_525[] = {"vm"};
+static const char *const ep_526[] = {"vm", "vbd", "device"};
 static const char *const ep_527[] = {"vm"};
 static const char *const ep_528[] = {"vm"};
 static const char *const ep_529[] = {"vm"};
@@ -393,57 +393,57 @@ static const char *const ep_531[] = {"vm"};
 static const char *const ep_532[] = {"vm"};
 static const char *const ep_533[] = {"vm"};
 static const char *const ep_534[] = {"vm"};
-static const char *const ep_535[] = {"VM"};
-static const char *const ep_536[] = {"host", "vm"};
+static const char *const ep_535[] = {"vm"};
+static const char *const ep_536[] = {"VM"};
 static const char *const ep_537[] = {"host", "vm"};
-static const char *const ep_538[] = {"host", "host_versions", "vm", "vm_version"};
-static const char *const ep_539[] = {"vm"};
-static const char *const ep_540[] = {"vm", "host", "reason"};
-static const char *const ep_541[] = {"VM"};
-static const char *const ep_542[] = {"vm", "appliance"};
-static const char *const ep_543[] = {"vm"};
-static const char *const ep_544[] = {"vm", "operation"};
-static const char *const ep_545[] = {"vm"};
-static const char *const ep_546[] = {"VM"};
-static const char *const ep_547[] = {"vm"};
+static const char *const ep_538[] = {"host", "vm"};
+static const char *const ep_539[] = {"host", "host_versions", "vm", "vm_version"};
+static const char *const ep_540[] = {"vm"};
+static const char *const ep_541[] = {"vm", "host", "reason"};
+static const char *const ep_542[] = {"VM"};
+static const char *const ep_543[] = {"vm", "appliance"};
+static const char *const ep_544[] = {"vm"};
+static const char *const ep_545[] = {"vm", "operation"};
+static const char *const ep_546[] = {"vm"};
+static const char *const ep_547[] = {"VM"};
 static const char *const ep_548[] = {"vm"};
-static const char *const ep_550[] = {"vm", "source", "destination", "msg"};
-static const char *const ep_551[] = {"vm"};
-static const char *const ep_552[] = {"vm", "reason"};
-static const char *const ep_553[] = {"vm", "host"};
-static const char *const ep_554[] = {"vm"};
+static const char *const ep_549[] = {"vm"};
+static const char *const ep_551[] = {"vm", "source", "destination", "msg"};
+static const char *const ep_552[] = {"vm"};
+static const char *const ep_553[] = {"vm", "reason"};
+static const char *const ep_554[] = {"vm", "host"};
 static const char *const ep_555[] = {"vm"};
 static const char *const ep_556[] = {"vm"};
 static const char *const ep_557[] = {"vm"};
-static const char *const ep_558[] = {"vm", "major", "minor"};
-static const char *const ep_559[] = {"VM"};
-static const char *const ep_560[] = {"vm"};
+static const char *const ep_558[] = {"vm"};
+static const char *const ep_559[] = {"vm", "major", "minor"};
+static const char *const ep_560[] = {"VM"};
 static const char *const ep_561[] = {"vm"};
-static const char *const ep_562[] = {"vm", "GPU_group"};
-static const char *const ep_563[] = {"host"};
-static const char *const ep_564[] = {"vm", "network"};
-static const char *const ep_565[] = {"vm", "sr"};
-static const char *const ep_566[] = {"vm", "vdi"};
-static const char *const ep_567[] = {"vm", "GPU_group", "vGPU_type"};
-static const char *const ep_568[] = {"vm", "USB_group"};
-static const char *const ep_569[] = {"vm", "snapshot"};
-static const char *const ep_570[] = {"vm", "timeout"};
-static const char *const ep_571[] = {"vm"};
-static const char *const ep_572[] = {"vm", "error"};
-static const char *const ep_573[] = {"vm"};
+static const char *const ep_562[] = {"vm"};
+static const char *const ep_563[] = {"vm", "GPU_group"};
+static const char *const ep_564[] = {"host"};
+static const char *const ep_565[] = {"vm", "network"};
+static const char *const ep_566[] = {"vm", "sr"};
+static const char *const ep_567[] = {"vm", "vdi"};
+static const char *const ep_568[] = {"vm", "GPU_group", "vGPU_type"};
+static const char *const ep_569[] = {"vm", "USB_group"};
+static const char *const ep_570[] = {"vm", "snapshot"};
+static const char *const ep_571[] = {"vm", "timeout"};
+static const char *const ep_572[] = {"vm"};
+static const char *const ep_573[] = {"vm", "error"};
 static const char *const ep_574[] = {"vm"};
-static const char *const ep_575[] = {"vm", "timeout"};
-static const char *const ep_576[] = {"vm"};
-static const char *const ep_577[] = {"vm", "existing_version", "version_to_import"};
-static const char *const ep_578[] = {"vm"};
-static const char *const ep_579[] = {"amount"};
-static const char *const ep_586[] = {"method", "reason", "response"};
-static const char *const ep_588[] = {"configured_timeout"};
-static const char *const ep_590[] = {"url"};
-static const char *const ep_596[] = {"hook_name", "reason", "stdout", "exit_code"};
-static const char *const ep_597[] = {"name"};
-static const char *const ep_598[] = {"status", "stdout", "stderr"};
-static const char *const ep_600[] = {"vm", "error_code"};
+static const char *const ep_575[] = {"vm"};
+static const char *const ep_576[] = {"vm", "timeout"};
+static const char *const ep_577[] = {"vm"};
+static const char *const ep_578[] = {"vm", "existing_version", "version_to_import"};
+static const char *const ep_579[] = {"vm"};
+static const char *const ep_580[] = {"amount"};
+static const char *const ep_587[] = {"method", "reason", "response"};
+static const char *const ep_589[] = {"configured_timeout"};
+static const char *const ep_591[] = {"url"};
+static const char *const ep_597[] = {"hook_name", "reason", "stdout", "exit_code"};
+static const char *const ep_598[] = {"name"};
+static const char *const ep_599[] = {"status", "stdout", "stderr"};
 static const char *const ep_601[] = {"vm", "error_code"};
 static const char *const ep_602[] = {"vm", "error_code"};
 static const char *const ep_603[] = {"vm", "error_code"};
@@ -451,7 +451,8 @@ static const char *const ep_604[] = {"vm", "error_code"};
 static const char *const ep_605[] = {"vm", "error_code"};
 static const char *const ep_606[] = {"vm", "error_code"};
 static const char *const ep_607[] = {"vm", "error_code"};
-static const char *const ep_608[] = {"expected", "received"};
+static const char *const ep_608[] = {"vm", "error_code"};
+static const char *const ep_609[] = {"expected", "received"};
 const struct xcp__errdesc xcp__errors[] = {
     {"ACTIVATION_WHILE_NOT_FREE", 0, NULL, "An activation key can only be applied when the edition is set to 'free'."},
     {"ADDRESS_VIOLATES_LOCKING_CONSTRAINT", 1, ep_1, "The specified IP address violates the VIF locking configuration."},
@@ -808,259 +809,260 @@ const struct xcp__errdesc xcp__errors[] = {
     {"POOL_JOINING_POOL_BUNDLE_EMPTY_AFTER_IMPORT", 1, ep_352, "The pool certificate bundle is empty or missing after import on the joining host. The bundle generation script (update-ca-bundle.sh) likely failed silently."},
     {"POOL_JOINING_POOL_CANNOT_ENABLE_CLUSTERING_ON_VLAN_NETWORK", 1, ep_353, "The host attempted to join a pool with clustering enabled on a non-management VLAN network, which is not supported."},
     {"POOL_JOINING_SM_FEATURES_INCOMPATIBLE", 2, ep_354, "The host joining the pool has an incompatible set of sm features from the pool coordinator. Make sure the sm are of the same versions and try again."},
+    {"POOL_NOT_QUORATE", 3, ep_355, "The pool has no quorum: this partition holds too few of the pool's hosts to write anything. Reads still work; writes resume when enough hosts are back."},
     {"PROVISION_FAILED_OUT_OF_SPACE", 0, NULL, "The provision call failed because it ran out of space."},
     {"PROVISION_ONLY_ALLOWED_ON_TEMPLATE", 0, NULL, "The provision call can only be invoked on templates, not regular VMs."},
-    {"PUSB_VDI_CONFLICT", 2, ep_357, "The VDI corresponding to this PUSB has existing VBDs."},
-    {"PVS_CACHE_STORAGE_ALREADY_PRESENT", 2, ep_358, "The PVS site already has cache storage configured for the host."},
-    {"PVS_CACHE_STORAGE_IS_IN_USE", 1, ep_359, "The PVS cache storage is in use by the site and cannot be removed."},
-    {"PVS_PROXY_ALREADY_PRESENT", 1, ep_360, "The VIF is already associated with a PVS proxy"},
-    {"PVS_PROXY_PRESENT_ON_HIGHER_VIF_DEVICE", 1, ep_361, "The VM has a VIF, with a higher device number than the new VIF, that uses a PVS proxy. The VIF used by PVS proxy must be the one with the lowest device number."},
-    {"PVS_SERVER_ADDRESS_IN_USE", 1, ep_362, "The address specified is already in use by an existing PVS_server object"},
-    {"PVS_SITE_CONTAINS_RUNNING_PROXIES", 1, ep_363, "The PVS site contains running proxies."},
-    {"PVS_SITE_CONTAINS_SERVERS", 1, ep_364, "The PVS site contains servers and cannot be forgotten."},
+    {"PUSB_VDI_CONFLICT", 2, ep_358, "The VDI corresponding to this PUSB has existing VBDs."},
+    {"PVS_CACHE_STORAGE_ALREADY_PRESENT", 2, ep_359, "The PVS site already has cache storage configured for the host."},
+    {"PVS_CACHE_STORAGE_IS_IN_USE", 1, ep_360, "The PVS cache storage is in use by the site and cannot be removed."},
+    {"PVS_PROXY_ALREADY_PRESENT", 1, ep_361, "The VIF is already associated with a PVS proxy"},
+    {"PVS_PROXY_PRESENT_ON_HIGHER_VIF_DEVICE", 1, ep_362, "The VM has a VIF, with a higher device number than the new VIF, that uses a PVS proxy. The VIF used by PVS proxy must be the one with the lowest device number."},
+    {"PVS_SERVER_ADDRESS_IN_USE", 1, ep_363, "The address specified is already in use by an existing PVS_server object"},
+    {"PVS_SITE_CONTAINS_RUNNING_PROXIES", 1, ep_364, "The PVS site contains running proxies."},
+    {"PVS_SITE_CONTAINS_SERVERS", 1, ep_365, "The PVS site contains servers and cannot be forgotten."},
     {"PVS_VIF_MUST_BE_FIRST_DEVICE", 0, NULL, "The VIF used by PVS proxy must be the one with the lowest device number"},
-    {"RBAC_PERMISSION_DENIED", 2, ep_366, "RBAC permission denied."},
+    {"RBAC_PERMISSION_DENIED", 2, ep_367, "RBAC permission denied."},
     {"REDO_LOG_IS_ENABLED", 0, NULL, "The operation could not be performed because a redo log is enabled on the Pool."},
-    {"REPOSITORY_ALREADY_EXISTS", 1, ep_368, "The repository already exists."},
+    {"REPOSITORY_ALREADY_EXISTS", 1, ep_369, "The repository already exists."},
     {"REPOSITORY_CLEANUP_FAILED", 0, NULL, "Failed to clean up local repository on coordinator."},
     {"REPOSITORY_IS_IN_USE", 0, NULL, "The repository is in use."},
     {"REPOSYNC_FAILED", 0, NULL, "Syncing with remote YUM repository failed."},
     {"REPO_SHOULD_BE_SINGLE_ONE_ENABLED", 0, NULL, "If the bundle repository or remote_pool repository is enabled, it should be the only enabled repository of the pool."},
-    {"REQUIRED_PIF_IS_UNPLUGGED", 1, ep_373, "The operation you requested cannot be performed because the specified PIF is currently unplugged."},
+    {"REQUIRED_PIF_IS_UNPLUGGED", 1, ep_374, "The operation you requested cannot be performed because the specified PIF is currently unplugged."},
     {"RESTORE_INCOMPATIBLE_VERSION", 0, NULL, "The restore could not be performed because this backup has been created by a different (incompatible) product version"},
-    {"RESTORE_SCRIPT_FAILED", 1, ep_375, "The restore could not be performed because the restore script failed. Is the file corrupt?"},
+    {"RESTORE_SCRIPT_FAILED", 1, ep_376, "The restore could not be performed because the restore script failed. Is the file corrupt?"},
     {"RESTORE_TARGET_MGMT_IF_NOT_IN_BACKUP", 0, NULL, "The restore could not be performed because the server's current management interface is not in the backup. The interfaces mentioned in the backup are:"},
-    {"RESTORE_TARGET_MISSING_DEVICE", 1, ep_377, "The restore could not be performed because a network interface is missing"},
+    {"RESTORE_TARGET_MISSING_DEVICE", 1, ep_378, "The restore could not be performed because a network interface is missing"},
     {"REVERT_ONLY_ALLOWED_ON_SNAPSHOT", 0, NULL, ""},
     {"ROLE_ALREADY_EXISTS", 0, NULL, "Role already exists."},
     {"ROLE_NOT_FOUND", 0, NULL, "Role cannot be found."},
     {"SERVER_CERTIFICATE_CHAIN_INVALID", 0, NULL, "The provided intermediate certificates are not in a PEM-encoded X509 format."},
-    {"SERVER_CERTIFICATE_EXPIRED", 2, ep_382, "The provided certificate has expired."},
+    {"SERVER_CERTIFICATE_EXPIRED", 2, ep_383, "The provided certificate has expired."},
     {"SERVER_CERTIFICATE_INVALID", 0, NULL, "The provided certificate is not in a PEM-encoded X509 format."},
-    {"SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED", 1, ep_384, "The provided key uses an unsupported algorithm."},
+    {"SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED", 1, ep_385, "The provided key uses an unsupported algorithm."},
     {"SERVER_CERTIFICATE_KEY_INVALID", 0, NULL, "The provided key is not in a PEM-encoded PKCS#8 format."},
     {"SERVER_CERTIFICATE_KEY_MISMATCH", 0, NULL, "The provided key does not match the provided certificate's public key."},
-    {"SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED", 1, ep_387, "The provided RSA key does not have a length between 2048 and 4096."},
+    {"SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED", 1, ep_388, "The provided RSA key does not have a length between 2048 and 4096."},
     {"SERVER_CERTIFICATE_KEY_RSA_MULTI_NOT_SUPPORTED", 0, NULL, "The provided RSA key is using more than 2 primes, expecting only 2."},
-    {"SERVER_CERTIFICATE_NOT_VALID_YET", 2, ep_389, "The provided certificate is not valid yet."},
+    {"SERVER_CERTIFICATE_NOT_VALID_YET", 2, ep_390, "The provided certificate is not valid yet."},
     {"SERVER_CERTIFICATE_SIGNATURE_NOT_SUPPORTED", 0, NULL, "The provided certificate is not using one of the following SHA2 signature algorithms:  SHA256, SHA512."},
     {"SESSION_AUTHENTICATION_FAILED", 0, NULL, "The credentials given by the user are incorrect, so access has been denied, and you have not been issued a session handle."},
-    {"SESSION_AUTHORIZATION_FAILED", 2, ep_392, "The credentials given by the user are correct, but the user could not be authorized, so access has been denied, and you have not been issued a session handle."},
-    {"SESSION_INVALID", 1, ep_393, "You gave an invalid session reference. It may have been invalidated by a server restart, or timed out. You should get a new session handle, using one of the session.login_ calls. This error does not invalidate the current connection. The handle parameter echoes the bad value given."},
-    {"SESSION_NOT_REGISTERED", 1, ep_394, "This session is not registered to receive events. You must call event.register before event.next. The session handle you are using is echoed."},
-    {"SET_CONSOLE_TIMEOUT_PARTIALLY_FAILED", 1, ep_395, "Some hosts failed to set console timeout."},
-    {"SET_SSH_AUTO_MODE_PARTIALLY_FAILED", 1, ep_396, "Some hosts failed to set SSH auto mode."},
-    {"SET_SSH_TIMEOUT_PARTIALLY_FAILED", 1, ep_397, "Some hosts failed to set SSH timeout."},
+    {"SESSION_AUTHORIZATION_FAILED", 2, ep_393, "The credentials given by the user are correct, but the user could not be authorized, so access has been denied, and you have not been issued a session handle."},
+    {"SESSION_INVALID", 1, ep_394, "You gave an invalid session reference. It may have been invalidated by a server restart, or timed out. You should get a new session handle, using one of the session.login_ calls. This error does not invalidate the current connection. The handle parameter echoes the bad value given."},
+    {"SESSION_NOT_REGISTERED", 1, ep_395, "This session is not registered to receive events. You must call event.register before event.next. The session handle you are using is echoed."},
+    {"SET_CONSOLE_TIMEOUT_PARTIALLY_FAILED", 1, ep_396, "Some hosts failed to set console timeout."},
+    {"SET_SSH_AUTO_MODE_PARTIALLY_FAILED", 1, ep_397, "Some hosts failed to set SSH auto mode."},
+    {"SET_SSH_TIMEOUT_PARTIALLY_FAILED", 1, ep_398, "Some hosts failed to set SSH timeout."},
     {"SLAVE_REQUIRES_MANAGEMENT_INTERFACE", 0, NULL, "The management interface on a supporter cannot be disabled because the supporter would enter emergency mode."},
-    {"SM_PLUGIN_COMMUNICATION_FAILURE", 1, ep_399, "The SM plug-in did not respond to a query."},
-    {"SR_ATTACH_FAILED", 1, ep_400, "Attaching this SR failed."},
-    {"SR_BACKEND_FAILURE", 3, ep_401, "There was an SR backend failure."},
+    {"SM_PLUGIN_COMMUNICATION_FAILURE", 1, ep_400, "The SM plug-in did not respond to a query."},
+    {"SR_ATTACH_FAILED", 1, ep_401, "Attaching this SR failed."},
+    {"SR_BACKEND_FAILURE", 3, ep_402, "There was an SR backend failure."},
     {"SR_DEVICE_IN_USE", 0, NULL, "The SR operation cannot be performed because a device underlying the SR is in use by the server."},
-    {"SR_DOES_NOT_SUPPORT_MIGRATION", 2, ep_403, "Cannot migrate a VDI to or from an SR that doesn't support migration."},
-    {"SR_FULL", 2, ep_404, "The SR is full. Requested new size exceeds the maximum size"},
-    {"SR_HAS_MULTIPLE_PBDS", 1, ep_405, "The SR.shared flag cannot be set to false while the SR remains connected to multiple servers."},
-    {"SR_HAS_NO_PBDS", 1, ep_406, "The SR has no attached PBDs"},
-    {"SR_HAS_PBD", 1, ep_407, "The SR is still connected to a host via a PBD. It cannot be destroyed or forgotten."},
-    {"SR_INDESTRUCTIBLE", 1, ep_408, "The SR could not be destroyed because the 'indestructible' flag was set on it."},
-    {"SR_IS_CACHE_SR", 1, ep_409, "The SR is currently being used as a local cache SR."},
-    {"SR_NOT_ATTACHED", 1, ep_410, "The SR is not attached."},
+    {"SR_DOES_NOT_SUPPORT_MIGRATION", 2, ep_404, "Cannot migrate a VDI to or from an SR that doesn't support migration."},
+    {"SR_FULL", 2, ep_405, "The SR is full. Requested new size exceeds the maximum size"},
+    {"SR_HAS_MULTIPLE_PBDS", 1, ep_406, "The SR.shared flag cannot be set to false while the SR remains connected to multiple servers."},
+    {"SR_HAS_NO_PBDS", 1, ep_407, "The SR has no attached PBDs"},
+    {"SR_HAS_PBD", 1, ep_408, "The SR is still connected to a host via a PBD. It cannot be destroyed or forgotten."},
+    {"SR_INDESTRUCTIBLE", 1, ep_409, "The SR could not be destroyed because the 'indestructible' flag was set on it."},
+    {"SR_IS_CACHE_SR", 1, ep_410, "The SR is currently being used as a local cache SR."},
+    {"SR_NOT_ATTACHED", 1, ep_411, "The SR is not attached."},
     {"SR_NOT_EMPTY", 0, NULL, "The SR operation cannot be performed because the SR is not empty."},
-    {"SR_NOT_SHARABLE", 2, ep_412, "The PBD could not be plugged because the SR is in use by another host and is not marked as sharable."},
-    {"SR_OPERATION_NOT_SUPPORTED", 1, ep_413, "The SR backend does not support the operation (check the SR's allowed operations)"},
-    {"SR_REQUIRED", 1, ep_414, ""},
-    {"SR_REQUIRES_UPGRADE", 1, ep_415, "The operation cannot be performed until the SR has been upgraded"},
-    {"SR_SOURCE_SPACE_INSUFFICIENT", 1, ep_416, "The source SR does not have sufficient temporary space available to proceed the operation."},
-    {"SR_SUSPEND_SPACE_INSUFFICIENT", 1, ep_417, "The suspend SR does not have sufficient free space to store the VM suspend image."},
-    {"SR_UNHEALTHY", 3, ep_418, "The SR is currently unhealthy. See the suggestion on how to fix it."},
-    {"SR_UNKNOWN_DRIVER", 1, ep_419, "The SR could not be connected because the driver was not recognised."},
-    {"SR_UUID_EXISTS", 1, ep_420, "An SR with that uuid already exists."},
+    {"SR_NOT_SHARABLE", 2, ep_413, "The PBD could not be plugged because the SR is in use by another host and is not marked as sharable."},
+    {"SR_OPERATION_NOT_SUPPORTED", 1, ep_414, "The SR backend does not support the operation (check the SR's allowed operations)"},
+    {"SR_REQUIRED", 1, ep_415, ""},
+    {"SR_REQUIRES_UPGRADE", 1, ep_416, "The operation cannot be performed until the SR has been upgraded"},
+    {"SR_SOURCE_SPACE_INSUFFICIENT", 1, ep_417, "The source SR does not have sufficient temporary space available to proceed the operation."},
+    {"SR_SUSPEND_SPACE_INSUFFICIENT", 1, ep_418, "The suspend SR does not have sufficient free space to store the VM suspend image."},
+    {"SR_UNHEALTHY", 3, ep_419, "The SR is currently unhealthy. See the suggestion on how to fix it."},
+    {"SR_UNKNOWN_DRIVER", 1, ep_420, "The SR could not be connected because the driver was not recognised."},
+    {"SR_UUID_EXISTS", 1, ep_421, "An SR with that uuid already exists."},
     {"SR_VDI_LOCKING_FAILED", 0, NULL, "The operation could not proceed because necessary VDIs were already locked at the storage level."},
-    {"SSL_VERIFY_ERROR", 1, ep_422, "The remote system's SSL certificate failed to verify against our certificate library."},
+    {"SSL_VERIFY_ERROR", 1, ep_423, "The remote system's SSL certificate failed to verify against our certificate library."},
     {"SUBJECT_ALREADY_EXISTS", 0, NULL, "Subject already exists."},
     {"SUBJECT_CANNOT_BE_RESOLVED", 0, NULL, "Subject cannot be resolved by the external directory service."},
-    {"SUSPEND_IMAGE_NOT_ACCESSIBLE", 1, ep_425, "The suspend image of a checkpoint is not accessible from the host on which the VM is running"},
+    {"SUSPEND_IMAGE_NOT_ACCESSIBLE", 1, ep_426, "The suspend image of a checkpoint is not accessible from the host on which the VM is running"},
     {"SYNC_BUNDLE_IN_PROGRESS", 0, NULL, "The operation could not be performed because syncing bundle is in progress."},
     {"SYNC_UPDATES_IN_PROGRESS", 0, NULL, "The operation could not be performed because syncing updates is in progress."},
-    {"SYSPREP", 2, ep_428, "VM.sysprep error with details in the message"},
+    {"SYSPREP", 2, ep_429, "VM.sysprep error with details in the message"},
     {"SYSTEM_STATUS_MUST_USE_TAR_ON_OEM", 0, NULL, "You must use tar output to retrieve system status from an OEM server."},
-    {"SYSTEM_STATUS_RETRIEVAL_FAILED", 1, ep_430, "Retrieving system status from the host failed. A diagnostic reason suitable for support organisations is also returned."},
-    {"TASK_CANCELLED", 1, ep_431, "The request was asynchronously canceled."},
-    {"TELEMETRY_NEXT_COLLECTION_TOO_LATE", 1, ep_432, "The next scheduled telemetry data collection is too far into the future. Pick a timestamp within two telemetry intervals starting from now."},
-    {"TLS_CONNECTION_FAILED", 2, ep_433, "Cannot contact the other host using TLS on the specified address and port"},
+    {"SYSTEM_STATUS_RETRIEVAL_FAILED", 1, ep_431, "Retrieving system status from the host failed. A diagnostic reason suitable for support organisations is also returned."},
+    {"TASK_CANCELLED", 1, ep_432, "The request was asynchronously canceled."},
+    {"TELEMETRY_NEXT_COLLECTION_TOO_LATE", 1, ep_433, "The next scheduled telemetry data collection is too far into the future. Pick a timestamp within two telemetry intervals starting from now."},
+    {"TLS_CONNECTION_FAILED", 2, ep_434, "Cannot contact the other host using TLS on the specified address and port"},
     {"TLS_VERIFICATION_NOT_ENABLED_IN_POOL", 0, NULL, "TLS verification has not been enabled in the pool successfully, please enable it in XC or run xe pool-enable-tls-verification instead."},
     {"TOO_BUSY", 0, NULL, "The request was rejected because the server is too busy."},
     {"TOO_MANY_GROUPS", 0, NULL, "VM can only belong to one group."},
     {"TOO_MANY_PENDING_TASKS", 0, NULL, "The request was rejected because there are too many pending tasks on the server."},
-    {"TOO_MANY_STORAGE_MIGRATES", 1, ep_438, "You reached the maximal number of concurrently migrating VMs."},
-    {"TOO_MANY_VUSBS", 1, ep_439, "The VM has too many VUSBs."},
-    {"TRANSPORT_PIF_NOT_CONFIGURED", 1, ep_440, "The tunnel transport PIF has no IP configuration set."},
-    {"TRUSTED_CERTIFICATE_ALREADY_EXISTS", 1, ep_441, "A trusted certificate already exists with the same purpose."},
-    {"TRUSTED_CERTIFICATE_EXPIRED", 2, ep_442, "The provided certificate has expired."},
+    {"TOO_MANY_STORAGE_MIGRATES", 1, ep_439, "You reached the maximal number of concurrently migrating VMs."},
+    {"TOO_MANY_VUSBS", 1, ep_440, "The VM has too many VUSBs."},
+    {"TRANSPORT_PIF_NOT_CONFIGURED", 1, ep_441, "The tunnel transport PIF has no IP configuration set."},
+    {"TRUSTED_CERTIFICATE_ALREADY_EXISTS", 1, ep_442, "A trusted certificate already exists with the same purpose."},
+    {"TRUSTED_CERTIFICATE_EXPIRED", 2, ep_443, "The provided certificate has expired."},
     {"TRUSTED_CERTIFICATE_INVALID", 0, NULL, "The provided certificate is not in a PEM-encoded X509 format."},
-    {"TRUSTED_CERTIFICATE_NOT_VALID_YET", 2, ep_444, "The provided certificate is not valid yet."},
-    {"UNIMPLEMENTED_IN_SM_BACKEND", 1, ep_445, "You have attempted a function which is not implemented"},
-    {"UNKNOWN_BOOTLOADER", 2, ep_446, "The requested bootloader is unknown"},
+    {"TRUSTED_CERTIFICATE_NOT_VALID_YET", 2, ep_445, "The provided certificate is not valid yet."},
+    {"UNIMPLEMENTED_IN_SM_BACKEND", 1, ep_446, "You have attempted a function which is not implemented"},
+    {"UNKNOWN_BOOTLOADER", 2, ep_447, "The requested bootloader is unknown"},
     {"UPDATEINFO_HASH_MISMATCH", 0, NULL, "The hash of updateinfo doesn't match with current one. There may be newer available updates."},
-    {"UPDATE_ALREADY_APPLIED", 1, ep_448, "This update has already been applied."},
-    {"UPDATE_ALREADY_APPLIED_IN_POOL", 1, ep_449, "This update has already been applied to all hosts in the pool."},
-    {"UPDATE_ALREADY_EXISTS", 1, ep_450, "The uploaded update already exists"},
-    {"UPDATE_APPLY_FAILED", 1, ep_451, "The update failed to apply. Please see attached output."},
+    {"UPDATE_ALREADY_APPLIED", 1, ep_449, "This update has already been applied."},
+    {"UPDATE_ALREADY_APPLIED_IN_POOL", 1, ep_450, "This update has already been applied to all hosts in the pool."},
+    {"UPDATE_ALREADY_EXISTS", 1, ep_451, "The uploaded update already exists"},
+    {"UPDATE_APPLY_FAILED", 1, ep_452, "The update failed to apply. Please see attached output."},
     {"UPDATE_IS_APPLIED", 0, NULL, "The specified update has been applied and cannot be destroyed."},
-    {"UPDATE_POOL_APPLY_FAILED", 1, ep_453, "The update cannot be applied for the following host(s)."},
-    {"UPDATE_PRECHECK_FAILED_CONFLICT_PRESENT", 2, ep_454, "The update pre-check stage failed: conflicting update(s) are present."},
-    {"UPDATE_PRECHECK_FAILED_GPGKEY_NOT_IMPORTED", 1, ep_455, "The update pre-check stage failed: RPM package validation requires a GPG key that is not present on the host."},
-    {"UPDATE_PRECHECK_FAILED_OUT_OF_SPACE", 3, ep_456, "The update pre-check stage failed: the server does not have enough space."},
-    {"UPDATE_PRECHECK_FAILED_PREREQUISITE_MISSING", 2, ep_457, "The update pre-check stage failed: prerequisite update(s) are missing."},
-    {"UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR", 2, ep_458, "The update pre-check stage failed with an unknown error."},
-    {"UPDATE_PRECHECK_FAILED_WRONG_SERVER_VERSION", 3, ep_459, "The update pre-check stage failed: the server is of an incorrect version."},
+    {"UPDATE_POOL_APPLY_FAILED", 1, ep_454, "The update cannot be applied for the following host(s)."},
+    {"UPDATE_PRECHECK_FAILED_CONFLICT_PRESENT", 2, ep_455, "The update pre-check stage failed: conflicting update(s) are present."},
+    {"UPDATE_PRECHECK_FAILED_GPGKEY_NOT_IMPORTED", 1, ep_456, "The update pre-check stage failed: RPM package validation requires a GPG key that is not present on the host."},
+    {"UPDATE_PRECHECK_FAILED_OUT_OF_SPACE", 3, ep_457, "The update pre-check stage failed: the server does not have enough space."},
+    {"UPDATE_PRECHECK_FAILED_PREREQUISITE_MISSING", 2, ep_458, "The update pre-check stage failed: prerequisite update(s) are missing."},
+    {"UPDATE_PRECHECK_FAILED_UNKNOWN_ERROR", 2, ep_459, "The update pre-check stage failed with an unknown error."},
+    {"UPDATE_PRECHECK_FAILED_WRONG_SERVER_VERSION", 3, ep_460, "The update pre-check stage failed: the server is of an incorrect version."},
     {"UPDATE_SYNCING_REMOTE_POOL_COORDINATOR_CONNECTION_FAILED", 0, NULL, "There was an error connecting to the remote pool coordinator while syncing updates from it."},
     {"UPDATE_SYNCING_REMOTE_POOL_COORDINATOR_SERVICE_FAILED", 0, NULL, "There was an error connecting to the server while syncing updates from it. The service contacted didn't reply properly."},
-    {"USB_ALREADY_ATTACHED", 2, ep_462, "The USB device is currently attached to a VM."},
-    {"USB_GROUP_CONFLICT", 1, ep_463, "USB_groups are currently restricted to contain no more than one VUSB."},
-    {"USB_GROUP_CONTAINS_NO_PUSBS", 1, ep_464, "The USB group does not contain any PUSBs."},
-    {"USB_GROUP_CONTAINS_PUSB", 1, ep_465, "The USB group contains active PUSBs and cannot be deleted."},
-    {"USB_GROUP_CONTAINS_VUSB", 1, ep_466, "The USB group contains active VUSBs and cannot be deleted."},
-    {"USER_IS_NOT_LOCAL_SUPERUSER", 1, ep_467, "Only the local superuser can perform this operation."},
-    {"UUID_INVALID", 2, ep_468, "The uuid you supplied was invalid."},
+    {"USB_ALREADY_ATTACHED", 2, ep_463, "The USB device is currently attached to a VM."},
+    {"USB_GROUP_CONFLICT", 1, ep_464, "USB_groups are currently restricted to contain no more than one VUSB."},
+    {"USB_GROUP_CONTAINS_NO_PUSBS", 1, ep_465, "The USB group does not contain any PUSBs."},
+    {"USB_GROUP_CONTAINS_PUSB", 1, ep_466, "The USB group contains active PUSBs and cannot be deleted."},
+    {"USB_GROUP_CONTAINS_VUSB", 1, ep_467, "The USB group contains active VUSBs and cannot be deleted."},
+    {"USER_IS_NOT_LOCAL_SUPERUSER", 1, ep_468, "Only the local superuser can perform this operation."},
+    {"UUID_INVALID", 2, ep_469, "The uuid you supplied was invalid."},
     {"V6D_FAILURE", 0, NULL, "There was a problem with the license daemon (v6d)."},
-    {"VALUE_NOT_SUPPORTED", 3, ep_470, "You attempted to set a value that is not supported by this implementation. The fully-qualified field name and the value that you tried to set are returned. Also returned is a developer-only diagnostic reason."},
+    {"VALUE_NOT_SUPPORTED", 3, ep_471, "You attempted to set a value that is not supported by this implementation. The fully-qualified field name and the value that you tried to set are returned. Also returned is a developer-only diagnostic reason."},
     {"VBD_CDS_MUST_BE_READONLY", 0, NULL, "Read/write CDs are not supported"},
-    {"VBD_IS_EMPTY", 1, ep_472, "Operation could not be performed because the drive is empty"},
-    {"VBD_NOT_EMPTY", 1, ep_473, "Operation could not be performed because the drive is not empty"},
-    {"VBD_NOT_REMOVABLE_MEDIA", 1, ep_474, "Media could not be ejected because it is not removable"},
-    {"VBD_NOT_UNPLUGGABLE", 1, ep_475, "Drive could not be hot-unplugged because it is not marked as unpluggable"},
-    {"VBD_TRAY_LOCKED", 1, ep_476, "This VM has locked the DVD drive tray, so the disk cannot be ejected"},
-    {"VCPU_MAX_NOT_CORES_PER_SOCKET_MULTIPLE", 2, ep_477, "VCPUs_max must be a multiple of cores-per-socket"},
-    {"VDI_CBT_ENABLED", 1, ep_478, "The requested operation is not allowed for VDIs with CBT enabled or VMs having such VDIs, and CBT is enabled for the specified VDI."},
-    {"VDI_CONTAINS_METADATA_OF_THIS_POOL", 2, ep_479, "The VDI could not be opened for metadata recovery as it contains the current pool's metadata."},
+    {"VBD_IS_EMPTY", 1, ep_473, "Operation could not be performed because the drive is empty"},
+    {"VBD_NOT_EMPTY", 1, ep_474, "Operation could not be performed because the drive is not empty"},
+    {"VBD_NOT_REMOVABLE_MEDIA", 1, ep_475, "Media could not be ejected because it is not removable"},
+    {"VBD_NOT_UNPLUGGABLE", 1, ep_476, "Drive could not be hot-unplugged because it is not marked as unpluggable"},
+    {"VBD_TRAY_LOCKED", 1, ep_477, "This VM has locked the DVD drive tray, so the disk cannot be ejected"},
+    {"VCPU_MAX_NOT_CORES_PER_SOCKET_MULTIPLE", 2, ep_478, "VCPUs_max must be a multiple of cores-per-socket"},
+    {"VDI_CBT_ENABLED", 1, ep_479, "The requested operation is not allowed for VDIs with CBT enabled or VMs having such VDIs, and CBT is enabled for the specified VDI."},
+    {"VDI_CONTAINS_METADATA_OF_THIS_POOL", 2, ep_480, "The VDI could not be opened for metadata recovery as it contains the current pool's metadata."},
     {"VDI_COPY_FAILED", 0, NULL, "The VDI copy action has failed"},
-    {"VDI_HAS_RRDS", 1, ep_481, "The operation cannot be performed because this VDI has rrd stats"},
-    {"VDI_INCOMPATIBLE_TYPE", 2, ep_482, "This operation cannot be performed because the specified VDI is of an incompatible type (eg: an HA statefile cannot be attached to a guest)"},
-    {"VDI_IN_USE", 2, ep_483, "This operation cannot be performed because this VDI is in use by some other operation"},
-    {"VDI_IO_ERROR", 1, ep_484, ""},
-    {"VDI_IS_A_PHYSICAL_DEVICE", 1, ep_485, "The operation cannot be performed on physical device"},
-    {"VDI_IS_ENCRYPTED", 1, ep_486, "The requested operation is not allowed because the specified VDI is encrypted."},
-    {"VDI_IS_NOT_ISO", 2, ep_487, "This operation can only be performed on CD VDIs (iso files or CDROM drives)"},
-    {"VDI_LOCATION_MISSING", 2, ep_488, "This operation cannot be performed because the specified VDI could not be found in the specified SR"},
-    {"VDI_MISSING", 2, ep_489, "This operation cannot be performed because the specified VDI could not be found on the storage substrate"},
-    {"VDI_NEEDS_VM_FOR_MIGRATE", 1, ep_490, "Cannot migrate a VDI which is not attached to a running VM."},
-    {"VDI_NOT_AVAILABLE", 1, ep_491, "This operation cannot be performed because this VDI could not be properly attached to the VM."},
-    {"VDI_NOT_IN_MAP", 1, ep_492, "This VDI was not mapped to a destination SR in VM.migrate_send operation"},
-    {"VDI_NOT_MANAGED", 1, ep_493, "This operation cannot be performed because the system does not manage this VDI"},
-    {"VDI_NOT_SPARSE", 1, ep_494, "The VDI is not stored using a sparse format. It is not possible to query and manipulate only the changed blocks (or 'block differences' or 'disk deltas') between two VDIs. Please select a VDI which uses a sparse-aware technology such as VHD."},
-    {"VDI_NO_CBT_METADATA", 1, ep_495, "The requested operation is not allowed because the specified VDI does not have changed block tracking metadata."},
+    {"VDI_HAS_RRDS", 1, ep_482, "The operation cannot be performed because this VDI has rrd stats"},
+    {"VDI_INCOMPATIBLE_TYPE", 2, ep_483, "This operation cannot be performed because the specified VDI is of an incompatible type (eg: an HA statefile cannot be attached to a guest)"},
+    {"VDI_IN_USE", 2, ep_484, "This operation cannot be performed because this VDI is in use by some other operation"},
+    {"VDI_IO_ERROR", 1, ep_485, ""},
+    {"VDI_IS_A_PHYSICAL_DEVICE", 1, ep_486, "The operation cannot be performed on physical device"},
+    {"VDI_IS_ENCRYPTED", 1, ep_487, "The requested operation is not allowed because the specified VDI is encrypted."},
+    {"VDI_IS_NOT_ISO", 2, ep_488, "This operation can only be performed on CD VDIs (iso files or CDROM drives)"},
+    {"VDI_LOCATION_MISSING", 2, ep_489, "This operation cannot be performed because the specified VDI could not be found in the specified SR"},
+    {"VDI_MISSING", 2, ep_490, "This operation cannot be performed because the specified VDI could not be found on the storage substrate"},
+    {"VDI_NEEDS_VM_FOR_MIGRATE", 1, ep_491, "Cannot migrate a VDI which is not attached to a running VM."},
+    {"VDI_NOT_AVAILABLE", 1, ep_492, "This operation cannot be performed because this VDI could not be properly attached to the VM."},
+    {"VDI_NOT_IN_MAP", 1, ep_493, "This VDI was not mapped to a destination SR in VM.migrate_send operation"},
+    {"VDI_NOT_MANAGED", 1, ep_494, "This operation cannot be performed because the system does not manage this VDI"},
+    {"VDI_NOT_SPARSE", 1, ep_495, "The VDI is not stored using a sparse format. It is not possible to query and manipulate only the changed blocks (or 'block differences' or 'disk deltas') between two VDIs. Please select a VDI which uses a sparse-aware technology such as VHD."},
+    {"VDI_NO_CBT_METADATA", 1, ep_496, "The requested operation is not allowed because the specified VDI does not have changed block tracking metadata."},
     {"VDI_ON_BOOT_MODE_INCOMPATIBLE_WITH_OPERATION", 0, NULL, "This operation is not permitted on VDIs in the 'on-boot=reset' mode, or on VMs having such VDIs."},
-    {"VDI_READONLY", 1, ep_497, "The operation required write access but this VDI is read-only"},
-    {"VDI_TOO_LARGE", 2, ep_498, "The VDI is too large."},
-    {"VDI_TOO_SMALL", 2, ep_499, "The VDI is too small. Please resize it to at least the minimum size."},
-    {"VGPU_DESTINATION_INCOMPATIBLE", 3, ep_500, "The VGPU is not compatible with any PGPU in the destination."},
-    {"VGPU_GUEST_DRIVER_LIMIT", 3, ep_501, "The guest driver does not support VGPU migration."},
-    {"VGPU_SUSPENSION_NOT_SUPPORTED", 3, ep_502, "The VGPU configuration does not support suspension."},
-    {"VGPU_TYPE_NOT_COMPATIBLE", 1, ep_503, "Cannot create a virtual GPU that is incompatible with the existing types on the VM."},
-    {"VGPU_TYPE_NOT_COMPATIBLE_WITH_RUNNING_TYPE", 3, ep_504, "The VGPU type is incompatible with one or more of the VGPU types currently running on this PGPU"},
-    {"VGPU_TYPE_NOT_ENABLED", 2, ep_505, "VGPU type is not one of the PGPU's enabled types."},
-    {"VGPU_TYPE_NOT_SUPPORTED", 2, ep_506, "VGPU type is not one of the PGPU's supported types."},
-    {"VGPU_TYPE_NO_LONGER_SUPPORTED", 1, ep_507, "VGPU type is no longer supported"},
-    {"VIF_IN_USE", 2, ep_508, "Network has active VIFs"},
-    {"VIF_NOT_IN_MAP", 1, ep_509, "This VIF was not mapped to a destination Network in VM.migrate_send operation"},
-    {"VLAN_IN_USE", 2, ep_510, "Operation cannot be performed because this VLAN is already in use. Please check your network configuration."},
-    {"VLAN_TAG_INVALID", 1, ep_511, "The VLAN tag you gave was invalid -- it must be between 0 and 4094. The parameter echoes the VLAN tag you gave."},
+    {"VDI_READONLY", 1, ep_498, "The operation required write access but this VDI is read-only"},
+    {"VDI_TOO_LARGE", 2, ep_499, "The VDI is too large."},
+    {"VDI_TOO_SMALL", 2, ep_500, "The VDI is too small. Please resize it to at least the minimum size."},
+    {"VGPU_DESTINATION_INCOMPATIBLE", 3, ep_501, "The VGPU is not compatible with any PGPU in the destination."},
+    {"VGPU_GUEST_DRIVER_LIMIT", 3, ep_502, "The guest driver does not support VGPU migration."},
+    {"VGPU_SUSPENSION_NOT_SUPPORTED", 3, ep_503, "The VGPU configuration does not support suspension."},
+    {"VGPU_TYPE_NOT_COMPATIBLE", 1, ep_504, "Cannot create a virtual GPU that is incompatible with the existing types on the VM."},
+    {"VGPU_TYPE_NOT_COMPATIBLE_WITH_RUNNING_TYPE", 3, ep_505, "The VGPU type is incompatible with one or more of the VGPU types currently running on this PGPU"},
+    {"VGPU_TYPE_NOT_ENABLED", 2, ep_506, "VGPU type is not one of the PGPU's enabled types."},
+    {"VGPU_TYPE_NOT_SUPPORTED", 2, ep_507, "VGPU type is not one of the PGPU's supported types."},
+    {"VGPU_TYPE_NO_LONGER_SUPPORTED", 1, ep_508, "VGPU type is no longer supported"},
+    {"VIF_IN_USE", 2, ep_509, "Network has active VIFs"},
+    {"VIF_NOT_IN_MAP", 1, ep_510, "This VIF was not mapped to a destination Network in VM.migrate_send operation"},
+    {"VLAN_IN_USE", 2, ep_511, "Operation cannot be performed because this VLAN is already in use. Please check your network configuration."},
+    {"VLAN_TAG_INVALID", 1, ep_512, "The VLAN tag you gave was invalid -- it must be between 0 and 4094. The parameter echoes the VLAN tag you gave."},
     {"VMPP_ARCHIVE_MORE_FREQUENT_THAN_BACKUP", 0, NULL, "Archive more frequent than backup."},
     {"VMPP_HAS_VM", 0, NULL, "There is at least one VM assigned to this protection policy."},
     {"VMSS_HAS_VM", 0, NULL, "There is at least one VM assigned to snapshot schedule."},
     {"VMS_FAILED_TO_COOPERATE", 0, NULL, "The given VMs failed to release memory when instructed to do so"},
-    {"VM_ASSIGNED_TO_PROTECTION_POLICY", 2, ep_516, "This VM is assigned to a protection policy."},
-    {"VM_ASSIGNED_TO_SNAPSHOT_SCHEDULE", 2, ep_517, "This VM is assigned to a snapshot schedule."},
-    {"VM_BAD_POWER_STATE", 3, ep_518, "You attempted an operation on a VM that was not in an appropriate power state at the time; for example, you attempted to start a VM that was already running. The parameters returned are the VM's handle, and the expected and actual VM state at the time of the call."},
+    {"VM_ASSIGNED_TO_PROTECTION_POLICY", 2, ep_517, "This VM is assigned to a protection policy."},
+    {"VM_ASSIGNED_TO_SNAPSHOT_SCHEDULE", 2, ep_518, "This VM is assigned to a snapshot schedule."},
+    {"VM_BAD_POWER_STATE", 3, ep_519, "You attempted an operation on a VM that was not in an appropriate power state at the time; for example, you attempted to start a VM that was already running. The parameters returned are the VM's handle, and the expected and actual VM state at the time of the call."},
     {"VM_BIOS_STRINGS_ALREADY_SET", 0, NULL, "The BIOS strings for this VM have already been set and cannot be changed."},
-    {"VM_CALL_PLUGIN_RATE_LIMIT", 3, ep_520, "There is a minimal interval required between consecutive plug-in calls made on the same VM, please wait before retry."},
-    {"VM_CANNOT_DELETE_DEFAULT_TEMPLATE", 1, ep_521, "You cannot delete the specified default template."},
-    {"VM_CHECKPOINT_RESUME_FAILED", 1, ep_522, "An error occured while restoring the memory image of the specified virtual machine"},
-    {"VM_CHECKPOINT_SUSPEND_FAILED", 1, ep_523, "An error occured while saving the memory image of the specified virtual machine"},
-    {"VM_CRASHED", 1, ep_524, "The VM crashed"},
-    {"VM_DUPLICATE_VBD_DEVICE", 3, ep_525, "The specified VM has a duplicate VBD device and cannot be started."},
-    {"VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT", 1, ep_526, "VM didn't acknowledge the need to shutdown."},
-    {"VM_FAILED_SUSPEND_ACKNOWLEDGMENT", 1, ep_527, "VM didn't acknowledge the need to suspend."},
-    {"VM_HALTED", 1, ep_528, "The VM unexpectedly halted"},
-    {"VM_HAS_CHECKPOINT", 1, ep_529, "Cannot migrate a VM which has a checkpoint."},
-    {"VM_HAS_NO_SUSPEND_VDI", 1, ep_530, "VM cannot be resumed because it has no suspend VDI"},
-    {"VM_HAS_PCI_ATTACHED", 1, ep_531, "This operation could not be performed, because the VM has one or more PCI devices passed through."},
-    {"VM_HAS_SRIOV_VIF", 1, ep_532, "This operation could not be performed, because the VM has one or more SR-IOV VIFs."},
-    {"VM_HAS_TOO_MANY_SNAPSHOTS", 1, ep_533, "Cannot migrate a VM with more than one snapshot."},
-    {"VM_HAS_VGPU", 1, ep_534, "This operation could not be performed, because the VM has one or more virtual GPUs."},
-    {"VM_HAS_VUSBS", 1, ep_535, "The operation is not allowed when the VM has VUSBs."},
-    {"VM_HOST_INCOMPATIBLE_VERSION", 2, ep_536, "This VM operation cannot be performed on an older-versioned host during an upgrade."},
-    {"VM_HOST_INCOMPATIBLE_VERSION_MIGRATE", 2, ep_537, "Cannot migrate a VM to a destination host which is older than the source host."},
-    {"VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION", 4, ep_538, "You attempted to run a VM on a host that cannot provide the VM's required Virtual Hardware Platform version."},
-    {"VM_HVM_REQUIRED", 1, ep_539, "HVM is required for this operation"},
-    {"VM_INCOMPATIBLE_WITH_THIS_HOST", 3, ep_540, "The VM is incompatible with the CPU features of this host."},
-    {"VM_IS_IMMOBILE", 1, ep_541, "The VM is configured in a way that prevents it from being mobile."},
-    {"VM_IS_PART_OF_AN_APPLIANCE", 2, ep_542, "This operation is not allowed as the VM is part of an appliance."},
-    {"VM_IS_PROTECTED", 1, ep_543, "This operation cannot be performed because the specified VM is protected by HA"},
-    {"VM_IS_SNAPSHOT", 2, ep_544, ""},
-    {"VM_IS_TEMPLATE", 1, ep_545, "The operation attempted is not valid for a template VM"},
-    {"VM_IS_USING_NESTED_VIRT", 1, ep_546, "This operation is illegal because the VM is using nested virtualization."},
-    {"VM_LACKS_FEATURE", 1, ep_547, "You attempted an operation on a VM which lacks the feature."},
-    {"VM_MEMORY_SIZE_TOO_LOW", 1, ep_548, "The specified VM has too little memory to be started."},
+    {"VM_CALL_PLUGIN_RATE_LIMIT", 3, ep_521, "There is a minimal interval required between consecutive plug-in calls made on the same VM, please wait before retry."},
+    {"VM_CANNOT_DELETE_DEFAULT_TEMPLATE", 1, ep_522, "You cannot delete the specified default template."},
+    {"VM_CHECKPOINT_RESUME_FAILED", 1, ep_523, "An error occured while restoring the memory image of the specified virtual machine"},
+    {"VM_CHECKPOINT_SUSPEND_FAILED", 1, ep_524, "An error occured while saving the memory image of the specified virtual machine"},
+    {"VM_CRASHED", 1, ep_525, "The VM crashed"},
+    {"VM_DUPLICATE_VBD_DEVICE", 3, ep_526, "The specified VM has a duplicate VBD device and cannot be started."},
+    {"VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT", 1, ep_527, "VM didn't acknowledge the need to shutdown."},
+    {"VM_FAILED_SUSPEND_ACKNOWLEDGMENT", 1, ep_528, "VM didn't acknowledge the need to suspend."},
+    {"VM_HALTED", 1, ep_529, "The VM unexpectedly halted"},
+    {"VM_HAS_CHECKPOINT", 1, ep_530, "Cannot migrate a VM which has a checkpoint."},
+    {"VM_HAS_NO_SUSPEND_VDI", 1, ep_531, "VM cannot be resumed because it has no suspend VDI"},
+    {"VM_HAS_PCI_ATTACHED", 1, ep_532, "This operation could not be performed, because the VM has one or more PCI devices passed through."},
+    {"VM_HAS_SRIOV_VIF", 1, ep_533, "This operation could not be performed, because the VM has one or more SR-IOV VIFs."},
+    {"VM_HAS_TOO_MANY_SNAPSHOTS", 1, ep_534, "Cannot migrate a VM with more than one snapshot."},
+    {"VM_HAS_VGPU", 1, ep_535, "This operation could not be performed, because the VM has one or more virtual GPUs."},
+    {"VM_HAS_VUSBS", 1, ep_536, "The operation is not allowed when the VM has VUSBs."},
+    {"VM_HOST_INCOMPATIBLE_VERSION", 2, ep_537, "This VM operation cannot be performed on an older-versioned host during an upgrade."},
+    {"VM_HOST_INCOMPATIBLE_VERSION_MIGRATE", 2, ep_538, "Cannot migrate a VM to a destination host which is older than the source host."},
+    {"VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION", 4, ep_539, "You attempted to run a VM on a host that cannot provide the VM's required Virtual Hardware Platform version."},
+    {"VM_HVM_REQUIRED", 1, ep_540, "HVM is required for this operation"},
+    {"VM_INCOMPATIBLE_WITH_THIS_HOST", 3, ep_541, "The VM is incompatible with the CPU features of this host."},
+    {"VM_IS_IMMOBILE", 1, ep_542, "The VM is configured in a way that prevents it from being mobile."},
+    {"VM_IS_PART_OF_AN_APPLIANCE", 2, ep_543, "This operation is not allowed as the VM is part of an appliance."},
+    {"VM_IS_PROTECTED", 1, ep_544, "This operation cannot be performed because the specified VM is protected by HA"},
+    {"VM_IS_SNAPSHOT", 2, ep_545, ""},
+    {"VM_IS_TEMPLATE", 1, ep_546, "The operation attempted is not valid for a template VM"},
+    {"VM_IS_USING_NESTED_VIRT", 1, ep_547, "This operation is illegal because the VM is using nested virtualization."},
+    {"VM_LACKS_FEATURE", 1, ep_548, "You attempted an operation on a VM which lacks the feature."},
+    {"VM_MEMORY_SIZE_TOO_LOW", 1, ep_549, "The specified VM has too little memory to be started."},
     {"VM_MIGRATE_CONTACT_REMOTE_SERVICE_FAILED", 0, NULL, "Failed to contact service on the destination host."},
-    {"VM_MIGRATE_FAILED", 4, ep_550, "An error occurred during the migration process."},
-    {"VM_MISSING_PV_DRIVERS", 1, ep_551, "You attempted an operation on a VM which requires PV drivers to be installed but the drivers were not detected."},
-    {"VM_NON_SUSPENDABLE", 2, ep_552, "You attempted an operation on a VM which is not suspendable."},
-    {"VM_NOT_RESIDENT_HERE", 2, ep_553, "The specified VM is not currently resident on the specified server."},
-    {"VM_NO_CRASHDUMP_SR", 1, ep_554, "This VM does not have a crash dump SR specified."},
-    {"VM_NO_EMPTY_CD_VBD", 1, ep_555, "The VM has no empty CD drive (VBD)."},
-    {"VM_NO_SUSPEND_SR", 1, ep_556, "This VM does not have a suspend SR specified."},
-    {"VM_NO_VCPUS", 1, ep_557, "You need at least 1 VCPU to start a VM"},
-    {"VM_OLD_PV_DRIVERS", 3, ep_558, "You attempted an operation on a VM which requires a more recent version of the PV drivers. Please upgrade your PV drivers."},
-    {"VM_PCI_BUS_FULL", 1, ep_559, "The VM does not have any free PCI slots"},
-    {"VM_PV_DRIVERS_IN_USE", 1, ep_560, "VM PV drivers still in use"},
-    {"VM_REBOOTED", 1, ep_561, "The VM unexpectedly rebooted"},
-    {"VM_REQUIRES_GPU", 2, ep_562, "You attempted to run a VM on a host which doesn't have a pGPU available in the GPU group needed by the VM. The VM has a vGPU attached to this GPU group."},
-    {"VM_REQUIRES_IOMMU", 1, ep_563, "You attempted to run a VM on a host which doesn't have I/O virtualization (IOMMU/VT-d) enabled, which is needed by the VM."},
-    {"VM_REQUIRES_NETWORK", 2, ep_564, "You attempted to run a VM on a host which doesn't have a PIF on a Network needed by the VM. The VM has at least one VIF attached to the Network."},
-    {"VM_REQUIRES_SR", 2, ep_565, "You attempted to run a VM on a host which doesn't have access to an SR needed by the VM. The VM has at least one VBD attached to a VDI in the SR."},
-    {"VM_REQUIRES_VDI", 2, ep_566, "VM cannot be started because it requires a VDI which cannot be attached"},
-    {"VM_REQUIRES_VGPU", 3, ep_567, "You attempted to run a VM on a host on which the vGPU required by the VM cannot be allocated on any pGPUs in the GPU_group needed by the VM."},
-    {"VM_REQUIRES_VUSB", 2, ep_568, "You attempted to run a VM on a host on which the VUSB required by the VM cannot be allocated on any PUSBs in the USB_group needed by the VM."},
-    {"VM_REVERT_FAILED", 2, ep_569, "An error occured while reverting the specified virtual machine to the specified snapshot"},
-    {"VM_SHUTDOWN_TIMEOUT", 2, ep_570, "VM failed to shutdown before the timeout expired"},
-    {"VM_SNAPSHOT_WITH_QUIESCE_FAILED", 1, ep_571, "The quiesced-snapshot operation failed for an unexpected reason"},
-    {"VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED", 2, ep_572, "The VSS plug-in is not installed on this virtual machine"},
-    {"VM_SNAPSHOT_WITH_QUIESCE_PLUGIN_DEOS_NOT_RESPOND", 1, ep_573, "The VSS plug-in cannot be contacted"},
-    {"VM_SNAPSHOT_WITH_QUIESCE_TIMEOUT", 1, ep_574, "The VSS plug-in has timed out"},
-    {"VM_SUSPEND_TIMEOUT", 2, ep_575, "VM failed to suspend before the timeout expired"},
-    {"VM_TOO_MANY_VCPUS", 1, ep_576, "Too many VCPUs to start this VM"},
-    {"VM_TO_IMPORT_IS_NOT_NEWER_VERSION", 3, ep_577, "The VM cannot be imported unforced because it is either the same version or an older version of an existing VM."},
-    {"VM_UNSAFE_BOOT", 1, ep_578, "You attempted an operation on a VM that was judged to be unsafe by the server. This can happen if the VM would run on a CPU that has a potentially incompatible set of feature flags to those the VM requires. If you want to override this warning then use the 'force' option."},
-    {"VTPM_MAX_AMOUNT_REACHED", 1, ep_579, "The VM cannot be associated with more VTPMs."},
+    {"VM_MIGRATE_FAILED", 4, ep_551, "An error occurred during the migration process."},
+    {"VM_MISSING_PV_DRIVERS", 1, ep_552, "You attempted an operation on a VM which requires PV drivers to be installed but the drivers were not detected."},
+    {"VM_NON_SUSPENDABLE", 2, ep_553, "You attempted an operation on a VM which is not suspendable."},
+    {"VM_NOT_RESIDENT_HERE", 2, ep_554, "The specified VM is not currently resident on the specified server."},
+    {"VM_NO_CRASHDUMP_SR", 1, ep_555, "This VM does not have a crash dump SR specified."},
+    {"VM_NO_EMPTY_CD_VBD", 1, ep_556, "The VM has no empty CD drive (VBD)."},
+    {"VM_NO_SUSPEND_SR", 1, ep_557, "This VM does not have a suspend SR specified."},
+    {"VM_NO_VCPUS", 1, ep_558, "You need at least 1 VCPU to start a VM"},
+    {"VM_OLD_PV_DRIVERS", 3, ep_559, "You attempted an operation on a VM which requires a more recent version of the PV drivers. Please upgrade your PV drivers."},
+    {"VM_PCI_BUS_FULL", 1, ep_560, "The VM does not have any free PCI slots"},
+    {"VM_PV_DRIVERS_IN_USE", 1, ep_561, "VM PV drivers still in use"},
+    {"VM_REBOOTED", 1, ep_562, "The VM unexpectedly rebooted"},
+    {"VM_REQUIRES_GPU", 2, ep_563, "You attempted to run a VM on a host which doesn't have a pGPU available in the GPU group needed by the VM. The VM has a vGPU attached to this GPU group."},
+    {"VM_REQUIRES_IOMMU", 1, ep_564, "You attempted to run a VM on a host which doesn't have I/O virtualization (IOMMU/VT-d) enabled, which is needed by the VM."},
+    {"VM_REQUIRES_NETWORK", 2, ep_565, "You attempted to run a VM on a host which doesn't have a PIF on a Network needed by the VM. The VM has at least one VIF attached to the Network."},
+    {"VM_REQUIRES_SR", 2, ep_566, "You attempted to run a VM on a host which doesn't have access to an SR needed by the VM. The VM has at least one VBD attached to a VDI in the SR."},
+    {"VM_REQUIRES_VDI", 2, ep_567, "VM cannot be started because it requires a VDI which cannot be attached"},
+    {"VM_REQUIRES_VGPU", 3, ep_568, "You attempted to run a VM on a host on which the vGPU required by the VM cannot be allocated on any pGPUs in the GPU_group needed by the VM."},
+    {"VM_REQUIRES_VUSB", 2, ep_569, "You attempted to run a VM on a host on which the VUSB required by the VM cannot be allocated on any PUSBs in the USB_group needed by the VM."},
+    {"VM_REVERT_FAILED", 2, ep_570, "An error occured while reverting the specified virtual machine to the specified snapshot"},
+    {"VM_SHUTDOWN_TIMEOUT", 2, ep_571, "VM failed to shutdown before the timeout expired"},
+    {"VM_SNAPSHOT_WITH_QUIESCE_FAILED", 1, ep_572, "The quiesced-snapshot operation failed for an unexpected reason"},
+    {"VM_SNAPSHOT_WITH_QUIESCE_NOT_SUPPORTED", 2, ep_573, "The VSS plug-in is not installed on this virtual machine"},
+    {"VM_SNAPSHOT_WITH_QUIESCE_PLUGIN_DEOS_NOT_RESPOND", 1, ep_574, "The VSS plug-in cannot be contacted"},
+    {"VM_SNAPSHOT_WITH_QUIESCE_TIMEOUT", 1, ep_575, "The VSS plug-in has timed out"},
+    {"VM_SUSPEND_TIMEOUT", 2, ep_576, "VM failed to suspend before the timeout expired"},
+    {"VM_TOO_MANY_VCPUS", 1, ep_577, "Too many VCPUs to start this VM"},
+    {"VM_TO_IMPORT_IS_NOT_NEWER_VERSION", 3, ep_578, "The VM cannot be imported unforced because it is either the same version or an older version of an existing VM."},
+    {"VM_UNSAFE_BOOT", 1, ep_579, "You attempted an operation on a VM that was judged to be unsafe by the server. This can happen if the VM would run on a CPU that has a potentially incompatible set of feature flags to those the VM requires. If you want to override this warning then use the 'force' option."},
+    {"VTPM_MAX_AMOUNT_REACHED", 1, ep_580, "The VM cannot be associated with more VTPMs."},
     {"WLB_AUTHENTICATION_FAILED", 0, NULL, "Failed to authenticate with the WLB server, the provided credentials are invalid."},
     {"WLB_CONNECTION_REFUSED", 0, NULL, "WLB refused a connection to the server."},
     {"WLB_CONNECTION_RESET", 0, NULL, "The connection to the WLB server was reset."},
     {"WLB_DISABLED", 0, NULL, "This pool has wlb-enabled set to false."},
     {"WLB_INTERNAL_ERROR", 0, NULL, "WLB reported an internal error."},
     {"WLB_MALFORMED_REQUEST", 0, NULL, "WLB rejected the server's request as malformed."},
-    {"WLB_MALFORMED_RESPONSE", 3, ep_586, "WLB said something that the server wasn't expecting or didn't understand. The method called on WLB, a diagnostic reason, and the response from WLB are returned."},
+    {"WLB_MALFORMED_RESPONSE", 3, ep_587, "WLB said something that the server wasn't expecting or didn't understand. The method called on WLB, a diagnostic reason, and the response from WLB are returned."},
     {"WLB_NOT_INITIALIZED", 0, NULL, "No WLB connection is configured."},
-    {"WLB_TIMEOUT", 1, ep_588, "The communication with the WLB server timed out."},
+    {"WLB_TIMEOUT", 1, ep_589, "The communication with the WLB server timed out."},
     {"WLB_UNKNOWN_HOST", 0, NULL, "The configured WLB server name failed to resolve in DNS."},
-    {"WLB_URL_INVALID", 1, ep_590, "The WLB URL is invalid. Ensure it is in the format: <ipaddress>:<port>. The configured/given URL is returned."},
+    {"WLB_URL_INVALID", 1, ep_591, "The WLB URL is invalid. Ensure it is in the format: <ipaddress>:<port>. The configured/given URL is returned."},
     {"WLB_XENSERVER_AUTHENTICATION_FAILED", 0, NULL, "WLB reported that the server rejected its configured authentication details."},
     {"WLB_XENSERVER_CONNECTION_REFUSED", 0, NULL, "WLB reported that the server refused to let it connect (even though we're connecting perfectly fine in the other direction)."},
     {"WLB_XENSERVER_MALFORMED_RESPONSE", 0, NULL, "WLB reported that the server said something to it that WLB wasn't expecting or didn't understand."},
     {"WLB_XENSERVER_TIMEOUT", 0, NULL, "WLB reported that communication with the server timed out."},
     {"WLB_XENSERVER_UNKNOWN_HOST", 0, NULL, "WLB reported that its configured server name for this server instance failed to resolve in DNS."},
-    {"XAPI_HOOK_FAILED", 4, ep_596, "3rd party xapi hook failed"},
-    {"XENAPI_MISSING_PLUGIN", 1, ep_597, "The requested plug-in could not be found."},
-    {"XENAPI_PLUGIN_FAILURE", 3, ep_598, "There was a failure communicating with the plug-in."},
+    {"XAPI_HOOK_FAILED", 4, ep_597, "3rd party xapi hook failed"},
+    {"XENAPI_MISSING_PLUGIN", 1, ep_598, "The requested plug-in could not be found."},
+    {"XENAPI_PLUGIN_FAILURE", 3, ep_599, "There was a failure communicating with the plug-in."},
     {"XEN_INCOMPATIBLE", 0, NULL, "The current version of Xen or its control libraries is incompatible with the Toolstack."},
-    {"XEN_VSS_REQ_ERROR_ADDING_VOLUME_TO_SNAPSET_FAILED", 2, ep_600, "Some volumes to be snapshot could not be added to the VSS snapshot set"},
-    {"XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT", 2, ep_601, "An attempt to create the snapshots failed"},
-    {"XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT_XML_STRING", 2, ep_602, "Could not create the XML string generated by the transportable snapshot"},
-    {"XEN_VSS_REQ_ERROR_INIT_FAILED", 2, ep_603, "Initialization of the VSS requester failed"},
-    {"XEN_VSS_REQ_ERROR_NO_VOLUMES_SUPPORTED", 2, ep_604, "Could not find any volumes supported by the VSS Provider"},
-    {"XEN_VSS_REQ_ERROR_PREPARING_WRITERS", 2, ep_605, "An attempt to prepare VSS writers for the snapshot failed"},
-    {"XEN_VSS_REQ_ERROR_PROV_NOT_LOADED", 2, ep_606, "The VSS Provider is not loaded"},
-    {"XEN_VSS_REQ_ERROR_START_SNAPSHOT_SET_FAILED", 2, ep_607, "An attempt to start a new VSS snapshot failed"},
-    {"XMLRPC_UNMARSHAL_FAILURE", 2, ep_608, "The server failed to unmarshal the XMLRPC message; it was expecting one element and received something else."},
+    {"XEN_VSS_REQ_ERROR_ADDING_VOLUME_TO_SNAPSET_FAILED", 2, ep_601, "Some volumes to be snapshot could not be added to the VSS snapshot set"},
+    {"XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT", 2, ep_602, "An attempt to create the snapshots failed"},
+    {"XEN_VSS_REQ_ERROR_CREATING_SNAPSHOT_XML_STRING", 2, ep_603, "Could not create the XML string generated by the transportable snapshot"},
+    {"XEN_VSS_REQ_ERROR_INIT_FAILED", 2, ep_604, "Initialization of the VSS requester failed"},
+    {"XEN_VSS_REQ_ERROR_NO_VOLUMES_SUPPORTED", 2, ep_605, "Could not find any volumes supported by the VSS Provider"},
+    {"XEN_VSS_REQ_ERROR_PREPARING_WRITERS", 2, ep_606, "An attempt to prepare VSS writers for the snapshot failed"},
+    {"XEN_VSS_REQ_ERROR_PROV_NOT_LOADED", 2, ep_607, "The VSS Provider is not loaded"},
+    {"XEN_VSS_REQ_ERROR_START_SNAPSHOT_SET_FAILED", 2, ep_608, "An attempt to start a new VSS snapshot failed"},
+    {"XMLRPC_UNMARSHAL_FAILURE", 2, ep_609, "The server failed to unmarshal the XMLRPC message; it was expecting one element and received something else."},
 };
-const size_t xcp__nerrors = 609;
+const size_t xcp__nerrors = 610;

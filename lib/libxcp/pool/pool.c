@@ -1,0 +1,425 @@
+/*
+ * A pooled host's database on the replication channel (see pool.h and
+ * docs/design-pool.md §3). One thread per pooled engine owns the
+ * dispatching of the group (the cluster handle is not thread-safe: its
+ * lock `mu` guards it); API threads take mu only for the moment of a
+ * commit (prepare .. submit, around the journal's one write) and wait on
+ * `cv` for their seq outside the engine lock, so commits pipeline.
+ *
+ * Lock order: the engine lock, then mu. The dispatch thread holds mu and
+ * takes the engine lock only on a member (to apply a record), where no
+ * commit ever takes mu (a member's prepare refuses without it).
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../engine/engine.h"
+
+bool xcp__pool_role_member(const char *state_dir)
+{
+    char path[PATH_MAX], buf[16] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/pool-role", state_dir);
+    if (!(f = fopen(path, "r")))
+        return false;
+    if (!fgets(buf, sizeof(buf), f))
+        buf[0] = '\0';
+    fclose(f);
+    return strncmp(buf, "member ", 7) == 0;
+}
+
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include "../cluster/cluster.h"
+
+#define WAIT_MS 30000 /* a commit not held by a quorum by then fails */
+
+struct xcp__pool {
+    xcp__engine *e;
+    bool member;
+    char coordinator[256];   /* member: the coordinator's address */
+    char self_addr[256];     /* coordinator: its own (for errors) */
+    uint32_t coord_nodeid;
+    xcp__repl *r;
+    pthread_mutex_t mu;      /* r and the fields below */
+    pthread_cond_t cv;       /* committed moved, or broken */
+    uint64_t committed;
+    bool broken;             /* the journal and the pool disagree */
+    bool stop;
+    pthread_t thr;
+    bool running;
+};
+
+/* lib/libxcp/cluster, loaded from the module xcp-cluster.so when a host
+ * is pooled, so that a single host (and xe) never maps corosync's
+ * libraries (tests/meta/lazy_libs.sh). */
+static struct {
+    int (*quorum_get)(xcp__cluster_quorum *, xcp__cluster_err *);
+    int (*open)(xcp__repl **, const char *, uint32_t, uint64_t, uint64_t,
+                const xcp__repl_callbacks *, void *, xcp__cluster_err *);
+    int (*submit)(xcp__repl *, uint64_t, const char *, size_t, uint64_t *,
+                  xcp__cluster_err *);
+    int (*dispatch)(xcp__repl *, int, xcp__cluster_err *);
+    uint64_t (*committed)(const xcp__repl *);
+    bool (*quorate)(const xcp__repl *);
+    uint32_t (*nodeid)(const xcp__repl *);
+    int (*fd)(const xcp__repl *);
+    void (*close)(xcp__repl *);
+} cl;
+static pthread_mutex_t cl_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool cl_loaded;
+
+/* Load the module: from $XCP_POOL_MODULE_DIR when set, else beside the
+ * library (the build tree: lib/libxcp/.libs), else XCP_MODULEDIR. */
+static int cluster_load(void)
+{
+    const xcp__dl_sym syms[] = {
+        {(void **)&cl.quorum_get, "xcp__cluster_quorum_get"},
+        {(void **)&cl.open, "xcp__repl_open"},
+        {(void **)&cl.submit, "xcp__repl_submit"},
+        {(void **)&cl.dispatch, "xcp__repl_dispatch"},
+        {(void **)&cl.committed, "xcp__repl_committed"},
+        {(void **)&cl.quorate, "xcp__repl_quorate"},
+        {(void **)&cl.nodeid, "xcp__repl_nodeid"},
+        {(void **)&cl.fd, "xcp__repl_fd"},
+        {(void **)&cl.close, "xcp__repl_close"},
+    };
+    const char *env = getenv("XCP_POOL_MODULE_DIR");
+    char dirs[2][PATH_MAX], path[PATH_MAX + 32], why[512] = "";
+    size_t n = 0, i;
+    Dl_info info;
+    int rc = 0;
+
+    pthread_mutex_lock(&cl_lock);
+    if (cl_loaded)
+        goto out;
+    if (env && *env) {
+        snprintf(dirs[n++], PATH_MAX, "%s", env);
+    } else {
+        char *slash;
+        if (dladdr((void *)cluster_load, &info) && info.dli_fname &&
+            (size_t)snprintf(dirs[n], PATH_MAX, "%s", info.dli_fname) <
+                PATH_MAX &&
+            (slash = strrchr(dirs[n], '/'))) {
+            *slash = '\0';
+            n++;
+        }
+        snprintf(dirs[n++], PATH_MAX, "%s", XCP_MODULEDIR);
+    }
+    for (i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "%s/xcp-cluster.so", dirs[i]);
+        if (access(path, F_OK) == 0)
+            break;
+    }
+    if (i == n) {
+        rc = xcp__internal("this host is pooled, but the cluster module "
+                           "xcp-cluster.so is in none of %s%s%s (libxcp "
+                           "built without corosync's client libraries?)",
+                           dirs[0], n > 1 ? " " : "", n > 1 ? dirs[1] : "");
+        goto out;
+    }
+    if (xcp__dl_load(path, syms, XCP__ARRAY_LEN(syms), why,
+                     sizeof(why)) < 0) {
+        rc = xcp__internal("cannot load %s: %s", path, why);
+        goto out;
+    }
+    cl_loaded = true;
+out:
+    pthread_mutex_unlock(&cl_lock);
+    return rc;
+}
+
+/* The seq the calling thread's last replicated commit got (0: none), and
+ * on which pool. */
+static _Thread_local uint64_t tls_seq;
+static _Thread_local xcp__pool *tls_pool;
+
+static int not_quorate(xcp__pool *p)
+{
+    xcp__cluster_quorum q = {0};
+    char votes[16], quorum[16];
+
+    cl.quorum_get(&q, NULL);
+    snprintf(votes, sizeof(votes), "%u", q.total_votes);
+    snprintf(quorum, sizeof(quorum), "%u", q.quorum);
+    return XCP__ERR_POOL_NOT_QUORATE(p->self_addr, votes, quorum);
+}
+
+/* ---- the hook (engine lock held) ---------------------------------------- */
+
+static int hook_prepare(void *arg)
+{
+    xcp__pool *p = arg;
+    xcp__cluster_quorum q;
+
+    if (p->member)
+        return XCP__ERR_HOST_IS_SLAVE(p->coordinator);
+    pthread_mutex_lock(&p->mu);
+    if (p->broken) {
+        pthread_mutex_unlock(&p->mu);
+        return xcp__internal("this coordinator's journal is ahead of the "
+                             "pool (a record could not be sent): writes "
+                             "wait for a restart and catch-up");
+    }
+    if (!cl.quorate(p->r) &&
+        (cl.quorum_get(&q, NULL) < 0 || !q.quorate)) {
+        pthread_mutex_unlock(&p->mu);
+        return not_quorate(p);
+    }
+    return 0; /* mu stays held until submit or cancel */
+}
+
+static void hook_cancel(void *arg)
+{
+    xcp__pool *p = arg;
+
+    pthread_mutex_unlock(&p->mu);
+}
+
+static int hook_submit(void *arg, uint64_t seq, uint64_t gen,
+                       const char *body, size_t len)
+{
+    xcp__pool *p = arg;
+    xcp__cluster_err err = {""};
+    uint64_t got = 0;
+    int rc;
+
+    rc = cl.submit(p->r, gen, body, len, &got, &err);
+    if (rc == 0 && got == seq) {
+        tls_seq = seq;
+        tls_pool = p;
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    /* The line is in our journal but not in the pool's order: later seqs
+     * would not line up. Stop writing until a catch-up (design §5.1). */
+    p->broken = true;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    xcp__log(XCP__LOG_ERR, "pool: transaction %" PRIu64 " written but not "
+             "replicated (%s): refusing writes until restarted",
+             seq, rc < 0 ? err.msg : "sequence numbers disagree");
+    if (rc == -EROFS)
+        return not_quorate(p);
+    return xcp__internal("transaction %" PRIu64 " is written here but could "
+                         "not be sent to the pool: %s", seq,
+                         rc < 0 ? err.msg : "sequence numbers disagree");
+}
+
+static const xcp__db_repl hook = {hook_prepare, hook_submit, hook_cancel};
+
+/* ---- the dispatch thread ------------------------------------------------- */
+
+/* Member: a record in the pool's order (mu held, engine lock not). */
+static int on_apply(void *arg, const xcp__cluster_record *rec)
+{
+    xcp__pool *p = arg;
+    int rc;
+
+    pthread_mutex_lock(&p->e->lock);
+    rc = xcp__db_apply(p->e->db, rec->seq, rec->body, rec->len);
+    pthread_mutex_unlock(&p->e->lock);
+    if (rc < 0) {
+        const xcp_error *x = xcp_error_last();
+        xcp__log(XCP__LOG_ERR, "pool: record %" PRIu64 " not applied: %s",
+                 rec->seq, x && x->nparams ? x->params[0] : "?");
+        xcp_error_clear();
+        p->broken = true;
+    }
+    return rc;
+}
+
+static void *dispatch_main(void *arg)
+{
+    xcp__pool *p = arg;
+    struct pollfd pfd = {cl.fd(p->r), POLLIN, 0};
+    xcp__cluster_err err = {""};
+
+    pthread_mutex_lock(&p->mu);
+    while (!p->stop) {
+        pthread_mutex_unlock(&p->mu);
+        /* The timeout lets acks go out and quorum be read again. */
+        poll(&pfd, 1, 100);
+        pthread_mutex_lock(&p->mu);
+        if (p->stop)
+            break;
+        if (cl.dispatch(p->r, 0, &err) < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: %s", err.msg);
+            p->broken = true;
+            pthread_cond_broadcast(&p->cv);
+            pthread_mutex_unlock(&p->mu);
+            poll(NULL, 0, 1000);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
+        if (cl.committed(p->r) != p->committed ||
+            !cl.quorate(p->r)) {
+            p->committed = cl.committed(p->r);
+            pthread_cond_broadcast(&p->cv);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* ---- open, wait, close --------------------------------------------------- */
+
+static int read_role(xcp__pool *p, const char *path, bool *pooled)
+{
+    char buf[512] = "", addr[256];
+    unsigned nodeid;
+    FILE *f = fopen(path, "r");
+
+    *pooled = false;
+    if (!f)
+        return errno == ENOENT ? 0
+                               : xcp__internal("cannot read %s: %s", path,
+                                               strerror(errno));
+    if (!fgets(buf, sizeof(buf), f))
+        buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    if (buf[0] == '\0' || strcmp(buf, "none") == 0)
+        return 0;
+    if (sscanf(buf, "coordinator %u", &nodeid) == 1 && nodeid > 0) {
+        p->member = false;
+    } else if (sscanf(buf, "member %255s %u", addr, &nodeid) == 2 &&
+               nodeid > 0) {
+        p->member = true;
+        snprintf(p->coordinator, sizeof(p->coordinator), "%s", addr);
+    } else {
+        return xcp__internal("%s: '%s' is not 'none', 'coordinator "
+                             "<nodeid>' or 'member <address> <nodeid>'",
+                             path, buf);
+    }
+    p->coord_nodeid = nodeid;
+    *pooled = true;
+    return 0;
+}
+
+int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
+{
+    xcp__repl_callbacks cb = {on_apply, NULL};
+    xcp__cluster_err err = {""};
+    char path[PATH_MAX], group[128];
+    xcp__pool *p;
+    xcp__obj *pool, *host;
+    bool pooled;
+    int rc;
+
+    *out = NULL;
+    if (!(p = xcp__calloc(1, sizeof(*p))))
+        return xcp__oom();
+    snprintf(path, sizeof(path), "%s/pool-role", e->state_dir);
+    if ((rc = read_role(p, path, &pooled)) < 0 || !pooled) {
+        free(p);
+        return rc;
+    }
+    if ((rc = cluster_load()) < 0) {
+        free(p);
+        return rc;
+    }
+    p->e = e;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    pthread_mutex_lock(&e->lock);
+    pool = xcp__db_get_cls(e->db, C(pool), e->pool);
+    host = xcp__db_get_cls(e->db, C(host), e->host);
+    snprintf(group, sizeof(group), "xcp-db-%s",
+             pool ? xcp__obj_uuid(pool) : "");
+    snprintf(p->self_addr, sizeof(p->self_addr), "%s",
+             host ? xcp__obj_str(host, F(host, address)) : "");
+    /* (epoch, seq): the journal's seq is the pool's (design §2); epochs
+     * and elections are later steps, every pool starts in epoch 1. */
+    rc = cl.open(&p->r, group, p->coord_nodeid, 1,
+                        xcp__db_seq(e->db), &cb, p, &err);
+    if (rc == 0) {
+        if (!p->member && cl.nodeid(p->r) != p->coord_nodeid) {
+            cl.close(p->r);
+            rc = xcp__internal("%s says coordinator %u, but this is "
+                               "corosync node %u", path, p->coord_nodeid,
+                               cl.nodeid(p->r));
+        } else {
+            p->committed = cl.committed(p->r);
+            xcp__db_set_repl(e->db, &hook, p);
+        }
+    } else {
+        rc = xcp__internal("cannot join the pool's group %s: %s", group,
+                           err.msg);
+    }
+    pthread_mutex_unlock(&e->lock);
+    if (rc < 0)
+        goto fail;
+    if (pthread_create(&p->thr, NULL, dispatch_main, p) != 0) {
+        pthread_mutex_lock(&e->lock);
+        xcp__db_set_repl(e->db, NULL, NULL);
+        pthread_mutex_unlock(&e->lock);
+        cl.close(p->r);
+        rc = xcp__internal("cannot start the pool's dispatch thread");
+        goto fail;
+    }
+    p->running = true;
+    xcp__log(XCP__LOG_INFO, "pool: %s of group %s (coordinator node %u), "
+             "at seq %" PRIu64, p->member ? "member" : "coordinator", group,
+             p->coord_nodeid, xcp__db_seq(e->db));
+    *out = p;
+    return 0;
+fail:
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+    return rc;
+}
+
+int xcp__pool_wait(xcp__pool *p)
+{
+    uint64_t seq = tls_seq;
+    struct timespec ts;
+    int rc = 0;
+
+    if (!p || seq == 0 || tls_pool != p)
+        return 0;
+    tls_seq = 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += WAIT_MS / 1000;
+    pthread_mutex_lock(&p->mu);
+    while (p->committed < seq) {
+        if (p->broken || !cl.quorate(p->r) ||
+            pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT) {
+            /* Written here, maybe on others: a failover decides (§3). */
+            if (p->committed >= seq)
+                break;
+            pthread_mutex_unlock(&p->mu);
+            return not_quorate(p);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void xcp__pool_close(xcp__pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->e->lock);
+    xcp__db_set_repl(p->e->db, NULL, NULL);
+    pthread_mutex_unlock(&p->e->lock);
+    pthread_mutex_lock(&p->mu);
+    p->stop = true;
+    pthread_mutex_unlock(&p->mu);
+    if (p->running)
+        pthread_join(p->thr, NULL);
+    cl.close(p->r);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}

@@ -1,0 +1,47 @@
+/*
+ * A pooled host's database on the replication channel (docs/design-pool.md
+ * §2, §3): the engine's side of lib/libxcp/cluster's commit path.
+ *
+ * <state dir>/pool-role says what this host is (design §1):
+ *   absent or "none"                 a single host: nothing here runs, its
+ *                                    commit path is today's
+ *   "coordinator <nodeid>"           the writer: every commit's journal
+ *                                    body goes to the pool, and the API
+ *                                    call waits, outside the engine lock,
+ *                                    until a quorum of hosts has it
+ *   "member <address> <nodeid>"      a replica of the coordinator (corosync
+ *                                    node <nodeid>, at <address>): it
+ *                                    applies the records the coordinator
+ *                                    sends (xcp__db_apply) and refuses its
+ *                                    own writes with HOST_IS_SLAVE
+ * A write refused for want of quorum answers POOL_NOT_QUORATE
+ * [coordinator address, live votes, quorum] (libxcp's own error: XAPI has
+ * none for it, design §4). The cluster library is the module
+ * xcp-cluster.so, loaded only here, for a pooled host; without it
+ * (configure found no corosync) a pool-role other than none makes the
+ * engine refuse to open, saying so.
+ */
+#ifndef XCP_POOL_H
+#define XCP_POOL_H
+
+#include <stdbool.h>
+
+struct xcp__engine;
+typedef struct xcp__pool xcp__pool;
+
+/* Read <state dir>/pool-role; for a pooled host, join the replication
+ * group (xcp-db-<pool uuid>) and attach the hook to e's database. *out is
+ * NULL for a single host. Engine lock not held; the database is open and
+ * e->pool set. */
+int xcp__pool_open(xcp__pool **out, struct xcp__engine *e);
+/* Whether <state dir>/pool-role makes this host a member (it then writes
+ * nothing of its own, not even at start-up). */
+bool xcp__pool_role_member(const char *state_dir);
+/* Detach and leave the group (NULL: nothing). */
+void xcp__pool_close(xcp__pool *p);
+/* After the engine lock is released: wait until the commits this thread
+ * made are held by a quorum (0), or fail with POOL_NOT_QUORATE. 0 at once
+ * when the thread committed nothing replicated. */
+int xcp__pool_wait(xcp__pool *p);
+
+#endif
