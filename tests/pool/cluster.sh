@@ -13,38 +13,13 @@
 # the commit latency, the election time, and each host's memory.
 # Skips (77) without root, namespaces, corosync or the cluster library.
 set -u
-src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-b=${abs_top_builddir:-$src}
-pool=$src/tools/netns-pool
+. "${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/pool/lib.sh"
 member=$b/tests/pool/cluster_member
-
-skip() {
-    echo "SKIP: $*"
-    exit 77
-}
-[ "$(id -u)" -eq 0 ] || skip "needs root"
-for t in ip unshare python3 openssl corosync corosync-cfgtool; do
-    command -v $t >/dev/null 2>&1 || skip "no $t"
-done
 [ -x "$member" ] || skip "no $member (configure found no corosync libraries)"
-[ -x "$b/cmd/xcpd/xcpd" ] || skip "xcpd not built"
-
-XCP_POOL_NAME=xpc$(($$ % 100000))
-XCP_POOL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/xcp-pool-cluster.XXXXXX") || exit 1
-XCP_POOL_NET=10.78.$(($$ % 200 + 20))
-XCP_POOL_PASSWORD=pw-$$
-XCP_POOL_XCPD=$b/cmd/xcpd/xcpd
-XCP_POOL_TIMEOUT=120
-XCP_SIM_HOST_MEMORY=${XCP_SIM_HOST_MEMORY:-16GiB}
-export XCP_POOL_NAME XCP_POOL_DIR XCP_POOL_NET XCP_POOL_PASSWORD \
-    XCP_POOL_XCPD XCP_POOL_TIMEOUT XCP_SIM_HOST_MEMORY
-ip netns add "${XCP_POOL_NAME}probe" 2>/dev/null ||
-    skip "cannot make a network namespace"
-ip netns del "${XCP_POOL_NAME}probe"
+pool_env xpc 78 xcp-pool-cluster corosync corosync-cfgtool
 
 out=$(mktemp -d "${TMPDIR:-/tmp}/xcp-cluster-out.XXXXXX") || exit 1
 sups=""
-fails=0
 cleanup() {
     for p in $sups; do kill -TERM "$p" 2>/dev/null; done
     for p in $sups; do
@@ -59,17 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-ok() { echo "ok - $*"; }
-not_ok() {
-    echo "not ok - $*"
-    fails=$((fails + 1))
-}
-check() {
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
 now_ms() { date +%s%3N; }
 # corosync's pid in host $1 (the one process named corosync there).
 corosync_pid() {

@@ -8,54 +8,16 @@
 # process or directory.
 # Skips (77) where network namespaces cannot be made (not root, no iproute2).
 set -u
-src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
-b=${abs_top_builddir:-$src}
-pool=$src/tools/netns-pool
+. "${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/pool/lib.sh"
 login=$src/tests/pool/login.py
+pool_env xpt 77 xcp-pool-test
 
-skip() {
-    echo "SKIP: $*"
-    exit 77
-}
-[ "$(id -u)" -eq 0 ] || skip "needs root"
-for t in ip unshare python3 openssl; do
-    command -v $t >/dev/null 2>&1 || skip "no $t"
-done
-[ -x "$b/cmd/xcpd/xcpd" ] || skip "xcpd not built"
-
-XCP_POOL_NAME=xpt$(($$ % 100000))
-XCP_POOL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/xcp-pool-test.XXXXXX") || exit 1
-XCP_POOL_NET=10.77.$(($$ % 200 + 20))
-XCP_POOL_PASSWORD=pw-$$
-XCP_POOL_XCPD=$b/cmd/xcpd/xcpd
-XCP_POOL_TIMEOUT=120 # make check may run many daemons at once
-export XCP_POOL_NAME XCP_POOL_DIR XCP_POOL_NET XCP_POOL_PASSWORD \
-    XCP_POOL_XCPD XCP_POOL_TIMEOUT
-ip netns add "${XCP_POOL_NAME}probe" 2>/dev/null ||
-    skip "cannot make a network namespace"
-ip netns del "${XCP_POOL_NAME}probe"
-XCP_SIM_HOST_MEMORY=${XCP_SIM_HOST_MEMORY:-16GiB}
-export XCP_SIM_HOST_MEMORY
-
-fails=0
 cleanup() {
     "$pool" down >/dev/null 2>&1
     rm -rf "$XCP_POOL_DIR"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-
-ok() { echo "ok - $*"; }
-not_ok() {
-    echo "not ok - $*"
-    fails=$((fails + 1))
-}
-# check DESCRIPTION COMMAND...: the command must succeed.
-check() {
-    d=$1
-    shift
-    if "$@"; then ok "$d"; else not_ok "$d"; fi
-}
 
 addr() { "$pool" addr "$1"; }
 # Is pid $1 a live process? (Not a zombie: the orphaned daemons of this
