@@ -10,6 +10,7 @@ run against the same daemon: byte for byte the same. Usage:
 test_cli.py PATH-TO-XCPD PATH-TO-XE. Exit 0 when every test passed."""
 
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -567,6 +568,10 @@ def main():
         rc = E.d.stop()
         if rc != 0:
             FAILED.append("clean stop (exit %d)" % rc)
+        if os.environ.get("KEEPLOG"):
+            print("kept", E.tmp)
+        else:
+            shutil.rmtree(E.tmp, ignore_errors=True)
     if FAILED:
         print("FAILED:", ", ".join(FAILED))
         return 1
