@@ -281,3 +281,40 @@ Test(persistence, close_with_async_call_in_flight)
     xcp_string_map_dispose(&cur);
     OK(xcp_vm_hard_shutdown(S, vm));
 }
+
+/* A state dir that says the host is pooled, on an installation whose
+ * cluster module cannot be found, is refused with XAPI's error for a
+ * cluster stack the host cannot run, naming where it looked; the state
+ * dir stays usable once the role is gone. */
+Test(persistence, pooled_state_without_cluster_module_is_refused_by_name)
+{
+    char path[300];
+    xcp_session *s = NULL;
+    xcp_open_options o;
+    const xcp_error *e;
+    FILE *f;
+
+    xcp_session_close(S);
+    S = NULL;
+    snprintf(path, sizeof(path), "%s/pool-role", api_dir);
+    cr_assert_not_null(f = fopen(path, "w"));
+    fputs("coordinator 1\n", f);
+    fclose(f);
+    setenv("XCP_POOL_MODULE_DIR", "/nonexistent/xcp-modules", 1);
+    memset(&o, 0, sizeof(o));
+    o.version = XCP_OPEN_OPTIONS_VERSION;
+    o.state_dir = api_dir;
+    o.hv = "sim";
+    assert_error_name(xcp_session_open_local(&s, &o),
+                      "INVALID_CLUSTER_STACK");
+    e = xcp_error_last();
+    cr_assert(e->nparams == 1 &&
+                  strstr(e->params[0], "/nonexistent/xcp-modules"),
+              "the error names the directory: %s",
+              e->nparams ? e->params[0] : "(none)");
+    cr_assert_null(s);
+    unsetenv("XCP_POOL_MODULE_DIR");
+    cr_assert_eq(unlink(path), 0);
+    api_open();
+    cr_assert_eq(api_power(api_install("after")), XCP_VM_POWER_STATE_HALTED);
+}

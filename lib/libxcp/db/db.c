@@ -597,6 +597,13 @@ void xcp__db_set_repl(xcp__db *db, const xcp__db_repl *ops, void *arg)
     db->repl_arg = arg;
 }
 
+/* Every refusal below is INTERNAL_ERROR on purpose: damage on the wire is
+ * caught before this by the record's CRC (cluster/record.c), so a record
+ * that reaches here and does not fit the replica means the coordinator
+ * and this replica disagree -- a bug, not a cause a client could mend.
+ * The error never reaches a client: pool.c's dispatch thread logs it and
+ * marks the replica broken, and the member stops applying until it is
+ * caught up or replaced (docs/design-pool.md §5.1). */
 int xcp__db_apply(xcp__db *db, uint64_t seq, const char *body, size_t len)
 {
     uint64_t last = xcp__db_seq(db), gen;

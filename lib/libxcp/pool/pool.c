@@ -121,15 +121,23 @@ static int cluster_load(void)
             break;
     }
     if (i == n) {
-        rc = xcp__internal("this host is pooled, but the cluster module "
-                           "xcp-cluster.so is in none of %s%s%s (libxcp "
-                           "built without corosync's client libraries?)",
-                           dirs[0], n > 1 ? " " : "", n > 1 ? dirs[1] : "");
+        /* A nameable cause (an installation without the module): XAPI's
+         * error for a cluster stack this host cannot run, naming ours and
+         * where it was looked for. */
+        snprintf(why, sizeof(why),
+                 "corosync: this host is pooled, but the cluster module "
+                 "xcp-cluster.so is in none of %s%s%s (libxcp built without "
+                 "corosync's client libraries?)",
+                 dirs[0], n > 1 ? " " : "", n > 1 ? dirs[1] : "");
+        rc = XCP__ERR_INVALID_CLUSTER_STACK(why);
         goto out;
     }
     if (xcp__dl_load(path, syms, XCP__ARRAY_LEN(syms), why,
                      sizeof(why)) < 0) {
-        rc = xcp__internal("cannot load %s: %s", path, why);
+        char msg[PATH_MAX + 600];
+        snprintf(msg, sizeof(msg), "corosync: cannot load %s: %s", path,
+                 why);
+        rc = XCP__ERR_INVALID_CLUSTER_STACK(msg);
         goto out;
     }
     cl_loaded = true;
