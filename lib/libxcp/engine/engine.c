@@ -503,8 +503,21 @@ int xcp__engine_metrics_doc(xcp__engine *e, const char *session, int kind,
         return -EACCES;
     }
 
-    if (!m)
+    if (!m) {
+        /* a cause we can name: a driver without statistics */
+        if (!xcp__hv_supports(e->hv, XCP_HV_OP_STATS)) {
+            char what[160];
+            snprintf(what, sizeof(what),
+                     "metrics: the %s hypervisor driver gives no statistics",
+                     xcp__hv_name(e->hv));
+            XCP__ERR_NOT_IMPLEMENTED(what);
+        } else {
+            xcp__internal("the metrics monitor could not start under %s "
+                          "(memory, or its rrd directory: see the log)",
+                          e->state_dir);
+        }
         return -ENODEV;
+    }
     switch (kind) {
     case 0:
         /* XAPI: a cf it cannot parse means every one */

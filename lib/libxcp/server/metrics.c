@@ -80,10 +80,8 @@ int xcp_server_metrics(xcp_server *srv, const xcp_server_metrics_request *r,
         if (rc == -ENOENT)
             return fail(http_status, 404,
                         XCP__ERR_UUID_INVALID("VM", r->uuid ? r->uuid : ""));
-        if (rc == -ENODEV)
-            return fail(http_status, 500,
-                        xcp__internal("the hypervisor driver gives no "
-                                      "statistics: no metrics on this host"));
+        if (rc == -ENODEV) /* the engine set the error */
+            return fail(http_status, 500, -1);
         if (rc == -ERANGE)
             return fail(http_status, 500,
                         xcp__internal("Rrd.No_RRA_Available"));
