@@ -5,6 +5,8 @@
  * toolstack, so a running VM keeps its domid), no duplicated default
  * templates, and reconciliation with domains that changed meanwhile.
  */
+#include <unistd.h>
+
 #include "helpers.h"
 
 TestSuite(persistence, .init = api_setup, .fini = api_teardown);
