@@ -10,7 +10,7 @@ FUZZ_LIB_SRCS = $(addprefix $(top_srcdir)/,$(filter %.c,$(lib_libxcp_libxcp_core
 FUZZ_LIBS = $(LIBXML2_LIBS) $(LIBCURL_LIBS) $(YAML_LIBS) $(OPENSSL_LIBS) $(XEN_LIBS) $(ZLIB_LIBS) $(ZSTD_LIBS) $(JANSSON_LIBS) $(HTTP_PARSER_LIBS) $(PAM_LIBS) $(VNCSERVER_LIBS) $(LIBS) -lpthread
 FUZZ_EXTRA = fuzz/fuzz_xe_args $(RPC_FUZZERS) fuzz/fuzz_http fuzz/fuzz_uhttp_reply \
 	fuzz/fuzz_xva fuzz/fuzz_nbd_neg fuzz/fuzz_cli fuzz/fuzz_rrd \
-	fuzz/fuzz_host_restore
+	fuzz/fuzz_host_restore fuzz/fuzz_rrd_xml
 FUZZERS = fuzz/fuzz_journal fuzz/fuzz_qcow2_header fuzz/fuzz_vhd_header \
 	$(FUZZ_EXTRA)
 FUZZ_SECONDS ?= 20
@@ -37,6 +37,10 @@ fuzz/fuzz_xva: $(top_srcdir)/tests/fuzz/fuzz_xva.c fuzz/libcore.a
 
 # The RRD image reader (lib/libxcp/metrics/rrd.c), the state dir's rrd/.
 fuzz/fuzz_rrd: $(top_srcdir)/tests/fuzz/fuzz_rrd.c fuzz/libcore.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< fuzz/libcore.a $(FUZZ_LIBS)
+
+# The RRD XML another host PUTs to /rrd (api/metrics_xml.c).
+fuzz/fuzz_rrd_xml: $(top_srcdir)/tests/fuzz/fuzz_rrd_xml.c fuzz/libcore.a
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(INTERNAL_CPPFLAGS) -o $@ $< fuzz/libcore.a $(FUZZ_LIBS)
 
 # A host backup's tar as /host_restore takes it (api/host_backup.c).

@@ -64,6 +64,7 @@ typedef enum route {
     ROUTE_CONSOLE,
     ROUTE_CLI,
     ROUTE_METRICS, /* GET /rrd_updates, /host_rrd, /vm_rrd, /metrics */
+    ROUTE_RRD_PUT, /* PUT /rrd (metrics.c) */
     ROUTE_NOT_FOUND,
     ROUTE_BAD_METHOD,
     ROUTE_REFUSED, /* answered before its body, which is dropped */
@@ -126,6 +127,7 @@ typedef struct req {
     xcpd_console *console;  /* /console (console.c) */
     xcpd_cli *cli;          /* /cli (cli.c) */
     xcpd_xe_get *xe_get;    /* xe_get.c */
+    xcpd_rrd_put *rrd_put;  /* PUT /rrd (metrics.c) */
     int http10;             /* an HTTP/1.0 request */
 } req;
 
@@ -196,6 +198,8 @@ static route route_of(const char *method, const char *url,
         return ROUTE_CONSOLE;
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0 && xcpd_xe_put_route(url))
         return ROUTE_XE_GET;
+    if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0 && is_path(url, "/rrd"))
+        return ROUTE_RRD_PUT;
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0)
         return has_prefix(url, "/import_raw_vdi") || vm_path(url)
                    ? ROUTE_IMPORT : ROUTE_NOT_FOUND;
@@ -273,6 +277,7 @@ static void req_free(req *r)
     xcpd_console_free(r->console);
     xcpd_cli_free(r->cli);
     xcpd_xe_get_free(r->xe_get);
+    xcpd_rrd_put_free(r->rrd_put);
     free(r);
 }
 
@@ -1419,6 +1424,9 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
     case ROUTE_CLI:
         return xcpd_cli_step(r->l, c, peer(r), &r->cli, upload_data,
                              upload_data_size);
+    case ROUTE_RRD_PUT:
+        return xcpd_rrd_put_step(r->l, c, peer(r), &r->rrd_put, upload_data,
+                                 upload_data_size);
     case ROUTE_XE_GET:
         return xcpd_xe_get_step(r->l, c, url,
                                 strcmp(method, MHD_HTTP_METHOD_PUT) == 0,

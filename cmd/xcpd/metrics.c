@@ -165,3 +165,97 @@ enum MHD_Result xcpd_metrics_answer(xcpd_listener *l, struct MHD_Connection *c,
     MHD_destroy_response(x);
     return ret;
 }
+
+/* ---- PUT /rrd ------------------------------------------------------------ */
+
+struct xcpd_rrd_put {
+    char *body;
+    size_t len, cap;
+    int too_big;
+};
+
+void xcpd_rrd_put_free(xcpd_rrd_put *p)
+{
+    if (p == NULL)
+        return;
+    free(p->body);
+    free(p);
+}
+
+static enum MHD_Result rrd_put_answer(xcpd_listener *l,
+                                      struct MHD_Connection *c,
+                                      xcpd_rrd_put *p, xcp_server_peer peer)
+{
+    xcp_server_rrd_put_request pr;
+    char *user, *password = NULL, text[512];
+    int status, rc;
+
+    memset(&pr, 0, sizeof(pr));
+    pr.uuid = arg(c, "uuid");
+    pr.archive = arg(c, "archive") != NULL;
+    pr.session_id = arg(c, "session_id");
+    if (pr.session_id == NULL)
+        pr.session_id = MHD_lookup_connection_value(c, MHD_COOKIE_KIND,
+                                                    "session_id");
+    user = MHD_basic_auth_get_username_password(c, &password);
+    pr.basic_user = user;
+    pr.basic_password = user != NULL ? password : NULL;
+    pr.peer = peer;
+    rc = xcp_server_rrd_put(l->http->srv, &pr, p->body, p->len, &status);
+    if (password != NULL)
+        MHD_free(password);
+    if (user != NULL)
+        MHD_free(user);
+    if (rc < 0) {
+        const xcp_error *e = xcp_error_last();
+
+        snprintf(text, sizeof(text), "%s%s%s\n", e ? e->name : "error",
+                 e && e->nparams ? ": " : "",
+                 e && e->nparams ? e->params[e->nparams - 1] : "");
+        if (l->http->verbose)
+            xcpd_log(LOG_INFO, "PUT /rrd from %s: HTTP %d: %s",
+                     peer.address, status, text);
+        return xcpd_refuse(c, (unsigned)status, text);
+    }
+    return xcpd_refuse(c, MHD_HTTP_OK, "");
+}
+
+enum MHD_Result xcpd_rrd_put_step(xcpd_listener *l, struct MHD_Connection *c,
+                                  xcp_server_peer peer, xcpd_rrd_put **state,
+                                  const char *data, size_t *n)
+{
+    xcpd_rrd_put *p = *state;
+
+    if (l->http->srv == NULL)
+        return xcpd_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                           "Service unavailable\n");
+    if (p == NULL && (p = *state = calloc(1, sizeof(*p))) == NULL)
+        return MHD_NO;
+    if (*n > 0) {
+        if (!p->too_big && *n > XCPD_RRD_BODY_MAX - p->len) {
+            p->too_big = 1;
+        } else if (!p->too_big) {
+            if (p->len + *n > p->cap) {
+                size_t cap = p->cap ? p->cap : 65536;
+                char *b;
+
+                while (cap < p->len + *n)
+                    cap *= 2;
+                if ((b = realloc(p->body, cap)) == NULL) {
+                    p->too_big = 1;
+                    *n = 0;
+                    return MHD_YES;
+                }
+                p->body = b;
+                p->cap = cap;
+            }
+            memcpy(p->body + p->len, data, *n);
+            p->len += *n;
+        }
+        *n = 0;
+        return MHD_YES;
+    }
+    if (p->too_big)
+        return xcpd_refuse(c, 413u, "Request body too large\n");
+    return rrd_put_answer(l, c, p, peer);
+}

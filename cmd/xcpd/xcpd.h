@@ -148,6 +148,16 @@ int xcpd_metrics_kind(const char *url);
 /* Answer a metrics GET once its headers are in (it has no body). */
 enum MHD_Result xcpd_metrics_answer(xcpd_listener *l, struct MHD_Connection *c,
                                     int kind, xcp_server_peer peer);
+/* PUT /rrd (XAPI's put_rrd: a VM's RRD handed on when it moves): gathers
+ * the body (at most XCPD_RRD_BODY_MAX, else 413), then answers with
+ * xcp_server_rrd_put. *state is the request's, freed with
+ * xcpd_rrd_put_free. */
+#define XCPD_RRD_BODY_MAX ((size_t)64 << 20)
+typedef struct xcpd_rrd_put xcpd_rrd_put;
+enum MHD_Result xcpd_rrd_put_step(xcpd_listener *l, struct MHD_Connection *c,
+                                  xcp_server_peer peer, xcpd_rrd_put **state,
+                                  const char *data, size_t *n);
+void xcpd_rrd_put_free(xcpd_rrd_put *p);
 
 /* ---- /cli (cli.c) -------------------------------------------------------- */
 

@@ -458,6 +458,36 @@ XCP_EXTERN int xcp_server_metrics(xcp_server *srv,
                                   int *http_status, const char **content_type,
                                   char **body, size_t *len);
 
+/** What a PUT /rrd handler parsed from its request (XAPI's put_rrd, which
+ * hosts use to hand a VM's RRD on when it moves). Borrowed for the
+ * duration of xcp_server_rrd_put(). */
+typedef struct xcp_server_rrd_put_request {
+    const char *uuid;        /**< the VM's (or this host's) uuid */
+    int archive;             /**< archive= given: keep it for the VM's next
+                                  start here, never for a host */
+    const char *session_id;  /**< query or cookie; NULL when absent */
+    const char *basic_user;  /**< Authorization: Basic credentials, or */
+    const char *basic_password; /**< NULL */
+    xcp_server_peer peer;
+} xcp_server_rrd_put_request;
+
+/**
+ * Take an RRD a client PUT to /rrd: authenticate (local root, session_id,
+ * or Basic credentials), read body (len bytes of XAPI's RRD XML, as GET
+ * /vm_rrd writes it) and make it the RRD of r->uuid: a VM's -- replacing
+ * the one in memory when the VM runs here, else written durably for its
+ * next start here -- or this host's (not with archive). On success 0 and
+ * *http_status 200. On failure a negative code, the error as the thread's
+ * last error, and *http_status: 401 (no or bad credentials), 400 (no uuid,
+ * a host's RRD to archive, a body that is not an RRD: INVALID_VALUE with
+ * the reason), 404 (UUID_INVALID: no such VM or host), 500 (the write
+ * failed, no metrics on this host).
+ */
+XCP_EXTERN int xcp_server_rrd_put(xcp_server *srv,
+                                  const xcp_server_rrd_put_request *r,
+                                  const char *body, size_t len,
+                                  int *http_status);
+
 XCP_END_DECLS
 
 #endif

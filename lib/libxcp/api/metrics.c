@@ -1099,6 +1099,34 @@ out:
     return rc;
 }
 
+int xcp__metrics_put(xcp__metrics *m, const char *uuid, xcp__rrd *rrd)
+{
+    xcp__buf img = {0};
+    batch bt = {0};
+    mrrd *r;
+    int rc;
+
+    pthread_mutex_lock(&m->mu);
+    if ((r = find(m, uuid))) {
+        /* in use here: replaced in memory, written at the next flush */
+        xcp__rrd_free(r->rrd);
+        r->rrd = rrd;
+        r->live_sig = 0; /* remap at the next sample */
+        r->n_map = 0;
+        r->dirty = true;
+        pthread_mutex_unlock(&m->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&m->mu);
+    /* not here: the archive this host loads when the VM starts here */
+    xcp__rrd_save(rrd, &img);
+    xcp__rrd_free(rrd);
+    batch_add(m, &bt, uuid, &img);
+    rc = batch_commit(m, &bt);
+    xcp__buf_free(&img);
+    return rc;
+}
+
 int xcp__metrics_forget(xcp__metrics *m, const char *uuid, const char *name)
 {
     mrrd *r;

@@ -76,4 +76,18 @@ void xcp__metrics_openmetrics(xcp__metrics *m, xcp__buf *out);
 void xcp__metrics_costs(xcp__metrics *m, uint64_t *samples, double *cpu_s,
                         size_t *rrds, size_t *bytes);
 
+/* An RRD from XAPI's RRD XML (Rrd.from_xml: what GET /vm_rrd writes and
+ * PUT /rrd carries; api/metrics_xml.c), read as XAPI reads it. NULL with
+ * the reason in why (a malformed document, or out of memory). */
+xcp__rrd *xcp__rrd_from_xapi_xml(const char *doc, size_t len, char *why,
+                                 size_t why_len);
+/*
+ * PUT /rrd: rrd (taken, freed here in every case) becomes uuid's RRD: the
+ * one in memory when uuid is the host or a VM running here (XAPI replaces
+ * it in its table), else it is written to <state dir>/rrd/<uuid> at once,
+ * durably, for the VM's next start here (XAPI's archive). 0, or a
+ * negative errno (the write's).
+ */
+int xcp__metrics_put(xcp__metrics *m, const char *uuid, xcp__rrd *rrd);
+
 #endif

@@ -484,6 +484,26 @@ struct xcp__metrics *xcp__engine_metrics_locked(xcp__engine *e)
     return m;
 }
 
+/* Why the engine has no metrics monitor, as the thread's error: a cause
+ * we can name (a driver without statistics), else the monitor's start
+ * failed (memory, or its directory; logged). -ENODEV. */
+static int no_monitor(xcp__engine *e)
+{
+    char why[160];
+
+    if (!xcp__hv_supports(e->hv, XCP_HV_OP_STATS)) {
+        snprintf(why, sizeof(why),
+                 "metrics: the %s hypervisor driver gives no statistics",
+                 xcp__hv_name(e->hv));
+        XCP__ERR_NOT_IMPLEMENTED(why);
+    } else {
+        xcp__internal("the metrics monitor could not start under %s "
+                      "(memory, or its rrd directory: see the log)",
+                      e->state_dir);
+    }
+    return -ENODEV;
+}
+
 int xcp__engine_metrics_doc(xcp__engine *e, const char *session, int kind,
                             int64_t start,
                             int64_t interval, const char *cf, bool host,
@@ -503,21 +523,8 @@ int xcp__engine_metrics_doc(xcp__engine *e, const char *session, int kind,
         return -EACCES;
     }
 
-    if (!m) {
-        /* a cause we can name: a driver without statistics */
-        if (!xcp__hv_supports(e->hv, XCP_HV_OP_STATS)) {
-            char what[160];
-            snprintf(what, sizeof(what),
-                     "metrics: the %s hypervisor driver gives no statistics",
-                     xcp__hv_name(e->hv));
-            XCP__ERR_NOT_IMPLEMENTED(what);
-        } else {
-            xcp__internal("the metrics monitor could not start under %s "
-                          "(memory, or its rrd directory: see the log)",
-                          e->state_dir);
-        }
-        return -ENODEV;
-    }
+    if (!m)
+        return no_monitor(e);
     switch (kind) {
     case 0:
         /* XAPI: a cf it cannot parse means every one */
@@ -535,6 +542,56 @@ int xcp__engine_metrics_doc(xcp__engine *e, const char *session, int kind,
         break;
     }
     return rc == 0 && out->oom ? -ENOMEM : rc;
+}
+
+int xcp__engine_metrics_put(xcp__engine *e, const char *session,
+                            const char *uuid, bool archive, const char *body,
+                            size_t len)
+{
+    struct xcp__metrics *m;
+    xcp__rrd *rrd;
+    xcp__obj *vm, *host;
+    bool live, own_host = false;
+    char why[256];
+    int rc;
+
+    pthread_mutex_lock(&e->lock);
+    live = !session || xcp__db_get_cls(e->db, C(session), session);
+    vm = live ? xcp__db_by_uuid(e->db, C(VM), uuid) : NULL;
+    host = live && !vm ? xcp__db_by_uuid(e->db, C(host), uuid) : NULL;
+    if (host)
+        own_host = xcp__db_get(e->db, e->host) == host;
+    m = live ? xcp__engine_metrics(e) : NULL;
+    pthread_mutex_unlock(&e->lock);
+    if (!live) {
+        XCP__ERR_SESSION_INVALID(session);
+        return -EACCES;
+    }
+    /* as XAPI's put_rrd_forwarder: a VM's, or (not to archive) a host's */
+    if (!vm && !host) {
+        XCP__ERR_UUID_INVALID("VM", uuid);
+        return -ENOENT;
+    }
+    if (host && (archive || !own_host)) {
+        XCP__ERR_INVALID_VALUE("uuid", archive ? "put_rrd: cannot archive "
+                                                 "host RRD"
+                                               : "put_rrd: not this host");
+        return -EINVAL;
+    }
+    if (!m)
+        return no_monitor(e);
+    if (!(rrd = xcp__rrd_from_xapi_xml(body, len, why, sizeof(why)))) {
+        XCP__ERR_INVALID_VALUE("rrd", why);
+        return -EINVAL;
+    }
+    if ((rc = xcp__metrics_put(m, uuid, rrd)) < 0) {
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/rrd/%s", e->state_dir, uuid);
+        xcp__io_fail(path, "write", -rc);
+        return -EIO;
+    }
+    return 0;
 }
 
 int xcp__engine_get(xcp__engine **out, const xcp_open_options *opts)

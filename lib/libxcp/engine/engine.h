@@ -140,6 +140,16 @@ int xcp__engine_metrics_doc(xcp__engine *e, const char *session, int kind,
                             int64_t interval, const char *cf, bool host,
                             const char *const *vm_uuids, size_t n, bool json,
                             const char *uuid, xcp__buf *out);
+/* PUT /rrd (XAPI's put_rrd): body, XAPI's RRD XML, becomes the RRD of
+ * uuid -- a VM (in memory when it runs here, else written for its next
+ * start here) or, not to archive, this host -- for session (as above).
+ * 0; -EACCES (SESSION_INVALID), -ENOENT (UUID_INVALID: no such VM or
+ * host), -EINVAL (INVALID_VALUE: a host's RRD to archive, another host's,
+ * or a body that is not an RRD, with the reason), -ENODEV (no monitor),
+ * -EIO (the write failed: OUT_OF_SPACE or the path and errno). */
+int xcp__engine_metrics_put(xcp__engine *e, const char *session,
+                            const char *uuid, bool archive, const char *body,
+                            size_t len);
 
 /* The context of one call. */
 typedef struct xcp__ctx {

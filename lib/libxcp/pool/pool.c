@@ -124,12 +124,13 @@ static int cluster_load(void)
         /* A nameable cause (an installation without the module): XAPI's
          * error for a cluster stack this host cannot run, naming ours and
          * where it was looked for. */
-        snprintf(why, sizeof(why),
-                 "corosync: this host is pooled, but the cluster module "
-                 "xcp-cluster.so is in none of %s%s%s (libxcp built without "
-                 "corosync's client libraries?)",
-                 dirs[0], n > 1 ? " " : "", n > 1 ? dirs[1] : "");
-        rc = XCP__ERR_INVALID_CLUSTER_STACK(why);
+        char *msg = xcp__printf(
+            "corosync: this host is pooled, but the cluster module "
+            "xcp-cluster.so is in none of %s%s%s (libxcp built without "
+            "corosync's client libraries?)",
+            dirs[0], n > 1 ? " " : "", n > 1 ? dirs[1] : "");
+        rc = msg ? XCP__ERR_INVALID_CLUSTER_STACK(msg) : xcp__oom();
+        free(msg);
         goto out;
     }
     if (xcp__dl_load(path, syms, XCP__ARRAY_LEN(syms), why,

@@ -98,3 +98,39 @@ int xcp_server_metrics(xcp_server *srv, const xcp_server_metrics_request *r,
     *http_status = 200;
     return 0;
 }
+
+int xcp_server_rrd_put(xcp_server *srv, const xcp_server_rrd_put_request *r,
+                       const char *body, size_t len, int *http_status)
+{
+    char basic[XCP_REF_MAX];
+    const char *session;
+    int rc;
+
+    xcp_error_clear();
+    *http_status = 500;
+    if (xcp__server_creds(srv, &r->peer, r->session_id, r->basic_user,
+                          r->basic_password, basic, &session) < 0)
+        return fail(http_status, 401, -1);
+    if (!r->uuid || !*r->uuid) {
+        xcp__server_creds_end(srv, basic);
+        return fail(http_status, 400,
+                    XCP__ERR_INVALID_VALUE("uuid", "put_rrd: missing the "
+                                                   "'uuid' parameter"));
+    }
+    rc = xcp__engine_metrics_put(xcp__server_engine(srv), session, r->uuid,
+                                 r->archive != 0, body ? body : "", len);
+    xcp__server_creds_end(srv, basic);
+    switch (rc) {
+    case 0:
+        *http_status = 200;
+        return 0;
+    case -EACCES:
+        return fail(http_status, 401, -1);
+    case -ENOENT:
+        return fail(http_status, 404, -1);
+    case -EINVAL:
+        return fail(http_status, 400, -1);
+    default:
+        return fail(http_status, 500, -1);
+    }
+}
