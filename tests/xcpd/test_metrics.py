@@ -267,6 +267,79 @@ def t_sr_data_sources(st):
            % (st.host_uuid, sr8)) in body.decode(), "no sr in /metrics")
 
 
+def put(d, path, body, headers=None):
+    c = d.tcp()
+    c.request("PUT", path, body=body, headers=headers or {})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r, data
+
+
+def rows_of(body):
+    root = ET.fromstring(body)
+    names = [x.findtext("name") for x in root.findall("ds")]
+    return names, [[[v.text for v in row.findall("v")]
+                    for row in a.findall("database/row")]
+                   for a in root.findall("rra")]
+
+
+def t_put_rrd(st):
+    """PUT /rrd as XAPI's hosts send a moving VM's RRD: to archive for a
+    VM not running here (GET /vm_rrd then serves it), or replacing the
+    one in memory of a running VM; and XAPI's refusals."""
+    c = st.d.unix()
+    s = st.s
+    r, body = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (st.vm_uuid, s))
+    check(r.status == 200, "get %d" % r.status)
+    tmpl = call(c, "VM.get_by_name_label", s, "Debian Bookworm 12")[0]
+    vm2 = call(c, "VM.clone", s, tmpl, "rrd-moved-here")
+    u2 = call(c, "VM.get_uuid", s, vm2)
+    r, _ = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (u2, s))
+    check(r.status == 404, "no RRD before: %d" % r.status)
+    r, out = put(st.d, "/rrd?uuid=%s&archive=true&session_id=%s" % (u2, s),
+                 body)
+    check(r.status == 200, "archive put %d %r" % (r.status, out[:200]))
+    r, back = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (u2, s))
+    check(r.status == 200, "get archived %d" % r.status)
+    check(rows_of(back) == rows_of(body), "archived RRD differs")
+    # a running VM's RRD replaced: a sentinel in its oldest daily row
+    root = ET.fromstring(body)
+    names = [x.findtext("name") for x in root.findall("ds")]
+    col = names.index("memory")
+    daily = [a for a in root.findall("rra")
+             if a.findtext("pdp_per_row") == "17280"][0]
+    daily.findall("database/row")[0].findall("v")[col].text = "12345678"
+    doc = ET.tostring(root)
+    r, out = put(st.d, "/rrd?uuid=%s&session_id=%s" % (st.vm_uuid, s), doc,
+                 {"Content-Type": "text/xml"})
+    check(r.status == 200, "replace put %d %r" % (r.status, out[:200]))
+    r, now = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (st.vm_uuid, s))
+    n2, rows = rows_of(now)
+    daily_i = [i for i, a in enumerate(ET.fromstring(now).findall("rra"))
+               if a.findtext("pdp_per_row") == "17280"][0]
+    check(rows[daily_i][0][n2.index("memory")] == "12345678",
+          "sentinel not there: %r" % rows[daily_i][0][:4])
+    # refusals, as XAPI's put_rrd_forwarder
+    r, _ = put(st.d, "/rrd?session_id=%s" % s, body)
+    check(r.status == 400, "no uuid: %d" % r.status)
+    r, _ = put(st.d, "/rrd?uuid=00000000-0000-0000-0000-00000000abcd&"
+               "session_id=%s" % s, body)
+    check(r.status == 404, "unknown uuid: %d" % r.status)
+    r, out = put(st.d, "/rrd?uuid=%s&archive=true&session_id=%s"
+                 % (st.host_uuid, s), body)
+    check(r.status == 400 and b"cannot archive host RRD" in out,
+          "host archive: %d %r" % (r.status, out))
+    r, out = put(st.d, "/rrd?uuid=%s&session_id=%s" % (u2, s),
+                 b"<rrd><step>5</step></rrd>")
+    check(r.status == 400 and b"INVALID_VALUE" in out,
+          "bad body: %d %r" % (r.status, out))
+    r, _ = put(st.d, "/rrd?uuid=%s" % u2, body)
+    check(r.status == 401, "no credentials: %d" % r.status)
+    r, back2 = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (u2, s))
+    check(rows_of(back2) == rows_of(body), "a refused put changed the RRD")
+
+
 def main():
     st = Setup()
     try:
@@ -276,6 +349,7 @@ def main():
         run("refusals_400_401_404", lambda: t_refusals(st))
         run("host_rrd_xml_and_json", lambda: t_host_rrd(st))
         run("vm_rrd_xml", lambda: t_vm_rrd(st))
+        run("put_rrd_archive_replace_and_refusals", lambda: t_put_rrd(st))
         run("metrics_prometheus_text", lambda: t_metrics(st))
         run("sr_data_sources", lambda: t_sr_data_sources(st))
         run("jsonrpc_unbounded_max_infinity",
