@@ -341,6 +341,10 @@ bool xcp__hv_supports(const xcp_hv *hv, xcp_hv_op op)
     case XCP_HV_OP_DISK_STREAM_CANCEL:
         return d->version >= 7 && d->disk_stream_cancel;
     case XCP_HV_OP_STATS: return d->version >= 8 && d->stats;
+    case XCP_HV_OP_DOMAIN_MIGRATE_SEND:
+        return d->version >= 9 && d->domain_migrate_send;
+    case XCP_HV_OP_DOMAIN_MIGRATE_RECEIVE:
+        return d->version >= 9 && d->domain_migrate_receive;
     case XCP_HV_OP__COUNT: break;
     }
     return false;
@@ -583,6 +587,28 @@ int xcp__hv_domain_migrate_local(xcp_hv *hv, uint32_t domid,
         return unsupported(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, err);
     HV_CALL(hv, XCP_HV_OP_DOMAIN_MIGRATE_LOCAL, domain_migrate_local, err,
             domid, new_domid, err);
+}
+
+int xcp__hv_domain_migrate_send(xcp_hv *hv, uint32_t domid, int fd,
+                                xcp_hv_migrate_stats *st, xcp_hv_error *err)
+{
+    if (hv->drv->version < 9)
+        return unsupported(hv, XCP_HV_OP_DOMAIN_MIGRATE_SEND, err);
+    memset(st, 0, sizeof(*st));
+    HV_CALL(hv, XCP_HV_OP_DOMAIN_MIGRATE_SEND, domain_migrate_send, err,
+            domid, fd, st, err);
+}
+
+int xcp__hv_domain_migrate_receive(xcp_hv *hv,
+                                   const xcp_hv_domain_config *cfg, int fd,
+                                   uint32_t *domid, bool *was_running,
+                                   xcp_hv_error *err)
+{
+    if (hv->drv->version < 9)
+        return unsupported(hv, XCP_HV_OP_DOMAIN_MIGRATE_RECEIVE, err);
+    *was_running = false;
+    HV_CALL(hv, XCP_HV_OP_DOMAIN_MIGRATE_RECEIVE, domain_migrate_receive,
+            err, cfg, fd, domid, was_running, err);
 }
 
 int xcp__hv_bridge_remove(xcp_hv *hv, const char *bridge, xcp_hv_error *err)

@@ -160,6 +160,12 @@ int xcp__hv_domain_guest_data(xcp_hv *hv, uint32_t domid,
                               xcp_hv_error *err);
 int xcp__hv_domain_migrate_local(xcp_hv *hv, uint32_t domid,
                                  uint32_t *new_domid, xcp_hv_error *err);
+int xcp__hv_domain_migrate_send(xcp_hv *hv, uint32_t domid, int fd,
+                                xcp_hv_migrate_stats *st, xcp_hv_error *err);
+int xcp__hv_domain_migrate_receive(xcp_hv *hv,
+                                   const xcp_hv_domain_config *cfg, int fd,
+                                   uint32_t *domid, bool *was_running,
+                                   xcp_hv_error *err);
 /* Removes host bridge `bridge` if the driver made it and it has no port
  * left (driver slot bridge_remove); -ENOTSUP when the driver has none. */
 int xcp__hv_bridge_remove(xcp_hv *hv, const char *bridge, xcp_hv_error *err);

@@ -212,6 +212,8 @@ static const char *const op_names[XCP_HV_OP__COUNT] = {
     [XCP_HV_OP_DISK_STREAM] = "disk_stream",
     [XCP_HV_OP_DISK_STREAM_CANCEL] = "disk_stream_cancel",
     [XCP_HV_OP_STATS] = "stats",
+    [XCP_HV_OP_DOMAIN_MIGRATE_SEND] = "domain_migrate_send",
+    [XCP_HV_OP_DOMAIN_MIGRATE_RECEIVE] = "domain_migrate_receive",
 };
 
 static const char *const type_names[] = {"pv", "hvm", "pvh"};

@@ -598,6 +598,18 @@ int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err)
     if (rc < 0)
         return rc;
     opt->stream_ns = muldiv(delay_ms, NS_PER_MS, 1);
+    opt->migrate_bandwidth = 4 * GiB;
+    rc = env_size("XCP_SIM_MIGRATE_BANDWIDTH", &opt->migrate_bandwidth, err);
+    if (rc < 0)
+        return rc;
+    if (opt->migrate_bandwidth == 0)
+        return xcp__hv_error_set(err, -EINVAL, "sim: "
+                                 "XCP_SIM_MIGRATE_BANDWIDTH must be more "
+                                 "than 0");
+    opt->migrate_dirty = 64 * MiB;
+    rc = env_size("XCP_SIM_MIGRATE_DIRTY", &opt->migrate_dirty, err);
+    if (rc < 0)
+        return rc;
     return 0;
 }
 
@@ -1781,7 +1793,9 @@ SHARED(stats, sim_stats, (void *self, xcp_hv_stats *out, xcp_hv_error *err),
     .disk_snapshot = shared_disk_snapshot,                                  \
     .disk_stream = shared_disk_stream,                                      \
     .disk_stream_cancel = shared_disk_stream_cancel,                        \
-    .stats = shared_stats
+    .stats = shared_stats,                                                  \
+    .domain_migrate_send = xcp__sim_migrate_send,                           \
+    .domain_migrate_receive = xcp__sim_migrate_receive
 
 const xcp_hv_driver xcp__hv_sim_driver = {
     SIM_SLOTS,

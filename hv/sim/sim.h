@@ -51,6 +51,14 @@ struct xcp__sim_options {
                                    runs (one started by any instance), 0 =
                                    done at the first call
                                    (XCP_SIM_STREAM_MS) */
+    uint64_t migrate_bandwidth; /* bytes per second a live migration's
+                                   memory rounds move
+                                   (XCP_SIM_MIGRATE_BANDWIDTH, default
+                                   4 GiB: a 1 GiB guest's first round takes
+                                   0.25 s) */
+    uint64_t migrate_dirty;     /* bytes per second each online vCPU of a
+                                   running guest dirties while it migrates
+                                   (XCP_SIM_MIGRATE_DIRTY, default 64 MiB) */
 };
 
 int xcp__sim_options_default(struct xcp__sim_options *opt, xcp_hv_error *err);

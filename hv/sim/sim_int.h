@@ -472,6 +472,30 @@ int xcp__sim_domain_restore(void *self, const xcp_hv_domain_config *cfg,
                             const char *image_path, bool paused,
                             uint32_t *domid, xcp_hv_error *err);
 
+/* What a suspend image says of its domain. */
+struct xcp__sim_image {
+    char uuid[XCP_HV_UUID_LEN];
+    xcp_hv_domain_type type;
+    uint64_t max_pages, pages;
+    uint32_t vcpus_max, vcpus_online;
+};
+/* Appends domain d's image (what domain_suspend writes) to b. */
+int xcp__sim_image_build(const struct dom *d, struct buf *b,
+                         xcp_hv_error *err);
+/* Parses and verifies an image in full (data: len bytes then a NUL; it is
+ * changed): 0, or -EBADMSG naming `path` (a file, or where it came from). */
+int xcp__sim_image_parse(char *data, size_t len, const char *path,
+                         struct xcp__sim_image *img, xcp_hv_error *err);
+
+/* ---- sim_migrate.c: live migration between hosts ------------------------- */
+
+/* The driver's domain_migrate_send and domain_migrate_receive slots. */
+int xcp__sim_migrate_send(void *self, uint32_t domid, int fd,
+                          xcp_hv_migrate_stats *st, xcp_hv_error *err);
+int xcp__sim_migrate_receive(void *self, const xcp_hv_domain_config *cfg,
+                             int fd, uint32_t *domid, bool *was_running,
+                             xcp_hv_error *err);
+
 /* ---- sim_state.c: the persistent state ----------------------------------- */
 
 /*

@@ -38,63 +38,57 @@ static uint64_t get_le64(const unsigned char *p)
     return v;
 }
 
-static int image_write(const struct dom *d, const char *path,
-                       xcp_hv_error *err)
+int xcp__sim_image_build(const struct dom *d, struct buf *b,
+                         xcp_hv_error *err)
 {
     uint64_t k = div_up(d->actual_pages, PAGES_PER_DIGEST), i;
     unsigned char *body = malloc(k * 8);
-    struct buf b = {0};
-    int rc;
 
     if (!body)
         return oom(err);
     for (i = 0; i < k; i++)
         put_le64(body + 8 * i, image_digest(d->uuid, d->actual_pages, i));
-    xcp__sim_buf_printf(&b, "%s %d\nuuid %s\ndomid %" PRIu32 "\nname",
+    xcp__sim_buf_printf(b, "%s %d\nuuid %s\ndomid %" PRIu32 "\nname",
                         IMAGE_MAGIC, FORMAT_VERSION, d->uuid, d->domid);
-    xcp__sim_buf_str(&b, d->name);
+    xcp__sim_buf_str(b, d->name);
     xcp__sim_buf_printf(
-        &b,
+        b,
         "\ntype %s\npages %" PRIu64 " %" PRIu64 "\nvcpus %" PRIu32 " %" PRIu32
         "\ndigests %" PRIu64 "\nbody-checksum %016" PRIx64 "\n",
         xcp__hv_domain_type_name(d->type), d->max_pages, d->actual_pages,
         d->vcpus_max, d->vcpus_online, k, fnv1a(FNV_INIT, body, k * 8));
-    if (!b.failed)
-        xcp__sim_buf_printf(&b, "header-checksum %016" PRIx64 "\n",
-                            fnv1a(FNV_INIT, b.p, b.len));
-    xcp__sim_buf_add(&b, body, k * 8);
-    if (b.failed) {
-        rc = oom(err);
-        goto out;
-    }
-    rc = xcp__sim_write_atomic(path, b.p, b.len, "suspend image", err);
-out:
+    if (!b->failed)
+        xcp__sim_buf_printf(b, "header-checksum %016" PRIx64 "\n",
+                            fnv1a(FNV_INIT, b->p, b->len));
+    xcp__sim_buf_add(b, body, k * 8);
     free(body);
+    return b->failed ? oom(err) : 0;
+}
+
+static int image_write(const struct dom *d, const char *path,
+                       xcp_hv_error *err)
+{
+    struct buf b = {0};
+    int rc = xcp__sim_image_build(d, &b, err);
+
+    if (rc == 0)
+        rc = xcp__sim_write_atomic(path, b.p, b.len, "suspend image", err);
     free(b.p);
     return rc;
 }
 
-struct image {
-    char uuid[XCP_HV_UUID_LEN];
-    xcp_hv_domain_type type;
-    uint64_t max_pages, pages;
-    uint32_t vcpus_max, vcpus_online;
-};
-
-/* Parses and verifies an image completely; -EBADMSG if anything is off. */
-static int image_read(const char *path, struct image *img, xcp_hv_error *err)
+/* Parses and verifies an image completely (data: len bytes and a NUL,
+ * changed); -EBADMSG naming `path` if anything is off. */
+int xcp__sim_image_parse(char *data, size_t len, const char *path,
+                         struct xcp__sim_image *img, xcp_hv_error *err)
 {
-    char *data = NULL, *hdr_end, *line, *next, *tok[MAX_TOKENS];
+    char *hdr_end, *line, *next, *tok[MAX_TOKENS];
     const unsigned char *body;
     uint64_t want_hdr, want_body, k = 0, i;
-    size_t len, hlen;
-    int n, rc, fields = 0;
+    size_t hlen;
+    int n, fields = 0;
     const char *why = "bad header";
 
-    rc = xcp__sim_read_all(path, MAX_IMAGE_SIZE, &data, &len, "suspend image",
-                           err);
-    if (rc < 0)
-        return rc;
     memset(img, 0, sizeof(*img));
     hdr_end = strstr(data, "\nheader-checksum ");
     if (!hdr_end || memchr(data, '\0', (size_t)(hdr_end - data)))
@@ -167,12 +161,23 @@ static int image_read(const char *path, struct image *img, xcp_hv_error *err)
             goto corrupt;
         }
     }
-    rc = 0;
-    goto out;
+    return 0;
 corrupt:
-    rc = xcp__hv_error_set(err, -EBADMSG, "sim: suspend image %s is corrupt: "
-                           "%s", path, why);
-out:
+    return xcp__hv_error_set(err, -EBADMSG, "sim: suspend image %s is "
+                             "corrupt: %s", path, why);
+}
+
+static int image_read(const char *path, struct xcp__sim_image *img,
+                      xcp_hv_error *err)
+{
+    char *data = NULL;
+    size_t len;
+    int rc = xcp__sim_read_all(path, MAX_IMAGE_SIZE, &data, &len,
+                               "suspend image", err);
+
+    if (rc < 0)
+        return rc;
+    rc = xcp__sim_image_parse(data, len, path, img, err);
     free(data);
     return rc;
 }
@@ -226,7 +231,7 @@ int xcp__sim_domain_restore(void *self, const xcp_hv_domain_config *cfg,
                             uint32_t *domid, xcp_hv_error *err)
 {
     struct sim *s = self;
-    struct image img;
+    struct xcp__sim_image img;
     struct dom *d = NULL;
     int rc = xcp__sim_check_fault(s, XCP_HV_OP_DOMAIN_RESTORE, err);
 

@@ -48,7 +48,7 @@ extern "C" {
  * disk_stream. 7: disk_stream_cancel. 8: stats. A table of an older
  * version has no such slot: the library treats it as NULL.
  */
-#define XCP_HV_DRIVER_VERSION 8
+#define XCP_HV_DRIVER_VERSION 9
 /* Version of struct xcp_hv_domain_config. */
 #define XCP_HV_CONFIG_VERSION 1
 /* Version of struct xcp_hv_fault. */
@@ -145,6 +145,8 @@ typedef enum xcp_hv_op {
     XCP_HV_OP_DISK_STREAM,          /* driver version 6 */
     XCP_HV_OP_DISK_STREAM_CANCEL,   /* driver version 7 */
     XCP_HV_OP_STATS,                /* driver version 8 */
+    XCP_HV_OP_DOMAIN_MIGRATE_SEND,  /* driver version 9 */
+    XCP_HV_OP_DOMAIN_MIGRATE_RECEIVE, /* driver version 9 */
     XCP_HV_OP__COUNT
 } xcp_hv_op;
 
@@ -359,6 +361,17 @@ typedef struct xcp_hv_image_ops {
      * out show (the library's SR knows). im reads the same throughout. */
     int (*stream)(xcp_hv_image *im, const char *backing, xcp_hv_error *err);
 } xcp_hv_image_ops;
+
+/* ---- live migration (version 9) ----------------------------------------- */
+
+/* What a domain_migrate_send did. */
+typedef struct xcp_hv_migrate_stats {
+    uint32_t rounds;          /* memory rounds, the last one paused        */
+    uint64_t bytes;           /* memory bytes sent in all rounds           */
+    uint64_t downtime_ns;     /* the guest paused here until the receiver
+                                 held it                                   */
+    uint64_t total_ns;        /* the whole migration                       */
+} xcp_hv_migrate_stats;
 
 /* ---- statistics (stats, version 8) --------------------------------------- */
 
@@ -721,6 +734,39 @@ typedef struct xcp_hv_driver {
      * sysfs statistics, the backend vifs' netdev statistics, /proc.
      */
     int (*stats)(void *self, xcp_hv_stats *out, xcp_hv_error *err);
+
+    /* ---- version 9: live migration between hosts ---- */
+
+    /*
+     * The sending side of a live migration to another host: domain
+     * domid's memory goes to fd (a connected stream socket the caller
+     * owns, whose other end a domain_migrate_receive of the same driver
+     * on the other host reads) in rounds while the guest runs, each round
+     * sending what the guest dirtied during the one before, until what is
+     * left is small (or the rounds stop shrinking); then the guest is
+     * paused, the rest and the device state go, and the driver waits for
+     * the receiver to say it has built the domain. Then the domain here is
+     * gone and 0 is returned, *st filled (rounds, bytes, the downtime: how
+     * long the guest was paused here until the receiver had it). On any
+     * failure before that (the receiver refuses or vanishes, fd fails,
+     * the caller shut fd down to cancel) the domain here runs on as it
+     * was (a paused one stays paused) and the error says why. xen:
+     * libxl_domain_suspend with LIBXL_SUSPEND_LIVE.
+     */
+    int (*domain_migrate_send)(void *self, uint32_t domid, int fd,
+                               xcp_hv_migrate_stats *st, xcp_hv_error *err);
+    /*
+     * The receiving side: reads what domain_migrate_send wrote on fd and
+     * builds the domain from it, fitting cfg as domain_restore does (the
+     * same VM; a mismatch is refused, and the sender told so), always
+     * paused: the caller unpauses it (if *was_running says the guest ran
+     * on the sender) once the sender has returned, so the guest never runs
+     * on two hosts. On failure no domain is left here. *domid: the new
+     * domain. xen: libxl_domain_create_restore from the stream.
+     */
+    int (*domain_migrate_receive)(void *self, const xcp_hv_domain_config *cfg,
+                                  int fd, uint32_t *domid, bool *was_running,
+                                  xcp_hv_error *err);
 } xcp_hv_driver;
 
 #ifdef __cplusplus

@@ -11,10 +11,12 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1439,6 +1441,88 @@ Test(sim, event_read_returns_at_most_cap_and_stays_readable)
 /* ---- faults -------------------------------------------------------------- */
 
 /* Calls op once on domain d with harmless arguments; returns its result. */
+/* ---- live migration's two ends, for call_op ---- */
+
+/* A receiver that says "ready" at once and reads whatever comes. */
+static void *fake_receiver(void *arg)
+{
+    int fd = *(int *)arg;
+    char buf[4096];
+
+    if (send(fd, "ready\n", 6, MSG_NOSIGNAL) != 6)
+        return NULL;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    return NULL;
+}
+
+static int migrate_send_to_fake(uint32_t d)
+{
+    xcp_hv_migrate_stats st;
+    pthread_t t;
+    int sv[2], rc;
+
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    cr_assert_eq(pthread_create(&t, NULL, fake_receiver, &sv[1]), 0);
+    rc = drv->domain_migrate_send(hv, d, sv[0], &st, &err);
+    shutdown(sv[0], SHUT_RDWR);
+    pthread_join(t, NULL);
+    close(sv[0]);
+    close(sv[1]);
+    return rc;
+}
+
+struct peer_send {
+    void *peer;
+    uint32_t domid;
+    int fd;
+};
+
+static void *peer_sender(void *arg)
+{
+    struct peer_send *p = arg;
+    xcp_hv_migrate_stats st;
+    xcp_hv_error e = {0};
+
+    (void)drv->domain_migrate_send(p->peer, p->domid, p->fd, &st, &e);
+    shutdown(p->fd, SHUT_RDWR);
+    return NULL;
+}
+
+/* A receive here of VM uuid2 sent by another simulated host. */
+static int migrate_receive_from_peer(const xcp_hv_domain_config *c)
+{
+    struct xcp__sim_options o = opt;
+    char peer_dir[64];
+    struct peer_send p = {0};
+    xcp_hv_error e = {0};
+    pthread_t t;
+    uint32_t id;
+    bool running;
+    int sv[2], rc;
+
+    snprintf(peer_dir, sizeof(peer_dir), "%s/peer", dir);
+    mkdir(peer_dir, 0700);
+    o.migrate_bandwidth = 64 * GiB;
+    cr_assert_eq(xcp__sim_open(&p.peer, peer_dir, &o, &e), 0, "%s",
+                 e.message);
+    cr_assert_eq(drv->domain_create(p.peer, c, false, &p.domid, &e), 0, "%s",
+                 e.message);
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    p.fd = sv[0];
+    cr_assert_eq(pthread_create(&t, NULL, peer_sender, &p), 0);
+    rc = drv->domain_migrate_receive(hv, c, sv[1], &id, &running, &err);
+    shutdown(sv[1], SHUT_RDWR);
+    pthread_join(t, NULL);
+    close(sv[0]);
+    close(sv[1]);
+    if (rc == 0)
+        cr_assert_eq(drv->domain_destroy(hv, id, &e), 0, "%s", e.message);
+    drv->close(p.peer);
+    nftw(peer_dir, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+    return rc;
+}
+
 static int call_op(xcp_hv_op op, uint32_t d, const char *img)
 {
     static xcp_hv_host_info h;
@@ -1564,6 +1648,12 @@ static int call_op(xcp_hv_op op, uint32_t d, const char *img)
         }
         break;
     }
+    case XCP_HV_OP_DOMAIN_MIGRATE_SEND:
+        rc = migrate_send_to_fake(d);
+        break;
+    case XCP_HV_OP_DOMAIN_MIGRATE_RECEIVE:
+        rc = migrate_receive_from_peer(&c);
+        break;
     case XCP_HV_OP_FAULT:
     case XCP_HV_OP__COUNT: break;
     }
