@@ -112,12 +112,45 @@ static bool session_lost(void)
                  || (e->name && !strcmp(e->name, "SESSION_INVALID")));
 }
 
+/* The session lost, a daemon restarting: its socket or port come back
+ * within this many seconds, or the monitor gives up. */
+#define REOPEN_WAIT_S 15.0
+
+static double mono_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Open again after a lost session, retrying while the daemon is away
+ * (CONNECTION_FAILED, a transport error) for up to REOPEN_WAIT_S. */
+static int reopen(top_conn *c)
+{
+    double until = mono_s() + REOPEN_WAIT_S;
+    struct timespec nap = {0, 200 * 1000 * 1000};
+
+    for (;;) {
+        const xcp_error *e;
+
+        if (top_conn_open(c) == 0)
+            return 0;
+        e = xcp_error_last();
+        if (stop || mono_s() >= until ||
+            !(e && (e->code == XCP_EIO ||
+                    (e->name && !strcmp(e->name, "CONNECTION_FAILED")))))
+            return -1;
+        nanosleep(&nap, NULL);
+    }
+}
+
 int top_refresh(top_conn *c, top_view *v, top_sample *out)
 {
     int tries;
 
     for (tries = 0; tries < 2; tries++) {
-        if (!c->s && top_conn_open(c) < 0)
+        if (!c->s && (tries == 0 ? top_conn_open(c) : reopen(c)) < 0)
             return -1;
         if (top_sample_take(c->s, v, out) == 0)
             return 0;
