@@ -671,6 +671,23 @@ static int refresh_live(xcp__ctx *c, xcp__obj *host)
     return 0;
 }
 
+static xcp__obj *this_host(xcp__ctx *c, xcp__obj *pool)
+{
+    char path[4096], uuid[64] = "";
+    xcp__obj *h = NULL;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/host-uuid", c->e->state_dir);
+    if ((f = fopen(path, "r"))) {
+        if (fgets(uuid, sizeof(uuid), f))
+            uuid[strcspn(uuid, "\n")] = '\0';
+        fclose(f);
+        h = *uuid ? xcp__db_by_uuid(c->db, C(host), uuid) : NULL;
+    }
+    return h ? h : xcp__db_get_cls(c->db, C(host),
+                                   xcp__obj_str(pool, F(pool, master)));
+}
+
 int xcp__firstboot(xcp__ctx *c)
 {
     size_t n;
@@ -682,8 +699,10 @@ int xcp__firstboot(xcp__ctx *c)
 
     if (n > 0) {
         pool = pools[0];
-        host = xcp__db_get_cls(c->db, C(host), xcp__obj_str(pool,
-                                                            F(pool, master)));
+        /* In a pool, this host is the one <state dir>/host-uuid names
+         * (written by pool.join, as XAPI's inventory); alone, the
+         * master. */
+        host = this_host(c, pool);
         if (!host)
             return xcp__internal("the pool has no master host");
         snprintf(c->e->pool, sizeof(c->e->pool), "%s", pool->ref);
