@@ -322,6 +322,9 @@ static int join_member(xcp__ctx *c)
         if ((rc = set_nodeid(c, master, mid)) < 0)
             return rc;
     }
+    /* creation ops as xcp__db_enc_create writes them: " C ..." each */
+    if (*ops == ' ')
+        ops++;
     if (xcp__journal_apply_ops(c->db, ops, why, sizeof(why)) < 0) {
         if (strstr(why, "exists already"))
             return XCP__ERR_OPERATION_NOT_ALLOWED(

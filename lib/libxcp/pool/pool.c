@@ -313,7 +313,7 @@ static int corosync_up(xcp__pool *p)
     char conf[4096], logdir[] = "/var/log/corosync", log[64];
     xcp__corosync_opts o;
     xcp__cluster_err err = {""};
-    bool wrote;
+    bool wrote, running;
     struct stat st;
 
     wrote = conf_refresh(p, false) == 1;
@@ -326,9 +326,12 @@ static int corosync_up(xcp__pool *p)
     o.conf = conf;
     o.log = stat(logdir, &st) == 0 && S_ISDIR(st.st_mode) ? log : NULL;
     o.use_systemd = cl.systemd() && !getenv("XCP_COROSYNC_NO_SYSTEMD");
+    /* A corosync that runs already (adopted) reads a new file on reload;
+     * one started now reads it anyway. */
+    running = access("/run/corosync.pid", F_OK) == 0;
     if (cl.coro_start(&p->coro, &o, &err) < 0)
         return xcp__internal("cannot start corosync: %s", err.msg);
-    if (wrote && cl.coro_reload(p->coro, &err) < 0)
+    if (wrote && running && cl.coro_reload(p->coro, &err) < 0)
         xcp__log(XCP__LOG_INFO, "pool: corosync reload after start: %s",
                  err.msg);
     return 0;
