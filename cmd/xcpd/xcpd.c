@@ -782,8 +782,16 @@ out:
     if (status == 0)
         xcpd_log(LOG_NOTICE, "stopped");
     if (restart) {
+        char self[4096];
+        ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+        /* by its own path, so that the process keeps its name */
+        if (len <= 0 || (size_t)len >= sizeof(self) - 1)
+            snprintf(self, sizeof(self), "/proc/self/exe");
+        else
+            self[len] = '\0';
         sigprocmask(SIG_UNBLOCK, &mask, NULL);
-        execv("/proc/self/exe", argv);
+        execv(self, argv);
         xcpd_log(LOG_ERR, "cannot restart: %s", strerror(errno));
         return 1;
     }

@@ -103,6 +103,24 @@ static int sync_address(xcp__ctx *c, xcp__obj *host)
     return xcp__consoles_relocate(c);
 }
 
+/* The uuid <state dir>/host-uuid keeps for this host (a host ejected
+ * from a pool keeps its uuid, as XAPI's inventory does), or NULL. */
+static const char *saved_uuid(xcp__ctx *c)
+{
+    static _Thread_local char uuid[64];
+    char path[4096];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/host-uuid", c->e->state_dir);
+    uuid[0] = '\0';
+    if ((f = fopen(path, "r"))) {
+        if (fgets(uuid, sizeof(uuid), f))
+            uuid[strcspn(uuid, "\n")] = '\0';
+        fclose(f);
+    }
+    return strlen(uuid) == 36 ? uuid : NULL;
+}
+
 static int make_host(xcp__ctx *c, const xcp_hv_host_info *hi, xcp__obj **out)
 {
     xcp__obj *h, *m;
@@ -112,7 +130,7 @@ static int make_host(xcp__ctx *c, const xcp_hv_host_info *hi, xcp__obj **out)
     int rc;
 
     snprintf(boot, sizeof(boot), "%lld", (long long)xcp__now());
-    if ((rc = xcp__db_create(c->db, C(host), NULL, NULL, &h)) < 0 ||
+    if ((rc = xcp__db_create(c->db, C(host), NULL, saved_uuid(c), &h)) < 0 ||
         (rc = xcp__db_set_str(c->db, h, F(host, name_label), hi->hostname)) < 0 ||
         (rc = xcp__db_set_str(c->db, h, F(host, name_description),
                               "Default install")) < 0 ||

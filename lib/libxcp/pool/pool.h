@@ -89,7 +89,8 @@ int xcp__pool_snapshot_encode(struct xcp__db *db, struct xcp__buf *out);
 int xcp__pool_snapshot_stage(const char *state_dir, const char *text,
                              size_t len, uint64_t *seq);
 /* Stage the reset of an ejected host: at the next opening its replica,
- * pool-role, pool-secret and host-uuid go (it starts afresh unpooled). */
+ * pool-role and pool-secret go (it starts afresh unpooled, keeping its
+ * uuid from <state>/host-uuid). */
 int xcp__pool_reset_stage(const char *state_dir);
 /* Put what is staged in place (the engine, before it opens the
  * database): 0 when nothing is staged or it is done. */

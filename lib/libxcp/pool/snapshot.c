@@ -9,7 +9,7 @@
  * stage, applied again at the next open; the old journal is never
  * replayed over the new snapshot). An ejected host stages a reset
  * (<state>/pool-reset): its replica and pool files go, and it starts
- * afresh as a host of its own.
+ * afresh as a host of its own (with its uuid: <state>/host-uuid stays).
  */
 #include "pool.h"
 
@@ -105,9 +105,10 @@ static int unlink_in(const char *dir, const char *name)
 
 int xcp__pool_snapshot_apply(const char *state_dir)
 {
+    /* host-uuid stays: the host keeps its uuid (firstboot makes its new
+     * row with it), as XAPI's inventory keeps it. */
     static const char *const reset[] = {"db.journal", "db.snap",
-                                        "host-uuid", "pool-secret",
-                                        "pool-role", STAGE};
+                                        "pool-secret", "pool-role", STAGE};
     char from[4096], to[4096];
     size_t i;
     int rc;
