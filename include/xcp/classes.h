@@ -7178,13 +7178,17 @@ XCP_EXTERN int xcp_host_syslog_reconfigure_async(xcp_session *session, xcp_task 
 /**
  * XenAPI host.destroy(self).
  *
- * Removes the record of a host that has left the pool for good. libxcp always
- * refuses: the local host cannot destroy itself (HOST_CANNOT_DESTROY_SELF),
- * and any other host is taken to be live (HOST_IS_LIVE).
+ * Removes the record of a dead member of the pool (one whose daemon is not in
+ * the pool's corosync group), with what was its alone (control domain, CPUs,
+ * PIFs, PBDs, local SRs) and its corosync node id; every member rewrites
+ * corosync.conf without it. The coordinator cannot destroy itself
+ * (HOST_CANNOT_DESTROY_SELF); a live host is refused with HOST_IS_LIVE
+ * (pool.eject removes those).
  *
  * @param self The host whose record to remove.
  *
- * Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+ * Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE, HOST_IN_USE, HOST_IS_SLAVE,
+ * POOL_NOT_QUORATE.
  */
 XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
 

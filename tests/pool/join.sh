@@ -123,8 +123,12 @@ check "host 3 kept its uuid in the pool" \
     [ "$(xe_on 1 host-list uuid="$h3uuid" --minimal)" = "$h3uuid" ]
 check "host 3's running-VM test VM is not in the pool (its VMs are dropped)" \
     [ -z "$(xe_on 1 vm-list uuid="$vm" --minimal)" ]
-check "each host's own PIF is in the pool database" \
-    [ "$(xe_on 1 pif-list params=uuid --minimal | tr ',' '\n' | grep -c .)" -ge 3 ]
+check "each host's control domain is in the pool database" \
+    [ "$(xe_on 1 vm-list is-control-domain=true params=uuid --minimal | tr ',' '\n' | grep -c .)" = 3 ]
+check "host 3's local SR came with its PBD" \
+    [ -n "$(xe_on 1 pbd-list host-uuid="$h3uuid" --minimal)" ]
+check "host 3's CPUs came" \
+    [ -n "$(xe_on 1 host-cpu-list host-uuid="$h3uuid" --minimal)" ]
 
 # 4. Members answer HOST_IS_SLAVE to writes; the coordinator's writes
 # reach every replica.
@@ -146,9 +150,27 @@ check "host 3 has no pool-role" [ ! -f "$XCP_POOL_DIR/h3/state/pool-role" ]
 check "host 3's corosync stopped" until_ok 15 sh -c "[ -z \"\$(for p in \$(ip netns pids $XCP_POOL_NAME''3); do [ \"\$(cat /proc/\$p/comm 2>/dev/null)\" = corosync ] && echo \$p; done)\" ]"
 check "host 3's corosync.conf and key are gone" \
     [ ! -e "$(conf 3)" ] && [ ! -e "$XCP_POOL_DIR/h3/root/etc/corosync/authkey" ]
-check "host 3 is usable (vm-install)" xe_on 3 vm-install template="$tpl" new-name-label=after
+check "host 3 is usable (vm-install)" sh -c "'$pool' exec 3 '$b/cmd/xe/xe' vm-install template='$tpl' new-name-label=after >/dev/null"
 check "hosts 1 and 2 still write and replicate" sh -c "'$pool' exec 1 '$b/cmd/xe/xe' pool-param-set uuid=$pool_uuid name-label=two &&
     sleep 0.5 && [ \"\$('$pool' exec 2 '$b/cmd/xe/xe' pool-param-get uuid=$pool_uuid param-name=name-label)\" = two ]"
+
+
+# 6. host.destroy (xe host-forget) of a dead member: host 3 joins again,
+# is refused while live, then dies and is forgotten.
+check "host 3 joins again" xe_on 3 pool-join master-address="$a1" \
+    master-username=root master-password="$XCP_POOL_PASSWORD"
+check "host 3 is a member again" until_ok 60 sh -c "[ \"\$('$pool' exec 1 '$b/cmd/xe/xe' host-list params=uuid --minimal | tr ',' '\n' | grep -c .)\" = 3 ] && [ \"\$('$pool' exec 3 '$b/cmd/xe/xe' host-list params=uuid --minimal | tr ',' '\n' | grep -c .)\" = 3 ]"
+check "host 3 in the pool's quorum" until_ok 30 quorate3 1
+out=$(xe_on 1 host-forget uuid="$h3uuid" --force 2>&1)
+check "xe host-forget of a live member: HOST_IS_LIVE ($out)" \
+    sh -c "echo \"\$1\" | grep -qi 'live'" - "$out"
+"$pool" kill 3
+check "host 1 sees host 3 gone" until_ok 30 sh -c "'$pool' exec 1 corosync-quorumtool -s | grep -q '^Total votes: *2'"
+check "xe host-forget of the dead member" xe_on 1 host-forget uuid="$h3uuid" --force
+for i in 1 2; do
+    check "host $i lists 2 hosts" until_ok 10 sh -c "[ \"\$('$pool' exec $i '$b/cmd/xe/xe' host-list params=uuid --minimal | tr ',' '\n' | grep -c .)\" = 2 ]"
+    check "host $i's corosync.conf lists 2 nodes" until_ok 10 sh -c "[ \"\$(grep -c '^ *nodeid:' '$(conf $i)')\" = 2 ]"
+done
 
 [ $fails -eq 0 ] || logs
 [ $fails -eq 0 ]

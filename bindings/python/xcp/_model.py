@@ -6687,14 +6687,17 @@ class hostAPI(ClassAPI):
     def destroy(self, self_: hostRef) -> None:
         """host.destroy.
 
-        Removes the record of a host that has left the pool for good. libxcp
-        always refuses: the local host cannot destroy itself
-        (HOST_CANNOT_DESTROY_SELF), and any other host is taken to be live
-        (HOST_IS_LIVE).
+        Removes the record of a dead member of the pool (one whose daemon is
+        not in the pool's corosync group), with what was its alone (control
+        domain, CPUs, PIFs, PBDs, local SRs) and its corosync node id; every
+        member rewrites corosync.conf without it. The coordinator cannot
+        destroy itself (HOST_CANNOT_DESTROY_SELF); a live host is refused
+        with HOST_IS_LIVE (pool.eject removes those).
 
         :param self_: The host whose record to remove.
 
-        Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+        Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE, HOST_IN_USE,
+        HOST_IS_SLAVE, POOL_NOT_QUORATE.
         """
         return self._call('host.destroy', 'void', (self_,))
 
@@ -7031,14 +7034,17 @@ class AsynchostAPI(ClassAPI):
     def destroy(self, self_: hostRef) -> Task[None]:
         """Async.host.destroy.
 
-        Removes the record of a host that has left the pool for good. libxcp
-        always refuses: the local host cannot destroy itself
-        (HOST_CANNOT_DESTROY_SELF), and any other host is taken to be live
-        (HOST_IS_LIVE).
+        Removes the record of a dead member of the pool (one whose daemon is
+        not in the pool's corosync group), with what was its alone (control
+        domain, CPUs, PIFs, PBDs, local SRs) and its corosync node id; every
+        member rewrites corosync.conf without it. The coordinator cannot
+        destroy itself (HOST_CANNOT_DESTROY_SELF); a live host is refused
+        with HOST_IS_LIVE (pool.eject removes those).
 
         :param self_: The host whose record to remove.
 
-        Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+        Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE, HOST_IN_USE,
+        HOST_IS_SLAVE, POOL_NOT_QUORATE.
 
         Returns a Task; its wait() returns None.
         """

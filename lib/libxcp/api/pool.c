@@ -624,7 +624,7 @@ static int join_force(xcp__ctx *c)
  * its control domain, CPUs, metrics, PIFs, PBDs and the SRs only it
  * reached. Its node id goes with its row; every member rewrites
  * corosync.conf as it applies this. */
-static int remove_host(xcp__ctx *c, xcp__obj *host)
+int xcp__pool_remove_host(xcp__ctx *c, xcp__obj *host)
 {
     xcp__obj *const *all;
     size_t n, i;
@@ -719,7 +719,7 @@ static int eject(xcp__ctx *c)
         return xcp__internal("host %s is in the database but this host "
                              "has no pool to eject it from",
                              xcp__obj_uuid(host));
-    return remove_host(c, host);
+    return xcp__pool_remove_host(c, host);
 }
 
 const struct xcp__impl xcp__impl_pool[] = {

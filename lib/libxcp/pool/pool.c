@@ -85,6 +85,7 @@ static struct {
     int (*coro_reload)(xcp__corosync *, xcp__cluster_err *);
     void (*coro_stop)(xcp__corosync *, bool);
     bool (*systemd)(void);
+    bool (*has_member)(const xcp__repl *, uint32_t);
 } cl;
 static pthread_mutex_t cl_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool cl_loaded;
@@ -108,6 +109,7 @@ static int cluster_load(void)
         {(void **)&cl.coro_reload, "xcp__corosync_reload"},
         {(void **)&cl.coro_stop, "xcp__corosync_stop"},
         {(void **)&cl.systemd, "xcp__cluster_systemd_running"},
+        {(void **)&cl.has_member, "xcp__repl_has_member"},
     };
     const char *env = getenv("XCP_POOL_MODULE_DIR");
     char dirs[2][PATH_MAX], path[PATH_MAX + 32], why[512] = "";
@@ -341,6 +343,18 @@ void xcp__pool_hosts_changed(xcp__pool *p)
 {
     if (p)
         conf_refresh(p, true);
+}
+
+bool xcp__pool_host_live(xcp__pool *p, uint32_t nodeid)
+{
+    bool live;
+
+    if (!p || nodeid == 0)
+        return false;
+    pthread_mutex_lock(&p->mu);
+    live = cl.has_member(p->r, nodeid);
+    pthread_mutex_unlock(&p->mu);
+    return live;
 }
 
 void xcp__pool_request_restart(void)

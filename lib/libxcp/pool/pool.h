@@ -74,6 +74,9 @@ uint32_t xcp__pool_host_nodeid(const struct xcp__obj *host);
  * held; p NULL: nothing). Members do the same when they apply such a
  * record. */
 void xcp__pool_hosts_changed(xcp__pool *p);
+/* Whether the host of corosync node nodeid is in the pool's group now
+ * (its daemon runs and reaches this one). */
+bool xcp__pool_host_live(xcp__pool *p, uint32_t nodeid);
 /* Ask the daemon to restart (xcpd takes SIGHUP for it), so that a staged
  * database or reset takes effect; nothing in an embedded engine (the
  * next opening of the state directory applies it). */
