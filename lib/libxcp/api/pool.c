@@ -620,89 +620,125 @@ static int join_force(xcp__ctx *c)
     return join_(c, true);
 }
 
+/* The refs of host's derived set field (copied: destroying rows changes
+ * the set). *out is malloc'ed, NULL when empty. */
+static int refs_of(xcp__obj *host, int field, char ***out, size_t *n)
+{
+    const xcp_value *v = xcp__obj_val(host, field);
+    size_t i;
+
+    *out = NULL;
+    *n = 0;
+    if (!v || v->kind != XCP_VAL_ARRAY || v->u.arr.n == 0)
+        return 0;
+    if (!(*out = calloc(v->u.arr.n, sizeof(char *))))
+        return xcp__oom();
+    for (i = 0; i < v->u.arr.n; i++)
+        if (v->u.arr.items[i].kind == XCP_VAL_STRING &&
+            !((*out)[(*n)++] = xcp__strdup(v->u.arr.items[i].u.s)))
+            return xcp__oom();
+    return 0;
+}
+
+static void refs_free(char **r, size_t n)
+{
+    while (n > 0)
+        free(r[--n]);
+    free(r);
+}
+
+/* Destroy the row ref of class cls, and the row its field metrics names
+ * (field < 0: none). */
+static int destroy_with(xcp__ctx *c, int cls, const char *ref, int field,
+                        int mcls)
+{
+    xcp__obj *o = xcp__db_get_cls(c->db, cls, ref), *m;
+    int rc;
+
+    if (!o)
+        return 0;
+    m = field >= 0 ? xcp__db_get_cls(c->db, mcls, xcp__obj_str(o, field))
+                   : NULL;
+    if (m && (rc = xcp__db_destroy(c->db, m)) < 0)
+        return rc;
+    return xcp__db_destroy(c->db, o);
+}
+
 /* Remove a member and what is its own alone (pool.eject, host.destroy):
  * its control domain, CPUs, metrics, PIFs, PBDs and the SRs only it
  * reached. Its node id goes with its row; every member rewrites
- * corosync.conf as it applies this. */
+ * corosync.conf as it applies this. Costs what the host has, through its
+ * own sets, not the pool's tables. */
 int xcp__pool_remove_host(xcp__ctx *c, xcp__obj *host)
 {
-    xcp__obj *const *all;
-    size_t n, i;
+    char **r = NULL;
+    size_t n = 0, i;
     int rc;
 
-    all = xcp__db_all(c->db, C(VM), &n);
-    for (i = n; i-- > 0;) {
-        if (strcmp(xcp__obj_str(all[i], F(VM, resident_on)), host->ref))
-            continue;
-        if (!xcp__obj_bool(all[i], F(VM, is_control_domain)))
-            return XCP__ERR_HOST_IN_USE(host->ref, "VM", all[i]->ref);
+    if ((rc = refs_of(host, F(host, resident_VMs), &r, &n)) < 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        xcp__obj *vm = xcp__db_get_cls(c->db, C(VM), r[i]);
+        if (vm && !xcp__obj_bool(vm, F(VM, is_control_domain))) {
+            rc = XCP__ERR_HOST_IN_USE(host->ref, "VM", vm->ref);
+            goto out;
+        }
     }
-    for (i = n; i-- > 0;) {
-        xcp__obj *m;
-        if (strcmp(xcp__obj_str(all[i], F(VM, resident_on)), host->ref))
-            continue;
-        m = xcp__db_get_cls(c->db, C(VM_metrics),
-                            xcp__obj_str(all[i], F(VM, metrics)));
-        if ((m && (rc = xcp__db_destroy(c->db, m)) < 0) ||
-            (rc = xcp__db_destroy(c->db, all[i])) < 0)
-            return rc;
-        all = xcp__db_all(c->db, C(VM), &n);
-        if (i > n)
-            i = n;
-    }
-    all = xcp__db_all(c->db, C(PBD), &n);
-    for (i = n; i-- > 0;) {
-        xcp__obj *sr, *pbd = all[i];
-        if (strcmp(xcp__obj_str(pbd, F(PBD, host)), host->ref))
+    for (i = 0; i < n; i++)
+        if ((rc = destroy_with(c, C(VM), r[i], F(VM, metrics),
+                               C(VM_metrics))) < 0)
+            goto out;
+    refs_free(r, n);
+    if ((rc = refs_of(host, F(host, PBDs), &r, &n)) < 0)
+        goto out;
+    for (i = 0; i < n; i++) {
+        xcp__obj *pbd = xcp__db_get_cls(c->db, C(PBD), r[i]), *sr;
+        if (!pbd)
             continue;
         sr = xcp__db_get_cls(c->db, C(SR), xcp__obj_str(pbd, F(PBD, SR)));
         if ((rc = xcp__db_destroy(c->db, pbd)) < 0)
-            return rc;
+            goto out;
         if (sr && !xcp__obj_bool(sr, F(SR, shared))) {
-            size_t nv, k;
-            xcp__obj *const *vdis = xcp__db_all(c->db, C(VDI), &nv);
-            for (k = nv; k-- > 0;)
-                if (!strcmp(xcp__obj_str(vdis[k], F(VDI, SR)), sr->ref) &&
-                    (rc = xcp__db_destroy(c->db, vdis[k])) < 0)
-                    return rc;
+            const xcp_value *v = xcp__obj_val(sr, F(SR, VDIs));
+            while (v && v->kind == XCP_VAL_ARRAY && v->u.arr.n > 0) {
+                xcp__obj *vdi = xcp__db_get_cls(c->db, C(VDI),
+                                                v->u.arr.items[0].u.s);
+                if (!vdi) {
+                    rc = xcp__internal("SR %s lists a VDI it lacks",
+                                       xcp__obj_uuid(sr));
+                    goto out;
+                }
+                if ((rc = xcp__db_destroy(c->db, vdi)) < 0)
+                    goto out;
+                v = xcp__obj_val(sr, F(SR, VDIs));
+            }
             if ((rc = xcp__db_destroy(c->db, sr)) < 0)
-                return rc;
+                goto out;
         }
-        all = xcp__db_all(c->db, C(PBD), &n);
-        if (i > n)
-            i = n;
     }
-    all = xcp__db_all(c->db, C(PIF), &n);
-    for (i = n; i-- > 0;) {
-        xcp__obj *m;
-        if (strcmp(xcp__obj_str(all[i], F(PIF, host)), host->ref))
-            continue;
-        m = xcp__db_get_cls(c->db, C(PIF_metrics),
-                            xcp__obj_str(all[i], F(PIF, metrics)));
-        if ((m && (rc = xcp__db_destroy(c->db, m)) < 0) ||
-            (rc = xcp__db_destroy(c->db, all[i])) < 0)
-            return rc;
-        all = xcp__db_all(c->db, C(PIF), &n);
-        if (i > n)
-            i = n;
-    }
-    all = xcp__db_all(c->db, C(host_cpu), &n);
-    for (i = n; i-- > 0;) {
-        if (strcmp(xcp__obj_str(all[i], F(host_cpu, host)), host->ref))
-            continue;
-        if ((rc = xcp__db_destroy(c->db, all[i])) < 0)
-            return rc;
-        all = xcp__db_all(c->db, C(host_cpu), &n);
-        if (i > n)
-            i = n;
-    }
-    {
-        xcp__obj *m = xcp__db_get_cls(c->db, C(host_metrics),
-                                      xcp__obj_str(host, F(host, metrics)));
-        if (m && (rc = xcp__db_destroy(c->db, m)) < 0)
-            return rc;
-    }
-    return xcp__db_destroy(c->db, host);
+    refs_free(r, n);
+    if ((rc = refs_of(host, F(host, PIFs), &r, &n)) < 0)
+        goto out;
+    for (i = 0; i < n; i++)
+        if ((rc = destroy_with(c, C(PIF), r[i], F(PIF, metrics),
+                               C(PIF_metrics))) < 0)
+            goto out;
+    refs_free(r, n);
+    if ((rc = refs_of(host, F(host, host_CPUs), &r, &n)) < 0)
+        goto out;
+    for (i = 0; i < n; i++)
+        if ((rc = destroy_with(c, C(host_cpu), r[i], -1, 0)) < 0)
+            goto out;
+    refs_free(r, n);
+    r = NULL;
+    n = 0;
+    if ((rc = destroy_with(c, C(host_metrics),
+                           xcp__obj_str(host, F(host, metrics)), -1, 0)) < 0)
+        goto out;
+    rc = xcp__db_destroy(c->db, host);
+out:
+    refs_free(r, n);
+    return rc;
 }
 
 static int eject(xcp__ctx *c)
