@@ -356,7 +356,13 @@ static int join_member(xcp__ctx *c)
             (rc = xcp__pool_role_write(c->e->state_dir, line)) < 0)
             return rc;
         if ((rc = xcp__pool_open_locked(&c->e->pool_repl, c->e)) < 0) {
+            /* Stay a host of one: the joiner's rows go again, so that
+             * the join can be tried anew (the error is pool_open's). */
             xcp__pool_role_write(c->e->state_dir, "none");
+            if (xcp__pool_remove_host(c, joiner) < 0 ||
+                xcp__ctx_commit(c) < 0)
+                xcp__log(XCP__LOG_ERR, "pool: the failed joiner's rows "
+                         "stay in the database");
             return rc;
         }
     }
