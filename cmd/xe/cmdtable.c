@@ -609,7 +609,7 @@ static const xe_cmd static_cmds[] = {
      "Instruct host to join an existing pool.",
      0, xe_pool_join},
     {"pool-eject", L("host-uuid"),
-     L("force"),
+     L0,
      "Instruct host to leave an existing pool.",
      0, xe_pool_eject},
     /* cmd_dbdump.c */
