@@ -61,7 +61,9 @@ RULES = {
     "db": ["core", "model", "public"],
     "rpc": ["core", "model", "public"],
     "engine": BELOW_ENGINE + ["api", "pool"],
-    "api": BELOW_ENGINE + ["engine"],
+    # api/pool.c and host.c: pool membership (join, eject, host.destroy)
+    # uses the pool's files, corosync settings and state transfer.
+    "api": BELOW_ENGINE + ["engine", "pool"],
     "server": ["engine", "rpc", "model", "core", "public"],
     "client": ["engine", "rpc", "model", "core", "public"],
     "sr": ["core", "sys"],

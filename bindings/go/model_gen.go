@@ -1098,9 +1098,10 @@ var SessionFields = []string{"uuid", "this_host", "this_user", "last_active", "o
 //
 // A resource pool: the hosts that share storage, networks and one database.
 // There is always exactly one pool object; libxcp serves a pool of one host
-// (its master), made at the first start of a state directory. Membership
-// (join, eject), HA, WLB and updates are not implemented: their messages
-// answer NOT_IMPLEMENTED and their fields keep their defaults.
+// (its master), made at the first start of a state directory; pool.join makes
+// pools of several hosts (docs/design-pool.md). HA, WLB and updates are not
+// implemented: their messages answer NOT_IMPLEMENTED and their fields keep
+// their defaults.
 type PoolRecord struct {
 	// uuid string (RO). Unique, permanent identifier of the pool, assigned when
 	// the pool is created.
@@ -7813,9 +7814,10 @@ func (c SessionClass) LogoutSubjectIdentifier(ctx context.Context, subjectIdenti
 //
 // A resource pool: the hosts that share storage, networks and one database.
 // There is always exactly one pool object; libxcp serves a pool of one host
-// (its master), made at the first start of a state directory. Membership
-// (join, eject), HA, WLB and updates are not implemented: their messages
-// answer NOT_IMPLEMENTED and their fields keep their defaults.
+// (its master), made at the first start of a state directory; pool.join makes
+// pools of several hosts (docs/design-pool.md). HA, WLB and updates are not
+// implemented: their messages answer NOT_IMPLEMENTED and their fields keep
+// their defaults.
 type PoolClass struct{ s *Session }
 
 // XenAPI pool.get_record(self) -> record:pool. Reads the object's record.
@@ -8817,8 +8819,13 @@ func (c PoolClass) GetUpdateSyncEnabled(ctx context.Context, self PoolRef) (bool
 
 // XenAPI pool.join(master_address, master_username, master_password).
 //
-// Makes the host this call is sent to a member of another pool, whose database
-// then replaces its own. Not implemented in libxcp (pools of one host only).
+// Makes the host this call is sent to a member of another pool, as XAPI does:
+// after XAPI's pre-join checks it logs in to master_address, which commits
+// this host's own rows (host, metrics, CPUs, PIFs, local SRs and PBDs, control
+// domain) and gives it a corosync node id, the cluster key and the pool
+// secret; this host's database is then replaced by the pool's (its other VMs
+// are dropped) and its daemon restarts as a member, with corosync configured
+// from the pool's hosts.
 //
 // masterAddress: Address of the master of the pool to join.
 //
@@ -8826,7 +8833,14 @@ func (c PoolClass) GetUpdateSyncEnabled(ctx context.Context, self PoolRef) (bool
 //
 // masterPassword: Password for master_username.
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: HOST_IS_SLAVE, JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS,
+// JOINING_HOST_CANNOT_HAVE_RUNNING_VMS,
+// JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS,
+// JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS, POOL_JOINING_HOST_HAS_BONDS,
+// POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION,
+// POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION, HOSTS_NOT_HOMOGENEOUS,
+// JOINING_HOST_CONNECTION_FAILED, SESSION_AUTHENTICATION_FAILED,
+// OPERATION_NOT_ALLOWED.
 func (c PoolClass) Join(ctx context.Context, masterAddress string, masterUsername string, masterPassword string) error {
 	args := c.s.newArgs(3)
 	defer args.free()
@@ -8853,8 +8867,8 @@ func (c PoolClass) JoinAsync(ctx context.Context, masterAddress string, masterUs
 
 // XenAPI pool.join_force(master_address, master_username, master_password).
 //
-// Like pool.join, without the compatibility checks between the joining host
-// and the pool. Not implemented in libxcp.
+// Like pool.join, without the check that the joining host's CPUs are like the
+// coordinator's (what XAPI's force skips).
 //
 // masterAddress: Address of the master of the pool to join.
 //
@@ -8862,7 +8876,14 @@ func (c PoolClass) JoinAsync(ctx context.Context, masterAddress string, masterUs
 //
 // masterPassword: Password for master_username.
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: HOST_IS_SLAVE, JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS,
+// JOINING_HOST_CANNOT_HAVE_RUNNING_VMS,
+// JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS,
+// JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS, POOL_JOINING_HOST_HAS_BONDS,
+// POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION,
+// POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION,
+// JOINING_HOST_CONNECTION_FAILED, SESSION_AUTHENTICATION_FAILED,
+// OPERATION_NOT_ALLOWED.
 func (c PoolClass) JoinForce(ctx context.Context, masterAddress string, masterUsername string, masterPassword string) error {
 	args := c.s.newArgs(3)
 	defer args.free()
@@ -8887,14 +8908,42 @@ func (c PoolClass) JoinForceAsync(ctx context.Context, masterAddress string, mas
 	return &Pending[struct{}]{s: c.s, Task: task, dec: decNothing}, nil
 }
 
+// XenAPI pool.join_member(metadata) -> map:string:string.
+//
+// libxcp's coordinator side of pool.join (not in XAPI), sent by the joining
+// host on the session it opened on the coordinator: commits the joining host's
+// own rows (metadata: journal creation operations), its PIFs joining the
+// pool's networks of the same bridge, and its corosync node id (the lowest
+// free, in host.other_config:corosync-nodeid; the first join also turns this
+// host into the coordinator and starts its corosync). Returns nodeid,
+// coordinator_nodeid, authkey (the corosync key, hex), secret (the pool
+// secret) and database (the pool's database at a known seq, the joining host's
+// new replica).
+//
+// metadata: The joining host's rows, as journal creation operations.
+//
+// Errors: HOST_IS_SLAVE, OPERATION_NOT_ALLOWED, POOL_NOT_QUORATE.
+func (c PoolClass) JoinMember(ctx context.Context, metadata string) (map[string]string, error) {
+	args := c.s.newArgs(1)
+	defer args.free()
+	enc_string(args.a, args.at(0), metadata)
+	var x map[string]string
+	err := c.s.call(ctx, "pool.join_member", args, func(d *decoder, v *cval) { x = dec_map_string_string(d, v) })
+	return x, err
+}
+
 // XenAPI pool.eject(host).
 //
-// Removes a member host from the pool; the host loses its VMs and
-// configuration and restarts as a pool of its own. Not implemented in libxcp.
+// Removes a member host from the pool: its row and what was its alone (control
+// domain, CPUs, PIFs, PBDs, local SRs) leave the pool's database, every member
+// rewrites corosync.conf without it, and the host itself, applying that
+// change, stops corosync, drops its key, secret and replica, and restarts as a
+// pool of its own (XAPI reboots it; libxcp restarts its daemon).
 //
 // host: The member to remove (not the master).
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: HOST_IS_SLAVE, HOST_CANNOT_DESTROY_SELF, HOST_IN_USE,
+// POOL_NOT_QUORATE.
 func (c PoolClass) Eject(ctx context.Context, host HostRef) error {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -10835,13 +10884,17 @@ func (c HostClass) SyslogReconfigureAsync(ctx context.Context, host HostRef) (*P
 
 // XenAPI host.destroy(self).
 //
-// Removes the record of a host that has left the pool for good. libxcp always
-// refuses: the local host cannot destroy itself (HOST_CANNOT_DESTROY_SELF),
-// and any other host is taken to be live (HOST_IS_LIVE).
+// Removes the record of a dead member of the pool (one whose daemon is not in
+// the pool's corosync group), with what was its alone (control domain, CPUs,
+// PIFs, PBDs, local SRs) and its corosync node id; every member rewrites
+// corosync.conf without it. The coordinator cannot destroy itself
+// (HOST_CANNOT_DESTROY_SELF); a live host is refused with HOST_IS_LIVE
+// (pool.eject removes those).
 //
 // self: The host whose record to remove.
 //
-// Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+// Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE, HOST_IN_USE, HOST_IS_SLAVE,
+// POOL_NOT_QUORATE.
 func (c HostClass) Destroy(ctx context.Context, self HostRef) error {
 	args := c.s.newArgs(1)
 	defer args.free()

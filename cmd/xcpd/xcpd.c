@@ -615,7 +615,7 @@ int main(int argc, char **argv)
     char *sock = NULL, *cert = NULL, *key = NULL;
     size_t n = 0, i;
     unsigned limit;
-    int rc, sfd = -1, http_ready = 0, status = 1, any_tls = 0;
+    int rc, sfd = -1, http_ready = 0, status = 1, any_tls = 0, restart = 0;
 
     rc = parse_options(argc, argv, &o);
     if (rc >= 0)
@@ -631,6 +631,9 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
+    /* SIGHUP: stop in order and start again (the library asks for it
+       when this host joined or left a pool, as XAPI restarts). */
+    sigaddset(&mask, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0
         || (sfd = signalfd(-1, &mask, SFD_CLOEXEC)) < 0) {
         xcpd_log(LOG_ERR, "signalfd: %s", strerror(errno));
@@ -721,7 +724,10 @@ int main(int argc, char **argv)
         ssize_t r = read(sfd, &si, sizeof(si));
 
         if (r == (ssize_t)sizeof(si)) {
-            xcpd_log(LOG_NOTICE, "stopping (signal %u)", si.ssi_signo);
+            xcpd_log(LOG_NOTICE, "%s (signal %u)",
+                     si.ssi_signo == SIGHUP ? "restarting" : "stopping",
+                     si.ssi_signo);
+            restart = si.ssi_signo == SIGHUP;
             status = 0;
             break;
         }
@@ -775,5 +781,19 @@ out:
     close(sfd);
     if (status == 0)
         xcpd_log(LOG_NOTICE, "stopped");
+    if (restart) {
+        char self[4096];
+        ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+        /* by its own path, so that the process keeps its name */
+        if (len <= 0 || (size_t)len >= sizeof(self) - 1)
+            snprintf(self, sizeof(self), "/proc/self/exe");
+        else
+            self[len] = '\0';
+        sigprocmask(SIG_UNBLOCK, &mask, NULL);
+        execv(self, argv);
+        xcpd_log(LOG_ERR, "cannot restart: %s", strerror(errno));
+        return 1;
+    }
     return status;
 }

@@ -46,6 +46,9 @@ int xe_host_compute_memory_overhead(xe_ctx *ctx);
 int xe_host_get_vms_which_prevent_evacuation(xe_ctx *ctx);
 int xe_host_set_hostname_live(xe_ctx *ctx);
 int xe_host_forget(xe_ctx *ctx);
+/* cmd_pool.c */
+int xe_pool_join(xe_ctx *ctx);
+int xe_pool_eject(xe_ctx *ctx);
 int xe_host_cpu_info(xe_ctx *ctx);
 int xe_diagnostic_vdi_status(xe_ctx *ctx);
 

@@ -603,6 +603,15 @@ static const xe_cmd static_cmds[] = {
     {"host-restore", L("file-name"), L0,
      "Upload a backup of the host's control domain.",
      XE_CF_HOSTSEL, xe_host_restore},
+    /* cmd_pool.c */
+    {"pool-join", L("master-address", "master-username", "master-password"),
+     L("force"),
+     "Instruct host to join an existing pool.",
+     0, xe_pool_join},
+    {"pool-eject", L("host-uuid"),
+     L0,
+     "Instruct host to leave an existing pool.",
+     0, xe_pool_eject},
     /* cmd_dbdump.c */
     {"pool-dump-database", L("file-name"),
      L0,

@@ -1414,9 +1414,10 @@ XCP_EXTERN void xcp_session_record_map_dispose(xcp_session_record_map *m);
  *
  * A resource pool: the hosts that share storage, networks and one database.
  * There is always exactly one pool object; libxcp serves a pool of one host
- * (its master), made at the first start of a state directory. Membership
- * (join, eject), HA, WLB and updates are not implemented: their messages
- * answer NOT_IMPLEMENTED and their fields keep their defaults.
+ * (its master), made at the first start of a state directory; pool.join makes
+ * pools of several hosts (docs/design-pool.md). HA, WLB and updates are not
+ * implemented: their messages answer NOT_IMPLEMENTED and their fields keep
+ * their defaults.
  */
 typedef struct xcp_pool_record {
     /**
@@ -5697,9 +5698,13 @@ XCP_EXTERN int xcp_pool_get_update_sync_enabled(xcp_session *session, bool *resu
 /**
  * XenAPI pool.join(master_address, master_username, master_password).
  *
- * Makes the host this call is sent to a member of another pool, whose
- * database then replaces its own. Not implemented in libxcp (pools of one
- * host only).
+ * Makes the host this call is sent to a member of another pool, as XAPI does:
+ * after XAPI's pre-join checks it logs in to master_address, which commits
+ * this host's own rows (host, metrics, CPUs, PIFs, local SRs and PBDs,
+ * control domain) and gives it a corosync node id, the cluster key and the
+ * pool secret; this host's database is then replaced by the pool's (its other
+ * VMs are dropped) and its daemon restarts as a member, with corosync
+ * configured from the pool's hosts.
  *
  * @param master_address Address of the master of the pool to join.
  *
@@ -5707,7 +5712,14 @@ XCP_EXTERN int xcp_pool_get_update_sync_enabled(xcp_session *session, bool *resu
  *
  * @param master_password Password for master_username.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: HOST_IS_SLAVE, JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS,
+ * JOINING_HOST_CANNOT_HAVE_RUNNING_VMS,
+ * JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS,
+ * JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS, POOL_JOINING_HOST_HAS_BONDS,
+ * POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION,
+ * POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION, HOSTS_NOT_HOMOGENEOUS,
+ * JOINING_HOST_CONNECTION_FAILED, SESSION_AUTHENTICATION_FAILED,
+ * OPERATION_NOT_ALLOWED.
  */
 XCP_EXTERN int xcp_pool_join(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
@@ -5720,8 +5732,8 @@ XCP_EXTERN int xcp_pool_join_async(xcp_session *session, xcp_task *task, const c
 /**
  * XenAPI pool.join_force(master_address, master_username, master_password).
  *
- * Like pool.join, without the compatibility checks between the joining host
- * and the pool. Not implemented in libxcp.
+ * Like pool.join, without the check that the joining host's CPUs are like the
+ * coordinator's (what XAPI's force skips).
  *
  * @param master_address Address of the master of the pool to join.
  *
@@ -5729,7 +5741,14 @@ XCP_EXTERN int xcp_pool_join_async(xcp_session *session, xcp_task *task, const c
  *
  * @param master_password Password for master_username.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: HOST_IS_SLAVE, JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS,
+ * JOINING_HOST_CANNOT_HAVE_RUNNING_VMS,
+ * JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS,
+ * JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS, POOL_JOINING_HOST_HAS_BONDS,
+ * POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION,
+ * POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION,
+ * JOINING_HOST_CONNECTION_FAILED, SESSION_AUTHENTICATION_FAILED,
+ * OPERATION_NOT_ALLOWED.
  */
 XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_address, const char *master_username, const char *master_password);
 
@@ -5740,14 +5759,38 @@ XCP_EXTERN int xcp_pool_join_force(xcp_session *session, const char *master_addr
 XCP_EXTERN int xcp_pool_join_force_async(xcp_session *session, xcp_task *task, const char *master_address, const char *master_username, const char *master_password);
 
 /**
+ * XenAPI pool.join_member(metadata) -> map:string:string.
+ *
+ * libxcp's coordinator side of pool.join (not in XAPI), sent by the joining
+ * host on the session it opened on the coordinator: commits the joining
+ * host's own rows (metadata: journal creation operations), its PIFs joining
+ * the pool's networks of the same bridge, and its corosync node id (the
+ * lowest free, in host.other_config:corosync-nodeid; the first join also
+ * turns this host into the coordinator and starts its corosync). Returns
+ * nodeid, coordinator_nodeid, authkey (the corosync key, hex), secret (the
+ * pool secret) and database (the pool's database at a known seq, the joining
+ * host's new replica).
+ *
+ * @param metadata The joining host's rows, as journal creation operations.
+ *
+ * Errors: HOST_IS_SLAVE, OPERATION_NOT_ALLOWED, POOL_NOT_QUORATE.
+ */
+XCP_EXTERN int xcp_pool_join_member(xcp_session *session, xcp_string_map *result, const char *metadata);
+
+/**
  * XenAPI pool.eject(host).
  *
- * Removes a member host from the pool; the host loses its VMs and
- * configuration and restarts as a pool of its own. Not implemented in libxcp.
+ * Removes a member host from the pool: its row and what was its alone
+ * (control domain, CPUs, PIFs, PBDs, local SRs) leave the pool's database,
+ * every member rewrites corosync.conf without it, and the host itself,
+ * applying that change, stops corosync, drops its key, secret and replica,
+ * and restarts as a pool of its own (XAPI reboots it; libxcp restarts its
+ * daemon).
  *
  * @param host The member to remove (not the master).
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: HOST_IS_SLAVE, HOST_CANNOT_DESTROY_SELF, HOST_IN_USE,
+ * POOL_NOT_QUORATE.
  */
 XCP_EXTERN int xcp_pool_eject(xcp_session *session, xcp_host host);
 
@@ -7135,13 +7178,17 @@ XCP_EXTERN int xcp_host_syslog_reconfigure_async(xcp_session *session, xcp_task 
 /**
  * XenAPI host.destroy(self).
  *
- * Removes the record of a host that has left the pool for good. libxcp always
- * refuses: the local host cannot destroy itself (HOST_CANNOT_DESTROY_SELF),
- * and any other host is taken to be live (HOST_IS_LIVE).
+ * Removes the record of a dead member of the pool (one whose daemon is not in
+ * the pool's corosync group), with what was its alone (control domain, CPUs,
+ * PIFs, PBDs, local SRs) and its corosync node id; every member rewrites
+ * corosync.conf without it. The coordinator cannot destroy itself
+ * (HOST_CANNOT_DESTROY_SELF); a live host is refused with HOST_IS_LIVE
+ * (pool.eject removes those).
  *
  * @param self The host whose record to remove.
  *
- * Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+ * Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE, HOST_IN_USE, HOST_IS_SLAVE,
+ * POOL_NOT_QUORATE.
  */
 XCP_EXTERN int xcp_host_destroy(xcp_session *session, xcp_host self);
 

@@ -27,11 +27,10 @@ if [ "$want" -ne "$got" ]; then
     fail=1
 fi
 # An unsupported command: XAPI's parameters, then its call's error.
-out=$("$XE" pool-join master-address=a master-username=b \
-      master-password=c 2>&1)
+out=$("$XE" pool-emergency-reset-master master-address=a 2>&1)
 case $out in
-"The function is not implemented"*"function: pool.join"*) ;;
-*) echo "FAIL: pool-join said: $out" >&2; fail=1 ;;
+"The function is not implemented"*"function: pool.emergency_reset_master"*) ;;
+*) echo "FAIL: pool-emergency-reset-master said: $out" >&2; fail=1 ;;
 esac
 out=$("$XE" vmss-create 2>&1)
 case $out in

@@ -41,7 +41,7 @@ xe event-wait class=vm no-such-field=1
 xe event-wait class=vmss
 xe event-wait
 xe user-password-change new=x
-xe pool-join master-address=a master-username=root master-password=p
+xe pool-join master-address=127.0.0.1:1 master-username=root master-password=p
 xe vlan-create pif-uuid=x vlan=5 network-uuid=y
 xe appliance-create name-label=app
 xe help pool-join

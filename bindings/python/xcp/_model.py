@@ -855,9 +855,10 @@ class poolRecord(Record):
 
     A resource pool: the hosts that share storage, networks and one
     database. There is always exactly one pool object; libxcp serves a pool
-    of one host (its master), made at the first start of a state directory.
-    Membership (join, eject), HA, WLB and updates are not implemented: their
-    messages answer NOT_IMPLEMENTED and their fields keep their defaults.
+    of one host (its master), made at the first start of a state directory;
+    pool.join makes pools of several hosts (docs/design-pool.md). HA, WLB
+    and updates are not implemented: their messages answer NOT_IMPLEMENTED
+    and their fields keep their defaults.
     """
     CLASS = 'pool'
     uuid: str = ''
@@ -4261,9 +4262,10 @@ class poolAPI(ClassAPI):
 
     A resource pool: the hosts that share storage, networks and one
     database. There is always exactly one pool object; libxcp serves a pool
-    of one host (its master), made at the first start of a state directory.
-    Membership (join, eject), HA, WLB and updates are not implemented: their
-    messages answer NOT_IMPLEMENTED and their fields keep their defaults.
+    of one host (its master), made at the first start of a state directory;
+    pool.join makes pools of several hosts (docs/design-pool.md). HA, WLB
+    and updates are not implemented: their messages answer NOT_IMPLEMENTED
+    and their fields keep their defaults.
     """
     CLASS = 'pool'
 
@@ -5106,9 +5108,14 @@ class poolAPI(ClassAPI):
     def join(self, master_address: str, master_username: str, master_password: str) -> None:
         """pool.join.
 
-        Makes the host this call is sent to a member of another pool, whose
-        database then replaces its own. Not implemented in libxcp (pools of
-        one host only).
+        Makes the host this call is sent to a member of another pool, as
+        XAPI does: after XAPI's pre-join checks it logs in to
+        master_address, which commits this host's own rows (host, metrics,
+        CPUs, PIFs, local SRs and PBDs, control domain) and gives it a
+        corosync node id, the cluster key and the pool secret; this host's
+        database is then replaced by the pool's (its other VMs are dropped)
+        and its daemon restarts as a member, with corosync configured from
+        the pool's hosts.
 
         :param master_address: Address of the master of the pool to join.
 
@@ -5116,15 +5123,22 @@ class poolAPI(ClassAPI):
 
         :param master_password: Password for master_username.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_IS_SLAVE, JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS,
+        JOINING_HOST_CANNOT_HAVE_RUNNING_VMS,
+        JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS,
+        JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS, POOL_JOINING_HOST_HAS_BONDS,
+        POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION,
+        POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION, HOSTS_NOT_HOMOGENEOUS,
+        JOINING_HOST_CONNECTION_FAILED, SESSION_AUTHENTICATION_FAILED,
+        OPERATION_NOT_ALLOWED.
         """
         return self._call('pool.join', 'void', (master_address, master_username, master_password))
 
     def join_force(self, master_address: str, master_username: str, master_password: str) -> None:
         """pool.join_force.
 
-        Like pool.join, without the compatibility checks between the joining
-        host and the pool. Not implemented in libxcp.
+        Like pool.join, without the check that the joining host's CPUs are
+        like the coordinator's (what XAPI's force skips).
 
         :param master_address: Address of the master of the pool to join.
 
@@ -5132,20 +5146,51 @@ class poolAPI(ClassAPI):
 
         :param master_password: Password for master_username.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_IS_SLAVE, JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS,
+        JOINING_HOST_CANNOT_HAVE_RUNNING_VMS,
+        JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS,
+        JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS, POOL_JOINING_HOST_HAS_BONDS,
+        POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION,
+        POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION,
+        JOINING_HOST_CONNECTION_FAILED, SESSION_AUTHENTICATION_FAILED,
+        OPERATION_NOT_ALLOWED.
         """
         return self._call('pool.join_force', 'void', (master_address, master_username, master_password))
+
+    def join_member(self, metadata: str) -> Dict[str, str]:
+        """pool.join_member.
+
+        libxcp's coordinator side of pool.join (not in XAPI), sent by the
+        joining host on the session it opened on the coordinator: commits
+        the joining host's own rows (metadata: journal creation operations),
+        its PIFs joining the pool's networks of the same bridge, and its
+        corosync node id (the lowest free, in host.other_config:corosync-
+        nodeid; the first join also turns this host into the coordinator and
+        starts its corosync). Returns nodeid, coordinator_nodeid, authkey
+        (the corosync key, hex), secret (the pool secret) and database (the
+        pool's database at a known seq, the joining host's new replica).
+
+        :param metadata: The joining host's rows, as journal creation
+        operations.
+
+        Errors: HOST_IS_SLAVE, OPERATION_NOT_ALLOWED, POOL_NOT_QUORATE.
+        """
+        return self._call('pool.join_member', 'map:string:string', (metadata,))
 
     def eject(self, host: hostRef) -> None:
         """pool.eject.
 
-        Removes a member host from the pool; the host loses its VMs and
-        configuration and restarts as a pool of its own. Not implemented in
-        libxcp.
+        Removes a member host from the pool: its row and what was its alone
+        (control domain, CPUs, PIFs, PBDs, local SRs) leave the pool's
+        database, every member rewrites corosync.conf without it, and the
+        host itself, applying that change, stops corosync, drops its key,
+        secret and replica, and restarts as a pool of its own (XAPI reboots
+        it; libxcp restarts its daemon).
 
         :param host: The member to remove (not the master).
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_IS_SLAVE, HOST_CANNOT_DESTROY_SELF, HOST_IN_USE,
+        POOL_NOT_QUORATE.
         """
         return self._call('pool.eject', 'void', (host,))
 
@@ -5316,9 +5361,14 @@ class AsyncpoolAPI(ClassAPI):
     def join(self, master_address: str, master_username: str, master_password: str) -> Task[None]:
         """Async.pool.join.
 
-        Makes the host this call is sent to a member of another pool, whose
-        database then replaces its own. Not implemented in libxcp (pools of
-        one host only).
+        Makes the host this call is sent to a member of another pool, as
+        XAPI does: after XAPI's pre-join checks it logs in to
+        master_address, which commits this host's own rows (host, metrics,
+        CPUs, PIFs, local SRs and PBDs, control domain) and gives it a
+        corosync node id, the cluster key and the pool secret; this host's
+        database is then replaced by the pool's (its other VMs are dropped)
+        and its daemon restarts as a member, with corosync configured from
+        the pool's hosts.
 
         :param master_address: Address of the master of the pool to join.
 
@@ -5326,7 +5376,14 @@ class AsyncpoolAPI(ClassAPI):
 
         :param master_password: Password for master_username.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_IS_SLAVE, JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS,
+        JOINING_HOST_CANNOT_HAVE_RUNNING_VMS,
+        JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS,
+        JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS, POOL_JOINING_HOST_HAS_BONDS,
+        POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION,
+        POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION, HOSTS_NOT_HOMOGENEOUS,
+        JOINING_HOST_CONNECTION_FAILED, SESSION_AUTHENTICATION_FAILED,
+        OPERATION_NOT_ALLOWED.
 
         Returns a Task; its wait() returns None.
         """
@@ -5335,8 +5392,8 @@ class AsyncpoolAPI(ClassAPI):
     def join_force(self, master_address: str, master_username: str, master_password: str) -> Task[None]:
         """Async.pool.join_force.
 
-        Like pool.join, without the compatibility checks between the joining
-        host and the pool. Not implemented in libxcp.
+        Like pool.join, without the check that the joining host's CPUs are
+        like the coordinator's (what XAPI's force skips).
 
         :param master_address: Address of the master of the pool to join.
 
@@ -5344,7 +5401,14 @@ class AsyncpoolAPI(ClassAPI):
 
         :param master_password: Password for master_username.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_IS_SLAVE, JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS,
+        JOINING_HOST_CANNOT_HAVE_RUNNING_VMS,
+        JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS,
+        JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS, POOL_JOINING_HOST_HAS_BONDS,
+        POOL_JOINING_HOST_MUST_HAVE_SAME_PRODUCT_VERSION,
+        POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION,
+        JOINING_HOST_CONNECTION_FAILED, SESSION_AUTHENTICATION_FAILED,
+        OPERATION_NOT_ALLOWED.
 
         Returns a Task; its wait() returns None.
         """
@@ -5353,13 +5417,17 @@ class AsyncpoolAPI(ClassAPI):
     def eject(self, host: hostRef) -> Task[None]:
         """Async.pool.eject.
 
-        Removes a member host from the pool; the host loses its VMs and
-        configuration and restarts as a pool of its own. Not implemented in
-        libxcp.
+        Removes a member host from the pool: its row and what was its alone
+        (control domain, CPUs, PIFs, PBDs, local SRs) leave the pool's
+        database, every member rewrites corosync.conf without it, and the
+        host itself, applying that change, stops corosync, drops its key,
+        secret and replica, and restarts as a pool of its own (XAPI reboots
+        it; libxcp restarts its daemon).
 
         :param host: The member to remove (not the master).
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_IS_SLAVE, HOST_CANNOT_DESTROY_SELF, HOST_IN_USE,
+        POOL_NOT_QUORATE.
 
         Returns a Task; its wait() returns None.
         """
@@ -6619,14 +6687,17 @@ class hostAPI(ClassAPI):
     def destroy(self, self_: hostRef) -> None:
         """host.destroy.
 
-        Removes the record of a host that has left the pool for good. libxcp
-        always refuses: the local host cannot destroy itself
-        (HOST_CANNOT_DESTROY_SELF), and any other host is taken to be live
-        (HOST_IS_LIVE).
+        Removes the record of a dead member of the pool (one whose daemon is
+        not in the pool's corosync group), with what was its alone (control
+        domain, CPUs, PIFs, PBDs, local SRs) and its corosync node id; every
+        member rewrites corosync.conf without it. The coordinator cannot
+        destroy itself (HOST_CANNOT_DESTROY_SELF); a live host is refused
+        with HOST_IS_LIVE (pool.eject removes those).
 
         :param self_: The host whose record to remove.
 
-        Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+        Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE, HOST_IN_USE,
+        HOST_IS_SLAVE, POOL_NOT_QUORATE.
         """
         return self._call('host.destroy', 'void', (self_,))
 
@@ -6963,14 +7034,17 @@ class AsynchostAPI(ClassAPI):
     def destroy(self, self_: hostRef) -> Task[None]:
         """Async.host.destroy.
 
-        Removes the record of a host that has left the pool for good. libxcp
-        always refuses: the local host cannot destroy itself
-        (HOST_CANNOT_DESTROY_SELF), and any other host is taken to be live
-        (HOST_IS_LIVE).
+        Removes the record of a dead member of the pool (one whose daemon is
+        not in the pool's corosync group), with what was its alone (control
+        domain, CPUs, PIFs, PBDs, local SRs) and its corosync node id; every
+        member rewrites corosync.conf without it. The coordinator cannot
+        destroy itself (HOST_CANNOT_DESTROY_SELF); a live host is refused
+        with HOST_IS_LIVE (pool.eject removes those).
 
         :param self_: The host whose record to remove.
 
-        Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE.
+        Errors: HOST_CANNOT_DESTROY_SELF, HOST_IS_LIVE, HOST_IN_USE,
+        HOST_IS_SLAVE, POOL_NOT_QUORATE.
 
         Returns a Task; its wait() returns None.
         """

@@ -103,6 +103,24 @@ static int sync_address(xcp__ctx *c, xcp__obj *host)
     return xcp__consoles_relocate(c);
 }
 
+/* The uuid <state dir>/host-uuid keeps for this host (a host ejected
+ * from a pool keeps its uuid, as XAPI's inventory does), or NULL. */
+static const char *saved_uuid(xcp__ctx *c)
+{
+    static _Thread_local char uuid[64];
+    char path[4096];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/host-uuid", c->e->state_dir);
+    uuid[0] = '\0';
+    if ((f = fopen(path, "r"))) {
+        if (fgets(uuid, sizeof(uuid), f))
+            uuid[strcspn(uuid, "\n")] = '\0';
+        fclose(f);
+    }
+    return strlen(uuid) == 36 ? uuid : NULL;
+}
+
 static int make_host(xcp__ctx *c, const xcp_hv_host_info *hi, xcp__obj **out)
 {
     xcp__obj *h, *m;
@@ -112,7 +130,7 @@ static int make_host(xcp__ctx *c, const xcp_hv_host_info *hi, xcp__obj **out)
     int rc;
 
     snprintf(boot, sizeof(boot), "%lld", (long long)xcp__now());
-    if ((rc = xcp__db_create(c->db, C(host), NULL, NULL, &h)) < 0 ||
+    if ((rc = xcp__db_create(c->db, C(host), NULL, saved_uuid(c), &h)) < 0 ||
         (rc = xcp__db_set_str(c->db, h, F(host, name_label), hi->hostname)) < 0 ||
         (rc = xcp__db_set_str(c->db, h, F(host, name_description),
                               "Default install")) < 0 ||
@@ -671,6 +689,23 @@ static int refresh_live(xcp__ctx *c, xcp__obj *host)
     return 0;
 }
 
+static xcp__obj *this_host(xcp__ctx *c, xcp__obj *pool)
+{
+    char path[4096], uuid[64] = "";
+    xcp__obj *h = NULL;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/host-uuid", c->e->state_dir);
+    if ((f = fopen(path, "r"))) {
+        if (fgets(uuid, sizeof(uuid), f))
+            uuid[strcspn(uuid, "\n")] = '\0';
+        fclose(f);
+        h = *uuid ? xcp__db_by_uuid(c->db, C(host), uuid) : NULL;
+    }
+    return h ? h : xcp__db_get_cls(c->db, C(host),
+                                   xcp__obj_str(pool, F(pool, master)));
+}
+
 int xcp__firstboot(xcp__ctx *c)
 {
     size_t n;
@@ -682,8 +717,10 @@ int xcp__firstboot(xcp__ctx *c)
 
     if (n > 0) {
         pool = pools[0];
-        host = xcp__db_get_cls(c->db, C(host), xcp__obj_str(pool,
-                                                            F(pool, master)));
+        /* In a pool, this host is the one <state dir>/host-uuid names
+         * (written by pool.join, as XAPI's inventory); alone, the
+         * master. */
+        host = this_host(c, pool);
         if (!host)
             return xcp__internal("the pool has no master host");
         snprintf(c->e->pool, sizeof(c->e->pool), "%s", pool->ref);

@@ -3,6 +3,7 @@
  * pool).
  */
 #include "../engine/engine.h"
+#include "../pool/pool.h"
 
 #include <stdio.h>
 #include <time.h>
@@ -150,7 +151,12 @@ static int host_destroy(xcp__ctx *c)
         return rc;
     if (!strcmp(h->ref, c->e->host))
         return XCP__ERR_HOST_CANNOT_DESTROY_SELF(h->ref);
-    return XCP__ERR_HOST_IS_LIVE(h->ref);
+    /* A dead member of the pool (not in the pool's corosync group) goes,
+     * with its node id; a live one is pool.eject's. */
+    if (!c->e->pool_repl ||
+        xcp__pool_host_live(c->e->pool_repl, xcp__pool_host_nodeid(h)))
+        return XCP__ERR_HOST_IS_LIVE(h->ref);
+    return xcp__pool_remove_host(c, h);
 }
 
 const struct xcp__impl xcp__impl_host[] = {

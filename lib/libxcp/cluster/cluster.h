@@ -261,5 +261,7 @@ void xcp__repl_close(xcp__repl *r);
 /* A descriptor that becomes readable when xcp__repl_dispatch has work
  * (for a thread that polls it without holding the handle's lock). */
 int xcp__repl_fd(const xcp__repl *r);
+/* Whether corosync node nodeid is in the group now (a live host). */
+bool xcp__repl_has_member(const xcp__repl *r, uint32_t nodeid);
 
 #endif

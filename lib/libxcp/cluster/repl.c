@@ -474,3 +474,13 @@ int xcp__repl_fd(const xcp__repl *r)
 {
     return xcp__cpg_fd(r->g);
 }
+
+bool xcp__repl_has_member(const xcp__repl *r, uint32_t nodeid)
+{
+    size_t i;
+
+    for (i = 0; i < r->nmembers; i++)
+        if (r->members[i].nodeid == nodeid)
+            return true;
+    return false;
+}

@@ -162,6 +162,10 @@ int xcp__journal_load(struct xcp__journal *j, xcp__db *db);
 int xcp__journal_append(struct xcp__journal *j, const char *line, size_t len,
                         int fsync_policy, int group_ms);
 int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db);
+/* db as the text of a db.snap at journal seq seq (header, one line per
+ * persistent object, trailer), appended to out: what a snapshot writes,
+ * and what a joining member gets (pool/snapshot.c). */
+int xcp__journal_snapshot_encode(xcp__db *db, uint64_t seq, xcp__buf *out);
 size_t xcp__journal_size(const struct xcp__journal *j);
 size_t xcp__journal_snapshot_size(const struct xcp__journal *j);
 int xcp__journal_sync(struct xcp__journal *j);

@@ -815,19 +815,15 @@ int xcp__journal_sync(struct xcp__journal *j)
     return err ? io_error(j, "fsync", err) : 0;
 }
 
-int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
+int xcp__journal_snapshot_encode(xcp__db *db, uint64_t seq, xcp__buf *out)
 {
-    char *tmp = xcp__printf("%s.tmp", j->spath);
-    xcp__buf out = {0}, body = {0};
+    xcp__buf body = {0};
     size_t count = 0;
-    int fd = -1, c, rc = 0;
+    int c, rc = 0;
 
-    if (!tmp)
-        return xcp__oom();
-    body.len = 0;
     xcp__buf_printf(&body, SNAP_MAGIC " %" PRIu64 " %" PRIu64,
-                    xcp__db_generation(db), j->seq);
-    if (body.oom || add_crc_line(&out, body.data, body.len) < 0)
+                    xcp__db_generation(db), seq);
+    if (body.oom || add_crc_line(out, body.data, body.len) < 0)
         goto oom;
     for (c = 0; c < xcp__nclasses; c++) {
         size_t i, n;
@@ -838,15 +834,33 @@ int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
         for (i = 0; i < n; i++) {
             body.len = 0;
             xcp__db_enc_create(&body, objs[i]);
-            if (body.oom || add_crc_line(&out, body.data + 1, body.len - 1) < 0)
+            if (body.oom || add_crc_line(out, body.data + 1, body.len - 1) < 0)
                 goto oom;
             count++;
         }
     }
     body.len = 0;
     xcp__buf_printf(&body, "END %zu", count);
-    if (body.oom || add_crc_line(&out, body.data, body.len) < 0)
+    if (body.oom || add_crc_line(out, body.data, body.len) < 0)
         goto oom;
+    goto done;
+oom:
+    rc = xcp__oom();
+done:
+    xcp__buf_free(&body);
+    return rc;
+}
+
+int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
+{
+    char *tmp = xcp__printf("%s.tmp", j->spath);
+    xcp__buf out = {0};
+    int fd = -1, rc = 0;
+
+    if (!tmp)
+        return xcp__oom();
+    if ((rc = xcp__journal_snapshot_encode(db, j->seq, &out)) < 0)
+        goto out;
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || write_all(fd, out.data, out.len) < 0 || fsync(fd) < 0) {
         rc = xcp__internal("cannot write %s: %s", tmp, strerror(errno));
@@ -872,9 +886,6 @@ int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
     j->synced = j->seq;
     j->deadline_ms = 0;
     pthread_mutex_unlock(&j->mu);
-    goto out;
-oom:
-    rc = xcp__oom();
 out:
     if (fd >= 0)
         close(fd);
@@ -882,7 +893,6 @@ out:
         unlink(tmp);
     free(tmp);
     xcp__buf_free(&out);
-    xcp__buf_free(&body);
     return rc;
 }
 

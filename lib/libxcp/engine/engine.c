@@ -364,6 +364,7 @@ static int engine_open(xcp__engine **out, const char *dir,
         goto fail;
     /* a host restore staged by /host_restore goes in place first */
     if ((rc = xcp__host_restore_apply(dir)) < 0 ||
+        (rc = xcp__pool_snapshot_apply(dir)) < 0 ||
         (rc = xcp__db_open(&e->db, dir)) < 0)
         goto fail;
     if ((rc = fsync_policy_from_env(e->db)) < 0 ||

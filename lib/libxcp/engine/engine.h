@@ -321,6 +321,12 @@ void xcp__events_committed(xcp__engine *e, uint64_t gen);
 /* Record activity on a session (its last_active field). */
 int xcp__session_touch(xcp__engine *e, const char *session);
 
+/* ---- api/pool.c ---- */
+/* Remove a member host and what was its alone (control domain, CPUs,
+ * metrics, PIFs, PBDs, local SRs) from the pool's database: pool.eject,
+ * host.destroy of a dead member. HOST_IN_USE for a VM of its. */
+int xcp__pool_remove_host(xcp__ctx *c, xcp__obj *host);
+
 /* ---- firstboot.c ---- */
 int xcp__firstboot(xcp__ctx *c);
 int xcp__templates_sync(xcp__ctx *c);

@@ -1657,6 +1657,11 @@ int xcp_pool_join_force_async(xcp_session *session, xcp_task *task, const char *
     const void *a[] = {&master_address, &master_username, &master_password};
     return xcp__typed_call(session, XCP__M_pool_join_force, true, task, a);
 }
+int xcp_pool_join_member(xcp_session *session, xcp_string_map *result, const char *metadata)
+{
+    const void *a[] = {&metadata};
+    return xcp__typed_call(session, XCP__M_pool_join_member, false, result, a);
+}
 int xcp_pool_eject(xcp_session *session, xcp_host host)
 {
     const void *a[] = {&host};

@@ -37,6 +37,8 @@ bool xcp__pool_role_member(const char *state_dir)
 }
 
 #include <dlfcn.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../cluster/cluster.h"
@@ -57,6 +59,9 @@ struct xcp__pool {
     bool stop;
     pthread_t thr;
     bool running;
+    xcp__corosync *coro;     /* supervised corosync (NULL: not ours) */
+    char *conf;              /* the corosync.conf text last written */
+    bool ejected;            /* this host's row went: reset at close */
 };
 
 /* lib/libxcp/cluster, loaded from the module xcp-cluster.so when a host
@@ -74,6 +79,13 @@ static struct {
     uint32_t (*nodeid)(const xcp__repl *);
     int (*fd)(const xcp__repl *);
     void (*close)(xcp__repl *);
+    int (*conf_format)(const xcp__cluster_conf *, char **, xcp__cluster_err *);
+    int (*coro_start)(xcp__corosync **, const xcp__corosync_opts *,
+                      xcp__cluster_err *);
+    int (*coro_reload)(xcp__corosync *, xcp__cluster_err *);
+    void (*coro_stop)(xcp__corosync *, bool);
+    bool (*systemd)(void);
+    bool (*has_member)(const xcp__repl *, uint32_t);
 } cl;
 static pthread_mutex_t cl_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool cl_loaded;
@@ -92,6 +104,12 @@ static int cluster_load(void)
         {(void **)&cl.nodeid, "xcp__repl_nodeid"},
         {(void **)&cl.fd, "xcp__repl_fd"},
         {(void **)&cl.close, "xcp__repl_close"},
+        {(void **)&cl.conf_format, "xcp__corosync_conf_format"},
+        {(void **)&cl.coro_start, "xcp__corosync_start"},
+        {(void **)&cl.coro_reload, "xcp__corosync_reload"},
+        {(void **)&cl.coro_stop, "xcp__corosync_stop"},
+        {(void **)&cl.systemd, "xcp__cluster_systemd_running"},
+        {(void **)&cl.has_member, "xcp__repl_has_member"},
     };
     const char *env = getenv("XCP_POOL_MODULE_DIR");
     char dirs[2][PATH_MAX], path[PATH_MAX + 32], why[512] = "";
@@ -163,6 +181,214 @@ static int not_quorate(xcp__pool *p)
     return XCP__ERR_POOL_NOT_QUORATE(p->self_addr, votes, quorum);
 }
 
+/* ---- corosync, configured from the replicated host table (design §6) ---- */
+
+const char *xcp__pool_corosync_dir(void)
+{
+    const char *d = getenv("XCP_COROSYNC_DIR");
+
+    return d && *d ? d : "/etc/corosync";
+}
+
+static int by_nodeid(const void *a, const void *b)
+{
+    const xcp__cluster_node *x = a, *y = b;
+
+    return x->nodeid < y->nodeid ? -1 : x->nodeid > y->nodeid;
+}
+
+uint32_t xcp__pool_host_nodeid(const xcp__obj *host)
+{
+    const char *s = xcp__obj_map_str(host, F(host, other_config),
+                                     "corosync-nodeid");
+    char *end;
+    unsigned long v;
+
+    if (!s || !*s)
+        return 0;
+    v = strtoul(s, &end, 10);
+    return *end || v == 0 || v > INT32_MAX ? 0 : (uint32_t)v;
+}
+
+/* corosync.conf from the host table (engine lock held): NULL when the
+ * table does not describe a pool libxcp configures (fewer than two
+ * hosts, or a host without a node id: a pool set up by hand). */
+static char *conf_text(xcp__engine *e)
+{
+    size_t n, i;
+    xcp__obj *const *hosts = xcp__db_all(e->db, C(host), &n);
+    xcp__obj *pool = xcp__db_get_cls(e->db, C(pool), e->pool), *master;
+    xcp__cluster_node *nodes;
+    xcp__cluster_conf c;
+    xcp__cluster_err err = {""};
+    char name[16], key[4096], *text = NULL;
+
+    if (n < 2 || !pool ||
+        !(master = xcp__db_get_cls(e->db, C(host),
+                                   xcp__obj_str(pool, F(pool, master)))) ||
+        !(nodes = calloc(n, sizeof(*nodes))))
+        return NULL;
+    for (i = 0; i < n; i++) {
+        nodes[i].nodeid = xcp__pool_host_nodeid(hosts[i]);
+        nodes[i].name = xcp__obj_uuid(hosts[i]);
+        nodes[i].addr = xcp__obj_str(hosts[i], F(host, address));
+        if (nodes[i].nodeid == 0)
+            goto out;
+    }
+    qsort(nodes, n, sizeof(*nodes), by_nodeid);
+    snprintf(name, sizeof(name), "xcp-%.8s", xcp__obj_uuid(pool));
+    snprintf(key, sizeof(key), "%s/authkey", xcp__pool_corosync_dir());
+    memset(&c, 0, sizeof(c));
+    c.cluster_name = name;
+    c.nodes = nodes;
+    c.nnodes = n;
+    c.coordinator = xcp__pool_host_nodeid(master);
+    c.crypto = access(key, R_OK) == 0;
+    c.log_stderr = !cl.systemd();
+    if (cl.conf_format(&c, &text, &err) < 0) {
+        xcp__log(XCP__LOG_ERR, "pool: no corosync.conf from the host "
+                 "table: %s", err.msg);
+        text = NULL;
+    }
+out:
+    free(nodes);
+    return text;
+}
+
+/* Write corosync.conf when the host table says something else than the
+ * file, and with reload make the running corosync read it (engine lock
+ * held). Returns 1 when written, 0 when unchanged or not ours. */
+static int conf_refresh(xcp__pool *p, bool reload)
+{
+    char path[4096], *text = conf_text(p->e), *old = NULL;
+    xcp__cluster_err err = {""};
+    size_t len = 0;
+    FILE *f;
+    int rc = 0;
+
+    if (!text)
+        return 0;
+    snprintf(path, sizeof(path), "%s/corosync.conf", xcp__pool_corosync_dir());
+    if (!p->conf && (f = fopen(path, "r"))) {
+        char buf[65536];
+        len = fread(buf, 1, sizeof(buf) - 1, f);
+        buf[len] = '\0';
+        fclose(f);
+        old = xcp__strdup(buf);
+    } else if (p->conf) {
+        old = xcp__strdup(p->conf);
+    }
+    if (old && strcmp(old, text) == 0) {
+        free(p->conf);
+        p->conf = text;
+        free(old);
+        return 0;
+    }
+    free(old);
+    if (xcp__pool_file_write(path, text, strlen(text), 0644) < 0) {
+        xcp__log(XCP__LOG_ERR, "pool: cannot write %s", path);
+        xcp_error_clear();
+        free(text);
+        return 0;
+    }
+    free(p->conf);
+    p->conf = text;
+    rc = 1;
+    xcp__log(XCP__LOG_INFO, "pool: %s written from the host table", path);
+    if (reload && p->coro && cl.coro_reload(p->coro, &err) < 0)
+        xcp__log(XCP__LOG_ERR, "pool: corosync reload: %s", err.msg);
+    return rc;
+}
+
+/* Whether a journal body may change what corosync.conf says: a host
+ * created, any row destroyed, a node id or an address set. */
+static bool touches_hosts(const char *body, size_t len)
+{
+    static const char *const pats[] = {" C host ", " D ",
+                                       "corosync-nodeid", " address "};
+    size_t i, k;
+
+    for (i = 0; i < XCP__ARRAY_LEN(pats); i++) {
+        size_t m = strlen(pats[i]);
+        for (k = 0; k + m <= len; k++)
+            if (memcmp(body + k, pats[i], m) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Start (or adopt) this host's corosync when the host table describes a
+ * pool libxcp configures (engine lock held). */
+static int corosync_up(xcp__pool *p)
+{
+    char conf[4096], logdir[] = "/var/log/corosync", log[64];
+    xcp__corosync_opts o;
+    xcp__cluster_err err = {""};
+    bool wrote, running;
+    struct stat st;
+
+    wrote = conf_refresh(p, false) == 1;
+    if (!p->conf)
+        return 0;
+    snprintf(conf, sizeof(conf), "%s/corosync.conf",
+             xcp__pool_corosync_dir());
+    snprintf(log, sizeof(log), "%s/corosync.log", logdir);
+    memset(&o, 0, sizeof(o));
+    o.conf = conf;
+    o.log = stat(logdir, &st) == 0 && S_ISDIR(st.st_mode) ? log : NULL;
+    o.use_systemd = cl.systemd() && !getenv("XCP_COROSYNC_NO_SYSTEMD");
+    /* A corosync that runs already (adopted) reads a new file on reload;
+     * one started now reads it anyway. */
+    running = access("/run/corosync.pid", F_OK) == 0;
+    if (cl.coro_start(&p->coro, &o, &err) < 0)
+        return xcp__internal("cannot start corosync: %s", err.msg);
+    if (wrote && running && cl.coro_reload(p->coro, &err) < 0)
+        xcp__log(XCP__LOG_INFO, "pool: corosync reload after start: %s",
+                 err.msg);
+    return 0;
+}
+
+void xcp__pool_hosts_changed(xcp__pool *p)
+{
+    if (p)
+        conf_refresh(p, true);
+}
+
+bool xcp__pool_host_live(xcp__pool *p, uint32_t nodeid)
+{
+    bool live;
+
+    if (!p || nodeid == 0)
+        return false;
+    pthread_mutex_lock(&p->mu);
+    live = cl.has_member(p->r, nodeid);
+    pthread_mutex_unlock(&p->mu);
+    return live;
+}
+
+void xcp__pool_request_restart(void)
+{
+    sigset_t cur;
+
+    /* xcpd takes SIGHUP through its signalfd (blocked in every thread)
+     * and restarts on it; elsewhere (an embedded engine) the change
+     * takes effect when the state directory is next opened. */
+    if (pthread_sigmask(SIG_BLOCK, NULL, &cur) == 0 &&
+        sigismember(&cur, SIGHUP)) {
+        xcp__log(XCP__LOG_INFO, "pool: restarting the daemon");
+        kill(getpid(), SIGHUP);
+    }
+}
+
+int xcp__pool_role_write(const char *state_dir, const char *line)
+{
+    char path[4096], buf[512];
+
+    snprintf(path, sizeof(path), "%s/pool-role", state_dir);
+    snprintf(buf, sizeof(buf), "%s\n", line);
+    return xcp__pool_file_write(path, buf, strlen(buf), 0600);
+}
+
 /* ---- the hook (engine lock held) ---------------------------------------- */
 
 static int hook_prepare(void *arg)
@@ -207,6 +433,8 @@ static int hook_submit(void *arg, uint64_t seq, uint64_t gen,
         tls_seq = seq;
         tls_pool = p;
         pthread_mutex_unlock(&p->mu);
+        if (touches_hosts(body, len))
+            conf_refresh(p, true);
         return 0;
     }
     /* The line is in our journal but not in the pool's order: later seqs
@@ -236,6 +464,20 @@ static int on_apply(void *arg, const xcp__cluster_record *rec)
 
     pthread_mutex_lock(&p->e->lock);
     rc = xcp__db_apply(p->e->db, rec->seq, rec->body, rec->len);
+    if (rc == 0 && !p->ejected && touches_hosts(rec->body, rec->len)) {
+        if (!xcp__db_get(p->e->db, p->e->host)) {
+            /* pool.eject (or host.destroy) of this host: it leaves the
+             * pool and starts afresh as a pool of its own. */
+            p->ejected = true;
+            xcp__log(XCP__LOG_INFO, "pool: this host was ejected from "
+                     "the pool");
+            if (xcp__pool_reset_stage(p->e->state_dir) < 0)
+                xcp_error_clear();
+            xcp__pool_request_restart();
+        } else {
+            conf_refresh(p, true);
+        }
+    }
     pthread_mutex_unlock(&p->e->lock);
     if (rc < 0) {
         const xcp_error *x = xcp_error_last();
@@ -315,7 +557,7 @@ static int read_role(xcp__pool *p, const char *path, bool *pooled)
     return 0;
 }
 
-int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
+static int pool_open(xcp__pool **out, struct xcp__engine *e, bool locked)
 {
     xcp__repl_callbacks cb = {on_apply, NULL};
     xcp__cluster_err err = {""};
@@ -323,7 +565,7 @@ int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
     xcp__pool *p;
     xcp__obj *pool, *host;
     bool pooled;
-    int rc;
+    int rc, tries;
 
     *out = NULL;
     if (!(p = xcp__calloc(1, sizeof(*p))))
@@ -340,7 +582,8 @@ int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
     p->e = e;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
-    pthread_mutex_lock(&e->lock);
+    if (!locked)
+        pthread_mutex_lock(&e->lock);
     pool = xcp__db_get_cls(e->db, C(pool), e->pool);
     host = xcp__db_get_cls(e->db, C(host), e->host);
     snprintf(group, sizeof(group), "xcp-db-%s",
@@ -349,8 +592,19 @@ int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
              host ? xcp__obj_str(host, F(host, address)) : "");
     /* (epoch, seq): the journal's seq is the pool's (design §2); epochs
      * and elections are later steps, every pool starts in epoch 1. */
-    rc = cl.open(&p->r, group, p->coord_nodeid, 1,
-                        xcp__db_seq(e->db), &cb, p, &err);
+    if ((rc = corosync_up(p)) < 0) {
+        if (!locked)
+            pthread_mutex_unlock(&e->lock);
+        goto fail;
+    }
+    /* A corosync just started takes a moment to take clients. */
+    for (tries = p->coro ? 100 : 1; tries > 0; tries--) {
+        rc = cl.open(&p->r, group, p->coord_nodeid, 1, xcp__db_seq(e->db),
+                     &cb, p, &err);
+        if (rc == 0 || tries == 1)
+            break;
+        poll(NULL, 0, 100);
+    }
     if (rc == 0) {
         if (!p->member && cl.nodeid(p->r) != p->coord_nodeid) {
             cl.close(p->r);
@@ -365,13 +619,16 @@ int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
         rc = xcp__internal("cannot join the pool's group %s: %s", group,
                            err.msg);
     }
-    pthread_mutex_unlock(&e->lock);
+    if (!locked)
+        pthread_mutex_unlock(&e->lock);
     if (rc < 0)
         goto fail;
     if (pthread_create(&p->thr, NULL, dispatch_main, p) != 0) {
-        pthread_mutex_lock(&e->lock);
+        if (!locked)
+            pthread_mutex_lock(&e->lock);
         xcp__db_set_repl(e->db, NULL, NULL);
-        pthread_mutex_unlock(&e->lock);
+        if (!locked)
+            pthread_mutex_unlock(&e->lock);
         cl.close(p->r);
         rc = xcp__internal("cannot start the pool's dispatch thread");
         goto fail;
@@ -383,10 +640,23 @@ int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
     *out = p;
     return 0;
 fail:
+    if (p->coro)
+        cl.coro_stop(p->coro, false);
+    free(p->conf);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);
     return rc;
+}
+
+int xcp__pool_open(xcp__pool **out, struct xcp__engine *e)
+{
+    return pool_open(out, e, false);
+}
+
+int xcp__pool_open_locked(xcp__pool **out, struct xcp__engine *e)
+{
+    return pool_open(out, e, true);
 }
 
 int xcp__pool_wait(xcp__pool *p)
@@ -428,6 +698,19 @@ void xcp__pool_close(xcp__pool *p)
     if (p->running)
         pthread_join(p->thr, NULL);
     cl.close(p->r);
+    if (p->coro)
+        /* corosync outlives the daemon (adopted at its next start),
+         * unless this host left the pool. */
+        cl.coro_stop(p->coro, p->ejected);
+    if (p->ejected) {
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/corosync.conf",
+                 xcp__pool_corosync_dir());
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/authkey", xcp__pool_corosync_dir());
+        unlink(path);
+    }
+    free(p->conf);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);

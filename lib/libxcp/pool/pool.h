@@ -25,6 +25,8 @@
 #define XCP_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct xcp__engine;
 typedef struct xcp__pool xcp__pool;
@@ -43,5 +45,58 @@ void xcp__pool_close(xcp__pool *p);
  * made are held by a quorum (0), or fail with POOL_NOT_QUORATE. 0 at once
  * when the thread committed nothing replicated. */
 int xcp__pool_wait(xcp__pool *p);
+
+/* ---- membership (pool.c, snapshot.c; docs/design-pool.md §6) ---------- */
+
+struct xcp__db;
+struct xcp__obj;
+struct xcp__buf;
+
+/* The same as xcp__pool_open with the engine lock held by the caller
+ * (the coordinator's first pool.join attaches in the call that commits
+ * the joiner, so no commit falls between). */
+int xcp__pool_open_locked(xcp__pool **out, struct xcp__engine *e);
+/* Write <state dir>/pool-role as line ("none", "coordinator <nodeid>",
+ * "member <address> <nodeid>") atomically (tmp, fsync, rename). */
+int xcp__pool_role_write(const char *state_dir, const char *line);
+/* Write path with data atomically (path.tmp with mode, fsync, rename,
+ * fsync of the directory); INTERNAL_ERROR naming the file on failure. */
+int xcp__pool_file_write(const char *path, const void *data, size_t len,
+                         int mode);
+/* Where corosync.conf and authkey live: $XCP_COROSYNC_DIR, else
+ * /etc/corosync. */
+const char *xcp__pool_corosync_dir(void);
+/* A host's corosync node id (host.other_config:corosync-nodeid), 0 when
+ * it has none. */
+uint32_t xcp__pool_host_nodeid(const struct xcp__obj *host);
+/* The coordinator committed a change of the host table: rewrite
+ * corosync.conf from it and reload corosync when it changed (engine lock
+ * held; p NULL: nothing). Members do the same when they apply such a
+ * record. */
+void xcp__pool_hosts_changed(xcp__pool *p);
+/* Whether the host of corosync node nodeid is in the pool's group now
+ * (its daemon runs and reaches this one). */
+bool xcp__pool_host_live(xcp__pool *p, uint32_t nodeid);
+/* Ask the daemon to restart (xcpd takes SIGHUP for it), so that a staged
+ * database or reset takes effect; nothing in an embedded engine (the
+ * next opening of the state directory applies it). */
+void xcp__pool_request_restart(void);
+
+/* State transfer (snapshot.c). The database as the text of a db.snap at
+ * its journal's seq, appended to out (engine lock held). */
+int xcp__pool_snapshot_encode(struct xcp__db *db, struct xcp__buf *out);
+/* Stage text (a snapshot from xcp__pool_snapshot_encode, len bytes) to
+ * replace this host's database at the next opening of state_dir; *seq
+ * (when not NULL) gets the seq it holds. INTERNAL_ERROR when the header
+ * is not a snapshot's. */
+int xcp__pool_snapshot_stage(const char *state_dir, const char *text,
+                             size_t len, uint64_t *seq);
+/* Stage the reset of an ejected host: at the next opening its replica,
+ * pool-role and pool-secret go (it starts afresh unpooled, keeping its
+ * uuid from <state>/host-uuid). */
+int xcp__pool_reset_stage(const char *state_dir);
+/* Put what is staged in place (the engine, before it opens the
+ * database): 0 when nothing is staged or it is done. */
+int xcp__pool_snapshot_apply(const char *state_dir);
 
 #endif
