@@ -147,6 +147,39 @@ static int reconcile_txn(xcp__ctx *c, void *arg)
     return xcp__vm_reconcile_all(c);
 }
 
+static int member_boot_txn(xcp__ctx *c, void *arg)
+{
+    XCP__UNUSED(arg);
+    return xcp__firstboot_member(c, xcp__pool_nodeid(c->e->pool_repl));
+}
+
+/* A pool member's start-up writes (its host row, dom0, metrics, its
+ * domains' states) go through the coordinator (docs/design-pool.md §7);
+ * when it cannot be reached they are lost, the host starts anyway. */
+static void member_boot(xcp__engine *e)
+{
+    int rc;
+
+    if (!xcp__pool_wait_joined(e->pool_repl, 10000))
+        xcp__log(XCP__LOG_WARN, "pool member start-up: not in the pool's "
+                 "group after 10 s; writing anyway");
+    pthread_mutex_lock(&e->lock);
+    rc = txn_locked(e, member_boot_txn, NULL);
+    if (rc == 0)
+        rc = txn_locked(e, reconcile_txn, NULL);
+    pthread_mutex_unlock(&e->lock);
+    if (rc < 0) {
+        const xcp_error *x = xcp_error_last();
+        xcp__log(XCP__LOG_WARN, "pool member start-up: its writes did not "
+                 "reach the coordinator: %s %s", x ? x->name : "?",
+                 x && x->nparams ? x->params[0] : "");
+        xcp_error_clear();
+    } else {
+        xcp__log(XCP__LOG_INFO, "pool member start-up: host %s written "
+                 "through the coordinator", e->host);
+    }
+}
+
 static int leftovers_txn(xcp__ctx *c, void *arg)
 {
     XCP__UNUSED(arg);
@@ -388,6 +421,7 @@ static int engine_open(xcp__engine **out, const char *dir,
         pthread_mutex_unlock(&e->lock);
         if (rc < 0 || (rc = xcp__pool_open(&e->pool_repl, e)) < 0)
             goto fail;
+        member_boot(e);
         goto started;
     }
     rc = txn_locked(e, firstboot_txn, NULL);
@@ -682,9 +716,23 @@ static int check_session(xcp__ctx *c, const char *session)
     return 0;
 }
 
+/* A client's call on a pool member: its writes are refused (HOST_IS_SLAVE)
+ * rather than run on the coordinator, unless its session is a pool one
+ * (a coordinator forwarding to this host). */
+static bool client_on_member(xcp__ctx *c)
+{
+    xcp__obj *s;
+
+    if (!c->e->pool_repl || !c->session[0])
+        return false;
+    s = xcp__db_get_cls(c->db, C(session), c->session);
+    return !(s && xcp__obj_bool(s, F(session, pool)));
+}
+
 static int run_call(xcp__ctx *c)
 {
     xcp__impl_fn fn;
+    bool was_client = xcp__pool_set_client(client_on_member(c));
     int rc;
 
     xcp__db_begin(c->db);
@@ -718,6 +766,7 @@ static int run_call(xcp__ctx *c)
         c->own_task = false;
         c->task[0] = '\0';
     }
+    xcp__pool_set_client(was_client);
     return rc;
 }
 
@@ -854,6 +903,11 @@ bool xcp__engine_session_valid(xcp__engine *e, const char *session)
     ok = session && xcp__db_get_cls(e->db, C(session), session) != NULL;
     pthread_mutex_unlock(&e->lock);
     return ok;
+}
+
+bool xcp__engine_pool_member(xcp__engine *e, char *coord, size_t n)
+{
+    return xcp__pool_member_of(e->pool_repl, coord, n);
 }
 
 void xcp__engine_gc(xcp__engine *e)

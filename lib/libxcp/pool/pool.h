@@ -25,6 +25,8 @@
 #define XCP_POOL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 struct xcp__engine;
 typedef struct xcp__pool xcp__pool;
@@ -43,5 +45,40 @@ void xcp__pool_close(xcp__pool *p);
  * made are held by a quorum (0), or fail with POOL_NOT_QUORATE. 0 at once
  * when the thread committed nothing replicated. */
 int xcp__pool_wait(xcp__pool *p);
+
+/* ---- the pool secret and the coordinator (forwarding, docs/design-pool.md
+ * §7) ---- */
+
+/* Whether psecret is the pool secret, <state dir>/pool-secret (64 hex
+ * characters; compared in constant time). False when there is none. */
+bool xcp__pool_secret_ok(const char *state_dir, const char *psecret);
+/* Read the pool secret into out (65 bytes): 0, or a negative code with
+ * the thread's error set (no secret: this host is in no pool). */
+int xcp__pool_secret_read(const char *state_dir, char out[65]);
+/* Whether p (NULL: a single host) is a member; if so, the coordinator's
+ * address goes into coord (size n) for HOST_IS_SLAVE. */
+bool xcp__pool_member_of(xcp__pool *p, char *coord, size_t n);
+
+/* Mark the calling thread as running a client's call (true) or the
+ * host's own work (false); returns the previous mark. On a member a
+ * client's writes answer HOST_IS_SLAVE, the host's own go through the
+ * coordinator. */
+bool xcp__pool_set_client(bool client);
+/* Wait until the pool's group has delivered this host's own joining
+ * (records sent before that never reach it: a member that wrote at once
+ * would miss its own). False after timeout_ms. Engine lock not held. */
+bool xcp__pool_wait_joined(xcp__pool *p, int timeout_ms);
+/* This host's corosync node id. */
+unsigned xcp__pool_nodeid(xcp__pool *p);
+/* Member: call method(args...) on the coordinator, on a session opened
+ * with session.slave_login and the pool secret (kept, and opened again
+ * once when the coordinator no longer knows it). Engine lock not held. */
+struct xcp_value;
+int xcp__pool_coord_call(xcp__pool *p, const char *method, size_t nargs,
+                         const struct xcp_value *args,
+                         struct xcp_value *result);
+/* Member: wait until this replica has applied seq (0), or fail with
+ * POOL_NOT_QUORATE after 30 s. Engine lock not held. */
+int xcp__pool_wait_applied(xcp__pool *p, uint64_t seq);
 
 #endif
