@@ -9073,6 +9073,24 @@ func (c PoolClass) MemberCommit(ctx context.Context, body string) (int64, error)
 	return x, err
 }
 
+// XenAPI pool.member_sync(seq).
+//
+// libxcp's intra-pool call, made by the coordinator on a member before it
+// forwards a call there: returns once the member's replica holds the pool's
+// transaction seq, so that the forwarded call sees every change committed
+// before it. Only for sessions opened with slave_login; answers
+// POOL_NOT_QUORATE after 30 s.
+//
+// seq: The pool sequence number to wait for.
+//
+// Errors: POOL_NOT_QUORATE.
+func (c PoolClass) MemberSync(ctx context.Context, seq int64) error {
+	args := c.s.newArgs(1)
+	defer args.free()
+	enc_int(args.a, args.at(0), seq)
+	return c.s.call(ctx, "pool.member_sync", args, nil)
+}
+
 // XenAPI pool.sync_database().
 //
 // Forces the pool database to be copied to every member. Not implemented in

@@ -5867,6 +5867,21 @@ XCP_EXTERN int xcp_pool_disable_ha_async(xcp_session *session, xcp_task *task);
 XCP_EXTERN int xcp_pool_member_commit(xcp_session *session, int64_t *result, const char *body);
 
 /**
+ * XenAPI pool.member_sync(seq).
+ *
+ * libxcp's intra-pool call, made by the coordinator on a member before it
+ * forwards a call there: returns once the member's replica holds the pool's
+ * transaction seq, so that the forwarded call sees every change committed
+ * before it. Only for sessions opened with slave_login; answers
+ * POOL_NOT_QUORATE after 30 s.
+ *
+ * @param seq The pool sequence number to wait for.
+ *
+ * Errors: POOL_NOT_QUORATE.
+ */
+XCP_EXTERN int xcp_pool_member_sync(xcp_session *session, int64_t seq);
+
+/**
  * XenAPI pool.sync_database().
  *
  * Forces the pool database to be copied to every member. Not implemented in

@@ -188,5 +188,60 @@ echo "# member write through the coordinator (VM.set_name_label on host 2's pool
 check "the coordinator has the member's last write" \
     [ "$(xe_on 1 vm-list name-label=bench --minimal | tr ',' '\n' | grep -c .)" = 1 ]
 
+# A member's transaction whose row is gone on the coordinator.
+gone=$(xe_on 1 vm-install template="$tpl" new-name-label=gone)
+goneref=$(cl 1 raw "$(url 1)" "$XCP_POOL_PASSWORD" VM.get_by_uuid "$gone" | cut -d' ' -f2)
+xe_on 1 vm-uninstall uuid="$gone" force=true >/dev/null
+out=$(cl 1 commit "$(url 1)" "$h2ref" "$secret" "T 1 S $goneref 1 name_label 'x")
+check "a member's write to a row that vanished: HANDLE_INVALID ($out)" \
+    [ "$out" = "ERROR HANDLE_INVALID VM $goneref" ]
+out=$(cl 1 commit "$(url 1)" "$h2ref" "$secret" "T 1 Q x")
+check "a body that is no transaction: INVALID_VALUE ($out)" \
+    sh -c "echo \"\$1\" | grep -q '^ERROR INVALID_VALUE body'" - "$out"
+out=$(cl 1 commit "$(url 2)" "$h2ref" "$secret" "T 1")
+check "pool.member_commit on a member: HOST_IS_SLAVE ($out)" \
+    [ "$out" = "ERROR HOST_IS_SLAVE $(addr 1)" ]
+
+# ---- 3. forwarding ----------------------------------------------------------
+# Diskless: the local SR of the copied database is host 1's alone (a VM
+# with a disk there answers VM_REQUIRES_SR elsewhere: shared SRs come
+# with pool.join).
+vmA=$(xe_on 1 vm-install template="$tpl" new-name-label=fwdA)
+for v in $(xe_on 1 vbd-list vm-uuid="$vmA" --minimal | tr ',' ' '); do
+    xe_on 1 vbd-destroy uuid="$v"
+done
+vmAref=$(cl 1 raw "$(url 1)" "$XCP_POOL_PASSWORD" VM.get_by_uuid "$vmA" | cut -d' ' -f2)
+out=$(cl 1 raw "$(url 1)" "$XCP_POOL_PASSWORD" VM.start_on "$vmAref" "$h2ref" false false 2>&1)
+check "VM.start_on host 2 through the coordinator ($out)" [ "$out" = "OK " ]
+check "the coordinator's database: Running on host 2" \
+    [ "$(xe_on 1 vm-param-get uuid="$vmA" param-name=power-state)/$(xe_on 1 vm-param-get uuid="$vmA" param-name=resident-on)" = "running/$h2" ]
+check "host 2's replica says so too" \
+    [ "$(xe_on 2 vm-param-get uuid="$vmA" param-name=resident-on)" = "$h2" ]
+check "the domain runs in host 2's simulator, not host 1's" \
+    sh -c "grep -rqs '$vmA' '$XCP_POOL_DIR/h2/state/sim' && ! grep -rqs '$vmA' '$XCP_POOL_DIR/h1/state/sim'"
+out=$(cl 1 raw "$(url 1)" "$XCP_POOL_PASSWORD" VM.start_on "$vmAref" "$h2ref" false false 2>&1)
+check "host 2's refusal comes back as it is ($out)" \
+    [ "$out" = "ERROR VM_BAD_POWER_STATE $vmAref halted running" ]
+check "xe vm-shutdown on the coordinator runs on host 2" \
+    sh -c "'$pool' exec 1 '$b/cmd/xe/xe' vm-shutdown uuid=$vmA force=true >/dev/null &&
+        [ \"\$('$pool' exec 1 '$b/cmd/xe/xe' vm-param-get uuid=$vmA param-name=power-state)\" = halted ]"
+xe_on 1 vm-param-set uuid="$vmA" affinity="$h3"
+check "xe vm-start of a VM with affinity host 3 starts it there" \
+    sh -c "'$pool' exec 1 '$b/cmd/xe/xe' vm-start uuid=$vmA >/dev/null &&
+        [ \"\$('$pool' exec 1 '$b/cmd/xe/xe' vm-param-get uuid=$vmA param-name=resident-on)\" = $h3 ]"
+check "pause and unpause there" \
+    sh -c "'$pool' exec 1 '$b/cmd/xe/xe' vm-pause uuid=$vmA &&
+        [ \"\$('$pool' exec 3 '$b/cmd/xe/xe' vm-param-get uuid=$vmA param-name=power-state)\" = paused ] &&
+        '$pool' exec 1 '$b/cmd/xe/xe' vm-unpause uuid=$vmA"
+check "hard shutdown there" \
+    sh -c "'$pool' exec 1 '$b/cmd/xe/xe' vm-shutdown uuid=$vmA force=true"
+xe_on 1 vm-param-set uuid="$vmA" affinity=
+lat=$(cl 1 fwdbench "$(url 1)" "$XCP_POOL_PASSWORD" "$vmA" "$h2" 10 2>&1)
+check "forwarded start/shutdown timed ($lat)" \
+    sh -c "echo \"\$1\" | grep -Eq '^[0-9.]+ [0-9.]+ [0-9.]+ / '" - "$lat"
+echo "# forwarded VM.start_on host 2 / VM.hard_shutdown x 10, p50 p99 mean ms: $lat"
+check "the journals still agree" \
+    until_ok 10 sh -c "cmp -s '$j1' '$XCP_POOL_DIR/h2/state/db.journal' && cmp -s '$j1' '$XCP_POOL_DIR/h3/state/db.journal'"
+
 [ $fails -eq 0 ] || logs
 [ $fails -eq 0 ]

@@ -22,6 +22,13 @@
         the member's own writes, each run by the coordinator and back in
         the member's replica before the call returns; prints
         "p50_ms p99_ms mean_ms" (the VM keeps its name at the end).
+    fwd_clients.py fwdbench URL PASSWORD VM_UUID HOST_UUID N
+        N times VM.start_on(vm, host) then VM.hard_shutdown through URL
+        (the coordinator, which forwards both to that host); prints the
+        start's "p50_ms p99_ms mean_ms" and the shutdown's.
+    fwd_clients.py commit URL HOST_REF PSECRET BODY
+        pool.member_commit(BODY) on a slave_login session: "OK <seq>" or
+        "ERROR <code> <params>".
     fwd_clients.py raw URL PASSWORD METHOD ARGS...
         any call on a login_with_password session; prints "OK <value>" or
         "ERROR <code> <params>".
@@ -155,6 +162,48 @@ def poolbench(url, host, psecret, name, n):
     return 0
 
 
+def stats(lat):
+    lat.sort()
+    return "%.1f %.1f %.1f" % (lat[len(lat) // 2],
+                               lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+                               sum(lat) / len(lat))
+
+
+def fwdbench(url, pw, vm_uuid, host_uuid, n):
+    import time
+    p = xmlrpc.client.ServerProxy(url, allow_none=True)
+    st, s = result(p.session.login_with_password("root", pw, "1.0", "t"))
+    vm = p.VM.get_by_uuid(s, vm_uuid)["Value"]
+    host = p.host.get_by_uuid(s, host_uuid)["Value"]
+    a, b = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        st, v = result(p.VM.start_on(s, vm, host, False, False))
+        a.append((time.perf_counter() - t0) * 1000)
+        if st != "OK":
+            print("ERROR start_on", v)
+            return 1
+        t0 = time.perf_counter()
+        st, v = result(p.VM.hard_shutdown(s, vm))
+        b.append((time.perf_counter() - t0) * 1000)
+        if st != "OK":
+            print("ERROR hard_shutdown", v)
+            return 1
+    print(stats(a), "/", stats(b))
+    return 0
+
+
+def commit(url, host, psecret, body):
+    p = xmlrpc.client.ServerProxy(url, allow_none=True)
+    st, s = result(p.session.slave_login(host, psecret))
+    if st != "OK":
+        print("ERROR", s)
+        return 1
+    st, v = result(p.pool.member_commit(s, body))
+    print(st, v)
+    return 0
+
+
 def raw(url, pw, method, args):
     p = xmlrpc.client.ServerProxy(url, allow_none=True)
     st, s = result(p.session.login_with_password("root", pw, "1.0", "t"))
@@ -164,6 +213,7 @@ def raw(url, pw, method, args):
     fn = p
     for part in method.split("."):
         fn = getattr(fn, part)
+    args = [{"true": True, "false": False}.get(a, a) for a in args]
     st, v = result(fn(s, *args))
     print(st, v)
     return 0 if st == "OK" else 1
@@ -183,6 +233,11 @@ def main():
     if cmd == "poolbench":
         return poolbench(url, sys.argv[3], sys.argv[4], sys.argv[5],
                          int(sys.argv[6]))
+    if cmd == "fwdbench":
+        return fwdbench(url, sys.argv[3], sys.argv[4], sys.argv[5],
+                        int(sys.argv[6]))
+    if cmd == "commit":
+        return commit(url, sys.argv[3], sys.argv[4], sys.argv[5])
     if cmd == "raw":
         return raw(url, sys.argv[3], sys.argv[4], sys.argv[5:])
     print("unknown command", cmd)

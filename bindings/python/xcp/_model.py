@@ -5268,6 +5268,21 @@ class poolAPI(ClassAPI):
         """
         return self._call('pool.member_commit', 'int', (body,))
 
+    def member_sync(self, seq: int) -> None:
+        """pool.member_sync.
+
+        libxcp's intra-pool call, made by the coordinator on a member before
+        it forwards a call there: returns once the member's replica holds
+        the pool's transaction seq, so that the forwarded call sees every
+        change committed before it. Only for sessions opened with
+        slave_login; answers POOL_NOT_QUORATE after 30 s.
+
+        :param seq: The pool sequence number to wait for.
+
+        Errors: POOL_NOT_QUORATE.
+        """
+        return self._call('pool.member_sync', 'void', (seq,))
+
     def sync_database(self) -> None:
         """pool.sync_database.
 

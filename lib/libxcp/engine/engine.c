@@ -735,6 +735,22 @@ static int run_call(xcp__ctx *c)
     bool was_client = xcp__pool_set_client(client_on_member(c));
     int rc;
 
+    /* A pooled coordinator runs a VM's domain work on the VM's host
+     * (docs/design-pool.md §7): the call goes there whole, and the
+     * member's writes come back through this database. */
+    if (c->e->pool_repl && c->msg) {
+        char addr[256], self[XCP_REF_MAX];
+        if (xcp__pool_fwd_target(c, addr, sizeof(addr)) > 0) {
+            uint64_t seq = xcp__db_seq(c->db);
+            snprintf(self, sizeof(self), "%s", c->e->host);
+            pthread_mutex_unlock(&c->e->lock);
+            rc = xcp__pool_fwd_call(c->e, addr, self, seq, c->msg->wire,
+                                    c->nargs, c->args, c->result);
+            pthread_mutex_lock(&c->e->lock);
+            xcp__pool_set_client(was_client);
+            return rc;
+        }
+    }
     xcp__db_begin(c->db);
     /* A hand-written implementation wins, also over a generated message
      * (VM.destroy has rules); else the generic one serves it. */

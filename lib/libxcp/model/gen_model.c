@@ -2144,74 +2144,74 @@ static const struct xcp__param p_139[] = {{"body", &xcp__T_string, NULL}};
 static const char *const pn_139[] = {"body"};
 static const char *const pt_139[] = {"string"};
 static const char *const pd_139[] = {NULL};
-static const struct xcp__param p_141[] = {{"network", &xcp__T_ref_network, NULL}};
-static const char *const pn_141[] = {"network"};
-static const char *const pt_141[] = {"ref:network"};
-static const char *const pd_141[] = {NULL};
-static const struct xcp__param p_142[] = {{"pif", &xcp__T_ref_PIF, NULL}, {"network", &xcp__T_ref_network, NULL}, {"VLAN", &xcp__T_int, NULL}};
-static const char *const pn_142[] = {"pif", "network", "VLAN"};
-static const char *const pt_142[] = {"ref:PIF", "ref:network", "int"};
-static const char *const pd_142[] = {NULL, NULL, NULL};
-static const struct xcp__param p_143[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_143[] = {"self", "value"};
-static const char *const pt_143[] = {"ref:pool", "int"};
-static const char *const pd_143[] = {NULL, NULL};
-static const struct xcp__param p_144[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_144[] = {"self"};
-static const char *const pt_144[] = {"ref:pool"};
-static const char *const pd_144[] = {NULL};
-static const struct xcp__param p_145[] = {{"self", &xcp__T_ref_pool, NULL}, {"edition", &xcp__T_string, NULL}};
-static const char *const pn_145[] = {"self", "edition"};
-static const char *const pt_145[] = {"ref:pool", "string"};
-static const char *const pd_145[] = {NULL, NULL};
-static const struct xcp__param p_146[] = {{"pool", &xcp__T_ref_pool, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_146[] = {"pool", "name", "mime_type", "public"};
-static const char *const pt_146[] = {"ref:pool", "string", "string", "bool"};
-static const char *const pd_146[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_147[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_147[] = {"self"};
-static const char *const pt_147[] = {"ref:host"};
-static const char *const pd_147[] = {NULL};
-static const struct xcp__param p_148[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_148[] = {"uuid"};
-static const char *const pt_148[] = {"string"};
+static const struct xcp__param p_140[] = {{"seq", &xcp__T_int, NULL}};
+static const char *const pn_140[] = {"seq"};
+static const char *const pt_140[] = {"int"};
+static const char *const pd_140[] = {NULL};
+static const struct xcp__param p_142[] = {{"network", &xcp__T_ref_network, NULL}};
+static const char *const pn_142[] = {"network"};
+static const char *const pt_142[] = {"ref:network"};
+static const char *const pd_142[] = {NULL};
+static const struct xcp__param p_143[] = {{"pif", &xcp__T_ref_PIF, NULL}, {"network", &xcp__T_ref_network, NULL}, {"VLAN", &xcp__T_int, NULL}};
+static const char *const pn_143[] = {"pif", "network", "VLAN"};
+static const char *const pt_143[] = {"ref:PIF", "ref:network", "int"};
+static const char *const pd_143[] = {NULL, NULL, NULL};
+static const struct xcp__param p_144[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_144[] = {"self", "value"};
+static const char *const pt_144[] = {"ref:pool", "int"};
+static const char *const pd_144[] = {NULL, NULL};
+static const struct xcp__param p_145[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_145[] = {"self"};
+static const char *const pt_145[] = {"ref:pool"};
+static const char *const pd_145[] = {NULL};
+static const struct xcp__param p_146[] = {{"self", &xcp__T_ref_pool, NULL}, {"edition", &xcp__T_string, NULL}};
+static const char *const pn_146[] = {"self", "edition"};
+static const char *const pt_146[] = {"ref:pool", "string"};
+static const char *const pd_146[] = {NULL, NULL};
+static const struct xcp__param p_147[] = {{"pool", &xcp__T_ref_pool, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_147[] = {"pool", "name", "mime_type", "public"};
+static const char *const pt_147[] = {"ref:pool", "string", "string", "bool"};
+static const char *const pd_147[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_148[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_148[] = {"self"};
+static const char *const pt_148[] = {"ref:host"};
 static const char *const pd_148[] = {NULL};
-static const struct xcp__param p_149[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_149[] = {"label"};
+static const struct xcp__param p_149[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_149[] = {"uuid"};
 static const char *const pt_149[] = {"string"};
 static const char *const pd_149[] = {NULL};
-static const struct xcp__param p_152[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_152[] = {"expr"};
-static const char *const pt_152[] = {"string"};
-static const char *const pd_152[] = {NULL};
+static const struct xcp__param p_150[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_150[] = {"label"};
+static const char *const pt_150[] = {"string"};
+static const char *const pd_150[] = {NULL};
 static const struct xcp__param p_153[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_153[] = {"expr"};
 static const char *const pt_153[] = {"string"};
 static const char *const pd_153[] = {NULL};
-static const struct xcp__param p_154[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_154[] = {"self"};
-static const char *const pt_154[] = {"ref:host"};
+static const struct xcp__param p_154[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_154[] = {"expr"};
+static const char *const pt_154[] = {"string"};
 static const char *const pd_154[] = {NULL};
 static const struct xcp__param p_155[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_155[] = {"self"};
 static const char *const pt_155[] = {"ref:host"};
 static const char *const pd_155[] = {NULL};
-static const struct xcp__param p_156[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_156[] = {"self", "value"};
-static const char *const pt_156[] = {"ref:host", "string"};
-static const char *const pd_156[] = {NULL, NULL};
-static const struct xcp__param p_157[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_157[] = {"self"};
-static const char *const pt_157[] = {"ref:host"};
-static const char *const pd_157[] = {NULL};
-static const struct xcp__param p_158[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_158[] = {"self", "value"};
-static const char *const pt_158[] = {"ref:host", "string"};
-static const char *const pd_158[] = {NULL, NULL};
-static const struct xcp__param p_159[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_159[] = {"self"};
-static const char *const pt_159[] = {"ref:host"};
-static const char *const pd_159[] = {NULL};
+static const struct xcp__param p_156[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_156[] = {"self"};
+static const char *const pt_156[] = {"ref:host"};
+static const char *const pd_156[] = {NULL};
+static const struct xcp__param p_157[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_157[] = {"self", "value"};
+static const char *const pt_157[] = {"ref:host", "string"};
+static const char *const pd_157[] = {NULL, NULL};
+static const struct xcp__param p_158[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_158[] = {"self"};
+static const char *const pt_158[] = {"ref:host"};
+static const char *const pd_158[] = {NULL};
+static const struct xcp__param p_159[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_159[] = {"self", "value"};
+static const char *const pt_159[] = {"ref:host", "string"};
+static const char *const pd_159[] = {NULL, NULL};
 static const struct xcp__param p_160[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_160[] = {"self"};
 static const char *const pt_160[] = {"ref:host"};
@@ -2236,22 +2236,22 @@ static const struct xcp__param p_165[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_165[] = {"self"};
 static const char *const pt_165[] = {"ref:host"};
 static const char *const pd_165[] = {NULL};
-static const struct xcp__param p_166[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_166[] = {"self", "value"};
-static const char *const pt_166[] = {"ref:host", "map:string:string"};
-static const char *const pd_166[] = {NULL, NULL};
-static const struct xcp__param p_167[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_167[] = {"self", "key", "value"};
-static const char *const pt_167[] = {"ref:host", "string", "string"};
-static const char *const pd_167[] = {NULL, NULL, NULL};
-static const struct xcp__param p_168[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_168[] = {"self", "key"};
-static const char *const pt_168[] = {"ref:host", "string"};
-static const char *const pd_168[] = {NULL, NULL};
-static const struct xcp__param p_169[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_169[] = {"self"};
-static const char *const pt_169[] = {"ref:host"};
-static const char *const pd_169[] = {NULL};
+static const struct xcp__param p_166[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_166[] = {"self"};
+static const char *const pt_166[] = {"ref:host"};
+static const char *const pd_166[] = {NULL};
+static const struct xcp__param p_167[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_167[] = {"self", "value"};
+static const char *const pt_167[] = {"ref:host", "map:string:string"};
+static const char *const pd_167[] = {NULL, NULL};
+static const struct xcp__param p_168[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_168[] = {"self", "key", "value"};
+static const char *const pt_168[] = {"ref:host", "string", "string"};
+static const char *const pd_168[] = {NULL, NULL, NULL};
+static const struct xcp__param p_169[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_169[] = {"self", "key"};
+static const char *const pt_169[] = {"ref:host", "string"};
+static const char *const pd_169[] = {NULL, NULL};
 static const struct xcp__param p_170[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_170[] = {"self"};
 static const char *const pt_170[] = {"ref:host"};
@@ -2260,42 +2260,42 @@ static const struct xcp__param p_171[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_171[] = {"self"};
 static const char *const pt_171[] = {"ref:host"};
 static const char *const pd_171[] = {NULL};
-static const struct xcp__param p_172[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_172[] = {"self", "value"};
-static const char *const pt_172[] = {"ref:host", "map:string:string"};
-static const char *const pd_172[] = {NULL, NULL};
-static const struct xcp__param p_173[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_173[] = {"self", "key", "value"};
-static const char *const pt_173[] = {"ref:host", "string", "string"};
-static const char *const pd_173[] = {NULL, NULL, NULL};
-static const struct xcp__param p_174[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_174[] = {"self", "key"};
-static const char *const pt_174[] = {"ref:host", "string"};
-static const char *const pd_174[] = {NULL, NULL};
-static const struct xcp__param p_175[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_175[] = {"self"};
-static const char *const pt_175[] = {"ref:host"};
-static const char *const pd_175[] = {NULL};
+static const struct xcp__param p_172[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_172[] = {"self"};
+static const char *const pt_172[] = {"ref:host"};
+static const char *const pd_172[] = {NULL};
+static const struct xcp__param p_173[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_173[] = {"self", "value"};
+static const char *const pt_173[] = {"ref:host", "map:string:string"};
+static const char *const pd_173[] = {NULL, NULL};
+static const struct xcp__param p_174[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_174[] = {"self", "key", "value"};
+static const char *const pt_174[] = {"ref:host", "string", "string"};
+static const char *const pd_174[] = {NULL, NULL, NULL};
+static const struct xcp__param p_175[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_175[] = {"self", "key"};
+static const char *const pt_175[] = {"ref:host", "string"};
+static const char *const pd_175[] = {NULL, NULL};
 static const struct xcp__param p_176[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_176[] = {"self"};
 static const char *const pt_176[] = {"ref:host"};
 static const char *const pd_176[] = {NULL};
-static const struct xcp__param p_177[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_ref_SR, NULL}};
-static const char *const pn_177[] = {"self", "value"};
-static const char *const pt_177[] = {"ref:host", "ref:SR"};
-static const char *const pd_177[] = {NULL, NULL};
-static const struct xcp__param p_178[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_178[] = {"self"};
-static const char *const pt_178[] = {"ref:host"};
-static const char *const pd_178[] = {NULL};
-static const struct xcp__param p_179[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_ref_SR, NULL}};
-static const char *const pn_179[] = {"self", "value"};
-static const char *const pt_179[] = {"ref:host", "ref:SR"};
-static const char *const pd_179[] = {NULL, NULL};
-static const struct xcp__param p_180[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_180[] = {"self"};
-static const char *const pt_180[] = {"ref:host"};
-static const char *const pd_180[] = {NULL};
+static const struct xcp__param p_177[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_177[] = {"self"};
+static const char *const pt_177[] = {"ref:host"};
+static const char *const pd_177[] = {NULL};
+static const struct xcp__param p_178[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_ref_SR, NULL}};
+static const char *const pn_178[] = {"self", "value"};
+static const char *const pt_178[] = {"ref:host", "ref:SR"};
+static const char *const pd_178[] = {NULL, NULL};
+static const struct xcp__param p_179[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_179[] = {"self"};
+static const char *const pt_179[] = {"ref:host"};
+static const char *const pd_179[] = {NULL};
+static const struct xcp__param p_180[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_ref_SR, NULL}};
+static const char *const pn_180[] = {"self", "value"};
+static const char *const pt_180[] = {"ref:host", "ref:SR"};
+static const char *const pd_180[] = {NULL, NULL};
 static const struct xcp__param p_181[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_181[] = {"self"};
 static const char *const pt_181[] = {"ref:host"};
@@ -2312,22 +2312,22 @@ static const struct xcp__param p_184[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_184[] = {"self"};
 static const char *const pt_184[] = {"ref:host"};
 static const char *const pd_184[] = {NULL};
-static const struct xcp__param p_185[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_185[] = {"self", "value"};
-static const char *const pt_185[] = {"ref:host", "string"};
-static const char *const pd_185[] = {NULL, NULL};
-static const struct xcp__param p_186[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_186[] = {"self"};
-static const char *const pt_186[] = {"ref:host"};
-static const char *const pd_186[] = {NULL};
-static const struct xcp__param p_187[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_187[] = {"self", "value"};
-static const char *const pt_187[] = {"ref:host", "string"};
-static const char *const pd_187[] = {NULL, NULL};
-static const struct xcp__param p_188[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_188[] = {"self"};
-static const char *const pt_188[] = {"ref:host"};
-static const char *const pd_188[] = {NULL};
+static const struct xcp__param p_185[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_185[] = {"self"};
+static const char *const pt_185[] = {"ref:host"};
+static const char *const pd_185[] = {NULL};
+static const struct xcp__param p_186[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_186[] = {"self", "value"};
+static const char *const pt_186[] = {"ref:host", "string"};
+static const char *const pd_186[] = {NULL, NULL};
+static const struct xcp__param p_187[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_187[] = {"self"};
+static const char *const pt_187[] = {"ref:host"};
+static const char *const pd_187[] = {NULL};
+static const struct xcp__param p_188[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_188[] = {"self", "value"};
+static const char *const pt_188[] = {"ref:host", "string"};
+static const char *const pd_188[] = {NULL, NULL};
 static const struct xcp__param p_189[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_189[] = {"self"};
 static const char *const pt_189[] = {"ref:host"};
@@ -2336,42 +2336,42 @@ static const struct xcp__param p_190[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_190[] = {"self"};
 static const char *const pt_190[] = {"ref:host"};
 static const char *const pd_190[] = {NULL};
-static const struct xcp__param p_191[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_191[] = {"self", "value"};
-static const char *const pt_191[] = {"ref:host", "set:string"};
-static const char *const pd_191[] = {NULL, NULL};
-static const struct xcp__param p_192[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_191[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_191[] = {"self"};
+static const char *const pt_191[] = {"ref:host"};
+static const char *const pd_191[] = {NULL};
+static const struct xcp__param p_192[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_192[] = {"self", "value"};
-static const char *const pt_192[] = {"ref:host", "string"};
+static const char *const pt_192[] = {"ref:host", "set:string"};
 static const char *const pd_192[] = {NULL, NULL};
 static const struct xcp__param p_193[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_193[] = {"self", "value"};
 static const char *const pt_193[] = {"ref:host", "string"};
 static const char *const pd_193[] = {NULL, NULL};
-static const struct xcp__param p_194[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_194[] = {"self"};
-static const char *const pt_194[] = {"ref:host"};
-static const char *const pd_194[] = {NULL};
+static const struct xcp__param p_194[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_194[] = {"self", "value"};
+static const char *const pt_194[] = {"ref:host", "string"};
+static const char *const pd_194[] = {NULL, NULL};
 static const struct xcp__param p_195[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_195[] = {"self"};
 static const char *const pt_195[] = {"ref:host"};
 static const char *const pd_195[] = {NULL};
-static const struct xcp__param p_196[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_196[] = {"self", "value"};
-static const char *const pt_196[] = {"ref:host", "map:string:string"};
-static const char *const pd_196[] = {NULL, NULL};
-static const struct xcp__param p_197[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_197[] = {"self", "key", "value"};
-static const char *const pt_197[] = {"ref:host", "string", "string"};
-static const char *const pd_197[] = {NULL, NULL, NULL};
-static const struct xcp__param p_198[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_198[] = {"self", "key"};
-static const char *const pt_198[] = {"ref:host", "string"};
-static const char *const pd_198[] = {NULL, NULL};
-static const struct xcp__param p_199[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_199[] = {"self"};
-static const char *const pt_199[] = {"ref:host"};
-static const char *const pd_199[] = {NULL};
+static const struct xcp__param p_196[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_196[] = {"self"};
+static const char *const pt_196[] = {"ref:host"};
+static const char *const pd_196[] = {NULL};
+static const struct xcp__param p_197[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_197[] = {"self", "value"};
+static const char *const pt_197[] = {"ref:host", "map:string:string"};
+static const char *const pd_197[] = {NULL, NULL};
+static const struct xcp__param p_198[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_198[] = {"self", "key", "value"};
+static const char *const pt_198[] = {"ref:host", "string", "string"};
+static const char *const pd_198[] = {NULL, NULL, NULL};
+static const struct xcp__param p_199[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_199[] = {"self", "key"};
+static const char *const pt_199[] = {"ref:host", "string"};
+static const char *const pd_199[] = {NULL, NULL};
 static const struct xcp__param p_200[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_200[] = {"self"};
 static const char *const pt_200[] = {"ref:host"};
@@ -2392,30 +2392,30 @@ static const struct xcp__param p_204[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_204[] = {"self"};
 static const char *const pt_204[] = {"ref:host"};
 static const char *const pd_204[] = {NULL};
-static const struct xcp__param p_205[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_205[] = {"self", "value"};
-static const char *const pt_205[] = {"ref:host", "map:string:string"};
-static const char *const pd_205[] = {NULL, NULL};
-static const struct xcp__param p_206[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_206[] = {"self", "key", "value"};
-static const char *const pt_206[] = {"ref:host", "string", "string"};
-static const char *const pd_206[] = {NULL, NULL, NULL};
-static const struct xcp__param p_207[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_207[] = {"self", "key"};
-static const char *const pt_207[] = {"ref:host", "string"};
-static const char *const pd_207[] = {NULL, NULL};
-static const struct xcp__param p_208[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_208[] = {"self"};
-static const char *const pt_208[] = {"ref:host"};
-static const char *const pd_208[] = {NULL};
-static const struct xcp__param p_209[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_host_display, NULL}};
-static const char *const pn_209[] = {"self", "value"};
-static const char *const pt_209[] = {"ref:host", "host_display"};
-static const char *const pd_209[] = {NULL, NULL};
-static const struct xcp__param p_210[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_210[] = {"self"};
-static const char *const pt_210[] = {"ref:host"};
-static const char *const pd_210[] = {NULL};
+static const struct xcp__param p_205[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_205[] = {"self"};
+static const char *const pt_205[] = {"ref:host"};
+static const char *const pd_205[] = {NULL};
+static const struct xcp__param p_206[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_206[] = {"self", "value"};
+static const char *const pt_206[] = {"ref:host", "map:string:string"};
+static const char *const pd_206[] = {NULL, NULL};
+static const struct xcp__param p_207[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_207[] = {"self", "key", "value"};
+static const char *const pt_207[] = {"ref:host", "string", "string"};
+static const char *const pd_207[] = {NULL, NULL, NULL};
+static const struct xcp__param p_208[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_208[] = {"self", "key"};
+static const char *const pt_208[] = {"ref:host", "string"};
+static const char *const pd_208[] = {NULL, NULL};
+static const struct xcp__param p_209[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_209[] = {"self"};
+static const char *const pt_209[] = {"ref:host"};
+static const char *const pd_209[] = {NULL};
+static const struct xcp__param p_210[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_host_display, NULL}};
+static const char *const pn_210[] = {"self", "value"};
+static const char *const pt_210[] = {"ref:host", "host_display"};
+static const char *const pd_210[] = {NULL, NULL};
 static const struct xcp__param p_211[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_211[] = {"self"};
 static const char *const pt_211[] = {"ref:host"};
@@ -2596,24 +2596,24 @@ static const struct xcp__param p_255[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_255[] = {"self"};
 static const char *const pt_255[] = {"ref:host"};
 static const char *const pd_255[] = {NULL};
-static const struct xcp__param p_256[] = {{"host", &xcp__T_ref_host, NULL}, {"auto_enable", &xcp__T_bool, "true"}};
-static const char *const pn_256[] = {"host", "auto_enable"};
-static const char *const pt_256[] = {"ref:host", "bool"};
-static const char *const pd_256[] = {NULL, "true"};
-static const struct xcp__param p_257[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_257[] = {"host"};
-static const char *const pt_257[] = {"ref:host"};
-static const char *const pd_257[] = {NULL};
-static const struct xcp__param p_258[] = {{"host", &xcp__T_ref_host, NULL}, {"network", &xcp__T_ref_network, "NULL"}, {"evacuate_batch_size", &xcp__T_int, "0"}};
-static const char *const pn_258[] = {"host", "network", "evacuate_batch_size"};
-static const char *const pt_258[] = {"ref:host", "ref:network", "int"};
-static const char *const pd_258[] = {NULL, "NULL", "0"};
-static const struct xcp__param p_259[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_259[] = {"self"};
-static const char *const pt_259[] = {"ref:host"};
-static const char *const pd_259[] = {NULL};
-static const struct xcp__param p_260[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_260[] = {"host"};
+static const struct xcp__param p_256[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_256[] = {"self"};
+static const char *const pt_256[] = {"ref:host"};
+static const char *const pd_256[] = {NULL};
+static const struct xcp__param p_257[] = {{"host", &xcp__T_ref_host, NULL}, {"auto_enable", &xcp__T_bool, "true"}};
+static const char *const pn_257[] = {"host", "auto_enable"};
+static const char *const pt_257[] = {"ref:host", "bool"};
+static const char *const pd_257[] = {NULL, "true"};
+static const struct xcp__param p_258[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_258[] = {"host"};
+static const char *const pt_258[] = {"ref:host"};
+static const char *const pd_258[] = {NULL};
+static const struct xcp__param p_259[] = {{"host", &xcp__T_ref_host, NULL}, {"network", &xcp__T_ref_network, "NULL"}, {"evacuate_batch_size", &xcp__T_int, "0"}};
+static const char *const pn_259[] = {"host", "network", "evacuate_batch_size"};
+static const char *const pt_259[] = {"ref:host", "ref:network", "int"};
+static const char *const pd_259[] = {NULL, "NULL", "0"};
+static const struct xcp__param p_260[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_260[] = {"self"};
 static const char *const pt_260[] = {"ref:host"};
 static const char *const pd_260[] = {NULL};
 static const struct xcp__param p_261[] = {{"host", &xcp__T_ref_host, NULL}};
@@ -2628,14 +2628,14 @@ static const struct xcp__param p_263[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_263[] = {"host"};
 static const char *const pt_263[] = {"ref:host"};
 static const char *const pd_263[] = {NULL};
-static const struct xcp__param p_264[] = {{"host", &xcp__T_ref_host, NULL}, {"plugin", &xcp__T_string, NULL}, {"fn", &xcp__T_string, NULL}, {"args", &xcp__T_map_string_string, NULL}};
-static const char *const pn_264[] = {"host", "plugin", "fn", "args"};
-static const char *const pt_264[] = {"ref:host", "string", "string", "map:string:string"};
-static const char *const pd_264[] = {NULL, NULL, NULL, NULL};
-static const struct xcp__param p_265[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_265[] = {"host"};
-static const char *const pt_265[] = {"ref:host"};
-static const char *const pd_265[] = {NULL};
+static const struct xcp__param p_264[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_264[] = {"host"};
+static const char *const pt_264[] = {"ref:host"};
+static const char *const pd_264[] = {NULL};
+static const struct xcp__param p_265[] = {{"host", &xcp__T_ref_host, NULL}, {"plugin", &xcp__T_string, NULL}, {"fn", &xcp__T_string, NULL}, {"args", &xcp__T_map_string_string, NULL}};
+static const char *const pn_265[] = {"host", "plugin", "fn", "args"};
+static const char *const pt_265[] = {"ref:host", "string", "string", "map:string:string"};
+static const char *const pd_265[] = {NULL, NULL, NULL, NULL};
 static const struct xcp__param p_266[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_266[] = {"host"};
 static const char *const pt_266[] = {"ref:host"};
@@ -2644,28 +2644,28 @@ static const struct xcp__param p_267[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_267[] = {"host"};
 static const char *const pt_267[] = {"ref:host"};
 static const char *const pd_267[] = {NULL};
-static const struct xcp__param p_268[] = {{"pif", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_268[] = {"pif"};
-static const char *const pt_268[] = {"ref:PIF"};
+static const struct xcp__param p_268[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_268[] = {"host"};
+static const char *const pt_268[] = {"ref:host"};
 static const char *const pd_268[] = {NULL};
-static const struct xcp__param p_269[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_269[] = {"host"};
-static const char *const pt_269[] = {"ref:host"};
+static const struct xcp__param p_269[] = {{"pif", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_269[] = {"pif"};
+static const char *const pt_269[] = {"ref:PIF"};
 static const char *const pd_269[] = {NULL};
-static const struct xcp__param p_270[] = {{"host", &xcp__T_ref_host, NULL}, {"hostname", &xcp__T_string, NULL}};
-static const char *const pn_270[] = {"host", "hostname"};
-static const char *const pt_270[] = {"ref:host", "string"};
-static const char *const pd_270[] = {NULL, NULL};
-static const struct xcp__param p_271[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_271[] = {"host"};
-static const char *const pt_271[] = {"ref:host"};
-static const char *const pd_271[] = {NULL};
-static const struct xcp__param p_272[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_272[] = {"self"};
+static const struct xcp__param p_270[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_270[] = {"host"};
+static const char *const pt_270[] = {"ref:host"};
+static const char *const pd_270[] = {NULL};
+static const struct xcp__param p_271[] = {{"host", &xcp__T_ref_host, NULL}, {"hostname", &xcp__T_string, NULL}};
+static const char *const pn_271[] = {"host", "hostname"};
+static const char *const pt_271[] = {"ref:host", "string"};
+static const char *const pd_271[] = {NULL, NULL};
+static const struct xcp__param p_272[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_272[] = {"host"};
 static const char *const pt_272[] = {"ref:host"};
 static const char *const pd_272[] = {NULL};
-static const struct xcp__param p_273[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_273[] = {"host"};
+static const struct xcp__param p_273[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_273[] = {"self"};
 static const char *const pt_273[] = {"ref:host"};
 static const char *const pd_273[] = {NULL};
 static const struct xcp__param p_274[] = {{"host", &xcp__T_ref_host, NULL}};
@@ -2688,10 +2688,10 @@ static const struct xcp__param p_278[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_278[] = {"host"};
 static const char *const pt_278[] = {"ref:host"};
 static const char *const pd_278[] = {NULL};
-static const struct xcp__param p_279[] = {{"host", &xcp__T_ref_host, NULL}, {"data_source", &xcp__T_string, NULL}};
-static const char *const pn_279[] = {"host", "data_source"};
-static const char *const pt_279[] = {"ref:host", "string"};
-static const char *const pd_279[] = {NULL, NULL};
+static const struct xcp__param p_279[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_279[] = {"host"};
+static const char *const pt_279[] = {"ref:host"};
+static const char *const pd_279[] = {NULL};
 static const struct xcp__param p_280[] = {{"host", &xcp__T_ref_host, NULL}, {"data_source", &xcp__T_string, NULL}};
 static const char *const pn_280[] = {"host", "data_source"};
 static const char *const pt_280[] = {"ref:host", "string"};
@@ -2700,29 +2700,29 @@ static const struct xcp__param p_281[] = {{"host", &xcp__T_ref_host, NULL}, {"da
 static const char *const pn_281[] = {"host", "data_source"};
 static const char *const pt_281[] = {"ref:host", "string"};
 static const char *const pd_281[] = {NULL, NULL};
-static const struct xcp__param p_282[] = {{"host", &xcp__T_ref_host, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_282[] = {"host", "name", "mime_type", "public"};
-static const char *const pt_282[] = {"ref:host", "string", "string", "bool"};
-static const char *const pd_282[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_283[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
-static const char *const pn_283[] = {"self"};
-static const char *const pt_283[] = {"ref:host_metrics"};
-static const char *const pd_283[] = {NULL};
-static const struct xcp__param p_284[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_284[] = {"uuid"};
-static const char *const pt_284[] = {"string"};
+static const struct xcp__param p_282[] = {{"host", &xcp__T_ref_host, NULL}, {"data_source", &xcp__T_string, NULL}};
+static const char *const pn_282[] = {"host", "data_source"};
+static const char *const pt_282[] = {"ref:host", "string"};
+static const char *const pd_282[] = {NULL, NULL};
+static const struct xcp__param p_283[] = {{"host", &xcp__T_ref_host, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_283[] = {"host", "name", "mime_type", "public"};
+static const char *const pt_283[] = {"ref:host", "string", "string", "bool"};
+static const char *const pd_283[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_284[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
+static const char *const pn_284[] = {"self"};
+static const char *const pt_284[] = {"ref:host_metrics"};
 static const char *const pd_284[] = {NULL};
-static const struct xcp__param p_287[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_287[] = {"expr"};
-static const char *const pt_287[] = {"string"};
-static const char *const pd_287[] = {NULL};
+static const struct xcp__param p_285[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_285[] = {"uuid"};
+static const char *const pt_285[] = {"string"};
+static const char *const pd_285[] = {NULL};
 static const struct xcp__param p_288[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_288[] = {"expr"};
 static const char *const pt_288[] = {"string"};
 static const char *const pd_288[] = {NULL};
-static const struct xcp__param p_289[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
-static const char *const pn_289[] = {"self"};
-static const char *const pt_289[] = {"ref:host_metrics"};
+static const struct xcp__param p_289[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_289[] = {"expr"};
+static const char *const pt_289[] = {"string"};
 static const char *const pd_289[] = {NULL};
 static const struct xcp__param p_290[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
 static const char *const pn_290[] = {"self"};
@@ -2744,37 +2744,37 @@ static const struct xcp__param p_294[] = {{"self", &xcp__T_ref_host_metrics, NUL
 static const char *const pn_294[] = {"self"};
 static const char *const pt_294[] = {"ref:host_metrics"};
 static const char *const pd_294[] = {NULL};
-static const struct xcp__param p_295[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_295[] = {"self", "value"};
-static const char *const pt_295[] = {"ref:host_metrics", "map:string:string"};
-static const char *const pd_295[] = {NULL, NULL};
-static const struct xcp__param p_296[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_296[] = {"self", "key", "value"};
-static const char *const pt_296[] = {"ref:host_metrics", "string", "string"};
-static const char *const pd_296[] = {NULL, NULL, NULL};
-static const struct xcp__param p_297[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_297[] = {"self", "key"};
-static const char *const pt_297[] = {"ref:host_metrics", "string"};
-static const char *const pd_297[] = {NULL, NULL};
-static const struct xcp__param p_298[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
-static const char *const pn_298[] = {"self"};
-static const char *const pt_298[] = {"ref:host_cpu"};
-static const char *const pd_298[] = {NULL};
-static const struct xcp__param p_299[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_299[] = {"uuid"};
-static const char *const pt_299[] = {"string"};
+static const struct xcp__param p_295[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
+static const char *const pn_295[] = {"self"};
+static const char *const pt_295[] = {"ref:host_metrics"};
+static const char *const pd_295[] = {NULL};
+static const struct xcp__param p_296[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_296[] = {"self", "value"};
+static const char *const pt_296[] = {"ref:host_metrics", "map:string:string"};
+static const char *const pd_296[] = {NULL, NULL};
+static const struct xcp__param p_297[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_297[] = {"self", "key", "value"};
+static const char *const pt_297[] = {"ref:host_metrics", "string", "string"};
+static const char *const pd_297[] = {NULL, NULL, NULL};
+static const struct xcp__param p_298[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_298[] = {"self", "key"};
+static const char *const pt_298[] = {"ref:host_metrics", "string"};
+static const char *const pd_298[] = {NULL, NULL};
+static const struct xcp__param p_299[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const char *const pn_299[] = {"self"};
+static const char *const pt_299[] = {"ref:host_cpu"};
 static const char *const pd_299[] = {NULL};
-static const struct xcp__param p_302[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_302[] = {"expr"};
-static const char *const pt_302[] = {"string"};
-static const char *const pd_302[] = {NULL};
+static const struct xcp__param p_300[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_300[] = {"uuid"};
+static const char *const pt_300[] = {"string"};
+static const char *const pd_300[] = {NULL};
 static const struct xcp__param p_303[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_303[] = {"expr"};
 static const char *const pt_303[] = {"string"};
 static const char *const pd_303[] = {NULL};
-static const struct xcp__param p_304[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
-static const char *const pn_304[] = {"self"};
-static const char *const pt_304[] = {"ref:host_cpu"};
+static const struct xcp__param p_304[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_304[] = {"expr"};
+static const char *const pt_304[] = {"string"};
 static const char *const pd_304[] = {NULL};
 static const struct xcp__param p_305[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
 static const char *const pn_305[] = {"self"};
@@ -2812,22 +2812,22 @@ static const struct xcp__param p_313[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
 static const char *const pn_313[] = {"self"};
 static const char *const pt_313[] = {"ref:host_cpu"};
 static const char *const pd_313[] = {NULL};
-static const struct xcp__param p_314[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_314[] = {"self", "value"};
-static const char *const pt_314[] = {"ref:host_cpu", "map:string:string"};
-static const char *const pd_314[] = {NULL, NULL};
-static const struct xcp__param p_315[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_315[] = {"self", "key", "value"};
-static const char *const pt_315[] = {"ref:host_cpu", "string", "string"};
-static const char *const pd_315[] = {NULL, NULL, NULL};
-static const struct xcp__param p_316[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_316[] = {"self", "key"};
-static const char *const pt_316[] = {"ref:host_cpu", "string"};
-static const char *const pd_316[] = {NULL, NULL};
-static const struct xcp__param p_317[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
-static const char *const pn_317[] = {"self"};
-static const char *const pt_317[] = {"ref:host_cpu"};
-static const char *const pd_317[] = {NULL};
+static const struct xcp__param p_314[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const char *const pn_314[] = {"self"};
+static const char *const pt_314[] = {"ref:host_cpu"};
+static const char *const pd_314[] = {NULL};
+static const struct xcp__param p_315[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_315[] = {"self", "value"};
+static const char *const pt_315[] = {"ref:host_cpu", "map:string:string"};
+static const char *const pd_315[] = {NULL, NULL};
+static const struct xcp__param p_316[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_316[] = {"self", "key", "value"};
+static const char *const pt_316[] = {"ref:host_cpu", "string", "string"};
+static const char *const pd_316[] = {NULL, NULL, NULL};
+static const struct xcp__param p_317[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_317[] = {"self", "key"};
+static const char *const pt_317[] = {"ref:host_cpu", "string"};
+static const char *const pd_317[] = {NULL, NULL};
 static const struct xcp__param p_318[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
 static const char *const pn_318[] = {"self"};
 static const char *const pt_318[] = {"ref:host_cpu"};
@@ -2836,29 +2836,29 @@ static const struct xcp__param p_319[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
 static const char *const pn_319[] = {"self"};
 static const char *const pt_319[] = {"ref:host_cpu"};
 static const char *const pd_319[] = {NULL};
-static const struct xcp__param p_320[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const struct xcp__param p_320[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
 static const char *const pn_320[] = {"self"};
-static const char *const pt_320[] = {"ref:VM"};
+static const char *const pt_320[] = {"ref:host_cpu"};
 static const char *const pd_320[] = {NULL};
-static const struct xcp__param p_321[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_321[] = {"uuid"};
-static const char *const pt_321[] = {"string"};
+static const struct xcp__param p_321[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_321[] = {"self"};
+static const char *const pt_321[] = {"ref:VM"};
 static const char *const pd_321[] = {NULL};
-static const struct xcp__param p_322[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_322[] = {"label"};
+static const struct xcp__param p_322[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_322[] = {"uuid"};
 static const char *const pt_322[] = {"string"};
 static const char *const pd_322[] = {NULL};
-static const struct xcp__param p_325[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_325[] = {"expr"};
-static const char *const pt_325[] = {"string"};
-static const char *const pd_325[] = {NULL};
+static const struct xcp__param p_323[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_323[] = {"label"};
+static const char *const pt_323[] = {"string"};
+static const char *const pd_323[] = {NULL};
 static const struct xcp__param p_326[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_326[] = {"expr"};
 static const char *const pt_326[] = {"string"};
 static const char *const pd_326[] = {NULL};
-static const struct xcp__param p_327[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_327[] = {"self"};
-static const char *const pt_327[] = {"ref:VM"};
+static const struct xcp__param p_327[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_327[] = {"expr"};
+static const char *const pt_327[] = {"string"};
 static const char *const pd_327[] = {NULL};
 static const struct xcp__param p_328[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_328[] = {"self"};
@@ -2872,42 +2872,42 @@ static const struct xcp__param p_330[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_330[] = {"self"};
 static const char *const pt_330[] = {"ref:VM"};
 static const char *const pd_330[] = {NULL};
-static const struct xcp__param p_331[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_331[] = {"self", "value"};
-static const char *const pt_331[] = {"ref:VM", "string"};
-static const char *const pd_331[] = {NULL, NULL};
-static const struct xcp__param p_332[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_332[] = {"self"};
-static const char *const pt_332[] = {"ref:VM"};
-static const char *const pd_332[] = {NULL};
-static const struct xcp__param p_333[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_333[] = {"self", "value"};
-static const char *const pt_333[] = {"ref:VM", "string"};
-static const char *const pd_333[] = {NULL, NULL};
-static const struct xcp__param p_334[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_334[] = {"self"};
-static const char *const pt_334[] = {"ref:VM"};
-static const char *const pd_334[] = {NULL};
+static const struct xcp__param p_331[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_331[] = {"self"};
+static const char *const pt_331[] = {"ref:VM"};
+static const char *const pd_331[] = {NULL};
+static const struct xcp__param p_332[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_332[] = {"self", "value"};
+static const char *const pt_332[] = {"ref:VM", "string"};
+static const char *const pd_332[] = {NULL, NULL};
+static const struct xcp__param p_333[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_333[] = {"self"};
+static const char *const pt_333[] = {"ref:VM"};
+static const char *const pd_333[] = {NULL};
+static const struct xcp__param p_334[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_334[] = {"self", "value"};
+static const char *const pt_334[] = {"ref:VM", "string"};
+static const char *const pd_334[] = {NULL, NULL};
 static const struct xcp__param p_335[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_335[] = {"self"};
 static const char *const pt_335[] = {"ref:VM"};
 static const char *const pd_335[] = {NULL};
-static const struct xcp__param p_336[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_336[] = {"self", "value"};
-static const char *const pt_336[] = {"ref:VM", "int"};
-static const char *const pd_336[] = {NULL, NULL};
-static const struct xcp__param p_337[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_337[] = {"self"};
-static const char *const pt_337[] = {"ref:VM"};
-static const char *const pd_337[] = {NULL};
-static const struct xcp__param p_338[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_338[] = {"self", "value"};
-static const char *const pt_338[] = {"ref:VM", "bool"};
-static const char *const pd_338[] = {NULL, NULL};
-static const struct xcp__param p_339[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_339[] = {"self"};
-static const char *const pt_339[] = {"ref:VM"};
-static const char *const pd_339[] = {NULL};
+static const struct xcp__param p_336[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_336[] = {"self"};
+static const char *const pt_336[] = {"ref:VM"};
+static const char *const pd_336[] = {NULL};
+static const struct xcp__param p_337[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_337[] = {"self", "value"};
+static const char *const pt_337[] = {"ref:VM", "int"};
+static const char *const pd_337[] = {NULL, NULL};
+static const struct xcp__param p_338[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_338[] = {"self"};
+static const char *const pt_338[] = {"ref:VM"};
+static const char *const pd_338[] = {NULL};
+static const struct xcp__param p_339[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_339[] = {"self", "value"};
+static const char *const pt_339[] = {"ref:VM", "bool"};
+static const char *const pd_339[] = {NULL, NULL};
 static const struct xcp__param p_340[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_340[] = {"self"};
 static const char *const pt_340[] = {"ref:VM"};
@@ -2920,14 +2920,14 @@ static const struct xcp__param p_342[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_342[] = {"self"};
 static const char *const pt_342[] = {"ref:VM"};
 static const char *const pd_342[] = {NULL};
-static const struct xcp__param p_343[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_host, NULL}};
-static const char *const pn_343[] = {"self", "value"};
-static const char *const pt_343[] = {"ref:VM", "ref:host"};
-static const char *const pd_343[] = {NULL, NULL};
-static const struct xcp__param p_344[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_344[] = {"self"};
-static const char *const pt_344[] = {"ref:VM"};
-static const char *const pd_344[] = {NULL};
+static const struct xcp__param p_343[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_343[] = {"self"};
+static const char *const pt_343[] = {"ref:VM"};
+static const char *const pd_343[] = {NULL};
+static const struct xcp__param p_344[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_host, NULL}};
+static const char *const pn_344[] = {"self", "value"};
+static const char *const pt_344[] = {"ref:VM", "ref:host"};
+static const char *const pd_344[] = {NULL, NULL};
 static const struct xcp__param p_345[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_345[] = {"self"};
 static const char *const pt_345[] = {"ref:VM"};
@@ -2944,22 +2944,22 @@ static const struct xcp__param p_348[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_348[] = {"self"};
 static const char *const pt_348[] = {"ref:VM"};
 static const char *const pd_348[] = {NULL};
-static const struct xcp__param p_349[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_349[] = {"self", "value"};
-static const char *const pt_349[] = {"ref:VM", "map:string:string"};
-static const char *const pd_349[] = {NULL, NULL};
-static const struct xcp__param p_350[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_350[] = {"self", "key", "value"};
-static const char *const pt_350[] = {"ref:VM", "string", "string"};
-static const char *const pd_350[] = {NULL, NULL, NULL};
-static const struct xcp__param p_351[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_351[] = {"self", "key"};
-static const char *const pt_351[] = {"ref:VM", "string"};
-static const char *const pd_351[] = {NULL, NULL};
-static const struct xcp__param p_352[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_352[] = {"self"};
-static const char *const pt_352[] = {"ref:VM"};
-static const char *const pd_352[] = {NULL};
+static const struct xcp__param p_349[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_349[] = {"self"};
+static const char *const pt_349[] = {"ref:VM"};
+static const char *const pd_349[] = {NULL};
+static const struct xcp__param p_350[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_350[] = {"self", "value"};
+static const char *const pt_350[] = {"ref:VM", "map:string:string"};
+static const char *const pd_350[] = {NULL, NULL};
+static const struct xcp__param p_351[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_351[] = {"self", "key", "value"};
+static const char *const pt_351[] = {"ref:VM", "string", "string"};
+static const char *const pd_351[] = {NULL, NULL, NULL};
+static const struct xcp__param p_352[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_352[] = {"self", "key"};
+static const char *const pt_352[] = {"ref:VM", "string"};
+static const char *const pd_352[] = {NULL, NULL};
 static const struct xcp__param p_353[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_353[] = {"self"};
 static const char *const pt_353[] = {"ref:VM"};
@@ -2968,30 +2968,30 @@ static const struct xcp__param p_354[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_354[] = {"self"};
 static const char *const pt_354[] = {"ref:VM"};
 static const char *const pd_354[] = {NULL};
-static const struct xcp__param p_355[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_softreboot_behavior, NULL}};
-static const char *const pn_355[] = {"self", "value"};
-static const char *const pt_355[] = {"ref:VM", "on_softreboot_behavior"};
-static const char *const pd_355[] = {NULL, NULL};
-static const struct xcp__param p_356[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_356[] = {"self"};
-static const char *const pt_356[] = {"ref:VM"};
-static const char *const pd_356[] = {NULL};
-static const struct xcp__param p_357[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_normal_exit, NULL}};
-static const char *const pn_357[] = {"self", "value"};
-static const char *const pt_357[] = {"ref:VM", "on_normal_exit"};
-static const char *const pd_357[] = {NULL, NULL};
-static const struct xcp__param p_358[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_358[] = {"self"};
-static const char *const pt_358[] = {"ref:VM"};
-static const char *const pd_358[] = {NULL};
-static const struct xcp__param p_359[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_normal_exit, NULL}};
-static const char *const pn_359[] = {"self", "value"};
-static const char *const pt_359[] = {"ref:VM", "on_normal_exit"};
-static const char *const pd_359[] = {NULL, NULL};
-static const struct xcp__param p_360[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_360[] = {"self"};
-static const char *const pt_360[] = {"ref:VM"};
-static const char *const pd_360[] = {NULL};
+static const struct xcp__param p_355[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_355[] = {"self"};
+static const char *const pt_355[] = {"ref:VM"};
+static const char *const pd_355[] = {NULL};
+static const struct xcp__param p_356[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_softreboot_behavior, NULL}};
+static const char *const pn_356[] = {"self", "value"};
+static const char *const pt_356[] = {"ref:VM", "on_softreboot_behavior"};
+static const char *const pd_356[] = {NULL, NULL};
+static const struct xcp__param p_357[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_357[] = {"self"};
+static const char *const pt_357[] = {"ref:VM"};
+static const char *const pd_357[] = {NULL};
+static const struct xcp__param p_358[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_normal_exit, NULL}};
+static const char *const pn_358[] = {"self", "value"};
+static const char *const pt_358[] = {"ref:VM", "on_normal_exit"};
+static const char *const pd_358[] = {NULL, NULL};
+static const struct xcp__param p_359[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_359[] = {"self"};
+static const char *const pt_359[] = {"ref:VM"};
+static const char *const pd_359[] = {NULL};
+static const struct xcp__param p_360[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_normal_exit, NULL}};
+static const char *const pn_360[] = {"self", "value"};
+static const char *const pt_360[] = {"ref:VM", "on_normal_exit"};
+static const char *const pd_360[] = {NULL, NULL};
 static const struct xcp__param p_361[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_361[] = {"self"};
 static const char *const pt_361[] = {"ref:VM"};
@@ -3012,114 +3012,114 @@ static const struct xcp__param p_365[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_365[] = {"self"};
 static const char *const pt_365[] = {"ref:VM"};
 static const char *const pd_365[] = {NULL};
-static const struct xcp__param p_366[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_366[] = {"self", "value"};
-static const char *const pt_366[] = {"ref:VM", "string"};
-static const char *const pd_366[] = {NULL, NULL};
-static const struct xcp__param p_367[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_367[] = {"self"};
-static const char *const pt_367[] = {"ref:VM"};
-static const char *const pd_367[] = {NULL};
-static const struct xcp__param p_368[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_368[] = {"self", "value"};
-static const char *const pt_368[] = {"ref:VM", "string"};
-static const char *const pd_368[] = {NULL, NULL};
-static const struct xcp__param p_369[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_369[] = {"self"};
-static const char *const pt_369[] = {"ref:VM"};
-static const char *const pd_369[] = {NULL};
-static const struct xcp__param p_370[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_370[] = {"self", "value"};
-static const char *const pt_370[] = {"ref:VM", "string"};
-static const char *const pd_370[] = {NULL, NULL};
-static const struct xcp__param p_371[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_371[] = {"self"};
-static const char *const pt_371[] = {"ref:VM"};
-static const char *const pd_371[] = {NULL};
-static const struct xcp__param p_372[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_372[] = {"self", "value"};
-static const char *const pt_372[] = {"ref:VM", "string"};
-static const char *const pd_372[] = {NULL, NULL};
-static const struct xcp__param p_373[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_373[] = {"self"};
-static const char *const pt_373[] = {"ref:VM"};
-static const char *const pd_373[] = {NULL};
-static const struct xcp__param p_374[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_374[] = {"self", "value"};
-static const char *const pt_374[] = {"ref:VM", "string"};
-static const char *const pd_374[] = {NULL, NULL};
-static const struct xcp__param p_375[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_375[] = {"self"};
-static const char *const pt_375[] = {"ref:VM"};
-static const char *const pd_375[] = {NULL};
-static const struct xcp__param p_376[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_376[] = {"self", "value"};
-static const char *const pt_376[] = {"ref:VM", "string"};
-static const char *const pd_376[] = {NULL, NULL};
-static const struct xcp__param p_377[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_377[] = {"self"};
-static const char *const pt_377[] = {"ref:VM"};
-static const char *const pd_377[] = {NULL};
+static const struct xcp__param p_366[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_366[] = {"self"};
+static const char *const pt_366[] = {"ref:VM"};
+static const char *const pd_366[] = {NULL};
+static const struct xcp__param p_367[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_367[] = {"self", "value"};
+static const char *const pt_367[] = {"ref:VM", "string"};
+static const char *const pd_367[] = {NULL, NULL};
+static const struct xcp__param p_368[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_368[] = {"self"};
+static const char *const pt_368[] = {"ref:VM"};
+static const char *const pd_368[] = {NULL};
+static const struct xcp__param p_369[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_369[] = {"self", "value"};
+static const char *const pt_369[] = {"ref:VM", "string"};
+static const char *const pd_369[] = {NULL, NULL};
+static const struct xcp__param p_370[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_370[] = {"self"};
+static const char *const pt_370[] = {"ref:VM"};
+static const char *const pd_370[] = {NULL};
+static const struct xcp__param p_371[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_371[] = {"self", "value"};
+static const char *const pt_371[] = {"ref:VM", "string"};
+static const char *const pd_371[] = {NULL, NULL};
+static const struct xcp__param p_372[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_372[] = {"self"};
+static const char *const pt_372[] = {"ref:VM"};
+static const char *const pd_372[] = {NULL};
+static const struct xcp__param p_373[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_373[] = {"self", "value"};
+static const char *const pt_373[] = {"ref:VM", "string"};
+static const char *const pd_373[] = {NULL, NULL};
+static const struct xcp__param p_374[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_374[] = {"self"};
+static const char *const pt_374[] = {"ref:VM"};
+static const char *const pd_374[] = {NULL};
+static const struct xcp__param p_375[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_375[] = {"self", "value"};
+static const char *const pt_375[] = {"ref:VM", "string"};
+static const char *const pd_375[] = {NULL, NULL};
+static const struct xcp__param p_376[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_376[] = {"self"};
+static const char *const pt_376[] = {"ref:VM"};
+static const char *const pd_376[] = {NULL};
+static const struct xcp__param p_377[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_377[] = {"self", "value"};
+static const char *const pt_377[] = {"ref:VM", "string"};
+static const char *const pd_377[] = {NULL, NULL};
 static const struct xcp__param p_378[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_378[] = {"self"};
 static const char *const pt_378[] = {"ref:VM"};
 static const char *const pd_378[] = {NULL};
-static const struct xcp__param p_379[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_379[] = {"self", "value"};
-static const char *const pt_379[] = {"ref:VM", "map:string:string"};
-static const char *const pd_379[] = {NULL, NULL};
-static const struct xcp__param p_380[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_380[] = {"self", "key", "value"};
-static const char *const pt_380[] = {"ref:VM", "string", "string"};
-static const char *const pd_380[] = {NULL, NULL, NULL};
-static const struct xcp__param p_381[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_381[] = {"self", "key"};
-static const char *const pt_381[] = {"ref:VM", "string"};
-static const char *const pd_381[] = {NULL, NULL};
-static const struct xcp__param p_382[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_382[] = {"self"};
-static const char *const pt_382[] = {"ref:VM"};
-static const char *const pd_382[] = {NULL};
-static const struct xcp__param p_383[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_383[] = {"self", "value"};
-static const char *const pt_383[] = {"ref:VM", "map:string:string"};
-static const char *const pd_383[] = {NULL, NULL};
-static const struct xcp__param p_384[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_384[] = {"self", "key", "value"};
-static const char *const pt_384[] = {"ref:VM", "string", "string"};
-static const char *const pd_384[] = {NULL, NULL, NULL};
-static const struct xcp__param p_385[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_385[] = {"self", "key"};
-static const char *const pt_385[] = {"ref:VM", "string"};
-static const char *const pd_385[] = {NULL, NULL};
-static const struct xcp__param p_386[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_386[] = {"self"};
-static const char *const pt_386[] = {"ref:VM"};
-static const char *const pd_386[] = {NULL};
-static const struct xcp__param p_387[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_387[] = {"self", "value"};
-static const char *const pt_387[] = {"ref:VM", "string"};
-static const char *const pd_387[] = {NULL, NULL};
-static const struct xcp__param p_388[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_388[] = {"self"};
-static const char *const pt_388[] = {"ref:VM"};
-static const char *const pd_388[] = {NULL};
-static const struct xcp__param p_389[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_389[] = {"self", "value"};
-static const char *const pt_389[] = {"ref:VM", "map:string:string"};
-static const char *const pd_389[] = {NULL, NULL};
-static const struct xcp__param p_390[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_390[] = {"self", "key", "value"};
-static const char *const pt_390[] = {"ref:VM", "string", "string"};
-static const char *const pd_390[] = {NULL, NULL, NULL};
-static const struct xcp__param p_391[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_391[] = {"self", "key"};
-static const char *const pt_391[] = {"ref:VM", "string"};
-static const char *const pd_391[] = {NULL, NULL};
-static const struct xcp__param p_392[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_392[] = {"self"};
-static const char *const pt_392[] = {"ref:VM"};
-static const char *const pd_392[] = {NULL};
+static const struct xcp__param p_379[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_379[] = {"self"};
+static const char *const pt_379[] = {"ref:VM"};
+static const char *const pd_379[] = {NULL};
+static const struct xcp__param p_380[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_380[] = {"self", "value"};
+static const char *const pt_380[] = {"ref:VM", "map:string:string"};
+static const char *const pd_380[] = {NULL, NULL};
+static const struct xcp__param p_381[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_381[] = {"self", "key", "value"};
+static const char *const pt_381[] = {"ref:VM", "string", "string"};
+static const char *const pd_381[] = {NULL, NULL, NULL};
+static const struct xcp__param p_382[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_382[] = {"self", "key"};
+static const char *const pt_382[] = {"ref:VM", "string"};
+static const char *const pd_382[] = {NULL, NULL};
+static const struct xcp__param p_383[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_383[] = {"self"};
+static const char *const pt_383[] = {"ref:VM"};
+static const char *const pd_383[] = {NULL};
+static const struct xcp__param p_384[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_384[] = {"self", "value"};
+static const char *const pt_384[] = {"ref:VM", "map:string:string"};
+static const char *const pd_384[] = {NULL, NULL};
+static const struct xcp__param p_385[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_385[] = {"self", "key", "value"};
+static const char *const pt_385[] = {"ref:VM", "string", "string"};
+static const char *const pd_385[] = {NULL, NULL, NULL};
+static const struct xcp__param p_386[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_386[] = {"self", "key"};
+static const char *const pt_386[] = {"ref:VM", "string"};
+static const char *const pd_386[] = {NULL, NULL};
+static const struct xcp__param p_387[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_387[] = {"self"};
+static const char *const pt_387[] = {"ref:VM"};
+static const char *const pd_387[] = {NULL};
+static const struct xcp__param p_388[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_388[] = {"self", "value"};
+static const char *const pt_388[] = {"ref:VM", "string"};
+static const char *const pd_388[] = {NULL, NULL};
+static const struct xcp__param p_389[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_389[] = {"self"};
+static const char *const pt_389[] = {"ref:VM"};
+static const char *const pd_389[] = {NULL};
+static const struct xcp__param p_390[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_390[] = {"self", "value"};
+static const char *const pt_390[] = {"ref:VM", "map:string:string"};
+static const char *const pd_390[] = {NULL, NULL};
+static const struct xcp__param p_391[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_391[] = {"self", "key", "value"};
+static const char *const pt_391[] = {"ref:VM", "string", "string"};
+static const char *const pd_391[] = {NULL, NULL, NULL};
+static const struct xcp__param p_392[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_392[] = {"self", "key"};
+static const char *const pt_392[] = {"ref:VM", "string"};
+static const char *const pd_392[] = {NULL, NULL};
 static const struct xcp__param p_393[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_393[] = {"self"};
 static const char *const pt_393[] = {"ref:VM"};
@@ -3136,30 +3136,30 @@ static const struct xcp__param p_396[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_396[] = {"self"};
 static const char *const pt_396[] = {"ref:VM"};
 static const char *const pd_396[] = {NULL};
-static const struct xcp__param p_397[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_397[] = {"self", "value"};
-static const char *const pt_397[] = {"ref:VM", "string"};
-static const char *const pd_397[] = {NULL, NULL};
-static const struct xcp__param p_398[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_398[] = {"self"};
-static const char *const pt_398[] = {"ref:VM"};
-static const char *const pd_398[] = {NULL};
-static const struct xcp__param p_399[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_399[] = {"self", "value"};
-static const char *const pt_399[] = {"ref:VM", "map:string:string"};
-static const char *const pd_399[] = {NULL, NULL};
-static const struct xcp__param p_400[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_400[] = {"self", "key", "value"};
-static const char *const pt_400[] = {"ref:VM", "string", "string"};
-static const char *const pd_400[] = {NULL, NULL, NULL};
-static const struct xcp__param p_401[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_401[] = {"self", "key"};
-static const char *const pt_401[] = {"ref:VM", "string"};
-static const char *const pd_401[] = {NULL, NULL};
-static const struct xcp__param p_402[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_402[] = {"self"};
-static const char *const pt_402[] = {"ref:VM"};
-static const char *const pd_402[] = {NULL};
+static const struct xcp__param p_397[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_397[] = {"self"};
+static const char *const pt_397[] = {"ref:VM"};
+static const char *const pd_397[] = {NULL};
+static const struct xcp__param p_398[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_398[] = {"self", "value"};
+static const char *const pt_398[] = {"ref:VM", "string"};
+static const char *const pd_398[] = {NULL, NULL};
+static const struct xcp__param p_399[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_399[] = {"self"};
+static const char *const pt_399[] = {"ref:VM"};
+static const char *const pd_399[] = {NULL};
+static const struct xcp__param p_400[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_400[] = {"self", "value"};
+static const char *const pt_400[] = {"ref:VM", "map:string:string"};
+static const char *const pd_400[] = {NULL, NULL};
+static const struct xcp__param p_401[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_401[] = {"self", "key", "value"};
+static const char *const pt_401[] = {"ref:VM", "string", "string"};
+static const char *const pd_401[] = {NULL, NULL, NULL};
+static const struct xcp__param p_402[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_402[] = {"self", "key"};
+static const char *const pt_402[] = {"ref:VM", "string"};
+static const char *const pd_402[] = {NULL, NULL};
 static const struct xcp__param p_403[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_403[] = {"self"};
 static const char *const pt_403[] = {"ref:VM"};
@@ -3180,38 +3180,38 @@ static const struct xcp__param p_407[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_407[] = {"self"};
 static const char *const pt_407[] = {"ref:VM"};
 static const char *const pd_407[] = {NULL};
-static const struct xcp__param p_408[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_408[] = {"self", "value"};
-static const char *const pt_408[] = {"ref:VM", "set:string"};
-static const char *const pd_408[] = {NULL, NULL};
-static const struct xcp__param p_409[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_408[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_408[] = {"self"};
+static const char *const pt_408[] = {"ref:VM"};
+static const char *const pd_408[] = {NULL};
+static const struct xcp__param p_409[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_409[] = {"self", "value"};
-static const char *const pt_409[] = {"ref:VM", "string"};
+static const char *const pt_409[] = {"ref:VM", "set:string"};
 static const char *const pd_409[] = {NULL, NULL};
 static const struct xcp__param p_410[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_410[] = {"self", "value"};
 static const char *const pt_410[] = {"ref:VM", "string"};
 static const char *const pd_410[] = {NULL, NULL};
-static const struct xcp__param p_411[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_411[] = {"self"};
-static const char *const pt_411[] = {"ref:VM"};
-static const char *const pd_411[] = {NULL};
-static const struct xcp__param p_412[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_vm_operations_string, NULL}};
-static const char *const pn_412[] = {"self", "value"};
-static const char *const pt_412[] = {"ref:VM", "map:vm_operations:string"};
-static const char *const pd_412[] = {NULL, NULL};
-static const struct xcp__param p_413[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_vm_operations, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_413[] = {"self", "key", "value"};
-static const char *const pt_413[] = {"ref:VM", "vm_operations", "string"};
-static const char *const pd_413[] = {NULL, NULL, NULL};
-static const struct xcp__param p_414[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_vm_operations, NULL}};
-static const char *const pn_414[] = {"self", "key"};
-static const char *const pt_414[] = {"ref:VM", "vm_operations"};
-static const char *const pd_414[] = {NULL, NULL};
-static const struct xcp__param p_415[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_415[] = {"self"};
-static const char *const pt_415[] = {"ref:VM"};
-static const char *const pd_415[] = {NULL};
+static const struct xcp__param p_411[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_411[] = {"self", "value"};
+static const char *const pt_411[] = {"ref:VM", "string"};
+static const char *const pd_411[] = {NULL, NULL};
+static const struct xcp__param p_412[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_412[] = {"self"};
+static const char *const pt_412[] = {"ref:VM"};
+static const char *const pd_412[] = {NULL};
+static const struct xcp__param p_413[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_vm_operations_string, NULL}};
+static const char *const pn_413[] = {"self", "value"};
+static const char *const pt_413[] = {"ref:VM", "map:vm_operations:string"};
+static const char *const pd_413[] = {NULL, NULL};
+static const struct xcp__param p_414[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_vm_operations, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_414[] = {"self", "key", "value"};
+static const char *const pt_414[] = {"ref:VM", "vm_operations", "string"};
+static const char *const pd_414[] = {NULL, NULL, NULL};
+static const struct xcp__param p_415[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_vm_operations, NULL}};
+static const char *const pn_415[] = {"self", "key"};
+static const char *const pt_415[] = {"ref:VM", "vm_operations"};
+static const char *const pd_415[] = {NULL, NULL};
 static const struct xcp__param p_416[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_416[] = {"self"};
 static const char *const pt_416[] = {"ref:VM"};
@@ -3236,22 +3236,22 @@ static const struct xcp__param p_421[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_421[] = {"self"};
 static const char *const pt_421[] = {"ref:VM"};
 static const char *const pd_421[] = {NULL};
-static const struct xcp__param p_422[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_SR, NULL}};
-static const char *const pn_422[] = {"self", "value"};
-static const char *const pt_422[] = {"ref:VM", "ref:SR"};
-static const char *const pd_422[] = {NULL, NULL};
-static const struct xcp__param p_423[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_423[] = {"self"};
-static const char *const pt_423[] = {"ref:VM"};
-static const char *const pd_423[] = {NULL};
-static const struct xcp__param p_424[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_424[] = {"self", "value"};
-static const char *const pt_424[] = {"ref:VM", "int"};
-static const char *const pd_424[] = {NULL, NULL};
-static const struct xcp__param p_425[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_425[] = {"self"};
-static const char *const pt_425[] = {"ref:VM"};
-static const char *const pd_425[] = {NULL};
+static const struct xcp__param p_422[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_422[] = {"self"};
+static const char *const pt_422[] = {"ref:VM"};
+static const char *const pd_422[] = {NULL};
+static const struct xcp__param p_423[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_SR, NULL}};
+static const char *const pn_423[] = {"self", "value"};
+static const char *const pt_423[] = {"ref:VM", "ref:SR"};
+static const char *const pd_423[] = {NULL, NULL};
+static const struct xcp__param p_424[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_424[] = {"self"};
+static const char *const pt_424[] = {"ref:VM"};
+static const char *const pd_424[] = {NULL};
+static const struct xcp__param p_425[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_425[] = {"self", "value"};
+static const char *const pt_425[] = {"ref:VM", "int"};
+static const char *const pd_425[] = {NULL, NULL};
 static const struct xcp__param p_426[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_426[] = {"self"};
 static const char *const pt_426[] = {"ref:VM"};
@@ -3380,26 +3380,26 @@ static const struct xcp__param p_457[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_457[] = {"self"};
 static const char *const pt_457[] = {"ref:VM"};
 static const char *const pd_457[] = {NULL};
-static const struct xcp__param p_458[] = {{"args", &xcp__T_record_VM, NULL}};
-static const char *const pn_458[] = {"args"};
-static const char *const pt_458[] = {"record:VM"};
+static const struct xcp__param p_458[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_458[] = {"self"};
+static const char *const pt_458[] = {"ref:VM"};
 static const char *const pd_458[] = {NULL};
-static const struct xcp__param p_459[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_459[] = {"self"};
-static const char *const pt_459[] = {"ref:VM"};
+static const struct xcp__param p_459[] = {{"args", &xcp__T_record_VM, NULL}};
+static const char *const pn_459[] = {"args"};
+static const char *const pt_459[] = {"record:VM"};
 static const char *const pd_459[] = {NULL};
-static const struct xcp__param p_460[] = {{"vm", &xcp__T_ref_VM, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_460[] = {"vm", "start_paused", "force"};
-static const char *const pt_460[] = {"ref:VM", "bool", "bool"};
-static const char *const pd_460[] = {NULL, NULL, NULL};
-static const struct xcp__param p_461[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_461[] = {"vm", "host", "start_paused", "force"};
-static const char *const pt_461[] = {"ref:VM", "ref:host", "bool", "bool"};
-static const char *const pd_461[] = {NULL, NULL, NULL, NULL};
-static const struct xcp__param p_462[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_462[] = {"vm"};
-static const char *const pt_462[] = {"ref:VM"};
-static const char *const pd_462[] = {NULL};
+static const struct xcp__param p_460[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_460[] = {"self"};
+static const char *const pt_460[] = {"ref:VM"};
+static const char *const pd_460[] = {NULL};
+static const struct xcp__param p_461[] = {{"vm", &xcp__T_ref_VM, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_461[] = {"vm", "start_paused", "force"};
+static const char *const pt_461[] = {"ref:VM", "bool", "bool"};
+static const char *const pd_461[] = {NULL, NULL, NULL};
+static const struct xcp__param p_462[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_462[] = {"vm", "host", "start_paused", "force"};
+static const char *const pt_462[] = {"ref:VM", "ref:host", "bool", "bool"};
+static const char *const pd_462[] = {NULL, NULL, NULL, NULL};
 static const struct xcp__param p_463[] = {{"vm", &xcp__T_ref_VM, NULL}};
 static const char *const pn_463[] = {"vm"};
 static const char *const pt_463[] = {"ref:VM"};
@@ -3420,18 +3420,18 @@ static const struct xcp__param p_467[] = {{"vm", &xcp__T_ref_VM, NULL}};
 static const char *const pn_467[] = {"vm"};
 static const char *const pt_467[] = {"ref:VM"};
 static const char *const pd_467[] = {NULL};
-static const struct xcp__param p_468[] = {{"vm", &xcp__T_ref_VM, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_468[] = {"vm", "start_paused", "force"};
-static const char *const pt_468[] = {"ref:VM", "bool", "bool"};
-static const char *const pd_468[] = {NULL, NULL, NULL};
-static const struct xcp__param p_469[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_469[] = {"vm", "host", "start_paused", "force"};
-static const char *const pt_469[] = {"ref:VM", "ref:host", "bool", "bool"};
-static const char *const pd_469[] = {NULL, NULL, NULL, NULL};
-static const struct xcp__param p_470[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_470[] = {"vm"};
-static const char *const pt_470[] = {"ref:VM"};
-static const char *const pd_470[] = {NULL};
+static const struct xcp__param p_468[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_468[] = {"vm"};
+static const char *const pt_468[] = {"ref:VM"};
+static const char *const pd_468[] = {NULL};
+static const struct xcp__param p_469[] = {{"vm", &xcp__T_ref_VM, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_469[] = {"vm", "start_paused", "force"};
+static const char *const pt_469[] = {"ref:VM", "bool", "bool"};
+static const char *const pd_469[] = {NULL, NULL, NULL};
+static const struct xcp__param p_470[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_470[] = {"vm", "host", "start_paused", "force"};
+static const char *const pt_470[] = {"ref:VM", "ref:host", "bool", "bool"};
+static const char *const pd_470[] = {NULL, NULL, NULL, NULL};
 static const struct xcp__param p_471[] = {{"vm", &xcp__T_ref_VM, NULL}};
 static const char *const pn_471[] = {"vm"};
 static const char *const pt_471[] = {"ref:VM"};
@@ -3440,82 +3440,82 @@ static const struct xcp__param p_472[] = {{"vm", &xcp__T_ref_VM, NULL}};
 static const char *const pn_472[] = {"vm"};
 static const char *const pt_472[] = {"ref:VM"};
 static const char *const pd_472[] = {NULL};
-static const struct xcp__param p_473[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
-static const char *const pn_473[] = {"vm", "new_name"};
-static const char *const pt_473[] = {"ref:VM", "string"};
-static const char *const pd_473[] = {NULL, NULL};
-static const struct xcp__param p_474[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}, {"sr", &xcp__T_ref_SR, NULL}};
-static const char *const pn_474[] = {"vm", "new_name", "sr"};
-static const char *const pt_474[] = {"ref:VM", "string", "ref:SR"};
-static const char *const pd_474[] = {NULL, NULL, NULL};
-static const struct xcp__param p_475[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}, {"ignore_vdis", &xcp__T_set_ref_VDI, "[]"}};
-static const char *const pn_475[] = {"vm", "new_name", "ignore_vdis"};
-static const char *const pt_475[] = {"ref:VM", "string", "set:ref:VDI"};
-static const char *const pd_475[] = {NULL, NULL, "[]"};
-static const struct xcp__param p_476[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
-static const char *const pn_476[] = {"vm", "new_name"};
-static const char *const pt_476[] = {"ref:VM", "string"};
-static const char *const pd_476[] = {NULL, NULL};
+static const struct xcp__param p_473[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_473[] = {"vm"};
+static const char *const pt_473[] = {"ref:VM"};
+static const char *const pd_473[] = {NULL};
+static const struct xcp__param p_474[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
+static const char *const pn_474[] = {"vm", "new_name"};
+static const char *const pt_474[] = {"ref:VM", "string"};
+static const char *const pd_474[] = {NULL, NULL};
+static const struct xcp__param p_475[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}, {"sr", &xcp__T_ref_SR, NULL}};
+static const char *const pn_475[] = {"vm", "new_name", "sr"};
+static const char *const pt_475[] = {"ref:VM", "string", "ref:SR"};
+static const char *const pd_475[] = {NULL, NULL, NULL};
+static const struct xcp__param p_476[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}, {"ignore_vdis", &xcp__T_set_ref_VDI, "[]"}};
+static const char *const pn_476[] = {"vm", "new_name", "ignore_vdis"};
+static const char *const pt_476[] = {"ref:VM", "string", "set:ref:VDI"};
+static const char *const pd_476[] = {NULL, NULL, "[]"};
 static const struct xcp__param p_477[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
 static const char *const pn_477[] = {"vm", "new_name"};
 static const char *const pt_477[] = {"ref:VM", "string"};
 static const char *const pd_477[] = {NULL, NULL};
-static const struct xcp__param p_478[] = {{"snapshot", &xcp__T_ref_VM, NULL}};
-static const char *const pn_478[] = {"snapshot"};
-static const char *const pt_478[] = {"ref:VM"};
-static const char *const pd_478[] = {NULL};
-static const struct xcp__param p_479[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_479[] = {"vm"};
+static const struct xcp__param p_478[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
+static const char *const pn_478[] = {"vm", "new_name"};
+static const char *const pt_478[] = {"ref:VM", "string"};
+static const char *const pd_478[] = {NULL, NULL};
+static const struct xcp__param p_479[] = {{"snapshot", &xcp__T_ref_VM, NULL}};
+static const char *const pn_479[] = {"snapshot"};
 static const char *const pt_479[] = {"ref:VM"};
 static const char *const pd_479[] = {NULL};
-static const struct xcp__param p_480[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"options", &xcp__T_map_string_string, NULL}};
-static const char *const pn_480[] = {"vm", "host", "options"};
-static const char *const pt_480[] = {"ref:VM", "ref:host", "map:string:string"};
-static const char *const pd_480[] = {NULL, NULL, NULL};
-static const struct xcp__param p_481[] = {{"self", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_481[] = {"self", "host"};
-static const char *const pt_481[] = {"ref:VM", "ref:host"};
-static const char *const pd_481[] = {NULL, NULL};
-static const struct xcp__param p_482[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_482[] = {"vm"};
-static const char *const pt_482[] = {"ref:VM"};
-static const char *const pd_482[] = {NULL};
-static const struct xcp__param p_483[] = {{"self", &xcp__T_ref_VM, NULL}, {"op", &xcp__T_vm_operations, NULL}};
-static const char *const pn_483[] = {"self", "op"};
-static const char *const pt_483[] = {"ref:VM", "vm_operations"};
-static const char *const pd_483[] = {NULL, NULL};
-static const struct xcp__param p_484[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_484[] = {"self"};
-static const char *const pt_484[] = {"ref:VM"};
-static const char *const pd_484[] = {NULL};
-static const struct xcp__param p_485[] = {{"vm", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_485[] = {"vm", "key"};
-static const char *const pt_485[] = {"ref:VM", "string"};
-static const char *const pd_485[] = {NULL, NULL};
-static const struct xcp__param p_486[] = {{"vm", &xcp__T_ref_VM, NULL}, {"trigger", &xcp__T_string, NULL}};
-static const char *const pn_486[] = {"vm", "trigger"};
+static const struct xcp__param p_480[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_480[] = {"vm"};
+static const char *const pt_480[] = {"ref:VM"};
+static const char *const pd_480[] = {NULL};
+static const struct xcp__param p_481[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"options", &xcp__T_map_string_string, NULL}};
+static const char *const pn_481[] = {"vm", "host", "options"};
+static const char *const pt_481[] = {"ref:VM", "ref:host", "map:string:string"};
+static const char *const pd_481[] = {NULL, NULL, NULL};
+static const struct xcp__param p_482[] = {{"self", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_482[] = {"self", "host"};
+static const char *const pt_482[] = {"ref:VM", "ref:host"};
+static const char *const pd_482[] = {NULL, NULL};
+static const struct xcp__param p_483[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_483[] = {"vm"};
+static const char *const pt_483[] = {"ref:VM"};
+static const char *const pd_483[] = {NULL};
+static const struct xcp__param p_484[] = {{"self", &xcp__T_ref_VM, NULL}, {"op", &xcp__T_vm_operations, NULL}};
+static const char *const pn_484[] = {"self", "op"};
+static const char *const pt_484[] = {"ref:VM", "vm_operations"};
+static const char *const pd_484[] = {NULL, NULL};
+static const struct xcp__param p_485[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_485[] = {"self"};
+static const char *const pt_485[] = {"ref:VM"};
+static const char *const pd_485[] = {NULL};
+static const struct xcp__param p_486[] = {{"vm", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_486[] = {"vm", "key"};
 static const char *const pt_486[] = {"ref:VM", "string"};
 static const char *const pd_486[] = {NULL, NULL};
-static const struct xcp__param p_487[] = {{"vm", &xcp__T_ref_VM, NULL}, {"plugin", &xcp__T_string, NULL}, {"fn", &xcp__T_string, NULL}, {"args", &xcp__T_map_string_string, NULL}};
-static const char *const pn_487[] = {"vm", "plugin", "fn", "args"};
-static const char *const pt_487[] = {"ref:VM", "string", "string", "map:string:string"};
-static const char *const pd_487[] = {NULL, NULL, NULL, NULL};
-static const struct xcp__param p_488[] = {{"self", &xcp__T_ref_VM, NULL}, {"min", &xcp__T_int, NULL}, {"max", &xcp__T_int, NULL}};
-static const char *const pn_488[] = {"self", "min", "max"};
-static const char *const pt_488[] = {"ref:VM", "int", "int"};
-static const char *const pd_488[] = {NULL, NULL, NULL};
+static const struct xcp__param p_487[] = {{"vm", &xcp__T_ref_VM, NULL}, {"trigger", &xcp__T_string, NULL}};
+static const char *const pn_487[] = {"vm", "trigger"};
+static const char *const pt_487[] = {"ref:VM", "string"};
+static const char *const pd_487[] = {NULL, NULL};
+static const struct xcp__param p_488[] = {{"vm", &xcp__T_ref_VM, NULL}, {"plugin", &xcp__T_string, NULL}, {"fn", &xcp__T_string, NULL}, {"args", &xcp__T_map_string_string, NULL}};
+static const char *const pn_488[] = {"vm", "plugin", "fn", "args"};
+static const char *const pt_488[] = {"ref:VM", "string", "string", "map:string:string"};
+static const char *const pd_488[] = {NULL, NULL, NULL, NULL};
 static const struct xcp__param p_489[] = {{"self", &xcp__T_ref_VM, NULL}, {"min", &xcp__T_int, NULL}, {"max", &xcp__T_int, NULL}};
 static const char *const pn_489[] = {"self", "min", "max"};
 static const char *const pt_489[] = {"ref:VM", "int", "int"};
 static const char *const pd_489[] = {NULL, NULL, NULL};
-static const struct xcp__param p_490[] = {{"self", &xcp__T_ref_VM, NULL}, {"static_min", &xcp__T_int, NULL}, {"static_max", &xcp__T_int, NULL}, {"dynamic_min", &xcp__T_int, NULL}, {"dynamic_max", &xcp__T_int, NULL}};
-static const char *const pn_490[] = {"self", "static_min", "static_max", "dynamic_min", "dynamic_max"};
-static const char *const pt_490[] = {"ref:VM", "int", "int", "int", "int"};
-static const char *const pd_490[] = {NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_491[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_491[] = {"self", "value"};
-static const char *const pt_491[] = {"ref:VM", "int"};
-static const char *const pd_491[] = {NULL, NULL};
+static const struct xcp__param p_490[] = {{"self", &xcp__T_ref_VM, NULL}, {"min", &xcp__T_int, NULL}, {"max", &xcp__T_int, NULL}};
+static const char *const pn_490[] = {"self", "min", "max"};
+static const char *const pt_490[] = {"ref:VM", "int", "int"};
+static const char *const pd_490[] = {NULL, NULL, NULL};
+static const struct xcp__param p_491[] = {{"self", &xcp__T_ref_VM, NULL}, {"static_min", &xcp__T_int, NULL}, {"static_max", &xcp__T_int, NULL}, {"dynamic_min", &xcp__T_int, NULL}, {"dynamic_max", &xcp__T_int, NULL}};
+static const char *const pn_491[] = {"self", "static_min", "static_max", "dynamic_min", "dynamic_max"};
+static const char *const pt_491[] = {"ref:VM", "int", "int", "int", "int"};
+static const char *const pd_491[] = {NULL, NULL, NULL, NULL, NULL};
 static const struct xcp__param p_492[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
 static const char *const pn_492[] = {"self", "value"};
 static const char *const pt_492[] = {"ref:VM", "int"};
@@ -3540,49 +3540,49 @@ static const struct xcp__param p_497[] = {{"self", &xcp__T_ref_VM, NULL}, {"valu
 static const char *const pn_497[] = {"self", "value"};
 static const char *const pt_497[] = {"ref:VM", "int"};
 static const char *const pd_497[] = {NULL, NULL};
-static const struct xcp__param p_498[] = {{"self", &xcp__T_ref_VM, NULL}, {"nvcpu", &xcp__T_int, NULL}};
-static const char *const pn_498[] = {"self", "nvcpu"};
+static const struct xcp__param p_498[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_498[] = {"self", "value"};
 static const char *const pt_498[] = {"ref:VM", "int"};
 static const char *const pd_498[] = {NULL, NULL};
-static const struct xcp__param p_499[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_499[] = {"self", "key", "value"};
-static const char *const pt_499[] = {"ref:VM", "string", "string"};
-static const char *const pd_499[] = {NULL, NULL, NULL};
-static const struct xcp__param p_500[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_float, NULL}};
-static const char *const pn_500[] = {"self", "value"};
-static const char *const pt_500[] = {"ref:VM", "float"};
-static const char *const pd_500[] = {NULL, NULL};
-static const struct xcp__param p_501[] = {{"self", &xcp__T_ref_VM, NULL}, {"multiplier", &xcp__T_float, NULL}};
-static const char *const pn_501[] = {"self", "multiplier"};
+static const struct xcp__param p_499[] = {{"self", &xcp__T_ref_VM, NULL}, {"nvcpu", &xcp__T_int, NULL}};
+static const char *const pn_499[] = {"self", "nvcpu"};
+static const char *const pt_499[] = {"ref:VM", "int"};
+static const char *const pd_499[] = {NULL, NULL};
+static const struct xcp__param p_500[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_500[] = {"self", "key", "value"};
+static const char *const pt_500[] = {"ref:VM", "string", "string"};
+static const char *const pd_500[] = {NULL, NULL, NULL};
+static const struct xcp__param p_501[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_float, NULL}};
+static const char *const pn_501[] = {"self", "value"};
 static const char *const pt_501[] = {"ref:VM", "float"};
 static const char *const pd_501[] = {NULL, NULL};
-static const struct xcp__param p_502[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_502[] = {"self", "value"};
-static const char *const pt_502[] = {"ref:VM", "string"};
+static const struct xcp__param p_502[] = {{"self", &xcp__T_ref_VM, NULL}, {"multiplier", &xcp__T_float, NULL}};
+static const char *const pn_502[] = {"self", "multiplier"};
+static const char *const pt_502[] = {"ref:VM", "float"};
 static const char *const pd_502[] = {NULL, NULL};
-static const struct xcp__param p_503[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_domain_type, NULL}};
+static const struct xcp__param p_503[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_503[] = {"self", "value"};
-static const char *const pt_503[] = {"ref:VM", "domain_type"};
+static const char *const pt_503[] = {"ref:VM", "string"};
 static const char *const pd_503[] = {NULL, NULL};
-static const struct xcp__param p_504[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_crash_behaviour, NULL}};
+static const struct xcp__param p_504[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_domain_type, NULL}};
 static const char *const pn_504[] = {"self", "value"};
-static const char *const pt_504[] = {"ref:VM", "on_crash_behaviour"};
+static const char *const pt_504[] = {"ref:VM", "domain_type"};
 static const char *const pd_504[] = {NULL, NULL};
-static const struct xcp__param p_505[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_505[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_crash_behaviour, NULL}};
 static const char *const pn_505[] = {"self", "value"};
-static const char *const pt_505[] = {"ref:VM", "string"};
+static const char *const pt_505[] = {"ref:VM", "on_crash_behaviour"};
 static const char *const pd_505[] = {NULL, NULL};
-static const struct xcp__param p_506[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_506[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_506[] = {"self", "value"};
-static const char *const pt_506[] = {"ref:VM", "bool"};
+static const char *const pt_506[] = {"ref:VM", "string"};
 static const char *const pd_506[] = {NULL, NULL};
-static const struct xcp__param p_507[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_VDI, NULL}};
+static const struct xcp__param p_507[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
 static const char *const pn_507[] = {"self", "value"};
-static const char *const pt_507[] = {"ref:VM", "ref:VDI"};
+static const char *const pt_507[] = {"ref:VM", "bool"};
 static const char *const pd_507[] = {NULL, NULL};
-static const struct xcp__param p_508[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const struct xcp__param p_508[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_508[] = {"self", "value"};
-static const char *const pt_508[] = {"ref:VM", "int"};
+static const char *const pt_508[] = {"ref:VM", "ref:VDI"};
 static const char *const pd_508[] = {NULL, NULL};
 static const struct xcp__param p_509[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
 static const char *const pn_509[] = {"self", "value"};
@@ -3592,54 +3592,54 @@ static const struct xcp__param p_510[] = {{"self", &xcp__T_ref_VM, NULL}, {"valu
 static const char *const pn_510[] = {"self", "value"};
 static const char *const pt_510[] = {"ref:VM", "int"};
 static const char *const pd_510[] = {NULL, NULL};
-static const struct xcp__param p_511[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_511[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
 static const char *const pn_511[] = {"self", "value"};
-static const char *const pt_511[] = {"ref:VM", "bool"};
+static const char *const pt_511[] = {"ref:VM", "int"};
 static const char *const pd_511[] = {NULL, NULL};
-static const struct xcp__param p_512[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const struct xcp__param p_512[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
 static const char *const pn_512[] = {"self", "value"};
-static const char *const pt_512[] = {"ref:VM", "map:string:string"};
+static const char *const pt_512[] = {"ref:VM", "bool"};
 static const char *const pd_512[] = {NULL, NULL};
-static const struct xcp__param p_513[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_513[] = {"vm", "host"};
-static const char *const pt_513[] = {"ref:VM", "ref:host"};
+static const struct xcp__param p_513[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_513[] = {"self", "value"};
+static const char *const pt_513[] = {"ref:VM", "map:string:string"};
 static const char *const pd_513[] = {NULL, NULL};
-static const struct xcp__param p_514[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_514[] = {"self", "value"};
-static const char *const pt_514[] = {"ref:VM", "map:string:string"};
+static const struct xcp__param p_514[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_514[] = {"vm", "host"};
+static const char *const pt_514[] = {"ref:VM", "ref:host"};
 static const char *const pd_514[] = {NULL, NULL};
-static const struct xcp__param p_515[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_515[] = {"self", "key", "value"};
-static const char *const pt_515[] = {"ref:VM", "string", "string"};
-static const char *const pd_515[] = {NULL, NULL, NULL};
-static const struct xcp__param p_516[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_516[] = {"self", "key"};
-static const char *const pt_516[] = {"ref:VM", "string"};
-static const char *const pd_516[] = {NULL, NULL};
-static const struct xcp__param p_517[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_517[] = {"vm"};
-static const char *const pt_517[] = {"ref:VM"};
-static const char *const pd_517[] = {NULL};
-static const struct xcp__param p_518[] = {{"self", &xcp__T_ref_VM, NULL}, {"total", &xcp__T_int, NULL}, {"approximate", &xcp__T_bool, NULL}};
-static const char *const pn_518[] = {"self", "total", "approximate"};
-static const char *const pt_518[] = {"ref:VM", "int", "bool"};
-static const char *const pd_518[] = {NULL, NULL, NULL};
-static const struct xcp__param p_519[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_519[] = {"vm"};
-static const char *const pt_519[] = {"ref:VM"};
-static const char *const pd_519[] = {NULL};
+static const struct xcp__param p_515[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_515[] = {"self", "value"};
+static const char *const pt_515[] = {"ref:VM", "map:string:string"};
+static const char *const pd_515[] = {NULL, NULL};
+static const struct xcp__param p_516[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_516[] = {"self", "key", "value"};
+static const char *const pt_516[] = {"ref:VM", "string", "string"};
+static const char *const pd_516[] = {NULL, NULL, NULL};
+static const struct xcp__param p_517[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_517[] = {"self", "key"};
+static const char *const pt_517[] = {"ref:VM", "string"};
+static const char *const pd_517[] = {NULL, NULL};
+static const struct xcp__param p_518[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_518[] = {"vm"};
+static const char *const pt_518[] = {"ref:VM"};
+static const char *const pd_518[] = {NULL};
+static const struct xcp__param p_519[] = {{"self", &xcp__T_ref_VM, NULL}, {"total", &xcp__T_int, NULL}, {"approximate", &xcp__T_bool, NULL}};
+static const char *const pn_519[] = {"self", "total", "approximate"};
+static const char *const pt_519[] = {"ref:VM", "int", "bool"};
+static const char *const pd_519[] = {NULL, NULL, NULL};
 static const struct xcp__param p_520[] = {{"vm", &xcp__T_ref_VM, NULL}};
 static const char *const pn_520[] = {"vm"};
 static const char *const pt_520[] = {"ref:VM"};
 static const char *const pd_520[] = {NULL};
-static const struct xcp__param p_521[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_521[] = {"self"};
+static const struct xcp__param p_521[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_521[] = {"vm"};
 static const char *const pt_521[] = {"ref:VM"};
 static const char *const pd_521[] = {NULL};
-static const struct xcp__param p_522[] = {{"self", &xcp__T_ref_VM, NULL}, {"data_source", &xcp__T_string, NULL}};
-static const char *const pn_522[] = {"self", "data_source"};
-static const char *const pt_522[] = {"ref:VM", "string"};
-static const char *const pd_522[] = {NULL, NULL};
+static const struct xcp__param p_522[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_522[] = {"self"};
+static const char *const pt_522[] = {"ref:VM"};
+static const char *const pd_522[] = {NULL};
 static const struct xcp__param p_523[] = {{"self", &xcp__T_ref_VM, NULL}, {"data_source", &xcp__T_string, NULL}};
 static const char *const pn_523[] = {"self", "data_source"};
 static const char *const pt_523[] = {"ref:VM", "string"};
@@ -3648,33 +3648,33 @@ static const struct xcp__param p_524[] = {{"self", &xcp__T_ref_VM, NULL}, {"data
 static const char *const pn_524[] = {"self", "data_source"};
 static const char *const pt_524[] = {"ref:VM", "string"};
 static const char *const pd_524[] = {NULL, NULL};
-static const struct xcp__param p_525[] = {{"vm", &xcp__T_ref_VM, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_525[] = {"vm", "name", "mime_type", "public"};
-static const char *const pt_525[] = {"ref:VM", "string", "string", "bool"};
-static const char *const pd_525[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_526[] = {{"url", &xcp__T_string, NULL}, {"sr", &xcp__T_ref_SR, NULL}, {"full_restore", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_526[] = {"url", "sr", "full_restore", "force"};
-static const char *const pt_526[] = {"string", "ref:SR", "bool", "bool"};
-static const char *const pd_526[] = {NULL, NULL, NULL, NULL};
-static const struct xcp__param p_527[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_527[] = {"self"};
-static const char *const pt_527[] = {"ref:VM_metrics"};
-static const char *const pd_527[] = {NULL};
-static const struct xcp__param p_528[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_528[] = {"uuid"};
-static const char *const pt_528[] = {"string"};
+static const struct xcp__param p_525[] = {{"self", &xcp__T_ref_VM, NULL}, {"data_source", &xcp__T_string, NULL}};
+static const char *const pn_525[] = {"self", "data_source"};
+static const char *const pt_525[] = {"ref:VM", "string"};
+static const char *const pd_525[] = {NULL, NULL};
+static const struct xcp__param p_526[] = {{"vm", &xcp__T_ref_VM, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_526[] = {"vm", "name", "mime_type", "public"};
+static const char *const pt_526[] = {"ref:VM", "string", "string", "bool"};
+static const char *const pd_526[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_527[] = {{"url", &xcp__T_string, NULL}, {"sr", &xcp__T_ref_SR, NULL}, {"full_restore", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_527[] = {"url", "sr", "full_restore", "force"};
+static const char *const pt_527[] = {"string", "ref:SR", "bool", "bool"};
+static const char *const pd_527[] = {NULL, NULL, NULL, NULL};
+static const struct xcp__param p_528[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
+static const char *const pn_528[] = {"self"};
+static const char *const pt_528[] = {"ref:VM_metrics"};
 static const char *const pd_528[] = {NULL};
-static const struct xcp__param p_531[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_531[] = {"expr"};
-static const char *const pt_531[] = {"string"};
-static const char *const pd_531[] = {NULL};
+static const struct xcp__param p_529[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_529[] = {"uuid"};
+static const char *const pt_529[] = {"string"};
+static const char *const pd_529[] = {NULL};
 static const struct xcp__param p_532[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_532[] = {"expr"};
 static const char *const pt_532[] = {"string"};
 static const char *const pd_532[] = {NULL};
-static const struct xcp__param p_533[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_533[] = {"self"};
-static const char *const pt_533[] = {"ref:VM_metrics"};
+static const struct xcp__param p_533[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_533[] = {"expr"};
+static const char *const pt_533[] = {"string"};
 static const char *const pd_533[] = {NULL};
 static const struct xcp__param p_534[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
 static const char *const pn_534[] = {"self"};
@@ -3700,22 +3700,22 @@ static const struct xcp__param p_539[] = {{"self", &xcp__T_ref_VM_metrics, NULL}
 static const char *const pn_539[] = {"self"};
 static const char *const pt_539[] = {"ref:VM_metrics"};
 static const char *const pd_539[] = {NULL};
-static const struct xcp__param p_540[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_540[] = {"self", "value"};
-static const char *const pt_540[] = {"ref:VM_metrics", "map:string:string"};
-static const char *const pd_540[] = {NULL, NULL};
-static const struct xcp__param p_541[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_541[] = {"self", "key", "value"};
-static const char *const pt_541[] = {"ref:VM_metrics", "string", "string"};
-static const char *const pd_541[] = {NULL, NULL, NULL};
-static const struct xcp__param p_542[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_542[] = {"self", "key"};
-static const char *const pt_542[] = {"ref:VM_metrics", "string"};
-static const char *const pd_542[] = {NULL, NULL};
-static const struct xcp__param p_543[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_543[] = {"self"};
-static const char *const pt_543[] = {"ref:VM_metrics"};
-static const char *const pd_543[] = {NULL};
+static const struct xcp__param p_540[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
+static const char *const pn_540[] = {"self"};
+static const char *const pt_540[] = {"ref:VM_metrics"};
+static const char *const pd_540[] = {NULL};
+static const struct xcp__param p_541[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_541[] = {"self", "value"};
+static const char *const pt_541[] = {"ref:VM_metrics", "map:string:string"};
+static const char *const pd_541[] = {NULL, NULL};
+static const struct xcp__param p_542[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_542[] = {"self", "key", "value"};
+static const char *const pt_542[] = {"ref:VM_metrics", "string", "string"};
+static const char *const pd_542[] = {NULL, NULL, NULL};
+static const struct xcp__param p_543[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_543[] = {"self", "key"};
+static const char *const pt_543[] = {"ref:VM_metrics", "string"};
+static const char *const pd_543[] = {NULL, NULL};
 static const struct xcp__param p_544[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
 static const char *const pn_544[] = {"self"};
 static const char *const pt_544[] = {"ref:VM_metrics"};
@@ -3760,25 +3760,25 @@ static const struct xcp__param p_554[] = {{"self", &xcp__T_ref_VM_metrics, NULL}
 static const char *const pn_554[] = {"self"};
 static const char *const pt_554[] = {"ref:VM_metrics"};
 static const char *const pd_554[] = {NULL};
-static const struct xcp__param p_555[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const struct xcp__param p_555[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
 static const char *const pn_555[] = {"self"};
-static const char *const pt_555[] = {"ref:VM_guest_metrics"};
+static const char *const pt_555[] = {"ref:VM_metrics"};
 static const char *const pd_555[] = {NULL};
-static const struct xcp__param p_556[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_556[] = {"uuid"};
-static const char *const pt_556[] = {"string"};
+static const struct xcp__param p_556[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const char *const pn_556[] = {"self"};
+static const char *const pt_556[] = {"ref:VM_guest_metrics"};
 static const char *const pd_556[] = {NULL};
-static const struct xcp__param p_559[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_559[] = {"expr"};
-static const char *const pt_559[] = {"string"};
-static const char *const pd_559[] = {NULL};
+static const struct xcp__param p_557[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_557[] = {"uuid"};
+static const char *const pt_557[] = {"string"};
+static const char *const pd_557[] = {NULL};
 static const struct xcp__param p_560[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_560[] = {"expr"};
 static const char *const pt_560[] = {"string"};
 static const char *const pd_560[] = {NULL};
-static const struct xcp__param p_561[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
-static const char *const pn_561[] = {"self"};
-static const char *const pt_561[] = {"ref:VM_guest_metrics"};
+static const struct xcp__param p_561[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_561[] = {"expr"};
+static const char *const pt_561[] = {"string"};
 static const char *const pd_561[] = {NULL};
 static const struct xcp__param p_562[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
 static const char *const pn_562[] = {"self"};
@@ -3808,22 +3808,22 @@ static const struct xcp__param p_568[] = {{"self", &xcp__T_ref_VM_guest_metrics,
 static const char *const pn_568[] = {"self"};
 static const char *const pt_568[] = {"ref:VM_guest_metrics"};
 static const char *const pd_568[] = {NULL};
-static const struct xcp__param p_569[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_569[] = {"self", "value"};
-static const char *const pt_569[] = {"ref:VM_guest_metrics", "map:string:string"};
-static const char *const pd_569[] = {NULL, NULL};
-static const struct xcp__param p_570[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_570[] = {"self", "key", "value"};
-static const char *const pt_570[] = {"ref:VM_guest_metrics", "string", "string"};
-static const char *const pd_570[] = {NULL, NULL, NULL};
-static const struct xcp__param p_571[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_571[] = {"self", "key"};
-static const char *const pt_571[] = {"ref:VM_guest_metrics", "string"};
-static const char *const pd_571[] = {NULL, NULL};
-static const struct xcp__param p_572[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
-static const char *const pn_572[] = {"self"};
-static const char *const pt_572[] = {"ref:VM_guest_metrics"};
-static const char *const pd_572[] = {NULL};
+static const struct xcp__param p_569[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const char *const pn_569[] = {"self"};
+static const char *const pt_569[] = {"ref:VM_guest_metrics"};
+static const char *const pd_569[] = {NULL};
+static const struct xcp__param p_570[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_570[] = {"self", "value"};
+static const char *const pt_570[] = {"ref:VM_guest_metrics", "map:string:string"};
+static const char *const pd_570[] = {NULL, NULL};
+static const struct xcp__param p_571[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_571[] = {"self", "key", "value"};
+static const char *const pt_571[] = {"ref:VM_guest_metrics", "string", "string"};
+static const char *const pd_571[] = {NULL, NULL, NULL};
+static const struct xcp__param p_572[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_572[] = {"self", "key"};
+static const char *const pt_572[] = {"ref:VM_guest_metrics", "string"};
+static const char *const pd_572[] = {NULL, NULL};
 static const struct xcp__param p_573[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
 static const char *const pn_573[] = {"self"};
 static const char *const pt_573[] = {"ref:VM_guest_metrics"};
@@ -3844,25 +3844,25 @@ static const struct xcp__param p_577[] = {{"self", &xcp__T_ref_VM_guest_metrics,
 static const char *const pn_577[] = {"self"};
 static const char *const pt_577[] = {"ref:VM_guest_metrics"};
 static const char *const pd_577[] = {NULL};
-static const struct xcp__param p_578[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const struct xcp__param p_578[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
 static const char *const pn_578[] = {"self"};
-static const char *const pt_578[] = {"ref:VBD"};
+static const char *const pt_578[] = {"ref:VM_guest_metrics"};
 static const char *const pd_578[] = {NULL};
-static const struct xcp__param p_579[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_579[] = {"uuid"};
-static const char *const pt_579[] = {"string"};
+static const struct xcp__param p_579[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_579[] = {"self"};
+static const char *const pt_579[] = {"ref:VBD"};
 static const char *const pd_579[] = {NULL};
-static const struct xcp__param p_582[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_582[] = {"expr"};
-static const char *const pt_582[] = {"string"};
-static const char *const pd_582[] = {NULL};
+static const struct xcp__param p_580[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_580[] = {"uuid"};
+static const char *const pt_580[] = {"string"};
+static const char *const pd_580[] = {NULL};
 static const struct xcp__param p_583[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_583[] = {"expr"};
 static const char *const pt_583[] = {"string"};
 static const char *const pd_583[] = {NULL};
-static const struct xcp__param p_584[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_584[] = {"self"};
-static const char *const pt_584[] = {"ref:VBD"};
+static const struct xcp__param p_584[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_584[] = {"expr"};
+static const char *const pt_584[] = {"string"};
 static const char *const pd_584[] = {NULL};
 static const struct xcp__param p_585[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_585[] = {"self"};
@@ -3888,90 +3888,90 @@ static const struct xcp__param p_590[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_590[] = {"self"};
 static const char *const pt_590[] = {"ref:VBD"};
 static const char *const pd_590[] = {NULL};
-static const struct xcp__param p_591[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_591[] = {"self", "value"};
-static const char *const pt_591[] = {"ref:VBD", "string"};
-static const char *const pd_591[] = {NULL, NULL};
-static const struct xcp__param p_592[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_592[] = {"self"};
-static const char *const pt_592[] = {"ref:VBD"};
-static const char *const pd_592[] = {NULL};
-static const struct xcp__param p_593[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_593[] = {"self", "value"};
-static const char *const pt_593[] = {"ref:VBD", "bool"};
-static const char *const pd_593[] = {NULL, NULL};
-static const struct xcp__param p_594[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_594[] = {"self"};
-static const char *const pt_594[] = {"ref:VBD"};
-static const char *const pd_594[] = {NULL};
+static const struct xcp__param p_591[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_591[] = {"self"};
+static const char *const pt_591[] = {"ref:VBD"};
+static const char *const pd_591[] = {NULL};
+static const struct xcp__param p_592[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_592[] = {"self", "value"};
+static const char *const pt_592[] = {"ref:VBD", "string"};
+static const char *const pd_592[] = {NULL, NULL};
+static const struct xcp__param p_593[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_593[] = {"self"};
+static const char *const pt_593[] = {"ref:VBD"};
+static const char *const pd_593[] = {NULL};
+static const struct xcp__param p_594[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_594[] = {"self", "value"};
+static const char *const pt_594[] = {"ref:VBD", "bool"};
+static const char *const pd_594[] = {NULL, NULL};
 static const struct xcp__param p_595[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_595[] = {"self"};
 static const char *const pt_595[] = {"ref:VBD"};
 static const char *const pd_595[] = {NULL};
-static const struct xcp__param p_596[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_vbd_type, NULL}};
-static const char *const pn_596[] = {"self", "value"};
-static const char *const pt_596[] = {"ref:VBD", "vbd_type"};
-static const char *const pd_596[] = {NULL, NULL};
-static const struct xcp__param p_597[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_597[] = {"self"};
-static const char *const pt_597[] = {"ref:VBD"};
-static const char *const pd_597[] = {NULL};
-static const struct xcp__param p_598[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_598[] = {"self", "value"};
-static const char *const pt_598[] = {"ref:VBD", "bool"};
-static const char *const pd_598[] = {NULL, NULL};
-static const struct xcp__param p_599[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_599[] = {"self"};
-static const char *const pt_599[] = {"ref:VBD"};
-static const char *const pd_599[] = {NULL};
+static const struct xcp__param p_596[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_596[] = {"self"};
+static const char *const pt_596[] = {"ref:VBD"};
+static const char *const pd_596[] = {NULL};
+static const struct xcp__param p_597[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_vbd_type, NULL}};
+static const char *const pn_597[] = {"self", "value"};
+static const char *const pt_597[] = {"ref:VBD", "vbd_type"};
+static const char *const pd_597[] = {NULL, NULL};
+static const struct xcp__param p_598[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_598[] = {"self"};
+static const char *const pt_598[] = {"ref:VBD"};
+static const char *const pd_598[] = {NULL};
+static const struct xcp__param p_599[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_599[] = {"self", "value"};
+static const char *const pt_599[] = {"ref:VBD", "bool"};
+static const char *const pd_599[] = {NULL, NULL};
 static const struct xcp__param p_600[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_600[] = {"self"};
 static const char *const pt_600[] = {"ref:VBD"};
 static const char *const pd_600[] = {NULL};
-static const struct xcp__param p_601[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_601[] = {"self", "value"};
-static const char *const pt_601[] = {"ref:VBD", "map:string:string"};
-static const char *const pd_601[] = {NULL, NULL};
-static const struct xcp__param p_602[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_602[] = {"self", "key", "value"};
-static const char *const pt_602[] = {"ref:VBD", "string", "string"};
-static const char *const pd_602[] = {NULL, NULL, NULL};
-static const struct xcp__param p_603[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_603[] = {"self", "key"};
-static const char *const pt_603[] = {"ref:VBD", "string"};
-static const char *const pd_603[] = {NULL, NULL};
-static const struct xcp__param p_604[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_604[] = {"self"};
-static const char *const pt_604[] = {"ref:VBD"};
-static const char *const pd_604[] = {NULL};
+static const struct xcp__param p_601[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_601[] = {"self"};
+static const char *const pt_601[] = {"ref:VBD"};
+static const char *const pd_601[] = {NULL};
+static const struct xcp__param p_602[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_602[] = {"self", "value"};
+static const char *const pt_602[] = {"ref:VBD", "map:string:string"};
+static const char *const pd_602[] = {NULL, NULL};
+static const struct xcp__param p_603[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_603[] = {"self", "key", "value"};
+static const char *const pt_603[] = {"ref:VBD", "string", "string"};
+static const char *const pd_603[] = {NULL, NULL, NULL};
+static const struct xcp__param p_604[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_604[] = {"self", "key"};
+static const char *const pt_604[] = {"ref:VBD", "string"};
+static const char *const pd_604[] = {NULL, NULL};
 static const struct xcp__param p_605[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_605[] = {"self"};
 static const char *const pt_605[] = {"ref:VBD"};
 static const char *const pd_605[] = {NULL};
-static const struct xcp__param p_606[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_606[] = {"self", "value"};
-static const char *const pt_606[] = {"ref:VBD", "string"};
-static const char *const pd_606[] = {NULL, NULL};
-static const struct xcp__param p_607[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_607[] = {"self"};
-static const char *const pt_607[] = {"ref:VBD"};
-static const char *const pd_607[] = {NULL};
-static const struct xcp__param p_608[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_608[] = {"self", "value"};
-static const char *const pt_608[] = {"ref:VBD", "map:string:string"};
-static const char *const pd_608[] = {NULL, NULL};
-static const struct xcp__param p_609[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_609[] = {"self", "key", "value"};
-static const char *const pt_609[] = {"ref:VBD", "string", "string"};
-static const char *const pd_609[] = {NULL, NULL, NULL};
-static const struct xcp__param p_610[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_610[] = {"self", "key"};
-static const char *const pt_610[] = {"ref:VBD", "string"};
-static const char *const pd_610[] = {NULL, NULL};
-static const struct xcp__param p_611[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_611[] = {"self"};
-static const char *const pt_611[] = {"ref:VBD"};
-static const char *const pd_611[] = {NULL};
+static const struct xcp__param p_606[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_606[] = {"self"};
+static const char *const pt_606[] = {"ref:VBD"};
+static const char *const pd_606[] = {NULL};
+static const struct xcp__param p_607[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_607[] = {"self", "value"};
+static const char *const pt_607[] = {"ref:VBD", "string"};
+static const char *const pd_607[] = {NULL, NULL};
+static const struct xcp__param p_608[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_608[] = {"self"};
+static const char *const pt_608[] = {"ref:VBD"};
+static const char *const pd_608[] = {NULL};
+static const struct xcp__param p_609[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_609[] = {"self", "value"};
+static const char *const pt_609[] = {"ref:VBD", "map:string:string"};
+static const char *const pd_609[] = {NULL, NULL};
+static const struct xcp__param p_610[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_610[] = {"self", "key", "value"};
+static const char *const pt_610[] = {"ref:VBD", "string", "string"};
+static const char *const pd_610[] = {NULL, NULL, NULL};
+static const struct xcp__param p_611[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_611[] = {"self", "key"};
+static const char *const pt_611[] = {"ref:VBD", "string"};
+static const char *const pd_611[] = {NULL, NULL};
 static const struct xcp__param p_612[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_612[] = {"self"};
 static const char *const pt_612[] = {"ref:VBD"};
@@ -3992,13 +3992,13 @@ static const struct xcp__param p_616[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_616[] = {"self"};
 static const char *const pt_616[] = {"ref:VBD"};
 static const char *const pd_616[] = {NULL};
-static const struct xcp__param p_617[] = {{"args", &xcp__T_record_VBD, NULL}};
-static const char *const pn_617[] = {"args"};
-static const char *const pt_617[] = {"record:VBD"};
+static const struct xcp__param p_617[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_617[] = {"self"};
+static const char *const pt_617[] = {"ref:VBD"};
 static const char *const pd_617[] = {NULL};
-static const struct xcp__param p_618[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_618[] = {"self"};
-static const char *const pt_618[] = {"ref:VBD"};
+static const struct xcp__param p_618[] = {{"args", &xcp__T_record_VBD, NULL}};
+static const char *const pn_618[] = {"args"};
+static const char *const pt_618[] = {"record:VBD"};
 static const char *const pd_618[] = {NULL};
 static const struct xcp__param p_619[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_619[] = {"self"};
@@ -4012,45 +4012,45 @@ static const struct xcp__param p_621[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_621[] = {"self"};
 static const char *const pt_621[] = {"ref:VBD"};
 static const char *const pd_621[] = {NULL};
-static const struct xcp__param p_622[] = {{"vbd", &xcp__T_ref_VBD, NULL}, {"vdi", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_622[] = {"vbd", "vdi"};
-static const char *const pt_622[] = {"ref:VBD", "ref:VDI"};
-static const char *const pd_622[] = {NULL, NULL};
-static const struct xcp__param p_623[] = {{"vbd", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_623[] = {"vbd"};
-static const char *const pt_623[] = {"ref:VBD"};
-static const char *const pd_623[] = {NULL};
-static const struct xcp__param p_624[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_vbd_mode, NULL}};
-static const char *const pn_624[] = {"self", "value"};
-static const char *const pt_624[] = {"ref:VBD", "vbd_mode"};
-static const char *const pd_624[] = {NULL, NULL};
-static const struct xcp__param p_625[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_625[] = {"self"};
-static const char *const pt_625[] = {"ref:VBD"};
-static const char *const pd_625[] = {NULL};
-static const struct xcp__param p_626[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const struct xcp__param p_622[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_622[] = {"self"};
+static const char *const pt_622[] = {"ref:VBD"};
+static const char *const pd_622[] = {NULL};
+static const struct xcp__param p_623[] = {{"vbd", &xcp__T_ref_VBD, NULL}, {"vdi", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_623[] = {"vbd", "vdi"};
+static const char *const pt_623[] = {"ref:VBD", "ref:VDI"};
+static const char *const pd_623[] = {NULL, NULL};
+static const struct xcp__param p_624[] = {{"vbd", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_624[] = {"vbd"};
+static const char *const pt_624[] = {"ref:VBD"};
+static const char *const pd_624[] = {NULL};
+static const struct xcp__param p_625[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_vbd_mode, NULL}};
+static const char *const pn_625[] = {"self", "value"};
+static const char *const pt_625[] = {"ref:VBD", "vbd_mode"};
+static const char *const pd_625[] = {NULL, NULL};
+static const struct xcp__param p_626[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_626[] = {"self"};
-static const char *const pt_626[] = {"ref:VDI"};
+static const char *const pt_626[] = {"ref:VBD"};
 static const char *const pd_626[] = {NULL};
-static const struct xcp__param p_627[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_627[] = {"uuid"};
-static const char *const pt_627[] = {"string"};
+static const struct xcp__param p_627[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_627[] = {"self"};
+static const char *const pt_627[] = {"ref:VDI"};
 static const char *const pd_627[] = {NULL};
-static const struct xcp__param p_628[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_628[] = {"label"};
+static const struct xcp__param p_628[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_628[] = {"uuid"};
 static const char *const pt_628[] = {"string"};
 static const char *const pd_628[] = {NULL};
-static const struct xcp__param p_631[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_631[] = {"expr"};
-static const char *const pt_631[] = {"string"};
-static const char *const pd_631[] = {NULL};
+static const struct xcp__param p_629[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_629[] = {"label"};
+static const char *const pt_629[] = {"string"};
+static const char *const pd_629[] = {NULL};
 static const struct xcp__param p_632[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_632[] = {"expr"};
 static const char *const pt_632[] = {"string"};
 static const char *const pd_632[] = {NULL};
-static const struct xcp__param p_633[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_633[] = {"self"};
-static const char *const pt_633[] = {"ref:VDI"};
+static const struct xcp__param p_633[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_633[] = {"expr"};
+static const char *const pt_633[] = {"string"};
 static const char *const pd_633[] = {NULL};
 static const struct xcp__param p_634[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_634[] = {"self"};
@@ -4100,22 +4100,22 @@ static const struct xcp__param p_645[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_645[] = {"self"};
 static const char *const pt_645[] = {"ref:VDI"};
 static const char *const pd_645[] = {NULL};
-static const struct xcp__param p_646[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_646[] = {"self", "value"};
-static const char *const pt_646[] = {"ref:VDI", "map:string:string"};
-static const char *const pd_646[] = {NULL, NULL};
-static const struct xcp__param p_647[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_647[] = {"self", "key", "value"};
-static const char *const pt_647[] = {"ref:VDI", "string", "string"};
-static const char *const pd_647[] = {NULL, NULL, NULL};
-static const struct xcp__param p_648[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_648[] = {"self", "key"};
-static const char *const pt_648[] = {"ref:VDI", "string"};
-static const char *const pd_648[] = {NULL, NULL};
-static const struct xcp__param p_649[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_649[] = {"self"};
-static const char *const pt_649[] = {"ref:VDI"};
-static const char *const pd_649[] = {NULL};
+static const struct xcp__param p_646[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_646[] = {"self"};
+static const char *const pt_646[] = {"ref:VDI"};
+static const char *const pd_646[] = {NULL};
+static const struct xcp__param p_647[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_647[] = {"self", "value"};
+static const char *const pt_647[] = {"ref:VDI", "map:string:string"};
+static const char *const pd_647[] = {NULL, NULL};
+static const struct xcp__param p_648[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_648[] = {"self", "key", "value"};
+static const char *const pt_648[] = {"ref:VDI", "string", "string"};
+static const char *const pd_648[] = {NULL, NULL, NULL};
+static const struct xcp__param p_649[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_649[] = {"self", "key"};
+static const char *const pt_649[] = {"ref:VDI", "string"};
+static const char *const pd_649[] = {NULL, NULL};
 static const struct xcp__param p_650[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_650[] = {"self"};
 static const char *const pt_650[] = {"ref:VDI"};
@@ -4132,38 +4132,38 @@ static const struct xcp__param p_653[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_653[] = {"self"};
 static const char *const pt_653[] = {"ref:VDI"};
 static const char *const pd_653[] = {NULL};
-static const struct xcp__param p_654[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_654[] = {"self", "value"};
-static const char *const pt_654[] = {"ref:VDI", "map:string:string"};
-static const char *const pd_654[] = {NULL, NULL};
-static const struct xcp__param p_655[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_655[] = {"self", "key", "value"};
-static const char *const pt_655[] = {"ref:VDI", "string", "string"};
-static const char *const pd_655[] = {NULL, NULL, NULL};
-static const struct xcp__param p_656[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_656[] = {"self", "key"};
-static const char *const pt_656[] = {"ref:VDI", "string"};
-static const char *const pd_656[] = {NULL, NULL};
-static const struct xcp__param p_657[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_657[] = {"self"};
-static const char *const pt_657[] = {"ref:VDI"};
-static const char *const pd_657[] = {NULL};
-static const struct xcp__param p_658[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_658[] = {"self", "value"};
-static const char *const pt_658[] = {"ref:VDI", "map:string:string"};
-static const char *const pd_658[] = {NULL, NULL};
-static const struct xcp__param p_659[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_659[] = {"self", "key", "value"};
-static const char *const pt_659[] = {"ref:VDI", "string", "string"};
-static const char *const pd_659[] = {NULL, NULL, NULL};
-static const struct xcp__param p_660[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_660[] = {"self", "key"};
-static const char *const pt_660[] = {"ref:VDI", "string"};
-static const char *const pd_660[] = {NULL, NULL};
-static const struct xcp__param p_661[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_661[] = {"self"};
-static const char *const pt_661[] = {"ref:VDI"};
-static const char *const pd_661[] = {NULL};
+static const struct xcp__param p_654[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_654[] = {"self"};
+static const char *const pt_654[] = {"ref:VDI"};
+static const char *const pd_654[] = {NULL};
+static const struct xcp__param p_655[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_655[] = {"self", "value"};
+static const char *const pt_655[] = {"ref:VDI", "map:string:string"};
+static const char *const pd_655[] = {NULL, NULL};
+static const struct xcp__param p_656[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_656[] = {"self", "key", "value"};
+static const char *const pt_656[] = {"ref:VDI", "string", "string"};
+static const char *const pd_656[] = {NULL, NULL, NULL};
+static const struct xcp__param p_657[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_657[] = {"self", "key"};
+static const char *const pt_657[] = {"ref:VDI", "string"};
+static const char *const pd_657[] = {NULL, NULL};
+static const struct xcp__param p_658[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_658[] = {"self"};
+static const char *const pt_658[] = {"ref:VDI"};
+static const char *const pd_658[] = {NULL};
+static const struct xcp__param p_659[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_659[] = {"self", "value"};
+static const char *const pt_659[] = {"ref:VDI", "map:string:string"};
+static const char *const pd_659[] = {NULL, NULL};
+static const struct xcp__param p_660[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_660[] = {"self", "key", "value"};
+static const char *const pt_660[] = {"ref:VDI", "string", "string"};
+static const char *const pd_660[] = {NULL, NULL, NULL};
+static const struct xcp__param p_661[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_661[] = {"self", "key"};
+static const char *const pt_661[] = {"ref:VDI", "string"};
+static const char *const pd_661[] = {NULL, NULL};
 static const struct xcp__param p_662[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_662[] = {"self"};
 static const char *const pt_662[] = {"ref:VDI"};
@@ -4180,22 +4180,22 @@ static const struct xcp__param p_665[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_665[] = {"self"};
 static const char *const pt_665[] = {"ref:VDI"};
 static const char *const pd_665[] = {NULL};
-static const struct xcp__param p_666[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_666[] = {"self", "value"};
-static const char *const pt_666[] = {"ref:VDI", "set:string"};
-static const char *const pd_666[] = {NULL, NULL};
-static const struct xcp__param p_667[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_666[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_666[] = {"self"};
+static const char *const pt_666[] = {"ref:VDI"};
+static const char *const pd_666[] = {NULL};
+static const struct xcp__param p_667[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_667[] = {"self", "value"};
-static const char *const pt_667[] = {"ref:VDI", "string"};
+static const char *const pt_667[] = {"ref:VDI", "set:string"};
 static const char *const pd_667[] = {NULL, NULL};
 static const struct xcp__param p_668[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_668[] = {"self", "value"};
 static const char *const pt_668[] = {"ref:VDI", "string"};
 static const char *const pd_668[] = {NULL, NULL};
-static const struct xcp__param p_669[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_669[] = {"self"};
-static const char *const pt_669[] = {"ref:VDI"};
-static const char *const pd_669[] = {NULL};
+static const struct xcp__param p_669[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_669[] = {"self", "value"};
+static const char *const pt_669[] = {"ref:VDI", "string"};
+static const char *const pd_669[] = {NULL, NULL};
 static const struct xcp__param p_670[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_670[] = {"self"};
 static const char *const pt_670[] = {"ref:VDI"};
@@ -4224,117 +4224,117 @@ static const struct xcp__param p_676[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_676[] = {"self"};
 static const char *const pt_676[] = {"ref:VDI"};
 static const char *const pd_676[] = {NULL};
-static const struct xcp__param p_677[] = {{"args", &xcp__T_record_VDI, NULL}};
-static const char *const pn_677[] = {"args"};
-static const char *const pt_677[] = {"record:VDI"};
+static const struct xcp__param p_677[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_677[] = {"self"};
+static const char *const pt_677[] = {"ref:VDI"};
 static const char *const pd_677[] = {NULL};
-static const struct xcp__param p_678[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_678[] = {"self"};
-static const char *const pt_678[] = {"ref:VDI"};
+static const struct xcp__param p_678[] = {{"args", &xcp__T_record_VDI, NULL}};
+static const char *const pn_678[] = {"args"};
+static const char *const pt_678[] = {"record:VDI"};
 static const char *const pd_678[] = {NULL};
-static const struct xcp__param p_679[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"driver_params", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_679[] = {"vdi", "driver_params"};
-static const char *const pt_679[] = {"ref:VDI", "map:string:string"};
-static const char *const pd_679[] = {NULL, "{}"};
+static const struct xcp__param p_679[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_679[] = {"self"};
+static const char *const pt_679[] = {"ref:VDI"};
+static const char *const pd_679[] = {NULL};
 static const struct xcp__param p_680[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"driver_params", &xcp__T_map_string_string, "{}"}};
 static const char *const pn_680[] = {"vdi", "driver_params"};
 static const char *const pt_680[] = {"ref:VDI", "map:string:string"};
 static const char *const pd_680[] = {NULL, "{}"};
-static const struct xcp__param p_681[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"sr", &xcp__T_ref_SR, "NULL"}, {"base_vdi", &xcp__T_ref_VDI, "NULL"}, {"into_vdi", &xcp__T_ref_VDI, "NULL"}};
-static const char *const pn_681[] = {"vdi", "sr", "base_vdi", "into_vdi"};
-static const char *const pt_681[] = {"ref:VDI", "ref:SR", "ref:VDI", "ref:VDI"};
-static const char *const pd_681[] = {NULL, "NULL", "NULL", "NULL"};
-static const struct xcp__param p_682[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"size", &xcp__T_int, NULL}};
-static const char *const pn_682[] = {"vdi", "size"};
-static const char *const pt_682[] = {"ref:VDI", "int"};
-static const char *const pd_682[] = {NULL, NULL};
+static const struct xcp__param p_681[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"driver_params", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_681[] = {"vdi", "driver_params"};
+static const char *const pt_681[] = {"ref:VDI", "map:string:string"};
+static const char *const pd_681[] = {NULL, "{}"};
+static const struct xcp__param p_682[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"sr", &xcp__T_ref_SR, "NULL"}, {"base_vdi", &xcp__T_ref_VDI, "NULL"}, {"into_vdi", &xcp__T_ref_VDI, "NULL"}};
+static const char *const pn_682[] = {"vdi", "sr", "base_vdi", "into_vdi"};
+static const char *const pt_682[] = {"ref:VDI", "ref:SR", "ref:VDI", "ref:VDI"};
+static const char *const pd_682[] = {NULL, "NULL", "NULL", "NULL"};
 static const struct xcp__param p_683[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"size", &xcp__T_int, NULL}};
 static const char *const pn_683[] = {"vdi", "size"};
 static const char *const pt_683[] = {"ref:VDI", "int"};
 static const char *const pd_683[] = {NULL, NULL};
-static const struct xcp__param p_684[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"sr", &xcp__T_ref_SR, NULL}, {"options", &xcp__T_map_string_string, NULL}};
-static const char *const pn_684[] = {"vdi", "sr", "options"};
-static const char *const pt_684[] = {"ref:VDI", "ref:SR", "map:string:string"};
-static const char *const pd_684[] = {NULL, NULL, NULL};
-static const struct xcp__param p_685[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"SR", &xcp__T_ref_SR, NULL}, {"type", &xcp__T_vdi_type, NULL}, {"sharable", &xcp__T_bool, NULL}, {"read_only", &xcp__T_bool, NULL}, {"other_config", &xcp__T_map_string_string, NULL}, {"location", &xcp__T_string, NULL}, {"xenstore_data", &xcp__T_map_string_string, NULL}, {"sm_config", &xcp__T_map_string_string, NULL}, {"managed", &xcp__T_bool, "true"}, {"virtual_size", &xcp__T_int, "0"}, {"physical_utilisation", &xcp__T_int, "0"}, {"metadata_of_pool", &xcp__T_ref_pool, "NULL"}, {"is_a_snapshot", &xcp__T_bool, "false"}, {"snapshot_time", &xcp__T_datetime, "19700101T00:00:00Z"}, {"snapshot_of", &xcp__T_ref_VDI, "NULL"}};
-static const char *const pn_685[] = {"uuid", "name_label", "name_description", "SR", "type", "sharable", "read_only", "other_config", "location", "xenstore_data", "sm_config", "managed", "virtual_size", "physical_utilisation", "metadata_of_pool", "is_a_snapshot", "snapshot_time", "snapshot_of"};
-static const char *const pt_685[] = {"string", "string", "string", "ref:SR", "vdi_type", "bool", "bool", "map:string:string", "string", "map:string:string", "map:string:string", "bool", "int", "int", "ref:pool", "bool", "datetime", "ref:VDI"};
-static const char *const pd_685[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "true", "0", "0", "NULL", "false", "19700101T00:00:00Z", "NULL"};
-static const struct xcp__param p_686[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_686[] = {"vdi"};
-static const char *const pt_686[] = {"ref:VDI"};
-static const char *const pd_686[] = {NULL};
+static const struct xcp__param p_684[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"size", &xcp__T_int, NULL}};
+static const char *const pn_684[] = {"vdi", "size"};
+static const char *const pt_684[] = {"ref:VDI", "int"};
+static const char *const pd_684[] = {NULL, NULL};
+static const struct xcp__param p_685[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"sr", &xcp__T_ref_SR, NULL}, {"options", &xcp__T_map_string_string, NULL}};
+static const char *const pn_685[] = {"vdi", "sr", "options"};
+static const char *const pt_685[] = {"ref:VDI", "ref:SR", "map:string:string"};
+static const char *const pd_685[] = {NULL, NULL, NULL};
+static const struct xcp__param p_686[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"SR", &xcp__T_ref_SR, NULL}, {"type", &xcp__T_vdi_type, NULL}, {"sharable", &xcp__T_bool, NULL}, {"read_only", &xcp__T_bool, NULL}, {"other_config", &xcp__T_map_string_string, NULL}, {"location", &xcp__T_string, NULL}, {"xenstore_data", &xcp__T_map_string_string, NULL}, {"sm_config", &xcp__T_map_string_string, NULL}, {"managed", &xcp__T_bool, "true"}, {"virtual_size", &xcp__T_int, "0"}, {"physical_utilisation", &xcp__T_int, "0"}, {"metadata_of_pool", &xcp__T_ref_pool, "NULL"}, {"is_a_snapshot", &xcp__T_bool, "false"}, {"snapshot_time", &xcp__T_datetime, "19700101T00:00:00Z"}, {"snapshot_of", &xcp__T_ref_VDI, "NULL"}};
+static const char *const pn_686[] = {"uuid", "name_label", "name_description", "SR", "type", "sharable", "read_only", "other_config", "location", "xenstore_data", "sm_config", "managed", "virtual_size", "physical_utilisation", "metadata_of_pool", "is_a_snapshot", "snapshot_time", "snapshot_of"};
+static const char *const pt_686[] = {"string", "string", "string", "ref:SR", "vdi_type", "bool", "bool", "map:string:string", "string", "map:string:string", "map:string:string", "bool", "int", "int", "ref:pool", "bool", "datetime", "ref:VDI"};
+static const char *const pd_686[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "true", "0", "0", "NULL", "false", "19700101T00:00:00Z", "NULL"};
 static const struct xcp__param p_687[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_687[] = {"vdi"};
 static const char *const pt_687[] = {"ref:VDI"};
 static const char *const pd_687[] = {NULL};
-static const struct xcp__param p_688[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_688[] = {"self", "value"};
-static const char *const pt_688[] = {"ref:VDI", "string"};
-static const char *const pd_688[] = {NULL, NULL};
+static const struct xcp__param p_688[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_688[] = {"vdi"};
+static const char *const pt_688[] = {"ref:VDI"};
+static const char *const pd_688[] = {NULL};
 static const struct xcp__param p_689[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_689[] = {"self", "value"};
 static const char *const pt_689[] = {"ref:VDI", "string"};
 static const char *const pd_689[] = {NULL, NULL};
-static const struct xcp__param p_690[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_690[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_690[] = {"self", "value"};
-static const char *const pt_690[] = {"ref:VDI", "bool"};
+static const char *const pt_690[] = {"ref:VDI", "string"};
 static const char *const pd_690[] = {NULL, NULL};
 static const struct xcp__param p_691[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
 static const char *const pn_691[] = {"self", "value"};
 static const char *const pt_691[] = {"ref:VDI", "bool"};
 static const char *const pd_691[] = {NULL, NULL};
-static const struct xcp__param p_692[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_on_boot, NULL}};
+static const struct xcp__param p_692[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
 static const char *const pn_692[] = {"self", "value"};
-static const char *const pt_692[] = {"ref:VDI", "on_boot"};
+static const char *const pt_692[] = {"ref:VDI", "bool"};
 static const char *const pd_692[] = {NULL, NULL};
-static const struct xcp__param p_693[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_693[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_on_boot, NULL}};
 static const char *const pn_693[] = {"self", "value"};
-static const char *const pt_693[] = {"ref:VDI", "bool"};
+static const char *const pt_693[] = {"ref:VDI", "on_boot"};
 static const char *const pd_693[] = {NULL, NULL};
-static const struct xcp__param p_694[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_694[] = {"self"};
-static const char *const pt_694[] = {"ref:VDI"};
-static const char *const pd_694[] = {NULL};
+static const struct xcp__param p_694[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_694[] = {"self", "value"};
+static const char *const pt_694[] = {"ref:VDI", "bool"};
+static const char *const pd_694[] = {NULL, NULL};
 static const struct xcp__param p_695[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_695[] = {"self"};
 static const char *const pt_695[] = {"ref:VDI"};
 static const char *const pd_695[] = {NULL};
-static const struct xcp__param p_696[] = {{"vdi_from", &xcp__T_ref_VDI, NULL}, {"vdi_to", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_696[] = {"vdi_from", "vdi_to"};
-static const char *const pt_696[] = {"ref:VDI", "ref:VDI"};
-static const char *const pd_696[] = {NULL, NULL};
-static const struct xcp__param p_697[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_697[] = {"self"};
-static const char *const pt_697[] = {"ref:VDI"};
-static const char *const pd_697[] = {NULL};
+static const struct xcp__param p_696[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_696[] = {"self"};
+static const char *const pt_696[] = {"ref:VDI"};
+static const char *const pd_696[] = {NULL};
+static const struct xcp__param p_697[] = {{"vdi_from", &xcp__T_ref_VDI, NULL}, {"vdi_to", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_697[] = {"vdi_from", "vdi_to"};
+static const char *const pt_697[] = {"ref:VDI", "ref:VDI"};
+static const char *const pd_697[] = {NULL, NULL};
 static const struct xcp__param p_698[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_698[] = {"self"};
 static const char *const pt_698[] = {"ref:VDI"};
 static const char *const pd_698[] = {NULL};
-static const struct xcp__param p_699[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const struct xcp__param p_699[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_699[] = {"self"};
-static const char *const pt_699[] = {"ref:SR"};
+static const char *const pt_699[] = {"ref:VDI"};
 static const char *const pd_699[] = {NULL};
-static const struct xcp__param p_700[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_700[] = {"uuid"};
-static const char *const pt_700[] = {"string"};
+static const struct xcp__param p_700[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_700[] = {"self"};
+static const char *const pt_700[] = {"ref:SR"};
 static const char *const pd_700[] = {NULL};
-static const struct xcp__param p_701[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_701[] = {"label"};
+static const struct xcp__param p_701[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_701[] = {"uuid"};
 static const char *const pt_701[] = {"string"};
 static const char *const pd_701[] = {NULL};
-static const struct xcp__param p_704[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_704[] = {"expr"};
-static const char *const pt_704[] = {"string"};
-static const char *const pd_704[] = {NULL};
+static const struct xcp__param p_702[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_702[] = {"label"};
+static const char *const pt_702[] = {"string"};
+static const char *const pd_702[] = {NULL};
 static const struct xcp__param p_705[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_705[] = {"expr"};
 static const char *const pt_705[] = {"string"};
 static const char *const pd_705[] = {NULL};
-static const struct xcp__param p_706[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_706[] = {"self"};
-static const char *const pt_706[] = {"ref:SR"};
+static const struct xcp__param p_706[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_706[] = {"expr"};
+static const char *const pt_706[] = {"string"};
 static const char *const pd_706[] = {NULL};
 static const struct xcp__param p_707[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_707[] = {"self"};
@@ -4388,54 +4388,54 @@ static const struct xcp__param p_719[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_719[] = {"self"};
 static const char *const pt_719[] = {"ref:SR"};
 static const char *const pd_719[] = {NULL};
-static const struct xcp__param p_720[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_720[] = {"self", "value"};
-static const char *const pt_720[] = {"ref:SR", "map:string:string"};
-static const char *const pd_720[] = {NULL, NULL};
-static const struct xcp__param p_721[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_721[] = {"self", "key", "value"};
-static const char *const pt_721[] = {"ref:SR", "string", "string"};
-static const char *const pd_721[] = {NULL, NULL, NULL};
-static const struct xcp__param p_722[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_722[] = {"self", "key"};
-static const char *const pt_722[] = {"ref:SR", "string"};
-static const char *const pd_722[] = {NULL, NULL};
-static const struct xcp__param p_723[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_723[] = {"self"};
-static const char *const pt_723[] = {"ref:SR"};
-static const char *const pd_723[] = {NULL};
-static const struct xcp__param p_724[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_724[] = {"self", "value"};
-static const char *const pt_724[] = {"ref:SR", "set:string"};
-static const char *const pd_724[] = {NULL, NULL};
-static const struct xcp__param p_725[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_720[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_720[] = {"self"};
+static const char *const pt_720[] = {"ref:SR"};
+static const char *const pd_720[] = {NULL};
+static const struct xcp__param p_721[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_721[] = {"self", "value"};
+static const char *const pt_721[] = {"ref:SR", "map:string:string"};
+static const char *const pd_721[] = {NULL, NULL};
+static const struct xcp__param p_722[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_722[] = {"self", "key", "value"};
+static const char *const pt_722[] = {"ref:SR", "string", "string"};
+static const char *const pd_722[] = {NULL, NULL, NULL};
+static const struct xcp__param p_723[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_723[] = {"self", "key"};
+static const char *const pt_723[] = {"ref:SR", "string"};
+static const char *const pd_723[] = {NULL, NULL};
+static const struct xcp__param p_724[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_724[] = {"self"};
+static const char *const pt_724[] = {"ref:SR"};
+static const char *const pd_724[] = {NULL};
+static const struct xcp__param p_725[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_725[] = {"self", "value"};
-static const char *const pt_725[] = {"ref:SR", "string"};
+static const char *const pt_725[] = {"ref:SR", "set:string"};
 static const char *const pd_725[] = {NULL, NULL};
 static const struct xcp__param p_726[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_726[] = {"self", "value"};
 static const char *const pt_726[] = {"ref:SR", "string"};
 static const char *const pd_726[] = {NULL, NULL};
-static const struct xcp__param p_727[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_727[] = {"self"};
-static const char *const pt_727[] = {"ref:SR"};
-static const char *const pd_727[] = {NULL};
-static const struct xcp__param p_728[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_728[] = {"self", "value"};
-static const char *const pt_728[] = {"ref:SR", "map:string:string"};
-static const char *const pd_728[] = {NULL, NULL};
-static const struct xcp__param p_729[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_729[] = {"self", "key", "value"};
-static const char *const pt_729[] = {"ref:SR", "string", "string"};
-static const char *const pd_729[] = {NULL, NULL, NULL};
-static const struct xcp__param p_730[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_730[] = {"self", "key"};
-static const char *const pt_730[] = {"ref:SR", "string"};
-static const char *const pd_730[] = {NULL, NULL};
-static const struct xcp__param p_731[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_731[] = {"self"};
-static const char *const pt_731[] = {"ref:SR"};
-static const char *const pd_731[] = {NULL};
+static const struct xcp__param p_727[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_727[] = {"self", "value"};
+static const char *const pt_727[] = {"ref:SR", "string"};
+static const char *const pd_727[] = {NULL, NULL};
+static const struct xcp__param p_728[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_728[] = {"self"};
+static const char *const pt_728[] = {"ref:SR"};
+static const char *const pd_728[] = {NULL};
+static const struct xcp__param p_729[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_729[] = {"self", "value"};
+static const char *const pt_729[] = {"ref:SR", "map:string:string"};
+static const char *const pd_729[] = {NULL, NULL};
+static const struct xcp__param p_730[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_730[] = {"self", "key", "value"};
+static const char *const pt_730[] = {"ref:SR", "string", "string"};
+static const char *const pd_730[] = {NULL, NULL, NULL};
+static const struct xcp__param p_731[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_731[] = {"self", "key"};
+static const char *const pt_731[] = {"ref:SR", "string"};
+static const char *const pd_731[] = {NULL, NULL};
 static const struct xcp__param p_732[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_732[] = {"self"};
 static const char *const pt_732[] = {"ref:SR"};
@@ -4452,22 +4452,22 @@ static const struct xcp__param p_735[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_735[] = {"self"};
 static const char *const pt_735[] = {"ref:SR"};
 static const char *const pd_735[] = {NULL};
-static const struct xcp__param p_736[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"physical_size", &xcp__T_int, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_736[] = {"host", "device_config", "physical_size", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
-static const char *const pt_736[] = {"ref:host", "map:string:string", "int", "string", "string", "string", "string", "bool", "map:string:string"};
-static const char *const pd_736[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
-static const struct xcp__param p_737[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_737[] = {"uuid", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
-static const char *const pt_737[] = {"string", "string", "string", "string", "string", "bool", "map:string:string"};
-static const char *const pd_737[] = {NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
-static const struct xcp__param p_738[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"type", &xcp__T_string, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_738[] = {"host", "device_config", "type", "sm_config"};
-static const char *const pt_738[] = {"ref:host", "map:string:string", "string", "map:string:string"};
-static const char *const pd_738[] = {NULL, NULL, NULL, "{}"};
-static const struct xcp__param p_739[] = {{"sr", &xcp__T_ref_SR, NULL}};
-static const char *const pn_739[] = {"sr"};
-static const char *const pt_739[] = {"ref:SR"};
-static const char *const pd_739[] = {NULL};
+static const struct xcp__param p_736[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_736[] = {"self"};
+static const char *const pt_736[] = {"ref:SR"};
+static const char *const pd_736[] = {NULL};
+static const struct xcp__param p_737[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"physical_size", &xcp__T_int, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_737[] = {"host", "device_config", "physical_size", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
+static const char *const pt_737[] = {"ref:host", "map:string:string", "int", "string", "string", "string", "string", "bool", "map:string:string"};
+static const char *const pd_737[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
+static const struct xcp__param p_738[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_738[] = {"uuid", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
+static const char *const pt_738[] = {"string", "string", "string", "string", "string", "bool", "map:string:string"};
+static const char *const pd_738[] = {NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
+static const struct xcp__param p_739[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"type", &xcp__T_string, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_739[] = {"host", "device_config", "type", "sm_config"};
+static const char *const pt_739[] = {"ref:host", "map:string:string", "string", "map:string:string"};
+static const char *const pd_739[] = {NULL, NULL, NULL, "{}"};
 static const struct xcp__param p_740[] = {{"sr", &xcp__T_ref_SR, NULL}};
 static const char *const pn_740[] = {"sr"};
 static const char *const pt_740[] = {"ref:SR"};
@@ -4480,45 +4480,45 @@ static const struct xcp__param p_742[] = {{"sr", &xcp__T_ref_SR, NULL}};
 static const char *const pn_742[] = {"sr"};
 static const char *const pt_742[] = {"ref:SR"};
 static const char *const pd_742[] = {NULL};
-static const struct xcp__param p_743[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_743[] = {"sr", "value"};
-static const char *const pt_743[] = {"ref:SR", "string"};
-static const char *const pd_743[] = {NULL, NULL};
+static const struct xcp__param p_743[] = {{"sr", &xcp__T_ref_SR, NULL}};
+static const char *const pn_743[] = {"sr"};
+static const char *const pt_743[] = {"ref:SR"};
+static const char *const pd_743[] = {NULL};
 static const struct xcp__param p_744[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_744[] = {"sr", "value"};
 static const char *const pt_744[] = {"ref:SR", "string"};
 static const char *const pd_744[] = {NULL, NULL};
-static const struct xcp__param p_745[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_745[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_745[] = {"sr", "value"};
-static const char *const pt_745[] = {"ref:SR", "bool"};
+static const char *const pt_745[] = {"ref:SR", "string"};
 static const char *const pd_745[] = {NULL, NULL};
-static const struct xcp__param p_746[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_746[] = {"self", "value"};
-static const char *const pt_746[] = {"ref:SR", "int"};
+static const struct xcp__param p_746[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_746[] = {"sr", "value"};
+static const char *const pt_746[] = {"ref:SR", "bool"};
 static const char *const pd_746[] = {NULL, NULL};
-static const struct xcp__param p_748[] = {{"sr", &xcp__T_ref_SR, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_748[] = {"sr", "name", "mime_type", "public"};
-static const char *const pt_748[] = {"ref:SR", "string", "string", "bool"};
-static const char *const pd_748[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_749[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_749[] = {"self"};
-static const char *const pt_749[] = {"ref:PBD"};
-static const char *const pd_749[] = {NULL};
-static const struct xcp__param p_750[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_750[] = {"uuid"};
-static const char *const pt_750[] = {"string"};
+static const struct xcp__param p_747[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_747[] = {"self", "value"};
+static const char *const pt_747[] = {"ref:SR", "int"};
+static const char *const pd_747[] = {NULL, NULL};
+static const struct xcp__param p_749[] = {{"sr", &xcp__T_ref_SR, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_749[] = {"sr", "name", "mime_type", "public"};
+static const char *const pt_749[] = {"ref:SR", "string", "string", "bool"};
+static const char *const pd_749[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_750[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_750[] = {"self"};
+static const char *const pt_750[] = {"ref:PBD"};
 static const char *const pd_750[] = {NULL};
-static const struct xcp__param p_753[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_753[] = {"expr"};
-static const char *const pt_753[] = {"string"};
-static const char *const pd_753[] = {NULL};
+static const struct xcp__param p_751[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_751[] = {"uuid"};
+static const char *const pt_751[] = {"string"};
+static const char *const pd_751[] = {NULL};
 static const struct xcp__param p_754[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_754[] = {"expr"};
 static const char *const pt_754[] = {"string"};
 static const char *const pd_754[] = {NULL};
-static const struct xcp__param p_755[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_755[] = {"self"};
-static const char *const pt_755[] = {"ref:PBD"};
+static const struct xcp__param p_755[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_755[] = {"expr"};
+static const char *const pt_755[] = {"string"};
 static const char *const pd_755[] = {NULL};
 static const struct xcp__param p_756[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_756[] = {"self"};
@@ -4540,25 +4540,25 @@ static const struct xcp__param p_760[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_760[] = {"self"};
 static const char *const pt_760[] = {"ref:PBD"};
 static const char *const pd_760[] = {NULL};
-static const struct xcp__param p_761[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_761[] = {"self", "value"};
-static const char *const pt_761[] = {"ref:PBD", "map:string:string"};
-static const char *const pd_761[] = {NULL, NULL};
-static const struct xcp__param p_762[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_762[] = {"self", "key", "value"};
-static const char *const pt_762[] = {"ref:PBD", "string", "string"};
-static const char *const pd_762[] = {NULL, NULL, NULL};
-static const struct xcp__param p_763[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_763[] = {"self", "key"};
-static const char *const pt_763[] = {"ref:PBD", "string"};
-static const char *const pd_763[] = {NULL, NULL};
-static const struct xcp__param p_764[] = {{"args", &xcp__T_record_PBD, NULL}};
-static const char *const pn_764[] = {"args"};
-static const char *const pt_764[] = {"record:PBD"};
-static const char *const pd_764[] = {NULL};
-static const struct xcp__param p_765[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_765[] = {"self"};
-static const char *const pt_765[] = {"ref:PBD"};
+static const struct xcp__param p_761[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_761[] = {"self"};
+static const char *const pt_761[] = {"ref:PBD"};
+static const char *const pd_761[] = {NULL};
+static const struct xcp__param p_762[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_762[] = {"self", "value"};
+static const char *const pt_762[] = {"ref:PBD", "map:string:string"};
+static const char *const pd_762[] = {NULL, NULL};
+static const struct xcp__param p_763[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_763[] = {"self", "key", "value"};
+static const char *const pt_763[] = {"ref:PBD", "string", "string"};
+static const char *const pd_763[] = {NULL, NULL, NULL};
+static const struct xcp__param p_764[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_764[] = {"self", "key"};
+static const char *const pt_764[] = {"ref:PBD", "string"};
+static const char *const pd_764[] = {NULL, NULL};
+static const struct xcp__param p_765[] = {{"args", &xcp__T_record_PBD, NULL}};
+static const char *const pn_765[] = {"args"};
+static const char *const pt_765[] = {"record:PBD"};
 static const char *const pd_765[] = {NULL};
 static const struct xcp__param p_766[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_766[] = {"self"};
@@ -4568,29 +4568,29 @@ static const struct xcp__param p_767[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_767[] = {"self"};
 static const char *const pt_767[] = {"ref:PBD"};
 static const char *const pd_767[] = {NULL};
-static const struct xcp__param p_768[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_768[] = {"self", "value"};
-static const char *const pt_768[] = {"ref:PBD", "map:string:string"};
-static const char *const pd_768[] = {NULL, NULL};
-static const struct xcp__param p_769[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_769[] = {"self"};
-static const char *const pt_769[] = {"ref:VIF"};
-static const char *const pd_769[] = {NULL};
-static const struct xcp__param p_770[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_770[] = {"uuid"};
-static const char *const pt_770[] = {"string"};
+static const struct xcp__param p_768[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_768[] = {"self"};
+static const char *const pt_768[] = {"ref:PBD"};
+static const char *const pd_768[] = {NULL};
+static const struct xcp__param p_769[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_769[] = {"self", "value"};
+static const char *const pt_769[] = {"ref:PBD", "map:string:string"};
+static const char *const pd_769[] = {NULL, NULL};
+static const struct xcp__param p_770[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_770[] = {"self"};
+static const char *const pt_770[] = {"ref:VIF"};
 static const char *const pd_770[] = {NULL};
-static const struct xcp__param p_773[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_773[] = {"expr"};
-static const char *const pt_773[] = {"string"};
-static const char *const pd_773[] = {NULL};
+static const struct xcp__param p_771[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_771[] = {"uuid"};
+static const char *const pt_771[] = {"string"};
+static const char *const pd_771[] = {NULL};
 static const struct xcp__param p_774[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_774[] = {"expr"};
 static const char *const pt_774[] = {"string"};
 static const char *const pd_774[] = {NULL};
-static const struct xcp__param p_775[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_775[] = {"self"};
-static const char *const pt_775[] = {"ref:VIF"};
+static const struct xcp__param p_775[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_775[] = {"expr"};
+static const char *const pt_775[] = {"string"};
 static const char *const pd_775[] = {NULL};
 static const struct xcp__param p_776[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_776[] = {"self"};
@@ -4624,50 +4624,50 @@ static const struct xcp__param p_783[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_783[] = {"self"};
 static const char *const pt_783[] = {"ref:VIF"};
 static const char *const pd_783[] = {NULL};
-static const struct xcp__param p_784[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_784[] = {"self", "value"};
-static const char *const pt_784[] = {"ref:VIF", "map:string:string"};
-static const char *const pd_784[] = {NULL, NULL};
-static const struct xcp__param p_785[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_785[] = {"self", "key", "value"};
-static const char *const pt_785[] = {"ref:VIF", "string", "string"};
-static const char *const pd_785[] = {NULL, NULL, NULL};
-static const struct xcp__param p_786[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_786[] = {"self", "key"};
-static const char *const pt_786[] = {"ref:VIF", "string"};
-static const char *const pd_786[] = {NULL, NULL};
-static const struct xcp__param p_787[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_787[] = {"self"};
-static const char *const pt_787[] = {"ref:VIF"};
-static const char *const pd_787[] = {NULL};
+static const struct xcp__param p_784[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_784[] = {"self"};
+static const char *const pt_784[] = {"ref:VIF"};
+static const char *const pd_784[] = {NULL};
+static const struct xcp__param p_785[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_785[] = {"self", "value"};
+static const char *const pt_785[] = {"ref:VIF", "map:string:string"};
+static const char *const pd_785[] = {NULL, NULL};
+static const struct xcp__param p_786[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_786[] = {"self", "key", "value"};
+static const char *const pt_786[] = {"ref:VIF", "string", "string"};
+static const char *const pd_786[] = {NULL, NULL, NULL};
+static const struct xcp__param p_787[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_787[] = {"self", "key"};
+static const char *const pt_787[] = {"ref:VIF", "string"};
+static const char *const pd_787[] = {NULL, NULL};
 static const struct xcp__param p_788[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_788[] = {"self"};
 static const char *const pt_788[] = {"ref:VIF"};
 static const char *const pd_788[] = {NULL};
-static const struct xcp__param p_789[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_789[] = {"self", "value"};
-static const char *const pt_789[] = {"ref:VIF", "string"};
-static const char *const pd_789[] = {NULL, NULL};
-static const struct xcp__param p_790[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_790[] = {"self"};
-static const char *const pt_790[] = {"ref:VIF"};
-static const char *const pd_790[] = {NULL};
-static const struct xcp__param p_791[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_791[] = {"self", "value"};
-static const char *const pt_791[] = {"ref:VIF", "map:string:string"};
-static const char *const pd_791[] = {NULL, NULL};
-static const struct xcp__param p_792[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_792[] = {"self", "key", "value"};
-static const char *const pt_792[] = {"ref:VIF", "string", "string"};
-static const char *const pd_792[] = {NULL, NULL, NULL};
-static const struct xcp__param p_793[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_793[] = {"self", "key"};
-static const char *const pt_793[] = {"ref:VIF", "string"};
-static const char *const pd_793[] = {NULL, NULL};
-static const struct xcp__param p_794[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_794[] = {"self"};
-static const char *const pt_794[] = {"ref:VIF"};
-static const char *const pd_794[] = {NULL};
+static const struct xcp__param p_789[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_789[] = {"self"};
+static const char *const pt_789[] = {"ref:VIF"};
+static const char *const pd_789[] = {NULL};
+static const struct xcp__param p_790[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_790[] = {"self", "value"};
+static const char *const pt_790[] = {"ref:VIF", "string"};
+static const char *const pd_790[] = {NULL, NULL};
+static const struct xcp__param p_791[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_791[] = {"self"};
+static const char *const pt_791[] = {"ref:VIF"};
+static const char *const pd_791[] = {NULL};
+static const struct xcp__param p_792[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_792[] = {"self", "value"};
+static const char *const pt_792[] = {"ref:VIF", "map:string:string"};
+static const char *const pd_792[] = {NULL, NULL};
+static const struct xcp__param p_793[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_793[] = {"self", "key", "value"};
+static const char *const pt_793[] = {"ref:VIF", "string", "string"};
+static const char *const pd_793[] = {NULL, NULL, NULL};
+static const struct xcp__param p_794[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_794[] = {"self", "key"};
+static const char *const pt_794[] = {"ref:VIF", "string"};
+static const char *const pd_794[] = {NULL, NULL};
 static const struct xcp__param p_795[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_795[] = {"self"};
 static const char *const pt_795[] = {"ref:VIF"};
@@ -4728,13 +4728,13 @@ static const struct xcp__param p_809[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_809[] = {"self"};
 static const char *const pt_809[] = {"ref:VIF"};
 static const char *const pd_809[] = {NULL};
-static const struct xcp__param p_810[] = {{"args", &xcp__T_record_VIF, NULL}};
-static const char *const pn_810[] = {"args"};
-static const char *const pt_810[] = {"record:VIF"};
+static const struct xcp__param p_810[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_810[] = {"self"};
+static const char *const pt_810[] = {"ref:VIF"};
 static const char *const pd_810[] = {NULL};
-static const struct xcp__param p_811[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_811[] = {"self"};
-static const char *const pt_811[] = {"ref:VIF"};
+static const struct xcp__param p_811[] = {{"args", &xcp__T_record_VIF, NULL}};
+static const char *const pn_811[] = {"args"};
+static const char *const pt_811[] = {"record:VIF"};
 static const char *const pd_811[] = {NULL};
 static const struct xcp__param p_812[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_812[] = {"self"};
@@ -4748,90 +4748,90 @@ static const struct xcp__param p_814[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_814[] = {"self"};
 static const char *const pt_814[] = {"ref:VIF"};
 static const char *const pd_814[] = {NULL};
-static const struct xcp__param p_815[] = {{"self", &xcp__T_ref_VIF, NULL}, {"network", &xcp__T_ref_network, NULL}};
-static const char *const pn_815[] = {"self", "network"};
-static const char *const pt_815[] = {"ref:VIF", "ref:network"};
-static const char *const pd_815[] = {NULL, NULL};
-static const struct xcp__param p_816[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_vif_locking_mode, NULL}};
-static const char *const pn_816[] = {"self", "value"};
-static const char *const pt_816[] = {"ref:VIF", "vif_locking_mode"};
+static const struct xcp__param p_815[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_815[] = {"self"};
+static const char *const pt_815[] = {"ref:VIF"};
+static const char *const pd_815[] = {NULL};
+static const struct xcp__param p_816[] = {{"self", &xcp__T_ref_VIF, NULL}, {"network", &xcp__T_ref_network, NULL}};
+static const char *const pn_816[] = {"self", "network"};
+static const char *const pt_816[] = {"ref:VIF", "ref:network"};
 static const char *const pd_816[] = {NULL, NULL};
-static const struct xcp__param p_817[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_817[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_vif_locking_mode, NULL}};
 static const char *const pn_817[] = {"self", "value"};
-static const char *const pt_817[] = {"ref:VIF", "set:string"};
+static const char *const pt_817[] = {"ref:VIF", "vif_locking_mode"};
 static const char *const pd_817[] = {NULL, NULL};
-static const struct xcp__param p_818[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_818[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_818[] = {"self", "value"};
-static const char *const pt_818[] = {"ref:VIF", "string"};
+static const char *const pt_818[] = {"ref:VIF", "set:string"};
 static const char *const pd_818[] = {NULL, NULL};
 static const struct xcp__param p_819[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_819[] = {"self", "value"};
 static const char *const pt_819[] = {"ref:VIF", "string"};
 static const char *const pd_819[] = {NULL, NULL};
-static const struct xcp__param p_820[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_820[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_820[] = {"self", "value"};
-static const char *const pt_820[] = {"ref:VIF", "set:string"};
+static const char *const pt_820[] = {"ref:VIF", "string"};
 static const char *const pd_820[] = {NULL, NULL};
-static const struct xcp__param p_821[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_821[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_821[] = {"self", "value"};
-static const char *const pt_821[] = {"ref:VIF", "string"};
+static const char *const pt_821[] = {"ref:VIF", "set:string"};
 static const char *const pd_821[] = {NULL, NULL};
 static const struct xcp__param p_822[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_822[] = {"self", "value"};
 static const char *const pt_822[] = {"ref:VIF", "string"};
 static const char *const pd_822[] = {NULL, NULL};
-static const struct xcp__param p_823[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv4_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
-static const char *const pn_823[] = {"self", "mode", "address", "gateway"};
-static const char *const pt_823[] = {"ref:VIF", "vif_ipv4_configuration_mode", "string", "string"};
-static const char *const pd_823[] = {NULL, NULL, "", ""};
-static const struct xcp__param p_824[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv6_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
+static const struct xcp__param p_823[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_823[] = {"self", "value"};
+static const char *const pt_823[] = {"ref:VIF", "string"};
+static const char *const pd_823[] = {NULL, NULL};
+static const struct xcp__param p_824[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv4_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
 static const char *const pn_824[] = {"self", "mode", "address", "gateway"};
-static const char *const pt_824[] = {"ref:VIF", "vif_ipv6_configuration_mode", "string", "string"};
+static const char *const pt_824[] = {"ref:VIF", "vif_ipv4_configuration_mode", "string", "string"};
 static const char *const pd_824[] = {NULL, NULL, "", ""};
-static const struct xcp__param p_825[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_825[] = {"self"};
-static const char *const pt_825[] = {"ref:network"};
-static const char *const pd_825[] = {NULL};
-static const struct xcp__param p_826[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_826[] = {"uuid"};
-static const char *const pt_826[] = {"string"};
+static const struct xcp__param p_825[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv6_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
+static const char *const pn_825[] = {"self", "mode", "address", "gateway"};
+static const char *const pt_825[] = {"ref:VIF", "vif_ipv6_configuration_mode", "string", "string"};
+static const char *const pd_825[] = {NULL, NULL, "", ""};
+static const struct xcp__param p_826[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_826[] = {"self"};
+static const char *const pt_826[] = {"ref:network"};
 static const char *const pd_826[] = {NULL};
-static const struct xcp__param p_827[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_827[] = {"label"};
+static const struct xcp__param p_827[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_827[] = {"uuid"};
 static const char *const pt_827[] = {"string"};
 static const char *const pd_827[] = {NULL};
-static const struct xcp__param p_830[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_830[] = {"expr"};
-static const char *const pt_830[] = {"string"};
-static const char *const pd_830[] = {NULL};
+static const struct xcp__param p_828[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_828[] = {"label"};
+static const char *const pt_828[] = {"string"};
+static const char *const pd_828[] = {NULL};
 static const struct xcp__param p_831[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_831[] = {"expr"};
 static const char *const pt_831[] = {"string"};
 static const char *const pd_831[] = {NULL};
-static const struct xcp__param p_832[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_832[] = {"self"};
-static const char *const pt_832[] = {"ref:network"};
+static const struct xcp__param p_832[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_832[] = {"expr"};
+static const char *const pt_832[] = {"string"};
 static const char *const pd_832[] = {NULL};
 static const struct xcp__param p_833[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_833[] = {"self"};
 static const char *const pt_833[] = {"ref:network"};
 static const char *const pd_833[] = {NULL};
-static const struct xcp__param p_834[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_834[] = {"self", "value"};
-static const char *const pt_834[] = {"ref:network", "string"};
-static const char *const pd_834[] = {NULL, NULL};
-static const struct xcp__param p_835[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_835[] = {"self"};
-static const char *const pt_835[] = {"ref:network"};
-static const char *const pd_835[] = {NULL};
-static const struct xcp__param p_836[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_836[] = {"self", "value"};
-static const char *const pt_836[] = {"ref:network", "string"};
-static const char *const pd_836[] = {NULL, NULL};
-static const struct xcp__param p_837[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_837[] = {"self"};
-static const char *const pt_837[] = {"ref:network"};
-static const char *const pd_837[] = {NULL};
+static const struct xcp__param p_834[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_834[] = {"self"};
+static const char *const pt_834[] = {"ref:network"};
+static const char *const pd_834[] = {NULL};
+static const struct xcp__param p_835[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_835[] = {"self", "value"};
+static const char *const pt_835[] = {"ref:network", "string"};
+static const char *const pd_835[] = {NULL, NULL};
+static const struct xcp__param p_836[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_836[] = {"self"};
+static const char *const pt_836[] = {"ref:network"};
+static const char *const pd_836[] = {NULL};
+static const struct xcp__param p_837[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_837[] = {"self", "value"};
+static const char *const pt_837[] = {"ref:network", "string"};
+static const char *const pd_837[] = {NULL, NULL};
 static const struct xcp__param p_838[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_838[] = {"self"};
 static const char *const pt_838[] = {"ref:network"};
@@ -4848,30 +4848,30 @@ static const struct xcp__param p_841[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_841[] = {"self"};
 static const char *const pt_841[] = {"ref:network"};
 static const char *const pd_841[] = {NULL};
-static const struct xcp__param p_842[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_842[] = {"self", "value"};
-static const char *const pt_842[] = {"ref:network", "int"};
-static const char *const pd_842[] = {NULL, NULL};
-static const struct xcp__param p_843[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_843[] = {"self"};
-static const char *const pt_843[] = {"ref:network"};
-static const char *const pd_843[] = {NULL};
-static const struct xcp__param p_844[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_844[] = {"self", "value"};
-static const char *const pt_844[] = {"ref:network", "map:string:string"};
-static const char *const pd_844[] = {NULL, NULL};
-static const struct xcp__param p_845[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_845[] = {"self", "key", "value"};
-static const char *const pt_845[] = {"ref:network", "string", "string"};
-static const char *const pd_845[] = {NULL, NULL, NULL};
-static const struct xcp__param p_846[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_846[] = {"self", "key"};
-static const char *const pt_846[] = {"ref:network", "string"};
-static const char *const pd_846[] = {NULL, NULL};
-static const struct xcp__param p_847[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_847[] = {"self"};
-static const char *const pt_847[] = {"ref:network"};
-static const char *const pd_847[] = {NULL};
+static const struct xcp__param p_842[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_842[] = {"self"};
+static const char *const pt_842[] = {"ref:network"};
+static const char *const pd_842[] = {NULL};
+static const struct xcp__param p_843[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_843[] = {"self", "value"};
+static const char *const pt_843[] = {"ref:network", "int"};
+static const char *const pd_843[] = {NULL, NULL};
+static const struct xcp__param p_844[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_844[] = {"self"};
+static const char *const pt_844[] = {"ref:network"};
+static const char *const pd_844[] = {NULL};
+static const struct xcp__param p_845[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_845[] = {"self", "value"};
+static const char *const pt_845[] = {"ref:network", "map:string:string"};
+static const char *const pd_845[] = {NULL, NULL};
+static const struct xcp__param p_846[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_846[] = {"self", "key", "value"};
+static const char *const pt_846[] = {"ref:network", "string", "string"};
+static const char *const pd_846[] = {NULL, NULL, NULL};
+static const struct xcp__param p_847[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_847[] = {"self", "key"};
+static const char *const pt_847[] = {"ref:network", "string"};
+static const char *const pd_847[] = {NULL, NULL};
 static const struct xcp__param p_848[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_848[] = {"self"};
 static const char *const pt_848[] = {"ref:network"};
@@ -4880,22 +4880,22 @@ static const struct xcp__param p_849[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_849[] = {"self"};
 static const char *const pt_849[] = {"ref:network"};
 static const char *const pd_849[] = {NULL};
-static const struct xcp__param p_850[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_850[] = {"self", "value"};
-static const char *const pt_850[] = {"ref:network", "set:string"};
-static const char *const pd_850[] = {NULL, NULL};
-static const struct xcp__param p_851[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_850[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_850[] = {"self"};
+static const char *const pt_850[] = {"ref:network"};
+static const char *const pd_850[] = {NULL};
+static const struct xcp__param p_851[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_851[] = {"self", "value"};
-static const char *const pt_851[] = {"ref:network", "string"};
+static const char *const pt_851[] = {"ref:network", "set:string"};
 static const char *const pd_851[] = {NULL, NULL};
 static const struct xcp__param p_852[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_852[] = {"self", "value"};
 static const char *const pt_852[] = {"ref:network", "string"};
 static const char *const pd_852[] = {NULL, NULL};
-static const struct xcp__param p_853[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_853[] = {"self"};
-static const char *const pt_853[] = {"ref:network"};
-static const char *const pd_853[] = {NULL};
+static const struct xcp__param p_853[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_853[] = {"self", "value"};
+static const char *const pt_853[] = {"ref:network", "string"};
+static const char *const pd_853[] = {NULL, NULL};
 static const struct xcp__param p_854[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_854[] = {"self"};
 static const char *const pt_854[] = {"ref:network"};
@@ -4908,49 +4908,49 @@ static const struct xcp__param p_856[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_856[] = {"self"};
 static const char *const pt_856[] = {"ref:network"};
 static const char *const pd_856[] = {NULL};
-static const struct xcp__param p_857[] = {{"args", &xcp__T_record_network, NULL}};
-static const char *const pn_857[] = {"args"};
-static const char *const pt_857[] = {"record:network"};
+static const struct xcp__param p_857[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_857[] = {"self"};
+static const char *const pt_857[] = {"ref:network"};
 static const char *const pd_857[] = {NULL};
-static const struct xcp__param p_858[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_858[] = {"self"};
-static const char *const pt_858[] = {"ref:network"};
+static const struct xcp__param p_858[] = {{"args", &xcp__T_record_network, NULL}};
+static const char *const pn_858[] = {"args"};
+static const char *const pt_858[] = {"record:network"};
 static const char *const pd_858[] = {NULL};
-static const struct xcp__param p_859[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
-static const char *const pn_859[] = {"self", "value"};
-static const char *const pt_859[] = {"ref:network", "network_purpose"};
-static const char *const pd_859[] = {NULL, NULL};
+static const struct xcp__param p_859[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_859[] = {"self"};
+static const char *const pt_859[] = {"ref:network"};
+static const char *const pd_859[] = {NULL};
 static const struct xcp__param p_860[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
 static const char *const pn_860[] = {"self", "value"};
 static const char *const pt_860[] = {"ref:network", "network_purpose"};
 static const char *const pd_860[] = {NULL, NULL};
-static const struct xcp__param p_861[] = {{"network", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_default_locking_mode, NULL}};
-static const char *const pn_861[] = {"network", "value"};
-static const char *const pt_861[] = {"ref:network", "network_default_locking_mode"};
+static const struct xcp__param p_861[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
+static const char *const pn_861[] = {"self", "value"};
+static const char *const pt_861[] = {"ref:network", "network_purpose"};
 static const char *const pd_861[] = {NULL, NULL};
-static const struct xcp__param p_862[] = {{"network", &xcp__T_ref_network, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_862[] = {"network", "name", "mime_type", "public"};
-static const char *const pt_862[] = {"ref:network", "string", "string", "bool"};
-static const char *const pd_862[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_863[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_863[] = {"self"};
-static const char *const pt_863[] = {"ref:PIF"};
-static const char *const pd_863[] = {NULL};
-static const struct xcp__param p_864[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_864[] = {"uuid"};
-static const char *const pt_864[] = {"string"};
+static const struct xcp__param p_862[] = {{"network", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_default_locking_mode, NULL}};
+static const char *const pn_862[] = {"network", "value"};
+static const char *const pt_862[] = {"ref:network", "network_default_locking_mode"};
+static const char *const pd_862[] = {NULL, NULL};
+static const struct xcp__param p_863[] = {{"network", &xcp__T_ref_network, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_863[] = {"network", "name", "mime_type", "public"};
+static const char *const pt_863[] = {"ref:network", "string", "string", "bool"};
+static const char *const pd_863[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_864[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_864[] = {"self"};
+static const char *const pt_864[] = {"ref:PIF"};
 static const char *const pd_864[] = {NULL};
-static const struct xcp__param p_867[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_867[] = {"expr"};
-static const char *const pt_867[] = {"string"};
-static const char *const pd_867[] = {NULL};
+static const struct xcp__param p_865[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_865[] = {"uuid"};
+static const char *const pt_865[] = {"string"};
+static const char *const pd_865[] = {NULL};
 static const struct xcp__param p_868[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_868[] = {"expr"};
 static const char *const pt_868[] = {"string"};
 static const char *const pd_868[] = {NULL};
-static const struct xcp__param p_869[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_869[] = {"self"};
-static const char *const pt_869[] = {"ref:PIF"};
+static const struct xcp__param p_869[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_869[] = {"expr"};
+static const char *const pt_869[] = {"string"};
 static const char *const pd_869[] = {NULL};
 static const struct xcp__param p_870[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_870[] = {"self"};
@@ -5024,22 +5024,22 @@ static const struct xcp__param p_887[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_887[] = {"self"};
 static const char *const pt_887[] = {"ref:PIF"};
 static const char *const pd_887[] = {NULL};
-static const struct xcp__param p_888[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_888[] = {"self", "value"};
-static const char *const pt_888[] = {"ref:PIF", "map:string:string"};
-static const char *const pd_888[] = {NULL, NULL};
-static const struct xcp__param p_889[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_889[] = {"self", "key", "value"};
-static const char *const pt_889[] = {"ref:PIF", "string", "string"};
-static const char *const pd_889[] = {NULL, NULL, NULL};
-static const struct xcp__param p_890[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_890[] = {"self", "key"};
-static const char *const pt_890[] = {"ref:PIF", "string"};
-static const char *const pd_890[] = {NULL, NULL};
-static const struct xcp__param p_891[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_891[] = {"self"};
-static const char *const pt_891[] = {"ref:PIF"};
-static const char *const pd_891[] = {NULL};
+static const struct xcp__param p_888[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_888[] = {"self"};
+static const char *const pt_888[] = {"ref:PIF"};
+static const char *const pd_888[] = {NULL};
+static const struct xcp__param p_889[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_889[] = {"self", "value"};
+static const char *const pt_889[] = {"ref:PIF", "map:string:string"};
+static const char *const pd_889[] = {NULL, NULL};
+static const struct xcp__param p_890[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_890[] = {"self", "key", "value"};
+static const char *const pt_890[] = {"ref:PIF", "string", "string"};
+static const char *const pd_890[] = {NULL, NULL, NULL};
+static const struct xcp__param p_891[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_891[] = {"self", "key"};
+static const char *const pt_891[] = {"ref:PIF", "string"};
+static const char *const pd_891[] = {NULL, NULL};
 static const struct xcp__param p_892[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_892[] = {"self"};
 static const char *const pt_892[] = {"ref:PIF"};
@@ -5100,65 +5100,65 @@ static const struct xcp__param p_906[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_906[] = {"self"};
 static const char *const pt_906[] = {"ref:PIF"};
 static const char *const pd_906[] = {NULL};
-static const struct xcp__param p_907[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ip_configuration_mode, NULL}, {"IP", &xcp__T_string, NULL}, {"netmask", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
-static const char *const pn_907[] = {"self", "mode", "IP", "netmask", "gateway", "DNS"};
-static const char *const pt_907[] = {"ref:PIF", "ip_configuration_mode", "string", "string", "string", "string"};
-static const char *const pd_907[] = {NULL, NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_908[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ipv6_configuration_mode, NULL}, {"IPv6", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
-static const char *const pn_908[] = {"self", "mode", "IPv6", "gateway", "DNS"};
-static const char *const pt_908[] = {"ref:PIF", "ipv6_configuration_mode", "string", "string", "string"};
-static const char *const pd_908[] = {NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_909[] = {{"self", &xcp__T_ref_PIF, NULL}, {"primary_address_type", &xcp__T_primary_address_type, NULL}};
-static const char *const pn_909[] = {"self", "primary_address_type"};
-static const char *const pt_909[] = {"ref:PIF", "primary_address_type"};
-static const char *const pd_909[] = {NULL, NULL};
-static const struct xcp__param p_910[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_910[] = {"self"};
-static const char *const pt_910[] = {"ref:PIF"};
-static const char *const pd_910[] = {NULL};
+static const struct xcp__param p_907[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_907[] = {"self"};
+static const char *const pt_907[] = {"ref:PIF"};
+static const char *const pd_907[] = {NULL};
+static const struct xcp__param p_908[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ip_configuration_mode, NULL}, {"IP", &xcp__T_string, NULL}, {"netmask", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
+static const char *const pn_908[] = {"self", "mode", "IP", "netmask", "gateway", "DNS"};
+static const char *const pt_908[] = {"ref:PIF", "ip_configuration_mode", "string", "string", "string", "string"};
+static const char *const pd_908[] = {NULL, NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_909[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ipv6_configuration_mode, NULL}, {"IPv6", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
+static const char *const pn_909[] = {"self", "mode", "IPv6", "gateway", "DNS"};
+static const char *const pt_909[] = {"ref:PIF", "ipv6_configuration_mode", "string", "string", "string"};
+static const char *const pd_909[] = {NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_910[] = {{"self", &xcp__T_ref_PIF, NULL}, {"primary_address_type", &xcp__T_primary_address_type, NULL}};
+static const char *const pn_910[] = {"self", "primary_address_type"};
+static const char *const pt_910[] = {"ref:PIF", "primary_address_type"};
+static const char *const pd_910[] = {NULL, NULL};
 static const struct xcp__param p_911[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_911[] = {"self"};
 static const char *const pt_911[] = {"ref:PIF"};
 static const char *const pd_911[] = {NULL};
-static const struct xcp__param p_912[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_912[] = {"host"};
-static const char *const pt_912[] = {"ref:host"};
+static const struct xcp__param p_912[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_912[] = {"self"};
+static const char *const pt_912[] = {"ref:PIF"};
 static const char *const pd_912[] = {NULL};
-static const struct xcp__param p_913[] = {{"host", &xcp__T_ref_host, NULL}, {"MAC", &xcp__T_string, NULL}, {"device", &xcp__T_string, NULL}, {"managed", &xcp__T_bool, "true"}};
-static const char *const pn_913[] = {"host", "MAC", "device", "managed"};
-static const char *const pt_913[] = {"ref:host", "string", "string", "bool"};
-static const char *const pd_913[] = {NULL, NULL, NULL, "true"};
-static const struct xcp__param p_914[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_914[] = {"self"};
-static const char *const pt_914[] = {"ref:PIF"};
-static const char *const pd_914[] = {NULL};
-static const struct xcp__param p_915[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_915[] = {"self", "value"};
-static const char *const pt_915[] = {"ref:PIF", "bool"};
-static const char *const pd_915[] = {NULL, NULL};
-static const struct xcp__param p_916[] = {{"self", &xcp__T_ref_PIF, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_916[] = {"self", "name", "value"};
-static const char *const pt_916[] = {"ref:PIF", "string", "string"};
-static const char *const pd_916[] = {NULL, NULL, NULL};
-static const struct xcp__param p_917[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_917[] = {"self"};
-static const char *const pt_917[] = {"ref:PIF_metrics"};
-static const char *const pd_917[] = {NULL};
-static const struct xcp__param p_918[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_918[] = {"uuid"};
-static const char *const pt_918[] = {"string"};
+static const struct xcp__param p_913[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_913[] = {"host"};
+static const char *const pt_913[] = {"ref:host"};
+static const char *const pd_913[] = {NULL};
+static const struct xcp__param p_914[] = {{"host", &xcp__T_ref_host, NULL}, {"MAC", &xcp__T_string, NULL}, {"device", &xcp__T_string, NULL}, {"managed", &xcp__T_bool, "true"}};
+static const char *const pn_914[] = {"host", "MAC", "device", "managed"};
+static const char *const pt_914[] = {"ref:host", "string", "string", "bool"};
+static const char *const pd_914[] = {NULL, NULL, NULL, "true"};
+static const struct xcp__param p_915[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_915[] = {"self"};
+static const char *const pt_915[] = {"ref:PIF"};
+static const char *const pd_915[] = {NULL};
+static const struct xcp__param p_916[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_916[] = {"self", "value"};
+static const char *const pt_916[] = {"ref:PIF", "bool"};
+static const char *const pd_916[] = {NULL, NULL};
+static const struct xcp__param p_917[] = {{"self", &xcp__T_ref_PIF, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_917[] = {"self", "name", "value"};
+static const char *const pt_917[] = {"ref:PIF", "string", "string"};
+static const char *const pd_917[] = {NULL, NULL, NULL};
+static const struct xcp__param p_918[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_918[] = {"self"};
+static const char *const pt_918[] = {"ref:PIF_metrics"};
 static const char *const pd_918[] = {NULL};
-static const struct xcp__param p_921[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_921[] = {"expr"};
-static const char *const pt_921[] = {"string"};
-static const char *const pd_921[] = {NULL};
+static const struct xcp__param p_919[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_919[] = {"uuid"};
+static const char *const pt_919[] = {"string"};
+static const char *const pd_919[] = {NULL};
 static const struct xcp__param p_922[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_922[] = {"expr"};
 static const char *const pt_922[] = {"string"};
 static const char *const pd_922[] = {NULL};
-static const struct xcp__param p_923[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_923[] = {"self"};
-static const char *const pt_923[] = {"ref:PIF_metrics"};
+static const struct xcp__param p_923[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_923[] = {"expr"};
+static const char *const pt_923[] = {"string"};
 static const char *const pd_923[] = {NULL};
 static const struct xcp__param p_924[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
 static const char *const pn_924[] = {"self"};
@@ -5192,22 +5192,22 @@ static const struct xcp__param p_931[] = {{"self", &xcp__T_ref_PIF_metrics, NULL
 static const char *const pn_931[] = {"self"};
 static const char *const pt_931[] = {"ref:PIF_metrics"};
 static const char *const pd_931[] = {NULL};
-static const struct xcp__param p_932[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_932[] = {"self", "value"};
-static const char *const pt_932[] = {"ref:PIF_metrics", "map:string:string"};
-static const char *const pd_932[] = {NULL, NULL};
-static const struct xcp__param p_933[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_933[] = {"self", "key", "value"};
-static const char *const pt_933[] = {"ref:PIF_metrics", "string", "string"};
-static const char *const pd_933[] = {NULL, NULL, NULL};
-static const struct xcp__param p_934[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_934[] = {"self", "key"};
-static const char *const pt_934[] = {"ref:PIF_metrics", "string"};
-static const char *const pd_934[] = {NULL, NULL};
-static const struct xcp__param p_935[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_935[] = {"self"};
-static const char *const pt_935[] = {"ref:PIF_metrics"};
-static const char *const pd_935[] = {NULL};
+static const struct xcp__param p_932[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_932[] = {"self"};
+static const char *const pt_932[] = {"ref:PIF_metrics"};
+static const char *const pd_932[] = {NULL};
+static const struct xcp__param p_933[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_933[] = {"self", "value"};
+static const char *const pt_933[] = {"ref:PIF_metrics", "map:string:string"};
+static const char *const pd_933[] = {NULL, NULL};
+static const struct xcp__param p_934[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_934[] = {"self", "key", "value"};
+static const char *const pt_934[] = {"ref:PIF_metrics", "string", "string"};
+static const char *const pd_934[] = {NULL, NULL, NULL};
+static const struct xcp__param p_935[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_935[] = {"self", "key"};
+static const char *const pt_935[] = {"ref:PIF_metrics", "string"};
+static const char *const pd_935[] = {NULL, NULL};
 static const struct xcp__param p_936[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
 static const char *const pn_936[] = {"self"};
 static const char *const pt_936[] = {"ref:PIF_metrics"};
@@ -5220,25 +5220,25 @@ static const struct xcp__param p_938[] = {{"self", &xcp__T_ref_PIF_metrics, NULL
 static const char *const pn_938[] = {"self"};
 static const char *const pt_938[] = {"ref:PIF_metrics"};
 static const char *const pd_938[] = {NULL};
-static const struct xcp__param p_939[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const struct xcp__param p_939[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
 static const char *const pn_939[] = {"self"};
-static const char *const pt_939[] = {"ref:Bond"};
+static const char *const pt_939[] = {"ref:PIF_metrics"};
 static const char *const pd_939[] = {NULL};
-static const struct xcp__param p_940[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_940[] = {"uuid"};
-static const char *const pt_940[] = {"string"};
+static const struct xcp__param p_940[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_940[] = {"self"};
+static const char *const pt_940[] = {"ref:Bond"};
 static const char *const pd_940[] = {NULL};
-static const struct xcp__param p_943[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_943[] = {"expr"};
-static const char *const pt_943[] = {"string"};
-static const char *const pd_943[] = {NULL};
+static const struct xcp__param p_941[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_941[] = {"uuid"};
+static const char *const pt_941[] = {"string"};
+static const char *const pd_941[] = {NULL};
 static const struct xcp__param p_944[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_944[] = {"expr"};
 static const char *const pt_944[] = {"string"};
 static const char *const pd_944[] = {NULL};
-static const struct xcp__param p_945[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_945[] = {"self"};
-static const char *const pt_945[] = {"ref:Bond"};
+static const struct xcp__param p_945[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_945[] = {"expr"};
+static const char *const pt_945[] = {"string"};
 static const char *const pd_945[] = {NULL};
 static const struct xcp__param p_946[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_946[] = {"self"};
@@ -5252,22 +5252,22 @@ static const struct xcp__param p_948[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_948[] = {"self"};
 static const char *const pt_948[] = {"ref:Bond"};
 static const char *const pd_948[] = {NULL};
-static const struct xcp__param p_949[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_949[] = {"self", "value"};
-static const char *const pt_949[] = {"ref:Bond", "map:string:string"};
-static const char *const pd_949[] = {NULL, NULL};
-static const struct xcp__param p_950[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_950[] = {"self", "key", "value"};
-static const char *const pt_950[] = {"ref:Bond", "string", "string"};
-static const char *const pd_950[] = {NULL, NULL, NULL};
-static const struct xcp__param p_951[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_951[] = {"self", "key"};
-static const char *const pt_951[] = {"ref:Bond", "string"};
-static const char *const pd_951[] = {NULL, NULL};
-static const struct xcp__param p_952[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_952[] = {"self"};
-static const char *const pt_952[] = {"ref:Bond"};
-static const char *const pd_952[] = {NULL};
+static const struct xcp__param p_949[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_949[] = {"self"};
+static const char *const pt_949[] = {"ref:Bond"};
+static const char *const pd_949[] = {NULL};
+static const struct xcp__param p_950[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_950[] = {"self", "value"};
+static const char *const pt_950[] = {"ref:Bond", "map:string:string"};
+static const char *const pd_950[] = {NULL, NULL};
+static const struct xcp__param p_951[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_951[] = {"self", "key", "value"};
+static const char *const pt_951[] = {"ref:Bond", "string", "string"};
+static const char *const pd_951[] = {NULL, NULL, NULL};
+static const struct xcp__param p_952[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_952[] = {"self", "key"};
+static const char *const pt_952[] = {"ref:Bond", "string"};
+static const char *const pd_952[] = {NULL, NULL};
 static const struct xcp__param p_953[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_953[] = {"self"};
 static const char *const pt_953[] = {"ref:Bond"};
@@ -5284,41 +5284,41 @@ static const struct xcp__param p_956[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_956[] = {"self"};
 static const char *const pt_956[] = {"ref:Bond"};
 static const char *const pd_956[] = {NULL};
-static const struct xcp__param p_957[] = {{"network", &xcp__T_ref_network, NULL}, {"members", &xcp__T_set_ref_PIF, NULL}, {"MAC", &xcp__T_string, NULL}, {"mode", &xcp__T_bond_mode, "balance-slb"}, {"properties", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_957[] = {"network", "members", "MAC", "mode", "properties"};
-static const char *const pt_957[] = {"ref:network", "set:ref:PIF", "string", "bond_mode", "map:string:string"};
-static const char *const pd_957[] = {NULL, NULL, NULL, "balance-slb", "{}"};
-static const struct xcp__param p_958[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_958[] = {"self"};
-static const char *const pt_958[] = {"ref:Bond"};
-static const char *const pd_958[] = {NULL};
-static const struct xcp__param p_959[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_bond_mode, NULL}};
-static const char *const pn_959[] = {"self", "value"};
-static const char *const pt_959[] = {"ref:Bond", "bond_mode"};
-static const char *const pd_959[] = {NULL, NULL};
-static const struct xcp__param p_960[] = {{"self", &xcp__T_ref_Bond, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_960[] = {"self", "name", "value"};
-static const char *const pt_960[] = {"ref:Bond", "string", "string"};
-static const char *const pd_960[] = {NULL, NULL, NULL};
-static const struct xcp__param p_961[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_961[] = {"self"};
-static const char *const pt_961[] = {"ref:VLAN"};
-static const char *const pd_961[] = {NULL};
-static const struct xcp__param p_962[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_962[] = {"uuid"};
-static const char *const pt_962[] = {"string"};
+static const struct xcp__param p_957[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_957[] = {"self"};
+static const char *const pt_957[] = {"ref:Bond"};
+static const char *const pd_957[] = {NULL};
+static const struct xcp__param p_958[] = {{"network", &xcp__T_ref_network, NULL}, {"members", &xcp__T_set_ref_PIF, NULL}, {"MAC", &xcp__T_string, NULL}, {"mode", &xcp__T_bond_mode, "balance-slb"}, {"properties", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_958[] = {"network", "members", "MAC", "mode", "properties"};
+static const char *const pt_958[] = {"ref:network", "set:ref:PIF", "string", "bond_mode", "map:string:string"};
+static const char *const pd_958[] = {NULL, NULL, NULL, "balance-slb", "{}"};
+static const struct xcp__param p_959[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_959[] = {"self"};
+static const char *const pt_959[] = {"ref:Bond"};
+static const char *const pd_959[] = {NULL};
+static const struct xcp__param p_960[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_bond_mode, NULL}};
+static const char *const pn_960[] = {"self", "value"};
+static const char *const pt_960[] = {"ref:Bond", "bond_mode"};
+static const char *const pd_960[] = {NULL, NULL};
+static const struct xcp__param p_961[] = {{"self", &xcp__T_ref_Bond, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_961[] = {"self", "name", "value"};
+static const char *const pt_961[] = {"ref:Bond", "string", "string"};
+static const char *const pd_961[] = {NULL, NULL, NULL};
+static const struct xcp__param p_962[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_962[] = {"self"};
+static const char *const pt_962[] = {"ref:VLAN"};
 static const char *const pd_962[] = {NULL};
-static const struct xcp__param p_965[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_965[] = {"expr"};
-static const char *const pt_965[] = {"string"};
-static const char *const pd_965[] = {NULL};
+static const struct xcp__param p_963[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_963[] = {"uuid"};
+static const char *const pt_963[] = {"string"};
+static const char *const pd_963[] = {NULL};
 static const struct xcp__param p_966[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_966[] = {"expr"};
 static const char *const pt_966[] = {"string"};
 static const char *const pd_966[] = {NULL};
-static const struct xcp__param p_967[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_967[] = {"self"};
-static const char *const pt_967[] = {"ref:VLAN"};
+static const struct xcp__param p_967[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_967[] = {"expr"};
+static const char *const pt_967[] = {"string"};
 static const char *const pd_967[] = {NULL};
 static const struct xcp__param p_968[] = {{"self", &xcp__T_ref_VLAN, NULL}};
 static const char *const pn_968[] = {"self"};
@@ -5336,49 +5336,49 @@ static const struct xcp__param p_971[] = {{"self", &xcp__T_ref_VLAN, NULL}};
 static const char *const pn_971[] = {"self"};
 static const char *const pt_971[] = {"ref:VLAN"};
 static const char *const pd_971[] = {NULL};
-static const struct xcp__param p_972[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_972[] = {"self", "value"};
-static const char *const pt_972[] = {"ref:VLAN", "map:string:string"};
-static const char *const pd_972[] = {NULL, NULL};
-static const struct xcp__param p_973[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_973[] = {"self", "key", "value"};
-static const char *const pt_973[] = {"ref:VLAN", "string", "string"};
-static const char *const pd_973[] = {NULL, NULL, NULL};
-static const struct xcp__param p_974[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_974[] = {"self", "key"};
-static const char *const pt_974[] = {"ref:VLAN", "string"};
-static const char *const pd_974[] = {NULL, NULL};
-static const struct xcp__param p_975[] = {{"tagged_PIF", &xcp__T_ref_PIF, NULL}, {"tag", &xcp__T_int, NULL}, {"network", &xcp__T_ref_network, NULL}};
-static const char *const pn_975[] = {"tagged_PIF", "tag", "network"};
-static const char *const pt_975[] = {"ref:PIF", "int", "ref:network"};
-static const char *const pd_975[] = {NULL, NULL, NULL};
-static const struct xcp__param p_976[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_976[] = {"self"};
-static const char *const pt_976[] = {"ref:VLAN"};
-static const char *const pd_976[] = {NULL};
-static const struct xcp__param p_977[] = {{"self", &xcp__T_ref_task, NULL}};
+static const struct xcp__param p_972[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_972[] = {"self"};
+static const char *const pt_972[] = {"ref:VLAN"};
+static const char *const pd_972[] = {NULL};
+static const struct xcp__param p_973[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_973[] = {"self", "value"};
+static const char *const pt_973[] = {"ref:VLAN", "map:string:string"};
+static const char *const pd_973[] = {NULL, NULL};
+static const struct xcp__param p_974[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_974[] = {"self", "key", "value"};
+static const char *const pt_974[] = {"ref:VLAN", "string", "string"};
+static const char *const pd_974[] = {NULL, NULL, NULL};
+static const struct xcp__param p_975[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_975[] = {"self", "key"};
+static const char *const pt_975[] = {"ref:VLAN", "string"};
+static const char *const pd_975[] = {NULL, NULL};
+static const struct xcp__param p_976[] = {{"tagged_PIF", &xcp__T_ref_PIF, NULL}, {"tag", &xcp__T_int, NULL}, {"network", &xcp__T_ref_network, NULL}};
+static const char *const pn_976[] = {"tagged_PIF", "tag", "network"};
+static const char *const pt_976[] = {"ref:PIF", "int", "ref:network"};
+static const char *const pd_976[] = {NULL, NULL, NULL};
+static const struct xcp__param p_977[] = {{"self", &xcp__T_ref_VLAN, NULL}};
 static const char *const pn_977[] = {"self"};
-static const char *const pt_977[] = {"ref:task"};
+static const char *const pt_977[] = {"ref:VLAN"};
 static const char *const pd_977[] = {NULL};
-static const struct xcp__param p_978[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_978[] = {"uuid"};
-static const char *const pt_978[] = {"string"};
+static const struct xcp__param p_978[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_978[] = {"self"};
+static const char *const pt_978[] = {"ref:task"};
 static const char *const pd_978[] = {NULL};
-static const struct xcp__param p_979[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_979[] = {"label"};
+static const struct xcp__param p_979[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_979[] = {"uuid"};
 static const char *const pt_979[] = {"string"};
 static const char *const pd_979[] = {NULL};
-static const struct xcp__param p_982[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_982[] = {"expr"};
-static const char *const pt_982[] = {"string"};
-static const char *const pd_982[] = {NULL};
+static const struct xcp__param p_980[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_980[] = {"label"};
+static const char *const pt_980[] = {"string"};
+static const char *const pd_980[] = {NULL};
 static const struct xcp__param p_983[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_983[] = {"expr"};
 static const char *const pt_983[] = {"string"};
 static const char *const pd_983[] = {NULL};
-static const struct xcp__param p_984[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_984[] = {"self"};
-static const char *const pt_984[] = {"ref:task"};
+static const struct xcp__param p_984[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_984[] = {"expr"};
+static const char *const pt_984[] = {"string"};
 static const char *const pd_984[] = {NULL};
 static const struct xcp__param p_985[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_985[] = {"self"};
@@ -5432,22 +5432,22 @@ static const struct xcp__param p_997[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_997[] = {"self"};
 static const char *const pt_997[] = {"ref:task"};
 static const char *const pd_997[] = {NULL};
-static const struct xcp__param p_998[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_998[] = {"self", "value"};
-static const char *const pt_998[] = {"ref:task", "map:string:string"};
-static const char *const pd_998[] = {NULL, NULL};
-static const struct xcp__param p_999[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_999[] = {"self", "key", "value"};
-static const char *const pt_999[] = {"ref:task", "string", "string"};
-static const char *const pd_999[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1000[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1000[] = {"self", "key"};
-static const char *const pt_1000[] = {"ref:task", "string"};
-static const char *const pd_1000[] = {NULL, NULL};
-static const struct xcp__param p_1001[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_1001[] = {"self"};
-static const char *const pt_1001[] = {"ref:task"};
-static const char *const pd_1001[] = {NULL};
+static const struct xcp__param p_998[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_998[] = {"self"};
+static const char *const pt_998[] = {"ref:task"};
+static const char *const pd_998[] = {NULL};
+static const struct xcp__param p_999[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_999[] = {"self", "value"};
+static const char *const pt_999[] = {"ref:task", "map:string:string"};
+static const char *const pd_999[] = {NULL, NULL};
+static const struct xcp__param p_1000[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1000[] = {"self", "key", "value"};
+static const char *const pt_1000[] = {"ref:task", "string", "string"};
+static const char *const pd_1000[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1001[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1001[] = {"self", "key"};
+static const char *const pt_1001[] = {"ref:task", "string"};
+static const char *const pd_1001[] = {NULL, NULL};
 static const struct xcp__param p_1002[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_1002[] = {"self"};
 static const char *const pt_1002[] = {"ref:task"};
@@ -5456,73 +5456,73 @@ static const struct xcp__param p_1003[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_1003[] = {"self"};
 static const char *const pt_1003[] = {"ref:task"};
 static const char *const pd_1003[] = {NULL};
-static const struct xcp__param p_1004[] = {{"label", &xcp__T_string, NULL}, {"description", &xcp__T_string, NULL}};
-static const char *const pn_1004[] = {"label", "description"};
-static const char *const pt_1004[] = {"string", "string"};
-static const char *const pd_1004[] = {NULL, NULL};
-static const struct xcp__param p_1005[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_1005[] = {"self"};
-static const char *const pt_1005[] = {"ref:task"};
-static const char *const pd_1005[] = {NULL};
-static const struct xcp__param p_1006[] = {{"task", &xcp__T_ref_task, NULL}};
-static const char *const pn_1006[] = {"task"};
+static const struct xcp__param p_1004[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_1004[] = {"self"};
+static const char *const pt_1004[] = {"ref:task"};
+static const char *const pd_1004[] = {NULL};
+static const struct xcp__param p_1005[] = {{"label", &xcp__T_string, NULL}, {"description", &xcp__T_string, NULL}};
+static const char *const pn_1005[] = {"label", "description"};
+static const char *const pt_1005[] = {"string", "string"};
+static const char *const pd_1005[] = {NULL, NULL};
+static const struct xcp__param p_1006[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_1006[] = {"self"};
 static const char *const pt_1006[] = {"ref:task"};
 static const char *const pd_1006[] = {NULL};
-static const struct xcp__param p_1007[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_task_status_type, NULL}};
-static const char *const pn_1007[] = {"self", "value"};
-static const char *const pt_1007[] = {"ref:task", "task_status_type"};
-static const char *const pd_1007[] = {NULL, NULL};
-static const struct xcp__param p_1008[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_float, NULL}};
+static const struct xcp__param p_1007[] = {{"task", &xcp__T_ref_task, NULL}};
+static const char *const pn_1007[] = {"task"};
+static const char *const pt_1007[] = {"ref:task"};
+static const char *const pd_1007[] = {NULL};
+static const struct xcp__param p_1008[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_task_status_type, NULL}};
 static const char *const pn_1008[] = {"self", "value"};
-static const char *const pt_1008[] = {"ref:task", "float"};
+static const char *const pt_1008[] = {"ref:task", "task_status_type"};
 static const char *const pd_1008[] = {NULL, NULL};
-static const struct xcp__param p_1009[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_1009[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_float, NULL}};
 static const char *const pn_1009[] = {"self", "value"};
-static const char *const pt_1009[] = {"ref:task", "string"};
+static const char *const pt_1009[] = {"ref:task", "float"};
 static const char *const pd_1009[] = {NULL, NULL};
-static const struct xcp__param p_1010[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_1010[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_1010[] = {"self", "value"};
-static const char *const pt_1010[] = {"ref:task", "set:string"};
+static const char *const pt_1010[] = {"ref:task", "string"};
 static const char *const pd_1010[] = {NULL, NULL};
-static const struct xcp__param p_1011[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_ref_host, NULL}};
+static const struct xcp__param p_1011[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_1011[] = {"self", "value"};
-static const char *const pt_1011[] = {"ref:task", "ref:host"};
+static const char *const pt_1011[] = {"ref:task", "set:string"};
 static const char *const pd_1011[] = {NULL, NULL};
-static const struct xcp__param p_1012[] = {{"classes", &xcp__T_set_string, NULL}, {"token", &xcp__T_string, NULL}, {"timeout", &xcp__T_float, NULL}};
-static const char *const pn_1012[] = {"classes", "token", "timeout"};
-static const char *const pt_1012[] = {"set:string", "string", "float"};
-static const char *const pd_1012[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1013[] = {{"class", &xcp__T_string, NULL}, {"ref", &xcp__T_string, NULL}};
-static const char *const pn_1013[] = {"class", "ref"};
-static const char *const pt_1013[] = {"string", "string"};
-static const char *const pd_1013[] = {NULL, NULL};
-static const struct xcp__param p_1015[] = {{"classes", &xcp__T_set_string, NULL}};
-static const char *const pn_1015[] = {"classes"};
-static const char *const pt_1015[] = {"set:string"};
-static const char *const pd_1015[] = {NULL};
+static const struct xcp__param p_1012[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_ref_host, NULL}};
+static const char *const pn_1012[] = {"self", "value"};
+static const char *const pt_1012[] = {"ref:task", "ref:host"};
+static const char *const pd_1012[] = {NULL, NULL};
+static const struct xcp__param p_1013[] = {{"classes", &xcp__T_set_string, NULL}, {"token", &xcp__T_string, NULL}, {"timeout", &xcp__T_float, NULL}};
+static const char *const pn_1013[] = {"classes", "token", "timeout"};
+static const char *const pt_1013[] = {"set:string", "string", "float"};
+static const char *const pd_1013[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1014[] = {{"class", &xcp__T_string, NULL}, {"ref", &xcp__T_string, NULL}};
+static const char *const pn_1014[] = {"class", "ref"};
+static const char *const pt_1014[] = {"string", "string"};
+static const char *const pd_1014[] = {NULL, NULL};
 static const struct xcp__param p_1016[] = {{"classes", &xcp__T_set_string, NULL}};
 static const char *const pn_1016[] = {"classes"};
 static const char *const pt_1016[] = {"set:string"};
 static const char *const pd_1016[] = {NULL};
-static const struct xcp__param p_1018[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1018[] = {"self"};
-static const char *const pt_1018[] = {"ref:message"};
-static const char *const pd_1018[] = {NULL};
-static const struct xcp__param p_1019[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1019[] = {"uuid"};
-static const char *const pt_1019[] = {"string"};
+static const struct xcp__param p_1017[] = {{"classes", &xcp__T_set_string, NULL}};
+static const char *const pn_1017[] = {"classes"};
+static const char *const pt_1017[] = {"set:string"};
+static const char *const pd_1017[] = {NULL};
+static const struct xcp__param p_1019[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1019[] = {"self"};
+static const char *const pt_1019[] = {"ref:message"};
 static const char *const pd_1019[] = {NULL};
-static const struct xcp__param p_1022[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1022[] = {"expr"};
-static const char *const pt_1022[] = {"string"};
-static const char *const pd_1022[] = {NULL};
+static const struct xcp__param p_1020[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1020[] = {"uuid"};
+static const char *const pt_1020[] = {"string"};
+static const char *const pd_1020[] = {NULL};
 static const struct xcp__param p_1023[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1023[] = {"expr"};
 static const char *const pt_1023[] = {"string"};
 static const char *const pd_1023[] = {NULL};
-static const struct xcp__param p_1024[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1024[] = {"self"};
-static const char *const pt_1024[] = {"ref:message"};
+static const struct xcp__param p_1024[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1024[] = {"expr"};
+static const char *const pt_1024[] = {"string"};
 static const char *const pd_1024[] = {NULL};
 static const struct xcp__param p_1025[] = {{"self", &xcp__T_ref_message, NULL}};
 static const char *const pn_1025[] = {"self"};
@@ -5548,45 +5548,45 @@ static const struct xcp__param p_1030[] = {{"self", &xcp__T_ref_message, NULL}};
 static const char *const pn_1030[] = {"self"};
 static const char *const pt_1030[] = {"ref:message"};
 static const char *const pd_1030[] = {NULL};
-static const struct xcp__param p_1031[] = {{"name", &xcp__T_string, NULL}, {"priority", &xcp__T_int, NULL}, {"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"body", &xcp__T_string, NULL}};
-static const char *const pn_1031[] = {"name", "priority", "cls", "obj_uuid", "body"};
-static const char *const pt_1031[] = {"string", "int", "cls", "string", "string"};
-static const char *const pd_1031[] = {NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_1032[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1032[] = {"self"};
-static const char *const pt_1032[] = {"ref:message"};
-static const char *const pd_1032[] = {NULL};
-static const struct xcp__param p_1033[] = {{"messages", &xcp__T_set_ref_message, NULL}};
-static const char *const pn_1033[] = {"messages"};
-static const char *const pt_1033[] = {"set:ref:message"};
+static const struct xcp__param p_1031[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1031[] = {"self"};
+static const char *const pt_1031[] = {"ref:message"};
+static const char *const pd_1031[] = {NULL};
+static const struct xcp__param p_1032[] = {{"name", &xcp__T_string, NULL}, {"priority", &xcp__T_int, NULL}, {"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"body", &xcp__T_string, NULL}};
+static const char *const pn_1032[] = {"name", "priority", "cls", "obj_uuid", "body"};
+static const char *const pt_1032[] = {"string", "int", "cls", "string", "string"};
+static const char *const pd_1032[] = {NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_1033[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1033[] = {"self"};
+static const char *const pt_1033[] = {"ref:message"};
 static const char *const pd_1033[] = {NULL};
-static const struct xcp__param p_1034[] = {{"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"since", &xcp__T_datetime, NULL}};
-static const char *const pn_1034[] = {"cls", "obj_uuid", "since"};
-static const char *const pt_1034[] = {"cls", "string", "datetime"};
-static const char *const pd_1034[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1035[] = {{"since", &xcp__T_datetime, NULL}};
-static const char *const pn_1035[] = {"since"};
-static const char *const pt_1035[] = {"datetime"};
-static const char *const pd_1035[] = {NULL};
-static const struct xcp__param p_1036[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1036[] = {"self"};
-static const char *const pt_1036[] = {"ref:console"};
+static const struct xcp__param p_1034[] = {{"messages", &xcp__T_set_ref_message, NULL}};
+static const char *const pn_1034[] = {"messages"};
+static const char *const pt_1034[] = {"set:ref:message"};
+static const char *const pd_1034[] = {NULL};
+static const struct xcp__param p_1035[] = {{"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"since", &xcp__T_datetime, NULL}};
+static const char *const pn_1035[] = {"cls", "obj_uuid", "since"};
+static const char *const pt_1035[] = {"cls", "string", "datetime"};
+static const char *const pd_1035[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1036[] = {{"since", &xcp__T_datetime, NULL}};
+static const char *const pn_1036[] = {"since"};
+static const char *const pt_1036[] = {"datetime"};
 static const char *const pd_1036[] = {NULL};
-static const struct xcp__param p_1037[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1037[] = {"uuid"};
-static const char *const pt_1037[] = {"string"};
+static const struct xcp__param p_1037[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1037[] = {"self"};
+static const char *const pt_1037[] = {"ref:console"};
 static const char *const pd_1037[] = {NULL};
-static const struct xcp__param p_1040[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1040[] = {"expr"};
-static const char *const pt_1040[] = {"string"};
-static const char *const pd_1040[] = {NULL};
+static const struct xcp__param p_1038[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1038[] = {"uuid"};
+static const char *const pt_1038[] = {"string"};
+static const char *const pd_1038[] = {NULL};
 static const struct xcp__param p_1041[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1041[] = {"expr"};
 static const char *const pt_1041[] = {"string"};
 static const char *const pd_1041[] = {NULL};
-static const struct xcp__param p_1042[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1042[] = {"self"};
-static const char *const pt_1042[] = {"ref:console"};
+static const struct xcp__param p_1042[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1042[] = {"expr"};
+static const char *const pt_1042[] = {"string"};
 static const char *const pd_1042[] = {NULL};
 static const struct xcp__param p_1043[] = {{"self", &xcp__T_ref_console, NULL}};
 static const char *const pn_1043[] = {"self"};
@@ -5604,173 +5604,173 @@ static const struct xcp__param p_1046[] = {{"self", &xcp__T_ref_console, NULL}};
 static const char *const pn_1046[] = {"self"};
 static const char *const pt_1046[] = {"ref:console"};
 static const char *const pd_1046[] = {NULL};
-static const struct xcp__param p_1047[] = {{"self", &xcp__T_ref_console, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1047[] = {"self", "value"};
-static const char *const pt_1047[] = {"ref:console", "map:string:string"};
-static const char *const pd_1047[] = {NULL, NULL};
-static const struct xcp__param p_1048[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1048[] = {"self", "key", "value"};
-static const char *const pt_1048[] = {"ref:console", "string", "string"};
-static const char *const pd_1048[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1049[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1049[] = {"self", "key"};
-static const char *const pt_1049[] = {"ref:console", "string"};
-static const char *const pd_1049[] = {NULL, NULL};
-static const struct xcp__param p_1050[] = {{"args", &xcp__T_record_console, NULL}};
-static const char *const pn_1050[] = {"args"};
-static const char *const pt_1050[] = {"record:console"};
-static const char *const pd_1050[] = {NULL};
-static const struct xcp__param p_1051[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1051[] = {"self"};
-static const char *const pt_1051[] = {"ref:console"};
+static const struct xcp__param p_1047[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1047[] = {"self"};
+static const char *const pt_1047[] = {"ref:console"};
+static const char *const pd_1047[] = {NULL};
+static const struct xcp__param p_1048[] = {{"self", &xcp__T_ref_console, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1048[] = {"self", "value"};
+static const char *const pt_1048[] = {"ref:console", "map:string:string"};
+static const char *const pd_1048[] = {NULL, NULL};
+static const struct xcp__param p_1049[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1049[] = {"self", "key", "value"};
+static const char *const pt_1049[] = {"ref:console", "string", "string"};
+static const char *const pd_1049[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1050[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1050[] = {"self", "key"};
+static const char *const pt_1050[] = {"ref:console", "string"};
+static const char *const pd_1050[] = {NULL, NULL};
+static const struct xcp__param p_1051[] = {{"args", &xcp__T_record_console, NULL}};
+static const char *const pn_1051[] = {"args"};
+static const char *const pt_1051[] = {"record:console"};
 static const char *const pd_1051[] = {NULL};
-static const struct xcp__param p_1052[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const struct xcp__param p_1052[] = {{"self", &xcp__T_ref_console, NULL}};
 static const char *const pn_1052[] = {"self"};
-static const char *const pt_1052[] = {"ref:blob"};
+static const char *const pt_1052[] = {"ref:console"};
 static const char *const pd_1052[] = {NULL};
-static const struct xcp__param p_1053[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1053[] = {"uuid"};
-static const char *const pt_1053[] = {"string"};
+static const struct xcp__param p_1053[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1053[] = {"self"};
+static const char *const pt_1053[] = {"ref:blob"};
 static const char *const pd_1053[] = {NULL};
-static const struct xcp__param p_1054[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_1054[] = {"label"};
+static const struct xcp__param p_1054[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1054[] = {"uuid"};
 static const char *const pt_1054[] = {"string"};
 static const char *const pd_1054[] = {NULL};
-static const struct xcp__param p_1057[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1057[] = {"expr"};
-static const char *const pt_1057[] = {"string"};
-static const char *const pd_1057[] = {NULL};
+static const struct xcp__param p_1055[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_1055[] = {"label"};
+static const char *const pt_1055[] = {"string"};
+static const char *const pd_1055[] = {NULL};
 static const struct xcp__param p_1058[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1058[] = {"expr"};
 static const char *const pt_1058[] = {"string"};
 static const char *const pd_1058[] = {NULL};
-static const struct xcp__param p_1059[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1059[] = {"self"};
-static const char *const pt_1059[] = {"ref:blob"};
+static const struct xcp__param p_1059[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1059[] = {"expr"};
+static const char *const pt_1059[] = {"string"};
 static const char *const pd_1059[] = {NULL};
 static const struct xcp__param p_1060[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1060[] = {"self"};
 static const char *const pt_1060[] = {"ref:blob"};
 static const char *const pd_1060[] = {NULL};
-static const struct xcp__param p_1061[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1061[] = {"self", "value"};
-static const char *const pt_1061[] = {"ref:blob", "string"};
-static const char *const pd_1061[] = {NULL, NULL};
-static const struct xcp__param p_1062[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1062[] = {"self"};
-static const char *const pt_1062[] = {"ref:blob"};
-static const char *const pd_1062[] = {NULL};
-static const struct xcp__param p_1063[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1063[] = {"self", "value"};
-static const char *const pt_1063[] = {"ref:blob", "string"};
-static const char *const pd_1063[] = {NULL, NULL};
-static const struct xcp__param p_1064[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1064[] = {"self"};
-static const char *const pt_1064[] = {"ref:blob"};
-static const char *const pd_1064[] = {NULL};
+static const struct xcp__param p_1061[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1061[] = {"self"};
+static const char *const pt_1061[] = {"ref:blob"};
+static const char *const pd_1061[] = {NULL};
+static const struct xcp__param p_1062[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1062[] = {"self", "value"};
+static const char *const pt_1062[] = {"ref:blob", "string"};
+static const char *const pd_1062[] = {NULL, NULL};
+static const struct xcp__param p_1063[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1063[] = {"self"};
+static const char *const pt_1063[] = {"ref:blob"};
+static const char *const pd_1063[] = {NULL};
+static const struct xcp__param p_1064[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1064[] = {"self", "value"};
+static const char *const pt_1064[] = {"ref:blob", "string"};
+static const char *const pd_1064[] = {NULL, NULL};
 static const struct xcp__param p_1065[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1065[] = {"self"};
 static const char *const pt_1065[] = {"ref:blob"};
 static const char *const pd_1065[] = {NULL};
-static const struct xcp__param p_1066[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_1066[] = {"self", "value"};
-static const char *const pt_1066[] = {"ref:blob", "bool"};
-static const char *const pd_1066[] = {NULL, NULL};
-static const struct xcp__param p_1067[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1067[] = {"self"};
-static const char *const pt_1067[] = {"ref:blob"};
-static const char *const pd_1067[] = {NULL};
+static const struct xcp__param p_1066[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1066[] = {"self"};
+static const char *const pt_1066[] = {"ref:blob"};
+static const char *const pd_1066[] = {NULL};
+static const struct xcp__param p_1067[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_1067[] = {"self", "value"};
+static const char *const pt_1067[] = {"ref:blob", "bool"};
+static const char *const pd_1067[] = {NULL, NULL};
 static const struct xcp__param p_1068[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1068[] = {"self"};
 static const char *const pt_1068[] = {"ref:blob"};
 static const char *const pd_1068[] = {NULL};
-static const struct xcp__param p_1069[] = {{"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_1069[] = {"mime_type", "public"};
-static const char *const pt_1069[] = {"string", "bool"};
-static const char *const pd_1069[] = {NULL, "false"};
-static const struct xcp__param p_1070[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1070[] = {"self"};
-static const char *const pt_1070[] = {"ref:blob"};
-static const char *const pd_1070[] = {NULL};
-static const struct xcp__param p_1071[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const struct xcp__param p_1069[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1069[] = {"self"};
+static const char *const pt_1069[] = {"ref:blob"};
+static const char *const pd_1069[] = {NULL};
+static const struct xcp__param p_1070[] = {{"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_1070[] = {"mime_type", "public"};
+static const char *const pt_1070[] = {"string", "bool"};
+static const char *const pd_1070[] = {NULL, "false"};
+static const struct xcp__param p_1071[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1071[] = {"self"};
-static const char *const pt_1071[] = {"ref:secret"};
+static const char *const pt_1071[] = {"ref:blob"};
 static const char *const pd_1071[] = {NULL};
-static const struct xcp__param p_1072[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1072[] = {"uuid"};
-static const char *const pt_1072[] = {"string"};
+static const struct xcp__param p_1072[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1072[] = {"self"};
+static const char *const pt_1072[] = {"ref:secret"};
 static const char *const pd_1072[] = {NULL};
-static const struct xcp__param p_1075[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1075[] = {"expr"};
-static const char *const pt_1075[] = {"string"};
-static const char *const pd_1075[] = {NULL};
+static const struct xcp__param p_1073[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1073[] = {"uuid"};
+static const char *const pt_1073[] = {"string"};
+static const char *const pd_1073[] = {NULL};
 static const struct xcp__param p_1076[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1076[] = {"expr"};
 static const char *const pt_1076[] = {"string"};
 static const char *const pd_1076[] = {NULL};
-static const struct xcp__param p_1077[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1077[] = {"self"};
-static const char *const pt_1077[] = {"ref:secret"};
+static const struct xcp__param p_1077[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1077[] = {"expr"};
+static const char *const pt_1077[] = {"string"};
 static const char *const pd_1077[] = {NULL};
 static const struct xcp__param p_1078[] = {{"self", &xcp__T_ref_secret, NULL}};
 static const char *const pn_1078[] = {"self"};
 static const char *const pt_1078[] = {"ref:secret"};
 static const char *const pd_1078[] = {NULL};
-static const struct xcp__param p_1079[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1079[] = {"self", "value"};
-static const char *const pt_1079[] = {"ref:secret", "string"};
-static const char *const pd_1079[] = {NULL, NULL};
-static const struct xcp__param p_1080[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1080[] = {"self"};
-static const char *const pt_1080[] = {"ref:secret"};
-static const char *const pd_1080[] = {NULL};
-static const struct xcp__param p_1081[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1081[] = {"self", "value"};
-static const char *const pt_1081[] = {"ref:secret", "map:string:string"};
-static const char *const pd_1081[] = {NULL, NULL};
-static const struct xcp__param p_1082[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1082[] = {"self", "key", "value"};
-static const char *const pt_1082[] = {"ref:secret", "string", "string"};
-static const char *const pd_1082[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1083[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1083[] = {"self", "key"};
-static const char *const pt_1083[] = {"ref:secret", "string"};
-static const char *const pd_1083[] = {NULL, NULL};
-static const struct xcp__param p_1084[] = {{"args", &xcp__T_record_secret, NULL}};
-static const char *const pn_1084[] = {"args"};
-static const char *const pt_1084[] = {"record:secret"};
-static const char *const pd_1084[] = {NULL};
-static const struct xcp__param p_1085[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1085[] = {"self"};
-static const char *const pt_1085[] = {"ref:secret"};
+static const struct xcp__param p_1079[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1079[] = {"self"};
+static const char *const pt_1079[] = {"ref:secret"};
+static const char *const pd_1079[] = {NULL};
+static const struct xcp__param p_1080[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1080[] = {"self", "value"};
+static const char *const pt_1080[] = {"ref:secret", "string"};
+static const char *const pd_1080[] = {NULL, NULL};
+static const struct xcp__param p_1081[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1081[] = {"self"};
+static const char *const pt_1081[] = {"ref:secret"};
+static const char *const pd_1081[] = {NULL};
+static const struct xcp__param p_1082[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1082[] = {"self", "value"};
+static const char *const pt_1082[] = {"ref:secret", "map:string:string"};
+static const char *const pd_1082[] = {NULL, NULL};
+static const struct xcp__param p_1083[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1083[] = {"self", "key", "value"};
+static const char *const pt_1083[] = {"ref:secret", "string", "string"};
+static const char *const pd_1083[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1084[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1084[] = {"self", "key"};
+static const char *const pt_1084[] = {"ref:secret", "string"};
+static const char *const pd_1084[] = {NULL, NULL};
+static const struct xcp__param p_1085[] = {{"args", &xcp__T_record_secret, NULL}};
+static const char *const pn_1085[] = {"args"};
+static const char *const pt_1085[] = {"record:secret"};
 static const char *const pd_1085[] = {NULL};
-static const struct xcp__param p_1086[] = {{"uuid", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}, {"other_config", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1086[] = {"uuid", "value", "other_config"};
-static const char *const pt_1086[] = {"string", "string", "map:string:string"};
-static const char *const pd_1086[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1087[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1087[] = {"self"};
-static const char *const pt_1087[] = {"ref:pool_update"};
-static const char *const pd_1087[] = {NULL};
-static const struct xcp__param p_1088[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1088[] = {"uuid"};
-static const char *const pt_1088[] = {"string"};
+static const struct xcp__param p_1086[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1086[] = {"self"};
+static const char *const pt_1086[] = {"ref:secret"};
+static const char *const pd_1086[] = {NULL};
+static const struct xcp__param p_1087[] = {{"uuid", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}, {"other_config", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1087[] = {"uuid", "value", "other_config"};
+static const char *const pt_1087[] = {"string", "string", "map:string:string"};
+static const char *const pd_1087[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1088[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1088[] = {"self"};
+static const char *const pt_1088[] = {"ref:pool_update"};
 static const char *const pd_1088[] = {NULL};
-static const struct xcp__param p_1089[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_1089[] = {"label"};
+static const struct xcp__param p_1089[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1089[] = {"uuid"};
 static const char *const pt_1089[] = {"string"};
 static const char *const pd_1089[] = {NULL};
-static const struct xcp__param p_1092[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1092[] = {"expr"};
-static const char *const pt_1092[] = {"string"};
-static const char *const pd_1092[] = {NULL};
+static const struct xcp__param p_1090[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_1090[] = {"label"};
+static const char *const pt_1090[] = {"string"};
+static const char *const pd_1090[] = {NULL};
 static const struct xcp__param p_1093[] = {{"expr", &xcp__T_string, NULL}};
 static const char *const pn_1093[] = {"expr"};
 static const char *const pt_1093[] = {"string"};
 static const char *const pd_1093[] = {NULL};
-static const struct xcp__param p_1094[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1094[] = {"self"};
-static const char *const pt_1094[] = {"ref:pool_update"};
+static const struct xcp__param p_1094[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1094[] = {"expr"};
+static const char *const pt_1094[] = {"string"};
 static const char *const pd_1094[] = {NULL};
 static const struct xcp__param p_1095[] = {{"self", &xcp__T_ref_pool_update, NULL}};
 static const char *const pn_1095[] = {"self"};
@@ -5804,42 +5804,42 @@ static const struct xcp__param p_1102[] = {{"self", &xcp__T_ref_pool_update, NUL
 static const char *const pn_1102[] = {"self"};
 static const char *const pt_1102[] = {"ref:pool_update"};
 static const char *const pd_1102[] = {NULL};
-static const struct xcp__param p_1103[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1103[] = {"self", "value"};
-static const char *const pt_1103[] = {"ref:pool_update", "map:string:string"};
-static const char *const pd_1103[] = {NULL, NULL};
-static const struct xcp__param p_1104[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1104[] = {"self", "key", "value"};
-static const char *const pt_1104[] = {"ref:pool_update", "string", "string"};
-static const char *const pd_1104[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1105[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1105[] = {"self", "key"};
-static const char *const pt_1105[] = {"ref:pool_update", "string"};
-static const char *const pd_1105[] = {NULL, NULL};
-static const struct xcp__param p_1106[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1106[] = {"self"};
-static const char *const pt_1106[] = {"ref:pool_update"};
-static const char *const pd_1106[] = {NULL};
+static const struct xcp__param p_1103[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1103[] = {"self"};
+static const char *const pt_1103[] = {"ref:pool_update"};
+static const char *const pd_1103[] = {NULL};
+static const struct xcp__param p_1104[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1104[] = {"self", "value"};
+static const char *const pt_1104[] = {"ref:pool_update", "map:string:string"};
+static const char *const pd_1104[] = {NULL, NULL};
+static const struct xcp__param p_1105[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1105[] = {"self", "key", "value"};
+static const char *const pt_1105[] = {"ref:pool_update", "string", "string"};
+static const char *const pd_1105[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1106[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1106[] = {"self", "key"};
+static const char *const pt_1106[] = {"ref:pool_update", "string"};
+static const char *const pd_1106[] = {NULL, NULL};
 static const struct xcp__param p_1107[] = {{"self", &xcp__T_ref_pool_update, NULL}};
 static const char *const pn_1107[] = {"self"};
 static const char *const pt_1107[] = {"ref:pool_update"};
 static const char *const pd_1107[] = {NULL};
-static const struct xcp__param p_1108[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_1108[] = {"vdi"};
-static const char *const pt_1108[] = {"ref:VDI"};
+static const struct xcp__param p_1108[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1108[] = {"self"};
+static const char *const pt_1108[] = {"ref:pool_update"};
 static const char *const pd_1108[] = {NULL};
-static const struct xcp__param p_1109[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_1109[] = {"self", "host"};
-static const char *const pt_1109[] = {"ref:pool_update", "ref:host"};
-static const char *const pd_1109[] = {NULL, NULL};
+static const struct xcp__param p_1109[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_1109[] = {"vdi"};
+static const char *const pt_1109[] = {"ref:VDI"};
+static const char *const pd_1109[] = {NULL};
 static const struct xcp__param p_1110[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_1110[] = {"self", "host"};
 static const char *const pt_1110[] = {"ref:pool_update", "ref:host"};
 static const char *const pd_1110[] = {NULL, NULL};
-static const struct xcp__param p_1111[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1111[] = {"self"};
-static const char *const pt_1111[] = {"ref:pool_update"};
-static const char *const pd_1111[] = {NULL};
+static const struct xcp__param p_1111[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_1111[] = {"self", "host"};
+static const char *const pt_1111[] = {"ref:pool_update", "ref:host"};
+static const char *const pd_1111[] = {NULL, NULL};
 static const struct xcp__param p_1112[] = {{"self", &xcp__T_ref_pool_update, NULL}};
 static const char *const pn_1112[] = {"self"};
 static const char *const pt_1112[] = {"ref:pool_update"};
@@ -5848,6 +5848,10 @@ static const struct xcp__param p_1113[] = {{"self", &xcp__T_ref_pool_update, NUL
 static const char *const pn_1113[] = {"self"};
 static const char *const pt_1113[] = {"ref:pool_update"};
 static const char *const pd_1113[] = {NULL};
+static const struct xcp__param p_1114[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1114[] = {"self"};
+static const char *const pt_1114[] = {"ref:pool_update"};
+static const char *const pd_1114[] = {NULL};
 const struct xcp__message xcp__messages[] = {
     {"session.get_record", 0, XM_GET_RECORD, 0, -1, 1, 1, p_0, &xcp__T_record_session},
     {"session.get_by_uuid", 0, XM_GET_BY_UUID, 0, -1, 1, 1, p_1, &xcp__T_ref_session},
@@ -5989,982 +5993,983 @@ const struct xcp__message xcp__messages[] = {
     {"pool.enable_ha", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_137, &xcp__T_void},
     {"pool.disable_ha", 1, XM_EXPLICIT, XMF_ASYNC, -1, 0, 0, NULL, &xcp__T_void},
     {"pool.member_commit", 1, XM_EXPLICIT, 0, -1, 1, 1, p_139, &xcp__T_int},
+    {"pool.member_sync", 1, XM_EXPLICIT, 0, -1, 1, 1, p_140, &xcp__T_void},
     {"pool.sync_database", 1, XM_EXPLICIT, XMF_ASYNC, -1, 0, 0, NULL, &xcp__T_void},
-    {"pool.management_reconfigure", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_141, &xcp__T_void},
-    {"pool.create_VLAN_from_PIF", 1, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_142, &xcp__T_set_ref_PIF},
-    {"pool.set_ha_host_failures_to_tolerate", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_143, &xcp__T_void},
-    {"pool.get_license_state", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_144, &xcp__T_map_string_string},
-    {"pool.apply_edition", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_145, &xcp__T_void},
-    {"pool.create_new_blob", 1, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_146, &xcp__T_ref_blob},
-    {"host.get_record", 2, XM_GET_RECORD, 0, -1, 1, 1, p_147, &xcp__T_record_host},
-    {"host.get_by_uuid", 2, XM_GET_BY_UUID, 0, -1, 1, 1, p_148, &xcp__T_ref_host},
-    {"host.get_by_name_label", 2, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_149, &xcp__T_set_ref_host},
+    {"pool.management_reconfigure", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_142, &xcp__T_void},
+    {"pool.create_VLAN_from_PIF", 1, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_143, &xcp__T_set_ref_PIF},
+    {"pool.set_ha_host_failures_to_tolerate", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_144, &xcp__T_void},
+    {"pool.get_license_state", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_145, &xcp__T_map_string_string},
+    {"pool.apply_edition", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_146, &xcp__T_void},
+    {"pool.create_new_blob", 1, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_147, &xcp__T_ref_blob},
+    {"host.get_record", 2, XM_GET_RECORD, 0, -1, 1, 1, p_148, &xcp__T_record_host},
+    {"host.get_by_uuid", 2, XM_GET_BY_UUID, 0, -1, 1, 1, p_149, &xcp__T_ref_host},
+    {"host.get_by_name_label", 2, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_150, &xcp__T_set_ref_host},
     {"host.get_all", 2, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_host},
     {"host.get_all_records", 2, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_host_record_host},
-    {"host.get_all_where", 2, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_152, &xcp__T_set_ref_host},
-    {"host.get_all_records_where", 2, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_153, &xcp__T_map_ref_host_record_host},
-    {"host.get_uuid", 2, XM_GET_FIELD, 0, 0, 1, 1, p_154, &xcp__T_string},
-    {"host.get_name_label", 2, XM_GET_FIELD, 0, 1, 1, 1, p_155, &xcp__T_string},
-    {"host.set_name_label", 2, XM_SET_FIELD, 0, 1, 2, 2, p_156, &xcp__T_void},
-    {"host.get_name_description", 2, XM_GET_FIELD, 0, 2, 1, 1, p_157, &xcp__T_string},
-    {"host.set_name_description", 2, XM_SET_FIELD, 0, 2, 2, 2, p_158, &xcp__T_void},
-    {"host.get_allowed_operations", 2, XM_GET_FIELD, 0, 3, 1, 1, p_159, &xcp__T_set_host_allowed_operations},
-    {"host.get_current_operations", 2, XM_GET_FIELD, 0, 4, 1, 1, p_160, &xcp__T_map_string_host_allowed_operations},
-    {"host.get_API_version_major", 2, XM_GET_FIELD, 0, 5, 1, 1, p_161, &xcp__T_int},
-    {"host.get_API_version_minor", 2, XM_GET_FIELD, 0, 6, 1, 1, p_162, &xcp__T_int},
-    {"host.get_enabled", 2, XM_GET_FIELD, 0, 7, 1, 1, p_163, &xcp__T_bool},
-    {"host.get_software_version", 2, XM_GET_FIELD, 0, 8, 1, 1, p_164, &xcp__T_map_string_string},
-    {"host.get_other_config", 2, XM_GET_FIELD, 0, 9, 1, 1, p_165, &xcp__T_map_string_string},
-    {"host.set_other_config", 2, XM_SET_FIELD, 0, 9, 2, 2, p_166, &xcp__T_void},
-    {"host.add_to_other_config", 2, XM_ADD_TO_MAP, 0, 9, 3, 3, p_167, &xcp__T_void},
-    {"host.remove_from_other_config", 2, XM_REMOVE_FROM_MAP, 0, 9, 2, 2, p_168, &xcp__T_void},
-    {"host.get_capabilities", 2, XM_GET_FIELD, 0, 10, 1, 1, p_169, &xcp__T_set_string},
-    {"host.get_resident_VMs", 2, XM_GET_FIELD, 0, 11, 1, 1, p_170, &xcp__T_set_ref_VM},
-    {"host.get_logging", 2, XM_GET_FIELD, 0, 12, 1, 1, p_171, &xcp__T_map_string_string},
-    {"host.set_logging", 2, XM_SET_FIELD, 0, 12, 2, 2, p_172, &xcp__T_void},
-    {"host.add_to_logging", 2, XM_ADD_TO_MAP, 0, 12, 3, 3, p_173, &xcp__T_void},
-    {"host.remove_from_logging", 2, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_174, &xcp__T_void},
-    {"host.get_PIFs", 2, XM_GET_FIELD, 0, 13, 1, 1, p_175, &xcp__T_set_ref_PIF},
-    {"host.get_suspend_image_sr", 2, XM_GET_FIELD, 0, 14, 1, 1, p_176, &xcp__T_ref_SR},
-    {"host.set_suspend_image_sr", 2, XM_SET_FIELD, 0, 14, 2, 2, p_177, &xcp__T_void},
-    {"host.get_crash_dump_sr", 2, XM_GET_FIELD, 0, 15, 1, 1, p_178, &xcp__T_ref_SR},
-    {"host.set_crash_dump_sr", 2, XM_SET_FIELD, 0, 15, 2, 2, p_179, &xcp__T_void},
-    {"host.get_updates", 2, XM_GET_FIELD, 0, 16, 1, 1, p_180, &xcp__T_set_ref_pool_update},
-    {"host.get_PBDs", 2, XM_GET_FIELD, 0, 17, 1, 1, p_181, &xcp__T_set_ref_PBD},
-    {"host.get_host_CPUs", 2, XM_GET_FIELD, 0, 18, 1, 1, p_182, &xcp__T_set_ref_host_cpu},
-    {"host.get_cpu_info", 2, XM_GET_FIELD, 0, 19, 1, 1, p_183, &xcp__T_map_string_string},
-    {"host.get_hostname", 2, XM_GET_FIELD, 0, 20, 1, 1, p_184, &xcp__T_string},
-    {"host.set_hostname", 2, XM_SET_FIELD, 0, 20, 2, 2, p_185, &xcp__T_void},
-    {"host.get_address", 2, XM_GET_FIELD, 0, 21, 1, 1, p_186, &xcp__T_string},
-    {"host.set_address", 2, XM_SET_FIELD, 0, 21, 2, 2, p_187, &xcp__T_void},
-    {"host.get_metrics", 2, XM_GET_FIELD, 0, 22, 1, 1, p_188, &xcp__T_ref_host_metrics},
-    {"host.get_license_params", 2, XM_GET_FIELD, 0, 23, 1, 1, p_189, &xcp__T_map_string_string},
-    {"host.get_tags", 2, XM_GET_FIELD, 0, 24, 1, 1, p_190, &xcp__T_set_string},
-    {"host.set_tags", 2, XM_SET_FIELD, 0, 24, 2, 2, p_191, &xcp__T_void},
-    {"host.add_tags", 2, XM_ADD_TO_SET, 0, 24, 2, 2, p_192, &xcp__T_void},
-    {"host.remove_tags", 2, XM_REMOVE_FROM_SET, 0, 24, 2, 2, p_193, &xcp__T_void},
-    {"host.get_edition", 2, XM_GET_FIELD, 0, 25, 1, 1, p_194, &xcp__T_string},
-    {"host.get_license_server", 2, XM_GET_FIELD, 0, 26, 1, 1, p_195, &xcp__T_map_string_string},
-    {"host.set_license_server", 2, XM_SET_FIELD, 0, 26, 2, 2, p_196, &xcp__T_void},
-    {"host.add_to_license_server", 2, XM_ADD_TO_MAP, 0, 26, 3, 3, p_197, &xcp__T_void},
-    {"host.remove_from_license_server", 2, XM_REMOVE_FROM_MAP, 0, 26, 2, 2, p_198, &xcp__T_void},
-    {"host.get_bios_strings", 2, XM_GET_FIELD, 0, 27, 1, 1, p_199, &xcp__T_map_string_string},
-    {"host.get_power_on_mode", 2, XM_GET_FIELD, 0, 28, 1, 1, p_200, &xcp__T_string},
-    {"host.get_chipset_info", 2, XM_GET_FIELD, 0, 29, 1, 1, p_201, &xcp__T_map_string_string},
-    {"host.get_PCIs", 2, XM_GET_FIELD, 0, 30, 1, 1, p_202, &xcp__T_set_ref_PCI},
-    {"host.get_PGPUs", 2, XM_GET_FIELD, 0, 31, 1, 1, p_203, &xcp__T_set_ref_PGPU},
-    {"host.get_guest_VCPUs_params", 2, XM_GET_FIELD, 0, 32, 1, 1, p_204, &xcp__T_map_string_string},
-    {"host.set_guest_VCPUs_params", 2, XM_SET_FIELD, 0, 32, 2, 2, p_205, &xcp__T_void},
-    {"host.add_to_guest_VCPUs_params", 2, XM_ADD_TO_MAP, 0, 32, 3, 3, p_206, &xcp__T_void},
-    {"host.remove_from_guest_VCPUs_params", 2, XM_REMOVE_FROM_MAP, 0, 32, 2, 2, p_207, &xcp__T_void},
-    {"host.get_display", 2, XM_GET_FIELD, 0, 33, 1, 1, p_208, &xcp__T_host_display},
-    {"host.set_display", 2, XM_SET_FIELD, 0, 33, 2, 2, p_209, &xcp__T_void},
-    {"host.get_control_domain", 2, XM_GET_FIELD, 0, 34, 1, 1, p_210, &xcp__T_ref_VM},
-    {"host.get_updates_requiring_reboot", 2, XM_GET_FIELD, 0, 35, 1, 1, p_211, &xcp__T_set_ref_pool_update},
-    {"host.get_iscsi_iqn", 2, XM_GET_FIELD, 0, 36, 1, 1, p_212, &xcp__T_string},
-    {"host.get_multipathing", 2, XM_GET_FIELD, 0, 37, 1, 1, p_213, &xcp__T_bool},
-    {"host.get_certificates", 2, XM_GET_FIELD, 0, 38, 1, 1, p_214, &xcp__T_set_ref_Certificate},
-    {"host.get_https_only", 2, XM_GET_FIELD, 0, 39, 1, 1, p_215, &xcp__T_bool},
-    {"host.get_ssh_enabled", 2, XM_GET_FIELD, 0, 40, 1, 1, p_216, &xcp__T_bool},
-    {"host.get_ssh_enabled_timeout", 2, XM_GET_FIELD, 0, 41, 1, 1, p_217, &xcp__T_int},
-    {"host.get_ssh_expiry", 2, XM_GET_FIELD, 0, 42, 1, 1, p_218, &xcp__T_datetime},
-    {"host.get_console_idle_timeout", 2, XM_GET_FIELD, 0, 43, 1, 1, p_219, &xcp__T_int},
-    {"host.get_ssh_auto_mode", 2, XM_GET_FIELD, 0, 44, 1, 1, p_220, &xcp__T_bool},
-    {"host.get_max_cstate", 2, XM_GET_FIELD, 0, 45, 1, 1, p_221, &xcp__T_string},
-    {"host.get_secure_boot", 2, XM_GET_FIELD, 0, 46, 1, 1, p_222, &xcp__T_bool},
-    {"host.get_ntp_mode", 2, XM_GET_FIELD, 0, 47, 1, 1, p_223, &xcp__T_host_ntp_mode},
-    {"host.get_ntp_custom_servers", 2, XM_GET_FIELD, 0, 48, 1, 1, p_224, &xcp__T_set_string},
-    {"host.get_timezone", 2, XM_GET_FIELD, 0, 49, 1, 1, p_225, &xcp__T_string},
-    {"host.get_memory_overhead", 2, XM_GET_FIELD, 0, 50, 1, 1, p_226, &xcp__T_int},
-    {"host.get_API_version_vendor", 2, XM_GET_FIELD, 0, 51, 1, 1, p_227, &xcp__T_string},
-    {"host.get_API_version_vendor_implementation", 2, XM_GET_FIELD, 0, 52, 1, 1, p_228, &xcp__T_map_string_string},
-    {"host.get_cpu_configuration", 2, XM_GET_FIELD, 0, 53, 1, 1, p_229, &xcp__T_map_string_string},
-    {"host.get_sched_policy", 2, XM_GET_FIELD, 0, 54, 1, 1, p_230, &xcp__T_string},
-    {"host.get_supported_bootloaders", 2, XM_GET_FIELD, 0, 55, 1, 1, p_231, &xcp__T_set_string},
-    {"host.get_crashdumps", 2, XM_GET_FIELD, 0, 56, 1, 1, p_232, &xcp__T_set_ref_host_crashdump},
-    {"host.get_patches", 2, XM_GET_FIELD, 0, 57, 1, 1, p_233, &xcp__T_set_ref_host_patch},
-    {"host.get_ha_statefiles", 2, XM_GET_FIELD, 0, 58, 1, 1, p_234, &xcp__T_set_string},
-    {"host.get_ha_network_peers", 2, XM_GET_FIELD, 0, 59, 1, 1, p_235, &xcp__T_set_string},
-    {"host.get_blobs", 2, XM_GET_FIELD, 0, 60, 1, 1, p_236, &xcp__T_map_string_ref_blob},
-    {"host.get_external_auth_type", 2, XM_GET_FIELD, 0, 61, 1, 1, p_237, &xcp__T_string},
-    {"host.get_external_auth_service_name", 2, XM_GET_FIELD, 0, 62, 1, 1, p_238, &xcp__T_string},
-    {"host.get_external_auth_configuration", 2, XM_GET_FIELD, 0, 63, 1, 1, p_239, &xcp__T_map_string_string},
-    {"host.get_power_on_config", 2, XM_GET_FIELD, 0, 64, 1, 1, p_240, &xcp__T_map_string_string},
-    {"host.get_local_cache_sr", 2, XM_GET_FIELD, 0, 65, 1, 1, p_241, &xcp__T_ref_SR},
-    {"host.get_PUSBs", 2, XM_GET_FIELD, 0, 66, 1, 1, p_242, &xcp__T_set_ref_PUSB},
-    {"host.get_ssl_legacy", 2, XM_GET_FIELD, 0, 67, 1, 1, p_243, &xcp__T_bool},
-    {"host.get_virtual_hardware_platform_versions", 2, XM_GET_FIELD, 0, 68, 1, 1, p_244, &xcp__T_set_int},
-    {"host.get_features", 2, XM_GET_FIELD, 0, 69, 1, 1, p_245, &xcp__T_set_ref_Feature},
-    {"host.get_uefi_certificates", 2, XM_GET_FIELD, 0, 70, 1, 1, p_246, &xcp__T_string},
-    {"host.get_editions", 2, XM_GET_FIELD, 0, 71, 1, 1, p_247, &xcp__T_set_string},
-    {"host.get_pending_guidances", 2, XM_GET_FIELD, 0, 72, 1, 1, p_248, &xcp__T_set_update_guidances},
-    {"host.get_tls_verification_enabled", 2, XM_GET_FIELD, 0, 73, 1, 1, p_249, &xcp__T_bool},
-    {"host.get_last_software_update", 2, XM_GET_FIELD, 0, 74, 1, 1, p_250, &xcp__T_datetime},
-    {"host.get_latest_synced_updates_applied", 2, XM_GET_FIELD, 0, 75, 1, 1, p_251, &xcp__T_latest_synced_updates_applied_state},
-    {"host.get_numa_affinity_policy", 2, XM_GET_FIELD, 0, 76, 1, 1, p_252, &xcp__T_host_numa_affinity_policy},
-    {"host.get_pending_guidances_recommended", 2, XM_GET_FIELD, 0, 77, 1, 1, p_253, &xcp__T_set_update_guidances},
-    {"host.get_pending_guidances_full", 2, XM_GET_FIELD, 0, 78, 1, 1, p_254, &xcp__T_set_update_guidances},
-    {"host.get_last_update_hash", 2, XM_GET_FIELD, 0, 79, 1, 1, p_255, &xcp__T_string},
-    {"host.disable", 2, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_256, &xcp__T_void},
-    {"host.enable", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_257, &xcp__T_void},
-    {"host.evacuate", 2, XM_EXPLICIT, XMF_ASYNC, -1, 3, 1, p_258, &xcp__T_void},
-    {"host.get_vms_which_prevent_evacuation", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_259, &xcp__T_map_ref_VM_set_string},
-    {"host.assert_can_evacuate", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_260, &xcp__T_void},
-    {"host.reboot", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_261, &xcp__T_void},
-    {"host.shutdown", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_262, &xcp__T_void},
-    {"host.power_on", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_263, &xcp__T_void},
-    {"host.call_plugin", 2, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_264, &xcp__T_string},
-    {"host.get_servertime", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_265, &xcp__T_datetime},
-    {"host.get_server_localtime", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_266, &xcp__T_datetime},
-    {"host.get_management_interface", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_267, &xcp__T_ref_PIF},
-    {"host.management_reconfigure", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_268, &xcp__T_void},
-    {"host.restart_agent", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_269, &xcp__T_void},
-    {"host.set_hostname_live", 2, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_270, &xcp__T_void},
-    {"host.syslog_reconfigure", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_271, &xcp__T_void},
-    {"host.destroy", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_272, &xcp__T_void},
-    {"host.declare_dead", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_273, &xcp__T_void},
-    {"host.compute_free_memory", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_274, &xcp__T_int},
-    {"host.compute_memory_overhead", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_275, &xcp__T_int},
-    {"host.dmesg", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_276, &xcp__T_string},
-    {"host.get_log", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_277, &xcp__T_string},
-    {"host.get_data_sources", 2, XM_EXPLICIT, 0, -1, 1, 1, p_278, &xcp__T_set_record_data_source},
-    {"host.record_data_source", 2, XM_EXPLICIT, 0, -1, 2, 2, p_279, &xcp__T_void},
-    {"host.query_data_source", 2, XM_EXPLICIT, 0, -1, 2, 2, p_280, &xcp__T_float},
-    {"host.forget_data_source_archives", 2, XM_EXPLICIT, 0, -1, 2, 2, p_281, &xcp__T_void},
-    {"host.create_new_blob", 2, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_282, &xcp__T_ref_blob},
-    {"host_metrics.get_record", 3, XM_GET_RECORD, 0, -1, 1, 1, p_283, &xcp__T_record_host_metrics},
-    {"host_metrics.get_by_uuid", 3, XM_GET_BY_UUID, 0, -1, 1, 1, p_284, &xcp__T_ref_host_metrics},
+    {"host.get_all_where", 2, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_153, &xcp__T_set_ref_host},
+    {"host.get_all_records_where", 2, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_154, &xcp__T_map_ref_host_record_host},
+    {"host.get_uuid", 2, XM_GET_FIELD, 0, 0, 1, 1, p_155, &xcp__T_string},
+    {"host.get_name_label", 2, XM_GET_FIELD, 0, 1, 1, 1, p_156, &xcp__T_string},
+    {"host.set_name_label", 2, XM_SET_FIELD, 0, 1, 2, 2, p_157, &xcp__T_void},
+    {"host.get_name_description", 2, XM_GET_FIELD, 0, 2, 1, 1, p_158, &xcp__T_string},
+    {"host.set_name_description", 2, XM_SET_FIELD, 0, 2, 2, 2, p_159, &xcp__T_void},
+    {"host.get_allowed_operations", 2, XM_GET_FIELD, 0, 3, 1, 1, p_160, &xcp__T_set_host_allowed_operations},
+    {"host.get_current_operations", 2, XM_GET_FIELD, 0, 4, 1, 1, p_161, &xcp__T_map_string_host_allowed_operations},
+    {"host.get_API_version_major", 2, XM_GET_FIELD, 0, 5, 1, 1, p_162, &xcp__T_int},
+    {"host.get_API_version_minor", 2, XM_GET_FIELD, 0, 6, 1, 1, p_163, &xcp__T_int},
+    {"host.get_enabled", 2, XM_GET_FIELD, 0, 7, 1, 1, p_164, &xcp__T_bool},
+    {"host.get_software_version", 2, XM_GET_FIELD, 0, 8, 1, 1, p_165, &xcp__T_map_string_string},
+    {"host.get_other_config", 2, XM_GET_FIELD, 0, 9, 1, 1, p_166, &xcp__T_map_string_string},
+    {"host.set_other_config", 2, XM_SET_FIELD, 0, 9, 2, 2, p_167, &xcp__T_void},
+    {"host.add_to_other_config", 2, XM_ADD_TO_MAP, 0, 9, 3, 3, p_168, &xcp__T_void},
+    {"host.remove_from_other_config", 2, XM_REMOVE_FROM_MAP, 0, 9, 2, 2, p_169, &xcp__T_void},
+    {"host.get_capabilities", 2, XM_GET_FIELD, 0, 10, 1, 1, p_170, &xcp__T_set_string},
+    {"host.get_resident_VMs", 2, XM_GET_FIELD, 0, 11, 1, 1, p_171, &xcp__T_set_ref_VM},
+    {"host.get_logging", 2, XM_GET_FIELD, 0, 12, 1, 1, p_172, &xcp__T_map_string_string},
+    {"host.set_logging", 2, XM_SET_FIELD, 0, 12, 2, 2, p_173, &xcp__T_void},
+    {"host.add_to_logging", 2, XM_ADD_TO_MAP, 0, 12, 3, 3, p_174, &xcp__T_void},
+    {"host.remove_from_logging", 2, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_175, &xcp__T_void},
+    {"host.get_PIFs", 2, XM_GET_FIELD, 0, 13, 1, 1, p_176, &xcp__T_set_ref_PIF},
+    {"host.get_suspend_image_sr", 2, XM_GET_FIELD, 0, 14, 1, 1, p_177, &xcp__T_ref_SR},
+    {"host.set_suspend_image_sr", 2, XM_SET_FIELD, 0, 14, 2, 2, p_178, &xcp__T_void},
+    {"host.get_crash_dump_sr", 2, XM_GET_FIELD, 0, 15, 1, 1, p_179, &xcp__T_ref_SR},
+    {"host.set_crash_dump_sr", 2, XM_SET_FIELD, 0, 15, 2, 2, p_180, &xcp__T_void},
+    {"host.get_updates", 2, XM_GET_FIELD, 0, 16, 1, 1, p_181, &xcp__T_set_ref_pool_update},
+    {"host.get_PBDs", 2, XM_GET_FIELD, 0, 17, 1, 1, p_182, &xcp__T_set_ref_PBD},
+    {"host.get_host_CPUs", 2, XM_GET_FIELD, 0, 18, 1, 1, p_183, &xcp__T_set_ref_host_cpu},
+    {"host.get_cpu_info", 2, XM_GET_FIELD, 0, 19, 1, 1, p_184, &xcp__T_map_string_string},
+    {"host.get_hostname", 2, XM_GET_FIELD, 0, 20, 1, 1, p_185, &xcp__T_string},
+    {"host.set_hostname", 2, XM_SET_FIELD, 0, 20, 2, 2, p_186, &xcp__T_void},
+    {"host.get_address", 2, XM_GET_FIELD, 0, 21, 1, 1, p_187, &xcp__T_string},
+    {"host.set_address", 2, XM_SET_FIELD, 0, 21, 2, 2, p_188, &xcp__T_void},
+    {"host.get_metrics", 2, XM_GET_FIELD, 0, 22, 1, 1, p_189, &xcp__T_ref_host_metrics},
+    {"host.get_license_params", 2, XM_GET_FIELD, 0, 23, 1, 1, p_190, &xcp__T_map_string_string},
+    {"host.get_tags", 2, XM_GET_FIELD, 0, 24, 1, 1, p_191, &xcp__T_set_string},
+    {"host.set_tags", 2, XM_SET_FIELD, 0, 24, 2, 2, p_192, &xcp__T_void},
+    {"host.add_tags", 2, XM_ADD_TO_SET, 0, 24, 2, 2, p_193, &xcp__T_void},
+    {"host.remove_tags", 2, XM_REMOVE_FROM_SET, 0, 24, 2, 2, p_194, &xcp__T_void},
+    {"host.get_edition", 2, XM_GET_FIELD, 0, 25, 1, 1, p_195, &xcp__T_string},
+    {"host.get_license_server", 2, XM_GET_FIELD, 0, 26, 1, 1, p_196, &xcp__T_map_string_string},
+    {"host.set_license_server", 2, XM_SET_FIELD, 0, 26, 2, 2, p_197, &xcp__T_void},
+    {"host.add_to_license_server", 2, XM_ADD_TO_MAP, 0, 26, 3, 3, p_198, &xcp__T_void},
+    {"host.remove_from_license_server", 2, XM_REMOVE_FROM_MAP, 0, 26, 2, 2, p_199, &xcp__T_void},
+    {"host.get_bios_strings", 2, XM_GET_FIELD, 0, 27, 1, 1, p_200, &xcp__T_map_string_string},
+    {"host.get_power_on_mode", 2, XM_GET_FIELD, 0, 28, 1, 1, p_201, &xcp__T_string},
+    {"host.get_chipset_info", 2, XM_GET_FIELD, 0, 29, 1, 1, p_202, &xcp__T_map_string_string},
+    {"host.get_PCIs", 2, XM_GET_FIELD, 0, 30, 1, 1, p_203, &xcp__T_set_ref_PCI},
+    {"host.get_PGPUs", 2, XM_GET_FIELD, 0, 31, 1, 1, p_204, &xcp__T_set_ref_PGPU},
+    {"host.get_guest_VCPUs_params", 2, XM_GET_FIELD, 0, 32, 1, 1, p_205, &xcp__T_map_string_string},
+    {"host.set_guest_VCPUs_params", 2, XM_SET_FIELD, 0, 32, 2, 2, p_206, &xcp__T_void},
+    {"host.add_to_guest_VCPUs_params", 2, XM_ADD_TO_MAP, 0, 32, 3, 3, p_207, &xcp__T_void},
+    {"host.remove_from_guest_VCPUs_params", 2, XM_REMOVE_FROM_MAP, 0, 32, 2, 2, p_208, &xcp__T_void},
+    {"host.get_display", 2, XM_GET_FIELD, 0, 33, 1, 1, p_209, &xcp__T_host_display},
+    {"host.set_display", 2, XM_SET_FIELD, 0, 33, 2, 2, p_210, &xcp__T_void},
+    {"host.get_control_domain", 2, XM_GET_FIELD, 0, 34, 1, 1, p_211, &xcp__T_ref_VM},
+    {"host.get_updates_requiring_reboot", 2, XM_GET_FIELD, 0, 35, 1, 1, p_212, &xcp__T_set_ref_pool_update},
+    {"host.get_iscsi_iqn", 2, XM_GET_FIELD, 0, 36, 1, 1, p_213, &xcp__T_string},
+    {"host.get_multipathing", 2, XM_GET_FIELD, 0, 37, 1, 1, p_214, &xcp__T_bool},
+    {"host.get_certificates", 2, XM_GET_FIELD, 0, 38, 1, 1, p_215, &xcp__T_set_ref_Certificate},
+    {"host.get_https_only", 2, XM_GET_FIELD, 0, 39, 1, 1, p_216, &xcp__T_bool},
+    {"host.get_ssh_enabled", 2, XM_GET_FIELD, 0, 40, 1, 1, p_217, &xcp__T_bool},
+    {"host.get_ssh_enabled_timeout", 2, XM_GET_FIELD, 0, 41, 1, 1, p_218, &xcp__T_int},
+    {"host.get_ssh_expiry", 2, XM_GET_FIELD, 0, 42, 1, 1, p_219, &xcp__T_datetime},
+    {"host.get_console_idle_timeout", 2, XM_GET_FIELD, 0, 43, 1, 1, p_220, &xcp__T_int},
+    {"host.get_ssh_auto_mode", 2, XM_GET_FIELD, 0, 44, 1, 1, p_221, &xcp__T_bool},
+    {"host.get_max_cstate", 2, XM_GET_FIELD, 0, 45, 1, 1, p_222, &xcp__T_string},
+    {"host.get_secure_boot", 2, XM_GET_FIELD, 0, 46, 1, 1, p_223, &xcp__T_bool},
+    {"host.get_ntp_mode", 2, XM_GET_FIELD, 0, 47, 1, 1, p_224, &xcp__T_host_ntp_mode},
+    {"host.get_ntp_custom_servers", 2, XM_GET_FIELD, 0, 48, 1, 1, p_225, &xcp__T_set_string},
+    {"host.get_timezone", 2, XM_GET_FIELD, 0, 49, 1, 1, p_226, &xcp__T_string},
+    {"host.get_memory_overhead", 2, XM_GET_FIELD, 0, 50, 1, 1, p_227, &xcp__T_int},
+    {"host.get_API_version_vendor", 2, XM_GET_FIELD, 0, 51, 1, 1, p_228, &xcp__T_string},
+    {"host.get_API_version_vendor_implementation", 2, XM_GET_FIELD, 0, 52, 1, 1, p_229, &xcp__T_map_string_string},
+    {"host.get_cpu_configuration", 2, XM_GET_FIELD, 0, 53, 1, 1, p_230, &xcp__T_map_string_string},
+    {"host.get_sched_policy", 2, XM_GET_FIELD, 0, 54, 1, 1, p_231, &xcp__T_string},
+    {"host.get_supported_bootloaders", 2, XM_GET_FIELD, 0, 55, 1, 1, p_232, &xcp__T_set_string},
+    {"host.get_crashdumps", 2, XM_GET_FIELD, 0, 56, 1, 1, p_233, &xcp__T_set_ref_host_crashdump},
+    {"host.get_patches", 2, XM_GET_FIELD, 0, 57, 1, 1, p_234, &xcp__T_set_ref_host_patch},
+    {"host.get_ha_statefiles", 2, XM_GET_FIELD, 0, 58, 1, 1, p_235, &xcp__T_set_string},
+    {"host.get_ha_network_peers", 2, XM_GET_FIELD, 0, 59, 1, 1, p_236, &xcp__T_set_string},
+    {"host.get_blobs", 2, XM_GET_FIELD, 0, 60, 1, 1, p_237, &xcp__T_map_string_ref_blob},
+    {"host.get_external_auth_type", 2, XM_GET_FIELD, 0, 61, 1, 1, p_238, &xcp__T_string},
+    {"host.get_external_auth_service_name", 2, XM_GET_FIELD, 0, 62, 1, 1, p_239, &xcp__T_string},
+    {"host.get_external_auth_configuration", 2, XM_GET_FIELD, 0, 63, 1, 1, p_240, &xcp__T_map_string_string},
+    {"host.get_power_on_config", 2, XM_GET_FIELD, 0, 64, 1, 1, p_241, &xcp__T_map_string_string},
+    {"host.get_local_cache_sr", 2, XM_GET_FIELD, 0, 65, 1, 1, p_242, &xcp__T_ref_SR},
+    {"host.get_PUSBs", 2, XM_GET_FIELD, 0, 66, 1, 1, p_243, &xcp__T_set_ref_PUSB},
+    {"host.get_ssl_legacy", 2, XM_GET_FIELD, 0, 67, 1, 1, p_244, &xcp__T_bool},
+    {"host.get_virtual_hardware_platform_versions", 2, XM_GET_FIELD, 0, 68, 1, 1, p_245, &xcp__T_set_int},
+    {"host.get_features", 2, XM_GET_FIELD, 0, 69, 1, 1, p_246, &xcp__T_set_ref_Feature},
+    {"host.get_uefi_certificates", 2, XM_GET_FIELD, 0, 70, 1, 1, p_247, &xcp__T_string},
+    {"host.get_editions", 2, XM_GET_FIELD, 0, 71, 1, 1, p_248, &xcp__T_set_string},
+    {"host.get_pending_guidances", 2, XM_GET_FIELD, 0, 72, 1, 1, p_249, &xcp__T_set_update_guidances},
+    {"host.get_tls_verification_enabled", 2, XM_GET_FIELD, 0, 73, 1, 1, p_250, &xcp__T_bool},
+    {"host.get_last_software_update", 2, XM_GET_FIELD, 0, 74, 1, 1, p_251, &xcp__T_datetime},
+    {"host.get_latest_synced_updates_applied", 2, XM_GET_FIELD, 0, 75, 1, 1, p_252, &xcp__T_latest_synced_updates_applied_state},
+    {"host.get_numa_affinity_policy", 2, XM_GET_FIELD, 0, 76, 1, 1, p_253, &xcp__T_host_numa_affinity_policy},
+    {"host.get_pending_guidances_recommended", 2, XM_GET_FIELD, 0, 77, 1, 1, p_254, &xcp__T_set_update_guidances},
+    {"host.get_pending_guidances_full", 2, XM_GET_FIELD, 0, 78, 1, 1, p_255, &xcp__T_set_update_guidances},
+    {"host.get_last_update_hash", 2, XM_GET_FIELD, 0, 79, 1, 1, p_256, &xcp__T_string},
+    {"host.disable", 2, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_257, &xcp__T_void},
+    {"host.enable", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_258, &xcp__T_void},
+    {"host.evacuate", 2, XM_EXPLICIT, XMF_ASYNC, -1, 3, 1, p_259, &xcp__T_void},
+    {"host.get_vms_which_prevent_evacuation", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_260, &xcp__T_map_ref_VM_set_string},
+    {"host.assert_can_evacuate", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_261, &xcp__T_void},
+    {"host.reboot", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_262, &xcp__T_void},
+    {"host.shutdown", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_263, &xcp__T_void},
+    {"host.power_on", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_264, &xcp__T_void},
+    {"host.call_plugin", 2, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_265, &xcp__T_string},
+    {"host.get_servertime", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_266, &xcp__T_datetime},
+    {"host.get_server_localtime", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_267, &xcp__T_datetime},
+    {"host.get_management_interface", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_268, &xcp__T_ref_PIF},
+    {"host.management_reconfigure", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_269, &xcp__T_void},
+    {"host.restart_agent", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_270, &xcp__T_void},
+    {"host.set_hostname_live", 2, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_271, &xcp__T_void},
+    {"host.syslog_reconfigure", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_272, &xcp__T_void},
+    {"host.destroy", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_273, &xcp__T_void},
+    {"host.declare_dead", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_274, &xcp__T_void},
+    {"host.compute_free_memory", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_275, &xcp__T_int},
+    {"host.compute_memory_overhead", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_276, &xcp__T_int},
+    {"host.dmesg", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_277, &xcp__T_string},
+    {"host.get_log", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_278, &xcp__T_string},
+    {"host.get_data_sources", 2, XM_EXPLICIT, 0, -1, 1, 1, p_279, &xcp__T_set_record_data_source},
+    {"host.record_data_source", 2, XM_EXPLICIT, 0, -1, 2, 2, p_280, &xcp__T_void},
+    {"host.query_data_source", 2, XM_EXPLICIT, 0, -1, 2, 2, p_281, &xcp__T_float},
+    {"host.forget_data_source_archives", 2, XM_EXPLICIT, 0, -1, 2, 2, p_282, &xcp__T_void},
+    {"host.create_new_blob", 2, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_283, &xcp__T_ref_blob},
+    {"host_metrics.get_record", 3, XM_GET_RECORD, 0, -1, 1, 1, p_284, &xcp__T_record_host_metrics},
+    {"host_metrics.get_by_uuid", 3, XM_GET_BY_UUID, 0, -1, 1, 1, p_285, &xcp__T_ref_host_metrics},
     {"host_metrics.get_all", 3, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_host_metrics},
     {"host_metrics.get_all_records", 3, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_host_metrics_record_host_metrics},
-    {"host_metrics.get_all_where", 3, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_287, &xcp__T_set_ref_host_metrics},
-    {"host_metrics.get_all_records_where", 3, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_288, &xcp__T_map_ref_host_metrics_record_host_metrics},
-    {"host_metrics.get_uuid", 3, XM_GET_FIELD, 0, 0, 1, 1, p_289, &xcp__T_string},
-    {"host_metrics.get_memory_total", 3, XM_GET_FIELD, 0, 1, 1, 1, p_290, &xcp__T_int},
-    {"host_metrics.get_memory_free", 3, XM_GET_FIELD, 0, 2, 1, 1, p_291, &xcp__T_int},
-    {"host_metrics.get_live", 3, XM_GET_FIELD, 0, 3, 1, 1, p_292, &xcp__T_bool},
-    {"host_metrics.get_last_updated", 3, XM_GET_FIELD, 0, 4, 1, 1, p_293, &xcp__T_datetime},
-    {"host_metrics.get_other_config", 3, XM_GET_FIELD, 0, 5, 1, 1, p_294, &xcp__T_map_string_string},
-    {"host_metrics.set_other_config", 3, XM_SET_FIELD, 0, 5, 2, 2, p_295, &xcp__T_void},
-    {"host_metrics.add_to_other_config", 3, XM_ADD_TO_MAP, 0, 5, 3, 3, p_296, &xcp__T_void},
-    {"host_metrics.remove_from_other_config", 3, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_297, &xcp__T_void},
-    {"host_cpu.get_record", 4, XM_GET_RECORD, 0, -1, 1, 1, p_298, &xcp__T_record_host_cpu},
-    {"host_cpu.get_by_uuid", 4, XM_GET_BY_UUID, 0, -1, 1, 1, p_299, &xcp__T_ref_host_cpu},
+    {"host_metrics.get_all_where", 3, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_288, &xcp__T_set_ref_host_metrics},
+    {"host_metrics.get_all_records_where", 3, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_289, &xcp__T_map_ref_host_metrics_record_host_metrics},
+    {"host_metrics.get_uuid", 3, XM_GET_FIELD, 0, 0, 1, 1, p_290, &xcp__T_string},
+    {"host_metrics.get_memory_total", 3, XM_GET_FIELD, 0, 1, 1, 1, p_291, &xcp__T_int},
+    {"host_metrics.get_memory_free", 3, XM_GET_FIELD, 0, 2, 1, 1, p_292, &xcp__T_int},
+    {"host_metrics.get_live", 3, XM_GET_FIELD, 0, 3, 1, 1, p_293, &xcp__T_bool},
+    {"host_metrics.get_last_updated", 3, XM_GET_FIELD, 0, 4, 1, 1, p_294, &xcp__T_datetime},
+    {"host_metrics.get_other_config", 3, XM_GET_FIELD, 0, 5, 1, 1, p_295, &xcp__T_map_string_string},
+    {"host_metrics.set_other_config", 3, XM_SET_FIELD, 0, 5, 2, 2, p_296, &xcp__T_void},
+    {"host_metrics.add_to_other_config", 3, XM_ADD_TO_MAP, 0, 5, 3, 3, p_297, &xcp__T_void},
+    {"host_metrics.remove_from_other_config", 3, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_298, &xcp__T_void},
+    {"host_cpu.get_record", 4, XM_GET_RECORD, 0, -1, 1, 1, p_299, &xcp__T_record_host_cpu},
+    {"host_cpu.get_by_uuid", 4, XM_GET_BY_UUID, 0, -1, 1, 1, p_300, &xcp__T_ref_host_cpu},
     {"host_cpu.get_all", 4, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_host_cpu},
     {"host_cpu.get_all_records", 4, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_host_cpu_record_host_cpu},
-    {"host_cpu.get_all_where", 4, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_302, &xcp__T_set_ref_host_cpu},
-    {"host_cpu.get_all_records_where", 4, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_303, &xcp__T_map_ref_host_cpu_record_host_cpu},
-    {"host_cpu.get_uuid", 4, XM_GET_FIELD, 0, 0, 1, 1, p_304, &xcp__T_string},
-    {"host_cpu.get_host", 4, XM_GET_FIELD, 0, 1, 1, 1, p_305, &xcp__T_ref_host},
-    {"host_cpu.get_number", 4, XM_GET_FIELD, 0, 2, 1, 1, p_306, &xcp__T_int},
-    {"host_cpu.get_vendor", 4, XM_GET_FIELD, 0, 3, 1, 1, p_307, &xcp__T_string},
-    {"host_cpu.get_speed", 4, XM_GET_FIELD, 0, 4, 1, 1, p_308, &xcp__T_int},
-    {"host_cpu.get_modelname", 4, XM_GET_FIELD, 0, 5, 1, 1, p_309, &xcp__T_string},
-    {"host_cpu.get_flags", 4, XM_GET_FIELD, 0, 6, 1, 1, p_310, &xcp__T_string},
-    {"host_cpu.get_features", 4, XM_GET_FIELD, 0, 7, 1, 1, p_311, &xcp__T_string},
-    {"host_cpu.get_utilisation", 4, XM_GET_FIELD, 0, 8, 1, 1, p_312, &xcp__T_float},
-    {"host_cpu.get_other_config", 4, XM_GET_FIELD, 0, 9, 1, 1, p_313, &xcp__T_map_string_string},
-    {"host_cpu.set_other_config", 4, XM_SET_FIELD, 0, 9, 2, 2, p_314, &xcp__T_void},
-    {"host_cpu.add_to_other_config", 4, XM_ADD_TO_MAP, 0, 9, 3, 3, p_315, &xcp__T_void},
-    {"host_cpu.remove_from_other_config", 4, XM_REMOVE_FROM_MAP, 0, 9, 2, 2, p_316, &xcp__T_void},
-    {"host_cpu.get_family", 4, XM_GET_FIELD, 0, 10, 1, 1, p_317, &xcp__T_int},
-    {"host_cpu.get_model", 4, XM_GET_FIELD, 0, 11, 1, 1, p_318, &xcp__T_int},
-    {"host_cpu.get_stepping", 4, XM_GET_FIELD, 0, 12, 1, 1, p_319, &xcp__T_string},
-    {"VM.get_record", 5, XM_GET_RECORD, 0, -1, 1, 1, p_320, &xcp__T_record_VM},
-    {"VM.get_by_uuid", 5, XM_GET_BY_UUID, 0, -1, 1, 1, p_321, &xcp__T_ref_VM},
-    {"VM.get_by_name_label", 5, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_322, &xcp__T_set_ref_VM},
+    {"host_cpu.get_all_where", 4, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_303, &xcp__T_set_ref_host_cpu},
+    {"host_cpu.get_all_records_where", 4, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_304, &xcp__T_map_ref_host_cpu_record_host_cpu},
+    {"host_cpu.get_uuid", 4, XM_GET_FIELD, 0, 0, 1, 1, p_305, &xcp__T_string},
+    {"host_cpu.get_host", 4, XM_GET_FIELD, 0, 1, 1, 1, p_306, &xcp__T_ref_host},
+    {"host_cpu.get_number", 4, XM_GET_FIELD, 0, 2, 1, 1, p_307, &xcp__T_int},
+    {"host_cpu.get_vendor", 4, XM_GET_FIELD, 0, 3, 1, 1, p_308, &xcp__T_string},
+    {"host_cpu.get_speed", 4, XM_GET_FIELD, 0, 4, 1, 1, p_309, &xcp__T_int},
+    {"host_cpu.get_modelname", 4, XM_GET_FIELD, 0, 5, 1, 1, p_310, &xcp__T_string},
+    {"host_cpu.get_flags", 4, XM_GET_FIELD, 0, 6, 1, 1, p_311, &xcp__T_string},
+    {"host_cpu.get_features", 4, XM_GET_FIELD, 0, 7, 1, 1, p_312, &xcp__T_string},
+    {"host_cpu.get_utilisation", 4, XM_GET_FIELD, 0, 8, 1, 1, p_313, &xcp__T_float},
+    {"host_cpu.get_other_config", 4, XM_GET_FIELD, 0, 9, 1, 1, p_314, &xcp__T_map_string_string},
+    {"host_cpu.set_other_config", 4, XM_SET_FIELD, 0, 9, 2, 2, p_315, &xcp__T_void},
+    {"host_cpu.add_to_other_config", 4, XM_ADD_TO_MAP, 0, 9, 3, 3, p_316, &xcp__T_void},
+    {"host_cpu.remove_from_other_config", 4, XM_REMOVE_FROM_MAP, 0, 9, 2, 2, p_317, &xcp__T_void},
+    {"host_cpu.get_family", 4, XM_GET_FIELD, 0, 10, 1, 1, p_318, &xcp__T_int},
+    {"host_cpu.get_model", 4, XM_GET_FIELD, 0, 11, 1, 1, p_319, &xcp__T_int},
+    {"host_cpu.get_stepping", 4, XM_GET_FIELD, 0, 12, 1, 1, p_320, &xcp__T_string},
+    {"VM.get_record", 5, XM_GET_RECORD, 0, -1, 1, 1, p_321, &xcp__T_record_VM},
+    {"VM.get_by_uuid", 5, XM_GET_BY_UUID, 0, -1, 1, 1, p_322, &xcp__T_ref_VM},
+    {"VM.get_by_name_label", 5, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_323, &xcp__T_set_ref_VM},
     {"VM.get_all", 5, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VM},
     {"VM.get_all_records", 5, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VM_record_VM},
-    {"VM.get_all_where", 5, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_325, &xcp__T_set_ref_VM},
-    {"VM.get_all_records_where", 5, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_326, &xcp__T_map_ref_VM_record_VM},
-    {"VM.get_uuid", 5, XM_GET_FIELD, 0, 0, 1, 1, p_327, &xcp__T_string},
-    {"VM.get_allowed_operations", 5, XM_GET_FIELD, 0, 1, 1, 1, p_328, &xcp__T_set_vm_operations},
-    {"VM.get_current_operations", 5, XM_GET_FIELD, 0, 2, 1, 1, p_329, &xcp__T_map_string_vm_operations},
-    {"VM.get_name_label", 5, XM_GET_FIELD, 0, 3, 1, 1, p_330, &xcp__T_string},
-    {"VM.set_name_label", 5, XM_SET_FIELD, 0, 3, 2, 2, p_331, &xcp__T_void},
-    {"VM.get_name_description", 5, XM_GET_FIELD, 0, 4, 1, 1, p_332, &xcp__T_string},
-    {"VM.set_name_description", 5, XM_SET_FIELD, 0, 4, 2, 2, p_333, &xcp__T_void},
-    {"VM.get_power_state", 5, XM_GET_FIELD, 0, 5, 1, 1, p_334, &xcp__T_vm_power_state},
-    {"VM.get_user_version", 5, XM_GET_FIELD, 0, 6, 1, 1, p_335, &xcp__T_int},
-    {"VM.set_user_version", 5, XM_SET_FIELD, 0, 6, 2, 2, p_336, &xcp__T_void},
-    {"VM.get_is_a_template", 5, XM_GET_FIELD, 0, 7, 1, 1, p_337, &xcp__T_bool},
-    {"VM.set_is_a_template", 5, XM_SET_FIELD, 0, 7, 2, 2, p_338, &xcp__T_void},
-    {"VM.get_is_default_template", 5, XM_GET_FIELD, 0, 8, 1, 1, p_339, &xcp__T_bool},
-    {"VM.get_suspend_VDI", 5, XM_GET_FIELD, 0, 9, 1, 1, p_340, &xcp__T_ref_VDI},
-    {"VM.get_resident_on", 5, XM_GET_FIELD, 0, 10, 1, 1, p_341, &xcp__T_ref_host},
-    {"VM.get_affinity", 5, XM_GET_FIELD, 0, 11, 1, 1, p_342, &xcp__T_ref_host},
-    {"VM.set_affinity", 5, XM_SET_FIELD, 0, 11, 2, 2, p_343, &xcp__T_void},
-    {"VM.get_memory_static_max", 5, XM_GET_FIELD, 0, 12, 1, 1, p_344, &xcp__T_int},
-    {"VM.get_memory_dynamic_max", 5, XM_GET_FIELD, 0, 13, 1, 1, p_345, &xcp__T_int},
-    {"VM.get_memory_dynamic_min", 5, XM_GET_FIELD, 0, 14, 1, 1, p_346, &xcp__T_int},
-    {"VM.get_memory_static_min", 5, XM_GET_FIELD, 0, 15, 1, 1, p_347, &xcp__T_int},
-    {"VM.get_VCPUs_params", 5, XM_GET_FIELD, 0, 16, 1, 1, p_348, &xcp__T_map_string_string},
-    {"VM.set_VCPUs_params", 5, XM_SET_FIELD, 0, 16, 2, 2, p_349, &xcp__T_void},
-    {"VM.add_to_VCPUs_params", 5, XM_ADD_TO_MAP, 0, 16, 3, 3, p_350, &xcp__T_void},
-    {"VM.remove_from_VCPUs_params", 5, XM_REMOVE_FROM_MAP, 0, 16, 2, 2, p_351, &xcp__T_void},
-    {"VM.get_VCPUs_max", 5, XM_GET_FIELD, 0, 17, 1, 1, p_352, &xcp__T_int},
-    {"VM.get_VCPUs_at_startup", 5, XM_GET_FIELD, 0, 18, 1, 1, p_353, &xcp__T_int},
-    {"VM.get_actions_after_softreboot", 5, XM_GET_FIELD, 0, 19, 1, 1, p_354, &xcp__T_on_softreboot_behavior},
-    {"VM.set_actions_after_softreboot", 5, XM_SET_FIELD, 0, 19, 2, 2, p_355, &xcp__T_void},
-    {"VM.get_actions_after_shutdown", 5, XM_GET_FIELD, 0, 20, 1, 1, p_356, &xcp__T_on_normal_exit},
-    {"VM.set_actions_after_shutdown", 5, XM_SET_FIELD, 0, 20, 2, 2, p_357, &xcp__T_void},
-    {"VM.get_actions_after_reboot", 5, XM_GET_FIELD, 0, 21, 1, 1, p_358, &xcp__T_on_normal_exit},
-    {"VM.set_actions_after_reboot", 5, XM_SET_FIELD, 0, 21, 2, 2, p_359, &xcp__T_void},
-    {"VM.get_actions_after_crash", 5, XM_GET_FIELD, 0, 22, 1, 1, p_360, &xcp__T_on_crash_behaviour},
-    {"VM.get_consoles", 5, XM_GET_FIELD, 0, 23, 1, 1, p_361, &xcp__T_set_ref_console},
-    {"VM.get_VIFs", 5, XM_GET_FIELD, 0, 24, 1, 1, p_362, &xcp__T_set_ref_VIF},
-    {"VM.get_VBDs", 5, XM_GET_FIELD, 0, 25, 1, 1, p_363, &xcp__T_set_ref_VBD},
-    {"VM.get_VTPMs", 5, XM_GET_FIELD, 0, 26, 1, 1, p_364, &xcp__T_set_ref_VTPM},
-    {"VM.get_PV_bootloader", 5, XM_GET_FIELD, 0, 27, 1, 1, p_365, &xcp__T_string},
-    {"VM.set_PV_bootloader", 5, XM_SET_FIELD, 0, 27, 2, 2, p_366, &xcp__T_void},
-    {"VM.get_PV_kernel", 5, XM_GET_FIELD, 0, 28, 1, 1, p_367, &xcp__T_string},
-    {"VM.set_PV_kernel", 5, XM_SET_FIELD, 0, 28, 2, 2, p_368, &xcp__T_void},
-    {"VM.get_PV_ramdisk", 5, XM_GET_FIELD, 0, 29, 1, 1, p_369, &xcp__T_string},
-    {"VM.set_PV_ramdisk", 5, XM_SET_FIELD, 0, 29, 2, 2, p_370, &xcp__T_void},
-    {"VM.get_PV_args", 5, XM_GET_FIELD, 0, 30, 1, 1, p_371, &xcp__T_string},
-    {"VM.set_PV_args", 5, XM_SET_FIELD, 0, 30, 2, 2, p_372, &xcp__T_void},
-    {"VM.get_PV_bootloader_args", 5, XM_GET_FIELD, 0, 31, 1, 1, p_373, &xcp__T_string},
-    {"VM.set_PV_bootloader_args", 5, XM_SET_FIELD, 0, 31, 2, 2, p_374, &xcp__T_void},
-    {"VM.get_PV_legacy_args", 5, XM_GET_FIELD, 0, 32, 1, 1, p_375, &xcp__T_string},
-    {"VM.set_PV_legacy_args", 5, XM_SET_FIELD, 0, 32, 2, 2, p_376, &xcp__T_void},
-    {"VM.get_HVM_boot_policy", 5, XM_GET_FIELD, 0, 33, 1, 1, p_377, &xcp__T_string},
-    {"VM.get_HVM_boot_params", 5, XM_GET_FIELD, 0, 34, 1, 1, p_378, &xcp__T_map_string_string},
-    {"VM.set_HVM_boot_params", 5, XM_SET_FIELD, 0, 34, 2, 2, p_379, &xcp__T_void},
-    {"VM.add_to_HVM_boot_params", 5, XM_ADD_TO_MAP, 0, 34, 3, 3, p_380, &xcp__T_void},
-    {"VM.remove_from_HVM_boot_params", 5, XM_REMOVE_FROM_MAP, 0, 34, 2, 2, p_381, &xcp__T_void},
-    {"VM.get_platform", 5, XM_GET_FIELD, 0, 35, 1, 1, p_382, &xcp__T_map_string_string},
-    {"VM.set_platform", 5, XM_SET_FIELD, 0, 35, 2, 2, p_383, &xcp__T_void},
-    {"VM.add_to_platform", 5, XM_ADD_TO_MAP, 0, 35, 3, 3, p_384, &xcp__T_void},
-    {"VM.remove_from_platform", 5, XM_REMOVE_FROM_MAP, 0, 35, 2, 2, p_385, &xcp__T_void},
-    {"VM.get_PCI_bus", 5, XM_GET_FIELD, 0, 36, 1, 1, p_386, &xcp__T_string},
-    {"VM.set_PCI_bus", 5, XM_SET_FIELD, 0, 36, 2, 2, p_387, &xcp__T_void},
-    {"VM.get_other_config", 5, XM_GET_FIELD, 0, 37, 1, 1, p_388, &xcp__T_map_string_string},
-    {"VM.set_other_config", 5, XM_SET_FIELD, 0, 37, 2, 2, p_389, &xcp__T_void},
-    {"VM.add_to_other_config", 5, XM_ADD_TO_MAP, 0, 37, 3, 3, p_390, &xcp__T_void},
-    {"VM.remove_from_other_config", 5, XM_REMOVE_FROM_MAP, 0, 37, 2, 2, p_391, &xcp__T_void},
-    {"VM.get_domid", 5, XM_GET_FIELD, 0, 38, 1, 1, p_392, &xcp__T_int},
-    {"VM.get_is_control_domain", 5, XM_GET_FIELD, 0, 39, 1, 1, p_393, &xcp__T_bool},
-    {"VM.get_metrics", 5, XM_GET_FIELD, 0, 40, 1, 1, p_394, &xcp__T_ref_VM_metrics},
-    {"VM.get_guest_metrics", 5, XM_GET_FIELD, 0, 41, 1, 1, p_395, &xcp__T_ref_VM_guest_metrics},
-    {"VM.get_recommendations", 5, XM_GET_FIELD, 0, 42, 1, 1, p_396, &xcp__T_string},
-    {"VM.set_recommendations", 5, XM_SET_FIELD, 0, 42, 2, 2, p_397, &xcp__T_void},
-    {"VM.get_xenstore_data", 5, XM_GET_FIELD, 0, 43, 1, 1, p_398, &xcp__T_map_string_string},
-    {"VM.set_xenstore_data", 5, XM_SET_FIELD, 0, 43, 2, 2, p_399, &xcp__T_void},
-    {"VM.add_to_xenstore_data", 5, XM_ADD_TO_MAP, 0, 43, 3, 3, p_400, &xcp__T_void},
-    {"VM.remove_from_xenstore_data", 5, XM_REMOVE_FROM_MAP, 0, 43, 2, 2, p_401, &xcp__T_void},
-    {"VM.get_ha_restart_priority", 5, XM_GET_FIELD, 0, 44, 1, 1, p_402, &xcp__T_string},
-    {"VM.get_is_a_snapshot", 5, XM_GET_FIELD, 0, 45, 1, 1, p_403, &xcp__T_bool},
-    {"VM.get_snapshot_of", 5, XM_GET_FIELD, 0, 46, 1, 1, p_404, &xcp__T_ref_VM},
-    {"VM.get_snapshots", 5, XM_GET_FIELD, 0, 47, 1, 1, p_405, &xcp__T_set_ref_VM},
-    {"VM.get_snapshot_time", 5, XM_GET_FIELD, 0, 48, 1, 1, p_406, &xcp__T_datetime},
-    {"VM.get_tags", 5, XM_GET_FIELD, 0, 49, 1, 1, p_407, &xcp__T_set_string},
-    {"VM.set_tags", 5, XM_SET_FIELD, 0, 49, 2, 2, p_408, &xcp__T_void},
-    {"VM.add_tags", 5, XM_ADD_TO_SET, 0, 49, 2, 2, p_409, &xcp__T_void},
-    {"VM.remove_tags", 5, XM_REMOVE_FROM_SET, 0, 49, 2, 2, p_410, &xcp__T_void},
-    {"VM.get_blocked_operations", 5, XM_GET_FIELD, 0, 50, 1, 1, p_411, &xcp__T_map_vm_operations_string},
-    {"VM.set_blocked_operations", 5, XM_SET_FIELD, 0, 50, 2, 2, p_412, &xcp__T_void},
-    {"VM.add_to_blocked_operations", 5, XM_ADD_TO_MAP, 0, 50, 3, 3, p_413, &xcp__T_void},
-    {"VM.remove_from_blocked_operations", 5, XM_REMOVE_FROM_MAP, 0, 50, 2, 2, p_414, &xcp__T_void},
-    {"VM.get_parent", 5, XM_GET_FIELD, 0, 51, 1, 1, p_415, &xcp__T_ref_VM},
-    {"VM.get_bios_strings", 5, XM_GET_FIELD, 0, 52, 1, 1, p_416, &xcp__T_map_string_string},
-    {"VM.get_appliance", 5, XM_GET_FIELD, 0, 53, 1, 1, p_417, &xcp__T_ref_VM_appliance},
-    {"VM.get_start_delay", 5, XM_GET_FIELD, 0, 54, 1, 1, p_418, &xcp__T_int},
-    {"VM.get_VGPUs", 5, XM_GET_FIELD, 0, 55, 1, 1, p_419, &xcp__T_set_ref_VGPU},
-    {"VM.get_attached_PCIs", 5, XM_GET_FIELD, 0, 56, 1, 1, p_420, &xcp__T_set_ref_PCI},
-    {"VM.get_suspend_SR", 5, XM_GET_FIELD, 0, 57, 1, 1, p_421, &xcp__T_ref_SR},
-    {"VM.set_suspend_SR", 5, XM_SET_FIELD, 0, 57, 2, 2, p_422, &xcp__T_void},
-    {"VM.get_hardware_platform_version", 5, XM_GET_FIELD, 0, 58, 1, 1, p_423, &xcp__T_int},
-    {"VM.set_hardware_platform_version", 5, XM_SET_FIELD, 0, 58, 2, 2, p_424, &xcp__T_void},
-    {"VM.get_has_vendor_device", 5, XM_GET_FIELD, 0, 59, 1, 1, p_425, &xcp__T_bool},
-    {"VM.get_requires_reboot", 5, XM_GET_FIELD, 0, 60, 1, 1, p_426, &xcp__T_bool},
-    {"VM.get_reference_label", 5, XM_GET_FIELD, 0, 61, 1, 1, p_427, &xcp__T_string},
-    {"VM.get_domain_type", 5, XM_GET_FIELD, 0, 62, 1, 1, p_428, &xcp__T_domain_type},
-    {"VM.get_NVRAM", 5, XM_GET_FIELD, 0, 63, 1, 1, p_429, &xcp__T_map_string_string},
-    {"VM.get_groups", 5, XM_GET_FIELD, 0, 64, 1, 1, p_430, &xcp__T_set_ref_VM_group},
-    {"VM.get_secureboot_certificates_state", 5, XM_GET_FIELD, 0, 65, 1, 1, p_431, &xcp__T_vm_secureboot_certificates_state},
-    {"VM.get_scheduled_to_be_resident_on", 5, XM_GET_FIELD, 0, 66, 1, 1, p_432, &xcp__T_ref_host},
-    {"VM.get_memory_overhead", 5, XM_GET_FIELD, 0, 67, 1, 1, p_433, &xcp__T_int},
-    {"VM.get_memory_target", 5, XM_GET_FIELD, 0, 68, 1, 1, p_434, &xcp__T_int},
-    {"VM.get_VUSBs", 5, XM_GET_FIELD, 0, 69, 1, 1, p_435, &xcp__T_set_ref_VUSB},
-    {"VM.get_crash_dumps", 5, XM_GET_FIELD, 0, 70, 1, 1, p_436, &xcp__T_set_ref_crashdump},
-    {"VM.get_HVM_shadow_multiplier", 5, XM_GET_FIELD, 0, 71, 1, 1, p_437, &xcp__T_float},
-    {"VM.get_domarch", 5, XM_GET_FIELD, 0, 72, 1, 1, p_438, &xcp__T_string},
-    {"VM.get_last_boot_CPU_flags", 5, XM_GET_FIELD, 0, 73, 1, 1, p_439, &xcp__T_map_string_string},
-    {"VM.get_last_booted_record", 5, XM_GET_FIELD, 0, 74, 1, 1, p_440, &xcp__T_string},
-    {"VM.get_ha_always_run", 5, XM_GET_FIELD, 0, 75, 1, 1, p_441, &xcp__T_bool},
-    {"VM.get_transportable_snapshot_id", 5, XM_GET_FIELD, 0, 76, 1, 1, p_442, &xcp__T_string},
-    {"VM.get_blobs", 5, XM_GET_FIELD, 0, 77, 1, 1, p_443, &xcp__T_map_string_ref_blob},
-    {"VM.get_snapshot_info", 5, XM_GET_FIELD, 0, 78, 1, 1, p_444, &xcp__T_map_string_string},
-    {"VM.get_snapshot_metadata", 5, XM_GET_FIELD, 0, 79, 1, 1, p_445, &xcp__T_string},
-    {"VM.get_children", 5, XM_GET_FIELD, 0, 80, 1, 1, p_446, &xcp__T_set_ref_VM},
-    {"VM.get_protection_policy", 5, XM_GET_FIELD, 0, 81, 1, 1, p_447, &xcp__T_ref_VMPP},
-    {"VM.get_is_snapshot_from_vmpp", 5, XM_GET_FIELD, 0, 82, 1, 1, p_448, &xcp__T_bool},
-    {"VM.get_snapshot_schedule", 5, XM_GET_FIELD, 0, 83, 1, 1, p_449, &xcp__T_ref_VMSS},
-    {"VM.get_is_vmss_snapshot", 5, XM_GET_FIELD, 0, 84, 1, 1, p_450, &xcp__T_bool},
-    {"VM.get_shutdown_delay", 5, XM_GET_FIELD, 0, 85, 1, 1, p_451, &xcp__T_int},
-    {"VM.get_order", 5, XM_GET_FIELD, 0, 86, 1, 1, p_452, &xcp__T_int},
-    {"VM.get_version", 5, XM_GET_FIELD, 0, 87, 1, 1, p_453, &xcp__T_int},
-    {"VM.get_generation_id", 5, XM_GET_FIELD, 0, 88, 1, 1, p_454, &xcp__T_string},
-    {"VM.get_pending_guidances", 5, XM_GET_FIELD, 0, 89, 1, 1, p_455, &xcp__T_set_update_guidances},
-    {"VM.get_pending_guidances_recommended", 5, XM_GET_FIELD, 0, 90, 1, 1, p_456, &xcp__T_set_update_guidances},
-    {"VM.get_pending_guidances_full", 5, XM_GET_FIELD, 0, 91, 1, 1, p_457, &xcp__T_set_update_guidances},
-    {"VM.create", 5, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_458, &xcp__T_ref_VM},
-    {"VM.destroy", 5, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_459, &xcp__T_void},
-    {"VM.start", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_460, &xcp__T_void},
-    {"VM.start_on", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_461, &xcp__T_void},
-    {"VM.shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_462, &xcp__T_void},
-    {"VM.clean_shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_463, &xcp__T_void},
-    {"VM.hard_shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_464, &xcp__T_void},
-    {"VM.clean_reboot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_465, &xcp__T_void},
-    {"VM.hard_reboot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_466, &xcp__T_void},
-    {"VM.suspend", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_467, &xcp__T_void},
-    {"VM.resume", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_468, &xcp__T_void},
-    {"VM.resume_on", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_469, &xcp__T_void},
-    {"VM.pause", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_470, &xcp__T_void},
-    {"VM.unpause", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_471, &xcp__T_void},
-    {"VM.power_state_reset", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_472, &xcp__T_void},
-    {"VM.clone", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_473, &xcp__T_ref_VM},
-    {"VM.copy", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_474, &xcp__T_ref_VM},
-    {"VM.snapshot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 2, p_475, &xcp__T_ref_VM},
-    {"VM.snapshot_with_quiesce", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_476, &xcp__T_ref_VM},
-    {"VM.checkpoint", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_477, &xcp__T_ref_VM},
-    {"VM.revert", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_478, &xcp__T_void},
-    {"VM.provision", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_479, &xcp__T_void},
-    {"VM.pool_migrate", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_480, &xcp__T_void},
-    {"VM.assert_can_boot_here", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_481, &xcp__T_void},
-    {"VM.get_possible_hosts", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_482, &xcp__T_set_ref_host},
-    {"VM.assert_operation_valid", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_483, &xcp__T_void},
-    {"VM.update_allowed_operations", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_484, &xcp__T_void},
-    {"VM.send_sysrq", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_485, &xcp__T_void},
-    {"VM.send_trigger", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_486, &xcp__T_void},
-    {"VM.call_plugin", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_487, &xcp__T_string},
-    {"VM.set_memory_dynamic_range", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_488, &xcp__T_void},
-    {"VM.set_memory_static_range", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_489, &xcp__T_void},
-    {"VM.set_memory_limits", 5, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_490, &xcp__T_void},
-    {"VM.set_memory", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_491, &xcp__T_void},
-    {"VM.set_memory_static_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_492, &xcp__T_void},
-    {"VM.set_memory_static_min", 5, XM_EXPLICIT, 0, -1, 2, 2, p_493, &xcp__T_void},
-    {"VM.set_memory_dynamic_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_494, &xcp__T_void},
-    {"VM.set_memory_dynamic_min", 5, XM_EXPLICIT, 0, -1, 2, 2, p_495, &xcp__T_void},
-    {"VM.set_VCPUs_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_496, &xcp__T_void},
-    {"VM.set_VCPUs_at_startup", 5, XM_EXPLICIT, 0, -1, 2, 2, p_497, &xcp__T_void},
-    {"VM.set_VCPUs_number_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_498, &xcp__T_void},
-    {"VM.add_to_VCPUs_params_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_499, &xcp__T_void},
-    {"VM.set_HVM_shadow_multiplier", 5, XM_EXPLICIT, 0, -1, 2, 2, p_500, &xcp__T_void},
-    {"VM.set_shadow_multiplier_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_501, &xcp__T_void},
-    {"VM.set_HVM_boot_policy", 5, XM_EXPLICIT, 0, -1, 2, 2, p_502, &xcp__T_void},
-    {"VM.set_domain_type", 5, XM_EXPLICIT, 0, -1, 2, 2, p_503, &xcp__T_void},
-    {"VM.set_actions_after_crash", 5, XM_EXPLICIT, 0, -1, 2, 2, p_504, &xcp__T_void},
-    {"VM.set_ha_restart_priority", 5, XM_EXPLICIT, 0, -1, 2, 2, p_505, &xcp__T_void},
-    {"VM.set_ha_always_run", 5, XM_EXPLICIT, 0, -1, 2, 2, p_506, &xcp__T_void},
-    {"VM.set_suspend_VDI", 5, XM_EXPLICIT, 0, -1, 2, 2, p_507, &xcp__T_void},
-    {"VM.set_order", 5, XM_EXPLICIT, 0, -1, 2, 2, p_508, &xcp__T_void},
-    {"VM.set_start_delay", 5, XM_EXPLICIT, 0, -1, 2, 2, p_509, &xcp__T_void},
-    {"VM.set_shutdown_delay", 5, XM_EXPLICIT, 0, -1, 2, 2, p_510, &xcp__T_void},
-    {"VM.set_has_vendor_device", 5, XM_EXPLICIT, 0, -1, 2, 2, p_511, &xcp__T_void},
-    {"VM.set_bios_strings", 5, XM_EXPLICIT, 0, -1, 2, 2, p_512, &xcp__T_void},
-    {"VM.copy_bios_strings", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_513, &xcp__T_void},
-    {"VM.set_NVRAM", 5, XM_EXPLICIT, 0, -1, 2, 2, p_514, &xcp__T_void},
-    {"VM.add_to_NVRAM", 5, XM_EXPLICIT, 0, -1, 3, 3, p_515, &xcp__T_void},
-    {"VM.remove_from_NVRAM", 5, XM_EXPLICIT, 0, -1, 2, 2, p_516, &xcp__T_void},
-    {"VM.compute_memory_overhead", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_517, &xcp__T_int},
-    {"VM.maximise_memory", 5, XM_EXPLICIT, 0, -1, 3, 3, p_518, &xcp__T_int},
-    {"VM.get_allowed_VBD_devices", 5, XM_EXPLICIT, 0, -1, 1, 1, p_519, &xcp__T_set_string},
-    {"VM.get_allowed_VIF_devices", 5, XM_EXPLICIT, 0, -1, 1, 1, p_520, &xcp__T_set_string},
-    {"VM.get_data_sources", 5, XM_EXPLICIT, 0, -1, 1, 1, p_521, &xcp__T_set_record_data_source},
-    {"VM.record_data_source", 5, XM_EXPLICIT, 0, -1, 2, 2, p_522, &xcp__T_void},
-    {"VM.query_data_source", 5, XM_EXPLICIT, 0, -1, 2, 2, p_523, &xcp__T_float},
-    {"VM.forget_data_source_archives", 5, XM_EXPLICIT, 0, -1, 2, 2, p_524, &xcp__T_void},
-    {"VM.create_new_blob", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_525, &xcp__T_ref_blob},
-    {"VM.import", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_526, &xcp__T_set_ref_VM},
-    {"VM_metrics.get_record", 6, XM_GET_RECORD, 0, -1, 1, 1, p_527, &xcp__T_record_VM_metrics},
-    {"VM_metrics.get_by_uuid", 6, XM_GET_BY_UUID, 0, -1, 1, 1, p_528, &xcp__T_ref_VM_metrics},
+    {"VM.get_all_where", 5, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_326, &xcp__T_set_ref_VM},
+    {"VM.get_all_records_where", 5, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_327, &xcp__T_map_ref_VM_record_VM},
+    {"VM.get_uuid", 5, XM_GET_FIELD, 0, 0, 1, 1, p_328, &xcp__T_string},
+    {"VM.get_allowed_operations", 5, XM_GET_FIELD, 0, 1, 1, 1, p_329, &xcp__T_set_vm_operations},
+    {"VM.get_current_operations", 5, XM_GET_FIELD, 0, 2, 1, 1, p_330, &xcp__T_map_string_vm_operations},
+    {"VM.get_name_label", 5, XM_GET_FIELD, 0, 3, 1, 1, p_331, &xcp__T_string},
+    {"VM.set_name_label", 5, XM_SET_FIELD, 0, 3, 2, 2, p_332, &xcp__T_void},
+    {"VM.get_name_description", 5, XM_GET_FIELD, 0, 4, 1, 1, p_333, &xcp__T_string},
+    {"VM.set_name_description", 5, XM_SET_FIELD, 0, 4, 2, 2, p_334, &xcp__T_void},
+    {"VM.get_power_state", 5, XM_GET_FIELD, 0, 5, 1, 1, p_335, &xcp__T_vm_power_state},
+    {"VM.get_user_version", 5, XM_GET_FIELD, 0, 6, 1, 1, p_336, &xcp__T_int},
+    {"VM.set_user_version", 5, XM_SET_FIELD, 0, 6, 2, 2, p_337, &xcp__T_void},
+    {"VM.get_is_a_template", 5, XM_GET_FIELD, 0, 7, 1, 1, p_338, &xcp__T_bool},
+    {"VM.set_is_a_template", 5, XM_SET_FIELD, 0, 7, 2, 2, p_339, &xcp__T_void},
+    {"VM.get_is_default_template", 5, XM_GET_FIELD, 0, 8, 1, 1, p_340, &xcp__T_bool},
+    {"VM.get_suspend_VDI", 5, XM_GET_FIELD, 0, 9, 1, 1, p_341, &xcp__T_ref_VDI},
+    {"VM.get_resident_on", 5, XM_GET_FIELD, 0, 10, 1, 1, p_342, &xcp__T_ref_host},
+    {"VM.get_affinity", 5, XM_GET_FIELD, 0, 11, 1, 1, p_343, &xcp__T_ref_host},
+    {"VM.set_affinity", 5, XM_SET_FIELD, 0, 11, 2, 2, p_344, &xcp__T_void},
+    {"VM.get_memory_static_max", 5, XM_GET_FIELD, 0, 12, 1, 1, p_345, &xcp__T_int},
+    {"VM.get_memory_dynamic_max", 5, XM_GET_FIELD, 0, 13, 1, 1, p_346, &xcp__T_int},
+    {"VM.get_memory_dynamic_min", 5, XM_GET_FIELD, 0, 14, 1, 1, p_347, &xcp__T_int},
+    {"VM.get_memory_static_min", 5, XM_GET_FIELD, 0, 15, 1, 1, p_348, &xcp__T_int},
+    {"VM.get_VCPUs_params", 5, XM_GET_FIELD, 0, 16, 1, 1, p_349, &xcp__T_map_string_string},
+    {"VM.set_VCPUs_params", 5, XM_SET_FIELD, 0, 16, 2, 2, p_350, &xcp__T_void},
+    {"VM.add_to_VCPUs_params", 5, XM_ADD_TO_MAP, 0, 16, 3, 3, p_351, &xcp__T_void},
+    {"VM.remove_from_VCPUs_params", 5, XM_REMOVE_FROM_MAP, 0, 16, 2, 2, p_352, &xcp__T_void},
+    {"VM.get_VCPUs_max", 5, XM_GET_FIELD, 0, 17, 1, 1, p_353, &xcp__T_int},
+    {"VM.get_VCPUs_at_startup", 5, XM_GET_FIELD, 0, 18, 1, 1, p_354, &xcp__T_int},
+    {"VM.get_actions_after_softreboot", 5, XM_GET_FIELD, 0, 19, 1, 1, p_355, &xcp__T_on_softreboot_behavior},
+    {"VM.set_actions_after_softreboot", 5, XM_SET_FIELD, 0, 19, 2, 2, p_356, &xcp__T_void},
+    {"VM.get_actions_after_shutdown", 5, XM_GET_FIELD, 0, 20, 1, 1, p_357, &xcp__T_on_normal_exit},
+    {"VM.set_actions_after_shutdown", 5, XM_SET_FIELD, 0, 20, 2, 2, p_358, &xcp__T_void},
+    {"VM.get_actions_after_reboot", 5, XM_GET_FIELD, 0, 21, 1, 1, p_359, &xcp__T_on_normal_exit},
+    {"VM.set_actions_after_reboot", 5, XM_SET_FIELD, 0, 21, 2, 2, p_360, &xcp__T_void},
+    {"VM.get_actions_after_crash", 5, XM_GET_FIELD, 0, 22, 1, 1, p_361, &xcp__T_on_crash_behaviour},
+    {"VM.get_consoles", 5, XM_GET_FIELD, 0, 23, 1, 1, p_362, &xcp__T_set_ref_console},
+    {"VM.get_VIFs", 5, XM_GET_FIELD, 0, 24, 1, 1, p_363, &xcp__T_set_ref_VIF},
+    {"VM.get_VBDs", 5, XM_GET_FIELD, 0, 25, 1, 1, p_364, &xcp__T_set_ref_VBD},
+    {"VM.get_VTPMs", 5, XM_GET_FIELD, 0, 26, 1, 1, p_365, &xcp__T_set_ref_VTPM},
+    {"VM.get_PV_bootloader", 5, XM_GET_FIELD, 0, 27, 1, 1, p_366, &xcp__T_string},
+    {"VM.set_PV_bootloader", 5, XM_SET_FIELD, 0, 27, 2, 2, p_367, &xcp__T_void},
+    {"VM.get_PV_kernel", 5, XM_GET_FIELD, 0, 28, 1, 1, p_368, &xcp__T_string},
+    {"VM.set_PV_kernel", 5, XM_SET_FIELD, 0, 28, 2, 2, p_369, &xcp__T_void},
+    {"VM.get_PV_ramdisk", 5, XM_GET_FIELD, 0, 29, 1, 1, p_370, &xcp__T_string},
+    {"VM.set_PV_ramdisk", 5, XM_SET_FIELD, 0, 29, 2, 2, p_371, &xcp__T_void},
+    {"VM.get_PV_args", 5, XM_GET_FIELD, 0, 30, 1, 1, p_372, &xcp__T_string},
+    {"VM.set_PV_args", 5, XM_SET_FIELD, 0, 30, 2, 2, p_373, &xcp__T_void},
+    {"VM.get_PV_bootloader_args", 5, XM_GET_FIELD, 0, 31, 1, 1, p_374, &xcp__T_string},
+    {"VM.set_PV_bootloader_args", 5, XM_SET_FIELD, 0, 31, 2, 2, p_375, &xcp__T_void},
+    {"VM.get_PV_legacy_args", 5, XM_GET_FIELD, 0, 32, 1, 1, p_376, &xcp__T_string},
+    {"VM.set_PV_legacy_args", 5, XM_SET_FIELD, 0, 32, 2, 2, p_377, &xcp__T_void},
+    {"VM.get_HVM_boot_policy", 5, XM_GET_FIELD, 0, 33, 1, 1, p_378, &xcp__T_string},
+    {"VM.get_HVM_boot_params", 5, XM_GET_FIELD, 0, 34, 1, 1, p_379, &xcp__T_map_string_string},
+    {"VM.set_HVM_boot_params", 5, XM_SET_FIELD, 0, 34, 2, 2, p_380, &xcp__T_void},
+    {"VM.add_to_HVM_boot_params", 5, XM_ADD_TO_MAP, 0, 34, 3, 3, p_381, &xcp__T_void},
+    {"VM.remove_from_HVM_boot_params", 5, XM_REMOVE_FROM_MAP, 0, 34, 2, 2, p_382, &xcp__T_void},
+    {"VM.get_platform", 5, XM_GET_FIELD, 0, 35, 1, 1, p_383, &xcp__T_map_string_string},
+    {"VM.set_platform", 5, XM_SET_FIELD, 0, 35, 2, 2, p_384, &xcp__T_void},
+    {"VM.add_to_platform", 5, XM_ADD_TO_MAP, 0, 35, 3, 3, p_385, &xcp__T_void},
+    {"VM.remove_from_platform", 5, XM_REMOVE_FROM_MAP, 0, 35, 2, 2, p_386, &xcp__T_void},
+    {"VM.get_PCI_bus", 5, XM_GET_FIELD, 0, 36, 1, 1, p_387, &xcp__T_string},
+    {"VM.set_PCI_bus", 5, XM_SET_FIELD, 0, 36, 2, 2, p_388, &xcp__T_void},
+    {"VM.get_other_config", 5, XM_GET_FIELD, 0, 37, 1, 1, p_389, &xcp__T_map_string_string},
+    {"VM.set_other_config", 5, XM_SET_FIELD, 0, 37, 2, 2, p_390, &xcp__T_void},
+    {"VM.add_to_other_config", 5, XM_ADD_TO_MAP, 0, 37, 3, 3, p_391, &xcp__T_void},
+    {"VM.remove_from_other_config", 5, XM_REMOVE_FROM_MAP, 0, 37, 2, 2, p_392, &xcp__T_void},
+    {"VM.get_domid", 5, XM_GET_FIELD, 0, 38, 1, 1, p_393, &xcp__T_int},
+    {"VM.get_is_control_domain", 5, XM_GET_FIELD, 0, 39, 1, 1, p_394, &xcp__T_bool},
+    {"VM.get_metrics", 5, XM_GET_FIELD, 0, 40, 1, 1, p_395, &xcp__T_ref_VM_metrics},
+    {"VM.get_guest_metrics", 5, XM_GET_FIELD, 0, 41, 1, 1, p_396, &xcp__T_ref_VM_guest_metrics},
+    {"VM.get_recommendations", 5, XM_GET_FIELD, 0, 42, 1, 1, p_397, &xcp__T_string},
+    {"VM.set_recommendations", 5, XM_SET_FIELD, 0, 42, 2, 2, p_398, &xcp__T_void},
+    {"VM.get_xenstore_data", 5, XM_GET_FIELD, 0, 43, 1, 1, p_399, &xcp__T_map_string_string},
+    {"VM.set_xenstore_data", 5, XM_SET_FIELD, 0, 43, 2, 2, p_400, &xcp__T_void},
+    {"VM.add_to_xenstore_data", 5, XM_ADD_TO_MAP, 0, 43, 3, 3, p_401, &xcp__T_void},
+    {"VM.remove_from_xenstore_data", 5, XM_REMOVE_FROM_MAP, 0, 43, 2, 2, p_402, &xcp__T_void},
+    {"VM.get_ha_restart_priority", 5, XM_GET_FIELD, 0, 44, 1, 1, p_403, &xcp__T_string},
+    {"VM.get_is_a_snapshot", 5, XM_GET_FIELD, 0, 45, 1, 1, p_404, &xcp__T_bool},
+    {"VM.get_snapshot_of", 5, XM_GET_FIELD, 0, 46, 1, 1, p_405, &xcp__T_ref_VM},
+    {"VM.get_snapshots", 5, XM_GET_FIELD, 0, 47, 1, 1, p_406, &xcp__T_set_ref_VM},
+    {"VM.get_snapshot_time", 5, XM_GET_FIELD, 0, 48, 1, 1, p_407, &xcp__T_datetime},
+    {"VM.get_tags", 5, XM_GET_FIELD, 0, 49, 1, 1, p_408, &xcp__T_set_string},
+    {"VM.set_tags", 5, XM_SET_FIELD, 0, 49, 2, 2, p_409, &xcp__T_void},
+    {"VM.add_tags", 5, XM_ADD_TO_SET, 0, 49, 2, 2, p_410, &xcp__T_void},
+    {"VM.remove_tags", 5, XM_REMOVE_FROM_SET, 0, 49, 2, 2, p_411, &xcp__T_void},
+    {"VM.get_blocked_operations", 5, XM_GET_FIELD, 0, 50, 1, 1, p_412, &xcp__T_map_vm_operations_string},
+    {"VM.set_blocked_operations", 5, XM_SET_FIELD, 0, 50, 2, 2, p_413, &xcp__T_void},
+    {"VM.add_to_blocked_operations", 5, XM_ADD_TO_MAP, 0, 50, 3, 3, p_414, &xcp__T_void},
+    {"VM.remove_from_blocked_operations", 5, XM_REMOVE_FROM_MAP, 0, 50, 2, 2, p_415, &xcp__T_void},
+    {"VM.get_parent", 5, XM_GET_FIELD, 0, 51, 1, 1, p_416, &xcp__T_ref_VM},
+    {"VM.get_bios_strings", 5, XM_GET_FIELD, 0, 52, 1, 1, p_417, &xcp__T_map_string_string},
+    {"VM.get_appliance", 5, XM_GET_FIELD, 0, 53, 1, 1, p_418, &xcp__T_ref_VM_appliance},
+    {"VM.get_start_delay", 5, XM_GET_FIELD, 0, 54, 1, 1, p_419, &xcp__T_int},
+    {"VM.get_VGPUs", 5, XM_GET_FIELD, 0, 55, 1, 1, p_420, &xcp__T_set_ref_VGPU},
+    {"VM.get_attached_PCIs", 5, XM_GET_FIELD, 0, 56, 1, 1, p_421, &xcp__T_set_ref_PCI},
+    {"VM.get_suspend_SR", 5, XM_GET_FIELD, 0, 57, 1, 1, p_422, &xcp__T_ref_SR},
+    {"VM.set_suspend_SR", 5, XM_SET_FIELD, 0, 57, 2, 2, p_423, &xcp__T_void},
+    {"VM.get_hardware_platform_version", 5, XM_GET_FIELD, 0, 58, 1, 1, p_424, &xcp__T_int},
+    {"VM.set_hardware_platform_version", 5, XM_SET_FIELD, 0, 58, 2, 2, p_425, &xcp__T_void},
+    {"VM.get_has_vendor_device", 5, XM_GET_FIELD, 0, 59, 1, 1, p_426, &xcp__T_bool},
+    {"VM.get_requires_reboot", 5, XM_GET_FIELD, 0, 60, 1, 1, p_427, &xcp__T_bool},
+    {"VM.get_reference_label", 5, XM_GET_FIELD, 0, 61, 1, 1, p_428, &xcp__T_string},
+    {"VM.get_domain_type", 5, XM_GET_FIELD, 0, 62, 1, 1, p_429, &xcp__T_domain_type},
+    {"VM.get_NVRAM", 5, XM_GET_FIELD, 0, 63, 1, 1, p_430, &xcp__T_map_string_string},
+    {"VM.get_groups", 5, XM_GET_FIELD, 0, 64, 1, 1, p_431, &xcp__T_set_ref_VM_group},
+    {"VM.get_secureboot_certificates_state", 5, XM_GET_FIELD, 0, 65, 1, 1, p_432, &xcp__T_vm_secureboot_certificates_state},
+    {"VM.get_scheduled_to_be_resident_on", 5, XM_GET_FIELD, 0, 66, 1, 1, p_433, &xcp__T_ref_host},
+    {"VM.get_memory_overhead", 5, XM_GET_FIELD, 0, 67, 1, 1, p_434, &xcp__T_int},
+    {"VM.get_memory_target", 5, XM_GET_FIELD, 0, 68, 1, 1, p_435, &xcp__T_int},
+    {"VM.get_VUSBs", 5, XM_GET_FIELD, 0, 69, 1, 1, p_436, &xcp__T_set_ref_VUSB},
+    {"VM.get_crash_dumps", 5, XM_GET_FIELD, 0, 70, 1, 1, p_437, &xcp__T_set_ref_crashdump},
+    {"VM.get_HVM_shadow_multiplier", 5, XM_GET_FIELD, 0, 71, 1, 1, p_438, &xcp__T_float},
+    {"VM.get_domarch", 5, XM_GET_FIELD, 0, 72, 1, 1, p_439, &xcp__T_string},
+    {"VM.get_last_boot_CPU_flags", 5, XM_GET_FIELD, 0, 73, 1, 1, p_440, &xcp__T_map_string_string},
+    {"VM.get_last_booted_record", 5, XM_GET_FIELD, 0, 74, 1, 1, p_441, &xcp__T_string},
+    {"VM.get_ha_always_run", 5, XM_GET_FIELD, 0, 75, 1, 1, p_442, &xcp__T_bool},
+    {"VM.get_transportable_snapshot_id", 5, XM_GET_FIELD, 0, 76, 1, 1, p_443, &xcp__T_string},
+    {"VM.get_blobs", 5, XM_GET_FIELD, 0, 77, 1, 1, p_444, &xcp__T_map_string_ref_blob},
+    {"VM.get_snapshot_info", 5, XM_GET_FIELD, 0, 78, 1, 1, p_445, &xcp__T_map_string_string},
+    {"VM.get_snapshot_metadata", 5, XM_GET_FIELD, 0, 79, 1, 1, p_446, &xcp__T_string},
+    {"VM.get_children", 5, XM_GET_FIELD, 0, 80, 1, 1, p_447, &xcp__T_set_ref_VM},
+    {"VM.get_protection_policy", 5, XM_GET_FIELD, 0, 81, 1, 1, p_448, &xcp__T_ref_VMPP},
+    {"VM.get_is_snapshot_from_vmpp", 5, XM_GET_FIELD, 0, 82, 1, 1, p_449, &xcp__T_bool},
+    {"VM.get_snapshot_schedule", 5, XM_GET_FIELD, 0, 83, 1, 1, p_450, &xcp__T_ref_VMSS},
+    {"VM.get_is_vmss_snapshot", 5, XM_GET_FIELD, 0, 84, 1, 1, p_451, &xcp__T_bool},
+    {"VM.get_shutdown_delay", 5, XM_GET_FIELD, 0, 85, 1, 1, p_452, &xcp__T_int},
+    {"VM.get_order", 5, XM_GET_FIELD, 0, 86, 1, 1, p_453, &xcp__T_int},
+    {"VM.get_version", 5, XM_GET_FIELD, 0, 87, 1, 1, p_454, &xcp__T_int},
+    {"VM.get_generation_id", 5, XM_GET_FIELD, 0, 88, 1, 1, p_455, &xcp__T_string},
+    {"VM.get_pending_guidances", 5, XM_GET_FIELD, 0, 89, 1, 1, p_456, &xcp__T_set_update_guidances},
+    {"VM.get_pending_guidances_recommended", 5, XM_GET_FIELD, 0, 90, 1, 1, p_457, &xcp__T_set_update_guidances},
+    {"VM.get_pending_guidances_full", 5, XM_GET_FIELD, 0, 91, 1, 1, p_458, &xcp__T_set_update_guidances},
+    {"VM.create", 5, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_459, &xcp__T_ref_VM},
+    {"VM.destroy", 5, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_460, &xcp__T_void},
+    {"VM.start", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_461, &xcp__T_void},
+    {"VM.start_on", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_462, &xcp__T_void},
+    {"VM.shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_463, &xcp__T_void},
+    {"VM.clean_shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_464, &xcp__T_void},
+    {"VM.hard_shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_465, &xcp__T_void},
+    {"VM.clean_reboot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_466, &xcp__T_void},
+    {"VM.hard_reboot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_467, &xcp__T_void},
+    {"VM.suspend", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_468, &xcp__T_void},
+    {"VM.resume", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_469, &xcp__T_void},
+    {"VM.resume_on", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_470, &xcp__T_void},
+    {"VM.pause", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_471, &xcp__T_void},
+    {"VM.unpause", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_472, &xcp__T_void},
+    {"VM.power_state_reset", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_473, &xcp__T_void},
+    {"VM.clone", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_474, &xcp__T_ref_VM},
+    {"VM.copy", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_475, &xcp__T_ref_VM},
+    {"VM.snapshot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 2, p_476, &xcp__T_ref_VM},
+    {"VM.snapshot_with_quiesce", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_477, &xcp__T_ref_VM},
+    {"VM.checkpoint", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_478, &xcp__T_ref_VM},
+    {"VM.revert", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_479, &xcp__T_void},
+    {"VM.provision", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_480, &xcp__T_void},
+    {"VM.pool_migrate", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_481, &xcp__T_void},
+    {"VM.assert_can_boot_here", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_482, &xcp__T_void},
+    {"VM.get_possible_hosts", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_483, &xcp__T_set_ref_host},
+    {"VM.assert_operation_valid", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_484, &xcp__T_void},
+    {"VM.update_allowed_operations", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_485, &xcp__T_void},
+    {"VM.send_sysrq", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_486, &xcp__T_void},
+    {"VM.send_trigger", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_487, &xcp__T_void},
+    {"VM.call_plugin", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_488, &xcp__T_string},
+    {"VM.set_memory_dynamic_range", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_489, &xcp__T_void},
+    {"VM.set_memory_static_range", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_490, &xcp__T_void},
+    {"VM.set_memory_limits", 5, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_491, &xcp__T_void},
+    {"VM.set_memory", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_492, &xcp__T_void},
+    {"VM.set_memory_static_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_493, &xcp__T_void},
+    {"VM.set_memory_static_min", 5, XM_EXPLICIT, 0, -1, 2, 2, p_494, &xcp__T_void},
+    {"VM.set_memory_dynamic_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_495, &xcp__T_void},
+    {"VM.set_memory_dynamic_min", 5, XM_EXPLICIT, 0, -1, 2, 2, p_496, &xcp__T_void},
+    {"VM.set_VCPUs_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_497, &xcp__T_void},
+    {"VM.set_VCPUs_at_startup", 5, XM_EXPLICIT, 0, -1, 2, 2, p_498, &xcp__T_void},
+    {"VM.set_VCPUs_number_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_499, &xcp__T_void},
+    {"VM.add_to_VCPUs_params_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_500, &xcp__T_void},
+    {"VM.set_HVM_shadow_multiplier", 5, XM_EXPLICIT, 0, -1, 2, 2, p_501, &xcp__T_void},
+    {"VM.set_shadow_multiplier_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_502, &xcp__T_void},
+    {"VM.set_HVM_boot_policy", 5, XM_EXPLICIT, 0, -1, 2, 2, p_503, &xcp__T_void},
+    {"VM.set_domain_type", 5, XM_EXPLICIT, 0, -1, 2, 2, p_504, &xcp__T_void},
+    {"VM.set_actions_after_crash", 5, XM_EXPLICIT, 0, -1, 2, 2, p_505, &xcp__T_void},
+    {"VM.set_ha_restart_priority", 5, XM_EXPLICIT, 0, -1, 2, 2, p_506, &xcp__T_void},
+    {"VM.set_ha_always_run", 5, XM_EXPLICIT, 0, -1, 2, 2, p_507, &xcp__T_void},
+    {"VM.set_suspend_VDI", 5, XM_EXPLICIT, 0, -1, 2, 2, p_508, &xcp__T_void},
+    {"VM.set_order", 5, XM_EXPLICIT, 0, -1, 2, 2, p_509, &xcp__T_void},
+    {"VM.set_start_delay", 5, XM_EXPLICIT, 0, -1, 2, 2, p_510, &xcp__T_void},
+    {"VM.set_shutdown_delay", 5, XM_EXPLICIT, 0, -1, 2, 2, p_511, &xcp__T_void},
+    {"VM.set_has_vendor_device", 5, XM_EXPLICIT, 0, -1, 2, 2, p_512, &xcp__T_void},
+    {"VM.set_bios_strings", 5, XM_EXPLICIT, 0, -1, 2, 2, p_513, &xcp__T_void},
+    {"VM.copy_bios_strings", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_514, &xcp__T_void},
+    {"VM.set_NVRAM", 5, XM_EXPLICIT, 0, -1, 2, 2, p_515, &xcp__T_void},
+    {"VM.add_to_NVRAM", 5, XM_EXPLICIT, 0, -1, 3, 3, p_516, &xcp__T_void},
+    {"VM.remove_from_NVRAM", 5, XM_EXPLICIT, 0, -1, 2, 2, p_517, &xcp__T_void},
+    {"VM.compute_memory_overhead", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_518, &xcp__T_int},
+    {"VM.maximise_memory", 5, XM_EXPLICIT, 0, -1, 3, 3, p_519, &xcp__T_int},
+    {"VM.get_allowed_VBD_devices", 5, XM_EXPLICIT, 0, -1, 1, 1, p_520, &xcp__T_set_string},
+    {"VM.get_allowed_VIF_devices", 5, XM_EXPLICIT, 0, -1, 1, 1, p_521, &xcp__T_set_string},
+    {"VM.get_data_sources", 5, XM_EXPLICIT, 0, -1, 1, 1, p_522, &xcp__T_set_record_data_source},
+    {"VM.record_data_source", 5, XM_EXPLICIT, 0, -1, 2, 2, p_523, &xcp__T_void},
+    {"VM.query_data_source", 5, XM_EXPLICIT, 0, -1, 2, 2, p_524, &xcp__T_float},
+    {"VM.forget_data_source_archives", 5, XM_EXPLICIT, 0, -1, 2, 2, p_525, &xcp__T_void},
+    {"VM.create_new_blob", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_526, &xcp__T_ref_blob},
+    {"VM.import", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_527, &xcp__T_set_ref_VM},
+    {"VM_metrics.get_record", 6, XM_GET_RECORD, 0, -1, 1, 1, p_528, &xcp__T_record_VM_metrics},
+    {"VM_metrics.get_by_uuid", 6, XM_GET_BY_UUID, 0, -1, 1, 1, p_529, &xcp__T_ref_VM_metrics},
     {"VM_metrics.get_all", 6, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VM_metrics},
     {"VM_metrics.get_all_records", 6, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VM_metrics_record_VM_metrics},
-    {"VM_metrics.get_all_where", 6, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_531, &xcp__T_set_ref_VM_metrics},
-    {"VM_metrics.get_all_records_where", 6, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_532, &xcp__T_map_ref_VM_metrics_record_VM_metrics},
-    {"VM_metrics.get_uuid", 6, XM_GET_FIELD, 0, 0, 1, 1, p_533, &xcp__T_string},
-    {"VM_metrics.get_memory_actual", 6, XM_GET_FIELD, 0, 1, 1, 1, p_534, &xcp__T_int},
-    {"VM_metrics.get_VCPUs_number", 6, XM_GET_FIELD, 0, 2, 1, 1, p_535, &xcp__T_int},
-    {"VM_metrics.get_VCPUs_utilisation", 6, XM_GET_FIELD, 0, 3, 1, 1, p_536, &xcp__T_map_int_float},
-    {"VM_metrics.get_start_time", 6, XM_GET_FIELD, 0, 4, 1, 1, p_537, &xcp__T_datetime},
-    {"VM_metrics.get_install_time", 6, XM_GET_FIELD, 0, 5, 1, 1, p_538, &xcp__T_datetime},
-    {"VM_metrics.get_other_config", 6, XM_GET_FIELD, 0, 6, 1, 1, p_539, &xcp__T_map_string_string},
-    {"VM_metrics.set_other_config", 6, XM_SET_FIELD, 0, 6, 2, 2, p_540, &xcp__T_void},
-    {"VM_metrics.add_to_other_config", 6, XM_ADD_TO_MAP, 0, 6, 3, 3, p_541, &xcp__T_void},
-    {"VM_metrics.remove_from_other_config", 6, XM_REMOVE_FROM_MAP, 0, 6, 2, 2, p_542, &xcp__T_void},
-    {"VM_metrics.get_current_domain_type", 6, XM_GET_FIELD, 0, 7, 1, 1, p_543, &xcp__T_domain_type},
-    {"VM_metrics.get_numa_optimised", 6, XM_GET_FIELD, 0, 8, 1, 1, p_544, &xcp__T_bool},
-    {"VM_metrics.get_numa_nodes", 6, XM_GET_FIELD, 0, 9, 1, 1, p_545, &xcp__T_int},
-    {"VM_metrics.get_numa_node_memory", 6, XM_GET_FIELD, 0, 10, 1, 1, p_546, &xcp__T_map_int_int},
-    {"VM_metrics.get_VCPUs_CPU", 6, XM_GET_FIELD, 0, 11, 1, 1, p_547, &xcp__T_map_int_int},
-    {"VM_metrics.get_VCPUs_params", 6, XM_GET_FIELD, 0, 12, 1, 1, p_548, &xcp__T_map_string_string},
-    {"VM_metrics.get_VCPUs_flags", 6, XM_GET_FIELD, 0, 13, 1, 1, p_549, &xcp__T_map_int_set_string},
-    {"VM_metrics.get_state", 6, XM_GET_FIELD, 0, 14, 1, 1, p_550, &xcp__T_set_string},
-    {"VM_metrics.get_last_updated", 6, XM_GET_FIELD, 0, 15, 1, 1, p_551, &xcp__T_datetime},
-    {"VM_metrics.get_hvm", 6, XM_GET_FIELD, 0, 16, 1, 1, p_552, &xcp__T_bool},
-    {"VM_metrics.get_nested_virt", 6, XM_GET_FIELD, 0, 17, 1, 1, p_553, &xcp__T_bool},
-    {"VM_metrics.get_nomigrate", 6, XM_GET_FIELD, 0, 18, 1, 1, p_554, &xcp__T_bool},
-    {"VM_guest_metrics.get_record", 7, XM_GET_RECORD, 0, -1, 1, 1, p_555, &xcp__T_record_VM_guest_metrics},
-    {"VM_guest_metrics.get_by_uuid", 7, XM_GET_BY_UUID, 0, -1, 1, 1, p_556, &xcp__T_ref_VM_guest_metrics},
+    {"VM_metrics.get_all_where", 6, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_532, &xcp__T_set_ref_VM_metrics},
+    {"VM_metrics.get_all_records_where", 6, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_533, &xcp__T_map_ref_VM_metrics_record_VM_metrics},
+    {"VM_metrics.get_uuid", 6, XM_GET_FIELD, 0, 0, 1, 1, p_534, &xcp__T_string},
+    {"VM_metrics.get_memory_actual", 6, XM_GET_FIELD, 0, 1, 1, 1, p_535, &xcp__T_int},
+    {"VM_metrics.get_VCPUs_number", 6, XM_GET_FIELD, 0, 2, 1, 1, p_536, &xcp__T_int},
+    {"VM_metrics.get_VCPUs_utilisation", 6, XM_GET_FIELD, 0, 3, 1, 1, p_537, &xcp__T_map_int_float},
+    {"VM_metrics.get_start_time", 6, XM_GET_FIELD, 0, 4, 1, 1, p_538, &xcp__T_datetime},
+    {"VM_metrics.get_install_time", 6, XM_GET_FIELD, 0, 5, 1, 1, p_539, &xcp__T_datetime},
+    {"VM_metrics.get_other_config", 6, XM_GET_FIELD, 0, 6, 1, 1, p_540, &xcp__T_map_string_string},
+    {"VM_metrics.set_other_config", 6, XM_SET_FIELD, 0, 6, 2, 2, p_541, &xcp__T_void},
+    {"VM_metrics.add_to_other_config", 6, XM_ADD_TO_MAP, 0, 6, 3, 3, p_542, &xcp__T_void},
+    {"VM_metrics.remove_from_other_config", 6, XM_REMOVE_FROM_MAP, 0, 6, 2, 2, p_543, &xcp__T_void},
+    {"VM_metrics.get_current_domain_type", 6, XM_GET_FIELD, 0, 7, 1, 1, p_544, &xcp__T_domain_type},
+    {"VM_metrics.get_numa_optimised", 6, XM_GET_FIELD, 0, 8, 1, 1, p_545, &xcp__T_bool},
+    {"VM_metrics.get_numa_nodes", 6, XM_GET_FIELD, 0, 9, 1, 1, p_546, &xcp__T_int},
+    {"VM_metrics.get_numa_node_memory", 6, XM_GET_FIELD, 0, 10, 1, 1, p_547, &xcp__T_map_int_int},
+    {"VM_metrics.get_VCPUs_CPU", 6, XM_GET_FIELD, 0, 11, 1, 1, p_548, &xcp__T_map_int_int},
+    {"VM_metrics.get_VCPUs_params", 6, XM_GET_FIELD, 0, 12, 1, 1, p_549, &xcp__T_map_string_string},
+    {"VM_metrics.get_VCPUs_flags", 6, XM_GET_FIELD, 0, 13, 1, 1, p_550, &xcp__T_map_int_set_string},
+    {"VM_metrics.get_state", 6, XM_GET_FIELD, 0, 14, 1, 1, p_551, &xcp__T_set_string},
+    {"VM_metrics.get_last_updated", 6, XM_GET_FIELD, 0, 15, 1, 1, p_552, &xcp__T_datetime},
+    {"VM_metrics.get_hvm", 6, XM_GET_FIELD, 0, 16, 1, 1, p_553, &xcp__T_bool},
+    {"VM_metrics.get_nested_virt", 6, XM_GET_FIELD, 0, 17, 1, 1, p_554, &xcp__T_bool},
+    {"VM_metrics.get_nomigrate", 6, XM_GET_FIELD, 0, 18, 1, 1, p_555, &xcp__T_bool},
+    {"VM_guest_metrics.get_record", 7, XM_GET_RECORD, 0, -1, 1, 1, p_556, &xcp__T_record_VM_guest_metrics},
+    {"VM_guest_metrics.get_by_uuid", 7, XM_GET_BY_UUID, 0, -1, 1, 1, p_557, &xcp__T_ref_VM_guest_metrics},
     {"VM_guest_metrics.get_all", 7, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VM_guest_metrics},
     {"VM_guest_metrics.get_all_records", 7, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VM_guest_metrics_record_VM_guest_metrics},
-    {"VM_guest_metrics.get_all_where", 7, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_559, &xcp__T_set_ref_VM_guest_metrics},
-    {"VM_guest_metrics.get_all_records_where", 7, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_560, &xcp__T_map_ref_VM_guest_metrics_record_VM_guest_metrics},
-    {"VM_guest_metrics.get_uuid", 7, XM_GET_FIELD, 0, 0, 1, 1, p_561, &xcp__T_string},
-    {"VM_guest_metrics.get_os_version", 7, XM_GET_FIELD, 0, 1, 1, 1, p_562, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_PV_drivers_version", 7, XM_GET_FIELD, 0, 2, 1, 1, p_563, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_PV_drivers_up_to_date", 7, XM_GET_FIELD, 0, 3, 1, 1, p_564, &xcp__T_bool},
-    {"VM_guest_metrics.get_memory", 7, XM_GET_FIELD, 0, 4, 1, 1, p_565, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_networks", 7, XM_GET_FIELD, 0, 5, 1, 1, p_566, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_other", 7, XM_GET_FIELD, 0, 6, 1, 1, p_567, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_other_config", 7, XM_GET_FIELD, 0, 7, 1, 1, p_568, &xcp__T_map_string_string},
-    {"VM_guest_metrics.set_other_config", 7, XM_SET_FIELD, 0, 7, 2, 2, p_569, &xcp__T_void},
-    {"VM_guest_metrics.add_to_other_config", 7, XM_ADD_TO_MAP, 0, 7, 3, 3, p_570, &xcp__T_void},
-    {"VM_guest_metrics.remove_from_other_config", 7, XM_REMOVE_FROM_MAP, 0, 7, 2, 2, p_571, &xcp__T_void},
-    {"VM_guest_metrics.get_live", 7, XM_GET_FIELD, 0, 8, 1, 1, p_572, &xcp__T_bool},
-    {"VM_guest_metrics.get_can_use_hotplug_vbd", 7, XM_GET_FIELD, 0, 9, 1, 1, p_573, &xcp__T_tristate_type},
-    {"VM_guest_metrics.get_PV_drivers_detected", 7, XM_GET_FIELD, 0, 10, 1, 1, p_574, &xcp__T_bool},
-    {"VM_guest_metrics.get_disks", 7, XM_GET_FIELD, 0, 11, 1, 1, p_575, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_last_updated", 7, XM_GET_FIELD, 0, 12, 1, 1, p_576, &xcp__T_datetime},
-    {"VM_guest_metrics.get_can_use_hotplug_vif", 7, XM_GET_FIELD, 0, 13, 1, 1, p_577, &xcp__T_tristate_type},
-    {"VBD.get_record", 8, XM_GET_RECORD, 0, -1, 1, 1, p_578, &xcp__T_record_VBD},
-    {"VBD.get_by_uuid", 8, XM_GET_BY_UUID, 0, -1, 1, 1, p_579, &xcp__T_ref_VBD},
+    {"VM_guest_metrics.get_all_where", 7, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_560, &xcp__T_set_ref_VM_guest_metrics},
+    {"VM_guest_metrics.get_all_records_where", 7, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_561, &xcp__T_map_ref_VM_guest_metrics_record_VM_guest_metrics},
+    {"VM_guest_metrics.get_uuid", 7, XM_GET_FIELD, 0, 0, 1, 1, p_562, &xcp__T_string},
+    {"VM_guest_metrics.get_os_version", 7, XM_GET_FIELD, 0, 1, 1, 1, p_563, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_PV_drivers_version", 7, XM_GET_FIELD, 0, 2, 1, 1, p_564, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_PV_drivers_up_to_date", 7, XM_GET_FIELD, 0, 3, 1, 1, p_565, &xcp__T_bool},
+    {"VM_guest_metrics.get_memory", 7, XM_GET_FIELD, 0, 4, 1, 1, p_566, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_networks", 7, XM_GET_FIELD, 0, 5, 1, 1, p_567, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_other", 7, XM_GET_FIELD, 0, 6, 1, 1, p_568, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_other_config", 7, XM_GET_FIELD, 0, 7, 1, 1, p_569, &xcp__T_map_string_string},
+    {"VM_guest_metrics.set_other_config", 7, XM_SET_FIELD, 0, 7, 2, 2, p_570, &xcp__T_void},
+    {"VM_guest_metrics.add_to_other_config", 7, XM_ADD_TO_MAP, 0, 7, 3, 3, p_571, &xcp__T_void},
+    {"VM_guest_metrics.remove_from_other_config", 7, XM_REMOVE_FROM_MAP, 0, 7, 2, 2, p_572, &xcp__T_void},
+    {"VM_guest_metrics.get_live", 7, XM_GET_FIELD, 0, 8, 1, 1, p_573, &xcp__T_bool},
+    {"VM_guest_metrics.get_can_use_hotplug_vbd", 7, XM_GET_FIELD, 0, 9, 1, 1, p_574, &xcp__T_tristate_type},
+    {"VM_guest_metrics.get_PV_drivers_detected", 7, XM_GET_FIELD, 0, 10, 1, 1, p_575, &xcp__T_bool},
+    {"VM_guest_metrics.get_disks", 7, XM_GET_FIELD, 0, 11, 1, 1, p_576, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_last_updated", 7, XM_GET_FIELD, 0, 12, 1, 1, p_577, &xcp__T_datetime},
+    {"VM_guest_metrics.get_can_use_hotplug_vif", 7, XM_GET_FIELD, 0, 13, 1, 1, p_578, &xcp__T_tristate_type},
+    {"VBD.get_record", 8, XM_GET_RECORD, 0, -1, 1, 1, p_579, &xcp__T_record_VBD},
+    {"VBD.get_by_uuid", 8, XM_GET_BY_UUID, 0, -1, 1, 1, p_580, &xcp__T_ref_VBD},
     {"VBD.get_all", 8, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VBD},
     {"VBD.get_all_records", 8, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VBD_record_VBD},
-    {"VBD.get_all_where", 8, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_582, &xcp__T_set_ref_VBD},
-    {"VBD.get_all_records_where", 8, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_583, &xcp__T_map_ref_VBD_record_VBD},
-    {"VBD.get_uuid", 8, XM_GET_FIELD, 0, 0, 1, 1, p_584, &xcp__T_string},
-    {"VBD.get_allowed_operations", 8, XM_GET_FIELD, 0, 1, 1, 1, p_585, &xcp__T_set_vbd_operations},
-    {"VBD.get_current_operations", 8, XM_GET_FIELD, 0, 2, 1, 1, p_586, &xcp__T_map_string_vbd_operations},
-    {"VBD.get_VM", 8, XM_GET_FIELD, 0, 3, 1, 1, p_587, &xcp__T_ref_VM},
-    {"VBD.get_VDI", 8, XM_GET_FIELD, 0, 4, 1, 1, p_588, &xcp__T_ref_VDI},
-    {"VBD.get_device", 8, XM_GET_FIELD, 0, 5, 1, 1, p_589, &xcp__T_string},
-    {"VBD.get_userdevice", 8, XM_GET_FIELD, 0, 6, 1, 1, p_590, &xcp__T_string},
-    {"VBD.set_userdevice", 8, XM_SET_FIELD, 0, 6, 2, 2, p_591, &xcp__T_void},
-    {"VBD.get_bootable", 8, XM_GET_FIELD, 0, 7, 1, 1, p_592, &xcp__T_bool},
-    {"VBD.set_bootable", 8, XM_SET_FIELD, 0, 7, 2, 2, p_593, &xcp__T_void},
-    {"VBD.get_mode", 8, XM_GET_FIELD, 0, 8, 1, 1, p_594, &xcp__T_vbd_mode},
-    {"VBD.get_type", 8, XM_GET_FIELD, 0, 9, 1, 1, p_595, &xcp__T_vbd_type},
-    {"VBD.set_type", 8, XM_SET_FIELD, 0, 9, 2, 2, p_596, &xcp__T_void},
-    {"VBD.get_unpluggable", 8, XM_GET_FIELD, 0, 10, 1, 1, p_597, &xcp__T_bool},
-    {"VBD.set_unpluggable", 8, XM_SET_FIELD, 0, 10, 2, 2, p_598, &xcp__T_void},
-    {"VBD.get_empty", 8, XM_GET_FIELD, 0, 11, 1, 1, p_599, &xcp__T_bool},
-    {"VBD.get_other_config", 8, XM_GET_FIELD, 0, 12, 1, 1, p_600, &xcp__T_map_string_string},
-    {"VBD.set_other_config", 8, XM_SET_FIELD, 0, 12, 2, 2, p_601, &xcp__T_void},
-    {"VBD.add_to_other_config", 8, XM_ADD_TO_MAP, 0, 12, 3, 3, p_602, &xcp__T_void},
-    {"VBD.remove_from_other_config", 8, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_603, &xcp__T_void},
-    {"VBD.get_currently_attached", 8, XM_GET_FIELD, 0, 13, 1, 1, p_604, &xcp__T_bool},
-    {"VBD.get_qos_algorithm_type", 8, XM_GET_FIELD, 0, 14, 1, 1, p_605, &xcp__T_string},
-    {"VBD.set_qos_algorithm_type", 8, XM_SET_FIELD, 0, 14, 2, 2, p_606, &xcp__T_void},
-    {"VBD.get_qos_algorithm_params", 8, XM_GET_FIELD, 0, 15, 1, 1, p_607, &xcp__T_map_string_string},
-    {"VBD.set_qos_algorithm_params", 8, XM_SET_FIELD, 0, 15, 2, 2, p_608, &xcp__T_void},
-    {"VBD.add_to_qos_algorithm_params", 8, XM_ADD_TO_MAP, 0, 15, 3, 3, p_609, &xcp__T_void},
-    {"VBD.remove_from_qos_algorithm_params", 8, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_610, &xcp__T_void},
-    {"VBD.get_metrics", 8, XM_GET_FIELD, 0, 16, 1, 1, p_611, &xcp__T_ref_VBD_metrics},
-    {"VBD.get_storage_lock", 8, XM_GET_FIELD, 0, 17, 1, 1, p_612, &xcp__T_bool},
-    {"VBD.get_status_code", 8, XM_GET_FIELD, 0, 18, 1, 1, p_613, &xcp__T_int},
-    {"VBD.get_status_detail", 8, XM_GET_FIELD, 0, 19, 1, 1, p_614, &xcp__T_string},
-    {"VBD.get_runtime_properties", 8, XM_GET_FIELD, 0, 20, 1, 1, p_615, &xcp__T_map_string_string},
-    {"VBD.get_qos_supported_algorithms", 8, XM_GET_FIELD, 0, 21, 1, 1, p_616, &xcp__T_set_string},
-    {"VBD.create", 8, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_617, &xcp__T_ref_VBD},
-    {"VBD.destroy", 8, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_618, &xcp__T_void},
-    {"VBD.plug", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_619, &xcp__T_void},
-    {"VBD.unplug", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_620, &xcp__T_void},
-    {"VBD.unplug_force", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_621, &xcp__T_void},
-    {"VBD.insert", 8, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_622, &xcp__T_void},
-    {"VBD.eject", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_623, &xcp__T_void},
-    {"VBD.set_mode", 8, XM_EXPLICIT, 0, -1, 2, 2, p_624, &xcp__T_void},
-    {"VBD.assert_attachable", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_625, &xcp__T_void},
-    {"VDI.get_record", 9, XM_GET_RECORD, 0, -1, 1, 1, p_626, &xcp__T_record_VDI},
-    {"VDI.get_by_uuid", 9, XM_GET_BY_UUID, 0, -1, 1, 1, p_627, &xcp__T_ref_VDI},
-    {"VDI.get_by_name_label", 9, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_628, &xcp__T_set_ref_VDI},
+    {"VBD.get_all_where", 8, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_583, &xcp__T_set_ref_VBD},
+    {"VBD.get_all_records_where", 8, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_584, &xcp__T_map_ref_VBD_record_VBD},
+    {"VBD.get_uuid", 8, XM_GET_FIELD, 0, 0, 1, 1, p_585, &xcp__T_string},
+    {"VBD.get_allowed_operations", 8, XM_GET_FIELD, 0, 1, 1, 1, p_586, &xcp__T_set_vbd_operations},
+    {"VBD.get_current_operations", 8, XM_GET_FIELD, 0, 2, 1, 1, p_587, &xcp__T_map_string_vbd_operations},
+    {"VBD.get_VM", 8, XM_GET_FIELD, 0, 3, 1, 1, p_588, &xcp__T_ref_VM},
+    {"VBD.get_VDI", 8, XM_GET_FIELD, 0, 4, 1, 1, p_589, &xcp__T_ref_VDI},
+    {"VBD.get_device", 8, XM_GET_FIELD, 0, 5, 1, 1, p_590, &xcp__T_string},
+    {"VBD.get_userdevice", 8, XM_GET_FIELD, 0, 6, 1, 1, p_591, &xcp__T_string},
+    {"VBD.set_userdevice", 8, XM_SET_FIELD, 0, 6, 2, 2, p_592, &xcp__T_void},
+    {"VBD.get_bootable", 8, XM_GET_FIELD, 0, 7, 1, 1, p_593, &xcp__T_bool},
+    {"VBD.set_bootable", 8, XM_SET_FIELD, 0, 7, 2, 2, p_594, &xcp__T_void},
+    {"VBD.get_mode", 8, XM_GET_FIELD, 0, 8, 1, 1, p_595, &xcp__T_vbd_mode},
+    {"VBD.get_type", 8, XM_GET_FIELD, 0, 9, 1, 1, p_596, &xcp__T_vbd_type},
+    {"VBD.set_type", 8, XM_SET_FIELD, 0, 9, 2, 2, p_597, &xcp__T_void},
+    {"VBD.get_unpluggable", 8, XM_GET_FIELD, 0, 10, 1, 1, p_598, &xcp__T_bool},
+    {"VBD.set_unpluggable", 8, XM_SET_FIELD, 0, 10, 2, 2, p_599, &xcp__T_void},
+    {"VBD.get_empty", 8, XM_GET_FIELD, 0, 11, 1, 1, p_600, &xcp__T_bool},
+    {"VBD.get_other_config", 8, XM_GET_FIELD, 0, 12, 1, 1, p_601, &xcp__T_map_string_string},
+    {"VBD.set_other_config", 8, XM_SET_FIELD, 0, 12, 2, 2, p_602, &xcp__T_void},
+    {"VBD.add_to_other_config", 8, XM_ADD_TO_MAP, 0, 12, 3, 3, p_603, &xcp__T_void},
+    {"VBD.remove_from_other_config", 8, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_604, &xcp__T_void},
+    {"VBD.get_currently_attached", 8, XM_GET_FIELD, 0, 13, 1, 1, p_605, &xcp__T_bool},
+    {"VBD.get_qos_algorithm_type", 8, XM_GET_FIELD, 0, 14, 1, 1, p_606, &xcp__T_string},
+    {"VBD.set_qos_algorithm_type", 8, XM_SET_FIELD, 0, 14, 2, 2, p_607, &xcp__T_void},
+    {"VBD.get_qos_algorithm_params", 8, XM_GET_FIELD, 0, 15, 1, 1, p_608, &xcp__T_map_string_string},
+    {"VBD.set_qos_algorithm_params", 8, XM_SET_FIELD, 0, 15, 2, 2, p_609, &xcp__T_void},
+    {"VBD.add_to_qos_algorithm_params", 8, XM_ADD_TO_MAP, 0, 15, 3, 3, p_610, &xcp__T_void},
+    {"VBD.remove_from_qos_algorithm_params", 8, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_611, &xcp__T_void},
+    {"VBD.get_metrics", 8, XM_GET_FIELD, 0, 16, 1, 1, p_612, &xcp__T_ref_VBD_metrics},
+    {"VBD.get_storage_lock", 8, XM_GET_FIELD, 0, 17, 1, 1, p_613, &xcp__T_bool},
+    {"VBD.get_status_code", 8, XM_GET_FIELD, 0, 18, 1, 1, p_614, &xcp__T_int},
+    {"VBD.get_status_detail", 8, XM_GET_FIELD, 0, 19, 1, 1, p_615, &xcp__T_string},
+    {"VBD.get_runtime_properties", 8, XM_GET_FIELD, 0, 20, 1, 1, p_616, &xcp__T_map_string_string},
+    {"VBD.get_qos_supported_algorithms", 8, XM_GET_FIELD, 0, 21, 1, 1, p_617, &xcp__T_set_string},
+    {"VBD.create", 8, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_618, &xcp__T_ref_VBD},
+    {"VBD.destroy", 8, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_619, &xcp__T_void},
+    {"VBD.plug", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_620, &xcp__T_void},
+    {"VBD.unplug", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_621, &xcp__T_void},
+    {"VBD.unplug_force", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_622, &xcp__T_void},
+    {"VBD.insert", 8, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_623, &xcp__T_void},
+    {"VBD.eject", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_624, &xcp__T_void},
+    {"VBD.set_mode", 8, XM_EXPLICIT, 0, -1, 2, 2, p_625, &xcp__T_void},
+    {"VBD.assert_attachable", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_626, &xcp__T_void},
+    {"VDI.get_record", 9, XM_GET_RECORD, 0, -1, 1, 1, p_627, &xcp__T_record_VDI},
+    {"VDI.get_by_uuid", 9, XM_GET_BY_UUID, 0, -1, 1, 1, p_628, &xcp__T_ref_VDI},
+    {"VDI.get_by_name_label", 9, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_629, &xcp__T_set_ref_VDI},
     {"VDI.get_all", 9, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VDI},
     {"VDI.get_all_records", 9, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VDI_record_VDI},
-    {"VDI.get_all_where", 9, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_631, &xcp__T_set_ref_VDI},
-    {"VDI.get_all_records_where", 9, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_632, &xcp__T_map_ref_VDI_record_VDI},
-    {"VDI.get_uuid", 9, XM_GET_FIELD, 0, 0, 1, 1, p_633, &xcp__T_string},
-    {"VDI.get_name_label", 9, XM_GET_FIELD, 0, 1, 1, 1, p_634, &xcp__T_string},
-    {"VDI.get_name_description", 9, XM_GET_FIELD, 0, 2, 1, 1, p_635, &xcp__T_string},
-    {"VDI.get_allowed_operations", 9, XM_GET_FIELD, 0, 3, 1, 1, p_636, &xcp__T_set_vdi_operations},
-    {"VDI.get_current_operations", 9, XM_GET_FIELD, 0, 4, 1, 1, p_637, &xcp__T_map_string_vdi_operations},
-    {"VDI.get_SR", 9, XM_GET_FIELD, 0, 5, 1, 1, p_638, &xcp__T_ref_SR},
-    {"VDI.get_VBDs", 9, XM_GET_FIELD, 0, 6, 1, 1, p_639, &xcp__T_set_ref_VBD},
-    {"VDI.get_virtual_size", 9, XM_GET_FIELD, 0, 7, 1, 1, p_640, &xcp__T_int},
-    {"VDI.get_physical_utilisation", 9, XM_GET_FIELD, 0, 8, 1, 1, p_641, &xcp__T_int},
-    {"VDI.get_type", 9, XM_GET_FIELD, 0, 9, 1, 1, p_642, &xcp__T_vdi_type},
-    {"VDI.get_sharable", 9, XM_GET_FIELD, 0, 10, 1, 1, p_643, &xcp__T_bool},
-    {"VDI.get_read_only", 9, XM_GET_FIELD, 0, 11, 1, 1, p_644, &xcp__T_bool},
-    {"VDI.get_other_config", 9, XM_GET_FIELD, 0, 12, 1, 1, p_645, &xcp__T_map_string_string},
-    {"VDI.set_other_config", 9, XM_SET_FIELD, 0, 12, 2, 2, p_646, &xcp__T_void},
-    {"VDI.add_to_other_config", 9, XM_ADD_TO_MAP, 0, 12, 3, 3, p_647, &xcp__T_void},
-    {"VDI.remove_from_other_config", 9, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_648, &xcp__T_void},
-    {"VDI.get_location", 9, XM_GET_FIELD, 0, 13, 1, 1, p_649, &xcp__T_string},
-    {"VDI.get_managed", 9, XM_GET_FIELD, 0, 14, 1, 1, p_650, &xcp__T_bool},
-    {"VDI.get_missing", 9, XM_GET_FIELD, 0, 15, 1, 1, p_651, &xcp__T_bool},
-    {"VDI.get_parent", 9, XM_GET_FIELD, 0, 16, 1, 1, p_652, &xcp__T_ref_VDI},
-    {"VDI.get_xenstore_data", 9, XM_GET_FIELD, 0, 17, 1, 1, p_653, &xcp__T_map_string_string},
-    {"VDI.set_xenstore_data", 9, XM_SET_FIELD, 0, 17, 2, 2, p_654, &xcp__T_void},
-    {"VDI.add_to_xenstore_data", 9, XM_ADD_TO_MAP, 0, 17, 3, 3, p_655, &xcp__T_void},
-    {"VDI.remove_from_xenstore_data", 9, XM_REMOVE_FROM_MAP, 0, 17, 2, 2, p_656, &xcp__T_void},
-    {"VDI.get_sm_config", 9, XM_GET_FIELD, 0, 18, 1, 1, p_657, &xcp__T_map_string_string},
-    {"VDI.set_sm_config", 9, XM_SET_FIELD, 0, 18, 2, 2, p_658, &xcp__T_void},
-    {"VDI.add_to_sm_config", 9, XM_ADD_TO_MAP, 0, 18, 3, 3, p_659, &xcp__T_void},
-    {"VDI.remove_from_sm_config", 9, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_660, &xcp__T_void},
-    {"VDI.get_is_a_snapshot", 9, XM_GET_FIELD, 0, 19, 1, 1, p_661, &xcp__T_bool},
-    {"VDI.get_snapshot_of", 9, XM_GET_FIELD, 0, 20, 1, 1, p_662, &xcp__T_ref_VDI},
-    {"VDI.get_snapshots", 9, XM_GET_FIELD, 0, 21, 1, 1, p_663, &xcp__T_set_ref_VDI},
-    {"VDI.get_snapshot_time", 9, XM_GET_FIELD, 0, 22, 1, 1, p_664, &xcp__T_datetime},
-    {"VDI.get_tags", 9, XM_GET_FIELD, 0, 23, 1, 1, p_665, &xcp__T_set_string},
-    {"VDI.set_tags", 9, XM_SET_FIELD, 0, 23, 2, 2, p_666, &xcp__T_void},
-    {"VDI.add_tags", 9, XM_ADD_TO_SET, 0, 23, 2, 2, p_667, &xcp__T_void},
-    {"VDI.remove_tags", 9, XM_REMOVE_FROM_SET, 0, 23, 2, 2, p_668, &xcp__T_void},
-    {"VDI.get_on_boot", 9, XM_GET_FIELD, 0, 24, 1, 1, p_669, &xcp__T_on_boot},
-    {"VDI.get_is_tools_iso", 9, XM_GET_FIELD, 0, 25, 1, 1, p_670, &xcp__T_bool},
-    {"VDI.get_cbt_enabled", 9, XM_GET_FIELD, 0, 26, 1, 1, p_671, &xcp__T_bool},
-    {"VDI.get_crash_dumps", 9, XM_GET_FIELD, 0, 27, 1, 1, p_672, &xcp__T_set_ref_crashdump},
-    {"VDI.get_storage_lock", 9, XM_GET_FIELD, 0, 28, 1, 1, p_673, &xcp__T_bool},
-    {"VDI.get_allow_caching", 9, XM_GET_FIELD, 0, 29, 1, 1, p_674, &xcp__T_bool},
-    {"VDI.get_metadata_of_pool", 9, XM_GET_FIELD, 0, 30, 1, 1, p_675, &xcp__T_ref_pool},
-    {"VDI.get_metadata_latest", 9, XM_GET_FIELD, 0, 31, 1, 1, p_676, &xcp__T_bool},
-    {"VDI.create", 9, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_677, &xcp__T_ref_VDI},
-    {"VDI.destroy", 9, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_678, &xcp__T_void},
-    {"VDI.snapshot", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_679, &xcp__T_ref_VDI},
-    {"VDI.clone", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_680, &xcp__T_ref_VDI},
-    {"VDI.copy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 4, 1, p_681, &xcp__T_ref_VDI},
-    {"VDI.resize", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_682, &xcp__T_void},
-    {"VDI.resize_online", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_683, &xcp__T_void},
-    {"VDI.pool_migrate", 9, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_684, &xcp__T_ref_VDI},
-    {"VDI.introduce", 9, XM_EXPLICIT, XMF_ASYNC, -1, 18, 11, p_685, &xcp__T_ref_VDI},
-    {"VDI.forget", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_686, &xcp__T_void},
-    {"VDI.update", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_687, &xcp__T_void},
-    {"VDI.set_name_label", 9, XM_EXPLICIT, 0, -1, 2, 2, p_688, &xcp__T_void},
-    {"VDI.set_name_description", 9, XM_EXPLICIT, 0, -1, 2, 2, p_689, &xcp__T_void},
-    {"VDI.set_read_only", 9, XM_EXPLICIT, 0, -1, 2, 2, p_690, &xcp__T_void},
-    {"VDI.set_sharable", 9, XM_EXPLICIT, 0, -1, 2, 2, p_691, &xcp__T_void},
-    {"VDI.set_on_boot", 9, XM_EXPLICIT, 0, -1, 2, 2, p_692, &xcp__T_void},
-    {"VDI.set_allow_caching", 9, XM_EXPLICIT, 0, -1, 2, 2, p_693, &xcp__T_void},
-    {"VDI.enable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_694, &xcp__T_void},
-    {"VDI.disable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_695, &xcp__T_void},
-    {"VDI.list_changed_blocks", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_696, &xcp__T_string},
-    {"VDI.get_nbd_info", 9, XM_EXPLICIT, 0, -1, 1, 1, p_697, &xcp__T_set_record_vdi_nbd_server_info},
-    {"VDI.data_destroy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_698, &xcp__T_void},
-    {"SR.get_record", 10, XM_GET_RECORD, 0, -1, 1, 1, p_699, &xcp__T_record_SR},
-    {"SR.get_by_uuid", 10, XM_GET_BY_UUID, 0, -1, 1, 1, p_700, &xcp__T_ref_SR},
-    {"SR.get_by_name_label", 10, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_701, &xcp__T_set_ref_SR},
+    {"VDI.get_all_where", 9, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_632, &xcp__T_set_ref_VDI},
+    {"VDI.get_all_records_where", 9, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_633, &xcp__T_map_ref_VDI_record_VDI},
+    {"VDI.get_uuid", 9, XM_GET_FIELD, 0, 0, 1, 1, p_634, &xcp__T_string},
+    {"VDI.get_name_label", 9, XM_GET_FIELD, 0, 1, 1, 1, p_635, &xcp__T_string},
+    {"VDI.get_name_description", 9, XM_GET_FIELD, 0, 2, 1, 1, p_636, &xcp__T_string},
+    {"VDI.get_allowed_operations", 9, XM_GET_FIELD, 0, 3, 1, 1, p_637, &xcp__T_set_vdi_operations},
+    {"VDI.get_current_operations", 9, XM_GET_FIELD, 0, 4, 1, 1, p_638, &xcp__T_map_string_vdi_operations},
+    {"VDI.get_SR", 9, XM_GET_FIELD, 0, 5, 1, 1, p_639, &xcp__T_ref_SR},
+    {"VDI.get_VBDs", 9, XM_GET_FIELD, 0, 6, 1, 1, p_640, &xcp__T_set_ref_VBD},
+    {"VDI.get_virtual_size", 9, XM_GET_FIELD, 0, 7, 1, 1, p_641, &xcp__T_int},
+    {"VDI.get_physical_utilisation", 9, XM_GET_FIELD, 0, 8, 1, 1, p_642, &xcp__T_int},
+    {"VDI.get_type", 9, XM_GET_FIELD, 0, 9, 1, 1, p_643, &xcp__T_vdi_type},
+    {"VDI.get_sharable", 9, XM_GET_FIELD, 0, 10, 1, 1, p_644, &xcp__T_bool},
+    {"VDI.get_read_only", 9, XM_GET_FIELD, 0, 11, 1, 1, p_645, &xcp__T_bool},
+    {"VDI.get_other_config", 9, XM_GET_FIELD, 0, 12, 1, 1, p_646, &xcp__T_map_string_string},
+    {"VDI.set_other_config", 9, XM_SET_FIELD, 0, 12, 2, 2, p_647, &xcp__T_void},
+    {"VDI.add_to_other_config", 9, XM_ADD_TO_MAP, 0, 12, 3, 3, p_648, &xcp__T_void},
+    {"VDI.remove_from_other_config", 9, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_649, &xcp__T_void},
+    {"VDI.get_location", 9, XM_GET_FIELD, 0, 13, 1, 1, p_650, &xcp__T_string},
+    {"VDI.get_managed", 9, XM_GET_FIELD, 0, 14, 1, 1, p_651, &xcp__T_bool},
+    {"VDI.get_missing", 9, XM_GET_FIELD, 0, 15, 1, 1, p_652, &xcp__T_bool},
+    {"VDI.get_parent", 9, XM_GET_FIELD, 0, 16, 1, 1, p_653, &xcp__T_ref_VDI},
+    {"VDI.get_xenstore_data", 9, XM_GET_FIELD, 0, 17, 1, 1, p_654, &xcp__T_map_string_string},
+    {"VDI.set_xenstore_data", 9, XM_SET_FIELD, 0, 17, 2, 2, p_655, &xcp__T_void},
+    {"VDI.add_to_xenstore_data", 9, XM_ADD_TO_MAP, 0, 17, 3, 3, p_656, &xcp__T_void},
+    {"VDI.remove_from_xenstore_data", 9, XM_REMOVE_FROM_MAP, 0, 17, 2, 2, p_657, &xcp__T_void},
+    {"VDI.get_sm_config", 9, XM_GET_FIELD, 0, 18, 1, 1, p_658, &xcp__T_map_string_string},
+    {"VDI.set_sm_config", 9, XM_SET_FIELD, 0, 18, 2, 2, p_659, &xcp__T_void},
+    {"VDI.add_to_sm_config", 9, XM_ADD_TO_MAP, 0, 18, 3, 3, p_660, &xcp__T_void},
+    {"VDI.remove_from_sm_config", 9, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_661, &xcp__T_void},
+    {"VDI.get_is_a_snapshot", 9, XM_GET_FIELD, 0, 19, 1, 1, p_662, &xcp__T_bool},
+    {"VDI.get_snapshot_of", 9, XM_GET_FIELD, 0, 20, 1, 1, p_663, &xcp__T_ref_VDI},
+    {"VDI.get_snapshots", 9, XM_GET_FIELD, 0, 21, 1, 1, p_664, &xcp__T_set_ref_VDI},
+    {"VDI.get_snapshot_time", 9, XM_GET_FIELD, 0, 22, 1, 1, p_665, &xcp__T_datetime},
+    {"VDI.get_tags", 9, XM_GET_FIELD, 0, 23, 1, 1, p_666, &xcp__T_set_string},
+    {"VDI.set_tags", 9, XM_SET_FIELD, 0, 23, 2, 2, p_667, &xcp__T_void},
+    {"VDI.add_tags", 9, XM_ADD_TO_SET, 0, 23, 2, 2, p_668, &xcp__T_void},
+    {"VDI.remove_tags", 9, XM_REMOVE_FROM_SET, 0, 23, 2, 2, p_669, &xcp__T_void},
+    {"VDI.get_on_boot", 9, XM_GET_FIELD, 0, 24, 1, 1, p_670, &xcp__T_on_boot},
+    {"VDI.get_is_tools_iso", 9, XM_GET_FIELD, 0, 25, 1, 1, p_671, &xcp__T_bool},
+    {"VDI.get_cbt_enabled", 9, XM_GET_FIELD, 0, 26, 1, 1, p_672, &xcp__T_bool},
+    {"VDI.get_crash_dumps", 9, XM_GET_FIELD, 0, 27, 1, 1, p_673, &xcp__T_set_ref_crashdump},
+    {"VDI.get_storage_lock", 9, XM_GET_FIELD, 0, 28, 1, 1, p_674, &xcp__T_bool},
+    {"VDI.get_allow_caching", 9, XM_GET_FIELD, 0, 29, 1, 1, p_675, &xcp__T_bool},
+    {"VDI.get_metadata_of_pool", 9, XM_GET_FIELD, 0, 30, 1, 1, p_676, &xcp__T_ref_pool},
+    {"VDI.get_metadata_latest", 9, XM_GET_FIELD, 0, 31, 1, 1, p_677, &xcp__T_bool},
+    {"VDI.create", 9, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_678, &xcp__T_ref_VDI},
+    {"VDI.destroy", 9, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_679, &xcp__T_void},
+    {"VDI.snapshot", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_680, &xcp__T_ref_VDI},
+    {"VDI.clone", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_681, &xcp__T_ref_VDI},
+    {"VDI.copy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 4, 1, p_682, &xcp__T_ref_VDI},
+    {"VDI.resize", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_683, &xcp__T_void},
+    {"VDI.resize_online", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_684, &xcp__T_void},
+    {"VDI.pool_migrate", 9, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_685, &xcp__T_ref_VDI},
+    {"VDI.introduce", 9, XM_EXPLICIT, XMF_ASYNC, -1, 18, 11, p_686, &xcp__T_ref_VDI},
+    {"VDI.forget", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_687, &xcp__T_void},
+    {"VDI.update", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_688, &xcp__T_void},
+    {"VDI.set_name_label", 9, XM_EXPLICIT, 0, -1, 2, 2, p_689, &xcp__T_void},
+    {"VDI.set_name_description", 9, XM_EXPLICIT, 0, -1, 2, 2, p_690, &xcp__T_void},
+    {"VDI.set_read_only", 9, XM_EXPLICIT, 0, -1, 2, 2, p_691, &xcp__T_void},
+    {"VDI.set_sharable", 9, XM_EXPLICIT, 0, -1, 2, 2, p_692, &xcp__T_void},
+    {"VDI.set_on_boot", 9, XM_EXPLICIT, 0, -1, 2, 2, p_693, &xcp__T_void},
+    {"VDI.set_allow_caching", 9, XM_EXPLICIT, 0, -1, 2, 2, p_694, &xcp__T_void},
+    {"VDI.enable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_695, &xcp__T_void},
+    {"VDI.disable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_696, &xcp__T_void},
+    {"VDI.list_changed_blocks", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_697, &xcp__T_string},
+    {"VDI.get_nbd_info", 9, XM_EXPLICIT, 0, -1, 1, 1, p_698, &xcp__T_set_record_vdi_nbd_server_info},
+    {"VDI.data_destroy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_699, &xcp__T_void},
+    {"SR.get_record", 10, XM_GET_RECORD, 0, -1, 1, 1, p_700, &xcp__T_record_SR},
+    {"SR.get_by_uuid", 10, XM_GET_BY_UUID, 0, -1, 1, 1, p_701, &xcp__T_ref_SR},
+    {"SR.get_by_name_label", 10, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_702, &xcp__T_set_ref_SR},
     {"SR.get_all", 10, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_SR},
     {"SR.get_all_records", 10, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_SR_record_SR},
-    {"SR.get_all_where", 10, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_704, &xcp__T_set_ref_SR},
-    {"SR.get_all_records_where", 10, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_705, &xcp__T_map_ref_SR_record_SR},
-    {"SR.get_uuid", 10, XM_GET_FIELD, 0, 0, 1, 1, p_706, &xcp__T_string},
-    {"SR.get_name_label", 10, XM_GET_FIELD, 0, 1, 1, 1, p_707, &xcp__T_string},
-    {"SR.get_name_description", 10, XM_GET_FIELD, 0, 2, 1, 1, p_708, &xcp__T_string},
-    {"SR.get_allowed_operations", 10, XM_GET_FIELD, 0, 3, 1, 1, p_709, &xcp__T_set_storage_operations},
-    {"SR.get_current_operations", 10, XM_GET_FIELD, 0, 4, 1, 1, p_710, &xcp__T_map_string_storage_operations},
-    {"SR.get_VDIs", 10, XM_GET_FIELD, 0, 5, 1, 1, p_711, &xcp__T_set_ref_VDI},
-    {"SR.get_PBDs", 10, XM_GET_FIELD, 0, 6, 1, 1, p_712, &xcp__T_set_ref_PBD},
-    {"SR.get_virtual_allocation", 10, XM_GET_FIELD, 0, 7, 1, 1, p_713, &xcp__T_int},
-    {"SR.get_physical_utilisation", 10, XM_GET_FIELD, 0, 8, 1, 1, p_714, &xcp__T_int},
-    {"SR.get_physical_size", 10, XM_GET_FIELD, 0, 9, 1, 1, p_715, &xcp__T_int},
-    {"SR.get_type", 10, XM_GET_FIELD, 0, 10, 1, 1, p_716, &xcp__T_string},
-    {"SR.get_content_type", 10, XM_GET_FIELD, 0, 11, 1, 1, p_717, &xcp__T_string},
-    {"SR.get_shared", 10, XM_GET_FIELD, 0, 12, 1, 1, p_718, &xcp__T_bool},
-    {"SR.get_other_config", 10, XM_GET_FIELD, 0, 13, 1, 1, p_719, &xcp__T_map_string_string},
-    {"SR.set_other_config", 10, XM_SET_FIELD, 0, 13, 2, 2, p_720, &xcp__T_void},
-    {"SR.add_to_other_config", 10, XM_ADD_TO_MAP, 0, 13, 3, 3, p_721, &xcp__T_void},
-    {"SR.remove_from_other_config", 10, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_722, &xcp__T_void},
-    {"SR.get_tags", 10, XM_GET_FIELD, 0, 14, 1, 1, p_723, &xcp__T_set_string},
-    {"SR.set_tags", 10, XM_SET_FIELD, 0, 14, 2, 2, p_724, &xcp__T_void},
-    {"SR.add_tags", 10, XM_ADD_TO_SET, 0, 14, 2, 2, p_725, &xcp__T_void},
-    {"SR.remove_tags", 10, XM_REMOVE_FROM_SET, 0, 14, 2, 2, p_726, &xcp__T_void},
-    {"SR.get_sm_config", 10, XM_GET_FIELD, 0, 15, 1, 1, p_727, &xcp__T_map_string_string},
-    {"SR.set_sm_config", 10, XM_SET_FIELD, 0, 15, 2, 2, p_728, &xcp__T_void},
-    {"SR.add_to_sm_config", 10, XM_ADD_TO_MAP, 0, 15, 3, 3, p_729, &xcp__T_void},
-    {"SR.remove_from_sm_config", 10, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_730, &xcp__T_void},
-    {"SR.get_blobs", 10, XM_GET_FIELD, 0, 16, 1, 1, p_731, &xcp__T_map_string_ref_blob},
-    {"SR.get_local_cache_enabled", 10, XM_GET_FIELD, 0, 17, 1, 1, p_732, &xcp__T_bool},
-    {"SR.get_introduced_by", 10, XM_GET_FIELD, 0, 18, 1, 1, p_733, &xcp__T_ref_DR_task},
-    {"SR.get_clustered", 10, XM_GET_FIELD, 0, 19, 1, 1, p_734, &xcp__T_bool},
-    {"SR.get_is_tools_sr", 10, XM_GET_FIELD, 0, 20, 1, 1, p_735, &xcp__T_bool},
-    {"SR.create", 10, XM_EXPLICIT, XMF_ASYNC, -1, 9, 8, p_736, &xcp__T_ref_SR},
-    {"SR.introduce", 10, XM_EXPLICIT, XMF_ASYNC, -1, 7, 6, p_737, &xcp__T_ref_SR},
-    {"SR.probe", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_738, &xcp__T_string},
-    {"SR.scan", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_739, &xcp__T_void},
-    {"SR.update", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_740, &xcp__T_void},
-    {"SR.forget", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_741, &xcp__T_void},
-    {"SR.destroy", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_742, &xcp__T_void},
-    {"SR.set_name_label", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_743, &xcp__T_void},
-    {"SR.set_name_description", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_744, &xcp__T_void},
-    {"SR.set_shared", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_745, &xcp__T_void},
-    {"SR.set_physical_size", 10, XM_EXPLICIT, 0, -1, 2, 2, p_746, &xcp__T_void},
+    {"SR.get_all_where", 10, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_705, &xcp__T_set_ref_SR},
+    {"SR.get_all_records_where", 10, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_706, &xcp__T_map_ref_SR_record_SR},
+    {"SR.get_uuid", 10, XM_GET_FIELD, 0, 0, 1, 1, p_707, &xcp__T_string},
+    {"SR.get_name_label", 10, XM_GET_FIELD, 0, 1, 1, 1, p_708, &xcp__T_string},
+    {"SR.get_name_description", 10, XM_GET_FIELD, 0, 2, 1, 1, p_709, &xcp__T_string},
+    {"SR.get_allowed_operations", 10, XM_GET_FIELD, 0, 3, 1, 1, p_710, &xcp__T_set_storage_operations},
+    {"SR.get_current_operations", 10, XM_GET_FIELD, 0, 4, 1, 1, p_711, &xcp__T_map_string_storage_operations},
+    {"SR.get_VDIs", 10, XM_GET_FIELD, 0, 5, 1, 1, p_712, &xcp__T_set_ref_VDI},
+    {"SR.get_PBDs", 10, XM_GET_FIELD, 0, 6, 1, 1, p_713, &xcp__T_set_ref_PBD},
+    {"SR.get_virtual_allocation", 10, XM_GET_FIELD, 0, 7, 1, 1, p_714, &xcp__T_int},
+    {"SR.get_physical_utilisation", 10, XM_GET_FIELD, 0, 8, 1, 1, p_715, &xcp__T_int},
+    {"SR.get_physical_size", 10, XM_GET_FIELD, 0, 9, 1, 1, p_716, &xcp__T_int},
+    {"SR.get_type", 10, XM_GET_FIELD, 0, 10, 1, 1, p_717, &xcp__T_string},
+    {"SR.get_content_type", 10, XM_GET_FIELD, 0, 11, 1, 1, p_718, &xcp__T_string},
+    {"SR.get_shared", 10, XM_GET_FIELD, 0, 12, 1, 1, p_719, &xcp__T_bool},
+    {"SR.get_other_config", 10, XM_GET_FIELD, 0, 13, 1, 1, p_720, &xcp__T_map_string_string},
+    {"SR.set_other_config", 10, XM_SET_FIELD, 0, 13, 2, 2, p_721, &xcp__T_void},
+    {"SR.add_to_other_config", 10, XM_ADD_TO_MAP, 0, 13, 3, 3, p_722, &xcp__T_void},
+    {"SR.remove_from_other_config", 10, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_723, &xcp__T_void},
+    {"SR.get_tags", 10, XM_GET_FIELD, 0, 14, 1, 1, p_724, &xcp__T_set_string},
+    {"SR.set_tags", 10, XM_SET_FIELD, 0, 14, 2, 2, p_725, &xcp__T_void},
+    {"SR.add_tags", 10, XM_ADD_TO_SET, 0, 14, 2, 2, p_726, &xcp__T_void},
+    {"SR.remove_tags", 10, XM_REMOVE_FROM_SET, 0, 14, 2, 2, p_727, &xcp__T_void},
+    {"SR.get_sm_config", 10, XM_GET_FIELD, 0, 15, 1, 1, p_728, &xcp__T_map_string_string},
+    {"SR.set_sm_config", 10, XM_SET_FIELD, 0, 15, 2, 2, p_729, &xcp__T_void},
+    {"SR.add_to_sm_config", 10, XM_ADD_TO_MAP, 0, 15, 3, 3, p_730, &xcp__T_void},
+    {"SR.remove_from_sm_config", 10, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_731, &xcp__T_void},
+    {"SR.get_blobs", 10, XM_GET_FIELD, 0, 16, 1, 1, p_732, &xcp__T_map_string_ref_blob},
+    {"SR.get_local_cache_enabled", 10, XM_GET_FIELD, 0, 17, 1, 1, p_733, &xcp__T_bool},
+    {"SR.get_introduced_by", 10, XM_GET_FIELD, 0, 18, 1, 1, p_734, &xcp__T_ref_DR_task},
+    {"SR.get_clustered", 10, XM_GET_FIELD, 0, 19, 1, 1, p_735, &xcp__T_bool},
+    {"SR.get_is_tools_sr", 10, XM_GET_FIELD, 0, 20, 1, 1, p_736, &xcp__T_bool},
+    {"SR.create", 10, XM_EXPLICIT, XMF_ASYNC, -1, 9, 8, p_737, &xcp__T_ref_SR},
+    {"SR.introduce", 10, XM_EXPLICIT, XMF_ASYNC, -1, 7, 6, p_738, &xcp__T_ref_SR},
+    {"SR.probe", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_739, &xcp__T_string},
+    {"SR.scan", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_740, &xcp__T_void},
+    {"SR.update", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_741, &xcp__T_void},
+    {"SR.forget", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_742, &xcp__T_void},
+    {"SR.destroy", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_743, &xcp__T_void},
+    {"SR.set_name_label", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_744, &xcp__T_void},
+    {"SR.set_name_description", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_745, &xcp__T_void},
+    {"SR.set_shared", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_746, &xcp__T_void},
+    {"SR.set_physical_size", 10, XM_EXPLICIT, 0, -1, 2, 2, p_747, &xcp__T_void},
     {"SR.get_supported_types", 10, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_set_string},
-    {"SR.create_new_blob", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_748, &xcp__T_ref_blob},
-    {"PBD.get_record", 11, XM_GET_RECORD, 0, -1, 1, 1, p_749, &xcp__T_record_PBD},
-    {"PBD.get_by_uuid", 11, XM_GET_BY_UUID, 0, -1, 1, 1, p_750, &xcp__T_ref_PBD},
+    {"SR.create_new_blob", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_749, &xcp__T_ref_blob},
+    {"PBD.get_record", 11, XM_GET_RECORD, 0, -1, 1, 1, p_750, &xcp__T_record_PBD},
+    {"PBD.get_by_uuid", 11, XM_GET_BY_UUID, 0, -1, 1, 1, p_751, &xcp__T_ref_PBD},
     {"PBD.get_all", 11, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_PBD},
     {"PBD.get_all_records", 11, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_PBD_record_PBD},
-    {"PBD.get_all_where", 11, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_753, &xcp__T_set_ref_PBD},
-    {"PBD.get_all_records_where", 11, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_754, &xcp__T_map_ref_PBD_record_PBD},
-    {"PBD.get_uuid", 11, XM_GET_FIELD, 0, 0, 1, 1, p_755, &xcp__T_string},
-    {"PBD.get_host", 11, XM_GET_FIELD, 0, 1, 1, 1, p_756, &xcp__T_ref_host},
-    {"PBD.get_SR", 11, XM_GET_FIELD, 0, 2, 1, 1, p_757, &xcp__T_ref_SR},
-    {"PBD.get_device_config", 11, XM_GET_FIELD, 0, 3, 1, 1, p_758, &xcp__T_map_string_string},
-    {"PBD.get_currently_attached", 11, XM_GET_FIELD, 0, 4, 1, 1, p_759, &xcp__T_bool},
-    {"PBD.get_other_config", 11, XM_GET_FIELD, 0, 5, 1, 1, p_760, &xcp__T_map_string_string},
-    {"PBD.set_other_config", 11, XM_SET_FIELD, 0, 5, 2, 2, p_761, &xcp__T_void},
-    {"PBD.add_to_other_config", 11, XM_ADD_TO_MAP, 0, 5, 3, 3, p_762, &xcp__T_void},
-    {"PBD.remove_from_other_config", 11, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_763, &xcp__T_void},
-    {"PBD.create", 11, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_764, &xcp__T_ref_PBD},
-    {"PBD.destroy", 11, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_765, &xcp__T_void},
-    {"PBD.plug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_766, &xcp__T_void},
-    {"PBD.unplug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_767, &xcp__T_void},
-    {"PBD.set_device_config", 11, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_768, &xcp__T_void},
-    {"VIF.get_record", 12, XM_GET_RECORD, 0, -1, 1, 1, p_769, &xcp__T_record_VIF},
-    {"VIF.get_by_uuid", 12, XM_GET_BY_UUID, 0, -1, 1, 1, p_770, &xcp__T_ref_VIF},
+    {"PBD.get_all_where", 11, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_754, &xcp__T_set_ref_PBD},
+    {"PBD.get_all_records_where", 11, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_755, &xcp__T_map_ref_PBD_record_PBD},
+    {"PBD.get_uuid", 11, XM_GET_FIELD, 0, 0, 1, 1, p_756, &xcp__T_string},
+    {"PBD.get_host", 11, XM_GET_FIELD, 0, 1, 1, 1, p_757, &xcp__T_ref_host},
+    {"PBD.get_SR", 11, XM_GET_FIELD, 0, 2, 1, 1, p_758, &xcp__T_ref_SR},
+    {"PBD.get_device_config", 11, XM_GET_FIELD, 0, 3, 1, 1, p_759, &xcp__T_map_string_string},
+    {"PBD.get_currently_attached", 11, XM_GET_FIELD, 0, 4, 1, 1, p_760, &xcp__T_bool},
+    {"PBD.get_other_config", 11, XM_GET_FIELD, 0, 5, 1, 1, p_761, &xcp__T_map_string_string},
+    {"PBD.set_other_config", 11, XM_SET_FIELD, 0, 5, 2, 2, p_762, &xcp__T_void},
+    {"PBD.add_to_other_config", 11, XM_ADD_TO_MAP, 0, 5, 3, 3, p_763, &xcp__T_void},
+    {"PBD.remove_from_other_config", 11, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_764, &xcp__T_void},
+    {"PBD.create", 11, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_765, &xcp__T_ref_PBD},
+    {"PBD.destroy", 11, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_766, &xcp__T_void},
+    {"PBD.plug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_767, &xcp__T_void},
+    {"PBD.unplug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_768, &xcp__T_void},
+    {"PBD.set_device_config", 11, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_769, &xcp__T_void},
+    {"VIF.get_record", 12, XM_GET_RECORD, 0, -1, 1, 1, p_770, &xcp__T_record_VIF},
+    {"VIF.get_by_uuid", 12, XM_GET_BY_UUID, 0, -1, 1, 1, p_771, &xcp__T_ref_VIF},
     {"VIF.get_all", 12, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VIF},
     {"VIF.get_all_records", 12, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VIF_record_VIF},
-    {"VIF.get_all_where", 12, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_773, &xcp__T_set_ref_VIF},
-    {"VIF.get_all_records_where", 12, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_774, &xcp__T_map_ref_VIF_record_VIF},
-    {"VIF.get_uuid", 12, XM_GET_FIELD, 0, 0, 1, 1, p_775, &xcp__T_string},
-    {"VIF.get_allowed_operations", 12, XM_GET_FIELD, 0, 1, 1, 1, p_776, &xcp__T_set_vif_operations},
-    {"VIF.get_current_operations", 12, XM_GET_FIELD, 0, 2, 1, 1, p_777, &xcp__T_map_string_vif_operations},
-    {"VIF.get_device", 12, XM_GET_FIELD, 0, 3, 1, 1, p_778, &xcp__T_string},
-    {"VIF.get_network", 12, XM_GET_FIELD, 0, 4, 1, 1, p_779, &xcp__T_ref_network},
-    {"VIF.get_VM", 12, XM_GET_FIELD, 0, 5, 1, 1, p_780, &xcp__T_ref_VM},
-    {"VIF.get_MAC", 12, XM_GET_FIELD, 0, 6, 1, 1, p_781, &xcp__T_string},
-    {"VIF.get_MTU", 12, XM_GET_FIELD, 0, 7, 1, 1, p_782, &xcp__T_int},
-    {"VIF.get_other_config", 12, XM_GET_FIELD, 0, 8, 1, 1, p_783, &xcp__T_map_string_string},
-    {"VIF.set_other_config", 12, XM_SET_FIELD, 0, 8, 2, 2, p_784, &xcp__T_void},
-    {"VIF.add_to_other_config", 12, XM_ADD_TO_MAP, 0, 8, 3, 3, p_785, &xcp__T_void},
-    {"VIF.remove_from_other_config", 12, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_786, &xcp__T_void},
-    {"VIF.get_currently_attached", 12, XM_GET_FIELD, 0, 9, 1, 1, p_787, &xcp__T_bool},
-    {"VIF.get_qos_algorithm_type", 12, XM_GET_FIELD, 0, 10, 1, 1, p_788, &xcp__T_string},
-    {"VIF.set_qos_algorithm_type", 12, XM_SET_FIELD, 0, 10, 2, 2, p_789, &xcp__T_void},
-    {"VIF.get_qos_algorithm_params", 12, XM_GET_FIELD, 0, 11, 1, 1, p_790, &xcp__T_map_string_string},
-    {"VIF.set_qos_algorithm_params", 12, XM_SET_FIELD, 0, 11, 2, 2, p_791, &xcp__T_void},
-    {"VIF.add_to_qos_algorithm_params", 12, XM_ADD_TO_MAP, 0, 11, 3, 3, p_792, &xcp__T_void},
-    {"VIF.remove_from_qos_algorithm_params", 12, XM_REMOVE_FROM_MAP, 0, 11, 2, 2, p_793, &xcp__T_void},
-    {"VIF.get_metrics", 12, XM_GET_FIELD, 0, 12, 1, 1, p_794, &xcp__T_ref_VIF_metrics},
-    {"VIF.get_locking_mode", 12, XM_GET_FIELD, 0, 13, 1, 1, p_795, &xcp__T_vif_locking_mode},
-    {"VIF.get_ipv4_allowed", 12, XM_GET_FIELD, 0, 14, 1, 1, p_796, &xcp__T_set_string},
-    {"VIF.get_ipv6_allowed", 12, XM_GET_FIELD, 0, 15, 1, 1, p_797, &xcp__T_set_string},
-    {"VIF.get_ipv4_configuration_mode", 12, XM_GET_FIELD, 0, 16, 1, 1, p_798, &xcp__T_vif_ipv4_configuration_mode},
-    {"VIF.get_trunks", 12, XM_GET_FIELD, 0, 17, 1, 1, p_799, &xcp__T_set_int},
-    {"VIF.get_status_code", 12, XM_GET_FIELD, 0, 18, 1, 1, p_800, &xcp__T_int},
-    {"VIF.get_status_detail", 12, XM_GET_FIELD, 0, 19, 1, 1, p_801, &xcp__T_string},
-    {"VIF.get_runtime_properties", 12, XM_GET_FIELD, 0, 20, 1, 1, p_802, &xcp__T_map_string_string},
-    {"VIF.get_qos_supported_algorithms", 12, XM_GET_FIELD, 0, 21, 1, 1, p_803, &xcp__T_set_string},
-    {"VIF.get_MAC_autogenerated", 12, XM_GET_FIELD, 0, 22, 1, 1, p_804, &xcp__T_bool},
-    {"VIF.get_ipv4_addresses", 12, XM_GET_FIELD, 0, 23, 1, 1, p_805, &xcp__T_set_string},
-    {"VIF.get_ipv4_gateway", 12, XM_GET_FIELD, 0, 24, 1, 1, p_806, &xcp__T_string},
-    {"VIF.get_ipv6_configuration_mode", 12, XM_GET_FIELD, 0, 25, 1, 1, p_807, &xcp__T_vif_ipv6_configuration_mode},
-    {"VIF.get_ipv6_addresses", 12, XM_GET_FIELD, 0, 26, 1, 1, p_808, &xcp__T_set_string},
-    {"VIF.get_ipv6_gateway", 12, XM_GET_FIELD, 0, 27, 1, 1, p_809, &xcp__T_string},
-    {"VIF.create", 12, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_810, &xcp__T_ref_VIF},
-    {"VIF.destroy", 12, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_811, &xcp__T_void},
-    {"VIF.plug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_812, &xcp__T_void},
-    {"VIF.unplug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_813, &xcp__T_void},
-    {"VIF.unplug_force", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_814, &xcp__T_void},
-    {"VIF.move", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_815, &xcp__T_void},
-    {"VIF.set_locking_mode", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_816, &xcp__T_void},
-    {"VIF.set_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_817, &xcp__T_void},
-    {"VIF.add_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_818, &xcp__T_void},
-    {"VIF.remove_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_819, &xcp__T_void},
-    {"VIF.set_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_820, &xcp__T_void},
-    {"VIF.add_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_821, &xcp__T_void},
-    {"VIF.remove_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_822, &xcp__T_void},
-    {"VIF.configure_ipv4", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_823, &xcp__T_void},
-    {"VIF.configure_ipv6", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_824, &xcp__T_void},
-    {"network.get_record", 13, XM_GET_RECORD, 0, -1, 1, 1, p_825, &xcp__T_record_network},
-    {"network.get_by_uuid", 13, XM_GET_BY_UUID, 0, -1, 1, 1, p_826, &xcp__T_ref_network},
-    {"network.get_by_name_label", 13, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_827, &xcp__T_set_ref_network},
+    {"VIF.get_all_where", 12, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_774, &xcp__T_set_ref_VIF},
+    {"VIF.get_all_records_where", 12, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_775, &xcp__T_map_ref_VIF_record_VIF},
+    {"VIF.get_uuid", 12, XM_GET_FIELD, 0, 0, 1, 1, p_776, &xcp__T_string},
+    {"VIF.get_allowed_operations", 12, XM_GET_FIELD, 0, 1, 1, 1, p_777, &xcp__T_set_vif_operations},
+    {"VIF.get_current_operations", 12, XM_GET_FIELD, 0, 2, 1, 1, p_778, &xcp__T_map_string_vif_operations},
+    {"VIF.get_device", 12, XM_GET_FIELD, 0, 3, 1, 1, p_779, &xcp__T_string},
+    {"VIF.get_network", 12, XM_GET_FIELD, 0, 4, 1, 1, p_780, &xcp__T_ref_network},
+    {"VIF.get_VM", 12, XM_GET_FIELD, 0, 5, 1, 1, p_781, &xcp__T_ref_VM},
+    {"VIF.get_MAC", 12, XM_GET_FIELD, 0, 6, 1, 1, p_782, &xcp__T_string},
+    {"VIF.get_MTU", 12, XM_GET_FIELD, 0, 7, 1, 1, p_783, &xcp__T_int},
+    {"VIF.get_other_config", 12, XM_GET_FIELD, 0, 8, 1, 1, p_784, &xcp__T_map_string_string},
+    {"VIF.set_other_config", 12, XM_SET_FIELD, 0, 8, 2, 2, p_785, &xcp__T_void},
+    {"VIF.add_to_other_config", 12, XM_ADD_TO_MAP, 0, 8, 3, 3, p_786, &xcp__T_void},
+    {"VIF.remove_from_other_config", 12, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_787, &xcp__T_void},
+    {"VIF.get_currently_attached", 12, XM_GET_FIELD, 0, 9, 1, 1, p_788, &xcp__T_bool},
+    {"VIF.get_qos_algorithm_type", 12, XM_GET_FIELD, 0, 10, 1, 1, p_789, &xcp__T_string},
+    {"VIF.set_qos_algorithm_type", 12, XM_SET_FIELD, 0, 10, 2, 2, p_790, &xcp__T_void},
+    {"VIF.get_qos_algorithm_params", 12, XM_GET_FIELD, 0, 11, 1, 1, p_791, &xcp__T_map_string_string},
+    {"VIF.set_qos_algorithm_params", 12, XM_SET_FIELD, 0, 11, 2, 2, p_792, &xcp__T_void},
+    {"VIF.add_to_qos_algorithm_params", 12, XM_ADD_TO_MAP, 0, 11, 3, 3, p_793, &xcp__T_void},
+    {"VIF.remove_from_qos_algorithm_params", 12, XM_REMOVE_FROM_MAP, 0, 11, 2, 2, p_794, &xcp__T_void},
+    {"VIF.get_metrics", 12, XM_GET_FIELD, 0, 12, 1, 1, p_795, &xcp__T_ref_VIF_metrics},
+    {"VIF.get_locking_mode", 12, XM_GET_FIELD, 0, 13, 1, 1, p_796, &xcp__T_vif_locking_mode},
+    {"VIF.get_ipv4_allowed", 12, XM_GET_FIELD, 0, 14, 1, 1, p_797, &xcp__T_set_string},
+    {"VIF.get_ipv6_allowed", 12, XM_GET_FIELD, 0, 15, 1, 1, p_798, &xcp__T_set_string},
+    {"VIF.get_ipv4_configuration_mode", 12, XM_GET_FIELD, 0, 16, 1, 1, p_799, &xcp__T_vif_ipv4_configuration_mode},
+    {"VIF.get_trunks", 12, XM_GET_FIELD, 0, 17, 1, 1, p_800, &xcp__T_set_int},
+    {"VIF.get_status_code", 12, XM_GET_FIELD, 0, 18, 1, 1, p_801, &xcp__T_int},
+    {"VIF.get_status_detail", 12, XM_GET_FIELD, 0, 19, 1, 1, p_802, &xcp__T_string},
+    {"VIF.get_runtime_properties", 12, XM_GET_FIELD, 0, 20, 1, 1, p_803, &xcp__T_map_string_string},
+    {"VIF.get_qos_supported_algorithms", 12, XM_GET_FIELD, 0, 21, 1, 1, p_804, &xcp__T_set_string},
+    {"VIF.get_MAC_autogenerated", 12, XM_GET_FIELD, 0, 22, 1, 1, p_805, &xcp__T_bool},
+    {"VIF.get_ipv4_addresses", 12, XM_GET_FIELD, 0, 23, 1, 1, p_806, &xcp__T_set_string},
+    {"VIF.get_ipv4_gateway", 12, XM_GET_FIELD, 0, 24, 1, 1, p_807, &xcp__T_string},
+    {"VIF.get_ipv6_configuration_mode", 12, XM_GET_FIELD, 0, 25, 1, 1, p_808, &xcp__T_vif_ipv6_configuration_mode},
+    {"VIF.get_ipv6_addresses", 12, XM_GET_FIELD, 0, 26, 1, 1, p_809, &xcp__T_set_string},
+    {"VIF.get_ipv6_gateway", 12, XM_GET_FIELD, 0, 27, 1, 1, p_810, &xcp__T_string},
+    {"VIF.create", 12, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_811, &xcp__T_ref_VIF},
+    {"VIF.destroy", 12, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_812, &xcp__T_void},
+    {"VIF.plug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_813, &xcp__T_void},
+    {"VIF.unplug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_814, &xcp__T_void},
+    {"VIF.unplug_force", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_815, &xcp__T_void},
+    {"VIF.move", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_816, &xcp__T_void},
+    {"VIF.set_locking_mode", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_817, &xcp__T_void},
+    {"VIF.set_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_818, &xcp__T_void},
+    {"VIF.add_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_819, &xcp__T_void},
+    {"VIF.remove_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_820, &xcp__T_void},
+    {"VIF.set_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_821, &xcp__T_void},
+    {"VIF.add_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_822, &xcp__T_void},
+    {"VIF.remove_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_823, &xcp__T_void},
+    {"VIF.configure_ipv4", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_824, &xcp__T_void},
+    {"VIF.configure_ipv6", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_825, &xcp__T_void},
+    {"network.get_record", 13, XM_GET_RECORD, 0, -1, 1, 1, p_826, &xcp__T_record_network},
+    {"network.get_by_uuid", 13, XM_GET_BY_UUID, 0, -1, 1, 1, p_827, &xcp__T_ref_network},
+    {"network.get_by_name_label", 13, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_828, &xcp__T_set_ref_network},
     {"network.get_all", 13, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_network},
     {"network.get_all_records", 13, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_network_record_network},
-    {"network.get_all_where", 13, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_830, &xcp__T_set_ref_network},
-    {"network.get_all_records_where", 13, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_831, &xcp__T_map_ref_network_record_network},
-    {"network.get_uuid", 13, XM_GET_FIELD, 0, 0, 1, 1, p_832, &xcp__T_string},
-    {"network.get_name_label", 13, XM_GET_FIELD, 0, 1, 1, 1, p_833, &xcp__T_string},
-    {"network.set_name_label", 13, XM_SET_FIELD, 0, 1, 2, 2, p_834, &xcp__T_void},
-    {"network.get_name_description", 13, XM_GET_FIELD, 0, 2, 1, 1, p_835, &xcp__T_string},
-    {"network.set_name_description", 13, XM_SET_FIELD, 0, 2, 2, 2, p_836, &xcp__T_void},
-    {"network.get_allowed_operations", 13, XM_GET_FIELD, 0, 3, 1, 1, p_837, &xcp__T_set_network_operations},
-    {"network.get_current_operations", 13, XM_GET_FIELD, 0, 4, 1, 1, p_838, &xcp__T_map_string_network_operations},
-    {"network.get_VIFs", 13, XM_GET_FIELD, 0, 5, 1, 1, p_839, &xcp__T_set_ref_VIF},
-    {"network.get_PIFs", 13, XM_GET_FIELD, 0, 6, 1, 1, p_840, &xcp__T_set_ref_PIF},
-    {"network.get_MTU", 13, XM_GET_FIELD, 0, 7, 1, 1, p_841, &xcp__T_int},
-    {"network.set_MTU", 13, XM_SET_FIELD, 0, 7, 2, 2, p_842, &xcp__T_void},
-    {"network.get_other_config", 13, XM_GET_FIELD, 0, 8, 1, 1, p_843, &xcp__T_map_string_string},
-    {"network.set_other_config", 13, XM_SET_FIELD, 0, 8, 2, 2, p_844, &xcp__T_void},
-    {"network.add_to_other_config", 13, XM_ADD_TO_MAP, 0, 8, 3, 3, p_845, &xcp__T_void},
-    {"network.remove_from_other_config", 13, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_846, &xcp__T_void},
-    {"network.get_bridge", 13, XM_GET_FIELD, 0, 9, 1, 1, p_847, &xcp__T_string},
-    {"network.get_managed", 13, XM_GET_FIELD, 0, 10, 1, 1, p_848, &xcp__T_bool},
-    {"network.get_tags", 13, XM_GET_FIELD, 0, 11, 1, 1, p_849, &xcp__T_set_string},
-    {"network.set_tags", 13, XM_SET_FIELD, 0, 11, 2, 2, p_850, &xcp__T_void},
-    {"network.add_tags", 13, XM_ADD_TO_SET, 0, 11, 2, 2, p_851, &xcp__T_void},
-    {"network.remove_tags", 13, XM_REMOVE_FROM_SET, 0, 11, 2, 2, p_852, &xcp__T_void},
-    {"network.get_default_locking_mode", 13, XM_GET_FIELD, 0, 12, 1, 1, p_853, &xcp__T_network_default_locking_mode},
-    {"network.get_purpose", 13, XM_GET_FIELD, 0, 13, 1, 1, p_854, &xcp__T_set_network_purpose},
-    {"network.get_blobs", 13, XM_GET_FIELD, 0, 14, 1, 1, p_855, &xcp__T_map_string_ref_blob},
-    {"network.get_assigned_ips", 13, XM_GET_FIELD, 0, 15, 1, 1, p_856, &xcp__T_map_ref_VIF_string},
-    {"network.create", 13, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_857, &xcp__T_ref_network},
-    {"network.destroy", 13, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_858, &xcp__T_void},
-    {"network.add_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_859, &xcp__T_void},
-    {"network.remove_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_860, &xcp__T_void},
-    {"network.set_default_locking_mode", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_861, &xcp__T_void},
-    {"network.create_new_blob", 13, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_862, &xcp__T_ref_blob},
-    {"PIF.get_record", 14, XM_GET_RECORD, 0, -1, 1, 1, p_863, &xcp__T_record_PIF},
-    {"PIF.get_by_uuid", 14, XM_GET_BY_UUID, 0, -1, 1, 1, p_864, &xcp__T_ref_PIF},
+    {"network.get_all_where", 13, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_831, &xcp__T_set_ref_network},
+    {"network.get_all_records_where", 13, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_832, &xcp__T_map_ref_network_record_network},
+    {"network.get_uuid", 13, XM_GET_FIELD, 0, 0, 1, 1, p_833, &xcp__T_string},
+    {"network.get_name_label", 13, XM_GET_FIELD, 0, 1, 1, 1, p_834, &xcp__T_string},
+    {"network.set_name_label", 13, XM_SET_FIELD, 0, 1, 2, 2, p_835, &xcp__T_void},
+    {"network.get_name_description", 13, XM_GET_FIELD, 0, 2, 1, 1, p_836, &xcp__T_string},
+    {"network.set_name_description", 13, XM_SET_FIELD, 0, 2, 2, 2, p_837, &xcp__T_void},
+    {"network.get_allowed_operations", 13, XM_GET_FIELD, 0, 3, 1, 1, p_838, &xcp__T_set_network_operations},
+    {"network.get_current_operations", 13, XM_GET_FIELD, 0, 4, 1, 1, p_839, &xcp__T_map_string_network_operations},
+    {"network.get_VIFs", 13, XM_GET_FIELD, 0, 5, 1, 1, p_840, &xcp__T_set_ref_VIF},
+    {"network.get_PIFs", 13, XM_GET_FIELD, 0, 6, 1, 1, p_841, &xcp__T_set_ref_PIF},
+    {"network.get_MTU", 13, XM_GET_FIELD, 0, 7, 1, 1, p_842, &xcp__T_int},
+    {"network.set_MTU", 13, XM_SET_FIELD, 0, 7, 2, 2, p_843, &xcp__T_void},
+    {"network.get_other_config", 13, XM_GET_FIELD, 0, 8, 1, 1, p_844, &xcp__T_map_string_string},
+    {"network.set_other_config", 13, XM_SET_FIELD, 0, 8, 2, 2, p_845, &xcp__T_void},
+    {"network.add_to_other_config", 13, XM_ADD_TO_MAP, 0, 8, 3, 3, p_846, &xcp__T_void},
+    {"network.remove_from_other_config", 13, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_847, &xcp__T_void},
+    {"network.get_bridge", 13, XM_GET_FIELD, 0, 9, 1, 1, p_848, &xcp__T_string},
+    {"network.get_managed", 13, XM_GET_FIELD, 0, 10, 1, 1, p_849, &xcp__T_bool},
+    {"network.get_tags", 13, XM_GET_FIELD, 0, 11, 1, 1, p_850, &xcp__T_set_string},
+    {"network.set_tags", 13, XM_SET_FIELD, 0, 11, 2, 2, p_851, &xcp__T_void},
+    {"network.add_tags", 13, XM_ADD_TO_SET, 0, 11, 2, 2, p_852, &xcp__T_void},
+    {"network.remove_tags", 13, XM_REMOVE_FROM_SET, 0, 11, 2, 2, p_853, &xcp__T_void},
+    {"network.get_default_locking_mode", 13, XM_GET_FIELD, 0, 12, 1, 1, p_854, &xcp__T_network_default_locking_mode},
+    {"network.get_purpose", 13, XM_GET_FIELD, 0, 13, 1, 1, p_855, &xcp__T_set_network_purpose},
+    {"network.get_blobs", 13, XM_GET_FIELD, 0, 14, 1, 1, p_856, &xcp__T_map_string_ref_blob},
+    {"network.get_assigned_ips", 13, XM_GET_FIELD, 0, 15, 1, 1, p_857, &xcp__T_map_ref_VIF_string},
+    {"network.create", 13, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_858, &xcp__T_ref_network},
+    {"network.destroy", 13, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_859, &xcp__T_void},
+    {"network.add_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_860, &xcp__T_void},
+    {"network.remove_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_861, &xcp__T_void},
+    {"network.set_default_locking_mode", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_862, &xcp__T_void},
+    {"network.create_new_blob", 13, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_863, &xcp__T_ref_blob},
+    {"PIF.get_record", 14, XM_GET_RECORD, 0, -1, 1, 1, p_864, &xcp__T_record_PIF},
+    {"PIF.get_by_uuid", 14, XM_GET_BY_UUID, 0, -1, 1, 1, p_865, &xcp__T_ref_PIF},
     {"PIF.get_all", 14, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_PIF},
     {"PIF.get_all_records", 14, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_PIF_record_PIF},
-    {"PIF.get_all_where", 14, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_867, &xcp__T_set_ref_PIF},
-    {"PIF.get_all_records_where", 14, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_868, &xcp__T_map_ref_PIF_record_PIF},
-    {"PIF.get_uuid", 14, XM_GET_FIELD, 0, 0, 1, 1, p_869, &xcp__T_string},
-    {"PIF.get_device", 14, XM_GET_FIELD, 0, 1, 1, 1, p_870, &xcp__T_string},
-    {"PIF.get_network", 14, XM_GET_FIELD, 0, 2, 1, 1, p_871, &xcp__T_ref_network},
-    {"PIF.get_host", 14, XM_GET_FIELD, 0, 3, 1, 1, p_872, &xcp__T_ref_host},
-    {"PIF.get_MAC", 14, XM_GET_FIELD, 0, 4, 1, 1, p_873, &xcp__T_string},
-    {"PIF.get_MTU", 14, XM_GET_FIELD, 0, 5, 1, 1, p_874, &xcp__T_int},
-    {"PIF.get_VLAN", 14, XM_GET_FIELD, 0, 6, 1, 1, p_875, &xcp__T_int},
-    {"PIF.get_metrics", 14, XM_GET_FIELD, 0, 7, 1, 1, p_876, &xcp__T_ref_PIF_metrics},
-    {"PIF.get_physical", 14, XM_GET_FIELD, 0, 8, 1, 1, p_877, &xcp__T_bool},
-    {"PIF.get_currently_attached", 14, XM_GET_FIELD, 0, 9, 1, 1, p_878, &xcp__T_bool},
-    {"PIF.get_ip_configuration_mode", 14, XM_GET_FIELD, 0, 10, 1, 1, p_879, &xcp__T_ip_configuration_mode},
-    {"PIF.get_IP", 14, XM_GET_FIELD, 0, 11, 1, 1, p_880, &xcp__T_string},
-    {"PIF.get_netmask", 14, XM_GET_FIELD, 0, 12, 1, 1, p_881, &xcp__T_string},
-    {"PIF.get_gateway", 14, XM_GET_FIELD, 0, 13, 1, 1, p_882, &xcp__T_string},
-    {"PIF.get_DNS", 14, XM_GET_FIELD, 0, 14, 1, 1, p_883, &xcp__T_string},
-    {"PIF.get_bond_slave_of", 14, XM_GET_FIELD, 0, 15, 1, 1, p_884, &xcp__T_ref_Bond},
-    {"PIF.get_bond_master_of", 14, XM_GET_FIELD, 0, 16, 1, 1, p_885, &xcp__T_set_ref_Bond},
-    {"PIF.get_management", 14, XM_GET_FIELD, 0, 17, 1, 1, p_886, &xcp__T_bool},
-    {"PIF.get_other_config", 14, XM_GET_FIELD, 0, 18, 1, 1, p_887, &xcp__T_map_string_string},
-    {"PIF.set_other_config", 14, XM_SET_FIELD, 0, 18, 2, 2, p_888, &xcp__T_void},
-    {"PIF.add_to_other_config", 14, XM_ADD_TO_MAP, 0, 18, 3, 3, p_889, &xcp__T_void},
-    {"PIF.remove_from_other_config", 14, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_890, &xcp__T_void},
-    {"PIF.get_disallow_unplug", 14, XM_GET_FIELD, 0, 19, 1, 1, p_891, &xcp__T_bool},
-    {"PIF.get_ipv6_configuration_mode", 14, XM_GET_FIELD, 0, 20, 1, 1, p_892, &xcp__T_ipv6_configuration_mode},
-    {"PIF.get_IPv6", 14, XM_GET_FIELD, 0, 21, 1, 1, p_893, &xcp__T_set_string},
-    {"PIF.get_primary_address_type", 14, XM_GET_FIELD, 0, 22, 1, 1, p_894, &xcp__T_primary_address_type},
-    {"PIF.get_VLAN_master_of", 14, XM_GET_FIELD, 0, 23, 1, 1, p_895, &xcp__T_ref_VLAN},
-    {"PIF.get_VLAN_slave_of", 14, XM_GET_FIELD, 0, 24, 1, 1, p_896, &xcp__T_set_ref_VLAN},
-    {"PIF.get_tunnel_access_PIF_of", 14, XM_GET_FIELD, 0, 25, 1, 1, p_897, &xcp__T_set_ref_tunnel},
-    {"PIF.get_tunnel_transport_PIF_of", 14, XM_GET_FIELD, 0, 26, 1, 1, p_898, &xcp__T_set_ref_tunnel},
-    {"PIF.get_ipv6_gateway", 14, XM_GET_FIELD, 0, 27, 1, 1, p_899, &xcp__T_string},
-    {"PIF.get_managed", 14, XM_GET_FIELD, 0, 28, 1, 1, p_900, &xcp__T_bool},
-    {"PIF.get_properties", 14, XM_GET_FIELD, 0, 29, 1, 1, p_901, &xcp__T_map_string_string},
-    {"PIF.get_capabilities", 14, XM_GET_FIELD, 0, 30, 1, 1, p_902, &xcp__T_set_string},
-    {"PIF.get_igmp_snooping_status", 14, XM_GET_FIELD, 0, 31, 1, 1, p_903, &xcp__T_pif_igmp_status},
-    {"PIF.get_sriov_physical_PIF_of", 14, XM_GET_FIELD, 0, 32, 1, 1, p_904, &xcp__T_set_ref_network_sriov},
-    {"PIF.get_sriov_logical_PIF_of", 14, XM_GET_FIELD, 0, 33, 1, 1, p_905, &xcp__T_set_ref_network_sriov},
-    {"PIF.get_PCI", 14, XM_GET_FIELD, 0, 34, 1, 1, p_906, &xcp__T_ref_PCI},
-    {"PIF.reconfigure_ip", 14, XM_EXPLICIT, XMF_ASYNC, -1, 6, 6, p_907, &xcp__T_void},
-    {"PIF.reconfigure_ipv6", 14, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_908, &xcp__T_void},
-    {"PIF.set_primary_address_type", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_909, &xcp__T_void},
-    {"PIF.plug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_910, &xcp__T_void},
-    {"PIF.unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_911, &xcp__T_void},
-    {"PIF.scan", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_912, &xcp__T_void},
-    {"PIF.introduce", 14, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_913, &xcp__T_ref_PIF},
-    {"PIF.forget", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_914, &xcp__T_void},
-    {"PIF.set_disallow_unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_915, &xcp__T_void},
-    {"PIF.set_property", 14, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_916, &xcp__T_void},
-    {"PIF_metrics.get_record", 15, XM_GET_RECORD, 0, -1, 1, 1, p_917, &xcp__T_record_PIF_metrics},
-    {"PIF_metrics.get_by_uuid", 15, XM_GET_BY_UUID, 0, -1, 1, 1, p_918, &xcp__T_ref_PIF_metrics},
+    {"PIF.get_all_where", 14, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_868, &xcp__T_set_ref_PIF},
+    {"PIF.get_all_records_where", 14, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_869, &xcp__T_map_ref_PIF_record_PIF},
+    {"PIF.get_uuid", 14, XM_GET_FIELD, 0, 0, 1, 1, p_870, &xcp__T_string},
+    {"PIF.get_device", 14, XM_GET_FIELD, 0, 1, 1, 1, p_871, &xcp__T_string},
+    {"PIF.get_network", 14, XM_GET_FIELD, 0, 2, 1, 1, p_872, &xcp__T_ref_network},
+    {"PIF.get_host", 14, XM_GET_FIELD, 0, 3, 1, 1, p_873, &xcp__T_ref_host},
+    {"PIF.get_MAC", 14, XM_GET_FIELD, 0, 4, 1, 1, p_874, &xcp__T_string},
+    {"PIF.get_MTU", 14, XM_GET_FIELD, 0, 5, 1, 1, p_875, &xcp__T_int},
+    {"PIF.get_VLAN", 14, XM_GET_FIELD, 0, 6, 1, 1, p_876, &xcp__T_int},
+    {"PIF.get_metrics", 14, XM_GET_FIELD, 0, 7, 1, 1, p_877, &xcp__T_ref_PIF_metrics},
+    {"PIF.get_physical", 14, XM_GET_FIELD, 0, 8, 1, 1, p_878, &xcp__T_bool},
+    {"PIF.get_currently_attached", 14, XM_GET_FIELD, 0, 9, 1, 1, p_879, &xcp__T_bool},
+    {"PIF.get_ip_configuration_mode", 14, XM_GET_FIELD, 0, 10, 1, 1, p_880, &xcp__T_ip_configuration_mode},
+    {"PIF.get_IP", 14, XM_GET_FIELD, 0, 11, 1, 1, p_881, &xcp__T_string},
+    {"PIF.get_netmask", 14, XM_GET_FIELD, 0, 12, 1, 1, p_882, &xcp__T_string},
+    {"PIF.get_gateway", 14, XM_GET_FIELD, 0, 13, 1, 1, p_883, &xcp__T_string},
+    {"PIF.get_DNS", 14, XM_GET_FIELD, 0, 14, 1, 1, p_884, &xcp__T_string},
+    {"PIF.get_bond_slave_of", 14, XM_GET_FIELD, 0, 15, 1, 1, p_885, &xcp__T_ref_Bond},
+    {"PIF.get_bond_master_of", 14, XM_GET_FIELD, 0, 16, 1, 1, p_886, &xcp__T_set_ref_Bond},
+    {"PIF.get_management", 14, XM_GET_FIELD, 0, 17, 1, 1, p_887, &xcp__T_bool},
+    {"PIF.get_other_config", 14, XM_GET_FIELD, 0, 18, 1, 1, p_888, &xcp__T_map_string_string},
+    {"PIF.set_other_config", 14, XM_SET_FIELD, 0, 18, 2, 2, p_889, &xcp__T_void},
+    {"PIF.add_to_other_config", 14, XM_ADD_TO_MAP, 0, 18, 3, 3, p_890, &xcp__T_void},
+    {"PIF.remove_from_other_config", 14, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_891, &xcp__T_void},
+    {"PIF.get_disallow_unplug", 14, XM_GET_FIELD, 0, 19, 1, 1, p_892, &xcp__T_bool},
+    {"PIF.get_ipv6_configuration_mode", 14, XM_GET_FIELD, 0, 20, 1, 1, p_893, &xcp__T_ipv6_configuration_mode},
+    {"PIF.get_IPv6", 14, XM_GET_FIELD, 0, 21, 1, 1, p_894, &xcp__T_set_string},
+    {"PIF.get_primary_address_type", 14, XM_GET_FIELD, 0, 22, 1, 1, p_895, &xcp__T_primary_address_type},
+    {"PIF.get_VLAN_master_of", 14, XM_GET_FIELD, 0, 23, 1, 1, p_896, &xcp__T_ref_VLAN},
+    {"PIF.get_VLAN_slave_of", 14, XM_GET_FIELD, 0, 24, 1, 1, p_897, &xcp__T_set_ref_VLAN},
+    {"PIF.get_tunnel_access_PIF_of", 14, XM_GET_FIELD, 0, 25, 1, 1, p_898, &xcp__T_set_ref_tunnel},
+    {"PIF.get_tunnel_transport_PIF_of", 14, XM_GET_FIELD, 0, 26, 1, 1, p_899, &xcp__T_set_ref_tunnel},
+    {"PIF.get_ipv6_gateway", 14, XM_GET_FIELD, 0, 27, 1, 1, p_900, &xcp__T_string},
+    {"PIF.get_managed", 14, XM_GET_FIELD, 0, 28, 1, 1, p_901, &xcp__T_bool},
+    {"PIF.get_properties", 14, XM_GET_FIELD, 0, 29, 1, 1, p_902, &xcp__T_map_string_string},
+    {"PIF.get_capabilities", 14, XM_GET_FIELD, 0, 30, 1, 1, p_903, &xcp__T_set_string},
+    {"PIF.get_igmp_snooping_status", 14, XM_GET_FIELD, 0, 31, 1, 1, p_904, &xcp__T_pif_igmp_status},
+    {"PIF.get_sriov_physical_PIF_of", 14, XM_GET_FIELD, 0, 32, 1, 1, p_905, &xcp__T_set_ref_network_sriov},
+    {"PIF.get_sriov_logical_PIF_of", 14, XM_GET_FIELD, 0, 33, 1, 1, p_906, &xcp__T_set_ref_network_sriov},
+    {"PIF.get_PCI", 14, XM_GET_FIELD, 0, 34, 1, 1, p_907, &xcp__T_ref_PCI},
+    {"PIF.reconfigure_ip", 14, XM_EXPLICIT, XMF_ASYNC, -1, 6, 6, p_908, &xcp__T_void},
+    {"PIF.reconfigure_ipv6", 14, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_909, &xcp__T_void},
+    {"PIF.set_primary_address_type", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_910, &xcp__T_void},
+    {"PIF.plug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_911, &xcp__T_void},
+    {"PIF.unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_912, &xcp__T_void},
+    {"PIF.scan", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_913, &xcp__T_void},
+    {"PIF.introduce", 14, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_914, &xcp__T_ref_PIF},
+    {"PIF.forget", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_915, &xcp__T_void},
+    {"PIF.set_disallow_unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_916, &xcp__T_void},
+    {"PIF.set_property", 14, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_917, &xcp__T_void},
+    {"PIF_metrics.get_record", 15, XM_GET_RECORD, 0, -1, 1, 1, p_918, &xcp__T_record_PIF_metrics},
+    {"PIF_metrics.get_by_uuid", 15, XM_GET_BY_UUID, 0, -1, 1, 1, p_919, &xcp__T_ref_PIF_metrics},
     {"PIF_metrics.get_all", 15, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_PIF_metrics},
     {"PIF_metrics.get_all_records", 15, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_PIF_metrics_record_PIF_metrics},
-    {"PIF_metrics.get_all_where", 15, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_921, &xcp__T_set_ref_PIF_metrics},
-    {"PIF_metrics.get_all_records_where", 15, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_922, &xcp__T_map_ref_PIF_metrics_record_PIF_metrics},
-    {"PIF_metrics.get_uuid", 15, XM_GET_FIELD, 0, 0, 1, 1, p_923, &xcp__T_string},
-    {"PIF_metrics.get_io_read_kbs", 15, XM_GET_FIELD, 0, 1, 1, 1, p_924, &xcp__T_float},
-    {"PIF_metrics.get_io_write_kbs", 15, XM_GET_FIELD, 0, 2, 1, 1, p_925, &xcp__T_float},
-    {"PIF_metrics.get_carrier", 15, XM_GET_FIELD, 0, 3, 1, 1, p_926, &xcp__T_bool},
-    {"PIF_metrics.get_vendor_name", 15, XM_GET_FIELD, 0, 4, 1, 1, p_927, &xcp__T_string},
-    {"PIF_metrics.get_device_name", 15, XM_GET_FIELD, 0, 5, 1, 1, p_928, &xcp__T_string},
-    {"PIF_metrics.get_speed", 15, XM_GET_FIELD, 0, 6, 1, 1, p_929, &xcp__T_int},
-    {"PIF_metrics.get_duplex", 15, XM_GET_FIELD, 0, 7, 1, 1, p_930, &xcp__T_bool},
-    {"PIF_metrics.get_other_config", 15, XM_GET_FIELD, 0, 8, 1, 1, p_931, &xcp__T_map_string_string},
-    {"PIF_metrics.set_other_config", 15, XM_SET_FIELD, 0, 8, 2, 2, p_932, &xcp__T_void},
-    {"PIF_metrics.add_to_other_config", 15, XM_ADD_TO_MAP, 0, 8, 3, 3, p_933, &xcp__T_void},
-    {"PIF_metrics.remove_from_other_config", 15, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_934, &xcp__T_void},
-    {"PIF_metrics.get_vendor_id", 15, XM_GET_FIELD, 0, 9, 1, 1, p_935, &xcp__T_string},
-    {"PIF_metrics.get_device_id", 15, XM_GET_FIELD, 0, 10, 1, 1, p_936, &xcp__T_string},
-    {"PIF_metrics.get_pci_bus_path", 15, XM_GET_FIELD, 0, 11, 1, 1, p_937, &xcp__T_string},
-    {"PIF_metrics.get_last_updated", 15, XM_GET_FIELD, 0, 12, 1, 1, p_938, &xcp__T_datetime},
-    {"Bond.get_record", 16, XM_GET_RECORD, 0, -1, 1, 1, p_939, &xcp__T_record_Bond},
-    {"Bond.get_by_uuid", 16, XM_GET_BY_UUID, 0, -1, 1, 1, p_940, &xcp__T_ref_Bond},
+    {"PIF_metrics.get_all_where", 15, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_922, &xcp__T_set_ref_PIF_metrics},
+    {"PIF_metrics.get_all_records_where", 15, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_923, &xcp__T_map_ref_PIF_metrics_record_PIF_metrics},
+    {"PIF_metrics.get_uuid", 15, XM_GET_FIELD, 0, 0, 1, 1, p_924, &xcp__T_string},
+    {"PIF_metrics.get_io_read_kbs", 15, XM_GET_FIELD, 0, 1, 1, 1, p_925, &xcp__T_float},
+    {"PIF_metrics.get_io_write_kbs", 15, XM_GET_FIELD, 0, 2, 1, 1, p_926, &xcp__T_float},
+    {"PIF_metrics.get_carrier", 15, XM_GET_FIELD, 0, 3, 1, 1, p_927, &xcp__T_bool},
+    {"PIF_metrics.get_vendor_name", 15, XM_GET_FIELD, 0, 4, 1, 1, p_928, &xcp__T_string},
+    {"PIF_metrics.get_device_name", 15, XM_GET_FIELD, 0, 5, 1, 1, p_929, &xcp__T_string},
+    {"PIF_metrics.get_speed", 15, XM_GET_FIELD, 0, 6, 1, 1, p_930, &xcp__T_int},
+    {"PIF_metrics.get_duplex", 15, XM_GET_FIELD, 0, 7, 1, 1, p_931, &xcp__T_bool},
+    {"PIF_metrics.get_other_config", 15, XM_GET_FIELD, 0, 8, 1, 1, p_932, &xcp__T_map_string_string},
+    {"PIF_metrics.set_other_config", 15, XM_SET_FIELD, 0, 8, 2, 2, p_933, &xcp__T_void},
+    {"PIF_metrics.add_to_other_config", 15, XM_ADD_TO_MAP, 0, 8, 3, 3, p_934, &xcp__T_void},
+    {"PIF_metrics.remove_from_other_config", 15, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_935, &xcp__T_void},
+    {"PIF_metrics.get_vendor_id", 15, XM_GET_FIELD, 0, 9, 1, 1, p_936, &xcp__T_string},
+    {"PIF_metrics.get_device_id", 15, XM_GET_FIELD, 0, 10, 1, 1, p_937, &xcp__T_string},
+    {"PIF_metrics.get_pci_bus_path", 15, XM_GET_FIELD, 0, 11, 1, 1, p_938, &xcp__T_string},
+    {"PIF_metrics.get_last_updated", 15, XM_GET_FIELD, 0, 12, 1, 1, p_939, &xcp__T_datetime},
+    {"Bond.get_record", 16, XM_GET_RECORD, 0, -1, 1, 1, p_940, &xcp__T_record_Bond},
+    {"Bond.get_by_uuid", 16, XM_GET_BY_UUID, 0, -1, 1, 1, p_941, &xcp__T_ref_Bond},
     {"Bond.get_all", 16, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_Bond},
     {"Bond.get_all_records", 16, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_Bond_record_Bond},
-    {"Bond.get_all_where", 16, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_943, &xcp__T_set_ref_Bond},
-    {"Bond.get_all_records_where", 16, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_944, &xcp__T_map_ref_Bond_record_Bond},
-    {"Bond.get_uuid", 16, XM_GET_FIELD, 0, 0, 1, 1, p_945, &xcp__T_string},
-    {"Bond.get_master", 16, XM_GET_FIELD, 0, 1, 1, 1, p_946, &xcp__T_ref_PIF},
-    {"Bond.get_slaves", 16, XM_GET_FIELD, 0, 2, 1, 1, p_947, &xcp__T_set_ref_PIF},
-    {"Bond.get_other_config", 16, XM_GET_FIELD, 0, 3, 1, 1, p_948, &xcp__T_map_string_string},
-    {"Bond.set_other_config", 16, XM_SET_FIELD, 0, 3, 2, 2, p_949, &xcp__T_void},
-    {"Bond.add_to_other_config", 16, XM_ADD_TO_MAP, 0, 3, 3, 3, p_950, &xcp__T_void},
-    {"Bond.remove_from_other_config", 16, XM_REMOVE_FROM_MAP, 0, 3, 2, 2, p_951, &xcp__T_void},
-    {"Bond.get_mode", 16, XM_GET_FIELD, 0, 4, 1, 1, p_952, &xcp__T_bond_mode},
-    {"Bond.get_properties", 16, XM_GET_FIELD, 0, 5, 1, 1, p_953, &xcp__T_map_string_string},
-    {"Bond.get_primary_slave", 16, XM_GET_FIELD, 0, 6, 1, 1, p_954, &xcp__T_ref_PIF},
-    {"Bond.get_links_up", 16, XM_GET_FIELD, 0, 7, 1, 1, p_955, &xcp__T_int},
-    {"Bond.get_auto_update_mac", 16, XM_GET_FIELD, 0, 8, 1, 1, p_956, &xcp__T_bool},
-    {"Bond.create", 16, XM_EXPLICIT, XMF_ASYNC, -1, 5, 3, p_957, &xcp__T_ref_Bond},
-    {"Bond.destroy", 16, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_958, &xcp__T_void},
-    {"Bond.set_mode", 16, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_959, &xcp__T_void},
-    {"Bond.set_property", 16, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_960, &xcp__T_void},
-    {"VLAN.get_record", 17, XM_GET_RECORD, 0, -1, 1, 1, p_961, &xcp__T_record_VLAN},
-    {"VLAN.get_by_uuid", 17, XM_GET_BY_UUID, 0, -1, 1, 1, p_962, &xcp__T_ref_VLAN},
+    {"Bond.get_all_where", 16, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_944, &xcp__T_set_ref_Bond},
+    {"Bond.get_all_records_where", 16, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_945, &xcp__T_map_ref_Bond_record_Bond},
+    {"Bond.get_uuid", 16, XM_GET_FIELD, 0, 0, 1, 1, p_946, &xcp__T_string},
+    {"Bond.get_master", 16, XM_GET_FIELD, 0, 1, 1, 1, p_947, &xcp__T_ref_PIF},
+    {"Bond.get_slaves", 16, XM_GET_FIELD, 0, 2, 1, 1, p_948, &xcp__T_set_ref_PIF},
+    {"Bond.get_other_config", 16, XM_GET_FIELD, 0, 3, 1, 1, p_949, &xcp__T_map_string_string},
+    {"Bond.set_other_config", 16, XM_SET_FIELD, 0, 3, 2, 2, p_950, &xcp__T_void},
+    {"Bond.add_to_other_config", 16, XM_ADD_TO_MAP, 0, 3, 3, 3, p_951, &xcp__T_void},
+    {"Bond.remove_from_other_config", 16, XM_REMOVE_FROM_MAP, 0, 3, 2, 2, p_952, &xcp__T_void},
+    {"Bond.get_mode", 16, XM_GET_FIELD, 0, 4, 1, 1, p_953, &xcp__T_bond_mode},
+    {"Bond.get_properties", 16, XM_GET_FIELD, 0, 5, 1, 1, p_954, &xcp__T_map_string_string},
+    {"Bond.get_primary_slave", 16, XM_GET_FIELD, 0, 6, 1, 1, p_955, &xcp__T_ref_PIF},
+    {"Bond.get_links_up", 16, XM_GET_FIELD, 0, 7, 1, 1, p_956, &xcp__T_int},
+    {"Bond.get_auto_update_mac", 16, XM_GET_FIELD, 0, 8, 1, 1, p_957, &xcp__T_bool},
+    {"Bond.create", 16, XM_EXPLICIT, XMF_ASYNC, -1, 5, 3, p_958, &xcp__T_ref_Bond},
+    {"Bond.destroy", 16, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_959, &xcp__T_void},
+    {"Bond.set_mode", 16, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_960, &xcp__T_void},
+    {"Bond.set_property", 16, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_961, &xcp__T_void},
+    {"VLAN.get_record", 17, XM_GET_RECORD, 0, -1, 1, 1, p_962, &xcp__T_record_VLAN},
+    {"VLAN.get_by_uuid", 17, XM_GET_BY_UUID, 0, -1, 1, 1, p_963, &xcp__T_ref_VLAN},
     {"VLAN.get_all", 17, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VLAN},
     {"VLAN.get_all_records", 17, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VLAN_record_VLAN},
-    {"VLAN.get_all_where", 17, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_965, &xcp__T_set_ref_VLAN},
-    {"VLAN.get_all_records_where", 17, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_966, &xcp__T_map_ref_VLAN_record_VLAN},
-    {"VLAN.get_uuid", 17, XM_GET_FIELD, 0, 0, 1, 1, p_967, &xcp__T_string},
-    {"VLAN.get_tagged_PIF", 17, XM_GET_FIELD, 0, 1, 1, 1, p_968, &xcp__T_ref_PIF},
-    {"VLAN.get_untagged_PIF", 17, XM_GET_FIELD, 0, 2, 1, 1, p_969, &xcp__T_ref_PIF},
-    {"VLAN.get_tag", 17, XM_GET_FIELD, 0, 3, 1, 1, p_970, &xcp__T_int},
-    {"VLAN.get_other_config", 17, XM_GET_FIELD, 0, 4, 1, 1, p_971, &xcp__T_map_string_string},
-    {"VLAN.set_other_config", 17, XM_SET_FIELD, 0, 4, 2, 2, p_972, &xcp__T_void},
-    {"VLAN.add_to_other_config", 17, XM_ADD_TO_MAP, 0, 4, 3, 3, p_973, &xcp__T_void},
-    {"VLAN.remove_from_other_config", 17, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_974, &xcp__T_void},
-    {"VLAN.create", 17, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_975, &xcp__T_ref_VLAN},
-    {"VLAN.destroy", 17, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_976, &xcp__T_void},
-    {"task.get_record", 18, XM_GET_RECORD, 0, -1, 1, 1, p_977, &xcp__T_record_task},
-    {"task.get_by_uuid", 18, XM_GET_BY_UUID, 0, -1, 1, 1, p_978, &xcp__T_ref_task},
-    {"task.get_by_name_label", 18, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_979, &xcp__T_set_ref_task},
+    {"VLAN.get_all_where", 17, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_966, &xcp__T_set_ref_VLAN},
+    {"VLAN.get_all_records_where", 17, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_967, &xcp__T_map_ref_VLAN_record_VLAN},
+    {"VLAN.get_uuid", 17, XM_GET_FIELD, 0, 0, 1, 1, p_968, &xcp__T_string},
+    {"VLAN.get_tagged_PIF", 17, XM_GET_FIELD, 0, 1, 1, 1, p_969, &xcp__T_ref_PIF},
+    {"VLAN.get_untagged_PIF", 17, XM_GET_FIELD, 0, 2, 1, 1, p_970, &xcp__T_ref_PIF},
+    {"VLAN.get_tag", 17, XM_GET_FIELD, 0, 3, 1, 1, p_971, &xcp__T_int},
+    {"VLAN.get_other_config", 17, XM_GET_FIELD, 0, 4, 1, 1, p_972, &xcp__T_map_string_string},
+    {"VLAN.set_other_config", 17, XM_SET_FIELD, 0, 4, 2, 2, p_973, &xcp__T_void},
+    {"VLAN.add_to_other_config", 17, XM_ADD_TO_MAP, 0, 4, 3, 3, p_974, &xcp__T_void},
+    {"VLAN.remove_from_other_config", 17, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_975, &xcp__T_void},
+    {"VLAN.create", 17, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_976, &xcp__T_ref_VLAN},
+    {"VLAN.destroy", 17, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_977, &xcp__T_void},
+    {"task.get_record", 18, XM_GET_RECORD, 0, -1, 1, 1, p_978, &xcp__T_record_task},
+    {"task.get_by_uuid", 18, XM_GET_BY_UUID, 0, -1, 1, 1, p_979, &xcp__T_ref_task},
+    {"task.get_by_name_label", 18, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_980, &xcp__T_set_ref_task},
     {"task.get_all", 18, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_task},
     {"task.get_all_records", 18, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_task_record_task},
-    {"task.get_all_where", 18, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_982, &xcp__T_set_ref_task},
-    {"task.get_all_records_where", 18, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_983, &xcp__T_map_ref_task_record_task},
-    {"task.get_uuid", 18, XM_GET_FIELD, 0, 0, 1, 1, p_984, &xcp__T_string},
-    {"task.get_name_label", 18, XM_GET_FIELD, 0, 1, 1, 1, p_985, &xcp__T_string},
-    {"task.get_name_description", 18, XM_GET_FIELD, 0, 2, 1, 1, p_986, &xcp__T_string},
-    {"task.get_allowed_operations", 18, XM_GET_FIELD, 0, 3, 1, 1, p_987, &xcp__T_set_task_allowed_operations},
-    {"task.get_current_operations", 18, XM_GET_FIELD, 0, 4, 1, 1, p_988, &xcp__T_map_string_task_allowed_operations},
-    {"task.get_created", 18, XM_GET_FIELD, 0, 5, 1, 1, p_989, &xcp__T_datetime},
-    {"task.get_finished", 18, XM_GET_FIELD, 0, 6, 1, 1, p_990, &xcp__T_datetime},
-    {"task.get_status", 18, XM_GET_FIELD, 0, 7, 1, 1, p_991, &xcp__T_task_status_type},
-    {"task.get_resident_on", 18, XM_GET_FIELD, 0, 8, 1, 1, p_992, &xcp__T_ref_host},
-    {"task.get_progress", 18, XM_GET_FIELD, 0, 9, 1, 1, p_993, &xcp__T_float},
-    {"task.get_type", 18, XM_GET_FIELD, 0, 10, 1, 1, p_994, &xcp__T_string},
-    {"task.get_result", 18, XM_GET_FIELD, 0, 11, 1, 1, p_995, &xcp__T_string},
-    {"task.get_error_info", 18, XM_GET_FIELD, 0, 12, 1, 1, p_996, &xcp__T_set_string},
-    {"task.get_other_config", 18, XM_GET_FIELD, 0, 13, 1, 1, p_997, &xcp__T_map_string_string},
-    {"task.set_other_config", 18, XM_SET_FIELD, 0, 13, 2, 2, p_998, &xcp__T_void},
-    {"task.add_to_other_config", 18, XM_ADD_TO_MAP, 0, 13, 3, 3, p_999, &xcp__T_void},
-    {"task.remove_from_other_config", 18, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_1000, &xcp__T_void},
-    {"task.get_backtrace", 18, XM_GET_FIELD, 0, 14, 1, 1, p_1001, &xcp__T_string},
-    {"task.get_subtask_of", 18, XM_GET_FIELD, 0, 15, 1, 1, p_1002, &xcp__T_ref_task},
-    {"task.get_subtasks", 18, XM_GET_FIELD, 0, 16, 1, 1, p_1003, &xcp__T_set_ref_task},
-    {"task.create", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1004, &xcp__T_ref_task},
-    {"task.destroy", 18, XM_EXPLICIT, 0, -1, 1, 1, p_1005, &xcp__T_void},
-    {"task.cancel", 18, XM_EXPLICIT, 0, -1, 1, 1, p_1006, &xcp__T_void},
-    {"task.set_status", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1007, &xcp__T_void},
-    {"task.set_progress", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1008, &xcp__T_void},
-    {"task.set_result", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1009, &xcp__T_void},
-    {"task.set_error_info", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1010, &xcp__T_void},
-    {"task.set_resident_on", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1011, &xcp__T_void},
-    {"event.from", 19, XM_EXPLICIT, 0, -1, 3, 3, p_1012, &xcp__T_any},
-    {"event.inject", 19, XM_EXPLICIT, 0, -1, 2, 2, p_1013, &xcp__T_string},
+    {"task.get_all_where", 18, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_983, &xcp__T_set_ref_task},
+    {"task.get_all_records_where", 18, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_984, &xcp__T_map_ref_task_record_task},
+    {"task.get_uuid", 18, XM_GET_FIELD, 0, 0, 1, 1, p_985, &xcp__T_string},
+    {"task.get_name_label", 18, XM_GET_FIELD, 0, 1, 1, 1, p_986, &xcp__T_string},
+    {"task.get_name_description", 18, XM_GET_FIELD, 0, 2, 1, 1, p_987, &xcp__T_string},
+    {"task.get_allowed_operations", 18, XM_GET_FIELD, 0, 3, 1, 1, p_988, &xcp__T_set_task_allowed_operations},
+    {"task.get_current_operations", 18, XM_GET_FIELD, 0, 4, 1, 1, p_989, &xcp__T_map_string_task_allowed_operations},
+    {"task.get_created", 18, XM_GET_FIELD, 0, 5, 1, 1, p_990, &xcp__T_datetime},
+    {"task.get_finished", 18, XM_GET_FIELD, 0, 6, 1, 1, p_991, &xcp__T_datetime},
+    {"task.get_status", 18, XM_GET_FIELD, 0, 7, 1, 1, p_992, &xcp__T_task_status_type},
+    {"task.get_resident_on", 18, XM_GET_FIELD, 0, 8, 1, 1, p_993, &xcp__T_ref_host},
+    {"task.get_progress", 18, XM_GET_FIELD, 0, 9, 1, 1, p_994, &xcp__T_float},
+    {"task.get_type", 18, XM_GET_FIELD, 0, 10, 1, 1, p_995, &xcp__T_string},
+    {"task.get_result", 18, XM_GET_FIELD, 0, 11, 1, 1, p_996, &xcp__T_string},
+    {"task.get_error_info", 18, XM_GET_FIELD, 0, 12, 1, 1, p_997, &xcp__T_set_string},
+    {"task.get_other_config", 18, XM_GET_FIELD, 0, 13, 1, 1, p_998, &xcp__T_map_string_string},
+    {"task.set_other_config", 18, XM_SET_FIELD, 0, 13, 2, 2, p_999, &xcp__T_void},
+    {"task.add_to_other_config", 18, XM_ADD_TO_MAP, 0, 13, 3, 3, p_1000, &xcp__T_void},
+    {"task.remove_from_other_config", 18, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_1001, &xcp__T_void},
+    {"task.get_backtrace", 18, XM_GET_FIELD, 0, 14, 1, 1, p_1002, &xcp__T_string},
+    {"task.get_subtask_of", 18, XM_GET_FIELD, 0, 15, 1, 1, p_1003, &xcp__T_ref_task},
+    {"task.get_subtasks", 18, XM_GET_FIELD, 0, 16, 1, 1, p_1004, &xcp__T_set_ref_task},
+    {"task.create", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1005, &xcp__T_ref_task},
+    {"task.destroy", 18, XM_EXPLICIT, 0, -1, 1, 1, p_1006, &xcp__T_void},
+    {"task.cancel", 18, XM_EXPLICIT, 0, -1, 1, 1, p_1007, &xcp__T_void},
+    {"task.set_status", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1008, &xcp__T_void},
+    {"task.set_progress", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1009, &xcp__T_void},
+    {"task.set_result", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1010, &xcp__T_void},
+    {"task.set_error_info", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1011, &xcp__T_void},
+    {"task.set_resident_on", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1012, &xcp__T_void},
+    {"event.from", 19, XM_EXPLICIT, 0, -1, 3, 3, p_1013, &xcp__T_any},
+    {"event.inject", 19, XM_EXPLICIT, 0, -1, 2, 2, p_1014, &xcp__T_string},
     {"event.get_current_id", 19, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_int},
-    {"event.register", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1015, &xcp__T_void},
-    {"event.unregister", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1016, &xcp__T_void},
+    {"event.register", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1016, &xcp__T_void},
+    {"event.unregister", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1017, &xcp__T_void},
     {"event.next", 19, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_any},
-    {"message.get_record", 20, XM_GET_RECORD, 0, -1, 1, 1, p_1018, &xcp__T_record_message},
-    {"message.get_by_uuid", 20, XM_GET_BY_UUID, 0, -1, 1, 1, p_1019, &xcp__T_ref_message},
+    {"message.get_record", 20, XM_GET_RECORD, 0, -1, 1, 1, p_1019, &xcp__T_record_message},
+    {"message.get_by_uuid", 20, XM_GET_BY_UUID, 0, -1, 1, 1, p_1020, &xcp__T_ref_message},
     {"message.get_all", 20, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_message},
     {"message.get_all_records", 20, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_message_record_message},
-    {"message.get_all_where", 20, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1022, &xcp__T_set_ref_message},
-    {"message.get_all_records_where", 20, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1023, &xcp__T_map_ref_message_record_message},
-    {"message.get_uuid", 20, XM_GET_FIELD, 0, 0, 1, 1, p_1024, &xcp__T_string},
-    {"message.get_name", 20, XM_GET_FIELD, 0, 1, 1, 1, p_1025, &xcp__T_string},
-    {"message.get_priority", 20, XM_GET_FIELD, 0, 2, 1, 1, p_1026, &xcp__T_int},
-    {"message.get_cls", 20, XM_GET_FIELD, 0, 3, 1, 1, p_1027, &xcp__T_cls},
-    {"message.get_obj_uuid", 20, XM_GET_FIELD, 0, 4, 1, 1, p_1028, &xcp__T_string},
-    {"message.get_timestamp", 20, XM_GET_FIELD, 0, 5, 1, 1, p_1029, &xcp__T_datetime},
-    {"message.get_body", 20, XM_GET_FIELD, 0, 6, 1, 1, p_1030, &xcp__T_string},
-    {"message.create", 20, XM_EXPLICIT, 0, -1, 5, 5, p_1031, &xcp__T_ref_message},
-    {"message.destroy", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1032, &xcp__T_void},
-    {"message.destroy_many", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1033, &xcp__T_void},
-    {"message.get", 20, XM_EXPLICIT, 0, -1, 3, 3, p_1034, &xcp__T_map_ref_message_record_message},
-    {"message.get_since", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1035, &xcp__T_map_ref_message_record_message},
-    {"console.get_record", 21, XM_GET_RECORD, 0, -1, 1, 1, p_1036, &xcp__T_record_console},
-    {"console.get_by_uuid", 21, XM_GET_BY_UUID, 0, -1, 1, 1, p_1037, &xcp__T_ref_console},
+    {"message.get_all_where", 20, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1023, &xcp__T_set_ref_message},
+    {"message.get_all_records_where", 20, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1024, &xcp__T_map_ref_message_record_message},
+    {"message.get_uuid", 20, XM_GET_FIELD, 0, 0, 1, 1, p_1025, &xcp__T_string},
+    {"message.get_name", 20, XM_GET_FIELD, 0, 1, 1, 1, p_1026, &xcp__T_string},
+    {"message.get_priority", 20, XM_GET_FIELD, 0, 2, 1, 1, p_1027, &xcp__T_int},
+    {"message.get_cls", 20, XM_GET_FIELD, 0, 3, 1, 1, p_1028, &xcp__T_cls},
+    {"message.get_obj_uuid", 20, XM_GET_FIELD, 0, 4, 1, 1, p_1029, &xcp__T_string},
+    {"message.get_timestamp", 20, XM_GET_FIELD, 0, 5, 1, 1, p_1030, &xcp__T_datetime},
+    {"message.get_body", 20, XM_GET_FIELD, 0, 6, 1, 1, p_1031, &xcp__T_string},
+    {"message.create", 20, XM_EXPLICIT, 0, -1, 5, 5, p_1032, &xcp__T_ref_message},
+    {"message.destroy", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1033, &xcp__T_void},
+    {"message.destroy_many", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1034, &xcp__T_void},
+    {"message.get", 20, XM_EXPLICIT, 0, -1, 3, 3, p_1035, &xcp__T_map_ref_message_record_message},
+    {"message.get_since", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1036, &xcp__T_map_ref_message_record_message},
+    {"console.get_record", 21, XM_GET_RECORD, 0, -1, 1, 1, p_1037, &xcp__T_record_console},
+    {"console.get_by_uuid", 21, XM_GET_BY_UUID, 0, -1, 1, 1, p_1038, &xcp__T_ref_console},
     {"console.get_all", 21, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_console},
     {"console.get_all_records", 21, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_console_record_console},
-    {"console.get_all_where", 21, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1040, &xcp__T_set_ref_console},
-    {"console.get_all_records_where", 21, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1041, &xcp__T_map_ref_console_record_console},
-    {"console.get_uuid", 21, XM_GET_FIELD, 0, 0, 1, 1, p_1042, &xcp__T_string},
-    {"console.get_protocol", 21, XM_GET_FIELD, 0, 1, 1, 1, p_1043, &xcp__T_console_protocol},
-    {"console.get_location", 21, XM_GET_FIELD, 0, 2, 1, 1, p_1044, &xcp__T_string},
-    {"console.get_VM", 21, XM_GET_FIELD, 0, 3, 1, 1, p_1045, &xcp__T_ref_VM},
-    {"console.get_other_config", 21, XM_GET_FIELD, 0, 4, 1, 1, p_1046, &xcp__T_map_string_string},
-    {"console.set_other_config", 21, XM_SET_FIELD, 0, 4, 2, 2, p_1047, &xcp__T_void},
-    {"console.add_to_other_config", 21, XM_ADD_TO_MAP, 0, 4, 3, 3, p_1048, &xcp__T_void},
-    {"console.remove_from_other_config", 21, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_1049, &xcp__T_void},
-    {"console.create", 21, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1050, &xcp__T_ref_console},
-    {"console.destroy", 21, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1051, &xcp__T_void},
-    {"blob.get_record", 22, XM_GET_RECORD, 0, -1, 1, 1, p_1052, &xcp__T_record_blob},
-    {"blob.get_by_uuid", 22, XM_GET_BY_UUID, 0, -1, 1, 1, p_1053, &xcp__T_ref_blob},
-    {"blob.get_by_name_label", 22, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1054, &xcp__T_set_ref_blob},
+    {"console.get_all_where", 21, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1041, &xcp__T_set_ref_console},
+    {"console.get_all_records_where", 21, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1042, &xcp__T_map_ref_console_record_console},
+    {"console.get_uuid", 21, XM_GET_FIELD, 0, 0, 1, 1, p_1043, &xcp__T_string},
+    {"console.get_protocol", 21, XM_GET_FIELD, 0, 1, 1, 1, p_1044, &xcp__T_console_protocol},
+    {"console.get_location", 21, XM_GET_FIELD, 0, 2, 1, 1, p_1045, &xcp__T_string},
+    {"console.get_VM", 21, XM_GET_FIELD, 0, 3, 1, 1, p_1046, &xcp__T_ref_VM},
+    {"console.get_other_config", 21, XM_GET_FIELD, 0, 4, 1, 1, p_1047, &xcp__T_map_string_string},
+    {"console.set_other_config", 21, XM_SET_FIELD, 0, 4, 2, 2, p_1048, &xcp__T_void},
+    {"console.add_to_other_config", 21, XM_ADD_TO_MAP, 0, 4, 3, 3, p_1049, &xcp__T_void},
+    {"console.remove_from_other_config", 21, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_1050, &xcp__T_void},
+    {"console.create", 21, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1051, &xcp__T_ref_console},
+    {"console.destroy", 21, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1052, &xcp__T_void},
+    {"blob.get_record", 22, XM_GET_RECORD, 0, -1, 1, 1, p_1053, &xcp__T_record_blob},
+    {"blob.get_by_uuid", 22, XM_GET_BY_UUID, 0, -1, 1, 1, p_1054, &xcp__T_ref_blob},
+    {"blob.get_by_name_label", 22, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1055, &xcp__T_set_ref_blob},
     {"blob.get_all", 22, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_blob},
     {"blob.get_all_records", 22, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_blob_record_blob},
-    {"blob.get_all_where", 22, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1057, &xcp__T_set_ref_blob},
-    {"blob.get_all_records_where", 22, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1058, &xcp__T_map_ref_blob_record_blob},
-    {"blob.get_uuid", 22, XM_GET_FIELD, 0, 0, 1, 1, p_1059, &xcp__T_string},
-    {"blob.get_name_label", 22, XM_GET_FIELD, 0, 1, 1, 1, p_1060, &xcp__T_string},
-    {"blob.set_name_label", 22, XM_SET_FIELD, 0, 1, 2, 2, p_1061, &xcp__T_void},
-    {"blob.get_name_description", 22, XM_GET_FIELD, 0, 2, 1, 1, p_1062, &xcp__T_string},
-    {"blob.set_name_description", 22, XM_SET_FIELD, 0, 2, 2, 2, p_1063, &xcp__T_void},
-    {"blob.get_size", 22, XM_GET_FIELD, 0, 3, 1, 1, p_1064, &xcp__T_int},
-    {"blob.get_public", 22, XM_GET_FIELD, 0, 4, 1, 1, p_1065, &xcp__T_bool},
-    {"blob.set_public", 22, XM_SET_FIELD, 0, 4, 2, 2, p_1066, &xcp__T_void},
-    {"blob.get_mime_type", 22, XM_GET_FIELD, 0, 5, 1, 1, p_1067, &xcp__T_string},
-    {"blob.get_last_updated", 22, XM_GET_FIELD, 0, 6, 1, 1, p_1068, &xcp__T_datetime},
-    {"blob.create", 22, XM_EXPLICIT, 0, -1, 2, 1, p_1069, &xcp__T_ref_blob},
-    {"blob.destroy", 22, XM_EXPLICIT, 0, -1, 1, 1, p_1070, &xcp__T_void},
-    {"secret.get_record", 23, XM_GET_RECORD, 0, -1, 1, 1, p_1071, &xcp__T_record_secret},
-    {"secret.get_by_uuid", 23, XM_GET_BY_UUID, 0, -1, 1, 1, p_1072, &xcp__T_ref_secret},
+    {"blob.get_all_where", 22, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1058, &xcp__T_set_ref_blob},
+    {"blob.get_all_records_where", 22, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1059, &xcp__T_map_ref_blob_record_blob},
+    {"blob.get_uuid", 22, XM_GET_FIELD, 0, 0, 1, 1, p_1060, &xcp__T_string},
+    {"blob.get_name_label", 22, XM_GET_FIELD, 0, 1, 1, 1, p_1061, &xcp__T_string},
+    {"blob.set_name_label", 22, XM_SET_FIELD, 0, 1, 2, 2, p_1062, &xcp__T_void},
+    {"blob.get_name_description", 22, XM_GET_FIELD, 0, 2, 1, 1, p_1063, &xcp__T_string},
+    {"blob.set_name_description", 22, XM_SET_FIELD, 0, 2, 2, 2, p_1064, &xcp__T_void},
+    {"blob.get_size", 22, XM_GET_FIELD, 0, 3, 1, 1, p_1065, &xcp__T_int},
+    {"blob.get_public", 22, XM_GET_FIELD, 0, 4, 1, 1, p_1066, &xcp__T_bool},
+    {"blob.set_public", 22, XM_SET_FIELD, 0, 4, 2, 2, p_1067, &xcp__T_void},
+    {"blob.get_mime_type", 22, XM_GET_FIELD, 0, 5, 1, 1, p_1068, &xcp__T_string},
+    {"blob.get_last_updated", 22, XM_GET_FIELD, 0, 6, 1, 1, p_1069, &xcp__T_datetime},
+    {"blob.create", 22, XM_EXPLICIT, 0, -1, 2, 1, p_1070, &xcp__T_ref_blob},
+    {"blob.destroy", 22, XM_EXPLICIT, 0, -1, 1, 1, p_1071, &xcp__T_void},
+    {"secret.get_record", 23, XM_GET_RECORD, 0, -1, 1, 1, p_1072, &xcp__T_record_secret},
+    {"secret.get_by_uuid", 23, XM_GET_BY_UUID, 0, -1, 1, 1, p_1073, &xcp__T_ref_secret},
     {"secret.get_all", 23, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_secret},
     {"secret.get_all_records", 23, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_secret_record_secret},
-    {"secret.get_all_where", 23, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1075, &xcp__T_set_ref_secret},
-    {"secret.get_all_records_where", 23, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1076, &xcp__T_map_ref_secret_record_secret},
-    {"secret.get_uuid", 23, XM_GET_FIELD, 0, 0, 1, 1, p_1077, &xcp__T_string},
-    {"secret.get_value", 23, XM_GET_FIELD, 0, 1, 1, 1, p_1078, &xcp__T_string},
-    {"secret.set_value", 23, XM_SET_FIELD, 0, 1, 2, 2, p_1079, &xcp__T_void},
-    {"secret.get_other_config", 23, XM_GET_FIELD, 0, 2, 1, 1, p_1080, &xcp__T_map_string_string},
-    {"secret.set_other_config", 23, XM_SET_FIELD, 0, 2, 2, 2, p_1081, &xcp__T_void},
-    {"secret.add_to_other_config", 23, XM_ADD_TO_MAP, 0, 2, 3, 3, p_1082, &xcp__T_void},
-    {"secret.remove_from_other_config", 23, XM_REMOVE_FROM_MAP, 0, 2, 2, 2, p_1083, &xcp__T_void},
-    {"secret.create", 23, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1084, &xcp__T_ref_secret},
-    {"secret.destroy", 23, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1085, &xcp__T_void},
-    {"secret.introduce", 23, XM_EXPLICIT, 0, -1, 3, 3, p_1086, &xcp__T_ref_secret},
-    {"pool_update.get_record", 24, XM_GET_RECORD, 0, -1, 1, 1, p_1087, &xcp__T_record_pool_update},
-    {"pool_update.get_by_uuid", 24, XM_GET_BY_UUID, 0, -1, 1, 1, p_1088, &xcp__T_ref_pool_update},
-    {"pool_update.get_by_name_label", 24, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1089, &xcp__T_set_ref_pool_update},
+    {"secret.get_all_where", 23, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1076, &xcp__T_set_ref_secret},
+    {"secret.get_all_records_where", 23, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1077, &xcp__T_map_ref_secret_record_secret},
+    {"secret.get_uuid", 23, XM_GET_FIELD, 0, 0, 1, 1, p_1078, &xcp__T_string},
+    {"secret.get_value", 23, XM_GET_FIELD, 0, 1, 1, 1, p_1079, &xcp__T_string},
+    {"secret.set_value", 23, XM_SET_FIELD, 0, 1, 2, 2, p_1080, &xcp__T_void},
+    {"secret.get_other_config", 23, XM_GET_FIELD, 0, 2, 1, 1, p_1081, &xcp__T_map_string_string},
+    {"secret.set_other_config", 23, XM_SET_FIELD, 0, 2, 2, 2, p_1082, &xcp__T_void},
+    {"secret.add_to_other_config", 23, XM_ADD_TO_MAP, 0, 2, 3, 3, p_1083, &xcp__T_void},
+    {"secret.remove_from_other_config", 23, XM_REMOVE_FROM_MAP, 0, 2, 2, 2, p_1084, &xcp__T_void},
+    {"secret.create", 23, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1085, &xcp__T_ref_secret},
+    {"secret.destroy", 23, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1086, &xcp__T_void},
+    {"secret.introduce", 23, XM_EXPLICIT, 0, -1, 3, 3, p_1087, &xcp__T_ref_secret},
+    {"pool_update.get_record", 24, XM_GET_RECORD, 0, -1, 1, 1, p_1088, &xcp__T_record_pool_update},
+    {"pool_update.get_by_uuid", 24, XM_GET_BY_UUID, 0, -1, 1, 1, p_1089, &xcp__T_ref_pool_update},
+    {"pool_update.get_by_name_label", 24, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1090, &xcp__T_set_ref_pool_update},
     {"pool_update.get_all", 24, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_pool_update},
     {"pool_update.get_all_records", 24, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_pool_update_record_pool_update},
-    {"pool_update.get_all_where", 24, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1092, &xcp__T_set_ref_pool_update},
-    {"pool_update.get_all_records_where", 24, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1093, &xcp__T_map_ref_pool_update_record_pool_update},
-    {"pool_update.get_uuid", 24, XM_GET_FIELD, 0, 0, 1, 1, p_1094, &xcp__T_string},
-    {"pool_update.get_name_label", 24, XM_GET_FIELD, 0, 1, 1, 1, p_1095, &xcp__T_string},
-    {"pool_update.get_version", 24, XM_GET_FIELD, 0, 2, 1, 1, p_1096, &xcp__T_string},
-    {"pool_update.get_installation_size", 24, XM_GET_FIELD, 0, 3, 1, 1, p_1097, &xcp__T_int},
-    {"pool_update.get_key", 24, XM_GET_FIELD, 0, 4, 1, 1, p_1098, &xcp__T_string},
-    {"pool_update.get_after_apply_guidance", 24, XM_GET_FIELD, 0, 5, 1, 1, p_1099, &xcp__T_set_update_after_apply_guidance},
-    {"pool_update.get_vdi", 24, XM_GET_FIELD, 0, 6, 1, 1, p_1100, &xcp__T_ref_VDI},
-    {"pool_update.get_hosts", 24, XM_GET_FIELD, 0, 7, 1, 1, p_1101, &xcp__T_set_ref_host},
-    {"pool_update.get_other_config", 24, XM_GET_FIELD, 0, 8, 1, 1, p_1102, &xcp__T_map_string_string},
-    {"pool_update.set_other_config", 24, XM_SET_FIELD, 0, 8, 2, 2, p_1103, &xcp__T_void},
-    {"pool_update.add_to_other_config", 24, XM_ADD_TO_MAP, 0, 8, 3, 3, p_1104, &xcp__T_void},
-    {"pool_update.remove_from_other_config", 24, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_1105, &xcp__T_void},
-    {"pool_update.get_enforce_homogeneity", 24, XM_GET_FIELD, 0, 9, 1, 1, p_1106, &xcp__T_bool},
-    {"pool_update.get_name_description", 24, XM_GET_FIELD, 0, 10, 1, 1, p_1107, &xcp__T_string},
-    {"pool_update.introduce", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1108, &xcp__T_ref_pool_update},
-    {"pool_update.precheck", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1109, &xcp__T_livepatch_status},
-    {"pool_update.apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1110, &xcp__T_void},
-    {"pool_update.pool_apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1111, &xcp__T_void},
-    {"pool_update.pool_clean", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1112, &xcp__T_void},
-    {"pool_update.destroy", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1113, &xcp__T_void},
+    {"pool_update.get_all_where", 24, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1093, &xcp__T_set_ref_pool_update},
+    {"pool_update.get_all_records_where", 24, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1094, &xcp__T_map_ref_pool_update_record_pool_update},
+    {"pool_update.get_uuid", 24, XM_GET_FIELD, 0, 0, 1, 1, p_1095, &xcp__T_string},
+    {"pool_update.get_name_label", 24, XM_GET_FIELD, 0, 1, 1, 1, p_1096, &xcp__T_string},
+    {"pool_update.get_version", 24, XM_GET_FIELD, 0, 2, 1, 1, p_1097, &xcp__T_string},
+    {"pool_update.get_installation_size", 24, XM_GET_FIELD, 0, 3, 1, 1, p_1098, &xcp__T_int},
+    {"pool_update.get_key", 24, XM_GET_FIELD, 0, 4, 1, 1, p_1099, &xcp__T_string},
+    {"pool_update.get_after_apply_guidance", 24, XM_GET_FIELD, 0, 5, 1, 1, p_1100, &xcp__T_set_update_after_apply_guidance},
+    {"pool_update.get_vdi", 24, XM_GET_FIELD, 0, 6, 1, 1, p_1101, &xcp__T_ref_VDI},
+    {"pool_update.get_hosts", 24, XM_GET_FIELD, 0, 7, 1, 1, p_1102, &xcp__T_set_ref_host},
+    {"pool_update.get_other_config", 24, XM_GET_FIELD, 0, 8, 1, 1, p_1103, &xcp__T_map_string_string},
+    {"pool_update.set_other_config", 24, XM_SET_FIELD, 0, 8, 2, 2, p_1104, &xcp__T_void},
+    {"pool_update.add_to_other_config", 24, XM_ADD_TO_MAP, 0, 8, 3, 3, p_1105, &xcp__T_void},
+    {"pool_update.remove_from_other_config", 24, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_1106, &xcp__T_void},
+    {"pool_update.get_enforce_homogeneity", 24, XM_GET_FIELD, 0, 9, 1, 1, p_1107, &xcp__T_bool},
+    {"pool_update.get_name_description", 24, XM_GET_FIELD, 0, 10, 1, 1, p_1108, &xcp__T_string},
+    {"pool_update.introduce", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1109, &xcp__T_ref_pool_update},
+    {"pool_update.precheck", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1110, &xcp__T_livepatch_status},
+    {"pool_update.apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1111, &xcp__T_void},
+    {"pool_update.pool_apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1112, &xcp__T_void},
+    {"pool_update.pool_clean", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1113, &xcp__T_void},
+    {"pool_update.destroy", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1114, &xcp__T_void},
 };
-const int xcp__nmessages = 1114;
+const int xcp__nmessages = 1115;
 const xcp_message_info xcp__message_infos[] = {
     {"session.get_record", "session", 1, pn_0, pt_0, pd_0, "record:session", false, true},
     {"session.get_by_uuid", "session", 1, pn_1, pt_1, pd_1, "ref:session", false, true},
@@ -7106,1878 +7111,1879 @@ const xcp_message_info xcp__message_infos[] = {
     {"pool.enable_ha", "pool", 2, pn_137, pt_137, pd_137, "void", true, true},
     {"pool.disable_ha", "pool", 0, NULL, NULL, NULL, "void", true, true},
     {"pool.member_commit", "pool", 1, pn_139, pt_139, pd_139, "int", false, true},
+    {"pool.member_sync", "pool", 1, pn_140, pt_140, pd_140, "void", false, true},
     {"pool.sync_database", "pool", 0, NULL, NULL, NULL, "void", true, true},
-    {"pool.management_reconfigure", "pool", 1, pn_141, pt_141, pd_141, "void", true, true},
-    {"pool.create_VLAN_from_PIF", "pool", 3, pn_142, pt_142, pd_142, "set:ref:PIF", true, true},
-    {"pool.set_ha_host_failures_to_tolerate", "pool", 2, pn_143, pt_143, pd_143, "void", true, true},
-    {"pool.get_license_state", "pool", 1, pn_144, pt_144, pd_144, "map:string:string", true, true},
-    {"pool.apply_edition", "pool", 2, pn_145, pt_145, pd_145, "void", true, true},
-    {"pool.create_new_blob", "pool", 4, pn_146, pt_146, pd_146, "ref:blob", true, true},
-    {"host.get_record", "host", 1, pn_147, pt_147, pd_147, "record:host", false, true},
-    {"host.get_by_uuid", "host", 1, pn_148, pt_148, pd_148, "ref:host", false, true},
-    {"host.get_by_name_label", "host", 1, pn_149, pt_149, pd_149, "set:ref:host", false, true},
+    {"pool.management_reconfigure", "pool", 1, pn_142, pt_142, pd_142, "void", true, true},
+    {"pool.create_VLAN_from_PIF", "pool", 3, pn_143, pt_143, pd_143, "set:ref:PIF", true, true},
+    {"pool.set_ha_host_failures_to_tolerate", "pool", 2, pn_144, pt_144, pd_144, "void", true, true},
+    {"pool.get_license_state", "pool", 1, pn_145, pt_145, pd_145, "map:string:string", true, true},
+    {"pool.apply_edition", "pool", 2, pn_146, pt_146, pd_146, "void", true, true},
+    {"pool.create_new_blob", "pool", 4, pn_147, pt_147, pd_147, "ref:blob", true, true},
+    {"host.get_record", "host", 1, pn_148, pt_148, pd_148, "record:host", false, true},
+    {"host.get_by_uuid", "host", 1, pn_149, pt_149, pd_149, "ref:host", false, true},
+    {"host.get_by_name_label", "host", 1, pn_150, pt_150, pd_150, "set:ref:host", false, true},
     {"host.get_all", "host", 0, NULL, NULL, NULL, "set:ref:host", false, true},
     {"host.get_all_records", "host", 0, NULL, NULL, NULL, "map:ref:host:record:host", false, true},
-    {"host.get_all_where", "host", 1, pn_152, pt_152, pd_152, "set:ref:host", false, true},
-    {"host.get_all_records_where", "host", 1, pn_153, pt_153, pd_153, "map:ref:host:record:host", false, true},
-    {"host.get_uuid", "host", 1, pn_154, pt_154, pd_154, "string", false, true},
-    {"host.get_name_label", "host", 1, pn_155, pt_155, pd_155, "string", false, true},
-    {"host.set_name_label", "host", 2, pn_156, pt_156, pd_156, "void", false, true},
-    {"host.get_name_description", "host", 1, pn_157, pt_157, pd_157, "string", false, true},
-    {"host.set_name_description", "host", 2, pn_158, pt_158, pd_158, "void", false, true},
-    {"host.get_allowed_operations", "host", 1, pn_159, pt_159, pd_159, "set:host_allowed_operations", false, true},
-    {"host.get_current_operations", "host", 1, pn_160, pt_160, pd_160, "map:string:host_allowed_operations", false, true},
-    {"host.get_API_version_major", "host", 1, pn_161, pt_161, pd_161, "int", false, true},
-    {"host.get_API_version_minor", "host", 1, pn_162, pt_162, pd_162, "int", false, true},
-    {"host.get_enabled", "host", 1, pn_163, pt_163, pd_163, "bool", false, true},
-    {"host.get_software_version", "host", 1, pn_164, pt_164, pd_164, "map:string:string", false, true},
-    {"host.get_other_config", "host", 1, pn_165, pt_165, pd_165, "map:string:string", false, true},
-    {"host.set_other_config", "host", 2, pn_166, pt_166, pd_166, "void", false, true},
-    {"host.add_to_other_config", "host", 3, pn_167, pt_167, pd_167, "void", false, true},
-    {"host.remove_from_other_config", "host", 2, pn_168, pt_168, pd_168, "void", false, true},
-    {"host.get_capabilities", "host", 1, pn_169, pt_169, pd_169, "set:string", false, true},
-    {"host.get_resident_VMs", "host", 1, pn_170, pt_170, pd_170, "set:ref:VM", false, true},
-    {"host.get_logging", "host", 1, pn_171, pt_171, pd_171, "map:string:string", false, true},
-    {"host.set_logging", "host", 2, pn_172, pt_172, pd_172, "void", false, true},
-    {"host.add_to_logging", "host", 3, pn_173, pt_173, pd_173, "void", false, true},
-    {"host.remove_from_logging", "host", 2, pn_174, pt_174, pd_174, "void", false, true},
-    {"host.get_PIFs", "host", 1, pn_175, pt_175, pd_175, "set:ref:PIF", false, true},
-    {"host.get_suspend_image_sr", "host", 1, pn_176, pt_176, pd_176, "ref:SR", false, true},
-    {"host.set_suspend_image_sr", "host", 2, pn_177, pt_177, pd_177, "void", false, true},
-    {"host.get_crash_dump_sr", "host", 1, pn_178, pt_178, pd_178, "ref:SR", false, true},
-    {"host.set_crash_dump_sr", "host", 2, pn_179, pt_179, pd_179, "void", false, true},
-    {"host.get_updates", "host", 1, pn_180, pt_180, pd_180, "set:ref:pool_update", false, true},
-    {"host.get_PBDs", "host", 1, pn_181, pt_181, pd_181, "set:ref:PBD", false, true},
-    {"host.get_host_CPUs", "host", 1, pn_182, pt_182, pd_182, "set:ref:host_cpu", false, true},
-    {"host.get_cpu_info", "host", 1, pn_183, pt_183, pd_183, "map:string:string", false, true},
-    {"host.get_hostname", "host", 1, pn_184, pt_184, pd_184, "string", false, true},
-    {"host.set_hostname", "host", 2, pn_185, pt_185, pd_185, "void", false, true},
-    {"host.get_address", "host", 1, pn_186, pt_186, pd_186, "string", false, true},
-    {"host.set_address", "host", 2, pn_187, pt_187, pd_187, "void", false, true},
-    {"host.get_metrics", "host", 1, pn_188, pt_188, pd_188, "ref:host_metrics", false, true},
-    {"host.get_license_params", "host", 1, pn_189, pt_189, pd_189, "map:string:string", false, true},
-    {"host.get_tags", "host", 1, pn_190, pt_190, pd_190, "set:string", false, true},
-    {"host.set_tags", "host", 2, pn_191, pt_191, pd_191, "void", false, true},
-    {"host.add_tags", "host", 2, pn_192, pt_192, pd_192, "void", false, true},
-    {"host.remove_tags", "host", 2, pn_193, pt_193, pd_193, "void", false, true},
-    {"host.get_edition", "host", 1, pn_194, pt_194, pd_194, "string", false, true},
-    {"host.get_license_server", "host", 1, pn_195, pt_195, pd_195, "map:string:string", false, true},
-    {"host.set_license_server", "host", 2, pn_196, pt_196, pd_196, "void", false, true},
-    {"host.add_to_license_server", "host", 3, pn_197, pt_197, pd_197, "void", false, true},
-    {"host.remove_from_license_server", "host", 2, pn_198, pt_198, pd_198, "void", false, true},
-    {"host.get_bios_strings", "host", 1, pn_199, pt_199, pd_199, "map:string:string", false, true},
-    {"host.get_power_on_mode", "host", 1, pn_200, pt_200, pd_200, "string", false, true},
-    {"host.get_chipset_info", "host", 1, pn_201, pt_201, pd_201, "map:string:string", false, true},
-    {"host.get_PCIs", "host", 1, pn_202, pt_202, pd_202, "set:ref:PCI", false, true},
-    {"host.get_PGPUs", "host", 1, pn_203, pt_203, pd_203, "set:ref:PGPU", false, true},
-    {"host.get_guest_VCPUs_params", "host", 1, pn_204, pt_204, pd_204, "map:string:string", false, true},
-    {"host.set_guest_VCPUs_params", "host", 2, pn_205, pt_205, pd_205, "void", false, true},
-    {"host.add_to_guest_VCPUs_params", "host", 3, pn_206, pt_206, pd_206, "void", false, true},
-    {"host.remove_from_guest_VCPUs_params", "host", 2, pn_207, pt_207, pd_207, "void", false, true},
-    {"host.get_display", "host", 1, pn_208, pt_208, pd_208, "host_display", false, true},
-    {"host.set_display", "host", 2, pn_209, pt_209, pd_209, "void", false, true},
-    {"host.get_control_domain", "host", 1, pn_210, pt_210, pd_210, "ref:VM", false, true},
-    {"host.get_updates_requiring_reboot", "host", 1, pn_211, pt_211, pd_211, "set:ref:pool_update", false, true},
-    {"host.get_iscsi_iqn", "host", 1, pn_212, pt_212, pd_212, "string", false, true},
-    {"host.get_multipathing", "host", 1, pn_213, pt_213, pd_213, "bool", false, true},
-    {"host.get_certificates", "host", 1, pn_214, pt_214, pd_214, "set:ref:Certificate", false, true},
-    {"host.get_https_only", "host", 1, pn_215, pt_215, pd_215, "bool", false, true},
-    {"host.get_ssh_enabled", "host", 1, pn_216, pt_216, pd_216, "bool", false, true},
-    {"host.get_ssh_enabled_timeout", "host", 1, pn_217, pt_217, pd_217, "int", false, true},
-    {"host.get_ssh_expiry", "host", 1, pn_218, pt_218, pd_218, "datetime", false, true},
-    {"host.get_console_idle_timeout", "host", 1, pn_219, pt_219, pd_219, "int", false, true},
-    {"host.get_ssh_auto_mode", "host", 1, pn_220, pt_220, pd_220, "bool", false, true},
-    {"host.get_max_cstate", "host", 1, pn_221, pt_221, pd_221, "string", false, true},
-    {"host.get_secure_boot", "host", 1, pn_222, pt_222, pd_222, "bool", false, true},
-    {"host.get_ntp_mode", "host", 1, pn_223, pt_223, pd_223, "host_ntp_mode", false, true},
-    {"host.get_ntp_custom_servers", "host", 1, pn_224, pt_224, pd_224, "set:string", false, true},
-    {"host.get_timezone", "host", 1, pn_225, pt_225, pd_225, "string", false, true},
-    {"host.get_memory_overhead", "host", 1, pn_226, pt_226, pd_226, "int", false, true},
-    {"host.get_API_version_vendor", "host", 1, pn_227, pt_227, pd_227, "string", false, true},
-    {"host.get_API_version_vendor_implementation", "host", 1, pn_228, pt_228, pd_228, "map:string:string", false, true},
-    {"host.get_cpu_configuration", "host", 1, pn_229, pt_229, pd_229, "map:string:string", false, true},
-    {"host.get_sched_policy", "host", 1, pn_230, pt_230, pd_230, "string", false, true},
-    {"host.get_supported_bootloaders", "host", 1, pn_231, pt_231, pd_231, "set:string", false, true},
-    {"host.get_crashdumps", "host", 1, pn_232, pt_232, pd_232, "set:ref:host_crashdump", false, true},
-    {"host.get_patches", "host", 1, pn_233, pt_233, pd_233, "set:ref:host_patch", false, true},
-    {"host.get_ha_statefiles", "host", 1, pn_234, pt_234, pd_234, "set:string", false, true},
-    {"host.get_ha_network_peers", "host", 1, pn_235, pt_235, pd_235, "set:string", false, true},
-    {"host.get_blobs", "host", 1, pn_236, pt_236, pd_236, "map:string:ref:blob", false, true},
-    {"host.get_external_auth_type", "host", 1, pn_237, pt_237, pd_237, "string", false, true},
-    {"host.get_external_auth_service_name", "host", 1, pn_238, pt_238, pd_238, "string", false, true},
-    {"host.get_external_auth_configuration", "host", 1, pn_239, pt_239, pd_239, "map:string:string", false, true},
-    {"host.get_power_on_config", "host", 1, pn_240, pt_240, pd_240, "map:string:string", false, true},
-    {"host.get_local_cache_sr", "host", 1, pn_241, pt_241, pd_241, "ref:SR", false, true},
-    {"host.get_PUSBs", "host", 1, pn_242, pt_242, pd_242, "set:ref:PUSB", false, true},
-    {"host.get_ssl_legacy", "host", 1, pn_243, pt_243, pd_243, "bool", false, true},
-    {"host.get_virtual_hardware_platform_versions", "host", 1, pn_244, pt_244, pd_244, "set:int", false, true},
-    {"host.get_features", "host", 1, pn_245, pt_245, pd_245, "set:ref:Feature", false, true},
-    {"host.get_uefi_certificates", "host", 1, pn_246, pt_246, pd_246, "string", false, true},
-    {"host.get_editions", "host", 1, pn_247, pt_247, pd_247, "set:string", false, true},
-    {"host.get_pending_guidances", "host", 1, pn_248, pt_248, pd_248, "set:update_guidances", false, true},
-    {"host.get_tls_verification_enabled", "host", 1, pn_249, pt_249, pd_249, "bool", false, true},
-    {"host.get_last_software_update", "host", 1, pn_250, pt_250, pd_250, "datetime", false, true},
-    {"host.get_latest_synced_updates_applied", "host", 1, pn_251, pt_251, pd_251, "latest_synced_updates_applied_state", false, true},
-    {"host.get_numa_affinity_policy", "host", 1, pn_252, pt_252, pd_252, "host_numa_affinity_policy", false, true},
-    {"host.get_pending_guidances_recommended", "host", 1, pn_253, pt_253, pd_253, "set:update_guidances", false, true},
-    {"host.get_pending_guidances_full", "host", 1, pn_254, pt_254, pd_254, "set:update_guidances", false, true},
-    {"host.get_last_update_hash", "host", 1, pn_255, pt_255, pd_255, "string", false, true},
-    {"host.disable", "host", 2, pn_256, pt_256, pd_256, "void", true, true},
-    {"host.enable", "host", 1, pn_257, pt_257, pd_257, "void", true, true},
-    {"host.evacuate", "host", 3, pn_258, pt_258, pd_258, "void", true, true},
-    {"host.get_vms_which_prevent_evacuation", "host", 1, pn_259, pt_259, pd_259, "map:ref:VM:set:string", true, true},
-    {"host.assert_can_evacuate", "host", 1, pn_260, pt_260, pd_260, "void", true, true},
-    {"host.reboot", "host", 1, pn_261, pt_261, pd_261, "void", true, true},
-    {"host.shutdown", "host", 1, pn_262, pt_262, pd_262, "void", true, true},
-    {"host.power_on", "host", 1, pn_263, pt_263, pd_263, "void", true, true},
-    {"host.call_plugin", "host", 4, pn_264, pt_264, pd_264, "string", true, true},
-    {"host.get_servertime", "host", 1, pn_265, pt_265, pd_265, "datetime", true, true},
-    {"host.get_server_localtime", "host", 1, pn_266, pt_266, pd_266, "datetime", true, true},
-    {"host.get_management_interface", "host", 1, pn_267, pt_267, pd_267, "ref:PIF", true, true},
-    {"host.management_reconfigure", "host", 1, pn_268, pt_268, pd_268, "void", true, true},
-    {"host.restart_agent", "host", 1, pn_269, pt_269, pd_269, "void", true, true},
-    {"host.set_hostname_live", "host", 2, pn_270, pt_270, pd_270, "void", true, true},
-    {"host.syslog_reconfigure", "host", 1, pn_271, pt_271, pd_271, "void", true, true},
-    {"host.destroy", "host", 1, pn_272, pt_272, pd_272, "void", true, true},
-    {"host.declare_dead", "host", 1, pn_273, pt_273, pd_273, "void", true, true},
-    {"host.compute_free_memory", "host", 1, pn_274, pt_274, pd_274, "int", true, true},
-    {"host.compute_memory_overhead", "host", 1, pn_275, pt_275, pd_275, "int", true, true},
-    {"host.dmesg", "host", 1, pn_276, pt_276, pd_276, "string", true, true},
-    {"host.get_log", "host", 1, pn_277, pt_277, pd_277, "string", true, true},
-    {"host.get_data_sources", "host", 1, pn_278, pt_278, pd_278, "set:record:data_source", false, true},
-    {"host.record_data_source", "host", 2, pn_279, pt_279, pd_279, "void", false, true},
-    {"host.query_data_source", "host", 2, pn_280, pt_280, pd_280, "float", false, true},
-    {"host.forget_data_source_archives", "host", 2, pn_281, pt_281, pd_281, "void", false, true},
-    {"host.create_new_blob", "host", 4, pn_282, pt_282, pd_282, "ref:blob", true, true},
-    {"host_metrics.get_record", "host_metrics", 1, pn_283, pt_283, pd_283, "record:host_metrics", false, true},
-    {"host_metrics.get_by_uuid", "host_metrics", 1, pn_284, pt_284, pd_284, "ref:host_metrics", false, true},
+    {"host.get_all_where", "host", 1, pn_153, pt_153, pd_153, "set:ref:host", false, true},
+    {"host.get_all_records_where", "host", 1, pn_154, pt_154, pd_154, "map:ref:host:record:host", false, true},
+    {"host.get_uuid", "host", 1, pn_155, pt_155, pd_155, "string", false, true},
+    {"host.get_name_label", "host", 1, pn_156, pt_156, pd_156, "string", false, true},
+    {"host.set_name_label", "host", 2, pn_157, pt_157, pd_157, "void", false, true},
+    {"host.get_name_description", "host", 1, pn_158, pt_158, pd_158, "string", false, true},
+    {"host.set_name_description", "host", 2, pn_159, pt_159, pd_159, "void", false, true},
+    {"host.get_allowed_operations", "host", 1, pn_160, pt_160, pd_160, "set:host_allowed_operations", false, true},
+    {"host.get_current_operations", "host", 1, pn_161, pt_161, pd_161, "map:string:host_allowed_operations", false, true},
+    {"host.get_API_version_major", "host", 1, pn_162, pt_162, pd_162, "int", false, true},
+    {"host.get_API_version_minor", "host", 1, pn_163, pt_163, pd_163, "int", false, true},
+    {"host.get_enabled", "host", 1, pn_164, pt_164, pd_164, "bool", false, true},
+    {"host.get_software_version", "host", 1, pn_165, pt_165, pd_165, "map:string:string", false, true},
+    {"host.get_other_config", "host", 1, pn_166, pt_166, pd_166, "map:string:string", false, true},
+    {"host.set_other_config", "host", 2, pn_167, pt_167, pd_167, "void", false, true},
+    {"host.add_to_other_config", "host", 3, pn_168, pt_168, pd_168, "void", false, true},
+    {"host.remove_from_other_config", "host", 2, pn_169, pt_169, pd_169, "void", false, true},
+    {"host.get_capabilities", "host", 1, pn_170, pt_170, pd_170, "set:string", false, true},
+    {"host.get_resident_VMs", "host", 1, pn_171, pt_171, pd_171, "set:ref:VM", false, true},
+    {"host.get_logging", "host", 1, pn_172, pt_172, pd_172, "map:string:string", false, true},
+    {"host.set_logging", "host", 2, pn_173, pt_173, pd_173, "void", false, true},
+    {"host.add_to_logging", "host", 3, pn_174, pt_174, pd_174, "void", false, true},
+    {"host.remove_from_logging", "host", 2, pn_175, pt_175, pd_175, "void", false, true},
+    {"host.get_PIFs", "host", 1, pn_176, pt_176, pd_176, "set:ref:PIF", false, true},
+    {"host.get_suspend_image_sr", "host", 1, pn_177, pt_177, pd_177, "ref:SR", false, true},
+    {"host.set_suspend_image_sr", "host", 2, pn_178, pt_178, pd_178, "void", false, true},
+    {"host.get_crash_dump_sr", "host", 1, pn_179, pt_179, pd_179, "ref:SR", false, true},
+    {"host.set_crash_dump_sr", "host", 2, pn_180, pt_180, pd_180, "void", false, true},
+    {"host.get_updates", "host", 1, pn_181, pt_181, pd_181, "set:ref:pool_update", false, true},
+    {"host.get_PBDs", "host", 1, pn_182, pt_182, pd_182, "set:ref:PBD", false, true},
+    {"host.get_host_CPUs", "host", 1, pn_183, pt_183, pd_183, "set:ref:host_cpu", false, true},
+    {"host.get_cpu_info", "host", 1, pn_184, pt_184, pd_184, "map:string:string", false, true},
+    {"host.get_hostname", "host", 1, pn_185, pt_185, pd_185, "string", false, true},
+    {"host.set_hostname", "host", 2, pn_186, pt_186, pd_186, "void", false, true},
+    {"host.get_address", "host", 1, pn_187, pt_187, pd_187, "string", false, true},
+    {"host.set_address", "host", 2, pn_188, pt_188, pd_188, "void", false, true},
+    {"host.get_metrics", "host", 1, pn_189, pt_189, pd_189, "ref:host_metrics", false, true},
+    {"host.get_license_params", "host", 1, pn_190, pt_190, pd_190, "map:string:string", false, true},
+    {"host.get_tags", "host", 1, pn_191, pt_191, pd_191, "set:string", false, true},
+    {"host.set_tags", "host", 2, pn_192, pt_192, pd_192, "void", false, true},
+    {"host.add_tags", "host", 2, pn_193, pt_193, pd_193, "void", false, true},
+    {"host.remove_tags", "host", 2, pn_194, pt_194, pd_194, "void", false, true},
+    {"host.get_edition", "host", 1, pn_195, pt_195, pd_195, "string", false, true},
+    {"host.get_license_server", "host", 1, pn_196, pt_196, pd_196, "map:string:string", false, true},
+    {"host.set_license_server", "host", 2, pn_197, pt_197, pd_197, "void", false, true},
+    {"host.add_to_license_server", "host", 3, pn_198, pt_198, pd_198, "void", false, true},
+    {"host.remove_from_license_server", "host", 2, pn_199, pt_199, pd_199, "void", false, true},
+    {"host.get_bios_strings", "host", 1, pn_200, pt_200, pd_200, "map:string:string", false, true},
+    {"host.get_power_on_mode", "host", 1, pn_201, pt_201, pd_201, "string", false, true},
+    {"host.get_chipset_info", "host", 1, pn_202, pt_202, pd_202, "map:string:string", false, true},
+    {"host.get_PCIs", "host", 1, pn_203, pt_203, pd_203, "set:ref:PCI", false, true},
+    {"host.get_PGPUs", "host", 1, pn_204, pt_204, pd_204, "set:ref:PGPU", false, true},
+    {"host.get_guest_VCPUs_params", "host", 1, pn_205, pt_205, pd_205, "map:string:string", false, true},
+    {"host.set_guest_VCPUs_params", "host", 2, pn_206, pt_206, pd_206, "void", false, true},
+    {"host.add_to_guest_VCPUs_params", "host", 3, pn_207, pt_207, pd_207, "void", false, true},
+    {"host.remove_from_guest_VCPUs_params", "host", 2, pn_208, pt_208, pd_208, "void", false, true},
+    {"host.get_display", "host", 1, pn_209, pt_209, pd_209, "host_display", false, true},
+    {"host.set_display", "host", 2, pn_210, pt_210, pd_210, "void", false, true},
+    {"host.get_control_domain", "host", 1, pn_211, pt_211, pd_211, "ref:VM", false, true},
+    {"host.get_updates_requiring_reboot", "host", 1, pn_212, pt_212, pd_212, "set:ref:pool_update", false, true},
+    {"host.get_iscsi_iqn", "host", 1, pn_213, pt_213, pd_213, "string", false, true},
+    {"host.get_multipathing", "host", 1, pn_214, pt_214, pd_214, "bool", false, true},
+    {"host.get_certificates", "host", 1, pn_215, pt_215, pd_215, "set:ref:Certificate", false, true},
+    {"host.get_https_only", "host", 1, pn_216, pt_216, pd_216, "bool", false, true},
+    {"host.get_ssh_enabled", "host", 1, pn_217, pt_217, pd_217, "bool", false, true},
+    {"host.get_ssh_enabled_timeout", "host", 1, pn_218, pt_218, pd_218, "int", false, true},
+    {"host.get_ssh_expiry", "host", 1, pn_219, pt_219, pd_219, "datetime", false, true},
+    {"host.get_console_idle_timeout", "host", 1, pn_220, pt_220, pd_220, "int", false, true},
+    {"host.get_ssh_auto_mode", "host", 1, pn_221, pt_221, pd_221, "bool", false, true},
+    {"host.get_max_cstate", "host", 1, pn_222, pt_222, pd_222, "string", false, true},
+    {"host.get_secure_boot", "host", 1, pn_223, pt_223, pd_223, "bool", false, true},
+    {"host.get_ntp_mode", "host", 1, pn_224, pt_224, pd_224, "host_ntp_mode", false, true},
+    {"host.get_ntp_custom_servers", "host", 1, pn_225, pt_225, pd_225, "set:string", false, true},
+    {"host.get_timezone", "host", 1, pn_226, pt_226, pd_226, "string", false, true},
+    {"host.get_memory_overhead", "host", 1, pn_227, pt_227, pd_227, "int", false, true},
+    {"host.get_API_version_vendor", "host", 1, pn_228, pt_228, pd_228, "string", false, true},
+    {"host.get_API_version_vendor_implementation", "host", 1, pn_229, pt_229, pd_229, "map:string:string", false, true},
+    {"host.get_cpu_configuration", "host", 1, pn_230, pt_230, pd_230, "map:string:string", false, true},
+    {"host.get_sched_policy", "host", 1, pn_231, pt_231, pd_231, "string", false, true},
+    {"host.get_supported_bootloaders", "host", 1, pn_232, pt_232, pd_232, "set:string", false, true},
+    {"host.get_crashdumps", "host", 1, pn_233, pt_233, pd_233, "set:ref:host_crashdump", false, true},
+    {"host.get_patches", "host", 1, pn_234, pt_234, pd_234, "set:ref:host_patch", false, true},
+    {"host.get_ha_statefiles", "host", 1, pn_235, pt_235, pd_235, "set:string", false, true},
+    {"host.get_ha_network_peers", "host", 1, pn_236, pt_236, pd_236, "set:string", false, true},
+    {"host.get_blobs", "host", 1, pn_237, pt_237, pd_237, "map:string:ref:blob", false, true},
+    {"host.get_external_auth_type", "host", 1, pn_238, pt_238, pd_238, "string", false, true},
+    {"host.get_external_auth_service_name", "host", 1, pn_239, pt_239, pd_239, "string", false, true},
+    {"host.get_external_auth_configuration", "host", 1, pn_240, pt_240, pd_240, "map:string:string", false, true},
+    {"host.get_power_on_config", "host", 1, pn_241, pt_241, pd_241, "map:string:string", false, true},
+    {"host.get_local_cache_sr", "host", 1, pn_242, pt_242, pd_242, "ref:SR", false, true},
+    {"host.get_PUSBs", "host", 1, pn_243, pt_243, pd_243, "set:ref:PUSB", false, true},
+    {"host.get_ssl_legacy", "host", 1, pn_244, pt_244, pd_244, "bool", false, true},
+    {"host.get_virtual_hardware_platform_versions", "host", 1, pn_245, pt_245, pd_245, "set:int", false, true},
+    {"host.get_features", "host", 1, pn_246, pt_246, pd_246, "set:ref:Feature", false, true},
+    {"host.get_uefi_certificates", "host", 1, pn_247, pt_247, pd_247, "string", false, true},
+    {"host.get_editions", "host", 1, pn_248, pt_248, pd_248, "set:string", false, true},
+    {"host.get_pending_guidances", "host", 1, pn_249, pt_249, pd_249, "set:update_guidances", false, true},
+    {"host.get_tls_verification_enabled", "host", 1, pn_250, pt_250, pd_250, "bool", false, true},
+    {"host.get_last_software_update", "host", 1, pn_251, pt_251, pd_251, "datetime", false, true},
+    {"host.get_latest_synced_updates_applied", "host", 1, pn_252, pt_252, pd_252, "latest_synced_updates_applied_state", false, true},
+    {"host.get_numa_affinity_policy", "host", 1, pn_253, pt_253, pd_253, "host_numa_affinity_policy", false, true},
+    {"host.get_pending_guidances_recommended", "host", 1, pn_254, pt_254, pd_254, "set:update_guidances", false, true},
+    {"host.get_pending_guidances_full", "host", 1, pn_255, pt_255, pd_255, "set:update_guidances", false, true},
+    {"host.get_last_update_hash", "host", 1, pn_256, pt_256, pd_256, "string", false, true},
+    {"host.disable", "host", 2, pn_257, pt_257, pd_257, "void", true, true},
+    {"host.enable", "host", 1, pn_258, pt_258, pd_258, "void", true, true},
+    {"host.evacuate", "host", 3, pn_259, pt_259, pd_259, "void", true, true},
+    {"host.get_vms_which_prevent_evacuation", "host", 1, pn_260, pt_260, pd_260, "map:ref:VM:set:string", true, true},
+    {"host.assert_can_evacuate", "host", 1, pn_261, pt_261, pd_261, "void", true, true},
+    {"host.reboot", "host", 1, pn_262, pt_262, pd_262, "void", true, true},
+    {"host.shutdown", "host", 1, pn_263, pt_263, pd_263, "void", true, true},
+    {"host.power_on", "host", 1, pn_264, pt_264, pd_264, "void", true, true},
+    {"host.call_plugin", "host", 4, pn_265, pt_265, pd_265, "string", true, true},
+    {"host.get_servertime", "host", 1, pn_266, pt_266, pd_266, "datetime", true, true},
+    {"host.get_server_localtime", "host", 1, pn_267, pt_267, pd_267, "datetime", true, true},
+    {"host.get_management_interface", "host", 1, pn_268, pt_268, pd_268, "ref:PIF", true, true},
+    {"host.management_reconfigure", "host", 1, pn_269, pt_269, pd_269, "void", true, true},
+    {"host.restart_agent", "host", 1, pn_270, pt_270, pd_270, "void", true, true},
+    {"host.set_hostname_live", "host", 2, pn_271, pt_271, pd_271, "void", true, true},
+    {"host.syslog_reconfigure", "host", 1, pn_272, pt_272, pd_272, "void", true, true},
+    {"host.destroy", "host", 1, pn_273, pt_273, pd_273, "void", true, true},
+    {"host.declare_dead", "host", 1, pn_274, pt_274, pd_274, "void", true, true},
+    {"host.compute_free_memory", "host", 1, pn_275, pt_275, pd_275, "int", true, true},
+    {"host.compute_memory_overhead", "host", 1, pn_276, pt_276, pd_276, "int", true, true},
+    {"host.dmesg", "host", 1, pn_277, pt_277, pd_277, "string", true, true},
+    {"host.get_log", "host", 1, pn_278, pt_278, pd_278, "string", true, true},
+    {"host.get_data_sources", "host", 1, pn_279, pt_279, pd_279, "set:record:data_source", false, true},
+    {"host.record_data_source", "host", 2, pn_280, pt_280, pd_280, "void", false, true},
+    {"host.query_data_source", "host", 2, pn_281, pt_281, pd_281, "float", false, true},
+    {"host.forget_data_source_archives", "host", 2, pn_282, pt_282, pd_282, "void", false, true},
+    {"host.create_new_blob", "host", 4, pn_283, pt_283, pd_283, "ref:blob", true, true},
+    {"host_metrics.get_record", "host_metrics", 1, pn_284, pt_284, pd_284, "record:host_metrics", false, true},
+    {"host_metrics.get_by_uuid", "host_metrics", 1, pn_285, pt_285, pd_285, "ref:host_metrics", false, true},
     {"host_metrics.get_all", "host_metrics", 0, NULL, NULL, NULL, "set:ref:host_metrics", false, true},
     {"host_metrics.get_all_records", "host_metrics", 0, NULL, NULL, NULL, "map:ref:host_metrics:record:host_metrics", false, true},
-    {"host_metrics.get_all_where", "host_metrics", 1, pn_287, pt_287, pd_287, "set:ref:host_metrics", false, true},
-    {"host_metrics.get_all_records_where", "host_metrics", 1, pn_288, pt_288, pd_288, "map:ref:host_metrics:record:host_metrics", false, true},
-    {"host_metrics.get_uuid", "host_metrics", 1, pn_289, pt_289, pd_289, "string", false, true},
-    {"host_metrics.get_memory_total", "host_metrics", 1, pn_290, pt_290, pd_290, "int", false, true},
-    {"host_metrics.get_memory_free", "host_metrics", 1, pn_291, pt_291, pd_291, "int", false, true},
-    {"host_metrics.get_live", "host_metrics", 1, pn_292, pt_292, pd_292, "bool", false, true},
-    {"host_metrics.get_last_updated", "host_metrics", 1, pn_293, pt_293, pd_293, "datetime", false, true},
-    {"host_metrics.get_other_config", "host_metrics", 1, pn_294, pt_294, pd_294, "map:string:string", false, true},
-    {"host_metrics.set_other_config", "host_metrics", 2, pn_295, pt_295, pd_295, "void", false, true},
-    {"host_metrics.add_to_other_config", "host_metrics", 3, pn_296, pt_296, pd_296, "void", false, true},
-    {"host_metrics.remove_from_other_config", "host_metrics", 2, pn_297, pt_297, pd_297, "void", false, true},
-    {"host_cpu.get_record", "host_cpu", 1, pn_298, pt_298, pd_298, "record:host_cpu", false, true},
-    {"host_cpu.get_by_uuid", "host_cpu", 1, pn_299, pt_299, pd_299, "ref:host_cpu", false, true},
+    {"host_metrics.get_all_where", "host_metrics", 1, pn_288, pt_288, pd_288, "set:ref:host_metrics", false, true},
+    {"host_metrics.get_all_records_where", "host_metrics", 1, pn_289, pt_289, pd_289, "map:ref:host_metrics:record:host_metrics", false, true},
+    {"host_metrics.get_uuid", "host_metrics", 1, pn_290, pt_290, pd_290, "string", false, true},
+    {"host_metrics.get_memory_total", "host_metrics", 1, pn_291, pt_291, pd_291, "int", false, true},
+    {"host_metrics.get_memory_free", "host_metrics", 1, pn_292, pt_292, pd_292, "int", false, true},
+    {"host_metrics.get_live", "host_metrics", 1, pn_293, pt_293, pd_293, "bool", false, true},
+    {"host_metrics.get_last_updated", "host_metrics", 1, pn_294, pt_294, pd_294, "datetime", false, true},
+    {"host_metrics.get_other_config", "host_metrics", 1, pn_295, pt_295, pd_295, "map:string:string", false, true},
+    {"host_metrics.set_other_config", "host_metrics", 2, pn_296, pt_296, pd_296, "void", false, true},
+    {"host_metrics.add_to_other_config", "host_metrics", 3, pn_297, pt_297, pd_297, "void", false, true},
+    {"host_metrics.remove_from_other_config", "host_metrics", 2, pn_298, pt_298, pd_298, "void", false, true},
+    {"host_cpu.get_record", "host_cpu", 1, pn_299, pt_299, pd_299, "record:host_cpu", false, true},
+    {"host_cpu.get_by_uuid", "host_cpu", 1, pn_300, pt_300, pd_300, "ref:host_cpu", false, true},
     {"host_cpu.get_all", "host_cpu", 0, NULL, NULL, NULL, "set:ref:host_cpu", false, true},
     {"host_cpu.get_all_records", "host_cpu", 0, NULL, NULL, NULL, "map:ref:host_cpu:record:host_cpu", false, true},
-    {"host_cpu.get_all_where", "host_cpu", 1, pn_302, pt_302, pd_302, "set:ref:host_cpu", false, true},
-    {"host_cpu.get_all_records_where", "host_cpu", 1, pn_303, pt_303, pd_303, "map:ref:host_cpu:record:host_cpu", false, true},
-    {"host_cpu.get_uuid", "host_cpu", 1, pn_304, pt_304, pd_304, "string", false, true},
-    {"host_cpu.get_host", "host_cpu", 1, pn_305, pt_305, pd_305, "ref:host", false, true},
-    {"host_cpu.get_number", "host_cpu", 1, pn_306, pt_306, pd_306, "int", false, true},
-    {"host_cpu.get_vendor", "host_cpu", 1, pn_307, pt_307, pd_307, "string", false, true},
-    {"host_cpu.get_speed", "host_cpu", 1, pn_308, pt_308, pd_308, "int", false, true},
-    {"host_cpu.get_modelname", "host_cpu", 1, pn_309, pt_309, pd_309, "string", false, true},
-    {"host_cpu.get_flags", "host_cpu", 1, pn_310, pt_310, pd_310, "string", false, true},
-    {"host_cpu.get_features", "host_cpu", 1, pn_311, pt_311, pd_311, "string", false, true},
-    {"host_cpu.get_utilisation", "host_cpu", 1, pn_312, pt_312, pd_312, "float", false, true},
-    {"host_cpu.get_other_config", "host_cpu", 1, pn_313, pt_313, pd_313, "map:string:string", false, true},
-    {"host_cpu.set_other_config", "host_cpu", 2, pn_314, pt_314, pd_314, "void", false, true},
-    {"host_cpu.add_to_other_config", "host_cpu", 3, pn_315, pt_315, pd_315, "void", false, true},
-    {"host_cpu.remove_from_other_config", "host_cpu", 2, pn_316, pt_316, pd_316, "void", false, true},
-    {"host_cpu.get_family", "host_cpu", 1, pn_317, pt_317, pd_317, "int", false, true},
-    {"host_cpu.get_model", "host_cpu", 1, pn_318, pt_318, pd_318, "int", false, true},
-    {"host_cpu.get_stepping", "host_cpu", 1, pn_319, pt_319, pd_319, "string", false, true},
-    {"VM.get_record", "VM", 1, pn_320, pt_320, pd_320, "record:VM", false, true},
-    {"VM.get_by_uuid", "VM", 1, pn_321, pt_321, pd_321, "ref:VM", false, true},
-    {"VM.get_by_name_label", "VM", 1, pn_322, pt_322, pd_322, "set:ref:VM", false, true},
+    {"host_cpu.get_all_where", "host_cpu", 1, pn_303, pt_303, pd_303, "set:ref:host_cpu", false, true},
+    {"host_cpu.get_all_records_where", "host_cpu", 1, pn_304, pt_304, pd_304, "map:ref:host_cpu:record:host_cpu", false, true},
+    {"host_cpu.get_uuid", "host_cpu", 1, pn_305, pt_305, pd_305, "string", false, true},
+    {"host_cpu.get_host", "host_cpu", 1, pn_306, pt_306, pd_306, "ref:host", false, true},
+    {"host_cpu.get_number", "host_cpu", 1, pn_307, pt_307, pd_307, "int", false, true},
+    {"host_cpu.get_vendor", "host_cpu", 1, pn_308, pt_308, pd_308, "string", false, true},
+    {"host_cpu.get_speed", "host_cpu", 1, pn_309, pt_309, pd_309, "int", false, true},
+    {"host_cpu.get_modelname", "host_cpu", 1, pn_310, pt_310, pd_310, "string", false, true},
+    {"host_cpu.get_flags", "host_cpu", 1, pn_311, pt_311, pd_311, "string", false, true},
+    {"host_cpu.get_features", "host_cpu", 1, pn_312, pt_312, pd_312, "string", false, true},
+    {"host_cpu.get_utilisation", "host_cpu", 1, pn_313, pt_313, pd_313, "float", false, true},
+    {"host_cpu.get_other_config", "host_cpu", 1, pn_314, pt_314, pd_314, "map:string:string", false, true},
+    {"host_cpu.set_other_config", "host_cpu", 2, pn_315, pt_315, pd_315, "void", false, true},
+    {"host_cpu.add_to_other_config", "host_cpu", 3, pn_316, pt_316, pd_316, "void", false, true},
+    {"host_cpu.remove_from_other_config", "host_cpu", 2, pn_317, pt_317, pd_317, "void", false, true},
+    {"host_cpu.get_family", "host_cpu", 1, pn_318, pt_318, pd_318, "int", false, true},
+    {"host_cpu.get_model", "host_cpu", 1, pn_319, pt_319, pd_319, "int", false, true},
+    {"host_cpu.get_stepping", "host_cpu", 1, pn_320, pt_320, pd_320, "string", false, true},
+    {"VM.get_record", "VM", 1, pn_321, pt_321, pd_321, "record:VM", false, true},
+    {"VM.get_by_uuid", "VM", 1, pn_322, pt_322, pd_322, "ref:VM", false, true},
+    {"VM.get_by_name_label", "VM", 1, pn_323, pt_323, pd_323, "set:ref:VM", false, true},
     {"VM.get_all", "VM", 0, NULL, NULL, NULL, "set:ref:VM", false, true},
     {"VM.get_all_records", "VM", 0, NULL, NULL, NULL, "map:ref:VM:record:VM", false, true},
-    {"VM.get_all_where", "VM", 1, pn_325, pt_325, pd_325, "set:ref:VM", false, true},
-    {"VM.get_all_records_where", "VM", 1, pn_326, pt_326, pd_326, "map:ref:VM:record:VM", false, true},
-    {"VM.get_uuid", "VM", 1, pn_327, pt_327, pd_327, "string", false, true},
-    {"VM.get_allowed_operations", "VM", 1, pn_328, pt_328, pd_328, "set:vm_operations", false, true},
-    {"VM.get_current_operations", "VM", 1, pn_329, pt_329, pd_329, "map:string:vm_operations", false, true},
-    {"VM.get_name_label", "VM", 1, pn_330, pt_330, pd_330, "string", false, true},
-    {"VM.set_name_label", "VM", 2, pn_331, pt_331, pd_331, "void", false, true},
-    {"VM.get_name_description", "VM", 1, pn_332, pt_332, pd_332, "string", false, true},
-    {"VM.set_name_description", "VM", 2, pn_333, pt_333, pd_333, "void", false, true},
-    {"VM.get_power_state", "VM", 1, pn_334, pt_334, pd_334, "vm_power_state", false, true},
-    {"VM.get_user_version", "VM", 1, pn_335, pt_335, pd_335, "int", false, true},
-    {"VM.set_user_version", "VM", 2, pn_336, pt_336, pd_336, "void", false, true},
-    {"VM.get_is_a_template", "VM", 1, pn_337, pt_337, pd_337, "bool", false, true},
-    {"VM.set_is_a_template", "VM", 2, pn_338, pt_338, pd_338, "void", false, true},
-    {"VM.get_is_default_template", "VM", 1, pn_339, pt_339, pd_339, "bool", false, true},
-    {"VM.get_suspend_VDI", "VM", 1, pn_340, pt_340, pd_340, "ref:VDI", false, true},
-    {"VM.get_resident_on", "VM", 1, pn_341, pt_341, pd_341, "ref:host", false, true},
-    {"VM.get_affinity", "VM", 1, pn_342, pt_342, pd_342, "ref:host", false, true},
-    {"VM.set_affinity", "VM", 2, pn_343, pt_343, pd_343, "void", false, true},
-    {"VM.get_memory_static_max", "VM", 1, pn_344, pt_344, pd_344, "int", false, true},
-    {"VM.get_memory_dynamic_max", "VM", 1, pn_345, pt_345, pd_345, "int", false, true},
-    {"VM.get_memory_dynamic_min", "VM", 1, pn_346, pt_346, pd_346, "int", false, true},
-    {"VM.get_memory_static_min", "VM", 1, pn_347, pt_347, pd_347, "int", false, true},
-    {"VM.get_VCPUs_params", "VM", 1, pn_348, pt_348, pd_348, "map:string:string", false, true},
-    {"VM.set_VCPUs_params", "VM", 2, pn_349, pt_349, pd_349, "void", false, true},
-    {"VM.add_to_VCPUs_params", "VM", 3, pn_350, pt_350, pd_350, "void", false, true},
-    {"VM.remove_from_VCPUs_params", "VM", 2, pn_351, pt_351, pd_351, "void", false, true},
-    {"VM.get_VCPUs_max", "VM", 1, pn_352, pt_352, pd_352, "int", false, true},
-    {"VM.get_VCPUs_at_startup", "VM", 1, pn_353, pt_353, pd_353, "int", false, true},
-    {"VM.get_actions_after_softreboot", "VM", 1, pn_354, pt_354, pd_354, "on_softreboot_behavior", false, true},
-    {"VM.set_actions_after_softreboot", "VM", 2, pn_355, pt_355, pd_355, "void", false, true},
-    {"VM.get_actions_after_shutdown", "VM", 1, pn_356, pt_356, pd_356, "on_normal_exit", false, true},
-    {"VM.set_actions_after_shutdown", "VM", 2, pn_357, pt_357, pd_357, "void", false, true},
-    {"VM.get_actions_after_reboot", "VM", 1, pn_358, pt_358, pd_358, "on_normal_exit", false, true},
-    {"VM.set_actions_after_reboot", "VM", 2, pn_359, pt_359, pd_359, "void", false, true},
-    {"VM.get_actions_after_crash", "VM", 1, pn_360, pt_360, pd_360, "on_crash_behaviour", false, true},
-    {"VM.get_consoles", "VM", 1, pn_361, pt_361, pd_361, "set:ref:console", false, true},
-    {"VM.get_VIFs", "VM", 1, pn_362, pt_362, pd_362, "set:ref:VIF", false, true},
-    {"VM.get_VBDs", "VM", 1, pn_363, pt_363, pd_363, "set:ref:VBD", false, true},
-    {"VM.get_VTPMs", "VM", 1, pn_364, pt_364, pd_364, "set:ref:VTPM", false, true},
-    {"VM.get_PV_bootloader", "VM", 1, pn_365, pt_365, pd_365, "string", false, true},
-    {"VM.set_PV_bootloader", "VM", 2, pn_366, pt_366, pd_366, "void", false, true},
-    {"VM.get_PV_kernel", "VM", 1, pn_367, pt_367, pd_367, "string", false, true},
-    {"VM.set_PV_kernel", "VM", 2, pn_368, pt_368, pd_368, "void", false, true},
-    {"VM.get_PV_ramdisk", "VM", 1, pn_369, pt_369, pd_369, "string", false, true},
-    {"VM.set_PV_ramdisk", "VM", 2, pn_370, pt_370, pd_370, "void", false, true},
-    {"VM.get_PV_args", "VM", 1, pn_371, pt_371, pd_371, "string", false, true},
-    {"VM.set_PV_args", "VM", 2, pn_372, pt_372, pd_372, "void", false, true},
-    {"VM.get_PV_bootloader_args", "VM", 1, pn_373, pt_373, pd_373, "string", false, true},
-    {"VM.set_PV_bootloader_args", "VM", 2, pn_374, pt_374, pd_374, "void", false, true},
-    {"VM.get_PV_legacy_args", "VM", 1, pn_375, pt_375, pd_375, "string", false, true},
-    {"VM.set_PV_legacy_args", "VM", 2, pn_376, pt_376, pd_376, "void", false, true},
-    {"VM.get_HVM_boot_policy", "VM", 1, pn_377, pt_377, pd_377, "string", false, true},
-    {"VM.get_HVM_boot_params", "VM", 1, pn_378, pt_378, pd_378, "map:string:string", false, true},
-    {"VM.set_HVM_boot_params", "VM", 2, pn_379, pt_379, pd_379, "void", false, true},
-    {"VM.add_to_HVM_boot_params", "VM", 3, pn_380, pt_380, pd_380, "void", false, true},
-    {"VM.remove_from_HVM_boot_params", "VM", 2, pn_381, pt_381, pd_381, "void", false, true},
-    {"VM.get_platform", "VM", 1, pn_382, pt_382, pd_382, "map:string:string", false, true},
-    {"VM.set_platform", "VM", 2, pn_383, pt_383, pd_383, "void", false, true},
-    {"VM.add_to_platform", "VM", 3, pn_384, pt_384, pd_384, "void", false, true},
-    {"VM.remove_from_platform", "VM", 2, pn_385, pt_385, pd_385, "void", false, true},
-    {"VM.get_PCI_bus", "VM", 1, pn_386, pt_386, pd_386, "string", false, true},
-    {"VM.set_PCI_bus", "VM", 2, pn_387, pt_387, pd_387, "void", false, true},
-    {"VM.get_other_config", "VM", 1, pn_388, pt_388, pd_388, "map:string:string", false, true},
-    {"VM.set_other_config", "VM", 2, pn_389, pt_389, pd_389, "void", false, true},
-    {"VM.add_to_other_config", "VM", 3, pn_390, pt_390, pd_390, "void", false, true},
-    {"VM.remove_from_other_config", "VM", 2, pn_391, pt_391, pd_391, "void", false, true},
-    {"VM.get_domid", "VM", 1, pn_392, pt_392, pd_392, "int", false, true},
-    {"VM.get_is_control_domain", "VM", 1, pn_393, pt_393, pd_393, "bool", false, true},
-    {"VM.get_metrics", "VM", 1, pn_394, pt_394, pd_394, "ref:VM_metrics", false, true},
-    {"VM.get_guest_metrics", "VM", 1, pn_395, pt_395, pd_395, "ref:VM_guest_metrics", false, true},
-    {"VM.get_recommendations", "VM", 1, pn_396, pt_396, pd_396, "string", false, true},
-    {"VM.set_recommendations", "VM", 2, pn_397, pt_397, pd_397, "void", false, true},
-    {"VM.get_xenstore_data", "VM", 1, pn_398, pt_398, pd_398, "map:string:string", false, true},
-    {"VM.set_xenstore_data", "VM", 2, pn_399, pt_399, pd_399, "void", false, true},
-    {"VM.add_to_xenstore_data", "VM", 3, pn_400, pt_400, pd_400, "void", false, true},
-    {"VM.remove_from_xenstore_data", "VM", 2, pn_401, pt_401, pd_401, "void", false, true},
-    {"VM.get_ha_restart_priority", "VM", 1, pn_402, pt_402, pd_402, "string", false, true},
-    {"VM.get_is_a_snapshot", "VM", 1, pn_403, pt_403, pd_403, "bool", false, true},
-    {"VM.get_snapshot_of", "VM", 1, pn_404, pt_404, pd_404, "ref:VM", false, true},
-    {"VM.get_snapshots", "VM", 1, pn_405, pt_405, pd_405, "set:ref:VM", false, true},
-    {"VM.get_snapshot_time", "VM", 1, pn_406, pt_406, pd_406, "datetime", false, true},
-    {"VM.get_tags", "VM", 1, pn_407, pt_407, pd_407, "set:string", false, true},
-    {"VM.set_tags", "VM", 2, pn_408, pt_408, pd_408, "void", false, true},
-    {"VM.add_tags", "VM", 2, pn_409, pt_409, pd_409, "void", false, true},
-    {"VM.remove_tags", "VM", 2, pn_410, pt_410, pd_410, "void", false, true},
-    {"VM.get_blocked_operations", "VM", 1, pn_411, pt_411, pd_411, "map:vm_operations:string", false, true},
-    {"VM.set_blocked_operations", "VM", 2, pn_412, pt_412, pd_412, "void", false, true},
-    {"VM.add_to_blocked_operations", "VM", 3, pn_413, pt_413, pd_413, "void", false, true},
-    {"VM.remove_from_blocked_operations", "VM", 2, pn_414, pt_414, pd_414, "void", false, true},
-    {"VM.get_parent", "VM", 1, pn_415, pt_415, pd_415, "ref:VM", false, true},
-    {"VM.get_bios_strings", "VM", 1, pn_416, pt_416, pd_416, "map:string:string", false, true},
-    {"VM.get_appliance", "VM", 1, pn_417, pt_417, pd_417, "ref:VM_appliance", false, true},
-    {"VM.get_start_delay", "VM", 1, pn_418, pt_418, pd_418, "int", false, true},
-    {"VM.get_VGPUs", "VM", 1, pn_419, pt_419, pd_419, "set:ref:VGPU", false, true},
-    {"VM.get_attached_PCIs", "VM", 1, pn_420, pt_420, pd_420, "set:ref:PCI", false, true},
-    {"VM.get_suspend_SR", "VM", 1, pn_421, pt_421, pd_421, "ref:SR", false, true},
-    {"VM.set_suspend_SR", "VM", 2, pn_422, pt_422, pd_422, "void", false, true},
-    {"VM.get_hardware_platform_version", "VM", 1, pn_423, pt_423, pd_423, "int", false, true},
-    {"VM.set_hardware_platform_version", "VM", 2, pn_424, pt_424, pd_424, "void", false, true},
-    {"VM.get_has_vendor_device", "VM", 1, pn_425, pt_425, pd_425, "bool", false, true},
-    {"VM.get_requires_reboot", "VM", 1, pn_426, pt_426, pd_426, "bool", false, true},
-    {"VM.get_reference_label", "VM", 1, pn_427, pt_427, pd_427, "string", false, true},
-    {"VM.get_domain_type", "VM", 1, pn_428, pt_428, pd_428, "domain_type", false, true},
-    {"VM.get_NVRAM", "VM", 1, pn_429, pt_429, pd_429, "map:string:string", false, true},
-    {"VM.get_groups", "VM", 1, pn_430, pt_430, pd_430, "set:ref:VM_group", false, true},
-    {"VM.get_secureboot_certificates_state", "VM", 1, pn_431, pt_431, pd_431, "vm_secureboot_certificates_state", false, true},
-    {"VM.get_scheduled_to_be_resident_on", "VM", 1, pn_432, pt_432, pd_432, "ref:host", false, true},
-    {"VM.get_memory_overhead", "VM", 1, pn_433, pt_433, pd_433, "int", false, true},
-    {"VM.get_memory_target", "VM", 1, pn_434, pt_434, pd_434, "int", false, true},
-    {"VM.get_VUSBs", "VM", 1, pn_435, pt_435, pd_435, "set:ref:VUSB", false, true},
-    {"VM.get_crash_dumps", "VM", 1, pn_436, pt_436, pd_436, "set:ref:crashdump", false, true},
-    {"VM.get_HVM_shadow_multiplier", "VM", 1, pn_437, pt_437, pd_437, "float", false, true},
-    {"VM.get_domarch", "VM", 1, pn_438, pt_438, pd_438, "string", false, true},
-    {"VM.get_last_boot_CPU_flags", "VM", 1, pn_439, pt_439, pd_439, "map:string:string", false, true},
-    {"VM.get_last_booted_record", "VM", 1, pn_440, pt_440, pd_440, "string", false, true},
-    {"VM.get_ha_always_run", "VM", 1, pn_441, pt_441, pd_441, "bool", false, true},
-    {"VM.get_transportable_snapshot_id", "VM", 1, pn_442, pt_442, pd_442, "string", false, true},
-    {"VM.get_blobs", "VM", 1, pn_443, pt_443, pd_443, "map:string:ref:blob", false, true},
-    {"VM.get_snapshot_info", "VM", 1, pn_444, pt_444, pd_444, "map:string:string", false, true},
-    {"VM.get_snapshot_metadata", "VM", 1, pn_445, pt_445, pd_445, "string", false, true},
-    {"VM.get_children", "VM", 1, pn_446, pt_446, pd_446, "set:ref:VM", false, true},
-    {"VM.get_protection_policy", "VM", 1, pn_447, pt_447, pd_447, "ref:VMPP", false, true},
-    {"VM.get_is_snapshot_from_vmpp", "VM", 1, pn_448, pt_448, pd_448, "bool", false, true},
-    {"VM.get_snapshot_schedule", "VM", 1, pn_449, pt_449, pd_449, "ref:VMSS", false, true},
-    {"VM.get_is_vmss_snapshot", "VM", 1, pn_450, pt_450, pd_450, "bool", false, true},
-    {"VM.get_shutdown_delay", "VM", 1, pn_451, pt_451, pd_451, "int", false, true},
-    {"VM.get_order", "VM", 1, pn_452, pt_452, pd_452, "int", false, true},
-    {"VM.get_version", "VM", 1, pn_453, pt_453, pd_453, "int", false, true},
-    {"VM.get_generation_id", "VM", 1, pn_454, pt_454, pd_454, "string", false, true},
-    {"VM.get_pending_guidances", "VM", 1, pn_455, pt_455, pd_455, "set:update_guidances", false, true},
-    {"VM.get_pending_guidances_recommended", "VM", 1, pn_456, pt_456, pd_456, "set:update_guidances", false, true},
-    {"VM.get_pending_guidances_full", "VM", 1, pn_457, pt_457, pd_457, "set:update_guidances", false, true},
-    {"VM.create", "VM", 1, pn_458, pt_458, pd_458, "ref:VM", true, true},
-    {"VM.destroy", "VM", 1, pn_459, pt_459, pd_459, "void", true, true},
-    {"VM.start", "VM", 3, pn_460, pt_460, pd_460, "void", true, true},
-    {"VM.start_on", "VM", 4, pn_461, pt_461, pd_461, "void", true, true},
-    {"VM.shutdown", "VM", 1, pn_462, pt_462, pd_462, "void", true, true},
-    {"VM.clean_shutdown", "VM", 1, pn_463, pt_463, pd_463, "void", true, true},
-    {"VM.hard_shutdown", "VM", 1, pn_464, pt_464, pd_464, "void", true, true},
-    {"VM.clean_reboot", "VM", 1, pn_465, pt_465, pd_465, "void", true, true},
-    {"VM.hard_reboot", "VM", 1, pn_466, pt_466, pd_466, "void", true, true},
-    {"VM.suspend", "VM", 1, pn_467, pt_467, pd_467, "void", true, true},
-    {"VM.resume", "VM", 3, pn_468, pt_468, pd_468, "void", true, true},
-    {"VM.resume_on", "VM", 4, pn_469, pt_469, pd_469, "void", true, true},
-    {"VM.pause", "VM", 1, pn_470, pt_470, pd_470, "void", true, true},
-    {"VM.unpause", "VM", 1, pn_471, pt_471, pd_471, "void", true, true},
-    {"VM.power_state_reset", "VM", 1, pn_472, pt_472, pd_472, "void", true, true},
-    {"VM.clone", "VM", 2, pn_473, pt_473, pd_473, "ref:VM", true, true},
-    {"VM.copy", "VM", 3, pn_474, pt_474, pd_474, "ref:VM", true, true},
-    {"VM.snapshot", "VM", 3, pn_475, pt_475, pd_475, "ref:VM", true, true},
-    {"VM.snapshot_with_quiesce", "VM", 2, pn_476, pt_476, pd_476, "ref:VM", true, true},
-    {"VM.checkpoint", "VM", 2, pn_477, pt_477, pd_477, "ref:VM", true, true},
-    {"VM.revert", "VM", 1, pn_478, pt_478, pd_478, "void", true, true},
-    {"VM.provision", "VM", 1, pn_479, pt_479, pd_479, "void", true, true},
-    {"VM.pool_migrate", "VM", 3, pn_480, pt_480, pd_480, "void", true, true},
-    {"VM.assert_can_boot_here", "VM", 2, pn_481, pt_481, pd_481, "void", true, true},
-    {"VM.get_possible_hosts", "VM", 1, pn_482, pt_482, pd_482, "set:ref:host", true, true},
-    {"VM.assert_operation_valid", "VM", 2, pn_483, pt_483, pd_483, "void", true, true},
-    {"VM.update_allowed_operations", "VM", 1, pn_484, pt_484, pd_484, "void", true, true},
-    {"VM.send_sysrq", "VM", 2, pn_485, pt_485, pd_485, "void", true, true},
-    {"VM.send_trigger", "VM", 2, pn_486, pt_486, pd_486, "void", true, true},
-    {"VM.call_plugin", "VM", 4, pn_487, pt_487, pd_487, "string", true, true},
-    {"VM.set_memory_dynamic_range", "VM", 3, pn_488, pt_488, pd_488, "void", true, true},
-    {"VM.set_memory_static_range", "VM", 3, pn_489, pt_489, pd_489, "void", true, true},
-    {"VM.set_memory_limits", "VM", 5, pn_490, pt_490, pd_490, "void", true, true},
-    {"VM.set_memory", "VM", 2, pn_491, pt_491, pd_491, "void", true, true},
-    {"VM.set_memory_static_max", "VM", 2, pn_492, pt_492, pd_492, "void", false, true},
-    {"VM.set_memory_static_min", "VM", 2, pn_493, pt_493, pd_493, "void", false, true},
-    {"VM.set_memory_dynamic_max", "VM", 2, pn_494, pt_494, pd_494, "void", false, true},
-    {"VM.set_memory_dynamic_min", "VM", 2, pn_495, pt_495, pd_495, "void", false, true},
-    {"VM.set_VCPUs_max", "VM", 2, pn_496, pt_496, pd_496, "void", false, true},
-    {"VM.set_VCPUs_at_startup", "VM", 2, pn_497, pt_497, pd_497, "void", false, true},
-    {"VM.set_VCPUs_number_live", "VM", 2, pn_498, pt_498, pd_498, "void", true, true},
-    {"VM.add_to_VCPUs_params_live", "VM", 3, pn_499, pt_499, pd_499, "void", true, true},
-    {"VM.set_HVM_shadow_multiplier", "VM", 2, pn_500, pt_500, pd_500, "void", false, true},
-    {"VM.set_shadow_multiplier_live", "VM", 2, pn_501, pt_501, pd_501, "void", true, true},
-    {"VM.set_HVM_boot_policy", "VM", 2, pn_502, pt_502, pd_502, "void", false, true},
-    {"VM.set_domain_type", "VM", 2, pn_503, pt_503, pd_503, "void", false, true},
-    {"VM.set_actions_after_crash", "VM", 2, pn_504, pt_504, pd_504, "void", false, true},
-    {"VM.set_ha_restart_priority", "VM", 2, pn_505, pt_505, pd_505, "void", false, true},
-    {"VM.set_ha_always_run", "VM", 2, pn_506, pt_506, pd_506, "void", false, true},
-    {"VM.set_suspend_VDI", "VM", 2, pn_507, pt_507, pd_507, "void", false, true},
-    {"VM.set_order", "VM", 2, pn_508, pt_508, pd_508, "void", false, true},
-    {"VM.set_start_delay", "VM", 2, pn_509, pt_509, pd_509, "void", false, true},
-    {"VM.set_shutdown_delay", "VM", 2, pn_510, pt_510, pd_510, "void", false, true},
-    {"VM.set_has_vendor_device", "VM", 2, pn_511, pt_511, pd_511, "void", false, true},
-    {"VM.set_bios_strings", "VM", 2, pn_512, pt_512, pd_512, "void", false, true},
-    {"VM.copy_bios_strings", "VM", 2, pn_513, pt_513, pd_513, "void", true, true},
-    {"VM.set_NVRAM", "VM", 2, pn_514, pt_514, pd_514, "void", false, true},
-    {"VM.add_to_NVRAM", "VM", 3, pn_515, pt_515, pd_515, "void", false, true},
-    {"VM.remove_from_NVRAM", "VM", 2, pn_516, pt_516, pd_516, "void", false, true},
-    {"VM.compute_memory_overhead", "VM", 1, pn_517, pt_517, pd_517, "int", true, true},
-    {"VM.maximise_memory", "VM", 3, pn_518, pt_518, pd_518, "int", false, true},
-    {"VM.get_allowed_VBD_devices", "VM", 1, pn_519, pt_519, pd_519, "set:string", false, true},
-    {"VM.get_allowed_VIF_devices", "VM", 1, pn_520, pt_520, pd_520, "set:string", false, true},
-    {"VM.get_data_sources", "VM", 1, pn_521, pt_521, pd_521, "set:record:data_source", false, true},
-    {"VM.record_data_source", "VM", 2, pn_522, pt_522, pd_522, "void", false, true},
-    {"VM.query_data_source", "VM", 2, pn_523, pt_523, pd_523, "float", false, true},
-    {"VM.forget_data_source_archives", "VM", 2, pn_524, pt_524, pd_524, "void", false, true},
-    {"VM.create_new_blob", "VM", 4, pn_525, pt_525, pd_525, "ref:blob", true, true},
-    {"VM.import", "VM", 4, pn_526, pt_526, pd_526, "set:ref:VM", true, true},
-    {"VM_metrics.get_record", "VM_metrics", 1, pn_527, pt_527, pd_527, "record:VM_metrics", false, true},
-    {"VM_metrics.get_by_uuid", "VM_metrics", 1, pn_528, pt_528, pd_528, "ref:VM_metrics", false, true},
+    {"VM.get_all_where", "VM", 1, pn_326, pt_326, pd_326, "set:ref:VM", false, true},
+    {"VM.get_all_records_where", "VM", 1, pn_327, pt_327, pd_327, "map:ref:VM:record:VM", false, true},
+    {"VM.get_uuid", "VM", 1, pn_328, pt_328, pd_328, "string", false, true},
+    {"VM.get_allowed_operations", "VM", 1, pn_329, pt_329, pd_329, "set:vm_operations", false, true},
+    {"VM.get_current_operations", "VM", 1, pn_330, pt_330, pd_330, "map:string:vm_operations", false, true},
+    {"VM.get_name_label", "VM", 1, pn_331, pt_331, pd_331, "string", false, true},
+    {"VM.set_name_label", "VM", 2, pn_332, pt_332, pd_332, "void", false, true},
+    {"VM.get_name_description", "VM", 1, pn_333, pt_333, pd_333, "string", false, true},
+    {"VM.set_name_description", "VM", 2, pn_334, pt_334, pd_334, "void", false, true},
+    {"VM.get_power_state", "VM", 1, pn_335, pt_335, pd_335, "vm_power_state", false, true},
+    {"VM.get_user_version", "VM", 1, pn_336, pt_336, pd_336, "int", false, true},
+    {"VM.set_user_version", "VM", 2, pn_337, pt_337, pd_337, "void", false, true},
+    {"VM.get_is_a_template", "VM", 1, pn_338, pt_338, pd_338, "bool", false, true},
+    {"VM.set_is_a_template", "VM", 2, pn_339, pt_339, pd_339, "void", false, true},
+    {"VM.get_is_default_template", "VM", 1, pn_340, pt_340, pd_340, "bool", false, true},
+    {"VM.get_suspend_VDI", "VM", 1, pn_341, pt_341, pd_341, "ref:VDI", false, true},
+    {"VM.get_resident_on", "VM", 1, pn_342, pt_342, pd_342, "ref:host", false, true},
+    {"VM.get_affinity", "VM", 1, pn_343, pt_343, pd_343, "ref:host", false, true},
+    {"VM.set_affinity", "VM", 2, pn_344, pt_344, pd_344, "void", false, true},
+    {"VM.get_memory_static_max", "VM", 1, pn_345, pt_345, pd_345, "int", false, true},
+    {"VM.get_memory_dynamic_max", "VM", 1, pn_346, pt_346, pd_346, "int", false, true},
+    {"VM.get_memory_dynamic_min", "VM", 1, pn_347, pt_347, pd_347, "int", false, true},
+    {"VM.get_memory_static_min", "VM", 1, pn_348, pt_348, pd_348, "int", false, true},
+    {"VM.get_VCPUs_params", "VM", 1, pn_349, pt_349, pd_349, "map:string:string", false, true},
+    {"VM.set_VCPUs_params", "VM", 2, pn_350, pt_350, pd_350, "void", false, true},
+    {"VM.add_to_VCPUs_params", "VM", 3, pn_351, pt_351, pd_351, "void", false, true},
+    {"VM.remove_from_VCPUs_params", "VM", 2, pn_352, pt_352, pd_352, "void", false, true},
+    {"VM.get_VCPUs_max", "VM", 1, pn_353, pt_353, pd_353, "int", false, true},
+    {"VM.get_VCPUs_at_startup", "VM", 1, pn_354, pt_354, pd_354, "int", false, true},
+    {"VM.get_actions_after_softreboot", "VM", 1, pn_355, pt_355, pd_355, "on_softreboot_behavior", false, true},
+    {"VM.set_actions_after_softreboot", "VM", 2, pn_356, pt_356, pd_356, "void", false, true},
+    {"VM.get_actions_after_shutdown", "VM", 1, pn_357, pt_357, pd_357, "on_normal_exit", false, true},
+    {"VM.set_actions_after_shutdown", "VM", 2, pn_358, pt_358, pd_358, "void", false, true},
+    {"VM.get_actions_after_reboot", "VM", 1, pn_359, pt_359, pd_359, "on_normal_exit", false, true},
+    {"VM.set_actions_after_reboot", "VM", 2, pn_360, pt_360, pd_360, "void", false, true},
+    {"VM.get_actions_after_crash", "VM", 1, pn_361, pt_361, pd_361, "on_crash_behaviour", false, true},
+    {"VM.get_consoles", "VM", 1, pn_362, pt_362, pd_362, "set:ref:console", false, true},
+    {"VM.get_VIFs", "VM", 1, pn_363, pt_363, pd_363, "set:ref:VIF", false, true},
+    {"VM.get_VBDs", "VM", 1, pn_364, pt_364, pd_364, "set:ref:VBD", false, true},
+    {"VM.get_VTPMs", "VM", 1, pn_365, pt_365, pd_365, "set:ref:VTPM", false, true},
+    {"VM.get_PV_bootloader", "VM", 1, pn_366, pt_366, pd_366, "string", false, true},
+    {"VM.set_PV_bootloader", "VM", 2, pn_367, pt_367, pd_367, "void", false, true},
+    {"VM.get_PV_kernel", "VM", 1, pn_368, pt_368, pd_368, "string", false, true},
+    {"VM.set_PV_kernel", "VM", 2, pn_369, pt_369, pd_369, "void", false, true},
+    {"VM.get_PV_ramdisk", "VM", 1, pn_370, pt_370, pd_370, "string", false, true},
+    {"VM.set_PV_ramdisk", "VM", 2, pn_371, pt_371, pd_371, "void", false, true},
+    {"VM.get_PV_args", "VM", 1, pn_372, pt_372, pd_372, "string", false, true},
+    {"VM.set_PV_args", "VM", 2, pn_373, pt_373, pd_373, "void", false, true},
+    {"VM.get_PV_bootloader_args", "VM", 1, pn_374, pt_374, pd_374, "string", false, true},
+    {"VM.set_PV_bootloader_args", "VM", 2, pn_375, pt_375, pd_375, "void", false, true},
+    {"VM.get_PV_legacy_args", "VM", 1, pn_376, pt_376, pd_376, "string", false, true},
+    {"VM.set_PV_legacy_args", "VM", 2, pn_377, pt_377, pd_377, "void", false, true},
+    {"VM.get_HVM_boot_policy", "VM", 1, pn_378, pt_378, pd_378, "string", false, true},
+    {"VM.get_HVM_boot_params", "VM", 1, pn_379, pt_379, pd_379, "map:string:string", false, true},
+    {"VM.set_HVM_boot_params", "VM", 2, pn_380, pt_380, pd_380, "void", false, true},
+    {"VM.add_to_HVM_boot_params", "VM", 3, pn_381, pt_381, pd_381, "void", false, true},
+    {"VM.remove_from_HVM_boot_params", "VM", 2, pn_382, pt_382, pd_382, "void", false, true},
+    {"VM.get_platform", "VM", 1, pn_383, pt_383, pd_383, "map:string:string", false, true},
+    {"VM.set_platform", "VM", 2, pn_384, pt_384, pd_384, "void", false, true},
+    {"VM.add_to_platform", "VM", 3, pn_385, pt_385, pd_385, "void", false, true},
+    {"VM.remove_from_platform", "VM", 2, pn_386, pt_386, pd_386, "void", false, true},
+    {"VM.get_PCI_bus", "VM", 1, pn_387, pt_387, pd_387, "string", false, true},
+    {"VM.set_PCI_bus", "VM", 2, pn_388, pt_388, pd_388, "void", false, true},
+    {"VM.get_other_config", "VM", 1, pn_389, pt_389, pd_389, "map:string:string", false, true},
+    {"VM.set_other_config", "VM", 2, pn_390, pt_390, pd_390, "void", false, true},
+    {"VM.add_to_other_config", "VM", 3, pn_391, pt_391, pd_391, "void", false, true},
+    {"VM.remove_from_other_config", "VM", 2, pn_392, pt_392, pd_392, "void", false, true},
+    {"VM.get_domid", "VM", 1, pn_393, pt_393, pd_393, "int", false, true},
+    {"VM.get_is_control_domain", "VM", 1, pn_394, pt_394, pd_394, "bool", false, true},
+    {"VM.get_metrics", "VM", 1, pn_395, pt_395, pd_395, "ref:VM_metrics", false, true},
+    {"VM.get_guest_metrics", "VM", 1, pn_396, pt_396, pd_396, "ref:VM_guest_metrics", false, true},
+    {"VM.get_recommendations", "VM", 1, pn_397, pt_397, pd_397, "string", false, true},
+    {"VM.set_recommendations", "VM", 2, pn_398, pt_398, pd_398, "void", false, true},
+    {"VM.get_xenstore_data", "VM", 1, pn_399, pt_399, pd_399, "map:string:string", false, true},
+    {"VM.set_xenstore_data", "VM", 2, pn_400, pt_400, pd_400, "void", false, true},
+    {"VM.add_to_xenstore_data", "VM", 3, pn_401, pt_401, pd_401, "void", false, true},
+    {"VM.remove_from_xenstore_data", "VM", 2, pn_402, pt_402, pd_402, "void", false, true},
+    {"VM.get_ha_restart_priority", "VM", 1, pn_403, pt_403, pd_403, "string", false, true},
+    {"VM.get_is_a_snapshot", "VM", 1, pn_404, pt_404, pd_404, "bool", false, true},
+    {"VM.get_snapshot_of", "VM", 1, pn_405, pt_405, pd_405, "ref:VM", false, true},
+    {"VM.get_snapshots", "VM", 1, pn_406, pt_406, pd_406, "set:ref:VM", false, true},
+    {"VM.get_snapshot_time", "VM", 1, pn_407, pt_407, pd_407, "datetime", false, true},
+    {"VM.get_tags", "VM", 1, pn_408, pt_408, pd_408, "set:string", false, true},
+    {"VM.set_tags", "VM", 2, pn_409, pt_409, pd_409, "void", false, true},
+    {"VM.add_tags", "VM", 2, pn_410, pt_410, pd_410, "void", false, true},
+    {"VM.remove_tags", "VM", 2, pn_411, pt_411, pd_411, "void", false, true},
+    {"VM.get_blocked_operations", "VM", 1, pn_412, pt_412, pd_412, "map:vm_operations:string", false, true},
+    {"VM.set_blocked_operations", "VM", 2, pn_413, pt_413, pd_413, "void", false, true},
+    {"VM.add_to_blocked_operations", "VM", 3, pn_414, pt_414, pd_414, "void", false, true},
+    {"VM.remove_from_blocked_operations", "VM", 2, pn_415, pt_415, pd_415, "void", false, true},
+    {"VM.get_parent", "VM", 1, pn_416, pt_416, pd_416, "ref:VM", false, true},
+    {"VM.get_bios_strings", "VM", 1, pn_417, pt_417, pd_417, "map:string:string", false, true},
+    {"VM.get_appliance", "VM", 1, pn_418, pt_418, pd_418, "ref:VM_appliance", false, true},
+    {"VM.get_start_delay", "VM", 1, pn_419, pt_419, pd_419, "int", false, true},
+    {"VM.get_VGPUs", "VM", 1, pn_420, pt_420, pd_420, "set:ref:VGPU", false, true},
+    {"VM.get_attached_PCIs", "VM", 1, pn_421, pt_421, pd_421, "set:ref:PCI", false, true},
+    {"VM.get_suspend_SR", "VM", 1, pn_422, pt_422, pd_422, "ref:SR", false, true},
+    {"VM.set_suspend_SR", "VM", 2, pn_423, pt_423, pd_423, "void", false, true},
+    {"VM.get_hardware_platform_version", "VM", 1, pn_424, pt_424, pd_424, "int", false, true},
+    {"VM.set_hardware_platform_version", "VM", 2, pn_425, pt_425, pd_425, "void", false, true},
+    {"VM.get_has_vendor_device", "VM", 1, pn_426, pt_426, pd_426, "bool", false, true},
+    {"VM.get_requires_reboot", "VM", 1, pn_427, pt_427, pd_427, "bool", false, true},
+    {"VM.get_reference_label", "VM", 1, pn_428, pt_428, pd_428, "string", false, true},
+    {"VM.get_domain_type", "VM", 1, pn_429, pt_429, pd_429, "domain_type", false, true},
+    {"VM.get_NVRAM", "VM", 1, pn_430, pt_430, pd_430, "map:string:string", false, true},
+    {"VM.get_groups", "VM", 1, pn_431, pt_431, pd_431, "set:ref:VM_group", false, true},
+    {"VM.get_secureboot_certificates_state", "VM", 1, pn_432, pt_432, pd_432, "vm_secureboot_certificates_state", false, true},
+    {"VM.get_scheduled_to_be_resident_on", "VM", 1, pn_433, pt_433, pd_433, "ref:host", false, true},
+    {"VM.get_memory_overhead", "VM", 1, pn_434, pt_434, pd_434, "int", false, true},
+    {"VM.get_memory_target", "VM", 1, pn_435, pt_435, pd_435, "int", false, true},
+    {"VM.get_VUSBs", "VM", 1, pn_436, pt_436, pd_436, "set:ref:VUSB", false, true},
+    {"VM.get_crash_dumps", "VM", 1, pn_437, pt_437, pd_437, "set:ref:crashdump", false, true},
+    {"VM.get_HVM_shadow_multiplier", "VM", 1, pn_438, pt_438, pd_438, "float", false, true},
+    {"VM.get_domarch", "VM", 1, pn_439, pt_439, pd_439, "string", false, true},
+    {"VM.get_last_boot_CPU_flags", "VM", 1, pn_440, pt_440, pd_440, "map:string:string", false, true},
+    {"VM.get_last_booted_record", "VM", 1, pn_441, pt_441, pd_441, "string", false, true},
+    {"VM.get_ha_always_run", "VM", 1, pn_442, pt_442, pd_442, "bool", false, true},
+    {"VM.get_transportable_snapshot_id", "VM", 1, pn_443, pt_443, pd_443, "string", false, true},
+    {"VM.get_blobs", "VM", 1, pn_444, pt_444, pd_444, "map:string:ref:blob", false, true},
+    {"VM.get_snapshot_info", "VM", 1, pn_445, pt_445, pd_445, "map:string:string", false, true},
+    {"VM.get_snapshot_metadata", "VM", 1, pn_446, pt_446, pd_446, "string", false, true},
+    {"VM.get_children", "VM", 1, pn_447, pt_447, pd_447, "set:ref:VM", false, true},
+    {"VM.get_protection_policy", "VM", 1, pn_448, pt_448, pd_448, "ref:VMPP", false, true},
+    {"VM.get_is_snapshot_from_vmpp", "VM", 1, pn_449, pt_449, pd_449, "bool", false, true},
+    {"VM.get_snapshot_schedule", "VM", 1, pn_450, pt_450, pd_450, "ref:VMSS", false, true},
+    {"VM.get_is_vmss_snapshot", "VM", 1, pn_451, pt_451, pd_451, "bool", false, true},
+    {"VM.get_shutdown_delay", "VM", 1, pn_452, pt_452, pd_452, "int", false, true},
+    {"VM.get_order", "VM", 1, pn_453, pt_453, pd_453, "int", false, true},
+    {"VM.get_version", "VM", 1, pn_454, pt_454, pd_454, "int", false, true},
+    {"VM.get_generation_id", "VM", 1, pn_455, pt_455, pd_455, "string", false, true},
+    {"VM.get_pending_guidances", "VM", 1, pn_456, pt_456, pd_456, "set:update_guidances", false, true},
+    {"VM.get_pending_guidances_recommended", "VM", 1, pn_457, pt_457, pd_457, "set:update_guidances", false, true},
+    {"VM.get_pending_guidances_full", "VM", 1, pn_458, pt_458, pd_458, "set:update_guidances", false, true},
+    {"VM.create", "VM", 1, pn_459, pt_459, pd_459, "ref:VM", true, true},
+    {"VM.destroy", "VM", 1, pn_460, pt_460, pd_460, "void", true, true},
+    {"VM.start", "VM", 3, pn_461, pt_461, pd_461, "void", true, true},
+    {"VM.start_on", "VM", 4, pn_462, pt_462, pd_462, "void", true, true},
+    {"VM.shutdown", "VM", 1, pn_463, pt_463, pd_463, "void", true, true},
+    {"VM.clean_shutdown", "VM", 1, pn_464, pt_464, pd_464, "void", true, true},
+    {"VM.hard_shutdown", "VM", 1, pn_465, pt_465, pd_465, "void", true, true},
+    {"VM.clean_reboot", "VM", 1, pn_466, pt_466, pd_466, "void", true, true},
+    {"VM.hard_reboot", "VM", 1, pn_467, pt_467, pd_467, "void", true, true},
+    {"VM.suspend", "VM", 1, pn_468, pt_468, pd_468, "void", true, true},
+    {"VM.resume", "VM", 3, pn_469, pt_469, pd_469, "void", true, true},
+    {"VM.resume_on", "VM", 4, pn_470, pt_470, pd_470, "void", true, true},
+    {"VM.pause", "VM", 1, pn_471, pt_471, pd_471, "void", true, true},
+    {"VM.unpause", "VM", 1, pn_472, pt_472, pd_472, "void", true, true},
+    {"VM.power_state_reset", "VM", 1, pn_473, pt_473, pd_473, "void", true, true},
+    {"VM.clone", "VM", 2, pn_474, pt_474, pd_474, "ref:VM", true, true},
+    {"VM.copy", "VM", 3, pn_475, pt_475, pd_475, "ref:VM", true, true},
+    {"VM.snapshot", "VM", 3, pn_476, pt_476, pd_476, "ref:VM", true, true},
+    {"VM.snapshot_with_quiesce", "VM", 2, pn_477, pt_477, pd_477, "ref:VM", true, true},
+    {"VM.checkpoint", "VM", 2, pn_478, pt_478, pd_478, "ref:VM", true, true},
+    {"VM.revert", "VM", 1, pn_479, pt_479, pd_479, "void", true, true},
+    {"VM.provision", "VM", 1, pn_480, pt_480, pd_480, "void", true, true},
+    {"VM.pool_migrate", "VM", 3, pn_481, pt_481, pd_481, "void", true, true},
+    {"VM.assert_can_boot_here", "VM", 2, pn_482, pt_482, pd_482, "void", true, true},
+    {"VM.get_possible_hosts", "VM", 1, pn_483, pt_483, pd_483, "set:ref:host", true, true},
+    {"VM.assert_operation_valid", "VM", 2, pn_484, pt_484, pd_484, "void", true, true},
+    {"VM.update_allowed_operations", "VM", 1, pn_485, pt_485, pd_485, "void", true, true},
+    {"VM.send_sysrq", "VM", 2, pn_486, pt_486, pd_486, "void", true, true},
+    {"VM.send_trigger", "VM", 2, pn_487, pt_487, pd_487, "void", true, true},
+    {"VM.call_plugin", "VM", 4, pn_488, pt_488, pd_488, "string", true, true},
+    {"VM.set_memory_dynamic_range", "VM", 3, pn_489, pt_489, pd_489, "void", true, true},
+    {"VM.set_memory_static_range", "VM", 3, pn_490, pt_490, pd_490, "void", true, true},
+    {"VM.set_memory_limits", "VM", 5, pn_491, pt_491, pd_491, "void", true, true},
+    {"VM.set_memory", "VM", 2, pn_492, pt_492, pd_492, "void", true, true},
+    {"VM.set_memory_static_max", "VM", 2, pn_493, pt_493, pd_493, "void", false, true},
+    {"VM.set_memory_static_min", "VM", 2, pn_494, pt_494, pd_494, "void", false, true},
+    {"VM.set_memory_dynamic_max", "VM", 2, pn_495, pt_495, pd_495, "void", false, true},
+    {"VM.set_memory_dynamic_min", "VM", 2, pn_496, pt_496, pd_496, "void", false, true},
+    {"VM.set_VCPUs_max", "VM", 2, pn_497, pt_497, pd_497, "void", false, true},
+    {"VM.set_VCPUs_at_startup", "VM", 2, pn_498, pt_498, pd_498, "void", false, true},
+    {"VM.set_VCPUs_number_live", "VM", 2, pn_499, pt_499, pd_499, "void", true, true},
+    {"VM.add_to_VCPUs_params_live", "VM", 3, pn_500, pt_500, pd_500, "void", true, true},
+    {"VM.set_HVM_shadow_multiplier", "VM", 2, pn_501, pt_501, pd_501, "void", false, true},
+    {"VM.set_shadow_multiplier_live", "VM", 2, pn_502, pt_502, pd_502, "void", true, true},
+    {"VM.set_HVM_boot_policy", "VM", 2, pn_503, pt_503, pd_503, "void", false, true},
+    {"VM.set_domain_type", "VM", 2, pn_504, pt_504, pd_504, "void", false, true},
+    {"VM.set_actions_after_crash", "VM", 2, pn_505, pt_505, pd_505, "void", false, true},
+    {"VM.set_ha_restart_priority", "VM", 2, pn_506, pt_506, pd_506, "void", false, true},
+    {"VM.set_ha_always_run", "VM", 2, pn_507, pt_507, pd_507, "void", false, true},
+    {"VM.set_suspend_VDI", "VM", 2, pn_508, pt_508, pd_508, "void", false, true},
+    {"VM.set_order", "VM", 2, pn_509, pt_509, pd_509, "void", false, true},
+    {"VM.set_start_delay", "VM", 2, pn_510, pt_510, pd_510, "void", false, true},
+    {"VM.set_shutdown_delay", "VM", 2, pn_511, pt_511, pd_511, "void", false, true},
+    {"VM.set_has_vendor_device", "VM", 2, pn_512, pt_512, pd_512, "void", false, true},
+    {"VM.set_bios_strings", "VM", 2, pn_513, pt_513, pd_513, "void", false, true},
+    {"VM.copy_bios_strings", "VM", 2, pn_514, pt_514, pd_514, "void", true, true},
+    {"VM.set_NVRAM", "VM", 2, pn_515, pt_515, pd_515, "void", false, true},
+    {"VM.add_to_NVRAM", "VM", 3, pn_516, pt_516, pd_516, "void", false, true},
+    {"VM.remove_from_NVRAM", "VM", 2, pn_517, pt_517, pd_517, "void", false, true},
+    {"VM.compute_memory_overhead", "VM", 1, pn_518, pt_518, pd_518, "int", true, true},
+    {"VM.maximise_memory", "VM", 3, pn_519, pt_519, pd_519, "int", false, true},
+    {"VM.get_allowed_VBD_devices", "VM", 1, pn_520, pt_520, pd_520, "set:string", false, true},
+    {"VM.get_allowed_VIF_devices", "VM", 1, pn_521, pt_521, pd_521, "set:string", false, true},
+    {"VM.get_data_sources", "VM", 1, pn_522, pt_522, pd_522, "set:record:data_source", false, true},
+    {"VM.record_data_source", "VM", 2, pn_523, pt_523, pd_523, "void", false, true},
+    {"VM.query_data_source", "VM", 2, pn_524, pt_524, pd_524, "float", false, true},
+    {"VM.forget_data_source_archives", "VM", 2, pn_525, pt_525, pd_525, "void", false, true},
+    {"VM.create_new_blob", "VM", 4, pn_526, pt_526, pd_526, "ref:blob", true, true},
+    {"VM.import", "VM", 4, pn_527, pt_527, pd_527, "set:ref:VM", true, true},
+    {"VM_metrics.get_record", "VM_metrics", 1, pn_528, pt_528, pd_528, "record:VM_metrics", false, true},
+    {"VM_metrics.get_by_uuid", "VM_metrics", 1, pn_529, pt_529, pd_529, "ref:VM_metrics", false, true},
     {"VM_metrics.get_all", "VM_metrics", 0, NULL, NULL, NULL, "set:ref:VM_metrics", false, true},
     {"VM_metrics.get_all_records", "VM_metrics", 0, NULL, NULL, NULL, "map:ref:VM_metrics:record:VM_metrics", false, true},
-    {"VM_metrics.get_all_where", "VM_metrics", 1, pn_531, pt_531, pd_531, "set:ref:VM_metrics", false, true},
-    {"VM_metrics.get_all_records_where", "VM_metrics", 1, pn_532, pt_532, pd_532, "map:ref:VM_metrics:record:VM_metrics", false, true},
-    {"VM_metrics.get_uuid", "VM_metrics", 1, pn_533, pt_533, pd_533, "string", false, true},
-    {"VM_metrics.get_memory_actual", "VM_metrics", 1, pn_534, pt_534, pd_534, "int", false, true},
-    {"VM_metrics.get_VCPUs_number", "VM_metrics", 1, pn_535, pt_535, pd_535, "int", false, true},
-    {"VM_metrics.get_VCPUs_utilisation", "VM_metrics", 1, pn_536, pt_536, pd_536, "map:int:float", false, true},
-    {"VM_metrics.get_start_time", "VM_metrics", 1, pn_537, pt_537, pd_537, "datetime", false, true},
-    {"VM_metrics.get_install_time", "VM_metrics", 1, pn_538, pt_538, pd_538, "datetime", false, true},
-    {"VM_metrics.get_other_config", "VM_metrics", 1, pn_539, pt_539, pd_539, "map:string:string", false, true},
-    {"VM_metrics.set_other_config", "VM_metrics", 2, pn_540, pt_540, pd_540, "void", false, true},
-    {"VM_metrics.add_to_other_config", "VM_metrics", 3, pn_541, pt_541, pd_541, "void", false, true},
-    {"VM_metrics.remove_from_other_config", "VM_metrics", 2, pn_542, pt_542, pd_542, "void", false, true},
-    {"VM_metrics.get_current_domain_type", "VM_metrics", 1, pn_543, pt_543, pd_543, "domain_type", false, true},
-    {"VM_metrics.get_numa_optimised", "VM_metrics", 1, pn_544, pt_544, pd_544, "bool", false, true},
-    {"VM_metrics.get_numa_nodes", "VM_metrics", 1, pn_545, pt_545, pd_545, "int", false, true},
-    {"VM_metrics.get_numa_node_memory", "VM_metrics", 1, pn_546, pt_546, pd_546, "map:int:int", false, true},
-    {"VM_metrics.get_VCPUs_CPU", "VM_metrics", 1, pn_547, pt_547, pd_547, "map:int:int", false, true},
-    {"VM_metrics.get_VCPUs_params", "VM_metrics", 1, pn_548, pt_548, pd_548, "map:string:string", false, true},
-    {"VM_metrics.get_VCPUs_flags", "VM_metrics", 1, pn_549, pt_549, pd_549, "map:int:set:string", false, true},
-    {"VM_metrics.get_state", "VM_metrics", 1, pn_550, pt_550, pd_550, "set:string", false, true},
-    {"VM_metrics.get_last_updated", "VM_metrics", 1, pn_551, pt_551, pd_551, "datetime", false, true},
-    {"VM_metrics.get_hvm", "VM_metrics", 1, pn_552, pt_552, pd_552, "bool", false, true},
-    {"VM_metrics.get_nested_virt", "VM_metrics", 1, pn_553, pt_553, pd_553, "bool", false, true},
-    {"VM_metrics.get_nomigrate", "VM_metrics", 1, pn_554, pt_554, pd_554, "bool", false, true},
-    {"VM_guest_metrics.get_record", "VM_guest_metrics", 1, pn_555, pt_555, pd_555, "record:VM_guest_metrics", false, true},
-    {"VM_guest_metrics.get_by_uuid", "VM_guest_metrics", 1, pn_556, pt_556, pd_556, "ref:VM_guest_metrics", false, true},
+    {"VM_metrics.get_all_where", "VM_metrics", 1, pn_532, pt_532, pd_532, "set:ref:VM_metrics", false, true},
+    {"VM_metrics.get_all_records_where", "VM_metrics", 1, pn_533, pt_533, pd_533, "map:ref:VM_metrics:record:VM_metrics", false, true},
+    {"VM_metrics.get_uuid", "VM_metrics", 1, pn_534, pt_534, pd_534, "string", false, true},
+    {"VM_metrics.get_memory_actual", "VM_metrics", 1, pn_535, pt_535, pd_535, "int", false, true},
+    {"VM_metrics.get_VCPUs_number", "VM_metrics", 1, pn_536, pt_536, pd_536, "int", false, true},
+    {"VM_metrics.get_VCPUs_utilisation", "VM_metrics", 1, pn_537, pt_537, pd_537, "map:int:float", false, true},
+    {"VM_metrics.get_start_time", "VM_metrics", 1, pn_538, pt_538, pd_538, "datetime", false, true},
+    {"VM_metrics.get_install_time", "VM_metrics", 1, pn_539, pt_539, pd_539, "datetime", false, true},
+    {"VM_metrics.get_other_config", "VM_metrics", 1, pn_540, pt_540, pd_540, "map:string:string", false, true},
+    {"VM_metrics.set_other_config", "VM_metrics", 2, pn_541, pt_541, pd_541, "void", false, true},
+    {"VM_metrics.add_to_other_config", "VM_metrics", 3, pn_542, pt_542, pd_542, "void", false, true},
+    {"VM_metrics.remove_from_other_config", "VM_metrics", 2, pn_543, pt_543, pd_543, "void", false, true},
+    {"VM_metrics.get_current_domain_type", "VM_metrics", 1, pn_544, pt_544, pd_544, "domain_type", false, true},
+    {"VM_metrics.get_numa_optimised", "VM_metrics", 1, pn_545, pt_545, pd_545, "bool", false, true},
+    {"VM_metrics.get_numa_nodes", "VM_metrics", 1, pn_546, pt_546, pd_546, "int", false, true},
+    {"VM_metrics.get_numa_node_memory", "VM_metrics", 1, pn_547, pt_547, pd_547, "map:int:int", false, true},
+    {"VM_metrics.get_VCPUs_CPU", "VM_metrics", 1, pn_548, pt_548, pd_548, "map:int:int", false, true},
+    {"VM_metrics.get_VCPUs_params", "VM_metrics", 1, pn_549, pt_549, pd_549, "map:string:string", false, true},
+    {"VM_metrics.get_VCPUs_flags", "VM_metrics", 1, pn_550, pt_550, pd_550, "map:int:set:string", false, true},
+    {"VM_metrics.get_state", "VM_metrics", 1, pn_551, pt_551, pd_551, "set:string", false, true},
+    {"VM_metrics.get_last_updated", "VM_metrics", 1, pn_552, pt_552, pd_552, "datetime", false, true},
+    {"VM_metrics.get_hvm", "VM_metrics", 1, pn_553, pt_553, pd_553, "bool", false, true},
+    {"VM_metrics.get_nested_virt", "VM_metrics", 1, pn_554, pt_554, pd_554, "bool", false, true},
+    {"VM_metrics.get_nomigrate", "VM_metrics", 1, pn_555, pt_555, pd_555, "bool", false, true},
+    {"VM_guest_metrics.get_record", "VM_guest_metrics", 1, pn_556, pt_556, pd_556, "record:VM_guest_metrics", false, true},
+    {"VM_guest_metrics.get_by_uuid", "VM_guest_metrics", 1, pn_557, pt_557, pd_557, "ref:VM_guest_metrics", false, true},
     {"VM_guest_metrics.get_all", "VM_guest_metrics", 0, NULL, NULL, NULL, "set:ref:VM_guest_metrics", false, true},
     {"VM_guest_metrics.get_all_records", "VM_guest_metrics", 0, NULL, NULL, NULL, "map:ref:VM_guest_metrics:record:VM_guest_metrics", false, true},
-    {"VM_guest_metrics.get_all_where", "VM_guest_metrics", 1, pn_559, pt_559, pd_559, "set:ref:VM_guest_metrics", false, true},
-    {"VM_guest_metrics.get_all_records_where", "VM_guest_metrics", 1, pn_560, pt_560, pd_560, "map:ref:VM_guest_metrics:record:VM_guest_metrics", false, true},
-    {"VM_guest_metrics.get_uuid", "VM_guest_metrics", 1, pn_561, pt_561, pd_561, "string", false, true},
-    {"VM_guest_metrics.get_os_version", "VM_guest_metrics", 1, pn_562, pt_562, pd_562, "map:string:string", false, true},
-    {"VM_guest_metrics.get_PV_drivers_version", "VM_guest_metrics", 1, pn_563, pt_563, pd_563, "map:string:string", false, true},
-    {"VM_guest_metrics.get_PV_drivers_up_to_date", "VM_guest_metrics", 1, pn_564, pt_564, pd_564, "bool", false, true},
-    {"VM_guest_metrics.get_memory", "VM_guest_metrics", 1, pn_565, pt_565, pd_565, "map:string:string", false, true},
-    {"VM_guest_metrics.get_networks", "VM_guest_metrics", 1, pn_566, pt_566, pd_566, "map:string:string", false, true},
-    {"VM_guest_metrics.get_other", "VM_guest_metrics", 1, pn_567, pt_567, pd_567, "map:string:string", false, true},
-    {"VM_guest_metrics.get_other_config", "VM_guest_metrics", 1, pn_568, pt_568, pd_568, "map:string:string", false, true},
-    {"VM_guest_metrics.set_other_config", "VM_guest_metrics", 2, pn_569, pt_569, pd_569, "void", false, true},
-    {"VM_guest_metrics.add_to_other_config", "VM_guest_metrics", 3, pn_570, pt_570, pd_570, "void", false, true},
-    {"VM_guest_metrics.remove_from_other_config", "VM_guest_metrics", 2, pn_571, pt_571, pd_571, "void", false, true},
-    {"VM_guest_metrics.get_live", "VM_guest_metrics", 1, pn_572, pt_572, pd_572, "bool", false, true},
-    {"VM_guest_metrics.get_can_use_hotplug_vbd", "VM_guest_metrics", 1, pn_573, pt_573, pd_573, "tristate_type", false, true},
-    {"VM_guest_metrics.get_PV_drivers_detected", "VM_guest_metrics", 1, pn_574, pt_574, pd_574, "bool", false, true},
-    {"VM_guest_metrics.get_disks", "VM_guest_metrics", 1, pn_575, pt_575, pd_575, "map:string:string", false, true},
-    {"VM_guest_metrics.get_last_updated", "VM_guest_metrics", 1, pn_576, pt_576, pd_576, "datetime", false, true},
-    {"VM_guest_metrics.get_can_use_hotplug_vif", "VM_guest_metrics", 1, pn_577, pt_577, pd_577, "tristate_type", false, true},
-    {"VBD.get_record", "VBD", 1, pn_578, pt_578, pd_578, "record:VBD", false, true},
-    {"VBD.get_by_uuid", "VBD", 1, pn_579, pt_579, pd_579, "ref:VBD", false, true},
+    {"VM_guest_metrics.get_all_where", "VM_guest_metrics", 1, pn_560, pt_560, pd_560, "set:ref:VM_guest_metrics", false, true},
+    {"VM_guest_metrics.get_all_records_where", "VM_guest_metrics", 1, pn_561, pt_561, pd_561, "map:ref:VM_guest_metrics:record:VM_guest_metrics", false, true},
+    {"VM_guest_metrics.get_uuid", "VM_guest_metrics", 1, pn_562, pt_562, pd_562, "string", false, true},
+    {"VM_guest_metrics.get_os_version", "VM_guest_metrics", 1, pn_563, pt_563, pd_563, "map:string:string", false, true},
+    {"VM_guest_metrics.get_PV_drivers_version", "VM_guest_metrics", 1, pn_564, pt_564, pd_564, "map:string:string", false, true},
+    {"VM_guest_metrics.get_PV_drivers_up_to_date", "VM_guest_metrics", 1, pn_565, pt_565, pd_565, "bool", false, true},
+    {"VM_guest_metrics.get_memory", "VM_guest_metrics", 1, pn_566, pt_566, pd_566, "map:string:string", false, true},
+    {"VM_guest_metrics.get_networks", "VM_guest_metrics", 1, pn_567, pt_567, pd_567, "map:string:string", false, true},
+    {"VM_guest_metrics.get_other", "VM_guest_metrics", 1, pn_568, pt_568, pd_568, "map:string:string", false, true},
+    {"VM_guest_metrics.get_other_config", "VM_guest_metrics", 1, pn_569, pt_569, pd_569, "map:string:string", false, true},
+    {"VM_guest_metrics.set_other_config", "VM_guest_metrics", 2, pn_570, pt_570, pd_570, "void", false, true},
+    {"VM_guest_metrics.add_to_other_config", "VM_guest_metrics", 3, pn_571, pt_571, pd_571, "void", false, true},
+    {"VM_guest_metrics.remove_from_other_config", "VM_guest_metrics", 2, pn_572, pt_572, pd_572, "void", false, true},
+    {"VM_guest_metrics.get_live", "VM_guest_metrics", 1, pn_573, pt_573, pd_573, "bool", false, true},
+    {"VM_guest_metrics.get_can_use_hotplug_vbd", "VM_guest_metrics", 1, pn_574, pt_574, pd_574, "tristate_type", false, true},
+    {"VM_guest_metrics.get_PV_drivers_detected", "VM_guest_metrics", 1, pn_575, pt_575, pd_575, "bool", false, true},
+    {"VM_guest_metrics.get_disks", "VM_guest_metrics", 1, pn_576, pt_576, pd_576, "map:string:string", false, true},
+    {"VM_guest_metrics.get_last_updated", "VM_guest_metrics", 1, pn_577, pt_577, pd_577, "datetime", false, true},
+    {"VM_guest_metrics.get_can_use_hotplug_vif", "VM_guest_metrics", 1, pn_578, pt_578, pd_578, "tristate_type", false, true},
+    {"VBD.get_record", "VBD", 1, pn_579, pt_579, pd_579, "record:VBD", false, true},
+    {"VBD.get_by_uuid", "VBD", 1, pn_580, pt_580, pd_580, "ref:VBD", false, true},
     {"VBD.get_all", "VBD", 0, NULL, NULL, NULL, "set:ref:VBD", false, true},
     {"VBD.get_all_records", "VBD", 0, NULL, NULL, NULL, "map:ref:VBD:record:VBD", false, true},
-    {"VBD.get_all_where", "VBD", 1, pn_582, pt_582, pd_582, "set:ref:VBD", false, true},
-    {"VBD.get_all_records_where", "VBD", 1, pn_583, pt_583, pd_583, "map:ref:VBD:record:VBD", false, true},
-    {"VBD.get_uuid", "VBD", 1, pn_584, pt_584, pd_584, "string", false, true},
-    {"VBD.get_allowed_operations", "VBD", 1, pn_585, pt_585, pd_585, "set:vbd_operations", false, true},
-    {"VBD.get_current_operations", "VBD", 1, pn_586, pt_586, pd_586, "map:string:vbd_operations", false, true},
-    {"VBD.get_VM", "VBD", 1, pn_587, pt_587, pd_587, "ref:VM", false, true},
-    {"VBD.get_VDI", "VBD", 1, pn_588, pt_588, pd_588, "ref:VDI", false, true},
-    {"VBD.get_device", "VBD", 1, pn_589, pt_589, pd_589, "string", false, true},
-    {"VBD.get_userdevice", "VBD", 1, pn_590, pt_590, pd_590, "string", false, true},
-    {"VBD.set_userdevice", "VBD", 2, pn_591, pt_591, pd_591, "void", false, true},
-    {"VBD.get_bootable", "VBD", 1, pn_592, pt_592, pd_592, "bool", false, true},
-    {"VBD.set_bootable", "VBD", 2, pn_593, pt_593, pd_593, "void", false, true},
-    {"VBD.get_mode", "VBD", 1, pn_594, pt_594, pd_594, "vbd_mode", false, true},
-    {"VBD.get_type", "VBD", 1, pn_595, pt_595, pd_595, "vbd_type", false, true},
-    {"VBD.set_type", "VBD", 2, pn_596, pt_596, pd_596, "void", false, true},
-    {"VBD.get_unpluggable", "VBD", 1, pn_597, pt_597, pd_597, "bool", false, true},
-    {"VBD.set_unpluggable", "VBD", 2, pn_598, pt_598, pd_598, "void", false, true},
-    {"VBD.get_empty", "VBD", 1, pn_599, pt_599, pd_599, "bool", false, true},
-    {"VBD.get_other_config", "VBD", 1, pn_600, pt_600, pd_600, "map:string:string", false, true},
-    {"VBD.set_other_config", "VBD", 2, pn_601, pt_601, pd_601, "void", false, true},
-    {"VBD.add_to_other_config", "VBD", 3, pn_602, pt_602, pd_602, "void", false, true},
-    {"VBD.remove_from_other_config", "VBD", 2, pn_603, pt_603, pd_603, "void", false, true},
-    {"VBD.get_currently_attached", "VBD", 1, pn_604, pt_604, pd_604, "bool", false, true},
-    {"VBD.get_qos_algorithm_type", "VBD", 1, pn_605, pt_605, pd_605, "string", false, true},
-    {"VBD.set_qos_algorithm_type", "VBD", 2, pn_606, pt_606, pd_606, "void", false, true},
-    {"VBD.get_qos_algorithm_params", "VBD", 1, pn_607, pt_607, pd_607, "map:string:string", false, true},
-    {"VBD.set_qos_algorithm_params", "VBD", 2, pn_608, pt_608, pd_608, "void", false, true},
-    {"VBD.add_to_qos_algorithm_params", "VBD", 3, pn_609, pt_609, pd_609, "void", false, true},
-    {"VBD.remove_from_qos_algorithm_params", "VBD", 2, pn_610, pt_610, pd_610, "void", false, true},
-    {"VBD.get_metrics", "VBD", 1, pn_611, pt_611, pd_611, "ref:VBD_metrics", false, true},
-    {"VBD.get_storage_lock", "VBD", 1, pn_612, pt_612, pd_612, "bool", false, true},
-    {"VBD.get_status_code", "VBD", 1, pn_613, pt_613, pd_613, "int", false, true},
-    {"VBD.get_status_detail", "VBD", 1, pn_614, pt_614, pd_614, "string", false, true},
-    {"VBD.get_runtime_properties", "VBD", 1, pn_615, pt_615, pd_615, "map:string:string", false, true},
-    {"VBD.get_qos_supported_algorithms", "VBD", 1, pn_616, pt_616, pd_616, "set:string", false, true},
-    {"VBD.create", "VBD", 1, pn_617, pt_617, pd_617, "ref:VBD", true, true},
-    {"VBD.destroy", "VBD", 1, pn_618, pt_618, pd_618, "void", true, true},
-    {"VBD.plug", "VBD", 1, pn_619, pt_619, pd_619, "void", true, true},
-    {"VBD.unplug", "VBD", 1, pn_620, pt_620, pd_620, "void", true, true},
-    {"VBD.unplug_force", "VBD", 1, pn_621, pt_621, pd_621, "void", true, true},
-    {"VBD.insert", "VBD", 2, pn_622, pt_622, pd_622, "void", true, true},
-    {"VBD.eject", "VBD", 1, pn_623, pt_623, pd_623, "void", true, true},
-    {"VBD.set_mode", "VBD", 2, pn_624, pt_624, pd_624, "void", false, true},
-    {"VBD.assert_attachable", "VBD", 1, pn_625, pt_625, pd_625, "void", true, true},
-    {"VDI.get_record", "VDI", 1, pn_626, pt_626, pd_626, "record:VDI", false, true},
-    {"VDI.get_by_uuid", "VDI", 1, pn_627, pt_627, pd_627, "ref:VDI", false, true},
-    {"VDI.get_by_name_label", "VDI", 1, pn_628, pt_628, pd_628, "set:ref:VDI", false, true},
+    {"VBD.get_all_where", "VBD", 1, pn_583, pt_583, pd_583, "set:ref:VBD", false, true},
+    {"VBD.get_all_records_where", "VBD", 1, pn_584, pt_584, pd_584, "map:ref:VBD:record:VBD", false, true},
+    {"VBD.get_uuid", "VBD", 1, pn_585, pt_585, pd_585, "string", false, true},
+    {"VBD.get_allowed_operations", "VBD", 1, pn_586, pt_586, pd_586, "set:vbd_operations", false, true},
+    {"VBD.get_current_operations", "VBD", 1, pn_587, pt_587, pd_587, "map:string:vbd_operations", false, true},
+    {"VBD.get_VM", "VBD", 1, pn_588, pt_588, pd_588, "ref:VM", false, true},
+    {"VBD.get_VDI", "VBD", 1, pn_589, pt_589, pd_589, "ref:VDI", false, true},
+    {"VBD.get_device", "VBD", 1, pn_590, pt_590, pd_590, "string", false, true},
+    {"VBD.get_userdevice", "VBD", 1, pn_591, pt_591, pd_591, "string", false, true},
+    {"VBD.set_userdevice", "VBD", 2, pn_592, pt_592, pd_592, "void", false, true},
+    {"VBD.get_bootable", "VBD", 1, pn_593, pt_593, pd_593, "bool", false, true},
+    {"VBD.set_bootable", "VBD", 2, pn_594, pt_594, pd_594, "void", false, true},
+    {"VBD.get_mode", "VBD", 1, pn_595, pt_595, pd_595, "vbd_mode", false, true},
+    {"VBD.get_type", "VBD", 1, pn_596, pt_596, pd_596, "vbd_type", false, true},
+    {"VBD.set_type", "VBD", 2, pn_597, pt_597, pd_597, "void", false, true},
+    {"VBD.get_unpluggable", "VBD", 1, pn_598, pt_598, pd_598, "bool", false, true},
+    {"VBD.set_unpluggable", "VBD", 2, pn_599, pt_599, pd_599, "void", false, true},
+    {"VBD.get_empty", "VBD", 1, pn_600, pt_600, pd_600, "bool", false, true},
+    {"VBD.get_other_config", "VBD", 1, pn_601, pt_601, pd_601, "map:string:string", false, true},
+    {"VBD.set_other_config", "VBD", 2, pn_602, pt_602, pd_602, "void", false, true},
+    {"VBD.add_to_other_config", "VBD", 3, pn_603, pt_603, pd_603, "void", false, true},
+    {"VBD.remove_from_other_config", "VBD", 2, pn_604, pt_604, pd_604, "void", false, true},
+    {"VBD.get_currently_attached", "VBD", 1, pn_605, pt_605, pd_605, "bool", false, true},
+    {"VBD.get_qos_algorithm_type", "VBD", 1, pn_606, pt_606, pd_606, "string", false, true},
+    {"VBD.set_qos_algorithm_type", "VBD", 2, pn_607, pt_607, pd_607, "void", false, true},
+    {"VBD.get_qos_algorithm_params", "VBD", 1, pn_608, pt_608, pd_608, "map:string:string", false, true},
+    {"VBD.set_qos_algorithm_params", "VBD", 2, pn_609, pt_609, pd_609, "void", false, true},
+    {"VBD.add_to_qos_algorithm_params", "VBD", 3, pn_610, pt_610, pd_610, "void", false, true},
+    {"VBD.remove_from_qos_algorithm_params", "VBD", 2, pn_611, pt_611, pd_611, "void", false, true},
+    {"VBD.get_metrics", "VBD", 1, pn_612, pt_612, pd_612, "ref:VBD_metrics", false, true},
+    {"VBD.get_storage_lock", "VBD", 1, pn_613, pt_613, pd_613, "bool", false, true},
+    {"VBD.get_status_code", "VBD", 1, pn_614, pt_614, pd_614, "int", false, true},
+    {"VBD.get_status_detail", "VBD", 1, pn_615, pt_615, pd_615, "string", false, true},
+    {"VBD.get_runtime_properties", "VBD", 1, pn_616, pt_616, pd_616, "map:string:string", false, true},
+    {"VBD.get_qos_supported_algorithms", "VBD", 1, pn_617, pt_617, pd_617, "set:string", false, true},
+    {"VBD.create", "VBD", 1, pn_618, pt_618, pd_618, "ref:VBD", true, true},
+    {"VBD.destroy", "VBD", 1, pn_619, pt_619, pd_619, "void", true, true},
+    {"VBD.plug", "VBD", 1, pn_620, pt_620, pd_620, "void", true, true},
+    {"VBD.unplug", "VBD", 1, pn_621, pt_621, pd_621, "void", true, true},
+    {"VBD.unplug_force", "VBD", 1, pn_622, pt_622, pd_622, "void", true, true},
+    {"VBD.insert", "VBD", 2, pn_623, pt_623, pd_623, "void", true, true},
+    {"VBD.eject", "VBD", 1, pn_624, pt_624, pd_624, "void", true, true},
+    {"VBD.set_mode", "VBD", 2, pn_625, pt_625, pd_625, "void", false, true},
+    {"VBD.assert_attachable", "VBD", 1, pn_626, pt_626, pd_626, "void", true, true},
+    {"VDI.get_record", "VDI", 1, pn_627, pt_627, pd_627, "record:VDI", false, true},
+    {"VDI.get_by_uuid", "VDI", 1, pn_628, pt_628, pd_628, "ref:VDI", false, true},
+    {"VDI.get_by_name_label", "VDI", 1, pn_629, pt_629, pd_629, "set:ref:VDI", false, true},
     {"VDI.get_all", "VDI", 0, NULL, NULL, NULL, "set:ref:VDI", false, true},
     {"VDI.get_all_records", "VDI", 0, NULL, NULL, NULL, "map:ref:VDI:record:VDI", false, true},
-    {"VDI.get_all_where", "VDI", 1, pn_631, pt_631, pd_631, "set:ref:VDI", false, true},
-    {"VDI.get_all_records_where", "VDI", 1, pn_632, pt_632, pd_632, "map:ref:VDI:record:VDI", false, true},
-    {"VDI.get_uuid", "VDI", 1, pn_633, pt_633, pd_633, "string", false, true},
-    {"VDI.get_name_label", "VDI", 1, pn_634, pt_634, pd_634, "string", false, true},
-    {"VDI.get_name_description", "VDI", 1, pn_635, pt_635, pd_635, "string", false, true},
-    {"VDI.get_allowed_operations", "VDI", 1, pn_636, pt_636, pd_636, "set:vdi_operations", false, true},
-    {"VDI.get_current_operations", "VDI", 1, pn_637, pt_637, pd_637, "map:string:vdi_operations", false, true},
-    {"VDI.get_SR", "VDI", 1, pn_638, pt_638, pd_638, "ref:SR", false, true},
-    {"VDI.get_VBDs", "VDI", 1, pn_639, pt_639, pd_639, "set:ref:VBD", false, true},
-    {"VDI.get_virtual_size", "VDI", 1, pn_640, pt_640, pd_640, "int", false, true},
-    {"VDI.get_physical_utilisation", "VDI", 1, pn_641, pt_641, pd_641, "int", false, true},
-    {"VDI.get_type", "VDI", 1, pn_642, pt_642, pd_642, "vdi_type", false, true},
-    {"VDI.get_sharable", "VDI", 1, pn_643, pt_643, pd_643, "bool", false, true},
-    {"VDI.get_read_only", "VDI", 1, pn_644, pt_644, pd_644, "bool", false, true},
-    {"VDI.get_other_config", "VDI", 1, pn_645, pt_645, pd_645, "map:string:string", false, true},
-    {"VDI.set_other_config", "VDI", 2, pn_646, pt_646, pd_646, "void", false, true},
-    {"VDI.add_to_other_config", "VDI", 3, pn_647, pt_647, pd_647, "void", false, true},
-    {"VDI.remove_from_other_config", "VDI", 2, pn_648, pt_648, pd_648, "void", false, true},
-    {"VDI.get_location", "VDI", 1, pn_649, pt_649, pd_649, "string", false, true},
-    {"VDI.get_managed", "VDI", 1, pn_650, pt_650, pd_650, "bool", false, true},
-    {"VDI.get_missing", "VDI", 1, pn_651, pt_651, pd_651, "bool", false, true},
-    {"VDI.get_parent", "VDI", 1, pn_652, pt_652, pd_652, "ref:VDI", false, true},
-    {"VDI.get_xenstore_data", "VDI", 1, pn_653, pt_653, pd_653, "map:string:string", false, true},
-    {"VDI.set_xenstore_data", "VDI", 2, pn_654, pt_654, pd_654, "void", false, true},
-    {"VDI.add_to_xenstore_data", "VDI", 3, pn_655, pt_655, pd_655, "void", false, true},
-    {"VDI.remove_from_xenstore_data", "VDI", 2, pn_656, pt_656, pd_656, "void", false, true},
-    {"VDI.get_sm_config", "VDI", 1, pn_657, pt_657, pd_657, "map:string:string", false, true},
-    {"VDI.set_sm_config", "VDI", 2, pn_658, pt_658, pd_658, "void", false, true},
-    {"VDI.add_to_sm_config", "VDI", 3, pn_659, pt_659, pd_659, "void", false, true},
-    {"VDI.remove_from_sm_config", "VDI", 2, pn_660, pt_660, pd_660, "void", false, true},
-    {"VDI.get_is_a_snapshot", "VDI", 1, pn_661, pt_661, pd_661, "bool", false, true},
-    {"VDI.get_snapshot_of", "VDI", 1, pn_662, pt_662, pd_662, "ref:VDI", false, true},
-    {"VDI.get_snapshots", "VDI", 1, pn_663, pt_663, pd_663, "set:ref:VDI", false, true},
-    {"VDI.get_snapshot_time", "VDI", 1, pn_664, pt_664, pd_664, "datetime", false, true},
-    {"VDI.get_tags", "VDI", 1, pn_665, pt_665, pd_665, "set:string", false, true},
-    {"VDI.set_tags", "VDI", 2, pn_666, pt_666, pd_666, "void", false, true},
-    {"VDI.add_tags", "VDI", 2, pn_667, pt_667, pd_667, "void", false, true},
-    {"VDI.remove_tags", "VDI", 2, pn_668, pt_668, pd_668, "void", false, true},
-    {"VDI.get_on_boot", "VDI", 1, pn_669, pt_669, pd_669, "on_boot", false, true},
-    {"VDI.get_is_tools_iso", "VDI", 1, pn_670, pt_670, pd_670, "bool", false, true},
-    {"VDI.get_cbt_enabled", "VDI", 1, pn_671, pt_671, pd_671, "bool", false, true},
-    {"VDI.get_crash_dumps", "VDI", 1, pn_672, pt_672, pd_672, "set:ref:crashdump", false, true},
-    {"VDI.get_storage_lock", "VDI", 1, pn_673, pt_673, pd_673, "bool", false, true},
-    {"VDI.get_allow_caching", "VDI", 1, pn_674, pt_674, pd_674, "bool", false, true},
-    {"VDI.get_metadata_of_pool", "VDI", 1, pn_675, pt_675, pd_675, "ref:pool", false, true},
-    {"VDI.get_metadata_latest", "VDI", 1, pn_676, pt_676, pd_676, "bool", false, true},
-    {"VDI.create", "VDI", 1, pn_677, pt_677, pd_677, "ref:VDI", true, true},
-    {"VDI.destroy", "VDI", 1, pn_678, pt_678, pd_678, "void", true, true},
-    {"VDI.snapshot", "VDI", 2, pn_679, pt_679, pd_679, "ref:VDI", true, true},
-    {"VDI.clone", "VDI", 2, pn_680, pt_680, pd_680, "ref:VDI", true, true},
-    {"VDI.copy", "VDI", 4, pn_681, pt_681, pd_681, "ref:VDI", true, true},
-    {"VDI.resize", "VDI", 2, pn_682, pt_682, pd_682, "void", true, true},
-    {"VDI.resize_online", "VDI", 2, pn_683, pt_683, pd_683, "void", true, true},
-    {"VDI.pool_migrate", "VDI", 3, pn_684, pt_684, pd_684, "ref:VDI", true, true},
-    {"VDI.introduce", "VDI", 18, pn_685, pt_685, pd_685, "ref:VDI", true, true},
-    {"VDI.forget", "VDI", 1, pn_686, pt_686, pd_686, "void", true, true},
-    {"VDI.update", "VDI", 1, pn_687, pt_687, pd_687, "void", true, true},
-    {"VDI.set_name_label", "VDI", 2, pn_688, pt_688, pd_688, "void", false, true},
-    {"VDI.set_name_description", "VDI", 2, pn_689, pt_689, pd_689, "void", false, true},
-    {"VDI.set_read_only", "VDI", 2, pn_690, pt_690, pd_690, "void", false, true},
-    {"VDI.set_sharable", "VDI", 2, pn_691, pt_691, pd_691, "void", false, true},
-    {"VDI.set_on_boot", "VDI", 2, pn_692, pt_692, pd_692, "void", false, true},
-    {"VDI.set_allow_caching", "VDI", 2, pn_693, pt_693, pd_693, "void", false, true},
-    {"VDI.enable_cbt", "VDI", 1, pn_694, pt_694, pd_694, "void", true, true},
-    {"VDI.disable_cbt", "VDI", 1, pn_695, pt_695, pd_695, "void", true, true},
-    {"VDI.list_changed_blocks", "VDI", 2, pn_696, pt_696, pd_696, "string", true, true},
-    {"VDI.get_nbd_info", "VDI", 1, pn_697, pt_697, pd_697, "set:record:vdi_nbd_server_info", false, true},
-    {"VDI.data_destroy", "VDI", 1, pn_698, pt_698, pd_698, "void", true, true},
-    {"SR.get_record", "SR", 1, pn_699, pt_699, pd_699, "record:SR", false, true},
-    {"SR.get_by_uuid", "SR", 1, pn_700, pt_700, pd_700, "ref:SR", false, true},
-    {"SR.get_by_name_label", "SR", 1, pn_701, pt_701, pd_701, "set:ref:SR", false, true},
+    {"VDI.get_all_where", "VDI", 1, pn_632, pt_632, pd_632, "set:ref:VDI", false, true},
+    {"VDI.get_all_records_where", "VDI", 1, pn_633, pt_633, pd_633, "map:ref:VDI:record:VDI", false, true},
+    {"VDI.get_uuid", "VDI", 1, pn_634, pt_634, pd_634, "string", false, true},
+    {"VDI.get_name_label", "VDI", 1, pn_635, pt_635, pd_635, "string", false, true},
+    {"VDI.get_name_description", "VDI", 1, pn_636, pt_636, pd_636, "string", false, true},
+    {"VDI.get_allowed_operations", "VDI", 1, pn_637, pt_637, pd_637, "set:vdi_operations", false, true},
+    {"VDI.get_current_operations", "VDI", 1, pn_638, pt_638, pd_638, "map:string:vdi_operations", false, true},
+    {"VDI.get_SR", "VDI", 1, pn_639, pt_639, pd_639, "ref:SR", false, true},
+    {"VDI.get_VBDs", "VDI", 1, pn_640, pt_640, pd_640, "set:ref:VBD", false, true},
+    {"VDI.get_virtual_size", "VDI", 1, pn_641, pt_641, pd_641, "int", false, true},
+    {"VDI.get_physical_utilisation", "VDI", 1, pn_642, pt_642, pd_642, "int", false, true},
+    {"VDI.get_type", "VDI", 1, pn_643, pt_643, pd_643, "vdi_type", false, true},
+    {"VDI.get_sharable", "VDI", 1, pn_644, pt_644, pd_644, "bool", false, true},
+    {"VDI.get_read_only", "VDI", 1, pn_645, pt_645, pd_645, "bool", false, true},
+    {"VDI.get_other_config", "VDI", 1, pn_646, pt_646, pd_646, "map:string:string", false, true},
+    {"VDI.set_other_config", "VDI", 2, pn_647, pt_647, pd_647, "void", false, true},
+    {"VDI.add_to_other_config", "VDI", 3, pn_648, pt_648, pd_648, "void", false, true},
+    {"VDI.remove_from_other_config", "VDI", 2, pn_649, pt_649, pd_649, "void", false, true},
+    {"VDI.get_location", "VDI", 1, pn_650, pt_650, pd_650, "string", false, true},
+    {"VDI.get_managed", "VDI", 1, pn_651, pt_651, pd_651, "bool", false, true},
+    {"VDI.get_missing", "VDI", 1, pn_652, pt_652, pd_652, "bool", false, true},
+    {"VDI.get_parent", "VDI", 1, pn_653, pt_653, pd_653, "ref:VDI", false, true},
+    {"VDI.get_xenstore_data", "VDI", 1, pn_654, pt_654, pd_654, "map:string:string", false, true},
+    {"VDI.set_xenstore_data", "VDI", 2, pn_655, pt_655, pd_655, "void", false, true},
+    {"VDI.add_to_xenstore_data", "VDI", 3, pn_656, pt_656, pd_656, "void", false, true},
+    {"VDI.remove_from_xenstore_data", "VDI", 2, pn_657, pt_657, pd_657, "void", false, true},
+    {"VDI.get_sm_config", "VDI", 1, pn_658, pt_658, pd_658, "map:string:string", false, true},
+    {"VDI.set_sm_config", "VDI", 2, pn_659, pt_659, pd_659, "void", false, true},
+    {"VDI.add_to_sm_config", "VDI", 3, pn_660, pt_660, pd_660, "void", false, true},
+    {"VDI.remove_from_sm_config", "VDI", 2, pn_661, pt_661, pd_661, "void", false, true},
+    {"VDI.get_is_a_snapshot", "VDI", 1, pn_662, pt_662, pd_662, "bool", false, true},
+    {"VDI.get_snapshot_of", "VDI", 1, pn_663, pt_663, pd_663, "ref:VDI", false, true},
+    {"VDI.get_snapshots", "VDI", 1, pn_664, pt_664, pd_664, "set:ref:VDI", false, true},
+    {"VDI.get_snapshot_time", "VDI", 1, pn_665, pt_665, pd_665, "datetime", false, true},
+    {"VDI.get_tags", "VDI", 1, pn_666, pt_666, pd_666, "set:string", false, true},
+    {"VDI.set_tags", "VDI", 2, pn_667, pt_667, pd_667, "void", false, true},
+    {"VDI.add_tags", "VDI", 2, pn_668, pt_668, pd_668, "void", false, true},
+    {"VDI.remove_tags", "VDI", 2, pn_669, pt_669, pd_669, "void", false, true},
+    {"VDI.get_on_boot", "VDI", 1, pn_670, pt_670, pd_670, "on_boot", false, true},
+    {"VDI.get_is_tools_iso", "VDI", 1, pn_671, pt_671, pd_671, "bool", false, true},
+    {"VDI.get_cbt_enabled", "VDI", 1, pn_672, pt_672, pd_672, "bool", false, true},
+    {"VDI.get_crash_dumps", "VDI", 1, pn_673, pt_673, pd_673, "set:ref:crashdump", false, true},
+    {"VDI.get_storage_lock", "VDI", 1, pn_674, pt_674, pd_674, "bool", false, true},
+    {"VDI.get_allow_caching", "VDI", 1, pn_675, pt_675, pd_675, "bool", false, true},
+    {"VDI.get_metadata_of_pool", "VDI", 1, pn_676, pt_676, pd_676, "ref:pool", false, true},
+    {"VDI.get_metadata_latest", "VDI", 1, pn_677, pt_677, pd_677, "bool", false, true},
+    {"VDI.create", "VDI", 1, pn_678, pt_678, pd_678, "ref:VDI", true, true},
+    {"VDI.destroy", "VDI", 1, pn_679, pt_679, pd_679, "void", true, true},
+    {"VDI.snapshot", "VDI", 2, pn_680, pt_680, pd_680, "ref:VDI", true, true},
+    {"VDI.clone", "VDI", 2, pn_681, pt_681, pd_681, "ref:VDI", true, true},
+    {"VDI.copy", "VDI", 4, pn_682, pt_682, pd_682, "ref:VDI", true, true},
+    {"VDI.resize", "VDI", 2, pn_683, pt_683, pd_683, "void", true, true},
+    {"VDI.resize_online", "VDI", 2, pn_684, pt_684, pd_684, "void", true, true},
+    {"VDI.pool_migrate", "VDI", 3, pn_685, pt_685, pd_685, "ref:VDI", true, true},
+    {"VDI.introduce", "VDI", 18, pn_686, pt_686, pd_686, "ref:VDI", true, true},
+    {"VDI.forget", "VDI", 1, pn_687, pt_687, pd_687, "void", true, true},
+    {"VDI.update", "VDI", 1, pn_688, pt_688, pd_688, "void", true, true},
+    {"VDI.set_name_label", "VDI", 2, pn_689, pt_689, pd_689, "void", false, true},
+    {"VDI.set_name_description", "VDI", 2, pn_690, pt_690, pd_690, "void", false, true},
+    {"VDI.set_read_only", "VDI", 2, pn_691, pt_691, pd_691, "void", false, true},
+    {"VDI.set_sharable", "VDI", 2, pn_692, pt_692, pd_692, "void", false, true},
+    {"VDI.set_on_boot", "VDI", 2, pn_693, pt_693, pd_693, "void", false, true},
+    {"VDI.set_allow_caching", "VDI", 2, pn_694, pt_694, pd_694, "void", false, true},
+    {"VDI.enable_cbt", "VDI", 1, pn_695, pt_695, pd_695, "void", true, true},
+    {"VDI.disable_cbt", "VDI", 1, pn_696, pt_696, pd_696, "void", true, true},
+    {"VDI.list_changed_blocks", "VDI", 2, pn_697, pt_697, pd_697, "string", true, true},
+    {"VDI.get_nbd_info", "VDI", 1, pn_698, pt_698, pd_698, "set:record:vdi_nbd_server_info", false, true},
+    {"VDI.data_destroy", "VDI", 1, pn_699, pt_699, pd_699, "void", true, true},
+    {"SR.get_record", "SR", 1, pn_700, pt_700, pd_700, "record:SR", false, true},
+    {"SR.get_by_uuid", "SR", 1, pn_701, pt_701, pd_701, "ref:SR", false, true},
+    {"SR.get_by_name_label", "SR", 1, pn_702, pt_702, pd_702, "set:ref:SR", false, true},
     {"SR.get_all", "SR", 0, NULL, NULL, NULL, "set:ref:SR", false, true},
     {"SR.get_all_records", "SR", 0, NULL, NULL, NULL, "map:ref:SR:record:SR", false, true},
-    {"SR.get_all_where", "SR", 1, pn_704, pt_704, pd_704, "set:ref:SR", false, true},
-    {"SR.get_all_records_where", "SR", 1, pn_705, pt_705, pd_705, "map:ref:SR:record:SR", false, true},
-    {"SR.get_uuid", "SR", 1, pn_706, pt_706, pd_706, "string", false, true},
-    {"SR.get_name_label", "SR", 1, pn_707, pt_707, pd_707, "string", false, true},
-    {"SR.get_name_description", "SR", 1, pn_708, pt_708, pd_708, "string", false, true},
-    {"SR.get_allowed_operations", "SR", 1, pn_709, pt_709, pd_709, "set:storage_operations", false, true},
-    {"SR.get_current_operations", "SR", 1, pn_710, pt_710, pd_710, "map:string:storage_operations", false, true},
-    {"SR.get_VDIs", "SR", 1, pn_711, pt_711, pd_711, "set:ref:VDI", false, true},
-    {"SR.get_PBDs", "SR", 1, pn_712, pt_712, pd_712, "set:ref:PBD", false, true},
-    {"SR.get_virtual_allocation", "SR", 1, pn_713, pt_713, pd_713, "int", false, true},
-    {"SR.get_physical_utilisation", "SR", 1, pn_714, pt_714, pd_714, "int", false, true},
-    {"SR.get_physical_size", "SR", 1, pn_715, pt_715, pd_715, "int", false, true},
-    {"SR.get_type", "SR", 1, pn_716, pt_716, pd_716, "string", false, true},
-    {"SR.get_content_type", "SR", 1, pn_717, pt_717, pd_717, "string", false, true},
-    {"SR.get_shared", "SR", 1, pn_718, pt_718, pd_718, "bool", false, true},
-    {"SR.get_other_config", "SR", 1, pn_719, pt_719, pd_719, "map:string:string", false, true},
-    {"SR.set_other_config", "SR", 2, pn_720, pt_720, pd_720, "void", false, true},
-    {"SR.add_to_other_config", "SR", 3, pn_721, pt_721, pd_721, "void", false, true},
-    {"SR.remove_from_other_config", "SR", 2, pn_722, pt_722, pd_722, "void", false, true},
-    {"SR.get_tags", "SR", 1, pn_723, pt_723, pd_723, "set:string", false, true},
-    {"SR.set_tags", "SR", 2, pn_724, pt_724, pd_724, "void", false, true},
-    {"SR.add_tags", "SR", 2, pn_725, pt_725, pd_725, "void", false, true},
-    {"SR.remove_tags", "SR", 2, pn_726, pt_726, pd_726, "void", false, true},
-    {"SR.get_sm_config", "SR", 1, pn_727, pt_727, pd_727, "map:string:string", false, true},
-    {"SR.set_sm_config", "SR", 2, pn_728, pt_728, pd_728, "void", false, true},
-    {"SR.add_to_sm_config", "SR", 3, pn_729, pt_729, pd_729, "void", false, true},
-    {"SR.remove_from_sm_config", "SR", 2, pn_730, pt_730, pd_730, "void", false, true},
-    {"SR.get_blobs", "SR", 1, pn_731, pt_731, pd_731, "map:string:ref:blob", false, true},
-    {"SR.get_local_cache_enabled", "SR", 1, pn_732, pt_732, pd_732, "bool", false, true},
-    {"SR.get_introduced_by", "SR", 1, pn_733, pt_733, pd_733, "ref:DR_task", false, true},
-    {"SR.get_clustered", "SR", 1, pn_734, pt_734, pd_734, "bool", false, true},
-    {"SR.get_is_tools_sr", "SR", 1, pn_735, pt_735, pd_735, "bool", false, true},
-    {"SR.create", "SR", 9, pn_736, pt_736, pd_736, "ref:SR", true, true},
-    {"SR.introduce", "SR", 7, pn_737, pt_737, pd_737, "ref:SR", true, true},
-    {"SR.probe", "SR", 4, pn_738, pt_738, pd_738, "string", true, true},
-    {"SR.scan", "SR", 1, pn_739, pt_739, pd_739, "void", true, true},
-    {"SR.update", "SR", 1, pn_740, pt_740, pd_740, "void", true, true},
-    {"SR.forget", "SR", 1, pn_741, pt_741, pd_741, "void", true, true},
-    {"SR.destroy", "SR", 1, pn_742, pt_742, pd_742, "void", true, true},
-    {"SR.set_name_label", "SR", 2, pn_743, pt_743, pd_743, "void", true, true},
-    {"SR.set_name_description", "SR", 2, pn_744, pt_744, pd_744, "void", true, true},
-    {"SR.set_shared", "SR", 2, pn_745, pt_745, pd_745, "void", true, true},
-    {"SR.set_physical_size", "SR", 2, pn_746, pt_746, pd_746, "void", false, true},
+    {"SR.get_all_where", "SR", 1, pn_705, pt_705, pd_705, "set:ref:SR", false, true},
+    {"SR.get_all_records_where", "SR", 1, pn_706, pt_706, pd_706, "map:ref:SR:record:SR", false, true},
+    {"SR.get_uuid", "SR", 1, pn_707, pt_707, pd_707, "string", false, true},
+    {"SR.get_name_label", "SR", 1, pn_708, pt_708, pd_708, "string", false, true},
+    {"SR.get_name_description", "SR", 1, pn_709, pt_709, pd_709, "string", false, true},
+    {"SR.get_allowed_operations", "SR", 1, pn_710, pt_710, pd_710, "set:storage_operations", false, true},
+    {"SR.get_current_operations", "SR", 1, pn_711, pt_711, pd_711, "map:string:storage_operations", false, true},
+    {"SR.get_VDIs", "SR", 1, pn_712, pt_712, pd_712, "set:ref:VDI", false, true},
+    {"SR.get_PBDs", "SR", 1, pn_713, pt_713, pd_713, "set:ref:PBD", false, true},
+    {"SR.get_virtual_allocation", "SR", 1, pn_714, pt_714, pd_714, "int", false, true},
+    {"SR.get_physical_utilisation", "SR", 1, pn_715, pt_715, pd_715, "int", false, true},
+    {"SR.get_physical_size", "SR", 1, pn_716, pt_716, pd_716, "int", false, true},
+    {"SR.get_type", "SR", 1, pn_717, pt_717, pd_717, "string", false, true},
+    {"SR.get_content_type", "SR", 1, pn_718, pt_718, pd_718, "string", false, true},
+    {"SR.get_shared", "SR", 1, pn_719, pt_719, pd_719, "bool", false, true},
+    {"SR.get_other_config", "SR", 1, pn_720, pt_720, pd_720, "map:string:string", false, true},
+    {"SR.set_other_config", "SR", 2, pn_721, pt_721, pd_721, "void", false, true},
+    {"SR.add_to_other_config", "SR", 3, pn_722, pt_722, pd_722, "void", false, true},
+    {"SR.remove_from_other_config", "SR", 2, pn_723, pt_723, pd_723, "void", false, true},
+    {"SR.get_tags", "SR", 1, pn_724, pt_724, pd_724, "set:string", false, true},
+    {"SR.set_tags", "SR", 2, pn_725, pt_725, pd_725, "void", false, true},
+    {"SR.add_tags", "SR", 2, pn_726, pt_726, pd_726, "void", false, true},
+    {"SR.remove_tags", "SR", 2, pn_727, pt_727, pd_727, "void", false, true},
+    {"SR.get_sm_config", "SR", 1, pn_728, pt_728, pd_728, "map:string:string", false, true},
+    {"SR.set_sm_config", "SR", 2, pn_729, pt_729, pd_729, "void", false, true},
+    {"SR.add_to_sm_config", "SR", 3, pn_730, pt_730, pd_730, "void", false, true},
+    {"SR.remove_from_sm_config", "SR", 2, pn_731, pt_731, pd_731, "void", false, true},
+    {"SR.get_blobs", "SR", 1, pn_732, pt_732, pd_732, "map:string:ref:blob", false, true},
+    {"SR.get_local_cache_enabled", "SR", 1, pn_733, pt_733, pd_733, "bool", false, true},
+    {"SR.get_introduced_by", "SR", 1, pn_734, pt_734, pd_734, "ref:DR_task", false, true},
+    {"SR.get_clustered", "SR", 1, pn_735, pt_735, pd_735, "bool", false, true},
+    {"SR.get_is_tools_sr", "SR", 1, pn_736, pt_736, pd_736, "bool", false, true},
+    {"SR.create", "SR", 9, pn_737, pt_737, pd_737, "ref:SR", true, true},
+    {"SR.introduce", "SR", 7, pn_738, pt_738, pd_738, "ref:SR", true, true},
+    {"SR.probe", "SR", 4, pn_739, pt_739, pd_739, "string", true, true},
+    {"SR.scan", "SR", 1, pn_740, pt_740, pd_740, "void", true, true},
+    {"SR.update", "SR", 1, pn_741, pt_741, pd_741, "void", true, true},
+    {"SR.forget", "SR", 1, pn_742, pt_742, pd_742, "void", true, true},
+    {"SR.destroy", "SR", 1, pn_743, pt_743, pd_743, "void", true, true},
+    {"SR.set_name_label", "SR", 2, pn_744, pt_744, pd_744, "void", true, true},
+    {"SR.set_name_description", "SR", 2, pn_745, pt_745, pd_745, "void", true, true},
+    {"SR.set_shared", "SR", 2, pn_746, pt_746, pd_746, "void", true, true},
+    {"SR.set_physical_size", "SR", 2, pn_747, pt_747, pd_747, "void", false, true},
     {"SR.get_supported_types", "SR", 0, NULL, NULL, NULL, "set:string", false, true},
-    {"SR.create_new_blob", "SR", 4, pn_748, pt_748, pd_748, "ref:blob", true, true},
-    {"PBD.get_record", "PBD", 1, pn_749, pt_749, pd_749, "record:PBD", false, true},
-    {"PBD.get_by_uuid", "PBD", 1, pn_750, pt_750, pd_750, "ref:PBD", false, true},
+    {"SR.create_new_blob", "SR", 4, pn_749, pt_749, pd_749, "ref:blob", true, true},
+    {"PBD.get_record", "PBD", 1, pn_750, pt_750, pd_750, "record:PBD", false, true},
+    {"PBD.get_by_uuid", "PBD", 1, pn_751, pt_751, pd_751, "ref:PBD", false, true},
     {"PBD.get_all", "PBD", 0, NULL, NULL, NULL, "set:ref:PBD", false, true},
     {"PBD.get_all_records", "PBD", 0, NULL, NULL, NULL, "map:ref:PBD:record:PBD", false, true},
-    {"PBD.get_all_where", "PBD", 1, pn_753, pt_753, pd_753, "set:ref:PBD", false, true},
-    {"PBD.get_all_records_where", "PBD", 1, pn_754, pt_754, pd_754, "map:ref:PBD:record:PBD", false, true},
-    {"PBD.get_uuid", "PBD", 1, pn_755, pt_755, pd_755, "string", false, true},
-    {"PBD.get_host", "PBD", 1, pn_756, pt_756, pd_756, "ref:host", false, true},
-    {"PBD.get_SR", "PBD", 1, pn_757, pt_757, pd_757, "ref:SR", false, true},
-    {"PBD.get_device_config", "PBD", 1, pn_758, pt_758, pd_758, "map:string:string", false, true},
-    {"PBD.get_currently_attached", "PBD", 1, pn_759, pt_759, pd_759, "bool", false, true},
-    {"PBD.get_other_config", "PBD", 1, pn_760, pt_760, pd_760, "map:string:string", false, true},
-    {"PBD.set_other_config", "PBD", 2, pn_761, pt_761, pd_761, "void", false, true},
-    {"PBD.add_to_other_config", "PBD", 3, pn_762, pt_762, pd_762, "void", false, true},
-    {"PBD.remove_from_other_config", "PBD", 2, pn_763, pt_763, pd_763, "void", false, true},
-    {"PBD.create", "PBD", 1, pn_764, pt_764, pd_764, "ref:PBD", true, true},
-    {"PBD.destroy", "PBD", 1, pn_765, pt_765, pd_765, "void", true, true},
-    {"PBD.plug", "PBD", 1, pn_766, pt_766, pd_766, "void", true, true},
-    {"PBD.unplug", "PBD", 1, pn_767, pt_767, pd_767, "void", true, true},
-    {"PBD.set_device_config", "PBD", 2, pn_768, pt_768, pd_768, "void", true, true},
-    {"VIF.get_record", "VIF", 1, pn_769, pt_769, pd_769, "record:VIF", false, true},
-    {"VIF.get_by_uuid", "VIF", 1, pn_770, pt_770, pd_770, "ref:VIF", false, true},
+    {"PBD.get_all_where", "PBD", 1, pn_754, pt_754, pd_754, "set:ref:PBD", false, true},
+    {"PBD.get_all_records_where", "PBD", 1, pn_755, pt_755, pd_755, "map:ref:PBD:record:PBD", false, true},
+    {"PBD.get_uuid", "PBD", 1, pn_756, pt_756, pd_756, "string", false, true},
+    {"PBD.get_host", "PBD", 1, pn_757, pt_757, pd_757, "ref:host", false, true},
+    {"PBD.get_SR", "PBD", 1, pn_758, pt_758, pd_758, "ref:SR", false, true},
+    {"PBD.get_device_config", "PBD", 1, pn_759, pt_759, pd_759, "map:string:string", false, true},
+    {"PBD.get_currently_attached", "PBD", 1, pn_760, pt_760, pd_760, "bool", false, true},
+    {"PBD.get_other_config", "PBD", 1, pn_761, pt_761, pd_761, "map:string:string", false, true},
+    {"PBD.set_other_config", "PBD", 2, pn_762, pt_762, pd_762, "void", false, true},
+    {"PBD.add_to_other_config", "PBD", 3, pn_763, pt_763, pd_763, "void", false, true},
+    {"PBD.remove_from_other_config", "PBD", 2, pn_764, pt_764, pd_764, "void", false, true},
+    {"PBD.create", "PBD", 1, pn_765, pt_765, pd_765, "ref:PBD", true, true},
+    {"PBD.destroy", "PBD", 1, pn_766, pt_766, pd_766, "void", true, true},
+    {"PBD.plug", "PBD", 1, pn_767, pt_767, pd_767, "void", true, true},
+    {"PBD.unplug", "PBD", 1, pn_768, pt_768, pd_768, "void", true, true},
+    {"PBD.set_device_config", "PBD", 2, pn_769, pt_769, pd_769, "void", true, true},
+    {"VIF.get_record", "VIF", 1, pn_770, pt_770, pd_770, "record:VIF", false, true},
+    {"VIF.get_by_uuid", "VIF", 1, pn_771, pt_771, pd_771, "ref:VIF", false, true},
     {"VIF.get_all", "VIF", 0, NULL, NULL, NULL, "set:ref:VIF", false, true},
     {"VIF.get_all_records", "VIF", 0, NULL, NULL, NULL, "map:ref:VIF:record:VIF", false, true},
-    {"VIF.get_all_where", "VIF", 1, pn_773, pt_773, pd_773, "set:ref:VIF", false, true},
-    {"VIF.get_all_records_where", "VIF", 1, pn_774, pt_774, pd_774, "map:ref:VIF:record:VIF", false, true},
-    {"VIF.get_uuid", "VIF", 1, pn_775, pt_775, pd_775, "string", false, true},
-    {"VIF.get_allowed_operations", "VIF", 1, pn_776, pt_776, pd_776, "set:vif_operations", false, true},
-    {"VIF.get_current_operations", "VIF", 1, pn_777, pt_777, pd_777, "map:string:vif_operations", false, true},
-    {"VIF.get_device", "VIF", 1, pn_778, pt_778, pd_778, "string", false, true},
-    {"VIF.get_network", "VIF", 1, pn_779, pt_779, pd_779, "ref:network", false, true},
-    {"VIF.get_VM", "VIF", 1, pn_780, pt_780, pd_780, "ref:VM", false, true},
-    {"VIF.get_MAC", "VIF", 1, pn_781, pt_781, pd_781, "string", false, true},
-    {"VIF.get_MTU", "VIF", 1, pn_782, pt_782, pd_782, "int", false, true},
-    {"VIF.get_other_config", "VIF", 1, pn_783, pt_783, pd_783, "map:string:string", false, true},
-    {"VIF.set_other_config", "VIF", 2, pn_784, pt_784, pd_784, "void", false, true},
-    {"VIF.add_to_other_config", "VIF", 3, pn_785, pt_785, pd_785, "void", false, true},
-    {"VIF.remove_from_other_config", "VIF", 2, pn_786, pt_786, pd_786, "void", false, true},
-    {"VIF.get_currently_attached", "VIF", 1, pn_787, pt_787, pd_787, "bool", false, true},
-    {"VIF.get_qos_algorithm_type", "VIF", 1, pn_788, pt_788, pd_788, "string", false, true},
-    {"VIF.set_qos_algorithm_type", "VIF", 2, pn_789, pt_789, pd_789, "void", false, true},
-    {"VIF.get_qos_algorithm_params", "VIF", 1, pn_790, pt_790, pd_790, "map:string:string", false, true},
-    {"VIF.set_qos_algorithm_params", "VIF", 2, pn_791, pt_791, pd_791, "void", false, true},
-    {"VIF.add_to_qos_algorithm_params", "VIF", 3, pn_792, pt_792, pd_792, "void", false, true},
-    {"VIF.remove_from_qos_algorithm_params", "VIF", 2, pn_793, pt_793, pd_793, "void", false, true},
-    {"VIF.get_metrics", "VIF", 1, pn_794, pt_794, pd_794, "ref:VIF_metrics", false, true},
-    {"VIF.get_locking_mode", "VIF", 1, pn_795, pt_795, pd_795, "vif_locking_mode", false, true},
-    {"VIF.get_ipv4_allowed", "VIF", 1, pn_796, pt_796, pd_796, "set:string", false, true},
-    {"VIF.get_ipv6_allowed", "VIF", 1, pn_797, pt_797, pd_797, "set:string", false, true},
-    {"VIF.get_ipv4_configuration_mode", "VIF", 1, pn_798, pt_798, pd_798, "vif_ipv4_configuration_mode", false, true},
-    {"VIF.get_trunks", "VIF", 1, pn_799, pt_799, pd_799, "set:int", false, true},
-    {"VIF.get_status_code", "VIF", 1, pn_800, pt_800, pd_800, "int", false, true},
-    {"VIF.get_status_detail", "VIF", 1, pn_801, pt_801, pd_801, "string", false, true},
-    {"VIF.get_runtime_properties", "VIF", 1, pn_802, pt_802, pd_802, "map:string:string", false, true},
-    {"VIF.get_qos_supported_algorithms", "VIF", 1, pn_803, pt_803, pd_803, "set:string", false, true},
-    {"VIF.get_MAC_autogenerated", "VIF", 1, pn_804, pt_804, pd_804, "bool", false, true},
-    {"VIF.get_ipv4_addresses", "VIF", 1, pn_805, pt_805, pd_805, "set:string", false, true},
-    {"VIF.get_ipv4_gateway", "VIF", 1, pn_806, pt_806, pd_806, "string", false, true},
-    {"VIF.get_ipv6_configuration_mode", "VIF", 1, pn_807, pt_807, pd_807, "vif_ipv6_configuration_mode", false, true},
-    {"VIF.get_ipv6_addresses", "VIF", 1, pn_808, pt_808, pd_808, "set:string", false, true},
-    {"VIF.get_ipv6_gateway", "VIF", 1, pn_809, pt_809, pd_809, "string", false, true},
-    {"VIF.create", "VIF", 1, pn_810, pt_810, pd_810, "ref:VIF", true, true},
-    {"VIF.destroy", "VIF", 1, pn_811, pt_811, pd_811, "void", true, true},
-    {"VIF.plug", "VIF", 1, pn_812, pt_812, pd_812, "void", true, true},
-    {"VIF.unplug", "VIF", 1, pn_813, pt_813, pd_813, "void", true, true},
-    {"VIF.unplug_force", "VIF", 1, pn_814, pt_814, pd_814, "void", true, true},
-    {"VIF.move", "VIF", 2, pn_815, pt_815, pd_815, "void", true, true},
-    {"VIF.set_locking_mode", "VIF", 2, pn_816, pt_816, pd_816, "void", true, true},
-    {"VIF.set_ipv4_allowed", "VIF", 2, pn_817, pt_817, pd_817, "void", true, true},
-    {"VIF.add_ipv4_allowed", "VIF", 2, pn_818, pt_818, pd_818, "void", true, true},
-    {"VIF.remove_ipv4_allowed", "VIF", 2, pn_819, pt_819, pd_819, "void", true, true},
-    {"VIF.set_ipv6_allowed", "VIF", 2, pn_820, pt_820, pd_820, "void", true, true},
-    {"VIF.add_ipv6_allowed", "VIF", 2, pn_821, pt_821, pd_821, "void", true, true},
-    {"VIF.remove_ipv6_allowed", "VIF", 2, pn_822, pt_822, pd_822, "void", true, true},
-    {"VIF.configure_ipv4", "VIF", 4, pn_823, pt_823, pd_823, "void", true, true},
-    {"VIF.configure_ipv6", "VIF", 4, pn_824, pt_824, pd_824, "void", true, true},
-    {"network.get_record", "network", 1, pn_825, pt_825, pd_825, "record:network", false, true},
-    {"network.get_by_uuid", "network", 1, pn_826, pt_826, pd_826, "ref:network", false, true},
-    {"network.get_by_name_label", "network", 1, pn_827, pt_827, pd_827, "set:ref:network", false, true},
+    {"VIF.get_all_where", "VIF", 1, pn_774, pt_774, pd_774, "set:ref:VIF", false, true},
+    {"VIF.get_all_records_where", "VIF", 1, pn_775, pt_775, pd_775, "map:ref:VIF:record:VIF", false, true},
+    {"VIF.get_uuid", "VIF", 1, pn_776, pt_776, pd_776, "string", false, true},
+    {"VIF.get_allowed_operations", "VIF", 1, pn_777, pt_777, pd_777, "set:vif_operations", false, true},
+    {"VIF.get_current_operations", "VIF", 1, pn_778, pt_778, pd_778, "map:string:vif_operations", false, true},
+    {"VIF.get_device", "VIF", 1, pn_779, pt_779, pd_779, "string", false, true},
+    {"VIF.get_network", "VIF", 1, pn_780, pt_780, pd_780, "ref:network", false, true},
+    {"VIF.get_VM", "VIF", 1, pn_781, pt_781, pd_781, "ref:VM", false, true},
+    {"VIF.get_MAC", "VIF", 1, pn_782, pt_782, pd_782, "string", false, true},
+    {"VIF.get_MTU", "VIF", 1, pn_783, pt_783, pd_783, "int", false, true},
+    {"VIF.get_other_config", "VIF", 1, pn_784, pt_784, pd_784, "map:string:string", false, true},
+    {"VIF.set_other_config", "VIF", 2, pn_785, pt_785, pd_785, "void", false, true},
+    {"VIF.add_to_other_config", "VIF", 3, pn_786, pt_786, pd_786, "void", false, true},
+    {"VIF.remove_from_other_config", "VIF", 2, pn_787, pt_787, pd_787, "void", false, true},
+    {"VIF.get_currently_attached", "VIF", 1, pn_788, pt_788, pd_788, "bool", false, true},
+    {"VIF.get_qos_algorithm_type", "VIF", 1, pn_789, pt_789, pd_789, "string", false, true},
+    {"VIF.set_qos_algorithm_type", "VIF", 2, pn_790, pt_790, pd_790, "void", false, true},
+    {"VIF.get_qos_algorithm_params", "VIF", 1, pn_791, pt_791, pd_791, "map:string:string", false, true},
+    {"VIF.set_qos_algorithm_params", "VIF", 2, pn_792, pt_792, pd_792, "void", false, true},
+    {"VIF.add_to_qos_algorithm_params", "VIF", 3, pn_793, pt_793, pd_793, "void", false, true},
+    {"VIF.remove_from_qos_algorithm_params", "VIF", 2, pn_794, pt_794, pd_794, "void", false, true},
+    {"VIF.get_metrics", "VIF", 1, pn_795, pt_795, pd_795, "ref:VIF_metrics", false, true},
+    {"VIF.get_locking_mode", "VIF", 1, pn_796, pt_796, pd_796, "vif_locking_mode", false, true},
+    {"VIF.get_ipv4_allowed", "VIF", 1, pn_797, pt_797, pd_797, "set:string", false, true},
+    {"VIF.get_ipv6_allowed", "VIF", 1, pn_798, pt_798, pd_798, "set:string", false, true},
+    {"VIF.get_ipv4_configuration_mode", "VIF", 1, pn_799, pt_799, pd_799, "vif_ipv4_configuration_mode", false, true},
+    {"VIF.get_trunks", "VIF", 1, pn_800, pt_800, pd_800, "set:int", false, true},
+    {"VIF.get_status_code", "VIF", 1, pn_801, pt_801, pd_801, "int", false, true},
+    {"VIF.get_status_detail", "VIF", 1, pn_802, pt_802, pd_802, "string", false, true},
+    {"VIF.get_runtime_properties", "VIF", 1, pn_803, pt_803, pd_803, "map:string:string", false, true},
+    {"VIF.get_qos_supported_algorithms", "VIF", 1, pn_804, pt_804, pd_804, "set:string", false, true},
+    {"VIF.get_MAC_autogenerated", "VIF", 1, pn_805, pt_805, pd_805, "bool", false, true},
+    {"VIF.get_ipv4_addresses", "VIF", 1, pn_806, pt_806, pd_806, "set:string", false, true},
+    {"VIF.get_ipv4_gateway", "VIF", 1, pn_807, pt_807, pd_807, "string", false, true},
+    {"VIF.get_ipv6_configuration_mode", "VIF", 1, pn_808, pt_808, pd_808, "vif_ipv6_configuration_mode", false, true},
+    {"VIF.get_ipv6_addresses", "VIF", 1, pn_809, pt_809, pd_809, "set:string", false, true},
+    {"VIF.get_ipv6_gateway", "VIF", 1, pn_810, pt_810, pd_810, "string", false, true},
+    {"VIF.create", "VIF", 1, pn_811, pt_811, pd_811, "ref:VIF", true, true},
+    {"VIF.destroy", "VIF", 1, pn_812, pt_812, pd_812, "void", true, true},
+    {"VIF.plug", "VIF", 1, pn_813, pt_813, pd_813, "void", true, true},
+    {"VIF.unplug", "VIF", 1, pn_814, pt_814, pd_814, "void", true, true},
+    {"VIF.unplug_force", "VIF", 1, pn_815, pt_815, pd_815, "void", true, true},
+    {"VIF.move", "VIF", 2, pn_816, pt_816, pd_816, "void", true, true},
+    {"VIF.set_locking_mode", "VIF", 2, pn_817, pt_817, pd_817, "void", true, true},
+    {"VIF.set_ipv4_allowed", "VIF", 2, pn_818, pt_818, pd_818, "void", true, true},
+    {"VIF.add_ipv4_allowed", "VIF", 2, pn_819, pt_819, pd_819, "void", true, true},
+    {"VIF.remove_ipv4_allowed", "VIF", 2, pn_820, pt_820, pd_820, "void", true, true},
+    {"VIF.set_ipv6_allowed", "VIF", 2, pn_821, pt_821, pd_821, "void", true, true},
+    {"VIF.add_ipv6_allowed", "VIF", 2, pn_822, pt_822, pd_822, "void", true, true},
+    {"VIF.remove_ipv6_allowed", "VIF", 2, pn_823, pt_823, pd_823, "void", true, true},
+    {"VIF.configure_ipv4", "VIF", 4, pn_824, pt_824, pd_824, "void", true, true},
+    {"VIF.configure_ipv6", "VIF", 4, pn_825, pt_825, pd_825, "void", true, true},
+    {"network.get_record", "network", 1, pn_826, pt_826, pd_826, "record:network", false, true},
+    {"network.get_by_uuid", "network", 1, pn_827, pt_827, pd_827, "ref:network", false, true},
+    {"network.get_by_name_label", "network", 1, pn_828, pt_828, pd_828, "set:ref:network", false, true},
     {"network.get_all", "network", 0, NULL, NULL, NULL, "set:ref:network", false, true},
     {"network.get_all_records", "network", 0, NULL, NULL, NULL, "map:ref:network:record:network", false, true},
-    {"network.get_all_where", "network", 1, pn_830, pt_830, pd_830, "set:ref:network", false, true},
-    {"network.get_all_records_where", "network", 1, pn_831, pt_831, pd_831, "map:ref:network:record:network", false, true},
-    {"network.get_uuid", "network", 1, pn_832, pt_832, pd_832, "string", false, true},
-    {"network.get_name_label", "network", 1, pn_833, pt_833, pd_833, "string", false, true},
-    {"network.set_name_label", "network", 2, pn_834, pt_834, pd_834, "void", false, true},
-    {"network.get_name_description", "network", 1, pn_835, pt_835, pd_835, "string", false, true},
-    {"network.set_name_description", "network", 2, pn_836, pt_836, pd_836, "void", false, true},
-    {"network.get_allowed_operations", "network", 1, pn_837, pt_837, pd_837, "set:network_operations", false, true},
-    {"network.get_current_operations", "network", 1, pn_838, pt_838, pd_838, "map:string:network_operations", false, true},
-    {"network.get_VIFs", "network", 1, pn_839, pt_839, pd_839, "set:ref:VIF", false, true},
-    {"network.get_PIFs", "network", 1, pn_840, pt_840, pd_840, "set:ref:PIF", false, true},
-    {"network.get_MTU", "network", 1, pn_841, pt_841, pd_841, "int", false, true},
-    {"network.set_MTU", "network", 2, pn_842, pt_842, pd_842, "void", false, true},
-    {"network.get_other_config", "network", 1, pn_843, pt_843, pd_843, "map:string:string", false, true},
-    {"network.set_other_config", "network", 2, pn_844, pt_844, pd_844, "void", false, true},
-    {"network.add_to_other_config", "network", 3, pn_845, pt_845, pd_845, "void", false, true},
-    {"network.remove_from_other_config", "network", 2, pn_846, pt_846, pd_846, "void", false, true},
-    {"network.get_bridge", "network", 1, pn_847, pt_847, pd_847, "string", false, true},
-    {"network.get_managed", "network", 1, pn_848, pt_848, pd_848, "bool", false, true},
-    {"network.get_tags", "network", 1, pn_849, pt_849, pd_849, "set:string", false, true},
-    {"network.set_tags", "network", 2, pn_850, pt_850, pd_850, "void", false, true},
-    {"network.add_tags", "network", 2, pn_851, pt_851, pd_851, "void", false, true},
-    {"network.remove_tags", "network", 2, pn_852, pt_852, pd_852, "void", false, true},
-    {"network.get_default_locking_mode", "network", 1, pn_853, pt_853, pd_853, "network_default_locking_mode", false, true},
-    {"network.get_purpose", "network", 1, pn_854, pt_854, pd_854, "set:network_purpose", false, true},
-    {"network.get_blobs", "network", 1, pn_855, pt_855, pd_855, "map:string:ref:blob", false, true},
-    {"network.get_assigned_ips", "network", 1, pn_856, pt_856, pd_856, "map:ref:VIF:string", false, true},
-    {"network.create", "network", 1, pn_857, pt_857, pd_857, "ref:network", true, true},
-    {"network.destroy", "network", 1, pn_858, pt_858, pd_858, "void", true, true},
-    {"network.add_purpose", "network", 2, pn_859, pt_859, pd_859, "void", true, true},
-    {"network.remove_purpose", "network", 2, pn_860, pt_860, pd_860, "void", true, true},
-    {"network.set_default_locking_mode", "network", 2, pn_861, pt_861, pd_861, "void", true, true},
-    {"network.create_new_blob", "network", 4, pn_862, pt_862, pd_862, "ref:blob", true, true},
-    {"PIF.get_record", "PIF", 1, pn_863, pt_863, pd_863, "record:PIF", false, true},
-    {"PIF.get_by_uuid", "PIF", 1, pn_864, pt_864, pd_864, "ref:PIF", false, true},
+    {"network.get_all_where", "network", 1, pn_831, pt_831, pd_831, "set:ref:network", false, true},
+    {"network.get_all_records_where", "network", 1, pn_832, pt_832, pd_832, "map:ref:network:record:network", false, true},
+    {"network.get_uuid", "network", 1, pn_833, pt_833, pd_833, "string", false, true},
+    {"network.get_name_label", "network", 1, pn_834, pt_834, pd_834, "string", false, true},
+    {"network.set_name_label", "network", 2, pn_835, pt_835, pd_835, "void", false, true},
+    {"network.get_name_description", "network", 1, pn_836, pt_836, pd_836, "string", false, true},
+    {"network.set_name_description", "network", 2, pn_837, pt_837, pd_837, "void", false, true},
+    {"network.get_allowed_operations", "network", 1, pn_838, pt_838, pd_838, "set:network_operations", false, true},
+    {"network.get_current_operations", "network", 1, pn_839, pt_839, pd_839, "map:string:network_operations", false, true},
+    {"network.get_VIFs", "network", 1, pn_840, pt_840, pd_840, "set:ref:VIF", false, true},
+    {"network.get_PIFs", "network", 1, pn_841, pt_841, pd_841, "set:ref:PIF", false, true},
+    {"network.get_MTU", "network", 1, pn_842, pt_842, pd_842, "int", false, true},
+    {"network.set_MTU", "network", 2, pn_843, pt_843, pd_843, "void", false, true},
+    {"network.get_other_config", "network", 1, pn_844, pt_844, pd_844, "map:string:string", false, true},
+    {"network.set_other_config", "network", 2, pn_845, pt_845, pd_845, "void", false, true},
+    {"network.add_to_other_config", "network", 3, pn_846, pt_846, pd_846, "void", false, true},
+    {"network.remove_from_other_config", "network", 2, pn_847, pt_847, pd_847, "void", false, true},
+    {"network.get_bridge", "network", 1, pn_848, pt_848, pd_848, "string", false, true},
+    {"network.get_managed", "network", 1, pn_849, pt_849, pd_849, "bool", false, true},
+    {"network.get_tags", "network", 1, pn_850, pt_850, pd_850, "set:string", false, true},
+    {"network.set_tags", "network", 2, pn_851, pt_851, pd_851, "void", false, true},
+    {"network.add_tags", "network", 2, pn_852, pt_852, pd_852, "void", false, true},
+    {"network.remove_tags", "network", 2, pn_853, pt_853, pd_853, "void", false, true},
+    {"network.get_default_locking_mode", "network", 1, pn_854, pt_854, pd_854, "network_default_locking_mode", false, true},
+    {"network.get_purpose", "network", 1, pn_855, pt_855, pd_855, "set:network_purpose", false, true},
+    {"network.get_blobs", "network", 1, pn_856, pt_856, pd_856, "map:string:ref:blob", false, true},
+    {"network.get_assigned_ips", "network", 1, pn_857, pt_857, pd_857, "map:ref:VIF:string", false, true},
+    {"network.create", "network", 1, pn_858, pt_858, pd_858, "ref:network", true, true},
+    {"network.destroy", "network", 1, pn_859, pt_859, pd_859, "void", true, true},
+    {"network.add_purpose", "network", 2, pn_860, pt_860, pd_860, "void", true, true},
+    {"network.remove_purpose", "network", 2, pn_861, pt_861, pd_861, "void", true, true},
+    {"network.set_default_locking_mode", "network", 2, pn_862, pt_862, pd_862, "void", true, true},
+    {"network.create_new_blob", "network", 4, pn_863, pt_863, pd_863, "ref:blob", true, true},
+    {"PIF.get_record", "PIF", 1, pn_864, pt_864, pd_864, "record:PIF", false, true},
+    {"PIF.get_by_uuid", "PIF", 1, pn_865, pt_865, pd_865, "ref:PIF", false, true},
     {"PIF.get_all", "PIF", 0, NULL, NULL, NULL, "set:ref:PIF", false, true},
     {"PIF.get_all_records", "PIF", 0, NULL, NULL, NULL, "map:ref:PIF:record:PIF", false, true},
-    {"PIF.get_all_where", "PIF", 1, pn_867, pt_867, pd_867, "set:ref:PIF", false, true},
-    {"PIF.get_all_records_where", "PIF", 1, pn_868, pt_868, pd_868, "map:ref:PIF:record:PIF", false, true},
-    {"PIF.get_uuid", "PIF", 1, pn_869, pt_869, pd_869, "string", false, true},
-    {"PIF.get_device", "PIF", 1, pn_870, pt_870, pd_870, "string", false, true},
-    {"PIF.get_network", "PIF", 1, pn_871, pt_871, pd_871, "ref:network", false, true},
-    {"PIF.get_host", "PIF", 1, pn_872, pt_872, pd_872, "ref:host", false, true},
-    {"PIF.get_MAC", "PIF", 1, pn_873, pt_873, pd_873, "string", false, true},
-    {"PIF.get_MTU", "PIF", 1, pn_874, pt_874, pd_874, "int", false, true},
-    {"PIF.get_VLAN", "PIF", 1, pn_875, pt_875, pd_875, "int", false, true},
-    {"PIF.get_metrics", "PIF", 1, pn_876, pt_876, pd_876, "ref:PIF_metrics", false, true},
-    {"PIF.get_physical", "PIF", 1, pn_877, pt_877, pd_877, "bool", false, true},
-    {"PIF.get_currently_attached", "PIF", 1, pn_878, pt_878, pd_878, "bool", false, true},
-    {"PIF.get_ip_configuration_mode", "PIF", 1, pn_879, pt_879, pd_879, "ip_configuration_mode", false, true},
-    {"PIF.get_IP", "PIF", 1, pn_880, pt_880, pd_880, "string", false, true},
-    {"PIF.get_netmask", "PIF", 1, pn_881, pt_881, pd_881, "string", false, true},
-    {"PIF.get_gateway", "PIF", 1, pn_882, pt_882, pd_882, "string", false, true},
-    {"PIF.get_DNS", "PIF", 1, pn_883, pt_883, pd_883, "string", false, true},
-    {"PIF.get_bond_slave_of", "PIF", 1, pn_884, pt_884, pd_884, "ref:Bond", false, true},
-    {"PIF.get_bond_master_of", "PIF", 1, pn_885, pt_885, pd_885, "set:ref:Bond", false, true},
-    {"PIF.get_management", "PIF", 1, pn_886, pt_886, pd_886, "bool", false, true},
-    {"PIF.get_other_config", "PIF", 1, pn_887, pt_887, pd_887, "map:string:string", false, true},
-    {"PIF.set_other_config", "PIF", 2, pn_888, pt_888, pd_888, "void", false, true},
-    {"PIF.add_to_other_config", "PIF", 3, pn_889, pt_889, pd_889, "void", false, true},
-    {"PIF.remove_from_other_config", "PIF", 2, pn_890, pt_890, pd_890, "void", false, true},
-    {"PIF.get_disallow_unplug", "PIF", 1, pn_891, pt_891, pd_891, "bool", false, true},
-    {"PIF.get_ipv6_configuration_mode", "PIF", 1, pn_892, pt_892, pd_892, "ipv6_configuration_mode", false, true},
-    {"PIF.get_IPv6", "PIF", 1, pn_893, pt_893, pd_893, "set:string", false, true},
-    {"PIF.get_primary_address_type", "PIF", 1, pn_894, pt_894, pd_894, "primary_address_type", false, true},
-    {"PIF.get_VLAN_master_of", "PIF", 1, pn_895, pt_895, pd_895, "ref:VLAN", false, true},
-    {"PIF.get_VLAN_slave_of", "PIF", 1, pn_896, pt_896, pd_896, "set:ref:VLAN", false, true},
-    {"PIF.get_tunnel_access_PIF_of", "PIF", 1, pn_897, pt_897, pd_897, "set:ref:tunnel", false, true},
-    {"PIF.get_tunnel_transport_PIF_of", "PIF", 1, pn_898, pt_898, pd_898, "set:ref:tunnel", false, true},
-    {"PIF.get_ipv6_gateway", "PIF", 1, pn_899, pt_899, pd_899, "string", false, true},
-    {"PIF.get_managed", "PIF", 1, pn_900, pt_900, pd_900, "bool", false, true},
-    {"PIF.get_properties", "PIF", 1, pn_901, pt_901, pd_901, "map:string:string", false, true},
-    {"PIF.get_capabilities", "PIF", 1, pn_902, pt_902, pd_902, "set:string", false, true},
-    {"PIF.get_igmp_snooping_status", "PIF", 1, pn_903, pt_903, pd_903, "pif_igmp_status", false, true},
-    {"PIF.get_sriov_physical_PIF_of", "PIF", 1, pn_904, pt_904, pd_904, "set:ref:network_sriov", false, true},
-    {"PIF.get_sriov_logical_PIF_of", "PIF", 1, pn_905, pt_905, pd_905, "set:ref:network_sriov", false, true},
-    {"PIF.get_PCI", "PIF", 1, pn_906, pt_906, pd_906, "ref:PCI", false, true},
-    {"PIF.reconfigure_ip", "PIF", 6, pn_907, pt_907, pd_907, "void", true, true},
-    {"PIF.reconfigure_ipv6", "PIF", 5, pn_908, pt_908, pd_908, "void", true, true},
-    {"PIF.set_primary_address_type", "PIF", 2, pn_909, pt_909, pd_909, "void", true, true},
-    {"PIF.plug", "PIF", 1, pn_910, pt_910, pd_910, "void", true, true},
-    {"PIF.unplug", "PIF", 1, pn_911, pt_911, pd_911, "void", true, true},
-    {"PIF.scan", "PIF", 1, pn_912, pt_912, pd_912, "void", true, true},
-    {"PIF.introduce", "PIF", 4, pn_913, pt_913, pd_913, "ref:PIF", true, true},
-    {"PIF.forget", "PIF", 1, pn_914, pt_914, pd_914, "void", true, true},
-    {"PIF.set_disallow_unplug", "PIF", 2, pn_915, pt_915, pd_915, "void", true, true},
-    {"PIF.set_property", "PIF", 3, pn_916, pt_916, pd_916, "void", true, true},
-    {"PIF_metrics.get_record", "PIF_metrics", 1, pn_917, pt_917, pd_917, "record:PIF_metrics", false, true},
-    {"PIF_metrics.get_by_uuid", "PIF_metrics", 1, pn_918, pt_918, pd_918, "ref:PIF_metrics", false, true},
+    {"PIF.get_all_where", "PIF", 1, pn_868, pt_868, pd_868, "set:ref:PIF", false, true},
+    {"PIF.get_all_records_where", "PIF", 1, pn_869, pt_869, pd_869, "map:ref:PIF:record:PIF", false, true},
+    {"PIF.get_uuid", "PIF", 1, pn_870, pt_870, pd_870, "string", false, true},
+    {"PIF.get_device", "PIF", 1, pn_871, pt_871, pd_871, "string", false, true},
+    {"PIF.get_network", "PIF", 1, pn_872, pt_872, pd_872, "ref:network", false, true},
+    {"PIF.get_host", "PIF", 1, pn_873, pt_873, pd_873, "ref:host", false, true},
+    {"PIF.get_MAC", "PIF", 1, pn_874, pt_874, pd_874, "string", false, true},
+    {"PIF.get_MTU", "PIF", 1, pn_875, pt_875, pd_875, "int", false, true},
+    {"PIF.get_VLAN", "PIF", 1, pn_876, pt_876, pd_876, "int", false, true},
+    {"PIF.get_metrics", "PIF", 1, pn_877, pt_877, pd_877, "ref:PIF_metrics", false, true},
+    {"PIF.get_physical", "PIF", 1, pn_878, pt_878, pd_878, "bool", false, true},
+    {"PIF.get_currently_attached", "PIF", 1, pn_879, pt_879, pd_879, "bool", false, true},
+    {"PIF.get_ip_configuration_mode", "PIF", 1, pn_880, pt_880, pd_880, "ip_configuration_mode", false, true},
+    {"PIF.get_IP", "PIF", 1, pn_881, pt_881, pd_881, "string", false, true},
+    {"PIF.get_netmask", "PIF", 1, pn_882, pt_882, pd_882, "string", false, true},
+    {"PIF.get_gateway", "PIF", 1, pn_883, pt_883, pd_883, "string", false, true},
+    {"PIF.get_DNS", "PIF", 1, pn_884, pt_884, pd_884, "string", false, true},
+    {"PIF.get_bond_slave_of", "PIF", 1, pn_885, pt_885, pd_885, "ref:Bond", false, true},
+    {"PIF.get_bond_master_of", "PIF", 1, pn_886, pt_886, pd_886, "set:ref:Bond", false, true},
+    {"PIF.get_management", "PIF", 1, pn_887, pt_887, pd_887, "bool", false, true},
+    {"PIF.get_other_config", "PIF", 1, pn_888, pt_888, pd_888, "map:string:string", false, true},
+    {"PIF.set_other_config", "PIF", 2, pn_889, pt_889, pd_889, "void", false, true},
+    {"PIF.add_to_other_config", "PIF", 3, pn_890, pt_890, pd_890, "void", false, true},
+    {"PIF.remove_from_other_config", "PIF", 2, pn_891, pt_891, pd_891, "void", false, true},
+    {"PIF.get_disallow_unplug", "PIF", 1, pn_892, pt_892, pd_892, "bool", false, true},
+    {"PIF.get_ipv6_configuration_mode", "PIF", 1, pn_893, pt_893, pd_893, "ipv6_configuration_mode", false, true},
+    {"PIF.get_IPv6", "PIF", 1, pn_894, pt_894, pd_894, "set:string", false, true},
+    {"PIF.get_primary_address_type", "PIF", 1, pn_895, pt_895, pd_895, "primary_address_type", false, true},
+    {"PIF.get_VLAN_master_of", "PIF", 1, pn_896, pt_896, pd_896, "ref:VLAN", false, true},
+    {"PIF.get_VLAN_slave_of", "PIF", 1, pn_897, pt_897, pd_897, "set:ref:VLAN", false, true},
+    {"PIF.get_tunnel_access_PIF_of", "PIF", 1, pn_898, pt_898, pd_898, "set:ref:tunnel", false, true},
+    {"PIF.get_tunnel_transport_PIF_of", "PIF", 1, pn_899, pt_899, pd_899, "set:ref:tunnel", false, true},
+    {"PIF.get_ipv6_gateway", "PIF", 1, pn_900, pt_900, pd_900, "string", false, true},
+    {"PIF.get_managed", "PIF", 1, pn_901, pt_901, pd_901, "bool", false, true},
+    {"PIF.get_properties", "PIF", 1, pn_902, pt_902, pd_902, "map:string:string", false, true},
+    {"PIF.get_capabilities", "PIF", 1, pn_903, pt_903, pd_903, "set:string", false, true},
+    {"PIF.get_igmp_snooping_status", "PIF", 1, pn_904, pt_904, pd_904, "pif_igmp_status", false, true},
+    {"PIF.get_sriov_physical_PIF_of", "PIF", 1, pn_905, pt_905, pd_905, "set:ref:network_sriov", false, true},
+    {"PIF.get_sriov_logical_PIF_of", "PIF", 1, pn_906, pt_906, pd_906, "set:ref:network_sriov", false, true},
+    {"PIF.get_PCI", "PIF", 1, pn_907, pt_907, pd_907, "ref:PCI", false, true},
+    {"PIF.reconfigure_ip", "PIF", 6, pn_908, pt_908, pd_908, "void", true, true},
+    {"PIF.reconfigure_ipv6", "PIF", 5, pn_909, pt_909, pd_909, "void", true, true},
+    {"PIF.set_primary_address_type", "PIF", 2, pn_910, pt_910, pd_910, "void", true, true},
+    {"PIF.plug", "PIF", 1, pn_911, pt_911, pd_911, "void", true, true},
+    {"PIF.unplug", "PIF", 1, pn_912, pt_912, pd_912, "void", true, true},
+    {"PIF.scan", "PIF", 1, pn_913, pt_913, pd_913, "void", true, true},
+    {"PIF.introduce", "PIF", 4, pn_914, pt_914, pd_914, "ref:PIF", true, true},
+    {"PIF.forget", "PIF", 1, pn_915, pt_915, pd_915, "void", true, true},
+    {"PIF.set_disallow_unplug", "PIF", 2, pn_916, pt_916, pd_916, "void", true, true},
+    {"PIF.set_property", "PIF", 3, pn_917, pt_917, pd_917, "void", true, true},
+    {"PIF_metrics.get_record", "PIF_metrics", 1, pn_918, pt_918, pd_918, "record:PIF_metrics", false, true},
+    {"PIF_metrics.get_by_uuid", "PIF_metrics", 1, pn_919, pt_919, pd_919, "ref:PIF_metrics", false, true},
     {"PIF_metrics.get_all", "PIF_metrics", 0, NULL, NULL, NULL, "set:ref:PIF_metrics", false, true},
     {"PIF_metrics.get_all_records", "PIF_metrics", 0, NULL, NULL, NULL, "map:ref:PIF_metrics:record:PIF_metrics", false, true},
-    {"PIF_metrics.get_all_where", "PIF_metrics", 1, pn_921, pt_921, pd_921, "set:ref:PIF_metrics", false, true},
-    {"PIF_metrics.get_all_records_where", "PIF_metrics", 1, pn_922, pt_922, pd_922, "map:ref:PIF_metrics:record:PIF_metrics", false, true},
-    {"PIF_metrics.get_uuid", "PIF_metrics", 1, pn_923, pt_923, pd_923, "string", false, true},
-    {"PIF_metrics.get_io_read_kbs", "PIF_metrics", 1, pn_924, pt_924, pd_924, "float", false, true},
-    {"PIF_metrics.get_io_write_kbs", "PIF_metrics", 1, pn_925, pt_925, pd_925, "float", false, true},
-    {"PIF_metrics.get_carrier", "PIF_metrics", 1, pn_926, pt_926, pd_926, "bool", false, true},
-    {"PIF_metrics.get_vendor_name", "PIF_metrics", 1, pn_927, pt_927, pd_927, "string", false, true},
-    {"PIF_metrics.get_device_name", "PIF_metrics", 1, pn_928, pt_928, pd_928, "string", false, true},
-    {"PIF_metrics.get_speed", "PIF_metrics", 1, pn_929, pt_929, pd_929, "int", false, true},
-    {"PIF_metrics.get_duplex", "PIF_metrics", 1, pn_930, pt_930, pd_930, "bool", false, true},
-    {"PIF_metrics.get_other_config", "PIF_metrics", 1, pn_931, pt_931, pd_931, "map:string:string", false, true},
-    {"PIF_metrics.set_other_config", "PIF_metrics", 2, pn_932, pt_932, pd_932, "void", false, true},
-    {"PIF_metrics.add_to_other_config", "PIF_metrics", 3, pn_933, pt_933, pd_933, "void", false, true},
-    {"PIF_metrics.remove_from_other_config", "PIF_metrics", 2, pn_934, pt_934, pd_934, "void", false, true},
-    {"PIF_metrics.get_vendor_id", "PIF_metrics", 1, pn_935, pt_935, pd_935, "string", false, true},
-    {"PIF_metrics.get_device_id", "PIF_metrics", 1, pn_936, pt_936, pd_936, "string", false, true},
-    {"PIF_metrics.get_pci_bus_path", "PIF_metrics", 1, pn_937, pt_937, pd_937, "string", false, true},
-    {"PIF_metrics.get_last_updated", "PIF_metrics", 1, pn_938, pt_938, pd_938, "datetime", false, true},
-    {"Bond.get_record", "Bond", 1, pn_939, pt_939, pd_939, "record:Bond", false, true},
-    {"Bond.get_by_uuid", "Bond", 1, pn_940, pt_940, pd_940, "ref:Bond", false, true},
+    {"PIF_metrics.get_all_where", "PIF_metrics", 1, pn_922, pt_922, pd_922, "set:ref:PIF_metrics", false, true},
+    {"PIF_metrics.get_all_records_where", "PIF_metrics", 1, pn_923, pt_923, pd_923, "map:ref:PIF_metrics:record:PIF_metrics", false, true},
+    {"PIF_metrics.get_uuid", "PIF_metrics", 1, pn_924, pt_924, pd_924, "string", false, true},
+    {"PIF_metrics.get_io_read_kbs", "PIF_metrics", 1, pn_925, pt_925, pd_925, "float", false, true},
+    {"PIF_metrics.get_io_write_kbs", "PIF_metrics", 1, pn_926, pt_926, pd_926, "float", false, true},
+    {"PIF_metrics.get_carrier", "PIF_metrics", 1, pn_927, pt_927, pd_927, "bool", false, true},
+    {"PIF_metrics.get_vendor_name", "PIF_metrics", 1, pn_928, pt_928, pd_928, "string", false, true},
+    {"PIF_metrics.get_device_name", "PIF_metrics", 1, pn_929, pt_929, pd_929, "string", false, true},
+    {"PIF_metrics.get_speed", "PIF_metrics", 1, pn_930, pt_930, pd_930, "int", false, true},
+    {"PIF_metrics.get_duplex", "PIF_metrics", 1, pn_931, pt_931, pd_931, "bool", false, true},
+    {"PIF_metrics.get_other_config", "PIF_metrics", 1, pn_932, pt_932, pd_932, "map:string:string", false, true},
+    {"PIF_metrics.set_other_config", "PIF_metrics", 2, pn_933, pt_933, pd_933, "void", false, true},
+    {"PIF_metrics.add_to_other_config", "PIF_metrics", 3, pn_934, pt_934, pd_934, "void", false, true},
+    {"PIF_metrics.remove_from_other_config", "PIF_metrics", 2, pn_935, pt_935, pd_935, "void", false, true},
+    {"PIF_metrics.get_vendor_id", "PIF_metrics", 1, pn_936, pt_936, pd_936, "string", false, true},
+    {"PIF_metrics.get_device_id", "PIF_metrics", 1, pn_937, pt_937, pd_937, "string", false, true},
+    {"PIF_metrics.get_pci_bus_path", "PIF_metrics", 1, pn_938, pt_938, pd_938, "string", false, true},
+    {"PIF_metrics.get_last_updated", "PIF_metrics", 1, pn_939, pt_939, pd_939, "datetime", false, true},
+    {"Bond.get_record", "Bond", 1, pn_940, pt_940, pd_940, "record:Bond", false, true},
+    {"Bond.get_by_uuid", "Bond", 1, pn_941, pt_941, pd_941, "ref:Bond", false, true},
     {"Bond.get_all", "Bond", 0, NULL, NULL, NULL, "set:ref:Bond", false, true},
     {"Bond.get_all_records", "Bond", 0, NULL, NULL, NULL, "map:ref:Bond:record:Bond", false, true},
-    {"Bond.get_all_where", "Bond", 1, pn_943, pt_943, pd_943, "set:ref:Bond", false, true},
-    {"Bond.get_all_records_where", "Bond", 1, pn_944, pt_944, pd_944, "map:ref:Bond:record:Bond", false, true},
-    {"Bond.get_uuid", "Bond", 1, pn_945, pt_945, pd_945, "string", false, true},
-    {"Bond.get_master", "Bond", 1, pn_946, pt_946, pd_946, "ref:PIF", false, true},
-    {"Bond.get_slaves", "Bond", 1, pn_947, pt_947, pd_947, "set:ref:PIF", false, true},
-    {"Bond.get_other_config", "Bond", 1, pn_948, pt_948, pd_948, "map:string:string", false, true},
-    {"Bond.set_other_config", "Bond", 2, pn_949, pt_949, pd_949, "void", false, true},
-    {"Bond.add_to_other_config", "Bond", 3, pn_950, pt_950, pd_950, "void", false, true},
-    {"Bond.remove_from_other_config", "Bond", 2, pn_951, pt_951, pd_951, "void", false, true},
-    {"Bond.get_mode", "Bond", 1, pn_952, pt_952, pd_952, "bond_mode", false, true},
-    {"Bond.get_properties", "Bond", 1, pn_953, pt_953, pd_953, "map:string:string", false, true},
-    {"Bond.get_primary_slave", "Bond", 1, pn_954, pt_954, pd_954, "ref:PIF", false, true},
-    {"Bond.get_links_up", "Bond", 1, pn_955, pt_955, pd_955, "int", false, true},
-    {"Bond.get_auto_update_mac", "Bond", 1, pn_956, pt_956, pd_956, "bool", false, true},
-    {"Bond.create", "Bond", 5, pn_957, pt_957, pd_957, "ref:Bond", true, true},
-    {"Bond.destroy", "Bond", 1, pn_958, pt_958, pd_958, "void", true, true},
-    {"Bond.set_mode", "Bond", 2, pn_959, pt_959, pd_959, "void", true, true},
-    {"Bond.set_property", "Bond", 3, pn_960, pt_960, pd_960, "void", true, true},
-    {"VLAN.get_record", "VLAN", 1, pn_961, pt_961, pd_961, "record:VLAN", false, true},
-    {"VLAN.get_by_uuid", "VLAN", 1, pn_962, pt_962, pd_962, "ref:VLAN", false, true},
+    {"Bond.get_all_where", "Bond", 1, pn_944, pt_944, pd_944, "set:ref:Bond", false, true},
+    {"Bond.get_all_records_where", "Bond", 1, pn_945, pt_945, pd_945, "map:ref:Bond:record:Bond", false, true},
+    {"Bond.get_uuid", "Bond", 1, pn_946, pt_946, pd_946, "string", false, true},
+    {"Bond.get_master", "Bond", 1, pn_947, pt_947, pd_947, "ref:PIF", false, true},
+    {"Bond.get_slaves", "Bond", 1, pn_948, pt_948, pd_948, "set:ref:PIF", false, true},
+    {"Bond.get_other_config", "Bond", 1, pn_949, pt_949, pd_949, "map:string:string", false, true},
+    {"Bond.set_other_config", "Bond", 2, pn_950, pt_950, pd_950, "void", false, true},
+    {"Bond.add_to_other_config", "Bond", 3, pn_951, pt_951, pd_951, "void", false, true},
+    {"Bond.remove_from_other_config", "Bond", 2, pn_952, pt_952, pd_952, "void", false, true},
+    {"Bond.get_mode", "Bond", 1, pn_953, pt_953, pd_953, "bond_mode", false, true},
+    {"Bond.get_properties", "Bond", 1, pn_954, pt_954, pd_954, "map:string:string", false, true},
+    {"Bond.get_primary_slave", "Bond", 1, pn_955, pt_955, pd_955, "ref:PIF", false, true},
+    {"Bond.get_links_up", "Bond", 1, pn_956, pt_956, pd_956, "int", false, true},
+    {"Bond.get_auto_update_mac", "Bond", 1, pn_957, pt_957, pd_957, "bool", false, true},
+    {"Bond.create", "Bond", 5, pn_958, pt_958, pd_958, "ref:Bond", true, true},
+    {"Bond.destroy", "Bond", 1, pn_959, pt_959, pd_959, "void", true, true},
+    {"Bond.set_mode", "Bond", 2, pn_960, pt_960, pd_960, "void", true, true},
+    {"Bond.set_property", "Bond", 3, pn_961, pt_961, pd_961, "void", true, true},
+    {"VLAN.get_record", "VLAN", 1, pn_962, pt_962, pd_962, "record:VLAN", false, true},
+    {"VLAN.get_by_uuid", "VLAN", 1, pn_963, pt_963, pd_963, "ref:VLAN", false, true},
     {"VLAN.get_all", "VLAN", 0, NULL, NULL, NULL, "set:ref:VLAN", false, true},
     {"VLAN.get_all_records", "VLAN", 0, NULL, NULL, NULL, "map:ref:VLAN:record:VLAN", false, true},
-    {"VLAN.get_all_where", "VLAN", 1, pn_965, pt_965, pd_965, "set:ref:VLAN", false, true},
-    {"VLAN.get_all_records_where", "VLAN", 1, pn_966, pt_966, pd_966, "map:ref:VLAN:record:VLAN", false, true},
-    {"VLAN.get_uuid", "VLAN", 1, pn_967, pt_967, pd_967, "string", false, true},
-    {"VLAN.get_tagged_PIF", "VLAN", 1, pn_968, pt_968, pd_968, "ref:PIF", false, true},
-    {"VLAN.get_untagged_PIF", "VLAN", 1, pn_969, pt_969, pd_969, "ref:PIF", false, true},
-    {"VLAN.get_tag", "VLAN", 1, pn_970, pt_970, pd_970, "int", false, true},
-    {"VLAN.get_other_config", "VLAN", 1, pn_971, pt_971, pd_971, "map:string:string", false, true},
-    {"VLAN.set_other_config", "VLAN", 2, pn_972, pt_972, pd_972, "void", false, true},
-    {"VLAN.add_to_other_config", "VLAN", 3, pn_973, pt_973, pd_973, "void", false, true},
-    {"VLAN.remove_from_other_config", "VLAN", 2, pn_974, pt_974, pd_974, "void", false, true},
-    {"VLAN.create", "VLAN", 3, pn_975, pt_975, pd_975, "ref:VLAN", true, true},
-    {"VLAN.destroy", "VLAN", 1, pn_976, pt_976, pd_976, "void", true, true},
-    {"task.get_record", "task", 1, pn_977, pt_977, pd_977, "record:task", false, true},
-    {"task.get_by_uuid", "task", 1, pn_978, pt_978, pd_978, "ref:task", false, true},
-    {"task.get_by_name_label", "task", 1, pn_979, pt_979, pd_979, "set:ref:task", false, true},
+    {"VLAN.get_all_where", "VLAN", 1, pn_966, pt_966, pd_966, "set:ref:VLAN", false, true},
+    {"VLAN.get_all_records_where", "VLAN", 1, pn_967, pt_967, pd_967, "map:ref:VLAN:record:VLAN", false, true},
+    {"VLAN.get_uuid", "VLAN", 1, pn_968, pt_968, pd_968, "string", false, true},
+    {"VLAN.get_tagged_PIF", "VLAN", 1, pn_969, pt_969, pd_969, "ref:PIF", false, true},
+    {"VLAN.get_untagged_PIF", "VLAN", 1, pn_970, pt_970, pd_970, "ref:PIF", false, true},
+    {"VLAN.get_tag", "VLAN", 1, pn_971, pt_971, pd_971, "int", false, true},
+    {"VLAN.get_other_config", "VLAN", 1, pn_972, pt_972, pd_972, "map:string:string", false, true},
+    {"VLAN.set_other_config", "VLAN", 2, pn_973, pt_973, pd_973, "void", false, true},
+    {"VLAN.add_to_other_config", "VLAN", 3, pn_974, pt_974, pd_974, "void", false, true},
+    {"VLAN.remove_from_other_config", "VLAN", 2, pn_975, pt_975, pd_975, "void", false, true},
+    {"VLAN.create", "VLAN", 3, pn_976, pt_976, pd_976, "ref:VLAN", true, true},
+    {"VLAN.destroy", "VLAN", 1, pn_977, pt_977, pd_977, "void", true, true},
+    {"task.get_record", "task", 1, pn_978, pt_978, pd_978, "record:task", false, true},
+    {"task.get_by_uuid", "task", 1, pn_979, pt_979, pd_979, "ref:task", false, true},
+    {"task.get_by_name_label", "task", 1, pn_980, pt_980, pd_980, "set:ref:task", false, true},
     {"task.get_all", "task", 0, NULL, NULL, NULL, "set:ref:task", false, true},
     {"task.get_all_records", "task", 0, NULL, NULL, NULL, "map:ref:task:record:task", false, true},
-    {"task.get_all_where", "task", 1, pn_982, pt_982, pd_982, "set:ref:task", false, true},
-    {"task.get_all_records_where", "task", 1, pn_983, pt_983, pd_983, "map:ref:task:record:task", false, true},
-    {"task.get_uuid", "task", 1, pn_984, pt_984, pd_984, "string", false, true},
-    {"task.get_name_label", "task", 1, pn_985, pt_985, pd_985, "string", false, true},
-    {"task.get_name_description", "task", 1, pn_986, pt_986, pd_986, "string", false, true},
-    {"task.get_allowed_operations", "task", 1, pn_987, pt_987, pd_987, "set:task_allowed_operations", false, true},
-    {"task.get_current_operations", "task", 1, pn_988, pt_988, pd_988, "map:string:task_allowed_operations", false, true},
-    {"task.get_created", "task", 1, pn_989, pt_989, pd_989, "datetime", false, true},
-    {"task.get_finished", "task", 1, pn_990, pt_990, pd_990, "datetime", false, true},
-    {"task.get_status", "task", 1, pn_991, pt_991, pd_991, "task_status_type", false, true},
-    {"task.get_resident_on", "task", 1, pn_992, pt_992, pd_992, "ref:host", false, true},
-    {"task.get_progress", "task", 1, pn_993, pt_993, pd_993, "float", false, true},
-    {"task.get_type", "task", 1, pn_994, pt_994, pd_994, "string", false, true},
-    {"task.get_result", "task", 1, pn_995, pt_995, pd_995, "string", false, true},
-    {"task.get_error_info", "task", 1, pn_996, pt_996, pd_996, "set:string", false, true},
-    {"task.get_other_config", "task", 1, pn_997, pt_997, pd_997, "map:string:string", false, true},
-    {"task.set_other_config", "task", 2, pn_998, pt_998, pd_998, "void", false, true},
-    {"task.add_to_other_config", "task", 3, pn_999, pt_999, pd_999, "void", false, true},
-    {"task.remove_from_other_config", "task", 2, pn_1000, pt_1000, pd_1000, "void", false, true},
-    {"task.get_backtrace", "task", 1, pn_1001, pt_1001, pd_1001, "string", false, true},
-    {"task.get_subtask_of", "task", 1, pn_1002, pt_1002, pd_1002, "ref:task", false, true},
-    {"task.get_subtasks", "task", 1, pn_1003, pt_1003, pd_1003, "set:ref:task", false, true},
-    {"task.create", "task", 2, pn_1004, pt_1004, pd_1004, "ref:task", false, true},
-    {"task.destroy", "task", 1, pn_1005, pt_1005, pd_1005, "void", false, true},
-    {"task.cancel", "task", 1, pn_1006, pt_1006, pd_1006, "void", false, true},
-    {"task.set_status", "task", 2, pn_1007, pt_1007, pd_1007, "void", false, true},
-    {"task.set_progress", "task", 2, pn_1008, pt_1008, pd_1008, "void", false, true},
-    {"task.set_result", "task", 2, pn_1009, pt_1009, pd_1009, "void", false, true},
-    {"task.set_error_info", "task", 2, pn_1010, pt_1010, pd_1010, "void", false, true},
-    {"task.set_resident_on", "task", 2, pn_1011, pt_1011, pd_1011, "void", false, true},
-    {"event.from", "event", 3, pn_1012, pt_1012, pd_1012, "any", false, true},
-    {"event.inject", "event", 2, pn_1013, pt_1013, pd_1013, "string", false, true},
+    {"task.get_all_where", "task", 1, pn_983, pt_983, pd_983, "set:ref:task", false, true},
+    {"task.get_all_records_where", "task", 1, pn_984, pt_984, pd_984, "map:ref:task:record:task", false, true},
+    {"task.get_uuid", "task", 1, pn_985, pt_985, pd_985, "string", false, true},
+    {"task.get_name_label", "task", 1, pn_986, pt_986, pd_986, "string", false, true},
+    {"task.get_name_description", "task", 1, pn_987, pt_987, pd_987, "string", false, true},
+    {"task.get_allowed_operations", "task", 1, pn_988, pt_988, pd_988, "set:task_allowed_operations", false, true},
+    {"task.get_current_operations", "task", 1, pn_989, pt_989, pd_989, "map:string:task_allowed_operations", false, true},
+    {"task.get_created", "task", 1, pn_990, pt_990, pd_990, "datetime", false, true},
+    {"task.get_finished", "task", 1, pn_991, pt_991, pd_991, "datetime", false, true},
+    {"task.get_status", "task", 1, pn_992, pt_992, pd_992, "task_status_type", false, true},
+    {"task.get_resident_on", "task", 1, pn_993, pt_993, pd_993, "ref:host", false, true},
+    {"task.get_progress", "task", 1, pn_994, pt_994, pd_994, "float", false, true},
+    {"task.get_type", "task", 1, pn_995, pt_995, pd_995, "string", false, true},
+    {"task.get_result", "task", 1, pn_996, pt_996, pd_996, "string", false, true},
+    {"task.get_error_info", "task", 1, pn_997, pt_997, pd_997, "set:string", false, true},
+    {"task.get_other_config", "task", 1, pn_998, pt_998, pd_998, "map:string:string", false, true},
+    {"task.set_other_config", "task", 2, pn_999, pt_999, pd_999, "void", false, true},
+    {"task.add_to_other_config", "task", 3, pn_1000, pt_1000, pd_1000, "void", false, true},
+    {"task.remove_from_other_config", "task", 2, pn_1001, pt_1001, pd_1001, "void", false, true},
+    {"task.get_backtrace", "task", 1, pn_1002, pt_1002, pd_1002, "string", false, true},
+    {"task.get_subtask_of", "task", 1, pn_1003, pt_1003, pd_1003, "ref:task", false, true},
+    {"task.get_subtasks", "task", 1, pn_1004, pt_1004, pd_1004, "set:ref:task", false, true},
+    {"task.create", "task", 2, pn_1005, pt_1005, pd_1005, "ref:task", false, true},
+    {"task.destroy", "task", 1, pn_1006, pt_1006, pd_1006, "void", false, true},
+    {"task.cancel", "task", 1, pn_1007, pt_1007, pd_1007, "void", false, true},
+    {"task.set_status", "task", 2, pn_1008, pt_1008, pd_1008, "void", false, true},
+    {"task.set_progress", "task", 2, pn_1009, pt_1009, pd_1009, "void", false, true},
+    {"task.set_result", "task", 2, pn_1010, pt_1010, pd_1010, "void", false, true},
+    {"task.set_error_info", "task", 2, pn_1011, pt_1011, pd_1011, "void", false, true},
+    {"task.set_resident_on", "task", 2, pn_1012, pt_1012, pd_1012, "void", false, true},
+    {"event.from", "event", 3, pn_1013, pt_1013, pd_1013, "any", false, true},
+    {"event.inject", "event", 2, pn_1014, pt_1014, pd_1014, "string", false, true},
     {"event.get_current_id", "event", 0, NULL, NULL, NULL, "int", false, true},
-    {"event.register", "event", 1, pn_1015, pt_1015, pd_1015, "void", false, true},
-    {"event.unregister", "event", 1, pn_1016, pt_1016, pd_1016, "void", false, true},
+    {"event.register", "event", 1, pn_1016, pt_1016, pd_1016, "void", false, true},
+    {"event.unregister", "event", 1, pn_1017, pt_1017, pd_1017, "void", false, true},
     {"event.next", "event", 0, NULL, NULL, NULL, "any", false, true},
-    {"message.get_record", "message", 1, pn_1018, pt_1018, pd_1018, "record:message", false, true},
-    {"message.get_by_uuid", "message", 1, pn_1019, pt_1019, pd_1019, "ref:message", false, true},
+    {"message.get_record", "message", 1, pn_1019, pt_1019, pd_1019, "record:message", false, true},
+    {"message.get_by_uuid", "message", 1, pn_1020, pt_1020, pd_1020, "ref:message", false, true},
     {"message.get_all", "message", 0, NULL, NULL, NULL, "set:ref:message", false, true},
     {"message.get_all_records", "message", 0, NULL, NULL, NULL, "map:ref:message:record:message", false, true},
-    {"message.get_all_where", "message", 1, pn_1022, pt_1022, pd_1022, "set:ref:message", false, true},
-    {"message.get_all_records_where", "message", 1, pn_1023, pt_1023, pd_1023, "map:ref:message:record:message", false, true},
-    {"message.get_uuid", "message", 1, pn_1024, pt_1024, pd_1024, "string", false, true},
-    {"message.get_name", "message", 1, pn_1025, pt_1025, pd_1025, "string", false, true},
-    {"message.get_priority", "message", 1, pn_1026, pt_1026, pd_1026, "int", false, true},
-    {"message.get_cls", "message", 1, pn_1027, pt_1027, pd_1027, "cls", false, true},
-    {"message.get_obj_uuid", "message", 1, pn_1028, pt_1028, pd_1028, "string", false, true},
-    {"message.get_timestamp", "message", 1, pn_1029, pt_1029, pd_1029, "datetime", false, true},
-    {"message.get_body", "message", 1, pn_1030, pt_1030, pd_1030, "string", false, true},
-    {"message.create", "message", 5, pn_1031, pt_1031, pd_1031, "ref:message", false, true},
-    {"message.destroy", "message", 1, pn_1032, pt_1032, pd_1032, "void", false, true},
-    {"message.destroy_many", "message", 1, pn_1033, pt_1033, pd_1033, "void", false, true},
-    {"message.get", "message", 3, pn_1034, pt_1034, pd_1034, "map:ref:message:record:message", false, true},
-    {"message.get_since", "message", 1, pn_1035, pt_1035, pd_1035, "map:ref:message:record:message", false, true},
-    {"console.get_record", "console", 1, pn_1036, pt_1036, pd_1036, "record:console", false, true},
-    {"console.get_by_uuid", "console", 1, pn_1037, pt_1037, pd_1037, "ref:console", false, true},
+    {"message.get_all_where", "message", 1, pn_1023, pt_1023, pd_1023, "set:ref:message", false, true},
+    {"message.get_all_records_where", "message", 1, pn_1024, pt_1024, pd_1024, "map:ref:message:record:message", false, true},
+    {"message.get_uuid", "message", 1, pn_1025, pt_1025, pd_1025, "string", false, true},
+    {"message.get_name", "message", 1, pn_1026, pt_1026, pd_1026, "string", false, true},
+    {"message.get_priority", "message", 1, pn_1027, pt_1027, pd_1027, "int", false, true},
+    {"message.get_cls", "message", 1, pn_1028, pt_1028, pd_1028, "cls", false, true},
+    {"message.get_obj_uuid", "message", 1, pn_1029, pt_1029, pd_1029, "string", false, true},
+    {"message.get_timestamp", "message", 1, pn_1030, pt_1030, pd_1030, "datetime", false, true},
+    {"message.get_body", "message", 1, pn_1031, pt_1031, pd_1031, "string", false, true},
+    {"message.create", "message", 5, pn_1032, pt_1032, pd_1032, "ref:message", false, true},
+    {"message.destroy", "message", 1, pn_1033, pt_1033, pd_1033, "void", false, true},
+    {"message.destroy_many", "message", 1, pn_1034, pt_1034, pd_1034, "void", false, true},
+    {"message.get", "message", 3, pn_1035, pt_1035, pd_1035, "map:ref:message:record:message", false, true},
+    {"message.get_since", "message", 1, pn_1036, pt_1036, pd_1036, "map:ref:message:record:message", false, true},
+    {"console.get_record", "console", 1, pn_1037, pt_1037, pd_1037, "record:console", false, true},
+    {"console.get_by_uuid", "console", 1, pn_1038, pt_1038, pd_1038, "ref:console", false, true},
     {"console.get_all", "console", 0, NULL, NULL, NULL, "set:ref:console", false, true},
     {"console.get_all_records", "console", 0, NULL, NULL, NULL, "map:ref:console:record:console", false, true},
-    {"console.get_all_where", "console", 1, pn_1040, pt_1040, pd_1040, "set:ref:console", false, true},
-    {"console.get_all_records_where", "console", 1, pn_1041, pt_1041, pd_1041, "map:ref:console:record:console", false, true},
-    {"console.get_uuid", "console", 1, pn_1042, pt_1042, pd_1042, "string", false, true},
-    {"console.get_protocol", "console", 1, pn_1043, pt_1043, pd_1043, "console_protocol", false, true},
-    {"console.get_location", "console", 1, pn_1044, pt_1044, pd_1044, "string", false, true},
-    {"console.get_VM", "console", 1, pn_1045, pt_1045, pd_1045, "ref:VM", false, true},
-    {"console.get_other_config", "console", 1, pn_1046, pt_1046, pd_1046, "map:string:string", false, true},
-    {"console.set_other_config", "console", 2, pn_1047, pt_1047, pd_1047, "void", false, true},
-    {"console.add_to_other_config", "console", 3, pn_1048, pt_1048, pd_1048, "void", false, true},
-    {"console.remove_from_other_config", "console", 2, pn_1049, pt_1049, pd_1049, "void", false, true},
-    {"console.create", "console", 1, pn_1050, pt_1050, pd_1050, "ref:console", true, true},
-    {"console.destroy", "console", 1, pn_1051, pt_1051, pd_1051, "void", true, true},
-    {"blob.get_record", "blob", 1, pn_1052, pt_1052, pd_1052, "record:blob", false, true},
-    {"blob.get_by_uuid", "blob", 1, pn_1053, pt_1053, pd_1053, "ref:blob", false, true},
-    {"blob.get_by_name_label", "blob", 1, pn_1054, pt_1054, pd_1054, "set:ref:blob", false, true},
+    {"console.get_all_where", "console", 1, pn_1041, pt_1041, pd_1041, "set:ref:console", false, true},
+    {"console.get_all_records_where", "console", 1, pn_1042, pt_1042, pd_1042, "map:ref:console:record:console", false, true},
+    {"console.get_uuid", "console", 1, pn_1043, pt_1043, pd_1043, "string", false, true},
+    {"console.get_protocol", "console", 1, pn_1044, pt_1044, pd_1044, "console_protocol", false, true},
+    {"console.get_location", "console", 1, pn_1045, pt_1045, pd_1045, "string", false, true},
+    {"console.get_VM", "console", 1, pn_1046, pt_1046, pd_1046, "ref:VM", false, true},
+    {"console.get_other_config", "console", 1, pn_1047, pt_1047, pd_1047, "map:string:string", false, true},
+    {"console.set_other_config", "console", 2, pn_1048, pt_1048, pd_1048, "void", false, true},
+    {"console.add_to_other_config", "console", 3, pn_1049, pt_1049, pd_1049, "void", false, true},
+    {"console.remove_from_other_config", "console", 2, pn_1050, pt_1050, pd_1050, "void", false, true},
+    {"console.create", "console", 1, pn_1051, pt_1051, pd_1051, "ref:console", true, true},
+    {"console.destroy", "console", 1, pn_1052, pt_1052, pd_1052, "void", true, true},
+    {"blob.get_record", "blob", 1, pn_1053, pt_1053, pd_1053, "record:blob", false, true},
+    {"blob.get_by_uuid", "blob", 1, pn_1054, pt_1054, pd_1054, "ref:blob", false, true},
+    {"blob.get_by_name_label", "blob", 1, pn_1055, pt_1055, pd_1055, "set:ref:blob", false, true},
     {"blob.get_all", "blob", 0, NULL, NULL, NULL, "set:ref:blob", false, true},
     {"blob.get_all_records", "blob", 0, NULL, NULL, NULL, "map:ref:blob:record:blob", false, true},
-    {"blob.get_all_where", "blob", 1, pn_1057, pt_1057, pd_1057, "set:ref:blob", false, true},
-    {"blob.get_all_records_where", "blob", 1, pn_1058, pt_1058, pd_1058, "map:ref:blob:record:blob", false, true},
-    {"blob.get_uuid", "blob", 1, pn_1059, pt_1059, pd_1059, "string", false, true},
-    {"blob.get_name_label", "blob", 1, pn_1060, pt_1060, pd_1060, "string", false, true},
-    {"blob.set_name_label", "blob", 2, pn_1061, pt_1061, pd_1061, "void", false, true},
-    {"blob.get_name_description", "blob", 1, pn_1062, pt_1062, pd_1062, "string", false, true},
-    {"blob.set_name_description", "blob", 2, pn_1063, pt_1063, pd_1063, "void", false, true},
-    {"blob.get_size", "blob", 1, pn_1064, pt_1064, pd_1064, "int", false, true},
-    {"blob.get_public", "blob", 1, pn_1065, pt_1065, pd_1065, "bool", false, true},
-    {"blob.set_public", "blob", 2, pn_1066, pt_1066, pd_1066, "void", false, true},
-    {"blob.get_mime_type", "blob", 1, pn_1067, pt_1067, pd_1067, "string", false, true},
-    {"blob.get_last_updated", "blob", 1, pn_1068, pt_1068, pd_1068, "datetime", false, true},
-    {"blob.create", "blob", 2, pn_1069, pt_1069, pd_1069, "ref:blob", false, true},
-    {"blob.destroy", "blob", 1, pn_1070, pt_1070, pd_1070, "void", false, true},
-    {"secret.get_record", "secret", 1, pn_1071, pt_1071, pd_1071, "record:secret", false, true},
-    {"secret.get_by_uuid", "secret", 1, pn_1072, pt_1072, pd_1072, "ref:secret", false, true},
+    {"blob.get_all_where", "blob", 1, pn_1058, pt_1058, pd_1058, "set:ref:blob", false, true},
+    {"blob.get_all_records_where", "blob", 1, pn_1059, pt_1059, pd_1059, "map:ref:blob:record:blob", false, true},
+    {"blob.get_uuid", "blob", 1, pn_1060, pt_1060, pd_1060, "string", false, true},
+    {"blob.get_name_label", "blob", 1, pn_1061, pt_1061, pd_1061, "string", false, true},
+    {"blob.set_name_label", "blob", 2, pn_1062, pt_1062, pd_1062, "void", false, true},
+    {"blob.get_name_description", "blob", 1, pn_1063, pt_1063, pd_1063, "string", false, true},
+    {"blob.set_name_description", "blob", 2, pn_1064, pt_1064, pd_1064, "void", false, true},
+    {"blob.get_size", "blob", 1, pn_1065, pt_1065, pd_1065, "int", false, true},
+    {"blob.get_public", "blob", 1, pn_1066, pt_1066, pd_1066, "bool", false, true},
+    {"blob.set_public", "blob", 2, pn_1067, pt_1067, pd_1067, "void", false, true},
+    {"blob.get_mime_type", "blob", 1, pn_1068, pt_1068, pd_1068, "string", false, true},
+    {"blob.get_last_updated", "blob", 1, pn_1069, pt_1069, pd_1069, "datetime", false, true},
+    {"blob.create", "blob", 2, pn_1070, pt_1070, pd_1070, "ref:blob", false, true},
+    {"blob.destroy", "blob", 1, pn_1071, pt_1071, pd_1071, "void", false, true},
+    {"secret.get_record", "secret", 1, pn_1072, pt_1072, pd_1072, "record:secret", false, true},
+    {"secret.get_by_uuid", "secret", 1, pn_1073, pt_1073, pd_1073, "ref:secret", false, true},
     {"secret.get_all", "secret", 0, NULL, NULL, NULL, "set:ref:secret", false, true},
     {"secret.get_all_records", "secret", 0, NULL, NULL, NULL, "map:ref:secret:record:secret", false, true},
-    {"secret.get_all_where", "secret", 1, pn_1075, pt_1075, pd_1075, "set:ref:secret", false, true},
-    {"secret.get_all_records_where", "secret", 1, pn_1076, pt_1076, pd_1076, "map:ref:secret:record:secret", false, true},
-    {"secret.get_uuid", "secret", 1, pn_1077, pt_1077, pd_1077, "string", false, true},
-    {"secret.get_value", "secret", 1, pn_1078, pt_1078, pd_1078, "string", false, true},
-    {"secret.set_value", "secret", 2, pn_1079, pt_1079, pd_1079, "void", false, true},
-    {"secret.get_other_config", "secret", 1, pn_1080, pt_1080, pd_1080, "map:string:string", false, true},
-    {"secret.set_other_config", "secret", 2, pn_1081, pt_1081, pd_1081, "void", false, true},
-    {"secret.add_to_other_config", "secret", 3, pn_1082, pt_1082, pd_1082, "void", false, true},
-    {"secret.remove_from_other_config", "secret", 2, pn_1083, pt_1083, pd_1083, "void", false, true},
-    {"secret.create", "secret", 1, pn_1084, pt_1084, pd_1084, "ref:secret", true, true},
-    {"secret.destroy", "secret", 1, pn_1085, pt_1085, pd_1085, "void", true, true},
-    {"secret.introduce", "secret", 3, pn_1086, pt_1086, pd_1086, "ref:secret", false, true},
-    {"pool_update.get_record", "pool_update", 1, pn_1087, pt_1087, pd_1087, "record:pool_update", false, true},
-    {"pool_update.get_by_uuid", "pool_update", 1, pn_1088, pt_1088, pd_1088, "ref:pool_update", false, true},
-    {"pool_update.get_by_name_label", "pool_update", 1, pn_1089, pt_1089, pd_1089, "set:ref:pool_update", false, true},
+    {"secret.get_all_where", "secret", 1, pn_1076, pt_1076, pd_1076, "set:ref:secret", false, true},
+    {"secret.get_all_records_where", "secret", 1, pn_1077, pt_1077, pd_1077, "map:ref:secret:record:secret", false, true},
+    {"secret.get_uuid", "secret", 1, pn_1078, pt_1078, pd_1078, "string", false, true},
+    {"secret.get_value", "secret", 1, pn_1079, pt_1079, pd_1079, "string", false, true},
+    {"secret.set_value", "secret", 2, pn_1080, pt_1080, pd_1080, "void", false, true},
+    {"secret.get_other_config", "secret", 1, pn_1081, pt_1081, pd_1081, "map:string:string", false, true},
+    {"secret.set_other_config", "secret", 2, pn_1082, pt_1082, pd_1082, "void", false, true},
+    {"secret.add_to_other_config", "secret", 3, pn_1083, pt_1083, pd_1083, "void", false, true},
+    {"secret.remove_from_other_config", "secret", 2, pn_1084, pt_1084, pd_1084, "void", false, true},
+    {"secret.create", "secret", 1, pn_1085, pt_1085, pd_1085, "ref:secret", true, true},
+    {"secret.destroy", "secret", 1, pn_1086, pt_1086, pd_1086, "void", true, true},
+    {"secret.introduce", "secret", 3, pn_1087, pt_1087, pd_1087, "ref:secret", false, true},
+    {"pool_update.get_record", "pool_update", 1, pn_1088, pt_1088, pd_1088, "record:pool_update", false, true},
+    {"pool_update.get_by_uuid", "pool_update", 1, pn_1089, pt_1089, pd_1089, "ref:pool_update", false, true},
+    {"pool_update.get_by_name_label", "pool_update", 1, pn_1090, pt_1090, pd_1090, "set:ref:pool_update", false, true},
     {"pool_update.get_all", "pool_update", 0, NULL, NULL, NULL, "set:ref:pool_update", false, true},
     {"pool_update.get_all_records", "pool_update", 0, NULL, NULL, NULL, "map:ref:pool_update:record:pool_update", false, true},
-    {"pool_update.get_all_where", "pool_update", 1, pn_1092, pt_1092, pd_1092, "set:ref:pool_update", false, true},
-    {"pool_update.get_all_records_where", "pool_update", 1, pn_1093, pt_1093, pd_1093, "map:ref:pool_update:record:pool_update", false, true},
-    {"pool_update.get_uuid", "pool_update", 1, pn_1094, pt_1094, pd_1094, "string", false, true},
-    {"pool_update.get_name_label", "pool_update", 1, pn_1095, pt_1095, pd_1095, "string", false, true},
-    {"pool_update.get_version", "pool_update", 1, pn_1096, pt_1096, pd_1096, "string", false, true},
-    {"pool_update.get_installation_size", "pool_update", 1, pn_1097, pt_1097, pd_1097, "int", false, true},
-    {"pool_update.get_key", "pool_update", 1, pn_1098, pt_1098, pd_1098, "string", false, true},
-    {"pool_update.get_after_apply_guidance", "pool_update", 1, pn_1099, pt_1099, pd_1099, "set:update_after_apply_guidance", false, true},
-    {"pool_update.get_vdi", "pool_update", 1, pn_1100, pt_1100, pd_1100, "ref:VDI", false, true},
-    {"pool_update.get_hosts", "pool_update", 1, pn_1101, pt_1101, pd_1101, "set:ref:host", false, true},
-    {"pool_update.get_other_config", "pool_update", 1, pn_1102, pt_1102, pd_1102, "map:string:string", false, true},
-    {"pool_update.set_other_config", "pool_update", 2, pn_1103, pt_1103, pd_1103, "void", false, true},
-    {"pool_update.add_to_other_config", "pool_update", 3, pn_1104, pt_1104, pd_1104, "void", false, true},
-    {"pool_update.remove_from_other_config", "pool_update", 2, pn_1105, pt_1105, pd_1105, "void", false, true},
-    {"pool_update.get_enforce_homogeneity", "pool_update", 1, pn_1106, pt_1106, pd_1106, "bool", false, true},
-    {"pool_update.get_name_description", "pool_update", 1, pn_1107, pt_1107, pd_1107, "string", false, true},
-    {"pool_update.introduce", "pool_update", 1, pn_1108, pt_1108, pd_1108, "ref:pool_update", true, true},
-    {"pool_update.precheck", "pool_update", 2, pn_1109, pt_1109, pd_1109, "livepatch_status", true, true},
-    {"pool_update.apply", "pool_update", 2, pn_1110, pt_1110, pd_1110, "void", true, true},
-    {"pool_update.pool_apply", "pool_update", 1, pn_1111, pt_1111, pd_1111, "void", true, true},
-    {"pool_update.pool_clean", "pool_update", 1, pn_1112, pt_1112, pd_1112, "void", true, true},
-    {"pool_update.destroy", "pool_update", 1, pn_1113, pt_1113, pd_1113, "void", true, true},
+    {"pool_update.get_all_where", "pool_update", 1, pn_1093, pt_1093, pd_1093, "set:ref:pool_update", false, true},
+    {"pool_update.get_all_records_where", "pool_update", 1, pn_1094, pt_1094, pd_1094, "map:ref:pool_update:record:pool_update", false, true},
+    {"pool_update.get_uuid", "pool_update", 1, pn_1095, pt_1095, pd_1095, "string", false, true},
+    {"pool_update.get_name_label", "pool_update", 1, pn_1096, pt_1096, pd_1096, "string", false, true},
+    {"pool_update.get_version", "pool_update", 1, pn_1097, pt_1097, pd_1097, "string", false, true},
+    {"pool_update.get_installation_size", "pool_update", 1, pn_1098, pt_1098, pd_1098, "int", false, true},
+    {"pool_update.get_key", "pool_update", 1, pn_1099, pt_1099, pd_1099, "string", false, true},
+    {"pool_update.get_after_apply_guidance", "pool_update", 1, pn_1100, pt_1100, pd_1100, "set:update_after_apply_guidance", false, true},
+    {"pool_update.get_vdi", "pool_update", 1, pn_1101, pt_1101, pd_1101, "ref:VDI", false, true},
+    {"pool_update.get_hosts", "pool_update", 1, pn_1102, pt_1102, pd_1102, "set:ref:host", false, true},
+    {"pool_update.get_other_config", "pool_update", 1, pn_1103, pt_1103, pd_1103, "map:string:string", false, true},
+    {"pool_update.set_other_config", "pool_update", 2, pn_1104, pt_1104, pd_1104, "void", false, true},
+    {"pool_update.add_to_other_config", "pool_update", 3, pn_1105, pt_1105, pd_1105, "void", false, true},
+    {"pool_update.remove_from_other_config", "pool_update", 2, pn_1106, pt_1106, pd_1106, "void", false, true},
+    {"pool_update.get_enforce_homogeneity", "pool_update", 1, pn_1107, pt_1107, pd_1107, "bool", false, true},
+    {"pool_update.get_name_description", "pool_update", 1, pn_1108, pt_1108, pd_1108, "string", false, true},
+    {"pool_update.introduce", "pool_update", 1, pn_1109, pt_1109, pd_1109, "ref:pool_update", true, true},
+    {"pool_update.precheck", "pool_update", 2, pn_1110, pt_1110, pd_1110, "livepatch_status", true, true},
+    {"pool_update.apply", "pool_update", 2, pn_1111, pt_1111, pd_1111, "void", true, true},
+    {"pool_update.pool_apply", "pool_update", 1, pn_1112, pt_1112, pd_1112, "void", true, true},
+    {"pool_update.pool_clean", "pool_update", 1, pn_1113, pt_1113, pd_1113, "void", true, true},
+    {"pool_update.destroy", "pool_update", 1, pn_1114, pt_1114, pd_1114, "void", true, true},
 };
 const struct xcp__msg_index xcp__msg_index[] = {
-    {"Bond.add_to_other_config", 950},
-    {"Bond.create", 957},
-    {"Bond.destroy", 958},
-    {"Bond.get_all", 941},
-    {"Bond.get_all_records", 942},
-    {"Bond.get_all_records_where", 944},
-    {"Bond.get_all_where", 943},
-    {"Bond.get_auto_update_mac", 956},
-    {"Bond.get_by_uuid", 940},
-    {"Bond.get_links_up", 955},
-    {"Bond.get_master", 946},
-    {"Bond.get_mode", 952},
-    {"Bond.get_other_config", 948},
-    {"Bond.get_primary_slave", 954},
-    {"Bond.get_properties", 953},
-    {"Bond.get_record", 939},
-    {"Bond.get_slaves", 947},
-    {"Bond.get_uuid", 945},
-    {"Bond.remove_from_other_config", 951},
-    {"Bond.set_mode", 959},
-    {"Bond.set_other_config", 949},
-    {"Bond.set_property", 960},
-    {"PBD.add_to_other_config", 762},
-    {"PBD.create", 764},
-    {"PBD.destroy", 765},
-    {"PBD.get_SR", 757},
-    {"PBD.get_all", 751},
-    {"PBD.get_all_records", 752},
-    {"PBD.get_all_records_where", 754},
-    {"PBD.get_all_where", 753},
-    {"PBD.get_by_uuid", 750},
-    {"PBD.get_currently_attached", 759},
-    {"PBD.get_device_config", 758},
-    {"PBD.get_host", 756},
-    {"PBD.get_other_config", 760},
-    {"PBD.get_record", 749},
-    {"PBD.get_uuid", 755},
-    {"PBD.plug", 766},
-    {"PBD.remove_from_other_config", 763},
-    {"PBD.set_device_config", 768},
-    {"PBD.set_other_config", 761},
-    {"PBD.unplug", 767},
-    {"PIF.add_to_other_config", 889},
-    {"PIF.forget", 914},
-    {"PIF.get_DNS", 883},
-    {"PIF.get_IP", 880},
-    {"PIF.get_IPv6", 893},
-    {"PIF.get_MAC", 873},
-    {"PIF.get_MTU", 874},
-    {"PIF.get_PCI", 906},
-    {"PIF.get_VLAN", 875},
-    {"PIF.get_VLAN_master_of", 895},
-    {"PIF.get_VLAN_slave_of", 896},
-    {"PIF.get_all", 865},
-    {"PIF.get_all_records", 866},
-    {"PIF.get_all_records_where", 868},
-    {"PIF.get_all_where", 867},
-    {"PIF.get_bond_master_of", 885},
-    {"PIF.get_bond_slave_of", 884},
-    {"PIF.get_by_uuid", 864},
-    {"PIF.get_capabilities", 902},
-    {"PIF.get_currently_attached", 878},
-    {"PIF.get_device", 870},
-    {"PIF.get_disallow_unplug", 891},
-    {"PIF.get_gateway", 882},
-    {"PIF.get_host", 872},
-    {"PIF.get_igmp_snooping_status", 903},
-    {"PIF.get_ip_configuration_mode", 879},
-    {"PIF.get_ipv6_configuration_mode", 892},
-    {"PIF.get_ipv6_gateway", 899},
-    {"PIF.get_managed", 900},
-    {"PIF.get_management", 886},
-    {"PIF.get_metrics", 876},
-    {"PIF.get_netmask", 881},
-    {"PIF.get_network", 871},
-    {"PIF.get_other_config", 887},
-    {"PIF.get_physical", 877},
-    {"PIF.get_primary_address_type", 894},
-    {"PIF.get_properties", 901},
-    {"PIF.get_record", 863},
-    {"PIF.get_sriov_logical_PIF_of", 905},
-    {"PIF.get_sriov_physical_PIF_of", 904},
-    {"PIF.get_tunnel_access_PIF_of", 897},
-    {"PIF.get_tunnel_transport_PIF_of", 898},
-    {"PIF.get_uuid", 869},
-    {"PIF.introduce", 913},
-    {"PIF.plug", 910},
-    {"PIF.reconfigure_ip", 907},
-    {"PIF.reconfigure_ipv6", 908},
-    {"PIF.remove_from_other_config", 890},
-    {"PIF.scan", 912},
-    {"PIF.set_disallow_unplug", 915},
-    {"PIF.set_other_config", 888},
-    {"PIF.set_primary_address_type", 909},
-    {"PIF.set_property", 916},
-    {"PIF.unplug", 911},
-    {"PIF_metrics.add_to_other_config", 933},
-    {"PIF_metrics.get_all", 919},
-    {"PIF_metrics.get_all_records", 920},
-    {"PIF_metrics.get_all_records_where", 922},
-    {"PIF_metrics.get_all_where", 921},
-    {"PIF_metrics.get_by_uuid", 918},
-    {"PIF_metrics.get_carrier", 926},
-    {"PIF_metrics.get_device_id", 936},
-    {"PIF_metrics.get_device_name", 928},
-    {"PIF_metrics.get_duplex", 930},
-    {"PIF_metrics.get_io_read_kbs", 924},
-    {"PIF_metrics.get_io_write_kbs", 925},
-    {"PIF_metrics.get_last_updated", 938},
-    {"PIF_metrics.get_other_config", 931},
-    {"PIF_metrics.get_pci_bus_path", 937},
-    {"PIF_metrics.get_record", 917},
-    {"PIF_metrics.get_speed", 929},
-    {"PIF_metrics.get_uuid", 923},
-    {"PIF_metrics.get_vendor_id", 935},
-    {"PIF_metrics.get_vendor_name", 927},
-    {"PIF_metrics.remove_from_other_config", 934},
-    {"PIF_metrics.set_other_config", 932},
-    {"SR.add_tags", 725},
-    {"SR.add_to_other_config", 721},
-    {"SR.add_to_sm_config", 729},
-    {"SR.create", 736},
-    {"SR.create_new_blob", 748},
-    {"SR.destroy", 742},
-    {"SR.forget", 741},
-    {"SR.get_PBDs", 712},
-    {"SR.get_VDIs", 711},
-    {"SR.get_all", 702},
-    {"SR.get_all_records", 703},
-    {"SR.get_all_records_where", 705},
-    {"SR.get_all_where", 704},
-    {"SR.get_allowed_operations", 709},
-    {"SR.get_blobs", 731},
-    {"SR.get_by_name_label", 701},
-    {"SR.get_by_uuid", 700},
-    {"SR.get_clustered", 734},
-    {"SR.get_content_type", 717},
-    {"SR.get_current_operations", 710},
-    {"SR.get_introduced_by", 733},
-    {"SR.get_is_tools_sr", 735},
-    {"SR.get_local_cache_enabled", 732},
-    {"SR.get_name_description", 708},
-    {"SR.get_name_label", 707},
-    {"SR.get_other_config", 719},
-    {"SR.get_physical_size", 715},
-    {"SR.get_physical_utilisation", 714},
-    {"SR.get_record", 699},
-    {"SR.get_shared", 718},
-    {"SR.get_sm_config", 727},
-    {"SR.get_supported_types", 747},
-    {"SR.get_tags", 723},
-    {"SR.get_type", 716},
-    {"SR.get_uuid", 706},
-    {"SR.get_virtual_allocation", 713},
-    {"SR.introduce", 737},
-    {"SR.probe", 738},
-    {"SR.remove_from_other_config", 722},
-    {"SR.remove_from_sm_config", 730},
-    {"SR.remove_tags", 726},
-    {"SR.scan", 739},
-    {"SR.set_name_description", 744},
-    {"SR.set_name_label", 743},
-    {"SR.set_other_config", 720},
-    {"SR.set_physical_size", 746},
-    {"SR.set_shared", 745},
-    {"SR.set_sm_config", 728},
-    {"SR.set_tags", 724},
-    {"SR.update", 740},
-    {"VBD.add_to_other_config", 602},
-    {"VBD.add_to_qos_algorithm_params", 609},
-    {"VBD.assert_attachable", 625},
-    {"VBD.create", 617},
-    {"VBD.destroy", 618},
-    {"VBD.eject", 623},
-    {"VBD.get_VDI", 588},
-    {"VBD.get_VM", 587},
-    {"VBD.get_all", 580},
-    {"VBD.get_all_records", 581},
-    {"VBD.get_all_records_where", 583},
-    {"VBD.get_all_where", 582},
-    {"VBD.get_allowed_operations", 585},
-    {"VBD.get_bootable", 592},
-    {"VBD.get_by_uuid", 579},
-    {"VBD.get_current_operations", 586},
-    {"VBD.get_currently_attached", 604},
-    {"VBD.get_device", 589},
-    {"VBD.get_empty", 599},
-    {"VBD.get_metrics", 611},
-    {"VBD.get_mode", 594},
-    {"VBD.get_other_config", 600},
-    {"VBD.get_qos_algorithm_params", 607},
-    {"VBD.get_qos_algorithm_type", 605},
-    {"VBD.get_qos_supported_algorithms", 616},
-    {"VBD.get_record", 578},
-    {"VBD.get_runtime_properties", 615},
-    {"VBD.get_status_code", 613},
-    {"VBD.get_status_detail", 614},
-    {"VBD.get_storage_lock", 612},
-    {"VBD.get_type", 595},
-    {"VBD.get_unpluggable", 597},
-    {"VBD.get_userdevice", 590},
-    {"VBD.get_uuid", 584},
-    {"VBD.insert", 622},
-    {"VBD.plug", 619},
-    {"VBD.remove_from_other_config", 603},
-    {"VBD.remove_from_qos_algorithm_params", 610},
-    {"VBD.set_bootable", 593},
-    {"VBD.set_mode", 624},
-    {"VBD.set_other_config", 601},
-    {"VBD.set_qos_algorithm_params", 608},
-    {"VBD.set_qos_algorithm_type", 606},
-    {"VBD.set_type", 596},
-    {"VBD.set_unpluggable", 598},
-    {"VBD.set_userdevice", 591},
-    {"VBD.unplug", 620},
-    {"VBD.unplug_force", 621},
-    {"VDI.add_tags", 667},
-    {"VDI.add_to_other_config", 647},
-    {"VDI.add_to_sm_config", 659},
-    {"VDI.add_to_xenstore_data", 655},
-    {"VDI.clone", 680},
-    {"VDI.copy", 681},
-    {"VDI.create", 677},
-    {"VDI.data_destroy", 698},
-    {"VDI.destroy", 678},
-    {"VDI.disable_cbt", 695},
-    {"VDI.enable_cbt", 694},
-    {"VDI.forget", 686},
-    {"VDI.get_SR", 638},
-    {"VDI.get_VBDs", 639},
-    {"VDI.get_all", 629},
-    {"VDI.get_all_records", 630},
-    {"VDI.get_all_records_where", 632},
-    {"VDI.get_all_where", 631},
-    {"VDI.get_allow_caching", 674},
-    {"VDI.get_allowed_operations", 636},
-    {"VDI.get_by_name_label", 628},
-    {"VDI.get_by_uuid", 627},
-    {"VDI.get_cbt_enabled", 671},
-    {"VDI.get_crash_dumps", 672},
-    {"VDI.get_current_operations", 637},
-    {"VDI.get_is_a_snapshot", 661},
-    {"VDI.get_is_tools_iso", 670},
-    {"VDI.get_location", 649},
-    {"VDI.get_managed", 650},
-    {"VDI.get_metadata_latest", 676},
-    {"VDI.get_metadata_of_pool", 675},
-    {"VDI.get_missing", 651},
-    {"VDI.get_name_description", 635},
-    {"VDI.get_name_label", 634},
-    {"VDI.get_nbd_info", 697},
-    {"VDI.get_on_boot", 669},
-    {"VDI.get_other_config", 645},
-    {"VDI.get_parent", 652},
-    {"VDI.get_physical_utilisation", 641},
-    {"VDI.get_read_only", 644},
-    {"VDI.get_record", 626},
-    {"VDI.get_sharable", 643},
-    {"VDI.get_sm_config", 657},
-    {"VDI.get_snapshot_of", 662},
-    {"VDI.get_snapshot_time", 664},
-    {"VDI.get_snapshots", 663},
-    {"VDI.get_storage_lock", 673},
-    {"VDI.get_tags", 665},
-    {"VDI.get_type", 642},
-    {"VDI.get_uuid", 633},
-    {"VDI.get_virtual_size", 640},
-    {"VDI.get_xenstore_data", 653},
-    {"VDI.introduce", 685},
-    {"VDI.list_changed_blocks", 696},
-    {"VDI.pool_migrate", 684},
-    {"VDI.remove_from_other_config", 648},
-    {"VDI.remove_from_sm_config", 660},
-    {"VDI.remove_from_xenstore_data", 656},
-    {"VDI.remove_tags", 668},
-    {"VDI.resize", 682},
-    {"VDI.resize_online", 683},
-    {"VDI.set_allow_caching", 693},
-    {"VDI.set_name_description", 689},
-    {"VDI.set_name_label", 688},
-    {"VDI.set_on_boot", 692},
-    {"VDI.set_other_config", 646},
-    {"VDI.set_read_only", 690},
-    {"VDI.set_sharable", 691},
-    {"VDI.set_sm_config", 658},
-    {"VDI.set_tags", 666},
-    {"VDI.set_xenstore_data", 654},
-    {"VDI.snapshot", 679},
-    {"VDI.update", 687},
-    {"VIF.add_ipv4_allowed", 818},
-    {"VIF.add_ipv6_allowed", 821},
-    {"VIF.add_to_other_config", 785},
-    {"VIF.add_to_qos_algorithm_params", 792},
-    {"VIF.configure_ipv4", 823},
-    {"VIF.configure_ipv6", 824},
-    {"VIF.create", 810},
-    {"VIF.destroy", 811},
-    {"VIF.get_MAC", 781},
-    {"VIF.get_MAC_autogenerated", 804},
-    {"VIF.get_MTU", 782},
-    {"VIF.get_VM", 780},
-    {"VIF.get_all", 771},
-    {"VIF.get_all_records", 772},
-    {"VIF.get_all_records_where", 774},
-    {"VIF.get_all_where", 773},
-    {"VIF.get_allowed_operations", 776},
-    {"VIF.get_by_uuid", 770},
-    {"VIF.get_current_operations", 777},
-    {"VIF.get_currently_attached", 787},
-    {"VIF.get_device", 778},
-    {"VIF.get_ipv4_addresses", 805},
-    {"VIF.get_ipv4_allowed", 796},
-    {"VIF.get_ipv4_configuration_mode", 798},
-    {"VIF.get_ipv4_gateway", 806},
-    {"VIF.get_ipv6_addresses", 808},
-    {"VIF.get_ipv6_allowed", 797},
-    {"VIF.get_ipv6_configuration_mode", 807},
-    {"VIF.get_ipv6_gateway", 809},
-    {"VIF.get_locking_mode", 795},
-    {"VIF.get_metrics", 794},
-    {"VIF.get_network", 779},
-    {"VIF.get_other_config", 783},
-    {"VIF.get_qos_algorithm_params", 790},
-    {"VIF.get_qos_algorithm_type", 788},
-    {"VIF.get_qos_supported_algorithms", 803},
-    {"VIF.get_record", 769},
-    {"VIF.get_runtime_properties", 802},
-    {"VIF.get_status_code", 800},
-    {"VIF.get_status_detail", 801},
-    {"VIF.get_trunks", 799},
-    {"VIF.get_uuid", 775},
-    {"VIF.move", 815},
-    {"VIF.plug", 812},
-    {"VIF.remove_from_other_config", 786},
-    {"VIF.remove_from_qos_algorithm_params", 793},
-    {"VIF.remove_ipv4_allowed", 819},
-    {"VIF.remove_ipv6_allowed", 822},
-    {"VIF.set_ipv4_allowed", 817},
-    {"VIF.set_ipv6_allowed", 820},
-    {"VIF.set_locking_mode", 816},
-    {"VIF.set_other_config", 784},
-    {"VIF.set_qos_algorithm_params", 791},
-    {"VIF.set_qos_algorithm_type", 789},
-    {"VIF.unplug", 813},
-    {"VIF.unplug_force", 814},
-    {"VLAN.add_to_other_config", 973},
-    {"VLAN.create", 975},
-    {"VLAN.destroy", 976},
-    {"VLAN.get_all", 963},
-    {"VLAN.get_all_records", 964},
-    {"VLAN.get_all_records_where", 966},
-    {"VLAN.get_all_where", 965},
-    {"VLAN.get_by_uuid", 962},
-    {"VLAN.get_other_config", 971},
-    {"VLAN.get_record", 961},
-    {"VLAN.get_tag", 970},
-    {"VLAN.get_tagged_PIF", 968},
-    {"VLAN.get_untagged_PIF", 969},
-    {"VLAN.get_uuid", 967},
-    {"VLAN.remove_from_other_config", 974},
-    {"VLAN.set_other_config", 972},
-    {"VM.add_tags", 409},
-    {"VM.add_to_HVM_boot_params", 380},
-    {"VM.add_to_NVRAM", 515},
-    {"VM.add_to_VCPUs_params", 350},
-    {"VM.add_to_VCPUs_params_live", 499},
-    {"VM.add_to_blocked_operations", 413},
-    {"VM.add_to_other_config", 390},
-    {"VM.add_to_platform", 384},
-    {"VM.add_to_xenstore_data", 400},
-    {"VM.assert_can_boot_here", 481},
-    {"VM.assert_operation_valid", 483},
-    {"VM.call_plugin", 487},
-    {"VM.checkpoint", 477},
-    {"VM.clean_reboot", 465},
-    {"VM.clean_shutdown", 463},
-    {"VM.clone", 473},
-    {"VM.compute_memory_overhead", 517},
-    {"VM.copy", 474},
-    {"VM.copy_bios_strings", 513},
-    {"VM.create", 458},
-    {"VM.create_new_blob", 525},
-    {"VM.destroy", 459},
-    {"VM.forget_data_source_archives", 524},
-    {"VM.get_HVM_boot_params", 378},
-    {"VM.get_HVM_boot_policy", 377},
-    {"VM.get_HVM_shadow_multiplier", 437},
-    {"VM.get_NVRAM", 429},
-    {"VM.get_PCI_bus", 386},
-    {"VM.get_PV_args", 371},
-    {"VM.get_PV_bootloader", 365},
-    {"VM.get_PV_bootloader_args", 373},
-    {"VM.get_PV_kernel", 367},
-    {"VM.get_PV_legacy_args", 375},
-    {"VM.get_PV_ramdisk", 369},
-    {"VM.get_VBDs", 363},
-    {"VM.get_VCPUs_at_startup", 353},
-    {"VM.get_VCPUs_max", 352},
-    {"VM.get_VCPUs_params", 348},
-    {"VM.get_VGPUs", 419},
-    {"VM.get_VIFs", 362},
-    {"VM.get_VTPMs", 364},
-    {"VM.get_VUSBs", 435},
-    {"VM.get_actions_after_crash", 360},
-    {"VM.get_actions_after_reboot", 358},
-    {"VM.get_actions_after_shutdown", 356},
-    {"VM.get_actions_after_softreboot", 354},
-    {"VM.get_affinity", 342},
-    {"VM.get_all", 323},
-    {"VM.get_all_records", 324},
-    {"VM.get_all_records_where", 326},
-    {"VM.get_all_where", 325},
-    {"VM.get_allowed_VBD_devices", 519},
-    {"VM.get_allowed_VIF_devices", 520},
-    {"VM.get_allowed_operations", 328},
-    {"VM.get_appliance", 417},
-    {"VM.get_attached_PCIs", 420},
-    {"VM.get_bios_strings", 416},
-    {"VM.get_blobs", 443},
-    {"VM.get_blocked_operations", 411},
-    {"VM.get_by_name_label", 322},
-    {"VM.get_by_uuid", 321},
-    {"VM.get_children", 446},
-    {"VM.get_consoles", 361},
-    {"VM.get_crash_dumps", 436},
-    {"VM.get_current_operations", 329},
-    {"VM.get_data_sources", 521},
-    {"VM.get_domain_type", 428},
-    {"VM.get_domarch", 438},
-    {"VM.get_domid", 392},
-    {"VM.get_generation_id", 454},
-    {"VM.get_groups", 430},
-    {"VM.get_guest_metrics", 395},
-    {"VM.get_ha_always_run", 441},
-    {"VM.get_ha_restart_priority", 402},
-    {"VM.get_hardware_platform_version", 423},
-    {"VM.get_has_vendor_device", 425},
-    {"VM.get_is_a_snapshot", 403},
-    {"VM.get_is_a_template", 337},
-    {"VM.get_is_control_domain", 393},
-    {"VM.get_is_default_template", 339},
-    {"VM.get_is_snapshot_from_vmpp", 448},
-    {"VM.get_is_vmss_snapshot", 450},
-    {"VM.get_last_boot_CPU_flags", 439},
-    {"VM.get_last_booted_record", 440},
-    {"VM.get_memory_dynamic_max", 345},
-    {"VM.get_memory_dynamic_min", 346},
-    {"VM.get_memory_overhead", 433},
-    {"VM.get_memory_static_max", 344},
-    {"VM.get_memory_static_min", 347},
-    {"VM.get_memory_target", 434},
-    {"VM.get_metrics", 394},
-    {"VM.get_name_description", 332},
-    {"VM.get_name_label", 330},
-    {"VM.get_order", 452},
-    {"VM.get_other_config", 388},
-    {"VM.get_parent", 415},
-    {"VM.get_pending_guidances", 455},
-    {"VM.get_pending_guidances_full", 457},
-    {"VM.get_pending_guidances_recommended", 456},
-    {"VM.get_platform", 382},
-    {"VM.get_possible_hosts", 482},
-    {"VM.get_power_state", 334},
-    {"VM.get_protection_policy", 447},
-    {"VM.get_recommendations", 396},
-    {"VM.get_record", 320},
-    {"VM.get_reference_label", 427},
-    {"VM.get_requires_reboot", 426},
-    {"VM.get_resident_on", 341},
-    {"VM.get_scheduled_to_be_resident_on", 432},
-    {"VM.get_secureboot_certificates_state", 431},
-    {"VM.get_shutdown_delay", 451},
-    {"VM.get_snapshot_info", 444},
-    {"VM.get_snapshot_metadata", 445},
-    {"VM.get_snapshot_of", 404},
-    {"VM.get_snapshot_schedule", 449},
-    {"VM.get_snapshot_time", 406},
-    {"VM.get_snapshots", 405},
-    {"VM.get_start_delay", 418},
-    {"VM.get_suspend_SR", 421},
-    {"VM.get_suspend_VDI", 340},
-    {"VM.get_tags", 407},
-    {"VM.get_transportable_snapshot_id", 442},
-    {"VM.get_user_version", 335},
-    {"VM.get_uuid", 327},
-    {"VM.get_version", 453},
-    {"VM.get_xenstore_data", 398},
-    {"VM.hard_reboot", 466},
-    {"VM.hard_shutdown", 464},
-    {"VM.import", 526},
-    {"VM.maximise_memory", 518},
-    {"VM.pause", 470},
-    {"VM.pool_migrate", 480},
-    {"VM.power_state_reset", 472},
-    {"VM.provision", 479},
-    {"VM.query_data_source", 523},
-    {"VM.record_data_source", 522},
-    {"VM.remove_from_HVM_boot_params", 381},
-    {"VM.remove_from_NVRAM", 516},
-    {"VM.remove_from_VCPUs_params", 351},
-    {"VM.remove_from_blocked_operations", 414},
-    {"VM.remove_from_other_config", 391},
-    {"VM.remove_from_platform", 385},
-    {"VM.remove_from_xenstore_data", 401},
-    {"VM.remove_tags", 410},
-    {"VM.resume", 468},
-    {"VM.resume_on", 469},
-    {"VM.revert", 478},
-    {"VM.send_sysrq", 485},
-    {"VM.send_trigger", 486},
-    {"VM.set_HVM_boot_params", 379},
-    {"VM.set_HVM_boot_policy", 502},
-    {"VM.set_HVM_shadow_multiplier", 500},
-    {"VM.set_NVRAM", 514},
-    {"VM.set_PCI_bus", 387},
-    {"VM.set_PV_args", 372},
-    {"VM.set_PV_bootloader", 366},
-    {"VM.set_PV_bootloader_args", 374},
-    {"VM.set_PV_kernel", 368},
-    {"VM.set_PV_legacy_args", 376},
-    {"VM.set_PV_ramdisk", 370},
-    {"VM.set_VCPUs_at_startup", 497},
-    {"VM.set_VCPUs_max", 496},
-    {"VM.set_VCPUs_number_live", 498},
-    {"VM.set_VCPUs_params", 349},
-    {"VM.set_actions_after_crash", 504},
-    {"VM.set_actions_after_reboot", 359},
-    {"VM.set_actions_after_shutdown", 357},
-    {"VM.set_actions_after_softreboot", 355},
-    {"VM.set_affinity", 343},
-    {"VM.set_bios_strings", 512},
-    {"VM.set_blocked_operations", 412},
-    {"VM.set_domain_type", 503},
-    {"VM.set_ha_always_run", 506},
-    {"VM.set_ha_restart_priority", 505},
-    {"VM.set_hardware_platform_version", 424},
-    {"VM.set_has_vendor_device", 511},
-    {"VM.set_is_a_template", 338},
-    {"VM.set_memory", 491},
-    {"VM.set_memory_dynamic_max", 494},
-    {"VM.set_memory_dynamic_min", 495},
-    {"VM.set_memory_dynamic_range", 488},
-    {"VM.set_memory_limits", 490},
-    {"VM.set_memory_static_max", 492},
-    {"VM.set_memory_static_min", 493},
-    {"VM.set_memory_static_range", 489},
-    {"VM.set_name_description", 333},
-    {"VM.set_name_label", 331},
-    {"VM.set_order", 508},
-    {"VM.set_other_config", 389},
-    {"VM.set_platform", 383},
-    {"VM.set_recommendations", 397},
-    {"VM.set_shadow_multiplier_live", 501},
-    {"VM.set_shutdown_delay", 510},
-    {"VM.set_start_delay", 509},
-    {"VM.set_suspend_SR", 422},
-    {"VM.set_suspend_VDI", 507},
-    {"VM.set_tags", 408},
-    {"VM.set_user_version", 336},
-    {"VM.set_xenstore_data", 399},
-    {"VM.shutdown", 462},
-    {"VM.snapshot", 475},
-    {"VM.snapshot_with_quiesce", 476},
-    {"VM.start", 460},
-    {"VM.start_on", 461},
-    {"VM.suspend", 467},
-    {"VM.unpause", 471},
-    {"VM.update_allowed_operations", 484},
-    {"VM_guest_metrics.add_to_other_config", 570},
-    {"VM_guest_metrics.get_PV_drivers_detected", 574},
-    {"VM_guest_metrics.get_PV_drivers_up_to_date", 564},
-    {"VM_guest_metrics.get_PV_drivers_version", 563},
-    {"VM_guest_metrics.get_all", 557},
-    {"VM_guest_metrics.get_all_records", 558},
-    {"VM_guest_metrics.get_all_records_where", 560},
-    {"VM_guest_metrics.get_all_where", 559},
-    {"VM_guest_metrics.get_by_uuid", 556},
-    {"VM_guest_metrics.get_can_use_hotplug_vbd", 573},
-    {"VM_guest_metrics.get_can_use_hotplug_vif", 577},
-    {"VM_guest_metrics.get_disks", 575},
-    {"VM_guest_metrics.get_last_updated", 576},
-    {"VM_guest_metrics.get_live", 572},
-    {"VM_guest_metrics.get_memory", 565},
-    {"VM_guest_metrics.get_networks", 566},
-    {"VM_guest_metrics.get_os_version", 562},
-    {"VM_guest_metrics.get_other", 567},
-    {"VM_guest_metrics.get_other_config", 568},
-    {"VM_guest_metrics.get_record", 555},
-    {"VM_guest_metrics.get_uuid", 561},
-    {"VM_guest_metrics.remove_from_other_config", 571},
-    {"VM_guest_metrics.set_other_config", 569},
-    {"VM_metrics.add_to_other_config", 541},
-    {"VM_metrics.get_VCPUs_CPU", 547},
-    {"VM_metrics.get_VCPUs_flags", 549},
-    {"VM_metrics.get_VCPUs_number", 535},
-    {"VM_metrics.get_VCPUs_params", 548},
-    {"VM_metrics.get_VCPUs_utilisation", 536},
-    {"VM_metrics.get_all", 529},
-    {"VM_metrics.get_all_records", 530},
-    {"VM_metrics.get_all_records_where", 532},
-    {"VM_metrics.get_all_where", 531},
-    {"VM_metrics.get_by_uuid", 528},
-    {"VM_metrics.get_current_domain_type", 543},
-    {"VM_metrics.get_hvm", 552},
-    {"VM_metrics.get_install_time", 538},
-    {"VM_metrics.get_last_updated", 551},
-    {"VM_metrics.get_memory_actual", 534},
-    {"VM_metrics.get_nested_virt", 553},
-    {"VM_metrics.get_nomigrate", 554},
-    {"VM_metrics.get_numa_node_memory", 546},
-    {"VM_metrics.get_numa_nodes", 545},
-    {"VM_metrics.get_numa_optimised", 544},
-    {"VM_metrics.get_other_config", 539},
-    {"VM_metrics.get_record", 527},
-    {"VM_metrics.get_start_time", 537},
-    {"VM_metrics.get_state", 550},
-    {"VM_metrics.get_uuid", 533},
-    {"VM_metrics.remove_from_other_config", 542},
-    {"VM_metrics.set_other_config", 540},
-    {"blob.create", 1069},
-    {"blob.destroy", 1070},
-    {"blob.get_all", 1055},
-    {"blob.get_all_records", 1056},
-    {"blob.get_all_records_where", 1058},
-    {"blob.get_all_where", 1057},
-    {"blob.get_by_name_label", 1054},
-    {"blob.get_by_uuid", 1053},
-    {"blob.get_last_updated", 1068},
-    {"blob.get_mime_type", 1067},
-    {"blob.get_name_description", 1062},
-    {"blob.get_name_label", 1060},
-    {"blob.get_public", 1065},
-    {"blob.get_record", 1052},
-    {"blob.get_size", 1064},
-    {"blob.get_uuid", 1059},
-    {"blob.set_name_description", 1063},
-    {"blob.set_name_label", 1061},
-    {"blob.set_public", 1066},
-    {"console.add_to_other_config", 1048},
-    {"console.create", 1050},
-    {"console.destroy", 1051},
-    {"console.get_VM", 1045},
-    {"console.get_all", 1038},
-    {"console.get_all_records", 1039},
-    {"console.get_all_records_where", 1041},
-    {"console.get_all_where", 1040},
-    {"console.get_by_uuid", 1037},
-    {"console.get_location", 1044},
-    {"console.get_other_config", 1046},
-    {"console.get_protocol", 1043},
-    {"console.get_record", 1036},
-    {"console.get_uuid", 1042},
-    {"console.remove_from_other_config", 1049},
-    {"console.set_other_config", 1047},
-    {"event.from", 1012},
-    {"event.get_current_id", 1014},
-    {"event.inject", 1013},
-    {"event.next", 1017},
-    {"event.register", 1015},
-    {"event.unregister", 1016},
-    {"host.add_tags", 192},
-    {"host.add_to_guest_VCPUs_params", 206},
-    {"host.add_to_license_server", 197},
-    {"host.add_to_logging", 173},
-    {"host.add_to_other_config", 167},
-    {"host.assert_can_evacuate", 260},
-    {"host.call_plugin", 264},
-    {"host.compute_free_memory", 274},
-    {"host.compute_memory_overhead", 275},
-    {"host.create_new_blob", 282},
-    {"host.declare_dead", 273},
-    {"host.destroy", 272},
-    {"host.disable", 256},
-    {"host.dmesg", 276},
-    {"host.enable", 257},
-    {"host.evacuate", 258},
-    {"host.forget_data_source_archives", 281},
-    {"host.get_API_version_major", 161},
-    {"host.get_API_version_minor", 162},
-    {"host.get_API_version_vendor", 227},
-    {"host.get_API_version_vendor_implementation", 228},
-    {"host.get_PBDs", 181},
-    {"host.get_PCIs", 202},
-    {"host.get_PGPUs", 203},
-    {"host.get_PIFs", 175},
-    {"host.get_PUSBs", 242},
-    {"host.get_address", 186},
-    {"host.get_all", 150},
-    {"host.get_all_records", 151},
-    {"host.get_all_records_where", 153},
-    {"host.get_all_where", 152},
-    {"host.get_allowed_operations", 159},
-    {"host.get_bios_strings", 199},
-    {"host.get_blobs", 236},
-    {"host.get_by_name_label", 149},
-    {"host.get_by_uuid", 148},
-    {"host.get_capabilities", 169},
-    {"host.get_certificates", 214},
-    {"host.get_chipset_info", 201},
-    {"host.get_console_idle_timeout", 219},
-    {"host.get_control_domain", 210},
-    {"host.get_cpu_configuration", 229},
-    {"host.get_cpu_info", 183},
-    {"host.get_crash_dump_sr", 178},
-    {"host.get_crashdumps", 232},
-    {"host.get_current_operations", 160},
-    {"host.get_data_sources", 278},
-    {"host.get_display", 208},
-    {"host.get_edition", 194},
-    {"host.get_editions", 247},
-    {"host.get_enabled", 163},
-    {"host.get_external_auth_configuration", 239},
-    {"host.get_external_auth_service_name", 238},
-    {"host.get_external_auth_type", 237},
-    {"host.get_features", 245},
-    {"host.get_guest_VCPUs_params", 204},
-    {"host.get_ha_network_peers", 235},
-    {"host.get_ha_statefiles", 234},
-    {"host.get_host_CPUs", 182},
-    {"host.get_hostname", 184},
-    {"host.get_https_only", 215},
-    {"host.get_iscsi_iqn", 212},
-    {"host.get_last_software_update", 250},
-    {"host.get_last_update_hash", 255},
-    {"host.get_latest_synced_updates_applied", 251},
-    {"host.get_license_params", 189},
-    {"host.get_license_server", 195},
-    {"host.get_local_cache_sr", 241},
-    {"host.get_log", 277},
-    {"host.get_logging", 171},
-    {"host.get_management_interface", 267},
-    {"host.get_max_cstate", 221},
-    {"host.get_memory_overhead", 226},
-    {"host.get_metrics", 188},
-    {"host.get_multipathing", 213},
-    {"host.get_name_description", 157},
-    {"host.get_name_label", 155},
-    {"host.get_ntp_custom_servers", 224},
-    {"host.get_ntp_mode", 223},
-    {"host.get_numa_affinity_policy", 252},
-    {"host.get_other_config", 165},
-    {"host.get_patches", 233},
-    {"host.get_pending_guidances", 248},
-    {"host.get_pending_guidances_full", 254},
-    {"host.get_pending_guidances_recommended", 253},
-    {"host.get_power_on_config", 240},
-    {"host.get_power_on_mode", 200},
-    {"host.get_record", 147},
-    {"host.get_resident_VMs", 170},
-    {"host.get_sched_policy", 230},
-    {"host.get_secure_boot", 222},
-    {"host.get_server_localtime", 266},
-    {"host.get_servertime", 265},
-    {"host.get_software_version", 164},
-    {"host.get_ssh_auto_mode", 220},
-    {"host.get_ssh_enabled", 216},
-    {"host.get_ssh_enabled_timeout", 217},
-    {"host.get_ssh_expiry", 218},
-    {"host.get_ssl_legacy", 243},
-    {"host.get_supported_bootloaders", 231},
-    {"host.get_suspend_image_sr", 176},
-    {"host.get_tags", 190},
-    {"host.get_timezone", 225},
-    {"host.get_tls_verification_enabled", 249},
-    {"host.get_uefi_certificates", 246},
-    {"host.get_updates", 180},
-    {"host.get_updates_requiring_reboot", 211},
-    {"host.get_uuid", 154},
-    {"host.get_virtual_hardware_platform_versions", 244},
-    {"host.get_vms_which_prevent_evacuation", 259},
-    {"host.management_reconfigure", 268},
-    {"host.power_on", 263},
-    {"host.query_data_source", 280},
-    {"host.reboot", 261},
-    {"host.record_data_source", 279},
-    {"host.remove_from_guest_VCPUs_params", 207},
-    {"host.remove_from_license_server", 198},
-    {"host.remove_from_logging", 174},
-    {"host.remove_from_other_config", 168},
-    {"host.remove_tags", 193},
-    {"host.restart_agent", 269},
-    {"host.set_address", 187},
-    {"host.set_crash_dump_sr", 179},
-    {"host.set_display", 209},
-    {"host.set_guest_VCPUs_params", 205},
-    {"host.set_hostname", 185},
-    {"host.set_hostname_live", 270},
-    {"host.set_license_server", 196},
-    {"host.set_logging", 172},
-    {"host.set_name_description", 158},
-    {"host.set_name_label", 156},
-    {"host.set_other_config", 166},
-    {"host.set_suspend_image_sr", 177},
-    {"host.set_tags", 191},
-    {"host.shutdown", 262},
-    {"host.syslog_reconfigure", 271},
-    {"host_cpu.add_to_other_config", 315},
-    {"host_cpu.get_all", 300},
-    {"host_cpu.get_all_records", 301},
-    {"host_cpu.get_all_records_where", 303},
-    {"host_cpu.get_all_where", 302},
-    {"host_cpu.get_by_uuid", 299},
-    {"host_cpu.get_family", 317},
-    {"host_cpu.get_features", 311},
-    {"host_cpu.get_flags", 310},
-    {"host_cpu.get_host", 305},
-    {"host_cpu.get_model", 318},
-    {"host_cpu.get_modelname", 309},
-    {"host_cpu.get_number", 306},
-    {"host_cpu.get_other_config", 313},
-    {"host_cpu.get_record", 298},
-    {"host_cpu.get_speed", 308},
-    {"host_cpu.get_stepping", 319},
-    {"host_cpu.get_utilisation", 312},
-    {"host_cpu.get_uuid", 304},
-    {"host_cpu.get_vendor", 307},
-    {"host_cpu.remove_from_other_config", 316},
-    {"host_cpu.set_other_config", 314},
-    {"host_metrics.add_to_other_config", 296},
-    {"host_metrics.get_all", 285},
-    {"host_metrics.get_all_records", 286},
-    {"host_metrics.get_all_records_where", 288},
-    {"host_metrics.get_all_where", 287},
-    {"host_metrics.get_by_uuid", 284},
-    {"host_metrics.get_last_updated", 293},
-    {"host_metrics.get_live", 292},
-    {"host_metrics.get_memory_free", 291},
-    {"host_metrics.get_memory_total", 290},
-    {"host_metrics.get_other_config", 294},
-    {"host_metrics.get_record", 283},
-    {"host_metrics.get_uuid", 289},
-    {"host_metrics.remove_from_other_config", 297},
-    {"host_metrics.set_other_config", 295},
-    {"message.create", 1031},
-    {"message.destroy", 1032},
-    {"message.destroy_many", 1033},
-    {"message.get", 1034},
-    {"message.get_all", 1020},
-    {"message.get_all_records", 1021},
-    {"message.get_all_records_where", 1023},
-    {"message.get_all_where", 1022},
-    {"message.get_body", 1030},
-    {"message.get_by_uuid", 1019},
-    {"message.get_cls", 1027},
-    {"message.get_name", 1025},
-    {"message.get_obj_uuid", 1028},
-    {"message.get_priority", 1026},
-    {"message.get_record", 1018},
-    {"message.get_since", 1035},
-    {"message.get_timestamp", 1029},
-    {"message.get_uuid", 1024},
-    {"network.add_purpose", 859},
-    {"network.add_tags", 851},
-    {"network.add_to_other_config", 845},
-    {"network.create", 857},
-    {"network.create_new_blob", 862},
-    {"network.destroy", 858},
-    {"network.get_MTU", 841},
-    {"network.get_PIFs", 840},
-    {"network.get_VIFs", 839},
-    {"network.get_all", 828},
-    {"network.get_all_records", 829},
-    {"network.get_all_records_where", 831},
-    {"network.get_all_where", 830},
-    {"network.get_allowed_operations", 837},
-    {"network.get_assigned_ips", 856},
-    {"network.get_blobs", 855},
-    {"network.get_bridge", 847},
-    {"network.get_by_name_label", 827},
-    {"network.get_by_uuid", 826},
-    {"network.get_current_operations", 838},
-    {"network.get_default_locking_mode", 853},
-    {"network.get_managed", 848},
-    {"network.get_name_description", 835},
-    {"network.get_name_label", 833},
-    {"network.get_other_config", 843},
-    {"network.get_purpose", 854},
-    {"network.get_record", 825},
-    {"network.get_tags", 849},
-    {"network.get_uuid", 832},
-    {"network.remove_from_other_config", 846},
-    {"network.remove_purpose", 860},
-    {"network.remove_tags", 852},
-    {"network.set_MTU", 842},
-    {"network.set_default_locking_mode", 861},
-    {"network.set_name_description", 836},
-    {"network.set_name_label", 834},
-    {"network.set_other_config", 844},
-    {"network.set_tags", 850},
+    {"Bond.add_to_other_config", 951},
+    {"Bond.create", 958},
+    {"Bond.destroy", 959},
+    {"Bond.get_all", 942},
+    {"Bond.get_all_records", 943},
+    {"Bond.get_all_records_where", 945},
+    {"Bond.get_all_where", 944},
+    {"Bond.get_auto_update_mac", 957},
+    {"Bond.get_by_uuid", 941},
+    {"Bond.get_links_up", 956},
+    {"Bond.get_master", 947},
+    {"Bond.get_mode", 953},
+    {"Bond.get_other_config", 949},
+    {"Bond.get_primary_slave", 955},
+    {"Bond.get_properties", 954},
+    {"Bond.get_record", 940},
+    {"Bond.get_slaves", 948},
+    {"Bond.get_uuid", 946},
+    {"Bond.remove_from_other_config", 952},
+    {"Bond.set_mode", 960},
+    {"Bond.set_other_config", 950},
+    {"Bond.set_property", 961},
+    {"PBD.add_to_other_config", 763},
+    {"PBD.create", 765},
+    {"PBD.destroy", 766},
+    {"PBD.get_SR", 758},
+    {"PBD.get_all", 752},
+    {"PBD.get_all_records", 753},
+    {"PBD.get_all_records_where", 755},
+    {"PBD.get_all_where", 754},
+    {"PBD.get_by_uuid", 751},
+    {"PBD.get_currently_attached", 760},
+    {"PBD.get_device_config", 759},
+    {"PBD.get_host", 757},
+    {"PBD.get_other_config", 761},
+    {"PBD.get_record", 750},
+    {"PBD.get_uuid", 756},
+    {"PBD.plug", 767},
+    {"PBD.remove_from_other_config", 764},
+    {"PBD.set_device_config", 769},
+    {"PBD.set_other_config", 762},
+    {"PBD.unplug", 768},
+    {"PIF.add_to_other_config", 890},
+    {"PIF.forget", 915},
+    {"PIF.get_DNS", 884},
+    {"PIF.get_IP", 881},
+    {"PIF.get_IPv6", 894},
+    {"PIF.get_MAC", 874},
+    {"PIF.get_MTU", 875},
+    {"PIF.get_PCI", 907},
+    {"PIF.get_VLAN", 876},
+    {"PIF.get_VLAN_master_of", 896},
+    {"PIF.get_VLAN_slave_of", 897},
+    {"PIF.get_all", 866},
+    {"PIF.get_all_records", 867},
+    {"PIF.get_all_records_where", 869},
+    {"PIF.get_all_where", 868},
+    {"PIF.get_bond_master_of", 886},
+    {"PIF.get_bond_slave_of", 885},
+    {"PIF.get_by_uuid", 865},
+    {"PIF.get_capabilities", 903},
+    {"PIF.get_currently_attached", 879},
+    {"PIF.get_device", 871},
+    {"PIF.get_disallow_unplug", 892},
+    {"PIF.get_gateway", 883},
+    {"PIF.get_host", 873},
+    {"PIF.get_igmp_snooping_status", 904},
+    {"PIF.get_ip_configuration_mode", 880},
+    {"PIF.get_ipv6_configuration_mode", 893},
+    {"PIF.get_ipv6_gateway", 900},
+    {"PIF.get_managed", 901},
+    {"PIF.get_management", 887},
+    {"PIF.get_metrics", 877},
+    {"PIF.get_netmask", 882},
+    {"PIF.get_network", 872},
+    {"PIF.get_other_config", 888},
+    {"PIF.get_physical", 878},
+    {"PIF.get_primary_address_type", 895},
+    {"PIF.get_properties", 902},
+    {"PIF.get_record", 864},
+    {"PIF.get_sriov_logical_PIF_of", 906},
+    {"PIF.get_sriov_physical_PIF_of", 905},
+    {"PIF.get_tunnel_access_PIF_of", 898},
+    {"PIF.get_tunnel_transport_PIF_of", 899},
+    {"PIF.get_uuid", 870},
+    {"PIF.introduce", 914},
+    {"PIF.plug", 911},
+    {"PIF.reconfigure_ip", 908},
+    {"PIF.reconfigure_ipv6", 909},
+    {"PIF.remove_from_other_config", 891},
+    {"PIF.scan", 913},
+    {"PIF.set_disallow_unplug", 916},
+    {"PIF.set_other_config", 889},
+    {"PIF.set_primary_address_type", 910},
+    {"PIF.set_property", 917},
+    {"PIF.unplug", 912},
+    {"PIF_metrics.add_to_other_config", 934},
+    {"PIF_metrics.get_all", 920},
+    {"PIF_metrics.get_all_records", 921},
+    {"PIF_metrics.get_all_records_where", 923},
+    {"PIF_metrics.get_all_where", 922},
+    {"PIF_metrics.get_by_uuid", 919},
+    {"PIF_metrics.get_carrier", 927},
+    {"PIF_metrics.get_device_id", 937},
+    {"PIF_metrics.get_device_name", 929},
+    {"PIF_metrics.get_duplex", 931},
+    {"PIF_metrics.get_io_read_kbs", 925},
+    {"PIF_metrics.get_io_write_kbs", 926},
+    {"PIF_metrics.get_last_updated", 939},
+    {"PIF_metrics.get_other_config", 932},
+    {"PIF_metrics.get_pci_bus_path", 938},
+    {"PIF_metrics.get_record", 918},
+    {"PIF_metrics.get_speed", 930},
+    {"PIF_metrics.get_uuid", 924},
+    {"PIF_metrics.get_vendor_id", 936},
+    {"PIF_metrics.get_vendor_name", 928},
+    {"PIF_metrics.remove_from_other_config", 935},
+    {"PIF_metrics.set_other_config", 933},
+    {"SR.add_tags", 726},
+    {"SR.add_to_other_config", 722},
+    {"SR.add_to_sm_config", 730},
+    {"SR.create", 737},
+    {"SR.create_new_blob", 749},
+    {"SR.destroy", 743},
+    {"SR.forget", 742},
+    {"SR.get_PBDs", 713},
+    {"SR.get_VDIs", 712},
+    {"SR.get_all", 703},
+    {"SR.get_all_records", 704},
+    {"SR.get_all_records_where", 706},
+    {"SR.get_all_where", 705},
+    {"SR.get_allowed_operations", 710},
+    {"SR.get_blobs", 732},
+    {"SR.get_by_name_label", 702},
+    {"SR.get_by_uuid", 701},
+    {"SR.get_clustered", 735},
+    {"SR.get_content_type", 718},
+    {"SR.get_current_operations", 711},
+    {"SR.get_introduced_by", 734},
+    {"SR.get_is_tools_sr", 736},
+    {"SR.get_local_cache_enabled", 733},
+    {"SR.get_name_description", 709},
+    {"SR.get_name_label", 708},
+    {"SR.get_other_config", 720},
+    {"SR.get_physical_size", 716},
+    {"SR.get_physical_utilisation", 715},
+    {"SR.get_record", 700},
+    {"SR.get_shared", 719},
+    {"SR.get_sm_config", 728},
+    {"SR.get_supported_types", 748},
+    {"SR.get_tags", 724},
+    {"SR.get_type", 717},
+    {"SR.get_uuid", 707},
+    {"SR.get_virtual_allocation", 714},
+    {"SR.introduce", 738},
+    {"SR.probe", 739},
+    {"SR.remove_from_other_config", 723},
+    {"SR.remove_from_sm_config", 731},
+    {"SR.remove_tags", 727},
+    {"SR.scan", 740},
+    {"SR.set_name_description", 745},
+    {"SR.set_name_label", 744},
+    {"SR.set_other_config", 721},
+    {"SR.set_physical_size", 747},
+    {"SR.set_shared", 746},
+    {"SR.set_sm_config", 729},
+    {"SR.set_tags", 725},
+    {"SR.update", 741},
+    {"VBD.add_to_other_config", 603},
+    {"VBD.add_to_qos_algorithm_params", 610},
+    {"VBD.assert_attachable", 626},
+    {"VBD.create", 618},
+    {"VBD.destroy", 619},
+    {"VBD.eject", 624},
+    {"VBD.get_VDI", 589},
+    {"VBD.get_VM", 588},
+    {"VBD.get_all", 581},
+    {"VBD.get_all_records", 582},
+    {"VBD.get_all_records_where", 584},
+    {"VBD.get_all_where", 583},
+    {"VBD.get_allowed_operations", 586},
+    {"VBD.get_bootable", 593},
+    {"VBD.get_by_uuid", 580},
+    {"VBD.get_current_operations", 587},
+    {"VBD.get_currently_attached", 605},
+    {"VBD.get_device", 590},
+    {"VBD.get_empty", 600},
+    {"VBD.get_metrics", 612},
+    {"VBD.get_mode", 595},
+    {"VBD.get_other_config", 601},
+    {"VBD.get_qos_algorithm_params", 608},
+    {"VBD.get_qos_algorithm_type", 606},
+    {"VBD.get_qos_supported_algorithms", 617},
+    {"VBD.get_record", 579},
+    {"VBD.get_runtime_properties", 616},
+    {"VBD.get_status_code", 614},
+    {"VBD.get_status_detail", 615},
+    {"VBD.get_storage_lock", 613},
+    {"VBD.get_type", 596},
+    {"VBD.get_unpluggable", 598},
+    {"VBD.get_userdevice", 591},
+    {"VBD.get_uuid", 585},
+    {"VBD.insert", 623},
+    {"VBD.plug", 620},
+    {"VBD.remove_from_other_config", 604},
+    {"VBD.remove_from_qos_algorithm_params", 611},
+    {"VBD.set_bootable", 594},
+    {"VBD.set_mode", 625},
+    {"VBD.set_other_config", 602},
+    {"VBD.set_qos_algorithm_params", 609},
+    {"VBD.set_qos_algorithm_type", 607},
+    {"VBD.set_type", 597},
+    {"VBD.set_unpluggable", 599},
+    {"VBD.set_userdevice", 592},
+    {"VBD.unplug", 621},
+    {"VBD.unplug_force", 622},
+    {"VDI.add_tags", 668},
+    {"VDI.add_to_other_config", 648},
+    {"VDI.add_to_sm_config", 660},
+    {"VDI.add_to_xenstore_data", 656},
+    {"VDI.clone", 681},
+    {"VDI.copy", 682},
+    {"VDI.create", 678},
+    {"VDI.data_destroy", 699},
+    {"VDI.destroy", 679},
+    {"VDI.disable_cbt", 696},
+    {"VDI.enable_cbt", 695},
+    {"VDI.forget", 687},
+    {"VDI.get_SR", 639},
+    {"VDI.get_VBDs", 640},
+    {"VDI.get_all", 630},
+    {"VDI.get_all_records", 631},
+    {"VDI.get_all_records_where", 633},
+    {"VDI.get_all_where", 632},
+    {"VDI.get_allow_caching", 675},
+    {"VDI.get_allowed_operations", 637},
+    {"VDI.get_by_name_label", 629},
+    {"VDI.get_by_uuid", 628},
+    {"VDI.get_cbt_enabled", 672},
+    {"VDI.get_crash_dumps", 673},
+    {"VDI.get_current_operations", 638},
+    {"VDI.get_is_a_snapshot", 662},
+    {"VDI.get_is_tools_iso", 671},
+    {"VDI.get_location", 650},
+    {"VDI.get_managed", 651},
+    {"VDI.get_metadata_latest", 677},
+    {"VDI.get_metadata_of_pool", 676},
+    {"VDI.get_missing", 652},
+    {"VDI.get_name_description", 636},
+    {"VDI.get_name_label", 635},
+    {"VDI.get_nbd_info", 698},
+    {"VDI.get_on_boot", 670},
+    {"VDI.get_other_config", 646},
+    {"VDI.get_parent", 653},
+    {"VDI.get_physical_utilisation", 642},
+    {"VDI.get_read_only", 645},
+    {"VDI.get_record", 627},
+    {"VDI.get_sharable", 644},
+    {"VDI.get_sm_config", 658},
+    {"VDI.get_snapshot_of", 663},
+    {"VDI.get_snapshot_time", 665},
+    {"VDI.get_snapshots", 664},
+    {"VDI.get_storage_lock", 674},
+    {"VDI.get_tags", 666},
+    {"VDI.get_type", 643},
+    {"VDI.get_uuid", 634},
+    {"VDI.get_virtual_size", 641},
+    {"VDI.get_xenstore_data", 654},
+    {"VDI.introduce", 686},
+    {"VDI.list_changed_blocks", 697},
+    {"VDI.pool_migrate", 685},
+    {"VDI.remove_from_other_config", 649},
+    {"VDI.remove_from_sm_config", 661},
+    {"VDI.remove_from_xenstore_data", 657},
+    {"VDI.remove_tags", 669},
+    {"VDI.resize", 683},
+    {"VDI.resize_online", 684},
+    {"VDI.set_allow_caching", 694},
+    {"VDI.set_name_description", 690},
+    {"VDI.set_name_label", 689},
+    {"VDI.set_on_boot", 693},
+    {"VDI.set_other_config", 647},
+    {"VDI.set_read_only", 691},
+    {"VDI.set_sharable", 692},
+    {"VDI.set_sm_config", 659},
+    {"VDI.set_tags", 667},
+    {"VDI.set_xenstore_data", 655},
+    {"VDI.snapshot", 680},
+    {"VDI.update", 688},
+    {"VIF.add_ipv4_allowed", 819},
+    {"VIF.add_ipv6_allowed", 822},
+    {"VIF.add_to_other_config", 786},
+    {"VIF.add_to_qos_algorithm_params", 793},
+    {"VIF.configure_ipv4", 824},
+    {"VIF.configure_ipv6", 825},
+    {"VIF.create", 811},
+    {"VIF.destroy", 812},
+    {"VIF.get_MAC", 782},
+    {"VIF.get_MAC_autogenerated", 805},
+    {"VIF.get_MTU", 783},
+    {"VIF.get_VM", 781},
+    {"VIF.get_all", 772},
+    {"VIF.get_all_records", 773},
+    {"VIF.get_all_records_where", 775},
+    {"VIF.get_all_where", 774},
+    {"VIF.get_allowed_operations", 777},
+    {"VIF.get_by_uuid", 771},
+    {"VIF.get_current_operations", 778},
+    {"VIF.get_currently_attached", 788},
+    {"VIF.get_device", 779},
+    {"VIF.get_ipv4_addresses", 806},
+    {"VIF.get_ipv4_allowed", 797},
+    {"VIF.get_ipv4_configuration_mode", 799},
+    {"VIF.get_ipv4_gateway", 807},
+    {"VIF.get_ipv6_addresses", 809},
+    {"VIF.get_ipv6_allowed", 798},
+    {"VIF.get_ipv6_configuration_mode", 808},
+    {"VIF.get_ipv6_gateway", 810},
+    {"VIF.get_locking_mode", 796},
+    {"VIF.get_metrics", 795},
+    {"VIF.get_network", 780},
+    {"VIF.get_other_config", 784},
+    {"VIF.get_qos_algorithm_params", 791},
+    {"VIF.get_qos_algorithm_type", 789},
+    {"VIF.get_qos_supported_algorithms", 804},
+    {"VIF.get_record", 770},
+    {"VIF.get_runtime_properties", 803},
+    {"VIF.get_status_code", 801},
+    {"VIF.get_status_detail", 802},
+    {"VIF.get_trunks", 800},
+    {"VIF.get_uuid", 776},
+    {"VIF.move", 816},
+    {"VIF.plug", 813},
+    {"VIF.remove_from_other_config", 787},
+    {"VIF.remove_from_qos_algorithm_params", 794},
+    {"VIF.remove_ipv4_allowed", 820},
+    {"VIF.remove_ipv6_allowed", 823},
+    {"VIF.set_ipv4_allowed", 818},
+    {"VIF.set_ipv6_allowed", 821},
+    {"VIF.set_locking_mode", 817},
+    {"VIF.set_other_config", 785},
+    {"VIF.set_qos_algorithm_params", 792},
+    {"VIF.set_qos_algorithm_type", 790},
+    {"VIF.unplug", 814},
+    {"VIF.unplug_force", 815},
+    {"VLAN.add_to_other_config", 974},
+    {"VLAN.create", 976},
+    {"VLAN.destroy", 977},
+    {"VLAN.get_all", 964},
+    {"VLAN.get_all_records", 965},
+    {"VLAN.get_all_records_where", 967},
+    {"VLAN.get_all_where", 966},
+    {"VLAN.get_by_uuid", 963},
+    {"VLAN.get_other_config", 972},
+    {"VLAN.get_record", 962},
+    {"VLAN.get_tag", 971},
+    {"VLAN.get_tagged_PIF", 969},
+    {"VLAN.get_untagged_PIF", 970},
+    {"VLAN.get_uuid", 968},
+    {"VLAN.remove_from_other_config", 975},
+    {"VLAN.set_other_config", 973},
+    {"VM.add_tags", 410},
+    {"VM.add_to_HVM_boot_params", 381},
+    {"VM.add_to_NVRAM", 516},
+    {"VM.add_to_VCPUs_params", 351},
+    {"VM.add_to_VCPUs_params_live", 500},
+    {"VM.add_to_blocked_operations", 414},
+    {"VM.add_to_other_config", 391},
+    {"VM.add_to_platform", 385},
+    {"VM.add_to_xenstore_data", 401},
+    {"VM.assert_can_boot_here", 482},
+    {"VM.assert_operation_valid", 484},
+    {"VM.call_plugin", 488},
+    {"VM.checkpoint", 478},
+    {"VM.clean_reboot", 466},
+    {"VM.clean_shutdown", 464},
+    {"VM.clone", 474},
+    {"VM.compute_memory_overhead", 518},
+    {"VM.copy", 475},
+    {"VM.copy_bios_strings", 514},
+    {"VM.create", 459},
+    {"VM.create_new_blob", 526},
+    {"VM.destroy", 460},
+    {"VM.forget_data_source_archives", 525},
+    {"VM.get_HVM_boot_params", 379},
+    {"VM.get_HVM_boot_policy", 378},
+    {"VM.get_HVM_shadow_multiplier", 438},
+    {"VM.get_NVRAM", 430},
+    {"VM.get_PCI_bus", 387},
+    {"VM.get_PV_args", 372},
+    {"VM.get_PV_bootloader", 366},
+    {"VM.get_PV_bootloader_args", 374},
+    {"VM.get_PV_kernel", 368},
+    {"VM.get_PV_legacy_args", 376},
+    {"VM.get_PV_ramdisk", 370},
+    {"VM.get_VBDs", 364},
+    {"VM.get_VCPUs_at_startup", 354},
+    {"VM.get_VCPUs_max", 353},
+    {"VM.get_VCPUs_params", 349},
+    {"VM.get_VGPUs", 420},
+    {"VM.get_VIFs", 363},
+    {"VM.get_VTPMs", 365},
+    {"VM.get_VUSBs", 436},
+    {"VM.get_actions_after_crash", 361},
+    {"VM.get_actions_after_reboot", 359},
+    {"VM.get_actions_after_shutdown", 357},
+    {"VM.get_actions_after_softreboot", 355},
+    {"VM.get_affinity", 343},
+    {"VM.get_all", 324},
+    {"VM.get_all_records", 325},
+    {"VM.get_all_records_where", 327},
+    {"VM.get_all_where", 326},
+    {"VM.get_allowed_VBD_devices", 520},
+    {"VM.get_allowed_VIF_devices", 521},
+    {"VM.get_allowed_operations", 329},
+    {"VM.get_appliance", 418},
+    {"VM.get_attached_PCIs", 421},
+    {"VM.get_bios_strings", 417},
+    {"VM.get_blobs", 444},
+    {"VM.get_blocked_operations", 412},
+    {"VM.get_by_name_label", 323},
+    {"VM.get_by_uuid", 322},
+    {"VM.get_children", 447},
+    {"VM.get_consoles", 362},
+    {"VM.get_crash_dumps", 437},
+    {"VM.get_current_operations", 330},
+    {"VM.get_data_sources", 522},
+    {"VM.get_domain_type", 429},
+    {"VM.get_domarch", 439},
+    {"VM.get_domid", 393},
+    {"VM.get_generation_id", 455},
+    {"VM.get_groups", 431},
+    {"VM.get_guest_metrics", 396},
+    {"VM.get_ha_always_run", 442},
+    {"VM.get_ha_restart_priority", 403},
+    {"VM.get_hardware_platform_version", 424},
+    {"VM.get_has_vendor_device", 426},
+    {"VM.get_is_a_snapshot", 404},
+    {"VM.get_is_a_template", 338},
+    {"VM.get_is_control_domain", 394},
+    {"VM.get_is_default_template", 340},
+    {"VM.get_is_snapshot_from_vmpp", 449},
+    {"VM.get_is_vmss_snapshot", 451},
+    {"VM.get_last_boot_CPU_flags", 440},
+    {"VM.get_last_booted_record", 441},
+    {"VM.get_memory_dynamic_max", 346},
+    {"VM.get_memory_dynamic_min", 347},
+    {"VM.get_memory_overhead", 434},
+    {"VM.get_memory_static_max", 345},
+    {"VM.get_memory_static_min", 348},
+    {"VM.get_memory_target", 435},
+    {"VM.get_metrics", 395},
+    {"VM.get_name_description", 333},
+    {"VM.get_name_label", 331},
+    {"VM.get_order", 453},
+    {"VM.get_other_config", 389},
+    {"VM.get_parent", 416},
+    {"VM.get_pending_guidances", 456},
+    {"VM.get_pending_guidances_full", 458},
+    {"VM.get_pending_guidances_recommended", 457},
+    {"VM.get_platform", 383},
+    {"VM.get_possible_hosts", 483},
+    {"VM.get_power_state", 335},
+    {"VM.get_protection_policy", 448},
+    {"VM.get_recommendations", 397},
+    {"VM.get_record", 321},
+    {"VM.get_reference_label", 428},
+    {"VM.get_requires_reboot", 427},
+    {"VM.get_resident_on", 342},
+    {"VM.get_scheduled_to_be_resident_on", 433},
+    {"VM.get_secureboot_certificates_state", 432},
+    {"VM.get_shutdown_delay", 452},
+    {"VM.get_snapshot_info", 445},
+    {"VM.get_snapshot_metadata", 446},
+    {"VM.get_snapshot_of", 405},
+    {"VM.get_snapshot_schedule", 450},
+    {"VM.get_snapshot_time", 407},
+    {"VM.get_snapshots", 406},
+    {"VM.get_start_delay", 419},
+    {"VM.get_suspend_SR", 422},
+    {"VM.get_suspend_VDI", 341},
+    {"VM.get_tags", 408},
+    {"VM.get_transportable_snapshot_id", 443},
+    {"VM.get_user_version", 336},
+    {"VM.get_uuid", 328},
+    {"VM.get_version", 454},
+    {"VM.get_xenstore_data", 399},
+    {"VM.hard_reboot", 467},
+    {"VM.hard_shutdown", 465},
+    {"VM.import", 527},
+    {"VM.maximise_memory", 519},
+    {"VM.pause", 471},
+    {"VM.pool_migrate", 481},
+    {"VM.power_state_reset", 473},
+    {"VM.provision", 480},
+    {"VM.query_data_source", 524},
+    {"VM.record_data_source", 523},
+    {"VM.remove_from_HVM_boot_params", 382},
+    {"VM.remove_from_NVRAM", 517},
+    {"VM.remove_from_VCPUs_params", 352},
+    {"VM.remove_from_blocked_operations", 415},
+    {"VM.remove_from_other_config", 392},
+    {"VM.remove_from_platform", 386},
+    {"VM.remove_from_xenstore_data", 402},
+    {"VM.remove_tags", 411},
+    {"VM.resume", 469},
+    {"VM.resume_on", 470},
+    {"VM.revert", 479},
+    {"VM.send_sysrq", 486},
+    {"VM.send_trigger", 487},
+    {"VM.set_HVM_boot_params", 380},
+    {"VM.set_HVM_boot_policy", 503},
+    {"VM.set_HVM_shadow_multiplier", 501},
+    {"VM.set_NVRAM", 515},
+    {"VM.set_PCI_bus", 388},
+    {"VM.set_PV_args", 373},
+    {"VM.set_PV_bootloader", 367},
+    {"VM.set_PV_bootloader_args", 375},
+    {"VM.set_PV_kernel", 369},
+    {"VM.set_PV_legacy_args", 377},
+    {"VM.set_PV_ramdisk", 371},
+    {"VM.set_VCPUs_at_startup", 498},
+    {"VM.set_VCPUs_max", 497},
+    {"VM.set_VCPUs_number_live", 499},
+    {"VM.set_VCPUs_params", 350},
+    {"VM.set_actions_after_crash", 505},
+    {"VM.set_actions_after_reboot", 360},
+    {"VM.set_actions_after_shutdown", 358},
+    {"VM.set_actions_after_softreboot", 356},
+    {"VM.set_affinity", 344},
+    {"VM.set_bios_strings", 513},
+    {"VM.set_blocked_operations", 413},
+    {"VM.set_domain_type", 504},
+    {"VM.set_ha_always_run", 507},
+    {"VM.set_ha_restart_priority", 506},
+    {"VM.set_hardware_platform_version", 425},
+    {"VM.set_has_vendor_device", 512},
+    {"VM.set_is_a_template", 339},
+    {"VM.set_memory", 492},
+    {"VM.set_memory_dynamic_max", 495},
+    {"VM.set_memory_dynamic_min", 496},
+    {"VM.set_memory_dynamic_range", 489},
+    {"VM.set_memory_limits", 491},
+    {"VM.set_memory_static_max", 493},
+    {"VM.set_memory_static_min", 494},
+    {"VM.set_memory_static_range", 490},
+    {"VM.set_name_description", 334},
+    {"VM.set_name_label", 332},
+    {"VM.set_order", 509},
+    {"VM.set_other_config", 390},
+    {"VM.set_platform", 384},
+    {"VM.set_recommendations", 398},
+    {"VM.set_shadow_multiplier_live", 502},
+    {"VM.set_shutdown_delay", 511},
+    {"VM.set_start_delay", 510},
+    {"VM.set_suspend_SR", 423},
+    {"VM.set_suspend_VDI", 508},
+    {"VM.set_tags", 409},
+    {"VM.set_user_version", 337},
+    {"VM.set_xenstore_data", 400},
+    {"VM.shutdown", 463},
+    {"VM.snapshot", 476},
+    {"VM.snapshot_with_quiesce", 477},
+    {"VM.start", 461},
+    {"VM.start_on", 462},
+    {"VM.suspend", 468},
+    {"VM.unpause", 472},
+    {"VM.update_allowed_operations", 485},
+    {"VM_guest_metrics.add_to_other_config", 571},
+    {"VM_guest_metrics.get_PV_drivers_detected", 575},
+    {"VM_guest_metrics.get_PV_drivers_up_to_date", 565},
+    {"VM_guest_metrics.get_PV_drivers_version", 564},
+    {"VM_guest_metrics.get_all", 558},
+    {"VM_guest_metrics.get_all_records", 559},
+    {"VM_guest_metrics.get_all_records_where", 561},
+    {"VM_guest_metrics.get_all_where", 560},
+    {"VM_guest_metrics.get_by_uuid", 557},
+    {"VM_guest_metrics.get_can_use_hotplug_vbd", 574},
+    {"VM_guest_metrics.get_can_use_hotplug_vif", 578},
+    {"VM_guest_metrics.get_disks", 576},
+    {"VM_guest_metrics.get_last_updated", 577},
+    {"VM_guest_metrics.get_live", 573},
+    {"VM_guest_metrics.get_memory", 566},
+    {"VM_guest_metrics.get_networks", 567},
+    {"VM_guest_metrics.get_os_version", 563},
+    {"VM_guest_metrics.get_other", 568},
+    {"VM_guest_metrics.get_other_config", 569},
+    {"VM_guest_metrics.get_record", 556},
+    {"VM_guest_metrics.get_uuid", 562},
+    {"VM_guest_metrics.remove_from_other_config", 572},
+    {"VM_guest_metrics.set_other_config", 570},
+    {"VM_metrics.add_to_other_config", 542},
+    {"VM_metrics.get_VCPUs_CPU", 548},
+    {"VM_metrics.get_VCPUs_flags", 550},
+    {"VM_metrics.get_VCPUs_number", 536},
+    {"VM_metrics.get_VCPUs_params", 549},
+    {"VM_metrics.get_VCPUs_utilisation", 537},
+    {"VM_metrics.get_all", 530},
+    {"VM_metrics.get_all_records", 531},
+    {"VM_metrics.get_all_records_where", 533},
+    {"VM_metrics.get_all_where", 532},
+    {"VM_metrics.get_by_uuid", 529},
+    {"VM_metrics.get_current_domain_type", 544},
+    {"VM_metrics.get_hvm", 553},
+    {"VM_metrics.get_install_time", 539},
+    {"VM_metrics.get_last_updated", 552},
+    {"VM_metrics.get_memory_actual", 535},
+    {"VM_metrics.get_nested_virt", 554},
+    {"VM_metrics.get_nomigrate", 555},
+    {"VM_metrics.get_numa_node_memory", 547},
+    {"VM_metrics.get_numa_nodes", 546},
+    {"VM_metrics.get_numa_optimised", 545},
+    {"VM_metrics.get_other_config", 540},
+    {"VM_metrics.get_record", 528},
+    {"VM_metrics.get_start_time", 538},
+    {"VM_metrics.get_state", 551},
+    {"VM_metrics.get_uuid", 534},
+    {"VM_metrics.remove_from_other_config", 543},
+    {"VM_metrics.set_other_config", 541},
+    {"blob.create", 1070},
+    {"blob.destroy", 1071},
+    {"blob.get_all", 1056},
+    {"blob.get_all_records", 1057},
+    {"blob.get_all_records_where", 1059},
+    {"blob.get_all_where", 1058},
+    {"blob.get_by_name_label", 1055},
+    {"blob.get_by_uuid", 1054},
+    {"blob.get_last_updated", 1069},
+    {"blob.get_mime_type", 1068},
+    {"blob.get_name_description", 1063},
+    {"blob.get_name_label", 1061},
+    {"blob.get_public", 1066},
+    {"blob.get_record", 1053},
+    {"blob.get_size", 1065},
+    {"blob.get_uuid", 1060},
+    {"blob.set_name_description", 1064},
+    {"blob.set_name_label", 1062},
+    {"blob.set_public", 1067},
+    {"console.add_to_other_config", 1049},
+    {"console.create", 1051},
+    {"console.destroy", 1052},
+    {"console.get_VM", 1046},
+    {"console.get_all", 1039},
+    {"console.get_all_records", 1040},
+    {"console.get_all_records_where", 1042},
+    {"console.get_all_where", 1041},
+    {"console.get_by_uuid", 1038},
+    {"console.get_location", 1045},
+    {"console.get_other_config", 1047},
+    {"console.get_protocol", 1044},
+    {"console.get_record", 1037},
+    {"console.get_uuid", 1043},
+    {"console.remove_from_other_config", 1050},
+    {"console.set_other_config", 1048},
+    {"event.from", 1013},
+    {"event.get_current_id", 1015},
+    {"event.inject", 1014},
+    {"event.next", 1018},
+    {"event.register", 1016},
+    {"event.unregister", 1017},
+    {"host.add_tags", 193},
+    {"host.add_to_guest_VCPUs_params", 207},
+    {"host.add_to_license_server", 198},
+    {"host.add_to_logging", 174},
+    {"host.add_to_other_config", 168},
+    {"host.assert_can_evacuate", 261},
+    {"host.call_plugin", 265},
+    {"host.compute_free_memory", 275},
+    {"host.compute_memory_overhead", 276},
+    {"host.create_new_blob", 283},
+    {"host.declare_dead", 274},
+    {"host.destroy", 273},
+    {"host.disable", 257},
+    {"host.dmesg", 277},
+    {"host.enable", 258},
+    {"host.evacuate", 259},
+    {"host.forget_data_source_archives", 282},
+    {"host.get_API_version_major", 162},
+    {"host.get_API_version_minor", 163},
+    {"host.get_API_version_vendor", 228},
+    {"host.get_API_version_vendor_implementation", 229},
+    {"host.get_PBDs", 182},
+    {"host.get_PCIs", 203},
+    {"host.get_PGPUs", 204},
+    {"host.get_PIFs", 176},
+    {"host.get_PUSBs", 243},
+    {"host.get_address", 187},
+    {"host.get_all", 151},
+    {"host.get_all_records", 152},
+    {"host.get_all_records_where", 154},
+    {"host.get_all_where", 153},
+    {"host.get_allowed_operations", 160},
+    {"host.get_bios_strings", 200},
+    {"host.get_blobs", 237},
+    {"host.get_by_name_label", 150},
+    {"host.get_by_uuid", 149},
+    {"host.get_capabilities", 170},
+    {"host.get_certificates", 215},
+    {"host.get_chipset_info", 202},
+    {"host.get_console_idle_timeout", 220},
+    {"host.get_control_domain", 211},
+    {"host.get_cpu_configuration", 230},
+    {"host.get_cpu_info", 184},
+    {"host.get_crash_dump_sr", 179},
+    {"host.get_crashdumps", 233},
+    {"host.get_current_operations", 161},
+    {"host.get_data_sources", 279},
+    {"host.get_display", 209},
+    {"host.get_edition", 195},
+    {"host.get_editions", 248},
+    {"host.get_enabled", 164},
+    {"host.get_external_auth_configuration", 240},
+    {"host.get_external_auth_service_name", 239},
+    {"host.get_external_auth_type", 238},
+    {"host.get_features", 246},
+    {"host.get_guest_VCPUs_params", 205},
+    {"host.get_ha_network_peers", 236},
+    {"host.get_ha_statefiles", 235},
+    {"host.get_host_CPUs", 183},
+    {"host.get_hostname", 185},
+    {"host.get_https_only", 216},
+    {"host.get_iscsi_iqn", 213},
+    {"host.get_last_software_update", 251},
+    {"host.get_last_update_hash", 256},
+    {"host.get_latest_synced_updates_applied", 252},
+    {"host.get_license_params", 190},
+    {"host.get_license_server", 196},
+    {"host.get_local_cache_sr", 242},
+    {"host.get_log", 278},
+    {"host.get_logging", 172},
+    {"host.get_management_interface", 268},
+    {"host.get_max_cstate", 222},
+    {"host.get_memory_overhead", 227},
+    {"host.get_metrics", 189},
+    {"host.get_multipathing", 214},
+    {"host.get_name_description", 158},
+    {"host.get_name_label", 156},
+    {"host.get_ntp_custom_servers", 225},
+    {"host.get_ntp_mode", 224},
+    {"host.get_numa_affinity_policy", 253},
+    {"host.get_other_config", 166},
+    {"host.get_patches", 234},
+    {"host.get_pending_guidances", 249},
+    {"host.get_pending_guidances_full", 255},
+    {"host.get_pending_guidances_recommended", 254},
+    {"host.get_power_on_config", 241},
+    {"host.get_power_on_mode", 201},
+    {"host.get_record", 148},
+    {"host.get_resident_VMs", 171},
+    {"host.get_sched_policy", 231},
+    {"host.get_secure_boot", 223},
+    {"host.get_server_localtime", 267},
+    {"host.get_servertime", 266},
+    {"host.get_software_version", 165},
+    {"host.get_ssh_auto_mode", 221},
+    {"host.get_ssh_enabled", 217},
+    {"host.get_ssh_enabled_timeout", 218},
+    {"host.get_ssh_expiry", 219},
+    {"host.get_ssl_legacy", 244},
+    {"host.get_supported_bootloaders", 232},
+    {"host.get_suspend_image_sr", 177},
+    {"host.get_tags", 191},
+    {"host.get_timezone", 226},
+    {"host.get_tls_verification_enabled", 250},
+    {"host.get_uefi_certificates", 247},
+    {"host.get_updates", 181},
+    {"host.get_updates_requiring_reboot", 212},
+    {"host.get_uuid", 155},
+    {"host.get_virtual_hardware_platform_versions", 245},
+    {"host.get_vms_which_prevent_evacuation", 260},
+    {"host.management_reconfigure", 269},
+    {"host.power_on", 264},
+    {"host.query_data_source", 281},
+    {"host.reboot", 262},
+    {"host.record_data_source", 280},
+    {"host.remove_from_guest_VCPUs_params", 208},
+    {"host.remove_from_license_server", 199},
+    {"host.remove_from_logging", 175},
+    {"host.remove_from_other_config", 169},
+    {"host.remove_tags", 194},
+    {"host.restart_agent", 270},
+    {"host.set_address", 188},
+    {"host.set_crash_dump_sr", 180},
+    {"host.set_display", 210},
+    {"host.set_guest_VCPUs_params", 206},
+    {"host.set_hostname", 186},
+    {"host.set_hostname_live", 271},
+    {"host.set_license_server", 197},
+    {"host.set_logging", 173},
+    {"host.set_name_description", 159},
+    {"host.set_name_label", 157},
+    {"host.set_other_config", 167},
+    {"host.set_suspend_image_sr", 178},
+    {"host.set_tags", 192},
+    {"host.shutdown", 263},
+    {"host.syslog_reconfigure", 272},
+    {"host_cpu.add_to_other_config", 316},
+    {"host_cpu.get_all", 301},
+    {"host_cpu.get_all_records", 302},
+    {"host_cpu.get_all_records_where", 304},
+    {"host_cpu.get_all_where", 303},
+    {"host_cpu.get_by_uuid", 300},
+    {"host_cpu.get_family", 318},
+    {"host_cpu.get_features", 312},
+    {"host_cpu.get_flags", 311},
+    {"host_cpu.get_host", 306},
+    {"host_cpu.get_model", 319},
+    {"host_cpu.get_modelname", 310},
+    {"host_cpu.get_number", 307},
+    {"host_cpu.get_other_config", 314},
+    {"host_cpu.get_record", 299},
+    {"host_cpu.get_speed", 309},
+    {"host_cpu.get_stepping", 320},
+    {"host_cpu.get_utilisation", 313},
+    {"host_cpu.get_uuid", 305},
+    {"host_cpu.get_vendor", 308},
+    {"host_cpu.remove_from_other_config", 317},
+    {"host_cpu.set_other_config", 315},
+    {"host_metrics.add_to_other_config", 297},
+    {"host_metrics.get_all", 286},
+    {"host_metrics.get_all_records", 287},
+    {"host_metrics.get_all_records_where", 289},
+    {"host_metrics.get_all_where", 288},
+    {"host_metrics.get_by_uuid", 285},
+    {"host_metrics.get_last_updated", 294},
+    {"host_metrics.get_live", 293},
+    {"host_metrics.get_memory_free", 292},
+    {"host_metrics.get_memory_total", 291},
+    {"host_metrics.get_other_config", 295},
+    {"host_metrics.get_record", 284},
+    {"host_metrics.get_uuid", 290},
+    {"host_metrics.remove_from_other_config", 298},
+    {"host_metrics.set_other_config", 296},
+    {"message.create", 1032},
+    {"message.destroy", 1033},
+    {"message.destroy_many", 1034},
+    {"message.get", 1035},
+    {"message.get_all", 1021},
+    {"message.get_all_records", 1022},
+    {"message.get_all_records_where", 1024},
+    {"message.get_all_where", 1023},
+    {"message.get_body", 1031},
+    {"message.get_by_uuid", 1020},
+    {"message.get_cls", 1028},
+    {"message.get_name", 1026},
+    {"message.get_obj_uuid", 1029},
+    {"message.get_priority", 1027},
+    {"message.get_record", 1019},
+    {"message.get_since", 1036},
+    {"message.get_timestamp", 1030},
+    {"message.get_uuid", 1025},
+    {"network.add_purpose", 860},
+    {"network.add_tags", 852},
+    {"network.add_to_other_config", 846},
+    {"network.create", 858},
+    {"network.create_new_blob", 863},
+    {"network.destroy", 859},
+    {"network.get_MTU", 842},
+    {"network.get_PIFs", 841},
+    {"network.get_VIFs", 840},
+    {"network.get_all", 829},
+    {"network.get_all_records", 830},
+    {"network.get_all_records_where", 832},
+    {"network.get_all_where", 831},
+    {"network.get_allowed_operations", 838},
+    {"network.get_assigned_ips", 857},
+    {"network.get_blobs", 856},
+    {"network.get_bridge", 848},
+    {"network.get_by_name_label", 828},
+    {"network.get_by_uuid", 827},
+    {"network.get_current_operations", 839},
+    {"network.get_default_locking_mode", 854},
+    {"network.get_managed", 849},
+    {"network.get_name_description", 836},
+    {"network.get_name_label", 834},
+    {"network.get_other_config", 844},
+    {"network.get_purpose", 855},
+    {"network.get_record", 826},
+    {"network.get_tags", 850},
+    {"network.get_uuid", 833},
+    {"network.remove_from_other_config", 847},
+    {"network.remove_purpose", 861},
+    {"network.remove_tags", 853},
+    {"network.set_MTU", 843},
+    {"network.set_default_locking_mode", 862},
+    {"network.set_name_description", 837},
+    {"network.set_name_label", 835},
+    {"network.set_other_config", 845},
+    {"network.set_tags", 851},
     {"pool.add_tags", 59},
     {"pool.add_to_gui_config", 63},
     {"pool.add_to_health_check_config", 67},
     {"pool.add_to_other_config", 51},
-    {"pool.apply_edition", 145},
-    {"pool.create_VLAN_from_PIF", 142},
-    {"pool.create_new_blob", 146},
+    {"pool.apply_edition", 146},
+    {"pool.create_VLAN_from_PIF", 143},
+    {"pool.create_new_blob", 147},
     {"pool.designate_new_master", 133},
     {"pool.disable_ha", 138},
     {"pool.eject", 132},
@@ -9020,7 +9026,7 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"pool.get_igmp_snooping_enabled", 111},
     {"pool.get_is_psr_pending", 81},
     {"pool.get_last_update_sync", 126},
-    {"pool.get_license_state", 144},
+    {"pool.get_license_state", 145},
     {"pool.get_limit_console_sessions", 92},
     {"pool.get_live_patching_disabled", 79},
     {"pool.get_local_auth_max_threads", 121},
@@ -9058,8 +9064,9 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"pool.get_wlb_verify_cert", 71},
     {"pool.join", 130},
     {"pool.join_force", 131},
-    {"pool.management_reconfigure", 141},
+    {"pool.management_reconfigure", 142},
     {"pool.member_commit", 139},
+    {"pool.member_sync", 140},
     {"pool.recover_slaves", 136},
     {"pool.remove_from_gui_config", 64},
     {"pool.remove_from_health_check_config", 68},
@@ -9071,7 +9078,7 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"pool.set_default_SR", 44},
     {"pool.set_gui_config", 62},
     {"pool.set_ha_allow_overcommit", 56},
-    {"pool.set_ha_host_failures_to_tolerate", 143},
+    {"pool.set_ha_host_failures_to_tolerate", 144},
     {"pool.set_ha_reboot_vm_on_internal_shutdown", 91},
     {"pool.set_health_check_config", 66},
     {"pool.set_is_psr_pending", 82},
@@ -9087,50 +9094,50 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"pool.set_vm_console_idle_timeout", 95},
     {"pool.set_wlb_enabled", 70},
     {"pool.set_wlb_verify_cert", 72},
-    {"pool.sync_database", 140},
-    {"pool_update.add_to_other_config", 1104},
-    {"pool_update.apply", 1110},
-    {"pool_update.destroy", 1113},
-    {"pool_update.get_after_apply_guidance", 1099},
-    {"pool_update.get_all", 1090},
-    {"pool_update.get_all_records", 1091},
-    {"pool_update.get_all_records_where", 1093},
-    {"pool_update.get_all_where", 1092},
-    {"pool_update.get_by_name_label", 1089},
-    {"pool_update.get_by_uuid", 1088},
-    {"pool_update.get_enforce_homogeneity", 1106},
-    {"pool_update.get_hosts", 1101},
-    {"pool_update.get_installation_size", 1097},
-    {"pool_update.get_key", 1098},
-    {"pool_update.get_name_description", 1107},
-    {"pool_update.get_name_label", 1095},
-    {"pool_update.get_other_config", 1102},
-    {"pool_update.get_record", 1087},
-    {"pool_update.get_uuid", 1094},
-    {"pool_update.get_vdi", 1100},
-    {"pool_update.get_version", 1096},
-    {"pool_update.introduce", 1108},
-    {"pool_update.pool_apply", 1111},
-    {"pool_update.pool_clean", 1112},
-    {"pool_update.precheck", 1109},
-    {"pool_update.remove_from_other_config", 1105},
-    {"pool_update.set_other_config", 1103},
-    {"secret.add_to_other_config", 1082},
-    {"secret.create", 1084},
-    {"secret.destroy", 1085},
-    {"secret.get_all", 1073},
-    {"secret.get_all_records", 1074},
-    {"secret.get_all_records_where", 1076},
-    {"secret.get_all_where", 1075},
-    {"secret.get_by_uuid", 1072},
-    {"secret.get_other_config", 1080},
-    {"secret.get_record", 1071},
-    {"secret.get_uuid", 1077},
-    {"secret.get_value", 1078},
-    {"secret.introduce", 1086},
-    {"secret.remove_from_other_config", 1083},
-    {"secret.set_other_config", 1081},
-    {"secret.set_value", 1079},
+    {"pool.sync_database", 141},
+    {"pool_update.add_to_other_config", 1105},
+    {"pool_update.apply", 1111},
+    {"pool_update.destroy", 1114},
+    {"pool_update.get_after_apply_guidance", 1100},
+    {"pool_update.get_all", 1091},
+    {"pool_update.get_all_records", 1092},
+    {"pool_update.get_all_records_where", 1094},
+    {"pool_update.get_all_where", 1093},
+    {"pool_update.get_by_name_label", 1090},
+    {"pool_update.get_by_uuid", 1089},
+    {"pool_update.get_enforce_homogeneity", 1107},
+    {"pool_update.get_hosts", 1102},
+    {"pool_update.get_installation_size", 1098},
+    {"pool_update.get_key", 1099},
+    {"pool_update.get_name_description", 1108},
+    {"pool_update.get_name_label", 1096},
+    {"pool_update.get_other_config", 1103},
+    {"pool_update.get_record", 1088},
+    {"pool_update.get_uuid", 1095},
+    {"pool_update.get_vdi", 1101},
+    {"pool_update.get_version", 1097},
+    {"pool_update.introduce", 1109},
+    {"pool_update.pool_apply", 1112},
+    {"pool_update.pool_clean", 1113},
+    {"pool_update.precheck", 1110},
+    {"pool_update.remove_from_other_config", 1106},
+    {"pool_update.set_other_config", 1104},
+    {"secret.add_to_other_config", 1083},
+    {"secret.create", 1085},
+    {"secret.destroy", 1086},
+    {"secret.get_all", 1074},
+    {"secret.get_all_records", 1075},
+    {"secret.get_all_records_where", 1077},
+    {"secret.get_all_where", 1076},
+    {"secret.get_by_uuid", 1073},
+    {"secret.get_other_config", 1081},
+    {"secret.get_record", 1072},
+    {"secret.get_uuid", 1078},
+    {"secret.get_value", 1079},
+    {"secret.introduce", 1087},
+    {"secret.remove_from_other_config", 1084},
+    {"secret.set_other_config", 1082},
+    {"secret.set_value", 1080},
     {"session.add_to_other_config", 8},
     {"session.change_password", 27},
     {"session.get_all_subject_identifiers", 28},
@@ -9161,40 +9168,40 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"session.slave_local_login", 26},
     {"session.slave_local_login_with_password", 24},
     {"session.slave_login", 25},
-    {"task.add_to_other_config", 999},
-    {"task.cancel", 1006},
-    {"task.create", 1004},
-    {"task.destroy", 1005},
-    {"task.get_all", 980},
-    {"task.get_all_records", 981},
-    {"task.get_all_records_where", 983},
-    {"task.get_all_where", 982},
-    {"task.get_allowed_operations", 987},
-    {"task.get_backtrace", 1001},
-    {"task.get_by_name_label", 979},
-    {"task.get_by_uuid", 978},
-    {"task.get_created", 989},
-    {"task.get_current_operations", 988},
-    {"task.get_error_info", 996},
-    {"task.get_finished", 990},
-    {"task.get_name_description", 986},
-    {"task.get_name_label", 985},
-    {"task.get_other_config", 997},
-    {"task.get_progress", 993},
-    {"task.get_record", 977},
-    {"task.get_resident_on", 992},
-    {"task.get_result", 995},
-    {"task.get_status", 991},
-    {"task.get_subtask_of", 1002},
-    {"task.get_subtasks", 1003},
-    {"task.get_type", 994},
-    {"task.get_uuid", 984},
-    {"task.remove_from_other_config", 1000},
-    {"task.set_error_info", 1010},
-    {"task.set_other_config", 998},
-    {"task.set_progress", 1008},
-    {"task.set_resident_on", 1011},
-    {"task.set_result", 1009},
-    {"task.set_status", 1007},
+    {"task.add_to_other_config", 1000},
+    {"task.cancel", 1007},
+    {"task.create", 1005},
+    {"task.destroy", 1006},
+    {"task.get_all", 981},
+    {"task.get_all_records", 982},
+    {"task.get_all_records_where", 984},
+    {"task.get_all_where", 983},
+    {"task.get_allowed_operations", 988},
+    {"task.get_backtrace", 1002},
+    {"task.get_by_name_label", 980},
+    {"task.get_by_uuid", 979},
+    {"task.get_created", 990},
+    {"task.get_current_operations", 989},
+    {"task.get_error_info", 997},
+    {"task.get_finished", 991},
+    {"task.get_name_description", 987},
+    {"task.get_name_label", 986},
+    {"task.get_other_config", 998},
+    {"task.get_progress", 994},
+    {"task.get_record", 978},
+    {"task.get_resident_on", 993},
+    {"task.get_result", 996},
+    {"task.get_status", 992},
+    {"task.get_subtask_of", 1003},
+    {"task.get_subtasks", 1004},
+    {"task.get_type", 995},
+    {"task.get_uuid", 985},
+    {"task.remove_from_other_config", 1001},
+    {"task.set_error_info", 1011},
+    {"task.set_other_config", 999},
+    {"task.set_progress", 1009},
+    {"task.set_resident_on", 1012},
+    {"task.set_result", 1010},
+    {"task.set_status", 1008},
     {NULL, -1}
 };

@@ -81,4 +81,19 @@ int xcp__pool_coord_call(xcp__pool *p, const char *method, size_t nargs,
  * POOL_NOT_QUORATE after 30 s. Engine lock not held. */
 int xcp__pool_wait_applied(xcp__pool *p, uint64_t seq);
 
+/* ---- forwarding (fwd.c) ---- */
+struct xcp__ctx;
+/* Coordinator: whether the call of c runs on another host of the pool
+ * (VM operations on the VM's host, or the host given, or its affinity to
+ * start; VBD/VIF plugs on their VM's): 1 with that host's address in
+ * addr (size n), 0 to run here. Engine lock held. */
+int xcp__pool_fwd_target(struct xcp__ctx *c, char *addr, size_t n);
+/* Run wire(args...) on the host at addr, on a session opened with
+ * slave_login(self, the pool secret), once its replica holds seq.
+ * Engine lock not held. */
+int xcp__pool_fwd_call(struct xcp__engine *e, const char *addr,
+                       const char *self, uint64_t seq, const char *wire,
+                       size_t nargs, const struct xcp_value *args,
+                       struct xcp_value *result);
+
 #endif
