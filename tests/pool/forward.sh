@@ -233,6 +233,15 @@ check "pause and unpause there" \
     sh -c "'$pool' exec 1 '$b/cmd/xe/xe' vm-pause uuid=$vmA &&
         [ \"\$('$pool' exec 3 '$b/cmd/xe/xe' vm-param-get uuid=$vmA param-name=power-state)\" = paused ] &&
         '$pool' exec 1 '$b/cmd/xe/xe' vm-unpause uuid=$vmA"
+net=$(xe_on 1 network-list --minimal | cut -d, -f1)
+vif=$(xe_on 1 vif-create vm-uuid="$vmA" network-uuid="$net" device=3 mac=random)
+check "VIF.plug of the VM's new VIF runs on host 3" \
+    sh -c "'$pool' exec 1 '$b/cmd/xe/xe' vif-plug uuid=$vif &&
+        [ \"\$('$pool' exec 3 '$b/cmd/xe/xe' vif-param-get uuid=$vif param-name=currently-attached)\" = true ] &&
+        grep -rqsi \"nic \$('$pool' exec 1 '$b/cmd/xe/xe' vif-param-get uuid=$vif param-name=MAC)\" '$XCP_POOL_DIR/h3/state/sim'"
+check "and VIF.unplug" \
+    sh -c "'$pool' exec 1 '$b/cmd/xe/xe' vif-unplug uuid=$vif &&
+        [ \"\$('$pool' exec 1 '$b/cmd/xe/xe' vif-param-get uuid=$vif param-name=currently-attached)\" = false ]"
 check "hard shutdown there" \
     sh -c "'$pool' exec 1 '$b/cmd/xe/xe' vm-shutdown uuid=$vmA force=true"
 xe_on 1 vm-param-set uuid="$vmA" affinity=

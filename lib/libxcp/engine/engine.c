@@ -158,13 +158,21 @@ static int member_boot_txn(xcp__ctx *c, void *arg)
  * when it cannot be reached they are lost, the host starts anyway. */
 static void member_boot(xcp__engine *e)
 {
+    char host[XCP_REF_MAX], dom0[XCP_REF_MAX];
     int rc;
 
     if (!xcp__pool_wait_joined(e->pool_repl, 10000))
         xcp__log(XCP__LOG_WARN, "pool member start-up: not in the pool's "
                  "group after 10 s; writing anyway");
     pthread_mutex_lock(&e->lock);
+    snprintf(host, sizeof(host), "%s", e->host);
+    snprintf(dom0, sizeof(dom0), "%s", e->dom0);
     rc = txn_locked(e, member_boot_txn, NULL);
+    if (rc < 0 && !xcp__db_get_cls(e->db, C(host), e->host)) {
+        /* Its row was not made: keep the rows start-up learnt. */
+        snprintf(e->host, sizeof(e->host), "%s", host);
+        snprintf(e->dom0, sizeof(e->dom0), "%s", dom0);
+    }
     if (rc == 0)
         rc = txn_locked(e, reconcile_txn, NULL);
     pthread_mutex_unlock(&e->lock);
