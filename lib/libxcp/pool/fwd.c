@@ -31,40 +31,53 @@ static int need_pool_session(xcp__ctx *c)
     return XCP__ERR_INTERNAL_ERROR(msg);
 }
 
+int xcp__pool_member_ops(xcp__db *db, const char *body, char *why,
+                         size_t whylen, char *missing)
+{
+    const char *ops = body;
+
+    missing[0] = '\0';
+    if (ops[0] != 'T' || ops[1] != ' ' || ops[2] < '0' || ops[2] > '9') {
+        snprintf(why, whylen, "not a transaction (T <gen> ...)");
+        return -1;
+    }
+    ops += 2;
+    while (*ops >= '0' && *ops <= '9')
+        ops++;
+    if (*ops && *ops != ' ') {
+        snprintf(why, whylen, "not a transaction (T <gen> ...)");
+        return -1;
+    }
+    if (*ops == ' ')
+        ops++;
+    if (xcp__journal_apply_ops_missing(db, ops, why, whylen, missing) < 0)
+        return missing[0] ? -2 : -1;
+    return 0;
+}
+
 /* pool.member_commit(body): "T <gen> <ops>" as the member journaled it
  * for itself; the generation is the member's and is not used. */
 static int member_commit(xcp__ctx *c)
 {
-    const char *body = xcp__arg_str(c, 0), *ops;
-    char why[200], missing[XCP_REF_MAX] = "", coord[256];
+    char why[200], missing[XCP_REF_MAX], coord[256];
     int rc, cls;
 
     if ((rc = need_pool_session(c)) < 0)
         return rc;
     if (xcp__pool_member_of(c->e->pool_repl, coord, sizeof(coord)))
         return XCP__ERR_HOST_IS_SLAVE(coord);
-    if (body[0] != 'T' || body[1] != ' ' || body[2] < '0' || body[2] > '9')
-        return XCP__ERR_INVALID_VALUE_WHY("body", "",
-                                          "not a transaction (T <gen> ...)");
-    ops = body + 2;
-    while (*ops >= '0' && *ops <= '9')
-        ops++;
-    if (*ops == ' ')
-        ops++;
-    else if (*ops)
-        return XCP__ERR_INVALID_VALUE_WHY("body", "",
-                                          "not a transaction (T <gen> ...)");
-    if (xcp__journal_apply_ops_missing(c->db, ops, why, sizeof(why),
-                                       missing) < 0) {
-        /* A row the member changed is gone here (destroyed meanwhile):
-         * what XAPI answers for a ref that is no more. */
-        if (missing[0]) {
-            cls = xcp__db_tomb_class(c->db, missing);
-            return XCP__ERR_HANDLE_INVALID(
-                cls >= 0 ? xcp__classes[cls].name : "", missing);
-        }
-        return XCP__ERR_INVALID_VALUE_WHY("body", "", why);
+    rc = xcp__pool_member_ops(c->db, xcp__arg_str(c, 0), why, sizeof(why),
+                              missing);
+    /* A row the member changed is gone here (destroyed meanwhile): what
+     * XAPI answers for a ref that is no more. */
+    if (rc == -2) {
+        cls = xcp__db_tomb_class(c->db, missing);
+        return XCP__ERR_HANDLE_INVALID(cls >= 0 ? xcp__classes[cls].name
+                                                : "",
+                                       missing);
     }
+    if (rc < 0)
+        return XCP__ERR_INVALID_VALUE_WHY("body", "", why);
     /* Commit now, to answer with its seq (the call waits for a quorum
      * after the engine lock, as every call does). */
     if ((rc = xcp__ctx_commit(c)) < 0)

@@ -81,6 +81,16 @@ int xcp__pool_coord_call(xcp__pool *p, const char *method, size_t nargs,
  * POOL_NOT_QUORATE after 30 s. Engine lock not held. */
 int xcp__pool_wait_applied(xcp__pool *p, uint64_t seq);
 
+/* ---- a member's transaction on the coordinator (fwd.c) ---- */
+struct xcp__db;
+/* Run the operations of a member's journal body ("T <gen> <ops>") in
+ * db's open transaction: 0; -1 with why (size whylen) for a body that is
+ * no transaction or is refused; -2 for a row it sets or destroys that is
+ * not there, its ref in missing (XCP_REF_MAX bytes). On failure the
+ * caller aborts the transaction. */
+int xcp__pool_member_ops(struct xcp__db *db, const char *body, char *why,
+                         size_t whylen, char *missing);
+
 /* ---- forwarding (fwd.c) ---- */
 struct xcp__ctx;
 /* Coordinator: whether the call of c runs on another host of the pool
