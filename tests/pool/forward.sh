@@ -137,6 +137,10 @@ SKIP*) echo "# xen-api: $out" ;;
 *) check "XO's xen-api follows HOST_IS_SLAVE to the coordinator ($out)" \
     [ "$out" = "CONNECTED $(addr 1) $(addr 1)" ] ;;
 esac
+out=$("$pool" exec 1 "$b/cmd/xe/xe" -s "$(addr 2)" -p 80 --nossl -u root \
+    -pw "$XCP_POOL_PASSWORD" host-list params=address --minimal 2>&1)
+check "xe -s a member follows HOST_IS_SLAVE to the coordinator ($out)" \
+    [ "$out" = "$(addr 1)" ]
 out=$(cl 1 local "$(url 2)" "$XCP_POOL_PASSWORD" "$vm0" 2>&1)
 check "slave_local_login_with_password: reads on the member, writes HOST_IS_SLAVE ($out)" \
     [ "$out" = "READ vm0 WRITE HOST_IS_SLAVE $(addr 1)" ]
