@@ -118,7 +118,8 @@ struct xcp_server {
     struct sess_list lru;     /* every session, ON_ALL */
     int64_t next_gc;
     int mid_login, mid_slave_login, mid_logout, mid_local_logout,
-        mid_from, mid_next, mid_pool_login, mid_pool_local_login;
+        mid_from, mid_next, mid_pool_login, mid_pool_local_login,
+        mid_member_commit;
 };
 
 /* Append p to a queue (server mutex held). */
@@ -927,8 +928,11 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
     }
     /* Generated messages (getters, setters, records) are quick; so are
      * Async (a task and a thread) and the event calls (they park). */
+    /* A member's write runs on the transport's thread, not a call
+     * thread: the call threads may all be forwarded calls waiting for
+     * those very writes (design-pool.md §7). */
     if (s->nworkers && m->kind == XM_EXPLICIT && !p->async &&
-        m->cls != C(event))
+        m->cls != C(event) && p->mid != s->mid_member_commit)
         enqueue_work(s, p);
     else
         run(p);
@@ -1102,6 +1106,7 @@ int xcp_server_open(xcp_server **out, const xcp_server_options *o)
     s->mid_slave_login =
         xcp__message_lookup("session.slave_local_login_with_password");
     s->mid_pool_login = xcp__message_lookup("session.slave_login");
+    s->mid_member_commit = xcp__message_lookup("pool.member_commit");
     s->mid_pool_local_login = xcp__message_lookup("session.slave_local_login");
     s->mid_logout = xcp__message_lookup("session.logout");
     s->mid_local_logout = xcp__message_lookup("session.local_logout");
