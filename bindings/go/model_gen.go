@@ -946,8 +946,8 @@ type SessionRecord struct {
 	// (empty when none): a tag naming the client, under which xcpd counts its
 	// sessions against the per-client limit.
 	Originator string
-	// pool bool (RO). In XAPI, true for a session a pool member opened on another
-	// host. libxcp opens no such sessions: always false.
+	// pool bool (RO). True for a session opened by a host of the pool with the
+	// pool secret (slave_login, slave_local_login): intra-pool calls.
 	Pool bool
 	// subject ref:subject (RO). In XAPI, the external-authentication subject the
 	// user was authorised through. libxcp has no external authentication: always
@@ -9098,6 +9098,46 @@ func (c PoolClass) DisableHAAsync(ctx context.Context) (*Pending[struct{}], erro
 		return nil, err
 	}
 	return &Pending[struct{}]{s: c.s, Task: task, dec: decNothing}, nil
+}
+
+// XenAPI pool.member_commit(body) -> int.
+//
+// libxcp's intra-pool call (XAPI has none; its members write through a remote
+// database connection): a member's own writes, the body of one transaction it
+// ran locally (its journal line), applied on the coordinator as one
+// transaction of field-level changes and replicated like any commit. Returns
+// the pool sequence number of that commit, which the member waits to have
+// applied. Only for sessions opened with slave_login; a row the body changes
+// that is gone answers HANDLE_INVALID [class, ref].
+//
+// body: The transaction: T gen then C, S and D operations, as in the journal.
+//
+// Errors: HOST_IS_SLAVE.
+func (c PoolClass) MemberCommit(ctx context.Context, body string) (int64, error) {
+	args := c.s.newArgs(1)
+	defer args.free()
+	enc_string(args.a, args.at(0), body)
+	var x int64
+	err := c.s.call(ctx, "pool.member_commit", args, func(d *decoder, v *cval) { x = dec_int(d, v) })
+	return x, err
+}
+
+// XenAPI pool.member_sync(seq).
+//
+// libxcp's intra-pool call, made by the coordinator on a member before it
+// forwards a call there: returns once the member's replica holds the pool's
+// transaction seq, so that the forwarded call sees every change committed
+// before it. Only for sessions opened with slave_login; answers
+// POOL_NOT_QUORATE after 30 s.
+//
+// seq: The pool sequence number to wait for.
+//
+// Errors: POOL_NOT_QUORATE.
+func (c PoolClass) MemberSync(ctx context.Context, seq int64) error {
+	args := c.s.newArgs(1)
+	defer args.free()
+	enc_int(args.a, args.at(0), seq)
+	return c.s.call(ctx, "pool.member_sync", args, nil)
 }
 
 // XenAPI pool.sync_database().

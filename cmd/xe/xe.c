@@ -81,7 +81,22 @@ static int open_session(xe_ctx *ctx, const xe_conn *c)
         return rc < 0 ? xe_fail_lib(ctx) : 0;
     }
     xcmd_remote_options(&ro, uri, c->user, c->password, "cli");
-    if ((rc = xcp_session_open_remote(&ctx->s, &ro)) < 0) {
+    rc = xcp_session_open_remote(&ctx->s, &ro);
+    if (rc < 0 && !xcmd_is_local(c->server, c->port)) {
+        /* A pool member sends clients to its coordinator, HOST_IS_SLAVE
+         * [address]: log in there instead, once, as XAPI's clients do. */
+        const xcp_error *e = xcp_error_last();
+        char master[256];
+        if (e && !strcmp(e->name, "HOST_IS_SLAVE") && e->nparams == 1 &&
+            snprintf(master, sizeof(master), "%s", e->params[0]) <
+                (int)sizeof(master) &&
+            xcmd_server_uri(uri, sizeof(uri), master, c->port, c->nossl) ==
+                0) {
+            xcmd_remote_options(&ro, uri, c->user, c->password, "cli");
+            rc = xcp_session_open_remote(&ctx->s, &ro);
+        }
+    }
+    if (rc < 0) {
         ctx->s = NULL;
         remote_failure(ctx, c, rc);
         return -1;

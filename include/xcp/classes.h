@@ -1354,8 +1354,8 @@ typedef struct xcp_session_record {
      */
     char *originator;
     /**
-     * bool RO. In XAPI, true for a session a pool member opened on another
-     * host. libxcp opens no such sessions: always false.
+     * bool RO. True for a session opened by a host of the pool with the pool
+     * secret (slave_login, slave_local_login): intra-pool calls.
      */
     bool pool;
     /**
@@ -4768,8 +4768,8 @@ XCP_EXTERN int xcp_session_get_originator(xcp_session *session, char * *result, 
 /**
  * XenAPI session.get_pool(self) -> bool. Reads one field.
  *
- * In XAPI, true for a session a pool member opened on another host. libxcp
- * opens no such sessions: always false.
+ * True for a session opened by a host of the pool with the pool secret
+ * (slave_login, slave_local_login): intra-pool calls.
  */
 XCP_EXTERN int xcp_session_get_pool(xcp_session *session, bool *result, xcp_session_id self);
 
@@ -5890,6 +5890,39 @@ XCP_EXTERN int xcp_pool_disable_ha(xcp_session *session);
  * task's result is what xcp_pool_disable_ha returns.
  */
 XCP_EXTERN int xcp_pool_disable_ha_async(xcp_session *session, xcp_task *task);
+
+/**
+ * XenAPI pool.member_commit(body) -> int.
+ *
+ * libxcp's intra-pool call (XAPI has none; its members write through a remote
+ * database connection): a member's own writes, the body of one transaction it
+ * ran locally (its journal line), applied on the coordinator as one
+ * transaction of field-level changes and replicated like any commit. Returns
+ * the pool sequence number of that commit, which the member waits to have
+ * applied. Only for sessions opened with slave_login; a row the body changes
+ * that is gone answers HANDLE_INVALID [class, ref].
+ *
+ * @param body The transaction: T gen then C, S and D operations, as in the
+ * journal.
+ *
+ * Errors: HOST_IS_SLAVE.
+ */
+XCP_EXTERN int xcp_pool_member_commit(xcp_session *session, int64_t *result, const char *body);
+
+/**
+ * XenAPI pool.member_sync(seq).
+ *
+ * libxcp's intra-pool call, made by the coordinator on a member before it
+ * forwards a call there: returns once the member's replica holds the pool's
+ * transaction seq, so that the forwarded call sees every change committed
+ * before it. Only for sessions opened with slave_login; answers
+ * POOL_NOT_QUORATE after 30 s.
+ *
+ * @param seq The pool sequence number to wait for.
+ *
+ * Errors: POOL_NOT_QUORATE.
+ */
+XCP_EXTERN int xcp_pool_member_sync(xcp_session *session, int64_t seq);
 
 /**
  * XenAPI pool.sync_database().

@@ -796,8 +796,8 @@ class sessionRecord(Record):
     against the per-client limit.
     """
     pool: bool = False
-    """bool RO. In XAPI, true for a session a pool member opened on another
-    host. libxcp opens no such sessions: always false.
+    """bool RO. True for a session opened by a host of the pool with the pool
+    secret (slave_login, slave_local_login): intra-pool calls.
     """
     subject: Ref = Ref('OpaqueRef:NULL')
     """ref:subject RO. In XAPI, the external-authentication subject the user
@@ -4105,8 +4105,8 @@ class sessionAPI(ClassAPI):
     def get_pool(self, self_: sessionRef) -> bool:
         """session.get_pool.
 
-        In XAPI, true for a session a pool member opened on another host.
-        libxcp opens no such sessions: always false.
+        True for a session opened by a host of the pool with the pool secret
+        (slave_login, slave_local_login): intra-pool calls.
         """
         return self._call('session.get_pool', 'bool', (self_,))
 
@@ -4209,8 +4209,10 @@ class sessionAPI(ClassAPI):
         """session.slave_local_login_with_password.
 
         Opens a session like login_with_password, without originator or
-        version. XAPI serves it on pool members in emergency mode; libxcp, a
-        one-host pool, serves it like a login.
+        version, that a pool member serves itself (as XAPI in emergency
+        mode): reads of its replica and local operations, while
+        login_with_password on a member answers HOST_IS_SLAVE. On a single
+        host or the coordinator it is served like a login.
 
         :param uname: The user name.
 
@@ -4219,6 +4221,36 @@ class sessionAPI(ClassAPI):
         Errors: SESSION_AUTHENTICATION_FAILED.
         """
         return self._call('session.slave_local_login_with_password', 'ref:session', (uname, pwd))
+
+    def slave_login(self, host: hostRef, psecret: str) -> sessionRef:
+        """session.slave_login.
+
+        Opens a session for intra-pool calls, as XAPI: a host of the pool
+        presents its host reference and the pool secret (the file pool-
+        secret of the state directory). The session has pool set; a member
+        serves calls on it (a coordinator forwarding to it). A wrong or
+        absent secret answers SESSION_AUTHENTICATION_FAILED [host, Pool
+        credentials invalid].
+
+        :param host: The host logging in.
+
+        :param psecret: The pool secret.
+
+        Errors: SESSION_AUTHENTICATION_FAILED.
+        """
+        return self._call('session.slave_login', 'ref:session', (host, psecret))
+
+    def slave_local_login(self, psecret: str) -> sessionRef:
+        """session.slave_local_login.
+
+        Opens a session with the pool secret on the host itself (emergency
+        access of XAPI), with pool set; a member serves calls on it.
+
+        :param psecret: The pool secret.
+
+        Errors: SESSION_AUTHENTICATION_FAILED.
+        """
+        return self._call('session.slave_local_login', 'ref:session', (psecret,))
 
     def change_password(self, old_pwd: str, new_pwd: str) -> None:
         """session.change_password.
@@ -5261,6 +5293,40 @@ class poolAPI(ClassAPI):
         Errors: NOT_IMPLEMENTED.
         """
         return self._call('pool.disable_ha', 'void', ())
+
+    def member_commit(self, body: str) -> int:
+        """pool.member_commit.
+
+        libxcp's intra-pool call (XAPI has none; its members write through a
+        remote database connection): a member's own writes, the body of one
+        transaction it ran locally (its journal line), applied on the
+        coordinator as one transaction of field-level changes and replicated
+        like any commit. Returns the pool sequence number of that commit,
+        which the member waits to have applied. Only for sessions opened
+        with slave_login; a row the body changes that is gone answers
+        HANDLE_INVALID [class, ref].
+
+        :param body: The transaction: T gen then C, S and D operations, as
+        in the journal.
+
+        Errors: HOST_IS_SLAVE.
+        """
+        return self._call('pool.member_commit', 'int', (body,))
+
+    def member_sync(self, seq: int) -> None:
+        """pool.member_sync.
+
+        libxcp's intra-pool call, made by the coordinator on a member before
+        it forwards a call there: returns once the member's replica holds
+        the pool's transaction seq, so that the forwarded call sees every
+        change committed before it. Only for sessions opened with
+        slave_login; answers POOL_NOT_QUORATE after 30 s.
+
+        :param seq: The pool sequence number to wait for.
+
+        Errors: POOL_NOT_QUORATE.
+        """
+        return self._call('pool.member_sync', 'void', (seq,))
 
     def sync_database(self) -> None:
         """pool.sync_database.

@@ -706,6 +706,48 @@ static xcp__obj *this_host(xcp__ctx *c, xcp__obj *pool)
                                    xcp__obj_str(pool, F(pool, master)));
 }
 
+int xcp__firstboot_member(xcp__ctx *c, unsigned nodeid)
+{
+    size_t n, i;
+    xcp__obj *const *hosts = xcp__db_all(c->db, C(host), &n);
+    xcp__obj *host = NULL, *dom0;
+    xcp_hv_host_info hi;
+    xcp_hv_error e;
+    char id[16];
+    int rc;
+
+    snprintf(id, sizeof(id), "%u", nodeid);
+    for (i = 0; i < n && !host; i++) {
+        const char *v = xcp__obj_map_str(hosts[i], F(host, other_config),
+                                         "corosync-nodeid");
+        if (v && !strcmp(v, id))
+            host = hosts[i];
+    }
+    if (host) {
+        char now[32];
+        snprintf(c->e->host, sizeof(c->e->host), "%s", host->ref);
+        snprintf(c->e->dom0, sizeof(c->e->dom0), "%s",
+                 xcp__obj_str(host, F(host, control_domain)));
+        /* As XAPI's dbsync_slave at every start of the toolstack. */
+        snprintf(now, sizeof(now), "%lld", (long long)xcp__now());
+        if ((rc = refresh_live(c, host)) < 0 ||
+            (rc = put(c, host, F(host, other_config), "agent_start_time",
+                      now)) < 0)
+            return rc;
+        return sync_address(c, host);
+    }
+    if (xcp__hv_host_info(c->e->hv, &hi, &e) < 0)
+        return xcp__internal("cannot read host information: %s", e.message);
+    if ((rc = make_host(c, &hi, &host)) < 0 ||
+        (rc = put(c, host, F(host, other_config), "corosync-nodeid", id)) < 0 ||
+        (rc = make_dom0(c, host, &hi, &dom0)) < 0 ||
+        (rc = sync_address(c, host)) < 0)
+        return rc;
+    snprintf(c->e->host, sizeof(c->e->host), "%s", host->ref);
+    snprintf(c->e->dom0, sizeof(c->e->dom0), "%s", dom0->ref);
+    return xcp__update_allowed(c, host);
+}
+
 int xcp__firstboot(xcp__ctx *c)
 {
     size_t n;

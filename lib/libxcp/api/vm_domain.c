@@ -1118,8 +1118,9 @@ int xcp__vm_reconcile_all(xcp__ctx *c)
     xcp__obj **vms;
     int rc;
 
-    /* Tasks did not survive the restart: neither do their operations. */
-    if ((rc = clear_ops(c)) < 0)
+    /* Tasks did not survive the restart: neither do their operations.
+     * A pool member's are the coordinator's (its tasks live on). */
+    if (!xcp__engine_pool_member(c->e, NULL, 0) && (rc = clear_ops(c)) < 0)
         return rc;
     if (xcp__hv_domain_list(c->e->hv, &doms, &nd, &e) < 0)
         return xcp__vm_hv_fail(c, "", &e); /* the driver's reason */
@@ -1140,11 +1141,17 @@ int xcp__vm_reconcile_all(xcp__ctx *c)
                 rc = xcp__oom();
         for (i = 0; i < n && rc == 0; i++) {
             xcp__obj *vm = vms[i];
+            const xcp_hv_domain_info *d;
+            const char *on = xcp__obj_str(vm, F(VM, resident_on));
             if (xcp__obj_bool(vm, F(VM, is_control_domain)))
                 continue;
-            rc = reconcile_one(c, vm,
-                               xcp__hmap_get(&byuuid, xcp__obj_uuid(vm)),
-                               NULL);
+            d = xcp__hmap_get(&byuuid, xcp__obj_uuid(vm));
+            /* In a pool, a VM another host runs is that host's to
+             * reconcile (a single host's VMs all reside on it). */
+            if (!d && on[0] && strcmp(on, c->e->host) != 0 &&
+                strcmp(on, "OpaqueRef:NULL") != 0)
+                continue;
+            rc = reconcile_one(c, vm, d, NULL);
         }
         xcp__hmap_free(&byuuid);
     }

@@ -20,6 +20,16 @@ int xcp__session_open_remote(xcp_session **out, const char *uri,
                              const char *user, const char *password);
 
 /*
+ * The same with the options of xcp_session_open_remote(), logging in with
+ * another message: method(args...) must return a session reference
+ * (session.slave_login(host, psecret) for intra-pool calls).
+ */
+int xcp__session_open_remote_login(xcp_session **out,
+                                   const xcp_remote_options *o,
+                                   const char *method, size_t nargs,
+                                   const xcp_value *args);
+
+/*
  * Give a decoded reply the shape the local engine gives the same message:
  * the wire loses types (XML-RPC ints and JSON datetimes arrive as strings,
  * records as plain structs), so *v is coerced in place to type t (ints,

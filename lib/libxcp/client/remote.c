@@ -1648,7 +1648,11 @@ static const struct xcp__session_ops remote_ops = {
     remote_vdi_transfer, remote_vm_export, remote_vm_import,
     remote_interrupt, remote_handler};
 
-int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
+/* Open a remote session logging in with method(args...); args NULL:
+ * login_with_password from the options. */
+static int open_remote(xcp_session **out, const xcp_remote_options *o,
+                       const char *method, size_t nlogin,
+                       const xcp_value *login)
 {
     struct remote *r = NULL;
     xcp_session *s = NULL;
@@ -1682,6 +1686,15 @@ int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
     if ((rc = parse_uri(r, o->uri)) < 0 || (rc = remote_setup(r, o)) < 0)
         goto fail;
 
+    if (login) {
+        params.kind = XCP_VAL_ARRAY;
+        params.u.arr.n = nlogin;
+        params.u.arr.items = (xcp_value *)login;
+        rc = rpc(r, method, &params, (long)r->timeout_ms, &res);
+        if (rc < 0)
+            goto fail;
+        goto got;
+    }
     memset(args, 0, sizeof(args));
     if (xcp_value_set_string(&args[0], o->user ? o->user : "root") < 0 ||
         xcp_value_set_string(&args[1], o->password ? o->password : "") < 0 ||
@@ -1702,6 +1715,7 @@ int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
         xcp_value_dispose(&args[i]);
     if (rc < 0)
         goto fail;
+got:
     if (res.kind != XCP_VAL_STRING || strlen(res.u.s) >= sizeof(s->ref)) {
         xcp_value_dispose(&res);
         rc = fail_io("TRANSPORT_ERROR", o->uri,
@@ -1719,6 +1733,19 @@ fail:
     remote_free(r);
     free(s);
     return rc;
+}
+
+int xcp_session_open_remote(xcp_session **out, const xcp_remote_options *o)
+{
+    return open_remote(out, o, NULL, 0, NULL);
+}
+
+int xcp__session_open_remote_login(xcp_session **out,
+                                   const xcp_remote_options *o,
+                                   const char *method, size_t nargs,
+                                   const xcp_value *args)
+{
+    return open_remote(out, o, method, nargs, args);
 }
 
 int xcp__session_open_remote(xcp_session **out, const char *uri,

@@ -406,17 +406,43 @@ static void undo_clear(xcp__db *db)
     db->nundo = 0;
 }
 
+static void run_list(struct after *a, size_t n, bool committed)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        a[i].fn(a[i].arg, committed);
+    free(a);
+}
+
 /* Run the work queued for this transaction, once, and forget it. */
 static void run_after(xcp__db *db, bool committed)
 {
     struct after *a = db->after;
-    size_t i, n = db->nafter;
+    size_t n = db->nafter;
 
     db->after = NULL;
     db->nafter = db->capafter = 0;
-    for (i = 0; i < n; i++)
-        a[i].fn(a[i].arg, committed);
-    free(a);
+    run_list(a, n, committed);
+}
+
+/* A member's transaction (docs/design-pool.md §7): rolled back here, its
+ * line run by the coordinator, and back through this replica; the work
+ * queued for it runs once that is known. */
+static int forward_txn(xcp__db *db, xcp__buf *line)
+{
+    struct after *a = db->after;
+    size_t n = db->nafter;
+    int rc;
+
+    db->after = NULL;
+    db->nafter = db->capafter = 0;
+    db->depth++;
+    xcp__db_abort(db);
+    rc = db->repl->forward(db->repl_arg, line->data, line->len - 1);
+    xcp__buf_free(line);
+    run_list(a, n, rc == 0);
+    return rc;
 }
 
 int xcp__db_after_commit(xcp__db *db, void (*fn)(void *, bool), void *arg)
@@ -501,12 +527,15 @@ static int commit_txn(xcp__db *db, const char *given, size_t glen,
     }
     if (any && !given && db->repl) {
         /* A pooled host: the hook may refuse (a member, no quorum). */
-        if ((rc = db->repl->prepare(db->repl_arg)) < 0) {
+        if ((rc = db->repl->prepare(db->repl_arg)) < 0 ||
+            (rc == XCP__DB_REPL_FORWARD && !db->repl->forward)) {
             xcp__buf_free(&line);
             db->depth++;
             xcp__db_abort(db);
-            return rc;
+            return rc < 0 ? rc : xcp__internal("no forwarding of writes");
         }
+        if (rc == XCP__DB_REPL_FORWARD)
+            return forward_txn(db, &line);
         repl = true;
     }
     if (any && db->j) {
@@ -1138,6 +1167,16 @@ int xcp__db_touch(xcp__db *db, xcp__obj *o)
 xcp__obj *xcp__db_get(xcp__db *db, const char *ref)
 {
     return ref ? xcp__hmap_get(&db->refs, ref) : NULL;
+}
+
+int xcp__db_tomb_class(xcp__db *db, const char *ref)
+{
+    struct objx *t;
+
+    for (t = db->tombhead; t && ref; t = t->tombnext)
+        if (!strcmp(t->o.ref, ref))
+            return t->o.cls;
+    return -1;
 }
 
 xcp__obj *xcp__db_get_cls(xcp__db *db, int cls, const char *ref)

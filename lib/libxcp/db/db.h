@@ -148,7 +148,16 @@ typedef struct xcp__db_repl {
                   size_t len);
     /* The journal write failed after prepare said yes. */
     void (*cancel)(void *arg);
+    /* A member (prepare returned XCP__DB_REPL_FORWARD): the transaction
+     * is rolled back here and its body ("T <gen> <ops...>", no newline)
+     * handed to this, which runs it on the coordinator and returns once
+     * this replica has applied it (0), or < 0 with the error set. Called
+     * with the engine lock held; it may drop and retake it. NULL: such a
+     * prepare refuses. */
+    int (*forward)(void *arg, const char *body, size_t len);
 } xcp__db_repl;
+/* What prepare returns to have the transaction forwarded. */
+#define XCP__DB_REPL_FORWARD 1
 /* Attach (ops NULL: detach) the hook; ops must outlive the attachment. */
 void xcp__db_set_repl(xcp__db *db, const xcp__db_repl *ops, void *arg);
 
@@ -177,6 +186,13 @@ uint64_t xcp__journal_seq(struct xcp__journal *j);
  * anything unparsable fails (-1, why says what) and the caller aborts. */
 int xcp__journal_apply_ops(xcp__db *db, const char *ops, char *why,
                            size_t whylen);
+/* The same; when it fails on a row that is not there (a set or destroy),
+ * that row's ref goes into missing (XCP_REF_MAX bytes, may be NULL). */
+int xcp__journal_apply_ops_missing(xcp__db *db, const char *ops, char *why,
+                                   size_t whylen, char *missing);
+/* The class of a row destroyed recently (a tombstone), or -1. Costs the
+ * number of tombstones kept: for error paths. */
+int xcp__db_tomb_class(xcp__db *db, const char *ref);
 
 /* An object as a create op (" C <class> <ref> <fields>"), for commits and
  * snapshots. */

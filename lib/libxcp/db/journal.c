@@ -386,6 +386,12 @@ static bool tok_copy(char *buf, const char *t, size_t len)
 int xcp__journal_apply_ops(xcp__db *db, const char *p, char *why,
                            size_t whylen)
 {
+    return xcp__journal_apply_ops_missing(db, p, why, whylen, NULL);
+}
+
+int xcp__journal_apply_ops_missing(xcp__db *db, const char *p, char *why,
+                                   size_t whylen, char *missing)
+{
     const char *t;
     size_t len, nop = 0;
     char a[XCP_REF_MAX], b[XCP_REF_MAX];
@@ -427,6 +433,8 @@ int xcp__journal_apply_ops(xcp__db *db, const char *p, char *why,
             /* The replica holds what the coordinator held: a row it
              * changes or destroys that is missing here means the two
              * differ (or the record is out of place). */
+            if (!o && missing)
+                snprintf(missing, XCP_REF_MAX, "%s", a);
             if (!o)
                 REFUSE("operation %zu: %s %s: no such object here", nop,
                        op == 'D' ? "destroy" : "set", a);

@@ -22,7 +22,8 @@ static const struct xcp__impl *const impl_tables[] = {
     xcp__impl_vm_copy, xcp__impl_host, xcp__impl_pool,  xcp__impl_sr,
     xcp__impl_pbd,     xcp__impl_vdi,  xcp__impl_vbd,   xcp__impl_vif,
     xcp__impl_network, xcp__impl_console, xcp__impl_blob, xcp__impl_secret,
-    xcp__impl_message, xcp__impl_vdi_nbd, xcp__impl_metrics};
+    xcp__impl_message, xcp__impl_vdi_nbd, xcp__impl_metrics,
+    xcp__impl_pool_fwd};
 
 /* The model's explicit messages (those the generic code cannot serve) that
  * have no implementation yet: they answer NOT_IMPLEMENTED. Every explicit

@@ -147,6 +147,47 @@ static int reconcile_txn(xcp__ctx *c, void *arg)
     return xcp__vm_reconcile_all(c);
 }
 
+static int member_boot_txn(xcp__ctx *c, void *arg)
+{
+    XCP__UNUSED(arg);
+    return xcp__firstboot_member(c, xcp__pool_nodeid(c->e->pool_repl));
+}
+
+/* A pool member's start-up writes (its host row, dom0, metrics, its
+ * domains' states) go through the coordinator (docs/design-pool.md §7);
+ * when it cannot be reached they are lost, the host starts anyway. */
+static void member_boot(xcp__engine *e)
+{
+    char host[XCP_REF_MAX], dom0[XCP_REF_MAX];
+    int rc;
+
+    if (!xcp__pool_wait_joined(e->pool_repl, 10000))
+        xcp__log(XCP__LOG_WARN, "pool member start-up: not in the pool's "
+                 "group after 10 s; writing anyway");
+    pthread_mutex_lock(&e->lock);
+    snprintf(host, sizeof(host), "%s", e->host);
+    snprintf(dom0, sizeof(dom0), "%s", e->dom0);
+    rc = txn_locked(e, member_boot_txn, NULL);
+    if (rc < 0 && !xcp__db_get_cls(e->db, C(host), e->host)) {
+        /* Its row was not made: keep the rows start-up learnt. */
+        snprintf(e->host, sizeof(e->host), "%s", host);
+        snprintf(e->dom0, sizeof(e->dom0), "%s", dom0);
+    }
+    if (rc == 0)
+        rc = txn_locked(e, reconcile_txn, NULL);
+    pthread_mutex_unlock(&e->lock);
+    if (rc < 0) {
+        const xcp_error *x = xcp_error_last();
+        xcp__log(XCP__LOG_WARN, "pool member start-up: its writes did not "
+                 "reach the coordinator: %s %s", x ? x->name : "?",
+                 x && x->nparams ? x->params[0] : "");
+        xcp_error_clear();
+    } else {
+        xcp__log(XCP__LOG_INFO, "pool member start-up: host %s written "
+                 "through the coordinator", e->host);
+    }
+}
+
 static int leftovers_txn(xcp__ctx *c, void *arg)
 {
     XCP__UNUSED(arg);
@@ -389,6 +430,7 @@ static int engine_open(xcp__engine **out, const char *dir,
         pthread_mutex_unlock(&e->lock);
         if (rc < 0 || (rc = xcp__pool_open(&e->pool_repl, e)) < 0)
             goto fail;
+        member_boot(e);
         goto started;
     }
     rc = txn_locked(e, firstboot_txn, NULL);
@@ -753,11 +795,41 @@ static int check_session(xcp__ctx *c, const char *session)
     return 0;
 }
 
+/* A client's call on a pool member: its writes are refused (HOST_IS_SLAVE)
+ * rather than run on the coordinator, unless its session is a pool one
+ * (a coordinator forwarding to this host). */
+static bool client_on_member(xcp__ctx *c)
+{
+    xcp__obj *s;
+
+    if (!c->e->pool_repl || !c->session[0])
+        return false;
+    s = xcp__db_get_cls(c->db, C(session), c->session);
+    return !(s && xcp__obj_bool(s, F(session, pool)));
+}
+
 static int run_call(xcp__ctx *c)
 {
     xcp__impl_fn fn;
+    bool was_client = xcp__pool_set_client(client_on_member(c));
     int rc;
 
+    /* A pooled coordinator runs a VM's domain work on the VM's host
+     * (docs/design-pool.md §7): the call goes there whole, and the
+     * member's writes come back through this database. */
+    if (c->e->pool_repl && c->msg) {
+        char addr[256], self[XCP_REF_MAX];
+        if (xcp__pool_fwd_target(c, addr, sizeof(addr)) > 0) {
+            uint64_t seq = xcp__db_seq(c->db);
+            snprintf(self, sizeof(self), "%s", c->e->host);
+            pthread_mutex_unlock(&c->e->lock);
+            rc = xcp__pool_fwd_call(c->e, addr, self, seq, c->msg->wire,
+                                    c->nargs, c->args, c->result);
+            pthread_mutex_lock(&c->e->lock);
+            xcp__pool_set_client(was_client);
+            return rc;
+        }
+    }
     xcp__db_begin(c->db);
     /* A hand-written implementation wins, also over a generated message
      * (VM.destroy has rules); else the generic one serves it. */
@@ -789,6 +861,7 @@ static int run_call(xcp__ctx *c)
         c->own_task = false;
         c->task[0] = '\0';
     }
+    xcp__pool_set_client(was_client);
     return rc;
 }
 
@@ -925,6 +998,11 @@ bool xcp__engine_session_valid(xcp__engine *e, const char *session)
     ok = session && xcp__db_get_cls(e->db, C(session), session) != NULL;
     pthread_mutex_unlock(&e->lock);
     return ok;
+}
+
+bool xcp__engine_pool_member(xcp__engine *e, char *coord, size_t n)
+{
+    return xcp__pool_member_of(e->pool_repl, coord, n);
 }
 
 void xcp__engine_gc(xcp__engine *e)

@@ -235,6 +235,9 @@ bool xcp__engine_unpark(xcp__engine *e, xcp__waiter *w);
 void xcp__waiter_dispose(xcp__waiter *w);
 /* Whether session names a live session (no error set). */
 bool xcp__engine_session_valid(xcp__engine *e, const char *session);
+/* Whether this host is a pool member (docs/design-pool.md §7): then its
+ * coordinator's address goes into coord (size n), for HOST_IS_SLAVE. */
+bool xcp__engine_pool_member(xcp__engine *e, char *coord, size_t n);
 /* Run the periodic collectors (completed tasks) under the engine lock. */
 void xcp__engine_gc(xcp__engine *e);
 /* Prepare a call's arguments for message m: arity (MESSAGE_PARAMETER_
@@ -296,6 +299,8 @@ extern const struct xcp__impl xcp__impl_session[], xcp__impl_task[],
     xcp__impl_vbd[], xcp__impl_vif[], xcp__impl_network[],
     xcp__impl_console[], xcp__impl_blob[], xcp__impl_secret[],
     xcp__impl_message[], xcp__impl_vdi_nbd[], xcp__impl_metrics[];
+/* lib/libxcp/pool/fwd.c: intra-pool calls (pool.member_commit). */
+extern const struct xcp__impl xcp__impl_pool_fwd[];
 
 /* ---- generic.c: generated messages ---- */
 int xcp__generic_call(xcp__ctx *c);
@@ -329,6 +334,11 @@ int xcp__pool_remove_host(xcp__ctx *c, xcp__obj *host);
 
 /* ---- firstboot.c ---- */
 int xcp__firstboot(xcp__ctx *c);
+/* A pool member's start-up (docs/design-pool.md §7): its own host row is
+ * the one whose other_config:corosync-nodeid is nodeid; refresh it, or
+ * make it (host, metrics, CPUs, dom0) when the pool has none yet. Sets
+ * e->host and e->dom0. The writes go through the coordinator. */
+int xcp__firstboot_member(xcp__ctx *c, unsigned nodeid);
 int xcp__templates_sync(xcp__ctx *c);
 
 /* ---- reconcile (vm.c) ---- */

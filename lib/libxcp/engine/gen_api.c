@@ -1717,6 +1717,16 @@ int xcp_pool_disable_ha_async(xcp_session *session, xcp_task *task)
 {
     return xcp__typed_call(session, XCP__M_pool_disable_ha, true, task, NULL);
 }
+int xcp_pool_member_commit(xcp_session *session, int64_t *result, const char *body)
+{
+    const void *a[] = {&body};
+    return xcp__typed_call(session, XCP__M_pool_member_commit, false, result, a);
+}
+int xcp_pool_member_sync(xcp_session *session, int64_t seq)
+{
+    const void *a[] = {&seq};
+    return xcp__typed_call(session, XCP__M_pool_member_sync, false, NULL, a);
+}
 int xcp_pool_sync_database(xcp_session *session)
 {
     return xcp__typed_call(session, XCP__M_pool_sync_database, false, NULL, NULL);

@@ -6,6 +6,7 @@
  * clients before it calls login here.
  */
 #include "engine.h"
+#include "../pool/pool.h"
 
 static int login(xcp__ctx *c)
 {
@@ -28,6 +29,47 @@ static int login(xcp__ctx *c)
                                xcp__now())) < 0)
         return rc;
     return xcp__ret_ref(c, s);
+}
+
+/* slave_login(host, psecret) and slave_local_login(psecret), as XAPI's
+ * slave_login_common: the pool secret or SESSION_AUTHENTICATION_FAILED
+ * [host, "Pool credentials invalid"]; the session is a pool one. */
+static int pool_login(xcp__ctx *c, const char *who, const char *psecret)
+{
+    xcp__obj *s;
+    int rc;
+
+    if (!xcp__pool_secret_ok(c->e->state_dir, psecret)) {
+        xcp__log(XCP__LOG_INFO, "pool login of %s refused: pool "
+                 "credentials invalid", who);
+        return XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
+            who, "Pool credentials invalid");
+    }
+    if ((rc = xcp__db_create(c->db, C(session), NULL, NULL, &s)) < 0)
+        return rc;
+    if ((rc = xcp__db_set_str(c->db, s, F(session, this_host),
+                              c->e->host)) < 0 ||
+        (rc = xcp__db_set_time(c->db, s, F(session, last_active),
+                               xcp__now())) < 0 ||
+        (rc = xcp__db_set_bool(c->db, s, F(session, is_local_superuser),
+                               true)) < 0 ||
+        (rc = xcp__db_set_bool(c->db, s, F(session, pool), true)) < 0 ||
+        (rc = xcp__db_set_str(c->db, s, F(session, auth_user_name), who)) <
+            0 ||
+        (rc = xcp__db_set_time(c->db, s, F(session, validation_time),
+                               xcp__now())) < 0)
+        return rc;
+    return xcp__ret_ref(c, s);
+}
+
+static int slave_login(xcp__ctx *c)
+{
+    return pool_login(c, xcp__arg_str(c, 0), xcp__arg_str(c, 1));
+}
+
+static int slave_local_login(xcp__ctx *c)
+{
+    return pool_login(c, "localhost", xcp__arg_str(c, 0));
 }
 
 static int logout(xcp__ctx *c)
@@ -56,6 +98,8 @@ static int subject_ids(xcp__ctx *c)
 const struct xcp__impl xcp__impl_session[] = {
     {"session.login_with_password", login},
     {"session.slave_local_login_with_password", login},
+    {"session.slave_login", slave_login},
+    {"session.slave_local_login", slave_local_login},
     {"session.logout", logout},
     {"session.local_logout", logout},
     {"session.change_password", change_password},

@@ -1708,46 +1708,46 @@ static const struct xcp__param p_24[] = {{"uname", &xcp__T_string, NULL}, {"pwd"
 static const char *const pn_24[] = {"uname", "pwd"};
 static const char *const pt_24[] = {"string", "string"};
 static const char *const pd_24[] = {NULL, NULL};
-static const struct xcp__param p_25[] = {{"old_pwd", &xcp__T_string, NULL}, {"new_pwd", &xcp__T_string, NULL}};
-static const char *const pn_25[] = {"old_pwd", "new_pwd"};
-static const char *const pt_25[] = {"string", "string"};
+static const struct xcp__param p_25[] = {{"host", &xcp__T_ref_host, NULL}, {"psecret", &xcp__T_string, NULL}};
+static const char *const pn_25[] = {"host", "psecret"};
+static const char *const pt_25[] = {"ref:host", "string"};
 static const char *const pd_25[] = {NULL, NULL};
-static const struct xcp__param p_27[] = {{"subject_identifier", &xcp__T_string, NULL}};
-static const char *const pn_27[] = {"subject_identifier"};
-static const char *const pt_27[] = {"string"};
-static const char *const pd_27[] = {NULL};
-static const struct xcp__param p_28[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_28[] = {"self"};
-static const char *const pt_28[] = {"ref:pool"};
-static const char *const pd_28[] = {NULL};
-static const struct xcp__param p_29[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_29[] = {"uuid"};
+static const struct xcp__param p_26[] = {{"psecret", &xcp__T_string, NULL}};
+static const char *const pn_26[] = {"psecret"};
+static const char *const pt_26[] = {"string"};
+static const char *const pd_26[] = {NULL};
+static const struct xcp__param p_27[] = {{"old_pwd", &xcp__T_string, NULL}, {"new_pwd", &xcp__T_string, NULL}};
+static const char *const pn_27[] = {"old_pwd", "new_pwd"};
+static const char *const pt_27[] = {"string", "string"};
+static const char *const pd_27[] = {NULL, NULL};
+static const struct xcp__param p_29[] = {{"subject_identifier", &xcp__T_string, NULL}};
+static const char *const pn_29[] = {"subject_identifier"};
 static const char *const pt_29[] = {"string"};
 static const char *const pd_29[] = {NULL};
-static const struct xcp__param p_30[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_30[] = {"label"};
-static const char *const pt_30[] = {"string"};
+static const struct xcp__param p_30[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_30[] = {"self"};
+static const char *const pt_30[] = {"ref:pool"};
 static const char *const pd_30[] = {NULL};
-static const struct xcp__param p_33[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_33[] = {"expr"};
-static const char *const pt_33[] = {"string"};
-static const char *const pd_33[] = {NULL};
-static const struct xcp__param p_34[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_34[] = {"expr"};
-static const char *const pt_34[] = {"string"};
-static const char *const pd_34[] = {NULL};
-static const struct xcp__param p_35[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_35[] = {"self"};
-static const char *const pt_35[] = {"ref:pool"};
+static const struct xcp__param p_31[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_31[] = {"uuid"};
+static const char *const pt_31[] = {"string"};
+static const char *const pd_31[] = {NULL};
+static const struct xcp__param p_32[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_32[] = {"label"};
+static const char *const pt_32[] = {"string"};
+static const char *const pd_32[] = {NULL};
+static const struct xcp__param p_35[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_35[] = {"expr"};
+static const char *const pt_35[] = {"string"};
 static const char *const pd_35[] = {NULL};
-static const struct xcp__param p_36[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_36[] = {"self"};
-static const char *const pt_36[] = {"ref:pool"};
+static const struct xcp__param p_36[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_36[] = {"expr"};
+static const char *const pt_36[] = {"string"};
 static const char *const pd_36[] = {NULL};
-static const struct xcp__param p_37[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_37[] = {"self", "value"};
-static const char *const pt_37[] = {"ref:pool", "string"};
-static const char *const pd_37[] = {NULL, NULL};
+static const struct xcp__param p_37[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_37[] = {"self"};
+static const char *const pt_37[] = {"ref:pool"};
+static const char *const pd_37[] = {NULL};
 static const struct xcp__param p_38[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_38[] = {"self"};
 static const char *const pt_38[] = {"ref:pool"};
@@ -1760,14 +1760,14 @@ static const struct xcp__param p_40[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_40[] = {"self"};
 static const char *const pt_40[] = {"ref:pool"};
 static const char *const pd_40[] = {NULL};
-static const struct xcp__param p_41[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_41[] = {"self"};
-static const char *const pt_41[] = {"ref:pool"};
-static const char *const pd_41[] = {NULL};
-static const struct xcp__param p_42[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_ref_SR, NULL}};
-static const char *const pn_42[] = {"self", "value"};
-static const char *const pt_42[] = {"ref:pool", "ref:SR"};
-static const char *const pd_42[] = {NULL, NULL};
+static const struct xcp__param p_41[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_41[] = {"self", "value"};
+static const char *const pt_41[] = {"ref:pool", "string"};
+static const char *const pd_41[] = {NULL, NULL};
+static const struct xcp__param p_42[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_42[] = {"self"};
+static const char *const pt_42[] = {"ref:pool"};
+static const char *const pd_42[] = {NULL};
 static const struct xcp__param p_43[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_43[] = {"self"};
 static const char *const pt_43[] = {"ref:pool"};
@@ -1788,89 +1788,89 @@ static const struct xcp__param p_47[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_47[] = {"self"};
 static const char *const pt_47[] = {"ref:pool"};
 static const char *const pd_47[] = {NULL};
-static const struct xcp__param p_48[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const struct xcp__param p_48[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_ref_SR, NULL}};
 static const char *const pn_48[] = {"self", "value"};
-static const char *const pt_48[] = {"ref:pool", "map:string:string"};
+static const char *const pt_48[] = {"ref:pool", "ref:SR"};
 static const char *const pd_48[] = {NULL, NULL};
-static const struct xcp__param p_49[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_49[] = {"self", "key", "value"};
-static const char *const pt_49[] = {"ref:pool", "string", "string"};
-static const char *const pd_49[] = {NULL, NULL, NULL};
-static const struct xcp__param p_50[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_50[] = {"self", "key"};
-static const char *const pt_50[] = {"ref:pool", "string"};
+static const struct xcp__param p_49[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_49[] = {"self"};
+static const char *const pt_49[] = {"ref:pool"};
+static const char *const pd_49[] = {NULL};
+static const struct xcp__param p_50[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_50[] = {"self", "value"};
+static const char *const pt_50[] = {"ref:pool", "map:string:string"};
 static const char *const pd_50[] = {NULL, NULL};
-static const struct xcp__param p_51[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_51[] = {"self"};
-static const char *const pt_51[] = {"ref:pool"};
-static const char *const pd_51[] = {NULL};
-static const struct xcp__param p_52[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_52[] = {"self"};
-static const char *const pt_52[] = {"ref:pool"};
-static const char *const pd_52[] = {NULL};
+static const struct xcp__param p_51[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_51[] = {"self", "key", "value"};
+static const char *const pt_51[] = {"ref:pool", "string", "string"};
+static const char *const pd_51[] = {NULL, NULL, NULL};
+static const struct xcp__param p_52[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_52[] = {"self", "key"};
+static const char *const pt_52[] = {"ref:pool", "string"};
+static const char *const pd_52[] = {NULL, NULL};
 static const struct xcp__param p_53[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_53[] = {"self"};
 static const char *const pt_53[] = {"ref:pool"};
 static const char *const pd_53[] = {NULL};
-static const struct xcp__param p_54[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_54[] = {"self", "value"};
-static const char *const pt_54[] = {"ref:pool", "bool"};
-static const char *const pd_54[] = {NULL, NULL};
+static const struct xcp__param p_54[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_54[] = {"self"};
+static const char *const pt_54[] = {"ref:pool"};
+static const char *const pd_54[] = {NULL};
 static const struct xcp__param p_55[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_55[] = {"self"};
 static const char *const pt_55[] = {"ref:pool"};
 static const char *const pd_55[] = {NULL};
-static const struct xcp__param p_56[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_56[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
 static const char *const pn_56[] = {"self", "value"};
-static const char *const pt_56[] = {"ref:pool", "set:string"};
+static const char *const pt_56[] = {"ref:pool", "bool"};
 static const char *const pd_56[] = {NULL, NULL};
-static const struct xcp__param p_57[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_57[] = {"self", "value"};
-static const char *const pt_57[] = {"ref:pool", "string"};
-static const char *const pd_57[] = {NULL, NULL};
-static const struct xcp__param p_58[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_57[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_57[] = {"self"};
+static const char *const pt_57[] = {"ref:pool"};
+static const char *const pd_57[] = {NULL};
+static const struct xcp__param p_58[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_58[] = {"self", "value"};
-static const char *const pt_58[] = {"ref:pool", "string"};
+static const char *const pt_58[] = {"ref:pool", "set:string"};
 static const char *const pd_58[] = {NULL, NULL};
-static const struct xcp__param p_59[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_59[] = {"self"};
-static const char *const pt_59[] = {"ref:pool"};
-static const char *const pd_59[] = {NULL};
-static const struct xcp__param p_60[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const struct xcp__param p_59[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_59[] = {"self", "value"};
+static const char *const pt_59[] = {"ref:pool", "string"};
+static const char *const pd_59[] = {NULL, NULL};
+static const struct xcp__param p_60[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_60[] = {"self", "value"};
-static const char *const pt_60[] = {"ref:pool", "map:string:string"};
+static const char *const pt_60[] = {"ref:pool", "string"};
 static const char *const pd_60[] = {NULL, NULL};
-static const struct xcp__param p_61[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_61[] = {"self", "key", "value"};
-static const char *const pt_61[] = {"ref:pool", "string", "string"};
-static const char *const pd_61[] = {NULL, NULL, NULL};
-static const struct xcp__param p_62[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_62[] = {"self", "key"};
-static const char *const pt_62[] = {"ref:pool", "string"};
+static const struct xcp__param p_61[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_61[] = {"self"};
+static const char *const pt_61[] = {"ref:pool"};
+static const char *const pd_61[] = {NULL};
+static const struct xcp__param p_62[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_62[] = {"self", "value"};
+static const char *const pt_62[] = {"ref:pool", "map:string:string"};
 static const char *const pd_62[] = {NULL, NULL};
-static const struct xcp__param p_63[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_63[] = {"self"};
-static const char *const pt_63[] = {"ref:pool"};
-static const char *const pd_63[] = {NULL};
-static const struct xcp__param p_64[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_64[] = {"self", "value"};
-static const char *const pt_64[] = {"ref:pool", "map:string:string"};
+static const struct xcp__param p_63[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_63[] = {"self", "key", "value"};
+static const char *const pt_63[] = {"ref:pool", "string", "string"};
+static const char *const pd_63[] = {NULL, NULL, NULL};
+static const struct xcp__param p_64[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_64[] = {"self", "key"};
+static const char *const pt_64[] = {"ref:pool", "string"};
 static const char *const pd_64[] = {NULL, NULL};
-static const struct xcp__param p_65[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_65[] = {"self", "key", "value"};
-static const char *const pt_65[] = {"ref:pool", "string", "string"};
-static const char *const pd_65[] = {NULL, NULL, NULL};
-static const struct xcp__param p_66[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_66[] = {"self", "key"};
-static const char *const pt_66[] = {"ref:pool", "string"};
+static const struct xcp__param p_65[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_65[] = {"self"};
+static const char *const pt_65[] = {"ref:pool"};
+static const char *const pd_65[] = {NULL};
+static const struct xcp__param p_66[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_66[] = {"self", "value"};
+static const char *const pt_66[] = {"ref:pool", "map:string:string"};
 static const char *const pd_66[] = {NULL, NULL};
-static const struct xcp__param p_67[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_67[] = {"self"};
-static const char *const pt_67[] = {"ref:pool"};
-static const char *const pd_67[] = {NULL};
-static const struct xcp__param p_68[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_68[] = {"self", "value"};
-static const char *const pt_68[] = {"ref:pool", "bool"};
+static const struct xcp__param p_67[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_67[] = {"self", "key", "value"};
+static const char *const pt_67[] = {"ref:pool", "string", "string"};
+static const char *const pd_67[] = {NULL, NULL, NULL};
+static const struct xcp__param p_68[] = {{"self", &xcp__T_ref_pool, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_68[] = {"self", "key"};
+static const char *const pt_68[] = {"ref:pool", "string"};
 static const char *const pd_68[] = {NULL, NULL};
 static const struct xcp__param p_69[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_69[] = {"self"};
@@ -1884,10 +1884,10 @@ static const struct xcp__param p_71[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_71[] = {"self"};
 static const char *const pt_71[] = {"ref:pool"};
 static const char *const pd_71[] = {NULL};
-static const struct xcp__param p_72[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_72[] = {"self"};
-static const char *const pt_72[] = {"ref:pool"};
-static const char *const pd_72[] = {NULL};
+static const struct xcp__param p_72[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_72[] = {"self", "value"};
+static const char *const pt_72[] = {"ref:pool", "bool"};
+static const char *const pd_72[] = {NULL, NULL};
 static const struct xcp__param p_73[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_73[] = {"self"};
 static const char *const pt_73[] = {"ref:pool"};
@@ -1900,10 +1900,10 @@ static const struct xcp__param p_75[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_75[] = {"self"};
 static const char *const pt_75[] = {"ref:pool"};
 static const char *const pd_75[] = {NULL};
-static const struct xcp__param p_76[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_76[] = {"self", "value"};
-static const char *const pt_76[] = {"ref:pool", "bool"};
-static const char *const pd_76[] = {NULL, NULL};
+static const struct xcp__param p_76[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_76[] = {"self"};
+static const char *const pt_76[] = {"ref:pool"};
+static const char *const pd_76[] = {NULL};
 static const struct xcp__param p_77[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_77[] = {"self"};
 static const char *const pt_77[] = {"ref:pool"};
@@ -1940,10 +1940,10 @@ static const struct xcp__param p_85[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_85[] = {"self"};
 static const char *const pt_85[] = {"ref:pool"};
 static const char *const pd_85[] = {NULL};
-static const struct xcp__param p_86[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_86[] = {"self"};
-static const char *const pt_86[] = {"ref:pool"};
-static const char *const pd_86[] = {NULL};
+static const struct xcp__param p_86[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_86[] = {"self", "value"};
+static const char *const pt_86[] = {"ref:pool", "bool"};
+static const char *const pd_86[] = {NULL, NULL};
 static const struct xcp__param p_87[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_87[] = {"self"};
 static const char *const pt_87[] = {"ref:pool"};
@@ -1952,10 +1952,10 @@ static const struct xcp__param p_88[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_88[] = {"self"};
 static const char *const pt_88[] = {"ref:pool"};
 static const char *const pd_88[] = {NULL};
-static const struct xcp__param p_89[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_89[] = {"self", "value"};
-static const char *const pt_89[] = {"ref:pool", "bool"};
-static const char *const pd_89[] = {NULL, NULL};
+static const struct xcp__param p_89[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_89[] = {"self"};
+static const char *const pt_89[] = {"ref:pool"};
+static const char *const pd_89[] = {NULL};
 static const struct xcp__param p_90[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_90[] = {"self"};
 static const char *const pt_90[] = {"ref:pool"};
@@ -1968,26 +1968,26 @@ static const struct xcp__param p_92[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_92[] = {"self"};
 static const char *const pt_92[] = {"ref:pool"};
 static const char *const pd_92[] = {NULL};
-static const struct xcp__param p_93[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_int, NULL}};
+static const struct xcp__param p_93[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
 static const char *const pn_93[] = {"self", "value"};
-static const char *const pt_93[] = {"ref:pool", "int"};
+static const char *const pt_93[] = {"ref:pool", "bool"};
 static const char *const pd_93[] = {NULL, NULL};
 static const struct xcp__param p_94[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_94[] = {"self"};
 static const char *const pt_94[] = {"ref:pool"};
 static const char *const pd_94[] = {NULL};
-static const struct xcp__param p_95[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_95[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_int, NULL}};
 static const char *const pn_95[] = {"self", "value"};
-static const char *const pt_95[] = {"ref:pool", "bool"};
+static const char *const pt_95[] = {"ref:pool", "int"};
 static const char *const pd_95[] = {NULL, NULL};
 static const struct xcp__param p_96[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_96[] = {"self"};
 static const char *const pt_96[] = {"ref:pool"};
 static const char *const pd_96[] = {NULL};
-static const struct xcp__param p_97[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_97[] = {"self"};
-static const char *const pt_97[] = {"ref:pool"};
-static const char *const pd_97[] = {NULL};
+static const struct xcp__param p_97[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_97[] = {"self", "value"};
+static const char *const pt_97[] = {"ref:pool", "bool"};
+static const char *const pd_97[] = {NULL, NULL};
 static const struct xcp__param p_98[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_98[] = {"self"};
 static const char *const pt_98[] = {"ref:pool"};
@@ -2108,114 +2108,114 @@ static const struct xcp__param p_127[] = {{"self", &xcp__T_ref_pool, NULL}};
 static const char *const pn_127[] = {"self"};
 static const char *const pt_127[] = {"ref:pool"};
 static const char *const pd_127[] = {NULL};
-static const struct xcp__param p_128[] = {{"master_address", &xcp__T_string, NULL}, {"master_username", &xcp__T_string, NULL}, {"master_password", &xcp__T_string, NULL}};
-static const char *const pn_128[] = {"master_address", "master_username", "master_password"};
-static const char *const pt_128[] = {"string", "string", "string"};
-static const char *const pd_128[] = {NULL, NULL, NULL};
-static const struct xcp__param p_129[] = {{"master_address", &xcp__T_string, NULL}, {"master_username", &xcp__T_string, NULL}, {"master_password", &xcp__T_string, NULL}};
-static const char *const pn_129[] = {"master_address", "master_username", "master_password"};
-static const char *const pt_129[] = {"string", "string", "string"};
-static const char *const pd_129[] = {NULL, NULL, NULL};
-static const struct xcp__param p_130[] = {{"metadata", &xcp__T_string, NULL}};
-static const char *const pn_130[] = {"metadata"};
-static const char *const pt_130[] = {"string"};
-static const char *const pd_130[] = {NULL};
-static const struct xcp__param p_131[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_131[] = {"host"};
-static const char *const pt_131[] = {"ref:host"};
-static const char *const pd_131[] = {NULL};
-static const struct xcp__param p_132[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_132[] = {"host"};
-static const char *const pt_132[] = {"ref:host"};
+static const struct xcp__param p_128[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_128[] = {"self"};
+static const char *const pt_128[] = {"ref:pool"};
+static const char *const pd_128[] = {NULL};
+static const struct xcp__param p_129[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_129[] = {"self"};
+static const char *const pt_129[] = {"ref:pool"};
+static const char *const pd_129[] = {NULL};
+static const struct xcp__param p_130[] = {{"master_address", &xcp__T_string, NULL}, {"master_username", &xcp__T_string, NULL}, {"master_password", &xcp__T_string, NULL}};
+static const char *const pn_130[] = {"master_address", "master_username", "master_password"};
+static const char *const pt_130[] = {"string", "string", "string"};
+static const char *const pd_130[] = {NULL, NULL, NULL};
+static const struct xcp__param p_131[] = {{"master_address", &xcp__T_string, NULL}, {"master_username", &xcp__T_string, NULL}, {"master_password", &xcp__T_string, NULL}};
+static const char *const pn_131[] = {"master_address", "master_username", "master_password"};
+static const char *const pt_131[] = {"string", "string", "string"};
+static const char *const pd_131[] = {NULL, NULL, NULL};
+static const struct xcp__param p_132[] = {{"metadata", &xcp__T_string, NULL}};
+static const char *const pn_132[] = {"metadata"};
+static const char *const pt_132[] = {"string"};
 static const char *const pd_132[] = {NULL};
-static const struct xcp__param p_134[] = {{"master_address", &xcp__T_string, NULL}};
-static const char *const pn_134[] = {"master_address"};
-static const char *const pt_134[] = {"string"};
+static const struct xcp__param p_133[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_133[] = {"host"};
+static const char *const pt_133[] = {"ref:host"};
+static const char *const pd_133[] = {NULL};
+static const struct xcp__param p_134[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_134[] = {"host"};
+static const char *const pt_134[] = {"ref:host"};
 static const char *const pd_134[] = {NULL};
-static const struct xcp__param p_136[] = {{"heartbeat_srs", &xcp__T_set_ref_SR, NULL}, {"configuration", &xcp__T_map_string_string, NULL}};
-static const char *const pn_136[] = {"heartbeat_srs", "configuration"};
-static const char *const pt_136[] = {"set:ref:SR", "map:string:string"};
-static const char *const pd_136[] = {NULL, NULL};
-static const struct xcp__param p_139[] = {{"network", &xcp__T_ref_network, NULL}};
-static const char *const pn_139[] = {"network"};
-static const char *const pt_139[] = {"ref:network"};
-static const char *const pd_139[] = {NULL};
-static const struct xcp__param p_140[] = {{"pif", &xcp__T_ref_PIF, NULL}, {"network", &xcp__T_ref_network, NULL}, {"VLAN", &xcp__T_int, NULL}};
-static const char *const pn_140[] = {"pif", "network", "VLAN"};
-static const char *const pt_140[] = {"ref:PIF", "ref:network", "int"};
-static const char *const pd_140[] = {NULL, NULL, NULL};
-static const struct xcp__param p_141[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_141[] = {"self", "value"};
-static const char *const pt_141[] = {"ref:pool", "int"};
-static const char *const pd_141[] = {NULL, NULL};
-static const struct xcp__param p_142[] = {{"self", &xcp__T_ref_pool, NULL}};
-static const char *const pn_142[] = {"self"};
-static const char *const pt_142[] = {"ref:pool"};
-static const char *const pd_142[] = {NULL};
-static const struct xcp__param p_143[] = {{"self", &xcp__T_ref_pool, NULL}, {"edition", &xcp__T_string, NULL}};
-static const char *const pn_143[] = {"self", "edition"};
-static const char *const pt_143[] = {"ref:pool", "string"};
-static const char *const pd_143[] = {NULL, NULL};
-static const struct xcp__param p_144[] = {{"pool", &xcp__T_ref_pool, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_144[] = {"pool", "name", "mime_type", "public"};
-static const char *const pt_144[] = {"ref:pool", "string", "string", "bool"};
-static const char *const pd_144[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_145[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_145[] = {"self"};
-static const char *const pt_145[] = {"ref:host"};
-static const char *const pd_145[] = {NULL};
-static const struct xcp__param p_146[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_146[] = {"uuid"};
-static const char *const pt_146[] = {"string"};
+static const struct xcp__param p_136[] = {{"master_address", &xcp__T_string, NULL}};
+static const char *const pn_136[] = {"master_address"};
+static const char *const pt_136[] = {"string"};
+static const char *const pd_136[] = {NULL};
+static const struct xcp__param p_138[] = {{"heartbeat_srs", &xcp__T_set_ref_SR, NULL}, {"configuration", &xcp__T_map_string_string, NULL}};
+static const char *const pn_138[] = {"heartbeat_srs", "configuration"};
+static const char *const pt_138[] = {"set:ref:SR", "map:string:string"};
+static const char *const pd_138[] = {NULL, NULL};
+static const struct xcp__param p_140[] = {{"body", &xcp__T_string, NULL}};
+static const char *const pn_140[] = {"body"};
+static const char *const pt_140[] = {"string"};
+static const char *const pd_140[] = {NULL};
+static const struct xcp__param p_141[] = {{"seq", &xcp__T_int, NULL}};
+static const char *const pn_141[] = {"seq"};
+static const char *const pt_141[] = {"int"};
+static const char *const pd_141[] = {NULL};
+static const struct xcp__param p_143[] = {{"network", &xcp__T_ref_network, NULL}};
+static const char *const pn_143[] = {"network"};
+static const char *const pt_143[] = {"ref:network"};
+static const char *const pd_143[] = {NULL};
+static const struct xcp__param p_144[] = {{"pif", &xcp__T_ref_PIF, NULL}, {"network", &xcp__T_ref_network, NULL}, {"VLAN", &xcp__T_int, NULL}};
+static const char *const pn_144[] = {"pif", "network", "VLAN"};
+static const char *const pt_144[] = {"ref:PIF", "ref:network", "int"};
+static const char *const pd_144[] = {NULL, NULL, NULL};
+static const struct xcp__param p_145[] = {{"self", &xcp__T_ref_pool, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_145[] = {"self", "value"};
+static const char *const pt_145[] = {"ref:pool", "int"};
+static const char *const pd_145[] = {NULL, NULL};
+static const struct xcp__param p_146[] = {{"self", &xcp__T_ref_pool, NULL}};
+static const char *const pn_146[] = {"self"};
+static const char *const pt_146[] = {"ref:pool"};
 static const char *const pd_146[] = {NULL};
-static const struct xcp__param p_147[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_147[] = {"label"};
-static const char *const pt_147[] = {"string"};
-static const char *const pd_147[] = {NULL};
-static const struct xcp__param p_150[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_150[] = {"expr"};
+static const struct xcp__param p_147[] = {{"self", &xcp__T_ref_pool, NULL}, {"edition", &xcp__T_string, NULL}};
+static const char *const pn_147[] = {"self", "edition"};
+static const char *const pt_147[] = {"ref:pool", "string"};
+static const char *const pd_147[] = {NULL, NULL};
+static const struct xcp__param p_148[] = {{"pool", &xcp__T_ref_pool, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_148[] = {"pool", "name", "mime_type", "public"};
+static const char *const pt_148[] = {"ref:pool", "string", "string", "bool"};
+static const char *const pd_148[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_149[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_149[] = {"self"};
+static const char *const pt_149[] = {"ref:host"};
+static const char *const pd_149[] = {NULL};
+static const struct xcp__param p_150[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_150[] = {"uuid"};
 static const char *const pt_150[] = {"string"};
 static const char *const pd_150[] = {NULL};
-static const struct xcp__param p_151[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_151[] = {"expr"};
+static const struct xcp__param p_151[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_151[] = {"label"};
 static const char *const pt_151[] = {"string"};
 static const char *const pd_151[] = {NULL};
-static const struct xcp__param p_152[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_152[] = {"self"};
-static const char *const pt_152[] = {"ref:host"};
-static const char *const pd_152[] = {NULL};
-static const struct xcp__param p_153[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_153[] = {"self"};
-static const char *const pt_153[] = {"ref:host"};
-static const char *const pd_153[] = {NULL};
-static const struct xcp__param p_154[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_154[] = {"self", "value"};
-static const char *const pt_154[] = {"ref:host", "string"};
-static const char *const pd_154[] = {NULL, NULL};
-static const struct xcp__param p_155[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_155[] = {"self"};
-static const char *const pt_155[] = {"ref:host"};
+static const struct xcp__param p_154[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_154[] = {"expr"};
+static const char *const pt_154[] = {"string"};
+static const char *const pd_154[] = {NULL};
+static const struct xcp__param p_155[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_155[] = {"expr"};
+static const char *const pt_155[] = {"string"};
 static const char *const pd_155[] = {NULL};
-static const struct xcp__param p_156[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_156[] = {"self", "value"};
-static const char *const pt_156[] = {"ref:host", "string"};
-static const char *const pd_156[] = {NULL, NULL};
+static const struct xcp__param p_156[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_156[] = {"self"};
+static const char *const pt_156[] = {"ref:host"};
+static const char *const pd_156[] = {NULL};
 static const struct xcp__param p_157[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_157[] = {"self"};
 static const char *const pt_157[] = {"ref:host"};
 static const char *const pd_157[] = {NULL};
-static const struct xcp__param p_158[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_158[] = {"self"};
-static const char *const pt_158[] = {"ref:host"};
-static const char *const pd_158[] = {NULL};
+static const struct xcp__param p_158[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_158[] = {"self", "value"};
+static const char *const pt_158[] = {"ref:host", "string"};
+static const char *const pd_158[] = {NULL, NULL};
 static const struct xcp__param p_159[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_159[] = {"self"};
 static const char *const pt_159[] = {"ref:host"};
 static const char *const pd_159[] = {NULL};
-static const struct xcp__param p_160[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_160[] = {"self"};
-static const char *const pt_160[] = {"ref:host"};
-static const char *const pd_160[] = {NULL};
+static const struct xcp__param p_160[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_160[] = {"self", "value"};
+static const char *const pt_160[] = {"ref:host", "string"};
+static const char *const pd_160[] = {NULL, NULL};
 static const struct xcp__param p_161[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_161[] = {"self"};
 static const char *const pt_161[] = {"ref:host"};
@@ -2228,154 +2228,154 @@ static const struct xcp__param p_163[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_163[] = {"self"};
 static const char *const pt_163[] = {"ref:host"};
 static const char *const pd_163[] = {NULL};
-static const struct xcp__param p_164[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_164[] = {"self", "value"};
-static const char *const pt_164[] = {"ref:host", "map:string:string"};
-static const char *const pd_164[] = {NULL, NULL};
-static const struct xcp__param p_165[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_165[] = {"self", "key", "value"};
-static const char *const pt_165[] = {"ref:host", "string", "string"};
-static const char *const pd_165[] = {NULL, NULL, NULL};
-static const struct xcp__param p_166[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_166[] = {"self", "key"};
-static const char *const pt_166[] = {"ref:host", "string"};
-static const char *const pd_166[] = {NULL, NULL};
+static const struct xcp__param p_164[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_164[] = {"self"};
+static const char *const pt_164[] = {"ref:host"};
+static const char *const pd_164[] = {NULL};
+static const struct xcp__param p_165[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_165[] = {"self"};
+static const char *const pt_165[] = {"ref:host"};
+static const char *const pd_165[] = {NULL};
+static const struct xcp__param p_166[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_166[] = {"self"};
+static const char *const pt_166[] = {"ref:host"};
+static const char *const pd_166[] = {NULL};
 static const struct xcp__param p_167[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_167[] = {"self"};
 static const char *const pt_167[] = {"ref:host"};
 static const char *const pd_167[] = {NULL};
-static const struct xcp__param p_168[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_168[] = {"self"};
-static const char *const pt_168[] = {"ref:host"};
-static const char *const pd_168[] = {NULL};
-static const struct xcp__param p_169[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_169[] = {"self"};
-static const char *const pt_169[] = {"ref:host"};
-static const char *const pd_169[] = {NULL};
-static const struct xcp__param p_170[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_170[] = {"self", "value"};
-static const char *const pt_170[] = {"ref:host", "map:string:string"};
+static const struct xcp__param p_168[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_168[] = {"self", "value"};
+static const char *const pt_168[] = {"ref:host", "map:string:string"};
+static const char *const pd_168[] = {NULL, NULL};
+static const struct xcp__param p_169[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_169[] = {"self", "key", "value"};
+static const char *const pt_169[] = {"ref:host", "string", "string"};
+static const char *const pd_169[] = {NULL, NULL, NULL};
+static const struct xcp__param p_170[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_170[] = {"self", "key"};
+static const char *const pt_170[] = {"ref:host", "string"};
 static const char *const pd_170[] = {NULL, NULL};
-static const struct xcp__param p_171[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_171[] = {"self", "key", "value"};
-static const char *const pt_171[] = {"ref:host", "string", "string"};
-static const char *const pd_171[] = {NULL, NULL, NULL};
-static const struct xcp__param p_172[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_172[] = {"self", "key"};
-static const char *const pt_172[] = {"ref:host", "string"};
-static const char *const pd_172[] = {NULL, NULL};
+static const struct xcp__param p_171[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_171[] = {"self"};
+static const char *const pt_171[] = {"ref:host"};
+static const char *const pd_171[] = {NULL};
+static const struct xcp__param p_172[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_172[] = {"self"};
+static const char *const pt_172[] = {"ref:host"};
+static const char *const pd_172[] = {NULL};
 static const struct xcp__param p_173[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_173[] = {"self"};
 static const char *const pt_173[] = {"ref:host"};
 static const char *const pd_173[] = {NULL};
-static const struct xcp__param p_174[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_174[] = {"self"};
-static const char *const pt_174[] = {"ref:host"};
-static const char *const pd_174[] = {NULL};
-static const struct xcp__param p_175[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_ref_SR, NULL}};
-static const char *const pn_175[] = {"self", "value"};
-static const char *const pt_175[] = {"ref:host", "ref:SR"};
-static const char *const pd_175[] = {NULL, NULL};
-static const struct xcp__param p_176[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_176[] = {"self"};
-static const char *const pt_176[] = {"ref:host"};
-static const char *const pd_176[] = {NULL};
-static const struct xcp__param p_177[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_ref_SR, NULL}};
-static const char *const pn_177[] = {"self", "value"};
-static const char *const pt_177[] = {"ref:host", "ref:SR"};
-static const char *const pd_177[] = {NULL, NULL};
+static const struct xcp__param p_174[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_174[] = {"self", "value"};
+static const char *const pt_174[] = {"ref:host", "map:string:string"};
+static const char *const pd_174[] = {NULL, NULL};
+static const struct xcp__param p_175[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_175[] = {"self", "key", "value"};
+static const char *const pt_175[] = {"ref:host", "string", "string"};
+static const char *const pd_175[] = {NULL, NULL, NULL};
+static const struct xcp__param p_176[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_176[] = {"self", "key"};
+static const char *const pt_176[] = {"ref:host", "string"};
+static const char *const pd_176[] = {NULL, NULL};
+static const struct xcp__param p_177[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_177[] = {"self"};
+static const char *const pt_177[] = {"ref:host"};
+static const char *const pd_177[] = {NULL};
 static const struct xcp__param p_178[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_178[] = {"self"};
 static const char *const pt_178[] = {"ref:host"};
 static const char *const pd_178[] = {NULL};
-static const struct xcp__param p_179[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_179[] = {"self"};
-static const char *const pt_179[] = {"ref:host"};
-static const char *const pd_179[] = {NULL};
+static const struct xcp__param p_179[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_ref_SR, NULL}};
+static const char *const pn_179[] = {"self", "value"};
+static const char *const pt_179[] = {"ref:host", "ref:SR"};
+static const char *const pd_179[] = {NULL, NULL};
 static const struct xcp__param p_180[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_180[] = {"self"};
 static const char *const pt_180[] = {"ref:host"};
 static const char *const pd_180[] = {NULL};
-static const struct xcp__param p_181[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_181[] = {"self"};
-static const char *const pt_181[] = {"ref:host"};
-static const char *const pd_181[] = {NULL};
+static const struct xcp__param p_181[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_ref_SR, NULL}};
+static const char *const pn_181[] = {"self", "value"};
+static const char *const pt_181[] = {"ref:host", "ref:SR"};
+static const char *const pd_181[] = {NULL, NULL};
 static const struct xcp__param p_182[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_182[] = {"self"};
 static const char *const pt_182[] = {"ref:host"};
 static const char *const pd_182[] = {NULL};
-static const struct xcp__param p_183[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_183[] = {"self", "value"};
-static const char *const pt_183[] = {"ref:host", "string"};
-static const char *const pd_183[] = {NULL, NULL};
+static const struct xcp__param p_183[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_183[] = {"self"};
+static const char *const pt_183[] = {"ref:host"};
+static const char *const pd_183[] = {NULL};
 static const struct xcp__param p_184[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_184[] = {"self"};
 static const char *const pt_184[] = {"ref:host"};
 static const char *const pd_184[] = {NULL};
-static const struct xcp__param p_185[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_185[] = {"self", "value"};
-static const char *const pt_185[] = {"ref:host", "string"};
-static const char *const pd_185[] = {NULL, NULL};
+static const struct xcp__param p_185[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_185[] = {"self"};
+static const char *const pt_185[] = {"ref:host"};
+static const char *const pd_185[] = {NULL};
 static const struct xcp__param p_186[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_186[] = {"self"};
 static const char *const pt_186[] = {"ref:host"};
 static const char *const pd_186[] = {NULL};
-static const struct xcp__param p_187[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_187[] = {"self"};
-static const char *const pt_187[] = {"ref:host"};
-static const char *const pd_187[] = {NULL};
+static const struct xcp__param p_187[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_187[] = {"self", "value"};
+static const char *const pt_187[] = {"ref:host", "string"};
+static const char *const pd_187[] = {NULL, NULL};
 static const struct xcp__param p_188[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_188[] = {"self"};
 static const char *const pt_188[] = {"ref:host"};
 static const char *const pd_188[] = {NULL};
-static const struct xcp__param p_189[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_189[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_189[] = {"self", "value"};
-static const char *const pt_189[] = {"ref:host", "set:string"};
+static const char *const pt_189[] = {"ref:host", "string"};
 static const char *const pd_189[] = {NULL, NULL};
-static const struct xcp__param p_190[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_190[] = {"self", "value"};
-static const char *const pt_190[] = {"ref:host", "string"};
-static const char *const pd_190[] = {NULL, NULL};
-static const struct xcp__param p_191[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_191[] = {"self", "value"};
-static const char *const pt_191[] = {"ref:host", "string"};
-static const char *const pd_191[] = {NULL, NULL};
+static const struct xcp__param p_190[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_190[] = {"self"};
+static const char *const pt_190[] = {"ref:host"};
+static const char *const pd_190[] = {NULL};
+static const struct xcp__param p_191[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_191[] = {"self"};
+static const char *const pt_191[] = {"ref:host"};
+static const char *const pd_191[] = {NULL};
 static const struct xcp__param p_192[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_192[] = {"self"};
 static const char *const pt_192[] = {"ref:host"};
 static const char *const pd_192[] = {NULL};
-static const struct xcp__param p_193[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_193[] = {"self"};
-static const char *const pt_193[] = {"ref:host"};
-static const char *const pd_193[] = {NULL};
-static const struct xcp__param p_194[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const struct xcp__param p_193[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const char *const pn_193[] = {"self", "value"};
+static const char *const pt_193[] = {"ref:host", "set:string"};
+static const char *const pd_193[] = {NULL, NULL};
+static const struct xcp__param p_194[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_194[] = {"self", "value"};
-static const char *const pt_194[] = {"ref:host", "map:string:string"};
+static const char *const pt_194[] = {"ref:host", "string"};
 static const char *const pd_194[] = {NULL, NULL};
-static const struct xcp__param p_195[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_195[] = {"self", "key", "value"};
-static const char *const pt_195[] = {"ref:host", "string", "string"};
-static const char *const pd_195[] = {NULL, NULL, NULL};
-static const struct xcp__param p_196[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_196[] = {"self", "key"};
-static const char *const pt_196[] = {"ref:host", "string"};
-static const char *const pd_196[] = {NULL, NULL};
+static const struct xcp__param p_195[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_195[] = {"self", "value"};
+static const char *const pt_195[] = {"ref:host", "string"};
+static const char *const pd_195[] = {NULL, NULL};
+static const struct xcp__param p_196[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_196[] = {"self"};
+static const char *const pt_196[] = {"ref:host"};
+static const char *const pd_196[] = {NULL};
 static const struct xcp__param p_197[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_197[] = {"self"};
 static const char *const pt_197[] = {"ref:host"};
 static const char *const pd_197[] = {NULL};
-static const struct xcp__param p_198[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_198[] = {"self"};
-static const char *const pt_198[] = {"ref:host"};
-static const char *const pd_198[] = {NULL};
-static const struct xcp__param p_199[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_199[] = {"self"};
-static const char *const pt_199[] = {"ref:host"};
-static const char *const pd_199[] = {NULL};
-static const struct xcp__param p_200[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_200[] = {"self"};
-static const char *const pt_200[] = {"ref:host"};
-static const char *const pd_200[] = {NULL};
+static const struct xcp__param p_198[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_198[] = {"self", "value"};
+static const char *const pt_198[] = {"ref:host", "map:string:string"};
+static const char *const pd_198[] = {NULL, NULL};
+static const struct xcp__param p_199[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_199[] = {"self", "key", "value"};
+static const char *const pt_199[] = {"ref:host", "string", "string"};
+static const char *const pd_199[] = {NULL, NULL, NULL};
+static const struct xcp__param p_200[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_200[] = {"self", "key"};
+static const char *const pt_200[] = {"ref:host", "string"};
+static const char *const pd_200[] = {NULL, NULL};
 static const struct xcp__param p_201[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_201[] = {"self"};
 static const char *const pt_201[] = {"ref:host"};
@@ -2384,42 +2384,42 @@ static const struct xcp__param p_202[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_202[] = {"self"};
 static const char *const pt_202[] = {"ref:host"};
 static const char *const pd_202[] = {NULL};
-static const struct xcp__param p_203[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_203[] = {"self", "value"};
-static const char *const pt_203[] = {"ref:host", "map:string:string"};
-static const char *const pd_203[] = {NULL, NULL};
-static const struct xcp__param p_204[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_204[] = {"self", "key", "value"};
-static const char *const pt_204[] = {"ref:host", "string", "string"};
-static const char *const pd_204[] = {NULL, NULL, NULL};
-static const struct xcp__param p_205[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_205[] = {"self", "key"};
-static const char *const pt_205[] = {"ref:host", "string"};
-static const char *const pd_205[] = {NULL, NULL};
+static const struct xcp__param p_203[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_203[] = {"self"};
+static const char *const pt_203[] = {"ref:host"};
+static const char *const pd_203[] = {NULL};
+static const struct xcp__param p_204[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_204[] = {"self"};
+static const char *const pt_204[] = {"ref:host"};
+static const char *const pd_204[] = {NULL};
+static const struct xcp__param p_205[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_205[] = {"self"};
+static const char *const pt_205[] = {"ref:host"};
+static const char *const pd_205[] = {NULL};
 static const struct xcp__param p_206[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_206[] = {"self"};
 static const char *const pt_206[] = {"ref:host"};
 static const char *const pd_206[] = {NULL};
-static const struct xcp__param p_207[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_host_display, NULL}};
+static const struct xcp__param p_207[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_map_string_string, NULL}};
 static const char *const pn_207[] = {"self", "value"};
-static const char *const pt_207[] = {"ref:host", "host_display"};
+static const char *const pt_207[] = {"ref:host", "map:string:string"};
 static const char *const pd_207[] = {NULL, NULL};
-static const struct xcp__param p_208[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_208[] = {"self"};
-static const char *const pt_208[] = {"ref:host"};
-static const char *const pd_208[] = {NULL};
-static const struct xcp__param p_209[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_209[] = {"self"};
-static const char *const pt_209[] = {"ref:host"};
-static const char *const pd_209[] = {NULL};
+static const struct xcp__param p_208[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_208[] = {"self", "key", "value"};
+static const char *const pt_208[] = {"ref:host", "string", "string"};
+static const char *const pd_208[] = {NULL, NULL, NULL};
+static const struct xcp__param p_209[] = {{"self", &xcp__T_ref_host, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_209[] = {"self", "key"};
+static const char *const pt_209[] = {"ref:host", "string"};
+static const char *const pd_209[] = {NULL, NULL};
 static const struct xcp__param p_210[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_210[] = {"self"};
 static const char *const pt_210[] = {"ref:host"};
 static const char *const pd_210[] = {NULL};
-static const struct xcp__param p_211[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_211[] = {"self"};
-static const char *const pt_211[] = {"ref:host"};
-static const char *const pd_211[] = {NULL};
+static const struct xcp__param p_211[] = {{"self", &xcp__T_ref_host, NULL}, {"value", &xcp__T_host_display, NULL}};
+static const char *const pn_211[] = {"self", "value"};
+static const char *const pt_211[] = {"ref:host", "host_display"};
+static const char *const pd_211[] = {NULL, NULL};
 static const struct xcp__param p_212[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_212[] = {"self"};
 static const char *const pt_212[] = {"ref:host"};
@@ -2588,42 +2588,42 @@ static const struct xcp__param p_253[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_253[] = {"self"};
 static const char *const pt_253[] = {"ref:host"};
 static const char *const pd_253[] = {NULL};
-static const struct xcp__param p_254[] = {{"host", &xcp__T_ref_host, NULL}, {"auto_enable", &xcp__T_bool, "true"}};
-static const char *const pn_254[] = {"host", "auto_enable"};
-static const char *const pt_254[] = {"ref:host", "bool"};
-static const char *const pd_254[] = {NULL, "true"};
-static const struct xcp__param p_255[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_255[] = {"host"};
+static const struct xcp__param p_254[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_254[] = {"self"};
+static const char *const pt_254[] = {"ref:host"};
+static const char *const pd_254[] = {NULL};
+static const struct xcp__param p_255[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_255[] = {"self"};
 static const char *const pt_255[] = {"ref:host"};
 static const char *const pd_255[] = {NULL};
-static const struct xcp__param p_256[] = {{"host", &xcp__T_ref_host, NULL}, {"network", &xcp__T_ref_network, "NULL"}, {"evacuate_batch_size", &xcp__T_int, "0"}};
-static const char *const pn_256[] = {"host", "network", "evacuate_batch_size"};
-static const char *const pt_256[] = {"ref:host", "ref:network", "int"};
-static const char *const pd_256[] = {NULL, "NULL", "0"};
+static const struct xcp__param p_256[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_256[] = {"self"};
+static const char *const pt_256[] = {"ref:host"};
+static const char *const pd_256[] = {NULL};
 static const struct xcp__param p_257[] = {{"self", &xcp__T_ref_host, NULL}};
 static const char *const pn_257[] = {"self"};
 static const char *const pt_257[] = {"ref:host"};
 static const char *const pd_257[] = {NULL};
-static const struct xcp__param p_258[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_258[] = {"host"};
-static const char *const pt_258[] = {"ref:host"};
-static const char *const pd_258[] = {NULL};
+static const struct xcp__param p_258[] = {{"host", &xcp__T_ref_host, NULL}, {"auto_enable", &xcp__T_bool, "true"}};
+static const char *const pn_258[] = {"host", "auto_enable"};
+static const char *const pt_258[] = {"ref:host", "bool"};
+static const char *const pd_258[] = {NULL, "true"};
 static const struct xcp__param p_259[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_259[] = {"host"};
 static const char *const pt_259[] = {"ref:host"};
 static const char *const pd_259[] = {NULL};
-static const struct xcp__param p_260[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_260[] = {"host"};
-static const char *const pt_260[] = {"ref:host"};
-static const char *const pd_260[] = {NULL};
-static const struct xcp__param p_261[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_261[] = {"host"};
+static const struct xcp__param p_260[] = {{"host", &xcp__T_ref_host, NULL}, {"network", &xcp__T_ref_network, "NULL"}, {"evacuate_batch_size", &xcp__T_int, "0"}};
+static const char *const pn_260[] = {"host", "network", "evacuate_batch_size"};
+static const char *const pt_260[] = {"ref:host", "ref:network", "int"};
+static const char *const pd_260[] = {NULL, "NULL", "0"};
+static const struct xcp__param p_261[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_261[] = {"self"};
 static const char *const pt_261[] = {"ref:host"};
 static const char *const pd_261[] = {NULL};
-static const struct xcp__param p_262[] = {{"host", &xcp__T_ref_host, NULL}, {"plugin", &xcp__T_string, NULL}, {"fn", &xcp__T_string, NULL}, {"args", &xcp__T_map_string_string, NULL}};
-static const char *const pn_262[] = {"host", "plugin", "fn", "args"};
-static const char *const pt_262[] = {"ref:host", "string", "string", "map:string:string"};
-static const char *const pd_262[] = {NULL, NULL, NULL, NULL};
+static const struct xcp__param p_262[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_262[] = {"host"};
+static const char *const pt_262[] = {"ref:host"};
+static const char *const pd_262[] = {NULL};
 static const struct xcp__param p_263[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_263[] = {"host"};
 static const char *const pt_263[] = {"ref:host"};
@@ -2636,40 +2636,40 @@ static const struct xcp__param p_265[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_265[] = {"host"};
 static const char *const pt_265[] = {"ref:host"};
 static const char *const pd_265[] = {NULL};
-static const struct xcp__param p_266[] = {{"pif", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_266[] = {"pif"};
-static const char *const pt_266[] = {"ref:PIF"};
-static const char *const pd_266[] = {NULL};
+static const struct xcp__param p_266[] = {{"host", &xcp__T_ref_host, NULL}, {"plugin", &xcp__T_string, NULL}, {"fn", &xcp__T_string, NULL}, {"args", &xcp__T_map_string_string, NULL}};
+static const char *const pn_266[] = {"host", "plugin", "fn", "args"};
+static const char *const pt_266[] = {"ref:host", "string", "string", "map:string:string"};
+static const char *const pd_266[] = {NULL, NULL, NULL, NULL};
 static const struct xcp__param p_267[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_267[] = {"host"};
 static const char *const pt_267[] = {"ref:host"};
 static const char *const pd_267[] = {NULL};
-static const struct xcp__param p_268[] = {{"host", &xcp__T_ref_host, NULL}, {"hostname", &xcp__T_string, NULL}};
-static const char *const pn_268[] = {"host", "hostname"};
-static const char *const pt_268[] = {"ref:host", "string"};
-static const char *const pd_268[] = {NULL, NULL};
+static const struct xcp__param p_268[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_268[] = {"host"};
+static const char *const pt_268[] = {"ref:host"};
+static const char *const pd_268[] = {NULL};
 static const struct xcp__param p_269[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_269[] = {"host"};
 static const char *const pt_269[] = {"ref:host"};
 static const char *const pd_269[] = {NULL};
-static const struct xcp__param p_270[] = {{"self", &xcp__T_ref_host, NULL}};
-static const char *const pn_270[] = {"self"};
-static const char *const pt_270[] = {"ref:host"};
+static const struct xcp__param p_270[] = {{"pif", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_270[] = {"pif"};
+static const char *const pt_270[] = {"ref:PIF"};
 static const char *const pd_270[] = {NULL};
 static const struct xcp__param p_271[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_271[] = {"host"};
 static const char *const pt_271[] = {"ref:host"};
 static const char *const pd_271[] = {NULL};
-static const struct xcp__param p_272[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_272[] = {"host"};
-static const char *const pt_272[] = {"ref:host"};
-static const char *const pd_272[] = {NULL};
+static const struct xcp__param p_272[] = {{"host", &xcp__T_ref_host, NULL}, {"hostname", &xcp__T_string, NULL}};
+static const char *const pn_272[] = {"host", "hostname"};
+static const char *const pt_272[] = {"ref:host", "string"};
+static const char *const pd_272[] = {NULL, NULL};
 static const struct xcp__param p_273[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_273[] = {"host"};
 static const char *const pt_273[] = {"ref:host"};
 static const char *const pd_273[] = {NULL};
-static const struct xcp__param p_274[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_274[] = {"host"};
+static const struct xcp__param p_274[] = {{"self", &xcp__T_ref_host, NULL}};
+static const char *const pn_274[] = {"self"};
 static const char *const pt_274[] = {"ref:host"};
 static const char *const pd_274[] = {NULL};
 static const struct xcp__param p_275[] = {{"host", &xcp__T_ref_host, NULL}};
@@ -2680,53 +2680,53 @@ static const struct xcp__param p_276[] = {{"host", &xcp__T_ref_host, NULL}};
 static const char *const pn_276[] = {"host"};
 static const char *const pt_276[] = {"ref:host"};
 static const char *const pd_276[] = {NULL};
-static const struct xcp__param p_277[] = {{"host", &xcp__T_ref_host, NULL}, {"data_source", &xcp__T_string, NULL}};
-static const char *const pn_277[] = {"host", "data_source"};
-static const char *const pt_277[] = {"ref:host", "string"};
-static const char *const pd_277[] = {NULL, NULL};
-static const struct xcp__param p_278[] = {{"host", &xcp__T_ref_host, NULL}, {"data_source", &xcp__T_string, NULL}};
-static const char *const pn_278[] = {"host", "data_source"};
-static const char *const pt_278[] = {"ref:host", "string"};
-static const char *const pd_278[] = {NULL, NULL};
-static const struct xcp__param p_279[] = {{"host", &xcp__T_ref_host, NULL}, {"data_source", &xcp__T_string, NULL}};
-static const char *const pn_279[] = {"host", "data_source"};
-static const char *const pt_279[] = {"ref:host", "string"};
-static const char *const pd_279[] = {NULL, NULL};
-static const struct xcp__param p_280[] = {{"host", &xcp__T_ref_host, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_280[] = {"host", "name", "mime_type", "public"};
-static const char *const pt_280[] = {"ref:host", "string", "string", "bool"};
-static const char *const pd_280[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_281[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
-static const char *const pn_281[] = {"self"};
-static const char *const pt_281[] = {"ref:host_metrics"};
-static const char *const pd_281[] = {NULL};
-static const struct xcp__param p_282[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_282[] = {"uuid"};
-static const char *const pt_282[] = {"string"};
-static const char *const pd_282[] = {NULL};
-static const struct xcp__param p_285[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_285[] = {"expr"};
-static const char *const pt_285[] = {"string"};
+static const struct xcp__param p_277[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_277[] = {"host"};
+static const char *const pt_277[] = {"ref:host"};
+static const char *const pd_277[] = {NULL};
+static const struct xcp__param p_278[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_278[] = {"host"};
+static const char *const pt_278[] = {"ref:host"};
+static const char *const pd_278[] = {NULL};
+static const struct xcp__param p_279[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_279[] = {"host"};
+static const char *const pt_279[] = {"ref:host"};
+static const char *const pd_279[] = {NULL};
+static const struct xcp__param p_280[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_280[] = {"host"};
+static const char *const pt_280[] = {"ref:host"};
+static const char *const pd_280[] = {NULL};
+static const struct xcp__param p_281[] = {{"host", &xcp__T_ref_host, NULL}, {"data_source", &xcp__T_string, NULL}};
+static const char *const pn_281[] = {"host", "data_source"};
+static const char *const pt_281[] = {"ref:host", "string"};
+static const char *const pd_281[] = {NULL, NULL};
+static const struct xcp__param p_282[] = {{"host", &xcp__T_ref_host, NULL}, {"data_source", &xcp__T_string, NULL}};
+static const char *const pn_282[] = {"host", "data_source"};
+static const char *const pt_282[] = {"ref:host", "string"};
+static const char *const pd_282[] = {NULL, NULL};
+static const struct xcp__param p_283[] = {{"host", &xcp__T_ref_host, NULL}, {"data_source", &xcp__T_string, NULL}};
+static const char *const pn_283[] = {"host", "data_source"};
+static const char *const pt_283[] = {"ref:host", "string"};
+static const char *const pd_283[] = {NULL, NULL};
+static const struct xcp__param p_284[] = {{"host", &xcp__T_ref_host, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_284[] = {"host", "name", "mime_type", "public"};
+static const char *const pt_284[] = {"ref:host", "string", "string", "bool"};
+static const char *const pd_284[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_285[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
+static const char *const pn_285[] = {"self"};
+static const char *const pt_285[] = {"ref:host_metrics"};
 static const char *const pd_285[] = {NULL};
-static const struct xcp__param p_286[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_286[] = {"expr"};
+static const struct xcp__param p_286[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_286[] = {"uuid"};
 static const char *const pt_286[] = {"string"};
 static const char *const pd_286[] = {NULL};
-static const struct xcp__param p_287[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
-static const char *const pn_287[] = {"self"};
-static const char *const pt_287[] = {"ref:host_metrics"};
-static const char *const pd_287[] = {NULL};
-static const struct xcp__param p_288[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
-static const char *const pn_288[] = {"self"};
-static const char *const pt_288[] = {"ref:host_metrics"};
-static const char *const pd_288[] = {NULL};
-static const struct xcp__param p_289[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
-static const char *const pn_289[] = {"self"};
-static const char *const pt_289[] = {"ref:host_metrics"};
+static const struct xcp__param p_289[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_289[] = {"expr"};
+static const char *const pt_289[] = {"string"};
 static const char *const pd_289[] = {NULL};
-static const struct xcp__param p_290[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
-static const char *const pn_290[] = {"self"};
-static const char *const pt_290[] = {"ref:host_metrics"};
+static const struct xcp__param p_290[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_290[] = {"expr"};
+static const char *const pt_290[] = {"string"};
 static const char *const pd_290[] = {NULL};
 static const struct xcp__param p_291[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
 static const char *const pn_291[] = {"self"};
@@ -2736,49 +2736,49 @@ static const struct xcp__param p_292[] = {{"self", &xcp__T_ref_host_metrics, NUL
 static const char *const pn_292[] = {"self"};
 static const char *const pt_292[] = {"ref:host_metrics"};
 static const char *const pd_292[] = {NULL};
-static const struct xcp__param p_293[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_293[] = {"self", "value"};
-static const char *const pt_293[] = {"ref:host_metrics", "map:string:string"};
-static const char *const pd_293[] = {NULL, NULL};
-static const struct xcp__param p_294[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_294[] = {"self", "key", "value"};
-static const char *const pt_294[] = {"ref:host_metrics", "string", "string"};
-static const char *const pd_294[] = {NULL, NULL, NULL};
-static const struct xcp__param p_295[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_295[] = {"self", "key"};
-static const char *const pt_295[] = {"ref:host_metrics", "string"};
-static const char *const pd_295[] = {NULL, NULL};
-static const struct xcp__param p_296[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const struct xcp__param p_293[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
+static const char *const pn_293[] = {"self"};
+static const char *const pt_293[] = {"ref:host_metrics"};
+static const char *const pd_293[] = {NULL};
+static const struct xcp__param p_294[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
+static const char *const pn_294[] = {"self"};
+static const char *const pt_294[] = {"ref:host_metrics"};
+static const char *const pd_294[] = {NULL};
+static const struct xcp__param p_295[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
+static const char *const pn_295[] = {"self"};
+static const char *const pt_295[] = {"ref:host_metrics"};
+static const char *const pd_295[] = {NULL};
+static const struct xcp__param p_296[] = {{"self", &xcp__T_ref_host_metrics, NULL}};
 static const char *const pn_296[] = {"self"};
-static const char *const pt_296[] = {"ref:host_cpu"};
+static const char *const pt_296[] = {"ref:host_metrics"};
 static const char *const pd_296[] = {NULL};
-static const struct xcp__param p_297[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_297[] = {"uuid"};
-static const char *const pt_297[] = {"string"};
-static const char *const pd_297[] = {NULL};
-static const struct xcp__param p_300[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_300[] = {"expr"};
-static const char *const pt_300[] = {"string"};
+static const struct xcp__param p_297[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_297[] = {"self", "value"};
+static const char *const pt_297[] = {"ref:host_metrics", "map:string:string"};
+static const char *const pd_297[] = {NULL, NULL};
+static const struct xcp__param p_298[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_298[] = {"self", "key", "value"};
+static const char *const pt_298[] = {"ref:host_metrics", "string", "string"};
+static const char *const pd_298[] = {NULL, NULL, NULL};
+static const struct xcp__param p_299[] = {{"self", &xcp__T_ref_host_metrics, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_299[] = {"self", "key"};
+static const char *const pt_299[] = {"ref:host_metrics", "string"};
+static const char *const pd_299[] = {NULL, NULL};
+static const struct xcp__param p_300[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const char *const pn_300[] = {"self"};
+static const char *const pt_300[] = {"ref:host_cpu"};
 static const char *const pd_300[] = {NULL};
-static const struct xcp__param p_301[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_301[] = {"expr"};
+static const struct xcp__param p_301[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_301[] = {"uuid"};
 static const char *const pt_301[] = {"string"};
 static const char *const pd_301[] = {NULL};
-static const struct xcp__param p_302[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
-static const char *const pn_302[] = {"self"};
-static const char *const pt_302[] = {"ref:host_cpu"};
-static const char *const pd_302[] = {NULL};
-static const struct xcp__param p_303[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
-static const char *const pn_303[] = {"self"};
-static const char *const pt_303[] = {"ref:host_cpu"};
-static const char *const pd_303[] = {NULL};
-static const struct xcp__param p_304[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
-static const char *const pn_304[] = {"self"};
-static const char *const pt_304[] = {"ref:host_cpu"};
+static const struct xcp__param p_304[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_304[] = {"expr"};
+static const char *const pt_304[] = {"string"};
 static const char *const pd_304[] = {NULL};
-static const struct xcp__param p_305[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
-static const char *const pn_305[] = {"self"};
-static const char *const pt_305[] = {"ref:host_cpu"};
+static const struct xcp__param p_305[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_305[] = {"expr"};
+static const char *const pt_305[] = {"string"};
 static const char *const pd_305[] = {NULL};
 static const struct xcp__param p_306[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
 static const char *const pn_306[] = {"self"};
@@ -2804,118 +2804,118 @@ static const struct xcp__param p_311[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
 static const char *const pn_311[] = {"self"};
 static const char *const pt_311[] = {"ref:host_cpu"};
 static const char *const pd_311[] = {NULL};
-static const struct xcp__param p_312[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_312[] = {"self", "value"};
-static const char *const pt_312[] = {"ref:host_cpu", "map:string:string"};
-static const char *const pd_312[] = {NULL, NULL};
-static const struct xcp__param p_313[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_313[] = {"self", "key", "value"};
-static const char *const pt_313[] = {"ref:host_cpu", "string", "string"};
-static const char *const pd_313[] = {NULL, NULL, NULL};
-static const struct xcp__param p_314[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_314[] = {"self", "key"};
-static const char *const pt_314[] = {"ref:host_cpu", "string"};
-static const char *const pd_314[] = {NULL, NULL};
+static const struct xcp__param p_312[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const char *const pn_312[] = {"self"};
+static const char *const pt_312[] = {"ref:host_cpu"};
+static const char *const pd_312[] = {NULL};
+static const struct xcp__param p_313[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const char *const pn_313[] = {"self"};
+static const char *const pt_313[] = {"ref:host_cpu"};
+static const char *const pd_313[] = {NULL};
+static const struct xcp__param p_314[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const char *const pn_314[] = {"self"};
+static const char *const pt_314[] = {"ref:host_cpu"};
+static const char *const pd_314[] = {NULL};
 static const struct xcp__param p_315[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
 static const char *const pn_315[] = {"self"};
 static const char *const pt_315[] = {"ref:host_cpu"};
 static const char *const pd_315[] = {NULL};
-static const struct xcp__param p_316[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
-static const char *const pn_316[] = {"self"};
-static const char *const pt_316[] = {"ref:host_cpu"};
-static const char *const pd_316[] = {NULL};
-static const struct xcp__param p_317[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
-static const char *const pn_317[] = {"self"};
-static const char *const pt_317[] = {"ref:host_cpu"};
-static const char *const pd_317[] = {NULL};
-static const struct xcp__param p_318[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_318[] = {"self"};
-static const char *const pt_318[] = {"ref:VM"};
-static const char *const pd_318[] = {NULL};
-static const struct xcp__param p_319[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_319[] = {"uuid"};
-static const char *const pt_319[] = {"string"};
+static const struct xcp__param p_316[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_316[] = {"self", "value"};
+static const char *const pt_316[] = {"ref:host_cpu", "map:string:string"};
+static const char *const pd_316[] = {NULL, NULL};
+static const struct xcp__param p_317[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_317[] = {"self", "key", "value"};
+static const char *const pt_317[] = {"ref:host_cpu", "string", "string"};
+static const char *const pd_317[] = {NULL, NULL, NULL};
+static const struct xcp__param p_318[] = {{"self", &xcp__T_ref_host_cpu, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_318[] = {"self", "key"};
+static const char *const pt_318[] = {"ref:host_cpu", "string"};
+static const char *const pd_318[] = {NULL, NULL};
+static const struct xcp__param p_319[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const char *const pn_319[] = {"self"};
+static const char *const pt_319[] = {"ref:host_cpu"};
 static const char *const pd_319[] = {NULL};
-static const struct xcp__param p_320[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_320[] = {"label"};
-static const char *const pt_320[] = {"string"};
+static const struct xcp__param p_320[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const char *const pn_320[] = {"self"};
+static const char *const pt_320[] = {"ref:host_cpu"};
 static const char *const pd_320[] = {NULL};
-static const struct xcp__param p_323[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_323[] = {"expr"};
+static const struct xcp__param p_321[] = {{"self", &xcp__T_ref_host_cpu, NULL}};
+static const char *const pn_321[] = {"self"};
+static const char *const pt_321[] = {"ref:host_cpu"};
+static const char *const pd_321[] = {NULL};
+static const struct xcp__param p_322[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_322[] = {"self"};
+static const char *const pt_322[] = {"ref:VM"};
+static const char *const pd_322[] = {NULL};
+static const struct xcp__param p_323[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_323[] = {"uuid"};
 static const char *const pt_323[] = {"string"};
 static const char *const pd_323[] = {NULL};
-static const struct xcp__param p_324[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_324[] = {"expr"};
+static const struct xcp__param p_324[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_324[] = {"label"};
 static const char *const pt_324[] = {"string"};
 static const char *const pd_324[] = {NULL};
-static const struct xcp__param p_325[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_325[] = {"self"};
-static const char *const pt_325[] = {"ref:VM"};
-static const char *const pd_325[] = {NULL};
-static const struct xcp__param p_326[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_326[] = {"self"};
-static const char *const pt_326[] = {"ref:VM"};
-static const char *const pd_326[] = {NULL};
-static const struct xcp__param p_327[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_327[] = {"self"};
-static const char *const pt_327[] = {"ref:VM"};
+static const struct xcp__param p_327[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_327[] = {"expr"};
+static const char *const pt_327[] = {"string"};
 static const char *const pd_327[] = {NULL};
-static const struct xcp__param p_328[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_328[] = {"self"};
-static const char *const pt_328[] = {"ref:VM"};
+static const struct xcp__param p_328[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_328[] = {"expr"};
+static const char *const pt_328[] = {"string"};
 static const char *const pd_328[] = {NULL};
-static const struct xcp__param p_329[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_329[] = {"self", "value"};
-static const char *const pt_329[] = {"ref:VM", "string"};
-static const char *const pd_329[] = {NULL, NULL};
+static const struct xcp__param p_329[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_329[] = {"self"};
+static const char *const pt_329[] = {"ref:VM"};
+static const char *const pd_329[] = {NULL};
 static const struct xcp__param p_330[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_330[] = {"self"};
 static const char *const pt_330[] = {"ref:VM"};
 static const char *const pd_330[] = {NULL};
-static const struct xcp__param p_331[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_331[] = {"self", "value"};
-static const char *const pt_331[] = {"ref:VM", "string"};
-static const char *const pd_331[] = {NULL, NULL};
+static const struct xcp__param p_331[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_331[] = {"self"};
+static const char *const pt_331[] = {"ref:VM"};
+static const char *const pd_331[] = {NULL};
 static const struct xcp__param p_332[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_332[] = {"self"};
 static const char *const pt_332[] = {"ref:VM"};
 static const char *const pd_332[] = {NULL};
-static const struct xcp__param p_333[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_333[] = {"self"};
-static const char *const pt_333[] = {"ref:VM"};
-static const char *const pd_333[] = {NULL};
-static const struct xcp__param p_334[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_334[] = {"self", "value"};
-static const char *const pt_334[] = {"ref:VM", "int"};
-static const char *const pd_334[] = {NULL, NULL};
-static const struct xcp__param p_335[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_335[] = {"self"};
-static const char *const pt_335[] = {"ref:VM"};
-static const char *const pd_335[] = {NULL};
-static const struct xcp__param p_336[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_336[] = {"self", "value"};
-static const char *const pt_336[] = {"ref:VM", "bool"};
-static const char *const pd_336[] = {NULL, NULL};
+static const struct xcp__param p_333[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_333[] = {"self", "value"};
+static const char *const pt_333[] = {"ref:VM", "string"};
+static const char *const pd_333[] = {NULL, NULL};
+static const struct xcp__param p_334[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_334[] = {"self"};
+static const char *const pt_334[] = {"ref:VM"};
+static const char *const pd_334[] = {NULL};
+static const struct xcp__param p_335[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_335[] = {"self", "value"};
+static const char *const pt_335[] = {"ref:VM", "string"};
+static const char *const pd_335[] = {NULL, NULL};
+static const struct xcp__param p_336[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_336[] = {"self"};
+static const char *const pt_336[] = {"ref:VM"};
+static const char *const pd_336[] = {NULL};
 static const struct xcp__param p_337[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_337[] = {"self"};
 static const char *const pt_337[] = {"ref:VM"};
 static const char *const pd_337[] = {NULL};
-static const struct xcp__param p_338[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_338[] = {"self"};
-static const char *const pt_338[] = {"ref:VM"};
-static const char *const pd_338[] = {NULL};
+static const struct xcp__param p_338[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_338[] = {"self", "value"};
+static const char *const pt_338[] = {"ref:VM", "int"};
+static const char *const pd_338[] = {NULL, NULL};
 static const struct xcp__param p_339[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_339[] = {"self"};
 static const char *const pt_339[] = {"ref:VM"};
 static const char *const pd_339[] = {NULL};
-static const struct xcp__param p_340[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_340[] = {"self"};
-static const char *const pt_340[] = {"ref:VM"};
-static const char *const pd_340[] = {NULL};
-static const struct xcp__param p_341[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_host, NULL}};
-static const char *const pn_341[] = {"self", "value"};
-static const char *const pt_341[] = {"ref:VM", "ref:host"};
-static const char *const pd_341[] = {NULL, NULL};
+static const struct xcp__param p_340[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_340[] = {"self", "value"};
+static const char *const pt_340[] = {"ref:VM", "bool"};
+static const char *const pd_340[] = {NULL, NULL};
+static const struct xcp__param p_341[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_341[] = {"self"};
+static const char *const pt_341[] = {"ref:VM"};
+static const char *const pd_341[] = {NULL};
 static const struct xcp__param p_342[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_342[] = {"self"};
 static const char *const pt_342[] = {"ref:VM"};
@@ -2928,74 +2928,74 @@ static const struct xcp__param p_344[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_344[] = {"self"};
 static const char *const pt_344[] = {"ref:VM"};
 static const char *const pd_344[] = {NULL};
-static const struct xcp__param p_345[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_345[] = {"self"};
-static const char *const pt_345[] = {"ref:VM"};
-static const char *const pd_345[] = {NULL};
+static const struct xcp__param p_345[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_host, NULL}};
+static const char *const pn_345[] = {"self", "value"};
+static const char *const pt_345[] = {"ref:VM", "ref:host"};
+static const char *const pd_345[] = {NULL, NULL};
 static const struct xcp__param p_346[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_346[] = {"self"};
 static const char *const pt_346[] = {"ref:VM"};
 static const char *const pd_346[] = {NULL};
-static const struct xcp__param p_347[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_347[] = {"self", "value"};
-static const char *const pt_347[] = {"ref:VM", "map:string:string"};
-static const char *const pd_347[] = {NULL, NULL};
-static const struct xcp__param p_348[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_348[] = {"self", "key", "value"};
-static const char *const pt_348[] = {"ref:VM", "string", "string"};
-static const char *const pd_348[] = {NULL, NULL, NULL};
-static const struct xcp__param p_349[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_349[] = {"self", "key"};
-static const char *const pt_349[] = {"ref:VM", "string"};
-static const char *const pd_349[] = {NULL, NULL};
+static const struct xcp__param p_347[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_347[] = {"self"};
+static const char *const pt_347[] = {"ref:VM"};
+static const char *const pd_347[] = {NULL};
+static const struct xcp__param p_348[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_348[] = {"self"};
+static const char *const pt_348[] = {"ref:VM"};
+static const char *const pd_348[] = {NULL};
+static const struct xcp__param p_349[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_349[] = {"self"};
+static const char *const pt_349[] = {"ref:VM"};
+static const char *const pd_349[] = {NULL};
 static const struct xcp__param p_350[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_350[] = {"self"};
 static const char *const pt_350[] = {"ref:VM"};
 static const char *const pd_350[] = {NULL};
-static const struct xcp__param p_351[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_351[] = {"self"};
-static const char *const pt_351[] = {"ref:VM"};
-static const char *const pd_351[] = {NULL};
-static const struct xcp__param p_352[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_352[] = {"self"};
-static const char *const pt_352[] = {"ref:VM"};
-static const char *const pd_352[] = {NULL};
-static const struct xcp__param p_353[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_softreboot_behavior, NULL}};
-static const char *const pn_353[] = {"self", "value"};
-static const char *const pt_353[] = {"ref:VM", "on_softreboot_behavior"};
+static const struct xcp__param p_351[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_351[] = {"self", "value"};
+static const char *const pt_351[] = {"ref:VM", "map:string:string"};
+static const char *const pd_351[] = {NULL, NULL};
+static const struct xcp__param p_352[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_352[] = {"self", "key", "value"};
+static const char *const pt_352[] = {"ref:VM", "string", "string"};
+static const char *const pd_352[] = {NULL, NULL, NULL};
+static const struct xcp__param p_353[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_353[] = {"self", "key"};
+static const char *const pt_353[] = {"ref:VM", "string"};
 static const char *const pd_353[] = {NULL, NULL};
 static const struct xcp__param p_354[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_354[] = {"self"};
 static const char *const pt_354[] = {"ref:VM"};
 static const char *const pd_354[] = {NULL};
-static const struct xcp__param p_355[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_normal_exit, NULL}};
-static const char *const pn_355[] = {"self", "value"};
-static const char *const pt_355[] = {"ref:VM", "on_normal_exit"};
-static const char *const pd_355[] = {NULL, NULL};
+static const struct xcp__param p_355[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_355[] = {"self"};
+static const char *const pt_355[] = {"ref:VM"};
+static const char *const pd_355[] = {NULL};
 static const struct xcp__param p_356[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_356[] = {"self"};
 static const char *const pt_356[] = {"ref:VM"};
 static const char *const pd_356[] = {NULL};
-static const struct xcp__param p_357[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_normal_exit, NULL}};
+static const struct xcp__param p_357[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_softreboot_behavior, NULL}};
 static const char *const pn_357[] = {"self", "value"};
-static const char *const pt_357[] = {"ref:VM", "on_normal_exit"};
+static const char *const pt_357[] = {"ref:VM", "on_softreboot_behavior"};
 static const char *const pd_357[] = {NULL, NULL};
 static const struct xcp__param p_358[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_358[] = {"self"};
 static const char *const pt_358[] = {"ref:VM"};
 static const char *const pd_358[] = {NULL};
-static const struct xcp__param p_359[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_359[] = {"self"};
-static const char *const pt_359[] = {"ref:VM"};
-static const char *const pd_359[] = {NULL};
+static const struct xcp__param p_359[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_normal_exit, NULL}};
+static const char *const pn_359[] = {"self", "value"};
+static const char *const pt_359[] = {"ref:VM", "on_normal_exit"};
+static const char *const pd_359[] = {NULL, NULL};
 static const struct xcp__param p_360[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_360[] = {"self"};
 static const char *const pt_360[] = {"ref:VM"};
 static const char *const pd_360[] = {NULL};
-static const struct xcp__param p_361[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_361[] = {"self"};
-static const char *const pt_361[] = {"ref:VM"};
-static const char *const pd_361[] = {NULL};
+static const struct xcp__param p_361[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_normal_exit, NULL}};
+static const char *const pn_361[] = {"self", "value"};
+static const char *const pt_361[] = {"ref:VM", "on_normal_exit"};
+static const char *const pd_361[] = {NULL, NULL};
 static const struct xcp__param p_362[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_362[] = {"self"};
 static const char *const pt_362[] = {"ref:VM"};
@@ -3004,18 +3004,18 @@ static const struct xcp__param p_363[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_363[] = {"self"};
 static const char *const pt_363[] = {"ref:VM"};
 static const char *const pd_363[] = {NULL};
-static const struct xcp__param p_364[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_364[] = {"self", "value"};
-static const char *const pt_364[] = {"ref:VM", "string"};
-static const char *const pd_364[] = {NULL, NULL};
+static const struct xcp__param p_364[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_364[] = {"self"};
+static const char *const pt_364[] = {"ref:VM"};
+static const char *const pd_364[] = {NULL};
 static const struct xcp__param p_365[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_365[] = {"self"};
 static const char *const pt_365[] = {"ref:VM"};
 static const char *const pd_365[] = {NULL};
-static const struct xcp__param p_366[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_366[] = {"self", "value"};
-static const char *const pt_366[] = {"ref:VM", "string"};
-static const char *const pd_366[] = {NULL, NULL};
+static const struct xcp__param p_366[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_366[] = {"self"};
+static const char *const pt_366[] = {"ref:VM"};
+static const char *const pd_366[] = {NULL};
 static const struct xcp__param p_367[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_367[] = {"self"};
 static const char *const pt_367[] = {"ref:VM"};
@@ -3052,22 +3052,22 @@ static const struct xcp__param p_375[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_375[] = {"self"};
 static const char *const pt_375[] = {"ref:VM"};
 static const char *const pd_375[] = {NULL};
-static const struct xcp__param p_376[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_376[] = {"self"};
-static const char *const pt_376[] = {"ref:VM"};
-static const char *const pd_376[] = {NULL};
-static const struct xcp__param p_377[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_377[] = {"self", "value"};
-static const char *const pt_377[] = {"ref:VM", "map:string:string"};
-static const char *const pd_377[] = {NULL, NULL};
-static const struct xcp__param p_378[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_378[] = {"self", "key", "value"};
-static const char *const pt_378[] = {"ref:VM", "string", "string"};
-static const char *const pd_378[] = {NULL, NULL, NULL};
-static const struct xcp__param p_379[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_379[] = {"self", "key"};
-static const char *const pt_379[] = {"ref:VM", "string"};
-static const char *const pd_379[] = {NULL, NULL};
+static const struct xcp__param p_376[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_376[] = {"self", "value"};
+static const char *const pt_376[] = {"ref:VM", "string"};
+static const char *const pd_376[] = {NULL, NULL};
+static const struct xcp__param p_377[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_377[] = {"self"};
+static const char *const pt_377[] = {"ref:VM"};
+static const char *const pd_377[] = {NULL};
+static const struct xcp__param p_378[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_378[] = {"self", "value"};
+static const char *const pt_378[] = {"ref:VM", "string"};
+static const char *const pd_378[] = {NULL, NULL};
+static const struct xcp__param p_379[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_379[] = {"self"};
+static const char *const pt_379[] = {"ref:VM"};
+static const char *const pd_379[] = {NULL};
 static const struct xcp__param p_380[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_380[] = {"self"};
 static const char *const pt_380[] = {"ref:VM"};
@@ -3088,82 +3088,82 @@ static const struct xcp__param p_384[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_384[] = {"self"};
 static const char *const pt_384[] = {"ref:VM"};
 static const char *const pd_384[] = {NULL};
-static const struct xcp__param p_385[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_385[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
 static const char *const pn_385[] = {"self", "value"};
-static const char *const pt_385[] = {"ref:VM", "string"};
+static const char *const pt_385[] = {"ref:VM", "map:string:string"};
 static const char *const pd_385[] = {NULL, NULL};
-static const struct xcp__param p_386[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_386[] = {"self"};
-static const char *const pt_386[] = {"ref:VM"};
-static const char *const pd_386[] = {NULL};
-static const struct xcp__param p_387[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_387[] = {"self", "value"};
-static const char *const pt_387[] = {"ref:VM", "map:string:string"};
+static const struct xcp__param p_386[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_386[] = {"self", "key", "value"};
+static const char *const pt_386[] = {"ref:VM", "string", "string"};
+static const char *const pd_386[] = {NULL, NULL, NULL};
+static const struct xcp__param p_387[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_387[] = {"self", "key"};
+static const char *const pt_387[] = {"ref:VM", "string"};
 static const char *const pd_387[] = {NULL, NULL};
-static const struct xcp__param p_388[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_388[] = {"self", "key", "value"};
-static const char *const pt_388[] = {"ref:VM", "string", "string"};
-static const char *const pd_388[] = {NULL, NULL, NULL};
-static const struct xcp__param p_389[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_389[] = {"self", "key"};
+static const struct xcp__param p_388[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_388[] = {"self"};
+static const char *const pt_388[] = {"ref:VM"};
+static const char *const pd_388[] = {NULL};
+static const struct xcp__param p_389[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_389[] = {"self", "value"};
 static const char *const pt_389[] = {"ref:VM", "string"};
 static const char *const pd_389[] = {NULL, NULL};
 static const struct xcp__param p_390[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_390[] = {"self"};
 static const char *const pt_390[] = {"ref:VM"};
 static const char *const pd_390[] = {NULL};
-static const struct xcp__param p_391[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_391[] = {"self"};
-static const char *const pt_391[] = {"ref:VM"};
-static const char *const pd_391[] = {NULL};
-static const struct xcp__param p_392[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_392[] = {"self"};
-static const char *const pt_392[] = {"ref:VM"};
-static const char *const pd_392[] = {NULL};
-static const struct xcp__param p_393[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_393[] = {"self"};
-static const char *const pt_393[] = {"ref:VM"};
-static const char *const pd_393[] = {NULL};
+static const struct xcp__param p_391[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_391[] = {"self", "value"};
+static const char *const pt_391[] = {"ref:VM", "map:string:string"};
+static const char *const pd_391[] = {NULL, NULL};
+static const struct xcp__param p_392[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_392[] = {"self", "key", "value"};
+static const char *const pt_392[] = {"ref:VM", "string", "string"};
+static const char *const pd_392[] = {NULL, NULL, NULL};
+static const struct xcp__param p_393[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_393[] = {"self", "key"};
+static const char *const pt_393[] = {"ref:VM", "string"};
+static const char *const pd_393[] = {NULL, NULL};
 static const struct xcp__param p_394[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_394[] = {"self"};
 static const char *const pt_394[] = {"ref:VM"};
 static const char *const pd_394[] = {NULL};
-static const struct xcp__param p_395[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_395[] = {"self", "value"};
-static const char *const pt_395[] = {"ref:VM", "string"};
-static const char *const pd_395[] = {NULL, NULL};
+static const struct xcp__param p_395[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_395[] = {"self"};
+static const char *const pt_395[] = {"ref:VM"};
+static const char *const pd_395[] = {NULL};
 static const struct xcp__param p_396[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_396[] = {"self"};
 static const char *const pt_396[] = {"ref:VM"};
 static const char *const pd_396[] = {NULL};
-static const struct xcp__param p_397[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_397[] = {"self", "value"};
-static const char *const pt_397[] = {"ref:VM", "map:string:string"};
-static const char *const pd_397[] = {NULL, NULL};
-static const struct xcp__param p_398[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_398[] = {"self", "key", "value"};
-static const char *const pt_398[] = {"ref:VM", "string", "string"};
-static const char *const pd_398[] = {NULL, NULL, NULL};
-static const struct xcp__param p_399[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_399[] = {"self", "key"};
+static const struct xcp__param p_397[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_397[] = {"self"};
+static const char *const pt_397[] = {"ref:VM"};
+static const char *const pd_397[] = {NULL};
+static const struct xcp__param p_398[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_398[] = {"self"};
+static const char *const pt_398[] = {"ref:VM"};
+static const char *const pd_398[] = {NULL};
+static const struct xcp__param p_399[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_399[] = {"self", "value"};
 static const char *const pt_399[] = {"ref:VM", "string"};
 static const char *const pd_399[] = {NULL, NULL};
 static const struct xcp__param p_400[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_400[] = {"self"};
 static const char *const pt_400[] = {"ref:VM"};
 static const char *const pd_400[] = {NULL};
-static const struct xcp__param p_401[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_401[] = {"self"};
-static const char *const pt_401[] = {"ref:VM"};
-static const char *const pd_401[] = {NULL};
-static const struct xcp__param p_402[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_402[] = {"self"};
-static const char *const pt_402[] = {"ref:VM"};
-static const char *const pd_402[] = {NULL};
-static const struct xcp__param p_403[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_403[] = {"self"};
-static const char *const pt_403[] = {"ref:VM"};
-static const char *const pd_403[] = {NULL};
+static const struct xcp__param p_401[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_401[] = {"self", "value"};
+static const char *const pt_401[] = {"ref:VM", "map:string:string"};
+static const char *const pd_401[] = {NULL, NULL};
+static const struct xcp__param p_402[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_402[] = {"self", "key", "value"};
+static const char *const pt_402[] = {"ref:VM", "string", "string"};
+static const char *const pd_402[] = {NULL, NULL, NULL};
+static const struct xcp__param p_403[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_403[] = {"self", "key"};
+static const char *const pt_403[] = {"ref:VM", "string"};
+static const char *const pd_403[] = {NULL, NULL};
 static const struct xcp__param p_404[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_404[] = {"self"};
 static const char *const pt_404[] = {"ref:VM"};
@@ -3172,50 +3172,50 @@ static const struct xcp__param p_405[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_405[] = {"self"};
 static const char *const pt_405[] = {"ref:VM"};
 static const char *const pd_405[] = {NULL};
-static const struct xcp__param p_406[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_406[] = {"self", "value"};
-static const char *const pt_406[] = {"ref:VM", "set:string"};
-static const char *const pd_406[] = {NULL, NULL};
-static const struct xcp__param p_407[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_407[] = {"self", "value"};
-static const char *const pt_407[] = {"ref:VM", "string"};
-static const char *const pd_407[] = {NULL, NULL};
-static const struct xcp__param p_408[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_408[] = {"self", "value"};
-static const char *const pt_408[] = {"ref:VM", "string"};
-static const char *const pd_408[] = {NULL, NULL};
+static const struct xcp__param p_406[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_406[] = {"self"};
+static const char *const pt_406[] = {"ref:VM"};
+static const char *const pd_406[] = {NULL};
+static const struct xcp__param p_407[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_407[] = {"self"};
+static const char *const pt_407[] = {"ref:VM"};
+static const char *const pd_407[] = {NULL};
+static const struct xcp__param p_408[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_408[] = {"self"};
+static const char *const pt_408[] = {"ref:VM"};
+static const char *const pd_408[] = {NULL};
 static const struct xcp__param p_409[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_409[] = {"self"};
 static const char *const pt_409[] = {"ref:VM"};
 static const char *const pd_409[] = {NULL};
-static const struct xcp__param p_410[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_vm_operations_string, NULL}};
+static const struct xcp__param p_410[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_410[] = {"self", "value"};
-static const char *const pt_410[] = {"ref:VM", "map:vm_operations:string"};
+static const char *const pt_410[] = {"ref:VM", "set:string"};
 static const char *const pd_410[] = {NULL, NULL};
-static const struct xcp__param p_411[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_vm_operations, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_411[] = {"self", "key", "value"};
-static const char *const pt_411[] = {"ref:VM", "vm_operations", "string"};
-static const char *const pd_411[] = {NULL, NULL, NULL};
-static const struct xcp__param p_412[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_vm_operations, NULL}};
-static const char *const pn_412[] = {"self", "key"};
-static const char *const pt_412[] = {"ref:VM", "vm_operations"};
+static const struct xcp__param p_411[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_411[] = {"self", "value"};
+static const char *const pt_411[] = {"ref:VM", "string"};
+static const char *const pd_411[] = {NULL, NULL};
+static const struct xcp__param p_412[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_412[] = {"self", "value"};
+static const char *const pt_412[] = {"ref:VM", "string"};
 static const char *const pd_412[] = {NULL, NULL};
 static const struct xcp__param p_413[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_413[] = {"self"};
 static const char *const pt_413[] = {"ref:VM"};
 static const char *const pd_413[] = {NULL};
-static const struct xcp__param p_414[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_414[] = {"self"};
-static const char *const pt_414[] = {"ref:VM"};
-static const char *const pd_414[] = {NULL};
-static const struct xcp__param p_415[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_415[] = {"self"};
-static const char *const pt_415[] = {"ref:VM"};
-static const char *const pd_415[] = {NULL};
-static const struct xcp__param p_416[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_416[] = {"self"};
-static const char *const pt_416[] = {"ref:VM"};
-static const char *const pd_416[] = {NULL};
+static const struct xcp__param p_414[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_vm_operations_string, NULL}};
+static const char *const pn_414[] = {"self", "value"};
+static const char *const pt_414[] = {"ref:VM", "map:vm_operations:string"};
+static const char *const pd_414[] = {NULL, NULL};
+static const struct xcp__param p_415[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_vm_operations, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_415[] = {"self", "key", "value"};
+static const char *const pt_415[] = {"ref:VM", "vm_operations", "string"};
+static const char *const pd_415[] = {NULL, NULL, NULL};
+static const struct xcp__param p_416[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_vm_operations, NULL}};
+static const char *const pn_416[] = {"self", "key"};
+static const char *const pt_416[] = {"ref:VM", "vm_operations"};
+static const char *const pd_416[] = {NULL, NULL};
 static const struct xcp__param p_417[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_417[] = {"self"};
 static const char *const pt_417[] = {"ref:VM"};
@@ -3228,34 +3228,34 @@ static const struct xcp__param p_419[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_419[] = {"self"};
 static const char *const pt_419[] = {"ref:VM"};
 static const char *const pd_419[] = {NULL};
-static const struct xcp__param p_420[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_SR, NULL}};
-static const char *const pn_420[] = {"self", "value"};
-static const char *const pt_420[] = {"ref:VM", "ref:SR"};
-static const char *const pd_420[] = {NULL, NULL};
+static const struct xcp__param p_420[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_420[] = {"self"};
+static const char *const pt_420[] = {"ref:VM"};
+static const char *const pd_420[] = {NULL};
 static const struct xcp__param p_421[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_421[] = {"self"};
 static const char *const pt_421[] = {"ref:VM"};
 static const char *const pd_421[] = {NULL};
-static const struct xcp__param p_422[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_422[] = {"self", "value"};
-static const char *const pt_422[] = {"ref:VM", "int"};
-static const char *const pd_422[] = {NULL, NULL};
+static const struct xcp__param p_422[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_422[] = {"self"};
+static const char *const pt_422[] = {"ref:VM"};
+static const char *const pd_422[] = {NULL};
 static const struct xcp__param p_423[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_423[] = {"self"};
 static const char *const pt_423[] = {"ref:VM"};
 static const char *const pd_423[] = {NULL};
-static const struct xcp__param p_424[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_424[] = {"self"};
-static const char *const pt_424[] = {"ref:VM"};
-static const char *const pd_424[] = {NULL};
+static const struct xcp__param p_424[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_SR, NULL}};
+static const char *const pn_424[] = {"self", "value"};
+static const char *const pt_424[] = {"ref:VM", "ref:SR"};
+static const char *const pd_424[] = {NULL, NULL};
 static const struct xcp__param p_425[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_425[] = {"self"};
 static const char *const pt_425[] = {"ref:VM"};
 static const char *const pd_425[] = {NULL};
-static const struct xcp__param p_426[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_426[] = {"self"};
-static const char *const pt_426[] = {"ref:VM"};
-static const char *const pd_426[] = {NULL};
+static const struct xcp__param p_426[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_426[] = {"self", "value"};
+static const char *const pt_426[] = {"ref:VM", "int"};
+static const char *const pd_426[] = {NULL, NULL};
 static const struct xcp__param p_427[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_427[] = {"self"};
 static const char *const pt_427[] = {"ref:VM"};
@@ -3372,38 +3372,38 @@ static const struct xcp__param p_455[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_455[] = {"self"};
 static const char *const pt_455[] = {"ref:VM"};
 static const char *const pd_455[] = {NULL};
-static const struct xcp__param p_456[] = {{"args", &xcp__T_record_VM, NULL}};
-static const char *const pn_456[] = {"args"};
-static const char *const pt_456[] = {"record:VM"};
+static const struct xcp__param p_456[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_456[] = {"self"};
+static const char *const pt_456[] = {"ref:VM"};
 static const char *const pd_456[] = {NULL};
 static const struct xcp__param p_457[] = {{"self", &xcp__T_ref_VM, NULL}};
 static const char *const pn_457[] = {"self"};
 static const char *const pt_457[] = {"ref:VM"};
 static const char *const pd_457[] = {NULL};
-static const struct xcp__param p_458[] = {{"vm", &xcp__T_ref_VM, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_458[] = {"vm", "start_paused", "force"};
-static const char *const pt_458[] = {"ref:VM", "bool", "bool"};
-static const char *const pd_458[] = {NULL, NULL, NULL};
-static const struct xcp__param p_459[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_459[] = {"vm", "host", "start_paused", "force"};
-static const char *const pt_459[] = {"ref:VM", "ref:host", "bool", "bool"};
-static const char *const pd_459[] = {NULL, NULL, NULL, NULL};
-static const struct xcp__param p_460[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_460[] = {"vm"};
-static const char *const pt_460[] = {"ref:VM"};
+static const struct xcp__param p_458[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_458[] = {"self"};
+static const char *const pt_458[] = {"ref:VM"};
+static const char *const pd_458[] = {NULL};
+static const struct xcp__param p_459[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_459[] = {"self"};
+static const char *const pt_459[] = {"ref:VM"};
+static const char *const pd_459[] = {NULL};
+static const struct xcp__param p_460[] = {{"args", &xcp__T_record_VM, NULL}};
+static const char *const pn_460[] = {"args"};
+static const char *const pt_460[] = {"record:VM"};
 static const char *const pd_460[] = {NULL};
-static const struct xcp__param p_461[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_461[] = {"vm"};
+static const struct xcp__param p_461[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_461[] = {"self"};
 static const char *const pt_461[] = {"ref:VM"};
 static const char *const pd_461[] = {NULL};
-static const struct xcp__param p_462[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_462[] = {"vm"};
-static const char *const pt_462[] = {"ref:VM"};
-static const char *const pd_462[] = {NULL};
-static const struct xcp__param p_463[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_463[] = {"vm"};
-static const char *const pt_463[] = {"ref:VM"};
-static const char *const pd_463[] = {NULL};
+static const struct xcp__param p_462[] = {{"vm", &xcp__T_ref_VM, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_462[] = {"vm", "start_paused", "force"};
+static const char *const pt_462[] = {"ref:VM", "bool", "bool"};
+static const char *const pd_462[] = {NULL, NULL, NULL};
+static const struct xcp__param p_463[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_463[] = {"vm", "host", "start_paused", "force"};
+static const char *const pt_463[] = {"ref:VM", "ref:host", "bool", "bool"};
+static const char *const pd_463[] = {NULL, NULL, NULL, NULL};
 static const struct xcp__param p_464[] = {{"vm", &xcp__T_ref_VM, NULL}};
 static const char *const pn_464[] = {"vm"};
 static const char *const pt_464[] = {"ref:VM"};
@@ -3412,14 +3412,14 @@ static const struct xcp__param p_465[] = {{"vm", &xcp__T_ref_VM, NULL}};
 static const char *const pn_465[] = {"vm"};
 static const char *const pt_465[] = {"ref:VM"};
 static const char *const pd_465[] = {NULL};
-static const struct xcp__param p_466[] = {{"vm", &xcp__T_ref_VM, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_466[] = {"vm", "start_paused", "force"};
-static const char *const pt_466[] = {"ref:VM", "bool", "bool"};
-static const char *const pd_466[] = {NULL, NULL, NULL};
-static const struct xcp__param p_467[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_467[] = {"vm", "host", "start_paused", "force"};
-static const char *const pt_467[] = {"ref:VM", "ref:host", "bool", "bool"};
-static const char *const pd_467[] = {NULL, NULL, NULL, NULL};
+static const struct xcp__param p_466[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_466[] = {"vm"};
+static const char *const pt_466[] = {"ref:VM"};
+static const char *const pd_466[] = {NULL};
+static const struct xcp__param p_467[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_467[] = {"vm"};
+static const char *const pt_467[] = {"ref:VM"};
+static const char *const pd_467[] = {NULL};
 static const struct xcp__param p_468[] = {{"vm", &xcp__T_ref_VM, NULL}};
 static const char *const pn_468[] = {"vm"};
 static const char *const pt_468[] = {"ref:VM"};
@@ -3428,98 +3428,98 @@ static const struct xcp__param p_469[] = {{"vm", &xcp__T_ref_VM, NULL}};
 static const char *const pn_469[] = {"vm"};
 static const char *const pt_469[] = {"ref:VM"};
 static const char *const pd_469[] = {NULL};
-static const struct xcp__param p_470[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_470[] = {"vm"};
-static const char *const pt_470[] = {"ref:VM"};
-static const char *const pd_470[] = {NULL};
-static const struct xcp__param p_471[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
-static const char *const pn_471[] = {"vm", "new_name"};
-static const char *const pt_471[] = {"ref:VM", "string"};
-static const char *const pd_471[] = {NULL, NULL};
-static const struct xcp__param p_472[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}, {"sr", &xcp__T_ref_SR, NULL}};
-static const char *const pn_472[] = {"vm", "new_name", "sr"};
-static const char *const pt_472[] = {"ref:VM", "string", "ref:SR"};
-static const char *const pd_472[] = {NULL, NULL, NULL};
-static const struct xcp__param p_473[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}, {"ignore_vdis", &xcp__T_set_ref_VDI, "[]"}};
-static const char *const pn_473[] = {"vm", "new_name", "ignore_vdis"};
-static const char *const pt_473[] = {"ref:VM", "string", "set:ref:VDI"};
-static const char *const pd_473[] = {NULL, NULL, "[]"};
-static const struct xcp__param p_474[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
-static const char *const pn_474[] = {"vm", "new_name"};
-static const char *const pt_474[] = {"ref:VM", "string"};
-static const char *const pd_474[] = {NULL, NULL};
+static const struct xcp__param p_470[] = {{"vm", &xcp__T_ref_VM, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_470[] = {"vm", "start_paused", "force"};
+static const char *const pt_470[] = {"ref:VM", "bool", "bool"};
+static const char *const pd_470[] = {NULL, NULL, NULL};
+static const struct xcp__param p_471[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"start_paused", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_471[] = {"vm", "host", "start_paused", "force"};
+static const char *const pt_471[] = {"ref:VM", "ref:host", "bool", "bool"};
+static const char *const pd_471[] = {NULL, NULL, NULL, NULL};
+static const struct xcp__param p_472[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_472[] = {"vm"};
+static const char *const pt_472[] = {"ref:VM"};
+static const char *const pd_472[] = {NULL};
+static const struct xcp__param p_473[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_473[] = {"vm"};
+static const char *const pt_473[] = {"ref:VM"};
+static const char *const pd_473[] = {NULL};
+static const struct xcp__param p_474[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_474[] = {"vm"};
+static const char *const pt_474[] = {"ref:VM"};
+static const char *const pd_474[] = {NULL};
 static const struct xcp__param p_475[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
 static const char *const pn_475[] = {"vm", "new_name"};
 static const char *const pt_475[] = {"ref:VM", "string"};
 static const char *const pd_475[] = {NULL, NULL};
-static const struct xcp__param p_476[] = {{"snapshot", &xcp__T_ref_VM, NULL}};
-static const char *const pn_476[] = {"snapshot"};
-static const char *const pt_476[] = {"ref:VM"};
-static const char *const pd_476[] = {NULL};
-static const struct xcp__param p_477[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_477[] = {"vm"};
-static const char *const pt_477[] = {"ref:VM"};
-static const char *const pd_477[] = {NULL};
-static const struct xcp__param p_478[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"options", &xcp__T_map_string_string, NULL}};
-static const char *const pn_478[] = {"vm", "host", "options"};
-static const char *const pt_478[] = {"ref:VM", "ref:host", "map:string:string"};
-static const char *const pd_478[] = {NULL, NULL, NULL};
-static const struct xcp__param p_479[] = {{"self", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_479[] = {"self", "host"};
-static const char *const pt_479[] = {"ref:VM", "ref:host"};
+static const struct xcp__param p_476[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}, {"sr", &xcp__T_ref_SR, NULL}};
+static const char *const pn_476[] = {"vm", "new_name", "sr"};
+static const char *const pt_476[] = {"ref:VM", "string", "ref:SR"};
+static const char *const pd_476[] = {NULL, NULL, NULL};
+static const struct xcp__param p_477[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}, {"ignore_vdis", &xcp__T_set_ref_VDI, "[]"}};
+static const char *const pn_477[] = {"vm", "new_name", "ignore_vdis"};
+static const char *const pt_477[] = {"ref:VM", "string", "set:ref:VDI"};
+static const char *const pd_477[] = {NULL, NULL, "[]"};
+static const struct xcp__param p_478[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
+static const char *const pn_478[] = {"vm", "new_name"};
+static const char *const pt_478[] = {"ref:VM", "string"};
+static const char *const pd_478[] = {NULL, NULL};
+static const struct xcp__param p_479[] = {{"vm", &xcp__T_ref_VM, NULL}, {"new_name", &xcp__T_string, NULL}};
+static const char *const pn_479[] = {"vm", "new_name"};
+static const char *const pt_479[] = {"ref:VM", "string"};
 static const char *const pd_479[] = {NULL, NULL};
-static const struct xcp__param p_480[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_480[] = {"vm"};
+static const struct xcp__param p_480[] = {{"snapshot", &xcp__T_ref_VM, NULL}};
+static const char *const pn_480[] = {"snapshot"};
 static const char *const pt_480[] = {"ref:VM"};
 static const char *const pd_480[] = {NULL};
-static const struct xcp__param p_481[] = {{"self", &xcp__T_ref_VM, NULL}, {"op", &xcp__T_vm_operations, NULL}};
-static const char *const pn_481[] = {"self", "op"};
-static const char *const pt_481[] = {"ref:VM", "vm_operations"};
-static const char *const pd_481[] = {NULL, NULL};
-static const struct xcp__param p_482[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_482[] = {"self"};
-static const char *const pt_482[] = {"ref:VM"};
-static const char *const pd_482[] = {NULL};
-static const struct xcp__param p_483[] = {{"vm", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_483[] = {"vm", "key"};
-static const char *const pt_483[] = {"ref:VM", "string"};
+static const struct xcp__param p_481[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_481[] = {"vm"};
+static const char *const pt_481[] = {"ref:VM"};
+static const char *const pd_481[] = {NULL};
+static const struct xcp__param p_482[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}, {"options", &xcp__T_map_string_string, NULL}};
+static const char *const pn_482[] = {"vm", "host", "options"};
+static const char *const pt_482[] = {"ref:VM", "ref:host", "map:string:string"};
+static const char *const pd_482[] = {NULL, NULL, NULL};
+static const struct xcp__param p_483[] = {{"self", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_483[] = {"self", "host"};
+static const char *const pt_483[] = {"ref:VM", "ref:host"};
 static const char *const pd_483[] = {NULL, NULL};
-static const struct xcp__param p_484[] = {{"vm", &xcp__T_ref_VM, NULL}, {"trigger", &xcp__T_string, NULL}};
-static const char *const pn_484[] = {"vm", "trigger"};
-static const char *const pt_484[] = {"ref:VM", "string"};
-static const char *const pd_484[] = {NULL, NULL};
-static const struct xcp__param p_485[] = {{"vm", &xcp__T_ref_VM, NULL}, {"plugin", &xcp__T_string, NULL}, {"fn", &xcp__T_string, NULL}, {"args", &xcp__T_map_string_string, NULL}};
-static const char *const pn_485[] = {"vm", "plugin", "fn", "args"};
-static const char *const pt_485[] = {"ref:VM", "string", "string", "map:string:string"};
-static const char *const pd_485[] = {NULL, NULL, NULL, NULL};
-static const struct xcp__param p_486[] = {{"self", &xcp__T_ref_VM, NULL}, {"min", &xcp__T_int, NULL}, {"max", &xcp__T_int, NULL}};
-static const char *const pn_486[] = {"self", "min", "max"};
-static const char *const pt_486[] = {"ref:VM", "int", "int"};
-static const char *const pd_486[] = {NULL, NULL, NULL};
-static const struct xcp__param p_487[] = {{"self", &xcp__T_ref_VM, NULL}, {"min", &xcp__T_int, NULL}, {"max", &xcp__T_int, NULL}};
-static const char *const pn_487[] = {"self", "min", "max"};
-static const char *const pt_487[] = {"ref:VM", "int", "int"};
-static const char *const pd_487[] = {NULL, NULL, NULL};
-static const struct xcp__param p_488[] = {{"self", &xcp__T_ref_VM, NULL}, {"static_min", &xcp__T_int, NULL}, {"static_max", &xcp__T_int, NULL}, {"dynamic_min", &xcp__T_int, NULL}, {"dynamic_max", &xcp__T_int, NULL}};
-static const char *const pn_488[] = {"self", "static_min", "static_max", "dynamic_min", "dynamic_max"};
-static const char *const pt_488[] = {"ref:VM", "int", "int", "int", "int"};
-static const char *const pd_488[] = {NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_489[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_489[] = {"self", "value"};
-static const char *const pt_489[] = {"ref:VM", "int"};
-static const char *const pd_489[] = {NULL, NULL};
-static const struct xcp__param p_490[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_490[] = {"self", "value"};
-static const char *const pt_490[] = {"ref:VM", "int"};
-static const char *const pd_490[] = {NULL, NULL};
-static const struct xcp__param p_491[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_491[] = {"self", "value"};
-static const char *const pt_491[] = {"ref:VM", "int"};
-static const char *const pd_491[] = {NULL, NULL};
-static const struct xcp__param p_492[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_492[] = {"self", "value"};
-static const char *const pt_492[] = {"ref:VM", "int"};
-static const char *const pd_492[] = {NULL, NULL};
+static const struct xcp__param p_484[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_484[] = {"vm"};
+static const char *const pt_484[] = {"ref:VM"};
+static const char *const pd_484[] = {NULL};
+static const struct xcp__param p_485[] = {{"self", &xcp__T_ref_VM, NULL}, {"op", &xcp__T_vm_operations, NULL}};
+static const char *const pn_485[] = {"self", "op"};
+static const char *const pt_485[] = {"ref:VM", "vm_operations"};
+static const char *const pd_485[] = {NULL, NULL};
+static const struct xcp__param p_486[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_486[] = {"self"};
+static const char *const pt_486[] = {"ref:VM"};
+static const char *const pd_486[] = {NULL};
+static const struct xcp__param p_487[] = {{"vm", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_487[] = {"vm", "key"};
+static const char *const pt_487[] = {"ref:VM", "string"};
+static const char *const pd_487[] = {NULL, NULL};
+static const struct xcp__param p_488[] = {{"vm", &xcp__T_ref_VM, NULL}, {"trigger", &xcp__T_string, NULL}};
+static const char *const pn_488[] = {"vm", "trigger"};
+static const char *const pt_488[] = {"ref:VM", "string"};
+static const char *const pd_488[] = {NULL, NULL};
+static const struct xcp__param p_489[] = {{"vm", &xcp__T_ref_VM, NULL}, {"plugin", &xcp__T_string, NULL}, {"fn", &xcp__T_string, NULL}, {"args", &xcp__T_map_string_string, NULL}};
+static const char *const pn_489[] = {"vm", "plugin", "fn", "args"};
+static const char *const pt_489[] = {"ref:VM", "string", "string", "map:string:string"};
+static const char *const pd_489[] = {NULL, NULL, NULL, NULL};
+static const struct xcp__param p_490[] = {{"self", &xcp__T_ref_VM, NULL}, {"min", &xcp__T_int, NULL}, {"max", &xcp__T_int, NULL}};
+static const char *const pn_490[] = {"self", "min", "max"};
+static const char *const pt_490[] = {"ref:VM", "int", "int"};
+static const char *const pd_490[] = {NULL, NULL, NULL};
+static const struct xcp__param p_491[] = {{"self", &xcp__T_ref_VM, NULL}, {"min", &xcp__T_int, NULL}, {"max", &xcp__T_int, NULL}};
+static const char *const pn_491[] = {"self", "min", "max"};
+static const char *const pt_491[] = {"ref:VM", "int", "int"};
+static const char *const pd_491[] = {NULL, NULL, NULL};
+static const struct xcp__param p_492[] = {{"self", &xcp__T_ref_VM, NULL}, {"static_min", &xcp__T_int, NULL}, {"static_max", &xcp__T_int, NULL}, {"dynamic_min", &xcp__T_int, NULL}, {"dynamic_max", &xcp__T_int, NULL}};
+static const char *const pn_492[] = {"self", "static_min", "static_max", "dynamic_min", "dynamic_max"};
+static const char *const pt_492[] = {"ref:VM", "int", "int", "int", "int"};
+static const char *const pd_492[] = {NULL, NULL, NULL, NULL, NULL};
 static const struct xcp__param p_493[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
 static const char *const pn_493[] = {"self", "value"};
 static const char *const pt_493[] = {"ref:VM", "int"};
@@ -3532,153 +3532,153 @@ static const struct xcp__param p_495[] = {{"self", &xcp__T_ref_VM, NULL}, {"valu
 static const char *const pn_495[] = {"self", "value"};
 static const char *const pt_495[] = {"ref:VM", "int"};
 static const char *const pd_495[] = {NULL, NULL};
-static const struct xcp__param p_496[] = {{"self", &xcp__T_ref_VM, NULL}, {"nvcpu", &xcp__T_int, NULL}};
-static const char *const pn_496[] = {"self", "nvcpu"};
+static const struct xcp__param p_496[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_496[] = {"self", "value"};
 static const char *const pt_496[] = {"ref:VM", "int"};
 static const char *const pd_496[] = {NULL, NULL};
-static const struct xcp__param p_497[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_497[] = {"self", "key", "value"};
-static const char *const pt_497[] = {"ref:VM", "string", "string"};
-static const char *const pd_497[] = {NULL, NULL, NULL};
-static const struct xcp__param p_498[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_float, NULL}};
+static const struct xcp__param p_497[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_497[] = {"self", "value"};
+static const char *const pt_497[] = {"ref:VM", "int"};
+static const char *const pd_497[] = {NULL, NULL};
+static const struct xcp__param p_498[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
 static const char *const pn_498[] = {"self", "value"};
-static const char *const pt_498[] = {"ref:VM", "float"};
+static const char *const pt_498[] = {"ref:VM", "int"};
 static const char *const pd_498[] = {NULL, NULL};
-static const struct xcp__param p_499[] = {{"self", &xcp__T_ref_VM, NULL}, {"multiplier", &xcp__T_float, NULL}};
-static const char *const pn_499[] = {"self", "multiplier"};
-static const char *const pt_499[] = {"ref:VM", "float"};
+static const struct xcp__param p_499[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_499[] = {"self", "value"};
+static const char *const pt_499[] = {"ref:VM", "int"};
 static const char *const pd_499[] = {NULL, NULL};
-static const struct xcp__param p_500[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_500[] = {"self", "value"};
-static const char *const pt_500[] = {"ref:VM", "string"};
+static const struct xcp__param p_500[] = {{"self", &xcp__T_ref_VM, NULL}, {"nvcpu", &xcp__T_int, NULL}};
+static const char *const pn_500[] = {"self", "nvcpu"};
+static const char *const pt_500[] = {"ref:VM", "int"};
 static const char *const pd_500[] = {NULL, NULL};
-static const struct xcp__param p_501[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_domain_type, NULL}};
-static const char *const pn_501[] = {"self", "value"};
-static const char *const pt_501[] = {"ref:VM", "domain_type"};
-static const char *const pd_501[] = {NULL, NULL};
-static const struct xcp__param p_502[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_crash_behaviour, NULL}};
+static const struct xcp__param p_501[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_501[] = {"self", "key", "value"};
+static const char *const pt_501[] = {"ref:VM", "string", "string"};
+static const char *const pd_501[] = {NULL, NULL, NULL};
+static const struct xcp__param p_502[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_float, NULL}};
 static const char *const pn_502[] = {"self", "value"};
-static const char *const pt_502[] = {"ref:VM", "on_crash_behaviour"};
+static const char *const pt_502[] = {"ref:VM", "float"};
 static const char *const pd_502[] = {NULL, NULL};
-static const struct xcp__param p_503[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_503[] = {"self", "value"};
-static const char *const pt_503[] = {"ref:VM", "string"};
+static const struct xcp__param p_503[] = {{"self", &xcp__T_ref_VM, NULL}, {"multiplier", &xcp__T_float, NULL}};
+static const char *const pn_503[] = {"self", "multiplier"};
+static const char *const pt_503[] = {"ref:VM", "float"};
 static const char *const pd_503[] = {NULL, NULL};
-static const struct xcp__param p_504[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_504[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_504[] = {"self", "value"};
-static const char *const pt_504[] = {"ref:VM", "bool"};
+static const char *const pt_504[] = {"ref:VM", "string"};
 static const char *const pd_504[] = {NULL, NULL};
-static const struct xcp__param p_505[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_VDI, NULL}};
+static const struct xcp__param p_505[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_domain_type, NULL}};
 static const char *const pn_505[] = {"self", "value"};
-static const char *const pt_505[] = {"ref:VM", "ref:VDI"};
+static const char *const pt_505[] = {"ref:VM", "domain_type"};
 static const char *const pd_505[] = {NULL, NULL};
-static const struct xcp__param p_506[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const struct xcp__param p_506[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_on_crash_behaviour, NULL}};
 static const char *const pn_506[] = {"self", "value"};
-static const char *const pt_506[] = {"ref:VM", "int"};
+static const char *const pt_506[] = {"ref:VM", "on_crash_behaviour"};
 static const char *const pd_506[] = {NULL, NULL};
-static const struct xcp__param p_507[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const struct xcp__param p_507[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_507[] = {"self", "value"};
-static const char *const pt_507[] = {"ref:VM", "int"};
+static const char *const pt_507[] = {"ref:VM", "string"};
 static const char *const pd_507[] = {NULL, NULL};
-static const struct xcp__param p_508[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const struct xcp__param p_508[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
 static const char *const pn_508[] = {"self", "value"};
-static const char *const pt_508[] = {"ref:VM", "int"};
+static const char *const pt_508[] = {"ref:VM", "bool"};
 static const char *const pd_508[] = {NULL, NULL};
-static const struct xcp__param p_509[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_509[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_509[] = {"self", "value"};
-static const char *const pt_509[] = {"ref:VM", "bool"};
+static const char *const pt_509[] = {"ref:VM", "ref:VDI"};
 static const char *const pd_509[] = {NULL, NULL};
-static const struct xcp__param p_510[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const struct xcp__param p_510[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
 static const char *const pn_510[] = {"self", "value"};
-static const char *const pt_510[] = {"ref:VM", "map:string:string"};
+static const char *const pt_510[] = {"ref:VM", "int"};
 static const char *const pd_510[] = {NULL, NULL};
-static const struct xcp__param p_511[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_511[] = {"vm", "host"};
-static const char *const pt_511[] = {"ref:VM", "ref:host"};
+static const struct xcp__param p_511[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_511[] = {"self", "value"};
+static const char *const pt_511[] = {"ref:VM", "int"};
 static const char *const pd_511[] = {NULL, NULL};
-static const struct xcp__param p_512[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const struct xcp__param p_512[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_int, NULL}};
 static const char *const pn_512[] = {"self", "value"};
-static const char *const pt_512[] = {"ref:VM", "map:string:string"};
+static const char *const pt_512[] = {"ref:VM", "int"};
 static const char *const pd_512[] = {NULL, NULL};
-static const struct xcp__param p_513[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_513[] = {"self", "key", "value"};
-static const char *const pt_513[] = {"ref:VM", "string", "string"};
-static const char *const pd_513[] = {NULL, NULL, NULL};
-static const struct xcp__param p_514[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_514[] = {"self", "key"};
-static const char *const pt_514[] = {"ref:VM", "string"};
+static const struct xcp__param p_513[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_513[] = {"self", "value"};
+static const char *const pt_513[] = {"ref:VM", "bool"};
+static const char *const pd_513[] = {NULL, NULL};
+static const struct xcp__param p_514[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_514[] = {"self", "value"};
+static const char *const pt_514[] = {"ref:VM", "map:string:string"};
 static const char *const pd_514[] = {NULL, NULL};
-static const struct xcp__param p_515[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_515[] = {"vm"};
-static const char *const pt_515[] = {"ref:VM"};
-static const char *const pd_515[] = {NULL};
-static const struct xcp__param p_516[] = {{"self", &xcp__T_ref_VM, NULL}, {"total", &xcp__T_int, NULL}, {"approximate", &xcp__T_bool, NULL}};
-static const char *const pn_516[] = {"self", "total", "approximate"};
-static const char *const pt_516[] = {"ref:VM", "int", "bool"};
-static const char *const pd_516[] = {NULL, NULL, NULL};
-static const struct xcp__param p_517[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_517[] = {"vm"};
-static const char *const pt_517[] = {"ref:VM"};
-static const char *const pd_517[] = {NULL};
-static const struct xcp__param p_518[] = {{"vm", &xcp__T_ref_VM, NULL}};
-static const char *const pn_518[] = {"vm"};
-static const char *const pt_518[] = {"ref:VM"};
-static const char *const pd_518[] = {NULL};
-static const struct xcp__param p_519[] = {{"self", &xcp__T_ref_VM, NULL}};
-static const char *const pn_519[] = {"self"};
+static const struct xcp__param p_515[] = {{"vm", &xcp__T_ref_VM, NULL}, {"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_515[] = {"vm", "host"};
+static const char *const pt_515[] = {"ref:VM", "ref:host"};
+static const char *const pd_515[] = {NULL, NULL};
+static const struct xcp__param p_516[] = {{"self", &xcp__T_ref_VM, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_516[] = {"self", "value"};
+static const char *const pt_516[] = {"ref:VM", "map:string:string"};
+static const char *const pd_516[] = {NULL, NULL};
+static const struct xcp__param p_517[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_517[] = {"self", "key", "value"};
+static const char *const pt_517[] = {"ref:VM", "string", "string"};
+static const char *const pd_517[] = {NULL, NULL, NULL};
+static const struct xcp__param p_518[] = {{"self", &xcp__T_ref_VM, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_518[] = {"self", "key"};
+static const char *const pt_518[] = {"ref:VM", "string"};
+static const char *const pd_518[] = {NULL, NULL};
+static const struct xcp__param p_519[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_519[] = {"vm"};
 static const char *const pt_519[] = {"ref:VM"};
 static const char *const pd_519[] = {NULL};
-static const struct xcp__param p_520[] = {{"self", &xcp__T_ref_VM, NULL}, {"data_source", &xcp__T_string, NULL}};
-static const char *const pn_520[] = {"self", "data_source"};
-static const char *const pt_520[] = {"ref:VM", "string"};
-static const char *const pd_520[] = {NULL, NULL};
-static const struct xcp__param p_521[] = {{"self", &xcp__T_ref_VM, NULL}, {"data_source", &xcp__T_string, NULL}};
-static const char *const pn_521[] = {"self", "data_source"};
-static const char *const pt_521[] = {"ref:VM", "string"};
-static const char *const pd_521[] = {NULL, NULL};
-static const struct xcp__param p_522[] = {{"self", &xcp__T_ref_VM, NULL}, {"data_source", &xcp__T_string, NULL}};
-static const char *const pn_522[] = {"self", "data_source"};
-static const char *const pt_522[] = {"ref:VM", "string"};
-static const char *const pd_522[] = {NULL, NULL};
-static const struct xcp__param p_523[] = {{"vm", &xcp__T_ref_VM, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_523[] = {"vm", "name", "mime_type", "public"};
-static const char *const pt_523[] = {"ref:VM", "string", "string", "bool"};
-static const char *const pd_523[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_524[] = {{"url", &xcp__T_string, NULL}, {"sr", &xcp__T_ref_SR, NULL}, {"full_restore", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
-static const char *const pn_524[] = {"url", "sr", "full_restore", "force"};
-static const char *const pt_524[] = {"string", "ref:SR", "bool", "bool"};
-static const char *const pd_524[] = {NULL, NULL, NULL, NULL};
-static const struct xcp__param p_525[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_525[] = {"self"};
-static const char *const pt_525[] = {"ref:VM_metrics"};
-static const char *const pd_525[] = {NULL};
-static const struct xcp__param p_526[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_526[] = {"uuid"};
-static const char *const pt_526[] = {"string"};
-static const char *const pd_526[] = {NULL};
-static const struct xcp__param p_529[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_529[] = {"expr"};
-static const char *const pt_529[] = {"string"};
+static const struct xcp__param p_520[] = {{"self", &xcp__T_ref_VM, NULL}, {"total", &xcp__T_int, NULL}, {"approximate", &xcp__T_bool, NULL}};
+static const char *const pn_520[] = {"self", "total", "approximate"};
+static const char *const pt_520[] = {"ref:VM", "int", "bool"};
+static const char *const pd_520[] = {NULL, NULL, NULL};
+static const struct xcp__param p_521[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_521[] = {"vm"};
+static const char *const pt_521[] = {"ref:VM"};
+static const char *const pd_521[] = {NULL};
+static const struct xcp__param p_522[] = {{"vm", &xcp__T_ref_VM, NULL}};
+static const char *const pn_522[] = {"vm"};
+static const char *const pt_522[] = {"ref:VM"};
+static const char *const pd_522[] = {NULL};
+static const struct xcp__param p_523[] = {{"self", &xcp__T_ref_VM, NULL}};
+static const char *const pn_523[] = {"self"};
+static const char *const pt_523[] = {"ref:VM"};
+static const char *const pd_523[] = {NULL};
+static const struct xcp__param p_524[] = {{"self", &xcp__T_ref_VM, NULL}, {"data_source", &xcp__T_string, NULL}};
+static const char *const pn_524[] = {"self", "data_source"};
+static const char *const pt_524[] = {"ref:VM", "string"};
+static const char *const pd_524[] = {NULL, NULL};
+static const struct xcp__param p_525[] = {{"self", &xcp__T_ref_VM, NULL}, {"data_source", &xcp__T_string, NULL}};
+static const char *const pn_525[] = {"self", "data_source"};
+static const char *const pt_525[] = {"ref:VM", "string"};
+static const char *const pd_525[] = {NULL, NULL};
+static const struct xcp__param p_526[] = {{"self", &xcp__T_ref_VM, NULL}, {"data_source", &xcp__T_string, NULL}};
+static const char *const pn_526[] = {"self", "data_source"};
+static const char *const pt_526[] = {"ref:VM", "string"};
+static const char *const pd_526[] = {NULL, NULL};
+static const struct xcp__param p_527[] = {{"vm", &xcp__T_ref_VM, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_527[] = {"vm", "name", "mime_type", "public"};
+static const char *const pt_527[] = {"ref:VM", "string", "string", "bool"};
+static const char *const pd_527[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_528[] = {{"url", &xcp__T_string, NULL}, {"sr", &xcp__T_ref_SR, NULL}, {"full_restore", &xcp__T_bool, NULL}, {"force", &xcp__T_bool, NULL}};
+static const char *const pn_528[] = {"url", "sr", "full_restore", "force"};
+static const char *const pt_528[] = {"string", "ref:SR", "bool", "bool"};
+static const char *const pd_528[] = {NULL, NULL, NULL, NULL};
+static const struct xcp__param p_529[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
+static const char *const pn_529[] = {"self"};
+static const char *const pt_529[] = {"ref:VM_metrics"};
 static const char *const pd_529[] = {NULL};
-static const struct xcp__param p_530[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_530[] = {"expr"};
+static const struct xcp__param p_530[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_530[] = {"uuid"};
 static const char *const pt_530[] = {"string"};
 static const char *const pd_530[] = {NULL};
-static const struct xcp__param p_531[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_531[] = {"self"};
-static const char *const pt_531[] = {"ref:VM_metrics"};
-static const char *const pd_531[] = {NULL};
-static const struct xcp__param p_532[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_532[] = {"self"};
-static const char *const pt_532[] = {"ref:VM_metrics"};
-static const char *const pd_532[] = {NULL};
-static const struct xcp__param p_533[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_533[] = {"self"};
-static const char *const pt_533[] = {"ref:VM_metrics"};
+static const struct xcp__param p_533[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_533[] = {"expr"};
+static const char *const pt_533[] = {"string"};
 static const char *const pd_533[] = {NULL};
-static const struct xcp__param p_534[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_534[] = {"self"};
-static const char *const pt_534[] = {"ref:VM_metrics"};
+static const struct xcp__param p_534[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_534[] = {"expr"};
+static const char *const pt_534[] = {"string"};
 static const char *const pd_534[] = {NULL};
 static const struct xcp__param p_535[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
 static const char *const pn_535[] = {"self"};
@@ -3692,34 +3692,34 @@ static const struct xcp__param p_537[] = {{"self", &xcp__T_ref_VM_metrics, NULL}
 static const char *const pn_537[] = {"self"};
 static const char *const pt_537[] = {"ref:VM_metrics"};
 static const char *const pd_537[] = {NULL};
-static const struct xcp__param p_538[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_538[] = {"self", "value"};
-static const char *const pt_538[] = {"ref:VM_metrics", "map:string:string"};
-static const char *const pd_538[] = {NULL, NULL};
-static const struct xcp__param p_539[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_539[] = {"self", "key", "value"};
-static const char *const pt_539[] = {"ref:VM_metrics", "string", "string"};
-static const char *const pd_539[] = {NULL, NULL, NULL};
-static const struct xcp__param p_540[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_540[] = {"self", "key"};
-static const char *const pt_540[] = {"ref:VM_metrics", "string"};
-static const char *const pd_540[] = {NULL, NULL};
+static const struct xcp__param p_538[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
+static const char *const pn_538[] = {"self"};
+static const char *const pt_538[] = {"ref:VM_metrics"};
+static const char *const pd_538[] = {NULL};
+static const struct xcp__param p_539[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
+static const char *const pn_539[] = {"self"};
+static const char *const pt_539[] = {"ref:VM_metrics"};
+static const char *const pd_539[] = {NULL};
+static const struct xcp__param p_540[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
+static const char *const pn_540[] = {"self"};
+static const char *const pt_540[] = {"ref:VM_metrics"};
+static const char *const pd_540[] = {NULL};
 static const struct xcp__param p_541[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
 static const char *const pn_541[] = {"self"};
 static const char *const pt_541[] = {"ref:VM_metrics"};
 static const char *const pd_541[] = {NULL};
-static const struct xcp__param p_542[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_542[] = {"self"};
-static const char *const pt_542[] = {"ref:VM_metrics"};
-static const char *const pd_542[] = {NULL};
-static const struct xcp__param p_543[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_543[] = {"self"};
-static const char *const pt_543[] = {"ref:VM_metrics"};
-static const char *const pd_543[] = {NULL};
-static const struct xcp__param p_544[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
-static const char *const pn_544[] = {"self"};
-static const char *const pt_544[] = {"ref:VM_metrics"};
-static const char *const pd_544[] = {NULL};
+static const struct xcp__param p_542[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_542[] = {"self", "value"};
+static const char *const pt_542[] = {"ref:VM_metrics", "map:string:string"};
+static const char *const pd_542[] = {NULL, NULL};
+static const struct xcp__param p_543[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_543[] = {"self", "key", "value"};
+static const char *const pt_543[] = {"ref:VM_metrics", "string", "string"};
+static const char *const pd_543[] = {NULL, NULL, NULL};
+static const struct xcp__param p_544[] = {{"self", &xcp__T_ref_VM_metrics, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_544[] = {"self", "key"};
+static const char *const pt_544[] = {"ref:VM_metrics", "string"};
+static const char *const pd_544[] = {NULL, NULL};
 static const struct xcp__param p_545[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
 static const char *const pn_545[] = {"self"};
 static const char *const pt_545[] = {"ref:VM_metrics"};
@@ -3752,37 +3752,37 @@ static const struct xcp__param p_552[] = {{"self", &xcp__T_ref_VM_metrics, NULL}
 static const char *const pn_552[] = {"self"};
 static const char *const pt_552[] = {"ref:VM_metrics"};
 static const char *const pd_552[] = {NULL};
-static const struct xcp__param p_553[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const struct xcp__param p_553[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
 static const char *const pn_553[] = {"self"};
-static const char *const pt_553[] = {"ref:VM_guest_metrics"};
+static const char *const pt_553[] = {"ref:VM_metrics"};
 static const char *const pd_553[] = {NULL};
-static const struct xcp__param p_554[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_554[] = {"uuid"};
-static const char *const pt_554[] = {"string"};
+static const struct xcp__param p_554[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
+static const char *const pn_554[] = {"self"};
+static const char *const pt_554[] = {"ref:VM_metrics"};
 static const char *const pd_554[] = {NULL};
-static const struct xcp__param p_557[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_557[] = {"expr"};
-static const char *const pt_557[] = {"string"};
+static const struct xcp__param p_555[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
+static const char *const pn_555[] = {"self"};
+static const char *const pt_555[] = {"ref:VM_metrics"};
+static const char *const pd_555[] = {NULL};
+static const struct xcp__param p_556[] = {{"self", &xcp__T_ref_VM_metrics, NULL}};
+static const char *const pn_556[] = {"self"};
+static const char *const pt_556[] = {"ref:VM_metrics"};
+static const char *const pd_556[] = {NULL};
+static const struct xcp__param p_557[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const char *const pn_557[] = {"self"};
+static const char *const pt_557[] = {"ref:VM_guest_metrics"};
 static const char *const pd_557[] = {NULL};
-static const struct xcp__param p_558[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_558[] = {"expr"};
+static const struct xcp__param p_558[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_558[] = {"uuid"};
 static const char *const pt_558[] = {"string"};
 static const char *const pd_558[] = {NULL};
-static const struct xcp__param p_559[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
-static const char *const pn_559[] = {"self"};
-static const char *const pt_559[] = {"ref:VM_guest_metrics"};
-static const char *const pd_559[] = {NULL};
-static const struct xcp__param p_560[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
-static const char *const pn_560[] = {"self"};
-static const char *const pt_560[] = {"ref:VM_guest_metrics"};
-static const char *const pd_560[] = {NULL};
-static const struct xcp__param p_561[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
-static const char *const pn_561[] = {"self"};
-static const char *const pt_561[] = {"ref:VM_guest_metrics"};
+static const struct xcp__param p_561[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_561[] = {"expr"};
+static const char *const pt_561[] = {"string"};
 static const char *const pd_561[] = {NULL};
-static const struct xcp__param p_562[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
-static const char *const pn_562[] = {"self"};
-static const char *const pt_562[] = {"ref:VM_guest_metrics"};
+static const struct xcp__param p_562[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_562[] = {"expr"};
+static const char *const pt_562[] = {"string"};
 static const char *const pd_562[] = {NULL};
 static const struct xcp__param p_563[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
 static const char *const pn_563[] = {"self"};
@@ -3800,34 +3800,34 @@ static const struct xcp__param p_566[] = {{"self", &xcp__T_ref_VM_guest_metrics,
 static const char *const pn_566[] = {"self"};
 static const char *const pt_566[] = {"ref:VM_guest_metrics"};
 static const char *const pd_566[] = {NULL};
-static const struct xcp__param p_567[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_567[] = {"self", "value"};
-static const char *const pt_567[] = {"ref:VM_guest_metrics", "map:string:string"};
-static const char *const pd_567[] = {NULL, NULL};
-static const struct xcp__param p_568[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_568[] = {"self", "key", "value"};
-static const char *const pt_568[] = {"ref:VM_guest_metrics", "string", "string"};
-static const char *const pd_568[] = {NULL, NULL, NULL};
-static const struct xcp__param p_569[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_569[] = {"self", "key"};
-static const char *const pt_569[] = {"ref:VM_guest_metrics", "string"};
-static const char *const pd_569[] = {NULL, NULL};
+static const struct xcp__param p_567[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const char *const pn_567[] = {"self"};
+static const char *const pt_567[] = {"ref:VM_guest_metrics"};
+static const char *const pd_567[] = {NULL};
+static const struct xcp__param p_568[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const char *const pn_568[] = {"self"};
+static const char *const pt_568[] = {"ref:VM_guest_metrics"};
+static const char *const pd_568[] = {NULL};
+static const struct xcp__param p_569[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const char *const pn_569[] = {"self"};
+static const char *const pt_569[] = {"ref:VM_guest_metrics"};
+static const char *const pd_569[] = {NULL};
 static const struct xcp__param p_570[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
 static const char *const pn_570[] = {"self"};
 static const char *const pt_570[] = {"ref:VM_guest_metrics"};
 static const char *const pd_570[] = {NULL};
-static const struct xcp__param p_571[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
-static const char *const pn_571[] = {"self"};
-static const char *const pt_571[] = {"ref:VM_guest_metrics"};
-static const char *const pd_571[] = {NULL};
-static const struct xcp__param p_572[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
-static const char *const pn_572[] = {"self"};
-static const char *const pt_572[] = {"ref:VM_guest_metrics"};
-static const char *const pd_572[] = {NULL};
-static const struct xcp__param p_573[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
-static const char *const pn_573[] = {"self"};
-static const char *const pt_573[] = {"ref:VM_guest_metrics"};
-static const char *const pd_573[] = {NULL};
+static const struct xcp__param p_571[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_571[] = {"self", "value"};
+static const char *const pt_571[] = {"ref:VM_guest_metrics", "map:string:string"};
+static const char *const pd_571[] = {NULL, NULL};
+static const struct xcp__param p_572[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_572[] = {"self", "key", "value"};
+static const char *const pt_572[] = {"ref:VM_guest_metrics", "string", "string"};
+static const char *const pd_572[] = {NULL, NULL, NULL};
+static const struct xcp__param p_573[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_573[] = {"self", "key"};
+static const char *const pt_573[] = {"ref:VM_guest_metrics", "string"};
+static const char *const pd_573[] = {NULL, NULL};
 static const struct xcp__param p_574[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
 static const char *const pn_574[] = {"self"};
 static const char *const pt_574[] = {"ref:VM_guest_metrics"};
@@ -3836,37 +3836,37 @@ static const struct xcp__param p_575[] = {{"self", &xcp__T_ref_VM_guest_metrics,
 static const char *const pn_575[] = {"self"};
 static const char *const pt_575[] = {"ref:VM_guest_metrics"};
 static const char *const pd_575[] = {NULL};
-static const struct xcp__param p_576[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const struct xcp__param p_576[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
 static const char *const pn_576[] = {"self"};
-static const char *const pt_576[] = {"ref:VBD"};
+static const char *const pt_576[] = {"ref:VM_guest_metrics"};
 static const char *const pd_576[] = {NULL};
-static const struct xcp__param p_577[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_577[] = {"uuid"};
-static const char *const pt_577[] = {"string"};
+static const struct xcp__param p_577[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const char *const pn_577[] = {"self"};
+static const char *const pt_577[] = {"ref:VM_guest_metrics"};
 static const char *const pd_577[] = {NULL};
-static const struct xcp__param p_580[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_580[] = {"expr"};
-static const char *const pt_580[] = {"string"};
+static const struct xcp__param p_578[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const char *const pn_578[] = {"self"};
+static const char *const pt_578[] = {"ref:VM_guest_metrics"};
+static const char *const pd_578[] = {NULL};
+static const struct xcp__param p_579[] = {{"self", &xcp__T_ref_VM_guest_metrics, NULL}};
+static const char *const pn_579[] = {"self"};
+static const char *const pt_579[] = {"ref:VM_guest_metrics"};
+static const char *const pd_579[] = {NULL};
+static const struct xcp__param p_580[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_580[] = {"self"};
+static const char *const pt_580[] = {"ref:VBD"};
 static const char *const pd_580[] = {NULL};
-static const struct xcp__param p_581[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_581[] = {"expr"};
+static const struct xcp__param p_581[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_581[] = {"uuid"};
 static const char *const pt_581[] = {"string"};
 static const char *const pd_581[] = {NULL};
-static const struct xcp__param p_582[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_582[] = {"self"};
-static const char *const pt_582[] = {"ref:VBD"};
-static const char *const pd_582[] = {NULL};
-static const struct xcp__param p_583[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_583[] = {"self"};
-static const char *const pt_583[] = {"ref:VBD"};
-static const char *const pd_583[] = {NULL};
-static const struct xcp__param p_584[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_584[] = {"self"};
-static const char *const pt_584[] = {"ref:VBD"};
+static const struct xcp__param p_584[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_584[] = {"expr"};
+static const char *const pt_584[] = {"string"};
 static const char *const pd_584[] = {NULL};
-static const struct xcp__param p_585[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_585[] = {"self"};
-static const char *const pt_585[] = {"ref:VBD"};
+static const struct xcp__param p_585[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_585[] = {"expr"};
+static const char *const pt_585[] = {"string"};
 static const char *const pd_585[] = {NULL};
 static const struct xcp__param p_586[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_586[] = {"self"};
@@ -3880,102 +3880,102 @@ static const struct xcp__param p_588[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_588[] = {"self"};
 static const char *const pt_588[] = {"ref:VBD"};
 static const char *const pd_588[] = {NULL};
-static const struct xcp__param p_589[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_589[] = {"self", "value"};
-static const char *const pt_589[] = {"ref:VBD", "string"};
-static const char *const pd_589[] = {NULL, NULL};
+static const struct xcp__param p_589[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_589[] = {"self"};
+static const char *const pt_589[] = {"ref:VBD"};
+static const char *const pd_589[] = {NULL};
 static const struct xcp__param p_590[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_590[] = {"self"};
 static const char *const pt_590[] = {"ref:VBD"};
 static const char *const pd_590[] = {NULL};
-static const struct xcp__param p_591[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_591[] = {"self", "value"};
-static const char *const pt_591[] = {"ref:VBD", "bool"};
-static const char *const pd_591[] = {NULL, NULL};
+static const struct xcp__param p_591[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_591[] = {"self"};
+static const char *const pt_591[] = {"ref:VBD"};
+static const char *const pd_591[] = {NULL};
 static const struct xcp__param p_592[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_592[] = {"self"};
 static const char *const pt_592[] = {"ref:VBD"};
 static const char *const pd_592[] = {NULL};
-static const struct xcp__param p_593[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_593[] = {"self"};
-static const char *const pt_593[] = {"ref:VBD"};
-static const char *const pd_593[] = {NULL};
-static const struct xcp__param p_594[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_vbd_type, NULL}};
-static const char *const pn_594[] = {"self", "value"};
-static const char *const pt_594[] = {"ref:VBD", "vbd_type"};
-static const char *const pd_594[] = {NULL, NULL};
-static const struct xcp__param p_595[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_595[] = {"self"};
-static const char *const pt_595[] = {"ref:VBD"};
-static const char *const pd_595[] = {NULL};
-static const struct xcp__param p_596[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_596[] = {"self", "value"};
-static const char *const pt_596[] = {"ref:VBD", "bool"};
-static const char *const pd_596[] = {NULL, NULL};
+static const struct xcp__param p_593[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_593[] = {"self", "value"};
+static const char *const pt_593[] = {"ref:VBD", "string"};
+static const char *const pd_593[] = {NULL, NULL};
+static const struct xcp__param p_594[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_594[] = {"self"};
+static const char *const pt_594[] = {"ref:VBD"};
+static const char *const pd_594[] = {NULL};
+static const struct xcp__param p_595[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_595[] = {"self", "value"};
+static const char *const pt_595[] = {"ref:VBD", "bool"};
+static const char *const pd_595[] = {NULL, NULL};
+static const struct xcp__param p_596[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_596[] = {"self"};
+static const char *const pt_596[] = {"ref:VBD"};
+static const char *const pd_596[] = {NULL};
 static const struct xcp__param p_597[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_597[] = {"self"};
 static const char *const pt_597[] = {"ref:VBD"};
 static const char *const pd_597[] = {NULL};
-static const struct xcp__param p_598[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_598[] = {"self"};
-static const char *const pt_598[] = {"ref:VBD"};
-static const char *const pd_598[] = {NULL};
-static const struct xcp__param p_599[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_599[] = {"self", "value"};
-static const char *const pt_599[] = {"ref:VBD", "map:string:string"};
-static const char *const pd_599[] = {NULL, NULL};
-static const struct xcp__param p_600[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_600[] = {"self", "key", "value"};
-static const char *const pt_600[] = {"ref:VBD", "string", "string"};
-static const char *const pd_600[] = {NULL, NULL, NULL};
-static const struct xcp__param p_601[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_601[] = {"self", "key"};
-static const char *const pt_601[] = {"ref:VBD", "string"};
-static const char *const pd_601[] = {NULL, NULL};
+static const struct xcp__param p_598[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_vbd_type, NULL}};
+static const char *const pn_598[] = {"self", "value"};
+static const char *const pt_598[] = {"ref:VBD", "vbd_type"};
+static const char *const pd_598[] = {NULL, NULL};
+static const struct xcp__param p_599[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_599[] = {"self"};
+static const char *const pt_599[] = {"ref:VBD"};
+static const char *const pd_599[] = {NULL};
+static const struct xcp__param p_600[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_600[] = {"self", "value"};
+static const char *const pt_600[] = {"ref:VBD", "bool"};
+static const char *const pd_600[] = {NULL, NULL};
+static const struct xcp__param p_601[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_601[] = {"self"};
+static const char *const pt_601[] = {"ref:VBD"};
+static const char *const pd_601[] = {NULL};
 static const struct xcp__param p_602[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_602[] = {"self"};
 static const char *const pt_602[] = {"ref:VBD"};
 static const char *const pd_602[] = {NULL};
-static const struct xcp__param p_603[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_603[] = {"self"};
-static const char *const pt_603[] = {"ref:VBD"};
-static const char *const pd_603[] = {NULL};
-static const struct xcp__param p_604[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_604[] = {"self", "value"};
-static const char *const pt_604[] = {"ref:VBD", "string"};
-static const char *const pd_604[] = {NULL, NULL};
-static const struct xcp__param p_605[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_605[] = {"self"};
-static const char *const pt_605[] = {"ref:VBD"};
-static const char *const pd_605[] = {NULL};
-static const struct xcp__param p_606[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_606[] = {"self", "value"};
-static const char *const pt_606[] = {"ref:VBD", "map:string:string"};
-static const char *const pd_606[] = {NULL, NULL};
-static const struct xcp__param p_607[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_607[] = {"self", "key", "value"};
-static const char *const pt_607[] = {"ref:VBD", "string", "string"};
-static const char *const pd_607[] = {NULL, NULL, NULL};
-static const struct xcp__param p_608[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_608[] = {"self", "key"};
+static const struct xcp__param p_603[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_603[] = {"self", "value"};
+static const char *const pt_603[] = {"ref:VBD", "map:string:string"};
+static const char *const pd_603[] = {NULL, NULL};
+static const struct xcp__param p_604[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_604[] = {"self", "key", "value"};
+static const char *const pt_604[] = {"ref:VBD", "string", "string"};
+static const char *const pd_604[] = {NULL, NULL, NULL};
+static const struct xcp__param p_605[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_605[] = {"self", "key"};
+static const char *const pt_605[] = {"ref:VBD", "string"};
+static const char *const pd_605[] = {NULL, NULL};
+static const struct xcp__param p_606[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_606[] = {"self"};
+static const char *const pt_606[] = {"ref:VBD"};
+static const char *const pd_606[] = {NULL};
+static const struct xcp__param p_607[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_607[] = {"self"};
+static const char *const pt_607[] = {"ref:VBD"};
+static const char *const pd_607[] = {NULL};
+static const struct xcp__param p_608[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_608[] = {"self", "value"};
 static const char *const pt_608[] = {"ref:VBD", "string"};
 static const char *const pd_608[] = {NULL, NULL};
 static const struct xcp__param p_609[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_609[] = {"self"};
 static const char *const pt_609[] = {"ref:VBD"};
 static const char *const pd_609[] = {NULL};
-static const struct xcp__param p_610[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_610[] = {"self"};
-static const char *const pt_610[] = {"ref:VBD"};
-static const char *const pd_610[] = {NULL};
-static const struct xcp__param p_611[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_611[] = {"self"};
-static const char *const pt_611[] = {"ref:VBD"};
-static const char *const pd_611[] = {NULL};
-static const struct xcp__param p_612[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_612[] = {"self"};
-static const char *const pt_612[] = {"ref:VBD"};
-static const char *const pd_612[] = {NULL};
+static const struct xcp__param p_610[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_610[] = {"self", "value"};
+static const char *const pt_610[] = {"ref:VBD", "map:string:string"};
+static const char *const pd_610[] = {NULL, NULL};
+static const struct xcp__param p_611[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_611[] = {"self", "key", "value"};
+static const char *const pt_611[] = {"ref:VBD", "string", "string"};
+static const char *const pd_611[] = {NULL, NULL, NULL};
+static const struct xcp__param p_612[] = {{"self", &xcp__T_ref_VBD, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_612[] = {"self", "key"};
+static const char *const pt_612[] = {"ref:VBD", "string"};
+static const char *const pd_612[] = {NULL, NULL};
 static const struct xcp__param p_613[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_613[] = {"self"};
 static const char *const pt_613[] = {"ref:VBD"};
@@ -3984,9 +3984,9 @@ static const struct xcp__param p_614[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_614[] = {"self"};
 static const char *const pt_614[] = {"ref:VBD"};
 static const char *const pd_614[] = {NULL};
-static const struct xcp__param p_615[] = {{"args", &xcp__T_record_VBD, NULL}};
-static const char *const pn_615[] = {"args"};
-static const char *const pt_615[] = {"record:VBD"};
+static const struct xcp__param p_615[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_615[] = {"self"};
+static const char *const pt_615[] = {"ref:VBD"};
 static const char *const pd_615[] = {NULL};
 static const struct xcp__param p_616[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_616[] = {"self"};
@@ -4000,61 +4000,61 @@ static const struct xcp__param p_618[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_618[] = {"self"};
 static const char *const pt_618[] = {"ref:VBD"};
 static const char *const pd_618[] = {NULL};
-static const struct xcp__param p_619[] = {{"self", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_619[] = {"self"};
-static const char *const pt_619[] = {"ref:VBD"};
+static const struct xcp__param p_619[] = {{"args", &xcp__T_record_VBD, NULL}};
+static const char *const pn_619[] = {"args"};
+static const char *const pt_619[] = {"record:VBD"};
 static const char *const pd_619[] = {NULL};
-static const struct xcp__param p_620[] = {{"vbd", &xcp__T_ref_VBD, NULL}, {"vdi", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_620[] = {"vbd", "vdi"};
-static const char *const pt_620[] = {"ref:VBD", "ref:VDI"};
-static const char *const pd_620[] = {NULL, NULL};
-static const struct xcp__param p_621[] = {{"vbd", &xcp__T_ref_VBD, NULL}};
-static const char *const pn_621[] = {"vbd"};
+static const struct xcp__param p_620[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_620[] = {"self"};
+static const char *const pt_620[] = {"ref:VBD"};
+static const char *const pd_620[] = {NULL};
+static const struct xcp__param p_621[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_621[] = {"self"};
 static const char *const pt_621[] = {"ref:VBD"};
 static const char *const pd_621[] = {NULL};
-static const struct xcp__param p_622[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_vbd_mode, NULL}};
-static const char *const pn_622[] = {"self", "value"};
-static const char *const pt_622[] = {"ref:VBD", "vbd_mode"};
-static const char *const pd_622[] = {NULL, NULL};
+static const struct xcp__param p_622[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_622[] = {"self"};
+static const char *const pt_622[] = {"ref:VBD"};
+static const char *const pd_622[] = {NULL};
 static const struct xcp__param p_623[] = {{"self", &xcp__T_ref_VBD, NULL}};
 static const char *const pn_623[] = {"self"};
 static const char *const pt_623[] = {"ref:VBD"};
 static const char *const pd_623[] = {NULL};
-static const struct xcp__param p_624[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_624[] = {"self"};
-static const char *const pt_624[] = {"ref:VDI"};
-static const char *const pd_624[] = {NULL};
-static const struct xcp__param p_625[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_625[] = {"uuid"};
-static const char *const pt_625[] = {"string"};
+static const struct xcp__param p_624[] = {{"vbd", &xcp__T_ref_VBD, NULL}, {"vdi", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_624[] = {"vbd", "vdi"};
+static const char *const pt_624[] = {"ref:VBD", "ref:VDI"};
+static const char *const pd_624[] = {NULL, NULL};
+static const struct xcp__param p_625[] = {{"vbd", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_625[] = {"vbd"};
+static const char *const pt_625[] = {"ref:VBD"};
 static const char *const pd_625[] = {NULL};
-static const struct xcp__param p_626[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_626[] = {"label"};
-static const char *const pt_626[] = {"string"};
-static const char *const pd_626[] = {NULL};
-static const struct xcp__param p_629[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_629[] = {"expr"};
+static const struct xcp__param p_626[] = {{"self", &xcp__T_ref_VBD, NULL}, {"value", &xcp__T_vbd_mode, NULL}};
+static const char *const pn_626[] = {"self", "value"};
+static const char *const pt_626[] = {"ref:VBD", "vbd_mode"};
+static const char *const pd_626[] = {NULL, NULL};
+static const struct xcp__param p_627[] = {{"self", &xcp__T_ref_VBD, NULL}};
+static const char *const pn_627[] = {"self"};
+static const char *const pt_627[] = {"ref:VBD"};
+static const char *const pd_627[] = {NULL};
+static const struct xcp__param p_628[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_628[] = {"self"};
+static const char *const pt_628[] = {"ref:VDI"};
+static const char *const pd_628[] = {NULL};
+static const struct xcp__param p_629[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_629[] = {"uuid"};
 static const char *const pt_629[] = {"string"};
 static const char *const pd_629[] = {NULL};
-static const struct xcp__param p_630[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_630[] = {"expr"};
+static const struct xcp__param p_630[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_630[] = {"label"};
 static const char *const pt_630[] = {"string"};
 static const char *const pd_630[] = {NULL};
-static const struct xcp__param p_631[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_631[] = {"self"};
-static const char *const pt_631[] = {"ref:VDI"};
-static const char *const pd_631[] = {NULL};
-static const struct xcp__param p_632[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_632[] = {"self"};
-static const char *const pt_632[] = {"ref:VDI"};
-static const char *const pd_632[] = {NULL};
-static const struct xcp__param p_633[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_633[] = {"self"};
-static const char *const pt_633[] = {"ref:VDI"};
+static const struct xcp__param p_633[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_633[] = {"expr"};
+static const char *const pt_633[] = {"string"};
 static const char *const pd_633[] = {NULL};
-static const struct xcp__param p_634[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_634[] = {"self"};
-static const char *const pt_634[] = {"ref:VDI"};
+static const struct xcp__param p_634[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_634[] = {"expr"};
+static const char *const pt_634[] = {"string"};
 static const char *const pd_634[] = {NULL};
 static const struct xcp__param p_635[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_635[] = {"self"};
@@ -4092,50 +4092,50 @@ static const struct xcp__param p_643[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_643[] = {"self"};
 static const char *const pt_643[] = {"ref:VDI"};
 static const char *const pd_643[] = {NULL};
-static const struct xcp__param p_644[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_644[] = {"self", "value"};
-static const char *const pt_644[] = {"ref:VDI", "map:string:string"};
-static const char *const pd_644[] = {NULL, NULL};
-static const struct xcp__param p_645[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_645[] = {"self", "key", "value"};
-static const char *const pt_645[] = {"ref:VDI", "string", "string"};
-static const char *const pd_645[] = {NULL, NULL, NULL};
-static const struct xcp__param p_646[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_646[] = {"self", "key"};
-static const char *const pt_646[] = {"ref:VDI", "string"};
-static const char *const pd_646[] = {NULL, NULL};
+static const struct xcp__param p_644[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_644[] = {"self"};
+static const char *const pt_644[] = {"ref:VDI"};
+static const char *const pd_644[] = {NULL};
+static const struct xcp__param p_645[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_645[] = {"self"};
+static const char *const pt_645[] = {"ref:VDI"};
+static const char *const pd_645[] = {NULL};
+static const struct xcp__param p_646[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_646[] = {"self"};
+static const char *const pt_646[] = {"ref:VDI"};
+static const char *const pd_646[] = {NULL};
 static const struct xcp__param p_647[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_647[] = {"self"};
 static const char *const pt_647[] = {"ref:VDI"};
 static const char *const pd_647[] = {NULL};
-static const struct xcp__param p_648[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_648[] = {"self"};
-static const char *const pt_648[] = {"ref:VDI"};
-static const char *const pd_648[] = {NULL};
-static const struct xcp__param p_649[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_649[] = {"self"};
-static const char *const pt_649[] = {"ref:VDI"};
-static const char *const pd_649[] = {NULL};
-static const struct xcp__param p_650[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_650[] = {"self"};
-static const char *const pt_650[] = {"ref:VDI"};
-static const char *const pd_650[] = {NULL};
+static const struct xcp__param p_648[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_648[] = {"self", "value"};
+static const char *const pt_648[] = {"ref:VDI", "map:string:string"};
+static const char *const pd_648[] = {NULL, NULL};
+static const struct xcp__param p_649[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_649[] = {"self", "key", "value"};
+static const char *const pt_649[] = {"ref:VDI", "string", "string"};
+static const char *const pd_649[] = {NULL, NULL, NULL};
+static const struct xcp__param p_650[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_650[] = {"self", "key"};
+static const char *const pt_650[] = {"ref:VDI", "string"};
+static const char *const pd_650[] = {NULL, NULL};
 static const struct xcp__param p_651[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_651[] = {"self"};
 static const char *const pt_651[] = {"ref:VDI"};
 static const char *const pd_651[] = {NULL};
-static const struct xcp__param p_652[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_652[] = {"self", "value"};
-static const char *const pt_652[] = {"ref:VDI", "map:string:string"};
-static const char *const pd_652[] = {NULL, NULL};
-static const struct xcp__param p_653[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_653[] = {"self", "key", "value"};
-static const char *const pt_653[] = {"ref:VDI", "string", "string"};
-static const char *const pd_653[] = {NULL, NULL, NULL};
-static const struct xcp__param p_654[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_654[] = {"self", "key"};
-static const char *const pt_654[] = {"ref:VDI", "string"};
-static const char *const pd_654[] = {NULL, NULL};
+static const struct xcp__param p_652[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_652[] = {"self"};
+static const char *const pt_652[] = {"ref:VDI"};
+static const char *const pd_652[] = {NULL};
+static const struct xcp__param p_653[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_653[] = {"self"};
+static const char *const pt_653[] = {"ref:VDI"};
+static const char *const pd_653[] = {NULL};
+static const struct xcp__param p_654[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_654[] = {"self"};
+static const char *const pt_654[] = {"ref:VDI"};
+static const char *const pd_654[] = {NULL};
 static const struct xcp__param p_655[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_655[] = {"self"};
 static const char *const pt_655[] = {"ref:VDI"};
@@ -4156,50 +4156,50 @@ static const struct xcp__param p_659[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_659[] = {"self"};
 static const char *const pt_659[] = {"ref:VDI"};
 static const char *const pd_659[] = {NULL};
-static const struct xcp__param p_660[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_660[] = {"self"};
-static const char *const pt_660[] = {"ref:VDI"};
-static const char *const pd_660[] = {NULL};
-static const struct xcp__param p_661[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_661[] = {"self"};
-static const char *const pt_661[] = {"ref:VDI"};
-static const char *const pd_661[] = {NULL};
-static const struct xcp__param p_662[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_662[] = {"self"};
-static const char *const pt_662[] = {"ref:VDI"};
-static const char *const pd_662[] = {NULL};
+static const struct xcp__param p_660[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_660[] = {"self", "value"};
+static const char *const pt_660[] = {"ref:VDI", "map:string:string"};
+static const char *const pd_660[] = {NULL, NULL};
+static const struct xcp__param p_661[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_661[] = {"self", "key", "value"};
+static const char *const pt_661[] = {"ref:VDI", "string", "string"};
+static const char *const pd_661[] = {NULL, NULL, NULL};
+static const struct xcp__param p_662[] = {{"self", &xcp__T_ref_VDI, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_662[] = {"self", "key"};
+static const char *const pt_662[] = {"ref:VDI", "string"};
+static const char *const pd_662[] = {NULL, NULL};
 static const struct xcp__param p_663[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_663[] = {"self"};
 static const char *const pt_663[] = {"ref:VDI"};
 static const char *const pd_663[] = {NULL};
-static const struct xcp__param p_664[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_664[] = {"self", "value"};
-static const char *const pt_664[] = {"ref:VDI", "set:string"};
-static const char *const pd_664[] = {NULL, NULL};
-static const struct xcp__param p_665[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_665[] = {"self", "value"};
-static const char *const pt_665[] = {"ref:VDI", "string"};
-static const char *const pd_665[] = {NULL, NULL};
-static const struct xcp__param p_666[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_666[] = {"self", "value"};
-static const char *const pt_666[] = {"ref:VDI", "string"};
-static const char *const pd_666[] = {NULL, NULL};
+static const struct xcp__param p_664[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_664[] = {"self"};
+static const char *const pt_664[] = {"ref:VDI"};
+static const char *const pd_664[] = {NULL};
+static const struct xcp__param p_665[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_665[] = {"self"};
+static const char *const pt_665[] = {"ref:VDI"};
+static const char *const pd_665[] = {NULL};
+static const struct xcp__param p_666[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_666[] = {"self"};
+static const char *const pt_666[] = {"ref:VDI"};
+static const char *const pd_666[] = {NULL};
 static const struct xcp__param p_667[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_667[] = {"self"};
 static const char *const pt_667[] = {"ref:VDI"};
 static const char *const pd_667[] = {NULL};
-static const struct xcp__param p_668[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_668[] = {"self"};
-static const char *const pt_668[] = {"ref:VDI"};
-static const char *const pd_668[] = {NULL};
-static const struct xcp__param p_669[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_669[] = {"self"};
-static const char *const pt_669[] = {"ref:VDI"};
-static const char *const pd_669[] = {NULL};
-static const struct xcp__param p_670[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_670[] = {"self"};
-static const char *const pt_670[] = {"ref:VDI"};
-static const char *const pd_670[] = {NULL};
+static const struct xcp__param p_668[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const char *const pn_668[] = {"self", "value"};
+static const char *const pt_668[] = {"ref:VDI", "set:string"};
+static const char *const pd_668[] = {NULL, NULL};
+static const struct xcp__param p_669[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_669[] = {"self", "value"};
+static const char *const pt_669[] = {"ref:VDI", "string"};
+static const char *const pd_669[] = {NULL, NULL};
+static const struct xcp__param p_670[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_670[] = {"self", "value"};
+static const char *const pt_670[] = {"ref:VDI", "string"};
+static const char *const pd_670[] = {NULL, NULL};
 static const struct xcp__param p_671[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_671[] = {"self"};
 static const char *const pt_671[] = {"ref:VDI"};
@@ -4216,129 +4216,129 @@ static const struct xcp__param p_674[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_674[] = {"self"};
 static const char *const pt_674[] = {"ref:VDI"};
 static const char *const pd_674[] = {NULL};
-static const struct xcp__param p_675[] = {{"args", &xcp__T_record_VDI, NULL}};
-static const char *const pn_675[] = {"args"};
-static const char *const pt_675[] = {"record:VDI"};
+static const struct xcp__param p_675[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_675[] = {"self"};
+static const char *const pt_675[] = {"ref:VDI"};
 static const char *const pd_675[] = {NULL};
 static const struct xcp__param p_676[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_676[] = {"self"};
 static const char *const pt_676[] = {"ref:VDI"};
 static const char *const pd_676[] = {NULL};
-static const struct xcp__param p_677[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"driver_params", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_677[] = {"vdi", "driver_params"};
-static const char *const pt_677[] = {"ref:VDI", "map:string:string"};
-static const char *const pd_677[] = {NULL, "{}"};
-static const struct xcp__param p_678[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"driver_params", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_678[] = {"vdi", "driver_params"};
-static const char *const pt_678[] = {"ref:VDI", "map:string:string"};
-static const char *const pd_678[] = {NULL, "{}"};
-static const struct xcp__param p_679[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"sr", &xcp__T_ref_SR, "NULL"}, {"base_vdi", &xcp__T_ref_VDI, "NULL"}, {"into_vdi", &xcp__T_ref_VDI, "NULL"}};
-static const char *const pn_679[] = {"vdi", "sr", "base_vdi", "into_vdi"};
-static const char *const pt_679[] = {"ref:VDI", "ref:SR", "ref:VDI", "ref:VDI"};
-static const char *const pd_679[] = {NULL, "NULL", "NULL", "NULL"};
-static const struct xcp__param p_680[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"size", &xcp__T_int, NULL}};
-static const char *const pn_680[] = {"vdi", "size"};
-static const char *const pt_680[] = {"ref:VDI", "int"};
-static const char *const pd_680[] = {NULL, NULL};
-static const struct xcp__param p_681[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"size", &xcp__T_int, NULL}};
-static const char *const pn_681[] = {"vdi", "size"};
-static const char *const pt_681[] = {"ref:VDI", "int"};
-static const char *const pd_681[] = {NULL, NULL};
-static const struct xcp__param p_682[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"sr", &xcp__T_ref_SR, NULL}, {"options", &xcp__T_map_string_string, NULL}};
-static const char *const pn_682[] = {"vdi", "sr", "options"};
-static const char *const pt_682[] = {"ref:VDI", "ref:SR", "map:string:string"};
-static const char *const pd_682[] = {NULL, NULL, NULL};
-static const struct xcp__param p_683[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"SR", &xcp__T_ref_SR, NULL}, {"type", &xcp__T_vdi_type, NULL}, {"sharable", &xcp__T_bool, NULL}, {"read_only", &xcp__T_bool, NULL}, {"other_config", &xcp__T_map_string_string, NULL}, {"location", &xcp__T_string, NULL}, {"xenstore_data", &xcp__T_map_string_string, NULL}, {"sm_config", &xcp__T_map_string_string, NULL}, {"managed", &xcp__T_bool, "true"}, {"virtual_size", &xcp__T_int, "0"}, {"physical_utilisation", &xcp__T_int, "0"}, {"metadata_of_pool", &xcp__T_ref_pool, "NULL"}, {"is_a_snapshot", &xcp__T_bool, "false"}, {"snapshot_time", &xcp__T_datetime, "19700101T00:00:00Z"}, {"snapshot_of", &xcp__T_ref_VDI, "NULL"}};
-static const char *const pn_683[] = {"uuid", "name_label", "name_description", "SR", "type", "sharable", "read_only", "other_config", "location", "xenstore_data", "sm_config", "managed", "virtual_size", "physical_utilisation", "metadata_of_pool", "is_a_snapshot", "snapshot_time", "snapshot_of"};
-static const char *const pt_683[] = {"string", "string", "string", "ref:SR", "vdi_type", "bool", "bool", "map:string:string", "string", "map:string:string", "map:string:string", "bool", "int", "int", "ref:pool", "bool", "datetime", "ref:VDI"};
-static const char *const pd_683[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "true", "0", "0", "NULL", "false", "19700101T00:00:00Z", "NULL"};
-static const struct xcp__param p_684[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_684[] = {"vdi"};
-static const char *const pt_684[] = {"ref:VDI"};
-static const char *const pd_684[] = {NULL};
-static const struct xcp__param p_685[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_685[] = {"vdi"};
-static const char *const pt_685[] = {"ref:VDI"};
-static const char *const pd_685[] = {NULL};
-static const struct xcp__param p_686[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_686[] = {"self", "value"};
-static const char *const pt_686[] = {"ref:VDI", "string"};
-static const char *const pd_686[] = {NULL, NULL};
-static const struct xcp__param p_687[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_687[] = {"self", "value"};
-static const char *const pt_687[] = {"ref:VDI", "string"};
-static const char *const pd_687[] = {NULL, NULL};
-static const struct xcp__param p_688[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_688[] = {"self", "value"};
-static const char *const pt_688[] = {"ref:VDI", "bool"};
-static const char *const pd_688[] = {NULL, NULL};
-static const struct xcp__param p_689[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_689[] = {"self", "value"};
-static const char *const pt_689[] = {"ref:VDI", "bool"};
-static const char *const pd_689[] = {NULL, NULL};
-static const struct xcp__param p_690[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_on_boot, NULL}};
+static const struct xcp__param p_677[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_677[] = {"self"};
+static const char *const pt_677[] = {"ref:VDI"};
+static const char *const pd_677[] = {NULL};
+static const struct xcp__param p_678[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_678[] = {"self"};
+static const char *const pt_678[] = {"ref:VDI"};
+static const char *const pd_678[] = {NULL};
+static const struct xcp__param p_679[] = {{"args", &xcp__T_record_VDI, NULL}};
+static const char *const pn_679[] = {"args"};
+static const char *const pt_679[] = {"record:VDI"};
+static const char *const pd_679[] = {NULL};
+static const struct xcp__param p_680[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_680[] = {"self"};
+static const char *const pt_680[] = {"ref:VDI"};
+static const char *const pd_680[] = {NULL};
+static const struct xcp__param p_681[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"driver_params", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_681[] = {"vdi", "driver_params"};
+static const char *const pt_681[] = {"ref:VDI", "map:string:string"};
+static const char *const pd_681[] = {NULL, "{}"};
+static const struct xcp__param p_682[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"driver_params", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_682[] = {"vdi", "driver_params"};
+static const char *const pt_682[] = {"ref:VDI", "map:string:string"};
+static const char *const pd_682[] = {NULL, "{}"};
+static const struct xcp__param p_683[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"sr", &xcp__T_ref_SR, "NULL"}, {"base_vdi", &xcp__T_ref_VDI, "NULL"}, {"into_vdi", &xcp__T_ref_VDI, "NULL"}};
+static const char *const pn_683[] = {"vdi", "sr", "base_vdi", "into_vdi"};
+static const char *const pt_683[] = {"ref:VDI", "ref:SR", "ref:VDI", "ref:VDI"};
+static const char *const pd_683[] = {NULL, "NULL", "NULL", "NULL"};
+static const struct xcp__param p_684[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"size", &xcp__T_int, NULL}};
+static const char *const pn_684[] = {"vdi", "size"};
+static const char *const pt_684[] = {"ref:VDI", "int"};
+static const char *const pd_684[] = {NULL, NULL};
+static const struct xcp__param p_685[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"size", &xcp__T_int, NULL}};
+static const char *const pn_685[] = {"vdi", "size"};
+static const char *const pt_685[] = {"ref:VDI", "int"};
+static const char *const pd_685[] = {NULL, NULL};
+static const struct xcp__param p_686[] = {{"vdi", &xcp__T_ref_VDI, NULL}, {"sr", &xcp__T_ref_SR, NULL}, {"options", &xcp__T_map_string_string, NULL}};
+static const char *const pn_686[] = {"vdi", "sr", "options"};
+static const char *const pt_686[] = {"ref:VDI", "ref:SR", "map:string:string"};
+static const char *const pd_686[] = {NULL, NULL, NULL};
+static const struct xcp__param p_687[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"SR", &xcp__T_ref_SR, NULL}, {"type", &xcp__T_vdi_type, NULL}, {"sharable", &xcp__T_bool, NULL}, {"read_only", &xcp__T_bool, NULL}, {"other_config", &xcp__T_map_string_string, NULL}, {"location", &xcp__T_string, NULL}, {"xenstore_data", &xcp__T_map_string_string, NULL}, {"sm_config", &xcp__T_map_string_string, NULL}, {"managed", &xcp__T_bool, "true"}, {"virtual_size", &xcp__T_int, "0"}, {"physical_utilisation", &xcp__T_int, "0"}, {"metadata_of_pool", &xcp__T_ref_pool, "NULL"}, {"is_a_snapshot", &xcp__T_bool, "false"}, {"snapshot_time", &xcp__T_datetime, "19700101T00:00:00Z"}, {"snapshot_of", &xcp__T_ref_VDI, "NULL"}};
+static const char *const pn_687[] = {"uuid", "name_label", "name_description", "SR", "type", "sharable", "read_only", "other_config", "location", "xenstore_data", "sm_config", "managed", "virtual_size", "physical_utilisation", "metadata_of_pool", "is_a_snapshot", "snapshot_time", "snapshot_of"};
+static const char *const pt_687[] = {"string", "string", "string", "ref:SR", "vdi_type", "bool", "bool", "map:string:string", "string", "map:string:string", "map:string:string", "bool", "int", "int", "ref:pool", "bool", "datetime", "ref:VDI"};
+static const char *const pd_687[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "true", "0", "0", "NULL", "false", "19700101T00:00:00Z", "NULL"};
+static const struct xcp__param p_688[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_688[] = {"vdi"};
+static const char *const pt_688[] = {"ref:VDI"};
+static const char *const pd_688[] = {NULL};
+static const struct xcp__param p_689[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_689[] = {"vdi"};
+static const char *const pt_689[] = {"ref:VDI"};
+static const char *const pd_689[] = {NULL};
+static const struct xcp__param p_690[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_690[] = {"self", "value"};
-static const char *const pt_690[] = {"ref:VDI", "on_boot"};
+static const char *const pt_690[] = {"ref:VDI", "string"};
 static const char *const pd_690[] = {NULL, NULL};
-static const struct xcp__param p_691[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
+static const struct xcp__param p_691[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_691[] = {"self", "value"};
-static const char *const pt_691[] = {"ref:VDI", "bool"};
+static const char *const pt_691[] = {"ref:VDI", "string"};
 static const char *const pd_691[] = {NULL, NULL};
-static const struct xcp__param p_692[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_692[] = {"self"};
-static const char *const pt_692[] = {"ref:VDI"};
-static const char *const pd_692[] = {NULL};
-static const struct xcp__param p_693[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_693[] = {"self"};
-static const char *const pt_693[] = {"ref:VDI"};
-static const char *const pd_693[] = {NULL};
-static const struct xcp__param p_694[] = {{"vdi_from", &xcp__T_ref_VDI, NULL}, {"vdi_to", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_694[] = {"vdi_from", "vdi_to"};
-static const char *const pt_694[] = {"ref:VDI", "ref:VDI"};
+static const struct xcp__param p_692[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_692[] = {"self", "value"};
+static const char *const pt_692[] = {"ref:VDI", "bool"};
+static const char *const pd_692[] = {NULL, NULL};
+static const struct xcp__param p_693[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_693[] = {"self", "value"};
+static const char *const pt_693[] = {"ref:VDI", "bool"};
+static const char *const pd_693[] = {NULL, NULL};
+static const struct xcp__param p_694[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_on_boot, NULL}};
+static const char *const pn_694[] = {"self", "value"};
+static const char *const pt_694[] = {"ref:VDI", "on_boot"};
 static const char *const pd_694[] = {NULL, NULL};
-static const struct xcp__param p_695[] = {{"self", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_695[] = {"self"};
-static const char *const pt_695[] = {"ref:VDI"};
-static const char *const pd_695[] = {NULL};
+static const struct xcp__param p_695[] = {{"self", &xcp__T_ref_VDI, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_695[] = {"self", "value"};
+static const char *const pt_695[] = {"ref:VDI", "bool"};
+static const char *const pd_695[] = {NULL, NULL};
 static const struct xcp__param p_696[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_696[] = {"self"};
 static const char *const pt_696[] = {"ref:VDI"};
 static const char *const pd_696[] = {NULL};
-static const struct xcp__param p_697[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const struct xcp__param p_697[] = {{"self", &xcp__T_ref_VDI, NULL}};
 static const char *const pn_697[] = {"self"};
-static const char *const pt_697[] = {"ref:SR"};
+static const char *const pt_697[] = {"ref:VDI"};
 static const char *const pd_697[] = {NULL};
-static const struct xcp__param p_698[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_698[] = {"uuid"};
-static const char *const pt_698[] = {"string"};
-static const char *const pd_698[] = {NULL};
-static const struct xcp__param p_699[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_699[] = {"label"};
-static const char *const pt_699[] = {"string"};
+static const struct xcp__param p_698[] = {{"vdi_from", &xcp__T_ref_VDI, NULL}, {"vdi_to", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_698[] = {"vdi_from", "vdi_to"};
+static const char *const pt_698[] = {"ref:VDI", "ref:VDI"};
+static const char *const pd_698[] = {NULL, NULL};
+static const struct xcp__param p_699[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_699[] = {"self"};
+static const char *const pt_699[] = {"ref:VDI"};
 static const char *const pd_699[] = {NULL};
-static const struct xcp__param p_702[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_702[] = {"expr"};
+static const struct xcp__param p_700[] = {{"self", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_700[] = {"self"};
+static const char *const pt_700[] = {"ref:VDI"};
+static const char *const pd_700[] = {NULL};
+static const struct xcp__param p_701[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_701[] = {"self"};
+static const char *const pt_701[] = {"ref:SR"};
+static const char *const pd_701[] = {NULL};
+static const struct xcp__param p_702[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_702[] = {"uuid"};
 static const char *const pt_702[] = {"string"};
 static const char *const pd_702[] = {NULL};
-static const struct xcp__param p_703[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_703[] = {"expr"};
+static const struct xcp__param p_703[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_703[] = {"label"};
 static const char *const pt_703[] = {"string"};
 static const char *const pd_703[] = {NULL};
-static const struct xcp__param p_704[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_704[] = {"self"};
-static const char *const pt_704[] = {"ref:SR"};
-static const char *const pd_704[] = {NULL};
-static const struct xcp__param p_705[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_705[] = {"self"};
-static const char *const pt_705[] = {"ref:SR"};
-static const char *const pd_705[] = {NULL};
-static const struct xcp__param p_706[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_706[] = {"self"};
-static const char *const pt_706[] = {"ref:SR"};
+static const struct xcp__param p_706[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_706[] = {"expr"};
+static const char *const pt_706[] = {"string"};
 static const char *const pd_706[] = {NULL};
-static const struct xcp__param p_707[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_707[] = {"self"};
-static const char *const pt_707[] = {"ref:SR"};
+static const struct xcp__param p_707[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_707[] = {"expr"};
+static const char *const pt_707[] = {"string"};
 static const char *const pd_707[] = {NULL};
 static const struct xcp__param p_708[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_708[] = {"self"};
@@ -4380,149 +4380,149 @@ static const struct xcp__param p_717[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_717[] = {"self"};
 static const char *const pt_717[] = {"ref:SR"};
 static const char *const pd_717[] = {NULL};
-static const struct xcp__param p_718[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_718[] = {"self", "value"};
-static const char *const pt_718[] = {"ref:SR", "map:string:string"};
-static const char *const pd_718[] = {NULL, NULL};
-static const struct xcp__param p_719[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_719[] = {"self", "key", "value"};
-static const char *const pt_719[] = {"ref:SR", "string", "string"};
-static const char *const pd_719[] = {NULL, NULL, NULL};
-static const struct xcp__param p_720[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_720[] = {"self", "key"};
-static const char *const pt_720[] = {"ref:SR", "string"};
-static const char *const pd_720[] = {NULL, NULL};
+static const struct xcp__param p_718[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_718[] = {"self"};
+static const char *const pt_718[] = {"ref:SR"};
+static const char *const pd_718[] = {NULL};
+static const struct xcp__param p_719[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_719[] = {"self"};
+static const char *const pt_719[] = {"ref:SR"};
+static const char *const pd_719[] = {NULL};
+static const struct xcp__param p_720[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_720[] = {"self"};
+static const char *const pt_720[] = {"ref:SR"};
+static const char *const pd_720[] = {NULL};
 static const struct xcp__param p_721[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_721[] = {"self"};
 static const char *const pt_721[] = {"ref:SR"};
 static const char *const pd_721[] = {NULL};
-static const struct xcp__param p_722[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_722[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
 static const char *const pn_722[] = {"self", "value"};
-static const char *const pt_722[] = {"ref:SR", "set:string"};
+static const char *const pt_722[] = {"ref:SR", "map:string:string"};
 static const char *const pd_722[] = {NULL, NULL};
-static const struct xcp__param p_723[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_723[] = {"self", "value"};
-static const char *const pt_723[] = {"ref:SR", "string"};
-static const char *const pd_723[] = {NULL, NULL};
-static const struct xcp__param p_724[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_724[] = {"self", "value"};
+static const struct xcp__param p_723[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_723[] = {"self", "key", "value"};
+static const char *const pt_723[] = {"ref:SR", "string", "string"};
+static const char *const pd_723[] = {NULL, NULL, NULL};
+static const struct xcp__param p_724[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_724[] = {"self", "key"};
 static const char *const pt_724[] = {"ref:SR", "string"};
 static const char *const pd_724[] = {NULL, NULL};
 static const struct xcp__param p_725[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_725[] = {"self"};
 static const char *const pt_725[] = {"ref:SR"};
 static const char *const pd_725[] = {NULL};
-static const struct xcp__param p_726[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const struct xcp__param p_726[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_726[] = {"self", "value"};
-static const char *const pt_726[] = {"ref:SR", "map:string:string"};
+static const char *const pt_726[] = {"ref:SR", "set:string"};
 static const char *const pd_726[] = {NULL, NULL};
-static const struct xcp__param p_727[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_727[] = {"self", "key", "value"};
-static const char *const pt_727[] = {"ref:SR", "string", "string"};
-static const char *const pd_727[] = {NULL, NULL, NULL};
-static const struct xcp__param p_728[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_728[] = {"self", "key"};
+static const struct xcp__param p_727[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_727[] = {"self", "value"};
+static const char *const pt_727[] = {"ref:SR", "string"};
+static const char *const pd_727[] = {NULL, NULL};
+static const struct xcp__param p_728[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_728[] = {"self", "value"};
 static const char *const pt_728[] = {"ref:SR", "string"};
 static const char *const pd_728[] = {NULL, NULL};
 static const struct xcp__param p_729[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_729[] = {"self"};
 static const char *const pt_729[] = {"ref:SR"};
 static const char *const pd_729[] = {NULL};
-static const struct xcp__param p_730[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_730[] = {"self"};
-static const char *const pt_730[] = {"ref:SR"};
-static const char *const pd_730[] = {NULL};
-static const struct xcp__param p_731[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_731[] = {"self"};
-static const char *const pt_731[] = {"ref:SR"};
-static const char *const pd_731[] = {NULL};
-static const struct xcp__param p_732[] = {{"self", &xcp__T_ref_SR, NULL}};
-static const char *const pn_732[] = {"self"};
-static const char *const pt_732[] = {"ref:SR"};
-static const char *const pd_732[] = {NULL};
+static const struct xcp__param p_730[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_730[] = {"self", "value"};
+static const char *const pt_730[] = {"ref:SR", "map:string:string"};
+static const char *const pd_730[] = {NULL, NULL};
+static const struct xcp__param p_731[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_731[] = {"self", "key", "value"};
+static const char *const pt_731[] = {"ref:SR", "string", "string"};
+static const char *const pd_731[] = {NULL, NULL, NULL};
+static const struct xcp__param p_732[] = {{"self", &xcp__T_ref_SR, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_732[] = {"self", "key"};
+static const char *const pt_732[] = {"ref:SR", "string"};
+static const char *const pd_732[] = {NULL, NULL};
 static const struct xcp__param p_733[] = {{"self", &xcp__T_ref_SR, NULL}};
 static const char *const pn_733[] = {"self"};
 static const char *const pt_733[] = {"ref:SR"};
 static const char *const pd_733[] = {NULL};
-static const struct xcp__param p_734[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"physical_size", &xcp__T_int, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_734[] = {"host", "device_config", "physical_size", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
-static const char *const pt_734[] = {"ref:host", "map:string:string", "int", "string", "string", "string", "string", "bool", "map:string:string"};
-static const char *const pd_734[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
-static const struct xcp__param p_735[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_735[] = {"uuid", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
-static const char *const pt_735[] = {"string", "string", "string", "string", "string", "bool", "map:string:string"};
-static const char *const pd_735[] = {NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
-static const struct xcp__param p_736[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"type", &xcp__T_string, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_736[] = {"host", "device_config", "type", "sm_config"};
-static const char *const pt_736[] = {"ref:host", "map:string:string", "string", "map:string:string"};
-static const char *const pd_736[] = {NULL, NULL, NULL, "{}"};
-static const struct xcp__param p_737[] = {{"sr", &xcp__T_ref_SR, NULL}};
-static const char *const pn_737[] = {"sr"};
+static const struct xcp__param p_734[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_734[] = {"self"};
+static const char *const pt_734[] = {"ref:SR"};
+static const char *const pd_734[] = {NULL};
+static const struct xcp__param p_735[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_735[] = {"self"};
+static const char *const pt_735[] = {"ref:SR"};
+static const char *const pd_735[] = {NULL};
+static const struct xcp__param p_736[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_736[] = {"self"};
+static const char *const pt_736[] = {"ref:SR"};
+static const char *const pd_736[] = {NULL};
+static const struct xcp__param p_737[] = {{"self", &xcp__T_ref_SR, NULL}};
+static const char *const pn_737[] = {"self"};
 static const char *const pt_737[] = {"ref:SR"};
 static const char *const pd_737[] = {NULL};
-static const struct xcp__param p_738[] = {{"sr", &xcp__T_ref_SR, NULL}};
-static const char *const pn_738[] = {"sr"};
-static const char *const pt_738[] = {"ref:SR"};
-static const char *const pd_738[] = {NULL};
-static const struct xcp__param p_739[] = {{"sr", &xcp__T_ref_SR, NULL}};
-static const char *const pn_739[] = {"sr"};
-static const char *const pt_739[] = {"ref:SR"};
-static const char *const pd_739[] = {NULL};
-static const struct xcp__param p_740[] = {{"sr", &xcp__T_ref_SR, NULL}};
-static const char *const pn_740[] = {"sr"};
-static const char *const pt_740[] = {"ref:SR"};
-static const char *const pd_740[] = {NULL};
-static const struct xcp__param p_741[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_741[] = {"sr", "value"};
-static const char *const pt_741[] = {"ref:SR", "string"};
-static const char *const pd_741[] = {NULL, NULL};
-static const struct xcp__param p_742[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_742[] = {"sr", "value"};
-static const char *const pt_742[] = {"ref:SR", "string"};
-static const char *const pd_742[] = {NULL, NULL};
-static const struct xcp__param p_743[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_743[] = {"sr", "value"};
-static const char *const pt_743[] = {"ref:SR", "bool"};
-static const char *const pd_743[] = {NULL, NULL};
-static const struct xcp__param p_744[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_744[] = {"self", "value"};
-static const char *const pt_744[] = {"ref:SR", "int"};
-static const char *const pd_744[] = {NULL, NULL};
-static const struct xcp__param p_746[] = {{"sr", &xcp__T_ref_SR, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_746[] = {"sr", "name", "mime_type", "public"};
-static const char *const pt_746[] = {"ref:SR", "string", "string", "bool"};
-static const char *const pd_746[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_747[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_747[] = {"self"};
-static const char *const pt_747[] = {"ref:PBD"};
-static const char *const pd_747[] = {NULL};
-static const struct xcp__param p_748[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_748[] = {"uuid"};
-static const char *const pt_748[] = {"string"};
-static const char *const pd_748[] = {NULL};
-static const struct xcp__param p_751[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_751[] = {"expr"};
-static const char *const pt_751[] = {"string"};
+static const struct xcp__param p_738[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"physical_size", &xcp__T_int, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_738[] = {"host", "device_config", "physical_size", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
+static const char *const pt_738[] = {"ref:host", "map:string:string", "int", "string", "string", "string", "string", "bool", "map:string:string"};
+static const char *const pd_738[] = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
+static const struct xcp__param p_739[] = {{"uuid", &xcp__T_string, NULL}, {"name_label", &xcp__T_string, NULL}, {"name_description", &xcp__T_string, NULL}, {"type", &xcp__T_string, NULL}, {"content_type", &xcp__T_string, NULL}, {"shared", &xcp__T_bool, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_739[] = {"uuid", "name_label", "name_description", "type", "content_type", "shared", "sm_config"};
+static const char *const pt_739[] = {"string", "string", "string", "string", "string", "bool", "map:string:string"};
+static const char *const pd_739[] = {NULL, NULL, NULL, NULL, NULL, NULL, "{}"};
+static const struct xcp__param p_740[] = {{"host", &xcp__T_ref_host, NULL}, {"device_config", &xcp__T_map_string_string, NULL}, {"type", &xcp__T_string, NULL}, {"sm_config", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_740[] = {"host", "device_config", "type", "sm_config"};
+static const char *const pt_740[] = {"ref:host", "map:string:string", "string", "map:string:string"};
+static const char *const pd_740[] = {NULL, NULL, NULL, "{}"};
+static const struct xcp__param p_741[] = {{"sr", &xcp__T_ref_SR, NULL}};
+static const char *const pn_741[] = {"sr"};
+static const char *const pt_741[] = {"ref:SR"};
+static const char *const pd_741[] = {NULL};
+static const struct xcp__param p_742[] = {{"sr", &xcp__T_ref_SR, NULL}};
+static const char *const pn_742[] = {"sr"};
+static const char *const pt_742[] = {"ref:SR"};
+static const char *const pd_742[] = {NULL};
+static const struct xcp__param p_743[] = {{"sr", &xcp__T_ref_SR, NULL}};
+static const char *const pn_743[] = {"sr"};
+static const char *const pt_743[] = {"ref:SR"};
+static const char *const pd_743[] = {NULL};
+static const struct xcp__param p_744[] = {{"sr", &xcp__T_ref_SR, NULL}};
+static const char *const pn_744[] = {"sr"};
+static const char *const pt_744[] = {"ref:SR"};
+static const char *const pd_744[] = {NULL};
+static const struct xcp__param p_745[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_745[] = {"sr", "value"};
+static const char *const pt_745[] = {"ref:SR", "string"};
+static const char *const pd_745[] = {NULL, NULL};
+static const struct xcp__param p_746[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_746[] = {"sr", "value"};
+static const char *const pt_746[] = {"ref:SR", "string"};
+static const char *const pd_746[] = {NULL, NULL};
+static const struct xcp__param p_747[] = {{"sr", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_747[] = {"sr", "value"};
+static const char *const pt_747[] = {"ref:SR", "bool"};
+static const char *const pd_747[] = {NULL, NULL};
+static const struct xcp__param p_748[] = {{"self", &xcp__T_ref_SR, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_748[] = {"self", "value"};
+static const char *const pt_748[] = {"ref:SR", "int"};
+static const char *const pd_748[] = {NULL, NULL};
+static const struct xcp__param p_750[] = {{"sr", &xcp__T_ref_SR, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_750[] = {"sr", "name", "mime_type", "public"};
+static const char *const pt_750[] = {"ref:SR", "string", "string", "bool"};
+static const char *const pd_750[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_751[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_751[] = {"self"};
+static const char *const pt_751[] = {"ref:PBD"};
 static const char *const pd_751[] = {NULL};
-static const struct xcp__param p_752[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_752[] = {"expr"};
+static const struct xcp__param p_752[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_752[] = {"uuid"};
 static const char *const pt_752[] = {"string"};
 static const char *const pd_752[] = {NULL};
-static const struct xcp__param p_753[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_753[] = {"self"};
-static const char *const pt_753[] = {"ref:PBD"};
-static const char *const pd_753[] = {NULL};
-static const struct xcp__param p_754[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_754[] = {"self"};
-static const char *const pt_754[] = {"ref:PBD"};
-static const char *const pd_754[] = {NULL};
-static const struct xcp__param p_755[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_755[] = {"self"};
-static const char *const pt_755[] = {"ref:PBD"};
+static const struct xcp__param p_755[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_755[] = {"expr"};
+static const char *const pt_755[] = {"string"};
 static const char *const pd_755[] = {NULL};
-static const struct xcp__param p_756[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_756[] = {"self"};
-static const char *const pt_756[] = {"ref:PBD"};
+static const struct xcp__param p_756[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_756[] = {"expr"};
+static const char *const pt_756[] = {"string"};
 static const char *const pd_756[] = {NULL};
 static const struct xcp__param p_757[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_757[] = {"self"};
@@ -4532,69 +4532,69 @@ static const struct xcp__param p_758[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_758[] = {"self"};
 static const char *const pt_758[] = {"ref:PBD"};
 static const char *const pd_758[] = {NULL};
-static const struct xcp__param p_759[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_759[] = {"self", "value"};
-static const char *const pt_759[] = {"ref:PBD", "map:string:string"};
-static const char *const pd_759[] = {NULL, NULL};
-static const struct xcp__param p_760[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_760[] = {"self", "key", "value"};
-static const char *const pt_760[] = {"ref:PBD", "string", "string"};
-static const char *const pd_760[] = {NULL, NULL, NULL};
-static const struct xcp__param p_761[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_761[] = {"self", "key"};
-static const char *const pt_761[] = {"ref:PBD", "string"};
-static const char *const pd_761[] = {NULL, NULL};
-static const struct xcp__param p_762[] = {{"args", &xcp__T_record_PBD, NULL}};
-static const char *const pn_762[] = {"args"};
-static const char *const pt_762[] = {"record:PBD"};
+static const struct xcp__param p_759[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_759[] = {"self"};
+static const char *const pt_759[] = {"ref:PBD"};
+static const char *const pd_759[] = {NULL};
+static const struct xcp__param p_760[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_760[] = {"self"};
+static const char *const pt_760[] = {"ref:PBD"};
+static const char *const pd_760[] = {NULL};
+static const struct xcp__param p_761[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_761[] = {"self"};
+static const char *const pt_761[] = {"ref:PBD"};
+static const char *const pd_761[] = {NULL};
+static const struct xcp__param p_762[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_762[] = {"self"};
+static const char *const pt_762[] = {"ref:PBD"};
 static const char *const pd_762[] = {NULL};
-static const struct xcp__param p_763[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_763[] = {"self"};
-static const char *const pt_763[] = {"ref:PBD"};
-static const char *const pd_763[] = {NULL};
-static const struct xcp__param p_764[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_764[] = {"self"};
-static const char *const pt_764[] = {"ref:PBD"};
-static const char *const pd_764[] = {NULL};
-static const struct xcp__param p_765[] = {{"self", &xcp__T_ref_PBD, NULL}};
-static const char *const pn_765[] = {"self"};
-static const char *const pt_765[] = {"ref:PBD"};
-static const char *const pd_765[] = {NULL};
-static const struct xcp__param p_766[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_766[] = {"self", "value"};
-static const char *const pt_766[] = {"ref:PBD", "map:string:string"};
-static const char *const pd_766[] = {NULL, NULL};
-static const struct xcp__param p_767[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const struct xcp__param p_763[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_763[] = {"self", "value"};
+static const char *const pt_763[] = {"ref:PBD", "map:string:string"};
+static const char *const pd_763[] = {NULL, NULL};
+static const struct xcp__param p_764[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_764[] = {"self", "key", "value"};
+static const char *const pt_764[] = {"ref:PBD", "string", "string"};
+static const char *const pd_764[] = {NULL, NULL, NULL};
+static const struct xcp__param p_765[] = {{"self", &xcp__T_ref_PBD, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_765[] = {"self", "key"};
+static const char *const pt_765[] = {"ref:PBD", "string"};
+static const char *const pd_765[] = {NULL, NULL};
+static const struct xcp__param p_766[] = {{"args", &xcp__T_record_PBD, NULL}};
+static const char *const pn_766[] = {"args"};
+static const char *const pt_766[] = {"record:PBD"};
+static const char *const pd_766[] = {NULL};
+static const struct xcp__param p_767[] = {{"self", &xcp__T_ref_PBD, NULL}};
 static const char *const pn_767[] = {"self"};
-static const char *const pt_767[] = {"ref:VIF"};
+static const char *const pt_767[] = {"ref:PBD"};
 static const char *const pd_767[] = {NULL};
-static const struct xcp__param p_768[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_768[] = {"uuid"};
-static const char *const pt_768[] = {"string"};
+static const struct xcp__param p_768[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_768[] = {"self"};
+static const char *const pt_768[] = {"ref:PBD"};
 static const char *const pd_768[] = {NULL};
-static const struct xcp__param p_771[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_771[] = {"expr"};
-static const char *const pt_771[] = {"string"};
+static const struct xcp__param p_769[] = {{"self", &xcp__T_ref_PBD, NULL}};
+static const char *const pn_769[] = {"self"};
+static const char *const pt_769[] = {"ref:PBD"};
+static const char *const pd_769[] = {NULL};
+static const struct xcp__param p_770[] = {{"self", &xcp__T_ref_PBD, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_770[] = {"self", "value"};
+static const char *const pt_770[] = {"ref:PBD", "map:string:string"};
+static const char *const pd_770[] = {NULL, NULL};
+static const struct xcp__param p_771[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_771[] = {"self"};
+static const char *const pt_771[] = {"ref:VIF"};
 static const char *const pd_771[] = {NULL};
-static const struct xcp__param p_772[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_772[] = {"expr"};
+static const struct xcp__param p_772[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_772[] = {"uuid"};
 static const char *const pt_772[] = {"string"};
 static const char *const pd_772[] = {NULL};
-static const struct xcp__param p_773[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_773[] = {"self"};
-static const char *const pt_773[] = {"ref:VIF"};
-static const char *const pd_773[] = {NULL};
-static const struct xcp__param p_774[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_774[] = {"self"};
-static const char *const pt_774[] = {"ref:VIF"};
-static const char *const pd_774[] = {NULL};
-static const struct xcp__param p_775[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_775[] = {"self"};
-static const char *const pt_775[] = {"ref:VIF"};
+static const struct xcp__param p_775[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_775[] = {"expr"};
+static const char *const pt_775[] = {"string"};
 static const char *const pd_775[] = {NULL};
-static const struct xcp__param p_776[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_776[] = {"self"};
-static const char *const pt_776[] = {"ref:VIF"};
+static const struct xcp__param p_776[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_776[] = {"expr"};
+static const char *const pt_776[] = {"string"};
 static const char *const pd_776[] = {NULL};
 static const struct xcp__param p_777[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_777[] = {"self"};
@@ -4616,62 +4616,62 @@ static const struct xcp__param p_781[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_781[] = {"self"};
 static const char *const pt_781[] = {"ref:VIF"};
 static const char *const pd_781[] = {NULL};
-static const struct xcp__param p_782[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_782[] = {"self", "value"};
-static const char *const pt_782[] = {"ref:VIF", "map:string:string"};
-static const char *const pd_782[] = {NULL, NULL};
-static const struct xcp__param p_783[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_783[] = {"self", "key", "value"};
-static const char *const pt_783[] = {"ref:VIF", "string", "string"};
-static const char *const pd_783[] = {NULL, NULL, NULL};
-static const struct xcp__param p_784[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_784[] = {"self", "key"};
-static const char *const pt_784[] = {"ref:VIF", "string"};
-static const char *const pd_784[] = {NULL, NULL};
+static const struct xcp__param p_782[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_782[] = {"self"};
+static const char *const pt_782[] = {"ref:VIF"};
+static const char *const pd_782[] = {NULL};
+static const struct xcp__param p_783[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_783[] = {"self"};
+static const char *const pt_783[] = {"ref:VIF"};
+static const char *const pd_783[] = {NULL};
+static const struct xcp__param p_784[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_784[] = {"self"};
+static const char *const pt_784[] = {"ref:VIF"};
+static const char *const pd_784[] = {NULL};
 static const struct xcp__param p_785[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_785[] = {"self"};
 static const char *const pt_785[] = {"ref:VIF"};
 static const char *const pd_785[] = {NULL};
-static const struct xcp__param p_786[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_786[] = {"self"};
-static const char *const pt_786[] = {"ref:VIF"};
-static const char *const pd_786[] = {NULL};
-static const struct xcp__param p_787[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_787[] = {"self", "value"};
-static const char *const pt_787[] = {"ref:VIF", "string"};
-static const char *const pd_787[] = {NULL, NULL};
-static const struct xcp__param p_788[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_788[] = {"self"};
-static const char *const pt_788[] = {"ref:VIF"};
-static const char *const pd_788[] = {NULL};
-static const struct xcp__param p_789[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_789[] = {"self", "value"};
-static const char *const pt_789[] = {"ref:VIF", "map:string:string"};
-static const char *const pd_789[] = {NULL, NULL};
-static const struct xcp__param p_790[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_790[] = {"self", "key", "value"};
-static const char *const pt_790[] = {"ref:VIF", "string", "string"};
-static const char *const pd_790[] = {NULL, NULL, NULL};
-static const struct xcp__param p_791[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_791[] = {"self", "key"};
+static const struct xcp__param p_786[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_786[] = {"self", "value"};
+static const char *const pt_786[] = {"ref:VIF", "map:string:string"};
+static const char *const pd_786[] = {NULL, NULL};
+static const struct xcp__param p_787[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_787[] = {"self", "key", "value"};
+static const char *const pt_787[] = {"ref:VIF", "string", "string"};
+static const char *const pd_787[] = {NULL, NULL, NULL};
+static const struct xcp__param p_788[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_788[] = {"self", "key"};
+static const char *const pt_788[] = {"ref:VIF", "string"};
+static const char *const pd_788[] = {NULL, NULL};
+static const struct xcp__param p_789[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_789[] = {"self"};
+static const char *const pt_789[] = {"ref:VIF"};
+static const char *const pd_789[] = {NULL};
+static const struct xcp__param p_790[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_790[] = {"self"};
+static const char *const pt_790[] = {"ref:VIF"};
+static const char *const pd_790[] = {NULL};
+static const struct xcp__param p_791[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_791[] = {"self", "value"};
 static const char *const pt_791[] = {"ref:VIF", "string"};
 static const char *const pd_791[] = {NULL, NULL};
 static const struct xcp__param p_792[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_792[] = {"self"};
 static const char *const pt_792[] = {"ref:VIF"};
 static const char *const pd_792[] = {NULL};
-static const struct xcp__param p_793[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_793[] = {"self"};
-static const char *const pt_793[] = {"ref:VIF"};
-static const char *const pd_793[] = {NULL};
-static const struct xcp__param p_794[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_794[] = {"self"};
-static const char *const pt_794[] = {"ref:VIF"};
-static const char *const pd_794[] = {NULL};
-static const struct xcp__param p_795[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_795[] = {"self"};
-static const char *const pt_795[] = {"ref:VIF"};
-static const char *const pd_795[] = {NULL};
+static const struct xcp__param p_793[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_793[] = {"self", "value"};
+static const char *const pt_793[] = {"ref:VIF", "map:string:string"};
+static const char *const pd_793[] = {NULL, NULL};
+static const struct xcp__param p_794[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_794[] = {"self", "key", "value"};
+static const char *const pt_794[] = {"ref:VIF", "string", "string"};
+static const char *const pd_794[] = {NULL, NULL, NULL};
+static const struct xcp__param p_795[] = {{"self", &xcp__T_ref_VIF, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_795[] = {"self", "key"};
+static const char *const pt_795[] = {"ref:VIF", "string"};
+static const char *const pd_795[] = {NULL, NULL};
 static const struct xcp__param p_796[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_796[] = {"self"};
 static const char *const pt_796[] = {"ref:VIF"};
@@ -4720,9 +4720,9 @@ static const struct xcp__param p_807[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_807[] = {"self"};
 static const char *const pt_807[] = {"ref:VIF"};
 static const char *const pd_807[] = {NULL};
-static const struct xcp__param p_808[] = {{"args", &xcp__T_record_VIF, NULL}};
-static const char *const pn_808[] = {"args"};
-static const char *const pt_808[] = {"record:VIF"};
+static const struct xcp__param p_808[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_808[] = {"self"};
+static const char *const pt_808[] = {"ref:VIF"};
 static const char *const pd_808[] = {NULL};
 static const struct xcp__param p_809[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_809[] = {"self"};
@@ -4736,225 +4736,225 @@ static const struct xcp__param p_811[] = {{"self", &xcp__T_ref_VIF, NULL}};
 static const char *const pn_811[] = {"self"};
 static const char *const pt_811[] = {"ref:VIF"};
 static const char *const pd_811[] = {NULL};
-static const struct xcp__param p_812[] = {{"self", &xcp__T_ref_VIF, NULL}};
-static const char *const pn_812[] = {"self"};
-static const char *const pt_812[] = {"ref:VIF"};
+static const struct xcp__param p_812[] = {{"args", &xcp__T_record_VIF, NULL}};
+static const char *const pn_812[] = {"args"};
+static const char *const pt_812[] = {"record:VIF"};
 static const char *const pd_812[] = {NULL};
-static const struct xcp__param p_813[] = {{"self", &xcp__T_ref_VIF, NULL}, {"network", &xcp__T_ref_network, NULL}};
-static const char *const pn_813[] = {"self", "network"};
-static const char *const pt_813[] = {"ref:VIF", "ref:network"};
-static const char *const pd_813[] = {NULL, NULL};
-static const struct xcp__param p_814[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_vif_locking_mode, NULL}};
-static const char *const pn_814[] = {"self", "value"};
-static const char *const pt_814[] = {"ref:VIF", "vif_locking_mode"};
-static const char *const pd_814[] = {NULL, NULL};
-static const struct xcp__param p_815[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_815[] = {"self", "value"};
-static const char *const pt_815[] = {"ref:VIF", "set:string"};
-static const char *const pd_815[] = {NULL, NULL};
-static const struct xcp__param p_816[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_816[] = {"self", "value"};
-static const char *const pt_816[] = {"ref:VIF", "string"};
-static const char *const pd_816[] = {NULL, NULL};
-static const struct xcp__param p_817[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_817[] = {"self", "value"};
-static const char *const pt_817[] = {"ref:VIF", "string"};
+static const struct xcp__param p_813[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_813[] = {"self"};
+static const char *const pt_813[] = {"ref:VIF"};
+static const char *const pd_813[] = {NULL};
+static const struct xcp__param p_814[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_814[] = {"self"};
+static const char *const pt_814[] = {"ref:VIF"};
+static const char *const pd_814[] = {NULL};
+static const struct xcp__param p_815[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_815[] = {"self"};
+static const char *const pt_815[] = {"ref:VIF"};
+static const char *const pd_815[] = {NULL};
+static const struct xcp__param p_816[] = {{"self", &xcp__T_ref_VIF, NULL}};
+static const char *const pn_816[] = {"self"};
+static const char *const pt_816[] = {"ref:VIF"};
+static const char *const pd_816[] = {NULL};
+static const struct xcp__param p_817[] = {{"self", &xcp__T_ref_VIF, NULL}, {"network", &xcp__T_ref_network, NULL}};
+static const char *const pn_817[] = {"self", "network"};
+static const char *const pt_817[] = {"ref:VIF", "ref:network"};
 static const char *const pd_817[] = {NULL, NULL};
-static const struct xcp__param p_818[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const struct xcp__param p_818[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_vif_locking_mode, NULL}};
 static const char *const pn_818[] = {"self", "value"};
-static const char *const pt_818[] = {"ref:VIF", "set:string"};
+static const char *const pt_818[] = {"ref:VIF", "vif_locking_mode"};
 static const char *const pd_818[] = {NULL, NULL};
-static const struct xcp__param p_819[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const struct xcp__param p_819[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
 static const char *const pn_819[] = {"self", "value"};
-static const char *const pt_819[] = {"ref:VIF", "string"};
+static const char *const pt_819[] = {"ref:VIF", "set:string"};
 static const char *const pd_819[] = {NULL, NULL};
 static const struct xcp__param p_820[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
 static const char *const pn_820[] = {"self", "value"};
 static const char *const pt_820[] = {"ref:VIF", "string"};
 static const char *const pd_820[] = {NULL, NULL};
-static const struct xcp__param p_821[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv4_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
-static const char *const pn_821[] = {"self", "mode", "address", "gateway"};
-static const char *const pt_821[] = {"ref:VIF", "vif_ipv4_configuration_mode", "string", "string"};
-static const char *const pd_821[] = {NULL, NULL, "", ""};
-static const struct xcp__param p_822[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv6_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
-static const char *const pn_822[] = {"self", "mode", "address", "gateway"};
-static const char *const pt_822[] = {"ref:VIF", "vif_ipv6_configuration_mode", "string", "string"};
-static const char *const pd_822[] = {NULL, NULL, "", ""};
-static const struct xcp__param p_823[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_823[] = {"self"};
-static const char *const pt_823[] = {"ref:network"};
-static const char *const pd_823[] = {NULL};
-static const struct xcp__param p_824[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_824[] = {"uuid"};
-static const char *const pt_824[] = {"string"};
-static const char *const pd_824[] = {NULL};
-static const struct xcp__param p_825[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_825[] = {"label"};
-static const char *const pt_825[] = {"string"};
-static const char *const pd_825[] = {NULL};
-static const struct xcp__param p_828[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_828[] = {"expr"};
+static const struct xcp__param p_821[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_821[] = {"self", "value"};
+static const char *const pt_821[] = {"ref:VIF", "string"};
+static const char *const pd_821[] = {NULL, NULL};
+static const struct xcp__param p_822[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const char *const pn_822[] = {"self", "value"};
+static const char *const pt_822[] = {"ref:VIF", "set:string"};
+static const char *const pd_822[] = {NULL, NULL};
+static const struct xcp__param p_823[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_823[] = {"self", "value"};
+static const char *const pt_823[] = {"ref:VIF", "string"};
+static const char *const pd_823[] = {NULL, NULL};
+static const struct xcp__param p_824[] = {{"self", &xcp__T_ref_VIF, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_824[] = {"self", "value"};
+static const char *const pt_824[] = {"ref:VIF", "string"};
+static const char *const pd_824[] = {NULL, NULL};
+static const struct xcp__param p_825[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv4_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
+static const char *const pn_825[] = {"self", "mode", "address", "gateway"};
+static const char *const pt_825[] = {"ref:VIF", "vif_ipv4_configuration_mode", "string", "string"};
+static const char *const pd_825[] = {NULL, NULL, "", ""};
+static const struct xcp__param p_826[] = {{"self", &xcp__T_ref_VIF, NULL}, {"mode", &xcp__T_vif_ipv6_configuration_mode, NULL}, {"address", &xcp__T_string, ""}, {"gateway", &xcp__T_string, ""}};
+static const char *const pn_826[] = {"self", "mode", "address", "gateway"};
+static const char *const pt_826[] = {"ref:VIF", "vif_ipv6_configuration_mode", "string", "string"};
+static const char *const pd_826[] = {NULL, NULL, "", ""};
+static const struct xcp__param p_827[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_827[] = {"self"};
+static const char *const pt_827[] = {"ref:network"};
+static const char *const pd_827[] = {NULL};
+static const struct xcp__param p_828[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_828[] = {"uuid"};
 static const char *const pt_828[] = {"string"};
 static const char *const pd_828[] = {NULL};
-static const struct xcp__param p_829[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_829[] = {"expr"};
+static const struct xcp__param p_829[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_829[] = {"label"};
 static const char *const pt_829[] = {"string"};
 static const char *const pd_829[] = {NULL};
-static const struct xcp__param p_830[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_830[] = {"self"};
-static const char *const pt_830[] = {"ref:network"};
-static const char *const pd_830[] = {NULL};
-static const struct xcp__param p_831[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_831[] = {"self"};
-static const char *const pt_831[] = {"ref:network"};
-static const char *const pd_831[] = {NULL};
-static const struct xcp__param p_832[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_832[] = {"self", "value"};
-static const char *const pt_832[] = {"ref:network", "string"};
-static const char *const pd_832[] = {NULL, NULL};
-static const struct xcp__param p_833[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_833[] = {"self"};
-static const char *const pt_833[] = {"ref:network"};
+static const struct xcp__param p_832[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_832[] = {"expr"};
+static const char *const pt_832[] = {"string"};
+static const char *const pd_832[] = {NULL};
+static const struct xcp__param p_833[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_833[] = {"expr"};
+static const char *const pt_833[] = {"string"};
 static const char *const pd_833[] = {NULL};
-static const struct xcp__param p_834[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_834[] = {"self", "value"};
-static const char *const pt_834[] = {"ref:network", "string"};
-static const char *const pd_834[] = {NULL, NULL};
+static const struct xcp__param p_834[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_834[] = {"self"};
+static const char *const pt_834[] = {"ref:network"};
+static const char *const pd_834[] = {NULL};
 static const struct xcp__param p_835[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_835[] = {"self"};
 static const char *const pt_835[] = {"ref:network"};
 static const char *const pd_835[] = {NULL};
-static const struct xcp__param p_836[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_836[] = {"self"};
-static const char *const pt_836[] = {"ref:network"};
-static const char *const pd_836[] = {NULL};
+static const struct xcp__param p_836[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_836[] = {"self", "value"};
+static const char *const pt_836[] = {"ref:network", "string"};
+static const char *const pd_836[] = {NULL, NULL};
 static const struct xcp__param p_837[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_837[] = {"self"};
 static const char *const pt_837[] = {"ref:network"};
 static const char *const pd_837[] = {NULL};
-static const struct xcp__param p_838[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_838[] = {"self"};
-static const char *const pt_838[] = {"ref:network"};
-static const char *const pd_838[] = {NULL};
+static const struct xcp__param p_838[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_838[] = {"self", "value"};
+static const char *const pt_838[] = {"ref:network", "string"};
+static const char *const pd_838[] = {NULL, NULL};
 static const struct xcp__param p_839[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_839[] = {"self"};
 static const char *const pt_839[] = {"ref:network"};
 static const char *const pd_839[] = {NULL};
-static const struct xcp__param p_840[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_int, NULL}};
-static const char *const pn_840[] = {"self", "value"};
-static const char *const pt_840[] = {"ref:network", "int"};
-static const char *const pd_840[] = {NULL, NULL};
+static const struct xcp__param p_840[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_840[] = {"self"};
+static const char *const pt_840[] = {"ref:network"};
+static const char *const pd_840[] = {NULL};
 static const struct xcp__param p_841[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_841[] = {"self"};
 static const char *const pt_841[] = {"ref:network"};
 static const char *const pd_841[] = {NULL};
-static const struct xcp__param p_842[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_842[] = {"self", "value"};
-static const char *const pt_842[] = {"ref:network", "map:string:string"};
-static const char *const pd_842[] = {NULL, NULL};
-static const struct xcp__param p_843[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_843[] = {"self", "key", "value"};
-static const char *const pt_843[] = {"ref:network", "string", "string"};
-static const char *const pd_843[] = {NULL, NULL, NULL};
-static const struct xcp__param p_844[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_844[] = {"self", "key"};
-static const char *const pt_844[] = {"ref:network", "string"};
+static const struct xcp__param p_842[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_842[] = {"self"};
+static const char *const pt_842[] = {"ref:network"};
+static const char *const pd_842[] = {NULL};
+static const struct xcp__param p_843[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_843[] = {"self"};
+static const char *const pt_843[] = {"ref:network"};
+static const char *const pd_843[] = {NULL};
+static const struct xcp__param p_844[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_int, NULL}};
+static const char *const pn_844[] = {"self", "value"};
+static const char *const pt_844[] = {"ref:network", "int"};
 static const char *const pd_844[] = {NULL, NULL};
 static const struct xcp__param p_845[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_845[] = {"self"};
 static const char *const pt_845[] = {"ref:network"};
 static const char *const pd_845[] = {NULL};
-static const struct xcp__param p_846[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_846[] = {"self"};
-static const char *const pt_846[] = {"ref:network"};
-static const char *const pd_846[] = {NULL};
-static const struct xcp__param p_847[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_847[] = {"self"};
-static const char *const pt_847[] = {"ref:network"};
-static const char *const pd_847[] = {NULL};
-static const struct xcp__param p_848[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_848[] = {"self", "value"};
-static const char *const pt_848[] = {"ref:network", "set:string"};
+static const struct xcp__param p_846[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_846[] = {"self", "value"};
+static const char *const pt_846[] = {"ref:network", "map:string:string"};
+static const char *const pd_846[] = {NULL, NULL};
+static const struct xcp__param p_847[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_847[] = {"self", "key", "value"};
+static const char *const pt_847[] = {"ref:network", "string", "string"};
+static const char *const pd_847[] = {NULL, NULL, NULL};
+static const struct xcp__param p_848[] = {{"self", &xcp__T_ref_network, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_848[] = {"self", "key"};
+static const char *const pt_848[] = {"ref:network", "string"};
 static const char *const pd_848[] = {NULL, NULL};
-static const struct xcp__param p_849[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_849[] = {"self", "value"};
-static const char *const pt_849[] = {"ref:network", "string"};
-static const char *const pd_849[] = {NULL, NULL};
-static const struct xcp__param p_850[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_850[] = {"self", "value"};
-static const char *const pt_850[] = {"ref:network", "string"};
-static const char *const pd_850[] = {NULL, NULL};
+static const struct xcp__param p_849[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_849[] = {"self"};
+static const char *const pt_849[] = {"ref:network"};
+static const char *const pd_849[] = {NULL};
+static const struct xcp__param p_850[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_850[] = {"self"};
+static const char *const pt_850[] = {"ref:network"};
+static const char *const pd_850[] = {NULL};
 static const struct xcp__param p_851[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_851[] = {"self"};
 static const char *const pt_851[] = {"ref:network"};
 static const char *const pd_851[] = {NULL};
-static const struct xcp__param p_852[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_852[] = {"self"};
-static const char *const pt_852[] = {"ref:network"};
-static const char *const pd_852[] = {NULL};
-static const struct xcp__param p_853[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_853[] = {"self"};
-static const char *const pt_853[] = {"ref:network"};
-static const char *const pd_853[] = {NULL};
-static const struct xcp__param p_854[] = {{"self", &xcp__T_ref_network, NULL}};
-static const char *const pn_854[] = {"self"};
-static const char *const pt_854[] = {"ref:network"};
-static const char *const pd_854[] = {NULL};
-static const struct xcp__param p_855[] = {{"args", &xcp__T_record_network, NULL}};
-static const char *const pn_855[] = {"args"};
-static const char *const pt_855[] = {"record:network"};
+static const struct xcp__param p_852[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const char *const pn_852[] = {"self", "value"};
+static const char *const pt_852[] = {"ref:network", "set:string"};
+static const char *const pd_852[] = {NULL, NULL};
+static const struct xcp__param p_853[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_853[] = {"self", "value"};
+static const char *const pt_853[] = {"ref:network", "string"};
+static const char *const pd_853[] = {NULL, NULL};
+static const struct xcp__param p_854[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_854[] = {"self", "value"};
+static const char *const pt_854[] = {"ref:network", "string"};
+static const char *const pd_854[] = {NULL, NULL};
+static const struct xcp__param p_855[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_855[] = {"self"};
+static const char *const pt_855[] = {"ref:network"};
 static const char *const pd_855[] = {NULL};
 static const struct xcp__param p_856[] = {{"self", &xcp__T_ref_network, NULL}};
 static const char *const pn_856[] = {"self"};
 static const char *const pt_856[] = {"ref:network"};
 static const char *const pd_856[] = {NULL};
-static const struct xcp__param p_857[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
-static const char *const pn_857[] = {"self", "value"};
-static const char *const pt_857[] = {"ref:network", "network_purpose"};
-static const char *const pd_857[] = {NULL, NULL};
-static const struct xcp__param p_858[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
-static const char *const pn_858[] = {"self", "value"};
-static const char *const pt_858[] = {"ref:network", "network_purpose"};
-static const char *const pd_858[] = {NULL, NULL};
-static const struct xcp__param p_859[] = {{"network", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_default_locking_mode, NULL}};
-static const char *const pn_859[] = {"network", "value"};
-static const char *const pt_859[] = {"ref:network", "network_default_locking_mode"};
-static const char *const pd_859[] = {NULL, NULL};
-static const struct xcp__param p_860[] = {{"network", &xcp__T_ref_network, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_860[] = {"network", "name", "mime_type", "public"};
-static const char *const pt_860[] = {"ref:network", "string", "string", "bool"};
-static const char *const pd_860[] = {NULL, NULL, NULL, "false"};
-static const struct xcp__param p_861[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_861[] = {"self"};
-static const char *const pt_861[] = {"ref:PIF"};
-static const char *const pd_861[] = {NULL};
-static const struct xcp__param p_862[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_862[] = {"uuid"};
-static const char *const pt_862[] = {"string"};
-static const char *const pd_862[] = {NULL};
-static const struct xcp__param p_865[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_865[] = {"expr"};
-static const char *const pt_865[] = {"string"};
+static const struct xcp__param p_857[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_857[] = {"self"};
+static const char *const pt_857[] = {"ref:network"};
+static const char *const pd_857[] = {NULL};
+static const struct xcp__param p_858[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_858[] = {"self"};
+static const char *const pt_858[] = {"ref:network"};
+static const char *const pd_858[] = {NULL};
+static const struct xcp__param p_859[] = {{"args", &xcp__T_record_network, NULL}};
+static const char *const pn_859[] = {"args"};
+static const char *const pt_859[] = {"record:network"};
+static const char *const pd_859[] = {NULL};
+static const struct xcp__param p_860[] = {{"self", &xcp__T_ref_network, NULL}};
+static const char *const pn_860[] = {"self"};
+static const char *const pt_860[] = {"ref:network"};
+static const char *const pd_860[] = {NULL};
+static const struct xcp__param p_861[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
+static const char *const pn_861[] = {"self", "value"};
+static const char *const pt_861[] = {"ref:network", "network_purpose"};
+static const char *const pd_861[] = {NULL, NULL};
+static const struct xcp__param p_862[] = {{"self", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_purpose, NULL}};
+static const char *const pn_862[] = {"self", "value"};
+static const char *const pt_862[] = {"ref:network", "network_purpose"};
+static const char *const pd_862[] = {NULL, NULL};
+static const struct xcp__param p_863[] = {{"network", &xcp__T_ref_network, NULL}, {"value", &xcp__T_network_default_locking_mode, NULL}};
+static const char *const pn_863[] = {"network", "value"};
+static const char *const pt_863[] = {"ref:network", "network_default_locking_mode"};
+static const char *const pd_863[] = {NULL, NULL};
+static const struct xcp__param p_864[] = {{"network", &xcp__T_ref_network, NULL}, {"name", &xcp__T_string, NULL}, {"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_864[] = {"network", "name", "mime_type", "public"};
+static const char *const pt_864[] = {"ref:network", "string", "string", "bool"};
+static const char *const pd_864[] = {NULL, NULL, NULL, "false"};
+static const struct xcp__param p_865[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_865[] = {"self"};
+static const char *const pt_865[] = {"ref:PIF"};
 static const char *const pd_865[] = {NULL};
-static const struct xcp__param p_866[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_866[] = {"expr"};
+static const struct xcp__param p_866[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_866[] = {"uuid"};
 static const char *const pt_866[] = {"string"};
 static const char *const pd_866[] = {NULL};
-static const struct xcp__param p_867[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_867[] = {"self"};
-static const char *const pt_867[] = {"ref:PIF"};
-static const char *const pd_867[] = {NULL};
-static const struct xcp__param p_868[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_868[] = {"self"};
-static const char *const pt_868[] = {"ref:PIF"};
-static const char *const pd_868[] = {NULL};
-static const struct xcp__param p_869[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_869[] = {"self"};
-static const char *const pt_869[] = {"ref:PIF"};
+static const struct xcp__param p_869[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_869[] = {"expr"};
+static const char *const pt_869[] = {"string"};
 static const char *const pd_869[] = {NULL};
-static const struct xcp__param p_870[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_870[] = {"self"};
-static const char *const pt_870[] = {"ref:PIF"};
+static const struct xcp__param p_870[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_870[] = {"expr"};
+static const char *const pt_870[] = {"string"};
 static const char *const pd_870[] = {NULL};
 static const struct xcp__param p_871[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_871[] = {"self"};
@@ -5016,34 +5016,34 @@ static const struct xcp__param p_885[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_885[] = {"self"};
 static const char *const pt_885[] = {"ref:PIF"};
 static const char *const pd_885[] = {NULL};
-static const struct xcp__param p_886[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_886[] = {"self", "value"};
-static const char *const pt_886[] = {"ref:PIF", "map:string:string"};
-static const char *const pd_886[] = {NULL, NULL};
-static const struct xcp__param p_887[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_887[] = {"self", "key", "value"};
-static const char *const pt_887[] = {"ref:PIF", "string", "string"};
-static const char *const pd_887[] = {NULL, NULL, NULL};
-static const struct xcp__param p_888[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_888[] = {"self", "key"};
-static const char *const pt_888[] = {"ref:PIF", "string"};
-static const char *const pd_888[] = {NULL, NULL};
+static const struct xcp__param p_886[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_886[] = {"self"};
+static const char *const pt_886[] = {"ref:PIF"};
+static const char *const pd_886[] = {NULL};
+static const struct xcp__param p_887[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_887[] = {"self"};
+static const char *const pt_887[] = {"ref:PIF"};
+static const char *const pd_887[] = {NULL};
+static const struct xcp__param p_888[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_888[] = {"self"};
+static const char *const pt_888[] = {"ref:PIF"};
+static const char *const pd_888[] = {NULL};
 static const struct xcp__param p_889[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_889[] = {"self"};
 static const char *const pt_889[] = {"ref:PIF"};
 static const char *const pd_889[] = {NULL};
-static const struct xcp__param p_890[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_890[] = {"self"};
-static const char *const pt_890[] = {"ref:PIF"};
-static const char *const pd_890[] = {NULL};
-static const struct xcp__param p_891[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_891[] = {"self"};
-static const char *const pt_891[] = {"ref:PIF"};
-static const char *const pd_891[] = {NULL};
-static const struct xcp__param p_892[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_892[] = {"self"};
-static const char *const pt_892[] = {"ref:PIF"};
-static const char *const pd_892[] = {NULL};
+static const struct xcp__param p_890[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_890[] = {"self", "value"};
+static const char *const pt_890[] = {"ref:PIF", "map:string:string"};
+static const char *const pd_890[] = {NULL, NULL};
+static const struct xcp__param p_891[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_891[] = {"self", "key", "value"};
+static const char *const pt_891[] = {"ref:PIF", "string", "string"};
+static const char *const pd_891[] = {NULL, NULL, NULL};
+static const struct xcp__param p_892[] = {{"self", &xcp__T_ref_PIF, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_892[] = {"self", "key"};
+static const char *const pt_892[] = {"ref:PIF", "string"};
+static const char *const pd_892[] = {NULL, NULL};
 static const struct xcp__param p_893[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_893[] = {"self"};
 static const char *const pt_893[] = {"ref:PIF"};
@@ -5092,77 +5092,77 @@ static const struct xcp__param p_904[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_904[] = {"self"};
 static const char *const pt_904[] = {"ref:PIF"};
 static const char *const pd_904[] = {NULL};
-static const struct xcp__param p_905[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ip_configuration_mode, NULL}, {"IP", &xcp__T_string, NULL}, {"netmask", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
-static const char *const pn_905[] = {"self", "mode", "IP", "netmask", "gateway", "DNS"};
-static const char *const pt_905[] = {"ref:PIF", "ip_configuration_mode", "string", "string", "string", "string"};
-static const char *const pd_905[] = {NULL, NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_906[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ipv6_configuration_mode, NULL}, {"IPv6", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
-static const char *const pn_906[] = {"self", "mode", "IPv6", "gateway", "DNS"};
-static const char *const pt_906[] = {"ref:PIF", "ipv6_configuration_mode", "string", "string", "string"};
-static const char *const pd_906[] = {NULL, NULL, NULL, NULL, NULL};
-static const struct xcp__param p_907[] = {{"self", &xcp__T_ref_PIF, NULL}, {"primary_address_type", &xcp__T_primary_address_type, NULL}};
-static const char *const pn_907[] = {"self", "primary_address_type"};
-static const char *const pt_907[] = {"ref:PIF", "primary_address_type"};
-static const char *const pd_907[] = {NULL, NULL};
+static const struct xcp__param p_905[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_905[] = {"self"};
+static const char *const pt_905[] = {"ref:PIF"};
+static const char *const pd_905[] = {NULL};
+static const struct xcp__param p_906[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_906[] = {"self"};
+static const char *const pt_906[] = {"ref:PIF"};
+static const char *const pd_906[] = {NULL};
+static const struct xcp__param p_907[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_907[] = {"self"};
+static const char *const pt_907[] = {"ref:PIF"};
+static const char *const pd_907[] = {NULL};
 static const struct xcp__param p_908[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_908[] = {"self"};
 static const char *const pt_908[] = {"ref:PIF"};
 static const char *const pd_908[] = {NULL};
-static const struct xcp__param p_909[] = {{"self", &xcp__T_ref_PIF, NULL}};
-static const char *const pn_909[] = {"self"};
-static const char *const pt_909[] = {"ref:PIF"};
-static const char *const pd_909[] = {NULL};
-static const struct xcp__param p_910[] = {{"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_910[] = {"host"};
-static const char *const pt_910[] = {"ref:host"};
-static const char *const pd_910[] = {NULL};
-static const struct xcp__param p_911[] = {{"host", &xcp__T_ref_host, NULL}, {"MAC", &xcp__T_string, NULL}, {"device", &xcp__T_string, NULL}, {"managed", &xcp__T_bool, "true"}};
-static const char *const pn_911[] = {"host", "MAC", "device", "managed"};
-static const char *const pt_911[] = {"ref:host", "string", "string", "bool"};
-static const char *const pd_911[] = {NULL, NULL, NULL, "true"};
+static const struct xcp__param p_909[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ip_configuration_mode, NULL}, {"IP", &xcp__T_string, NULL}, {"netmask", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
+static const char *const pn_909[] = {"self", "mode", "IP", "netmask", "gateway", "DNS"};
+static const char *const pt_909[] = {"ref:PIF", "ip_configuration_mode", "string", "string", "string", "string"};
+static const char *const pd_909[] = {NULL, NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_910[] = {{"self", &xcp__T_ref_PIF, NULL}, {"mode", &xcp__T_ipv6_configuration_mode, NULL}, {"IPv6", &xcp__T_string, NULL}, {"gateway", &xcp__T_string, NULL}, {"DNS", &xcp__T_string, NULL}};
+static const char *const pn_910[] = {"self", "mode", "IPv6", "gateway", "DNS"};
+static const char *const pt_910[] = {"ref:PIF", "ipv6_configuration_mode", "string", "string", "string"};
+static const char *const pd_910[] = {NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_911[] = {{"self", &xcp__T_ref_PIF, NULL}, {"primary_address_type", &xcp__T_primary_address_type, NULL}};
+static const char *const pn_911[] = {"self", "primary_address_type"};
+static const char *const pt_911[] = {"ref:PIF", "primary_address_type"};
+static const char *const pd_911[] = {NULL, NULL};
 static const struct xcp__param p_912[] = {{"self", &xcp__T_ref_PIF, NULL}};
 static const char *const pn_912[] = {"self"};
 static const char *const pt_912[] = {"ref:PIF"};
 static const char *const pd_912[] = {NULL};
-static const struct xcp__param p_913[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_913[] = {"self", "value"};
-static const char *const pt_913[] = {"ref:PIF", "bool"};
-static const char *const pd_913[] = {NULL, NULL};
-static const struct xcp__param p_914[] = {{"self", &xcp__T_ref_PIF, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_914[] = {"self", "name", "value"};
-static const char *const pt_914[] = {"ref:PIF", "string", "string"};
-static const char *const pd_914[] = {NULL, NULL, NULL};
-static const struct xcp__param p_915[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_915[] = {"self"};
-static const char *const pt_915[] = {"ref:PIF_metrics"};
-static const char *const pd_915[] = {NULL};
-static const struct xcp__param p_916[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_916[] = {"uuid"};
-static const char *const pt_916[] = {"string"};
+static const struct xcp__param p_913[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_913[] = {"self"};
+static const char *const pt_913[] = {"ref:PIF"};
+static const char *const pd_913[] = {NULL};
+static const struct xcp__param p_914[] = {{"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_914[] = {"host"};
+static const char *const pt_914[] = {"ref:host"};
+static const char *const pd_914[] = {NULL};
+static const struct xcp__param p_915[] = {{"host", &xcp__T_ref_host, NULL}, {"MAC", &xcp__T_string, NULL}, {"device", &xcp__T_string, NULL}, {"managed", &xcp__T_bool, "true"}};
+static const char *const pn_915[] = {"host", "MAC", "device", "managed"};
+static const char *const pt_915[] = {"ref:host", "string", "string", "bool"};
+static const char *const pd_915[] = {NULL, NULL, NULL, "true"};
+static const struct xcp__param p_916[] = {{"self", &xcp__T_ref_PIF, NULL}};
+static const char *const pn_916[] = {"self"};
+static const char *const pt_916[] = {"ref:PIF"};
 static const char *const pd_916[] = {NULL};
-static const struct xcp__param p_919[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_919[] = {"expr"};
-static const char *const pt_919[] = {"string"};
+static const struct xcp__param p_917[] = {{"self", &xcp__T_ref_PIF, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_917[] = {"self", "value"};
+static const char *const pt_917[] = {"ref:PIF", "bool"};
+static const char *const pd_917[] = {NULL, NULL};
+static const struct xcp__param p_918[] = {{"self", &xcp__T_ref_PIF, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_918[] = {"self", "name", "value"};
+static const char *const pt_918[] = {"ref:PIF", "string", "string"};
+static const char *const pd_918[] = {NULL, NULL, NULL};
+static const struct xcp__param p_919[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_919[] = {"self"};
+static const char *const pt_919[] = {"ref:PIF_metrics"};
 static const char *const pd_919[] = {NULL};
-static const struct xcp__param p_920[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_920[] = {"expr"};
+static const struct xcp__param p_920[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_920[] = {"uuid"};
 static const char *const pt_920[] = {"string"};
 static const char *const pd_920[] = {NULL};
-static const struct xcp__param p_921[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_921[] = {"self"};
-static const char *const pt_921[] = {"ref:PIF_metrics"};
-static const char *const pd_921[] = {NULL};
-static const struct xcp__param p_922[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_922[] = {"self"};
-static const char *const pt_922[] = {"ref:PIF_metrics"};
-static const char *const pd_922[] = {NULL};
-static const struct xcp__param p_923[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_923[] = {"self"};
-static const char *const pt_923[] = {"ref:PIF_metrics"};
+static const struct xcp__param p_923[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_923[] = {"expr"};
+static const char *const pt_923[] = {"string"};
 static const char *const pd_923[] = {NULL};
-static const struct xcp__param p_924[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_924[] = {"self"};
-static const char *const pt_924[] = {"ref:PIF_metrics"};
+static const struct xcp__param p_924[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_924[] = {"expr"};
+static const char *const pt_924[] = {"string"};
 static const char *const pd_924[] = {NULL};
 static const struct xcp__param p_925[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
 static const char *const pn_925[] = {"self"};
@@ -5184,205 +5184,205 @@ static const struct xcp__param p_929[] = {{"self", &xcp__T_ref_PIF_metrics, NULL
 static const char *const pn_929[] = {"self"};
 static const char *const pt_929[] = {"ref:PIF_metrics"};
 static const char *const pd_929[] = {NULL};
-static const struct xcp__param p_930[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_930[] = {"self", "value"};
-static const char *const pt_930[] = {"ref:PIF_metrics", "map:string:string"};
-static const char *const pd_930[] = {NULL, NULL};
-static const struct xcp__param p_931[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_931[] = {"self", "key", "value"};
-static const char *const pt_931[] = {"ref:PIF_metrics", "string", "string"};
-static const char *const pd_931[] = {NULL, NULL, NULL};
-static const struct xcp__param p_932[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_932[] = {"self", "key"};
-static const char *const pt_932[] = {"ref:PIF_metrics", "string"};
-static const char *const pd_932[] = {NULL, NULL};
+static const struct xcp__param p_930[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_930[] = {"self"};
+static const char *const pt_930[] = {"ref:PIF_metrics"};
+static const char *const pd_930[] = {NULL};
+static const struct xcp__param p_931[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_931[] = {"self"};
+static const char *const pt_931[] = {"ref:PIF_metrics"};
+static const char *const pd_931[] = {NULL};
+static const struct xcp__param p_932[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_932[] = {"self"};
+static const char *const pt_932[] = {"ref:PIF_metrics"};
+static const char *const pd_932[] = {NULL};
 static const struct xcp__param p_933[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
 static const char *const pn_933[] = {"self"};
 static const char *const pt_933[] = {"ref:PIF_metrics"};
 static const char *const pd_933[] = {NULL};
-static const struct xcp__param p_934[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_934[] = {"self"};
-static const char *const pt_934[] = {"ref:PIF_metrics"};
-static const char *const pd_934[] = {NULL};
-static const struct xcp__param p_935[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_935[] = {"self"};
-static const char *const pt_935[] = {"ref:PIF_metrics"};
-static const char *const pd_935[] = {NULL};
-static const struct xcp__param p_936[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
-static const char *const pn_936[] = {"self"};
-static const char *const pt_936[] = {"ref:PIF_metrics"};
-static const char *const pd_936[] = {NULL};
-static const struct xcp__param p_937[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const struct xcp__param p_934[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_934[] = {"self", "value"};
+static const char *const pt_934[] = {"ref:PIF_metrics", "map:string:string"};
+static const char *const pd_934[] = {NULL, NULL};
+static const struct xcp__param p_935[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_935[] = {"self", "key", "value"};
+static const char *const pt_935[] = {"ref:PIF_metrics", "string", "string"};
+static const char *const pd_935[] = {NULL, NULL, NULL};
+static const struct xcp__param p_936[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_936[] = {"self", "key"};
+static const char *const pt_936[] = {"ref:PIF_metrics", "string"};
+static const char *const pd_936[] = {NULL, NULL};
+static const struct xcp__param p_937[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
 static const char *const pn_937[] = {"self"};
-static const char *const pt_937[] = {"ref:Bond"};
+static const char *const pt_937[] = {"ref:PIF_metrics"};
 static const char *const pd_937[] = {NULL};
-static const struct xcp__param p_938[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_938[] = {"uuid"};
-static const char *const pt_938[] = {"string"};
+static const struct xcp__param p_938[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_938[] = {"self"};
+static const char *const pt_938[] = {"ref:PIF_metrics"};
 static const char *const pd_938[] = {NULL};
-static const struct xcp__param p_941[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_941[] = {"expr"};
-static const char *const pt_941[] = {"string"};
+static const struct xcp__param p_939[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_939[] = {"self"};
+static const char *const pt_939[] = {"ref:PIF_metrics"};
+static const char *const pd_939[] = {NULL};
+static const struct xcp__param p_940[] = {{"self", &xcp__T_ref_PIF_metrics, NULL}};
+static const char *const pn_940[] = {"self"};
+static const char *const pt_940[] = {"ref:PIF_metrics"};
+static const char *const pd_940[] = {NULL};
+static const struct xcp__param p_941[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_941[] = {"self"};
+static const char *const pt_941[] = {"ref:Bond"};
 static const char *const pd_941[] = {NULL};
-static const struct xcp__param p_942[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_942[] = {"expr"};
+static const struct xcp__param p_942[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_942[] = {"uuid"};
 static const char *const pt_942[] = {"string"};
 static const char *const pd_942[] = {NULL};
-static const struct xcp__param p_943[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_943[] = {"self"};
-static const char *const pt_943[] = {"ref:Bond"};
-static const char *const pd_943[] = {NULL};
-static const struct xcp__param p_944[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_944[] = {"self"};
-static const char *const pt_944[] = {"ref:Bond"};
-static const char *const pd_944[] = {NULL};
-static const struct xcp__param p_945[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_945[] = {"self"};
-static const char *const pt_945[] = {"ref:Bond"};
+static const struct xcp__param p_945[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_945[] = {"expr"};
+static const char *const pt_945[] = {"string"};
 static const char *const pd_945[] = {NULL};
-static const struct xcp__param p_946[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_946[] = {"self"};
-static const char *const pt_946[] = {"ref:Bond"};
+static const struct xcp__param p_946[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_946[] = {"expr"};
+static const char *const pt_946[] = {"string"};
 static const char *const pd_946[] = {NULL};
-static const struct xcp__param p_947[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_947[] = {"self", "value"};
-static const char *const pt_947[] = {"ref:Bond", "map:string:string"};
-static const char *const pd_947[] = {NULL, NULL};
-static const struct xcp__param p_948[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_948[] = {"self", "key", "value"};
-static const char *const pt_948[] = {"ref:Bond", "string", "string"};
-static const char *const pd_948[] = {NULL, NULL, NULL};
-static const struct xcp__param p_949[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_949[] = {"self", "key"};
-static const char *const pt_949[] = {"ref:Bond", "string"};
-static const char *const pd_949[] = {NULL, NULL};
+static const struct xcp__param p_947[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_947[] = {"self"};
+static const char *const pt_947[] = {"ref:Bond"};
+static const char *const pd_947[] = {NULL};
+static const struct xcp__param p_948[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_948[] = {"self"};
+static const char *const pt_948[] = {"ref:Bond"};
+static const char *const pd_948[] = {NULL};
+static const struct xcp__param p_949[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_949[] = {"self"};
+static const char *const pt_949[] = {"ref:Bond"};
+static const char *const pd_949[] = {NULL};
 static const struct xcp__param p_950[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_950[] = {"self"};
 static const char *const pt_950[] = {"ref:Bond"};
 static const char *const pd_950[] = {NULL};
-static const struct xcp__param p_951[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_951[] = {"self"};
-static const char *const pt_951[] = {"ref:Bond"};
-static const char *const pd_951[] = {NULL};
-static const struct xcp__param p_952[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_952[] = {"self"};
-static const char *const pt_952[] = {"ref:Bond"};
-static const char *const pd_952[] = {NULL};
-static const struct xcp__param p_953[] = {{"self", &xcp__T_ref_Bond, NULL}};
-static const char *const pn_953[] = {"self"};
-static const char *const pt_953[] = {"ref:Bond"};
-static const char *const pd_953[] = {NULL};
+static const struct xcp__param p_951[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_951[] = {"self", "value"};
+static const char *const pt_951[] = {"ref:Bond", "map:string:string"};
+static const char *const pd_951[] = {NULL, NULL};
+static const struct xcp__param p_952[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_952[] = {"self", "key", "value"};
+static const char *const pt_952[] = {"ref:Bond", "string", "string"};
+static const char *const pd_952[] = {NULL, NULL, NULL};
+static const struct xcp__param p_953[] = {{"self", &xcp__T_ref_Bond, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_953[] = {"self", "key"};
+static const char *const pt_953[] = {"ref:Bond", "string"};
+static const char *const pd_953[] = {NULL, NULL};
 static const struct xcp__param p_954[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_954[] = {"self"};
 static const char *const pt_954[] = {"ref:Bond"};
 static const char *const pd_954[] = {NULL};
-static const struct xcp__param p_955[] = {{"network", &xcp__T_ref_network, NULL}, {"members", &xcp__T_set_ref_PIF, NULL}, {"MAC", &xcp__T_string, NULL}, {"mode", &xcp__T_bond_mode, "balance-slb"}, {"properties", &xcp__T_map_string_string, "{}"}};
-static const char *const pn_955[] = {"network", "members", "MAC", "mode", "properties"};
-static const char *const pt_955[] = {"ref:network", "set:ref:PIF", "string", "bond_mode", "map:string:string"};
-static const char *const pd_955[] = {NULL, NULL, NULL, "balance-slb", "{}"};
+static const struct xcp__param p_955[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_955[] = {"self"};
+static const char *const pt_955[] = {"ref:Bond"};
+static const char *const pd_955[] = {NULL};
 static const struct xcp__param p_956[] = {{"self", &xcp__T_ref_Bond, NULL}};
 static const char *const pn_956[] = {"self"};
 static const char *const pt_956[] = {"ref:Bond"};
 static const char *const pd_956[] = {NULL};
-static const struct xcp__param p_957[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_bond_mode, NULL}};
-static const char *const pn_957[] = {"self", "value"};
-static const char *const pt_957[] = {"ref:Bond", "bond_mode"};
-static const char *const pd_957[] = {NULL, NULL};
-static const struct xcp__param p_958[] = {{"self", &xcp__T_ref_Bond, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_958[] = {"self", "name", "value"};
-static const char *const pt_958[] = {"ref:Bond", "string", "string"};
-static const char *const pd_958[] = {NULL, NULL, NULL};
-static const struct xcp__param p_959[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_959[] = {"self"};
-static const char *const pt_959[] = {"ref:VLAN"};
-static const char *const pd_959[] = {NULL};
-static const struct xcp__param p_960[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_960[] = {"uuid"};
-static const char *const pt_960[] = {"string"};
+static const struct xcp__param p_957[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_957[] = {"self"};
+static const char *const pt_957[] = {"ref:Bond"};
+static const char *const pd_957[] = {NULL};
+static const struct xcp__param p_958[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_958[] = {"self"};
+static const char *const pt_958[] = {"ref:Bond"};
+static const char *const pd_958[] = {NULL};
+static const struct xcp__param p_959[] = {{"network", &xcp__T_ref_network, NULL}, {"members", &xcp__T_set_ref_PIF, NULL}, {"MAC", &xcp__T_string, NULL}, {"mode", &xcp__T_bond_mode, "balance-slb"}, {"properties", &xcp__T_map_string_string, "{}"}};
+static const char *const pn_959[] = {"network", "members", "MAC", "mode", "properties"};
+static const char *const pt_959[] = {"ref:network", "set:ref:PIF", "string", "bond_mode", "map:string:string"};
+static const char *const pd_959[] = {NULL, NULL, NULL, "balance-slb", "{}"};
+static const struct xcp__param p_960[] = {{"self", &xcp__T_ref_Bond, NULL}};
+static const char *const pn_960[] = {"self"};
+static const char *const pt_960[] = {"ref:Bond"};
 static const char *const pd_960[] = {NULL};
-static const struct xcp__param p_963[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_963[] = {"expr"};
-static const char *const pt_963[] = {"string"};
+static const struct xcp__param p_961[] = {{"self", &xcp__T_ref_Bond, NULL}, {"value", &xcp__T_bond_mode, NULL}};
+static const char *const pn_961[] = {"self", "value"};
+static const char *const pt_961[] = {"ref:Bond", "bond_mode"};
+static const char *const pd_961[] = {NULL, NULL};
+static const struct xcp__param p_962[] = {{"self", &xcp__T_ref_Bond, NULL}, {"name", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_962[] = {"self", "name", "value"};
+static const char *const pt_962[] = {"ref:Bond", "string", "string"};
+static const char *const pd_962[] = {NULL, NULL, NULL};
+static const struct xcp__param p_963[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_963[] = {"self"};
+static const char *const pt_963[] = {"ref:VLAN"};
 static const char *const pd_963[] = {NULL};
-static const struct xcp__param p_964[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_964[] = {"expr"};
+static const struct xcp__param p_964[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_964[] = {"uuid"};
 static const char *const pt_964[] = {"string"};
 static const char *const pd_964[] = {NULL};
-static const struct xcp__param p_965[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_965[] = {"self"};
-static const char *const pt_965[] = {"ref:VLAN"};
-static const char *const pd_965[] = {NULL};
-static const struct xcp__param p_966[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_966[] = {"self"};
-static const char *const pt_966[] = {"ref:VLAN"};
-static const char *const pd_966[] = {NULL};
-static const struct xcp__param p_967[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_967[] = {"self"};
-static const char *const pt_967[] = {"ref:VLAN"};
+static const struct xcp__param p_967[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_967[] = {"expr"};
+static const char *const pt_967[] = {"string"};
 static const char *const pd_967[] = {NULL};
-static const struct xcp__param p_968[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_968[] = {"self"};
-static const char *const pt_968[] = {"ref:VLAN"};
+static const struct xcp__param p_968[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_968[] = {"expr"};
+static const char *const pt_968[] = {"string"};
 static const char *const pd_968[] = {NULL};
 static const struct xcp__param p_969[] = {{"self", &xcp__T_ref_VLAN, NULL}};
 static const char *const pn_969[] = {"self"};
 static const char *const pt_969[] = {"ref:VLAN"};
 static const char *const pd_969[] = {NULL};
-static const struct xcp__param p_970[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_970[] = {"self", "value"};
-static const char *const pt_970[] = {"ref:VLAN", "map:string:string"};
-static const char *const pd_970[] = {NULL, NULL};
-static const struct xcp__param p_971[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_971[] = {"self", "key", "value"};
-static const char *const pt_971[] = {"ref:VLAN", "string", "string"};
-static const char *const pd_971[] = {NULL, NULL, NULL};
-static const struct xcp__param p_972[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_972[] = {"self", "key"};
-static const char *const pt_972[] = {"ref:VLAN", "string"};
-static const char *const pd_972[] = {NULL, NULL};
-static const struct xcp__param p_973[] = {{"tagged_PIF", &xcp__T_ref_PIF, NULL}, {"tag", &xcp__T_int, NULL}, {"network", &xcp__T_ref_network, NULL}};
-static const char *const pn_973[] = {"tagged_PIF", "tag", "network"};
-static const char *const pt_973[] = {"ref:PIF", "int", "ref:network"};
-static const char *const pd_973[] = {NULL, NULL, NULL};
-static const struct xcp__param p_974[] = {{"self", &xcp__T_ref_VLAN, NULL}};
-static const char *const pn_974[] = {"self"};
-static const char *const pt_974[] = {"ref:VLAN"};
-static const char *const pd_974[] = {NULL};
-static const struct xcp__param p_975[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_975[] = {"self"};
-static const char *const pt_975[] = {"ref:task"};
-static const char *const pd_975[] = {NULL};
-static const struct xcp__param p_976[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_976[] = {"uuid"};
-static const char *const pt_976[] = {"string"};
-static const char *const pd_976[] = {NULL};
-static const struct xcp__param p_977[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_977[] = {"label"};
-static const char *const pt_977[] = {"string"};
-static const char *const pd_977[] = {NULL};
-static const struct xcp__param p_980[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_980[] = {"expr"};
+static const struct xcp__param p_970[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_970[] = {"self"};
+static const char *const pt_970[] = {"ref:VLAN"};
+static const char *const pd_970[] = {NULL};
+static const struct xcp__param p_971[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_971[] = {"self"};
+static const char *const pt_971[] = {"ref:VLAN"};
+static const char *const pd_971[] = {NULL};
+static const struct xcp__param p_972[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_972[] = {"self"};
+static const char *const pt_972[] = {"ref:VLAN"};
+static const char *const pd_972[] = {NULL};
+static const struct xcp__param p_973[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_973[] = {"self"};
+static const char *const pt_973[] = {"ref:VLAN"};
+static const char *const pd_973[] = {NULL};
+static const struct xcp__param p_974[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_974[] = {"self", "value"};
+static const char *const pt_974[] = {"ref:VLAN", "map:string:string"};
+static const char *const pd_974[] = {NULL, NULL};
+static const struct xcp__param p_975[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_975[] = {"self", "key", "value"};
+static const char *const pt_975[] = {"ref:VLAN", "string", "string"};
+static const char *const pd_975[] = {NULL, NULL, NULL};
+static const struct xcp__param p_976[] = {{"self", &xcp__T_ref_VLAN, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_976[] = {"self", "key"};
+static const char *const pt_976[] = {"ref:VLAN", "string"};
+static const char *const pd_976[] = {NULL, NULL};
+static const struct xcp__param p_977[] = {{"tagged_PIF", &xcp__T_ref_PIF, NULL}, {"tag", &xcp__T_int, NULL}, {"network", &xcp__T_ref_network, NULL}};
+static const char *const pn_977[] = {"tagged_PIF", "tag", "network"};
+static const char *const pt_977[] = {"ref:PIF", "int", "ref:network"};
+static const char *const pd_977[] = {NULL, NULL, NULL};
+static const struct xcp__param p_978[] = {{"self", &xcp__T_ref_VLAN, NULL}};
+static const char *const pn_978[] = {"self"};
+static const char *const pt_978[] = {"ref:VLAN"};
+static const char *const pd_978[] = {NULL};
+static const struct xcp__param p_979[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_979[] = {"self"};
+static const char *const pt_979[] = {"ref:task"};
+static const char *const pd_979[] = {NULL};
+static const struct xcp__param p_980[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_980[] = {"uuid"};
 static const char *const pt_980[] = {"string"};
 static const char *const pd_980[] = {NULL};
-static const struct xcp__param p_981[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_981[] = {"expr"};
+static const struct xcp__param p_981[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_981[] = {"label"};
 static const char *const pt_981[] = {"string"};
 static const char *const pd_981[] = {NULL};
-static const struct xcp__param p_982[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_982[] = {"self"};
-static const char *const pt_982[] = {"ref:task"};
-static const char *const pd_982[] = {NULL};
-static const struct xcp__param p_983[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_983[] = {"self"};
-static const char *const pt_983[] = {"ref:task"};
-static const char *const pd_983[] = {NULL};
-static const struct xcp__param p_984[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_984[] = {"self"};
-static const char *const pt_984[] = {"ref:task"};
+static const struct xcp__param p_984[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_984[] = {"expr"};
+static const char *const pt_984[] = {"string"};
 static const char *const pd_984[] = {NULL};
-static const struct xcp__param p_985[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_985[] = {"self"};
-static const char *const pt_985[] = {"ref:task"};
+static const struct xcp__param p_985[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_985[] = {"expr"};
+static const char *const pt_985[] = {"string"};
 static const char *const pd_985[] = {NULL};
 static const struct xcp__param p_986[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_986[] = {"self"};
@@ -5424,109 +5424,109 @@ static const struct xcp__param p_995[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_995[] = {"self"};
 static const char *const pt_995[] = {"ref:task"};
 static const char *const pd_995[] = {NULL};
-static const struct xcp__param p_996[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_996[] = {"self", "value"};
-static const char *const pt_996[] = {"ref:task", "map:string:string"};
-static const char *const pd_996[] = {NULL, NULL};
-static const struct xcp__param p_997[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_997[] = {"self", "key", "value"};
-static const char *const pt_997[] = {"ref:task", "string", "string"};
-static const char *const pd_997[] = {NULL, NULL, NULL};
-static const struct xcp__param p_998[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_998[] = {"self", "key"};
-static const char *const pt_998[] = {"ref:task", "string"};
-static const char *const pd_998[] = {NULL, NULL};
+static const struct xcp__param p_996[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_996[] = {"self"};
+static const char *const pt_996[] = {"ref:task"};
+static const char *const pd_996[] = {NULL};
+static const struct xcp__param p_997[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_997[] = {"self"};
+static const char *const pt_997[] = {"ref:task"};
+static const char *const pd_997[] = {NULL};
+static const struct xcp__param p_998[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_998[] = {"self"};
+static const char *const pt_998[] = {"ref:task"};
+static const char *const pd_998[] = {NULL};
 static const struct xcp__param p_999[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_999[] = {"self"};
 static const char *const pt_999[] = {"ref:task"};
 static const char *const pd_999[] = {NULL};
-static const struct xcp__param p_1000[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_1000[] = {"self"};
-static const char *const pt_1000[] = {"ref:task"};
-static const char *const pd_1000[] = {NULL};
-static const struct xcp__param p_1001[] = {{"self", &xcp__T_ref_task, NULL}};
-static const char *const pn_1001[] = {"self"};
-static const char *const pt_1001[] = {"ref:task"};
-static const char *const pd_1001[] = {NULL};
-static const struct xcp__param p_1002[] = {{"label", &xcp__T_string, NULL}, {"description", &xcp__T_string, NULL}};
-static const char *const pn_1002[] = {"label", "description"};
-static const char *const pt_1002[] = {"string", "string"};
+static const struct xcp__param p_1000[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1000[] = {"self", "value"};
+static const char *const pt_1000[] = {"ref:task", "map:string:string"};
+static const char *const pd_1000[] = {NULL, NULL};
+static const struct xcp__param p_1001[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1001[] = {"self", "key", "value"};
+static const char *const pt_1001[] = {"ref:task", "string", "string"};
+static const char *const pd_1001[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1002[] = {{"self", &xcp__T_ref_task, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1002[] = {"self", "key"};
+static const char *const pt_1002[] = {"ref:task", "string"};
 static const char *const pd_1002[] = {NULL, NULL};
 static const struct xcp__param p_1003[] = {{"self", &xcp__T_ref_task, NULL}};
 static const char *const pn_1003[] = {"self"};
 static const char *const pt_1003[] = {"ref:task"};
 static const char *const pd_1003[] = {NULL};
-static const struct xcp__param p_1004[] = {{"task", &xcp__T_ref_task, NULL}};
-static const char *const pn_1004[] = {"task"};
+static const struct xcp__param p_1004[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_1004[] = {"self"};
 static const char *const pt_1004[] = {"ref:task"};
 static const char *const pd_1004[] = {NULL};
-static const struct xcp__param p_1005[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_task_status_type, NULL}};
-static const char *const pn_1005[] = {"self", "value"};
-static const char *const pt_1005[] = {"ref:task", "task_status_type"};
-static const char *const pd_1005[] = {NULL, NULL};
-static const struct xcp__param p_1006[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_float, NULL}};
-static const char *const pn_1006[] = {"self", "value"};
-static const char *const pt_1006[] = {"ref:task", "float"};
+static const struct xcp__param p_1005[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_1005[] = {"self"};
+static const char *const pt_1005[] = {"ref:task"};
+static const char *const pd_1005[] = {NULL};
+static const struct xcp__param p_1006[] = {{"label", &xcp__T_string, NULL}, {"description", &xcp__T_string, NULL}};
+static const char *const pn_1006[] = {"label", "description"};
+static const char *const pt_1006[] = {"string", "string"};
 static const char *const pd_1006[] = {NULL, NULL};
-static const struct xcp__param p_1007[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1007[] = {"self", "value"};
-static const char *const pt_1007[] = {"ref:task", "string"};
-static const char *const pd_1007[] = {NULL, NULL};
-static const struct xcp__param p_1008[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_set_string, NULL}};
-static const char *const pn_1008[] = {"self", "value"};
-static const char *const pt_1008[] = {"ref:task", "set:string"};
-static const char *const pd_1008[] = {NULL, NULL};
-static const struct xcp__param p_1009[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_ref_host, NULL}};
+static const struct xcp__param p_1007[] = {{"self", &xcp__T_ref_task, NULL}};
+static const char *const pn_1007[] = {"self"};
+static const char *const pt_1007[] = {"ref:task"};
+static const char *const pd_1007[] = {NULL};
+static const struct xcp__param p_1008[] = {{"task", &xcp__T_ref_task, NULL}};
+static const char *const pn_1008[] = {"task"};
+static const char *const pt_1008[] = {"ref:task"};
+static const char *const pd_1008[] = {NULL};
+static const struct xcp__param p_1009[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_task_status_type, NULL}};
 static const char *const pn_1009[] = {"self", "value"};
-static const char *const pt_1009[] = {"ref:task", "ref:host"};
+static const char *const pt_1009[] = {"ref:task", "task_status_type"};
 static const char *const pd_1009[] = {NULL, NULL};
-static const struct xcp__param p_1010[] = {{"classes", &xcp__T_set_string, NULL}, {"token", &xcp__T_string, NULL}, {"timeout", &xcp__T_float, NULL}};
-static const char *const pn_1010[] = {"classes", "token", "timeout"};
-static const char *const pt_1010[] = {"set:string", "string", "float"};
-static const char *const pd_1010[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1011[] = {{"class", &xcp__T_string, NULL}, {"ref", &xcp__T_string, NULL}};
-static const char *const pn_1011[] = {"class", "ref"};
-static const char *const pt_1011[] = {"string", "string"};
+static const struct xcp__param p_1010[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_float, NULL}};
+static const char *const pn_1010[] = {"self", "value"};
+static const char *const pt_1010[] = {"ref:task", "float"};
+static const char *const pd_1010[] = {NULL, NULL};
+static const struct xcp__param p_1011[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1011[] = {"self", "value"};
+static const char *const pt_1011[] = {"ref:task", "string"};
 static const char *const pd_1011[] = {NULL, NULL};
-static const struct xcp__param p_1013[] = {{"classes", &xcp__T_set_string, NULL}};
-static const char *const pn_1013[] = {"classes"};
-static const char *const pt_1013[] = {"set:string"};
-static const char *const pd_1013[] = {NULL};
-static const struct xcp__param p_1014[] = {{"classes", &xcp__T_set_string, NULL}};
-static const char *const pn_1014[] = {"classes"};
-static const char *const pt_1014[] = {"set:string"};
-static const char *const pd_1014[] = {NULL};
-static const struct xcp__param p_1016[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1016[] = {"self"};
-static const char *const pt_1016[] = {"ref:message"};
-static const char *const pd_1016[] = {NULL};
-static const struct xcp__param p_1017[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1017[] = {"uuid"};
-static const char *const pt_1017[] = {"string"};
+static const struct xcp__param p_1012[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_set_string, NULL}};
+static const char *const pn_1012[] = {"self", "value"};
+static const char *const pt_1012[] = {"ref:task", "set:string"};
+static const char *const pd_1012[] = {NULL, NULL};
+static const struct xcp__param p_1013[] = {{"self", &xcp__T_ref_task, NULL}, {"value", &xcp__T_ref_host, NULL}};
+static const char *const pn_1013[] = {"self", "value"};
+static const char *const pt_1013[] = {"ref:task", "ref:host"};
+static const char *const pd_1013[] = {NULL, NULL};
+static const struct xcp__param p_1014[] = {{"classes", &xcp__T_set_string, NULL}, {"token", &xcp__T_string, NULL}, {"timeout", &xcp__T_float, NULL}};
+static const char *const pn_1014[] = {"classes", "token", "timeout"};
+static const char *const pt_1014[] = {"set:string", "string", "float"};
+static const char *const pd_1014[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1015[] = {{"class", &xcp__T_string, NULL}, {"ref", &xcp__T_string, NULL}};
+static const char *const pn_1015[] = {"class", "ref"};
+static const char *const pt_1015[] = {"string", "string"};
+static const char *const pd_1015[] = {NULL, NULL};
+static const struct xcp__param p_1017[] = {{"classes", &xcp__T_set_string, NULL}};
+static const char *const pn_1017[] = {"classes"};
+static const char *const pt_1017[] = {"set:string"};
 static const char *const pd_1017[] = {NULL};
-static const struct xcp__param p_1020[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1020[] = {"expr"};
-static const char *const pt_1020[] = {"string"};
+static const struct xcp__param p_1018[] = {{"classes", &xcp__T_set_string, NULL}};
+static const char *const pn_1018[] = {"classes"};
+static const char *const pt_1018[] = {"set:string"};
+static const char *const pd_1018[] = {NULL};
+static const struct xcp__param p_1020[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1020[] = {"self"};
+static const char *const pt_1020[] = {"ref:message"};
 static const char *const pd_1020[] = {NULL};
-static const struct xcp__param p_1021[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1021[] = {"expr"};
+static const struct xcp__param p_1021[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1021[] = {"uuid"};
 static const char *const pt_1021[] = {"string"};
 static const char *const pd_1021[] = {NULL};
-static const struct xcp__param p_1022[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1022[] = {"self"};
-static const char *const pt_1022[] = {"ref:message"};
-static const char *const pd_1022[] = {NULL};
-static const struct xcp__param p_1023[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1023[] = {"self"};
-static const char *const pt_1023[] = {"ref:message"};
-static const char *const pd_1023[] = {NULL};
-static const struct xcp__param p_1024[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1024[] = {"self"};
-static const char *const pt_1024[] = {"ref:message"};
+static const struct xcp__param p_1024[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1024[] = {"expr"};
+static const char *const pt_1024[] = {"string"};
 static const char *const pd_1024[] = {NULL};
-static const struct xcp__param p_1025[] = {{"self", &xcp__T_ref_message, NULL}};
-static const char *const pn_1025[] = {"self"};
-static const char *const pt_1025[] = {"ref:message"};
+static const struct xcp__param p_1025[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1025[] = {"expr"};
+static const char *const pt_1025[] = {"string"};
 static const char *const pd_1025[] = {NULL};
 static const struct xcp__param p_1026[] = {{"self", &xcp__T_ref_message, NULL}};
 static const char *const pn_1026[] = {"self"};
@@ -5540,241 +5540,241 @@ static const struct xcp__param p_1028[] = {{"self", &xcp__T_ref_message, NULL}};
 static const char *const pn_1028[] = {"self"};
 static const char *const pt_1028[] = {"ref:message"};
 static const char *const pd_1028[] = {NULL};
-static const struct xcp__param p_1029[] = {{"name", &xcp__T_string, NULL}, {"priority", &xcp__T_int, NULL}, {"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"body", &xcp__T_string, NULL}};
-static const char *const pn_1029[] = {"name", "priority", "cls", "obj_uuid", "body"};
-static const char *const pt_1029[] = {"string", "int", "cls", "string", "string"};
-static const char *const pd_1029[] = {NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_1029[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1029[] = {"self"};
+static const char *const pt_1029[] = {"ref:message"};
+static const char *const pd_1029[] = {NULL};
 static const struct xcp__param p_1030[] = {{"self", &xcp__T_ref_message, NULL}};
 static const char *const pn_1030[] = {"self"};
 static const char *const pt_1030[] = {"ref:message"};
 static const char *const pd_1030[] = {NULL};
-static const struct xcp__param p_1031[] = {{"messages", &xcp__T_set_ref_message, NULL}};
-static const char *const pn_1031[] = {"messages"};
-static const char *const pt_1031[] = {"set:ref:message"};
+static const struct xcp__param p_1031[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1031[] = {"self"};
+static const char *const pt_1031[] = {"ref:message"};
 static const char *const pd_1031[] = {NULL};
-static const struct xcp__param p_1032[] = {{"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"since", &xcp__T_datetime, NULL}};
-static const char *const pn_1032[] = {"cls", "obj_uuid", "since"};
-static const char *const pt_1032[] = {"cls", "string", "datetime"};
-static const char *const pd_1032[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1033[] = {{"since", &xcp__T_datetime, NULL}};
-static const char *const pn_1033[] = {"since"};
-static const char *const pt_1033[] = {"datetime"};
-static const char *const pd_1033[] = {NULL};
-static const struct xcp__param p_1034[] = {{"self", &xcp__T_ref_console, NULL}};
+static const struct xcp__param p_1032[] = {{"self", &xcp__T_ref_message, NULL}};
+static const char *const pn_1032[] = {"self"};
+static const char *const pt_1032[] = {"ref:message"};
+static const char *const pd_1032[] = {NULL};
+static const struct xcp__param p_1033[] = {{"name", &xcp__T_string, NULL}, {"priority", &xcp__T_int, NULL}, {"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"body", &xcp__T_string, NULL}};
+static const char *const pn_1033[] = {"name", "priority", "cls", "obj_uuid", "body"};
+static const char *const pt_1033[] = {"string", "int", "cls", "string", "string"};
+static const char *const pd_1033[] = {NULL, NULL, NULL, NULL, NULL};
+static const struct xcp__param p_1034[] = {{"self", &xcp__T_ref_message, NULL}};
 static const char *const pn_1034[] = {"self"};
-static const char *const pt_1034[] = {"ref:console"};
+static const char *const pt_1034[] = {"ref:message"};
 static const char *const pd_1034[] = {NULL};
-static const struct xcp__param p_1035[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1035[] = {"uuid"};
-static const char *const pt_1035[] = {"string"};
+static const struct xcp__param p_1035[] = {{"messages", &xcp__T_set_ref_message, NULL}};
+static const char *const pn_1035[] = {"messages"};
+static const char *const pt_1035[] = {"set:ref:message"};
 static const char *const pd_1035[] = {NULL};
-static const struct xcp__param p_1038[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1038[] = {"expr"};
-static const char *const pt_1038[] = {"string"};
+static const struct xcp__param p_1036[] = {{"cls", &xcp__T_cls, NULL}, {"obj_uuid", &xcp__T_string, NULL}, {"since", &xcp__T_datetime, NULL}};
+static const char *const pn_1036[] = {"cls", "obj_uuid", "since"};
+static const char *const pt_1036[] = {"cls", "string", "datetime"};
+static const char *const pd_1036[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1037[] = {{"since", &xcp__T_datetime, NULL}};
+static const char *const pn_1037[] = {"since"};
+static const char *const pt_1037[] = {"datetime"};
+static const char *const pd_1037[] = {NULL};
+static const struct xcp__param p_1038[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1038[] = {"self"};
+static const char *const pt_1038[] = {"ref:console"};
 static const char *const pd_1038[] = {NULL};
-static const struct xcp__param p_1039[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1039[] = {"expr"};
+static const struct xcp__param p_1039[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1039[] = {"uuid"};
 static const char *const pt_1039[] = {"string"};
 static const char *const pd_1039[] = {NULL};
-static const struct xcp__param p_1040[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1040[] = {"self"};
-static const char *const pt_1040[] = {"ref:console"};
-static const char *const pd_1040[] = {NULL};
-static const struct xcp__param p_1041[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1041[] = {"self"};
-static const char *const pt_1041[] = {"ref:console"};
-static const char *const pd_1041[] = {NULL};
-static const struct xcp__param p_1042[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1042[] = {"self"};
-static const char *const pt_1042[] = {"ref:console"};
+static const struct xcp__param p_1042[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1042[] = {"expr"};
+static const char *const pt_1042[] = {"string"};
 static const char *const pd_1042[] = {NULL};
-static const struct xcp__param p_1043[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1043[] = {"self"};
-static const char *const pt_1043[] = {"ref:console"};
+static const struct xcp__param p_1043[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1043[] = {"expr"};
+static const char *const pt_1043[] = {"string"};
 static const char *const pd_1043[] = {NULL};
 static const struct xcp__param p_1044[] = {{"self", &xcp__T_ref_console, NULL}};
 static const char *const pn_1044[] = {"self"};
 static const char *const pt_1044[] = {"ref:console"};
 static const char *const pd_1044[] = {NULL};
-static const struct xcp__param p_1045[] = {{"self", &xcp__T_ref_console, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1045[] = {"self", "value"};
-static const char *const pt_1045[] = {"ref:console", "map:string:string"};
-static const char *const pd_1045[] = {NULL, NULL};
-static const struct xcp__param p_1046[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1046[] = {"self", "key", "value"};
-static const char *const pt_1046[] = {"ref:console", "string", "string"};
-static const char *const pd_1046[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1047[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1047[] = {"self", "key"};
-static const char *const pt_1047[] = {"ref:console", "string"};
-static const char *const pd_1047[] = {NULL, NULL};
-static const struct xcp__param p_1048[] = {{"args", &xcp__T_record_console, NULL}};
-static const char *const pn_1048[] = {"args"};
-static const char *const pt_1048[] = {"record:console"};
+static const struct xcp__param p_1045[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1045[] = {"self"};
+static const char *const pt_1045[] = {"ref:console"};
+static const char *const pd_1045[] = {NULL};
+static const struct xcp__param p_1046[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1046[] = {"self"};
+static const char *const pt_1046[] = {"ref:console"};
+static const char *const pd_1046[] = {NULL};
+static const struct xcp__param p_1047[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1047[] = {"self"};
+static const char *const pt_1047[] = {"ref:console"};
+static const char *const pd_1047[] = {NULL};
+static const struct xcp__param p_1048[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1048[] = {"self"};
+static const char *const pt_1048[] = {"ref:console"};
 static const char *const pd_1048[] = {NULL};
-static const struct xcp__param p_1049[] = {{"self", &xcp__T_ref_console, NULL}};
-static const char *const pn_1049[] = {"self"};
-static const char *const pt_1049[] = {"ref:console"};
-static const char *const pd_1049[] = {NULL};
-static const struct xcp__param p_1050[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1050[] = {"self"};
-static const char *const pt_1050[] = {"ref:blob"};
-static const char *const pd_1050[] = {NULL};
-static const struct xcp__param p_1051[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1051[] = {"uuid"};
-static const char *const pt_1051[] = {"string"};
-static const char *const pd_1051[] = {NULL};
-static const struct xcp__param p_1052[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_1052[] = {"label"};
-static const char *const pt_1052[] = {"string"};
+static const struct xcp__param p_1049[] = {{"self", &xcp__T_ref_console, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1049[] = {"self", "value"};
+static const char *const pt_1049[] = {"ref:console", "map:string:string"};
+static const char *const pd_1049[] = {NULL, NULL};
+static const struct xcp__param p_1050[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1050[] = {"self", "key", "value"};
+static const char *const pt_1050[] = {"ref:console", "string", "string"};
+static const char *const pd_1050[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1051[] = {{"self", &xcp__T_ref_console, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1051[] = {"self", "key"};
+static const char *const pt_1051[] = {"ref:console", "string"};
+static const char *const pd_1051[] = {NULL, NULL};
+static const struct xcp__param p_1052[] = {{"args", &xcp__T_record_console, NULL}};
+static const char *const pn_1052[] = {"args"};
+static const char *const pt_1052[] = {"record:console"};
 static const char *const pd_1052[] = {NULL};
-static const struct xcp__param p_1055[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1055[] = {"expr"};
+static const struct xcp__param p_1053[] = {{"self", &xcp__T_ref_console, NULL}};
+static const char *const pn_1053[] = {"self"};
+static const char *const pt_1053[] = {"ref:console"};
+static const char *const pd_1053[] = {NULL};
+static const struct xcp__param p_1054[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1054[] = {"self"};
+static const char *const pt_1054[] = {"ref:blob"};
+static const char *const pd_1054[] = {NULL};
+static const struct xcp__param p_1055[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1055[] = {"uuid"};
 static const char *const pt_1055[] = {"string"};
 static const char *const pd_1055[] = {NULL};
-static const struct xcp__param p_1056[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1056[] = {"expr"};
+static const struct xcp__param p_1056[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_1056[] = {"label"};
 static const char *const pt_1056[] = {"string"};
 static const char *const pd_1056[] = {NULL};
-static const struct xcp__param p_1057[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1057[] = {"self"};
-static const char *const pt_1057[] = {"ref:blob"};
-static const char *const pd_1057[] = {NULL};
-static const struct xcp__param p_1058[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1058[] = {"self"};
-static const char *const pt_1058[] = {"ref:blob"};
-static const char *const pd_1058[] = {NULL};
-static const struct xcp__param p_1059[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1059[] = {"self", "value"};
-static const char *const pt_1059[] = {"ref:blob", "string"};
-static const char *const pd_1059[] = {NULL, NULL};
-static const struct xcp__param p_1060[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1060[] = {"self"};
-static const char *const pt_1060[] = {"ref:blob"};
+static const struct xcp__param p_1059[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1059[] = {"expr"};
+static const char *const pt_1059[] = {"string"};
+static const char *const pd_1059[] = {NULL};
+static const struct xcp__param p_1060[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1060[] = {"expr"};
+static const char *const pt_1060[] = {"string"};
 static const char *const pd_1060[] = {NULL};
-static const struct xcp__param p_1061[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1061[] = {"self", "value"};
-static const char *const pt_1061[] = {"ref:blob", "string"};
-static const char *const pd_1061[] = {NULL, NULL};
+static const struct xcp__param p_1061[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1061[] = {"self"};
+static const char *const pt_1061[] = {"ref:blob"};
+static const char *const pd_1061[] = {NULL};
 static const struct xcp__param p_1062[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1062[] = {"self"};
 static const char *const pt_1062[] = {"ref:blob"};
 static const char *const pd_1062[] = {NULL};
-static const struct xcp__param p_1063[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1063[] = {"self"};
-static const char *const pt_1063[] = {"ref:blob"};
-static const char *const pd_1063[] = {NULL};
-static const struct xcp__param p_1064[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_bool, NULL}};
-static const char *const pn_1064[] = {"self", "value"};
-static const char *const pt_1064[] = {"ref:blob", "bool"};
-static const char *const pd_1064[] = {NULL, NULL};
-static const struct xcp__param p_1065[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1065[] = {"self"};
-static const char *const pt_1065[] = {"ref:blob"};
-static const char *const pd_1065[] = {NULL};
+static const struct xcp__param p_1063[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1063[] = {"self", "value"};
+static const char *const pt_1063[] = {"ref:blob", "string"};
+static const char *const pd_1063[] = {NULL, NULL};
+static const struct xcp__param p_1064[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1064[] = {"self"};
+static const char *const pt_1064[] = {"ref:blob"};
+static const char *const pd_1064[] = {NULL};
+static const struct xcp__param p_1065[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1065[] = {"self", "value"};
+static const char *const pt_1065[] = {"ref:blob", "string"};
+static const char *const pd_1065[] = {NULL, NULL};
 static const struct xcp__param p_1066[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1066[] = {"self"};
 static const char *const pt_1066[] = {"ref:blob"};
 static const char *const pd_1066[] = {NULL};
-static const struct xcp__param p_1067[] = {{"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
-static const char *const pn_1067[] = {"mime_type", "public"};
-static const char *const pt_1067[] = {"string", "bool"};
-static const char *const pd_1067[] = {NULL, "false"};
-static const struct xcp__param p_1068[] = {{"self", &xcp__T_ref_blob, NULL}};
-static const char *const pn_1068[] = {"self"};
-static const char *const pt_1068[] = {"ref:blob"};
-static const char *const pd_1068[] = {NULL};
-static const struct xcp__param p_1069[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const struct xcp__param p_1067[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1067[] = {"self"};
+static const char *const pt_1067[] = {"ref:blob"};
+static const char *const pd_1067[] = {NULL};
+static const struct xcp__param p_1068[] = {{"self", &xcp__T_ref_blob, NULL}, {"value", &xcp__T_bool, NULL}};
+static const char *const pn_1068[] = {"self", "value"};
+static const char *const pt_1068[] = {"ref:blob", "bool"};
+static const char *const pd_1068[] = {NULL, NULL};
+static const struct xcp__param p_1069[] = {{"self", &xcp__T_ref_blob, NULL}};
 static const char *const pn_1069[] = {"self"};
-static const char *const pt_1069[] = {"ref:secret"};
+static const char *const pt_1069[] = {"ref:blob"};
 static const char *const pd_1069[] = {NULL};
-static const struct xcp__param p_1070[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1070[] = {"uuid"};
-static const char *const pt_1070[] = {"string"};
+static const struct xcp__param p_1070[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1070[] = {"self"};
+static const char *const pt_1070[] = {"ref:blob"};
 static const char *const pd_1070[] = {NULL};
-static const struct xcp__param p_1073[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1073[] = {"expr"};
-static const char *const pt_1073[] = {"string"};
+static const struct xcp__param p_1071[] = {{"mime_type", &xcp__T_string, NULL}, {"public", &xcp__T_bool, "false"}};
+static const char *const pn_1071[] = {"mime_type", "public"};
+static const char *const pt_1071[] = {"string", "bool"};
+static const char *const pd_1071[] = {NULL, "false"};
+static const struct xcp__param p_1072[] = {{"self", &xcp__T_ref_blob, NULL}};
+static const char *const pn_1072[] = {"self"};
+static const char *const pt_1072[] = {"ref:blob"};
+static const char *const pd_1072[] = {NULL};
+static const struct xcp__param p_1073[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1073[] = {"self"};
+static const char *const pt_1073[] = {"ref:secret"};
 static const char *const pd_1073[] = {NULL};
-static const struct xcp__param p_1074[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1074[] = {"expr"};
+static const struct xcp__param p_1074[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1074[] = {"uuid"};
 static const char *const pt_1074[] = {"string"};
 static const char *const pd_1074[] = {NULL};
-static const struct xcp__param p_1075[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1075[] = {"self"};
-static const char *const pt_1075[] = {"ref:secret"};
-static const char *const pd_1075[] = {NULL};
-static const struct xcp__param p_1076[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1076[] = {"self"};
-static const char *const pt_1076[] = {"ref:secret"};
-static const char *const pd_1076[] = {NULL};
-static const struct xcp__param p_1077[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1077[] = {"self", "value"};
-static const char *const pt_1077[] = {"ref:secret", "string"};
-static const char *const pd_1077[] = {NULL, NULL};
-static const struct xcp__param p_1078[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1078[] = {"self"};
-static const char *const pt_1078[] = {"ref:secret"};
+static const struct xcp__param p_1077[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1077[] = {"expr"};
+static const char *const pt_1077[] = {"string"};
+static const char *const pd_1077[] = {NULL};
+static const struct xcp__param p_1078[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1078[] = {"expr"};
+static const char *const pt_1078[] = {"string"};
 static const char *const pd_1078[] = {NULL};
-static const struct xcp__param p_1079[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1079[] = {"self", "value"};
-static const char *const pt_1079[] = {"ref:secret", "map:string:string"};
-static const char *const pd_1079[] = {NULL, NULL};
-static const struct xcp__param p_1080[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1080[] = {"self", "key", "value"};
-static const char *const pt_1080[] = {"ref:secret", "string", "string"};
-static const char *const pd_1080[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1081[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1081[] = {"self", "key"};
+static const struct xcp__param p_1079[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1079[] = {"self"};
+static const char *const pt_1079[] = {"ref:secret"};
+static const char *const pd_1079[] = {NULL};
+static const struct xcp__param p_1080[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1080[] = {"self"};
+static const char *const pt_1080[] = {"ref:secret"};
+static const char *const pd_1080[] = {NULL};
+static const struct xcp__param p_1081[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1081[] = {"self", "value"};
 static const char *const pt_1081[] = {"ref:secret", "string"};
 static const char *const pd_1081[] = {NULL, NULL};
-static const struct xcp__param p_1082[] = {{"args", &xcp__T_record_secret, NULL}};
-static const char *const pn_1082[] = {"args"};
-static const char *const pt_1082[] = {"record:secret"};
+static const struct xcp__param p_1082[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1082[] = {"self"};
+static const char *const pt_1082[] = {"ref:secret"};
 static const char *const pd_1082[] = {NULL};
-static const struct xcp__param p_1083[] = {{"self", &xcp__T_ref_secret, NULL}};
-static const char *const pn_1083[] = {"self"};
-static const char *const pt_1083[] = {"ref:secret"};
-static const char *const pd_1083[] = {NULL};
-static const struct xcp__param p_1084[] = {{"uuid", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}, {"other_config", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1084[] = {"uuid", "value", "other_config"};
-static const char *const pt_1084[] = {"string", "string", "map:string:string"};
+static const struct xcp__param p_1083[] = {{"self", &xcp__T_ref_secret, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1083[] = {"self", "value"};
+static const char *const pt_1083[] = {"ref:secret", "map:string:string"};
+static const char *const pd_1083[] = {NULL, NULL};
+static const struct xcp__param p_1084[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1084[] = {"self", "key", "value"};
+static const char *const pt_1084[] = {"ref:secret", "string", "string"};
 static const char *const pd_1084[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1085[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1085[] = {"self"};
-static const char *const pt_1085[] = {"ref:pool_update"};
-static const char *const pd_1085[] = {NULL};
-static const struct xcp__param p_1086[] = {{"uuid", &xcp__T_string, NULL}};
-static const char *const pn_1086[] = {"uuid"};
-static const char *const pt_1086[] = {"string"};
+static const struct xcp__param p_1085[] = {{"self", &xcp__T_ref_secret, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1085[] = {"self", "key"};
+static const char *const pt_1085[] = {"ref:secret", "string"};
+static const char *const pd_1085[] = {NULL, NULL};
+static const struct xcp__param p_1086[] = {{"args", &xcp__T_record_secret, NULL}};
+static const char *const pn_1086[] = {"args"};
+static const char *const pt_1086[] = {"record:secret"};
 static const char *const pd_1086[] = {NULL};
-static const struct xcp__param p_1087[] = {{"label", &xcp__T_string, NULL}};
-static const char *const pn_1087[] = {"label"};
-static const char *const pt_1087[] = {"string"};
+static const struct xcp__param p_1087[] = {{"self", &xcp__T_ref_secret, NULL}};
+static const char *const pn_1087[] = {"self"};
+static const char *const pt_1087[] = {"ref:secret"};
 static const char *const pd_1087[] = {NULL};
-static const struct xcp__param p_1090[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1090[] = {"expr"};
+static const struct xcp__param p_1088[] = {{"uuid", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}, {"other_config", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1088[] = {"uuid", "value", "other_config"};
+static const char *const pt_1088[] = {"string", "string", "map:string:string"};
+static const char *const pd_1088[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1089[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1089[] = {"self"};
+static const char *const pt_1089[] = {"ref:pool_update"};
+static const char *const pd_1089[] = {NULL};
+static const struct xcp__param p_1090[] = {{"uuid", &xcp__T_string, NULL}};
+static const char *const pn_1090[] = {"uuid"};
 static const char *const pt_1090[] = {"string"};
 static const char *const pd_1090[] = {NULL};
-static const struct xcp__param p_1091[] = {{"expr", &xcp__T_string, NULL}};
-static const char *const pn_1091[] = {"expr"};
+static const struct xcp__param p_1091[] = {{"label", &xcp__T_string, NULL}};
+static const char *const pn_1091[] = {"label"};
 static const char *const pt_1091[] = {"string"};
 static const char *const pd_1091[] = {NULL};
-static const struct xcp__param p_1092[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1092[] = {"self"};
-static const char *const pt_1092[] = {"ref:pool_update"};
-static const char *const pd_1092[] = {NULL};
-static const struct xcp__param p_1093[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1093[] = {"self"};
-static const char *const pt_1093[] = {"ref:pool_update"};
-static const char *const pd_1093[] = {NULL};
-static const struct xcp__param p_1094[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1094[] = {"self"};
-static const char *const pt_1094[] = {"ref:pool_update"};
+static const struct xcp__param p_1094[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1094[] = {"expr"};
+static const char *const pt_1094[] = {"string"};
 static const char *const pd_1094[] = {NULL};
-static const struct xcp__param p_1095[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1095[] = {"self"};
-static const char *const pt_1095[] = {"ref:pool_update"};
+static const struct xcp__param p_1095[] = {{"expr", &xcp__T_string, NULL}};
+static const char *const pn_1095[] = {"expr"};
+static const char *const pt_1095[] = {"string"};
 static const char *const pd_1095[] = {NULL};
 static const struct xcp__param p_1096[] = {{"self", &xcp__T_ref_pool_update, NULL}};
 static const char *const pn_1096[] = {"self"};
@@ -5796,50 +5796,66 @@ static const struct xcp__param p_1100[] = {{"self", &xcp__T_ref_pool_update, NUL
 static const char *const pn_1100[] = {"self"};
 static const char *const pt_1100[] = {"ref:pool_update"};
 static const char *const pd_1100[] = {NULL};
-static const struct xcp__param p_1101[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"value", &xcp__T_map_string_string, NULL}};
-static const char *const pn_1101[] = {"self", "value"};
-static const char *const pt_1101[] = {"ref:pool_update", "map:string:string"};
-static const char *const pd_1101[] = {NULL, NULL};
-static const struct xcp__param p_1102[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
-static const char *const pn_1102[] = {"self", "key", "value"};
-static const char *const pt_1102[] = {"ref:pool_update", "string", "string"};
-static const char *const pd_1102[] = {NULL, NULL, NULL};
-static const struct xcp__param p_1103[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}};
-static const char *const pn_1103[] = {"self", "key"};
-static const char *const pt_1103[] = {"ref:pool_update", "string"};
-static const char *const pd_1103[] = {NULL, NULL};
+static const struct xcp__param p_1101[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1101[] = {"self"};
+static const char *const pt_1101[] = {"ref:pool_update"};
+static const char *const pd_1101[] = {NULL};
+static const struct xcp__param p_1102[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1102[] = {"self"};
+static const char *const pt_1102[] = {"ref:pool_update"};
+static const char *const pd_1102[] = {NULL};
+static const struct xcp__param p_1103[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1103[] = {"self"};
+static const char *const pt_1103[] = {"ref:pool_update"};
+static const char *const pd_1103[] = {NULL};
 static const struct xcp__param p_1104[] = {{"self", &xcp__T_ref_pool_update, NULL}};
 static const char *const pn_1104[] = {"self"};
 static const char *const pt_1104[] = {"ref:pool_update"};
 static const char *const pd_1104[] = {NULL};
-static const struct xcp__param p_1105[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1105[] = {"self"};
-static const char *const pt_1105[] = {"ref:pool_update"};
-static const char *const pd_1105[] = {NULL};
-static const struct xcp__param p_1106[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
-static const char *const pn_1106[] = {"vdi"};
-static const char *const pt_1106[] = {"ref:VDI"};
-static const char *const pd_1106[] = {NULL};
-static const struct xcp__param p_1107[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_1107[] = {"self", "host"};
-static const char *const pt_1107[] = {"ref:pool_update", "ref:host"};
+static const struct xcp__param p_1105[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"value", &xcp__T_map_string_string, NULL}};
+static const char *const pn_1105[] = {"self", "value"};
+static const char *const pt_1105[] = {"ref:pool_update", "map:string:string"};
+static const char *const pd_1105[] = {NULL, NULL};
+static const struct xcp__param p_1106[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}, {"value", &xcp__T_string, NULL}};
+static const char *const pn_1106[] = {"self", "key", "value"};
+static const char *const pt_1106[] = {"ref:pool_update", "string", "string"};
+static const char *const pd_1106[] = {NULL, NULL, NULL};
+static const struct xcp__param p_1107[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"key", &xcp__T_string, NULL}};
+static const char *const pn_1107[] = {"self", "key"};
+static const char *const pt_1107[] = {"ref:pool_update", "string"};
 static const char *const pd_1107[] = {NULL, NULL};
-static const struct xcp__param p_1108[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
-static const char *const pn_1108[] = {"self", "host"};
-static const char *const pt_1108[] = {"ref:pool_update", "ref:host"};
-static const char *const pd_1108[] = {NULL, NULL};
+static const struct xcp__param p_1108[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1108[] = {"self"};
+static const char *const pt_1108[] = {"ref:pool_update"};
+static const char *const pd_1108[] = {NULL};
 static const struct xcp__param p_1109[] = {{"self", &xcp__T_ref_pool_update, NULL}};
 static const char *const pn_1109[] = {"self"};
 static const char *const pt_1109[] = {"ref:pool_update"};
 static const char *const pd_1109[] = {NULL};
-static const struct xcp__param p_1110[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1110[] = {"self"};
-static const char *const pt_1110[] = {"ref:pool_update"};
+static const struct xcp__param p_1110[] = {{"vdi", &xcp__T_ref_VDI, NULL}};
+static const char *const pn_1110[] = {"vdi"};
+static const char *const pt_1110[] = {"ref:VDI"};
 static const char *const pd_1110[] = {NULL};
-static const struct xcp__param p_1111[] = {{"self", &xcp__T_ref_pool_update, NULL}};
-static const char *const pn_1111[] = {"self"};
-static const char *const pt_1111[] = {"ref:pool_update"};
-static const char *const pd_1111[] = {NULL};
+static const struct xcp__param p_1111[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_1111[] = {"self", "host"};
+static const char *const pt_1111[] = {"ref:pool_update", "ref:host"};
+static const char *const pd_1111[] = {NULL, NULL};
+static const struct xcp__param p_1112[] = {{"self", &xcp__T_ref_pool_update, NULL}, {"host", &xcp__T_ref_host, NULL}};
+static const char *const pn_1112[] = {"self", "host"};
+static const char *const pt_1112[] = {"ref:pool_update", "ref:host"};
+static const char *const pd_1112[] = {NULL, NULL};
+static const struct xcp__param p_1113[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1113[] = {"self"};
+static const char *const pt_1113[] = {"ref:pool_update"};
+static const char *const pd_1113[] = {NULL};
+static const struct xcp__param p_1114[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1114[] = {"self"};
+static const char *const pt_1114[] = {"ref:pool_update"};
+static const char *const pd_1114[] = {NULL};
+static const struct xcp__param p_1115[] = {{"self", &xcp__T_ref_pool_update, NULL}};
+static const char *const pn_1115[] = {"self"};
+static const char *const pt_1115[] = {"ref:pool_update"};
+static const char *const pd_1115[] = {NULL};
 const struct xcp__message xcp__messages[] = {
     {"session.get_record", 0, XM_GET_RECORD, 0, -1, 1, 1, p_0, &xcp__T_record_session},
     {"session.get_by_uuid", 0, XM_GET_BY_UUID, 0, -1, 1, 1, p_1, &xcp__T_ref_session},
@@ -5866,1095 +5882,1099 @@ const struct xcp__message xcp__messages[] = {
     {"session.logout", 0, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_void},
     {"session.local_logout", 0, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_void},
     {"session.slave_local_login_with_password", 0, XM_EXPLICIT, XMF_NOSESSION, -1, 2, 2, p_24, &xcp__T_ref_session},
-    {"session.change_password", 0, XM_EXPLICIT, 0, -1, 2, 2, p_25, &xcp__T_void},
+    {"session.slave_login", 0, XM_EXPLICIT, XMF_NOSESSION, -1, 2, 2, p_25, &xcp__T_ref_session},
+    {"session.slave_local_login", 0, XM_EXPLICIT, XMF_NOSESSION, -1, 1, 1, p_26, &xcp__T_ref_session},
+    {"session.change_password", 0, XM_EXPLICIT, 0, -1, 2, 2, p_27, &xcp__T_void},
     {"session.get_all_subject_identifiers", 0, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_set_string},
-    {"session.logout_subject_identifier", 0, XM_EXPLICIT, 0, -1, 1, 1, p_27, &xcp__T_void},
-    {"pool.get_record", 1, XM_GET_RECORD, 0, -1, 1, 1, p_28, &xcp__T_record_pool},
-    {"pool.get_by_uuid", 1, XM_GET_BY_UUID, 0, -1, 1, 1, p_29, &xcp__T_ref_pool},
-    {"pool.get_by_name_label", 1, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_30, &xcp__T_set_ref_pool},
+    {"session.logout_subject_identifier", 0, XM_EXPLICIT, 0, -1, 1, 1, p_29, &xcp__T_void},
+    {"pool.get_record", 1, XM_GET_RECORD, 0, -1, 1, 1, p_30, &xcp__T_record_pool},
+    {"pool.get_by_uuid", 1, XM_GET_BY_UUID, 0, -1, 1, 1, p_31, &xcp__T_ref_pool},
+    {"pool.get_by_name_label", 1, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_32, &xcp__T_set_ref_pool},
     {"pool.get_all", 1, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_pool},
     {"pool.get_all_records", 1, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_pool_record_pool},
-    {"pool.get_all_where", 1, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_33, &xcp__T_set_ref_pool},
-    {"pool.get_all_records_where", 1, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_34, &xcp__T_map_ref_pool_record_pool},
-    {"pool.get_uuid", 1, XM_GET_FIELD, 0, 0, 1, 1, p_35, &xcp__T_string},
-    {"pool.get_name_label", 1, XM_GET_FIELD, 0, 1, 1, 1, p_36, &xcp__T_string},
-    {"pool.set_name_label", 1, XM_SET_FIELD, 0, 1, 2, 2, p_37, &xcp__T_void},
-    {"pool.get_name_description", 1, XM_GET_FIELD, 0, 2, 1, 1, p_38, &xcp__T_string},
-    {"pool.set_name_description", 1, XM_SET_FIELD, 0, 2, 2, 2, p_39, &xcp__T_void},
-    {"pool.get_master", 1, XM_GET_FIELD, 0, 3, 1, 1, p_40, &xcp__T_ref_host},
-    {"pool.get_default_SR", 1, XM_GET_FIELD, 0, 4, 1, 1, p_41, &xcp__T_ref_SR},
-    {"pool.set_default_SR", 1, XM_SET_FIELD, 0, 4, 2, 2, p_42, &xcp__T_void},
-    {"pool.get_suspend_image_SR", 1, XM_GET_FIELD, 0, 5, 1, 1, p_43, &xcp__T_ref_SR},
-    {"pool.set_suspend_image_SR", 1, XM_SET_FIELD, 0, 5, 2, 2, p_44, &xcp__T_void},
-    {"pool.get_crash_dump_SR", 1, XM_GET_FIELD, 0, 6, 1, 1, p_45, &xcp__T_ref_SR},
-    {"pool.set_crash_dump_SR", 1, XM_SET_FIELD, 0, 6, 2, 2, p_46, &xcp__T_void},
-    {"pool.get_other_config", 1, XM_GET_FIELD, 0, 7, 1, 1, p_47, &xcp__T_map_string_string},
-    {"pool.set_other_config", 1, XM_SET_FIELD, 0, 7, 2, 2, p_48, &xcp__T_void},
-    {"pool.add_to_other_config", 1, XM_ADD_TO_MAP, 0, 7, 3, 3, p_49, &xcp__T_void},
-    {"pool.remove_from_other_config", 1, XM_REMOVE_FROM_MAP, 0, 7, 2, 2, p_50, &xcp__T_void},
-    {"pool.get_ha_enabled", 1, XM_GET_FIELD, 0, 8, 1, 1, p_51, &xcp__T_bool},
-    {"pool.get_ha_statefiles", 1, XM_GET_FIELD, 0, 9, 1, 1, p_52, &xcp__T_set_string},
-    {"pool.get_ha_allow_overcommit", 1, XM_GET_FIELD, 0, 10, 1, 1, p_53, &xcp__T_bool},
-    {"pool.set_ha_allow_overcommit", 1, XM_SET_FIELD, 0, 10, 2, 2, p_54, &xcp__T_void},
-    {"pool.get_tags", 1, XM_GET_FIELD, 0, 11, 1, 1, p_55, &xcp__T_set_string},
-    {"pool.set_tags", 1, XM_SET_FIELD, 0, 11, 2, 2, p_56, &xcp__T_void},
-    {"pool.add_tags", 1, XM_ADD_TO_SET, 0, 11, 2, 2, p_57, &xcp__T_void},
-    {"pool.remove_tags", 1, XM_REMOVE_FROM_SET, 0, 11, 2, 2, p_58, &xcp__T_void},
-    {"pool.get_gui_config", 1, XM_GET_FIELD, 0, 12, 1, 1, p_59, &xcp__T_map_string_string},
-    {"pool.set_gui_config", 1, XM_SET_FIELD, 0, 12, 2, 2, p_60, &xcp__T_void},
-    {"pool.add_to_gui_config", 1, XM_ADD_TO_MAP, 0, 12, 3, 3, p_61, &xcp__T_void},
-    {"pool.remove_from_gui_config", 1, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_62, &xcp__T_void},
-    {"pool.get_health_check_config", 1, XM_GET_FIELD, 0, 13, 1, 1, p_63, &xcp__T_map_string_string},
-    {"pool.set_health_check_config", 1, XM_SET_FIELD, 0, 13, 2, 2, p_64, &xcp__T_void},
-    {"pool.add_to_health_check_config", 1, XM_ADD_TO_MAP, 0, 13, 3, 3, p_65, &xcp__T_void},
-    {"pool.remove_from_health_check_config", 1, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_66, &xcp__T_void},
-    {"pool.get_wlb_enabled", 1, XM_GET_FIELD, 0, 14, 1, 1, p_67, &xcp__T_bool},
-    {"pool.set_wlb_enabled", 1, XM_SET_FIELD, 0, 14, 2, 2, p_68, &xcp__T_void},
-    {"pool.get_wlb_verify_cert", 1, XM_GET_FIELD, 0, 15, 1, 1, p_69, &xcp__T_bool},
-    {"pool.set_wlb_verify_cert", 1, XM_SET_FIELD, 0, 15, 2, 2, p_70, &xcp__T_void},
-    {"pool.get_restrictions", 1, XM_GET_FIELD, 0, 16, 1, 1, p_71, &xcp__T_map_string_string},
-    {"pool.get_allowed_operations", 1, XM_GET_FIELD, 0, 17, 1, 1, p_72, &xcp__T_set_pool_allowed_operations},
-    {"pool.get_current_operations", 1, XM_GET_FIELD, 0, 18, 1, 1, p_73, &xcp__T_map_string_pool_allowed_operations},
-    {"pool.get_cpu_info", 1, XM_GET_FIELD, 0, 19, 1, 1, p_74, &xcp__T_map_string_string},
-    {"pool.get_policy_no_vendor_device", 1, XM_GET_FIELD, 0, 20, 1, 1, p_75, &xcp__T_bool},
-    {"pool.set_policy_no_vendor_device", 1, XM_SET_FIELD, 0, 20, 2, 2, p_76, &xcp__T_void},
-    {"pool.get_live_patching_disabled", 1, XM_GET_FIELD, 0, 21, 1, 1, p_77, &xcp__T_bool},
-    {"pool.set_live_patching_disabled", 1, XM_SET_FIELD, 0, 21, 2, 2, p_78, &xcp__T_void},
-    {"pool.get_is_psr_pending", 1, XM_GET_FIELD, 0, 22, 1, 1, p_79, &xcp__T_bool},
-    {"pool.set_is_psr_pending", 1, XM_SET_FIELD, 0, 22, 2, 2, p_80, &xcp__T_void},
-    {"pool.get_migration_compression", 1, XM_GET_FIELD, 0, 23, 1, 1, p_81, &xcp__T_bool},
-    {"pool.set_migration_compression", 1, XM_SET_FIELD, 0, 23, 2, 2, p_82, &xcp__T_void},
-    {"pool.get_coordinator_bias", 1, XM_GET_FIELD, 0, 24, 1, 1, p_83, &xcp__T_bool},
-    {"pool.set_coordinator_bias", 1, XM_SET_FIELD, 0, 24, 2, 2, p_84, &xcp__T_void},
-    {"pool.get_ext_auth_cache_enabled", 1, XM_GET_FIELD, 0, 25, 1, 1, p_85, &xcp__T_bool},
-    {"pool.get_ext_auth_cache_size", 1, XM_GET_FIELD, 0, 26, 1, 1, p_86, &xcp__T_int},
-    {"pool.get_ext_auth_cache_expiry", 1, XM_GET_FIELD, 0, 27, 1, 1, p_87, &xcp__T_int},
-    {"pool.get_ha_reboot_vm_on_internal_shutdown", 1, XM_GET_FIELD, 0, 28, 1, 1, p_88, &xcp__T_bool},
-    {"pool.set_ha_reboot_vm_on_internal_shutdown", 1, XM_SET_FIELD, 0, 28, 2, 2, p_89, &xcp__T_void},
-    {"pool.get_limit_console_sessions", 1, XM_GET_FIELD, 0, 29, 1, 1, p_90, &xcp__T_bool},
-    {"pool.set_limit_console_sessions", 1, XM_SET_FIELD, 0, 29, 2, 2, p_91, &xcp__T_void},
-    {"pool.get_vm_console_idle_timeout", 1, XM_GET_FIELD, 0, 30, 1, 1, p_92, &xcp__T_int},
-    {"pool.set_vm_console_idle_timeout", 1, XM_SET_FIELD, 0, 30, 2, 2, p_93, &xcp__T_void},
-    {"pool.get_auto_update_vm_secureboot_certificates", 1, XM_GET_FIELD, 0, 31, 1, 1, p_94, &xcp__T_bool},
-    {"pool.set_auto_update_vm_secureboot_certificates", 1, XM_SET_FIELD, 0, 31, 2, 2, p_95, &xcp__T_void},
-    {"pool.get_ha_configuration", 1, XM_GET_FIELD, 0, 32, 1, 1, p_96, &xcp__T_map_string_string},
-    {"pool.get_ha_host_failures_to_tolerate", 1, XM_GET_FIELD, 0, 33, 1, 1, p_97, &xcp__T_int},
-    {"pool.get_ha_plan_exists_for", 1, XM_GET_FIELD, 0, 34, 1, 1, p_98, &xcp__T_int},
-    {"pool.get_ha_overcommitted", 1, XM_GET_FIELD, 0, 35, 1, 1, p_99, &xcp__T_bool},
-    {"pool.get_blobs", 1, XM_GET_FIELD, 0, 36, 1, 1, p_100, &xcp__T_map_string_ref_blob},
-    {"pool.get_wlb_url", 1, XM_GET_FIELD, 0, 37, 1, 1, p_101, &xcp__T_string},
-    {"pool.get_wlb_username", 1, XM_GET_FIELD, 0, 38, 1, 1, p_102, &xcp__T_string},
-    {"pool.get_redo_log_enabled", 1, XM_GET_FIELD, 0, 39, 1, 1, p_103, &xcp__T_bool},
-    {"pool.get_redo_log_vdi", 1, XM_GET_FIELD, 0, 40, 1, 1, p_104, &xcp__T_ref_VDI},
-    {"pool.get_vswitch_controller", 1, XM_GET_FIELD, 0, 41, 1, 1, p_105, &xcp__T_string},
-    {"pool.get_metadata_VDIs", 1, XM_GET_FIELD, 0, 42, 1, 1, p_106, &xcp__T_set_ref_VDI},
-    {"pool.get_ha_cluster_stack", 1, XM_GET_FIELD, 0, 43, 1, 1, p_107, &xcp__T_string},
-    {"pool.get_guest_agent_config", 1, XM_GET_FIELD, 0, 44, 1, 1, p_108, &xcp__T_map_string_string},
-    {"pool.get_igmp_snooping_enabled", 1, XM_GET_FIELD, 0, 45, 1, 1, p_109, &xcp__T_bool},
-    {"pool.get_uefi_certificates", 1, XM_GET_FIELD, 0, 46, 1, 1, p_110, &xcp__T_string},
-    {"pool.get_custom_uefi_certificates", 1, XM_GET_FIELD, 0, 47, 1, 1, p_111, &xcp__T_string},
-    {"pool.get_tls_verification_enabled", 1, XM_GET_FIELD, 0, 48, 1, 1, p_112, &xcp__T_bool},
-    {"pool.get_repositories", 1, XM_GET_FIELD, 0, 49, 1, 1, p_113, &xcp__T_set_ref_Repository},
-    {"pool.get_client_certificate_auth_enabled", 1, XM_GET_FIELD, 0, 50, 1, 1, p_114, &xcp__T_bool},
-    {"pool.get_client_certificate_auth_name", 1, XM_GET_FIELD, 0, 51, 1, 1, p_115, &xcp__T_string},
-    {"pool.get_repository_proxy_url", 1, XM_GET_FIELD, 0, 52, 1, 1, p_116, &xcp__T_string},
-    {"pool.get_repository_proxy_username", 1, XM_GET_FIELD, 0, 53, 1, 1, p_117, &xcp__T_string},
-    {"pool.get_repository_proxy_password", 1, XM_GET_FIELD, 0, 54, 1, 1, p_118, &xcp__T_ref_secret},
-    {"pool.get_local_auth_max_threads", 1, XM_GET_FIELD, 0, 55, 1, 1, p_119, &xcp__T_int},
-    {"pool.get_ext_auth_max_threads", 1, XM_GET_FIELD, 0, 56, 1, 1, p_120, &xcp__T_int},
-    {"pool.get_telemetry_uuid", 1, XM_GET_FIELD, 0, 57, 1, 1, p_121, &xcp__T_ref_secret},
-    {"pool.get_telemetry_frequency", 1, XM_GET_FIELD, 0, 58, 1, 1, p_122, &xcp__T_telemetry_frequency},
-    {"pool.get_telemetry_next_collection", 1, XM_GET_FIELD, 0, 59, 1, 1, p_123, &xcp__T_datetime},
-    {"pool.get_last_update_sync", 1, XM_GET_FIELD, 0, 60, 1, 1, p_124, &xcp__T_datetime},
-    {"pool.get_update_sync_frequency", 1, XM_GET_FIELD, 0, 61, 1, 1, p_125, &xcp__T_update_sync_frequency},
-    {"pool.get_update_sync_day", 1, XM_GET_FIELD, 0, 62, 1, 1, p_126, &xcp__T_int},
-    {"pool.get_update_sync_enabled", 1, XM_GET_FIELD, 0, 63, 1, 1, p_127, &xcp__T_bool},
-    {"pool.join", 1, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_128, &xcp__T_void},
-    {"pool.join_force", 1, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_129, &xcp__T_void},
-    {"pool.join_member", 1, XM_EXPLICIT, 0, -1, 1, 1, p_130, &xcp__T_map_string_string},
-    {"pool.eject", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_131, &xcp__T_void},
-    {"pool.designate_new_master", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_132, &xcp__T_void},
+    {"pool.get_all_where", 1, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_35, &xcp__T_set_ref_pool},
+    {"pool.get_all_records_where", 1, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_36, &xcp__T_map_ref_pool_record_pool},
+    {"pool.get_uuid", 1, XM_GET_FIELD, 0, 0, 1, 1, p_37, &xcp__T_string},
+    {"pool.get_name_label", 1, XM_GET_FIELD, 0, 1, 1, 1, p_38, &xcp__T_string},
+    {"pool.set_name_label", 1, XM_SET_FIELD, 0, 1, 2, 2, p_39, &xcp__T_void},
+    {"pool.get_name_description", 1, XM_GET_FIELD, 0, 2, 1, 1, p_40, &xcp__T_string},
+    {"pool.set_name_description", 1, XM_SET_FIELD, 0, 2, 2, 2, p_41, &xcp__T_void},
+    {"pool.get_master", 1, XM_GET_FIELD, 0, 3, 1, 1, p_42, &xcp__T_ref_host},
+    {"pool.get_default_SR", 1, XM_GET_FIELD, 0, 4, 1, 1, p_43, &xcp__T_ref_SR},
+    {"pool.set_default_SR", 1, XM_SET_FIELD, 0, 4, 2, 2, p_44, &xcp__T_void},
+    {"pool.get_suspend_image_SR", 1, XM_GET_FIELD, 0, 5, 1, 1, p_45, &xcp__T_ref_SR},
+    {"pool.set_suspend_image_SR", 1, XM_SET_FIELD, 0, 5, 2, 2, p_46, &xcp__T_void},
+    {"pool.get_crash_dump_SR", 1, XM_GET_FIELD, 0, 6, 1, 1, p_47, &xcp__T_ref_SR},
+    {"pool.set_crash_dump_SR", 1, XM_SET_FIELD, 0, 6, 2, 2, p_48, &xcp__T_void},
+    {"pool.get_other_config", 1, XM_GET_FIELD, 0, 7, 1, 1, p_49, &xcp__T_map_string_string},
+    {"pool.set_other_config", 1, XM_SET_FIELD, 0, 7, 2, 2, p_50, &xcp__T_void},
+    {"pool.add_to_other_config", 1, XM_ADD_TO_MAP, 0, 7, 3, 3, p_51, &xcp__T_void},
+    {"pool.remove_from_other_config", 1, XM_REMOVE_FROM_MAP, 0, 7, 2, 2, p_52, &xcp__T_void},
+    {"pool.get_ha_enabled", 1, XM_GET_FIELD, 0, 8, 1, 1, p_53, &xcp__T_bool},
+    {"pool.get_ha_statefiles", 1, XM_GET_FIELD, 0, 9, 1, 1, p_54, &xcp__T_set_string},
+    {"pool.get_ha_allow_overcommit", 1, XM_GET_FIELD, 0, 10, 1, 1, p_55, &xcp__T_bool},
+    {"pool.set_ha_allow_overcommit", 1, XM_SET_FIELD, 0, 10, 2, 2, p_56, &xcp__T_void},
+    {"pool.get_tags", 1, XM_GET_FIELD, 0, 11, 1, 1, p_57, &xcp__T_set_string},
+    {"pool.set_tags", 1, XM_SET_FIELD, 0, 11, 2, 2, p_58, &xcp__T_void},
+    {"pool.add_tags", 1, XM_ADD_TO_SET, 0, 11, 2, 2, p_59, &xcp__T_void},
+    {"pool.remove_tags", 1, XM_REMOVE_FROM_SET, 0, 11, 2, 2, p_60, &xcp__T_void},
+    {"pool.get_gui_config", 1, XM_GET_FIELD, 0, 12, 1, 1, p_61, &xcp__T_map_string_string},
+    {"pool.set_gui_config", 1, XM_SET_FIELD, 0, 12, 2, 2, p_62, &xcp__T_void},
+    {"pool.add_to_gui_config", 1, XM_ADD_TO_MAP, 0, 12, 3, 3, p_63, &xcp__T_void},
+    {"pool.remove_from_gui_config", 1, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_64, &xcp__T_void},
+    {"pool.get_health_check_config", 1, XM_GET_FIELD, 0, 13, 1, 1, p_65, &xcp__T_map_string_string},
+    {"pool.set_health_check_config", 1, XM_SET_FIELD, 0, 13, 2, 2, p_66, &xcp__T_void},
+    {"pool.add_to_health_check_config", 1, XM_ADD_TO_MAP, 0, 13, 3, 3, p_67, &xcp__T_void},
+    {"pool.remove_from_health_check_config", 1, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_68, &xcp__T_void},
+    {"pool.get_wlb_enabled", 1, XM_GET_FIELD, 0, 14, 1, 1, p_69, &xcp__T_bool},
+    {"pool.set_wlb_enabled", 1, XM_SET_FIELD, 0, 14, 2, 2, p_70, &xcp__T_void},
+    {"pool.get_wlb_verify_cert", 1, XM_GET_FIELD, 0, 15, 1, 1, p_71, &xcp__T_bool},
+    {"pool.set_wlb_verify_cert", 1, XM_SET_FIELD, 0, 15, 2, 2, p_72, &xcp__T_void},
+    {"pool.get_restrictions", 1, XM_GET_FIELD, 0, 16, 1, 1, p_73, &xcp__T_map_string_string},
+    {"pool.get_allowed_operations", 1, XM_GET_FIELD, 0, 17, 1, 1, p_74, &xcp__T_set_pool_allowed_operations},
+    {"pool.get_current_operations", 1, XM_GET_FIELD, 0, 18, 1, 1, p_75, &xcp__T_map_string_pool_allowed_operations},
+    {"pool.get_cpu_info", 1, XM_GET_FIELD, 0, 19, 1, 1, p_76, &xcp__T_map_string_string},
+    {"pool.get_policy_no_vendor_device", 1, XM_GET_FIELD, 0, 20, 1, 1, p_77, &xcp__T_bool},
+    {"pool.set_policy_no_vendor_device", 1, XM_SET_FIELD, 0, 20, 2, 2, p_78, &xcp__T_void},
+    {"pool.get_live_patching_disabled", 1, XM_GET_FIELD, 0, 21, 1, 1, p_79, &xcp__T_bool},
+    {"pool.set_live_patching_disabled", 1, XM_SET_FIELD, 0, 21, 2, 2, p_80, &xcp__T_void},
+    {"pool.get_is_psr_pending", 1, XM_GET_FIELD, 0, 22, 1, 1, p_81, &xcp__T_bool},
+    {"pool.set_is_psr_pending", 1, XM_SET_FIELD, 0, 22, 2, 2, p_82, &xcp__T_void},
+    {"pool.get_migration_compression", 1, XM_GET_FIELD, 0, 23, 1, 1, p_83, &xcp__T_bool},
+    {"pool.set_migration_compression", 1, XM_SET_FIELD, 0, 23, 2, 2, p_84, &xcp__T_void},
+    {"pool.get_coordinator_bias", 1, XM_GET_FIELD, 0, 24, 1, 1, p_85, &xcp__T_bool},
+    {"pool.set_coordinator_bias", 1, XM_SET_FIELD, 0, 24, 2, 2, p_86, &xcp__T_void},
+    {"pool.get_ext_auth_cache_enabled", 1, XM_GET_FIELD, 0, 25, 1, 1, p_87, &xcp__T_bool},
+    {"pool.get_ext_auth_cache_size", 1, XM_GET_FIELD, 0, 26, 1, 1, p_88, &xcp__T_int},
+    {"pool.get_ext_auth_cache_expiry", 1, XM_GET_FIELD, 0, 27, 1, 1, p_89, &xcp__T_int},
+    {"pool.get_ha_reboot_vm_on_internal_shutdown", 1, XM_GET_FIELD, 0, 28, 1, 1, p_90, &xcp__T_bool},
+    {"pool.set_ha_reboot_vm_on_internal_shutdown", 1, XM_SET_FIELD, 0, 28, 2, 2, p_91, &xcp__T_void},
+    {"pool.get_limit_console_sessions", 1, XM_GET_FIELD, 0, 29, 1, 1, p_92, &xcp__T_bool},
+    {"pool.set_limit_console_sessions", 1, XM_SET_FIELD, 0, 29, 2, 2, p_93, &xcp__T_void},
+    {"pool.get_vm_console_idle_timeout", 1, XM_GET_FIELD, 0, 30, 1, 1, p_94, &xcp__T_int},
+    {"pool.set_vm_console_idle_timeout", 1, XM_SET_FIELD, 0, 30, 2, 2, p_95, &xcp__T_void},
+    {"pool.get_auto_update_vm_secureboot_certificates", 1, XM_GET_FIELD, 0, 31, 1, 1, p_96, &xcp__T_bool},
+    {"pool.set_auto_update_vm_secureboot_certificates", 1, XM_SET_FIELD, 0, 31, 2, 2, p_97, &xcp__T_void},
+    {"pool.get_ha_configuration", 1, XM_GET_FIELD, 0, 32, 1, 1, p_98, &xcp__T_map_string_string},
+    {"pool.get_ha_host_failures_to_tolerate", 1, XM_GET_FIELD, 0, 33, 1, 1, p_99, &xcp__T_int},
+    {"pool.get_ha_plan_exists_for", 1, XM_GET_FIELD, 0, 34, 1, 1, p_100, &xcp__T_int},
+    {"pool.get_ha_overcommitted", 1, XM_GET_FIELD, 0, 35, 1, 1, p_101, &xcp__T_bool},
+    {"pool.get_blobs", 1, XM_GET_FIELD, 0, 36, 1, 1, p_102, &xcp__T_map_string_ref_blob},
+    {"pool.get_wlb_url", 1, XM_GET_FIELD, 0, 37, 1, 1, p_103, &xcp__T_string},
+    {"pool.get_wlb_username", 1, XM_GET_FIELD, 0, 38, 1, 1, p_104, &xcp__T_string},
+    {"pool.get_redo_log_enabled", 1, XM_GET_FIELD, 0, 39, 1, 1, p_105, &xcp__T_bool},
+    {"pool.get_redo_log_vdi", 1, XM_GET_FIELD, 0, 40, 1, 1, p_106, &xcp__T_ref_VDI},
+    {"pool.get_vswitch_controller", 1, XM_GET_FIELD, 0, 41, 1, 1, p_107, &xcp__T_string},
+    {"pool.get_metadata_VDIs", 1, XM_GET_FIELD, 0, 42, 1, 1, p_108, &xcp__T_set_ref_VDI},
+    {"pool.get_ha_cluster_stack", 1, XM_GET_FIELD, 0, 43, 1, 1, p_109, &xcp__T_string},
+    {"pool.get_guest_agent_config", 1, XM_GET_FIELD, 0, 44, 1, 1, p_110, &xcp__T_map_string_string},
+    {"pool.get_igmp_snooping_enabled", 1, XM_GET_FIELD, 0, 45, 1, 1, p_111, &xcp__T_bool},
+    {"pool.get_uefi_certificates", 1, XM_GET_FIELD, 0, 46, 1, 1, p_112, &xcp__T_string},
+    {"pool.get_custom_uefi_certificates", 1, XM_GET_FIELD, 0, 47, 1, 1, p_113, &xcp__T_string},
+    {"pool.get_tls_verification_enabled", 1, XM_GET_FIELD, 0, 48, 1, 1, p_114, &xcp__T_bool},
+    {"pool.get_repositories", 1, XM_GET_FIELD, 0, 49, 1, 1, p_115, &xcp__T_set_ref_Repository},
+    {"pool.get_client_certificate_auth_enabled", 1, XM_GET_FIELD, 0, 50, 1, 1, p_116, &xcp__T_bool},
+    {"pool.get_client_certificate_auth_name", 1, XM_GET_FIELD, 0, 51, 1, 1, p_117, &xcp__T_string},
+    {"pool.get_repository_proxy_url", 1, XM_GET_FIELD, 0, 52, 1, 1, p_118, &xcp__T_string},
+    {"pool.get_repository_proxy_username", 1, XM_GET_FIELD, 0, 53, 1, 1, p_119, &xcp__T_string},
+    {"pool.get_repository_proxy_password", 1, XM_GET_FIELD, 0, 54, 1, 1, p_120, &xcp__T_ref_secret},
+    {"pool.get_local_auth_max_threads", 1, XM_GET_FIELD, 0, 55, 1, 1, p_121, &xcp__T_int},
+    {"pool.get_ext_auth_max_threads", 1, XM_GET_FIELD, 0, 56, 1, 1, p_122, &xcp__T_int},
+    {"pool.get_telemetry_uuid", 1, XM_GET_FIELD, 0, 57, 1, 1, p_123, &xcp__T_ref_secret},
+    {"pool.get_telemetry_frequency", 1, XM_GET_FIELD, 0, 58, 1, 1, p_124, &xcp__T_telemetry_frequency},
+    {"pool.get_telemetry_next_collection", 1, XM_GET_FIELD, 0, 59, 1, 1, p_125, &xcp__T_datetime},
+    {"pool.get_last_update_sync", 1, XM_GET_FIELD, 0, 60, 1, 1, p_126, &xcp__T_datetime},
+    {"pool.get_update_sync_frequency", 1, XM_GET_FIELD, 0, 61, 1, 1, p_127, &xcp__T_update_sync_frequency},
+    {"pool.get_update_sync_day", 1, XM_GET_FIELD, 0, 62, 1, 1, p_128, &xcp__T_int},
+    {"pool.get_update_sync_enabled", 1, XM_GET_FIELD, 0, 63, 1, 1, p_129, &xcp__T_bool},
+    {"pool.join", 1, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_130, &xcp__T_void},
+    {"pool.join_force", 1, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_131, &xcp__T_void},
+    {"pool.join_member", 1, XM_EXPLICIT, 0, -1, 1, 1, p_132, &xcp__T_map_string_string},
+    {"pool.eject", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_133, &xcp__T_void},
+    {"pool.designate_new_master", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_134, &xcp__T_void},
     {"pool.emergency_transition_to_master", 1, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_void},
-    {"pool.emergency_reset_master", 1, XM_EXPLICIT, 0, -1, 1, 1, p_134, &xcp__T_void},
+    {"pool.emergency_reset_master", 1, XM_EXPLICIT, 0, -1, 1, 1, p_136, &xcp__T_void},
     {"pool.recover_slaves", 1, XM_EXPLICIT, XMF_ASYNC, -1, 0, 0, NULL, &xcp__T_set_ref_host},
-    {"pool.enable_ha", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_136, &xcp__T_void},
+    {"pool.enable_ha", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_138, &xcp__T_void},
     {"pool.disable_ha", 1, XM_EXPLICIT, XMF_ASYNC, -1, 0, 0, NULL, &xcp__T_void},
+    {"pool.member_commit", 1, XM_EXPLICIT, 0, -1, 1, 1, p_140, &xcp__T_int},
+    {"pool.member_sync", 1, XM_EXPLICIT, 0, -1, 1, 1, p_141, &xcp__T_void},
     {"pool.sync_database", 1, XM_EXPLICIT, XMF_ASYNC, -1, 0, 0, NULL, &xcp__T_void},
-    {"pool.management_reconfigure", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_139, &xcp__T_void},
-    {"pool.create_VLAN_from_PIF", 1, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_140, &xcp__T_set_ref_PIF},
-    {"pool.set_ha_host_failures_to_tolerate", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_141, &xcp__T_void},
-    {"pool.get_license_state", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_142, &xcp__T_map_string_string},
-    {"pool.apply_edition", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_143, &xcp__T_void},
-    {"pool.create_new_blob", 1, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_144, &xcp__T_ref_blob},
-    {"host.get_record", 2, XM_GET_RECORD, 0, -1, 1, 1, p_145, &xcp__T_record_host},
-    {"host.get_by_uuid", 2, XM_GET_BY_UUID, 0, -1, 1, 1, p_146, &xcp__T_ref_host},
-    {"host.get_by_name_label", 2, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_147, &xcp__T_set_ref_host},
+    {"pool.management_reconfigure", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_143, &xcp__T_void},
+    {"pool.create_VLAN_from_PIF", 1, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_144, &xcp__T_set_ref_PIF},
+    {"pool.set_ha_host_failures_to_tolerate", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_145, &xcp__T_void},
+    {"pool.get_license_state", 1, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_146, &xcp__T_map_string_string},
+    {"pool.apply_edition", 1, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_147, &xcp__T_void},
+    {"pool.create_new_blob", 1, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_148, &xcp__T_ref_blob},
+    {"host.get_record", 2, XM_GET_RECORD, 0, -1, 1, 1, p_149, &xcp__T_record_host},
+    {"host.get_by_uuid", 2, XM_GET_BY_UUID, 0, -1, 1, 1, p_150, &xcp__T_ref_host},
+    {"host.get_by_name_label", 2, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_151, &xcp__T_set_ref_host},
     {"host.get_all", 2, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_host},
     {"host.get_all_records", 2, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_host_record_host},
-    {"host.get_all_where", 2, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_150, &xcp__T_set_ref_host},
-    {"host.get_all_records_where", 2, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_151, &xcp__T_map_ref_host_record_host},
-    {"host.get_uuid", 2, XM_GET_FIELD, 0, 0, 1, 1, p_152, &xcp__T_string},
-    {"host.get_name_label", 2, XM_GET_FIELD, 0, 1, 1, 1, p_153, &xcp__T_string},
-    {"host.set_name_label", 2, XM_SET_FIELD, 0, 1, 2, 2, p_154, &xcp__T_void},
-    {"host.get_name_description", 2, XM_GET_FIELD, 0, 2, 1, 1, p_155, &xcp__T_string},
-    {"host.set_name_description", 2, XM_SET_FIELD, 0, 2, 2, 2, p_156, &xcp__T_void},
-    {"host.get_allowed_operations", 2, XM_GET_FIELD, 0, 3, 1, 1, p_157, &xcp__T_set_host_allowed_operations},
-    {"host.get_current_operations", 2, XM_GET_FIELD, 0, 4, 1, 1, p_158, &xcp__T_map_string_host_allowed_operations},
-    {"host.get_API_version_major", 2, XM_GET_FIELD, 0, 5, 1, 1, p_159, &xcp__T_int},
-    {"host.get_API_version_minor", 2, XM_GET_FIELD, 0, 6, 1, 1, p_160, &xcp__T_int},
-    {"host.get_enabled", 2, XM_GET_FIELD, 0, 7, 1, 1, p_161, &xcp__T_bool},
-    {"host.get_software_version", 2, XM_GET_FIELD, 0, 8, 1, 1, p_162, &xcp__T_map_string_string},
-    {"host.get_other_config", 2, XM_GET_FIELD, 0, 9, 1, 1, p_163, &xcp__T_map_string_string},
-    {"host.set_other_config", 2, XM_SET_FIELD, 0, 9, 2, 2, p_164, &xcp__T_void},
-    {"host.add_to_other_config", 2, XM_ADD_TO_MAP, 0, 9, 3, 3, p_165, &xcp__T_void},
-    {"host.remove_from_other_config", 2, XM_REMOVE_FROM_MAP, 0, 9, 2, 2, p_166, &xcp__T_void},
-    {"host.get_capabilities", 2, XM_GET_FIELD, 0, 10, 1, 1, p_167, &xcp__T_set_string},
-    {"host.get_resident_VMs", 2, XM_GET_FIELD, 0, 11, 1, 1, p_168, &xcp__T_set_ref_VM},
-    {"host.get_logging", 2, XM_GET_FIELD, 0, 12, 1, 1, p_169, &xcp__T_map_string_string},
-    {"host.set_logging", 2, XM_SET_FIELD, 0, 12, 2, 2, p_170, &xcp__T_void},
-    {"host.add_to_logging", 2, XM_ADD_TO_MAP, 0, 12, 3, 3, p_171, &xcp__T_void},
-    {"host.remove_from_logging", 2, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_172, &xcp__T_void},
-    {"host.get_PIFs", 2, XM_GET_FIELD, 0, 13, 1, 1, p_173, &xcp__T_set_ref_PIF},
-    {"host.get_suspend_image_sr", 2, XM_GET_FIELD, 0, 14, 1, 1, p_174, &xcp__T_ref_SR},
-    {"host.set_suspend_image_sr", 2, XM_SET_FIELD, 0, 14, 2, 2, p_175, &xcp__T_void},
-    {"host.get_crash_dump_sr", 2, XM_GET_FIELD, 0, 15, 1, 1, p_176, &xcp__T_ref_SR},
-    {"host.set_crash_dump_sr", 2, XM_SET_FIELD, 0, 15, 2, 2, p_177, &xcp__T_void},
-    {"host.get_updates", 2, XM_GET_FIELD, 0, 16, 1, 1, p_178, &xcp__T_set_ref_pool_update},
-    {"host.get_PBDs", 2, XM_GET_FIELD, 0, 17, 1, 1, p_179, &xcp__T_set_ref_PBD},
-    {"host.get_host_CPUs", 2, XM_GET_FIELD, 0, 18, 1, 1, p_180, &xcp__T_set_ref_host_cpu},
-    {"host.get_cpu_info", 2, XM_GET_FIELD, 0, 19, 1, 1, p_181, &xcp__T_map_string_string},
-    {"host.get_hostname", 2, XM_GET_FIELD, 0, 20, 1, 1, p_182, &xcp__T_string},
-    {"host.set_hostname", 2, XM_SET_FIELD, 0, 20, 2, 2, p_183, &xcp__T_void},
-    {"host.get_address", 2, XM_GET_FIELD, 0, 21, 1, 1, p_184, &xcp__T_string},
-    {"host.set_address", 2, XM_SET_FIELD, 0, 21, 2, 2, p_185, &xcp__T_void},
-    {"host.get_metrics", 2, XM_GET_FIELD, 0, 22, 1, 1, p_186, &xcp__T_ref_host_metrics},
-    {"host.get_license_params", 2, XM_GET_FIELD, 0, 23, 1, 1, p_187, &xcp__T_map_string_string},
-    {"host.get_tags", 2, XM_GET_FIELD, 0, 24, 1, 1, p_188, &xcp__T_set_string},
-    {"host.set_tags", 2, XM_SET_FIELD, 0, 24, 2, 2, p_189, &xcp__T_void},
-    {"host.add_tags", 2, XM_ADD_TO_SET, 0, 24, 2, 2, p_190, &xcp__T_void},
-    {"host.remove_tags", 2, XM_REMOVE_FROM_SET, 0, 24, 2, 2, p_191, &xcp__T_void},
-    {"host.get_edition", 2, XM_GET_FIELD, 0, 25, 1, 1, p_192, &xcp__T_string},
-    {"host.get_license_server", 2, XM_GET_FIELD, 0, 26, 1, 1, p_193, &xcp__T_map_string_string},
-    {"host.set_license_server", 2, XM_SET_FIELD, 0, 26, 2, 2, p_194, &xcp__T_void},
-    {"host.add_to_license_server", 2, XM_ADD_TO_MAP, 0, 26, 3, 3, p_195, &xcp__T_void},
-    {"host.remove_from_license_server", 2, XM_REMOVE_FROM_MAP, 0, 26, 2, 2, p_196, &xcp__T_void},
-    {"host.get_bios_strings", 2, XM_GET_FIELD, 0, 27, 1, 1, p_197, &xcp__T_map_string_string},
-    {"host.get_power_on_mode", 2, XM_GET_FIELD, 0, 28, 1, 1, p_198, &xcp__T_string},
-    {"host.get_chipset_info", 2, XM_GET_FIELD, 0, 29, 1, 1, p_199, &xcp__T_map_string_string},
-    {"host.get_PCIs", 2, XM_GET_FIELD, 0, 30, 1, 1, p_200, &xcp__T_set_ref_PCI},
-    {"host.get_PGPUs", 2, XM_GET_FIELD, 0, 31, 1, 1, p_201, &xcp__T_set_ref_PGPU},
-    {"host.get_guest_VCPUs_params", 2, XM_GET_FIELD, 0, 32, 1, 1, p_202, &xcp__T_map_string_string},
-    {"host.set_guest_VCPUs_params", 2, XM_SET_FIELD, 0, 32, 2, 2, p_203, &xcp__T_void},
-    {"host.add_to_guest_VCPUs_params", 2, XM_ADD_TO_MAP, 0, 32, 3, 3, p_204, &xcp__T_void},
-    {"host.remove_from_guest_VCPUs_params", 2, XM_REMOVE_FROM_MAP, 0, 32, 2, 2, p_205, &xcp__T_void},
-    {"host.get_display", 2, XM_GET_FIELD, 0, 33, 1, 1, p_206, &xcp__T_host_display},
-    {"host.set_display", 2, XM_SET_FIELD, 0, 33, 2, 2, p_207, &xcp__T_void},
-    {"host.get_control_domain", 2, XM_GET_FIELD, 0, 34, 1, 1, p_208, &xcp__T_ref_VM},
-    {"host.get_updates_requiring_reboot", 2, XM_GET_FIELD, 0, 35, 1, 1, p_209, &xcp__T_set_ref_pool_update},
-    {"host.get_iscsi_iqn", 2, XM_GET_FIELD, 0, 36, 1, 1, p_210, &xcp__T_string},
-    {"host.get_multipathing", 2, XM_GET_FIELD, 0, 37, 1, 1, p_211, &xcp__T_bool},
-    {"host.get_certificates", 2, XM_GET_FIELD, 0, 38, 1, 1, p_212, &xcp__T_set_ref_Certificate},
-    {"host.get_https_only", 2, XM_GET_FIELD, 0, 39, 1, 1, p_213, &xcp__T_bool},
-    {"host.get_ssh_enabled", 2, XM_GET_FIELD, 0, 40, 1, 1, p_214, &xcp__T_bool},
-    {"host.get_ssh_enabled_timeout", 2, XM_GET_FIELD, 0, 41, 1, 1, p_215, &xcp__T_int},
-    {"host.get_ssh_expiry", 2, XM_GET_FIELD, 0, 42, 1, 1, p_216, &xcp__T_datetime},
-    {"host.get_console_idle_timeout", 2, XM_GET_FIELD, 0, 43, 1, 1, p_217, &xcp__T_int},
-    {"host.get_ssh_auto_mode", 2, XM_GET_FIELD, 0, 44, 1, 1, p_218, &xcp__T_bool},
-    {"host.get_max_cstate", 2, XM_GET_FIELD, 0, 45, 1, 1, p_219, &xcp__T_string},
-    {"host.get_secure_boot", 2, XM_GET_FIELD, 0, 46, 1, 1, p_220, &xcp__T_bool},
-    {"host.get_ntp_mode", 2, XM_GET_FIELD, 0, 47, 1, 1, p_221, &xcp__T_host_ntp_mode},
-    {"host.get_ntp_custom_servers", 2, XM_GET_FIELD, 0, 48, 1, 1, p_222, &xcp__T_set_string},
-    {"host.get_timezone", 2, XM_GET_FIELD, 0, 49, 1, 1, p_223, &xcp__T_string},
-    {"host.get_memory_overhead", 2, XM_GET_FIELD, 0, 50, 1, 1, p_224, &xcp__T_int},
-    {"host.get_API_version_vendor", 2, XM_GET_FIELD, 0, 51, 1, 1, p_225, &xcp__T_string},
-    {"host.get_API_version_vendor_implementation", 2, XM_GET_FIELD, 0, 52, 1, 1, p_226, &xcp__T_map_string_string},
-    {"host.get_cpu_configuration", 2, XM_GET_FIELD, 0, 53, 1, 1, p_227, &xcp__T_map_string_string},
-    {"host.get_sched_policy", 2, XM_GET_FIELD, 0, 54, 1, 1, p_228, &xcp__T_string},
-    {"host.get_supported_bootloaders", 2, XM_GET_FIELD, 0, 55, 1, 1, p_229, &xcp__T_set_string},
-    {"host.get_crashdumps", 2, XM_GET_FIELD, 0, 56, 1, 1, p_230, &xcp__T_set_ref_host_crashdump},
-    {"host.get_patches", 2, XM_GET_FIELD, 0, 57, 1, 1, p_231, &xcp__T_set_ref_host_patch},
-    {"host.get_ha_statefiles", 2, XM_GET_FIELD, 0, 58, 1, 1, p_232, &xcp__T_set_string},
-    {"host.get_ha_network_peers", 2, XM_GET_FIELD, 0, 59, 1, 1, p_233, &xcp__T_set_string},
-    {"host.get_blobs", 2, XM_GET_FIELD, 0, 60, 1, 1, p_234, &xcp__T_map_string_ref_blob},
-    {"host.get_external_auth_type", 2, XM_GET_FIELD, 0, 61, 1, 1, p_235, &xcp__T_string},
-    {"host.get_external_auth_service_name", 2, XM_GET_FIELD, 0, 62, 1, 1, p_236, &xcp__T_string},
-    {"host.get_external_auth_configuration", 2, XM_GET_FIELD, 0, 63, 1, 1, p_237, &xcp__T_map_string_string},
-    {"host.get_power_on_config", 2, XM_GET_FIELD, 0, 64, 1, 1, p_238, &xcp__T_map_string_string},
-    {"host.get_local_cache_sr", 2, XM_GET_FIELD, 0, 65, 1, 1, p_239, &xcp__T_ref_SR},
-    {"host.get_PUSBs", 2, XM_GET_FIELD, 0, 66, 1, 1, p_240, &xcp__T_set_ref_PUSB},
-    {"host.get_ssl_legacy", 2, XM_GET_FIELD, 0, 67, 1, 1, p_241, &xcp__T_bool},
-    {"host.get_virtual_hardware_platform_versions", 2, XM_GET_FIELD, 0, 68, 1, 1, p_242, &xcp__T_set_int},
-    {"host.get_features", 2, XM_GET_FIELD, 0, 69, 1, 1, p_243, &xcp__T_set_ref_Feature},
-    {"host.get_uefi_certificates", 2, XM_GET_FIELD, 0, 70, 1, 1, p_244, &xcp__T_string},
-    {"host.get_editions", 2, XM_GET_FIELD, 0, 71, 1, 1, p_245, &xcp__T_set_string},
-    {"host.get_pending_guidances", 2, XM_GET_FIELD, 0, 72, 1, 1, p_246, &xcp__T_set_update_guidances},
-    {"host.get_tls_verification_enabled", 2, XM_GET_FIELD, 0, 73, 1, 1, p_247, &xcp__T_bool},
-    {"host.get_last_software_update", 2, XM_GET_FIELD, 0, 74, 1, 1, p_248, &xcp__T_datetime},
-    {"host.get_latest_synced_updates_applied", 2, XM_GET_FIELD, 0, 75, 1, 1, p_249, &xcp__T_latest_synced_updates_applied_state},
-    {"host.get_numa_affinity_policy", 2, XM_GET_FIELD, 0, 76, 1, 1, p_250, &xcp__T_host_numa_affinity_policy},
-    {"host.get_pending_guidances_recommended", 2, XM_GET_FIELD, 0, 77, 1, 1, p_251, &xcp__T_set_update_guidances},
-    {"host.get_pending_guidances_full", 2, XM_GET_FIELD, 0, 78, 1, 1, p_252, &xcp__T_set_update_guidances},
-    {"host.get_last_update_hash", 2, XM_GET_FIELD, 0, 79, 1, 1, p_253, &xcp__T_string},
-    {"host.disable", 2, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_254, &xcp__T_void},
-    {"host.enable", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_255, &xcp__T_void},
-    {"host.evacuate", 2, XM_EXPLICIT, XMF_ASYNC, -1, 3, 1, p_256, &xcp__T_void},
-    {"host.get_vms_which_prevent_evacuation", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_257, &xcp__T_map_ref_VM_set_string},
-    {"host.assert_can_evacuate", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_258, &xcp__T_void},
-    {"host.reboot", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_259, &xcp__T_void},
-    {"host.shutdown", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_260, &xcp__T_void},
-    {"host.power_on", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_261, &xcp__T_void},
-    {"host.call_plugin", 2, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_262, &xcp__T_string},
-    {"host.get_servertime", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_263, &xcp__T_datetime},
-    {"host.get_server_localtime", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_264, &xcp__T_datetime},
-    {"host.get_management_interface", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_265, &xcp__T_ref_PIF},
-    {"host.management_reconfigure", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_266, &xcp__T_void},
-    {"host.restart_agent", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_267, &xcp__T_void},
-    {"host.set_hostname_live", 2, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_268, &xcp__T_void},
-    {"host.syslog_reconfigure", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_269, &xcp__T_void},
-    {"host.destroy", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_270, &xcp__T_void},
-    {"host.declare_dead", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_271, &xcp__T_void},
-    {"host.compute_free_memory", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_272, &xcp__T_int},
-    {"host.compute_memory_overhead", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_273, &xcp__T_int},
-    {"host.dmesg", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_274, &xcp__T_string},
-    {"host.get_log", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_275, &xcp__T_string},
-    {"host.get_data_sources", 2, XM_EXPLICIT, 0, -1, 1, 1, p_276, &xcp__T_set_record_data_source},
-    {"host.record_data_source", 2, XM_EXPLICIT, 0, -1, 2, 2, p_277, &xcp__T_void},
-    {"host.query_data_source", 2, XM_EXPLICIT, 0, -1, 2, 2, p_278, &xcp__T_float},
-    {"host.forget_data_source_archives", 2, XM_EXPLICIT, 0, -1, 2, 2, p_279, &xcp__T_void},
-    {"host.create_new_blob", 2, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_280, &xcp__T_ref_blob},
-    {"host_metrics.get_record", 3, XM_GET_RECORD, 0, -1, 1, 1, p_281, &xcp__T_record_host_metrics},
-    {"host_metrics.get_by_uuid", 3, XM_GET_BY_UUID, 0, -1, 1, 1, p_282, &xcp__T_ref_host_metrics},
+    {"host.get_all_where", 2, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_154, &xcp__T_set_ref_host},
+    {"host.get_all_records_where", 2, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_155, &xcp__T_map_ref_host_record_host},
+    {"host.get_uuid", 2, XM_GET_FIELD, 0, 0, 1, 1, p_156, &xcp__T_string},
+    {"host.get_name_label", 2, XM_GET_FIELD, 0, 1, 1, 1, p_157, &xcp__T_string},
+    {"host.set_name_label", 2, XM_SET_FIELD, 0, 1, 2, 2, p_158, &xcp__T_void},
+    {"host.get_name_description", 2, XM_GET_FIELD, 0, 2, 1, 1, p_159, &xcp__T_string},
+    {"host.set_name_description", 2, XM_SET_FIELD, 0, 2, 2, 2, p_160, &xcp__T_void},
+    {"host.get_allowed_operations", 2, XM_GET_FIELD, 0, 3, 1, 1, p_161, &xcp__T_set_host_allowed_operations},
+    {"host.get_current_operations", 2, XM_GET_FIELD, 0, 4, 1, 1, p_162, &xcp__T_map_string_host_allowed_operations},
+    {"host.get_API_version_major", 2, XM_GET_FIELD, 0, 5, 1, 1, p_163, &xcp__T_int},
+    {"host.get_API_version_minor", 2, XM_GET_FIELD, 0, 6, 1, 1, p_164, &xcp__T_int},
+    {"host.get_enabled", 2, XM_GET_FIELD, 0, 7, 1, 1, p_165, &xcp__T_bool},
+    {"host.get_software_version", 2, XM_GET_FIELD, 0, 8, 1, 1, p_166, &xcp__T_map_string_string},
+    {"host.get_other_config", 2, XM_GET_FIELD, 0, 9, 1, 1, p_167, &xcp__T_map_string_string},
+    {"host.set_other_config", 2, XM_SET_FIELD, 0, 9, 2, 2, p_168, &xcp__T_void},
+    {"host.add_to_other_config", 2, XM_ADD_TO_MAP, 0, 9, 3, 3, p_169, &xcp__T_void},
+    {"host.remove_from_other_config", 2, XM_REMOVE_FROM_MAP, 0, 9, 2, 2, p_170, &xcp__T_void},
+    {"host.get_capabilities", 2, XM_GET_FIELD, 0, 10, 1, 1, p_171, &xcp__T_set_string},
+    {"host.get_resident_VMs", 2, XM_GET_FIELD, 0, 11, 1, 1, p_172, &xcp__T_set_ref_VM},
+    {"host.get_logging", 2, XM_GET_FIELD, 0, 12, 1, 1, p_173, &xcp__T_map_string_string},
+    {"host.set_logging", 2, XM_SET_FIELD, 0, 12, 2, 2, p_174, &xcp__T_void},
+    {"host.add_to_logging", 2, XM_ADD_TO_MAP, 0, 12, 3, 3, p_175, &xcp__T_void},
+    {"host.remove_from_logging", 2, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_176, &xcp__T_void},
+    {"host.get_PIFs", 2, XM_GET_FIELD, 0, 13, 1, 1, p_177, &xcp__T_set_ref_PIF},
+    {"host.get_suspend_image_sr", 2, XM_GET_FIELD, 0, 14, 1, 1, p_178, &xcp__T_ref_SR},
+    {"host.set_suspend_image_sr", 2, XM_SET_FIELD, 0, 14, 2, 2, p_179, &xcp__T_void},
+    {"host.get_crash_dump_sr", 2, XM_GET_FIELD, 0, 15, 1, 1, p_180, &xcp__T_ref_SR},
+    {"host.set_crash_dump_sr", 2, XM_SET_FIELD, 0, 15, 2, 2, p_181, &xcp__T_void},
+    {"host.get_updates", 2, XM_GET_FIELD, 0, 16, 1, 1, p_182, &xcp__T_set_ref_pool_update},
+    {"host.get_PBDs", 2, XM_GET_FIELD, 0, 17, 1, 1, p_183, &xcp__T_set_ref_PBD},
+    {"host.get_host_CPUs", 2, XM_GET_FIELD, 0, 18, 1, 1, p_184, &xcp__T_set_ref_host_cpu},
+    {"host.get_cpu_info", 2, XM_GET_FIELD, 0, 19, 1, 1, p_185, &xcp__T_map_string_string},
+    {"host.get_hostname", 2, XM_GET_FIELD, 0, 20, 1, 1, p_186, &xcp__T_string},
+    {"host.set_hostname", 2, XM_SET_FIELD, 0, 20, 2, 2, p_187, &xcp__T_void},
+    {"host.get_address", 2, XM_GET_FIELD, 0, 21, 1, 1, p_188, &xcp__T_string},
+    {"host.set_address", 2, XM_SET_FIELD, 0, 21, 2, 2, p_189, &xcp__T_void},
+    {"host.get_metrics", 2, XM_GET_FIELD, 0, 22, 1, 1, p_190, &xcp__T_ref_host_metrics},
+    {"host.get_license_params", 2, XM_GET_FIELD, 0, 23, 1, 1, p_191, &xcp__T_map_string_string},
+    {"host.get_tags", 2, XM_GET_FIELD, 0, 24, 1, 1, p_192, &xcp__T_set_string},
+    {"host.set_tags", 2, XM_SET_FIELD, 0, 24, 2, 2, p_193, &xcp__T_void},
+    {"host.add_tags", 2, XM_ADD_TO_SET, 0, 24, 2, 2, p_194, &xcp__T_void},
+    {"host.remove_tags", 2, XM_REMOVE_FROM_SET, 0, 24, 2, 2, p_195, &xcp__T_void},
+    {"host.get_edition", 2, XM_GET_FIELD, 0, 25, 1, 1, p_196, &xcp__T_string},
+    {"host.get_license_server", 2, XM_GET_FIELD, 0, 26, 1, 1, p_197, &xcp__T_map_string_string},
+    {"host.set_license_server", 2, XM_SET_FIELD, 0, 26, 2, 2, p_198, &xcp__T_void},
+    {"host.add_to_license_server", 2, XM_ADD_TO_MAP, 0, 26, 3, 3, p_199, &xcp__T_void},
+    {"host.remove_from_license_server", 2, XM_REMOVE_FROM_MAP, 0, 26, 2, 2, p_200, &xcp__T_void},
+    {"host.get_bios_strings", 2, XM_GET_FIELD, 0, 27, 1, 1, p_201, &xcp__T_map_string_string},
+    {"host.get_power_on_mode", 2, XM_GET_FIELD, 0, 28, 1, 1, p_202, &xcp__T_string},
+    {"host.get_chipset_info", 2, XM_GET_FIELD, 0, 29, 1, 1, p_203, &xcp__T_map_string_string},
+    {"host.get_PCIs", 2, XM_GET_FIELD, 0, 30, 1, 1, p_204, &xcp__T_set_ref_PCI},
+    {"host.get_PGPUs", 2, XM_GET_FIELD, 0, 31, 1, 1, p_205, &xcp__T_set_ref_PGPU},
+    {"host.get_guest_VCPUs_params", 2, XM_GET_FIELD, 0, 32, 1, 1, p_206, &xcp__T_map_string_string},
+    {"host.set_guest_VCPUs_params", 2, XM_SET_FIELD, 0, 32, 2, 2, p_207, &xcp__T_void},
+    {"host.add_to_guest_VCPUs_params", 2, XM_ADD_TO_MAP, 0, 32, 3, 3, p_208, &xcp__T_void},
+    {"host.remove_from_guest_VCPUs_params", 2, XM_REMOVE_FROM_MAP, 0, 32, 2, 2, p_209, &xcp__T_void},
+    {"host.get_display", 2, XM_GET_FIELD, 0, 33, 1, 1, p_210, &xcp__T_host_display},
+    {"host.set_display", 2, XM_SET_FIELD, 0, 33, 2, 2, p_211, &xcp__T_void},
+    {"host.get_control_domain", 2, XM_GET_FIELD, 0, 34, 1, 1, p_212, &xcp__T_ref_VM},
+    {"host.get_updates_requiring_reboot", 2, XM_GET_FIELD, 0, 35, 1, 1, p_213, &xcp__T_set_ref_pool_update},
+    {"host.get_iscsi_iqn", 2, XM_GET_FIELD, 0, 36, 1, 1, p_214, &xcp__T_string},
+    {"host.get_multipathing", 2, XM_GET_FIELD, 0, 37, 1, 1, p_215, &xcp__T_bool},
+    {"host.get_certificates", 2, XM_GET_FIELD, 0, 38, 1, 1, p_216, &xcp__T_set_ref_Certificate},
+    {"host.get_https_only", 2, XM_GET_FIELD, 0, 39, 1, 1, p_217, &xcp__T_bool},
+    {"host.get_ssh_enabled", 2, XM_GET_FIELD, 0, 40, 1, 1, p_218, &xcp__T_bool},
+    {"host.get_ssh_enabled_timeout", 2, XM_GET_FIELD, 0, 41, 1, 1, p_219, &xcp__T_int},
+    {"host.get_ssh_expiry", 2, XM_GET_FIELD, 0, 42, 1, 1, p_220, &xcp__T_datetime},
+    {"host.get_console_idle_timeout", 2, XM_GET_FIELD, 0, 43, 1, 1, p_221, &xcp__T_int},
+    {"host.get_ssh_auto_mode", 2, XM_GET_FIELD, 0, 44, 1, 1, p_222, &xcp__T_bool},
+    {"host.get_max_cstate", 2, XM_GET_FIELD, 0, 45, 1, 1, p_223, &xcp__T_string},
+    {"host.get_secure_boot", 2, XM_GET_FIELD, 0, 46, 1, 1, p_224, &xcp__T_bool},
+    {"host.get_ntp_mode", 2, XM_GET_FIELD, 0, 47, 1, 1, p_225, &xcp__T_host_ntp_mode},
+    {"host.get_ntp_custom_servers", 2, XM_GET_FIELD, 0, 48, 1, 1, p_226, &xcp__T_set_string},
+    {"host.get_timezone", 2, XM_GET_FIELD, 0, 49, 1, 1, p_227, &xcp__T_string},
+    {"host.get_memory_overhead", 2, XM_GET_FIELD, 0, 50, 1, 1, p_228, &xcp__T_int},
+    {"host.get_API_version_vendor", 2, XM_GET_FIELD, 0, 51, 1, 1, p_229, &xcp__T_string},
+    {"host.get_API_version_vendor_implementation", 2, XM_GET_FIELD, 0, 52, 1, 1, p_230, &xcp__T_map_string_string},
+    {"host.get_cpu_configuration", 2, XM_GET_FIELD, 0, 53, 1, 1, p_231, &xcp__T_map_string_string},
+    {"host.get_sched_policy", 2, XM_GET_FIELD, 0, 54, 1, 1, p_232, &xcp__T_string},
+    {"host.get_supported_bootloaders", 2, XM_GET_FIELD, 0, 55, 1, 1, p_233, &xcp__T_set_string},
+    {"host.get_crashdumps", 2, XM_GET_FIELD, 0, 56, 1, 1, p_234, &xcp__T_set_ref_host_crashdump},
+    {"host.get_patches", 2, XM_GET_FIELD, 0, 57, 1, 1, p_235, &xcp__T_set_ref_host_patch},
+    {"host.get_ha_statefiles", 2, XM_GET_FIELD, 0, 58, 1, 1, p_236, &xcp__T_set_string},
+    {"host.get_ha_network_peers", 2, XM_GET_FIELD, 0, 59, 1, 1, p_237, &xcp__T_set_string},
+    {"host.get_blobs", 2, XM_GET_FIELD, 0, 60, 1, 1, p_238, &xcp__T_map_string_ref_blob},
+    {"host.get_external_auth_type", 2, XM_GET_FIELD, 0, 61, 1, 1, p_239, &xcp__T_string},
+    {"host.get_external_auth_service_name", 2, XM_GET_FIELD, 0, 62, 1, 1, p_240, &xcp__T_string},
+    {"host.get_external_auth_configuration", 2, XM_GET_FIELD, 0, 63, 1, 1, p_241, &xcp__T_map_string_string},
+    {"host.get_power_on_config", 2, XM_GET_FIELD, 0, 64, 1, 1, p_242, &xcp__T_map_string_string},
+    {"host.get_local_cache_sr", 2, XM_GET_FIELD, 0, 65, 1, 1, p_243, &xcp__T_ref_SR},
+    {"host.get_PUSBs", 2, XM_GET_FIELD, 0, 66, 1, 1, p_244, &xcp__T_set_ref_PUSB},
+    {"host.get_ssl_legacy", 2, XM_GET_FIELD, 0, 67, 1, 1, p_245, &xcp__T_bool},
+    {"host.get_virtual_hardware_platform_versions", 2, XM_GET_FIELD, 0, 68, 1, 1, p_246, &xcp__T_set_int},
+    {"host.get_features", 2, XM_GET_FIELD, 0, 69, 1, 1, p_247, &xcp__T_set_ref_Feature},
+    {"host.get_uefi_certificates", 2, XM_GET_FIELD, 0, 70, 1, 1, p_248, &xcp__T_string},
+    {"host.get_editions", 2, XM_GET_FIELD, 0, 71, 1, 1, p_249, &xcp__T_set_string},
+    {"host.get_pending_guidances", 2, XM_GET_FIELD, 0, 72, 1, 1, p_250, &xcp__T_set_update_guidances},
+    {"host.get_tls_verification_enabled", 2, XM_GET_FIELD, 0, 73, 1, 1, p_251, &xcp__T_bool},
+    {"host.get_last_software_update", 2, XM_GET_FIELD, 0, 74, 1, 1, p_252, &xcp__T_datetime},
+    {"host.get_latest_synced_updates_applied", 2, XM_GET_FIELD, 0, 75, 1, 1, p_253, &xcp__T_latest_synced_updates_applied_state},
+    {"host.get_numa_affinity_policy", 2, XM_GET_FIELD, 0, 76, 1, 1, p_254, &xcp__T_host_numa_affinity_policy},
+    {"host.get_pending_guidances_recommended", 2, XM_GET_FIELD, 0, 77, 1, 1, p_255, &xcp__T_set_update_guidances},
+    {"host.get_pending_guidances_full", 2, XM_GET_FIELD, 0, 78, 1, 1, p_256, &xcp__T_set_update_guidances},
+    {"host.get_last_update_hash", 2, XM_GET_FIELD, 0, 79, 1, 1, p_257, &xcp__T_string},
+    {"host.disable", 2, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_258, &xcp__T_void},
+    {"host.enable", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_259, &xcp__T_void},
+    {"host.evacuate", 2, XM_EXPLICIT, XMF_ASYNC, -1, 3, 1, p_260, &xcp__T_void},
+    {"host.get_vms_which_prevent_evacuation", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_261, &xcp__T_map_ref_VM_set_string},
+    {"host.assert_can_evacuate", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_262, &xcp__T_void},
+    {"host.reboot", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_263, &xcp__T_void},
+    {"host.shutdown", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_264, &xcp__T_void},
+    {"host.power_on", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_265, &xcp__T_void},
+    {"host.call_plugin", 2, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_266, &xcp__T_string},
+    {"host.get_servertime", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_267, &xcp__T_datetime},
+    {"host.get_server_localtime", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_268, &xcp__T_datetime},
+    {"host.get_management_interface", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_269, &xcp__T_ref_PIF},
+    {"host.management_reconfigure", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_270, &xcp__T_void},
+    {"host.restart_agent", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_271, &xcp__T_void},
+    {"host.set_hostname_live", 2, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_272, &xcp__T_void},
+    {"host.syslog_reconfigure", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_273, &xcp__T_void},
+    {"host.destroy", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_274, &xcp__T_void},
+    {"host.declare_dead", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_275, &xcp__T_void},
+    {"host.compute_free_memory", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_276, &xcp__T_int},
+    {"host.compute_memory_overhead", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_277, &xcp__T_int},
+    {"host.dmesg", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_278, &xcp__T_string},
+    {"host.get_log", 2, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_279, &xcp__T_string},
+    {"host.get_data_sources", 2, XM_EXPLICIT, 0, -1, 1, 1, p_280, &xcp__T_set_record_data_source},
+    {"host.record_data_source", 2, XM_EXPLICIT, 0, -1, 2, 2, p_281, &xcp__T_void},
+    {"host.query_data_source", 2, XM_EXPLICIT, 0, -1, 2, 2, p_282, &xcp__T_float},
+    {"host.forget_data_source_archives", 2, XM_EXPLICIT, 0, -1, 2, 2, p_283, &xcp__T_void},
+    {"host.create_new_blob", 2, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_284, &xcp__T_ref_blob},
+    {"host_metrics.get_record", 3, XM_GET_RECORD, 0, -1, 1, 1, p_285, &xcp__T_record_host_metrics},
+    {"host_metrics.get_by_uuid", 3, XM_GET_BY_UUID, 0, -1, 1, 1, p_286, &xcp__T_ref_host_metrics},
     {"host_metrics.get_all", 3, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_host_metrics},
     {"host_metrics.get_all_records", 3, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_host_metrics_record_host_metrics},
-    {"host_metrics.get_all_where", 3, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_285, &xcp__T_set_ref_host_metrics},
-    {"host_metrics.get_all_records_where", 3, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_286, &xcp__T_map_ref_host_metrics_record_host_metrics},
-    {"host_metrics.get_uuid", 3, XM_GET_FIELD, 0, 0, 1, 1, p_287, &xcp__T_string},
-    {"host_metrics.get_memory_total", 3, XM_GET_FIELD, 0, 1, 1, 1, p_288, &xcp__T_int},
-    {"host_metrics.get_memory_free", 3, XM_GET_FIELD, 0, 2, 1, 1, p_289, &xcp__T_int},
-    {"host_metrics.get_live", 3, XM_GET_FIELD, 0, 3, 1, 1, p_290, &xcp__T_bool},
-    {"host_metrics.get_last_updated", 3, XM_GET_FIELD, 0, 4, 1, 1, p_291, &xcp__T_datetime},
-    {"host_metrics.get_other_config", 3, XM_GET_FIELD, 0, 5, 1, 1, p_292, &xcp__T_map_string_string},
-    {"host_metrics.set_other_config", 3, XM_SET_FIELD, 0, 5, 2, 2, p_293, &xcp__T_void},
-    {"host_metrics.add_to_other_config", 3, XM_ADD_TO_MAP, 0, 5, 3, 3, p_294, &xcp__T_void},
-    {"host_metrics.remove_from_other_config", 3, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_295, &xcp__T_void},
-    {"host_cpu.get_record", 4, XM_GET_RECORD, 0, -1, 1, 1, p_296, &xcp__T_record_host_cpu},
-    {"host_cpu.get_by_uuid", 4, XM_GET_BY_UUID, 0, -1, 1, 1, p_297, &xcp__T_ref_host_cpu},
+    {"host_metrics.get_all_where", 3, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_289, &xcp__T_set_ref_host_metrics},
+    {"host_metrics.get_all_records_where", 3, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_290, &xcp__T_map_ref_host_metrics_record_host_metrics},
+    {"host_metrics.get_uuid", 3, XM_GET_FIELD, 0, 0, 1, 1, p_291, &xcp__T_string},
+    {"host_metrics.get_memory_total", 3, XM_GET_FIELD, 0, 1, 1, 1, p_292, &xcp__T_int},
+    {"host_metrics.get_memory_free", 3, XM_GET_FIELD, 0, 2, 1, 1, p_293, &xcp__T_int},
+    {"host_metrics.get_live", 3, XM_GET_FIELD, 0, 3, 1, 1, p_294, &xcp__T_bool},
+    {"host_metrics.get_last_updated", 3, XM_GET_FIELD, 0, 4, 1, 1, p_295, &xcp__T_datetime},
+    {"host_metrics.get_other_config", 3, XM_GET_FIELD, 0, 5, 1, 1, p_296, &xcp__T_map_string_string},
+    {"host_metrics.set_other_config", 3, XM_SET_FIELD, 0, 5, 2, 2, p_297, &xcp__T_void},
+    {"host_metrics.add_to_other_config", 3, XM_ADD_TO_MAP, 0, 5, 3, 3, p_298, &xcp__T_void},
+    {"host_metrics.remove_from_other_config", 3, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_299, &xcp__T_void},
+    {"host_cpu.get_record", 4, XM_GET_RECORD, 0, -1, 1, 1, p_300, &xcp__T_record_host_cpu},
+    {"host_cpu.get_by_uuid", 4, XM_GET_BY_UUID, 0, -1, 1, 1, p_301, &xcp__T_ref_host_cpu},
     {"host_cpu.get_all", 4, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_host_cpu},
     {"host_cpu.get_all_records", 4, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_host_cpu_record_host_cpu},
-    {"host_cpu.get_all_where", 4, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_300, &xcp__T_set_ref_host_cpu},
-    {"host_cpu.get_all_records_where", 4, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_301, &xcp__T_map_ref_host_cpu_record_host_cpu},
-    {"host_cpu.get_uuid", 4, XM_GET_FIELD, 0, 0, 1, 1, p_302, &xcp__T_string},
-    {"host_cpu.get_host", 4, XM_GET_FIELD, 0, 1, 1, 1, p_303, &xcp__T_ref_host},
-    {"host_cpu.get_number", 4, XM_GET_FIELD, 0, 2, 1, 1, p_304, &xcp__T_int},
-    {"host_cpu.get_vendor", 4, XM_GET_FIELD, 0, 3, 1, 1, p_305, &xcp__T_string},
-    {"host_cpu.get_speed", 4, XM_GET_FIELD, 0, 4, 1, 1, p_306, &xcp__T_int},
-    {"host_cpu.get_modelname", 4, XM_GET_FIELD, 0, 5, 1, 1, p_307, &xcp__T_string},
-    {"host_cpu.get_flags", 4, XM_GET_FIELD, 0, 6, 1, 1, p_308, &xcp__T_string},
-    {"host_cpu.get_features", 4, XM_GET_FIELD, 0, 7, 1, 1, p_309, &xcp__T_string},
-    {"host_cpu.get_utilisation", 4, XM_GET_FIELD, 0, 8, 1, 1, p_310, &xcp__T_float},
-    {"host_cpu.get_other_config", 4, XM_GET_FIELD, 0, 9, 1, 1, p_311, &xcp__T_map_string_string},
-    {"host_cpu.set_other_config", 4, XM_SET_FIELD, 0, 9, 2, 2, p_312, &xcp__T_void},
-    {"host_cpu.add_to_other_config", 4, XM_ADD_TO_MAP, 0, 9, 3, 3, p_313, &xcp__T_void},
-    {"host_cpu.remove_from_other_config", 4, XM_REMOVE_FROM_MAP, 0, 9, 2, 2, p_314, &xcp__T_void},
-    {"host_cpu.get_family", 4, XM_GET_FIELD, 0, 10, 1, 1, p_315, &xcp__T_int},
-    {"host_cpu.get_model", 4, XM_GET_FIELD, 0, 11, 1, 1, p_316, &xcp__T_int},
-    {"host_cpu.get_stepping", 4, XM_GET_FIELD, 0, 12, 1, 1, p_317, &xcp__T_string},
-    {"VM.get_record", 5, XM_GET_RECORD, 0, -1, 1, 1, p_318, &xcp__T_record_VM},
-    {"VM.get_by_uuid", 5, XM_GET_BY_UUID, 0, -1, 1, 1, p_319, &xcp__T_ref_VM},
-    {"VM.get_by_name_label", 5, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_320, &xcp__T_set_ref_VM},
+    {"host_cpu.get_all_where", 4, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_304, &xcp__T_set_ref_host_cpu},
+    {"host_cpu.get_all_records_where", 4, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_305, &xcp__T_map_ref_host_cpu_record_host_cpu},
+    {"host_cpu.get_uuid", 4, XM_GET_FIELD, 0, 0, 1, 1, p_306, &xcp__T_string},
+    {"host_cpu.get_host", 4, XM_GET_FIELD, 0, 1, 1, 1, p_307, &xcp__T_ref_host},
+    {"host_cpu.get_number", 4, XM_GET_FIELD, 0, 2, 1, 1, p_308, &xcp__T_int},
+    {"host_cpu.get_vendor", 4, XM_GET_FIELD, 0, 3, 1, 1, p_309, &xcp__T_string},
+    {"host_cpu.get_speed", 4, XM_GET_FIELD, 0, 4, 1, 1, p_310, &xcp__T_int},
+    {"host_cpu.get_modelname", 4, XM_GET_FIELD, 0, 5, 1, 1, p_311, &xcp__T_string},
+    {"host_cpu.get_flags", 4, XM_GET_FIELD, 0, 6, 1, 1, p_312, &xcp__T_string},
+    {"host_cpu.get_features", 4, XM_GET_FIELD, 0, 7, 1, 1, p_313, &xcp__T_string},
+    {"host_cpu.get_utilisation", 4, XM_GET_FIELD, 0, 8, 1, 1, p_314, &xcp__T_float},
+    {"host_cpu.get_other_config", 4, XM_GET_FIELD, 0, 9, 1, 1, p_315, &xcp__T_map_string_string},
+    {"host_cpu.set_other_config", 4, XM_SET_FIELD, 0, 9, 2, 2, p_316, &xcp__T_void},
+    {"host_cpu.add_to_other_config", 4, XM_ADD_TO_MAP, 0, 9, 3, 3, p_317, &xcp__T_void},
+    {"host_cpu.remove_from_other_config", 4, XM_REMOVE_FROM_MAP, 0, 9, 2, 2, p_318, &xcp__T_void},
+    {"host_cpu.get_family", 4, XM_GET_FIELD, 0, 10, 1, 1, p_319, &xcp__T_int},
+    {"host_cpu.get_model", 4, XM_GET_FIELD, 0, 11, 1, 1, p_320, &xcp__T_int},
+    {"host_cpu.get_stepping", 4, XM_GET_FIELD, 0, 12, 1, 1, p_321, &xcp__T_string},
+    {"VM.get_record", 5, XM_GET_RECORD, 0, -1, 1, 1, p_322, &xcp__T_record_VM},
+    {"VM.get_by_uuid", 5, XM_GET_BY_UUID, 0, -1, 1, 1, p_323, &xcp__T_ref_VM},
+    {"VM.get_by_name_label", 5, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_324, &xcp__T_set_ref_VM},
     {"VM.get_all", 5, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VM},
     {"VM.get_all_records", 5, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VM_record_VM},
-    {"VM.get_all_where", 5, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_323, &xcp__T_set_ref_VM},
-    {"VM.get_all_records_where", 5, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_324, &xcp__T_map_ref_VM_record_VM},
-    {"VM.get_uuid", 5, XM_GET_FIELD, 0, 0, 1, 1, p_325, &xcp__T_string},
-    {"VM.get_allowed_operations", 5, XM_GET_FIELD, 0, 1, 1, 1, p_326, &xcp__T_set_vm_operations},
-    {"VM.get_current_operations", 5, XM_GET_FIELD, 0, 2, 1, 1, p_327, &xcp__T_map_string_vm_operations},
-    {"VM.get_name_label", 5, XM_GET_FIELD, 0, 3, 1, 1, p_328, &xcp__T_string},
-    {"VM.set_name_label", 5, XM_SET_FIELD, 0, 3, 2, 2, p_329, &xcp__T_void},
-    {"VM.get_name_description", 5, XM_GET_FIELD, 0, 4, 1, 1, p_330, &xcp__T_string},
-    {"VM.set_name_description", 5, XM_SET_FIELD, 0, 4, 2, 2, p_331, &xcp__T_void},
-    {"VM.get_power_state", 5, XM_GET_FIELD, 0, 5, 1, 1, p_332, &xcp__T_vm_power_state},
-    {"VM.get_user_version", 5, XM_GET_FIELD, 0, 6, 1, 1, p_333, &xcp__T_int},
-    {"VM.set_user_version", 5, XM_SET_FIELD, 0, 6, 2, 2, p_334, &xcp__T_void},
-    {"VM.get_is_a_template", 5, XM_GET_FIELD, 0, 7, 1, 1, p_335, &xcp__T_bool},
-    {"VM.set_is_a_template", 5, XM_SET_FIELD, 0, 7, 2, 2, p_336, &xcp__T_void},
-    {"VM.get_is_default_template", 5, XM_GET_FIELD, 0, 8, 1, 1, p_337, &xcp__T_bool},
-    {"VM.get_suspend_VDI", 5, XM_GET_FIELD, 0, 9, 1, 1, p_338, &xcp__T_ref_VDI},
-    {"VM.get_resident_on", 5, XM_GET_FIELD, 0, 10, 1, 1, p_339, &xcp__T_ref_host},
-    {"VM.get_affinity", 5, XM_GET_FIELD, 0, 11, 1, 1, p_340, &xcp__T_ref_host},
-    {"VM.set_affinity", 5, XM_SET_FIELD, 0, 11, 2, 2, p_341, &xcp__T_void},
-    {"VM.get_memory_static_max", 5, XM_GET_FIELD, 0, 12, 1, 1, p_342, &xcp__T_int},
-    {"VM.get_memory_dynamic_max", 5, XM_GET_FIELD, 0, 13, 1, 1, p_343, &xcp__T_int},
-    {"VM.get_memory_dynamic_min", 5, XM_GET_FIELD, 0, 14, 1, 1, p_344, &xcp__T_int},
-    {"VM.get_memory_static_min", 5, XM_GET_FIELD, 0, 15, 1, 1, p_345, &xcp__T_int},
-    {"VM.get_VCPUs_params", 5, XM_GET_FIELD, 0, 16, 1, 1, p_346, &xcp__T_map_string_string},
-    {"VM.set_VCPUs_params", 5, XM_SET_FIELD, 0, 16, 2, 2, p_347, &xcp__T_void},
-    {"VM.add_to_VCPUs_params", 5, XM_ADD_TO_MAP, 0, 16, 3, 3, p_348, &xcp__T_void},
-    {"VM.remove_from_VCPUs_params", 5, XM_REMOVE_FROM_MAP, 0, 16, 2, 2, p_349, &xcp__T_void},
-    {"VM.get_VCPUs_max", 5, XM_GET_FIELD, 0, 17, 1, 1, p_350, &xcp__T_int},
-    {"VM.get_VCPUs_at_startup", 5, XM_GET_FIELD, 0, 18, 1, 1, p_351, &xcp__T_int},
-    {"VM.get_actions_after_softreboot", 5, XM_GET_FIELD, 0, 19, 1, 1, p_352, &xcp__T_on_softreboot_behavior},
-    {"VM.set_actions_after_softreboot", 5, XM_SET_FIELD, 0, 19, 2, 2, p_353, &xcp__T_void},
-    {"VM.get_actions_after_shutdown", 5, XM_GET_FIELD, 0, 20, 1, 1, p_354, &xcp__T_on_normal_exit},
-    {"VM.set_actions_after_shutdown", 5, XM_SET_FIELD, 0, 20, 2, 2, p_355, &xcp__T_void},
-    {"VM.get_actions_after_reboot", 5, XM_GET_FIELD, 0, 21, 1, 1, p_356, &xcp__T_on_normal_exit},
-    {"VM.set_actions_after_reboot", 5, XM_SET_FIELD, 0, 21, 2, 2, p_357, &xcp__T_void},
-    {"VM.get_actions_after_crash", 5, XM_GET_FIELD, 0, 22, 1, 1, p_358, &xcp__T_on_crash_behaviour},
-    {"VM.get_consoles", 5, XM_GET_FIELD, 0, 23, 1, 1, p_359, &xcp__T_set_ref_console},
-    {"VM.get_VIFs", 5, XM_GET_FIELD, 0, 24, 1, 1, p_360, &xcp__T_set_ref_VIF},
-    {"VM.get_VBDs", 5, XM_GET_FIELD, 0, 25, 1, 1, p_361, &xcp__T_set_ref_VBD},
-    {"VM.get_VTPMs", 5, XM_GET_FIELD, 0, 26, 1, 1, p_362, &xcp__T_set_ref_VTPM},
-    {"VM.get_PV_bootloader", 5, XM_GET_FIELD, 0, 27, 1, 1, p_363, &xcp__T_string},
-    {"VM.set_PV_bootloader", 5, XM_SET_FIELD, 0, 27, 2, 2, p_364, &xcp__T_void},
-    {"VM.get_PV_kernel", 5, XM_GET_FIELD, 0, 28, 1, 1, p_365, &xcp__T_string},
-    {"VM.set_PV_kernel", 5, XM_SET_FIELD, 0, 28, 2, 2, p_366, &xcp__T_void},
-    {"VM.get_PV_ramdisk", 5, XM_GET_FIELD, 0, 29, 1, 1, p_367, &xcp__T_string},
-    {"VM.set_PV_ramdisk", 5, XM_SET_FIELD, 0, 29, 2, 2, p_368, &xcp__T_void},
-    {"VM.get_PV_args", 5, XM_GET_FIELD, 0, 30, 1, 1, p_369, &xcp__T_string},
-    {"VM.set_PV_args", 5, XM_SET_FIELD, 0, 30, 2, 2, p_370, &xcp__T_void},
-    {"VM.get_PV_bootloader_args", 5, XM_GET_FIELD, 0, 31, 1, 1, p_371, &xcp__T_string},
-    {"VM.set_PV_bootloader_args", 5, XM_SET_FIELD, 0, 31, 2, 2, p_372, &xcp__T_void},
-    {"VM.get_PV_legacy_args", 5, XM_GET_FIELD, 0, 32, 1, 1, p_373, &xcp__T_string},
-    {"VM.set_PV_legacy_args", 5, XM_SET_FIELD, 0, 32, 2, 2, p_374, &xcp__T_void},
-    {"VM.get_HVM_boot_policy", 5, XM_GET_FIELD, 0, 33, 1, 1, p_375, &xcp__T_string},
-    {"VM.get_HVM_boot_params", 5, XM_GET_FIELD, 0, 34, 1, 1, p_376, &xcp__T_map_string_string},
-    {"VM.set_HVM_boot_params", 5, XM_SET_FIELD, 0, 34, 2, 2, p_377, &xcp__T_void},
-    {"VM.add_to_HVM_boot_params", 5, XM_ADD_TO_MAP, 0, 34, 3, 3, p_378, &xcp__T_void},
-    {"VM.remove_from_HVM_boot_params", 5, XM_REMOVE_FROM_MAP, 0, 34, 2, 2, p_379, &xcp__T_void},
-    {"VM.get_platform", 5, XM_GET_FIELD, 0, 35, 1, 1, p_380, &xcp__T_map_string_string},
-    {"VM.set_platform", 5, XM_SET_FIELD, 0, 35, 2, 2, p_381, &xcp__T_void},
-    {"VM.add_to_platform", 5, XM_ADD_TO_MAP, 0, 35, 3, 3, p_382, &xcp__T_void},
-    {"VM.remove_from_platform", 5, XM_REMOVE_FROM_MAP, 0, 35, 2, 2, p_383, &xcp__T_void},
-    {"VM.get_PCI_bus", 5, XM_GET_FIELD, 0, 36, 1, 1, p_384, &xcp__T_string},
-    {"VM.set_PCI_bus", 5, XM_SET_FIELD, 0, 36, 2, 2, p_385, &xcp__T_void},
-    {"VM.get_other_config", 5, XM_GET_FIELD, 0, 37, 1, 1, p_386, &xcp__T_map_string_string},
-    {"VM.set_other_config", 5, XM_SET_FIELD, 0, 37, 2, 2, p_387, &xcp__T_void},
-    {"VM.add_to_other_config", 5, XM_ADD_TO_MAP, 0, 37, 3, 3, p_388, &xcp__T_void},
-    {"VM.remove_from_other_config", 5, XM_REMOVE_FROM_MAP, 0, 37, 2, 2, p_389, &xcp__T_void},
-    {"VM.get_domid", 5, XM_GET_FIELD, 0, 38, 1, 1, p_390, &xcp__T_int},
-    {"VM.get_is_control_domain", 5, XM_GET_FIELD, 0, 39, 1, 1, p_391, &xcp__T_bool},
-    {"VM.get_metrics", 5, XM_GET_FIELD, 0, 40, 1, 1, p_392, &xcp__T_ref_VM_metrics},
-    {"VM.get_guest_metrics", 5, XM_GET_FIELD, 0, 41, 1, 1, p_393, &xcp__T_ref_VM_guest_metrics},
-    {"VM.get_recommendations", 5, XM_GET_FIELD, 0, 42, 1, 1, p_394, &xcp__T_string},
-    {"VM.set_recommendations", 5, XM_SET_FIELD, 0, 42, 2, 2, p_395, &xcp__T_void},
-    {"VM.get_xenstore_data", 5, XM_GET_FIELD, 0, 43, 1, 1, p_396, &xcp__T_map_string_string},
-    {"VM.set_xenstore_data", 5, XM_SET_FIELD, 0, 43, 2, 2, p_397, &xcp__T_void},
-    {"VM.add_to_xenstore_data", 5, XM_ADD_TO_MAP, 0, 43, 3, 3, p_398, &xcp__T_void},
-    {"VM.remove_from_xenstore_data", 5, XM_REMOVE_FROM_MAP, 0, 43, 2, 2, p_399, &xcp__T_void},
-    {"VM.get_ha_restart_priority", 5, XM_GET_FIELD, 0, 44, 1, 1, p_400, &xcp__T_string},
-    {"VM.get_is_a_snapshot", 5, XM_GET_FIELD, 0, 45, 1, 1, p_401, &xcp__T_bool},
-    {"VM.get_snapshot_of", 5, XM_GET_FIELD, 0, 46, 1, 1, p_402, &xcp__T_ref_VM},
-    {"VM.get_snapshots", 5, XM_GET_FIELD, 0, 47, 1, 1, p_403, &xcp__T_set_ref_VM},
-    {"VM.get_snapshot_time", 5, XM_GET_FIELD, 0, 48, 1, 1, p_404, &xcp__T_datetime},
-    {"VM.get_tags", 5, XM_GET_FIELD, 0, 49, 1, 1, p_405, &xcp__T_set_string},
-    {"VM.set_tags", 5, XM_SET_FIELD, 0, 49, 2, 2, p_406, &xcp__T_void},
-    {"VM.add_tags", 5, XM_ADD_TO_SET, 0, 49, 2, 2, p_407, &xcp__T_void},
-    {"VM.remove_tags", 5, XM_REMOVE_FROM_SET, 0, 49, 2, 2, p_408, &xcp__T_void},
-    {"VM.get_blocked_operations", 5, XM_GET_FIELD, 0, 50, 1, 1, p_409, &xcp__T_map_vm_operations_string},
-    {"VM.set_blocked_operations", 5, XM_SET_FIELD, 0, 50, 2, 2, p_410, &xcp__T_void},
-    {"VM.add_to_blocked_operations", 5, XM_ADD_TO_MAP, 0, 50, 3, 3, p_411, &xcp__T_void},
-    {"VM.remove_from_blocked_operations", 5, XM_REMOVE_FROM_MAP, 0, 50, 2, 2, p_412, &xcp__T_void},
-    {"VM.get_parent", 5, XM_GET_FIELD, 0, 51, 1, 1, p_413, &xcp__T_ref_VM},
-    {"VM.get_bios_strings", 5, XM_GET_FIELD, 0, 52, 1, 1, p_414, &xcp__T_map_string_string},
-    {"VM.get_appliance", 5, XM_GET_FIELD, 0, 53, 1, 1, p_415, &xcp__T_ref_VM_appliance},
-    {"VM.get_start_delay", 5, XM_GET_FIELD, 0, 54, 1, 1, p_416, &xcp__T_int},
-    {"VM.get_VGPUs", 5, XM_GET_FIELD, 0, 55, 1, 1, p_417, &xcp__T_set_ref_VGPU},
-    {"VM.get_attached_PCIs", 5, XM_GET_FIELD, 0, 56, 1, 1, p_418, &xcp__T_set_ref_PCI},
-    {"VM.get_suspend_SR", 5, XM_GET_FIELD, 0, 57, 1, 1, p_419, &xcp__T_ref_SR},
-    {"VM.set_suspend_SR", 5, XM_SET_FIELD, 0, 57, 2, 2, p_420, &xcp__T_void},
-    {"VM.get_hardware_platform_version", 5, XM_GET_FIELD, 0, 58, 1, 1, p_421, &xcp__T_int},
-    {"VM.set_hardware_platform_version", 5, XM_SET_FIELD, 0, 58, 2, 2, p_422, &xcp__T_void},
-    {"VM.get_has_vendor_device", 5, XM_GET_FIELD, 0, 59, 1, 1, p_423, &xcp__T_bool},
-    {"VM.get_requires_reboot", 5, XM_GET_FIELD, 0, 60, 1, 1, p_424, &xcp__T_bool},
-    {"VM.get_reference_label", 5, XM_GET_FIELD, 0, 61, 1, 1, p_425, &xcp__T_string},
-    {"VM.get_domain_type", 5, XM_GET_FIELD, 0, 62, 1, 1, p_426, &xcp__T_domain_type},
-    {"VM.get_NVRAM", 5, XM_GET_FIELD, 0, 63, 1, 1, p_427, &xcp__T_map_string_string},
-    {"VM.get_groups", 5, XM_GET_FIELD, 0, 64, 1, 1, p_428, &xcp__T_set_ref_VM_group},
-    {"VM.get_secureboot_certificates_state", 5, XM_GET_FIELD, 0, 65, 1, 1, p_429, &xcp__T_vm_secureboot_certificates_state},
-    {"VM.get_scheduled_to_be_resident_on", 5, XM_GET_FIELD, 0, 66, 1, 1, p_430, &xcp__T_ref_host},
-    {"VM.get_memory_overhead", 5, XM_GET_FIELD, 0, 67, 1, 1, p_431, &xcp__T_int},
-    {"VM.get_memory_target", 5, XM_GET_FIELD, 0, 68, 1, 1, p_432, &xcp__T_int},
-    {"VM.get_VUSBs", 5, XM_GET_FIELD, 0, 69, 1, 1, p_433, &xcp__T_set_ref_VUSB},
-    {"VM.get_crash_dumps", 5, XM_GET_FIELD, 0, 70, 1, 1, p_434, &xcp__T_set_ref_crashdump},
-    {"VM.get_HVM_shadow_multiplier", 5, XM_GET_FIELD, 0, 71, 1, 1, p_435, &xcp__T_float},
-    {"VM.get_domarch", 5, XM_GET_FIELD, 0, 72, 1, 1, p_436, &xcp__T_string},
-    {"VM.get_last_boot_CPU_flags", 5, XM_GET_FIELD, 0, 73, 1, 1, p_437, &xcp__T_map_string_string},
-    {"VM.get_last_booted_record", 5, XM_GET_FIELD, 0, 74, 1, 1, p_438, &xcp__T_string},
-    {"VM.get_ha_always_run", 5, XM_GET_FIELD, 0, 75, 1, 1, p_439, &xcp__T_bool},
-    {"VM.get_transportable_snapshot_id", 5, XM_GET_FIELD, 0, 76, 1, 1, p_440, &xcp__T_string},
-    {"VM.get_blobs", 5, XM_GET_FIELD, 0, 77, 1, 1, p_441, &xcp__T_map_string_ref_blob},
-    {"VM.get_snapshot_info", 5, XM_GET_FIELD, 0, 78, 1, 1, p_442, &xcp__T_map_string_string},
-    {"VM.get_snapshot_metadata", 5, XM_GET_FIELD, 0, 79, 1, 1, p_443, &xcp__T_string},
-    {"VM.get_children", 5, XM_GET_FIELD, 0, 80, 1, 1, p_444, &xcp__T_set_ref_VM},
-    {"VM.get_protection_policy", 5, XM_GET_FIELD, 0, 81, 1, 1, p_445, &xcp__T_ref_VMPP},
-    {"VM.get_is_snapshot_from_vmpp", 5, XM_GET_FIELD, 0, 82, 1, 1, p_446, &xcp__T_bool},
-    {"VM.get_snapshot_schedule", 5, XM_GET_FIELD, 0, 83, 1, 1, p_447, &xcp__T_ref_VMSS},
-    {"VM.get_is_vmss_snapshot", 5, XM_GET_FIELD, 0, 84, 1, 1, p_448, &xcp__T_bool},
-    {"VM.get_shutdown_delay", 5, XM_GET_FIELD, 0, 85, 1, 1, p_449, &xcp__T_int},
-    {"VM.get_order", 5, XM_GET_FIELD, 0, 86, 1, 1, p_450, &xcp__T_int},
-    {"VM.get_version", 5, XM_GET_FIELD, 0, 87, 1, 1, p_451, &xcp__T_int},
-    {"VM.get_generation_id", 5, XM_GET_FIELD, 0, 88, 1, 1, p_452, &xcp__T_string},
-    {"VM.get_pending_guidances", 5, XM_GET_FIELD, 0, 89, 1, 1, p_453, &xcp__T_set_update_guidances},
-    {"VM.get_pending_guidances_recommended", 5, XM_GET_FIELD, 0, 90, 1, 1, p_454, &xcp__T_set_update_guidances},
-    {"VM.get_pending_guidances_full", 5, XM_GET_FIELD, 0, 91, 1, 1, p_455, &xcp__T_set_update_guidances},
-    {"VM.create", 5, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_456, &xcp__T_ref_VM},
-    {"VM.destroy", 5, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_457, &xcp__T_void},
-    {"VM.start", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_458, &xcp__T_void},
-    {"VM.start_on", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_459, &xcp__T_void},
-    {"VM.shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_460, &xcp__T_void},
-    {"VM.clean_shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_461, &xcp__T_void},
-    {"VM.hard_shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_462, &xcp__T_void},
-    {"VM.clean_reboot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_463, &xcp__T_void},
-    {"VM.hard_reboot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_464, &xcp__T_void},
-    {"VM.suspend", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_465, &xcp__T_void},
-    {"VM.resume", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_466, &xcp__T_void},
-    {"VM.resume_on", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_467, &xcp__T_void},
-    {"VM.pause", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_468, &xcp__T_void},
-    {"VM.unpause", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_469, &xcp__T_void},
-    {"VM.power_state_reset", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_470, &xcp__T_void},
-    {"VM.clone", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_471, &xcp__T_ref_VM},
-    {"VM.copy", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_472, &xcp__T_ref_VM},
-    {"VM.snapshot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 2, p_473, &xcp__T_ref_VM},
-    {"VM.snapshot_with_quiesce", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_474, &xcp__T_ref_VM},
-    {"VM.checkpoint", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_475, &xcp__T_ref_VM},
-    {"VM.revert", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_476, &xcp__T_void},
-    {"VM.provision", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_477, &xcp__T_void},
-    {"VM.pool_migrate", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_478, &xcp__T_void},
-    {"VM.assert_can_boot_here", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_479, &xcp__T_void},
-    {"VM.get_possible_hosts", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_480, &xcp__T_set_ref_host},
-    {"VM.assert_operation_valid", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_481, &xcp__T_void},
-    {"VM.update_allowed_operations", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_482, &xcp__T_void},
-    {"VM.send_sysrq", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_483, &xcp__T_void},
-    {"VM.send_trigger", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_484, &xcp__T_void},
-    {"VM.call_plugin", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_485, &xcp__T_string},
-    {"VM.set_memory_dynamic_range", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_486, &xcp__T_void},
-    {"VM.set_memory_static_range", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_487, &xcp__T_void},
-    {"VM.set_memory_limits", 5, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_488, &xcp__T_void},
-    {"VM.set_memory", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_489, &xcp__T_void},
-    {"VM.set_memory_static_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_490, &xcp__T_void},
-    {"VM.set_memory_static_min", 5, XM_EXPLICIT, 0, -1, 2, 2, p_491, &xcp__T_void},
-    {"VM.set_memory_dynamic_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_492, &xcp__T_void},
-    {"VM.set_memory_dynamic_min", 5, XM_EXPLICIT, 0, -1, 2, 2, p_493, &xcp__T_void},
-    {"VM.set_VCPUs_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_494, &xcp__T_void},
-    {"VM.set_VCPUs_at_startup", 5, XM_EXPLICIT, 0, -1, 2, 2, p_495, &xcp__T_void},
-    {"VM.set_VCPUs_number_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_496, &xcp__T_void},
-    {"VM.add_to_VCPUs_params_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_497, &xcp__T_void},
-    {"VM.set_HVM_shadow_multiplier", 5, XM_EXPLICIT, 0, -1, 2, 2, p_498, &xcp__T_void},
-    {"VM.set_shadow_multiplier_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_499, &xcp__T_void},
-    {"VM.set_HVM_boot_policy", 5, XM_EXPLICIT, 0, -1, 2, 2, p_500, &xcp__T_void},
-    {"VM.set_domain_type", 5, XM_EXPLICIT, 0, -1, 2, 2, p_501, &xcp__T_void},
-    {"VM.set_actions_after_crash", 5, XM_EXPLICIT, 0, -1, 2, 2, p_502, &xcp__T_void},
-    {"VM.set_ha_restart_priority", 5, XM_EXPLICIT, 0, -1, 2, 2, p_503, &xcp__T_void},
-    {"VM.set_ha_always_run", 5, XM_EXPLICIT, 0, -1, 2, 2, p_504, &xcp__T_void},
-    {"VM.set_suspend_VDI", 5, XM_EXPLICIT, 0, -1, 2, 2, p_505, &xcp__T_void},
-    {"VM.set_order", 5, XM_EXPLICIT, 0, -1, 2, 2, p_506, &xcp__T_void},
-    {"VM.set_start_delay", 5, XM_EXPLICIT, 0, -1, 2, 2, p_507, &xcp__T_void},
-    {"VM.set_shutdown_delay", 5, XM_EXPLICIT, 0, -1, 2, 2, p_508, &xcp__T_void},
-    {"VM.set_has_vendor_device", 5, XM_EXPLICIT, 0, -1, 2, 2, p_509, &xcp__T_void},
-    {"VM.set_bios_strings", 5, XM_EXPLICIT, 0, -1, 2, 2, p_510, &xcp__T_void},
-    {"VM.copy_bios_strings", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_511, &xcp__T_void},
-    {"VM.set_NVRAM", 5, XM_EXPLICIT, 0, -1, 2, 2, p_512, &xcp__T_void},
-    {"VM.add_to_NVRAM", 5, XM_EXPLICIT, 0, -1, 3, 3, p_513, &xcp__T_void},
-    {"VM.remove_from_NVRAM", 5, XM_EXPLICIT, 0, -1, 2, 2, p_514, &xcp__T_void},
-    {"VM.compute_memory_overhead", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_515, &xcp__T_int},
-    {"VM.maximise_memory", 5, XM_EXPLICIT, 0, -1, 3, 3, p_516, &xcp__T_int},
-    {"VM.get_allowed_VBD_devices", 5, XM_EXPLICIT, 0, -1, 1, 1, p_517, &xcp__T_set_string},
-    {"VM.get_allowed_VIF_devices", 5, XM_EXPLICIT, 0, -1, 1, 1, p_518, &xcp__T_set_string},
-    {"VM.get_data_sources", 5, XM_EXPLICIT, 0, -1, 1, 1, p_519, &xcp__T_set_record_data_source},
-    {"VM.record_data_source", 5, XM_EXPLICIT, 0, -1, 2, 2, p_520, &xcp__T_void},
-    {"VM.query_data_source", 5, XM_EXPLICIT, 0, -1, 2, 2, p_521, &xcp__T_float},
-    {"VM.forget_data_source_archives", 5, XM_EXPLICIT, 0, -1, 2, 2, p_522, &xcp__T_void},
-    {"VM.create_new_blob", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_523, &xcp__T_ref_blob},
-    {"VM.import", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_524, &xcp__T_set_ref_VM},
-    {"VM_metrics.get_record", 6, XM_GET_RECORD, 0, -1, 1, 1, p_525, &xcp__T_record_VM_metrics},
-    {"VM_metrics.get_by_uuid", 6, XM_GET_BY_UUID, 0, -1, 1, 1, p_526, &xcp__T_ref_VM_metrics},
+    {"VM.get_all_where", 5, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_327, &xcp__T_set_ref_VM},
+    {"VM.get_all_records_where", 5, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_328, &xcp__T_map_ref_VM_record_VM},
+    {"VM.get_uuid", 5, XM_GET_FIELD, 0, 0, 1, 1, p_329, &xcp__T_string},
+    {"VM.get_allowed_operations", 5, XM_GET_FIELD, 0, 1, 1, 1, p_330, &xcp__T_set_vm_operations},
+    {"VM.get_current_operations", 5, XM_GET_FIELD, 0, 2, 1, 1, p_331, &xcp__T_map_string_vm_operations},
+    {"VM.get_name_label", 5, XM_GET_FIELD, 0, 3, 1, 1, p_332, &xcp__T_string},
+    {"VM.set_name_label", 5, XM_SET_FIELD, 0, 3, 2, 2, p_333, &xcp__T_void},
+    {"VM.get_name_description", 5, XM_GET_FIELD, 0, 4, 1, 1, p_334, &xcp__T_string},
+    {"VM.set_name_description", 5, XM_SET_FIELD, 0, 4, 2, 2, p_335, &xcp__T_void},
+    {"VM.get_power_state", 5, XM_GET_FIELD, 0, 5, 1, 1, p_336, &xcp__T_vm_power_state},
+    {"VM.get_user_version", 5, XM_GET_FIELD, 0, 6, 1, 1, p_337, &xcp__T_int},
+    {"VM.set_user_version", 5, XM_SET_FIELD, 0, 6, 2, 2, p_338, &xcp__T_void},
+    {"VM.get_is_a_template", 5, XM_GET_FIELD, 0, 7, 1, 1, p_339, &xcp__T_bool},
+    {"VM.set_is_a_template", 5, XM_SET_FIELD, 0, 7, 2, 2, p_340, &xcp__T_void},
+    {"VM.get_is_default_template", 5, XM_GET_FIELD, 0, 8, 1, 1, p_341, &xcp__T_bool},
+    {"VM.get_suspend_VDI", 5, XM_GET_FIELD, 0, 9, 1, 1, p_342, &xcp__T_ref_VDI},
+    {"VM.get_resident_on", 5, XM_GET_FIELD, 0, 10, 1, 1, p_343, &xcp__T_ref_host},
+    {"VM.get_affinity", 5, XM_GET_FIELD, 0, 11, 1, 1, p_344, &xcp__T_ref_host},
+    {"VM.set_affinity", 5, XM_SET_FIELD, 0, 11, 2, 2, p_345, &xcp__T_void},
+    {"VM.get_memory_static_max", 5, XM_GET_FIELD, 0, 12, 1, 1, p_346, &xcp__T_int},
+    {"VM.get_memory_dynamic_max", 5, XM_GET_FIELD, 0, 13, 1, 1, p_347, &xcp__T_int},
+    {"VM.get_memory_dynamic_min", 5, XM_GET_FIELD, 0, 14, 1, 1, p_348, &xcp__T_int},
+    {"VM.get_memory_static_min", 5, XM_GET_FIELD, 0, 15, 1, 1, p_349, &xcp__T_int},
+    {"VM.get_VCPUs_params", 5, XM_GET_FIELD, 0, 16, 1, 1, p_350, &xcp__T_map_string_string},
+    {"VM.set_VCPUs_params", 5, XM_SET_FIELD, 0, 16, 2, 2, p_351, &xcp__T_void},
+    {"VM.add_to_VCPUs_params", 5, XM_ADD_TO_MAP, 0, 16, 3, 3, p_352, &xcp__T_void},
+    {"VM.remove_from_VCPUs_params", 5, XM_REMOVE_FROM_MAP, 0, 16, 2, 2, p_353, &xcp__T_void},
+    {"VM.get_VCPUs_max", 5, XM_GET_FIELD, 0, 17, 1, 1, p_354, &xcp__T_int},
+    {"VM.get_VCPUs_at_startup", 5, XM_GET_FIELD, 0, 18, 1, 1, p_355, &xcp__T_int},
+    {"VM.get_actions_after_softreboot", 5, XM_GET_FIELD, 0, 19, 1, 1, p_356, &xcp__T_on_softreboot_behavior},
+    {"VM.set_actions_after_softreboot", 5, XM_SET_FIELD, 0, 19, 2, 2, p_357, &xcp__T_void},
+    {"VM.get_actions_after_shutdown", 5, XM_GET_FIELD, 0, 20, 1, 1, p_358, &xcp__T_on_normal_exit},
+    {"VM.set_actions_after_shutdown", 5, XM_SET_FIELD, 0, 20, 2, 2, p_359, &xcp__T_void},
+    {"VM.get_actions_after_reboot", 5, XM_GET_FIELD, 0, 21, 1, 1, p_360, &xcp__T_on_normal_exit},
+    {"VM.set_actions_after_reboot", 5, XM_SET_FIELD, 0, 21, 2, 2, p_361, &xcp__T_void},
+    {"VM.get_actions_after_crash", 5, XM_GET_FIELD, 0, 22, 1, 1, p_362, &xcp__T_on_crash_behaviour},
+    {"VM.get_consoles", 5, XM_GET_FIELD, 0, 23, 1, 1, p_363, &xcp__T_set_ref_console},
+    {"VM.get_VIFs", 5, XM_GET_FIELD, 0, 24, 1, 1, p_364, &xcp__T_set_ref_VIF},
+    {"VM.get_VBDs", 5, XM_GET_FIELD, 0, 25, 1, 1, p_365, &xcp__T_set_ref_VBD},
+    {"VM.get_VTPMs", 5, XM_GET_FIELD, 0, 26, 1, 1, p_366, &xcp__T_set_ref_VTPM},
+    {"VM.get_PV_bootloader", 5, XM_GET_FIELD, 0, 27, 1, 1, p_367, &xcp__T_string},
+    {"VM.set_PV_bootloader", 5, XM_SET_FIELD, 0, 27, 2, 2, p_368, &xcp__T_void},
+    {"VM.get_PV_kernel", 5, XM_GET_FIELD, 0, 28, 1, 1, p_369, &xcp__T_string},
+    {"VM.set_PV_kernel", 5, XM_SET_FIELD, 0, 28, 2, 2, p_370, &xcp__T_void},
+    {"VM.get_PV_ramdisk", 5, XM_GET_FIELD, 0, 29, 1, 1, p_371, &xcp__T_string},
+    {"VM.set_PV_ramdisk", 5, XM_SET_FIELD, 0, 29, 2, 2, p_372, &xcp__T_void},
+    {"VM.get_PV_args", 5, XM_GET_FIELD, 0, 30, 1, 1, p_373, &xcp__T_string},
+    {"VM.set_PV_args", 5, XM_SET_FIELD, 0, 30, 2, 2, p_374, &xcp__T_void},
+    {"VM.get_PV_bootloader_args", 5, XM_GET_FIELD, 0, 31, 1, 1, p_375, &xcp__T_string},
+    {"VM.set_PV_bootloader_args", 5, XM_SET_FIELD, 0, 31, 2, 2, p_376, &xcp__T_void},
+    {"VM.get_PV_legacy_args", 5, XM_GET_FIELD, 0, 32, 1, 1, p_377, &xcp__T_string},
+    {"VM.set_PV_legacy_args", 5, XM_SET_FIELD, 0, 32, 2, 2, p_378, &xcp__T_void},
+    {"VM.get_HVM_boot_policy", 5, XM_GET_FIELD, 0, 33, 1, 1, p_379, &xcp__T_string},
+    {"VM.get_HVM_boot_params", 5, XM_GET_FIELD, 0, 34, 1, 1, p_380, &xcp__T_map_string_string},
+    {"VM.set_HVM_boot_params", 5, XM_SET_FIELD, 0, 34, 2, 2, p_381, &xcp__T_void},
+    {"VM.add_to_HVM_boot_params", 5, XM_ADD_TO_MAP, 0, 34, 3, 3, p_382, &xcp__T_void},
+    {"VM.remove_from_HVM_boot_params", 5, XM_REMOVE_FROM_MAP, 0, 34, 2, 2, p_383, &xcp__T_void},
+    {"VM.get_platform", 5, XM_GET_FIELD, 0, 35, 1, 1, p_384, &xcp__T_map_string_string},
+    {"VM.set_platform", 5, XM_SET_FIELD, 0, 35, 2, 2, p_385, &xcp__T_void},
+    {"VM.add_to_platform", 5, XM_ADD_TO_MAP, 0, 35, 3, 3, p_386, &xcp__T_void},
+    {"VM.remove_from_platform", 5, XM_REMOVE_FROM_MAP, 0, 35, 2, 2, p_387, &xcp__T_void},
+    {"VM.get_PCI_bus", 5, XM_GET_FIELD, 0, 36, 1, 1, p_388, &xcp__T_string},
+    {"VM.set_PCI_bus", 5, XM_SET_FIELD, 0, 36, 2, 2, p_389, &xcp__T_void},
+    {"VM.get_other_config", 5, XM_GET_FIELD, 0, 37, 1, 1, p_390, &xcp__T_map_string_string},
+    {"VM.set_other_config", 5, XM_SET_FIELD, 0, 37, 2, 2, p_391, &xcp__T_void},
+    {"VM.add_to_other_config", 5, XM_ADD_TO_MAP, 0, 37, 3, 3, p_392, &xcp__T_void},
+    {"VM.remove_from_other_config", 5, XM_REMOVE_FROM_MAP, 0, 37, 2, 2, p_393, &xcp__T_void},
+    {"VM.get_domid", 5, XM_GET_FIELD, 0, 38, 1, 1, p_394, &xcp__T_int},
+    {"VM.get_is_control_domain", 5, XM_GET_FIELD, 0, 39, 1, 1, p_395, &xcp__T_bool},
+    {"VM.get_metrics", 5, XM_GET_FIELD, 0, 40, 1, 1, p_396, &xcp__T_ref_VM_metrics},
+    {"VM.get_guest_metrics", 5, XM_GET_FIELD, 0, 41, 1, 1, p_397, &xcp__T_ref_VM_guest_metrics},
+    {"VM.get_recommendations", 5, XM_GET_FIELD, 0, 42, 1, 1, p_398, &xcp__T_string},
+    {"VM.set_recommendations", 5, XM_SET_FIELD, 0, 42, 2, 2, p_399, &xcp__T_void},
+    {"VM.get_xenstore_data", 5, XM_GET_FIELD, 0, 43, 1, 1, p_400, &xcp__T_map_string_string},
+    {"VM.set_xenstore_data", 5, XM_SET_FIELD, 0, 43, 2, 2, p_401, &xcp__T_void},
+    {"VM.add_to_xenstore_data", 5, XM_ADD_TO_MAP, 0, 43, 3, 3, p_402, &xcp__T_void},
+    {"VM.remove_from_xenstore_data", 5, XM_REMOVE_FROM_MAP, 0, 43, 2, 2, p_403, &xcp__T_void},
+    {"VM.get_ha_restart_priority", 5, XM_GET_FIELD, 0, 44, 1, 1, p_404, &xcp__T_string},
+    {"VM.get_is_a_snapshot", 5, XM_GET_FIELD, 0, 45, 1, 1, p_405, &xcp__T_bool},
+    {"VM.get_snapshot_of", 5, XM_GET_FIELD, 0, 46, 1, 1, p_406, &xcp__T_ref_VM},
+    {"VM.get_snapshots", 5, XM_GET_FIELD, 0, 47, 1, 1, p_407, &xcp__T_set_ref_VM},
+    {"VM.get_snapshot_time", 5, XM_GET_FIELD, 0, 48, 1, 1, p_408, &xcp__T_datetime},
+    {"VM.get_tags", 5, XM_GET_FIELD, 0, 49, 1, 1, p_409, &xcp__T_set_string},
+    {"VM.set_tags", 5, XM_SET_FIELD, 0, 49, 2, 2, p_410, &xcp__T_void},
+    {"VM.add_tags", 5, XM_ADD_TO_SET, 0, 49, 2, 2, p_411, &xcp__T_void},
+    {"VM.remove_tags", 5, XM_REMOVE_FROM_SET, 0, 49, 2, 2, p_412, &xcp__T_void},
+    {"VM.get_blocked_operations", 5, XM_GET_FIELD, 0, 50, 1, 1, p_413, &xcp__T_map_vm_operations_string},
+    {"VM.set_blocked_operations", 5, XM_SET_FIELD, 0, 50, 2, 2, p_414, &xcp__T_void},
+    {"VM.add_to_blocked_operations", 5, XM_ADD_TO_MAP, 0, 50, 3, 3, p_415, &xcp__T_void},
+    {"VM.remove_from_blocked_operations", 5, XM_REMOVE_FROM_MAP, 0, 50, 2, 2, p_416, &xcp__T_void},
+    {"VM.get_parent", 5, XM_GET_FIELD, 0, 51, 1, 1, p_417, &xcp__T_ref_VM},
+    {"VM.get_bios_strings", 5, XM_GET_FIELD, 0, 52, 1, 1, p_418, &xcp__T_map_string_string},
+    {"VM.get_appliance", 5, XM_GET_FIELD, 0, 53, 1, 1, p_419, &xcp__T_ref_VM_appliance},
+    {"VM.get_start_delay", 5, XM_GET_FIELD, 0, 54, 1, 1, p_420, &xcp__T_int},
+    {"VM.get_VGPUs", 5, XM_GET_FIELD, 0, 55, 1, 1, p_421, &xcp__T_set_ref_VGPU},
+    {"VM.get_attached_PCIs", 5, XM_GET_FIELD, 0, 56, 1, 1, p_422, &xcp__T_set_ref_PCI},
+    {"VM.get_suspend_SR", 5, XM_GET_FIELD, 0, 57, 1, 1, p_423, &xcp__T_ref_SR},
+    {"VM.set_suspend_SR", 5, XM_SET_FIELD, 0, 57, 2, 2, p_424, &xcp__T_void},
+    {"VM.get_hardware_platform_version", 5, XM_GET_FIELD, 0, 58, 1, 1, p_425, &xcp__T_int},
+    {"VM.set_hardware_platform_version", 5, XM_SET_FIELD, 0, 58, 2, 2, p_426, &xcp__T_void},
+    {"VM.get_has_vendor_device", 5, XM_GET_FIELD, 0, 59, 1, 1, p_427, &xcp__T_bool},
+    {"VM.get_requires_reboot", 5, XM_GET_FIELD, 0, 60, 1, 1, p_428, &xcp__T_bool},
+    {"VM.get_reference_label", 5, XM_GET_FIELD, 0, 61, 1, 1, p_429, &xcp__T_string},
+    {"VM.get_domain_type", 5, XM_GET_FIELD, 0, 62, 1, 1, p_430, &xcp__T_domain_type},
+    {"VM.get_NVRAM", 5, XM_GET_FIELD, 0, 63, 1, 1, p_431, &xcp__T_map_string_string},
+    {"VM.get_groups", 5, XM_GET_FIELD, 0, 64, 1, 1, p_432, &xcp__T_set_ref_VM_group},
+    {"VM.get_secureboot_certificates_state", 5, XM_GET_FIELD, 0, 65, 1, 1, p_433, &xcp__T_vm_secureboot_certificates_state},
+    {"VM.get_scheduled_to_be_resident_on", 5, XM_GET_FIELD, 0, 66, 1, 1, p_434, &xcp__T_ref_host},
+    {"VM.get_memory_overhead", 5, XM_GET_FIELD, 0, 67, 1, 1, p_435, &xcp__T_int},
+    {"VM.get_memory_target", 5, XM_GET_FIELD, 0, 68, 1, 1, p_436, &xcp__T_int},
+    {"VM.get_VUSBs", 5, XM_GET_FIELD, 0, 69, 1, 1, p_437, &xcp__T_set_ref_VUSB},
+    {"VM.get_crash_dumps", 5, XM_GET_FIELD, 0, 70, 1, 1, p_438, &xcp__T_set_ref_crashdump},
+    {"VM.get_HVM_shadow_multiplier", 5, XM_GET_FIELD, 0, 71, 1, 1, p_439, &xcp__T_float},
+    {"VM.get_domarch", 5, XM_GET_FIELD, 0, 72, 1, 1, p_440, &xcp__T_string},
+    {"VM.get_last_boot_CPU_flags", 5, XM_GET_FIELD, 0, 73, 1, 1, p_441, &xcp__T_map_string_string},
+    {"VM.get_last_booted_record", 5, XM_GET_FIELD, 0, 74, 1, 1, p_442, &xcp__T_string},
+    {"VM.get_ha_always_run", 5, XM_GET_FIELD, 0, 75, 1, 1, p_443, &xcp__T_bool},
+    {"VM.get_transportable_snapshot_id", 5, XM_GET_FIELD, 0, 76, 1, 1, p_444, &xcp__T_string},
+    {"VM.get_blobs", 5, XM_GET_FIELD, 0, 77, 1, 1, p_445, &xcp__T_map_string_ref_blob},
+    {"VM.get_snapshot_info", 5, XM_GET_FIELD, 0, 78, 1, 1, p_446, &xcp__T_map_string_string},
+    {"VM.get_snapshot_metadata", 5, XM_GET_FIELD, 0, 79, 1, 1, p_447, &xcp__T_string},
+    {"VM.get_children", 5, XM_GET_FIELD, 0, 80, 1, 1, p_448, &xcp__T_set_ref_VM},
+    {"VM.get_protection_policy", 5, XM_GET_FIELD, 0, 81, 1, 1, p_449, &xcp__T_ref_VMPP},
+    {"VM.get_is_snapshot_from_vmpp", 5, XM_GET_FIELD, 0, 82, 1, 1, p_450, &xcp__T_bool},
+    {"VM.get_snapshot_schedule", 5, XM_GET_FIELD, 0, 83, 1, 1, p_451, &xcp__T_ref_VMSS},
+    {"VM.get_is_vmss_snapshot", 5, XM_GET_FIELD, 0, 84, 1, 1, p_452, &xcp__T_bool},
+    {"VM.get_shutdown_delay", 5, XM_GET_FIELD, 0, 85, 1, 1, p_453, &xcp__T_int},
+    {"VM.get_order", 5, XM_GET_FIELD, 0, 86, 1, 1, p_454, &xcp__T_int},
+    {"VM.get_version", 5, XM_GET_FIELD, 0, 87, 1, 1, p_455, &xcp__T_int},
+    {"VM.get_generation_id", 5, XM_GET_FIELD, 0, 88, 1, 1, p_456, &xcp__T_string},
+    {"VM.get_pending_guidances", 5, XM_GET_FIELD, 0, 89, 1, 1, p_457, &xcp__T_set_update_guidances},
+    {"VM.get_pending_guidances_recommended", 5, XM_GET_FIELD, 0, 90, 1, 1, p_458, &xcp__T_set_update_guidances},
+    {"VM.get_pending_guidances_full", 5, XM_GET_FIELD, 0, 91, 1, 1, p_459, &xcp__T_set_update_guidances},
+    {"VM.create", 5, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_460, &xcp__T_ref_VM},
+    {"VM.destroy", 5, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_461, &xcp__T_void},
+    {"VM.start", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_462, &xcp__T_void},
+    {"VM.start_on", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_463, &xcp__T_void},
+    {"VM.shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_464, &xcp__T_void},
+    {"VM.clean_shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_465, &xcp__T_void},
+    {"VM.hard_shutdown", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_466, &xcp__T_void},
+    {"VM.clean_reboot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_467, &xcp__T_void},
+    {"VM.hard_reboot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_468, &xcp__T_void},
+    {"VM.suspend", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_469, &xcp__T_void},
+    {"VM.resume", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_470, &xcp__T_void},
+    {"VM.resume_on", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_471, &xcp__T_void},
+    {"VM.pause", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_472, &xcp__T_void},
+    {"VM.unpause", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_473, &xcp__T_void},
+    {"VM.power_state_reset", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_474, &xcp__T_void},
+    {"VM.clone", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_475, &xcp__T_ref_VM},
+    {"VM.copy", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_476, &xcp__T_ref_VM},
+    {"VM.snapshot", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 2, p_477, &xcp__T_ref_VM},
+    {"VM.snapshot_with_quiesce", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_478, &xcp__T_ref_VM},
+    {"VM.checkpoint", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_479, &xcp__T_ref_VM},
+    {"VM.revert", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_480, &xcp__T_void},
+    {"VM.provision", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_481, &xcp__T_void},
+    {"VM.pool_migrate", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_482, &xcp__T_void},
+    {"VM.assert_can_boot_here", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_483, &xcp__T_void},
+    {"VM.get_possible_hosts", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_484, &xcp__T_set_ref_host},
+    {"VM.assert_operation_valid", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_485, &xcp__T_void},
+    {"VM.update_allowed_operations", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_486, &xcp__T_void},
+    {"VM.send_sysrq", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_487, &xcp__T_void},
+    {"VM.send_trigger", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_488, &xcp__T_void},
+    {"VM.call_plugin", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_489, &xcp__T_string},
+    {"VM.set_memory_dynamic_range", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_490, &xcp__T_void},
+    {"VM.set_memory_static_range", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_491, &xcp__T_void},
+    {"VM.set_memory_limits", 5, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_492, &xcp__T_void},
+    {"VM.set_memory", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_493, &xcp__T_void},
+    {"VM.set_memory_static_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_494, &xcp__T_void},
+    {"VM.set_memory_static_min", 5, XM_EXPLICIT, 0, -1, 2, 2, p_495, &xcp__T_void},
+    {"VM.set_memory_dynamic_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_496, &xcp__T_void},
+    {"VM.set_memory_dynamic_min", 5, XM_EXPLICIT, 0, -1, 2, 2, p_497, &xcp__T_void},
+    {"VM.set_VCPUs_max", 5, XM_EXPLICIT, 0, -1, 2, 2, p_498, &xcp__T_void},
+    {"VM.set_VCPUs_at_startup", 5, XM_EXPLICIT, 0, -1, 2, 2, p_499, &xcp__T_void},
+    {"VM.set_VCPUs_number_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_500, &xcp__T_void},
+    {"VM.add_to_VCPUs_params_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_501, &xcp__T_void},
+    {"VM.set_HVM_shadow_multiplier", 5, XM_EXPLICIT, 0, -1, 2, 2, p_502, &xcp__T_void},
+    {"VM.set_shadow_multiplier_live", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_503, &xcp__T_void},
+    {"VM.set_HVM_boot_policy", 5, XM_EXPLICIT, 0, -1, 2, 2, p_504, &xcp__T_void},
+    {"VM.set_domain_type", 5, XM_EXPLICIT, 0, -1, 2, 2, p_505, &xcp__T_void},
+    {"VM.set_actions_after_crash", 5, XM_EXPLICIT, 0, -1, 2, 2, p_506, &xcp__T_void},
+    {"VM.set_ha_restart_priority", 5, XM_EXPLICIT, 0, -1, 2, 2, p_507, &xcp__T_void},
+    {"VM.set_ha_always_run", 5, XM_EXPLICIT, 0, -1, 2, 2, p_508, &xcp__T_void},
+    {"VM.set_suspend_VDI", 5, XM_EXPLICIT, 0, -1, 2, 2, p_509, &xcp__T_void},
+    {"VM.set_order", 5, XM_EXPLICIT, 0, -1, 2, 2, p_510, &xcp__T_void},
+    {"VM.set_start_delay", 5, XM_EXPLICIT, 0, -1, 2, 2, p_511, &xcp__T_void},
+    {"VM.set_shutdown_delay", 5, XM_EXPLICIT, 0, -1, 2, 2, p_512, &xcp__T_void},
+    {"VM.set_has_vendor_device", 5, XM_EXPLICIT, 0, -1, 2, 2, p_513, &xcp__T_void},
+    {"VM.set_bios_strings", 5, XM_EXPLICIT, 0, -1, 2, 2, p_514, &xcp__T_void},
+    {"VM.copy_bios_strings", 5, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_515, &xcp__T_void},
+    {"VM.set_NVRAM", 5, XM_EXPLICIT, 0, -1, 2, 2, p_516, &xcp__T_void},
+    {"VM.add_to_NVRAM", 5, XM_EXPLICIT, 0, -1, 3, 3, p_517, &xcp__T_void},
+    {"VM.remove_from_NVRAM", 5, XM_EXPLICIT, 0, -1, 2, 2, p_518, &xcp__T_void},
+    {"VM.compute_memory_overhead", 5, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_519, &xcp__T_int},
+    {"VM.maximise_memory", 5, XM_EXPLICIT, 0, -1, 3, 3, p_520, &xcp__T_int},
+    {"VM.get_allowed_VBD_devices", 5, XM_EXPLICIT, 0, -1, 1, 1, p_521, &xcp__T_set_string},
+    {"VM.get_allowed_VIF_devices", 5, XM_EXPLICIT, 0, -1, 1, 1, p_522, &xcp__T_set_string},
+    {"VM.get_data_sources", 5, XM_EXPLICIT, 0, -1, 1, 1, p_523, &xcp__T_set_record_data_source},
+    {"VM.record_data_source", 5, XM_EXPLICIT, 0, -1, 2, 2, p_524, &xcp__T_void},
+    {"VM.query_data_source", 5, XM_EXPLICIT, 0, -1, 2, 2, p_525, &xcp__T_float},
+    {"VM.forget_data_source_archives", 5, XM_EXPLICIT, 0, -1, 2, 2, p_526, &xcp__T_void},
+    {"VM.create_new_blob", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_527, &xcp__T_ref_blob},
+    {"VM.import", 5, XM_EXPLICIT, XMF_ASYNC, -1, 4, 4, p_528, &xcp__T_set_ref_VM},
+    {"VM_metrics.get_record", 6, XM_GET_RECORD, 0, -1, 1, 1, p_529, &xcp__T_record_VM_metrics},
+    {"VM_metrics.get_by_uuid", 6, XM_GET_BY_UUID, 0, -1, 1, 1, p_530, &xcp__T_ref_VM_metrics},
     {"VM_metrics.get_all", 6, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VM_metrics},
     {"VM_metrics.get_all_records", 6, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VM_metrics_record_VM_metrics},
-    {"VM_metrics.get_all_where", 6, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_529, &xcp__T_set_ref_VM_metrics},
-    {"VM_metrics.get_all_records_where", 6, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_530, &xcp__T_map_ref_VM_metrics_record_VM_metrics},
-    {"VM_metrics.get_uuid", 6, XM_GET_FIELD, 0, 0, 1, 1, p_531, &xcp__T_string},
-    {"VM_metrics.get_memory_actual", 6, XM_GET_FIELD, 0, 1, 1, 1, p_532, &xcp__T_int},
-    {"VM_metrics.get_VCPUs_number", 6, XM_GET_FIELD, 0, 2, 1, 1, p_533, &xcp__T_int},
-    {"VM_metrics.get_VCPUs_utilisation", 6, XM_GET_FIELD, 0, 3, 1, 1, p_534, &xcp__T_map_int_float},
-    {"VM_metrics.get_start_time", 6, XM_GET_FIELD, 0, 4, 1, 1, p_535, &xcp__T_datetime},
-    {"VM_metrics.get_install_time", 6, XM_GET_FIELD, 0, 5, 1, 1, p_536, &xcp__T_datetime},
-    {"VM_metrics.get_other_config", 6, XM_GET_FIELD, 0, 6, 1, 1, p_537, &xcp__T_map_string_string},
-    {"VM_metrics.set_other_config", 6, XM_SET_FIELD, 0, 6, 2, 2, p_538, &xcp__T_void},
-    {"VM_metrics.add_to_other_config", 6, XM_ADD_TO_MAP, 0, 6, 3, 3, p_539, &xcp__T_void},
-    {"VM_metrics.remove_from_other_config", 6, XM_REMOVE_FROM_MAP, 0, 6, 2, 2, p_540, &xcp__T_void},
-    {"VM_metrics.get_current_domain_type", 6, XM_GET_FIELD, 0, 7, 1, 1, p_541, &xcp__T_domain_type},
-    {"VM_metrics.get_numa_optimised", 6, XM_GET_FIELD, 0, 8, 1, 1, p_542, &xcp__T_bool},
-    {"VM_metrics.get_numa_nodes", 6, XM_GET_FIELD, 0, 9, 1, 1, p_543, &xcp__T_int},
-    {"VM_metrics.get_numa_node_memory", 6, XM_GET_FIELD, 0, 10, 1, 1, p_544, &xcp__T_map_int_int},
-    {"VM_metrics.get_VCPUs_CPU", 6, XM_GET_FIELD, 0, 11, 1, 1, p_545, &xcp__T_map_int_int},
-    {"VM_metrics.get_VCPUs_params", 6, XM_GET_FIELD, 0, 12, 1, 1, p_546, &xcp__T_map_string_string},
-    {"VM_metrics.get_VCPUs_flags", 6, XM_GET_FIELD, 0, 13, 1, 1, p_547, &xcp__T_map_int_set_string},
-    {"VM_metrics.get_state", 6, XM_GET_FIELD, 0, 14, 1, 1, p_548, &xcp__T_set_string},
-    {"VM_metrics.get_last_updated", 6, XM_GET_FIELD, 0, 15, 1, 1, p_549, &xcp__T_datetime},
-    {"VM_metrics.get_hvm", 6, XM_GET_FIELD, 0, 16, 1, 1, p_550, &xcp__T_bool},
-    {"VM_metrics.get_nested_virt", 6, XM_GET_FIELD, 0, 17, 1, 1, p_551, &xcp__T_bool},
-    {"VM_metrics.get_nomigrate", 6, XM_GET_FIELD, 0, 18, 1, 1, p_552, &xcp__T_bool},
-    {"VM_guest_metrics.get_record", 7, XM_GET_RECORD, 0, -1, 1, 1, p_553, &xcp__T_record_VM_guest_metrics},
-    {"VM_guest_metrics.get_by_uuid", 7, XM_GET_BY_UUID, 0, -1, 1, 1, p_554, &xcp__T_ref_VM_guest_metrics},
+    {"VM_metrics.get_all_where", 6, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_533, &xcp__T_set_ref_VM_metrics},
+    {"VM_metrics.get_all_records_where", 6, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_534, &xcp__T_map_ref_VM_metrics_record_VM_metrics},
+    {"VM_metrics.get_uuid", 6, XM_GET_FIELD, 0, 0, 1, 1, p_535, &xcp__T_string},
+    {"VM_metrics.get_memory_actual", 6, XM_GET_FIELD, 0, 1, 1, 1, p_536, &xcp__T_int},
+    {"VM_metrics.get_VCPUs_number", 6, XM_GET_FIELD, 0, 2, 1, 1, p_537, &xcp__T_int},
+    {"VM_metrics.get_VCPUs_utilisation", 6, XM_GET_FIELD, 0, 3, 1, 1, p_538, &xcp__T_map_int_float},
+    {"VM_metrics.get_start_time", 6, XM_GET_FIELD, 0, 4, 1, 1, p_539, &xcp__T_datetime},
+    {"VM_metrics.get_install_time", 6, XM_GET_FIELD, 0, 5, 1, 1, p_540, &xcp__T_datetime},
+    {"VM_metrics.get_other_config", 6, XM_GET_FIELD, 0, 6, 1, 1, p_541, &xcp__T_map_string_string},
+    {"VM_metrics.set_other_config", 6, XM_SET_FIELD, 0, 6, 2, 2, p_542, &xcp__T_void},
+    {"VM_metrics.add_to_other_config", 6, XM_ADD_TO_MAP, 0, 6, 3, 3, p_543, &xcp__T_void},
+    {"VM_metrics.remove_from_other_config", 6, XM_REMOVE_FROM_MAP, 0, 6, 2, 2, p_544, &xcp__T_void},
+    {"VM_metrics.get_current_domain_type", 6, XM_GET_FIELD, 0, 7, 1, 1, p_545, &xcp__T_domain_type},
+    {"VM_metrics.get_numa_optimised", 6, XM_GET_FIELD, 0, 8, 1, 1, p_546, &xcp__T_bool},
+    {"VM_metrics.get_numa_nodes", 6, XM_GET_FIELD, 0, 9, 1, 1, p_547, &xcp__T_int},
+    {"VM_metrics.get_numa_node_memory", 6, XM_GET_FIELD, 0, 10, 1, 1, p_548, &xcp__T_map_int_int},
+    {"VM_metrics.get_VCPUs_CPU", 6, XM_GET_FIELD, 0, 11, 1, 1, p_549, &xcp__T_map_int_int},
+    {"VM_metrics.get_VCPUs_params", 6, XM_GET_FIELD, 0, 12, 1, 1, p_550, &xcp__T_map_string_string},
+    {"VM_metrics.get_VCPUs_flags", 6, XM_GET_FIELD, 0, 13, 1, 1, p_551, &xcp__T_map_int_set_string},
+    {"VM_metrics.get_state", 6, XM_GET_FIELD, 0, 14, 1, 1, p_552, &xcp__T_set_string},
+    {"VM_metrics.get_last_updated", 6, XM_GET_FIELD, 0, 15, 1, 1, p_553, &xcp__T_datetime},
+    {"VM_metrics.get_hvm", 6, XM_GET_FIELD, 0, 16, 1, 1, p_554, &xcp__T_bool},
+    {"VM_metrics.get_nested_virt", 6, XM_GET_FIELD, 0, 17, 1, 1, p_555, &xcp__T_bool},
+    {"VM_metrics.get_nomigrate", 6, XM_GET_FIELD, 0, 18, 1, 1, p_556, &xcp__T_bool},
+    {"VM_guest_metrics.get_record", 7, XM_GET_RECORD, 0, -1, 1, 1, p_557, &xcp__T_record_VM_guest_metrics},
+    {"VM_guest_metrics.get_by_uuid", 7, XM_GET_BY_UUID, 0, -1, 1, 1, p_558, &xcp__T_ref_VM_guest_metrics},
     {"VM_guest_metrics.get_all", 7, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VM_guest_metrics},
     {"VM_guest_metrics.get_all_records", 7, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VM_guest_metrics_record_VM_guest_metrics},
-    {"VM_guest_metrics.get_all_where", 7, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_557, &xcp__T_set_ref_VM_guest_metrics},
-    {"VM_guest_metrics.get_all_records_where", 7, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_558, &xcp__T_map_ref_VM_guest_metrics_record_VM_guest_metrics},
-    {"VM_guest_metrics.get_uuid", 7, XM_GET_FIELD, 0, 0, 1, 1, p_559, &xcp__T_string},
-    {"VM_guest_metrics.get_os_version", 7, XM_GET_FIELD, 0, 1, 1, 1, p_560, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_PV_drivers_version", 7, XM_GET_FIELD, 0, 2, 1, 1, p_561, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_PV_drivers_up_to_date", 7, XM_GET_FIELD, 0, 3, 1, 1, p_562, &xcp__T_bool},
-    {"VM_guest_metrics.get_memory", 7, XM_GET_FIELD, 0, 4, 1, 1, p_563, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_networks", 7, XM_GET_FIELD, 0, 5, 1, 1, p_564, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_other", 7, XM_GET_FIELD, 0, 6, 1, 1, p_565, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_other_config", 7, XM_GET_FIELD, 0, 7, 1, 1, p_566, &xcp__T_map_string_string},
-    {"VM_guest_metrics.set_other_config", 7, XM_SET_FIELD, 0, 7, 2, 2, p_567, &xcp__T_void},
-    {"VM_guest_metrics.add_to_other_config", 7, XM_ADD_TO_MAP, 0, 7, 3, 3, p_568, &xcp__T_void},
-    {"VM_guest_metrics.remove_from_other_config", 7, XM_REMOVE_FROM_MAP, 0, 7, 2, 2, p_569, &xcp__T_void},
-    {"VM_guest_metrics.get_live", 7, XM_GET_FIELD, 0, 8, 1, 1, p_570, &xcp__T_bool},
-    {"VM_guest_metrics.get_can_use_hotplug_vbd", 7, XM_GET_FIELD, 0, 9, 1, 1, p_571, &xcp__T_tristate_type},
-    {"VM_guest_metrics.get_PV_drivers_detected", 7, XM_GET_FIELD, 0, 10, 1, 1, p_572, &xcp__T_bool},
-    {"VM_guest_metrics.get_disks", 7, XM_GET_FIELD, 0, 11, 1, 1, p_573, &xcp__T_map_string_string},
-    {"VM_guest_metrics.get_last_updated", 7, XM_GET_FIELD, 0, 12, 1, 1, p_574, &xcp__T_datetime},
-    {"VM_guest_metrics.get_can_use_hotplug_vif", 7, XM_GET_FIELD, 0, 13, 1, 1, p_575, &xcp__T_tristate_type},
-    {"VBD.get_record", 8, XM_GET_RECORD, 0, -1, 1, 1, p_576, &xcp__T_record_VBD},
-    {"VBD.get_by_uuid", 8, XM_GET_BY_UUID, 0, -1, 1, 1, p_577, &xcp__T_ref_VBD},
+    {"VM_guest_metrics.get_all_where", 7, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_561, &xcp__T_set_ref_VM_guest_metrics},
+    {"VM_guest_metrics.get_all_records_where", 7, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_562, &xcp__T_map_ref_VM_guest_metrics_record_VM_guest_metrics},
+    {"VM_guest_metrics.get_uuid", 7, XM_GET_FIELD, 0, 0, 1, 1, p_563, &xcp__T_string},
+    {"VM_guest_metrics.get_os_version", 7, XM_GET_FIELD, 0, 1, 1, 1, p_564, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_PV_drivers_version", 7, XM_GET_FIELD, 0, 2, 1, 1, p_565, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_PV_drivers_up_to_date", 7, XM_GET_FIELD, 0, 3, 1, 1, p_566, &xcp__T_bool},
+    {"VM_guest_metrics.get_memory", 7, XM_GET_FIELD, 0, 4, 1, 1, p_567, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_networks", 7, XM_GET_FIELD, 0, 5, 1, 1, p_568, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_other", 7, XM_GET_FIELD, 0, 6, 1, 1, p_569, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_other_config", 7, XM_GET_FIELD, 0, 7, 1, 1, p_570, &xcp__T_map_string_string},
+    {"VM_guest_metrics.set_other_config", 7, XM_SET_FIELD, 0, 7, 2, 2, p_571, &xcp__T_void},
+    {"VM_guest_metrics.add_to_other_config", 7, XM_ADD_TO_MAP, 0, 7, 3, 3, p_572, &xcp__T_void},
+    {"VM_guest_metrics.remove_from_other_config", 7, XM_REMOVE_FROM_MAP, 0, 7, 2, 2, p_573, &xcp__T_void},
+    {"VM_guest_metrics.get_live", 7, XM_GET_FIELD, 0, 8, 1, 1, p_574, &xcp__T_bool},
+    {"VM_guest_metrics.get_can_use_hotplug_vbd", 7, XM_GET_FIELD, 0, 9, 1, 1, p_575, &xcp__T_tristate_type},
+    {"VM_guest_metrics.get_PV_drivers_detected", 7, XM_GET_FIELD, 0, 10, 1, 1, p_576, &xcp__T_bool},
+    {"VM_guest_metrics.get_disks", 7, XM_GET_FIELD, 0, 11, 1, 1, p_577, &xcp__T_map_string_string},
+    {"VM_guest_metrics.get_last_updated", 7, XM_GET_FIELD, 0, 12, 1, 1, p_578, &xcp__T_datetime},
+    {"VM_guest_metrics.get_can_use_hotplug_vif", 7, XM_GET_FIELD, 0, 13, 1, 1, p_579, &xcp__T_tristate_type},
+    {"VBD.get_record", 8, XM_GET_RECORD, 0, -1, 1, 1, p_580, &xcp__T_record_VBD},
+    {"VBD.get_by_uuid", 8, XM_GET_BY_UUID, 0, -1, 1, 1, p_581, &xcp__T_ref_VBD},
     {"VBD.get_all", 8, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VBD},
     {"VBD.get_all_records", 8, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VBD_record_VBD},
-    {"VBD.get_all_where", 8, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_580, &xcp__T_set_ref_VBD},
-    {"VBD.get_all_records_where", 8, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_581, &xcp__T_map_ref_VBD_record_VBD},
-    {"VBD.get_uuid", 8, XM_GET_FIELD, 0, 0, 1, 1, p_582, &xcp__T_string},
-    {"VBD.get_allowed_operations", 8, XM_GET_FIELD, 0, 1, 1, 1, p_583, &xcp__T_set_vbd_operations},
-    {"VBD.get_current_operations", 8, XM_GET_FIELD, 0, 2, 1, 1, p_584, &xcp__T_map_string_vbd_operations},
-    {"VBD.get_VM", 8, XM_GET_FIELD, 0, 3, 1, 1, p_585, &xcp__T_ref_VM},
-    {"VBD.get_VDI", 8, XM_GET_FIELD, 0, 4, 1, 1, p_586, &xcp__T_ref_VDI},
-    {"VBD.get_device", 8, XM_GET_FIELD, 0, 5, 1, 1, p_587, &xcp__T_string},
-    {"VBD.get_userdevice", 8, XM_GET_FIELD, 0, 6, 1, 1, p_588, &xcp__T_string},
-    {"VBD.set_userdevice", 8, XM_SET_FIELD, 0, 6, 2, 2, p_589, &xcp__T_void},
-    {"VBD.get_bootable", 8, XM_GET_FIELD, 0, 7, 1, 1, p_590, &xcp__T_bool},
-    {"VBD.set_bootable", 8, XM_SET_FIELD, 0, 7, 2, 2, p_591, &xcp__T_void},
-    {"VBD.get_mode", 8, XM_GET_FIELD, 0, 8, 1, 1, p_592, &xcp__T_vbd_mode},
-    {"VBD.get_type", 8, XM_GET_FIELD, 0, 9, 1, 1, p_593, &xcp__T_vbd_type},
-    {"VBD.set_type", 8, XM_SET_FIELD, 0, 9, 2, 2, p_594, &xcp__T_void},
-    {"VBD.get_unpluggable", 8, XM_GET_FIELD, 0, 10, 1, 1, p_595, &xcp__T_bool},
-    {"VBD.set_unpluggable", 8, XM_SET_FIELD, 0, 10, 2, 2, p_596, &xcp__T_void},
-    {"VBD.get_empty", 8, XM_GET_FIELD, 0, 11, 1, 1, p_597, &xcp__T_bool},
-    {"VBD.get_other_config", 8, XM_GET_FIELD, 0, 12, 1, 1, p_598, &xcp__T_map_string_string},
-    {"VBD.set_other_config", 8, XM_SET_FIELD, 0, 12, 2, 2, p_599, &xcp__T_void},
-    {"VBD.add_to_other_config", 8, XM_ADD_TO_MAP, 0, 12, 3, 3, p_600, &xcp__T_void},
-    {"VBD.remove_from_other_config", 8, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_601, &xcp__T_void},
-    {"VBD.get_currently_attached", 8, XM_GET_FIELD, 0, 13, 1, 1, p_602, &xcp__T_bool},
-    {"VBD.get_qos_algorithm_type", 8, XM_GET_FIELD, 0, 14, 1, 1, p_603, &xcp__T_string},
-    {"VBD.set_qos_algorithm_type", 8, XM_SET_FIELD, 0, 14, 2, 2, p_604, &xcp__T_void},
-    {"VBD.get_qos_algorithm_params", 8, XM_GET_FIELD, 0, 15, 1, 1, p_605, &xcp__T_map_string_string},
-    {"VBD.set_qos_algorithm_params", 8, XM_SET_FIELD, 0, 15, 2, 2, p_606, &xcp__T_void},
-    {"VBD.add_to_qos_algorithm_params", 8, XM_ADD_TO_MAP, 0, 15, 3, 3, p_607, &xcp__T_void},
-    {"VBD.remove_from_qos_algorithm_params", 8, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_608, &xcp__T_void},
-    {"VBD.get_metrics", 8, XM_GET_FIELD, 0, 16, 1, 1, p_609, &xcp__T_ref_VBD_metrics},
-    {"VBD.get_storage_lock", 8, XM_GET_FIELD, 0, 17, 1, 1, p_610, &xcp__T_bool},
-    {"VBD.get_status_code", 8, XM_GET_FIELD, 0, 18, 1, 1, p_611, &xcp__T_int},
-    {"VBD.get_status_detail", 8, XM_GET_FIELD, 0, 19, 1, 1, p_612, &xcp__T_string},
-    {"VBD.get_runtime_properties", 8, XM_GET_FIELD, 0, 20, 1, 1, p_613, &xcp__T_map_string_string},
-    {"VBD.get_qos_supported_algorithms", 8, XM_GET_FIELD, 0, 21, 1, 1, p_614, &xcp__T_set_string},
-    {"VBD.create", 8, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_615, &xcp__T_ref_VBD},
-    {"VBD.destroy", 8, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_616, &xcp__T_void},
-    {"VBD.plug", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_617, &xcp__T_void},
-    {"VBD.unplug", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_618, &xcp__T_void},
-    {"VBD.unplug_force", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_619, &xcp__T_void},
-    {"VBD.insert", 8, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_620, &xcp__T_void},
-    {"VBD.eject", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_621, &xcp__T_void},
-    {"VBD.set_mode", 8, XM_EXPLICIT, 0, -1, 2, 2, p_622, &xcp__T_void},
-    {"VBD.assert_attachable", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_623, &xcp__T_void},
-    {"VDI.get_record", 9, XM_GET_RECORD, 0, -1, 1, 1, p_624, &xcp__T_record_VDI},
-    {"VDI.get_by_uuid", 9, XM_GET_BY_UUID, 0, -1, 1, 1, p_625, &xcp__T_ref_VDI},
-    {"VDI.get_by_name_label", 9, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_626, &xcp__T_set_ref_VDI},
+    {"VBD.get_all_where", 8, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_584, &xcp__T_set_ref_VBD},
+    {"VBD.get_all_records_where", 8, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_585, &xcp__T_map_ref_VBD_record_VBD},
+    {"VBD.get_uuid", 8, XM_GET_FIELD, 0, 0, 1, 1, p_586, &xcp__T_string},
+    {"VBD.get_allowed_operations", 8, XM_GET_FIELD, 0, 1, 1, 1, p_587, &xcp__T_set_vbd_operations},
+    {"VBD.get_current_operations", 8, XM_GET_FIELD, 0, 2, 1, 1, p_588, &xcp__T_map_string_vbd_operations},
+    {"VBD.get_VM", 8, XM_GET_FIELD, 0, 3, 1, 1, p_589, &xcp__T_ref_VM},
+    {"VBD.get_VDI", 8, XM_GET_FIELD, 0, 4, 1, 1, p_590, &xcp__T_ref_VDI},
+    {"VBD.get_device", 8, XM_GET_FIELD, 0, 5, 1, 1, p_591, &xcp__T_string},
+    {"VBD.get_userdevice", 8, XM_GET_FIELD, 0, 6, 1, 1, p_592, &xcp__T_string},
+    {"VBD.set_userdevice", 8, XM_SET_FIELD, 0, 6, 2, 2, p_593, &xcp__T_void},
+    {"VBD.get_bootable", 8, XM_GET_FIELD, 0, 7, 1, 1, p_594, &xcp__T_bool},
+    {"VBD.set_bootable", 8, XM_SET_FIELD, 0, 7, 2, 2, p_595, &xcp__T_void},
+    {"VBD.get_mode", 8, XM_GET_FIELD, 0, 8, 1, 1, p_596, &xcp__T_vbd_mode},
+    {"VBD.get_type", 8, XM_GET_FIELD, 0, 9, 1, 1, p_597, &xcp__T_vbd_type},
+    {"VBD.set_type", 8, XM_SET_FIELD, 0, 9, 2, 2, p_598, &xcp__T_void},
+    {"VBD.get_unpluggable", 8, XM_GET_FIELD, 0, 10, 1, 1, p_599, &xcp__T_bool},
+    {"VBD.set_unpluggable", 8, XM_SET_FIELD, 0, 10, 2, 2, p_600, &xcp__T_void},
+    {"VBD.get_empty", 8, XM_GET_FIELD, 0, 11, 1, 1, p_601, &xcp__T_bool},
+    {"VBD.get_other_config", 8, XM_GET_FIELD, 0, 12, 1, 1, p_602, &xcp__T_map_string_string},
+    {"VBD.set_other_config", 8, XM_SET_FIELD, 0, 12, 2, 2, p_603, &xcp__T_void},
+    {"VBD.add_to_other_config", 8, XM_ADD_TO_MAP, 0, 12, 3, 3, p_604, &xcp__T_void},
+    {"VBD.remove_from_other_config", 8, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_605, &xcp__T_void},
+    {"VBD.get_currently_attached", 8, XM_GET_FIELD, 0, 13, 1, 1, p_606, &xcp__T_bool},
+    {"VBD.get_qos_algorithm_type", 8, XM_GET_FIELD, 0, 14, 1, 1, p_607, &xcp__T_string},
+    {"VBD.set_qos_algorithm_type", 8, XM_SET_FIELD, 0, 14, 2, 2, p_608, &xcp__T_void},
+    {"VBD.get_qos_algorithm_params", 8, XM_GET_FIELD, 0, 15, 1, 1, p_609, &xcp__T_map_string_string},
+    {"VBD.set_qos_algorithm_params", 8, XM_SET_FIELD, 0, 15, 2, 2, p_610, &xcp__T_void},
+    {"VBD.add_to_qos_algorithm_params", 8, XM_ADD_TO_MAP, 0, 15, 3, 3, p_611, &xcp__T_void},
+    {"VBD.remove_from_qos_algorithm_params", 8, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_612, &xcp__T_void},
+    {"VBD.get_metrics", 8, XM_GET_FIELD, 0, 16, 1, 1, p_613, &xcp__T_ref_VBD_metrics},
+    {"VBD.get_storage_lock", 8, XM_GET_FIELD, 0, 17, 1, 1, p_614, &xcp__T_bool},
+    {"VBD.get_status_code", 8, XM_GET_FIELD, 0, 18, 1, 1, p_615, &xcp__T_int},
+    {"VBD.get_status_detail", 8, XM_GET_FIELD, 0, 19, 1, 1, p_616, &xcp__T_string},
+    {"VBD.get_runtime_properties", 8, XM_GET_FIELD, 0, 20, 1, 1, p_617, &xcp__T_map_string_string},
+    {"VBD.get_qos_supported_algorithms", 8, XM_GET_FIELD, 0, 21, 1, 1, p_618, &xcp__T_set_string},
+    {"VBD.create", 8, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_619, &xcp__T_ref_VBD},
+    {"VBD.destroy", 8, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_620, &xcp__T_void},
+    {"VBD.plug", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_621, &xcp__T_void},
+    {"VBD.unplug", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_622, &xcp__T_void},
+    {"VBD.unplug_force", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_623, &xcp__T_void},
+    {"VBD.insert", 8, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_624, &xcp__T_void},
+    {"VBD.eject", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_625, &xcp__T_void},
+    {"VBD.set_mode", 8, XM_EXPLICIT, 0, -1, 2, 2, p_626, &xcp__T_void},
+    {"VBD.assert_attachable", 8, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_627, &xcp__T_void},
+    {"VDI.get_record", 9, XM_GET_RECORD, 0, -1, 1, 1, p_628, &xcp__T_record_VDI},
+    {"VDI.get_by_uuid", 9, XM_GET_BY_UUID, 0, -1, 1, 1, p_629, &xcp__T_ref_VDI},
+    {"VDI.get_by_name_label", 9, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_630, &xcp__T_set_ref_VDI},
     {"VDI.get_all", 9, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VDI},
     {"VDI.get_all_records", 9, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VDI_record_VDI},
-    {"VDI.get_all_where", 9, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_629, &xcp__T_set_ref_VDI},
-    {"VDI.get_all_records_where", 9, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_630, &xcp__T_map_ref_VDI_record_VDI},
-    {"VDI.get_uuid", 9, XM_GET_FIELD, 0, 0, 1, 1, p_631, &xcp__T_string},
-    {"VDI.get_name_label", 9, XM_GET_FIELD, 0, 1, 1, 1, p_632, &xcp__T_string},
-    {"VDI.get_name_description", 9, XM_GET_FIELD, 0, 2, 1, 1, p_633, &xcp__T_string},
-    {"VDI.get_allowed_operations", 9, XM_GET_FIELD, 0, 3, 1, 1, p_634, &xcp__T_set_vdi_operations},
-    {"VDI.get_current_operations", 9, XM_GET_FIELD, 0, 4, 1, 1, p_635, &xcp__T_map_string_vdi_operations},
-    {"VDI.get_SR", 9, XM_GET_FIELD, 0, 5, 1, 1, p_636, &xcp__T_ref_SR},
-    {"VDI.get_VBDs", 9, XM_GET_FIELD, 0, 6, 1, 1, p_637, &xcp__T_set_ref_VBD},
-    {"VDI.get_virtual_size", 9, XM_GET_FIELD, 0, 7, 1, 1, p_638, &xcp__T_int},
-    {"VDI.get_physical_utilisation", 9, XM_GET_FIELD, 0, 8, 1, 1, p_639, &xcp__T_int},
-    {"VDI.get_type", 9, XM_GET_FIELD, 0, 9, 1, 1, p_640, &xcp__T_vdi_type},
-    {"VDI.get_sharable", 9, XM_GET_FIELD, 0, 10, 1, 1, p_641, &xcp__T_bool},
-    {"VDI.get_read_only", 9, XM_GET_FIELD, 0, 11, 1, 1, p_642, &xcp__T_bool},
-    {"VDI.get_other_config", 9, XM_GET_FIELD, 0, 12, 1, 1, p_643, &xcp__T_map_string_string},
-    {"VDI.set_other_config", 9, XM_SET_FIELD, 0, 12, 2, 2, p_644, &xcp__T_void},
-    {"VDI.add_to_other_config", 9, XM_ADD_TO_MAP, 0, 12, 3, 3, p_645, &xcp__T_void},
-    {"VDI.remove_from_other_config", 9, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_646, &xcp__T_void},
-    {"VDI.get_location", 9, XM_GET_FIELD, 0, 13, 1, 1, p_647, &xcp__T_string},
-    {"VDI.get_managed", 9, XM_GET_FIELD, 0, 14, 1, 1, p_648, &xcp__T_bool},
-    {"VDI.get_missing", 9, XM_GET_FIELD, 0, 15, 1, 1, p_649, &xcp__T_bool},
-    {"VDI.get_parent", 9, XM_GET_FIELD, 0, 16, 1, 1, p_650, &xcp__T_ref_VDI},
-    {"VDI.get_xenstore_data", 9, XM_GET_FIELD, 0, 17, 1, 1, p_651, &xcp__T_map_string_string},
-    {"VDI.set_xenstore_data", 9, XM_SET_FIELD, 0, 17, 2, 2, p_652, &xcp__T_void},
-    {"VDI.add_to_xenstore_data", 9, XM_ADD_TO_MAP, 0, 17, 3, 3, p_653, &xcp__T_void},
-    {"VDI.remove_from_xenstore_data", 9, XM_REMOVE_FROM_MAP, 0, 17, 2, 2, p_654, &xcp__T_void},
-    {"VDI.get_sm_config", 9, XM_GET_FIELD, 0, 18, 1, 1, p_655, &xcp__T_map_string_string},
-    {"VDI.set_sm_config", 9, XM_SET_FIELD, 0, 18, 2, 2, p_656, &xcp__T_void},
-    {"VDI.add_to_sm_config", 9, XM_ADD_TO_MAP, 0, 18, 3, 3, p_657, &xcp__T_void},
-    {"VDI.remove_from_sm_config", 9, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_658, &xcp__T_void},
-    {"VDI.get_is_a_snapshot", 9, XM_GET_FIELD, 0, 19, 1, 1, p_659, &xcp__T_bool},
-    {"VDI.get_snapshot_of", 9, XM_GET_FIELD, 0, 20, 1, 1, p_660, &xcp__T_ref_VDI},
-    {"VDI.get_snapshots", 9, XM_GET_FIELD, 0, 21, 1, 1, p_661, &xcp__T_set_ref_VDI},
-    {"VDI.get_snapshot_time", 9, XM_GET_FIELD, 0, 22, 1, 1, p_662, &xcp__T_datetime},
-    {"VDI.get_tags", 9, XM_GET_FIELD, 0, 23, 1, 1, p_663, &xcp__T_set_string},
-    {"VDI.set_tags", 9, XM_SET_FIELD, 0, 23, 2, 2, p_664, &xcp__T_void},
-    {"VDI.add_tags", 9, XM_ADD_TO_SET, 0, 23, 2, 2, p_665, &xcp__T_void},
-    {"VDI.remove_tags", 9, XM_REMOVE_FROM_SET, 0, 23, 2, 2, p_666, &xcp__T_void},
-    {"VDI.get_on_boot", 9, XM_GET_FIELD, 0, 24, 1, 1, p_667, &xcp__T_on_boot},
-    {"VDI.get_is_tools_iso", 9, XM_GET_FIELD, 0, 25, 1, 1, p_668, &xcp__T_bool},
-    {"VDI.get_cbt_enabled", 9, XM_GET_FIELD, 0, 26, 1, 1, p_669, &xcp__T_bool},
-    {"VDI.get_crash_dumps", 9, XM_GET_FIELD, 0, 27, 1, 1, p_670, &xcp__T_set_ref_crashdump},
-    {"VDI.get_storage_lock", 9, XM_GET_FIELD, 0, 28, 1, 1, p_671, &xcp__T_bool},
-    {"VDI.get_allow_caching", 9, XM_GET_FIELD, 0, 29, 1, 1, p_672, &xcp__T_bool},
-    {"VDI.get_metadata_of_pool", 9, XM_GET_FIELD, 0, 30, 1, 1, p_673, &xcp__T_ref_pool},
-    {"VDI.get_metadata_latest", 9, XM_GET_FIELD, 0, 31, 1, 1, p_674, &xcp__T_bool},
-    {"VDI.create", 9, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_675, &xcp__T_ref_VDI},
-    {"VDI.destroy", 9, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_676, &xcp__T_void},
-    {"VDI.snapshot", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_677, &xcp__T_ref_VDI},
-    {"VDI.clone", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_678, &xcp__T_ref_VDI},
-    {"VDI.copy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 4, 1, p_679, &xcp__T_ref_VDI},
-    {"VDI.resize", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_680, &xcp__T_void},
-    {"VDI.resize_online", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_681, &xcp__T_void},
-    {"VDI.pool_migrate", 9, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_682, &xcp__T_ref_VDI},
-    {"VDI.introduce", 9, XM_EXPLICIT, XMF_ASYNC, -1, 18, 11, p_683, &xcp__T_ref_VDI},
-    {"VDI.forget", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_684, &xcp__T_void},
-    {"VDI.update", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_685, &xcp__T_void},
-    {"VDI.set_name_label", 9, XM_EXPLICIT, 0, -1, 2, 2, p_686, &xcp__T_void},
-    {"VDI.set_name_description", 9, XM_EXPLICIT, 0, -1, 2, 2, p_687, &xcp__T_void},
-    {"VDI.set_read_only", 9, XM_EXPLICIT, 0, -1, 2, 2, p_688, &xcp__T_void},
-    {"VDI.set_sharable", 9, XM_EXPLICIT, 0, -1, 2, 2, p_689, &xcp__T_void},
-    {"VDI.set_on_boot", 9, XM_EXPLICIT, 0, -1, 2, 2, p_690, &xcp__T_void},
-    {"VDI.set_allow_caching", 9, XM_EXPLICIT, 0, -1, 2, 2, p_691, &xcp__T_void},
-    {"VDI.enable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_692, &xcp__T_void},
-    {"VDI.disable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_693, &xcp__T_void},
-    {"VDI.list_changed_blocks", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_694, &xcp__T_string},
-    {"VDI.get_nbd_info", 9, XM_EXPLICIT, 0, -1, 1, 1, p_695, &xcp__T_set_record_vdi_nbd_server_info},
-    {"VDI.data_destroy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_696, &xcp__T_void},
-    {"SR.get_record", 10, XM_GET_RECORD, 0, -1, 1, 1, p_697, &xcp__T_record_SR},
-    {"SR.get_by_uuid", 10, XM_GET_BY_UUID, 0, -1, 1, 1, p_698, &xcp__T_ref_SR},
-    {"SR.get_by_name_label", 10, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_699, &xcp__T_set_ref_SR},
+    {"VDI.get_all_where", 9, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_633, &xcp__T_set_ref_VDI},
+    {"VDI.get_all_records_where", 9, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_634, &xcp__T_map_ref_VDI_record_VDI},
+    {"VDI.get_uuid", 9, XM_GET_FIELD, 0, 0, 1, 1, p_635, &xcp__T_string},
+    {"VDI.get_name_label", 9, XM_GET_FIELD, 0, 1, 1, 1, p_636, &xcp__T_string},
+    {"VDI.get_name_description", 9, XM_GET_FIELD, 0, 2, 1, 1, p_637, &xcp__T_string},
+    {"VDI.get_allowed_operations", 9, XM_GET_FIELD, 0, 3, 1, 1, p_638, &xcp__T_set_vdi_operations},
+    {"VDI.get_current_operations", 9, XM_GET_FIELD, 0, 4, 1, 1, p_639, &xcp__T_map_string_vdi_operations},
+    {"VDI.get_SR", 9, XM_GET_FIELD, 0, 5, 1, 1, p_640, &xcp__T_ref_SR},
+    {"VDI.get_VBDs", 9, XM_GET_FIELD, 0, 6, 1, 1, p_641, &xcp__T_set_ref_VBD},
+    {"VDI.get_virtual_size", 9, XM_GET_FIELD, 0, 7, 1, 1, p_642, &xcp__T_int},
+    {"VDI.get_physical_utilisation", 9, XM_GET_FIELD, 0, 8, 1, 1, p_643, &xcp__T_int},
+    {"VDI.get_type", 9, XM_GET_FIELD, 0, 9, 1, 1, p_644, &xcp__T_vdi_type},
+    {"VDI.get_sharable", 9, XM_GET_FIELD, 0, 10, 1, 1, p_645, &xcp__T_bool},
+    {"VDI.get_read_only", 9, XM_GET_FIELD, 0, 11, 1, 1, p_646, &xcp__T_bool},
+    {"VDI.get_other_config", 9, XM_GET_FIELD, 0, 12, 1, 1, p_647, &xcp__T_map_string_string},
+    {"VDI.set_other_config", 9, XM_SET_FIELD, 0, 12, 2, 2, p_648, &xcp__T_void},
+    {"VDI.add_to_other_config", 9, XM_ADD_TO_MAP, 0, 12, 3, 3, p_649, &xcp__T_void},
+    {"VDI.remove_from_other_config", 9, XM_REMOVE_FROM_MAP, 0, 12, 2, 2, p_650, &xcp__T_void},
+    {"VDI.get_location", 9, XM_GET_FIELD, 0, 13, 1, 1, p_651, &xcp__T_string},
+    {"VDI.get_managed", 9, XM_GET_FIELD, 0, 14, 1, 1, p_652, &xcp__T_bool},
+    {"VDI.get_missing", 9, XM_GET_FIELD, 0, 15, 1, 1, p_653, &xcp__T_bool},
+    {"VDI.get_parent", 9, XM_GET_FIELD, 0, 16, 1, 1, p_654, &xcp__T_ref_VDI},
+    {"VDI.get_xenstore_data", 9, XM_GET_FIELD, 0, 17, 1, 1, p_655, &xcp__T_map_string_string},
+    {"VDI.set_xenstore_data", 9, XM_SET_FIELD, 0, 17, 2, 2, p_656, &xcp__T_void},
+    {"VDI.add_to_xenstore_data", 9, XM_ADD_TO_MAP, 0, 17, 3, 3, p_657, &xcp__T_void},
+    {"VDI.remove_from_xenstore_data", 9, XM_REMOVE_FROM_MAP, 0, 17, 2, 2, p_658, &xcp__T_void},
+    {"VDI.get_sm_config", 9, XM_GET_FIELD, 0, 18, 1, 1, p_659, &xcp__T_map_string_string},
+    {"VDI.set_sm_config", 9, XM_SET_FIELD, 0, 18, 2, 2, p_660, &xcp__T_void},
+    {"VDI.add_to_sm_config", 9, XM_ADD_TO_MAP, 0, 18, 3, 3, p_661, &xcp__T_void},
+    {"VDI.remove_from_sm_config", 9, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_662, &xcp__T_void},
+    {"VDI.get_is_a_snapshot", 9, XM_GET_FIELD, 0, 19, 1, 1, p_663, &xcp__T_bool},
+    {"VDI.get_snapshot_of", 9, XM_GET_FIELD, 0, 20, 1, 1, p_664, &xcp__T_ref_VDI},
+    {"VDI.get_snapshots", 9, XM_GET_FIELD, 0, 21, 1, 1, p_665, &xcp__T_set_ref_VDI},
+    {"VDI.get_snapshot_time", 9, XM_GET_FIELD, 0, 22, 1, 1, p_666, &xcp__T_datetime},
+    {"VDI.get_tags", 9, XM_GET_FIELD, 0, 23, 1, 1, p_667, &xcp__T_set_string},
+    {"VDI.set_tags", 9, XM_SET_FIELD, 0, 23, 2, 2, p_668, &xcp__T_void},
+    {"VDI.add_tags", 9, XM_ADD_TO_SET, 0, 23, 2, 2, p_669, &xcp__T_void},
+    {"VDI.remove_tags", 9, XM_REMOVE_FROM_SET, 0, 23, 2, 2, p_670, &xcp__T_void},
+    {"VDI.get_on_boot", 9, XM_GET_FIELD, 0, 24, 1, 1, p_671, &xcp__T_on_boot},
+    {"VDI.get_is_tools_iso", 9, XM_GET_FIELD, 0, 25, 1, 1, p_672, &xcp__T_bool},
+    {"VDI.get_cbt_enabled", 9, XM_GET_FIELD, 0, 26, 1, 1, p_673, &xcp__T_bool},
+    {"VDI.get_crash_dumps", 9, XM_GET_FIELD, 0, 27, 1, 1, p_674, &xcp__T_set_ref_crashdump},
+    {"VDI.get_storage_lock", 9, XM_GET_FIELD, 0, 28, 1, 1, p_675, &xcp__T_bool},
+    {"VDI.get_allow_caching", 9, XM_GET_FIELD, 0, 29, 1, 1, p_676, &xcp__T_bool},
+    {"VDI.get_metadata_of_pool", 9, XM_GET_FIELD, 0, 30, 1, 1, p_677, &xcp__T_ref_pool},
+    {"VDI.get_metadata_latest", 9, XM_GET_FIELD, 0, 31, 1, 1, p_678, &xcp__T_bool},
+    {"VDI.create", 9, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_679, &xcp__T_ref_VDI},
+    {"VDI.destroy", 9, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_680, &xcp__T_void},
+    {"VDI.snapshot", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_681, &xcp__T_ref_VDI},
+    {"VDI.clone", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 1, p_682, &xcp__T_ref_VDI},
+    {"VDI.copy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 4, 1, p_683, &xcp__T_ref_VDI},
+    {"VDI.resize", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_684, &xcp__T_void},
+    {"VDI.resize_online", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_685, &xcp__T_void},
+    {"VDI.pool_migrate", 9, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_686, &xcp__T_ref_VDI},
+    {"VDI.introduce", 9, XM_EXPLICIT, XMF_ASYNC, -1, 18, 11, p_687, &xcp__T_ref_VDI},
+    {"VDI.forget", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_688, &xcp__T_void},
+    {"VDI.update", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_689, &xcp__T_void},
+    {"VDI.set_name_label", 9, XM_EXPLICIT, 0, -1, 2, 2, p_690, &xcp__T_void},
+    {"VDI.set_name_description", 9, XM_EXPLICIT, 0, -1, 2, 2, p_691, &xcp__T_void},
+    {"VDI.set_read_only", 9, XM_EXPLICIT, 0, -1, 2, 2, p_692, &xcp__T_void},
+    {"VDI.set_sharable", 9, XM_EXPLICIT, 0, -1, 2, 2, p_693, &xcp__T_void},
+    {"VDI.set_on_boot", 9, XM_EXPLICIT, 0, -1, 2, 2, p_694, &xcp__T_void},
+    {"VDI.set_allow_caching", 9, XM_EXPLICIT, 0, -1, 2, 2, p_695, &xcp__T_void},
+    {"VDI.enable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_696, &xcp__T_void},
+    {"VDI.disable_cbt", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_697, &xcp__T_void},
+    {"VDI.list_changed_blocks", 9, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_698, &xcp__T_string},
+    {"VDI.get_nbd_info", 9, XM_EXPLICIT, 0, -1, 1, 1, p_699, &xcp__T_set_record_vdi_nbd_server_info},
+    {"VDI.data_destroy", 9, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_700, &xcp__T_void},
+    {"SR.get_record", 10, XM_GET_RECORD, 0, -1, 1, 1, p_701, &xcp__T_record_SR},
+    {"SR.get_by_uuid", 10, XM_GET_BY_UUID, 0, -1, 1, 1, p_702, &xcp__T_ref_SR},
+    {"SR.get_by_name_label", 10, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_703, &xcp__T_set_ref_SR},
     {"SR.get_all", 10, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_SR},
     {"SR.get_all_records", 10, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_SR_record_SR},
-    {"SR.get_all_where", 10, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_702, &xcp__T_set_ref_SR},
-    {"SR.get_all_records_where", 10, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_703, &xcp__T_map_ref_SR_record_SR},
-    {"SR.get_uuid", 10, XM_GET_FIELD, 0, 0, 1, 1, p_704, &xcp__T_string},
-    {"SR.get_name_label", 10, XM_GET_FIELD, 0, 1, 1, 1, p_705, &xcp__T_string},
-    {"SR.get_name_description", 10, XM_GET_FIELD, 0, 2, 1, 1, p_706, &xcp__T_string},
-    {"SR.get_allowed_operations", 10, XM_GET_FIELD, 0, 3, 1, 1, p_707, &xcp__T_set_storage_operations},
-    {"SR.get_current_operations", 10, XM_GET_FIELD, 0, 4, 1, 1, p_708, &xcp__T_map_string_storage_operations},
-    {"SR.get_VDIs", 10, XM_GET_FIELD, 0, 5, 1, 1, p_709, &xcp__T_set_ref_VDI},
-    {"SR.get_PBDs", 10, XM_GET_FIELD, 0, 6, 1, 1, p_710, &xcp__T_set_ref_PBD},
-    {"SR.get_virtual_allocation", 10, XM_GET_FIELD, 0, 7, 1, 1, p_711, &xcp__T_int},
-    {"SR.get_physical_utilisation", 10, XM_GET_FIELD, 0, 8, 1, 1, p_712, &xcp__T_int},
-    {"SR.get_physical_size", 10, XM_GET_FIELD, 0, 9, 1, 1, p_713, &xcp__T_int},
-    {"SR.get_type", 10, XM_GET_FIELD, 0, 10, 1, 1, p_714, &xcp__T_string},
-    {"SR.get_content_type", 10, XM_GET_FIELD, 0, 11, 1, 1, p_715, &xcp__T_string},
-    {"SR.get_shared", 10, XM_GET_FIELD, 0, 12, 1, 1, p_716, &xcp__T_bool},
-    {"SR.get_other_config", 10, XM_GET_FIELD, 0, 13, 1, 1, p_717, &xcp__T_map_string_string},
-    {"SR.set_other_config", 10, XM_SET_FIELD, 0, 13, 2, 2, p_718, &xcp__T_void},
-    {"SR.add_to_other_config", 10, XM_ADD_TO_MAP, 0, 13, 3, 3, p_719, &xcp__T_void},
-    {"SR.remove_from_other_config", 10, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_720, &xcp__T_void},
-    {"SR.get_tags", 10, XM_GET_FIELD, 0, 14, 1, 1, p_721, &xcp__T_set_string},
-    {"SR.set_tags", 10, XM_SET_FIELD, 0, 14, 2, 2, p_722, &xcp__T_void},
-    {"SR.add_tags", 10, XM_ADD_TO_SET, 0, 14, 2, 2, p_723, &xcp__T_void},
-    {"SR.remove_tags", 10, XM_REMOVE_FROM_SET, 0, 14, 2, 2, p_724, &xcp__T_void},
-    {"SR.get_sm_config", 10, XM_GET_FIELD, 0, 15, 1, 1, p_725, &xcp__T_map_string_string},
-    {"SR.set_sm_config", 10, XM_SET_FIELD, 0, 15, 2, 2, p_726, &xcp__T_void},
-    {"SR.add_to_sm_config", 10, XM_ADD_TO_MAP, 0, 15, 3, 3, p_727, &xcp__T_void},
-    {"SR.remove_from_sm_config", 10, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_728, &xcp__T_void},
-    {"SR.get_blobs", 10, XM_GET_FIELD, 0, 16, 1, 1, p_729, &xcp__T_map_string_ref_blob},
-    {"SR.get_local_cache_enabled", 10, XM_GET_FIELD, 0, 17, 1, 1, p_730, &xcp__T_bool},
-    {"SR.get_introduced_by", 10, XM_GET_FIELD, 0, 18, 1, 1, p_731, &xcp__T_ref_DR_task},
-    {"SR.get_clustered", 10, XM_GET_FIELD, 0, 19, 1, 1, p_732, &xcp__T_bool},
-    {"SR.get_is_tools_sr", 10, XM_GET_FIELD, 0, 20, 1, 1, p_733, &xcp__T_bool},
-    {"SR.create", 10, XM_EXPLICIT, XMF_ASYNC, -1, 9, 8, p_734, &xcp__T_ref_SR},
-    {"SR.introduce", 10, XM_EXPLICIT, XMF_ASYNC, -1, 7, 6, p_735, &xcp__T_ref_SR},
-    {"SR.probe", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_736, &xcp__T_string},
-    {"SR.scan", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_737, &xcp__T_void},
-    {"SR.update", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_738, &xcp__T_void},
-    {"SR.forget", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_739, &xcp__T_void},
-    {"SR.destroy", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_740, &xcp__T_void},
-    {"SR.set_name_label", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_741, &xcp__T_void},
-    {"SR.set_name_description", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_742, &xcp__T_void},
-    {"SR.set_shared", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_743, &xcp__T_void},
-    {"SR.set_physical_size", 10, XM_EXPLICIT, 0, -1, 2, 2, p_744, &xcp__T_void},
+    {"SR.get_all_where", 10, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_706, &xcp__T_set_ref_SR},
+    {"SR.get_all_records_where", 10, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_707, &xcp__T_map_ref_SR_record_SR},
+    {"SR.get_uuid", 10, XM_GET_FIELD, 0, 0, 1, 1, p_708, &xcp__T_string},
+    {"SR.get_name_label", 10, XM_GET_FIELD, 0, 1, 1, 1, p_709, &xcp__T_string},
+    {"SR.get_name_description", 10, XM_GET_FIELD, 0, 2, 1, 1, p_710, &xcp__T_string},
+    {"SR.get_allowed_operations", 10, XM_GET_FIELD, 0, 3, 1, 1, p_711, &xcp__T_set_storage_operations},
+    {"SR.get_current_operations", 10, XM_GET_FIELD, 0, 4, 1, 1, p_712, &xcp__T_map_string_storage_operations},
+    {"SR.get_VDIs", 10, XM_GET_FIELD, 0, 5, 1, 1, p_713, &xcp__T_set_ref_VDI},
+    {"SR.get_PBDs", 10, XM_GET_FIELD, 0, 6, 1, 1, p_714, &xcp__T_set_ref_PBD},
+    {"SR.get_virtual_allocation", 10, XM_GET_FIELD, 0, 7, 1, 1, p_715, &xcp__T_int},
+    {"SR.get_physical_utilisation", 10, XM_GET_FIELD, 0, 8, 1, 1, p_716, &xcp__T_int},
+    {"SR.get_physical_size", 10, XM_GET_FIELD, 0, 9, 1, 1, p_717, &xcp__T_int},
+    {"SR.get_type", 10, XM_GET_FIELD, 0, 10, 1, 1, p_718, &xcp__T_string},
+    {"SR.get_content_type", 10, XM_GET_FIELD, 0, 11, 1, 1, p_719, &xcp__T_string},
+    {"SR.get_shared", 10, XM_GET_FIELD, 0, 12, 1, 1, p_720, &xcp__T_bool},
+    {"SR.get_other_config", 10, XM_GET_FIELD, 0, 13, 1, 1, p_721, &xcp__T_map_string_string},
+    {"SR.set_other_config", 10, XM_SET_FIELD, 0, 13, 2, 2, p_722, &xcp__T_void},
+    {"SR.add_to_other_config", 10, XM_ADD_TO_MAP, 0, 13, 3, 3, p_723, &xcp__T_void},
+    {"SR.remove_from_other_config", 10, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_724, &xcp__T_void},
+    {"SR.get_tags", 10, XM_GET_FIELD, 0, 14, 1, 1, p_725, &xcp__T_set_string},
+    {"SR.set_tags", 10, XM_SET_FIELD, 0, 14, 2, 2, p_726, &xcp__T_void},
+    {"SR.add_tags", 10, XM_ADD_TO_SET, 0, 14, 2, 2, p_727, &xcp__T_void},
+    {"SR.remove_tags", 10, XM_REMOVE_FROM_SET, 0, 14, 2, 2, p_728, &xcp__T_void},
+    {"SR.get_sm_config", 10, XM_GET_FIELD, 0, 15, 1, 1, p_729, &xcp__T_map_string_string},
+    {"SR.set_sm_config", 10, XM_SET_FIELD, 0, 15, 2, 2, p_730, &xcp__T_void},
+    {"SR.add_to_sm_config", 10, XM_ADD_TO_MAP, 0, 15, 3, 3, p_731, &xcp__T_void},
+    {"SR.remove_from_sm_config", 10, XM_REMOVE_FROM_MAP, 0, 15, 2, 2, p_732, &xcp__T_void},
+    {"SR.get_blobs", 10, XM_GET_FIELD, 0, 16, 1, 1, p_733, &xcp__T_map_string_ref_blob},
+    {"SR.get_local_cache_enabled", 10, XM_GET_FIELD, 0, 17, 1, 1, p_734, &xcp__T_bool},
+    {"SR.get_introduced_by", 10, XM_GET_FIELD, 0, 18, 1, 1, p_735, &xcp__T_ref_DR_task},
+    {"SR.get_clustered", 10, XM_GET_FIELD, 0, 19, 1, 1, p_736, &xcp__T_bool},
+    {"SR.get_is_tools_sr", 10, XM_GET_FIELD, 0, 20, 1, 1, p_737, &xcp__T_bool},
+    {"SR.create", 10, XM_EXPLICIT, XMF_ASYNC, -1, 9, 8, p_738, &xcp__T_ref_SR},
+    {"SR.introduce", 10, XM_EXPLICIT, XMF_ASYNC, -1, 7, 6, p_739, &xcp__T_ref_SR},
+    {"SR.probe", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_740, &xcp__T_string},
+    {"SR.scan", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_741, &xcp__T_void},
+    {"SR.update", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_742, &xcp__T_void},
+    {"SR.forget", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_743, &xcp__T_void},
+    {"SR.destroy", 10, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_744, &xcp__T_void},
+    {"SR.set_name_label", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_745, &xcp__T_void},
+    {"SR.set_name_description", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_746, &xcp__T_void},
+    {"SR.set_shared", 10, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_747, &xcp__T_void},
+    {"SR.set_physical_size", 10, XM_EXPLICIT, 0, -1, 2, 2, p_748, &xcp__T_void},
     {"SR.get_supported_types", 10, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_set_string},
-    {"SR.create_new_blob", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_746, &xcp__T_ref_blob},
-    {"PBD.get_record", 11, XM_GET_RECORD, 0, -1, 1, 1, p_747, &xcp__T_record_PBD},
-    {"PBD.get_by_uuid", 11, XM_GET_BY_UUID, 0, -1, 1, 1, p_748, &xcp__T_ref_PBD},
+    {"SR.create_new_blob", 10, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_750, &xcp__T_ref_blob},
+    {"PBD.get_record", 11, XM_GET_RECORD, 0, -1, 1, 1, p_751, &xcp__T_record_PBD},
+    {"PBD.get_by_uuid", 11, XM_GET_BY_UUID, 0, -1, 1, 1, p_752, &xcp__T_ref_PBD},
     {"PBD.get_all", 11, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_PBD},
     {"PBD.get_all_records", 11, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_PBD_record_PBD},
-    {"PBD.get_all_where", 11, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_751, &xcp__T_set_ref_PBD},
-    {"PBD.get_all_records_where", 11, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_752, &xcp__T_map_ref_PBD_record_PBD},
-    {"PBD.get_uuid", 11, XM_GET_FIELD, 0, 0, 1, 1, p_753, &xcp__T_string},
-    {"PBD.get_host", 11, XM_GET_FIELD, 0, 1, 1, 1, p_754, &xcp__T_ref_host},
-    {"PBD.get_SR", 11, XM_GET_FIELD, 0, 2, 1, 1, p_755, &xcp__T_ref_SR},
-    {"PBD.get_device_config", 11, XM_GET_FIELD, 0, 3, 1, 1, p_756, &xcp__T_map_string_string},
-    {"PBD.get_currently_attached", 11, XM_GET_FIELD, 0, 4, 1, 1, p_757, &xcp__T_bool},
-    {"PBD.get_other_config", 11, XM_GET_FIELD, 0, 5, 1, 1, p_758, &xcp__T_map_string_string},
-    {"PBD.set_other_config", 11, XM_SET_FIELD, 0, 5, 2, 2, p_759, &xcp__T_void},
-    {"PBD.add_to_other_config", 11, XM_ADD_TO_MAP, 0, 5, 3, 3, p_760, &xcp__T_void},
-    {"PBD.remove_from_other_config", 11, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_761, &xcp__T_void},
-    {"PBD.create", 11, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_762, &xcp__T_ref_PBD},
-    {"PBD.destroy", 11, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_763, &xcp__T_void},
-    {"PBD.plug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_764, &xcp__T_void},
-    {"PBD.unplug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_765, &xcp__T_void},
-    {"PBD.set_device_config", 11, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_766, &xcp__T_void},
-    {"VIF.get_record", 12, XM_GET_RECORD, 0, -1, 1, 1, p_767, &xcp__T_record_VIF},
-    {"VIF.get_by_uuid", 12, XM_GET_BY_UUID, 0, -1, 1, 1, p_768, &xcp__T_ref_VIF},
+    {"PBD.get_all_where", 11, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_755, &xcp__T_set_ref_PBD},
+    {"PBD.get_all_records_where", 11, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_756, &xcp__T_map_ref_PBD_record_PBD},
+    {"PBD.get_uuid", 11, XM_GET_FIELD, 0, 0, 1, 1, p_757, &xcp__T_string},
+    {"PBD.get_host", 11, XM_GET_FIELD, 0, 1, 1, 1, p_758, &xcp__T_ref_host},
+    {"PBD.get_SR", 11, XM_GET_FIELD, 0, 2, 1, 1, p_759, &xcp__T_ref_SR},
+    {"PBD.get_device_config", 11, XM_GET_FIELD, 0, 3, 1, 1, p_760, &xcp__T_map_string_string},
+    {"PBD.get_currently_attached", 11, XM_GET_FIELD, 0, 4, 1, 1, p_761, &xcp__T_bool},
+    {"PBD.get_other_config", 11, XM_GET_FIELD, 0, 5, 1, 1, p_762, &xcp__T_map_string_string},
+    {"PBD.set_other_config", 11, XM_SET_FIELD, 0, 5, 2, 2, p_763, &xcp__T_void},
+    {"PBD.add_to_other_config", 11, XM_ADD_TO_MAP, 0, 5, 3, 3, p_764, &xcp__T_void},
+    {"PBD.remove_from_other_config", 11, XM_REMOVE_FROM_MAP, 0, 5, 2, 2, p_765, &xcp__T_void},
+    {"PBD.create", 11, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_766, &xcp__T_ref_PBD},
+    {"PBD.destroy", 11, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_767, &xcp__T_void},
+    {"PBD.plug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_768, &xcp__T_void},
+    {"PBD.unplug", 11, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_769, &xcp__T_void},
+    {"PBD.set_device_config", 11, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_770, &xcp__T_void},
+    {"VIF.get_record", 12, XM_GET_RECORD, 0, -1, 1, 1, p_771, &xcp__T_record_VIF},
+    {"VIF.get_by_uuid", 12, XM_GET_BY_UUID, 0, -1, 1, 1, p_772, &xcp__T_ref_VIF},
     {"VIF.get_all", 12, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VIF},
     {"VIF.get_all_records", 12, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VIF_record_VIF},
-    {"VIF.get_all_where", 12, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_771, &xcp__T_set_ref_VIF},
-    {"VIF.get_all_records_where", 12, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_772, &xcp__T_map_ref_VIF_record_VIF},
-    {"VIF.get_uuid", 12, XM_GET_FIELD, 0, 0, 1, 1, p_773, &xcp__T_string},
-    {"VIF.get_allowed_operations", 12, XM_GET_FIELD, 0, 1, 1, 1, p_774, &xcp__T_set_vif_operations},
-    {"VIF.get_current_operations", 12, XM_GET_FIELD, 0, 2, 1, 1, p_775, &xcp__T_map_string_vif_operations},
-    {"VIF.get_device", 12, XM_GET_FIELD, 0, 3, 1, 1, p_776, &xcp__T_string},
-    {"VIF.get_network", 12, XM_GET_FIELD, 0, 4, 1, 1, p_777, &xcp__T_ref_network},
-    {"VIF.get_VM", 12, XM_GET_FIELD, 0, 5, 1, 1, p_778, &xcp__T_ref_VM},
-    {"VIF.get_MAC", 12, XM_GET_FIELD, 0, 6, 1, 1, p_779, &xcp__T_string},
-    {"VIF.get_MTU", 12, XM_GET_FIELD, 0, 7, 1, 1, p_780, &xcp__T_int},
-    {"VIF.get_other_config", 12, XM_GET_FIELD, 0, 8, 1, 1, p_781, &xcp__T_map_string_string},
-    {"VIF.set_other_config", 12, XM_SET_FIELD, 0, 8, 2, 2, p_782, &xcp__T_void},
-    {"VIF.add_to_other_config", 12, XM_ADD_TO_MAP, 0, 8, 3, 3, p_783, &xcp__T_void},
-    {"VIF.remove_from_other_config", 12, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_784, &xcp__T_void},
-    {"VIF.get_currently_attached", 12, XM_GET_FIELD, 0, 9, 1, 1, p_785, &xcp__T_bool},
-    {"VIF.get_qos_algorithm_type", 12, XM_GET_FIELD, 0, 10, 1, 1, p_786, &xcp__T_string},
-    {"VIF.set_qos_algorithm_type", 12, XM_SET_FIELD, 0, 10, 2, 2, p_787, &xcp__T_void},
-    {"VIF.get_qos_algorithm_params", 12, XM_GET_FIELD, 0, 11, 1, 1, p_788, &xcp__T_map_string_string},
-    {"VIF.set_qos_algorithm_params", 12, XM_SET_FIELD, 0, 11, 2, 2, p_789, &xcp__T_void},
-    {"VIF.add_to_qos_algorithm_params", 12, XM_ADD_TO_MAP, 0, 11, 3, 3, p_790, &xcp__T_void},
-    {"VIF.remove_from_qos_algorithm_params", 12, XM_REMOVE_FROM_MAP, 0, 11, 2, 2, p_791, &xcp__T_void},
-    {"VIF.get_metrics", 12, XM_GET_FIELD, 0, 12, 1, 1, p_792, &xcp__T_ref_VIF_metrics},
-    {"VIF.get_locking_mode", 12, XM_GET_FIELD, 0, 13, 1, 1, p_793, &xcp__T_vif_locking_mode},
-    {"VIF.get_ipv4_allowed", 12, XM_GET_FIELD, 0, 14, 1, 1, p_794, &xcp__T_set_string},
-    {"VIF.get_ipv6_allowed", 12, XM_GET_FIELD, 0, 15, 1, 1, p_795, &xcp__T_set_string},
-    {"VIF.get_ipv4_configuration_mode", 12, XM_GET_FIELD, 0, 16, 1, 1, p_796, &xcp__T_vif_ipv4_configuration_mode},
-    {"VIF.get_trunks", 12, XM_GET_FIELD, 0, 17, 1, 1, p_797, &xcp__T_set_int},
-    {"VIF.get_status_code", 12, XM_GET_FIELD, 0, 18, 1, 1, p_798, &xcp__T_int},
-    {"VIF.get_status_detail", 12, XM_GET_FIELD, 0, 19, 1, 1, p_799, &xcp__T_string},
-    {"VIF.get_runtime_properties", 12, XM_GET_FIELD, 0, 20, 1, 1, p_800, &xcp__T_map_string_string},
-    {"VIF.get_qos_supported_algorithms", 12, XM_GET_FIELD, 0, 21, 1, 1, p_801, &xcp__T_set_string},
-    {"VIF.get_MAC_autogenerated", 12, XM_GET_FIELD, 0, 22, 1, 1, p_802, &xcp__T_bool},
-    {"VIF.get_ipv4_addresses", 12, XM_GET_FIELD, 0, 23, 1, 1, p_803, &xcp__T_set_string},
-    {"VIF.get_ipv4_gateway", 12, XM_GET_FIELD, 0, 24, 1, 1, p_804, &xcp__T_string},
-    {"VIF.get_ipv6_configuration_mode", 12, XM_GET_FIELD, 0, 25, 1, 1, p_805, &xcp__T_vif_ipv6_configuration_mode},
-    {"VIF.get_ipv6_addresses", 12, XM_GET_FIELD, 0, 26, 1, 1, p_806, &xcp__T_set_string},
-    {"VIF.get_ipv6_gateway", 12, XM_GET_FIELD, 0, 27, 1, 1, p_807, &xcp__T_string},
-    {"VIF.create", 12, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_808, &xcp__T_ref_VIF},
-    {"VIF.destroy", 12, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_809, &xcp__T_void},
-    {"VIF.plug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_810, &xcp__T_void},
-    {"VIF.unplug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_811, &xcp__T_void},
-    {"VIF.unplug_force", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_812, &xcp__T_void},
-    {"VIF.move", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_813, &xcp__T_void},
-    {"VIF.set_locking_mode", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_814, &xcp__T_void},
-    {"VIF.set_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_815, &xcp__T_void},
-    {"VIF.add_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_816, &xcp__T_void},
-    {"VIF.remove_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_817, &xcp__T_void},
-    {"VIF.set_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_818, &xcp__T_void},
-    {"VIF.add_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_819, &xcp__T_void},
-    {"VIF.remove_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_820, &xcp__T_void},
-    {"VIF.configure_ipv4", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_821, &xcp__T_void},
-    {"VIF.configure_ipv6", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_822, &xcp__T_void},
-    {"network.get_record", 13, XM_GET_RECORD, 0, -1, 1, 1, p_823, &xcp__T_record_network},
-    {"network.get_by_uuid", 13, XM_GET_BY_UUID, 0, -1, 1, 1, p_824, &xcp__T_ref_network},
-    {"network.get_by_name_label", 13, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_825, &xcp__T_set_ref_network},
+    {"VIF.get_all_where", 12, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_775, &xcp__T_set_ref_VIF},
+    {"VIF.get_all_records_where", 12, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_776, &xcp__T_map_ref_VIF_record_VIF},
+    {"VIF.get_uuid", 12, XM_GET_FIELD, 0, 0, 1, 1, p_777, &xcp__T_string},
+    {"VIF.get_allowed_operations", 12, XM_GET_FIELD, 0, 1, 1, 1, p_778, &xcp__T_set_vif_operations},
+    {"VIF.get_current_operations", 12, XM_GET_FIELD, 0, 2, 1, 1, p_779, &xcp__T_map_string_vif_operations},
+    {"VIF.get_device", 12, XM_GET_FIELD, 0, 3, 1, 1, p_780, &xcp__T_string},
+    {"VIF.get_network", 12, XM_GET_FIELD, 0, 4, 1, 1, p_781, &xcp__T_ref_network},
+    {"VIF.get_VM", 12, XM_GET_FIELD, 0, 5, 1, 1, p_782, &xcp__T_ref_VM},
+    {"VIF.get_MAC", 12, XM_GET_FIELD, 0, 6, 1, 1, p_783, &xcp__T_string},
+    {"VIF.get_MTU", 12, XM_GET_FIELD, 0, 7, 1, 1, p_784, &xcp__T_int},
+    {"VIF.get_other_config", 12, XM_GET_FIELD, 0, 8, 1, 1, p_785, &xcp__T_map_string_string},
+    {"VIF.set_other_config", 12, XM_SET_FIELD, 0, 8, 2, 2, p_786, &xcp__T_void},
+    {"VIF.add_to_other_config", 12, XM_ADD_TO_MAP, 0, 8, 3, 3, p_787, &xcp__T_void},
+    {"VIF.remove_from_other_config", 12, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_788, &xcp__T_void},
+    {"VIF.get_currently_attached", 12, XM_GET_FIELD, 0, 9, 1, 1, p_789, &xcp__T_bool},
+    {"VIF.get_qos_algorithm_type", 12, XM_GET_FIELD, 0, 10, 1, 1, p_790, &xcp__T_string},
+    {"VIF.set_qos_algorithm_type", 12, XM_SET_FIELD, 0, 10, 2, 2, p_791, &xcp__T_void},
+    {"VIF.get_qos_algorithm_params", 12, XM_GET_FIELD, 0, 11, 1, 1, p_792, &xcp__T_map_string_string},
+    {"VIF.set_qos_algorithm_params", 12, XM_SET_FIELD, 0, 11, 2, 2, p_793, &xcp__T_void},
+    {"VIF.add_to_qos_algorithm_params", 12, XM_ADD_TO_MAP, 0, 11, 3, 3, p_794, &xcp__T_void},
+    {"VIF.remove_from_qos_algorithm_params", 12, XM_REMOVE_FROM_MAP, 0, 11, 2, 2, p_795, &xcp__T_void},
+    {"VIF.get_metrics", 12, XM_GET_FIELD, 0, 12, 1, 1, p_796, &xcp__T_ref_VIF_metrics},
+    {"VIF.get_locking_mode", 12, XM_GET_FIELD, 0, 13, 1, 1, p_797, &xcp__T_vif_locking_mode},
+    {"VIF.get_ipv4_allowed", 12, XM_GET_FIELD, 0, 14, 1, 1, p_798, &xcp__T_set_string},
+    {"VIF.get_ipv6_allowed", 12, XM_GET_FIELD, 0, 15, 1, 1, p_799, &xcp__T_set_string},
+    {"VIF.get_ipv4_configuration_mode", 12, XM_GET_FIELD, 0, 16, 1, 1, p_800, &xcp__T_vif_ipv4_configuration_mode},
+    {"VIF.get_trunks", 12, XM_GET_FIELD, 0, 17, 1, 1, p_801, &xcp__T_set_int},
+    {"VIF.get_status_code", 12, XM_GET_FIELD, 0, 18, 1, 1, p_802, &xcp__T_int},
+    {"VIF.get_status_detail", 12, XM_GET_FIELD, 0, 19, 1, 1, p_803, &xcp__T_string},
+    {"VIF.get_runtime_properties", 12, XM_GET_FIELD, 0, 20, 1, 1, p_804, &xcp__T_map_string_string},
+    {"VIF.get_qos_supported_algorithms", 12, XM_GET_FIELD, 0, 21, 1, 1, p_805, &xcp__T_set_string},
+    {"VIF.get_MAC_autogenerated", 12, XM_GET_FIELD, 0, 22, 1, 1, p_806, &xcp__T_bool},
+    {"VIF.get_ipv4_addresses", 12, XM_GET_FIELD, 0, 23, 1, 1, p_807, &xcp__T_set_string},
+    {"VIF.get_ipv4_gateway", 12, XM_GET_FIELD, 0, 24, 1, 1, p_808, &xcp__T_string},
+    {"VIF.get_ipv6_configuration_mode", 12, XM_GET_FIELD, 0, 25, 1, 1, p_809, &xcp__T_vif_ipv6_configuration_mode},
+    {"VIF.get_ipv6_addresses", 12, XM_GET_FIELD, 0, 26, 1, 1, p_810, &xcp__T_set_string},
+    {"VIF.get_ipv6_gateway", 12, XM_GET_FIELD, 0, 27, 1, 1, p_811, &xcp__T_string},
+    {"VIF.create", 12, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_812, &xcp__T_ref_VIF},
+    {"VIF.destroy", 12, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_813, &xcp__T_void},
+    {"VIF.plug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_814, &xcp__T_void},
+    {"VIF.unplug", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_815, &xcp__T_void},
+    {"VIF.unplug_force", 12, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_816, &xcp__T_void},
+    {"VIF.move", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_817, &xcp__T_void},
+    {"VIF.set_locking_mode", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_818, &xcp__T_void},
+    {"VIF.set_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_819, &xcp__T_void},
+    {"VIF.add_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_820, &xcp__T_void},
+    {"VIF.remove_ipv4_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_821, &xcp__T_void},
+    {"VIF.set_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_822, &xcp__T_void},
+    {"VIF.add_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_823, &xcp__T_void},
+    {"VIF.remove_ipv6_allowed", 12, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_824, &xcp__T_void},
+    {"VIF.configure_ipv4", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_825, &xcp__T_void},
+    {"VIF.configure_ipv6", 12, XM_EXPLICIT, XMF_ASYNC, -1, 4, 2, p_826, &xcp__T_void},
+    {"network.get_record", 13, XM_GET_RECORD, 0, -1, 1, 1, p_827, &xcp__T_record_network},
+    {"network.get_by_uuid", 13, XM_GET_BY_UUID, 0, -1, 1, 1, p_828, &xcp__T_ref_network},
+    {"network.get_by_name_label", 13, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_829, &xcp__T_set_ref_network},
     {"network.get_all", 13, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_network},
     {"network.get_all_records", 13, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_network_record_network},
-    {"network.get_all_where", 13, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_828, &xcp__T_set_ref_network},
-    {"network.get_all_records_where", 13, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_829, &xcp__T_map_ref_network_record_network},
-    {"network.get_uuid", 13, XM_GET_FIELD, 0, 0, 1, 1, p_830, &xcp__T_string},
-    {"network.get_name_label", 13, XM_GET_FIELD, 0, 1, 1, 1, p_831, &xcp__T_string},
-    {"network.set_name_label", 13, XM_SET_FIELD, 0, 1, 2, 2, p_832, &xcp__T_void},
-    {"network.get_name_description", 13, XM_GET_FIELD, 0, 2, 1, 1, p_833, &xcp__T_string},
-    {"network.set_name_description", 13, XM_SET_FIELD, 0, 2, 2, 2, p_834, &xcp__T_void},
-    {"network.get_allowed_operations", 13, XM_GET_FIELD, 0, 3, 1, 1, p_835, &xcp__T_set_network_operations},
-    {"network.get_current_operations", 13, XM_GET_FIELD, 0, 4, 1, 1, p_836, &xcp__T_map_string_network_operations},
-    {"network.get_VIFs", 13, XM_GET_FIELD, 0, 5, 1, 1, p_837, &xcp__T_set_ref_VIF},
-    {"network.get_PIFs", 13, XM_GET_FIELD, 0, 6, 1, 1, p_838, &xcp__T_set_ref_PIF},
-    {"network.get_MTU", 13, XM_GET_FIELD, 0, 7, 1, 1, p_839, &xcp__T_int},
-    {"network.set_MTU", 13, XM_SET_FIELD, 0, 7, 2, 2, p_840, &xcp__T_void},
-    {"network.get_other_config", 13, XM_GET_FIELD, 0, 8, 1, 1, p_841, &xcp__T_map_string_string},
-    {"network.set_other_config", 13, XM_SET_FIELD, 0, 8, 2, 2, p_842, &xcp__T_void},
-    {"network.add_to_other_config", 13, XM_ADD_TO_MAP, 0, 8, 3, 3, p_843, &xcp__T_void},
-    {"network.remove_from_other_config", 13, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_844, &xcp__T_void},
-    {"network.get_bridge", 13, XM_GET_FIELD, 0, 9, 1, 1, p_845, &xcp__T_string},
-    {"network.get_managed", 13, XM_GET_FIELD, 0, 10, 1, 1, p_846, &xcp__T_bool},
-    {"network.get_tags", 13, XM_GET_FIELD, 0, 11, 1, 1, p_847, &xcp__T_set_string},
-    {"network.set_tags", 13, XM_SET_FIELD, 0, 11, 2, 2, p_848, &xcp__T_void},
-    {"network.add_tags", 13, XM_ADD_TO_SET, 0, 11, 2, 2, p_849, &xcp__T_void},
-    {"network.remove_tags", 13, XM_REMOVE_FROM_SET, 0, 11, 2, 2, p_850, &xcp__T_void},
-    {"network.get_default_locking_mode", 13, XM_GET_FIELD, 0, 12, 1, 1, p_851, &xcp__T_network_default_locking_mode},
-    {"network.get_purpose", 13, XM_GET_FIELD, 0, 13, 1, 1, p_852, &xcp__T_set_network_purpose},
-    {"network.get_blobs", 13, XM_GET_FIELD, 0, 14, 1, 1, p_853, &xcp__T_map_string_ref_blob},
-    {"network.get_assigned_ips", 13, XM_GET_FIELD, 0, 15, 1, 1, p_854, &xcp__T_map_ref_VIF_string},
-    {"network.create", 13, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_855, &xcp__T_ref_network},
-    {"network.destroy", 13, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_856, &xcp__T_void},
-    {"network.add_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_857, &xcp__T_void},
-    {"network.remove_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_858, &xcp__T_void},
-    {"network.set_default_locking_mode", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_859, &xcp__T_void},
-    {"network.create_new_blob", 13, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_860, &xcp__T_ref_blob},
-    {"PIF.get_record", 14, XM_GET_RECORD, 0, -1, 1, 1, p_861, &xcp__T_record_PIF},
-    {"PIF.get_by_uuid", 14, XM_GET_BY_UUID, 0, -1, 1, 1, p_862, &xcp__T_ref_PIF},
+    {"network.get_all_where", 13, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_832, &xcp__T_set_ref_network},
+    {"network.get_all_records_where", 13, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_833, &xcp__T_map_ref_network_record_network},
+    {"network.get_uuid", 13, XM_GET_FIELD, 0, 0, 1, 1, p_834, &xcp__T_string},
+    {"network.get_name_label", 13, XM_GET_FIELD, 0, 1, 1, 1, p_835, &xcp__T_string},
+    {"network.set_name_label", 13, XM_SET_FIELD, 0, 1, 2, 2, p_836, &xcp__T_void},
+    {"network.get_name_description", 13, XM_GET_FIELD, 0, 2, 1, 1, p_837, &xcp__T_string},
+    {"network.set_name_description", 13, XM_SET_FIELD, 0, 2, 2, 2, p_838, &xcp__T_void},
+    {"network.get_allowed_operations", 13, XM_GET_FIELD, 0, 3, 1, 1, p_839, &xcp__T_set_network_operations},
+    {"network.get_current_operations", 13, XM_GET_FIELD, 0, 4, 1, 1, p_840, &xcp__T_map_string_network_operations},
+    {"network.get_VIFs", 13, XM_GET_FIELD, 0, 5, 1, 1, p_841, &xcp__T_set_ref_VIF},
+    {"network.get_PIFs", 13, XM_GET_FIELD, 0, 6, 1, 1, p_842, &xcp__T_set_ref_PIF},
+    {"network.get_MTU", 13, XM_GET_FIELD, 0, 7, 1, 1, p_843, &xcp__T_int},
+    {"network.set_MTU", 13, XM_SET_FIELD, 0, 7, 2, 2, p_844, &xcp__T_void},
+    {"network.get_other_config", 13, XM_GET_FIELD, 0, 8, 1, 1, p_845, &xcp__T_map_string_string},
+    {"network.set_other_config", 13, XM_SET_FIELD, 0, 8, 2, 2, p_846, &xcp__T_void},
+    {"network.add_to_other_config", 13, XM_ADD_TO_MAP, 0, 8, 3, 3, p_847, &xcp__T_void},
+    {"network.remove_from_other_config", 13, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_848, &xcp__T_void},
+    {"network.get_bridge", 13, XM_GET_FIELD, 0, 9, 1, 1, p_849, &xcp__T_string},
+    {"network.get_managed", 13, XM_GET_FIELD, 0, 10, 1, 1, p_850, &xcp__T_bool},
+    {"network.get_tags", 13, XM_GET_FIELD, 0, 11, 1, 1, p_851, &xcp__T_set_string},
+    {"network.set_tags", 13, XM_SET_FIELD, 0, 11, 2, 2, p_852, &xcp__T_void},
+    {"network.add_tags", 13, XM_ADD_TO_SET, 0, 11, 2, 2, p_853, &xcp__T_void},
+    {"network.remove_tags", 13, XM_REMOVE_FROM_SET, 0, 11, 2, 2, p_854, &xcp__T_void},
+    {"network.get_default_locking_mode", 13, XM_GET_FIELD, 0, 12, 1, 1, p_855, &xcp__T_network_default_locking_mode},
+    {"network.get_purpose", 13, XM_GET_FIELD, 0, 13, 1, 1, p_856, &xcp__T_set_network_purpose},
+    {"network.get_blobs", 13, XM_GET_FIELD, 0, 14, 1, 1, p_857, &xcp__T_map_string_ref_blob},
+    {"network.get_assigned_ips", 13, XM_GET_FIELD, 0, 15, 1, 1, p_858, &xcp__T_map_ref_VIF_string},
+    {"network.create", 13, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_859, &xcp__T_ref_network},
+    {"network.destroy", 13, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_860, &xcp__T_void},
+    {"network.add_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_861, &xcp__T_void},
+    {"network.remove_purpose", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_862, &xcp__T_void},
+    {"network.set_default_locking_mode", 13, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_863, &xcp__T_void},
+    {"network.create_new_blob", 13, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_864, &xcp__T_ref_blob},
+    {"PIF.get_record", 14, XM_GET_RECORD, 0, -1, 1, 1, p_865, &xcp__T_record_PIF},
+    {"PIF.get_by_uuid", 14, XM_GET_BY_UUID, 0, -1, 1, 1, p_866, &xcp__T_ref_PIF},
     {"PIF.get_all", 14, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_PIF},
     {"PIF.get_all_records", 14, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_PIF_record_PIF},
-    {"PIF.get_all_where", 14, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_865, &xcp__T_set_ref_PIF},
-    {"PIF.get_all_records_where", 14, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_866, &xcp__T_map_ref_PIF_record_PIF},
-    {"PIF.get_uuid", 14, XM_GET_FIELD, 0, 0, 1, 1, p_867, &xcp__T_string},
-    {"PIF.get_device", 14, XM_GET_FIELD, 0, 1, 1, 1, p_868, &xcp__T_string},
-    {"PIF.get_network", 14, XM_GET_FIELD, 0, 2, 1, 1, p_869, &xcp__T_ref_network},
-    {"PIF.get_host", 14, XM_GET_FIELD, 0, 3, 1, 1, p_870, &xcp__T_ref_host},
-    {"PIF.get_MAC", 14, XM_GET_FIELD, 0, 4, 1, 1, p_871, &xcp__T_string},
-    {"PIF.get_MTU", 14, XM_GET_FIELD, 0, 5, 1, 1, p_872, &xcp__T_int},
-    {"PIF.get_VLAN", 14, XM_GET_FIELD, 0, 6, 1, 1, p_873, &xcp__T_int},
-    {"PIF.get_metrics", 14, XM_GET_FIELD, 0, 7, 1, 1, p_874, &xcp__T_ref_PIF_metrics},
-    {"PIF.get_physical", 14, XM_GET_FIELD, 0, 8, 1, 1, p_875, &xcp__T_bool},
-    {"PIF.get_currently_attached", 14, XM_GET_FIELD, 0, 9, 1, 1, p_876, &xcp__T_bool},
-    {"PIF.get_ip_configuration_mode", 14, XM_GET_FIELD, 0, 10, 1, 1, p_877, &xcp__T_ip_configuration_mode},
-    {"PIF.get_IP", 14, XM_GET_FIELD, 0, 11, 1, 1, p_878, &xcp__T_string},
-    {"PIF.get_netmask", 14, XM_GET_FIELD, 0, 12, 1, 1, p_879, &xcp__T_string},
-    {"PIF.get_gateway", 14, XM_GET_FIELD, 0, 13, 1, 1, p_880, &xcp__T_string},
-    {"PIF.get_DNS", 14, XM_GET_FIELD, 0, 14, 1, 1, p_881, &xcp__T_string},
-    {"PIF.get_bond_slave_of", 14, XM_GET_FIELD, 0, 15, 1, 1, p_882, &xcp__T_ref_Bond},
-    {"PIF.get_bond_master_of", 14, XM_GET_FIELD, 0, 16, 1, 1, p_883, &xcp__T_set_ref_Bond},
-    {"PIF.get_management", 14, XM_GET_FIELD, 0, 17, 1, 1, p_884, &xcp__T_bool},
-    {"PIF.get_other_config", 14, XM_GET_FIELD, 0, 18, 1, 1, p_885, &xcp__T_map_string_string},
-    {"PIF.set_other_config", 14, XM_SET_FIELD, 0, 18, 2, 2, p_886, &xcp__T_void},
-    {"PIF.add_to_other_config", 14, XM_ADD_TO_MAP, 0, 18, 3, 3, p_887, &xcp__T_void},
-    {"PIF.remove_from_other_config", 14, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_888, &xcp__T_void},
-    {"PIF.get_disallow_unplug", 14, XM_GET_FIELD, 0, 19, 1, 1, p_889, &xcp__T_bool},
-    {"PIF.get_ipv6_configuration_mode", 14, XM_GET_FIELD, 0, 20, 1, 1, p_890, &xcp__T_ipv6_configuration_mode},
-    {"PIF.get_IPv6", 14, XM_GET_FIELD, 0, 21, 1, 1, p_891, &xcp__T_set_string},
-    {"PIF.get_primary_address_type", 14, XM_GET_FIELD, 0, 22, 1, 1, p_892, &xcp__T_primary_address_type},
-    {"PIF.get_VLAN_master_of", 14, XM_GET_FIELD, 0, 23, 1, 1, p_893, &xcp__T_ref_VLAN},
-    {"PIF.get_VLAN_slave_of", 14, XM_GET_FIELD, 0, 24, 1, 1, p_894, &xcp__T_set_ref_VLAN},
-    {"PIF.get_tunnel_access_PIF_of", 14, XM_GET_FIELD, 0, 25, 1, 1, p_895, &xcp__T_set_ref_tunnel},
-    {"PIF.get_tunnel_transport_PIF_of", 14, XM_GET_FIELD, 0, 26, 1, 1, p_896, &xcp__T_set_ref_tunnel},
-    {"PIF.get_ipv6_gateway", 14, XM_GET_FIELD, 0, 27, 1, 1, p_897, &xcp__T_string},
-    {"PIF.get_managed", 14, XM_GET_FIELD, 0, 28, 1, 1, p_898, &xcp__T_bool},
-    {"PIF.get_properties", 14, XM_GET_FIELD, 0, 29, 1, 1, p_899, &xcp__T_map_string_string},
-    {"PIF.get_capabilities", 14, XM_GET_FIELD, 0, 30, 1, 1, p_900, &xcp__T_set_string},
-    {"PIF.get_igmp_snooping_status", 14, XM_GET_FIELD, 0, 31, 1, 1, p_901, &xcp__T_pif_igmp_status},
-    {"PIF.get_sriov_physical_PIF_of", 14, XM_GET_FIELD, 0, 32, 1, 1, p_902, &xcp__T_set_ref_network_sriov},
-    {"PIF.get_sriov_logical_PIF_of", 14, XM_GET_FIELD, 0, 33, 1, 1, p_903, &xcp__T_set_ref_network_sriov},
-    {"PIF.get_PCI", 14, XM_GET_FIELD, 0, 34, 1, 1, p_904, &xcp__T_ref_PCI},
-    {"PIF.reconfigure_ip", 14, XM_EXPLICIT, XMF_ASYNC, -1, 6, 6, p_905, &xcp__T_void},
-    {"PIF.reconfigure_ipv6", 14, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_906, &xcp__T_void},
-    {"PIF.set_primary_address_type", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_907, &xcp__T_void},
-    {"PIF.plug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_908, &xcp__T_void},
-    {"PIF.unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_909, &xcp__T_void},
-    {"PIF.scan", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_910, &xcp__T_void},
-    {"PIF.introduce", 14, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_911, &xcp__T_ref_PIF},
-    {"PIF.forget", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_912, &xcp__T_void},
-    {"PIF.set_disallow_unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_913, &xcp__T_void},
-    {"PIF.set_property", 14, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_914, &xcp__T_void},
-    {"PIF_metrics.get_record", 15, XM_GET_RECORD, 0, -1, 1, 1, p_915, &xcp__T_record_PIF_metrics},
-    {"PIF_metrics.get_by_uuid", 15, XM_GET_BY_UUID, 0, -1, 1, 1, p_916, &xcp__T_ref_PIF_metrics},
+    {"PIF.get_all_where", 14, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_869, &xcp__T_set_ref_PIF},
+    {"PIF.get_all_records_where", 14, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_870, &xcp__T_map_ref_PIF_record_PIF},
+    {"PIF.get_uuid", 14, XM_GET_FIELD, 0, 0, 1, 1, p_871, &xcp__T_string},
+    {"PIF.get_device", 14, XM_GET_FIELD, 0, 1, 1, 1, p_872, &xcp__T_string},
+    {"PIF.get_network", 14, XM_GET_FIELD, 0, 2, 1, 1, p_873, &xcp__T_ref_network},
+    {"PIF.get_host", 14, XM_GET_FIELD, 0, 3, 1, 1, p_874, &xcp__T_ref_host},
+    {"PIF.get_MAC", 14, XM_GET_FIELD, 0, 4, 1, 1, p_875, &xcp__T_string},
+    {"PIF.get_MTU", 14, XM_GET_FIELD, 0, 5, 1, 1, p_876, &xcp__T_int},
+    {"PIF.get_VLAN", 14, XM_GET_FIELD, 0, 6, 1, 1, p_877, &xcp__T_int},
+    {"PIF.get_metrics", 14, XM_GET_FIELD, 0, 7, 1, 1, p_878, &xcp__T_ref_PIF_metrics},
+    {"PIF.get_physical", 14, XM_GET_FIELD, 0, 8, 1, 1, p_879, &xcp__T_bool},
+    {"PIF.get_currently_attached", 14, XM_GET_FIELD, 0, 9, 1, 1, p_880, &xcp__T_bool},
+    {"PIF.get_ip_configuration_mode", 14, XM_GET_FIELD, 0, 10, 1, 1, p_881, &xcp__T_ip_configuration_mode},
+    {"PIF.get_IP", 14, XM_GET_FIELD, 0, 11, 1, 1, p_882, &xcp__T_string},
+    {"PIF.get_netmask", 14, XM_GET_FIELD, 0, 12, 1, 1, p_883, &xcp__T_string},
+    {"PIF.get_gateway", 14, XM_GET_FIELD, 0, 13, 1, 1, p_884, &xcp__T_string},
+    {"PIF.get_DNS", 14, XM_GET_FIELD, 0, 14, 1, 1, p_885, &xcp__T_string},
+    {"PIF.get_bond_slave_of", 14, XM_GET_FIELD, 0, 15, 1, 1, p_886, &xcp__T_ref_Bond},
+    {"PIF.get_bond_master_of", 14, XM_GET_FIELD, 0, 16, 1, 1, p_887, &xcp__T_set_ref_Bond},
+    {"PIF.get_management", 14, XM_GET_FIELD, 0, 17, 1, 1, p_888, &xcp__T_bool},
+    {"PIF.get_other_config", 14, XM_GET_FIELD, 0, 18, 1, 1, p_889, &xcp__T_map_string_string},
+    {"PIF.set_other_config", 14, XM_SET_FIELD, 0, 18, 2, 2, p_890, &xcp__T_void},
+    {"PIF.add_to_other_config", 14, XM_ADD_TO_MAP, 0, 18, 3, 3, p_891, &xcp__T_void},
+    {"PIF.remove_from_other_config", 14, XM_REMOVE_FROM_MAP, 0, 18, 2, 2, p_892, &xcp__T_void},
+    {"PIF.get_disallow_unplug", 14, XM_GET_FIELD, 0, 19, 1, 1, p_893, &xcp__T_bool},
+    {"PIF.get_ipv6_configuration_mode", 14, XM_GET_FIELD, 0, 20, 1, 1, p_894, &xcp__T_ipv6_configuration_mode},
+    {"PIF.get_IPv6", 14, XM_GET_FIELD, 0, 21, 1, 1, p_895, &xcp__T_set_string},
+    {"PIF.get_primary_address_type", 14, XM_GET_FIELD, 0, 22, 1, 1, p_896, &xcp__T_primary_address_type},
+    {"PIF.get_VLAN_master_of", 14, XM_GET_FIELD, 0, 23, 1, 1, p_897, &xcp__T_ref_VLAN},
+    {"PIF.get_VLAN_slave_of", 14, XM_GET_FIELD, 0, 24, 1, 1, p_898, &xcp__T_set_ref_VLAN},
+    {"PIF.get_tunnel_access_PIF_of", 14, XM_GET_FIELD, 0, 25, 1, 1, p_899, &xcp__T_set_ref_tunnel},
+    {"PIF.get_tunnel_transport_PIF_of", 14, XM_GET_FIELD, 0, 26, 1, 1, p_900, &xcp__T_set_ref_tunnel},
+    {"PIF.get_ipv6_gateway", 14, XM_GET_FIELD, 0, 27, 1, 1, p_901, &xcp__T_string},
+    {"PIF.get_managed", 14, XM_GET_FIELD, 0, 28, 1, 1, p_902, &xcp__T_bool},
+    {"PIF.get_properties", 14, XM_GET_FIELD, 0, 29, 1, 1, p_903, &xcp__T_map_string_string},
+    {"PIF.get_capabilities", 14, XM_GET_FIELD, 0, 30, 1, 1, p_904, &xcp__T_set_string},
+    {"PIF.get_igmp_snooping_status", 14, XM_GET_FIELD, 0, 31, 1, 1, p_905, &xcp__T_pif_igmp_status},
+    {"PIF.get_sriov_physical_PIF_of", 14, XM_GET_FIELD, 0, 32, 1, 1, p_906, &xcp__T_set_ref_network_sriov},
+    {"PIF.get_sriov_logical_PIF_of", 14, XM_GET_FIELD, 0, 33, 1, 1, p_907, &xcp__T_set_ref_network_sriov},
+    {"PIF.get_PCI", 14, XM_GET_FIELD, 0, 34, 1, 1, p_908, &xcp__T_ref_PCI},
+    {"PIF.reconfigure_ip", 14, XM_EXPLICIT, XMF_ASYNC, -1, 6, 6, p_909, &xcp__T_void},
+    {"PIF.reconfigure_ipv6", 14, XM_EXPLICIT, XMF_ASYNC, -1, 5, 5, p_910, &xcp__T_void},
+    {"PIF.set_primary_address_type", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_911, &xcp__T_void},
+    {"PIF.plug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_912, &xcp__T_void},
+    {"PIF.unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_913, &xcp__T_void},
+    {"PIF.scan", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_914, &xcp__T_void},
+    {"PIF.introduce", 14, XM_EXPLICIT, XMF_ASYNC, -1, 4, 3, p_915, &xcp__T_ref_PIF},
+    {"PIF.forget", 14, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_916, &xcp__T_void},
+    {"PIF.set_disallow_unplug", 14, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_917, &xcp__T_void},
+    {"PIF.set_property", 14, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_918, &xcp__T_void},
+    {"PIF_metrics.get_record", 15, XM_GET_RECORD, 0, -1, 1, 1, p_919, &xcp__T_record_PIF_metrics},
+    {"PIF_metrics.get_by_uuid", 15, XM_GET_BY_UUID, 0, -1, 1, 1, p_920, &xcp__T_ref_PIF_metrics},
     {"PIF_metrics.get_all", 15, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_PIF_metrics},
     {"PIF_metrics.get_all_records", 15, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_PIF_metrics_record_PIF_metrics},
-    {"PIF_metrics.get_all_where", 15, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_919, &xcp__T_set_ref_PIF_metrics},
-    {"PIF_metrics.get_all_records_where", 15, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_920, &xcp__T_map_ref_PIF_metrics_record_PIF_metrics},
-    {"PIF_metrics.get_uuid", 15, XM_GET_FIELD, 0, 0, 1, 1, p_921, &xcp__T_string},
-    {"PIF_metrics.get_io_read_kbs", 15, XM_GET_FIELD, 0, 1, 1, 1, p_922, &xcp__T_float},
-    {"PIF_metrics.get_io_write_kbs", 15, XM_GET_FIELD, 0, 2, 1, 1, p_923, &xcp__T_float},
-    {"PIF_metrics.get_carrier", 15, XM_GET_FIELD, 0, 3, 1, 1, p_924, &xcp__T_bool},
-    {"PIF_metrics.get_vendor_name", 15, XM_GET_FIELD, 0, 4, 1, 1, p_925, &xcp__T_string},
-    {"PIF_metrics.get_device_name", 15, XM_GET_FIELD, 0, 5, 1, 1, p_926, &xcp__T_string},
-    {"PIF_metrics.get_speed", 15, XM_GET_FIELD, 0, 6, 1, 1, p_927, &xcp__T_int},
-    {"PIF_metrics.get_duplex", 15, XM_GET_FIELD, 0, 7, 1, 1, p_928, &xcp__T_bool},
-    {"PIF_metrics.get_other_config", 15, XM_GET_FIELD, 0, 8, 1, 1, p_929, &xcp__T_map_string_string},
-    {"PIF_metrics.set_other_config", 15, XM_SET_FIELD, 0, 8, 2, 2, p_930, &xcp__T_void},
-    {"PIF_metrics.add_to_other_config", 15, XM_ADD_TO_MAP, 0, 8, 3, 3, p_931, &xcp__T_void},
-    {"PIF_metrics.remove_from_other_config", 15, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_932, &xcp__T_void},
-    {"PIF_metrics.get_vendor_id", 15, XM_GET_FIELD, 0, 9, 1, 1, p_933, &xcp__T_string},
-    {"PIF_metrics.get_device_id", 15, XM_GET_FIELD, 0, 10, 1, 1, p_934, &xcp__T_string},
-    {"PIF_metrics.get_pci_bus_path", 15, XM_GET_FIELD, 0, 11, 1, 1, p_935, &xcp__T_string},
-    {"PIF_metrics.get_last_updated", 15, XM_GET_FIELD, 0, 12, 1, 1, p_936, &xcp__T_datetime},
-    {"Bond.get_record", 16, XM_GET_RECORD, 0, -1, 1, 1, p_937, &xcp__T_record_Bond},
-    {"Bond.get_by_uuid", 16, XM_GET_BY_UUID, 0, -1, 1, 1, p_938, &xcp__T_ref_Bond},
+    {"PIF_metrics.get_all_where", 15, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_923, &xcp__T_set_ref_PIF_metrics},
+    {"PIF_metrics.get_all_records_where", 15, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_924, &xcp__T_map_ref_PIF_metrics_record_PIF_metrics},
+    {"PIF_metrics.get_uuid", 15, XM_GET_FIELD, 0, 0, 1, 1, p_925, &xcp__T_string},
+    {"PIF_metrics.get_io_read_kbs", 15, XM_GET_FIELD, 0, 1, 1, 1, p_926, &xcp__T_float},
+    {"PIF_metrics.get_io_write_kbs", 15, XM_GET_FIELD, 0, 2, 1, 1, p_927, &xcp__T_float},
+    {"PIF_metrics.get_carrier", 15, XM_GET_FIELD, 0, 3, 1, 1, p_928, &xcp__T_bool},
+    {"PIF_metrics.get_vendor_name", 15, XM_GET_FIELD, 0, 4, 1, 1, p_929, &xcp__T_string},
+    {"PIF_metrics.get_device_name", 15, XM_GET_FIELD, 0, 5, 1, 1, p_930, &xcp__T_string},
+    {"PIF_metrics.get_speed", 15, XM_GET_FIELD, 0, 6, 1, 1, p_931, &xcp__T_int},
+    {"PIF_metrics.get_duplex", 15, XM_GET_FIELD, 0, 7, 1, 1, p_932, &xcp__T_bool},
+    {"PIF_metrics.get_other_config", 15, XM_GET_FIELD, 0, 8, 1, 1, p_933, &xcp__T_map_string_string},
+    {"PIF_metrics.set_other_config", 15, XM_SET_FIELD, 0, 8, 2, 2, p_934, &xcp__T_void},
+    {"PIF_metrics.add_to_other_config", 15, XM_ADD_TO_MAP, 0, 8, 3, 3, p_935, &xcp__T_void},
+    {"PIF_metrics.remove_from_other_config", 15, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_936, &xcp__T_void},
+    {"PIF_metrics.get_vendor_id", 15, XM_GET_FIELD, 0, 9, 1, 1, p_937, &xcp__T_string},
+    {"PIF_metrics.get_device_id", 15, XM_GET_FIELD, 0, 10, 1, 1, p_938, &xcp__T_string},
+    {"PIF_metrics.get_pci_bus_path", 15, XM_GET_FIELD, 0, 11, 1, 1, p_939, &xcp__T_string},
+    {"PIF_metrics.get_last_updated", 15, XM_GET_FIELD, 0, 12, 1, 1, p_940, &xcp__T_datetime},
+    {"Bond.get_record", 16, XM_GET_RECORD, 0, -1, 1, 1, p_941, &xcp__T_record_Bond},
+    {"Bond.get_by_uuid", 16, XM_GET_BY_UUID, 0, -1, 1, 1, p_942, &xcp__T_ref_Bond},
     {"Bond.get_all", 16, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_Bond},
     {"Bond.get_all_records", 16, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_Bond_record_Bond},
-    {"Bond.get_all_where", 16, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_941, &xcp__T_set_ref_Bond},
-    {"Bond.get_all_records_where", 16, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_942, &xcp__T_map_ref_Bond_record_Bond},
-    {"Bond.get_uuid", 16, XM_GET_FIELD, 0, 0, 1, 1, p_943, &xcp__T_string},
-    {"Bond.get_master", 16, XM_GET_FIELD, 0, 1, 1, 1, p_944, &xcp__T_ref_PIF},
-    {"Bond.get_slaves", 16, XM_GET_FIELD, 0, 2, 1, 1, p_945, &xcp__T_set_ref_PIF},
-    {"Bond.get_other_config", 16, XM_GET_FIELD, 0, 3, 1, 1, p_946, &xcp__T_map_string_string},
-    {"Bond.set_other_config", 16, XM_SET_FIELD, 0, 3, 2, 2, p_947, &xcp__T_void},
-    {"Bond.add_to_other_config", 16, XM_ADD_TO_MAP, 0, 3, 3, 3, p_948, &xcp__T_void},
-    {"Bond.remove_from_other_config", 16, XM_REMOVE_FROM_MAP, 0, 3, 2, 2, p_949, &xcp__T_void},
-    {"Bond.get_mode", 16, XM_GET_FIELD, 0, 4, 1, 1, p_950, &xcp__T_bond_mode},
-    {"Bond.get_properties", 16, XM_GET_FIELD, 0, 5, 1, 1, p_951, &xcp__T_map_string_string},
-    {"Bond.get_primary_slave", 16, XM_GET_FIELD, 0, 6, 1, 1, p_952, &xcp__T_ref_PIF},
-    {"Bond.get_links_up", 16, XM_GET_FIELD, 0, 7, 1, 1, p_953, &xcp__T_int},
-    {"Bond.get_auto_update_mac", 16, XM_GET_FIELD, 0, 8, 1, 1, p_954, &xcp__T_bool},
-    {"Bond.create", 16, XM_EXPLICIT, XMF_ASYNC, -1, 5, 3, p_955, &xcp__T_ref_Bond},
-    {"Bond.destroy", 16, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_956, &xcp__T_void},
-    {"Bond.set_mode", 16, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_957, &xcp__T_void},
-    {"Bond.set_property", 16, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_958, &xcp__T_void},
-    {"VLAN.get_record", 17, XM_GET_RECORD, 0, -1, 1, 1, p_959, &xcp__T_record_VLAN},
-    {"VLAN.get_by_uuid", 17, XM_GET_BY_UUID, 0, -1, 1, 1, p_960, &xcp__T_ref_VLAN},
+    {"Bond.get_all_where", 16, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_945, &xcp__T_set_ref_Bond},
+    {"Bond.get_all_records_where", 16, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_946, &xcp__T_map_ref_Bond_record_Bond},
+    {"Bond.get_uuid", 16, XM_GET_FIELD, 0, 0, 1, 1, p_947, &xcp__T_string},
+    {"Bond.get_master", 16, XM_GET_FIELD, 0, 1, 1, 1, p_948, &xcp__T_ref_PIF},
+    {"Bond.get_slaves", 16, XM_GET_FIELD, 0, 2, 1, 1, p_949, &xcp__T_set_ref_PIF},
+    {"Bond.get_other_config", 16, XM_GET_FIELD, 0, 3, 1, 1, p_950, &xcp__T_map_string_string},
+    {"Bond.set_other_config", 16, XM_SET_FIELD, 0, 3, 2, 2, p_951, &xcp__T_void},
+    {"Bond.add_to_other_config", 16, XM_ADD_TO_MAP, 0, 3, 3, 3, p_952, &xcp__T_void},
+    {"Bond.remove_from_other_config", 16, XM_REMOVE_FROM_MAP, 0, 3, 2, 2, p_953, &xcp__T_void},
+    {"Bond.get_mode", 16, XM_GET_FIELD, 0, 4, 1, 1, p_954, &xcp__T_bond_mode},
+    {"Bond.get_properties", 16, XM_GET_FIELD, 0, 5, 1, 1, p_955, &xcp__T_map_string_string},
+    {"Bond.get_primary_slave", 16, XM_GET_FIELD, 0, 6, 1, 1, p_956, &xcp__T_ref_PIF},
+    {"Bond.get_links_up", 16, XM_GET_FIELD, 0, 7, 1, 1, p_957, &xcp__T_int},
+    {"Bond.get_auto_update_mac", 16, XM_GET_FIELD, 0, 8, 1, 1, p_958, &xcp__T_bool},
+    {"Bond.create", 16, XM_EXPLICIT, XMF_ASYNC, -1, 5, 3, p_959, &xcp__T_ref_Bond},
+    {"Bond.destroy", 16, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_960, &xcp__T_void},
+    {"Bond.set_mode", 16, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_961, &xcp__T_void},
+    {"Bond.set_property", 16, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_962, &xcp__T_void},
+    {"VLAN.get_record", 17, XM_GET_RECORD, 0, -1, 1, 1, p_963, &xcp__T_record_VLAN},
+    {"VLAN.get_by_uuid", 17, XM_GET_BY_UUID, 0, -1, 1, 1, p_964, &xcp__T_ref_VLAN},
     {"VLAN.get_all", 17, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_VLAN},
     {"VLAN.get_all_records", 17, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_VLAN_record_VLAN},
-    {"VLAN.get_all_where", 17, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_963, &xcp__T_set_ref_VLAN},
-    {"VLAN.get_all_records_where", 17, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_964, &xcp__T_map_ref_VLAN_record_VLAN},
-    {"VLAN.get_uuid", 17, XM_GET_FIELD, 0, 0, 1, 1, p_965, &xcp__T_string},
-    {"VLAN.get_tagged_PIF", 17, XM_GET_FIELD, 0, 1, 1, 1, p_966, &xcp__T_ref_PIF},
-    {"VLAN.get_untagged_PIF", 17, XM_GET_FIELD, 0, 2, 1, 1, p_967, &xcp__T_ref_PIF},
-    {"VLAN.get_tag", 17, XM_GET_FIELD, 0, 3, 1, 1, p_968, &xcp__T_int},
-    {"VLAN.get_other_config", 17, XM_GET_FIELD, 0, 4, 1, 1, p_969, &xcp__T_map_string_string},
-    {"VLAN.set_other_config", 17, XM_SET_FIELD, 0, 4, 2, 2, p_970, &xcp__T_void},
-    {"VLAN.add_to_other_config", 17, XM_ADD_TO_MAP, 0, 4, 3, 3, p_971, &xcp__T_void},
-    {"VLAN.remove_from_other_config", 17, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_972, &xcp__T_void},
-    {"VLAN.create", 17, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_973, &xcp__T_ref_VLAN},
-    {"VLAN.destroy", 17, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_974, &xcp__T_void},
-    {"task.get_record", 18, XM_GET_RECORD, 0, -1, 1, 1, p_975, &xcp__T_record_task},
-    {"task.get_by_uuid", 18, XM_GET_BY_UUID, 0, -1, 1, 1, p_976, &xcp__T_ref_task},
-    {"task.get_by_name_label", 18, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_977, &xcp__T_set_ref_task},
+    {"VLAN.get_all_where", 17, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_967, &xcp__T_set_ref_VLAN},
+    {"VLAN.get_all_records_where", 17, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_968, &xcp__T_map_ref_VLAN_record_VLAN},
+    {"VLAN.get_uuid", 17, XM_GET_FIELD, 0, 0, 1, 1, p_969, &xcp__T_string},
+    {"VLAN.get_tagged_PIF", 17, XM_GET_FIELD, 0, 1, 1, 1, p_970, &xcp__T_ref_PIF},
+    {"VLAN.get_untagged_PIF", 17, XM_GET_FIELD, 0, 2, 1, 1, p_971, &xcp__T_ref_PIF},
+    {"VLAN.get_tag", 17, XM_GET_FIELD, 0, 3, 1, 1, p_972, &xcp__T_int},
+    {"VLAN.get_other_config", 17, XM_GET_FIELD, 0, 4, 1, 1, p_973, &xcp__T_map_string_string},
+    {"VLAN.set_other_config", 17, XM_SET_FIELD, 0, 4, 2, 2, p_974, &xcp__T_void},
+    {"VLAN.add_to_other_config", 17, XM_ADD_TO_MAP, 0, 4, 3, 3, p_975, &xcp__T_void},
+    {"VLAN.remove_from_other_config", 17, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_976, &xcp__T_void},
+    {"VLAN.create", 17, XM_EXPLICIT, XMF_ASYNC, -1, 3, 3, p_977, &xcp__T_ref_VLAN},
+    {"VLAN.destroy", 17, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_978, &xcp__T_void},
+    {"task.get_record", 18, XM_GET_RECORD, 0, -1, 1, 1, p_979, &xcp__T_record_task},
+    {"task.get_by_uuid", 18, XM_GET_BY_UUID, 0, -1, 1, 1, p_980, &xcp__T_ref_task},
+    {"task.get_by_name_label", 18, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_981, &xcp__T_set_ref_task},
     {"task.get_all", 18, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_task},
     {"task.get_all_records", 18, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_task_record_task},
-    {"task.get_all_where", 18, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_980, &xcp__T_set_ref_task},
-    {"task.get_all_records_where", 18, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_981, &xcp__T_map_ref_task_record_task},
-    {"task.get_uuid", 18, XM_GET_FIELD, 0, 0, 1, 1, p_982, &xcp__T_string},
-    {"task.get_name_label", 18, XM_GET_FIELD, 0, 1, 1, 1, p_983, &xcp__T_string},
-    {"task.get_name_description", 18, XM_GET_FIELD, 0, 2, 1, 1, p_984, &xcp__T_string},
-    {"task.get_allowed_operations", 18, XM_GET_FIELD, 0, 3, 1, 1, p_985, &xcp__T_set_task_allowed_operations},
-    {"task.get_current_operations", 18, XM_GET_FIELD, 0, 4, 1, 1, p_986, &xcp__T_map_string_task_allowed_operations},
-    {"task.get_created", 18, XM_GET_FIELD, 0, 5, 1, 1, p_987, &xcp__T_datetime},
-    {"task.get_finished", 18, XM_GET_FIELD, 0, 6, 1, 1, p_988, &xcp__T_datetime},
-    {"task.get_status", 18, XM_GET_FIELD, 0, 7, 1, 1, p_989, &xcp__T_task_status_type},
-    {"task.get_resident_on", 18, XM_GET_FIELD, 0, 8, 1, 1, p_990, &xcp__T_ref_host},
-    {"task.get_progress", 18, XM_GET_FIELD, 0, 9, 1, 1, p_991, &xcp__T_float},
-    {"task.get_type", 18, XM_GET_FIELD, 0, 10, 1, 1, p_992, &xcp__T_string},
-    {"task.get_result", 18, XM_GET_FIELD, 0, 11, 1, 1, p_993, &xcp__T_string},
-    {"task.get_error_info", 18, XM_GET_FIELD, 0, 12, 1, 1, p_994, &xcp__T_set_string},
-    {"task.get_other_config", 18, XM_GET_FIELD, 0, 13, 1, 1, p_995, &xcp__T_map_string_string},
-    {"task.set_other_config", 18, XM_SET_FIELD, 0, 13, 2, 2, p_996, &xcp__T_void},
-    {"task.add_to_other_config", 18, XM_ADD_TO_MAP, 0, 13, 3, 3, p_997, &xcp__T_void},
-    {"task.remove_from_other_config", 18, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_998, &xcp__T_void},
-    {"task.get_backtrace", 18, XM_GET_FIELD, 0, 14, 1, 1, p_999, &xcp__T_string},
-    {"task.get_subtask_of", 18, XM_GET_FIELD, 0, 15, 1, 1, p_1000, &xcp__T_ref_task},
-    {"task.get_subtasks", 18, XM_GET_FIELD, 0, 16, 1, 1, p_1001, &xcp__T_set_ref_task},
-    {"task.create", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1002, &xcp__T_ref_task},
-    {"task.destroy", 18, XM_EXPLICIT, 0, -1, 1, 1, p_1003, &xcp__T_void},
-    {"task.cancel", 18, XM_EXPLICIT, 0, -1, 1, 1, p_1004, &xcp__T_void},
-    {"task.set_status", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1005, &xcp__T_void},
-    {"task.set_progress", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1006, &xcp__T_void},
-    {"task.set_result", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1007, &xcp__T_void},
-    {"task.set_error_info", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1008, &xcp__T_void},
-    {"task.set_resident_on", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1009, &xcp__T_void},
-    {"event.from", 19, XM_EXPLICIT, 0, -1, 3, 3, p_1010, &xcp__T_any},
-    {"event.inject", 19, XM_EXPLICIT, 0, -1, 2, 2, p_1011, &xcp__T_string},
+    {"task.get_all_where", 18, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_984, &xcp__T_set_ref_task},
+    {"task.get_all_records_where", 18, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_985, &xcp__T_map_ref_task_record_task},
+    {"task.get_uuid", 18, XM_GET_FIELD, 0, 0, 1, 1, p_986, &xcp__T_string},
+    {"task.get_name_label", 18, XM_GET_FIELD, 0, 1, 1, 1, p_987, &xcp__T_string},
+    {"task.get_name_description", 18, XM_GET_FIELD, 0, 2, 1, 1, p_988, &xcp__T_string},
+    {"task.get_allowed_operations", 18, XM_GET_FIELD, 0, 3, 1, 1, p_989, &xcp__T_set_task_allowed_operations},
+    {"task.get_current_operations", 18, XM_GET_FIELD, 0, 4, 1, 1, p_990, &xcp__T_map_string_task_allowed_operations},
+    {"task.get_created", 18, XM_GET_FIELD, 0, 5, 1, 1, p_991, &xcp__T_datetime},
+    {"task.get_finished", 18, XM_GET_FIELD, 0, 6, 1, 1, p_992, &xcp__T_datetime},
+    {"task.get_status", 18, XM_GET_FIELD, 0, 7, 1, 1, p_993, &xcp__T_task_status_type},
+    {"task.get_resident_on", 18, XM_GET_FIELD, 0, 8, 1, 1, p_994, &xcp__T_ref_host},
+    {"task.get_progress", 18, XM_GET_FIELD, 0, 9, 1, 1, p_995, &xcp__T_float},
+    {"task.get_type", 18, XM_GET_FIELD, 0, 10, 1, 1, p_996, &xcp__T_string},
+    {"task.get_result", 18, XM_GET_FIELD, 0, 11, 1, 1, p_997, &xcp__T_string},
+    {"task.get_error_info", 18, XM_GET_FIELD, 0, 12, 1, 1, p_998, &xcp__T_set_string},
+    {"task.get_other_config", 18, XM_GET_FIELD, 0, 13, 1, 1, p_999, &xcp__T_map_string_string},
+    {"task.set_other_config", 18, XM_SET_FIELD, 0, 13, 2, 2, p_1000, &xcp__T_void},
+    {"task.add_to_other_config", 18, XM_ADD_TO_MAP, 0, 13, 3, 3, p_1001, &xcp__T_void},
+    {"task.remove_from_other_config", 18, XM_REMOVE_FROM_MAP, 0, 13, 2, 2, p_1002, &xcp__T_void},
+    {"task.get_backtrace", 18, XM_GET_FIELD, 0, 14, 1, 1, p_1003, &xcp__T_string},
+    {"task.get_subtask_of", 18, XM_GET_FIELD, 0, 15, 1, 1, p_1004, &xcp__T_ref_task},
+    {"task.get_subtasks", 18, XM_GET_FIELD, 0, 16, 1, 1, p_1005, &xcp__T_set_ref_task},
+    {"task.create", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1006, &xcp__T_ref_task},
+    {"task.destroy", 18, XM_EXPLICIT, 0, -1, 1, 1, p_1007, &xcp__T_void},
+    {"task.cancel", 18, XM_EXPLICIT, 0, -1, 1, 1, p_1008, &xcp__T_void},
+    {"task.set_status", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1009, &xcp__T_void},
+    {"task.set_progress", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1010, &xcp__T_void},
+    {"task.set_result", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1011, &xcp__T_void},
+    {"task.set_error_info", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1012, &xcp__T_void},
+    {"task.set_resident_on", 18, XM_EXPLICIT, 0, -1, 2, 2, p_1013, &xcp__T_void},
+    {"event.from", 19, XM_EXPLICIT, 0, -1, 3, 3, p_1014, &xcp__T_any},
+    {"event.inject", 19, XM_EXPLICIT, 0, -1, 2, 2, p_1015, &xcp__T_string},
     {"event.get_current_id", 19, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_int},
-    {"event.register", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1013, &xcp__T_void},
-    {"event.unregister", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1014, &xcp__T_void},
+    {"event.register", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1017, &xcp__T_void},
+    {"event.unregister", 19, XM_EXPLICIT, 0, -1, 1, 1, p_1018, &xcp__T_void},
     {"event.next", 19, XM_EXPLICIT, 0, -1, 0, 0, NULL, &xcp__T_any},
-    {"message.get_record", 20, XM_GET_RECORD, 0, -1, 1, 1, p_1016, &xcp__T_record_message},
-    {"message.get_by_uuid", 20, XM_GET_BY_UUID, 0, -1, 1, 1, p_1017, &xcp__T_ref_message},
+    {"message.get_record", 20, XM_GET_RECORD, 0, -1, 1, 1, p_1020, &xcp__T_record_message},
+    {"message.get_by_uuid", 20, XM_GET_BY_UUID, 0, -1, 1, 1, p_1021, &xcp__T_ref_message},
     {"message.get_all", 20, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_message},
     {"message.get_all_records", 20, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_message_record_message},
-    {"message.get_all_where", 20, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1020, &xcp__T_set_ref_message},
-    {"message.get_all_records_where", 20, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1021, &xcp__T_map_ref_message_record_message},
-    {"message.get_uuid", 20, XM_GET_FIELD, 0, 0, 1, 1, p_1022, &xcp__T_string},
-    {"message.get_name", 20, XM_GET_FIELD, 0, 1, 1, 1, p_1023, &xcp__T_string},
-    {"message.get_priority", 20, XM_GET_FIELD, 0, 2, 1, 1, p_1024, &xcp__T_int},
-    {"message.get_cls", 20, XM_GET_FIELD, 0, 3, 1, 1, p_1025, &xcp__T_cls},
-    {"message.get_obj_uuid", 20, XM_GET_FIELD, 0, 4, 1, 1, p_1026, &xcp__T_string},
-    {"message.get_timestamp", 20, XM_GET_FIELD, 0, 5, 1, 1, p_1027, &xcp__T_datetime},
-    {"message.get_body", 20, XM_GET_FIELD, 0, 6, 1, 1, p_1028, &xcp__T_string},
-    {"message.create", 20, XM_EXPLICIT, 0, -1, 5, 5, p_1029, &xcp__T_ref_message},
-    {"message.destroy", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1030, &xcp__T_void},
-    {"message.destroy_many", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1031, &xcp__T_void},
-    {"message.get", 20, XM_EXPLICIT, 0, -1, 3, 3, p_1032, &xcp__T_map_ref_message_record_message},
-    {"message.get_since", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1033, &xcp__T_map_ref_message_record_message},
-    {"console.get_record", 21, XM_GET_RECORD, 0, -1, 1, 1, p_1034, &xcp__T_record_console},
-    {"console.get_by_uuid", 21, XM_GET_BY_UUID, 0, -1, 1, 1, p_1035, &xcp__T_ref_console},
+    {"message.get_all_where", 20, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1024, &xcp__T_set_ref_message},
+    {"message.get_all_records_where", 20, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1025, &xcp__T_map_ref_message_record_message},
+    {"message.get_uuid", 20, XM_GET_FIELD, 0, 0, 1, 1, p_1026, &xcp__T_string},
+    {"message.get_name", 20, XM_GET_FIELD, 0, 1, 1, 1, p_1027, &xcp__T_string},
+    {"message.get_priority", 20, XM_GET_FIELD, 0, 2, 1, 1, p_1028, &xcp__T_int},
+    {"message.get_cls", 20, XM_GET_FIELD, 0, 3, 1, 1, p_1029, &xcp__T_cls},
+    {"message.get_obj_uuid", 20, XM_GET_FIELD, 0, 4, 1, 1, p_1030, &xcp__T_string},
+    {"message.get_timestamp", 20, XM_GET_FIELD, 0, 5, 1, 1, p_1031, &xcp__T_datetime},
+    {"message.get_body", 20, XM_GET_FIELD, 0, 6, 1, 1, p_1032, &xcp__T_string},
+    {"message.create", 20, XM_EXPLICIT, 0, -1, 5, 5, p_1033, &xcp__T_ref_message},
+    {"message.destroy", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1034, &xcp__T_void},
+    {"message.destroy_many", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1035, &xcp__T_void},
+    {"message.get", 20, XM_EXPLICIT, 0, -1, 3, 3, p_1036, &xcp__T_map_ref_message_record_message},
+    {"message.get_since", 20, XM_EXPLICIT, 0, -1, 1, 1, p_1037, &xcp__T_map_ref_message_record_message},
+    {"console.get_record", 21, XM_GET_RECORD, 0, -1, 1, 1, p_1038, &xcp__T_record_console},
+    {"console.get_by_uuid", 21, XM_GET_BY_UUID, 0, -1, 1, 1, p_1039, &xcp__T_ref_console},
     {"console.get_all", 21, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_console},
     {"console.get_all_records", 21, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_console_record_console},
-    {"console.get_all_where", 21, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1038, &xcp__T_set_ref_console},
-    {"console.get_all_records_where", 21, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1039, &xcp__T_map_ref_console_record_console},
-    {"console.get_uuid", 21, XM_GET_FIELD, 0, 0, 1, 1, p_1040, &xcp__T_string},
-    {"console.get_protocol", 21, XM_GET_FIELD, 0, 1, 1, 1, p_1041, &xcp__T_console_protocol},
-    {"console.get_location", 21, XM_GET_FIELD, 0, 2, 1, 1, p_1042, &xcp__T_string},
-    {"console.get_VM", 21, XM_GET_FIELD, 0, 3, 1, 1, p_1043, &xcp__T_ref_VM},
-    {"console.get_other_config", 21, XM_GET_FIELD, 0, 4, 1, 1, p_1044, &xcp__T_map_string_string},
-    {"console.set_other_config", 21, XM_SET_FIELD, 0, 4, 2, 2, p_1045, &xcp__T_void},
-    {"console.add_to_other_config", 21, XM_ADD_TO_MAP, 0, 4, 3, 3, p_1046, &xcp__T_void},
-    {"console.remove_from_other_config", 21, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_1047, &xcp__T_void},
-    {"console.create", 21, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1048, &xcp__T_ref_console},
-    {"console.destroy", 21, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1049, &xcp__T_void},
-    {"blob.get_record", 22, XM_GET_RECORD, 0, -1, 1, 1, p_1050, &xcp__T_record_blob},
-    {"blob.get_by_uuid", 22, XM_GET_BY_UUID, 0, -1, 1, 1, p_1051, &xcp__T_ref_blob},
-    {"blob.get_by_name_label", 22, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1052, &xcp__T_set_ref_blob},
+    {"console.get_all_where", 21, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1042, &xcp__T_set_ref_console},
+    {"console.get_all_records_where", 21, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1043, &xcp__T_map_ref_console_record_console},
+    {"console.get_uuid", 21, XM_GET_FIELD, 0, 0, 1, 1, p_1044, &xcp__T_string},
+    {"console.get_protocol", 21, XM_GET_FIELD, 0, 1, 1, 1, p_1045, &xcp__T_console_protocol},
+    {"console.get_location", 21, XM_GET_FIELD, 0, 2, 1, 1, p_1046, &xcp__T_string},
+    {"console.get_VM", 21, XM_GET_FIELD, 0, 3, 1, 1, p_1047, &xcp__T_ref_VM},
+    {"console.get_other_config", 21, XM_GET_FIELD, 0, 4, 1, 1, p_1048, &xcp__T_map_string_string},
+    {"console.set_other_config", 21, XM_SET_FIELD, 0, 4, 2, 2, p_1049, &xcp__T_void},
+    {"console.add_to_other_config", 21, XM_ADD_TO_MAP, 0, 4, 3, 3, p_1050, &xcp__T_void},
+    {"console.remove_from_other_config", 21, XM_REMOVE_FROM_MAP, 0, 4, 2, 2, p_1051, &xcp__T_void},
+    {"console.create", 21, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1052, &xcp__T_ref_console},
+    {"console.destroy", 21, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1053, &xcp__T_void},
+    {"blob.get_record", 22, XM_GET_RECORD, 0, -1, 1, 1, p_1054, &xcp__T_record_blob},
+    {"blob.get_by_uuid", 22, XM_GET_BY_UUID, 0, -1, 1, 1, p_1055, &xcp__T_ref_blob},
+    {"blob.get_by_name_label", 22, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1056, &xcp__T_set_ref_blob},
     {"blob.get_all", 22, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_blob},
     {"blob.get_all_records", 22, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_blob_record_blob},
-    {"blob.get_all_where", 22, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1055, &xcp__T_set_ref_blob},
-    {"blob.get_all_records_where", 22, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1056, &xcp__T_map_ref_blob_record_blob},
-    {"blob.get_uuid", 22, XM_GET_FIELD, 0, 0, 1, 1, p_1057, &xcp__T_string},
-    {"blob.get_name_label", 22, XM_GET_FIELD, 0, 1, 1, 1, p_1058, &xcp__T_string},
-    {"blob.set_name_label", 22, XM_SET_FIELD, 0, 1, 2, 2, p_1059, &xcp__T_void},
-    {"blob.get_name_description", 22, XM_GET_FIELD, 0, 2, 1, 1, p_1060, &xcp__T_string},
-    {"blob.set_name_description", 22, XM_SET_FIELD, 0, 2, 2, 2, p_1061, &xcp__T_void},
-    {"blob.get_size", 22, XM_GET_FIELD, 0, 3, 1, 1, p_1062, &xcp__T_int},
-    {"blob.get_public", 22, XM_GET_FIELD, 0, 4, 1, 1, p_1063, &xcp__T_bool},
-    {"blob.set_public", 22, XM_SET_FIELD, 0, 4, 2, 2, p_1064, &xcp__T_void},
-    {"blob.get_mime_type", 22, XM_GET_FIELD, 0, 5, 1, 1, p_1065, &xcp__T_string},
-    {"blob.get_last_updated", 22, XM_GET_FIELD, 0, 6, 1, 1, p_1066, &xcp__T_datetime},
-    {"blob.create", 22, XM_EXPLICIT, 0, -1, 2, 1, p_1067, &xcp__T_ref_blob},
-    {"blob.destroy", 22, XM_EXPLICIT, 0, -1, 1, 1, p_1068, &xcp__T_void},
-    {"secret.get_record", 23, XM_GET_RECORD, 0, -1, 1, 1, p_1069, &xcp__T_record_secret},
-    {"secret.get_by_uuid", 23, XM_GET_BY_UUID, 0, -1, 1, 1, p_1070, &xcp__T_ref_secret},
+    {"blob.get_all_where", 22, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1059, &xcp__T_set_ref_blob},
+    {"blob.get_all_records_where", 22, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1060, &xcp__T_map_ref_blob_record_blob},
+    {"blob.get_uuid", 22, XM_GET_FIELD, 0, 0, 1, 1, p_1061, &xcp__T_string},
+    {"blob.get_name_label", 22, XM_GET_FIELD, 0, 1, 1, 1, p_1062, &xcp__T_string},
+    {"blob.set_name_label", 22, XM_SET_FIELD, 0, 1, 2, 2, p_1063, &xcp__T_void},
+    {"blob.get_name_description", 22, XM_GET_FIELD, 0, 2, 1, 1, p_1064, &xcp__T_string},
+    {"blob.set_name_description", 22, XM_SET_FIELD, 0, 2, 2, 2, p_1065, &xcp__T_void},
+    {"blob.get_size", 22, XM_GET_FIELD, 0, 3, 1, 1, p_1066, &xcp__T_int},
+    {"blob.get_public", 22, XM_GET_FIELD, 0, 4, 1, 1, p_1067, &xcp__T_bool},
+    {"blob.set_public", 22, XM_SET_FIELD, 0, 4, 2, 2, p_1068, &xcp__T_void},
+    {"blob.get_mime_type", 22, XM_GET_FIELD, 0, 5, 1, 1, p_1069, &xcp__T_string},
+    {"blob.get_last_updated", 22, XM_GET_FIELD, 0, 6, 1, 1, p_1070, &xcp__T_datetime},
+    {"blob.create", 22, XM_EXPLICIT, 0, -1, 2, 1, p_1071, &xcp__T_ref_blob},
+    {"blob.destroy", 22, XM_EXPLICIT, 0, -1, 1, 1, p_1072, &xcp__T_void},
+    {"secret.get_record", 23, XM_GET_RECORD, 0, -1, 1, 1, p_1073, &xcp__T_record_secret},
+    {"secret.get_by_uuid", 23, XM_GET_BY_UUID, 0, -1, 1, 1, p_1074, &xcp__T_ref_secret},
     {"secret.get_all", 23, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_secret},
     {"secret.get_all_records", 23, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_secret_record_secret},
-    {"secret.get_all_where", 23, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1073, &xcp__T_set_ref_secret},
-    {"secret.get_all_records_where", 23, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1074, &xcp__T_map_ref_secret_record_secret},
-    {"secret.get_uuid", 23, XM_GET_FIELD, 0, 0, 1, 1, p_1075, &xcp__T_string},
-    {"secret.get_value", 23, XM_GET_FIELD, 0, 1, 1, 1, p_1076, &xcp__T_string},
-    {"secret.set_value", 23, XM_SET_FIELD, 0, 1, 2, 2, p_1077, &xcp__T_void},
-    {"secret.get_other_config", 23, XM_GET_FIELD, 0, 2, 1, 1, p_1078, &xcp__T_map_string_string},
-    {"secret.set_other_config", 23, XM_SET_FIELD, 0, 2, 2, 2, p_1079, &xcp__T_void},
-    {"secret.add_to_other_config", 23, XM_ADD_TO_MAP, 0, 2, 3, 3, p_1080, &xcp__T_void},
-    {"secret.remove_from_other_config", 23, XM_REMOVE_FROM_MAP, 0, 2, 2, 2, p_1081, &xcp__T_void},
-    {"secret.create", 23, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1082, &xcp__T_ref_secret},
-    {"secret.destroy", 23, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1083, &xcp__T_void},
-    {"secret.introduce", 23, XM_EXPLICIT, 0, -1, 3, 3, p_1084, &xcp__T_ref_secret},
-    {"pool_update.get_record", 24, XM_GET_RECORD, 0, -1, 1, 1, p_1085, &xcp__T_record_pool_update},
-    {"pool_update.get_by_uuid", 24, XM_GET_BY_UUID, 0, -1, 1, 1, p_1086, &xcp__T_ref_pool_update},
-    {"pool_update.get_by_name_label", 24, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1087, &xcp__T_set_ref_pool_update},
+    {"secret.get_all_where", 23, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1077, &xcp__T_set_ref_secret},
+    {"secret.get_all_records_where", 23, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1078, &xcp__T_map_ref_secret_record_secret},
+    {"secret.get_uuid", 23, XM_GET_FIELD, 0, 0, 1, 1, p_1079, &xcp__T_string},
+    {"secret.get_value", 23, XM_GET_FIELD, 0, 1, 1, 1, p_1080, &xcp__T_string},
+    {"secret.set_value", 23, XM_SET_FIELD, 0, 1, 2, 2, p_1081, &xcp__T_void},
+    {"secret.get_other_config", 23, XM_GET_FIELD, 0, 2, 1, 1, p_1082, &xcp__T_map_string_string},
+    {"secret.set_other_config", 23, XM_SET_FIELD, 0, 2, 2, 2, p_1083, &xcp__T_void},
+    {"secret.add_to_other_config", 23, XM_ADD_TO_MAP, 0, 2, 3, 3, p_1084, &xcp__T_void},
+    {"secret.remove_from_other_config", 23, XM_REMOVE_FROM_MAP, 0, 2, 2, 2, p_1085, &xcp__T_void},
+    {"secret.create", 23, XM_CREATE, XMF_ASYNC, -1, 1, 1, p_1086, &xcp__T_ref_secret},
+    {"secret.destroy", 23, XM_DESTROY, XMF_ASYNC, -1, 1, 1, p_1087, &xcp__T_void},
+    {"secret.introduce", 23, XM_EXPLICIT, 0, -1, 3, 3, p_1088, &xcp__T_ref_secret},
+    {"pool_update.get_record", 24, XM_GET_RECORD, 0, -1, 1, 1, p_1089, &xcp__T_record_pool_update},
+    {"pool_update.get_by_uuid", 24, XM_GET_BY_UUID, 0, -1, 1, 1, p_1090, &xcp__T_ref_pool_update},
+    {"pool_update.get_by_name_label", 24, XM_GET_BY_NAME_LABEL, 0, -1, 1, 1, p_1091, &xcp__T_set_ref_pool_update},
     {"pool_update.get_all", 24, XM_GET_ALL, 0, -1, 0, 0, NULL, &xcp__T_set_ref_pool_update},
     {"pool_update.get_all_records", 24, XM_GET_ALL_RECORDS, 0, -1, 0, 0, NULL, &xcp__T_map_ref_pool_update_record_pool_update},
-    {"pool_update.get_all_where", 24, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1090, &xcp__T_set_ref_pool_update},
-    {"pool_update.get_all_records_where", 24, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1091, &xcp__T_map_ref_pool_update_record_pool_update},
-    {"pool_update.get_uuid", 24, XM_GET_FIELD, 0, 0, 1, 1, p_1092, &xcp__T_string},
-    {"pool_update.get_name_label", 24, XM_GET_FIELD, 0, 1, 1, 1, p_1093, &xcp__T_string},
-    {"pool_update.get_version", 24, XM_GET_FIELD, 0, 2, 1, 1, p_1094, &xcp__T_string},
-    {"pool_update.get_installation_size", 24, XM_GET_FIELD, 0, 3, 1, 1, p_1095, &xcp__T_int},
-    {"pool_update.get_key", 24, XM_GET_FIELD, 0, 4, 1, 1, p_1096, &xcp__T_string},
-    {"pool_update.get_after_apply_guidance", 24, XM_GET_FIELD, 0, 5, 1, 1, p_1097, &xcp__T_set_update_after_apply_guidance},
-    {"pool_update.get_vdi", 24, XM_GET_FIELD, 0, 6, 1, 1, p_1098, &xcp__T_ref_VDI},
-    {"pool_update.get_hosts", 24, XM_GET_FIELD, 0, 7, 1, 1, p_1099, &xcp__T_set_ref_host},
-    {"pool_update.get_other_config", 24, XM_GET_FIELD, 0, 8, 1, 1, p_1100, &xcp__T_map_string_string},
-    {"pool_update.set_other_config", 24, XM_SET_FIELD, 0, 8, 2, 2, p_1101, &xcp__T_void},
-    {"pool_update.add_to_other_config", 24, XM_ADD_TO_MAP, 0, 8, 3, 3, p_1102, &xcp__T_void},
-    {"pool_update.remove_from_other_config", 24, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_1103, &xcp__T_void},
-    {"pool_update.get_enforce_homogeneity", 24, XM_GET_FIELD, 0, 9, 1, 1, p_1104, &xcp__T_bool},
-    {"pool_update.get_name_description", 24, XM_GET_FIELD, 0, 10, 1, 1, p_1105, &xcp__T_string},
-    {"pool_update.introduce", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1106, &xcp__T_ref_pool_update},
-    {"pool_update.precheck", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1107, &xcp__T_livepatch_status},
-    {"pool_update.apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1108, &xcp__T_void},
-    {"pool_update.pool_apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1109, &xcp__T_void},
-    {"pool_update.pool_clean", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1110, &xcp__T_void},
-    {"pool_update.destroy", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1111, &xcp__T_void},
+    {"pool_update.get_all_where", 24, XM_GET_ALL_WHERE, 0, -1, 1, 1, p_1094, &xcp__T_set_ref_pool_update},
+    {"pool_update.get_all_records_where", 24, XM_GET_ALL_RECORDS_WHERE, 0, -1, 1, 1, p_1095, &xcp__T_map_ref_pool_update_record_pool_update},
+    {"pool_update.get_uuid", 24, XM_GET_FIELD, 0, 0, 1, 1, p_1096, &xcp__T_string},
+    {"pool_update.get_name_label", 24, XM_GET_FIELD, 0, 1, 1, 1, p_1097, &xcp__T_string},
+    {"pool_update.get_version", 24, XM_GET_FIELD, 0, 2, 1, 1, p_1098, &xcp__T_string},
+    {"pool_update.get_installation_size", 24, XM_GET_FIELD, 0, 3, 1, 1, p_1099, &xcp__T_int},
+    {"pool_update.get_key", 24, XM_GET_FIELD, 0, 4, 1, 1, p_1100, &xcp__T_string},
+    {"pool_update.get_after_apply_guidance", 24, XM_GET_FIELD, 0, 5, 1, 1, p_1101, &xcp__T_set_update_after_apply_guidance},
+    {"pool_update.get_vdi", 24, XM_GET_FIELD, 0, 6, 1, 1, p_1102, &xcp__T_ref_VDI},
+    {"pool_update.get_hosts", 24, XM_GET_FIELD, 0, 7, 1, 1, p_1103, &xcp__T_set_ref_host},
+    {"pool_update.get_other_config", 24, XM_GET_FIELD, 0, 8, 1, 1, p_1104, &xcp__T_map_string_string},
+    {"pool_update.set_other_config", 24, XM_SET_FIELD, 0, 8, 2, 2, p_1105, &xcp__T_void},
+    {"pool_update.add_to_other_config", 24, XM_ADD_TO_MAP, 0, 8, 3, 3, p_1106, &xcp__T_void},
+    {"pool_update.remove_from_other_config", 24, XM_REMOVE_FROM_MAP, 0, 8, 2, 2, p_1107, &xcp__T_void},
+    {"pool_update.get_enforce_homogeneity", 24, XM_GET_FIELD, 0, 9, 1, 1, p_1108, &xcp__T_bool},
+    {"pool_update.get_name_description", 24, XM_GET_FIELD, 0, 10, 1, 1, p_1109, &xcp__T_string},
+    {"pool_update.introduce", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1110, &xcp__T_ref_pool_update},
+    {"pool_update.precheck", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1111, &xcp__T_livepatch_status},
+    {"pool_update.apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 2, 2, p_1112, &xcp__T_void},
+    {"pool_update.pool_apply", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1113, &xcp__T_void},
+    {"pool_update.pool_clean", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1114, &xcp__T_void},
+    {"pool_update.destroy", 24, XM_EXPLICIT, XMF_ASYNC, -1, 1, 1, p_1115, &xcp__T_void},
 };
-const int xcp__nmessages = 1112;
+const int xcp__nmessages = 1116;
 const xcp_message_info xcp__message_infos[] = {
     {"session.get_record", "session", 1, pn_0, pt_0, pd_0, "record:session", false, true},
     {"session.get_by_uuid", "session", 1, pn_1, pt_1, pd_1, "ref:session", false, true},
@@ -6981,2147 +7001,2153 @@ const xcp_message_info xcp__message_infos[] = {
     {"session.logout", "session", 0, NULL, NULL, NULL, "void", false, true},
     {"session.local_logout", "session", 0, NULL, NULL, NULL, "void", false, true},
     {"session.slave_local_login_with_password", "session", 2, pn_24, pt_24, pd_24, "ref:session", false, false},
-    {"session.change_password", "session", 2, pn_25, pt_25, pd_25, "void", false, true},
+    {"session.slave_login", "session", 2, pn_25, pt_25, pd_25, "ref:session", false, false},
+    {"session.slave_local_login", "session", 1, pn_26, pt_26, pd_26, "ref:session", false, false},
+    {"session.change_password", "session", 2, pn_27, pt_27, pd_27, "void", false, true},
     {"session.get_all_subject_identifiers", "session", 0, NULL, NULL, NULL, "set:string", false, true},
-    {"session.logout_subject_identifier", "session", 1, pn_27, pt_27, pd_27, "void", false, true},
-    {"pool.get_record", "pool", 1, pn_28, pt_28, pd_28, "record:pool", false, true},
-    {"pool.get_by_uuid", "pool", 1, pn_29, pt_29, pd_29, "ref:pool", false, true},
-    {"pool.get_by_name_label", "pool", 1, pn_30, pt_30, pd_30, "set:ref:pool", false, true},
+    {"session.logout_subject_identifier", "session", 1, pn_29, pt_29, pd_29, "void", false, true},
+    {"pool.get_record", "pool", 1, pn_30, pt_30, pd_30, "record:pool", false, true},
+    {"pool.get_by_uuid", "pool", 1, pn_31, pt_31, pd_31, "ref:pool", false, true},
+    {"pool.get_by_name_label", "pool", 1, pn_32, pt_32, pd_32, "set:ref:pool", false, true},
     {"pool.get_all", "pool", 0, NULL, NULL, NULL, "set:ref:pool", false, true},
     {"pool.get_all_records", "pool", 0, NULL, NULL, NULL, "map:ref:pool:record:pool", false, true},
-    {"pool.get_all_where", "pool", 1, pn_33, pt_33, pd_33, "set:ref:pool", false, true},
-    {"pool.get_all_records_where", "pool", 1, pn_34, pt_34, pd_34, "map:ref:pool:record:pool", false, true},
-    {"pool.get_uuid", "pool", 1, pn_35, pt_35, pd_35, "string", false, true},
-    {"pool.get_name_label", "pool", 1, pn_36, pt_36, pd_36, "string", false, true},
-    {"pool.set_name_label", "pool", 2, pn_37, pt_37, pd_37, "void", false, true},
-    {"pool.get_name_description", "pool", 1, pn_38, pt_38, pd_38, "string", false, true},
-    {"pool.set_name_description", "pool", 2, pn_39, pt_39, pd_39, "void", false, true},
-    {"pool.get_master", "pool", 1, pn_40, pt_40, pd_40, "ref:host", false, true},
-    {"pool.get_default_SR", "pool", 1, pn_41, pt_41, pd_41, "ref:SR", false, true},
-    {"pool.set_default_SR", "pool", 2, pn_42, pt_42, pd_42, "void", false, true},
-    {"pool.get_suspend_image_SR", "pool", 1, pn_43, pt_43, pd_43, "ref:SR", false, true},
-    {"pool.set_suspend_image_SR", "pool", 2, pn_44, pt_44, pd_44, "void", false, true},
-    {"pool.get_crash_dump_SR", "pool", 1, pn_45, pt_45, pd_45, "ref:SR", false, true},
-    {"pool.set_crash_dump_SR", "pool", 2, pn_46, pt_46, pd_46, "void", false, true},
-    {"pool.get_other_config", "pool", 1, pn_47, pt_47, pd_47, "map:string:string", false, true},
-    {"pool.set_other_config", "pool", 2, pn_48, pt_48, pd_48, "void", false, true},
-    {"pool.add_to_other_config", "pool", 3, pn_49, pt_49, pd_49, "void", false, true},
-    {"pool.remove_from_other_config", "pool", 2, pn_50, pt_50, pd_50, "void", false, true},
-    {"pool.get_ha_enabled", "pool", 1, pn_51, pt_51, pd_51, "bool", false, true},
-    {"pool.get_ha_statefiles", "pool", 1, pn_52, pt_52, pd_52, "set:string", false, true},
-    {"pool.get_ha_allow_overcommit", "pool", 1, pn_53, pt_53, pd_53, "bool", false, true},
-    {"pool.set_ha_allow_overcommit", "pool", 2, pn_54, pt_54, pd_54, "void", false, true},
-    {"pool.get_tags", "pool", 1, pn_55, pt_55, pd_55, "set:string", false, true},
-    {"pool.set_tags", "pool", 2, pn_56, pt_56, pd_56, "void", false, true},
-    {"pool.add_tags", "pool", 2, pn_57, pt_57, pd_57, "void", false, true},
-    {"pool.remove_tags", "pool", 2, pn_58, pt_58, pd_58, "void", false, true},
-    {"pool.get_gui_config", "pool", 1, pn_59, pt_59, pd_59, "map:string:string", false, true},
-    {"pool.set_gui_config", "pool", 2, pn_60, pt_60, pd_60, "void", false, true},
-    {"pool.add_to_gui_config", "pool", 3, pn_61, pt_61, pd_61, "void", false, true},
-    {"pool.remove_from_gui_config", "pool", 2, pn_62, pt_62, pd_62, "void", false, true},
-    {"pool.get_health_check_config", "pool", 1, pn_63, pt_63, pd_63, "map:string:string", false, true},
-    {"pool.set_health_check_config", "pool", 2, pn_64, pt_64, pd_64, "void", false, true},
-    {"pool.add_to_health_check_config", "pool", 3, pn_65, pt_65, pd_65, "void", false, true},
-    {"pool.remove_from_health_check_config", "pool", 2, pn_66, pt_66, pd_66, "void", false, true},
-    {"pool.get_wlb_enabled", "pool", 1, pn_67, pt_67, pd_67, "bool", false, true},
-    {"pool.set_wlb_enabled", "pool", 2, pn_68, pt_68, pd_68, "void", false, true},
-    {"pool.get_wlb_verify_cert", "pool", 1, pn_69, pt_69, pd_69, "bool", false, true},
-    {"pool.set_wlb_verify_cert", "pool", 2, pn_70, pt_70, pd_70, "void", false, true},
-    {"pool.get_restrictions", "pool", 1, pn_71, pt_71, pd_71, "map:string:string", false, true},
-    {"pool.get_allowed_operations", "pool", 1, pn_72, pt_72, pd_72, "set:pool_allowed_operations", false, true},
-    {"pool.get_current_operations", "pool", 1, pn_73, pt_73, pd_73, "map:string:pool_allowed_operations", false, true},
-    {"pool.get_cpu_info", "pool", 1, pn_74, pt_74, pd_74, "map:string:string", false, true},
-    {"pool.get_policy_no_vendor_device", "pool", 1, pn_75, pt_75, pd_75, "bool", false, true},
-    {"pool.set_policy_no_vendor_device", "pool", 2, pn_76, pt_76, pd_76, "void", false, true},
-    {"pool.get_live_patching_disabled", "pool", 1, pn_77, pt_77, pd_77, "bool", false, true},
-    {"pool.set_live_patching_disabled", "pool", 2, pn_78, pt_78, pd_78, "void", false, true},
-    {"pool.get_is_psr_pending", "pool", 1, pn_79, pt_79, pd_79, "bool", false, true},
-    {"pool.set_is_psr_pending", "pool", 2, pn_80, pt_80, pd_80, "void", false, true},
-    {"pool.get_migration_compression", "pool", 1, pn_81, pt_81, pd_81, "bool", false, true},
-    {"pool.set_migration_compression", "pool", 2, pn_82, pt_82, pd_82, "void", false, true},
-    {"pool.get_coordinator_bias", "pool", 1, pn_83, pt_83, pd_83, "bool", false, true},
-    {"pool.set_coordinator_bias", "pool", 2, pn_84, pt_84, pd_84, "void", false, true},
-    {"pool.get_ext_auth_cache_enabled", "pool", 1, pn_85, pt_85, pd_85, "bool", false, true},
-    {"pool.get_ext_auth_cache_size", "pool", 1, pn_86, pt_86, pd_86, "int", false, true},
-    {"pool.get_ext_auth_cache_expiry", "pool", 1, pn_87, pt_87, pd_87, "int", false, true},
-    {"pool.get_ha_reboot_vm_on_internal_shutdown", "pool", 1, pn_88, pt_88, pd_88, "bool", false, true},
-    {"pool.set_ha_reboot_vm_on_internal_shutdown", "pool", 2, pn_89, pt_89, pd_89, "void", false, true},
-    {"pool.get_limit_console_sessions", "pool", 1, pn_90, pt_90, pd_90, "bool", false, true},
-    {"pool.set_limit_console_sessions", "pool", 2, pn_91, pt_91, pd_91, "void", false, true},
-    {"pool.get_vm_console_idle_timeout", "pool", 1, pn_92, pt_92, pd_92, "int", false, true},
-    {"pool.set_vm_console_idle_timeout", "pool", 2, pn_93, pt_93, pd_93, "void", false, true},
-    {"pool.get_auto_update_vm_secureboot_certificates", "pool", 1, pn_94, pt_94, pd_94, "bool", false, true},
-    {"pool.set_auto_update_vm_secureboot_certificates", "pool", 2, pn_95, pt_95, pd_95, "void", false, true},
-    {"pool.get_ha_configuration", "pool", 1, pn_96, pt_96, pd_96, "map:string:string", false, true},
-    {"pool.get_ha_host_failures_to_tolerate", "pool", 1, pn_97, pt_97, pd_97, "int", false, true},
-    {"pool.get_ha_plan_exists_for", "pool", 1, pn_98, pt_98, pd_98, "int", false, true},
-    {"pool.get_ha_overcommitted", "pool", 1, pn_99, pt_99, pd_99, "bool", false, true},
-    {"pool.get_blobs", "pool", 1, pn_100, pt_100, pd_100, "map:string:ref:blob", false, true},
-    {"pool.get_wlb_url", "pool", 1, pn_101, pt_101, pd_101, "string", false, true},
-    {"pool.get_wlb_username", "pool", 1, pn_102, pt_102, pd_102, "string", false, true},
-    {"pool.get_redo_log_enabled", "pool", 1, pn_103, pt_103, pd_103, "bool", false, true},
-    {"pool.get_redo_log_vdi", "pool", 1, pn_104, pt_104, pd_104, "ref:VDI", false, true},
-    {"pool.get_vswitch_controller", "pool", 1, pn_105, pt_105, pd_105, "string", false, true},
-    {"pool.get_metadata_VDIs", "pool", 1, pn_106, pt_106, pd_106, "set:ref:VDI", false, true},
-    {"pool.get_ha_cluster_stack", "pool", 1, pn_107, pt_107, pd_107, "string", false, true},
-    {"pool.get_guest_agent_config", "pool", 1, pn_108, pt_108, pd_108, "map:string:string", false, true},
-    {"pool.get_igmp_snooping_enabled", "pool", 1, pn_109, pt_109, pd_109, "bool", false, true},
-    {"pool.get_uefi_certificates", "pool", 1, pn_110, pt_110, pd_110, "string", false, true},
-    {"pool.get_custom_uefi_certificates", "pool", 1, pn_111, pt_111, pd_111, "string", false, true},
-    {"pool.get_tls_verification_enabled", "pool", 1, pn_112, pt_112, pd_112, "bool", false, true},
-    {"pool.get_repositories", "pool", 1, pn_113, pt_113, pd_113, "set:ref:Repository", false, true},
-    {"pool.get_client_certificate_auth_enabled", "pool", 1, pn_114, pt_114, pd_114, "bool", false, true},
-    {"pool.get_client_certificate_auth_name", "pool", 1, pn_115, pt_115, pd_115, "string", false, true},
-    {"pool.get_repository_proxy_url", "pool", 1, pn_116, pt_116, pd_116, "string", false, true},
-    {"pool.get_repository_proxy_username", "pool", 1, pn_117, pt_117, pd_117, "string", false, true},
-    {"pool.get_repository_proxy_password", "pool", 1, pn_118, pt_118, pd_118, "ref:secret", false, true},
-    {"pool.get_local_auth_max_threads", "pool", 1, pn_119, pt_119, pd_119, "int", false, true},
-    {"pool.get_ext_auth_max_threads", "pool", 1, pn_120, pt_120, pd_120, "int", false, true},
-    {"pool.get_telemetry_uuid", "pool", 1, pn_121, pt_121, pd_121, "ref:secret", false, true},
-    {"pool.get_telemetry_frequency", "pool", 1, pn_122, pt_122, pd_122, "telemetry_frequency", false, true},
-    {"pool.get_telemetry_next_collection", "pool", 1, pn_123, pt_123, pd_123, "datetime", false, true},
-    {"pool.get_last_update_sync", "pool", 1, pn_124, pt_124, pd_124, "datetime", false, true},
-    {"pool.get_update_sync_frequency", "pool", 1, pn_125, pt_125, pd_125, "update_sync_frequency", false, true},
-    {"pool.get_update_sync_day", "pool", 1, pn_126, pt_126, pd_126, "int", false, true},
-    {"pool.get_update_sync_enabled", "pool", 1, pn_127, pt_127, pd_127, "bool", false, true},
-    {"pool.join", "pool", 3, pn_128, pt_128, pd_128, "void", true, true},
-    {"pool.join_force", "pool", 3, pn_129, pt_129, pd_129, "void", true, true},
-    {"pool.join_member", "pool", 1, pn_130, pt_130, pd_130, "map:string:string", false, true},
-    {"pool.eject", "pool", 1, pn_131, pt_131, pd_131, "void", true, true},
-    {"pool.designate_new_master", "pool", 1, pn_132, pt_132, pd_132, "void", true, true},
+    {"pool.get_all_where", "pool", 1, pn_35, pt_35, pd_35, "set:ref:pool", false, true},
+    {"pool.get_all_records_where", "pool", 1, pn_36, pt_36, pd_36, "map:ref:pool:record:pool", false, true},
+    {"pool.get_uuid", "pool", 1, pn_37, pt_37, pd_37, "string", false, true},
+    {"pool.get_name_label", "pool", 1, pn_38, pt_38, pd_38, "string", false, true},
+    {"pool.set_name_label", "pool", 2, pn_39, pt_39, pd_39, "void", false, true},
+    {"pool.get_name_description", "pool", 1, pn_40, pt_40, pd_40, "string", false, true},
+    {"pool.set_name_description", "pool", 2, pn_41, pt_41, pd_41, "void", false, true},
+    {"pool.get_master", "pool", 1, pn_42, pt_42, pd_42, "ref:host", false, true},
+    {"pool.get_default_SR", "pool", 1, pn_43, pt_43, pd_43, "ref:SR", false, true},
+    {"pool.set_default_SR", "pool", 2, pn_44, pt_44, pd_44, "void", false, true},
+    {"pool.get_suspend_image_SR", "pool", 1, pn_45, pt_45, pd_45, "ref:SR", false, true},
+    {"pool.set_suspend_image_SR", "pool", 2, pn_46, pt_46, pd_46, "void", false, true},
+    {"pool.get_crash_dump_SR", "pool", 1, pn_47, pt_47, pd_47, "ref:SR", false, true},
+    {"pool.set_crash_dump_SR", "pool", 2, pn_48, pt_48, pd_48, "void", false, true},
+    {"pool.get_other_config", "pool", 1, pn_49, pt_49, pd_49, "map:string:string", false, true},
+    {"pool.set_other_config", "pool", 2, pn_50, pt_50, pd_50, "void", false, true},
+    {"pool.add_to_other_config", "pool", 3, pn_51, pt_51, pd_51, "void", false, true},
+    {"pool.remove_from_other_config", "pool", 2, pn_52, pt_52, pd_52, "void", false, true},
+    {"pool.get_ha_enabled", "pool", 1, pn_53, pt_53, pd_53, "bool", false, true},
+    {"pool.get_ha_statefiles", "pool", 1, pn_54, pt_54, pd_54, "set:string", false, true},
+    {"pool.get_ha_allow_overcommit", "pool", 1, pn_55, pt_55, pd_55, "bool", false, true},
+    {"pool.set_ha_allow_overcommit", "pool", 2, pn_56, pt_56, pd_56, "void", false, true},
+    {"pool.get_tags", "pool", 1, pn_57, pt_57, pd_57, "set:string", false, true},
+    {"pool.set_tags", "pool", 2, pn_58, pt_58, pd_58, "void", false, true},
+    {"pool.add_tags", "pool", 2, pn_59, pt_59, pd_59, "void", false, true},
+    {"pool.remove_tags", "pool", 2, pn_60, pt_60, pd_60, "void", false, true},
+    {"pool.get_gui_config", "pool", 1, pn_61, pt_61, pd_61, "map:string:string", false, true},
+    {"pool.set_gui_config", "pool", 2, pn_62, pt_62, pd_62, "void", false, true},
+    {"pool.add_to_gui_config", "pool", 3, pn_63, pt_63, pd_63, "void", false, true},
+    {"pool.remove_from_gui_config", "pool", 2, pn_64, pt_64, pd_64, "void", false, true},
+    {"pool.get_health_check_config", "pool", 1, pn_65, pt_65, pd_65, "map:string:string", false, true},
+    {"pool.set_health_check_config", "pool", 2, pn_66, pt_66, pd_66, "void", false, true},
+    {"pool.add_to_health_check_config", "pool", 3, pn_67, pt_67, pd_67, "void", false, true},
+    {"pool.remove_from_health_check_config", "pool", 2, pn_68, pt_68, pd_68, "void", false, true},
+    {"pool.get_wlb_enabled", "pool", 1, pn_69, pt_69, pd_69, "bool", false, true},
+    {"pool.set_wlb_enabled", "pool", 2, pn_70, pt_70, pd_70, "void", false, true},
+    {"pool.get_wlb_verify_cert", "pool", 1, pn_71, pt_71, pd_71, "bool", false, true},
+    {"pool.set_wlb_verify_cert", "pool", 2, pn_72, pt_72, pd_72, "void", false, true},
+    {"pool.get_restrictions", "pool", 1, pn_73, pt_73, pd_73, "map:string:string", false, true},
+    {"pool.get_allowed_operations", "pool", 1, pn_74, pt_74, pd_74, "set:pool_allowed_operations", false, true},
+    {"pool.get_current_operations", "pool", 1, pn_75, pt_75, pd_75, "map:string:pool_allowed_operations", false, true},
+    {"pool.get_cpu_info", "pool", 1, pn_76, pt_76, pd_76, "map:string:string", false, true},
+    {"pool.get_policy_no_vendor_device", "pool", 1, pn_77, pt_77, pd_77, "bool", false, true},
+    {"pool.set_policy_no_vendor_device", "pool", 2, pn_78, pt_78, pd_78, "void", false, true},
+    {"pool.get_live_patching_disabled", "pool", 1, pn_79, pt_79, pd_79, "bool", false, true},
+    {"pool.set_live_patching_disabled", "pool", 2, pn_80, pt_80, pd_80, "void", false, true},
+    {"pool.get_is_psr_pending", "pool", 1, pn_81, pt_81, pd_81, "bool", false, true},
+    {"pool.set_is_psr_pending", "pool", 2, pn_82, pt_82, pd_82, "void", false, true},
+    {"pool.get_migration_compression", "pool", 1, pn_83, pt_83, pd_83, "bool", false, true},
+    {"pool.set_migration_compression", "pool", 2, pn_84, pt_84, pd_84, "void", false, true},
+    {"pool.get_coordinator_bias", "pool", 1, pn_85, pt_85, pd_85, "bool", false, true},
+    {"pool.set_coordinator_bias", "pool", 2, pn_86, pt_86, pd_86, "void", false, true},
+    {"pool.get_ext_auth_cache_enabled", "pool", 1, pn_87, pt_87, pd_87, "bool", false, true},
+    {"pool.get_ext_auth_cache_size", "pool", 1, pn_88, pt_88, pd_88, "int", false, true},
+    {"pool.get_ext_auth_cache_expiry", "pool", 1, pn_89, pt_89, pd_89, "int", false, true},
+    {"pool.get_ha_reboot_vm_on_internal_shutdown", "pool", 1, pn_90, pt_90, pd_90, "bool", false, true},
+    {"pool.set_ha_reboot_vm_on_internal_shutdown", "pool", 2, pn_91, pt_91, pd_91, "void", false, true},
+    {"pool.get_limit_console_sessions", "pool", 1, pn_92, pt_92, pd_92, "bool", false, true},
+    {"pool.set_limit_console_sessions", "pool", 2, pn_93, pt_93, pd_93, "void", false, true},
+    {"pool.get_vm_console_idle_timeout", "pool", 1, pn_94, pt_94, pd_94, "int", false, true},
+    {"pool.set_vm_console_idle_timeout", "pool", 2, pn_95, pt_95, pd_95, "void", false, true},
+    {"pool.get_auto_update_vm_secureboot_certificates", "pool", 1, pn_96, pt_96, pd_96, "bool", false, true},
+    {"pool.set_auto_update_vm_secureboot_certificates", "pool", 2, pn_97, pt_97, pd_97, "void", false, true},
+    {"pool.get_ha_configuration", "pool", 1, pn_98, pt_98, pd_98, "map:string:string", false, true},
+    {"pool.get_ha_host_failures_to_tolerate", "pool", 1, pn_99, pt_99, pd_99, "int", false, true},
+    {"pool.get_ha_plan_exists_for", "pool", 1, pn_100, pt_100, pd_100, "int", false, true},
+    {"pool.get_ha_overcommitted", "pool", 1, pn_101, pt_101, pd_101, "bool", false, true},
+    {"pool.get_blobs", "pool", 1, pn_102, pt_102, pd_102, "map:string:ref:blob", false, true},
+    {"pool.get_wlb_url", "pool", 1, pn_103, pt_103, pd_103, "string", false, true},
+    {"pool.get_wlb_username", "pool", 1, pn_104, pt_104, pd_104, "string", false, true},
+    {"pool.get_redo_log_enabled", "pool", 1, pn_105, pt_105, pd_105, "bool", false, true},
+    {"pool.get_redo_log_vdi", "pool", 1, pn_106, pt_106, pd_106, "ref:VDI", false, true},
+    {"pool.get_vswitch_controller", "pool", 1, pn_107, pt_107, pd_107, "string", false, true},
+    {"pool.get_metadata_VDIs", "pool", 1, pn_108, pt_108, pd_108, "set:ref:VDI", false, true},
+    {"pool.get_ha_cluster_stack", "pool", 1, pn_109, pt_109, pd_109, "string", false, true},
+    {"pool.get_guest_agent_config", "pool", 1, pn_110, pt_110, pd_110, "map:string:string", false, true},
+    {"pool.get_igmp_snooping_enabled", "pool", 1, pn_111, pt_111, pd_111, "bool", false, true},
+    {"pool.get_uefi_certificates", "pool", 1, pn_112, pt_112, pd_112, "string", false, true},
+    {"pool.get_custom_uefi_certificates", "pool", 1, pn_113, pt_113, pd_113, "string", false, true},
+    {"pool.get_tls_verification_enabled", "pool", 1, pn_114, pt_114, pd_114, "bool", false, true},
+    {"pool.get_repositories", "pool", 1, pn_115, pt_115, pd_115, "set:ref:Repository", false, true},
+    {"pool.get_client_certificate_auth_enabled", "pool", 1, pn_116, pt_116, pd_116, "bool", false, true},
+    {"pool.get_client_certificate_auth_name", "pool", 1, pn_117, pt_117, pd_117, "string", false, true},
+    {"pool.get_repository_proxy_url", "pool", 1, pn_118, pt_118, pd_118, "string", false, true},
+    {"pool.get_repository_proxy_username", "pool", 1, pn_119, pt_119, pd_119, "string", false, true},
+    {"pool.get_repository_proxy_password", "pool", 1, pn_120, pt_120, pd_120, "ref:secret", false, true},
+    {"pool.get_local_auth_max_threads", "pool", 1, pn_121, pt_121, pd_121, "int", false, true},
+    {"pool.get_ext_auth_max_threads", "pool", 1, pn_122, pt_122, pd_122, "int", false, true},
+    {"pool.get_telemetry_uuid", "pool", 1, pn_123, pt_123, pd_123, "ref:secret", false, true},
+    {"pool.get_telemetry_frequency", "pool", 1, pn_124, pt_124, pd_124, "telemetry_frequency", false, true},
+    {"pool.get_telemetry_next_collection", "pool", 1, pn_125, pt_125, pd_125, "datetime", false, true},
+    {"pool.get_last_update_sync", "pool", 1, pn_126, pt_126, pd_126, "datetime", false, true},
+    {"pool.get_update_sync_frequency", "pool", 1, pn_127, pt_127, pd_127, "update_sync_frequency", false, true},
+    {"pool.get_update_sync_day", "pool", 1, pn_128, pt_128, pd_128, "int", false, true},
+    {"pool.get_update_sync_enabled", "pool", 1, pn_129, pt_129, pd_129, "bool", false, true},
+    {"pool.join", "pool", 3, pn_130, pt_130, pd_130, "void", true, true},
+    {"pool.join_force", "pool", 3, pn_131, pt_131, pd_131, "void", true, true},
+    {"pool.join_member", "pool", 1, pn_132, pt_132, pd_132, "map:string:string", false, true},
+    {"pool.eject", "pool", 1, pn_133, pt_133, pd_133, "void", true, true},
+    {"pool.designate_new_master", "pool", 1, pn_134, pt_134, pd_134, "void", true, true},
     {"pool.emergency_transition_to_master", "pool", 0, NULL, NULL, NULL, "void", false, true},
-    {"pool.emergency_reset_master", "pool", 1, pn_134, pt_134, pd_134, "void", false, true},
+    {"pool.emergency_reset_master", "pool", 1, pn_136, pt_136, pd_136, "void", false, true},
     {"pool.recover_slaves", "pool", 0, NULL, NULL, NULL, "set:ref:host", true, true},
-    {"pool.enable_ha", "pool", 2, pn_136, pt_136, pd_136, "void", true, true},
+    {"pool.enable_ha", "pool", 2, pn_138, pt_138, pd_138, "void", true, true},
     {"pool.disable_ha", "pool", 0, NULL, NULL, NULL, "void", true, true},
+    {"pool.member_commit", "pool", 1, pn_140, pt_140, pd_140, "int", false, true},
+    {"pool.member_sync", "pool", 1, pn_141, pt_141, pd_141, "void", false, true},
     {"pool.sync_database", "pool", 0, NULL, NULL, NULL, "void", true, true},
-    {"pool.management_reconfigure", "pool", 1, pn_139, pt_139, pd_139, "void", true, true},
-    {"pool.create_VLAN_from_PIF", "pool", 3, pn_140, pt_140, pd_140, "set:ref:PIF", true, true},
-    {"pool.set_ha_host_failures_to_tolerate", "pool", 2, pn_141, pt_141, pd_141, "void", true, true},
-    {"pool.get_license_state", "pool", 1, pn_142, pt_142, pd_142, "map:string:string", true, true},
-    {"pool.apply_edition", "pool", 2, pn_143, pt_143, pd_143, "void", true, true},
-    {"pool.create_new_blob", "pool", 4, pn_144, pt_144, pd_144, "ref:blob", true, true},
-    {"host.get_record", "host", 1, pn_145, pt_145, pd_145, "record:host", false, true},
-    {"host.get_by_uuid", "host", 1, pn_146, pt_146, pd_146, "ref:host", false, true},
-    {"host.get_by_name_label", "host", 1, pn_147, pt_147, pd_147, "set:ref:host", false, true},
+    {"pool.management_reconfigure", "pool", 1, pn_143, pt_143, pd_143, "void", true, true},
+    {"pool.create_VLAN_from_PIF", "pool", 3, pn_144, pt_144, pd_144, "set:ref:PIF", true, true},
+    {"pool.set_ha_host_failures_to_tolerate", "pool", 2, pn_145, pt_145, pd_145, "void", true, true},
+    {"pool.get_license_state", "pool", 1, pn_146, pt_146, pd_146, "map:string:string", true, true},
+    {"pool.apply_edition", "pool", 2, pn_147, pt_147, pd_147, "void", true, true},
+    {"pool.create_new_blob", "pool", 4, pn_148, pt_148, pd_148, "ref:blob", true, true},
+    {"host.get_record", "host", 1, pn_149, pt_149, pd_149, "record:host", false, true},
+    {"host.get_by_uuid", "host", 1, pn_150, pt_150, pd_150, "ref:host", false, true},
+    {"host.get_by_name_label", "host", 1, pn_151, pt_151, pd_151, "set:ref:host", false, true},
     {"host.get_all", "host", 0, NULL, NULL, NULL, "set:ref:host", false, true},
     {"host.get_all_records", "host", 0, NULL, NULL, NULL, "map:ref:host:record:host", false, true},
-    {"host.get_all_where", "host", 1, pn_150, pt_150, pd_150, "set:ref:host", false, true},
-    {"host.get_all_records_where", "host", 1, pn_151, pt_151, pd_151, "map:ref:host:record:host", false, true},
-    {"host.get_uuid", "host", 1, pn_152, pt_152, pd_152, "string", false, true},
-    {"host.get_name_label", "host", 1, pn_153, pt_153, pd_153, "string", false, true},
-    {"host.set_name_label", "host", 2, pn_154, pt_154, pd_154, "void", false, true},
-    {"host.get_name_description", "host", 1, pn_155, pt_155, pd_155, "string", false, true},
-    {"host.set_name_description", "host", 2, pn_156, pt_156, pd_156, "void", false, true},
-    {"host.get_allowed_operations", "host", 1, pn_157, pt_157, pd_157, "set:host_allowed_operations", false, true},
-    {"host.get_current_operations", "host", 1, pn_158, pt_158, pd_158, "map:string:host_allowed_operations", false, true},
-    {"host.get_API_version_major", "host", 1, pn_159, pt_159, pd_159, "int", false, true},
-    {"host.get_API_version_minor", "host", 1, pn_160, pt_160, pd_160, "int", false, true},
-    {"host.get_enabled", "host", 1, pn_161, pt_161, pd_161, "bool", false, true},
-    {"host.get_software_version", "host", 1, pn_162, pt_162, pd_162, "map:string:string", false, true},
-    {"host.get_other_config", "host", 1, pn_163, pt_163, pd_163, "map:string:string", false, true},
-    {"host.set_other_config", "host", 2, pn_164, pt_164, pd_164, "void", false, true},
-    {"host.add_to_other_config", "host", 3, pn_165, pt_165, pd_165, "void", false, true},
-    {"host.remove_from_other_config", "host", 2, pn_166, pt_166, pd_166, "void", false, true},
-    {"host.get_capabilities", "host", 1, pn_167, pt_167, pd_167, "set:string", false, true},
-    {"host.get_resident_VMs", "host", 1, pn_168, pt_168, pd_168, "set:ref:VM", false, true},
-    {"host.get_logging", "host", 1, pn_169, pt_169, pd_169, "map:string:string", false, true},
-    {"host.set_logging", "host", 2, pn_170, pt_170, pd_170, "void", false, true},
-    {"host.add_to_logging", "host", 3, pn_171, pt_171, pd_171, "void", false, true},
-    {"host.remove_from_logging", "host", 2, pn_172, pt_172, pd_172, "void", false, true},
-    {"host.get_PIFs", "host", 1, pn_173, pt_173, pd_173, "set:ref:PIF", false, true},
-    {"host.get_suspend_image_sr", "host", 1, pn_174, pt_174, pd_174, "ref:SR", false, true},
-    {"host.set_suspend_image_sr", "host", 2, pn_175, pt_175, pd_175, "void", false, true},
-    {"host.get_crash_dump_sr", "host", 1, pn_176, pt_176, pd_176, "ref:SR", false, true},
-    {"host.set_crash_dump_sr", "host", 2, pn_177, pt_177, pd_177, "void", false, true},
-    {"host.get_updates", "host", 1, pn_178, pt_178, pd_178, "set:ref:pool_update", false, true},
-    {"host.get_PBDs", "host", 1, pn_179, pt_179, pd_179, "set:ref:PBD", false, true},
-    {"host.get_host_CPUs", "host", 1, pn_180, pt_180, pd_180, "set:ref:host_cpu", false, true},
-    {"host.get_cpu_info", "host", 1, pn_181, pt_181, pd_181, "map:string:string", false, true},
-    {"host.get_hostname", "host", 1, pn_182, pt_182, pd_182, "string", false, true},
-    {"host.set_hostname", "host", 2, pn_183, pt_183, pd_183, "void", false, true},
-    {"host.get_address", "host", 1, pn_184, pt_184, pd_184, "string", false, true},
-    {"host.set_address", "host", 2, pn_185, pt_185, pd_185, "void", false, true},
-    {"host.get_metrics", "host", 1, pn_186, pt_186, pd_186, "ref:host_metrics", false, true},
-    {"host.get_license_params", "host", 1, pn_187, pt_187, pd_187, "map:string:string", false, true},
-    {"host.get_tags", "host", 1, pn_188, pt_188, pd_188, "set:string", false, true},
-    {"host.set_tags", "host", 2, pn_189, pt_189, pd_189, "void", false, true},
-    {"host.add_tags", "host", 2, pn_190, pt_190, pd_190, "void", false, true},
-    {"host.remove_tags", "host", 2, pn_191, pt_191, pd_191, "void", false, true},
-    {"host.get_edition", "host", 1, pn_192, pt_192, pd_192, "string", false, true},
-    {"host.get_license_server", "host", 1, pn_193, pt_193, pd_193, "map:string:string", false, true},
-    {"host.set_license_server", "host", 2, pn_194, pt_194, pd_194, "void", false, true},
-    {"host.add_to_license_server", "host", 3, pn_195, pt_195, pd_195, "void", false, true},
-    {"host.remove_from_license_server", "host", 2, pn_196, pt_196, pd_196, "void", false, true},
-    {"host.get_bios_strings", "host", 1, pn_197, pt_197, pd_197, "map:string:string", false, true},
-    {"host.get_power_on_mode", "host", 1, pn_198, pt_198, pd_198, "string", false, true},
-    {"host.get_chipset_info", "host", 1, pn_199, pt_199, pd_199, "map:string:string", false, true},
-    {"host.get_PCIs", "host", 1, pn_200, pt_200, pd_200, "set:ref:PCI", false, true},
-    {"host.get_PGPUs", "host", 1, pn_201, pt_201, pd_201, "set:ref:PGPU", false, true},
-    {"host.get_guest_VCPUs_params", "host", 1, pn_202, pt_202, pd_202, "map:string:string", false, true},
-    {"host.set_guest_VCPUs_params", "host", 2, pn_203, pt_203, pd_203, "void", false, true},
-    {"host.add_to_guest_VCPUs_params", "host", 3, pn_204, pt_204, pd_204, "void", false, true},
-    {"host.remove_from_guest_VCPUs_params", "host", 2, pn_205, pt_205, pd_205, "void", false, true},
-    {"host.get_display", "host", 1, pn_206, pt_206, pd_206, "host_display", false, true},
-    {"host.set_display", "host", 2, pn_207, pt_207, pd_207, "void", false, true},
-    {"host.get_control_domain", "host", 1, pn_208, pt_208, pd_208, "ref:VM", false, true},
-    {"host.get_updates_requiring_reboot", "host", 1, pn_209, pt_209, pd_209, "set:ref:pool_update", false, true},
-    {"host.get_iscsi_iqn", "host", 1, pn_210, pt_210, pd_210, "string", false, true},
-    {"host.get_multipathing", "host", 1, pn_211, pt_211, pd_211, "bool", false, true},
-    {"host.get_certificates", "host", 1, pn_212, pt_212, pd_212, "set:ref:Certificate", false, true},
-    {"host.get_https_only", "host", 1, pn_213, pt_213, pd_213, "bool", false, true},
-    {"host.get_ssh_enabled", "host", 1, pn_214, pt_214, pd_214, "bool", false, true},
-    {"host.get_ssh_enabled_timeout", "host", 1, pn_215, pt_215, pd_215, "int", false, true},
-    {"host.get_ssh_expiry", "host", 1, pn_216, pt_216, pd_216, "datetime", false, true},
-    {"host.get_console_idle_timeout", "host", 1, pn_217, pt_217, pd_217, "int", false, true},
-    {"host.get_ssh_auto_mode", "host", 1, pn_218, pt_218, pd_218, "bool", false, true},
-    {"host.get_max_cstate", "host", 1, pn_219, pt_219, pd_219, "string", false, true},
-    {"host.get_secure_boot", "host", 1, pn_220, pt_220, pd_220, "bool", false, true},
-    {"host.get_ntp_mode", "host", 1, pn_221, pt_221, pd_221, "host_ntp_mode", false, true},
-    {"host.get_ntp_custom_servers", "host", 1, pn_222, pt_222, pd_222, "set:string", false, true},
-    {"host.get_timezone", "host", 1, pn_223, pt_223, pd_223, "string", false, true},
-    {"host.get_memory_overhead", "host", 1, pn_224, pt_224, pd_224, "int", false, true},
-    {"host.get_API_version_vendor", "host", 1, pn_225, pt_225, pd_225, "string", false, true},
-    {"host.get_API_version_vendor_implementation", "host", 1, pn_226, pt_226, pd_226, "map:string:string", false, true},
-    {"host.get_cpu_configuration", "host", 1, pn_227, pt_227, pd_227, "map:string:string", false, true},
-    {"host.get_sched_policy", "host", 1, pn_228, pt_228, pd_228, "string", false, true},
-    {"host.get_supported_bootloaders", "host", 1, pn_229, pt_229, pd_229, "set:string", false, true},
-    {"host.get_crashdumps", "host", 1, pn_230, pt_230, pd_230, "set:ref:host_crashdump", false, true},
-    {"host.get_patches", "host", 1, pn_231, pt_231, pd_231, "set:ref:host_patch", false, true},
-    {"host.get_ha_statefiles", "host", 1, pn_232, pt_232, pd_232, "set:string", false, true},
-    {"host.get_ha_network_peers", "host", 1, pn_233, pt_233, pd_233, "set:string", false, true},
-    {"host.get_blobs", "host", 1, pn_234, pt_234, pd_234, "map:string:ref:blob", false, true},
-    {"host.get_external_auth_type", "host", 1, pn_235, pt_235, pd_235, "string", false, true},
-    {"host.get_external_auth_service_name", "host", 1, pn_236, pt_236, pd_236, "string", false, true},
-    {"host.get_external_auth_configuration", "host", 1, pn_237, pt_237, pd_237, "map:string:string", false, true},
-    {"host.get_power_on_config", "host", 1, pn_238, pt_238, pd_238, "map:string:string", false, true},
-    {"host.get_local_cache_sr", "host", 1, pn_239, pt_239, pd_239, "ref:SR", false, true},
-    {"host.get_PUSBs", "host", 1, pn_240, pt_240, pd_240, "set:ref:PUSB", false, true},
-    {"host.get_ssl_legacy", "host", 1, pn_241, pt_241, pd_241, "bool", false, true},
-    {"host.get_virtual_hardware_platform_versions", "host", 1, pn_242, pt_242, pd_242, "set:int", false, true},
-    {"host.get_features", "host", 1, pn_243, pt_243, pd_243, "set:ref:Feature", false, true},
-    {"host.get_uefi_certificates", "host", 1, pn_244, pt_244, pd_244, "string", false, true},
-    {"host.get_editions", "host", 1, pn_245, pt_245, pd_245, "set:string", false, true},
-    {"host.get_pending_guidances", "host", 1, pn_246, pt_246, pd_246, "set:update_guidances", false, true},
-    {"host.get_tls_verification_enabled", "host", 1, pn_247, pt_247, pd_247, "bool", false, true},
-    {"host.get_last_software_update", "host", 1, pn_248, pt_248, pd_248, "datetime", false, true},
-    {"host.get_latest_synced_updates_applied", "host", 1, pn_249, pt_249, pd_249, "latest_synced_updates_applied_state", false, true},
-    {"host.get_numa_affinity_policy", "host", 1, pn_250, pt_250, pd_250, "host_numa_affinity_policy", false, true},
-    {"host.get_pending_guidances_recommended", "host", 1, pn_251, pt_251, pd_251, "set:update_guidances", false, true},
-    {"host.get_pending_guidances_full", "host", 1, pn_252, pt_252, pd_252, "set:update_guidances", false, true},
-    {"host.get_last_update_hash", "host", 1, pn_253, pt_253, pd_253, "string", false, true},
-    {"host.disable", "host", 2, pn_254, pt_254, pd_254, "void", true, true},
-    {"host.enable", "host", 1, pn_255, pt_255, pd_255, "void", true, true},
-    {"host.evacuate", "host", 3, pn_256, pt_256, pd_256, "void", true, true},
-    {"host.get_vms_which_prevent_evacuation", "host", 1, pn_257, pt_257, pd_257, "map:ref:VM:set:string", true, true},
-    {"host.assert_can_evacuate", "host", 1, pn_258, pt_258, pd_258, "void", true, true},
-    {"host.reboot", "host", 1, pn_259, pt_259, pd_259, "void", true, true},
-    {"host.shutdown", "host", 1, pn_260, pt_260, pd_260, "void", true, true},
-    {"host.power_on", "host", 1, pn_261, pt_261, pd_261, "void", true, true},
-    {"host.call_plugin", "host", 4, pn_262, pt_262, pd_262, "string", true, true},
-    {"host.get_servertime", "host", 1, pn_263, pt_263, pd_263, "datetime", true, true},
-    {"host.get_server_localtime", "host", 1, pn_264, pt_264, pd_264, "datetime", true, true},
-    {"host.get_management_interface", "host", 1, pn_265, pt_265, pd_265, "ref:PIF", true, true},
-    {"host.management_reconfigure", "host", 1, pn_266, pt_266, pd_266, "void", true, true},
-    {"host.restart_agent", "host", 1, pn_267, pt_267, pd_267, "void", true, true},
-    {"host.set_hostname_live", "host", 2, pn_268, pt_268, pd_268, "void", true, true},
-    {"host.syslog_reconfigure", "host", 1, pn_269, pt_269, pd_269, "void", true, true},
-    {"host.destroy", "host", 1, pn_270, pt_270, pd_270, "void", true, true},
-    {"host.declare_dead", "host", 1, pn_271, pt_271, pd_271, "void", true, true},
-    {"host.compute_free_memory", "host", 1, pn_272, pt_272, pd_272, "int", true, true},
-    {"host.compute_memory_overhead", "host", 1, pn_273, pt_273, pd_273, "int", true, true},
-    {"host.dmesg", "host", 1, pn_274, pt_274, pd_274, "string", true, true},
-    {"host.get_log", "host", 1, pn_275, pt_275, pd_275, "string", true, true},
-    {"host.get_data_sources", "host", 1, pn_276, pt_276, pd_276, "set:record:data_source", false, true},
-    {"host.record_data_source", "host", 2, pn_277, pt_277, pd_277, "void", false, true},
-    {"host.query_data_source", "host", 2, pn_278, pt_278, pd_278, "float", false, true},
-    {"host.forget_data_source_archives", "host", 2, pn_279, pt_279, pd_279, "void", false, true},
-    {"host.create_new_blob", "host", 4, pn_280, pt_280, pd_280, "ref:blob", true, true},
-    {"host_metrics.get_record", "host_metrics", 1, pn_281, pt_281, pd_281, "record:host_metrics", false, true},
-    {"host_metrics.get_by_uuid", "host_metrics", 1, pn_282, pt_282, pd_282, "ref:host_metrics", false, true},
+    {"host.get_all_where", "host", 1, pn_154, pt_154, pd_154, "set:ref:host", false, true},
+    {"host.get_all_records_where", "host", 1, pn_155, pt_155, pd_155, "map:ref:host:record:host", false, true},
+    {"host.get_uuid", "host", 1, pn_156, pt_156, pd_156, "string", false, true},
+    {"host.get_name_label", "host", 1, pn_157, pt_157, pd_157, "string", false, true},
+    {"host.set_name_label", "host", 2, pn_158, pt_158, pd_158, "void", false, true},
+    {"host.get_name_description", "host", 1, pn_159, pt_159, pd_159, "string", false, true},
+    {"host.set_name_description", "host", 2, pn_160, pt_160, pd_160, "void", false, true},
+    {"host.get_allowed_operations", "host", 1, pn_161, pt_161, pd_161, "set:host_allowed_operations", false, true},
+    {"host.get_current_operations", "host", 1, pn_162, pt_162, pd_162, "map:string:host_allowed_operations", false, true},
+    {"host.get_API_version_major", "host", 1, pn_163, pt_163, pd_163, "int", false, true},
+    {"host.get_API_version_minor", "host", 1, pn_164, pt_164, pd_164, "int", false, true},
+    {"host.get_enabled", "host", 1, pn_165, pt_165, pd_165, "bool", false, true},
+    {"host.get_software_version", "host", 1, pn_166, pt_166, pd_166, "map:string:string", false, true},
+    {"host.get_other_config", "host", 1, pn_167, pt_167, pd_167, "map:string:string", false, true},
+    {"host.set_other_config", "host", 2, pn_168, pt_168, pd_168, "void", false, true},
+    {"host.add_to_other_config", "host", 3, pn_169, pt_169, pd_169, "void", false, true},
+    {"host.remove_from_other_config", "host", 2, pn_170, pt_170, pd_170, "void", false, true},
+    {"host.get_capabilities", "host", 1, pn_171, pt_171, pd_171, "set:string", false, true},
+    {"host.get_resident_VMs", "host", 1, pn_172, pt_172, pd_172, "set:ref:VM", false, true},
+    {"host.get_logging", "host", 1, pn_173, pt_173, pd_173, "map:string:string", false, true},
+    {"host.set_logging", "host", 2, pn_174, pt_174, pd_174, "void", false, true},
+    {"host.add_to_logging", "host", 3, pn_175, pt_175, pd_175, "void", false, true},
+    {"host.remove_from_logging", "host", 2, pn_176, pt_176, pd_176, "void", false, true},
+    {"host.get_PIFs", "host", 1, pn_177, pt_177, pd_177, "set:ref:PIF", false, true},
+    {"host.get_suspend_image_sr", "host", 1, pn_178, pt_178, pd_178, "ref:SR", false, true},
+    {"host.set_suspend_image_sr", "host", 2, pn_179, pt_179, pd_179, "void", false, true},
+    {"host.get_crash_dump_sr", "host", 1, pn_180, pt_180, pd_180, "ref:SR", false, true},
+    {"host.set_crash_dump_sr", "host", 2, pn_181, pt_181, pd_181, "void", false, true},
+    {"host.get_updates", "host", 1, pn_182, pt_182, pd_182, "set:ref:pool_update", false, true},
+    {"host.get_PBDs", "host", 1, pn_183, pt_183, pd_183, "set:ref:PBD", false, true},
+    {"host.get_host_CPUs", "host", 1, pn_184, pt_184, pd_184, "set:ref:host_cpu", false, true},
+    {"host.get_cpu_info", "host", 1, pn_185, pt_185, pd_185, "map:string:string", false, true},
+    {"host.get_hostname", "host", 1, pn_186, pt_186, pd_186, "string", false, true},
+    {"host.set_hostname", "host", 2, pn_187, pt_187, pd_187, "void", false, true},
+    {"host.get_address", "host", 1, pn_188, pt_188, pd_188, "string", false, true},
+    {"host.set_address", "host", 2, pn_189, pt_189, pd_189, "void", false, true},
+    {"host.get_metrics", "host", 1, pn_190, pt_190, pd_190, "ref:host_metrics", false, true},
+    {"host.get_license_params", "host", 1, pn_191, pt_191, pd_191, "map:string:string", false, true},
+    {"host.get_tags", "host", 1, pn_192, pt_192, pd_192, "set:string", false, true},
+    {"host.set_tags", "host", 2, pn_193, pt_193, pd_193, "void", false, true},
+    {"host.add_tags", "host", 2, pn_194, pt_194, pd_194, "void", false, true},
+    {"host.remove_tags", "host", 2, pn_195, pt_195, pd_195, "void", false, true},
+    {"host.get_edition", "host", 1, pn_196, pt_196, pd_196, "string", false, true},
+    {"host.get_license_server", "host", 1, pn_197, pt_197, pd_197, "map:string:string", false, true},
+    {"host.set_license_server", "host", 2, pn_198, pt_198, pd_198, "void", false, true},
+    {"host.add_to_license_server", "host", 3, pn_199, pt_199, pd_199, "void", false, true},
+    {"host.remove_from_license_server", "host", 2, pn_200, pt_200, pd_200, "void", false, true},
+    {"host.get_bios_strings", "host", 1, pn_201, pt_201, pd_201, "map:string:string", false, true},
+    {"host.get_power_on_mode", "host", 1, pn_202, pt_202, pd_202, "string", false, true},
+    {"host.get_chipset_info", "host", 1, pn_203, pt_203, pd_203, "map:string:string", false, true},
+    {"host.get_PCIs", "host", 1, pn_204, pt_204, pd_204, "set:ref:PCI", false, true},
+    {"host.get_PGPUs", "host", 1, pn_205, pt_205, pd_205, "set:ref:PGPU", false, true},
+    {"host.get_guest_VCPUs_params", "host", 1, pn_206, pt_206, pd_206, "map:string:string", false, true},
+    {"host.set_guest_VCPUs_params", "host", 2, pn_207, pt_207, pd_207, "void", false, true},
+    {"host.add_to_guest_VCPUs_params", "host", 3, pn_208, pt_208, pd_208, "void", false, true},
+    {"host.remove_from_guest_VCPUs_params", "host", 2, pn_209, pt_209, pd_209, "void", false, true},
+    {"host.get_display", "host", 1, pn_210, pt_210, pd_210, "host_display", false, true},
+    {"host.set_display", "host", 2, pn_211, pt_211, pd_211, "void", false, true},
+    {"host.get_control_domain", "host", 1, pn_212, pt_212, pd_212, "ref:VM", false, true},
+    {"host.get_updates_requiring_reboot", "host", 1, pn_213, pt_213, pd_213, "set:ref:pool_update", false, true},
+    {"host.get_iscsi_iqn", "host", 1, pn_214, pt_214, pd_214, "string", false, true},
+    {"host.get_multipathing", "host", 1, pn_215, pt_215, pd_215, "bool", false, true},
+    {"host.get_certificates", "host", 1, pn_216, pt_216, pd_216, "set:ref:Certificate", false, true},
+    {"host.get_https_only", "host", 1, pn_217, pt_217, pd_217, "bool", false, true},
+    {"host.get_ssh_enabled", "host", 1, pn_218, pt_218, pd_218, "bool", false, true},
+    {"host.get_ssh_enabled_timeout", "host", 1, pn_219, pt_219, pd_219, "int", false, true},
+    {"host.get_ssh_expiry", "host", 1, pn_220, pt_220, pd_220, "datetime", false, true},
+    {"host.get_console_idle_timeout", "host", 1, pn_221, pt_221, pd_221, "int", false, true},
+    {"host.get_ssh_auto_mode", "host", 1, pn_222, pt_222, pd_222, "bool", false, true},
+    {"host.get_max_cstate", "host", 1, pn_223, pt_223, pd_223, "string", false, true},
+    {"host.get_secure_boot", "host", 1, pn_224, pt_224, pd_224, "bool", false, true},
+    {"host.get_ntp_mode", "host", 1, pn_225, pt_225, pd_225, "host_ntp_mode", false, true},
+    {"host.get_ntp_custom_servers", "host", 1, pn_226, pt_226, pd_226, "set:string", false, true},
+    {"host.get_timezone", "host", 1, pn_227, pt_227, pd_227, "string", false, true},
+    {"host.get_memory_overhead", "host", 1, pn_228, pt_228, pd_228, "int", false, true},
+    {"host.get_API_version_vendor", "host", 1, pn_229, pt_229, pd_229, "string", false, true},
+    {"host.get_API_version_vendor_implementation", "host", 1, pn_230, pt_230, pd_230, "map:string:string", false, true},
+    {"host.get_cpu_configuration", "host", 1, pn_231, pt_231, pd_231, "map:string:string", false, true},
+    {"host.get_sched_policy", "host", 1, pn_232, pt_232, pd_232, "string", false, true},
+    {"host.get_supported_bootloaders", "host", 1, pn_233, pt_233, pd_233, "set:string", false, true},
+    {"host.get_crashdumps", "host", 1, pn_234, pt_234, pd_234, "set:ref:host_crashdump", false, true},
+    {"host.get_patches", "host", 1, pn_235, pt_235, pd_235, "set:ref:host_patch", false, true},
+    {"host.get_ha_statefiles", "host", 1, pn_236, pt_236, pd_236, "set:string", false, true},
+    {"host.get_ha_network_peers", "host", 1, pn_237, pt_237, pd_237, "set:string", false, true},
+    {"host.get_blobs", "host", 1, pn_238, pt_238, pd_238, "map:string:ref:blob", false, true},
+    {"host.get_external_auth_type", "host", 1, pn_239, pt_239, pd_239, "string", false, true},
+    {"host.get_external_auth_service_name", "host", 1, pn_240, pt_240, pd_240, "string", false, true},
+    {"host.get_external_auth_configuration", "host", 1, pn_241, pt_241, pd_241, "map:string:string", false, true},
+    {"host.get_power_on_config", "host", 1, pn_242, pt_242, pd_242, "map:string:string", false, true},
+    {"host.get_local_cache_sr", "host", 1, pn_243, pt_243, pd_243, "ref:SR", false, true},
+    {"host.get_PUSBs", "host", 1, pn_244, pt_244, pd_244, "set:ref:PUSB", false, true},
+    {"host.get_ssl_legacy", "host", 1, pn_245, pt_245, pd_245, "bool", false, true},
+    {"host.get_virtual_hardware_platform_versions", "host", 1, pn_246, pt_246, pd_246, "set:int", false, true},
+    {"host.get_features", "host", 1, pn_247, pt_247, pd_247, "set:ref:Feature", false, true},
+    {"host.get_uefi_certificates", "host", 1, pn_248, pt_248, pd_248, "string", false, true},
+    {"host.get_editions", "host", 1, pn_249, pt_249, pd_249, "set:string", false, true},
+    {"host.get_pending_guidances", "host", 1, pn_250, pt_250, pd_250, "set:update_guidances", false, true},
+    {"host.get_tls_verification_enabled", "host", 1, pn_251, pt_251, pd_251, "bool", false, true},
+    {"host.get_last_software_update", "host", 1, pn_252, pt_252, pd_252, "datetime", false, true},
+    {"host.get_latest_synced_updates_applied", "host", 1, pn_253, pt_253, pd_253, "latest_synced_updates_applied_state", false, true},
+    {"host.get_numa_affinity_policy", "host", 1, pn_254, pt_254, pd_254, "host_numa_affinity_policy", false, true},
+    {"host.get_pending_guidances_recommended", "host", 1, pn_255, pt_255, pd_255, "set:update_guidances", false, true},
+    {"host.get_pending_guidances_full", "host", 1, pn_256, pt_256, pd_256, "set:update_guidances", false, true},
+    {"host.get_last_update_hash", "host", 1, pn_257, pt_257, pd_257, "string", false, true},
+    {"host.disable", "host", 2, pn_258, pt_258, pd_258, "void", true, true},
+    {"host.enable", "host", 1, pn_259, pt_259, pd_259, "void", true, true},
+    {"host.evacuate", "host", 3, pn_260, pt_260, pd_260, "void", true, true},
+    {"host.get_vms_which_prevent_evacuation", "host", 1, pn_261, pt_261, pd_261, "map:ref:VM:set:string", true, true},
+    {"host.assert_can_evacuate", "host", 1, pn_262, pt_262, pd_262, "void", true, true},
+    {"host.reboot", "host", 1, pn_263, pt_263, pd_263, "void", true, true},
+    {"host.shutdown", "host", 1, pn_264, pt_264, pd_264, "void", true, true},
+    {"host.power_on", "host", 1, pn_265, pt_265, pd_265, "void", true, true},
+    {"host.call_plugin", "host", 4, pn_266, pt_266, pd_266, "string", true, true},
+    {"host.get_servertime", "host", 1, pn_267, pt_267, pd_267, "datetime", true, true},
+    {"host.get_server_localtime", "host", 1, pn_268, pt_268, pd_268, "datetime", true, true},
+    {"host.get_management_interface", "host", 1, pn_269, pt_269, pd_269, "ref:PIF", true, true},
+    {"host.management_reconfigure", "host", 1, pn_270, pt_270, pd_270, "void", true, true},
+    {"host.restart_agent", "host", 1, pn_271, pt_271, pd_271, "void", true, true},
+    {"host.set_hostname_live", "host", 2, pn_272, pt_272, pd_272, "void", true, true},
+    {"host.syslog_reconfigure", "host", 1, pn_273, pt_273, pd_273, "void", true, true},
+    {"host.destroy", "host", 1, pn_274, pt_274, pd_274, "void", true, true},
+    {"host.declare_dead", "host", 1, pn_275, pt_275, pd_275, "void", true, true},
+    {"host.compute_free_memory", "host", 1, pn_276, pt_276, pd_276, "int", true, true},
+    {"host.compute_memory_overhead", "host", 1, pn_277, pt_277, pd_277, "int", true, true},
+    {"host.dmesg", "host", 1, pn_278, pt_278, pd_278, "string", true, true},
+    {"host.get_log", "host", 1, pn_279, pt_279, pd_279, "string", true, true},
+    {"host.get_data_sources", "host", 1, pn_280, pt_280, pd_280, "set:record:data_source", false, true},
+    {"host.record_data_source", "host", 2, pn_281, pt_281, pd_281, "void", false, true},
+    {"host.query_data_source", "host", 2, pn_282, pt_282, pd_282, "float", false, true},
+    {"host.forget_data_source_archives", "host", 2, pn_283, pt_283, pd_283, "void", false, true},
+    {"host.create_new_blob", "host", 4, pn_284, pt_284, pd_284, "ref:blob", true, true},
+    {"host_metrics.get_record", "host_metrics", 1, pn_285, pt_285, pd_285, "record:host_metrics", false, true},
+    {"host_metrics.get_by_uuid", "host_metrics", 1, pn_286, pt_286, pd_286, "ref:host_metrics", false, true},
     {"host_metrics.get_all", "host_metrics", 0, NULL, NULL, NULL, "set:ref:host_metrics", false, true},
     {"host_metrics.get_all_records", "host_metrics", 0, NULL, NULL, NULL, "map:ref:host_metrics:record:host_metrics", false, true},
-    {"host_metrics.get_all_where", "host_metrics", 1, pn_285, pt_285, pd_285, "set:ref:host_metrics", false, true},
-    {"host_metrics.get_all_records_where", "host_metrics", 1, pn_286, pt_286, pd_286, "map:ref:host_metrics:record:host_metrics", false, true},
-    {"host_metrics.get_uuid", "host_metrics", 1, pn_287, pt_287, pd_287, "string", false, true},
-    {"host_metrics.get_memory_total", "host_metrics", 1, pn_288, pt_288, pd_288, "int", false, true},
-    {"host_metrics.get_memory_free", "host_metrics", 1, pn_289, pt_289, pd_289, "int", false, true},
-    {"host_metrics.get_live", "host_metrics", 1, pn_290, pt_290, pd_290, "bool", false, true},
-    {"host_metrics.get_last_updated", "host_metrics", 1, pn_291, pt_291, pd_291, "datetime", false, true},
-    {"host_metrics.get_other_config", "host_metrics", 1, pn_292, pt_292, pd_292, "map:string:string", false, true},
-    {"host_metrics.set_other_config", "host_metrics", 2, pn_293, pt_293, pd_293, "void", false, true},
-    {"host_metrics.add_to_other_config", "host_metrics", 3, pn_294, pt_294, pd_294, "void", false, true},
-    {"host_metrics.remove_from_other_config", "host_metrics", 2, pn_295, pt_295, pd_295, "void", false, true},
-    {"host_cpu.get_record", "host_cpu", 1, pn_296, pt_296, pd_296, "record:host_cpu", false, true},
-    {"host_cpu.get_by_uuid", "host_cpu", 1, pn_297, pt_297, pd_297, "ref:host_cpu", false, true},
+    {"host_metrics.get_all_where", "host_metrics", 1, pn_289, pt_289, pd_289, "set:ref:host_metrics", false, true},
+    {"host_metrics.get_all_records_where", "host_metrics", 1, pn_290, pt_290, pd_290, "map:ref:host_metrics:record:host_metrics", false, true},
+    {"host_metrics.get_uuid", "host_metrics", 1, pn_291, pt_291, pd_291, "string", false, true},
+    {"host_metrics.get_memory_total", "host_metrics", 1, pn_292, pt_292, pd_292, "int", false, true},
+    {"host_metrics.get_memory_free", "host_metrics", 1, pn_293, pt_293, pd_293, "int", false, true},
+    {"host_metrics.get_live", "host_metrics", 1, pn_294, pt_294, pd_294, "bool", false, true},
+    {"host_metrics.get_last_updated", "host_metrics", 1, pn_295, pt_295, pd_295, "datetime", false, true},
+    {"host_metrics.get_other_config", "host_metrics", 1, pn_296, pt_296, pd_296, "map:string:string", false, true},
+    {"host_metrics.set_other_config", "host_metrics", 2, pn_297, pt_297, pd_297, "void", false, true},
+    {"host_metrics.add_to_other_config", "host_metrics", 3, pn_298, pt_298, pd_298, "void", false, true},
+    {"host_metrics.remove_from_other_config", "host_metrics", 2, pn_299, pt_299, pd_299, "void", false, true},
+    {"host_cpu.get_record", "host_cpu", 1, pn_300, pt_300, pd_300, "record:host_cpu", false, true},
+    {"host_cpu.get_by_uuid", "host_cpu", 1, pn_301, pt_301, pd_301, "ref:host_cpu", false, true},
     {"host_cpu.get_all", "host_cpu", 0, NULL, NULL, NULL, "set:ref:host_cpu", false, true},
     {"host_cpu.get_all_records", "host_cpu", 0, NULL, NULL, NULL, "map:ref:host_cpu:record:host_cpu", false, true},
-    {"host_cpu.get_all_where", "host_cpu", 1, pn_300, pt_300, pd_300, "set:ref:host_cpu", false, true},
-    {"host_cpu.get_all_records_where", "host_cpu", 1, pn_301, pt_301, pd_301, "map:ref:host_cpu:record:host_cpu", false, true},
-    {"host_cpu.get_uuid", "host_cpu", 1, pn_302, pt_302, pd_302, "string", false, true},
-    {"host_cpu.get_host", "host_cpu", 1, pn_303, pt_303, pd_303, "ref:host", false, true},
-    {"host_cpu.get_number", "host_cpu", 1, pn_304, pt_304, pd_304, "int", false, true},
-    {"host_cpu.get_vendor", "host_cpu", 1, pn_305, pt_305, pd_305, "string", false, true},
-    {"host_cpu.get_speed", "host_cpu", 1, pn_306, pt_306, pd_306, "int", false, true},
-    {"host_cpu.get_modelname", "host_cpu", 1, pn_307, pt_307, pd_307, "string", false, true},
-    {"host_cpu.get_flags", "host_cpu", 1, pn_308, pt_308, pd_308, "string", false, true},
-    {"host_cpu.get_features", "host_cpu", 1, pn_309, pt_309, pd_309, "string", false, true},
-    {"host_cpu.get_utilisation", "host_cpu", 1, pn_310, pt_310, pd_310, "float", false, true},
-    {"host_cpu.get_other_config", "host_cpu", 1, pn_311, pt_311, pd_311, "map:string:string", false, true},
-    {"host_cpu.set_other_config", "host_cpu", 2, pn_312, pt_312, pd_312, "void", false, true},
-    {"host_cpu.add_to_other_config", "host_cpu", 3, pn_313, pt_313, pd_313, "void", false, true},
-    {"host_cpu.remove_from_other_config", "host_cpu", 2, pn_314, pt_314, pd_314, "void", false, true},
-    {"host_cpu.get_family", "host_cpu", 1, pn_315, pt_315, pd_315, "int", false, true},
-    {"host_cpu.get_model", "host_cpu", 1, pn_316, pt_316, pd_316, "int", false, true},
-    {"host_cpu.get_stepping", "host_cpu", 1, pn_317, pt_317, pd_317, "string", false, true},
-    {"VM.get_record", "VM", 1, pn_318, pt_318, pd_318, "record:VM", false, true},
-    {"VM.get_by_uuid", "VM", 1, pn_319, pt_319, pd_319, "ref:VM", false, true},
-    {"VM.get_by_name_label", "VM", 1, pn_320, pt_320, pd_320, "set:ref:VM", false, true},
+    {"host_cpu.get_all_where", "host_cpu", 1, pn_304, pt_304, pd_304, "set:ref:host_cpu", false, true},
+    {"host_cpu.get_all_records_where", "host_cpu", 1, pn_305, pt_305, pd_305, "map:ref:host_cpu:record:host_cpu", false, true},
+    {"host_cpu.get_uuid", "host_cpu", 1, pn_306, pt_306, pd_306, "string", false, true},
+    {"host_cpu.get_host", "host_cpu", 1, pn_307, pt_307, pd_307, "ref:host", false, true},
+    {"host_cpu.get_number", "host_cpu", 1, pn_308, pt_308, pd_308, "int", false, true},
+    {"host_cpu.get_vendor", "host_cpu", 1, pn_309, pt_309, pd_309, "string", false, true},
+    {"host_cpu.get_speed", "host_cpu", 1, pn_310, pt_310, pd_310, "int", false, true},
+    {"host_cpu.get_modelname", "host_cpu", 1, pn_311, pt_311, pd_311, "string", false, true},
+    {"host_cpu.get_flags", "host_cpu", 1, pn_312, pt_312, pd_312, "string", false, true},
+    {"host_cpu.get_features", "host_cpu", 1, pn_313, pt_313, pd_313, "string", false, true},
+    {"host_cpu.get_utilisation", "host_cpu", 1, pn_314, pt_314, pd_314, "float", false, true},
+    {"host_cpu.get_other_config", "host_cpu", 1, pn_315, pt_315, pd_315, "map:string:string", false, true},
+    {"host_cpu.set_other_config", "host_cpu", 2, pn_316, pt_316, pd_316, "void", false, true},
+    {"host_cpu.add_to_other_config", "host_cpu", 3, pn_317, pt_317, pd_317, "void", false, true},
+    {"host_cpu.remove_from_other_config", "host_cpu", 2, pn_318, pt_318, pd_318, "void", false, true},
+    {"host_cpu.get_family", "host_cpu", 1, pn_319, pt_319, pd_319, "int", false, true},
+    {"host_cpu.get_model", "host_cpu", 1, pn_320, pt_320, pd_320, "int", false, true},
+    {"host_cpu.get_stepping", "host_cpu", 1, pn_321, pt_321, pd_321, "string", false, true},
+    {"VM.get_record", "VM", 1, pn_322, pt_322, pd_322, "record:VM", false, true},
+    {"VM.get_by_uuid", "VM", 1, pn_323, pt_323, pd_323, "ref:VM", false, true},
+    {"VM.get_by_name_label", "VM", 1, pn_324, pt_324, pd_324, "set:ref:VM", false, true},
     {"VM.get_all", "VM", 0, NULL, NULL, NULL, "set:ref:VM", false, true},
     {"VM.get_all_records", "VM", 0, NULL, NULL, NULL, "map:ref:VM:record:VM", false, true},
-    {"VM.get_all_where", "VM", 1, pn_323, pt_323, pd_323, "set:ref:VM", false, true},
-    {"VM.get_all_records_where", "VM", 1, pn_324, pt_324, pd_324, "map:ref:VM:record:VM", false, true},
-    {"VM.get_uuid", "VM", 1, pn_325, pt_325, pd_325, "string", false, true},
-    {"VM.get_allowed_operations", "VM", 1, pn_326, pt_326, pd_326, "set:vm_operations", false, true},
-    {"VM.get_current_operations", "VM", 1, pn_327, pt_327, pd_327, "map:string:vm_operations", false, true},
-    {"VM.get_name_label", "VM", 1, pn_328, pt_328, pd_328, "string", false, true},
-    {"VM.set_name_label", "VM", 2, pn_329, pt_329, pd_329, "void", false, true},
-    {"VM.get_name_description", "VM", 1, pn_330, pt_330, pd_330, "string", false, true},
-    {"VM.set_name_description", "VM", 2, pn_331, pt_331, pd_331, "void", false, true},
-    {"VM.get_power_state", "VM", 1, pn_332, pt_332, pd_332, "vm_power_state", false, true},
-    {"VM.get_user_version", "VM", 1, pn_333, pt_333, pd_333, "int", false, true},
-    {"VM.set_user_version", "VM", 2, pn_334, pt_334, pd_334, "void", false, true},
-    {"VM.get_is_a_template", "VM", 1, pn_335, pt_335, pd_335, "bool", false, true},
-    {"VM.set_is_a_template", "VM", 2, pn_336, pt_336, pd_336, "void", false, true},
-    {"VM.get_is_default_template", "VM", 1, pn_337, pt_337, pd_337, "bool", false, true},
-    {"VM.get_suspend_VDI", "VM", 1, pn_338, pt_338, pd_338, "ref:VDI", false, true},
-    {"VM.get_resident_on", "VM", 1, pn_339, pt_339, pd_339, "ref:host", false, true},
-    {"VM.get_affinity", "VM", 1, pn_340, pt_340, pd_340, "ref:host", false, true},
-    {"VM.set_affinity", "VM", 2, pn_341, pt_341, pd_341, "void", false, true},
-    {"VM.get_memory_static_max", "VM", 1, pn_342, pt_342, pd_342, "int", false, true},
-    {"VM.get_memory_dynamic_max", "VM", 1, pn_343, pt_343, pd_343, "int", false, true},
-    {"VM.get_memory_dynamic_min", "VM", 1, pn_344, pt_344, pd_344, "int", false, true},
-    {"VM.get_memory_static_min", "VM", 1, pn_345, pt_345, pd_345, "int", false, true},
-    {"VM.get_VCPUs_params", "VM", 1, pn_346, pt_346, pd_346, "map:string:string", false, true},
-    {"VM.set_VCPUs_params", "VM", 2, pn_347, pt_347, pd_347, "void", false, true},
-    {"VM.add_to_VCPUs_params", "VM", 3, pn_348, pt_348, pd_348, "void", false, true},
-    {"VM.remove_from_VCPUs_params", "VM", 2, pn_349, pt_349, pd_349, "void", false, true},
-    {"VM.get_VCPUs_max", "VM", 1, pn_350, pt_350, pd_350, "int", false, true},
-    {"VM.get_VCPUs_at_startup", "VM", 1, pn_351, pt_351, pd_351, "int", false, true},
-    {"VM.get_actions_after_softreboot", "VM", 1, pn_352, pt_352, pd_352, "on_softreboot_behavior", false, true},
-    {"VM.set_actions_after_softreboot", "VM", 2, pn_353, pt_353, pd_353, "void", false, true},
-    {"VM.get_actions_after_shutdown", "VM", 1, pn_354, pt_354, pd_354, "on_normal_exit", false, true},
-    {"VM.set_actions_after_shutdown", "VM", 2, pn_355, pt_355, pd_355, "void", false, true},
-    {"VM.get_actions_after_reboot", "VM", 1, pn_356, pt_356, pd_356, "on_normal_exit", false, true},
-    {"VM.set_actions_after_reboot", "VM", 2, pn_357, pt_357, pd_357, "void", false, true},
-    {"VM.get_actions_after_crash", "VM", 1, pn_358, pt_358, pd_358, "on_crash_behaviour", false, true},
-    {"VM.get_consoles", "VM", 1, pn_359, pt_359, pd_359, "set:ref:console", false, true},
-    {"VM.get_VIFs", "VM", 1, pn_360, pt_360, pd_360, "set:ref:VIF", false, true},
-    {"VM.get_VBDs", "VM", 1, pn_361, pt_361, pd_361, "set:ref:VBD", false, true},
-    {"VM.get_VTPMs", "VM", 1, pn_362, pt_362, pd_362, "set:ref:VTPM", false, true},
-    {"VM.get_PV_bootloader", "VM", 1, pn_363, pt_363, pd_363, "string", false, true},
-    {"VM.set_PV_bootloader", "VM", 2, pn_364, pt_364, pd_364, "void", false, true},
-    {"VM.get_PV_kernel", "VM", 1, pn_365, pt_365, pd_365, "string", false, true},
-    {"VM.set_PV_kernel", "VM", 2, pn_366, pt_366, pd_366, "void", false, true},
-    {"VM.get_PV_ramdisk", "VM", 1, pn_367, pt_367, pd_367, "string", false, true},
-    {"VM.set_PV_ramdisk", "VM", 2, pn_368, pt_368, pd_368, "void", false, true},
-    {"VM.get_PV_args", "VM", 1, pn_369, pt_369, pd_369, "string", false, true},
-    {"VM.set_PV_args", "VM", 2, pn_370, pt_370, pd_370, "void", false, true},
-    {"VM.get_PV_bootloader_args", "VM", 1, pn_371, pt_371, pd_371, "string", false, true},
-    {"VM.set_PV_bootloader_args", "VM", 2, pn_372, pt_372, pd_372, "void", false, true},
-    {"VM.get_PV_legacy_args", "VM", 1, pn_373, pt_373, pd_373, "string", false, true},
-    {"VM.set_PV_legacy_args", "VM", 2, pn_374, pt_374, pd_374, "void", false, true},
-    {"VM.get_HVM_boot_policy", "VM", 1, pn_375, pt_375, pd_375, "string", false, true},
-    {"VM.get_HVM_boot_params", "VM", 1, pn_376, pt_376, pd_376, "map:string:string", false, true},
-    {"VM.set_HVM_boot_params", "VM", 2, pn_377, pt_377, pd_377, "void", false, true},
-    {"VM.add_to_HVM_boot_params", "VM", 3, pn_378, pt_378, pd_378, "void", false, true},
-    {"VM.remove_from_HVM_boot_params", "VM", 2, pn_379, pt_379, pd_379, "void", false, true},
-    {"VM.get_platform", "VM", 1, pn_380, pt_380, pd_380, "map:string:string", false, true},
-    {"VM.set_platform", "VM", 2, pn_381, pt_381, pd_381, "void", false, true},
-    {"VM.add_to_platform", "VM", 3, pn_382, pt_382, pd_382, "void", false, true},
-    {"VM.remove_from_platform", "VM", 2, pn_383, pt_383, pd_383, "void", false, true},
-    {"VM.get_PCI_bus", "VM", 1, pn_384, pt_384, pd_384, "string", false, true},
-    {"VM.set_PCI_bus", "VM", 2, pn_385, pt_385, pd_385, "void", false, true},
-    {"VM.get_other_config", "VM", 1, pn_386, pt_386, pd_386, "map:string:string", false, true},
-    {"VM.set_other_config", "VM", 2, pn_387, pt_387, pd_387, "void", false, true},
-    {"VM.add_to_other_config", "VM", 3, pn_388, pt_388, pd_388, "void", false, true},
-    {"VM.remove_from_other_config", "VM", 2, pn_389, pt_389, pd_389, "void", false, true},
-    {"VM.get_domid", "VM", 1, pn_390, pt_390, pd_390, "int", false, true},
-    {"VM.get_is_control_domain", "VM", 1, pn_391, pt_391, pd_391, "bool", false, true},
-    {"VM.get_metrics", "VM", 1, pn_392, pt_392, pd_392, "ref:VM_metrics", false, true},
-    {"VM.get_guest_metrics", "VM", 1, pn_393, pt_393, pd_393, "ref:VM_guest_metrics", false, true},
-    {"VM.get_recommendations", "VM", 1, pn_394, pt_394, pd_394, "string", false, true},
-    {"VM.set_recommendations", "VM", 2, pn_395, pt_395, pd_395, "void", false, true},
-    {"VM.get_xenstore_data", "VM", 1, pn_396, pt_396, pd_396, "map:string:string", false, true},
-    {"VM.set_xenstore_data", "VM", 2, pn_397, pt_397, pd_397, "void", false, true},
-    {"VM.add_to_xenstore_data", "VM", 3, pn_398, pt_398, pd_398, "void", false, true},
-    {"VM.remove_from_xenstore_data", "VM", 2, pn_399, pt_399, pd_399, "void", false, true},
-    {"VM.get_ha_restart_priority", "VM", 1, pn_400, pt_400, pd_400, "string", false, true},
-    {"VM.get_is_a_snapshot", "VM", 1, pn_401, pt_401, pd_401, "bool", false, true},
-    {"VM.get_snapshot_of", "VM", 1, pn_402, pt_402, pd_402, "ref:VM", false, true},
-    {"VM.get_snapshots", "VM", 1, pn_403, pt_403, pd_403, "set:ref:VM", false, true},
-    {"VM.get_snapshot_time", "VM", 1, pn_404, pt_404, pd_404, "datetime", false, true},
-    {"VM.get_tags", "VM", 1, pn_405, pt_405, pd_405, "set:string", false, true},
-    {"VM.set_tags", "VM", 2, pn_406, pt_406, pd_406, "void", false, true},
-    {"VM.add_tags", "VM", 2, pn_407, pt_407, pd_407, "void", false, true},
-    {"VM.remove_tags", "VM", 2, pn_408, pt_408, pd_408, "void", false, true},
-    {"VM.get_blocked_operations", "VM", 1, pn_409, pt_409, pd_409, "map:vm_operations:string", false, true},
-    {"VM.set_blocked_operations", "VM", 2, pn_410, pt_410, pd_410, "void", false, true},
-    {"VM.add_to_blocked_operations", "VM", 3, pn_411, pt_411, pd_411, "void", false, true},
-    {"VM.remove_from_blocked_operations", "VM", 2, pn_412, pt_412, pd_412, "void", false, true},
-    {"VM.get_parent", "VM", 1, pn_413, pt_413, pd_413, "ref:VM", false, true},
-    {"VM.get_bios_strings", "VM", 1, pn_414, pt_414, pd_414, "map:string:string", false, true},
-    {"VM.get_appliance", "VM", 1, pn_415, pt_415, pd_415, "ref:VM_appliance", false, true},
-    {"VM.get_start_delay", "VM", 1, pn_416, pt_416, pd_416, "int", false, true},
-    {"VM.get_VGPUs", "VM", 1, pn_417, pt_417, pd_417, "set:ref:VGPU", false, true},
-    {"VM.get_attached_PCIs", "VM", 1, pn_418, pt_418, pd_418, "set:ref:PCI", false, true},
-    {"VM.get_suspend_SR", "VM", 1, pn_419, pt_419, pd_419, "ref:SR", false, true},
-    {"VM.set_suspend_SR", "VM", 2, pn_420, pt_420, pd_420, "void", false, true},
-    {"VM.get_hardware_platform_version", "VM", 1, pn_421, pt_421, pd_421, "int", false, true},
-    {"VM.set_hardware_platform_version", "VM", 2, pn_422, pt_422, pd_422, "void", false, true},
-    {"VM.get_has_vendor_device", "VM", 1, pn_423, pt_423, pd_423, "bool", false, true},
-    {"VM.get_requires_reboot", "VM", 1, pn_424, pt_424, pd_424, "bool", false, true},
-    {"VM.get_reference_label", "VM", 1, pn_425, pt_425, pd_425, "string", false, true},
-    {"VM.get_domain_type", "VM", 1, pn_426, pt_426, pd_426, "domain_type", false, true},
-    {"VM.get_NVRAM", "VM", 1, pn_427, pt_427, pd_427, "map:string:string", false, true},
-    {"VM.get_groups", "VM", 1, pn_428, pt_428, pd_428, "set:ref:VM_group", false, true},
-    {"VM.get_secureboot_certificates_state", "VM", 1, pn_429, pt_429, pd_429, "vm_secureboot_certificates_state", false, true},
-    {"VM.get_scheduled_to_be_resident_on", "VM", 1, pn_430, pt_430, pd_430, "ref:host", false, true},
-    {"VM.get_memory_overhead", "VM", 1, pn_431, pt_431, pd_431, "int", false, true},
-    {"VM.get_memory_target", "VM", 1, pn_432, pt_432, pd_432, "int", false, true},
-    {"VM.get_VUSBs", "VM", 1, pn_433, pt_433, pd_433, "set:ref:VUSB", false, true},
-    {"VM.get_crash_dumps", "VM", 1, pn_434, pt_434, pd_434, "set:ref:crashdump", false, true},
-    {"VM.get_HVM_shadow_multiplier", "VM", 1, pn_435, pt_435, pd_435, "float", false, true},
-    {"VM.get_domarch", "VM", 1, pn_436, pt_436, pd_436, "string", false, true},
-    {"VM.get_last_boot_CPU_flags", "VM", 1, pn_437, pt_437, pd_437, "map:string:string", false, true},
-    {"VM.get_last_booted_record", "VM", 1, pn_438, pt_438, pd_438, "string", false, true},
-    {"VM.get_ha_always_run", "VM", 1, pn_439, pt_439, pd_439, "bool", false, true},
-    {"VM.get_transportable_snapshot_id", "VM", 1, pn_440, pt_440, pd_440, "string", false, true},
-    {"VM.get_blobs", "VM", 1, pn_441, pt_441, pd_441, "map:string:ref:blob", false, true},
-    {"VM.get_snapshot_info", "VM", 1, pn_442, pt_442, pd_442, "map:string:string", false, true},
-    {"VM.get_snapshot_metadata", "VM", 1, pn_443, pt_443, pd_443, "string", false, true},
-    {"VM.get_children", "VM", 1, pn_444, pt_444, pd_444, "set:ref:VM", false, true},
-    {"VM.get_protection_policy", "VM", 1, pn_445, pt_445, pd_445, "ref:VMPP", false, true},
-    {"VM.get_is_snapshot_from_vmpp", "VM", 1, pn_446, pt_446, pd_446, "bool", false, true},
-    {"VM.get_snapshot_schedule", "VM", 1, pn_447, pt_447, pd_447, "ref:VMSS", false, true},
-    {"VM.get_is_vmss_snapshot", "VM", 1, pn_448, pt_448, pd_448, "bool", false, true},
-    {"VM.get_shutdown_delay", "VM", 1, pn_449, pt_449, pd_449, "int", false, true},
-    {"VM.get_order", "VM", 1, pn_450, pt_450, pd_450, "int", false, true},
-    {"VM.get_version", "VM", 1, pn_451, pt_451, pd_451, "int", false, true},
-    {"VM.get_generation_id", "VM", 1, pn_452, pt_452, pd_452, "string", false, true},
-    {"VM.get_pending_guidances", "VM", 1, pn_453, pt_453, pd_453, "set:update_guidances", false, true},
-    {"VM.get_pending_guidances_recommended", "VM", 1, pn_454, pt_454, pd_454, "set:update_guidances", false, true},
-    {"VM.get_pending_guidances_full", "VM", 1, pn_455, pt_455, pd_455, "set:update_guidances", false, true},
-    {"VM.create", "VM", 1, pn_456, pt_456, pd_456, "ref:VM", true, true},
-    {"VM.destroy", "VM", 1, pn_457, pt_457, pd_457, "void", true, true},
-    {"VM.start", "VM", 3, pn_458, pt_458, pd_458, "void", true, true},
-    {"VM.start_on", "VM", 4, pn_459, pt_459, pd_459, "void", true, true},
-    {"VM.shutdown", "VM", 1, pn_460, pt_460, pd_460, "void", true, true},
-    {"VM.clean_shutdown", "VM", 1, pn_461, pt_461, pd_461, "void", true, true},
-    {"VM.hard_shutdown", "VM", 1, pn_462, pt_462, pd_462, "void", true, true},
-    {"VM.clean_reboot", "VM", 1, pn_463, pt_463, pd_463, "void", true, true},
-    {"VM.hard_reboot", "VM", 1, pn_464, pt_464, pd_464, "void", true, true},
-    {"VM.suspend", "VM", 1, pn_465, pt_465, pd_465, "void", true, true},
-    {"VM.resume", "VM", 3, pn_466, pt_466, pd_466, "void", true, true},
-    {"VM.resume_on", "VM", 4, pn_467, pt_467, pd_467, "void", true, true},
-    {"VM.pause", "VM", 1, pn_468, pt_468, pd_468, "void", true, true},
-    {"VM.unpause", "VM", 1, pn_469, pt_469, pd_469, "void", true, true},
-    {"VM.power_state_reset", "VM", 1, pn_470, pt_470, pd_470, "void", true, true},
-    {"VM.clone", "VM", 2, pn_471, pt_471, pd_471, "ref:VM", true, true},
-    {"VM.copy", "VM", 3, pn_472, pt_472, pd_472, "ref:VM", true, true},
-    {"VM.snapshot", "VM", 3, pn_473, pt_473, pd_473, "ref:VM", true, true},
-    {"VM.snapshot_with_quiesce", "VM", 2, pn_474, pt_474, pd_474, "ref:VM", true, true},
-    {"VM.checkpoint", "VM", 2, pn_475, pt_475, pd_475, "ref:VM", true, true},
-    {"VM.revert", "VM", 1, pn_476, pt_476, pd_476, "void", true, true},
-    {"VM.provision", "VM", 1, pn_477, pt_477, pd_477, "void", true, true},
-    {"VM.pool_migrate", "VM", 3, pn_478, pt_478, pd_478, "void", true, true},
-    {"VM.assert_can_boot_here", "VM", 2, pn_479, pt_479, pd_479, "void", true, true},
-    {"VM.get_possible_hosts", "VM", 1, pn_480, pt_480, pd_480, "set:ref:host", true, true},
-    {"VM.assert_operation_valid", "VM", 2, pn_481, pt_481, pd_481, "void", true, true},
-    {"VM.update_allowed_operations", "VM", 1, pn_482, pt_482, pd_482, "void", true, true},
-    {"VM.send_sysrq", "VM", 2, pn_483, pt_483, pd_483, "void", true, true},
-    {"VM.send_trigger", "VM", 2, pn_484, pt_484, pd_484, "void", true, true},
-    {"VM.call_plugin", "VM", 4, pn_485, pt_485, pd_485, "string", true, true},
-    {"VM.set_memory_dynamic_range", "VM", 3, pn_486, pt_486, pd_486, "void", true, true},
-    {"VM.set_memory_static_range", "VM", 3, pn_487, pt_487, pd_487, "void", true, true},
-    {"VM.set_memory_limits", "VM", 5, pn_488, pt_488, pd_488, "void", true, true},
-    {"VM.set_memory", "VM", 2, pn_489, pt_489, pd_489, "void", true, true},
-    {"VM.set_memory_static_max", "VM", 2, pn_490, pt_490, pd_490, "void", false, true},
-    {"VM.set_memory_static_min", "VM", 2, pn_491, pt_491, pd_491, "void", false, true},
-    {"VM.set_memory_dynamic_max", "VM", 2, pn_492, pt_492, pd_492, "void", false, true},
-    {"VM.set_memory_dynamic_min", "VM", 2, pn_493, pt_493, pd_493, "void", false, true},
-    {"VM.set_VCPUs_max", "VM", 2, pn_494, pt_494, pd_494, "void", false, true},
-    {"VM.set_VCPUs_at_startup", "VM", 2, pn_495, pt_495, pd_495, "void", false, true},
-    {"VM.set_VCPUs_number_live", "VM", 2, pn_496, pt_496, pd_496, "void", true, true},
-    {"VM.add_to_VCPUs_params_live", "VM", 3, pn_497, pt_497, pd_497, "void", true, true},
-    {"VM.set_HVM_shadow_multiplier", "VM", 2, pn_498, pt_498, pd_498, "void", false, true},
-    {"VM.set_shadow_multiplier_live", "VM", 2, pn_499, pt_499, pd_499, "void", true, true},
-    {"VM.set_HVM_boot_policy", "VM", 2, pn_500, pt_500, pd_500, "void", false, true},
-    {"VM.set_domain_type", "VM", 2, pn_501, pt_501, pd_501, "void", false, true},
-    {"VM.set_actions_after_crash", "VM", 2, pn_502, pt_502, pd_502, "void", false, true},
-    {"VM.set_ha_restart_priority", "VM", 2, pn_503, pt_503, pd_503, "void", false, true},
-    {"VM.set_ha_always_run", "VM", 2, pn_504, pt_504, pd_504, "void", false, true},
-    {"VM.set_suspend_VDI", "VM", 2, pn_505, pt_505, pd_505, "void", false, true},
-    {"VM.set_order", "VM", 2, pn_506, pt_506, pd_506, "void", false, true},
-    {"VM.set_start_delay", "VM", 2, pn_507, pt_507, pd_507, "void", false, true},
-    {"VM.set_shutdown_delay", "VM", 2, pn_508, pt_508, pd_508, "void", false, true},
-    {"VM.set_has_vendor_device", "VM", 2, pn_509, pt_509, pd_509, "void", false, true},
-    {"VM.set_bios_strings", "VM", 2, pn_510, pt_510, pd_510, "void", false, true},
-    {"VM.copy_bios_strings", "VM", 2, pn_511, pt_511, pd_511, "void", true, true},
-    {"VM.set_NVRAM", "VM", 2, pn_512, pt_512, pd_512, "void", false, true},
-    {"VM.add_to_NVRAM", "VM", 3, pn_513, pt_513, pd_513, "void", false, true},
-    {"VM.remove_from_NVRAM", "VM", 2, pn_514, pt_514, pd_514, "void", false, true},
-    {"VM.compute_memory_overhead", "VM", 1, pn_515, pt_515, pd_515, "int", true, true},
-    {"VM.maximise_memory", "VM", 3, pn_516, pt_516, pd_516, "int", false, true},
-    {"VM.get_allowed_VBD_devices", "VM", 1, pn_517, pt_517, pd_517, "set:string", false, true},
-    {"VM.get_allowed_VIF_devices", "VM", 1, pn_518, pt_518, pd_518, "set:string", false, true},
-    {"VM.get_data_sources", "VM", 1, pn_519, pt_519, pd_519, "set:record:data_source", false, true},
-    {"VM.record_data_source", "VM", 2, pn_520, pt_520, pd_520, "void", false, true},
-    {"VM.query_data_source", "VM", 2, pn_521, pt_521, pd_521, "float", false, true},
-    {"VM.forget_data_source_archives", "VM", 2, pn_522, pt_522, pd_522, "void", false, true},
-    {"VM.create_new_blob", "VM", 4, pn_523, pt_523, pd_523, "ref:blob", true, true},
-    {"VM.import", "VM", 4, pn_524, pt_524, pd_524, "set:ref:VM", true, true},
-    {"VM_metrics.get_record", "VM_metrics", 1, pn_525, pt_525, pd_525, "record:VM_metrics", false, true},
-    {"VM_metrics.get_by_uuid", "VM_metrics", 1, pn_526, pt_526, pd_526, "ref:VM_metrics", false, true},
+    {"VM.get_all_where", "VM", 1, pn_327, pt_327, pd_327, "set:ref:VM", false, true},
+    {"VM.get_all_records_where", "VM", 1, pn_328, pt_328, pd_328, "map:ref:VM:record:VM", false, true},
+    {"VM.get_uuid", "VM", 1, pn_329, pt_329, pd_329, "string", false, true},
+    {"VM.get_allowed_operations", "VM", 1, pn_330, pt_330, pd_330, "set:vm_operations", false, true},
+    {"VM.get_current_operations", "VM", 1, pn_331, pt_331, pd_331, "map:string:vm_operations", false, true},
+    {"VM.get_name_label", "VM", 1, pn_332, pt_332, pd_332, "string", false, true},
+    {"VM.set_name_label", "VM", 2, pn_333, pt_333, pd_333, "void", false, true},
+    {"VM.get_name_description", "VM", 1, pn_334, pt_334, pd_334, "string", false, true},
+    {"VM.set_name_description", "VM", 2, pn_335, pt_335, pd_335, "void", false, true},
+    {"VM.get_power_state", "VM", 1, pn_336, pt_336, pd_336, "vm_power_state", false, true},
+    {"VM.get_user_version", "VM", 1, pn_337, pt_337, pd_337, "int", false, true},
+    {"VM.set_user_version", "VM", 2, pn_338, pt_338, pd_338, "void", false, true},
+    {"VM.get_is_a_template", "VM", 1, pn_339, pt_339, pd_339, "bool", false, true},
+    {"VM.set_is_a_template", "VM", 2, pn_340, pt_340, pd_340, "void", false, true},
+    {"VM.get_is_default_template", "VM", 1, pn_341, pt_341, pd_341, "bool", false, true},
+    {"VM.get_suspend_VDI", "VM", 1, pn_342, pt_342, pd_342, "ref:VDI", false, true},
+    {"VM.get_resident_on", "VM", 1, pn_343, pt_343, pd_343, "ref:host", false, true},
+    {"VM.get_affinity", "VM", 1, pn_344, pt_344, pd_344, "ref:host", false, true},
+    {"VM.set_affinity", "VM", 2, pn_345, pt_345, pd_345, "void", false, true},
+    {"VM.get_memory_static_max", "VM", 1, pn_346, pt_346, pd_346, "int", false, true},
+    {"VM.get_memory_dynamic_max", "VM", 1, pn_347, pt_347, pd_347, "int", false, true},
+    {"VM.get_memory_dynamic_min", "VM", 1, pn_348, pt_348, pd_348, "int", false, true},
+    {"VM.get_memory_static_min", "VM", 1, pn_349, pt_349, pd_349, "int", false, true},
+    {"VM.get_VCPUs_params", "VM", 1, pn_350, pt_350, pd_350, "map:string:string", false, true},
+    {"VM.set_VCPUs_params", "VM", 2, pn_351, pt_351, pd_351, "void", false, true},
+    {"VM.add_to_VCPUs_params", "VM", 3, pn_352, pt_352, pd_352, "void", false, true},
+    {"VM.remove_from_VCPUs_params", "VM", 2, pn_353, pt_353, pd_353, "void", false, true},
+    {"VM.get_VCPUs_max", "VM", 1, pn_354, pt_354, pd_354, "int", false, true},
+    {"VM.get_VCPUs_at_startup", "VM", 1, pn_355, pt_355, pd_355, "int", false, true},
+    {"VM.get_actions_after_softreboot", "VM", 1, pn_356, pt_356, pd_356, "on_softreboot_behavior", false, true},
+    {"VM.set_actions_after_softreboot", "VM", 2, pn_357, pt_357, pd_357, "void", false, true},
+    {"VM.get_actions_after_shutdown", "VM", 1, pn_358, pt_358, pd_358, "on_normal_exit", false, true},
+    {"VM.set_actions_after_shutdown", "VM", 2, pn_359, pt_359, pd_359, "void", false, true},
+    {"VM.get_actions_after_reboot", "VM", 1, pn_360, pt_360, pd_360, "on_normal_exit", false, true},
+    {"VM.set_actions_after_reboot", "VM", 2, pn_361, pt_361, pd_361, "void", false, true},
+    {"VM.get_actions_after_crash", "VM", 1, pn_362, pt_362, pd_362, "on_crash_behaviour", false, true},
+    {"VM.get_consoles", "VM", 1, pn_363, pt_363, pd_363, "set:ref:console", false, true},
+    {"VM.get_VIFs", "VM", 1, pn_364, pt_364, pd_364, "set:ref:VIF", false, true},
+    {"VM.get_VBDs", "VM", 1, pn_365, pt_365, pd_365, "set:ref:VBD", false, true},
+    {"VM.get_VTPMs", "VM", 1, pn_366, pt_366, pd_366, "set:ref:VTPM", false, true},
+    {"VM.get_PV_bootloader", "VM", 1, pn_367, pt_367, pd_367, "string", false, true},
+    {"VM.set_PV_bootloader", "VM", 2, pn_368, pt_368, pd_368, "void", false, true},
+    {"VM.get_PV_kernel", "VM", 1, pn_369, pt_369, pd_369, "string", false, true},
+    {"VM.set_PV_kernel", "VM", 2, pn_370, pt_370, pd_370, "void", false, true},
+    {"VM.get_PV_ramdisk", "VM", 1, pn_371, pt_371, pd_371, "string", false, true},
+    {"VM.set_PV_ramdisk", "VM", 2, pn_372, pt_372, pd_372, "void", false, true},
+    {"VM.get_PV_args", "VM", 1, pn_373, pt_373, pd_373, "string", false, true},
+    {"VM.set_PV_args", "VM", 2, pn_374, pt_374, pd_374, "void", false, true},
+    {"VM.get_PV_bootloader_args", "VM", 1, pn_375, pt_375, pd_375, "string", false, true},
+    {"VM.set_PV_bootloader_args", "VM", 2, pn_376, pt_376, pd_376, "void", false, true},
+    {"VM.get_PV_legacy_args", "VM", 1, pn_377, pt_377, pd_377, "string", false, true},
+    {"VM.set_PV_legacy_args", "VM", 2, pn_378, pt_378, pd_378, "void", false, true},
+    {"VM.get_HVM_boot_policy", "VM", 1, pn_379, pt_379, pd_379, "string", false, true},
+    {"VM.get_HVM_boot_params", "VM", 1, pn_380, pt_380, pd_380, "map:string:string", false, true},
+    {"VM.set_HVM_boot_params", "VM", 2, pn_381, pt_381, pd_381, "void", false, true},
+    {"VM.add_to_HVM_boot_params", "VM", 3, pn_382, pt_382, pd_382, "void", false, true},
+    {"VM.remove_from_HVM_boot_params", "VM", 2, pn_383, pt_383, pd_383, "void", false, true},
+    {"VM.get_platform", "VM", 1, pn_384, pt_384, pd_384, "map:string:string", false, true},
+    {"VM.set_platform", "VM", 2, pn_385, pt_385, pd_385, "void", false, true},
+    {"VM.add_to_platform", "VM", 3, pn_386, pt_386, pd_386, "void", false, true},
+    {"VM.remove_from_platform", "VM", 2, pn_387, pt_387, pd_387, "void", false, true},
+    {"VM.get_PCI_bus", "VM", 1, pn_388, pt_388, pd_388, "string", false, true},
+    {"VM.set_PCI_bus", "VM", 2, pn_389, pt_389, pd_389, "void", false, true},
+    {"VM.get_other_config", "VM", 1, pn_390, pt_390, pd_390, "map:string:string", false, true},
+    {"VM.set_other_config", "VM", 2, pn_391, pt_391, pd_391, "void", false, true},
+    {"VM.add_to_other_config", "VM", 3, pn_392, pt_392, pd_392, "void", false, true},
+    {"VM.remove_from_other_config", "VM", 2, pn_393, pt_393, pd_393, "void", false, true},
+    {"VM.get_domid", "VM", 1, pn_394, pt_394, pd_394, "int", false, true},
+    {"VM.get_is_control_domain", "VM", 1, pn_395, pt_395, pd_395, "bool", false, true},
+    {"VM.get_metrics", "VM", 1, pn_396, pt_396, pd_396, "ref:VM_metrics", false, true},
+    {"VM.get_guest_metrics", "VM", 1, pn_397, pt_397, pd_397, "ref:VM_guest_metrics", false, true},
+    {"VM.get_recommendations", "VM", 1, pn_398, pt_398, pd_398, "string", false, true},
+    {"VM.set_recommendations", "VM", 2, pn_399, pt_399, pd_399, "void", false, true},
+    {"VM.get_xenstore_data", "VM", 1, pn_400, pt_400, pd_400, "map:string:string", false, true},
+    {"VM.set_xenstore_data", "VM", 2, pn_401, pt_401, pd_401, "void", false, true},
+    {"VM.add_to_xenstore_data", "VM", 3, pn_402, pt_402, pd_402, "void", false, true},
+    {"VM.remove_from_xenstore_data", "VM", 2, pn_403, pt_403, pd_403, "void", false, true},
+    {"VM.get_ha_restart_priority", "VM", 1, pn_404, pt_404, pd_404, "string", false, true},
+    {"VM.get_is_a_snapshot", "VM", 1, pn_405, pt_405, pd_405, "bool", false, true},
+    {"VM.get_snapshot_of", "VM", 1, pn_406, pt_406, pd_406, "ref:VM", false, true},
+    {"VM.get_snapshots", "VM", 1, pn_407, pt_407, pd_407, "set:ref:VM", false, true},
+    {"VM.get_snapshot_time", "VM", 1, pn_408, pt_408, pd_408, "datetime", false, true},
+    {"VM.get_tags", "VM", 1, pn_409, pt_409, pd_409, "set:string", false, true},
+    {"VM.set_tags", "VM", 2, pn_410, pt_410, pd_410, "void", false, true},
+    {"VM.add_tags", "VM", 2, pn_411, pt_411, pd_411, "void", false, true},
+    {"VM.remove_tags", "VM", 2, pn_412, pt_412, pd_412, "void", false, true},
+    {"VM.get_blocked_operations", "VM", 1, pn_413, pt_413, pd_413, "map:vm_operations:string", false, true},
+    {"VM.set_blocked_operations", "VM", 2, pn_414, pt_414, pd_414, "void", false, true},
+    {"VM.add_to_blocked_operations", "VM", 3, pn_415, pt_415, pd_415, "void", false, true},
+    {"VM.remove_from_blocked_operations", "VM", 2, pn_416, pt_416, pd_416, "void", false, true},
+    {"VM.get_parent", "VM", 1, pn_417, pt_417, pd_417, "ref:VM", false, true},
+    {"VM.get_bios_strings", "VM", 1, pn_418, pt_418, pd_418, "map:string:string", false, true},
+    {"VM.get_appliance", "VM", 1, pn_419, pt_419, pd_419, "ref:VM_appliance", false, true},
+    {"VM.get_start_delay", "VM", 1, pn_420, pt_420, pd_420, "int", false, true},
+    {"VM.get_VGPUs", "VM", 1, pn_421, pt_421, pd_421, "set:ref:VGPU", false, true},
+    {"VM.get_attached_PCIs", "VM", 1, pn_422, pt_422, pd_422, "set:ref:PCI", false, true},
+    {"VM.get_suspend_SR", "VM", 1, pn_423, pt_423, pd_423, "ref:SR", false, true},
+    {"VM.set_suspend_SR", "VM", 2, pn_424, pt_424, pd_424, "void", false, true},
+    {"VM.get_hardware_platform_version", "VM", 1, pn_425, pt_425, pd_425, "int", false, true},
+    {"VM.set_hardware_platform_version", "VM", 2, pn_426, pt_426, pd_426, "void", false, true},
+    {"VM.get_has_vendor_device", "VM", 1, pn_427, pt_427, pd_427, "bool", false, true},
+    {"VM.get_requires_reboot", "VM", 1, pn_428, pt_428, pd_428, "bool", false, true},
+    {"VM.get_reference_label", "VM", 1, pn_429, pt_429, pd_429, "string", false, true},
+    {"VM.get_domain_type", "VM", 1, pn_430, pt_430, pd_430, "domain_type", false, true},
+    {"VM.get_NVRAM", "VM", 1, pn_431, pt_431, pd_431, "map:string:string", false, true},
+    {"VM.get_groups", "VM", 1, pn_432, pt_432, pd_432, "set:ref:VM_group", false, true},
+    {"VM.get_secureboot_certificates_state", "VM", 1, pn_433, pt_433, pd_433, "vm_secureboot_certificates_state", false, true},
+    {"VM.get_scheduled_to_be_resident_on", "VM", 1, pn_434, pt_434, pd_434, "ref:host", false, true},
+    {"VM.get_memory_overhead", "VM", 1, pn_435, pt_435, pd_435, "int", false, true},
+    {"VM.get_memory_target", "VM", 1, pn_436, pt_436, pd_436, "int", false, true},
+    {"VM.get_VUSBs", "VM", 1, pn_437, pt_437, pd_437, "set:ref:VUSB", false, true},
+    {"VM.get_crash_dumps", "VM", 1, pn_438, pt_438, pd_438, "set:ref:crashdump", false, true},
+    {"VM.get_HVM_shadow_multiplier", "VM", 1, pn_439, pt_439, pd_439, "float", false, true},
+    {"VM.get_domarch", "VM", 1, pn_440, pt_440, pd_440, "string", false, true},
+    {"VM.get_last_boot_CPU_flags", "VM", 1, pn_441, pt_441, pd_441, "map:string:string", false, true},
+    {"VM.get_last_booted_record", "VM", 1, pn_442, pt_442, pd_442, "string", false, true},
+    {"VM.get_ha_always_run", "VM", 1, pn_443, pt_443, pd_443, "bool", false, true},
+    {"VM.get_transportable_snapshot_id", "VM", 1, pn_444, pt_444, pd_444, "string", false, true},
+    {"VM.get_blobs", "VM", 1, pn_445, pt_445, pd_445, "map:string:ref:blob", false, true},
+    {"VM.get_snapshot_info", "VM", 1, pn_446, pt_446, pd_446, "map:string:string", false, true},
+    {"VM.get_snapshot_metadata", "VM", 1, pn_447, pt_447, pd_447, "string", false, true},
+    {"VM.get_children", "VM", 1, pn_448, pt_448, pd_448, "set:ref:VM", false, true},
+    {"VM.get_protection_policy", "VM", 1, pn_449, pt_449, pd_449, "ref:VMPP", false, true},
+    {"VM.get_is_snapshot_from_vmpp", "VM", 1, pn_450, pt_450, pd_450, "bool", false, true},
+    {"VM.get_snapshot_schedule", "VM", 1, pn_451, pt_451, pd_451, "ref:VMSS", false, true},
+    {"VM.get_is_vmss_snapshot", "VM", 1, pn_452, pt_452, pd_452, "bool", false, true},
+    {"VM.get_shutdown_delay", "VM", 1, pn_453, pt_453, pd_453, "int", false, true},
+    {"VM.get_order", "VM", 1, pn_454, pt_454, pd_454, "int", false, true},
+    {"VM.get_version", "VM", 1, pn_455, pt_455, pd_455, "int", false, true},
+    {"VM.get_generation_id", "VM", 1, pn_456, pt_456, pd_456, "string", false, true},
+    {"VM.get_pending_guidances", "VM", 1, pn_457, pt_457, pd_457, "set:update_guidances", false, true},
+    {"VM.get_pending_guidances_recommended", "VM", 1, pn_458, pt_458, pd_458, "set:update_guidances", false, true},
+    {"VM.get_pending_guidances_full", "VM", 1, pn_459, pt_459, pd_459, "set:update_guidances", false, true},
+    {"VM.create", "VM", 1, pn_460, pt_460, pd_460, "ref:VM", true, true},
+    {"VM.destroy", "VM", 1, pn_461, pt_461, pd_461, "void", true, true},
+    {"VM.start", "VM", 3, pn_462, pt_462, pd_462, "void", true, true},
+    {"VM.start_on", "VM", 4, pn_463, pt_463, pd_463, "void", true, true},
+    {"VM.shutdown", "VM", 1, pn_464, pt_464, pd_464, "void", true, true},
+    {"VM.clean_shutdown", "VM", 1, pn_465, pt_465, pd_465, "void", true, true},
+    {"VM.hard_shutdown", "VM", 1, pn_466, pt_466, pd_466, "void", true, true},
+    {"VM.clean_reboot", "VM", 1, pn_467, pt_467, pd_467, "void", true, true},
+    {"VM.hard_reboot", "VM", 1, pn_468, pt_468, pd_468, "void", true, true},
+    {"VM.suspend", "VM", 1, pn_469, pt_469, pd_469, "void", true, true},
+    {"VM.resume", "VM", 3, pn_470, pt_470, pd_470, "void", true, true},
+    {"VM.resume_on", "VM", 4, pn_471, pt_471, pd_471, "void", true, true},
+    {"VM.pause", "VM", 1, pn_472, pt_472, pd_472, "void", true, true},
+    {"VM.unpause", "VM", 1, pn_473, pt_473, pd_473, "void", true, true},
+    {"VM.power_state_reset", "VM", 1, pn_474, pt_474, pd_474, "void", true, true},
+    {"VM.clone", "VM", 2, pn_475, pt_475, pd_475, "ref:VM", true, true},
+    {"VM.copy", "VM", 3, pn_476, pt_476, pd_476, "ref:VM", true, true},
+    {"VM.snapshot", "VM", 3, pn_477, pt_477, pd_477, "ref:VM", true, true},
+    {"VM.snapshot_with_quiesce", "VM", 2, pn_478, pt_478, pd_478, "ref:VM", true, true},
+    {"VM.checkpoint", "VM", 2, pn_479, pt_479, pd_479, "ref:VM", true, true},
+    {"VM.revert", "VM", 1, pn_480, pt_480, pd_480, "void", true, true},
+    {"VM.provision", "VM", 1, pn_481, pt_481, pd_481, "void", true, true},
+    {"VM.pool_migrate", "VM", 3, pn_482, pt_482, pd_482, "void", true, true},
+    {"VM.assert_can_boot_here", "VM", 2, pn_483, pt_483, pd_483, "void", true, true},
+    {"VM.get_possible_hosts", "VM", 1, pn_484, pt_484, pd_484, "set:ref:host", true, true},
+    {"VM.assert_operation_valid", "VM", 2, pn_485, pt_485, pd_485, "void", true, true},
+    {"VM.update_allowed_operations", "VM", 1, pn_486, pt_486, pd_486, "void", true, true},
+    {"VM.send_sysrq", "VM", 2, pn_487, pt_487, pd_487, "void", true, true},
+    {"VM.send_trigger", "VM", 2, pn_488, pt_488, pd_488, "void", true, true},
+    {"VM.call_plugin", "VM", 4, pn_489, pt_489, pd_489, "string", true, true},
+    {"VM.set_memory_dynamic_range", "VM", 3, pn_490, pt_490, pd_490, "void", true, true},
+    {"VM.set_memory_static_range", "VM", 3, pn_491, pt_491, pd_491, "void", true, true},
+    {"VM.set_memory_limits", "VM", 5, pn_492, pt_492, pd_492, "void", true, true},
+    {"VM.set_memory", "VM", 2, pn_493, pt_493, pd_493, "void", true, true},
+    {"VM.set_memory_static_max", "VM", 2, pn_494, pt_494, pd_494, "void", false, true},
+    {"VM.set_memory_static_min", "VM", 2, pn_495, pt_495, pd_495, "void", false, true},
+    {"VM.set_memory_dynamic_max", "VM", 2, pn_496, pt_496, pd_496, "void", false, true},
+    {"VM.set_memory_dynamic_min", "VM", 2, pn_497, pt_497, pd_497, "void", false, true},
+    {"VM.set_VCPUs_max", "VM", 2, pn_498, pt_498, pd_498, "void", false, true},
+    {"VM.set_VCPUs_at_startup", "VM", 2, pn_499, pt_499, pd_499, "void", false, true},
+    {"VM.set_VCPUs_number_live", "VM", 2, pn_500, pt_500, pd_500, "void", true, true},
+    {"VM.add_to_VCPUs_params_live", "VM", 3, pn_501, pt_501, pd_501, "void", true, true},
+    {"VM.set_HVM_shadow_multiplier", "VM", 2, pn_502, pt_502, pd_502, "void", false, true},
+    {"VM.set_shadow_multiplier_live", "VM", 2, pn_503, pt_503, pd_503, "void", true, true},
+    {"VM.set_HVM_boot_policy", "VM", 2, pn_504, pt_504, pd_504, "void", false, true},
+    {"VM.set_domain_type", "VM", 2, pn_505, pt_505, pd_505, "void", false, true},
+    {"VM.set_actions_after_crash", "VM", 2, pn_506, pt_506, pd_506, "void", false, true},
+    {"VM.set_ha_restart_priority", "VM", 2, pn_507, pt_507, pd_507, "void", false, true},
+    {"VM.set_ha_always_run", "VM", 2, pn_508, pt_508, pd_508, "void", false, true},
+    {"VM.set_suspend_VDI", "VM", 2, pn_509, pt_509, pd_509, "void", false, true},
+    {"VM.set_order", "VM", 2, pn_510, pt_510, pd_510, "void", false, true},
+    {"VM.set_start_delay", "VM", 2, pn_511, pt_511, pd_511, "void", false, true},
+    {"VM.set_shutdown_delay", "VM", 2, pn_512, pt_512, pd_512, "void", false, true},
+    {"VM.set_has_vendor_device", "VM", 2, pn_513, pt_513, pd_513, "void", false, true},
+    {"VM.set_bios_strings", "VM", 2, pn_514, pt_514, pd_514, "void", false, true},
+    {"VM.copy_bios_strings", "VM", 2, pn_515, pt_515, pd_515, "void", true, true},
+    {"VM.set_NVRAM", "VM", 2, pn_516, pt_516, pd_516, "void", false, true},
+    {"VM.add_to_NVRAM", "VM", 3, pn_517, pt_517, pd_517, "void", false, true},
+    {"VM.remove_from_NVRAM", "VM", 2, pn_518, pt_518, pd_518, "void", false, true},
+    {"VM.compute_memory_overhead", "VM", 1, pn_519, pt_519, pd_519, "int", true, true},
+    {"VM.maximise_memory", "VM", 3, pn_520, pt_520, pd_520, "int", false, true},
+    {"VM.get_allowed_VBD_devices", "VM", 1, pn_521, pt_521, pd_521, "set:string", false, true},
+    {"VM.get_allowed_VIF_devices", "VM", 1, pn_522, pt_522, pd_522, "set:string", false, true},
+    {"VM.get_data_sources", "VM", 1, pn_523, pt_523, pd_523, "set:record:data_source", false, true},
+    {"VM.record_data_source", "VM", 2, pn_524, pt_524, pd_524, "void", false, true},
+    {"VM.query_data_source", "VM", 2, pn_525, pt_525, pd_525, "float", false, true},
+    {"VM.forget_data_source_archives", "VM", 2, pn_526, pt_526, pd_526, "void", false, true},
+    {"VM.create_new_blob", "VM", 4, pn_527, pt_527, pd_527, "ref:blob", true, true},
+    {"VM.import", "VM", 4, pn_528, pt_528, pd_528, "set:ref:VM", true, true},
+    {"VM_metrics.get_record", "VM_metrics", 1, pn_529, pt_529, pd_529, "record:VM_metrics", false, true},
+    {"VM_metrics.get_by_uuid", "VM_metrics", 1, pn_530, pt_530, pd_530, "ref:VM_metrics", false, true},
     {"VM_metrics.get_all", "VM_metrics", 0, NULL, NULL, NULL, "set:ref:VM_metrics", false, true},
     {"VM_metrics.get_all_records", "VM_metrics", 0, NULL, NULL, NULL, "map:ref:VM_metrics:record:VM_metrics", false, true},
-    {"VM_metrics.get_all_where", "VM_metrics", 1, pn_529, pt_529, pd_529, "set:ref:VM_metrics", false, true},
-    {"VM_metrics.get_all_records_where", "VM_metrics", 1, pn_530, pt_530, pd_530, "map:ref:VM_metrics:record:VM_metrics", false, true},
-    {"VM_metrics.get_uuid", "VM_metrics", 1, pn_531, pt_531, pd_531, "string", false, true},
-    {"VM_metrics.get_memory_actual", "VM_metrics", 1, pn_532, pt_532, pd_532, "int", false, true},
-    {"VM_metrics.get_VCPUs_number", "VM_metrics", 1, pn_533, pt_533, pd_533, "int", false, true},
-    {"VM_metrics.get_VCPUs_utilisation", "VM_metrics", 1, pn_534, pt_534, pd_534, "map:int:float", false, true},
-    {"VM_metrics.get_start_time", "VM_metrics", 1, pn_535, pt_535, pd_535, "datetime", false, true},
-    {"VM_metrics.get_install_time", "VM_metrics", 1, pn_536, pt_536, pd_536, "datetime", false, true},
-    {"VM_metrics.get_other_config", "VM_metrics", 1, pn_537, pt_537, pd_537, "map:string:string", false, true},
-    {"VM_metrics.set_other_config", "VM_metrics", 2, pn_538, pt_538, pd_538, "void", false, true},
-    {"VM_metrics.add_to_other_config", "VM_metrics", 3, pn_539, pt_539, pd_539, "void", false, true},
-    {"VM_metrics.remove_from_other_config", "VM_metrics", 2, pn_540, pt_540, pd_540, "void", false, true},
-    {"VM_metrics.get_current_domain_type", "VM_metrics", 1, pn_541, pt_541, pd_541, "domain_type", false, true},
-    {"VM_metrics.get_numa_optimised", "VM_metrics", 1, pn_542, pt_542, pd_542, "bool", false, true},
-    {"VM_metrics.get_numa_nodes", "VM_metrics", 1, pn_543, pt_543, pd_543, "int", false, true},
-    {"VM_metrics.get_numa_node_memory", "VM_metrics", 1, pn_544, pt_544, pd_544, "map:int:int", false, true},
-    {"VM_metrics.get_VCPUs_CPU", "VM_metrics", 1, pn_545, pt_545, pd_545, "map:int:int", false, true},
-    {"VM_metrics.get_VCPUs_params", "VM_metrics", 1, pn_546, pt_546, pd_546, "map:string:string", false, true},
-    {"VM_metrics.get_VCPUs_flags", "VM_metrics", 1, pn_547, pt_547, pd_547, "map:int:set:string", false, true},
-    {"VM_metrics.get_state", "VM_metrics", 1, pn_548, pt_548, pd_548, "set:string", false, true},
-    {"VM_metrics.get_last_updated", "VM_metrics", 1, pn_549, pt_549, pd_549, "datetime", false, true},
-    {"VM_metrics.get_hvm", "VM_metrics", 1, pn_550, pt_550, pd_550, "bool", false, true},
-    {"VM_metrics.get_nested_virt", "VM_metrics", 1, pn_551, pt_551, pd_551, "bool", false, true},
-    {"VM_metrics.get_nomigrate", "VM_metrics", 1, pn_552, pt_552, pd_552, "bool", false, true},
-    {"VM_guest_metrics.get_record", "VM_guest_metrics", 1, pn_553, pt_553, pd_553, "record:VM_guest_metrics", false, true},
-    {"VM_guest_metrics.get_by_uuid", "VM_guest_metrics", 1, pn_554, pt_554, pd_554, "ref:VM_guest_metrics", false, true},
+    {"VM_metrics.get_all_where", "VM_metrics", 1, pn_533, pt_533, pd_533, "set:ref:VM_metrics", false, true},
+    {"VM_metrics.get_all_records_where", "VM_metrics", 1, pn_534, pt_534, pd_534, "map:ref:VM_metrics:record:VM_metrics", false, true},
+    {"VM_metrics.get_uuid", "VM_metrics", 1, pn_535, pt_535, pd_535, "string", false, true},
+    {"VM_metrics.get_memory_actual", "VM_metrics", 1, pn_536, pt_536, pd_536, "int", false, true},
+    {"VM_metrics.get_VCPUs_number", "VM_metrics", 1, pn_537, pt_537, pd_537, "int", false, true},
+    {"VM_metrics.get_VCPUs_utilisation", "VM_metrics", 1, pn_538, pt_538, pd_538, "map:int:float", false, true},
+    {"VM_metrics.get_start_time", "VM_metrics", 1, pn_539, pt_539, pd_539, "datetime", false, true},
+    {"VM_metrics.get_install_time", "VM_metrics", 1, pn_540, pt_540, pd_540, "datetime", false, true},
+    {"VM_metrics.get_other_config", "VM_metrics", 1, pn_541, pt_541, pd_541, "map:string:string", false, true},
+    {"VM_metrics.set_other_config", "VM_metrics", 2, pn_542, pt_542, pd_542, "void", false, true},
+    {"VM_metrics.add_to_other_config", "VM_metrics", 3, pn_543, pt_543, pd_543, "void", false, true},
+    {"VM_metrics.remove_from_other_config", "VM_metrics", 2, pn_544, pt_544, pd_544, "void", false, true},
+    {"VM_metrics.get_current_domain_type", "VM_metrics", 1, pn_545, pt_545, pd_545, "domain_type", false, true},
+    {"VM_metrics.get_numa_optimised", "VM_metrics", 1, pn_546, pt_546, pd_546, "bool", false, true},
+    {"VM_metrics.get_numa_nodes", "VM_metrics", 1, pn_547, pt_547, pd_547, "int", false, true},
+    {"VM_metrics.get_numa_node_memory", "VM_metrics", 1, pn_548, pt_548, pd_548, "map:int:int", false, true},
+    {"VM_metrics.get_VCPUs_CPU", "VM_metrics", 1, pn_549, pt_549, pd_549, "map:int:int", false, true},
+    {"VM_metrics.get_VCPUs_params", "VM_metrics", 1, pn_550, pt_550, pd_550, "map:string:string", false, true},
+    {"VM_metrics.get_VCPUs_flags", "VM_metrics", 1, pn_551, pt_551, pd_551, "map:int:set:string", false, true},
+    {"VM_metrics.get_state", "VM_metrics", 1, pn_552, pt_552, pd_552, "set:string", false, true},
+    {"VM_metrics.get_last_updated", "VM_metrics", 1, pn_553, pt_553, pd_553, "datetime", false, true},
+    {"VM_metrics.get_hvm", "VM_metrics", 1, pn_554, pt_554, pd_554, "bool", false, true},
+    {"VM_metrics.get_nested_virt", "VM_metrics", 1, pn_555, pt_555, pd_555, "bool", false, true},
+    {"VM_metrics.get_nomigrate", "VM_metrics", 1, pn_556, pt_556, pd_556, "bool", false, true},
+    {"VM_guest_metrics.get_record", "VM_guest_metrics", 1, pn_557, pt_557, pd_557, "record:VM_guest_metrics", false, true},
+    {"VM_guest_metrics.get_by_uuid", "VM_guest_metrics", 1, pn_558, pt_558, pd_558, "ref:VM_guest_metrics", false, true},
     {"VM_guest_metrics.get_all", "VM_guest_metrics", 0, NULL, NULL, NULL, "set:ref:VM_guest_metrics", false, true},
     {"VM_guest_metrics.get_all_records", "VM_guest_metrics", 0, NULL, NULL, NULL, "map:ref:VM_guest_metrics:record:VM_guest_metrics", false, true},
-    {"VM_guest_metrics.get_all_where", "VM_guest_metrics", 1, pn_557, pt_557, pd_557, "set:ref:VM_guest_metrics", false, true},
-    {"VM_guest_metrics.get_all_records_where", "VM_guest_metrics", 1, pn_558, pt_558, pd_558, "map:ref:VM_guest_metrics:record:VM_guest_metrics", false, true},
-    {"VM_guest_metrics.get_uuid", "VM_guest_metrics", 1, pn_559, pt_559, pd_559, "string", false, true},
-    {"VM_guest_metrics.get_os_version", "VM_guest_metrics", 1, pn_560, pt_560, pd_560, "map:string:string", false, true},
-    {"VM_guest_metrics.get_PV_drivers_version", "VM_guest_metrics", 1, pn_561, pt_561, pd_561, "map:string:string", false, true},
-    {"VM_guest_metrics.get_PV_drivers_up_to_date", "VM_guest_metrics", 1, pn_562, pt_562, pd_562, "bool", false, true},
-    {"VM_guest_metrics.get_memory", "VM_guest_metrics", 1, pn_563, pt_563, pd_563, "map:string:string", false, true},
-    {"VM_guest_metrics.get_networks", "VM_guest_metrics", 1, pn_564, pt_564, pd_564, "map:string:string", false, true},
-    {"VM_guest_metrics.get_other", "VM_guest_metrics", 1, pn_565, pt_565, pd_565, "map:string:string", false, true},
-    {"VM_guest_metrics.get_other_config", "VM_guest_metrics", 1, pn_566, pt_566, pd_566, "map:string:string", false, true},
-    {"VM_guest_metrics.set_other_config", "VM_guest_metrics", 2, pn_567, pt_567, pd_567, "void", false, true},
-    {"VM_guest_metrics.add_to_other_config", "VM_guest_metrics", 3, pn_568, pt_568, pd_568, "void", false, true},
-    {"VM_guest_metrics.remove_from_other_config", "VM_guest_metrics", 2, pn_569, pt_569, pd_569, "void", false, true},
-    {"VM_guest_metrics.get_live", "VM_guest_metrics", 1, pn_570, pt_570, pd_570, "bool", false, true},
-    {"VM_guest_metrics.get_can_use_hotplug_vbd", "VM_guest_metrics", 1, pn_571, pt_571, pd_571, "tristate_type", false, true},
-    {"VM_guest_metrics.get_PV_drivers_detected", "VM_guest_metrics", 1, pn_572, pt_572, pd_572, "bool", false, true},
-    {"VM_guest_metrics.get_disks", "VM_guest_metrics", 1, pn_573, pt_573, pd_573, "map:string:string", false, true},
-    {"VM_guest_metrics.get_last_updated", "VM_guest_metrics", 1, pn_574, pt_574, pd_574, "datetime", false, true},
-    {"VM_guest_metrics.get_can_use_hotplug_vif", "VM_guest_metrics", 1, pn_575, pt_575, pd_575, "tristate_type", false, true},
-    {"VBD.get_record", "VBD", 1, pn_576, pt_576, pd_576, "record:VBD", false, true},
-    {"VBD.get_by_uuid", "VBD", 1, pn_577, pt_577, pd_577, "ref:VBD", false, true},
+    {"VM_guest_metrics.get_all_where", "VM_guest_metrics", 1, pn_561, pt_561, pd_561, "set:ref:VM_guest_metrics", false, true},
+    {"VM_guest_metrics.get_all_records_where", "VM_guest_metrics", 1, pn_562, pt_562, pd_562, "map:ref:VM_guest_metrics:record:VM_guest_metrics", false, true},
+    {"VM_guest_metrics.get_uuid", "VM_guest_metrics", 1, pn_563, pt_563, pd_563, "string", false, true},
+    {"VM_guest_metrics.get_os_version", "VM_guest_metrics", 1, pn_564, pt_564, pd_564, "map:string:string", false, true},
+    {"VM_guest_metrics.get_PV_drivers_version", "VM_guest_metrics", 1, pn_565, pt_565, pd_565, "map:string:string", false, true},
+    {"VM_guest_metrics.get_PV_drivers_up_to_date", "VM_guest_metrics", 1, pn_566, pt_566, pd_566, "bool", false, true},
+    {"VM_guest_metrics.get_memory", "VM_guest_metrics", 1, pn_567, pt_567, pd_567, "map:string:string", false, true},
+    {"VM_guest_metrics.get_networks", "VM_guest_metrics", 1, pn_568, pt_568, pd_568, "map:string:string", false, true},
+    {"VM_guest_metrics.get_other", "VM_guest_metrics", 1, pn_569, pt_569, pd_569, "map:string:string", false, true},
+    {"VM_guest_metrics.get_other_config", "VM_guest_metrics", 1, pn_570, pt_570, pd_570, "map:string:string", false, true},
+    {"VM_guest_metrics.set_other_config", "VM_guest_metrics", 2, pn_571, pt_571, pd_571, "void", false, true},
+    {"VM_guest_metrics.add_to_other_config", "VM_guest_metrics", 3, pn_572, pt_572, pd_572, "void", false, true},
+    {"VM_guest_metrics.remove_from_other_config", "VM_guest_metrics", 2, pn_573, pt_573, pd_573, "void", false, true},
+    {"VM_guest_metrics.get_live", "VM_guest_metrics", 1, pn_574, pt_574, pd_574, "bool", false, true},
+    {"VM_guest_metrics.get_can_use_hotplug_vbd", "VM_guest_metrics", 1, pn_575, pt_575, pd_575, "tristate_type", false, true},
+    {"VM_guest_metrics.get_PV_drivers_detected", "VM_guest_metrics", 1, pn_576, pt_576, pd_576, "bool", false, true},
+    {"VM_guest_metrics.get_disks", "VM_guest_metrics", 1, pn_577, pt_577, pd_577, "map:string:string", false, true},
+    {"VM_guest_metrics.get_last_updated", "VM_guest_metrics", 1, pn_578, pt_578, pd_578, "datetime", false, true},
+    {"VM_guest_metrics.get_can_use_hotplug_vif", "VM_guest_metrics", 1, pn_579, pt_579, pd_579, "tristate_type", false, true},
+    {"VBD.get_record", "VBD", 1, pn_580, pt_580, pd_580, "record:VBD", false, true},
+    {"VBD.get_by_uuid", "VBD", 1, pn_581, pt_581, pd_581, "ref:VBD", false, true},
     {"VBD.get_all", "VBD", 0, NULL, NULL, NULL, "set:ref:VBD", false, true},
     {"VBD.get_all_records", "VBD", 0, NULL, NULL, NULL, "map:ref:VBD:record:VBD", false, true},
-    {"VBD.get_all_where", "VBD", 1, pn_580, pt_580, pd_580, "set:ref:VBD", false, true},
-    {"VBD.get_all_records_where", "VBD", 1, pn_581, pt_581, pd_581, "map:ref:VBD:record:VBD", false, true},
-    {"VBD.get_uuid", "VBD", 1, pn_582, pt_582, pd_582, "string", false, true},
-    {"VBD.get_allowed_operations", "VBD", 1, pn_583, pt_583, pd_583, "set:vbd_operations", false, true},
-    {"VBD.get_current_operations", "VBD", 1, pn_584, pt_584, pd_584, "map:string:vbd_operations", false, true},
-    {"VBD.get_VM", "VBD", 1, pn_585, pt_585, pd_585, "ref:VM", false, true},
-    {"VBD.get_VDI", "VBD", 1, pn_586, pt_586, pd_586, "ref:VDI", false, true},
-    {"VBD.get_device", "VBD", 1, pn_587, pt_587, pd_587, "string", false, true},
-    {"VBD.get_userdevice", "VBD", 1, pn_588, pt_588, pd_588, "string", false, true},
-    {"VBD.set_userdevice", "VBD", 2, pn_589, pt_589, pd_589, "void", false, true},
-    {"VBD.get_bootable", "VBD", 1, pn_590, pt_590, pd_590, "bool", false, true},
-    {"VBD.set_bootable", "VBD", 2, pn_591, pt_591, pd_591, "void", false, true},
-    {"VBD.get_mode", "VBD", 1, pn_592, pt_592, pd_592, "vbd_mode", false, true},
-    {"VBD.get_type", "VBD", 1, pn_593, pt_593, pd_593, "vbd_type", false, true},
-    {"VBD.set_type", "VBD", 2, pn_594, pt_594, pd_594, "void", false, true},
-    {"VBD.get_unpluggable", "VBD", 1, pn_595, pt_595, pd_595, "bool", false, true},
-    {"VBD.set_unpluggable", "VBD", 2, pn_596, pt_596, pd_596, "void", false, true},
-    {"VBD.get_empty", "VBD", 1, pn_597, pt_597, pd_597, "bool", false, true},
-    {"VBD.get_other_config", "VBD", 1, pn_598, pt_598, pd_598, "map:string:string", false, true},
-    {"VBD.set_other_config", "VBD", 2, pn_599, pt_599, pd_599, "void", false, true},
-    {"VBD.add_to_other_config", "VBD", 3, pn_600, pt_600, pd_600, "void", false, true},
-    {"VBD.remove_from_other_config", "VBD", 2, pn_601, pt_601, pd_601, "void", false, true},
-    {"VBD.get_currently_attached", "VBD", 1, pn_602, pt_602, pd_602, "bool", false, true},
-    {"VBD.get_qos_algorithm_type", "VBD", 1, pn_603, pt_603, pd_603, "string", false, true},
-    {"VBD.set_qos_algorithm_type", "VBD", 2, pn_604, pt_604, pd_604, "void", false, true},
-    {"VBD.get_qos_algorithm_params", "VBD", 1, pn_605, pt_605, pd_605, "map:string:string", false, true},
-    {"VBD.set_qos_algorithm_params", "VBD", 2, pn_606, pt_606, pd_606, "void", false, true},
-    {"VBD.add_to_qos_algorithm_params", "VBD", 3, pn_607, pt_607, pd_607, "void", false, true},
-    {"VBD.remove_from_qos_algorithm_params", "VBD", 2, pn_608, pt_608, pd_608, "void", false, true},
-    {"VBD.get_metrics", "VBD", 1, pn_609, pt_609, pd_609, "ref:VBD_metrics", false, true},
-    {"VBD.get_storage_lock", "VBD", 1, pn_610, pt_610, pd_610, "bool", false, true},
-    {"VBD.get_status_code", "VBD", 1, pn_611, pt_611, pd_611, "int", false, true},
-    {"VBD.get_status_detail", "VBD", 1, pn_612, pt_612, pd_612, "string", false, true},
-    {"VBD.get_runtime_properties", "VBD", 1, pn_613, pt_613, pd_613, "map:string:string", false, true},
-    {"VBD.get_qos_supported_algorithms", "VBD", 1, pn_614, pt_614, pd_614, "set:string", false, true},
-    {"VBD.create", "VBD", 1, pn_615, pt_615, pd_615, "ref:VBD", true, true},
-    {"VBD.destroy", "VBD", 1, pn_616, pt_616, pd_616, "void", true, true},
-    {"VBD.plug", "VBD", 1, pn_617, pt_617, pd_617, "void", true, true},
-    {"VBD.unplug", "VBD", 1, pn_618, pt_618, pd_618, "void", true, true},
-    {"VBD.unplug_force", "VBD", 1, pn_619, pt_619, pd_619, "void", true, true},
-    {"VBD.insert", "VBD", 2, pn_620, pt_620, pd_620, "void", true, true},
-    {"VBD.eject", "VBD", 1, pn_621, pt_621, pd_621, "void", true, true},
-    {"VBD.set_mode", "VBD", 2, pn_622, pt_622, pd_622, "void", false, true},
-    {"VBD.assert_attachable", "VBD", 1, pn_623, pt_623, pd_623, "void", true, true},
-    {"VDI.get_record", "VDI", 1, pn_624, pt_624, pd_624, "record:VDI", false, true},
-    {"VDI.get_by_uuid", "VDI", 1, pn_625, pt_625, pd_625, "ref:VDI", false, true},
-    {"VDI.get_by_name_label", "VDI", 1, pn_626, pt_626, pd_626, "set:ref:VDI", false, true},
+    {"VBD.get_all_where", "VBD", 1, pn_584, pt_584, pd_584, "set:ref:VBD", false, true},
+    {"VBD.get_all_records_where", "VBD", 1, pn_585, pt_585, pd_585, "map:ref:VBD:record:VBD", false, true},
+    {"VBD.get_uuid", "VBD", 1, pn_586, pt_586, pd_586, "string", false, true},
+    {"VBD.get_allowed_operations", "VBD", 1, pn_587, pt_587, pd_587, "set:vbd_operations", false, true},
+    {"VBD.get_current_operations", "VBD", 1, pn_588, pt_588, pd_588, "map:string:vbd_operations", false, true},
+    {"VBD.get_VM", "VBD", 1, pn_589, pt_589, pd_589, "ref:VM", false, true},
+    {"VBD.get_VDI", "VBD", 1, pn_590, pt_590, pd_590, "ref:VDI", false, true},
+    {"VBD.get_device", "VBD", 1, pn_591, pt_591, pd_591, "string", false, true},
+    {"VBD.get_userdevice", "VBD", 1, pn_592, pt_592, pd_592, "string", false, true},
+    {"VBD.set_userdevice", "VBD", 2, pn_593, pt_593, pd_593, "void", false, true},
+    {"VBD.get_bootable", "VBD", 1, pn_594, pt_594, pd_594, "bool", false, true},
+    {"VBD.set_bootable", "VBD", 2, pn_595, pt_595, pd_595, "void", false, true},
+    {"VBD.get_mode", "VBD", 1, pn_596, pt_596, pd_596, "vbd_mode", false, true},
+    {"VBD.get_type", "VBD", 1, pn_597, pt_597, pd_597, "vbd_type", false, true},
+    {"VBD.set_type", "VBD", 2, pn_598, pt_598, pd_598, "void", false, true},
+    {"VBD.get_unpluggable", "VBD", 1, pn_599, pt_599, pd_599, "bool", false, true},
+    {"VBD.set_unpluggable", "VBD", 2, pn_600, pt_600, pd_600, "void", false, true},
+    {"VBD.get_empty", "VBD", 1, pn_601, pt_601, pd_601, "bool", false, true},
+    {"VBD.get_other_config", "VBD", 1, pn_602, pt_602, pd_602, "map:string:string", false, true},
+    {"VBD.set_other_config", "VBD", 2, pn_603, pt_603, pd_603, "void", false, true},
+    {"VBD.add_to_other_config", "VBD", 3, pn_604, pt_604, pd_604, "void", false, true},
+    {"VBD.remove_from_other_config", "VBD", 2, pn_605, pt_605, pd_605, "void", false, true},
+    {"VBD.get_currently_attached", "VBD", 1, pn_606, pt_606, pd_606, "bool", false, true},
+    {"VBD.get_qos_algorithm_type", "VBD", 1, pn_607, pt_607, pd_607, "string", false, true},
+    {"VBD.set_qos_algorithm_type", "VBD", 2, pn_608, pt_608, pd_608, "void", false, true},
+    {"VBD.get_qos_algorithm_params", "VBD", 1, pn_609, pt_609, pd_609, "map:string:string", false, true},
+    {"VBD.set_qos_algorithm_params", "VBD", 2, pn_610, pt_610, pd_610, "void", false, true},
+    {"VBD.add_to_qos_algorithm_params", "VBD", 3, pn_611, pt_611, pd_611, "void", false, true},
+    {"VBD.remove_from_qos_algorithm_params", "VBD", 2, pn_612, pt_612, pd_612, "void", false, true},
+    {"VBD.get_metrics", "VBD", 1, pn_613, pt_613, pd_613, "ref:VBD_metrics", false, true},
+    {"VBD.get_storage_lock", "VBD", 1, pn_614, pt_614, pd_614, "bool", false, true},
+    {"VBD.get_status_code", "VBD", 1, pn_615, pt_615, pd_615, "int", false, true},
+    {"VBD.get_status_detail", "VBD", 1, pn_616, pt_616, pd_616, "string", false, true},
+    {"VBD.get_runtime_properties", "VBD", 1, pn_617, pt_617, pd_617, "map:string:string", false, true},
+    {"VBD.get_qos_supported_algorithms", "VBD", 1, pn_618, pt_618, pd_618, "set:string", false, true},
+    {"VBD.create", "VBD", 1, pn_619, pt_619, pd_619, "ref:VBD", true, true},
+    {"VBD.destroy", "VBD", 1, pn_620, pt_620, pd_620, "void", true, true},
+    {"VBD.plug", "VBD", 1, pn_621, pt_621, pd_621, "void", true, true},
+    {"VBD.unplug", "VBD", 1, pn_622, pt_622, pd_622, "void", true, true},
+    {"VBD.unplug_force", "VBD", 1, pn_623, pt_623, pd_623, "void", true, true},
+    {"VBD.insert", "VBD", 2, pn_624, pt_624, pd_624, "void", true, true},
+    {"VBD.eject", "VBD", 1, pn_625, pt_625, pd_625, "void", true, true},
+    {"VBD.set_mode", "VBD", 2, pn_626, pt_626, pd_626, "void", false, true},
+    {"VBD.assert_attachable", "VBD", 1, pn_627, pt_627, pd_627, "void", true, true},
+    {"VDI.get_record", "VDI", 1, pn_628, pt_628, pd_628, "record:VDI", false, true},
+    {"VDI.get_by_uuid", "VDI", 1, pn_629, pt_629, pd_629, "ref:VDI", false, true},
+    {"VDI.get_by_name_label", "VDI", 1, pn_630, pt_630, pd_630, "set:ref:VDI", false, true},
     {"VDI.get_all", "VDI", 0, NULL, NULL, NULL, "set:ref:VDI", false, true},
     {"VDI.get_all_records", "VDI", 0, NULL, NULL, NULL, "map:ref:VDI:record:VDI", false, true},
-    {"VDI.get_all_where", "VDI", 1, pn_629, pt_629, pd_629, "set:ref:VDI", false, true},
-    {"VDI.get_all_records_where", "VDI", 1, pn_630, pt_630, pd_630, "map:ref:VDI:record:VDI", false, true},
-    {"VDI.get_uuid", "VDI", 1, pn_631, pt_631, pd_631, "string", false, true},
-    {"VDI.get_name_label", "VDI", 1, pn_632, pt_632, pd_632, "string", false, true},
-    {"VDI.get_name_description", "VDI", 1, pn_633, pt_633, pd_633, "string", false, true},
-    {"VDI.get_allowed_operations", "VDI", 1, pn_634, pt_634, pd_634, "set:vdi_operations", false, true},
-    {"VDI.get_current_operations", "VDI", 1, pn_635, pt_635, pd_635, "map:string:vdi_operations", false, true},
-    {"VDI.get_SR", "VDI", 1, pn_636, pt_636, pd_636, "ref:SR", false, true},
-    {"VDI.get_VBDs", "VDI", 1, pn_637, pt_637, pd_637, "set:ref:VBD", false, true},
-    {"VDI.get_virtual_size", "VDI", 1, pn_638, pt_638, pd_638, "int", false, true},
-    {"VDI.get_physical_utilisation", "VDI", 1, pn_639, pt_639, pd_639, "int", false, true},
-    {"VDI.get_type", "VDI", 1, pn_640, pt_640, pd_640, "vdi_type", false, true},
-    {"VDI.get_sharable", "VDI", 1, pn_641, pt_641, pd_641, "bool", false, true},
-    {"VDI.get_read_only", "VDI", 1, pn_642, pt_642, pd_642, "bool", false, true},
-    {"VDI.get_other_config", "VDI", 1, pn_643, pt_643, pd_643, "map:string:string", false, true},
-    {"VDI.set_other_config", "VDI", 2, pn_644, pt_644, pd_644, "void", false, true},
-    {"VDI.add_to_other_config", "VDI", 3, pn_645, pt_645, pd_645, "void", false, true},
-    {"VDI.remove_from_other_config", "VDI", 2, pn_646, pt_646, pd_646, "void", false, true},
-    {"VDI.get_location", "VDI", 1, pn_647, pt_647, pd_647, "string", false, true},
-    {"VDI.get_managed", "VDI", 1, pn_648, pt_648, pd_648, "bool", false, true},
-    {"VDI.get_missing", "VDI", 1, pn_649, pt_649, pd_649, "bool", false, true},
-    {"VDI.get_parent", "VDI", 1, pn_650, pt_650, pd_650, "ref:VDI", false, true},
-    {"VDI.get_xenstore_data", "VDI", 1, pn_651, pt_651, pd_651, "map:string:string", false, true},
-    {"VDI.set_xenstore_data", "VDI", 2, pn_652, pt_652, pd_652, "void", false, true},
-    {"VDI.add_to_xenstore_data", "VDI", 3, pn_653, pt_653, pd_653, "void", false, true},
-    {"VDI.remove_from_xenstore_data", "VDI", 2, pn_654, pt_654, pd_654, "void", false, true},
-    {"VDI.get_sm_config", "VDI", 1, pn_655, pt_655, pd_655, "map:string:string", false, true},
-    {"VDI.set_sm_config", "VDI", 2, pn_656, pt_656, pd_656, "void", false, true},
-    {"VDI.add_to_sm_config", "VDI", 3, pn_657, pt_657, pd_657, "void", false, true},
-    {"VDI.remove_from_sm_config", "VDI", 2, pn_658, pt_658, pd_658, "void", false, true},
-    {"VDI.get_is_a_snapshot", "VDI", 1, pn_659, pt_659, pd_659, "bool", false, true},
-    {"VDI.get_snapshot_of", "VDI", 1, pn_660, pt_660, pd_660, "ref:VDI", false, true},
-    {"VDI.get_snapshots", "VDI", 1, pn_661, pt_661, pd_661, "set:ref:VDI", false, true},
-    {"VDI.get_snapshot_time", "VDI", 1, pn_662, pt_662, pd_662, "datetime", false, true},
-    {"VDI.get_tags", "VDI", 1, pn_663, pt_663, pd_663, "set:string", false, true},
-    {"VDI.set_tags", "VDI", 2, pn_664, pt_664, pd_664, "void", false, true},
-    {"VDI.add_tags", "VDI", 2, pn_665, pt_665, pd_665, "void", false, true},
-    {"VDI.remove_tags", "VDI", 2, pn_666, pt_666, pd_666, "void", false, true},
-    {"VDI.get_on_boot", "VDI", 1, pn_667, pt_667, pd_667, "on_boot", false, true},
-    {"VDI.get_is_tools_iso", "VDI", 1, pn_668, pt_668, pd_668, "bool", false, true},
-    {"VDI.get_cbt_enabled", "VDI", 1, pn_669, pt_669, pd_669, "bool", false, true},
-    {"VDI.get_crash_dumps", "VDI", 1, pn_670, pt_670, pd_670, "set:ref:crashdump", false, true},
-    {"VDI.get_storage_lock", "VDI", 1, pn_671, pt_671, pd_671, "bool", false, true},
-    {"VDI.get_allow_caching", "VDI", 1, pn_672, pt_672, pd_672, "bool", false, true},
-    {"VDI.get_metadata_of_pool", "VDI", 1, pn_673, pt_673, pd_673, "ref:pool", false, true},
-    {"VDI.get_metadata_latest", "VDI", 1, pn_674, pt_674, pd_674, "bool", false, true},
-    {"VDI.create", "VDI", 1, pn_675, pt_675, pd_675, "ref:VDI", true, true},
-    {"VDI.destroy", "VDI", 1, pn_676, pt_676, pd_676, "void", true, true},
-    {"VDI.snapshot", "VDI", 2, pn_677, pt_677, pd_677, "ref:VDI", true, true},
-    {"VDI.clone", "VDI", 2, pn_678, pt_678, pd_678, "ref:VDI", true, true},
-    {"VDI.copy", "VDI", 4, pn_679, pt_679, pd_679, "ref:VDI", true, true},
-    {"VDI.resize", "VDI", 2, pn_680, pt_680, pd_680, "void", true, true},
-    {"VDI.resize_online", "VDI", 2, pn_681, pt_681, pd_681, "void", true, true},
-    {"VDI.pool_migrate", "VDI", 3, pn_682, pt_682, pd_682, "ref:VDI", true, true},
-    {"VDI.introduce", "VDI", 18, pn_683, pt_683, pd_683, "ref:VDI", true, true},
-    {"VDI.forget", "VDI", 1, pn_684, pt_684, pd_684, "void", true, true},
-    {"VDI.update", "VDI", 1, pn_685, pt_685, pd_685, "void", true, true},
-    {"VDI.set_name_label", "VDI", 2, pn_686, pt_686, pd_686, "void", false, true},
-    {"VDI.set_name_description", "VDI", 2, pn_687, pt_687, pd_687, "void", false, true},
-    {"VDI.set_read_only", "VDI", 2, pn_688, pt_688, pd_688, "void", false, true},
-    {"VDI.set_sharable", "VDI", 2, pn_689, pt_689, pd_689, "void", false, true},
-    {"VDI.set_on_boot", "VDI", 2, pn_690, pt_690, pd_690, "void", false, true},
-    {"VDI.set_allow_caching", "VDI", 2, pn_691, pt_691, pd_691, "void", false, true},
-    {"VDI.enable_cbt", "VDI", 1, pn_692, pt_692, pd_692, "void", true, true},
-    {"VDI.disable_cbt", "VDI", 1, pn_693, pt_693, pd_693, "void", true, true},
-    {"VDI.list_changed_blocks", "VDI", 2, pn_694, pt_694, pd_694, "string", true, true},
-    {"VDI.get_nbd_info", "VDI", 1, pn_695, pt_695, pd_695, "set:record:vdi_nbd_server_info", false, true},
-    {"VDI.data_destroy", "VDI", 1, pn_696, pt_696, pd_696, "void", true, true},
-    {"SR.get_record", "SR", 1, pn_697, pt_697, pd_697, "record:SR", false, true},
-    {"SR.get_by_uuid", "SR", 1, pn_698, pt_698, pd_698, "ref:SR", false, true},
-    {"SR.get_by_name_label", "SR", 1, pn_699, pt_699, pd_699, "set:ref:SR", false, true},
+    {"VDI.get_all_where", "VDI", 1, pn_633, pt_633, pd_633, "set:ref:VDI", false, true},
+    {"VDI.get_all_records_where", "VDI", 1, pn_634, pt_634, pd_634, "map:ref:VDI:record:VDI", false, true},
+    {"VDI.get_uuid", "VDI", 1, pn_635, pt_635, pd_635, "string", false, true},
+    {"VDI.get_name_label", "VDI", 1, pn_636, pt_636, pd_636, "string", false, true},
+    {"VDI.get_name_description", "VDI", 1, pn_637, pt_637, pd_637, "string", false, true},
+    {"VDI.get_allowed_operations", "VDI", 1, pn_638, pt_638, pd_638, "set:vdi_operations", false, true},
+    {"VDI.get_current_operations", "VDI", 1, pn_639, pt_639, pd_639, "map:string:vdi_operations", false, true},
+    {"VDI.get_SR", "VDI", 1, pn_640, pt_640, pd_640, "ref:SR", false, true},
+    {"VDI.get_VBDs", "VDI", 1, pn_641, pt_641, pd_641, "set:ref:VBD", false, true},
+    {"VDI.get_virtual_size", "VDI", 1, pn_642, pt_642, pd_642, "int", false, true},
+    {"VDI.get_physical_utilisation", "VDI", 1, pn_643, pt_643, pd_643, "int", false, true},
+    {"VDI.get_type", "VDI", 1, pn_644, pt_644, pd_644, "vdi_type", false, true},
+    {"VDI.get_sharable", "VDI", 1, pn_645, pt_645, pd_645, "bool", false, true},
+    {"VDI.get_read_only", "VDI", 1, pn_646, pt_646, pd_646, "bool", false, true},
+    {"VDI.get_other_config", "VDI", 1, pn_647, pt_647, pd_647, "map:string:string", false, true},
+    {"VDI.set_other_config", "VDI", 2, pn_648, pt_648, pd_648, "void", false, true},
+    {"VDI.add_to_other_config", "VDI", 3, pn_649, pt_649, pd_649, "void", false, true},
+    {"VDI.remove_from_other_config", "VDI", 2, pn_650, pt_650, pd_650, "void", false, true},
+    {"VDI.get_location", "VDI", 1, pn_651, pt_651, pd_651, "string", false, true},
+    {"VDI.get_managed", "VDI", 1, pn_652, pt_652, pd_652, "bool", false, true},
+    {"VDI.get_missing", "VDI", 1, pn_653, pt_653, pd_653, "bool", false, true},
+    {"VDI.get_parent", "VDI", 1, pn_654, pt_654, pd_654, "ref:VDI", false, true},
+    {"VDI.get_xenstore_data", "VDI", 1, pn_655, pt_655, pd_655, "map:string:string", false, true},
+    {"VDI.set_xenstore_data", "VDI", 2, pn_656, pt_656, pd_656, "void", false, true},
+    {"VDI.add_to_xenstore_data", "VDI", 3, pn_657, pt_657, pd_657, "void", false, true},
+    {"VDI.remove_from_xenstore_data", "VDI", 2, pn_658, pt_658, pd_658, "void", false, true},
+    {"VDI.get_sm_config", "VDI", 1, pn_659, pt_659, pd_659, "map:string:string", false, true},
+    {"VDI.set_sm_config", "VDI", 2, pn_660, pt_660, pd_660, "void", false, true},
+    {"VDI.add_to_sm_config", "VDI", 3, pn_661, pt_661, pd_661, "void", false, true},
+    {"VDI.remove_from_sm_config", "VDI", 2, pn_662, pt_662, pd_662, "void", false, true},
+    {"VDI.get_is_a_snapshot", "VDI", 1, pn_663, pt_663, pd_663, "bool", false, true},
+    {"VDI.get_snapshot_of", "VDI", 1, pn_664, pt_664, pd_664, "ref:VDI", false, true},
+    {"VDI.get_snapshots", "VDI", 1, pn_665, pt_665, pd_665, "set:ref:VDI", false, true},
+    {"VDI.get_snapshot_time", "VDI", 1, pn_666, pt_666, pd_666, "datetime", false, true},
+    {"VDI.get_tags", "VDI", 1, pn_667, pt_667, pd_667, "set:string", false, true},
+    {"VDI.set_tags", "VDI", 2, pn_668, pt_668, pd_668, "void", false, true},
+    {"VDI.add_tags", "VDI", 2, pn_669, pt_669, pd_669, "void", false, true},
+    {"VDI.remove_tags", "VDI", 2, pn_670, pt_670, pd_670, "void", false, true},
+    {"VDI.get_on_boot", "VDI", 1, pn_671, pt_671, pd_671, "on_boot", false, true},
+    {"VDI.get_is_tools_iso", "VDI", 1, pn_672, pt_672, pd_672, "bool", false, true},
+    {"VDI.get_cbt_enabled", "VDI", 1, pn_673, pt_673, pd_673, "bool", false, true},
+    {"VDI.get_crash_dumps", "VDI", 1, pn_674, pt_674, pd_674, "set:ref:crashdump", false, true},
+    {"VDI.get_storage_lock", "VDI", 1, pn_675, pt_675, pd_675, "bool", false, true},
+    {"VDI.get_allow_caching", "VDI", 1, pn_676, pt_676, pd_676, "bool", false, true},
+    {"VDI.get_metadata_of_pool", "VDI", 1, pn_677, pt_677, pd_677, "ref:pool", false, true},
+    {"VDI.get_metadata_latest", "VDI", 1, pn_678, pt_678, pd_678, "bool", false, true},
+    {"VDI.create", "VDI", 1, pn_679, pt_679, pd_679, "ref:VDI", true, true},
+    {"VDI.destroy", "VDI", 1, pn_680, pt_680, pd_680, "void", true, true},
+    {"VDI.snapshot", "VDI", 2, pn_681, pt_681, pd_681, "ref:VDI", true, true},
+    {"VDI.clone", "VDI", 2, pn_682, pt_682, pd_682, "ref:VDI", true, true},
+    {"VDI.copy", "VDI", 4, pn_683, pt_683, pd_683, "ref:VDI", true, true},
+    {"VDI.resize", "VDI", 2, pn_684, pt_684, pd_684, "void", true, true},
+    {"VDI.resize_online", "VDI", 2, pn_685, pt_685, pd_685, "void", true, true},
+    {"VDI.pool_migrate", "VDI", 3, pn_686, pt_686, pd_686, "ref:VDI", true, true},
+    {"VDI.introduce", "VDI", 18, pn_687, pt_687, pd_687, "ref:VDI", true, true},
+    {"VDI.forget", "VDI", 1, pn_688, pt_688, pd_688, "void", true, true},
+    {"VDI.update", "VDI", 1, pn_689, pt_689, pd_689, "void", true, true},
+    {"VDI.set_name_label", "VDI", 2, pn_690, pt_690, pd_690, "void", false, true},
+    {"VDI.set_name_description", "VDI", 2, pn_691, pt_691, pd_691, "void", false, true},
+    {"VDI.set_read_only", "VDI", 2, pn_692, pt_692, pd_692, "void", false, true},
+    {"VDI.set_sharable", "VDI", 2, pn_693, pt_693, pd_693, "void", false, true},
+    {"VDI.set_on_boot", "VDI", 2, pn_694, pt_694, pd_694, "void", false, true},
+    {"VDI.set_allow_caching", "VDI", 2, pn_695, pt_695, pd_695, "void", false, true},
+    {"VDI.enable_cbt", "VDI", 1, pn_696, pt_696, pd_696, "void", true, true},
+    {"VDI.disable_cbt", "VDI", 1, pn_697, pt_697, pd_697, "void", true, true},
+    {"VDI.list_changed_blocks", "VDI", 2, pn_698, pt_698, pd_698, "string", true, true},
+    {"VDI.get_nbd_info", "VDI", 1, pn_699, pt_699, pd_699, "set:record:vdi_nbd_server_info", false, true},
+    {"VDI.data_destroy", "VDI", 1, pn_700, pt_700, pd_700, "void", true, true},
+    {"SR.get_record", "SR", 1, pn_701, pt_701, pd_701, "record:SR", false, true},
+    {"SR.get_by_uuid", "SR", 1, pn_702, pt_702, pd_702, "ref:SR", false, true},
+    {"SR.get_by_name_label", "SR", 1, pn_703, pt_703, pd_703, "set:ref:SR", false, true},
     {"SR.get_all", "SR", 0, NULL, NULL, NULL, "set:ref:SR", false, true},
     {"SR.get_all_records", "SR", 0, NULL, NULL, NULL, "map:ref:SR:record:SR", false, true},
-    {"SR.get_all_where", "SR", 1, pn_702, pt_702, pd_702, "set:ref:SR", false, true},
-    {"SR.get_all_records_where", "SR", 1, pn_703, pt_703, pd_703, "map:ref:SR:record:SR", false, true},
-    {"SR.get_uuid", "SR", 1, pn_704, pt_704, pd_704, "string", false, true},
-    {"SR.get_name_label", "SR", 1, pn_705, pt_705, pd_705, "string", false, true},
-    {"SR.get_name_description", "SR", 1, pn_706, pt_706, pd_706, "string", false, true},
-    {"SR.get_allowed_operations", "SR", 1, pn_707, pt_707, pd_707, "set:storage_operations", false, true},
-    {"SR.get_current_operations", "SR", 1, pn_708, pt_708, pd_708, "map:string:storage_operations", false, true},
-    {"SR.get_VDIs", "SR", 1, pn_709, pt_709, pd_709, "set:ref:VDI", false, true},
-    {"SR.get_PBDs", "SR", 1, pn_710, pt_710, pd_710, "set:ref:PBD", false, true},
-    {"SR.get_virtual_allocation", "SR", 1, pn_711, pt_711, pd_711, "int", false, true},
-    {"SR.get_physical_utilisation", "SR", 1, pn_712, pt_712, pd_712, "int", false, true},
-    {"SR.get_physical_size", "SR", 1, pn_713, pt_713, pd_713, "int", false, true},
-    {"SR.get_type", "SR", 1, pn_714, pt_714, pd_714, "string", false, true},
-    {"SR.get_content_type", "SR", 1, pn_715, pt_715, pd_715, "string", false, true},
-    {"SR.get_shared", "SR", 1, pn_716, pt_716, pd_716, "bool", false, true},
-    {"SR.get_other_config", "SR", 1, pn_717, pt_717, pd_717, "map:string:string", false, true},
-    {"SR.set_other_config", "SR", 2, pn_718, pt_718, pd_718, "void", false, true},
-    {"SR.add_to_other_config", "SR", 3, pn_719, pt_719, pd_719, "void", false, true},
-    {"SR.remove_from_other_config", "SR", 2, pn_720, pt_720, pd_720, "void", false, true},
-    {"SR.get_tags", "SR", 1, pn_721, pt_721, pd_721, "set:string", false, true},
-    {"SR.set_tags", "SR", 2, pn_722, pt_722, pd_722, "void", false, true},
-    {"SR.add_tags", "SR", 2, pn_723, pt_723, pd_723, "void", false, true},
-    {"SR.remove_tags", "SR", 2, pn_724, pt_724, pd_724, "void", false, true},
-    {"SR.get_sm_config", "SR", 1, pn_725, pt_725, pd_725, "map:string:string", false, true},
-    {"SR.set_sm_config", "SR", 2, pn_726, pt_726, pd_726, "void", false, true},
-    {"SR.add_to_sm_config", "SR", 3, pn_727, pt_727, pd_727, "void", false, true},
-    {"SR.remove_from_sm_config", "SR", 2, pn_728, pt_728, pd_728, "void", false, true},
-    {"SR.get_blobs", "SR", 1, pn_729, pt_729, pd_729, "map:string:ref:blob", false, true},
-    {"SR.get_local_cache_enabled", "SR", 1, pn_730, pt_730, pd_730, "bool", false, true},
-    {"SR.get_introduced_by", "SR", 1, pn_731, pt_731, pd_731, "ref:DR_task", false, true},
-    {"SR.get_clustered", "SR", 1, pn_732, pt_732, pd_732, "bool", false, true},
-    {"SR.get_is_tools_sr", "SR", 1, pn_733, pt_733, pd_733, "bool", false, true},
-    {"SR.create", "SR", 9, pn_734, pt_734, pd_734, "ref:SR", true, true},
-    {"SR.introduce", "SR", 7, pn_735, pt_735, pd_735, "ref:SR", true, true},
-    {"SR.probe", "SR", 4, pn_736, pt_736, pd_736, "string", true, true},
-    {"SR.scan", "SR", 1, pn_737, pt_737, pd_737, "void", true, true},
-    {"SR.update", "SR", 1, pn_738, pt_738, pd_738, "void", true, true},
-    {"SR.forget", "SR", 1, pn_739, pt_739, pd_739, "void", true, true},
-    {"SR.destroy", "SR", 1, pn_740, pt_740, pd_740, "void", true, true},
-    {"SR.set_name_label", "SR", 2, pn_741, pt_741, pd_741, "void", true, true},
-    {"SR.set_name_description", "SR", 2, pn_742, pt_742, pd_742, "void", true, true},
-    {"SR.set_shared", "SR", 2, pn_743, pt_743, pd_743, "void", true, true},
-    {"SR.set_physical_size", "SR", 2, pn_744, pt_744, pd_744, "void", false, true},
+    {"SR.get_all_where", "SR", 1, pn_706, pt_706, pd_706, "set:ref:SR", false, true},
+    {"SR.get_all_records_where", "SR", 1, pn_707, pt_707, pd_707, "map:ref:SR:record:SR", false, true},
+    {"SR.get_uuid", "SR", 1, pn_708, pt_708, pd_708, "string", false, true},
+    {"SR.get_name_label", "SR", 1, pn_709, pt_709, pd_709, "string", false, true},
+    {"SR.get_name_description", "SR", 1, pn_710, pt_710, pd_710, "string", false, true},
+    {"SR.get_allowed_operations", "SR", 1, pn_711, pt_711, pd_711, "set:storage_operations", false, true},
+    {"SR.get_current_operations", "SR", 1, pn_712, pt_712, pd_712, "map:string:storage_operations", false, true},
+    {"SR.get_VDIs", "SR", 1, pn_713, pt_713, pd_713, "set:ref:VDI", false, true},
+    {"SR.get_PBDs", "SR", 1, pn_714, pt_714, pd_714, "set:ref:PBD", false, true},
+    {"SR.get_virtual_allocation", "SR", 1, pn_715, pt_715, pd_715, "int", false, true},
+    {"SR.get_physical_utilisation", "SR", 1, pn_716, pt_716, pd_716, "int", false, true},
+    {"SR.get_physical_size", "SR", 1, pn_717, pt_717, pd_717, "int", false, true},
+    {"SR.get_type", "SR", 1, pn_718, pt_718, pd_718, "string", false, true},
+    {"SR.get_content_type", "SR", 1, pn_719, pt_719, pd_719, "string", false, true},
+    {"SR.get_shared", "SR", 1, pn_720, pt_720, pd_720, "bool", false, true},
+    {"SR.get_other_config", "SR", 1, pn_721, pt_721, pd_721, "map:string:string", false, true},
+    {"SR.set_other_config", "SR", 2, pn_722, pt_722, pd_722, "void", false, true},
+    {"SR.add_to_other_config", "SR", 3, pn_723, pt_723, pd_723, "void", false, true},
+    {"SR.remove_from_other_config", "SR", 2, pn_724, pt_724, pd_724, "void", false, true},
+    {"SR.get_tags", "SR", 1, pn_725, pt_725, pd_725, "set:string", false, true},
+    {"SR.set_tags", "SR", 2, pn_726, pt_726, pd_726, "void", false, true},
+    {"SR.add_tags", "SR", 2, pn_727, pt_727, pd_727, "void", false, true},
+    {"SR.remove_tags", "SR", 2, pn_728, pt_728, pd_728, "void", false, true},
+    {"SR.get_sm_config", "SR", 1, pn_729, pt_729, pd_729, "map:string:string", false, true},
+    {"SR.set_sm_config", "SR", 2, pn_730, pt_730, pd_730, "void", false, true},
+    {"SR.add_to_sm_config", "SR", 3, pn_731, pt_731, pd_731, "void", false, true},
+    {"SR.remove_from_sm_config", "SR", 2, pn_732, pt_732, pd_732, "void", false, true},
+    {"SR.get_blobs", "SR", 1, pn_733, pt_733, pd_733, "map:string:ref:blob", false, true},
+    {"SR.get_local_cache_enabled", "SR", 1, pn_734, pt_734, pd_734, "bool", false, true},
+    {"SR.get_introduced_by", "SR", 1, pn_735, pt_735, pd_735, "ref:DR_task", false, true},
+    {"SR.get_clustered", "SR", 1, pn_736, pt_736, pd_736, "bool", false, true},
+    {"SR.get_is_tools_sr", "SR", 1, pn_737, pt_737, pd_737, "bool", false, true},
+    {"SR.create", "SR", 9, pn_738, pt_738, pd_738, "ref:SR", true, true},
+    {"SR.introduce", "SR", 7, pn_739, pt_739, pd_739, "ref:SR", true, true},
+    {"SR.probe", "SR", 4, pn_740, pt_740, pd_740, "string", true, true},
+    {"SR.scan", "SR", 1, pn_741, pt_741, pd_741, "void", true, true},
+    {"SR.update", "SR", 1, pn_742, pt_742, pd_742, "void", true, true},
+    {"SR.forget", "SR", 1, pn_743, pt_743, pd_743, "void", true, true},
+    {"SR.destroy", "SR", 1, pn_744, pt_744, pd_744, "void", true, true},
+    {"SR.set_name_label", "SR", 2, pn_745, pt_745, pd_745, "void", true, true},
+    {"SR.set_name_description", "SR", 2, pn_746, pt_746, pd_746, "void", true, true},
+    {"SR.set_shared", "SR", 2, pn_747, pt_747, pd_747, "void", true, true},
+    {"SR.set_physical_size", "SR", 2, pn_748, pt_748, pd_748, "void", false, true},
     {"SR.get_supported_types", "SR", 0, NULL, NULL, NULL, "set:string", false, true},
-    {"SR.create_new_blob", "SR", 4, pn_746, pt_746, pd_746, "ref:blob", true, true},
-    {"PBD.get_record", "PBD", 1, pn_747, pt_747, pd_747, "record:PBD", false, true},
-    {"PBD.get_by_uuid", "PBD", 1, pn_748, pt_748, pd_748, "ref:PBD", false, true},
+    {"SR.create_new_blob", "SR", 4, pn_750, pt_750, pd_750, "ref:blob", true, true},
+    {"PBD.get_record", "PBD", 1, pn_751, pt_751, pd_751, "record:PBD", false, true},
+    {"PBD.get_by_uuid", "PBD", 1, pn_752, pt_752, pd_752, "ref:PBD", false, true},
     {"PBD.get_all", "PBD", 0, NULL, NULL, NULL, "set:ref:PBD", false, true},
     {"PBD.get_all_records", "PBD", 0, NULL, NULL, NULL, "map:ref:PBD:record:PBD", false, true},
-    {"PBD.get_all_where", "PBD", 1, pn_751, pt_751, pd_751, "set:ref:PBD", false, true},
-    {"PBD.get_all_records_where", "PBD", 1, pn_752, pt_752, pd_752, "map:ref:PBD:record:PBD", false, true},
-    {"PBD.get_uuid", "PBD", 1, pn_753, pt_753, pd_753, "string", false, true},
-    {"PBD.get_host", "PBD", 1, pn_754, pt_754, pd_754, "ref:host", false, true},
-    {"PBD.get_SR", "PBD", 1, pn_755, pt_755, pd_755, "ref:SR", false, true},
-    {"PBD.get_device_config", "PBD", 1, pn_756, pt_756, pd_756, "map:string:string", false, true},
-    {"PBD.get_currently_attached", "PBD", 1, pn_757, pt_757, pd_757, "bool", false, true},
-    {"PBD.get_other_config", "PBD", 1, pn_758, pt_758, pd_758, "map:string:string", false, true},
-    {"PBD.set_other_config", "PBD", 2, pn_759, pt_759, pd_759, "void", false, true},
-    {"PBD.add_to_other_config", "PBD", 3, pn_760, pt_760, pd_760, "void", false, true},
-    {"PBD.remove_from_other_config", "PBD", 2, pn_761, pt_761, pd_761, "void", false, true},
-    {"PBD.create", "PBD", 1, pn_762, pt_762, pd_762, "ref:PBD", true, true},
-    {"PBD.destroy", "PBD", 1, pn_763, pt_763, pd_763, "void", true, true},
-    {"PBD.plug", "PBD", 1, pn_764, pt_764, pd_764, "void", true, true},
-    {"PBD.unplug", "PBD", 1, pn_765, pt_765, pd_765, "void", true, true},
-    {"PBD.set_device_config", "PBD", 2, pn_766, pt_766, pd_766, "void", true, true},
-    {"VIF.get_record", "VIF", 1, pn_767, pt_767, pd_767, "record:VIF", false, true},
-    {"VIF.get_by_uuid", "VIF", 1, pn_768, pt_768, pd_768, "ref:VIF", false, true},
+    {"PBD.get_all_where", "PBD", 1, pn_755, pt_755, pd_755, "set:ref:PBD", false, true},
+    {"PBD.get_all_records_where", "PBD", 1, pn_756, pt_756, pd_756, "map:ref:PBD:record:PBD", false, true},
+    {"PBD.get_uuid", "PBD", 1, pn_757, pt_757, pd_757, "string", false, true},
+    {"PBD.get_host", "PBD", 1, pn_758, pt_758, pd_758, "ref:host", false, true},
+    {"PBD.get_SR", "PBD", 1, pn_759, pt_759, pd_759, "ref:SR", false, true},
+    {"PBD.get_device_config", "PBD", 1, pn_760, pt_760, pd_760, "map:string:string", false, true},
+    {"PBD.get_currently_attached", "PBD", 1, pn_761, pt_761, pd_761, "bool", false, true},
+    {"PBD.get_other_config", "PBD", 1, pn_762, pt_762, pd_762, "map:string:string", false, true},
+    {"PBD.set_other_config", "PBD", 2, pn_763, pt_763, pd_763, "void", false, true},
+    {"PBD.add_to_other_config", "PBD", 3, pn_764, pt_764, pd_764, "void", false, true},
+    {"PBD.remove_from_other_config", "PBD", 2, pn_765, pt_765, pd_765, "void", false, true},
+    {"PBD.create", "PBD", 1, pn_766, pt_766, pd_766, "ref:PBD", true, true},
+    {"PBD.destroy", "PBD", 1, pn_767, pt_767, pd_767, "void", true, true},
+    {"PBD.plug", "PBD", 1, pn_768, pt_768, pd_768, "void", true, true},
+    {"PBD.unplug", "PBD", 1, pn_769, pt_769, pd_769, "void", true, true},
+    {"PBD.set_device_config", "PBD", 2, pn_770, pt_770, pd_770, "void", true, true},
+    {"VIF.get_record", "VIF", 1, pn_771, pt_771, pd_771, "record:VIF", false, true},
+    {"VIF.get_by_uuid", "VIF", 1, pn_772, pt_772, pd_772, "ref:VIF", false, true},
     {"VIF.get_all", "VIF", 0, NULL, NULL, NULL, "set:ref:VIF", false, true},
     {"VIF.get_all_records", "VIF", 0, NULL, NULL, NULL, "map:ref:VIF:record:VIF", false, true},
-    {"VIF.get_all_where", "VIF", 1, pn_771, pt_771, pd_771, "set:ref:VIF", false, true},
-    {"VIF.get_all_records_where", "VIF", 1, pn_772, pt_772, pd_772, "map:ref:VIF:record:VIF", false, true},
-    {"VIF.get_uuid", "VIF", 1, pn_773, pt_773, pd_773, "string", false, true},
-    {"VIF.get_allowed_operations", "VIF", 1, pn_774, pt_774, pd_774, "set:vif_operations", false, true},
-    {"VIF.get_current_operations", "VIF", 1, pn_775, pt_775, pd_775, "map:string:vif_operations", false, true},
-    {"VIF.get_device", "VIF", 1, pn_776, pt_776, pd_776, "string", false, true},
-    {"VIF.get_network", "VIF", 1, pn_777, pt_777, pd_777, "ref:network", false, true},
-    {"VIF.get_VM", "VIF", 1, pn_778, pt_778, pd_778, "ref:VM", false, true},
-    {"VIF.get_MAC", "VIF", 1, pn_779, pt_779, pd_779, "string", false, true},
-    {"VIF.get_MTU", "VIF", 1, pn_780, pt_780, pd_780, "int", false, true},
-    {"VIF.get_other_config", "VIF", 1, pn_781, pt_781, pd_781, "map:string:string", false, true},
-    {"VIF.set_other_config", "VIF", 2, pn_782, pt_782, pd_782, "void", false, true},
-    {"VIF.add_to_other_config", "VIF", 3, pn_783, pt_783, pd_783, "void", false, true},
-    {"VIF.remove_from_other_config", "VIF", 2, pn_784, pt_784, pd_784, "void", false, true},
-    {"VIF.get_currently_attached", "VIF", 1, pn_785, pt_785, pd_785, "bool", false, true},
-    {"VIF.get_qos_algorithm_type", "VIF", 1, pn_786, pt_786, pd_786, "string", false, true},
-    {"VIF.set_qos_algorithm_type", "VIF", 2, pn_787, pt_787, pd_787, "void", false, true},
-    {"VIF.get_qos_algorithm_params", "VIF", 1, pn_788, pt_788, pd_788, "map:string:string", false, true},
-    {"VIF.set_qos_algorithm_params", "VIF", 2, pn_789, pt_789, pd_789, "void", false, true},
-    {"VIF.add_to_qos_algorithm_params", "VIF", 3, pn_790, pt_790, pd_790, "void", false, true},
-    {"VIF.remove_from_qos_algorithm_params", "VIF", 2, pn_791, pt_791, pd_791, "void", false, true},
-    {"VIF.get_metrics", "VIF", 1, pn_792, pt_792, pd_792, "ref:VIF_metrics", false, true},
-    {"VIF.get_locking_mode", "VIF", 1, pn_793, pt_793, pd_793, "vif_locking_mode", false, true},
-    {"VIF.get_ipv4_allowed", "VIF", 1, pn_794, pt_794, pd_794, "set:string", false, true},
-    {"VIF.get_ipv6_allowed", "VIF", 1, pn_795, pt_795, pd_795, "set:string", false, true},
-    {"VIF.get_ipv4_configuration_mode", "VIF", 1, pn_796, pt_796, pd_796, "vif_ipv4_configuration_mode", false, true},
-    {"VIF.get_trunks", "VIF", 1, pn_797, pt_797, pd_797, "set:int", false, true},
-    {"VIF.get_status_code", "VIF", 1, pn_798, pt_798, pd_798, "int", false, true},
-    {"VIF.get_status_detail", "VIF", 1, pn_799, pt_799, pd_799, "string", false, true},
-    {"VIF.get_runtime_properties", "VIF", 1, pn_800, pt_800, pd_800, "map:string:string", false, true},
-    {"VIF.get_qos_supported_algorithms", "VIF", 1, pn_801, pt_801, pd_801, "set:string", false, true},
-    {"VIF.get_MAC_autogenerated", "VIF", 1, pn_802, pt_802, pd_802, "bool", false, true},
-    {"VIF.get_ipv4_addresses", "VIF", 1, pn_803, pt_803, pd_803, "set:string", false, true},
-    {"VIF.get_ipv4_gateway", "VIF", 1, pn_804, pt_804, pd_804, "string", false, true},
-    {"VIF.get_ipv6_configuration_mode", "VIF", 1, pn_805, pt_805, pd_805, "vif_ipv6_configuration_mode", false, true},
-    {"VIF.get_ipv6_addresses", "VIF", 1, pn_806, pt_806, pd_806, "set:string", false, true},
-    {"VIF.get_ipv6_gateway", "VIF", 1, pn_807, pt_807, pd_807, "string", false, true},
-    {"VIF.create", "VIF", 1, pn_808, pt_808, pd_808, "ref:VIF", true, true},
-    {"VIF.destroy", "VIF", 1, pn_809, pt_809, pd_809, "void", true, true},
-    {"VIF.plug", "VIF", 1, pn_810, pt_810, pd_810, "void", true, true},
-    {"VIF.unplug", "VIF", 1, pn_811, pt_811, pd_811, "void", true, true},
-    {"VIF.unplug_force", "VIF", 1, pn_812, pt_812, pd_812, "void", true, true},
-    {"VIF.move", "VIF", 2, pn_813, pt_813, pd_813, "void", true, true},
-    {"VIF.set_locking_mode", "VIF", 2, pn_814, pt_814, pd_814, "void", true, true},
-    {"VIF.set_ipv4_allowed", "VIF", 2, pn_815, pt_815, pd_815, "void", true, true},
-    {"VIF.add_ipv4_allowed", "VIF", 2, pn_816, pt_816, pd_816, "void", true, true},
-    {"VIF.remove_ipv4_allowed", "VIF", 2, pn_817, pt_817, pd_817, "void", true, true},
-    {"VIF.set_ipv6_allowed", "VIF", 2, pn_818, pt_818, pd_818, "void", true, true},
-    {"VIF.add_ipv6_allowed", "VIF", 2, pn_819, pt_819, pd_819, "void", true, true},
-    {"VIF.remove_ipv6_allowed", "VIF", 2, pn_820, pt_820, pd_820, "void", true, true},
-    {"VIF.configure_ipv4", "VIF", 4, pn_821, pt_821, pd_821, "void", true, true},
-    {"VIF.configure_ipv6", "VIF", 4, pn_822, pt_822, pd_822, "void", true, true},
-    {"network.get_record", "network", 1, pn_823, pt_823, pd_823, "record:network", false, true},
-    {"network.get_by_uuid", "network", 1, pn_824, pt_824, pd_824, "ref:network", false, true},
-    {"network.get_by_name_label", "network", 1, pn_825, pt_825, pd_825, "set:ref:network", false, true},
+    {"VIF.get_all_where", "VIF", 1, pn_775, pt_775, pd_775, "set:ref:VIF", false, true},
+    {"VIF.get_all_records_where", "VIF", 1, pn_776, pt_776, pd_776, "map:ref:VIF:record:VIF", false, true},
+    {"VIF.get_uuid", "VIF", 1, pn_777, pt_777, pd_777, "string", false, true},
+    {"VIF.get_allowed_operations", "VIF", 1, pn_778, pt_778, pd_778, "set:vif_operations", false, true},
+    {"VIF.get_current_operations", "VIF", 1, pn_779, pt_779, pd_779, "map:string:vif_operations", false, true},
+    {"VIF.get_device", "VIF", 1, pn_780, pt_780, pd_780, "string", false, true},
+    {"VIF.get_network", "VIF", 1, pn_781, pt_781, pd_781, "ref:network", false, true},
+    {"VIF.get_VM", "VIF", 1, pn_782, pt_782, pd_782, "ref:VM", false, true},
+    {"VIF.get_MAC", "VIF", 1, pn_783, pt_783, pd_783, "string", false, true},
+    {"VIF.get_MTU", "VIF", 1, pn_784, pt_784, pd_784, "int", false, true},
+    {"VIF.get_other_config", "VIF", 1, pn_785, pt_785, pd_785, "map:string:string", false, true},
+    {"VIF.set_other_config", "VIF", 2, pn_786, pt_786, pd_786, "void", false, true},
+    {"VIF.add_to_other_config", "VIF", 3, pn_787, pt_787, pd_787, "void", false, true},
+    {"VIF.remove_from_other_config", "VIF", 2, pn_788, pt_788, pd_788, "void", false, true},
+    {"VIF.get_currently_attached", "VIF", 1, pn_789, pt_789, pd_789, "bool", false, true},
+    {"VIF.get_qos_algorithm_type", "VIF", 1, pn_790, pt_790, pd_790, "string", false, true},
+    {"VIF.set_qos_algorithm_type", "VIF", 2, pn_791, pt_791, pd_791, "void", false, true},
+    {"VIF.get_qos_algorithm_params", "VIF", 1, pn_792, pt_792, pd_792, "map:string:string", false, true},
+    {"VIF.set_qos_algorithm_params", "VIF", 2, pn_793, pt_793, pd_793, "void", false, true},
+    {"VIF.add_to_qos_algorithm_params", "VIF", 3, pn_794, pt_794, pd_794, "void", false, true},
+    {"VIF.remove_from_qos_algorithm_params", "VIF", 2, pn_795, pt_795, pd_795, "void", false, true},
+    {"VIF.get_metrics", "VIF", 1, pn_796, pt_796, pd_796, "ref:VIF_metrics", false, true},
+    {"VIF.get_locking_mode", "VIF", 1, pn_797, pt_797, pd_797, "vif_locking_mode", false, true},
+    {"VIF.get_ipv4_allowed", "VIF", 1, pn_798, pt_798, pd_798, "set:string", false, true},
+    {"VIF.get_ipv6_allowed", "VIF", 1, pn_799, pt_799, pd_799, "set:string", false, true},
+    {"VIF.get_ipv4_configuration_mode", "VIF", 1, pn_800, pt_800, pd_800, "vif_ipv4_configuration_mode", false, true},
+    {"VIF.get_trunks", "VIF", 1, pn_801, pt_801, pd_801, "set:int", false, true},
+    {"VIF.get_status_code", "VIF", 1, pn_802, pt_802, pd_802, "int", false, true},
+    {"VIF.get_status_detail", "VIF", 1, pn_803, pt_803, pd_803, "string", false, true},
+    {"VIF.get_runtime_properties", "VIF", 1, pn_804, pt_804, pd_804, "map:string:string", false, true},
+    {"VIF.get_qos_supported_algorithms", "VIF", 1, pn_805, pt_805, pd_805, "set:string", false, true},
+    {"VIF.get_MAC_autogenerated", "VIF", 1, pn_806, pt_806, pd_806, "bool", false, true},
+    {"VIF.get_ipv4_addresses", "VIF", 1, pn_807, pt_807, pd_807, "set:string", false, true},
+    {"VIF.get_ipv4_gateway", "VIF", 1, pn_808, pt_808, pd_808, "string", false, true},
+    {"VIF.get_ipv6_configuration_mode", "VIF", 1, pn_809, pt_809, pd_809, "vif_ipv6_configuration_mode", false, true},
+    {"VIF.get_ipv6_addresses", "VIF", 1, pn_810, pt_810, pd_810, "set:string", false, true},
+    {"VIF.get_ipv6_gateway", "VIF", 1, pn_811, pt_811, pd_811, "string", false, true},
+    {"VIF.create", "VIF", 1, pn_812, pt_812, pd_812, "ref:VIF", true, true},
+    {"VIF.destroy", "VIF", 1, pn_813, pt_813, pd_813, "void", true, true},
+    {"VIF.plug", "VIF", 1, pn_814, pt_814, pd_814, "void", true, true},
+    {"VIF.unplug", "VIF", 1, pn_815, pt_815, pd_815, "void", true, true},
+    {"VIF.unplug_force", "VIF", 1, pn_816, pt_816, pd_816, "void", true, true},
+    {"VIF.move", "VIF", 2, pn_817, pt_817, pd_817, "void", true, true},
+    {"VIF.set_locking_mode", "VIF", 2, pn_818, pt_818, pd_818, "void", true, true},
+    {"VIF.set_ipv4_allowed", "VIF", 2, pn_819, pt_819, pd_819, "void", true, true},
+    {"VIF.add_ipv4_allowed", "VIF", 2, pn_820, pt_820, pd_820, "void", true, true},
+    {"VIF.remove_ipv4_allowed", "VIF", 2, pn_821, pt_821, pd_821, "void", true, true},
+    {"VIF.set_ipv6_allowed", "VIF", 2, pn_822, pt_822, pd_822, "void", true, true},
+    {"VIF.add_ipv6_allowed", "VIF", 2, pn_823, pt_823, pd_823, "void", true, true},
+    {"VIF.remove_ipv6_allowed", "VIF", 2, pn_824, pt_824, pd_824, "void", true, true},
+    {"VIF.configure_ipv4", "VIF", 4, pn_825, pt_825, pd_825, "void", true, true},
+    {"VIF.configure_ipv6", "VIF", 4, pn_826, pt_826, pd_826, "void", true, true},
+    {"network.get_record", "network", 1, pn_827, pt_827, pd_827, "record:network", false, true},
+    {"network.get_by_uuid", "network", 1, pn_828, pt_828, pd_828, "ref:network", false, true},
+    {"network.get_by_name_label", "network", 1, pn_829, pt_829, pd_829, "set:ref:network", false, true},
     {"network.get_all", "network", 0, NULL, NULL, NULL, "set:ref:network", false, true},
     {"network.get_all_records", "network", 0, NULL, NULL, NULL, "map:ref:network:record:network", false, true},
-    {"network.get_all_where", "network", 1, pn_828, pt_828, pd_828, "set:ref:network", false, true},
-    {"network.get_all_records_where", "network", 1, pn_829, pt_829, pd_829, "map:ref:network:record:network", false, true},
-    {"network.get_uuid", "network", 1, pn_830, pt_830, pd_830, "string", false, true},
-    {"network.get_name_label", "network", 1, pn_831, pt_831, pd_831, "string", false, true},
-    {"network.set_name_label", "network", 2, pn_832, pt_832, pd_832, "void", false, true},
-    {"network.get_name_description", "network", 1, pn_833, pt_833, pd_833, "string", false, true},
-    {"network.set_name_description", "network", 2, pn_834, pt_834, pd_834, "void", false, true},
-    {"network.get_allowed_operations", "network", 1, pn_835, pt_835, pd_835, "set:network_operations", false, true},
-    {"network.get_current_operations", "network", 1, pn_836, pt_836, pd_836, "map:string:network_operations", false, true},
-    {"network.get_VIFs", "network", 1, pn_837, pt_837, pd_837, "set:ref:VIF", false, true},
-    {"network.get_PIFs", "network", 1, pn_838, pt_838, pd_838, "set:ref:PIF", false, true},
-    {"network.get_MTU", "network", 1, pn_839, pt_839, pd_839, "int", false, true},
-    {"network.set_MTU", "network", 2, pn_840, pt_840, pd_840, "void", false, true},
-    {"network.get_other_config", "network", 1, pn_841, pt_841, pd_841, "map:string:string", false, true},
-    {"network.set_other_config", "network", 2, pn_842, pt_842, pd_842, "void", false, true},
-    {"network.add_to_other_config", "network", 3, pn_843, pt_843, pd_843, "void", false, true},
-    {"network.remove_from_other_config", "network", 2, pn_844, pt_844, pd_844, "void", false, true},
-    {"network.get_bridge", "network", 1, pn_845, pt_845, pd_845, "string", false, true},
-    {"network.get_managed", "network", 1, pn_846, pt_846, pd_846, "bool", false, true},
-    {"network.get_tags", "network", 1, pn_847, pt_847, pd_847, "set:string", false, true},
-    {"network.set_tags", "network", 2, pn_848, pt_848, pd_848, "void", false, true},
-    {"network.add_tags", "network", 2, pn_849, pt_849, pd_849, "void", false, true},
-    {"network.remove_tags", "network", 2, pn_850, pt_850, pd_850, "void", false, true},
-    {"network.get_default_locking_mode", "network", 1, pn_851, pt_851, pd_851, "network_default_locking_mode", false, true},
-    {"network.get_purpose", "network", 1, pn_852, pt_852, pd_852, "set:network_purpose", false, true},
-    {"network.get_blobs", "network", 1, pn_853, pt_853, pd_853, "map:string:ref:blob", false, true},
-    {"network.get_assigned_ips", "network", 1, pn_854, pt_854, pd_854, "map:ref:VIF:string", false, true},
-    {"network.create", "network", 1, pn_855, pt_855, pd_855, "ref:network", true, true},
-    {"network.destroy", "network", 1, pn_856, pt_856, pd_856, "void", true, true},
-    {"network.add_purpose", "network", 2, pn_857, pt_857, pd_857, "void", true, true},
-    {"network.remove_purpose", "network", 2, pn_858, pt_858, pd_858, "void", true, true},
-    {"network.set_default_locking_mode", "network", 2, pn_859, pt_859, pd_859, "void", true, true},
-    {"network.create_new_blob", "network", 4, pn_860, pt_860, pd_860, "ref:blob", true, true},
-    {"PIF.get_record", "PIF", 1, pn_861, pt_861, pd_861, "record:PIF", false, true},
-    {"PIF.get_by_uuid", "PIF", 1, pn_862, pt_862, pd_862, "ref:PIF", false, true},
+    {"network.get_all_where", "network", 1, pn_832, pt_832, pd_832, "set:ref:network", false, true},
+    {"network.get_all_records_where", "network", 1, pn_833, pt_833, pd_833, "map:ref:network:record:network", false, true},
+    {"network.get_uuid", "network", 1, pn_834, pt_834, pd_834, "string", false, true},
+    {"network.get_name_label", "network", 1, pn_835, pt_835, pd_835, "string", false, true},
+    {"network.set_name_label", "network", 2, pn_836, pt_836, pd_836, "void", false, true},
+    {"network.get_name_description", "network", 1, pn_837, pt_837, pd_837, "string", false, true},
+    {"network.set_name_description", "network", 2, pn_838, pt_838, pd_838, "void", false, true},
+    {"network.get_allowed_operations", "network", 1, pn_839, pt_839, pd_839, "set:network_operations", false, true},
+    {"network.get_current_operations", "network", 1, pn_840, pt_840, pd_840, "map:string:network_operations", false, true},
+    {"network.get_VIFs", "network", 1, pn_841, pt_841, pd_841, "set:ref:VIF", false, true},
+    {"network.get_PIFs", "network", 1, pn_842, pt_842, pd_842, "set:ref:PIF", false, true},
+    {"network.get_MTU", "network", 1, pn_843, pt_843, pd_843, "int", false, true},
+    {"network.set_MTU", "network", 2, pn_844, pt_844, pd_844, "void", false, true},
+    {"network.get_other_config", "network", 1, pn_845, pt_845, pd_845, "map:string:string", false, true},
+    {"network.set_other_config", "network", 2, pn_846, pt_846, pd_846, "void", false, true},
+    {"network.add_to_other_config", "network", 3, pn_847, pt_847, pd_847, "void", false, true},
+    {"network.remove_from_other_config", "network", 2, pn_848, pt_848, pd_848, "void", false, true},
+    {"network.get_bridge", "network", 1, pn_849, pt_849, pd_849, "string", false, true},
+    {"network.get_managed", "network", 1, pn_850, pt_850, pd_850, "bool", false, true},
+    {"network.get_tags", "network", 1, pn_851, pt_851, pd_851, "set:string", false, true},
+    {"network.set_tags", "network", 2, pn_852, pt_852, pd_852, "void", false, true},
+    {"network.add_tags", "network", 2, pn_853, pt_853, pd_853, "void", false, true},
+    {"network.remove_tags", "network", 2, pn_854, pt_854, pd_854, "void", false, true},
+    {"network.get_default_locking_mode", "network", 1, pn_855, pt_855, pd_855, "network_default_locking_mode", false, true},
+    {"network.get_purpose", "network", 1, pn_856, pt_856, pd_856, "set:network_purpose", false, true},
+    {"network.get_blobs", "network", 1, pn_857, pt_857, pd_857, "map:string:ref:blob", false, true},
+    {"network.get_assigned_ips", "network", 1, pn_858, pt_858, pd_858, "map:ref:VIF:string", false, true},
+    {"network.create", "network", 1, pn_859, pt_859, pd_859, "ref:network", true, true},
+    {"network.destroy", "network", 1, pn_860, pt_860, pd_860, "void", true, true},
+    {"network.add_purpose", "network", 2, pn_861, pt_861, pd_861, "void", true, true},
+    {"network.remove_purpose", "network", 2, pn_862, pt_862, pd_862, "void", true, true},
+    {"network.set_default_locking_mode", "network", 2, pn_863, pt_863, pd_863, "void", true, true},
+    {"network.create_new_blob", "network", 4, pn_864, pt_864, pd_864, "ref:blob", true, true},
+    {"PIF.get_record", "PIF", 1, pn_865, pt_865, pd_865, "record:PIF", false, true},
+    {"PIF.get_by_uuid", "PIF", 1, pn_866, pt_866, pd_866, "ref:PIF", false, true},
     {"PIF.get_all", "PIF", 0, NULL, NULL, NULL, "set:ref:PIF", false, true},
     {"PIF.get_all_records", "PIF", 0, NULL, NULL, NULL, "map:ref:PIF:record:PIF", false, true},
-    {"PIF.get_all_where", "PIF", 1, pn_865, pt_865, pd_865, "set:ref:PIF", false, true},
-    {"PIF.get_all_records_where", "PIF", 1, pn_866, pt_866, pd_866, "map:ref:PIF:record:PIF", false, true},
-    {"PIF.get_uuid", "PIF", 1, pn_867, pt_867, pd_867, "string", false, true},
-    {"PIF.get_device", "PIF", 1, pn_868, pt_868, pd_868, "string", false, true},
-    {"PIF.get_network", "PIF", 1, pn_869, pt_869, pd_869, "ref:network", false, true},
-    {"PIF.get_host", "PIF", 1, pn_870, pt_870, pd_870, "ref:host", false, true},
-    {"PIF.get_MAC", "PIF", 1, pn_871, pt_871, pd_871, "string", false, true},
-    {"PIF.get_MTU", "PIF", 1, pn_872, pt_872, pd_872, "int", false, true},
-    {"PIF.get_VLAN", "PIF", 1, pn_873, pt_873, pd_873, "int", false, true},
-    {"PIF.get_metrics", "PIF", 1, pn_874, pt_874, pd_874, "ref:PIF_metrics", false, true},
-    {"PIF.get_physical", "PIF", 1, pn_875, pt_875, pd_875, "bool", false, true},
-    {"PIF.get_currently_attached", "PIF", 1, pn_876, pt_876, pd_876, "bool", false, true},
-    {"PIF.get_ip_configuration_mode", "PIF", 1, pn_877, pt_877, pd_877, "ip_configuration_mode", false, true},
-    {"PIF.get_IP", "PIF", 1, pn_878, pt_878, pd_878, "string", false, true},
-    {"PIF.get_netmask", "PIF", 1, pn_879, pt_879, pd_879, "string", false, true},
-    {"PIF.get_gateway", "PIF", 1, pn_880, pt_880, pd_880, "string", false, true},
-    {"PIF.get_DNS", "PIF", 1, pn_881, pt_881, pd_881, "string", false, true},
-    {"PIF.get_bond_slave_of", "PIF", 1, pn_882, pt_882, pd_882, "ref:Bond", false, true},
-    {"PIF.get_bond_master_of", "PIF", 1, pn_883, pt_883, pd_883, "set:ref:Bond", false, true},
-    {"PIF.get_management", "PIF", 1, pn_884, pt_884, pd_884, "bool", false, true},
-    {"PIF.get_other_config", "PIF", 1, pn_885, pt_885, pd_885, "map:string:string", false, true},
-    {"PIF.set_other_config", "PIF", 2, pn_886, pt_886, pd_886, "void", false, true},
-    {"PIF.add_to_other_config", "PIF", 3, pn_887, pt_887, pd_887, "void", false, true},
-    {"PIF.remove_from_other_config", "PIF", 2, pn_888, pt_888, pd_888, "void", false, true},
-    {"PIF.get_disallow_unplug", "PIF", 1, pn_889, pt_889, pd_889, "bool", false, true},
-    {"PIF.get_ipv6_configuration_mode", "PIF", 1, pn_890, pt_890, pd_890, "ipv6_configuration_mode", false, true},
-    {"PIF.get_IPv6", "PIF", 1, pn_891, pt_891, pd_891, "set:string", false, true},
-    {"PIF.get_primary_address_type", "PIF", 1, pn_892, pt_892, pd_892, "primary_address_type", false, true},
-    {"PIF.get_VLAN_master_of", "PIF", 1, pn_893, pt_893, pd_893, "ref:VLAN", false, true},
-    {"PIF.get_VLAN_slave_of", "PIF", 1, pn_894, pt_894, pd_894, "set:ref:VLAN", false, true},
-    {"PIF.get_tunnel_access_PIF_of", "PIF", 1, pn_895, pt_895, pd_895, "set:ref:tunnel", false, true},
-    {"PIF.get_tunnel_transport_PIF_of", "PIF", 1, pn_896, pt_896, pd_896, "set:ref:tunnel", false, true},
-    {"PIF.get_ipv6_gateway", "PIF", 1, pn_897, pt_897, pd_897, "string", false, true},
-    {"PIF.get_managed", "PIF", 1, pn_898, pt_898, pd_898, "bool", false, true},
-    {"PIF.get_properties", "PIF", 1, pn_899, pt_899, pd_899, "map:string:string", false, true},
-    {"PIF.get_capabilities", "PIF", 1, pn_900, pt_900, pd_900, "set:string", false, true},
-    {"PIF.get_igmp_snooping_status", "PIF", 1, pn_901, pt_901, pd_901, "pif_igmp_status", false, true},
-    {"PIF.get_sriov_physical_PIF_of", "PIF", 1, pn_902, pt_902, pd_902, "set:ref:network_sriov", false, true},
-    {"PIF.get_sriov_logical_PIF_of", "PIF", 1, pn_903, pt_903, pd_903, "set:ref:network_sriov", false, true},
-    {"PIF.get_PCI", "PIF", 1, pn_904, pt_904, pd_904, "ref:PCI", false, true},
-    {"PIF.reconfigure_ip", "PIF", 6, pn_905, pt_905, pd_905, "void", true, true},
-    {"PIF.reconfigure_ipv6", "PIF", 5, pn_906, pt_906, pd_906, "void", true, true},
-    {"PIF.set_primary_address_type", "PIF", 2, pn_907, pt_907, pd_907, "void", true, true},
-    {"PIF.plug", "PIF", 1, pn_908, pt_908, pd_908, "void", true, true},
-    {"PIF.unplug", "PIF", 1, pn_909, pt_909, pd_909, "void", true, true},
-    {"PIF.scan", "PIF", 1, pn_910, pt_910, pd_910, "void", true, true},
-    {"PIF.introduce", "PIF", 4, pn_911, pt_911, pd_911, "ref:PIF", true, true},
-    {"PIF.forget", "PIF", 1, pn_912, pt_912, pd_912, "void", true, true},
-    {"PIF.set_disallow_unplug", "PIF", 2, pn_913, pt_913, pd_913, "void", true, true},
-    {"PIF.set_property", "PIF", 3, pn_914, pt_914, pd_914, "void", true, true},
-    {"PIF_metrics.get_record", "PIF_metrics", 1, pn_915, pt_915, pd_915, "record:PIF_metrics", false, true},
-    {"PIF_metrics.get_by_uuid", "PIF_metrics", 1, pn_916, pt_916, pd_916, "ref:PIF_metrics", false, true},
+    {"PIF.get_all_where", "PIF", 1, pn_869, pt_869, pd_869, "set:ref:PIF", false, true},
+    {"PIF.get_all_records_where", "PIF", 1, pn_870, pt_870, pd_870, "map:ref:PIF:record:PIF", false, true},
+    {"PIF.get_uuid", "PIF", 1, pn_871, pt_871, pd_871, "string", false, true},
+    {"PIF.get_device", "PIF", 1, pn_872, pt_872, pd_872, "string", false, true},
+    {"PIF.get_network", "PIF", 1, pn_873, pt_873, pd_873, "ref:network", false, true},
+    {"PIF.get_host", "PIF", 1, pn_874, pt_874, pd_874, "ref:host", false, true},
+    {"PIF.get_MAC", "PIF", 1, pn_875, pt_875, pd_875, "string", false, true},
+    {"PIF.get_MTU", "PIF", 1, pn_876, pt_876, pd_876, "int", false, true},
+    {"PIF.get_VLAN", "PIF", 1, pn_877, pt_877, pd_877, "int", false, true},
+    {"PIF.get_metrics", "PIF", 1, pn_878, pt_878, pd_878, "ref:PIF_metrics", false, true},
+    {"PIF.get_physical", "PIF", 1, pn_879, pt_879, pd_879, "bool", false, true},
+    {"PIF.get_currently_attached", "PIF", 1, pn_880, pt_880, pd_880, "bool", false, true},
+    {"PIF.get_ip_configuration_mode", "PIF", 1, pn_881, pt_881, pd_881, "ip_configuration_mode", false, true},
+    {"PIF.get_IP", "PIF", 1, pn_882, pt_882, pd_882, "string", false, true},
+    {"PIF.get_netmask", "PIF", 1, pn_883, pt_883, pd_883, "string", false, true},
+    {"PIF.get_gateway", "PIF", 1, pn_884, pt_884, pd_884, "string", false, true},
+    {"PIF.get_DNS", "PIF", 1, pn_885, pt_885, pd_885, "string", false, true},
+    {"PIF.get_bond_slave_of", "PIF", 1, pn_886, pt_886, pd_886, "ref:Bond", false, true},
+    {"PIF.get_bond_master_of", "PIF", 1, pn_887, pt_887, pd_887, "set:ref:Bond", false, true},
+    {"PIF.get_management", "PIF", 1, pn_888, pt_888, pd_888, "bool", false, true},
+    {"PIF.get_other_config", "PIF", 1, pn_889, pt_889, pd_889, "map:string:string", false, true},
+    {"PIF.set_other_config", "PIF", 2, pn_890, pt_890, pd_890, "void", false, true},
+    {"PIF.add_to_other_config", "PIF", 3, pn_891, pt_891, pd_891, "void", false, true},
+    {"PIF.remove_from_other_config", "PIF", 2, pn_892, pt_892, pd_892, "void", false, true},
+    {"PIF.get_disallow_unplug", "PIF", 1, pn_893, pt_893, pd_893, "bool", false, true},
+    {"PIF.get_ipv6_configuration_mode", "PIF", 1, pn_894, pt_894, pd_894, "ipv6_configuration_mode", false, true},
+    {"PIF.get_IPv6", "PIF", 1, pn_895, pt_895, pd_895, "set:string", false, true},
+    {"PIF.get_primary_address_type", "PIF", 1, pn_896, pt_896, pd_896, "primary_address_type", false, true},
+    {"PIF.get_VLAN_master_of", "PIF", 1, pn_897, pt_897, pd_897, "ref:VLAN", false, true},
+    {"PIF.get_VLAN_slave_of", "PIF", 1, pn_898, pt_898, pd_898, "set:ref:VLAN", false, true},
+    {"PIF.get_tunnel_access_PIF_of", "PIF", 1, pn_899, pt_899, pd_899, "set:ref:tunnel", false, true},
+    {"PIF.get_tunnel_transport_PIF_of", "PIF", 1, pn_900, pt_900, pd_900, "set:ref:tunnel", false, true},
+    {"PIF.get_ipv6_gateway", "PIF", 1, pn_901, pt_901, pd_901, "string", false, true},
+    {"PIF.get_managed", "PIF", 1, pn_902, pt_902, pd_902, "bool", false, true},
+    {"PIF.get_properties", "PIF", 1, pn_903, pt_903, pd_903, "map:string:string", false, true},
+    {"PIF.get_capabilities", "PIF", 1, pn_904, pt_904, pd_904, "set:string", false, true},
+    {"PIF.get_igmp_snooping_status", "PIF", 1, pn_905, pt_905, pd_905, "pif_igmp_status", false, true},
+    {"PIF.get_sriov_physical_PIF_of", "PIF", 1, pn_906, pt_906, pd_906, "set:ref:network_sriov", false, true},
+    {"PIF.get_sriov_logical_PIF_of", "PIF", 1, pn_907, pt_907, pd_907, "set:ref:network_sriov", false, true},
+    {"PIF.get_PCI", "PIF", 1, pn_908, pt_908, pd_908, "ref:PCI", false, true},
+    {"PIF.reconfigure_ip", "PIF", 6, pn_909, pt_909, pd_909, "void", true, true},
+    {"PIF.reconfigure_ipv6", "PIF", 5, pn_910, pt_910, pd_910, "void", true, true},
+    {"PIF.set_primary_address_type", "PIF", 2, pn_911, pt_911, pd_911, "void", true, true},
+    {"PIF.plug", "PIF", 1, pn_912, pt_912, pd_912, "void", true, true},
+    {"PIF.unplug", "PIF", 1, pn_913, pt_913, pd_913, "void", true, true},
+    {"PIF.scan", "PIF", 1, pn_914, pt_914, pd_914, "void", true, true},
+    {"PIF.introduce", "PIF", 4, pn_915, pt_915, pd_915, "ref:PIF", true, true},
+    {"PIF.forget", "PIF", 1, pn_916, pt_916, pd_916, "void", true, true},
+    {"PIF.set_disallow_unplug", "PIF", 2, pn_917, pt_917, pd_917, "void", true, true},
+    {"PIF.set_property", "PIF", 3, pn_918, pt_918, pd_918, "void", true, true},
+    {"PIF_metrics.get_record", "PIF_metrics", 1, pn_919, pt_919, pd_919, "record:PIF_metrics", false, true},
+    {"PIF_metrics.get_by_uuid", "PIF_metrics", 1, pn_920, pt_920, pd_920, "ref:PIF_metrics", false, true},
     {"PIF_metrics.get_all", "PIF_metrics", 0, NULL, NULL, NULL, "set:ref:PIF_metrics", false, true},
     {"PIF_metrics.get_all_records", "PIF_metrics", 0, NULL, NULL, NULL, "map:ref:PIF_metrics:record:PIF_metrics", false, true},
-    {"PIF_metrics.get_all_where", "PIF_metrics", 1, pn_919, pt_919, pd_919, "set:ref:PIF_metrics", false, true},
-    {"PIF_metrics.get_all_records_where", "PIF_metrics", 1, pn_920, pt_920, pd_920, "map:ref:PIF_metrics:record:PIF_metrics", false, true},
-    {"PIF_metrics.get_uuid", "PIF_metrics", 1, pn_921, pt_921, pd_921, "string", false, true},
-    {"PIF_metrics.get_io_read_kbs", "PIF_metrics", 1, pn_922, pt_922, pd_922, "float", false, true},
-    {"PIF_metrics.get_io_write_kbs", "PIF_metrics", 1, pn_923, pt_923, pd_923, "float", false, true},
-    {"PIF_metrics.get_carrier", "PIF_metrics", 1, pn_924, pt_924, pd_924, "bool", false, true},
-    {"PIF_metrics.get_vendor_name", "PIF_metrics", 1, pn_925, pt_925, pd_925, "string", false, true},
-    {"PIF_metrics.get_device_name", "PIF_metrics", 1, pn_926, pt_926, pd_926, "string", false, true},
-    {"PIF_metrics.get_speed", "PIF_metrics", 1, pn_927, pt_927, pd_927, "int", false, true},
-    {"PIF_metrics.get_duplex", "PIF_metrics", 1, pn_928, pt_928, pd_928, "bool", false, true},
-    {"PIF_metrics.get_other_config", "PIF_metrics", 1, pn_929, pt_929, pd_929, "map:string:string", false, true},
-    {"PIF_metrics.set_other_config", "PIF_metrics", 2, pn_930, pt_930, pd_930, "void", false, true},
-    {"PIF_metrics.add_to_other_config", "PIF_metrics", 3, pn_931, pt_931, pd_931, "void", false, true},
-    {"PIF_metrics.remove_from_other_config", "PIF_metrics", 2, pn_932, pt_932, pd_932, "void", false, true},
-    {"PIF_metrics.get_vendor_id", "PIF_metrics", 1, pn_933, pt_933, pd_933, "string", false, true},
-    {"PIF_metrics.get_device_id", "PIF_metrics", 1, pn_934, pt_934, pd_934, "string", false, true},
-    {"PIF_metrics.get_pci_bus_path", "PIF_metrics", 1, pn_935, pt_935, pd_935, "string", false, true},
-    {"PIF_metrics.get_last_updated", "PIF_metrics", 1, pn_936, pt_936, pd_936, "datetime", false, true},
-    {"Bond.get_record", "Bond", 1, pn_937, pt_937, pd_937, "record:Bond", false, true},
-    {"Bond.get_by_uuid", "Bond", 1, pn_938, pt_938, pd_938, "ref:Bond", false, true},
+    {"PIF_metrics.get_all_where", "PIF_metrics", 1, pn_923, pt_923, pd_923, "set:ref:PIF_metrics", false, true},
+    {"PIF_metrics.get_all_records_where", "PIF_metrics", 1, pn_924, pt_924, pd_924, "map:ref:PIF_metrics:record:PIF_metrics", false, true},
+    {"PIF_metrics.get_uuid", "PIF_metrics", 1, pn_925, pt_925, pd_925, "string", false, true},
+    {"PIF_metrics.get_io_read_kbs", "PIF_metrics", 1, pn_926, pt_926, pd_926, "float", false, true},
+    {"PIF_metrics.get_io_write_kbs", "PIF_metrics", 1, pn_927, pt_927, pd_927, "float", false, true},
+    {"PIF_metrics.get_carrier", "PIF_metrics", 1, pn_928, pt_928, pd_928, "bool", false, true},
+    {"PIF_metrics.get_vendor_name", "PIF_metrics", 1, pn_929, pt_929, pd_929, "string", false, true},
+    {"PIF_metrics.get_device_name", "PIF_metrics", 1, pn_930, pt_930, pd_930, "string", false, true},
+    {"PIF_metrics.get_speed", "PIF_metrics", 1, pn_931, pt_931, pd_931, "int", false, true},
+    {"PIF_metrics.get_duplex", "PIF_metrics", 1, pn_932, pt_932, pd_932, "bool", false, true},
+    {"PIF_metrics.get_other_config", "PIF_metrics", 1, pn_933, pt_933, pd_933, "map:string:string", false, true},
+    {"PIF_metrics.set_other_config", "PIF_metrics", 2, pn_934, pt_934, pd_934, "void", false, true},
+    {"PIF_metrics.add_to_other_config", "PIF_metrics", 3, pn_935, pt_935, pd_935, "void", false, true},
+    {"PIF_metrics.remove_from_other_config", "PIF_metrics", 2, pn_936, pt_936, pd_936, "void", false, true},
+    {"PIF_metrics.get_vendor_id", "PIF_metrics", 1, pn_937, pt_937, pd_937, "string", false, true},
+    {"PIF_metrics.get_device_id", "PIF_metrics", 1, pn_938, pt_938, pd_938, "string", false, true},
+    {"PIF_metrics.get_pci_bus_path", "PIF_metrics", 1, pn_939, pt_939, pd_939, "string", false, true},
+    {"PIF_metrics.get_last_updated", "PIF_metrics", 1, pn_940, pt_940, pd_940, "datetime", false, true},
+    {"Bond.get_record", "Bond", 1, pn_941, pt_941, pd_941, "record:Bond", false, true},
+    {"Bond.get_by_uuid", "Bond", 1, pn_942, pt_942, pd_942, "ref:Bond", false, true},
     {"Bond.get_all", "Bond", 0, NULL, NULL, NULL, "set:ref:Bond", false, true},
     {"Bond.get_all_records", "Bond", 0, NULL, NULL, NULL, "map:ref:Bond:record:Bond", false, true},
-    {"Bond.get_all_where", "Bond", 1, pn_941, pt_941, pd_941, "set:ref:Bond", false, true},
-    {"Bond.get_all_records_where", "Bond", 1, pn_942, pt_942, pd_942, "map:ref:Bond:record:Bond", false, true},
-    {"Bond.get_uuid", "Bond", 1, pn_943, pt_943, pd_943, "string", false, true},
-    {"Bond.get_master", "Bond", 1, pn_944, pt_944, pd_944, "ref:PIF", false, true},
-    {"Bond.get_slaves", "Bond", 1, pn_945, pt_945, pd_945, "set:ref:PIF", false, true},
-    {"Bond.get_other_config", "Bond", 1, pn_946, pt_946, pd_946, "map:string:string", false, true},
-    {"Bond.set_other_config", "Bond", 2, pn_947, pt_947, pd_947, "void", false, true},
-    {"Bond.add_to_other_config", "Bond", 3, pn_948, pt_948, pd_948, "void", false, true},
-    {"Bond.remove_from_other_config", "Bond", 2, pn_949, pt_949, pd_949, "void", false, true},
-    {"Bond.get_mode", "Bond", 1, pn_950, pt_950, pd_950, "bond_mode", false, true},
-    {"Bond.get_properties", "Bond", 1, pn_951, pt_951, pd_951, "map:string:string", false, true},
-    {"Bond.get_primary_slave", "Bond", 1, pn_952, pt_952, pd_952, "ref:PIF", false, true},
-    {"Bond.get_links_up", "Bond", 1, pn_953, pt_953, pd_953, "int", false, true},
-    {"Bond.get_auto_update_mac", "Bond", 1, pn_954, pt_954, pd_954, "bool", false, true},
-    {"Bond.create", "Bond", 5, pn_955, pt_955, pd_955, "ref:Bond", true, true},
-    {"Bond.destroy", "Bond", 1, pn_956, pt_956, pd_956, "void", true, true},
-    {"Bond.set_mode", "Bond", 2, pn_957, pt_957, pd_957, "void", true, true},
-    {"Bond.set_property", "Bond", 3, pn_958, pt_958, pd_958, "void", true, true},
-    {"VLAN.get_record", "VLAN", 1, pn_959, pt_959, pd_959, "record:VLAN", false, true},
-    {"VLAN.get_by_uuid", "VLAN", 1, pn_960, pt_960, pd_960, "ref:VLAN", false, true},
+    {"Bond.get_all_where", "Bond", 1, pn_945, pt_945, pd_945, "set:ref:Bond", false, true},
+    {"Bond.get_all_records_where", "Bond", 1, pn_946, pt_946, pd_946, "map:ref:Bond:record:Bond", false, true},
+    {"Bond.get_uuid", "Bond", 1, pn_947, pt_947, pd_947, "string", false, true},
+    {"Bond.get_master", "Bond", 1, pn_948, pt_948, pd_948, "ref:PIF", false, true},
+    {"Bond.get_slaves", "Bond", 1, pn_949, pt_949, pd_949, "set:ref:PIF", false, true},
+    {"Bond.get_other_config", "Bond", 1, pn_950, pt_950, pd_950, "map:string:string", false, true},
+    {"Bond.set_other_config", "Bond", 2, pn_951, pt_951, pd_951, "void", false, true},
+    {"Bond.add_to_other_config", "Bond", 3, pn_952, pt_952, pd_952, "void", false, true},
+    {"Bond.remove_from_other_config", "Bond", 2, pn_953, pt_953, pd_953, "void", false, true},
+    {"Bond.get_mode", "Bond", 1, pn_954, pt_954, pd_954, "bond_mode", false, true},
+    {"Bond.get_properties", "Bond", 1, pn_955, pt_955, pd_955, "map:string:string", false, true},
+    {"Bond.get_primary_slave", "Bond", 1, pn_956, pt_956, pd_956, "ref:PIF", false, true},
+    {"Bond.get_links_up", "Bond", 1, pn_957, pt_957, pd_957, "int", false, true},
+    {"Bond.get_auto_update_mac", "Bond", 1, pn_958, pt_958, pd_958, "bool", false, true},
+    {"Bond.create", "Bond", 5, pn_959, pt_959, pd_959, "ref:Bond", true, true},
+    {"Bond.destroy", "Bond", 1, pn_960, pt_960, pd_960, "void", true, true},
+    {"Bond.set_mode", "Bond", 2, pn_961, pt_961, pd_961, "void", true, true},
+    {"Bond.set_property", "Bond", 3, pn_962, pt_962, pd_962, "void", true, true},
+    {"VLAN.get_record", "VLAN", 1, pn_963, pt_963, pd_963, "record:VLAN", false, true},
+    {"VLAN.get_by_uuid", "VLAN", 1, pn_964, pt_964, pd_964, "ref:VLAN", false, true},
     {"VLAN.get_all", "VLAN", 0, NULL, NULL, NULL, "set:ref:VLAN", false, true},
     {"VLAN.get_all_records", "VLAN", 0, NULL, NULL, NULL, "map:ref:VLAN:record:VLAN", false, true},
-    {"VLAN.get_all_where", "VLAN", 1, pn_963, pt_963, pd_963, "set:ref:VLAN", false, true},
-    {"VLAN.get_all_records_where", "VLAN", 1, pn_964, pt_964, pd_964, "map:ref:VLAN:record:VLAN", false, true},
-    {"VLAN.get_uuid", "VLAN", 1, pn_965, pt_965, pd_965, "string", false, true},
-    {"VLAN.get_tagged_PIF", "VLAN", 1, pn_966, pt_966, pd_966, "ref:PIF", false, true},
-    {"VLAN.get_untagged_PIF", "VLAN", 1, pn_967, pt_967, pd_967, "ref:PIF", false, true},
-    {"VLAN.get_tag", "VLAN", 1, pn_968, pt_968, pd_968, "int", false, true},
-    {"VLAN.get_other_config", "VLAN", 1, pn_969, pt_969, pd_969, "map:string:string", false, true},
-    {"VLAN.set_other_config", "VLAN", 2, pn_970, pt_970, pd_970, "void", false, true},
-    {"VLAN.add_to_other_config", "VLAN", 3, pn_971, pt_971, pd_971, "void", false, true},
-    {"VLAN.remove_from_other_config", "VLAN", 2, pn_972, pt_972, pd_972, "void", false, true},
-    {"VLAN.create", "VLAN", 3, pn_973, pt_973, pd_973, "ref:VLAN", true, true},
-    {"VLAN.destroy", "VLAN", 1, pn_974, pt_974, pd_974, "void", true, true},
-    {"task.get_record", "task", 1, pn_975, pt_975, pd_975, "record:task", false, true},
-    {"task.get_by_uuid", "task", 1, pn_976, pt_976, pd_976, "ref:task", false, true},
-    {"task.get_by_name_label", "task", 1, pn_977, pt_977, pd_977, "set:ref:task", false, true},
+    {"VLAN.get_all_where", "VLAN", 1, pn_967, pt_967, pd_967, "set:ref:VLAN", false, true},
+    {"VLAN.get_all_records_where", "VLAN", 1, pn_968, pt_968, pd_968, "map:ref:VLAN:record:VLAN", false, true},
+    {"VLAN.get_uuid", "VLAN", 1, pn_969, pt_969, pd_969, "string", false, true},
+    {"VLAN.get_tagged_PIF", "VLAN", 1, pn_970, pt_970, pd_970, "ref:PIF", false, true},
+    {"VLAN.get_untagged_PIF", "VLAN", 1, pn_971, pt_971, pd_971, "ref:PIF", false, true},
+    {"VLAN.get_tag", "VLAN", 1, pn_972, pt_972, pd_972, "int", false, true},
+    {"VLAN.get_other_config", "VLAN", 1, pn_973, pt_973, pd_973, "map:string:string", false, true},
+    {"VLAN.set_other_config", "VLAN", 2, pn_974, pt_974, pd_974, "void", false, true},
+    {"VLAN.add_to_other_config", "VLAN", 3, pn_975, pt_975, pd_975, "void", false, true},
+    {"VLAN.remove_from_other_config", "VLAN", 2, pn_976, pt_976, pd_976, "void", false, true},
+    {"VLAN.create", "VLAN", 3, pn_977, pt_977, pd_977, "ref:VLAN", true, true},
+    {"VLAN.destroy", "VLAN", 1, pn_978, pt_978, pd_978, "void", true, true},
+    {"task.get_record", "task", 1, pn_979, pt_979, pd_979, "record:task", false, true},
+    {"task.get_by_uuid", "task", 1, pn_980, pt_980, pd_980, "ref:task", false, true},
+    {"task.get_by_name_label", "task", 1, pn_981, pt_981, pd_981, "set:ref:task", false, true},
     {"task.get_all", "task", 0, NULL, NULL, NULL, "set:ref:task", false, true},
     {"task.get_all_records", "task", 0, NULL, NULL, NULL, "map:ref:task:record:task", false, true},
-    {"task.get_all_where", "task", 1, pn_980, pt_980, pd_980, "set:ref:task", false, true},
-    {"task.get_all_records_where", "task", 1, pn_981, pt_981, pd_981, "map:ref:task:record:task", false, true},
-    {"task.get_uuid", "task", 1, pn_982, pt_982, pd_982, "string", false, true},
-    {"task.get_name_label", "task", 1, pn_983, pt_983, pd_983, "string", false, true},
-    {"task.get_name_description", "task", 1, pn_984, pt_984, pd_984, "string", false, true},
-    {"task.get_allowed_operations", "task", 1, pn_985, pt_985, pd_985, "set:task_allowed_operations", false, true},
-    {"task.get_current_operations", "task", 1, pn_986, pt_986, pd_986, "map:string:task_allowed_operations", false, true},
-    {"task.get_created", "task", 1, pn_987, pt_987, pd_987, "datetime", false, true},
-    {"task.get_finished", "task", 1, pn_988, pt_988, pd_988, "datetime", false, true},
-    {"task.get_status", "task", 1, pn_989, pt_989, pd_989, "task_status_type", false, true},
-    {"task.get_resident_on", "task", 1, pn_990, pt_990, pd_990, "ref:host", false, true},
-    {"task.get_progress", "task", 1, pn_991, pt_991, pd_991, "float", false, true},
-    {"task.get_type", "task", 1, pn_992, pt_992, pd_992, "string", false, true},
-    {"task.get_result", "task", 1, pn_993, pt_993, pd_993, "string", false, true},
-    {"task.get_error_info", "task", 1, pn_994, pt_994, pd_994, "set:string", false, true},
-    {"task.get_other_config", "task", 1, pn_995, pt_995, pd_995, "map:string:string", false, true},
-    {"task.set_other_config", "task", 2, pn_996, pt_996, pd_996, "void", false, true},
-    {"task.add_to_other_config", "task", 3, pn_997, pt_997, pd_997, "void", false, true},
-    {"task.remove_from_other_config", "task", 2, pn_998, pt_998, pd_998, "void", false, true},
-    {"task.get_backtrace", "task", 1, pn_999, pt_999, pd_999, "string", false, true},
-    {"task.get_subtask_of", "task", 1, pn_1000, pt_1000, pd_1000, "ref:task", false, true},
-    {"task.get_subtasks", "task", 1, pn_1001, pt_1001, pd_1001, "set:ref:task", false, true},
-    {"task.create", "task", 2, pn_1002, pt_1002, pd_1002, "ref:task", false, true},
-    {"task.destroy", "task", 1, pn_1003, pt_1003, pd_1003, "void", false, true},
-    {"task.cancel", "task", 1, pn_1004, pt_1004, pd_1004, "void", false, true},
-    {"task.set_status", "task", 2, pn_1005, pt_1005, pd_1005, "void", false, true},
-    {"task.set_progress", "task", 2, pn_1006, pt_1006, pd_1006, "void", false, true},
-    {"task.set_result", "task", 2, pn_1007, pt_1007, pd_1007, "void", false, true},
-    {"task.set_error_info", "task", 2, pn_1008, pt_1008, pd_1008, "void", false, true},
-    {"task.set_resident_on", "task", 2, pn_1009, pt_1009, pd_1009, "void", false, true},
-    {"event.from", "event", 3, pn_1010, pt_1010, pd_1010, "any", false, true},
-    {"event.inject", "event", 2, pn_1011, pt_1011, pd_1011, "string", false, true},
+    {"task.get_all_where", "task", 1, pn_984, pt_984, pd_984, "set:ref:task", false, true},
+    {"task.get_all_records_where", "task", 1, pn_985, pt_985, pd_985, "map:ref:task:record:task", false, true},
+    {"task.get_uuid", "task", 1, pn_986, pt_986, pd_986, "string", false, true},
+    {"task.get_name_label", "task", 1, pn_987, pt_987, pd_987, "string", false, true},
+    {"task.get_name_description", "task", 1, pn_988, pt_988, pd_988, "string", false, true},
+    {"task.get_allowed_operations", "task", 1, pn_989, pt_989, pd_989, "set:task_allowed_operations", false, true},
+    {"task.get_current_operations", "task", 1, pn_990, pt_990, pd_990, "map:string:task_allowed_operations", false, true},
+    {"task.get_created", "task", 1, pn_991, pt_991, pd_991, "datetime", false, true},
+    {"task.get_finished", "task", 1, pn_992, pt_992, pd_992, "datetime", false, true},
+    {"task.get_status", "task", 1, pn_993, pt_993, pd_993, "task_status_type", false, true},
+    {"task.get_resident_on", "task", 1, pn_994, pt_994, pd_994, "ref:host", false, true},
+    {"task.get_progress", "task", 1, pn_995, pt_995, pd_995, "float", false, true},
+    {"task.get_type", "task", 1, pn_996, pt_996, pd_996, "string", false, true},
+    {"task.get_result", "task", 1, pn_997, pt_997, pd_997, "string", false, true},
+    {"task.get_error_info", "task", 1, pn_998, pt_998, pd_998, "set:string", false, true},
+    {"task.get_other_config", "task", 1, pn_999, pt_999, pd_999, "map:string:string", false, true},
+    {"task.set_other_config", "task", 2, pn_1000, pt_1000, pd_1000, "void", false, true},
+    {"task.add_to_other_config", "task", 3, pn_1001, pt_1001, pd_1001, "void", false, true},
+    {"task.remove_from_other_config", "task", 2, pn_1002, pt_1002, pd_1002, "void", false, true},
+    {"task.get_backtrace", "task", 1, pn_1003, pt_1003, pd_1003, "string", false, true},
+    {"task.get_subtask_of", "task", 1, pn_1004, pt_1004, pd_1004, "ref:task", false, true},
+    {"task.get_subtasks", "task", 1, pn_1005, pt_1005, pd_1005, "set:ref:task", false, true},
+    {"task.create", "task", 2, pn_1006, pt_1006, pd_1006, "ref:task", false, true},
+    {"task.destroy", "task", 1, pn_1007, pt_1007, pd_1007, "void", false, true},
+    {"task.cancel", "task", 1, pn_1008, pt_1008, pd_1008, "void", false, true},
+    {"task.set_status", "task", 2, pn_1009, pt_1009, pd_1009, "void", false, true},
+    {"task.set_progress", "task", 2, pn_1010, pt_1010, pd_1010, "void", false, true},
+    {"task.set_result", "task", 2, pn_1011, pt_1011, pd_1011, "void", false, true},
+    {"task.set_error_info", "task", 2, pn_1012, pt_1012, pd_1012, "void", false, true},
+    {"task.set_resident_on", "task", 2, pn_1013, pt_1013, pd_1013, "void", false, true},
+    {"event.from", "event", 3, pn_1014, pt_1014, pd_1014, "any", false, true},
+    {"event.inject", "event", 2, pn_1015, pt_1015, pd_1015, "string", false, true},
     {"event.get_current_id", "event", 0, NULL, NULL, NULL, "int", false, true},
-    {"event.register", "event", 1, pn_1013, pt_1013, pd_1013, "void", false, true},
-    {"event.unregister", "event", 1, pn_1014, pt_1014, pd_1014, "void", false, true},
+    {"event.register", "event", 1, pn_1017, pt_1017, pd_1017, "void", false, true},
+    {"event.unregister", "event", 1, pn_1018, pt_1018, pd_1018, "void", false, true},
     {"event.next", "event", 0, NULL, NULL, NULL, "any", false, true},
-    {"message.get_record", "message", 1, pn_1016, pt_1016, pd_1016, "record:message", false, true},
-    {"message.get_by_uuid", "message", 1, pn_1017, pt_1017, pd_1017, "ref:message", false, true},
+    {"message.get_record", "message", 1, pn_1020, pt_1020, pd_1020, "record:message", false, true},
+    {"message.get_by_uuid", "message", 1, pn_1021, pt_1021, pd_1021, "ref:message", false, true},
     {"message.get_all", "message", 0, NULL, NULL, NULL, "set:ref:message", false, true},
     {"message.get_all_records", "message", 0, NULL, NULL, NULL, "map:ref:message:record:message", false, true},
-    {"message.get_all_where", "message", 1, pn_1020, pt_1020, pd_1020, "set:ref:message", false, true},
-    {"message.get_all_records_where", "message", 1, pn_1021, pt_1021, pd_1021, "map:ref:message:record:message", false, true},
-    {"message.get_uuid", "message", 1, pn_1022, pt_1022, pd_1022, "string", false, true},
-    {"message.get_name", "message", 1, pn_1023, pt_1023, pd_1023, "string", false, true},
-    {"message.get_priority", "message", 1, pn_1024, pt_1024, pd_1024, "int", false, true},
-    {"message.get_cls", "message", 1, pn_1025, pt_1025, pd_1025, "cls", false, true},
-    {"message.get_obj_uuid", "message", 1, pn_1026, pt_1026, pd_1026, "string", false, true},
-    {"message.get_timestamp", "message", 1, pn_1027, pt_1027, pd_1027, "datetime", false, true},
-    {"message.get_body", "message", 1, pn_1028, pt_1028, pd_1028, "string", false, true},
-    {"message.create", "message", 5, pn_1029, pt_1029, pd_1029, "ref:message", false, true},
-    {"message.destroy", "message", 1, pn_1030, pt_1030, pd_1030, "void", false, true},
-    {"message.destroy_many", "message", 1, pn_1031, pt_1031, pd_1031, "void", false, true},
-    {"message.get", "message", 3, pn_1032, pt_1032, pd_1032, "map:ref:message:record:message", false, true},
-    {"message.get_since", "message", 1, pn_1033, pt_1033, pd_1033, "map:ref:message:record:message", false, true},
-    {"console.get_record", "console", 1, pn_1034, pt_1034, pd_1034, "record:console", false, true},
-    {"console.get_by_uuid", "console", 1, pn_1035, pt_1035, pd_1035, "ref:console", false, true},
+    {"message.get_all_where", "message", 1, pn_1024, pt_1024, pd_1024, "set:ref:message", false, true},
+    {"message.get_all_records_where", "message", 1, pn_1025, pt_1025, pd_1025, "map:ref:message:record:message", false, true},
+    {"message.get_uuid", "message", 1, pn_1026, pt_1026, pd_1026, "string", false, true},
+    {"message.get_name", "message", 1, pn_1027, pt_1027, pd_1027, "string", false, true},
+    {"message.get_priority", "message", 1, pn_1028, pt_1028, pd_1028, "int", false, true},
+    {"message.get_cls", "message", 1, pn_1029, pt_1029, pd_1029, "cls", false, true},
+    {"message.get_obj_uuid", "message", 1, pn_1030, pt_1030, pd_1030, "string", false, true},
+    {"message.get_timestamp", "message", 1, pn_1031, pt_1031, pd_1031, "datetime", false, true},
+    {"message.get_body", "message", 1, pn_1032, pt_1032, pd_1032, "string", false, true},
+    {"message.create", "message", 5, pn_1033, pt_1033, pd_1033, "ref:message", false, true},
+    {"message.destroy", "message", 1, pn_1034, pt_1034, pd_1034, "void", false, true},
+    {"message.destroy_many", "message", 1, pn_1035, pt_1035, pd_1035, "void", false, true},
+    {"message.get", "message", 3, pn_1036, pt_1036, pd_1036, "map:ref:message:record:message", false, true},
+    {"message.get_since", "message", 1, pn_1037, pt_1037, pd_1037, "map:ref:message:record:message", false, true},
+    {"console.get_record", "console", 1, pn_1038, pt_1038, pd_1038, "record:console", false, true},
+    {"console.get_by_uuid", "console", 1, pn_1039, pt_1039, pd_1039, "ref:console", false, true},
     {"console.get_all", "console", 0, NULL, NULL, NULL, "set:ref:console", false, true},
     {"console.get_all_records", "console", 0, NULL, NULL, NULL, "map:ref:console:record:console", false, true},
-    {"console.get_all_where", "console", 1, pn_1038, pt_1038, pd_1038, "set:ref:console", false, true},
-    {"console.get_all_records_where", "console", 1, pn_1039, pt_1039, pd_1039, "map:ref:console:record:console", false, true},
-    {"console.get_uuid", "console", 1, pn_1040, pt_1040, pd_1040, "string", false, true},
-    {"console.get_protocol", "console", 1, pn_1041, pt_1041, pd_1041, "console_protocol", false, true},
-    {"console.get_location", "console", 1, pn_1042, pt_1042, pd_1042, "string", false, true},
-    {"console.get_VM", "console", 1, pn_1043, pt_1043, pd_1043, "ref:VM", false, true},
-    {"console.get_other_config", "console", 1, pn_1044, pt_1044, pd_1044, "map:string:string", false, true},
-    {"console.set_other_config", "console", 2, pn_1045, pt_1045, pd_1045, "void", false, true},
-    {"console.add_to_other_config", "console", 3, pn_1046, pt_1046, pd_1046, "void", false, true},
-    {"console.remove_from_other_config", "console", 2, pn_1047, pt_1047, pd_1047, "void", false, true},
-    {"console.create", "console", 1, pn_1048, pt_1048, pd_1048, "ref:console", true, true},
-    {"console.destroy", "console", 1, pn_1049, pt_1049, pd_1049, "void", true, true},
-    {"blob.get_record", "blob", 1, pn_1050, pt_1050, pd_1050, "record:blob", false, true},
-    {"blob.get_by_uuid", "blob", 1, pn_1051, pt_1051, pd_1051, "ref:blob", false, true},
-    {"blob.get_by_name_label", "blob", 1, pn_1052, pt_1052, pd_1052, "set:ref:blob", false, true},
+    {"console.get_all_where", "console", 1, pn_1042, pt_1042, pd_1042, "set:ref:console", false, true},
+    {"console.get_all_records_where", "console", 1, pn_1043, pt_1043, pd_1043, "map:ref:console:record:console", false, true},
+    {"console.get_uuid", "console", 1, pn_1044, pt_1044, pd_1044, "string", false, true},
+    {"console.get_protocol", "console", 1, pn_1045, pt_1045, pd_1045, "console_protocol", false, true},
+    {"console.get_location", "console", 1, pn_1046, pt_1046, pd_1046, "string", false, true},
+    {"console.get_VM", "console", 1, pn_1047, pt_1047, pd_1047, "ref:VM", false, true},
+    {"console.get_other_config", "console", 1, pn_1048, pt_1048, pd_1048, "map:string:string", false, true},
+    {"console.set_other_config", "console", 2, pn_1049, pt_1049, pd_1049, "void", false, true},
+    {"console.add_to_other_config", "console", 3, pn_1050, pt_1050, pd_1050, "void", false, true},
+    {"console.remove_from_other_config", "console", 2, pn_1051, pt_1051, pd_1051, "void", false, true},
+    {"console.create", "console", 1, pn_1052, pt_1052, pd_1052, "ref:console", true, true},
+    {"console.destroy", "console", 1, pn_1053, pt_1053, pd_1053, "void", true, true},
+    {"blob.get_record", "blob", 1, pn_1054, pt_1054, pd_1054, "record:blob", false, true},
+    {"blob.get_by_uuid", "blob", 1, pn_1055, pt_1055, pd_1055, "ref:blob", false, true},
+    {"blob.get_by_name_label", "blob", 1, pn_1056, pt_1056, pd_1056, "set:ref:blob", false, true},
     {"blob.get_all", "blob", 0, NULL, NULL, NULL, "set:ref:blob", false, true},
     {"blob.get_all_records", "blob", 0, NULL, NULL, NULL, "map:ref:blob:record:blob", false, true},
-    {"blob.get_all_where", "blob", 1, pn_1055, pt_1055, pd_1055, "set:ref:blob", false, true},
-    {"blob.get_all_records_where", "blob", 1, pn_1056, pt_1056, pd_1056, "map:ref:blob:record:blob", false, true},
-    {"blob.get_uuid", "blob", 1, pn_1057, pt_1057, pd_1057, "string", false, true},
-    {"blob.get_name_label", "blob", 1, pn_1058, pt_1058, pd_1058, "string", false, true},
-    {"blob.set_name_label", "blob", 2, pn_1059, pt_1059, pd_1059, "void", false, true},
-    {"blob.get_name_description", "blob", 1, pn_1060, pt_1060, pd_1060, "string", false, true},
-    {"blob.set_name_description", "blob", 2, pn_1061, pt_1061, pd_1061, "void", false, true},
-    {"blob.get_size", "blob", 1, pn_1062, pt_1062, pd_1062, "int", false, true},
-    {"blob.get_public", "blob", 1, pn_1063, pt_1063, pd_1063, "bool", false, true},
-    {"blob.set_public", "blob", 2, pn_1064, pt_1064, pd_1064, "void", false, true},
-    {"blob.get_mime_type", "blob", 1, pn_1065, pt_1065, pd_1065, "string", false, true},
-    {"blob.get_last_updated", "blob", 1, pn_1066, pt_1066, pd_1066, "datetime", false, true},
-    {"blob.create", "blob", 2, pn_1067, pt_1067, pd_1067, "ref:blob", false, true},
-    {"blob.destroy", "blob", 1, pn_1068, pt_1068, pd_1068, "void", false, true},
-    {"secret.get_record", "secret", 1, pn_1069, pt_1069, pd_1069, "record:secret", false, true},
-    {"secret.get_by_uuid", "secret", 1, pn_1070, pt_1070, pd_1070, "ref:secret", false, true},
+    {"blob.get_all_where", "blob", 1, pn_1059, pt_1059, pd_1059, "set:ref:blob", false, true},
+    {"blob.get_all_records_where", "blob", 1, pn_1060, pt_1060, pd_1060, "map:ref:blob:record:blob", false, true},
+    {"blob.get_uuid", "blob", 1, pn_1061, pt_1061, pd_1061, "string", false, true},
+    {"blob.get_name_label", "blob", 1, pn_1062, pt_1062, pd_1062, "string", false, true},
+    {"blob.set_name_label", "blob", 2, pn_1063, pt_1063, pd_1063, "void", false, true},
+    {"blob.get_name_description", "blob", 1, pn_1064, pt_1064, pd_1064, "string", false, true},
+    {"blob.set_name_description", "blob", 2, pn_1065, pt_1065, pd_1065, "void", false, true},
+    {"blob.get_size", "blob", 1, pn_1066, pt_1066, pd_1066, "int", false, true},
+    {"blob.get_public", "blob", 1, pn_1067, pt_1067, pd_1067, "bool", false, true},
+    {"blob.set_public", "blob", 2, pn_1068, pt_1068, pd_1068, "void", false, true},
+    {"blob.get_mime_type", "blob", 1, pn_1069, pt_1069, pd_1069, "string", false, true},
+    {"blob.get_last_updated", "blob", 1, pn_1070, pt_1070, pd_1070, "datetime", false, true},
+    {"blob.create", "blob", 2, pn_1071, pt_1071, pd_1071, "ref:blob", false, true},
+    {"blob.destroy", "blob", 1, pn_1072, pt_1072, pd_1072, "void", false, true},
+    {"secret.get_record", "secret", 1, pn_1073, pt_1073, pd_1073, "record:secret", false, true},
+    {"secret.get_by_uuid", "secret", 1, pn_1074, pt_1074, pd_1074, "ref:secret", false, true},
     {"secret.get_all", "secret", 0, NULL, NULL, NULL, "set:ref:secret", false, true},
     {"secret.get_all_records", "secret", 0, NULL, NULL, NULL, "map:ref:secret:record:secret", false, true},
-    {"secret.get_all_where", "secret", 1, pn_1073, pt_1073, pd_1073, "set:ref:secret", false, true},
-    {"secret.get_all_records_where", "secret", 1, pn_1074, pt_1074, pd_1074, "map:ref:secret:record:secret", false, true},
-    {"secret.get_uuid", "secret", 1, pn_1075, pt_1075, pd_1075, "string", false, true},
-    {"secret.get_value", "secret", 1, pn_1076, pt_1076, pd_1076, "string", false, true},
-    {"secret.set_value", "secret", 2, pn_1077, pt_1077, pd_1077, "void", false, true},
-    {"secret.get_other_config", "secret", 1, pn_1078, pt_1078, pd_1078, "map:string:string", false, true},
-    {"secret.set_other_config", "secret", 2, pn_1079, pt_1079, pd_1079, "void", false, true},
-    {"secret.add_to_other_config", "secret", 3, pn_1080, pt_1080, pd_1080, "void", false, true},
-    {"secret.remove_from_other_config", "secret", 2, pn_1081, pt_1081, pd_1081, "void", false, true},
-    {"secret.create", "secret", 1, pn_1082, pt_1082, pd_1082, "ref:secret", true, true},
-    {"secret.destroy", "secret", 1, pn_1083, pt_1083, pd_1083, "void", true, true},
-    {"secret.introduce", "secret", 3, pn_1084, pt_1084, pd_1084, "ref:secret", false, true},
-    {"pool_update.get_record", "pool_update", 1, pn_1085, pt_1085, pd_1085, "record:pool_update", false, true},
-    {"pool_update.get_by_uuid", "pool_update", 1, pn_1086, pt_1086, pd_1086, "ref:pool_update", false, true},
-    {"pool_update.get_by_name_label", "pool_update", 1, pn_1087, pt_1087, pd_1087, "set:ref:pool_update", false, true},
+    {"secret.get_all_where", "secret", 1, pn_1077, pt_1077, pd_1077, "set:ref:secret", false, true},
+    {"secret.get_all_records_where", "secret", 1, pn_1078, pt_1078, pd_1078, "map:ref:secret:record:secret", false, true},
+    {"secret.get_uuid", "secret", 1, pn_1079, pt_1079, pd_1079, "string", false, true},
+    {"secret.get_value", "secret", 1, pn_1080, pt_1080, pd_1080, "string", false, true},
+    {"secret.set_value", "secret", 2, pn_1081, pt_1081, pd_1081, "void", false, true},
+    {"secret.get_other_config", "secret", 1, pn_1082, pt_1082, pd_1082, "map:string:string", false, true},
+    {"secret.set_other_config", "secret", 2, pn_1083, pt_1083, pd_1083, "void", false, true},
+    {"secret.add_to_other_config", "secret", 3, pn_1084, pt_1084, pd_1084, "void", false, true},
+    {"secret.remove_from_other_config", "secret", 2, pn_1085, pt_1085, pd_1085, "void", false, true},
+    {"secret.create", "secret", 1, pn_1086, pt_1086, pd_1086, "ref:secret", true, true},
+    {"secret.destroy", "secret", 1, pn_1087, pt_1087, pd_1087, "void", true, true},
+    {"secret.introduce", "secret", 3, pn_1088, pt_1088, pd_1088, "ref:secret", false, true},
+    {"pool_update.get_record", "pool_update", 1, pn_1089, pt_1089, pd_1089, "record:pool_update", false, true},
+    {"pool_update.get_by_uuid", "pool_update", 1, pn_1090, pt_1090, pd_1090, "ref:pool_update", false, true},
+    {"pool_update.get_by_name_label", "pool_update", 1, pn_1091, pt_1091, pd_1091, "set:ref:pool_update", false, true},
     {"pool_update.get_all", "pool_update", 0, NULL, NULL, NULL, "set:ref:pool_update", false, true},
     {"pool_update.get_all_records", "pool_update", 0, NULL, NULL, NULL, "map:ref:pool_update:record:pool_update", false, true},
-    {"pool_update.get_all_where", "pool_update", 1, pn_1090, pt_1090, pd_1090, "set:ref:pool_update", false, true},
-    {"pool_update.get_all_records_where", "pool_update", 1, pn_1091, pt_1091, pd_1091, "map:ref:pool_update:record:pool_update", false, true},
-    {"pool_update.get_uuid", "pool_update", 1, pn_1092, pt_1092, pd_1092, "string", false, true},
-    {"pool_update.get_name_label", "pool_update", 1, pn_1093, pt_1093, pd_1093, "string", false, true},
-    {"pool_update.get_version", "pool_update", 1, pn_1094, pt_1094, pd_1094, "string", false, true},
-    {"pool_update.get_installation_size", "pool_update", 1, pn_1095, pt_1095, pd_1095, "int", false, true},
-    {"pool_update.get_key", "pool_update", 1, pn_1096, pt_1096, pd_1096, "string", false, true},
-    {"pool_update.get_after_apply_guidance", "pool_update", 1, pn_1097, pt_1097, pd_1097, "set:update_after_apply_guidance", false, true},
-    {"pool_update.get_vdi", "pool_update", 1, pn_1098, pt_1098, pd_1098, "ref:VDI", false, true},
-    {"pool_update.get_hosts", "pool_update", 1, pn_1099, pt_1099, pd_1099, "set:ref:host", false, true},
-    {"pool_update.get_other_config", "pool_update", 1, pn_1100, pt_1100, pd_1100, "map:string:string", false, true},
-    {"pool_update.set_other_config", "pool_update", 2, pn_1101, pt_1101, pd_1101, "void", false, true},
-    {"pool_update.add_to_other_config", "pool_update", 3, pn_1102, pt_1102, pd_1102, "void", false, true},
-    {"pool_update.remove_from_other_config", "pool_update", 2, pn_1103, pt_1103, pd_1103, "void", false, true},
-    {"pool_update.get_enforce_homogeneity", "pool_update", 1, pn_1104, pt_1104, pd_1104, "bool", false, true},
-    {"pool_update.get_name_description", "pool_update", 1, pn_1105, pt_1105, pd_1105, "string", false, true},
-    {"pool_update.introduce", "pool_update", 1, pn_1106, pt_1106, pd_1106, "ref:pool_update", true, true},
-    {"pool_update.precheck", "pool_update", 2, pn_1107, pt_1107, pd_1107, "livepatch_status", true, true},
-    {"pool_update.apply", "pool_update", 2, pn_1108, pt_1108, pd_1108, "void", true, true},
-    {"pool_update.pool_apply", "pool_update", 1, pn_1109, pt_1109, pd_1109, "void", true, true},
-    {"pool_update.pool_clean", "pool_update", 1, pn_1110, pt_1110, pd_1110, "void", true, true},
-    {"pool_update.destroy", "pool_update", 1, pn_1111, pt_1111, pd_1111, "void", true, true},
+    {"pool_update.get_all_where", "pool_update", 1, pn_1094, pt_1094, pd_1094, "set:ref:pool_update", false, true},
+    {"pool_update.get_all_records_where", "pool_update", 1, pn_1095, pt_1095, pd_1095, "map:ref:pool_update:record:pool_update", false, true},
+    {"pool_update.get_uuid", "pool_update", 1, pn_1096, pt_1096, pd_1096, "string", false, true},
+    {"pool_update.get_name_label", "pool_update", 1, pn_1097, pt_1097, pd_1097, "string", false, true},
+    {"pool_update.get_version", "pool_update", 1, pn_1098, pt_1098, pd_1098, "string", false, true},
+    {"pool_update.get_installation_size", "pool_update", 1, pn_1099, pt_1099, pd_1099, "int", false, true},
+    {"pool_update.get_key", "pool_update", 1, pn_1100, pt_1100, pd_1100, "string", false, true},
+    {"pool_update.get_after_apply_guidance", "pool_update", 1, pn_1101, pt_1101, pd_1101, "set:update_after_apply_guidance", false, true},
+    {"pool_update.get_vdi", "pool_update", 1, pn_1102, pt_1102, pd_1102, "ref:VDI", false, true},
+    {"pool_update.get_hosts", "pool_update", 1, pn_1103, pt_1103, pd_1103, "set:ref:host", false, true},
+    {"pool_update.get_other_config", "pool_update", 1, pn_1104, pt_1104, pd_1104, "map:string:string", false, true},
+    {"pool_update.set_other_config", "pool_update", 2, pn_1105, pt_1105, pd_1105, "void", false, true},
+    {"pool_update.add_to_other_config", "pool_update", 3, pn_1106, pt_1106, pd_1106, "void", false, true},
+    {"pool_update.remove_from_other_config", "pool_update", 2, pn_1107, pt_1107, pd_1107, "void", false, true},
+    {"pool_update.get_enforce_homogeneity", "pool_update", 1, pn_1108, pt_1108, pd_1108, "bool", false, true},
+    {"pool_update.get_name_description", "pool_update", 1, pn_1109, pt_1109, pd_1109, "string", false, true},
+    {"pool_update.introduce", "pool_update", 1, pn_1110, pt_1110, pd_1110, "ref:pool_update", true, true},
+    {"pool_update.precheck", "pool_update", 2, pn_1111, pt_1111, pd_1111, "livepatch_status", true, true},
+    {"pool_update.apply", "pool_update", 2, pn_1112, pt_1112, pd_1112, "void", true, true},
+    {"pool_update.pool_apply", "pool_update", 1, pn_1113, pt_1113, pd_1113, "void", true, true},
+    {"pool_update.pool_clean", "pool_update", 1, pn_1114, pt_1114, pd_1114, "void", true, true},
+    {"pool_update.destroy", "pool_update", 1, pn_1115, pt_1115, pd_1115, "void", true, true},
 };
 const struct xcp__msg_index xcp__msg_index[] = {
-    {"Bond.add_to_other_config", 948},
-    {"Bond.create", 955},
-    {"Bond.destroy", 956},
-    {"Bond.get_all", 939},
-    {"Bond.get_all_records", 940},
-    {"Bond.get_all_records_where", 942},
-    {"Bond.get_all_where", 941},
-    {"Bond.get_auto_update_mac", 954},
-    {"Bond.get_by_uuid", 938},
-    {"Bond.get_links_up", 953},
-    {"Bond.get_master", 944},
-    {"Bond.get_mode", 950},
-    {"Bond.get_other_config", 946},
-    {"Bond.get_primary_slave", 952},
-    {"Bond.get_properties", 951},
-    {"Bond.get_record", 937},
-    {"Bond.get_slaves", 945},
-    {"Bond.get_uuid", 943},
-    {"Bond.remove_from_other_config", 949},
-    {"Bond.set_mode", 957},
-    {"Bond.set_other_config", 947},
-    {"Bond.set_property", 958},
-    {"PBD.add_to_other_config", 760},
-    {"PBD.create", 762},
-    {"PBD.destroy", 763},
-    {"PBD.get_SR", 755},
-    {"PBD.get_all", 749},
-    {"PBD.get_all_records", 750},
-    {"PBD.get_all_records_where", 752},
-    {"PBD.get_all_where", 751},
-    {"PBD.get_by_uuid", 748},
-    {"PBD.get_currently_attached", 757},
-    {"PBD.get_device_config", 756},
-    {"PBD.get_host", 754},
-    {"PBD.get_other_config", 758},
-    {"PBD.get_record", 747},
-    {"PBD.get_uuid", 753},
-    {"PBD.plug", 764},
-    {"PBD.remove_from_other_config", 761},
-    {"PBD.set_device_config", 766},
-    {"PBD.set_other_config", 759},
-    {"PBD.unplug", 765},
-    {"PIF.add_to_other_config", 887},
-    {"PIF.forget", 912},
-    {"PIF.get_DNS", 881},
-    {"PIF.get_IP", 878},
-    {"PIF.get_IPv6", 891},
-    {"PIF.get_MAC", 871},
-    {"PIF.get_MTU", 872},
-    {"PIF.get_PCI", 904},
-    {"PIF.get_VLAN", 873},
-    {"PIF.get_VLAN_master_of", 893},
-    {"PIF.get_VLAN_slave_of", 894},
-    {"PIF.get_all", 863},
-    {"PIF.get_all_records", 864},
-    {"PIF.get_all_records_where", 866},
-    {"PIF.get_all_where", 865},
-    {"PIF.get_bond_master_of", 883},
-    {"PIF.get_bond_slave_of", 882},
-    {"PIF.get_by_uuid", 862},
-    {"PIF.get_capabilities", 900},
-    {"PIF.get_currently_attached", 876},
-    {"PIF.get_device", 868},
-    {"PIF.get_disallow_unplug", 889},
-    {"PIF.get_gateway", 880},
-    {"PIF.get_host", 870},
-    {"PIF.get_igmp_snooping_status", 901},
-    {"PIF.get_ip_configuration_mode", 877},
-    {"PIF.get_ipv6_configuration_mode", 890},
-    {"PIF.get_ipv6_gateway", 897},
-    {"PIF.get_managed", 898},
-    {"PIF.get_management", 884},
-    {"PIF.get_metrics", 874},
-    {"PIF.get_netmask", 879},
-    {"PIF.get_network", 869},
-    {"PIF.get_other_config", 885},
-    {"PIF.get_physical", 875},
-    {"PIF.get_primary_address_type", 892},
-    {"PIF.get_properties", 899},
-    {"PIF.get_record", 861},
-    {"PIF.get_sriov_logical_PIF_of", 903},
-    {"PIF.get_sriov_physical_PIF_of", 902},
-    {"PIF.get_tunnel_access_PIF_of", 895},
-    {"PIF.get_tunnel_transport_PIF_of", 896},
-    {"PIF.get_uuid", 867},
-    {"PIF.introduce", 911},
-    {"PIF.plug", 908},
-    {"PIF.reconfigure_ip", 905},
-    {"PIF.reconfigure_ipv6", 906},
-    {"PIF.remove_from_other_config", 888},
-    {"PIF.scan", 910},
-    {"PIF.set_disallow_unplug", 913},
-    {"PIF.set_other_config", 886},
-    {"PIF.set_primary_address_type", 907},
-    {"PIF.set_property", 914},
-    {"PIF.unplug", 909},
-    {"PIF_metrics.add_to_other_config", 931},
-    {"PIF_metrics.get_all", 917},
-    {"PIF_metrics.get_all_records", 918},
-    {"PIF_metrics.get_all_records_where", 920},
-    {"PIF_metrics.get_all_where", 919},
-    {"PIF_metrics.get_by_uuid", 916},
-    {"PIF_metrics.get_carrier", 924},
-    {"PIF_metrics.get_device_id", 934},
-    {"PIF_metrics.get_device_name", 926},
-    {"PIF_metrics.get_duplex", 928},
-    {"PIF_metrics.get_io_read_kbs", 922},
-    {"PIF_metrics.get_io_write_kbs", 923},
-    {"PIF_metrics.get_last_updated", 936},
-    {"PIF_metrics.get_other_config", 929},
-    {"PIF_metrics.get_pci_bus_path", 935},
-    {"PIF_metrics.get_record", 915},
-    {"PIF_metrics.get_speed", 927},
-    {"PIF_metrics.get_uuid", 921},
-    {"PIF_metrics.get_vendor_id", 933},
-    {"PIF_metrics.get_vendor_name", 925},
-    {"PIF_metrics.remove_from_other_config", 932},
-    {"PIF_metrics.set_other_config", 930},
-    {"SR.add_tags", 723},
-    {"SR.add_to_other_config", 719},
-    {"SR.add_to_sm_config", 727},
-    {"SR.create", 734},
-    {"SR.create_new_blob", 746},
-    {"SR.destroy", 740},
-    {"SR.forget", 739},
-    {"SR.get_PBDs", 710},
-    {"SR.get_VDIs", 709},
-    {"SR.get_all", 700},
-    {"SR.get_all_records", 701},
-    {"SR.get_all_records_where", 703},
-    {"SR.get_all_where", 702},
-    {"SR.get_allowed_operations", 707},
-    {"SR.get_blobs", 729},
-    {"SR.get_by_name_label", 699},
-    {"SR.get_by_uuid", 698},
-    {"SR.get_clustered", 732},
-    {"SR.get_content_type", 715},
-    {"SR.get_current_operations", 708},
-    {"SR.get_introduced_by", 731},
-    {"SR.get_is_tools_sr", 733},
-    {"SR.get_local_cache_enabled", 730},
-    {"SR.get_name_description", 706},
-    {"SR.get_name_label", 705},
-    {"SR.get_other_config", 717},
-    {"SR.get_physical_size", 713},
-    {"SR.get_physical_utilisation", 712},
-    {"SR.get_record", 697},
-    {"SR.get_shared", 716},
-    {"SR.get_sm_config", 725},
-    {"SR.get_supported_types", 745},
-    {"SR.get_tags", 721},
-    {"SR.get_type", 714},
-    {"SR.get_uuid", 704},
-    {"SR.get_virtual_allocation", 711},
-    {"SR.introduce", 735},
-    {"SR.probe", 736},
-    {"SR.remove_from_other_config", 720},
-    {"SR.remove_from_sm_config", 728},
-    {"SR.remove_tags", 724},
-    {"SR.scan", 737},
-    {"SR.set_name_description", 742},
-    {"SR.set_name_label", 741},
-    {"SR.set_other_config", 718},
-    {"SR.set_physical_size", 744},
-    {"SR.set_shared", 743},
-    {"SR.set_sm_config", 726},
-    {"SR.set_tags", 722},
-    {"SR.update", 738},
-    {"VBD.add_to_other_config", 600},
-    {"VBD.add_to_qos_algorithm_params", 607},
-    {"VBD.assert_attachable", 623},
-    {"VBD.create", 615},
-    {"VBD.destroy", 616},
-    {"VBD.eject", 621},
-    {"VBD.get_VDI", 586},
-    {"VBD.get_VM", 585},
-    {"VBD.get_all", 578},
-    {"VBD.get_all_records", 579},
-    {"VBD.get_all_records_where", 581},
-    {"VBD.get_all_where", 580},
-    {"VBD.get_allowed_operations", 583},
-    {"VBD.get_bootable", 590},
-    {"VBD.get_by_uuid", 577},
-    {"VBD.get_current_operations", 584},
-    {"VBD.get_currently_attached", 602},
-    {"VBD.get_device", 587},
-    {"VBD.get_empty", 597},
-    {"VBD.get_metrics", 609},
-    {"VBD.get_mode", 592},
-    {"VBD.get_other_config", 598},
-    {"VBD.get_qos_algorithm_params", 605},
-    {"VBD.get_qos_algorithm_type", 603},
-    {"VBD.get_qos_supported_algorithms", 614},
-    {"VBD.get_record", 576},
-    {"VBD.get_runtime_properties", 613},
-    {"VBD.get_status_code", 611},
-    {"VBD.get_status_detail", 612},
-    {"VBD.get_storage_lock", 610},
-    {"VBD.get_type", 593},
-    {"VBD.get_unpluggable", 595},
-    {"VBD.get_userdevice", 588},
-    {"VBD.get_uuid", 582},
-    {"VBD.insert", 620},
-    {"VBD.plug", 617},
-    {"VBD.remove_from_other_config", 601},
-    {"VBD.remove_from_qos_algorithm_params", 608},
-    {"VBD.set_bootable", 591},
-    {"VBD.set_mode", 622},
-    {"VBD.set_other_config", 599},
-    {"VBD.set_qos_algorithm_params", 606},
-    {"VBD.set_qos_algorithm_type", 604},
-    {"VBD.set_type", 594},
-    {"VBD.set_unpluggable", 596},
-    {"VBD.set_userdevice", 589},
-    {"VBD.unplug", 618},
-    {"VBD.unplug_force", 619},
-    {"VDI.add_tags", 665},
-    {"VDI.add_to_other_config", 645},
-    {"VDI.add_to_sm_config", 657},
-    {"VDI.add_to_xenstore_data", 653},
-    {"VDI.clone", 678},
-    {"VDI.copy", 679},
-    {"VDI.create", 675},
-    {"VDI.data_destroy", 696},
-    {"VDI.destroy", 676},
-    {"VDI.disable_cbt", 693},
-    {"VDI.enable_cbt", 692},
-    {"VDI.forget", 684},
-    {"VDI.get_SR", 636},
-    {"VDI.get_VBDs", 637},
-    {"VDI.get_all", 627},
-    {"VDI.get_all_records", 628},
-    {"VDI.get_all_records_where", 630},
-    {"VDI.get_all_where", 629},
-    {"VDI.get_allow_caching", 672},
-    {"VDI.get_allowed_operations", 634},
-    {"VDI.get_by_name_label", 626},
-    {"VDI.get_by_uuid", 625},
-    {"VDI.get_cbt_enabled", 669},
-    {"VDI.get_crash_dumps", 670},
-    {"VDI.get_current_operations", 635},
-    {"VDI.get_is_a_snapshot", 659},
-    {"VDI.get_is_tools_iso", 668},
-    {"VDI.get_location", 647},
-    {"VDI.get_managed", 648},
-    {"VDI.get_metadata_latest", 674},
-    {"VDI.get_metadata_of_pool", 673},
-    {"VDI.get_missing", 649},
-    {"VDI.get_name_description", 633},
-    {"VDI.get_name_label", 632},
-    {"VDI.get_nbd_info", 695},
-    {"VDI.get_on_boot", 667},
-    {"VDI.get_other_config", 643},
-    {"VDI.get_parent", 650},
-    {"VDI.get_physical_utilisation", 639},
-    {"VDI.get_read_only", 642},
-    {"VDI.get_record", 624},
-    {"VDI.get_sharable", 641},
-    {"VDI.get_sm_config", 655},
-    {"VDI.get_snapshot_of", 660},
-    {"VDI.get_snapshot_time", 662},
-    {"VDI.get_snapshots", 661},
-    {"VDI.get_storage_lock", 671},
-    {"VDI.get_tags", 663},
-    {"VDI.get_type", 640},
-    {"VDI.get_uuid", 631},
-    {"VDI.get_virtual_size", 638},
-    {"VDI.get_xenstore_data", 651},
-    {"VDI.introduce", 683},
-    {"VDI.list_changed_blocks", 694},
-    {"VDI.pool_migrate", 682},
-    {"VDI.remove_from_other_config", 646},
-    {"VDI.remove_from_sm_config", 658},
-    {"VDI.remove_from_xenstore_data", 654},
-    {"VDI.remove_tags", 666},
-    {"VDI.resize", 680},
-    {"VDI.resize_online", 681},
-    {"VDI.set_allow_caching", 691},
-    {"VDI.set_name_description", 687},
-    {"VDI.set_name_label", 686},
-    {"VDI.set_on_boot", 690},
-    {"VDI.set_other_config", 644},
-    {"VDI.set_read_only", 688},
-    {"VDI.set_sharable", 689},
-    {"VDI.set_sm_config", 656},
-    {"VDI.set_tags", 664},
-    {"VDI.set_xenstore_data", 652},
-    {"VDI.snapshot", 677},
-    {"VDI.update", 685},
-    {"VIF.add_ipv4_allowed", 816},
-    {"VIF.add_ipv6_allowed", 819},
-    {"VIF.add_to_other_config", 783},
-    {"VIF.add_to_qos_algorithm_params", 790},
-    {"VIF.configure_ipv4", 821},
-    {"VIF.configure_ipv6", 822},
-    {"VIF.create", 808},
-    {"VIF.destroy", 809},
-    {"VIF.get_MAC", 779},
-    {"VIF.get_MAC_autogenerated", 802},
-    {"VIF.get_MTU", 780},
-    {"VIF.get_VM", 778},
-    {"VIF.get_all", 769},
-    {"VIF.get_all_records", 770},
-    {"VIF.get_all_records_where", 772},
-    {"VIF.get_all_where", 771},
-    {"VIF.get_allowed_operations", 774},
-    {"VIF.get_by_uuid", 768},
-    {"VIF.get_current_operations", 775},
-    {"VIF.get_currently_attached", 785},
-    {"VIF.get_device", 776},
-    {"VIF.get_ipv4_addresses", 803},
-    {"VIF.get_ipv4_allowed", 794},
-    {"VIF.get_ipv4_configuration_mode", 796},
-    {"VIF.get_ipv4_gateway", 804},
-    {"VIF.get_ipv6_addresses", 806},
-    {"VIF.get_ipv6_allowed", 795},
-    {"VIF.get_ipv6_configuration_mode", 805},
-    {"VIF.get_ipv6_gateway", 807},
-    {"VIF.get_locking_mode", 793},
-    {"VIF.get_metrics", 792},
-    {"VIF.get_network", 777},
-    {"VIF.get_other_config", 781},
-    {"VIF.get_qos_algorithm_params", 788},
-    {"VIF.get_qos_algorithm_type", 786},
-    {"VIF.get_qos_supported_algorithms", 801},
-    {"VIF.get_record", 767},
-    {"VIF.get_runtime_properties", 800},
-    {"VIF.get_status_code", 798},
-    {"VIF.get_status_detail", 799},
-    {"VIF.get_trunks", 797},
-    {"VIF.get_uuid", 773},
-    {"VIF.move", 813},
-    {"VIF.plug", 810},
-    {"VIF.remove_from_other_config", 784},
-    {"VIF.remove_from_qos_algorithm_params", 791},
-    {"VIF.remove_ipv4_allowed", 817},
-    {"VIF.remove_ipv6_allowed", 820},
-    {"VIF.set_ipv4_allowed", 815},
-    {"VIF.set_ipv6_allowed", 818},
-    {"VIF.set_locking_mode", 814},
-    {"VIF.set_other_config", 782},
-    {"VIF.set_qos_algorithm_params", 789},
-    {"VIF.set_qos_algorithm_type", 787},
-    {"VIF.unplug", 811},
-    {"VIF.unplug_force", 812},
-    {"VLAN.add_to_other_config", 971},
-    {"VLAN.create", 973},
-    {"VLAN.destroy", 974},
-    {"VLAN.get_all", 961},
-    {"VLAN.get_all_records", 962},
-    {"VLAN.get_all_records_where", 964},
-    {"VLAN.get_all_where", 963},
-    {"VLAN.get_by_uuid", 960},
-    {"VLAN.get_other_config", 969},
-    {"VLAN.get_record", 959},
-    {"VLAN.get_tag", 968},
-    {"VLAN.get_tagged_PIF", 966},
-    {"VLAN.get_untagged_PIF", 967},
-    {"VLAN.get_uuid", 965},
-    {"VLAN.remove_from_other_config", 972},
-    {"VLAN.set_other_config", 970},
-    {"VM.add_tags", 407},
-    {"VM.add_to_HVM_boot_params", 378},
-    {"VM.add_to_NVRAM", 513},
-    {"VM.add_to_VCPUs_params", 348},
-    {"VM.add_to_VCPUs_params_live", 497},
-    {"VM.add_to_blocked_operations", 411},
-    {"VM.add_to_other_config", 388},
-    {"VM.add_to_platform", 382},
-    {"VM.add_to_xenstore_data", 398},
-    {"VM.assert_can_boot_here", 479},
-    {"VM.assert_operation_valid", 481},
-    {"VM.call_plugin", 485},
-    {"VM.checkpoint", 475},
-    {"VM.clean_reboot", 463},
-    {"VM.clean_shutdown", 461},
-    {"VM.clone", 471},
-    {"VM.compute_memory_overhead", 515},
-    {"VM.copy", 472},
-    {"VM.copy_bios_strings", 511},
-    {"VM.create", 456},
-    {"VM.create_new_blob", 523},
-    {"VM.destroy", 457},
-    {"VM.forget_data_source_archives", 522},
-    {"VM.get_HVM_boot_params", 376},
-    {"VM.get_HVM_boot_policy", 375},
-    {"VM.get_HVM_shadow_multiplier", 435},
-    {"VM.get_NVRAM", 427},
-    {"VM.get_PCI_bus", 384},
-    {"VM.get_PV_args", 369},
-    {"VM.get_PV_bootloader", 363},
-    {"VM.get_PV_bootloader_args", 371},
-    {"VM.get_PV_kernel", 365},
-    {"VM.get_PV_legacy_args", 373},
-    {"VM.get_PV_ramdisk", 367},
-    {"VM.get_VBDs", 361},
-    {"VM.get_VCPUs_at_startup", 351},
-    {"VM.get_VCPUs_max", 350},
-    {"VM.get_VCPUs_params", 346},
-    {"VM.get_VGPUs", 417},
-    {"VM.get_VIFs", 360},
-    {"VM.get_VTPMs", 362},
-    {"VM.get_VUSBs", 433},
-    {"VM.get_actions_after_crash", 358},
-    {"VM.get_actions_after_reboot", 356},
-    {"VM.get_actions_after_shutdown", 354},
-    {"VM.get_actions_after_softreboot", 352},
-    {"VM.get_affinity", 340},
-    {"VM.get_all", 321},
-    {"VM.get_all_records", 322},
-    {"VM.get_all_records_where", 324},
-    {"VM.get_all_where", 323},
-    {"VM.get_allowed_VBD_devices", 517},
-    {"VM.get_allowed_VIF_devices", 518},
-    {"VM.get_allowed_operations", 326},
-    {"VM.get_appliance", 415},
-    {"VM.get_attached_PCIs", 418},
-    {"VM.get_bios_strings", 414},
-    {"VM.get_blobs", 441},
-    {"VM.get_blocked_operations", 409},
-    {"VM.get_by_name_label", 320},
-    {"VM.get_by_uuid", 319},
-    {"VM.get_children", 444},
-    {"VM.get_consoles", 359},
-    {"VM.get_crash_dumps", 434},
-    {"VM.get_current_operations", 327},
-    {"VM.get_data_sources", 519},
-    {"VM.get_domain_type", 426},
-    {"VM.get_domarch", 436},
-    {"VM.get_domid", 390},
-    {"VM.get_generation_id", 452},
-    {"VM.get_groups", 428},
-    {"VM.get_guest_metrics", 393},
-    {"VM.get_ha_always_run", 439},
-    {"VM.get_ha_restart_priority", 400},
-    {"VM.get_hardware_platform_version", 421},
-    {"VM.get_has_vendor_device", 423},
-    {"VM.get_is_a_snapshot", 401},
-    {"VM.get_is_a_template", 335},
-    {"VM.get_is_control_domain", 391},
-    {"VM.get_is_default_template", 337},
-    {"VM.get_is_snapshot_from_vmpp", 446},
-    {"VM.get_is_vmss_snapshot", 448},
-    {"VM.get_last_boot_CPU_flags", 437},
-    {"VM.get_last_booted_record", 438},
-    {"VM.get_memory_dynamic_max", 343},
-    {"VM.get_memory_dynamic_min", 344},
-    {"VM.get_memory_overhead", 431},
-    {"VM.get_memory_static_max", 342},
-    {"VM.get_memory_static_min", 345},
-    {"VM.get_memory_target", 432},
-    {"VM.get_metrics", 392},
-    {"VM.get_name_description", 330},
-    {"VM.get_name_label", 328},
-    {"VM.get_order", 450},
-    {"VM.get_other_config", 386},
-    {"VM.get_parent", 413},
-    {"VM.get_pending_guidances", 453},
-    {"VM.get_pending_guidances_full", 455},
-    {"VM.get_pending_guidances_recommended", 454},
-    {"VM.get_platform", 380},
-    {"VM.get_possible_hosts", 480},
-    {"VM.get_power_state", 332},
-    {"VM.get_protection_policy", 445},
-    {"VM.get_recommendations", 394},
-    {"VM.get_record", 318},
-    {"VM.get_reference_label", 425},
-    {"VM.get_requires_reboot", 424},
-    {"VM.get_resident_on", 339},
-    {"VM.get_scheduled_to_be_resident_on", 430},
-    {"VM.get_secureboot_certificates_state", 429},
-    {"VM.get_shutdown_delay", 449},
-    {"VM.get_snapshot_info", 442},
-    {"VM.get_snapshot_metadata", 443},
-    {"VM.get_snapshot_of", 402},
-    {"VM.get_snapshot_schedule", 447},
-    {"VM.get_snapshot_time", 404},
-    {"VM.get_snapshots", 403},
-    {"VM.get_start_delay", 416},
-    {"VM.get_suspend_SR", 419},
-    {"VM.get_suspend_VDI", 338},
-    {"VM.get_tags", 405},
-    {"VM.get_transportable_snapshot_id", 440},
-    {"VM.get_user_version", 333},
-    {"VM.get_uuid", 325},
-    {"VM.get_version", 451},
-    {"VM.get_xenstore_data", 396},
-    {"VM.hard_reboot", 464},
-    {"VM.hard_shutdown", 462},
-    {"VM.import", 524},
-    {"VM.maximise_memory", 516},
-    {"VM.pause", 468},
-    {"VM.pool_migrate", 478},
-    {"VM.power_state_reset", 470},
-    {"VM.provision", 477},
-    {"VM.query_data_source", 521},
-    {"VM.record_data_source", 520},
-    {"VM.remove_from_HVM_boot_params", 379},
-    {"VM.remove_from_NVRAM", 514},
-    {"VM.remove_from_VCPUs_params", 349},
-    {"VM.remove_from_blocked_operations", 412},
-    {"VM.remove_from_other_config", 389},
-    {"VM.remove_from_platform", 383},
-    {"VM.remove_from_xenstore_data", 399},
-    {"VM.remove_tags", 408},
-    {"VM.resume", 466},
-    {"VM.resume_on", 467},
-    {"VM.revert", 476},
-    {"VM.send_sysrq", 483},
-    {"VM.send_trigger", 484},
-    {"VM.set_HVM_boot_params", 377},
-    {"VM.set_HVM_boot_policy", 500},
-    {"VM.set_HVM_shadow_multiplier", 498},
-    {"VM.set_NVRAM", 512},
-    {"VM.set_PCI_bus", 385},
-    {"VM.set_PV_args", 370},
-    {"VM.set_PV_bootloader", 364},
-    {"VM.set_PV_bootloader_args", 372},
-    {"VM.set_PV_kernel", 366},
-    {"VM.set_PV_legacy_args", 374},
-    {"VM.set_PV_ramdisk", 368},
-    {"VM.set_VCPUs_at_startup", 495},
-    {"VM.set_VCPUs_max", 494},
-    {"VM.set_VCPUs_number_live", 496},
-    {"VM.set_VCPUs_params", 347},
-    {"VM.set_actions_after_crash", 502},
-    {"VM.set_actions_after_reboot", 357},
-    {"VM.set_actions_after_shutdown", 355},
-    {"VM.set_actions_after_softreboot", 353},
-    {"VM.set_affinity", 341},
-    {"VM.set_bios_strings", 510},
-    {"VM.set_blocked_operations", 410},
-    {"VM.set_domain_type", 501},
-    {"VM.set_ha_always_run", 504},
-    {"VM.set_ha_restart_priority", 503},
-    {"VM.set_hardware_platform_version", 422},
-    {"VM.set_has_vendor_device", 509},
-    {"VM.set_is_a_template", 336},
-    {"VM.set_memory", 489},
-    {"VM.set_memory_dynamic_max", 492},
-    {"VM.set_memory_dynamic_min", 493},
-    {"VM.set_memory_dynamic_range", 486},
-    {"VM.set_memory_limits", 488},
-    {"VM.set_memory_static_max", 490},
-    {"VM.set_memory_static_min", 491},
-    {"VM.set_memory_static_range", 487},
-    {"VM.set_name_description", 331},
-    {"VM.set_name_label", 329},
-    {"VM.set_order", 506},
-    {"VM.set_other_config", 387},
-    {"VM.set_platform", 381},
-    {"VM.set_recommendations", 395},
-    {"VM.set_shadow_multiplier_live", 499},
-    {"VM.set_shutdown_delay", 508},
-    {"VM.set_start_delay", 507},
-    {"VM.set_suspend_SR", 420},
-    {"VM.set_suspend_VDI", 505},
-    {"VM.set_tags", 406},
-    {"VM.set_user_version", 334},
-    {"VM.set_xenstore_data", 397},
-    {"VM.shutdown", 460},
-    {"VM.snapshot", 473},
-    {"VM.snapshot_with_quiesce", 474},
-    {"VM.start", 458},
-    {"VM.start_on", 459},
-    {"VM.suspend", 465},
-    {"VM.unpause", 469},
-    {"VM.update_allowed_operations", 482},
-    {"VM_guest_metrics.add_to_other_config", 568},
-    {"VM_guest_metrics.get_PV_drivers_detected", 572},
-    {"VM_guest_metrics.get_PV_drivers_up_to_date", 562},
-    {"VM_guest_metrics.get_PV_drivers_version", 561},
-    {"VM_guest_metrics.get_all", 555},
-    {"VM_guest_metrics.get_all_records", 556},
-    {"VM_guest_metrics.get_all_records_where", 558},
-    {"VM_guest_metrics.get_all_where", 557},
-    {"VM_guest_metrics.get_by_uuid", 554},
-    {"VM_guest_metrics.get_can_use_hotplug_vbd", 571},
-    {"VM_guest_metrics.get_can_use_hotplug_vif", 575},
-    {"VM_guest_metrics.get_disks", 573},
-    {"VM_guest_metrics.get_last_updated", 574},
-    {"VM_guest_metrics.get_live", 570},
-    {"VM_guest_metrics.get_memory", 563},
-    {"VM_guest_metrics.get_networks", 564},
-    {"VM_guest_metrics.get_os_version", 560},
-    {"VM_guest_metrics.get_other", 565},
-    {"VM_guest_metrics.get_other_config", 566},
-    {"VM_guest_metrics.get_record", 553},
-    {"VM_guest_metrics.get_uuid", 559},
-    {"VM_guest_metrics.remove_from_other_config", 569},
-    {"VM_guest_metrics.set_other_config", 567},
-    {"VM_metrics.add_to_other_config", 539},
-    {"VM_metrics.get_VCPUs_CPU", 545},
-    {"VM_metrics.get_VCPUs_flags", 547},
-    {"VM_metrics.get_VCPUs_number", 533},
-    {"VM_metrics.get_VCPUs_params", 546},
-    {"VM_metrics.get_VCPUs_utilisation", 534},
-    {"VM_metrics.get_all", 527},
-    {"VM_metrics.get_all_records", 528},
-    {"VM_metrics.get_all_records_where", 530},
-    {"VM_metrics.get_all_where", 529},
-    {"VM_metrics.get_by_uuid", 526},
-    {"VM_metrics.get_current_domain_type", 541},
-    {"VM_metrics.get_hvm", 550},
-    {"VM_metrics.get_install_time", 536},
-    {"VM_metrics.get_last_updated", 549},
-    {"VM_metrics.get_memory_actual", 532},
-    {"VM_metrics.get_nested_virt", 551},
-    {"VM_metrics.get_nomigrate", 552},
-    {"VM_metrics.get_numa_node_memory", 544},
-    {"VM_metrics.get_numa_nodes", 543},
-    {"VM_metrics.get_numa_optimised", 542},
-    {"VM_metrics.get_other_config", 537},
-    {"VM_metrics.get_record", 525},
-    {"VM_metrics.get_start_time", 535},
-    {"VM_metrics.get_state", 548},
-    {"VM_metrics.get_uuid", 531},
-    {"VM_metrics.remove_from_other_config", 540},
-    {"VM_metrics.set_other_config", 538},
-    {"blob.create", 1067},
-    {"blob.destroy", 1068},
-    {"blob.get_all", 1053},
-    {"blob.get_all_records", 1054},
-    {"blob.get_all_records_where", 1056},
-    {"blob.get_all_where", 1055},
-    {"blob.get_by_name_label", 1052},
-    {"blob.get_by_uuid", 1051},
-    {"blob.get_last_updated", 1066},
-    {"blob.get_mime_type", 1065},
-    {"blob.get_name_description", 1060},
-    {"blob.get_name_label", 1058},
-    {"blob.get_public", 1063},
-    {"blob.get_record", 1050},
-    {"blob.get_size", 1062},
-    {"blob.get_uuid", 1057},
-    {"blob.set_name_description", 1061},
-    {"blob.set_name_label", 1059},
-    {"blob.set_public", 1064},
-    {"console.add_to_other_config", 1046},
-    {"console.create", 1048},
-    {"console.destroy", 1049},
-    {"console.get_VM", 1043},
-    {"console.get_all", 1036},
-    {"console.get_all_records", 1037},
-    {"console.get_all_records_where", 1039},
-    {"console.get_all_where", 1038},
-    {"console.get_by_uuid", 1035},
-    {"console.get_location", 1042},
-    {"console.get_other_config", 1044},
-    {"console.get_protocol", 1041},
-    {"console.get_record", 1034},
-    {"console.get_uuid", 1040},
-    {"console.remove_from_other_config", 1047},
-    {"console.set_other_config", 1045},
-    {"event.from", 1010},
-    {"event.get_current_id", 1012},
-    {"event.inject", 1011},
-    {"event.next", 1015},
-    {"event.register", 1013},
-    {"event.unregister", 1014},
-    {"host.add_tags", 190},
-    {"host.add_to_guest_VCPUs_params", 204},
-    {"host.add_to_license_server", 195},
-    {"host.add_to_logging", 171},
-    {"host.add_to_other_config", 165},
-    {"host.assert_can_evacuate", 258},
-    {"host.call_plugin", 262},
-    {"host.compute_free_memory", 272},
-    {"host.compute_memory_overhead", 273},
-    {"host.create_new_blob", 280},
-    {"host.declare_dead", 271},
-    {"host.destroy", 270},
-    {"host.disable", 254},
-    {"host.dmesg", 274},
-    {"host.enable", 255},
-    {"host.evacuate", 256},
-    {"host.forget_data_source_archives", 279},
-    {"host.get_API_version_major", 159},
-    {"host.get_API_version_minor", 160},
-    {"host.get_API_version_vendor", 225},
-    {"host.get_API_version_vendor_implementation", 226},
-    {"host.get_PBDs", 179},
-    {"host.get_PCIs", 200},
-    {"host.get_PGPUs", 201},
-    {"host.get_PIFs", 173},
-    {"host.get_PUSBs", 240},
-    {"host.get_address", 184},
-    {"host.get_all", 148},
-    {"host.get_all_records", 149},
-    {"host.get_all_records_where", 151},
-    {"host.get_all_where", 150},
-    {"host.get_allowed_operations", 157},
-    {"host.get_bios_strings", 197},
-    {"host.get_blobs", 234},
-    {"host.get_by_name_label", 147},
-    {"host.get_by_uuid", 146},
-    {"host.get_capabilities", 167},
-    {"host.get_certificates", 212},
-    {"host.get_chipset_info", 199},
-    {"host.get_console_idle_timeout", 217},
-    {"host.get_control_domain", 208},
-    {"host.get_cpu_configuration", 227},
-    {"host.get_cpu_info", 181},
-    {"host.get_crash_dump_sr", 176},
-    {"host.get_crashdumps", 230},
-    {"host.get_current_operations", 158},
-    {"host.get_data_sources", 276},
-    {"host.get_display", 206},
-    {"host.get_edition", 192},
-    {"host.get_editions", 245},
-    {"host.get_enabled", 161},
-    {"host.get_external_auth_configuration", 237},
-    {"host.get_external_auth_service_name", 236},
-    {"host.get_external_auth_type", 235},
-    {"host.get_features", 243},
-    {"host.get_guest_VCPUs_params", 202},
-    {"host.get_ha_network_peers", 233},
-    {"host.get_ha_statefiles", 232},
-    {"host.get_host_CPUs", 180},
-    {"host.get_hostname", 182},
-    {"host.get_https_only", 213},
-    {"host.get_iscsi_iqn", 210},
-    {"host.get_last_software_update", 248},
-    {"host.get_last_update_hash", 253},
-    {"host.get_latest_synced_updates_applied", 249},
-    {"host.get_license_params", 187},
-    {"host.get_license_server", 193},
-    {"host.get_local_cache_sr", 239},
-    {"host.get_log", 275},
-    {"host.get_logging", 169},
-    {"host.get_management_interface", 265},
-    {"host.get_max_cstate", 219},
-    {"host.get_memory_overhead", 224},
-    {"host.get_metrics", 186},
-    {"host.get_multipathing", 211},
-    {"host.get_name_description", 155},
-    {"host.get_name_label", 153},
-    {"host.get_ntp_custom_servers", 222},
-    {"host.get_ntp_mode", 221},
-    {"host.get_numa_affinity_policy", 250},
-    {"host.get_other_config", 163},
-    {"host.get_patches", 231},
-    {"host.get_pending_guidances", 246},
-    {"host.get_pending_guidances_full", 252},
-    {"host.get_pending_guidances_recommended", 251},
-    {"host.get_power_on_config", 238},
-    {"host.get_power_on_mode", 198},
-    {"host.get_record", 145},
-    {"host.get_resident_VMs", 168},
-    {"host.get_sched_policy", 228},
-    {"host.get_secure_boot", 220},
-    {"host.get_server_localtime", 264},
-    {"host.get_servertime", 263},
-    {"host.get_software_version", 162},
-    {"host.get_ssh_auto_mode", 218},
-    {"host.get_ssh_enabled", 214},
-    {"host.get_ssh_enabled_timeout", 215},
-    {"host.get_ssh_expiry", 216},
-    {"host.get_ssl_legacy", 241},
-    {"host.get_supported_bootloaders", 229},
-    {"host.get_suspend_image_sr", 174},
-    {"host.get_tags", 188},
-    {"host.get_timezone", 223},
-    {"host.get_tls_verification_enabled", 247},
-    {"host.get_uefi_certificates", 244},
-    {"host.get_updates", 178},
-    {"host.get_updates_requiring_reboot", 209},
-    {"host.get_uuid", 152},
-    {"host.get_virtual_hardware_platform_versions", 242},
-    {"host.get_vms_which_prevent_evacuation", 257},
-    {"host.management_reconfigure", 266},
-    {"host.power_on", 261},
-    {"host.query_data_source", 278},
-    {"host.reboot", 259},
-    {"host.record_data_source", 277},
-    {"host.remove_from_guest_VCPUs_params", 205},
-    {"host.remove_from_license_server", 196},
-    {"host.remove_from_logging", 172},
-    {"host.remove_from_other_config", 166},
-    {"host.remove_tags", 191},
-    {"host.restart_agent", 267},
-    {"host.set_address", 185},
-    {"host.set_crash_dump_sr", 177},
-    {"host.set_display", 207},
-    {"host.set_guest_VCPUs_params", 203},
-    {"host.set_hostname", 183},
-    {"host.set_hostname_live", 268},
-    {"host.set_license_server", 194},
-    {"host.set_logging", 170},
-    {"host.set_name_description", 156},
-    {"host.set_name_label", 154},
-    {"host.set_other_config", 164},
-    {"host.set_suspend_image_sr", 175},
-    {"host.set_tags", 189},
-    {"host.shutdown", 260},
-    {"host.syslog_reconfigure", 269},
-    {"host_cpu.add_to_other_config", 313},
-    {"host_cpu.get_all", 298},
-    {"host_cpu.get_all_records", 299},
-    {"host_cpu.get_all_records_where", 301},
-    {"host_cpu.get_all_where", 300},
-    {"host_cpu.get_by_uuid", 297},
-    {"host_cpu.get_family", 315},
-    {"host_cpu.get_features", 309},
-    {"host_cpu.get_flags", 308},
-    {"host_cpu.get_host", 303},
-    {"host_cpu.get_model", 316},
-    {"host_cpu.get_modelname", 307},
-    {"host_cpu.get_number", 304},
-    {"host_cpu.get_other_config", 311},
-    {"host_cpu.get_record", 296},
-    {"host_cpu.get_speed", 306},
-    {"host_cpu.get_stepping", 317},
-    {"host_cpu.get_utilisation", 310},
-    {"host_cpu.get_uuid", 302},
-    {"host_cpu.get_vendor", 305},
-    {"host_cpu.remove_from_other_config", 314},
-    {"host_cpu.set_other_config", 312},
-    {"host_metrics.add_to_other_config", 294},
-    {"host_metrics.get_all", 283},
-    {"host_metrics.get_all_records", 284},
-    {"host_metrics.get_all_records_where", 286},
-    {"host_metrics.get_all_where", 285},
-    {"host_metrics.get_by_uuid", 282},
-    {"host_metrics.get_last_updated", 291},
-    {"host_metrics.get_live", 290},
-    {"host_metrics.get_memory_free", 289},
-    {"host_metrics.get_memory_total", 288},
-    {"host_metrics.get_other_config", 292},
-    {"host_metrics.get_record", 281},
-    {"host_metrics.get_uuid", 287},
-    {"host_metrics.remove_from_other_config", 295},
-    {"host_metrics.set_other_config", 293},
-    {"message.create", 1029},
-    {"message.destroy", 1030},
-    {"message.destroy_many", 1031},
-    {"message.get", 1032},
-    {"message.get_all", 1018},
-    {"message.get_all_records", 1019},
-    {"message.get_all_records_where", 1021},
-    {"message.get_all_where", 1020},
-    {"message.get_body", 1028},
-    {"message.get_by_uuid", 1017},
-    {"message.get_cls", 1025},
-    {"message.get_name", 1023},
-    {"message.get_obj_uuid", 1026},
-    {"message.get_priority", 1024},
-    {"message.get_record", 1016},
-    {"message.get_since", 1033},
-    {"message.get_timestamp", 1027},
-    {"message.get_uuid", 1022},
-    {"network.add_purpose", 857},
-    {"network.add_tags", 849},
-    {"network.add_to_other_config", 843},
-    {"network.create", 855},
-    {"network.create_new_blob", 860},
-    {"network.destroy", 856},
-    {"network.get_MTU", 839},
-    {"network.get_PIFs", 838},
-    {"network.get_VIFs", 837},
-    {"network.get_all", 826},
-    {"network.get_all_records", 827},
-    {"network.get_all_records_where", 829},
-    {"network.get_all_where", 828},
-    {"network.get_allowed_operations", 835},
-    {"network.get_assigned_ips", 854},
-    {"network.get_blobs", 853},
-    {"network.get_bridge", 845},
-    {"network.get_by_name_label", 825},
-    {"network.get_by_uuid", 824},
-    {"network.get_current_operations", 836},
-    {"network.get_default_locking_mode", 851},
-    {"network.get_managed", 846},
-    {"network.get_name_description", 833},
-    {"network.get_name_label", 831},
-    {"network.get_other_config", 841},
-    {"network.get_purpose", 852},
-    {"network.get_record", 823},
-    {"network.get_tags", 847},
-    {"network.get_uuid", 830},
-    {"network.remove_from_other_config", 844},
-    {"network.remove_purpose", 858},
-    {"network.remove_tags", 850},
-    {"network.set_MTU", 840},
-    {"network.set_default_locking_mode", 859},
-    {"network.set_name_description", 834},
-    {"network.set_name_label", 832},
-    {"network.set_other_config", 842},
-    {"network.set_tags", 848},
-    {"pool.add_tags", 57},
-    {"pool.add_to_gui_config", 61},
-    {"pool.add_to_health_check_config", 65},
-    {"pool.add_to_other_config", 49},
-    {"pool.apply_edition", 143},
-    {"pool.create_VLAN_from_PIF", 140},
-    {"pool.create_new_blob", 144},
-    {"pool.designate_new_master", 132},
-    {"pool.disable_ha", 137},
-    {"pool.eject", 131},
-    {"pool.emergency_reset_master", 134},
-    {"pool.emergency_transition_to_master", 133},
-    {"pool.enable_ha", 136},
-    {"pool.get_all", 31},
-    {"pool.get_all_records", 32},
-    {"pool.get_all_records_where", 34},
-    {"pool.get_all_where", 33},
-    {"pool.get_allowed_operations", 72},
-    {"pool.get_auto_update_vm_secureboot_certificates", 94},
-    {"pool.get_blobs", 100},
-    {"pool.get_by_name_label", 30},
-    {"pool.get_by_uuid", 29},
-    {"pool.get_client_certificate_auth_enabled", 114},
-    {"pool.get_client_certificate_auth_name", 115},
-    {"pool.get_coordinator_bias", 83},
-    {"pool.get_cpu_info", 74},
-    {"pool.get_crash_dump_SR", 45},
-    {"pool.get_current_operations", 73},
-    {"pool.get_custom_uefi_certificates", 111},
-    {"pool.get_default_SR", 41},
-    {"pool.get_ext_auth_cache_enabled", 85},
-    {"pool.get_ext_auth_cache_expiry", 87},
-    {"pool.get_ext_auth_cache_size", 86},
-    {"pool.get_ext_auth_max_threads", 120},
-    {"pool.get_guest_agent_config", 108},
-    {"pool.get_gui_config", 59},
-    {"pool.get_ha_allow_overcommit", 53},
-    {"pool.get_ha_cluster_stack", 107},
-    {"pool.get_ha_configuration", 96},
-    {"pool.get_ha_enabled", 51},
-    {"pool.get_ha_host_failures_to_tolerate", 97},
-    {"pool.get_ha_overcommitted", 99},
-    {"pool.get_ha_plan_exists_for", 98},
-    {"pool.get_ha_reboot_vm_on_internal_shutdown", 88},
-    {"pool.get_ha_statefiles", 52},
-    {"pool.get_health_check_config", 63},
-    {"pool.get_igmp_snooping_enabled", 109},
-    {"pool.get_is_psr_pending", 79},
-    {"pool.get_last_update_sync", 124},
-    {"pool.get_license_state", 142},
-    {"pool.get_limit_console_sessions", 90},
-    {"pool.get_live_patching_disabled", 77},
-    {"pool.get_local_auth_max_threads", 119},
-    {"pool.get_master", 40},
-    {"pool.get_metadata_VDIs", 106},
-    {"pool.get_migration_compression", 81},
-    {"pool.get_name_description", 38},
-    {"pool.get_name_label", 36},
-    {"pool.get_other_config", 47},
-    {"pool.get_policy_no_vendor_device", 75},
-    {"pool.get_record", 28},
-    {"pool.get_redo_log_enabled", 103},
-    {"pool.get_redo_log_vdi", 104},
-    {"pool.get_repositories", 113},
-    {"pool.get_repository_proxy_password", 118},
-    {"pool.get_repository_proxy_url", 116},
-    {"pool.get_repository_proxy_username", 117},
-    {"pool.get_restrictions", 71},
-    {"pool.get_suspend_image_SR", 43},
-    {"pool.get_tags", 55},
-    {"pool.get_telemetry_frequency", 122},
-    {"pool.get_telemetry_next_collection", 123},
-    {"pool.get_telemetry_uuid", 121},
-    {"pool.get_tls_verification_enabled", 112},
-    {"pool.get_uefi_certificates", 110},
-    {"pool.get_update_sync_day", 126},
-    {"pool.get_update_sync_enabled", 127},
-    {"pool.get_update_sync_frequency", 125},
-    {"pool.get_uuid", 35},
-    {"pool.get_vm_console_idle_timeout", 92},
-    {"pool.get_vswitch_controller", 105},
-    {"pool.get_wlb_enabled", 67},
-    {"pool.get_wlb_url", 101},
-    {"pool.get_wlb_username", 102},
-    {"pool.get_wlb_verify_cert", 69},
-    {"pool.join", 128},
-    {"pool.join_force", 129},
-    {"pool.join_member", 130},
-    {"pool.management_reconfigure", 139},
-    {"pool.recover_slaves", 135},
-    {"pool.remove_from_gui_config", 62},
-    {"pool.remove_from_health_check_config", 66},
-    {"pool.remove_from_other_config", 50},
-    {"pool.remove_tags", 58},
-    {"pool.set_auto_update_vm_secureboot_certificates", 95},
-    {"pool.set_coordinator_bias", 84},
-    {"pool.set_crash_dump_SR", 46},
-    {"pool.set_default_SR", 42},
-    {"pool.set_gui_config", 60},
-    {"pool.set_ha_allow_overcommit", 54},
-    {"pool.set_ha_host_failures_to_tolerate", 141},
-    {"pool.set_ha_reboot_vm_on_internal_shutdown", 89},
-    {"pool.set_health_check_config", 64},
-    {"pool.set_is_psr_pending", 80},
-    {"pool.set_limit_console_sessions", 91},
-    {"pool.set_live_patching_disabled", 78},
-    {"pool.set_migration_compression", 82},
-    {"pool.set_name_description", 39},
-    {"pool.set_name_label", 37},
-    {"pool.set_other_config", 48},
-    {"pool.set_policy_no_vendor_device", 76},
-    {"pool.set_suspend_image_SR", 44},
-    {"pool.set_tags", 56},
-    {"pool.set_vm_console_idle_timeout", 93},
-    {"pool.set_wlb_enabled", 68},
-    {"pool.set_wlb_verify_cert", 70},
-    {"pool.sync_database", 138},
-    {"pool_update.add_to_other_config", 1102},
-    {"pool_update.apply", 1108},
-    {"pool_update.destroy", 1111},
-    {"pool_update.get_after_apply_guidance", 1097},
-    {"pool_update.get_all", 1088},
-    {"pool_update.get_all_records", 1089},
-    {"pool_update.get_all_records_where", 1091},
-    {"pool_update.get_all_where", 1090},
-    {"pool_update.get_by_name_label", 1087},
-    {"pool_update.get_by_uuid", 1086},
-    {"pool_update.get_enforce_homogeneity", 1104},
-    {"pool_update.get_hosts", 1099},
-    {"pool_update.get_installation_size", 1095},
-    {"pool_update.get_key", 1096},
-    {"pool_update.get_name_description", 1105},
-    {"pool_update.get_name_label", 1093},
-    {"pool_update.get_other_config", 1100},
-    {"pool_update.get_record", 1085},
-    {"pool_update.get_uuid", 1092},
-    {"pool_update.get_vdi", 1098},
-    {"pool_update.get_version", 1094},
-    {"pool_update.introduce", 1106},
-    {"pool_update.pool_apply", 1109},
-    {"pool_update.pool_clean", 1110},
-    {"pool_update.precheck", 1107},
-    {"pool_update.remove_from_other_config", 1103},
-    {"pool_update.set_other_config", 1101},
-    {"secret.add_to_other_config", 1080},
-    {"secret.create", 1082},
-    {"secret.destroy", 1083},
-    {"secret.get_all", 1071},
-    {"secret.get_all_records", 1072},
-    {"secret.get_all_records_where", 1074},
-    {"secret.get_all_where", 1073},
-    {"secret.get_by_uuid", 1070},
-    {"secret.get_other_config", 1078},
-    {"secret.get_record", 1069},
-    {"secret.get_uuid", 1075},
-    {"secret.get_value", 1076},
-    {"secret.introduce", 1084},
-    {"secret.remove_from_other_config", 1081},
-    {"secret.set_other_config", 1079},
-    {"secret.set_value", 1077},
+    {"Bond.add_to_other_config", 952},
+    {"Bond.create", 959},
+    {"Bond.destroy", 960},
+    {"Bond.get_all", 943},
+    {"Bond.get_all_records", 944},
+    {"Bond.get_all_records_where", 946},
+    {"Bond.get_all_where", 945},
+    {"Bond.get_auto_update_mac", 958},
+    {"Bond.get_by_uuid", 942},
+    {"Bond.get_links_up", 957},
+    {"Bond.get_master", 948},
+    {"Bond.get_mode", 954},
+    {"Bond.get_other_config", 950},
+    {"Bond.get_primary_slave", 956},
+    {"Bond.get_properties", 955},
+    {"Bond.get_record", 941},
+    {"Bond.get_slaves", 949},
+    {"Bond.get_uuid", 947},
+    {"Bond.remove_from_other_config", 953},
+    {"Bond.set_mode", 961},
+    {"Bond.set_other_config", 951},
+    {"Bond.set_property", 962},
+    {"PBD.add_to_other_config", 764},
+    {"PBD.create", 766},
+    {"PBD.destroy", 767},
+    {"PBD.get_SR", 759},
+    {"PBD.get_all", 753},
+    {"PBD.get_all_records", 754},
+    {"PBD.get_all_records_where", 756},
+    {"PBD.get_all_where", 755},
+    {"PBD.get_by_uuid", 752},
+    {"PBD.get_currently_attached", 761},
+    {"PBD.get_device_config", 760},
+    {"PBD.get_host", 758},
+    {"PBD.get_other_config", 762},
+    {"PBD.get_record", 751},
+    {"PBD.get_uuid", 757},
+    {"PBD.plug", 768},
+    {"PBD.remove_from_other_config", 765},
+    {"PBD.set_device_config", 770},
+    {"PBD.set_other_config", 763},
+    {"PBD.unplug", 769},
+    {"PIF.add_to_other_config", 891},
+    {"PIF.forget", 916},
+    {"PIF.get_DNS", 885},
+    {"PIF.get_IP", 882},
+    {"PIF.get_IPv6", 895},
+    {"PIF.get_MAC", 875},
+    {"PIF.get_MTU", 876},
+    {"PIF.get_PCI", 908},
+    {"PIF.get_VLAN", 877},
+    {"PIF.get_VLAN_master_of", 897},
+    {"PIF.get_VLAN_slave_of", 898},
+    {"PIF.get_all", 867},
+    {"PIF.get_all_records", 868},
+    {"PIF.get_all_records_where", 870},
+    {"PIF.get_all_where", 869},
+    {"PIF.get_bond_master_of", 887},
+    {"PIF.get_bond_slave_of", 886},
+    {"PIF.get_by_uuid", 866},
+    {"PIF.get_capabilities", 904},
+    {"PIF.get_currently_attached", 880},
+    {"PIF.get_device", 872},
+    {"PIF.get_disallow_unplug", 893},
+    {"PIF.get_gateway", 884},
+    {"PIF.get_host", 874},
+    {"PIF.get_igmp_snooping_status", 905},
+    {"PIF.get_ip_configuration_mode", 881},
+    {"PIF.get_ipv6_configuration_mode", 894},
+    {"PIF.get_ipv6_gateway", 901},
+    {"PIF.get_managed", 902},
+    {"PIF.get_management", 888},
+    {"PIF.get_metrics", 878},
+    {"PIF.get_netmask", 883},
+    {"PIF.get_network", 873},
+    {"PIF.get_other_config", 889},
+    {"PIF.get_physical", 879},
+    {"PIF.get_primary_address_type", 896},
+    {"PIF.get_properties", 903},
+    {"PIF.get_record", 865},
+    {"PIF.get_sriov_logical_PIF_of", 907},
+    {"PIF.get_sriov_physical_PIF_of", 906},
+    {"PIF.get_tunnel_access_PIF_of", 899},
+    {"PIF.get_tunnel_transport_PIF_of", 900},
+    {"PIF.get_uuid", 871},
+    {"PIF.introduce", 915},
+    {"PIF.plug", 912},
+    {"PIF.reconfigure_ip", 909},
+    {"PIF.reconfigure_ipv6", 910},
+    {"PIF.remove_from_other_config", 892},
+    {"PIF.scan", 914},
+    {"PIF.set_disallow_unplug", 917},
+    {"PIF.set_other_config", 890},
+    {"PIF.set_primary_address_type", 911},
+    {"PIF.set_property", 918},
+    {"PIF.unplug", 913},
+    {"PIF_metrics.add_to_other_config", 935},
+    {"PIF_metrics.get_all", 921},
+    {"PIF_metrics.get_all_records", 922},
+    {"PIF_metrics.get_all_records_where", 924},
+    {"PIF_metrics.get_all_where", 923},
+    {"PIF_metrics.get_by_uuid", 920},
+    {"PIF_metrics.get_carrier", 928},
+    {"PIF_metrics.get_device_id", 938},
+    {"PIF_metrics.get_device_name", 930},
+    {"PIF_metrics.get_duplex", 932},
+    {"PIF_metrics.get_io_read_kbs", 926},
+    {"PIF_metrics.get_io_write_kbs", 927},
+    {"PIF_metrics.get_last_updated", 940},
+    {"PIF_metrics.get_other_config", 933},
+    {"PIF_metrics.get_pci_bus_path", 939},
+    {"PIF_metrics.get_record", 919},
+    {"PIF_metrics.get_speed", 931},
+    {"PIF_metrics.get_uuid", 925},
+    {"PIF_metrics.get_vendor_id", 937},
+    {"PIF_metrics.get_vendor_name", 929},
+    {"PIF_metrics.remove_from_other_config", 936},
+    {"PIF_metrics.set_other_config", 934},
+    {"SR.add_tags", 727},
+    {"SR.add_to_other_config", 723},
+    {"SR.add_to_sm_config", 731},
+    {"SR.create", 738},
+    {"SR.create_new_blob", 750},
+    {"SR.destroy", 744},
+    {"SR.forget", 743},
+    {"SR.get_PBDs", 714},
+    {"SR.get_VDIs", 713},
+    {"SR.get_all", 704},
+    {"SR.get_all_records", 705},
+    {"SR.get_all_records_where", 707},
+    {"SR.get_all_where", 706},
+    {"SR.get_allowed_operations", 711},
+    {"SR.get_blobs", 733},
+    {"SR.get_by_name_label", 703},
+    {"SR.get_by_uuid", 702},
+    {"SR.get_clustered", 736},
+    {"SR.get_content_type", 719},
+    {"SR.get_current_operations", 712},
+    {"SR.get_introduced_by", 735},
+    {"SR.get_is_tools_sr", 737},
+    {"SR.get_local_cache_enabled", 734},
+    {"SR.get_name_description", 710},
+    {"SR.get_name_label", 709},
+    {"SR.get_other_config", 721},
+    {"SR.get_physical_size", 717},
+    {"SR.get_physical_utilisation", 716},
+    {"SR.get_record", 701},
+    {"SR.get_shared", 720},
+    {"SR.get_sm_config", 729},
+    {"SR.get_supported_types", 749},
+    {"SR.get_tags", 725},
+    {"SR.get_type", 718},
+    {"SR.get_uuid", 708},
+    {"SR.get_virtual_allocation", 715},
+    {"SR.introduce", 739},
+    {"SR.probe", 740},
+    {"SR.remove_from_other_config", 724},
+    {"SR.remove_from_sm_config", 732},
+    {"SR.remove_tags", 728},
+    {"SR.scan", 741},
+    {"SR.set_name_description", 746},
+    {"SR.set_name_label", 745},
+    {"SR.set_other_config", 722},
+    {"SR.set_physical_size", 748},
+    {"SR.set_shared", 747},
+    {"SR.set_sm_config", 730},
+    {"SR.set_tags", 726},
+    {"SR.update", 742},
+    {"VBD.add_to_other_config", 604},
+    {"VBD.add_to_qos_algorithm_params", 611},
+    {"VBD.assert_attachable", 627},
+    {"VBD.create", 619},
+    {"VBD.destroy", 620},
+    {"VBD.eject", 625},
+    {"VBD.get_VDI", 590},
+    {"VBD.get_VM", 589},
+    {"VBD.get_all", 582},
+    {"VBD.get_all_records", 583},
+    {"VBD.get_all_records_where", 585},
+    {"VBD.get_all_where", 584},
+    {"VBD.get_allowed_operations", 587},
+    {"VBD.get_bootable", 594},
+    {"VBD.get_by_uuid", 581},
+    {"VBD.get_current_operations", 588},
+    {"VBD.get_currently_attached", 606},
+    {"VBD.get_device", 591},
+    {"VBD.get_empty", 601},
+    {"VBD.get_metrics", 613},
+    {"VBD.get_mode", 596},
+    {"VBD.get_other_config", 602},
+    {"VBD.get_qos_algorithm_params", 609},
+    {"VBD.get_qos_algorithm_type", 607},
+    {"VBD.get_qos_supported_algorithms", 618},
+    {"VBD.get_record", 580},
+    {"VBD.get_runtime_properties", 617},
+    {"VBD.get_status_code", 615},
+    {"VBD.get_status_detail", 616},
+    {"VBD.get_storage_lock", 614},
+    {"VBD.get_type", 597},
+    {"VBD.get_unpluggable", 599},
+    {"VBD.get_userdevice", 592},
+    {"VBD.get_uuid", 586},
+    {"VBD.insert", 624},
+    {"VBD.plug", 621},
+    {"VBD.remove_from_other_config", 605},
+    {"VBD.remove_from_qos_algorithm_params", 612},
+    {"VBD.set_bootable", 595},
+    {"VBD.set_mode", 626},
+    {"VBD.set_other_config", 603},
+    {"VBD.set_qos_algorithm_params", 610},
+    {"VBD.set_qos_algorithm_type", 608},
+    {"VBD.set_type", 598},
+    {"VBD.set_unpluggable", 600},
+    {"VBD.set_userdevice", 593},
+    {"VBD.unplug", 622},
+    {"VBD.unplug_force", 623},
+    {"VDI.add_tags", 669},
+    {"VDI.add_to_other_config", 649},
+    {"VDI.add_to_sm_config", 661},
+    {"VDI.add_to_xenstore_data", 657},
+    {"VDI.clone", 682},
+    {"VDI.copy", 683},
+    {"VDI.create", 679},
+    {"VDI.data_destroy", 700},
+    {"VDI.destroy", 680},
+    {"VDI.disable_cbt", 697},
+    {"VDI.enable_cbt", 696},
+    {"VDI.forget", 688},
+    {"VDI.get_SR", 640},
+    {"VDI.get_VBDs", 641},
+    {"VDI.get_all", 631},
+    {"VDI.get_all_records", 632},
+    {"VDI.get_all_records_where", 634},
+    {"VDI.get_all_where", 633},
+    {"VDI.get_allow_caching", 676},
+    {"VDI.get_allowed_operations", 638},
+    {"VDI.get_by_name_label", 630},
+    {"VDI.get_by_uuid", 629},
+    {"VDI.get_cbt_enabled", 673},
+    {"VDI.get_crash_dumps", 674},
+    {"VDI.get_current_operations", 639},
+    {"VDI.get_is_a_snapshot", 663},
+    {"VDI.get_is_tools_iso", 672},
+    {"VDI.get_location", 651},
+    {"VDI.get_managed", 652},
+    {"VDI.get_metadata_latest", 678},
+    {"VDI.get_metadata_of_pool", 677},
+    {"VDI.get_missing", 653},
+    {"VDI.get_name_description", 637},
+    {"VDI.get_name_label", 636},
+    {"VDI.get_nbd_info", 699},
+    {"VDI.get_on_boot", 671},
+    {"VDI.get_other_config", 647},
+    {"VDI.get_parent", 654},
+    {"VDI.get_physical_utilisation", 643},
+    {"VDI.get_read_only", 646},
+    {"VDI.get_record", 628},
+    {"VDI.get_sharable", 645},
+    {"VDI.get_sm_config", 659},
+    {"VDI.get_snapshot_of", 664},
+    {"VDI.get_snapshot_time", 666},
+    {"VDI.get_snapshots", 665},
+    {"VDI.get_storage_lock", 675},
+    {"VDI.get_tags", 667},
+    {"VDI.get_type", 644},
+    {"VDI.get_uuid", 635},
+    {"VDI.get_virtual_size", 642},
+    {"VDI.get_xenstore_data", 655},
+    {"VDI.introduce", 687},
+    {"VDI.list_changed_blocks", 698},
+    {"VDI.pool_migrate", 686},
+    {"VDI.remove_from_other_config", 650},
+    {"VDI.remove_from_sm_config", 662},
+    {"VDI.remove_from_xenstore_data", 658},
+    {"VDI.remove_tags", 670},
+    {"VDI.resize", 684},
+    {"VDI.resize_online", 685},
+    {"VDI.set_allow_caching", 695},
+    {"VDI.set_name_description", 691},
+    {"VDI.set_name_label", 690},
+    {"VDI.set_on_boot", 694},
+    {"VDI.set_other_config", 648},
+    {"VDI.set_read_only", 692},
+    {"VDI.set_sharable", 693},
+    {"VDI.set_sm_config", 660},
+    {"VDI.set_tags", 668},
+    {"VDI.set_xenstore_data", 656},
+    {"VDI.snapshot", 681},
+    {"VDI.update", 689},
+    {"VIF.add_ipv4_allowed", 820},
+    {"VIF.add_ipv6_allowed", 823},
+    {"VIF.add_to_other_config", 787},
+    {"VIF.add_to_qos_algorithm_params", 794},
+    {"VIF.configure_ipv4", 825},
+    {"VIF.configure_ipv6", 826},
+    {"VIF.create", 812},
+    {"VIF.destroy", 813},
+    {"VIF.get_MAC", 783},
+    {"VIF.get_MAC_autogenerated", 806},
+    {"VIF.get_MTU", 784},
+    {"VIF.get_VM", 782},
+    {"VIF.get_all", 773},
+    {"VIF.get_all_records", 774},
+    {"VIF.get_all_records_where", 776},
+    {"VIF.get_all_where", 775},
+    {"VIF.get_allowed_operations", 778},
+    {"VIF.get_by_uuid", 772},
+    {"VIF.get_current_operations", 779},
+    {"VIF.get_currently_attached", 789},
+    {"VIF.get_device", 780},
+    {"VIF.get_ipv4_addresses", 807},
+    {"VIF.get_ipv4_allowed", 798},
+    {"VIF.get_ipv4_configuration_mode", 800},
+    {"VIF.get_ipv4_gateway", 808},
+    {"VIF.get_ipv6_addresses", 810},
+    {"VIF.get_ipv6_allowed", 799},
+    {"VIF.get_ipv6_configuration_mode", 809},
+    {"VIF.get_ipv6_gateway", 811},
+    {"VIF.get_locking_mode", 797},
+    {"VIF.get_metrics", 796},
+    {"VIF.get_network", 781},
+    {"VIF.get_other_config", 785},
+    {"VIF.get_qos_algorithm_params", 792},
+    {"VIF.get_qos_algorithm_type", 790},
+    {"VIF.get_qos_supported_algorithms", 805},
+    {"VIF.get_record", 771},
+    {"VIF.get_runtime_properties", 804},
+    {"VIF.get_status_code", 802},
+    {"VIF.get_status_detail", 803},
+    {"VIF.get_trunks", 801},
+    {"VIF.get_uuid", 777},
+    {"VIF.move", 817},
+    {"VIF.plug", 814},
+    {"VIF.remove_from_other_config", 788},
+    {"VIF.remove_from_qos_algorithm_params", 795},
+    {"VIF.remove_ipv4_allowed", 821},
+    {"VIF.remove_ipv6_allowed", 824},
+    {"VIF.set_ipv4_allowed", 819},
+    {"VIF.set_ipv6_allowed", 822},
+    {"VIF.set_locking_mode", 818},
+    {"VIF.set_other_config", 786},
+    {"VIF.set_qos_algorithm_params", 793},
+    {"VIF.set_qos_algorithm_type", 791},
+    {"VIF.unplug", 815},
+    {"VIF.unplug_force", 816},
+    {"VLAN.add_to_other_config", 975},
+    {"VLAN.create", 977},
+    {"VLAN.destroy", 978},
+    {"VLAN.get_all", 965},
+    {"VLAN.get_all_records", 966},
+    {"VLAN.get_all_records_where", 968},
+    {"VLAN.get_all_where", 967},
+    {"VLAN.get_by_uuid", 964},
+    {"VLAN.get_other_config", 973},
+    {"VLAN.get_record", 963},
+    {"VLAN.get_tag", 972},
+    {"VLAN.get_tagged_PIF", 970},
+    {"VLAN.get_untagged_PIF", 971},
+    {"VLAN.get_uuid", 969},
+    {"VLAN.remove_from_other_config", 976},
+    {"VLAN.set_other_config", 974},
+    {"VM.add_tags", 411},
+    {"VM.add_to_HVM_boot_params", 382},
+    {"VM.add_to_NVRAM", 517},
+    {"VM.add_to_VCPUs_params", 352},
+    {"VM.add_to_VCPUs_params_live", 501},
+    {"VM.add_to_blocked_operations", 415},
+    {"VM.add_to_other_config", 392},
+    {"VM.add_to_platform", 386},
+    {"VM.add_to_xenstore_data", 402},
+    {"VM.assert_can_boot_here", 483},
+    {"VM.assert_operation_valid", 485},
+    {"VM.call_plugin", 489},
+    {"VM.checkpoint", 479},
+    {"VM.clean_reboot", 467},
+    {"VM.clean_shutdown", 465},
+    {"VM.clone", 475},
+    {"VM.compute_memory_overhead", 519},
+    {"VM.copy", 476},
+    {"VM.copy_bios_strings", 515},
+    {"VM.create", 460},
+    {"VM.create_new_blob", 527},
+    {"VM.destroy", 461},
+    {"VM.forget_data_source_archives", 526},
+    {"VM.get_HVM_boot_params", 380},
+    {"VM.get_HVM_boot_policy", 379},
+    {"VM.get_HVM_shadow_multiplier", 439},
+    {"VM.get_NVRAM", 431},
+    {"VM.get_PCI_bus", 388},
+    {"VM.get_PV_args", 373},
+    {"VM.get_PV_bootloader", 367},
+    {"VM.get_PV_bootloader_args", 375},
+    {"VM.get_PV_kernel", 369},
+    {"VM.get_PV_legacy_args", 377},
+    {"VM.get_PV_ramdisk", 371},
+    {"VM.get_VBDs", 365},
+    {"VM.get_VCPUs_at_startup", 355},
+    {"VM.get_VCPUs_max", 354},
+    {"VM.get_VCPUs_params", 350},
+    {"VM.get_VGPUs", 421},
+    {"VM.get_VIFs", 364},
+    {"VM.get_VTPMs", 366},
+    {"VM.get_VUSBs", 437},
+    {"VM.get_actions_after_crash", 362},
+    {"VM.get_actions_after_reboot", 360},
+    {"VM.get_actions_after_shutdown", 358},
+    {"VM.get_actions_after_softreboot", 356},
+    {"VM.get_affinity", 344},
+    {"VM.get_all", 325},
+    {"VM.get_all_records", 326},
+    {"VM.get_all_records_where", 328},
+    {"VM.get_all_where", 327},
+    {"VM.get_allowed_VBD_devices", 521},
+    {"VM.get_allowed_VIF_devices", 522},
+    {"VM.get_allowed_operations", 330},
+    {"VM.get_appliance", 419},
+    {"VM.get_attached_PCIs", 422},
+    {"VM.get_bios_strings", 418},
+    {"VM.get_blobs", 445},
+    {"VM.get_blocked_operations", 413},
+    {"VM.get_by_name_label", 324},
+    {"VM.get_by_uuid", 323},
+    {"VM.get_children", 448},
+    {"VM.get_consoles", 363},
+    {"VM.get_crash_dumps", 438},
+    {"VM.get_current_operations", 331},
+    {"VM.get_data_sources", 523},
+    {"VM.get_domain_type", 430},
+    {"VM.get_domarch", 440},
+    {"VM.get_domid", 394},
+    {"VM.get_generation_id", 456},
+    {"VM.get_groups", 432},
+    {"VM.get_guest_metrics", 397},
+    {"VM.get_ha_always_run", 443},
+    {"VM.get_ha_restart_priority", 404},
+    {"VM.get_hardware_platform_version", 425},
+    {"VM.get_has_vendor_device", 427},
+    {"VM.get_is_a_snapshot", 405},
+    {"VM.get_is_a_template", 339},
+    {"VM.get_is_control_domain", 395},
+    {"VM.get_is_default_template", 341},
+    {"VM.get_is_snapshot_from_vmpp", 450},
+    {"VM.get_is_vmss_snapshot", 452},
+    {"VM.get_last_boot_CPU_flags", 441},
+    {"VM.get_last_booted_record", 442},
+    {"VM.get_memory_dynamic_max", 347},
+    {"VM.get_memory_dynamic_min", 348},
+    {"VM.get_memory_overhead", 435},
+    {"VM.get_memory_static_max", 346},
+    {"VM.get_memory_static_min", 349},
+    {"VM.get_memory_target", 436},
+    {"VM.get_metrics", 396},
+    {"VM.get_name_description", 334},
+    {"VM.get_name_label", 332},
+    {"VM.get_order", 454},
+    {"VM.get_other_config", 390},
+    {"VM.get_parent", 417},
+    {"VM.get_pending_guidances", 457},
+    {"VM.get_pending_guidances_full", 459},
+    {"VM.get_pending_guidances_recommended", 458},
+    {"VM.get_platform", 384},
+    {"VM.get_possible_hosts", 484},
+    {"VM.get_power_state", 336},
+    {"VM.get_protection_policy", 449},
+    {"VM.get_recommendations", 398},
+    {"VM.get_record", 322},
+    {"VM.get_reference_label", 429},
+    {"VM.get_requires_reboot", 428},
+    {"VM.get_resident_on", 343},
+    {"VM.get_scheduled_to_be_resident_on", 434},
+    {"VM.get_secureboot_certificates_state", 433},
+    {"VM.get_shutdown_delay", 453},
+    {"VM.get_snapshot_info", 446},
+    {"VM.get_snapshot_metadata", 447},
+    {"VM.get_snapshot_of", 406},
+    {"VM.get_snapshot_schedule", 451},
+    {"VM.get_snapshot_time", 408},
+    {"VM.get_snapshots", 407},
+    {"VM.get_start_delay", 420},
+    {"VM.get_suspend_SR", 423},
+    {"VM.get_suspend_VDI", 342},
+    {"VM.get_tags", 409},
+    {"VM.get_transportable_snapshot_id", 444},
+    {"VM.get_user_version", 337},
+    {"VM.get_uuid", 329},
+    {"VM.get_version", 455},
+    {"VM.get_xenstore_data", 400},
+    {"VM.hard_reboot", 468},
+    {"VM.hard_shutdown", 466},
+    {"VM.import", 528},
+    {"VM.maximise_memory", 520},
+    {"VM.pause", 472},
+    {"VM.pool_migrate", 482},
+    {"VM.power_state_reset", 474},
+    {"VM.provision", 481},
+    {"VM.query_data_source", 525},
+    {"VM.record_data_source", 524},
+    {"VM.remove_from_HVM_boot_params", 383},
+    {"VM.remove_from_NVRAM", 518},
+    {"VM.remove_from_VCPUs_params", 353},
+    {"VM.remove_from_blocked_operations", 416},
+    {"VM.remove_from_other_config", 393},
+    {"VM.remove_from_platform", 387},
+    {"VM.remove_from_xenstore_data", 403},
+    {"VM.remove_tags", 412},
+    {"VM.resume", 470},
+    {"VM.resume_on", 471},
+    {"VM.revert", 480},
+    {"VM.send_sysrq", 487},
+    {"VM.send_trigger", 488},
+    {"VM.set_HVM_boot_params", 381},
+    {"VM.set_HVM_boot_policy", 504},
+    {"VM.set_HVM_shadow_multiplier", 502},
+    {"VM.set_NVRAM", 516},
+    {"VM.set_PCI_bus", 389},
+    {"VM.set_PV_args", 374},
+    {"VM.set_PV_bootloader", 368},
+    {"VM.set_PV_bootloader_args", 376},
+    {"VM.set_PV_kernel", 370},
+    {"VM.set_PV_legacy_args", 378},
+    {"VM.set_PV_ramdisk", 372},
+    {"VM.set_VCPUs_at_startup", 499},
+    {"VM.set_VCPUs_max", 498},
+    {"VM.set_VCPUs_number_live", 500},
+    {"VM.set_VCPUs_params", 351},
+    {"VM.set_actions_after_crash", 506},
+    {"VM.set_actions_after_reboot", 361},
+    {"VM.set_actions_after_shutdown", 359},
+    {"VM.set_actions_after_softreboot", 357},
+    {"VM.set_affinity", 345},
+    {"VM.set_bios_strings", 514},
+    {"VM.set_blocked_operations", 414},
+    {"VM.set_domain_type", 505},
+    {"VM.set_ha_always_run", 508},
+    {"VM.set_ha_restart_priority", 507},
+    {"VM.set_hardware_platform_version", 426},
+    {"VM.set_has_vendor_device", 513},
+    {"VM.set_is_a_template", 340},
+    {"VM.set_memory", 493},
+    {"VM.set_memory_dynamic_max", 496},
+    {"VM.set_memory_dynamic_min", 497},
+    {"VM.set_memory_dynamic_range", 490},
+    {"VM.set_memory_limits", 492},
+    {"VM.set_memory_static_max", 494},
+    {"VM.set_memory_static_min", 495},
+    {"VM.set_memory_static_range", 491},
+    {"VM.set_name_description", 335},
+    {"VM.set_name_label", 333},
+    {"VM.set_order", 510},
+    {"VM.set_other_config", 391},
+    {"VM.set_platform", 385},
+    {"VM.set_recommendations", 399},
+    {"VM.set_shadow_multiplier_live", 503},
+    {"VM.set_shutdown_delay", 512},
+    {"VM.set_start_delay", 511},
+    {"VM.set_suspend_SR", 424},
+    {"VM.set_suspend_VDI", 509},
+    {"VM.set_tags", 410},
+    {"VM.set_user_version", 338},
+    {"VM.set_xenstore_data", 401},
+    {"VM.shutdown", 464},
+    {"VM.snapshot", 477},
+    {"VM.snapshot_with_quiesce", 478},
+    {"VM.start", 462},
+    {"VM.start_on", 463},
+    {"VM.suspend", 469},
+    {"VM.unpause", 473},
+    {"VM.update_allowed_operations", 486},
+    {"VM_guest_metrics.add_to_other_config", 572},
+    {"VM_guest_metrics.get_PV_drivers_detected", 576},
+    {"VM_guest_metrics.get_PV_drivers_up_to_date", 566},
+    {"VM_guest_metrics.get_PV_drivers_version", 565},
+    {"VM_guest_metrics.get_all", 559},
+    {"VM_guest_metrics.get_all_records", 560},
+    {"VM_guest_metrics.get_all_records_where", 562},
+    {"VM_guest_metrics.get_all_where", 561},
+    {"VM_guest_metrics.get_by_uuid", 558},
+    {"VM_guest_metrics.get_can_use_hotplug_vbd", 575},
+    {"VM_guest_metrics.get_can_use_hotplug_vif", 579},
+    {"VM_guest_metrics.get_disks", 577},
+    {"VM_guest_metrics.get_last_updated", 578},
+    {"VM_guest_metrics.get_live", 574},
+    {"VM_guest_metrics.get_memory", 567},
+    {"VM_guest_metrics.get_networks", 568},
+    {"VM_guest_metrics.get_os_version", 564},
+    {"VM_guest_metrics.get_other", 569},
+    {"VM_guest_metrics.get_other_config", 570},
+    {"VM_guest_metrics.get_record", 557},
+    {"VM_guest_metrics.get_uuid", 563},
+    {"VM_guest_metrics.remove_from_other_config", 573},
+    {"VM_guest_metrics.set_other_config", 571},
+    {"VM_metrics.add_to_other_config", 543},
+    {"VM_metrics.get_VCPUs_CPU", 549},
+    {"VM_metrics.get_VCPUs_flags", 551},
+    {"VM_metrics.get_VCPUs_number", 537},
+    {"VM_metrics.get_VCPUs_params", 550},
+    {"VM_metrics.get_VCPUs_utilisation", 538},
+    {"VM_metrics.get_all", 531},
+    {"VM_metrics.get_all_records", 532},
+    {"VM_metrics.get_all_records_where", 534},
+    {"VM_metrics.get_all_where", 533},
+    {"VM_metrics.get_by_uuid", 530},
+    {"VM_metrics.get_current_domain_type", 545},
+    {"VM_metrics.get_hvm", 554},
+    {"VM_metrics.get_install_time", 540},
+    {"VM_metrics.get_last_updated", 553},
+    {"VM_metrics.get_memory_actual", 536},
+    {"VM_metrics.get_nested_virt", 555},
+    {"VM_metrics.get_nomigrate", 556},
+    {"VM_metrics.get_numa_node_memory", 548},
+    {"VM_metrics.get_numa_nodes", 547},
+    {"VM_metrics.get_numa_optimised", 546},
+    {"VM_metrics.get_other_config", 541},
+    {"VM_metrics.get_record", 529},
+    {"VM_metrics.get_start_time", 539},
+    {"VM_metrics.get_state", 552},
+    {"VM_metrics.get_uuid", 535},
+    {"VM_metrics.remove_from_other_config", 544},
+    {"VM_metrics.set_other_config", 542},
+    {"blob.create", 1071},
+    {"blob.destroy", 1072},
+    {"blob.get_all", 1057},
+    {"blob.get_all_records", 1058},
+    {"blob.get_all_records_where", 1060},
+    {"blob.get_all_where", 1059},
+    {"blob.get_by_name_label", 1056},
+    {"blob.get_by_uuid", 1055},
+    {"blob.get_last_updated", 1070},
+    {"blob.get_mime_type", 1069},
+    {"blob.get_name_description", 1064},
+    {"blob.get_name_label", 1062},
+    {"blob.get_public", 1067},
+    {"blob.get_record", 1054},
+    {"blob.get_size", 1066},
+    {"blob.get_uuid", 1061},
+    {"blob.set_name_description", 1065},
+    {"blob.set_name_label", 1063},
+    {"blob.set_public", 1068},
+    {"console.add_to_other_config", 1050},
+    {"console.create", 1052},
+    {"console.destroy", 1053},
+    {"console.get_VM", 1047},
+    {"console.get_all", 1040},
+    {"console.get_all_records", 1041},
+    {"console.get_all_records_where", 1043},
+    {"console.get_all_where", 1042},
+    {"console.get_by_uuid", 1039},
+    {"console.get_location", 1046},
+    {"console.get_other_config", 1048},
+    {"console.get_protocol", 1045},
+    {"console.get_record", 1038},
+    {"console.get_uuid", 1044},
+    {"console.remove_from_other_config", 1051},
+    {"console.set_other_config", 1049},
+    {"event.from", 1014},
+    {"event.get_current_id", 1016},
+    {"event.inject", 1015},
+    {"event.next", 1019},
+    {"event.register", 1017},
+    {"event.unregister", 1018},
+    {"host.add_tags", 194},
+    {"host.add_to_guest_VCPUs_params", 208},
+    {"host.add_to_license_server", 199},
+    {"host.add_to_logging", 175},
+    {"host.add_to_other_config", 169},
+    {"host.assert_can_evacuate", 262},
+    {"host.call_plugin", 266},
+    {"host.compute_free_memory", 276},
+    {"host.compute_memory_overhead", 277},
+    {"host.create_new_blob", 284},
+    {"host.declare_dead", 275},
+    {"host.destroy", 274},
+    {"host.disable", 258},
+    {"host.dmesg", 278},
+    {"host.enable", 259},
+    {"host.evacuate", 260},
+    {"host.forget_data_source_archives", 283},
+    {"host.get_API_version_major", 163},
+    {"host.get_API_version_minor", 164},
+    {"host.get_API_version_vendor", 229},
+    {"host.get_API_version_vendor_implementation", 230},
+    {"host.get_PBDs", 183},
+    {"host.get_PCIs", 204},
+    {"host.get_PGPUs", 205},
+    {"host.get_PIFs", 177},
+    {"host.get_PUSBs", 244},
+    {"host.get_address", 188},
+    {"host.get_all", 152},
+    {"host.get_all_records", 153},
+    {"host.get_all_records_where", 155},
+    {"host.get_all_where", 154},
+    {"host.get_allowed_operations", 161},
+    {"host.get_bios_strings", 201},
+    {"host.get_blobs", 238},
+    {"host.get_by_name_label", 151},
+    {"host.get_by_uuid", 150},
+    {"host.get_capabilities", 171},
+    {"host.get_certificates", 216},
+    {"host.get_chipset_info", 203},
+    {"host.get_console_idle_timeout", 221},
+    {"host.get_control_domain", 212},
+    {"host.get_cpu_configuration", 231},
+    {"host.get_cpu_info", 185},
+    {"host.get_crash_dump_sr", 180},
+    {"host.get_crashdumps", 234},
+    {"host.get_current_operations", 162},
+    {"host.get_data_sources", 280},
+    {"host.get_display", 210},
+    {"host.get_edition", 196},
+    {"host.get_editions", 249},
+    {"host.get_enabled", 165},
+    {"host.get_external_auth_configuration", 241},
+    {"host.get_external_auth_service_name", 240},
+    {"host.get_external_auth_type", 239},
+    {"host.get_features", 247},
+    {"host.get_guest_VCPUs_params", 206},
+    {"host.get_ha_network_peers", 237},
+    {"host.get_ha_statefiles", 236},
+    {"host.get_host_CPUs", 184},
+    {"host.get_hostname", 186},
+    {"host.get_https_only", 217},
+    {"host.get_iscsi_iqn", 214},
+    {"host.get_last_software_update", 252},
+    {"host.get_last_update_hash", 257},
+    {"host.get_latest_synced_updates_applied", 253},
+    {"host.get_license_params", 191},
+    {"host.get_license_server", 197},
+    {"host.get_local_cache_sr", 243},
+    {"host.get_log", 279},
+    {"host.get_logging", 173},
+    {"host.get_management_interface", 269},
+    {"host.get_max_cstate", 223},
+    {"host.get_memory_overhead", 228},
+    {"host.get_metrics", 190},
+    {"host.get_multipathing", 215},
+    {"host.get_name_description", 159},
+    {"host.get_name_label", 157},
+    {"host.get_ntp_custom_servers", 226},
+    {"host.get_ntp_mode", 225},
+    {"host.get_numa_affinity_policy", 254},
+    {"host.get_other_config", 167},
+    {"host.get_patches", 235},
+    {"host.get_pending_guidances", 250},
+    {"host.get_pending_guidances_full", 256},
+    {"host.get_pending_guidances_recommended", 255},
+    {"host.get_power_on_config", 242},
+    {"host.get_power_on_mode", 202},
+    {"host.get_record", 149},
+    {"host.get_resident_VMs", 172},
+    {"host.get_sched_policy", 232},
+    {"host.get_secure_boot", 224},
+    {"host.get_server_localtime", 268},
+    {"host.get_servertime", 267},
+    {"host.get_software_version", 166},
+    {"host.get_ssh_auto_mode", 222},
+    {"host.get_ssh_enabled", 218},
+    {"host.get_ssh_enabled_timeout", 219},
+    {"host.get_ssh_expiry", 220},
+    {"host.get_ssl_legacy", 245},
+    {"host.get_supported_bootloaders", 233},
+    {"host.get_suspend_image_sr", 178},
+    {"host.get_tags", 192},
+    {"host.get_timezone", 227},
+    {"host.get_tls_verification_enabled", 251},
+    {"host.get_uefi_certificates", 248},
+    {"host.get_updates", 182},
+    {"host.get_updates_requiring_reboot", 213},
+    {"host.get_uuid", 156},
+    {"host.get_virtual_hardware_platform_versions", 246},
+    {"host.get_vms_which_prevent_evacuation", 261},
+    {"host.management_reconfigure", 270},
+    {"host.power_on", 265},
+    {"host.query_data_source", 282},
+    {"host.reboot", 263},
+    {"host.record_data_source", 281},
+    {"host.remove_from_guest_VCPUs_params", 209},
+    {"host.remove_from_license_server", 200},
+    {"host.remove_from_logging", 176},
+    {"host.remove_from_other_config", 170},
+    {"host.remove_tags", 195},
+    {"host.restart_agent", 271},
+    {"host.set_address", 189},
+    {"host.set_crash_dump_sr", 181},
+    {"host.set_display", 211},
+    {"host.set_guest_VCPUs_params", 207},
+    {"host.set_hostname", 187},
+    {"host.set_hostname_live", 272},
+    {"host.set_license_server", 198},
+    {"host.set_logging", 174},
+    {"host.set_name_description", 160},
+    {"host.set_name_label", 158},
+    {"host.set_other_config", 168},
+    {"host.set_suspend_image_sr", 179},
+    {"host.set_tags", 193},
+    {"host.shutdown", 264},
+    {"host.syslog_reconfigure", 273},
+    {"host_cpu.add_to_other_config", 317},
+    {"host_cpu.get_all", 302},
+    {"host_cpu.get_all_records", 303},
+    {"host_cpu.get_all_records_where", 305},
+    {"host_cpu.get_all_where", 304},
+    {"host_cpu.get_by_uuid", 301},
+    {"host_cpu.get_family", 319},
+    {"host_cpu.get_features", 313},
+    {"host_cpu.get_flags", 312},
+    {"host_cpu.get_host", 307},
+    {"host_cpu.get_model", 320},
+    {"host_cpu.get_modelname", 311},
+    {"host_cpu.get_number", 308},
+    {"host_cpu.get_other_config", 315},
+    {"host_cpu.get_record", 300},
+    {"host_cpu.get_speed", 310},
+    {"host_cpu.get_stepping", 321},
+    {"host_cpu.get_utilisation", 314},
+    {"host_cpu.get_uuid", 306},
+    {"host_cpu.get_vendor", 309},
+    {"host_cpu.remove_from_other_config", 318},
+    {"host_cpu.set_other_config", 316},
+    {"host_metrics.add_to_other_config", 298},
+    {"host_metrics.get_all", 287},
+    {"host_metrics.get_all_records", 288},
+    {"host_metrics.get_all_records_where", 290},
+    {"host_metrics.get_all_where", 289},
+    {"host_metrics.get_by_uuid", 286},
+    {"host_metrics.get_last_updated", 295},
+    {"host_metrics.get_live", 294},
+    {"host_metrics.get_memory_free", 293},
+    {"host_metrics.get_memory_total", 292},
+    {"host_metrics.get_other_config", 296},
+    {"host_metrics.get_record", 285},
+    {"host_metrics.get_uuid", 291},
+    {"host_metrics.remove_from_other_config", 299},
+    {"host_metrics.set_other_config", 297},
+    {"message.create", 1033},
+    {"message.destroy", 1034},
+    {"message.destroy_many", 1035},
+    {"message.get", 1036},
+    {"message.get_all", 1022},
+    {"message.get_all_records", 1023},
+    {"message.get_all_records_where", 1025},
+    {"message.get_all_where", 1024},
+    {"message.get_body", 1032},
+    {"message.get_by_uuid", 1021},
+    {"message.get_cls", 1029},
+    {"message.get_name", 1027},
+    {"message.get_obj_uuid", 1030},
+    {"message.get_priority", 1028},
+    {"message.get_record", 1020},
+    {"message.get_since", 1037},
+    {"message.get_timestamp", 1031},
+    {"message.get_uuid", 1026},
+    {"network.add_purpose", 861},
+    {"network.add_tags", 853},
+    {"network.add_to_other_config", 847},
+    {"network.create", 859},
+    {"network.create_new_blob", 864},
+    {"network.destroy", 860},
+    {"network.get_MTU", 843},
+    {"network.get_PIFs", 842},
+    {"network.get_VIFs", 841},
+    {"network.get_all", 830},
+    {"network.get_all_records", 831},
+    {"network.get_all_records_where", 833},
+    {"network.get_all_where", 832},
+    {"network.get_allowed_operations", 839},
+    {"network.get_assigned_ips", 858},
+    {"network.get_blobs", 857},
+    {"network.get_bridge", 849},
+    {"network.get_by_name_label", 829},
+    {"network.get_by_uuid", 828},
+    {"network.get_current_operations", 840},
+    {"network.get_default_locking_mode", 855},
+    {"network.get_managed", 850},
+    {"network.get_name_description", 837},
+    {"network.get_name_label", 835},
+    {"network.get_other_config", 845},
+    {"network.get_purpose", 856},
+    {"network.get_record", 827},
+    {"network.get_tags", 851},
+    {"network.get_uuid", 834},
+    {"network.remove_from_other_config", 848},
+    {"network.remove_purpose", 862},
+    {"network.remove_tags", 854},
+    {"network.set_MTU", 844},
+    {"network.set_default_locking_mode", 863},
+    {"network.set_name_description", 838},
+    {"network.set_name_label", 836},
+    {"network.set_other_config", 846},
+    {"network.set_tags", 852},
+    {"pool.add_tags", 59},
+    {"pool.add_to_gui_config", 63},
+    {"pool.add_to_health_check_config", 67},
+    {"pool.add_to_other_config", 51},
+    {"pool.apply_edition", 147},
+    {"pool.create_VLAN_from_PIF", 144},
+    {"pool.create_new_blob", 148},
+    {"pool.designate_new_master", 134},
+    {"pool.disable_ha", 139},
+    {"pool.eject", 133},
+    {"pool.emergency_reset_master", 136},
+    {"pool.emergency_transition_to_master", 135},
+    {"pool.enable_ha", 138},
+    {"pool.get_all", 33},
+    {"pool.get_all_records", 34},
+    {"pool.get_all_records_where", 36},
+    {"pool.get_all_where", 35},
+    {"pool.get_allowed_operations", 74},
+    {"pool.get_auto_update_vm_secureboot_certificates", 96},
+    {"pool.get_blobs", 102},
+    {"pool.get_by_name_label", 32},
+    {"pool.get_by_uuid", 31},
+    {"pool.get_client_certificate_auth_enabled", 116},
+    {"pool.get_client_certificate_auth_name", 117},
+    {"pool.get_coordinator_bias", 85},
+    {"pool.get_cpu_info", 76},
+    {"pool.get_crash_dump_SR", 47},
+    {"pool.get_current_operations", 75},
+    {"pool.get_custom_uefi_certificates", 113},
+    {"pool.get_default_SR", 43},
+    {"pool.get_ext_auth_cache_enabled", 87},
+    {"pool.get_ext_auth_cache_expiry", 89},
+    {"pool.get_ext_auth_cache_size", 88},
+    {"pool.get_ext_auth_max_threads", 122},
+    {"pool.get_guest_agent_config", 110},
+    {"pool.get_gui_config", 61},
+    {"pool.get_ha_allow_overcommit", 55},
+    {"pool.get_ha_cluster_stack", 109},
+    {"pool.get_ha_configuration", 98},
+    {"pool.get_ha_enabled", 53},
+    {"pool.get_ha_host_failures_to_tolerate", 99},
+    {"pool.get_ha_overcommitted", 101},
+    {"pool.get_ha_plan_exists_for", 100},
+    {"pool.get_ha_reboot_vm_on_internal_shutdown", 90},
+    {"pool.get_ha_statefiles", 54},
+    {"pool.get_health_check_config", 65},
+    {"pool.get_igmp_snooping_enabled", 111},
+    {"pool.get_is_psr_pending", 81},
+    {"pool.get_last_update_sync", 126},
+    {"pool.get_license_state", 146},
+    {"pool.get_limit_console_sessions", 92},
+    {"pool.get_live_patching_disabled", 79},
+    {"pool.get_local_auth_max_threads", 121},
+    {"pool.get_master", 42},
+    {"pool.get_metadata_VDIs", 108},
+    {"pool.get_migration_compression", 83},
+    {"pool.get_name_description", 40},
+    {"pool.get_name_label", 38},
+    {"pool.get_other_config", 49},
+    {"pool.get_policy_no_vendor_device", 77},
+    {"pool.get_record", 30},
+    {"pool.get_redo_log_enabled", 105},
+    {"pool.get_redo_log_vdi", 106},
+    {"pool.get_repositories", 115},
+    {"pool.get_repository_proxy_password", 120},
+    {"pool.get_repository_proxy_url", 118},
+    {"pool.get_repository_proxy_username", 119},
+    {"pool.get_restrictions", 73},
+    {"pool.get_suspend_image_SR", 45},
+    {"pool.get_tags", 57},
+    {"pool.get_telemetry_frequency", 124},
+    {"pool.get_telemetry_next_collection", 125},
+    {"pool.get_telemetry_uuid", 123},
+    {"pool.get_tls_verification_enabled", 114},
+    {"pool.get_uefi_certificates", 112},
+    {"pool.get_update_sync_day", 128},
+    {"pool.get_update_sync_enabled", 129},
+    {"pool.get_update_sync_frequency", 127},
+    {"pool.get_uuid", 37},
+    {"pool.get_vm_console_idle_timeout", 94},
+    {"pool.get_vswitch_controller", 107},
+    {"pool.get_wlb_enabled", 69},
+    {"pool.get_wlb_url", 103},
+    {"pool.get_wlb_username", 104},
+    {"pool.get_wlb_verify_cert", 71},
+    {"pool.join", 130},
+    {"pool.join_force", 131},
+    {"pool.join_member", 132},
+    {"pool.management_reconfigure", 143},
+    {"pool.member_commit", 140},
+    {"pool.member_sync", 141},
+    {"pool.recover_slaves", 137},
+    {"pool.remove_from_gui_config", 64},
+    {"pool.remove_from_health_check_config", 68},
+    {"pool.remove_from_other_config", 52},
+    {"pool.remove_tags", 60},
+    {"pool.set_auto_update_vm_secureboot_certificates", 97},
+    {"pool.set_coordinator_bias", 86},
+    {"pool.set_crash_dump_SR", 48},
+    {"pool.set_default_SR", 44},
+    {"pool.set_gui_config", 62},
+    {"pool.set_ha_allow_overcommit", 56},
+    {"pool.set_ha_host_failures_to_tolerate", 145},
+    {"pool.set_ha_reboot_vm_on_internal_shutdown", 91},
+    {"pool.set_health_check_config", 66},
+    {"pool.set_is_psr_pending", 82},
+    {"pool.set_limit_console_sessions", 93},
+    {"pool.set_live_patching_disabled", 80},
+    {"pool.set_migration_compression", 84},
+    {"pool.set_name_description", 41},
+    {"pool.set_name_label", 39},
+    {"pool.set_other_config", 50},
+    {"pool.set_policy_no_vendor_device", 78},
+    {"pool.set_suspend_image_SR", 46},
+    {"pool.set_tags", 58},
+    {"pool.set_vm_console_idle_timeout", 95},
+    {"pool.set_wlb_enabled", 70},
+    {"pool.set_wlb_verify_cert", 72},
+    {"pool.sync_database", 142},
+    {"pool_update.add_to_other_config", 1106},
+    {"pool_update.apply", 1112},
+    {"pool_update.destroy", 1115},
+    {"pool_update.get_after_apply_guidance", 1101},
+    {"pool_update.get_all", 1092},
+    {"pool_update.get_all_records", 1093},
+    {"pool_update.get_all_records_where", 1095},
+    {"pool_update.get_all_where", 1094},
+    {"pool_update.get_by_name_label", 1091},
+    {"pool_update.get_by_uuid", 1090},
+    {"pool_update.get_enforce_homogeneity", 1108},
+    {"pool_update.get_hosts", 1103},
+    {"pool_update.get_installation_size", 1099},
+    {"pool_update.get_key", 1100},
+    {"pool_update.get_name_description", 1109},
+    {"pool_update.get_name_label", 1097},
+    {"pool_update.get_other_config", 1104},
+    {"pool_update.get_record", 1089},
+    {"pool_update.get_uuid", 1096},
+    {"pool_update.get_vdi", 1102},
+    {"pool_update.get_version", 1098},
+    {"pool_update.introduce", 1110},
+    {"pool_update.pool_apply", 1113},
+    {"pool_update.pool_clean", 1114},
+    {"pool_update.precheck", 1111},
+    {"pool_update.remove_from_other_config", 1107},
+    {"pool_update.set_other_config", 1105},
+    {"secret.add_to_other_config", 1084},
+    {"secret.create", 1086},
+    {"secret.destroy", 1087},
+    {"secret.get_all", 1075},
+    {"secret.get_all_records", 1076},
+    {"secret.get_all_records_where", 1078},
+    {"secret.get_all_where", 1077},
+    {"secret.get_by_uuid", 1074},
+    {"secret.get_other_config", 1082},
+    {"secret.get_record", 1073},
+    {"secret.get_uuid", 1079},
+    {"secret.get_value", 1080},
+    {"secret.introduce", 1088},
+    {"secret.remove_from_other_config", 1085},
+    {"secret.set_other_config", 1083},
+    {"secret.set_value", 1081},
     {"session.add_to_other_config", 8},
-    {"session.change_password", 25},
-    {"session.get_all_subject_identifiers", 26},
+    {"session.change_password", 27},
+    {"session.get_all_subject_identifiers", 28},
     {"session.get_auth_user_name", 11},
     {"session.get_auth_user_sid", 16},
     {"session.get_by_uuid", 1},
@@ -9143,44 +9169,46 @@ const struct xcp__msg_index xcp__msg_index[] = {
     {"session.local_logout", 23},
     {"session.login_with_password", 21},
     {"session.logout", 22},
-    {"session.logout_subject_identifier", 27},
+    {"session.logout_subject_identifier", 29},
     {"session.remove_from_other_config", 9},
     {"session.set_other_config", 7},
+    {"session.slave_local_login", 26},
     {"session.slave_local_login_with_password", 24},
-    {"task.add_to_other_config", 997},
-    {"task.cancel", 1004},
-    {"task.create", 1002},
-    {"task.destroy", 1003},
-    {"task.get_all", 978},
-    {"task.get_all_records", 979},
-    {"task.get_all_records_where", 981},
-    {"task.get_all_where", 980},
-    {"task.get_allowed_operations", 985},
-    {"task.get_backtrace", 999},
-    {"task.get_by_name_label", 977},
-    {"task.get_by_uuid", 976},
-    {"task.get_created", 987},
-    {"task.get_current_operations", 986},
-    {"task.get_error_info", 994},
-    {"task.get_finished", 988},
-    {"task.get_name_description", 984},
-    {"task.get_name_label", 983},
-    {"task.get_other_config", 995},
-    {"task.get_progress", 991},
-    {"task.get_record", 975},
-    {"task.get_resident_on", 990},
-    {"task.get_result", 993},
-    {"task.get_status", 989},
-    {"task.get_subtask_of", 1000},
-    {"task.get_subtasks", 1001},
-    {"task.get_type", 992},
-    {"task.get_uuid", 982},
-    {"task.remove_from_other_config", 998},
-    {"task.set_error_info", 1008},
-    {"task.set_other_config", 996},
-    {"task.set_progress", 1006},
-    {"task.set_resident_on", 1009},
-    {"task.set_result", 1007},
-    {"task.set_status", 1005},
+    {"session.slave_login", 25},
+    {"task.add_to_other_config", 1001},
+    {"task.cancel", 1008},
+    {"task.create", 1006},
+    {"task.destroy", 1007},
+    {"task.get_all", 982},
+    {"task.get_all_records", 983},
+    {"task.get_all_records_where", 985},
+    {"task.get_all_where", 984},
+    {"task.get_allowed_operations", 989},
+    {"task.get_backtrace", 1003},
+    {"task.get_by_name_label", 981},
+    {"task.get_by_uuid", 980},
+    {"task.get_created", 991},
+    {"task.get_current_operations", 990},
+    {"task.get_error_info", 998},
+    {"task.get_finished", 992},
+    {"task.get_name_description", 988},
+    {"task.get_name_label", 987},
+    {"task.get_other_config", 999},
+    {"task.get_progress", 995},
+    {"task.get_record", 979},
+    {"task.get_resident_on", 994},
+    {"task.get_result", 997},
+    {"task.get_status", 993},
+    {"task.get_subtask_of", 1004},
+    {"task.get_subtasks", 1005},
+    {"task.get_type", 996},
+    {"task.get_uuid", 986},
+    {"task.remove_from_other_config", 1002},
+    {"task.set_error_info", 1012},
+    {"task.set_other_config", 1000},
+    {"task.set_progress", 1010},
+    {"task.set_resident_on", 1013},
+    {"task.set_result", 1011},
+    {"task.set_status", 1009},
     {NULL, -1}
 };

@@ -36,12 +36,53 @@ bool xcp__pool_role_member(const char *state_dir)
     return strncmp(buf, "member ", 7) == 0;
 }
 
+bool xcp__pool_secret_ok(const char *state_dir, const char *psecret)
+{
+    char want[65];
+    size_t i, n = psecret ? strlen(psecret) : 0;
+    unsigned char d;
+
+    if (xcp__pool_secret_read(state_dir, want) < 0) {
+        xcp_error_clear();
+        return false;
+    }
+    d = n != 64;
+    for (i = 0; i < 64; i++)
+        d |= (unsigned char)(want[i] ^ (i < n ? psecret[i] : 0));
+    return d == 0;
+}
+
+int xcp__pool_secret_read(const char *state_dir, char out[65])
+{
+    char path[PATH_MAX], buf[80] = "";
+    size_t i, n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/pool-secret", state_dir);
+    if (!(f = fopen(path, "re")))
+        return xcp__internal("cannot read the pool secret %s: %s", path,
+                             strerror(errno));
+    if (!fgets(buf, sizeof(buf), f))
+        buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    n = strlen(buf);
+    for (i = 0; i < n && strchr("0123456789abcdefABCDEF", buf[i]); i++)
+        ;
+    if (n != 64 || i != n)
+        return xcp__internal("%s is not 64 hexadecimal characters", path);
+    memcpy(out, buf, 65);
+    return 0;
+}
+
 #include <dlfcn.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "../cluster/cluster.h"
+#include "../client/client.h"
+#include <xcp/session.h>
 
 #define WAIT_MS 30000 /* a commit not held by a quorum by then fails */
 
@@ -62,6 +103,9 @@ struct xcp__pool {
     xcp__corosync *coro;     /* supervised corosync (NULL: not ours) */
     char *conf;              /* the corosync.conf text last written */
     bool ejected;            /* this host's row went: reset at close */
+    uint64_t applied;        /* member: last seq applied here (mu) */
+    pthread_mutex_t rpc_mu;  /* cs: one call to the coordinator at a time */
+    xcp_session *cs;         /* member: slave_login session there */
 };
 
 /* lib/libxcp/cluster, loaded from the module xcp-cluster.so when a host
@@ -77,6 +121,7 @@ static struct {
     uint64_t (*committed)(const xcp__repl *);
     bool (*quorate)(const xcp__repl *);
     uint32_t (*nodeid)(const xcp__repl *);
+    size_t (*members)(const xcp__repl *);
     int (*fd)(const xcp__repl *);
     void (*close)(xcp__repl *);
     int (*conf_format)(const xcp__cluster_conf *, char **, xcp__cluster_err *);
@@ -102,6 +147,7 @@ static int cluster_load(void)
         {(void **)&cl.committed, "xcp__repl_committed"},
         {(void **)&cl.quorate, "xcp__repl_quorate"},
         {(void **)&cl.nodeid, "xcp__repl_nodeid"},
+        {(void **)&cl.members, "xcp__repl_members"},
         {(void **)&cl.fd, "xcp__repl_fd"},
         {(void **)&cl.close, "xcp__repl_close"},
         {(void **)&cl.conf_format, "xcp__corosync_conf_format"},
@@ -389,6 +435,16 @@ int xcp__pool_role_write(const char *state_dir, const char *line)
     return xcp__pool_file_write(path, buf, strlen(buf), 0600);
 }
 
+static _Thread_local bool tls_client;
+
+bool xcp__pool_set_client(bool client)
+{
+    bool was = tls_client;
+
+    tls_client = client;
+    return was;
+}
+
 /* ---- the hook (engine lock held) ---------------------------------------- */
 
 static int hook_prepare(void *arg)
@@ -396,8 +452,11 @@ static int hook_prepare(void *arg)
     xcp__pool *p = arg;
     xcp__cluster_quorum q;
 
+    /* A member's own writes run on the coordinator (hook_forward); a
+     * client's go there themselves (design §7, as XAPI). */
     if (p->member)
-        return XCP__ERR_HOST_IS_SLAVE(p->coordinator);
+        return tls_client ? XCP__ERR_HOST_IS_SLAVE(p->coordinator)
+                          : XCP__DB_REPL_FORWARD;
     pthread_mutex_lock(&p->mu);
     if (p->broken) {
         pthread_mutex_unlock(&p->mu);
@@ -452,7 +511,130 @@ static int hook_submit(void *arg, uint64_t seq, uint64_t gen,
                          rc < 0 ? err.msg : "sequence numbers disagree");
 }
 
-static const xcp__db_repl hook = {hook_prepare, hook_submit, hook_cancel};
+/* ---- a member's writes, through the coordinator (design §7) ------------ */
+
+/* Log in to the coordinator with the pool secret (rpc_mu held). */
+static int coord_open(xcp__pool *p)
+{
+    xcp_remote_options o;
+    xcp_value args[2];
+    char secret[65], uri[300];
+    int rc;
+
+    if (p->cs)
+        return 0;
+    if ((rc = xcp__pool_secret_read(p->e->state_dir, secret)) < 0)
+        return rc;
+    /* The harness's hosts serve XenAPI over HTTP on port 80. */
+    snprintf(uri, sizeof(uri), "http://%s", p->coordinator);
+    memset(&o, 0, sizeof(o));
+    o.version = XCP_REMOTE_OPTIONS_VERSION;
+    o.uri = uri;
+    o.connect_timeout_ms = 5000;
+    o.timeout_ms = WAIT_MS;
+    memset(args, 0, sizeof(args));
+    if (xcp_value_set_string(&args[0], p->e->host) < 0 ||
+        xcp_value_set_string(&args[1], secret) < 0)
+        rc = xcp__oom();
+    else
+        rc = xcp__session_open_remote_login(&p->cs, &o,
+                                            "session.slave_login", 2, args);
+    xcp_value_dispose(&args[0]);
+    xcp_value_dispose(&args[1]);
+    memset(secret, 0, sizeof(secret));
+    return rc;
+}
+
+int xcp__pool_coord_call(xcp__pool *p, const char *method, size_t nargs,
+                         const xcp_value *args, xcp_value *result)
+{
+    int rc, tries;
+
+    pthread_mutex_lock(&p->rpc_mu);
+    for (tries = 0;; tries++) {
+        const xcp_error *x;
+        if ((rc = coord_open(p)) < 0)
+            break;
+        rc = xcp_call(p->cs, result, method, nargs, args);
+        x = xcp_error_last();
+        /* The coordinator restarted (sessions are volatile) or the
+         * connection went: log in again, once. Nothing ran there. */
+        if (rc == 0 || tries > 0 || !x ||
+            (strcmp(x->name, "SESSION_INVALID") != 0 &&
+             strcmp(x->name, "CONNECTION_FAILED") != 0))
+            break;
+        xcp_session_close(p->cs);
+        p->cs = NULL;
+    }
+    pthread_mutex_unlock(&p->rpc_mu);
+    return rc;
+}
+
+/* Wait until this replica holds seq (mu not held). */
+static int wait_applied(xcp__pool *p, uint64_t seq)
+{
+    struct timespec ts;
+    int rc = 0;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += WAIT_MS / 1000;
+    pthread_mutex_lock(&p->mu);
+    while (p->applied < seq && rc == 0) {
+        if (p->broken)
+            rc = -1;
+        else if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT)
+            rc = -1;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (rc < 0) {
+        char s[24];
+        snprintf(s, sizeof(s), "%" PRIu64, seq);
+        /* Committed by the pool, not yet here: the change is made. */
+        return XCP__ERR_POOL_NOT_QUORATE(p->coordinator, "?", s);
+    }
+    return 0;
+}
+
+int xcp__pool_wait_applied(xcp__pool *p, uint64_t seq)
+{
+    return wait_applied(p, seq);
+}
+
+/* The hook's forward: engine lock held on entry and on return, dropped
+ * for the call (the dispatch thread needs it to apply the record). */
+static int hook_forward(void *arg, const char *body, size_t len)
+{
+    xcp__pool *p = arg;
+    xcp_value a, res;
+    uint64_t seq = 0;
+    int rc;
+
+    a.kind = XCP_VAL_NONE;
+    res.kind = XCP_VAL_NONE;
+    if (!(a.u.s = xcp__malloc(len + 1)))
+        return xcp__oom();
+    memcpy(a.u.s, body, len);
+    a.u.s[len] = '\0';
+    a.kind = XCP_VAL_STRING;
+    pthread_mutex_unlock(&p->e->lock);
+    rc = xcp__pool_coord_call(p, "pool.member_commit", 1, &a, &res);
+    if (rc == 0) {
+        if (res.kind == XCP_VAL_INT && res.u.i > 0)
+            seq = (uint64_t)res.u.i;
+        else
+            rc = xcp__internal("pool.member_commit gave no sequence "
+                               "number");
+    }
+    if (rc == 0)
+        rc = wait_applied(p, seq);
+    xcp_value_dispose(&a);
+    xcp_value_dispose(&res);
+    pthread_mutex_lock(&p->e->lock);
+    return rc;
+}
+
+static const xcp__db_repl hook = {hook_prepare, hook_submit, hook_cancel,
+                                  hook_forward};
 
 /* ---- the dispatch thread ------------------------------------------------- */
 
@@ -479,6 +661,10 @@ static int on_apply(void *arg, const xcp__cluster_record *rec)
         }
     }
     pthread_mutex_unlock(&p->e->lock);
+    if (rc == 0) {
+        p->applied = rec->seq;
+        pthread_cond_broadcast(&p->cv);
+    }
     if (rc < 0) {
         const xcp_error *x = xcp_error_last();
         xcp__log(XCP__LOG_ERR, "pool: record %" PRIu64 " not applied: %s",
@@ -580,6 +766,7 @@ static int pool_open(xcp__pool **out, struct xcp__engine *e, bool locked)
         return rc;
     }
     p->e = e;
+    pthread_mutex_init(&p->rpc_mu, NULL);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     if (!locked)
@@ -613,6 +800,7 @@ static int pool_open(xcp__pool **out, struct xcp__engine *e, bool locked)
                                cl.nodeid(p->r));
         } else {
             p->committed = cl.committed(p->r);
+            p->applied = xcp__db_seq(e->db);
             xcp__db_set_repl(e->db, &hook, p);
         }
     } else {
@@ -685,6 +873,42 @@ int xcp__pool_wait(xcp__pool *p)
     return rc;
 }
 
+bool xcp__pool_wait_joined(xcp__pool *p, int timeout_ms)
+{
+    int64_t end = xcp__now_ms() + timeout_ms;
+    bool joined = false;
+
+    while (p && !joined) {
+        pthread_mutex_lock(&p->mu);
+        joined = cl.members(p->r) > 0;
+        pthread_mutex_unlock(&p->mu);
+        if (joined || xcp__now_ms() >= end)
+            break;
+        poll(NULL, 0, 20);
+    }
+    return joined;
+}
+
+unsigned xcp__pool_nodeid(xcp__pool *p)
+{
+    return p ? (unsigned)cl.nodeid(p->r) : 0;
+}
+
+bool xcp__pool_member_of(xcp__pool *p, char *coord, size_t n)
+{
+    bool member;
+
+    /* Not under mu: the dispatch thread of a member holds mu while it
+     * waits for the engine lock, which callers of this may hold. The
+     * role is set at open. */
+    if (!p)
+        return false;
+    member = p->member;
+    if (member && coord && n)
+        snprintf(coord, n, "%s", p->coordinator);
+    return member;
+}
+
 void xcp__pool_close(xcp__pool *p)
 {
     if (!p)
@@ -711,6 +935,9 @@ void xcp__pool_close(xcp__pool *p)
         unlink(path);
     }
     free(p->conf);
+    if (p->cs)
+        xcp_session_close(p->cs);
+    pthread_mutex_destroy(&p->rpc_mu);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p);

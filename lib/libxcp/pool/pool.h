@@ -98,5 +98,64 @@ int xcp__pool_reset_stage(const char *state_dir);
 /* Put what is staged in place (the engine, before it opens the
  * database): 0 when nothing is staged or it is done. */
 int xcp__pool_snapshot_apply(const char *state_dir);
+/* ---- the pool secret and the coordinator (forwarding, docs/design-pool.md
+ * §7) ---- */
+
+/* Whether psecret is the pool secret, <state dir>/pool-secret (64 hex
+ * characters; compared in constant time). False when there is none. */
+bool xcp__pool_secret_ok(const char *state_dir, const char *psecret);
+/* Read the pool secret into out (65 bytes): 0, or a negative code with
+ * the thread's error set (no secret: this host is in no pool). */
+int xcp__pool_secret_read(const char *state_dir, char out[65]);
+/* Whether p (NULL: a single host) is a member; if so, the coordinator's
+ * address goes into coord (size n) for HOST_IS_SLAVE. */
+bool xcp__pool_member_of(xcp__pool *p, char *coord, size_t n);
+
+/* Mark the calling thread as running a client's call (true) or the
+ * host's own work (false); returns the previous mark. On a member a
+ * client's writes answer HOST_IS_SLAVE, the host's own go through the
+ * coordinator. */
+bool xcp__pool_set_client(bool client);
+/* Wait until the pool's group has delivered this host's own joining
+ * (records sent before that never reach it: a member that wrote at once
+ * would miss its own). False after timeout_ms. Engine lock not held. */
+bool xcp__pool_wait_joined(xcp__pool *p, int timeout_ms);
+/* This host's corosync node id. */
+unsigned xcp__pool_nodeid(xcp__pool *p);
+/* Member: call method(args...) on the coordinator, on a session opened
+ * with session.slave_login and the pool secret (kept, and opened again
+ * once when the coordinator no longer knows it). Engine lock not held. */
+struct xcp_value;
+int xcp__pool_coord_call(xcp__pool *p, const char *method, size_t nargs,
+                         const struct xcp_value *args,
+                         struct xcp_value *result);
+/* Member: wait until this replica has applied seq (0), or fail with
+ * POOL_NOT_QUORATE after 30 s. Engine lock not held. */
+int xcp__pool_wait_applied(xcp__pool *p, uint64_t seq);
+
+/* ---- a member's transaction on the coordinator (fwd.c) ---- */
+struct xcp__db;
+/* Run the operations of a member's journal body ("T <gen> <ops>") in
+ * db's open transaction: 0; -1 with why (size whylen) for a body that is
+ * no transaction or is refused; -2 for a row it sets or destroys that is
+ * not there, its ref in missing (XCP_REF_MAX bytes). On failure the
+ * caller aborts the transaction. */
+int xcp__pool_member_ops(struct xcp__db *db, const char *body, char *why,
+                         size_t whylen, char *missing);
+
+/* ---- forwarding (fwd.c) ---- */
+struct xcp__ctx;
+/* Coordinator: whether the call of c runs on another host of the pool
+ * (VM operations on the VM's host, or the host given, or its affinity to
+ * start; VBD/VIF plugs on their VM's): 1 with that host's address in
+ * addr (size n), 0 to run here. Engine lock held. */
+int xcp__pool_fwd_target(struct xcp__ctx *c, char *addr, size_t n);
+/* Run wire(args...) on the host at addr, on a session opened with
+ * slave_login(self, the pool secret), once its replica holds seq.
+ * Engine lock not held. */
+int xcp__pool_fwd_call(struct xcp__engine *e, const char *addr,
+                       const char *self, uint64_t seq, const char *wire,
+                       size_t nargs, const struct xcp_value *args,
+                       struct xcp_value *result);
 
 #endif

@@ -84,6 +84,7 @@ struct sess {
     struct sess_link link[2];
     int64_t last_ms;
     int64_t db_touched_ms;
+    bool member_ok;           /* served on a pool member (not HOST_IS_SLAVE) */
 };
 
 struct group {
@@ -117,7 +118,8 @@ struct xcp_server {
     struct sess_list lru;     /* every session, ON_ALL */
     int64_t next_gc;
     int mid_login, mid_slave_login, mid_logout, mid_local_logout,
-        mid_from, mid_next;
+        mid_from, mid_next, mid_pool_login, mid_pool_local_login,
+        mid_member_commit;
 };
 
 /* Append p to a queue (server mutex held). */
@@ -358,7 +360,7 @@ static void engine_logout(xcp_server *s, const char *ref)
 /* Remember a new session; log out the least recently used of its group
  * beyond the limit. */
 static int sess_add(xcp_server *s, const char *ref, const char *user,
-                    const char *originator)
+                    const char *originator, bool member_ok)
 {
     char *key = *originator ? xcp__printf("o:%s", originator)
                 : !strcmp(user, "root") ? xcp__strdup("r:")
@@ -375,6 +377,7 @@ static int sess_add(xcp_server *s, const char *ref, const char *user,
     }
     snprintf(x->ref, sizeof(x->ref), "%s", ref);
     x->last_ms = x->db_touched_ms = xcp__now_ms();
+    x->member_ok = member_ok;
     pthread_mutex_lock(&s->mu);
     if (!(g = xcp__hmap_get(&s->groups, key))) {
         if (!(g = xcp__calloc(1, sizeof(*g))) ||
@@ -439,6 +442,21 @@ static void sess_touch(xcp_server *s, const char *ref)
     pthread_mutex_unlock(&s->mu);
     if (db)
         xcp__session_touch(s->e, ref);
+}
+
+/* Whether a pool member serves calls on session ref: those opened with
+ * slave_local_login_with_password, slave_login, slave_local_login or by
+ * local root (XAPI's local and pool sessions); others answer
+ * HOST_IS_SLAVE, as XAPI's session_check. */
+static bool sess_member_ok(xcp_server *s, const char *ref)
+{
+    struct sess *x;
+    bool ok;
+
+    pthread_mutex_lock(&s->mu);
+    ok = (x = xcp__hmap_get(&s->sessions, ref)) && x->member_ok;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
 }
 
 static void sess_forget(xcp_server *s, const char *ref)
@@ -689,13 +707,29 @@ static void count_mismatch(const char *wire, unsigned expected, size_t got)
 static void login(struct pend *p, const xcp_server_peer *peer, bool *authed)
 {
     xcp_server *s = p->srv;
-    const char *user = p->args[0].u.s, *pw = p->args[1].u.s;
-    const char *orig = p->nargs > 3 ? p->args[3].u.s : "";
+    bool pool_login = p->mid == s->mid_pool_login ||
+                      p->mid == s->mid_pool_local_login;
+    const char *user = p->mid == s->mid_pool_local_login ? "localhost"
+                                                         : p->args[0].u.s;
+    const char *pw = pool_login ? "" : p->args[1].u.s;
+    const char *orig = p->mid == s->mid_login && p->nargs > 3
+                           ? p->args[3].u.s : "";
+    bool local_root = peer && peer->local_root;
+    char coord[256];
     xcp_value result;
     int rc;
 
-    /* Local root on the unix socket needs no password (as XAPI). */
-    if (!(peer && peer->local_root) &&
+    /* A member sends clients to its coordinator before it checks their
+     * password, as XAPI's login_with_password (local root excepted). */
+    if (p->mid == s->mid_login && !local_root &&
+        xcp__engine_pool_member(s->e, coord, sizeof(coord))) {
+        XCP__ERR_HOST_IS_SLAVE(coord);
+        reply_error(p);
+        return;
+    }
+    /* Local root on the unix socket needs no password (as XAPI); the
+     * pool logins are checked by the engine, with the pool secret. */
+    if (!local_root && !pool_login &&
         (rc = xcp__auth_check(s->auth, user, pw)) < 0) {
         xcp__buf b = {0};
         xcp__log(XCP__LOG_INFO, "login failed for %s from %s", user,
@@ -723,7 +757,10 @@ static void login(struct pend *p, const xcp_server_peer *peer, bool *authed)
     }
     rc = xcp__engine_call(s->e, NULL, p->mid, false, p->nargs, p->args,
                           &result);
-    if (rc == 0 && (rc = sess_add(s, result.u.s, user, orig)) < 0) {
+    if (rc == 0 &&
+        (rc = sess_add(s, result.u.s, user, orig,
+                       local_root || pool_login ||
+                           p->mid == s->mid_slave_login)) < 0) {
         xcp__saved_error saved;
         xcp__error_save(&saved);
         engine_logout(s, result.u.s);
@@ -857,13 +894,21 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
         reply_error(p);
         return;
     }
-    if (p->mid == s->mid_login || p->mid == s->mid_slave_login) {
+    if (p->mid == s->mid_login || p->mid == s->mid_slave_login ||
+        p->mid == s->mid_pool_login || p->mid == s->mid_pool_local_login) {
         login(p, peer, authed);
         return;
     }
     if (skip) {
+        char coord[256];
         sess_touch(s, p->session);
         *authed = xcp__engine_session_valid(s->e, p->session);
+        if (*authed && !sess_member_ok(s, p->session) &&
+            xcp__engine_pool_member(s->e, coord, sizeof(coord))) {
+            XCP__ERR_HOST_IS_SLAVE(coord);
+            reply_error(p);
+            return;
+        }
     }
     p->deadline = INT64_MAX;
     if (p->mid == s->mid_from && !p->async) {
@@ -883,8 +928,11 @@ static void dispatch(struct pend *p, const char *method, xcp_value *params,
     }
     /* Generated messages (getters, setters, records) are quick; so are
      * Async (a task and a thread) and the event calls (they park). */
+    /* A member's write runs on the transport's thread, not a call
+     * thread: the call threads may all be forwarded calls waiting for
+     * those very writes (design-pool.md §7). */
     if (s->nworkers && m->kind == XM_EXPLICIT && !p->async &&
-        m->cls != C(event))
+        m->cls != C(event) && p->mid != s->mid_member_commit)
         enqueue_work(s, p);
     else
         run(p);
@@ -1057,6 +1105,9 @@ int xcp_server_open(xcp_server **out, const xcp_server_options *o)
     s->mid_login = xcp__message_lookup("session.login_with_password");
     s->mid_slave_login =
         xcp__message_lookup("session.slave_local_login_with_password");
+    s->mid_pool_login = xcp__message_lookup("session.slave_login");
+    s->mid_member_commit = xcp__message_lookup("pool.member_commit");
+    s->mid_pool_local_login = xcp__message_lookup("session.slave_local_login");
     s->mid_logout = xcp__message_lookup("session.logout");
     s->mid_local_logout = xcp__message_lookup("session.local_logout");
     s->mid_from = xcp__message_lookup("event.from");
