@@ -454,6 +454,11 @@ static void on_answer(xcp__repl *r)
                 (unsigned long long)h->seq);
         goto again;
     }
+    fprintf(stderr, "xcp repl: node %u caught up to seq %llu by %s (%llu "
+            "bytes) %lld ms after asking\n", r->me,
+            (unsigned long long)r->last,
+            h->kind == 'T' ? "snapshot" : "records",
+            (unsigned long long)h->total, (long long)(now_ms() - r->req_ms));
     drain(r);
     goto out;
 again:
