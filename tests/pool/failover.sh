@@ -51,6 +51,7 @@ role() { cat "$D/h$1/state/pool-role" 2>/dev/null; }
 # write is a rename), since until then the file is what it was when the
 # host died and the host takes no write (a coordinator waits for a round
 # of states to confirm it).
+# (tests/pool/role_sampler.py reads DIR/deadI and DIR/staleI.)
 host_down() { # host_down I: kill host I, remember its pool-role's inode
     stat -c %i "$D/h$1/state/pool-role" >"$D/stale$1"
     : >"$D/dead$1"
@@ -62,24 +63,6 @@ host_up() { # host_up I: corosync, quorum, xcpd
     rm -f "$D/dead$1"
     "$pool" start "$1" >/dev/null || not_ok "host $1 starts again"
 }
-sample() {
-    while :; do
-        c=""
-        for i in 1 2 3; do
-            [ ! -e "$D/dead$i" ] || continue
-            f=$D/h$i/state/pool-role
-            ino=$(stat -c %i "$f" 2>/dev/null)
-            [ ! -e "$D/stale$i" ] || [ "$ino" != "$(cat "$D/stale$i")" ] ||
-                continue
-            case $(cat "$f" 2>/dev/null) in coordinator*) c="$c $i" ;; esac
-        done
-        echo "$(now_ms)$c" >>"$D/samples"
-        set -- $c
-        [ $# -le 1 ] || echo "$(now_ms) two coordinators:$c" >>"$D/violations"
-        sleep 0.2
-    done
-}
-
 "$pool" up 3 >/dev/null || {
     echo "not ok - up 3"
     exit 1
@@ -87,7 +70,7 @@ sample() {
 tpl="Debian Bookworm 12"
 vm0=$(xe_on 1 vm-install template="$tpl" new-name-label=vm0)
 pool_form3 xcp-failover
-sample &
+python3 "$src/tests/pool/role_sampler.py" "$D" 3 &
 sampler=$!
 a1=$("$pool" addr 1)
 a2=$("$pool" addr 2)
