@@ -318,8 +318,9 @@ int xcp__repl_next_request(xcp__repl *r, uint32_t *nodeid,
 int xcp__repl_answer(xcp__repl *r, uint32_t to, char kind, uint64_t seq,
                      uint64_t last_epoch, uint64_t gen, const char *data,
                      size_t len, xcp__cluster_err *err);
-/* Coordinator: send one record (its seq in *seq). -EPERM on a member
- * or before a round of states confirmed this coordinator, -EROFS while this partition is not quorate (nothing sent). */
+/* Coordinator: send one record (its seq in *seq). -EPERM on a member,
+ * -EROFS while this partition is not quorate, -EPERM (quorate) before a
+ * round of states confirmed this coordinator; nothing sent on failure. */
 int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
                      size_t len, uint64_t *seq, xcp__cluster_err *err);
 /* Dispatch until seq is committed: 0, or -ETIMEDOUT after timeout_ms. */

@@ -667,13 +667,10 @@ int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
     ssize_t n;
     int rc;
 
-    if (r->me != r->coordinator || r->electing || !r->confirmed)
+    if (r->me != r->coordinator)
         return xcp__cluster_fail(err, -EPERM,
-                                 "node %u is not the coordinator (%u%s)",
-                                 r->me, r->coordinator,
-                                 r->electing || !r->confirmed
-                                     ? ", electing"
-                                     : "");
+                                 "node %u is not the coordinator (%u)",
+                                 r->me, r->coordinator);
     if (!r->have_q || !r->q.quorate) {
         refresh_quorum(r);
         if (!r->have_q || !r->q.quorate)
@@ -682,6 +679,10 @@ int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
                                      r->have_q ? r->q.total_votes : 0,
                                      r->have_q ? r->q.quorum : 0);
     }
+    if (r->electing || !r->confirmed)
+        return xcp__cluster_fail(err, -EPERM,
+                                 "node %u is not confirmed as the "
+                                 "coordinator yet (electing)", r->me);
     if (need > r->cap) {
         char *b = realloc(r->buf, need);
         if (b == NULL)

@@ -764,6 +764,19 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&e->lock);
     rc = run_call(&w->c);
+    if (e->pool_repl && rc >= 0) {
+        /* A pooled coordinator marks the task done only once a quorum
+         * holds its commits (docs/design-pool.md §3): a client that sees
+         * it succeed never loses its changes to a failover. */
+        int wr;
+        pthread_mutex_unlock(&e->lock);
+        wr = xcp__pool_wait(e->pool_repl);
+        pthread_mutex_lock(&e->lock);
+        if (wr < 0) {
+            xcp_value_dispose(&w->result);
+            rc = wr;
+        }
+    }
     task_finish(&w->c, rc, &w->result);
     xcp__tasks_gc(e);
     for (i = 0; i < w->c.nargs; i++)
@@ -771,13 +784,6 @@ static void *worker_main(void *arg)
     free(w->c.args);
     xcp_value_dispose(&w->result);
     free(w);
-    if (e->pool_repl) {
-        /* The thread's commits reach a quorum before it ends (its task
-         * is not replicated: its outcome is already set). */
-        pthread_mutex_unlock(&e->lock);
-        xcp__pool_wait(e->pool_repl);
-        pthread_mutex_lock(&e->lock);
-    }
     if (--e->workers == 0)
         pthread_cond_broadcast(&e->workers_done);
     pthread_mutex_unlock(&e->lock);

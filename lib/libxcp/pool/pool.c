@@ -139,6 +139,12 @@ struct xcp__pool {
     bool stop;
     pthread_t thr;
     bool running;
+    /* coordinator: (seq, gen) of the commits sent and not yet held by a
+     * quorum, oldest first (a ring): event.from stops below the oldest */
+    struct pend {
+        uint64_t seq, gen;
+    } *pend;
+    size_t pcap, phead, pn;
 };
 
 /* lib/libxcp/cluster, loaded from the module xcp-cluster.so when a host
@@ -383,6 +389,23 @@ static int hook_submit(void *arg, uint64_t seq, uint64_t gen,
 
     rc = cl.submit(p->r, gen, body, len, &got, &err);
     if (rc == 0 && got == seq) {
+        if (p->pn == p->pcap) {
+            /* grow the ring, keeping its order */
+            size_t cap = p->pcap ? p->pcap * 2 : 64, i;
+            struct pend *n = malloc(cap * sizeof(*n));
+            if (n) {
+                for (i = 0; i < p->pn; i++)
+                    n[i] = p->pend[(p->phead + i) % p->pcap];
+                free(p->pend);
+                p->pend = n;
+                p->pcap = cap;
+                p->phead = 0;
+            }
+        }
+        if (p->pn < p->pcap) {
+            p->pend[(p->phead + p->pn) % p->pcap] = (struct pend){seq, gen};
+            p->pn++;
+        }
         tls_seq = seq;
         tls_pool = p;
         pthread_mutex_unlock(&p->mu);
@@ -715,6 +738,22 @@ static void *dispatch_main(void *arg)
             p->committed = cl.committed(p->r);
             pthread_cond_broadcast(&p->cv);
         }
+        if (p->pn > 0 && (p->member || p->pend[p->phead].seq <= p->committed)) {
+            /* Held by a quorum (or moot: deposed): event.from may show
+             * them; its waiters wake. */
+            uint64_t from = p->pend[p->phead].gen;
+            while (p->pn > 0 &&
+                   (p->member || p->pend[p->phead].seq <= p->committed)) {
+                p->phead = (p->phead + 1) % p->pcap;
+                p->pn--;
+            }
+            pthread_mutex_unlock(&p->mu);
+            pthread_mutex_lock(&p->e->lock);
+            xcp__events_committed(p->e, from);
+            pthread_cond_broadcast(&p->e->changed);
+            pthread_mutex_unlock(&p->e->lock);
+            pthread_mutex_lock(&p->mu);
+        }
         work = !p->member &&
                (p->first_due || (p->startup_due && p->ready));
         if (!work && !p->member && p->ready &&
@@ -735,6 +774,19 @@ static void *dispatch_main(void *arg)
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+uint64_t xcp__pool_visible(xcp__pool *p, uint64_t dbgen)
+{
+    uint64_t v = dbgen;
+
+    if (!p)
+        return dbgen;
+    pthread_mutex_lock(&p->mu);
+    if (!p->member && p->pn > 0 && p->pend[p->phead].gen - 1 < v)
+        v = p->pend[p->phead].gen - 1;
+    pthread_mutex_unlock(&p->mu);
+    return v;
 }
 
 /* ---- open, wait, close --------------------------------------------------- */
@@ -901,5 +953,6 @@ void xcp__pool_close(xcp__pool *p)
     cl.close(p->r);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    free(p->pend);
     free(p);
 }

@@ -31,6 +31,7 @@
 #define XCP_POOL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct xcp__engine;
 typedef struct xcp__pool xcp__pool;
@@ -52,6 +53,11 @@ bool xcp__pool_role_pooled(const char *state_dir);
  * line or the new one. 0, or INVALID_VALUE / INTERNAL_ERROR (which file,
  * errno) with nothing changed. */
 int xcp__pool_role_write(const char *state_dir, const char *line);
+/* The generation event.from may serve up to, dbgen being the database's
+ * (engine lock held): on a coordinator, one below the generation of the
+ * oldest replicated commit a quorum does not hold yet (dbgen when all
+ * are held); dbgen on a member or for NULL (a single host). */
+uint64_t xcp__pool_visible(xcp__pool *p, uint64_t dbgen);
 /* Detach and leave the group (NULL: nothing). */
 void xcp__pool_close(xcp__pool *p);
 /* After the engine lock is released: wait until the commits this thread
