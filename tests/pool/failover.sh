@@ -158,12 +158,16 @@ check "host 1 follows again" until_ok 30 sh -c "[ \"\$('$pool' exec 1 '$b/cmd/xe
 # caught up by a snapshot that discards that tail.
 stat -c %i "$D/h2/state/pool-role" >"$D/stale2" # cut: a minority, no writes
 j2=$(wc -l <"$D/h2/state/db.journal")
+tok=$(cli 2 token)
 "$pool" cut 2
 out=$(cli 2 set vm0c tail 2>&1)
 check "the cut coordinator does not acknowledge a write ($out)" \
     sh -c "echo '$out' | grep -q '^ERROR POOL_NOT_QUORATE'"
 if [ "$(wc -l <"$D/h2/state/db.journal")" -gt "$j2" ]; then
     ok "the write is in the cut coordinator's journal (a tail of its own)"
+    ev=$(cli 2 vmevents "$tok" 2>&1)
+    check "event.from on it does not show the unacknowledged change ($(echo $ev))" \
+        sh -c "echo '$ev' | grep -q '^token ' && ! echo '$ev' | grep -qx tail"
     tail=1
 else
     echo "# the cut coordinator knew it was inquorate before the write: no tail to discard this time"
@@ -180,8 +184,12 @@ check "host 2 has the pool's write, not its own" \
     until_ok 30 sh -c "[ \"\$('$pool' exec 2 '$b/cmd/xe/xe' vm-param-get uuid=$vm0 param-name=name-label)\" = vm0d ]"
 [ $tail -eq 0 ] || check "host 2 was caught up by a snapshot" \
     grep -q "caught up to seq .* by snapshot" "$D/h2/log/xcpd.log"
+tok=$(cli 1 token)
 check "a write through host 1 reaches host 2" \
     sh -c "[ \"\$('$pool' exec 1 python3 '$client' 'http://$a1' '$XCP_POOL_PASSWORD' set vm0d vm0e)\" = OK ]"
+ev=$(cli 1 vmevents "$tok" 2>&1)
+check "event.from on host 1 shows the acknowledged change ($(echo $ev))" \
+    sh -c "echo '$ev' | grep -qx vm0e"
 check "host 2 applies it" until_ok 20 sh -c "[ \"\$('$pool' exec 2 '$b/cmd/xe/xe' vm-param-get uuid=$vm0 param-name=name-label)\" = vm0e ]"
 check "host 2's journal continues host 1's" \
     sh -c "[ \"\$(tail -n 1 '$D/h2/state/db.journal')\" = \"\$(tail -n 1 '$D/h1/state/db.journal')\" ]"

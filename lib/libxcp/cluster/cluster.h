@@ -199,7 +199,8 @@ int xcp__cluster_ack_decode(const char *buf, size_t len, uint64_t *epoch,
  * its membership (election and confirmation of the coordinator,
  * docs/design-pool.md §5): the epoch it is in, the (epoch, seq) of the
  * last record it holds, whether its partition is quorate, the node id of
- * the coordinator it follows (itself when it is the coordinator; 0: none)
+ * the coordinator it follows (itself when it is the coordinator; 0: it
+ * saw the coordinator leave and elects)
  * and its own XenAPI address ("-" on the wire when unknown). */
 typedef struct xcp__cluster_state {
     uint64_t epoch, last_epoch, last;

@@ -151,10 +151,11 @@ int xcp__cluster_ack_decode(const char *buf, size_t len, uint64_t *epoch,
 
 #define STATE_MAGIC "XCPS 2 "
 
-/* An address token: 1..63 of [A-Za-z0-9.:_[]-] ("-" alone: none). */
-static bool addr_ok(const char *a)
+/* An address token of n bytes: 1..63 of [A-Za-z0-9.:_[]-] ("-" alone:
+ * none). */
+static bool addr_ok(const char *a, size_t n)
 {
-    size_t n = strlen(a), i;
+    size_t i;
 
     if (n == 0 || n >= sizeof(((xcp__cluster_state *)0)->addr))
         return false;
@@ -173,7 +174,9 @@ ssize_t xcp__cluster_state_encode(const xcp__cluster_state *s, char *buf,
 {
     int n;
 
-    if (s->addr[0] && (!addr_ok(s->addr) || strcmp(s->addr, "-") == 0))
+    if (s->addr[0] &&
+        (!addr_ok(s->addr, strnlen(s->addr, sizeof(s->addr))) ||
+         strcmp(s->addr, "-") == 0))
         return -EINVAL;
     n = snprintf(buf, size,
                  STATE_MAGIC "%" PRIu64 " %" PRIu64 " %" PRIu64 " %d %" PRIu32
@@ -207,12 +210,10 @@ int xcp__cluster_state_decode(const char *buf, size_t len,
     while (p < end && *p != '\n')
         p++;
     alen = (size_t)(p - a);
-    if (p + 1 != end || alen == 0 || alen >= sizeof(s->addr))
+    if (p + 1 != end || !addr_ok(a, alen))
         goto bad;
     memcpy(s->addr, a, alen);
     s->addr[alen] = '\0';
-    if (!addr_ok(s->addr))
-        goto bad;
     if (strcmp(s->addr, "-") == 0)
         s->addr[0] = '\0';
     s->quorate = q == 1;

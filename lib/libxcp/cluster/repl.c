@@ -14,7 +14,9 @@
  * round of states, so that a host that joins (or a partition that heals)
  * learns who the coordinator is: a member that says it is the coordinator
  * of the highest epoch in the round stays, with no new epoch; the others
- * follow it. A deposed coordinator becomes a member.
+ * follow it. A deposed coordinator becomes a member. Without one, a new
+ * one is elected only if a member saw the coordinator leave (members
+ * that have not seen it yet wait for it).
  *
  * Catch-up (§5.1): a member that follows a coordinator whose log it is not
  * known to continue (a new one, a gap, a start-up) buffers the records
@@ -292,7 +294,7 @@ static void decide(xcp__repl *r)
     uint64_t epoch = 0;
     uint32_t prev = r->coordinator;
     uint64_t prev_epoch = r->epoch;
-    bool was = r->confirmed && prev == r->me;
+    bool was = r->confirmed && prev == r->me, same;
     const xcp__cluster_state *cs;
 
     if (r->nmembers == 0)
@@ -323,15 +325,29 @@ static void decide(xcp__repl *r)
     if (keep >= 0) {
         best = (size_t)keep;
     } else {
+        /* Nobody here is the coordinator. Elect only if a member saw it
+         * leave (its state names none): members that merely have not seen
+         * it yet (a cold start, where it may join a moment later) wait
+         * for it; a coordinator that never comes needs a person
+         * (pool.emergency_transition_to_master), as on XAPI. */
+        for (i = 0; i < r->nmembers && r->states[i].st.coordinator != 0; i++)
+            ;
+        if (i == r->nmembers)
+            return;
         epoch++;
     }
     cs = &r->states[best].st;
+    /* The same coordinator and epoch as before: a round after a member
+     * joined or left (or a late state), which changes nothing here. */
+    same = r->confirmed && !r->electing && prev == r->states[best].nodeid &&
+           prev_epoch == epoch;
     r->round = r->electing = false;
     r->confirmed = true;
     r->coordinator = r->states[best].nodeid;
     r->epoch = epoch;
     snprintf(r->coord_addr, sizeof(r->coord_addr), "%s", cs->addr);
-    r->nreqs = 0;
+    if (!same)
+        r->nreqs = 0; /* asked of a coordinator that is no longer */
     if (r->coordinator == r->me) {
         held_clear(r);
         r->in.on = false;
@@ -354,8 +370,7 @@ static void decide(xcp__repl *r)
             }
             recount(r);
         }
-    } else if (!(r->synced && prev == r->coordinator && prev_epoch == epoch &&
-                 !was)) {
+    } else if (!same) {
         /* A new coordinator, or this member was behind: its log continues
          * the coordinator's only if it is the one in its state (the
          * records sent since came after it in the order, and are held). */
@@ -613,12 +628,11 @@ static int flush_ack(xcp__repl *r, xcp__cluster_err *err)
         r->state_due = true;
     if (r->state_due) {
         char sb[XCP__CLUSTER_STATE_MAX];
+        /* The coordinator it follows (itself for a coordinator, confirmed
+         * or not), or none once it saw it leave. */
         xcp__cluster_state st = {r->epoch, r->last_epoch, r->last,
                                  r->have_q && r->q.quorate,
-                                 r->confirmed && !r->electing
-                                     ? r->coordinator
-                                     : (r->me == r->coordinator ? r->me : 0),
-                                 ""};
+                                 r->electing ? 0 : r->coordinator, ""};
         snprintf(st.addr, sizeof(st.addr), "%s", r->addr);
         n = xcp__cluster_state_encode(&st, sb, sizeof(sb));
         if (n < 0)

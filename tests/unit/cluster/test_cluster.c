@@ -317,6 +317,9 @@ Test(cluster_state, round_trip_and_strictness)
     cr_assert_eq(xcp__cluster_state_decode("XCPS 2 4 3 1000 1 4294967296 a\n",
                                            31, &d), -EBADMSG);
     cr_assert_eq(xcp__cluster_state_decode("XCPA 1 4 3\n", 11, &d), -EBADMSG);
+    /* a NUL inside the address (found by fuzz_cluster_record) */
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 2 2 1 100 1 1 10.7\0007.0.1\n",
+                                           30, &d), -EBADMSG);
     cr_assert_eq(xcp__cluster_state_encode(&st, buf, 10), -ENOSPC);
     snprintf(st.addr, sizeof(st.addr), "a b");
     cr_assert_eq(xcp__cluster_state_encode(&st, buf, sizeof(buf)), -EINVAL);
