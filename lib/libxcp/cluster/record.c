@@ -66,7 +66,9 @@ static const char *dec(const char *p, const char *end, char sep,
     return p + 1;
 }
 
-static const char *hex32(const char *p, const char *end, uint32_t *out)
+/* Eight lowercase hex digits, then sep. */
+static const char *hex32(const char *p, const char *end, char sep,
+                         uint32_t *out)
 {
     uint32_t v = 0;
     int i;
@@ -84,7 +86,7 @@ static const char *hex32(const char *p, const char *end, uint32_t *out)
             return NULL;
         v = v << 4 | d;
     }
-    if (p[8] != '\n')
+    if (p[8] != sep)
         return NULL;
     *out = v;
     return p + 9;
@@ -108,7 +110,7 @@ int xcp__cluster_record_decode(const char *buf, size_t len,
         (p = dec(p, end, ' ', &blen)) == NULL)
         return -EBADMSG;
     hdr = (size_t)(p - buf);
-    if ((p = hex32(p, end, &sum)) == NULL)
+    if ((p = hex32(p, end, '\n', &sum)) == NULL)
         return -EBADMSG;
     if (blen != (uint64_t)(end - p) ||
         crc(crc(0, buf, hdr), p, (size_t)blen) != sum)
@@ -282,7 +284,6 @@ int xcp__cluster_chunk_decode(const char *buf, size_t len,
     const char *p = buf, *end = buf + len;
     uint64_t to, dlen;
     uint32_t sum = 0;
-    int i;
 
     memset(c, 0, sizeof(*c));
     if (len < sizeof(CHUNK_MAGIC) + 1 ||
@@ -299,22 +300,9 @@ int xcp__cluster_chunk_decode(const char *buf, size_t len,
         (p = dec(p, end, ' ', &c->last_epoch)) == NULL ||
         (p = dec(p, end, ' ', &c->gen)) == NULL ||
         (p = dec(p, end, ' ', &c->offset)) == NULL ||
-        (p = dec(p, end, ' ', &c->total)) == NULL || end - p < 9)
+        (p = dec(p, end, ' ', &c->total)) == NULL ||
+        (p = hex32(p, end, ' ', &sum)) == NULL)
         goto bad;
-    for (i = 0; i < 8; i++) {
-        char x = p[i];
-        unsigned d;
-        if (x >= '0' && x <= '9')
-            d = (unsigned)(x - '0');
-        else if (x >= 'a' && x <= 'f')
-            d = (unsigned)(x - 'a' + 10);
-        else
-            goto bad;
-        sum = sum << 4 | d;
-    }
-    if (p[8] != ' ')
-        goto bad;
-    p += 9;
     if ((p = dec(p, end, '\n', &dlen)) == NULL ||
         dlen != (uint64_t)(end - p) || c->offset > c->total ||
         dlen > c->total - c->offset)

@@ -168,6 +168,20 @@ static void on_ack(xcp__repl *r, uint32_t nodeid, uint64_t seq)
 
 static int send_request(xcp__repl *r, xcp__cluster_err *err);
 
+/* r->buf holds at least need bytes. */
+static int reserve(xcp__repl *r, size_t need, xcp__cluster_err *err)
+{
+    char *b;
+
+    if (need <= r->cap)
+        return 0;
+    if ((b = realloc(r->buf, need)) == NULL)
+        return xcp__cluster_fail(err, -ENOMEM, "out of memory");
+    r->buf = b;
+    r->cap = need;
+    return 0;
+}
+
 static void held_clear(xcp__repl *r)
 {
     size_t i;
@@ -697,13 +711,8 @@ int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
         return xcp__cluster_fail(err, -EPERM,
                                  "node %u is not confirmed as the "
                                  "coordinator yet (electing)", r->me);
-    if (need > r->cap) {
-        char *b = realloc(r->buf, need);
-        if (b == NULL)
-            return xcp__cluster_fail(err, -ENOMEM, "out of memory");
-        r->buf = b;
-        r->cap = need;
-    }
+    if ((rc = reserve(r, need, err)) < 0)
+        return rc;
     n = xcp__cluster_record_encode(&rec, r->buf, r->cap);
     if (n < 0)
         return (int)n;
@@ -852,13 +861,8 @@ int xcp__repl_answer(xcp__repl *r, uint32_t to, char kind, uint64_t seq,
     if (r->me != r->coordinator || !r->confirmed)
         return xcp__cluster_fail(err, -EPERM, "node %u is not the "
                                  "coordinator", r->me);
-    if (need > r->cap) {
-        char *b = realloc(r->buf, need);
-        if (b == NULL)
-            return xcp__cluster_fail(err, -ENOMEM, "out of memory");
-        r->buf = b;
-        r->cap = need;
-    }
+    if ((rc = reserve(r, need, err)) < 0)
+        return rc;
     do {
         c.data = data + c.offset;
         c.len = len - c.offset > CHUNK_MAX ? CHUNK_MAX : len - c.offset;

@@ -858,32 +858,15 @@ int xcp__journal_snapshot_text(struct xcp__journal *j, xcp__db *db,
     return snapshot_text(j, db, out);
 }
 
-/* Write text to path atomically (path.tmp, fsync, rename, fsync of the
- * directory). */
+/* Write text to path atomically (xcp__file_replace). */
 static int install_file(struct xcp__journal *j, const char *path,
                         const char *text, size_t len)
 {
-    char *tmp = xcp__printf("%s.tmp", path);
-    int fd, rc = 0;
+    int rc = xcp__file_replace(j->dir, path, text, len, 0600);
 
-    if (!tmp)
-        return xcp__oom();
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, text, len) < 0 || fsync(fd) < 0) {
-        rc = xcp__internal("cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) < 0 || xcp__fsync_dir(j->dir) < 0)
-        rc = xcp__internal("cannot install %s: %s", path, strerror(errno));
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc < 0)
-        unlink(tmp);
-    free(tmp);
-    return rc;
+    return rc < 0 ? xcp__internal("cannot install %s: %s", path,
+                                  strerror(-rc))
+                  : 0;
 }
 
 int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)

@@ -75,31 +75,17 @@ bool xcp__pool_role_pooled(const char *state_dir)
            strncmp(buf, "coordinator ", 12) == 0;
 }
 
-/* name in dir := text, atomically (name.tmp, fsync, rename, fsync of the
- * directory). */
+/* name in dir := text, atomically (xcp__file_replace). */
 static int write_atomic(const char *dir, const char *name, const char *text)
 {
-    char path[PATH_MAX], tmp[PATH_MAX + 8];
-    size_t len = strlen(text);
-    int fd, rc = 0;
+    char path[PATH_MAX];
+    int rc;
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
-        rc = xcp__internal("cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, path) < 0 || xcp__fsync_dir(dir) < 0)
-        rc = xcp__internal("cannot install %s: %s", path, strerror(errno));
-out:
-    if (fd >= 0)
-        close(fd);
-    if (rc < 0)
-        unlink(tmp);
-    return rc;
+    rc = xcp__file_replace(dir, path, text, strlen(text), 0644);
+    return rc < 0 ? xcp__internal("cannot write %s: %s", path,
+                                  strerror(-rc))
+                  : 0;
 }
 
 int xcp__pool_role_write(const char *state_dir, const char *line)
