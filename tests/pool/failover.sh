@@ -3,6 +3,7 @@
 # (docs/design-pool.md §5, §5.1, lib/libxcp/pool) on three tools/netns-pool
 # hosts whose members start from a copy of the coordinator's database (as
 # repl.sh; pool.join is a later step):
+#  - a cold start without the coordinator: the members wait for it;
 #  - the coordinator's host killed: hosts 2 and 3 elect one within
 #    seconds (host 2: same log, lowest node id); its pool-role says
 #    coordinator and writes through it succeed; host 3's says member with
@@ -83,6 +84,31 @@ check "host 1 takes writes once confirmed" \
 for i in 2 3; do
     check "host $i follows" until_ok 20 sh -c "[ \"\$('$pool' exec $i '$b/cmd/xe/xe' vm-param-get uuid=$vm0 param-name=name-label)\" = vm0a ]"
 done
+
+# 0. A cold start of the pool with the coordinator not there yet: the
+# members wait for it (no election: none of them saw it leave) and point
+# clients at it; it comes and takes writes in the same epoch.
+for i in 1 2 3; do host_down $i; done
+for i in 1 2 3; do supervise $i; done
+for i in 1 2 3; do until_ok 60 quorate $i || not_ok "host $i quorate"; done
+for i in 2 3; do
+    rm -f "$D/dead$i"
+    "$pool" start $i >/dev/null || not_ok "host $i starts"
+done
+sleep 5
+for i in 2 3; do
+    check "cold start: host $i waits for host 1 ($(role $i))" \
+        [ "$(role $i)" = "member $a1 1" ]
+done
+out=$(cli 2 set vm0a nope 2>&1)
+check "cold start: host 2 answers HOST_IS_SLAVE $a1 ($out)" \
+    [ "$out" = "ERROR HOST_IS_SLAVE $a1" ]
+rm -f "$D/dead1"
+"$pool" start 1 >/dev/null || not_ok "host 1 starts"
+check "cold start: host 1 takes writes once it is there" \
+    until_ok 30 sh -c "[ \"\$('$pool' exec 1 python3 '$client' 'http://$a1' '$XCP_POOL_PASSWORD' set vm0a vm0a)\" = OK ]"
+check "cold start: still epoch 1 (no xcp_pool_epochs)" \
+    sh -c "! '$pool' exec 1 '$b/cmd/xe/xe' pool-param-get uuid=\$('$pool' exec 1 '$b/cmd/xe/xe' pool-list --minimal) param-name=other-config param-key=xcp_pool_epochs 2>/dev/null | grep -q :"
 
 # 1. The coordinator's host dies: hosts 2 and 3 elect host 2.
 host_down 1
