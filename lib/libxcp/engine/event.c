@@ -326,7 +326,7 @@ static int from(xcp__ctx *c)
             char tok[48];
             xcp_value_dispose(&events);
             snprintf(tok, sizeof(tok), "%020" PRIu64 ",%020" PRIu64,
-                     vis > gen ? vis : gen, (uint64_t)0);
+                     vis, (uint64_t)0);
             xcp_value_dispose(&c->args[1]);
             if ((rc = xcp_value_set_string(&c->args[1], tok)) < 0)
                 goto out;
@@ -346,7 +346,7 @@ static int from(xcp__ctx *c)
         goto out;
     }
     snprintf(buf, sizeof(buf), "%020" PRIu64 ",%020" PRIu64,
-             vis > gen ? vis : gen, (uint64_t)0);
+             vis, (uint64_t)0);
     xcp_value_set_struct(c->result);
     xcp_value_struct_add(c->result, "events", &events);
     xcp_value_struct_add(c->result, "valid_ref_counts", &counts);
