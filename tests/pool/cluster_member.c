@@ -318,11 +318,13 @@ static int cmd_repl(int argc, char **argv)
         perror(argv[3]);
         return 1;
     }
-    if (xcp__repl_open(&r, "xcp-repl", coord, 1, 0, &cb, out, &err) < 0) {
+    if (xcp__repl_open(&r, "xcp-repl", coord, 1, 0, 0, &cb, out, &err) < 0) {
         fprintf(stderr, "repl: %s\n", err.msg);
         goto out_file;
     }
-    while (xcp__repl_members(r) < want && now_ms() - t0 < limit)
+    /* Every member in, and the round of states that follows decided. */
+    while ((xcp__repl_members(r) < want || !xcp__repl_ready(r)) &&
+           now_ms() - t0 < limit)
         if (xcp__repl_dispatch(r, 100, &err) < 0)
             goto out;
     if (xcp__repl_members(r) < want) {
@@ -415,10 +417,14 @@ static int fo_apply(void *arg, const xcp__cluster_record *r)
     return apply(((struct failover *)arg)->out, r);
 }
 
-static void fo_elected(void *arg, uint32_t coordinator, uint64_t epoch)
+static void fo_elected(void *arg, uint32_t coordinator, uint64_t epoch,
+                       const char *address)
 {
     struct failover *f = arg;
 
+    (void)address;
+    if (f->elected == coordinator && f->epoch == epoch)
+        return; /* confirmed again after a change of the group */
     f->elected = coordinator;
     f->epoch = epoch;
     printf("elected %u epoch %llu\n", coordinator, (unsigned long long)epoch);
@@ -476,12 +482,14 @@ static int cmd_failover(int argc, char **argv)
         perror(argv[4]);
         return 1;
     }
-    if (xcp__repl_open(&r, "xcp-failover", coord, 1, 0, &cb, &f, &err) < 0) {
+    if (xcp__repl_open(&r, "xcp-failover", coord, 1, 0, 0, &cb, &f, &err) < 0) {
         fprintf(stderr, "failover: %s\n", err.msg);
         fclose(f.out);
         return 1;
     }
-    while (xcp__repl_members(r) < want && now_ms() - t0 < limit)
+    /* Every member in, and the round of states that follows decided. */
+    while ((xcp__repl_members(r) < want || !xcp__repl_ready(r)) &&
+           now_ms() - t0 < limit)
         if (xcp__repl_dispatch(r, 100, &err) < 0)
             goto out;
     if (xcp__repl_members(r) < want)

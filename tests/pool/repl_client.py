@@ -6,6 +6,11 @@
         "ERROR <code> <params...>" (exit 1)
     repl_client.py URL PASSWORD name UUID
         the name_label of the VM with that uuid ("-" if none)
+    repl_client.py URL PASSWORD token
+        event.from's current token (no class, no wait)
+    repl_client.py URL PASSWORD vmevents TOKEN
+        event.from(["vm"], TOKEN, 1 s): the name_label of each VM in the
+        events, one a line, then "token <new token>"
     repl_client.py URL PASSWORD bench NAME N
         N VM.set_name_label calls on the VM called NAME, one at a time;
         prints "p50_ms p99_ms mean_ms" (the VM keeps its name at the end)
@@ -50,6 +55,17 @@ def main():
             print("-")
             return 0
         print(p.VM.get_name_label(s, r["Value"])["Value"])
+    elif cmd == "token":
+        r = getattr(p.event, "from")(s, [], "", 0.0)
+        print(r["Value"]["token"])
+    elif cmd == "vmevents":
+        r = getattr(p.event, "from")(s, ["vm"], sys.argv[4], 1.0)
+        if r.get("Status") != "Success":
+            print("ERROR", *r.get("ErrorDescription", ["?"]))
+            return 1
+        for ev in r["Value"]["events"]:
+            print(ev.get("snapshot", {}).get("name_label", "-"))
+        print("token", r["Value"]["token"])
     elif cmd == "bench":
         name, n = sys.argv[4], int(sys.argv[5])
         vm = vm_by_name(p, s, name)

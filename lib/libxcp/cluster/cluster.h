@@ -194,19 +194,68 @@ ssize_t xcp__cluster_ack_encode(uint64_t epoch, uint64_t seq, char *buf,
 int xcp__cluster_ack_decode(const char *buf, size_t len, uint64_t *epoch,
                             uint64_t *seq);
 
-/* "XCPS 1 <epoch> <last epoch> <last seq> <quorate 0|1>\n": a member's
- * state, sent to the group when the coordinator has left it (election,
- * docs/design-pool.md §5). */
+/* "XCPS 2 <epoch> <last epoch> <last seq> <quorate 0|1> <coordinator>
+ * <address>\n": a member's state, sent to the group at every change of
+ * its membership (election and confirmation of the coordinator,
+ * docs/design-pool.md §5): the epoch it is in, the (epoch, seq) of the
+ * last record it holds, whether its partition is quorate, the node id of
+ * the coordinator it follows (itself when it is the coordinator; 0: it
+ * saw the coordinator leave and elects)
+ * and its own XenAPI address ("-" on the wire when unknown). */
 typedef struct xcp__cluster_state {
     uint64_t epoch, last_epoch, last;
     bool quorate;
+    uint32_t coordinator;
+    char addr[64];           /* 1..63 of [A-Za-z0-9.:_[]-], or "" */
 } xcp__cluster_state;
-#define XCP__CLUSTER_STATE_MAX 96
+#define XCP__CLUSTER_STATE_MAX 192
+/* -EINVAL for an address outside the alphabet above, -ENOSPC. */
 ssize_t xcp__cluster_state_encode(const xcp__cluster_state *s, char *buf,
                                   size_t size);
 /* -EBADMSG unless buf is exactly one canonical state message. */
 int xcp__cluster_state_decode(const char *buf, size_t len,
                               xcp__cluster_state *s);
+
+/* "XCPQ 1 <epoch> <last epoch> <last seq>\n": a member asks the
+ * coordinator of epoch for what follows its last record (catch-up,
+ * docs/design-pool.md §5.1). */
+#define XCP__CLUSTER_REQ_MAX 80
+ssize_t xcp__cluster_req_encode(uint64_t epoch, uint64_t last_epoch,
+                                uint64_t last, char *buf, size_t size);
+/* -EBADMSG unless buf is exactly one canonical request. */
+int xcp__cluster_req_decode(const char *buf, size_t len, uint64_t *epoch,
+                            uint64_t *last_epoch, uint64_t *last);
+
+/* "XCPC 1 <kind> <to> <epoch> <seq> <last epoch> <gen> <offset> <total>
+ * <crc32 hex> <len>\n" then len bytes: one piece of the coordinator's
+ * answer to node to's request. The answer is one stream of total bytes
+ * (its CRC crc), cut into pieces sent in order: kind 'C', records (XCPR,
+ * one after the other) up to seq; kind 'T', a database snapshot (db.snap
+ * format) at seq, whose record there is of epoch last_epoch, generation
+ * gen. */
+typedef struct xcp__cluster_chunk {
+    char kind;
+    uint32_t to;
+    uint64_t epoch, seq, last_epoch, gen, offset, total;
+    uint32_t crc;
+    const char *data;        /* decode: points into the buffer */
+    size_t len;
+} xcp__cluster_chunk;
+#define XCP__CLUSTER_CHUNK_HDR_MAX 192
+/* Encode c into buf (size: XCP__CLUSTER_CHUNK_HDR_MAX + c->len); -EINVAL
+ * for a kind other than C or T or a piece outside total, -ENOSPC. */
+ssize_t xcp__cluster_chunk_encode(const xcp__cluster_chunk *c, char *buf,
+                                  size_t size);
+/* -EBADMSG unless buf is exactly one canonical piece; c->data points
+ * into buf. */
+int xcp__cluster_chunk_decode(const char *buf, size_t len,
+                              xcp__cluster_chunk *c);
+/* The next record of a stream of records at *p (before end): 0 and *p
+ * moved past it, -ENOENT at the end, -EBADMSG for anything else. */
+int xcp__cluster_record_next(const char **p, const char *end,
+                             xcp__cluster_record *r);
+/* zlib's CRC-32 of n bytes, continuing c (0 to start). */
+uint32_t xcp__cluster_crc(uint32_t c, const void *p, size_t n);
 
 /* ---- replication (repl.c) ------------------------------------------------ */
 
@@ -223,22 +272,56 @@ typedef struct xcp__repl xcp__repl;
 
 typedef struct xcp__repl_callbacks {
     /* Member: apply and persist r (its seq is the next one); 0 acks it,
-     * < 0 stops this member (it needs a catch-up). */
+     * < 0 stops this member (broken). */
     int (*apply)(void *arg, const xcp__cluster_record *r);
-    /* An election made coordinator the coordinator of epoch (every member
-     * of the partition decides the same, at the same point of the
-     * group's order). May be NULL. */
-    void (*elected)(void *arg, uint32_t coordinator, uint64_t epoch);
+    /* A round of states decided that coordinator (at address, "" when it
+     * sent none) is the coordinator of epoch: every member of the
+     * partition decides the same, at the same point of the group's order,
+     * after every change of the group (so often with nothing new). May
+     * be NULL. */
+    void (*elected)(void *arg, uint32_t coordinator, uint64_t epoch,
+                    const char *address);
+    /* Member: replace the replica by the snapshot (db.snap format) of the
+     * coordinator's database at seq, whose record there is of last_epoch
+     * and generation gen; 0 or < 0 (this member stops: broken). May be
+     * NULL (an answer by snapshot then stops the member). */
+    int (*install)(void *arg, uint64_t seq, uint64_t last_epoch,
+                   uint64_t gen, const char *snap, size_t len);
 } xcp__repl_callbacks;
 
-/* Join group as nodeid-of-this-host, the coordinator being coordinator,
- * in epoch, with last the seq of the last record this replica holds. */
+/* Join group as nodeid-of-this-host, the coordinator being coordinator
+ * (a claim until a round of states confirms it: until then nothing is
+ * sent or acked), in epoch, with last the seq of the last record this
+ * replica holds and last_epoch the epoch of that record (0: epoch). */
 int xcp__repl_open(xcp__repl **out, const char *group, uint32_t coordinator,
-                   uint64_t epoch, uint64_t last,
+                   uint64_t epoch, uint64_t last, uint64_t last_epoch,
                    const xcp__repl_callbacks *cb, void *arg,
                    xcp__cluster_err *err);
+/* This host's XenAPI address, sent in its states (NULL or "": none). */
+void xcp__repl_set_address(xcp__repl *r, const char *addr);
+/* The coordinator's address from its last state ("" if none yet). */
+const char *xcp__repl_coordinator_address(const xcp__repl *r);
+/* The coordinator is confirmed for this configuration and, on a member,
+ * this replica is caught up with it. */
+bool xcp__repl_ready(const xcp__repl *r);
+/* The epoch of the record at xcp__repl_last. */
+uint64_t xcp__repl_last_epoch(const xcp__repl *r);
+/* Coordinator: the next catch-up request to serve (1, its sender and
+ * last record's epoch and seq), or 0 when none waits. Requests are
+ * dropped when a round of states decides (their senders ask again). */
+int xcp__repl_next_request(xcp__repl *r, uint32_t *nodeid,
+                           uint64_t *last_epoch, uint64_t *last);
+/* Coordinator: answer node to with len bytes of data, in pieces of at
+ * most 256 KiB: kind 'C', a stream of encoded records ending with seq
+ * (len 0: nothing follows the member's last, which is seq); kind 'T', a
+ * snapshot at seq (of last_epoch and gen). Records the coordinator
+ * submits after it reach the member after it. */
+int xcp__repl_answer(xcp__repl *r, uint32_t to, char kind, uint64_t seq,
+                     uint64_t last_epoch, uint64_t gen, const char *data,
+                     size_t len, xcp__cluster_err *err);
 /* Coordinator: send one record (its seq in *seq). -EPERM on a member,
- * -EROFS while this partition is not quorate (nothing sent). */
+ * -EROFS while this partition is not quorate, -EPERM (quorate) before a
+ * round of states confirmed this coordinator; nothing sent on failure. */
 int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
                      size_t len, uint64_t *seq, xcp__cluster_err *err);
 /* Dispatch until seq is committed: 0, or -ETIMEDOUT after timeout_ms. */
@@ -255,7 +338,7 @@ uint32_t xcp__repl_nodeid(const xcp__repl *r);      /* this host's */
 bool xcp__repl_quorate(const xcp__repl *r);
 uint32_t xcp__repl_coordinator(const xcp__repl *r);
 uint64_t xcp__repl_epoch(const xcp__repl *r);
-/* Member: true once a gap or a failed apply stopped it. */
+/* Member: true once a failed apply stopped it. */
 bool xcp__repl_broken(const xcp__repl *r);
 void xcp__repl_close(xcp__repl *r);
 /* A descriptor that becomes readable when xcp__repl_dispatch has work

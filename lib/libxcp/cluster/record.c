@@ -66,7 +66,9 @@ static const char *dec(const char *p, const char *end, char sep,
     return p + 1;
 }
 
-static const char *hex32(const char *p, const char *end, uint32_t *out)
+/* Eight lowercase hex digits, then sep. */
+static const char *hex32(const char *p, const char *end, char sep,
+                         uint32_t *out)
 {
     uint32_t v = 0;
     int i;
@@ -84,7 +86,7 @@ static const char *hex32(const char *p, const char *end, uint32_t *out)
             return NULL;
         v = v << 4 | d;
     }
-    if (p[8] != '\n')
+    if (p[8] != sep)
         return NULL;
     *out = v;
     return p + 9;
@@ -108,7 +110,7 @@ int xcp__cluster_record_decode(const char *buf, size_t len,
         (p = dec(p, end, ' ', &blen)) == NULL)
         return -EBADMSG;
     hdr = (size_t)(p - buf);
-    if ((p = hex32(p, end, &sum)) == NULL)
+    if ((p = hex32(p, end, '\n', &sum)) == NULL)
         return -EBADMSG;
     if (blen != (uint64_t)(end - p) ||
         crc(crc(0, buf, hdr), p, (size_t)blen) != sum)
@@ -149,15 +151,40 @@ int xcp__cluster_ack_decode(const char *buf, size_t len, uint64_t *epoch,
     return 0;
 }
 
-#define STATE_MAGIC "XCPS 1 "
+#define STATE_MAGIC "XCPS 2 "
+
+/* An address token of n bytes: 1..63 of [A-Za-z0-9.:_[]-] ("-" alone:
+ * none). */
+static bool addr_ok(const char *a, size_t n)
+{
+    size_t i;
+
+    if (n == 0 || n >= sizeof(((xcp__cluster_state *)0)->addr))
+        return false;
+    for (i = 0; i < n; i++) {
+        char c = a[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+              (c >= '0' && c <= '9') || c == '.' || c == ':' || c == '_' ||
+              c == '-' || c == '[' || c == ']'))
+            return false;
+    }
+    return true;
+}
 
 ssize_t xcp__cluster_state_encode(const xcp__cluster_state *s, char *buf,
                                   size_t size)
 {
-    int n = snprintf(buf, size,
-                     STATE_MAGIC "%" PRIu64 " %" PRIu64 " %" PRIu64 " %d\n",
-                     s->epoch, s->last_epoch, s->last, s->quorate ? 1 : 0);
+    int n;
 
+    if (s->addr[0] &&
+        (!addr_ok(s->addr, strnlen(s->addr, sizeof(s->addr))) ||
+         strcmp(s->addr, "-") == 0))
+        return -EINVAL;
+    n = snprintf(buf, size,
+                 STATE_MAGIC "%" PRIu64 " %" PRIu64 " %" PRIu64 " %d %" PRIu32
+                             " %s\n",
+                 s->epoch, s->last_epoch, s->last, s->quorate ? 1 : 0,
+                 s->coordinator, s->addr[0] ? s->addr : "-");
     if (n < 0 || (size_t)n >= size)
         return -ENOSPC;
     return n;
@@ -166,8 +193,9 @@ ssize_t xcp__cluster_state_encode(const xcp__cluster_state *s, char *buf,
 int xcp__cluster_state_decode(const char *buf, size_t len,
                               xcp__cluster_state *s)
 {
-    const char *p = buf, *end = buf + len;
-    uint64_t q;
+    const char *p = buf, *end = buf + len, *a;
+    uint64_t q, coord;
+    size_t alen;
 
     memset(s, 0, sizeof(*s));
     if (len < sizeof(STATE_MAGIC) - 1 ||
@@ -177,10 +205,148 @@ int xcp__cluster_state_decode(const char *buf, size_t len,
     if ((p = dec(p, end, ' ', &s->epoch)) == NULL ||
         (p = dec(p, end, ' ', &s->last_epoch)) == NULL ||
         (p = dec(p, end, ' ', &s->last)) == NULL ||
-        (p = dec(p, end, '\n', &q)) == NULL || p != end || q > 1) {
-        memset(s, 0, sizeof(*s));
-        return -EBADMSG;
-    }
+        (p = dec(p, end, ' ', &q)) == NULL || q > 1 ||
+        (p = dec(p, end, ' ', &coord)) == NULL || coord > UINT32_MAX)
+        goto bad;
+    a = p;
+    while (p < end && *p != '\n')
+        p++;
+    alen = (size_t)(p - a);
+    if (p + 1 != end || !addr_ok(a, alen))
+        goto bad;
+    memcpy(s->addr, a, alen);
+    s->addr[alen] = '\0';
+    if (strcmp(s->addr, "-") == 0)
+        s->addr[0] = '\0';
     s->quorate = q == 1;
+    s->coordinator = (uint32_t)coord;
+    return 0;
+bad:
+    memset(s, 0, sizeof(*s));
+    return -EBADMSG;
+}
+
+#define REQ_MAGIC "XCPQ 1 "
+
+ssize_t xcp__cluster_req_encode(uint64_t epoch, uint64_t last_epoch,
+                                uint64_t last, char *buf, size_t size)
+{
+    int n = snprintf(buf, size,
+                     REQ_MAGIC "%" PRIu64 " %" PRIu64 " %" PRIu64 "\n", epoch,
+                     last_epoch, last);
+
+    if (n < 0 || (size_t)n >= size)
+        return -ENOSPC;
+    return n;
+}
+
+int xcp__cluster_req_decode(const char *buf, size_t len, uint64_t *epoch,
+                            uint64_t *last_epoch, uint64_t *last)
+{
+    const char *p = buf, *end = buf + len;
+
+    if (len < sizeof(REQ_MAGIC) - 1 ||
+        memcmp(p, REQ_MAGIC, sizeof(REQ_MAGIC) - 1) != 0)
+        return -EBADMSG;
+    p += sizeof(REQ_MAGIC) - 1;
+    if ((p = dec(p, end, ' ', epoch)) == NULL ||
+        (p = dec(p, end, ' ', last_epoch)) == NULL ||
+        (p = dec(p, end, '\n', last)) == NULL || p != end)
+        return -EBADMSG;
+    return 0;
+}
+
+#define CHUNK_MAGIC "XCPC 1 "
+
+ssize_t xcp__cluster_chunk_encode(const xcp__cluster_chunk *c, char *buf,
+                                  size_t size)
+{
+    int h;
+
+    if ((c->kind != 'C' && c->kind != 'T') || c->offset > c->total ||
+        c->len > c->total - c->offset)
+        return -EINVAL;
+    h = snprintf(buf, size,
+                 CHUNK_MAGIC "%c %" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRIu64
+                             " %" PRIu64 " %" PRIu64 " %" PRIu64 " %08" PRIx32
+                             " %zu\n",
+                 c->kind, c->to, c->epoch, c->seq, c->last_epoch, c->gen,
+                 c->offset, c->total, c->crc, c->len);
+    if (h < 0 || (size_t)h >= size || size - (size_t)h < c->len)
+        return -ENOSPC;
+    memcpy(buf + h, c->data, c->len);
+    return (ssize_t)((size_t)h + c->len);
+}
+
+int xcp__cluster_chunk_decode(const char *buf, size_t len,
+                              xcp__cluster_chunk *c)
+{
+    const char *p = buf, *end = buf + len;
+    uint64_t to, dlen;
+    uint32_t sum = 0;
+
+    memset(c, 0, sizeof(*c));
+    if (len < sizeof(CHUNK_MAGIC) + 1 ||
+        memcmp(p, CHUNK_MAGIC, sizeof(CHUNK_MAGIC) - 1) != 0)
+        return -EBADMSG;
+    p += sizeof(CHUNK_MAGIC) - 1;
+    if ((*p != 'C' && *p != 'T') || p[1] != ' ')
+        return -EBADMSG;
+    c->kind = *p;
+    p += 2;
+    if ((p = dec(p, end, ' ', &to)) == NULL || to > UINT32_MAX ||
+        (p = dec(p, end, ' ', &c->epoch)) == NULL ||
+        (p = dec(p, end, ' ', &c->seq)) == NULL ||
+        (p = dec(p, end, ' ', &c->last_epoch)) == NULL ||
+        (p = dec(p, end, ' ', &c->gen)) == NULL ||
+        (p = dec(p, end, ' ', &c->offset)) == NULL ||
+        (p = dec(p, end, ' ', &c->total)) == NULL ||
+        (p = hex32(p, end, ' ', &sum)) == NULL)
+        goto bad;
+    if ((p = dec(p, end, '\n', &dlen)) == NULL ||
+        dlen != (uint64_t)(end - p) || c->offset > c->total ||
+        dlen > c->total - c->offset)
+        goto bad;
+    c->to = (uint32_t)to;
+    c->crc = sum;
+    c->data = p;
+    c->len = (size_t)dlen;
+    return 0;
+bad:
+    memset(c, 0, sizeof(*c));
+    return -EBADMSG;
+}
+
+uint32_t xcp__cluster_crc(uint32_t c, const void *p, size_t n)
+{
+    return crc(c, p, n);
+}
+
+int xcp__cluster_record_next(const char **p, const char *end,
+                             xcp__cluster_record *r)
+{
+    const char *s = *p, *nl, *q;
+    uint64_t epoch, seq, gen, blen;
+    size_t n;
+
+    if (s >= end)
+        return -ENOENT;
+    nl = memchr(s, '\n', (size_t)(end - s) < XCP__CLUSTER_RECORD_HDR_MAX
+                             ? (size_t)(end - s)
+                             : XCP__CLUSTER_RECORD_HDR_MAX);
+    if (nl == NULL || (size_t)(end - s) < sizeof(MAGIC) - 1 ||
+        memcmp(s, MAGIC, sizeof(MAGIC) - 1) != 0)
+        return -EBADMSG;
+    q = s + sizeof(MAGIC) - 1;
+    if ((q = dec(q, nl, ' ', &epoch)) == NULL ||
+        (q = dec(q, nl, ' ', &seq)) == NULL ||
+        (q = dec(q, nl, ' ', &gen)) == NULL ||
+        (q = dec(q, nl, ' ', &blen)) == NULL ||
+        blen > (uint64_t)(end - nl - 1))
+        return -EBADMSG;
+    n = (size_t)(nl + 1 - s) + (size_t)blen;
+    if (xcp__cluster_record_decode(s, n, r) < 0)
+        return -EBADMSG;
+    *p = s + n;
     return 0;
 }

@@ -138,6 +138,12 @@ int xcp__write_all(int fd, const void *buf, size_t n);
 /* fsync the directory dir, so that the names created, renamed or removed
  * in it are durable: 0 or a negative errno. */
 int xcp__fsync_dir(const char *dir);
+/* Replace path (in directory dir) by n bytes of buf atomically: written
+ * to path.tmp (mode), fsynced, renamed over path, dir fsynced; a crash
+ * leaves the old file or the new one. 0 or a negative errno (path.tmp
+ * removed). Sets no XenAPI error. */
+int xcp__file_replace(const char *dir, const char *path, const void *buf,
+                      size_t n, unsigned mode);
 
 /* ---- core/num.c: numbers as text, whatever the locale ---- */
 /* snprintf(buf, n, "%.*g", prec, f) with '.' as the decimal point whatever

@@ -176,3 +176,26 @@ int xcp__write_all(int fd, const void *buf, size_t n)
     }
     return 0;
 }
+
+int xcp__file_replace(const char *dir, const char *path, const void *buf,
+                      size_t n, unsigned mode)
+{
+    char tmp[PATH_MAX];
+    int fd, err = 0;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0)
+        return -errno;
+    if (xcp__write_all(fd, buf, n) < 0 || fsync(fd) < 0)
+        err = errno;
+    close(fd);
+    if (!err && rename(tmp, path) < 0)
+        err = errno;
+    if (err) {
+        unlink(tmp);
+        return -err;
+    }
+    return xcp__fsync_dir(dir);
+}

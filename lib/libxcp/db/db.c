@@ -13,6 +13,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define MAX_FIELDS 256
 #define MAX_TOMBSTONES 65536
@@ -677,6 +679,104 @@ int xcp__db_apply(xcp__db *db, uint64_t seq, const char *body, size_t len)
     rc = commit_txn(db, text, len, gen);
     free(text);
     return rc;
+}
+
+int xcp__db_snapshot_text(xcp__db *db, xcp__buf *out)
+{
+    if (!db->j)
+        return xcp__internal("an in-memory database has no snapshot");
+    return xcp__journal_snapshot_text(db->j, db, out);
+}
+
+int xcp__db_records_after(xcp__db *db, uint64_t after,
+                          int (*fn)(void *, uint64_t, const char *, size_t),
+                          void *arg)
+{
+    if (!db->j)
+        return after >= db->mem_seq ? 0 : 1;
+    return xcp__journal_read_after(db->j, after, fn, arg);
+}
+
+/* A snapshot's text is a database: load it in a directory of its own
+ * first, so that a bad one replaces nothing. */
+static int check_snapshot(const char *dir, const char *snap, size_t len,
+                          uint64_t seq)
+{
+    char *tdir = xcp__printf("%s/xfer.tmp", dir), *spath = NULL,
+         *jpath = NULL;
+    xcp__db *t = NULL;
+    FILE *f = NULL;
+    int rc;
+
+    if (!tdir || !(spath = xcp__printf("%s/db.snap", tdir)) ||
+        !(jpath = xcp__printf("%s/db.journal", tdir))) {
+        rc = xcp__oom();
+        goto out;
+    }
+    unlink(spath);
+    unlink(jpath);
+    if ((rc = xcp__mkdir_p(tdir, 0700)) < 0) {
+        rc = xcp__internal("cannot create %s: %s", tdir, strerror(-rc));
+        goto out;
+    }
+    if (!(f = fopen(spath, "w")) || fwrite(snap, 1, len, f) != len ||
+        fclose(f) != 0) {
+        f = NULL;
+        rc = xcp__internal("cannot write %s: %s", spath, strerror(errno));
+        goto out;
+    }
+    f = NULL;
+    if ((rc = xcp__db_open(&t, tdir)) < 0)
+        goto out;
+    if (xcp__db_seq(t) != seq)
+        rc = xcp__internal("the snapshot is at transaction %" PRIu64
+                           ", not %" PRIu64, xcp__db_seq(t), seq);
+out:
+    if (f)
+        fclose(f);
+    xcp__db_close(t);
+    if (spath)
+        unlink(spath);
+    if (jpath)
+        unlink(jpath);
+    if (tdir)
+        rmdir(tdir);
+    free(tdir);
+    free(spath);
+    free(jpath);
+    return rc;
+}
+
+int xcp__db_install(xcp__db *db, const char *dir, const char *snap,
+                    size_t len, uint64_t seq)
+{
+    xcp__db *n, tmp;
+    int rc;
+
+    if (!db->j)
+        return xcp__internal("an in-memory database has no snapshot");
+    if (db->depth > 0)
+        return xcp__internal("a snapshot cannot replace the database "
+                             "inside a transaction");
+    if ((rc = check_snapshot(dir, snap, len, seq)) < 0 ||
+        (rc = xcp__journal_install(db->j, snap, len)) < 0 ||
+        (rc = xcp__db_open(&n, dir)) < 0)
+        return rc;
+    /* The new contents under the old handle (the engine keeps it), with
+     * the old settings and hooks. */
+    n->fsync_policy = db->fsync_policy;
+    n->group_ms = db->group_ms;
+    n->repl = db->repl;
+    n->repl_arg = db->repl_arg;
+    n->on_commit = db->on_commit;
+    n->on_commit_arg = db->on_commit_arg;
+    tmp = *db;
+    *db = *n;
+    *n = tmp;
+    xcp__db_close(n);
+    if (db->on_commit)
+        db->on_commit(db->on_commit_arg, db->gen);
+    return 0;
 }
 
 /* Raw primitives shared by undo and loading. */

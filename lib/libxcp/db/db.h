@@ -133,6 +133,28 @@ int xcp__db_apply(xcp__db *db, uint64_t seq, const char *body, size_t len);
  * seq on a replica). */
 uint64_t xcp__db_seq(const xcp__db *db);
 
+/* Catch-up of a replica (docs/design-pool.md §5.1). fn(arg, seq, body,
+ * len) for every transaction of the journal after seq after, in order,
+ * body being the record's ("T <gen> <ops...>", no newline; valid during
+ * the call); 0 when all were given (none when after is the last), 1 when
+ * the journal no longer holds after + 1 (compacted into the snapshot: a
+ * snapshot is needed), < 0 (error set) on a damaged journal or when fn
+ * fails. Engine lock held. */
+int xcp__db_records_after(xcp__db *db, uint64_t after,
+                          int (*fn)(void *, uint64_t, const char *, size_t),
+                          void *arg);
+/* The database's snapshot text (db.snap's format) at its current seq,
+ * appended to out. Not inside a transaction. */
+int xcp__db_snapshot_text(xcp__db *db, xcp__buf *out);
+/* Replace the database by the snapshot text snap (another replica's, at
+ * transaction seq): checked by loading it apart first (nothing changes
+ * when it is not a snapshot at seq), then the journal emptied, the
+ * snapshot installed atomically in dir (the database's directory) and
+ * loaded in place of the current contents (volatile rows, sessions and
+ * tasks, are lost; hooks and settings kept); event waiters wake. */
+int xcp__db_install(xcp__db *db, const char *dir, const char *snap,
+                    size_t len, uint64_t seq);
+
 /* The replication hook of a pooled host. Without one (a single host) the
  * commit path is unchanged. */
 typedef struct xcp__db_repl {
@@ -175,6 +197,16 @@ int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db);
  * persistent object, trailer), appended to out: what a snapshot writes,
  * and what a joining member gets (pool/snapshot.c). */
 int xcp__journal_snapshot_encode(xcp__db *db, uint64_t seq, xcp__buf *out);
+/* The snapshot's text at the journal's seq, appended to out. */
+int xcp__journal_snapshot_text(struct xcp__journal *j, xcp__db *db,
+                               xcp__buf *out);
+/* Empty the journal and install snap as the snapshot (atomically). */
+int xcp__journal_install(struct xcp__journal *j, const char *snap,
+                         size_t len);
+/* See xcp__db_records_after. */
+int xcp__journal_read_after(struct xcp__journal *j, uint64_t after,
+                            int (*fn)(void *, uint64_t, const char *, size_t),
+                            void *arg);
 size_t xcp__journal_size(const struct xcp__journal *j);
 size_t xcp__journal_snapshot_size(const struct xcp__journal *j);
 int xcp__journal_sync(struct xcp__journal *j);

@@ -859,28 +859,37 @@ done:
     return rc;
 }
 
+/* The snapshot text of db at the journal's seq into out. */
+static int snapshot_text(struct xcp__journal *j, xcp__db *db, xcp__buf *out)
+{
+    return xcp__journal_snapshot_encode(db, xcp__journal_seq(j), out);
+}
+
+int xcp__journal_snapshot_text(struct xcp__journal *j, xcp__db *db,
+                               xcp__buf *out)
+{
+    return snapshot_text(j, db, out);
+}
+
+/* Write text to path atomically (xcp__file_replace). */
+static int install_file(struct xcp__journal *j, const char *path,
+                        const char *text, size_t len)
+{
+    int rc = xcp__file_replace(j->dir, path, text, len, 0600);
+
+    return rc < 0 ? xcp__internal("cannot install %s: %s", path,
+                                  strerror(-rc))
+                  : 0;
+}
+
 int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
 {
-    char *tmp = xcp__printf("%s.tmp", j->spath);
     xcp__buf out = {0};
-    int fd = -1, rc = 0;
+    int rc;
 
-    if (!tmp)
-        return xcp__oom();
-    if ((rc = xcp__journal_snapshot_encode(db, j->seq, &out)) < 0)
+    if ((rc = snapshot_text(j, db, &out)) < 0 ||
+        (rc = install_file(j, j->spath, out.data, out.len)) < 0)
         goto out;
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, out.data, out.len) < 0 || fsync(fd) < 0) {
-        rc = xcp__internal("cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    close(fd);
-    fd = -1;
-    if (rename(tmp, j->spath) < 0 || xcp__fsync_dir(j->dir) < 0) {
-        rc = xcp__internal("cannot install %s: %s", j->spath,
-                           strerror(errno));
-        goto out;
-    }
     j->snap_size = out.len;
     /* The snapshot holds everything: the journal restarts empty. A crash
      * before the truncate is harmless (replay skips older generations). */
@@ -895,12 +904,80 @@ int xcp__journal_snapshot(struct xcp__journal *j, xcp__db *db)
     j->deadline_ms = 0;
     pthread_mutex_unlock(&j->mu);
 out:
-    if (fd >= 0)
-        close(fd);
-    if (rc < 0)
-        unlink(tmp);
-    free(tmp);
     xcp__buf_free(&out);
+    return rc;
+}
+
+int xcp__journal_install(struct xcp__journal *j, const char *snap,
+                         size_t len)
+{
+    int rc;
+
+    /* The journal goes first: a crash between the two leaves the old
+     * snapshot alone (an older replica, caught up again), never the new
+     * snapshot followed by the old journal's lines (a tail that may be
+     * the very one this transfer replaces). */
+    if (ftruncate(j->fd, 0) < 0 || fdatasync(j->fd) < 0)
+        return io_error(j, "truncate", errno);
+    lseek(j->fd, 0, SEEK_SET);
+    j->size = 0;
+    if ((rc = install_file(j, j->spath, snap, len)) < 0)
+        return rc;
+    j->snap_size = len;
+    return 0;
+}
+
+int xcp__journal_read_after(struct xcp__journal *j, uint64_t after,
+                            int (*fn)(void *, uint64_t, const char *, size_t),
+                            void *arg)
+{
+    size_t len = 0;
+    char *buf, *line, *nl;
+    uint64_t expect = after + 1, last = xcp__journal_seq(j);
+    xcp__buf body = {0};
+    int rc = 0;
+
+    if (after >= last)
+        return 0;
+    if (!(buf = read_file(j->jpath, &len)))
+        return errno == ENOENT ? 1
+                               : xcp__internal("cannot read %s: %s", j->jpath,
+                                               strerror(errno));
+    for (line = buf; (nl = strchr(line, '\n')) && expect <= last;
+         line = nl + 1) {
+        const char *b;
+        uint64_t g, q;
+        int n = 0;
+        *nl = '\0';
+        if (!(b = check_line(line, (size_t)(nl - line))) ||
+            sscanf(b, "T %" SCNu64 " %" SCNu64 "%n", &g, &q, &n) != 2 ||
+            (b[n] && b[n] != ' ')) {
+            rc = xcp__internal("%s: damaged line while reading from "
+                               "transaction %" PRIu64, j->jpath, expect);
+            goto out;
+        }
+        if (q < expect)
+            continue;
+        if (q > expect) {
+            rc = 1; /* compacted into the snapshot since */
+            goto out;
+        }
+        /* The record's body is the line without its seq. */
+        body.len = 0;
+        xcp__buf_printf(&body, "T %" PRIu64 "%s", g, b + n);
+        if (body.oom) {
+            rc = xcp__oom();
+            goto out;
+        }
+        if ((rc = fn(arg, q, body.data, body.len)) < 0)
+            goto out;
+        expect++;
+    }
+    if (expect <= last)
+        rc = 1;
+out:
+    xcp__buf_free(&body);
+    free(buf);
     return rc;
 }
 

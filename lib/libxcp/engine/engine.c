@@ -194,6 +194,23 @@ static int leftovers_txn(xcp__ctx *c, void *arg)
     return xcp__sr_collect_leftovers(c);
 }
 
+int xcp__engine_startup_writes(xcp__engine *e)
+{
+    int rc = txn_locked(e, firstboot_txn, NULL);
+
+    if (rc == 0)
+        rc = txn_locked(e, reconcile_txn, NULL);
+    /* Leftovers of calls a crash interrupted; failing to collect them
+     * must not keep the engine closed. */
+    if (rc == 0 && txn_locked(e, leftovers_txn, NULL) < 0) {
+        xcp__log(XCP__LOG_WARN, "leftovers of interrupted calls not "
+                 "collected: %s", xcp_error_last() ? xcp_error_last()->name
+                                                   : "?");
+        xcp_error_clear();
+    }
+    return rc;
+}
+
 /* The SR collector's thread (see xcp__sr_collect). */
 static void *collector_main(void *arg)
 {
@@ -419,10 +436,12 @@ static int engine_open(xcp__engine **out, const char *dir,
     }
     xcp__hv_set_image_ops(e->hv, &xcp__hv_image_ops);
     pthread_mutex_lock(&e->lock);
-    if (xcp__pool_role_member(dir)) {
-        /* A pool member writes nothing of its own (the coordinator is
-         * the only writer, docs/design-pool.md §2): start-up only learns
-         * which rows are the pool, the host and dom0. */
+    if (xcp__pool_role_pooled(dir)) {
+        /* A pooled host writes nothing before the pool confirms it is the
+         * coordinator (the only writer, docs/design-pool.md §2): start-up
+         * only learns which rows are the pool, the host and dom0; a
+         * confirmed coordinator then makes its start-up writes through
+         * the pool (xcp__engine_startup_writes, from pool.c). */
         xcp__db_begin(e->db);
         rc = firstboot_txn(&(xcp__ctx){.e = e, .db = e->db, .mid = -1},
                            NULL);
@@ -433,17 +452,7 @@ static int engine_open(xcp__engine **out, const char *dir,
         member_boot(e);
         goto started;
     }
-    rc = txn_locked(e, firstboot_txn, NULL);
-    if (rc == 0)
-        rc = txn_locked(e, reconcile_txn, NULL);
-    /* Leftovers of calls a crash interrupted; failing to collect them
-     * must not keep the engine closed. */
-    if (rc == 0 && txn_locked(e, leftovers_txn, NULL) < 0) {
-        xcp__log(XCP__LOG_WARN, "leftovers of interrupted calls not "
-                 "collected: %s", xcp_error_last() ? xcp_error_last()->name
-                                                   : "?");
-        xcp_error_clear();
-    }
+    rc = xcp__engine_startup_writes(e);
     pthread_mutex_unlock(&e->lock);
     if (rc < 0 || (rc = xcp__pool_open(&e->pool_repl, e)) < 0)
         goto fail;
@@ -899,6 +908,19 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&e->lock);
     rc = run_call(&w->c);
+    if (e->pool_repl && rc >= 0) {
+        /* A pooled coordinator marks the task done only once a quorum
+         * holds its commits (docs/design-pool.md §3): a client that sees
+         * it succeed never loses its changes to a failover. */
+        int wr;
+        pthread_mutex_unlock(&e->lock);
+        wr = xcp__pool_wait(e->pool_repl);
+        pthread_mutex_lock(&e->lock);
+        if (wr < 0) {
+            xcp_value_dispose(&w->result);
+            rc = wr;
+        }
+    }
     task_finish(&w->c, rc, &w->result);
     xcp__tasks_gc(e);
     for (i = 0; i < w->c.nargs; i++)
@@ -906,13 +928,6 @@ static void *worker_main(void *arg)
     free(w->c.args);
     xcp_value_dispose(&w->result);
     free(w);
-    if (e->pool_repl) {
-        /* The thread's commits reach a quorum before it ends (its task
-         * is not replicated: its outcome is already set). */
-        pthread_mutex_unlock(&e->lock);
-        xcp__pool_wait(e->pool_repl);
-        pthread_mutex_lock(&e->lock);
-    }
     if (--e->workers == 0)
         pthread_cond_broadcast(&e->workers_done);
     pthread_mutex_unlock(&e->lock);

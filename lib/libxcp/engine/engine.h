@@ -210,6 +210,12 @@ typedef struct xcp__call_opts {
  * the monitor tries it again later, until the VM is not busy. Called by
  * the monitor's own reconciliation, under the engine lock. */
 void xcp__engine_defer(xcp__engine *e, uint32_t domid);
+/* The writes of an engine's start-up (first boot, reconciliation of the
+ * domains, leftovers of interrupted calls), each its own transaction;
+ * engine lock held. engine_open makes them, except on a pooled host,
+ * whose pool code makes them once the pool confirms it is the
+ * coordinator (so that they reach the members like any commit). */
+int xcp__engine_startup_writes(xcp__engine *e);
 int xcp__engine_txn(xcp__engine *e, int (*fn)(xcp__ctx *, void *),
                     void *arg);
 /* The same when the engine lock is free now; 1 (nothing done) when it

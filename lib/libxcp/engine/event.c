@@ -6,6 +6,7 @@
  * batching delay.
  */
 #include "engine.h"
+#include "../pool/pool.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -108,24 +109,37 @@ fail:
     return rc;
 }
 
-/* Changes after gen matching s, ordered adds, mods, dels. */
-static int collect(xcp__ctx *c, const struct xcp__subs *s, uint64_t gen,
-                   bool legacy, uint64_t *next_id, xcp_value *events)
+/* The generation event.from may serve up to: on a pooled coordinator,
+ * the last one all of whose replicated changes a quorum holds (a change
+ * a failover could undo is never shown, docs/design-pool.md §3); else
+ * the database's. */
+static uint64_t visible(xcp__ctx *c)
 {
-    xcp__obj *o, *first = xcp__db_changes_after(c->db, gen);
+    return xcp__pool_visible(c->e->pool_repl, xcp__db_generation(c->db));
+}
+
+/* Changes after gen up to limit matching s, ordered adds, mods, dels. */
+static int collect(xcp__ctx *c, const struct xcp__subs *s, uint64_t gen,
+                   uint64_t limit, bool legacy, uint64_t *next_id,
+                   xcp_value *events)
+{
+    xcp__obj *o, *first = xcp__db_changes_after(c->db, gen), *end;
     size_t n = 0, k, pass;
     char ts[40];
     int rc;
 
     snprintf(ts, sizeof(ts), "%.0f.", xcp__now_real());
-    for (o = first; o; o = o->gnext)
+    /* generation order: the first object past the limit ends the list */
+    for (end = first; end && end->gen <= limit; end = end->gnext)
+        ;
+    for (o = first; o != end; o = o->gnext)
         if (subscribed(s, o) && !(o->deleted && o->created_gen > gen))
             n++;
     if ((rc = xcp_value_set_array(events, n)) < 0)
         return rc;
     k = 0;
     for (pass = 0; pass < 3; pass++) {
-        for (o = first; o; o = o->gnext) {
+        for (o = first; o != end; o = o->gnext) {
             const char *op;
             if (!subscribed(s, o) || (o->deleted && o->created_gen > gen))
                 continue;
@@ -274,7 +288,7 @@ void xcp__events_committed(xcp__engine *e, uint64_t gen)
 static int from(xcp__ctx *c)
 {
     struct xcp__subs s;
-    uint64_t gen;
+    uint64_t gen, vis = 0;
     double timeout = xcp__arg_float(c, 2);
     int64_t deadline;
     xcp_value events, counts, tok;
@@ -296,7 +310,8 @@ static int from(xcp__ctx *c)
     deadline = c->deadline_ms ? c->deadline_ms
                               : xcp__now_ms() + (int64_t)(timeout * 1000);
     for (;;) {
-        if ((rc = collect(c, &s, gen, false, NULL, &events)) < 0)
+        vis = visible(c);
+        if ((rc = collect(c, &s, gen, vis, false, NULL, &events)) < 0)
             goto out;
         if (events.u.arr.n > 0 || c->no_block || deadline <= xcp__now_ms())
             break;
@@ -311,7 +326,7 @@ static int from(xcp__ctx *c)
             char tok[48];
             xcp_value_dispose(&events);
             snprintf(tok, sizeof(tok), "%020" PRIu64 ",%020" PRIu64,
-                     xcp__db_generation(c->db), (uint64_t)0);
+                     vis, (uint64_t)0);
             xcp_value_dispose(&c->args[1]);
             if ((rc = xcp_value_set_string(&c->args[1], tok)) < 0)
                 goto out;
@@ -331,7 +346,7 @@ static int from(xcp__ctx *c)
         goto out;
     }
     snprintf(buf, sizeof(buf), "%020" PRIu64 ",%020" PRIu64,
-             xcp__db_generation(c->db), (uint64_t)0);
+             vis, (uint64_t)0);
     xcp_value_set_struct(c->result);
     xcp_value_struct_add(c->result, "events", &events);
     xcp_value_struct_add(c->result, "valid_ref_counts", &counts);
@@ -426,10 +441,12 @@ static int next(xcp__ctx *c)
             q->last_gen = xcp__db_generation(c->db);
             return XCP__ERR_EVENTS_LOST();
         }
-        if ((rc = collect(c, &q->subs, q->last_gen, true,
+        uint64_t vis = visible(c);
+        if ((rc = collect(c, &q->subs, q->last_gen, vis, true,
                           &c->e->evq_next_id, c->result)) < 0)
             return rc;
-        q->last_gen = xcp__db_generation(c->db);
+        if (vis > q->last_gen)
+            q->last_gen = vis;
         if (c->result->u.arr.n > 0 || c->no_block)
             return 0;
         xcp_value_dispose(c->result);

@@ -6,33 +6,63 @@
  * commit (prepare .. submit, around the journal's one write) and wait on
  * `cv` for their seq outside the engine lock, so commits pipeline.
  *
- * Lock order: the engine lock, then mu. The dispatch thread holds mu and
- * takes the engine lock only on a member (to apply a record), where no
- * commit ever takes mu (a member's prepare refuses without it).
+ * Lock order: the engine lock, then mu. The dispatch thread holds mu
+ * while it dispatches; to apply a record or install a snapshot (a member)
+ * it lets mu go, takes the engine lock, then mu again (a commit waiting
+ * for mu meanwhile finds the host a member and refuses, touching nothing);
+ * the coordinator's work that needs the engine lock (the first record of
+ * its epoch, its start-up writes, answering a member's catch-up) runs
+ * between dispatches, with mu released first.
+ *
+ * The outcome of a round of states (docs/design-pool.md §5): the winner
+ * writes `coordinator <nodeid>` to its pool-role, commits the first record
+ * of its epoch (pool.master := its host, the host row whose
+ * other_config:corosync-nodeid is its node id, when one is; and the
+ * epoch's first seq appended to pool.other_config:xcp_pool_epochs, which
+ * is how every replica knows the epoch of each of its records) and then
+ * takes writes; the others write `member <address> <nodeid>` and answer
+ * HOST_IS_SLAVE with that address. A deposed coordinator becomes a member
+ * and catches up; a tail of its own that the pool does not have is
+ * replaced by a snapshot of the coordinator's database (state transfer:
+ * the logs disagree at its last record).
  */
 #include "pool.h"
 
+#include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../engine/engine.h"
 
-bool xcp__pool_role_member(const char *state_dir)
+static void role_read(const char *state_dir, char *buf, size_t len)
 {
-    char path[PATH_MAX], buf[16] = "";
+    char path[PATH_MAX];
     FILE *f;
 
+    buf[0] = '\0';
     snprintf(path, sizeof(path), "%s/pool-role", state_dir);
     if (!(f = fopen(path, "r")))
-        return false;
-    if (!fgets(buf, sizeof(buf), f))
+        return;
+    if (!fgets(buf, (int)len, f))
         buf[0] = '\0';
     fclose(f);
+}
+
+bool xcp__pool_role_member(const char *state_dir)
+{
+    char buf[16];
+
+    role_read(state_dir, buf, sizeof(buf));
     return strncmp(buf, "member ", 7) == 0;
 }
 
@@ -79,24 +109,64 @@ int xcp__pool_secret_read(const char *state_dir, char out[65])
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+bool xcp__pool_role_pooled(const char *state_dir)
+{
+    char buf[16];
+
+    role_read(state_dir, buf, sizeof(buf));
+    return strncmp(buf, "member ", 7) == 0 ||
+           strncmp(buf, "coordinator ", 12) == 0;
+}
+
+/* name in dir := text, atomically (xcp__file_replace). */
+static int write_atomic(const char *dir, const char *name, const char *text)
+{
+    char path[PATH_MAX];
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    rc = xcp__file_replace(dir, path, text, strlen(text), 0644);
+    return rc < 0 ? xcp__internal("cannot write %s: %s", path,
+                                  strerror(-rc))
+                  : 0;
+}
+
+int xcp__pool_role_write(const char *state_dir, const char *line)
+{
+    char text[512];
+
+    if (strchr(line, '\n') || strlen(line) + 2 > sizeof(text))
+        return XCP__ERR_INVALID_VALUE("pool-role", line);
+    snprintf(text, sizeof(text), "%s\n", line);
+    return write_atomic(state_dir, "pool-role", text);
+}
 
 #include "../cluster/cluster.h"
 #include "../client/client.h"
 #include <xcp/session.h>
 
 #define WAIT_MS 30000 /* a commit not held by a quorum by then fails */
+#define EPOCHS_KEY "xcp_pool_epochs"
+#define EPOCHS_MAX 64     /* entries kept in it */
+#define NODEID_KEY "corosync-nodeid"
 
 struct xcp__pool {
     xcp__engine *e;
     bool member;
     char coordinator[256];   /* member: the coordinator's address */
-    char self_addr[256];     /* coordinator: its own (for errors) */
+    char self_addr[256];     /* this host's (states, errors) */
     uint32_t coord_nodeid;
+    uint32_t me;
+    uint64_t epoch;          /* of the last decision (pool-epoch file) */
     xcp__repl *r;
     pthread_mutex_t mu;      /* r and the fields below */
-    pthread_cond_t cv;       /* committed moved, or broken */
+    pthread_cond_t cv;       /* committed moved, or broken, or deposed */
     uint64_t committed;
     bool broken;             /* the journal and the pool disagree */
+    bool ready;              /* a round confirmed this coordinator and its
+                                first record of the epoch is sent */
+    bool first_due;          /* coordinator: that first record is to make */
+    bool startup_due;        /* coordinator: its start-up writes */
     bool stop;
     pthread_t thr;
     bool running;
@@ -106,6 +176,12 @@ struct xcp__pool {
     uint64_t applied;        /* member: last seq applied here (mu) */
     pthread_mutex_t rpc_mu;  /* cs: one call to the coordinator at a time */
     xcp_session *cs;         /* member: slave_login session there */
+    /* coordinator: (seq, gen) of the commits sent and not yet held by a
+     * quorum, oldest first (a ring): event.from stops below the oldest */
+    struct pend {
+        uint64_t seq, gen;
+    } *pend;
+    size_t pcap, phead, pn;
 };
 
 /* lib/libxcp/cluster, loaded from the module xcp-cluster.so when a host
@@ -114,7 +190,8 @@ struct xcp__pool {
 static struct {
     int (*quorum_get)(xcp__cluster_quorum *, xcp__cluster_err *);
     int (*open)(xcp__repl **, const char *, uint32_t, uint64_t, uint64_t,
-                const xcp__repl_callbacks *, void *, xcp__cluster_err *);
+                uint64_t, const xcp__repl_callbacks *, void *,
+                xcp__cluster_err *);
     int (*submit)(xcp__repl *, uint64_t, const char *, size_t, uint64_t *,
                   xcp__cluster_err *);
     int (*dispatch)(xcp__repl *, int, xcp__cluster_err *);
@@ -131,6 +208,12 @@ static struct {
     void (*coro_stop)(xcp__corosync *, bool);
     bool (*systemd)(void);
     bool (*has_member)(const xcp__repl *, uint32_t);
+    void (*set_address)(xcp__repl *, const char *);
+    bool (*ready)(const xcp__repl *);
+    int (*next_request)(xcp__repl *, uint32_t *, uint64_t *, uint64_t *);
+    int (*answer)(xcp__repl *, uint32_t, char, uint64_t, uint64_t, uint64_t,
+                  const char *, size_t, xcp__cluster_err *);
+    ssize_t (*record_encode)(const xcp__cluster_record *, char *, size_t);
 } cl;
 static pthread_mutex_t cl_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool cl_loaded;
@@ -156,6 +239,11 @@ static int cluster_load(void)
         {(void **)&cl.coro_stop, "xcp__corosync_stop"},
         {(void **)&cl.systemd, "xcp__cluster_systemd_running"},
         {(void **)&cl.has_member, "xcp__repl_has_member"},
+        {(void **)&cl.set_address, "xcp__repl_set_address"},
+        {(void **)&cl.ready, "xcp__repl_ready"},
+        {(void **)&cl.next_request, "xcp__repl_next_request"},
+        {(void **)&cl.answer, "xcp__repl_answer"},
+        {(void **)&cl.record_encode, "xcp__cluster_record_encode"},
     };
     const char *env = getenv("XCP_POOL_MODULE_DIR");
     char dirs[2][PATH_MAX], path[PATH_MAX + 32], why[512] = "";
@@ -426,15 +514,6 @@ void xcp__pool_request_restart(void)
     }
 }
 
-int xcp__pool_role_write(const char *state_dir, const char *line)
-{
-    char path[4096], buf[512];
-
-    snprintf(path, sizeof(path), "%s/pool-role", state_dir);
-    snprintf(buf, sizeof(buf), "%s\n", line);
-    return xcp__pool_file_write(path, buf, strlen(buf), 0600);
-}
-
 static _Thread_local bool tls_client;
 
 bool xcp__pool_set_client(bool client)
@@ -445,27 +524,121 @@ bool xcp__pool_set_client(bool client)
     return was;
 }
 
+/* ---- epochs (pool.other_config:xcp_pool_epochs, "E:S E:S ...") ---------- */
+
+/* The epoch of transaction seq by the history hist (engine lock held):
+ * that of the last entry starting at or before it; before the first
+ * entry, 1 when the history is whole, 0 (unknown) when it was trimmed. */
+static uint64_t epoch_at(const char *hist, uint64_t seq)
+{
+    uint64_t e = 0, s, found = 0;
+    size_t n = 0;
+    int used;
+
+    while (hist && sscanf(hist, " %" SCNu64 ":%" SCNu64 "%n", &e, &s,
+                          &used) == 2) {
+        if (s <= seq)
+            found = e;
+        n++;
+        hist += used;
+    }
+    if (found)
+        return found;
+    return n >= EPOCHS_MAX ? 0 : 1;
+}
+
+static const char *epochs_of(xcp__engine *e)
+{
+    xcp__obj *pool = xcp__db_get_cls(e->db, C(pool), e->pool);
+
+    return pool ? xcp__obj_map_str(pool, F(pool, other_config), EPOCHS_KEY)
+                : NULL;
+}
+
+/* The host row of corosync node id (engine lock held), or NULL. */
+static xcp__obj *host_of_node(xcp__engine *e, uint32_t nodeid)
+{
+    size_t i, n;
+    xcp__obj *const *hosts = xcp__db_all(e->db, C(host), &n);
+    char id[16];
+
+    snprintf(id, sizeof(id), "%u", nodeid);
+    for (i = 0; i < n; i++) {
+        const char *v = xcp__obj_map_str(hosts[i], F(host, other_config),
+                                         NODEID_KEY);
+        if (v && strcmp(v, id) == 0)
+            return hosts[i];
+    }
+    return NULL;
+}
+
+/* This host's XenAPI address: its row's (by node id) when it has one, else
+ * the first IPv4 address of an interface other than lo (a harness host
+ * whose database is a copy of another's). */
+static void own_address(xcp__pool *p, char *out, size_t len)
+{
+    xcp__obj *h = host_of_node(p->e, p->me);
+    struct ifaddrs *ifa, *i;
+
+    out[0] = '\0';
+    if (h && *xcp__obj_str(h, F(host, address))) {
+        snprintf(out, len, "%s", xcp__obj_str(h, F(host, address)));
+        return;
+    }
+    if (getifaddrs(&ifa) < 0)
+        return;
+    for (i = ifa; i && !out[0]; i = i->ifa_next)
+        if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+            strcmp(i->ifa_name, "lo") != 0 &&
+            !inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+                       out, (socklen_t)len))
+            out[0] = '\0';
+    freeifaddrs(ifa);
+}
+
+static uint64_t epoch_file_read(const char *dir)
+{
+    char path[PATH_MAX], buf[32] = "";
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/pool-epoch", dir);
+    if (!(f = fopen(path, "r")))
+        return 0;
+    if (!fgets(buf, sizeof(buf), f))
+        buf[0] = '\0';
+    fclose(f);
+    return strtoull(buf, NULL, 10);
+}
+
 /* ---- the hook (engine lock held) ---------------------------------------- */
 
 static int hook_prepare(void *arg)
 {
     xcp__pool *p = arg;
     xcp__cluster_quorum q;
+    char addr[256];
 
+    pthread_mutex_lock(&p->mu);
     /* A member's own writes run on the coordinator (hook_forward); a
      * client's go there themselves (design §7, as XAPI). */
-    if (p->member)
-        return tls_client ? XCP__ERR_HOST_IS_SLAVE(p->coordinator)
+    if (p->member) {
+        snprintf(addr, sizeof(addr), "%s", p->coordinator);
+        pthread_mutex_unlock(&p->mu);
+        return tls_client ? XCP__ERR_HOST_IS_SLAVE(addr)
                           : XCP__DB_REPL_FORWARD;
-    pthread_mutex_lock(&p->mu);
+    }
     if (p->broken) {
         pthread_mutex_unlock(&p->mu);
         return xcp__internal("this coordinator's journal is ahead of the "
                              "pool (a record could not be sent): writes "
                              "wait for a restart and catch-up");
     }
-    if (!cl.quorate(p->r) &&
-        (cl.quorum_get(&q, NULL) < 0 || !q.quorate)) {
+    /* Until a round of states confirms this coordinator and its epoch's
+     * first record is out (made by the dispatch thread), no write. */
+    if ((!p->ready && !(p->first_due && p->running &&
+                        pthread_equal(pthread_self(), p->thr))) ||
+        (!cl.quorate(p->r) &&
+         (cl.quorum_get(&q, NULL) < 0 || !q.quorate))) {
         pthread_mutex_unlock(&p->mu);
         return not_quorate(p);
     }
@@ -489,6 +662,23 @@ static int hook_submit(void *arg, uint64_t seq, uint64_t gen,
 
     rc = cl.submit(p->r, gen, body, len, &got, &err);
     if (rc == 0 && got == seq) {
+        if (p->pn == p->pcap) {
+            /* grow the ring, keeping its order */
+            size_t cap = p->pcap ? p->pcap * 2 : 64, i;
+            struct pend *n = malloc(cap * sizeof(*n));
+            if (n) {
+                for (i = 0; i < p->pn; i++)
+                    n[i] = p->pend[(p->phead + i) % p->pcap];
+                free(p->pend);
+                p->pend = n;
+                p->pcap = cap;
+                p->phead = 0;
+            }
+        }
+        if (p->pn < p->pcap) {
+            p->pend[(p->phead + p->pn) % p->pcap] = (struct pend){seq, gen};
+            p->pn++;
+        }
         tls_seq = seq;
         tls_pool = p;
         pthread_mutex_unlock(&p->mu);
@@ -638,13 +828,21 @@ static const xcp__db_repl hook = {hook_prepare, hook_submit, hook_cancel,
 
 /* ---- the dispatch thread ------------------------------------------------- */
 
+/* From inside a dispatch (mu held): the engine lock, taken in order. */
+static void engine_lock(xcp__pool *p)
+{
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_lock(&p->e->lock);
+    pthread_mutex_lock(&p->mu);
+}
+
 /* Member: a record in the pool's order (mu held, engine lock not). */
 static int on_apply(void *arg, const xcp__cluster_record *rec)
 {
     xcp__pool *p = arg;
     int rc;
 
-    pthread_mutex_lock(&p->e->lock);
+    engine_lock(p);
     rc = xcp__db_apply(p->e->db, rec->seq, rec->body, rec->len);
     if (rc == 0 && !p->ejected && touches_hosts(rec->body, rec->len)) {
         if (!xcp__db_get(p->e->db, p->e->host)) {
@@ -675,11 +873,264 @@ static int on_apply(void *arg, const xcp__cluster_record *rec)
     return rc;
 }
 
+/* Member: the coordinator's database replaces ours (state transfer). */
+static int on_install(void *arg, uint64_t seq, uint64_t last_epoch,
+                      uint64_t gen, const char *snap, size_t len)
+{
+    xcp__pool *p = arg;
+    int rc;
+
+    engine_lock(p);
+    rc = xcp__db_install(p->e->db, p->e->state_dir, snap, len, seq);
+    pthread_mutex_unlock(&p->e->lock);
+    if (rc < 0) {
+        const xcp_error *x = xcp_error_last();
+        xcp__log(XCP__LOG_ERR, "pool: snapshot at %" PRIu64 " not "
+                 "installed: %s", seq, x && x->nparams ? x->params[0] : "?");
+        xcp_error_clear();
+        p->broken = true;
+        return rc;
+    }
+    xcp__log(XCP__LOG_INFO, "pool: replica replaced by the coordinator's "
+             "database at seq %" PRIu64 " (epoch %" PRIu64 ", generation %"
+             PRIu64 ", %zu bytes)", seq, last_epoch, gen, len);
+    return 0;
+}
+
+/* A round of states decided (mu held, engine lock not): the pool-role
+ * file, the epoch file, and what the dispatch thread must do next. */
+static void on_elected(void *arg, uint32_t coordinator, uint64_t epoch,
+                       const char *address)
+{
+    xcp__pool *p = arg;
+    bool me = coordinator == p->me, was_member = p->member;
+    char line[320], num[32];
+
+    if (epoch > p->epoch) {
+        /* Before anything of the new epoch is sent: a restart must never
+         * reuse it. */
+        snprintf(num, sizeof(num), "%" PRIu64 "\n", epoch);
+        if (write_atomic(p->e->state_dir, "pool-epoch", num) < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: %s", xcp_error_last()->params[0]);
+            xcp_error_clear();
+        }
+    }
+    if (me) {
+        if (was_member || p->coord_nodeid != coordinator ||
+            epoch != p->epoch)
+            xcp__log(XCP__LOG_INFO, "pool: this host (node %u) is the "
+                     "coordinator of epoch %" PRIu64, p->me, epoch);
+        p->first_due = p->first_due || epoch != p->epoch || was_member;
+        p->ready = !p->first_due;
+        snprintf(line, sizeof(line), "coordinator %u", p->me);
+        p->member = false;
+    } else {
+        if (address && *address)
+            snprintf(p->coordinator, sizeof(p->coordinator), "%s", address);
+        if (!was_member || p->coord_nodeid != coordinator)
+            xcp__log(XCP__LOG_INFO, "pool: node %u (%s) is the coordinator "
+                     "of epoch %" PRIu64 "; this host is a member", coordinator,
+                     p->coordinator, epoch);
+        p->member = true;
+        p->ready = false;
+        p->first_due = p->startup_due = false;
+        snprintf(line, sizeof(line), "member %s %u", p->coordinator,
+                 coordinator);
+    }
+    p->coord_nodeid = coordinator;
+    p->epoch = epoch;
+    {
+        char cur[320];
+        role_read(p->e->state_dir, cur, sizeof(cur));
+        cur[strcspn(cur, "\n")] = '\0';
+        if (strcmp(cur, line) != 0 &&
+            xcp__pool_role_write(p->e->state_dir, line) < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: %s", xcp_error_last()->params[0]);
+            xcp_error_clear();
+        }
+    }
+    /* Calls of a deposed coordinator waiting for acks fail now. */
+    pthread_cond_broadcast(&p->cv);
+}
+
+/* The first record of this coordinator's epoch (engine lock held, mu
+ * not): pool.master := its host when a host row carries its node id,
+ * and the epoch's first seq in the history. */
+static int first_record(xcp__pool *p)
+{
+    xcp__engine *e = p->e;
+    xcp__obj *pool = xcp__db_get_cls(e->db, C(pool), e->pool);
+    xcp__obj *host = host_of_node(e, p->me);
+    const char *old = epochs_of(e);
+    xcp__buf hist = {0};
+    const char *q;
+    size_t n = 0;
+    int rc;
+
+    if (!pool)
+        return xcp__internal("the pool has no pool row");
+    /* The last EPOCHS_MAX - 1 entries, then this one. */
+    for (q = old; q && *q; q = strchr(q + 1, ' '))
+        n++;
+    for (q = old; q && *q && n >= EPOCHS_MAX; q = strchr(q + 1, ' '))
+        n--;
+    if (q && *q == ' ')
+        q++;
+    if (q && *q)
+        xcp__buf_printf(&hist, "%s ", q);
+    xcp__buf_printf(&hist, "%" PRIu64 ":%" PRIu64, p->epoch,
+                    xcp__db_seq(e->db) + 1);
+    if (hist.oom)
+        return xcp__oom();
+    xcp__db_begin(e->db);
+    rc = xcp__db_map_put_str(e->db, pool, F(pool, other_config), EPOCHS_KEY,
+                             hist.data);
+    if (rc == 0 && host &&
+        strcmp(xcp__obj_str(pool, F(pool, master)), host->ref) != 0)
+        rc = xcp__db_set_str(e->db, pool, F(pool, master), host->ref);
+    if (rc < 0)
+        xcp__db_abort(e->db);
+    else
+        rc = xcp__db_commit(e->db);
+    if (rc == 0 && host)
+        snprintf(e->host, sizeof(e->host), "%s", host->ref);
+    if (rc == 0 && !host)
+        xcp__log(XCP__LOG_WARN, "pool: no host row carries other_config:"
+                 NODEID_KEY "=%u: pool.master stays %s", p->me,
+                 xcp__obj_str(pool, F(pool, master)));
+    xcp__buf_free(&hist);
+    tls_seq = 0;
+    return rc;
+}
+
+struct answer {
+    xcp__pool *p;
+    const char *hist;
+    xcp__buf out;
+    char *rec;
+    size_t cap;
+};
+
+static int add_record(void *arg, uint64_t seq, const char *body, size_t len)
+{
+    struct answer *a = arg;
+    xcp__cluster_record r = {epoch_at(a->hist, seq), seq, 0, body, len};
+    ssize_t n;
+
+    r.gen = strtoull(body + 2, NULL, 10);
+    if (XCP__CLUSTER_RECORD_HDR_MAX + len > a->cap) {
+        char *b = realloc(a->rec, XCP__CLUSTER_RECORD_HDR_MAX + len);
+        if (!b)
+            return xcp__oom();
+        a->rec = b;
+        a->cap = XCP__CLUSTER_RECORD_HDR_MAX + len;
+    }
+    if ((n = cl.record_encode(&r, a->rec, a->cap)) < 0)
+        return xcp__internal("cannot encode record %" PRIu64, seq);
+    xcp__buf_add(&a->out, a->rec, (size_t)n);
+    return a->out.oom ? xcp__oom() : 0;
+}
+
+/* Coordinator: answer one catch-up request (engine lock held, mu not):
+ * the records that follow the member's last when its record there is of
+ * the same epoch as ours and our journal still has them; else our whole
+ * database. */
+static void answer(xcp__pool *p, uint32_t to, uint64_t le, uint64_t last)
+{
+    xcp__db *db = p->e->db;
+    struct answer a = {p, epochs_of(p->e), {0}, NULL, 0};
+    uint64_t seq = xcp__db_seq(db), ours = epoch_at(a.hist, last);
+    xcp__cluster_err err = {""};
+    char kind = 'C';
+    int rc = 1;
+    int64_t t0 = xcp__now_ms();
+
+    if (last <= seq && (last == 0 || (ours != 0 && ours == le)))
+        rc = xcp__db_records_after(db, last, add_record, &a);
+    if (rc != 0) {
+        if (rc < 0) {
+            xcp__log(XCP__LOG_WARN, "pool: node %u's catch-up: %s", to,
+                     xcp_error_last()->params[0]);
+            xcp_error_clear();
+        }
+        kind = 'T';
+        a.out.len = 0;
+        if (xcp__db_snapshot_text(db, &a.out) < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: no snapshot for node %u: %s", to,
+                     xcp_error_last()->params[0]);
+            xcp_error_clear();
+            goto out;
+        }
+    }
+    pthread_mutex_lock(&p->mu);
+    rc = cl.answer(p->r, to, kind, seq, epoch_at(a.hist, seq),
+                   xcp__db_generation(db), a.out.data ? a.out.data : "",
+                   a.out.len, &err);
+    pthread_mutex_unlock(&p->mu);
+    if (rc < 0)
+        xcp__log(XCP__LOG_ERR, "pool: cannot answer node %u: %s", to,
+                 err.msg);
+    else
+        xcp__log(XCP__LOG_INFO, "pool: node %u (at seq %" PRIu64 " of epoch %"
+                 PRIu64 ") caught up to %" PRIu64 " by %s (%zu bytes, %lld "
+                 "ms)", to, last, le, seq, kind == 'C' ? "records" :
+                 "snapshot", a.out.len, (long long)(xcp__now_ms() - t0));
+out:
+    xcp__buf_free(&a.out);
+    free(a.rec);
+}
+
+/* The coordinator's work that needs the engine lock (mu not held). */
+static void coordinator_work(xcp__pool *p)
+{
+    uint32_t to;
+    uint64_t le, last;
+    int rc;
+
+    pthread_mutex_lock(&p->e->lock);
+    pthread_mutex_lock(&p->mu);
+    if (p->first_due && !p->member) {
+        pthread_mutex_unlock(&p->mu);
+        rc = first_record(p);
+        pthread_mutex_lock(&p->mu);
+        if (rc < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: the first record of epoch %" PRIu64
+                     " failed: %s", p->epoch, xcp_error_last()->name);
+            xcp_error_clear();
+        } else if (!p->member) {
+            p->first_due = false;
+            p->ready = true;
+        }
+    }
+    if (p->startup_due && p->ready && !p->member) {
+        p->startup_due = false;
+        pthread_mutex_unlock(&p->mu);
+        if (xcp__engine_startup_writes(p->e) < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: start-up writes failed: %s",
+                     xcp_error_last()->name);
+            xcp_error_clear();
+        }
+        tls_seq = 0;
+        pthread_mutex_lock(&p->mu);
+    }
+    while (p->ready && !p->member &&
+           cl.next_request(p->r, &to, &le, &last) == 1) {
+        pthread_mutex_unlock(&p->mu);
+        answer(p, to, le, last);
+        pthread_mutex_lock(&p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->e->lock);
+}
+
 static void *dispatch_main(void *arg)
 {
     xcp__pool *p = arg;
     struct pollfd pfd = {cl.fd(p->r), POLLIN, 0};
     xcp__cluster_err err = {""};
+    uint32_t to;
+    uint64_t le, last;
+    bool work;
 
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
@@ -703,9 +1154,55 @@ static void *dispatch_main(void *arg)
             p->committed = cl.committed(p->r);
             pthread_cond_broadcast(&p->cv);
         }
+        if (p->pn > 0 && (p->member || p->pend[p->phead].seq <= p->committed)) {
+            /* Held by a quorum (or moot: deposed): event.from may show
+             * them; its waiters wake. */
+            uint64_t from = p->pend[p->phead].gen;
+            while (p->pn > 0 &&
+                   (p->member || p->pend[p->phead].seq <= p->committed)) {
+                p->phead = (p->phead + 1) % p->pcap;
+                p->pn--;
+            }
+            pthread_mutex_unlock(&p->mu);
+            pthread_mutex_lock(&p->e->lock);
+            xcp__events_committed(p->e, from);
+            pthread_cond_broadcast(&p->e->changed);
+            pthread_mutex_unlock(&p->e->lock);
+            pthread_mutex_lock(&p->mu);
+        }
+        work = !p->member &&
+               (p->first_due || (p->startup_due && p->ready));
+        if (!work && !p->member && p->ready &&
+            cl.next_request(p->r, &to, &le, &last) == 1) {
+            /* Peeked: serve it with the others. */
+            pthread_mutex_unlock(&p->mu);
+            pthread_mutex_lock(&p->e->lock);
+            answer(p, to, le, last);
+            pthread_mutex_unlock(&p->e->lock);
+            pthread_mutex_lock(&p->mu);
+            work = true;
+        }
+        if (work) {
+            pthread_mutex_unlock(&p->mu);
+            coordinator_work(p);
+            pthread_mutex_lock(&p->mu);
+        }
     }
     pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+uint64_t xcp__pool_visible(xcp__pool *p, uint64_t dbgen)
+{
+    uint64_t v = dbgen;
+
+    if (!p)
+        return dbgen;
+    pthread_mutex_lock(&p->mu);
+    if (!p->member && p->pn > 0 && p->pend[p->phead].gen - 1 < v)
+        v = p->pend[p->phead].gen - 1;
+    pthread_mutex_unlock(&p->mu);
+    return v;
 }
 
 /* ---- open, wait, close --------------------------------------------------- */
@@ -745,11 +1242,12 @@ static int read_role(xcp__pool *p, const char *path, bool *pooled)
 
 static int pool_open(xcp__pool **out, struct xcp__engine *e, bool locked)
 {
-    xcp__repl_callbacks cb = {on_apply, NULL};
+    xcp__repl_callbacks cb = {on_apply, on_elected, on_install};
     xcp__cluster_err err = {""};
     char path[PATH_MAX], group[128];
     xcp__pool *p;
-    xcp__obj *pool, *host;
+    xcp__obj *pool;
+    uint64_t last_epoch, fe;
     bool pooled;
     int rc, tries;
 
@@ -767,18 +1265,26 @@ static int pool_open(xcp__pool **out, struct xcp__engine *e, bool locked)
     }
     p->e = e;
     pthread_mutex_init(&p->rpc_mu, NULL);
+    /* A coordinator at start-up makes its start-up writes once a round
+     * of states confirms it (engine.c made none). */
+    p->startup_due = !p->member;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     if (!locked)
         pthread_mutex_lock(&e->lock);
     pool = xcp__db_get_cls(e->db, C(pool), e->pool);
-    host = xcp__db_get_cls(e->db, C(host), e->host);
     snprintf(group, sizeof(group), "xcp-db-%s",
              pool ? xcp__obj_uuid(pool) : "");
     snprintf(p->self_addr, sizeof(p->self_addr), "%s",
              host ? xcp__obj_str(host, F(host, address)) : "");
-    /* (epoch, seq): the journal's seq is the pool's (design §2); epochs
-     * and elections are later steps, every pool starts in epoch 1. */
+    /* (epoch, seq): the journal's seq is the pool's (design §2); the
+     * epoch of the last record is in the replica's history, the epoch
+     * this host last took part in in its pool-epoch file. */
+    last_epoch = epoch_at(epochs_of(e), xcp__db_seq(e->db));
+    if (last_epoch == 0)
+        last_epoch = 1;
+    fe = epoch_file_read(e->state_dir);
+    p->epoch = fe > last_epoch ? fe : last_epoch;
     if ((rc = corosync_up(p)) < 0) {
         if (!locked)
             pthread_mutex_unlock(&e->lock);
@@ -786,18 +1292,21 @@ static int pool_open(xcp__pool **out, struct xcp__engine *e, bool locked)
     }
     /* A corosync just started takes a moment to take clients. */
     for (tries = p->coro ? 100 : 1; tries > 0; tries--) {
-        rc = cl.open(&p->r, group, p->coord_nodeid, 1, xcp__db_seq(e->db),
-                     &cb, p, &err);
+        rc = cl.open(&p->r, group, p->coord_nodeid, p->epoch,
+                     xcp__db_seq(e->db), last_epoch, &cb, p, &err);
         if (rc == 0 || tries == 1)
             break;
         poll(NULL, 0, 100);
     }
     if (rc == 0) {
-        if (!p->member && cl.nodeid(p->r) != p->coord_nodeid) {
+        p->me = cl.nodeid(p->r);
+        own_address(p, p->self_addr, sizeof(p->self_addr));
+        cl.set_address(p->r, p->self_addr);
+        if (!p->member && p->me != p->coord_nodeid) {
             cl.close(p->r);
             rc = xcp__internal("%s says coordinator %u, but this is "
                                "corosync node %u", path, p->coord_nodeid,
-                               cl.nodeid(p->r));
+                               p->me);
         } else {
             p->committed = cl.committed(p->r);
             p->applied = xcp__db_seq(e->db);
@@ -811,7 +1320,9 @@ static int pool_open(xcp__pool **out, struct xcp__engine *e, bool locked)
         pthread_mutex_unlock(&e->lock);
     if (rc < 0)
         goto fail;
+    pthread_mutex_lock(&p->mu);
     if (pthread_create(&p->thr, NULL, dispatch_main, p) != 0) {
+        pthread_mutex_unlock(&p->mu);
         if (!locked)
             pthread_mutex_lock(&e->lock);
         xcp__db_set_repl(e->db, NULL, NULL);
@@ -822,9 +1333,11 @@ static int pool_open(xcp__pool **out, struct xcp__engine *e, bool locked)
         goto fail;
     }
     p->running = true;
-    xcp__log(XCP__LOG_INFO, "pool: %s of group %s (coordinator node %u), "
-             "at seq %" PRIu64, p->member ? "member" : "coordinator", group,
-             p->coord_nodeid, xcp__db_seq(e->db));
+    pthread_mutex_unlock(&p->mu);
+    xcp__log(XCP__LOG_INFO, "pool: %s of group %s (coordinator node %u, "
+             "this host node %u at %s), at seq %" PRIu64 " of epoch %" PRIu64,
+             p->member ? "member" : "coordinator", group, p->coord_nodeid,
+             p->me, p->self_addr, xcp__db_seq(e->db), last_epoch);
     *out = p;
     return 0;
 fail:
@@ -860,10 +1373,10 @@ int xcp__pool_wait(xcp__pool *p)
     ts.tv_sec += WAIT_MS / 1000;
     pthread_mutex_lock(&p->mu);
     while (p->committed < seq) {
-        if (p->broken || !cl.quorate(p->r) ||
+        if (p->broken || p->member || !cl.quorate(p->r) ||
             pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT) {
             /* Written here, maybe on others: a failover decides (§3). */
-            if (p->committed >= seq)
+            if (p->committed >= seq && !p->member)
                 break;
             pthread_mutex_unlock(&p->mu);
             return not_quorate(p);
@@ -940,5 +1453,6 @@ void xcp__pool_close(xcp__pool *p)
     pthread_mutex_destroy(&p->rpc_mu);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
+    free(p->pend);
     free(p);
 }

@@ -285,23 +285,107 @@ Test(cluster_ack, round_trip_and_strictness)
 
 Test(cluster_state, round_trip_and_strictness)
 {
-    xcp__cluster_state st = {4, 3, 1000, true}, d;
+    xcp__cluster_state st = {4, 3, 1000, true, 2, "10.77.0.2"}, d;
     char buf[XCP__CLUSTER_STATE_MAX];
     ssize_t n = xcp__cluster_state_encode(&st, buf, sizeof(buf));
 
     cr_assert_gt(n, 0);
-    cr_assert_str_eq(buf, "XCPS 1 4 3 1000 1\n");
+    cr_assert_str_eq(buf, "XCPS 2 4 3 1000 1 2 10.77.0.2\n");
     cr_assert_eq(xcp__cluster_state_decode(buf, (size_t)n, &d), 0);
     cr_assert_eq(d.epoch, 4);
     cr_assert_eq(d.last_epoch, 3);
     cr_assert_eq(d.last, 1000);
     cr_assert(d.quorate);
-    cr_assert_eq(xcp__cluster_state_decode("XCPS 1 4 3 1000 2\n", 18, &d),
+    cr_assert_eq(d.coordinator, 2);
+    cr_assert_str_eq(d.addr, "10.77.0.2");
+    /* no address: "-" on the wire, "" decoded */
+    st.addr[0] = '\0';
+    n = xcp__cluster_state_encode(&st, buf, sizeof(buf));
+    cr_assert_str_eq(buf, "XCPS 2 4 3 1000 1 2 -\n");
+    cr_assert_eq(xcp__cluster_state_decode(buf, (size_t)n, &d), 0);
+    cr_assert_str_eq(d.addr, "");
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 2 4 3 1000 2 1 a\n", 22, &d),
                  -EBADMSG);
-    cr_assert_eq(xcp__cluster_state_decode("XCPS 1 4 3 1000\n", 16, &d),
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 2 4 3 1000 1 1\n", 20, &d),
                  -EBADMSG);
-    cr_assert_eq(xcp__cluster_state_decode("XCPS 1 4 3 1000 0\n ", 19, &d),
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 2 4 3 1000 1 1 a b\n", 24,
+                                           &d), -EBADMSG);
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 2 4 3 1000 1 1 a\n ", 23,
+                                           &d), -EBADMSG);
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 1 4 3 1000 1\n", 18, &d),
                  -EBADMSG);
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 2 4 3 1000 1 4294967296 a\n",
+                                           31, &d), -EBADMSG);
     cr_assert_eq(xcp__cluster_state_decode("XCPA 1 4 3\n", 11, &d), -EBADMSG);
+    /* a NUL inside the address (found by fuzz_cluster_record) */
+    cr_assert_eq(xcp__cluster_state_decode("XCPS 2 2 1 100 1 1 10.7\0007.0.1\n",
+                                           30, &d), -EBADMSG);
     cr_assert_eq(xcp__cluster_state_encode(&st, buf, 10), -ENOSPC);
+    snprintf(st.addr, sizeof(st.addr), "a b");
+    cr_assert_eq(xcp__cluster_state_encode(&st, buf, sizeof(buf)), -EINVAL);
+}
+
+Test(cluster_req, round_trip_and_strictness)
+{
+    char buf[XCP__CLUSTER_REQ_MAX];
+    uint64_t e, le, l;
+    ssize_t n = xcp__cluster_req_encode(3, 2, 77, buf, sizeof(buf));
+
+    cr_assert_str_eq(buf, "XCPQ 1 3 2 77\n");
+    cr_assert_eq(xcp__cluster_req_decode(buf, (size_t)n, &e, &le, &l), 0);
+    cr_assert_eq(e, 3);
+    cr_assert_eq(le, 2);
+    cr_assert_eq(l, 77);
+    cr_assert_eq(xcp__cluster_req_decode("XCPQ 1 3 2\n", 11, &e, &le, &l),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_req_decode("XCPQ 1 3 2 077\n", 15, &e, &le, &l),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_req_encode(3, 2, 77, buf, 8), -ENOSPC);
+}
+
+Test(cluster_chunk, pieces_and_record_streams)
+{
+    char stream[512], buf[XCP__CLUSTER_CHUNK_HDR_MAX + 512];
+    xcp__cluster_record r1 = {2, 5, 9, "T 9 S x", 7}, r2 = {2, 6, 10, "T 10",
+                                                           4}, d;
+    xcp__cluster_chunk c = {'C', 3, 2, 6, 2, 10, 0, 0, 0, stream, 0}, e;
+    const char *p = stream;
+    ssize_t n1, n2, n;
+
+    n1 = xcp__cluster_record_encode(&r1, stream, sizeof(stream));
+    n2 = xcp__cluster_record_encode(&r2, stream + n1, sizeof(stream) - n1);
+    cr_assert(n1 > 0 && n2 > 0);
+    c.total = c.len = (size_t)(n1 + n2);
+    c.crc = xcp__cluster_crc(0, stream, c.total);
+    n = xcp__cluster_chunk_encode(&c, buf, sizeof(buf));
+    cr_assert_gt(n, 0);
+    cr_assert_eq(xcp__cluster_chunk_decode(buf, (size_t)n, &e), 0);
+    cr_assert_eq(e.kind, 'C');
+    cr_assert_eq(e.to, 3);
+    cr_assert_eq(e.seq, 6);
+    cr_assert_eq(e.total, c.total);
+    cr_assert_eq(e.crc, c.crc);
+    cr_assert_eq(e.len, c.len);
+    cr_assert_eq(memcmp(e.data, stream, e.len), 0);
+    /* the stream: two records, then the end */
+    cr_assert_eq(xcp__cluster_record_next(&p, stream + c.total, &d), 0);
+    cr_assert_eq(d.seq, 5);
+    cr_assert_eq(xcp__cluster_record_next(&p, stream + c.total, &d), 0);
+    cr_assert_eq(d.seq, 6);
+    cr_assert_eq(d.len, 4);
+    cr_assert_eq(xcp__cluster_record_next(&p, stream + c.total, &d), -ENOENT);
+    /* a cut stream is refused */
+    p = stream;
+    cr_assert_eq(xcp__cluster_record_next(&p, stream + n1 - 1, &d), -EBADMSG);
+    /* a piece longer than it says, or past the total, is refused */
+    cr_assert_eq(xcp__cluster_chunk_decode(buf, (size_t)n - 1, &e), -EBADMSG);
+    c.offset = 1;
+    cr_assert_eq(xcp__cluster_chunk_encode(&c, buf, sizeof(buf)), -EINVAL);
+    c.offset = 0;
+    c.kind = 'X';
+    cr_assert_eq(xcp__cluster_chunk_encode(&c, buf, sizeof(buf)), -EINVAL);
+    cr_assert_eq(xcp__cluster_chunk_decode("XCPC 1 T 1 1 1 1 1 0 0 "
+                                           "00000000 0\n", 34, &e), 0);
+    cr_assert_eq(xcp__cluster_chunk_decode("XCPC 1 T 1 1 1 1 1 0 0 "
+                                           "0000000G 0\n", 34, &e), -EBADMSG);
 }

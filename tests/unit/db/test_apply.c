@@ -367,3 +367,163 @@ Test(db_apply, out_of_order_or_damaged_bodies_are_refused_and_change_nothing)
     xcp__db_close(b);
     xcp__engine_put(e);
 }
+
+/* ---- catch-up (docs/design-pool.md §5.1): the coordinator's side -------- */
+
+struct got {
+    size_t n;
+    uint64_t seq[256];
+    char *body[256];
+};
+
+static int collect(void *arg, uint64_t seq, const char *body, size_t len)
+{
+    struct got *g = arg;
+
+    cr_assert(g->n < 256);
+    g->seq[g->n] = seq;
+    g->body[g->n] = strndup(body, len);
+    g->n++;
+    return 0;
+}
+
+Test(db_apply, records_after_are_the_journal_bodies_and_a_replica_applies_them)
+{
+    uint64_t after = baseline(), last;
+    struct got g = {0};
+    struct rec r[256];
+    xcp__engine *e;
+    xcp__db *b;
+    size_t n, i;
+
+    api_changes();
+    n = journal_records(api_dir, after, r, 256);
+    e = engine_a();
+    lock_a(e);
+    last = xcp__db_seq(e->db);
+    cr_assert_eq(xcp__db_records_after(e->db, after, collect, &g), 0);
+    cr_assert_eq(g.n, n);
+    cr_assert_eq(last, after + n);
+    for (i = 0; i < n; i++) {
+        cr_assert_eq(g.seq[i], r[i].seq);
+        cr_assert_str_eq(g.body[i], r[i].body);
+    }
+    /* Nothing after the last: no call, 0. */
+    g.n = 0;
+    cr_assert_eq(xcp__db_records_after(e->db, last, collect, &g), 0);
+    cr_assert_eq(g.n, 0);
+    unlock_a(e);
+    cr_assert(xcp__db_open(&b, bdir) == 0);
+    for (i = 0; i < n; i++) {
+        cr_assert(xcp__db_apply(b, g.seq[i], g.body[i], strlen(g.body[i])) ==
+                  0);
+        free(g.body[i]);
+        free(r[i].body);
+    }
+    lock_a(e);
+    assert_same(e->db, b);
+    unlock_a(e);
+    xcp__db_close(b);
+    xcp__engine_put(e);
+}
+
+Test(db_apply, records_after_a_compaction_ask_for_a_snapshot)
+{
+    uint64_t after = baseline();
+    struct got g = {0};
+    xcp__engine *e;
+
+    api_changes();
+    e = engine_a();
+    lock_a(e);
+    cr_assert_eq(xcp__db_snapshot(e->db), 0);
+    cr_assert_eq(xcp__db_records_after(e->db, after, collect, &g), 1);
+    cr_assert_eq(g.n, 0);
+    unlock_a(e);
+    xcp__engine_put(e);
+}
+
+Test(db_apply, a_snapshot_installed_replaces_the_replica_in_place)
+{
+    uint64_t after = baseline();
+    xcp__buf snap = {0};
+    xcp__engine *e;
+    xcp__db *b, *b2;
+    xcp__obj *stale;
+    uint64_t seq;
+
+    cr_assert(xcp__db_open(&b, bdir) == 0);
+    /* A tail of the replica's own that the coordinator never had (a
+     * deposed coordinator's): the snapshot must replace it. */
+    xcp__db_begin(b);
+    cr_assert(xcp__db_create(b, C(VM), NULL, NULL, &stale) == 0);
+    cr_assert(xcp__db_set_str(b, stale, F(VM, name_label), "tail") == 0);
+    cr_assert(xcp__db_commit(b) == 0);
+    cr_assert_eq(xcp__db_seq(b), after + 1);
+    api_changes();
+    e = engine_a();
+    lock_a(e);
+    seq = xcp__db_seq(e->db);
+    cr_assert(xcp__db_snapshot_text(e->db, &snap) == 0);
+    commits = 0;
+    xcp__db_on_commit(b, counted, NULL);
+    cr_assert(xcp__db_install(b, bdir, snap.data, snap.len, seq) == 0,
+              "%s", xcp_error_last() ? xcp_error_last()->params[0] : "?");
+    cr_assert_eq(commits, 1, "event waiters not woken");
+    cr_assert_eq(last_gen, xcp__db_generation(e->db));
+    cr_assert_eq(xcp__db_seq(b), seq);
+    assert_same(e->db, b);
+    unlock_a(e);
+    /* on disk too */
+    cr_assert(xcp__db_open(&b2, bdir) == 0);
+    lock_a(e);
+    assert_same(e->db, b2);
+    unlock_a(e);
+    cr_assert_eq(xcp__db_seq(b2), seq);
+    xcp__db_close(b2);
+    /* and it goes on from there: a commit gets seq + 1 */
+    xcp__db_begin(b);
+    cr_assert(xcp__db_create(b, C(VM), NULL, NULL, &stale) == 0);
+    cr_assert(xcp__db_commit(b) == 0);
+    cr_assert_eq(xcp__db_seq(b), seq + 1);
+    xcp__db_close(b);
+    xcp__buf_free(&snap);
+    xcp__engine_put(e);
+}
+
+Test(db_apply, a_damaged_or_misplaced_snapshot_changes_nothing)
+{
+    uint64_t after = baseline();
+    xcp__buf snap = {0};
+    xcp__engine *e;
+    xcp__db *b;
+    uint64_t seq;
+    char *bad;
+
+    cr_assert(xcp__db_open(&b, bdir) == 0);
+    api_changes();
+    e = engine_a();
+    lock_a(e);
+    seq = xcp__db_seq(e->db);
+    cr_assert(xcp__db_snapshot_text(e->db, &snap) == 0);
+    unlock_a(e);
+    bad = malloc(snap.len);
+    memcpy(bad, snap.data, snap.len);
+    bad[snap.len / 2] ^= 0x20;
+    xcp_error_clear();
+    cr_assert(xcp__db_install(b, bdir, bad, snap.len, seq) < 0);
+    cr_assert_str_eq(xcp_error_last()->name, "INTERNAL_ERROR");
+    cr_assert_eq(xcp__db_seq(b), after);
+    /* a good snapshot, but not at the seq it is said to be */
+    cr_assert(xcp__db_install(b, bdir, snap.data, snap.len, seq + 1) < 0);
+    cr_assert(strstr(xcp_error_last()->params[0], "not"));
+    cr_assert_eq(xcp__db_seq(b), after);
+    xcp__db_close(b);
+    /* and the files are the old ones */
+    cr_assert(xcp__db_open(&b, bdir) == 0);
+    cr_assert_eq(xcp__db_seq(b), after);
+    xcp__db_close(b);
+    free(bad);
+    xcp__buf_free(&snap);
+    xcp__engine_put(e);
+}
