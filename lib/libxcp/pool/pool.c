@@ -1275,8 +1275,6 @@ static int pool_open(xcp__pool **out, struct xcp__engine *e, bool locked)
     pool = xcp__db_get_cls(e->db, C(pool), e->pool);
     snprintf(group, sizeof(group), "xcp-db-%s",
              pool ? xcp__obj_uuid(pool) : "");
-    snprintf(p->self_addr, sizeof(p->self_addr), "%s",
-             host ? xcp__obj_str(host, F(host, address)) : "");
     /* (epoch, seq): the journal's seq is the pool's (design §2); the
      * epoch of the last record is in the replica's history, the epoch
      * this host last took part in in its pool-epoch file. */
