@@ -449,7 +449,10 @@ static int engine_open(xcp__engine **out, const char *dir,
         pthread_mutex_unlock(&e->lock);
         if (rc < 0 || (rc = xcp__pool_open(&e->pool_repl, e)) < 0)
             goto fail;
-        member_boot(e);
+        /* a member's own start-up writes go through the coordinator; a
+         * coordinator's are made once a round of states confirms it */
+        if (xcp__pool_role_member(dir))
+            member_boot(e);
         goto started;
     }
     rc = xcp__engine_startup_writes(e);
