@@ -96,6 +96,36 @@ static const char *arg(struct MHD_Connection *c, const char *key)
     return MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
 }
 
+/* A request's credentials, as XAPI's handlers look them up: session_id in
+ * the query, else its cookie; and Basic credentials (*user and *password
+ * from MHD, freed with creds_free). */
+typedef struct creds {
+    const char *session_id;
+    char *user, *password;
+} creds;
+
+static void creds_get(struct MHD_Connection *c, creds *k)
+{
+    k->session_id = arg(c, "session_id");
+    if (k->session_id == NULL)
+        k->session_id = MHD_lookup_connection_value(c, MHD_COOKIE_KIND,
+                                                     "session_id");
+    k->password = NULL;
+    k->user = MHD_basic_auth_get_username_password(c, &k->password);
+    if (k->user == NULL && k->password != NULL) {
+        MHD_free(k->password);
+        k->password = NULL;
+    }
+}
+
+static void creds_free(creds *k)
+{
+    if (k->password != NULL)
+        MHD_free(k->password);
+    if (k->user != NULL)
+        MHD_free(k->user);
+}
+
 enum MHD_Result xcpd_metrics_answer(xcpd_listener *l, struct MHD_Connection *c,
                                     int kind, xcp_server_peer peer)
 {
@@ -103,7 +133,8 @@ enum MHD_Result xcpd_metrics_answer(xcpd_listener *l, struct MHD_Connection *c,
     struct MHD_Response *x;
     uuids u = {0};
     const char *type;
-    char *user, *password = NULL, *body = NULL;
+    char *body = NULL;
+    creds k;
     size_t len = 0;
     int status, rc;
     enum MHD_Result ret;
@@ -127,19 +158,13 @@ enum MHD_Result xcpd_metrics_answer(xcpd_listener *l, struct MHD_Connection *c,
     }
     mr.vm_uuids = u.n ? u.v : NULL;
     mr.n_vm_uuids = u.n;
-    mr.session_id = arg(c, "session_id");
-    if (mr.session_id == NULL)
-        mr.session_id = MHD_lookup_connection_value(c, MHD_COOKIE_KIND,
-                                                    "session_id");
-    user = MHD_basic_auth_get_username_password(c, &password);
-    mr.basic_user = user;
-    mr.basic_password = user != NULL ? password : NULL;
+    creds_get(c, &k);
+    mr.session_id = k.session_id;
+    mr.basic_user = k.user;
+    mr.basic_password = k.password;
     mr.peer = peer;
     rc = xcp_server_metrics(l->http->srv, &mr, &status, &type, &body, &len);
-    if (password != NULL)
-        MHD_free(password);
-    if (user != NULL)
-        MHD_free(user);
+    creds_free(&k);
     free(u.v);
     if (rc < 0) {
         const xcp_error *e = xcp_error_last();
@@ -187,25 +212,20 @@ static enum MHD_Result rrd_put_answer(xcpd_listener *l,
                                       xcpd_rrd_put *p, xcp_server_peer peer)
 {
     xcp_server_rrd_put_request pr;
-    char *user, *password = NULL, text[512];
+    char text[512];
+    creds k;
     int status, rc;
 
     memset(&pr, 0, sizeof(pr));
     pr.uuid = arg(c, "uuid");
     pr.archive = arg(c, "archive") != NULL;
-    pr.session_id = arg(c, "session_id");
-    if (pr.session_id == NULL)
-        pr.session_id = MHD_lookup_connection_value(c, MHD_COOKIE_KIND,
-                                                    "session_id");
-    user = MHD_basic_auth_get_username_password(c, &password);
-    pr.basic_user = user;
-    pr.basic_password = user != NULL ? password : NULL;
+    creds_get(c, &k);
+    pr.session_id = k.session_id;
+    pr.basic_user = k.user;
+    pr.basic_password = k.password;
     pr.peer = peer;
     rc = xcp_server_rrd_put(l->http->srv, &pr, p->body, p->len, &status);
-    if (password != NULL)
-        MHD_free(password);
-    if (user != NULL)
-        MHD_free(user);
+    creds_free(&k);
     if (rc < 0) {
         const xcp_error *e = xcp_error_last();
 

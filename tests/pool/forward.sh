@@ -32,22 +32,6 @@ cleanup() {
 [ -z "${XCP_FWD_KEEP:-}" ] || cleanup() { "$pool" down >/dev/null 2>&1; }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-until_ok() { # until_ok SECONDS CMD...
-    n=$(($1 * 5))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        n=$((n - 1))
-        [ $n -gt 0 ] || return 1
-        sleep 0.2
-    done
-}
-xe_on() { # xe_on HOST ARGS...
-    h=$1
-    shift
-    "$pool" exec "$h" "$b/cmd/xe/xe" "$@"
-}
-addr() { "$pool" addr "$1"; }
-url() { echo "http://$(addr "$1")"; }
 cl() { # cl HOST ARGS...: fwd_clients.py in host HOST's namespace
     h=$1
     shift

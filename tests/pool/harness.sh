@@ -19,7 +19,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-addr() { "$pool" addr "$1"; }
 # Is pid $1 a live process? (Not a zombie: the orphaned daemons of this
 # machine may wait for a reaper that never comes.)
 alive() {

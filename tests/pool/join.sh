@@ -25,21 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-until_ok() { # until_ok SECONDS CMD...
-    n=$(($1 * 5))
-    shift
-    while ! "$@" >/dev/null 2>&1; do
-        n=$((n - 1))
-        [ $n -gt 0 ] || return 1
-        sleep 0.2
-    done
-}
-xe_on() { # xe_on HOST ARGS...
-    h=$1
-    shift
-    "$pool" exec "$h" "$b/cmd/xe/xe" "$@"
-}
-addr() { "$pool" addr "$1"; }
 join_rpc() { # join_rpc HOST MASTER_ADDRESS PASSWORD [force]
     h=$1
     shift

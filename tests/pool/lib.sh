@@ -71,6 +71,7 @@ xe_on() { # xe_on HOST ARGS...: host HOST's own xe
     shift
     "$pool" exec "$xo_h" "$b/cmd/xe/xe" "$@"
 }
+addr() { "$pool" addr "$1"; } # addr HOST: its address
 url() { echo "http://$("$pool" addr "$1")"; }
 cli() { # cli HOST ARGS...: repl_client.py ($client) against host HOST
     cl_h=$1
