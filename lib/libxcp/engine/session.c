@@ -8,7 +8,10 @@
 #include "engine.h"
 #include "../pool/pool.h"
 
-static int login(xcp__ctx *c)
+/* A new session row for user (originator: "" when none), returned to
+ * the caller as the call's result. */
+static int new_session(xcp__ctx *c, const char *user, bool superuser,
+                       bool pool, const char *originator)
 {
     xcp__obj *s;
     int rc;
@@ -20,15 +23,25 @@ static int login(xcp__ctx *c)
         (rc = xcp__db_set_time(c->db, s, F(session, last_active),
                                xcp__now())) < 0 ||
         (rc = xcp__db_set_bool(c->db, s, F(session, is_local_superuser),
-                               !strcmp(xcp__arg_str(c, 0), "root"))) < 0 ||
+                               superuser)) < 0 ||
+        (pool && (rc = xcp__db_set_bool(c->db, s, F(session, pool),
+                                        true)) < 0) ||
         (rc = xcp__db_set_str(c->db, s, F(session, auth_user_name),
-                              xcp__arg_str(c, 0))) < 0 ||
-        (rc = xcp__db_set_str(c->db, s, F(session, originator),
-                              xcp__arg_str(c, 3))) < 0 ||
+                              user)) < 0 ||
+        (originator && *originator &&
+         (rc = xcp__db_set_str(c->db, s, F(session, originator),
+                               originator)) < 0) ||
         (rc = xcp__db_set_time(c->db, s, F(session, validation_time),
                                xcp__now())) < 0)
         return rc;
     return xcp__ret_ref(c, s);
+}
+
+static int login(xcp__ctx *c)
+{
+    return new_session(c, xcp__arg_str(c, 0),
+                       !strcmp(xcp__arg_str(c, 0), "root"), false,
+                       xcp__arg_str(c, 3));
 }
 
 /* slave_login(host, psecret) and slave_local_login(psecret), as XAPI's
@@ -36,30 +49,13 @@ static int login(xcp__ctx *c)
  * [host, "Pool credentials invalid"]; the session is a pool one. */
 static int pool_login(xcp__ctx *c, const char *who, const char *psecret)
 {
-    xcp__obj *s;
-    int rc;
-
     if (!xcp__pool_secret_ok(c->e->state_dir, psecret)) {
         xcp__log(XCP__LOG_INFO, "pool login of %s refused: pool "
                  "credentials invalid", who);
         return XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
             who, "Pool credentials invalid");
     }
-    if ((rc = xcp__db_create(c->db, C(session), NULL, NULL, &s)) < 0)
-        return rc;
-    if ((rc = xcp__db_set_str(c->db, s, F(session, this_host),
-                              c->e->host)) < 0 ||
-        (rc = xcp__db_set_time(c->db, s, F(session, last_active),
-                               xcp__now())) < 0 ||
-        (rc = xcp__db_set_bool(c->db, s, F(session, is_local_superuser),
-                               true)) < 0 ||
-        (rc = xcp__db_set_bool(c->db, s, F(session, pool), true)) < 0 ||
-        (rc = xcp__db_set_str(c->db, s, F(session, auth_user_name), who)) <
-            0 ||
-        (rc = xcp__db_set_time(c->db, s, F(session, validation_time),
-                               xcp__now())) < 0)
-        return rc;
-    return xcp__ret_ref(c, s);
+    return new_session(c, who, true, true, "");
 }
 
 static int slave_login(xcp__ctx *c)
