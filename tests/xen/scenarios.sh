@@ -1906,8 +1906,15 @@ domain_leaks() {
     l=$(xl list | awk 'NR > 1 { print $2, $1 }' | grep -E "^($p) " |
         tr '\n' ' ')
     [ -z "$l" ] || bad "domains left: $l" || return 1
-    l=$(dm_domids | grep -Ex "$p" | tr '\n' ' ')
-    [ -z "$l" ] || bad "device models left for domains $l" || return 1
+    # a device model exits on its own once libxl has destroyed its
+    # domain (libxl does not wait for it): give it 15 s to go
+    for t in $(seq 75); do
+        l=$(dm_domids | grep -Ex "$p" | tr '\n' ' ')
+        [ -n "$l" ] || break
+        sleep 0.2
+    done
+    [ -z "$l" ] || bad "device models left for domains $l (after 15 s)" ||
+        return 1
     l=$(xenstore-list /local/domain | grep -Ex "$p" | tr '\n' ' ')
     [ -z "$l" ] || bad "/local/domain has $l" || return 1
     l=""
