@@ -329,14 +329,16 @@ static int join_member(xcp__ctx *c)
         if (strstr(why, "exists already"))
             return XCP__ERR_OPERATION_NOT_ALLOWED(
                 "Host is already part of a pool");
-        return xcp__internal("the joining host's metadata: %s", why);
+        /* a peer's argument that does not apply: bad input, not a bug */
+        return XCP__ERR_INVALID_VALUE("metadata", why);
     }
     hosts = xcp__db_all(c->db, C(host), &n);
     for (i = 0; i < n; i++)
         if (hosts[i] != master && xcp__pool_host_nodeid(hosts[i]) == 0)
             joiner = hosts[i];
     if (!joiner)
-        return xcp__internal("the joining host's metadata has no host");
+        return XCP__ERR_INVALID_VALUE("metadata",
+                                      "it names no joining host");
     jid = free_nodeid(c);
     if ((rc = set_nodeid(c, joiner, jid)) < 0 ||
         (rc = merge_networks(c, joiner)) < 0 ||
