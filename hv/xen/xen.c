@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -408,6 +409,37 @@ static void xen_close(void *self)
     free(x);
 }
 
+/*
+ * libxl's children (device models, hotplug scripts) are forked from the
+ * calling thread and keep its signal mask across exec. The program that
+ * embeds the library may block signals in every thread (xcpd blocks
+ * SIGTERM, SIGINT and SIGHUP for its signalfd): a QEMU started so would
+ * not die of the SIGHUP with which libxl stops it when its domain is
+ * destroyed, and would outlive the domain. So the child starts with no
+ * signal blocked, as a process started from a shell would.
+ */
+static pid_t fork_unmasked(void *user)
+{
+    pid_t pid;
+
+    (void)user;
+    pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+    }
+    return pid;
+}
+
+/* libxl's default SIGCHLD ownership, with the fork above (must outlive
+ * every libxl_ctx). */
+static const libxl_childproc_hooks child_hooks = {
+    .chldowner = libxl_sigchld_owner_libxl,
+    .fork_replacement = fork_unmasked,
+};
+
 static int xen_open(void **self, const char *state_dir, xcp_hv_error *err)
 {
     struct xen *x = NULL;
@@ -442,6 +474,7 @@ static int xen_open(void **self, const char *state_dir, xcp_hv_error *err)
         rc = xcp__hv_error_set(err, -EIO, "xen: libxl_ctx_alloc failed");
         goto fail;
     }
+    libxl_childproc_setmode(x->ctx, &child_hooks, NULL);
     x->xs = xs_open(0);
     if (!x->xs) {
         rc = xcp__hv_error_set(err, errno ? -errno : -EIO,
