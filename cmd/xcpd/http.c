@@ -885,6 +885,46 @@ static int upload_body(upload *u, char *buf)
 static int download_head(upload *u);
 static int download_body(upload *u, char *buf);
 
+/* PUT /rrd without a length, as XAPI's hosts send a VM's RRD
+   (rrdd_shared.ml's send_rrd): they wait for the 200 before they write
+   the body, then close. So the 200 goes first, the body is read until
+   the close, and its outcome can only be logged (as XAPI's handler, which
+   answers before it reads too). */
+static void rrd_until_close(upload *u)
+{
+    req *r = u->r;
+    int timeout_ms = (int)r->l->http->transfer_timeout_s * 1000;
+    char *buf = malloc(UPLOAD_BLOCK), text[512];
+    ssize_t n, end = 1;
+    int status;
+
+    if (buf == NULL || upload_answer(u, 200, NULL) < 0) {
+        free(buf);
+        return;
+    }
+    for (;;) {
+        n = xcpd_io_read_fill(&u->client, buf, UPLOAD_BLOCK,
+                              timeout_ms > 0 ? timeout_ms : -1, &end);
+        if (n > 0) {
+            xcpd_rrd_put_add(r->rrd_put, buf, (size_t)n);
+            continue;
+        }
+        break;
+    }
+    free(buf);
+    if (n == 0 && __atomic_load_n(&u->stopping, __ATOMIC_SEQ_CST))
+        n = -1; /* the daemon's shutdown, not the client's close */
+    if (n != 0) { /* not the client's close: the RRD may be cut short */
+        xcpd_log(LOG_WARNING, "PUT /rrd from %s: %s; the RRD is dropped",
+                 r->addr, n == -3 ? "idle too long" : "connection failed");
+        return;
+    }
+    status = xcpd_rrd_put_finish(r->l, r->rrd_put, text, sizeof(text));
+    if (status != 200)
+        xcpd_log(LOG_WARNING, "PUT /rrd from %s (answered 200 before its "
+                 "body): HTTP %d: %s", r->addr, status, text);
+}
+
 /* An export on its taken connection: the head, the body, the task's
    outcome; the client learns of a failure by the connection closing
    short of Content-Length. */
@@ -926,6 +966,11 @@ static void *upload_thread(void *arg)
 
     if (r->route == ROUTE_EXPORT) {
         download(u);
+        upload_end(u);
+        return NULL;
+    }
+    if (r->route == ROUTE_RRD_PUT) {
+        rrd_until_close(u);
         upload_end(u);
         return NULL;
     }
@@ -1370,6 +1415,13 @@ static enum MHD_Result first_call(req *r)
     case ROUTE_EXPORT:
         transfer_open(r);
         return MHD_YES;
+    case ROUTE_RRD_PUT:
+        /* neither a length nor chunks: the body runs until the close */
+        r->no_length = declared_length(r->c) == UINT64_MAX
+                       && MHD_lookup_connection_value(
+                              r->c, MHD_HEADER_KIND,
+                              MHD_HTTP_HEADER_TRANSFER_ENCODING) == NULL;
+        return MHD_YES;
     case ROUTE_XE_GET: { /* its checks (and a PUT's early 200) now */
         size_t none = 0;
 
@@ -1425,6 +1477,15 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
         return xcpd_cli_step(r->l, c, peer(r), &r->cli, upload_data,
                              upload_data_size);
     case ROUTE_RRD_PUT:
+        if (r->taken) { /* resumed once the body was read: close */
+            *upload_data_size = 0;
+            return __atomic_load_n(&r->taken_done, __ATOMIC_SEQ_CST)
+                       ? MHD_NO : MHD_YES;
+        }
+        if (r->no_length && *upload_data_size == 0 && r->l->http->srv &&
+            (r->rrd_put != NULL ||
+             (r->rrd_put = xcpd_rrd_put_new(c, peer(r))) != NULL))
+            return upload_take(r, UINT64_MAX);
         return xcpd_rrd_put_step(r->l, c, peer(r), &r->rrd_put, upload_data,
                                  upload_data_size);
     case ROUTE_XE_GET:

@@ -193,51 +193,130 @@ enum MHD_Result xcpd_metrics_answer(xcpd_listener *l, struct MHD_Connection *c,
 
 /* ---- PUT /rrd ------------------------------------------------------------ */
 
+/* The request's parameters are copied when its headers are in: the body
+ * of a PUT without a length is read on another thread (http.c), after
+ * MHD has handed the connection over. */
 struct xcpd_rrd_put {
+    char *uuid;
+    int archive;
+    char *session_id;       /* query, else cookie */
+    char *user, *password;  /* Basic credentials */
+    char *pool_secret;      /* cookie, as XAPI's hosts send it */
+    xcp_server_peer peer;
     char *body;
     size_t len, cap;
     int too_big;
 };
 
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+static void secret_free(char *s)
+{
+    if (s == NULL)
+        return;
+    explicit_bzero(s, strlen(s));
+    free(s);
+}
+
 void xcpd_rrd_put_free(xcpd_rrd_put *p)
 {
     if (p == NULL)
         return;
+    free(p->uuid);
+    free(p->session_id);
+    free(p->user);
+    secret_free(p->password);
+    secret_free(p->pool_secret);
     free(p->body);
     free(p);
 }
 
-static enum MHD_Result rrd_put_answer(xcpd_listener *l,
-                                      struct MHD_Connection *c,
-                                      xcpd_rrd_put *p, xcp_server_peer peer)
+xcpd_rrd_put *xcpd_rrd_put_new(struct MHD_Connection *c,
+                               xcp_server_peer peer)
+{
+    xcpd_rrd_put *p = calloc(1, sizeof(*p));
+    const char *secret;
+    creds k;
+
+    if (p == NULL)
+        return NULL;
+    creds_get(c, &k);
+    secret = MHD_lookup_connection_value(c, MHD_COOKIE_KIND, "pool_secret");
+    p->uuid = dup_or_null(arg(c, "uuid"));
+    p->archive = arg(c, "archive") != NULL;
+    p->session_id = dup_or_null(k.session_id);
+    p->user = dup_or_null(k.user);
+    p->password = dup_or_null(k.password);
+    p->pool_secret = dup_or_null(secret);
+    p->peer = peer;
+    creds_free(&k);
+    if ((arg(c, "uuid") && !p->uuid) || (k.session_id && !p->session_id) ||
+        (secret && !p->pool_secret)) {
+        xcpd_rrd_put_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void xcpd_rrd_put_add(xcpd_rrd_put *p, const char *data, size_t n)
+{
+    if (p->too_big || n == 0)
+        return;
+    if (n > XCPD_RRD_BODY_MAX - p->len) {
+        p->too_big = 1;
+        return;
+    }
+    if (p->len + n > p->cap) {
+        size_t cap = p->cap ? p->cap : 65536;
+        char *b;
+
+        while (cap < p->len + n)
+            cap *= 2;
+        if ((b = realloc(p->body, cap)) == NULL) {
+            p->too_big = 1;
+            return;
+        }
+        p->body = b;
+        p->cap = cap;
+    }
+    memcpy(p->body + p->len, data, n);
+    p->len += n;
+}
+
+int xcpd_rrd_put_finish(xcpd_listener *l, xcpd_rrd_put *p, char *text,
+                        size_t size)
 {
     xcp_server_rrd_put_request pr;
-    char text[512];
-    creds k;
     int status, rc;
 
+    text[0] = '\0';
+    if (p->too_big) {
+        snprintf(text, size, "Request body too large\n");
+        return 413;
+    }
     memset(&pr, 0, sizeof(pr));
-    pr.uuid = arg(c, "uuid");
-    pr.archive = arg(c, "archive") != NULL;
-    creds_get(c, &k);
-    pr.session_id = k.session_id;
-    pr.basic_user = k.user;
-    pr.basic_password = k.password;
-    pr.peer = peer;
+    pr.uuid = p->uuid;
+    pr.archive = p->archive;
+    pr.session_id = p->session_id;
+    pr.basic_user = p->user;
+    pr.basic_password = p->user != NULL ? p->password : NULL;
+    pr.pool_secret = p->pool_secret;
+    pr.peer = p->peer;
     rc = xcp_server_rrd_put(l->http->srv, &pr, p->body, p->len, &status);
-    creds_free(&k);
     if (rc < 0) {
         const xcp_error *e = xcp_error_last();
 
-        snprintf(text, sizeof(text), "%s%s%s\n", e ? e->name : "error",
+        snprintf(text, size, "%s%s%s\n", e ? e->name : "error",
                  e && e->nparams ? ": " : "",
                  e && e->nparams ? e->params[e->nparams - 1] : "");
         if (l->http->verbose)
             xcpd_log(LOG_INFO, "PUT /rrd from %s: HTTP %d: %s",
-                     peer.address, status, text);
-        return xcpd_refuse(c, (unsigned)status, text);
+                     p->peer.address, status, text);
     }
-    return xcpd_refuse(c, MHD_HTTP_OK, "");
+    return status;
 }
 
 enum MHD_Result xcpd_rrd_put_step(xcpd_listener *l, struct MHD_Connection *c,
@@ -245,37 +324,19 @@ enum MHD_Result xcpd_rrd_put_step(xcpd_listener *l, struct MHD_Connection *c,
                                   const char *data, size_t *n)
 {
     xcpd_rrd_put *p = *state;
+    char text[512];
+    int status;
 
     if (l->http->srv == NULL)
         return xcpd_refuse(c, MHD_HTTP_SERVICE_UNAVAILABLE,
                            "Service unavailable\n");
-    if (p == NULL && (p = *state = calloc(1, sizeof(*p))) == NULL)
+    if (p == NULL && (p = *state = xcpd_rrd_put_new(c, peer)) == NULL)
         return MHD_NO;
     if (*n > 0) {
-        if (!p->too_big && *n > XCPD_RRD_BODY_MAX - p->len) {
-            p->too_big = 1;
-        } else if (!p->too_big) {
-            if (p->len + *n > p->cap) {
-                size_t cap = p->cap ? p->cap : 65536;
-                char *b;
-
-                while (cap < p->len + *n)
-                    cap *= 2;
-                if ((b = realloc(p->body, cap)) == NULL) {
-                    p->too_big = 1;
-                    *n = 0;
-                    return MHD_YES;
-                }
-                p->body = b;
-                p->cap = cap;
-            }
-            memcpy(p->body + p->len, data, *n);
-            p->len += *n;
-        }
+        xcpd_rrd_put_add(p, data, *n);
         *n = 0;
         return MHD_YES;
     }
-    if (p->too_big)
-        return xcpd_refuse(c, 413u, "Request body too large\n");
-    return rrd_put_answer(l, c, p, peer);
+    status = xcpd_rrd_put_finish(l, p, text, sizeof(text));
+    return xcpd_refuse(c, (unsigned)status, status == 200 ? "" : text);
 }

@@ -151,9 +151,22 @@ enum MHD_Result xcpd_metrics_answer(xcpd_listener *l, struct MHD_Connection *c,
 /* PUT /rrd (XAPI's put_rrd: a VM's RRD handed on when it moves): gathers
  * the body (at most XCPD_RRD_BODY_MAX, else 413), then answers with
  * xcp_server_rrd_put. *state is the request's, freed with
- * xcpd_rrd_put_free. */
+ * xcpd_rrd_put_free. A PUT without a length (XAPI's hosts send it so)
+ * is http.c's: 200 at once, body read until the client closes, then
+ * xcpd_rrd_put_finish. */
 #define XCPD_RRD_BODY_MAX ((size_t)64 << 20)
 typedef struct xcpd_rrd_put xcpd_rrd_put;
+/* The request's parameters (uuid, archive, credentials, the pool_secret
+ * cookie), copied from its headers; NULL when out of memory. */
+xcpd_rrd_put *xcpd_rrd_put_new(struct MHD_Connection *c,
+                               xcp_server_peer peer);
+/* Append n body bytes (past XCPD_RRD_BODY_MAX the request is marked too
+ * large and the rest dropped). */
+void xcpd_rrd_put_add(xcpd_rrd_put *p, const char *data, size_t n);
+/* Hand the body to xcp_server_rrd_put; returns the HTTP status, with the
+ * error's text in text ("" for 200). */
+int xcpd_rrd_put_finish(xcpd_listener *l, xcpd_rrd_put *p, char *text,
+                        size_t size);
 enum MHD_Result xcpd_rrd_put_step(xcpd_listener *l, struct MHD_Connection *c,
                                   xcp_server_peer peer, xcpd_rrd_put **state,
                                   const char *data, size_t *n);

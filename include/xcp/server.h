@@ -469,11 +469,14 @@ typedef struct xcp_server_rrd_put_request {
     const char *basic_user;  /**< Authorization: Basic credentials, or */
     const char *basic_password; /**< NULL */
     xcp_server_peer peer;
+    const char *pool_secret; /**< the pool_secret cookie (XAPI's hosts
+                                  send one instead of a session), or
+                                  NULL */
 } xcp_server_rrd_put_request;
 
 /**
  * Take an RRD a client PUT to /rrd: authenticate (local root, session_id,
- * or Basic credentials), read body (len bytes of XAPI's RRD XML, as GET
+ * the pool secret of this host's pool, or Basic credentials), read body (len bytes of XAPI's RRD XML, as GET
  * /vm_rrd writes it) and make it the RRD of r->uuid: a VM's -- replacing
  * the one in memory when the VM runs here, else written durably for its
  * next start here -- or this host's (not with archive). On success 0 and

@@ -340,6 +340,82 @@ def t_put_rrd(st):
     check(rows_of(back2) == rows_of(body), "a refused put changed the RRD")
 
 
+def put_until_close(d, path, body, cookie=None):
+    """PUT as XAPI's rrdd sends an RRD (send_rrd): no Content-Length, the
+    200 awaited before the body, the end of the body is the close."""
+    import socket
+    c = socket.create_connection(("127.0.0.1", d.http), timeout=10)
+    head = "PUT %s HTTP/1.1\r\nHost: localhost\r\n" % path
+    if cookie:
+        head += "Cookie: %s\r\n" % cookie
+    c.sendall((head + "\r\n").encode())
+    got = b""
+    while b"\r\n\r\n" not in got:
+        x = c.recv(4096)
+        if not x:
+            break
+        got += x
+    status = got.split(b"\r\n", 1)[0]
+    if b" 200 " in status:
+        c.sendall(body)
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(4096):
+            pass
+    c.close()
+    return status
+
+
+def t_put_rrd_no_length(st):
+    """XAPI's sender: 200 before the body, body until the close, with a
+    session or with the pool_secret cookie (a host of the pool); a wrong
+    secret or a cut body changes nothing."""
+    c = st.d.unix()
+    s = st.s
+    r, body = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (st.vm_uuid, s))
+    check(r.status == 200, "get %d" % r.status)
+    tmpl = call(c, "VM.get_by_name_label", s, "Debian Bookworm 12")[0]
+    u3 = call(c, "VM.get_uuid", s, call(c, "VM.clone", s, tmpl, "rrd-nolen"))
+    u4 = call(c, "VM.get_uuid", s, call(c, "VM.clone", s, tmpl, "rrd-psec"))
+    status = put_until_close(
+        st.d, "/rrd?uuid=%s&archive=true&session_id=%s" % (u3, s), body)
+    check(status.startswith(b"HTTP/1.1 200"), "status %r" % status)
+    back = None
+    for _ in range(50):  # read after the close: a moment later
+        r, back = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (u3, s))
+        if r.status == 200:
+            break
+        time.sleep(0.1)
+    check(r.status == 200, "no archived RRD: %d" % r.status)
+    check(rows_of(back) == rows_of(body), "archived RRD differs")
+    # the pool secret instead of a session
+    secret = "ab" * 32
+    with open(os.path.join(st.d.state, "pool-secret"), "w") as f:
+        f.write(secret + "\n")
+    try:
+        status = put_until_close(st.d, "/rrd?uuid=%s&archive=true" % u4,
+                                 body, cookie="pool_secret=" + "cd" * 32)
+        check(status.startswith(b"HTTP/1.1 200"), "status %r" % status)
+        time.sleep(0.5)
+        r, _ = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (u4, s))
+        check(r.status == 404, "a wrong secret archived: %d" % r.status)
+        # with a length, the wrong secret is answered 401
+        r, _ = put(st.d, "/rrd?uuid=%s&archive=true" % u4, body,
+                   {"Cookie": "pool_secret=" + "cd" * 32})
+        check(r.status == 401, "wrong secret: %d" % r.status)
+        status = put_until_close(st.d, "/rrd?uuid=%s&archive=true" % u4,
+                                 body, cookie="pool_secret=" + secret)
+        check(status.startswith(b"HTTP/1.1 200"), "status %r" % status)
+        for _ in range(50):
+            r, back = get(st.d, "/vm_rrd?uuid=%s&session_id=%s" % (u4, s))
+            if r.status == 200:
+                break
+            time.sleep(0.1)
+        check(r.status == 200 and rows_of(back) == rows_of(body),
+              "pool secret put: %d" % r.status)
+    finally:
+        os.unlink(os.path.join(st.d.state, "pool-secret"))
+
+
 def main():
     st = Setup()
     try:
@@ -350,6 +426,8 @@ def main():
         run("host_rrd_xml_and_json", lambda: t_host_rrd(st))
         run("vm_rrd_xml", lambda: t_vm_rrd(st))
         run("put_rrd_archive_replace_and_refusals", lambda: t_put_rrd(st))
+        run("put_rrd_without_length_as_xapi_hosts",
+            lambda: t_put_rrd_no_length(st))
         run("metrics_prometheus_text", lambda: t_metrics(st))
         run("sr_data_sources", lambda: t_sr_data_sources(st))
         run("jsonrpc_unbounded_max_infinity",

@@ -7,6 +7,7 @@
  * (xcpd) parses the query and sends the bytes.
  */
 #include "server.h"
+#include "../pool/pool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -108,8 +109,20 @@ int xcp_server_rrd_put(xcp_server *srv, const xcp_server_rrd_put_request *r,
 
     xcp_error_clear();
     *http_status = 500;
-    if (xcp__server_creds(srv, &r->peer, r->session_id, r->basic_user,
-                          r->basic_password, basic, &session) < 0)
+    basic[0] = '\0';
+    session = NULL;
+    /* A host of the pool (XAPI's rrdd hands a VM's RRD on so) proves
+     * itself with the pool secret instead of a session. */
+    if (!r->peer.local_root && !(r->session_id && *r->session_id) &&
+        !r->basic_user && r->pool_secret) {
+        if (!xcp__pool_secret_ok(xcp__server_engine(srv)->state_dir,
+                                 r->pool_secret))
+            return fail(http_status, 401,
+                        XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
+                            "", "Pool credentials invalid"));
+    } else if (xcp__server_creds(srv, &r->peer, r->session_id,
+                                 r->basic_user, r->basic_password, basic,
+                                 &session) < 0)
         return fail(http_status, 401, -1);
     if (!r->uuid || !*r->uuid) {
         xcp__server_creds_end(srv, basic);
