@@ -670,15 +670,24 @@ int xcp__templates_sync(xcp__ctx *c)
 
 /* ---- first boot ------------------------------------------------------------------ */
 
+/* What the driver says of this host; its reason when it cannot say. */
+static int host_info(xcp__ctx *c, xcp_hv_host_info *hi)
+{
+    xcp_hv_error e;
+
+    if (xcp__hv_host_info(c->e->hv, hi, &e) < 0)
+        return xcp__internal("cannot read host information: %s", e.message);
+    return 0;
+}
+
 static int refresh_live(xcp__ctx *c, xcp__obj *host)
 {
     xcp_hv_host_info hi;
-    xcp_hv_error e;
     xcp__obj *m;
     int rc;
 
-    if (xcp__hv_host_info(c->e->hv, &hi, &e) < 0)
-        return xcp__internal("cannot read host information: %s", e.message);
+    if ((rc = host_info(c, &hi)) < 0)
+        return rc;
     m = xcp__db_get_cls(c->db, C(host_metrics),
                         xcp__obj_str(host, F(host, metrics)));
     if (m && ((rc = xcp__db_set_int(c->db, m, F(host_metrics, memory_total),
@@ -712,7 +721,6 @@ int xcp__firstboot_member(xcp__ctx *c, unsigned nodeid)
     xcp__obj *const *hosts = xcp__db_all(c->db, C(host), &n);
     xcp__obj *host = NULL, *dom0;
     xcp_hv_host_info hi;
-    xcp_hv_error e;
     char id[16];
     int rc;
 
@@ -736,9 +744,8 @@ int xcp__firstboot_member(xcp__ctx *c, unsigned nodeid)
             return rc;
         return sync_address(c, host);
     }
-    if (xcp__hv_host_info(c->e->hv, &hi, &e) < 0)
-        return xcp__internal("cannot read host information: %s", e.message);
-    if ((rc = make_host(c, &hi, &host)) < 0 ||
+    if ((rc = host_info(c, &hi)) < 0 ||
+        (rc = make_host(c, &hi, &host)) < 0 ||
         (rc = put(c, host, F(host, other_config), "corosync-nodeid", id)) < 0 ||
         (rc = make_dom0(c, host, &hi, &dom0)) < 0 ||
         (rc = sync_address(c, host)) < 0)
@@ -754,7 +761,6 @@ int xcp__firstboot(xcp__ctx *c)
     xcp__obj *const *pools = xcp__db_all(c->db, C(pool), &n);
     xcp__obj *pool, *host, *dom0 = NULL, *sr;
     xcp_hv_host_info hi;
-    xcp_hv_error e;
     int rc;
 
     if (n > 0) {
@@ -774,9 +780,8 @@ int xcp__firstboot(xcp__ctx *c)
             return rc;
         return xcp__templates_sync(c);
     }
-    if (xcp__hv_host_info(c->e->hv, &hi, &e) < 0)
-        return xcp__internal("cannot read host information: %s", e.message);
-    if ((rc = xcp__db_create(c->db, C(pool), NULL, NULL, &pool)) < 0 ||
+    if ((rc = host_info(c, &hi)) < 0 ||
+        (rc = xcp__db_create(c->db, C(pool), NULL, NULL, &pool)) < 0 ||
         (rc = make_host(c, &hi, &host)) < 0)
         return rc;
     snprintf(c->e->pool, sizeof(c->e->pool), "%s", pool->ref);

@@ -699,8 +699,8 @@ int xcp__db_records_after(xcp__db *db, uint64_t after,
 
 /* A snapshot's text is a database: load it in a directory of its own
  * first, so that a bad one replaces nothing. */
-static int check_snapshot(const char *dir, const char *snap, size_t len,
-                          uint64_t seq)
+int xcp__db_snapshot_check(const char *dir, const char *snap, size_t len,
+                           uint64_t *seq)
 {
     char *tdir = xcp__printf("%s/xfer.tmp", dir), *spath = NULL,
          *jpath = NULL;
@@ -728,9 +728,11 @@ static int check_snapshot(const char *dir, const char *snap, size_t len,
     f = NULL;
     if ((rc = xcp__db_open(&t, tdir)) < 0)
         goto out;
-    if (xcp__db_seq(t) != seq)
+    if (*seq != UINT64_MAX && xcp__db_seq(t) != *seq)
         rc = xcp__internal("the snapshot is at transaction %" PRIu64
-                           ", not %" PRIu64, xcp__db_seq(t), seq);
+                           ", not %" PRIu64, xcp__db_seq(t), *seq);
+    else
+        *seq = xcp__db_seq(t);
 out:
     if (f)
         fclose(f);
@@ -758,7 +760,7 @@ int xcp__db_install(xcp__db *db, const char *dir, const char *snap,
     if (db->depth > 0)
         return xcp__internal("a snapshot cannot replace the database "
                              "inside a transaction");
-    if ((rc = check_snapshot(dir, snap, len, seq)) < 0 ||
+    if ((rc = xcp__db_snapshot_check(dir, snap, len, &seq)) < 0 ||
         (rc = xcp__journal_install(db->j, snap, len)) < 0 ||
         (rc = xcp__db_open(&n, dir)) < 0)
         return rc;

@@ -146,6 +146,12 @@ int xcp__db_records_after(xcp__db *db, uint64_t after,
 /* The database's snapshot text (db.snap's format) at its current seq,
  * appended to out. Not inside a transaction. */
 int xcp__db_snapshot_text(xcp__db *db, xcp__buf *out);
+/* Check that snap (len bytes of db.snap's format) is a whole database by
+ * loading it apart, in a scratch directory under dir; *seq is the
+ * transaction it must be at (UINT64_MAX: any), and is set to it. Nothing
+ * of dir's database is touched. */
+int xcp__db_snapshot_check(const char *dir, const char *snap, size_t len,
+                           uint64_t *seq);
 /* Replace the database by the snapshot text snap (another replica's, at
  * transaction seq): checked by loading it apart first (nothing changes
  * when it is not a snapshot at seq), then the journal emptied, the

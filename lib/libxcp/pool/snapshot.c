@@ -69,18 +69,16 @@ int xcp__pool_snapshot_stage(const char *state_dir, const char *text,
                              size_t len, uint64_t *seq)
 {
     char path[4096];
-    const char *sp, *nl = memchr(text, '\n', len);
-    unsigned long long gen, s;
+    uint64_t at = UINT64_MAX;
+    int rc;
 
-    /* "<crc> XCPDB 2 <gen> <seq>\n": the loader checks the rest (every
-     * line's CRC and the trailer) when it opens the directory. */
-    if (!nl || !(sp = memchr(text, ' ', (size_t)(nl - text))) ||
-        sscanf(sp + 1, "XCPDB 2 %llu %llu", &gen, &s) != 2 ||
-        len < 5 || memcmp(text + len - 1, "\n", 1) != 0)
-        return xcp__internal("the coordinator's database is not a libxcp "
-                             "database snapshot");
+    /* Loaded apart first, as catch-up's install checks it: a damaged
+     * snapshot staged would cost the host its database at the next
+     * open (the journal goes before the rename). */
+    if ((rc = xcp__db_snapshot_check(state_dir, text, len, &at)) < 0)
+        return rc;
     if (seq)
-        *seq = s;
+        *seq = at;
     snprintf(path, sizeof(path), "%s/" STAGE, state_dir);
     return xcp__pool_file_write(path, text, len, 0600);
 }

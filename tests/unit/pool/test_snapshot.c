@@ -158,6 +158,27 @@ Test(pool_snapshot, text_that_is_not_a_snapshot_is_refused)
     }
 }
 
+/* A snapshot whose header is right but whose body was damaged is refused
+ * when it is staged (loaded apart), not at the next open, which would
+ * have dropped the host's journal before it failed. */
+Test(pool_snapshot, damaged_snapshot_is_refused_before_it_is_staged)
+{
+    uint64_t seq;
+    char *text, *mid;
+    size_t len;
+
+    own_database("b-only");
+    text = encode_a(&seq);
+    len = strlen(text);
+    mid = text + len / 2;
+    *mid = *mid == 'x' ? 'y' : 'x';
+    cr_assert(xcp__pool_snapshot_stage(bdir, text, len, NULL) < 0);
+    cr_assert(!exists_in(bdir, "pool-db.snap"));
+    cr_assert(xcp__pool_snapshot_apply(bdir) == 0);
+    cr_assert(exists_in(bdir, "db.journal"), "the host's own kept");
+    free(text);
+}
+
 Test(pool_snapshot, reset_drops_the_replica_and_pool_files_keeps_the_uuid)
 {
     own_database("member");
