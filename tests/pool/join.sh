@@ -123,6 +123,17 @@ check "a write on host 2: HOST_IS_SLAVE with host 1's address ($out)" \
     sh -c "echo \"\$1\" | grep -q 'Master IP address: $a1'" - "$out"
 check "a write on host 1" xe_on 1 pool-param-set uuid="$pool_uuid" name-label=joined
 check "appears in host 3's replica" until_ok 10 sh -c "[ \"\$('$pool' exec 3 '$b/cmd/xe/xe' pool-param-get uuid=$pool_uuid param-name=name-label)\" = joined ]"
+# the totem timeouts follow pool.other_config (XAPI's Cluster has them
+# too); a value out of range leaves the default
+check "token timeout set in pool.other_config" xe_on 1 pool-param-set \
+    uuid="$pool_uuid" other-config:xcp_corosync_token_ms=2500 \
+    other-config:xcp_corosync_token_coefficient_ms=nonsense
+for i in 1 3; do
+    check "host $i's corosync.conf has token 2500, coefficient 100" \
+        until_ok 10 sh -c "grep -q '^ *token: 2500\$' '$(conf $i)' &&
+            grep -q '^ *token_coefficient: 100\$' '$(conf $i)'"
+done
+check "host 3 still quorate after the reload" until_ok 30 quorate3 3
 
 # 5. Eject host 3.
 check "xe pool-eject of host 3" xe_on 1 pool-eject host-uuid="$h3uuid" --force

@@ -344,6 +344,30 @@ uint32_t xcp__pool_host_nodeid(const xcp__obj *host)
     return *end || v == 0 || v > INT32_MAX ? 0 : (uint32_t)v;
 }
 
+/* A totem timeout the pool's administrator set in pool.other_config
+ * (key, in ms, within [lo, hi]; XAPI's Cluster has token_timeout and
+ * token_timeout_coefficient for the same), else 0: the default. Larger
+ * ones suit pools of many hosts on slow or loaded machines, at the cost
+ * of a slower failover. */
+static unsigned token_setting(xcp__obj *pool, const char *key, unsigned lo,
+                              unsigned hi)
+{
+    const char *v = xcp__obj_map_str(pool, F(pool, other_config), key);
+    unsigned long n;
+    char *end;
+
+    if (!v || !*v)
+        return 0;
+    errno = 0;
+    n = strtoul(v, &end, 10);
+    if (errno || *end || n < lo || n > hi) {
+        xcp__log(XCP__LOG_WARN, "pool: other_config:%s=%s ignored (a "
+                 "number of ms from %u to %u)", key, v, lo, hi);
+        return 0;
+    }
+    return (unsigned)n;
+}
+
 /* corosync.conf from the host table (engine lock held): NULL when the
  * table does not describe a pool libxcp configures (fewer than two
  * hosts, or a host without a node id: a pool set up by hand). */
@@ -379,6 +403,9 @@ static char *conf_text(xcp__engine *e)
     c.coordinator = xcp__pool_host_nodeid(master);
     c.crypto = access(key, R_OK) == 0;
     c.log_stderr = !cl.systemd();
+    c.token_ms = token_setting(pool, "xcp_corosync_token_ms", 200, 120000);
+    c.token_coefficient_ms =
+        token_setting(pool, "xcp_corosync_token_coefficient_ms", 1, 10000);
     if (cl.conf_format(&c, &text, &err) < 0) {
         xcp__log(XCP__LOG_ERR, "pool: no corosync.conf from the host "
                  "table: %s", err.msg);
@@ -439,7 +466,8 @@ static int conf_refresh(xcp__pool *p, bool reload)
 static bool touches_hosts(const char *body, size_t len)
 {
     static const char *const pats[] = {" C host ", " D ",
-                                       "corosync-nodeid", " address "};
+                                       "corosync-nodeid", " address ",
+                                       "xcp_corosync_token"};
     size_t i, k;
 
     for (i = 0; i < XCP__ARRAY_LEN(pats); i++) {
