@@ -45,6 +45,10 @@ t0=$(now_ms)
 echo "up: $last unpooled hosts in $(($(now_ms) - t0)) ms"
 a1=$(addr 1)
 joins=""
+# BENCH_POOL_TOKEN_MS: the pool's totem token (pool.other_config, set
+# once the pool exists): many hosts sharing a few cores need more than
+# the default 1 s + 0.1 s per host to keep their membership
+tok=${BENCH_POOL_TOKEN_MS:-}
 for i in $(seq 2 "$N"); do
     t=$(now_ms)
     if ! xe_on "$i" pool-join master-address="$a1" master-username=root \
@@ -59,6 +63,11 @@ for i in $(seq 2 "$N"); do
         exit 1
     }
     joins="$joins $(($(now_ms) - t))"
+    if [ "$i" = 2 ] && [ -n "$tok" ]; then
+        xe_on 1 pool-param-set uuid="$(xe_on 1 pool-list --minimal)" \
+            other-config:xcp_corosync_token_ms="$tok" >/dev/null
+        echo "token: ${tok} ms + 100 ms per host"
+    fi
 done
 echo "$joins" | tr ' ' '\n' | grep . | sort -n | awk -v n="$N" '
     { v[NR] = $1; s += $1 }
@@ -76,6 +85,27 @@ for i in $(seq 2 "$N"); do members="$members $(url "$i")"; done
 # shellcheck disable=SC2086
 "$pool" exec "$last" python3 "$py" propagate "$(url 1)" "$(url "$last")" \
     "$XCP_POOL_PASSWORD" "$W" $members || exit 1
+# The peer of the commit: the same corosync group machinery without the
+# database (lib/libxcp/cluster's replication alone, tests/pool/
+# cluster_member in a group of its own on the same hosts' corosyncs).
+coord_id=$(xe_on 1 host-param-get uuid="$(xe_on 1 pool-param-get \
+    uuid="$(xe_on 1 pool-list --minimal)" param-name=master)" \
+    param-name=other-config param-key=corosync-nodeid 2>/dev/null)
+if [ -x "$b/tests/pool/cluster_member" ] && [ -n "$coord_id" ]; then
+    rp=""
+    for i in $(seq 1 "$N"); do
+        "$pool" exec "$i" "$b/tests/pool/cluster_member" repl "$coord_id" \
+            "$N" "$W" "$XCP_POOL_DIR/repl$i" 120 \
+            >"$XCP_POOL_DIR/repl$i.out" 2>&1 &
+        rp="$rp $!"
+    done
+    for p in $rp; do wait "$p"; done
+    sed -n 's/^commit latency: /raw corosync replication (no database), commit: /p' \
+        "$XCP_POOL_DIR/repl1.out"
+else
+    echo "raw corosync replication: not measured (tests/pool/cluster_member" \
+        "not built: make check builds it)"
+fi
 rss=$(for p in $(ip netns pids "${XCP_POOL_NAME}2"); do
     c=$(cat "/proc/$p/comm" 2>/dev/null)
     r=$(awk '/^VmRSS/ { print $2 }' "/proc/$p/status" 2>/dev/null)
