@@ -130,6 +130,7 @@ static const struct {
     {"VBD.plug", ON_DEVICE_VM},        {"VBD.unplug", ON_DEVICE_VM},
     {"VBD.unplug_force", ON_DEVICE_VM}, {"VIF.plug", ON_DEVICE_VM},
     {"VIF.unplug", ON_DEVICE_VM},      {"VIF.unplug_force", ON_DEVICE_VM},
+    {"VM.pool_migrate", ON_RESIDENT},
 };
 
 int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
@@ -179,16 +180,15 @@ int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
     return 1;
 }
 
-int xcp__pool_fwd_call(xcp__engine *e, const char *addr, const char *self,
-                       uint64_t seq, const char *wire, size_t nargs,
-                       const xcp_value *args, xcp_value *result)
+int xcp__pool_peer_login(xcp__engine *e, const char *addr, const char *self,
+                         xcp_session **out)
 {
     xcp_remote_options o;
-    xcp_session *s = NULL;
-    xcp_value la[2], sv;
+    xcp_value la[2];
     char secret[65], uri[300];
     int rc;
 
+    *out = NULL;
     if ((rc = xcp__pool_secret_read(e->state_dir, secret)) < 0)
         return rc;
     snprintf(uri, sizeof(uri), "http://%s", addr);
@@ -201,12 +201,23 @@ int xcp__pool_fwd_call(xcp__engine *e, const char *addr, const char *self,
         xcp_value_set_string(&la[1], secret) < 0)
         rc = xcp__oom();
     else
-        rc = xcp__session_open_remote_login(&s, &o, "session.slave_login",
+        rc = xcp__session_open_remote_login(out, &o, "session.slave_login",
                                             2, la);
     xcp_value_dispose(&la[0]);
     xcp_value_dispose(&la[1]);
     memset(secret, 0, sizeof(secret));
-    if (rc < 0)
+    return rc;
+}
+
+int xcp__pool_fwd_call(xcp__engine *e, const char *addr, const char *self,
+                       uint64_t seq, const char *wire, size_t nargs,
+                       const xcp_value *args, xcp_value *result)
+{
+    xcp_session *s = NULL;
+    xcp_value sv;
+    int rc;
+
+    if ((rc = xcp__pool_peer_login(e, addr, self, &s)) < 0)
         return rc;
     xcp_value_set_int(&sv, (int64_t)seq);
     rc = xcp_call(s, NULL, "pool.member_sync", 1, &sv);

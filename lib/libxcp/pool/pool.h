@@ -127,6 +127,12 @@ bool xcp__pool_secret_ok(const char *state_dir, const char *psecret);
 /* Read the pool secret into out (65 bytes): 0, or a negative code with
  * the thread's error set (no secret: this host is in no pool). */
 int xcp__pool_secret_read(const char *state_dir, char out[65]);
+/* A pool session (session.slave_login as host self, with the pool's
+ * secret) at the daemon at addr ("host[:port]", plain http as the harness
+ * serves). */
+struct xcp_session;
+int xcp__pool_peer_login(struct xcp__engine *e, const char *addr,
+                         const char *self, struct xcp_session **out);
 /* Whether p (NULL: a single host) is a member; if so, the coordinator's
  * address goes into coord (size n) for HOST_IS_SLAVE. */
 bool xcp__pool_member_of(xcp__pool *p, char *coord, size_t n);
