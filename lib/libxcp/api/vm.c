@@ -532,9 +532,8 @@ static int pool_migrate(xcp__ctx *c)
     if (strcmp(host->ref, c->e->host) && c->e->pool_repl) {
         const char *res = xcp__obj_str(vm, F(VM, resident_on));
         if (!xcp__vm_is(vm, "Running"))
-            return XCP__ERR_VM_BAD_POWER_STATE(
-                vm->ref, "running",
-                xcp__obj_str(vm, F(VM, power_state)));
+            return xcp__vm_bad_power_state(
+                vm->ref, xcp__obj_str(vm, F(VM, power_state)), "running");
         if (strcmp(res, c->e->host))
             return XCP__ERR_HOST_OFFLINE(res);
         return xcp__vm_pool_migrate_remote(c, vm, host);

@@ -171,9 +171,8 @@ static int rx_prepare(xcp__ctx *c, void *arg)
         return xcp__handle_invalid(C(VM), x->vm);
     snprintf(x->ref, sizeof(x->ref), "%s", vm->ref);
     if (!xcp__vm_is(vm, "Running") && !xcp__vm_is(vm, "Paused"))
-        return XCP__ERR_VM_BAD_POWER_STATE(vm->ref, "running",
-                                           xcp__obj_str(vm,
-                                                        F(VM, power_state)));
+        return xcp__vm_bad_power_state(
+            vm->ref, xcp__obj_str(vm, F(VM, power_state)), "running");
     if ((rc = xcp__vm_build_cfg(c, vm, &x->d, true)) < 0)
         return rc;
     x->have_cfg = true;

@@ -835,8 +835,11 @@ static int run_call(xcp__ctx *c)
             uint64_t seq = xcp__db_seq(c->db);
             snprintf(self, sizeof(self), "%s", c->e->host);
             pthread_mutex_unlock(&c->e->lock);
-            rc = xcp__pool_fwd_call(c->e, addr, self, seq, c->msg->wire,
-                                    c->nargs, c->args, c->result);
+            char task[XCP_REF_MAX];
+            snprintf(task, sizeof(task), "%s", c->own_task ? "" : c->task);
+            rc = xcp__pool_fwd_call(c->e, addr, self, seq, task,
+                                    c->msg->wire, c->nargs, c->args,
+                                    c->result);
             pthread_mutex_lock(&c->e->lock);
             xcp__pool_set_client(was_client);
             return rc;

@@ -177,11 +177,15 @@ struct xcp__ctx;
  * addr (size n), 0 to run here. Engine lock held. */
 int xcp__pool_fwd_target(struct xcp__ctx *c, char *addr, size_t n);
 /* Run wire(args...) on the host at addr, on a session opened with
- * slave_login(self, the pool secret), once its replica holds seq.
- * Engine lock not held. */
+ * slave_login(self, the pool secret), once its replica holds seq. task:
+ * the async task the call runs for here (NULL for a synchronous call):
+ * then the host runs it as a task of its own, which is cancelled when
+ * task is (task.cancel here reaches the host doing the work). Engine lock
+ * not held. */
 int xcp__pool_fwd_call(struct xcp__engine *e, const char *addr,
-                       const char *self, uint64_t seq, const char *wire,
-                       size_t nargs, const struct xcp_value *args,
+                       const char *self, uint64_t seq, const char *task,
+                       const char *wire, size_t nargs,
+                       const struct xcp_value *args,
                        struct xcp_value *result);
 
 #endif
