@@ -161,14 +161,16 @@ hog=$(xe_on 1 vm-install template="$tpl" new-name-label=hog)
 for v in $(xe_on 1 vbd-list vm-uuid="$hog" --minimal | tr ',' ' '); do
     xe_on 1 vbd-destroy uuid="$v"
 done
-# host 3 has XCP_SIM_HOST_MEMORY (16 GiB) less dom0's: 13.5 GiB leaves it
-# less than the 1 GiB VM needs
-xe_on 1 vm-memory-limits-set uuid="$hog" static-min=13824MiB \
-    dynamic-min=13824MiB dynamic-max=13824MiB static-max=13824MiB ||
-    not_ok "a 13.5 GiB VM"
+# all of host 3's free memory but 640 MiB: less than the 1 GiB VM needs
+free3=$(xe_on 1 host-param-get uuid="$h3" param-name=memory-free)
+hogmb=$((free3 / 1048576 - 640))
+xe_on 1 vm-memory-limits-set uuid="$hog" static-min=${hogmb}MiB \
+    dynamic-min=${hogmb}MiB dynamic-max=${hogmb}MiB static-max=${hogmb}MiB ||
+    not_ok "a ${hogmb} MiB VM"
 out=$(xe_on 1 vm-start uuid="$hog" on="$h3" 2>&1)
-check "a 13.5 GiB VM starts on host 3 ($out)" \
+check "a $hogmb MiB VM starts on host 3 ($out)" \
     [ "$(mc state "$hog")" = "Running $h3" ]
+echo "# host 3's free memory with it: $(xe_on 1 host-param-get uuid="$h3" param-name=memory-free) bytes"
 out=$(mc migrate "$vm" "$h3")
 check "to a host without the memory: HOST_NOT_ENOUGH_FREE_MEMORY ($out)" \
     sh -c "echo \"\$1\" | grep -q '^ERROR HOST_NOT_ENOUGH_FREE_MEMORY [0-9]* [0-9]*\$'" - "$out"
