@@ -6,7 +6,8 @@
 #     to the coordinator, each through the coordinator: power_state
 #     running all along (sampled during the migration), resident_on
 #     right, the domain in the destination's simulator only; xe
-#     vm-migrate with a host name and with a uuid;
+#     vm-migrate with a host name and with a uuid; the VM's RRD handed to
+#     the destination (PUT /rrd) before the switch;
 #  2. refusals with XAPI's codes: a halted VM (VM_BAD_POWER_STATE), a VM
 #     whose disk is on another host's local SR (VM_REQUIRES_SR), a
 #     destination without the memory (HOST_NOT_ENOUGH_FREE_MEMORY), a
@@ -117,6 +118,10 @@ check "running on host 2 ($out)" [ "$out" = "Running $h2" ]
 check "its domain in host 2's simulator only" until_ok 10 only_on 2 "$vm"
 
 # ---- 1. migrations ----------------------------------------------------------
+# the VM's RRD on host 2 has a few samples (one each 5 s) to hand on
+sleep 6
+check "host 3 holds no RRD of the VM before it goes there" \
+    [ ! -e "$XCP_POOL_DIR/h3/state/rrd/$vm" ]
 out0=""
 for pair in "2 3" "3 2" "2 1"; do
     # shellcheck disable=SC2086
@@ -130,6 +135,9 @@ for pair in "2 3" "3 2" "2 1"; do
         [ "$out" = "Running $ht_uuid" ]
     check "host $1 -> host $2: the domain in host $2's simulator only" \
         until_ok 10 only_on "$2" "$vm"
+    [ "$pair" != "2 3" ] ||
+        check "host 2 handed the VM's RRD to host 3 (PUT /rrd, kept for the VM there)" \
+            sh -c "[ -s '$XCP_POOL_DIR/h3/state/rrd/$vm' ] && ! grep -q 'RRD was not handed' '$XCP_POOL_DIR/h2/log/xcpd.log'"
     echo "# 1 GiB VM, host $1 -> host $2: $(figures "$1") (the sim's); the call, as the client saw it: $(echo "$out0" | cut -d' ' -f2) ms"
 done
 check "the host 2 -> host 3 migration's log has the sim's figures" \

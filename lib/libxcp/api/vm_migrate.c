@@ -410,11 +410,51 @@ static int read_reply(int fd, char *why, size_t cap)
     return -1;
 }
 
+/* Hand the VM's RRD to the destination before the switch, as XAPI
+ * (PUT /rrd?uuid=, which the destination keeps for the VM's start there:
+ * its domain's arrival). Best effort: a VM without an RRD here, or a
+ * destination that refuses it, loses its history, not its migration. */
+static void push_rrd(xcp__engine *e, const char *addr, const char *session,
+                     const char *uuid)
+{
+    xcp__buf doc = {0};
+    char head[1024], why[300];
+    int fd = -1, rc;
+
+    rc = xcp__engine_metrics_doc(e, NULL, 2, 0, 0, NULL, false, NULL, 0,
+                                 false, uuid, &doc);
+    if (rc < 0) { /* no monitor, or no RRD of it yet */
+        xcp_error_clear();
+        xcp__buf_free(&doc);
+        return;
+    }
+    snprintf(head, sizeof(head),
+             "PUT /rrd?session_id=%s&uuid=%s HTTP/1.1\r\nHost: %s\r\n"
+             "Content-Type: text/xml\r\nContent-Length: %zu\r\n"
+             "Connection: close\r\n\r\n",
+             session, uuid, addr, doc.len);
+    if (dial(addr, &fd, why, sizeof(why)) < 0 ||
+        (rc = put_all(fd, head, strlen(head))) < 0 ||
+        (rc = put_all(fd, doc.data, doc.len)) < 0)
+        snprintf(why, sizeof(why), "%s", rc < 0 ? line_why(rc) : why);
+    else if (read_reply(fd, why, sizeof(why)) == 0)
+        why[0] = '\0';
+    if (why[0])
+        xcp__log(XCP__LOG_WARN, "VM %s: its RRD was not handed to %s: %s",
+                 uuid, addr, why);
+    else
+        xcp__trace("VM %s: RRD (%zu bytes) handed to %s", uuid, doc.len,
+                   addr);
+    if (fd >= 0)
+        close(fd);
+    xcp__buf_free(&doc);
+}
+
 /* A pool session at the destination, the stream opened and its answer
  * read: 0 with *fd, else why. */
 static int open_stream(xcp__engine *e, const char *addr, const char *self,
-                       const char *vm, uint64_t seq, int *fd, char *why,
-                       size_t cap)
+                       const char *vm, const char *uuid, uint64_t seq,
+                       int *fd, char *why, size_t cap)
 {
     xcp_session *s = NULL;
     char req[1024], line[300];
@@ -447,8 +487,7 @@ static int open_stream(xcp__engine *e, const char *addr, const char *self,
                  !strncmp(line, "error ", 6) ? line + 6 : line);
         goto fail;
     }
-    /* The stream is the session's now: its end ends the session there
-     * (the daemon keeps the session until it expires otherwise). */
+    push_rrd(e, addr, xcp_session_ref(s), uuid);
     xcp_session_close(s);
     return 0;
 fail:
@@ -513,7 +552,7 @@ static int set_moved(xcp__ctx *c, xcp__obj *vm, xcp__obj *h, uint32_t domid)
 int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h)
 {
     char ref[XCP_REF_MAX], dst[XCP_REF_MAX], src[XCP_REF_MAX];
-    char addr[256], why[300] = "", line[300];
+    char addr[256], why[300] = "", line[300], uuid[64];
     struct watch w;
     pthread_t th;
     xcp_hv_migrate_stats st;
@@ -527,6 +566,7 @@ int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h)
     snprintf(dst, sizeof(dst), "%s", h->ref);
     snprintf(src, sizeof(src), "%s", c->e->host);
     snprintf(addr, sizeof(addr), "%s", xcp__obj_str(h, F(host, address)));
+    snprintf(uuid, sizeof(uuid), "%s", xcp__obj_uuid(vm));
     if ((rc = check_destination(c, vm, h)) < 0)
         return rc;
     if ((rc = xcp__vm_begin(c, vm, "pool_migrate")) < 0)
@@ -542,7 +582,7 @@ int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h)
         return xcp__vm_fail_op(c, ref, rc);
     }
     xcp__trace("VM %s: migrating to %s (%s)", ref, dst, addr);
-    rc = open_stream(c->e, addr, src, ref, seq, &fd, why, sizeof(why));
+    rc = open_stream(c->e, addr, src, ref, uuid, seq, &fd, why, sizeof(why));
     if (rc == 0) {
         memset(&w, 0, sizeof(w));
         w.c = c;
