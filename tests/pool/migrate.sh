@@ -11,7 +11,9 @@
 #  2. refusals with XAPI's codes: a halted VM (VM_BAD_POWER_STATE), a VM
 #     whose disk is on another host's local SR (VM_REQUIRES_SR), a
 #     destination without the memory (HOST_NOT_ENOUGH_FREE_MEMORY), a
-#     disabled one (HOST_DISABLED); the VM runs on where it was;
+#     disabled one (HOST_DISABLED); a stream opened on a client's session
+#     (INTERNAL_ERROR, as XAPI's intra-pool calls); the VM runs on where
+#     it was;
 #  3. Async.VM.pool_migrate cancelled midway: TASK_CANCELLED, the VM
 #     running where it was, no domain at the destination;
 #  4. the destination's xcpd SIGKILLed midway: VM_MIGRATE_FAILED [vm,
@@ -193,6 +195,11 @@ if xe_on 1 host-disable uuid="$h3" >/dev/null 2>&1; then
 else
     echo "# host-disable of a member not available here: HOST_DISABLED not checked"
 fi
+
+out=$(mc raw "$vm")
+check "CONNECT /migrate_receive on a client's session: refused in the stream, as XAPI's intra-pool calls ($out)" \
+    sh -c "echo \"\$1\" | grep -q '^HTTP/1.1 200 OK | error INTERNAL_ERROR: Internal API'" - "$out"
+check "and the VM runs on host 2" [ "$(mc state "$vm")" = "Running $h2" ]
 
 # ---- 3. cancel midway ---------------------------------------------------------
 out=$(mc cancel "$vm" "$h3" 1.5)

@@ -11,6 +11,9 @@ so that the test sees XenAPI's exact error codes and parameters.
     migrate_client.py URL PASSWORD cancel VM_UUID HOST_UUID DELAY_S
         Async.VM.pool_migrate, task.cancel after DELAY_S seconds; prints
         the task's end: "CANCELLED <error...>", "OK" or "ERROR ..."
+    migrate_client.py URL PASSWORD raw VM_UUID
+        CONNECT /migrate_receive on a client's (not a pool) session: prints
+        the HTTP status line and the first line of the stream after it
     migrate_client.py URL PASSWORD state VM_UUID
         prints "<power_state> <resident_on host uuid or ->"
 """
@@ -57,6 +60,19 @@ def main():
     try:
         s = login(p, password)
         vm = ok(p.VM.get_by_uuid(s, sys.argv[4]))
+        if cmd == "raw":
+            host = url.split("//", 1)[1].split("/", 1)[0]
+            hp = host.rsplit(":", 1) if ":" in host else (host, "80")
+            c = socket.create_connection((hp[0], int(hp[1])), timeout=30)
+            c.sendall(("CONNECT /migrate_receive?session_id=%s&ref=%s&seq=0 "
+                       "HTTP/1.1\r\nHost: %s\r\n\r\n" % (s, vm, host))
+                      .encode())
+            f = c.makefile("rb")
+            status = f.readline().decode().strip()
+            while f.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            print(status, "|", f.readline().decode().strip())
+            return 0
         if cmd == "state":
             st = ok(p.VM.get_power_state(s, vm))
             h = ok(p.VM.get_resident_on(s, vm))
