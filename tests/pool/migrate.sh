@@ -137,6 +137,9 @@ for pair in "2 3" "3 2" "2 1"; do
         [ "$out" = "Running $ht_uuid" ]
     check "host $1 -> host $2: the domain in host $2's simulator only" \
         until_ok 10 only_on "$2" "$vm"
+    out=$(xe_on 1 console-list vm-uuid="$vm" params=location --minimal)
+    check "host $1 -> host $2: the VM's consoles are served by host $2 ($out)" \
+        sh -c "[ -n \"\$1\" ] && ! echo \"\$1\" | tr ',' '\n' | grep -v -q '^https://$(addr "$2")/console'" - "$out"
     [ "$pair" != "2 3" ] ||
         check "host 2 handed the VM's RRD to host 3 (PUT /rrd, kept for the VM there)" \
             sh -c "[ -s '$XCP_POOL_DIR/h3/state/rrd/$vm' ] && ! grep -q 'RRD was not handed' '$XCP_POOL_DIR/h2/log/xcpd.log'"
@@ -216,7 +219,10 @@ check "and back, host 3 -> host 2 ($out)" [ "$out" = OK ]
 # ---- 4. the destination killed midway ---------------------------------------------
 mc sample "$vm" "$h3" >"$XCP_POOL_DIR/killed.out" 2>&1 &
 mpid=$!
-sleep 1.5
+# under way (the VM's operation recorded), then a second into the stream
+until_ok 30 sh -c "'$pool' exec 1 '$b/cmd/xe/xe' vm-param-get uuid=$vm param-name=current-operations | grep -q pool_migrate" ||
+    not_ok "the migration to be killed starts"
+sleep 1
 kill -9 "$(cat "$XCP_POOL_DIR/h3/xcpd.pid")"
 wait $mpid
 out=$(cat "$XCP_POOL_DIR/killed.out")

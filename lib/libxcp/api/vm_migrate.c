@@ -539,6 +539,8 @@ static void *watch_main(void *arg)
 /* The database after the switch: the VM resides on host h as domid. */
 static int set_moved(xcp__ctx *c, xcp__obj *vm, xcp__obj *h, uint32_t domid)
 {
+    const xcp_value *cs = xcp__obj_val(vm, F(VM, consoles));
+    size_t i;
     int rc;
 
     if ((rc = xcp__db_set_str(c->db, vm, F(VM, resident_on), h->ref)) < 0 ||
@@ -546,6 +548,13 @@ static int set_moved(xcp__ctx *c, xcp__obj *vm, xcp__obj *h, uint32_t domid)
         (rc = xcp__db_set_str(c->db, vm, F(VM, scheduled_to_be_resident_on),
                               XCP_NULL_REF)) < 0)
         return rc;
+    /* its consoles are the destination's to serve now */
+    for (i = 0; cs->kind == XCP_VAL_ARRAY && i < cs->u.arr.n; i++) {
+        xcp__obj *con = xcp__db_get_cls(c->db, C(console),
+                                        cs->u.arr.items[i].u.s);
+        if (con && (rc = xcp__console_set_location_at(c, con, h)) < 0)
+            return rc;
+    }
     return xcp__update_allowed(c, vm);
 }
 

@@ -427,6 +427,8 @@ int xcp__console_open(xcp__engine *e, const xcp__console_req *r, int *fd,
 /* Set console con's location from the host's address, as XAPI does:
  * https://<host.address>/console?ref=<con's ref> ("" with no address). */
 int xcp__console_set_location(xcp__ctx *c, xcp__obj *con);
+/* The same for a console served by host (a VM migrated there). */
+int xcp__console_set_location_at(xcp__ctx *c, xcp__obj *con, xcp__obj *host);
 /* xcp__console_set_location on every console (the host's address moved). */
 int xcp__consoles_relocate(xcp__ctx *c);
 
