@@ -569,7 +569,7 @@ int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h)
     uint32_t domid, nd = 0;
     uint64_t seq;
     bool watching = false;
-    int fd = -1, rc;
+    int fd = -1, rc, send_rc = -1;
 
     snprintf(ref, sizeof(ref), "%s", vm->ref);
     snprintf(dst, sizeof(dst), "%s", h->ref);
@@ -600,7 +600,8 @@ int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h)
         pthread_cond_init(&w.cv, NULL);
         watching = pthread_create(&th, NULL, watch_main, &w) == 0;
         memset(&st, 0, sizeof(st));
-        rc = xcp__hv_domain_migrate_send(c->e->hv, domid, fd, &st, &e);
+        rc = send_rc = xcp__hv_domain_migrate_send(c->e->hv, domid, fd,
+                                                   &st, &e);
         if (watching) {
             pthread_mutex_lock(&w.mu);
             w.stop = true;
@@ -624,7 +625,10 @@ int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h)
         }
     }
     xcp__ctx_lock(c);
-    if (rc < 0 && watching && w.cancelled) {
+    /* A cancel that stopped the sender: the guest runs here. (One that
+     * came as the sender finished is too late: the stream is shut, the
+     * path below.) */
+    if (rc < 0 && send_rc < 0 && watching && w.cancelled) {
         if (fd >= 0)
             close(fd);
         return xcp__vm_fail_op(c, ref, XCP__ERR_TASK_CANCELLED(c->task));

@@ -649,6 +649,12 @@ int xcp__engine_metrics_put(xcp__engine *e, const char *session,
     return 0;
 }
 
+int xcp__engine_migrate_receive(xcp__engine *e, const char *session,
+                                const char *vm, uint64_t seq, int fd)
+{
+    return xcp__vm_migrate_receive(e, session, vm, seq, fd);
+}
+
 int xcp__engine_get(xcp__engine **out, const xcp_open_options *opts)
 {
     char *dir = (opts && opts->state_dir) ? xcp__strdup(opts->state_dir)

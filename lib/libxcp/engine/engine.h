@@ -149,6 +149,10 @@ int xcp__engine_metrics_doc(xcp__engine *e, const char *session, int kind,
  * closes fd. */
 int xcp__vm_migrate_receive(xcp__engine *e, const char *session,
                             const char *vm, uint64_t seq, int fd);
+/* The same, for the server (which calls into the engine, not the API
+ * files). */
+int xcp__engine_migrate_receive(xcp__engine *e, const char *session,
+                                const char *vm, uint64_t seq, int fd);
 /* PUT /rrd (XAPI's put_rrd): body, XAPI's RRD XML, becomes the RRD of
  * uuid -- a VM (in memory when it runs here, else written for its next
  * start here) or, not to archive, this host -- for session (as above).

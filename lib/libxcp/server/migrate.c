@@ -27,6 +27,6 @@ int xcp_server_migrate_receive(xcp_server *srv,
         if (errno || *end)
             return XCP__ERR_INVALID_VALUE("seq", r->seq);
     }
-    return xcp__vm_migrate_receive(xcp__server_engine(srv), r->session_id,
-                                   r->vm, seq, fd);
+    return xcp__engine_migrate_receive(xcp__server_engine(srv), r->session_id,
+                                       r->vm, seq, fd);
 }
