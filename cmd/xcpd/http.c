@@ -65,6 +65,7 @@ typedef enum route {
     ROUTE_CLI,
     ROUTE_METRICS, /* GET /rrd_updates, /host_rrd, /vm_rrd, /metrics */
     ROUTE_RRD_PUT, /* PUT /rrd (metrics.c) */
+    ROUTE_MIGRATE, /* CONNECT /migrate_receive (migrate.c) */
     ROUTE_NOT_FOUND,
     ROUTE_BAD_METHOD,
     ROUTE_REFUSED, /* answered before its body, which is dropped */
@@ -128,6 +129,7 @@ typedef struct req {
     xcpd_cli *cli;          /* /cli (cli.c) */
     xcpd_xe_get *xe_get;    /* xe_get.c */
     xcpd_rrd_put *rrd_put;  /* PUT /rrd (metrics.c) */
+    xcpd_migrate *migrate;  /* CONNECT /migrate_receive (migrate.c) */
     int http10;             /* an HTTP/1.0 request */
 } req;
 
@@ -196,6 +198,9 @@ static route route_of(const char *method, const char *url,
          || strcmp(method, MHD_HTTP_METHOD_GET) == 0)
         && strcmp(url, "/console") == 0)
         return ROUTE_CONSOLE;
+    if (strcmp(method, MHD_HTTP_METHOD_CONNECT) == 0
+        && strcmp(url, "/migrate_receive") == 0)
+        return ROUTE_MIGRATE;
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0 && xcpd_xe_put_route(url))
         return ROUTE_XE_GET;
     if (strcmp(method, MHD_HTTP_METHOD_PUT) == 0 && is_path(url, "/rrd"))
@@ -278,6 +283,7 @@ static void req_free(req *r)
     xcpd_cli_free(r->cli);
     xcpd_xe_get_free(r->xe_get);
     xcpd_rrd_put_free(r->rrd_put);
+    xcpd_migrate_free(r->migrate);
     free(r);
 }
 
@@ -1476,6 +1482,9 @@ enum MHD_Result xcpd_access(void *cls, struct MHD_Connection *c,
     case ROUTE_CLI:
         return xcpd_cli_step(r->l, c, peer(r), &r->cli, upload_data,
                              upload_data_size);
+    case ROUTE_MIGRATE:
+        return xcpd_migrate_step(r->l, c, peer(r), &r->migrate,
+                                 upload_data_size);
     case ROUTE_RRD_PUT:
         if (r->taken) { /* resumed once the body was read: close */
             *upload_data_size = 0;

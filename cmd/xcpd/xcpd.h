@@ -172,6 +172,18 @@ enum MHD_Result xcpd_rrd_put_step(xcpd_listener *l, struct MHD_Connection *c,
                                   const char *data, size_t *n);
 void xcpd_rrd_put_free(xcpd_rrd_put *p);
 
+/* ---- CONNECT /migrate_receive (migrate.c) ------------------------------- */
+
+/* The destination's end of VM.pool_migrate: the connection is taken from
+ * MHD, answered 200 and handed to a thread running
+ * xcp_server_migrate_receive; the request closes it when that ends.
+ * *state is the request's, freed with xcpd_migrate_free. */
+typedef struct xcpd_migrate xcpd_migrate;
+enum MHD_Result xcpd_migrate_step(xcpd_listener *l, struct MHD_Connection *c,
+                                  xcp_server_peer peer, xcpd_migrate **state,
+                                  size_t *upload_data_size);
+void xcpd_migrate_free(xcpd_migrate *st);
+
 /* ---- /cli (cli.c) -------------------------------------------------------- */
 
 /* A /cli request's state, owned by the request (xcpd_cli_free). */

@@ -515,9 +515,10 @@ static int op_migrate(xe_ctx *ctx, const xe_obj *vm, const void *data,
     return xe_call_async(ctx, NULL, "VM.pool_migrate", &a);
 }
 
-/* XAPI's vm-migrate within the pool (VM.pool_migrate; to its own host that
- * is a localhost migration). The cross-pool form (remote-master, vif:,
- * vdi: ...) needs another pool, which a one-host libxcp is not. */
+/* XAPI's vm-migrate within the pool (VM.pool_migrate, which the
+ * coordinator runs on the VM's host: to another host of the pool a live
+ * migration there, to its own host a localhost migration). The cross-pool
+ * form (remote-master, vif:, vdi: ...) is not supported. */
 int xe_vm_migrate(xe_ctx *ctx)
 {
     static const char *const ignore[] = {"host", "host-uuid", "host-name",
@@ -535,7 +536,7 @@ int xe_vm_migrate(xe_ctx *ctx)
         if (xe_prefix(k, "remote-") || xe_prefix(k, "vif:") ||
             xe_prefix(k, "vdi:") || xe_prefix(k, "image-format:"))
             return xe_fail(ctx, "Cross-pool migration is not supported: "
-                                "this pool has one host");
+                                "VMs migrate within their pool");
     }
     if (name == NULL)
         name = xe_param(ctx, "host-uuid");

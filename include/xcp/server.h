@@ -491,6 +491,38 @@ XCP_EXTERN int xcp_server_rrd_put(xcp_server *srv,
                                   const char *body, size_t len,
                                   int *http_status);
 
+/** What a CONNECT /migrate_receive handler parsed from its request: the
+ * destination's end of VM.pool_migrate between hosts of a pool. Borrowed
+ * for the duration of xcp_server_migrate_receive(). */
+typedef struct xcp_server_migrate_request {
+    const char *vm;          /**< ref= : the VM (ref or uuid) */
+    const char *session_id;  /**< a pool session (session.slave_login) */
+    const char *seq;         /**< seq= : the source's database position
+                                  (decimal), waited for first; NULL: none */
+    xcp_server_peer peer;
+} xcp_server_migrate_request;
+
+/**
+ * Receive a VM that another host of the pool migrates here. fd is the
+ * request's connection, already answered "HTTP/1.1 200" and in the
+ * caller's hands (blocking or not: it is made blocking); it carries the
+ * handshake (one line from here: "accept" or "error <why>"), the
+ * hypervisor driver's migration stream, then "domid <n>" from here, "go"
+ * from the source once the database says the VM resides here, "done"
+ * from here once the guest runs. Blocks for the whole migration (run it
+ * on a thread of its own). 0 when the guest runs here; on failure a
+ * negative code, the error as the thread's last error, no domain of the
+ * VM left here, and the source told when it can still hear: a session
+ * that is not a pool one (INTERNAL_ERROR, as XAPI's intra-pool calls) or
+ * no session (SESSION_INVALID), no such VM (HANDLE_INVALID), a VM not
+ * running (VM_BAD_POWER_STATE), this host disabled or short of memory
+ * (HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY), a broken stream. The
+ * caller closes fd afterwards.
+ */
+XCP_EXTERN int xcp_server_migrate_receive(xcp_server *srv,
+                                          const xcp_server_migrate_request *r,
+                                          int fd);
+
 XCP_END_DECLS
 
 #endif

@@ -19,7 +19,12 @@ static int not_impl(xcp__ctx *c)
 
 int xcp__console_set_location(xcp__ctx *c, xcp__obj *con)
 {
-    xcp__obj *host = xcp__db_get_cls(c->db, C(host), c->e->host);
+    return xcp__console_set_location_at(
+        c, con, xcp__db_get_cls(c->db, C(host), c->e->host));
+}
+
+int xcp__console_set_location_at(xcp__ctx *c, xcp__obj *con, xcp__obj *host)
+{
     const char *addr = host ? xcp__obj_str(host, F(host, address)) : "";
     bool v6 = strchr(addr, ':') != NULL;
     char *loc;

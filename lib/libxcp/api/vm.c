@@ -512,19 +512,33 @@ static int migrate_no_memory(xcp__ctx *c, uint32_t domid)
     return XCP__ERR_HOST_NOT_ENOUGH_FREE_MEMORY(a, b);
 }
 
-/* VM.pool_migrate to this host, the pool's only one: XAPI's localhost
- * migration, through the driver's live migration. The VM stays Running,
- * as a new domain with the same devices. */
+/* VM.pool_migrate: to another host of the pool, vm_migrate.c; to this
+ * host, XAPI's localhost migration, through the driver's live migration.
+ * The VM stays Running, as a new domain with the same devices. */
 static int pool_migrate(xcp__ctx *c)
 {
-    xcp__obj *vm;
+    xcp__obj *vm, *host;
     const char *ref = xcp__arg_str(c, 0);
     xcp_hv_error e;
     uint32_t domid, nd = 0;
     bool paused;
     int rc;
 
-    if ((rc = xcp__vm_arg(c, &vm)) < 0 || (rc = local_host_arg(c, 1)) < 0)
+    if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
+        (rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
+        return rc;
+    /* Another host of the pool: the VM's host (the coordinator forwarded
+     * the call here) streams it there (vm_migrate.c). */
+    if (strcmp(host->ref, c->e->host) && c->e->pool_repl) {
+        const char *res = xcp__obj_str(vm, F(VM, resident_on));
+        if (!xcp__vm_is(vm, "Running"))
+            return xcp__vm_bad_power_state(
+                vm->ref, xcp__obj_str(vm, F(VM, power_state)), "running");
+        if (strcmp(res, c->e->host))
+            return XCP__ERR_HOST_OFFLINE(res);
+        return xcp__vm_pool_migrate_remote(c, vm, host);
+    }
+    if ((rc = local_host_arg(c, 1)) < 0)
         return rc;
     if ((rc = xcp__vm_begin(c, vm, "pool_migrate")) < 0)
         return rc;

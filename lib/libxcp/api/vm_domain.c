@@ -662,8 +662,7 @@ int xcp__vm_refresh_host_memory(xcp__ctx *c)
 
 /* ---- domain building (lock dropped) ------------------------------------------ */
 
-/* The bridges of cfg's NICs, made ready before the domain is built. */
-static int bridges_ready(xcp__ctx *c, const xcp_hv_domain_config *cfg)
+int xcp__vm_bridges_ready(xcp__ctx *c, const xcp_hv_domain_config *cfg)
 {
     size_t i;
     int rc;
@@ -687,7 +686,7 @@ int xcp__vm_build_domain(xcp__ctx *c, xcp__obj **vm, bool paused,
     snprintf(ref, sizeof(ref), "%s", (*vm)->ref);
     if ((rc = xcp__vm_build_cfg(c, *vm, &d, image != NULL)) < 0 ||
         (!image && (rc = xcp__vm_check_host_fits(c, *vm, &d)) < 0) ||
-        (rc = bridges_ready(c, &d.cfg)) < 0) {
+        (rc = xcp__vm_bridges_ready(c, &d.cfg)) < 0) {
         xcp__vm_domcfg_free(&d);
         return rc;
     }
@@ -921,6 +920,16 @@ static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
     return guest_news(c, vm, nw);
 }
 
+/* In a pool, a VM that resides on another host (migrated there): its
+ * domid is that host's, and a domain of that number gone here is not its. */
+static bool elsewhere(xcp__ctx *c, xcp__obj *vm)
+{
+    const char *res = xcp__obj_str(vm, F(VM, resident_on));
+
+    return c->e->pool_repl && xcp__db_get_cls(c->db, C(host), res) &&
+           strcmp(res, c->e->host) != 0;
+}
+
 int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
 {
     xcp_hv_domain_info info;
@@ -951,7 +960,8 @@ int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
     for (i = 0; i < n; i++) {
         vm = all[i];
         if (xcp__obj_int(vm, F(VM, domid)) == (int64_t)domid && !busy(vm) &&
-            !xcp__obj_bool(vm, F(VM, is_control_domain)))
+            !xcp__obj_bool(vm, F(VM, is_control_domain)) &&
+            !elsewhere(c, vm))
             return reconcile_one(c, vm, NULL, NULL);
     }
     return 0;
@@ -1032,7 +1042,8 @@ static int news_apply(xcp__ctx *c, void *arg)
     for (i = 0; i < n; i++) {
         vm = all[i];
         if (xcp__obj_int(vm, F(VM, domid)) != (int64_t)nw->domid ||
-            busy(vm) || xcp__obj_bool(vm, F(VM, is_control_domain)))
+            busy(vm) || xcp__obj_bool(vm, F(VM, is_control_domain)) ||
+            elsewhere(c, vm))
             continue;
         return vm->gen > b->gen ? xcp__vm_reconcile_domain(c, nw->domid)
                                 : reconcile_one(c, vm, NULL, NULL);

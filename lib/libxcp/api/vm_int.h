@@ -139,6 +139,15 @@ int xcp__vm_apply_guest_data(xcp__ctx *c, xcp__obj *vm,
 /* Destroy vm's VM_guest_metrics, if any (a new boot, as XAPI). */
 int xcp__vm_drop_guest_metrics(xcp__ctx *c, xcp__obj *vm);
 
+/* The bridges of cfg's NICs, made ready before a domain is built. */
+int xcp__vm_bridges_ready(xcp__ctx *c, const xcp_hv_domain_config *cfg);
+
+/* VM.pool_migrate of vm, resident here, to host h, another host of the
+ * pool (vm_migrate.c): XAPI's checks of h, then the live migration over
+ * a stream to h's daemon; VM_MIGRATE_FAILED [vm, here, h, reason] on a
+ * failure, the VM running here as before. */
+int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h);
+
 /* The VM of the call's first argument. */
 int xcp__vm_arg(xcp__ctx *c, xcp__obj **vm);
 

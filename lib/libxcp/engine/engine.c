@@ -649,6 +649,12 @@ int xcp__engine_metrics_put(xcp__engine *e, const char *session,
     return 0;
 }
 
+int xcp__engine_migrate_receive(xcp__engine *e, const char *session,
+                                const char *vm, uint64_t seq, int fd)
+{
+    return xcp__vm_migrate_receive(e, session, vm, seq, fd);
+}
+
 int xcp__engine_get(xcp__engine **out, const xcp_open_options *opts)
 {
     char *dir = (opts && opts->state_dir) ? xcp__strdup(opts->state_dir)
@@ -835,8 +841,11 @@ static int run_call(xcp__ctx *c)
             uint64_t seq = xcp__db_seq(c->db);
             snprintf(self, sizeof(self), "%s", c->e->host);
             pthread_mutex_unlock(&c->e->lock);
-            rc = xcp__pool_fwd_call(c->e, addr, self, seq, c->msg->wire,
-                                    c->nargs, c->args, c->result);
+            char task[XCP_REF_MAX];
+            snprintf(task, sizeof(task), "%s", c->own_task ? "" : c->task);
+            rc = xcp__pool_fwd_call(c->e, addr, self, seq, task,
+                                    c->msg->wire, c->nargs, c->args,
+                                    c->result);
             pthread_mutex_lock(&c->e->lock);
             xcp__pool_set_client(was_client);
             return rc;

@@ -140,6 +140,19 @@ int xcp__engine_metrics_doc(xcp__engine *e, const char *session, int kind,
                             int64_t interval, const char *cf, bool host,
                             const char *const *vm_uuids, size_t n, bool json,
                             const char *uuid, xcp__buf *out);
+/* The destination's side of VM.pool_migrate (api/vm_migrate.c): fd, a
+ * stream the source opened with CONNECT /migrate_receive on a pool
+ * session, carries the handshake lines and the driver's migration stream
+ * of VM vm (ref or uuid); seq: the source's database position, waited for
+ * here first. Blocks until the guest runs here (0) or the migration
+ * failed (negative, the error set, no domain left here). The caller
+ * closes fd. */
+int xcp__vm_migrate_receive(xcp__engine *e, const char *session,
+                            const char *vm, uint64_t seq, int fd);
+/* The same, for the server (which calls into the engine, not the API
+ * files). */
+int xcp__engine_migrate_receive(xcp__engine *e, const char *session,
+                                const char *vm, uint64_t seq, int fd);
 /* PUT /rrd (XAPI's put_rrd): body, XAPI's RRD XML, becomes the RRD of
  * uuid -- a VM (in memory when it runs here, else written for its next
  * start here) or, not to archive, this host -- for session (as above).
@@ -418,6 +431,8 @@ int xcp__console_open(xcp__engine *e, const xcp__console_req *r, int *fd,
 /* Set console con's location from the host's address, as XAPI does:
  * https://<host.address>/console?ref=<con's ref> ("" with no address). */
 int xcp__console_set_location(xcp__ctx *c, xcp__obj *con);
+/* The same for a console served by host (a VM migrated there). */
+int xcp__console_set_location_at(xcp__ctx *c, xcp__obj *con, xcp__obj *host);
 /* xcp__console_set_location on every console (the host's address moved). */
 int xcp__consoles_relocate(xcp__ctx *c);
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../engine/engine.h"
 #include "../client/client.h"
@@ -130,6 +131,7 @@ static const struct {
     {"VBD.plug", ON_DEVICE_VM},        {"VBD.unplug", ON_DEVICE_VM},
     {"VBD.unplug_force", ON_DEVICE_VM}, {"VIF.plug", ON_DEVICE_VM},
     {"VIF.unplug", ON_DEVICE_VM},      {"VIF.unplug_force", ON_DEVICE_VM},
+    {"VM.pool_migrate", ON_RESIDENT},
 };
 
 int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
@@ -179,16 +181,15 @@ int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
     return 1;
 }
 
-int xcp__pool_fwd_call(xcp__engine *e, const char *addr, const char *self,
-                       uint64_t seq, const char *wire, size_t nargs,
-                       const xcp_value *args, xcp_value *result)
+int xcp__pool_peer_login(xcp__engine *e, const char *addr, const char *self,
+                         xcp_session **out)
 {
     xcp_remote_options o;
-    xcp_session *s = NULL;
-    xcp_value la[2], sv;
+    xcp_value la[2];
     char secret[65], uri[300];
     int rc;
 
+    *out = NULL;
     if ((rc = xcp__pool_secret_read(e->state_dir, secret)) < 0)
         return rc;
     snprintf(uri, sizeof(uri), "http://%s", addr);
@@ -201,17 +202,96 @@ int xcp__pool_fwd_call(xcp__engine *e, const char *addr, const char *self,
         xcp_value_set_string(&la[1], secret) < 0)
         rc = xcp__oom();
     else
-        rc = xcp__session_open_remote_login(&s, &o, "session.slave_login",
+        rc = xcp__session_open_remote_login(out, &o, "session.slave_login",
                                             2, la);
     xcp_value_dispose(&la[0]);
     xcp_value_dispose(&la[1]);
     memset(secret, 0, sizeof(secret));
-    if (rc < 0)
+    return rc;
+}
+
+/* Whether the task here is being cancelled (task.cancel). */
+static bool task_cancelling(xcp__engine *e, const char *task)
+{
+    xcp__obj *t;
+    bool yes;
+
+    pthread_mutex_lock(&e->lock);
+    t = xcp__db_get_cls(e->db, C(task), task);
+    yes = t && !strcmp(xcp__obj_str(t, F(task, status)), "cancelling");
+    pthread_mutex_unlock(&e->lock);
+    return yes;
+}
+
+/* wire as an async task on s, followed until it ends; a cancel of task
+ * (here) becomes a task.cancel there. */
+static int fwd_async(xcp__engine *e, xcp_session *s, const char *task,
+                     const char *wire, size_t nargs, const xcp_value *args,
+                     xcp_value *result)
+{
+    xcp_value t, st, tv;
+    char aw[160];
+    bool asked = false;
+    int rc;
+
+    snprintf(aw, sizeof(aw), "Async.%s", wire);
+    if ((rc = xcp_call(s, &t, aw, nargs, args)) < 0)
+        return rc;
+    if (t.kind != XCP_VAL_STRING) {
+        xcp_value_dispose(&t);
+        return xcp__internal("%s gave no task", aw);
+    }
+    for (;;) {
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        bool pending;
+
+        if (xcp_value_set_string(&tv, t.u.s) < 0) {
+            rc = xcp__oom();
+            break;
+        }
+        rc = xcp_call(s, &st, "task.get_status", 1, &tv);
+        xcp_value_dispose(&tv);
+        if (rc < 0)
+            break;
+        pending = st.kind == XCP_VAL_STRING &&
+                  (!strcmp(st.u.s, "pending") || !strcmp(st.u.s, "cancelling"));
+        xcp_value_dispose(&st);
+        if (!pending) {
+            rc = xcp_task_wait(s, result, t.u.s);
+            break;
+        }
+        if (!asked && task_cancelling(e, task)) {
+            asked = true;
+            if (xcp_value_set_string(&tv, t.u.s) == 0) {
+                /* a task past cancelling answers OPERATION_NOT_ALLOWED:
+                 * its end comes anyway */
+                if (xcp_call(s, NULL, "task.cancel", 1, &tv) < 0)
+                    xcp_error_clear();
+                xcp_value_dispose(&tv);
+            }
+        }
+        nanosleep(&ts, NULL);
+    }
+    xcp_value_dispose(&t);
+    return rc;
+}
+
+int xcp__pool_fwd_call(xcp__engine *e, const char *addr, const char *self,
+                       uint64_t seq, const char *task, const char *wire,
+                       size_t nargs, const xcp_value *args, xcp_value *result)
+{
+    xcp_session *s = NULL;
+    xcp_value sv;
+    int rc;
+
+    if ((rc = xcp__pool_peer_login(e, addr, self, &s)) < 0)
         return rc;
     xcp_value_set_int(&sv, (int64_t)seq);
     rc = xcp_call(s, NULL, "pool.member_sync", 1, &sv);
     if (rc == 0)
-        rc = xcp_call(s, result, wire, nargs, args);
+        rc = task && task[0]
+                 ? fwd_async(e, s, task, wire, nargs, args, result)
+                 : xcp_call(s, result, wire, nargs, args);
     {
         xcp__saved_error saved;
         xcp__error_save(&saved);

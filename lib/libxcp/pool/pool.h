@@ -127,6 +127,12 @@ bool xcp__pool_secret_ok(const char *state_dir, const char *psecret);
 /* Read the pool secret into out (65 bytes): 0, or a negative code with
  * the thread's error set (no secret: this host is in no pool). */
 int xcp__pool_secret_read(const char *state_dir, char out[65]);
+/* A pool session (session.slave_login as host self, with the pool's
+ * secret) at the daemon at addr ("host[:port]", plain http as the harness
+ * serves). */
+struct xcp_session;
+int xcp__pool_peer_login(struct xcp__engine *e, const char *addr,
+                         const char *self, struct xcp_session **out);
 /* Whether p (NULL: a single host) is a member; if so, the coordinator's
  * address goes into coord (size n) for HOST_IS_SLAVE. */
 bool xcp__pool_member_of(xcp__pool *p, char *coord, size_t n);
@@ -171,11 +177,15 @@ struct xcp__ctx;
  * addr (size n), 0 to run here. Engine lock held. */
 int xcp__pool_fwd_target(struct xcp__ctx *c, char *addr, size_t n);
 /* Run wire(args...) on the host at addr, on a session opened with
- * slave_login(self, the pool secret), once its replica holds seq.
- * Engine lock not held. */
+ * slave_login(self, the pool secret), once its replica holds seq. task:
+ * the async task the call runs for here (NULL for a synchronous call):
+ * then the host runs it as a task of its own, which is cancelled when
+ * task is (task.cancel here reaches the host doing the work). Engine lock
+ * not held. */
 int xcp__pool_fwd_call(struct xcp__engine *e, const char *addr,
-                       const char *self, uint64_t seq, const char *wire,
-                       size_t nargs, const struct xcp_value *args,
+                       const char *self, uint64_t seq, const char *task,
+                       const char *wire, size_t nargs,
+                       const struct xcp_value *args,
                        struct xcp_value *result);
 
 #endif
