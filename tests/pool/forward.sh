@@ -109,9 +109,13 @@ check "also with a wrong password, at once ($out)" \
     [ "$out" = "ERROR HOST_IS_SLAVE $(addr 1)" ]
 out=$(cl 1 raw "$(url 1)" "$XCP_POOL_PASSWORD" pool.get_all 2>&1)
 check "the coordinator serves it ($out)" sh -c "echo \"\$1\" | grep -q '^OK'" - "$out"
+# XenAPI.py is fetched (apt-get download, once) here, outside the
+# hosts' namespaces, which have no route to a Debian mirror
+python3 -c "import sys; sys.path.insert(0, sys.argv[1]); import interop_xenapi
+interop_xenapi.fetch_module()" "$src/tests/server" >/dev/null 2>&1 || true
 out=$(cl 1 xenapi "$(url 2)" "$XCP_POOL_PASSWORD" 2>&1)
 case $out in
-SKIP*) echo "# XenAPI.py: $out" ;;
+*"SKIP no XenAPI.py"*) echo "# XenAPI.py: $out" ;;
 *) check "XenAPI.py: member first, then the coordinator ($out)" \
     [ "$out" = "FOLLOWED $(addr 1) $(addr 1)" ] ;;
 esac
