@@ -3,7 +3,8 @@
  * pool-join master-address= master-username= master-password= [force=]
  * (pool.join, or pool.join_force with force=true) and pool-eject
  * host-uuid= (pool.eject, after XAPI's warning and confirmation unless
- * --force).
+ * --force); pool-designate-new-master host-uuid= (pool.designate_new_master,
+ * which prints nothing, as XAPI's).
  */
 #include "cmds.h"
 
@@ -40,4 +41,13 @@ int xe_pool_eject(xe_ctx *ctx)
             return yes;
     }
     return xe_call1(ctx, "pool.eject", host);
+}
+
+int xe_pool_designate_new_master(xe_ctx *ctx)
+{
+    const char *host;
+
+    if (xe_get_by_uuid(ctx, "host", xe_param(ctx, "host-uuid"), &host) < 0)
+        return -1;
+    return xe_call1(ctx, "pool.designate_new_master", host);
 }

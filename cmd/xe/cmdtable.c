@@ -612,6 +612,10 @@ static const xe_cmd static_cmds[] = {
      L0,
      "Instruct host to leave an existing pool.",
      0, xe_pool_eject},
+    {"pool-designate-new-master", L("host-uuid"),
+     L0,
+     "Request an orderly handover of the role of master to another host.",
+     0, xe_pool_designate_new_master},
     /* cmd_dbdump.c */
     {"pool-dump-database", L("file-name"),
      L0,

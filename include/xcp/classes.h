@@ -5803,12 +5803,18 @@ XCP_EXTERN int xcp_pool_eject_async(xcp_session *session, xcp_task *task, xcp_ho
 /**
  * XenAPI pool.designate_new_master(host).
  *
- * Hands the coordinator role over to another member, in an orderly way. Not
- * implemented in libxcp.
+ * Hands the coordinator role over to another member, in an orderly way
+ * (docs/design-pool.md §5.2): writes that begin from then on answer
+ * HOST_IS_SLAVE with the new coordinator's address; once every change made is
+ * held by a quorum and by the host, the coordinator tells the pool's group,
+ * and the round of states that follows makes the host the coordinator of the
+ * next epoch (pool.master changes in its first record). Returns once that is
+ * decided. The coordinator itself is a no-op, as on XAPI.
  *
  * @param host The member to become master.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: HOST_IS_SLAVE, HA_IS_ENABLED, CANNOT_CONTACT_HOST,
+ * OTHER_OPERATION_IN_PROGRESS, POOL_NOT_QUORATE.
  */
 XCP_EXTERN int xcp_pool_designate_new_master(xcp_session *session, xcp_host host);
 

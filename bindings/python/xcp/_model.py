@@ -5229,12 +5229,19 @@ class poolAPI(ClassAPI):
     def designate_new_master(self, host: hostRef) -> None:
         """pool.designate_new_master.
 
-        Hands the coordinator role over to another member, in an orderly
-        way. Not implemented in libxcp.
+        Hands the coordinator role over to another member, in an orderly way
+        (docs/design-pool.md §5.2): writes that begin from then on answer
+        HOST_IS_SLAVE with the new coordinator's address; once every change
+        made is held by a quorum and by the host, the coordinator tells the
+        pool's group, and the round of states that follows makes the host
+        the coordinator of the next epoch (pool.master changes in its first
+        record). Returns once that is decided. The coordinator itself is a
+        no-op, as on XAPI.
 
         :param host: The member to become master.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_IS_SLAVE, HA_IS_ENABLED, CANNOT_CONTACT_HOST,
+        OTHER_OPERATION_IN_PROGRESS, POOL_NOT_QUORATE.
         """
         return self._call('pool.designate_new_master', 'void', (host,))
 
@@ -5502,12 +5509,19 @@ class AsyncpoolAPI(ClassAPI):
     def designate_new_master(self, host: hostRef) -> Task[None]:
         """Async.pool.designate_new_master.
 
-        Hands the coordinator role over to another member, in an orderly
-        way. Not implemented in libxcp.
+        Hands the coordinator role over to another member, in an orderly way
+        (docs/design-pool.md §5.2): writes that begin from then on answer
+        HOST_IS_SLAVE with the new coordinator's address; once every change
+        made is held by a quorum and by the host, the coordinator tells the
+        pool's group, and the round of states that follows makes the host
+        the coordinator of the next epoch (pool.master changes in its first
+        record). Returns once that is decided. The coordinator itself is a
+        no-op, as on XAPI.
 
         :param host: The member to become master.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_IS_SLAVE, HA_IS_ENABLED, CANNOT_CONTACT_HOST,
+        OTHER_OPERATION_IN_PROGRESS, POOL_NOT_QUORATE.
 
         Returns a Task; its wait() returns None.
         """

@@ -766,7 +766,53 @@ static int eject(xcp__ctx *c)
     return xcp__pool_remove_host(c, host);
 }
 
+/* ---- coordinator hand-over (docs/design-pool.md §5.2) --------------------- */
+
+/* pool.designate_new_master(host), on the coordinator: as XAPI, the
+ * coordinator itself is a no-op and HA forbids it; the host must be a
+ * live member (XAPI's forwarding answers CANNOT_CONTACT_HOST for one it
+ * cannot reach); another hand-over under way is the pool's
+ * OTHER_OPERATION_IN_PROGRESS, as XAPI's with_pool_operation. */
+static int designate(xcp__ctx *c)
+{
+    xcp__obj *host, *pool;
+    char ref[128], addr[256];
+    uint32_t id;
+    int rc;
+
+    if ((rc = refuse_on_member(c)) < 0 ||
+        (rc = xcp__arg_obj(c, 0, C(host), &host)) < 0)
+        return rc;
+    if (!strcmp(host->ref, c->e->host))
+        return 0;
+    pool = xcp__db_get_cls(c->db, C(pool), c->e->pool);
+    if (pool && xcp__obj_bool(pool, F(pool, ha_enabled)))
+        return XCP__ERR_HA_IS_ENABLED();
+    id = xcp__pool_host_nodeid(host);
+    if (!c->e->pool_repl || id == 0 ||
+        !xcp__pool_host_live(c->e->pool_repl, id))
+        return XCP__ERR_CANNOT_CONTACT_HOST(host->ref);
+    snprintf(ref, sizeof(ref), "%s", host->ref);
+    snprintf(addr, sizeof(addr), "%s", xcp__obj_str(host, F(host, address)));
+    /* The hand-over waits for acks and a round of states: no engine lock
+     * (the dispatch thread takes it to make events visible). */
+    if ((rc = xcp__ctx_unlock(c)) < 0) {
+        xcp__ctx_lock(c);
+        return rc;
+    }
+    rc = xcp__pool_designate(c->e->pool_repl, id, ref, addr);
+    xcp__ctx_lock(c);
+    if (rc == 1) {
+        pool = xcp__db_get_cls(c->db, C(pool), c->e->pool);
+        return XCP__ERR_OTHER_OPERATION_IN_PROGRESS(
+            "pool", pool ? pool->ref : c->e->pool, "designate_new_master",
+            "");
+    }
+    return rc;
+}
+
 const struct xcp__impl xcp__impl_pool[] = {
+    {"pool.designate_new_master", designate},
     {"pool.get_license_state", license_state},
     {"pool.join", join},
     {"pool.join_force", join_force},

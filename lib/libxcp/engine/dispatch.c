@@ -44,7 +44,7 @@ static const char *const unimplemented[] = {
     "host.restart_agent", "host.shutdown", "host.syslog_reconfigure",
     "network.create_new_blob", "pool.apply_edition",
     "pool.create_VLAN_from_PIF", "pool.create_new_blob",
-    "pool.designate_new_master", "pool.disable_ha",
+    "pool.disable_ha",
     "pool.emergency_reset_master", "pool.emergency_transition_to_master",
     "pool.enable_ha",
     "pool.management_reconfigure", "pool.recover_slaves",

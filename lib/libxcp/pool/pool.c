@@ -168,6 +168,10 @@ struct xcp__pool {
     bool first_due;          /* coordinator: that first record is to make */
     bool startup_due;        /* coordinator: its start-up writes */
     bool stop;
+    /* coordinator: handing its role over (designate_new_master) to the
+     * host at handing_addr: it takes no write until a round decides */
+    bool handing;
+    char handing_addr[256];
     pthread_t thr;
     bool running;
     xcp__corosync *coro;     /* supervised corosync (NULL: not ours) */
@@ -196,6 +200,10 @@ static struct {
                   xcp__cluster_err *);
     int (*dispatch)(xcp__repl *, int, xcp__cluster_err *);
     uint64_t (*committed)(const xcp__repl *);
+    uint64_t (*last)(const xcp__repl *);
+    uint64_t (*acked)(const xcp__repl *, uint32_t);
+    int (*handover)(xcp__repl *, uint32_t, xcp__cluster_err *);
+    bool (*round_open)(const xcp__repl *);
     bool (*quorate)(const xcp__repl *);
     uint32_t (*nodeid)(const xcp__repl *);
     size_t (*members)(const xcp__repl *);
@@ -228,6 +236,10 @@ static int cluster_load(void)
         {(void **)&cl.submit, "xcp__repl_submit"},
         {(void **)&cl.dispatch, "xcp__repl_dispatch"},
         {(void **)&cl.committed, "xcp__repl_committed"},
+        {(void **)&cl.last, "xcp__repl_last"},
+        {(void **)&cl.acked, "xcp__repl_acked"},
+        {(void **)&cl.handover, "xcp__repl_handover"},
+        {(void **)&cl.round_open, "xcp__repl_round_open"},
         {(void **)&cl.quorate, "xcp__repl_quorate"},
         {(void **)&cl.nodeid, "xcp__repl_nodeid"},
         {(void **)&cl.members, "xcp__repl_members"},
@@ -627,6 +639,12 @@ static int hook_prepare(void *arg)
         return tls_client ? XCP__ERR_HOST_IS_SLAVE(addr)
                           : XCP__DB_REPL_FORWARD;
     }
+    if (p->handing) {
+        /* Handing over: the next coordinator is the one to write to. */
+        snprintf(addr, sizeof(addr), "%s", p->handing_addr);
+        pthread_mutex_unlock(&p->mu);
+        return XCP__ERR_HOST_IS_SLAVE(addr);
+    }
     if (p->broken) {
         pthread_mutex_unlock(&p->mu);
         return xcp__internal("this coordinator's journal is ahead of the "
@@ -939,6 +957,7 @@ static void on_elected(void *arg, uint32_t coordinator, uint64_t epoch,
     }
     p->coord_nodeid = coordinator;
     p->epoch = epoch;
+    p->handing = false;
     {
         char cur[320];
         role_read(p->e->state_dir, cur, sizeof(cur));
@@ -1203,6 +1222,128 @@ uint64_t xcp__pool_visible(xcp__pool *p, uint64_t dbgen)
         v = p->pend[p->phead].gen - 1;
     pthread_mutex_unlock(&p->mu);
     return v;
+}
+
+/* ---- hand-over (pool.designate_new_master, design §5.2) ----------------- */
+
+int xcp__pool_designate(xcp__pool *p, uint32_t nodeid, const char *host_ref,
+                        const char *addr)
+{
+    xcp__cluster_err err = {""};
+    int64_t t0 = xcp__now_ms(), end = t0 + WAIT_MS;
+    uint64_t epoch, last = 0;
+    bool sent = false;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->member) {
+        char coord[256];
+        snprintf(coord, sizeof(coord), "%s", p->coordinator);
+        pthread_mutex_unlock(&p->mu);
+        return XCP__ERR_HOST_IS_SLAVE(coord);
+    }
+    if (p->handing) {
+        pthread_mutex_unlock(&p->mu);
+        return 1;
+    }
+    if (!p->ready || p->broken || !cl.quorate(p->r)) {
+        pthread_mutex_unlock(&p->mu);
+        return not_quorate(p);
+    }
+    if (nodeid == p->me || !cl.has_member(p->r, nodeid)) {
+        pthread_mutex_unlock(&p->mu);
+        return XCP__ERR_CANNOT_CONTACT_HOST(host_ref);
+    }
+    /* No write begins from here on (hook_prepare answers HOST_IS_SLAVE
+     * with the next coordinator's address); the ones sent must be held
+     * by a quorum, and the next coordinator must hold them all. */
+    p->handing = true;
+    snprintf(p->handing_addr, sizeof(p->handing_addr), "%s", addr);
+    epoch = p->epoch;
+    /* The role file says at once that this host no longer writes (a
+     * reader of the files never sees two coordinators; the round's
+     * outcome rewrites it either way). */
+    {
+        char line[320];
+        snprintf(line, sizeof(line), "member %s %u", addr, nodeid);
+        if (xcp__pool_role_write(p->e->state_dir, line) < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: %s", xcp_error_last()->params[0]);
+            xcp_error_clear();
+        }
+    }
+    while (!sent) {
+        struct timespec ts;
+        last = cl.last(p->r);
+        if (p->member || p->broken || !cl.has_member(p->r, nodeid) ||
+            xcp__now_ms() >= end)
+            break;
+        if (p->committed >= last && cl.acked(p->r, nodeid) >= last &&
+            !cl.round_open(p->r)) {
+            rc = cl.handover(p->r, nodeid, &err);
+            if (rc == 0)
+                sent = true;
+            else if (rc != -EAGAIN)
+                break;
+            rc = 0;
+            if (sent)
+                break;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    if (!sent) {
+        uint64_t acked = cl.acked(p->r, nodeid);
+        char line[32];
+        p->handing = false;
+        snprintf(line, sizeof(line), "coordinator %u", p->me);
+        if (!p->member && xcp__pool_role_write(p->e->state_dir, line) < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: %s", xcp_error_last()->params[0]);
+            xcp_error_clear();
+        }
+        pthread_mutex_unlock(&p->mu);
+        xcp__log(XCP__LOG_WARN, "pool: hand-over to node %u not started "
+                 "(%s; it acknowledged seq %" PRIu64 " of %" PRIu64 ")",
+                 nodeid, err.msg[0] ? err.msg : "not caught up in time",
+                 acked, last);
+        return XCP__ERR_CANNOT_CONTACT_HOST(host_ref);
+    }
+    xcp__log(XCP__LOG_INFO, "pool: handing epoch %" PRIu64 " over to node "
+             "%u (%s) at seq %" PRIu64, epoch, nodeid, addr, last);
+    /* The round the hand-over opens decides (on_elected moves the epoch
+     * and clears handing). */
+    while (p->handing && xcp__now_ms() < end) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    if (p->handing || p->coord_nodeid != nodeid) {
+        uint32_t got = p->coord_nodeid;
+        bool undecided = p->handing;
+        pthread_mutex_unlock(&p->mu);
+        if (undecided)
+            xcp__log(XCP__LOG_WARN, "pool: hand-over to node %u: no "
+                     "decision in %d s", nodeid, WAIT_MS / 1000);
+        else
+            xcp__log(XCP__LOG_WARN, "pool: hand-over to node %u: the round "
+                     "chose node %u (node %u lacked a record)", nodeid, got,
+                     nodeid);
+        return XCP__ERR_CANNOT_CONTACT_HOST(host_ref);
+    }
+    pthread_mutex_unlock(&p->mu);
+    xcp__log(XCP__LOG_INFO, "pool: node %u is the coordinator of epoch %"
+             PRIu64 " (hand-over in %lld ms)", nodeid, p->epoch,
+             (long long)(xcp__now_ms() - t0));
+    return 0;
 }
 
 /* ---- open, wait, close --------------------------------------------------- */
