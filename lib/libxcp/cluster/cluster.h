@@ -372,6 +372,14 @@ uint64_t xcp__repl_acked(const xcp__repl *r, uint32_t nodeid);
  * is open, -ENOENT for a node not in the group (or this one), -EROFS when
  * inquorate. */
 int xcp__repl_handover(xcp__repl *r, uint32_t to, xcp__cluster_err *err);
+/* Member whose coordinator is not in the group (a cold start without it,
+ * pool.emergency_transition_to_master): multicasts XCPH naming this node,
+ * which starts a round of states that elects a coordinator for the next
+ * epoch, this node if it holds the longest log of the round (else the
+ * rule of §5 picks one that does). Only a quorate round decides.
+ * -EALREADY on the coordinator, -EBUSY while the coordinator is in the
+ * group, -EROFS when inquorate. */
+int xcp__repl_emergency(xcp__repl *r, xcp__cluster_err *err);
 /* Whether a round of states, an election or a hand-over is under way. */
 bool xcp__repl_round_open(const xcp__repl *r);
 

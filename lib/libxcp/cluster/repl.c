@@ -444,22 +444,27 @@ static void on_state(xcp__repl *r, uint32_t nodeid,
     decide(r);
 }
 
-/* The coordinator hands its role over (delivered in the group's order,
- * so every member starts the round at the same point): the coordinator
- * is gone as far as this round goes, node to is preferred. */
+/* A hand-over (the coordinator names the next one) or an emergency (a
+ * member names itself while its coordinator is away), delivered in the
+ * group's order: every member of the configuration starts a round at the
+ * same point and prefers node to in its decision, whatever its own view,
+ * so that every member decides the same (the preference goes at the next
+ * change of the group, which every member sees at the same point too).
+ * A member whose coordinator is the sender, or is not in the group, says
+ * in its state that it saw it go (so the round elects). */
 static void on_handover(xcp__repl *r, uint32_t nodeid, uint64_t epoch,
                         uint32_t to)
 {
     size_t i;
 
-    if (nodeid != r->coordinator || epoch != r->epoch || !r->confirmed ||
-        r->electing)
-        return;
-    fprintf(stderr, "xcp repl: node %u: coordinator %u hands epoch %llu "
-            "over to node %u\n", r->me, nodeid, (unsigned long long)epoch,
-            to);
+    fprintf(stderr, "xcp repl: node %u: node %u %s node %u (epoch %llu)\n",
+            r->me, nodeid, nodeid == to ? "proposes (emergency)"
+                                        : "hands its role over to",
+            to, (unsigned long long)epoch);
     r->prefer = to;
-    r->electing = true;
+    if (nodeid == r->coordinator ||
+        !xcp__repl_has_member(r, r->coordinator))
+        r->electing = true;
     r->round = true;
     r->state_due = true;
     r->nreqs = 0;
@@ -625,6 +630,7 @@ static void members(void *arg, const xcp__cpg_member *m, size_t n,
     for (i = 0; i < nleft; i++)
         if (left[i].nodeid == r->coordinator)
             r->electing = true;
+    r->prefer = 0; /* a hand-over's preference holds within one configuration */
     r->round = true;
     r->state_due = true;
 }
@@ -985,4 +991,27 @@ int xcp__repl_handover(xcp__repl *r, uint32_t to, xcp__cluster_err *err)
 bool xcp__repl_round_open(const xcp__repl *r)
 {
     return r->round || r->electing || r->handing;
+}
+
+int xcp__repl_emergency(xcp__repl *r, xcp__cluster_err *err)
+{
+    char buf[XCP__CLUSTER_HANDOVER_MAX];
+    ssize_t n;
+
+    if (r->me == r->coordinator)
+        return xcp__cluster_fail(err, -EALREADY, "node %u is the "
+                                 "coordinator", r->me);
+    if (xcp__repl_has_member(r, r->coordinator) && !r->electing)
+        return xcp__cluster_fail(err, -EBUSY, "the coordinator (node %u) is "
+                                 "in the group", r->coordinator);
+    if (!r->have_q || !r->q.quorate) {
+        refresh_quorum(r);
+        if (!r->have_q || !r->q.quorate)
+            return xcp__cluster_fail(err, -EROFS, "not quorate");
+    }
+    n = xcp__cluster_handover_encode(r->epoch, r->last_epoch, r->last, r->me,
+                                     buf, sizeof(buf));
+    if (n < 0)
+        return xcp__cluster_fail(err, (int)n, "cannot encode a proposal");
+    return xcp__cpg_send(r->g, buf, (size_t)n, err);
 }

@@ -172,6 +172,7 @@ struct xcp__pool {
      * host at handing_addr: it takes no write until a round decides */
     bool handing;
     char handing_addr[256];
+    uint64_t decisions;      /* rounds decided (on_elected calls) */
     pthread_t thr;
     bool running;
     xcp__corosync *coro;     /* supervised corosync (NULL: not ours) */
@@ -203,6 +204,7 @@ static struct {
     uint64_t (*last)(const xcp__repl *);
     uint64_t (*acked)(const xcp__repl *, uint32_t);
     int (*handover)(xcp__repl *, uint32_t, xcp__cluster_err *);
+    int (*emergency)(xcp__repl *, xcp__cluster_err *);
     bool (*round_open)(const xcp__repl *);
     bool (*quorate)(const xcp__repl *);
     uint32_t (*nodeid)(const xcp__repl *);
@@ -239,6 +241,7 @@ static int cluster_load(void)
         {(void **)&cl.last, "xcp__repl_last"},
         {(void **)&cl.acked, "xcp__repl_acked"},
         {(void **)&cl.handover, "xcp__repl_handover"},
+        {(void **)&cl.emergency, "xcp__repl_emergency"},
         {(void **)&cl.round_open, "xcp__repl_round_open"},
         {(void **)&cl.quorate, "xcp__repl_quorate"},
         {(void **)&cl.nodeid, "xcp__repl_nodeid"},
@@ -958,6 +961,7 @@ static void on_elected(void *arg, uint32_t coordinator, uint64_t epoch,
     p->coord_nodeid = coordinator;
     p->epoch = epoch;
     p->handing = false;
+    p->decisions++;
     {
         char cur[320];
         role_read(p->e->state_dir, cur, sizeof(cur));
@@ -1344,6 +1348,118 @@ int xcp__pool_designate(xcp__pool *p, uint32_t nodeid, const char *host_ref,
              PRIu64 " (hand-over in %lld ms)", nodeid, p->epoch,
              (long long)(xcp__now_ms() - t0));
     return 0;
+}
+
+/* ---- emergencies (design §5.3) -------------------------------------------- */
+
+/* Wait (mu held) until a round decided after decisions d, or 30 s. */
+static bool wait_decision(xcp__pool *p, uint64_t d)
+{
+    int64_t end = xcp__now_ms() + WAIT_MS;
+
+    while (p->decisions == d && xcp__now_ms() < end) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    return p->decisions != d;
+}
+
+int xcp__pool_emergency_master(xcp__pool *p)
+{
+    xcp__cluster_err err = {""};
+    char why[400], coord[256];
+    uint64_t d;
+    uint32_t got;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    if (!p->member) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    d = p->decisions;
+    snprintf(coord, sizeof(coord), "%s", p->coordinator);
+    rc = cl.emergency(p->r, &err);
+    if (rc == -EALREADY) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    if (rc == -EBUSY) {
+        pthread_mutex_unlock(&p->mu);
+        snprintf(why, sizeof(why), "the coordinator %s is in this host's "
+                 "partition of the pool (pool.designate_new_master hands "
+                 "its role over)", coord);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+    }
+    if (rc == -EROFS) {
+        pthread_mutex_unlock(&p->mu);
+        return not_quorate(p);
+    }
+    if (rc < 0) {
+        pthread_mutex_unlock(&p->mu);
+        return xcp__internal("cannot propose this host to the pool: %s",
+                             err.msg);
+    }
+    xcp__log(XCP__LOG_INFO, "pool: emergency: node %u proposes itself as "
+             "the coordinator (%s is not in the group)", p->me, coord);
+    if (!wait_decision(p, d)) {
+        pthread_mutex_unlock(&p->mu);
+        return not_quorate(p);
+    }
+    got = p->coord_nodeid;
+    snprintf(coord, sizeof(coord), "%s", p->coordinator);
+    pthread_mutex_unlock(&p->mu);
+    if (got == p->me)
+        return 0;
+    snprintf(why, sizeof(why), "node %u (%s) holds a longer log than this "
+             "host and was elected the coordinator; this host follows it",
+             got, coord);
+    return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+}
+
+int xcp__pool_reset_master(xcp__pool *p, const char *addr, uint32_t nodeid)
+{
+    char why[400], line[320];
+    int rc = 0;
+
+    pthread_mutex_lock(&p->mu);
+    if (!p->member) {
+        bool self = strcmp(addr, p->self_addr) == 0;
+        pthread_mutex_unlock(&p->mu);
+        if (self)
+            return 0;
+        snprintf(why, sizeof(why), "this host is the coordinator of its "
+                 "partition; it follows no other (pool.designate_new_master "
+                 "hands its role over)");
+        return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+    }
+    if (strcmp(addr, p->coordinator) == 0) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    if (cl.ready(p->r) && cl.has_member(p->r, p->coord_nodeid)) {
+        snprintf(why, sizeof(why), "this host follows %s, the coordinator "
+                 "its partition of the pool decided", p->coordinator);
+        pthread_mutex_unlock(&p->mu);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+    }
+    /* No coordinator in the group: clients are sent to addr, and the
+     * role file says so; the group's next round decides as ever. */
+    snprintf(p->coordinator, sizeof(p->coordinator), "%s", addr);
+    p->coord_nodeid = nodeid;
+    snprintf(line, sizeof(line), "member %s %u", addr, nodeid);
+    rc = xcp__pool_role_write(p->e->state_dir, line);
+    pthread_mutex_unlock(&p->mu);
+    if (rc == 0)
+        xcp__log(XCP__LOG_INFO, "pool: emergency: this host's coordinator "
+                 "is %s (node %u)", addr, nodeid);
+    return rc;
 }
 
 /* ---- open, wait, close --------------------------------------------------- */
