@@ -13,7 +13,9 @@ tests/pool/faults.sh.
         1, 2, ... one at a time; an acknowledged write appends its key to
         ACKFILE (flushed) before the next begins; HOST_IS_SLAVE sends the
         writer to the address it names (as XAPI's clients do); any other
-        failure is retried after 50 ms (a write that failed may have
+        failure is retried after 50 ms, and a host that cannot be
+        reached (3 s at most) sends it back to URL, which names the
+        coordinator of the moment (a write that failed may have
         happened: only acknowledged ones are counted). Prints "acked N
         failed F redirects R max_gap_ms G" (G: the longest time between
         two acknowledged writes, the pool's unavailability to a writer).
@@ -26,7 +28,7 @@ import sys
 import time
 import xmlrpc.client
 
-socket.setdefaulttimeout(60)
+socket.setdefaulttimeout(3)
 
 
 def proxy(url):
@@ -83,6 +85,7 @@ def rpc(url, password, rest):
 
 def writer(url, password, vm_uuid, prefix, seconds, ackfile):
     end = time.monotonic() + seconds
+    origin = url
     n = acked = failed = redirects = 0
     p = s = vm = None
     last_ack = time.monotonic()
@@ -133,6 +136,7 @@ def writer(url, password, vm_uuid, prefix, seconds, ackfile):
                 time.sleep(0.05)
             except (OSError, xmlrpc.client.Error, ValueError):
                 s = None
+                url = origin
                 failed += 1
                 time.sleep(0.05)
     max_gap = max(max_gap, time.monotonic() - last_ack) if acked == 0 \

@@ -228,9 +228,12 @@ int xcp__cluster_req_decode(const char *buf, size_t len, uint64_t *epoch,
 
 /* "XCPH 1 <epoch> <last epoch> <last seq> <to>\n": the coordinator of
  * epoch hands its role over to node to (pool.designate_new_master,
- * docs/design-pool.md §5.2): it has sent its last record, (last epoch,
- * last seq), and takes no more writes; every member, on delivery, starts a
- * round of states in which node to is preferred if it holds that record. */
+ * docs/design-pool.md §5.2: it has sent its last record, (last epoch,
+ * last seq), and takes no more writes), or, sent by node to itself, a
+ * member proposes itself while its coordinator is away (§5.3,
+ * pool.emergency_transition_to_master). Every member, on delivery, starts
+ * a round of states in which node to is preferred if it holds the
+ * longest log of the round. */
 #define XCP__CLUSTER_HANDOVER_MAX 96
 ssize_t xcp__cluster_handover_encode(uint64_t epoch, uint64_t last_epoch,
                                      uint64_t last, uint32_t to, char *buf,
