@@ -26,8 +26,10 @@ set -u
 . "${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/pool/lib.sh"
 member=$b/tests/pool/cluster_member
 mc=$src/tests/pool/master_client.py
-FULL=0
+FULL=0 THREE=1
 [ "${XCP_POOL_FAULTS:-}" = full ] && FULL=1
+# five: the 5-host part alone
+[ "${XCP_POOL_FAULTS:-}" = five ] && FULL=1 THREE=0
 [ -f "$b/lib/libxcp/.libs/xcp-cluster.so" ] && [ -x "$member" ] ||
     skip "no cluster module (configure found no corosync libraries)"
 pool_env xpz 84 xcp-pool-faults corosync corosync-cfgtool corosync-quorumtool
@@ -55,12 +57,19 @@ logs() {
         grep -i "pool\|repl" "$D/h$i/log/xcpd.log" | tail -n 25
     done
 }
+ev() { echo "$(now_ms) $*" >>"$D/events"; } # what the suite did, when
+P() { # tools/netns-pool, the fault logged
+    ev "$*"
+    "$pool" "$@"
+}
 host_down() { # killed: the sampler ignores its file until it restarts
+    ev "kill $1"
     stat -c %i "$D/h$1/state/pool-role" >"$D/stale$1" 2>/dev/null
     : >"$D/dead$1"
     "$pool" kill "$1"
 }
 host_start() {
+    ev "start $1"
     rm -f "$D/dead$1"
     "$pool" start "$1" >/dev/null || not_ok "host $1 starts"
 }
@@ -162,10 +171,18 @@ unform() {
     sampler=""
     check "$N hosts: never two coordinators in quorate partitions ($(wc -l <"$D/samples") samples, $(cat "$D/overlaps" 2>/dev/null | wc -l) at a partition's first instant)" \
         [ ! -s "$D/violations" ]
-    [ ! -s "$D/violations" ] || head -n 5 "$D/violations"
+    if [ -s "$D/violations" ]; then
+        head -n 5 "$D/violations"
+        # the samples around the first one, and what the scenarios did when
+        v=$(head -n 1 "$D/violations" | cut -d' ' -f1)
+        awk -v v="$v" '$1 >= v - 5000 && $1 <= v + 1000' "$D/samples" | tr '\n' ';'
+        echo
+        cat "$D/events"
+    fi
     [ $fails -eq 0 ] || logs
     "$pool" down >/dev/null 2>&1
-    rm -f "$D/samples" "$D/violations" "$D/overlaps" "$D"/dead* "$D"/stale*
+    rm -f "$D/samples" "$D/violations" "$D/overlaps" "$D/events" "$D"/dead* \
+        "$D"/stale*
 }
 
 # split_off TAG NAME GROUP REST SECONDS: the fault, a writer (keys TAG<n>)
@@ -176,7 +193,7 @@ split_off() {
     writer "$so_w" "$1" $(($5 + 8))
     sleep 3
     so_t0=$(now_ms)
-    "$pool" split "$3" "$4"
+    P split "$3" "$4"
     so_el=""
     case ",$3," in *",$so_c,"*)
         # the coordinator is in GROUP: REST (a majority) elects
@@ -184,7 +201,7 @@ split_off() {
     esac
     so_left=$(($5 * 1000 - ($(now_ms) - so_t0)))
     [ $so_left -le 0 ] || sleep "$((so_left / 1000)).$(printf %03d $((so_left % 1000)))"
-    "$pool" unsplit
+    P unsplit
     after "$2"
     echo "# $2: ${so_el:+a coordinator elected in the majority ${so_el} ms after the split; }writer in host $so_w acked $(acked_of "$1"), longest wait $(gap_of "$1") ms (its calls time out after 3 s)"
 }
@@ -202,6 +219,7 @@ elected_in() { # elected_in HOSTS SECONDS: one of HOSTS says coordinator
 commas() { echo "$1" | tr ',' ' '; }
 
 # ---- 3 hosts ----
+if [ $THREE -eq 1 ]; then
 form 3
 c=$(coord)
 check "3 hosts: host 1 is the coordinator" [ "$c" = 1 ]
@@ -237,9 +255,9 @@ if [ $FULL -eq 1 ]; then
     w=$(seq 1 3 | grep -vx "$c" | grep -vx "$m")
     writer "$c" fm. 20
     for k in 1 2 3 4 5 6; do
-        "$pool" cut "$m"
+        P cut "$m"
         sleep 1.5
-        "$pool" heal "$m"
+        P heal "$m"
         sleep 1.5
     done
     after "3 hosts, a member's link flapping (6 x 1.5 s)"
@@ -248,9 +266,9 @@ if [ $FULL -eq 1 ]; then
     w=$(other_than "$c")
     writer "$w" fc. 30
     for k in 1 2 3 4; do
-        "$pool" cut "$c"
+        P cut "$c"
         sleep 3
-        "$pool" heal "$c"
+        P heal "$c"
         sleep 3
     done
     after "3 hosts, the coordinator's link flapping (4 x 3 s)"
@@ -271,6 +289,7 @@ if [ $FULL -eq 1 ]; then
     after "3 hosts, a member rejoining after many commits"
 fi
 unform
+fi
 
 # ---- 5 hosts ----
 if [ $FULL -eq 1 ]; then
@@ -286,9 +305,9 @@ if [ $FULL -eq 1 ]; then
     min=$(echo "$rest" | sed -n 3,4p | paste -sd, -)
     writer "$c" s32. 18
     sleep 3
-    "$pool" split "$maj" "$min"
+    P split "$maj" "$min"
     sleep 10
-    "$pool" unsplit
+    P unsplit
     after "5 hosts, split 3 | 2, coordinator in the 3"
     echo "# 5 hosts, coordinator in the majority: writer acked $(acked_of s32.), longest wait $(gap_of s32.) ms"
 
@@ -305,7 +324,7 @@ if [ $FULL -eq 1 ]; then
     writer "${left%%,*}" even.l. 22
     writer "${right%%,*}" even.r. 22
     sleep 3
-    "$pool" split "$left" "$right"
+    P split "$left" "$right"
     sleep 8
     ql=0
     qr=0
@@ -313,12 +332,17 @@ if [ $FULL -eq 1 ]; then
     for i in $(commas "$right"); do quorate_on $i && qr=$((qr + 1)); done
     check "even split $left | $right: exactly one side quorate ($ql | $qr)" \
         sh -c "{ [ $ql = 2 ] && [ $qr = 0 ]; } || { [ $ql = 0 ] && [ $qr = 2 ]; }"
+    [ $((ql + qr)) = 2 ] ||
+        for i in ${left%%,*} ${right%%,*}; do
+            echo "# host $i: $("$pool" exec $i corosync-quorumtool -s 2>&1 | grep -E 'Quorate|votes|Quorum:|Flags' | tr '\n' ';')"
+            echo "# host $i: $(grep -E 'auto_tie|last_man|wait_for' "$D/h$i/root/etc/corosync/corosync.conf" | tr -s ' \n' ' ')"
+        done
     side=$left
     [ $qr = 2 ] && side=$right
     check "even split: the pool's coordinator is on the quorate side ($side)" \
         until_ok 20 sh -c "c=\$(grep -l '^coordinator' $(for i in $(commas "$side"); do printf '%s ' "$D/h$i/state/pool-role"; done) 2>/dev/null | wc -l); [ \$c = 1 ]"
     sleep 2
-    "$pool" unsplit
+    P unsplit
     host_start "$z"
     after "5 hosts, even split of 4"
     echo "# even split of 4 ($left | $right, quorate: $side): writers acked $(acked_of even.l.) / $(acked_of even.r.), longest waits $(gap_of even.l.) / $(gap_of even.r.) ms"
