@@ -1277,6 +1277,10 @@ int xcp__pool_designate(xcp__pool *p, uint32_t nodeid, const char *host_ref,
     }
     while (!sent) {
         struct timespec ts;
+        /* A round decided meanwhile (a host joined or left) clears the
+         * flag: no write is under way while mu is held, so set it again;
+         * what slipped in is in last. */
+        p->handing = true;
         last = cl.last(p->r);
         if (p->member || p->broken || !cl.has_member(p->r, nodeid) ||
             xcp__now_ms() >= end)
