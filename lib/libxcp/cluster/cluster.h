@@ -383,6 +383,11 @@ int xcp__repl_handover(xcp__repl *r, uint32_t to, xcp__cluster_err *err);
  * -EALREADY on the coordinator, -EBUSY while the coordinator is in the
  * group, -EROFS when inquorate. */
 int xcp__repl_emergency(xcp__repl *r, xcp__cluster_err *err);
+/* Coordinator: whether a write may begin now: confirmed by the last
+ * round, no election or hand-over under way, and no member joined the
+ * group since that round (a coordinator whose partition just healed may
+ * be deposed by the round that follows). */
+bool xcp__repl_writable(const xcp__repl *r);
 /* Whether a round of states, an election or a hand-over is under way. */
 bool xcp__repl_round_open(const xcp__repl *r);
 

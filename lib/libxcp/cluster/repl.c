@@ -93,6 +93,10 @@ struct xcp__repl {
      * record of any state in the round */
     bool handing;
     uint32_t prefer;
+    /* the group gained members since the last decision: a coordinator
+     * writes again only once a round confirms it (a deposed one whose
+     * partition healed would else write until the round deposes it) */
+    bool gained;
     int64_t state_sent_ms;
     struct {
         uint32_t nodeid;
@@ -368,6 +372,7 @@ static void decide(xcp__repl *r)
     }
     r->prefer = 0;
     r->handing = false;
+    r->gained = false;
     cs = &r->states[best].st;
     /* The same coordinator and epoch as before: a round after a member
      * joined or left (or a late state), which changes nothing here. */
@@ -612,7 +617,6 @@ static void members(void *arg, const xcp__cpg_member *m, size_t n,
     size_t i;
 
     (void)joined;
-    (void)njoined;
     if (n > MAX_NODES)
         n = MAX_NODES;
     memcpy(r->members, m, n * sizeof(*m));
@@ -631,6 +635,8 @@ static void members(void *arg, const xcp__cpg_member *m, size_t n,
         if (left[i].nodeid == r->coordinator)
             r->electing = true;
     r->prefer = 0; /* a hand-over's preference holds within one configuration */
+    if (njoined > 0)
+        r->gained = true;
     r->round = true;
     r->state_due = true;
 }
@@ -1014,4 +1020,10 @@ int xcp__repl_emergency(xcp__repl *r, xcp__cluster_err *err)
     if (n < 0)
         return xcp__cluster_fail(err, (int)n, "cannot encode a proposal");
     return xcp__cpg_send(r->g, buf, (size_t)n, err);
+}
+
+bool xcp__repl_writable(const xcp__repl *r)
+{
+    return r->me == r->coordinator && r->confirmed && !r->electing &&
+           !r->handing && !r->gained;
 }

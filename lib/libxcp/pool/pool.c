@@ -206,6 +206,7 @@ static struct {
     int (*handover)(xcp__repl *, uint32_t, xcp__cluster_err *);
     int (*emergency)(xcp__repl *, xcp__cluster_err *);
     bool (*round_open)(const xcp__repl *);
+    bool (*writable)(const xcp__repl *);
     bool (*quorate)(const xcp__repl *);
     uint32_t (*nodeid)(const xcp__repl *);
     size_t (*members)(const xcp__repl *);
@@ -243,6 +244,7 @@ static int cluster_load(void)
         {(void **)&cl.handover, "xcp__repl_handover"},
         {(void **)&cl.emergency, "xcp__repl_emergency"},
         {(void **)&cl.round_open, "xcp__repl_round_open"},
+        {(void **)&cl.writable, "xcp__repl_writable"},
         {(void **)&cl.quorate, "xcp__repl_quorate"},
         {(void **)&cl.nodeid, "xcp__repl_nodeid"},
         {(void **)&cl.members, "xcp__repl_members"},
@@ -655,9 +657,13 @@ static int hook_prepare(void *arg)
                              "wait for a restart and catch-up");
     }
     /* Until a round of states confirms this coordinator and its epoch's
-     * first record is out (made by the dispatch thread), no write. */
+     * first record is out (made by the dispatch thread), no write; nor
+     * between a change of the group that brought members in and the
+     * round that follows it (a coordinator whose partition heals may be
+     * deposed by it). */
     if ((!p->ready && !(p->first_due && p->running &&
                         pthread_equal(pthread_self(), p->thr))) ||
+        !cl.writable(p->r) ||
         (!cl.quorate(p->r) &&
          (cl.quorum_get(&q, NULL) < 0 || !q.quorate))) {
         pthread_mutex_unlock(&p->mu);
