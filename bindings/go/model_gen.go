@@ -8966,12 +8966,18 @@ func (c PoolClass) EjectAsync(ctx context.Context, host HostRef) (*Pending[struc
 
 // XenAPI pool.designate_new_master(host).
 //
-// Hands the coordinator role over to another member, in an orderly way. Not
-// implemented in libxcp.
+// Hands the coordinator role over to another member, in an orderly way
+// (docs/design-pool.md §5.2): writes that begin from then on answer
+// HOST_IS_SLAVE with the new coordinator's address; once every change made is
+// held by a quorum and by the host, the coordinator tells the pool's group,
+// and the round of states that follows makes the host the coordinator of the
+// next epoch (pool.master changes in its first record). Returns once that is
+// decided. The coordinator itself is a no-op, as on XAPI.
 //
 // host: The member to become master.
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: HOST_IS_SLAVE, HA_IS_ENABLED, CANNOT_CONTACT_HOST,
+// OTHER_OPERATION_IN_PROGRESS, POOL_NOT_QUORATE.
 func (c PoolClass) DesignateNewMaster(ctx context.Context, host HostRef) error {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -8994,10 +9000,16 @@ func (c PoolClass) DesignateNewMasterAsync(ctx context.Context, host HostRef) (*
 
 // XenAPI pool.emergency_transition_to_master().
 //
-// Sent to a member whose master is gone, to make it the master. Not
-// implemented in libxcp.
+// Sent to a member (on a local session, as XAPI's xe does) whose coordinator
+// is gone, to make it the coordinator (docs/design-pool.md §5.3): a quorate
+// partition elects by itself when it sees the coordinator leave, but after a
+// cold start without the coordinator the members wait for it; this call
+// proposes the host to its partition, whose round of states makes it the
+// coordinator of the next epoch if it holds the longest log there (else the
+// member that does is elected, and the call says so). Nothing on a coordinator
+// or a host in no pool.
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: HA_IS_ENABLED, OPERATION_NOT_ALLOWED, POOL_NOT_QUORATE.
 func (c PoolClass) EmergencyTransitionToMaster(ctx context.Context) error {
 	args := c.s.newArgs(0)
 	defer args.free()
@@ -9006,12 +9018,14 @@ func (c PoolClass) EmergencyTransitionToMaster(ctx context.Context) error {
 
 // XenAPI pool.emergency_reset_master(master_address).
 //
-// Tells a member the address of its new master after an emergency transition.
-// Not implemented in libxcp.
+// Tells a member the address of its coordinator while its partition has none
+// (its pool-role and HOST_IS_SLAVE name it from then on; the partition's next
+// round of states decides as ever). Nothing when it already follows that
+// address.
 //
-// masterAddress: Address of the new master.
+// masterAddress: Address of the new master (a host of the pool).
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: HA_IS_ENABLED, INVALID_VALUE, OPERATION_NOT_ALLOWED.
 func (c PoolClass) EmergencyResetMaster(ctx context.Context, masterAddress string) error {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -9021,10 +9035,11 @@ func (c PoolClass) EmergencyResetMaster(ctx context.Context, masterAddress strin
 
 // XenAPI pool.recover_slaves() -> set:ref:host.
 //
-// Makes the master contact the members left in emergency mode and bring them
-// back; returns the hosts recovered. Not implemented in libxcp.
+// Sent to the coordinator: tells every other host of the pool, over the
+// intra-pool channel, pool.emergency_reset_master with this host's address;
+// returns the hosts that accepted.
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: HOST_IS_SLAVE.
 func (c PoolClass) RecoverSlaves(ctx context.Context) ([]HostRef, error) {
 	args := c.s.newArgs(0)
 	defer args.free()

@@ -49,6 +49,10 @@ int xe_host_forget(xe_ctx *ctx);
 /* cmd_pool.c */
 int xe_pool_join(xe_ctx *ctx);
 int xe_pool_eject(xe_ctx *ctx);
+int xe_pool_designate_new_master(xe_ctx *ctx);
+int xe_pool_emergency_transition_to_master(xe_ctx *ctx);
+int xe_pool_emergency_reset_master(xe_ctx *ctx);
+int xe_pool_recover_slaves(xe_ctx *ctx);
 int xe_host_cpu_info(xe_ctx *ctx);
 int xe_diagnostic_vdi_status(xe_ctx *ctx);
 

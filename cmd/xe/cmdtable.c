@@ -612,6 +612,25 @@ static const xe_cmd static_cmds[] = {
      L0,
      "Instruct host to leave an existing pool.",
      0, xe_pool_eject},
+    {"pool-designate-new-master", L("host-uuid"),
+     L0,
+     "Request an orderly handover of the role of master to another host.",
+     0, xe_pool_designate_new_master},
+    {"pool-emergency-reset-master", L("master-address"),
+     L0,
+     "Instruct slave to reset master address.",
+     0, xe_pool_emergency_reset_master},
+    {"pool-emergency-transition-to-master", L0,
+     L("force"),
+     "Instruct slave to become pool master. The operation will be ignored "
+     "if this host is already master; the optional parameter '--force' "
+     "will force the operation.",
+     0, xe_pool_emergency_transition_to_master},
+    {"pool-recover-slaves", L0,
+     L0,
+     "Instruct master to try and reset master-address of all slaves "
+     "currently running in emergency mode.",
+     0, xe_pool_recover_slaves},
     /* cmd_dbdump.c */
     {"pool-dump-database", L("file-name"),
      L0,

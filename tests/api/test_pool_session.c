@@ -124,3 +124,61 @@ Test(pool_session, intra_pool_calls_refuse_a_client_session)
                  "Internal API \"pool.member_sync\" call attempted with "
                  "non-pool (external) session");
 }
+
+/* The coordinator's hand-over and the emergency calls on a host in no
+ * pool (docs/design-pool.md §5.2, §5.3; the pool itself is
+ * tests/pool/master.sh's): XAPI's no-ops and refusals. */
+static int call1(const char *method, const char *arg, xcp_value *out)
+{
+    xcp_value a;
+    int rc;
+
+    xcp_value_set_string(&a, arg);
+    rc = xcp_call(S, out, method, 1, &a);
+    xcp_value_dispose(&a);
+    return rc;
+}
+
+Test(pool_session, designate_new_master_of_itself_is_a_no_op)
+{
+    xcp_host h = api_host();
+    xcp_value r;
+
+    api_assert_ok_(__FILE__, __LINE__,
+                   call1("pool.designate_new_master", h.ref, &r),
+                   "designate_new_master");
+    xcp_value_dispose(&r);
+    assert_error(call1("pool.designate_new_master", "OpaqueRef:nope", &r),
+                 "HANDLE_INVALID", "host", "OpaqueRef:nope");
+}
+
+Test(pool_session, emergency_calls_on_a_host_in_no_pool)
+{
+    xcp_host h = api_host();
+    xcp_value r, addr;
+
+    api_assert_ok_(__FILE__, __LINE__,
+                   xcp_call(S, &r, "pool.emergency_transition_to_master", 0,
+                            NULL),
+                   "emergency_transition_to_master");
+    xcp_value_dispose(&r);
+    assert_error(call1("pool.emergency_reset_master", "192.0.2.9", &r),
+                 "OPERATION_NOT_ALLOWED",
+                 "this host is in no pool: it is its own master");
+    api_assert_ok_(__FILE__, __LINE__,
+                   call1("host.get_address", h.ref, &addr), "get_address");
+    cr_assert_eq(addr.kind, XCP_VAL_STRING);
+    if (*addr.u.s) {
+        api_assert_ok_(__FILE__, __LINE__,
+                       call1("pool.emergency_reset_master", addr.u.s, &r),
+                       "emergency_reset_master to itself");
+        xcp_value_dispose(&r);
+    }
+    xcp_value_dispose(&addr);
+    api_assert_ok_(__FILE__, __LINE__,
+                   xcp_call(S, &r, "pool.recover_slaves", 0, NULL),
+                   "recover_slaves");
+    cr_assert_eq(r.kind, XCP_VAL_ARRAY);
+    cr_assert_eq(r.u.arr.n, 0);
+    xcp_value_dispose(&r);
+}

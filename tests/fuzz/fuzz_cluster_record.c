@@ -40,6 +40,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n < 0 || (size_t)n != size || memcmp(rb, data, size) != 0)
             abort();
     }
+    {
+        uint32_t to;
+        char hb[XCP__CLUSTER_HANDOVER_MAX];
+        if (xcp__cluster_handover_decode((const char *)data, size, &epoch,
+                                         &seq, &le, &to) == 0) {
+            n = xcp__cluster_handover_encode(epoch, seq, le, to, hb,
+                                             sizeof(hb));
+            if (n < 0 || (size_t)n != size || memcmp(hb, data, size) != 0 ||
+                to == 0)
+                abort();
+        }
+    }
     if (xcp__cluster_chunk_decode((const char *)data, size, &ch) == 0) {
         char *cb = malloc(XCP__CLUSTER_CHUNK_HDR_MAX + ch.len);
         if (ch.data < (const char *)data ||

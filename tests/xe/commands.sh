@@ -27,10 +27,10 @@ if [ "$want" -ne "$got" ]; then
     fail=1
 fi
 # An unsupported command: XAPI's parameters, then its call's error.
-out=$("$XE" pool-emergency-reset-master master-address=a 2>&1)
+out=$("$XE" pool-ha-disable 2>&1)
 case $out in
-"The function is not implemented"*"function: pool.emergency_reset_master"*) ;;
-*) echo "FAIL: pool-emergency-reset-master said: $out" >&2; fail=1 ;;
+"The function is not implemented"*"function: pool.disable_ha"*) ;;
+*) echo "FAIL: pool-ha-disable said: $out" >&2; fail=1 ;;
 esac
 out=$("$XE" vmss-create 2>&1)
 case $out in

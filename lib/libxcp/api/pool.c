@@ -766,7 +766,203 @@ static int eject(xcp__ctx *c)
     return xcp__pool_remove_host(c, host);
 }
 
+/* ---- coordinator hand-over (docs/design-pool.md §5.2) --------------------- */
+
+/* pool.designate_new_master(host), on the coordinator: as XAPI, the
+ * coordinator itself is a no-op and HA forbids it; the host must be a
+ * live member (XAPI's forwarding answers CANNOT_CONTACT_HOST for one it
+ * cannot reach); another hand-over under way is the pool's
+ * OTHER_OPERATION_IN_PROGRESS, as XAPI's with_pool_operation. */
+static int designate(xcp__ctx *c)
+{
+    xcp__obj *host, *pool;
+    char ref[128], addr[256];
+    uint32_t id;
+    int rc;
+
+    if ((rc = refuse_on_member(c)) < 0 ||
+        (rc = xcp__arg_obj(c, 0, C(host), &host)) < 0)
+        return rc;
+    if (!strcmp(host->ref, c->e->host))
+        return 0;
+    pool = xcp__db_get_cls(c->db, C(pool), c->e->pool);
+    if (pool && xcp__obj_bool(pool, F(pool, ha_enabled)))
+        return XCP__ERR_HA_IS_ENABLED();
+    id = xcp__pool_host_nodeid(host);
+    if (!c->e->pool_repl || id == 0 ||
+        !xcp__pool_host_live(c->e->pool_repl, id))
+        return XCP__ERR_CANNOT_CONTACT_HOST(host->ref);
+    snprintf(ref, sizeof(ref), "%s", host->ref);
+    snprintf(addr, sizeof(addr), "%s", xcp__obj_str(host, F(host, address)));
+    /* The hand-over waits for acks and a round of states: no engine lock
+     * (the dispatch thread takes it to make events visible). */
+    if ((rc = xcp__ctx_unlock(c)) < 0) {
+        xcp__ctx_lock(c);
+        return rc;
+    }
+    rc = xcp__pool_designate(c->e->pool_repl, id, ref, addr);
+    xcp__ctx_lock(c);
+    if (rc == 1) {
+        pool = xcp__db_get_cls(c->db, C(pool), c->e->pool);
+        return XCP__ERR_OTHER_OPERATION_IN_PROGRESS(
+            "pool", pool ? pool->ref : c->e->pool, "designate_new_master",
+            "");
+    }
+    return rc;
+}
+
+/* ---- emergencies (docs/design-pool.md §5.3) ------------------------------- */
+
+/* pool.emergency_transition_to_master, on the host itself (XAPI's xe uses
+ * a local session): nothing on a coordinator or a single host; on a
+ * member whose coordinator is gone, the group elects this host if it may
+ * (a quorate round, this host holding the longest log). */
+static int emergency_transition(xcp__ctx *c)
+{
+    xcp__obj *pool = xcp__db_get_cls(c->db, C(pool), c->e->pool);
+    int rc;
+
+    if (pool && xcp__obj_bool(pool, F(pool, ha_enabled)))
+        return XCP__ERR_HA_IS_ENABLED();
+    if (!c->e->pool_repl)
+        return 0;
+    if ((rc = xcp__ctx_unlock(c)) < 0) {
+        xcp__ctx_lock(c);
+        return rc;
+    }
+    rc = xcp__pool_emergency_master(c->e->pool_repl);
+    xcp__ctx_lock(c);
+    return rc;
+}
+
+/* The host row whose address is addr (engine lock held), or NULL. A pool
+ * has few hosts (64 at most): a scan. */
+static xcp__obj *host_by_address(xcp__ctx *c, const char *addr)
+{
+    size_t i, n;
+    xcp__obj *const *hosts = xcp__db_all(c->db, C(host), &n);
+
+    for (i = 0; i < n; i++)
+        if (!strcmp(xcp__obj_str(hosts[i], F(host, address)), addr))
+            return hosts[i];
+    return NULL;
+}
+
+/* pool.emergency_reset_master(master_address), on a member: which
+ * coordinator to follow while its group has none (its role file and
+ * HOST_IS_SLAVE name it). The address must be a host of the pool's. */
+static int emergency_reset(xcp__ctx *c)
+{
+    xcp__obj *pool = xcp__db_get_cls(c->db, C(pool), c->e->pool), *host;
+    const char *addr;
+    char a[256];
+    uint32_t id;
+    int rc;
+
+    if (pool && xcp__obj_bool(pool, F(pool, ha_enabled)))
+        return XCP__ERR_HA_IS_ENABLED();
+    addr = xcp__arg_str(c, 0);
+    host = host_by_address(c, addr);
+    if (!c->e->pool_repl) {
+        if (host && !strcmp(host->ref, c->e->host))
+            return 0;
+        return XCP__ERR_OPERATION_NOT_ALLOWED(
+            "this host is in no pool: it is its own master");
+    }
+    if (!host || (id = xcp__pool_host_nodeid(host)) == 0)
+        return XCP__ERR_INVALID_VALUE("master_address", addr);
+    snprintf(a, sizeof(a), "%s", addr);
+    if ((rc = xcp__ctx_unlock(c)) < 0) {
+        xcp__ctx_lock(c);
+        return rc;
+    }
+    rc = xcp__pool_reset_master(c->e->pool_repl, a, id);
+    xcp__ctx_lock(c);
+    return rc;
+}
+
+/* pool.recover_slaves, on the coordinator: as XAPI, every other host is
+ * told pool.emergency_reset_master(this host's address) (intra-pool
+ * session); the hosts that accepted are returned. */
+static int recover_slaves(xcp__ctx *c)
+{
+    xcp__obj *self, *const *hosts;
+    char **refs = NULL, **addrs = NULL, me[256];
+    size_t i, n, m = 0, k = 0;
+    int rc;
+
+    if ((rc = refuse_on_member(c)) < 0)
+        return rc;
+    xcp_value_set_array(c->result, 0);
+    self = xcp__db_get_cls(c->db, C(host), c->e->host);
+    if (!c->e->pool_repl || !self)
+        return 0;
+    snprintf(me, sizeof(me), "%s", xcp__obj_str(self, F(host, address)));
+    hosts = xcp__db_all(c->db, C(host), &n);
+    if (n && (!(refs = xcp__calloc(n, sizeof(*refs))) ||
+              !(addrs = xcp__calloc(n, sizeof(*addrs))))) {
+        rc = xcp__oom();
+        goto out;
+    }
+    for (i = 0; i < n; i++) {
+        if (hosts[i] == self ||
+            !*xcp__obj_str(hosts[i], F(host, address)))
+            continue;
+        refs[m] = xcp__strdup(hosts[i]->ref);
+        addrs[m] = xcp__strdup(xcp__obj_str(hosts[i], F(host, address)));
+        if (!refs[m] || !addrs[m++]) {
+            rc = xcp__oom();
+            goto out;
+        }
+    }
+    if ((rc = xcp__ctx_unlock(c)) < 0) {
+        xcp__ctx_lock(c);
+        goto out;
+    }
+    for (i = 0; i < m; i++) {
+        xcp_value arg, res;
+        res.kind = XCP_VAL_NONE;
+        if (xcp_value_set_string(&arg, me) < 0) {
+            rc = xcp__oom();
+            break;
+        }
+        if (xcp__pool_fwd_call(c->e, addrs[i], c->e->host, 0,
+                               "pool.emergency_reset_master", 1, &arg,
+                               &res) == 0) {
+            free(addrs[i]);
+            addrs[i] = NULL; /* recovered */
+        } else {
+            const xcp_error *x = xcp_error_last();
+            xcp__log(XCP__LOG_INFO, "pool.recover_slaves: %s: %s", refs[i],
+                     x ? x->name : "?");
+            xcp_error_clear();
+        }
+        xcp_value_dispose(&arg);
+        xcp_value_dispose(&res);
+    }
+    xcp__ctx_lock(c);
+    for (i = 0; i < m; i++)
+        k += addrs[i] == NULL;
+    if (rc == 0 && (rc = xcp_value_set_array(c->result, k)) == 0)
+        for (i = 0, k = 0; rc == 0 && i < m; i++)
+            if (!addrs[i])
+                rc = xcp_value_set_string(&c->result->u.arr.items[k++],
+                                          refs[i]);
+out:
+    for (i = 0; i < m; i++) {
+        free(refs[i]);
+        free(addrs[i]);
+    }
+    free(refs);
+    free(addrs);
+    return rc;
+}
+
 const struct xcp__impl xcp__impl_pool[] = {
+    {"pool.emergency_transition_to_master", emergency_transition},
+    {"pool.emergency_reset_master", emergency_reset},
+    {"pool.recover_slaves", recover_slaves},
+    {"pool.designate_new_master", designate},
     {"pool.get_license_state", license_state},
     {"pool.join", join},
     {"pool.join_force", join_force},

@@ -226,6 +226,23 @@ ssize_t xcp__cluster_req_encode(uint64_t epoch, uint64_t last_epoch,
 int xcp__cluster_req_decode(const char *buf, size_t len, uint64_t *epoch,
                             uint64_t *last_epoch, uint64_t *last);
 
+/* "XCPH 1 <epoch> <last epoch> <last seq> <to>\n": the coordinator of
+ * epoch hands its role over to node to (pool.designate_new_master,
+ * docs/design-pool.md §5.2: it has sent its last record, (last epoch,
+ * last seq), and takes no more writes), or, sent by node to itself, a
+ * member proposes itself while its coordinator is away (§5.3,
+ * pool.emergency_transition_to_master). Every member, on delivery, starts
+ * a round of states in which node to is preferred if it holds the
+ * longest log of the round. */
+#define XCP__CLUSTER_HANDOVER_MAX 96
+ssize_t xcp__cluster_handover_encode(uint64_t epoch, uint64_t last_epoch,
+                                     uint64_t last, uint32_t to, char *buf,
+                                     size_t size);
+/* -EBADMSG unless buf is exactly one canonical hand-over (to > 0). */
+int xcp__cluster_handover_decode(const char *buf, size_t len,
+                                 uint64_t *epoch, uint64_t *last_epoch,
+                                 uint64_t *last, uint32_t *to);
+
 /* "XCPC 1 <kind> <to> <epoch> <seq> <last epoch> <gen> <offset> <total>
  * <crc32 hex> <len>\n" then len bytes: one piece of the coordinator's
  * answer to node to's request. The answer is one stream of total bytes
@@ -346,5 +363,32 @@ void xcp__repl_close(xcp__repl *r);
 int xcp__repl_fd(const xcp__repl *r);
 /* Whether corosync node nodeid is in the group now (a live host). */
 bool xcp__repl_has_member(const xcp__repl *r, uint32_t nodeid);
+/* Coordinator: the highest seq node nodeid acknowledged (its own last for
+ * this node; 0 when it acknowledged none of this epoch). */
+uint64_t xcp__repl_acked(const xcp__repl *r, uint32_t nodeid);
+/* Coordinator: hand the role over to node to, another member of the group
+ * (docs/design-pool.md §5.2): multicasts XCPH with this node's last record,
+ * then submits nothing more; every member, on delivery, starts a round of
+ * states whose decision prefers node to for the next epoch if it holds
+ * the longest log of the round. The outcome comes through the elected
+ * callback. -EPERM unless the confirmed coordinator, -EAGAIN while a round
+ * is open, -ENOENT for a node not in the group (or this one), -EROFS when
+ * inquorate. */
+int xcp__repl_handover(xcp__repl *r, uint32_t to, xcp__cluster_err *err);
+/* Member whose coordinator is not in the group (a cold start without it,
+ * pool.emergency_transition_to_master): multicasts XCPH naming this node,
+ * which starts a round of states that elects a coordinator for the next
+ * epoch, this node if it holds the longest log of the round (else the
+ * rule of §5 picks one that does). Only a quorate round decides.
+ * -EALREADY on the coordinator, -EBUSY while the coordinator is in the
+ * group, -EROFS when inquorate. */
+int xcp__repl_emergency(xcp__repl *r, xcp__cluster_err *err);
+/* Coordinator: whether a write may begin now: confirmed by the last
+ * round, no election or hand-over under way, and no member joined the
+ * group since that round (a coordinator whose partition just healed may
+ * be deposed by the round that follows). */
+bool xcp__repl_writable(const xcp__repl *r);
+/* Whether a round of states, an election or a hand-over is under way. */
+bool xcp__repl_round_open(const xcp__repl *r);
 
 #endif

@@ -256,6 +256,43 @@ int xcp__cluster_req_decode(const char *buf, size_t len, uint64_t *epoch,
     return 0;
 }
 
+#define HANDOVER_MAGIC "XCPH 1 "
+
+ssize_t xcp__cluster_handover_encode(uint64_t epoch, uint64_t last_epoch,
+                                     uint64_t last, uint32_t to, char *buf,
+                                     size_t size)
+{
+    int n = snprintf(buf, size,
+                     HANDOVER_MAGIC "%" PRIu64 " %" PRIu64 " %" PRIu64
+                                    " %" PRIu32 "\n",
+                     epoch, last_epoch, last, to);
+
+    if (n < 0 || (size_t)n >= size)
+        return -ENOSPC;
+    return n;
+}
+
+int xcp__cluster_handover_decode(const char *buf, size_t len,
+                                 uint64_t *epoch, uint64_t *last_epoch,
+                                 uint64_t *last, uint32_t *to)
+{
+    const char *p = buf, *end = buf + len;
+    uint64_t t;
+
+    if (len < sizeof(HANDOVER_MAGIC) - 1 ||
+        memcmp(p, HANDOVER_MAGIC, sizeof(HANDOVER_MAGIC) - 1) != 0)
+        return -EBADMSG;
+    p += sizeof(HANDOVER_MAGIC) - 1;
+    if ((p = dec(p, end, ' ', epoch)) == NULL ||
+        (p = dec(p, end, ' ', last_epoch)) == NULL ||
+        (p = dec(p, end, ' ', last)) == NULL ||
+        (p = dec(p, end, '\n', &t)) == NULL || p != end || t == 0 ||
+        t > UINT32_MAX)
+        return -EBADMSG;
+    *to = (uint32_t)t;
+    return 0;
+}
+
 #define CHUNK_MAGIC "XCPC 1 "
 
 ssize_t xcp__cluster_chunk_encode(const xcp__cluster_chunk *c, char *buf,

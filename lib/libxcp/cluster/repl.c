@@ -87,6 +87,16 @@ struct xcp__repl {
     size_t nreqs;
     /* a round of states: the group changed since the last decision */
     bool round, electing, state_due;
+    /* hand-over (designate_new_master): handing, this coordinator sent
+     * one and takes no write; prefer, the node named by the last one
+     * delivered, which the next decision picks if it holds the last
+     * record of any state in the round */
+    bool handing;
+    uint32_t prefer;
+    /* the group gained members since the last decision: a coordinator
+     * writes again only once a round confirms it (a deposed one whose
+     * partition healed would else write until the round deposes it) */
+    bool gained;
     int64_t state_sent_ms;
     struct {
         uint32_t nodeid;
@@ -349,7 +359,20 @@ static void decide(xcp__repl *r)
         if (i == r->nmembers)
             return;
         epoch++;
+        /* A hand-over names the next coordinator: it is chosen if its
+         * log is as long as the longest here (it holds every record the
+         * old coordinator sent, acknowledged or not), else the rule
+         * above stands (the old coordinator, most likely, again). */
+        for (i = 0; r->prefer && i < r->nmembers; i++)
+            if (r->states[i].nodeid == r->prefer &&
+                r->states[i].st.last_epoch ==
+                    r->states[best].st.last_epoch &&
+                r->states[i].st.last == r->states[best].st.last)
+                best = i;
     }
+    r->prefer = 0;
+    r->handing = false;
+    r->gained = false;
     cs = &r->states[best].st;
     /* The same coordinator and epoch as before: a round after a member
      * joined or left (or a late state), which changes nothing here. */
@@ -424,6 +447,34 @@ static void on_state(xcp__repl *r, uint32_t nodeid,
             r->states[i].st = *st; /* the latest counts */
         }
     decide(r);
+}
+
+/* A hand-over (the coordinator names the next one) or an emergency (a
+ * member names itself while its coordinator is away), delivered in the
+ * group's order: every member of the configuration starts a round at the
+ * same point and prefers node to in its decision, whatever its own view,
+ * so that every member decides the same (the preference goes at the next
+ * change of the group, which every member sees at the same point too).
+ * A member whose coordinator is the sender, or is not in the group, says
+ * in its state that it saw it go (so the round elects). */
+static void on_handover(xcp__repl *r, uint32_t nodeid, uint64_t epoch,
+                        uint32_t to)
+{
+    size_t i;
+
+    fprintf(stderr, "xcp repl: node %u: node %u %s node %u (epoch %llu)\n",
+            r->me, nodeid, nodeid == to ? "proposes (emergency)"
+                                        : "hands its role over to",
+            to, (unsigned long long)epoch);
+    r->prefer = to;
+    if (nodeid == r->coordinator ||
+        !xcp__repl_has_member(r, r->coordinator))
+        r->electing = true;
+    r->round = true;
+    r->state_due = true;
+    r->nreqs = 0;
+    for (i = 0; i < r->nmembers; i++)
+        r->states[i].have = false;
 }
 
 /* Coordinator: a member asks for what follows its last record. */
@@ -527,6 +578,7 @@ static void deliver(void *arg, uint64_t dseq, uint32_t nodeid, uint32_t pid,
     xcp__cluster_state st;
     xcp__cluster_chunk ch;
     uint64_t epoch, seq, le;
+    uint32_t to;
 
     (void)dseq;
     (void)pid;
@@ -549,8 +601,12 @@ static void deliver(void *arg, uint64_t dseq, uint32_t nodeid, uint32_t pid,
             on_request(r, nodeid, le, seq);
         return;
     }
-    if (xcp__cluster_chunk_decode(msg, len, &ch) == 0)
+    if (xcp__cluster_chunk_decode(msg, len, &ch) == 0) {
         on_chunk(r, nodeid, &ch);
+        return;
+    }
+    if (xcp__cluster_handover_decode(msg, len, &epoch, &le, &seq, &to) == 0)
+        on_handover(r, nodeid, epoch, to);
 }
 
 static void members(void *arg, const xcp__cpg_member *m, size_t n,
@@ -561,7 +617,6 @@ static void members(void *arg, const xcp__cpg_member *m, size_t n,
     size_t i;
 
     (void)joined;
-    (void)njoined;
     if (n > MAX_NODES)
         n = MAX_NODES;
     memcpy(r->members, m, n * sizeof(*m));
@@ -579,6 +634,9 @@ static void members(void *arg, const xcp__cpg_member *m, size_t n,
     for (i = 0; i < nleft; i++)
         if (left[i].nodeid == r->coordinator)
             r->electing = true;
+    r->prefer = 0; /* a hand-over's preference holds within one configuration */
+    if (njoined > 0)
+        r->gained = true;
     r->round = true;
     r->state_due = true;
 }
@@ -646,7 +704,9 @@ static int flush_ack(xcp__repl *r, xcp__cluster_err *err)
          * or not), or none once it saw it leave. */
         xcp__cluster_state st = {r->epoch, r->last_epoch, r->last,
                                  r->have_q && r->q.quorate,
-                                 r->electing ? 0 : r->coordinator, ""};
+                                 r->electing || r->handing ? 0
+                                                           : r->coordinator,
+                                 ""};
         snprintf(st.addr, sizeof(st.addr), "%s", r->addr);
         n = xcp__cluster_state_encode(&st, sb, sizeof(sb));
         if (n < 0)
@@ -707,10 +767,11 @@ int xcp__repl_submit(xcp__repl *r, uint64_t gen, const char *body,
                                      r->have_q ? r->q.total_votes : 0,
                                      r->have_q ? r->q.quorum : 0);
     }
-    if (r->electing || !r->confirmed)
+    if (r->electing || !r->confirmed || r->handing)
         return xcp__cluster_fail(err, -EPERM,
                                  "node %u is not confirmed as the "
-                                 "coordinator yet (electing)", r->me);
+                                 "coordinator (electing or handing over)",
+                                 r->me);
     if ((rc = reserve(r, need, err)) < 0)
         return rc;
     n = xcp__cluster_record_encode(&rec, r->buf, r->cap);
@@ -888,4 +949,81 @@ bool xcp__repl_has_member(const xcp__repl *r, uint32_t nodeid)
         if (r->members[i].nodeid == nodeid)
             return true;
     return false;
+}
+
+uint64_t xcp__repl_acked(const xcp__repl *r, uint32_t nodeid)
+{
+    size_t i;
+
+    if (nodeid == r->me)
+        return r->last;
+    for (i = 0; i < r->nacks; i++)
+        if (r->acks[i].nodeid == nodeid)
+            return r->acks[i].seq;
+    return 0;
+}
+
+int xcp__repl_handover(xcp__repl *r, uint32_t to, xcp__cluster_err *err)
+{
+    char buf[XCP__CLUSTER_HANDOVER_MAX];
+    ssize_t n;
+    int rc;
+
+    if (r->me != r->coordinator || !r->confirmed || r->electing ||
+        r->handing)
+        return xcp__cluster_fail(err, -EPERM, "node %u is not the confirmed "
+                                 "coordinator", r->me);
+    if (r->round)
+        return xcp__cluster_fail(err, -EAGAIN, "a round of states is open");
+    if (to == r->me || !xcp__repl_has_member(r, to))
+        return xcp__cluster_fail(err, -ENOENT, "node %u is not another "
+                                 "member of the group", to);
+    if (!r->have_q || !r->q.quorate)
+        return xcp__cluster_fail(err, -EROFS, "not quorate");
+    n = xcp__cluster_handover_encode(r->epoch, r->last_epoch, r->last, to,
+                                     buf, sizeof(buf));
+    if (n < 0)
+        return xcp__cluster_fail(err, (int)n, "cannot encode a hand-over");
+    /* From here on this node sends no record, and its states name no
+     * coordinator (they follow the hand-over in the group's order). */
+    r->handing = true;
+    if ((rc = xcp__cpg_send(r->g, buf, (size_t)n, err)) < 0) {
+        r->handing = false;
+        return rc;
+    }
+    return 0;
+}
+
+bool xcp__repl_round_open(const xcp__repl *r)
+{
+    return r->round || r->electing || r->handing;
+}
+
+int xcp__repl_emergency(xcp__repl *r, xcp__cluster_err *err)
+{
+    char buf[XCP__CLUSTER_HANDOVER_MAX];
+    ssize_t n;
+
+    if (r->me == r->coordinator)
+        return xcp__cluster_fail(err, -EALREADY, "node %u is the "
+                                 "coordinator", r->me);
+    if (xcp__repl_has_member(r, r->coordinator) && !r->electing)
+        return xcp__cluster_fail(err, -EBUSY, "the coordinator (node %u) is "
+                                 "in the group", r->coordinator);
+    if (!r->have_q || !r->q.quorate) {
+        refresh_quorum(r);
+        if (!r->have_q || !r->q.quorate)
+            return xcp__cluster_fail(err, -EROFS, "not quorate");
+    }
+    n = xcp__cluster_handover_encode(r->epoch, r->last_epoch, r->last, r->me,
+                                     buf, sizeof(buf));
+    if (n < 0)
+        return xcp__cluster_fail(err, (int)n, "cannot encode a proposal");
+    return xcp__cpg_send(r->g, buf, (size_t)n, err);
+}
+
+bool xcp__repl_writable(const xcp__repl *r)
+{
+    return r->me == r->coordinator && r->confirmed && !r->electing &&
+           !r->handing && !r->gained;
 }

@@ -168,6 +168,11 @@ struct xcp__pool {
     bool first_due;          /* coordinator: that first record is to make */
     bool startup_due;        /* coordinator: its start-up writes */
     bool stop;
+    /* coordinator: handing its role over (designate_new_master) to the
+     * host at handing_addr: it takes no write until a round decides */
+    bool handing;
+    char handing_addr[256];
+    uint64_t decisions;      /* rounds decided (on_elected calls) */
     pthread_t thr;
     bool running;
     xcp__corosync *coro;     /* supervised corosync (NULL: not ours) */
@@ -196,6 +201,12 @@ static struct {
                   xcp__cluster_err *);
     int (*dispatch)(xcp__repl *, int, xcp__cluster_err *);
     uint64_t (*committed)(const xcp__repl *);
+    uint64_t (*last)(const xcp__repl *);
+    uint64_t (*acked)(const xcp__repl *, uint32_t);
+    int (*handover)(xcp__repl *, uint32_t, xcp__cluster_err *);
+    int (*emergency)(xcp__repl *, xcp__cluster_err *);
+    bool (*round_open)(const xcp__repl *);
+    bool (*writable)(const xcp__repl *);
     bool (*quorate)(const xcp__repl *);
     uint32_t (*nodeid)(const xcp__repl *);
     size_t (*members)(const xcp__repl *);
@@ -228,6 +239,12 @@ static int cluster_load(void)
         {(void **)&cl.submit, "xcp__repl_submit"},
         {(void **)&cl.dispatch, "xcp__repl_dispatch"},
         {(void **)&cl.committed, "xcp__repl_committed"},
+        {(void **)&cl.last, "xcp__repl_last"},
+        {(void **)&cl.acked, "xcp__repl_acked"},
+        {(void **)&cl.handover, "xcp__repl_handover"},
+        {(void **)&cl.emergency, "xcp__repl_emergency"},
+        {(void **)&cl.round_open, "xcp__repl_round_open"},
+        {(void **)&cl.writable, "xcp__repl_writable"},
         {(void **)&cl.quorate, "xcp__repl_quorate"},
         {(void **)&cl.nodeid, "xcp__repl_nodeid"},
         {(void **)&cl.members, "xcp__repl_members"},
@@ -655,6 +672,12 @@ static int hook_prepare(void *arg)
         return tls_client ? XCP__ERR_HOST_IS_SLAVE(addr)
                           : XCP__DB_REPL_FORWARD;
     }
+    if (p->handing) {
+        /* Handing over: the next coordinator is the one to write to. */
+        snprintf(addr, sizeof(addr), "%s", p->handing_addr);
+        pthread_mutex_unlock(&p->mu);
+        return XCP__ERR_HOST_IS_SLAVE(addr);
+    }
     if (p->broken) {
         pthread_mutex_unlock(&p->mu);
         return xcp__internal("this coordinator's journal is ahead of the "
@@ -662,9 +685,13 @@ static int hook_prepare(void *arg)
                              "wait for a restart and catch-up");
     }
     /* Until a round of states confirms this coordinator and its epoch's
-     * first record is out (made by the dispatch thread), no write. */
+     * first record is out (made by the dispatch thread), no write; nor
+     * between a change of the group that brought members in and the
+     * round that follows it (a coordinator whose partition heals may be
+     * deposed by it). */
     if ((!p->ready && !(p->first_due && p->running &&
                         pthread_equal(pthread_self(), p->thr))) ||
+        !cl.writable(p->r) ||
         (!cl.quorate(p->r) &&
          (cl.quorum_get(&q, NULL) < 0 || !q.quorate))) {
         pthread_mutex_unlock(&p->mu);
@@ -967,6 +994,8 @@ static void on_elected(void *arg, uint32_t coordinator, uint64_t epoch,
     }
     p->coord_nodeid = coordinator;
     p->epoch = epoch;
+    p->handing = false;
+    p->decisions++;
     {
         char cur[320];
         role_read(p->e->state_dir, cur, sizeof(cur));
@@ -1231,6 +1260,244 @@ uint64_t xcp__pool_visible(xcp__pool *p, uint64_t dbgen)
         v = p->pend[p->phead].gen - 1;
     pthread_mutex_unlock(&p->mu);
     return v;
+}
+
+/* ---- hand-over (pool.designate_new_master, design §5.2) ----------------- */
+
+int xcp__pool_designate(xcp__pool *p, uint32_t nodeid, const char *host_ref,
+                        const char *addr)
+{
+    xcp__cluster_err err = {""};
+    int64_t t0 = xcp__now_ms(), end = t0 + WAIT_MS;
+    uint64_t epoch, last = 0;
+    bool sent = false;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->mu);
+    if (p->member) {
+        char coord[256];
+        snprintf(coord, sizeof(coord), "%s", p->coordinator);
+        pthread_mutex_unlock(&p->mu);
+        return XCP__ERR_HOST_IS_SLAVE(coord);
+    }
+    if (p->handing) {
+        pthread_mutex_unlock(&p->mu);
+        return 1;
+    }
+    if (!p->ready || p->broken || !cl.quorate(p->r)) {
+        pthread_mutex_unlock(&p->mu);
+        return not_quorate(p);
+    }
+    if (nodeid == p->me || !cl.has_member(p->r, nodeid)) {
+        pthread_mutex_unlock(&p->mu);
+        return XCP__ERR_CANNOT_CONTACT_HOST(host_ref);
+    }
+    /* No write begins from here on (hook_prepare answers HOST_IS_SLAVE
+     * with the next coordinator's address); the ones sent must be held
+     * by a quorum, and the next coordinator must hold them all. */
+    p->handing = true;
+    snprintf(p->handing_addr, sizeof(p->handing_addr), "%s", addr);
+    epoch = p->epoch;
+    /* The role file says at once that this host no longer writes (a
+     * reader of the files never sees two coordinators; the round's
+     * outcome rewrites it either way). */
+    {
+        char line[320];
+        snprintf(line, sizeof(line), "member %s %u", addr, nodeid);
+        if (xcp__pool_role_write(p->e->state_dir, line) < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: %s", xcp_error_last()->params[0]);
+            xcp_error_clear();
+        }
+    }
+    while (!sent) {
+        struct timespec ts;
+        /* A round decided meanwhile (a host joined or left) clears the
+         * flag: no write is under way while mu is held, so set it again;
+         * what slipped in is in last. */
+        p->handing = true;
+        last = cl.last(p->r);
+        if (p->member || p->broken || !cl.has_member(p->r, nodeid) ||
+            xcp__now_ms() >= end)
+            break;
+        if (p->committed >= last && cl.acked(p->r, nodeid) >= last &&
+            !cl.round_open(p->r)) {
+            rc = cl.handover(p->r, nodeid, &err);
+            if (rc == 0)
+                sent = true;
+            else if (rc != -EAGAIN)
+                break;
+            rc = 0;
+            if (sent)
+                break;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    if (!sent) {
+        uint64_t acked = cl.acked(p->r, nodeid);
+        char line[32];
+        p->handing = false;
+        snprintf(line, sizeof(line), "coordinator %u", p->me);
+        if (!p->member && xcp__pool_role_write(p->e->state_dir, line) < 0) {
+            xcp__log(XCP__LOG_ERR, "pool: %s", xcp_error_last()->params[0]);
+            xcp_error_clear();
+        }
+        pthread_mutex_unlock(&p->mu);
+        xcp__log(XCP__LOG_WARN, "pool: hand-over to node %u not started "
+                 "(%s; it acknowledged seq %" PRIu64 " of %" PRIu64 ")",
+                 nodeid, err.msg[0] ? err.msg : "not caught up in time",
+                 acked, last);
+        return XCP__ERR_CANNOT_CONTACT_HOST(host_ref);
+    }
+    xcp__log(XCP__LOG_INFO, "pool: handing epoch %" PRIu64 " over to node "
+             "%u (%s) at seq %" PRIu64, epoch, nodeid, addr, last);
+    /* The round the hand-over opens decides (on_elected moves the epoch
+     * and clears handing). */
+    while (p->handing && xcp__now_ms() < end) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    if (p->handing || p->coord_nodeid != nodeid) {
+        uint32_t got = p->coord_nodeid;
+        bool undecided = p->handing;
+        pthread_mutex_unlock(&p->mu);
+        if (undecided)
+            xcp__log(XCP__LOG_WARN, "pool: hand-over to node %u: no "
+                     "decision in %d s", nodeid, WAIT_MS / 1000);
+        else
+            xcp__log(XCP__LOG_WARN, "pool: hand-over to node %u: the round "
+                     "chose node %u (node %u lacked a record)", nodeid, got,
+                     nodeid);
+        return XCP__ERR_CANNOT_CONTACT_HOST(host_ref);
+    }
+    pthread_mutex_unlock(&p->mu);
+    xcp__log(XCP__LOG_INFO, "pool: node %u is the coordinator of epoch %"
+             PRIu64 " (hand-over in %lld ms)", nodeid, p->epoch,
+             (long long)(xcp__now_ms() - t0));
+    return 0;
+}
+
+/* ---- emergencies (design §5.3) -------------------------------------------- */
+
+/* Wait (mu held) until a round decided after decisions d, or 30 s. */
+static bool wait_decision(xcp__pool *p, uint64_t d)
+{
+    int64_t end = xcp__now_ms() + WAIT_MS;
+
+    while (p->decisions == d && xcp__now_ms() < end) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    return p->decisions != d;
+}
+
+int xcp__pool_emergency_master(xcp__pool *p)
+{
+    xcp__cluster_err err = {""};
+    char why[400], coord[256];
+    uint64_t d;
+    uint32_t got;
+    int rc;
+
+    pthread_mutex_lock(&p->mu);
+    if (!p->member) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    d = p->decisions;
+    snprintf(coord, sizeof(coord), "%s", p->coordinator);
+    rc = cl.emergency(p->r, &err);
+    if (rc == -EALREADY) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    if (rc == -EBUSY) {
+        pthread_mutex_unlock(&p->mu);
+        snprintf(why, sizeof(why), "the coordinator %s is in this host's "
+                 "partition of the pool (pool.designate_new_master hands "
+                 "its role over)", coord);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+    }
+    if (rc == -EROFS) {
+        pthread_mutex_unlock(&p->mu);
+        return not_quorate(p);
+    }
+    if (rc < 0) {
+        pthread_mutex_unlock(&p->mu);
+        return xcp__internal("cannot propose this host to the pool: %s",
+                             err.msg);
+    }
+    xcp__log(XCP__LOG_INFO, "pool: emergency: node %u proposes itself as "
+             "the coordinator (%s is not in the group)", p->me, coord);
+    if (!wait_decision(p, d)) {
+        pthread_mutex_unlock(&p->mu);
+        return not_quorate(p);
+    }
+    got = p->coord_nodeid;
+    snprintf(coord, sizeof(coord), "%s", p->coordinator);
+    pthread_mutex_unlock(&p->mu);
+    if (got == p->me)
+        return 0;
+    snprintf(why, sizeof(why), "node %u (%s) holds a longer log than this "
+             "host and was elected the coordinator; this host follows it",
+             got, coord);
+    return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+}
+
+int xcp__pool_reset_master(xcp__pool *p, const char *addr, uint32_t nodeid)
+{
+    char why[400], line[320];
+    int rc = 0;
+
+    pthread_mutex_lock(&p->mu);
+    if (!p->member) {
+        bool self = strcmp(addr, p->self_addr) == 0;
+        pthread_mutex_unlock(&p->mu);
+        if (self)
+            return 0;
+        snprintf(why, sizeof(why), "this host is the coordinator of its "
+                 "partition; it follows no other (pool.designate_new_master "
+                 "hands its role over)");
+        return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+    }
+    if (strcmp(addr, p->coordinator) == 0) {
+        pthread_mutex_unlock(&p->mu);
+        return 0;
+    }
+    if (cl.ready(p->r) && cl.has_member(p->r, p->coord_nodeid)) {
+        snprintf(why, sizeof(why), "this host follows %s, the coordinator "
+                 "its partition of the pool decided", p->coordinator);
+        pthread_mutex_unlock(&p->mu);
+        return XCP__ERR_OPERATION_NOT_ALLOWED(why);
+    }
+    /* No coordinator in the group: clients are sent to addr, and the
+     * role file says so; the group's next round decides as ever. */
+    snprintf(p->coordinator, sizeof(p->coordinator), "%s", addr);
+    p->coord_nodeid = nodeid;
+    snprintf(line, sizeof(line), "member %s %u", addr, nodeid);
+    rc = xcp__pool_role_write(p->e->state_dir, line);
+    pthread_mutex_unlock(&p->mu);
+    if (rc == 0)
+        xcp__log(XCP__LOG_INFO, "pool: emergency: this host's coordinator "
+                 "is %s (node %u)", addr, nodeid);
+    return rc;
 }
 
 /* ---- open, wait, close --------------------------------------------------- */

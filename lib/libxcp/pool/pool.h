@@ -148,6 +148,35 @@ bool xcp__pool_set_client(bool client);
 bool xcp__pool_wait_joined(xcp__pool *p, int timeout_ms);
 /* This host's corosync node id. */
 unsigned xcp__pool_nodeid(xcp__pool *p);
+/* Coordinator: hand the role over to the host of corosync node nodeid
+ * (host_ref, at addr), docs/design-pool.md §5.2: writes that begin from
+ * now answer HOST_IS_SLAVE [addr]; once every record sent is held by a
+ * quorum and by that host, the hand-over goes to the group, whose round
+ * of states makes it the coordinator of the next epoch; returns when that
+ * is decided. 0 done; 1 a hand-over is already under way; else the
+ * error: HOST_IS_SLAVE on a member, POOL_NOT_QUORATE when this
+ * coordinator cannot write, CANNOT_CONTACT_HOST [host_ref] when the host
+ * is not in the group, did not catch up within 30 s, or the round chose
+ * another (this host again: the pool keeps a coordinator). Engine lock
+ * not held. */
+int xcp__pool_designate(xcp__pool *p, uint32_t nodeid, const char *host_ref,
+                        const char *addr);
+/* pool.emergency_transition_to_master on this host (design §5.3): 0 on a
+ * coordinator (nothing to do); on a member whose coordinator is not in
+ * the group, proposes this host to the group (xcp__repl_emergency) and
+ * waits for the round: 0 when it made this host the coordinator of the
+ * next epoch. OPERATION_NOT_ALLOWED [why] when the coordinator is in the
+ * group, or when the round elected another member (one with a longer
+ * log: this host follows it); POOL_NOT_QUORATE when the partition cannot
+ * decide. Engine lock not held. */
+int xcp__pool_emergency_master(xcp__pool *p);
+/* pool.emergency_reset_master(addr) on this host, addr being the host of
+ * corosync node nodeid: 0 when it already follows addr (or is addr); on
+ * a member whose group has no coordinator, pool-role and HOST_IS_SLAVE
+ * name addr from now on. OPERATION_NOT_ALLOWED [why] on a coordinator
+ * named otherwise, or a member that follows its group's coordinator.
+ * Engine lock not held. */
+int xcp__pool_reset_master(xcp__pool *p, const char *addr, uint32_t nodeid);
 /* Member: call method(args...) on the coordinator, on a session opened
  * with session.slave_login and the pool secret (kept, and opened again
  * once when the coordinator no longer knows it). Engine lock not held. */

@@ -343,6 +343,34 @@ Test(cluster_req, round_trip_and_strictness)
     cr_assert_eq(xcp__cluster_req_encode(3, 2, 77, buf, 8), -ENOSPC);
 }
 
+Test(cluster_handover, round_trip_and_strictness)
+{
+    char buf[XCP__CLUSTER_HANDOVER_MAX];
+    uint64_t e, le, l;
+    uint32_t to;
+    ssize_t n = xcp__cluster_handover_encode(4, 3, 1234, 2, buf, sizeof(buf));
+
+    cr_assert_str_eq(buf, "XCPH 1 4 3 1234 2\n");
+    cr_assert_eq(xcp__cluster_handover_decode(buf, (size_t)n, &e, &le, &l,
+                                              &to), 0);
+    cr_assert_eq(e, 4);
+    cr_assert_eq(le, 3);
+    cr_assert_eq(l, 1234);
+    cr_assert_eq(to, 2);
+    /* no target, a target beyond a node id, a missing field, zeros */
+    cr_assert_eq(xcp__cluster_handover_decode("XCPH 1 4 3 1234 0\n", 18, &e,
+                                              &le, &l, &to), -EBADMSG);
+    cr_assert_eq(xcp__cluster_handover_decode("XCPH 1 4 3 1 4294967296\n",
+                                              24, &e, &le, &l, &to),
+                 -EBADMSG);
+    cr_assert_eq(xcp__cluster_handover_decode("XCPH 1 4 3 1234\n", 16, &e,
+                                              &le, &l, &to), -EBADMSG);
+    cr_assert_eq(xcp__cluster_handover_decode("XCPH 1 4 3 1234 02\n", 19,
+                                              &e, &le, &l, &to), -EBADMSG);
+    cr_assert_eq(xcp__cluster_handover_encode(4, 3, 1234, 2, buf, 8),
+                 -ENOSPC);
+}
+
 Test(cluster_chunk, pieces_and_record_streams)
 {
     char stream[512], buf[XCP__CLUSTER_CHUNK_HDR_MAX + 512];

@@ -23,7 +23,7 @@ Test(model_registry, every_message_is_implemented_or_listed_exactly_once)
 
 Test(model_registry, listed_messages_answer_not_implemented)
 {
-    int mid = xcp__message_lookup("pool.designate_new_master");
+    int mid = xcp__message_lookup("pool.enable_ha");
 
     cr_assert_geq(mid, 0);
     cr_assert_eq(xcp__messages[mid].kind, XM_EXPLICIT);
