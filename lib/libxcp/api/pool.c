@@ -926,7 +926,7 @@ static int recover_slaves(xcp__ctx *c)
             rc = xcp__oom();
             break;
         }
-        if (xcp__pool_fwd_call(c->e, addrs[i], c->e->host, 0,
+        if (xcp__pool_fwd_call(c->e, addrs[i], c->e->host, 0, NULL,
                                "pool.emergency_reset_master", 1, &arg,
                                &res) == 0) {
             free(addrs[i]);
