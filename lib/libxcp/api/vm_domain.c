@@ -158,7 +158,7 @@ static const char *domain_type_name(const xcp__obj *vm)
 }
 
 /* The kind of domain vm is built as. */
-static xcp_hv_domain_type built_type(const xcp__obj *vm)
+xcp_hv_domain_type xcp__vm_built_type(const xcp__obj *vm)
 {
     if (hvm(vm))
         return XCP_HV_DOMAIN_HVM;
@@ -223,7 +223,7 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
     d->cfg.version = XCP_HV_CONFIG_VERSION;
     d->cfg.vm_uuid = keep(d, xcp__obj_uuid(vm));
     d->cfg.name = keep(d, xcp__obj_uuid(vm));
-    d->cfg.type = built_type(vm);
+    d->cfg.type = xcp__vm_built_type(vm);
     /* HVM and PVH guests need the CPU's virtualisation: XAPI says so */
     if (d->cfg.type != XCP_HV_DOMAIN_PV && !host_has_hvm(c))
         return XCP__ERR_VM_HVM_REQUIRED(vm->ref);
@@ -398,7 +398,7 @@ static int set_vm_metrics(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
     if (!info) {
         memset(&built, 0, sizeof(built));
         built.domid = domid;
-        built.type = built_type(vm);
+        built.type = xcp__vm_built_type(vm);
         built.memory_actual =
             (uint64_t)xcp__obj_int(vm, F(VM, memory_dynamic_max));
         built.vcpus_online =

@@ -831,7 +831,12 @@ static int run_call(xcp__ctx *c)
      * member's writes come back through this database. */
     if (c->e->pool_repl && c->msg) {
         char addr[256], self[XCP_REF_MAX];
-        if (xcp__pool_fwd_target(c, addr, sizeof(addr)) > 0) {
+        int t = xcp__pool_fwd_target(c, addr, sizeof(addr));
+        if (t < 0) {
+            xcp__pool_set_client(was_client);
+            return t;
+        }
+        if (t > 0) {
             uint64_t seq = xcp__db_seq(c->db);
             snprintf(self, sizeof(self), "%s", c->e->host);
             pthread_mutex_unlock(&c->e->lock);

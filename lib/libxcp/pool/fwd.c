@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "../engine/engine.h"
+#include "../api/vm_int.h"
 #include "../client/client.h"
 #include <xcp/session.h>
 
@@ -114,14 +115,16 @@ const struct xcp__impl xcp__impl_pool_fwd[] = {
 /* ---- forwarding (XAPI's message_forwarding.ml) ------------------------- */
 
 /* The messages that touch a domain, and where their host comes from:
- * the VM's resident_on (or, to start, its host argument, else its
- * affinity), or that of the VM of a VBD/VIF. */
-enum where { ON_RESIDENT, ON_ARG1, ON_AFFINITY, ON_DEVICE_VM };
+ * the VM's resident_on (or, to start, its host argument, else the host
+ * placement chooses; to resume, its affinity), or that of the VM of a
+ * VBD/VIF; and the host messages that run on the host itself. */
+enum where { ON_RESIDENT, ON_ARG1, ON_AFFINITY, ON_DEVICE_VM, ON_PLACEMENT,
+             ON_HOST };
 static const struct {
     const char *wire;
     enum where where;
 } routes[] = {
-    {"VM.start", ON_AFFINITY},         {"VM.start_on", ON_ARG1},
+    {"VM.start", ON_PLACEMENT},        {"VM.start_on", ON_ARG1},
     {"VM.resume", ON_AFFINITY},        {"VM.resume_on", ON_ARG1},
     {"VM.shutdown", ON_RESIDENT},      {"VM.clean_shutdown", ON_RESIDENT},
     {"VM.hard_shutdown", ON_RESIDENT}, {"VM.clean_reboot", ON_RESIDENT},
@@ -130,7 +133,42 @@ static const struct {
     {"VBD.plug", ON_DEVICE_VM},        {"VBD.unplug", ON_DEVICE_VM},
     {"VBD.unplug_force", ON_DEVICE_VM}, {"VIF.plug", ON_DEVICE_VM},
     {"VIF.unplug", ON_DEVICE_VM},      {"VIF.unplug_force", ON_DEVICE_VM},
+    {"host.shutdown", ON_HOST},        {"host.reboot", ON_HOST},
 };
+
+/* VM.start without a host (XAPI's forward_to_suitable_host): a VM whose
+ * start is not valid now runs here, where the checks answer as on a
+ * single host; else the host placement chooses, or its refusal. */
+static int placement(xcp__ctx *c, xcp__obj *vm, const char **host)
+{
+    xcp__obj *h;
+    int rc;
+
+    if (xcp__vm_check_op(vm, "start") < 0) {
+        xcp_error_clear();
+        return 0;
+    }
+    if ((rc = xcp__placement_choose(c, vm, &h)) < 0)
+        return rc;
+    *host = h->ref;
+    return 0;
+}
+
+/* VM.start_on another host: XAPI's master checks assert_can_boot_here
+ * there before it sends the call (a VM whose start_on is not valid now
+ * goes as it is: the host answers the power state). */
+static int start_on_checks(xcp__ctx *c, xcp__obj *vm, const char *host)
+{
+    xcp__obj *h = xcp__db_get_cls(c->db, C(host), host);
+
+    if (!vm || !h || !strcmp(h->ref, c->e->host))
+        return 0;
+    if (xcp__vm_check_op(vm, "start_on") < 0) {
+        xcp_error_clear();
+        return 0;
+    }
+    return xcp__placement_check(c, vm, h, true);
+}
 
 int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
 {
@@ -138,6 +176,7 @@ int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
     const xcp_value *a0 = xcp__arg(c, 0), *a1 = xcp__arg(c, 1);
     xcp__obj *vm = NULL, *dev, *h;
     size_t i;
+    int rc;
 
     if (!wire || !c->e->pool_repl ||
         xcp__pool_member_of(c->e->pool_repl, NULL, 0))
@@ -150,6 +189,18 @@ int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
     switch (routes[i].where) {
     case ON_ARG1:
         host = a1 && a1->kind == XCP_VAL_STRING ? a1->u.s : "";
+        if (!strcmp(wire, "VM.start_on") &&
+            (rc = start_on_checks(c, xcp__db_get_cls(c->db, C(VM), a0->u.s),
+                                  host)) < 0)
+            return rc;
+        break;
+    case ON_HOST:
+        host = a0->u.s;
+        break;
+    case ON_PLACEMENT:
+        vm = xcp__db_get_cls(c->db, C(VM), a0->u.s);
+        if (vm && (rc = placement(c, vm, &host)) < 0)
+            return rc;
         break;
     case ON_DEVICE_VM:
         dev = xcp__db_get(c->db, a0->u.s);
@@ -175,6 +226,10 @@ int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
     if (!h || !strcmp(h->ref, c->e->host) ||
         !*xcp__obj_str(h, F(host, address)))
         return 0;
+    /* A host the pool knows is down cannot be reached (XAPI's
+     * HOST_OFFLINE when the call to it fails). */
+    if (!xcp__host_live(c, h))
+        return XCP__ERR_HOST_OFFLINE(h->ref);
     snprintf(addr, n, "%s", xcp__obj_str(h, F(host, address)));
     return 1;
 }
