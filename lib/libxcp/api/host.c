@@ -212,6 +212,7 @@ static int power(xcp__ctx *c, bool reboot)
                                                  "engine)"
                                                : "host.shutdown (embedded "
                                                  "engine)");
+    /* From here host.enable waits for the restart. */
     c->e->disabled_until_reboot = true;
     /* Vm_evacuation.ensure_no_vms: what still runs here is stopped hard
      * (a clean shutdown of a guest that ignores it would hold the host);
@@ -240,6 +241,7 @@ static int power(xcp__ctx *c, bool reboot)
     free(refs);
     if (rc < 0)
         return rc;
+    xcp__pool_power_off(c->e->pool_repl);
     xcp__log(XCP__LOG_INFO, "host %s: %s in a moment", c->e->host,
              reboot ? "rebooting (the daemon restarts)"
                     : "shutting down (the daemon stops)");

@@ -921,13 +921,31 @@ static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
     return guest_news(c, vm, nw);
 }
 
+/* The VM of this host, not busy and not the control domain, whose domain
+ * domid was: domain ids are per host, and in a pool another host's VM may
+ * have the same one, so only this host's resident VMs count (its
+ * resident_VMs, not every VM of the database). */
+static xcp__obj *gone_domain_vm(xcp__ctx *c, uint32_t domid)
+{
+    xcp__obj *host = xcp__db_get_cls(c->db, C(host), c->e->host), *vm;
+    const xcp_value *res = host ? xcp__obj_val(host, F(host, resident_VMs))
+                                : NULL;
+    size_t i;
+
+    for (i = 0; res && res->kind == XCP_VAL_ARRAY && i < res->u.arr.n; i++) {
+        vm = xcp__db_get_cls(c->db, C(VM), res->u.arr.items[i].u.s);
+        if (vm && xcp__obj_int(vm, F(VM, domid)) == (int64_t)domid &&
+            !busy(vm) && !xcp__obj_bool(vm, F(VM, is_control_domain)))
+            return vm;
+    }
+    return NULL;
+}
+
 int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
 {
     xcp_hv_domain_info info;
     xcp_hv_error e;
     xcp__obj *vm;
-    size_t n, i;
-    xcp__obj *const *all;
 
     if (xcp__hv_domain_info(c->e->hv, domid, &info, &e) == 0) {
         vm = xcp__db_by_uuid(c->db, C(VM), info.vm_uuid);
@@ -946,15 +964,9 @@ int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
         xcp__engine_defer(c->e, domid);
         return 0;
     }
-    /* Gone: find the VM that had it (rare path: a domain vanished). */
-    all = xcp__db_all(c->db, C(VM), &n);
-    for (i = 0; i < n; i++) {
-        vm = all[i];
-        if (xcp__obj_int(vm, F(VM, domid)) == (int64_t)domid && !busy(vm) &&
-            !xcp__obj_bool(vm, F(VM, is_control_domain)))
-            return reconcile_one(c, vm, NULL, NULL);
-    }
-    return 0;
+    /* Gone: the VM that had it (rare path: a domain vanished). */
+    vm = gone_domain_vm(c, domid);
+    return vm ? reconcile_one(c, vm, NULL, NULL) : 0;
 }
 
 /* ---- the domain monitor's news, read without the engine lock ------------ */
@@ -1017,9 +1029,7 @@ static int news_apply(xcp__ctx *c, void *arg)
 {
     struct news_batch *b = arg;
     struct news *nw = &b->nw[b->i];
-    xcp__obj *const *all;
     xcp__obj *vm;
-    size_t n, i;
 
     if (nw->found) {
         if (!(vm = news_vm(c, nw)))
@@ -1028,16 +1038,10 @@ static int news_apply(xcp__ctx *c, void *arg)
             return xcp__vm_reconcile_domain(c, nw->domid);
         return reconcile_one(c, vm, &nw->info, nw);
     }
-    all = xcp__db_all(c->db, C(VM), &n);
-    for (i = 0; i < n; i++) {
-        vm = all[i];
-        if (xcp__obj_int(vm, F(VM, domid)) != (int64_t)nw->domid ||
-            busy(vm) || xcp__obj_bool(vm, F(VM, is_control_domain)))
-            continue;
-        return vm->gen > b->gen ? xcp__vm_reconcile_domain(c, nw->domid)
-                                : reconcile_one(c, vm, NULL, NULL);
-    }
-    return 0;
+    if (!(vm = gone_domain_vm(c, nw->domid)))
+        return 0;
+    return vm->gen > b->gen ? xcp__vm_reconcile_domain(c, nw->domid)
+                            : reconcile_one(c, vm, NULL, NULL);
 }
 
 void xcp__vm_monitor_news(xcp__engine *e, const uint32_t *ids, size_t n)

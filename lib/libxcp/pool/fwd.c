@@ -134,6 +134,7 @@ static const struct {
     {"VBD.unplug_force", ON_DEVICE_VM}, {"VIF.plug", ON_DEVICE_VM},
     {"VIF.unplug", ON_DEVICE_VM},      {"VIF.unplug_force", ON_DEVICE_VM},
     {"host.shutdown", ON_HOST},        {"host.reboot", ON_HOST},
+    {"host.disable", ON_HOST},         {"host.enable", ON_HOST},
 };
 
 /* VM.start without a host (XAPI's forward_to_suitable_host): a VM whose

@@ -175,6 +175,8 @@ struct xcp__pool {
     xcp__corosync *coro;     /* supervised corosync (NULL: not ours) */
     char *conf;              /* the corosync.conf text last written */
     bool ejected;            /* this host's row went: reset at close */
+    bool power_off;          /* host.shutdown/reboot: corosync stops at
+                                close, as the host's would */
     uint64_t applied;        /* member: last seq applied here (mu) */
     pthread_mutex_t rpc_mu;  /* cs: one call to the coordinator at a time */
     xcp_session *cs;         /* member: slave_login session there */
@@ -1112,8 +1114,9 @@ static int live_refresh(xcp__pool *p)
         live = id == p->me || xcp__pool_host_live(p, id);
         if (xcp__obj_bool(m, F(host_metrics, live)) == live)
             continue;
-        xcp__log(XCP__LOG_INFO, "pool: host %s (node %u) is %s", hosts[i]->ref,
-                 id, live ? "live again" : "no longer live");
+        xcp__log(live ? XCP__LOG_INFO : XCP__LOG_WARN, "pool: host %s (node "
+                 "%u) is %s", hosts[i]->ref, id,
+                 live ? "live again" : "no longer live");
         rc = xcp__db_set_bool(e->db, m, F(host_metrics, live), live);
         if (rc == 0)
             rc = xcp__db_set_time(e->db, m, F(host_metrics, last_updated),
@@ -1459,6 +1462,15 @@ bool xcp__pool_wait_joined(xcp__pool *p, int timeout_ms)
     return joined;
 }
 
+void xcp__pool_power_off(xcp__pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->power_off = true;
+    pthread_mutex_unlock(&p->mu);
+}
+
 unsigned xcp__pool_nodeid(xcp__pool *p)
 {
     return p ? (unsigned)cl.nodeid(p->r) : 0;
@@ -1494,8 +1506,8 @@ void xcp__pool_close(xcp__pool *p)
     cl.close(p->r);
     if (p->coro)
         /* corosync outlives the daemon (adopted at its next start),
-         * unless this host left the pool. */
-        cl.coro_stop(p->coro, p->ejected);
+         * unless this host left the pool or is powered off. */
+        cl.coro_stop(p->coro, p->ejected || p->power_off);
     if (p->ejected) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/corosync.conf",

@@ -142,6 +142,10 @@ bool xcp__pool_set_client(bool client);
 bool xcp__pool_wait_joined(xcp__pool *p, int timeout_ms);
 /* This host's corosync node id. */
 unsigned xcp__pool_nodeid(xcp__pool *p);
+/* host.shutdown/reboot of this host: when the daemon closes the pool,
+ * corosync stops too (a powered-off host's would), instead of outliving
+ * it; the next start starts it again. NULL: nothing. */
+void xcp__pool_power_off(xcp__pool *p);
 /* Member: call method(args...) on the coordinator, on a session opened
  * with session.slave_login and the pool secret (kept, and opened again
  * once when the coordinator no longer knows it). Engine lock not held. */
@@ -169,7 +173,7 @@ struct xcp__ctx;
  * (VM operations on the VM's host, or the host given (after XAPI's
  * assert_can_boot_here there for start_on), or the host placement
  * chooses to start, its affinity to resume; VBD/VIF plugs on their VM's;
- * host.shutdown/reboot on that host): 1 with that host's address in
+ * host.shutdown/reboot/disable/enable on that host): 1 with that host's address in
  * addr (size n), 0 to run here, or < 0 with the XenAPI error the call
  * gets (placement's refusal: NO_HOSTS_AVAILABLE, HOST_DISABLED ...;
  * HOST_OFFLINE for a host whose host_metrics.live is false). Engine lock
