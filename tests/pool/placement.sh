@@ -119,10 +119,26 @@ for n in 1 2 3 4 5 6; do
     vms="$vms $(mkvm "p$n")"
 done
 seven=$(mkvm p7)
+# timed PASSWORD VM...: VM.start of each (no host), in ms, one session.
+timed() {
+    "$pool" exec 1 python3 -c '
+import sys, time, xmlrpc.client
+p = xmlrpc.client.ServerProxy(sys.argv[1])
+s = p.session.login_with_password("root", sys.argv[2], "1.0", "t")["Value"]
+out = []
+for u in sys.argv[3:]:
+    vm = p.VM.get_by_uuid(s, u)["Value"]
+    t = time.monotonic()
+    r = p.VM.start(s, vm, False, False)
+    out.append("%.1f" % ((time.monotonic() - t) * 1000) if r["Status"] == "Success"
+               else "ERROR:" + ",".join(r["ErrorDescription"]))
+print(" ".join(out))' "http://$a1" "$XCP_POOL_PASSWORD" "$@"
+}
+lat=$(timed $vms)
 for u in $vms; do
-    out=$(xe_on 1 vm-start uuid="$u" 2>&1)
-    check "xe vm-start of $u without a host ($out)" [ "$(power "$u")" = running ]
+    check "VM.start of $u without a host" [ "$(power "$u")" = running ]
 done
+echo "# VM.start without a host, placed by the coordinator, ms each: $lat"
 placed=$(for u in $vms; do resident "$u"; done | sort | uniq -c |
     awk '{print $1}' | tr '\n' ' ')
 check "six VMs spread two a host ($placed)" [ "$placed" = "2 2 2 " ]
@@ -133,6 +149,18 @@ check "the domains run in the hosts' simulators" sh -c "
         grep -rqs \$u '$XCP_POOL_DIR/h'\$i/state/sim || exit 1
     done"
 v7=$(ref_of VM "$seven")
+lat=$("$pool" exec 1 python3 -c '
+import sys, time, xmlrpc.client
+p = xmlrpc.client.ServerProxy(sys.argv[1])
+s = p.session.login_with_password("root", sys.argv[2], "1.0", "t")["Value"]
+ts = []
+for i in range(100):
+    t = time.monotonic()
+    p.VM.get_possible_hosts(s, sys.argv[3])
+    ts.append((time.monotonic() - t) * 1000)
+ts.sort()
+print("p50 %.2f p99 %.2f" % (ts[49], ts[98]))' "http://$a1" "$XCP_POOL_PASSWORD" "$v7")
+echo "# VM.get_possible_hosts (3 hosts) x 100, ms: $lat"
 out=$(rpc VM.get_possible_hosts "$v7")
 check "no host has room for a seventh: get_possible_hosts is empty ($out)" \
     [ "$out" = "OK []" ]
