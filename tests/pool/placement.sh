@@ -18,8 +18,8 @@
 #     VMs stay as they were), VM.start_on there HOST_NOT_LIVE, a call for
 #     its VMs HOST_OFFLINE; started again, live again.
 #  5. xe host-shutdown of an enabled member: HOST_NOT_DISABLED; of a
-#     disabled one: its VMs halted, its daemon and corosync stop, not
-#     live; xe host-reboot of a disabled member: its VMs halted, the
+#     disabled one: host.enable meanwhile HOST_DISABLED_UNTIL_REBOOT, its
+#     VMs halted, its daemon and corosync stop, not live; xe host-reboot of a disabled member: its VMs halted, the
 #     daemon restarts, live false then true, still disabled.
 # Prints how long the pool takes to see a member die and come back.
 # Skips (77) without root, namespaces, corosync or the cluster library.
@@ -273,6 +273,11 @@ check "a VM runs on host 3" [ "$(resident "$seven")" = "$h3" ]
 xe_on 1 host-disable uuid="$h3"
 t0=$(now_ms)
 check "xe host-shutdown of the disabled member" xe_on 1 host-shutdown uuid="$h3"
+# At once (the daemon stops a second after the call returned): a host on
+# its way down cannot be enabled.
+out=$(rpc host.enable "$r3")
+check "host.enable while it goes down: HOST_DISABLED_UNTIL_REBOOT ($out)" \
+    [ "$out" = "ERROR HOST_DISABLED_UNTIL_REBOOT $r3" ]
 check "its VM was halted" [ "$(power "$seven")" = halted ]
 check "its daemon stops" until_ok 30 sh -c "! '$pool' status | grep -q '^host 3 .* xcpd [0-9]'"
 check "and its corosync" until_ok 30 sh -c "[ -z \"\$(for p in \$(ip netns pids ${XCP_POOL_NAME}3); do [ \"\$(cat /proc/\$p/comm 2>/dev/null)\" = corosync ] && echo \$p; done)\" ]"

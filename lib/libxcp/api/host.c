@@ -173,13 +173,14 @@ static int host_destroy(xcp__ctx *c)
 
 /* ---- host.shutdown / host.reboot (XAPI's shutdown_and_reboot_common) ---- */
 
-/* The daemon stops (SIGTERM) or restarts (SIGHUP) a moment after the call
- * answered, as XAPI runs /sbin/shutdown 10 s later. */
+/* The daemon stops (SIGTERM) or restarts (SIGHUP) 3 s after the call
+ * answered (XAPI runs /sbin/shutdown 10 s later): time for the answer to
+ * reach the client, through the coordinator. */
 static void *power_later(void *arg)
 {
     int sig = (int)(intptr_t)arg;
 
-    sleep(1);
+    sleep(3);
     kill(getpid(), sig);
     return NULL;
 }
