@@ -285,6 +285,42 @@ int xcp__placement_choose(xcp__ctx *c, xcp__obj *vm, xcp__obj **out)
     return 0;
 }
 
+int xcp__placement_route(xcp__ctx *c, char *host, size_t n)
+{
+    const char *wire = c->msg ? c->msg->wire : "";
+    const xcp_value *a0 = xcp__arg(c, 0), *a1 = xcp__arg(c, 1);
+    bool start = !strcmp(wire, "VM.start"),
+         start_on = !strcmp(wire, "VM.start_on");
+    xcp__obj *vm, *h;
+    int rc;
+
+    host[0] = '\0';
+    if ((!start && !start_on) || !a0 || a0->kind != XCP_VAL_STRING ||
+        !(vm = xcp__db_get_cls(c->db, C(VM), a0->u.s)))
+        return 0;
+    /* A VM whose start is not valid now goes as it is: the host that
+     * runs the call answers the power state (XAPI checks the operation
+     * before it places). */
+    if (xcp__vm_check_op(vm, start ? "start" : "start_on") < 0) {
+        xcp_error_clear();
+        return 0;
+    }
+    if (start) {
+        /* XAPI's forward_to_suitable_host. */
+        if ((rc = xcp__placement_choose(c, vm, &h)) < 0)
+            return rc;
+        snprintf(host, n, "%s", h->ref);
+        return 0;
+    }
+    /* start_on another host: XAPI's master checks assert_can_boot_here
+     * there before it sends the call (reserve_memory_for_vm). */
+    if (!a1 || a1->kind != XCP_VAL_STRING ||
+        !(h = xcp__db_get_cls(c->db, C(host), a1->u.s)) ||
+        !strcmp(h->ref, c->e->host))
+        return 0;
+    return xcp__placement_check(c, vm, h, true);
+}
+
 /* ---- evacuation (XAPI's compute_evacuation_plan_no_wlb) ------------------ */
 
 struct evac_vm {

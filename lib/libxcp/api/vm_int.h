@@ -173,6 +173,12 @@ int xcp__placement_possible(xcp__ctx *c, xcp__obj *vm);
  * has the memory) the same without the memory check, else
  * NO_HOSTS_AVAILABLE. */
 int xcp__placement_choose(xcp__ctx *c, xcp__obj *vm, xcp__obj **out);
+/* On the coordinator, before forwarding (engine.c's run_call): for
+ * VM.start, the host xcp__placement_choose picks, into host (size n; ""
+ * when the call runs here as it is: a VM that cannot start now); for
+ * VM.start_on another host, xcp__placement_check there. 0, or the
+ * refusal (< 0) the call answers. Other calls: 0, host "". */
+int xcp__placement_route(xcp__ctx *c, char *host, size_t n);
 /* host.get_vms_which_prevent_evacuation of host into map (a struct of VM
  * ref to [code, params...]): every VM resident there but the control
  * domain that cannot go to another enabled host: NO_HOSTS_AVAILABLE [vm]

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "../engine/engine.h"
-#include "../api/vm_int.h"
 #include "../client/client.h"
 #include <xcp/session.h>
 
@@ -137,47 +136,22 @@ static const struct {
     {"host.disable", ON_HOST},         {"host.enable", ON_HOST},
 };
 
-/* VM.start without a host (XAPI's forward_to_suitable_host): a VM whose
- * start is not valid now runs here, where the checks answer as on a
- * single host; else the host placement chooses, or its refusal. */
-static int placement(xcp__ctx *c, xcp__obj *vm, const char **host)
+/* host_metrics.live of h (the coordinator keeps it from the group). */
+static bool live(xcp__ctx *c, const xcp__obj *h)
 {
-    xcp__obj *h;
-    int rc;
+    xcp__obj *m = xcp__db_get_cls(c->db, C(host_metrics),
+                                  xcp__obj_str(h, F(host, metrics)));
 
-    if (xcp__vm_check_op(vm, "start") < 0) {
-        xcp_error_clear();
-        return 0;
-    }
-    if ((rc = xcp__placement_choose(c, vm, &h)) < 0)
-        return rc;
-    *host = h->ref;
-    return 0;
+    return m && xcp__obj_bool(m, F(host_metrics, live));
 }
 
-/* VM.start_on another host: XAPI's master checks assert_can_boot_here
- * there before it sends the call (a VM whose start_on is not valid now
- * goes as it is: the host answers the power state). */
-static int start_on_checks(xcp__ctx *c, xcp__obj *vm, const char *host)
-{
-    xcp__obj *h = xcp__db_get_cls(c->db, C(host), host);
-
-    if (!vm || !h || !strcmp(h->ref, c->e->host))
-        return 0;
-    if (xcp__vm_check_op(vm, "start_on") < 0) {
-        xcp_error_clear();
-        return 0;
-    }
-    return xcp__placement_check(c, vm, h, true);
-}
-
-int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
+int xcp__pool_fwd_target(xcp__ctx *c, const char *placed, char *addr,
+                         size_t n)
 {
     const char *wire = c->msg ? c->msg->wire : NULL, *host = "";
     const xcp_value *a0 = xcp__arg(c, 0), *a1 = xcp__arg(c, 1);
     xcp__obj *vm = NULL, *dev, *h;
     size_t i;
-    int rc;
 
     if (!wire || !c->e->pool_repl ||
         xcp__pool_member_of(c->e->pool_repl, NULL, 0))
@@ -190,18 +164,12 @@ int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
     switch (routes[i].where) {
     case ON_ARG1:
         host = a1 && a1->kind == XCP_VAL_STRING ? a1->u.s : "";
-        if (!strcmp(wire, "VM.start_on") &&
-            (rc = start_on_checks(c, xcp__db_get_cls(c->db, C(VM), a0->u.s),
-                                  host)) < 0)
-            return rc;
         break;
     case ON_HOST:
         host = a0->u.s;
         break;
     case ON_PLACEMENT:
-        vm = xcp__db_get_cls(c->db, C(VM), a0->u.s);
-        if (vm && (rc = placement(c, vm, &host)) < 0)
-            return rc;
+        host = placed ? placed : "";
         break;
     case ON_DEVICE_VM:
         dev = xcp__db_get(c->db, a0->u.s);
@@ -229,7 +197,7 @@ int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
         return 0;
     /* A host the pool knows is down cannot be reached (XAPI's
      * HOST_OFFLINE when the call to it fails). */
-    if (!xcp__host_live(c, h))
+    if (!live(c, h))
         return XCP__ERR_HOST_OFFLINE(h->ref);
     snprintf(addr, n, "%s", xcp__obj_str(h, F(host, address)));
     return 1;

@@ -170,15 +170,15 @@ int xcp__pool_member_ops(struct xcp__db *db, const char *body, char *why,
 /* ---- forwarding (fwd.c) ---- */
 struct xcp__ctx;
 /* Coordinator: whether the call of c runs on another host of the pool
- * (VM operations on the VM's host, or the host given (after XAPI's
- * assert_can_boot_here there for start_on), or the host placement
- * chooses to start, its affinity to resume; VBD/VIF plugs on their VM's;
- * host.shutdown/reboot/disable/enable on that host): 1 with that host's address in
- * addr (size n), 0 to run here, or < 0 with the XenAPI error the call
- * gets (placement's refusal: NO_HOSTS_AVAILABLE, HOST_DISABLED ...;
- * HOST_OFFLINE for a host whose host_metrics.live is false). Engine lock
- * held. */
-int xcp__pool_fwd_target(struct xcp__ctx *c, char *addr, size_t n);
+ * (VM operations on the VM's host, or the host given, or for VM.start
+ * placed, the host placement chose (xcp__placement_route, which the
+ * engine runs first; NULL or "": here), its affinity to resume; VBD/VIF
+ * plugs on their VM's; host.shutdown/reboot/disable/enable on that
+ * host): 1 with that host's address in addr (size n), 0 to run here, or
+ * HOST_OFFLINE [host] (< 0) for a host whose host_metrics.live is false.
+ * Engine lock held. */
+int xcp__pool_fwd_target(struct xcp__ctx *c, const char *placed, char *addr,
+                         size_t n);
 /* Run wire(args...) on the host at addr, on a session opened with
  * slave_login(self, the pool secret), once its replica holds seq.
  * Engine lock not held. */
