@@ -2498,8 +2498,10 @@ type HostMetricsRecord struct {
 	// memory changes). Removed from XenAPI.
 	MemoryFree int64
 	// live bool (RO). True when the master considers the host up (in XAPI, from
-	// its heartbeats). libxcp has no heartbeat: the host is its own master and
-	// this is always true.
+	// its heartbeats). In a libxcp pool the coordinator sets it from corosync's
+	// membership: false once the host's daemon leaves the pool's group, true when
+	// it is back; a host alone is always live. VMs resident on a host that is not
+	// live stay as they were (no HA).
 	Live bool
 	// last_updated datetime (RO). When the figures were last updated (UTC): set
 	// at the first start and whenever memory_free changes after a VM operation;
@@ -10516,7 +10518,10 @@ func (c HostClass) DisableAsync(ctx context.Context, host HostRef, autoEnable bo
 // XenAPI host.enable(host).
 //
 // Enables the host again: enabled becomes true and VMs may be started on it;
-// allowed_operations is recomputed.
+// allowed_operations is recomputed. A host whose shutdown or reboot is under
+// way answers HOST_DISABLED_UNTIL_REBOOT.
+//
+// Errors: HOST_DISABLED_UNTIL_REBOOT.
 func (c HostClass) Enable(ctx context.Context, host HostRef) error {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -10579,8 +10584,12 @@ func (c HostClass) EvacuateAsync(ctx context.Context, host HostRef, network Netw
 // XenAPI host.get_vms_which_prevent_evacuation(self) -> map:ref:VM:set:string.
 //
 // Returns the VMs that stop the host from being evacuated, each mapped to an
-// error code and its parameters. In a pool of one host every VM resident on it
-// (but the control domain) is listed, with NO_HOSTS_AVAILABLE.
+// error code and its parameters, as XAPI: with no other enabled host, every VM
+// resident on it (but the control domain) maps to [NO_HOSTS_AVAILABLE, vm];
+// else a VM that cannot boot on one of the other enabled hosts (memory aside)
+// maps to that error (HOST_NOT_LIVE, VM_REQUIRES_SR ...), one whose
+// pool_migrate is not allowed now to that error, and the VMs a binpack on the
+// other hosts' free memory cannot place to [HOST_NOT_ENOUGH_FREE_MEMORY, vm].
 func (c HostClass) GetVMsWhichPreventEvacuation(ctx context.Context, self HostRef) (map[VMRef][]string, error) {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -10606,8 +10615,9 @@ func (c HostClass) GetVMsWhichPreventEvacuationAsync(ctx context.Context, self H
 
 // XenAPI host.assert_can_evacuate(host).
 //
-// Succeeds when the host could be evacuated, that is when no VM other than the
-// control domain is resident on it; otherwise fails with CANNOT_EVACUATE_HOST.
+// Succeeds when get_vms_which_prevent_evacuation is empty; otherwise fails
+// with CANNOT_EVACUATE_HOST, whose parameter lists each VM's error and
+// parameters joined by commas, the VMs separated by "|" (XAPI's format).
 //
 // Errors: CANNOT_EVACUATE_HOST.
 func (c HostClass) AssertCanEvacuate(ctx context.Context, host HostRef) error {
@@ -10632,10 +10642,15 @@ func (c HostClass) AssertCanEvacuateAsync(ctx context.Context, host HostRef) (*P
 
 // XenAPI host.reboot(host).
 //
-// Reboots the host, which must be disabled and without running VMs. Not
-// implemented in libxcp.
+// Reboots the host, which must be disabled (HOST_NOT_DISABLED otherwise). In a
+// pool the coordinator sends the call to the host. The VMs still running there
+// are shut down hard, host.enable answers HOST_DISABLED_UNTIL_REBOOT
+// meanwhile, and a moment after the call returns the daemon restarts (libxcp's
+// reboot: its domains are gone, the host stays disabled until host.enable);
+// the pool sees it leave and come back (host_metrics.live). An embedded engine
+// answers NOT_IMPLEMENTED.
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: HOST_NOT_DISABLED, HOST_OFFLINE, NOT_IMPLEMENTED.
 func (c HostClass) Reboot(ctx context.Context, host HostRef) error {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -10658,10 +10673,12 @@ func (c HostClass) RebootAsync(ctx context.Context, host HostRef) (*Pending[stru
 
 // XenAPI host.shutdown(host).
 //
-// Powers the host off; it must be disabled and without running VMs. Not
-// implemented in libxcp.
+// Powers the host off; it must be disabled (HOST_NOT_DISABLED otherwise). In a
+// pool the coordinator sends the call to the host. The VMs still running there
+// are shut down hard and a moment after the call returns the daemon stops; the
+// pool marks the host not live. An embedded engine answers NOT_IMPLEMENTED.
 //
-// Errors: NOT_IMPLEMENTED.
+// Errors: HOST_NOT_DISABLED, HOST_OFFLINE, NOT_IMPLEMENTED.
 func (c HostClass) Shutdown(ctx context.Context, host HostRef) error {
 	args := c.s.newArgs(1)
 	defer args.free()
@@ -13039,17 +13056,21 @@ func (c VMClass) DestroyAsync(ctx context.Context, self VMRef) (*Pending[struct{
 // Boots a Halted VM on this host: builds its domain from the record (boot
 // files, disks, NICs, platform), then shows it Running (or Paused), with a
 // domid, consoles and attached devices. Templates and snapshots cannot be
-// started.
+// started. In a pool the coordinator chooses the host, as XAPI's
+// choose_host_for_vm: the VM's affinity when assert_can_boot_here passes
+// there, else of the hosts where it passes the one with the most free memory,
+// else (none has the memory) one that passes the other checks, else
+// NO_HOSTS_AVAILABLE; the call then runs on that host.
 //
 // startPaused: True to leave the new domain Paused instead of running it.
 //
 // force: Accepted and ignored: libxcp makes no CPU compatibility checks.
 //
 // Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
-// VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
-// VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
-// VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
-// SR_BACKEND_FAILURE.
+// VM_IS_TEMPLATE, NO_HOSTS_AVAILABLE, VM_IS_SNAPSHOT, HOST_DISABLED,
+// HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+// MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+// VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
 func (c VMClass) Start(ctx context.Context, vm VMRef, startPaused bool, force bool) error {
 	args := c.s.newArgs(3)
 	defer args.free()
@@ -13076,15 +13097,17 @@ func (c VMClass) StartAsync(ctx context.Context, vm VMRef, startPaused bool, for
 
 // XenAPI VM.start_on(vm, host, start_paused, force).
 //
-// As start, on the given host, which must be this host.
+// As start, on the given host: alone, it must be this host; in a pool the
+// coordinator checks assert_can_boot_here there (HOST_NOT_LIVE, HOST_DISABLED,
+// memory ...) and sends the call to it.
 //
-// host: The host to start on; any other host gets HOST_OFFLINE.
+// host: The host to start on; alone, any other host gets HOST_OFFLINE.
 //
 // startPaused: True to leave the new domain Paused instead of running it.
 //
 // force: Accepted and ignored.
 //
-// Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
+// Errors: HOST_OFFLINE, HOST_NOT_LIVE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
 // OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED,
 // HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
 // MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
@@ -13755,14 +13778,19 @@ func (c VMClass) PoolMigrateAsync(ctx context.Context, vm VMRef, host HostRef, o
 // Checks that the VM could be started on the host now: it must be this host,
 // enabled, with enough free memory for the domain and its overhead, and the
 // VM's vCPU and memory settings, boot files, disks and networks must be
-// usable. Returns nothing when it could; the power state is not checked.
+// usable. Returns nothing when it could; the power state is not checked. In a
+// pool any host of it is checked, in XAPI's order: the VM's vCPU and memory
+// settings, HOST_NOT_LIVE, HOST_DISABLED, VM_REQUIRES_SR (an SR of its disks
+// without an attached PBD there), VM_REQUIRES_NETWORK, then the memory
+// (another host's host_metrics.memory_free as it last recorded it).
 //
-// host: The host to check; any other host than this one gets HOST_OFFLINE.
+// host: The host to check; alone, any other host than this one gets
+// HOST_OFFLINE.
 //
-// Errors: HOST_OFFLINE, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
-// VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
-// VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
-// SR_BACKEND_FAILURE.
+// Errors: HOST_OFFLINE, HOST_NOT_LIVE, HOST_DISABLED,
+// HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+// MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+// VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
 func (c VMClass) AssertCanBootHere(ctx context.Context, self VMRef, host HostRef) error {
 	args := c.s.newArgs(2)
 	defer args.free()
@@ -13787,9 +13815,9 @@ func (c VMClass) AssertCanBootHereAsync(ctx context.Context, self VMRef, host Ho
 
 // XenAPI VM.get_possible_hosts(vm) -> set:ref:host.
 //
-// The hosts the VM could be started on now: this host when
-// assert_can_boot_here would pass, else the empty set. It raises no error for
-// a VM that cannot boot.
+// The hosts the VM could be started on now: those where assert_can_boot_here
+// would pass (alone: this host or none). It raises no error for a VM that
+// cannot boot.
 func (c VMClass) GetPossibleHosts(ctx context.Context, vm VMRef) ([]HostRef, error) {
 	args := c.s.newArgs(1)
 	defer args.free()

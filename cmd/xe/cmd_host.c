@@ -4,6 +4,7 @@
  * hosts the <host-selectors> choose (select_hosts/do_host_op: the "host"
  * pseudo-field matches uuid, hostname or name-label), host-forget,
  * host-set-hostname-live, host-get-vms-which-prevent-evacuation,
+ * host-shutdown, host-reboot,
  * host-cpu-info and diagnostic-vdi-status.
  */
 #include "cmds.h"
@@ -118,6 +119,29 @@ int xe_host_disable(xe_ctx *ctx)
     if (xe_param_bool(ctx, "auto-enable", true, &auto_enable) < 0)
         return -1;
     return do_host_op(ctx, own, true, disable_op, &auto_enable);
+}
+
+/* host.shutdown / host.reboot of one selected host, printing nothing
+ * (XAPI's host_shutdown / host_reboot). */
+static int power_op(xe_ctx *ctx, const xe_obj *h, const void *data,
+                    const char **out)
+{
+    *out = NULL;
+    return xe_call1(ctx, data, h->ref);
+}
+
+int xe_host_shutdown(xe_ctx *ctx)
+{
+    static const char *const own[] = {NULL};
+
+    return do_host_op(ctx, own, true, power_op, "host.shutdown");
+}
+
+int xe_host_reboot(xe_ctx *ctx)
+{
+    static const char *const own[] = {NULL};
+
+    return do_host_op(ctx, own, true, power_op, "host.reboot");
 }
 
 /* A call host.<msg>(host) whose int answer is printed (PMsg). */

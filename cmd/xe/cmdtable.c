@@ -493,11 +493,19 @@ static const xe_cmd static_cmds[] = {
      "Return a list of VMs which prevent the evacuation of a specific "
      "host and display reasons for each one.",
      0, xe_host_get_vms_which_prevent_evacuation},
+    {"host-reboot", L0,
+     L0,
+     "Reboot the XE host.",
+     XE_CF_HOSTSEL, xe_host_reboot},
     {"host-set-hostname-live", L("host-uuid", "host-name"),
      L0,
      "Sets the host name to the specified string.  Both the API and "
      "lower-level system hostname are changed.",
      XE_CF_HOSTSEL, xe_host_set_hostname_live},
+    {"host-shutdown", L0,
+     L0,
+     "Shutdown the XE host.",
+     XE_CF_HOSTSEL, xe_host_shutdown},
     {"message-create", L("name", "priority", "body"),
      L("vm-uuid", "host-uuid", "sr-uuid", "pool-uuid"),
      "Create a message associated with a particular API object. Note "

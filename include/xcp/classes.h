@@ -2235,8 +2235,10 @@ typedef struct xcp_host_metrics_record {
     int64_t memory_free;
     /**
      * bool RO. True when the master considers the host up (in XAPI, from its
-     * heartbeats). libxcp has no heartbeat: the host is its own master and
-     * this is always true.
+     * heartbeats). In a libxcp pool the coordinator sets it from corosync's
+     * membership: false once the host's daemon leaves the pool's group, true
+     * when it is back; a host alone is always live. VMs resident on a host
+     * that is not live stay as they were (no HA).
      */
     bool live;
     /**
@@ -6975,7 +6977,10 @@ XCP_EXTERN int xcp_host_disable_async(xcp_session *session, xcp_task *task, xcp_
  * XenAPI host.enable(host).
  *
  * Enables the host again: enabled becomes true and VMs may be started on it;
- * allowed_operations is recomputed.
+ * allowed_operations is recomputed. A host whose shutdown or reboot is under
+ * way answers HOST_DISABLED_UNTIL_REBOOT.
+ *
+ * Errors: HOST_DISABLED_UNTIL_REBOOT.
  */
 XCP_EXTERN int xcp_host_enable(xcp_session *session, xcp_host host);
 
@@ -7012,8 +7017,12 @@ XCP_EXTERN int xcp_host_evacuate_async(xcp_session *session, xcp_task *task, xcp
  * map:ref:VM:set:string.
  *
  * Returns the VMs that stop the host from being evacuated, each mapped to an
- * error code and its parameters. In a pool of one host every VM resident on
- * it (but the control domain) is listed, with NO_HOSTS_AVAILABLE.
+ * error code and its parameters, as XAPI: with no other enabled host, every
+ * VM resident on it (but the control domain) maps to [NO_HOSTS_AVAILABLE,
+ * vm]; else a VM that cannot boot on one of the other enabled hosts (memory
+ * aside) maps to that error (HOST_NOT_LIVE, VM_REQUIRES_SR ...), one whose
+ * pool_migrate is not allowed now to that error, and the VMs a binpack on the
+ * other hosts' free memory cannot place to [HOST_NOT_ENOUGH_FREE_MEMORY, vm].
  */
 XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation(xcp_session *session, xcp_value *result, xcp_host self);
 
@@ -7027,9 +7036,9 @@ XCP_EXTERN int xcp_host_get_vms_which_prevent_evacuation_async(xcp_session *sess
 /**
  * XenAPI host.assert_can_evacuate(host).
  *
- * Succeeds when the host could be evacuated, that is when no VM other than
- * the control domain is resident on it; otherwise fails with
- * CANNOT_EVACUATE_HOST.
+ * Succeeds when get_vms_which_prevent_evacuation is empty; otherwise fails
+ * with CANNOT_EVACUATE_HOST, whose parameter lists each VM's error and
+ * parameters joined by commas, the VMs separated by "|" (XAPI's format).
  *
  * Errors: CANNOT_EVACUATE_HOST.
  */
@@ -7044,10 +7053,15 @@ XCP_EXTERN int xcp_host_assert_can_evacuate_async(xcp_session *session, xcp_task
 /**
  * XenAPI host.reboot(host).
  *
- * Reboots the host, which must be disabled and without running VMs. Not
- * implemented in libxcp.
+ * Reboots the host, which must be disabled (HOST_NOT_DISABLED otherwise). In
+ * a pool the coordinator sends the call to the host. The VMs still running
+ * there are shut down hard, host.enable answers HOST_DISABLED_UNTIL_REBOOT
+ * meanwhile, and a moment after the call returns the daemon restarts
+ * (libxcp's reboot: its domains are gone, the host stays disabled until
+ * host.enable); the pool sees it leave and come back (host_metrics.live). An
+ * embedded engine answers NOT_IMPLEMENTED.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: HOST_NOT_DISABLED, HOST_OFFLINE, NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_host_reboot(xcp_session *session, xcp_host host);
 
@@ -7060,10 +7074,13 @@ XCP_EXTERN int xcp_host_reboot_async(xcp_session *session, xcp_task *task, xcp_h
 /**
  * XenAPI host.shutdown(host).
  *
- * Powers the host off; it must be disabled and without running VMs. Not
- * implemented in libxcp.
+ * Powers the host off; it must be disabled (HOST_NOT_DISABLED otherwise). In
+ * a pool the coordinator sends the call to the host. The VMs still running
+ * there are shut down hard and a moment after the call returns the daemon
+ * stops; the pool marks the host not live. An embedded engine answers
+ * NOT_IMPLEMENTED.
  *
- * Errors: NOT_IMPLEMENTED.
+ * Errors: HOST_NOT_DISABLED, HOST_OFFLINE, NOT_IMPLEMENTED.
  */
 XCP_EXTERN int xcp_host_shutdown(xcp_session *session, xcp_host host);
 
@@ -7459,8 +7476,10 @@ XCP_EXTERN int xcp_host_metrics_get_memory_free(xcp_session *session, int64_t *r
  * XenAPI host_metrics.get_live(self) -> bool. Reads one field.
  *
  * True when the master considers the host up (in XAPI, from its heartbeats).
- * libxcp has no heartbeat: the host is its own master and this is always
- * true.
+ * In a libxcp pool the coordinator sets it from corosync's membership: false
+ * once the host's daemon leaves the pool's group, true when it is back; a
+ * host alone is always live. VMs resident on a host that is not live stay as
+ * they were (no HA).
  */
 XCP_EXTERN int xcp_host_metrics_get_live(xcp_session *session, bool *result, xcp_host_metrics self);
 
@@ -8786,7 +8805,11 @@ XCP_EXTERN int xcp_vm_destroy_async(xcp_session *session, xcp_task *task, xcp_vm
  * Boots a Halted VM on this host: builds its domain from the record (boot
  * files, disks, NICs, platform), then shows it Running (or Paused), with a
  * domid, consoles and attached devices. Templates and snapshots cannot be
- * started.
+ * started. In a pool the coordinator chooses the host, as XAPI's
+ * choose_host_for_vm: the VM's affinity when assert_can_boot_here passes
+ * there, else of the hosts where it passes the one with the most free memory,
+ * else (none has the memory) one that passes the other checks, else
+ * NO_HOSTS_AVAILABLE; the call then runs on that host.
  *
  * @param start_paused True to leave the new domain Paused instead of running
  * it.
@@ -8795,10 +8818,10 @@ XCP_EXTERN int xcp_vm_destroy_async(xcp_session *session, xcp_task *task, xcp_vm
  * checks.
  *
  * Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS,
- * VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
- * VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
- * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
- * SR_BACKEND_FAILURE.
+ * VM_IS_TEMPLATE, NO_HOSTS_AVAILABLE, VM_IS_SNAPSHOT, HOST_DISABLED,
+ * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+ * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vm_start(xcp_session *session, xcp_vm vm, bool start_paused, bool force);
 
@@ -8811,16 +8834,18 @@ XCP_EXTERN int xcp_vm_start_async(xcp_session *session, xcp_task *task, xcp_vm v
 /**
  * XenAPI VM.start_on(vm, host, start_paused, force).
  *
- * As start, on the given host, which must be this host.
+ * As start, on the given host: alone, it must be this host; in a pool the
+ * coordinator checks assert_can_boot_here there (HOST_NOT_LIVE,
+ * HOST_DISABLED, memory ...) and sends the call to it.
  *
- * @param host The host to start on; any other host gets HOST_OFFLINE.
+ * @param host The host to start on; alone, any other host gets HOST_OFFLINE.
  *
  * @param start_paused True to leave the new domain Paused instead of running
  * it.
  *
  * @param force Accepted and ignored.
  *
- * Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
+ * Errors: HOST_OFFLINE, HOST_NOT_LIVE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
  * OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, VM_IS_SNAPSHOT, HOST_DISABLED,
  * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
  * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
@@ -9245,15 +9270,19 @@ XCP_EXTERN int xcp_vm_pool_migrate_async(xcp_session *session, xcp_task *task, x
  * Checks that the VM could be started on the host now: it must be this host,
  * enabled, with enough free memory for the domain and its overhead, and the
  * VM's vCPU and memory settings, boot files, disks and networks must be
- * usable. Returns nothing when it could; the power state is not checked.
+ * usable. Returns nothing when it could; the power state is not checked. In a
+ * pool any host of it is checked, in XAPI's order: the VM's vCPU and memory
+ * settings, HOST_NOT_LIVE, HOST_DISABLED, VM_REQUIRES_SR (an SR of its disks
+ * without an attached PBD there), VM_REQUIRES_NETWORK, then the memory
+ * (another host's host_metrics.memory_free as it last recorded it).
  *
- * @param host The host to check; any other host than this one gets
+ * @param host The host to check; alone, any other host than this one gets
  * HOST_OFFLINE.
  *
- * Errors: HOST_OFFLINE, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
- * VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
- * VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
- * SR_BACKEND_FAILURE.
+ * Errors: HOST_OFFLINE, HOST_NOT_LIVE, HOST_DISABLED,
+ * HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+ * MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+ * VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
  */
 XCP_EXTERN int xcp_vm_assert_can_boot_here(xcp_session *session, xcp_vm self, xcp_host host);
 
@@ -9266,9 +9295,9 @@ XCP_EXTERN int xcp_vm_assert_can_boot_here_async(xcp_session *session, xcp_task 
 /**
  * XenAPI VM.get_possible_hosts(vm) -> set:ref:host.
  *
- * The hosts the VM could be started on now: this host when
- * assert_can_boot_here would pass, else the empty set. It raises no error for
- * a VM that cannot boot.
+ * The hosts the VM could be started on now: those where assert_can_boot_here
+ * would pass (alone: this host or none). It raises no error for a VM that
+ * cannot boot.
  */
 XCP_EXTERN int xcp_vm_get_possible_hosts(xcp_session *session, xcp_host_set *result, xcp_vm vm);
 

@@ -690,6 +690,47 @@ Test(vm_bad_power_state, start_on_disabled_host_fails_host_disabled)
     OK(xcp_vm_start(S, vm, false, false));
 }
 
+/* A host alone: every running VM prevents its evacuation, as XAPI's
+ * [NO_HOSTS_AVAILABLE, vm]; the control domain does not. */
+Test(vm_bad_power_state, prevent_evacuation_alone)
+{
+    xcp_vm vm = running_vm();
+    xcp_host h = api_host();
+    xcp_value m;
+    const xcp_value *why;
+    char want[300];
+
+    OK(xcp_host_get_vms_which_prevent_evacuation(S, &m, h));
+    cr_assert_eq(m.kind, XCP_VAL_STRUCT);
+    cr_assert_eq(m.u.st.n, 1);
+    cr_assert_str_eq(m.u.st.keys[0], vm.ref);
+    why = &m.u.st.vals[0];
+    cr_assert_eq(why->kind, XCP_VAL_ARRAY);
+    cr_assert_eq(why->u.arr.n, 2);
+    cr_assert_str_eq(why->u.arr.items[0].u.s, "NO_HOSTS_AVAILABLE");
+    cr_assert_str_eq(why->u.arr.items[1].u.s, vm.ref);
+    xcp_value_dispose(&m);
+    snprintf(want, sizeof(want), "NO_HOSTS_AVAILABLE,%s", vm.ref);
+    assert_error(xcp_host_assert_can_evacuate(S, h), "CANNOT_EVACUATE_HOST",
+                 want);
+    OK(xcp_vm_hard_shutdown(S, vm));
+    OK(xcp_host_assert_can_evacuate(S, h));
+}
+
+/* host.shutdown/reboot want the host disabled (HOST_NOT_DISABLED); an
+ * embedded engine cannot power its process off, and says so. */
+Test(vm_bad_power_state, host_shutdown_needs_disabled)
+{
+    xcp_host h = api_host();
+
+    assert_error(xcp_host_shutdown(S, h), "HOST_NOT_DISABLED");
+    assert_error(xcp_host_reboot(S, h), "HOST_NOT_DISABLED");
+    OK(xcp_host_disable(S, h, true));
+    assert_error(xcp_host_shutdown(S, h), "NOT_IMPLEMENTED",
+                 "host.shutdown (embedded engine)");
+    OK(xcp_host_enable(S, h));
+}
+
 Test(vm_bad_power_state, checkpoint_when_halted)
 {
     xcp_vm vm = api_install("vm");

@@ -1673,8 +1673,10 @@ class host_metricsRecord(Record):
     """
     live: bool = False
     """bool RO. True when the master considers the host up (in XAPI, from its
-    heartbeats). libxcp has no heartbeat: the host is its own master and
-    this is always true.
+    heartbeats). In a libxcp pool the coordinator sets it from corosync's
+    membership: false once the host's daemon leaves the pool's group, true
+    when it is back; a host alone is always live. VMs resident on a host
+    that is not live stay as they were (no HA).
     """
     last_updated: datetime.datetime = EPOCH
     """datetime RO. When the figures were last updated (UTC): set at the first
@@ -6617,7 +6619,10 @@ class hostAPI(ClassAPI):
         """host.enable.
 
         Enables the host again: enabled becomes true and VMs may be started
-        on it; allowed_operations is recomputed.
+        on it; allowed_operations is recomputed. A host whose shutdown or
+        reboot is under way answers HOST_DISABLED_UNTIL_REBOOT.
+
+        Errors: HOST_DISABLED_UNTIL_REBOOT.
         """
         return self._call('host.enable', 'void', (host,))
 
@@ -6641,18 +6646,23 @@ class hostAPI(ClassAPI):
         """host.get_vms_which_prevent_evacuation.
 
         Returns the VMs that stop the host from being evacuated, each mapped
-        to an error code and its parameters. In a pool of one host every VM
-        resident on it (but the control domain) is listed, with
-        NO_HOSTS_AVAILABLE.
+        to an error code and its parameters, as XAPI: with no other enabled
+        host, every VM resident on it (but the control domain) maps to
+        [NO_HOSTS_AVAILABLE, vm]; else a VM that cannot boot on one of the
+        other enabled hosts (memory aside) maps to that error
+        (HOST_NOT_LIVE, VM_REQUIRES_SR ...), one whose pool_migrate is not
+        allowed now to that error, and the VMs a binpack on the other hosts'
+        free memory cannot place to [HOST_NOT_ENOUGH_FREE_MEMORY, vm].
         """
         return self._call('host.get_vms_which_prevent_evacuation', 'map:ref:VM:set:string', (self_,))
 
     def assert_can_evacuate(self, host: hostRef) -> None:
         """host.assert_can_evacuate.
 
-        Succeeds when the host could be evacuated, that is when no VM other
-        than the control domain is resident on it; otherwise fails with
-        CANNOT_EVACUATE_HOST.
+        Succeeds when get_vms_which_prevent_evacuation is empty; otherwise
+        fails with CANNOT_EVACUATE_HOST, whose parameter lists each VM's
+        error and parameters joined by commas, the VMs separated by "|"
+        (XAPI's format).
 
         Errors: CANNOT_EVACUATE_HOST.
         """
@@ -6661,20 +6671,29 @@ class hostAPI(ClassAPI):
     def reboot(self, host: hostRef) -> None:
         """host.reboot.
 
-        Reboots the host, which must be disabled and without running VMs.
-        Not implemented in libxcp.
+        Reboots the host, which must be disabled (HOST_NOT_DISABLED
+        otherwise). In a pool the coordinator sends the call to the host.
+        The VMs still running there are shut down hard, host.enable answers
+        HOST_DISABLED_UNTIL_REBOOT meanwhile, and a moment after the call
+        returns the daemon restarts (libxcp's reboot: its domains are gone,
+        the host stays disabled until host.enable); the pool sees it leave
+        and come back (host_metrics.live). An embedded engine answers
+        NOT_IMPLEMENTED.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_NOT_DISABLED, HOST_OFFLINE, NOT_IMPLEMENTED.
         """
         return self._call('host.reboot', 'void', (host,))
 
     def shutdown(self, host: hostRef) -> None:
         """host.shutdown.
 
-        Powers the host off; it must be disabled and without running VMs.
-        Not implemented in libxcp.
+        Powers the host off; it must be disabled (HOST_NOT_DISABLED
+        otherwise). In a pool the coordinator sends the call to the host.
+        The VMs still running there are shut down hard and a moment after
+        the call returns the daemon stops; the pool marks the host not live.
+        An embedded engine answers NOT_IMPLEMENTED.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_NOT_DISABLED, HOST_OFFLINE, NOT_IMPLEMENTED.
         """
         return self._call('host.shutdown', 'void', (host,))
 
@@ -6934,7 +6953,10 @@ class AsynchostAPI(ClassAPI):
         """Async.host.enable.
 
         Enables the host again: enabled becomes true and VMs may be started
-        on it; allowed_operations is recomputed.
+        on it; allowed_operations is recomputed. A host whose shutdown or
+        reboot is under way answers HOST_DISABLED_UNTIL_REBOOT.
+
+        Errors: HOST_DISABLED_UNTIL_REBOOT.
 
         Returns a Task; its wait() returns None.
         """
@@ -6962,9 +6984,13 @@ class AsynchostAPI(ClassAPI):
         """Async.host.get_vms_which_prevent_evacuation.
 
         Returns the VMs that stop the host from being evacuated, each mapped
-        to an error code and its parameters. In a pool of one host every VM
-        resident on it (but the control domain) is listed, with
-        NO_HOSTS_AVAILABLE.
+        to an error code and its parameters, as XAPI: with no other enabled
+        host, every VM resident on it (but the control domain) maps to
+        [NO_HOSTS_AVAILABLE, vm]; else a VM that cannot boot on one of the
+        other enabled hosts (memory aside) maps to that error
+        (HOST_NOT_LIVE, VM_REQUIRES_SR ...), one whose pool_migrate is not
+        allowed now to that error, and the VMs a binpack on the other hosts'
+        free memory cannot place to [HOST_NOT_ENOUGH_FREE_MEMORY, vm].
 
         Returns a Task; its wait() returns Dict[VMRef, List[str]].
         """
@@ -6973,9 +6999,10 @@ class AsynchostAPI(ClassAPI):
     def assert_can_evacuate(self, host: hostRef) -> Task[None]:
         """Async.host.assert_can_evacuate.
 
-        Succeeds when the host could be evacuated, that is when no VM other
-        than the control domain is resident on it; otherwise fails with
-        CANNOT_EVACUATE_HOST.
+        Succeeds when get_vms_which_prevent_evacuation is empty; otherwise
+        fails with CANNOT_EVACUATE_HOST, whose parameter lists each VM's
+        error and parameters joined by commas, the VMs separated by "|"
+        (XAPI's format).
 
         Errors: CANNOT_EVACUATE_HOST.
 
@@ -6986,10 +7013,16 @@ class AsynchostAPI(ClassAPI):
     def reboot(self, host: hostRef) -> Task[None]:
         """Async.host.reboot.
 
-        Reboots the host, which must be disabled and without running VMs.
-        Not implemented in libxcp.
+        Reboots the host, which must be disabled (HOST_NOT_DISABLED
+        otherwise). In a pool the coordinator sends the call to the host.
+        The VMs still running there are shut down hard, host.enable answers
+        HOST_DISABLED_UNTIL_REBOOT meanwhile, and a moment after the call
+        returns the daemon restarts (libxcp's reboot: its domains are gone,
+        the host stays disabled until host.enable); the pool sees it leave
+        and come back (host_metrics.live). An embedded engine answers
+        NOT_IMPLEMENTED.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_NOT_DISABLED, HOST_OFFLINE, NOT_IMPLEMENTED.
 
         Returns a Task; its wait() returns None.
         """
@@ -6998,10 +7031,13 @@ class AsynchostAPI(ClassAPI):
     def shutdown(self, host: hostRef) -> Task[None]:
         """Async.host.shutdown.
 
-        Powers the host off; it must be disabled and without running VMs.
-        Not implemented in libxcp.
+        Powers the host off; it must be disabled (HOST_NOT_DISABLED
+        otherwise). In a pool the coordinator sends the call to the host.
+        The VMs still running there are shut down hard and a moment after
+        the call returns the daemon stops; the pool marks the host not live.
+        An embedded engine answers NOT_IMPLEMENTED.
 
-        Errors: NOT_IMPLEMENTED.
+        Errors: HOST_NOT_DISABLED, HOST_OFFLINE, NOT_IMPLEMENTED.
 
         Returns a Task; its wait() returns None.
         """
@@ -7302,8 +7338,10 @@ class host_metricsAPI(ClassAPI):
         """host_metrics.get_live.
 
         True when the master considers the host up (in XAPI, from its
-        heartbeats). libxcp has no heartbeat: the host is its own master and
-        this is always true.
+        heartbeats). In a libxcp pool the coordinator sets it from
+        corosync's membership: false once the host's daemon leaves the
+        pool's group, true when it is back; a host alone is always live. VMs
+        resident on a host that is not live stay as they were (no HA).
         """
         return self._call('host_metrics.get_live', 'bool', (self_,))
 
@@ -8690,7 +8728,12 @@ class VMAPI(ClassAPI):
         Boots a Halted VM on this host: builds its domain from the record
         (boot files, disks, NICs, platform), then shows it Running (or
         Paused), with a domid, consoles and attached devices. Templates and
-        snapshots cannot be started.
+        snapshots cannot be started. In a pool the coordinator chooses the
+        host, as XAPI's choose_host_for_vm: the VM's affinity when
+        assert_can_boot_here passes there, else of the hosts where it passes
+        the one with the most free memory, else (none has the memory) one
+        that passes the other checks, else NO_HOSTS_AVAILABLE; the call then
+        runs on that host.
 
         :param start_paused: True to leave the new domain Paused instead of
         running it.
@@ -8699,32 +8742,35 @@ class VMAPI(ClassAPI):
         compatibility checks.
 
         Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE,
-        OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, VM_IS_SNAPSHOT,
-        HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS,
-        VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
-        VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
-        SR_BACKEND_FAILURE.
+        OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, NO_HOSTS_AVAILABLE,
+        VM_IS_SNAPSHOT, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
+        VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION,
+        INVALID_VALUE, VM_REQUIRES_SR, VM_REQUIRES_NETWORK,
+        SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
         """
         return self._call('VM.start', 'void', (vm, start_paused, force))
 
     def start_on(self, vm: VMRef, host: hostRef, start_paused: bool, force: bool) -> None:
         """VM.start_on.
 
-        As start, on the given host, which must be this host.
+        As start, on the given host: alone, it must be this host; in a pool
+        the coordinator checks assert_can_boot_here there (HOST_NOT_LIVE,
+        HOST_DISABLED, memory ...) and sends the call to it.
 
-        :param host: The host to start on; any other host gets HOST_OFFLINE.
+        :param host: The host to start on; alone, any other host gets
+        HOST_OFFLINE.
 
         :param start_paused: True to leave the new domain Paused instead of
         running it.
 
         :param force: Accepted and ignored.
 
-        Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
-        OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, VM_IS_SNAPSHOT,
-        HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS,
-        VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
-        VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
-        SR_BACKEND_FAILURE.
+        Errors: HOST_OFFLINE, HOST_NOT_LIVE, OPERATION_BLOCKED,
+        VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE,
+        VM_IS_SNAPSHOT, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
+        VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION,
+        INVALID_VALUE, VM_REQUIRES_SR, VM_REQUIRES_NETWORK,
+        SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
         """
         return self._call('VM.start_on', 'void', (vm, host, start_paused, force))
 
@@ -9043,24 +9089,28 @@ class VMAPI(ClassAPI):
         host, enabled, with enough free memory for the domain and its
         overhead, and the VM's vCPU and memory settings, boot files, disks
         and networks must be usable. Returns nothing when it could; the
-        power state is not checked.
+        power state is not checked. In a pool any host of it is checked, in
+        XAPI's order: the VM's vCPU and memory settings, HOST_NOT_LIVE,
+        HOST_DISABLED, VM_REQUIRES_SR (an SR of its disks without an
+        attached PBD there), VM_REQUIRES_NETWORK, then the memory (another
+        host's host_metrics.memory_free as it last recorded it).
 
-        :param host: The host to check; any other host than this one gets
-        HOST_OFFLINE.
+        :param host: The host to check; alone, any other host than this one
+        gets HOST_OFFLINE.
 
-        Errors: HOST_OFFLINE, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
-        VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION,
-        INVALID_VALUE, VM_REQUIRES_SR, VM_REQUIRES_NETWORK,
-        SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+        Errors: HOST_OFFLINE, HOST_NOT_LIVE, HOST_DISABLED,
+        HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+        MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+        VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
         """
         return self._call('VM.assert_can_boot_here', 'void', (self_, host))
 
     def get_possible_hosts(self, vm: VMRef) -> List[hostRef]:
         """VM.get_possible_hosts.
 
-        The hosts the VM could be started on now: this host when
-        assert_can_boot_here would pass, else the empty set. It raises no
-        error for a VM that cannot boot.
+        The hosts the VM could be started on now: those where
+        assert_can_boot_here would pass (alone: this host or none). It
+        raises no error for a VM that cannot boot.
         """
         return self._call('VM.get_possible_hosts', 'set:ref:host', (vm,))
 
@@ -9584,7 +9634,12 @@ class AsyncVMAPI(ClassAPI):
         Boots a Halted VM on this host: builds its domain from the record
         (boot files, disks, NICs, platform), then shows it Running (or
         Paused), with a domid, consoles and attached devices. Templates and
-        snapshots cannot be started.
+        snapshots cannot be started. In a pool the coordinator chooses the
+        host, as XAPI's choose_host_for_vm: the VM's affinity when
+        assert_can_boot_here passes there, else of the hosts where it passes
+        the one with the most free memory, else (none has the memory) one
+        that passes the other checks, else NO_HOSTS_AVAILABLE; the call then
+        runs on that host.
 
         :param start_paused: True to leave the new domain Paused instead of
         running it.
@@ -9593,11 +9648,11 @@ class AsyncVMAPI(ClassAPI):
         compatibility checks.
 
         Errors: OPERATION_BLOCKED, VM_BAD_POWER_STATE,
-        OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, VM_IS_SNAPSHOT,
-        HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS,
-        VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
-        VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
-        SR_BACKEND_FAILURE.
+        OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, NO_HOSTS_AVAILABLE,
+        VM_IS_SNAPSHOT, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
+        VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION,
+        INVALID_VALUE, VM_REQUIRES_SR, VM_REQUIRES_NETWORK,
+        SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
 
         Returns a Task; its wait() returns None.
         """
@@ -9606,21 +9661,24 @@ class AsyncVMAPI(ClassAPI):
     def start_on(self, vm: VMRef, host: hostRef, start_paused: bool, force: bool) -> Task[None]:
         """Async.VM.start_on.
 
-        As start, on the given host, which must be this host.
+        As start, on the given host: alone, it must be this host; in a pool
+        the coordinator checks assert_can_boot_here there (HOST_NOT_LIVE,
+        HOST_DISABLED, memory ...) and sends the call to it.
 
-        :param host: The host to start on; any other host gets HOST_OFFLINE.
+        :param host: The host to start on; alone, any other host gets
+        HOST_OFFLINE.
 
         :param start_paused: True to leave the new domain Paused instead of
         running it.
 
         :param force: Accepted and ignored.
 
-        Errors: HOST_OFFLINE, OPERATION_BLOCKED, VM_BAD_POWER_STATE,
-        OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE, VM_IS_SNAPSHOT,
-        HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS,
-        VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE,
-        VM_REQUIRES_SR, VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED,
-        SR_BACKEND_FAILURE.
+        Errors: HOST_OFFLINE, HOST_NOT_LIVE, OPERATION_BLOCKED,
+        VM_BAD_POWER_STATE, OTHER_OPERATION_IN_PROGRESS, VM_IS_TEMPLATE,
+        VM_IS_SNAPSHOT, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
+        VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION,
+        INVALID_VALUE, VM_REQUIRES_SR, VM_REQUIRES_NETWORK,
+        SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
 
         Returns a Task; its wait() returns None.
         """
@@ -9979,15 +10037,19 @@ class AsyncVMAPI(ClassAPI):
         host, enabled, with enough free memory for the domain and its
         overhead, and the VM's vCPU and memory settings, boot files, disks
         and networks must be usable. Returns nothing when it could; the
-        power state is not checked.
+        power state is not checked. In a pool any host of it is checked, in
+        XAPI's order: the VM's vCPU and memory settings, HOST_NOT_LIVE,
+        HOST_DISABLED, VM_REQUIRES_SR (an SR of its disks without an
+        attached PBD there), VM_REQUIRES_NETWORK, then the memory (another
+        host's host_metrics.memory_free as it last recorded it).
 
-        :param host: The host to check; any other host than this one gets
-        HOST_OFFLINE.
+        :param host: The host to check; alone, any other host than this one
+        gets HOST_OFFLINE.
 
-        Errors: HOST_OFFLINE, HOST_DISABLED, HOST_NOT_ENOUGH_FREE_MEMORY,
-        VM_NO_VCPUS, VM_TOO_MANY_VCPUS, MEMORY_CONSTRAINT_VIOLATION,
-        INVALID_VALUE, VM_REQUIRES_SR, VM_REQUIRES_NETWORK,
-        SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
+        Errors: HOST_OFFLINE, HOST_NOT_LIVE, HOST_DISABLED,
+        HOST_NOT_ENOUGH_FREE_MEMORY, VM_NO_VCPUS, VM_TOO_MANY_VCPUS,
+        MEMORY_CONSTRAINT_VIOLATION, INVALID_VALUE, VM_REQUIRES_SR,
+        VM_REQUIRES_NETWORK, SR_OPERATION_NOT_SUPPORTED, SR_BACKEND_FAILURE.
 
         Returns a Task; its wait() returns None.
         """
@@ -9996,9 +10058,9 @@ class AsyncVMAPI(ClassAPI):
     def get_possible_hosts(self, vm: VMRef) -> Task[List[hostRef]]:
         """Async.VM.get_possible_hosts.
 
-        The hosts the VM could be started on now: this host when
-        assert_can_boot_here would pass, else the empty set. It raises no
-        error for a VM that cannot boot.
+        The hosts the VM could be started on now: those where
+        assert_can_boot_here would pass (alone: this host or none). It
+        raises no error for a VM that cannot boot.
 
         Returns a Task; its wait() returns List[hostRef].
         """

@@ -1,12 +1,20 @@
 /*
- * host.*: what the one host of a single-host pool answers (pool.c: the
- * pool).
+ * host.*: what a host answers for itself, and in a pool for the others
+ * (placement.c: where VMs can go; pool.c: the pool). host.shutdown and
+ * host.reboot come to the host itself (the coordinator forwards them,
+ * pool/fwd.c).
  */
 #include "../engine/engine.h"
 #include "../pool/pool.h"
+#include "vm_int.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static int host_arg(xcp__ctx *c, xcp__obj **h)
 {
@@ -18,8 +26,15 @@ static int host_enable(xcp__ctx *c, bool en)
     xcp__obj *h;
     int rc;
 
-    if ((rc = host_arg(c, &h)) < 0 ||
-        (rc = xcp__db_set_bool(c->db, h, F(host, enabled), en)) < 0)
+    if ((rc = host_arg(c, &h)) < 0)
+        return rc;
+    /* XAPI's assert_safe_to_reenable: a host on its way down stays
+     * disabled (its flag is this daemon's: host.enable of another host
+     * runs here, the coordinator, and checks what the pool knows). */
+    if (en && !xcp__obj_bool(h, F(host, enabled)) &&
+        !strcmp(h->ref, c->e->host) && c->e->disabled_until_reboot)
+        return XCP__ERR_HOST_DISABLED_UNTIL_REBOOT(h->ref);
+    if ((rc = xcp__db_set_bool(c->db, h, F(host, enabled), en)) < 0)
         return rc;
     if (!en && !xcp__arg_bool(c, 1) &&
         (rc = xcp__db_set_str(c->db, h, F(host, display), "disabled")) < 0)
@@ -80,43 +95,40 @@ static int management_interface(xcp__ctx *c)
     return xcp__ret_ref(c, p);
 }
 
-/* Running guests block evacuation: there is no other host to go to. */
+/* XAPI's map of the VMs that cannot leave the host (placement.c). */
 static int prevent_evacuation(xcp__ctx *c)
 {
     xcp__obj *h;
-    const xcp_value *vms;
-    size_t i;
     int rc = host_arg(c, &h);
 
-    if (rc < 0)
-        return rc;
-    xcp_value_set_struct(c->result);
-    vms = xcp__obj_val(h, F(host, resident_VMs));
-    for (i = 0; vms->kind == XCP_VAL_ARRAY && i < vms->u.arr.n; i++) {
-        xcp__obj *vm = xcp__db_get_cls(c->db, C(VM), vms->u.arr.items[i].u.s);
-        xcp_value why;
-        if (!vm || xcp__obj_bool(vm, F(VM, is_control_domain)))
-            continue;
-        if ((rc = xcp_value_set_array(&why, 1)) < 0 ||
-            (rc = xcp_value_set_string(&why.u.arr.items[0],
-                                       "NO_HOSTS_AVAILABLE")) < 0 ||
-            (rc = xcp_value_struct_add(c->result, vm->ref, &why)) < 0) {
-            xcp_value_dispose(&why);
-            return rc;
-        }
-    }
-    return 0;
+    return rc < 0 ? rc : xcp__placement_evacuation(c, h, c->result);
 }
 
+/* XAPI's older form: CANNOT_EVACUATE_HOST ["code,params|code,params"]. */
 static int assert_can_evacuate(xcp__ctx *c)
 {
     xcp_value m;
+    xcp__buf why = {0};
+    xcp__obj *h;
+    size_t i, j;
     int rc;
 
-    c->result = &m;
-    rc = prevent_evacuation(c);
-    if (rc == 0 && m.u.st.n > 0)
-        rc = XCP__ERR_CANNOT_EVACUATE_HOST("NO_HOSTS_AVAILABLE");
+    if ((rc = host_arg(c, &h)) < 0)
+        return rc;
+    memset(&m, 0, sizeof(m));
+    if ((rc = xcp__placement_evacuation(c, h, &m)) == 0 && m.u.st.n > 0) {
+        for (i = 0; i < m.u.st.n; i++) {
+            const xcp_value *v = &m.u.st.vals[i];
+            if (i)
+                xcp__buf_add(&why, "|", 1);
+            for (j = 0; v->kind == XCP_VAL_ARRAY && j < v->u.arr.n; j++)
+                xcp__buf_printf(&why, "%s%s", j ? "," : "",
+                                v->u.arr.items[j].u.s);
+        }
+        xcp__buf_addc(&why, '\0');
+        rc = why.oom ? xcp__oom() : XCP__ERR_CANNOT_EVACUATE_HOST(why.data);
+    }
+    xcp__buf_free(&why);
     xcp_value_dispose(&m);
     return rc;
 }
@@ -159,7 +171,94 @@ static int host_destroy(xcp__ctx *c)
     return xcp__pool_remove_host(c, h);
 }
 
+/* ---- host.shutdown / host.reboot (XAPI's shutdown_and_reboot_common) ---- */
+
+/* The daemon stops (SIGTERM) or restarts (SIGHUP) 3 s after the call
+ * answered (XAPI runs /sbin/shutdown 10 s later): time for the answer to
+ * reach the client, through the coordinator. */
+static void *power_later(void *arg)
+{
+    int sig = (int)(intptr_t)arg;
+
+    sleep(3);
+    kill(getpid(), sig);
+    return NULL;
+}
+
+static int power(xcp__ctx *c, bool reboot)
+{
+    xcp__obj *h, *vm;
+    const xcp_value *vms;
+    char (*refs)[XCP_REF_MAX] = NULL;
+    size_t i, n = 0;
+    sigset_t cur;
+    pthread_t t;
+    int sig = reboot ? SIGHUP : SIGTERM, rc;
+
+    if ((rc = host_arg(c, &h)) < 0)
+        return rc;
+    /* Another host: the coordinator forwards the call there; a member
+     * that gets one for another host cannot act on it. */
+    if (strcmp(h->ref, c->e->host))
+        return XCP__ERR_HOST_OFFLINE(h->ref);
+    /* prepare_for_poweroff_precheck: assert_host_disabled. */
+    if (xcp__obj_bool(h, F(host, enabled)))
+        return XCP__ERR_HOST_NOT_DISABLED();
+    /* Only a daemon that takes the signal through its signalfd (xcpd: it
+     * blocks them in every thread) can go down in order; an embedded
+     * engine cannot power its process off. */
+    if (pthread_sigmask(SIG_BLOCK, NULL, &cur) != 0 ||
+        !sigismember(&cur, sig))
+        return XCP__ERR_NOT_IMPLEMENTED(reboot ? "host.reboot (embedded "
+                                                 "engine)"
+                                               : "host.shutdown (embedded "
+                                                 "engine)");
+    /* From here host.enable waits for the restart. */
+    c->e->disabled_until_reboot = true;
+    /* Vm_evacuation.ensure_no_vms: what still runs here is stopped hard
+     * (a clean shutdown of a guest that ignores it would hold the host);
+     * suspended VMs keep their image. */
+    vms = xcp__obj_val(h, F(host, resident_VMs));
+    n = vms && vms->kind == XCP_VAL_ARRAY ? vms->u.arr.n : 0;
+    if (n && !(refs = calloc(n, sizeof(*refs))))
+        return xcp__oom();
+    for (i = 0; i < n; i++)
+        snprintf(refs[i], XCP_REF_MAX, "%s", vms->u.arr.items[i].u.s);
+    for (i = 0; i < n; i++) {
+        vm = xcp__db_get_cls(c->db, C(VM), refs[i]);
+        if (!vm || xcp__obj_bool(vm, F(VM, is_control_domain)) ||
+            !(xcp__vm_is(vm, "Running") || xcp__vm_is(vm, "Paused")))
+            continue;
+        xcp__log(XCP__LOG_INFO, "host %s: VM %s stopped for the host's %s",
+                 c->e->host, refs[i], reboot ? "reboot" : "shutdown");
+        if ((rc = xcp__vm_begin(c, vm, "hard_shutdown")) < 0 ||
+            !(vm = xcp__db_get_cls(c->db, C(VM), refs[i])) ||
+            (rc = xcp__vm_do_hard_shutdown(c, vm)) < 0)
+            break;
+        if ((vm = xcp__db_get_cls(c->db, C(VM), refs[i])) &&
+            (rc = xcp__vm_end(c, vm)) < 0)
+            break;
+    }
+    free(refs);
+    if (rc < 0)
+        return rc;
+    xcp__pool_power_off(c->e->pool_repl);
+    xcp__log(XCP__LOG_INFO, "host %s: %s in a moment", c->e->host,
+             reboot ? "rebooting (the daemon restarts)"
+                    : "shutting down (the daemon stops)");
+    if (pthread_create(&t, NULL, power_later, (void *)(intptr_t)sig) != 0)
+        return xcp__internal("cannot start the %s thread",
+                             reboot ? "reboot" : "shutdown");
+    pthread_detach(t);
+    return 0;
+}
+
+static int host_shutdown(xcp__ctx *c) { return power(c, false); }
+static int host_reboot(xcp__ctx *c) { return power(c, true); }
+
 const struct xcp__impl xcp__impl_host[] = {
+    {"host.shutdown", host_shutdown},
+    {"host.reboot", host_reboot},
     {"host.disable", host_disable},
     {"host.enable", host_enable_},
     {"host.get_servertime", servertime},

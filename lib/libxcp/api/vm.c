@@ -1105,10 +1105,17 @@ static int update_allowed_operations(xcp__ctx *c)
 
 static int assert_can_boot_here(xcp__ctx *c)
 {
-    xcp__obj *vm;
+    xcp__obj *vm, *host;
     struct domcfg d;
     int rc;
 
+    /* In a pool, any host of it, with XAPI's checks (placement.c). */
+    if (c->e->pool_repl) {
+        if ((rc = xcp__vm_arg(c, &vm)) < 0 ||
+            (rc = xcp__arg_obj(c, 1, C(host), &host)) < 0)
+            return rc;
+        return xcp__placement_check(c, vm, host, true);
+    }
     if ((rc = xcp__vm_arg(c, &vm)) < 0 || (rc = local_host_arg(c, 1)) < 0)
         return rc;
     if ((rc = xcp__vm_build_cfg(c, vm, &d, false)) == 0)
@@ -1125,6 +1132,8 @@ static int get_possible_hosts(xcp__ctx *c)
 
     if ((rc = xcp__vm_arg(c, &vm)) < 0)
         return rc;
+    if (c->e->pool_repl)
+        return xcp__placement_possible(c, vm);
     rc = xcp__vm_build_cfg(c, vm, &d, false);
     if (rc == 0)
         rc = xcp__vm_check_host_fits(c, vm, &d);

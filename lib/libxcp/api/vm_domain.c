@@ -158,7 +158,7 @@ static const char *domain_type_name(const xcp__obj *vm)
 }
 
 /* The kind of domain vm is built as. */
-static xcp_hv_domain_type built_type(const xcp__obj *vm)
+xcp_hv_domain_type xcp__vm_built_type(const xcp__obj *vm)
 {
     if (hvm(vm))
         return XCP_HV_DOMAIN_HVM;
@@ -223,7 +223,7 @@ int xcp__vm_build_cfg(xcp__ctx *c, xcp__obj *vm, struct domcfg *d,
     d->cfg.version = XCP_HV_CONFIG_VERSION;
     d->cfg.vm_uuid = keep(d, xcp__obj_uuid(vm));
     d->cfg.name = keep(d, xcp__obj_uuid(vm));
-    d->cfg.type = built_type(vm);
+    d->cfg.type = xcp__vm_built_type(vm);
     /* HVM and PVH guests need the CPU's virtualisation: XAPI says so */
     if (d->cfg.type != XCP_HV_DOMAIN_PV && !host_has_hvm(c))
         return XCP__ERR_VM_HVM_REQUIRED(vm->ref);
@@ -398,7 +398,7 @@ static int set_vm_metrics(xcp__ctx *c, xcp__obj *vm, uint32_t domid,
     if (!info) {
         memset(&built, 0, sizeof(built));
         built.domid = domid;
-        built.type = built_type(vm);
+        built.type = xcp__vm_built_type(vm);
         built.memory_actual =
             (uint64_t)xcp__obj_int(vm, F(VM, memory_dynamic_max));
         built.vcpus_online =
@@ -920,14 +920,24 @@ static int reconcile_one(xcp__ctx *c, xcp__obj *vm,
     return guest_news(c, vm, nw);
 }
 
-/* In a pool, a VM that resides on another host (migrated there): its
- * domid is that host's, and a domain of that number gone here is not its. */
-static bool elsewhere(xcp__ctx *c, xcp__obj *vm)
+/* The VM of this host, not busy and not the control domain, whose domain
+ * domid was: domain ids are per host, and in a pool another host's VM may
+ * have the same one, so only this host's resident VMs count (its
+ * resident_VMs, not every VM of the database). */
+static xcp__obj *gone_domain_vm(xcp__ctx *c, uint32_t domid)
 {
-    const char *res = xcp__obj_str(vm, F(VM, resident_on));
+    xcp__obj *host = xcp__db_get_cls(c->db, C(host), c->e->host), *vm;
+    const xcp_value *res = host ? xcp__obj_val(host, F(host, resident_VMs))
+                                : NULL;
+    size_t i;
 
-    return c->e->pool_repl && xcp__db_get_cls(c->db, C(host), res) &&
-           strcmp(res, c->e->host) != 0;
+    for (i = 0; res && res->kind == XCP_VAL_ARRAY && i < res->u.arr.n; i++) {
+        vm = xcp__db_get_cls(c->db, C(VM), res->u.arr.items[i].u.s);
+        if (vm && xcp__obj_int(vm, F(VM, domid)) == (int64_t)domid &&
+            !busy(vm) && !xcp__obj_bool(vm, F(VM, is_control_domain)))
+            return vm;
+    }
+    return NULL;
 }
 
 int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
@@ -935,8 +945,6 @@ int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
     xcp_hv_domain_info info;
     xcp_hv_error e;
     xcp__obj *vm;
-    size_t n, i;
-    xcp__obj *const *all;
 
     if (xcp__hv_domain_info(c->e->hv, domid, &info, &e) == 0) {
         vm = xcp__db_by_uuid(c->db, C(VM), info.vm_uuid);
@@ -955,16 +963,9 @@ int xcp__vm_reconcile_domain(xcp__ctx *c, uint32_t domid)
         xcp__engine_defer(c->e, domid);
         return 0;
     }
-    /* Gone: find the VM that had it (rare path: a domain vanished). */
-    all = xcp__db_all(c->db, C(VM), &n);
-    for (i = 0; i < n; i++) {
-        vm = all[i];
-        if (xcp__obj_int(vm, F(VM, domid)) == (int64_t)domid && !busy(vm) &&
-            !xcp__obj_bool(vm, F(VM, is_control_domain)) &&
-            !elsewhere(c, vm))
-            return reconcile_one(c, vm, NULL, NULL);
-    }
-    return 0;
+    /* Gone: the VM that had it (rare path: a domain vanished). */
+    vm = gone_domain_vm(c, domid);
+    return vm ? reconcile_one(c, vm, NULL, NULL) : 0;
 }
 
 /* ---- the domain monitor's news, read without the engine lock ------------ */
@@ -1027,9 +1028,7 @@ static int news_apply(xcp__ctx *c, void *arg)
 {
     struct news_batch *b = arg;
     struct news *nw = &b->nw[b->i];
-    xcp__obj *const *all;
     xcp__obj *vm;
-    size_t n, i;
 
     if (nw->found) {
         if (!(vm = news_vm(c, nw)))
@@ -1038,17 +1037,10 @@ static int news_apply(xcp__ctx *c, void *arg)
             return xcp__vm_reconcile_domain(c, nw->domid);
         return reconcile_one(c, vm, &nw->info, nw);
     }
-    all = xcp__db_all(c->db, C(VM), &n);
-    for (i = 0; i < n; i++) {
-        vm = all[i];
-        if (xcp__obj_int(vm, F(VM, domid)) != (int64_t)nw->domid ||
-            busy(vm) || xcp__obj_bool(vm, F(VM, is_control_domain)) ||
-            elsewhere(c, vm))
-            continue;
-        return vm->gen > b->gen ? xcp__vm_reconcile_domain(c, nw->domid)
-                                : reconcile_one(c, vm, NULL, NULL);
-    }
-    return 0;
+    if (!(vm = gone_domain_vm(c, nw->domid)))
+        return 0;
+    return vm->gen > b->gen ? xcp__vm_reconcile_domain(c, nw->domid)
+                            : reconcile_one(c, vm, NULL, NULL);
 }
 
 void xcp__vm_monitor_news(xcp__engine *e, const uint32_t *ids, size_t n)

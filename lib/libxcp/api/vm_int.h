@@ -28,6 +28,10 @@ struct domcfg {
 /* Record op in vm's current_operations and commit (clients see it). */
 int xcp__vm_begin(xcp__ctx *c, xcp__obj *vm, const char *op);
 
+/* The kind of domain vm is built as (HVM, PVH or PV) from its domain_type
+ * and HVM boot settings. */
+xcp_hv_domain_type xcp__vm_built_type(const xcp__obj *vm);
+
 /* The hypervisor configuration of vm from its records, into d (release
  * with xcp__vm_domcfg_free); resume: only the VBDs and VIFs attached at
  * suspend. */
@@ -150,5 +154,47 @@ int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h);
 
 /* The VM of the call's first argument. */
 int xcp__vm_arg(xcp__ctx *c, xcp__obj **vm);
+
+/* ---- placement (placement.c) ---- */
+/* Whether host is up: this host always; another host by its
+ * host_metrics.live (kept by the coordinator from corosync). */
+bool xcp__host_live(xcp__ctx *c, const xcp__obj *host);
+/* host_metrics.memory_free of host as last recorded (bytes). */
+int64_t xcp__host_free_memory(xcp__ctx *c, const xcp__obj *host);
+/* The memory vm needs to start: memory_dynamic_max and the domain's
+ * overhead (the hypervisor driver's estimate from the VM's record). */
+int64_t xcp__vm_start_memory(xcp__ctx *c, const xcp__obj *vm);
+/* XAPI's assert_can_boot_here of vm on host, a host of the pool, in its
+ * order: VM_NO_VCPUS / VM_TOO_MANY_VCPUS / MEMORY_CONSTRAINT_VIOLATION,
+ * HOST_NOT_LIVE, HOST_DISABLED [host] (not for a control domain or a VM
+ * running there), VM_REQUIRES_SR [vm, sr], VM_REQUIRES_NETWORK [vm,
+ * network], then, when memory, HOST_NOT_ENOUGH_FREE_MEMORY [needed,
+ * available] (this host: its hypervisor's figures and the whole domain
+ * configuration check; another: its host_metrics.memory_free). */
+int xcp__placement_check(xcp__ctx *c, xcp__obj *vm, xcp__obj *host,
+                         bool memory);
+/* VM.get_possible_hosts in a pool: the hosts that pass
+ * xcp__placement_check, into c->result. */
+int xcp__placement_possible(xcp__ctx *c, xcp__obj *vm);
+/* The host VM.start without one runs vm on (XAPI's choose_host_for_vm):
+ * its affinity if it passes every check, else of the hosts that pass
+ * them the one with the most free memory (ties at random), else (none
+ * has the memory) the same without the memory check, else
+ * NO_HOSTS_AVAILABLE. */
+int xcp__placement_choose(xcp__ctx *c, xcp__obj *vm, xcp__obj **out);
+/* On the coordinator, before forwarding (engine.c's run_call): for
+ * VM.start, the host xcp__placement_choose picks, into host (size n; ""
+ * when the call runs here as it is: a VM that cannot start now); for
+ * VM.start_on another host, xcp__placement_check there. 0, or the
+ * refusal (< 0) the call answers. Other calls: 0, host "". */
+int xcp__placement_route(xcp__ctx *c, char *host, size_t n);
+/* host.get_vms_which_prevent_evacuation of host into map (a struct of VM
+ * ref to [code, params...]): every VM resident there but the control
+ * domain that cannot go to another enabled host: NO_HOSTS_AVAILABLE [vm]
+ * when there is none, the error of a target it cannot boot on (memory
+ * aside), that of its pool_migrate operation, or, after a binpack of
+ * the VMs on the targets' free memory, HOST_NOT_ENOUGH_FREE_MEMORY
+ * [vm]. */
+int xcp__placement_evacuation(xcp__ctx *c, xcp__obj *host, xcp_value *map);
 
 #endif

@@ -14,6 +14,7 @@
 #include "../api/metrics.h"
 #include "../api/http_handlers.h"
 #include "../api/storage.h"
+#include "../api/vm_int.h"
 #include "../rpc/rpc.h"
 
 #include <errno.h>
@@ -836,8 +837,19 @@ static int run_call(xcp__ctx *c)
      * (docs/design-pool.md §7): the call goes there whole, and the
      * member's writes come back through this database. */
     if (c->e->pool_repl && c->msg) {
-        char addr[256], self[XCP_REF_MAX];
-        if (xcp__pool_fwd_target(c, addr, sizeof(addr)) > 0) {
+        char addr[256], self[XCP_REF_MAX], placed[XCP_REF_MAX] = "";
+        int t = 0;
+        /* VM.start without a host is placed, start_on checked, on the
+         * coordinator first (api/placement.c). */
+        if (!xcp__pool_member_of(c->e->pool_repl, NULL, 0))
+            t = xcp__placement_route(c, placed, sizeof(placed));
+        if (t == 0)
+            t = xcp__pool_fwd_target(c, placed, addr, sizeof(addr));
+        if (t < 0) {
+            xcp__pool_set_client(was_client);
+            return t;
+        }
+        if (t > 0) {
             uint64_t seq = xcp__db_seq(c->db);
             snprintf(self, sizeof(self), "%s", c->e->host);
             pthread_mutex_unlock(&c->e->lock);

@@ -50,6 +50,10 @@ struct xcp__engine {
     int workers;             /* running async workers */
     pthread_cond_t workers_done;
     bool stopping;
+    /* host.shutdown/reboot accepted: host.enable answers
+     * HOST_DISABLED_UNTIL_REBOOT until the daemon starts again (XAPI's
+     * localdb flag of the same name). */
+    bool disabled_until_reboot;
     struct xcp__engine *next;
     /* event.next queues, per session (engine/event.c) */
     struct xcp__evq *evqs;

@@ -115,14 +115,16 @@ const struct xcp__impl xcp__impl_pool_fwd[] = {
 /* ---- forwarding (XAPI's message_forwarding.ml) ------------------------- */
 
 /* The messages that touch a domain, and where their host comes from:
- * the VM's resident_on (or, to start, its host argument, else its
- * affinity), or that of the VM of a VBD/VIF. */
-enum where { ON_RESIDENT, ON_ARG1, ON_AFFINITY, ON_DEVICE_VM };
+ * the VM's resident_on (or, to start, its host argument, else the host
+ * placement chooses; to resume, its affinity), or that of the VM of a
+ * VBD/VIF; and the host messages that run on the host itself. */
+enum where { ON_RESIDENT, ON_ARG1, ON_AFFINITY, ON_DEVICE_VM, ON_PLACEMENT,
+             ON_HOST };
 static const struct {
     const char *wire;
     enum where where;
 } routes[] = {
-    {"VM.start", ON_AFFINITY},         {"VM.start_on", ON_ARG1},
+    {"VM.start", ON_PLACEMENT},        {"VM.start_on", ON_ARG1},
     {"VM.resume", ON_AFFINITY},        {"VM.resume_on", ON_ARG1},
     {"VM.shutdown", ON_RESIDENT},      {"VM.clean_shutdown", ON_RESIDENT},
     {"VM.hard_shutdown", ON_RESIDENT}, {"VM.clean_reboot", ON_RESIDENT},
@@ -132,9 +134,21 @@ static const struct {
     {"VBD.unplug_force", ON_DEVICE_VM}, {"VIF.plug", ON_DEVICE_VM},
     {"VIF.unplug", ON_DEVICE_VM},      {"VIF.unplug_force", ON_DEVICE_VM},
     {"VM.pool_migrate", ON_RESIDENT},
+    {"host.shutdown", ON_HOST},        {"host.reboot", ON_HOST},
+    {"host.disable", ON_HOST},         {"host.enable", ON_HOST},
 };
 
-int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
+/* host_metrics.live of h (the coordinator keeps it from the group). */
+static bool live(xcp__ctx *c, const xcp__obj *h)
+{
+    xcp__obj *m = xcp__db_get_cls(c->db, C(host_metrics),
+                                  xcp__obj_str(h, F(host, metrics)));
+
+    return m && xcp__obj_bool(m, F(host_metrics, live));
+}
+
+int xcp__pool_fwd_target(xcp__ctx *c, const char *placed, char *addr,
+                         size_t n)
 {
     const char *wire = c->msg ? c->msg->wire : NULL, *host = "";
     const xcp_value *a0 = xcp__arg(c, 0), *a1 = xcp__arg(c, 1);
@@ -152,6 +166,12 @@ int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
     switch (routes[i].where) {
     case ON_ARG1:
         host = a1 && a1->kind == XCP_VAL_STRING ? a1->u.s : "";
+        break;
+    case ON_HOST:
+        host = a0->u.s;
+        break;
+    case ON_PLACEMENT:
+        host = placed ? placed : "";
         break;
     case ON_DEVICE_VM:
         dev = xcp__db_get(c->db, a0->u.s);
@@ -177,6 +197,10 @@ int xcp__pool_fwd_target(xcp__ctx *c, char *addr, size_t n)
     if (!h || !strcmp(h->ref, c->e->host) ||
         !*xcp__obj_str(h, F(host, address)))
         return 0;
+    /* A host the pool knows is down cannot be reached (XAPI's
+     * HOST_OFFLINE when the call to it fails). */
+    if (!live(c, h))
+        return XCP__ERR_HOST_OFFLINE(h->ref);
     snprintf(addr, n, "%s", xcp__obj_str(h, F(host, address)));
     return 1;
 }

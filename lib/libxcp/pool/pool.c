@@ -167,6 +167,8 @@ struct xcp__pool {
                                 first record of the epoch is sent */
     bool first_due;          /* coordinator: that first record is to make */
     bool startup_due;        /* coordinator: its start-up writes */
+    bool live_due;           /* coordinator: host_metrics.live to match
+                                the group (it changed) */
     bool stop;
     /* coordinator: handing its role over (designate_new_master) to the
      * host at handing_addr: it takes no write until a round decides */
@@ -178,6 +180,8 @@ struct xcp__pool {
     xcp__corosync *coro;     /* supervised corosync (NULL: not ours) */
     char *conf;              /* the corosync.conf text last written */
     bool ejected;            /* this host's row went: reset at close */
+    bool power_off;          /* host.shutdown/reboot: corosync stops at
+                                close, as the host's would */
     uint64_t applied;        /* member: last seq applied here (mu) */
     pthread_mutex_t rpc_mu;  /* cs: one call to the coordinator at a time */
     xcp_session *cs;         /* member: slave_login session there */
@@ -979,6 +983,9 @@ static void on_elected(void *arg, uint32_t coordinator, uint64_t epoch,
         p->ready = !p->first_due;
         snprintf(line, sizeof(line), "coordinator %u", p->me);
         p->member = false;
+        /* A round follows every change of the group: who is live may
+         * have changed. */
+        p->live_due = true;
     } else {
         if (address && *address)
             snprintf(p->coordinator, sizeof(p->coordinator), "%s", address);
@@ -1137,6 +1144,50 @@ out:
     free(a.rec);
 }
 
+/* Coordinator (engine lock held, mu not): host_metrics.live of every
+ * host with a node id follows the group: true while its xcpd is in it
+ * (this host always), false once it left (XAPI's master marks a host
+ * whose heartbeat stopped the same way). Only changes are written, one
+ * transaction; a host table without node ids (a pool formed by hand) is
+ * left alone. VMs resident on a host that left stay as they are, as XAPI
+ * leaves them without HA. Costs the number of hosts, once per change of
+ * the group. */
+static int live_refresh(xcp__pool *p)
+{
+    xcp__engine *e = p->e;
+    size_t i, n;
+    xcp__obj *const *hosts;
+    int rc = 0, changed = 0;
+
+    xcp__db_begin(e->db);
+    hosts = xcp__db_all(e->db, C(host), &n);
+    for (i = 0; rc == 0 && i < n; i++) {
+        uint32_t id = xcp__pool_host_nodeid(hosts[i]);
+        xcp__obj *m = xcp__db_get_cls(e->db, C(host_metrics),
+                                      xcp__obj_str(hosts[i], F(host, metrics)));
+        bool live;
+        if (id == 0 || !m)
+            continue;
+        live = id == p->me || xcp__pool_host_live(p, id);
+        if (xcp__obj_bool(m, F(host_metrics, live)) == live)
+            continue;
+        xcp__log(live ? XCP__LOG_INFO : XCP__LOG_WARN, "pool: host %s (node "
+                 "%u) is %s", hosts[i]->ref, id,
+                 live ? "live again" : "no longer live");
+        rc = xcp__db_set_bool(e->db, m, F(host_metrics, live), live);
+        if (rc == 0)
+            rc = xcp__db_set_time(e->db, m, F(host_metrics, last_updated),
+                                  xcp__now());
+        changed++;
+    }
+    if (rc < 0 || changed == 0)
+        xcp__db_abort(e->db);
+    else
+        rc = xcp__db_commit(e->db);
+    tls_seq = 0;
+    return rc;
+}
+
 /* The coordinator's work that needs the engine lock (mu not held). */
 static void coordinator_work(xcp__pool *p)
 {
@@ -1168,6 +1219,16 @@ static void coordinator_work(xcp__pool *p)
             xcp_error_clear();
         }
         tls_seq = 0;
+        pthread_mutex_lock(&p->mu);
+    }
+    if (p->live_due && p->ready && !p->member) {
+        p->live_due = false;
+        pthread_mutex_unlock(&p->mu);
+        if (live_refresh(p) < 0) {
+            xcp__log(XCP__LOG_WARN, "pool: host_metrics.live not updated: "
+                     "%s", xcp_error_last()->name);
+            xcp_error_clear();
+        }
         pthread_mutex_lock(&p->mu);
     }
     while (p->ready && !p->member &&
@@ -1228,7 +1289,8 @@ static void *dispatch_main(void *arg)
             pthread_mutex_lock(&p->mu);
         }
         work = !p->member &&
-               (p->first_due || (p->startup_due && p->ready));
+               (p->first_due || (p->startup_due && p->ready) ||
+                (p->live_due && p->ready));
         if (!work && !p->member && p->ready &&
             cl.next_request(p->r, &to, &le, &last) == 1) {
             /* Peeked: serve it with the others. */
@@ -1695,6 +1757,15 @@ bool xcp__pool_wait_joined(xcp__pool *p, int timeout_ms)
     return joined;
 }
 
+void xcp__pool_power_off(xcp__pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->power_off = true;
+    pthread_mutex_unlock(&p->mu);
+}
+
 unsigned xcp__pool_nodeid(xcp__pool *p)
 {
     return p ? (unsigned)cl.nodeid(p->r) : 0;
@@ -1730,8 +1801,8 @@ void xcp__pool_close(xcp__pool *p)
     cl.close(p->r);
     if (p->coro)
         /* corosync outlives the daemon (adopted at its next start),
-         * unless this host left the pool. */
-        cl.coro_stop(p->coro, p->ejected);
+         * unless this host left the pool or is powered off. */
+        cl.coro_stop(p->coro, p->ejected || p->power_off);
     if (p->ejected) {
         char path[4096];
         snprintf(path, sizeof(path), "%s/corosync.conf",

@@ -177,6 +177,10 @@ int xcp__pool_emergency_master(xcp__pool *p);
  * named otherwise, or a member that follows its group's coordinator.
  * Engine lock not held. */
 int xcp__pool_reset_master(xcp__pool *p, const char *addr, uint32_t nodeid);
+/* host.shutdown/reboot of this host: when the daemon closes the pool,
+ * corosync stops too (a powered-off host's would), instead of outliving
+ * it; the next start starts it again. NULL: nothing. */
+void xcp__pool_power_off(xcp__pool *p);
 /* Member: call method(args...) on the coordinator, on a session opened
  * with session.slave_login and the pool secret (kept, and opened again
  * once when the coordinator no longer knows it). Engine lock not held. */
@@ -201,10 +205,15 @@ int xcp__pool_member_ops(struct xcp__db *db, const char *body, char *why,
 /* ---- forwarding (fwd.c) ---- */
 struct xcp__ctx;
 /* Coordinator: whether the call of c runs on another host of the pool
- * (VM operations on the VM's host, or the host given, or its affinity to
- * start; VBD/VIF plugs on their VM's): 1 with that host's address in
- * addr (size n), 0 to run here. Engine lock held. */
-int xcp__pool_fwd_target(struct xcp__ctx *c, char *addr, size_t n);
+ * (VM operations on the VM's host, or the host given, or for VM.start
+ * placed, the host placement chose (xcp__placement_route, which the
+ * engine runs first; NULL or "": here), its affinity to resume; VBD/VIF
+ * plugs on their VM's; host.shutdown/reboot/disable/enable on that
+ * host): 1 with that host's address in addr (size n), 0 to run here, or
+ * HOST_OFFLINE [host] (< 0) for a host whose host_metrics.live is false.
+ * Engine lock held. */
+int xcp__pool_fwd_target(struct xcp__ctx *c, const char *placed, char *addr,
+                         size_t n);
 /* Run wire(args...) on the host at addr, on a session opened with
  * slave_login(self, the pool secret), once its replica holds seq. task:
  * the async task the call runs for here (NULL for a synchronous call):
