@@ -4,13 +4,15 @@
  * hosts the <host-selectors> choose (select_hosts/do_host_op: the "host"
  * pseudo-field matches uuid, hostname or name-label), host-forget,
  * host-set-hostname-live, host-get-vms-which-prevent-evacuation,
- * host-shutdown, host-reboot,
+ * host-shutdown, host-reboot, host-evacuate,
  * host-cpu-info and diagnostic-vdi-status.
  */
 #include "cmds.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* select_hosts: own lists the command's parameters (not filters). */
@@ -378,4 +380,45 @@ int xe_host_do_one(xe_ctx *ctx, const char *const *own, xe_vm_op op,
                    const void *data)
 {
     return do_host_op(ctx, own, false, op, data);
+}
+
+struct evacuate_args {
+    const char *network; /* ref, or the null ref */
+    int64_t batch;
+};
+
+static int evacuate_op(xe_ctx *ctx, const xe_obj *h, const void *data,
+                       const char **out)
+{
+    const struct evacuate_args *e = data;
+    xe_args a;
+
+    *out = NULL;
+    xe_args_init(&a);
+    xe_args_str(&a, h->ref);
+    xe_args_str(&a, e->network);
+    xe_args_int(&a, e->batch);
+    return xe_call(ctx, NULL, "host.evacuate", &a);
+}
+
+/* host.evacuate of one selected host (XAPI's host_evacuate): network-uuid
+ * names the migration network, batch-size how many VMs move at once (0,
+ * the default: the server's). Prints nothing. */
+int xe_host_evacuate(xe_ctx *ctx)
+{
+    static const char *const own[] = {"network-uuid", "batch-size", NULL};
+    struct evacuate_args e = {"OpaqueRef:NULL", 0};
+    const char *net = xe_param(ctx, "network-uuid");
+    const char *bs = xe_param(ctx, "batch-size");
+    char *end;
+
+    if (net && xe_get_by_uuid(ctx, "network", net, &e.network) < 0)
+        return -1;
+    if (bs) {
+        errno = 0;
+        e.batch = strtoll(bs, &end, 10);
+        if (errno || !*bs || *end)
+            return xe_fail(ctx, "batch-size: \"%s\" is not an integer", bs);
+    }
+    return do_host_op(ctx, own, false, evacuate_op, &e);
 }

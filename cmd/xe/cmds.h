@@ -41,6 +41,7 @@ int xe_do_multiple(xe_ctx *ctx, const xe_obj *objs, size_t n, xe_vm_op op,
 /* cmd_host.c: host state and memory (<host-selectors> where XAPI has). */
 int xe_host_enable(xe_ctx *ctx);
 int xe_host_shutdown(xe_ctx *ctx);
+int xe_host_evacuate(xe_ctx *ctx);
 int xe_host_reboot(xe_ctx *ctx);
 int xe_host_disable(xe_ctx *ctx);
 int xe_host_compute_free_memory(xe_ctx *ctx);

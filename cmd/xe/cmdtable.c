@@ -481,6 +481,10 @@ static const xe_cmd static_cmds[] = {
      L0,
      "Enable the XE host.",
      XE_CF_HOSTSEL, xe_host_enable},
+    {"host-evacuate", L0,
+     L("network-uuid", "batch-size"),
+     "Migrate all VMs off a host.",
+     XE_CF_HOSTSEL, xe_host_evacuate},
     {"host-forget", L("uuid"),
      L0,
      "Forget about the host without contacting it explicitly. WARNING: "

@@ -21,6 +21,9 @@
 #     disabled one: host.enable meanwhile HOST_DISABLED_UNTIL_REBOOT, its
 #     VMs halted, its daemon and corosync stop, not live; xe host-reboot of a disabled member: its VMs halted, the
 #     daemon restarts, live false then true, still disabled.
+#  6. host.evacuate (xe host-evacuate): refused with the plan's error when
+#     no other host is enabled, nothing moved; then every VM of the host
+#     live-migrated elsewhere, still running.
 # Prints how long the pool takes to see a member die and come back.
 # Skips (77) without root, namespaces, corosync or the cluster library.
 set -u
@@ -307,6 +310,45 @@ check "host 2 still disabled after its reboot" \
     [ "$(xe_on 1 host-param-get uuid="$h2" param-name=enabled)" = false ]
 check "xe host-enable of host 2" xe_on 1 host-enable uuid="$h2"
 check "three hosts quorate at the end" until_ok 30 quorate_n 1 3
+
+# ---- 6. evacuation (host.evacuate, xe host-evacuate) ------------------------
+# Three small VMs started on host 2; with hosts 1 and 3 disabled there is
+# nowhere to go (the plan's NO_HOSTS_AVAILABLE, nothing moves); enabled,
+# host-evacuate moves all three, two at a time, and they keep running.
+small=""
+for n in 1 2 3; do
+    u=$(xe_on 1 vm-install template="$tpl" new-name-label="ev$n")
+    for v in $(xe_on 1 vbd-list vm-uuid="$u" --minimal | tr ',' ' '); do
+        xe_on 1 vbd-destroy uuid="$v"
+    done
+    xe_on 1 vm-memory-limits-set uuid="$u" static-min=128MiB \
+        dynamic-min=128MiB dynamic-max=128MiB static-max=128MiB
+    check "VM ev$n started on host 2" xe_on 1 vm-start uuid="$u" on="$h2"
+    small="$small $u"
+done
+xe_on 1 host-disable uuid="$h1"
+xe_on 1 host-disable uuid="$h3"
+out=$(xe_on 1 host-evacuate uuid="$h2" 2>&1)
+check "host-evacuate with no other enabled host fails ($out)" \
+    sh -c "echo \"\$1\" | grep -q 'no servers available'" - "$out"
+for u in $small; do
+    check "ev VM $u still on host 2" [ "$(resident "$u")" = "$h2" ]
+done
+xe_on 1 host-enable uuid="$h1"
+xe_on 1 host-enable uuid="$h3"
+t0=$(now_ms)
+check "xe host-evacuate of host 2" xe_on 1 host-evacuate uuid="$h2" batch-size=2
+t1=$(now_ms)
+echo "# host-evacuate of 3 running VMs (batches of 2): $((t1 - t0)) ms"
+for u in $small; do
+    check "VM $u running elsewhere ($(resident "$u"))" \
+        sh -c "[ \"\$1\" = running ] && [ \"\$2\" != '$h2' ]" - \
+        "$(power "$u")" "$(resident "$u")"
+done
+check "nothing but dom0 runs on host 2" [ -z "$(xe_on 1 vm-list \
+    resident-on="$h2" is-control-domain=false power-state=running --minimal)" ]
+out=$(xe_on 1 host-evacuate uuid="$h2" batch-size=x 2>&1)
+check "batch-size must be a number ($out)" sh -c "echo \"\$1\" | grep -q 'not an integer'" - "$out"
 
 [ $fails -eq 0 ] || logs
 [ $fails -eq 0 ]

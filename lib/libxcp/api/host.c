@@ -104,6 +104,175 @@ static int prevent_evacuation(xcp__ctx *c)
     return rc < 0 ? rc : xcp__placement_evacuation(c, h, c->result);
 }
 
+/* ---- host.evacuate (XAPI's Xapi_host.evacuate) ------------------------- */
+
+#define EVACUATE_BATCH_DEFAULT 10 /* XAPI's evacuation_batch_size */
+
+struct evac {
+    xcp__engine *e;
+    const char *session;
+    const char *network;       /* a network ref, or NULL */
+    int mid;                   /* VM.pool_migrate */
+    const xcp__evac_move *moves;
+    size_t n, next;            /* next move to start (under mu) */
+    pthread_mutex_t mu;
+    xcp__saved_error first;    /* the first failure, kept */
+    bool failed;
+};
+
+/* One VM.pool_migrate, as the client's session (on the coordinator: it
+ * goes to the VM's host, pool/fwd.c). */
+static int evac_one(struct evac *x, const xcp__evac_move *m)
+{
+    xcp_value args[3], res, v;
+    int rc;
+
+    memset(args, 0, sizeof(args));
+    res.kind = XCP_VAL_NONE;
+    xcp_value_set_struct(&args[2]);
+    if (xcp_value_set_string(&args[0], m->vm) < 0 ||
+        xcp_value_set_string(&args[1], m->host) < 0 ||
+        xcp_value_set_string(&v, "true") < 0 ||
+        xcp_value_struct_add(&args[2], "live", &v) < 0 ||
+        (x->network && (xcp_value_set_string(&v, x->network) < 0 ||
+                        xcp_value_struct_add(&args[2], "network", &v) < 0)))
+        rc = xcp__oom();
+    else
+        rc = xcp__engine_call(x->e, x->session, x->mid, false, 3, args,
+                              &res);
+    xcp_value_dispose(&res);
+    xcp_value_dispose(&args[0]);
+    xcp_value_dispose(&args[1]);
+    xcp_value_dispose(&args[2]);
+    return rc;
+}
+
+static void *evac_worker(void *arg)
+{
+    struct evac *x = arg;
+
+    for (;;) {
+        const xcp__evac_move *m;
+        const xcp_error *e;
+
+        pthread_mutex_lock(&x->mu);
+        m = !x->failed && x->next < x->n ? &x->moves[x->next++] : NULL;
+        pthread_mutex_unlock(&x->mu);
+        if (!m)
+            return NULL;
+        xcp_error_clear();
+        if (evac_one(x, m) == 0)
+            continue;
+        /* A VM that stopped meanwhile has nothing left to move (XAPI's
+         * assert_success lets VM_BAD_POWER_STATE pass). */
+        e = xcp_error_last();
+        if (e && e->name && !strcmp(e->name, "VM_BAD_POWER_STATE"))
+            continue;
+        pthread_mutex_lock(&x->mu);
+        if (!x->failed) {
+            x->failed = true; /* no new move starts */
+            xcp__error_save(&x->first);
+        }
+        pthread_mutex_unlock(&x->mu);
+    }
+}
+
+/* Leaves nothing but the control domain on the host: every other
+ * resident VM live-migrated where the evacuation plan puts it,
+ * evacuate_batch_size at a time (0: XAPI's default, 10). The plan's
+ * first refusal is the error, before anything moves; a migration's
+ * failure stops new ones and is the error once those under way end. */
+static int evacuate(xcp__ctx *c)
+{
+    xcp__obj *h, *net = NULL;
+    xcp__evac_move *moves = NULL;
+    size_t n = 0, i, nw, left = 0, nres;
+    const char *nref = xcp__arg_str(c, 1);
+    int64_t batch = xcp__arg_int(c, 2);
+    pthread_t *th = NULL;
+    struct evac x;
+    xcp_value map;
+    const xcp_value *res;
+    int rc;
+
+    if ((rc = host_arg(c, &h)) < 0)
+        return rc;
+    if (nref && *nref && strcmp(nref, XCP_NULL_REF) != 0 &&
+        (rc = xcp__arg_obj(c, 1, C(network), &net)) < 0)
+        return rc;
+    memset(&map, 0, sizeof(map));
+    rc = xcp__placement_evacuation_plan(c, h, &map, &moves, &n);
+    if (rc == 0 && map.u.st.n > 0) {
+        const xcp_value *why = &map.u.st.vals[0];
+        const char *p[8];
+        size_t np = 0;
+        for (i = 1; why->kind == XCP_VAL_ARRAY && i < why->u.arr.n && np < 8;
+             i++)
+            p[np++] = why->u.arr.items[i].u.s;
+        rc = xcp_error_set(why->kind == XCP_VAL_ARRAY && why->u.arr.n
+                               ? why->u.arr.items[0].u.s : "INTERNAL_ERROR",
+                           np, p);
+    }
+    xcp_value_dispose(&map);
+    if (rc < 0 || n == 0) {
+        free(moves);
+        return rc < 0 ? rc : 0;
+    }
+    batch = batch <= 0 ? EVACUATE_BATCH_DEFAULT : batch;
+    nw = (size_t)batch < n ? (size_t)batch : n;
+    memset(&x, 0, sizeof(x));
+    x.e = c->e;
+    x.session = c->session;
+    x.network = net ? net->ref : NULL;
+    x.mid = xcp__message_lookup("VM.pool_migrate");
+    x.moves = moves;
+    x.n = n;
+    pthread_mutex_init(&x.mu, NULL);
+    if (!(th = calloc(nw, sizeof(*th)))) {
+        free(moves);
+        return xcp__oom();
+    }
+    if ((rc = xcp__ctx_unlock(c)) < 0) {
+        xcp__ctx_lock(c);
+        free(th);
+        free(moves);
+        return rc;
+    }
+    for (i = 0; i < nw; i++)
+        if (pthread_create(&th[i], NULL, evac_worker, &x) != 0)
+            break;
+    if (i == 0) /* no thread: this one does the work */
+        evac_worker(&x);
+    for (nw = i, i = 0; i < nw; i++)
+        pthread_join(th[i], NULL);
+    xcp__ctx_lock(c);
+    free(th);
+    free(moves);
+    pthread_mutex_destroy(&x.mu);
+    if (x.failed) {
+        xcp__error_restore(&x.first);
+        return -1;
+    }
+    /* XAPI checks that nothing but the control domain is left. */
+    if (!(h = xcp__db_get_cls(c->db, C(host), h->ref)))
+        return xcp__handle_invalid(C(host), xcp__arg_str(c, 0));
+    res = xcp__obj_val(h, F(host, resident_VMs));
+    nres = res && res->kind == XCP_VAL_ARRAY ? res->u.arr.n : 0;
+    for (i = 0; i < nres; i++) {
+        xcp__obj *vm = xcp__db_get_cls(c->db, C(VM), res->u.arr.items[i].u.s);
+        if (vm && !xcp__obj_bool(vm, F(VM, is_control_domain)) &&
+            (xcp__vm_is(vm, "Running") || xcp__vm_is(vm, "Paused")))
+            left++;
+    }
+    if (left) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "evacuate: %zu VMs are still resident "
+                 "on %s", left, h->ref);
+        return XCP__ERR_INTERNAL_ERROR(msg);
+    }
+    return 0;
+}
+
 /* XAPI's older form: CANNOT_EVACUATE_HOST ["code,params|code,params"]. */
 static int assert_can_evacuate(xcp__ctx *c)
 {
@@ -257,6 +426,7 @@ static int host_shutdown(xcp__ctx *c) { return power(c, false); }
 static int host_reboot(xcp__ctx *c) { return power(c, true); }
 
 const struct xcp__impl xcp__impl_host[] = {
+    {"host.evacuate", evacuate},
     {"host.shutdown", host_shutdown},
     {"host.reboot", host_reboot},
     {"host.disable", host_disable},

@@ -372,6 +372,13 @@ static int add_error(xcp_value *map, const char *vm)
 
 int xcp__placement_evacuation(xcp__ctx *c, xcp__obj *host, xcp_value *map)
 {
+    return xcp__placement_evacuation_plan(c, host, map, NULL, NULL);
+}
+
+int xcp__placement_evacuation_plan(xcp__ctx *c, xcp__obj *host,
+                                   xcp_value *map, xcp__evac_move **moves,
+                                   size_t *nmoves)
+{
     size_t nh, i, j, nv, nt = 0, nm = 0;
     xcp__obj *const *all = xcp__db_all(c->db, C(host), &nh);
     const xcp_value *vms = refs(host, F(host, resident_VMs), &nv);
@@ -380,7 +387,12 @@ int xcp__placement_evacuation(xcp__ctx *c, xcp__obj *host, xcp_value *map)
     struct evac_vm *mv = calloc(nv ? nv : 1, sizeof(*mv));
     int rc = 0;
 
-    if (!targets || !free_mem || !mv) {
+    if (moves) {
+        *moves = NULL;
+        *nmoves = 0;
+    }
+    if (!targets || !free_mem || !mv ||
+        (moves && !(*moves = calloc(nv ? nv : 1, sizeof(**moves))))) {
         rc = xcp__oom();
         goto out;
     }
@@ -428,6 +440,12 @@ int xcp__placement_evacuation(xcp__ctx *c, xcp__obj *host, xcp_value *map)
                 best = j;
         if (best < nt) {
             free_mem[best] -= mv[i].need;
+            if (moves) {
+                xcp__evac_move *m = &(*moves)[(*nmoves)++];
+                snprintf(m->vm, sizeof(m->vm), "%s", mv[i].vm->ref);
+                snprintf(m->host, sizeof(m->host), "%s",
+                         targets[best]->ref);
+            }
             continue;
         }
         rc = add_reason(map, mv[i].vm->ref, "HOST_NOT_ENOUGH_FREE_MEMORY",
@@ -437,5 +455,10 @@ out:
     free(targets);
     free(free_mem);
     free(mv);
+    if (rc < 0 && moves) {
+        free(*moves);
+        *moves = NULL;
+        *nmoves = 0;
+    }
     return rc;
 }

@@ -196,5 +196,16 @@ int xcp__placement_route(xcp__ctx *c, char *host, size_t n);
  * the VMs on the targets' free memory, HOST_NOT_ENOUGH_FREE_MEMORY
  * [vm]. */
 int xcp__placement_evacuation(xcp__ctx *c, xcp__obj *host, xcp_value *map);
+/* One move of an evacuation plan: VM vm to host host (refs). */
+typedef struct xcp__evac_move {
+    char vm[XCP_REF_MAX];
+    char host[XCP_REF_MAX];
+} xcp__evac_move;
+/* The same map, and the plan for the VMs that can go: *moves (malloc()ed,
+ * *nmoves of them, freed by the caller) says where each goes (XAPI's
+ * compute_evacuation_plan: the binpack's choice). */
+int xcp__placement_evacuation_plan(xcp__ctx *c, xcp__obj *host,
+                                   xcp_value *map, xcp__evac_move **moves,
+                                   size_t *nmoves);
 
 #endif

@@ -38,7 +38,7 @@ static const char *const unimplemented[] = {
     "VM.import", "VM.maximise_memory",
     "VM.send_sysrq",
     "VM.send_trigger", "VM.set_shadow_multiplier_live", "host.call_plugin",
-    "host.create_new_blob", "host.declare_dead", "host.dmesg", "host.evacuate",
+    "host.create_new_blob", "host.declare_dead", "host.dmesg",
     "host.get_log", "host.management_reconfigure",
     "host.power_on",
     "host.restart_agent", "host.syslog_reconfigure",

@@ -1039,6 +1039,11 @@ bool xcp__engine_session_valid(xcp__engine *e, const char *session)
     return ok;
 }
 
+bool xcp__engine_pool_secret_ok(xcp__engine *e, const char *psecret)
+{
+    return xcp__pool_secret_ok(e->state_dir, psecret);
+}
+
 bool xcp__engine_pool_member(xcp__engine *e, char *coord, size_t n)
 {
     return xcp__pool_member_of(e->pool_repl, coord, n);

@@ -261,6 +261,9 @@ bool xcp__engine_session_valid(xcp__engine *e, const char *session);
 /* Whether this host is a pool member (docs/design-pool.md §7): then its
  * coordinator's address goes into coord (size n), for HOST_IS_SLAVE. */
 bool xcp__engine_pool_member(xcp__engine *e, char *coord, size_t n);
+/* Whether psecret is this host's pool secret (<state dir>/pool-secret;
+ * false when it has none). */
+bool xcp__engine_pool_secret_ok(xcp__engine *e, const char *psecret);
 /* Run the periodic collectors (completed tasks) under the engine lock. */
 void xcp__engine_gc(xcp__engine *e);
 /* Prepare a call's arguments for message m: arity (MESSAGE_PARAMETER_

@@ -7,7 +7,6 @@
  * (xcpd) parses the query and sends the bytes.
  */
 #include "server.h"
-#include "../pool/pool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -115,8 +114,8 @@ int xcp_server_rrd_put(xcp_server *srv, const xcp_server_rrd_put_request *r,
      * itself with the pool secret instead of a session. */
     if (!r->peer.local_root && !(r->session_id && *r->session_id) &&
         !r->basic_user && r->pool_secret) {
-        if (!xcp__pool_secret_ok(xcp__server_engine(srv)->state_dir,
-                                 r->pool_secret))
+        if (!xcp__engine_pool_secret_ok(xcp__server_engine(srv),
+                                         r->pool_secret))
             return fail(http_status, 401,
                         XCP__ERR_SESSION_AUTHENTICATION_FAILED_USER(
                             "", "Pool credentials invalid"));
