@@ -34,7 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-now_ms() { date +%s%3N; }
 last=$((N + 1))
 
 t0=$(now_ms)

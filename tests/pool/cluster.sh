@@ -34,7 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-now_ms() { date +%s%3N; }
 # corosync's pid in host $1 (the one process named corosync there).
 corosync_pid() {
     for p in $(ip netns pids "$XCP_POOL_NAME$1" 2>/dev/null); do

@@ -39,7 +39,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 D=$XCP_POOL_DIR
-now_ms() { date +%s%3N; }
 logs() {
     for i in 1 2 3; do
         echo "--- host $i xcpd"
@@ -48,7 +47,6 @@ logs() {
 }
 name_on() { xe_on "$1" vm-param-get uuid="$2" param-name=name-label 2>&1; }
 jeq() { cmp -s "$D/h$1/state/db.journal" "$D/h$2/state/db.journal"; }
-role() { cat "$D/h$1/state/pool-role" 2>/dev/null; }
 
 # A host is "dead" from its kill until it starts; "stale" from its start
 # until its xcpd rewrites its pool-role (the file's inode changes: every

@@ -46,8 +46,6 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 D=$XCP_POOL_DIR
 N=0
-now_ms() { date +%s%3N; }
-role() { cat "$D/h$1/state/pool-role" 2>/dev/null; }
 count_hosts() { xe_on "$1" host-list params=uuid --minimal 2>/dev/null | tr ',' '\n' | grep -c .; }
 has_hosts() { [ "$(count_hosts "$1")" = "$2" ]; }
 quorate_on() { "$pool" exec "$1" corosync-quorumtool -s 2>/dev/null | grep -q '^Quorate: *Yes'; }

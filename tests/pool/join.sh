@@ -44,7 +44,6 @@ quorate3() {
         grep -q '^Total votes: *3' &&
         "$pool" exec "$1" corosync-quorumtool -s | grep -q '^Quorate: *Yes'
 }
-now_ms() { date +%s%3N; }
 logs() {
     for i in 1 2 3; do
         echo "--- host $i xcpd"

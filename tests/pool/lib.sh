@@ -1,8 +1,8 @@
 # tests/pool/lib.sh - what the pool tests (harness.sh, cluster.sh, repl.sh,
 # failover.sh) share; sourced, after `set -u`. Sets src (source tree), b
 # (build tree) and pool (tools/netns-pool); defines skip, ok/not_ok/check
-# (counting failures in $fails) and pool_env; and, for the tests of the
-# replicated database, until_ok, xe_on, url, cli, supervise, quorate and
+# (counting failures in $fails), now_ms, role and pool_env; and, for the
+# tests of the replicated database, until_ok, xe_on, url, cli, supervise, quorate and
 # pool_form3 (which use $member and $client).
 src=${abs_top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 b=${abs_top_builddir:-$src}
@@ -13,6 +13,10 @@ skip() {
     echo "SKIP: $*"
     exit 77
 }
+
+now_ms() { date +%s%3N; } # wall clock, ms
+# role HOST: host HOST's pool-role file (its state directory's)
+role() { cat "$XCP_POOL_DIR/h$1/state/pool-role" 2>/dev/null; }
 
 ok() { echo "ok - $*"; }
 not_ok() {

@@ -44,8 +44,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 D=$XCP_POOL_DIR
-now_ms() { date +%s%3N; }
-role() { cat "$D/h$1/state/pool-role" 2>/dev/null; }
 mcall() { # mcall HOST ARGS...: master_client.py against host HOST
     mc_h=$1
     shift

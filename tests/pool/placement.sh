@@ -54,7 +54,6 @@ logs() {
         tail -n 25 "$XCP_POOL_DIR/h$i/log/xcpd.log"
     done
 }
-now_ms() { date +%s%3N; }
 # rpc ARGS...: a XenAPI call on the coordinator (host 1) as root; prints
 # "OK <python value>" or "ERROR <code> <params...>".
 rpc() {

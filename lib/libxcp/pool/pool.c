@@ -1326,6 +1326,20 @@ uint64_t xcp__pool_visible(xcp__pool *p, uint64_t dbgen)
 
 /* ---- hand-over (pool.designate_new_master, design §5.2) ----------------- */
 
+/* Wait on p->cv (mu held) for a change, or 100 ms. */
+static void wait_tick(xcp__pool *p)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 100 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+}
+
 int xcp__pool_designate(xcp__pool *p, uint32_t nodeid, const char *host_ref,
                         const char *addr)
 {
@@ -1421,14 +1435,7 @@ int xcp__pool_designate(xcp__pool *p, uint32_t nodeid, const char *host_ref,
     /* The round the hand-over opens decides (on_elected moves the epoch
      * and clears handing). */
     while (p->handing && xcp__now_ms() < end) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        wait_tick(p);
     }
     if (p->handing || p->coord_nodeid != nodeid) {
         uint32_t got = p->coord_nodeid;
@@ -1458,14 +1465,7 @@ static bool wait_decision(xcp__pool *p, uint64_t d)
     int64_t end = xcp__now_ms() + WAIT_MS;
 
     while (p->decisions == d && xcp__now_ms() < end) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+        wait_tick(p);
     }
     return p->decisions != d;
 }
