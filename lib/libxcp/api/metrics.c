@@ -1108,19 +1108,21 @@ int xcp__metrics_put(xcp__metrics *m, const char *uuid, xcp__rrd *rrd)
 
     pthread_mutex_lock(&m->mu);
     if ((r = find(m, uuid))) {
-        /* in use here: replaced in memory, written at the next flush */
+        /* in use here (a VM that has just come here by migration):
+         * replaced in memory, and written at once as below, so that a
+         * history handed on is as durable here as it was there */
         xcp__rrd_free(r->rrd);
         r->rrd = rrd;
         r->live_sig = 0; /* remap at the next sample */
         r->n_map = 0;
-        r->dirty = true;
+        xcp__rrd_save(rrd, &img);
         pthread_mutex_unlock(&m->mu);
-        return 0;
+    } else {
+        pthread_mutex_unlock(&m->mu);
+        /* not here: the archive this host loads when the VM starts here */
+        xcp__rrd_save(rrd, &img);
+        xcp__rrd_free(rrd);
     }
-    pthread_mutex_unlock(&m->mu);
-    /* not here: the archive this host loads when the VM starts here */
-    xcp__rrd_save(rrd, &img);
-    xcp__rrd_free(rrd);
     batch_add(m, &bt, uuid, &img);
     rc = batch_commit(m, &bt);
     xcp__buf_free(&img);

@@ -414,20 +414,28 @@ static int read_reply(int fd, char *why, size_t cap)
  * (PUT /rrd?uuid=, which the destination keeps for the VM's start there:
  * its domain's arrival). Best effort: a VM without an RRD here, or a
  * destination that refuses it, loses its history, not its migration. */
-static void push_rrd(xcp__engine *e, const char *addr, const char *session,
-                     const char *uuid)
+/* The VM's RRD here (XAPI's RRD XML) into doc, taken while the guest
+ * still runs here (its RRD leaves memory with its domain); false when
+ * there is none (no monitor, or no RRD of it yet). */
+static bool take_rrd(xcp__engine *e, const char *uuid, xcp__buf *doc)
 {
-    xcp__buf doc = {0};
-    char head[1024], why[300];
-    int fd = -1, rc;
-
-    rc = xcp__engine_metrics_doc(e, NULL, 2, 0, 0, NULL, false, NULL, 0,
-                                 false, uuid, &doc);
-    if (rc < 0) { /* no monitor, or no RRD of it yet */
+    if (xcp__engine_metrics_doc(e, NULL, 2, 0, 0, NULL, false, NULL, 0,
+                                false, uuid, doc) < 0) {
         xcp_error_clear();
-        xcp__buf_free(&doc);
-        return;
+        xcp__buf_free(doc);
+        return false;
     }
+    return true;
+}
+
+static void push_rrd(const char *addr, const char *session,
+                     const char *uuid, xcp__buf *doc_in)
+{
+    xcp__buf doc = *doc_in;
+    char head[1024], why[300];
+    int fd = -1, rc = 0;
+
+    memset(doc_in, 0, sizeof(*doc_in));
     snprintf(head, sizeof(head),
              "PUT /rrd?session_id=%s&uuid=%s HTTP/1.1\r\nHost: %s\r\n"
              "Content-Type: text/xml\r\nContent-Length: %zu\r\n"
@@ -450,10 +458,14 @@ static void push_rrd(xcp__engine *e, const char *addr, const char *session,
     xcp__buf_free(&doc);
 }
 
-/* A pool session at the destination, the stream opened and its answer
- * read: 0 with *fd, else why. */
+/* A pool session at the destination (*sp, closed by the caller), the
+ * stream opened and its answer read: 0 with *fd, else why. Nothing else
+ * is asked of the destination until the driver's stream is through:
+ * its receiver holds the destination's driver, and a call there that
+ * needs its engine could wait behind an engine call waiting for that
+ * driver (two migrations into one host: a deadlock). */
 static int open_stream(xcp__engine *e, const char *addr, const char *self,
-                       const char *vm, const char *uuid, uint64_t seq,
+                       const char *vm, uint64_t seq, xcp_session **sp,
                        int *fd, char *why, size_t cap)
 {
     xcp_session *s = NULL;
@@ -487,8 +499,7 @@ static int open_stream(xcp__engine *e, const char *addr, const char *self,
                  !strncmp(line, "error ", 6) ? line + 6 : line);
         goto fail;
     }
-    push_rrd(e, addr, xcp_session_ref(s), uuid);
-    xcp_session_close(s);
+    *sp = s;
     return 0;
 fail:
     close(*fd);
@@ -566,6 +577,9 @@ int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h)
     pthread_t th;
     xcp_hv_migrate_stats st;
     xcp_hv_error e;
+    xcp_session *s = NULL;
+    xcp__buf rrd = {0};
+    bool have_rrd;
     uint32_t domid, nd = 0;
     uint64_t seq;
     bool watching = false;
@@ -591,7 +605,8 @@ int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h)
         return xcp__vm_fail_op(c, ref, rc);
     }
     xcp__trace("VM %s: migrating to %s (%s)", ref, dst, addr);
-    rc = open_stream(c->e, addr, src, ref, uuid, seq, &fd, why, sizeof(why));
+    have_rrd = take_rrd(c->e, uuid, &rrd);
+    rc = open_stream(c->e, addr, src, ref, seq, &s, &fd, why, sizeof(why));
     if (rc == 0) {
         memset(&w, 0, sizeof(w));
         w.c = c;
@@ -623,7 +638,13 @@ int xcp__vm_pool_migrate_remote(xcp__ctx *c, xcp__obj *vm, xcp__obj *h)
                      rc < 0 ? line_why(rc) : line);
             rc = -1;
         }
+        /* The receiver has let go of its driver: the RRD goes now, before
+         * the database moves the VM (XAPI pushes it before the switch). */
+        if (rc == 0 && have_rrd)
+            push_rrd(addr, xcp_session_ref(s), uuid, &rrd);
     }
+    xcp__buf_free(&rrd);
+    xcp_session_close(s);
     xcp__ctx_lock(c);
     /* A cancel that stopped the sender: the guest runs here. (One that
      * came as the sender finished is too late: the stream is shut, the
